@@ -1,0 +1,1 @@
+"""BDI agents, the NFV-A auction and the bid function."""

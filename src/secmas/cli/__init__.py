@@ -1,0 +1,1 @@
+"""The `secmas` command line."""

@@ -1,0 +1,1 @@
+"""Infrastructure model, path algorithms and the flow-level data-plane simulator."""

@@ -1,0 +1,209 @@
+"""The infrastructure model: PoPs with resources, links with B/L/P, and VNF instances.
+
+This holds the functions of Section 4.1: total_p, free_p and value_p (per link), plus the
+bookkeeping that makes them change: VNF instances deployed, scaled in and terminated, and
+bandwidth reserved along virtual paths. It is state, not I/O, so it is tested directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from secmas.network.resources import Amount, req, units_needed
+from secmas.scenario.model import VNF, Measure, Scenario
+
+
+class CapacityError(RuntimeError):
+    """An allocation that would exceed a PoP's or a link's capacity."""
+
+
+class NodeKind(StrEnum):
+    """What a graph node is: only PoPs have compute."""
+
+    POP = "pop"
+    SWITCH = "switch"
+    HOST = "host"
+
+
+@dataclass(slots=True)
+class LinkState:
+    """A bidirectional link: capacity B (MB/s), latency L (ms), loss P (a fraction)."""
+
+    a: str
+    b: str
+    bandwidth: float
+    latency: float
+    loss: float
+    reserved: float = 0.0
+
+    @property
+    def available(self) -> float:
+        """Bandwidth not reserved by virtual paths, MB/s."""
+        return max(0.0, self.bandwidth - self.reserved)
+
+    def other(self, node: str) -> str:
+        """The end of the link that is not `node`."""
+        return self.b if node == self.a else self.a
+
+
+@dataclass(slots=True)
+class PoPState:
+    """total_p and free_p of one NFVI-PoP (Section 4.1)."""
+
+    id: str
+    total: Amount
+    used: Amount = Amount()
+
+    @property
+    def free(self) -> Amount:
+        """free_p: what is not allocated."""
+        return self.total - self.used
+
+
+@dataclass(slots=True)
+class Instance:
+    """A deployed VNF: `units` units of one catalogue entry on one PoP."""
+
+    id: str
+    vnf: str
+    pop: str
+    units: int
+    busy: bool = False
+
+    def can_serve(self, vnf: str, units: int) -> bool:
+        """Idle and large enough to take a goal needing `units` units of `vnf`."""
+        return not self.busy and self.vnf == vnf and self.units >= units
+
+
+@dataclass
+class Infrastructure:
+    """The network graph with its PoP and link state; the single source of truth."""
+
+    pops: dict[str, PoPState]
+    kinds: dict[str, NodeKind]
+    links: list[LinkState]
+    catalogue: dict[str, VNF]
+    repository: str
+    adjacency: dict[str, list[LinkState]] = field(init=False)
+    instances: dict[str, Instance] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    def __post_init__(self) -> None:
+        self.adjacency = {node: [] for node in self.kinds}
+        for link in self.links:
+            self.adjacency[link.a].append(link)
+            self.adjacency[link.b].append(link)
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> Infrastructure:
+        """Build the initial state; the scenario's placements are deployed (idle)."""
+        kinds = {p.id: NodeKind.POP for p in scenario.pops}
+        kinds |= {s.id: NodeKind.SWITCH for s in scenario.switches}
+        kinds |= {h.id: NodeKind.HOST for h in scenario.hosts}
+        infra = cls(
+            pops={p.id: PoPState(p.id, Amount.of(p.total)) for p in scenario.pops},
+            kinds=kinds,
+            links=[
+                LinkState(link.a, link.b, link.bandwidth, link.latency, link.loss / 100.0)
+                for link in scenario.links
+            ],
+            catalogue={v.id: v for v in scenario.vnfs},
+            repository=scenario.repository.attach,
+        )
+        for placement in scenario.placements:
+            infra.deploy(placement.pop, placement.vnf)
+        return infra
+
+    # -- Section 4.1 functions -------------------------------------------------------------
+    def total(self, pop: str) -> Amount:
+        """total_p."""
+        return self.pops[pop].total
+
+    def free(self, pop: str) -> Amount:
+        """free_p."""
+        return self.pops[pop].free
+
+    def link(self, a: str, b: str) -> LinkState:
+        """The link between neighbours `a` and `b`."""
+        for link in self.adjacency[a]:
+            if link.other(a) == b:
+                return link
+        raise KeyError(f"no link between {a!r} and {b!r}")
+
+    def value(self, a: str, b: str, measure: Measure) -> float:
+        """value_p(p′, n) of the link between neighbours a and b (available B; P in %)."""
+        link = self.link(a, b)
+        match measure:
+            case Measure.BANDWIDTH:
+                return link.available
+            case Measure.LATENCY:
+                return link.latency
+            case Measure.LOSS:
+                return link.loss * 100.0
+            case Measure.HOPS:
+                return 1.0
+
+    def catalogue_needs(self) -> tuple[Amount, ...]:
+        """req_v of one unit of every catalogue VNF (the v′ ranged over in Table 4.2)."""
+        return tuple(req(v) for v in self.catalogue.values())
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def allocate(self, pop: str, amount: Amount) -> None:
+        """Take `amount` from free_p, refusing to go beyond capacity."""
+        state = self.pops[pop]
+        if not amount.fits_in(state.free):
+            raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(state.free)}")
+        state.used = state.used + amount
+
+    def release(self, pop: str, amount: Amount) -> None:
+        """Give `amount` back to free_p."""
+        state = self.pops[pop]
+        state.used = Amount(*(max(0.0, u - a) for u, a in zip(state.used, amount, strict=True)))
+
+    def deploy(self, pop: str, vnf: str, units: int = 1) -> Instance:
+        """Instantiate `units` units of `vnf` on `pop`, allocating req_v × units."""
+        if self.kinds.get(pop) is not NodeKind.POP:
+            raise KeyError(f"{pop!r} is not a PoP")
+        self.allocate(pop, req(self.catalogue[vnf], units))
+        instance = Instance(f"{vnf}@{pop}#{next(self._ids)}", vnf, pop, units)
+        self.instances[instance.id] = instance
+        return instance
+
+    def terminate(self, instance_id: str) -> None:
+        """Stop an instance; its resources return to its PoP."""
+        instance = self.instances.pop(instance_id)
+        self.release(instance.pop, req(self.catalogue[instance.vnf], instance.units))
+
+    def scale_in(self, instance_id: str, units: int) -> None:
+        """Shrink an instance to `units` units, returning the rest to its PoP."""
+        instance = self.instances[instance_id]
+        if not 1 <= units <= instance.units:
+            raise ValueError(f"cannot scale {instance_id} from {instance.units} to {units}")
+        freed = req(self.catalogue[instance.vnf], instance.units - units)
+        instance.units = units
+        self.release(instance.pop, freed)
+
+    def idle_instance(self, pop: str, vnf: str, traffic: float = 0.0) -> Instance | None:
+        """An idle instance of `vnf` on `pop` big enough for `traffic` MB/s, if any."""
+        units = units_needed(self.catalogue[vnf], traffic)
+        for instance in self.instances.values():
+            if instance.pop == pop and instance.can_serve(vnf, units):
+                return instance
+        return None
+
+    def reserve_path(self, path: list[str], bandwidth: float) -> None:
+        """Reserve `bandwidth` MB/s on every link of a node path (a virtual path)."""
+        hops = [self.link(a, b) for a, b in itertools.pairwise(path)]
+        for link in hops:
+            if link.available + 1e-9 < bandwidth:
+                raise CapacityError(f"{link.a}–{link.b}: needs {bandwidth}, has {link.available}")
+        for link in hops:
+            link.reserved += bandwidth
+
+    def release_path(self, path: list[str], bandwidth: float) -> None:
+        """Give back bandwidth reserved along a node path."""
+        for a, b in itertools.pairwise(path):
+            link = self.link(a, b)
+            link.reserved = max(0.0, link.reserved - bandwidth)

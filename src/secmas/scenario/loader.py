@@ -1,0 +1,111 @@
+"""Read a scenario from YAML, with errors that name the file, the line, the field and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from secmas.scenario.model import ReferenceProblems, Scenario
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario file."""
+
+    source: str
+    path: FieldPath
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        field = dotted(self.path) or "(top level)"
+        return f"{where}: {field}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be loaded; `problems` lists every reason found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def dotted(path: FieldPath) -> str:
+    """`links[2].a` style rendering of a field path."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario file; raise ScenarioError naming every problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(str(file), (), f"cannot read file: {exc}")]) from exc
+    return parse_scenario(text, source=str(file))
+
+
+def parse_scenario(text: str, source: str = "<string>") -> Scenario:
+    """Validate scenario YAML text; `source` names it in error messages."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        raise ScenarioError([Problem(source, (), f"YAML syntax: {reason}", line)]) from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(source, (), f"YAML error: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(source, (), "expected a mapping of scenario fields")])
+    return validate_scenario(data, source, node)
+
+
+def validate_scenario(data: dict[str, Any], source: str, node: yaml.Node | None = None) -> Scenario:
+    """Build a Scenario from plain data; errors carry the YAML line when `node` is given."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems: list[Problem] = []
+        for error in exc.errors():
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, ReferenceProblems):
+                problems.extend(
+                    Problem(source, path, msg, _line(node, path)) for path, msg in cause.problems
+                )
+                continue
+            path = tuple(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(Problem(source, path, message, _line(node, path)))
+        raise ScenarioError(problems) from None
+
+
+def _line(node: yaml.Node | None, path: FieldPath) -> int | None:
+    """1-based line of the deepest YAML node that `path` reaches."""
+    if node is None:
+        return None
+    current = node
+    for part in path:
+        child = _child(current, part)
+        if child is None:
+            break
+        current = child
+    return current.start_mark.line + 1
+
+
+def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == str(part):
+                return value
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
+    return None

@@ -1,0 +1,373 @@
+"""Pydantic models of a scenario: the network, the VNF catalogue, goals, traffic and attack.
+
+Units follow Table 4.1 of the dissertation (`003_…`): CPU cores (U), memory in GB (M),
+disk in GB (D), link bandwidth in MB/s (B), latency in ms (L), packet loss in percent (P),
+hops (H).
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Id = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    """Base of every scenario model: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Resource(StrEnum):
+    """Computational resources R_C (Table 4.1)."""
+
+    CPU = "U"
+    MEMORY = "M"
+    DISK = "D"
+
+
+class Measure(StrEnum):
+    """Network resource R_N and measurements NM a goal constraint may name (Table 4.1)."""
+
+    BANDWIDTH = "B"
+    LATENCY = "L"
+    LOSS = "P"
+    HOPS = "H"
+
+
+class Operator(StrEnum):
+    """Comparison operators allowed in a constraint ⟨n, op, val⟩ (Definition 6)."""
+
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    EQ = "=="
+    NE = "!="
+
+    def holds(self, value: float, bound: float) -> bool:
+        """Whether `value op bound` is true."""
+        match self:
+            case Operator.LT:
+                return value < bound
+            case Operator.LE:
+                return value <= bound
+            case Operator.GT:
+                return value > bound
+            case Operator.GE:
+                return value >= bound
+            case Operator.EQ:
+                return math.isclose(value, bound)
+            case Operator.NE:
+                return not math.isclose(value, bound)
+
+
+class Resources(Strict):
+    """An amount of each computational resource."""
+
+    cpu: NonNegative = Field(description="CPU cores (U)")
+    memory: NonNegative = Field(description="RAM in GB (M)")
+    disk: NonNegative = Field(description="disk in GB (D)")
+
+    def get(self, resource: Resource) -> float:
+        """Amount of one resource."""
+        return {Resource.CPU: self.cpu, Resource.MEMORY: self.memory, Resource.DISK: self.disk}[
+            resource
+        ]
+
+
+class PoP(Strict):
+    """An NFVI point of presence: compute for VNFs and the switch that connects it."""
+
+    id: Id
+    cpu: Positive = Field(description="total CPU cores (U)")
+    memory: Positive = Field(description="total RAM in GB (M)")
+    disk: Positive = Field(description="total disk in GB (D)")
+
+    @property
+    def total(self) -> Resources:
+        """total_p as a Resources value."""
+        return Resources(cpu=self.cpu, memory=self.memory, disk=self.disk)
+
+
+class Switch(Strict):
+    """A transit node without compute: it can forward traffic but host no VNF."""
+
+    id: Id
+
+
+class Host(Strict):
+    """An end host (server, repository, client) attached to a PoP's or a switch's port."""
+
+    id: Id
+    attach: Id = Field(description="id of the PoP or switch the host is connected to")
+    ip: str | None = None
+
+
+class Link(Strict):
+    """A bidirectional link between two nodes (PoPs, switches or hosts)."""
+
+    a: Id
+    b: Id
+    bandwidth: Positive = Field(description="B, MB/s")
+    latency: NonNegative = Field(default=1.0, description="L, ms")
+    loss: float = Field(default=0.0, ge=0, lt=100, description="P, percent")
+
+    @model_validator(mode="after")
+    def _distinct_ends(self) -> Link:
+        if self.a == self.b:
+            raise ValueError(f"link joins {self.a!r} to itself")
+        return self
+
+
+class Repository(Strict):
+    """The VNF repository: the server agents download VNF images from."""
+
+    attach: Id = Field(description="id of the PoP or switch the repository is connected to")
+
+
+class VNF(Strict):
+    """An entry of the VNF catalogue (Table 5.6)."""
+
+    id: Id
+    requirements: Resources = Field(description="req_v for one unit of the VNF")
+    throughput: Positive | None = Field(
+        default=None,
+        description="traffic one unit can process, MB/s; none means the VNF is not scaled",
+    )
+    image_size: Positive = Field(default=500.0, description="download size, MB")
+
+
+class Constraint(Strict):
+    """A goal constraint ⟨n, op, val⟩ (Definition 6). Loss is in percent."""
+
+    measure: Measure
+    op: Operator
+    value: float
+
+
+class Preferences(Strict):
+    """Weights pf_T, pf_C, pf_D of a goal's bid components (Definition 8); they sum to 1."""
+
+    T: float = Field(ge=0, le=1)
+    C: float = Field(ge=0, le=1)
+    D: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Preferences:
+        total = self.T + self.C + self.D
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"preferences T + C + D must sum to 1, got {total:g}")
+        return self
+
+
+class GoalSpec(Strict):
+    """Design-time settings of a goal type (Table 5.7): preferences, constraints, VNFs."""
+
+    name: Id
+    preferences: Preferences
+    constraints: tuple[Constraint, ...] = ()
+    vnfs: tuple[Id, ...] = Field(
+        default=(), description="VNFs whose plans achieve this goal, in order of preference"
+    )
+
+
+class Placement(Strict):
+    """A VNF deployed on a PoP before the run starts (the initial state of the network)."""
+
+    vnf: Id
+    pop: Id
+
+
+class BackgroundTraffic(Strict):
+    """Legitimate clients: video viewers and HTTP clients (Section 5.3)."""
+
+    hosts: int = Field(default=50, ge=0)
+    http_per_video: int = Field(default=5, ge=0, description="HTTP hosts per video host")
+    video_rate: NonNegative = Field(default=0.05, description="MB/s per video stream")
+    http_rate: NonNegative = Field(default=0.01, description="MB/s per HTTP client")
+    attach: tuple[Id, ...] = Field(min_length=1, description="PoPs/switches clients sit behind")
+
+
+class Attack(Strict):
+    """A SYN flood against the service ports of the server."""
+
+    kind: Literal["syn_flood"] = "syn_flood"
+    attackers: int = Field(default=8, ge=1)
+    rate: Positive = Field(default=0.5, description="MB/s sent by each attacker")
+    start: NonNegative = Field(default=20.0, description="simulated seconds")
+    stop: Positive | None = Field(default=None, description="simulated seconds; none = never")
+    ports: tuple[int, ...] = (8000, 8080)
+    attach: tuple[Id, ...] = Field(min_length=1, description="PoPs/switches attackers sit behind")
+
+    @field_validator("ports")
+    @classmethod
+    def _valid_ports(cls, ports: tuple[int, ...]) -> tuple[int, ...]:
+        for port in ports:
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} is outside 1..65535")
+        return ports
+
+    @model_validator(mode="after")
+    def _window(self) -> Attack:
+        if self.stop is not None and self.stop <= self.start:
+            raise ValueError(f"attack stop {self.stop:g} s is not after start {self.start:g} s")
+        return self
+
+
+class Traffic(Strict):
+    """What flows towards the server, and for how long the run lasts."""
+
+    server: Id = Field(description="id of the host that serves HTTP and video")
+    ports: tuple[int, ...] = (8000, 8080)
+    duration: Positive = Field(default=240.0, description="simulated seconds")
+    step: Positive = Field(default=1.0, description="simulated seconds per simulator step")
+    background: BackgroundTraffic
+
+
+class Monitor(Strict):
+    """Where the Link Monitor watches (Table 5.2) and what counts as over-usage."""
+
+    pop: Id = Field(description="PoP whose agent runs the Link Monitor")
+    link: tuple[Id, Id] = Field(description="the watched link, as its two end ids")
+    threshold: Positive = Field(description="MB/s above which the link is over-used")
+    hysteresis: float = Field(default=0.8, gt=0, le=1, description="clear below threshold×this")
+
+
+class Defence(Strict):
+    """Design-time parameters of the DDoS resilience strategy (Section 5.1)."""
+
+    monitor: Monitor
+    rate: float = Field(default=0.5, gt=0, lt=1, description="RATE: share kept by a limit")
+    split_parts: int = Field(default=2, ge=2, description="PARTS of a Load Balancer split")
+    serialised: bool = Field(
+        default=False, description="one auction at a time with random back-off, as in 003_…"
+    )
+
+
+class Scenario(Strict):
+    """A whole scenario: infrastructure, catalogue, goals, initial state, traffic and attack."""
+
+    id: Id
+    description: str = ""
+    seed: int = 0
+    pops: tuple[PoP, ...] = Field(min_length=1)
+    switches: tuple[Switch, ...] = ()
+    hosts: tuple[Host, ...] = ()
+    links: tuple[Link, ...] = ()
+    repository: Repository
+    vnfs: tuple[VNF, ...] = Field(min_length=1)
+    goals: tuple[GoalSpec, ...] = ()
+    placements: tuple[Placement, ...] = ()
+    traffic: Traffic | None = None
+    attack: Attack | None = None
+    defence: Defence | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        problems = reference_problems(self)
+        if problems:
+            raise ReferenceProblems(problems)
+        return self
+
+    def vnf(self, vnf_id: str) -> VNF:
+        """The catalogue entry with this id."""
+        for vnf in self.vnfs:
+            if vnf.id == vnf_id:
+                return vnf
+        raise KeyError(vnf_id)
+
+    def goal(self, name: str) -> GoalSpec:
+        """The goal settings with this name."""
+        for goal in self.goals:
+            if goal.name == name:
+                return goal
+        raise KeyError(name)
+
+
+Path = tuple[str | int, ...]
+
+
+class ReferenceProblems(ValueError):
+    """Cross-references that do not resolve, each with the field path it was found at."""
+
+    def __init__(self, problems: list[tuple[Path, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{_dotted(path)}: {msg}" for path, msg in problems))
+
+
+def _dotted(path: Path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Duplicate ids and references to undefined PoPs, switches, hosts or VNFs."""
+    problems: list[tuple[Path, str]] = []
+
+    def unique(field: str, ids: list[str]) -> set[str]:
+        seen: set[str] = set()
+        for index, item in enumerate(ids):
+            if item in seen:
+                problems.append(((field, index, "id"), f"duplicate id {item!r}"))
+            seen.add(item)
+        return seen
+
+    def known(path: Path, ref: str, pool: set[str], kind: str) -> None:
+        if ref not in pool:
+            problems.append((path, f"unknown {kind} {ref!r}"))
+
+    pops = unique("pops", [p.id for p in scenario.pops])
+    switches = unique("switches", [s.id for s in scenario.switches])
+    hosts = unique("hosts", [h.id for h in scenario.hosts])
+    vnfs = unique("vnfs", [v.id for v in scenario.vnfs])
+    nodes = pops | switches
+    for index, pop in enumerate(scenario.pops):
+        if pop.id in switches:
+            problems.append((("pops", index, "id"), f"id {pop.id!r} is also a switch"))
+    for index, host in enumerate(scenario.hosts):
+        if host.id in nodes:
+            problems.append((("hosts", index, "id"), f"id {host.id!r} is also a PoP or switch"))
+        known(("hosts", index, "attach"), host.attach, nodes, "PoP or switch")
+    known(("repository", "attach"), scenario.repository.attach, nodes, "PoP or switch")
+    seen_pairs: set[frozenset[str]] = set()
+    for index, link in enumerate(scenario.links):
+        known(("links", index, "a"), link.a, nodes | hosts, "node")
+        known(("links", index, "b"), link.b, nodes | hosts, "node")
+        pair = frozenset((link.a, link.b))
+        if pair in seen_pairs:
+            problems.append((("links", index), f"duplicate link {link.a!r}–{link.b!r}"))
+        seen_pairs.add(pair)
+    names: set[str] = set()
+    for index, goal in enumerate(scenario.goals):
+        if goal.name in names:
+            problems.append((("goals", index, "name"), f"duplicate goal {goal.name!r}"))
+        names.add(goal.name)
+        for v_index, vnf in enumerate(goal.vnfs):
+            known(("goals", index, "vnfs", v_index), vnf, vnfs, "VNF")
+    for index, placement in enumerate(scenario.placements):
+        known(("placements", index, "vnf"), placement.vnf, vnfs, "VNF")
+        known(("placements", index, "pop"), placement.pop, pops, "PoP")
+    if scenario.traffic is not None:
+        known(("traffic", "server"), scenario.traffic.server, hosts, "host")
+        for index, node in enumerate(scenario.traffic.background.attach):
+            known(("traffic", "background", "attach", index), node, nodes, "PoP or switch")
+    if scenario.attack is not None:
+        for index, node in enumerate(scenario.attack.attach):
+            known(("attack", "attach", index), node, nodes, "PoP or switch")
+    if scenario.defence is not None:
+        monitor = scenario.defence.monitor
+        known(("defence", "monitor", "pop"), monitor.pop, pops, "PoP")
+        if frozenset(monitor.link) not in seen_pairs:
+            problems.append(
+                (
+                    ("defence", "monitor", "link"),
+                    f"no link between {monitor.link[0]!r} and {monitor.link[1]!r}",
+                )
+            )
+    return problems
