@@ -54,7 +54,7 @@ class PoPState:
 
     id: str
     total: Amount
-    used: Amount = Amount()
+    used: Amount = field(default_factory=Amount)
 
     @property
     def free(self) -> Amount:
