@@ -1,0 +1,65 @@
+"""The DDoS resilience strategy's catalogue and goals (Tables 5.6 and 5.7 of `003_…`).
+
+Generated scenarios (see `topology.py`) start from these; `scenarios/ddos-6pop.yaml`
+spells the same values out so users can read and edit them.
+"""
+
+from __future__ import annotations
+
+from secmas.scenario.model import VNF, Constraint, GoalSpec, Measure, Operator, Preferences
+
+LINK_MONITOR = "link_monitor"
+RATE_LIMITER = "rate_limiter"
+ANOMALY_DETECTOR = "anomaly_detector"
+CLASSIFIER = "classifier"
+LOAD_BALANCER = "load_balancer"
+
+IMAGE_SIZE_MB = 500.0  # Section 5.3: every VNF downloads 500 MB
+MAX_LOSS_PERCENT = 8.0  # Section 5.3: 8 % maximum loss for all goals
+MAX_LATENCY_MS = 100.0  # Table 5.7: rate-limit goals
+
+
+def ddos_catalogue() -> tuple[VNF, ...]:
+    """Table 5.6: VNF requirements (CPU, memory GB, disk GB) and supported bandwidth."""
+
+    def vnf(vnf_id: str, cpu: float, memory: float, disk: float, mbps: float | None) -> VNF:
+        return VNF.model_validate(
+            {
+                "id": vnf_id,
+                "requirements": {"cpu": cpu, "memory": memory, "disk": disk},
+                "throughput": mbps,
+                "image_size": IMAGE_SIZE_MB,
+            }
+        )
+
+    return (
+        vnf(LINK_MONITOR, 1, 1, 2, None),
+        vnf(RATE_LIMITER, 1, 1, 2, None),
+        vnf(ANOMALY_DETECTOR, 1, 2, 10, 2.0),
+        vnf(CLASSIFIER, 2, 4, 10, 1.0),
+        vnf(LOAD_BALANCER, 1, 1, 2, None),
+    )
+
+
+def ddos_goals() -> tuple[GoalSpec, ...]:
+    """Table 5.7: preferences and constraints of each goal, and the VNFs that achieve it."""
+    loss = Constraint(measure=Measure.LOSS, op=Operator.LE, value=MAX_LOSS_PERCENT)
+    latency = Constraint(measure=Measure.LATENCY, op=Operator.LE, value=MAX_LATENCY_MS)
+
+    def goal(name: str, t: float, c: float, d: float, vnf: str, limit: bool) -> GoalSpec:
+        return GoalSpec(
+            name=name,
+            preferences=Preferences(T=t, C=c, D=d),
+            constraints=(loss, latency) if limit else (loss,),
+            vnfs=(vnf,),
+        )
+
+    return (
+        goal("linkRateLimited", 0.8, 0.1, 0.1, RATE_LIMITER, True),
+        goal("anomalousUsage", 0.5, 0.5, 0.0, ANOMALY_DETECTOR, False),
+        goal("flowRecord", 0.0, 0.2, 0.8, CLASSIFIER, False),
+        goal("ipRateLimited", 0.8, 0.1, 0.1, RATE_LIMITER, True),
+        goal("splitTrafficLink", 0.3, 0.7, 0.0, LOAD_BALANCER, False),
+        goal("splitTrafficTowardsIp", 0.3, 0.7, 0.0, LOAD_BALANCER, False),
+        goal("flowRateLimited", 0.8, 0.1, 0.1, RATE_LIMITER, True),
+    )
