@@ -43,10 +43,6 @@ class LinkState:
         """Bandwidth not reserved by virtual paths, MB/s."""
         return max(0.0, self.bandwidth - self.reserved)
 
-    def other(self, node: str) -> str:
-        """The end of the link that is not `node`."""
-        return self.b if node == self.a else self.a
-
 
 @dataclass(slots=True)
 class PoPState:
@@ -86,15 +82,15 @@ class Infrastructure:
     links: list[LinkState]
     catalogue: dict[str, VNF]
     repository: str
-    adjacency: dict[str, list[LinkState]] = field(init=False)
+    adjacency: dict[str, list[tuple[str, LinkState]]] = field(init=False)
     instances: dict[str, Instance] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     def __post_init__(self) -> None:
         self.adjacency = {node: [] for node in self.kinds}
         for link in self.links:
-            self.adjacency[link.a].append(link)
-            self.adjacency[link.b].append(link)
+            self.adjacency[link.a].append((link.b, link))
+            self.adjacency[link.b].append((link.a, link))
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> Infrastructure:
@@ -127,8 +123,8 @@ class Infrastructure:
 
     def link(self, a: str, b: str) -> LinkState:
         """The link between neighbours `a` and `b`."""
-        for link in self.adjacency[a]:
-            if link.other(a) == b:
+        for neighbour, link in self.adjacency[a]:
+            if neighbour == b:
                 return link
         raise KeyError(f"no link between {a!r} and {b!r}")
 

@@ -335,10 +335,11 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
             problems.append((("hosts", index, "id"), f"id {host.id!r} is also a PoP or switch"))
         known(("hosts", index, "attach"), host.attach, nodes, "PoP or switch")
     known(("repository", "attach"), scenario.repository.attach, nodes, "PoP or switch")
+    endpoints = nodes | hosts
     seen_pairs: set[frozenset[str]] = set()
     for index, link in enumerate(scenario.links):
-        known(("links", index, "a"), link.a, nodes | hosts, "node")
-        known(("links", index, "b"), link.b, nodes | hosts, "node")
+        known(("links", index, "a"), link.a, endpoints, "node")
+        known(("links", index, "b"), link.b, endpoints, "node")
         pair = frozenset((link.a, link.b))
         if pair in seen_pairs:
             problems.append((("links", index), f"duplicate link {link.a!r}–{link.b!r}"))

@@ -1,0 +1,5 @@
+"""`python -m secmas` runs the command line."""
+
+from secmas.cli.main import run
+
+run()

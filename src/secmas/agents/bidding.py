@@ -1,0 +1,206 @@
+"""The bid function U (Definition 3) and winner determination (Eq. 3.1) of NFV-A.
+
+A bidder answers a call for proposals with T (VNF download time), C (computational and
+network cost, Algorithm 1) and D (decentralisation: latency of that path), Section 4.2 of
+`003_…`. The auctioneer normalises each component over the bids it received and picks
+the lowest weighted sum (Eq. 3.1). Everything here is pure computation over an
+`Infrastructure` snapshot, so it runs without a bus.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from secmas.network.infrastructure import Infrastructure, NodeKind
+from secmas.network.paths import lowest_cost_path, widest_tree
+from secmas.network.resources import Amount, req, rsc_eval, rsc_eval_hop, sat_req, units_needed
+from secmas.scenario.model import VNF, Constraint, Measure, Operator, Preferences
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRequest:
+    """What a call for proposals carries: a constrained goal (Definition 6) and its context."""
+
+    goal: str
+    auctioneer: str
+    preferences: Preferences
+    constraints: tuple[Constraint, ...] = ()
+    vnfs: tuple[str, ...] = ()
+    traffic: float = 0.0
+    args: tuple[str, ...] = ()
+
+    def constraints_for(self, vnf: VNF) -> tuple[Constraint, ...]:
+        """The goal's constraints, plus B ≥ traffic for a VNF that must receive the traffic.
+
+        A VNF with a throughput (Anomaly Detector, Classifier) analyses the traffic, so the
+        virtual path to the auctioneer must carry it (Definition 6, Example 2).
+        """
+        if vnf.throughput is None or self.traffic <= 0:
+            return self.constraints
+        need = Constraint(measure=Measure.BANDWIDTH, op=Operator.GE, value=self.traffic)
+        return (*self.constraints, need)
+
+
+@dataclass(frozen=True, slots=True)
+class Bid:
+    """An atomic bid ⟨g, T, C, D⟩ (Definition 7) with what the bidder would deploy."""
+
+    bidder: str
+    vnf: str
+    T: float
+    C: float
+    D: float
+    units: int = 1
+    path: tuple[str, ...] = ()
+    instance: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A bidder's REFUSE, with the reason (for the run's record)."""
+
+    bidder: str
+    reason: str
+
+
+@dataclass
+class BidContext:
+    """Per-snapshot cache of rscEvalhop (Eq. 4.3), shared by every bid of one auction."""
+
+    infra: Infrastructure
+    catalogue: tuple[Amount, ...] = field(init=False)
+    _hop: dict[str, float] = field(init=False, default_factory=dict)
+    _download: dict[str, float] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.catalogue = self.infra.catalogue_needs()
+
+    def hop_eval(self, node: str) -> float:
+        """rscEvalhop(node); a switch or host hosts no VNF, so it is `full` and costs 0."""
+        cached = self._hop.get(node)
+        if cached is None:
+            if self.infra.kinds[node] is NodeKind.POP:
+                state = self.infra.pops[node]
+                cached = rsc_eval_hop(state.free, state.total, self.catalogue)
+            else:
+                cached = 0.0
+            self._hop[node] = cached
+        return cached
+
+    def download_time(self, pop: str, vnf: VNF) -> float:
+        """T for a new instance: image size over the widest path from the repository.
+
+        0 when the repository sits at the bidder's own switch (Table 5.8, agent 5);
+        infinite when the repository cannot be reached.
+        """
+        if self._download is None:
+            self._download, _ = widest_tree(self.infra, self.infra.repository)
+        width = self._download.get(pop, 0.0)
+        if width <= 0:
+            return math.inf
+        return 0.0 if math.isinf(width) else vnf.image_size / width
+
+
+def candidate_bid(ctx: BidContext, pop: str, request: GoalRequest, vnf_id: str) -> Bid | Refusal:
+    """Bid of `pop` for `request` using the plan whose VNF is `vnf_id` (Section 4.2)."""
+    infra = ctx.infra
+    vnf = infra.catalogue[vnf_id]
+    units = units_needed(vnf, request.traffic)
+    instance = infra.idle_instance(pop, vnf_id, request.traffic)
+    state = infra.pops[pop]
+    required = Amount() if instance else req(vnf, units)
+    if not sat_req(state.free, required):  # Eq. 4.1
+        return Refusal(
+            pop,
+            f"sat_req fails for {units}×{vnf_id}: needs {_fmt(required)}, free {_fmt(state.free)}",
+        )
+    source_eval = rsc_eval(state.free, state.total, required, ctx.catalogue)  # Eq. 4.4
+    path = lowest_cost_path(
+        infra, pop, request.auctioneer, request.constraints_for(vnf), source_eval, ctx.hop_eval
+    )
+    if path is None:
+        return Refusal(pop, f"no path to {request.auctioneer} satisfies the goal constraints")
+    t = 0.0 if instance else ctx.download_time(pop, vnf)
+    if math.isinf(t):
+        return Refusal(pop, "the VNF repository is unreachable")
+    return Bid(
+        bidder=pop,
+        vnf=vnf_id,
+        T=t,
+        C=path.cost,
+        D=path.latency,
+        units=units,
+        path=path.nodes,
+        instance=instance.id if instance else None,
+    )
+
+
+def compute_bid(
+    infra: Infrastructure, pop: str, request: GoalRequest, ctx: BidContext | None = None
+) -> Bid | Refusal:
+    """The bid function U of `pop` for `request`, or the reason it refuses.
+
+    Every plan (VNF) that can achieve the goal is evaluated; when several can, the bidder
+    offers the one with the best score under the auctioneer's own preferences, i.e. Eq. 3.1
+    over its own candidates (an extension of 003, which picks by execution time only).
+    """
+    ctx = ctx or BidContext(infra)
+    if not request.vnfs:
+        return Refusal(pop, f"no plan achieves {request.goal}")
+    offers: list[Bid] = []
+    reasons: list[str] = []
+    for vnf_id in request.vnfs:
+        outcome = candidate_bid(ctx, pop, request, vnf_id)
+        if isinstance(outcome, Bid):
+            offers.append(outcome)
+        else:
+            reasons.append(outcome.reason)
+    if not offers:
+        return Refusal(pop, "; ".join(reasons))
+    return offers[select(offers, request.preferences)]
+
+
+def normalise(values: Sequence[float]) -> list[float]:
+    """Min–max normalisation to [0, 1]; all-equal values normalise to 0 (Section 3.3.2)."""
+    low, high = min(values), max(values)
+    span = high - low
+    if span <= 0:
+        return [0.0] * len(values)
+    return [(v - low) / span for v in values]
+
+
+def utilities(bids: Sequence[Bid], prefs: Preferences) -> list[float]:
+    """Eq. 3.1 per bid: pf_T·β̂_T + pf_C·β̂_C + pf_D·(1 − β̂_D); lower is better."""
+    if not bids:
+        return []
+    t_hat = normalise([b.T for b in bids])
+    c_hat = normalise([b.C for b in bids])
+    d_hat = normalise([b.D for b in bids])
+    return [
+        prefs.T * t + prefs.C * c + prefs.D * (1.0 - d)
+        for t, c, d in zip(t_hat, c_hat, d_hat, strict=True)
+    ]
+
+
+def select(bids: Sequence[Bid], prefs: Preferences) -> int:
+    """Index of the argmin of Eq. 3.1; ties go to the earlier bid in `bids`."""
+    scores = utilities(bids, prefs)
+    return min(range(len(bids)), key=lambda i: (scores[i], i))
+
+
+def winner(bids: Sequence[Bid], prefs: Preferences) -> Bid | None:
+    """The winning bid of an auction, or None without bids.
+
+    Ties on utility are broken deterministically by bidder id (string order), so every
+    agent that evaluates the same bids names the same winner whatever their arrival order.
+    """
+    if not bids:
+        return None
+    ordered = sorted(bids, key=lambda b: (b.bidder, b.vnf))
+    return ordered[select(ordered, prefs)]
+
+
+def _fmt(amount: Amount) -> str:
+    return f"{amount.cpu:g} cores / {amount.memory:g} GB / {amount.disk:g} GB"

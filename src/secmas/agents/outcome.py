@@ -1,0 +1,38 @@
+"""The record of one auction: what was asked, every bid and refusal, and who won."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from secmas.agents.bidding import Bid, GoalRequest, Refusal, utilities, winner
+
+
+@dataclass(frozen=True)
+class AuctionOutcome:
+    """An NFV-A auction after winner determination (Eq. 3.1), for tables and report.json."""
+
+    request: GoalRequest
+    bids: tuple[Bid, ...]
+    refusals: tuple[Refusal, ...]
+    scores: tuple[float, ...] = field(init=False)
+    winner: Bid | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(utilities(self.bids, self.request.preferences)))
+        object.__setattr__(self, "winner", winner(self.bids, self.request.preferences))
+
+    @classmethod
+    def from_replies(cls, request: GoalRequest, replies: Iterable[Bid | Refusal]) -> AuctionOutcome:
+        """Split the replies of the bidders into bids and refusals."""
+        answers = list(replies)
+        return cls(
+            request,
+            tuple(a for a in answers if isinstance(a, Bid)),
+            tuple(a for a in answers if isinstance(a, Refusal)),
+        )
+
+    @property
+    def label(self) -> str:
+        """The goal as written in the dissertation, e.g. `ipRateLimited(10.0.0.100)`."""
+        return f"{self.request.goal}({', '.join(self.request.args)})"

@@ -1,0 +1,42 @@
+"""Shared fixtures: small scenarios built from dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from secmas.scenario.ddos import ddos_catalogue, ddos_goals
+from secmas.scenario.model import Scenario
+
+
+def make_scenario(
+    pops: list[tuple[str, float, float, float]],
+    links: list[tuple[str, str, float, float, float]],
+    repository: str,
+    **extra: Any,
+) -> Scenario:
+    """A scenario from (id, U, M, D) PoPs and (a, b, B, L, P%) links, DDoS catalogue."""
+    data: dict[str, Any] = {
+        "id": "test",
+        "pops": [{"id": i, "cpu": u, "memory": m, "disk": d} for i, u, m, d in pops],
+        "links": [
+            {"a": a, "b": b, "bandwidth": bw, "latency": lat, "loss": loss}
+            for a, b, bw, lat, loss in links
+        ],
+        "repository": {"attach": repository},
+        "vnfs": [v.model_dump() for v in ddos_catalogue()],
+        "goals": [g.model_dump() for g in ddos_goals()],
+    }
+    data.update(extra)
+    return Scenario.model_validate(data)
+
+
+@pytest.fixture
+def triangle() -> Scenario:
+    """A—B (10 MB/s, 10 ms, 1 %), B—C (5, 20, 2 %), A—C (20, 50, 0); repository at A."""
+    return make_scenario(
+        pops=[("A", 8, 16, 500), ("B", 8, 16, 500), ("C", 8, 16, 500)],
+        links=[("A", "B", 10, 10, 1), ("B", "C", 5, 20, 2), ("A", "C", 20, 50, 0)],
+        repository="A",
+    )

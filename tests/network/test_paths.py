@@ -1,0 +1,132 @@
+"""Algorithm 1 and the widest path, by hand and as properties."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.conftest import make_scenario
+
+from secmas.network.infrastructure import Infrastructure
+from secmas.network.paths import lowest_cost_path, sat_cst, widest_path
+from secmas.scenario.model import Constraint, Measure, Operator, Scenario
+
+
+def c(measure: str, op: str, value: float) -> Constraint:
+    return Constraint(measure=Measure(measure), op=Operator(op), value=value)
+
+
+def unit_hops(_node: str) -> float:
+    return 1.0
+
+
+def test_sat_cst() -> None:
+    # Eq. 4.2: only constraints on the named measure are checked.
+    cons = [c("L", "<=", 100), c("P", "<", 8)]
+    assert sat_cst(Measure.LATENCY, 100, cons)
+    assert not sat_cst(Measure.LATENCY, 100.5, cons)
+    assert sat_cst(Measure.HOPS, 99, cons)
+
+
+def test_lowest_cost_path_by_hand(triangle: Scenario) -> None:
+    infra = Infrastructure.from_scenario(triangle)
+    # Source eval 0.2, every hop 1.
+    # A–C direct: 20 × (0.2 + 1) = 24.
+    # A–B–C: 10 × (0.2 + 1) + 5 × (1 + 1) = 12 + 10 = 22  → cheaper.
+    path = lowest_cost_path(infra, "A", "C", [], 0.2, unit_hops)
+    assert path is not None
+    assert path.nodes == ("A", "B", "C")
+    assert path.cost == pytest.approx(22.0)
+    assert path.latency == pytest.approx(30.0)
+    # Loss compounds: 0.01 + (1 − 0.01) × 0.02 = 0.0298.
+    assert path.loss == pytest.approx(0.0298)
+    assert path.hops == 2
+
+
+def test_constraints_prune_edges(triangle: Scenario) -> None:
+    infra = Infrastructure.from_scenario(triangle)
+    # One hop only: the direct link, cost 24, latency 50.
+    direct = lowest_cost_path(infra, "A", "C", [c("H", "<=", 1)], 0.2, unit_hops)
+    assert direct is not None and direct.nodes == ("A", "C") and direct.cost == pytest.approx(24)
+    # Latency ≤ 25 ms: A–B–C has 30, A–C has 50 → no path.
+    assert lowest_cost_path(infra, "A", "C", [c("L", "<=", 25)], 0.2, unit_hops) is None
+    # Loss below 2 %: A–B–C compounds to 2.98 % → only the lossless direct link.
+    lossless = lowest_cost_path(infra, "A", "C", [c("P", "<", 2)], 0.2, unit_hops)
+    assert lossless is not None and lossless.nodes == ("A", "C")
+    # Bandwidth ≥ 6 MB/s excludes B–C (5 MB/s).
+    wide = lowest_cost_path(infra, "A", "C", [c("B", ">=", 6)], 0.2, unit_hops)
+    assert wide is not None and wide.nodes == ("A", "C")
+
+
+def test_bidder_is_auctioneer(triangle: Scenario) -> None:
+    infra = Infrastructure.from_scenario(triangle)
+    path = lowest_cost_path(infra, "B", "B", [], 0.5, unit_hops)
+    assert path is not None and path.cost == 0 and path.latency == 0 and path.nodes == ("B",)
+
+
+def test_widest_path(triangle: Scenario) -> None:
+    infra = Infrastructure.from_scenario(triangle)
+    # A→B: direct 10 vs via C min(20, 5) = 5 → 10.
+    assert widest_path(infra, "A", "B") == (10.0, ("A", "B"))
+    # A→C: direct 20.
+    assert widest_path(infra, "A", "C")[0] == 20.0
+    # Reserving 15 MB/s on A–C leaves 5; via B min(10, 5) = 5 as well.
+    infra.reserve_path(["A", "C"], 15)
+    assert widest_path(infra, "A", "C")[0] == 5.0
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> tuple[Scenario, list[Constraint]]:
+    n = draw(st.integers(2, 7))
+    names = [f"p{i}" for i in range(n)]
+    pairs = list(itertools.combinations(names, 2))
+    chosen = draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=len(pairs), unique=True))
+    links = [
+        (
+            a,
+            b,
+            draw(st.floats(1, 50)),
+            draw(st.floats(0, 40)),
+            draw(st.floats(0, 10)),
+        )
+        for a, b in chosen
+    ]
+    pops = [(p, draw(st.integers(1, 16)), draw(st.integers(1, 32)), 100) for p in names]
+    measures = st.sampled_from(["L", "P", "H", "B"])
+    ops = st.sampled_from(["<", "<=", ">", ">="])
+    cons = draw(
+        st.lists(
+            st.builds(c, measures, ops, st.floats(0, 100)),
+            max_size=3,
+        )
+    )
+    return make_scenario(pops, links, names[0]), cons
+
+
+@settings(max_examples=150, deadline=None)
+@given(graphs(), st.floats(0, 1))
+def test_returned_path_satisfies_every_constraint(
+    case: tuple[Scenario, list[Constraint]], source_eval: float
+) -> None:
+    scenario, cons = case
+    infra = Infrastructure.from_scenario(scenario)
+    source, target = scenario.pops[0].id, scenario.pops[-1].id
+    path = lowest_cost_path(infra, source, target, cons, source_eval, lambda _: 0.5)
+    if path is None:
+        return
+    latency, loss, hops = 0.0, 0.0, 0
+    for a, b in itertools.pairwise(path.nodes):
+        link = infra.link(a, b)
+        latency += link.latency
+        loss += (1 - loss) * link.loss
+        hops += 1
+        # Every accumulated prefix and every link's bandwidth satisfies the constraints.
+        assert sat_cst(Measure.LATENCY, latency, cons)
+        assert sat_cst(Measure.LOSS, loss * 100, cons)
+        assert sat_cst(Measure.HOPS, hops, cons)
+        assert sat_cst(Measure.BANDWIDTH, link.available, cons)
+    assert path.latency == pytest.approx(latency)
+    assert path.loss == pytest.approx(loss)
+    assert path.hops == hops
