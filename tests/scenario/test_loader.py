@@ -1,0 +1,88 @@
+"""Scenario YAML errors name the file, line, field and reason; nothing else escapes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secmas.cli.main import default_scenario_path
+from secmas.scenario.loader import ScenarioError, parse_scenario
+
+REFERENCE = default_scenario_path().read_text()
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text, "s.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_reference_scenario_loads() -> None:
+    scenario = parse_scenario(REFERENCE)
+    assert scenario.id == "ddos-6pop" and len(scenario.pops) == 6
+
+
+def test_unknown_pop_in_link() -> None:
+    [msg] = problems(REFERENCE.replace("{a: pop3, b: pop4", "{a: pop3, b: popX"))
+    assert "links[5].b" in msg and "unknown node 'popX'" in msg and msg.startswith("s.yaml:")
+
+
+def test_negative_capacity_with_line() -> None:
+    [msg] = problems(REFERENCE.replace("{id: pop2, cpu: 4", "{id: pop2, cpu: -4"))
+    line = next(i for i, t in enumerate(REFERENCE.splitlines(), 1) if "id: pop2, cpu" in t)
+    assert msg.startswith(f"s.yaml:{line}: pops[1].cpu:") and "greater than 0" in msg
+
+
+def test_preferences_must_sum_to_one() -> None:
+    [msg] = problems(REFERENCE.replace("{T: 0.0, C: 0.2, D: 0.8}", "{T: 0.1, C: 0.2, D: 0.8}"))
+    assert "goals[2].preferences" in msg and "sum to 1" in msg
+
+
+def test_unknown_operator() -> None:
+    msgs = problems(
+        REFERENCE.replace(
+            'op: "<=", value: 100}]\n    vnfs: [rate_limiter]\n  - name: anomalous',
+            'op: "=<", value: 100}]\n    vnfs: [rate_limiter]\n  - name: anomalous',
+        )
+    )
+    assert any("goals[0].constraints[1].op" in m for m in msgs)
+
+
+def test_duplicate_ids() -> None:
+    msgs = problems(REFERENCE.replace("{id: pop4, cpu: 2", "{id: pop3, cpu: 2"))
+    assert any("pops[3].id" in m and "duplicate" in m for m in msgs)
+
+
+def test_yaml_syntax_error_has_line() -> None:
+    [msg] = problems("id: x\npops: [\n  {id: a\n")
+    assert msg.startswith("s.yaml:") and "YAML syntax" in msg
+
+
+def test_unknown_field() -> None:
+    [msg] = problems(REFERENCE.replace("seed: 7", "seed: 7\ncolour: blue"))
+    assert "colour" in msg and "Extra inputs" in msg
+
+
+def test_not_a_mapping() -> None:
+    [msg] = problems("- 1\n- 2\n")
+    assert "mapping" in msg
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_text_never_crashes(text: str) -> None:
+    try:
+        parse_scenario(text)
+    except ScenarioError as exc:
+        assert exc.problems
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, len(REFERENCE) - 1), st.integers(1, 20), st.text(max_size=8))
+def test_mutated_reference_never_crashes(at: int, cut: int, insert: str) -> None:
+    text = REFERENCE[:at] + insert + REFERENCE[at + cut :]
+    try:
+        parse_scenario(text)
+    except ScenarioError as exc:
+        assert all(str(p) for p in exc.problems)
