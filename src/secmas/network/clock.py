@@ -1,0 +1,93 @@
+"""Clocks for the simulation: a virtual clock that only moves when the system is quiet.
+
+Agents, auctions and VNF downloads await `clock.sleep(seconds)`. Under `VirtualClock` the
+run driver advances time to the next timer once no task can make progress, so a run is a
+discrete-event simulation: deterministic for a seed and far faster than real time. Under
+`WallClock` the same code runs in real time (distributed mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What agents need from time."""
+
+    def now(self) -> float:
+        """Current time in seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Suspend the caller for `seconds` of this clock's time."""
+        ...
+
+
+class WallClock:
+    """Real time, from the event loop's monotonic clock."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._start
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class VirtualClock:
+    """Simulated time: sleepers wake when the driver advances the clock past their time."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (self._now + seconds, next(self._seq), future))
+        await future
+
+    def next_timer(self) -> float | None:
+        """When the earliest live sleeper wakes, if any."""
+        while self._timers and self._timers[0][2].done():
+            heapq.heappop(self._timers)  # cancelled sleeper
+        return self._timers[0][0] if self._timers else None
+
+    def advance(self, until: float) -> int:
+        """Move to `until`, waking every sleeper due by then in time order; return how many."""
+        woken = 0
+        while self._timers and self._timers[0][0] <= until:
+            due, _, future = heapq.heappop(self._timers)
+            if future.done():
+                continue
+            self._now = max(self._now, due)
+            future.set_result(None)
+            woken += 1
+        self._now = max(self._now, until)
+        return woken
+
+
+async def settle(max_rounds: int = 100_000) -> None:
+    """Yield until no other task on this loop is ready to run (the system is quiet).
+
+    In-memory runs have no I/O, so once the loop's ready queue is empty after our own
+    yield, nothing can happen until a clock timer fires.
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(max_rounds):
+        await asyncio.sleep(0)
+        if not getattr(loop, "_ready", None):
+            return
+    raise RuntimeError("the agents did not settle: a task keeps itself busy")

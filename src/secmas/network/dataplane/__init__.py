@@ -1,0 +1,52 @@
+"""Flow-level data-plane simulator on a virtual clock, and the VNF algorithms on its data.
+
+`DataPlane` turns a scenario's traffic section into per-step flow rates through the
+network's links and switch rules; `detectors` holds what the Link Monitor, Anomaly
+Detector and Classifier compute from the statistics it exports.
+"""
+
+from secmas.network.dataplane.detectors import (
+    LinkOverUsage,
+    UsageEvent,
+    classify_flows,
+    detect_intrusion,
+    is_syn_flood,
+    robust_z,
+)
+from secmas.network.dataplane.routing import Network, RouteTree, shortest_path_tree
+from secmas.network.dataplane.rules import (
+    FlowBlock,
+    IpRateLimit,
+    LinkRateLimit,
+    Rule,
+    TrafficSplit,
+    split_part,
+)
+from secmas.network.dataplane.simulator import DataPlane
+from secmas.network.dataplane.stats import Counters, FlowId, FlowStats, Telemetry
+from secmas.network.dataplane.traffic import PACKET_BYTES, FlowKind
+
+__all__ = [
+    "PACKET_BYTES",
+    "Counters",
+    "DataPlane",
+    "FlowBlock",
+    "FlowId",
+    "FlowKind",
+    "FlowStats",
+    "IpRateLimit",
+    "LinkOverUsage",
+    "LinkRateLimit",
+    "Network",
+    "RouteTree",
+    "Rule",
+    "Telemetry",
+    "TrafficSplit",
+    "UsageEvent",
+    "classify_flows",
+    "detect_intrusion",
+    "is_syn_flood",
+    "robust_z",
+    "shortest_path_tree",
+    "split_part",
+]

@@ -1,0 +1,68 @@
+"""Switch rules the Rate Limiter and Load Balancer VNFs install (Tables 5.1 and 5.5)."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+
+def _check_rate(rate: float) -> None:
+    if not rate >= 0:
+        raise ValueError(f"rate limit must be a non-negative MB/s, got {rate!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRateLimit:
+    """limitLink(link, RATE): cap the total traffic entering directed link a→b, MB/s."""
+
+    a: str
+    b: str
+    rate: float
+
+    def __post_init__(self) -> None:
+        _check_rate(self.rate)
+
+
+@dataclass(frozen=True, slots=True)
+class IpRateLimit:
+    """limitIP(ip, RATE): cap the traffic towards `dst_ip` passing `node`, MB/s."""
+
+    node: str
+    dst_ip: str
+    rate: float
+
+    def __post_init__(self) -> None:
+        _check_rate(self.rate)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowBlock:
+    """blockFlow(flow): drop the traffic from `src_ip` to `dst_ip` at `node`."""
+
+    node: str
+    src_ip: str
+    dst_ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSplit:
+    """splitTrafficIP(ip, PARTS): group the flows towards `dst_ip` at `node` into `parts`.
+
+    Rates are untouched; the groups exist so that one VNF per part analyses only its share.
+    """
+
+    node: str
+    dst_ip: str
+    parts: int
+
+    def __post_init__(self) -> None:
+        if self.parts < 2:
+            raise ValueError(f"a traffic split needs at least 2 parts, got {self.parts}")
+
+
+Rule = LinkRateLimit | IpRateLimit | FlowBlock | TrafficSplit
+
+
+def split_part(src_ip: str, parts: int) -> int:
+    """The part of a split a source falls in: a hash stable across runs and processes."""
+    return zlib.crc32(src_ip.encode()) % parts

@@ -1,0 +1,93 @@
+"""What the data plane reports: per-flow counters as a switch would export them, and telemetry.
+
+A VNF sees only `FlowStats` (addresses, bytes, packets, SYN and ACK counts); whether a
+flow is an attack is ground truth that the simulator keeps apart, for evaluation only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BYTES_PER_MB = 1e6  # rates are MB/s with 1 MB = 10^6 bytes
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class FlowId:
+    """A flow as a switch matches it: source and destination address, destination port."""
+
+    src_ip: str
+    dst_ip: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Traffic of one flow seen at one node over `seconds` simulated seconds.
+
+    Counts are expected values, so they may be fractional: the simulator is flow-level.
+    `syn` counts connection attempts and `ack` the handshakes completed; a SYN flood leaves
+    its connections half-open, legitimate TCP completes them.
+    """
+
+    seconds: float
+    bytes: float
+    packets: float
+    syn: float
+    ack: float
+
+    @property
+    def rate(self) -> float:
+        """Mean MB/s over the period."""
+        return self.bytes / BYTES_PER_MB / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def packet_size(self) -> float:
+        """Mean packet size in bytes (0 without packets)."""
+        return self.bytes / self.packets if self.packets > 0 else 0.0
+
+    @property
+    def syn_rate(self) -> float:
+        """Connection attempts per second."""
+        return self.syn / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def half_open(self) -> float:
+        """Connection attempts never acknowledged."""
+        return max(0.0, self.syn - self.ack)
+
+    @property
+    def half_open_ratio(self) -> float:
+        """Share of connection attempts left half-open (0 without attempts)."""
+        return self.half_open / self.syn if self.syn > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStats:
+    """One flow as observed arriving at `node`: last step, recent window and since start.
+
+    `part` is the flow's group under the node's traffic split towards its destination,
+    if there is one.
+    """
+
+    flow: FlowId
+    node: str
+    part: int | None
+    last: Counters
+    window: Counters
+    total: Counters
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """One step of the server's traffic (Figure 5.4), in MB/s; `t` is the step's start.
+
+    The legit/attack split is ground truth, for plots and evaluation. `monitored` is the
+    load of the Defence's monitored link (the busier direction), if the scenario has one.
+    """
+
+    t: float
+    legit: float
+    attack: float
+    offered_legit: float
+    offered_attack: float
+    monitored: float | None
