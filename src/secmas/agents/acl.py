@@ -1,0 +1,205 @@
+"""FIPA-ACL messages, the agents' message protocol Prot (Definition 5 of `003_…`).
+
+NFV-A (Definition 7) is built on the FIPA Contract Net: CFP, then PROPOSE or REFUSE, then
+ACCEPT_PROPOSAL or REJECT_PROPOSAL, then INFORM_DONE or FAILURE (Section 3.3.1). Messages
+travel as compact JSON; every frame read from the bus is untrusted, so `decode` checks it
+strictly and turns anything wrong into `MalformedMessage` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import reprlib
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any
+
+MAX_FRAME = 1 << 20
+"""Largest encoded message, in bytes (1 MiB)."""
+
+
+class MalformedMessage(ValueError):
+    """A frame that is not a valid ACL message; `field` names the culprit."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class Performative(StrEnum):
+    """FIPA communicative acts used by the agents (FIPA SC00037 names)."""
+
+    CFP = "cfp"
+    PROPOSE = "propose"
+    REFUSE = "refuse"
+    ACCEPT_PROPOSAL = "accept-proposal"
+    REJECT_PROPOSAL = "reject-proposal"
+    INFORM = "inform"
+    INFORM_DONE = "inform-done"
+    FAILURE = "failure"
+    REQUEST = "request"
+    AGREE = "agree"
+    NOT_UNDERSTOOD = "not-understood"
+    CANCEL = "cancel"
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _text(name: str, value: object, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise MalformedMessage(name, f"expected a non-empty string, got {_kind(value)}")
+
+
+@dataclass(frozen=True, slots=True)
+class ACLMessage:
+    """One FIPA-ACL message. `reply_by` is a deadline in seconds on the run's clock."""
+
+    performative: Performative
+    sender: str
+    receivers: tuple[str, ...]
+    conversation_id: str
+    content: dict[str, Any] = field(default_factory=dict)
+    reply_with: str | None = None
+    in_reply_to: str | None = None
+    protocol: str | None = None
+    reply_by: float | None = None
+    ontology: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.receivers, list):
+            object.__setattr__(self, "receivers", tuple(self.receivers))
+        if not isinstance(self.performative, Performative):
+            try:
+                object.__setattr__(self, "performative", Performative(self.performative))
+            except ValueError:
+                raise MalformedMessage(
+                    "performative", f"unknown performative {reprlib.repr(self.performative)}"
+                ) from None
+        _text("sender", self.sender)
+        if not isinstance(self.receivers, tuple) or not self.receivers:
+            raise MalformedMessage("receivers", "expected a non-empty list of agent names")
+        for receiver in self.receivers:
+            _text("receivers", receiver)
+        _text("conversation_id", self.conversation_id)
+        if not isinstance(self.content, dict):
+            raise MalformedMessage("content", f"expected an object, got {_kind(self.content)}")
+        for name in ("reply_with", "in_reply_to", "protocol", "ontology"):
+            _text(name, getattr(self, name), optional=True)
+        if self.reply_by is not None and not _finite(self.reply_by):
+            shown = reprlib.repr(self.reply_by)
+            raise MalformedMessage("reply_by", f"expected a finite number, got {shown}")
+
+    def encode(self) -> bytes:
+        """Compact JSON in UTF-8 (ASCII escapes), fields left out when None or empty."""
+        frame: dict[str, Any] = {"performative": self.performative.value}
+        for name in _ENCODED:
+            value = getattr(self, name)
+            if value is not None and value != {}:
+                frame[name] = value
+        try:
+            data = json.dumps(frame, separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise MalformedMessage("content", f"not JSON-serialisable: {exc}") from None
+        if len(data) > MAX_FRAME:
+            raise MalformedMessage("frame", f"{len(data)} bytes exceeds {MAX_FRAME}")
+        return data
+
+    @classmethod
+    def decode(cls, data: bytes) -> ACLMessage:
+        """Parse and validate a frame; any problem raises MalformedMessage."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise MalformedMessage("frame", f"expected bytes, got {_kind(data)}")
+        if len(data) > MAX_FRAME:
+            raise MalformedMessage("frame", f"{len(data)} bytes exceeds {MAX_FRAME}")
+        try:
+            frame = json.loads(
+                bytes(data).decode("utf-8"),
+                object_pairs_hook=_unique_keys,
+                parse_constant=_no_constant,
+            )
+        except MalformedMessage:
+            raise
+        except UnicodeDecodeError as exc:
+            raise MalformedMessage("frame", f"not UTF-8: {exc.reason}") from None
+        except ValueError as exc:  # JSONDecodeError, or an integer with too many digits
+            raise MalformedMessage("frame", f"not JSON: {exc}") from None
+        except RecursionError:
+            raise MalformedMessage("frame", "JSON nested too deeply") from None
+        if not isinstance(frame, dict):
+            raise MalformedMessage("frame", f"expected a JSON object, got {_kind(frame)}")
+        unknown = frame.keys() - _FIELDS
+        if unknown:
+            raise MalformedMessage(min(unknown), "unknown field")
+        for name in _REQUIRED:
+            if name not in frame:
+                raise MalformedMessage(name, "missing")
+        performative = frame["performative"]
+        if not isinstance(performative, str):
+            raise MalformedMessage("performative", f"expected a string, got {_kind(performative)}")
+        receivers = frame["receivers"]
+        if not isinstance(receivers, list):
+            raise MalformedMessage("receivers", f"expected a list, got {_kind(receivers)}")
+        frame["receivers"] = tuple(receivers)
+        return cls(**frame)
+
+    def reply(
+        self,
+        performative: Performative,
+        content: dict[str, Any] | None = None,
+        *,
+        sender: str | None = None,
+        reply_with: str | None = None,
+        reply_by: float | None = None,
+    ) -> ACLMessage:
+        """The answer to this message: same conversation, protocol and ontology, sent to
+        the sender, with in_reply_to echoing reply_with. The replier defaults to the only
+        receiver; name it when the message went to several."""
+        if sender is None:
+            if len(self.receivers) != 1:
+                raise ValueError("reply to a message with several receivers: name the sender")
+            sender = self.receivers[0]
+        return replace(
+            self,
+            performative=performative,
+            sender=sender,
+            receivers=(self.sender,),
+            content={} if content is None else content,
+            reply_with=reply_with,
+            in_reply_to=self.reply_with,
+            reply_by=reply_by,
+        )
+
+
+_FIELDS = frozenset(spec.name for spec in fields(ACLMessage))
+_ENCODED = tuple(spec.name for spec in fields(ACLMessage))[1:]
+_REQUIRED = ("performative", "sender", "receivers", "conversation_id")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Reject duplicate keys: two readers of one frame must never see different values."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedMessage("frame", f"duplicate key {key!r}")
+            seen.add(key)
+    return obj
+
+
+def _no_constant(name: str) -> None:
+    raise MalformedMessage("frame", f"{name} is not valid JSON")

@@ -1,0 +1,993 @@
+"""A small, generic BDI engine: beliefs, goals, plans, capabilities and the reasoning cycle.
+
+It follows the agent model of the dissertation (`003_…`, Section 3.2). A capability
+(Definition 2) is a VNF with beliefs, goals, plans and four functions: belief revision,
+option generation, filtering and plan selection. An agent (Definition 4) is its goals, its
+intentions, its capabilities and a bid function. Beliefs are ground literals; goals are
+g(b), g(¬b) or g(?b) (Table 5.2); a plan has the goal it achieves, a precondition and a
+body of belief actions, primitive VNF actions and new goals (Tables 5.1–5.5).
+
+Nothing here knows about networks: capabilities bring the domain, and the auction plugs in
+through the agent's `delegate` hook, which receives every goal no local plan can achieve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections import deque
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Coroutine,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from secmas.scenario.model import Constraint, Preferences
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- beliefs
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """A variable in a belief pattern. Equal names bind equal values; `ANY` binds nothing.
+
+    Patterns let a plan say which goals it achieves and what its precondition is in terms
+    of the goal's arguments, as Table 5.1 does: UnlimitLink achieves ¬linkRateLimited(link)
+    when linkRateLimited(link) holds, for the same `link`.
+    """
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ANY = Var("_")
+"""The anonymous variable: matches any argument and binds nothing."""
+
+Bindings = Mapping[str, Hashable]
+
+
+@dataclass(frozen=True, slots=True)
+class Belief:
+    """A literal `name(args)` or `¬name(args)`; ground unless its args hold a `Var`.
+
+    Hashable so belief bases and goal indices are plain dicts. `~b` is the negation.
+    """
+
+    name: str
+    args: tuple[Hashable, ...] = ()
+    positive: bool = True
+
+    def __post_init__(self) -> None:
+        if type(self.args) is not tuple:
+            raise TypeError(f"belief {self.name!r}: args must be a tuple, got {self.args!r}")
+
+    def __invert__(self) -> Belief:
+        return Belief(self.name, self.args, not self.positive)
+
+    def __str__(self) -> str:
+        sign = "" if self.positive else "¬"
+        return f"{sign}{self.name}({', '.join(map(str, self.args))})"
+
+    @property
+    def ground(self) -> bool:
+        """Whether no argument is a variable (only ground beliefs can be believed)."""
+        return not any(isinstance(arg, Var) for arg in self.args)
+
+    def forget(self) -> Forget:
+        """The belief action belief(not b): neither b nor ¬b known afterwards."""
+        return Forget(self.name, self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """The belief action belief(not b) of Tables 5.1 and 5.2, as a belief-revision result."""
+
+    name: str
+    args: tuple[Hashable, ...] = ()
+
+
+BeliefUpdate = Belief | Forget
+"""What belief revision yields: a literal to believe, or one to forget."""
+
+
+@dataclass(frozen=True, slots=True)
+class BeliefChange:
+    """A change of the belief base: `before` and `after` are None when nothing was known."""
+
+    before: Belief | None
+    after: Belief | None
+
+
+def _unify(
+    pattern: tuple[Hashable, ...], args: tuple[Hashable, ...], bindings: Bindings
+) -> dict[str, Hashable] | None:
+    """Bindings extended so that `pattern` equals `args`, or None when they cannot be."""
+    if len(pattern) != len(args):
+        return None
+    out: dict[str, Hashable] | None = None
+    for want, have in zip(pattern, args, strict=True):
+        if isinstance(want, Var):
+            if want.name == "_":
+                continue
+            current = out if out is not None else bindings
+            if want.name not in current:
+                if out is None:
+                    out = dict(bindings)
+                out[want.name] = have
+            elif current[want.name] != have:
+                return None
+        elif want != have:
+            return None
+    return out if out is not None else dict(bindings)
+
+
+def _substitute(args: tuple[Hashable, ...], bindings: Bindings) -> tuple[Hashable, ...]:
+    """`args` with every bound variable replaced by its value."""
+    if not bindings:
+        return args
+    return tuple(
+        bindings.get(a.name, a) if isinstance(a, Var) and a.name != "_" else a for a in args
+    )
+
+
+class BeliefBase:
+    """The agent's beliefs, the union of its capabilities' beliefs (Section 3.2).
+
+    Three-valued per ground atom: b believed, ¬b believed, or unknown ("not b"). Indexed by
+    predicate name so pattern queries only scan one predicate. Listeners hear every change,
+    which is how the reasoning cycle knows it must deliberate again.
+    """
+
+    __slots__ = ("_facts", "_listeners", "_size")
+
+    def __init__(self, beliefs: Iterable[Belief] = ()) -> None:
+        self._facts: dict[str, dict[tuple[Hashable, ...], bool]] = {}
+        self._listeners: list[Callable[[BeliefChange], None]] = []
+        self._size = 0
+        for belief in beliefs:
+            self.add(belief)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[Belief]:
+        for name, facts in self._facts.items():
+            for args, positive in facts.items():
+                yield Belief(name, args, positive)
+
+    def __contains__(self, belief: object) -> bool:
+        return isinstance(belief, Belief) and self.holds(belief)
+
+    def holds(self, belief: Belief) -> bool:
+        """Whether exactly this literal is believed (b for b, ¬b for ¬b)."""
+        facts = self._facts.get(belief.name)
+        return facts is not None and facts.get(belief.args) is belief.positive
+
+    def known(self, belief: Belief) -> bool:
+        """Whether b or ¬b is believed: what a query goal g(?b) asks for."""
+        facts = self._facts.get(belief.name)
+        return facts is not None and belief.args in facts
+
+    def add(self, belief: Belief) -> bool:
+        """Believe a ground literal; it replaces its negation. True when something changed."""
+        if not belief.ground:
+            raise ValueError(f"cannot believe {belief}: it has variables")
+        facts = self._facts.setdefault(belief.name, {})
+        before = facts.get(belief.args)
+        if before is belief.positive:
+            return False
+        facts[belief.args] = belief.positive
+        if before is None:
+            self._size += 1
+            self._notify(BeliefChange(None, belief))
+        else:
+            self._notify(BeliefChange(~belief, belief))
+        return True
+
+    def remove(self, belief: Belief | Forget) -> bool:
+        """Forget an atom ("not b"): neither b nor ¬b known. True when something changed."""
+        facts = self._facts.get(belief.name)
+        if facts is None or belief.args not in facts:
+            return False
+        positive = facts.pop(belief.args)
+        if not facts:
+            del self._facts[belief.name]
+        self._size -= 1
+        self._notify(BeliefChange(Belief(belief.name, belief.args, positive), None))
+        return True
+
+    def apply(self, update: BeliefUpdate) -> bool:
+        """Apply one belief action; True when something changed."""
+        if isinstance(update, Forget):
+            return self.remove(update)
+        return self.add(update)
+
+    def match(
+        self, pattern: Belief, bindings: Bindings | None = None
+    ) -> Iterator[dict[str, Hashable]]:
+        """Bindings for each believed literal that matches `pattern` (same sign).
+
+        Variables already in `bindings` must match their value; the others are bound. A
+        snapshot is taken, so callers may change the base while iterating.
+        """
+        for _, found in self._matches(pattern, {} if bindings is None else bindings):
+            yield found
+
+    def query(self, pattern: Belief | str) -> list[Belief]:
+        """Believed literals matching a pattern, or every literal of a predicate name."""
+        if isinstance(pattern, str):
+            facts = self._facts.get(pattern, {})
+            return [Belief(pattern, args, positive) for args, positive in facts.items()]
+        sign = pattern.positive
+        return [Belief(pattern.name, args, sign) for args, _ in self._matches(pattern, {})]
+
+    def _matches(
+        self, pattern: Belief, bindings: Bindings
+    ) -> Iterator[tuple[tuple[Hashable, ...], dict[str, Hashable]]]:
+        facts = self._facts.get(pattern.name)
+        if not facts:
+            return
+        args = _substitute(pattern.args, bindings)
+        if all(not isinstance(a, Var) for a in args):
+            if facts.get(args) is pattern.positive:
+                yield args, dict(bindings)
+            return
+        for have, positive in tuple(facts.items()):
+            if positive is pattern.positive:
+                found = _unify(args, have, bindings)
+                if found is not None:
+                    yield have, found
+
+    def subscribe(self, listener: Callable[[BeliefChange], None]) -> Callable[[], None]:
+        """Call `listener` on every change; returns the function that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _notify(self, change: BeliefChange) -> None:
+        for listener in self._listeners:
+            listener(change)
+
+
+# --------------------------------------------------------------------------- goals
+
+
+class GoalKind(StrEnum):
+    """g(b) and g(¬b) are ACHIEVE goals on a positive or negated literal; g(?b) is QUERY."""
+
+    ACHIEVE = "achieve"
+    QUERY = "query"
+
+
+class GoalStatus(StrEnum):
+    """Goal lifecycle: pending → intended → achieved | delegated | failed."""
+
+    PENDING = "pending"
+    INTENDED = "intended"
+    ACHIEVED = "achieved"
+    DELEGATED = "delegated"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        """Whether the agent is done with the goal."""
+        return self in _FINAL
+
+
+_FINAL = frozenset({GoalStatus.ACHIEVED, GoalStatus.DELEGATED, GoalStatus.FAILED})
+
+
+@dataclass(eq=False, slots=True)
+class Goal:
+    """A constrained goal ⟨g, C⟩ (Definition 6) with the auctioneer's preferences (Def. 8).
+
+    `predicate` is the literal to achieve: b for g(b), ¬b for g(¬b), and for g(?b) the atom
+    whose truth value must become known (its sign is ignored and shown positive).
+    `priority` orders deliberation (higher first; read when the goal is posted), as
+    protecting the network comes before diagnosing it (Section 5.1); `payload` carries
+    domain data such as the traffic (MB/s) to handle. Goals compare by identity: each is
+    a separate commitment.
+    """
+
+    predicate: Belief
+    kind: GoalKind = GoalKind.ACHIEVE
+    constraints: tuple[Constraint, ...] = ()
+    preferences: Preferences | None = None
+    priority: float = 0.0
+    payload: dict[str, Any] = field(default_factory=dict)
+    status: GoalStatus = field(default=GoalStatus.PENDING, init=False)
+    reason: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        if not self.predicate.ground:
+            raise ValueError(f"goal {self.predicate} has variables")
+        if self.kind is GoalKind.QUERY and not self.predicate.positive:
+            self.predicate = ~self.predicate
+
+    def __str__(self) -> str:
+        mark = "?" if self.kind is GoalKind.QUERY else ""
+        return f"g({mark}{self.predicate})"
+
+    @property
+    def key(self) -> tuple[Belief, GoalKind]:
+        """What two goals share when they ask for the same thing."""
+        return (self.predicate, self.kind)
+
+    @property
+    def succeeded(self) -> bool:
+        """Achieved here, or taken on by another agent."""
+        return self.status in (GoalStatus.ACHIEVED, GoalStatus.DELEGATED)
+
+    def satisfied_by(self, beliefs: BeliefBase) -> bool:
+        """g(b): b believed; g(?b): b or ¬b believed (Section 5.1)."""
+        if self.kind is GoalKind.QUERY:
+            return beliefs.known(self.predicate)
+        return beliefs.holds(self.predicate)
+
+    def copy(self) -> Goal:
+        """A fresh pending goal asking the same (for delegation and capability templates)."""
+        return Goal(
+            self.predicate,
+            self.kind,
+            self.constraints,
+            self.preferences,
+            self.priority,
+            dict(self.payload),
+        )
+
+
+# --------------------------------------------------------------------------- plans
+
+
+PlanBody = Callable[["PlanContext"], Awaitable[bool | None]]
+"""A plan's actions; returning False (or raising) means the plan failed."""
+
+Precondition = Belief | tuple[Belief, ...] | Callable[[BeliefBase, "Goal"], bool] | None
+"""None, belief patterns that must all hold, or a test on the beliefs and the goal."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A plan as in Tables 5.1–5.5: the goal it achieves, a precondition and actions.
+
+    `goal` is a pattern: its name, sign (for ACHIEVE) and arity must match the goal's
+    predicate, and its variables bind the goal's arguments for the precondition and body.
+    `time` and `cost` are estimates; plan selection prefers the least time, then the
+    least cost (Section 4.2: plans whose VNF needs less time go first).
+    """
+
+    name: str
+    goal: Belief
+    body: PlanBody
+    kind: GoalKind = GoalKind.ACHIEVE
+    precondition: Precondition = None
+    time: float = 0.0
+    cost: float = 0.0
+
+    def relevant(self, goal: Goal) -> dict[str, Hashable] | None:
+        """Bindings of the goal's arguments when this plan is meant for the goal."""
+        pattern = self.goal
+        target = goal.predicate
+        if goal.kind is not self.kind or pattern.name != target.name:
+            return None
+        if self.kind is GoalKind.ACHIEVE and pattern.positive is not target.positive:
+            return None
+        return _unify(pattern.args, target.args, {})
+
+    def applicable(self, beliefs: BeliefBase, goal: Goal) -> dict[str, Hashable] | None:
+        """Bindings when the plan is relevant and its precondition holds, else None."""
+        bindings = self.relevant(goal)
+        if bindings is None:
+            return None
+        condition = self.precondition
+        if condition is None:
+            return bindings
+        if isinstance(condition, Belief):
+            return next(beliefs.match(condition, bindings), None)
+        if isinstance(condition, tuple):
+            return next(_satisfy(beliefs, condition, bindings), None)
+        return bindings if condition(beliefs, goal) else None
+
+
+def _satisfy(
+    beliefs: BeliefBase, patterns: tuple[Belief, ...], bindings: Bindings
+) -> Iterator[dict[str, Hashable]]:
+    """Every binding under which all patterns are believed (a conjunctive query)."""
+    if not patterns:
+        yield dict(bindings)
+        return
+    for found in beliefs.match(patterns[0], bindings):
+        yield from _satisfy(beliefs, patterns[1:], found)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An applicable plan: the plan, its capability and the bindings it would run with."""
+
+    capability: Capability
+    plan: Plan
+    bindings: Bindings
+
+
+def least_time(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The candidate needing the least time, then the least cost; ties keep listed order."""
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (c.plan.time, c.plan.cost))
+
+
+@dataclass(frozen=True, slots=True)
+class PlanContext:
+    """What a plan body sees: its agent, goal, capability (and VNF), plan and bindings."""
+
+    agent: Agent
+    goal: Goal
+    capability: Capability
+    plan: Plan
+    bindings: Bindings
+
+    @property
+    def vnf(self) -> Any:
+        """The capability's VNF: primitive actions such as limitLink are its methods."""
+        return self.capability.vnf
+
+    @property
+    def beliefs(self) -> BeliefBase:
+        """The agent's belief base."""
+        return self.agent.beliefs
+
+    def believe(self, *beliefs: Belief) -> None:
+        """Belief actions belief(b) and belief(¬b)."""
+        for belief in beliefs:
+            self.agent.beliefs.add(belief)
+
+    def forget(self, *beliefs: Belief) -> None:
+        """Belief action belief(not b)."""
+        for belief in beliefs:
+            self.agent.beliefs.remove(belief)
+
+    def post_goal(self, goal: Goal) -> Goal:
+        """Adopt a new goal without waiting for it, as goal(…) in Tables 5.1–5.5."""
+        return self.agent.post_goal(goal)
+
+    async def achieve(self, goal: Goal) -> bool:
+        """Adopt a subgoal and wait for it; this intention's slot is lent out meanwhile."""
+        return await self.agent._subgoal(goal)
+
+
+# --------------------------------------------------------------------------- capabilities
+
+Revision = Callable[[object, BeliefBase], Iterable[BeliefUpdate]]
+OptionGeneration = Callable[[BeliefBase, Sequence[Goal]], Iterable[Goal]]
+Filtering = Callable[[Sequence[Goal]], Sequence[Goal]]
+PlanSelection = Callable[[BeliefBase, Sequence[Candidate]], Candidate | None]
+
+
+def adopt_event(event: object, beliefs: BeliefBase) -> Iterable[BeliefUpdate]:
+    """Default belief revision: an event that is a literal or a Forget is taken as is."""
+    return (event,) if isinstance(event, Belief | Forget) else ()
+
+
+def no_options(beliefs: BeliefBase, goals: Sequence[Goal]) -> Iterable[Goal]:
+    """Default option generation: the capability generates no goals by itself."""
+    return ()
+
+
+def commit_all(goals: Sequence[Goal]) -> Sequence[Goal]:
+    """Default filtering: commit to every goal, in the order given."""
+    return goals
+
+
+def select_least_time(beliefs: BeliefBase, candidates: Sequence[Candidate]) -> Candidate | None:
+    """Default plan selection (Section 4.2): the plan that needs the least time."""
+    return least_time(candidates)
+
+
+def _filters_by_default(capability: Capability) -> bool:
+    return capability._filter is commit_all and type(capability).filter is Capability.filter
+
+
+def _generates(capability: Capability) -> bool:
+    return capability._options is not no_options or type(capability).options is not (
+        Capability.options
+    )
+
+
+class Capability:
+    """A capability ⟨v, B, G, P, B, O, F, P⟩ (Definition 2).
+
+    `vnf` is an opaque handle whose methods are the primitive actions; `beliefs` are
+    added to the agent's belief base and `goals` (templates) are adopted as fresh copies
+    when the capability is added to an agent. The four functions default to
+    `adopt_event`, `no_options`, `commit_all` and `select_least_time`; pass callables or
+    override `revise`, `options`, `filter` and `select` in a subclass.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        vnf: Any = None,
+        *,
+        beliefs: Iterable[Belief] = (),
+        goals: Iterable[Goal] = (),
+        plans: Iterable[Plan] = (),
+        belief_revision: Revision | None = None,
+        option_generation: OptionGeneration | None = None,
+        filtering: Filtering | None = None,
+        plan_selection: PlanSelection | None = None,
+    ) -> None:
+        self.name = name
+        self.vnf = vnf
+        self.beliefs = tuple(beliefs)
+        self.goals = tuple(goals)
+        self.plans = tuple(plans)
+        self._by_goal: dict[str, list[Plan]] = {}
+        for plan in self.plans:
+            self._by_goal.setdefault(plan.goal.name, []).append(plan)
+        self._revise = belief_revision or adopt_event
+        self._options = option_generation or no_options
+        self._filter = filtering or commit_all
+        self._select = plan_selection or select_least_time
+
+    def __repr__(self) -> str:
+        return f"Capability({self.name!r})"
+
+    def revise(self, event: object, beliefs: BeliefBase) -> Iterable[BeliefUpdate]:
+        """Belief revision B: the belief actions an event causes."""
+        return self._revise(event, beliefs)
+
+    def options(self, beliefs: BeliefBase, goals: Sequence[Goal]) -> Iterable[Goal]:
+        """Option generation O: new goals given the beliefs and the current goals."""
+        return self._options(beliefs, goals)
+
+    def filter(self, goals: Sequence[Goal]) -> Sequence[Goal]:
+        """Filtering F: of the pending goals (higher priority first, ties in post order),
+        those to commit to now, in the order to commit. The filters of several
+        capabilities apply one after another; goals left out stay pending."""
+        return self._filter(goals)
+
+    def select(self, beliefs: BeliefBase, candidates: Sequence[Candidate]) -> Candidate | None:
+        """Plan selection P: one of this capability's applicable plans, or None."""
+        return self._select(beliefs, candidates)
+
+    def can_achieve(self, goal: Goal) -> bool:
+        """Whether some plan is meant for the goal, whatever its precondition."""
+        plans = self._by_goal.get(goal.predicate.name, ())
+        return any(plan.relevant(goal) is not None for plan in plans)
+
+    def candidates(
+        self, beliefs: BeliefBase, goal: Goal, tried: Iterable[tuple[Capability, Plan]] = ()
+    ) -> list[Candidate]:
+        """Applicable plans for the goal, in declaration order, leaving out `tried` ones."""
+        tried = set(tried)
+        found = []
+        for plan in self._by_goal.get(goal.predicate.name, ()):
+            if (self, plan) in tried:
+                continue
+            bindings = plan.applicable(beliefs, goal)
+            if bindings is not None:
+                found.append(Candidate(self, plan, bindings))
+        return found
+
+
+# --------------------------------------------------------------------------- agents
+
+Delegate = Callable[["Agent", Goal], Awaitable[bool]]
+"""Hands a goal to other agents (the auction): True once someone has achieved it."""
+
+
+class Agent:
+    """An agent ⟨G, I, T, U⟩ (Definition 4) and its reasoning cycle, an asyncio task.
+
+    Each step: drain perceived events through every capability's belief revision, run
+    option generation, filter the pending goals (priority order), then start intentions in
+    that order while fewer than `max_intentions` plans run. A goal already believed is
+    achieved at once; one without an applicable plan goes to `delegate` (or fails without
+    one); when a plan fails, the next applicable plan is tried before the goal fails
+    (Section 4.2). Delegations run concurrently and take no intention slot, so an agent
+    can win its own auction. Steps run in a deterministic order for a given event order.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        capabilities: Iterable[Capability] = (),
+        *,
+        beliefs: Iterable[Belief] = (),
+        bid: Callable[..., Any] | None = None,
+        delegate: Delegate | None = None,
+        max_intentions: int = 32,
+    ) -> None:
+        if max_intentions < 1:
+            raise ValueError(f"max_intentions must be at least 1, got {max_intentions}")
+        self.name = name
+        self.beliefs = BeliefBase(beliefs)
+        self.bid = bid
+        self.delegate = delegate
+        self.max_intentions = max_intentions
+        self._capabilities: dict[str, Capability] = {}
+        self._events: deque[object] = deque()
+        self._pending: dict[Goal, None] = {}
+        self._queue: list[tuple[float, int, Goal]] = []
+        self._posted = itertools.count()
+        self._intentions: dict[Goal, Candidate | None] = {}
+        self._keys: dict[tuple[Belief, GoalKind], int] = {}
+        self._tasks: dict[asyncio.Task, None] = {}
+        self._waiters: dict[Goal, list[asyncio.Future[bool]]] = {}
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task | None = None
+        self._crash: BaseException | None = None
+        self._busy = 0
+        self._stepping = False
+        self.beliefs.subscribe(self._on_belief_change)
+        for capability in capabilities:
+            self.add_capability(capability)
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r})"
+
+    # ---- state
+
+    @property
+    def capabilities(self) -> tuple[Capability, ...]:
+        """Active capabilities, in the order they were added."""
+        return tuple(self._capabilities.values())
+
+    @property
+    def goals(self) -> tuple[Goal, ...]:
+        """Current goals: pending ones in post order, then intended ones."""
+        return (*self._pending, *self._intentions)
+
+    @property
+    def intentions(self) -> dict[Goal, Candidate | None]:
+        """Intended goals and the plan now pursuing each (None while delegated)."""
+        return dict(self._intentions)
+
+    @property
+    def running(self) -> bool:
+        """Whether the reasoning cycle is started."""
+        return self._runner is not None and not self._runner.done()
+
+    # ---- capabilities
+
+    def add_capability(self, capability: Capability) -> None:
+        """Activate a capability (its VNF was instantiated): its beliefs and goals join."""
+        if capability.name in self._capabilities:
+            raise ValueError(f"agent {self.name!r} already has capability {capability.name!r}")
+        self._capabilities[capability.name] = capability
+        for belief in capability.beliefs:
+            self.beliefs.add(belief)
+        for template in capability.goals:
+            self.post_goal(template.copy())
+        self._wake.set()
+
+    def remove_capability(self, name: str) -> Capability:
+        """Deactivate a capability: its plans are no longer selected (running ones finish)
+        and its beliefs stay, being knowledge of the world rather than of the VNF."""
+        try:
+            capability = self._capabilities.pop(name)
+        except KeyError:
+            raise KeyError(f"agent {self.name!r} has no capability {name!r}") from None
+        self._wake.set()
+        return capability
+
+    # ---- inputs
+
+    def perceive(self, event: object) -> None:
+        """Queue an event (a literal, a message, …) for belief revision."""
+        self._events.append(event)
+        self._wake.set()
+
+    def post_goal(self, goal: Goal) -> Goal:
+        """Adopt a goal; it is deliberated in the next step. Returns the goal."""
+        if goal.status is not GoalStatus.PENDING or goal in self._pending:
+            raise ValueError(f"goal {goal} is {goal.status}, not a new pending goal")
+        self._pending[goal] = None
+        if len(self._queue) > 2 * len(self._pending) + 64:  # drop entries of finished goals
+            self._queue = [entry for entry in self._queue if entry[2] in self._pending]
+            heapq.heapify(self._queue)
+        heapq.heappush(self._queue, (-goal.priority, next(self._posted), goal))
+        self._keys[goal.key] = self._keys.get(goal.key, 0) + 1
+        if not self._stepping:
+            self._wake.set()
+        return goal
+
+    async def wait_goal(self, goal: Goal) -> bool:
+        """Wait until the goal is final; True when it was achieved or delegated."""
+        if not goal.status.final:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(goal, []).append(future)
+            await future
+        return goal.succeeded
+
+    async def achieve(self, goal: Goal) -> bool:
+        """Post a goal and wait for it; True when it was achieved or delegated."""
+        self.post_goal(goal)
+        return await self.wait_goal(goal)
+
+    def plan_for(
+        self, goal: Goal, tried: Iterable[tuple[Capability, Plan]] = ()
+    ) -> Candidate | None:
+        """The plan this agent would run for a goal now: each capability's plan selection
+        picks among its applicable plans, then `choose` picks among the capabilities."""
+        tried = tuple(tried)
+        picks = []
+        for capability in self.capabilities:
+            try:
+                candidates = capability.candidates(self.beliefs, goal, tried)
+                pick = capability.select(self.beliefs, candidates) if candidates else None
+            except Exception:
+                logger.exception("%s: plan selection of %s failed", self.name, capability.name)
+                continue
+            if pick is not None:
+                picks.append(pick)
+        return self.choose(goal, picks)
+
+    def choose(self, goal: Goal, picks: Sequence[Candidate]) -> Candidate | None:
+        """Pick among the capabilities' choices: least time, then cost (Section 4.2)."""
+        return least_time(picks)
+
+    # ---- lifecycle
+
+    def start(self) -> None:
+        """Start the reasoning cycle on the running event loop."""
+        if self.running:
+            raise RuntimeError(f"agent {self.name!r} is already running")
+        self._crash = None
+        self._runner = asyncio.get_running_loop().create_task(
+            self._run(), name=f"agent:{self.name}"
+        )
+        self._runner.add_done_callback(self._on_runner_done)
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop the cycle and every intention; goals still open fail with reason 'stopped'."""
+        tasks = [t for t in (self._runner, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._runner = None
+        self._busy = 0  # an intention cancelled before it ran never gave its slot back
+        for goal in self.goals:
+            self._finish(goal, GoalStatus.FAILED, f"agent {self.name} stopped")
+        self._resolve_idle()
+
+    async def wait_idle(self) -> None:
+        """Wait until no event is queued, no intention runs and a step started nothing."""
+        if self._crash is not None:
+            raise self._crash
+        if not self.running:
+            raise RuntimeError(f"agent {self.name!r} is not running")
+        if self._idle():
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(future)
+        await future
+
+    # ---- the reasoning cycle
+
+    async def _run(self) -> None:
+        wake = self._wake
+        while True:
+            await wake.wait()
+            wake.clear()
+            self._step()
+            if self._idle():
+                self._resolve_idle()
+
+    def _step(self) -> None:
+        self._stepping = True
+        try:
+            capabilities = self.capabilities
+            self._revise(capabilities)
+            self._generate(capabilities)
+            self._deliberate(capabilities)
+        finally:
+            self._stepping = False
+
+    def _revise(self, capabilities: tuple[Capability, ...]) -> None:
+        events = self._events
+        while events:
+            event = events.popleft()
+            for capability in capabilities:
+                try:
+                    for update in capability.revise(event, self.beliefs):
+                        self.beliefs.apply(update)
+                except Exception:
+                    logger.exception(
+                        "%s: belief revision of %s failed on %r", self.name, capability.name, event
+                    )
+
+    def _generate(self, capabilities: tuple[Capability, ...]) -> None:
+        goals: tuple[Goal, ...] | None = None
+        for capability in capabilities:
+            if not _generates(capability):
+                continue
+            if goals is None:
+                goals = self.goals
+            try:
+                options = list(capability.options(self.beliefs, goals))
+            except Exception:
+                logger.exception("%s: option generation of %s failed", self.name, capability.name)
+                continue
+            for goal in options:
+                if goal.key not in self._keys and not goal.satisfied_by(self.beliefs):
+                    self.post_goal(goal)
+
+    def _deliberate(self, capabilities: tuple[Capability, ...]) -> None:
+        if not self._pending or self._busy >= self.max_intentions:
+            return
+        if all(_filters_by_default(c) for c in capabilities):
+            self._deliberate_queued()
+            return
+        ordered: list[Goal] = []
+        for entry in sorted(self._queue):  # priority, then post order
+            goal = entry[2]
+            if goal not in self._pending:
+                continue
+            if goal.satisfied_by(self.beliefs):
+                self._finish(goal, GoalStatus.ACHIEVED, "already believed")
+            else:
+                ordered.append(goal)
+        chosen: Sequence[Goal] = ordered
+        for capability in capabilities:
+            try:
+                chosen = capability.filter(chosen)
+            except Exception:
+                logger.exception("%s: filtering of %s failed", self.name, capability.name)
+        for goal in chosen:
+            if goal in self._pending and not self._commit(goal):
+                break
+
+    def _deliberate_queued(self) -> None:
+        """Deliberation when every filter commits to all goals: the priority queue gives
+        the goals in order without scanning every pending goal each step."""
+        queue = self._queue
+        while queue:
+            goal = queue[0][2]
+            if goal not in self._pending:
+                heapq.heappop(queue)
+            elif goal.satisfied_by(self.beliefs):
+                heapq.heappop(queue)
+                self._finish(goal, GoalStatus.ACHIEVED, "already believed")
+            elif self._commit(goal):
+                heapq.heappop(queue)
+            else:
+                break
+
+    def _commit(self, goal: Goal) -> bool:
+        """Pursue a goal by a plan or delegation, or fail it; False when no slot is free."""
+        if self._busy >= self.max_intentions:
+            return False
+        candidate = self.plan_for(goal)
+        if candidate is not None:
+            self._intend(goal, candidate, self._pursue(goal, candidate))
+        elif self.delegate is not None:
+            self._intend(goal, None, self._delegate(goal))
+        else:
+            self._finish(goal, GoalStatus.FAILED, "no applicable plan")
+        return True
+
+    def _intend(
+        self, goal: Goal, candidate: Candidate | None, work: Coroutine[Any, Any, None]
+    ) -> None:
+        del self._pending[goal]
+        goal.status = GoalStatus.INTENDED
+        self._intentions[goal] = candidate
+        if candidate is not None:
+            self._busy += 1
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks[task] = None
+        task.add_done_callback(self._on_intention_done)
+
+    async def _pursue(self, goal: Goal, first: Candidate) -> None:
+        candidate: Candidate | None = first
+        tried: list[tuple[Capability, Plan]] = []
+        reason = ""
+        try:
+            while candidate is not None:
+                self._intentions[goal] = candidate
+                tried.append((candidate.capability, candidate.plan))
+                reason = await self._execute(goal, candidate)
+                if not reason:
+                    self._finish(goal, GoalStatus.ACHIEVED, f"plan {candidate.plan.name}")
+                    return
+                if goal.satisfied_by(self.beliefs):
+                    self._finish(goal, GoalStatus.ACHIEVED, "believed after a failed plan")
+                    return
+                candidate = self.plan_for(goal, tried)
+            self._finish(goal, GoalStatus.FAILED, reason)
+        finally:
+            self._busy -= 1
+
+    async def _execute(self, goal: Goal, candidate: Candidate) -> str:
+        """Run one plan body; the failure reason, or '' when it succeeded."""
+        plan = candidate.plan
+        context = PlanContext(self, goal, candidate.capability, plan, candidate.bindings)
+        try:
+            result = await plan.body(context)
+        except Exception as exc:
+            logger.warning("%s: plan %s for %s raised %r", self.name, plan.name, goal, exc)
+            return f"plan {plan.name} raised {exc!r}"
+        return f"plan {plan.name} failed" if result is False else ""
+
+    async def _delegate(self, goal: Goal) -> None:
+        assert self.delegate is not None
+        try:
+            taken = await self.delegate(self, goal)
+        except Exception as exc:
+            logger.exception("%s: delegating %s raised", self.name, goal)
+            self._finish(goal, GoalStatus.FAILED, f"delegation raised {exc!r}")
+            return
+        if taken:
+            self._finish(goal, GoalStatus.DELEGATED, "delegated")
+        else:
+            self._finish(goal, GoalStatus.FAILED, "delegation failed")
+
+    async def _subgoal(self, goal: Goal) -> bool:
+        self.post_goal(goal)
+        self._busy -= 1
+        self._wake.set()
+        try:
+            return await self.wait_goal(goal)
+        finally:
+            self._busy += 1
+
+    def _finish(self, goal: Goal, status: GoalStatus, reason: str) -> None:
+        if goal.status.final:
+            return
+        goal.status = status
+        goal.reason = reason
+        self._pending.pop(goal, None)
+        self._intentions.pop(goal, None)
+        count = self._keys[goal.key] - 1
+        if count:
+            self._keys[goal.key] = count
+        else:
+            del self._keys[goal.key]
+        for future in self._waiters.pop(goal, ()):
+            if not future.done():
+                future.set_result(goal.succeeded)
+
+    # ---- bookkeeping
+
+    def _on_belief_change(self, change: BeliefChange) -> None:
+        if not self._stepping:
+            self._wake.set()
+
+    def _on_intention_done(self, task: asyncio.Task) -> None:
+        del self._tasks[task]
+        self._wake.set()
+
+    def _on_runner_done(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self._crash = task.exception()
+        for future in self._idle_waiters:
+            if not future.done():
+                future.set_exception(self._crash)
+        self._idle_waiters.clear()
+
+    def _idle(self) -> bool:
+        return not (self._events or self._wake.is_set() or self._intentions or self._stepping)
+
+    def _resolve_idle(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)

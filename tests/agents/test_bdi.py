@@ -1,0 +1,725 @@
+"""The BDI engine: belief semantics, goals, plans and the reasoning cycle (003, Sec. 3.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from secmas.agents.bdi import (
+    ANY,
+    Agent,
+    Belief,
+    BeliefBase,
+    BeliefChange,
+    Capability,
+    Forget,
+    Goal,
+    GoalKind,
+    GoalStatus,
+    Plan,
+    PlanContext,
+    Var,
+)
+from secmas.scenario.model import Constraint, Measure, Operator, Preferences
+
+L = Var("link")
+
+
+def lit(name: str, *args: object, positive: bool = True) -> Belief:
+    return Belief(name, tuple(args), positive)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 10))
+
+
+async def noop(ctx: PlanContext) -> None:
+    return None
+
+
+# ---------------------------------------------------------------- beliefs
+
+
+def test_adding_a_literal_replaces_its_negation_and_remove_forgets_both():
+    base = BeliefBase()
+    changes: list[BeliefChange] = []
+    base.subscribe(changes.append)
+    b = lit("linkRateLimited", "l1")
+
+    assert base.add(b)
+    assert base.holds(b) and not base.holds(~b) and base.known(b) and b in base
+    assert not base.add(b)  # no change, no event
+    assert base.add(~b)
+    assert base.holds(~b) and not base.holds(b) and len(base) == 1
+    assert base.remove(b)  # "not b": the sign given does not matter
+    assert not base.known(b) and not base.known(~b) and len(base) == 0
+    assert not base.remove(b)
+    assert changes == [BeliefChange(None, b), BeliefChange(b, ~b), BeliefChange(~b, None)]
+
+
+def test_apply_handles_forget_and_only_ground_literals_are_believed():
+    base = BeliefBase([lit("overUsage", "l1")])
+    assert base.apply(Forget("overUsage", ("l1",)))
+    assert base.apply(lit("overUsage", "l1").forget()) is False
+    with pytest.raises(ValueError, match="variables"):
+        base.add(lit("overUsage", L))
+    with pytest.raises(TypeError, match="tuple"):
+        Belief("overUsage", "l1")  # type: ignore[arg-type]
+
+
+def test_query_by_name_and_by_pattern_with_bindings():
+    base = BeliefBase(
+        [
+            lit("linkIP", "l1", "10.0.0.1"),
+            lit("linkIP", "l2", "10.0.0.1"),
+            lit("linkIP", "l3", "10.0.0.2"),
+            lit("linkIP", "l4", "10.0.0.1", positive=False),
+            lit("linkRateLimited", "l2"),
+        ]
+    )
+    assert len(base.query("linkIP")) == 4
+    assert base.query(lit("linkIP", ANY, "10.0.0.1")) == [
+        lit("linkIP", "l1", "10.0.0.1"),
+        lit("linkIP", "l2", "10.0.0.1"),
+    ]
+    assert base.query(lit("linkIP", ANY, ANY, positive=False)) == [
+        lit("linkIP", "l4", "10.0.0.1", positive=False)
+    ]
+    # ∀link.(linkRateLimited(link) ∧ linkIP(link, ip)) of Table 5.1, one pattern at a time
+    hits = [
+        found
+        for bound in base.match(lit("linkRateLimited", L))
+        for found in base.match(lit("linkIP", L, "10.0.0.1"), bound)
+    ]
+    assert hits == [{"link": "l2"}]
+    same = Var("x")
+    base.add(lit("edge", "a", "a"))
+    base.add(lit("edge", "a", "b"))
+    assert base.query(lit("edge", same, same)) == [lit("edge", "a", "a")]
+    assert base.query(lit("unknownName", ANY)) == []
+
+
+# ---------------------------------------------------------------- goals and plans
+
+
+def test_goal_forms_and_when_they_are_satisfied():
+    b = lit("anomalousUsage", "l1")
+    achieve, negated, query = Goal(b), Goal(~b), Goal(~b, GoalKind.QUERY)
+    assert (str(achieve), str(negated), str(query)) == (
+        "g(anomalousUsage(l1))",
+        "g(¬anomalousUsage(l1))",
+        "g(?anomalousUsage(l1))",
+    )
+    base = BeliefBase()
+    assert not any(g.satisfied_by(base) for g in (achieve, negated, query))
+    base.add(~b)
+    assert [g.satisfied_by(base) for g in (achieve, negated, query)] == [False, True, True]
+    base.add(b)
+    assert [g.satisfied_by(base) for g in (achieve, negated, query)] == [True, False, True]
+    with pytest.raises(ValueError, match="variables"):
+        Goal(lit("x", L))
+
+
+def test_goal_copy_keeps_constraints_preferences_priority_and_payload():
+    goal = Goal(
+        lit("isTrafficMalicious", "l1"),
+        constraints=(Constraint(measure=Measure.BANDWIDTH, op=Operator.GE, value=500),),
+        preferences=Preferences(T=0.2, C=0.5, D=0.3),
+        priority=3,
+        payload={"traffic": 500.0},
+    )
+    goal.status = GoalStatus.FAILED
+    twin = goal.copy()
+    assert twin is not goal and twin.status is GoalStatus.PENDING
+    assert (twin.predicate, twin.constraints, twin.preferences, twin.priority) == (
+        goal.predicate,
+        goal.constraints,
+        goal.preferences,
+        goal.priority,
+    )
+    assert twin.payload == goal.payload and twin.payload is not goal.payload
+
+
+def test_plan_relevance_follows_name_sign_kind_and_arity():
+    unlimit = Plan("UL", lit("linkRateLimited", L, positive=False), noop)
+    assert unlimit.relevant(Goal(lit("linkRateLimited", "l1", positive=False))) == {"link": "l1"}
+    assert unlimit.relevant(Goal(lit("linkRateLimited", "l1"))) is None
+    assert unlimit.relevant(Goal(lit("linkRateLimited", "l1", "x", positive=False))) is None
+    assert unlimit.relevant(Goal(lit("linkRateLimited", "l1"), GoalKind.QUERY)) is None
+    als = Plan("ALS", lit("anomalousUsage", L), noop, kind=GoalKind.QUERY)
+    assert als.relevant(Goal(lit("anomalousUsage", "l1"), GoalKind.QUERY)) == {"link": "l1"}
+
+
+def test_preconditions_as_patterns_conjunctions_and_callables():
+    base = BeliefBase([lit("linkRateLimited", "l1"), lit("linkIP", "l1", "10.0.0.9")])
+    goal_l1 = Goal(lit("linkRateLimited", "l1", positive=False))
+    goal_l2 = Goal(lit("linkRateLimited", "l2", positive=False))
+    # Table 5.1, UnlimitLink: precondition linkRateLimited(link) for the goal's link
+    unlimit = Plan("UL", ~lit("linkRateLimited", L), noop, precondition=lit("linkRateLimited", L))
+    assert unlimit.applicable(base, goal_l1) == {"link": "l1"}
+    assert unlimit.applicable(base, goal_l2) is None
+    both = Plan(
+        "both",
+        ~lit("linkRateLimited", L),
+        noop,
+        precondition=(lit("linkRateLimited", L), lit("linkIP", L, Var("ip"))),
+    )
+    assert both.applicable(base, goal_l1) == {"link": "l1", "ip": "10.0.0.9"}
+    test = Plan("cb", ~lit("linkRateLimited", L), noop, precondition=lambda b, g: len(b) > 5)
+    assert test.applicable(base, goal_l1) is None
+
+
+# ---------------------------------------------------------------- the reasoning cycle
+
+
+class RateLimiterVNF:
+    """A stand-in VNF that records the primitive actions it is asked to perform."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def limit_link(self, link: str) -> None:
+        self.calls.append(("limitLink", link))
+
+
+def rate_limiter(vnf: RateLimiterVNF) -> Capability:
+    async def limit_link(ctx: PlanContext) -> None:
+        await ctx.vnf.limit_link(ctx.bindings["link"])
+        ctx.believe(lit("linkRateLimited", ctx.bindings["link"]))
+
+    return Capability("RateLimiter", vnf, plans=[Plan("LL", lit("linkRateLimited", L), limit_link)])
+
+
+def test_plan_performs_vnf_and_belief_actions_and_achieves_the_goal():
+    async def scenario():
+        vnf = RateLimiterVNF()
+        agent = Agent("pop1", [rate_limiter(vnf)])
+        agent.start()
+        goal = Goal(lit("linkRateLimited", "l1"))
+        assert await agent.achieve(goal)
+        await agent.stop()
+        return vnf.calls, goal, agent
+
+    calls, goal, agent = run(scenario())
+    assert calls == [("limitLink", "l1")]
+    assert goal.status is GoalStatus.ACHIEVED and goal.reason == "plan LL"
+    assert agent.beliefs.holds(lit("linkRateLimited", "l1"))
+
+
+def test_query_goal_is_achieved_once_the_belief_is_known_either_way():
+    async def scenario():
+        agent = Agent("pop1")
+        agent.start()
+        agent.beliefs.add(lit("anomalousUsage", "l1", positive=False))
+        known = Goal(lit("anomalousUsage", "l1"), GoalKind.QUERY)
+        unknown = Goal(lit("anomalousUsage", "l2"), GoalKind.QUERY)
+        results = (await agent.achieve(known), await agent.achieve(unknown))
+        await agent.stop()
+        return results, known, unknown
+
+    (first, second), known, unknown = run(scenario())
+    assert first and known.status is GoalStatus.ACHIEVED and known.reason == "already believed"
+    assert not second and unknown.status is GoalStatus.FAILED
+
+
+def test_query_goal_answered_by_a_plan_that_finds_the_negation():
+    async def analyse(ctx: PlanContext) -> None:
+        ctx.believe(lit("anomalousUsage", ctx.bindings["link"], positive=False))
+
+    async def scenario():
+        detector = Capability(
+            "AnomalyDetector",
+            plans=[Plan("ALS", lit("anomalousUsage", L), analyse, kind=GoalKind.QUERY)],
+        )
+        agent = Agent("pop1", [detector])
+        agent.start()
+        goal = Goal(lit("anomalousUsage", "l1"), GoalKind.QUERY)
+        ok = await agent.achieve(goal)
+        await agent.stop()
+        return ok, agent
+
+    ok, agent = run(scenario())
+    assert ok and agent.beliefs.holds(lit("anomalousUsage", "l1", positive=False))
+
+
+def test_plan_selection_prefers_the_plan_needing_least_time():
+    ran: list[str] = []
+
+    def plan(name: str, time: float, cost: float = 0.0) -> Plan:
+        async def body(ctx: PlanContext) -> None:
+            ran.append(ctx.plan.name)
+
+        return Plan(name, lit("flowRecord", Var("ip")), body, time=time, cost=cost)
+
+    async def scenario():
+        slow = Capability("slow", plans=[plan("slow", 5.0), plan("slower", 9.0)])
+        fast = Capability("fast", plans=[plan("fast-dear", 1.0, 3.0), plan("fast-cheap", 1.0)])
+        agent = Agent("pop1", [slow, fast])
+        agent.start()
+        await agent.achieve(Goal(lit("flowRecord", "10.0.0.1")))
+        picked = agent.plan_for(Goal(lit("flowRecord", "10.0.0.2")))
+        await agent.stop()
+        return picked
+
+    picked = run(scenario())
+    assert ran == ["fast-cheap"]
+    assert picked is not None and picked.plan.name == "fast-cheap"
+
+
+def test_a_failed_plan_falls_back_to_the_next_applicable_plan():
+    ran: list[str] = []
+    delegated: list[Goal] = []
+
+    async def broken(ctx: PlanContext) -> None:
+        ran.append("broken")
+        raise RuntimeError("VNF unreachable")
+
+    async def refuses(ctx: PlanContext) -> bool:
+        ran.append("refuses")
+        return False
+
+    async def works(ctx: PlanContext) -> None:
+        ran.append("works")
+
+    async def delegate(agent: Agent, goal: Goal) -> bool:
+        delegated.append(goal)
+        return True
+
+    async def scenario():
+        pattern = lit("ipRateLimited", Var("ip"))
+        capability = Capability(
+            "RateLimiter",
+            plans=[
+                Plan("works", pattern, works, time=3),
+                Plan("broken", pattern, broken, time=1),
+                Plan("refuses", pattern, refuses, time=2),
+            ],
+        )
+        agent = Agent("pop1", [capability], delegate=delegate)
+        agent.start()
+        first = Goal(lit("ipRateLimited", "10.0.0.1"))
+        await agent.achieve(first)
+        lonely = Capability("RateLimiter", plans=[Plan("broken", pattern, broken)])
+        agent.remove_capability("RateLimiter")
+        agent.add_capability(lonely)
+        second = Goal(lit("ipRateLimited", "10.0.0.2"))
+        await agent.achieve(second)
+        await agent.stop()
+        return first, second
+
+    first, second = run(scenario())
+    assert ran == ["broken", "refuses", "works", "broken"]
+    assert first.status is GoalStatus.ACHIEVED and first.reason == "plan works"
+    # local plans existed and all failed: the goal fails, it is not auctioned
+    assert second.status is GoalStatus.FAILED
+    assert second.reason == "plan broken raised RuntimeError('VNF unreachable')"
+    assert delegated == []
+
+
+def test_goal_without_applicable_plan_goes_to_the_delegate_hook():
+    seen: list[str] = []
+
+    async def auction(agent: Agent, goal: Goal) -> bool:
+        seen.append(str(goal))
+        await asyncio.sleep(0)
+        return goal.payload.get("winner", False)
+
+    async def scenario():
+        guarded = Capability(
+            "LoadBalancer",
+            plans=[
+                Plan(
+                    "LBL",
+                    lit("splitTrafficLink", L),
+                    noop,
+                    precondition=lit("anomalousUsage", L),
+                )
+            ],
+        )
+        agent = Agent("pop1", [guarded], delegate=auction)
+        agent.start()
+        won = Goal(lit("splitTrafficLink", "l1"), payload={"winner": True})
+        lost = Goal(lit("classified", "10.0.0.1"))
+        results = (await agent.achieve(won), await agent.achieve(lost))
+        await agent.stop()
+        return results, won, lost
+
+    (won_ok, lost_ok), won, lost = run(scenario())
+    assert seen == ["g(splitTrafficLink(l1))", "g(classified(10.0.0.1))"]
+    assert won_ok and won.status is GoalStatus.DELEGATED and won.succeeded
+    assert not lost_ok and lost.status is GoalStatus.FAILED and lost.reason == "delegation failed"
+
+
+def test_without_plan_or_delegate_a_goal_fails():
+    async def scenario():
+        agent = Agent("pop1")
+        agent.start()
+        goal = Goal(lit("linkRateLimited", "l1"))
+        ok = await agent.achieve(goal)
+        await agent.stop()
+        return ok, goal
+
+    ok, goal = run(scenario())
+    assert not ok and goal.reason == "no applicable plan"
+
+
+def link_monitor(filtering=None) -> Capability:
+    """Table 5.2: belief revision and goal generation of the Link Monitor."""
+
+    def revise(event: object, beliefs: BeliefBase):
+        if isinstance(event, Belief) and event.name == "overUsage":
+            if event.positive:
+                return [event, lit("anomalousUsage", *event.args).forget()]
+            return [event.forget()]
+        return []
+
+    def options(beliefs: BeliefBase, goals):
+        for found in beliefs.match(lit("overUsage", L)):
+            link = found["link"]
+            if not beliefs.known(lit("anomalousUsage", link)):
+                # generated diagnose-first on purpose: deliberation must reorder them
+                yield Goal(lit("anomalousUsage", link), GoalKind.QUERY, priority=1)
+                yield Goal(lit("linkRateLimited", link), priority=2)
+
+    return Capability(
+        "LinkMonitor", belief_revision=revise, option_generation=options, filtering=filtering
+    )
+
+
+def test_goal_deliberation_protects_the_network_before_diagnosing():
+    started: list[str] = []
+
+    async def limit(ctx: PlanContext) -> None:
+        started.append("protect")
+        ctx.believe(lit("linkRateLimited", ctx.bindings["link"]))
+
+    async def detect(ctx: PlanContext) -> None:
+        started.append("diagnose")
+        ctx.believe(lit("anomalousUsage", ctx.bindings["link"]))
+
+    async def scenario():
+        agent = Agent(
+            "pop1",
+            [
+                link_monitor(),
+                Capability("RateLimiter", plans=[Plan("LL", lit("linkRateLimited", L), limit)]),
+                Capability(
+                    "AnomalyDetector",
+                    plans=[Plan("ALS", lit("anomalousUsage", L), detect, kind=GoalKind.QUERY)],
+                ),
+            ],
+            max_intentions=1,
+        )
+        agent.start()
+        agent.perceive(lit("overUsage", "l1"))
+        await agent.wait_idle()
+        await agent.stop()
+        return agent
+
+    agent = run(scenario())
+    assert started == ["protect", "diagnose"]
+    assert agent.beliefs.holds(lit("anomalousUsage", "l1"))
+    assert agent.goals == ()
+
+
+def test_a_filter_can_hold_diagnosis_back_until_the_link_is_protected():
+    order: list[str] = []
+
+    def protect_first(goals):
+        protecting = any(g.predicate.name == "linkRateLimited" for g in goals)
+        return [g for g in goals if not (protecting and g.kind is GoalKind.QUERY)]
+
+    async def scenario():
+        gate = asyncio.Event()
+
+        async def limit(ctx: PlanContext) -> None:
+            order.append("protect:start")
+            await gate.wait()
+            ctx.believe(lit("linkRateLimited", ctx.bindings["link"]))
+            order.append("protect:done")
+
+        async def detect(ctx: PlanContext) -> None:
+            order.append("diagnose")
+            ctx.believe(lit("anomalousUsage", ctx.bindings["link"], positive=False))
+
+        agent = Agent(
+            "pop1",
+            [
+                link_monitor(filtering=protect_first),
+                Capability("RateLimiter", plans=[Plan("LL", lit("linkRateLimited", L), limit)]),
+                Capability(
+                    "AnomalyDetector",
+                    plans=[Plan("ALS", lit("anomalousUsage", L), detect, kind=GoalKind.QUERY)],
+                ),
+            ],
+        )
+        agent.start()
+        agent.perceive(lit("overUsage", "l1"))
+        await asyncio.sleep(0.01)
+        order.append("released")
+        gate.set()
+        await agent.wait_idle()
+        await agent.stop()
+
+    run(scenario())
+    assert order == ["protect:start", "released", "protect:done", "diagnose"]
+
+
+def test_capabilities_added_at_run_time_are_used_and_removed_ones_are_not():
+    async def scenario():
+        agent = Agent("pop1")
+        agent.start()
+        before = Goal(lit("linkRateLimited", "l1"))
+        await agent.achieve(before)
+        vnf = RateLimiterVNF()
+        capability = rate_limiter(vnf)
+        agent.add_capability(capability)  # the Rate Limiter VNF was instantiated
+        during = Goal(lit("linkRateLimited", "l2"))
+        await agent.achieve(during)
+        with pytest.raises(ValueError, match="already has"):
+            agent.add_capability(rate_limiter(vnf))
+        assert agent.remove_capability("RateLimiter") is capability
+        with pytest.raises(KeyError):
+            agent.remove_capability("RateLimiter")
+        after = Goal(lit("linkRateLimited", "l3"))
+        await agent.achieve(after)
+        await agent.stop()
+        return [g.status for g in (before, during, after)], vnf.calls
+
+    statuses, calls = run(scenario())
+    assert statuses == [GoalStatus.FAILED, GoalStatus.ACHIEVED, GoalStatus.FAILED]
+    assert calls == [("limitLink", "l2")]
+
+
+def test_capability_beliefs_and_goal_templates_join_the_agent():
+    async def scenario():
+        template = Goal(lit("monitored", "l1"))
+        capability = Capability(
+            "LinkMonitor",
+            beliefs=[lit("monitors", "l1")],
+            goals=[template],
+            plans=[Plan("watch", lit("monitored", L), noop, precondition=lit("monitors", L))],
+        )
+        agent = Agent("pop1")
+        agent.start()
+        agent.add_capability(capability)
+        await agent.wait_idle()
+        await agent.stop()
+        return agent, template
+
+    agent, template = run(scenario())
+    assert agent.beliefs.holds(lit("monitors", "l1"))
+    assert template.status is GoalStatus.PENDING  # the template itself is never adopted
+
+
+def test_hundred_goals_complete_within_the_intention_limit():
+    live = 0
+    peak = 0
+
+    async def work(ctx: PlanContext) -> None:
+        nonlocal live, peak
+        live += 1
+        peak = max(peak, live)
+        await asyncio.sleep(0)
+        ctx.believe(lit("done", ctx.bindings["n"]))
+        live -= 1
+
+    async def scenario():
+        capability = Capability("worker", plans=[Plan("work", lit("done", Var("n")), work)])
+        agent = Agent("pop1", [capability], max_intentions=8)
+        agent.start()
+        goals = [agent.post_goal(Goal(lit("done", n), priority=n % 3)) for n in range(100)]
+        await agent.wait_idle()
+        await agent.stop()
+        return agent, goals
+
+    agent, goals = run(scenario())
+    assert all(goal.status is GoalStatus.ACHIEVED for goal in goals)
+    assert len(agent.beliefs) == 100 and agent.goals == () and agent.intentions == {}
+    assert peak == 8
+
+
+def test_priority_decides_start_order_and_ties_keep_post_order():
+    started: list[int] = []
+
+    async def work(ctx: PlanContext) -> None:
+        started.append(ctx.bindings["n"])
+
+    async def scenario():
+        capability = Capability("worker", plans=[Plan("work", lit("done", Var("n")), work)])
+        agent = Agent("pop1", [capability], max_intentions=1)
+        for n, priority in enumerate([0, 5, 0, 5, 9]):
+            agent.post_goal(Goal(lit("done", n), priority=priority))
+        agent.start()
+        await agent.wait_idle()
+        await agent.stop()
+
+    run(scenario())
+    assert started == [4, 1, 3, 0, 2]
+
+
+def test_option_generation_does_not_duplicate_active_goals():
+    async def scenario():
+        gate = asyncio.Event()
+
+        async def slow(ctx: PlanContext) -> None:
+            await gate.wait()
+            ctx.believe(lit("handled"))
+
+        def options(beliefs, goals):
+            if beliefs.holds(lit("alarm")):
+                yield Goal(lit("handled"))
+
+        capability = Capability(
+            "c", option_generation=options, plans=[Plan("slow", lit("handled"), slow)]
+        )
+        agent = Agent("pop1", [capability])
+        agent.start()
+        agent.perceive(lit("alarm"))
+        for n in range(5):
+            agent.perceive(lit("noise", n))
+            await asyncio.sleep(0)
+        count = len(agent.goals)
+        gate.set()
+        await agent.wait_idle()
+        await agent.stop()
+        return count
+
+    assert run(scenario()) == 1
+
+
+def test_plan_awaiting_a_subgoal_lends_its_slot():
+    async def parent(ctx: PlanContext) -> bool:
+        return await ctx.achieve(Goal(lit("child")))
+
+    async def scenario():
+        capability = Capability(
+            "c", plans=[Plan("parent", lit("parent"), parent), Plan("child", lit("child"), noop)]
+        )
+        agent = Agent("pop1", [capability], max_intentions=1)
+        agent.start()
+        ok = await agent.achieve(Goal(lit("parent")))
+        await agent.stop()
+        return ok
+
+    assert run(scenario())
+
+
+def test_faulty_capability_functions_are_isolated(caplog):
+    def bad_revision(event, beliefs):
+        raise RuntimeError("bug in revision")
+
+    async def scenario():
+        agent = Agent("pop1", [Capability("bad", belief_revision=bad_revision), Capability("ok")])
+        agent.start()
+        agent.perceive(lit("overUsage", "l1"))
+        await agent.wait_idle()
+        await agent.stop()
+        return agent
+
+    with caplog.at_level(logging.ERROR, logger="secmas.agents.bdi"):
+        agent = run(scenario())
+    assert agent.beliefs.holds(lit("overUsage", "l1"))
+    assert "belief revision of bad failed" in caplog.text
+
+
+def test_reasoning_is_deterministic_for_a_given_event_order():
+    def trace_run() -> list[str]:
+        trace: list[str] = []
+
+        async def work(ctx: PlanContext) -> None:
+            trace.append(f"start {ctx.goal}")
+            for _ in range(ctx.bindings["n"] % 3):
+                await asyncio.sleep(0)
+            ctx.believe(lit("done", ctx.bindings["n"]))
+            trace.append(f"end {ctx.goal}")
+
+        async def scenario():
+            capability = Capability("w", plans=[Plan("work", lit("done", Var("n")), work)])
+            agent = Agent("pop1", [capability], max_intentions=4)
+            agent.start()
+            for n in range(30):
+                agent.post_goal(Goal(lit("done", n), priority=n % 4))
+                if n % 7 == 0:
+                    await asyncio.sleep(0)
+            await agent.wait_idle()
+            await agent.stop()
+
+        run(scenario())
+        return trace
+
+    assert trace_run() == trace_run()
+
+
+def test_lifecycle_errors_and_stop_fails_open_goals():
+    async def scenario():
+        gate = asyncio.Event()
+
+        async def stuck(ctx: PlanContext) -> None:
+            await gate.wait()
+
+        capability = Capability("c", plans=[Plan("stuck", lit("x"), stuck)])
+        agent = Agent("pop1", [capability], max_intentions=1)
+        with pytest.raises(RuntimeError, match="not running"):
+            await agent.wait_idle()
+        agent.start()
+        with pytest.raises(RuntimeError, match="already running"):
+            agent.start()
+        goal = agent.post_goal(Goal(lit("x")))
+        with pytest.raises(ValueError, match="not a new pending goal"):
+            agent.post_goal(goal)
+        waiter = asyncio.ensure_future(agent.wait_goal(goal))
+        await asyncio.sleep(0.01)
+        assert goal.status is GoalStatus.INTENDED and agent.intentions[goal].plan.name == "stuck"
+        await agent.stop()
+        result = await waiter
+        gate.set()
+        agent.start()  # a stopped agent can start again with all its slots
+        again = Goal(lit("x"))
+        assert await agent.achieve(again)
+        await agent.stop()
+        return goal, result
+
+    goal, result = run(scenario())
+    assert goal.status is GoalStatus.FAILED and "stopped" in goal.reason and result is False
+    with pytest.raises(ValueError):
+        Agent("x", max_intentions=0)
+
+
+def test_capability_functions_can_be_overridden_by_subclassing():
+    ran: list[str] = []
+
+    async def body(ctx: PlanContext) -> None:
+        ran.append(f"{ctx.plan.name} {ctx.bindings['n']}")
+        ctx.believe(ctx.goal.predicate)
+
+    class Picky(Capability):
+        """Generates its own goals, commits to even ones only, picks the costliest plan."""
+
+        def options(self, beliefs, goals):
+            if beliefs.holds(lit("start")):
+                yield from (Goal(lit("job", n)) for n in range(4))
+
+        def filter(self, goals):
+            return [g for g in goals if g.predicate.args[0] % 2 == 0]
+
+        def select(self, beliefs, candidates):
+            return max(candidates, key=lambda c: c.plan.cost)
+
+    async def scenario():
+        pattern = lit("job", Var("n"))
+        plans = [Plan("cheap", pattern, body), Plan("dear", pattern, body, cost=9)]
+        picky = Picky("picky", plans=plans)
+        agent = Agent("pop1", [picky], max_intentions=1)
+        agent.start()
+        agent.perceive(lit("start"))
+        await agent.wait_idle()
+        pending = [str(g) for g in agent.goals]
+        await agent.stop()
+        return pending
+
+    pending = run(scenario())
+    assert ran == ["dear 0", "dear 2"]
+    assert pending == ["g(job(1))", "g(job(3))"]  # held back by the filter, still pending
