@@ -163,6 +163,10 @@ class Infrastructure:
         if self.kinds.get(pop) is not NodeKind.POP:
             raise KeyError(f"{pop!r} is not a PoP")
         self.allocate(pop, req(self.catalogue[vnf], units))
+        return self.adopt(pop, vnf, units)
+
+    def adopt(self, pop: str, vnf: str, units: int = 1) -> Instance:
+        """Register an instance whose resources were already allocated (by a reservation)."""
         instance = Instance(f"{vnf}@{pop}#{next(self._ids)}", vnf, pop, units)
         self.instances[instance.id] = instance
         return instance

@@ -114,6 +114,11 @@ class DataPlane:
         """Simulated seconds elapsed."""
         return self._steps * self._dt
 
+    @property
+    def step_seconds(self) -> float:
+        """Simulated seconds per step (the scenario's traffic.step)."""
+        return self._dt
+
     def step(self) -> None:
         """Advance the clock by one traffic step."""
         t = self.now

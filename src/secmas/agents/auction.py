@@ -1,0 +1,539 @@
+"""The NFV-A protocol (Chapter 3 of `003_…`): a Contract Net over the bus.
+
+The initiator (GoalRequest plan) sends a CFP to every candidate agent, itself included;
+each participant (GoalResponse plan) answers PROPOSE ⟨goal, T, C, D, VNF⟩ or REFUSE;
+the initiator picks the winner by Eq. 3.1, sends ACCEPT-PROPOSAL to it and
+REJECT-PROPOSAL to the others, and waits for INFORM-DONE or FAILURE. Every step has a
+deadline on the run's clock, so a silent agent never stalls an auction.
+
+Beyond the dissertation, which ran one auction at a time, auctions may run concurrently:
+a PROPOSE reserves what the bid needs (PoP resources, or the idle instance it reuses, and
+the virtual path's bandwidth) until the proposal is accepted, rejected or expires, so two
+auctions can never allocate the same resources twice. The dissertation's serialised mode
+(wait for the ongoing auction, then a random back-off) is kept as an option.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from secmas.agents.acl import ACLMessage, MalformedMessage, Performative
+from secmas.agents.bidding import Bid, BidContext, GoalRequest, Refusal, compute_bid
+from secmas.agents.outcome import AuctionOutcome
+from secmas.network.clock import Clock
+from secmas.network.infrastructure import CapacityError, Infrastructure, Instance
+from secmas.network.resources import Amount, req
+from secmas.scenario.model import Constraint, Preferences
+from secmas.transport.bus import Bus, Subscription
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "nfv-a"
+FLOOR = "nfva.floor"
+
+
+def inbox(agent: str) -> str:
+    """The bus subject an agent receives NFV-A messages on."""
+    return f"nfva.agent.{agent}"
+
+
+@dataclass(frozen=True)
+class AuctionSettings:
+    """Deadlines (seconds on the run's clock) and the serialised mode of 003."""
+
+    bid_deadline: float = 1.0
+    done_margin: float = 30.0
+    attempts: int = 3
+    serialised: bool = False
+    backoff: float = 0.5
+
+
+@dataclass
+class AuctionRecord:
+    """One auction as it happened: the outcome plus status, timings and messages."""
+
+    outcome: AuctionOutcome
+    status: str
+    started: float
+    ended: float
+    wall_ms: float
+    messages: int
+    attempt: int = 1
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def achieved(self) -> bool:
+        """Whether the winner reported INFORM-DONE."""
+        return self.status == "done"
+
+
+Executor = Callable[[GoalRequest, Bid, dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Runs the won goal's plan on the winner: (request, bid, payload) → result content."""
+
+Started = Callable[[Instance, GoalRequest], None]
+"""Told when the Orchestrator has downloaded and started a new VNF instance."""
+
+Requested = Callable[[ACLMessage], None]
+"""Told of a REQUEST (another agent asks this one to pursue a goal)."""
+
+
+def request_to_content(request: GoalRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    """A GoalRequest (and the goal's payload) as CFP content."""
+    return {
+        "goal": request.goal,
+        "args": list(request.args),
+        "auctioneer": request.auctioneer,
+        "preferences": {
+            "T": request.preferences.T,
+            "C": request.preferences.C,
+            "D": request.preferences.D,
+        },
+        "constraints": [
+            {"measure": c.measure.value, "op": c.op.value, "value": c.value}
+            for c in request.constraints
+        ],
+        "vnfs": list(request.vnfs),
+        "traffic": request.traffic,
+        "payload": payload,
+    }
+
+
+def request_from_content(content: dict[str, Any]) -> tuple[GoalRequest, dict[str, Any]]:
+    """Parse CFP content; raises ValueError (pydantic) or KeyError on a bad frame."""
+    request = GoalRequest(
+        goal=str(content["goal"]),
+        auctioneer=str(content["auctioneer"]),
+        preferences=Preferences.model_validate(content["preferences"]),
+        constraints=tuple(Constraint.model_validate(c) for c in content["constraints"]),
+        vnfs=tuple(str(v) for v in content["vnfs"]),
+        traffic=float(content["traffic"]),
+        args=tuple(str(a) for a in content["args"]),
+    )
+    payload = content.get("payload") or {}
+    if not isinstance(payload, dict):
+        raise ValueError("payload must be an object")
+    return request, payload
+
+
+def bid_to_content(bid: Bid) -> dict[str, Any]:
+    """A Bid as PROPOSE content."""
+    return {
+        "bidder": bid.bidder,
+        "vnf": bid.vnf,
+        "T": bid.T,
+        "C": bid.C,
+        "D": bid.D,
+        "units": bid.units,
+        "path": list(bid.path),
+        "instance": bid.instance,
+    }
+
+
+def bid_from_content(content: dict[str, Any]) -> Bid:
+    """Parse PROPOSE content; raises KeyError, TypeError or ValueError on a bad frame."""
+    return Bid(
+        bidder=str(content["bidder"]),
+        vnf=str(content["vnf"]),
+        T=float(content["T"]),
+        C=float(content["C"]),
+        D=float(content["D"]),
+        units=int(content["units"]),
+        path=tuple(str(p) for p in content["path"]),
+        instance=None if content.get("instance") is None else str(content["instance"]),
+    )
+
+
+@dataclass
+class Reservation:
+    """What a PROPOSE holds until it is accepted, rejected or expires."""
+
+    bid: Bid
+    amount: Amount
+    bandwidth: float
+    expires: float
+
+
+class Floor:
+    """Who is auctioning now, learnt from FLOOR announcements (serialised mode only)."""
+
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+
+    async def handle(self, _subject: str, data: bytes) -> None:
+        kind, _, conversation = data.decode().partition(" ")
+        if kind == "open":
+            self.open.add(conversation)
+        else:
+            self.open.discard(conversation)
+
+
+class Mailbox:
+    """An agent's NFV-A endpoint: participant (GoalResponse) and initiator (GoalRequest)."""
+
+    def __init__(
+        self,
+        name: str,
+        infra: Infrastructure,
+        bus: Bus,
+        clock: Clock,
+        executor: Executor,
+        settings: AuctionSettings | None = None,
+        seed: int = 0,
+        on_start: Started | None = None,
+        on_request: Requested | None = None,
+    ) -> None:
+        self.name = name
+        self.infra = infra
+        self.bus = bus
+        self.clock = clock
+        self.executor = executor
+        self.settings = settings or AuctionSettings()
+        self.on_start = on_start
+        self.on_request = on_request
+        self.reservations: dict[str, Reservation] = {}
+        self.malformed = 0
+        self._waiting: dict[str, asyncio.Queue[ACLMessage]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._subs: list[Subscription] = []
+        self._seq = itertools.count(1)
+        self._rng = random.Random(f"{seed}:{name}")
+        self._floor = Floor()
+        self._bidding = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Listen on this agent's inbox (and the floor in serialised mode)."""
+        self._subs.append(await self.bus.subscribe(inbox(self.name), self._on_message))
+        if self.settings.serialised:
+            self._subs.append(await self.bus.subscribe(FLOOR, self._floor.handle))
+
+    async def stop(self) -> None:
+        """Stop answering (as a crashed agent would); held reservations are released."""
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for conversation in list(self.reservations):
+            self._release(conversation)
+
+    # -- messages ----------------------------------------------------------------------------
+    async def send(self, message: ACLMessage) -> None:
+        data = message.encode()
+        for receiver in message.receivers:
+            await self.bus.publish(inbox(receiver), data)
+
+    async def _on_message(self, _subject: str, data: bytes) -> None:
+        try:
+            message = ACLMessage.decode(data)
+        except MalformedMessage as exc:
+            self.malformed += 1
+            logger.warning("%s: dropped a malformed NFV-A frame: %s", self.name, exc)
+            return
+        match message.performative:
+            case Performative.CFP:
+                self._spawn(self._answer_cfp(message))
+            case Performative.ACCEPT_PROPOSAL:
+                self._spawn(self._accepted(message))
+            case Performative.REJECT_PROPOSAL:
+                self._release(message.conversation_id)
+            case Performative.REQUEST if self.on_request is not None:
+                self.on_request(message)
+            case _:
+                queue = self._waiting.get(message.conversation_id)
+                if queue is not None:
+                    queue.put_nowait(message)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- participant (GoalResponse) ----------------------------------------------------------
+    async def _answer_cfp(self, cfp: ACLMessage) -> None:
+        try:
+            request, _ = request_from_content(cfp.content)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.malformed += 1
+            await self.send(
+                cfp.reply(Performative.NOT_UNDERSTOOD, {"reason": str(exc)}, sender=self.name)
+            )
+            return
+        deadline = cfp.reply_by if cfp.reply_by is not None else self.clock.now()
+        await self._wait_for_held_instance(request, deadline)
+        outcome = compute_bid(self.infra, self.name, request, BidContext(self.infra))
+        if isinstance(outcome, Bid):
+            reason = self._reserve(cfp.conversation_id, request, outcome, deadline)
+            if reason is None:
+                await self.send(
+                    cfp.reply(Performative.PROPOSE, bid_to_content(outcome), sender=self.name)
+                )
+                self._spawn(self._expire(cfp.conversation_id))
+                return
+            outcome = Refusal(self.name, reason)
+        await self.send(
+            cfp.reply(Performative.REFUSE, {"reason": outcome.reason}, sender=self.name)
+        )
+
+    async def _wait_for_held_instance(self, request: GoalRequest, deadline: float) -> None:
+        """If an instance this PoP could reuse is held by a pending proposal, wait for it
+        to be settled (bounded by half the CFP deadline) before bidding."""
+        held = {r.bid.instance for r in self.reservations.values() if r.bid.instance}
+        if not held:
+            return
+        wanted = {
+            i.id
+            for i in self.infra.instances.values()
+            if i.pop == self.name and i.vnf in request.vnfs
+        }
+        limit = self.clock.now() + max(0.0, deadline - self.clock.now()) / 2
+        step = self.settings.bid_deadline / 20
+        while wanted & held and self.clock.now() + step <= limit:
+            await self.clock.sleep(step)
+            held = {r.bid.instance for r in self.reservations.values() if r.bid.instance}
+
+    def _reserve(
+        self, conversation: str, request: GoalRequest, bid: Bid, deadline: float
+    ) -> str | None:
+        """Hold the PoP resources (or the idle instance) `bid` needs; the reason if not.
+
+        The virtual path's bandwidth is taken on acceptance instead: every bidder of one
+        auction would otherwise hold the same shared links for bids of which one wins.
+        """
+        vnf = self.infra.catalogue[bid.vnf]
+        amount = Amount() if bid.instance else req(vnf, bid.units)
+        bandwidth = request.traffic if vnf.throughput is not None else 0.0
+        try:
+            self.infra.allocate(self.name, amount)
+        except CapacityError as exc:
+            return f"resources taken meanwhile: {exc}"
+        if bid.instance:
+            self.infra.instances[bid.instance].busy = True
+        expires = deadline + self.settings.bid_deadline
+        self.reservations[conversation] = Reservation(bid, amount, bandwidth, expires)
+        return None
+
+    def _release(self, conversation: str) -> None:
+        held = self.reservations.pop(conversation, None)
+        if held is None:
+            return
+        self.infra.release(self.name, held.amount)
+        if held.bid.instance and held.bid.instance in self.infra.instances:
+            self.infra.instances[held.bid.instance].busy = False
+
+    async def _expire(self, conversation: str) -> None:
+        held = self.reservations.get(conversation)
+        if held is None:
+            return
+        await self.clock.sleep(max(0.0, held.expires - self.clock.now()))
+        if self.reservations.get(conversation) is held:
+            logger.info("%s: proposal %s expired unanswered", self.name, conversation)
+            self._release(conversation)
+
+    async def _accepted(self, accept: ACLMessage) -> None:
+        held = self.reservations.pop(accept.conversation_id, None)
+        if held is None:
+            reason = "proposal expired"
+            await self.send(
+                accept.reply(Performative.FAILURE, {"reason": reason}, sender=self.name)
+            )
+            return
+        bid = held.bid
+        path = list(bid.path)
+        try:
+            request, payload = request_from_content(accept.content)
+            self.infra.reserve_path(path, held.bandwidth)  # the virtual path
+        except (CapacityError, KeyError, TypeError, ValueError) as exc:
+            self.reservations[accept.conversation_id] = held
+            self._release(accept.conversation_id)
+            await self.send(
+                accept.reply(Performative.FAILURE, {"reason": str(exc)}, sender=self.name)
+            )
+            return
+        try:
+            instance = await self._instance_for(bid, request)
+            instance.busy = True
+            try:
+                result = await self.executor(request, bid, payload)
+            finally:
+                instance.busy = False
+        except Exception as exc:  # a failed plan is reported, never lost
+            logger.exception("%s: plan for %s failed", self.name, accept.conversation_id)
+            result = {"reason": str(exc)}
+            performative = Performative.FAILURE
+        else:
+            result["instance"] = instance.id
+            performative = Performative.INFORM_DONE
+        finally:
+            self.infra.release_path(path, held.bandwidth)
+        await self.send(accept.reply(performative, result, sender=self.name))
+
+    async def _instance_for(self, bid: Bid, request: GoalRequest) -> Instance:
+        """The instance that runs the plan: the idle one bid on, or a new one.
+
+        A new one is the Orchestrator's InstantiateVNF: download for T seconds, then start.
+        """
+        if bid.instance is not None:
+            return self.infra.instances[bid.instance]
+        await self.clock.sleep(bid.T)
+        instance = self.infra.adopt(self.name, bid.vnf, bid.units)
+        if self.on_start is not None:
+            self.on_start(instance, request)
+        return instance
+
+    # -- initiator (GoalRequest) -------------------------------------------------------------
+    async def auction(
+        self, request: GoalRequest, payload: dict[str, Any], candidates: Sequence[str]
+    ) -> AuctionRecord:
+        """Run NFV-A for `request` among `candidates`; re-auction when the winner is lost
+        (no INFORM-DONE in time) or fails, up to `settings.attempts` times."""
+        record: AuctionRecord | None = None
+        for attempt in range(1, self.settings.attempts + 1):
+            record = await self._one_auction(request, payload, candidates)
+            record.attempt = attempt
+            if record.status not in ("winner-lost", "failed"):
+                return record
+        assert record is not None
+        return record
+
+    async def _one_auction(
+        self, request: GoalRequest, payload: dict[str, Any], candidates: Sequence[str]
+    ) -> AuctionRecord:
+        if self.settings.serialised:
+            await self._take_floor()
+        conversation = f"{self.name}.{next(self._seq)}"
+        queue: asyncio.Queue[ACLMessage] = asyncio.Queue()
+        self._waiting[conversation] = queue
+        if self.settings.serialised:
+            await self.bus.publish(FLOOR, f"open {conversation}".encode())
+        try:
+            async with self._bidding:  # one call for proposals at a time per initiator
+                started, wall = self.clock.now(), time.perf_counter()
+                cfp = ACLMessage(
+                    Performative.CFP,
+                    self.name,
+                    tuple(candidates),
+                    conversation,
+                    request_to_content(request, payload),
+                    reply_with=f"{conversation}.cfp",
+                    protocol=PROTOCOL,
+                    reply_by=started + self.settings.bid_deadline,
+                )
+                await self.send(cfp)
+                replies = await self._collect(queue, set(candidates), cfp.reply_by or started)
+                outcome = self._outcome(request, candidates, replies)
+                await self._notify(cfp, outcome)
+                wall_ms = (time.perf_counter() - wall) * 1000
+            messages = len(candidates) + len(replies) + len(outcome.bids)
+            status, result = "no-bids", {}
+            if outcome.winner is not None:
+                status, result = await self._await_done(outcome.winner, queue)
+                messages += 1
+        finally:
+            del self._waiting[conversation]
+            if self.settings.serialised:
+                await self.bus.publish(FLOOR, f"close {conversation}".encode())
+        return AuctionRecord(
+            outcome, status, started, self.clock.now(), wall_ms, messages, result=result
+        )
+
+    @staticmethod
+    def _outcome(
+        request: GoalRequest, candidates: Sequence[str], replies: dict[str, ACLMessage]
+    ) -> AuctionOutcome:
+        bids, refusals = [], []
+        for sender, reply in replies.items():
+            if reply.performative is Performative.PROPOSE:
+                try:
+                    bids.append(bid_from_content(reply.content))
+                except (KeyError, TypeError, ValueError):
+                    refusals.append(Refusal(sender, "malformed proposal"))
+            else:
+                refusals.append(Refusal(sender, str(reply.content.get("reason", "refused"))))
+        for silent in sorted(set(candidates) - replies.keys()):
+            refusals.append(Refusal(silent, "no answer before the deadline"))
+        return AuctionOutcome(request, tuple(bids), tuple(refusals))
+
+    async def _collect(
+        self, queue: asyncio.Queue[ACLMessage], expected: set[str], deadline: float
+    ) -> dict[str, ACLMessage]:
+        replies: dict[str, ACLMessage] = {}
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, deadline - self.clock.now())))
+        try:
+            while expected - replies.keys():
+                message = await _next(queue, timer)
+                if message is None:
+                    break
+                if message.sender in expected and message.performative in _ANSWERS:
+                    replies.setdefault(message.sender, message)
+        finally:
+            timer.cancel()
+        return replies
+
+    async def _notify(self, cfp: ACLMessage, outcome: AuctionOutcome) -> None:
+        """ACCEPT-PROPOSAL to the winner (with the goal), REJECT-PROPOSAL to the rest."""
+        for bid in outcome.bids:
+            if bid is outcome.winner:
+                reply_by = self.clock.now() + bid.T + self.settings.done_margin
+                performative, content = Performative.ACCEPT_PROPOSAL, cfp.content
+            else:
+                reply_by, performative, content = None, Performative.REJECT_PROPOSAL, {}
+            await self.send(
+                ACLMessage(
+                    performative,
+                    self.name,
+                    (bid.bidder,),
+                    cfp.conversation_id,
+                    content,
+                    protocol=PROTOCOL,
+                    reply_by=reply_by,
+                )
+            )
+
+    async def _await_done(
+        self, win: Bid, queue: asyncio.Queue[ACLMessage]
+    ) -> tuple[str, dict[str, Any]]:
+        """INFORM-DONE or FAILURE from the winner; 'winner-lost' past the deadline."""
+        timer = asyncio.ensure_future(self.clock.sleep(win.T + self.settings.done_margin))
+        try:
+            while (message := await _next(queue, timer)) is not None:
+                if message.sender != win.bidder:
+                    continue
+                if message.performative is Performative.INFORM_DONE:
+                    return "done", dict(message.content)
+                if message.performative is Performative.FAILURE:
+                    return "failed", dict(message.content)
+            return "winner-lost", {}
+        finally:
+            timer.cancel()
+
+    async def _take_floor(self) -> None:
+        """Serialised mode (003 Section 5.1): wait for the ongoing auction, then back off."""
+        while True:
+            while self._floor.open:
+                await self.clock.sleep(self.settings.backoff / 4)
+            await self.clock.sleep(self._rng.uniform(0, self.settings.backoff))
+            if not self._floor.open:
+                return
+
+
+_ANSWERS = (Performative.PROPOSE, Performative.REFUSE, Performative.NOT_UNDERSTOOD)
+
+
+async def _next(queue: asyncio.Queue[ACLMessage], timer: asyncio.Future[None]) -> ACLMessage | None:
+    """The next message in `queue`, or None once `timer` has fired."""
+    if timer.done():
+        return None
+    getter = asyncio.ensure_future(queue.get())
+    done, _ = await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
+    if getter in done:
+        return getter.result()
+    getter.cancel()
+    return None

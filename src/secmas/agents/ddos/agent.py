@@ -1,0 +1,498 @@
+"""One BDI agent per PoP, running the DDoS resilience strategy of Section 5.1 of `003_…`.
+
+Goals that need a VNF are never placed by central code: the agent's Auction capability
+(GoalRequest) auctions them with NFV-A, and the winner's GoalResponse runs the plan of
+Tables 5.1–5.5 on its own VNF, downloading and starting it first when needed
+(Orchestrator: InstantiateVNF). Only goals whose plan needs a belief the agent already
+holds (UnlimitLink, UnlimitIP) run locally, on the agent that installed the limit; others
+ask it with a FIPA REQUEST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from secmas.agents.acl import ACLMessage, Performative
+from secmas.agents.auction import AuctionSettings, Mailbox
+from secmas.agents.bdi import (
+    Agent,
+    Belief,
+    Capability,
+    Forget,
+    Goal,
+    GoalKind,
+    Plan,
+    PlanContext,
+    Var,
+)
+from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.ddos.facts import (
+    beliefs_from_json,
+    beliefs_to_json,
+    flow_ends,
+    flow_name,
+    link_ends,
+    link_name,
+)
+from secmas.agents.ddos.vnfs import (
+    AnomalyDetectorVNF,
+    ClassifierVNF,
+    LinkMonitorVNF,
+    LoadBalancerVNF,
+    RateLimiterVNF,
+)
+from secmas.agents.journal import ActionEvent, Journal, PlacementEvent
+from secmas.network.clock import Clock
+from secmas.network.dataplane import DataPlane, UsageEvent
+from secmas.network.infrastructure import Infrastructure, Instance
+from secmas.scenario import ddos
+from secmas.scenario.model import Defence, Scenario
+from secmas.transport.bus import Bus
+
+logger = logging.getLogger(__name__)
+
+PROTECT, DIAGNOSE = 10.0, 5.0  # goal deliberation: protect the network first (Section 5.1)
+
+
+@dataclass
+class World:
+    """What every agent of one run shares: the network they act on and the bus."""
+
+    scenario: Scenario
+    infra: Infrastructure
+    plane: DataPlane
+    bus: Bus
+    clock: Clock
+    journal: Journal
+    settings: AuctionSettings
+    directory: tuple[str, ...] = ()
+
+    @property
+    def defence(self) -> Defence:
+        """The strategy's parameters (RATE, PARTS, monitor)."""
+        if self.scenario.defence is None:
+            raise ValueError(f"scenario {self.scenario.id!r} has no defence section")
+        return self.scenario.defence
+
+
+class LinkMonitorCapability(Capability):
+    """Table 5.2: belief revision on over-usage events and the two goals it generates."""
+
+    def __init__(self, vnf: LinkMonitorVNF) -> None:
+        super().__init__(ddos.LINK_MONITOR, vnf)
+        self.link = link_name(*vnf.monitor.link)
+        self._handled = False
+
+    def revise(self, event: object, beliefs: Any) -> Iterable[Belief | Forget]:
+        over = Belief("overUsage", (self.link,))
+        if event is UsageEvent.OVER:
+            return [over, Forget("anomalousUsage", (self.link,))]
+        if event is UsageEvent.NORMAL:
+            self._handled = False
+            return [over.forget()]
+        return ()
+
+    def options(self, beliefs: Any, goals: Sequence[Goal]) -> Iterable[Goal]:
+        over = beliefs.holds(Belief("overUsage", (self.link,)))
+        known = beliefs.known(Belief("anomalousUsage", (self.link,)))
+        if not over or known or self._handled:
+            return ()
+        self._handled = True  # one pair of goals per over-usage episode
+        vnf: LinkMonitorVNF = self.vnf
+        a, b = vnf.monitor.link
+        payload = {"node": a, "link": [a, b], "since": vnf.onset}
+        return (
+            Goal(Belief("linkRateLimited", (self.link,)), priority=PROTECT, payload=payload),
+            Goal(
+                Belief("anomalousUsage", (self.link,)),
+                GoalKind.QUERY,
+                priority=DIAGNOSE,
+                payload=payload,
+            ),
+        )
+
+
+Action = Callable[[GoalRequest, dict[str, Any]], Awaitable[list[Belief]]]
+
+
+@dataclass
+class PoPAgent:
+    """The agent controlling one NFVI-PoP (Definition 4) and its NFV-A mailbox."""
+
+    pop: str
+    world: World
+    seed: int = 0
+    bdi: Agent = field(init=False)
+    mailbox: Mailbox = field(init=False)
+    rules: dict[Belief, int] = field(default_factory=dict)
+    holders: dict[str, str] = field(default_factory=dict)
+    _votes: dict[Belief, set[int]] = field(default_factory=dict)
+    monitor: LinkMonitorVNF | None = None
+    _follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.bdi = Agent(self.pop, delegate=self._delegate)
+        self.mailbox = Mailbox(
+            self.pop,
+            self.world.infra,
+            self.world.bus,
+            self.world.clock,
+            self._execute,
+            self.world.settings,
+            seed=self.seed,
+            on_start=self._started,
+            on_request=self._requested,
+        )
+        plane = self.world.plane
+        self._vnfs: dict[str, Any] = {
+            ddos.RATE_LIMITER: RateLimiterVNF(plane),
+            ddos.ANOMALY_DETECTOR: AnomalyDetectorVNF(plane),
+            ddos.CLASSIFIER: ClassifierVNF(plane),
+            ddos.LOAD_BALANCER: LoadBalancerVNF(plane),
+        }
+        self._plans: dict[str, Action] = {
+            "linkRateLimited": self._limit_link,
+            "ipRateLimited": self._limit_ip,
+            "flowRateLimited": self._limit_flow,
+            "anomalousUsage": self._analyse_link,
+            "flowRecord": self._analyse_ip_flows,
+            "splitTrafficTowardsIp": self._balance_ip,
+            "splitTrafficLink": self._balance_link,
+        }
+        for instance in self.world.infra.instances.values():
+            if instance.pop == self.pop:
+                self._activate(instance.vnf)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Join the bus and start reasoning."""
+        await self.mailbox.start()
+        self.bdi.start()
+
+    async def stop(self) -> None:
+        """Leave: stop answering and reasoning (a crash looks the same to the others)."""
+        for task in list(self._follow_ups):
+            task.cancel()
+        await self.mailbox.stop()
+        await self.bdi.stop()
+
+    def observe(self) -> None:
+        """Perceive the last data-plane step through this agent's monitoring VNF."""
+        if self.monitor is None:
+            return
+        event = self.monitor.observe()
+        if event is not None:
+            self._act(
+                "overUsage" if event is UsageEvent.OVER else "normal",
+                link_name(*self.monitor.monitor.link),
+            )
+            self.bdi.perceive(event)
+
+    # -- capabilities ------------------------------------------------------------------------
+    def _activate(self, vnf: str) -> None:
+        """A VNF instance runs here: its capability joins the agent (Definition 2)."""
+        if any(c.name == vnf for c in self.bdi.capabilities):
+            return
+        if vnf == ddos.LINK_MONITOR:
+            defence = self.world.defence
+            if defence.monitor.pop != self.pop:
+                return
+            self.monitor = LinkMonitorVNF(self.world.plane, defence.monitor)
+            self.bdi.add_capability(LinkMonitorCapability(self.monitor))
+        elif vnf == ddos.RATE_LIMITER:
+            self.bdi.add_capability(self._rate_limiter_capability())
+        else:
+            self.bdi.add_capability(Capability(vnf, self._vnfs.get(vnf)))
+
+    def _rate_limiter_capability(self) -> Capability:
+        """Table 5.1's UnlimitLink and UnlimitIP: they need the limit this agent installed."""
+
+        def unlimit(name: str) -> Callable[[PlanContext], Awaitable[bool]]:
+            async def body(ctx: PlanContext) -> bool:
+                target = Belief(name, ctx.goal.predicate.args)
+                rule = self.rules.pop(target, None)
+                if rule is None:
+                    return False
+                self._vnfs[ddos.RATE_LIMITER].remove(rule)
+                self._act(f"un{name}", ",".join(target.args))
+                ctx.believe(~target)
+                return True
+
+            return body
+
+        x = Var("x")
+        return Capability(
+            ddos.RATE_LIMITER,
+            self._vnfs[ddos.RATE_LIMITER],
+            plans=(
+                Plan(
+                    "UL",
+                    ~Belief("linkRateLimited", (x,)),
+                    unlimit("linkRateLimited"),
+                    precondition=Belief("linkRateLimited", (x,)),
+                ),
+                Plan(
+                    "UIP",
+                    ~Belief("ipRateLimited", (x,)),
+                    unlimit("ipRateLimited"),
+                    precondition=Belief("ipRateLimited", (x,)),
+                ),
+            ),
+        )
+
+    # -- GoalRequest: auction a goal ---------------------------------------------------------
+    async def _delegate(self, _agent: Agent, goal: Goal) -> bool:
+        """The Auction capability's GoalRequest plan: NFV-A for a goal needing a VNF."""
+        name = goal.predicate.name
+        if goal.kind is GoalKind.ACHIEVE and not goal.predicate.positive:
+            return False  # un-goals run where the limit is held, never auctioned
+        try:
+            spec = self.world.scenario.goal(name)
+        except KeyError:
+            return False
+        payload = dict(goal.payload)
+        traffic = await self._traffic_for(name, payload)
+        payload["holders"] = {**payload.get("holders", {}), **self.holders}
+        request = GoalRequest(
+            goal=name,
+            auctioneer=self.pop,
+            preferences=spec.preferences,
+            constraints=spec.constraints,
+            vnfs=spec.vnfs,
+            traffic=traffic,
+            args=tuple(str(a) for a in goal.predicate.args),
+        )
+        record = await self.mailbox.auction(request, payload, self.world.directory)
+        self.world.journal.auction(self.pop, record)
+        if record.achieved:
+            try:
+                learnt = beliefs_from_json(record.result.get("beliefs", []))
+            except ValueError:
+                learnt = []
+            for belief in learnt:
+                self.bdi.beliefs.add(belief)
+            holder = record.result.get("holder")
+            if isinstance(holder, str):
+                self.holders[f"{name}({','.join(request.args)})"] = holder
+            return True
+        self._fallback(goal)
+        return False
+
+    async def _traffic_for(self, goal: str, payload: dict[str, Any]) -> float:
+        """MB/s the goal's VNF must process, measured one step after the last change."""
+        if goal not in ("anomalousUsage", "flowRecord") or "link" not in payload:
+            return 0.0
+        await self.world.clock.sleep(self.world.plane.step_seconds)
+        a, b = payload["link"]
+        return self.world.plane.rate(a, b) / int(payload.get("parts", 1))
+
+    def _fallback(self, goal: Goal) -> None:
+        """Table 5.5: split the traffic when no Anomaly Detector or Classifier fits."""
+        name, args = goal.predicate.name, goal.predicate.args
+        split = {"anomalousUsage": "splitTrafficLink", "flowRecord": "splitTrafficTowardsIp"}
+        if name in split and "part" not in goal.payload:
+            self.bdi.post_goal(
+                Goal(Belief(split[name], args), priority=goal.priority, payload=goal.payload)
+            )
+
+    # -- GoalResponse: run the won goal's plan -----------------------------------------------
+    async def _execute(self, request: GoalRequest, bid: Bid, payload: dict[str, Any]) -> dict:
+        self._activate(bid.vnf)
+        plan = self._plans.get(request.goal)
+        if plan is None:
+            raise ValueError(f"no plan achieves {request.goal}")
+        achieved = await plan(request, payload)
+        for belief in achieved:
+            self.bdi.beliefs.add(belief)
+        return {"beliefs": beliefs_to_json(achieved), "holder": self.pop}
+
+    def _started(self, instance: Instance, request: GoalRequest) -> None:
+        self.world.journal.placement(
+            PlacementEvent(
+                self.world.clock.now(),
+                "start",
+                self.pop,
+                instance.vnf,
+                instance.units,
+                instance.id,
+                f"{request.goal}({','.join(request.args)})",
+            )
+        )
+
+    # Table 5.1 -------------------------------------------------------------------------------
+    async def _limit_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+        """LimitLink (LL): limitLink(link, RATE)."""
+        link = request.args[0]
+        rule, cap = self._vnfs[ddos.RATE_LIMITER].limit_link(
+            *link_ends(link), self.world.defence.rate
+        )
+        achieved = Belief("linkRateLimited", (link,))
+        self.rules[achieved] = rule
+        self._act("limitLink", f"{link} to {cap:.2f} MB/s")
+        return [achieved]
+
+    async def _limit_ip(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+        """LimitIP (LIP): limitIP(ip, RATE), then lift the limits of links towards ip."""
+        ip = request.args[0]
+        a, b = payload["link"]
+        achieved = Belief("ipRateLimited", (ip,))
+        self._replace(achieved)
+        rule, cap = self._vnfs[ddos.RATE_LIMITER].limit_ip(
+            payload["node"], a, b, ip, self.world.defence.rate
+        )
+        self.rules[achieved] = rule
+        self._act("limitIP", f"{ip} to {cap:.2f} MB/s")
+        await self._ask(
+            payload | {"part": 0, "parts": 1}, ~Belief("linkRateLimited", (link_name(a, b),))
+        )
+        return [achieved]
+
+    async def _limit_flow(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+        """LimitFlow (LF): blockFlow(flow), then lift the limit of its destination IP."""
+        flow = request.args[0]
+        src, dst = flow_ends(flow)
+        rule = self._vnfs[ddos.RATE_LIMITER].block_flow(payload["node"], src, dst)
+        achieved = Belief("flowRateLimited", (flow,))
+        self.rules[achieved] = rule
+        self._act("blockFlow", flow)
+        return [achieved]
+
+    async def _ask(self, payload: dict[str, Any], goal: Belief) -> None:
+        """Ask the agent holding the positive belief to achieve `goal` (its un-plan).
+
+        With traffic split into parts, each part reports; the holder lifts the limit
+        once every part has (see `_lift`).
+        """
+        holder = payload.get("holders", {}).get(f"{goal.name}({','.join(goal.args)})")
+        part, parts = payload.get("part", 0), int(payload.get("parts", 1))
+        if holder == self.pop:
+            self._lift(goal, part, parts)
+        elif holder:
+            content = {"goal": beliefs_to_json([goal])[0], "part": part, "parts": parts}
+            await self.mailbox.send(
+                ACLMessage(
+                    Performative.REQUEST,
+                    self.pop,
+                    (holder,),
+                    f"{self.pop}.req.{goal}.{part}",
+                    content,
+                )
+            )
+
+    def _requested(self, message: ACLMessage) -> None:
+        try:
+            [goal] = beliefs_from_json([message.content.get("goal")])
+            part, parts = int(message.content["part"]), int(message.content["parts"])
+        except (KeyError, TypeError, ValueError):
+            logger.warning("%s: ignored a malformed REQUEST from %s", self.pop, message.sender)
+            return
+        self._lift(goal, part, parts)
+
+    def _lift(self, goal: Belief, part: int, parts: int) -> None:
+        """Post an un-goal once all `parts` asked for it.
+
+        Table 5.1 lifts the IP limit as soon as one malicious flow is limited; when the
+        traffic was split, the other parts' attackers would then flood the link again
+        before their classifier reports, so here every part must have reported first.
+        """
+        votes = self._votes.setdefault(goal, set())
+        votes.add(part)
+        if len(votes) >= parts and not self.bdi.beliefs.holds(goal):
+            del self._votes[goal]
+            self.bdi.post_goal(Goal(goal, priority=PROTECT))
+
+    # Tables 5.3–5.5 --------------------------------------------------------------------------
+    async def _analyse_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+        """AnalyseLinkStatistics (ALS): detectIntrusion(link); goals for each outlier."""
+        link = request.args[0]
+        outliers = self._vnfs[ddos.ANOMALY_DETECTOR].detect(
+            payload["node"], payload["since"], payload.get("part"), payload.get("parts", 1)
+        )
+        self._act("detectIntrusion", f"{link}: {', '.join(outliers) or 'no outlier'}")
+        for ip in outliers:
+            self.bdi.beliefs.add(Belief("anomalous", (ip,)))
+            self._follow_up(self._protect_then_record(ip, payload))
+        return [Belief("anomalousUsage", (link,), positive=bool(outliers))]
+
+    async def _protect_then_record(self, ip: str, payload: dict[str, Any]) -> None:
+        """goal(ipRateLimited(ip)), then goal(flowRecord(ip)) once it is achieved."""
+        limit = Goal(Belief("ipRateLimited", (ip,)), priority=PROTECT, payload=dict(payload))
+        await self.bdi.achieve(limit)
+        self.bdi.post_goal(
+            Goal(Belief("flowRecord", (ip,)), priority=DIAGNOSE, payload=dict(payload))
+        )
+
+    async def _analyse_ip_flows(
+        self, request: GoalRequest, payload: dict[str, Any]
+    ) -> list[Belief]:
+        """AnalyseIPFlows (AIPF): classifyFlows(ip); goal(flowRateLimited) per threat."""
+        ip = request.args[0]
+        part = payload.get("part")
+        sources = self._vnfs[ddos.CLASSIFIER].malicious_sources(payload["node"], ip, part)
+        self._act("classifyFlows", f"{ip} part {part}: {len(sources)} malicious")
+        flows = [flow_name(src, ip) for src in sources]
+        for flow in flows:
+            self.bdi.beliefs.add(Belief("threat", (flow,)))
+        self._follow_up(self._limit_flows(ip, flows, payload))
+        return [Belief("flowRecord", request.args)]
+
+    async def _limit_flows(self, ip: str, flows: list[str], payload: dict[str, Any]) -> None:
+        """goal(flowRateLimited) for each threat, then ask to lift the limit on `ip`."""
+        for flow in flows:
+            await self.bdi.achieve(
+                Goal(Belief("flowRateLimited", (flow,)), priority=PROTECT, payload=dict(payload))
+            )
+        await self._ask(payload, ~Belief("ipRateLimited", (ip,)))
+
+    async def _balance_ip(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+        """LoadBalanceIP (LBIP): splitTrafficIP(ip, PARTS); goal(flowRecord) per part."""
+        ip = request.args[0]
+        parts = self.world.defence.split_parts
+        self._vnfs[ddos.LOAD_BALANCER].split(payload["node"], ip, parts)
+        self._act("splitTrafficIP", f"{ip} into {parts}")
+        for part in range(parts):
+            self.bdi.post_goal(
+                Goal(
+                    Belief("flowRecord", (ip, str(part))),
+                    priority=DIAGNOSE,
+                    payload=dict(payload) | {"part": part, "parts": parts},
+                )
+            )
+        return [Belief("splitTrafficTowardsIp", (ip,))]
+
+    async def _balance_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+        """LoadBalanceLink (LBL): splitTrafficLink(link, PARTS); ?anomalousUsage per part."""
+        link = request.args[0]
+        parts = self.world.defence.split_parts
+        ip = self.world.plane.server_ip
+        self._vnfs[ddos.LOAD_BALANCER].split(payload["node"], ip, parts)
+        self._act("splitTrafficLink", f"{link} into {parts}")
+        for part in range(parts):
+            self.bdi.post_goal(
+                Goal(
+                    Belief("anomalousUsage", (link, str(part))),
+                    GoalKind.QUERY,
+                    priority=DIAGNOSE,
+                    payload=dict(payload) | {"part": part, "parts": parts},
+                )
+            )
+        return [Belief("splitTrafficLink", (link,))]
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _replace(self, limit: Belief) -> None:
+        """A new limit for the same target replaces the one this agent installed before."""
+        old = self.rules.pop(limit, None)
+        if old is not None:
+            self._vnfs[ddos.RATE_LIMITER].remove(old)
+
+    def _follow_up(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._follow_ups.add(task)
+        task.add_done_callback(self._follow_ups.discard)
+
+    def _act(self, action: str, detail: str) -> None:
+        self.world.journal.action(ActionEvent(self.world.clock.now(), self.pop, action, detail))

@@ -1,0 +1,1 @@
+"""SO, MLFO and IML: deploying and operating the MAS pipeline (local driver today)."""

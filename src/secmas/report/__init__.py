@@ -1,0 +1,1 @@
+"""Run records, tables, plots and the files under runs/<id>/."""
