@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -53,7 +55,32 @@ def test_bad_option_exits_2() -> None:
     assert result.exit_code == 2
 
 
-def test_demo_prints_auctions() -> None:
-    result = runner.invoke(app, ["demo"])
+def test_demo_runs_the_scenario_and_writes_files(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "winner" in result.output and "linkRateLimited" in result.output
+    assert "acceptance" in result.output and "FAILED" not in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["scenario"] == "ddos-6pop" and report["acceptance"]["passed"]
+    assert report["auctions"][0]["goal_name"] == "linkRateLimited"
+    rows = list(csv.DictReader((tmp_path / "auctions.csv").open()))
+    assert {"agent", "T", "C", "D", "utility", "winner"} <= set(rows[0])
+    assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_rejects_a_scenario_without_traffic(tmp_path: Path) -> None:
+    text = default_scenario_path().read_text()
+    cut = text[: text.index("# 50 background hosts")]
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(cut)
+    result = runner.invoke(app, ["run", str(bare), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "traffic" in result.output
+
+
+def test_run_generated_topology(tmp_path: Path) -> None:
+    scenario = tmp_path / "abilene.yaml"
+    made = runner.invoke(app, ["scenario", "from-topology", "sndlib/abilene", "-o", str(scenario)])
+    assert made.exit_code == 0
+    result = runner.invoke(app, ["run", str(scenario), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["acceptance"]["passed"]

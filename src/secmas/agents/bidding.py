@@ -203,4 +203,4 @@ def winner(bids: Sequence[Bid], prefs: Preferences) -> Bid | None:
 
 
 def _fmt(amount: Amount) -> str:
-    return f"{amount.cpu:g} cores / {amount.memory:g} GB / {amount.disk:g} GB"
+    return f"{amount.cpu:g}c/{amount.memory:g}G/{amount.disk:g}G"

@@ -5,17 +5,21 @@ Exit codes: 0 success, 2 bad input (scenario files, arguments), 1 a run that fai
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
 
-from secmas.agents.bidding import BidContext, GoalRequest, compute_bid
-from secmas.agents.outcome import AuctionOutcome
-from secmas.cli.tables import auction_table, scenario_table
-from secmas.network.infrastructure import Infrastructure
+from secmas.cli.tables import acceptance_table, auction_tables, placement_table, scenario_table
+from secmas.pipeline.operate import RunError, operate
+from secmas.report.acceptance import acceptance
+from secmas.report.files import write_run
+from secmas.report.record import build_report
 from secmas.scenario.loader import ScenarioError, load_scenario
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_from_topology
@@ -78,37 +82,72 @@ def from_topology(
     console.print(f"[green]wrote {output}[/]")
 
 
-# The auctions of Table 5.8 as (goal, auctioneer, traffic MB/s) on the initial state.
-EXAMPLE_AUCTIONS = (
-    ("linkRateLimited", "pop6", 0.0),
-    ("anomalousUsage", "pop6", 4.0),
-    ("ipRateLimited", "pop5", 0.0),
-    ("flowRecord", "pop5", 2.0),
-    ("splitTrafficTowardsIp", "pop5", 0.0),
-    ("flowRecord", "pop5", 1.0),
-)
+def _execute(scenario: Scenario, out: Path | None) -> None:
+    """Operate the scenario with a progress bar, print the tables, write the files."""
+    run_id = f"{scenario.id}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    folder = out or Path("runs") / run_id
+    duration = scenario.traffic.duration if scenario.traffic else 0.0
+    columns = (
+        TextColumn("simulated"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("run", total=duration)
+            result = asyncio.run(
+                operate(scenario, progress=lambda now, _: bar.update(task, completed=now))
+            )
+    except RunError as exc:
+        errors.print(f"[red]error[/] {exc}", highlight=False)
+        raise typer.Exit(BAD_INPUT) from None
+    attack = scenario.attack
+    start = attack.start if attack else None
+    accepted = acceptance(result.telemetry, start, result.capacity.ok)
+    report = build_report(result, accepted, run_id)
+    for table in auction_tables(report["auctions"]):
+        console.print(table)
+    console.print(placement_table(report["placements"]))
+    console.print(acceptance_table(accepted))
+    window = None if attack is None else (attack.start, attack.stop or duration)
+    try:
+        paths = write_run(folder, report, result.journal, result.telemetry, window)
+    except OSError as exc:
+        errors.print(f"[red]error[/] cannot write the run to {folder}: {exc}", highlight=False)
+        raise typer.Exit(FAILED_RUN) from None
+    console.print(
+        f"{len(report['auctions'])} auctions, {result.messages} bus messages, "
+        f"{report['simulated_seconds']:g} simulated s in {result.wall_seconds:.2f} s wall"
+    )
+    console.print("files: " + ", ".join(str(p) for p in paths))
+    if not accepted.passed:
+        errors.print("[red]the attack was not mitigated: acceptance figures not met[/]")
+        raise typer.Exit(FAILED_RUN)
 
 
 @app.command()
 def demo(
-    scenario: Annotated[
-        Path | None, typer.Option(help="scenario file (default: the embedded ddos-6pop)")
+    out: Annotated[
+        Path | None, typer.Option(help="folder for the files (default runs/<id>)")
     ] = None,
 ) -> None:
-    """Run the reference scenario's auctions and print their bids (as Table 5.8)."""
-    loaded = _load(scenario or default_scenario_path())
-    infra = Infrastructure.from_scenario(loaded)
-    ctx = BidContext(infra)
-    for goal, auctioneer, traffic in EXAMPLE_AUCTIONS:
-        if auctioneer not in infra.pops:
-            continue
-        spec = loaded.goal(goal)
-        request = GoalRequest(
-            goal, auctioneer, spec.preferences, spec.constraints, spec.vnfs, traffic
-        )
-        replies = (compute_bid(infra, pop, request, ctx) for pop in infra.pops)
-        outcome = AuctionOutcome.from_replies(request, replies)
-        console.print(auction_table(outcome))
+    """Run the reference DDoS scenario (six PoPs, Section 5.3) end to end and report it."""
+    _execute(_load(default_scenario_path()), out)
+
+
+@app.command("run")
+def run_scenario(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    out: Annotated[
+        Path | None, typer.Option(help="folder for the files (default runs/<id>)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="override the scenario's seed")] = None,
+) -> None:
+    """Run a scenario: agents detect and mitigate its attack through auctions."""
+    loaded = _load(scenario)
+    if seed is not None:
+        loaded = loaded.model_copy(update={"seed": seed})
+    _execute(loaded, out)
 
 
 def run() -> None:

@@ -2,35 +2,100 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from rich.table import Table
 
-from secmas.agents.outcome import AuctionOutcome
+from secmas.report.acceptance import REQUIRED, Acceptance
 from secmas.scenario.model import Scenario
 
 
-def auction_table(outcome: AuctionOutcome, title: str | None = None) -> Table:
+def auction_tables(auctions: list[dict[str, Any]]) -> Iterator[Table]:
+    """A table per auction (as Table 5.8); repeated flowRateLimited auctions in one."""
+    repeated = [a for a in auctions if a["goal_name"] == "flowRateLimited"]
+    for auction in auctions:
+        if auction["goal_name"] != "flowRateLimited":
+            yield auction_table(auction)
+    if repeated:
+        table = Table(title=f"{len(repeated)} × flowRateLimited (one per malicious flow)")
+        for column in ("flow", "initiator", "t (s)", "winner", "bids", "status"):
+            table.add_column(column)
+        for auction in repeated:
+            table.add_row(
+                auction["args"][0],
+                auction["initiator"],
+                f"{auction['sim_start_s']:.1f}",
+                str(auction["winner"]),
+                str(len(auction["bids"])),
+                auction["status"],
+            )
+        yield table
+
+
+def auction_table(auction: dict[str, Any]) -> Table:
     """Bids with T, C, D and Eq. 3.1 utility; refusals with their reason (Table 5.8)."""
-    prefs = outcome.request.preferences
+    prefs = auction["preferences"]
     table = Table(
-        title=title or f"{outcome.label} by {outcome.request.auctioneer}",
-        caption=f"pf_T={prefs.T:g} pf_C={prefs.C:g} pf_D={prefs.D:g}",
+        title=f"{auction['goal']} by {auction['initiator']} at t={auction['sim_start_s']:.1f} s"
+        f" ({auction['traffic_mbps']:.2f} MB/s)"
+        * (auction["traffic_mbps"] > 0)
+        + f" — {auction['status']}",
+        caption=f"pf_T={prefs['T']:g} pf_C={prefs['C']:g} pf_D={prefs['D']:g}",
     )
     for column in ("agent", "VNF", "T (s)", "C", "D (ms)", "utility", ""):
         table.add_column(column, justify="left" if column in ("agent", "VNF", "") else "right")
-    win = outcome.winner
-    for bid, score in sorted(zip(outcome.bids, outcome.scores, strict=True), key=_by_bidder):
-        mark = "[bold green]winner[/]" if bid is win else ""
-        name = f"{bid.units}×{bid.vnf}" if bid.units > 1 else bid.vnf
+    for bid in sorted(auction["bids"], key=lambda b: b["agent"]):
+        mark = "[bold green]winner[/]" if bid["agent"] == auction["winner"] else ""
+        name = f"{bid['units']}×{bid['vnf']}" if bid["units"] > 1 else bid["vnf"]
         table.add_row(
-            bid.bidder, name, f"{bid.T:.2f}", f"{bid.C:.2f}", f"{bid.D:.2f}", f"{score:.2f}", mark
+            bid["agent"],
+            name,
+            f"{bid['T']:.2f}",
+            f"{bid['C']:.2f}",
+            f"{bid['D']:.2f}",
+            f"{bid['utility']:.2f}",
+            mark,
         )
-    for refusal in sorted(outcome.refusals, key=lambda r: r.bidder):
-        table.add_row(refusal.bidder, "-", "-", "-", "-", "-", f"[dim]{refusal.reason}[/]")
+    for refusal in sorted(auction["refusals"], key=lambda r: r["agent"]):
+        table.add_row(refusal["agent"], "-", "-", "-", "-", "-", f"[dim]{refusal['reason']}[/]")
     return table
 
 
-def _by_bidder(pair: tuple[object, float]) -> str:
-    return str(getattr(pair[0], "bidder", ""))
+def placement_table(placements: list[dict[str, Any]]) -> Table:
+    """Where VNFs were started, when, and for which goal."""
+    table = Table(title="placements")
+    for column in ("t (s)", "PoP", "VNF", "units", "goal"):
+        table.add_column(column)
+    for p in placements:
+        table.add_row(f"{p['time']:.1f}", p["pop"], p["vnf"], str(p["units"]), p["goal"])
+    return table
+
+
+def acceptance_table(accepted: Acceptance) -> Table:
+    """The run's acceptance figures against the 90 % requirements."""
+    table = Table(title="acceptance", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("")
+
+    def verdict(ok: bool) -> str:
+        return "[green]ok[/]" if ok else "[red]FAILED[/]"
+
+    if accepted.attack_reduction is not None:
+        table.add_row(
+            "attack traffic removed (last 20 s)",
+            f"{accepted.attack_reduction:.1%}",
+            verdict(accepted.attack_reduction >= REQUIRED),
+        )
+    if accepted.legit_ratio is not None:
+        table.add_row(
+            "legitimate traffic vs before the attack",
+            f"{accepted.legit_ratio:.1%}",
+            verdict(accepted.legit_ratio >= REQUIRED),
+        )
+    table.add_row("PoP and link capacity respected", "every step", verdict(accepted.capacity_ok))
+    return table
 
 
 def scenario_table(scenario: Scenario) -> Table:

@@ -355,10 +355,10 @@ class PoPAgent:
         """LimitFlow (LF): blockFlow(flow), then lift the limit of its destination IP."""
         flow = request.args[0]
         src, dst = flow_ends(flow)
-        rule = self._vnfs[ddos.RATE_LIMITER].block_flow(payload["node"], src, dst)
+        rule, node = self._vnfs[ddos.RATE_LIMITER].block_flow(src, dst)
         achieved = Belief("flowRateLimited", (flow,))
         self.rules[achieved] = rule
-        self._act("blockFlow", flow)
+        self._act("blockFlow", f"{flow} at {node}")
         return [achieved]
 
     async def _ask(self, payload: dict[str, Any], goal: Belief) -> None:

@@ -58,9 +58,11 @@ class RateLimiterVNF:
         cap = share * self.plane.rate(a, b)
         return self.plane.add_rule(IpRateLimit(node, ip, cap)), cap
 
-    def block_flow(self, node: str, src_ip: str, dst_ip: str) -> int:
-        """Drop a flow at `node`."""
-        return self.plane.add_rule(FlowBlock(node, src_ip, dst_ip))
+    def block_flow(self, src_ip: str, dst_ip: str) -> tuple[int, str]:
+        """Drop a flow where it enters the network, so it loads no link on its way to
+        the victim (003 drops it at the victim's switch); returns (rule id, node)."""
+        node = self.plane.ingress(src_ip)
+        return self.plane.add_rule(FlowBlock(node, src_ip, dst_ip)), node
 
     def remove(self, rule_id: int) -> None:
         """Take a rule out of the switch."""

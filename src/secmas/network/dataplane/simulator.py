@@ -168,6 +168,14 @@ class DataPlane:
         """Address every flow is sent to."""
         return self._server_ip
 
+    def ingress(self, src_ip: str) -> str:
+        """The node where traffic from `src_ip` enters the network (the controller's host
+        table), so a block can drop a flow before it loads any link."""
+        for spec in self._specs:
+            if spec.id.src_ip == src_ip:
+                return spec.attach
+        raise KeyError(f"no host with address {src_ip!r}")
+
     def route(self, node: str) -> tuple[str, ...]:
         """The nodes traffic from `node` crosses to reach the server."""
         return self._tree.path(node)

@@ -1,0 +1,82 @@
+"""The files of a run under runs/<id>/: report.json, auctions.csv, timeline.png."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from secmas.agents.journal import Journal
+from secmas.network.dataplane import Telemetry
+from secmas.report.timeline import plot_timeline
+
+CSV_FIELDS = (
+    "auction",
+    "goal",
+    "initiator",
+    "sim_start_s",
+    "agent",
+    "vnf",
+    "units",
+    "T",
+    "C",
+    "D",
+    "utility",
+    "winner",
+    "status",
+    "refusal",
+)
+
+
+def write_run(
+    out: Path,
+    report: dict[str, Any],
+    journal: Journal,
+    telemetry: list[Telemetry],
+    attack_window: tuple[float, float] | None,
+) -> list[Path]:
+    """Write the three files into `out` (created); returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    report_path = out / "report.json"
+    report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    csv_path = out / "auctions.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for number, auction in enumerate(report["auctions"], 1):
+            common = {
+                "auction": number,
+                "goal": auction["goal"],
+                "initiator": auction["initiator"],
+                "sim_start_s": f"{auction['sim_start_s']:.3f}",
+                "status": auction["status"],
+            }
+            for bid in auction["bids"]:
+                writer.writerow(
+                    common
+                    | {
+                        "agent": bid["agent"],
+                        "vnf": bid["vnf"],
+                        "units": bid["units"],
+                        "T": f"{bid['T']:.4f}",
+                        "C": f"{bid['C']:.4f}",
+                        "D": f"{bid['D']:.4f}",
+                        "utility": f"{bid['utility']:.4f}",
+                        "winner": bid["agent"] == auction["winner"],
+                    }
+                )
+            for refusal in auction["refusals"]:
+                writer.writerow(
+                    common
+                    | {"agent": refusal["agent"], "winner": False, "refusal": refusal["reason"]}
+                )
+    png_path = out / "timeline.png"
+    plot_timeline(
+        telemetry,
+        journal.actions,
+        attack_window,
+        png_path,
+        f"{report['scenario']} — traffic towards the server",
+    )
+    return [report_path, csv_path, png_path]

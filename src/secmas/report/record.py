@@ -1,0 +1,89 @@
+"""report.json: the machine-readable record of a run (its schema is in the README)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from secmas.agents.auction import AuctionRecord
+from secmas.pipeline.operate import OperateResult
+from secmas.report.acceptance import Acceptance
+
+SCHEMA = "secmas.run/1"
+
+
+def auction_entry(initiator: str, record: AuctionRecord) -> dict[str, Any]:
+    """One auction: goal, preferences, constraints, bids with utilities, refusals, winner."""
+    outcome = record.outcome
+    request = outcome.request
+    winner = outcome.winner
+    return {
+        "goal": outcome.label,
+        "goal_name": request.goal,
+        "args": list(request.args),
+        "initiator": initiator,
+        "preferences": {
+            "T": request.preferences.T,
+            "C": request.preferences.C,
+            "D": request.preferences.D,
+        },
+        "constraints": [
+            {"measure": c.measure.value, "op": c.op.value, "value": c.value}
+            for c in request.constraints
+        ],
+        "traffic_mbps": request.traffic,
+        "bids": [
+            {
+                "agent": b.bidder,
+                "vnf": b.vnf,
+                "units": b.units,
+                "T": b.T,
+                "C": b.C,
+                "D": b.D,
+                "utility": score,
+                "path": list(b.path),
+                "reuses_instance": b.instance,
+            }
+            for b, score in zip(outcome.bids, outcome.scores, strict=True)
+        ],
+        "refusals": [{"agent": r.bidder, "reason": r.reason} for r in outcome.refusals],
+        "winner": None if winner is None else winner.bidder,
+        "winner_vnf": None if winner is None else winner.vnf,
+        "status": record.status,
+        "attempt": record.attempt,
+        "sim_start_s": record.started,
+        "sim_end_s": record.ended,
+        "wall_ms": record.wall_ms,
+        "messages": record.messages,
+    }
+
+
+def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> dict[str, Any]:
+    """The whole run as plain JSON data."""
+    scenario = result.scenario
+    journal = result.journal
+    step = scenario.traffic.step if scenario.traffic else 0.0
+    return {
+        "schema": SCHEMA,
+        "run_id": run_id,
+        "scenario": scenario.id,
+        "seed": scenario.seed,
+        "pops": len(scenario.pops),
+        "wall_seconds": result.wall_seconds,
+        "simulated_seconds": len(result.telemetry) * step,
+        "bus_messages": result.messages,
+        "auctions": [auction_entry(init, rec) for init, rec in journal.auctions],
+        "placements": [asdict(p) for p in journal.placements],
+        "actions": [asdict(a) for a in journal.actions],
+        "final_instances": [
+            {"id": i.id, "vnf": i.vnf, "pop": i.pop, "units": i.units}
+            for i in result.infra.instances.values()
+        ],
+        "capacity": {
+            "steps_checked": result.capacity.steps,
+            "violations": result.capacity.violations,
+            "peak_use": result.capacity.peak_use,
+        },
+        "telemetry": [asdict(x) for x in result.telemetry],
+        "acceptance": accepted.as_dict(),
+    }
