@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from secmas.scenario.ddos import ddos_catalogue, ddos_goals
 from secmas.scenario.model import Scenario
+
+# Timing varies on shared 2-core CI machines: no per-example deadline (timing is for
+# benchmarks, not tests).
+settings.register_profile("secmas", deadline=None)
+settings.load_profile("secmas")
 
 
 def make_scenario(
