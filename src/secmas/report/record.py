@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from secmas.agents.auction import AuctionRecord
+from secmas.agents.auction import AuctionRecord, request_to_content
 from secmas.pipeline.operate import OperateResult
 from secmas.report.acceptance import Acceptance
 
@@ -17,20 +17,14 @@ def auction_entry(initiator: str, record: AuctionRecord) -> dict[str, Any]:
     outcome = record.outcome
     request = outcome.request
     winner = outcome.winner
+    content = request_to_content(request, {})
     return {
         "goal": outcome.label,
         "goal_name": request.goal,
         "args": list(request.args),
         "initiator": initiator,
-        "preferences": {
-            "T": request.preferences.T,
-            "C": request.preferences.C,
-            "D": request.preferences.D,
-        },
-        "constraints": [
-            {"measure": c.measure.value, "op": c.op.value, "value": c.value}
-            for c in request.constraints
-        ],
+        "preferences": content["preferences"],
+        "constraints": content["constraints"],
         "traffic_mbps": request.traffic,
         "bids": [
             {

@@ -451,36 +451,37 @@ class PoPAgent:
     async def _balance_ip(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
         """LoadBalanceIP (LBIP): splitTrafficIP(ip, PARTS); goal(flowRecord) per part."""
         ip = request.args[0]
-        parts = self.world.defence.split_parts
-        self._vnfs[ddos.LOAD_BALANCER].split(payload["node"], ip, parts)
-        self._act("splitTrafficIP", f"{ip} into {parts}")
-        for part in range(parts):
-            self.bdi.post_goal(
-                Goal(
-                    Belief("flowRecord", (ip, str(part))),
-                    priority=DIAGNOSE,
-                    payload=dict(payload) | {"part": part, "parts": parts},
-                )
-            )
+        self._split(payload, ip, "splitTrafficIP", Belief("flowRecord", (ip,)), GoalKind.ACHIEVE)
         return [Belief("splitTrafficTowardsIp", (ip,))]
 
     async def _balance_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
-        """LoadBalanceLink (LBL): splitTrafficLink(link, PARTS); ?anomalousUsage per part."""
+        """LoadBalanceLink (LBL): splitTrafficLink(link, PARTS); ?anomalousUsage per part.
+
+        The link's traffic is split by destination: the server behind the watched link.
+        """
         link = request.args[0]
+        diagnose = Belief("anomalousUsage", (link,))
+        self._split(
+            payload, self.world.plane.server_ip, "splitTrafficLink", diagnose, GoalKind.QUERY
+        )
+        return [Belief("splitTrafficLink", (link,))]
+
+    def _split(
+        self, payload: dict[str, Any], ip: str, action: str, per_part: Belief, kind: GoalKind
+    ) -> None:
+        """Split the traffic towards `ip` into PARTS and post `per_part` for each part."""
         parts = self.world.defence.split_parts
-        ip = self.world.plane.server_ip
         self._vnfs[ddos.LOAD_BALANCER].split(payload["node"], ip, parts)
-        self._act("splitTrafficLink", f"{link} into {parts}")
+        self._act(action, f"{','.join(per_part.args)} into {parts}")
         for part in range(parts):
             self.bdi.post_goal(
                 Goal(
-                    Belief("anomalousUsage", (link, str(part))),
-                    GoalKind.QUERY,
+                    Belief(per_part.name, (*per_part.args, str(part))),
+                    kind,
                     priority=DIAGNOSE,
                     payload=dict(payload) | {"part": part, "parts": parts},
                 )
             )
-        return [Belief("splitTrafficLink", (link,))]
 
     # -- helpers ------------------------------------------------------------------------------
     def _replace(self, limit: Belief) -> None:
