@@ -358,7 +358,7 @@ class Mailbox:
             )
             return
         try:
-            instance = await self._instance_for(bid, request)
+            instance = await self._instance_for(request, held)
             instance.busy = True
             try:
                 result = await self.executor(request, bid, payload)
@@ -375,14 +375,20 @@ class Mailbox:
             self.infra.release_path(path, held.bandwidth)
         await self.send(accept.reply(performative, result, sender=self.name))
 
-    async def _instance_for(self, bid: Bid, request: GoalRequest) -> Instance:
+    async def _instance_for(self, request: GoalRequest, held: Reservation) -> Instance:
         """The instance that runs the plan: the idle one bid on, or a new one.
 
         A new one is the Orchestrator's InstantiateVNF: download for T seconds, then start.
+        Resources held for a download that never finishes (the agent stops) go back.
         """
+        bid = held.bid
         if bid.instance is not None:
             return self.infra.instances[bid.instance]
-        await self.clock.sleep(bid.T)
+        try:
+            await self.clock.sleep(bid.T)
+        except BaseException:
+            self.infra.release(self.name, held.amount)
+            raise
         instance = self.infra.adopt(self.name, bid.vnf, bid.units)
         if self.on_start is not None:
             self.on_start(instance, request)

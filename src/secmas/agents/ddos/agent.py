@@ -416,7 +416,7 @@ class PoPAgent:
         for ip in outliers:
             self.bdi.beliefs.add(Belief("anomalous", (ip,)))
             self._follow_up(self._protect_then_record(ip, payload))
-        return [Belief("anomalousUsage", (link,), positive=bool(outliers))]
+        return [Belief("anomalousUsage", request.args, positive=bool(outliers))]
 
     async def _protect_then_record(self, ip: str, payload: dict[str, Any]) -> None:
         """goal(ipRateLimited(ip)), then goal(flowRecord(ip)) once it is achieved."""

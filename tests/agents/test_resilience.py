@@ -1,0 +1,298 @@
+"""Agents that stop answering: NFV-A's deadlines keep auctions going, lost winners are
+replaced by re-auctioning, and the DDoS mitigation still completes.
+
+Runs on the real MemoryBus, VirtualClock (advanced with `drive_clock`), Infrastructure and,
+for the DDoS runs, the DataPlane of the ddos-6pop scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import make_scenario
+
+from secmas.agents.acl import ACLMessage, Performative
+from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
+from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.journal import Journal
+from secmas.network.clock import VirtualClock, settle
+from secmas.network.dataplane import DataPlane, FlowBlock
+from secmas.network.infrastructure import Infrastructure
+from secmas.network.resources import Amount, req
+from secmas.pipeline.operate import drive_clock
+from secmas.scenario.loader import load_scenario
+from secmas.scenario.model import Scenario
+from secmas.transport.memory import MemoryBus
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = load_scenario(ROOT / "scenarios" / "ddos-6pop.yaml")
+IP = "10.0.0.100"
+SETTINGS = AuctionSettings()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def star() -> Scenario:
+    """A, B, C on switch S with the repository behind S: T is 50 s, 25 s and 10 s."""
+    return make_scenario(
+        pops=[("A", 4, 8, 100), ("B", 4, 8, 100), ("C", 4, 8, 100)],
+        links=[("A", "S", 10, 5, 0), ("B", "S", 20, 5, 0), ("C", "S", 50, 5, 0)],
+        repository="S",
+        switches=[{"id": "S"}],
+    )
+
+
+RATE_LIMIT = GoalRequest(
+    goal="linkRateLimited",
+    auctioneer="A",
+    preferences=SCENARIO.goal("linkRateLimited").preferences,
+    constraints=SCENARIO.goal("linkRateLimited").constraints,
+    vnfs=("rate_limiter",),
+    args=("pop6~server",),
+)
+
+
+class Net:
+    """Mailboxes A, B, C on one bus; a spy logs (time, performative, sender, receiver)."""
+
+    def __init__(self) -> None:
+        self.infra = Infrastructure.from_scenario(star())
+        self.bus = MemoryBus()
+        self.clock = VirtualClock()
+        self.runs: list[tuple[str, float]] = []
+        self.log: list[tuple[float, Performative, str, str]] = []
+        self.boxes = {
+            n: Mailbox(n, self.infra, self.bus, self.clock, self._executor(n)) for n in "ABC"
+        }
+
+    def _executor(self, name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def execute(request: GoalRequest, bid: Bid, payload: dict) -> dict[str, Any]:
+            self.runs.append((name, self.clock.now()))
+            return {"by": name}
+
+        return execute
+
+    async def start(self, *names: str) -> None:
+        async def spy(subject: str, data: bytes) -> None:
+            m = ACLMessage.decode(data)
+            self.log.append((self.clock.now(), m.performative, m.sender, subject.rsplit(".")[-1]))
+
+        await self.bus.subscribe("nfva.agent.*", spy)
+        for name in names:
+            await self.boxes[name].start()
+
+    def sent(self, performative: Performative) -> list[tuple[float, str, str]]:
+        return [(t, s, r) for t, p, s, r in self.log if p is performative]
+
+    async def auction(
+        self,
+        until: float,
+        during: Callable[[], Awaitable[None]] | None = None,
+        at: float = 0.0,
+        candidates: tuple[str, ...] = ("A", "B", "C"),
+    ) -> AuctionRecord:
+        """Run A's auction to `until`, calling `during` at time `at`."""
+        task = asyncio.ensure_future(self.boxes["A"].auction(RATE_LIMIT, {}, candidates))
+        if during is not None:
+            await drive_clock(self.clock, at)
+            await during()
+        await drive_clock(self.clock, until)
+        assert task.done(), "the auction stalled"
+        return task.result()
+
+
+# -- (a) a silent agent does not stall an auction -----------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["never started", "stopped"])
+def test_a_silent_agent_does_not_stall_the_auction(how: str):
+    async def main() -> None:
+        net = Net()
+        if how == "never started":
+            await net.start("A", "B")  # C never joins the bus
+        else:
+            await net.start("A", "B", "C")
+            await net.boxes["C"].stop()  # C crashed before the call for proposals
+        record = await net.auction(until=100)
+        # The call for proposals closed at its deadline with the bids it had.
+        [(t_accept, _, winner)] = net.sent(Performative.ACCEPT_PROPOSAL)
+        assert t_accept == SETTINGS.bid_deadline
+        assert {b.bidder for b in record.outcome.bids} == {"A", "B"}
+        assert [(r.bidder, r.reason) for r in record.outcome.refusals] == [
+            ("C", "no answer before the deadline")
+        ]
+        assert record.status == "done" and record.attempt == 1
+        assert winner == record.outcome.winner.bidder == "B"  # T = 25 s beats A's 50 s
+        assert record.started == 0.0
+        assert record.ended == SETTINGS.bid_deadline + 25.0
+        assert net.runs == [("B", record.ended)]
+        assert net.infra.pops["C"].used == Amount()
+        await net.bus.close()
+
+    run(main())
+
+
+def test_every_other_agent_silent_leaves_the_initiator_to_bid_alone():
+    async def main() -> None:
+        net = Net()
+        await net.start("A")
+        record = await net.auction(until=100)
+        assert record.outcome.winner.bidder == "A"
+        assert sorted(r.bidder for r in record.outcome.refusals) == ["B", "C"]
+        assert record.ended == SETTINGS.bid_deadline + 50.0
+        await net.bus.close()
+
+    run(main())
+
+
+# -- (b) a winner that dies after ACCEPT is replaced ---------------------------------------------
+
+
+async def _winner_dies_during_download() -> tuple[Net, AuctionRecord]:
+    net = Net()
+    await net.start("A", "B", "C")
+
+    async def crash() -> None:
+        # C won (T = 10 s) and is downloading its VNF: it dies.
+        assert [r for _, _, r in net.sent(Performative.ACCEPT_PROPOSAL)] == ["C"]
+        assert not net.runs
+        await net.boxes["C"].stop()
+
+    record = await net.auction(until=200, during=crash, at=5.0)
+    return net, record
+
+
+def test_the_initiator_re_auctions_when_the_winner_dies_after_accept():
+    async def main() -> None:
+        net, record = await _winner_dies_during_download()
+        assert record.attempt == 2
+        assert record.status == "done" and record.achieved
+        # The second auction opened once C's INFORM-DONE was overdue (T + done margin).
+        assert record.started == 10.0 + SETTINGS.done_margin
+        assert record.outcome.winner.bidder == "B"
+        assert ("C", "no answer before the deadline") in [
+            (r.bidder, r.reason) for r in record.outcome.refusals
+        ]
+        assert net.runs == [("B", record.ended)]  # the goal was achieved once, by B
+        assert record.result["by"] == "B"
+        cfps = net.sent(Performative.CFP)
+        assert len(cfps) == 6  # two calls for proposals to A, B and C
+        await net.bus.close()
+
+    run(main())
+
+
+def test_a_bidder_that_dies_between_propose_and_accept_is_replaced_and_releases():
+    async def main() -> None:
+        net = Net()
+        await net.start("A", "B", "C")
+
+        async def crash() -> None:
+            # D never answers, so the call stays open; C (best bid) proposed, then dies.
+            assert net.infra.pops["C"].used == req(net.infra.catalogue["rate_limiter"])
+            await net.boxes["C"].stop()
+            assert net.infra.pops["C"].used == Amount()  # stop() released the proposal
+
+        record = await net.auction(200, crash, at=0.5, candidates=("A", "B", "C", "D"))
+        # C's bid still won the first call (its PROPOSE had arrived); its ACCEPT went
+        # unanswered, so the goal was auctioned again without it.
+        assert [r for _, _, r in net.sent(Performative.ACCEPT_PROPOSAL)] == ["C", "B"]
+        assert record.attempt == 2 and record.status == "done"
+        assert record.outcome.winner.bidder == "B"
+        assert record.started == SETTINGS.bid_deadline + 10.0 + SETTINGS.done_margin
+        assert net.runs == [("B", record.ended)]
+        assert net.infra.pops["C"].used == Amount()
+        await net.bus.close()
+
+    run(main())
+
+
+def test_a_winner_that_dies_during_its_download_holds_no_resources():
+    async def main() -> None:
+        net, _ = await _winner_dies_during_download()
+        assert not net.boxes["C"].reservations
+        assert not [i for i in net.infra.instances.values() if i.pop == "C"]
+        assert net.infra.pops["C"].used == Amount()  # fails: 1 core, 1 GB, 2 GB leaked
+        assert net.infra.pops["B"].used == req(net.infra.catalogue["rate_limiter"])
+        await net.bus.close()
+
+    run(main())
+
+
+# -- the DDoS mitigation with a dead agent ----------------------------------------------------
+
+
+async def mitigate(crash: dict[float, str], until: float = 240) -> tuple[World, list[Any]]:
+    """Run ddos-6pop the way `operate` does, stopping agents at given times."""
+    world = World(
+        scenario=SCENARIO,
+        infra=Infrastructure.from_scenario(SCENARIO),
+        plane=DataPlane(SCENARIO),
+        bus=MemoryBus(),
+        clock=VirtualClock(),
+        journal=Journal(),
+        settings=AuctionSettings(),
+        directory=tuple(p.id for p in SCENARIO.pops),
+    )
+    agents = {pop: PoPAgent(pop, world, seed=SCENARIO.seed) for pop in world.directory}
+    for agent in agents.values():
+        await agent.start()
+    while world.plane.now < until:
+        world.plane.step()
+        await drive_clock(world.clock, world.plane.now)
+        for agent in agents.values():
+            agent.observe()
+        await settle()
+        if world.plane.now in crash:
+            await agents[crash[world.plane.now]].stop()
+    for agent in agents.values():
+        await agent.stop()
+    await world.bus.close()
+    return world, world.plane.server_series()
+
+
+def _attack_share_last_20s(telemetry: list[Any]) -> float:
+    last = telemetry[-20:]
+    return sum(t.attack for t in last) / sum(t.offered_attack for t in last)
+
+
+def test_a_classifier_winner_that_dies_while_downloading_is_replaced_and_the_attack_stopped():
+    async def main() -> None:
+        # pop4 wins flowRecord(ip, 0) at t = 26 and downloads its Classifier for 100 s;
+        # it dies at t = 50.
+        world, telemetry = await mitigate({50.0: "pop4"})
+        records = [(who, r) for who, r in world.journal.auctions]
+        part0 = [r for _, r in records if r.outcome.label == f"flowRecord({IP}, 0)"]
+        assert len(part0) == 1
+        [record] = part0
+        assert record.attempt == 2 and record.status == "done"
+        assert record.outcome.winner.bidder != "pop4"
+        assert ("pop4", "no answer before the deadline") in [
+            (r.bidder, r.reason) for r in record.outcome.refusals
+        ]
+        blocked = {r.src_ip for r in world.plane.rules.values() if isinstance(r, FlowBlock)}
+        attackers = {f.src_ip for f, attack in world.plane.ground_truth().items() if attack}
+        assert blocked == attackers
+        assert _attack_share_last_20s(telemetry) < 0.10
+        assert not any(a.agent == "pop4" and a.time > 50 for a in world.journal.actions)
+
+    run(main())
+
+
+def test_an_agent_dead_from_the_start_does_not_stall_the_mitigation():
+    async def main() -> None:
+        world, telemetry = await mitigate({1.0: "pop4"})
+        for _, record in world.journal.auctions:
+            refusals = {r.bidder: r.reason for r in record.outcome.refusals}
+            assert refusals.get("pop4") == "no answer before the deadline"
+            assert record.outcome.winner is None or record.outcome.winner.bidder != "pop4"
+        assert _attack_share_last_20s(telemetry) < 0.10
+
+    run(main())
