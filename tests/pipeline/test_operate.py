@@ -192,7 +192,7 @@ def test_same_seed_gives_the_same_journal():
 # -- generated topologies -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["sndlib/abilene", "sndlib/germany50"])
+@pytest.mark.parametrize("key", ["sndlib/abilene", "sndlib/germany50", "gabriel/200/0"])
 def test_generated_topology_is_mitigated(key: str):
     scenario, result = generated(key)
     assert result.capacity.ok, result.capacity.violations
