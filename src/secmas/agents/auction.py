@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, MalformedMessage, Performative
-from secmas.agents.bidding import Bid, BidContext, GoalRequest, Refusal, compute_bid
+from secmas.agents.bidding import Bid, GoalRequest, Refusal, compute_bid, shared_context
 from secmas.agents.outcome import AuctionOutcome
 from secmas.network.clock import Clock
 from secmas.network.infrastructure import CapacityError, Infrastructure, Instance
@@ -268,7 +268,7 @@ class Mailbox:
             return
         deadline = cfp.reply_by if cfp.reply_by is not None else self.clock.now()
         await self._wait_for_held_instance(request, deadline)
-        outcome = compute_bid(self.infra, self.name, request, BidContext(self.infra))
+        outcome = compute_bid(self.infra, self.name, request, shared_context(self.infra))
         if isinstance(outcome, Bid):
             reason = self._reserve(cfp.conversation_id, request, outcome, deadline)
             if reason is None:

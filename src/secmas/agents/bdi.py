@@ -830,7 +830,7 @@ class Agent:
                     self.post_goal(goal)
 
     def _deliberate(self, capabilities: tuple[Capability, ...]) -> None:
-        if not self._pending or self._busy >= self.max_intentions:
+        if not self._pending:
             return
         if all(_filters_by_default(c) for c in capabilities):
             self._deliberate_queued()
@@ -871,11 +871,12 @@ class Agent:
                 break
 
     def _commit(self, goal: Goal) -> bool:
-        """Pursue a goal by a plan or delegation, or fail it; False when no slot is free."""
-        if self._busy >= self.max_intentions:
-            return False
+        """Pursue a goal by a plan or delegation, or fail it; False when its plan needs an
+        intention slot and none is free (a delegation needs no slot)."""
         candidate = self.plan_for(goal)
         if candidate is not None:
+            if self._busy >= self.max_intentions:
+                return False
             self._intend(goal, candidate, self._pursue(goal, candidate))
         elif self.delegate is not None:
             self._intend(goal, None, self._delegate(goal))

@@ -10,10 +10,11 @@ the lowest weighted sum (Eq. 3.1). Everything here is pure computation over an
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from secmas.network.infrastructure import Infrastructure, NodeKind
+from secmas.network.infrastructure import Infrastructure
 from secmas.network.paths import lowest_cost_path, widest_tree
 from secmas.network.resources import Amount, req, rsc_eval, rsc_eval_hop, sat_req, units_needed
 from secmas.scenario.model import VNF, Constraint, Measure, Operator, Preferences
@@ -67,27 +68,33 @@ class Refusal:
 
 @dataclass
 class BidContext:
-    """Per-snapshot cache of rscEvalhop (Eq. 4.3), shared by every bid of one auction."""
+    """Caches of what every bid on one infrastructure recomputes otherwise.
+
+    rscEvalhop (Eq. 4.3) of a node is kept with the node's allocation it was computed
+    for, and the widest-path tree from the repository with the link reservations'
+    version, so a cached value is used only while its inputs are unchanged. One context
+    per infrastructure (`shared_context`) serves every agent of an in-process run.
+    """
 
     infra: Infrastructure
     catalogue: tuple[Amount, ...] = field(init=False)
-    _hop: dict[str, float] = field(init=False, default_factory=dict)
-    _download: dict[str, float] | None = field(init=False, default=None)
+    _hop: dict[str, tuple[Amount, float]] = field(init=False, default_factory=dict)
+    _download: tuple[int, dict[str, float]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.catalogue = self.infra.catalogue_needs()
 
     def hop_eval(self, node: str) -> float:
         """rscEvalhop(node); a switch or host hosts no VNF, so it is `full` and costs 0."""
+        state = self.infra.pops.get(node)
+        if state is None:
+            return 0.0
         cached = self._hop.get(node)
-        if cached is None:
-            if self.infra.kinds[node] is NodeKind.POP:
-                state = self.infra.pops[node]
-                cached = rsc_eval_hop(state.free, state.total, self.catalogue)
-            else:
-                cached = 0.0
-            self._hop[node] = cached
-        return cached
+        if cached is not None and cached[0] == state.used:
+            return cached[1]
+        value = rsc_eval_hop(state.free, state.total, self.catalogue)
+        self._hop[node] = (state.used, value)
+        return value
 
     def download_time(self, pop: str, vnf: VNF) -> float:
         """T for a new instance: image size over the widest path from the repository.
@@ -95,12 +102,25 @@ class BidContext:
         0 when the repository sits at the bidder's own switch (Table 5.8, agent 5);
         infinite when the repository cannot be reached.
         """
-        if self._download is None:
-            self._download, _ = widest_tree(self.infra, self.infra.repository)
-        width = self._download.get(pop, 0.0)
+        version = self.infra.link_version
+        if self._download is None or self._download[0] != version:
+            widths, _ = widest_tree(self.infra, self.infra.repository)
+            self._download = (version, widths)
+        width = self._download[1].get(pop, 0.0)
         if width <= 0:
             return math.inf
         return 0.0 if math.isinf(width) else vnf.image_size / width
+
+
+_SHARED: weakref.WeakKeyDictionary[Infrastructure, BidContext] = weakref.WeakKeyDictionary()
+
+
+def shared_context(infra: Infrastructure) -> BidContext:
+    """The one BidContext of `infra` (its caches check their inputs, so sharing is safe)."""
+    ctx = _SHARED.get(infra)
+    if ctx is None:
+        ctx = _SHARED[infra] = BidContext(infra)
+    return ctx
 
 
 def candidate_bid(ctx: BidContext, pop: str, request: GoalRequest, vnf_id: str) -> Bid | Refusal:

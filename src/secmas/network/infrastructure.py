@@ -73,7 +73,7 @@ class Instance:
         return not self.busy and self.vnf == vnf and self.units >= units
 
 
-@dataclass
+@dataclass(eq=False)
 class Infrastructure:
     """The network graph with its PoP and link state; the single source of truth."""
 
@@ -84,6 +84,7 @@ class Infrastructure:
     repository: str
     adjacency: dict[str, list[tuple[str, LinkState]]] = field(init=False)
     instances: dict[str, Instance] = field(default_factory=dict)
+    link_version: int = 0
     _ids: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     def __post_init__(self) -> None:
@@ -201,9 +202,11 @@ class Infrastructure:
                 raise CapacityError(f"{link.a}–{link.b}: needs {bandwidth}, has {link.available}")
         for link in hops:
             link.reserved += bandwidth
+        self.link_version += 1
 
     def release_path(self, path: list[str], bandwidth: float) -> None:
         """Give back bandwidth reserved along a node path."""
         for a, b in itertools.pairwise(path):
             link = self.link(a, b)
             link.reserved = max(0.0, link.reserved - bandwidth)
+        self.link_version += 1

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from secmas.network.infrastructure import Infrastructure
-from secmas.scenario.model import Constraint, Measure
+from secmas.scenario.model import Constraint, Measure, Operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +43,42 @@ def sat_cst(measure: Measure, value: float, constraints: Iterable[Constraint]) -
     return all(c.op.holds(value, c.value) for c in constraints if c.measure is measure)
 
 
-Check = tuple[Callable[[float, float], bool], float]
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The constraints on one measure as an interval lo ≤ x ≤ hi, plus any == / !=.
 
+    Strict bounds are folded in with `math.nextafter`, so the hot loop of Algorithm 1
+    needs two float comparisons per measure instead of a call per constraint.
+    """
 
-def _checks(constraints: Iterable[Constraint], measure: Measure) -> tuple[Check, ...]:
-    """The constraints on one measure as (comparison, bound) pairs for the hot loop."""
-    return tuple((c.op.holds, c.value) for c in constraints if c.measure is measure)
+    lo: float = -math.inf
+    hi: float = math.inf
+    exact: tuple[Constraint, ...] = ()
 
+    @classmethod
+    def of(cls, constraints: Iterable[Constraint], measure: Measure, scale: float = 1.0) -> Window:
+        """The window of `measure`, with bounds multiplied by `scale` (loss: % → fraction)."""
+        lo, hi, exact = -math.inf, math.inf, []
+        for c in constraints:
+            if c.measure is not measure:
+                continue
+            bound = c.value * scale
+            match c.op:
+                case Operator.LE:
+                    hi = min(hi, bound)
+                case Operator.LT:
+                    hi = min(hi, math.nextafter(bound, -math.inf))
+                case Operator.GE:
+                    lo = max(lo, bound)
+                case Operator.GT:
+                    lo = max(lo, math.nextafter(bound, math.inf))
+                case _:
+                    exact.append(c.model_copy(update={"value": bound}))
+        return cls(lo, hi, tuple(exact))
 
-def _fails(checks: tuple[Check, ...], value: float) -> bool:
-    return any(not holds(value, bound) for holds, bound in checks)
+    def admits(self, value: float) -> bool:
+        """Whether `value` satisfies every constraint of the window."""
+        return self.lo <= value <= self.hi and all(c.op.holds(value, c.value) for c in self.exact)
 
 
 def lowest_cost_path(
@@ -73,8 +99,15 @@ def lowest_cost_path(
     if source == target:
         return Path((source,), 0.0, 0.0, 0.0, 0)
     cons = tuple(constraints)
-    lat_c, loss_c = _checks(cons, Measure.LATENCY), _checks(cons, Measure.LOSS)
-    hop_c, bw_c = _checks(cons, Measure.HOPS), _checks(cons, Measure.BANDWIDTH)
+    lat, loss, hop, bw = (
+        Window.of(cons, Measure.LATENCY),
+        Window.of(cons, Measure.LOSS, 0.01),
+        Window.of(cons, Measure.HOPS),
+        Window.of(cons, Measure.BANDWIDTH),
+    )
+    lat_lo, lat_hi, loss_lo, loss_hi = lat.lo, lat.hi, loss.lo, loss.hi
+    hop_lo, hop_hi, bw_lo, bw_hi = hop.lo, hop.hi, bw.lo, bw.hi
+    exact = lat.exact or loss.exact or hop.exact or bw.exact
     dist: dict[str, float] = {source: 0.0}
     meas: dict[str, tuple[float, float, int]] = {source: (0.0, 0.0, 0)}
     prev: dict[str, str] = {}
@@ -97,11 +130,19 @@ def lowest_cost_path(
             loss_v = loss_u + (1.0 - loss_u) * link.loss  # line 22
             hops_v = hops_u + 1  # line 23
             bandwidth = link.bandwidth - link.reserved
-            if (  # line 24: satcst on L, P, H and B
-                (lat_c and _fails(lat_c, lat_v))
-                or (loss_c and _fails(loss_c, loss_v * 100.0))
-                or (hop_c and _fails(hop_c, hops_v))
-                or (bw_c and _fails(bw_c, bandwidth))
+            # line 24: satcst on L, P, H and B
+            if not (
+                lat_lo <= lat_v <= lat_hi
+                and loss_lo <= loss_v <= loss_hi
+                and hop_lo <= hops_v <= hop_hi
+                and bw_lo <= bandwidth <= bw_hi
+            ):
+                continue
+            if exact and not (
+                lat.admits(lat_v)
+                and loss.admits(loss_v)
+                and hop.admits(hops_v)
+                and bw.admits(bandwidth)
             ):
                 continue
             candidate = d_u + bandwidth * (eval_u + hop_eval(v))  # line 29
