@@ -22,8 +22,7 @@ from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import DIAGNOSE, PROTECT, LinkMonitorCapability, PoPAgent, World
 from secmas.agents.ddos.facts import flow_name
 from secmas.agents.ddos.vnfs import LinkMonitorVNF
-from secmas.agents.journal import Journal
-from secmas.network.clock import VirtualClock, settle
+from secmas.network.clock import settle
 from secmas.network.dataplane import (
     DataPlane,
     FlowBlock,
@@ -33,10 +32,8 @@ from secmas.network.dataplane import (
     UsageEvent,
     split_part,
 )
-from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.operate import drive_clock
 from secmas.scenario.loader import load_scenario
-from secmas.transport.memory import MemoryBus
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = load_scenario(ROOT / "scenarios" / "ddos-6pop.yaml")
@@ -61,16 +58,7 @@ class Rig:
     @classmethod
     async def at(cls, seconds: int) -> Rig:
         """The data plane stepped `seconds` steps with no agent acting yet."""
-        world = World(
-            scenario=SCENARIO,
-            infra=Infrastructure.from_scenario(SCENARIO),
-            plane=DataPlane(SCENARIO),
-            bus=MemoryBus(),
-            clock=VirtualClock(),
-            journal=Journal(),
-            settings=AuctionSettings(),
-            directory=tuple(p.id for p in SCENARIO.pops),
-        )
+        world = World.simulated(SCENARIO, settings=AuctionSettings())
         agents = {pop: PoPAgent(pop, world, seed=SCENARIO.seed) for pop in world.directory}
         rig = cls(world, agents)
         for _ in range(seconds):

@@ -19,9 +19,8 @@ from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
-from secmas.agents.journal import Journal
 from secmas.network.clock import VirtualClock, settle
-from secmas.network.dataplane import DataPlane, FlowBlock
+from secmas.network.dataplane import FlowBlock
 from secmas.network.infrastructure import Infrastructure
 from secmas.network.resources import Amount, req
 from secmas.pipeline.operate import drive_clock
@@ -231,16 +230,7 @@ def test_a_winner_that_dies_during_its_download_holds_no_resources():
 
 async def mitigate(crash: dict[float, str], until: float = 240) -> tuple[World, list[Any]]:
     """Run ddos-6pop the way `operate` does, stopping agents at given times."""
-    world = World(
-        scenario=SCENARIO,
-        infra=Infrastructure.from_scenario(SCENARIO),
-        plane=DataPlane(SCENARIO),
-        bus=MemoryBus(),
-        clock=VirtualClock(),
-        journal=Journal(),
-        settings=AuctionSettings(),
-        directory=tuple(p.id for p in SCENARIO.pops),
-    )
+    world = World.simulated(SCENARIO, settings=AuctionSettings())
     agents = {pop: PoPAgent(pop, world, seed=SCENARIO.seed) for pop in world.directory}
     for agent in agents.values():
         await agent.start()

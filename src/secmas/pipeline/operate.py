@@ -17,10 +17,9 @@ from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import Journal
 from secmas.network.clock import VirtualClock, settle
-from secmas.network.dataplane import DataPlane, Telemetry
+from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.model import Scenario
-from secmas.transport.memory import MemoryBus
 
 Progress = Callable[[float, float], None]
 """Told (simulated now, duration) after every step."""
@@ -92,19 +91,9 @@ async def operate(
     if scenario.traffic is None or scenario.defence is None:
         raise RunError(f"scenario {scenario.id!r} needs traffic and defence sections to run")
     started = time.perf_counter()
-    defence = scenario.defence
-    clock = VirtualClock()
-    bus = MemoryBus()
-    world = World(
-        scenario=scenario,
-        infra=Infrastructure.from_scenario(scenario),
-        plane=DataPlane(scenario),
-        bus=bus,
-        clock=clock,
-        journal=Journal(),
-        settings=settings or AuctionSettings(serialised=defence.serialised),
-        directory=tuple(p.id for p in scenario.pops),
-    )
+    world = World.simulated(scenario, settings=settings)
+    clock, bus = world.clock, world.bus
+    assert isinstance(clock, VirtualClock)
     agents = [PoPAgent(pop, world, seed=scenario.seed) for pop in world.directory]
     for agent in agents:
         await agent.start()

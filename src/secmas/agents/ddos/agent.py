@@ -46,12 +46,13 @@ from secmas.agents.ddos.vnfs import (
     RateLimiterVNF,
 )
 from secmas.agents.journal import ActionEvent, Journal, PlacementEvent
-from secmas.network.clock import Clock
+from secmas.network.clock import Clock, VirtualClock
 from secmas.network.dataplane import DataPlane, UsageEvent
 from secmas.network.infrastructure import Infrastructure, Instance
 from secmas.scenario import ddos
 from secmas.scenario.model import Defence, Scenario
 from secmas.transport.bus import Bus
+from secmas.transport.memory import MemoryBus
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,28 @@ class World:
     journal: Journal
     settings: AuctionSettings
     directory: tuple[str, ...] = ()
+
+    @classmethod
+    def simulated(
+        cls,
+        scenario: Scenario,
+        *,
+        settings: AuctionSettings | None = None,
+        journal: Journal | None = None,
+    ) -> World:
+        """An in-process world: the scenario's network, a data plane, an in-memory bus and
+        a virtual clock; one agent per PoP in the directory."""
+        defence = scenario.defence
+        return cls(
+            scenario=scenario,
+            infra=Infrastructure.from_scenario(scenario),
+            plane=DataPlane(scenario),
+            bus=MemoryBus(),
+            clock=VirtualClock(),
+            journal=journal if journal is not None else Journal(),
+            settings=settings or AuctionSettings(serialised=bool(defence and defence.serialised)),
+            directory=tuple(p.id for p in scenario.pops),
+        )
 
     @property
     def defence(self) -> Defence:
