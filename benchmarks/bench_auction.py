@@ -69,13 +69,8 @@ class Bench:
         self.bus = MemoryBus()
         self.pops = tuple(self.infra.pops)
         spec = scenario.goal(GOAL)
-        self.request = GoalRequest(
-            goal=spec.name,
-            auctioneer=scenario.defence.monitor.pop,
-            preferences=spec.preferences,
-            constraints=spec.constraints,
-            vnfs=spec.vnfs,
-            args=("10.0.0.100",),
+        self.request = GoalRequest.for_goal(
+            spec, scenario.defence.monitor.pop, args=("10.0.0.100",)
         )
         self.payload: dict[str, Any] = {"node": self.request.auctioneer}
         self.mailboxes = {

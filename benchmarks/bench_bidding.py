@@ -39,9 +39,7 @@ def measure(key: str, repeat: int) -> dict[str, float | int | str]:
     infra = Infrastructure.from_scenario(scenario)
     spec = scenario.goal("ipRateLimited")
     assert scenario.defence is not None
-    request = GoalRequest(
-        spec.name, scenario.defence.monitor.pop, spec.preferences, spec.constraints, spec.vnfs
-    )
+    request = GoalRequest.for_goal(spec, scenario.defence.monitor.pop)
     samples = []
     bids = 0
     for _ in range(repeat):

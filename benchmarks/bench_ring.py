@@ -35,18 +35,13 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from secmas.agents.auction import AuctionSettings
 from secmas.agents.bdi import Belief, Goal
 from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
 from secmas.agents.ddos.facts import link_name
-from secmas.agents.journal import Journal
 from secmas.network.clock import VirtualClock, settle
-from secmas.network.dataplane import DataPlane
-from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.operate import drive_clock
 from secmas.scenario.ddos import LINK_MONITOR, ddos_catalogue, ddos_goals
 from secmas.scenario.model import Scenario
-from secmas.transport.memory import MemoryBus
 
 RESULTS = Path(__file__).parent / "results"
 FULL_SIZES = (*range(6, 97, 6), 192, 384, 1000)
@@ -102,20 +97,6 @@ def ring_scenario(n: int, seed: int) -> Scenario:
     )
 
 
-def make_world(scenario: Scenario) -> World:
-    assert scenario.defence is not None
-    return World(
-        scenario=scenario,
-        infra=Infrastructure.from_scenario(scenario),
-        plane=DataPlane(scenario),
-        bus=MemoryBus(),
-        clock=VirtualClock(),
-        journal=Journal(),
-        settings=AuctionSettings(serialised=scenario.defence.serialised),
-        directory=tuple(p.id for p in scenario.pops),
-    )
-
-
 async def start_agents(world: World, seed: int) -> list[PoPAgent]:
     agents = [PoPAgent(pop, world, seed=seed) for pop in world.directory]
     for agent in agents:
@@ -133,7 +114,7 @@ async def stop_agents(world: World, agents: list[PoPAgent]) -> None:
 
 async def memory_per_agent(n: int, seed: int) -> float:
     """Bytes allocated (and still held) by creating and starting n agents, per agent."""
-    world = make_world(ring_scenario(n, seed))
+    world = World.simulated(ring_scenario(n, seed))
     gc.collect()
     tracemalloc.start()
     try:
@@ -149,7 +130,7 @@ async def memory_per_agent(n: int, seed: int) -> float:
 
 async def full_run(n: int, seed: int, trace: bool) -> dict[str, Any]:
     """The whole DDoS strategy on the ring, as `operate` runs it."""
-    world = make_world(ring_scenario(n, seed))
+    world = World.simulated(ring_scenario(n, seed))
     traced = trace
     if traced:
         gc.collect()
@@ -180,7 +161,7 @@ async def full_run(n: int, seed: int, trace: bool) -> dict[str, Any]:
 async def first_auction(n: int, seed: int) -> dict[str, Any]:
     """Only linkRateLimited(pop0~server), auctioned by the monitor's agent among all n."""
     scenario = ring_scenario(n, seed)
-    world = make_world(scenario)
+    world = World.simulated(scenario)
     began = time.perf_counter()
     agents = await start_agents(world, seed)
     assert scenario.defence is not None and scenario.attack is not None

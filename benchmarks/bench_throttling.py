@@ -37,18 +37,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from secmas.agents.auction import AuctionRecord, AuctionSettings
+from secmas.agents.auction import AuctionRecord
 from secmas.agents.bdi import Belief, Capability, Goal, GoalStatus, Plan, PlanContext, Var
 from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
 from secmas.agents.ddos.facts import link_name
 from secmas.agents.journal import ActionEvent, Journal
 from secmas.network.clock import VirtualClock, settle
-from secmas.network.dataplane import DataPlane
-from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.operate import drive_clock
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
-from secmas.transport.memory import MemoryBus
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "ddos-6pop.yaml"
@@ -113,20 +110,11 @@ class Sample:
 async def run_once(scenario: Scenario, mode: str, goals: int, seed: int) -> Sample:
     """One run until the throttling strategy is applied; times from when goals are added."""
     rng = random.Random(f"{seed}:{mode}:{goals}")
-    clock = VirtualClock()
-    bus = MemoryBus()
-    journal = TimedJournal(clock)
     assert scenario.defence is not None and scenario.traffic is not None
-    world = World(
-        scenario=scenario,
-        infra=Infrastructure.from_scenario(scenario),
-        plane=DataPlane(scenario),
-        bus=bus,
-        clock=clock,
-        journal=journal,
-        settings=AuctionSettings(serialised=scenario.defence.serialised),
-        directory=tuple(p.id for p in scenario.pops),
-    )
+    world = World.simulated(scenario)
+    clock, bus = world.clock, world.bus
+    assert isinstance(clock, VirtualClock)
+    journal = world.journal = TimedJournal(clock)
     agents = [PoPAgent(pop, world, seed=scenario.seed) for pop in world.directory]
     for agent in agents:
         await agent.start()

@@ -63,16 +63,7 @@ def star(pops: list[tuple[str, float, float, float, float, float, float]]) -> Sc
 
 
 def request(goal: str, auctioneer: str, traffic: float = 0.0, *args: str) -> GoalRequest:
-    spec = GOALS[goal]
-    return GoalRequest(
-        goal=goal,
-        auctioneer=auctioneer,
-        preferences=spec.preferences,
-        constraints=spec.constraints,
-        vnfs=spec.vnfs,
-        traffic=traffic,
-        args=args,
-    )
+    return GoalRequest.for_goal(GOALS[goal], auctioneer, traffic, args)
 
 
 @dataclass

@@ -179,15 +179,7 @@ def line_scenario() -> Scenario:
 
 
 def request(goal: str, scenario: Scenario, auctioneer: str, traffic: float = 0.0) -> GoalRequest:
-    spec = scenario.goal(goal)
-    return GoalRequest(
-        goal=goal,
-        auctioneer=auctioneer,
-        preferences=spec.preferences,
-        constraints=spec.constraints,
-        vnfs=spec.vnfs,
-        traffic=traffic,
-    )
+    return GoalRequest.for_goal(scenario.goal(goal), auctioneer, traffic)
 
 
 def test_bid_components_by_hand() -> None:

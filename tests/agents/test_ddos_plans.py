@@ -90,15 +90,7 @@ class Rig:
         self, pop: str, goal: str, args: tuple[str, ...], payload: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Run the plan for `goal` on `pop` as the winner of its auction would."""
-        spec = SCENARIO.goal(goal)
-        request = GoalRequest(
-            goal=goal,
-            auctioneer=pop,
-            preferences=spec.preferences,
-            constraints=spec.constraints,
-            vnfs=spec.vnfs,
-            args=args,
-        )
+        request = GoalRequest.for_goal(SCENARIO.goal(goal), pop, args=args)
         bid = Bid(bidder=pop, vnf=VNF_FOR[goal], T=0.0, C=0.0, D=0.0)
         result = await self.agents[pop]._execute(request, bid, dict(payload or PAYLOAD))
         await settle()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from secmas.network.infrastructure import Infrastructure
 from secmas.network.paths import lowest_cost_path, widest_tree
 from secmas.network.resources import Amount, req, rsc_eval, rsc_eval_hop, sat_req, units_needed
-from secmas.scenario.model import VNF, Constraint, Measure, Operator, Preferences
+from secmas.scenario.model import VNF, Constraint, GoalSpec, Measure, Operator, Preferences
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,21 @@ class GoalRequest:
     vnfs: tuple[str, ...] = ()
     traffic: float = 0.0
     args: tuple[str, ...] = ()
+
+    @classmethod
+    def for_goal(
+        cls, spec: GoalSpec, auctioneer: str, traffic: float = 0.0, args: tuple[str, ...] = ()
+    ) -> GoalRequest:
+        """The request for a goal with the design-time settings of Table 5.7 (`spec`)."""
+        return cls(
+            goal=spec.name,
+            auctioneer=auctioneer,
+            preferences=spec.preferences,
+            constraints=spec.constraints,
+            vnfs=spec.vnfs,
+            traffic=traffic,
+            args=args,
+        )
 
     def constraints_for(self, vnf: VNF) -> tuple[Constraint, ...]:
         """The goal's constraints, plus B ≥ traffic for a VNF that must receive the traffic.

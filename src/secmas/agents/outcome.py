@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from secmas.agents.bidding import Bid, GoalRequest, Refusal, utilities, winner
@@ -21,16 +20,6 @@ class AuctionOutcome:
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(utilities(self.bids, self.request.preferences)))
         object.__setattr__(self, "winner", winner(self.bids, self.request.preferences))
-
-    @classmethod
-    def from_replies(cls, request: GoalRequest, replies: Iterable[Bid | Refusal]) -> AuctionOutcome:
-        """Split the replies of the bidders into bids and refusals."""
-        answers = list(replies)
-        return cls(
-            request,
-            tuple(a for a in answers if isinstance(a, Bid)),
-            tuple(a for a in answers if isinstance(a, Refusal)),
-        )
 
     @property
     def label(self) -> str:

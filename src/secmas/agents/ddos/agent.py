@@ -280,15 +280,8 @@ class PoPAgent:
         payload = dict(goal.payload)
         traffic = await self._traffic_for(name, payload)
         payload["holders"] = {**payload.get("holders", {}), **self.holders}
-        request = GoalRequest(
-            goal=name,
-            auctioneer=self.pop,
-            preferences=spec.preferences,
-            constraints=spec.constraints,
-            vnfs=spec.vnfs,
-            traffic=traffic,
-            args=tuple(str(a) for a in goal.predicate.args),
-        )
+        args = tuple(str(a) for a in goal.predicate.args)
+        request = GoalRequest.for_goal(spec, self.pop, traffic, args)
         record = await self.mailbox.auction(request, payload, self.world.directory)
         self.world.journal.auction(self.pop, record)
         if record.achieved:
