@@ -40,7 +40,7 @@ class Path:
 
 def sat_cst(measure: Measure, value: float, constraints: Iterable[Constraint]) -> bool:
     """Eq. 4.2: every constraint on `measure` holds for `value` (loss in percent)."""
-    return all(c.op.holds(value, c.value) for c in constraints if c.measure is measure)
+    return Window.of(constraints, measure).admits(value)
 
 
 @dataclass(frozen=True, slots=True)
