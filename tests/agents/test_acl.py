@@ -89,7 +89,7 @@ def test_reply_keeps_conversation_and_answers_reply_with():
         (frame(price=1), "price", "unknown field"),
         (frame()[:-1] + b',"reply_by":NaN}', "frame", "NaN"),
         (frame()[:-1] + b',"sender":"x"}', "frame", "duplicate key 'sender'"),
-        (b"[" * 100_000, "frame", "nested too deeply"),
+        (b"[" * 100_000, "frame", "nested more than 32 levels"),
         (b" " * (MAX_FRAME + 1), "frame", "exceeds"),
     ],
 )

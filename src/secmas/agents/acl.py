@@ -15,7 +15,10 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from secmas.transport.nesting import too_deep
+
 MAX_FRAME = 1 << 20
+MAX_DEPTH = 32  # payloads nest a few levels; deeper JSON is refused before parsing
 """Largest encoded message, in bytes (1 MiB)."""
 
 
@@ -126,8 +129,11 @@ class ACLMessage:
         if len(data) > MAX_FRAME:
             raise MalformedMessage("frame", f"{len(data)} bytes exceeds {MAX_FRAME}")
         try:
+            text = bytes(data).decode("utf-8")
+            if too_deep(text, MAX_DEPTH):
+                raise MalformedMessage("frame", f"JSON nested more than {MAX_DEPTH} levels deep")
             frame = json.loads(
-                bytes(data).decode("utf-8"),
+                text,
                 object_pairs_hook=_unique_keys,
                 parse_constant=_no_constant,
             )
@@ -137,8 +143,6 @@ class ACLMessage:
             raise MalformedMessage("frame", f"not UTF-8: {exc.reason}") from None
         except ValueError as exc:  # JSONDecodeError, or an integer with too many digits
             raise MalformedMessage("frame", f"not JSON: {exc}") from None
-        except RecursionError:
-            raise MalformedMessage("frame", "JSON nested too deeply") from None
         if not isinstance(frame, dict):
             raise MalformedMessage("frame", f"expected a JSON object, got {_kind(frame)}")
         unknown = frame.keys() - _FIELDS

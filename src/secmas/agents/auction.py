@@ -83,6 +83,9 @@ Started = Callable[[Instance, GoalRequest], None]
 Requested = Callable[[ACLMessage], None]
 """Told of a REQUEST (another agent asks this one to pursue a goal)."""
 
+Admits = Callable[[str], bool]
+"""Whether an agent may take part (attested and not revoked); others are ignored."""
+
 
 def request_to_content(request: GoalRequest, payload: dict[str, Any]) -> dict[str, Any]:
     """A GoalRequest (and the goal's payload) as CFP content."""
@@ -188,6 +191,7 @@ class Mailbox:
         seed: int = 0,
         on_start: Started | None = None,
         on_request: Requested | None = None,
+        admits: Admits | None = None,
     ) -> None:
         self.name = name
         self.infra = infra
@@ -197,8 +201,10 @@ class Mailbox:
         self.settings = settings or AuctionSettings()
         self.on_start = on_start
         self.on_request = on_request
+        self.admits = admits
         self.reservations: dict[str, Reservation] = {}
         self.malformed = 0
+        self.excluded = 0
         self._waiting: dict[str, asyncio.Queue[ACLMessage]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._subs: list[Subscription] = []
@@ -237,6 +243,12 @@ class Mailbox:
             self.malformed += 1
             logger.warning("%s: dropped a malformed NFV-A frame: %s", self.name, exc)
             return
+        if not self._admitted(message.sender):
+            self.excluded += 1
+            logger.info(
+                "%s: ignored %s from untrusted %s", self.name, message.performative, message.sender
+            )
+            return
         match message.performative:
             case Performative.CFP:
                 self._spawn(self._answer_cfp(message))
@@ -250,6 +262,9 @@ class Mailbox:
                 queue = self._waiting.get(message.conversation_id)
                 if queue is not None:
                     queue.put_nowait(message)
+
+    def _admitted(self, agent: str) -> bool:
+        return self.admits is None or agent == self.name or self.admits(agent)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -399,10 +414,12 @@ class Mailbox:
         self, request: GoalRequest, payload: dict[str, Any], candidates: Sequence[str]
     ) -> AuctionRecord:
         """Run NFV-A for `request` among `candidates`; re-auction when the winner is lost
-        (no INFORM-DONE in time) or fails, up to `settings.attempts` times."""
+        (no INFORM-DONE in time) or fails, up to `settings.attempts` times. Candidates
+        that are not admitted (revoked after a failed attestation) get no CFP."""
         record: AuctionRecord | None = None
         for attempt in range(1, self.settings.attempts + 1):
-            record = await self._one_auction(request, payload, candidates)
+            admitted = [c for c in candidates if self._admitted(c)]
+            record = await self._one_auction(request, payload, admitted)
             record.attempt = attempt
             if record.status not in ("winner-lost", "failed"):
                 return record

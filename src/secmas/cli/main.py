@@ -15,8 +15,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from secmas.cli.tables import acceptance_table, auction_tables, placement_table, scenario_table
+from secmas.cli.tables import (
+    acceptance_table,
+    attestation_table,
+    auction_tables,
+    placement_table,
+    scenario_table,
+)
+from secmas.cli.wrap import register as register_wrap
 from secmas.pipeline.operate import RunError, operate
+from secmas.pipeline.secure import PipelineError
 from secmas.report.acceptance import acceptance
 from secmas.report.files import write_run
 from secmas.report.record import build_report
@@ -35,6 +43,7 @@ app = typer.Typer(
 )
 scenario_app = typer.Typer(help="Validate scenarios and generate them from real topologies.")
 app.add_typer(scenario_app, name="scenario")
+register_wrap(app)
 
 console = Console()
 errors = Console(stderr=True)
@@ -92,15 +101,24 @@ def _execute(scenario: Scenario, out: Path | None) -> None:
         BarColumn(),
         TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
     )
+    if not scenario.security.enabled:
+        console.print("[yellow]security is off: agents run unattested and unkeyed[/]")
     try:
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("run", total=duration)
             result = asyncio.run(
-                operate(scenario, progress=lambda now, _: bar.update(task, completed=now))
+                operate(
+                    scenario,
+                    progress=lambda now, _: bar.update(task, completed=now),
+                    steps=lambda step: console.print(f"[dim]secure pipeline: {step}[/]"),
+                )
             )
     except RunError as exc:
         errors.print(f"[red]error[/] {exc}", highlight=False)
         raise typer.Exit(BAD_INPUT) from None
+    except PipelineError as exc:
+        errors.print(f"[red]error[/] secure pipeline failed at {exc}", highlight=False)
+        raise typer.Exit(FAILED_RUN) from None
     attack = scenario.attack
     start = attack.start if attack else None
     accepted = acceptance(result.telemetry, start, result.capacity.ok)
@@ -108,6 +126,8 @@ def _execute(scenario: Scenario, out: Path | None) -> None:
     for table in auction_tables(report["auctions"]):
         console.print(table)
     console.print(placement_table(report["placements"]))
+    if report["trust"]:
+        console.print(attestation_table(report["trust"]))
     console.print(acceptance_table(accepted))
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:
@@ -125,14 +145,46 @@ def _execute(scenario: Scenario, out: Path | None) -> None:
         raise typer.Exit(FAILED_RUN)
 
 
+LedgerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger",
+        help="'memory' (in-process EVM, the default) or an Ethereum JSON-RPC URL (http://…)",
+    ),
+]
+InsecureOption = Annotated[
+    bool,
+    typer.Option("--insecure", help="skip wrapping, attestation and keys (for measurements)"),
+]
+
+
+def _with_security(scenario: Scenario, ledger: str | None, insecure: bool) -> Scenario:
+    """The scenario with the command line's security overrides, checked like the file."""
+    security = scenario.security
+    if ledger is not None:
+        try:
+            security = security.model_validate({**security.model_dump(), "ledger": ledger})
+        except ValueError:
+            errors.print(
+                f"[red]error[/] --ledger {ledger!r}: expected 'memory' or http(s)://HOST:PORT",
+                highlight=False,
+            )
+            raise typer.Exit(BAD_INPUT) from None
+    if insecure:
+        security = security.model_copy(update={"enabled": False})
+    return scenario.model_copy(update={"security": security})
+
+
 @app.command()
 def demo(
     out: Annotated[
         Path | None, typer.Option(help="folder for the files (default runs/<id>)")
     ] = None,
+    ledger: LedgerOption = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Run the reference DDoS scenario (six PoPs, Section 5.3) end to end and report it."""
-    _execute(_load(default_scenario_path()), out)
+    _execute(_with_security(_load(default_scenario_path()), ledger, insecure), out)
 
 
 @app.command("run")
@@ -142,12 +194,14 @@ def run_scenario(
         Path | None, typer.Option(help="folder for the files (default runs/<id>)")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="override the scenario's seed")] = None,
+    ledger: LedgerOption = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     loaded = _load(scenario)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
-    _execute(loaded, out)
+    _execute(_with_security(loaded, ledger, insecure), out)
 
 
 def run() -> None:

@@ -126,3 +126,29 @@ def scenario_table(scenario: Scenario) -> Table:
             f"{attack.kind}: {attack.attackers} × {attack.rate:g} MB/s from t={attack.start:g} s",
         )
     return table
+
+
+def attestation_table(trust: dict[str, Any]) -> Table:
+    """Each attestation recorded on chain: measured agent, verifier, result, RoT, tx."""
+    table = Table(
+        title=f"attestation of pipeline {trust['pipeline']} on ledger {trust['ledger']} "
+        f"(AgentRegistry {trust['contracts']['AgentRegistry'][:10]}…)"
+    )
+    for column in ("step", "kind", "measured", "verifier", "result", "block", "ms", "RoT", "tx"):
+        table.add_column(column)
+    for entry in trust["attestations"]:
+        result = "[green]pass[/]" if entry["result"] == "pass" else "[red]fail[/]"
+        if entry["differing"]:
+            result += " " + ", ".join(entry["differing"][:3])
+        table.add_row(
+            str(entry["step"]),
+            entry["kind"],
+            entry["measured"],
+            entry["verifier"],
+            result,
+            str(entry["block"]),
+            f"{entry['wall_ms']:.0f}",
+            entry["root_of_trust"] or "—",
+            entry["tx"][:12] + "…",
+        )
+    return table

@@ -12,7 +12,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -24,6 +27,11 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None:
         """Suspend the caller for `seconds` of this clock's time."""
+        ...
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking `fn(*args)` (a ledger transaction) in a worker thread, so that the
+        other tasks go on meanwhile."""
         ...
 
 
@@ -39,14 +47,22 @@ class WallClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
 
 class VirtualClock:
-    """Simulated time: sleepers wake when the driver advances the clock past their time."""
+    """Simulated time: sleepers wake when the driver advances the clock past their time.
+
+    Blocking work handed to `run_blocking` takes no simulated time: the driver waits for
+    it (`drain`) before it moves the clock, so a run stays deterministic however long a
+    ledger transaction takes, while the other tasks keep running meanwhile."""
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
         self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self._blocking: set[asyncio.Future[Any]] = set()
 
     def now(self) -> float:
         return self._now
@@ -58,6 +74,19 @@ class VirtualClock:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._timers, (self._now + seconds, next(self._seq), future))
         await future
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._blocking.add(future)
+        future.add_done_callback(self._blocking.discard)
+        return await future
+
+    async def drain(self) -> bool:
+        """Wait for the blocking work in flight, if any; whether there was some."""
+        if not self._blocking:
+            return False
+        await asyncio.wait(set(self._blocking))
+        return True
 
     def next_timer(self) -> float | None:
         """When the earliest live sleeper wakes, if any."""

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
@@ -19,6 +20,8 @@ from secmas.agents.journal import Journal
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
+from secmas.pipeline.secure import Progress as StepProgress
+from secmas.pipeline.secure import SecurePipeline
 from secmas.scenario.model import Scenario
 
 Progress = Callable[[float, float], None]
@@ -66,12 +69,17 @@ class OperateResult:
     infra: Infrastructure
     messages: int
     wall_seconds: float
+    trust: dict[str, Any] | None = None
+    """The trust layer's report (attestation records, keys, liveness); None when off."""
 
 
 async def drive_clock(clock: VirtualClock, until: float) -> None:
-    """Let the agents settle, then move the clock to `until`, firing timers in order."""
+    """Let the agents settle and blocking work finish, then move the clock to `until`,
+    firing timers in order."""
     while True:
         await settle()
+        if await clock.drain():
+            continue
         due = clock.next_timer()
         if due is None or due > until:
             clock.advance(until)
@@ -86,14 +94,32 @@ async def operate(
     settings: AuctionSettings | None = None,
     progress: Progress | None = None,
     until: float | None = None,
+    steps: StepProgress | None = None,
 ) -> OperateResult:
-    """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus."""
+    """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus.
+
+    Unless the scenario turns security off, the agents are first wrapped, registered,
+    attested and keyed (`SecurePipeline`), only attested agents take part in auctions, and
+    mutual attestation goes on in the background. `steps` is told each bring-up step.
+    """
     if scenario.traffic is None or scenario.defence is None:
         raise RunError(f"scenario {scenario.id!r} needs traffic and defence sections to run")
     started = time.perf_counter()
     world = World.simulated(scenario, settings=settings)
     clock, bus = world.clock, world.bus
     assert isinstance(clock, VirtualClock)
+    secure = None
+    if scenario.security.enabled:
+        secure = await SecurePipeline.bring_up(
+            pipeline_name(scenario.id),
+            world.directory,
+            bus,
+            clock,
+            scenario.security,
+            progress=steps,
+        )
+        world.admits = secure.view.admits
+        secure.start_background(clock)
     agents = [PoPAgent(pop, world, seed=scenario.seed) for pop in world.directory]
     for agent in agents:
         await agent.start()
@@ -112,6 +138,8 @@ async def operate(
     finally:
         for agent in agents:
             await agent.stop()
+        if secure is not None:
+            await secure.close()
         await bus.close()
         await asyncio.sleep(0)
     return OperateResult(
@@ -122,4 +150,10 @@ async def operate(
         infra=world.infra,
         messages=bus.stats.messages_published,
         wall_seconds=time.perf_counter() - started,
+        trust=None if secure is None else secure.report(clock.now()),
     )
+
+
+def pipeline_name(scenario_id: str) -> str:
+    """A pipeline name for the ledger and bus subjects: one token of at most 32 bytes."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in scenario_id)[:32]

@@ -1,4 +1,5 @@
-"""The files of a run under runs/<id>/: report.json, auctions.csv, timeline.png."""
+"""The files of a run under runs/<id>/: report.json, auctions.csv, attestation.csv
+(when the trust layer ran) and timeline.png."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def write_run(
     telemetry: list[Telemetry],
     attack_window: tuple[float, float] | None,
 ) -> list[Path]:
-    """Write the three files into `out` (created); returns their paths."""
+    """Write the files into `out` (created); returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     report_path = out / "report.json"
     report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
@@ -71,6 +72,9 @@ def write_run(
                     common
                     | {"agent": refusal["agent"], "winner": False, "refusal": refusal["reason"]}
                 )
+    paths = [report_path, csv_path]
+    if report.get("trust"):
+        paths.append(_write_attestations(out / "attestation.csv", report["trust"]))
     png_path = out / "timeline.png"
     plot_timeline(
         telemetry,
@@ -79,4 +83,33 @@ def write_run(
         png_path,
         f"{report['scenario']} — traffic towards the server",
     )
-    return [report_path, csv_path, png_path]
+    return [*paths, png_path]
+
+
+ATTESTATION_FIELDS = (
+    "step",
+    "kind",
+    "measured",
+    "verifier",
+    "result",
+    "root_of_trust",
+    "block",
+    "tx",
+    "wall_ms",
+    "differing",
+    "reasons",
+    "revoke_tx",
+)
+
+
+def _write_attestations(path: Path, trust: dict[str, Any]) -> Path:
+    """One row per attestation record, as on chain plus the verifier's reasons."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=ATTESTATION_FIELDS)
+        writer.writeheader()
+        for entry in trust["attestations"]:
+            row = {k: entry[k] for k in ATTESTATION_FIELDS}
+            row["differing"] = ";".join(entry["differing"])
+            row["reasons"] = ";".join(entry["reasons"])
+            writer.writerow(row)
+    return path

@@ -251,6 +251,33 @@ class Defence(Strict):
     )
 
 
+class Attestation(Strict):
+    """Mutual remote attestation during operation (`001_…` Section 3.B)."""
+
+    period: Positive = Field(
+        default=10.0, description="simulated seconds between two background attestation steps"
+    )
+    plan: tuple[Id, ...] = Field(
+        default=(), description="order in which agents (PoP ids) are attested; default PoP order"
+    )
+    challenge_timeout: Positive = Field(
+        default=5.0, description="wall seconds a verifier waits for an agent's evidence"
+    )
+
+
+class Security(Strict):
+    """The trust layer of a run: ledger, attestation, liveness."""
+
+    enabled: bool = Field(default=True, description="wrap, register and attest the agents")
+    ledger: str = Field(
+        default="memory",
+        pattern=r"^(memory|https?://\S+)$",
+        description="'memory' (in-process EVM) or an Ethereum JSON-RPC URL",
+    )
+    attestation: Attestation = Attestation()
+    heartbeat: Positive = Field(default=5.0, description="simulated seconds between beats")
+
+
 class Scenario(Strict):
     """A whole scenario: infrastructure, catalogue, goals, initial state, traffic and attack."""
 
@@ -268,6 +295,7 @@ class Scenario(Strict):
     traffic: Traffic | None = None
     attack: Attack | None = None
     defence: Defence | None = None
+    security: Security = Security()
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -370,5 +398,12 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
                     ("defence", "monitor", "link"),
                     f"no link between {monitor.link[0]!r} and {monitor.link[1]!r}",
                 )
+            )
+    plan = scenario.security.attestation.plan
+    for index, pop in enumerate(plan):
+        known(("security", "attestation", "plan", index), pop, pops, "PoP")
+        if pop in plan[:index]:
+            problems.append(
+                (("security", "attestation", "plan", index), f"{pop!r} is already in the plan")
             )
     return problems

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionSettings, Mailbox
+from secmas.agents.auction import Admits, AuctionSettings, Mailbox
 from secmas.agents.bdi import (
     Agent,
     Belief,
@@ -71,6 +71,8 @@ class World:
     journal: Journal
     settings: AuctionSettings
     directory: tuple[str, ...] = ()
+    admits: Admits | None = None
+    """Which agents may take part (the trust layer's view); None admits every agent."""
 
     @classmethod
     def simulated(
@@ -169,6 +171,7 @@ class PoPAgent:
             seed=self.seed,
             on_start=self._started,
             on_request=self._requested,
+            admits=self.world.admits,
         )
         plane = self.world.plane
         self._vnfs: dict[str, Any] = {

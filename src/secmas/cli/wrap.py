@@ -1,0 +1,144 @@
+"""`secmas wrap` and `secmas verify`: SECaaS measurement for operators.
+
+`wrap` measures an agent (ELF binary, Python package or module), signs the reference
+manifest and optionally stores it in the reference repository; `verify` checks an artifact
+against a manifest. Exit codes as for every `secmas` command: 0 success, 1 a check that
+failed (mismatch, bad signature), 2 bad input (unreadable or unsupported artifact, manifest
+or key), with a one-line message and never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from secmas.trust.keys import KeyFileError, load_private_key, load_public_key, signing_key
+from secmas.trust.manifest import ManifestError, ReferenceManifest
+from secmas.trust.repository import ReferenceExists, ReferenceRepository, RepositoryError
+from secmas.trust.wrap import ArtifactError, verify, wrap
+
+# The codes of secmas.cli.main, which imports this module and so cannot be imported here.
+BAD_INPUT = 2
+FAILED_CHECK = 1
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `wrap` and `verify` to the `secmas` command."""
+    app.command("wrap")(wrap_artifact)
+    app.command("verify")(verify_artifact)
+
+
+def _fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
+    errors.print(f"[red]error[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def wrap_artifact(
+    artifact: Annotated[
+        Path, typer.Argument(help="ELF binary, Python package directory or .py file")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="manifest file (default <artifact>.manifest.json)"),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="Ed25519 PEM key (default $SECMAS_HOME/secaas-ed25519.pem, made once)"),
+    ] = None,
+    image: Annotated[str | None, typer.Option(help="image name (default: artifact name)")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="image version (default: sha256- and the root's start)")
+    ] = None,
+    repository: Annotated[
+        Path | None, typer.Option(help="SQLite reference repository to store the manifest in")
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="replace the repository's manifest of this image version"),
+    ] = False,
+) -> None:
+    """Measure an agent, print what was measured and write its signed reference manifest."""
+    try:
+        secret = load_private_key(key) if key is not None else signing_key()
+        manifest = wrap(artifact, secret, image, version)
+    except (KeyFileError, ArtifactError) as exc:
+        raise _fail(str(exc)) from None
+    _print_measurement(manifest)
+    target = output or Path(f"{artifact.name}.manifest.json")
+    try:
+        manifest.save(target)
+    except ManifestError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
+    if repository is not None:
+        try:
+            with ReferenceRepository(repository) as store:
+                store.put(manifest, replace=replace)
+        except ReferenceExists as exc:
+            raise _fail(f"{exc} (--replace overwrites it)") from None
+        except RepositoryError as exc:
+            raise _fail(str(exc)) from None
+        where = f"{manifest.image} {manifest.version} in {repository}"
+        console.print(f"stored {escape(where)}", highlight=False, soft_wrap=True)
+
+
+def _print_measurement(manifest: ReferenceManifest) -> None:
+    if manifest.hardening is not None:
+        table = Table(title=f"hardening of {escape(manifest.image)}")
+        table.add_column("mitigation")
+        table.add_column("state")
+        for name, state in manifest.hardening.rows():
+            table.add_row(name, state)
+        console.print(table)
+        parts = f"{len(manifest.entries)} sections"
+    else:
+        modules = sum(":" not in key for key in manifest.entries)
+        parts = f"{modules} modules, {len(manifest.entries) - modules} functions"
+    console.print(
+        f"{escape(manifest.image)} {escape(manifest.version)}: {parts}, root {manifest.root}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(f"signed by {manifest.public_key}", highlight=False, soft_wrap=True)
+
+
+def verify_artifact(
+    artifact: Annotated[
+        Path, typer.Argument(help="ELF binary, Python package directory or .py file")
+    ],
+    manifest: Annotated[Path, typer.Argument(help="signed reference manifest (JSON)")],
+    trusted_key: Annotated[
+        str | None,
+        typer.Option(help="signer to require: PEM file (public or private key) or 64 hex digits"),
+    ] = None,
+) -> None:
+    """Check an artifact against its reference manifest; list every part that differs."""
+    try:
+        reference = ReferenceManifest.load(manifest)
+        trusted = load_public_key(trusted_key) if trusted_key is not None else None
+        result = verify(artifact, reference, trusted)
+    except (ManifestError, KeyFileError, ArtifactError) as exc:
+        raise _fail(str(exc)) from None
+    if not result.ok:
+        errors.print(
+            f"[red]{escape(str(artifact))} does not match {escape(str(manifest))}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for problem in result.problems():
+            errors.print(f"  {escape(problem)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(FAILED_CHECK)
+    console.print(
+        f"[green]{escape(str(artifact))} matches {escape(reference.image)} "
+        f"{escape(reference.version)}[/] ({len(reference.entries)} parts, root {reference.root})",
+        highlight=False,
+        soft_wrap=True,
+    )

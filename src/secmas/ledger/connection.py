@@ -1,0 +1,154 @@
+"""Connecting to a chain: the in-process EVM or any Ethereum JSON-RPC node.
+
+`connect(None)` starts a private in-process chain (eth-tester over py-evm) whose genesis
+funds the MLFO and the SECaaS; agents get their gas money from `register_agents`.
+`connect("http://…")` uses a node: the MLFO and SECaaS are the given keys, or else the
+node's first two unlocked accounts (Hardhat's prefunded ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_keys import keys
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys
+from web3 import Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from secmas.ledger.abi import LedgerEvent, contract_abi
+from secmas.ledger.artifacts import load_artifact
+from secmas.ledger.chain import AccountLike, Chain, NodeAccount, Sender, address_of
+from secmas.ledger.errors import LedgerError
+from secmas.ledger.registry import RegistryClient
+from secmas.ledger.secretstore import SecretStoreClient
+
+MEMORY = "memory"
+_GAS_DEPLOY_REGISTRY = 3_100_000
+_GAS_DEPLOY_STORE = 1_200_000
+# eth-tester's well-known test keys 1 and 2: the in-process chain is private to the process.
+_MEMORY_MLFO_KEY = (1).to_bytes(32, "big")
+_MEMORY_SECAAS_KEY = (2).to_bytes(32, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Contracts:
+    """The deployed pair, both bound to the MLFO; `as_` rebinds either to another sender."""
+
+    registry: RegistryClient
+    secret_store: SecretStoreClient
+
+    def events(self, from_block: int = 0, *, pipeline: bytes | None = None) -> list[LedgerEvent]:
+        """Events of both contracts in chain order."""
+        events = self.registry.events(from_block, pipeline=pipeline)
+        events += self.secret_store.events(from_block, pipeline=pipeline)
+        return sorted(events, key=lambda e: (e.block, e.log_index))
+
+
+class Ledger:
+    """A connection with its MLFO and SECaaS accounts; deploys or attaches the contracts."""
+
+    def __init__(
+        self, chain: Chain, mlfo: LocalAccount | NodeAccount, secaas: LocalAccount | NodeAccount
+    ) -> None:
+        self.chain = chain
+        self.mlfo = mlfo
+        self.secaas = secaas
+        for account in (mlfo, secaas):
+            if isinstance(account, LocalAccount):
+                chain.add_key(account)
+
+    @property
+    def url(self) -> str:
+        """The node's URL, or "memory" for the in-process EVM."""
+        return self.chain.url
+
+    @property
+    def w3(self) -> Web3:
+        """The underlying web3 instance. On the in-process chain, events of transactions
+        sent through it directly are not seen by `events()` (see Chain)."""
+        return self.chain.w3
+
+    def new_account(self) -> LocalAccount:
+        """A fresh account for an agent; its transactions are signed locally."""
+        account: LocalAccount = Account.create()
+        self.chain.add_key(account)
+        return account
+
+    def balance(self, account: AccountLike) -> int:
+        """The balance of `account` in wei."""
+        return self.chain.balance(account)
+
+    def block_number(self) -> int:
+        """The latest block, e.g. where to resume polling events."""
+        return self.chain.block_number()
+
+    def deploy(self, secaas: AccountLike | None = None) -> Contracts:
+        """Deploys AgentRegistry (attested by `secaas`, default this ledger's SECaaS) and
+        SecretStore from the MLFO account."""
+        deployer = self.chain.sender(self.mlfo)
+        secaas_address = address_of(self.secaas if secaas is None else secaas)
+        registry = self._create(
+            deployer, RegistryClient.NAME, secaas_address, gas=_GAS_DEPLOY_REGISTRY
+        )
+        store = self._create(deployer, SecretStoreClient.NAME, registry, gas=_GAS_DEPLOY_STORE)
+        return self.attach(registry, store)
+
+    def _create(self, deployer: Sender, name: str, *args: Any, gas: int) -> str:
+        data = contract_abi(name).constructor_data(load_artifact(name).bytecode, args)
+        receipt = self.chain.transact(deployer, None, data, gas=gas, where=(name, "constructor"))
+        return str(receipt["contractAddress"])
+
+    def attach(self, registry: str, secret_store: str) -> Contracts:
+        """Clients of contracts deployed earlier (by this process or another), bound to the
+        MLFO."""
+        deployer = self.chain.sender(self.mlfo)
+        return Contracts(
+            RegistryClient(self.chain, registry, deployer),
+            SecretStoreClient(self.chain, secret_store, deployer),
+        )
+
+
+def _local(key: bytes | str | None) -> LocalAccount | None:
+    return None if key is None else Account.from_key(key)
+
+
+def _memory_chain(accounts: Sequence[LocalAccount]) -> Chain:
+    state = generate_genesis_state_for_keys([keys.PrivateKey(bytes(a.key)) for a in accounts])
+    tester = EthereumTester(PyEVMBackend(genesis_state=state))
+    return Chain(Web3(EthereumTesterProvider(tester)), MEMORY, index_logs=True)
+
+
+def connect(
+    url: str | None = None,
+    *,
+    mlfo_key: bytes | str | None = None,
+    secaas_key: bytes | str | None = None,
+    timeout_s: float = 10.0,
+) -> Ledger:
+    """A ledger on the in-process EVM (`url` None or "memory") or on the JSON-RPC node at
+    `url` (http:// or https://). Without keys, the in-process chain uses two fixed funded
+    test keys and a node its first two unlocked accounts (one only: it is both)."""
+    mlfo, secaas = _local(mlfo_key), _local(secaas_key)
+    if url is None or url == MEMORY:
+        mlfo = mlfo or Account.from_key(_MEMORY_MLFO_KEY)
+        secaas = secaas or Account.from_key(_MEMORY_SECAAS_KEY)
+        funded = [mlfo] if mlfo.address == secaas.address else [mlfo, secaas]
+        return Ledger(_memory_chain(funded), mlfo, secaas)
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"ledger URL must be 'memory' or http(s)://…, got {url!r}")
+    chain = Chain(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s})), url)
+    if mlfo is not None and secaas is not None:
+        return Ledger(chain, mlfo, secaas)
+    unlocked = chain.node_accounts()
+    if mlfo is None:
+        if not unlocked:
+            raise LedgerError(f"node {url} has no unlocked accounts: pass mlfo_key")
+        mlfo = unlocked[0]
+    if secaas is None:
+        secaas = unlocked[1] if len(unlocked) > 1 else mlfo
+    return Ledger(chain, mlfo, secaas)

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title AgentRegistry: the agents of each MAS pipeline and their attestation chain.
+/// @notice The MLFO (deployer) registers and funds agents; the SECaaS account attests the
+/// first agent, which becomes the root of trust (RoT). From then on the RoT is elected
+/// verifier of the next agent in the pipeline's attestation plan; an agent that passes
+/// becomes the new RoT, so trust travels along the plan (cyclically, round after round).
+/// A failed agent is distrusted and never becomes RoT.
+/// Steps are numbered from 1; records of the SECaaS's initial attestations carry step 0.
+/// Each step's sealed reference is kept under its step number and written once, so its
+/// gas depends on its own length only (overwriting a longer one would pay to clear it).
+/// Revert reasons are plain strings "AgentRegistry: <rule>" so every client can show them.
+contract AgentRegistry {
+    struct Agent {
+        bytes32 id;
+        bytes32 signingKey;
+        bytes32 sealingKey;
+        bool registered;
+        bool revoked;
+        bool trusted;
+        uint64 registeredAt;
+    }
+
+    struct Record {
+        uint32 step;
+        address measured;
+        address verifier;
+        bool passed;
+        uint64 timestamp;
+        address newRoot;
+        bytes32 evidence;
+    }
+
+    struct Step {
+        uint32 index;
+        address verifier;
+        address measured;
+        bool referenceProvided;
+        bool open;
+    }
+
+    struct Pipeline {
+        mapping(address => Agent) agents;
+        address[] members;
+        address[] plan;
+        // Absolute plan position: entry = plan[cursor % plan.length], round = cursor / plan.length.
+        uint64 cursor;
+        // Absolute plan position of the open step's measured agent.
+        uint64 stepPosition;
+        address rootOfTrust;
+        // 0 stands for epoch 1, so a fresh pipeline needs no initialisation.
+        uint64 epoch;
+        uint32 stepCount;
+        Record[] records;
+        Step step;
+        mapping(uint32 => bytes) sealedReferences;
+    }
+
+    address public immutable owner;
+    address public immutable secaas;
+    mapping(bytes32 => Pipeline) private pipelines;
+
+    event AgentRegistered(bytes32 indexed pipeline, address indexed account, bytes32 id);
+    event AgentRevoked(bytes32 indexed pipeline, address indexed account);
+    event KeyEpochStarted(bytes32 indexed pipeline, uint64 epoch);
+    event PlanSet(bytes32 indexed pipeline, uint32 length);
+    event StepOpened(bytes32 indexed pipeline, uint32 step, address verifier, address measured);
+    /// @notice A step ended without a result (revocation, re-election).
+    event StepClosed(bytes32 indexed pipeline, uint32 step);
+    event ReferenceProvided(bytes32 indexed pipeline, uint32 step, address verifier);
+    event AttestationRecorded(
+        bytes32 indexed pipeline,
+        uint32 index,
+        uint32 step,
+        address indexed measured,
+        address indexed verifier,
+        bool passed,
+        address newRoot,
+        bytes32 evidence
+    );
+
+    modifier onlyOwner() {
+        require(msg.sender == owner, "AgentRegistry: caller is not the MLFO");
+        _;
+    }
+
+    modifier onlySecaas() {
+        require(msg.sender == secaas, "AgentRegistry: caller is not the SECaaS");
+        _;
+    }
+
+    constructor(address secaas_) {
+        require(secaas_ != address(0), "AgentRegistry: zero SECaaS address");
+        owner = msg.sender;
+        secaas = secaas_;
+    }
+
+    /// @notice Registers agents and splits msg.value equally among them as gas funding, so
+    /// one transaction enrols a whole pipeline. The remainder of the division is refunded.
+    function registerAgents(
+        bytes32 pipeline,
+        address[] calldata accounts,
+        bytes32[] calldata ids,
+        bytes32[] calldata signingKeys,
+        bytes32[] calldata sealingKeys
+    ) external payable onlyOwner {
+        uint256 n = accounts.length;
+        require(n > 0, "AgentRegistry: no agents");
+        require(
+            ids.length == n && signingKeys.length == n && sealingKeys.length == n,
+            "AgentRegistry: array lengths differ"
+        );
+        Pipeline storage p = pipelines[pipeline];
+        for (uint256 i = 0; i < n; i++) {
+            address account = accounts[i];
+            require(account != address(0), "AgentRegistry: zero address");
+            Agent storage a = p.agents[account];
+            require(!a.registered, "AgentRegistry: agent already registered");
+            a.id = ids[i];
+            a.signingKey = signingKeys[i];
+            a.sealingKey = sealingKeys[i];
+            a.registered = true;
+            a.registeredAt = uint64(block.timestamp);
+            p.members.push(account);
+            emit AgentRegistered(pipeline, account, ids[i]);
+        }
+        uint256 share = msg.value / n;
+        if (share > 0) {
+            for (uint256 i = 0; i < n; i++) {
+                _pay(accounts[i], share);
+            }
+        }
+        uint256 rest = msg.value - share * n;
+        if (rest > 0) {
+            _pay(msg.sender, rest);
+        }
+    }
+
+    /// @notice Revokes an agent for good: it loses trust, the key epoch advances (the
+    /// pipeline key must be re-sealed to the remaining agents), and any step it takes
+    /// part in ends (a revoked RoT leaves the pipeline without one).
+    function revoke(bytes32 pipeline, address account) external onlyOwner {
+        Pipeline storage p = pipelines[pipeline];
+        Agent storage a = _active(p, account);
+        a.revoked = true;
+        a.trusted = false;
+        emit AgentRevoked(pipeline, account);
+        p.epoch = _epoch(p) + 1;
+        emit KeyEpochStarted(pipeline, p.epoch);
+        if (p.rootOfTrust == account) {
+            p.rootOfTrust = address(0);
+            _close(pipeline, p);
+        } else if (p.step.open && p.step.measured == account) {
+            _close(pipeline, p);
+            _elect(pipeline, p);
+        }
+    }
+
+    /// @notice Sets the attestation plan (the order in which agents are measured) and
+    /// starts from its first entry; with a RoT in place the first step opens at once.
+    function setPlan(bytes32 pipeline, address[] calldata plan_) external onlyOwner {
+        require(plan_.length > 0, "AgentRegistry: empty plan");
+        Pipeline storage p = pipelines[pipeline];
+        for (uint256 i = 0; i < plan_.length; i++) {
+            _active(p, plan_[i]);
+        }
+        p.plan = plan_;
+        p.cursor = 0;
+        emit PlanSet(pipeline, uint32(plan_.length));
+        _close(pipeline, p);
+        _elect(pipeline, p);
+    }
+
+    /// @notice The SECaaS's own attestation of an agent: a pass makes it the RoT.
+    function recordInitial(bytes32 pipeline, address measured, bool passed, bytes32 evidence)
+        external
+        onlySecaas
+    {
+        Pipeline storage p = pipelines[pipeline];
+        Agent storage a = _active(p, measured);
+        a.trusted = passed;
+        if (passed) {
+            p.rootOfTrust = measured;
+        } else if (p.rootOfTrust == measured) {
+            p.rootOfTrust = address(0);
+        }
+        _record(pipeline, p, 0, measured, msg.sender, passed, evidence);
+        if (p.plan.length > 0) {
+            _close(pipeline, p);
+            _elect(pipeline, p);
+        }
+    }
+
+    /// @notice Opens a step again, e.g. after a revocation ended the previous one.
+    function openStep(bytes32 pipeline) external {
+        require(
+            msg.sender == owner || msg.sender == secaas,
+            "AgentRegistry: caller is not the MLFO or the SECaaS"
+        );
+        Pipeline storage p = pipelines[pipeline];
+        require(p.rootOfTrust != address(0), "AgentRegistry: no root of trust");
+        _close(pipeline, p);
+        require(_elect(pipeline, p), "AgentRegistry: no agent to measure");
+    }
+
+    /// @notice The SECaaS hands the elected verifier the reference measurement of the
+    /// measured agent, sealed to the verifier's sealing key.
+    function provideReference(bytes32 pipeline, uint32 step, bytes calldata sealedReference)
+        external
+        onlySecaas
+    {
+        require(sealedReference.length > 0, "AgentRegistry: empty reference");
+        Pipeline storage p = pipelines[pipeline];
+        Step storage s = p.step;
+        require(s.open, "AgentRegistry: no open step");
+        require(s.index == step, "AgentRegistry: wrong step index");
+        require(!s.referenceProvided, "AgentRegistry: reference already provided");
+        p.sealedReferences[step] = sealedReference;
+        s.referenceProvided = true;
+        emit ReferenceProvided(pipeline, step, s.verifier);
+    }
+
+    /// @notice What the elected verifier needs: the step, whom to measure, and the sealed
+    /// reference. Only the verifier may ask (msg.sender of the call).
+    function referenceFor(bytes32 pipeline)
+        external
+        view
+        returns (uint32 step, address measured, bytes memory sealedReference)
+    {
+        Pipeline storage p = pipelines[pipeline];
+        Step storage s = p.step;
+        require(s.open, "AgentRegistry: no open step");
+        require(s.verifier == msg.sender, "AgentRegistry: caller is not the elected verifier");
+        require(s.referenceProvided, "AgentRegistry: reference not provided");
+        return (s.index, s.measured, p.sealedReferences[s.index]);
+    }
+
+    /// @notice The elected verifier's verdict on the measured agent. A pass hands the RoT
+    /// to the measured agent; either way the next step opens.
+    function recordResult(bytes32 pipeline, uint32 step, bool passed, bytes32 evidence) external {
+        Pipeline storage p = pipelines[pipeline];
+        Agent storage caller = p.agents[msg.sender];
+        require(caller.registered, "AgentRegistry: agent not registered");
+        require(!caller.revoked, "AgentRegistry: agent revoked");
+        require(caller.trusted, "AgentRegistry: caller not trusted");
+        Step storage s = p.step;
+        require(s.open, "AgentRegistry: no open step");
+        require(s.verifier == msg.sender, "AgentRegistry: caller is not the elected verifier");
+        require(s.index == step, "AgentRegistry: wrong step index");
+        require(s.referenceProvided, "AgentRegistry: reference not provided");
+        address measured = s.measured;
+        p.agents[measured].trusted = passed;
+        if (passed) {
+            p.rootOfTrust = measured;
+        }
+        s.open = false;
+        p.cursor = p.stepPosition + 1;
+        _record(pipeline, p, step, measured, msg.sender, passed, evidence);
+        _elect(pipeline, p);
+    }
+
+    function agentOf(bytes32 pipeline, address account) external view returns (Agent memory) {
+        return pipelines[pipeline].agents[account];
+    }
+
+    function members(bytes32 pipeline) external view returns (address[] memory) {
+        return pipelines[pipeline].members;
+    }
+
+    function plan(bytes32 pipeline) external view returns (address[] memory) {
+        return pipelines[pipeline].plan;
+    }
+
+    /// @notice Position of the next plan entry to measure and the number of full rounds.
+    function cursor(bytes32 pipeline) external view returns (uint32 position, uint32 rounds) {
+        Pipeline storage p = pipelines[pipeline];
+        uint256 n = p.plan.length;
+        if (n == 0) {
+            return (0, 0);
+        }
+        return (uint32(p.cursor % n), uint32(p.cursor / n));
+    }
+
+    function rootOfTrust(bytes32 pipeline) external view returns (address) {
+        return pipelines[pipeline].rootOfTrust;
+    }
+
+    function keyEpoch(bytes32 pipeline) external view returns (uint64) {
+        return _epoch(pipelines[pipeline]);
+    }
+
+    function isTrusted(bytes32 pipeline, address account) external view returns (bool) {
+        Agent storage a = pipelines[pipeline].agents[account];
+        return a.trusted && !a.revoked;
+    }
+
+    function isActive(bytes32 pipeline, address account) external view returns (bool) {
+        Agent storage a = pipelines[pipeline].agents[account];
+        return a.registered && !a.revoked;
+    }
+
+    function recordCount(bytes32 pipeline) external view returns (uint256) {
+        return pipelines[pipeline].records.length;
+    }
+
+    function recordAt(bytes32 pipeline, uint256 i) external view returns (Record memory) {
+        Record[] storage records = pipelines[pipeline].records;
+        require(i < records.length, "AgentRegistry: record index out of range");
+        return records[i];
+    }
+
+    /// @notice Up to `count` records from index `start`, so clients read a chain in one call.
+    function recordRange(bytes32 pipeline, uint256 start, uint256 count)
+        external
+        view
+        returns (Record[] memory out)
+    {
+        Record[] storage records = pipelines[pipeline].records;
+        uint256 end = start + count;
+        if (end > records.length) {
+            end = records.length;
+        }
+        if (start >= end) {
+            return new Record[](0);
+        }
+        out = new Record[](end - start);
+        for (uint256 i = start; i < end; i++) {
+            out[i - start] = records[i];
+        }
+    }
+
+    /// @notice The current step without its sealed reference (see referenceFor).
+    function currentStep(bytes32 pipeline)
+        external
+        view
+        returns (uint32 index, address verifier, address measured, bool referenceProvided, bool open)
+    {
+        Step storage s = pipelines[pipeline].step;
+        return (s.index, s.verifier, s.measured, s.referenceProvided, s.open);
+    }
+
+    function _active(Pipeline storage p, address account) private view returns (Agent storage a) {
+        a = p.agents[account];
+        require(a.registered, "AgentRegistry: agent not registered");
+        require(!a.revoked, "AgentRegistry: agent revoked");
+    }
+
+    function _epoch(Pipeline storage p) private view returns (uint64) {
+        return p.epoch == 0 ? 1 : p.epoch;
+    }
+
+    function _pay(address to, uint256 amount) private {
+        (bool ok,) = payable(to).call{value: amount}("");
+        require(ok, "AgentRegistry: funding transfer failed");
+    }
+
+    function _record(
+        bytes32 pipeline,
+        Pipeline storage p,
+        uint32 step,
+        address measured,
+        address verifier,
+        bool passed,
+        bytes32 evidence
+    ) private {
+        uint32 index = uint32(p.records.length);
+        p.records.push(
+            Record({
+                step: step,
+                measured: measured,
+                verifier: verifier,
+                passed: passed,
+                timestamp: uint64(block.timestamp),
+                newRoot: p.rootOfTrust,
+                evidence: evidence
+            })
+        );
+        emit AttestationRecorded(
+            pipeline, index, step, measured, verifier, passed, p.rootOfTrust, evidence
+        );
+    }
+
+    function _close(bytes32 pipeline, Pipeline storage p) private {
+        if (p.step.open) {
+            p.step.open = false;
+            emit StepClosed(pipeline, p.step.index);
+        }
+    }
+
+    /// @dev Elects the RoT as verifier of the next active plan entry other than itself,
+    /// scanning at most one round from the cursor. Returns whether a step opened.
+    function _elect(bytes32 pipeline, Pipeline storage p) private returns (bool) {
+        address verifier = p.rootOfTrust;
+        if (verifier == address(0) || !p.agents[verifier].trusted) {
+            return false;
+        }
+        uint256 n = p.plan.length;
+        for (uint256 k = 0; k < n; k++) {
+            uint64 position = p.cursor + uint64(k);
+            address candidate = p.plan[position % n];
+            if (candidate != verifier && !p.agents[candidate].revoked) {
+                Step storage s = p.step;
+                uint32 index = ++p.stepCount;
+                s.index = index;
+                s.verifier = verifier;
+                s.measured = candidate;
+                s.referenceProvided = false;
+                s.open = true;
+                p.stepPosition = position;
+                emit StepOpened(pipeline, index, verifier, candidate);
+                return true;
+            }
+        }
+        return false;
+    }
+}

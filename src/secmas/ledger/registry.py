@@ -1,0 +1,288 @@
+"""Client of the AgentRegistry contract: agents, attestation plan, chain of trust.
+
+Gas limits are explicit (measured, with headroom) so that no transaction pays for an
+`eth_estimateGas` round: estimation costs as much as the transaction on the in-process EVM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_typing import ChecksumAddress
+
+from secmas.ledger.chain import AccountLike, BoundContract, Receipt, address_of
+from secmas.ledger.ids import ID_SIZE, id_name
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+DEFAULT_AGENT_FUNDING_WEI = 10**18
+MAX_AGENTS_PER_REGISTRATION = 128
+"""Keeps one registration under ~25 M gas (eth-tester's blocks hold 30 M)."""
+
+# Measured gas with headroom (a stored 32-byte word costs ~22.7k). Functions that elect the
+# next verifier scan the plan past revoked entries (~4.8k gas each): the flat allowance
+# covers ~190 revoked entries in a row.
+_GAS_ELECTING = 1_000_000
+_GAS_REGISTER_BASE = 80_000
+_GAS_REGISTER_PER_AGENT = 190_000
+_GAS_PLAN_PER_ENTRY = 30_000
+_GAS_REFERENCE_BASE = 90_000
+_GAS_PER_STORED_WORD = 24_000
+
+
+def _words(data: bytes) -> int:
+    return (len(data) + 31) // 32
+
+
+def _bytes32(value: bytes, what: str) -> bytes:
+    if len(value) != ID_SIZE:
+        raise ValueError(f"{what} must be {ID_SIZE} bytes, got {len(value)}")
+    return bytes(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRegistration:
+    """An agent to register: its account, id and public keys (Ed25519, X25519; 32 bytes)."""
+
+    account: ChecksumAddress | str
+    agent_id: bytes
+    signing_key: bytes
+    sealing_key: bytes
+
+    def __post_init__(self) -> None:
+        _bytes32(self.agent_id, "agent_id")
+        _bytes32(self.signing_key, "signing_key")
+        _bytes32(self.sealing_key, "sealing_key")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInfo:
+    """An agent as the registry holds it; `registered` is False for unknown accounts."""
+
+    account: ChecksumAddress
+    agent_id: bytes
+    signing_key: bytes
+    sealing_key: bytes
+    registered: bool
+    revoked: bool
+    trusted: bool
+    registered_at: int
+
+    @property
+    def name(self) -> str:
+        """The agent id as text."""
+        return id_name(self.agent_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationRecord:
+    """One attestation: `step` 0 marks the SECaaS's initial attestation; `new_root` is the
+    root of trust after it (None when there is none); `tx_hash` when read from the logs."""
+
+    index: int
+    step: int
+    measured: ChecksumAddress
+    verifier: ChecksumAddress
+    passed: bool
+    timestamp: int
+    new_root: ChecksumAddress | None
+    evidence: bytes
+    tx_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """The open attestation step: `verifier` (the RoT) is to measure `measured`."""
+
+    index: int
+    verifier: ChecksumAddress
+    measured: ChecksumAddress
+    reference_provided: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """What the elected verifier reads: the step, whom to measure, the sealed reference."""
+
+    step: int
+    measured: ChecksumAddress
+    sealed_reference: bytes
+
+
+def _root(address: str) -> ChecksumAddress | None:
+    return None if address == ZERO_ADDRESS else ChecksumAddress(address)
+
+
+def _record(values: tuple[Any, ...], index: int, tx_hash: str | None) -> AttestationRecord:
+    step, measured, verifier, passed, timestamp, new_root, evidence = values
+    return AttestationRecord(
+        index, step, measured, verifier, passed, timestamp, _root(new_root), evidence, tx_hash
+    )
+
+
+class RegistryClient(BoundContract):
+    """AgentRegistry as seen by one sender (the MLFO, the SECaaS, or an agent)."""
+
+    NAME = "AgentRegistry"
+
+    # MLFO (owner) transactions
+
+    def register_agents(
+        self,
+        pipeline: bytes,
+        agents: Sequence[AgentRegistration],
+        *,
+        funding_per_agent_wei: int = DEFAULT_AGENT_FUNDING_WEI,
+    ) -> Receipt:
+        """Registers `agents` and sends each `funding_per_agent_wei` for its gas, in one
+        transaction of at most MAX_AGENTS_PER_REGISTRATION agents."""
+        if not 0 < len(agents) <= MAX_AGENTS_PER_REGISTRATION:
+            raise ValueError(
+                f"register 1 to {MAX_AGENTS_PER_REGISTRATION} agents per call, got {len(agents)}"
+            )
+        return self._send(
+            "registerAgents",
+            pipeline,
+            [address_of(a.account) for a in agents],
+            [a.agent_id for a in agents],
+            [a.signing_key for a in agents],
+            [a.sealing_key for a in agents],
+            gas=_GAS_REGISTER_BASE + _GAS_REGISTER_PER_AGENT * len(agents),
+            value=funding_per_agent_wei * len(agents),
+        )
+
+    def revoke(self, pipeline: bytes, account: AccountLike) -> Receipt:
+        """Revokes an agent; starts a new key epoch."""
+        return self._send("revoke", pipeline, address_of(account), gas=_GAS_ELECTING)
+
+    def set_plan(self, pipeline: bytes, plan: Sequence[AccountLike]) -> Receipt:
+        """Sets the order in which agents are attested (cyclic)."""
+        return self._send(
+            "setPlan",
+            pipeline,
+            [address_of(a) for a in plan],
+            gas=_GAS_ELECTING + _GAS_PLAN_PER_ENTRY * len(plan),
+        )
+
+    # SECaaS transactions
+
+    def record_initial(
+        self, pipeline: bytes, measured: AccountLike, passed: bool, evidence: bytes
+    ) -> Receipt:
+        """The SECaaS's own attestation; a pass makes `measured` the root of trust.
+        `evidence` is a 32-byte digest of the attestation evidence."""
+        return self._send(
+            "recordInitial",
+            pipeline,
+            address_of(measured),
+            passed,
+            _bytes32(evidence, "evidence"),
+            gas=_GAS_ELECTING,
+        )
+
+    def open_step(self, pipeline: bytes) -> Receipt:
+        """(Re)opens a step with the current root of trust as verifier (MLFO or SECaaS)."""
+        return self._send("openStep", pipeline, gas=_GAS_ELECTING)
+
+    def provide_reference(self, pipeline: bytes, step: int, sealed_reference: bytes) -> Receipt:
+        """Hands the elected verifier of `step` the reference, sealed to its sealing key."""
+        return self._send(
+            "provideReference",
+            pipeline,
+            step,
+            sealed_reference,
+            gas=_GAS_REFERENCE_BASE + _GAS_PER_STORED_WORD * (_words(sealed_reference) + 1),
+        )
+
+    # Agent (verifier) calls and transactions
+
+    def reference_for(self, pipeline: bytes) -> Reference:
+        """The open step's sealed reference; only its elected verifier may read it."""
+        step, measured, sealed = self._call("referenceFor", pipeline)
+        return Reference(step=step, measured=measured, sealed_reference=bytes(sealed))
+
+    def record_result(self, pipeline: bytes, step: int, passed: bool, evidence: bytes) -> Receipt:
+        """The elected verifier's verdict on step `step`; the next step opens with it.
+        `evidence` is a 32-byte digest of what was measured."""
+        return self._send(
+            "recordResult",
+            pipeline,
+            step,
+            passed,
+            _bytes32(evidence, "evidence"),
+            gas=_GAS_ELECTING,
+        )
+
+    # Views
+
+    def owner(self) -> ChecksumAddress:
+        """The MLFO account."""
+        return ChecksumAddress(self._call("owner")[0])
+
+    def secaas(self) -> ChecksumAddress:
+        """The SECaaS account."""
+        return ChecksumAddress(self._call("secaas")[0])
+
+    def agent(self, pipeline: bytes, account: AccountLike) -> AgentInfo:
+        """The registry's entry for `account` in `pipeline`."""
+        address = address_of(account)
+        (fields,) = self._call("agentOf", pipeline, address)
+        return AgentInfo(address, *fields)
+
+    def members(self, pipeline: bytes) -> list[ChecksumAddress]:
+        """Every agent ever registered in `pipeline`, in registration order."""
+        return list(self._call("members", pipeline)[0])
+
+    def plan(self, pipeline: bytes) -> list[ChecksumAddress]:
+        """The attestation plan."""
+        return list(self._call("plan", pipeline)[0])
+
+    def cursor(self, pipeline: bytes) -> tuple[int, int]:
+        """(plan position of the next agent to attest, completed rounds)."""
+        position, rounds = self._call("cursor", pipeline)
+        return int(position), int(rounds)
+
+    def root_of_trust(self, pipeline: bytes) -> ChecksumAddress | None:
+        """The last verified agent, None when there is none."""
+        return _root(self._call("rootOfTrust", pipeline)[0])
+
+    def key_epoch(self, pipeline: bytes) -> int:
+        """The pipeline's key epoch (1, then one more per revocation)."""
+        return int(self._call("keyEpoch", pipeline)[0])
+
+    def is_trusted(self, pipeline: bytes, account: AccountLike) -> bool:
+        """Whether `account` passed its last attestation and is not revoked."""
+        return bool(self._call("isTrusted", pipeline, address_of(account))[0])
+
+    def is_active(self, pipeline: bytes, account: AccountLike) -> bool:
+        """Whether `account` is registered and not revoked."""
+        return bool(self._call("isActive", pipeline, address_of(account))[0])
+
+    def record_count(self, pipeline: bytes) -> int:
+        """The number of attestation records."""
+        return int(self._call("recordCount", pipeline)[0])
+
+    def record_at(self, pipeline: bytes, index: int) -> AttestationRecord:
+        """Record `index` (without its tx hash)."""
+        (values,) = self._call("recordAt", pipeline, index)
+        return _record(values, index, None)
+
+    def records(
+        self, pipeline: bytes, start: int = 0, *, from_block: int = 0
+    ) -> list[AttestationRecord]:
+        """Records from index `start` on, with the hash of the transaction that wrote each,
+        looked up in the logs from `from_block` on (one view call, one log query)."""
+        (rows,) = self._call("recordRange", pipeline, start, 2**32)
+        logs = self._chain.logs(
+            self.address, [self._abi.topic("AttestationRecorded"), pipeline], from_block, "latest"
+        )
+        hashes = {e.args["index"]: e.tx_hash for e in self._decode_logs(logs)}
+        return [_record(row, start + i, hashes.get(start + i)) for i, row in enumerate(rows)]
+
+    def current_step(self, pipeline: bytes) -> StepInfo | None:
+        """The open step, None when no step is open."""
+        index, verifier, measured, provided, is_open = self._call("currentStep", pipeline)
+        if not is_open:
+            return None
+        return StepInfo(int(index), verifier, measured, bool(provided))

@@ -1,0 +1,365 @@
+"""Bringing up a genuine MAS pipeline: wrap, register, attest, key (`001_…` steps 3–14).
+
+For the agents of one run this module
+- has SECaaS wrap the agent image (a signed reference manifest in the reference
+  repository, steps 3–4);
+- deploys the registry and secret-store contracts, creates an account and keys per agent
+  and registers them in one transaction (steps 6–8);
+- runs the initial attestation (SECaaS verifies the first agent of the plan, which becomes
+  the root of trust) and a first mutual round along the plan (steps 9–12);
+- pushes the pipeline secret of the first key epoch, which each agent fetches (13–14);
+- during operation, runs a mutual attestation step every `period` seconds of the run's
+  clock, in the background, revoking whoever fails and pushing a new epoch; agents ignore
+  revoked agents in auctions through the `TrustView`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eth_account.signers.local import LocalAccount
+
+import secmas
+from secmas.ledger.connection import Contracts, Ledger, connect
+from secmas.ledger.errors import LedgerError
+from secmas.ledger.ids import agent_id, pipeline_id
+from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION, AgentRegistration
+from secmas.network.clock import Clock
+from secmas.scenario.model import Security
+from secmas.transport.bus import Bus
+from secmas.trust.chain import (
+    AttestationChain,
+    AttesterEndpoint,
+    ChainEntry,
+    Expected,
+    Measure,
+    Peer,
+    VerifierRole,
+    peers_by_address,
+)
+from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secret, push_epoch
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.image import RuntimeImage, reference_measurement
+from secmas.trust.liveness import Heartbeat, LivenessMonitor
+from secmas.trust.manifest import ReferenceManifest
+from secmas.trust.repository import ReferenceRepository
+from secmas.trust.view import TrustView
+from secmas.trust.wrap import wrap
+
+logger = logging.getLogger(__name__)
+
+AGENT_IMAGE = "secmas-agent"
+
+Progress = Callable[[str], None]
+"""Told the name of each step as it starts."""
+
+
+class PipelineError(RuntimeError):
+    """A step of the secure bring-up failed (names the step); the CLI exits 1."""
+
+
+@dataclass(frozen=True)
+class WrappedImage:
+    """An agent image after SECaaS wrapping: the signed manifest and how to measure it."""
+
+    manifest: ReferenceManifest
+    runtime: RuntimeImage
+
+
+def wrap_agent_image(
+    root: Path, package: str, version: str, key: Ed25519PrivateKey, repository: ReferenceRepository
+) -> WrappedImage:
+    """Steps 3–4: measure the agent package, sign the reference, store it."""
+    manifest = wrap(root, key, image=f"{AGENT_IMAGE}:{package}", version=version)
+    repository.put(manifest, replace=True)
+    runtime = RuntimeImage.of(manifest, root)
+    runtime.load()
+    return WrappedImage(manifest, runtime)
+
+
+def secmas_image(key: Ed25519PrivateKey, repository: ReferenceRepository) -> WrappedImage:
+    """The image every in-process agent runs: the `secmas` package itself."""
+    root = Path(secmas.__file__).parent
+    return wrap_agent_image(root, "secmas", secmas.__version__, key, repository)
+
+
+@dataclass
+class Member:
+    """One agent's trust-side parts: identity, account, attester, verifier, key."""
+
+    identity: AgentIdentity
+    account: LocalAccount
+    image: WrappedImage
+    endpoint: AttesterEndpoint
+    role: VerifierRole
+    heartbeat: Heartbeat
+    secret: PipelineSecret | None = None
+
+
+@dataclass
+class SecurePipeline:
+    """The trust layer of one run, from wrapping to periodic mutual attestation."""
+
+    name: str
+    security: Security
+    ledger: Ledger
+    contracts: Contracts
+    repository: ReferenceRepository
+    members: dict[str, Member]
+    chain: AttestationChain
+    view: TrustView
+    liveness: LivenessMonitor
+    plan: tuple[str, ...]
+    setup_tx: dict[str, str] = field(default_factory=dict)
+    pushes: list[EpochPush] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    _background: asyncio.Task[None] | None = None
+    _stopping: bool = False
+    _in_step: bool = False
+
+    # -- bring-up ----------------------------------------------------------------------------
+    @classmethod
+    async def bring_up(
+        cls,
+        name: str,
+        agents: Sequence[str],
+        bus: Bus,
+        clock: Clock,
+        security: Security,
+        *,
+        images: Mapping[str, WrappedImage] | None = None,
+        progress: Progress | None = None,
+    ) -> SecurePipeline:
+        """Steps 3–14 for `agents`; `images` gives an agent another image than `secmas`
+        (tests use it to compromise one agent only)."""
+        timings: dict[str, float] = {}
+
+        async def timed(step: str, work: Any) -> Any:
+            if progress is not None:
+                progress(step)
+            started = time.perf_counter()
+            try:
+                result = await work if asyncio.iscoroutine(work) else work()
+            except (LedgerError, OSError, ValueError) as exc:
+                raise PipelineError(f"{step}: {exc}") from exc
+            timings[step] = time.perf_counter() - started
+            return result
+
+        repository = ReferenceRepository(":memory:")
+        secaas_key = Ed25519PrivateKey.generate()
+        default = await timed("wrap", lambda: secmas_image(secaas_key, repository))
+        chosen = {a: (images or {}).get(a, default) for a in agents}
+        ledger = await timed("ledger", lambda: connect(security.ledger))
+        contracts = await timed("contracts", lambda: ledger.deploy())
+        plan = security.attestation.plan or tuple(agents)
+        pipeline = cls._assemble(name, security, ledger, contracts, repository, chosen, bus, clock)
+        pipeline.plan, pipeline.timings = plan, timings
+        await timed("register", pipeline._register)
+        await timed("attest", pipeline._attest_initially())
+        await timed("keys", pipeline._push_keys())
+        for member in pipeline.members.values():
+            member.heartbeat.start()
+        await pipeline.liveness.start(bus)
+        return pipeline
+
+    @classmethod
+    def _assemble(
+        cls,
+        name: str,
+        security: Security,
+        ledger: Ledger,
+        contracts: Contracts,
+        repository: ReferenceRepository,
+        images: Mapping[str, WrappedImage],
+        bus: Bus,
+        clock: Clock,
+    ) -> SecurePipeline:
+        timeout = security.attestation.challenge_timeout
+        members: dict[str, Member] = {}
+        for agent, image in images.items():
+            identity = AgentIdentity.generate(agent)
+            account = ledger.new_account()
+            measure: Measure = image.runtime.measure
+            members[agent] = Member(
+                identity,
+                account,
+                image,
+                AttesterEndpoint(identity, name, measure, bus),
+                VerifierRole(
+                    identity,
+                    contracts.registry.as_(account),
+                    bus,
+                    name,
+                    timeout,
+                    offload=clock.run_blocking,
+                ),
+                Heartbeat(identity, name, bus, clock, security.heartbeat),
+            )
+        peers = peers_by_address(
+            Peer(a, m.account.address, m.identity.signing_public, m.identity.sealing_public)
+            for a, m in members.items()
+        )
+        expected = {
+            a: Expected(m.image.manifest.image, reference_measurement(m.image.manifest))
+            for a, m in members.items()
+        }
+        view = TrustView()
+        chain = AttestationChain(
+            pipeline=name,
+            bus=bus,
+            secaas=AgentIdentity.generate("secaas"),
+            secaas_registry=contracts.registry.as_(ledger.secaas),
+            mlfo_registry=contracts.registry,
+            peers=peers,
+            expected=expected,
+            roles={a: m.role for a, m in members.items()},
+            view=view,
+            timeout=timeout,
+            offload=clock.run_blocking,
+        )
+        liveness = LivenessMonitor(name, {a: m.identity.signing_public for a, m in members.items()})
+        pipeline = cls(
+            name, security, ledger, contracts, repository, members, chain, view, liveness, ()
+        )
+        chain.on_revoke = pipeline._revoked
+        return pipeline
+
+    def _register(self) -> None:
+        """Steps 7–8: register and fund every agent account, then set the plan."""
+        pid = pipeline_id(self.name)
+        registrations = [
+            AgentRegistration(
+                m.account.address,
+                agent_id(a),
+                m.identity.signing_public,
+                m.identity.sealing_public,
+            )
+            for a, m in self.members.items()
+        ]
+        for start in range(0, len(registrations), MAX_AGENTS_PER_REGISTRATION):
+            batch = registrations[start : start + MAX_AGENTS_PER_REGISTRATION]
+            receipt = self.contracts.registry.register_agents(pid, batch)
+            self.setup_tx[f"register[{start}]"] = receipt.tx_hash
+        plan = [self.members[a].account.address for a in self.plan]
+        self.setup_tx["plan"] = self.contracts.registry.set_plan(pid, plan).tx_hash
+
+    async def _attest_initially(self) -> None:
+        """Steps 9–12: SECaaS attests the first agent, then one mutual round."""
+        for member in self.members.values():
+            await member.endpoint.start()
+        first = await self.chain.initial(self.plan[0])
+        if not first.passed:
+            raise PipelineError(
+                f"initial attestation of {first.measured} failed: {'; '.join(first.reasons)}"
+            )
+        await self.chain.run(len(self.plan) - 1)
+
+    async def _push_keys(self) -> None:
+        """Steps 13–14: the MLFO pushes the epoch's secret, every trusted agent fetches it."""
+        recipients = [
+            Recipient(m.account.address, m.identity.sealing_public)
+            for a, m in self.members.items()
+            if self.view.admits(a)
+        ]
+        push = await self.chain.offload(
+            push_epoch, self.name, self.contracts.registry, self.contracts.secret_store, recipients
+        )
+        self.pushes.append(push)
+        for agent, member in self.members.items():
+            if self.view.admits(agent):
+                store = self.contracts.secret_store.as_(member.account)
+                member.secret = await self.chain.offload(
+                    fetch_secret, self.name, store, member.identity
+                )
+
+    async def _revoked(self, peer: Peer, reason: str) -> None:
+        """A revocation started a new epoch: key the agents that are still trusted."""
+        self.members[peer.name].secret = None
+        await self._push_keys()
+
+    # -- operation ---------------------------------------------------------------------------
+    def start_background(self, clock: Clock) -> None:
+        """Mutual attestation during operation, off the agents' critical path: they never
+        wait for it."""
+        self._background = asyncio.ensure_future(self._rounds(clock))
+
+    async def _rounds(self, clock: Clock) -> None:
+        """One mutual attestation step every `period` seconds: each agent is re-attested
+        once per plan length × period, and the cost per simulated second is bounded
+        however many agents there are."""
+        while not self._stopping:
+            await clock.sleep(self.security.attestation.period)
+            if self._stopping:
+                return
+            self._in_step = True
+            try:
+                await self.chain.step()
+            except LedgerError as exc:
+                logger.error("mutual attestation step failed: %s", exc)
+            finally:
+                self._in_step = False
+
+    async def close(self) -> None:
+        """Stop the background rounds (a step in flight finishes first), then the beats
+        and attesters."""
+        self._stopping = True
+        if self._background is not None:
+            if not self._in_step:
+                self._background.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._background
+        for member in self.members.values():
+            await member.heartbeat.stop()
+            await member.endpoint.stop()
+        await self.liveness.stop()
+        self.repository.close()
+
+    # -- report ------------------------------------------------------------------------------
+    @property
+    def entries(self) -> list[ChainEntry]:
+        return self.chain.entries
+
+    def report(self, now: float) -> dict[str, Any]:
+        """What report.json holds about the trust layer."""
+        image = next(iter(self.members.values())).image.manifest
+        return {
+            "pipeline": self.name,
+            "ledger": self.ledger.url,
+            "contracts": {
+                "AgentRegistry": self.contracts.registry.address,
+                "SecretStore": self.contracts.secret_store.address,
+            },
+            "image": {
+                "name": image.image,
+                "version": image.version,
+                "root": image.root,
+                "entries": len(image.entries),
+            },
+            "agents": {
+                a: {
+                    "account": m.account.address,
+                    "trusted": self.view.admits(a),
+                    "excluded": self.view.excluded.get(a),
+                    "key_epoch": m.secret.epoch if m.secret else None,
+                    "heartbeats": self.liveness.beats.get(a, 0),
+                }
+                for a, m in self.members.items()
+            },
+            "plan": list(self.plan),
+            "setup_tx": dict(self.setup_tx),
+            "attestations": [e.to_json() for e in self.entries],
+            "key_epochs": [
+                {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
+                for p in self.pushes
+            ],
+            "silent_agents": self.liveness.silent(now, 3 * self.security.heartbeat),
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }

@@ -1,0 +1,278 @@
+"""Remote attestation in RATS roles (RFC 9334): attester, verifier, relying party.
+
+The attester (every agent) measures itself and signs the result together with the
+verifier's fresh nonce; the verifier appraises that evidence against the reference
+measurement SECaaS stored when it wrapped the agent (`001_…` steps 4, 10–11); the relying
+party (the MLFO, through the ledger) acts on the result. Evidence is an Ed25519 signature
+by the agent's key over nonce ‖ measurement ‖ agent id; a nonce is used once and only
+within `max_age` seconds, so stale or replayed evidence is refused.
+
+This module is pure computation: encoding, signing, appraisal. Transport (the bus) and
+recording (the ledger) live in `secmas.trust.chain`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from secmas.transport.nesting import too_deep
+from secmas.trust.identity import AgentIdentity, signature_valid
+
+EVIDENCE_FORMAT = "secmas.evidence/1"
+CHALLENGE_FORMAT = "secmas.challenge/1"
+REFERENCE_FORMAT = "secmas.reference/1"
+_DOMAIN = b"secmas/evidence/1\x00"
+NONCE_BYTES = 32
+MAX_DEPTH = 4  # frames nest two levels (frame → measurement)
+
+
+class EvidenceError(ValueError):
+    """A challenge, evidence or reference frame that cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Named digests of what an agent runs (modules' code and files, ELF sections) and
+    their root: SHA-256 over the sorted (name, digest) pairs, so the signed root commits
+    to every part and a verifier can say which part differs."""
+
+    parts: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def of(cls, parts: Mapping[str, bytes]) -> Measurement:
+        """A measurement from a name → digest mapping."""
+        return cls(tuple(sorted(parts.items())))
+
+    @property
+    def root(self) -> bytes:
+        """The digest that evidence signs and the ledger's record refers to."""
+        h = hashlib.sha256(b"secmas/measurement/1\x00")
+        for name, digest in self.parts:
+            encoded = name.encode()
+            h.update(len(encoded).to_bytes(4, "big") + encoded + digest)
+        return h.digest()
+
+    def differing(self, reference: Measurement) -> list[str]:
+        """Parts that differ from `reference`, are missing from it or are extra."""
+        mine, theirs = dict(self.parts), dict(reference.parts)
+        return sorted(n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
+
+    def to_json(self) -> dict[str, str]:
+        return {name: digest.hex() for name, digest in self.parts}
+
+    @classmethod
+    def from_json(cls, data: object) -> Measurement:
+        if not isinstance(data, dict):
+            raise EvidenceError("measurement must be an object of name → hex digest")
+        try:
+            return cls.of({str(k): bytes.fromhex(v) for k, v in data.items()})
+        except (TypeError, ValueError) as exc:
+            raise EvidenceError(f"measurement: {exc}") from None
+
+
+def _frame(data: bytes, expected: str) -> dict[str, Any]:
+    try:
+        text = data.decode()
+        if too_deep(text, MAX_DEPTH):
+            raise EvidenceError(f"JSON nested more than {MAX_DEPTH} levels deep")
+        frame = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvidenceError(f"not JSON: {exc}") from None
+    if not isinstance(frame, dict) or frame.get("format") != expected:
+        raise EvidenceError(f"not a {expected} frame")
+    return frame
+
+
+def _hex_field(frame: dict[str, Any], key: str, size: int | None = None) -> bytes:
+    try:
+        value = bytes.fromhex(frame[key])
+    except (KeyError, TypeError, ValueError):
+        raise EvidenceError(f"field {key!r} missing or not hex") from None
+    if size is not None and len(value) != size:
+        raise EvidenceError(f"field {key!r} must be {size} bytes, got {len(value)}")
+    return value
+
+
+def _str_field(frame: dict[str, Any], key: str) -> str:
+    value = frame.get(key)
+    if not isinstance(value, str) or not value:
+        raise EvidenceError(f"field {key!r} missing or not a string")
+    return value
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A verifier's request for evidence: a fresh nonce for one measured agent."""
+
+    nonce: bytes
+    verifier: str
+    measured: str
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "format": CHALLENGE_FORMAT,
+                "nonce": self.nonce.hex(),
+                "verifier": self.verifier,
+                "measured": self.measured,
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Challenge:
+        frame = _frame(data, CHALLENGE_FORMAT)
+        return cls(
+            _hex_field(frame, "nonce", NONCE_BYTES),
+            _str_field(frame, "verifier"),
+            _str_field(frame, "measured"),
+        )
+
+
+def signed_message(agent: str, nonce: bytes, root: bytes) -> bytes:
+    """What evidence signs: nonce ‖ measurement root ‖ agent id, with a domain label."""
+    return _DOMAIN + nonce + root + agent.encode()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """An attester's signed answer to a challenge."""
+
+    agent: str
+    nonce: bytes
+    measurement: Measurement
+    signature: bytes
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of the signed message and signature: what the ledger record holds."""
+        message = signed_message(self.agent, self.nonce, self.measurement.root)
+        return hashlib.sha256(message + self.signature).digest()
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "format": EVIDENCE_FORMAT,
+                "agent": self.agent,
+                "nonce": self.nonce.hex(),
+                "measurement": self.measurement.to_json(),
+                "signature": self.signature.hex(),
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Evidence:
+        frame = _frame(data, EVIDENCE_FORMAT)
+        return cls(
+            _str_field(frame, "agent"),
+            _hex_field(frame, "nonce", NONCE_BYTES),
+            Measurement.from_json(frame.get("measurement")),
+            _hex_field(frame, "signature", 64),
+        )
+
+
+def produce_evidence(
+    identity: AgentIdentity, challenge: Challenge, measurement: Measurement
+) -> Evidence:
+    """The attester's side: sign the fresh nonce with what it measured just now."""
+    message = signed_message(identity.name, challenge.nonce, measurement.root)
+    return Evidence(identity.name, challenge.nonce, measurement, identity.sign(message))
+
+
+@dataclass(frozen=True)
+class Appraisal:
+    """A verifier's verdict on one piece of evidence, with the reasons when it fails."""
+
+    agent: str
+    passed: bool
+    reasons: tuple[str, ...] = ()
+    evidence: bytes = bytes(32)
+    """The appraised evidence's digest (zeros when none arrived): the ledger records it."""
+    measurement: Measurement | None = None
+    """What the agent reported, for whoever holds the full reference to diagnose."""
+
+
+@dataclass
+class Verifier:
+    """The verifier role: issues one-use nonces and appraises evidence against references.
+
+    `max_age` bounds how long a challenge stays answerable (seconds of `clock`)."""
+
+    name: str
+    max_age: float = 10.0
+    clock: Callable[[], float] = time.monotonic
+    _outstanding: dict[bytes, tuple[str, float]] = field(default_factory=dict)
+
+    def challenge(self, measured: str) -> Challenge:
+        """A fresh random nonce for `measured`, remembered until it is used or expires."""
+        self._forget_expired()
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        self._outstanding[nonce] = (measured, self.clock())
+        return Challenge(nonce, self.name, measured)
+
+    def appraise(self, evidence: Evidence, reference: bytes, signing_key: bytes) -> Appraisal:
+        """Check freshness, identity, signature, then the measurement root against the
+        reference root (`001_…` step 11: the hash is compared with the stored one).
+
+        The nonce is consumed whatever the verdict, so the same evidence never passes
+        twice."""
+
+        def verdict(reason: str | None) -> Appraisal:
+            reasons = () if reason is None else (reason,)
+            measured = evidence.measurement
+            return Appraisal(evidence.agent, reason is None, reasons, evidence.digest, measured)
+
+        issued = self._outstanding.pop(evidence.nonce, None)
+        if issued is None:
+            return verdict("replayed or unknown nonce")
+        measured, at = issued
+        if self.clock() - at > self.max_age:
+            return verdict(f"stale evidence (older than {self.max_age:g} s)")
+        if evidence.agent != measured:
+            return verdict(f"evidence from {evidence.agent!r}, challenged {measured!r}")
+        message = signed_message(evidence.agent, evidence.nonce, evidence.measurement.root)
+        if not signature_valid(signing_key, evidence.signature, message):
+            return verdict("bad signature for the agent's key")
+        if evidence.measurement.root != reference:
+            return verdict("measurement differs from the reference")
+        return verdict(None)
+
+    def _forget_expired(self) -> None:
+        now = self.clock()
+        for nonce, (_, at) in list(self._outstanding.items()):
+            if now - at > self.max_age:
+                del self._outstanding[nonce]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference value a verifier receives, sealed, for one measured agent: the root
+    of the measurement SECaaS recorded when it wrapped the agent's image."""
+
+    agent: str
+    image: str
+    root: bytes
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "format": REFERENCE_FORMAT,
+                "agent": self.agent,
+                "image": self.image,
+                "root": self.root.hex(),
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Reference:
+        frame = _frame(data, REFERENCE_FORMAT)
+        return cls(
+            _str_field(frame, "agent"),
+            _str_field(frame, "image"),
+            _hex_field(frame, "root", 32),
+        )

@@ -1,0 +1,386 @@
+"""The attestation chain: initial attestation by SECaaS, then mutual attestation with a
+rotating software root of trust, recorded on the ledger (`001_…` steps 9–12 and the
+operation phase; `000_…` Section III.B).
+
+Roles (RFC 9334): every agent is an attester (`AttesterEndpoint`, answering challenges
+on the bus) and, when the registry contract elects it, the verifier of the next agent in
+the plan (`VerifierRole`); SECaaS holds the reference measurements and hands each one to
+the elected verifier sealed to that verifier's key, so other (possibly infected) agents
+never learn it; the MLFO is the relying party (`AttestationChain`) that revokes an agent
+whose attestation failed, which starts a new key epoch on chain.
+
+A group attack (one corrupted agent vouching for another) fails because the chain starts
+at an agent SECaaS verified itself, and the contract never makes a failed agent the root
+of trust: a corrupted agent is measured by a genuine one and excluded before it could
+verify anybody.
+
+Ledger calls are blocking (web3); they run in worker threads (`Offload`) so that agents
+keep auctioning while an attestation step waits for its transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from secmas.ledger.chain import Receipt
+from secmas.ledger.ids import pipeline_id
+from secmas.ledger.registry import RegistryClient
+from secmas.transport.bus import Bus, BusClosed, Subscription
+from secmas.trust.attestation import (
+    Appraisal,
+    Challenge,
+    Evidence,
+    EvidenceError,
+    Measurement,
+    Reference,
+    Verifier,
+    produce_evidence,
+)
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.sealing import SealError, open_sealed, seal
+from secmas.trust.view import TrustView
+
+logger = logging.getLogger(__name__)
+
+Measure = Callable[[], Measurement]
+"""An agent's runtime measurement subroutine."""
+
+Offload = Callable[..., Awaitable[Any]]
+"""Runs a blocking ledger call off the event loop: `asyncio.to_thread`, or the run
+clock's `run_blocking` so that simulated time waits for it."""
+
+
+def attest_subject(pipeline: str, agent: str) -> str:
+    """The bus subject an agent's attester listens on."""
+    return f"secmas.attest.{pipeline}.{agent}"
+
+
+def reference_context(pipeline: str, step: int) -> bytes:
+    """Associated data binding a sealed reference to its pipeline and step."""
+    return f"secmas/reference/{pipeline}/{step}".encode()
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A pipeline member as the chain knows it: name, account and registered keys."""
+
+    name: str
+    address: str
+    signing_key: bytes
+    sealing_key: bytes
+
+
+class AttesterEndpoint:
+    """An agent's attester: measures itself on every challenge and signs the result.
+
+    Frames that are not challenges for this agent are counted and left unanswered; the
+    challenger then times out, which its verifier records as a failure."""
+
+    def __init__(self, identity: AgentIdentity, pipeline: str, measure: Measure, bus: Bus):
+        self.identity = identity
+        self.pipeline = pipeline
+        self.measure = measure
+        self.bus = bus
+        self.answered = 0
+        self.malformed = 0
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.bus.subscribe(
+            attest_subject(self.pipeline, self.identity.name), self._on_challenge
+        )
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_challenge(self, _subject: str, data: bytes) -> bytes | None:
+        try:
+            challenge = Challenge.decode(data)
+        except EvidenceError as exc:
+            self.malformed += 1
+            logger.warning("%s: dropped a malformed challenge: %s", self.identity.name, exc)
+            return None
+        if challenge.measured != self.identity.name:
+            self.malformed += 1
+            return None
+        measurement = self.measure()
+        self.answered += 1
+        return produce_evidence(self.identity, challenge, measurement).encode()
+
+
+async def challenge_over_bus(
+    bus: Bus, pipeline: str, verifier: Verifier, measured: str, timeout: float
+) -> Evidence | Appraisal:
+    """Send a fresh challenge to `measured`: its evidence, or a failed appraisal when no
+    well-formed evidence comes back within `timeout` seconds."""
+    challenge = verifier.challenge(measured)
+    try:
+        answer = await bus.request(attest_subject(pipeline, measured), challenge.encode(), timeout)
+        return Evidence.decode(answer)
+    except (TimeoutError, BusClosed) as exc:
+        reason = f"no evidence from {measured} ({type(exc).__name__})"
+    except EvidenceError as exc:
+        reason = f"malformed evidence from {measured}: {exc}"
+    return Appraisal(measured, False, (reason,))
+
+
+async def appraise_over_bus(
+    bus: Bus,
+    pipeline: str,
+    verifier: Verifier,
+    measured: Peer,
+    reference: bytes,
+    timeout: float,
+) -> Appraisal:
+    """Challenge `measured` and appraise its evidence against the `reference` root."""
+    got = await challenge_over_bus(bus, pipeline, verifier, measured.name, timeout)
+    if isinstance(got, Appraisal):
+        return got
+    return verifier.appraise(got, reference, measured.signing_key)
+
+
+@dataclass
+class VerifierRole:
+    """What an agent does when the contract elects it verifier of the open step: read
+    its sealed reference, challenge the measured agent, record the verdict on chain."""
+
+    identity: AgentIdentity
+    registry: RegistryClient
+    bus: Bus
+    pipeline: str
+    timeout: float = 5.0
+    offload: Offload = asyncio.to_thread
+    verifier: Verifier = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.verifier = Verifier(self.identity.name, max_age=2 * self.timeout)
+
+    async def verify_open_step(self, peers: Mapping[str, Peer]) -> tuple[Peer, Appraisal, Receipt]:
+        """Attest the open step's measured agent; `peers` maps addresses to members."""
+        pid = pipeline_id(self.pipeline)
+        ref = await self.offload(self.registry.reference_for, pid)
+        measured = peers[ref.measured]
+        try:
+            context = reference_context(self.pipeline, ref.step)
+            reference = Reference.decode(
+                open_sealed(ref.sealed_reference, self.identity.sealing, context)
+            )
+        except (SealError, EvidenceError) as exc:
+            appraisal = Appraisal(measured.name, False, (f"unusable reference: {exc}",))
+        else:
+            appraisal = await appraise_over_bus(
+                self.bus,
+                self.pipeline,
+                self.verifier,
+                measured,
+                reference.root,
+                self.timeout,
+            )
+        receipt = await self.offload(
+            self.registry.record_result, pid, ref.step, appraisal.passed, appraisal.evidence
+        )
+        return measured, appraisal, receipt
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What SECaaS's reference repository says an agent must measure."""
+
+    image: str
+    measurement: Measurement
+
+    def reference(self, agent: str) -> Reference:
+        """The compact reference (the root) sealed to a verifier."""
+        return Reference(agent, self.image, self.measurement.root)
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    """One attestation as recorded on chain, with what only the verifier saw (reasons)."""
+
+    kind: str  # "initial" (verified by SECaaS) or "mutual"
+    step: int
+    measured: str
+    verifier: str
+    passed: bool
+    root_of_trust: str
+    tx: str
+    block: int
+    wall_ms: float
+    reasons: tuple[str, ...] = ()
+    differing: tuple[str, ...] = ()
+    revoke_tx: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "step": self.step,
+            "measured": self.measured,
+            "verifier": self.verifier,
+            "result": "pass" if self.passed else "fail",
+            "root_of_trust": self.root_of_trust,
+            "tx": self.tx,
+            "block": self.block,
+            "wall_ms": round(self.wall_ms, 3),
+            "reasons": list(self.reasons),
+            "differing": list(self.differing),
+            "revoke_tx": self.revoke_tx,
+        }
+
+
+Revoked = Callable[[Peer, str], Awaitable[None]]
+"""Told after the MLFO revoked an agent (with the reason): e.g. push a new key epoch."""
+
+
+@dataclass
+class AttestationChain:
+    """Drives the chain for one pipeline: SECaaS's initial attestation, then steps in
+    which SECaaS provides the sealed reference, the elected verifier attests, and the
+    MLFO (relying party) revokes whoever failed."""
+
+    pipeline: str
+    bus: Bus
+    secaas: AgentIdentity
+    secaas_registry: RegistryClient
+    mlfo_registry: RegistryClient
+    peers: dict[str, Peer]  # by address
+    expected: dict[str, Expected]  # by agent name
+    roles: dict[str, VerifierRole]  # by agent name
+    view: TrustView
+    timeout: float = 5.0
+    offload: Offload = asyncio.to_thread
+    on_revoke: Revoked | None = None
+    entries: list[ChainEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._secaas_verifier = Verifier("secaas", max_age=2 * self.timeout)
+        self._pid = pipeline_id(self.pipeline)
+
+    def peer(self, name: str) -> Peer:
+        """The member called `name`."""
+        for peer in self.peers.values():
+            if peer.name == name:
+                return peer
+        raise KeyError(name)
+
+    async def initial(self, first: str) -> ChainEntry:
+        """Steps 9–12: SECaaS attests `first` itself; a pass makes it the root of trust."""
+        started = time.perf_counter()
+        peer = self.peer(first)
+        appraisal = await appraise_over_bus(
+            self.bus,
+            self.pipeline,
+            self._secaas_verifier,
+            peer,
+            self.expected[first].measurement.root,
+            self.timeout,
+        )
+        receipt = await self.offload(
+            self.secaas_registry.record_initial,
+            self._pid,
+            peer.address,
+            appraisal.passed,
+            appraisal.evidence,
+        )
+        return await self._settle("initial", 0, peer, "secaas", appraisal, receipt, started)
+
+    async def step(self) -> ChainEntry | None:
+        """One mutual attestation step; None when no step can open (no root of trust)."""
+        started = time.perf_counter()
+        step = await self.offload(self.secaas_registry.current_step, self._pid)
+        if step is None:
+            return None
+        verifier, measured = self.peers[step.verifier], self.peers[step.measured]
+        sealed = seal(
+            self.expected[measured.name].reference(measured.name).encode(),
+            verifier.sealing_key,
+            reference_context(self.pipeline, step.index),
+        )
+        await self.offload(self.secaas_registry.provide_reference, self._pid, step.index, sealed)
+        role = self.roles.get(verifier.name)
+        if role is None:
+            raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
+        measured, appraisal, receipt = await role.verify_open_step(self.peers)
+        return await self._settle(
+            "mutual", step.index, measured, verifier.name, appraisal, receipt, started
+        )
+
+    async def run(self, steps: int) -> list[ChainEntry]:
+        """Up to `steps` mutual steps (fewer when the chain cannot go on)."""
+        done = []
+        for _ in range(steps):
+            entry = await self.step()
+            if entry is None:
+                break
+            done.append(entry)
+        return done
+
+    async def _settle(
+        self,
+        kind: str,
+        step: int,
+        measured: Peer,
+        verifier: str,
+        appraisal: Appraisal,
+        receipt: Receipt,
+        started: float,
+    ) -> ChainEntry:
+        """Act as relying party on the verdict and keep the entry for the report; SECaaS's
+        full reference names the parts that differ."""
+        revoke_tx = None
+        differing: tuple[str, ...] = ()
+        if not appraisal.passed and appraisal.measurement is not None:
+            full = self.expected[measured.name].measurement
+            differing = tuple(appraisal.measurement.differing(full))
+        if appraisal.passed:
+            self.view.trust(measured.name)
+        else:
+            reason = "; ".join(appraisal.reasons) or "attestation failed"
+            revoke = await self.offload(self.mlfo_registry.revoke, self._pid, measured.address)
+            revoke_tx = revoke.tx_hash
+            self.view.exclude(measured.name, reason)
+            logger.warning(
+                "%s failed attestation (%s%s): revoked",
+                measured.name,
+                reason,
+                f": {', '.join(differing)}" if differing else "",
+            )
+            if self.on_revoke is not None:
+                await self.on_revoke(measured, reason)
+        root = _new_root(receipt)
+        entry = ChainEntry(
+            kind=kind,
+            step=step,
+            measured=measured.name,
+            verifier=verifier,
+            passed=appraisal.passed,
+            root_of_trust=self.peers[root].name if root in self.peers else "",
+            tx=receipt.tx_hash,
+            block=receipt.block,
+            wall_ms=(time.perf_counter() - started) * 1000,
+            reasons=appraisal.reasons,
+            differing=differing,
+            revoke_tx=revoke_tx,
+        )
+        self.entries.append(entry)
+        return entry
+
+
+def _new_root(receipt: Receipt) -> str:
+    """The root of trust after an attestation, from the record's event."""
+    for event in receipt.events:
+        if event.name == "AttestationRecorded":
+            return str(event.args["newRoot"])
+    return ""
+
+
+def peers_by_address(peers: Iterable[Peer]) -> dict[str, Peer]:
+    """Index members by account address, as the contract names them."""
+    return {p.address: p for p in peers}

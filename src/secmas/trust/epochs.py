@@ -1,0 +1,83 @@
+"""Pipeline secrets per key epoch, distributed through the ledger (`001_…` steps 13–14).
+
+The MLFO draws a fresh 256-bit pipeline secret for each key epoch and pushes it through
+the SecretStore contract sealed to every trusted agent's X25519 key; it keeps no copy.
+An agent fetches its box and opens it with its own key. The registry starts a new epoch
+on every revocation, so a revoked agent is left with a secret nobody uses any more and
+cannot fetch the new one (the contract refuses it, and no box is sealed to it).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from secmas.ledger.chain import Receipt
+from secmas.ledger.ids import pipeline_id
+from secmas.ledger.registry import RegistryClient
+from secmas.ledger.secretstore import SecretStoreClient
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.sealing import open_sealed, seal
+
+SECRET_BYTES = 32
+
+
+def secret_context(pipeline: str, epoch: int) -> bytes:
+    """Associated data binding a sealed pipeline secret to its pipeline and epoch."""
+    return f"secmas/pipeline-secret/{pipeline}/{epoch}".encode()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An agent the secret is sealed to: its account and registered X25519 key."""
+
+    address: str
+    sealing_key: bytes
+
+
+@dataclass(frozen=True)
+class EpochPush:
+    """What the MLFO pushed: the epoch, to whom, and the transaction."""
+
+    epoch: int
+    recipients: tuple[str, ...]
+    receipt: Receipt
+
+
+def push_epoch(
+    pipeline: str,
+    registry: RegistryClient,
+    store: SecretStoreClient,
+    recipients: Iterable[Recipient],
+) -> EpochPush:
+    """The MLFO's step 13: a fresh secret for the registry's current epoch, sealed to each
+    recipient and pushed in one transaction."""
+    pid = pipeline_id(pipeline)
+    epoch = registry.key_epoch(pid)
+    secret = secrets.token_bytes(SECRET_BYTES)
+    context = secret_context(pipeline, epoch)
+    boxes = {r.address: seal(secret, r.sealing_key, context) for r in recipients}
+    receipt = store.push_secrets(pid, epoch, boxes)
+    return EpochPush(epoch, tuple(boxes), receipt)
+
+
+@dataclass(frozen=True)
+class PipelineSecret:
+    """An agent's copy of the pipeline secret of one epoch."""
+
+    epoch: int
+    secret: bytes
+
+
+def fetch_secret(
+    pipeline: str, store: SecretStoreClient, identity: AgentIdentity
+) -> PipelineSecret:
+    """An agent's step 14: fetch its sealed box of the current epoch and open it.
+
+    Raises `LedgerRevert` when the contract refuses (revoked or untrusted agent, nothing
+    pushed yet) and `SealError` when the box was not sealed to this agent."""
+    epoch, box = store.fetch_secret(pipeline_id(pipeline))
+    return PipelineSecret(
+        epoch, open_sealed(box, identity.sealing, secret_context(pipeline, epoch))
+    )

@@ -1,0 +1,329 @@
+"""Measure a Python agent's code twice: from its source files and from its live modules.
+
+SECaaS compiles the package to build the reference; a running agent hashes the code
+objects its functions hold right now. When nothing was tampered with both give the same
+digests, and an in-memory patch (`f.__code__ = …`, a replaced or deleted function) shows
+up under the function's qualname.
+
+What is measured: every function and method whose qualname is reachable by attribute
+lookup from its module (top-level functions, methods, nested classes' methods; nothing
+under `<locals>`, no lambdas or comprehensions at module or class level: those are part of
+the code around them). Each is hashed by a canonical serialisation of its code object,
+not `marshal.dumps`, whose reference flags depend on reference counts; file names and line
+tables are left out so the digest does not depend on where the package is installed.
+Both routes compile at the interpreter's optimisation level, so a reference made without
+`-O` (which drops asserts) does not match an agent run with it.
+
+A decorator's wrapper is not measured itself: the live digest is that of the function
+found under it (through `__wrapped__` and the like), and the decorator's code is measured
+where it is defined. So a wrapper injected at runtime that keeps `__wrapped__` pointing at
+the original goes unnoticed; one that does not shows up as a changed function.
+
+Several code objects can share a qualname (a property's getter and setter); their digests
+combine into one per qualname. `typing.overload` stubs are left out of the reference,
+since only the implementation is ever bound. Other definitions that never go live, such
+as both branches of `if …: def f` or the repeated `_` of `singledispatch` registrations,
+show up as mismatches at runtime. Class bodies and module-level statements run once and
+leave no code object behind, so only the file digest covers them.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import CodeType, ModuleType
+
+from secmas.trust.digests import EntryDiff, diff_entries, multiset_digest, root_digest
+
+CANONICAL_VERSION = "secmas.code/1"
+# Attributes through which decorators and descriptors reach the function they wrap:
+# functools.wraps, staticmethod/classmethod/bound methods, property, partialmethod and
+# cached_property, pydantic's decorator proxies.
+_WRAPPED = ("__wrapped__", "__func__", "fget", "fset", "fdel", "func", "wrapped")
+_UNWRAP_LIMIT = 64
+
+
+class PackageError(Exception):
+    """A package or module that cannot be measured: unreadable, not Python, bad syntax."""
+
+
+def code_digest(code: CodeType) -> str:
+    """SHA-256 of a code object's canonical serialisation, the same in every process.
+
+    co_code is the de-specialised bytecode in CPython 3.11+, so a function that the
+    adaptive interpreter has quickened hashes as it did when compiled.
+    """
+    fields = (
+        CANONICAL_VERSION,
+        code.co_qualname,
+        code.co_name,
+        code.co_argcount,
+        code.co_posonlyargcount,
+        code.co_kwonlyargcount,
+        code.co_flags,
+        code.co_code,
+        code.co_exceptiontable,
+        tuple(_constant(c) for c in code.co_consts),
+        code.co_names,
+        code.co_varnames,
+        code.co_freevars,
+        code.co_cellvars,
+    )
+    return hashlib.sha256(repr(fields).encode()).hexdigest()
+
+
+def _constant(value: object) -> str:
+    """A constant by type and repr; nested code by digest, frozensets in sorted order."""
+    if isinstance(value, CodeType):
+        return f"code:{code_digest(value)}"
+    if isinstance(value, tuple):
+        return "tuple:" + repr(tuple(_constant(v) for v in value))
+    if isinstance(value, frozenset):
+        return "frozenset:" + repr(tuple(sorted(_constant(v) for v in value)))
+    return f"{type(value).__name__}:{value!r}"
+
+
+@dataclass(frozen=True)
+class ModuleMeasurement:
+    """One module: qualname → code digest, and the SHA-256 of its file (reference only)."""
+
+    name: str
+    code: dict[str, str]
+    source: str | None = None
+
+    @property
+    def digest(self) -> str:
+        """Root over the sorted (qualname, digest) pairs."""
+        return root_digest(self.code.items())
+
+
+@dataclass(frozen=True)
+class PackageMeasurement:
+    """Every module of a package (or one module), by dotted name."""
+
+    name: str
+    modules: dict[str, ModuleMeasurement]
+
+    @property
+    def root(self) -> str:
+        """Root over the sorted (module name, module digest) pairs: code only, so the live
+        measurement can reproduce it."""
+        return root_digest((name, m.digest) for name, m in self.modules.items())
+
+    @property
+    def functions(self) -> int:
+        return sum(len(m.code) for m in self.modules.values())
+
+    def entries(self) -> dict[str, str]:
+        """`module` → file digest (when known) and `module:qualname` → code digest."""
+        flat: dict[str, str] = {}
+        for name, module in self.modules.items():
+            if module.source is not None:
+                flat[name] = module.source
+            flat.update({f"{name}:{q}": d for q, d in module.code.items()})
+        return flat
+
+    @classmethod
+    def from_entries(cls, name: str, entries: Mapping[str, str]) -> PackageMeasurement:
+        """Rebuild a measurement from `entries()` (as a manifest stores them)."""
+        sources: dict[str, str] = {}
+        code: dict[str, dict[str, str]] = {}
+        for key, digest in entries.items():
+            module, _, qualname = key.partition(":")
+            if qualname:
+                code.setdefault(module, {})[qualname] = digest
+            else:
+                sources[module] = digest
+        modules = {
+            m: ModuleMeasurement(m, code.get(m, {}), sources.get(m))
+            for m in sorted(sources.keys() | code.keys())
+        }
+        return cls(name, modules)
+
+
+def diff_packages(reference: PackageMeasurement, measured: PackageMeasurement) -> EntryDiff:
+    """`module:qualname`s whose code differs, is missing or extra; and modules whose files
+    differ, are missing or extra, when both sides were measured from files (a live
+    measurement has no file digests)."""
+    files = _from_files(reference) and _from_files(measured)
+    return diff_entries(
+        {k: v for k, v in reference.entries().items() if files or ":" in k},
+        {k: v for k, v in measured.entries().items() if files or ":" in k},
+    )
+
+
+def _from_files(package: PackageMeasurement) -> bool:
+    return any(module.source is not None for module in package.modules.values())
+
+
+# Reference: from the files.
+
+
+def module_files(path: Path, name: str) -> dict[str, Path]:
+    """Dotted module name → file, for a package directory (recursively) or one `.py` file;
+    `name` is the package's or module's own."""
+    if path.is_file():
+        return {name: path}
+    if not (path / "__init__.py").is_file():
+        raise PackageError(f"{path}: not a Python package (no __init__.py)")
+    files = {name: path / "__init__.py"}
+    for child in sorted(path.iterdir()):
+        if child.is_dir() and (child / "__init__.py").is_file():
+            files.update(module_files(child, f"{name}.{child.name}"))
+        elif child.suffix == ".py" and child.name != "__init__.py" and child.is_file():
+            files[f"{name}.{child.stem}"] = child
+    return files
+
+
+def measure_files(path: Path, name: str | None = None) -> PackageMeasurement:
+    """The reference: compile every module of the package and hash its functions.
+
+    `name` is the dotted name the package is imported as (default: the directory name, or
+    the file's without `.py`), e.g. `secmas.trust` for `src/secmas/trust`.
+    """
+    name = name or (path.stem if path.is_file() else path.name)
+    files = module_files(path, name)
+    return PackageMeasurement(name, {m: _measure_file(m, file) for m, file in files.items()})
+
+
+def _measure_file(module: str, path: Path) -> ModuleMeasurement:
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise PackageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return ModuleMeasurement(
+        module, measure_source(source, str(path)), hashlib.sha256(source).hexdigest()
+    )
+
+
+def measure_source(source: bytes, filename: str) -> dict[str, str]:
+    """Qualname → code digest for every reachable function compiled from `source`."""
+    try:
+        # As the import system compiles: no __future__ flags inherited from this module.
+        module = compile(source, filename, "exec", dont_inherit=True)
+        stubs = _overload_stubs(ast.parse(source, filename)) if b"overload" in source else set()
+    except SyntaxError as exc:
+        raise PackageError(f"{filename}:{exc.lineno}: not valid Python: {exc.msg}") from exc
+    except ValueError as exc:  # null bytes
+        raise PackageError(f"{filename}: not valid Python: {exc}") from exc
+    found: dict[str, list[str]] = {}
+    for code in _reachable_functions(module):
+        if (code.co_qualname, code.co_firstlineno) not in stubs:
+            found.setdefault(code.co_qualname, []).append(code_digest(code))
+    return {qualname: multiset_digest(digests) for qualname, digests in found.items()}
+
+
+def _reachable_functions(body: CodeType) -> Iterable[CodeType]:
+    """Function code in a module or class body, descending into class bodies."""
+    for const in body.co_consts:
+        if not isinstance(const, CodeType) or "<" in const.co_qualname:
+            continue  # <locals>, <lambda>, <listcomp>…: not reachable by attribute lookup
+        if const.co_flags & inspect.CO_NEWLOCALS:
+            yield const
+        else:  # a class body
+            yield from _reachable_functions(const)
+
+
+def _overload_stubs(tree: ast.Module) -> set[tuple[str, int]]:
+    """(qualname, first line) of every `@overload` stub; the first line of a decorated
+    function's code object is that of its first decorator."""
+    stubs: set[tuple[str, int]] = set()
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                if any(_is_overload(d) for d in child.decorator_list):
+                    first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                    stubs.add((prefix + child.name, first))
+            else:  # if/try/with blocks do not open a scope
+                visit(child, prefix)
+
+    visit(tree, "")
+    return stubs
+
+
+def _is_overload(decorator: ast.expr) -> bool:
+    return (isinstance(decorator, ast.Name) and decorator.id == "overload") or (
+        isinstance(decorator, ast.Attribute) and decorator.attr == "overload"
+    )
+
+
+# Runtime: from the live modules.
+
+
+def measure_live(
+    reference: PackageMeasurement, modules: Mapping[str, ModuleType] | None = None
+) -> PackageMeasurement:
+    """Hash the live code of every function the reference lists.
+
+    `modules` defaults to `sys.modules`. A qualname that no longer resolves to a function
+    is left out (the diff reports it missing); a module that is not loaded measures as one
+    without functions, which matches a reference module that has none.
+    """
+    loaded = sys.modules if modules is None else modules
+    measured = {}
+    for name, module in reference.modules.items():
+        live = loaded.get(name)
+        code = {} if live is None else _measure_module(live, module.code)
+        measured[name] = ModuleMeasurement(name, code)
+    return PackageMeasurement(reference.name, measured)
+
+
+def _measure_module(module: ModuleType, qualnames: Iterable[str]) -> dict[str, str]:
+    code = {}
+    for qualname in qualnames:
+        found = live_code(module, qualname)
+        if found:
+            code[qualname] = multiset_digest(code_digest(c) for c in found)
+    return code
+
+
+def live_code(module: ModuleType, qualname: str) -> list[CodeType]:
+    """The code objects bound under `qualname` now.
+
+    Follows the attribute path through namespaces (`vars`, so descriptors are seen as
+    they are, not invoked), then unwraps decorators and descriptors. Code whose co_qualname
+    is `qualname` is the function itself, and a decorator's wrapper is skipped; when none
+    carries it (the code was swapped or the function replaced), the code that is bound is
+    returned, so its digest differs from the reference.
+    """
+    target: object = module
+    for part in qualname.split("."):
+        try:
+            target = vars(target)[part]
+        except (TypeError, KeyError):  # no namespace there, or no such name in it
+            return []
+    found = _unwrapped_code(target)
+    own = [c for c in found if c.co_qualname == qualname]
+    return own or found[:1]
+
+
+def _unwrapped_code(target: object) -> list[CodeType]:
+    """Code objects reachable from `target` through wrapping attributes, outermost first."""
+    found: list[CodeType] = []
+    seen: set[int] = set()
+    queue = [target]
+    while queue and len(seen) < _UNWRAP_LIMIT:
+        item = queue.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        code = _attribute(item, "__code__")
+        if isinstance(code, CodeType) and all(code is not c for c in found):
+            found.append(code)
+        queue.extend(x for x in (_attribute(item, a) for a in _WRAPPED) if x is not None)
+    return found
+
+
+def _attribute(item: object, name: str) -> object | None:
+    try:
+        return getattr(item, name, None)
+    except Exception:  # a descriptor or __getattr__ that raises: nothing to follow
+        return None

@@ -1,0 +1,195 @@
+"""Ledger fixtures: an in-process chain with the contracts deployed, pipelines of funded
+agents, and a Hardhat JSON-RPC node for the tests that need one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from secmas.ledger import (
+    AgentRegistration,
+    Contracts,
+    Ledger,
+    Receipt,
+    RegistryClient,
+    SecretStoreClient,
+    StepInfo,
+    agent_id,
+    connect,
+    pipeline_id,
+)
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools" / "ledger"
+FUNDING_WEI = 10**17
+HARDHAT_START_TIMEOUT_S = 60.0
+
+
+def node_tools_missing() -> str | None:
+    """Why the node-based tests cannot run here, None when they can."""
+    if shutil.which("node") is None or shutil.which("npx") is None:
+        return "node/npx not installed (scripts/setup --test installs them)"
+    if not (TOOLS / "node_modules").is_dir():
+        return "tools/ledger/node_modules missing (npm ci --no-audit --no-fund in tools/ledger)"
+    return None
+
+
+def evidence(label: str) -> bytes:
+    """A 32-byte evidence digest."""
+    return hashlib.sha256(label.encode()).digest()
+
+
+@dataclass
+class Member:
+    """A registered agent and its views of both contracts."""
+
+    account: LocalAccount
+    name: str
+    registry: RegistryClient
+    store: SecretStoreClient
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+
+@dataclass
+class Pipeline:
+    """A pipeline with registered, funded agents and a plan in registration order."""
+
+    ledger: Ledger
+    contracts: Contracts
+    pid: bytes
+    members: list[Member]
+    mlfo: RegistryClient
+    secaas: RegistryClient
+
+    def member(self, address: str) -> Member:
+        return next(m for m in self.members if m.address == address)
+
+    def bootstrap(self, index: int = 0) -> Receipt:
+        """The SECaaS attests member `index`, which becomes the root of trust."""
+        return self.secaas.record_initial(
+            self.pid, self.members[index].account, True, evidence("initial")
+        )
+
+    def attest(self, passed: bool = True) -> tuple[StepInfo, Receipt]:
+        """Runs the open step: reference from the SECaaS, verdict from the verifier."""
+        step = self.secaas.current_step(self.pid)
+        assert step is not None, "no open step"
+        self.secaas.provide_reference(self.pid, step.index, b"sealed-ref-" + bytes([step.index]))
+        verifier = self.member(step.verifier)
+        reference = verifier.registry.reference_for(self.pid)
+        assert (reference.step, reference.measured) == (step.index, step.measured)
+        receipt = verifier.registry.record_result(
+            self.pid, step.index, passed, evidence(f"step {step.index}")
+        )
+        return step, receipt
+
+
+def build_pipeline(
+    ledger: Ledger, contracts: Contracts, size: int, name: str = "pipeline-1"
+) -> Pipeline:
+    """Registers `size` fresh agents in pipeline `name` and sets the plan to them."""
+    pid = pipeline_id(name)
+    accounts = [ledger.new_account() for _ in range(size)]
+    contracts.registry.register_agents(
+        pid,
+        [
+            AgentRegistration(a.address, agent_id(f"agent-{i}"), os.urandom(32), os.urandom(32))
+            for i, a in enumerate(accounts)
+        ],
+        funding_per_agent_wei=FUNDING_WEI,
+    )
+    contracts.registry.set_plan(pid, accounts)
+    members = [
+        Member(a, f"agent-{i}", contracts.registry.as_(a), contracts.secret_store.as_(a))
+        for i, a in enumerate(accounts)
+    ]
+    return Pipeline(
+        ledger, contracts, pid, members, contracts.registry, contracts.registry.as_(ledger.secaas)
+    )
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return connect(None)
+
+
+@pytest.fixture
+def contracts(ledger: Ledger) -> Contracts:
+    return ledger.deploy()
+
+
+@pytest.fixture
+def pipeline3(ledger: Ledger, contracts: Contracts) -> Pipeline:
+    return build_pipeline(ledger, contracts, 3)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(
+        url, body.encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=0.5) as response:
+            return "result" in json.load(response)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def hardhat_url() -> Iterator[str]:
+    """A Hardhat node on a free loopback port, in its own process group (npx spawns
+    several processes), stopped with the whole group at teardown."""
+    missing = node_tools_missing()
+    if missing:
+        pytest.skip(f"Hardhat JSON-RPC tests need node tools: {missing}")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"}
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            ["npx", "--no", "hardhat", "node", "--hostname", "127.0.0.1", "--port", str(port)],
+            cwd=TOOLS,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + HARDHAT_START_TIMEOUT_S
+            while not _answers(url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    output = log.read().decode(errors="replace")[-2000:]
+                    pytest.fail(f"Hardhat node did not come up on {url}:\n{output}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

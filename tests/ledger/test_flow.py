@@ -1,0 +1,169 @@
+"""The attestation chain on the in-process EVM: registration, rotating root of trust,
+records, events, secrets; and a 50-agent round."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.ledger.conftest import FUNDING_WEI, Pipeline, build_pipeline, evidence
+
+from secmas.ledger import Contracts, Ledger, connect, id_name
+
+
+def test_registration_funds_agents_and_leaves_them_untrusted(pipeline3: Pipeline) -> None:
+    p = pipeline3
+    assert p.mlfo.owner() == p.ledger.mlfo.address
+    assert p.mlfo.secaas() == p.ledger.secaas.address
+    assert p.mlfo.members(p.pid) == [m.address for m in p.members]
+    assert p.mlfo.plan(p.pid) == [m.address for m in p.members]
+    assert p.mlfo.key_epoch(p.pid) == 1
+    assert p.mlfo.root_of_trust(p.pid) is None
+    assert p.mlfo.current_step(p.pid) is None
+    for m in p.members:
+        info = p.mlfo.agent(p.pid, m.account)
+        assert (info.registered, info.revoked, info.trusted) == (True, False, False)
+        assert info.name == m.name
+        assert len(info.signing_key) == len(info.sealing_key) == 32
+        assert p.mlfo.is_active(p.pid, m.address)
+        assert not p.mlfo.is_trusted(p.pid, m.address)
+        assert p.ledger.balance(m.account) == FUNDING_WEI
+    stranger = p.ledger.new_account()
+    assert not p.mlfo.agent(p.pid, stranger).registered
+
+
+def test_root_of_trust_rotates_along_the_plan(pipeline3: Pipeline) -> None:
+    p = pipeline3
+    a0, a1, a2 = (m.address for m in p.members)
+    start = p.ledger.block_number() + 1
+    receipt = p.bootstrap()
+    assert [e.name for e in receipt.events] == ["AttestationRecorded", "StepOpened"]
+    assert p.mlfo.root_of_trust(p.pid) == a0
+    step = p.mlfo.current_step(p.pid)
+    assert step is not None
+    assert (step.index, step.verifier, step.measured, step.reference_provided) == (1, a0, a1, False)
+
+    step1, receipt1 = p.attest()
+    assert p.mlfo.root_of_trust(p.pid) == a1
+    opened = [e for e in receipt1.events if e.name == "StepOpened"]
+    assert opened[0].args == {"pipeline": p.pid, "step": 2, "verifier": a1, "measured": a2}
+    step2, receipt2 = p.attest()
+    assert p.mlfo.root_of_trust(p.pid) == a2
+    # The plan wraps round: the RoT a2 measures a0 next.
+    step3 = p.mlfo.current_step(p.pid)
+    assert step3 is not None
+    assert (step3.index, step3.verifier, step3.measured) == (3, a2, a0)
+    assert p.mlfo.cursor(p.pid) == (0, 1)
+    assert all(p.mlfo.is_trusted(p.pid, m.address) for m in p.members)
+
+    records = p.mlfo.records(p.pid)
+    assert p.mlfo.record_count(p.pid) == len(records) == 3
+    assert [(r.index, r.step, r.verifier, r.measured, r.passed, r.new_root) for r in records] == [
+        (0, 0, p.ledger.secaas.address, a0, True, a0),
+        (1, 1, a0, a1, True, a1),
+        (2, 2, a1, a2, True, a2),
+    ]
+    assert records[1].evidence == evidence("step 1")
+    assert [r.tx_hash for r in records] == [receipt.tx_hash, receipt1.tx_hash, receipt2.tx_hash]
+    assert all(r.timestamp > 0 for r in records)
+    assert p.mlfo.record_at(p.pid, 2) == replace(records[2], tx_hash=None)
+
+    events = p.contracts.events(start, pipeline=p.pid)
+    names = [e.name for e in events]
+    assert names == ["AttestationRecorded", "StepOpened"] + 2 * [
+        "ReferenceProvided",
+        "AttestationRecorded",
+        "StepOpened",
+    ]
+    recorded = [e for e in events if e.name == "AttestationRecorded"]
+    assert [(e.args["index"], e.args["measured"], e.args["newRoot"]) for e in recorded] == [
+        (r.index, r.measured, r.new_root) for r in records
+    ]
+    assert [e.tx_hash for e in recorded] == [r.tx_hash for r in records]
+    assert step1.index == 1 and step2.index == 2
+
+
+def test_failed_agent_is_distrusted_and_skipped_as_root(pipeline3: Pipeline) -> None:
+    p = pipeline3
+    a0, a1, a2 = (m.address for m in p.members)
+    p.bootstrap()
+    p.attest(passed=False)  # a0 fails a1
+    assert p.mlfo.root_of_trust(p.pid) == a0
+    assert not p.mlfo.is_trusted(p.pid, a1)
+    step = p.mlfo.current_step(p.pid)
+    assert step is not None and (step.verifier, step.measured) == (a0, a2)
+    record = p.mlfo.records(p.pid)[-1]
+    assert (record.measured, record.passed, record.new_root) == (a1, False, a0)
+
+
+def test_secrets_follow_trust_and_key_epochs(pipeline3: Pipeline) -> None:
+    p = pipeline3
+    p.bootstrap()
+    p.attest()
+    p.attest()
+    secrets = {m.account: b"sealed-key-1-" + m.name.encode() for m in p.members}
+    receipt = p.contracts.secret_store.push_secrets(p.pid, 1, secrets)
+    assert [e.name for e in receipt.events] == ["SecretPushed"] * 3
+    for m in p.members:
+        assert m.store.fetch_secret(p.pid) == (1, secrets[m.account])
+        assert p.contracts.secret_store.has_secret(p.pid, 1, m.account)
+    p.mlfo.revoke(p.pid, p.members[0].account)
+    assert p.mlfo.key_epoch(p.pid) == 2
+    assert not p.contracts.secret_store.has_secret(p.pid, 2, p.members[1].account)
+    fresh = {m.account: b"sealed-key-2-" + m.name.encode() for m in p.members[1:]}
+    p.contracts.secret_store.push_secrets(p.pid, 2, fresh)
+    assert p.members[1].store.fetch_secret(p.pid) == (2, fresh[p.members[1].account])
+
+
+@settings(max_examples=6)
+@given(verdicts=st.lists(st.booleans(), min_size=1, max_size=6))
+def test_chain_state_follows_a_model_of_the_election(verdicts: list[bool]) -> None:
+    """A verifier's verdict moves the RoT only on a pass; the next measured agent is the
+    next plan entry after the last measured one, skipping the RoT (cyclic)."""
+    ledger = connect(None)
+    p = build_pipeline(ledger, ledger.deploy(), 4)
+    plan = [m.address for m in p.members]
+    p.bootstrap()
+    root, cursor, trusted = plan[0], 0, {plan[0]}
+    for passed in verdicts:
+        position = next(i for i in range(cursor, cursor + 4) if plan[i % 4] != root)
+        measured = plan[position % 4]
+        step, _ = p.attest(passed)
+        assert (step.verifier, step.measured) == (root, measured)
+        cursor = position + 1
+        if passed:
+            root = measured
+            trusted.add(measured)
+        else:
+            trusted.discard(measured)
+    assert p.mlfo.root_of_trust(p.pid) == root
+    assert p.mlfo.cursor(p.pid) == (cursor % 4, cursor // 4)
+    assert {a for a in plan if p.mlfo.is_trusted(p.pid, a)} == trusted
+    records = p.mlfo.records(p.pid)
+    assert [r.passed for r in records[1:]] == verdicts
+    assert all(r.verifier == previous.new_root for previous, r in pairwise(records))
+
+
+def test_fifty_agents_complete_a_round(ledger: Ledger, contracts: Contracts) -> None:
+    p = build_pipeline(ledger, contracts, 50, "pipeline-50")
+    p.bootstrap()
+    for _ in range(49):
+        p.attest()
+    plan = [m.address for m in p.members]
+    assert p.mlfo.record_count(p.pid) == 50
+    assert all(p.mlfo.is_trusted(p.pid, a) for a in plan)
+    records = p.mlfo.records(p.pid)
+    assert [r.measured for r in records] == plan
+    assert p.mlfo.root_of_trust(p.pid) == records[-1].measured == plan[-1]
+    assert all(r.verifier == previous.measured for previous, r in pairwise(records))
+    assert p.mlfo.cursor(p.pid) == (0, 1)
+    step = p.mlfo.current_step(p.pid)
+    assert step is not None and (step.verifier, step.measured) == (plan[-1], plan[0])
+    events = p.mlfo.events(pipeline=p.pid)
+    assert sum(e.name == "AttestationRecorded" for e in events) == 50
+    assert sum(e.name == "AgentRegistered" for e in events) == 50
+    assert {id_name(e.args["id"]) for e in events if e.name == "AgentRegistered"} == {
+        m.name for m in p.members
+    }

@@ -1,0 +1,261 @@
+"""The attestation chain end to end: real EVM (eth-tester), real bus, real measurements.
+
+Agents that must be compromised run their own small image (a package written to the
+test's folder), so tampering with it in memory or on disk touches that agent only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from secmas.ledger.errors import LedgerRevert
+from secmas.ledger.ids import pipeline_id
+from secmas.network.clock import VirtualClock
+from secmas.pipeline.secure import SecurePipeline, WrappedImage, wrap_agent_image
+from secmas.scenario.model import Security
+from secmas.transport.memory import MemoryBus
+from secmas.trust.attestation import Evidence
+from secmas.trust.chain import AttesterEndpoint, attest_subject
+from secmas.trust.epochs import fetch_secret
+from secmas.trust.repository import ReferenceRepository
+
+AGENT_CODE = '''\
+"""A tiny agent image."""
+
+
+def decide(load: float) -> bool:
+    return load > 0.8
+
+
+class Planner:
+    def plan(self, goal: str) -> str:
+        return f"plan for {goal}"
+'''
+
+_packages = itertools.count()
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+def agent_image(tmp_path: Path) -> WrappedImage:
+    """Write, import and wrap a fresh package: an image only one agent runs."""
+    name = f"chain_agent_{next(_packages)}"
+    root = tmp_path / name
+    root.mkdir()
+    (root / "__init__.py").write_text(AGENT_CODE)
+    sys.path.insert(0, str(tmp_path))
+    repository = ReferenceRepository(":memory:")
+    return wrap_agent_image(root, name, "1.0", Ed25519PrivateKey.generate(), repository)
+
+
+Scenario = Callable[[SecurePipeline], Awaitable[Any]]
+
+
+async def with_pipeline(
+    agents: list[str], work: Scenario, images: dict[str, WrappedImage] | None = None
+) -> Any:
+    bus = MemoryBus()
+    pipeline = await SecurePipeline.bring_up(
+        "test-pipe", agents, bus, VirtualClock(), Security(), images=images
+    )
+    try:
+        return await work(pipeline)
+    finally:
+        await pipeline.close()
+        await bus.close()
+
+
+def test_genuine_chain_rotates_the_root_of_trust() -> None:
+    agents = ["a1", "a2", "a3", "a4"]
+
+    async def work(pipeline: SecurePipeline) -> None:
+        entries = pipeline.entries
+        assert [(e.kind, e.measured, e.verifier) for e in entries] == [
+            ("initial", "a1", "secaas"),
+            ("mutual", "a2", "a1"),
+            ("mutual", "a3", "a2"),
+            ("mutual", "a4", "a3"),
+        ]
+        assert all(e.passed for e in entries)
+        assert [e.root_of_trust for e in entries] == agents
+        more = await pipeline.chain.run(2)
+        assert [(e.measured, e.verifier) for e in more] == [("a1", "a4"), ("a2", "a1")]
+        registry = pipeline.contracts.registry
+        records = registry.records(pipeline_id("test-pipe"))
+        assert [r.tx_hash for r in records] == [e.tx for e in pipeline.entries]
+        assert registry.root_of_trust(pipeline_id("test-pipe")) == (
+            pipeline.members["a2"].account.address
+        )
+        assert all(pipeline.view.admits(a) for a in agents)
+        assert all(m.secret is not None and m.secret.epoch == 1 for m in pipeline.members.values())
+        secrets = {m.secret.secret for m in pipeline.members.values() if m.secret}
+        assert len(secrets) == 1  # one pipeline secret, sealed to each agent
+
+    run(with_pipeline(agents, work))
+
+
+def test_in_memory_patch_after_start_fails_and_revokes(tmp_path: Path) -> None:
+    image = agent_image(tmp_path)
+    module = sys.modules[image.runtime.layout.name]
+
+    async def work(pipeline: SecurePipeline) -> None:
+        assert pipeline.view.admits("a3")
+        module.decide.__code__ = (lambda load: True).__code__  # the attacker's patch
+        entries = await pipeline.chain.run(3)  # a1 by a4? no: a4 was last; a1, a2, a3
+        failed = [e for e in entries if not e.passed]
+        assert [e.measured for e in failed] == ["a3"]
+        assert failed[0].differing == (f"code:{module.__name__}",)
+        assert failed[0].revoke_tx is not None
+        assert not pipeline.view.admits("a3")
+        pid = pipeline_id("test-pipe")
+        registry = pipeline.contracts.registry
+        address = pipeline.members["a3"].account.address
+        assert not registry.is_trusted(pid, address)
+        assert not registry.is_active(pid, address)
+        assert registry.key_epoch(pid) == 2
+        assert pipeline.members["a1"].secret is not None
+        assert pipeline.members["a1"].secret.epoch == 2
+        store = pipeline.contracts.secret_store.as_(pipeline.members["a3"].account)
+        with pytest.raises(LedgerRevert, match="SecretStore: caller not trusted"):
+            fetch_secret("test-pipe", store, pipeline.members["a3"].identity)
+
+    run(with_pipeline(["a1", "a2", "a3", "a4"], work, images={"a3": image}))
+
+
+def test_file_tampered_on_disk_fails_naming_the_file(tmp_path: Path) -> None:
+    image = agent_image(tmp_path)
+    name = image.runtime.layout.name
+
+    async def work(pipeline: SecurePipeline) -> None:
+        init = image.runtime.root / "__init__.py"
+        init.write_text(AGENT_CODE.replace("0.8", "0.99"))
+        entries = await pipeline.chain.run(1)
+        assert entries[0].measured == "a1" and not entries[0].passed
+        assert entries[0].differing == (f"file:{name}",)
+        assert not pipeline.view.admits("a1")
+
+    run(with_pipeline(["a1", "a2"], work, images={"a1": image}))
+
+
+def test_replayed_evidence_is_rejected() -> None:
+    async def work(pipeline: SecurePipeline) -> None:
+        bus = pipeline.chain.bus
+        captured: list[bytes] = []
+        member = pipeline.members["a2"]
+        real = member.endpoint
+
+        async def spy(subject: str, data: bytes) -> bytes | None:
+            answer = await real._on_challenge(subject, data)
+            if answer is not None:
+                captured.append(answer)
+            return answer
+
+        await real.stop()
+        sub = await bus.subscribe(attest_subject("test-pipe", "a2"), spy)
+        assert (await pipeline.chain.run(1))[0].passed  # a1 verified by a3? plan wraps
+        entries = await pipeline.chain.run(2)
+        assert all(e.passed for e in entries)
+        await sub.unsubscribe()
+        replay = captured[-1]
+
+        async def replayer(_subject: str, _data: bytes) -> bytes:
+            return replay  # a stale answer, whatever the new nonce
+
+        await bus.subscribe(attest_subject("test-pipe", "a2"), replayer)
+        entries = await pipeline.chain.run(3)
+        verdict = next(e for e in entries if e.measured == "a2")
+        assert not verdict.passed
+        assert verdict.reasons == ("replayed or unknown nonce",)
+        assert Evidence.decode(replay).agent == "a2"
+
+    run(with_pipeline(["a1", "a2", "a3"], work))
+
+
+def test_two_colluding_corrupted_agents_both_end_untrusted(tmp_path: Path) -> None:
+    """c1 would vouch for c2 (its verifier role always passes), but it fails first and a
+    failed agent is never elected verifier."""
+    c1, c2 = agent_image(tmp_path), agent_image(tmp_path)
+    for image in (c1, c2):
+        sys.modules[image.runtime.layout.name].Planner.plan.__code__ = (
+            lambda self, goal: "exfiltrate"
+        ).__code__
+
+    async def work(pipeline: SecurePipeline) -> None:
+        colluder = pipeline.members["c1"].role
+
+        async def vouch(peers: Any) -> Any:  # a corrupted verifier passes everybody
+            raise AssertionError("a corrupted agent was elected verifier")
+
+        colluder.verify_open_step = vouch  # type: ignore[method-assign]
+        entries = pipeline.entries
+        verdicts = {e.measured: e.passed for e in entries}
+        assert verdicts == {"g1": True, "c1": False, "c2": False, "g2": True}
+        assert {e.verifier for e in entries} == {"secaas", "g1"}
+        more = await pipeline.chain.run(4)
+        assert {e.verifier for e in more} <= {"g1", "g2"}
+        pid = pipeline_id("test-pipe")
+        registry = pipeline.contracts.registry
+        for name in ("c1", "c2"):
+            assert not registry.is_trusted(pid, pipeline.members[name].account.address)
+            assert not pipeline.view.admits(name)
+
+    run(with_pipeline(["g1", "c1", "c2", "g2"], work, images={"c1": c1, "c2": c2}))
+
+
+def test_silent_agent_fails_its_attestation() -> None:
+    async def work(pipeline: SecurePipeline) -> None:
+        await pipeline.members["a2"].endpoint.stop()
+        pipeline.chain.timeout = 0.2
+        for role in pipeline.chain.roles.values():
+            role.timeout = 0.2
+        entries = await pipeline.chain.run(3)
+        verdict = next(e for e in entries if e.measured == "a2")
+        assert not verdict.passed and "no evidence from a2" in verdict.reasons[0]
+
+    run(with_pipeline(["a1", "a2", "a3"], work))
+
+
+def test_malformed_challenges_are_counted_not_answered() -> None:
+    async def work(pipeline: SecurePipeline) -> None:
+        bus = pipeline.chain.bus
+        endpoint: AttesterEndpoint = pipeline.members["a1"].endpoint
+        for junk in (b"", b"{", b'{"format": "secmas.challenge/1"}', b"\xff" * 10):
+            with pytest.raises(TimeoutError):
+                await bus.request(attest_subject("test-pipe", "a1"), junk, 0.05)
+        assert endpoint.malformed == 4
+
+    run(with_pipeline(["a1", "a2"], work))
+
+
+def test_fifty_agent_plan_keeps_registry_and_chain_consistent() -> None:
+    agents = [f"n{i:02d}" for i in range(50)]
+
+    async def work(pipeline: SecurePipeline) -> None:
+        pid = pipeline_id("test-pipe")
+        registry = pipeline.contracts.registry
+        records = registry.records(pid)
+        assert len(records) == 50 == len(pipeline.entries)
+        assert all(r.passed for r in records)
+        by_address = {m.account.address: a for a, m in pipeline.members.items()}
+        assert [by_address[r.measured] for r in records] == agents
+        assert [r.verifier for r in records[1:]] == [r.measured for r in records[:-1]]
+        assert records[0].verifier == registry.secaas()
+        assert [r.new_root for r in records] == [r.measured for r in records]
+        assert registry.root_of_trust(pid) == pipeline.members["n49"].account.address
+        assert all(registry.is_trusted(pid, m.account.address) for m in pipeline.members.values())
+        assert sorted(registry.members(pid)) == sorted(by_address)
+        assert registry.plan(pid) == [pipeline.members[a].account.address for a in agents]
+        step = registry.current_step(pid)
+        assert step is not None and by_address[step.measured] == "n00"
+
+    run(with_pipeline(agents, work))
