@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,3 +48,11 @@ def triangle() -> Scenario:
         links=[("A", "B", 10, 10, 1), ("B", "C", 5, 20, 2), ("A", "C", 20, 50, 0)],
         repository="A",
     )
+
+
+@pytest.fixture
+def ls_copy(tmp_path: Path) -> Path:
+    """A writable copy of /bin/ls: a real, dynamically linked, stripped PIE."""
+    copy = tmp_path / "ls"
+    shutil.copyfile(shutil.which("ls") or "/bin/ls", copy)
+    return copy

@@ -753,3 +753,35 @@ def test_property_no_double_allocation(sizes, auctions, seed):
         (f"Q{i}", cpu, mem, disk, bw, 3 + i, 0.0) for i, (cpu, mem, disk, bw) in enumerate(sizes)
     ]
     run(stress(pops, auctions, seed, initiators=min(3, len(pops))))
+
+
+def test_agents_that_are_not_admitted_get_no_cfp_and_are_ignored():
+    """A revoked agent (failed attestation) neither receives CFPs nor gets its own CFPs
+    answered; what it sends is counted and dropped."""
+
+    async def main() -> None:
+        net = await Net.build(star(FIVE))
+        names = list(net.boxes)
+        trusted = {"A", "B", "D", "E"}  # C, the best bidder, was revoked
+        for name, box in net.boxes.items():
+            if name != "C":  # C itself does not know it was revoked
+                box.admits = trusted.__contains__
+        goal = request("linkRateLimited", "A", 0.0, "pop6~server")
+        task = asyncio.ensure_future(net.boxes["A"].auction(goal, {}, names))
+        await net.until(60)
+        record: AuctionRecord = await task
+        cfps = net.spy.of(Performative.CFP)
+        assert sorted(s.receiver for s in cfps) == ["A", "B", "D", "E"]
+        assert record.outcome.winner is not None and record.outcome.winner.bidder == "B"
+        assert "C" not in {r.bidder for r in record.outcome.refusals}
+
+        rogue = asyncio.ensure_future(
+            net.boxes["C"].auction(request("linkRateLimited", "C", 0.0, "x~y"), {}, names)
+        )
+        await net.until(120)
+        ignored = await rogue
+        assert [b.bidder for b in ignored.outcome.bids] == ["C"]  # only its own bid
+        assert net.boxes["A"].excluded >= 1 and net.boxes["B"].excluded >= 1
+        await net.close()
+
+    run(main())

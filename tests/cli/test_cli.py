@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import socket
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -66,6 +68,52 @@ def test_demo_runs_the_scenario_and_writes_files(tmp_path: Path) -> None:
     rows = list(csv.DictReader((tmp_path / "auctions.csv").open()))
     assert {"agent", "T", "C", "D", "utility", "winner"} <= set(rows[0])
     assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+    assert "attestation of pipeline ddos-6pop" in result.output
+
+
+def test_demo_records_initial_and_mutual_attestation(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    trust = json.loads((tmp_path / "report.json").read_text())["trust"]
+    entries = trust["attestations"]
+    first = entries[:6]
+    assert [(e["kind"], e["measured"], e["verifier"]) for e in first] == [
+        ("initial", "pop1", "secaas"),
+        *[("mutual", f"pop{i + 1}", f"pop{i}") for i in range(1, 6)],
+    ]
+    # one background step every 10 simulated seconds during the 240 s of operation
+    assert len(entries) == 6 + 24
+    assert all(e["result"] == "pass" for e in entries)
+    assert all(re.fullmatch(r"0x[0-9a-f]{64}", e["tx"]) for e in entries)
+    assert [e["root_of_trust"] for e in entries[:6]] == [f"pop{i}" for i in range(1, 7)]
+    assert all(a["trusted"] and a["key_epoch"] == 1 for a in trust["agents"].values())
+    assert trust["key_epochs"][0]["recipients"] == 6
+    rows = list(csv.DictReader((tmp_path / "attestation.csv").open()))
+    assert [r["tx"] for r in rows] == [e["tx"] for e in entries]
+
+
+def test_demo_insecure_is_explicit(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--insecure", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "security is off" in result.output
+    assert json.loads((tmp_path / "report.json").read_text())["trust"] is None
+    assert not (tmp_path / "attestation.csv").exists()
+
+
+def test_bad_ledger_url_is_bad_input(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--ledger", "ftp://x", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--ledger" in result.output
+
+
+def test_unreachable_ledger_fails_the_run_naming_the_step(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    result = runner.invoke(app, ["demo", "--ledger", url, "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "secure pipeline failed at ledger" in result.output and url in result.output
+    assert "Traceback" not in result.output
 
 
 def test_run_rejects_a_scenario_without_traffic(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,10 +26,8 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ls(tmp_path: Path) -> Path:
-    copy = tmp_path / "ls"
-    shutil.copyfile(shutil.which("ls") or "/bin/ls", copy)
-    return copy
+def ls(ls_copy: Path) -> Path:
+    return ls_copy
 
 
 @pytest.fixture

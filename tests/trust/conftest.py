@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -172,14 +171,6 @@ def agent_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
 @pytest.fixture(scope="session")
 def signer() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
-def ls_copy(tmp_path: Path) -> Path:
-    """A writable copy of /bin/ls: a real, dynamically linked, stripped PIE."""
-    copy = tmp_path / "ls"
-    shutil.copyfile(shutil.which("ls") or "/bin/ls", copy)
-    return copy
 
 
 @pytest.fixture

@@ -125,6 +125,14 @@ def scenario_table(scenario: Scenario) -> Table:
             "attack",
             f"{attack.kind}: {attack.attackers} × {attack.rate:g} MB/s from t={attack.start:g} s",
         )
+    security = scenario.security
+    table.add_row(
+        "security",
+        f"ledger {security.ledger}, a mutual attestation step every "
+        f"{security.attestation.period:g} s"
+        if security.enabled
+        else "off (agents unattested)",
+    )
     return table
 
 
