@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,11 +20,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from secmas.ledger.errors import LedgerRevert
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
-from secmas.pipeline.secure import SecurePipeline, WrappedImage, wrap_agent_image
+from secmas.pipeline.secure import (
+    SecurePipeline,
+    WrappedImage,
+    wrap_agent_image,
+    wrap_native_image,
+)
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.attestation import Evidence
 from secmas.trust.chain import AttesterEndpoint, attest_subject
+from secmas.trust.elf import measure_elf
 from secmas.trust.epochs import fetch_secret
 from secmas.trust.repository import ReferenceRepository
 
@@ -259,3 +266,35 @@ def test_fifty_agent_plan_keeps_registry_and_chain_consistent() -> None:
         assert step is not None and by_address[step.measured] == "n00"
 
     run(with_pipeline(agents, work))
+
+
+def native_code_file() -> Path:
+    """The ELF file holding this interpreter's executable code (the python binary, or
+    libpython when the binary is a thin launcher)."""
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    mapped = [line.split()[-1] for line in maps if " r-xp " in line and "/" in line]
+    candidates = [p for p in mapped if "libpython" in p] or [os.path.realpath(sys.executable)]
+    return Path(candidates[0])
+
+
+def test_native_agent_is_attested_from_its_mapped_code(tmp_path: Path) -> None:
+    """A native agent's code is read from /proc/self/mem and checked against the ELF
+    sections SECaaS measured; a stale reference (the file changed since) fails."""
+    code = native_code_file()
+    repository = ReferenceRepository(":memory:")
+    genuine = wrap_native_image(code, Ed25519PrivateKey.generate(), repository)
+    patched = tmp_path / code.name
+    data = bytearray(code.read_bytes())
+    text = measure_elf(code).sections[".text"]
+    data[text.offset + text.size // 2] ^= 0xFF
+    patched.write_bytes(bytes(data))
+    stale = wrap_native_image(patched, Ed25519PrivateKey.generate(), repository)
+    # n2 runs the genuine code but SECaaS's reference is that of a patched build
+    impostor = WrappedImage(stale.manifest, genuine.runtime)
+
+    async def work(pipeline: SecurePipeline) -> None:
+        verdicts = {e.measured: e for e in pipeline.entries}
+        assert verdicts["n1"].passed
+        assert not verdicts["n2"].passed and verdicts["n2"].differing == ("text:.text",)
+
+    run(with_pipeline(["n1", "n2", "p3"], work, images={"n1": genuine, "n2": impostor}))

@@ -35,6 +35,7 @@ from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION, AgentRegistratio
 from secmas.network.clock import Clock
 from secmas.scenario.model import Security
 from secmas.transport.bus import Bus
+from secmas.trust.attestation import Measurement
 from secmas.trust.chain import (
     AttestationChain,
     AttesterEndpoint,
@@ -47,7 +48,7 @@ from secmas.trust.chain import (
 )
 from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secret, push_epoch
 from secmas.trust.identity import AgentIdentity
-from secmas.trust.image import RuntimeImage, reference_measurement
+from secmas.trust.image import NativeImage, RuntimeImage
 from secmas.trust.liveness import Heartbeat, LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.repository import ReferenceRepository
@@ -71,7 +72,12 @@ class WrappedImage:
     """An agent image after SECaaS wrapping: the signed manifest and how to measure it."""
 
     manifest: ReferenceManifest
-    runtime: RuntimeImage
+    runtime: RuntimeImage | NativeImage
+
+    @property
+    def reference(self) -> Measurement:
+        """What a genuine agent running this image measures."""
+        return self.runtime.reference(self.manifest)
 
 
 def wrap_agent_image(
@@ -83,6 +89,19 @@ def wrap_agent_image(
     runtime = RuntimeImage.of(manifest, root)
     runtime.load()
     return WrappedImage(manifest, runtime)
+
+
+def wrap_native_image(
+    path: Path,
+    key: Ed25519PrivateKey,
+    repository: ReferenceRepository,
+    pid: int | None = None,
+) -> WrappedImage:
+    """Steps 3–4 for a native agent: its ELF file measured and signed; at runtime its
+    mapped code is read from process `pid` (default this one)."""
+    manifest = wrap(path, key, image=f"{AGENT_IMAGE}:{path.name}")
+    repository.put(manifest, replace=True)
+    return WrappedImage(manifest, NativeImage(path, pid))
 
 
 def secmas_image(key: Ed25519PrivateKey, repository: ReferenceRepository) -> WrappedImage:
@@ -208,8 +227,7 @@ class SecurePipeline:
             for a, m in members.items()
         )
         expected = {
-            a: Expected(m.image.manifest.image, reference_measurement(m.image.manifest))
-            for a, m in members.items()
+            a: Expected(m.image.manifest.image, m.image.reference) for a, m in members.items()
         }
         view = TrustView()
         chain = AttestationChain(

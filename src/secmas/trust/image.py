@@ -1,12 +1,15 @@
-"""A Python agent image as the attestation protocol sees it.
+"""Agent images as the attestation protocol sees them: Python packages and ELF files.
 
-SECaaS wraps the package an agent runs (`secmas wrap`) into a signed manifest; from it
-this module derives the reference measurement a verifier compares with, and each agent's
-runtime measurement subroutine: the live code objects of its loaded modules (so a patch
-made in memory after start is caught) and the module files as they are on disk now (so
-a patch waiting for the next restart is caught too). Both are `Measurement`s with one
-part per module and kind, `code:<module>` and `file:<module>`, so a failed appraisal
-names the module that changed.
+SECaaS wraps what an agent runs (`secmas wrap`) into a signed manifest; from it this
+module derives the reference measurement a verifier compares with, and each agent's
+runtime measurement subroutine:
+- a Python agent measures the live code objects of its loaded modules (so a patch made
+  in memory after start is caught) and the module files as they are on disk now (so a
+  patch waiting for the next restart is caught too): parts `code:<module>` and
+  `file:<module>`;
+- a native agent measures the code its process has mapped from its ELF file, read from
+  `/proc/PID/mem` (parts `text:<section>`), against the sections SECaaS measured.
+Either way a failed appraisal can name the module or section that changed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from pathlib import Path
 from types import ModuleType
 
 from secmas.trust.attestation import Measurement
+from secmas.trust.elf import measure_elf
 from secmas.trust.manifest import ReferenceManifest
+from secmas.trust.procmem import check_process_image
 from secmas.trust.pycode import PackageMeasurement, measure_live, module_files
 
 
@@ -54,6 +59,11 @@ class RuntimeImage:
     def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
         return cls(root, _package(manifest))
 
+    @staticmethod
+    def reference(manifest: ReferenceManifest) -> Measurement:
+        """The measurement a genuine agent of this image reports."""
+        return reference_measurement(manifest)
+
     def load(self) -> None:
         """Import every module of the image, so each one is measured live (but not
         `__main__` entry points, which run the program when imported)."""
@@ -79,3 +89,35 @@ def _file_digest(path: Path | None) -> bytes:
         return hashlib.sha256(path.read_bytes()).digest()
     except OSError:
         return bytes(32)
+
+
+@dataclass(frozen=True)
+class NativeImage:
+    """A native agent: an ELF executable or shared object mapped into a process."""
+
+    path: Path
+    pid: int | None = None  # None: this process (/proc/self)
+
+    def reference(self, manifest: ReferenceManifest) -> Measurement:
+        """The manifest's digests of the sections the loader maps executable."""
+        if manifest.kind != "elf":
+            raise ValueError(f"{manifest.image}: not an ELF image ({manifest.kind})")
+        executable = [k for k, s in measure_elf(self.path).sections.items() if s.executable]
+        return Measurement.of(
+            {
+                f"text:{k}": bytes.fromhex(manifest.entries[k])
+                for k in executable
+                if k in manifest.entries
+            }
+        )
+
+    def measure(self) -> Measurement:
+        """The code mapped in the process now, section by section (zeros where a section
+        is not mapped at all)."""
+        check = check_process_image(self.path, self.pid)
+        return Measurement.of(
+            {
+                f"text:{s.name}": bytes.fromhex(s.actual) if s.actual else bytes(32)
+                for s in check.sections
+            }
+        )
