@@ -40,7 +40,7 @@ from types import CodeType, ModuleType
 
 from secmas.trust.digests import EntryDiff, diff_entries, multiset_digest, root_digest
 
-CANONICAL_VERSION = "secmas.code/1"
+CANONICAL_VERSION = "secmas.code/2"
 # Attributes through which decorators and descriptors reach the function they wrap:
 # functools.wraps, staticmethod/classmethod/bound methods, property, partialmethod and
 # cached_property, pydantic's decorator proxies.
@@ -56,9 +56,12 @@ def code_digest(code: CodeType) -> str:
     """SHA-256 of a code object's canonical serialisation, the same in every process.
 
     co_code is the de-specialised bytecode in CPython 3.11+, so a function that the
-    adaptive interpreter has quickened hashes as it did when compiled.
+    adaptive interpreter has quickened hashes as it did when compiled. The bytecode and
+    exception table go into the hash as they are (length-prefixed); only the small
+    metadata and constants take a text form.
     """
-    fields = (
+    h = hashlib.sha256()
+    meta = (
         CANONICAL_VERSION,
         code.co_qualname,
         code.co_name,
@@ -66,15 +69,20 @@ def code_digest(code: CodeType) -> str:
         code.co_posonlyargcount,
         code.co_kwonlyargcount,
         code.co_flags,
-        code.co_code,
-        code.co_exceptiontable,
-        tuple(_constant(c) for c in code.co_consts),
         code.co_names,
         code.co_varnames,
         code.co_freevars,
         code.co_cellvars,
     )
-    return hashlib.sha256(repr(fields).encode()).hexdigest()
+    for part in (
+        repr(meta).encode(),
+        code.co_code,
+        code.co_exceptiontable,
+        repr(tuple(_constant(c) for c in code.co_consts)).encode(),
+    ):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
 
 
 def _constant(value: object) -> str:
