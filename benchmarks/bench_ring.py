@@ -145,7 +145,7 @@ async def full_run(n: int, seed: int, trace: bool) -> dict[str, Any]:
             plane.step()
             await drive_clock(clock, plane.now)
             for agent in agents:
-                agent.observe()
+                await agent.observe()
             await settle()
         grown = None
         if traced:

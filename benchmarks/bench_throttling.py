@@ -150,7 +150,7 @@ async def run_once(scenario: Scenario, mode: str, goals: int, seed: int) -> Samp
             await drive_clock(clock, world.plane.now)
             if mode == "scenario":
                 for agent in agents:
-                    agent.observe()
+                    await agent.observe()
                 trigger = any(e.action == "overUsage" for e in journal.actions)
             else:
                 trigger = world.plane.now >= COLOCATED_AT

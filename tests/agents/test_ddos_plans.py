@@ -68,6 +68,7 @@ class Rig:
 
     @property
     def plane(self) -> DataPlane:
+        assert self.world.plane is not None
         return self.world.plane
 
     async def start(self) -> None:
@@ -420,14 +421,14 @@ def test_ALS_on_a_split_part_answers_the_query_of_that_part():
 def test_link_monitor_revision_and_goal_generation_once_per_over_usage_episode():
     async def main() -> None:
         rig = await Rig.at(0)
-        monitor = LinkMonitorVNF(rig.plane, SCENARIO.defence.monitor)
+        monitor = LinkMonitorVNF(rig.world.controller, SCENARIO.defence.monitor)
         capability = LinkMonitorCapability(monitor)
         beliefs = BeliefBase()
         over = Belief("overUsage", (LINK,))
         events = []
         for _ in range(40):
             rig.plane.step()
-            event = monitor.observe()
+            event = await monitor.observe()
             if event is not None:
                 events.append((rig.plane.now, event))
         assert events and events[0][1] is UsageEvent.OVER
@@ -487,7 +488,7 @@ def test_link_monitor_on_its_agent_auctions_the_two_goals_once():
             rig.plane.step()
             await drive_clock(rig.world.clock, rig.plane.now)
             for agent in rig.agents.values():
-                agent.observe()
+                await agent.observe()
             await settle()
         mine = [r for who, r in rig.world.journal.auctions if who == "pop6"]
         labels = [r.outcome.label for r in mine]

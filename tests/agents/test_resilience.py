@@ -238,7 +238,7 @@ async def mitigate(crash: dict[float, str], until: float = 240) -> tuple[World, 
         world.plane.step()
         await drive_clock(world.clock, world.plane.now)
         for agent in agents.values():
-            agent.observe()
+            await agent.observe()
         await settle()
         if world.plane.now in crash:
             await agents[crash[world.plane.now]].stop()

@@ -106,8 +106,8 @@ async def operate(
         raise RunError(f"scenario {scenario.id!r} needs traffic and defence sections to run")
     started = time.perf_counter()
     world = World.simulated(scenario, settings=settings)
-    clock, bus = world.clock, world.bus
-    assert isinstance(clock, VirtualClock)
+    clock, bus, plane = world.clock, world.bus, world.plane
+    assert isinstance(clock, VirtualClock) and plane is not None
     secure = None
     if scenario.security.enabled:
         secure = await SecurePipeline.bring_up(
@@ -126,15 +126,15 @@ async def operate(
     capacity = CapacityCheck()
     duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
     try:
-        while world.plane.now < duration - 1e-9:
-            world.plane.step()
-            await drive_clock(clock, world.plane.now)
+        while plane.now < duration - 1e-9:
+            plane.step()
+            await drive_clock(clock, plane.now)
             for agent in agents:
-                agent.observe()
+                await agent.observe()
             await settle()
-            capacity.check(world.plane.now, world.infra)
+            capacity.check(plane.now, world.infra)
             if progress is not None:
-                progress(world.plane.now, duration)
+                progress(plane.now, duration)
     finally:
         for agent in agents:
             await agent.stop()
@@ -145,7 +145,7 @@ async def operate(
     return OperateResult(
         scenario=scenario,
         journal=world.journal,
-        telemetry=world.plane.server_series(),
+        telemetry=plane.server_series(),
         capacity=capacity,
         infra=world.infra,
         messages=bus.stats.messages_published,

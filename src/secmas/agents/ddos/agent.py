@@ -48,6 +48,7 @@ from secmas.agents.ddos.vnfs import (
 from secmas.agents.journal import ActionEvent, Journal, PlacementEvent
 from secmas.network.clock import Clock, VirtualClock
 from secmas.network.dataplane import DataPlane, UsageEvent
+from secmas.network.dataplane.controller import Controller, LocalController
 from secmas.network.infrastructure import Infrastructure, Instance
 from secmas.scenario import ddos
 from secmas.scenario.model import Defence, Scenario
@@ -65,7 +66,10 @@ class World:
 
     scenario: Scenario
     infra: Infrastructure
-    plane: DataPlane
+    plane: DataPlane | None
+    """The network, when it runs in this process (the local driver steps it)."""
+    controller: Controller
+    """How the VNFs reach the network: the local plane, or a controller over the bus."""
     bus: Bus
     clock: Clock
     journal: Journal
@@ -85,10 +89,12 @@ class World:
         """An in-process world: the scenario's network, a data plane, an in-memory bus and
         a virtual clock; one agent per PoP in the directory."""
         defence = scenario.defence
+        plane = DataPlane(scenario)
         return cls(
             scenario=scenario,
             infra=Infrastructure.from_scenario(scenario),
-            plane=DataPlane(scenario),
+            plane=plane,
+            controller=LocalController(plane),
             bus=MemoryBus(),
             clock=VirtualClock(),
             journal=journal if journal is not None else Journal(),
@@ -173,7 +179,7 @@ class PoPAgent:
             on_request=self._requested,
             admits=self.world.admits,
         )
-        plane = self.world.plane
+        plane = self.world.controller
         self._vnfs: dict[str, Any] = {
             ddos.RATE_LIMITER: RateLimiterVNF(plane),
             ddos.ANOMALY_DETECTOR: AnomalyDetectorVNF(plane),
@@ -206,11 +212,11 @@ class PoPAgent:
         await self.mailbox.stop()
         await self.bdi.stop()
 
-    def observe(self) -> None:
+    async def observe(self) -> None:
         """Perceive the last data-plane step through this agent's monitoring VNF."""
         if self.monitor is None:
             return
-        event = self.monitor.observe()
+        event = await self.monitor.observe()
         if event is not None:
             self._act(
                 "overUsage" if event is UsageEvent.OVER else "normal",
@@ -227,7 +233,7 @@ class PoPAgent:
             defence = self.world.defence
             if defence.monitor.pop != self.pop:
                 return
-            self.monitor = LinkMonitorVNF(self.world.plane, defence.monitor)
+            self.monitor = LinkMonitorVNF(self.world.controller, defence.monitor)
             self.bdi.add_capability(LinkMonitorCapability(self.monitor))
         elif vnf == ddos.RATE_LIMITER:
             self.bdi.add_capability(self._rate_limiter_capability())
@@ -243,7 +249,7 @@ class PoPAgent:
                 rule = self.rules.pop(target, None)
                 if rule is None:
                     return False
-                self._vnfs[ddos.RATE_LIMITER].remove(rule)
+                await self._vnfs[ddos.RATE_LIMITER].remove(rule)
                 self._act(f"un{name}", ",".join(target.args))
                 ctx.believe(~target)
                 return True
@@ -305,9 +311,10 @@ class PoPAgent:
         """MB/s the goal's VNF must process, measured one step after the last change."""
         if goal not in ("anomalousUsage", "flowRecord") or "link" not in payload:
             return 0.0
-        await self.world.clock.sleep(self.world.plane.step_seconds)
+        controller = self.world.controller
+        await self.world.clock.sleep(controller.step_seconds)
         a, b = payload["link"]
-        return self.world.plane.rate(a, b) / int(payload.get("parts", 1))
+        return await controller.rate(a, b) / int(payload.get("parts", 1))
 
     def _fallback(self, goal: Goal) -> None:
         """Table 5.5: split the traffic when no Anomaly Detector or Classifier fits."""
@@ -346,7 +353,7 @@ class PoPAgent:
     async def _limit_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
         """LimitLink (LL): limitLink(link, RATE)."""
         link = request.args[0]
-        rule, cap = self._vnfs[ddos.RATE_LIMITER].limit_link(
+        rule, cap = await self._vnfs[ddos.RATE_LIMITER].limit_link(
             *link_ends(link), self.world.defence.rate
         )
         achieved = Belief("linkRateLimited", (link,))
@@ -359,8 +366,8 @@ class PoPAgent:
         ip = request.args[0]
         a, b = payload["link"]
         achieved = Belief("ipRateLimited", (ip,))
-        self._replace(achieved)
-        rule, cap = self._vnfs[ddos.RATE_LIMITER].limit_ip(
+        await self._replace(achieved)
+        rule, cap = await self._vnfs[ddos.RATE_LIMITER].limit_ip(
             payload["node"], a, b, ip, self.world.defence.rate
         )
         self.rules[achieved] = rule
@@ -374,7 +381,7 @@ class PoPAgent:
         """LimitFlow (LF): blockFlow(flow), then lift the limit of its destination IP."""
         flow = request.args[0]
         src, dst = flow_ends(flow)
-        rule, node = self._vnfs[ddos.RATE_LIMITER].block_flow(src, dst)
+        rule, node = await self._vnfs[ddos.RATE_LIMITER].block_flow(src, dst)
         achieved = Belief("flowRateLimited", (flow,))
         self.rules[achieved] = rule
         self._act("blockFlow", f"{flow} at {node}")
@@ -428,7 +435,7 @@ class PoPAgent:
     async def _analyse_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
         """AnalyseLinkStatistics (ALS): detectIntrusion(link); goals for each outlier."""
         link = request.args[0]
-        outliers = self._vnfs[ddos.ANOMALY_DETECTOR].detect(
+        outliers = await self._vnfs[ddos.ANOMALY_DETECTOR].detect(
             payload["node"], payload["since"], payload.get("part"), payload.get("parts", 1)
         )
         self._act("detectIntrusion", f"{link}: {', '.join(outliers) or 'no outlier'}")
@@ -451,7 +458,7 @@ class PoPAgent:
         """AnalyseIPFlows (AIPF): classifyFlows(ip); goal(flowRateLimited) per threat."""
         ip = request.args[0]
         part = payload.get("part")
-        sources = self._vnfs[ddos.CLASSIFIER].malicious_sources(payload["node"], ip, part)
+        sources = await self._vnfs[ddos.CLASSIFIER].malicious_sources(payload["node"], ip, part)
         self._act("classifyFlows", f"{ip} part {part}: {len(sources)} malicious")
         flows = [flow_name(src, ip) for src in sources]
         for flow in flows:
@@ -470,7 +477,9 @@ class PoPAgent:
     async def _balance_ip(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
         """LoadBalanceIP (LBIP): splitTrafficIP(ip, PARTS); goal(flowRecord) per part."""
         ip = request.args[0]
-        self._split(payload, ip, "splitTrafficIP", Belief("flowRecord", (ip,)), GoalKind.ACHIEVE)
+        await self._split(
+            payload, ip, "splitTrafficIP", Belief("flowRecord", (ip,)), GoalKind.ACHIEVE
+        )
         return [Belief("splitTrafficTowardsIp", (ip,))]
 
     async def _balance_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
@@ -480,17 +489,17 @@ class PoPAgent:
         """
         link = request.args[0]
         diagnose = Belief("anomalousUsage", (link,))
-        self._split(
-            payload, self.world.plane.server_ip, "splitTrafficLink", diagnose, GoalKind.QUERY
+        await self._split(
+            payload, self.world.controller.server_ip, "splitTrafficLink", diagnose, GoalKind.QUERY
         )
         return [Belief("splitTrafficLink", (link,))]
 
-    def _split(
+    async def _split(
         self, payload: dict[str, Any], ip: str, action: str, per_part: Belief, kind: GoalKind
     ) -> None:
         """Split the traffic towards `ip` into PARTS and post `per_part` for each part."""
         parts = self.world.defence.split_parts
-        self._vnfs[ddos.LOAD_BALANCER].split(payload["node"], ip, parts)
+        await self._vnfs[ddos.LOAD_BALANCER].split(payload["node"], ip, parts)
         self._act(action, f"{','.join(per_part.args)} into {parts}")
         for part in range(parts):
             self.bdi.post_goal(
@@ -503,11 +512,11 @@ class PoPAgent:
             )
 
     # -- helpers ------------------------------------------------------------------------------
-    def _replace(self, limit: Belief) -> None:
+    async def _replace(self, limit: Belief) -> None:
         """A new limit for the same target replaces the one this agent installed before."""
         old = self.rules.pop(limit, None)
         if old is not None:
-            self._vnfs[ddos.RATE_LIMITER].remove(old)
+            await self._vnfs[ddos.RATE_LIMITER].remove(old)
 
     def _follow_up(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

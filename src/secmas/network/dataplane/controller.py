@@ -1,0 +1,267 @@
+"""The SDN controller the VNFs drive switches through and read statistics from.
+
+A VNF never holds the network: it asks a controller to install or remove a rule and to
+report link rates, per-destination history and per-flow counters (as an OpenFlow
+controller would). `LocalController` answers from a `DataPlane` in the same process;
+`RemoteController` asks a `ControllerService` over the bus, so agents in other
+processes or on other hosts act on the same simulated network.
+
+Wire format (JSON over request/reply, subject `secmas.controller.<pipeline>`):
+request `{"op": NAME, "args": {...}}`, answer `{"ok": RESULT}` or `{"error": TEXT}`.
+Rules and flow statistics are encoded by `rule_to_json` / `stats_to_json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from secmas.network.dataplane.rules import (
+    FlowBlock,
+    IpRateLimit,
+    LinkRateLimit,
+    Rule,
+    TrafficSplit,
+)
+from secmas.network.dataplane.simulator import DataPlane
+from secmas.network.dataplane.stats import Counters, FlowId, FlowStats
+from secmas.transport.bus import Bus, Subscription
+from secmas.transport.nesting import too_deep
+
+logger = logging.getLogger(__name__)
+
+MAX_DEPTH = 8
+
+
+class ControllerError(RuntimeError):
+    """The controller refused or could not answer a request (the reason is its text)."""
+
+
+class Controller(Protocol):
+    """What VNFs need from the network."""
+
+    @property
+    def server_ip(self) -> str: ...
+
+    @property
+    def step_seconds(self) -> float: ...
+
+    async def now(self) -> float: ...
+
+    async def rate(self, a: str, b: str) -> float: ...
+
+    async def load(self, a: str, b: str) -> float: ...
+
+    async def add_rule(self, rule: Rule) -> int: ...
+
+    async def remove_rule(self, rule_id: int) -> None: ...
+
+    async def ingress(self, src_ip: str) -> str: ...
+
+    async def flows_via(
+        self, node: str, dst_ip: str | None = None, part: int | None = None
+    ) -> list[FlowStats]: ...
+
+    async def destination_rates(self, node: str) -> dict[str, list[float]]: ...
+
+
+class LocalController:
+    """A controller on a data plane in this process: answers at once, never suspends, so
+    an in-process run is exactly as deterministic as calling the plane directly."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+
+    @property
+    def server_ip(self) -> str:
+        return self.plane.server_ip
+
+    @property
+    def step_seconds(self) -> float:
+        return self.plane.step_seconds
+
+    async def now(self) -> float:
+        return self.plane.now
+
+    async def rate(self, a: str, b: str) -> float:
+        return self.plane.rate(a, b)
+
+    async def load(self, a: str, b: str) -> float:
+        return self.plane.load(a, b)
+
+    async def add_rule(self, rule: Rule) -> int:
+        return self.plane.add_rule(rule)
+
+    async def remove_rule(self, rule_id: int) -> None:
+        self.plane.remove_rule(rule_id)
+
+    async def ingress(self, src_ip: str) -> str:
+        return self.plane.ingress(src_ip)
+
+    async def flows_via(
+        self, node: str, dst_ip: str | None = None, part: int | None = None
+    ) -> list[FlowStats]:
+        return self.plane.flows_via(node, dst_ip, part)
+
+    async def destination_rates(self, node: str) -> dict[str, list[float]]:
+        return self.plane.destination_rates(node)
+
+
+# -- codec ---------------------------------------------------------------------------------
+
+_RULES: dict[str, type[Rule]] = {
+    cls.__name__: cls for cls in (LinkRateLimit, IpRateLimit, FlowBlock, TrafficSplit)
+}
+
+
+def rule_to_json(rule: Rule) -> dict[str, Any]:
+    """A rule as `{"kind": class name, fields…}`."""
+    return {"kind": type(rule).__name__, **asdict(rule)}
+
+
+def rule_from_json(data: Any) -> Rule:
+    """The rule `rule_to_json` wrote; ValueError naming what is wrong otherwise."""
+    if not isinstance(data, dict) or data.get("kind") not in _RULES:
+        raise ValueError(f"not a rule: {str(data)[:80]}")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    try:
+        return _RULES[data["kind"]](**fields)
+    except TypeError as exc:
+        raise ValueError(f"rule {data['kind']}: {exc}") from None
+
+
+def stats_to_json(stats: FlowStats) -> dict[str, Any]:
+    return asdict(stats)
+
+
+def stats_from_json(data: dict[str, Any]) -> FlowStats:
+    return FlowStats(
+        flow=FlowId(**data["flow"]),
+        node=str(data["node"]),
+        part=data["part"],
+        last=Counters(**data["last"]),
+        window=Counters(**data["window"]),
+        total=Counters(**data["total"]),
+    )
+
+
+def controller_subject(pipeline: str) -> str:
+    return f"secmas.controller.{pipeline}"
+
+
+class ControllerService:
+    """Serves a data plane's controller API on the bus (the remote side of the VNFs)."""
+
+    def __init__(self, plane: DataPlane, bus: Bus, pipeline: str) -> None:
+        self.local = LocalController(plane)
+        self.bus = bus
+        self.pipeline = pipeline
+        self.refused = 0
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.bus.subscribe(controller_subject(self.pipeline), self._serve)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _serve(self, _subject: str, data: bytes) -> bytes:
+        try:
+            text = data.decode()
+            if too_deep(text, MAX_DEPTH):
+                raise ValueError("request nested too deeply")
+            request = json.loads(text)
+            result = await self._call(request["op"], request.get("args") or {})
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+            self.refused += 1
+            return json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
+        return json.dumps({"ok": result}).encode()
+
+    async def _call(self, op: str, args: dict[str, Any]) -> Any:
+        local = self.local
+        match op:
+            case "now":
+                return await local.now()
+            case "rate":
+                return await local.rate(str(args["a"]), str(args["b"]))
+            case "load":
+                return await local.load(str(args["a"]), str(args["b"]))
+            case "add_rule":
+                return await local.add_rule(rule_from_json(args["rule"]))
+            case "remove_rule":
+                await local.remove_rule(int(args["id"]))
+                return None
+            case "ingress":
+                return await local.ingress(str(args["src_ip"]))
+            case "flows_via":
+                flows = await local.flows_via(
+                    str(args["node"]), args.get("dst_ip"), args.get("part")
+                )
+                return [stats_to_json(s) for s in flows]
+            case "destination_rates":
+                return await local.destination_rates(str(args["node"]))
+            case "info":
+                return {"server_ip": local.server_ip, "step_seconds": local.step_seconds}
+        raise ValueError(f"unknown operation {op!r}")
+
+
+class RemoteController:
+    """A controller reached over the bus (agents in their own processes)."""
+
+    def __init__(
+        self, bus: Bus, pipeline: str, server_ip: str, step_seconds: float, timeout: float = 5.0
+    ):
+        self.bus = bus
+        self.pipeline = pipeline
+        self._server_ip = server_ip
+        self._step = step_seconds
+        self.timeout = timeout
+
+    @property
+    def server_ip(self) -> str:
+        return self._server_ip
+
+    @property
+    def step_seconds(self) -> float:
+        return self._step
+
+    async def _ask(self, op: str, **args: Any) -> Any:
+        request = json.dumps({"op": op, "args": args}).encode()
+        answer = json.loads(
+            await self.bus.request(controller_subject(self.pipeline), request, self.timeout)
+        )
+        if "error" in answer:
+            raise ControllerError(f"controller refused {op}: {answer['error']}")
+        return answer["ok"]
+
+    async def now(self) -> float:
+        return float(await self._ask("now"))
+
+    async def rate(self, a: str, b: str) -> float:
+        return float(await self._ask("rate", a=a, b=b))
+
+    async def load(self, a: str, b: str) -> float:
+        return float(await self._ask("load", a=a, b=b))
+
+    async def add_rule(self, rule: Rule) -> int:
+        return int(await self._ask("add_rule", rule=rule_to_json(rule)))
+
+    async def remove_rule(self, rule_id: int) -> None:
+        await self._ask("remove_rule", id=rule_id)
+
+    async def ingress(self, src_ip: str) -> str:
+        return str(await self._ask("ingress", src_ip=src_ip))
+
+    async def flows_via(
+        self, node: str, dst_ip: str | None = None, part: int | None = None
+    ) -> list[FlowStats]:
+        rows = await self._ask("flows_via", node=node, dst_ip=dst_ip, part=part)
+        return [stats_from_json(r) for r in rows]
+
+    async def destination_rates(self, node: str) -> dict[str, list[float]]:
+        rates = await self._ask("destination_rates", node=node)
+        return {str(k): [float(x) for x in v] for k, v in rates.items()}
