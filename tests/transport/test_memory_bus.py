@@ -321,3 +321,17 @@ def test_hundred_thousand_messages_are_delivered():
         return count
 
     assert run(scenario()) == 100_000
+
+
+def test_unsubscribe_after_close_is_harmless():
+    async def main():
+        bus = MemoryBus()
+
+        async def handler(_subject: str, _data: bytes) -> None:
+            return None
+
+        sub = await bus.subscribe("a.b", handler)
+        await bus.close()
+        await sub.unsubscribe()
+
+    run(main())

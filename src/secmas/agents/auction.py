@@ -86,6 +86,10 @@ Requested = Callable[[ACLMessage], None]
 Admits = Callable[[str], bool]
 """Whether an agent may take part (attested and not revoked); others are ignored."""
 
+Announce = Callable[[str, str, list[str], float], Awaitable[None]]
+"""Tells the agents in other processes that a virtual path was reserved or given back:
+(op "reserve" | "release", holder, node path, MB/s)."""
+
 
 def request_to_content(request: GoalRequest, payload: dict[str, Any]) -> dict[str, Any]:
     """A GoalRequest (and the goal's payload) as CFP content."""
@@ -192,6 +196,7 @@ class Mailbox:
         on_start: Started | None = None,
         on_request: Requested | None = None,
         admits: Admits | None = None,
+        announce: Announce | None = None,
     ) -> None:
         self.name = name
         self.infra = infra
@@ -202,6 +207,7 @@ class Mailbox:
         self.on_start = on_start
         self.on_request = on_request
         self.admits = admits
+        self.announce = announce
         self.reservations: dict[str, Reservation] = {}
         self.malformed = 0
         self.excluded = 0
@@ -364,10 +370,13 @@ class Mailbox:
         path = list(bid.path)
         try:
             request, payload = request_from_content(accept.content)
-            self.infra.reserve_path(path, held.bandwidth)  # the virtual path
+            # the virtual path; with `announce`, the initiator has told the others already
+            self.infra.reserve_path(path, held.bandwidth, tell=self.announce is None)
         except (CapacityError, KeyError, TypeError, ValueError) as exc:
             self.reservations[accept.conversation_id] = held
             self._release(accept.conversation_id)
+            if self.announce is not None and held.bandwidth > 0:
+                await self.announce("release", self.name, path, held.bandwidth)
             await self.send(
                 accept.reply(Performative.FAILURE, {"reason": str(exc)}, sender=self.name)
             )
@@ -519,6 +528,16 @@ class Mailbox:
                     reply_by=reply_by,
                 )
             )
+            if bid is outcome.winner:
+                await self._announce_win(outcome.request, bid)
+
+    async def _announce_win(self, request: GoalRequest, win: Bid) -> None:
+        """Agents in other processes learn of the winner's virtual path from the
+        initiator, before its next CFP: the same order in which one process sees it."""
+        vnf = self.infra.catalogue.get(win.vnf)
+        bandwidth = request.traffic if vnf is not None and vnf.throughput is not None else 0.0
+        if self.announce is not None and bandwidth > 0:
+            await self.announce("reserve", win.bidder, list(win.path), bandwidth)
 
     async def _await_done(
         self, win: Bid, queue: asyncio.Queue[ACLMessage]

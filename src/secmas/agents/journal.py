@@ -1,13 +1,29 @@
 """What the agents did during a run: auctions, placements, mitigation actions.
 
-Agents write here; the report layer reads it. It holds plain records, no I/O.
+Agents write here; the report layer reads it. `Journal` holds plain records, no I/O;
+`RelayJournal` also sends them to the run's driver when agents run in other processes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from secmas.agents.auction import AuctionRecord
+from secmas.agents.auction import (
+    AuctionRecord,
+    bid_from_content,
+    bid_to_content,
+    request_from_content,
+    request_to_content,
+)
+from secmas.agents.bidding import Refusal
+from secmas.agents.outcome import AuctionOutcome
+from secmas.transport.bus import Bus, BusClosed
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,3 +68,113 @@ class Journal:
     def action(self, event: ActionEvent) -> None:
         """Record a VNF action."""
         self.actions.append(event)
+
+
+# -- across processes ------------------------------------------------------------------------
+# Agents in their own processes relay what they journal to the run's driver, which merges
+# it into one Journal for the report. Format: {"event": "auction" | "placement" | "action", …}
+# (not "kind": placements have a field of that name).
+
+
+def auction_to_json(initiator: str, record: AuctionRecord) -> dict[str, Any]:
+    outcome = record.outcome
+    return {
+        "event": "auction",
+        "initiator": initiator,
+        "request": request_to_content(outcome.request, {}),
+        "bids": [bid_to_content(b) for b in outcome.bids],
+        "refusals": [{"bidder": r.bidder, "reason": r.reason} for r in outcome.refusals],
+        "status": record.status,
+        "started": record.started,
+        "ended": record.ended,
+        "wall_ms": record.wall_ms,
+        "messages": record.messages,
+        "attempt": record.attempt,
+        "result": record.result,
+    }
+
+
+def _auction_from_json(data: dict[str, Any]) -> tuple[str, AuctionRecord]:
+    request, _ = request_from_content(data["request"])
+    outcome = AuctionOutcome(
+        request,
+        tuple(bid_from_content(b) for b in data["bids"]),
+        tuple(Refusal(str(r["bidder"]), str(r["reason"])) for r in data["refusals"]),
+    )
+    record = AuctionRecord(
+        outcome,
+        str(data["status"]),
+        float(data["started"]),
+        float(data["ended"]),
+        float(data["wall_ms"]),
+        int(data["messages"]),
+        int(data["attempt"]),
+        dict(data["result"]),
+    )
+    return str(data["initiator"]), record
+
+
+def apply_json(journal: Journal, data: Any) -> None:
+    """Add one relayed event to `journal`; ValueError when it is malformed."""
+    try:
+        event = data["event"]
+        fields = {k: v for k, v in data.items() if k != "event"}
+        if event == "auction":
+            journal.auction(*_auction_from_json(data))
+        elif event == "placement":
+            journal.placement(PlacementEvent(**fields))
+        elif event == "action":
+            journal.action(ActionEvent(**fields))
+        else:
+            raise ValueError(f"unknown journal event {event!r}")
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed journal event: {exc}") from None
+
+
+def journal_subject(pipeline: str) -> str:
+    return f"secmas.journal.{pipeline}"
+
+
+class RelayJournal(Journal):
+    """A Journal that also sends every event, in order, to the run's driver."""
+
+    def __init__(self, bus: Bus, pipeline: str) -> None:
+        super().__init__()
+        self._bus = bus
+        self._subject = journal_subject(pipeline)
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sender = asyncio.ensure_future(self._send())
+
+    async def stop(self) -> None:
+        """Send what is queued, then stop."""
+        if self._sender is None:
+            return
+        await self._queue.join()
+        self._sender.cancel()
+        await asyncio.gather(self._sender, return_exceptions=True)
+        self._sender = None
+
+    async def _send(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self._bus.publish(self._subject, json.dumps(event).encode())
+            except BusClosed:
+                logger.warning("journal relay: bus closed, event lost: %s", event.get("event"))
+            finally:
+                self._queue.task_done()
+
+    def auction(self, initiator: str, record: AuctionRecord) -> None:
+        super().auction(initiator, record)
+        self._queue.put_nowait(auction_to_json(initiator, record))
+
+    def placement(self, event: PlacementEvent) -> None:
+        super().placement(event)
+        self._queue.put_nowait({"event": "placement", **asdict(event)})
+
+    def action(self, event: ActionEvent) -> None:
+        super().action(event)
+        self._queue.put_nowait({"event": "action", **asdict(event)})

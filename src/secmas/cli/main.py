@@ -6,6 +6,8 @@ Exit codes: 0 success, 2 bad input (scenario files, arguments), 1 a run that fai
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -15,15 +17,19 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
+from secmas.cli.ledger import register as register_ledger
 from secmas.cli.tables import (
     acceptance_table,
     attestation_table,
     auction_tables,
+    channel_summary,
     placement_table,
     scenario_table,
 )
 from secmas.cli.wrap import register as register_wrap
-from secmas.pipeline.operate import RunError, operate
+from secmas.pipeline.agent_process import AgentConfig, run_agent
+from secmas.pipeline.operate import RunError, operate, pipeline_name
+from secmas.pipeline.processes import operate_processes
 from secmas.pipeline.secure import PipelineError
 from secmas.report.acceptance import acceptance
 from secmas.report.files import write_run
@@ -31,6 +37,7 @@ from secmas.report.record import build_report
 from secmas.scenario.loader import ScenarioError, load_scenario
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_from_topology
+from secmas.transport.nats import BusUnavailable
 
 BAD_INPUT = 2
 FAILED_RUN = 1
@@ -44,6 +51,7 @@ app = typer.Typer(
 scenario_app = typer.Typer(help="Validate scenarios and generate them from real topologies.")
 app.add_typer(scenario_app, name="scenario")
 register_wrap(app)
+register_ledger(app)
 
 console = Console()
 errors = Console(stderr=True)
@@ -91,8 +99,18 @@ def from_topology(
     console.print(f"[green]wrote {output}[/]")
 
 
-def _execute(scenario: Scenario, out: Path | None) -> None:
+@dataclass(frozen=True)
+class Distribution:
+    """How the agents run: in this process (default), or one OS process each over NATS."""
+
+    processes: bool = False
+    bus: str | None = None
+    speed: float = 10.0
+
+
+def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = None) -> None:
     """Operate the scenario with a progress bar, print the tables, write the files."""
+    mode = mode or Distribution()
     run_id = f"{scenario.id}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     folder = out or Path("runs") / run_id
     duration = scenario.traffic.duration if scenario.traffic else 0.0
@@ -103,21 +121,47 @@ def _execute(scenario: Scenario, out: Path | None) -> None:
     )
     if not scenario.security.enabled:
         console.print("[yellow]security is off: agents run unattested and unkeyed[/]")
+    elif not scenario.security.encrypt:
+        console.print("[yellow]encryption is off: agents' messages travel in clear[/]")
+
+    def steps(step: str) -> None:
+        console.print(f"[dim]secure pipeline: {step}[/]")
+
     try:
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("run", total=duration)
-            result = asyncio.run(
-                operate(
-                    scenario,
-                    progress=lambda now, _: bar.update(task, completed=now),
-                    steps=lambda step: console.print(f"[dim]secure pipeline: {step}[/]"),
+
+            def progress(now: float, _duration: float) -> None:
+                bar.update(task, completed=now)
+
+            if mode.processes:
+                folder.mkdir(parents=True, exist_ok=True)
+                scenario_file = folder / "scenario.yaml"
+                scenario_file.write_text(dump_scenario(scenario), encoding="utf-8")
+                console.print(
+                    f"[dim]agents as processes over NATS, {mode.speed:g}× real time; "
+                    f"their logs in {folder}[/]"
                 )
-            )
+                work = operate_processes(
+                    scenario,
+                    scenario_file,
+                    workdir=folder,
+                    bus_url=mode.bus,
+                    speed=mode.speed,
+                    progress=progress,
+                    steps=steps,
+                )
+            else:
+                work = operate(scenario, progress=progress, steps=steps)
+            result = asyncio.run(work)
     except RunError as exc:
         errors.print(f"[red]error[/] {exc}", highlight=False)
         raise typer.Exit(BAD_INPUT) from None
     except PipelineError as exc:
         errors.print(f"[red]error[/] secure pipeline failed at {exc}", highlight=False)
+        raise typer.Exit(FAILED_RUN) from None
+    except (BusUnavailable, FileNotFoundError) as exc:
+        errors.print(f"[red]error[/] message bus: {exc}", highlight=False)
         raise typer.Exit(FAILED_RUN) from None
     attack = scenario.attack
     start = attack.start if attack else None
@@ -128,6 +172,7 @@ def _execute(scenario: Scenario, out: Path | None) -> None:
     console.print(placement_table(report["placements"]))
     if report["trust"]:
         console.print(attestation_table(report["trust"]))
+        console.print(channel_summary(report["trust"]["channel"]))
     console.print(acceptance_table(accepted))
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:
@@ -156,9 +201,33 @@ InsecureOption = Annotated[
     bool,
     typer.Option("--insecure", help="skip wrapping, attestation and keys (for measurements)"),
 ]
+ProcessesOption = Annotated[
+    bool,
+    typer.Option("--processes", help="run each agent as its own OS process over NATS"),
+]
+BusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bus", help="with --processes: a running NATS server (default: start a local one)"
+    ),
+]
+SpeedOption = Annotated[
+    float,
+    typer.Option(
+        "--speed", min=0.1, max=1000.0, help="with --processes: simulated seconds per wall second"
+    ),
+]
+PlaintextOption = Annotated[
+    bool,
+    typer.Option(
+        "--plaintext", help="attest and key the agents but send their messages unencrypted"
+    ),
+]
 
 
-def _with_security(scenario: Scenario, ledger: str | None, insecure: bool) -> Scenario:
+def _with_security(
+    scenario: Scenario, ledger: str | None, insecure: bool, plaintext: bool = False
+) -> Scenario:
     """The scenario with the command line's security overrides, checked like the file."""
     security = scenario.security
     if ledger is not None:
@@ -172,6 +241,8 @@ def _with_security(scenario: Scenario, ledger: str | None, insecure: bool) -> Sc
             raise typer.Exit(BAD_INPUT) from None
     if insecure:
         security = security.model_copy(update={"enabled": False})
+    if plaintext:
+        security = security.model_copy(update={"encrypt": False})
     return scenario.model_copy(update={"security": security})
 
 
@@ -182,9 +253,14 @@ def demo(
     ] = None,
     ledger: LedgerOption = None,
     insecure: InsecureOption = False,
+    plaintext: PlaintextOption = False,
+    processes: ProcessesOption = False,
+    bus: BusOption = None,
+    speed: SpeedOption = 10.0,
 ) -> None:
     """Run the reference DDoS scenario (six PoPs, Section 5.3) end to end and report it."""
-    _execute(_with_security(_load(default_scenario_path()), ledger, insecure), out)
+    scenario = _with_security(_load(default_scenario_path()), ledger, insecure, plaintext)
+    _execute(scenario, out, Distribution(processes, bus, speed))
 
 
 @app.command("run")
@@ -196,12 +272,48 @@ def run_scenario(
     seed: Annotated[int | None, typer.Option(help="override the scenario's seed")] = None,
     ledger: LedgerOption = None,
     insecure: InsecureOption = False,
+    plaintext: PlaintextOption = False,
+    processes: ProcessesOption = False,
+    bus: BusOption = None,
+    speed: SpeedOption = 10.0,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     loaded = _load(scenario)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
-    _execute(_with_security(loaded, ledger, insecure), out)
+    loaded = _with_security(loaded, ledger, insecure, plaintext)
+    _execute(loaded, out, Distribution(processes, bus, speed))
+
+
+@app.command("agent")
+def agent(
+    pop: Annotated[str, typer.Option("--pop", help="the PoP this agent controls")],
+    bus: Annotated[str, typer.Option("--bus", help="NATS server, nats://HOST:PORT")],
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", help="scenario YAML (default: the demo's)")
+    ] = None,
+    pipeline: Annotated[
+        str | None, typer.Option("--pipeline", help="pipeline name (default from the scenario)")
+    ] = None,
+    ledger: Annotated[
+        str | None,
+        typer.Option("--ledger", help="Ethereum JSON-RPC URL; without it no trust layer"),
+    ] = None,
+) -> None:
+    """Run one agent as its own process: join the pipeline, get attested and keyed, then
+    take part in auctions until the MLFO stops it."""
+    path = scenario or default_scenario_path()
+    loaded = _load(path)
+    if pop not in {p.id for p in loaded.pops}:
+        errors.print(f"[red]error[/] --pop {pop!r}: not a PoP of {path}", highlight=False)
+        raise typer.Exit(BAD_INPUT)
+    config = AgentConfig(pop, path, bus, pipeline or pipeline_name(loaded.id), ledger)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {pop} %(levelname)s %(message)s")
+    try:
+        asyncio.run(run_agent(config))
+    except BusUnavailable as exc:
+        errors.print(f"[red]error[/] {exc}", highlight=False)
+        raise typer.Exit(FAILED_RUN) from None
 
 
 def run() -> None:

@@ -160,3 +160,16 @@ def attestation_table(trust: dict[str, Any]) -> Table:
             entry["tx"][:12] + "…",
         )
     return table
+
+
+def channel_summary(channel: dict[str, Any] | None) -> str:
+    """One line on the secure channel: cipher, segment, frames sealed and dropped."""
+    if channel is None:
+        return "[yellow]agent messages were not encrypted (--plaintext)[/]"
+    agents = channel["agents"].values()
+    sealed = sum(a["sealed"] for a in agents)
+    dropped = sum(sum(a["dropped"].values()) for a in agents)
+    return (
+        f"secure channel: {channel['cipher']} on VNI {channel['vni']}, "
+        f"{sealed} frames sealed, {dropped} dropped"
+    )

@@ -8,7 +8,6 @@ node's first two unlocked accounts (Hardhat's prefunded ones).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,10 +116,22 @@ def _local(key: bytes | str | None) -> LocalAccount | None:
     return None if key is None else Account.from_key(key)
 
 
-def _memory_chain(accounts: Sequence[LocalAccount]) -> Chain:
-    state = generate_genesis_state_for_keys([keys.PrivateKey(bytes(a.key)) for a in accounts])
-    tester = EthereumTester(PyEVMBackend(genesis_state=state))
-    return Chain(Web3(EthereumTesterProvider(tester)), MEMORY, index_logs=True)
+def memory_accounts(
+    mlfo_key: bytes | str | None = None, secaas_key: bytes | str | None = None
+) -> tuple[LocalAccount, LocalAccount]:
+    """The MLFO and SECaaS of an in-process chain: the given keys, else eth-tester's test
+    keys 1 and 2, which its chain also lists as `eth_accounts` (and so signs for)."""
+    mlfo = Account.from_key(_MEMORY_MLFO_KEY if mlfo_key is None else mlfo_key)
+    secaas = Account.from_key(_MEMORY_SECAAS_KEY if secaas_key is None else secaas_key)
+    return mlfo, secaas
+
+
+def memory_provider(mlfo: LocalAccount, secaas: LocalAccount) -> EthereumTesterProvider:
+    """A fresh in-process EVM whose genesis funds the MLFO and the SECaaS (once if they are
+    one account); shared by `connect(None)` and the JSON-RPC server in front of it."""
+    funded = [mlfo] if mlfo.address == secaas.address else [mlfo, secaas]
+    state = generate_genesis_state_for_keys([keys.PrivateKey(bytes(a.key)) for a in funded])
+    return EthereumTesterProvider(EthereumTester(PyEVMBackend(genesis_state=state)))
 
 
 def connect(
@@ -133,12 +144,11 @@ def connect(
     """A ledger on the in-process EVM (`url` None or "memory") or on the JSON-RPC node at
     `url` (http:// or https://). Without keys, the in-process chain uses two fixed funded
     test keys and a node its first two unlocked accounts (one only: it is both)."""
-    mlfo, secaas = _local(mlfo_key), _local(secaas_key)
     if url is None or url == MEMORY:
-        mlfo = mlfo or Account.from_key(_MEMORY_MLFO_KEY)
-        secaas = secaas or Account.from_key(_MEMORY_SECAAS_KEY)
-        funded = [mlfo] if mlfo.address == secaas.address else [mlfo, secaas]
-        return Ledger(_memory_chain(funded), mlfo, secaas)
+        mlfo, secaas = memory_accounts(mlfo_key, secaas_key)
+        chain = Chain(Web3(memory_provider(mlfo, secaas)), MEMORY, index_logs=True)
+        return Ledger(chain, mlfo, secaas)
+    mlfo, secaas = _local(mlfo_key), _local(secaas_key)
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"ledger URL must be 'memory' or http(s)://…, got {url!r}")
     chain = Chain(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s})), url)

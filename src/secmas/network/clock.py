@@ -3,7 +3,8 @@
 Agents, auctions and VNF downloads await `clock.sleep(seconds)`. Under `VirtualClock` the
 run driver advances time to the next timer once no task can make progress, so a run is a
 discrete-event simulation: deterministic for a seed and far faster than real time. Under
-`WallClock` the same code runs in real time (distributed mode).
+`WallClock` or `ScaledClock` (wall time sped up, shared by processes) the same code runs
+in real time (distributed mode).
 """
 
 from __future__ import annotations
@@ -46,6 +47,33 @@ class WallClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+
+class ScaledClock:
+    """Wall time sped up `speed` times, counted from a shared `origin` (Unix time).
+
+    Agents in separate processes (or on hosts kept in step by NTP) that share the origin
+    and speed agree on `now`, so a scenario's simulated minutes can run in wall seconds
+    while every message still really crosses the network."""
+
+    def __init__(self, speed: float = 1.0, origin: float | None = None) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed!r}")
+        self.speed = speed
+        self.origin = time.time() if origin is None else origin
+
+    def now(self) -> float:
+        return (time.time() - self.origin) * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+    async def sleep_until(self, when: float) -> None:
+        """Sleep until `now()` reaches `when` (at once if it has)."""
+        await self.sleep(when - self.now())
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)

@@ -8,6 +8,7 @@ bandwidth reserved along virtual paths. It is state, not I/O, so it is tested di
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -73,6 +74,13 @@ class Instance:
         return not self.busy and self.vnf == vnf and self.units >= units
 
 
+PathListener = Callable[[str, list[str], float], None]
+"""Told ("reserve" | "release", node path, MB/s) when this infrastructure changes a path."""
+
+PopListener = Callable[[str, str, Amount], None]
+"""Told ("allocate" | "free", PoP, amount) when this infrastructure changes a PoP."""
+
+
 @dataclass(eq=False)
 class Infrastructure:
     """The network graph with its PoP and link state; the single source of truth."""
@@ -85,6 +93,11 @@ class Infrastructure:
     adjacency: dict[str, list[tuple[str, LinkState]]] = field(init=False)
     instances: dict[str, Instance] = field(default_factory=dict)
     link_version: int = 0
+    path_listeners: list[PathListener] = field(default_factory=list, repr=False)
+    """Told of every virtual path reserved or released here (agents in other processes
+    keep their copy of the links in step through them)."""
+    pop_listeners: list[PopListener] = field(default_factory=list, repr=False)
+    """Told of every PoP allocation and release here, for the same reason."""
     _ids: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
     def __post_init__(self) -> None:
@@ -152,10 +165,23 @@ class Infrastructure:
         state = self.pops[pop]
         if not amount.fits_in(state.free):
             raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(state.free)}")
-        state.used = state.used + amount
+        self.apply_allocate(pop, amount)
+        for listener in self.pop_listeners:
+            listener("allocate", pop, amount)
 
     def release(self, pop: str, amount: Amount) -> None:
         """Give `amount` back to free_p."""
+        self.apply_free(pop, amount)
+        for listener in self.pop_listeners:
+            listener("free", pop, amount)
+
+    def apply_allocate(self, pop: str, amount: Amount) -> None:
+        """Count `amount` as used on `pop` (another agent's allocation), telling nobody."""
+        state = self.pops[pop]
+        state.used = state.used + amount
+
+    def apply_free(self, pop: str, amount: Amount) -> None:
+        """Give `amount` back to `pop`, telling nobody."""
         state = self.pops[pop]
         state.used = Amount(*(max(0.0, u - a) for u, a in zip(state.used, amount, strict=True)))
 
@@ -194,8 +220,9 @@ class Infrastructure:
                 return instance
         return None
 
-    def reserve_path(self, path: list[str], bandwidth: float) -> None:
-        """Reserve `bandwidth` MB/s on every link of a node path (a virtual path)."""
+    def reserve_path(self, path: list[str], bandwidth: float, *, tell: bool = True) -> None:
+        """Reserve `bandwidth` MB/s on every link of a node path (a virtual path); the
+        path listeners are told unless `tell` is off (someone told them already)."""
         hops = [self.link(a, b) for a, b in itertools.pairwise(path)]
         for link in hops:
             if link.available + 1e-9 < bandwidth:
@@ -203,9 +230,25 @@ class Infrastructure:
         for link in hops:
             link.reserved += bandwidth
         self.link_version += 1
+        if tell:
+            for listener in self.path_listeners:
+                listener("reserve", path, bandwidth)
 
     def release_path(self, path: list[str], bandwidth: float) -> None:
         """Give back bandwidth reserved along a node path."""
+        self.apply_release(path, bandwidth)
+        for listener in self.path_listeners:
+            listener("release", path, bandwidth)
+
+    def apply_reserve(self, path: list[str], bandwidth: float) -> None:
+        """Another agent reserved a virtual path: count it, even beyond capacity (its
+        owner checked against its own view), and tell no listener."""
+        for a, b in itertools.pairwise(path):
+            self.link(a, b).reserved += bandwidth
+        self.link_version += 1
+
+    def apply_release(self, path: list[str], bandwidth: float) -> None:
+        """Give back bandwidth reserved along a node path, telling no listener."""
         for a, b in itertools.pairwise(path):
             link = self.link(a, b)
             link.reserved = max(0.0, link.reserved - bandwidth)

@@ -120,7 +120,10 @@ async def operate(
         )
         world.admits = secure.view.admits
         secure.start_background(clock)
-    agents = [PoPAgent(pop, world, seed=scenario.seed) for pop in world.directory]
+    agents = [
+        PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
+        for pop in world.directory
+    ]
     for agent in agents:
         await agent.start()
     capacity = CapacityCheck()

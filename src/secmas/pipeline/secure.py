@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION, AgentRegistratio
 from secmas.network.clock import Clock
 from secmas.scenario.model import Security
 from secmas.transport.bus import Bus
+from secmas.transport.channel import SecureBus
 from secmas.trust.attestation import Measurement
 from secmas.trust.chain import (
     AttestationChain,
@@ -49,6 +51,7 @@ from secmas.trust.chain import (
 from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secret, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import NativeImage, RuntimeImage
+from secmas.trust.linkkeys import EpochKeyring
 from secmas.trust.liveness import Heartbeat, LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.repository import ReferenceRepository
@@ -56,6 +59,21 @@ from secmas.trust.view import TrustView
 from secmas.trust.wrap import wrap
 
 logger = logging.getLogger(__name__)
+
+
+def vni_of(pipeline: str, security: Security) -> int:
+    """The pipeline's 24-bit segment id: the scenario's, or one derived from its name."""
+    if security.vni is not None:
+        return security.vni
+    return zlib.crc32(pipeline.encode()) & 0xFFFFFF
+
+
+def agent_recipient(subject: str) -> str | None:
+    """Whom a subject addresses: the agent of an NFV-A inbox; None (the whole pipeline)
+    for the rest."""
+    prefix = "nfva.agent."
+    return subject[len(prefix) :] if subject.startswith(prefix) else None
+
 
 AGENT_IMAGE = "secmas-agent"
 
@@ -120,6 +138,7 @@ class Member:
     endpoint: AttesterEndpoint
     role: VerifierRole
     heartbeat: Heartbeat
+    keyring: EpochKeyring
     secret: PipelineSecret | None = None
 
 
@@ -140,6 +159,8 @@ class SecurePipeline:
     setup_tx: dict[str, str] = field(default_factory=dict)
     pushes: list[EpochPush] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    bus: Bus | None = None
+    _channels: dict[str, SecureBus] = field(default_factory=dict)
     _background: asyncio.Task[None] | None = None
     _stopping: bool = False
     _in_step: bool = False
@@ -221,6 +242,7 @@ class SecurePipeline:
                     offload=clock.run_blocking,
                 ),
                 Heartbeat(identity, name, bus, clock, security.heartbeat),
+                EpochKeyring(agent, name, vni_of(name, security), grace=security.grace),
             )
         peers = peers_by_address(
             Peer(a, m.account.address, m.identity.signing_public, m.identity.sealing_public)
@@ -247,6 +269,7 @@ class SecurePipeline:
         pipeline = cls(
             name, security, ledger, contracts, repository, members, chain, view, liveness, ()
         )
+        pipeline.bus = bus
         chain.on_revoke = pipeline._revoked
         return pipeline
 
@@ -281,7 +304,12 @@ class SecurePipeline:
         await self.chain.run(len(self.plan) - 1)
 
     async def _push_keys(self) -> None:
-        """Steps 13–14: the MLFO pushes the epoch's secret, every trusted agent fetches it."""
+        """Steps 13–14: the MLFO pushes the epoch's secret, every trusted agent fetches it.
+
+        An epoch is pushed once: a revocation during the first round already keyed it."""
+        epoch = await self.chain.offload(self.contracts.registry.key_epoch, pipeline_id(self.name))
+        if self.pushes and self.pushes[-1].epoch == epoch:
+            return
         recipients = [
             Recipient(m.account.address, m.identity.sealing_public)
             for a, m in self.members.items()
@@ -297,11 +325,36 @@ class SecurePipeline:
                 member.secret = await self.chain.offload(
                     fetch_secret, self.name, store, member.identity
                 )
+                member.keyring.install(member.secret.epoch, member.secret.secret)
 
     async def _revoked(self, peer: Peer, reason: str) -> None:
-        """A revocation started a new epoch: key the agents that are still trusted."""
+        """A revocation started a new epoch: key the agents that are still trusted; every
+        link to or from the revoked agent closes at once."""
         self.members[peer.name].secret = None
+        for member in self.members.values():
+            if member.identity.name != peer.name:
+                member.keyring.revoke(peer.name)
         await self._push_keys()
+
+    def bus_for(self, agent: str) -> Bus:
+        """The bus `agent` talks to the others through: its SecureBus over the shared
+        bus (every NFV-A message sealed with its link keys), or the bus itself when the
+        scenario turns encryption off."""
+        if not self.security.encrypt:
+            return self.bus
+        channel = self._channels.get(agent)
+        if channel is None:
+            member = self.members[agent]
+            channel = SecureBus(
+                self.bus,
+                agent,
+                vni_of(self.name, self.security),
+                member.keyring,
+                agent_recipient,
+                cipher=self.security.cipher,
+            )
+            self._channels[agent] = channel
+        return channel
 
     # -- operation ---------------------------------------------------------------------------
     def start_background(self, clock: Clock) -> None:
@@ -334,11 +387,30 @@ class SecurePipeline:
                 self._background.cancel()
             with suppress(asyncio.CancelledError):
                 await self._background
+        for channel in self._channels.values():
+            await channel.close()
         for member in self.members.values():
             await member.heartbeat.stop()
             await member.endpoint.stop()
         await self.liveness.stop()
         self.repository.close()
+
+    def _channel_report(self) -> dict[str, Any] | None:
+        """Per agent: frames sealed and opened, and frames dropped by reason."""
+        if not self.security.encrypt:
+            return None
+        return {
+            "cipher": self.security.cipher,
+            "vni": vni_of(self.name, self.security),
+            "agents": {
+                agent: {
+                    "sealed": bus.channel.stats.sealed,
+                    "opened": bus.channel.stats.opened,
+                    "dropped": dict(bus.channel.stats.dropped),
+                }
+                for agent, bus in self._channels.items()
+            },
+        }
 
     # -- report ------------------------------------------------------------------------------
     @property
@@ -379,5 +451,6 @@ class SecurePipeline:
                 for p in self.pushes
             ],
             "silent_agents": self.liveness.silent(now, 3 * self.security.heartbeat),
+            "channel": self._channel_report(),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }

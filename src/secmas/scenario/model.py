@@ -276,6 +276,19 @@ class Security(Strict):
     )
     attestation: Attestation = Attestation()
     heartbeat: Positive = Field(default=5.0, description="simulated seconds between beats")
+    encrypt: bool = Field(
+        default=True, description="seal every agent-to-agent message (AEAD, per-link keys)"
+    )
+    cipher: Literal["aes-256-gcm", "chacha20-poly1305"] = "aes-256-gcm"
+    vni: int | None = Field(
+        default=None,
+        ge=0,
+        lt=1 << 24,
+        description="the pipeline's 24-bit segment id; default derived from the scenario id",
+    )
+    grace: NonNegative = Field(
+        default=5.0, description="wall seconds the previous key epoch is still accepted"
+    )
 
 
 class Scenario(Strict):

@@ -91,7 +91,8 @@ class MemorySubscription:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            waiter.set_result(None)
+            if not waiter.done():  # cancelled when the bus closed
+                waiter.set_result(None)
 
     async def _until_idle(self) -> None:
         if self._queue or self._running:

@@ -196,6 +196,31 @@ class Appraisal:
     measurement: Measurement | None = None
     """What the agent reported, for whoever holds the full reference to diagnose."""
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "passed": self.passed,
+            "reasons": list(self.reasons),
+            "evidence": self.evidence.hex(),
+            "measurement": None if self.measurement is None else self.measurement.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Appraisal:
+        if not isinstance(data, dict) or not isinstance(data.get("passed"), bool):
+            raise EvidenceError("appraisal must be an object with a boolean 'passed'")
+        reasons = data.get("reasons", [])
+        if not isinstance(reasons, list):
+            raise EvidenceError("appraisal reasons must be a list")
+        measurement = data.get("measurement")
+        return cls(
+            _str_field(data, "agent"),
+            data["passed"],
+            tuple(str(r) for r in reasons),
+            _hex_field(data, "evidence", 32),
+            None if measurement is None else Measurement.from_json(measurement),
+        )
+
 
 @dataclass
 class Verifier:

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from secmas.ledger.chain import Receipt
 from secmas.ledger.ids import pipeline_id
@@ -46,6 +46,11 @@ from secmas.trust.sealing import SealError, open_sealed, seal
 from secmas.trust.view import TrustView
 
 logger = logging.getLogger(__name__)
+
+
+class VerifierFailed(RuntimeError):
+    """An elected verifier could not verify the open step (its reason is the text)."""
+
 
 Measure = Callable[[], Measurement]
 """An agent's runtime measurement subroutine."""
@@ -146,6 +151,23 @@ async def appraise_over_bus(
     return verifier.appraise(got, reference, measured.signing_key)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the elected verifier reports: whom it attested, how, and the chain record."""
+
+    measured: Peer
+    appraisal: Appraisal
+    tx: str
+    block: int
+    new_root: str
+
+
+class Verifies(Protocol):
+    """An elected verifier, in this process (`VerifierRole`) or another (`RemoteVerifier`)."""
+
+    async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict: ...
+
+
 @dataclass
 class VerifierRole:
     """What an agent does when the contract elects it verifier of the open step: read
@@ -162,7 +184,7 @@ class VerifierRole:
     def __post_init__(self) -> None:
         self.verifier = Verifier(self.identity.name, max_age=2 * self.timeout)
 
-    async def verify_open_step(self, peers: Mapping[str, Peer]) -> tuple[Peer, Appraisal, Receipt]:
+    async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict:
         """Attest the open step's measured agent; `peers` maps addresses to members."""
         pid = pipeline_id(self.pipeline)
         ref = await self.offload(self.registry.reference_for, pid)
@@ -186,7 +208,7 @@ class VerifierRole:
         receipt = await self.offload(
             self.registry.record_result, pid, ref.step, appraisal.passed, appraisal.evidence
         )
-        return measured, appraisal, receipt
+        return Verdict(measured, appraisal, receipt.tx_hash, receipt.block, _new_root(receipt))
 
 
 @dataclass(frozen=True)
@@ -252,7 +274,7 @@ class AttestationChain:
     mlfo_registry: RegistryClient
     peers: dict[str, Peer]  # by address
     expected: dict[str, Expected]  # by agent name
-    roles: dict[str, VerifierRole]  # by agent name
+    roles: Mapping[str, Verifies]  # by agent name
     view: TrustView
     timeout: float = 5.0
     offload: Offload = asyncio.to_thread
@@ -289,7 +311,8 @@ class AttestationChain:
             appraisal.passed,
             appraisal.evidence,
         )
-        return await self._settle("initial", 0, peer, "secaas", appraisal, receipt, started)
+        verdict = Verdict(peer, appraisal, receipt.tx_hash, receipt.block, _new_root(receipt))
+        return await self._settle("initial", 0, "secaas", verdict, started)
 
     async def step(self) -> ChainEntry | None:
         """One mutual attestation step; None when no step can open (no root of trust)."""
@@ -307,10 +330,26 @@ class AttestationChain:
         role = self.roles.get(verifier.name)
         if role is None:
             raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
-        measured, appraisal, receipt = await role.verify_open_step(self.peers)
-        return await self._settle(
-            "mutual", step.index, measured, verifier.name, appraisal, receipt, started
-        )
+        try:
+            verdict = await role.verify_open_step(self.peers)
+        except (TimeoutError, BusClosed, VerifierFailed) as exc:
+            return await self._reanchor(verifier, f"elected verifier unresponsive: {exc}")
+        return await self._settle("mutual", step.index, verifier.name, verdict, started)
+
+    async def _reanchor(self, verifier: Peer, reason: str) -> ChainEntry | None:
+        """A dead root of trust stalls the chain: the MLFO revokes it (which closes the
+        step) and SECaaS attests the next trusted agent itself, the new root of trust."""
+        logger.warning("%s: %s; revoking it and re-anchoring the chain", verifier.name, reason)
+        await self.offload(self.mlfo_registry.revoke, self._pid, verifier.address)
+        self.view.exclude(verifier.name, reason)
+        if self.on_revoke is not None:
+            await self.on_revoke(verifier, reason)
+        names = [p.name for p in self.peers.values()]
+        start = names.index(verifier.name)
+        for name in names[start + 1 :] + names[:start]:
+            if self.view.admits(name):
+                return await self.initial(name)
+        return None
 
     async def run(self, steps: int) -> list[ChainEntry]:
         """Up to `steps` mutual steps (fewer when the chain cannot go on)."""
@@ -323,17 +362,11 @@ class AttestationChain:
         return done
 
     async def _settle(
-        self,
-        kind: str,
-        step: int,
-        measured: Peer,
-        verifier: str,
-        appraisal: Appraisal,
-        receipt: Receipt,
-        started: float,
+        self, kind: str, step: int, verifier: str, verdict: Verdict, started: float
     ) -> ChainEntry:
         """Act as relying party on the verdict and keep the entry for the report; SECaaS's
         full reference names the parts that differ."""
+        measured, appraisal = verdict.measured, verdict.appraisal
         revoke_tx = None
         differing: tuple[str, ...] = ()
         if not appraisal.passed and appraisal.measurement is not None:
@@ -354,7 +387,7 @@ class AttestationChain:
             )
             if self.on_revoke is not None:
                 await self.on_revoke(measured, reason)
-        root = _new_root(receipt)
+        root = verdict.new_root
         entry = ChainEntry(
             kind=kind,
             step=step,
@@ -362,8 +395,8 @@ class AttestationChain:
             verifier=verifier,
             passed=appraisal.passed,
             root_of_trust=self.peers[root].name if root in self.peers else "",
-            tx=receipt.tx_hash,
-            block=receipt.block,
+            tx=verdict.tx,
+            block=verdict.block,
             wall_ms=(time.perf_counter() - started) * 1000,
             reasons=appraisal.reasons,
             differing=differing,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from secmas.ledger.chain import Receipt
 from secmas.ledger.ids import pipeline_id
@@ -38,11 +38,13 @@ class Recipient:
 
 @dataclass(frozen=True)
 class EpochPush:
-    """What the MLFO pushed: the epoch, to whom, and the transaction."""
+    """What the MLFO pushed: the epoch, to whom, and the transaction; the secret itself
+    only when the MLFO takes part in the encrypted overlay (`keep_secret`)."""
 
     epoch: int
     recipients: tuple[str, ...]
     receipt: Receipt
+    secret: bytes | None = field(default=None, repr=False)
 
 
 def push_epoch(
@@ -50,16 +52,20 @@ def push_epoch(
     registry: RegistryClient,
     store: SecretStoreClient,
     recipients: Iterable[Recipient],
+    *,
+    keep_secret: bool = False,
 ) -> EpochPush:
     """The MLFO's step 13: a fresh secret for the registry's current epoch, sealed to each
-    recipient and pushed in one transaction."""
+    recipient and pushed in one transaction. The MLFO keeps the secret only when it talks
+    on the encrypted overlay itself (`keep_secret`): the driver of a multi-process run
+    serves the data-plane controller there."""
     pid = pipeline_id(pipeline)
     epoch = registry.key_epoch(pid)
     secret = secrets.token_bytes(SECRET_BYTES)
     context = secret_context(pipeline, epoch)
     boxes = {r.address: seal(secret, r.sealing_key, context) for r in recipients}
     receipt = store.push_secrets(pid, epoch, boxes)
-    return EpochPush(epoch, tuple(boxes), receipt)
+    return EpochPush(epoch, tuple(boxes), receipt, secret if keep_secret else None)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import Admits, AuctionSettings, Mailbox
+from secmas.agents.auction import Admits, Announce, AuctionSettings, Mailbox
 from secmas.agents.bdi import (
     Agent,
     Belief,
@@ -163,6 +163,10 @@ class PoPAgent:
     holders: dict[str, str] = field(default_factory=dict)
     _votes: dict[Belief, set[int]] = field(default_factory=dict)
     monitor: LinkMonitorVNF | None = None
+    bus: Bus | None = None
+    """This agent's own view of the bus (its secure channel); default the world's bus."""
+    announce: Announce | None = None
+    """Tells agents in other processes of virtual paths (None: they share `world.infra`)."""
     _follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -170,7 +174,7 @@ class PoPAgent:
         self.mailbox = Mailbox(
             self.pop,
             self.world.infra,
-            self.world.bus,
+            self.bus or self.world.bus,
             self.world.clock,
             self._execute,
             self.world.settings,
@@ -178,6 +182,7 @@ class PoPAgent:
             on_start=self._started,
             on_request=self._requested,
             admits=self.world.admits,
+            announce=self.announce,
         )
         plane = self.world.controller
         self._vnfs: dict[str, Any] = {

@@ -1,0 +1,83 @@
+"""`secmas ledger serve`: the in-process EVM over HTTP JSON-RPC, so that agents and runs in
+separate processes share one ledger (`--ledger http://127.0.0.1:8545`) without a node.
+
+Exit codes as for every `secmas` command: 0 after Ctrl-C, 2 bad input (a port out of range,
+one in use, an address that cannot be bound), with a one-line message.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from secmas.ledger.rpcserver import DEFAULT_HOST, DEFAULT_PORT, LedgerServer
+
+# The code of secmas.cli.main, which imports this module and so cannot be imported here.
+BAD_INPUT = 2
+
+console = Console()
+errors = Console(stderr=True)
+ledger_app = typer.Typer(help="A shared development ledger for separate processes.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ledger serve` to the `secmas` command."""
+    app.add_typer(ledger_app, name="ledger")
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(BAD_INPUT)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False
+
+
+@ledger_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = DEFAULT_HOST,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")
+    ] = DEFAULT_PORT,
+) -> None:
+    """Serve a fresh in-process EVM over HTTP JSON-RPC until Ctrl-C."""
+    server = LedgerServer(host, port)
+    try:
+        server.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _fail(f"port {port} on {host} is already in use") from None
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        for line in (
+            f"ledger JSON-RPC at {server.url}",
+            f"MLFO    {server.mlfo.address}",
+            f"SECaaS  {server.secaas.address}",
+            f"clients: --ledger {server.url} (the server signs for the MLFO and the SECaaS)",
+            "Ctrl-C stops it",
+        ):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if not _is_loopback(host):
+            errors.print(
+                f"[yellow]warning[/] listening on {escape(host)}: whoever reaches it can act "
+                "as the MLFO and the SECaaS (their keys are public test keys)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        server.stop()

@@ -1,0 +1,328 @@
+"""One agent in its own OS process (`secmas agent`), joined to a pipeline over NATS.
+
+The process is what the IML's local-process driver starts for each PoP, and what an
+operator starts by hand on another host. In order:
+1. it creates its identity (Ed25519, X25519) and ledger account, starts its attester
+   (measuring this very process: its live modules and files) and asks the MLFO to join;
+2. once the MLFO registered every member, it serves its verifier role (the chain may
+   elect it) and fetches the pipeline secret of each key epoch the MLFO announces;
+3. on the MLFO's start message (origin and speed of the shared scaled clock) it runs its
+   BDI agent: NFV-A over its secure channel, VNFs acting through the remote controller,
+   journal relayed to the driver, one observation per data-plane tick;
+4. on the stop request it answers its final state and exits.
+
+Subjects (`<p>` the pipeline): join, welcome and rekey go in clear (their content is public or
+checked on chain), all the rest through the secure channel: `secmas.start.<p>` and
+`secmas.tick.<p>` from the MLFO to all, `secmas.controller.<p>` and `secmas.journal.<p>`
+to the MLFO, `secmas.stop.<p>.<agent>` to one agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eth_account import Account
+
+import secmas
+from secmas.agents.auction import AuctionSettings
+from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.journal import RelayJournal
+from secmas.agents.linksync import LinkSync
+from secmas.ledger.connection import connect
+from secmas.ledger.ids import pipeline_id
+from secmas.network.clock import ScaledClock
+from secmas.network.dataplane.controller import RemoteController
+from secmas.network.dataplane.traffic import server_ip
+from secmas.network.infrastructure import Infrastructure
+from secmas.scenario.loader import load_scenario
+from secmas.transport.bus import Bus
+from secmas.transport.channel import SecureBus
+from secmas.transport.nats import NatsBus
+from secmas.trust.chain import AttesterEndpoint, VerifierRole
+from secmas.trust.epochs import fetch_secret
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.image import RuntimeImage
+from secmas.trust.linkkeys import EpochKeyring
+from secmas.trust.liveness import Heartbeat
+from secmas.trust.verification import VerifierEndpoint, peers_from_registry
+from secmas.trust.view import TrustView
+from secmas.trust.wrap import wrap
+
+logger = logging.getLogger(__name__)
+
+MLFO = "mlfo"
+"""The driver's name on the secure channel (it serves the controller, takes journals)."""
+
+
+def join_subject(pipeline: str) -> str:
+    return f"secmas.join.{pipeline}"
+
+
+def welcome_subject(pipeline: str, agent: str) -> str:
+    return f"secmas.welcome.{pipeline}.{agent}"
+
+
+def rekey_subject(pipeline: str, agent: str) -> str:
+    return f"secmas.rekey.{pipeline}.{agent}"
+
+
+def start_subject(pipeline: str) -> str:
+    return f"secmas.start.{pipeline}"
+
+
+def tick_subject(pipeline: str) -> str:
+    return f"secmas.tick.{pipeline}"
+
+
+def stop_subject(pipeline: str, agent: str) -> str:
+    return f"secmas.stop.{pipeline}.{agent}"
+
+
+def recipient(subject: str) -> str | None:
+    """Whom a subject addresses on the secure channel (None: every member)."""
+    tokens = subject.split(".")
+    if tokens[:2] == ["nfva", "agent"] and len(tokens) == 3:
+        return tokens[2]
+    if tokens[:2] in (["secmas", "controller"], ["secmas", "journal"]):
+        return MLFO
+    if tokens[:2] == ["secmas", "stop"] and len(tokens) == 4:
+        return tokens[3]
+    return None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything `secmas agent` is told on its command line."""
+
+    pop: str
+    scenario: Path
+    bus: str
+    pipeline: str
+    ledger: str | None = None  # None: the pipeline runs without the trust layer
+    join_timeout: float = 120.0
+
+
+def self_image() -> RuntimeImage:
+    """What this process measures when challenged: the `secmas` package it runs. The
+    layout (which modules and functions) comes from the files; the digests SECaaS
+    compares with come from SECaaS's own wrapping, never from here."""
+    root = Path(secmas.__file__).parent
+    image = RuntimeImage.of(wrap(root, Ed25519PrivateKey.generate()), root)
+    image.load()
+    return image
+
+
+@dataclass
+class AgentProcess:
+    """The parts of one agent process, from joining to its final state."""
+
+    config: AgentConfig
+    raw: Bus
+    identity: AgentIdentity
+    view: TrustView = field(default_factory=TrustView)
+    keyring: EpochKeyring | None = None
+    secure: Bus | None = None
+    agent: PoPAgent | None = None
+    peak_use: float = 0.0
+    violations: list[str] = field(default_factory=list)
+    _done: asyncio.Event = field(default_factory=asyncio.Event)
+    _started: asyncio.Event = field(default_factory=asyncio.Event)
+    _closing: list[Any] = field(default_factory=list)
+
+    async def run(self) -> None:
+        cfg = self.config
+        scenario = load_scenario(cfg.scenario)
+        welcome = await self._join() if cfg.ledger is not None else {"encrypt": False}
+        if welcome.get("encrypt", False):
+            assert self.keyring is not None
+            self.secure = SecureBus(
+                self.raw,
+                cfg.pop,
+                int(welcome["vni"]),
+                self.keyring,
+                recipient,
+                cipher=welcome["cipher"],
+            )
+        else:
+            self.secure = self.raw
+        bus = self.secure
+        await bus.subscribe(start_subject(cfg.pipeline), self._on_start)
+        await bus.subscribe(stop_subject(cfg.pipeline, cfg.pop), self._on_stop)
+        await self.raw.publish(f"secmas.ready.{cfg.pipeline}.{cfg.pop}", b"{}")
+        await self._started.wait()
+        assert self.clock is not None
+        world = World(
+            scenario=scenario,
+            infra=Infrastructure.from_scenario(scenario),
+            plane=None,
+            controller=RemoteController(bus, cfg.pipeline, server_ip(scenario), _step(scenario)),
+            bus=bus,
+            clock=self.clock,
+            journal=RelayJournal(bus, cfg.pipeline),
+            settings=AuctionSettings(
+                serialised=bool(scenario.defence and scenario.defence.serialised)
+            ),
+            directory=tuple(p.id for p in scenario.pops),
+            admits=self.view.admits if cfg.ledger is not None else None,
+        )
+        assert isinstance(world.journal, RelayJournal)
+        world.journal.start()
+        links = LinkSync(world.infra, bus, cfg.pipeline, cfg.pop)
+        await links.start()
+        self._closing.insert(0, links.stop)
+        self.agent = PoPAgent(cfg.pop, world, seed=scenario.seed, announce=links.announce)
+        await self.agent.start()
+        await bus.subscribe(tick_subject(cfg.pipeline), self._on_tick)
+        await self._done.wait()
+        await self.agent.stop()
+        await world.journal.stop()
+        for closing in self._closing:
+            await closing()
+
+    clock: ScaledClock | None = None
+
+    # -- joining -----------------------------------------------------------------------------
+    async def _join(self) -> dict[str, Any]:
+        """Attester up, join request to the MLFO, then verifier and key service."""
+        cfg = self.config
+        image = await asyncio.to_thread(self_image)
+        attester = AttesterEndpoint(self.identity, cfg.pipeline, image.measure, self.raw)
+        await attester.start()
+        self._closing.append(attester.stop)
+        account = Account.create()
+        request = {
+            "name": cfg.pop,
+            "address": account.address,
+            "signing_key": self.identity.signing_public.hex(),
+            "sealing_key": self.identity.sealing_public.hex(),
+        }
+        welcomed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        serving = asyncio.Event()
+
+        async def on_welcome(_subject: str, data: bytes) -> bytes:
+            """Answered once this agent serves its verifier role and key fetches: the
+            MLFO starts attesting as soon as every agent answered."""
+            if not welcomed.done():
+                welcomed.set_result(json.loads(data))
+            await serving.wait()
+            return b"{}"
+
+        await self.raw.subscribe(welcome_subject(cfg.pipeline, cfg.pop), on_welcome)
+        answer = json.loads(
+            await self.raw.request(join_subject(cfg.pipeline), json.dumps(request).encode(), 30.0)
+        )
+        if "error" in answer:
+            raise RuntimeError(f"the MLFO refused {cfg.pop}: {answer['error']}")
+        welcome = await asyncio.wait_for(welcomed, cfg.join_timeout)
+        assert cfg.ledger is not None
+        ledger = connect(cfg.ledger, mlfo_key=bytes(account.key), secaas_key=bytes(account.key))
+        contracts = ledger.attach(welcome["registry"], welcome["secret_store"])
+        self._registry, self._store = contracts.registry, contracts.secret_store
+        peers = await asyncio.to_thread(peers_from_registry, contracts.registry, cfg.pipeline)
+        role = VerifierRole(
+            self.identity, contracts.registry, self.raw, cfg.pipeline, float(welcome["timeout"])
+        )
+        verifier = VerifierEndpoint(role, peers)
+        await verifier.start()
+        self._closing.append(verifier.stop)
+        self._peers = peers
+        self.keyring = EpochKeyring(
+            cfg.pop, cfg.pipeline, int(welcome["vni"]), grace=float(welcome["grace"])
+        )
+        await self.raw.subscribe(rekey_subject(cfg.pipeline, cfg.pop), self._on_rekey)
+        self.heartbeat_period = float(welcome["heartbeat"])
+        serving.set()
+        return welcome
+
+    async def _on_rekey(self, _subject: str, data: bytes) -> bytes:
+        """A new key epoch: fetch and open this agent's box; learn who is trusted from the
+        chain itself (the message only says where to look)."""
+        cfg = self.config
+        assert self.keyring is not None
+        try:
+            secret = await asyncio.to_thread(fetch_secret, cfg.pipeline, self._store, self.identity)
+            pid = pipeline_id(cfg.pipeline)
+            trusted = await asyncio.to_thread(
+                lambda: {
+                    p.name for a, p in self._peers.items() if self._registry.is_trusted(pid, a)
+                }
+            )
+        except Exception as exc:  # reported to the MLFO, which decides
+            logger.warning("%s: rekey failed: %s", cfg.pop, exc)
+            return json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
+        self.keyring.install(secret.epoch, secret.secret)
+        for peer in self._peers.values():
+            if peer.name in trusted:
+                self.view.trust(peer.name)
+            elif peer.name != cfg.pop and peer.name not in self.keyring.revoked:
+                self.keyring.revoke(peer.name)
+                self.view.exclude(peer.name, "not trusted on chain")
+        return json.dumps({"epoch": secret.epoch}).encode()
+
+    # -- operation ---------------------------------------------------------------------------
+    async def _on_start(self, _subject: str, data: bytes) -> None:
+        message = json.loads(data)
+        self.clock = ScaledClock(float(message["speed"]), float(message["origin"]))
+        if self.config.ledger is not None:
+            beat = Heartbeat(
+                self.identity, self.config.pipeline, self.raw, self.clock, self.heartbeat_period
+            )
+            beat.start()
+            self._closing.append(beat.stop)
+        self._started.set()
+
+    async def _on_tick(self, _subject: str, _data: bytes) -> None:
+        if self.agent is None:
+            return
+        await self.agent.observe()
+        state = self.agent.world.infra.pops[self.config.pop]
+        used = max(u / t for u, t in zip(state.used, state.total, strict=True))
+        self.peak_use = max(self.peak_use, used)
+        if used > 1.0 + 1e-9:
+            self.violations.append(f"{self.config.pop} at {used:.0%} of a resource")
+
+    async def _on_stop(self, _subject: str, _data: bytes) -> bytes:
+        """Final state for the report; the process then winds down."""
+        infra = self.agent.world.infra if self.agent else None
+        instances = [
+            {"id": i.id, "vnf": i.vnf, "pop": i.pop, "units": i.units}
+            for i in (infra.instances.values() if infra else ())
+            if i.pop == self.config.pop
+        ]
+        channel = None
+        if isinstance(self.secure, SecureBus):
+            stats = self.secure.channel_stats
+            channel = {
+                "sealed": stats.sealed,
+                "opened": stats.opened,
+                "dropped": dict(stats.dropped),
+            }
+        state = {
+            "instances": instances,
+            "peak_use": self.peak_use,
+            "violations": self.violations,
+            "channel": channel,
+            "excluded": self.agent.mailbox.excluded if self.agent else 0,
+        }
+        asyncio.get_running_loop().call_later(0.05, self._done.set)
+        return json.dumps(state).encode()
+
+
+def _step(scenario: Any) -> float:
+    return scenario.traffic.step if scenario.traffic else 1.0
+
+
+async def run_agent(config: AgentConfig) -> None:
+    """The body of `secmas agent`."""
+    raw = await NatsBus.connect(config.bus, name=f"secmas-agent-{config.pop}")
+    try:
+        process = AgentProcess(config, raw, AgentIdentity.generate(config.pop))
+        await process.run()
+    finally:
+        await raw.close()

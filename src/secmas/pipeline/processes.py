@@ -1,0 +1,501 @@
+"""The local-process IML driver: every agent its own OS process, over a real NATS server.
+
+`operate_processes` is `operate` for agents that share nothing but the bus and the
+ledger. It starts a `nats-server` (unless given one) and, for the in-process EVM, a
+JSON-RPC ledger server; it runs the MLFO and SECaaS (contracts, registration of the
+agents that join, initial and mutual attestation through the agents' own verifier
+roles, key epochs) and the network (the data plane behind a controller service, stepped
+on a scaled wall clock, one tick per step to every agent); it starts one `secmas agent`
+process per PoP and collects their journals and final state for the same report as an
+in-process run. A killed agent process stays dead: its auctions time out and are
+re-auctioned, and it fails its next attestation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from secmas.agents.journal import Journal, apply_json, journal_subject
+from secmas.ledger.connection import Contracts, connect
+from secmas.ledger.ids import agent_id, pipeline_id
+from secmas.ledger.registry import AgentRegistration
+from secmas.ledger.rpcserver import LedgerServer
+from secmas.network.clock import ScaledClock
+from secmas.network.dataplane import DataPlane
+from secmas.network.dataplane.controller import ControllerService
+from secmas.network.infrastructure import Infrastructure
+from secmas.pipeline.agent_process import (
+    MLFO,
+    join_subject,
+    recipient,
+    rekey_subject,
+    start_subject,
+    stop_subject,
+    tick_subject,
+    welcome_subject,
+)
+from secmas.pipeline.operate import CapacityCheck, OperateResult, RunError, pipeline_name
+from secmas.pipeline.secure import PipelineError, secmas_image, vni_of
+from secmas.scenario.model import Scenario
+from secmas.transport.broker import NatsServer
+from secmas.transport.bus import Bus
+from secmas.transport.channel import SecureBus
+from secmas.transport.nats import NatsBus
+from secmas.trust.chain import AttestationChain, ChainEntry, Expected, Peer, peers_by_address
+from secmas.trust.epochs import EpochPush, Recipient, push_epoch
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.linkkeys import EpochKeyring
+from secmas.trust.liveness import LivenessMonitor
+from secmas.trust.repository import ReferenceRepository
+from secmas.trust.verification import RemoteVerifier
+from secmas.trust.view import TrustView
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, float], None]
+Steps = Callable[[str], None]
+
+
+@dataclass
+class Joined:
+    """An agent process that asked to join, with the keys it will be registered under."""
+
+    name: str
+    address: str
+    signing_key: bytes
+    sealing_key: bytes
+
+
+@dataclass
+class Processes:
+    """The agent processes of one run."""
+
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    killed: dict[str, float] = field(default_factory=dict)
+
+    def spawn(self, pop: str, argv: list[str], log: Path) -> None:
+        handle = log.open("wb")
+        self.procs[pop] = subprocess.Popen(
+            argv, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        handle.close()
+
+    def dead(self) -> list[str]:
+        return [p for p, proc in self.procs.items() if proc.poll() is not None]
+
+    def kill(self, pop: str, at: float) -> None:
+        proc = self.procs[pop]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        self.killed[pop] = at
+
+    def stop_all(self, timeout: float = 5.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@dataclass
+class Driver:
+    """MLFO, SECaaS and the network for one multi-process run."""
+
+    scenario: Scenario
+    scenario_file: Path
+    bus_url: str
+    ledger_url: str | None
+    ledger_keys: tuple[str, str] | None
+    """The MLFO's and SECaaS's keys on the ledger (None: the node's own accounts)."""
+    raw: Bus
+    workdir: Path
+    speed: float
+    steps: Steps | None = None
+    name: str = ""
+    journal: Journal = field(default_factory=Journal)
+    processes: Processes = field(default_factory=Processes)
+    joined: dict[str, Joined] = field(default_factory=dict)
+    ready: set[str] = field(default_factory=set)
+    view: TrustView = field(default_factory=TrustView)
+    pushes: list[EpochPush] = field(default_factory=list)
+    setup_tx: dict[str, str] = field(default_factory=dict)
+    chain: AttestationChain | None = None
+    contracts: Contracts | None = None
+    keyring: EpochKeyring | None = None
+    secure: Bus | None = None
+    liveness: LivenessMonitor | None = None
+    _all_joined: asyncio.Event = field(default_factory=asyncio.Event)
+    _all_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _welcome: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.name = pipeline_name(self.scenario.id)
+
+    @property
+    def pops(self) -> list[str]:
+        return [p.id for p in self.scenario.pops]
+
+    def step(self, what: str) -> None:
+        if self.steps is not None:
+            self.steps(what)
+
+    # -- agents joining ----------------------------------------------------------------------
+    async def _on_join(self, _subject: str, data: bytes) -> bytes:
+        try:
+            request = json.loads(data)
+            member = Joined(
+                str(request["name"]),
+                str(request["address"]),
+                bytes.fromhex(request["signing_key"]),
+                bytes.fromhex(request["sealing_key"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return json.dumps({"error": f"malformed join: {exc}"}).encode()
+        if member.name not in self.pops or member.name in self.joined:
+            return json.dumps({"error": f"unexpected or duplicate agent {member.name!r}"}).encode()
+        self.joined[member.name] = member
+        if len(self.joined) == len(self.pops):
+            self._all_joined.set()
+        return json.dumps({"accepted": member.name}).encode()
+
+    async def _on_ready(self, subject: str, _data: bytes) -> None:
+        self.ready.add(subject.rsplit(".", 1)[1])
+        if self.ready >= set(self.pops):
+            self._all_ready.set()
+
+    async def _wait(self, event: asyncio.Event, what: str, timeout: float) -> None:
+        """Wait for `event`, failing early (naming the log) when an agent process died."""
+        deadline = time.monotonic() + timeout
+        while not event.is_set():
+            dead = self.processes.dead()
+            if dead:
+                log = self.workdir / f"agent-{dead[0]}.log"
+                tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+                raise PipelineError(f"{what}: agent process {dead[0]} exited\n{tail}")
+            if time.monotonic() > deadline:
+                raise PipelineError(f"{what}: timed out after {timeout:g} s")
+            try:
+                await asyncio.wait_for(asyncio.shield(event.wait()), 0.2)
+            except TimeoutError:
+                continue
+
+    # -- bring-up ----------------------------------------------------------------------------
+    async def bring_up(self) -> None:
+        await self.raw.subscribe(f"secmas.ready.{self.name}.*", self._on_ready)
+        security = self.scenario.security
+        if security.enabled:
+            await self.raw.subscribe(join_subject(self.name), self._on_join)
+        self.step("agents")
+        for pop in self.pops:
+            argv = [
+                sys.executable, "-m", "secmas", "agent", "--pop", pop,
+                "--scenario", str(self.scenario_file), "--bus", self.bus_url,
+                "--pipeline", self.name,
+            ]  # fmt: skip
+            if security.enabled and self.ledger_url is not None:
+                argv += ["--ledger", self.ledger_url]
+            self.processes.spawn(pop, argv, self.workdir / f"agent-{pop}.log")
+        if security.enabled:
+            await self._wait(self._all_joined, "agents joining", 120.0)
+            await self._secure()
+        await self._wait(self._all_ready, "agents ready", 60.0)
+
+    async def _secure(self) -> None:
+        """Steps 3–14 with agents in other processes."""
+        security = self.scenario.security
+        assert self.ledger_url is not None
+        self.step("wrap")
+        image = secmas_image(Ed25519PrivateKey.generate(), ReferenceRepository(":memory:"))
+        self.step("contracts")
+        mlfo_key, secaas_key = self.ledger_keys or (None, None)
+        ledger = await asyncio.to_thread(
+            lambda: connect(self.ledger_url, mlfo_key=mlfo_key, secaas_key=secaas_key)
+        )
+        contracts = await asyncio.to_thread(ledger.deploy)
+        self.contracts = contracts
+        pid = pipeline_id(self.name)
+        self.step("register")
+        members = [self.joined[p] for p in self.pops]
+        registrations = [
+            AgentRegistration(m.address, agent_id(m.name), m.signing_key, m.sealing_key)
+            for m in members
+        ]
+        receipt = await asyncio.to_thread(contracts.registry.register_agents, pid, registrations)
+        self.setup_tx["register"] = receipt.tx_hash
+        plan = security.attestation.plan or tuple(self.pops)
+        receipt = await asyncio.to_thread(
+            contracts.registry.set_plan, pid, [self.joined[p].address for p in plan]
+        )
+        self.setup_tx["plan"] = receipt.tx_hash
+        vni = vni_of(self.name, security)
+        self._welcome = {
+            "registry": contracts.registry.address,
+            "secret_store": contracts.secret_store.address,
+            "vni": vni,
+            "cipher": security.cipher,
+            "grace": security.grace,
+            "encrypt": security.encrypt,
+            "timeout": security.attestation.challenge_timeout,
+            "heartbeat": security.heartbeat,
+        }
+        for member in members:
+            await self.raw.request(
+                welcome_subject(self.name, member.name), json.dumps(self._welcome).encode(), 30.0
+            )
+        peers = peers_by_address(
+            Peer(m.name, m.address, m.signing_key, m.sealing_key) for m in members
+        )
+        expected = {m.name: Expected(image.manifest.image, image.reference) for m in members}
+        self.chain = AttestationChain(
+            pipeline=self.name,
+            bus=self.raw,
+            secaas=AgentIdentity.generate("secaas"),
+            secaas_registry=contracts.registry.as_(ledger.secaas),
+            mlfo_registry=contracts.registry,
+            peers=peers,
+            expected=expected,
+            roles={m.name: RemoteVerifier(self.raw, self.name, m.name) for m in members},
+            view=self.view,
+            timeout=security.attestation.challenge_timeout,
+            on_revoke=self._revoked,
+        )
+        self.keyring = EpochKeyring(MLFO, self.name, vni, grace=security.grace)
+        self.liveness = LivenessMonitor(self.name, {m.name: m.signing_key for m in members})
+        await self.liveness.start(self.raw)
+        self.step("attest")
+        first = await self.chain.initial(plan[0])
+        if not first.passed:
+            raise PipelineError(f"attest: initial attestation of {first.measured} failed")
+        await self.chain.run(len(plan) - 1)
+        self.step("keys")
+        await self._push_keys()
+        if security.encrypt:
+            self.secure = SecureBus(
+                self.raw, MLFO, vni, self.keyring, recipient, cipher=security.cipher
+            )
+
+    async def _push_keys(self) -> None:
+        """A new epoch's secret to every trusted member; each fetches it when told."""
+        assert self.contracts is not None and self.chain is not None and self.keyring is not None
+        recipients = [
+            Recipient(p.address, p.sealing_key)
+            for p in self.chain.peers.values()
+            if self.view.admits(p.name)
+        ]
+        push = await asyncio.to_thread(
+            push_epoch,
+            self.name,
+            self.contracts.registry,
+            self.contracts.secret_store,
+            recipients,
+            keep_secret=True,
+        )
+        self.pushes.append(push)
+        assert push.secret is not None
+        self.keyring.install(push.epoch, push.secret)
+        for peer in self.chain.peers.values():
+            if self.view.admits(peer.name):
+                try:
+                    await self.raw.request(rekey_subject(self.name, peer.name), b"{}", 30.0)
+                except TimeoutError:
+                    logger.warning("%s did not confirm key epoch %d", peer.name, push.epoch)
+
+    async def _revoked(self, peer: Peer, reason: str) -> None:
+        assert self.keyring is not None
+        self.keyring.revoke(peer.name)
+        if self.pushes:  # before the first epoch is pushed, revocation needs no new one
+            await self._push_keys()
+
+    # -- operation ---------------------------------------------------------------------------
+    async def operate(self, progress: Progress | None, kill: Mapping[str, float]) -> DataPlane:
+        traffic = self.scenario.traffic
+        assert traffic is not None
+        plane = DataPlane(self.scenario)
+        bus = self.secure or self.raw
+        service = ControllerService(plane, bus, self.name)
+        await service.start()
+        await bus.subscribe(journal_subject(self.name), self._on_journal)
+        origin = time.time() + 0.2
+        clock = ScaledClock(self.speed, origin)
+        await bus.publish(
+            start_subject(self.name), json.dumps({"origin": origin, "speed": self.speed}).encode()
+        )
+        background = None
+        if self.chain is not None:
+            background = asyncio.ensure_future(self._attest_periodically(clock))
+        pending_kills = dict(kill)
+        try:
+            while plane.now < traffic.duration - 1e-9:
+                await clock.sleep_until(plane.now + plane.step_seconds)
+                plane.step()
+                await bus.publish(tick_subject(self.name), json.dumps({"now": plane.now}).encode())
+                for pop, at in list(pending_kills.items()):
+                    if plane.now >= at:
+                        self.processes.kill(pop, plane.now)
+                        del pending_kills[pop]
+                if progress is not None:
+                    progress(plane.now, traffic.duration)
+        finally:
+            if background is not None:
+                background.cancel()
+                await asyncio.gather(background, return_exceptions=True)
+        await asyncio.sleep(0.5 / self.speed + 0.2)  # the last tick's effects arrive
+        await service.stop()
+        return plane
+
+    async def _attest_periodically(self, clock: ScaledClock) -> None:
+        assert self.chain is not None
+        period = self.scenario.security.attestation.period
+        while True:
+            await clock.sleep(period)
+            try:
+                await self.chain.step()
+            except Exception as exc:  # the MAS goes on whatever the chain does
+                logger.error("mutual attestation step failed: %s", exc)
+
+    async def _on_journal(self, _subject: str, data: bytes) -> None:
+        try:
+            apply_json(self.journal, json.loads(data))
+        except ValueError as exc:
+            logger.warning("dropped a journal event: %s", exc)
+
+    async def collect(self) -> dict[str, dict[str, Any]]:
+        """Each live agent's final state (its instances, capacity, channel counters)."""
+        bus = self.secure or self.raw
+        states: dict[str, dict[str, Any]] = {}
+        for pop in self.pops:
+            if pop in self.processes.killed:
+                continue
+            try:
+                answer = await bus.request(stop_subject(self.name, pop), b"{}", 10.0)
+                states[pop] = json.loads(answer)
+            except (TimeoutError, ValueError) as exc:
+                logger.warning("no final state from %s: %s", pop, exc)
+        return states
+
+    def trust_report(self, states: Mapping[str, dict[str, Any]], now: float) -> dict[str, Any]:
+        assert self.chain is not None and self.contracts is not None
+        security = self.scenario.security
+        entries: list[ChainEntry] = self.chain.entries
+        return {
+            "pipeline": self.name,
+            "ledger": self.ledger_url,
+            "contracts": {
+                "AgentRegistry": self.contracts.registry.address,
+                "SecretStore": self.contracts.secret_store.address,
+            },
+            "agents": {
+                p: {
+                    "account": self.joined[p].address,
+                    "trusted": self.view.admits(p),
+                    "excluded": self.view.excluded.get(p),
+                    "killed_at": self.processes.killed.get(p),
+                    "heartbeats": self.liveness.beats.get(p, 0) if self.liveness else 0,
+                }
+                for p in self.pops
+            },
+            "plan": list(security.attestation.plan or self.pops),
+            "setup_tx": dict(self.setup_tx),
+            "attestations": [e.to_json() for e in entries],
+            "key_epochs": [
+                {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
+                for p in self.pushes
+            ],
+            "silent_agents": (
+                self.liveness.silent(now, 3 * security.heartbeat) if self.liveness else []
+            ),
+            "channel": None
+            if not security.encrypt
+            else {
+                "cipher": security.cipher,
+                "vni": vni_of(self.name, security),
+                "agents": {p: s["channel"] for p, s in states.items() if s.get("channel")},
+            },
+        }
+
+
+async def operate_processes(
+    scenario: Scenario,
+    scenario_file: Path,
+    *,
+    workdir: Path,
+    bus_url: str | None = None,
+    speed: float = 10.0,
+    progress: Progress | None = None,
+    steps: Steps | None = None,
+    kill: Mapping[str, float] | None = None,
+) -> OperateResult:
+    """Run `scenario` with one `secmas agent` process per PoP (see the module docstring).
+    `kill` maps PoPs to the simulated second their process is killed (resilience tests)."""
+    if scenario.traffic is None or scenario.defence is None:
+        raise RunError(f"scenario {scenario.id!r} needs traffic and defence sections to run")
+    started = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = NatsServer() if bus_url is None else None
+    ledger_server = None
+    try:
+        if server is not None:
+            await asyncio.to_thread(server.start)
+            bus_url = server.url
+        assert bus_url is not None
+        ledger_url, keys = None, None
+        if scenario.security.enabled:
+            if scenario.security.ledger == "memory":
+                ledger_server = LedgerServer(port=0).start()
+                ledger_url = ledger_server.url
+                keys = (ledger_server.mlfo_key, ledger_server.secaas_key)
+            else:
+                ledger_url = scenario.security.ledger
+        raw = await NatsBus.connect(bus_url, name="secmas-mlfo")
+        driver = Driver(
+            scenario, scenario_file, bus_url, ledger_url, keys, raw, workdir, speed, steps
+        )
+        try:
+            await driver.bring_up()
+            plane = await driver.operate(progress, kill or {})
+            states = await driver.collect()
+        finally:
+            driver.processes.stop_all()
+            await raw.close()
+        infra = Infrastructure.from_scenario(scenario)
+        infra.instances.clear()  # the agents report every instance, initial ones included
+        capacity = CapacityCheck(steps=len(plane.server_series()))
+        for pop, state in states.items():
+            capacity.peak_use[pop] = float(state["peak_use"])
+            capacity.violations.extend(state["violations"])
+            for inst in state["instances"]:
+                infra.adopt(pop, inst["vnf"], int(inst["units"]))
+        trust = driver.trust_report(states, plane.now) if driver.chain is not None else None
+        return OperateResult(
+            scenario=scenario,
+            journal=driver.journal,
+            telemetry=plane.server_series(),
+            capacity=capacity,
+            infra=infra,
+            messages=raw.stats.messages_published,
+            wall_seconds=time.perf_counter() - started,
+            trust=trust,
+        )
+    finally:
+        if ledger_server is not None:
+            ledger_server.stop()
+        if server is not None:
+            await asyncio.to_thread(server.stop)

@@ -1,0 +1,487 @@
+"""The NATS bus: the `Bus` interface over a nats-server, for agents in separate processes.
+
+It behaves like the in-memory bus (see `secmas.transport.bus`), so agents do not know
+which one they run on:
+
+* nats-py runs each subscription's callback in its own task, one message at a time, so
+  order per subscription is publish order and a slow handler delays nobody else.
+* `subscribe` returns once the server knows the interest (a PING/PONG), so a request
+  sent right after, from any client, finds the responder.
+* Requests use one reply subscription per connection, `_INBOX.<nuid>.*`, and our own
+  futures rather than `nc.request`, so `close` can fail pending requests with BusClosed
+  at once (nats-py would leave them to time out). The server answers a request nobody
+  listens to with a 503 status message: that is `NoResponders`, raised at once.
+* `flush` waits for a PING/PONG with the server (see `_sync_with_server`), then for this
+  client's own subscriptions to go idle, so publish-flush-check works as on the memory
+  bus within one client. Messages from other clients arrive when the network delivers
+  them: wait for an effect there, not for a flush.
+
+Reconnection: when the server goes away the client retries every `reconnect_wait`
+seconds, at most `max_reconnects` times, while publishes are buffered (up to 2 MB) and
+subscriptions are replayed on the new connection. `reconnects` and `disconnects` count
+what happened. When the client gives up, every operation raises `BusUnavailable`. The
+first connection is not retried: an unreachable server raises `BusUnavailable` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import urlsplit
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSub
+
+from secmas.transport.bus import BusClosed, BusStats, Handler, NoResponders, check_subject
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "nats://127.0.0.1:4222"
+_STATUS_HEADER = "Status"
+_NO_RESPONDERS = "503"
+_FLUSH_TIMEOUT_S = 10.0
+_RECONNECT_POLL_S = 0.01
+_PING_INTERVAL_S = 20
+"""A server gone without closing the socket is noticed within a minute (missed pings)."""
+
+
+class BusUnavailable(ConnectionError):
+    """The NATS server cannot be reached, or the client gave up reconnecting to it."""
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as text: some (timeouts) have no message of their own."""
+    return str(exc) or type(exc).__name__
+
+
+def _check_data(data: object) -> None:
+    if type(data) is not bytes:
+        raise TypeError(f"message data must be bytes, got {type(data).__name__}")
+
+
+class NatsSubscription:
+    """A subscription on a NatsBus: wraps the handler for nats-py's per-subscription task."""
+
+    __slots__ = ("_active", "_bus", "_handler", "_idle", "_nats", "_running", "_task", "subject")
+
+    def __init__(self, bus: NatsBus, subject: str, handler: Handler) -> None:
+        self.subject = subject
+        self._bus = bus
+        self._handler = handler
+        self._nats: NatsSub | None = None
+        self._active = True
+        self._running = False
+        self._task: asyncio.Task[object] | None = None
+        self._idle: list[asyncio.Future[None]] = []
+
+    def __repr__(self) -> str:
+        return f"NatsSubscription({self.subject!r}, pending={self.pending})"
+
+    @property
+    def pending(self) -> int:
+        """Messages received from the server and not yet handed to the handler."""
+        return self._nats.pending_msgs if self._nats is not None and self._active else 0
+
+    @property
+    def active(self) -> bool:
+        """Whether messages are still delivered."""
+        return self._active
+
+    async def unsubscribe(self) -> None:
+        """Stop delivery: queued messages are dropped; a running handler call finishes."""
+        if not self._active:
+            return
+        self._deactivate()
+        self._bus._subs.pop(self, None)
+        if not self._running:  # else _deliver stops the NATS subscription after the call
+            await self._stop()
+
+    def _deactivate(self) -> None:
+        self._active = False
+        self._release_idle()
+
+    async def _stop(self) -> None:
+        if self._nats is None:
+            return
+        try:
+            await self._nats.unsubscribe()
+        except nats.errors.Error as exc:  # closed, draining or already gone: nothing to stop
+            logger.debug("unsubscribe %r: %s", self.subject, exc)
+
+    def _busy(self) -> bool:
+        return self._active and (self._running or self.pending > 0)
+
+    async def _until_idle(self) -> None:
+        if self._busy():
+            future = asyncio.get_running_loop().create_future()
+            self._idle.append(future)
+            await future
+
+    def _release_idle(self) -> None:
+        waiters, self._idle = self._idle, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    async def _deliver(self, msg: Msg) -> None:
+        """nats-py's callback: run the handler, count, answer `msg.reply` with its bytes."""
+        if not self._active:
+            return
+        bus = self._bus
+        self._task = asyncio.current_task()
+        self._running = True
+        try:
+            answer = await self._handler(msg.subject, msg.data)
+        except Exception:
+            bus.stats.handler_errors += 1
+            logger.exception("bus handler for %r failed on %r", self.subject, msg.subject)
+            answer = None
+        finally:
+            self._running = False
+        bus.stats.messages_delivered += 1
+        if msg.reply and answer is not None:
+            await bus._answer(self.subject, msg.reply, answer)
+        if not self._active:  # unsubscribed during the call: stop from outside this task
+            bus._spawn(self._stop())
+        elif self.pending == 0:
+            self._release_idle()
+
+
+class NatsBus:
+    """A `Bus` over one nats-py connection; create it with `await NatsBus.connect(url)`."""
+
+    def __init__(self, url: str, *, pending_msgs_limit: int, pending_bytes_limit: int) -> None:
+        """Not connected yet: use `connect`, which also sets up the reply subscription."""
+        self.url = url
+        self.stats = BusStats()
+        self.reconnects = 0
+        self.disconnects = 0
+        self.dropped = 0
+        self._pending_msgs_limit = pending_msgs_limit
+        self._pending_bytes_limit = pending_bytes_limit
+        self._nc = Client()
+        self._subs: dict[NatsSubscription, None] = {}
+        self._replies: dict[str, asyncio.Future[bytes | None]] = {}
+        self._reply_prefix = ""
+        self._tokens = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._max_reconnects = 0
+        self._reconnect_wait = 0.0
+        self._down_since: float | None = None
+        self._up = False  # connected once: the callbacks then report on a real connection
+        self._closed = False
+        self._lost = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "lost" if self._lost else "open"
+        return f"NatsBus({self.url!r}, {state}, subscriptions={len(self._subs)})"
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        name: str | None = None,
+        connect_timeout: float = 2.0,
+        reconnect_wait: float = 0.5,
+        max_reconnects: int = 120,
+        pending_msgs_limit: int = 1_000_000,
+        pending_bytes_limit: int = 1 << 30,
+    ) -> NatsBus:
+        """Connect to the server at `url`, or raise BusUnavailable naming it.
+
+        `max_reconnects` attempts `reconnect_wait` seconds apart (1 minute by default)
+        follow a lost connection; 0 disables reconnection. The pending limits bound what a
+        subscription buffers while its handler is busy; beyond them nats-py drops messages
+        (counted in `dropped`, logged)."""
+        if max_reconnects < 0:
+            raise ValueError("max_reconnects must be >= 0 (0: never reconnect)")
+        if "://" not in url:
+            url = f"nats://{url}"
+        bus = cls(
+            url, pending_msgs_limit=pending_msgs_limit, pending_bytes_limit=pending_bytes_limit
+        )
+        await bus._open(name, connect_timeout, reconnect_wait, max_reconnects)
+        return bus
+
+    async def _open(
+        self, name: str | None, timeout: float, reconnect_wait: float, max_reconnects: int
+    ) -> None:
+        await self._probe(timeout)
+        self._max_reconnects = max_reconnects
+        self._reconnect_wait = reconnect_wait
+        try:
+            async with asyncio.timeout(timeout):
+                await self._nc.connect(
+                    servers=[self.url],
+                    name=name,
+                    connect_timeout=timeout,
+                    allow_reconnect=max_reconnects > 0,
+                    reconnect_time_wait=reconnect_wait,
+                    max_reconnect_attempts=max_reconnects,
+                    ping_interval=_PING_INTERVAL_S,
+                    dont_randomize=True,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                    closed_cb=self._on_closed,
+                )
+            self._reply_prefix = self._nc.new_inbox() + "."
+            await self._nc.subscribe(self._reply_prefix + "*", cb=self._on_reply)
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            await self._nc.close()
+            raise BusUnavailable(
+                f"cannot connect to the NATS server at {self.url}: {_describe(exc)}"
+            ) from exc
+        self._up = True
+
+    async def _probe(self, timeout: float) -> None:
+        """Fail fast when nothing listens: nats-py retries a failed first connect."""
+        parts = urlsplit(self.url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 4222
+        try:
+            async with asyncio.timeout(timeout):
+                _, writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError) as exc:
+            raise BusUnavailable(f"no NATS server at {self.url}: {_describe(exc)}") from exc
+        writer.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called."""
+        return self._closed
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message the server accepts, in bytes (1 MiB unless configured)."""
+        return self._nc.max_payload
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up now (False while reconnecting)."""
+        return self._nc.is_connected
+
+    async def publish(self, subject: str, data: bytes) -> None:
+        """Send `data` to every matching subscription of every client; never waits for them."""
+        self._check_open()
+        _check_data(data)
+        check_subject(subject, wildcards=False)
+        await self._send(subject, data, "")
+
+    async def subscribe(self, subject: str, handler: Handler) -> NatsSubscription:
+        """Deliver messages matching `subject` (wildcards allowed) to `handler`, in order."""
+        self._check_open()
+        check_subject(subject, wildcards=True)
+        if not callable(handler):
+            raise TypeError(f"handler for {subject!r} is not callable")
+        sub = NatsSubscription(self, subject, handler)
+        try:
+            sub._nats = await self._nc.subscribe(
+                subject,
+                cb=sub._deliver,
+                pending_msgs_limit=self._pending_msgs_limit,
+                pending_bytes_limit=self._pending_bytes_limit,
+            )
+        except nats.errors.Error as exc:
+            raise self._translate(exc) from exc
+        self._subs[sub] = None
+        try:
+            await self._sync_with_server()
+        except Exception:
+            await sub.unsubscribe()
+            raise
+        return sub
+
+    async def request(self, subject: str, data: bytes, timeout: float) -> bytes:
+        """Publish with a reply inbox and return the first answer a handler returns."""
+        self._check_open()
+        _check_data(data)
+        check_subject(subject, wildcards=False)
+        token = str(next(self._tokens))
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._replies[token] = future
+        try:
+            await self._send(subject, data, self._reply_prefix + token)
+            async with asyncio.timeout(timeout):
+                answer = await future
+        except TimeoutError:
+            raise TimeoutError(f"no reply on {subject!r} within {timeout} s") from None
+        finally:
+            del self._replies[token]
+        if answer is None:
+            raise NoResponders(f"no subscription matches {subject!r}")
+        return answer
+
+    async def flush(self) -> None:
+        """Wait until the server has routed everything published so far, then for this
+        client's subscriptions to go idle (handlers may publish more: repeat until quiet).
+
+        Called from a handler, it does not wait for that handler's own subscription."""
+        self._check_open()
+        me = asyncio.current_task()
+        while True:
+            await self._sync_with_server()
+            busy = [s for s in self._subs if s._busy() and s._task is not me]
+            if not busy:
+                return
+            await asyncio.gather(*(s._until_idle() for s in busy))
+
+    async def _sync_with_server(self) -> None:
+        """Return once the server has read everything sent so far (a PING/PONG).
+
+        nats-py 2.16 writes the PING of `flush` straight to the socket, ahead of commands
+        still in its pending buffer, so its PONG can come back before the server has read
+        them (about one flush in eight, more under load). Waiting for the buffer to be
+        written first restores the order. While reconnecting, wait for the connection."""
+        nc = self._nc
+        try:
+            async with asyncio.timeout(_FLUSH_TIMEOUT_S):
+                while not nc.is_connected or nc.pending_data_size > 0:
+                    if nc.is_closed:
+                        raise nats.errors.ConnectionClosedError
+                    await asyncio.sleep(0 if nc.is_connected else _RECONNECT_POLL_S)
+                await nc.flush(_FLUSH_TIMEOUT_S)
+        except nats.errors.Error as exc:
+            raise self._translate(exc) from exc
+        except TimeoutError:
+            raise TimeoutError(
+                f"no answer from the NATS server at {self.url} within {_FLUSH_TIMEOUT_S} s"
+            ) from None
+
+    async def close(self) -> None:
+        """Fail pending requests with BusClosed, stop delivery, withdraw the subscriptions,
+        flush what was published and close the connection; idempotent.
+
+        When it returns the server routes nothing more here, so another client's request
+        to a subject only this bus served fails with NoResponders at once. nats-py cancels
+        subscription tasks on close, so a handler that closes the bus is cancelled at that
+        point; the close itself completes regardless (it runs in a task of its own)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._fail_requests(BusClosed("bus closed while waiting for a reply"))
+        subs = list(self._subs)
+        self._subs.clear()
+        for sub in subs:
+            sub._deactivate()
+        await asyncio.shield(asyncio.ensure_future(self._shutdown(subs)))
+
+    async def _shutdown(self, subs: list[NatsSubscription]) -> None:
+        if self._nc.is_connected:
+            for sub in subs:
+                await sub._stop()
+            try:  # then the server has withdrawn the interest
+                await self._sync_with_server()
+            except (TimeoutError, ConnectionError, BusClosed) as exc:
+                logger.debug("flush on close of %s: %s", self.url, exc)
+        await self._nc.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosed("the bus is closed")
+        if self._lost:
+            raise BusUnavailable(
+                f"lost the connection to {self.url}: "
+                f"gave up after {self._max_reconnects} reconnect attempts"
+            )
+
+    async def _send(self, subject: str, data: bytes, reply: str) -> None:
+        try:
+            await self._nc.publish(subject, data, reply=reply)
+        except nats.errors.Error as exc:
+            raise self._translate(exc) from exc
+        stats = self.stats
+        stats.messages_published += 1
+        stats.bytes_published += len(data)
+
+    def _translate(self, exc: nats.errors.Error) -> Exception:
+        """nats-py's errors as the Bus interface's: payload too big is the caller's error."""
+        if isinstance(exc, nats.errors.MaxPayloadError):
+            return ValueError(f"message larger than the server's limit of {self.max_payload} B")
+        if isinstance(exc, nats.errors.TimeoutError):
+            return TimeoutError(f"no answer from the NATS server at {self.url}: {_describe(exc)}")
+        if self._closed:
+            return BusClosed("the bus is closed")
+        return BusUnavailable(f"NATS server at {self.url}: {_describe(exc)}")
+
+    async def _answer(self, subscription: str, reply: str, answer: object) -> None:
+        if self._closed or self._lost:
+            return
+        if type(answer) is not bytes:
+            self.stats.handler_errors += 1
+            logger.error("bus handler for %r answered %r, not bytes", subscription, answer)
+            return
+        try:
+            await self._send(reply, answer, "")
+        except (ConnectionError, BusClosed, ValueError) as exc:
+            self.stats.handler_errors += 1
+            logger.error("bus handler for %r: its answer was not sent: %s", subscription, exc)
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._replies.get(msg.subject[len(self._reply_prefix) :])
+        if future is None or future.done():
+            return
+        headers = msg.headers
+        if headers and headers.get(_STATUS_HEADER) == _NO_RESPONDERS:
+            future.set_result(None)
+        else:
+            future.set_result(msg.data)
+
+    def _fail_requests(self, error: Exception) -> None:
+        for future in self._replies.values():
+            if not future.done():
+                future.set_exception(error)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_error(self, exc: Exception) -> None:
+        if isinstance(exc, nats.errors.SlowConsumerError):
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                logger.warning(
+                    "NATS client %s: subscription %r too slow, %d messages dropped so far",
+                    self.url,
+                    exc.subject,
+                    self.dropped,
+                )
+        elif self._nc.is_reconnecting or not self._up:
+            logger.debug("NATS client %s: connect attempt failed: %s", self.url, _describe(exc))
+        else:
+            logger.warning("NATS client %s: %s", self.url, _describe(exc))
+
+    async def _on_disconnected(self) -> None:
+        if self._closed or not self._up or self._down_since is not None:
+            return
+        self.disconnects += 1
+        self._down_since = asyncio.get_running_loop().time()
+        logger.warning(
+            "NATS connection to %s lost; reconnecting (%d attempts, %.2f s apart)",
+            self.url,
+            self._max_reconnects,
+            self._reconnect_wait,
+        )
+
+    async def _on_reconnected(self) -> None:
+        self.reconnects += 1
+        down = self._down_since
+        self._down_since = None
+        elapsed = asyncio.get_running_loop().time() - down if down is not None else 0.0
+        logger.warning("NATS connection to %s restored after %.2f s", self.url, elapsed)
+
+    async def _on_closed(self) -> None:
+        if self._closed or not self._up:
+            return
+        self._lost = True
+        error = BusUnavailable(f"lost the connection to {self.url} while waiting for a reply")
+        self._fail_requests(error)
+        for sub in list(self._subs):
+            sub._release_idle()
+        logger.error("NATS connection to %s given up; the bus is unavailable", self.url)
