@@ -132,3 +132,28 @@ def test_run_generated_topology(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", str(scenario), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "report.json").read_text())["acceptance"]["passed"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_agent_for_an_unknown_pop_is_bad_input() -> None:
+    result = runner.invoke(app, ["agent", "--pop", "nope", "--bus", "nats://127.0.0.1:1"])
+    assert result.exit_code == 2 and "'nope': not a PoP" in result.output
+
+
+def test_agent_without_a_bus_fails_naming_it() -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["agent", "--pop", "pop1", "--bus", url])
+    assert result.exit_code == 1 and url in result.output
+    assert "Traceback" not in result.output
+
+
+def test_processes_with_an_unreachable_bus_fail_the_run(tmp_path: Path) -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+    args = ["demo", "--processes", "--bus", url, "--out", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "message bus" in result.output and url in result.output

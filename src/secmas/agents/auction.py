@@ -36,12 +36,23 @@ from secmas.transport.bus import Bus, Subscription
 logger = logging.getLogger(__name__)
 
 PROTOCOL = "nfv-a"
-FLOOR = "nfva.floor"
+SPACE = "nfva"
+"""The subject space of NFV-A; a pipeline sharing a server with others uses its own,
+e.g. `nfva.<pipeline>`."""
+FLOOR = f"{SPACE}.floor"
 
 
-def inbox(agent: str) -> str:
+def inbox(agent: str, space: str = SPACE) -> str:
     """The bus subject an agent receives NFV-A messages on."""
-    return f"nfva.agent.{agent}"
+    return f"{space}.agent.{agent}"
+
+
+def inbox_owner(subject: str) -> str | None:
+    """The agent an NFV-A inbox subject belongs to (any space); None for other subjects."""
+    tokens = subject.split(".")
+    if len(tokens) >= 3 and tokens[0] == SPACE and tokens[-2] == "agent":
+        return tokens[-1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -197,8 +208,11 @@ class Mailbox:
         on_request: Requested | None = None,
         admits: Admits | None = None,
         announce: Announce | None = None,
+        space: str = SPACE,
     ) -> None:
         self.name = name
+        self.space = space
+        self._floor_subject = f"{space}.floor"
         self.infra = infra
         self.bus = bus
         self.clock = clock
@@ -222,9 +236,9 @@ class Mailbox:
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Listen on this agent's inbox (and the floor in serialised mode)."""
-        self._subs.append(await self.bus.subscribe(inbox(self.name), self._on_message))
+        self._subs.append(await self.bus.subscribe(inbox(self.name, self.space), self._on_message))
         if self.settings.serialised:
-            self._subs.append(await self.bus.subscribe(FLOOR, self._floor.handle))
+            self._subs.append(await self.bus.subscribe(self._floor_subject, self._floor.handle))
 
     async def stop(self) -> None:
         """Stop answering (as a crashed agent would); held reservations are released."""
@@ -240,7 +254,7 @@ class Mailbox:
     async def send(self, message: ACLMessage) -> None:
         data = message.encode()
         for receiver in message.receivers:
-            await self.bus.publish(inbox(receiver), data)
+            await self.bus.publish(inbox(receiver, self.space), data)
 
     async def _on_message(self, _subject: str, data: bytes) -> None:
         try:
@@ -444,7 +458,7 @@ class Mailbox:
         queue: asyncio.Queue[ACLMessage] = asyncio.Queue()
         self._waiting[conversation] = queue
         if self.settings.serialised:
-            await self.bus.publish(FLOOR, f"open {conversation}".encode())
+            await self.bus.publish(self._floor_subject, f"open {conversation}".encode())
         try:
             async with self._bidding:  # one call for proposals at a time per initiator
                 started, wall = self.clock.now(), time.perf_counter()
@@ -471,7 +485,7 @@ class Mailbox:
         finally:
             del self._waiting[conversation]
             if self.settings.serialised:
-                await self.bus.publish(FLOOR, f"close {conversation}".encode())
+                await self.bus.publish(self._floor_subject, f"close {conversation}".encode())
         return AuctionRecord(
             outcome, status, started, self.clock.now(), wall_ms, messages, result=result
         )

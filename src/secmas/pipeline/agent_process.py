@@ -30,12 +30,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account import Account
 
 import secmas
-from secmas.agents.auction import AuctionSettings
+from secmas.agents.auction import SPACE, AuctionSettings, inbox_owner
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import RelayJournal
 from secmas.agents.linksync import LinkSync
 from secmas.ledger.connection import connect
+from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import pipeline_id
+from secmas.ledger.registry import RegistryClient
+from secmas.ledger.secretstore import SecretStoreClient
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane.controller import RemoteController
 from secmas.network.dataplane.traffic import server_ip
@@ -44,7 +47,7 @@ from secmas.scenario.loader import load_scenario
 from secmas.transport.bus import Bus
 from secmas.transport.channel import SecureBus
 from secmas.transport.nats import NatsBus
-from secmas.trust.chain import AttesterEndpoint, VerifierRole
+from secmas.trust.chain import AttesterEndpoint, Peer, VerifierRole
 from secmas.trust.epochs import fetch_secret
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import RuntimeImage
@@ -86,9 +89,10 @@ def stop_subject(pipeline: str, agent: str) -> str:
 
 def recipient(subject: str) -> str | None:
     """Whom a subject addresses on the secure channel (None: every member)."""
+    owner = inbox_owner(subject)
+    if owner is not None:
+        return owner
     tokens = subject.split(".")
-    if tokens[:2] == ["nfva", "agent"] and len(tokens) == 3:
-        return tokens[2]
     if tokens[:2] in (["secmas", "controller"], ["secmas", "journal"]):
         return MLFO
     if tokens[:2] == ["secmas", "stop"] and len(tokens) == 4:
@@ -129,6 +133,11 @@ class AgentProcess:
     keyring: EpochKeyring | None = None
     secure: Bus | None = None
     agent: PoPAgent | None = None
+    clock: ScaledClock | None = None
+    registry: RegistryClient | None = None
+    store: SecretStoreClient | None = None
+    peers: dict[str, Peer] = field(default_factory=dict)
+    heartbeat_period: float = 5.0
     peak_use: float = 0.0
     violations: list[str] = field(default_factory=list)
     _done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -169,6 +178,7 @@ class AgentProcess:
                 serialised=bool(scenario.defence and scenario.defence.serialised)
             ),
             directory=tuple(p.id for p in scenario.pops),
+            space=f"{SPACE}.{cfg.pipeline}",
             admits=self.view.admits if cfg.ledger is not None else None,
         )
         assert isinstance(world.journal, RelayJournal)
@@ -184,8 +194,6 @@ class AgentProcess:
         await world.journal.stop()
         for closing in self._closing:
             await closing()
-
-    clock: ScaledClock | None = None
 
     # -- joining -----------------------------------------------------------------------------
     async def _join(self) -> dict[str, Any]:
@@ -223,7 +231,7 @@ class AgentProcess:
         assert cfg.ledger is not None
         ledger = connect(cfg.ledger, mlfo_key=bytes(account.key), secaas_key=bytes(account.key))
         contracts = ledger.attach(welcome["registry"], welcome["secret_store"])
-        self._registry, self._store = contracts.registry, contracts.secret_store
+        self.registry, self.store = contracts.registry, contracts.secret_store
         peers = await asyncio.to_thread(peers_from_registry, contracts.registry, cfg.pipeline)
         role = VerifierRole(
             self.identity, contracts.registry, self.raw, cfg.pipeline, float(welcome["timeout"])
@@ -231,7 +239,7 @@ class AgentProcess:
         verifier = VerifierEndpoint(role, peers)
         await verifier.start()
         self._closing.append(verifier.stop)
-        self._peers = peers
+        self.peers = peers
         self.keyring = EpochKeyring(
             cfg.pop, cfg.pipeline, int(welcome["vni"]), grace=float(welcome["grace"])
         )
@@ -244,24 +252,23 @@ class AgentProcess:
         """A new key epoch: fetch and open this agent's box; learn who is trusted from the
         chain itself (the message only says where to look)."""
         cfg = self.config
-        assert self.keyring is not None
+        keyring, registry, store = self.keyring, self.registry, self.store
+        assert keyring is not None and registry is not None and store is not None
         try:
-            secret = await asyncio.to_thread(fetch_secret, cfg.pipeline, self._store, self.identity)
+            secret = await asyncio.to_thread(fetch_secret, cfg.pipeline, store, self.identity)
             pid = pipeline_id(cfg.pipeline)
             trusted = await asyncio.to_thread(
-                lambda: {
-                    p.name for a, p in self._peers.items() if self._registry.is_trusted(pid, a)
-                }
+                lambda: {p.name for a, p in self.peers.items() if registry.is_trusted(pid, a)}
             )
-        except Exception as exc:  # reported to the MLFO, which decides
+        except (LedgerError, ValueError, OSError) as exc:  # told to the MLFO, which decides
             logger.warning("%s: rekey failed: %s", cfg.pop, exc)
             return json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
-        self.keyring.install(secret.epoch, secret.secret)
-        for peer in self._peers.values():
+        keyring.install(secret.epoch, secret.secret)
+        for peer in self.peers.values():
             if peer.name in trusted:
                 self.view.trust(peer.name)
-            elif peer.name != cfg.pop and peer.name not in self.keyring.revoked:
-                self.keyring.revoke(peer.name)
+            elif peer.name != cfg.pop and peer.name not in keyring.revoked:
+                keyring.revoke(peer.name)
                 self.view.exclude(peer.name, "not trusted on chain")
         return json.dumps({"epoch": secret.epoch}).encode()
 

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secmas.agents.journal import Journal, apply_json, journal_subject
 from secmas.ledger.connection import Contracts, connect
+from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import agent_id, pipeline_id
 from secmas.ledger.registry import AgentRegistration
 from secmas.ledger.rpcserver import LedgerServer
@@ -50,10 +51,17 @@ from secmas.pipeline.operate import CapacityCheck, OperateResult, RunError, pipe
 from secmas.pipeline.secure import PipelineError, secmas_image, vni_of
 from secmas.scenario.model import Scenario
 from secmas.transport.broker import NatsServer
-from secmas.transport.bus import Bus
+from secmas.transport.bus import Bus, BusClosed
 from secmas.transport.channel import SecureBus
 from secmas.transport.nats import NatsBus
-from secmas.trust.chain import AttestationChain, ChainEntry, Expected, Peer, peers_by_address
+from secmas.trust.chain import (
+    AttestationChain,
+    ChainEntry,
+    Expected,
+    Peer,
+    VerifierFailed,
+    peers_by_address,
+)
 from secmas.trust.epochs import EpochPush, Recipient, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring
@@ -368,8 +376,8 @@ class Driver:
             await clock.sleep(period)
             try:
                 await self.chain.step()
-            except Exception as exc:  # the MAS goes on whatever the chain does
-                logger.error("mutual attestation step failed: %s", exc)
+            except (LedgerError, VerifierFailed, TimeoutError, BusClosed) as exc:
+                logger.error("mutual attestation step failed: %s", exc)  # the MAS goes on
 
     async def _on_journal(self, _subject: str, data: bytes) -> None:
         try:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account.signers.local import LocalAccount
 
 import secmas
+from secmas.agents.auction import inbox_owner
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import agent_id, pipeline_id
@@ -71,8 +72,7 @@ def vni_of(pipeline: str, security: Security) -> int:
 def agent_recipient(subject: str) -> str | None:
     """Whom a subject addresses: the agent of an NFV-A inbox; None (the whole pipeline)
     for the rest."""
-    prefix = "nfva.agent."
-    return subject[len(prefix) :] if subject.startswith(prefix) else None
+    return inbox_owner(subject)
 
 
 AGENT_IMAGE = "secmas-agent"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import Admits, Announce, AuctionSettings, Mailbox
+from secmas.agents.auction import SPACE, Admits, Announce, AuctionSettings, Mailbox
 from secmas.agents.bdi import (
     Agent,
     Belief,
@@ -75,6 +75,8 @@ class World:
     journal: Journal
     settings: AuctionSettings
     directory: tuple[str, ...] = ()
+    space: str = SPACE
+    """The NFV-A subject space (per pipeline when several share a bus)."""
     admits: Admits | None = None
     """Which agents may take part (the trust layer's view); None admits every agent."""
 
@@ -183,6 +185,7 @@ class PoPAgent:
             on_request=self._requested,
             admits=self.world.admits,
             announce=self.announce,
+            space=self.world.space,
         )
         plane = self.world.controller
         self._vnfs: dict[str, Any] = {
