@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,10 @@ from secmas.pipeline.processes import operate_processes
 from secmas.report.acceptance import acceptance
 from secmas.report.record import build_report
 from secmas.scenario.loader import load_scenario
+from secmas.transport.broker import MISSING_BINARY, find_nats_server
 
-if shutil.which("nats-server") is None:
-    pytest.skip("needs nats-server (scripts/setup installs it)", allow_module_level=True)
+if find_nats_server() is None:
+    pytest.skip(f"multi-process runs need a server: {MISSING_BINARY}", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
