@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from secmas.agents.auction import inbox
 from secmas.ledger.errors import LedgerRevert
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
@@ -135,6 +136,21 @@ def test_in_memory_patch_after_start_fails_and_revokes(tmp_path: Path) -> None:
         store = pipeline.contracts.secret_store.as_(pipeline.members["a3"].account)
         with pytest.raises(LedgerRevert, match="SecretStore: caller not trusted"):
             fetch_secret("test-pipe", store, pipeline.members["a3"].identity)
+        # the revoked agent's channel is closed: what it sends is dropped, not delivered
+        got: list[bytes] = []
+
+        async def receive(_subject: str, data: bytes) -> None:
+            got.append(data)
+
+        a1, a3 = pipeline.bus_for("a1"), pipeline.bus_for("a3")
+        await a1.subscribe(inbox("a1"), receive)
+        await a3.publish(inbox("a1"), b"a bid from a revoked agent")
+        await pipeline.chain.bus.flush()
+        assert got == []
+        assert sum(a1.channel_stats.dropped.values()) == 1
+        await pipeline.bus_for("a2").publish(inbox("a1"), b"from a trusted agent")
+        await pipeline.chain.bus.flush()
+        assert got == [b"from a trusted agent"]
 
     run(with_pipeline(["a1", "a2", "a3", "a4"], work, images={"a3": image}))
 
