@@ -157,3 +157,10 @@ def test_processes_with_an_unreachable_bus_fail_the_run(tmp_path: Path) -> None:
     args = ["demo", "--processes", "--bus", url, "--out", str(tmp_path)]
     result = runner.invoke(app, args)
     assert result.exit_code == 1 and "message bus" in result.output and url in result.output
+
+
+def test_tamper_needs_a_pop_and_attestation(tmp_path: Path) -> None:
+    unknown = runner.invoke(app, ["demo", "--tamper", "nope", "--out", str(tmp_path)])
+    assert unknown.exit_code == 2 and "'nope': not a PoP" in unknown.output
+    blind = runner.invoke(app, ["demo", "--tamper", "pop3", "--insecure", "--out", str(tmp_path)])
+    assert blind.exit_code == 2 and "nothing would detect it" in blind.output

@@ -87,3 +87,27 @@ def test_a_killed_agent_process_is_routed_around(tmp_path: Path) -> None:
     retried = [a for a in run["auctions"] if a["attempt"] > 1]
     assert retried and all(a["winner"] != "pop4" for a in retried)
     assert not any(p["pop"] == "pop4" for p in run["final_instances"])
+
+
+def test_an_agent_infected_in_memory_is_caught_revoked_and_routed_around(
+    tmp_path: Path,
+) -> None:
+    """pop3's code is patched in memory 5 s in (as `secmas demo --tamper pop3` does); the
+    next mutual-attestation step that measures it fails naming the module, it is revoked,
+    keys rotate to the five others, and its goal is re-auctioned to a genuine agent."""
+    result = asyncio.run(
+        operate_processes(
+            SCENARIO, SCENARIO_FILE, workdir=tmp_path, speed=SPEED, tamper={"pop3": 5.0}
+        )
+    )
+    run = report(result)
+    trust = run["trust"]
+    failed = [e for e in trust["attestations"] if e["result"] == "fail"]
+    assert [e["measured"] for e in failed] == ["pop3"]
+    assert failed[0]["differing"] == ["code:secmas.agents.ddos.agent"]
+    assert failed[0]["revoke_tx"] is not None
+    assert not trust["agents"]["pop3"]["trusted"]
+    assert [(k["epoch"], k["recipients"]) for k in trust["key_epochs"]] == [(1, 6), (2, 5)]
+    after = [a for a in run["auctions"] if a["sim_start_s"] > 35]
+    assert all(a["winner"] != "pop3" for a in after)
+    assert run["acceptance"]["passed"], run["acceptance"]

@@ -106,6 +106,7 @@ class Distribution:
     processes: bool = False
     bus: str | None = None
     speed: float = 10.0
+    tamper: dict[str, float] | None = None
 
 
 def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = None) -> None:
@@ -150,6 +151,7 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
                     speed=mode.speed,
                     progress=progress,
                     steps=steps,
+                    tamper=mode.tamper,
                 )
             else:
                 work = operate(scenario, progress=progress, steps=steps)
@@ -211,6 +213,13 @@ BusOption = Annotated[
         "--bus", help="with --processes: a running NATS server (default: start a local one)"
     ),
 ]
+TamperOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tamper",
+        help="patch this PoP's agent in memory 5 s into the run (runs agents as processes)",
+    ),
+]
 SpeedOption = Annotated[
     float,
     typer.Option(
@@ -257,10 +266,11 @@ def demo(
     processes: ProcessesOption = False,
     bus: BusOption = None,
     speed: SpeedOption = 10.0,
+    tamper: TamperOption = None,
 ) -> None:
     """Run the reference DDoS scenario (six PoPs, Section 5.3) end to end and report it."""
     scenario = _with_security(_load(default_scenario_path()), ledger, insecure, plaintext)
-    _execute(scenario, out, Distribution(processes, bus, speed))
+    _execute(scenario, out, _distribution(scenario, processes, bus, speed, tamper))
 
 
 @app.command("run")
@@ -276,13 +286,36 @@ def run_scenario(
     processes: ProcessesOption = False,
     bus: BusOption = None,
     speed: SpeedOption = 10.0,
+    tamper: TamperOption = None,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     loaded = _load(scenario)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
     loaded = _with_security(loaded, ledger, insecure, plaintext)
-    _execute(loaded, out, Distribution(processes, bus, speed))
+    _execute(loaded, out, _distribution(loaded, processes, bus, speed, tamper))
+
+
+TAMPER_AT = 5.0
+"""When `--tamper` patches its agent (simulated seconds)."""
+
+
+def _distribution(
+    scenario: Scenario, processes: bool, bus: str | None, speed: float, tamper: str | None
+) -> Distribution:
+    """How to run, checked: `--tamper` needs a PoP of the scenario, attestation to catch
+    it, and the agent in a process of its own (in one process all agents share code)."""
+    if tamper is None:
+        return Distribution(processes, bus, speed)
+    if tamper not in {p.id for p in scenario.pops}:
+        errors.print(f"[red]error[/] --tamper {tamper!r}: not a PoP of the scenario")
+        raise typer.Exit(BAD_INPUT)
+    if not scenario.security.enabled:
+        errors.print("[red]error[/] --tamper with --insecure: nothing would detect it")
+        raise typer.Exit(BAD_INPUT)
+    if not processes:
+        console.print(f"[dim]--tamper: agents run as processes so only {tamper} is patched[/]")
+    return Distribution(True, bus, speed, {tamper: TAMPER_AT})
 
 
 @app.command("agent")
@@ -299,6 +332,12 @@ def agent(
         str | None,
         typer.Option("--ledger", help="Ethereum JSON-RPC URL; without it no trust layer"),
     ] = None,
+    tamper_at: Annotated[
+        float | None,
+        typer.Option(
+            "--tamper-at", hidden=True, help="demonstrations: patch this agent in memory then"
+        ),
+    ] = None,
 ) -> None:
     """Run one agent as its own process: join the pipeline, get attested and keyed, then
     take part in auctions until the MLFO stops it."""
@@ -307,7 +346,9 @@ def agent(
     if pop not in {p.id for p in loaded.pops}:
         errors.print(f"[red]error[/] --pop {pop!r}: not a PoP of {path}", highlight=False)
         raise typer.Exit(BAD_INPUT)
-    config = AgentConfig(pop, path, bus, pipeline or pipeline_name(loaded.id), ledger)
+    config = AgentConfig(
+        pop, path, bus, pipeline or pipeline_name(loaded.id), ledger, tamper_at=tamper_at
+    )
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {pop} %(levelname)s %(message)s")
     try:
         asyncio.run(run_agent(config))

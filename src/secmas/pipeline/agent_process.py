@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from secmas.network.clock import ScaledClock
 from secmas.network.dataplane.controller import RemoteController
 from secmas.network.dataplane.traffic import server_ip
 from secmas.network.infrastructure import Infrastructure
+from secmas.pipeline.tamper import infect
 from secmas.scenario.loader import load_scenario
 from secmas.transport.bus import Bus
 from secmas.transport.channel import SecureBus
@@ -110,6 +111,8 @@ class AgentConfig:
     pipeline: str
     ledger: str | None = None  # None: the pipeline runs without the trust layer
     join_timeout: float = 120.0
+    tamper_at: float | None = None
+    """Demonstrations and tests: patch this agent in memory at this simulated second."""
 
 
 def self_image() -> RuntimeImage:
@@ -287,6 +290,10 @@ class AgentProcess:
     async def _on_tick(self, _subject: str, _data: bytes) -> None:
         if self.agent is None:
             return
+        at = self.config.tamper_at
+        if at is not None and self.clock is not None and self.clock.now() >= at:
+            infect()
+            self.config = replace(self.config, tamper_at=None)
         await self.agent.observe()
         state = self.agent.world.infra.pops[self.config.pop]
         used = max(u / t for u, t in zip(state.used, state.total, strict=True))

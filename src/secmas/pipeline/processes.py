@@ -137,6 +137,7 @@ class Driver:
     workdir: Path
     speed: float
     steps: Steps | None = None
+    tamper: Mapping[str, float] = field(default_factory=dict)
     name: str = ""
     journal: Journal = field(default_factory=Journal)
     processes: Processes = field(default_factory=Processes)
@@ -220,6 +221,8 @@ class Driver:
             ]  # fmt: skip
             if security.enabled and self.ledger_url is not None:
                 argv += ["--ledger", self.ledger_url]
+            if pop in self.tamper:
+                argv += ["--tamper-at", str(self.tamper[pop])]
             self.processes.spawn(pop, argv, self.workdir / f"agent-{pop}.log")
         if security.enabled:
             await self._wait(self._all_joined, "agents joining", 120.0)
@@ -450,9 +453,11 @@ async def operate_processes(
     progress: Progress | None = None,
     steps: Steps | None = None,
     kill: Mapping[str, float] | None = None,
+    tamper: Mapping[str, float] | None = None,
 ) -> OperateResult:
     """Run `scenario` with one `secmas agent` process per PoP (see the module docstring).
-    `kill` maps PoPs to the simulated second their process is killed (resilience tests)."""
+    `kill` maps PoPs to the simulated second their process is killed (resilience tests),
+    `tamper` to the second their code is patched in memory (infection demonstrations)."""
     if scenario.traffic is None or scenario.defence is None:
         raise RunError(f"scenario {scenario.id!r} needs traffic and defence sections to run")
     started = time.perf_counter()
@@ -474,7 +479,16 @@ async def operate_processes(
                 ledger_url = scenario.security.ledger
         raw = await NatsBus.connect(bus_url, name="secmas-mlfo")
         driver = Driver(
-            scenario, scenario_file, bus_url, ledger_url, keys, raw, workdir, speed, steps
+            scenario,
+            scenario_file,
+            bus_url,
+            ledger_url,
+            keys,
+            raw,
+            workdir,
+            speed,
+            steps,
+            tamper=dict(tamper or {}),
         )
         try:
             await driver.bring_up()

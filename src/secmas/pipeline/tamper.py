@@ -1,0 +1,41 @@
+"""A demonstration infection: an agent's code patched in memory after deployment.
+
+`secmas demo --tamper POP` (and the infection tests) make one agent process run this at
+a given simulated second. It rewrites the code of the agent's action journal in place,
+as an in-memory implant would (here it only keeps a copy of every action, the kind of
+quiet exfiltration an attacker wants unnoticed), without touching any file. The agent
+behaves as before; only its runtime measurement (the live code objects of its modules)
+reveals the change, so the next mutual-attestation step that measures it fails, and it
+is revoked and excluded from auctions.
+
+Only meaningful where the agent has a process of its own: in one process every agent
+runs the same code, so the CLI runs `--tamper` with the process driver.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.journal import ActionEvent
+
+logger = logging.getLogger(__name__)
+
+EXFILTRATED: list[tuple[str, str]] = []
+"""What the implant kept."""
+
+TARGET = f"{PoPAgent.__module__}:PoPAgent._act"
+"""The function the implant rewrites (module:qualname, as attestation names it)."""
+
+
+def _implant(self: Any, action: str, detail: str) -> None:
+    EXFILTRATED.append((action, detail))
+    self.world.journal.action(ActionEvent(self.world.clock.now(), self.pop, action, detail))
+
+
+def infect() -> str:
+    """Rewrite `PoPAgent._act` in memory; returns what was patched."""
+    PoPAgent._act.__code__ = _implant.__code__
+    logger.warning("infected in memory: %s", TARGET)
+    return TARGET
