@@ -112,7 +112,7 @@ def test_unreachable_ledger_fails_the_run_naming_the_step(tmp_path: Path) -> Non
     url = f"http://127.0.0.1:{port}"
     result = runner.invoke(app, ["demo", "--ledger", url, "--out", str(tmp_path)])
     assert result.exit_code == 1
-    assert "secure pipeline failed at ledger" in result.output and url in result.output
+    assert "deployment stopped at step 6-7" in result.output and url in result.output
     assert "Traceback" not in result.output
 
 

@@ -25,12 +25,13 @@ from secmas.cli.tables import (
     channel_summary,
     placement_table,
     scenario_table,
+    workflow_table,
 )
 from secmas.cli.wrap import register as register_wrap
 from secmas.pipeline.agent_process import AgentConfig, run_agent
+from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.operate import RunError, operate, pipeline_name
 from secmas.pipeline.processes import operate_processes
-from secmas.pipeline.secure import PipelineError
 from secmas.report.acceptance import acceptance
 from secmas.report.files import write_run
 from secmas.report.record import build_report
@@ -125,8 +126,8 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
     elif not scenario.security.encrypt:
         console.print("[yellow]encryption is off: agents' messages travel in clear[/]")
 
-    def steps(step: str) -> None:
-        console.print(f"[dim]secure pipeline: {step}[/]")
+    def steps(number: str, name: str) -> None:
+        console.print(f"[dim]step {number}: {name}[/]")
 
     try:
         with Progress(*columns, console=console, transient=True) as bar:
@@ -160,7 +161,7 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
         errors.print(f"[red]error[/] {exc}", highlight=False)
         raise typer.Exit(BAD_INPUT) from None
     except PipelineError as exc:
-        errors.print(f"[red]error[/] secure pipeline failed at {exc}", highlight=False)
+        errors.print(f"[red]error[/] deployment stopped at {exc}", highlight=False)
         raise typer.Exit(FAILED_RUN) from None
     except (BusUnavailable, FileNotFoundError) as exc:
         errors.print(f"[red]error[/] message bus: {exc}", highlight=False)
@@ -175,6 +176,7 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
     if report["trust"]:
         console.print(attestation_table(report["trust"]))
         console.print(channel_summary(report["trust"]["channel"]))
+    console.print(workflow_table(report["workflow"]))
     console.print(acceptance_table(accepted))
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:

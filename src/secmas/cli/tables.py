@@ -173,3 +173,14 @@ def channel_summary(channel: dict[str, Any] | None) -> str:
         f"secure channel: {channel['cipher']} on VNI {channel['vni']}, "
         f"{sealed} frames sealed, {dropped} dropped"
     )
+
+
+def workflow_table(steps: list[dict[str, Any]]) -> Table:
+    """The deployment workflow (001_… Figure 2): each step, how long, how it ended."""
+    table = Table(title="deployment workflow")
+    for column in ("step", "what", "s", "outcome"):
+        table.add_column(column)
+    for step in steps:
+        outcome = "[green]ok[/]" if step["outcome"] == "ok" else f"[red]{step['outcome']}[/]"
+        table.add_row(step["number"], step["name"], f"{step['seconds']:.2f}", outcome)
+    return table

@@ -20,8 +20,9 @@ from secmas.agents.journal import Journal
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
-from secmas.pipeline.secure import Progress as StepProgress
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.mlfo import plan_service
+from secmas.pipeline.secure import SecurePipeline, vni_of
+from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
 
 Progress = Callable[[float, float], None]
@@ -71,6 +72,8 @@ class OperateResult:
     wall_seconds: float
     trust: dict[str, Any] | None = None
     """The trust layer's report (attestation records, keys, liveness); None when off."""
+    workflow: list[dict[str, Any]] = field(default_factory=list)
+    """The deployment steps as they ran (number, name, seconds, outcome, in/out)."""
 
 
 async def drive_clock(clock: VirtualClock, until: float) -> None:
@@ -94,7 +97,7 @@ async def operate(
     settings: AuctionSettings | None = None,
     progress: Progress | None = None,
     until: float | None = None,
-    steps: StepProgress | None = None,
+    steps: Told | None = None,
 ) -> OperateResult:
     """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus.
 
@@ -108,15 +111,13 @@ async def operate(
     world = World.simulated(scenario, settings=settings)
     clock, bus, plane = world.clock, world.bus, world.plane
     assert isinstance(clock, VirtualClock) and plane is not None
+    flow = Workflow(steps)
+    name = pipeline_name(scenario.id)
+    await plan_service(flow, scenario, name, vni_of(name, scenario.security))
     secure = None
     if scenario.security.enabled:
         secure = await SecurePipeline.bring_up(
-            pipeline_name(scenario.id),
-            world.directory,
-            bus,
-            clock,
-            scenario.security,
-            progress=steps,
+            name, world.directory, bus, clock, scenario.security, workflow=flow
         )
         world.admits = secure.view.admits
         secure.start_background(clock)
@@ -154,6 +155,7 @@ async def operate(
         messages=bus.stats.messages_published,
         wall_seconds=time.perf_counter() - started,
         trust=None if secure is None else secure.report(clock.now()),
+        workflow=flow.to_json(),
     )
 
 

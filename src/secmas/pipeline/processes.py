@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secmas.agents.journal import Journal, apply_json, journal_subject
-from secmas.ledger.connection import Contracts, connect
+from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import agent_id, pipeline_id
 from secmas.ledger.registry import AgentRegistration
@@ -47,8 +47,11 @@ from secmas.pipeline.agent_process import (
     tick_subject,
     welcome_subject,
 )
+from secmas.pipeline.errors import PipelineError
+from secmas.pipeline.mlfo import plan_service
 from secmas.pipeline.operate import CapacityCheck, OperateResult, RunError, pipeline_name
-from secmas.pipeline.secure import PipelineError, secmas_image, vni_of
+from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
+from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
 from secmas.transport.broker import NatsServer
 from secmas.transport.bus import Bus, BusClosed
@@ -73,7 +76,6 @@ from secmas.trust.view import TrustView
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, float], None]
-Steps = Callable[[str], None]
 
 
 @dataclass
@@ -136,8 +138,9 @@ class Driver:
     raw: Bus
     workdir: Path
     speed: float
-    steps: Steps | None = None
+    steps: Told | None = None
     tamper: Mapping[str, float] = field(default_factory=dict)
+    workflow: Workflow = field(init=False)
     name: str = ""
     journal: Journal = field(default_factory=Journal)
     processes: Processes = field(default_factory=Processes)
@@ -157,14 +160,11 @@ class Driver:
 
     def __post_init__(self) -> None:
         self.name = pipeline_name(self.scenario.id)
+        self.workflow = Workflow(self.steps)
 
     @property
     def pops(self) -> list[str]:
         return [p.id for p in self.scenario.pops]
-
-    def step(self, what: str) -> None:
-        if self.steps is not None:
-            self.steps(what)
 
     # -- agents joining ----------------------------------------------------------------------
     async def _on_join(self, _subject: str, data: bytes) -> bytes:
@@ -208,11 +208,30 @@ class Driver:
 
     # -- bring-up ----------------------------------------------------------------------------
     async def bring_up(self) -> None:
-        await self.raw.subscribe(f"secmas.ready.{self.name}.*", self._on_ready)
+        """Steps 2–14 with the local-process IML driver."""
+        flow = self.workflow
         security = self.scenario.security
+        await self.raw.subscribe(f"secmas.ready.{self.name}.*", self._on_ready)
         if security.enabled:
             await self.raw.subscribe(join_subject(self.name), self._on_join)
-        self.step("agents")
+        await flow.step(
+            "2",
+            self._deploy_agents,
+            {"driver": "local processes", "bus": self.bus_url, "agents": len(self.pops)},
+            lambda _: {
+                "pids": {p: proc.pid for p, proc in self.processes.procs.items()},
+                "overlay": f"VNI {vni_of(self.name, security)} on {self.bus_url}",
+                "joined": sorted(self.joined),
+            },
+        )
+        if security.enabled:
+            await self._secure()
+        await self._wait(self._all_ready, "agents ready", 60.0)
+
+    async def _deploy_agents(self) -> None:
+        """Step 2: one `secmas agent` process per PoP; with the trust layer, each asks to
+        join the pipeline."""
+        security = self.scenario.security
         for pop in self.pops:
             argv = [
                 sys.executable, "-m", "secmas", "agent", "--pop", pop,
@@ -226,51 +245,121 @@ class Driver:
             self.processes.spawn(pop, argv, self.workdir / f"agent-{pop}.log")
         if security.enabled:
             await self._wait(self._all_joined, "agents joining", 120.0)
-            await self._secure()
-        await self._wait(self._all_ready, "agents ready", 60.0)
 
     async def _secure(self) -> None:
-        """Steps 3–14 with agents in other processes."""
+        """Steps 3–14 with agents in other processes; registered agents are revoked if a
+        later step fails."""
+        flow = self.workflow
         security = self.scenario.security
         assert self.ledger_url is not None
-        self.step("wrap")
-        image = secmas_image(Ed25519PrivateKey.generate(), ReferenceRepository(":memory:"))
-        self.step("contracts")
-        mlfo_key, secaas_key = self.ledger_keys or (None, None)
-        ledger = await asyncio.to_thread(
-            lambda: connect(self.ledger_url, mlfo_key=mlfo_key, secaas_key=secaas_key)
+        image = await flow.step(
+            "3-4",
+            lambda: secmas_image(Ed25519PrivateKey.generate(), ReferenceRepository(":memory:")),
+            {"artifact": "secmas (Python package)"},
+            lambda wrapped: {"image": wrapped.manifest.image, "root": wrapped.manifest.root},
         )
-        contracts = await asyncio.to_thread(ledger.deploy)
+        await flow.step(
+            "5",
+            lambda: sorted(self.joined),
+            {"image": image.manifest.image},
+            lambda agents: {"agents": agents, "runs": "the installed secmas package"},
+        )
+        members = [self.joined[p] for p in self.pops]
+        ledger = await flow.step(
+            "6-7",
+            self._register,
+            {"ledger": self.ledger_url, "agents": len(members)},
+            lambda _: {
+                "AgentRegistry": self.contracts.registry.address if self.contracts else None,
+                "tx": dict(self.setup_tx),
+            },
+        )
+        try:
+            await flow.step(
+                "8", self._welcome_all, {"agents": len(members)}, lambda n: {"welcomed": n}
+            )
+            self._build_chain(ledger, members, image)
+            plan = security.attestation.plan or tuple(self.pops)
+            await flow.step(
+                "9-12",
+                lambda: self._attest(plan),
+                {"plan": list(plan)},
+                lambda _: {"records": len(self.chain.entries) if self.chain else 0},
+            )
+            await flow.step(
+                "13-14",
+                self._push_keys,
+                {"encrypt": security.encrypt, "cipher": security.cipher},
+                lambda _: {
+                    "epoch": self.pushes[-1].epoch,
+                    "recipients": len(self.pushes[-1].recipients),
+                },
+            )
+        except PipelineError:
+            await asyncio.to_thread(self._revoke_all)
+            raise
+        if security.encrypt:
+            assert self.keyring is not None
+            vni = vni_of(self.name, security)
+            self.secure = SecureBus(
+                self.raw, MLFO, vni, self.keyring, recipient, cipher=security.cipher
+            )
+
+    def _register(self) -> Ledger:
+        """Steps 6–7: contracts, then every joined agent's account registered and funded
+        in one transaction, and the attestation plan."""
+        security = self.scenario.security
+        mlfo_key, secaas_key = self.ledger_keys or (None, None)
+        ledger = connect(self.ledger_url, mlfo_key=mlfo_key, secaas_key=secaas_key)
+        contracts = ledger.deploy()
         self.contracts = contracts
         pid = pipeline_id(self.name)
-        self.step("register")
         members = [self.joined[p] for p in self.pops]
         registrations = [
             AgentRegistration(m.address, agent_id(m.name), m.signing_key, m.sealing_key)
             for m in members
         ]
-        receipt = await asyncio.to_thread(contracts.registry.register_agents, pid, registrations)
-        self.setup_tx["register"] = receipt.tx_hash
+        self.setup_tx["register"] = contracts.registry.register_agents(pid, registrations).tx_hash
         plan = security.attestation.plan or tuple(self.pops)
-        receipt = await asyncio.to_thread(
-            contracts.registry.set_plan, pid, [self.joined[p].address for p in plan]
-        )
-        self.setup_tx["plan"] = receipt.tx_hash
-        vni = vni_of(self.name, security)
+        addresses = [self.joined[p].address for p in plan]
+        self.setup_tx["plan"] = contracts.registry.set_plan(pid, addresses).tx_hash
+        return ledger
+
+    def _revoke_all(self) -> None:
+        """Rollback: nothing stays registered after a failed deployment."""
+        if self.contracts is None:
+            return
+        pid = pipeline_id(self.name)
+        for member in self.joined.values():
+            try:
+                if self.contracts.registry.is_active(pid, member.address):
+                    self.contracts.registry.revoke(pid, member.address)
+            except LedgerError as exc:
+                logger.error("rollback: could not revoke %s: %s", member.name, exc)
+
+    async def _welcome_all(self) -> int:
+        """Step 8: each agent gets the contracts' addresses and the overlay settings."""
+        security = self.scenario.security
+        assert self.contracts is not None
         self._welcome = {
-            "registry": contracts.registry.address,
-            "secret_store": contracts.secret_store.address,
-            "vni": vni,
+            "registry": self.contracts.registry.address,
+            "secret_store": self.contracts.secret_store.address,
+            "vni": vni_of(self.name, security),
             "cipher": security.cipher,
             "grace": security.grace,
             "encrypt": security.encrypt,
             "timeout": security.attestation.challenge_timeout,
             "heartbeat": security.heartbeat,
         }
-        for member in members:
+        for name in self.pops:
             await self.raw.request(
-                welcome_subject(self.name, member.name), json.dumps(self._welcome).encode(), 30.0
+                welcome_subject(self.name, name), json.dumps(self._welcome).encode(), 30.0
             )
+        return len(self.pops)
+
+    def _build_chain(self, ledger: Ledger, members: list[Joined], image: WrappedImage) -> None:
+        security = self.scenario.security
+        assert self.contracts is not None
         peers = peers_by_address(
             Peer(m.name, m.address, m.signing_key, m.sealing_key) for m in members
         )
@@ -279,8 +368,8 @@ class Driver:
             pipeline=self.name,
             bus=self.raw,
             secaas=AgentIdentity.generate("secaas"),
-            secaas_registry=contracts.registry.as_(ledger.secaas),
-            mlfo_registry=contracts.registry,
+            secaas_registry=self.contracts.registry.as_(ledger.secaas),
+            mlfo_registry=self.contracts.registry,
             peers=peers,
             expected=expected,
             roles={m.name: RemoteVerifier(self.raw, self.name, m.name) for m in members},
@@ -288,20 +377,18 @@ class Driver:
             timeout=security.attestation.challenge_timeout,
             on_revoke=self._revoked,
         )
+        vni = vni_of(self.name, security)
         self.keyring = EpochKeyring(MLFO, self.name, vni, grace=security.grace)
         self.liveness = LivenessMonitor(self.name, {m.name: m.signing_key for m in members})
+
+    async def _attest(self, plan: tuple[str, ...]) -> None:
+        """Steps 9–12: SECaaS's initial attestation, then one mutual round."""
+        assert self.chain is not None and self.liveness is not None
         await self.liveness.start(self.raw)
-        self.step("attest")
         first = await self.chain.initial(plan[0])
         if not first.passed:
-            raise PipelineError(f"attest: initial attestation of {first.measured} failed")
+            raise PipelineError(f"initial attestation of {first.measured} failed")
         await self.chain.run(len(plan) - 1)
-        self.step("keys")
-        await self._push_keys()
-        if security.encrypt:
-            self.secure = SecureBus(
-                self.raw, MLFO, vni, self.keyring, recipient, cipher=security.cipher
-            )
 
     async def _push_keys(self) -> None:
         """A new epoch's secret to every trusted member; each fetches it when told."""
@@ -451,7 +538,7 @@ async def operate_processes(
     bus_url: str | None = None,
     speed: float = 10.0,
     progress: Progress | None = None,
-    steps: Steps | None = None,
+    steps: Told | None = None,
     kill: Mapping[str, float] | None = None,
     tamper: Mapping[str, float] | None = None,
 ) -> OperateResult:
@@ -491,6 +578,8 @@ async def operate_processes(
             tamper=dict(tamper or {}),
         )
         try:
+            vni = vni_of(driver.name, scenario.security)
+            await plan_service(driver.workflow, scenario, driver.name, vni)
             await driver.bring_up()
             plane = await driver.operate(progress, kill or {})
             states = await driver.collect()
@@ -515,6 +604,7 @@ async def operate_processes(
             messages=raw.stats.messages_published,
             wall_seconds=time.perf_counter() - started,
             trust=trust,
+            workflow=driver.workflow.to_json(),
         )
     finally:
         if ledger_server is not None:

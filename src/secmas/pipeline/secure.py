@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,9 @@ from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import agent_id, pipeline_id
 from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION, AgentRegistration
 from secmas.network.clock import Clock
+from secmas.pipeline.errors import PipelineError
+from secmas.pipeline.mlfo import AGENT_IMAGE
+from secmas.pipeline.workflow import Workflow
 from secmas.scenario.model import Security
 from secmas.transport.bus import Bus
 from secmas.transport.channel import SecureBus
@@ -73,16 +75,6 @@ def agent_recipient(subject: str) -> str | None:
     """Whom a subject addresses: the agent of an NFV-A inbox; None (the whole pipeline)
     for the rest."""
     return inbox_owner(subject)
-
-
-AGENT_IMAGE = "secmas-agent"
-
-Progress = Callable[[str], None]
-"""Told the name of each step as it starts."""
-
-
-class PipelineError(RuntimeError):
-    """A step of the secure bring-up failed (names the step); the CLI exits 1."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +150,7 @@ class SecurePipeline:
     plan: tuple[str, ...]
     setup_tx: dict[str, str] = field(default_factory=dict)
     pushes: list[EpochPush] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+    workflow: Workflow = field(default_factory=Workflow)
     bus: Bus | None = None
     _channels: dict[str, SecureBus] = field(default_factory=dict)
     _background: asyncio.Task[None] | None = None
@@ -176,39 +168,112 @@ class SecurePipeline:
         security: Security,
         *,
         images: Mapping[str, WrappedImage] | None = None,
-        progress: Progress | None = None,
+        workflow: Workflow | None = None,
     ) -> SecurePipeline:
-        """Steps 3–14 for `agents`; `images` gives an agent another image than `secmas`
-        (tests use it to compromise one agent only)."""
-        timings: dict[str, float] = {}
-
-        async def timed(step: str, work: Any) -> Any:
-            if progress is not None:
-                progress(step)
-            started = time.perf_counter()
-            try:
-                result = await work if asyncio.iscoroutine(work) else work()
-            except (LedgerError, OSError, ValueError) as exc:
-                raise PipelineError(f"{step}: {exc}") from exc
-            timings[step] = time.perf_counter() - started
-            return result
-
+        """Steps 2–14 for `agents` with the in-process IML driver; `images` gives an agent
+        another image than `secmas` (tests use it to compromise one agent only). A step
+        that fails stops the workflow; agents registered by then are revoked."""
+        flow = workflow or Workflow()
+        vni = vni_of(name, security)
+        await flow.step(
+            "2",
+            lambda: list(agents),
+            {"driver": "in-process", "agents": len(agents)},
+            lambda deployed: {"agents": deployed, "overlay": f"VNI {vni} on the in-memory bus"},
+        )
         repository = ReferenceRepository(":memory:")
         secaas_key = Ed25519PrivateKey.generate()
-        default = await timed("wrap", lambda: secmas_image(secaas_key, repository))
-        chosen = {a: (images or {}).get(a, default) for a in agents}
-        ledger = await timed("ledger", lambda: connect(security.ledger))
-        contracts = await timed("contracts", lambda: ledger.deploy())
-        plan = security.attestation.plan or tuple(agents)
-        pipeline = cls._assemble(name, security, ledger, contracts, repository, chosen, bus, clock)
-        pipeline.plan, pipeline.timings = plan, timings
-        await timed("register", pipeline._register)
-        await timed("attest", pipeline._attest_initially())
-        await timed("keys", pipeline._push_keys())
+        default = await flow.step(
+            "3-4",
+            lambda: secmas_image(secaas_key, repository),
+            {"artifact": "secmas (Python package)"},
+            lambda image: {
+                "image": image.manifest.image,
+                "version": image.manifest.version,
+                "root": image.manifest.root,
+                "entries": len(image.manifest.entries),
+            },
+        )
+        chosen = await flow.step(
+            "5",
+            lambda: {a: (images or {}).get(a, default) for a in agents},
+            {"image": default.manifest.image},
+            lambda placed: {a: i.manifest.image for a, i in placed.items()},
+        )
+
+        def deploy_and_register() -> SecurePipeline:
+            ledger = connect(security.ledger)
+            contracts = ledger.deploy()
+            pipeline = cls._assemble(
+                name, security, ledger, contracts, repository, chosen, bus, clock
+            )
+            pipeline.plan = security.attestation.plan or tuple(agents)
+            pipeline._register()
+            return pipeline
+
+        pipeline = await flow.step(
+            "6-7",
+            deploy_and_register,
+            {"ledger": security.ledger, "agents": len(agents)},
+            lambda p: {
+                "AgentRegistry": p.contracts.registry.address,
+                "SecretStore": p.contracts.secret_store.address,
+                "accounts": {a: m.account.address for a, m in p.members.items()},
+                "tx": dict(p.setup_tx),
+            },
+        )
+        pipeline.workflow = flow
+        try:
+            await flow.step(
+                "8",
+                pipeline._distribute_credentials,
+                {"agents": len(agents)},
+                lambda _: {"attesters": len(pipeline.members), "verifiers": len(pipeline.members)},
+            )
+            await flow.step(
+                "9-12",
+                pipeline._attest_initially,
+                {"plan": list(pipeline.plan)},
+                lambda _: {
+                    "records": len(pipeline.entries),
+                    "root_of_trust": pipeline.entries[-1].root_of_trust,
+                    "failed": [e.measured for e in pipeline.entries if not e.passed],
+                },
+            )
+            await flow.step(
+                "13-14",
+                pipeline._push_keys,
+                {"encrypt": security.encrypt, "cipher": security.cipher},
+                lambda _: {
+                    "epoch": pipeline.pushes[-1].epoch,
+                    "recipients": len(pipeline.pushes[-1].recipients),
+                    "tx": pipeline.pushes[-1].receipt.tx_hash,
+                },
+            )
+        except PipelineError:
+            await pipeline.rollback()
+            raise
         for member in pipeline.members.values():
             member.heartbeat.start()
         await pipeline.liveness.start(bus)
         return pipeline
+
+    async def _distribute_credentials(self) -> None:
+        """Step 8: each agent holds its account and starts answering challenges."""
+        for member in self.members.values():
+            await member.endpoint.start()
+
+    async def rollback(self) -> None:
+        """A failed deployment leaves nothing half-registered: every agent registered so
+        far is revoked on chain, and the attesters stop."""
+        pid = pipeline_id(self.name)
+        for agent, member in self.members.items():
+            try:
+                if self.contracts.registry.is_active(pid, member.account.address):
+                    self.contracts.registry.revoke(pid, member.account.address)
+            except LedgerError as exc:
+                logger.error("rollback: could not revoke %s: %s", agent, exc)
+            await member.endpoint.stop()
 
     @classmethod
     def _assemble(
@@ -294,8 +359,6 @@ class SecurePipeline:
 
     async def _attest_initially(self) -> None:
         """Steps 9–12: SECaaS attests the first agent, then one mutual round."""
-        for member in self.members.values():
-            await member.endpoint.start()
         first = await self.chain.initial(self.plan[0])
         if not first.passed:
             raise PipelineError(
@@ -452,5 +515,5 @@ class SecurePipeline:
             ],
             "silent_agents": self.liveness.silent(now, 3 * self.security.heartbeat),
             "channel": self._channel_report(),
-            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "timings_s": {r.number: round(r.seconds, 4) for r in self.workflow.records},
         }

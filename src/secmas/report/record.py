@@ -81,4 +81,5 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "telemetry": [asdict(x) for x in result.telemetry],
         "acceptance": accepted.as_dict(),
         "trust": result.trust,
+        "workflow": result.workflow,
     }

@@ -251,6 +251,26 @@ class Defence(Strict):
     )
 
 
+class ServiceVNF(Strict):
+    """One VNF of a network service (an NSD's constituent VNF, after ETSI NFV-IFA 014)."""
+
+    id: Id = Field(description="the VNF's name in the service")
+    vnfd: Id = Field(description="its descriptor: a VNF of the catalogue")
+    pop: Id = Field(description="the PoP (NFVI site) it runs at")
+
+
+class NetworkService(Strict):
+    """A network-service descriptor (NSD) as the SO receives it (`001_…` step 0)."""
+
+    id: Id
+    name: str = ""
+    vnfs: tuple[ServiceVNF, ...] = Field(min_length=1)
+    max_latency: Positive = Field(
+        default=100.0,
+        description="ms within which the MAS pipeline must reach every VNF of the service",
+    )
+
+
 class Attestation(Strict):
     """Mutual remote attestation during operation (`001_…` Section 3.B)."""
 
@@ -309,6 +329,7 @@ class Scenario(Strict):
     attack: Attack | None = None
     defence: Defence | None = None
     security: Security = Security()
+    service: NetworkService | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -412,6 +433,15 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
                     f"no link between {monitor.link[0]!r} and {monitor.link[1]!r}",
                 )
             )
+    if scenario.service is not None:
+        seen_vnfs: set[str] = set()
+        for index, vnf in enumerate(scenario.service.vnfs):
+            where = ("service", "vnfs", index)
+            known((*where, "vnfd"), vnf.vnfd, vnfs, "VNF")
+            known((*where, "pop"), vnf.pop, pops, "PoP")
+            if vnf.id in seen_vnfs:
+                problems.append(((*where, "id"), f"duplicate service VNF {vnf.id!r}"))
+            seen_vnfs.add(vnf.id)
     plan = scenario.security.attestation.plan
     for index, pop in enumerate(plan):
         known(("security", "attestation", "plan", index), pop, pops, "PoP")

@@ -1,0 +1,8 @@
+"""Why a deployment stopped."""
+
+from __future__ import annotations
+
+
+class PipelineError(RuntimeError):
+    """A step of the secure pipeline's deployment failed (the message names the step);
+    the CLI exits 1."""
