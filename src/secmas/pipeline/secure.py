@@ -134,6 +134,44 @@ class Member:
     secret: PipelineSecret | None = None
 
 
+def _keys(member: Member) -> tuple[bytes, bytes]:
+    return member.identity.signing_public, member.identity.sealing_public
+
+
+def _member(
+    agent: str,
+    image: WrappedImage,
+    pipeline: str,
+    security: Security,
+    ledger: Ledger,
+    contracts: Contracts,
+    bus: Bus,
+    clock: Clock,
+) -> Member:
+    """A new agent's trust-side parts: fresh keys and account, attester over its image,
+    verifier role on its account, heartbeat, keyring."""
+    identity = AgentIdentity.generate(agent)
+    account = ledger.new_account()
+    measure: Measure = image.runtime.measure
+    role = VerifierRole(
+        identity,
+        contracts.registry.as_(account),
+        bus,
+        pipeline,
+        security.attestation.challenge_timeout,
+        offload=clock.run_blocking,
+    )
+    return Member(
+        identity,
+        account,
+        image,
+        AttesterEndpoint(identity, pipeline, measure, bus),
+        role,
+        Heartbeat(identity, pipeline, bus, clock, security.heartbeat),
+        EpochKeyring(agent, pipeline, vni_of(pipeline, security), grace=security.grace),
+    )
+
+
 @dataclass
 class SecurePipeline:
     """The trust layer of one run, from wrapping to periodic mutual attestation."""
@@ -152,6 +190,7 @@ class SecurePipeline:
     pushes: list[EpochPush] = field(default_factory=list)
     workflow: Workflow = field(default_factory=Workflow)
     bus: Bus | None = None
+    _clock: Clock | None = None
     _channels: dict[str, SecureBus] = field(default_factory=dict)
     _background: asyncio.Task[None] | None = None
     _stopping: bool = False
@@ -207,7 +246,8 @@ class SecurePipeline:
             pipeline = cls._assemble(
                 name, security, ledger, contracts, repository, chosen, bus, clock
             )
-            pipeline.plan = security.attestation.plan or tuple(agents)
+            planned = security.attestation.plan or tuple(agents)
+            pipeline.plan = tuple(a for a in planned if a in agents)
             pipeline._register()
             return pipeline
 
@@ -287,28 +327,10 @@ class SecurePipeline:
         bus: Bus,
         clock: Clock,
     ) -> SecurePipeline:
-        timeout = security.attestation.challenge_timeout
-        members: dict[str, Member] = {}
-        for agent, image in images.items():
-            identity = AgentIdentity.generate(agent)
-            account = ledger.new_account()
-            measure: Measure = image.runtime.measure
-            members[agent] = Member(
-                identity,
-                account,
-                image,
-                AttesterEndpoint(identity, name, measure, bus),
-                VerifierRole(
-                    identity,
-                    contracts.registry.as_(account),
-                    bus,
-                    name,
-                    timeout,
-                    offload=clock.run_blocking,
-                ),
-                Heartbeat(identity, name, bus, clock, security.heartbeat),
-                EpochKeyring(agent, name, vni_of(name, security), grace=security.grace),
-            )
+        members = {
+            agent: _member(agent, image, name, security, ledger, contracts, bus, clock)
+            for agent, image in images.items()
+        }
         peers = peers_by_address(
             Peer(a, m.account.address, m.identity.signing_public, m.identity.sealing_public)
             for a, m in members.items()
@@ -317,6 +339,7 @@ class SecurePipeline:
             a: Expected(m.image.manifest.image, m.image.reference) for a, m in members.items()
         }
         view = TrustView()
+        timeout = security.attestation.challenge_timeout
         chain = AttestationChain(
             pipeline=name,
             bus=bus,
@@ -335,6 +358,7 @@ class SecurePipeline:
             name, security, ledger, contracts, repository, members, chain, view, liveness, ()
         )
         pipeline.bus = bus
+        pipeline._clock = clock
         chain.on_revoke = pipeline._revoked
         return pipeline
 
@@ -378,17 +402,80 @@ class SecurePipeline:
             for a, m in self.members.items()
             if self.view.admits(a)
         ]
-        push = await self.chain.offload(
-            push_epoch, self.name, self.contracts.registry, self.contracts.secret_store, recipients
-        )
-        self.pushes.append(push)
+        await self._push(recipients)
         for agent, member in self.members.items():
             if self.view.admits(agent):
-                store = self.contracts.secret_store.as_(member.account)
-                member.secret = await self.chain.offload(
-                    fetch_secret, self.name, store, member.identity
-                )
-                member.keyring.install(member.secret.epoch, member.secret.secret)
+                await self._fetch(member)
+
+    async def _push(self, recipients: list[Recipient], secret: bytes | None = None) -> None:
+        registry, store = self.contracts.registry, self.contracts.secret_store
+        push = await self.chain.offload(
+            lambda: push_epoch(
+                self.name, registry, store, recipients, keep_secret=True, secret=secret
+            )
+        )
+        self.pushes.append(push)
+
+    async def _fetch(self, member: Member) -> None:
+        store = self.contracts.secret_store.as_(member.account)
+        member.secret = await self.chain.offload(fetch_secret, self.name, store, member.identity)
+        member.keyring.install(member.secret.epoch, member.secret.secret)
+
+    # -- reconfiguration ---------------------------------------------------------------------
+    async def add_agent(self, agent: str, image: WrappedImage | None = None) -> ChainEntry:
+        """Add an agent to the running pipeline: keys and account, registered and put at
+        the end of the plan, attested by the current root of trust along the chain, then
+        given the current epoch's key. Its NFV-A messages are admitted from then on."""
+        if agent in self.members:
+            raise PipelineError(f"add {agent}: already a member of {self.name}")
+        image = image or next(iter(self.members.values())).image
+        member = _member(
+            agent, image, self.name, self.security, self.ledger, self.contracts,
+            self.chain.bus, self._clock,
+        )  # fmt: skip
+        self.members[agent] = member
+        registry, pid = self.contracts.registry, pipeline_id(self.name)
+        registration = AgentRegistration(
+            member.account.address,
+            agent_id(agent),
+            member.identity.signing_public,
+            member.identity.sealing_public,
+        )
+        await self.chain.offload(registry.register_agents, pid, [registration])
+        self.plan = (*self.plan, agent)
+        plan = [self.members[a].account.address for a in self.plan]
+        await self.chain.offload(registry.set_plan, pid, plan)
+        peer = Peer(agent, member.account.address, *_keys(member))
+        self.chain.peers[peer.address] = peer
+        self.chain.expected[agent] = Expected(image.manifest.image, image.reference)
+        self.chain.roles = {**self.chain.roles, agent: member.role}  # type: ignore[dict-item]
+        self.liveness.keys = {**self.liveness.keys, agent: member.identity.signing_public}
+        await member.endpoint.start()
+        for _ in self.plan:
+            entry = await self.chain.step()
+            if entry is None or entry.measured == agent:
+                break
+        if entry is None or entry.measured != agent or not entry.passed:
+            raise PipelineError(f"add {agent}: it did not pass attestation")
+        await self._push([Recipient(member.account.address, member.identity.sealing_public)],
+                         secret=self.pushes[-1].secret)  # fmt: skip
+        await self._fetch(member)
+        member.heartbeat.start()
+        return entry
+
+    async def remove_agent(self, agent: str, reason: str = "removed by the MLFO") -> None:
+        """Take an agent out: revoked on chain (a new key epoch for the others), excluded
+        from auctions, its attester and heartbeat stopped."""
+        member = self.members.get(agent)
+        if member is None:
+            raise PipelineError(f"remove {agent}: not a member of {self.name}")
+        await self.chain.offload(
+            self.contracts.registry.revoke, pipeline_id(self.name), member.account.address
+        )
+        self.view.exclude(agent, reason)
+        await self._revoked(Peer(agent, member.account.address, *_keys(member)), reason)
+        await member.heartbeat.stop()
+        await member.endpoint.stop()
 
     async def _revoked(self, peer: Peer, reason: str) -> None:
         """A revocation started a new epoch: key the agents that are still trusted; every

@@ -54,14 +54,16 @@ def push_epoch(
     recipients: Iterable[Recipient],
     *,
     keep_secret: bool = False,
+    secret: bytes | None = None,
 ) -> EpochPush:
     """The MLFO's step 13: a fresh secret for the registry's current epoch, sealed to each
     recipient and pushed in one transaction. The MLFO keeps the secret only when it talks
     on the encrypted overlay itself (`keep_secret`): the driver of a multi-process run
-    serves the data-plane controller there."""
+    serves the data-plane controller there. `secret` re-sends the current epoch's secret
+    to newcomers (an agent added to a running pipeline)."""
     pid = pipeline_id(pipeline)
     epoch = registry.key_epoch(pid)
-    secret = secrets.token_bytes(SECRET_BYTES)
+    secret = secret or secrets.token_bytes(SECRET_BYTES)
     context = secret_context(pipeline, epoch)
     boxes = {r.address: seal(secret, r.sealing_key, context) for r in recipients}
     receipt = store.push_secrets(pid, epoch, boxes)

@@ -1,0 +1,69 @@
+"""Reconfiguring a running pipeline: an agent added (attested, keyed, then bidding) and
+an agent removed (revoked, a new key epoch, no longer asked)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from secmas.agents.auction import AuctionRecord
+from secmas.agents.bidding import GoalRequest
+from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.ledger.ids import pipeline_id
+from secmas.pipeline.operate import drive_clock
+from secmas.pipeline.secure import SecurePipeline
+from secmas.scenario.loader import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = load_scenario(ROOT / "scenarios" / "ddos-6pop.yaml")
+
+
+async def auction(agent: PoPAgent, world: World) -> AuctionRecord:
+    spec = SCENARIO.goal("linkRateLimited")
+    request = GoalRequest.for_goal(spec, agent.pop, 0.0, ("pop6~server",))
+    task = asyncio.ensure_future(agent.mailbox.auction(request, {}, world.directory))
+    await drive_clock(world.clock, world.clock.now() + 5)  # type: ignore[arg-type]
+    return await task
+
+
+def test_add_then_remove_an_agent() -> None:
+    async def main() -> None:
+        world = World.simulated(SCENARIO)
+        first = [p for p in world.directory if p != "pop2"]
+        pipeline = await SecurePipeline.bring_up(
+            "reconf", first, world.bus, world.clock, SCENARIO.security
+        )
+        world.admits = pipeline.view.admits
+        agents = {p: PoPAgent(p, world, bus=pipeline.bus_for(p)) for p in first}
+        for agent in agents.values():
+            await agent.start()
+        before = await auction(agents["pop1"], world)
+        assert "pop2" not in {b.bidder for b in before.outcome.bids}
+        assert "pop2" not in {r.bidder for r in before.outcome.refusals}
+
+        entry = await pipeline.add_agent("pop2")
+        assert entry.passed and entry.measured == "pop2"
+        pid, registry = pipeline_id("reconf"), pipeline.contracts.registry
+        newcomer = pipeline.members["pop2"]
+        assert registry.is_trusted(pid, newcomer.account.address)
+        assert newcomer.secret is not None and newcomer.secret.epoch == 1
+        assert newcomer.secret.secret == pipeline.members["pop1"].secret.secret  # type: ignore[union-attr]
+        agents["pop2"] = PoPAgent("pop2", world, bus=pipeline.bus_for("pop2"))
+        await agents["pop2"].start()
+        after = await auction(agents["pop1"], world)
+        assert "pop2" in {b.bidder for b in after.outcome.bids}
+
+        await agents["pop3"].stop()
+        await pipeline.remove_agent("pop3")
+        assert not registry.is_active(pid, pipeline.members["pop3"].account.address)
+        assert registry.key_epoch(pid) == 2
+        assert pipeline.members["pop1"].secret.epoch == 2  # type: ignore[union-attr]
+        gone = await auction(agents["pop1"], world)
+        assert "pop3" not in {b.bidder for b in gone.outcome.bids}
+        assert "pop3" not in {r.bidder for r in gone.outcome.refusals}
+        for agent in agents.values():
+            await agent.stop()
+        await pipeline.close()
+        await world.bus.close()
+
+    asyncio.run(asyncio.wait_for(main(), 120))
