@@ -1,12 +1,13 @@
-"""The local-process IML driver: every agent its own OS process, over a real NATS server.
+"""The multi-process workflow: every agent its own process, over a real NATS server.
 
 `operate_processes` is `operate` for agents that share nothing but the bus and the
 ledger. It starts a `nats-server` (unless given one) and, for the in-process EVM, a
 JSON-RPC ledger server; it runs the MLFO and SECaaS (contracts, registration of the
 agents that join, initial and mutual attestation through the agents' own verifier
 roles, key epochs) and the network (the data plane behind a controller service, stepped
-on a scaled wall clock, one tick per step to every agent); it starts one `secmas agent`
-process per PoP and collects their journals and final state for the same report as an
+on a scaled wall clock, one tick per step to every agent); an IML driver
+(`secmas.pipeline.iml`, by default one `secmas agent` process per PoP on this machine)
+starts the agents, and their journals and final state make the same report as an
 in-process run. A killed agent process stays dead: its auctions time out and are
 re-auctioned, and it fails its next attestation.
 """
@@ -16,9 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ from secmas.pipeline.agent_process import (
     welcome_subject,
 )
 from secmas.pipeline.errors import PipelineError
+from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 from secmas.pipeline.mlfo import plan_service
 from secmas.pipeline.operate import CapacityCheck, OperateResult, RunError, pipeline_name
 from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
@@ -89,43 +88,6 @@ class Joined:
 
 
 @dataclass
-class Processes:
-    """The agent processes of one run."""
-
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    killed: dict[str, float] = field(default_factory=dict)
-
-    def spawn(self, pop: str, argv: list[str], log: Path) -> None:
-        handle = log.open("wb")
-        self.procs[pop] = subprocess.Popen(
-            argv, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        handle.close()
-
-    def dead(self) -> list[str]:
-        return [p for p, proc in self.procs.items() if proc.poll() is not None]
-
-    def kill(self, pop: str, at: float) -> None:
-        proc = self.procs[pop]
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        self.killed[pop] = at
-
-    def stop_all(self, timeout: float = 5.0) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + timeout
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@dataclass
 class Driver:
     """MLFO, SECaaS and the network for one multi-process run."""
 
@@ -143,7 +105,9 @@ class Driver:
     workflow: Workflow = field(init=False)
     name: str = ""
     journal: Journal = field(default_factory=Journal)
-    processes: Processes = field(default_factory=Processes)
+    iml: IMLDriver | None = None  # type: ignore[assignment]
+    """Where the agents run (default: `LocalProcesses` on this machine)."""
+    killed: dict[str, float] = field(default_factory=dict)
     joined: dict[str, Joined] = field(default_factory=dict)
     ready: set[str] = field(default_factory=set)
     view: TrustView = field(default_factory=TrustView)
@@ -161,6 +125,8 @@ class Driver:
     def __post_init__(self) -> None:
         self.name = pipeline_name(self.scenario.id)
         self.workflow = Workflow(self.steps)
+        if self.iml is None:
+            self.iml = LocalProcesses(self.workdir)
 
     @property
     def pops(self) -> list[str]:
@@ -194,11 +160,10 @@ class Driver:
         """Wait for `event`, failing early (naming the log) when an agent process died."""
         deadline = time.monotonic() + timeout
         while not event.is_set():
-            dead = self.processes.dead()
+            dead = self.iml.dead()
             if dead:
-                log = self.workdir / f"agent-{dead[0]}.log"
-                tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-                raise PipelineError(f"{what}: agent process {dead[0]} exited\n{tail}")
+                tail = self.iml.log_tail(dead[0])
+                raise PipelineError(f"{what}: agent {dead[0]} exited\n{tail}")
             if time.monotonic() > deadline:
                 raise PipelineError(f"{what}: timed out after {timeout:g} s")
             try:
@@ -219,7 +184,7 @@ class Driver:
             self._deploy_agents,
             {"driver": "local processes", "bus": self.bus_url, "agents": len(self.pops)},
             lambda _: {
-                "pids": {p: proc.pid for p, proc in self.processes.procs.items()},
+                **self.iml.describe(),
                 "overlay": f"VNI {vni_of(self.name, security)} on {self.bus_url}",
                 "joined": sorted(self.joined),
             },
@@ -232,17 +197,12 @@ class Driver:
         """Step 2: one `secmas agent` process per PoP; with the trust layer, each asks to
         join the pipeline."""
         security = self.scenario.security
+        ledger = self.ledger_url if security.enabled else None
         for pop in self.pops:
-            argv = [
-                sys.executable, "-m", "secmas", "agent", "--pop", pop,
-                "--scenario", str(self.scenario_file), "--bus", self.bus_url,
-                "--pipeline", self.name,
-            ]  # fmt: skip
-            if security.enabled and self.ledger_url is not None:
-                argv += ["--ledger", self.ledger_url]
-            if pop in self.tamper:
-                argv += ["--tamper-at", str(self.tamper[pop])]
-            self.processes.spawn(pop, argv, self.workdir / f"agent-{pop}.log")
+            launch = AgentLaunch(
+                pop, self.scenario_file, self.bus_url, self.name, ledger, self.tamper.get(pop)
+            )
+            self.iml.start(launch)
         if security.enabled:
             await self._wait(self._all_joined, "agents joining", 120.0)
 
@@ -447,7 +407,8 @@ class Driver:
                 await bus.publish(tick_subject(self.name), json.dumps({"now": plane.now}).encode())
                 for pop, at in list(pending_kills.items()):
                     if plane.now >= at:
-                        self.processes.kill(pop, plane.now)
+                        self.iml.kill(pop)
+                        self.killed[pop] = plane.now
                         del pending_kills[pop]
                 if progress is not None:
                     progress(plane.now, traffic.duration)
@@ -480,7 +441,7 @@ class Driver:
         bus = self.secure or self.raw
         states: dict[str, dict[str, Any]] = {}
         for pop in self.pops:
-            if pop in self.processes.killed:
+            if pop in self.killed:
                 continue
             try:
                 answer = await bus.request(stop_subject(self.name, pop), b"{}", 10.0)
@@ -505,7 +466,7 @@ class Driver:
                     "account": self.joined[p].address,
                     "trusted": self.view.admits(p),
                     "excluded": self.view.excluded.get(p),
-                    "killed_at": self.processes.killed.get(p),
+                    "killed_at": self.killed.get(p),
                     "heartbeats": self.liveness.beats.get(p, 0) if self.liveness else 0,
                 }
                 for p in self.pops
@@ -541,6 +502,7 @@ async def operate_processes(
     steps: Told | None = None,
     kill: Mapping[str, float] | None = None,
     tamper: Mapping[str, float] | None = None,
+    iml: IMLDriver | None = None,
 ) -> OperateResult:
     """Run `scenario` with one `secmas agent` process per PoP (see the module docstring).
     `kill` maps PoPs to the simulated second their process is killed (resilience tests),
@@ -576,6 +538,7 @@ async def operate_processes(
             speed,
             steps,
             tamper=dict(tamper or {}),
+            iml=iml,
         )
         try:
             vni = vni_of(driver.name, scenario.security)
@@ -584,7 +547,7 @@ async def operate_processes(
             plane = await driver.operate(progress, kill or {})
             states = await driver.collect()
         finally:
-            driver.processes.stop_all()
+            driver.iml.stop_all()
             await raw.close()
         infra = Infrastructure.from_scenario(scenario)
         infra.instances.clear()  # the agents report every instance, initial ones included

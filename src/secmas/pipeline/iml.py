@@ -1,0 +1,110 @@
+"""IML drivers: where and how agents of a MAS pipeline are started (`001_…` step 2).
+
+The multi-process workflow (`secmas.pipeline.processes`) needs only what this protocol
+offers: start an agent from its launch description, tell which agents died (and why,
+from their log), kill one, stop all. The agents then join the pipeline over the bus by
+themselves, so the rest of the workflow (wrapping, registration, attestation, keys,
+operation) does not depend on the driver. `LocalProcesses` starts `secmas agent`
+processes on this machine; a Kubernetes driver would start the same command as a pod
+per agent, an OpenStack one as a VM, without any change to the workflow.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class AgentLaunch:
+    """What an agent is started with: the `secmas agent` command line, in fields."""
+
+    pop: str
+    scenario: Path
+    bus: str
+    pipeline: str
+    ledger: str | None = None
+    tamper_at: float | None = None
+
+    def argv(self, python: str = sys.executable) -> list[str]:
+        """The command that runs this agent."""
+        argv = [
+            python, "-m", "secmas", "agent", "--pop", self.pop,
+            "--scenario", str(self.scenario), "--bus", self.bus, "--pipeline", self.pipeline,
+        ]  # fmt: skip
+        if self.ledger is not None:
+            argv += ["--ledger", self.ledger]
+        if self.tamper_at is not None:
+            argv += ["--tamper-at", str(self.tamper_at)]
+        return argv
+
+
+class IMLDriver(Protocol):
+    """Starts and stops the agents of one pipeline somewhere."""
+
+    name: str
+
+    def start(self, launch: AgentLaunch) -> None: ...
+
+    def dead(self) -> list[str]: ...
+
+    def log_tail(self, agent: str, size: int = 800) -> str: ...
+
+    def kill(self, agent: str) -> None: ...
+
+    def stop_all(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class LocalProcesses:
+    """One `secmas agent` OS process per agent on this machine, logs in `workdir`."""
+
+    workdir: Path
+    name: str = "local processes"
+    stop_timeout: float = 5.0
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, launch: AgentLaunch) -> None:
+        with self._log(launch.pop).open("wb") as handle:
+            self.procs[launch.pop] = subprocess.Popen(
+                launch.argv(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def dead(self) -> list[str]:
+        return [p for p, proc in self.procs.items() if proc.poll() is not None]
+
+    def log_tail(self, agent: str, size: int = 800) -> str:
+        log = self._log(agent)
+        return log.read_text(errors="replace")[-size:] if log.exists() else ""
+
+    def kill(self, agent: str) -> None:
+        """As a crash would: SIGKILL, no goodbye."""
+        proc = self.procs[agent]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + self.stop_timeout
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def describe(self) -> dict[str, Any]:
+        return {"driver": self.name, "pids": {p: proc.pid for p, proc in self.procs.items()}}
+
+    def _log(self, agent: str) -> Path:
+        return self.workdir / f"agent-{agent}.log"
