@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,10 @@ def ls_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "ls"
     shutil.copyfile(shutil.which("ls") or "/bin/ls", copy)
     return copy
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for something another client, process or server does, polling."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)

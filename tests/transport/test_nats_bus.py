@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
+from tests.conftest import until
 
 from secmas.transport import (
     Bus,
@@ -28,13 +29,6 @@ Connect = Callable[[], Awaitable[Bus]]
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 10))
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for something another client or the server does, polling."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 @pytest.fixture(scope="module")
