@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secmas.cli.main import default_scenario_path
-from secmas.scenario.loader import ScenarioError, parse_scenario
+from secmas.scenario.loader import ScenarioError, load_scenario, load_service, parse_scenario
 
 REFERENCE = default_scenario_path().read_text()
 
@@ -86,3 +88,33 @@ def test_mutated_reference_never_crashes(at: int, cut: int, insert: str) -> None
         parse_scenario(text)
     except ScenarioError as exc:
         assert all(str(p) for p in exc.problems)
+
+
+def test_a_network_service_descriptor_replaces_the_scenarios(tmp_path: Path) -> None:
+    scenario = load_scenario(default_scenario_path())
+    nsd = tmp_path / "nsd.yaml"
+    nsd.write_text(
+        "id: web-only\nvnfs:\n  - {id: guard, vnfd: rate_limiter, pop: pop5}\nmax_latency: 80\n"
+    )
+    service = load_service(nsd, scenario).service
+    assert service is not None and service.id == "web-only"
+    assert [(v.vnfd, v.pop) for v in service.vnfs] == [("rate_limiter", "pop5")]
+    wrapped = tmp_path / "wrapped.yaml"
+    wrapped.write_text(
+        "service:\n" + "".join(f"  {line}\n" for line in nsd.read_text().splitlines())
+    )
+    assert load_service(wrapped, scenario).service == service
+
+
+def test_a_bad_network_service_descriptor_names_file_line_and_field(tmp_path: Path) -> None:
+    scenario = load_scenario(default_scenario_path())
+    nsd = tmp_path / "nsd.yaml"
+    nsd.write_text("id: web\nvnfs:\n  - {id: g, vnfd: firewall, pop: pop9}\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_service(nsd, scenario)
+    rendered = [str(p) for p in caught.value.problems]
+    assert any("nsd.yaml:3: service.vnfs[0].vnfd: unknown VNF 'firewall'" in r for r in rendered)
+    assert any("service.vnfs[0].pop: unknown PoP 'pop9'" in r for r in rendered)
+    nsd.write_text("- just a list\n")
+    with pytest.raises(ScenarioError, match="expected a mapping of network-service fields"):
+        load_service(nsd, scenario)

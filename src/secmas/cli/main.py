@@ -35,7 +35,7 @@ from secmas.pipeline.processes import operate_processes
 from secmas.report.acceptance import acceptance
 from secmas.report.files import write_run
 from secmas.report.record import build_report
-from secmas.scenario.loader import ScenarioError, load_scenario
+from secmas.scenario.loader import ScenarioError, load_scenario, load_service
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_from_topology
 from secmas.transport.nats import BusUnavailable
@@ -215,6 +215,12 @@ BusOption = Annotated[
         "--bus", help="with --processes: a running NATS server (default: start a local one)"
     ),
 ]
+ServiceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--service", help="a network-service descriptor (NSD YAML) replacing the scenario's"
+    ),
+]
 TamperOption = Annotated[
     str | None,
     typer.Option(
@@ -234,6 +240,18 @@ PlaintextOption = Annotated[
         "--plaintext", help="attest and key the agents but send their messages unencrypted"
     ),
 ]
+
+
+def _with_service(scenario: Scenario, service: Path | None) -> Scenario:
+    """The scenario with the network service of an NSD file, when one is given."""
+    if service is None:
+        return scenario
+    try:
+        return load_service(service, scenario)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            errors.print(f"[red]error[/] {problem}", highlight=False)
+        raise typer.Exit(BAD_INPUT) from None
 
 
 def _with_security(
@@ -269,9 +287,11 @@ def demo(
     bus: BusOption = None,
     speed: SpeedOption = 10.0,
     tamper: TamperOption = None,
+    service: ServiceOption = None,
 ) -> None:
     """Run the reference DDoS scenario (six PoPs, Section 5.3) end to end and report it."""
-    scenario = _with_security(_load(default_scenario_path()), ledger, insecure, plaintext)
+    loaded = _with_service(_load(default_scenario_path()), service)
+    scenario = _with_security(loaded, ledger, insecure, plaintext)
     _execute(scenario, out, _distribution(scenario, processes, bus, speed, tamper))
 
 
@@ -289,9 +309,10 @@ def run_scenario(
     bus: BusOption = None,
     speed: SpeedOption = 10.0,
     tamper: TamperOption = None,
+    service: ServiceOption = None,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
-    loaded = _load(scenario)
+    loaded = _with_service(_load(scenario), service)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
     loaded = _with_security(loaded, ledger, insecure, plaintext)

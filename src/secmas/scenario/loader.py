@@ -54,6 +54,28 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     """Validate scenario YAML text; `source` names it in error messages."""
+    data, node = _parse_mapping(text, source, "scenario fields")
+    return validate_scenario(data, source, node)
+
+
+def load_service(path: str | Path, scenario: Scenario) -> Scenario:
+    """`scenario` with the network-service descriptor of an NSD file (the descriptor's
+    fields, at the top or under `service:`); errors name the file, line and field."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(str(file), (), f"cannot read file: {exc}")]) from exc
+    data, node = _parse_mapping(text, str(file), "network-service fields")
+    if set(data) != {"service"}:
+        data = {"service": data}
+        key = yaml.ScalarNode("tag:yaml.org,2002:str", "service")
+        node = yaml.MappingNode("tag:yaml.org,2002:map", [(key, node)])
+    merged = scenario.model_dump() | {"service": data["service"]}
+    return validate_scenario(merged, str(file), node)
+
+
+def _parse_mapping(text: str, source: str, what: str) -> tuple[dict[str, Any], yaml.Node]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -64,9 +86,9 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         raise ScenarioError([Problem(source, (), f"YAML syntax: {reason}", line)]) from exc
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(source, (), f"YAML error: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise ScenarioError([Problem(source, (), "expected a mapping of scenario fields")])
-    return validate_scenario(data, source, node)
+    if not isinstance(data, dict) or node is None:
+        raise ScenarioError([Problem(source, (), f"expected a mapping of {what}")])
+    return data, node
 
 
 def validate_scenario(data: dict[str, Any], source: str, node: yaml.Node | None = None) -> Scenario:
