@@ -16,8 +16,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from secmas.ledger.rpcserver import DEFAULT_HOST, DEFAULT_PORT, LedgerServer
-
 # The code of secmas.cli.main, which imports this module and so cannot be imported here.
 BAD_INPUT = 2
 
@@ -47,12 +45,12 @@ def _is_loopback(host: str) -> bool:
 
 @ledger_app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = DEFAULT_HOST,
-    port: Annotated[
-        int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")
-    ] = DEFAULT_PORT,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")] = 8545,
 ) -> None:
     """Serve a fresh in-process EVM over HTTP JSON-RPC until Ctrl-C."""
+    from secmas.ledger.rpcserver import LedgerServer  # web3 and py-evm load only here
+
     server = LedgerServer(host, port)
     try:
         server.start()

@@ -28,17 +28,12 @@ from secmas.cli.tables import (
     workflow_table,
 )
 from secmas.cli.wrap import register as register_wrap
-from secmas.pipeline.agent_process import AgentConfig, run_agent
-from secmas.pipeline.errors import PipelineError
-from secmas.pipeline.operate import RunError, operate, pipeline_name
-from secmas.pipeline.processes import operate_processes
+from secmas.pipeline.errors import PipelineError, RunError
+from secmas.pipeline.mlfo import pipeline_name
 from secmas.report.acceptance import acceptance
-from secmas.report.files import write_run
-from secmas.report.record import build_report
 from secmas.scenario.loader import ScenarioError, load_scenario, load_service
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_from_topology
-from secmas.transport.nats import BusUnavailable
 
 BAD_INPUT = 2
 FAILED_RUN = 1
@@ -112,6 +107,13 @@ class Distribution:
 
 def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = None) -> None:
     """Operate the scenario with a progress bar, print the tables, write the files."""
+    # the runtime (web3, py-evm, NATS, matplotlib) loads here, not for every command
+    from secmas.pipeline.operate import operate
+    from secmas.pipeline.processes import operate_processes
+    from secmas.report.files import write_run
+    from secmas.report.record import build_report
+    from secmas.transport.nats import BusUnavailable
+
     mode = mode or Distribution()
     run_id = f"{scenario.id}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     folder = out or Path("runs") / run_id
@@ -369,6 +371,9 @@ def agent(
     if pop not in {p.id for p in loaded.pops}:
         errors.print(f"[red]error[/] --pop {pop!r}: not a PoP of {path}", highlight=False)
         raise typer.Exit(BAD_INPUT)
+    from secmas.pipeline.agent_process import AgentConfig, run_agent
+    from secmas.transport.nats import BusUnavailable
+
     config = AgentConfig(
         pop, path, bus, pipeline or pipeline_name(loaded.id), ledger, tamper_at=tamper_at
     )

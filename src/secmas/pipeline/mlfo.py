@@ -24,6 +24,11 @@ from secmas.scenario.model import NetworkService, Scenario, ServiceVNF
 AGENT_IMAGE = "secmas-agent"
 
 
+def pipeline_name(scenario_id: str) -> str:
+    """A pipeline name for the ledger and bus subjects: one token of at most 32 bytes."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in scenario_id)[:32]
+
+
 class PipelineRefused(ValueError):
     """The service cannot be served within its latency bound by any MAS pipeline."""
 

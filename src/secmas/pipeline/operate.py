@@ -20,17 +20,14 @@ from secmas.agents.journal import Journal
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
-from secmas.pipeline.mlfo import plan_service
+from secmas.pipeline.errors import RunError
+from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
 
 Progress = Callable[[float, float], None]
 """Told (simulated now, duration) after every step."""
-
-
-class RunError(RuntimeError):
-    """A run that could not complete (the CLI exits 1)."""
 
 
 @dataclass
@@ -157,8 +154,3 @@ async def operate(
         trust=None if secure is None else secure.report(clock.now()),
         workflow=flow.to_json(),
     )
-
-
-def pipeline_name(scenario_id: str) -> str:
-    """A pipeline name for the ledger and bus subjects: one token of at most 32 bytes."""
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in scenario_id)[:32]

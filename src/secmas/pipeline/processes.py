@@ -45,10 +45,10 @@ from secmas.pipeline.agent_process import (
     tick_subject,
     welcome_subject,
 )
-from secmas.pipeline.errors import PipelineError
+from secmas.pipeline.errors import PipelineError, RunError
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
-from secmas.pipeline.mlfo import plan_service
-from secmas.pipeline.operate import CapacityCheck, OperateResult, RunError, pipeline_name
+from secmas.pipeline.mlfo import pipeline_name, plan_service
+from secmas.pipeline.operate import CapacityCheck, OperateResult
 from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
