@@ -20,7 +20,7 @@ from secmas.agents.journal import Journal
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
-from secmas.pipeline.errors import RunError
+from secmas.pipeline.errors import check_runnable
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.workflow import Told, Workflow
@@ -102,8 +102,7 @@ async def operate(
     attested and keyed (`SecurePipeline`), only attested agents take part in auctions, and
     mutual attestation goes on in the background. `steps` is told each bring-up step.
     """
-    if scenario.traffic is None or scenario.defence is None:
-        raise RunError(f"scenario {scenario.id!r} needs traffic and defence sections to run")
+    check_runnable(scenario)
     started = time.perf_counter()
     world = World.simulated(scenario, settings=settings)
     clock, bus, plane = world.clock, world.bus, world.plane

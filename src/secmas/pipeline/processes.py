@@ -45,7 +45,7 @@ from secmas.pipeline.agent_process import (
     tick_subject,
     welcome_subject,
 )
-from secmas.pipeline.errors import PipelineError, RunError
+from secmas.pipeline.errors import PipelineError, check_runnable
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.operate import CapacityCheck, OperateResult
@@ -507,8 +507,7 @@ async def operate_processes(
     """Run `scenario` with one `secmas agent` process per PoP (see the module docstring).
     `kill` maps PoPs to the simulated second their process is killed (resilience tests),
     `tamper` to the second their code is patched in memory (infection demonstrations)."""
-    if scenario.traffic is None or scenario.defence is None:
-        raise RunError(f"scenario {scenario.id!r} needs traffic and defence sections to run")
+    check_runnable(scenario)
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     server = NatsServer() if bus_url is None else None

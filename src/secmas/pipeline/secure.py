@@ -429,10 +429,17 @@ class SecurePipeline:
         if agent in self.members:
             raise PipelineError(f"add {agent}: already a member of {self.name}")
         image = image or next(iter(self.members.values())).image
+        assert self._clock is not None
         member = _member(
-            agent, image, self.name, self.security, self.ledger, self.contracts,
-            self.chain.bus, self._clock,
-        )  # fmt: skip
+            agent,
+            image,
+            self.name,
+            self.security,
+            self.ledger,
+            self.contracts,
+            self.chain.bus,
+            self._clock,
+        )
         self.members[agent] = member
         registry, pid = self.contracts.registry, pipeline_id(self.name)
         registration = AgentRegistration(
@@ -457,8 +464,8 @@ class SecurePipeline:
                 break
         if entry is None or entry.measured != agent or not entry.passed:
             raise PipelineError(f"add {agent}: it did not pass attestation")
-        await self._push([Recipient(member.account.address, member.identity.sealing_public)],
-                         secret=self.pushes[-1].secret)  # fmt: skip
+        newcomer = Recipient(member.account.address, member.identity.sealing_public)
+        await self._push([newcomer], secret=self.pushes[-1].secret)
         await self._fetch(member)
         member.heartbeat.start()
         return entry
