@@ -105,7 +105,7 @@ class Driver:
     workflow: Workflow = field(init=False)
     name: str = ""
     journal: Journal = field(default_factory=Journal)
-    iml: IMLDriver | None = None  # type: ignore[assignment]
+    iml: IMLDriver | None = None
     """Where the agents run (default: `LocalProcesses` on this machine)."""
     killed: dict[str, float] = field(default_factory=dict)
     joined: dict[str, Joined] = field(default_factory=dict)

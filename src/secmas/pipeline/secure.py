@@ -455,7 +455,7 @@ class SecurePipeline:
         peer = Peer(agent, member.account.address, *_keys(member))
         self.chain.peers[peer.address] = peer
         self.chain.expected[agent] = Expected(image.manifest.image, image.reference)
-        self.chain.roles = {**self.chain.roles, agent: member.role}  # type: ignore[dict-item]
+        self.chain.roles = {**self.chain.roles, agent: member.role}
         self.liveness.keys = {**self.liveness.keys, agent: member.identity.signing_public}
         await member.endpoint.start()
         for _ in self.plan:
