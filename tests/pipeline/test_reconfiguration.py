@@ -53,7 +53,10 @@ def test_add_then_remove_an_agent() -> None:
         after = await auction(agents["pop1"], world)
         assert "pop2" in {b.bidder for b in after.outcome.bids}
 
-        await agents["pop3"].stop()
+        world.infra.deploy("pop3", "rate_limiter")  # something to release
+        retired = await agents.pop("pop3").retire()
+        assert retired and not any(i.pop == "pop3" for i in world.infra.instances.values())
+        assert all(u == 0 for u in world.infra.pops["pop3"].used)
         await pipeline.remove_agent("pop3")
         assert not registry.is_active(pid, pipeline.members["pop3"].account.address)
         assert registry.key_epoch(pid) == 2

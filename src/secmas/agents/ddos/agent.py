@@ -220,6 +220,16 @@ class PoPAgent:
         await self.mailbox.stop()
         await self.bdi.stop()
 
+    async def retire(self) -> list[str]:
+        """Leave for good (the agent was removed from the pipeline): stop, then terminate
+        every VNF instance on this PoP so its resources are free. Returns their ids."""
+        await self.stop()
+        infra = self.world.infra
+        mine = [i.id for i in infra.instances.values() if i.pop == self.pop]
+        for instance in mine:
+            infra.terminate(instance)
+        return mine
+
     async def observe(self) -> None:
         """Perceive the last data-plane step through this agent's monitoring VNF."""
         if self.monitor is None:
