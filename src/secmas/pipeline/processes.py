@@ -120,7 +120,6 @@ class Driver:
     liveness: LivenessMonitor | None = None
     _all_joined: asyncio.Event = field(default_factory=asyncio.Event)
     _all_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    _welcome: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.name = pipeline_name(self.scenario.id)
@@ -301,7 +300,7 @@ class Driver:
         """Step 8: each agent gets the contracts' addresses and the overlay settings."""
         security = self.scenario.security
         assert self.contracts is not None
-        self._welcome = {
+        welcome = {
             "registry": self.contracts.registry.address,
             "secret_store": self.contracts.secret_store.address,
             "vni": vni_of(self.name, security),
@@ -313,7 +312,7 @@ class Driver:
         }
         for name in self.pops:
             await self.raw.request(
-                welcome_subject(self.name, name), json.dumps(self._welcome).encode(), 30.0
+                welcome_subject(self.name, name), json.dumps(welcome).encode(), 30.0
             )
         return len(self.pops)
 
