@@ -17,13 +17,17 @@ from urllib.parse import urlsplit
 
 import eth_abi
 import pytest
+from eth_account.signers.local import LocalAccount
 from tests.ledger.conftest import evidence
 
 from secmas.ledger import (
     AgentRegistration,
+    Contracts,
+    Ledger,
     LedgerRevert,
     LedgerUnavailable,
     NodeAccount,
+    RegistryClient,
     agent_id,
     connect,
     pipeline_id,
@@ -75,11 +79,11 @@ def reverting_creation(payload: bytes) -> str:
     return "0x" + (code + payload).hex()
 
 
-def test_attestation_flow_across_separate_connections(server: LedgerServer) -> None:
-    operator = server.connect()  # the MLFO and the SECaaS
-    contracts = operator.deploy()
-    agents_side = server.connect()  # another client: it only signs for the agents
-    first, second = agents_side.new_account(), agents_side.new_account()
+def first_step(
+    operator: Ledger, contracts: Contracts, first: LocalAccount, second: LocalAccount
+) -> RegistryClient:
+    """Two funded agents in a plan, the first attested by the SECaaS: the second is
+    measured next, by the first. Returns the registry as the SECaaS."""
     contracts.registry.register_agents(
         PID,
         [
@@ -91,6 +95,15 @@ def test_attestation_flow_across_separate_connections(server: LedgerServer) -> N
     contracts.registry.set_plan(PID, [first, second])
     secaas = contracts.registry.as_(operator.secaas)
     secaas.record_initial(PID, first, True, evidence("initial"))
+    return secaas
+
+
+def test_attestation_flow_across_separate_connections(server: LedgerServer) -> None:
+    operator = server.connect()  # the MLFO and the SECaaS
+    contracts = operator.deploy()
+    agents_side = server.connect()  # another client: it only signs for the agents
+    first, second = agents_side.new_account(), agents_side.new_account()
+    secaas = first_step(operator, contracts, first, second)
     step = secaas.current_step(PID)
     assert step is not None and (step.verifier, step.measured) == (first.address, second.address)
     secaas.provide_reference(PID, step.index, b"sealed reference")
@@ -152,17 +165,7 @@ def test_a_client_in_another_process(server: LedgerServer) -> None:
     operator = server.connect()
     contracts = operator.deploy()
     first, second = operator.new_account(), operator.new_account()
-    contracts.registry.register_agents(
-        PID,
-        [
-            AgentRegistration(a.address, agent_id(f"agent-{i}"), os.urandom(32), os.urandom(32))
-            for i, a in enumerate((first, second))
-        ],
-        funding_per_agent_wei=FUNDING_WEI,
-    )
-    contracts.registry.set_plan(PID, [first, second])
-    secaas = contracts.registry.as_(operator.secaas)
-    secaas.record_initial(PID, first, True, evidence("initial"))
+    secaas = first_step(operator, contracts, first, second)
     secaas.provide_reference(PID, 1, b"sealed reference")
     # The elected verifier, in its own process, knows the URL, the contracts and its key.
     script = textwrap.dedent(

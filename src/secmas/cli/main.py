@@ -292,9 +292,19 @@ def demo(
     service: ServiceOption = None,
 ) -> None:
     """Run the reference DDoS scenario (six PoPs, Section 5.3) end to end and report it."""
-    loaded = _with_service(_load(default_scenario_path()), service)
-    scenario = _with_security(loaded, ledger, insecure, plaintext)
-    _execute(scenario, out, _distribution(scenario, processes, bus, speed, tamper))
+    run_scenario(
+        default_scenario_path(),
+        out,
+        None,
+        ledger,
+        insecure,
+        plaintext,
+        processes,
+        bus,
+        speed,
+        tamper,
+        service,
+    )
 
 
 @app.command("run")

@@ -28,8 +28,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from secmas.agents.journal import Journal, apply_json, journal_subject
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
-from secmas.ledger.ids import agent_id, pipeline_id
-from secmas.ledger.registry import AgentRegistration
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import DataPlane
@@ -49,6 +47,7 @@ from secmas.pipeline.errors import PipelineError, check_runnable
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.operate import CapacityCheck, OperateResult
+from secmas.pipeline.registration import register_agents, revoke_active
 from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
@@ -78,16 +77,6 @@ Progress = Callable[[float, float], None]
 
 
 @dataclass
-class Joined:
-    """An agent process that asked to join, with the keys it will be registered under."""
-
-    name: str
-    address: str
-    signing_key: bytes
-    sealing_key: bytes
-
-
-@dataclass
 class Driver:
     """MLFO, SECaaS and the network for one multi-process run."""
 
@@ -108,7 +97,7 @@ class Driver:
     iml: IMLDriver | None = None
     """Where the agents run (default: `LocalProcesses` on this machine)."""
     killed: dict[str, float] = field(default_factory=dict)
-    joined: dict[str, Joined] = field(default_factory=dict)
+    joined: dict[str, Peer] = field(default_factory=dict)
     ready: set[str] = field(default_factory=set)
     view: TrustView = field(default_factory=TrustView)
     pushes: list[EpochPush] = field(default_factory=list)
@@ -135,7 +124,7 @@ class Driver:
     async def _on_join(self, _subject: str, data: bytes) -> bytes:
         try:
             request = json.loads(data)
-            member = Joined(
+            member = Peer(
                 str(request["name"]),
                 str(request["address"]),
                 bytes.fromhex(request["signing_key"]),
@@ -272,29 +261,15 @@ class Driver:
         ledger = connect(self.ledger_url, mlfo_key=mlfo_key, secaas_key=secaas_key)
         contracts = ledger.deploy()
         self.contracts = contracts
-        pid = pipeline_id(self.name)
         members = [self.joined[p] for p in self.pops]
-        registrations = [
-            AgentRegistration(m.address, agent_id(m.name), m.signing_key, m.sealing_key)
-            for m in members
-        ]
-        self.setup_tx["register"] = contracts.registry.register_agents(pid, registrations).tx_hash
-        plan = security.attestation.plan or tuple(self.pops)
-        addresses = [self.joined[p].address for p in plan]
-        self.setup_tx["plan"] = contracts.registry.set_plan(pid, addresses).tx_hash
+        plan = [self.joined[p] for p in security.attestation.plan or self.pops]
+        self.setup_tx.update(register_agents(contracts.registry, self.name, members, plan))
         return ledger
 
     def _revoke_all(self) -> None:
         """Rollback: nothing stays registered after a failed deployment."""
-        if self.contracts is None:
-            return
-        pid = pipeline_id(self.name)
-        for member in self.joined.values():
-            try:
-                if self.contracts.registry.is_active(pid, member.address):
-                    self.contracts.registry.revoke(pid, member.address)
-            except LedgerError as exc:
-                logger.error("rollback: could not revoke %s: %s", member.name, exc)
+        if self.contracts is not None:
+            revoke_active(self.contracts.registry, self.name, self.joined.values())
 
     async def _welcome_all(self) -> int:
         """Step 8: each agent gets the contracts' addresses and the overlay settings."""
@@ -316,12 +291,10 @@ class Driver:
             )
         return len(self.pops)
 
-    def _build_chain(self, ledger: Ledger, members: list[Joined], image: WrappedImage) -> None:
+    def _build_chain(self, ledger: Ledger, members: list[Peer], image: WrappedImage) -> None:
         security = self.scenario.security
         assert self.contracts is not None
-        peers = peers_by_address(
-            Peer(m.name, m.address, m.signing_key, m.sealing_key) for m in members
-        )
+        peers = peers_by_address(members)
         expected = {m.name: Expected(image.manifest.image, image.reference) for m in members}
         self.chain = AttestationChain(
             pipeline=self.name,

@@ -31,11 +31,11 @@ import secmas
 from secmas.agents.auction import inbox_owner
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
-from secmas.ledger.ids import agent_id, pipeline_id
-from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION, AgentRegistration
+from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import Clock
 from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.mlfo import AGENT_IMAGE
+from secmas.pipeline.registration import register_agents, revoke_active
 from secmas.pipeline.workflow import Workflow
 from secmas.scenario.model import Security
 from secmas.transport.bus import Bus
@@ -306,14 +306,18 @@ class SecurePipeline:
     async def rollback(self) -> None:
         """A failed deployment leaves nothing half-registered: every agent registered so
         far is revoked on chain, and the attesters stop."""
-        pid = pipeline_id(self.name)
-        for agent, member in self.members.items():
-            try:
-                if self.contracts.registry.is_active(pid, member.account.address):
-                    self.contracts.registry.revoke(pid, member.account.address)
-            except LedgerError as exc:
-                logger.error("rollback: could not revoke %s: %s", agent, exc)
+        revoke_active(self.contracts.registry, self.name, self._peers())
+        for member in self.members.values():
             await member.endpoint.stop()
+
+    def _peers(self) -> list[Peer]:
+        """The members as the chain knows them."""
+        return [Peer(a, m.account.address, *_keys(m)) for a, m in self.members.items()]
+
+    def _planned(self, peers: list[Peer]) -> list[Peer]:
+        """`peers` in attestation-plan order."""
+        by_name = {p.name: p for p in peers}
+        return [by_name[a] for a in self.plan]
 
     @classmethod
     def _assemble(
@@ -331,10 +335,7 @@ class SecurePipeline:
             agent: _member(agent, image, name, security, ledger, contracts, bus, clock)
             for agent, image in images.items()
         }
-        peers = peers_by_address(
-            Peer(a, m.account.address, m.identity.signing_public, m.identity.sealing_public)
-            for a, m in members.items()
-        )
+        peers = peers_by_address(Peer(a, m.account.address, *_keys(m)) for a, m in members.items())
         expected = {
             a: Expected(m.image.manifest.image, m.image.reference) for a, m in members.items()
         }
@@ -363,23 +364,10 @@ class SecurePipeline:
         return pipeline
 
     def _register(self) -> None:
-        """Steps 7–8: register and fund every agent account, then set the plan."""
-        pid = pipeline_id(self.name)
-        registrations = [
-            AgentRegistration(
-                m.account.address,
-                agent_id(a),
-                m.identity.signing_public,
-                m.identity.sealing_public,
-            )
-            for a, m in self.members.items()
-        ]
-        for start in range(0, len(registrations), MAX_AGENTS_PER_REGISTRATION):
-            batch = registrations[start : start + MAX_AGENTS_PER_REGISTRATION]
-            receipt = self.contracts.registry.register_agents(pid, batch)
-            self.setup_tx[f"register[{start}]"] = receipt.tx_hash
-        plan = [self.members[a].account.address for a in self.plan]
-        self.setup_tx["plan"] = self.contracts.registry.set_plan(pid, plan).tx_hash
+        """Steps 6–7: register and fund every agent account, then set the plan."""
+        peers = self._peers()
+        txs = register_agents(self.contracts.registry, self.name, peers, self._planned(peers))
+        self.setup_tx.update(txs)
 
     async def _attest_initially(self) -> None:
         """Steps 9–12: SECaaS attests the first agent, then one mutual round."""
@@ -441,18 +429,11 @@ class SecurePipeline:
             self._clock,
         )
         self.members[agent] = member
-        registry, pid = self.contracts.registry, pipeline_id(self.name)
-        registration = AgentRegistration(
-            member.account.address,
-            agent_id(agent),
-            member.identity.signing_public,
-            member.identity.sealing_public,
-        )
-        await self.chain.offload(registry.register_agents, pid, [registration])
         self.plan = (*self.plan, agent)
-        plan = [self.members[a].account.address for a in self.plan]
-        await self.chain.offload(registry.set_plan, pid, plan)
         peer = Peer(agent, member.account.address, *_keys(member))
+        plan = self._planned(self._peers())
+        registry = self.contracts.registry
+        await self.chain.offload(register_agents, registry, self.name, [peer], plan)
         self.chain.peers[peer.address] = peer
         self.chain.expected[agent] = Expected(image.manifest.image, image.reference)
         self.chain.roles = {**self.chain.roles, agent: member.role}

@@ -54,10 +54,13 @@ class RuntimeImage:
 
     root: Path
     layout: PackageMeasurement
+    files: dict[str, Path]
+    """Where each module's file is: found once, read again at every measurement."""
 
     @classmethod
     def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
-        return cls(root, _package(manifest))
+        layout = _package(manifest)
+        return cls(root, layout, module_files(root, layout.name))
 
     @staticmethod
     def reference(manifest: ReferenceManifest) -> Measurement:
@@ -75,9 +78,8 @@ class RuntimeImage:
         """The runtime measurement subroutine: live code and current files."""
         live = measure_live(self.layout, modules)
         parts = {f"code:{name}": bytes.fromhex(m.digest) for name, m in live.modules.items()}
-        files = module_files(self.root, self.layout.name)
         for name in self.layout.modules:
-            parts[f"file:{name}"] = _file_digest(files.get(name))
+            parts[f"file:{name}"] = _file_digest(self.files.get(name))
         return Measurement.of(parts)
 
 
