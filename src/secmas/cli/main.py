@@ -7,22 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
+from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
 from secmas.cli.tables import (
     acceptance_table,
+    alert_table,
     attestation_table,
     auction_tables,
     channel_summary,
+    detection_table,
     placement_table,
     scenario_table,
     workflow_table,
@@ -34,6 +38,9 @@ from secmas.report.acceptance import acceptance
 from secmas.scenario.loader import ScenarioError, load_scenario, load_service
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_from_topology
+
+if TYPE_CHECKING:
+    from secmas.analytics.loop import ClosedLoop
 
 BAD_INPUT = 2
 FAILED_RUN = 1
@@ -48,14 +55,19 @@ scenario_app = typer.Typer(help="Validate scenarios and generate them from real 
 app.add_typer(scenario_app, name="scenario")
 register_wrap(app)
 register_ledger(app)
+app.add_typer(detect_app, name="detect")
 
 console = Console()
 errors = Console(stderr=True)
 
 
-def default_scenario_path() -> Path:
-    """The embedded reference scenario (scenarios/ddos-6pop.yaml)."""
-    return Path(str(resources.files("secmas") / "data" / "ddos-6pop.yaml"))
+EMBEDDED = ("ddos-6pop", "cnf-attack")
+"""Scenarios shipped with secmas (scenarios/<name>.yaml)."""
+
+
+def default_scenario_path(name: str = "ddos-6pop") -> Path:
+    """An embedded scenario: the reference DDoS one, or the CNF-attack one."""
+    return Path(str(resources.files("secmas") / "data" / f"{name}.yaml"))
 
 
 def _load(path: Path) -> Scenario:
@@ -103,6 +115,10 @@ class Distribution:
     bus: str | None = None
     speed: float = 10.0
     tamper: dict[str, float] | None = None
+    metrics_port: int | None = None
+    """With the closed loop: serve Prometheus metrics on this port while the run is live."""
+    retrain: bool = False
+    """With the closed loop: train the detection models even if cached ones fit."""
 
 
 def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = None) -> None:
@@ -131,6 +147,8 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
     def steps(number: str, name: str) -> None:
         console.print(f"[dim]step {number}: {name}[/]")
 
+    loop = _closed_loop(scenario, mode) if scenario.analytics.detect else None
+
     try:
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("run", total=duration)
@@ -157,7 +175,8 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
                     tamper=mode.tamper,
                 )
             else:
-                work = operate(scenario, progress=progress, steps=steps)
+                loops = [] if loop is None else [loop]
+                work = operate(scenario, progress=progress, steps=steps, loops=loops)
             result = asyncio.run(work)
     except RunError as exc:
         errors.print(f"[red]error[/] {exc}", highlight=False)
@@ -179,10 +198,18 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
         console.print(attestation_table(report["trust"]))
         console.print(channel_summary(report["trust"]["channel"]))
     console.print(workflow_table(report["workflow"]))
+    if report["analytics"]:
+        console.print(alert_table(report["analytics"]))
+        console.print(detection_table(report["analytics"]))
     console.print(acceptance_table(accepted))
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:
         paths = write_run(folder, report, result.journal, result.telemetry, window)
+        if loop is not None:
+            paths += [
+                loop.collector.write_csv(folder / f"metrics-{cnf}.csv", cnf)
+                for cnf in loop.collector.cnfs
+            ]
     except OSError as exc:
         errors.print(f"[red]error[/] cannot write the run to {folder}: {exc}", highlight=False)
         raise typer.Exit(FAILED_RUN) from None
@@ -194,6 +221,35 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
     if not accepted.passed:
         errors.print("[red]the attack was not mitigated: acceptance figures not met[/]")
         raise typer.Exit(FAILED_RUN)
+
+
+def _closed_loop(scenario: Scenario, mode: Distribution) -> ClosedLoop:
+    """The scenario's security closed loop, its models trained or loaded from the cache."""
+    from secmas.analytics.loop import ClosedLoop, LoopSettings
+    from secmas.analytics.reference import detection_models
+
+    if mode.processes:
+        errors.print("[red]error[/] the closed loop runs with in-process agents: drop --processes")
+        raise typer.Exit(BAD_INPUT)
+
+    def say(text: str) -> None:
+        console.print(f"[dim]closed loop: {text}[/]")
+
+    started = time.perf_counter()
+    detector, profiler = detection_models(scenario, retrain=mode.retrain, say=say)
+    say(f"models ready in {time.perf_counter() - started:.1f} s")
+    settings = scenario.analytics
+    loop = ClosedLoop(
+        detector,
+        profiler,
+        LoopSettings(
+            cooldown=settings.cooldown,
+            threshold=settings.threshold,
+            trust_threshold=settings.trust_threshold,
+            metrics_port=mode.metrics_port,
+        ),
+    )
+    return loop
 
 
 LedgerOption = Annotated[
@@ -244,6 +300,40 @@ PlaintextOption = Annotated[
 ]
 
 
+DetectOption = Annotated[
+    bool,
+    typer.Option(
+        "--detect",
+        help="run the security closed loop live: monitoring, LSTM autoencoder, profiler, "
+        "decisions handed to the agents as goals",
+    ),
+]
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="with the closed loop: serve Prometheus metrics on this port while the run is live",
+    ),
+]
+RetrainOption = Annotated[
+    bool,
+    typer.Option("--retrain", help="with the closed loop: train the models even if cached"),
+]
+
+
+def _with_analytics(scenario: Scenario, detect: bool) -> Scenario:
+    """The scenario with the closed loop on when `--detect` asks for it."""
+    if not detect or scenario.analytics.detect:
+        return scenario
+    if not scenario.cnfs:
+        errors.print(f"[red]error[/] --detect: scenario {scenario.id!r} has no CNFs to watch")
+        raise typer.Exit(BAD_INPUT)
+    analytics = scenario.analytics.model_copy(update={"detect": True})
+    return scenario.model_copy(update={"analytics": analytics})
+
+
 def _with_service(scenario: Scenario, service: Path | None) -> Scenario:
     """The scenario with the network service of an NSD file, when one is given."""
     if service is None:
@@ -282,6 +372,14 @@ def demo(
     out: Annotated[
         Path | None, typer.Option(help="folder for the files (default runs/<id>)")
     ] = None,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            help=f"embedded scenario: {' or '.join(EMBEDDED)} (a CNF under HTTP flood and "
+            "incidents, with the closed loop on)",
+        ),
+    ] = EMBEDDED[0],
     ledger: LedgerOption = None,
     insecure: InsecureOption = False,
     plaintext: PlaintextOption = False,
@@ -290,10 +388,20 @@ def demo(
     speed: SpeedOption = 10.0,
     tamper: TamperOption = None,
     service: ServiceOption = None,
+    detect: DetectOption = False,
+    metrics_port: MetricsPortOption = None,
+    retrain: RetrainOption = False,
 ) -> None:
-    """Run the reference DDoS scenario (six PoPs, Section 5.3) end to end and report it."""
+    """Run an embedded scenario end to end and report it (default: the reference DDoS
+    scenario, six PoPs, Section 5.3)."""
+    if scenario not in EMBEDDED:
+        errors.print(
+            f"[red]error[/] --scenario {scenario!r}: choose one of {', '.join(EMBEDDED)}",
+            highlight=False,
+        )
+        raise typer.Exit(BAD_INPUT)
     run_scenario(
-        default_scenario_path(),
+        default_scenario_path(scenario),
         out,
         None,
         ledger,
@@ -304,6 +412,9 @@ def demo(
         speed,
         tamper,
         service,
+        detect,
+        metrics_port,
+        retrain,
     )
 
 
@@ -322,13 +433,17 @@ def run_scenario(
     speed: SpeedOption = 10.0,
     tamper: TamperOption = None,
     service: ServiceOption = None,
+    detect: DetectOption = False,
+    metrics_port: MetricsPortOption = None,
+    retrain: RetrainOption = False,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     loaded = _with_service(_load(scenario), service)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
-    loaded = _with_security(loaded, ledger, insecure, plaintext)
-    _execute(loaded, out, _distribution(loaded, processes, bus, speed, tamper))
+    loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect)
+    mode = _distribution(loaded, processes, bus, speed, tamper)
+    _execute(loaded, out, replace(mode, metrics_port=metrics_port, retrain=retrain))
 
 
 TAMPER_AT = 5.0

@@ -184,3 +184,40 @@ def workflow_table(steps: list[dict[str, Any]]) -> Table:
         outcome = "[green]ok[/]" if step["outcome"] == "ok" else f"[red]{step['outcome']}[/]"
         table.add_row(step["number"], step["name"], f"{step['seconds']:.2f}", outcome)
     return table
+
+
+def alert_table(analytics: dict[str, Any]) -> Table:
+    """The closed loop's alerts, each with its explanation, profile and the goals decided."""
+    table = Table(title=f"closed-loop alerts ({analytics['threshold']} threshold)")
+    for column in ("t (s)", "CNF", "PoP", "score", "explained by", "profile", "goals → status"):
+        table.add_column(column, justify="right" if column in ("t (s)", "score") else "left")
+    for number, alert in enumerate(analytics["alerts"]):
+        goals = [d for d in analytics["decisions"] if d["alert"] == number]
+        table.add_row(
+            f"{alert['time']:.0f}",
+            alert["cnf"],
+            alert["pop"],
+            f"{alert['score']:.3f}/{alert['threshold']:.3f}",
+            ", ".join(name for name, _ in alert["features"][:3]),
+            alert["profile"] or "-",
+            "\n".join(f"{d['goal']} → {d['status']}" for d in goals) or "none",
+        )
+    return table
+
+
+def detection_table(analytics: dict[str, Any]) -> Table:
+    """Per CNF: events detected against the run's ground truth, delays, window-level F1."""
+    table = Table(title="detection against ground truth (event windows, no point-adjust)")
+    for column in ("CNF", "events", "detected", "delay (s)", "false-alarm windows", "F1"):
+        table.add_column(column, justify="left" if column == "CNF" else "right")
+    for cnf, score in analytics["detection"].items():
+        delays = score["delays"]
+        table.add_row(
+            cnf,
+            str(score["events"]),
+            str(score["detected"]),
+            ", ".join(f"{d:g}" for d in delays) or "-",
+            str(score["false_alarm_windows"]),
+            f"{score['f1']:.3f}",
+        )
+    return table

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
@@ -28,6 +28,24 @@ from secmas.scenario.model import Scenario
 
 Progress = Callable[[float, float], None]
 """Told (simulated now, duration) after every step."""
+
+
+class StepLoop(Protocol):
+    """Something that runs beside the agents, step by step: a closed loop of
+    `secmas.analytics` (monitoring, analytics, decisions handed to the agents as goals)."""
+
+    def attach(self, world: World, attestations: Callable[[], Sequence[Any]]) -> None:
+        """Before the agents start: the world they share (its `admits` may be narrowed)
+        and the attestation records so far (empty without the trust layer)."""
+
+    async def start(self, agents: Sequence[PoPAgent]) -> None:
+        """The agents are running."""
+
+    async def after_step(self, now: float) -> None:
+        """The data plane finished a step and the agents perceived it."""
+
+    def report(self) -> dict[str, Any]:
+        """What report.json holds about this loop."""
 
 
 @dataclass
@@ -71,6 +89,8 @@ class OperateResult:
     """The trust layer's report (attestation records, keys, liveness); None when off."""
     workflow: list[dict[str, Any]] = field(default_factory=list)
     """The deployment steps as they ran (number, name, seconds, outcome, in/out)."""
+    analytics: dict[str, Any] | None = None
+    """The closed loops' report (alerts, decisions, detection quality); None when off."""
 
 
 async def drive_clock(clock: VirtualClock, until: float) -> None:
@@ -95,12 +115,14 @@ async def operate(
     progress: Progress | None = None,
     until: float | None = None,
     steps: Told | None = None,
+    loops: Sequence[StepLoop] = (),
 ) -> OperateResult:
     """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus.
 
     Unless the scenario turns security off, the agents are first wrapped, registered,
     attested and keyed (`SecurePipeline`), only attested agents take part in auctions, and
-    mutual attestation goes on in the background. `steps` is told each bring-up step.
+    mutual attestation goes on in the background. `steps` is told each bring-up step;
+    `loops` run after every step (closed loops of `secmas.analytics`).
     """
     check_runnable(scenario)
     started = time.perf_counter()
@@ -117,12 +139,16 @@ async def operate(
         )
         world.admits = secure.view.admits
         secure.start_background(clock)
+    for loop in loops:
+        loop.attach(world, (lambda: secure.entries) if secure else list)
     agents = [
         PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
         for pop in world.directory
     ]
     for agent in agents:
         await agent.start()
+    for loop in loops:
+        await loop.start(agents)
     capacity = CapacityCheck()
     duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
     try:
@@ -131,6 +157,9 @@ async def operate(
             await drive_clock(clock, plane.now)
             for agent in agents:
                 await agent.observe()
+            await settle()
+            for loop in loops:
+                await loop.after_step(plane.now)
             await settle()
             capacity.check(plane.now, world.infra)
             if progress is not None:
@@ -152,4 +181,15 @@ async def operate(
         wall_seconds=time.perf_counter() - started,
         trust=None if secure is None else secure.report(clock.now()),
         workflow=flow.to_json(),
+        analytics=_merged([loop.report() for loop in loops]),
     )
+
+
+def _merged(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The loops' reports as one section (None without loops)."""
+    if not reports:
+        return None
+    merged: dict[str, Any] = {}
+    for report in reports:
+        merged.update(report)
+    return merged

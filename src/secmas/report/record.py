@@ -82,4 +82,5 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "acceptance": accepted.as_dict(),
         "trust": result.trust,
         "workflow": result.workflow,
+        "analytics": result.analytics,
     }

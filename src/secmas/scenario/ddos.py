@@ -1,7 +1,8 @@
-"""The DDoS resilience strategy's catalogue and goals (Tables 5.6 and 5.7 of `003_…`).
+"""The DDoS resilience strategy's catalogue and goals (Tables 5.6 and 5.7 of `003_…`),
+and those of the CNF closed loop (a web replica, a connection guard).
 
-Generated scenarios (see `topology.py`) start from these; `scenarios/ddos-6pop.yaml`
-spells the same values out so users can read and edit them.
+Generated scenarios (see `topology.py`) start from the DDoS ones; `scenarios/ddos-6pop.yaml`
+and `scenarios/cnf-attack.yaml` spell all of them out so users can read and edit them.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ RATE_LIMITER = "rate_limiter"
 ANOMALY_DETECTOR = "anomaly_detector"
 CLASSIFIER = "classifier"
 LOAD_BALANCER = "load_balancer"
+WEB_REPLICA = "web_replica"
+CONN_GUARD = "conn_guard"
 
 IMAGE_SIZE_MB = 500.0  # Section 5.3: every VNF downloads 500 MB
+WEB_REPLICA_MB = 200.0  # a web/video server container image
+CONN_GUARD_MB = 100.0  # a reverse-proxy container image
 MAX_LOSS_PERCENT = 8.0  # Section 5.3: 8 % maximum loss for all goals
 MAX_LATENCY_MS = 100.0  # Table 5.7: rate-limit goals
 
@@ -62,4 +67,36 @@ def ddos_goals() -> tuple[GoalSpec, ...]:
         goal("splitTrafficLink", 0.3, 0.7, 0.0, LOAD_BALANCER, False),
         goal("splitTrafficTowardsIp", 0.3, 0.7, 0.0, LOAD_BALANCER, False),
         goal("flowRateLimited", 0.8, 0.1, 0.1, RATE_LIMITER, True),
+    )
+
+
+def cnf_catalogue() -> tuple[VNF, ...]:
+    """What the CNF closed loop places: one more instance of the web CNF (scale-out,
+    migration and isolation all start one), and a reverse proxy with connection timeouts."""
+    return tuple(
+        VNF.model_validate(
+            {
+                "id": vnf_id,
+                "requirements": {"cpu": 1, "memory": 1, "disk": 2},
+                "image_size": size,
+            }
+        )
+        for vnf_id, size in ((WEB_REPLICA, WEB_REPLICA_MB), (CONN_GUARD, CONN_GUARD_MB))
+    )
+
+
+def cnf_goals() -> tuple[GoalSpec, ...]:
+    """Goals of the CNF closed loop, each with the 8 % loss constraint of Section 5.3."""
+    loss = Constraint(measure=Measure.LOSS, op=Operator.LE, value=MAX_LOSS_PERCENT)
+
+    def goal(name: str, t: float, c: float, d: float, vnf: str) -> GoalSpec:
+        return GoalSpec(
+            name=name, preferences=Preferences(T=t, C=c, D=d), constraints=(loss,), vnfs=(vnf,)
+        )
+
+    return (
+        goal("cnfScaledOut", 0.5, 0.5, 0.0, WEB_REPLICA),
+        goal("cnfMigrated", 0.3, 0.7, 0.0, WEB_REPLICA),
+        goal("cnfIsolated", 0.6, 0.4, 0.0, WEB_REPLICA),
+        goal("cnfGuarded", 0.8, 0.1, 0.1, CONN_GUARD),
     )

@@ -1,4 +1,5 @@
-"""Pydantic models of a scenario: the network, the VNF catalogue, goals, traffic and attack.
+"""Pydantic models of a scenario: the network, the VNF catalogue, goals, traffic, attack,
+the monitored CNFs and the incidents injected into them.
 
 Units follow Table 4.1 of the dissertation (`003_…`): CPU cores (U), memory in GB (M),
 disk in GB (D), link bandwidth in MB/s (B), latency in ms (L), packet loss in percent (P),
@@ -195,10 +196,20 @@ class BackgroundTraffic(Strict):
     attach: tuple[Id, ...] = Field(min_length=1, description="PoPs/switches clients sit behind")
 
 
-class Attack(Strict):
-    """A SYN flood against the service ports of the server."""
+AttackKind = Literal["syn_flood", "http_flood", "slowloris"]
 
-    kind: Literal["syn_flood"] = "syn_flood"
+
+class Attack(Strict):
+    """An attack on the service ports of the server.
+
+    `syn_flood` sends SYNs that are never acknowledged (Section 5.3 of `003_…`);
+    `http_flood` sends complete HTTP requests as fast as it can, like the Hulk tool, and
+    `slowloris` opens connections and keeps them open with a trickle of header bytes
+    (the two application-layer attacks of the vCDN proof of concept, `002_…` Section IV).
+    `rate` is what each attacker sends, so a slowloris needs a far smaller one than a flood.
+    """
+
+    kind: AttackKind = "syn_flood"
     attackers: int = Field(default=8, ge=1)
     rate: Positive = Field(default=0.5, description="MB/s sent by each attacker")
     start: NonNegative = Field(default=20.0, description="simulated seconds")
@@ -271,6 +282,47 @@ class NetworkService(Strict):
     )
 
 
+class CNF(Strict):
+    """A containerised web/video microservice whose resource metrics are monitored.
+
+    `host` is the scenario host whose traffic it serves (its service address); `pop` is
+    where its compute runs. It runs `replicas` instances of `cores` CPU cores each, and
+    each instance accepts at most `max_connections` open connections.
+    """
+
+    id: Id
+    host: Id = Field(description="the scenario host whose traffic the CNF serves")
+    pop: Id = Field(description="the PoP its instances run at")
+    cores: Positive = Field(default=2.0, description="CPU cores per replica")
+    replicas: int = Field(default=1, ge=1)
+    max_connections: int = Field(default=512, ge=1, description="open connections per replica")
+
+
+IncidentKind = Literal[
+    "high_cpu", "high_memory", "traffic_spike", "load_step", "network_latency", "disk_storm"
+]
+
+
+class Incident(Strict):
+    """A microservice anomaly injected into a CNF for [start, stop) simulated seconds.
+
+    The first five are the anomalies of the profiling data set of `004_…` Section 6.2;
+    `disk_storm` is a disk-I/O surge the profiler is not trained on.
+    """
+
+    kind: IncidentKind
+    cnf: Id = Field(description="id of the CNF it happens to")
+    start: NonNegative = Field(description="simulated seconds")
+    stop: Positive | None = Field(default=None, description="simulated seconds; none = never")
+    magnitude: Positive = Field(default=1.0, description="strength, 1 = the usual size")
+
+    @model_validator(mode="after")
+    def _window(self) -> Incident:
+        if self.stop is not None and self.stop <= self.start:
+            raise ValueError(f"incident stop {self.stop:g} s is not after start {self.start:g} s")
+        return self
+
+
 class Attestation(Strict):
     """Mutual remote attestation during operation (`001_…` Section 3.B)."""
 
@@ -311,8 +363,30 @@ class Security(Strict):
     )
 
 
+class Analytics(Strict):
+    """The security closed loop of a run (`002_…` Section II.A; `secmas.analytics`)."""
+
+    detect: bool = Field(
+        default=False, description="run monitoring, detection and decisions live beside the agents"
+    )
+    threshold: Literal["static", "adaptive"] = Field(
+        default="static",
+        description="autoencoder threshold: 99th percentile of training errors, or adaptive",
+    )
+    cooldown: Positive = Field(
+        default=30.0, description="simulated seconds before the same CNF may alert again"
+    )
+    trust_threshold: float = Field(
+        default=0.4, ge=0, le=1, description="agents trusted less than this may not bid"
+    )
+    samples: int = Field(default=2361, ge=50, description="normal windows the autoencoder learns")
+    epochs: int = Field(default=30, ge=1, description="autoencoder training epochs")
+    profile_epochs: int = Field(default=20, ge=1, description="profiler training epochs")
+
+
 class Scenario(Strict):
-    """A whole scenario: infrastructure, catalogue, goals, initial state, traffic and attack."""
+    """A whole scenario: infrastructure, catalogue, goals, initial state, traffic, attack,
+    the monitored CNFs and the incidents injected into them."""
 
     id: Id
     description: str = ""
@@ -327,9 +401,12 @@ class Scenario(Strict):
     placements: tuple[Placement, ...] = ()
     traffic: Traffic | None = None
     attack: Attack | None = None
+    cnfs: tuple[CNF, ...] = ()
+    incidents: tuple[Incident, ...] = ()
     defence: Defence | None = None
     security: Security = Security()
     service: NetworkService | None = None
+    analytics: Analytics = Analytics()
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -369,7 +446,7 @@ def _dotted(path: Path) -> str:
 
 
 def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
-    """Duplicate ids and references to undefined PoPs, switches, hosts or VNFs."""
+    """Duplicate ids and references to undefined PoPs, switches, hosts, VNFs or CNFs."""
     problems: list[tuple[Path, str]] = []
 
     def unique(field: str, ids: list[str]) -> set[str]:
@@ -423,6 +500,12 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
     if scenario.attack is not None:
         for index, node in enumerate(scenario.attack.attach):
             known(("attack", "attach", index), node, nodes, "PoP or switch")
+    cnfs = unique("cnfs", [c.id for c in scenario.cnfs])
+    for index, cnf in enumerate(scenario.cnfs):
+        known(("cnfs", index, "host"), cnf.host, hosts, "host")
+        known(("cnfs", index, "pop"), cnf.pop, pops, "PoP")
+    for index, incident in enumerate(scenario.incidents):
+        known(("incidents", index, "cnf"), incident.cnf, cnfs, "CNF")
     if scenario.defence is not None:
         monitor = scenario.defence.monitor
         known(("defence", "monitor", "pop"), monitor.pop, pops, "PoP")
@@ -442,6 +525,10 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
             if vnf.id in seen_vnfs:
                 problems.append(((*where, "id"), f"duplicate service VNF {vnf.id!r}"))
             seen_vnfs.add(vnf.id)
+    if scenario.analytics.detect and not scenario.cnfs:
+        problems.append(
+            (("analytics", "detect"), "the closed loop watches CNFs: add a cnfs section")
+        )
     plan = scenario.security.attestation.plan
     for index, pop in enumerate(plan):
         known(("security", "attestation", "plan", index), pop, pops, "PoP")

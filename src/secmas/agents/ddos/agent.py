@@ -30,6 +30,7 @@ from secmas.agents.bdi import (
     Var,
 )
 from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.ddos.cnf import CNFPlans
 from secmas.agents.ddos.facts import (
     beliefs_from_json,
     beliefs_to_json,
@@ -138,7 +139,7 @@ class LinkMonitorCapability(Capability):
         vnf: LinkMonitorVNF = self.vnf
         a, b = vnf.monitor.link
         payload = {"node": a, "link": [a, b], "since": vnf.onset}
-        return (
+        wanted = (
             Goal(Belief("linkRateLimited", (self.link,)), priority=PROTECT, payload=payload),
             Goal(
                 Belief("anomalousUsage", (self.link,)),
@@ -146,6 +147,13 @@ class LinkMonitorCapability(Capability):
                 priority=DIAGNOSE,
                 payload=payload,
             ),
+        )
+        # a closed loop's decision engine may have handed the agent the same goals first
+        pursued = {goal.predicate for goal in goals}
+        return tuple(
+            goal
+            for goal in wanted
+            if goal.predicate not in pursued and not beliefs.holds(goal.predicate)
         )
 
 
@@ -202,6 +210,7 @@ class PoPAgent:
             "flowRecord": self._analyse_ip_flows,
             "splitTrafficTowardsIp": self._balance_ip,
             "splitTrafficLink": self._balance_link,
+            **CNFPlans(self.pop, plane, self._act).plans,
         }
         for instance in self.world.infra.instances.values():
             if instance.pop == self.pop:

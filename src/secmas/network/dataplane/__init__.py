@@ -1,10 +1,20 @@
 """Flow-level data-plane simulator on a virtual clock, and the VNF algorithms on its data.
 
 `DataPlane` turns a scenario's traffic section into per-step flow rates through the
-network's links and switch rules; `detectors` holds what the Link Monitor, Anomaly
-Detector and Classifier compute from the statistics it exports.
+network's links and switch rules, and samples the resource metrics of the scenario's
+CNFs (`cnf`); `detectors` holds what the Link Monitor, Anomaly Detector and Classifier
+compute from the statistics it exports.
 """
 
+from secmas.network.dataplane.cnf import (
+    CONDITIONS,
+    METRICS,
+    REMEDIES,
+    Arrivals,
+    CNFModel,
+    CNFParams,
+    CNFPlacement,
+)
 from secmas.network.dataplane.detectors import (
     LinkOverUsage,
     UsageEvent,
@@ -27,7 +37,14 @@ from secmas.network.dataplane.stats import Counters, FlowId, FlowStats, Telemetr
 from secmas.network.dataplane.traffic import PACKET_BYTES, FlowKind
 
 __all__ = [
+    "CONDITIONS",
+    "METRICS",
     "PACKET_BYTES",
+    "REMEDIES",
+    "Arrivals",
+    "CNFModel",
+    "CNFParams",
+    "CNFPlacement",
     "Counters",
     "DataPlane",
     "FlowBlock",

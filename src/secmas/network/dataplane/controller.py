@@ -1,10 +1,11 @@
 """The SDN controller the VNFs drive switches through and read statistics from.
 
-A VNF never holds the network: it asks a controller to install or remove a rule and to
+A VNF never holds the network: it asks a controller to install or remove a rule, to
 report link rates, per-destination history and per-flow counters (as an OpenFlow
-controller would). `LocalController` answers from a `DataPlane` in the same process;
-`RemoteController` asks a `ControllerService` over the bus, so agents in other
-processes or on other hosts act on the same simulated network.
+controller would) and to apply an enforcement action to a CNF (`remedy`).
+`LocalController` answers from a `DataPlane` in the same process; `RemoteController`
+asks a `ControllerService` over the bus, so agents in other processes or on other hosts
+act on the same simulated network.
 
 Wire format (JSON over request/reply, subject `secmas.controller.<pipeline>`):
 request `{"op": NAME, "args": {...}}`, answer `{"ok": RESULT}` or `{"error": TEXT}`.
@@ -66,6 +67,8 @@ class Controller(Protocol):
 
     async def destination_rates(self, node: str) -> dict[str, list[float]]: ...
 
+    async def remedy(self, cnf: str, remedy: str, pop: str) -> None: ...
+
 
 class LocalController:
     """A controller on a data plane in this process: answers at once, never suspends, so
@@ -107,6 +110,9 @@ class LocalController:
 
     async def destination_rates(self, node: str) -> dict[str, list[float]]:
         return self.plane.destination_rates(node)
+
+    async def remedy(self, cnf: str, remedy: str, pop: str) -> None:
+        self.plane.remedy(cnf, remedy, pop)
 
 
 # -- codec ---------------------------------------------------------------------------------
@@ -204,6 +210,9 @@ class ControllerService:
                 return [stats_to_json(s) for s in flows]
             case "destination_rates":
                 return await local.destination_rates(str(args["node"]))
+            case "remedy":
+                await local.remedy(str(args["cnf"]), str(args["remedy"]), str(args["pop"]))
+                return None
             case "info":
                 return {"server_ip": local.server_ip, "step_seconds": local.step_seconds}
         raise ValueError(f"unknown operation {op!r}")
@@ -265,3 +274,6 @@ class RemoteController:
     async def destination_rates(self, node: str) -> dict[str, list[float]]:
         rates = await self._ask("destination_rates", node=node)
         return {str(k): [float(x) for x in v] for k, v in rates.items()}
+
+    async def remedy(self, cnf: str, remedy: str, pop: str) -> None:
+        await self._ask("remedy", cnf=cnf, remedy=remedy, pop=pop)

@@ -144,3 +144,38 @@ def classify_flows(
             max_packet_size=max_packet_size,
         )
     ]
+
+
+def abusive_sources(
+    flows: Iterable[FlowStats],
+    *,
+    threshold: float = 5.0,
+    min_request_rate: float = 2.0,
+    max_bytes_per_connection: float = 1000.0,
+    min_slow_rate: float = 0.5,
+) -> list[FlowStats]:
+    """What a reverse proxy in front of a CNF would cut off, from the window's counters.
+
+    - a SYN flood (`is_syn_flood`);
+    - an HTTP flood: a source completing connections (requests) at a rate more than
+      `threshold` robust z-scores above its peers' and at least `min_request_rate` per
+      second (a browsing client opens about one a second at most);
+    - slow connections: a source opening connections at `min_slow_rate` or more per second
+      while sending under `max_bytes_per_connection` bytes on each, as Slowloris does to
+      hold the server's connection slots with partial requests.
+    """
+    stats = [flow for flow in flows if flow.window.seconds > 0]
+    if not stats:
+        return []
+    rates = [flow.window.ack / flow.window.seconds for flow in stats]
+    abusive = []
+    for flow, rate in zip(stats, rates, strict=True):
+        counters = flow.window
+        per_connection = counters.bytes / counters.ack if counters.ack > 0 else float("inf")
+        flood = rate >= min_request_rate and (
+            robust_z(rate, rates, floor=0.5, relative=0.05) > threshold
+        )
+        slow = rate >= min_slow_rate and per_connection < max_bytes_per_connection
+        if is_syn_flood(counters) or flood or slow:
+            abusive.append(flow)
+    return abusive

@@ -7,6 +7,10 @@ nodes, applies their rules (blocks, then IP and link limits), and scales the flo
 over-full directed link in proportion to their rates. Each level is a handful of numpy
 operations whatever the number of flows, and the hop-by-hop order means a flow throttled
 upstream leaves room for others downstream.
+
+The scenario's CNFs (`cnf.py`) are sampled after every step from what arrived at their
+host; their metric series, ground-truth labels and placements are kept for the run, and
+`remedy` applies an enforcement action to one of them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from secmas.network.dataplane.cnf import METRICS, Arrivals, CNFModel, CNFPlacement
 from secmas.network.dataplane.routing import Network, shortest_path_tree
 from secmas.network.dataplane.rules import (
     FlowBlock,
@@ -27,8 +32,15 @@ from secmas.network.dataplane.rules import (
     split_part,
 )
 from secmas.network.dataplane.stats import BYTES_PER_MB, Counters, FlowId, FlowStats, Telemetry
-from secmas.network.dataplane.traffic import Offered, TrafficModel, scenario_flows, server_ip
-from secmas.scenario.model import Scenario
+from secmas.network.dataplane.traffic import (
+    ATTACK_KINDS,
+    FlowKind,
+    Offered,
+    TrafficModel,
+    scenario_flows,
+    server_ip,
+)
+from secmas.scenario.model import CNF, Attack, Scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +70,48 @@ class _Action:
             rate[self.flows] *= self.cap / total
 
 
+class _Tap:
+    """A CNF on the data plane: its model, the flows that reach its host and their kinds,
+    and the metric rows and labels of every step so far."""
+
+    def __init__(self, model: CNFModel, flows: np.ndarray, depth: int, kinds: np.ndarray) -> None:
+        self.model = model
+        self.flows = flows
+        self.depth = depth
+        self.kinds = kinds
+        self.requests = (kinds == FlowKind.HTTP) | (kinds == FlowKind.HTTP_FLOOD)
+        self.video = kinds == FlowKind.VIDEO
+        self.slow = kinds == FlowKind.SLOWLORIS
+        self.attack = np.array([kind in ATTACK_KINDS for kind in kinds], dtype=bool)
+        self.rows = np.zeros((64, len(METRICS)))
+        self.truth: list[str] = []
+
+    def append(self, row: np.ndarray, label: str) -> None:
+        steps = len(self.truth)
+        if steps == len(self.rows):
+            self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
+        self.rows[steps] = row
+        self.truth.append(label)
+
+
 class DataPlane:
     """A deterministic flow-level simulation of a scenario's traffic on a virtual clock.
 
     `seed` defaults to the scenario's. Stats keep the last `window` steps for windowed
     counters, running totals since the start, and the per-destination rate at every node
-    for the whole run (the history an Anomaly Detector compares against).
+    for the whole run (the history an Anomaly Detector compares against). `extra_attacks`
+    run alongside the scenario's own attack (generated data sets use it to put several
+    attacks in one run).
     """
 
-    def __init__(self, scenario: Scenario, seed: int | None = None, *, window: int = 10) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        *,
+        window: int = 10,
+        extra_attacks: Sequence[Attack] = (),
+    ) -> None:
         if scenario.traffic is None:
             raise ValueError(f"scenario {scenario.id!r} has no traffic section to simulate")
         if window < 1:
@@ -77,10 +122,9 @@ class DataPlane:
         self._net = Network.from_scenario(scenario)
         self._tree = shortest_path_tree(self._net, traffic.server)
         self._server_ip = server_ip(scenario)
-        self._specs = scenario_flows(scenario)
-        self._traffic = TrafficModel(
-            self._specs, traffic.step, scenario.seed if seed is None else seed
-        )
+        self._specs = scenario_flows(scenario, extra_attacks)
+        seed = scenario.seed if seed is None else seed
+        self._traffic = TrafficModel(self._specs, traffic.step, seed)
         self._monitor = None if scenario.defence is None else scenario.defence.monitor.link
         paths = [self._tree.path(spec.attach) for spec in self._specs]
         self._levels = _levels(paths, self._net.links)
@@ -107,6 +151,10 @@ class DataPlane:
         self._splits: dict[tuple[str, str], TrafficSplit] = {}
         self._ids = itertools.count(1)
         self._steps = 0
+        self._pops = frozenset(pop.id for pop in scenario.pops)
+        self._taps = {
+            cnf.id: self._tap(scenario, cnf, seed, index) for index, cnf in enumerate(scenario.cnfs)
+        }
 
     # -- clock -------------------------------------------------------------------------------
     @property
@@ -227,7 +275,86 @@ class DataPlane:
         """Whether each flow is an attack: for evaluation and reports, never for detection."""
         return {spec.id: spec.is_attack for spec in self._specs}
 
+    # -- CNFs --------------------------------------------------------------------------------
+    @property
+    def cnf_ids(self) -> tuple[str, ...]:
+        """The scenario's CNFs, in scenario order."""
+        return tuple(self._taps)
+
+    def cnf_metrics(self, cnf: str) -> dict[str, float]:
+        """The CNF's sample of the last step, by metric name (see `cnf.METRICS`)."""
+        tap = self._cnf(cnf)
+        if not tap.truth:
+            raise ValueError(f"CNF {cnf!r} has no sample yet: the data plane has not stepped")
+        row = tap.rows[len(tap.truth) - 1]
+        return {name: float(value) for name, value in zip(METRICS, row, strict=True)}
+
+    def cnf_series(self, cnf: str) -> np.ndarray:
+        """The CNF's samples of every step so far, [steps, len(METRICS)] (a copy)."""
+        tap = self._cnf(cnf)
+        return tap.rows[: len(tap.truth)].copy()
+
+    def cnf_truth(self, cnf: str) -> list[str]:
+        """The CNF's condition at every step so far: the attack kind while attack traffic
+        reaches its host, else an active incident's kind, else "normal". For evaluation
+        only, never for detection."""
+        return list(self._cnf(cnf).truth)
+
+    def cnf_placement(self, cnf: str) -> CNFPlacement:
+        """Where the CNF's instances run now."""
+        return self._cnf(cnf).model.placement
+
+    def remedy(self, cnf: str, remedy: str, pop: str) -> None:
+        """Apply an enforcement action to a CNF from the next step on: "scale_out" (a
+        replica at `pop`), "migrate" (the instance moves to `pop`), "isolate" (the
+        instance is quarantined and a clean one starts at `pop`) or "guard" (a reverse
+        proxy with connection timeouts, at `pop`, in front of the CNF). See
+        `CNFModel.remedy` for what each does to the metrics."""
+        self._cnf(cnf).model.remedy(remedy, pop, self.now)
+
     # -- internals ---------------------------------------------------------------------------
+    def _cnf(self, cnf: str) -> _Tap:
+        try:
+            return self._taps[cnf]
+        except KeyError:
+            raise KeyError(f"unknown CNF {cnf!r}") from None
+
+    def _tap(self, scenario: Scenario, cnf: CNF, seed: int, index: int) -> _Tap:
+        """The CNF's model (its instances may run at any PoP) and the flows that arrive
+        at its host."""
+        incidents = [i for i in scenario.incidents if i.cnf == cnf.id]
+        model = CNFModel(cnf, incidents, pops=self._pops, seed=seed + index)
+        flows = self._via.get(cnf.host, np.zeros(0, dtype=int))
+        depth = self._tree.depth.get(cnf.host, 0)
+        kinds = np.array([self._specs[f].kind for f in flows], dtype=object)
+        return _Tap(model, flows, depth, kinds)
+
+    def _sample_cnfs(
+        self, t: float, offered: Offered, arrival: np.ndarray, seen: np.ndarray
+    ) -> None:
+        """One sample of every CNF from what reached its host in the step starting at `t`."""
+        for tap in self._taps.values():
+            flows, depth = tap.flows, tap.depth
+            delivered = arrival[flows, depth]
+            share = seen[flows, depth]
+            acks = offered.ack[flows] * share
+            arrivals = Arrivals(
+                requests=float(acks[tap.requests].sum()) / self._dt,
+                streams=float(share[tap.video].sum()),
+                rx=float(delivered.sum()),
+                half_open=float(((offered.syn[flows] - offered.ack[flows]) * share).sum())
+                / self._dt,
+                slow=float(acks[tap.slow].sum()) / self._dt,
+            )
+            row = tap.model.sample(t, self._dt, arrivals)
+            attacking = tap.kinds[tap.attack & (delivered > 0)]
+            if attacking.size:
+                label = str(attacking[0])
+            else:
+                active = tap.model.active(t)
+                label = active[0].kind if active else "normal"
+            tap.append(row, label)
+
     def _link(self, a: str, b: str) -> int:
         try:
             return self._net.links[a, b]
@@ -264,6 +391,8 @@ class DataPlane:
             minlength=len(self._net.nodes) * len(self._destinations),
         )
         self._history.append(totals.reshape(len(self._net.nodes), -1))
+        if self._taps:
+            self._sample_cnfs(t, offered, arrival, seen)
         self._telemetry.append(
             Telemetry(
                 t=t,

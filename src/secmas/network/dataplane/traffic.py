@@ -1,8 +1,9 @@
 """Clients and the traffic they offer each step (Section 5.3).
 
 Background clients are video viewers and HTTP clients, one video client in every
-(http_per_video + 1); attackers send a SYN flood to the server's service ports. Clients
-are virtual hosts behind their attach node, spread round-robin over the attach list.
+(http_per_video + 1); attackers send a SYN flood, an HTTP flood or a slowloris attack to
+the server's service ports. Clients are virtual hosts behind their attach node, spread
+round-robin over the attach list.
 Random draws never depend on rules or on what the network delivers, so runs with
 different defences see exactly the same offered traffic for a seed.
 """
@@ -26,14 +27,31 @@ HTTP_ON = 0.75  # chance an HTTP client requests in a step; its rate is scaled t
 
 
 class FlowKind(StrEnum):
-    """What a client sends; fixes the packet size and the handshake behaviour."""
+    """What a client sends; fixes the packet size and the handshake behaviour.
+
+    The three attack kinds carry the names of `Attack.kind`.
+    """
 
     VIDEO = "video"
     HTTP = "http"
     SYN_FLOOD = "syn_flood"
+    HTTP_FLOOD = "http_flood"
+    SLOWLORIS = "slowloris"
 
 
-PACKET_BYTES = {FlowKind.VIDEO: 1400.0, FlowKind.HTTP: 800.0, FlowKind.SYN_FLOOD: 60.0}
+ATTACK_KINDS = frozenset({FlowKind.SYN_FLOOD, FlowKind.HTTP_FLOOD, FlowKind.SLOWLORIS})
+
+# Bytes per packet; for the attacks, per unit of attack. A SYN is a bare 60-byte segment,
+# an HTTP-flood request (Hulk style: a GET with randomised URL and headers) is one 800-byte
+# packet after a completed handshake, and a slowloris connection costs its handshake and
+# a first partial header, 300 bytes, after which it sends only a few bytes now and then.
+PACKET_BYTES = {
+    FlowKind.VIDEO: 1400.0,
+    FlowKind.HTTP: 800.0,
+    FlowKind.SYN_FLOOD: 60.0,
+    FlowKind.HTTP_FLOOD: 800.0,
+    FlowKind.SLOWLORIS: 300.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +68,7 @@ class FlowSpec:
     @property
     def is_attack(self) -> bool:
         """Ground truth, for evaluation only."""
-        return self.kind is FlowKind.SYN_FLOOD
+        return self.kind in ATTACK_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +116,18 @@ def background_flows(
     return flows
 
 
-def attack_flows(attack: Attack, dst_ip: str) -> list[FlowSpec]:
-    """One flow per attacker and attacked port, splitting the attacker's rate evenly."""
+def attack_flows(attack: Attack, dst_ip: str, first: int = 0) -> list[FlowSpec]:
+    """One flow per attacker and attacked port, splitting the attacker's rate evenly.
+
+    Attackers are numbered from `first` (their addresses follow from the number), so that
+    several attacks in one run use distinct addresses.
+    """
     stop = np.inf if attack.stop is None else attack.stop
+    kind = FlowKind(attack.kind)
     return [
         FlowSpec(
-            id=FlowId(client_ip(ATTACK_PREFIX, index), dst_ip, port),
-            kind=FlowKind.SYN_FLOOD,
+            id=FlowId(client_ip(ATTACK_PREFIX, first + index), dst_ip, port),
+            kind=kind,
             attach=attack.attach[index % len(attack.attach)],
             rate=attack.rate / len(attack.ports),
             start=attack.start,
@@ -115,13 +138,17 @@ def attack_flows(attack: Attack, dst_ip: str) -> list[FlowSpec]:
     ]
 
 
-def scenario_flows(scenario: Scenario) -> list[FlowSpec]:
-    """Every flow of the scenario: background first, then the attack."""
+def scenario_flows(scenario: Scenario, extra_attacks: Sequence[Attack] = ()) -> list[FlowSpec]:
+    """Every flow of the scenario: background first, then the attack, then `extra_attacks`
+    (further attacks in the same run, for generated data sets)."""
     assert scenario.traffic is not None
     dst_ip = server_ip(scenario)
     flows = background_flows(scenario.traffic.background, dst_ip, scenario.traffic.ports)
-    if scenario.attack is not None:
-        flows += attack_flows(scenario.attack, dst_ip)
+    attacks = ([] if scenario.attack is None else [scenario.attack]) + list(extra_attacks)
+    first = 0
+    for attack in attacks:
+        flows += attack_flows(attack, dst_ip, first)
+        first += attack.attackers
     return flows
 
 
@@ -137,14 +164,16 @@ class TrafficModel:
         self._http = np.array([f.kind is FlowKind.HTTP for f in flows], dtype=bool)
         self._video = np.array([f.kind is FlowKind.VIDEO for f in flows], dtype=bool)
         self._flood = np.array([f.kind is FlowKind.SYN_FLOOD for f in flows], dtype=bool)
+        self._attack = np.array([f.kind in ATTACK_KINDS for f in flows], dtype=bool)
         self._packet_bytes = np.array([PACKET_BYTES[f.kind] for f in flows], dtype=float)
 
     def offered(self, t: float) -> Offered:
         """Traffic offered in the step starting at `t`.
 
         HTTP clients request in a step with probability HTTP_ON, one connection each;
-        a video client opens its one connection in its first step; every SYN of a flood
-        is a 60-byte packet that is never acknowledged.
+        a video client opens its one connection in its first step. Attackers open one
+        connection per unit of attack (see PACKET_BYTES): a SYN flood's are never
+        acknowledged, an HTTP flood's and a slowloris's complete their handshakes.
         """
         n = len(self._rate)
         jitter = self._rng.uniform(1.0 - JITTER, 1.0 + JITTER, n)
@@ -155,12 +184,9 @@ class TrafficModel:
         rate = np.where(self._http, rate * http_on / HTTP_ON, rate)
         opening = (self._video & (t < self._start + self._step)) | http_on
         legit_syn = (active & opening).astype(float)
-        flood_syn = rate * self._step * BYTES_PER_MB / self._packet_bytes
-        return Offered(
-            rate=rate,
-            syn=np.where(self._flood, flood_syn, legit_syn),
-            ack=np.where(self._flood, 0.0, legit_syn),
-        )
+        attack_syn = rate * self._step * BYTES_PER_MB / self._packet_bytes
+        syn = np.where(self._attack, attack_syn, legit_syn)
+        return Offered(rate=rate, syn=syn, ack=np.where(self._flood, 0.0, syn))
 
     @property
     def packet_bytes(self) -> np.ndarray:

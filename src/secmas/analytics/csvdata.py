@@ -1,0 +1,271 @@
+"""Metric series from users' CSV exports, and detector scores back to CSV.
+
+The metrics collector of `002_…` (Section IV) extracts the monitored metrics "as time series
+in CSV files" for training and testing the detector. `read_series` reads such a file: a
+header row naming the columns, then one row per time step with one column per metric and,
+optionally, a timestamp column — named `timestamp`, `time`, `t`, `ts`, `date`, `datetime` or
+`epoch` (any case), holding ISO 8601 times or epoch seconds, or else a first column of ISO
+8601 times. Commas separate the cells (semicolons or tabs when the header has no comma).
+
+Every problem is a `CSVDataError` naming the file, the line and the column, e.g.
+`metrics.csv:17: column 'cpu' is empty`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+__all__ = [
+    "TIME_COLUMNS",
+    "CSVDataError",
+    "CSVSeries",
+    "ScoreRows",
+    "check_rows",
+    "read_series",
+    "timestamp_seconds",
+    "write_scores",
+]
+
+TIME_COLUMNS = frozenset({"timestamp", "time", "t", "ts", "date", "datetime", "epoch"})
+"""Column names (compared in lower case) that mark the timestamp column."""
+
+
+class CSVDataError(ValueError):
+    """A CSV file that cannot be read as a metric series; the message names file and line."""
+
+
+class CSVSeries(NamedTuple):
+    """A metric series read from CSV: column names, values [T, F] and the timestamps' text."""
+
+    features: tuple[str, ...]
+    values: np.ndarray
+    timestamps: tuple[str, ...] | None
+
+    @property
+    def seconds(self) -> np.ndarray | None:
+        """The timestamps as seconds since the epoch (UTC when a time has no zone)."""
+        if self.timestamps is None:
+            return None
+        return np.array([timestamp_seconds(t) for t in self.timestamps], dtype=np.float64)
+
+
+def timestamp_seconds(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time (UTC if zoneless) or an epoch number.
+
+    Raises ValueError for anything else.
+    """
+    value = text.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    if not math.isfinite(number):
+        raise ValueError(f"{text!r} is not a time")
+    return number
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_iso_time(text: str) -> bool:
+    if _is_number(text):
+        return False
+    try:
+        timestamp_seconds(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _open_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The file's non-blank rows with their line numbers."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise CSVDataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CSVDataError(f"{path} is a directory, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise CSVDataError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise CSVDataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise CSVDataError(f"{path} is empty")
+    lines = text.splitlines(keepends=True)
+    first = next(line for line in lines if line.strip())
+    delimiter = ","
+    if "," not in first and (";" in first or "\t" in first):
+        delimiter = max((";", "\t"), key=first.count)
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        for row in reader:
+            if len(row) > 1 or (row and row[0].strip()):
+                yield reader.line_num, row
+    except csv.Error as exc:
+        raise CSVDataError(f"{path}:{reader.line_num}: {exc}") from None
+
+
+def _header(path: Path, line: int, row: list[str]) -> list[str]:
+    names = [cell.strip() for cell in row]
+    given = [name for name in names if name]
+    if given and all(_is_number(name) for name in given):
+        raise CSVDataError(
+            f"{path}:{line}: no header row (found numbers where column names belong); "
+            "the first row must name each column"
+        )
+    for index, name in enumerate(names, start=1):
+        if not name:
+            raise CSVDataError(f"{path}:{line}: column {index} has no name")
+        first = names.index(name) + 1
+        if first != index:
+            raise CSVDataError(
+                f"{path}:{line}: column name {name!r} appears twice (columns {first} and {index})"
+            )
+    return names
+
+
+def _time_column(path: Path, names: list[str], first_row: list[str]) -> int | None:
+    named = [i for i, name in enumerate(names) if name.lower() in TIME_COLUMNS]
+    if len(named) > 1:
+        both = " and ".join(repr(names[i]) for i in named[:2])
+        raise CSVDataError(f"{path}: two timestamp columns, {both}; keep one")
+    if named:
+        return named[0]
+    if first_row and _is_iso_time(first_row[0]):
+        return 0
+    return None
+
+
+def _cell(path: Path, line: int, name: str, text: str) -> float:
+    value = text.strip()
+    if not value:
+        raise CSVDataError(f"{path}:{line}: column {name!r} is empty")
+    try:
+        number = float(value)
+    except ValueError:
+        raise CSVDataError(f"{path}:{line}: column {name!r}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise CSVDataError(f"{path}:{line}: column {name!r}: {value!r} is not a finite number")
+    return number
+
+
+def _timestamp(path: Path, line: int, name: str, text: str, previous: float | None) -> float:
+    value = text.strip()
+    if not value:
+        raise CSVDataError(f"{path}:{line}: column {name!r} (the timestamp) is empty")
+    try:
+        seconds = timestamp_seconds(value)
+    except ValueError:
+        raise CSVDataError(
+            f"{path}:{line}: column {name!r}: {value!r} is not an ISO 8601 time or epoch seconds"
+        ) from None
+    if previous is not None and seconds < previous:
+        raise CSVDataError(
+            f"{path}:{line}: column {name!r}: {value!r} is earlier than the row before; "
+            "rows must be in time order"
+        )
+    return seconds
+
+
+def read_series(path: str | os.PathLike[str]) -> CSVSeries:
+    """Read a metric series from a CSV file (see the module docstring for the layout).
+
+    Returns (features, values [T, F] float64, timestamps' text or None); raises
+    CSVDataError naming the file, line and column of the first problem.
+    """
+    source = Path(path)
+    rows = _open_rows(source)
+    first = next(rows, None)
+    if first is None:
+        raise CSVDataError(f"{source} is empty")
+    header_line, header_row = first
+    names = _header(source, header_line, header_row)
+    body = list(rows)
+    if not body:
+        raise CSVDataError(f"{source} has a header but no data rows")
+    time_index = _time_column(source, names, body[0][1])
+    metrics = [i for i in range(len(names)) if i != time_index]
+    if not metrics:
+        raise CSVDataError(f"{source}:{header_line}: no metric columns, only the timestamp")
+    values = np.empty((len(body), len(metrics)), dtype=np.float64)
+    stamps: list[str] = []
+    previous: float | None = None
+    for r, (line, row) in enumerate(body):
+        if len(row) != len(names):
+            raise CSVDataError(
+                f"{source}:{line}: {len(row)} values, but the header names {len(names)} columns"
+            )
+        if time_index is not None:
+            previous = _timestamp(source, line, names[time_index], row[time_index], previous)
+            stamps.append(row[time_index].strip())
+        for c, i in enumerate(metrics):
+            values[r, c] = _cell(source, line, names[i], row[i])
+    features = tuple(names[i] for i in metrics)
+    return CSVSeries(features, values, tuple(stamps) if time_index is not None else None)
+
+
+def check_rows(path: str | os.PathLike[str], rows: int, needed: int) -> None:
+    """CSVDataError when a file's `rows` are fewer than the `needed` (a model's window)."""
+    if rows < needed:
+        raise CSVDataError(f"{path} has {rows} rows; the model needs at least {needed}")
+
+
+class ScoreRows(Protocol):
+    """What `write_scores` needs of a detector's scores (`autoencoder.Scores` has it)."""
+
+    features: tuple[str, ...]
+    end: np.ndarray
+    score: np.ndarray
+    per_feature: np.ndarray
+    flags: np.ndarray
+    limit: np.ndarray
+
+
+SCORE_COLUMNS = ("end", "timestamp", "score", "threshold", "flag", "top_feature", "top_error")
+
+
+def write_scores(
+    path: str | os.PathLike[str],
+    scores: ScoreRows,
+    timestamps: Sequence[str] | None = None,
+) -> None:
+    """Write one row per window: its last step's index (and timestamp, when the series had
+    them), score, the threshold it was compared with, flag (1 = anomalous), and the metric
+    that deviated most with its error. OSError when the file cannot be written."""
+    last = int(np.max(scores.end, initial=-1))
+    if timestamps is not None and len(timestamps) <= last:
+        raise ValueError(f"{len(timestamps)} timestamps for windows ending at step {last}")
+    columns = [c for c in SCORE_COLUMNS if c != "timestamp" or timestamps is not None]
+    top = np.argmax(scores.per_feature, axis=1) if len(scores.end) else np.zeros(0, int)
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for i, end in enumerate(scores.end):
+            row: list[str | int] = [int(end)]
+            if timestamps is not None:
+                row.append(timestamps[int(end)])
+            j = int(top[i])
+            row += [
+                f"{scores.score[i]:.6g}",
+                f"{scores.limit[i]:.6g}",
+                int(bool(scores.flags[i])),
+                scores.features[j],
+                f"{scores.per_feature[i, j]:.6g}",
+            ]
+            writer.writerow(row)

@@ -1,0 +1,306 @@
+"""The security closed loop of a run: MS → AE → DE → ES, live, step by step (`002_…`, II.A).
+
+After every data-plane step the loop samples each CNF (the Monitoring Service), scores the
+last window with the LSTM autoencoder and, on a flagged window, asks the two-stage
+profiler what kind of anomaly it is (the Analytics Engine). An alert goes to the Decision
+Engine, whose goals the Enforcement Service hands to the agent of the PoP that runs the
+CNF: a node-level loop inside that agent. The agents auction the goals like any other, so
+every mitigation is placed by NFV-A. Alerts of several CNFs also feed the slice-level
+loop, and attestation and detection history feed the Trust Manager, whose rule the
+auction applies to every bidder.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from secmas.agents.bdi import Belief, Goal, GoalKind
+from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
+from secmas.agents.ddos.facts import link_name
+from secmas.analytics.autoencoder import Detector
+from secmas.analytics.decision import Alert, Mitigation, SliceLoop, decide
+from secmas.analytics.events import score_events
+from secmas.analytics.monitoring import Exporter, MetricsCollector
+from secmas.analytics.profiling import TwoStageProfiler
+from secmas.analytics.trust import DEFAULT_THRESHOLD, TrustManager
+from secmas.network.dataplane import DataPlane
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the loop alerts and what it exposes."""
+
+    cooldown: float = 30.0
+    """Simulated seconds after an alert before the same CNF may alert again."""
+    settle: float = 20.0
+    """Simulated seconds without alerts after a remedy changed the CNF (a migrated
+    instance starts cold, a new replica takes load): the loop judges its own actions
+    only once they have taken effect."""
+    profile_window: int = 30
+    """Steps the profiler looks at (its windows' length)."""
+    threshold: str = "static"
+    """The autoencoder's threshold: 'static' (99th percentile, `002_…`) or 'adaptive'."""
+    trust_threshold: float = DEFAULT_THRESHOLD
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on this port while the run is live (0: any free port)."""
+
+
+@dataclass
+class Decision:
+    """One goal the DE handed to an agent, and what became of it."""
+
+    alert: int
+    mitigation: Mitigation
+    agent: str
+    goal: Goal | None
+    """The posted goal; None when the agent already pursued or achieved it."""
+
+    def to_json(self) -> dict[str, Any]:
+        status = "already in hand" if self.goal is None else str(self.goal.status)
+        return {
+            "alert": self.alert,
+            "goal": self.mitigation.label,
+            "reason": self.mitigation.reason,
+            "agent": self.agent,
+            "status": status,
+        }
+
+
+@dataclass
+class _CNFState:
+    values: deque[np.ndarray]
+    flags: list[bool] = field(default_factory=list)
+    quiet_until: float = 0.0
+    placement: Any = None
+
+
+class ClosedLoop:
+    """Runs beside the agents (a `secmas.pipeline.operate.StepLoop`)."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        profiler: TwoStageProfiler | None = None,
+        settings: LoopSettings | None = None,
+    ) -> None:
+        self.detector = detector
+        self.profiler = profiler
+        self.settings = settings or LoopSettings()
+        self.collector = MetricsCollector()
+        self.alerts: list[Alert] = []
+        self.decisions: list[Decision] = []
+        self.exporter: Exporter | None = None
+        self.trust = TrustManager(self.settings.trust_threshold)
+        self._world: World | None = None
+        self._attestations: Callable[[], Sequence[Any]] = list
+        self._agents: dict[str, PoPAgent] = {}
+        self._cnfs: dict[str, _CNFState] = {}
+        self._slice: SliceLoop | None = None
+        self._clean_since: dict[str, float] = {}
+
+    # -- StepLoop ----------------------------------------------------------------------------
+    def attach(self, world: World, attestations: Callable[[], Sequence[Any]]) -> None:
+        if world.plane is None:
+            raise ValueError("the closed loop needs the data plane in this process")
+        self._world = world
+        self._attestations = attestations
+        self.trust.base = world.admits
+        world.admits = self.trust.admits
+        keep = max(self.detector.window, self.settings.profile_window)
+        self._cnfs = {cnf: _CNFState(deque(maxlen=keep)) for cnf in world.plane.cnf_ids}
+        if len(self._cnfs) >= 2:
+            self._slice = SliceLoop(tuple(self._cnfs))
+        if self.settings.metrics_port is not None:
+            self.exporter = self.collector.serve(self.settings.metrics_port)
+
+    async def start(self, agents: Sequence[PoPAgent]) -> None:
+        self._agents = {agent.pop: agent for agent in agents}
+
+    async def after_step(self, now: float) -> None:
+        world = self._require_world()
+        self.trust.attestations(self._attestations())
+        for pop, state in world.infra.pops.items():
+            self.collector.record_pop(pop, state.used, state.total)
+        for cnf, state in self._cnfs.items():
+            self._observe(now, cnf, state)
+        for pop in world.directory:
+            self.collector.record_trust(pop, self.trust.score(pop))
+
+    def report(self) -> dict[str, Any]:
+        plane = self._plane()
+        step = plane.step_seconds
+        detection = {}
+        for cnf, state in self._cnfs.items():
+            truth = plane.cnf_truth(cnf)
+            flags = np.array(state.flags + [False] * (len(truth) - len(state.flags)), dtype=bool)
+            detection[cnf] = score_events(flags, np.array(truth, dtype=object), step).to_json()
+        port = None
+        if self.exporter is not None:
+            port = self.exporter.port
+            self.exporter.close()
+            self.exporter = None
+        return {
+            "detector": self.detector.describe(),
+            "profiler": None if self.profiler is None else _profiler_summary(self.profiler),
+            "threshold": self.settings.threshold,
+            "alerts": [alert.to_json() for alert in self.alerts],
+            "decisions": [decision.to_json() for decision in self.decisions],
+            "detection": detection,
+            "trust": self.trust.report(self._require_world().directory),
+            "metrics_served": port,
+        }
+
+    # -- MS → AE -----------------------------------------------------------------------------
+    def _observe(self, now: float, cnf: str, state: _CNFState) -> None:
+        plane = self._plane()
+        placement = plane.cnf_placement(cnf)
+        if state.placement is not None and placement != state.placement:
+            state.quiet_until = max(state.quiet_until, now + self.settings.settle)
+        state.placement = placement
+        sample = plane.cnf_metrics(cnf)
+        self.collector.record_cnf(now, cnf, placement.pop, sample)
+        state.values.append(np.array([sample[name] for name in self.detector.features]))
+        if len(state.values) < self.detector.window:
+            state.flags.append(False)
+            return
+        window = np.stack(list(state.values)[-self.detector.window :])
+        score, per_feature, flags = self.detector.score_window(window)
+        flag = bool(flags[self.settings.threshold])
+        state.flags.append(flag)
+        if not flag:
+            self._clean(now, placement.pop)
+            return
+        if now < state.quiet_until:
+            return
+        state.quiet_until = now + self.settings.cooldown
+        ranked = sorted(
+            zip(self.detector.features, per_feature.tolist(), strict=True), key=lambda fe: -fe[1]
+        )
+        alert = Alert(
+            time=now,
+            cnf=cnf,
+            pop=placement.pop,
+            score=float(score),
+            threshold=self.detector.threshold_value(self.settings.threshold),
+            features=tuple(ranked),
+            profile=self._profile(state),
+            link_over=self._link_over(cnf),
+            elevated=self.detector.elevated(per_feature),
+        )
+        if not self._decide(alert, len(placement.replicas)):
+            # dismissed: look again once the window holds more of whatever this is
+            state.quiet_until = now + self.detector.window * plane.step_seconds
+
+    def _profile(self, state: _CNFState) -> str:
+        length = self.settings.profile_window
+        if self.profiler is None or len(state.values) < length:
+            return ""
+        window = np.stack(list(state.values)[-length:])[None]
+        return self.profiler.predict(window)[0]
+
+    def _clean(self, now: float, pop: str) -> None:
+        """A cooldown period without an alert is good detection evidence for the PoP."""
+        since = self._clean_since.setdefault(pop, now)
+        if now - since >= self.settings.cooldown:
+            self.trust.observe("detection", pop, True)
+            self._clean_since[pop] = now
+
+    def _link_over(self, cnf: str) -> bool:
+        """Whether the Link Monitor's link towards the CNF's host is over its threshold."""
+        monitor = self._monitor_for(cnf)
+        return monitor is not None and self._plane().load(*monitor.link) > monitor.threshold
+
+    def _monitor_for(self, cnf: str) -> Any:
+        world = self._require_world()
+        defence = world.scenario.defence
+        host = self._cnf_spec(cnf).host
+        if defence is None or host not in defence.monitor.link:
+            return None
+        return defence.monitor
+
+    # -- DE → ES -----------------------------------------------------------------------------
+    def _decide(self, alert: Alert, replicas: int) -> bool:
+        """Record the alert and enforce the DE's goals; False when it decided nothing."""
+        number = len(self.alerts)
+        self.alerts.append(alert)
+        self.collector.record_alert(alert.cnf)
+        self._clean_since.pop(alert.pop, None)
+        monitor = self._monitor_for(alert.cnf)
+        link = None if monitor is None else link_name(*monitor.link)
+        mitigations = decide(alert, link, replicas)
+        if any(m.goal == "cnfIsolated" for m in mitigations):
+            self.trust.observe("detection", alert.pop, False)
+        if self._slice is not None:
+            plane = self._plane()
+            replicas = {c: len(plane.cnf_placement(c).replicas) for c in self._cnfs}
+            mitigations += self._slice.insight(alert, replicas)
+        for mitigation in mitigations:
+            self.decisions.append(self._enforce(number, alert, mitigation))
+        return bool(mitigations)
+
+    def _enforce(self, number: int, alert: Alert, mitigation: Mitigation) -> Decision:
+        """Hand the goal to the agent of the CNF's PoP, unless it already pursues or
+        holds it (a Link Monitor may have posted the same DDoS goals)."""
+        agent = self._agents[alert.pop]
+        predicate = Belief(mitigation.goal, mitigation.args)
+        query = mitigation.kind == "query"
+        beliefs = agent.bdi.beliefs
+        pursued = any(goal.predicate == predicate for goal in agent.bdi.goals)
+        if pursued or (beliefs.known(predicate) if query else beliefs.holds(predicate)):
+            return Decision(number, mitigation, agent.pop, None)
+        goal = Goal(
+            predicate,
+            GoalKind.QUERY if query else GoalKind.ACHIEVE,
+            priority=PROTECT,
+            payload=self._payload(alert),
+        )
+        agent.bdi.post_goal(goal)
+        return Decision(number, mitigation, agent.pop, goal)
+
+    def _payload(self, alert: Alert) -> dict[str, Any]:
+        """What the goals' plans need: the watched link (DDoS strategy) and the CNF's host."""
+        spec = self._cnf_spec(alert.cnf)
+        world = self._require_world()
+        ips = {host.id: host.ip for host in world.scenario.hosts}
+        plane = self._plane()
+        payload: dict[str, Any] = {
+            "cnf": alert.cnf,
+            "host": spec.host,
+            "ip": ips.get(spec.host) or plane.server_ip,
+            "since": max(0.0, alert.time - self.detector.window * plane.step_seconds),
+        }
+        monitor = self._monitor_for(alert.cnf)
+        if monitor is not None:
+            a, b = monitor.link
+            payload |= {"node": a, "link": [a, b]}
+        return payload
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _cnf_spec(self, cnf: str) -> Any:
+        for spec in self._require_world().scenario.cnfs:
+            if spec.id == cnf:
+                return spec
+        raise KeyError(f"no CNF {cnf!r} in the scenario")
+
+    def _require_world(self) -> World:
+        if self._world is None:
+            raise RuntimeError("the closed loop is not attached to a run")
+        return self._world
+
+    def _plane(self) -> DataPlane:
+        plane = self._require_world().plane
+        assert plane is not None
+        return plane
+
+
+def _profiler_summary(profiler: TwoStageProfiler) -> dict[str, Any]:
+    return {
+        "classes": list(profiler.classes),
+        "confidence": profiler.confidence,
+        "stage1_threshold": profiler.stage1_threshold,
+    }

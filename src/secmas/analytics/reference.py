@@ -1,0 +1,163 @@
+"""The detection models of a scenario: trained on its own simulated CNFs, then cached.
+
+The LSTM autoencoder learns the CNFs' normal behaviour (`002_…` Section IV: 2 361
+samples, 20 % validation, 30 epochs, batch 50, MAE) from a run of the scenario's network
+with its attack and incidents taken out; the two-stage profiler learns the five
+microservice anomalies of `004_…` (Section 6.2) plus an "unknown" family from episodes on
+the same network. Both use seeds the live run never sees. Trained models are stored under
+the cache folder, keyed by everything that shapes them, so later runs load them at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from secmas.analytics import autoencoder, datasets, profiling
+from secmas.analytics.autoencoder import Detector
+from secmas.analytics.datasets import episode_series, normal_series
+from secmas.analytics.modelfile import VERSION, ModelFileError
+from secmas.analytics.profiling import TwoStageProfiler
+from secmas.analytics.windows import sliding, window_labels
+from secmas.network.dataplane import cnf, simulator, traffic
+from secmas.scenario.model import Scenario
+
+Say = Callable[[str], None]
+
+PROFILED = ("high_cpu", "high_memory", "traffic_spike", "load_step", "network_latency")
+UNKNOWN_FAMILY = ("disk_storm",)
+"""Conditions the profiler learns as its "unknown" class."""
+TRAINING_CODE = (autoencoder, datasets, profiling, cnf, simulator, traffic)
+"""Modules whose source is part of the cache key: a change to any of them retrains."""
+SEED_OFFSET = 1_000_003
+"""Training seeds are the scenario's seed plus this (and plus one for the profiler)."""
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Sizes of the training runs and models (defaults: the sources' values)."""
+
+    samples: int = 2361
+    epochs: int = 30
+    batch: int = 50
+    window: int = 10
+    hidden: int = 32
+    profile_seconds: int = 3000
+    profile_window: int = 30
+    profile_epochs: int = 20
+    profile_stride: int = 2
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value < 1:
+                raise ValueError(f"training plan: {name} must be at least 1, got {value}")
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario) -> TrainingPlan:
+        """The default plan with the sizes the scenario's `analytics` section sets."""
+        settings = scenario.analytics
+        return cls(
+            samples=settings.samples,
+            epochs=settings.epochs,
+            profile_epochs=settings.profile_epochs,
+        )
+
+
+def cache_dir() -> Path:
+    """$SECMAS_CACHE, else $XDG_CACHE_HOME/secmas, else ~/.cache/secmas."""
+    if "SECMAS_CACHE" in os.environ:
+        return Path(os.environ["SECMAS_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "secmas"
+
+
+def cache_key(scenario: Scenario, plan: TrainingPlan) -> str:
+    """A digest of what shapes the models: the network and its CNFs, the seed, the plan,
+    and the code that simulates the training data and trains the models."""
+    shape = scenario.model_dump(
+        mode="json",
+        exclude={"attack", "incidents", "security", "service", "description", "analytics"},
+    )
+    text = json.dumps({"scenario": shape, "plan": asdict(plan), "format": VERSION}, sort_keys=True)
+    digest = hashlib.sha256(text.encode())
+    for module in TRAINING_CODE:
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def train_detector(scenario: Scenario, plan: TrainingPlan, say: Say) -> Detector:
+    """The LSTM autoencoder on `plan.samples` windows of normal behaviour."""
+    seconds = (plan.samples + plan.window - 1) * _step(scenario)
+    series = normal_series(scenario, seconds, scenario.seed + SEED_OFFSET)
+    say(f"training the LSTM autoencoder on {plan.samples} windows of normal behaviour")
+    return Detector.fit(
+        series.values,
+        series.features,
+        window=plan.window,
+        epochs=plan.epochs,
+        batch=plan.batch,
+        hidden=plan.hidden,
+        seed=scenario.seed,
+    )
+
+
+def train_profiler(scenario: Scenario, plan: TrainingPlan, say: Say) -> TwoStageProfiler:
+    """The two-stage CNN on episodes of the five anomalies and the unknown family."""
+    series = episode_series(
+        scenario,
+        PROFILED + UNKNOWN_FAMILY,
+        scenario.seed + SEED_OFFSET + 1,
+        seconds=plan.profile_seconds,
+        operations=True,
+    )
+    windows = sliding(series.values, plan.profile_window, plan.profile_stride)
+    labels = window_labels(series.labels, plan.profile_window, plan.profile_stride)
+    labels = np.array(["unknown" if x in UNKNOWN_FAMILY else x for x in labels], dtype=object)
+    say(f"training the two-stage profiler on {len(windows)} windows of {len(PROFILED)} anomalies")
+    return TwoStageProfiler.fit(
+        windows, list(labels), features=series.features, epochs=plan.profile_epochs, seed=0
+    )
+
+
+def detection_models(
+    scenario: Scenario,
+    plan: TrainingPlan | None = None,
+    *,
+    cache: Path | None = None,
+    retrain: bool = False,
+    say: Say = lambda _text: None,
+) -> tuple[Detector, TwoStageProfiler]:
+    """Load the scenario's models from the cache, or train and store them."""
+    plan = plan or TrainingPlan.for_scenario(scenario)
+    folder = (cache or cache_dir()) / "models"
+    key = cache_key(scenario, plan)
+    paths = folder / f"{key}-autoencoder.pt", folder / f"{key}-profiler.pt"
+    if not retrain and all(p.exists() for p in paths):
+        try:
+            detector, profiler = Detector.load(paths[0]), TwoStageProfiler.load(paths[1])
+            say(f"detection models loaded from {folder} ({key})")
+            return detector, profiler
+        except ModelFileError as exc:
+            say(f"cached model unusable, training again: {exc}")
+    detector = train_detector(scenario, plan, say)
+    profiler = train_profiler(scenario, plan, say)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        detector.save(paths[0])
+        profiler.save(paths[1])
+        say(f"detection models stored in {folder} ({key})")
+    except OSError as exc:
+        say(f"models not cached ({exc.strerror}): {folder}")
+    return detector, profiler
+
+
+def _step(scenario: Scenario) -> float:
+    if scenario.traffic is None:
+        raise ValueError(f"scenario {scenario.id!r} has no traffic to learn from")
+    return scenario.traffic.step

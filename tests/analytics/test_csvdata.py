@@ -1,0 +1,180 @@
+"""Reading metric series from CSV exports, with errors that name file, line and column."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from secmas.analytics.csvdata import (
+    CSVDataError,
+    CSVSeries,
+    check_rows,
+    read_series,
+    timestamp_seconds,
+    write_scores,
+)
+
+
+def write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_metrics_without_timestamps(tmp_path: Path) -> None:
+    path = write(tmp_path, "cpu,load\n1,2.5\n3,4e-1\n\n")
+    features, values, timestamps = read_series(path)
+    assert features == ("cpu", "load")
+    np.testing.assert_array_equal(values, [[1.0, 2.5], [3.0, 0.4]])
+    assert values.dtype == np.float64
+    assert timestamps is None
+
+
+def test_a_named_timestamp_column_anywhere(tmp_path: Path) -> None:
+    path = write(tmp_path, "cpu,Time,load\n1,100,2\n3,160,4\n")
+    series = read_series(path)
+    assert series.features == ("cpu", "load")
+    assert series.timestamps == ("100", "160")
+    np.testing.assert_array_equal(series.seconds, [100.0, 160.0])
+
+
+def test_a_first_column_of_iso_times(tmp_path: Path) -> None:
+    text = "when;cpu\n2024-05-01T10:00:00Z;1\n2024-05-01T10:00:15+00:00;2\n"
+    series = read_series(write(tmp_path, text))  # semicolons, since the header has no comma
+    assert series.features == ("cpu",)
+    assert series.seconds is not None
+    assert series.seconds[1] - series.seconds[0] == 15.0
+    assert timestamp_seconds("2024-05-01 10:00:00") == series.seconds[0]  # zoneless = UTC
+
+
+def test_tabs_and_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "t.tsv"
+    path.write_bytes("\ufeffcpu\tload\n1\t2\n".encode())
+    assert read_series(path).features == ("cpu", "load")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "m.csv is empty"),
+        ("\n  \n", "m.csv is empty"),
+        ("cpu,load\n", "m.csv has a header but no data rows"),
+        ("1,2\n3,4\n", "m.csv:1: no header row"),
+        ("cpu,,load\n1,2,3\n", "m.csv:1: column 2 has no name"),
+        ("cpu,load,cpu\n1,2,3\n", "m.csv:1: column name 'cpu' appears twice (columns 1 and 3)"),
+        ("cpu,load\n1,2\n\n3,\n", "m.csv:4: column 'load' is empty"),
+        ("cpu,load\n1,2\n3,abc\n", "m.csv:3: column 'load': 'abc' is not a number"),
+        ("cpu,load\n1,nan\n", "m.csv:2: column 'load': 'nan' is not a finite number"),
+        ("cpu,load\n1,2,3\n", "m.csv:2: 3 values, but the header names 2 columns"),
+        ("time\n1\n", "m.csv:1: no metric columns"),
+        ("t,cpu\n5,1\n4,1\n", "m.csv:3: column 't': '4' is earlier than the row before"),
+        ("t,cpu\nnoon,1\n", "m.csv:2: column 't': 'noon' is not an ISO 8601 time"),
+        ("t,cpu\n,1\n", "m.csv:2: column 't' (the timestamp) is empty"),
+        ("time,t,cpu\n1,1,1\n", "two timestamp columns, 'time' and 't'"),
+    ],
+)
+def test_errors_name_the_file_line_and_column(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(CSVDataError) as caught:
+        read_series(write(tmp_path, text))
+    assert message in str(caught.value)
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(CSVDataError, match="no such file"):
+        read_series(tmp_path / "absent.csv")
+    with pytest.raises(CSVDataError, match="is a directory"):
+        read_series(tmp_path)
+    binary = tmp_path / "b.csv"
+    binary.write_bytes(b"\xff\xfe\x00cpu")
+    with pytest.raises(CSVDataError, match="not UTF-8"):
+        read_series(binary)
+
+
+def test_check_rows_names_the_file_and_the_need() -> None:
+    check_rows("file.csv", 10, 10)
+    with pytest.raises(CSVDataError) as caught:
+        check_rows("file.csv", 7, 10)
+    assert str(caught.value) == "file.csv has 7 rows; the model needs at least 10"
+
+
+names = st.lists(
+    st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
+        lambda n: (
+            n not in {"t", "ts", "time", "date", "epoch", "datetime", "timestamp"}
+            and n != "nan"
+            and n not in {"inf", "infinity"}
+        )
+    ),
+    min_size=1,
+    max_size=5,
+    unique=True,
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.data(),
+    columns=names,
+    with_time=st.booleans(),
+)
+def test_round_trip_of_random_tables(
+    tmp_path: Path, data: st.DataObject, columns: list[str], with_time: bool
+) -> None:
+    rows = data.draw(st.integers(1, 20))
+    values = data.draw(
+        arrays(np.float64, (rows, len(columns)), elements=st.floats(-1e12, 1e12, width=64))
+    )
+    path = tmp_path / "r.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow((["timestamp"] if with_time else []) + columns)
+        for i, row in enumerate(values):
+            stamp = [f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}"] if with_time else []
+            writer.writerow(stamp + [repr(float(v)) for v in row])
+    series = read_series(path)
+    assert series.features == tuple(columns)
+    np.testing.assert_array_equal(series.values, values)
+    assert (series.timestamps is not None) == with_time
+
+
+class FakeScores:
+    """What write_scores reads, for three windows of length 2 over 4 steps."""
+
+    features = ("cpu", "load")
+    end = np.array([1, 2, 3])
+    score = np.array([0.1, 2.0, 0.2])
+    limit = np.array([1.0, 1.0, 1.0])
+    flags = np.array([False, True, False])
+    per_feature = np.array([[0.1, 0.1], [0.5, 3.5], [0.3, 0.1]])
+
+
+def test_write_scores(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    write_scores(path, FakeScores(), ("t0", "t1", "t2", "t3"))
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == [
+        "end",
+        "timestamp",
+        "score",
+        "threshold",
+        "flag",
+        "top_feature",
+        "top_error",
+    ]
+    assert rows[2] == ["2", "t2", "2", "1", "1", "load", "3.5"]
+    assert rows[3][5] == "cpu"
+    write_scores(path, FakeScores())
+    assert next(csv.reader(path.open()))[:2] == ["end", "score"]
+    with pytest.raises(ValueError, match="3 timestamps"):
+        write_scores(path, FakeScores(), ("t0", "t1", "t2"))
+
+
+def test_a_series_is_a_named_tuple() -> None:
+    series = CSVSeries(("a",), np.zeros((1, 1)), None)
+    assert series.seconds is None

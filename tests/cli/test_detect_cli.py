@@ -1,0 +1,178 @@
+"""`secmas detect fit` and `secmas detect score`: output, files and exit codes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from secmas.cli.detect import detect_app
+
+runner = CliRunner()
+app = typer.Typer(pretty_exceptions_enable=False)
+app.add_typer(detect_app, name="detect")
+
+TINY = ["--window", "5", "--epochs", "2", "--batch", "20", "--hidden", "4", "--latent", "2"]
+
+
+def metrics(steps: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)
+    base = np.sin(2 * np.pi * t / 20)
+    values = np.column_stack([2 + base, 1 + 0.5 * base, 10 + np.cos(2 * np.pi * t / 20)])
+    return values + 0.05 * rng.standard_normal(values.shape)
+
+
+def write_csv(path: Path, values: np.ndarray, columns: tuple[str, ...] = ("cpu", "load", "p99")):
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("timestamp", *columns))
+        for i, row in enumerate(values):
+            writer.writerow((1_700_000_000 + 15 * i, *(f"{v:.5f}" for v in row)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("detect")
+    normal = write_csv(folder / "normal.csv", metrics(150))
+    model = folder / "ae.pt"
+    result = runner.invoke(app, ["detect", "fit", "--csv", str(normal), "-o", str(model), *TINY])
+    assert result.exit_code == 0, result.output
+    return model, result.output
+
+
+def test_fit_reports_progress_threshold_and_time(fitted: tuple[Path, str]) -> None:
+    model, output = fitted
+    assert model.is_file()
+    assert "150 rows of 3 metrics (cpu, load, p99)" in output
+    assert "epoch   1/2  train MAE" in output and "epoch   2/2" in output
+    assert "validation MAE" in output
+    assert "99th percentile of the reconstruction errors of 146 normal windows" in output
+    assert "trained in" in output and f"wrote {model}" in output
+
+
+def test_score_prints_alerts_and_writes_one_row_per_window(
+    fitted: tuple[Path, str], tmp_path: Path
+) -> None:
+    model, _ = fitted
+    values = metrics(60, seed=1)
+    values[30:35, 2] += 10.0  # latency (p99) surge
+    data = write_csv(tmp_path / "data.csv", values)
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(
+        app, ["detect", "score", "--csv", str(data), "--model", str(model), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "56 windows," in result.output and "under the static threshold" in result.output
+    assert "top" in result.output and "alerts" in result.output and "p99" in result.output
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 56
+    assert rows[0]["end"] == "4" and rows[0]["timestamp"] == str(1_700_000_000 + 4 * 15)
+    surge = [r for r in rows if 30 <= int(r["end"]) < 35]
+    assert all(r["flag"] == "1" and r["top_feature"] == "p99" for r in surge)
+    adaptive = runner.invoke(
+        app,
+        [
+            "detect",
+            "score",
+            "--csv",
+            str(data),
+            "--model",
+            str(model),
+            "--threshold",
+            "adaptive",
+            "--top",
+            "0",
+        ],
+    )
+    assert adaptive.exit_code == 0, adaptive.output
+    assert "under the adaptive threshold" in adaptive.output
+
+
+def test_columns_in_another_order_are_matched_by_name(
+    fitted: tuple[Path, str], tmp_path: Path
+) -> None:
+    model, _ = fitted
+    data = write_csv(tmp_path / "d.csv", metrics(20)[:, [2, 0, 1]], ("p99", "cpu", "load"))
+    result = runner.invoke(app, ["detect", "score", "--csv", str(data), "--model", str(model)])
+    assert result.exit_code == 0, result.output
+
+
+def bad_inputs(tmp_path: Path, model: Path) -> list[tuple[list[str], str]]:
+    wrong = write_csv(tmp_path / "wrong.csv", metrics(20), ("cpu", "load", "mem"))
+    short = write_csv(tmp_path / "short.csv", metrics(3))
+    gap = tmp_path / "gap.csv"
+    gap.write_text("cpu,load,p99\n1,2,3\n1,,3\n")
+    data = write_csv(tmp_path / "ok.csv", metrics(20))
+    few = write_csv(tmp_path / "few.csv", metrics(8))
+    return [
+        (
+            ["score", "--csv", str(tmp_path / "none.csv"), "--model", str(model)],
+            "none.csv: no such file",
+        ),
+        (["score", "--csv", str(wrong), "--model", str(model)], "missing 'p99'; unexpected 'mem'"),
+        (
+            ["score", "--csv", str(short), "--model", str(model)],
+            "short.csv has 3 rows; the model needs at least 5",
+        ),
+        (["score", "--csv", str(gap), "--model", str(model)], "gap.csv:3: column 'load' is empty"),
+        (["score", "--csv", str(data), "--model", str(data)], "ok.csv is not a secmas model file"),
+        (["score", "--csv", str(data), "--model", str(tmp_path / "no.pt")], "no.pt: no such file"),
+        (
+            [
+                "score",
+                "--csv",
+                str(data),
+                "--model",
+                str(model),
+                "-o",
+                str(tmp_path / "no" / "s.csv"),
+            ],
+            "cannot write",
+        ),
+        (["fit", "--csv", str(short), "-o", str(tmp_path / "m.pt"), *TINY], "short.csv has 3 rows"),
+        (
+            ["fit", "--csv", str(few), "-o", str(tmp_path / "m.pt"), *TINY],
+            "few.csv: 4 windows are too few to hold 20% out",
+        ),
+        (["fit", "--csv", str(gap), "-o", str(tmp_path / "m.pt")], "gap.csv:3"),
+        (
+            [
+                "fit",
+                "--csv",
+                str(data),
+                "-o",
+                str(tmp_path / "no" / "m.pt"),
+                "--window",
+                "2",
+                "--epochs",
+                "1",
+                "--hidden",
+                "2",
+            ],
+            "cannot write",
+        ),
+    ]
+
+
+def test_bad_input_exits_2_with_one_line_naming_the_file(
+    fitted: tuple[Path, str], tmp_path: Path
+) -> None:
+    model, _ = fitted
+    for arguments, message in bad_inputs(tmp_path, model):
+        result = runner.invoke(app, ["detect", *arguments])
+        assert result.exit_code == 2, (arguments, result.output)
+        assert message in result.output, (arguments, result.output)
+        assert "Traceback" not in result.output
+        assert sum(line.startswith("error") for line in result.output.splitlines()) == 1
+
+
+def test_help_lists_both_commands() -> None:
+    result = runner.invoke(app, ["detect", "--help"])
+    assert result.exit_code == 0
+    assert "fit" in result.output and "score" in result.output
