@@ -7,8 +7,10 @@ import pytest
 from secmas.analytics.decision import Alert, SliceLoop, decide
 
 
-def alert(profile: str = "", features=(("cpu", 1.0),), link_over=False, cnf="web", t=10.0):
-    return Alert(t, cnf, "pop6", 2.0, 1.0, tuple(features), profile, link_over)
+def alert(
+    profile: str = "", features=(("cpu", 1.0),), link_over=False, cnf="web", t=10.0, severity=()
+):
+    return Alert(t, cnf, "pop6", 2.0, 1.0, tuple(features), profile, link_over, tuple(severity))
 
 
 def labels(mitigations) -> list[str]:
@@ -29,36 +31,46 @@ def test_link_over_without_a_monitor_falls_back_to_the_profile():
     [
         ("normal", []),
         ("high_cpu", ["cnfScaledOut(web,3)"]),
-        ("traffic_spike", ["cnfScaledOut(web,3)", "cnfGuarded(web)"]),
-        ("load_step", ["cnfScaledOut(web,3)", "cnfGuarded(web)"]),
-        ("high_memory", ["cnfMigrated(web)"]),
-        ("network_latency", ["cnfMigrated(web)"]),
+        ("traffic_spike", ["cnfScaledOut(web,3)", "cnfGuarded(web,1)"]),
+        ("load_step", ["cnfScaledOut(web,3)", "cnfGuarded(web,1)"]),
+        ("high_memory", ["cnfMigrated(web,1)"]),
+        ("network_latency", ["cnfMigrated(web,1)"]),
     ],
 )
 def test_profiled_anomalies_follow_table_4(profile, expected):
     assert labels(decide(alert(profile), None, replicas=2)) == expected
 
 
-def test_unknown_traffic_led_alert_is_guarded():
-    feats = (("connections", 5.0), ("error_rate", 3.0), ("latency_p99", 2.0), ("cpu", 0.1))
-    assert labels(decide(alert("unknown", feats))) == ["cnfGuarded(web)"]
+def test_unknown_alert_with_a_strong_traffic_feature_is_guarded_first():
+    # latency is far worse, but a traffic feature is strongly elevated: guard (harmless)
+    sev = (("latency_p50", 209.0), ("error_rate", 47.0), ("load", 4.0), ("cpu", 1.0))
+    assert labels(decide(alert("unknown", severity=sev))) == ["cnfGuarded(web,1)"]
 
 
-def test_unknown_traffic_led_alert_with_busy_cpu_is_guarded_and_scaled():
-    # latency's huge errors do not outvote the elevated traffic features
-    feats = (("latency_p50", 900.0), ("error_rate", 70.0), ("connections", 16.0))
-    feats += (("load", 12.0), ("disk_read", 0.1), ("net_rx", 0.1))
-    assert labels(decide(alert("unknown", feats))) == ["cnfGuarded(web)", "cnfScaledOut(web,2)"]
+def test_unknown_traffic_alert_with_busy_cpu_is_guarded_and_scaled():
+    sev = (("connections", 256.0), ("cpu", 5.7), ("load", 5.4))
+    labelled = labels(decide(alert("unknown", severity=sev)))
+    assert labelled == ["cnfGuarded(web,1)", "cnfScaledOut(web,2)"]
 
 
-def test_unknown_latency_led_alert_migrates():
-    feats = (("latency_p50", 9.0), ("latency_p99", 5.0), ("cpu", 1.5), ("net_rx", 0.5))
-    assert labels(decide(alert("unknown", feats))) == ["cnfMigrated(web)"]
+def test_unknown_latency_alert_migrates():
+    sev = (("latency_p90", 9.0), ("memory_vsize", 6.3), ("net_rx", 1.1))
+    assert labels(decide(alert("unknown", severity=sev))) == ["cnfMigrated(web,1)"]
 
 
-def test_unknown_resource_led_alert_isolates_the_instance():
-    feats = (("disk_read", 9.0), ("disk_write", 8.0), ("connections", 0.1))
-    assert labels(decide(alert("unknown", feats))) == ["cnfIsolated(web)"]
+def test_unknown_resource_alert_isolates_the_instance():
+    sev = (("disk_read", 30.0), ("load", 8.0), ("connections", 0.4))
+    assert labels(decide(alert("unknown", severity=sev))) == ["cnfIsolated(web,1)"]
+
+
+def test_without_per_feature_limits_errors_are_compared_with_the_threshold():
+    feats = (("connections", 9.0), ("latency_p50", 30.0))  # threshold 1.0: both strong
+    assert labels(decide(alert("unknown", feats))) == ["cnfGuarded(web,1)"]
+
+
+def test_repeated_goals_are_numbered_by_what_was_done():
+    done = {"cnfMigrated": 2}
+    assert labels(decide(alert("high_memory"), done=done)) == ["cnfMigrated(web,3)"]
 
 
 def test_every_mitigation_says_why():
@@ -95,12 +107,5 @@ def test_alert_json_rounds_feature_errors():
 
 
 def test_scaling_stops_at_the_autoscaler_ceiling():
-    assert labels(decide(alert("high_cpu"), None, replicas=3)) == ["cnfMigrated(web)"]
-    assert labels(decide(alert("traffic_spike"), None, replicas=3)) == ["cnfGuarded(web)"]
-
-
-def test_elevated_features_from_per_feature_limits_take_precedence():
-    feats = (("latency_p50", 9.0), ("connections", 0.5), ("error_rate", 0.4), ("cpu", 0.3))
-    base = alert("unknown", feats)
-    traffic = Alert(**{**base.__dict__, "elevated": ("connections", "error_rate", "latency_p50")})
-    assert labels(decide(traffic)) == ["cnfGuarded(web)"]
+    assert labels(decide(alert("high_cpu"), None, replicas=3)) == ["cnfMigrated(web,1)"]
+    assert labels(decide(alert("traffic_spike"), None, replicas=3)) == ["cnfGuarded(web,1)"]

@@ -42,7 +42,7 @@ def test_http_flood_is_detected_and_guarded_through_an_auction(detector):
     first = loop.alerts[0]
     assert first.cnf == "web" and 60 <= first.time <= 65
     goals = [d.mitigation.label for d in loop.decisions]
-    assert "cnfGuarded(web)" in goals
+    assert "cnfGuarded(web,1)" in goals
     guard = [r for _, r in result.journal.auctions if r.outcome.request.goal == "cnfGuarded"]
     assert guard and len({bid.bidder for bid in guard[0].outcome.bids}) > 1
     blocked = {a.detail.split(">")[0] for a in result.journal.actions if a.action == "blockFlow"}

@@ -370,13 +370,15 @@ class Detector:
         limits = np.percentile(per_feature, percentile, axis=0)
         return cls(trained.model, scaler, names, window, static, rule, trained.history, limits)
 
-    def elevated(self, per_feature: np.ndarray) -> tuple[str, ...]:
-        """The features whose error is above their own training percentile (none when the
-        model has no per-feature limits)."""
+    def severity(self, per_feature: np.ndarray) -> tuple[tuple[str, float], ...]:
+        """Each feature's error over its own limit (the same percentile of its training
+        errors), largest first; empty when the model has no per-feature limits."""
         if self.feature_limits is None:
             return ()
-        above = np.asarray(per_feature, dtype=float) > self.feature_limits
-        return tuple(name for name, up in zip(self.features, above, strict=True) if up)
+        limits = np.maximum(self.feature_limits, 1e-9)
+        ratios = np.asarray(per_feature, dtype=float) / limits
+        ranked = sorted(zip(self.features, ratios.tolist(), strict=True), key=lambda fr: -fr[1])
+        return tuple(ranked)
 
     def align(self, values: np.ndarray, columns: Sequence[str]) -> np.ndarray:
         """The columns of `values` (named `columns`) in the model's feature order.

@@ -6,26 +6,28 @@ agents auction the goal, so the winner of NFV-A places whatever VNF the action n
 the auction stays the only orchestrator.
 
 Node-level rules (`decide`), after Table 4 of `004_…` and the DDoS strategy of `003_…`,
-first match wins:
+first match wins (n counts the goal's enforcements for the CNF, so a later incident gets
+a fresh goal rather than one the agent already believes achieved):
 
 1. the watched link towards the CNF is over its threshold → linkRateLimited(link) and
    ?anomalousUsage(link): a volumetric flood, Section 5.1's strategy;
 2. profiler says normal → nothing: the second stage overturned a false positive;
-3. high_cpu → cnfScaledOut(cnf, n): Horizontal Pod Autoscaler (n = new replica count),
-   or cnfMigrated(cnf) once the CNF has `MAX_REPLICAS` (the hog is in the instance);
-4. traffic_spike, load_step → cnfScaledOut(cnf, n) and cnfGuarded(cnf): replicas absorb
-   the load, a guard drops abusive sources if there are any;
-5. high_memory, network_latency → cnfMigrated(cnf): a fresh instance (restart within
+3. high_cpu → cnfScaledOut(cnf, r): Horizontal Pod Autoscaler (r = new replica count),
+   or cnfMigrated(cnf, n) once the CNF has `MAX_REPLICAS` (the hog is in the instance);
+4. traffic_spike, load_step → cnfScaledOut(cnf, r) and cnfGuarded(cnf, n): replicas
+   absorb the load, a guard drops abusive sources if there are any;
+5. high_memory, network_latency → cnfMigrated(cnf, n): a fresh instance (restart within
    limits), rescheduled elsewhere (topology-aware scheduling);
-6. unknown, and besides latency at most one feature is elevated (its error above its
-   own training percentile) → cnfMigrated(cnf): the path or the node is slow;
-7. unknown, at least as many traffic features as resource features elevated →
-   cnfGuarded(cnf), plus cnfScaledOut when CPU or load is elevated: an application-layer
-   attack (HTTP flood, Slowloris);
-8. unknown otherwise → cnfIsolated(cnf): quarantine the suspect instance for the operator.
+6. unknown, a traffic feature `STRONG` times beyond its own limit → cnfGuarded(cnf, n),
+   plus cnfScaledOut when CPU or load is too: an application-layer attack (HTTP flood,
+   Slowloris, SYN flood reaching the CNF); the guard comes first because it is harmless
+   when nobody is abusive;
+7. unknown, a latency feature `STRONG` times beyond its limit → cnfMigrated(cnf, n);
+8. unknown otherwise → cnfIsolated(cnf, n): quarantine the suspect instance.
 
-Counting elevated features, not summing their errors, keeps a feature that is nearly
-constant in normal operation (its scaled error explodes) from outvoting the rest.
+A feature's severity is its reconstruction error over its own limit (the same percentile
+of its training errors), so a feature that is nearly constant in normal operation, whose
+scaled error explodes, is judged against what is normal for it.
 
 The slice-level loop (`SliceLoop`, Figure 2 of `002_…`) aggregates the node-level alerts
 of several CNFs: when at least `min_cnfs` CNFs of the slice alert within `window`
@@ -40,13 +42,11 @@ from typing import Any, Literal
 
 TRAFFIC_FEATURES = frozenset({"net_rx", "net_tx", "connections", "error_rate", "throughput"})
 """Features that point at the traffic a CNF receives rather than at the CNF itself."""
-RESOURCE_FEATURES = frozenset(
-    {"cpu", "load", "memory_rss", "memory_vsize", "disk_read", "disk_write"}
-)
-"""Features that point at the CNF's own use of its node."""
 LATENCY_FEATURES = frozenset({"latency_p50", "latency_p90", "latency_p99"})
 MAX_REPLICAS = 3
 """The autoscaler's ceiling (an HPA's maxReplicas): past it, scaling stops."""
+STRONG = 5.0
+"""Severity (error over the feature's own limit) that counts as strongly elevated."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,13 @@ class Alert:
     """The two-stage profiler's class for the window ('' when no profiler runs)."""
     link_over: bool = False
     """Whether the watched link towards the CNF's host is over its threshold now."""
-    elevated: tuple[str, ...] = ()
-    """Features whose error is above their own training percentile."""
+    severity: tuple[tuple[str, float], ...] = ()
+    """Per feature: its error over its own training limit, largest first."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["features"] = [[name, round(error, 4)] for name, error in self.features]
+        data["severity"] = [[name, round(ratio, 2)] for name, ratio in self.severity]
         return data
 
 
@@ -88,26 +89,37 @@ class Mitigation:
         return f"{prefix}{self.goal}({','.join(self.args)})"
 
 
-def _elevated(alert: Alert, group: frozenset[str]) -> int:
-    """How many features of `group` are elevated: above their own limit when the detector
-    has per-feature limits, else above the alert's (mean-error) threshold."""
-    if alert.elevated:
-        return len(group.intersection(alert.elevated))
-    return sum(1 for name, error in alert.features if name in group and error > alert.threshold)
+def _strong(alert: Alert, group: frozenset[str]) -> bool:
+    """Whether a feature of `group` is strongly elevated (severity ≥ `STRONG`; without
+    per-feature limits, an error `STRONG` times the alert's threshold)."""
+    if alert.severity:
+        return any(name in group and ratio >= STRONG for name, ratio in alert.severity)
+    limit = STRONG * alert.threshold
+    return any(name in group and error >= limit for name, error in alert.features)
 
 
-def decide(alert: Alert, link: str | None = None, replicas: int = 1) -> list[Mitigation]:
-    """The node-level decision table (module docstring); `link` is the watched link's name
-    when the scenario has a Link Monitor in front of the CNF, `replicas` how many the CNF
-    has now (a scale-out asks for replica number replicas + 1)."""
-    cnf = (alert.cnf,)
+def decide(
+    alert: Alert,
+    link: str | None = None,
+    replicas: int = 1,
+    done: Mapping[str, int] | None = None,
+) -> list[Mitigation]:
+    """The node-level rules (module docstring). `link` is the watched link's name when a
+    Link Monitor guards the CNF's host, `replicas` the CNF's replica count now, `done` how
+    many times each goal was already enforced for this CNF."""
+    done = done or {}
+
+    def nth(goal: str, reason: str) -> Mitigation:
+        return Mitigation(goal, (alert.cnf, str(done.get(goal, 0) + 1)), reason=reason)
+
     scale = Mitigation(
         "cnfScaledOut",
         (alert.cnf, str(replicas + 1)),
         reason="more replicas absorb the load (HPA)",
     )
-    guard = Mitigation("cnfGuarded", cnf, reason="a reverse proxy drops abusive sources")
-    migrate = Mitigation("cnfMigrated", cnf, reason="a fresh instance elsewhere")
+    guard = nth("cnfGuarded", "a reverse proxy drops abusive sources")
+    migrate = nth("cnfMigrated", "a fresh instance elsewhere")
+    can_scale = replicas < MAX_REPLICAS
     if alert.link_over and link is not None:
         why = "the flood reaches the watched link: DDoS strategy (003_… Section 5.1)"
         return [
@@ -118,19 +130,17 @@ def decide(alert: Alert, link: str | None = None, replicas: int = 1) -> list[Mit
         case "normal":
             return []
         case "high_cpu":
-            return [scale] if replicas < MAX_REPLICAS else [migrate]
+            return [scale] if can_scale else [migrate]
         case "traffic_spike" | "load_step":
-            return [scale, guard] if replicas < MAX_REPLICAS else [guard]
+            return [scale, guard] if can_scale else [guard]
         case "high_memory" | "network_latency":
             return [migrate]
-    traffic = _elevated(alert, TRAFFIC_FEATURES)
-    resource = _elevated(alert, RESOURCE_FEATURES)
-    if _elevated(alert, LATENCY_FEATURES) and traffic + resource <= 1:
-        return [migrate]
-    if traffic and traffic >= resource:
-        busy = _elevated(alert, frozenset({"cpu", "load"})) and replicas < MAX_REPLICAS
+    if _strong(alert, TRAFFIC_FEATURES):
+        busy = can_scale and _strong(alert, frozenset({"cpu", "load"}))
         return [guard, scale] if busy else [guard]
-    return [Mitigation("cnfIsolated", cnf, reason="unexplained behaviour: quarantine")]
+    if _strong(alert, LATENCY_FEATURES):
+        return [migrate]
+    return [nth("cnfIsolated", "unexplained behaviour: quarantine the instance")]
 
 
 @dataclass

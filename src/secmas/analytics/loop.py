@@ -77,6 +77,8 @@ class _CNFState:
     flags: list[bool] = field(default_factory=list)
     quiet_until: float = 0.0
     placement: Any = None
+    recheck: float = 0.0
+    """Seconds to the next look after a dismissed alert (doubles while dismissals go on)."""
 
 
 class ClosedLoop:
@@ -102,6 +104,8 @@ class ClosedLoop:
         self._cnfs: dict[str, _CNFState] = {}
         self._slice: SliceLoop | None = None
         self._clean_since: dict[str, float] = {}
+        self._done: dict[str, dict[str, int]] = {}
+        """Per CNF: how many times each goal was handed to an agent."""
 
     # -- StepLoop ----------------------------------------------------------------------------
     def attach(self, world: World, attestations: Callable[[], Sequence[Any]]) -> None:
@@ -190,11 +194,16 @@ class ClosedLoop:
             features=tuple(ranked),
             profile=self._profile(state),
             link_over=self._link_over(cnf),
-            elevated=self.detector.elevated(per_feature),
+            severity=self.detector.severity(per_feature),
         )
-        if not self._decide(alert, len(placement.replicas)):
-            # dismissed: look again once the window holds more of whatever this is
-            state.quiet_until = now + self.detector.window * plane.step_seconds
+        if self._decide(alert, len(placement.replicas)):
+            state.recheck = 0.0
+            return
+        # dismissed: look again once the window holds more of whatever this is, backing
+        # off while the profiler keeps calling it normal
+        first = self.detector.window * plane.step_seconds
+        state.recheck = min(self.settings.cooldown, 2 * state.recheck if state.recheck else first)
+        state.quiet_until = now + state.recheck
 
     def _profile(self, state: _CNFState) -> str:
         length = self.settings.profile_window
@@ -232,7 +241,8 @@ class ClosedLoop:
         self._clean_since.pop(alert.pop, None)
         monitor = self._monitor_for(alert.cnf)
         link = None if monitor is None else link_name(*monitor.link)
-        mitigations = decide(alert, link, replicas)
+        done = self._done.setdefault(alert.cnf, {})
+        mitigations = decide(alert, link, replicas, done)
         if any(m.goal == "cnfIsolated" for m in mitigations):
             self.trust.observe("detection", alert.pop, False)
         if self._slice is not None:
@@ -244,13 +254,17 @@ class ClosedLoop:
         return bool(mitigations)
 
     def _enforce(self, number: int, alert: Alert, mitigation: Mitigation) -> Decision:
-        """Hand the goal to the agent of the CNF's PoP, unless it already pursues or
-        holds it (a Link Monitor may have posted the same DDoS goals)."""
+        """Hand the goal to the agent of the CNF's PoP, unless the agent already pursues it
+        (a CNF goal of the same kind still running, or a Link Monitor that posted the same
+        DDoS goals) or already holds it."""
         agent = self._agents[alert.pop]
         predicate = Belief(mitigation.goal, mitigation.args)
         query = mitigation.kind == "query"
         beliefs = agent.bdi.beliefs
-        pursued = any(goal.predicate == predicate for goal in agent.bdi.goals)
+        pursued = any(
+            goal.predicate.name == predicate.name and goal.predicate.args[:1] == predicate.args[:1]
+            for goal in agent.bdi.goals
+        )
         if pursued or (beliefs.known(predicate) if query else beliefs.holds(predicate)):
             return Decision(number, mitigation, agent.pop, None)
         goal = Goal(
@@ -260,6 +274,8 @@ class ClosedLoop:
             payload=self._payload(alert),
         )
         agent.bdi.post_goal(goal)
+        done = self._done.setdefault(alert.cnf, {})
+        done[mitigation.goal] = done.get(mitigation.goal, 0) + 1
         return Decision(number, mitigation, agent.pop, goal)
 
     def _payload(self, alert: Alert) -> dict[str, Any]:

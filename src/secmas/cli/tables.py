@@ -189,16 +189,19 @@ def workflow_table(steps: list[dict[str, Any]]) -> Table:
 def alert_table(analytics: dict[str, Any]) -> Table:
     """The closed loop's alerts, each with its explanation, profile and the goals decided."""
     table = Table(title=f"closed-loop alerts ({analytics['threshold']} threshold)")
-    for column in ("t (s)", "CNF", "PoP", "score", "explained by", "profile", "goals → status"):
-        table.add_column(column, justify="right" if column in ("t (s)", "score") else "left")
+    table.add_column("t (s)", justify="right")
+    table.add_column("CNF@PoP")
+    table.add_column("score/limit", justify="right")
+    table.add_column("explained by", overflow="fold")
+    table.add_column("profile")
+    table.add_column("goals → status", overflow="fold")
     for number, alert in enumerate(analytics["alerts"]):
         goals = [d for d in analytics["decisions"] if d["alert"] == number]
         table.add_row(
             f"{alert['time']:.0f}",
-            alert["cnf"],
-            alert["pop"],
-            f"{alert['score']:.3f}/{alert['threshold']:.3f}",
-            ", ".join(name for name, _ in alert["features"][:3]),
+            f"{alert['cnf']}@{alert['pop']}",
+            f"{alert['score']:.2f}/{alert['threshold']:.2f}",
+            " ".join(name for name, _ in alert["features"][:3]),
             alert["profile"] or "-",
             "\n".join(f"{d['goal']} → {d['status']}" for d in goals) or "none",
         )
