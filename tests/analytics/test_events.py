@@ -129,3 +129,20 @@ def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
     arguments: dict[str, object] = {"flags": FLAGS, "labels": LABELS, **kwargs}
     with pytest.raises(ValueError, match=message):
         score_events(**arguments)  # type: ignore[arg-type]
+
+
+def test_span_counts_a_window_anomalous_when_any_step_it_saw_is():
+    labels = np.array(["normal"] * 4 + ["http_flood"] * 2 + ["normal"] * 4, dtype=object)
+    flags = np.zeros(10, dtype=bool)
+    flags[4:9] = True  # still flagged three steps after the episode: the window holds it
+    last = score_events(flags, labels, span=1)
+    seen = score_events(flags, labels, span=4)
+    assert last.false_alarm_windows == 3
+    assert seen.false_alarm_windows == 0
+    assert seen.anomalous_windows == 5  # steps 4..8 end windows that saw the flood
+    assert seen.recall == 1.0
+
+
+def test_span_must_be_positive():
+    with pytest.raises(ValueError, match="span"):
+        score_events(np.zeros(3, dtype=bool), np.array(["normal"] * 3, dtype=object), span=0)

@@ -128,3 +128,15 @@ def test_bad_inputs_are_refused(forecaster: Forecaster) -> None:
         forecaster.predict(series[:, :2])
     with pytest.raises(ValueError, match="known steps"):
         forecaster.evaluate(series[:12])
+
+
+def test_residual_net_starts_from_the_last_observed_value():
+    torch.manual_seed(0)
+    net = ForecastNet(3, 1, 4, width=0.25, anchors=[2]).eval()
+    for parameter in net.head[-1].parameters():
+        torch.nn.init.zeros_(parameter)
+    x = torch.randn(5, 8, 3)
+    out = net(x)
+    assert torch.allclose(out, x[:, -1, 2].reshape(5, 1, 1).expand(5, 4, 1))
+    with pytest.raises(ValueError, match="anchors"):
+        ForecastNet(3, 2, 4, anchors=[0])

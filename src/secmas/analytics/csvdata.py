@@ -19,15 +19,17 @@ import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:  # the scores' type only: reading CSV files needs no torch
+    from secmas.analytics.autoencoder import Scores
 
 __all__ = [
     "TIME_COLUMNS",
     "CSVDataError",
     "CSVSeries",
-    "ScoreRows",
     "check_rows",
     "read_series",
     "timestamp_seconds",
@@ -226,23 +228,12 @@ def check_rows(path: str | os.PathLike[str], rows: int, needed: int) -> None:
         raise CSVDataError(f"{path} has {rows} rows; the model needs at least {needed}")
 
 
-class ScoreRows(Protocol):
-    """What `write_scores` needs of a detector's scores (`autoencoder.Scores` has it)."""
-
-    features: tuple[str, ...]
-    end: np.ndarray
-    score: np.ndarray
-    per_feature: np.ndarray
-    flags: np.ndarray
-    limit: np.ndarray
-
-
 SCORE_COLUMNS = ("end", "timestamp", "score", "threshold", "flag", "top_feature", "top_error")
 
 
 def write_scores(
     path: str | os.PathLike[str],
-    scores: ScoreRows,
+    scores: Scores,
     timestamps: Sequence[str] | None = None,
 ) -> None:
     """Write one row per window: its last step's index (and timestamp, when the series had

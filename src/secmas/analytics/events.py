@@ -8,7 +8,9 @@ without crying wolf; so besides window-level precision/recall/F1 this module sco
   inside [start, stop + grace) — clipped at the next event's start —, and its *delay* is
   (end of the first such window − start) · step seconds;
 - a flagged window whose label is normal is a *false alarm*; a window's label is the label
-  of its last step (the step it reports on), anomalous when not normal.
+  of its last step (the step it reports on), anomalous when not normal — or, with `span`
+  set to the detector's window length, anomalous when any step the window holds is, so a
+  window that still holds the end of an episode is not called a false alarm.
 
 No point adjustment: window-level figures count each window as it is, so a single early
 flag does not turn a whole event into true positives. The detector evaluated is the one of
@@ -178,14 +180,19 @@ def score_events(
     ends: np.ndarray | None = None,
     grace: int = 0,
     normal: str = NORMAL,
+    span: int = 1,
 ) -> EventScore:
     """Score per-window `flags` [N] against per-step `labels` [T].
 
     `ends` is the index of each window's last step; by default the windows are taken to be
     the stride-1 windows of the series, the last ending at the last step. `step` is the
     seconds between steps (for delays); `grace` extends each event by that many steps for
-    detection only (a window just after an event still holds some of its steps).
+    detection only (a window just after an event still holds some of its steps). A window
+    counts as anomalous when any of the `span` steps ending at its end is (1: its last
+    step's label; the detector's window length: any step the detector saw).
     """
+    if span < 1:
+        raise ValueError(f"span must be ≥ 1 step, got {span}")
     flagged = np.asarray(flags, dtype=bool)
     if flagged.ndim != 1:
         raise ValueError(f"expected one flag per window, got shape {flagged.shape}")
@@ -195,7 +202,9 @@ def score_events(
         raise ValueError(f"grace must be ≥ 0 steps, got {grace}")
     truth = _labels(labels)
     window_end = _ends(flagged.size, truth.size, ends)
-    anomalous = truth[window_end] != normal
+    abnormal = truth != normal
+    seen = np.concatenate(([0], np.cumsum(abnormal)))
+    anomalous = seen[window_end + 1] - seen[np.maximum(window_end + 1 - span, 0)] > 0
     hits = window_end[flagged]
     found = events(truth, normal)
     detected: list[Event] = []

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from secmas.analytics.batches import minibatches
 from secmas.analytics.metrics import Regression, regression_scores
 from secmas.analytics.modelfile import ModelFileError, load_model, save_model
 from secmas.analytics.windows import Scaler, sliding
@@ -48,10 +49,26 @@ def _units(n: int, width: float) -> int:
 
 
 class ForecastNet(nn.Module):
-    """Annex A "Lightweight LSTM Regression Model": windows [N, T, F] → forecasts [N, h, C]."""
+    """Annex A "Lightweight LSTM Regression Model": windows [N, T, F] → forecasts [N, h, C].
 
-    def __init__(self, inputs: int, targets: int, horizon: int, width: float = 1.0) -> None:
+    With `anchors` (the input column of each target) the head predicts the change from the
+    last observed value rather than the value itself (residual forecasting): the network
+    starts from the naive forecast, "it stays as it is", and learns what to add. Without
+    it, an under-trained network forecasts worse than that naive one at short horizons.
+    """
+
+    def __init__(
+        self,
+        inputs: int,
+        targets: int,
+        horizon: int,
+        width: float = 1.0,
+        anchors: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
+        if anchors is not None and len(anchors) != targets:
+            raise ValueError(f"{len(anchors)} anchors for {targets} targets")
+        self.anchors = None if anchors is None else list(anchors)
         conv, big, small, d1, d2 = (_units(n, width) for n in (32, 64, 32, 32, 16))
         self.targets = targets
         self.horizon = horizon
@@ -76,7 +93,10 @@ class ForecastNet(nn.Module):
         h = self.drop_in(self.norm(torch.relu(self.conv(h)))).transpose(1, 2)  # [N, T, 32]
         h, _ = self.lstm1(h)
         h, _ = self.lstm2(self.drop_mid(h))
-        return self.head(h[:, -1]).reshape(-1, self.horizon, self.targets)
+        out = self.head(h[:, -1]).reshape(-1, self.horizon, self.targets)
+        if self.anchors is not None:
+            out = out + x[:, -1, self.anchors].unsqueeze(1)
+        return out
 
 
 class Forecaster:
@@ -159,8 +179,9 @@ class Forecaster:
             "horizon": int(horizon),
             "window": int(window),
             "width": float(width),
+            "residual": True,
         }
-        net = ForecastNet(values.shape[1], len(columns), horizon, width)
+        net = ForecastNet(values.shape[1], len(columns), horizon, width, anchors=columns)
         history = _train(
             net,
             (x[:train], y[:train]),
@@ -251,6 +272,7 @@ class Forecaster:
                 len(config["targets"]),
                 int(config["horizon"]),
                 float(config["width"]),
+                anchors=[int(i) for i in config["targets"]] if config.get("residual") else None,
             )
             net.load_state_dict(model.state)
             scaler = Scaler.from_json(model.extras["scaler"])
@@ -331,12 +353,8 @@ def _train(
     best, best_state = math.inf, None
     for epoch in range(1, epochs + 1):
         net.train()
-        order = torch.randperm(len(x), generator=generator)
         total = 0.0
-        for start in range(0, len(x), batch):
-            index = order[start : start + batch]
-            if len(index) < 2:
-                index = order[-2:]  # BatchNorm needs two samples per batch in training
+        for index in minibatches(len(x), batch, generator):
             optimiser.zero_grad()
             loss = loss_fn(net(x[index]), y[index])
             loss.backward()

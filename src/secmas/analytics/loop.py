@@ -142,7 +142,9 @@ class ClosedLoop:
         for cnf, state in self._cnfs.items():
             truth = plane.cnf_truth(cnf)
             flags = np.array(state.flags + [False] * (len(truth) - len(state.flags)), dtype=bool)
-            detection[cnf] = score_events(flags, np.array(truth, dtype=object), step).to_json()
+            detection[cnf] = score_events(
+                flags, np.array(truth, dtype=object), step, span=self.detector.window
+            ).to_json()
         port = None
         if self.exporter is not None:
             port = self.exporter.port

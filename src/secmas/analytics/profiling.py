@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from secmas.analytics.batches import minibatches
 from secmas.analytics.modelfile import ModelFileError, load_model, save_model
 from secmas.analytics.windows import Scaler
 
@@ -216,12 +217,8 @@ def train_classifier(
     history: list[float] = []
     for epoch in range(1, epochs + 1):
         model.train()
-        order = torch.randperm(len(x), generator=generator)
         total = 0.0
-        for start in range(0, len(x), batch):
-            index = order[start : start + batch]
-            if len(index) < 2 and len(x) >= 2:
-                index = order[-2:]  # BatchNorm needs two samples per batch in training
+        for index in minibatches(len(x), batch, generator):
             optimiser.zero_grad()
             loss = loss_fn(model(x[index]), y[index])
             loss.backward()
@@ -291,6 +288,8 @@ class TwoStageProfiler:
         self.classes: tuple[str, ...] = tuple(config["classes"])
         self.stage1_threshold = float(config["stage1_threshold"])
         self.envelope_margin: float | None = config["envelope_margin"]
+        self.anchored = bool(config.get("anchored", False))
+        """Whether the networks also see each metric relative to the window's start."""
         self.history: dict[str, list[float]] = {}
 
     @property
@@ -317,6 +316,7 @@ class TwoStageProfiler:
         percentile: float = 2.0,
         envelope_margin: float | None = 3.0,
         stage1_threshold: float = 0.5,
+        anchored: bool = True,
         seed: int = 0,
         progress: Progress | None = None,
     ) -> TwoStageProfiler:
@@ -355,13 +355,15 @@ class TwoStageProfiler:
             "stage1_threshold": float(stage1_threshold),
             "envelope_margin": envelope_margin,
             "percentile": float(percentile),
+            "anchored": anchored,
         }
-        binary = BinaryCNN(x.shape[2], width)
-        multiclass = MulticlassCNN(x.shape[2], width, len(classes))
+        inputs = _inputs(scaled_train, anchored)
+        binary = BinaryCNN(inputs.shape[2], width)
+        multiclass = MulticlassCNN(inputs.shape[2], width, len(classes))
         history = {
             "binary": train_classifier(
                 binary,
-                scaled_train,
+                inputs,
                 (targets[train] != 0).astype(np.int64),
                 epochs=epochs,
                 batch=batch,
@@ -372,7 +374,7 @@ class TwoStageProfiler:
             ),
             "multiclass": train_classifier(
                 multiclass,
-                scaled_train,
+                inputs,
                 targets[train],
                 epochs=epochs,
                 batch=batch,
@@ -383,7 +385,7 @@ class TwoStageProfiler:
             ),
         }
         held = valid if len(valid) else train
-        top = probabilities(multiclass, scaler.transform(x[held]))
+        top = probabilities(multiclass, _inputs(scaler.transform(x[held]), anchored))
         correct = top.argmax(axis=1) == targets[held]
         confidence = (
             float(np.percentile(top.max(axis=1)[correct], percentile)) if correct.any() else 0.0
@@ -421,8 +423,9 @@ class TwoStageProfiler:
     def predict_detailed(self, windows: np.ndarray) -> Profiles:
         """Labels with stage-1 / stage-2 probabilities and the decision path of each window."""
         scaled = self.scaler.transform(self._check(windows))
-        anomaly = probabilities(self.binary, scaled)[:, 1]
-        second = probabilities(self.multiclass, scaled)
+        inputs = _inputs(scaled, self.anchored)
+        anomaly = probabilities(self.binary, inputs)[:, 1]
+        second = probabilities(self.multiclass, inputs)
         outside = self._outside(scaled)
         labels: list[str] = []
         paths: list[str] = []
@@ -451,7 +454,7 @@ class TwoStageProfiler:
     def predict_binary(self, windows: np.ndarray) -> list[str]:
         """Stage 1 alone: "normal" or "anomalous" per window (the Table 2 task)."""
         scaled = self.scaler.transform(self._check(windows))
-        anomaly = probabilities(self.binary, scaled)[:, 1]
+        anomaly = probabilities(self.binary, _inputs(scaled, self.anchored))[:, 1]
         return ["anomalous" if p >= self.stage1_threshold else "normal" for p in anomaly]
 
     def save(self, path: str | Path) -> None:
@@ -478,8 +481,9 @@ class TwoStageProfiler:
             config = dict(model.config)
             channels, width = int(config["channels"]), float(config["width"])
             classes = tuple(model.extras["classes"])
-            binary = BinaryCNN(channels, width)
-            multiclass = MulticlassCNN(channels, width, len(classes))
+            inputs = channels * (2 if config.get("anchored") else 1)
+            binary = BinaryCNN(inputs, width)
+            multiclass = MulticlassCNN(inputs, width, len(classes))
             for prefix, net in (("binary.", binary), ("multiclass.", multiclass)):
                 part = {k[len(prefix) :]: v for k, v in model.state.items() if k.startswith(prefix)}
                 net.load_state_dict(part)
@@ -500,6 +504,16 @@ class TwoStageProfiler:
             )
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise ModelFileError(f"{path}: not a usable profiler ({error})") from error
+
+
+def _inputs(scaled: np.ndarray, anchored: bool) -> np.ndarray:
+    """The networks' input channels: the scaled metrics and, when `anchored`, each metric
+    relative to its value at the window's start. The second set makes a trend over the
+    window (a memory leak's slow ramp, a load step) as plain to the convolutions as a
+    level is; global average pooling would otherwise average a ramp away."""
+    if not anchored:
+        return scaled
+    return np.concatenate([scaled, scaled - scaled[:, :1, :]], axis=2).astype(np.float32)
 
 
 def _windows(windows: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ class TrainingPlan:
     hidden: int = 32
     profile_seconds: int = 3000
     profile_window: int = 30
-    profile_epochs: int = 20
+    profile_epochs: int = 40
     profile_stride: int = 2
 
     def __post_init__(self) -> None:

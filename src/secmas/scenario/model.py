@@ -381,7 +381,7 @@ class Analytics(Strict):
     )
     samples: int = Field(default=2361, ge=50, description="normal windows the autoencoder learns")
     epochs: int = Field(default=30, ge=1, description="autoencoder training epochs")
-    profile_epochs: int = Field(default=20, ge=1, description="profiler training epochs")
+    profile_epochs: int = Field(default=40, ge=1, description="profiler training epochs")
 
 
 class Scenario(Strict):
