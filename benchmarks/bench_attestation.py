@@ -48,18 +48,17 @@ import hashlib
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from machine import describe
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION
 from secmas.network.clock import VirtualClock
@@ -567,27 +566,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def machine() -> dict[str, Any]:
-    model = None
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next((ln.split(":", 1)[1].strip() for ln in info if "model name" in ln), None)
-    except OSError:
-        pass
-    versions = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": model,
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "versions": versions,
-    }
+    return describe(PACKAGES)
 
 
 def main() -> None:
