@@ -36,6 +36,7 @@ ours, which the source leaves open:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -208,13 +209,19 @@ def train_classifier(
     generator: torch.Generator | None = None,
     stage: str = "",
     progress: Progress | None = None,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[float]:
-    """Train `model` with Adam and class-weighted cross-entropy; mean loss of each epoch."""
+    """Train `model` with Adam and class-weighted cross-entropy; mean loss of each epoch.
+
+    With `validation` (windows, targets) the weights of the epoch with the lowest
+    validation loss are kept (early stopping without stopping: `epochs` is a ceiling).
+    """
     x = torch.tensor(windows, dtype=torch.float32)
     y = torch.tensor(targets, dtype=torch.long)
     loss_fn = nn.CrossEntropyLoss(weight=balanced_weights(targets, _out_features(model)))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     history: list[float] = []
+    best, best_state = math.inf, None
     for epoch in range(1, epochs + 1):
         model.train()
         total = 0.0
@@ -227,8 +234,22 @@ def train_classifier(
         history.append(total / len(x))
         if progress is not None:
             progress(stage, epoch, epochs, history[-1])
+        if validation is not None and len(validation[0]):
+            loss = _loss(model, loss_fn, validation)
+            if loss < best:
+                best, best_state = loss, copy.deepcopy(model.state_dict())
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def _loss(model: nn.Module, loss_fn: nn.Module, data: tuple[np.ndarray, np.ndarray]) -> float:
+    """The model's mean loss on (windows, targets), in evaluation mode."""
+    model.eval()
+    with torch.no_grad():
+        x = torch.tensor(data[0], dtype=torch.float32)
+        return float(loss_fn(model(x), torch.tensor(data[1], dtype=torch.long)))
 
 
 def _split(
@@ -358,6 +379,7 @@ class TwoStageProfiler:
             "anchored": anchored,
         }
         inputs = _inputs(scaled_train, anchored)
+        held_inputs = _inputs(scaler.transform(x[valid]), anchored)
         binary = BinaryCNN(inputs.shape[2], width)
         multiclass = MulticlassCNN(inputs.shape[2], width, len(classes))
         history = {
@@ -365,6 +387,7 @@ class TwoStageProfiler:
                 binary,
                 inputs,
                 (targets[train] != 0).astype(np.int64),
+                validation=(held_inputs, (targets[valid] != 0).astype(np.int64)),
                 epochs=epochs,
                 batch=batch,
                 lr=lr,
@@ -376,6 +399,7 @@ class TwoStageProfiler:
                 multiclass,
                 inputs,
                 targets[train],
+                validation=(held_inputs, targets[valid]),
                 epochs=epochs,
                 batch=batch,
                 lr=lr,
