@@ -193,7 +193,7 @@ def alert_table(analytics: dict[str, Any]) -> Table:
     table.add_column("CNF@PoP")
     table.add_column("score/limit", justify="right")
     table.add_column("explained by", overflow="fold")
-    table.add_column("profile")
+    table.add_column("profile", overflow="fold")
     table.add_column("goals → status", overflow="fold")
     for number, alert in enumerate(analytics["alerts"]):
         goals = [d for d in analytics["decisions"] if d["alert"] == number]
