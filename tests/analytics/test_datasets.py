@@ -45,10 +45,12 @@ def test_simulate_takes_one_cnf_with_its_labels() -> None:
         ("normal", 0),
         ("http_flood", 60),
         ("normal", 120),
-        ("high_cpu", 150),
-        ("normal", 200),
-        ("network_latency", 240),
-        ("normal", 270),
+        ("high_memory", 130),
+        ("normal", 180),
+        ("high_cpu", 190),
+        ("normal", 230),
+        ("network_latency", 250),
+        ("normal", 280),
     ]
     assert np.array_equal(simulate(SCENARIO, 300, seed=1, cnf="web").values, series.values)
 

@@ -11,7 +11,7 @@ import torch
 
 from secmas.analytics.autoencoder import Detector
 from secmas.analytics.datasets import normal_series
-from secmas.analytics.loop import ClosedLoop, LoopSettings
+from secmas.analytics.loop import ClosedLoop, LoopSettings, ProfileWatch
 from secmas.pipeline.operate import operate
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
@@ -82,3 +82,15 @@ def test_metrics_are_served_while_the_run_is_live(detector):
     result = run(insecure("cnf-attack.yaml"), loop, until=5)
     assert result.analytics["metrics_served"] > 0
     assert loop.exporter is None  # closed with the run
+
+
+def test_profile_watch_alerts_on_a_confirmed_known_anomaly():
+    watch = ProfileWatch(confirm=2)
+    assert watch.look("high_memory") is None
+    assert watch.look("high_memory") == "high_memory"
+    assert watch.look("high_memory") is None  # starts over after an alert
+    assert watch.look("high_cpu") is None
+    assert watch.look("normal") is None
+    assert watch.look("high_cpu") is None  # "normal" in between: not consecutive
+    assert watch.look("unknown") is None
+    assert watch.look("") is None

@@ -51,8 +51,9 @@ def test_the_cnf_attack_scenario() -> None:
     assert scenario.attack is not None and scenario.attack.kind == "http_flood"
     assert (scenario.attack.start, scenario.attack.stop) == (60, 120)
     assert [(i.kind, i.start, i.stop) for i in scenario.incidents] == [
-        ("high_cpu", 150, 200),
-        ("network_latency", 240, 270),
+        ("high_memory", 130, 180),
+        ("high_cpu", 190, 230),
+        ("network_latency", 250, 280),
     ]
     assert scenario.traffic is not None and scenario.traffic.duration == 300
     assert (scenario.pops, scenario.links, scenario.vnfs, scenario.goals) == (

@@ -66,6 +66,8 @@ class Alert:
     """Whether the watched link towards the CNF's host is over its threshold now."""
     severity: tuple[tuple[str, float], ...] = ()
     """Per feature: its error over its own training limit, largest first."""
+    source: str = "autoencoder"
+    """What raised it: the autoencoder's threshold, or the profiler's confirmed verdict."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -12,6 +12,7 @@ auction applies to every bidder.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class LoopSettings:
     only once they have taken effect."""
     profile_window: int = 30
     """Steps the profiler looks at (its windows' length)."""
+    profile_every: float = 10.0
+    """Simulated seconds between the profiler's own looks at each CNF."""
     threshold: str = "static"
     """The autoencoder's threshold: 'static' (99th percentile, `002_…`) or 'adaptive'."""
     trust_threshold: float = DEFAULT_THRESHOLD
@@ -72,6 +75,30 @@ class Decision:
 
 
 @dataclass
+class ProfileWatch:
+    """The profiler as a detector of its own (`004_…` Section 6.1.1: profiling finds
+    anomalous resource use of any microservice at any moment). A known anomaly named on
+    `confirm` consecutive looks is an alert, even when the autoencoder's short window
+    sees nothing, as with a slow memory leak; "normal" or "unknown" starts over."""
+
+    confirm: int = 2
+    _label: str = ""
+    _count: int = 0
+
+    def look(self, label: str) -> str | None:
+        """Take one verdict; the anomaly to alert on once it is confirmed."""
+        if label in ("", "normal", "unknown"):
+            self._label, self._count = "", 0
+            return None
+        self._count = self._count + 1 if label == self._label else 1
+        self._label = label
+        if self._count < self.confirm:
+            return None
+        self._label, self._count = "", 0
+        return label
+
+
+@dataclass
 class _CNFState:
     values: deque[np.ndarray]
     flags: list[bool] = field(default_factory=list)
@@ -79,6 +106,8 @@ class _CNFState:
     placement: Any = None
     recheck: float = 0.0
     """Seconds to the next look after a dismissed alert (doubles while dismissals go on)."""
+    watch: ProfileWatch = field(default_factory=lambda: ProfileWatch())
+    looked_at: float = -math.inf
 
 
 class ClosedLoop:
@@ -178,12 +207,15 @@ class ClosedLoop:
         score, per_feature, flags = self.detector.score_window(window)
         flag = bool(flags[self.settings.threshold])
         state.flags.append(flag)
-        if not flag:
+        quiet = now < state.quiet_until
+        watched = None if flag or quiet else self._watch(now, state)
+        if not (flag or watched):
             self._clean(now, placement.pop)
             return
-        if now < state.quiet_until:
+        if quiet:
             return
         state.quiet_until = now + self.settings.cooldown
+        state.flags[-1] = True  # the loop's detection: the autoencoder's or the profiler's
         ranked = sorted(
             zip(self.detector.features, per_feature.tolist(), strict=True), key=lambda fe: -fe[1]
         )
@@ -194,9 +226,10 @@ class ClosedLoop:
             score=float(score),
             threshold=self.detector.threshold_value(self.settings.threshold),
             features=tuple(ranked),
-            profile=self._profile(state),
+            profile=watched or self._profile(state),
             link_over=self._link_over(cnf),
             severity=self.detector.severity(per_feature),
+            source="profiler" if watched else "autoencoder",
         )
         if self._decide(alert, len(placement.replicas)):
             state.recheck = 0.0
@@ -206,6 +239,13 @@ class ClosedLoop:
         first = self.detector.window * plane.step_seconds
         state.recheck = min(self.settings.cooldown, 2 * state.recheck if state.recheck else first)
         state.quiet_until = now + state.recheck
+
+    def _watch(self, now: float, state: _CNFState) -> str | None:
+        """Every `profile_every` seconds, the profiler's own look at the CNF."""
+        if self.profiler is None or now - state.looked_at < self.settings.profile_every:
+            return None
+        state.looked_at = now
+        return state.watch.look(self._profile(state))
 
     def _profile(self, state: _CNFState) -> str:
         length = self.settings.profile_window

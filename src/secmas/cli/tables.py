@@ -200,7 +200,9 @@ def alert_table(analytics: dict[str, Any]) -> Table:
         table.add_row(
             f"{alert['time']:.0f}",
             f"{alert['cnf']}@{alert['pop']}",
-            f"{alert['score']:.2f}/{alert['threshold']:.2f}",
+            f"{alert['score']:.2f}/{alert['threshold']:.2f}"
+            if alert.get("source", "autoencoder") == "autoencoder"
+            else "profiler",
             " ".join(name for name, _ in alert["features"][:3]),
             alert["profile"] or "-",
             "\n".join(f"{d['goal']} → {d['status']}" for d in goals) or "none",
