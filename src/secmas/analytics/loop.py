@@ -30,6 +30,8 @@ from secmas.analytics.monitoring import Exporter, MetricsCollector
 from secmas.analytics.profiling import TwoStageProfiler
 from secmas.analytics.trust import DEFAULT_THRESHOLD, TrustManager
 from secmas.network.dataplane import DataPlane
+from secmas.network.dataplane.cnf import CNFPlacement
+from secmas.scenario.model import CNF, Monitor
 
 
 @dataclass(frozen=True)
@@ -103,10 +105,10 @@ class _CNFState:
     values: deque[np.ndarray]
     flags: list[bool] = field(default_factory=list)
     quiet_until: float = 0.0
-    placement: Any = None
+    placement: CNFPlacement | None = None
     recheck: float = 0.0
     """Seconds to the next look after a dismissed alert (doubles while dismissals go on)."""
-    watch: ProfileWatch = field(default_factory=lambda: ProfileWatch())
+    watch: ProfileWatch = field(default_factory=ProfileWatch)
     looked_at: float = -math.inf
 
 
@@ -266,7 +268,8 @@ class ClosedLoop:
         monitor = self._monitor_for(cnf)
         return monitor is not None and self._plane().load(*monitor.link) > monitor.threshold
 
-    def _monitor_for(self, cnf: str) -> Any:
+    def _monitor_for(self, cnf: str) -> Monitor | None:
+        """The Link Monitor watching the link to the CNF's host, if there is one."""
         world = self._require_world()
         defence = world.scenario.defence
         host = self._cnf_spec(cnf).host
@@ -339,7 +342,7 @@ class ClosedLoop:
         return payload
 
     # -- helpers ------------------------------------------------------------------------------
-    def _cnf_spec(self, cnf: str) -> Any:
+    def _cnf_spec(self, cnf: str) -> CNF:
         for spec in self._require_world().scenario.cnfs:
             if spec.id == cnf:
                 return spec

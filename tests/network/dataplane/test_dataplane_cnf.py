@@ -30,12 +30,16 @@ def test_the_reference_run_is_labelled_step_by_step() -> None:
     truth = plane.cnf_truth("web")
     expected = ["normal"] * 300
     expected[60:120] = ["http_flood"] * 60
-    expected[150:200] = ["high_cpu"] * 50
-    expected[240:270] = ["network_latency"] * 30
+    expected[130:180] = ["high_memory"] * 50
+    expected[190:230] = ["high_cpu"] * 40
+    expected[250:280] = ["network_latency"] * 30
     assert truth == expected
     cpu, p50 = column(plane, "cpu"), column(plane, "latency_p50")
+    rss = column(plane, "memory_rss")
     assert cpu[10:60].max() < 0.6 and cpu[65:120].min() > 1.8
-    assert p50[245:270].min() > p50[10:60].max()
+    assert rss[175] > rss[135] + 100  # the leak: about 3 MB a second
+    assert cpu[195:230].min() > 1.5
+    assert p50[255:280].min() > p50[10:60].max()
 
 
 def test_samples_follow_the_metric_names(make_scenario: Callable[..., Scenario]) -> None:
