@@ -480,9 +480,11 @@ def detection(scenario: Scenario, sizes: Sizes) -> tuple[dict[str, Any], Detecto
             "seed": NORMAL_SEED,
             "seconds": sizes.normal_seconds,
             "operations": True,
-            # the routine operations normal_series applied (its private helper, read only)
+            # the routine operations normal_series applied
             **normal_false_alarms(
-                detector, normal, datasets._operations(scenario, sizes.normal_seconds, NORMAL_SEED)
+                detector,
+                normal,
+                datasets.routine_operations(scenario, sizes.normal_seconds, NORMAL_SEED),
             ),
         },
     }

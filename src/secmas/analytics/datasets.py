@@ -70,12 +70,15 @@ def normal_series(
     without them would flag the loop's own remedies as attacks ever after.
     """
     quiet = scenario.model_copy(update={"attack": None, "incidents": ()})
-    plan = _operations(scenario, seconds, seed) if operations else ()
+    plan = routine_operations(scenario, seconds, seed) if operations else ()
     return _run(quiet, seconds, seed, None, (), plan)
 
 
-def _operations(scenario: Scenario, seconds: float, seed: int) -> list[tuple[float, str, str]]:
-    """`OPERATIONS` at random times within the run, each on a random PoP."""
+def routine_operations(
+    scenario: Scenario, seconds: float, seed: int
+) -> list[tuple[float, str, str]]:
+    """`OPERATIONS` at random times within the run, each on a random PoP: (time, remedy, PoP)
+    in the order `normal_series` applies them."""
     rng = np.random.default_rng([seed, 11])
     step = _step(scenario)
     pops = [pop.id for pop in scenario.pops]
@@ -140,7 +143,7 @@ def episode_series(
             )
         t += length + _whole(rng.uniform(*GAP_S), step)
     variant = scenario.model_copy(update={"attack": None, "incidents": tuple(incidents)})
-    plan = _operations(scenario, seconds, seed) if operations else ()
+    plan = routine_operations(scenario, seconds, seed) if operations else ()
     return _run(variant, seconds, seed, target, attacks, plan)
 
 
