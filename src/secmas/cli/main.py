@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
+from secmas.cli.policy import register as register_policy
 from secmas.cli.tables import (
     acceptance_table,
     alert_table,
@@ -55,6 +56,7 @@ scenario_app = typer.Typer(help="Validate scenarios and generate them from real 
 app.add_typer(scenario_app, name="scenario")
 register_wrap(app)
 register_ledger(app)
+register_policy(app)
 app.add_typer(detect_app, name="detect")
 
 console = Console()

@@ -54,7 +54,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     """Validate scenario YAML text; `source` names it in error messages."""
-    data, node = _parse_mapping(text, source, "scenario fields")
+    data, node = parse_mapping(text, source, "scenario fields")
     return validate_scenario(data, source, node)
 
 
@@ -66,7 +66,7 @@ def load_service(path: str | Path, scenario: Scenario) -> Scenario:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(str(file), (), f"cannot read file: {exc}")]) from exc
-    data, node = _parse_mapping(text, str(file), "network-service fields")
+    data, node = parse_mapping(text, str(file), "network-service fields")
     if set(data) != {"service"}:
         data = {"service": data}
         key = yaml.ScalarNode("tag:yaml.org,2002:str", "service")
@@ -75,7 +75,9 @@ def load_service(path: str | Path, scenario: Scenario) -> Scenario:
     return validate_scenario(merged, str(file), node)
 
 
-def _parse_mapping(text: str, source: str, what: str) -> tuple[dict[str, Any], yaml.Node]:
+def parse_mapping(text: str, source: str, what: str) -> tuple[dict[str, Any], yaml.Node]:
+    """Safe-load YAML text that must be a mapping, with its node tree (for line numbers);
+    ScenarioError naming the source, the line and the reason otherwise."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -101,16 +103,16 @@ def validate_scenario(data: dict[str, Any], source: str, node: yaml.Node | None 
             cause = (error.get("ctx") or {}).get("error")
             if isinstance(cause, ReferenceProblems):
                 problems.extend(
-                    Problem(source, path, msg, _line(node, path)) for path, msg in cause.problems
+                    Problem(source, path, msg, line_of(node, path)) for path, msg in cause.problems
                 )
                 continue
             path = tuple(error["loc"])
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(Problem(source, path, message, _line(node, path)))
+            problems.append(Problem(source, path, message, line_of(node, path)))
         raise ScenarioError(problems) from None
 
 
-def _line(node: yaml.Node | None, path: FieldPath) -> int | None:
+def line_of(node: yaml.Node | None, path: FieldPath) -> int | None:
     """1-based line of the deepest YAML node that `path` reaches."""
     if node is None:
         return None

@@ -1,0 +1,125 @@
+"""`secmas policy check`: validate security intents or an SSLA document, and show the rules.
+
+FILE is either an intent file (YAML, `intents: [...]`, see `secmas.policy.intents`), whose
+intents are translated into Security SLAs, or an SSLA document (XML, see
+`secmas.policy.ssla`), which is parsed safely and checked. The guarantee terms (KPI formula,
+breach condition, remediation) are printed as a table; `--xml DIR` writes each SSLA as XML.
+Exit codes as for every `secmas` command: 0 valid, 2 bad input (with one line per problem
+naming the file, the line or element, the field and the reason; never a traceback).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from secmas.policy.intents import IntentError, parse_intents
+from secmas.policy.ssla import MAX_DOCUMENT, SSLA, SSLAError, from_xml, to_xml
+from secmas.policy.translate import ssla_for
+
+# The code of secmas.cli.main, which imports this module and so cannot be imported here.
+BAD_INPUT = 2
+
+console = Console()
+errors = Console(stderr=True)
+
+policy_app = typer.Typer(help="Security intents and Security SLAs (SSLAs).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `policy check` to the `secmas` command."""
+    app.add_typer(policy_app, name="policy")
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(BAD_INPUT)
+
+
+def _say(message: str) -> None:
+    console.print(message, highlight=False, soft_wrap=True)
+
+
+@policy_app.command("check")
+def check(
+    file: Annotated[Path, typer.Argument(help="intent file (YAML) or SSLA document (XML)")],
+    xml: Annotated[
+        Path | None,
+        typer.Option("--xml", help="write each SSLA to this folder as <ssla id>.xml"),
+    ] = None,
+) -> None:
+    """Validate an intent file or an SSLA document; print the guarantee terms it compiles to."""
+    try:
+        with file.open(encoding="utf-8") as handle:
+            text = handle.read(MAX_DOCUMENT + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"{file}: cannot read file: {exc}") from None
+    if text.lstrip("\ufeff \t\r\n").startswith("<"):
+        try:
+            sslas = [from_xml(text, source=str(file))]
+        except SSLAError as exc:
+            raise _fail(str(exc)) from None
+        what = f"an SSLA with {_count(len(sslas[0].terms), 'guarantee term')}"
+    else:
+        try:
+            intents = parse_intents(text, source=str(file)).intents
+        except IntentError as exc:
+            for problem in exc.problems:
+                errors.print(
+                    f"[red]error[/] {escape(str(problem))}", highlight=False, soft_wrap=True
+                )
+            raise typer.Exit(BAD_INPUT) from None
+        sslas = [ssla_for(intent) for intent in intents]
+        what = f"{_count(len(intents), 'intent')} → {_count(len(sslas), 'SSLA')}"
+    console.print(terms_table(sslas))
+    if xml is not None:
+        _write(sslas, xml)
+    console.print(f"[green]{escape(str(file))}: valid[/], {escape(what)}", highlight=False)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _write(sslas: list[SSLA], folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for ssla in sslas:
+            target = folder / f"{ssla.id}.xml"
+            target.write_text(to_xml(ssla), encoding="utf-8")
+            _say(f"wrote {escape(str(target))}")
+    except OSError as exc:
+        raise _fail(f"--xml {folder}: cannot write: {exc.strerror or exc}") from None
+
+
+def terms_table(sslas: list[SSLA]) -> Table:
+    """One row per guarantee term: the intent, slice and SSLA; the term with its KPI and where
+    it is measured; the KPI formula; the breach condition; the remediation actions."""
+    table = Table(title="Security SLAs", show_lines=True)
+    for column in ("intent", "term", "KPI formula", "breach", "remediation"):
+        table.add_column(column, overflow="fold")
+    for ssla in sslas:
+        for term in ssla.terms:
+            indicator = term.indicator
+            source = indicator.source
+            measured = (
+                f"{term.name}\n{indicator.kpi} ({indicator.unit})\n"
+                f"{source.kind.value} {source.name}\nby {source.collector}\n"
+                f"every {indicator.period:g} s"
+            )
+            actions = "\n".join(f"{a.kind.value} → {a.target}" for a in term.remediation)
+            cells = (
+                f"{ssla.intent}\nslice {ssla.slice}\n{ssla.id}",
+                measured,
+                indicator.formula,
+                term.breach,
+                actions,
+            )
+            table.add_row(*(Text(cell) for cell in cells))
+    return table

@@ -1,0 +1,117 @@
+"""`secmas policy check`: intent files and SSLA documents, output, files and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from secmas.cli.policy import register
+from secmas.policy.ssla import from_xml
+
+runner = CliRunner()
+app = typer.Typer(pretty_exceptions_enable=False)
+register(app)
+
+EXAMPLE = Path(__file__).parents[2] / "scenarios" / "policies" / "slice-isolation.yaml"
+
+
+def check(*args: str | Path) -> tuple[int, str]:
+    result = runner.invoke(app, ["policy", "check", *map(str, args)], env={"COLUMNS": "250"})
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def test_example_intents_print_their_rules_and_write_xml(tmp_path: Path) -> None:
+    code, output = check(EXAMPLE, "--xml", tmp_path / "out")
+    assert code == 0, output
+    for text in (
+        "web-isolated",
+        "COUNT(packets WHERE source_ip NOT IN whitelist) == 0",
+        "InvalidSourcePackets > 0",
+        "REJECT_PACKET",
+        "availability >= 99.95",
+        "REVOKE",
+        "valid, 3 intents → 3 SSLAs",
+    ):
+        assert text in output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [
+        "ssla-agents-encrypted.xml",
+        "ssla-web-available.xml",
+        "ssla-web-isolated.xml",
+    ]
+    document = tmp_path / "out" / "ssla-web-isolated.xml"
+    assert from_xml(document.read_text()).intent == "web-isolated"
+    code, output = check(document)
+    assert code == 0 and "valid, an SSLA with 1 guarantee term" in output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("intents: [\n", "p.yaml:2: (top level): YAML syntax"),
+        (
+            "intents:\n  - {id: a, slice: w, kind: firewall}\n",
+            "p.yaml:2: intents[0].kind: unknown intent kind 'firewall'",
+        ),
+        (
+            "intents:\n  - {id: a, slice: w, kind: isolation, whitelist: [10.1.0.1/16]}\n",
+            "p.yaml:2: intents[0].whitelist[0]: not an IP address or CIDR prefix",
+        ),
+    ],
+)
+def test_bad_intent_files_exit_2(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    code, output = check(path)
+    assert code == 2
+    assert f"error {tmp_path / expected}" in output.replace("\n", "")
+
+
+BOMB = """<?xml version="1.0"?>
+<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>
+<ServiceLevelAgreement id="x"><intent>&b;</intent></ServiceLevelAgreement>
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (BOMB, "s.xml: refused: the document declares a DTD"),
+        ("<ServiceLevelAgreement id='x'>", "s.xml:1:31: not well-formed XML"),
+        (
+            "<ServiceLevelAgreement id='x'><intent>i</intent></ServiceLevelAgreement>",
+            "s.xml: element <ServiceLevelAgreement/slice>: missing",
+        ),
+    ],
+)
+def test_bad_ssla_documents_exit_2(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "s.xml"
+    path.write_text(text)
+    code, output = check(path)
+    assert code == 2
+    [line] = output.strip().splitlines()
+    assert line.startswith(f"error {tmp_path / expected}")
+    assert "aaaaaaaaaaaaaaaaaaaa" not in output
+
+
+def test_bad_formula_in_ssla_exits_2(tmp_path: Path) -> None:
+    code, _ = check(EXAMPLE, "--xml", tmp_path)
+    assert code == 0
+    path = tmp_path / "ssla-web-available.xml"
+    path.write_text(path.read_text().replace("availability &gt;= 99.95", "availability >== 1"))
+    code, output = check(path)
+    assert code == 2
+    assert "kpiFormula>: invalid KPI formula at column 16" in output
+
+
+def test_unreadable_file_and_unwritable_folder(tmp_path: Path) -> None:
+    code, output = check(tmp_path / "none.yaml")
+    assert code == 2 and "none.yaml: cannot read file" in output
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, output = check(EXAMPLE, "--xml", blocker)
+    assert code == 2 and "--xml" in output and "cannot write" in output
