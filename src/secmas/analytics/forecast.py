@@ -18,7 +18,6 @@ weights of the epoch with the lowest validation loss are kept.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,9 +28,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from secmas.analytics.batches import minibatches
 from secmas.analytics.metrics import Regression, regression_scores
 from secmas.analytics.modelfile import ModelFileError, load_model, save_model
+from secmas.analytics.training import fit
 from secmas.analytics.windows import Scaler, sliding
 
 KIND = "forecaster"
@@ -345,33 +344,21 @@ def _train(
     generator: torch.Generator,
     progress: Progress | None,
 ) -> dict[str, list[float]]:
-    x, y = (torch.tensor(a) for a in train)
-    vx, vy = (torch.tensor(a) for a in valid)
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    loss_fn = nn.MSELoss()
-    history: dict[str, list[float]] = {"loss": [], "val_loss": []}
-    best, best_state = math.inf, None
-    for epoch in range(1, epochs + 1):
-        net.train()
-        total = 0.0
-        for index in minibatches(len(x), batch, generator):
-            optimiser.zero_grad()
-            loss = loss_fn(net(x[index]), y[index])
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(index)
-        history["loss"].append(total / len(x))
-        val = math.nan
-        if len(vx):
-            net.eval()
-            with torch.inference_mode():
-                val = float(loss_fn(net(vx), vy))
-            if val < best:
-                best, best_state = val, copy.deepcopy(net.state_dict())
-        history["val_loss"].append(val)
+    """MSE training with Adam, keeping the best validation epoch."""
+
+    def told(epoch: int, loss: float, val: float) -> None:
         if progress is not None:
-            progress(epoch, epochs, history["loss"][-1], val)
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
-    return history
+            progress(epoch, epochs, loss, val)
+
+    losses = fit(
+        net,
+        nn.MSELoss(),
+        torch.optim.Adam(net.parameters(), lr=lr),
+        (torch.tensor(train[0]), torch.tensor(train[1])),
+        epochs=epochs,
+        batch=batch,
+        generator=generator,
+        validation=(torch.tensor(valid[0]), torch.tensor(valid[1])),
+        on_epoch=told,
+    )
+    return {"loss": losses.train, "val_loss": losses.validation}

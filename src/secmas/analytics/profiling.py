@@ -36,7 +36,6 @@ ours, which the source leaves open:
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,8 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from secmas.analytics.batches import minibatches
 from secmas.analytics.modelfile import ModelFileError, load_model, save_model
+from secmas.analytics.training import fit
 from secmas.analytics.windows import Scaler
 
 PROFILE_CLASSES: tuple[str, ...] = (
@@ -216,40 +215,29 @@ def train_classifier(
     With `validation` (windows, targets) the weights of the epoch with the lowest
     validation loss are kept (early stopping without stopping: `epochs` is a ceiling).
     """
-    x = torch.tensor(windows, dtype=torch.float32)
-    y = torch.tensor(targets, dtype=torch.long)
-    loss_fn = nn.CrossEntropyLoss(weight=balanced_weights(targets, _out_features(model)))
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    history: list[float] = []
-    best, best_state = math.inf, None
-    for epoch in range(1, epochs + 1):
-        model.train()
-        total = 0.0
-        for index in minibatches(len(x), batch, generator):
-            optimiser.zero_grad()
-            loss = loss_fn(model(x[index]), y[index])
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(index)
-        history.append(total / len(x))
+
+    def told(epoch: int, loss: float, _val: float) -> None:
         if progress is not None:
-            progress(stage, epoch, epochs, history[-1])
-        if validation is not None and len(validation[0]):
-            loss = _loss(model, loss_fn, validation)
-            if loss < best:
-                best, best_state = loss, copy.deepcopy(model.state_dict())
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return history
+            progress(stage, epoch, epochs, loss)
 
+    def tensors(data: tuple[np.ndarray, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        return (
+            torch.tensor(data[0], dtype=torch.float32),
+            torch.tensor(data[1], dtype=torch.long),
+        )
 
-def _loss(model: nn.Module, loss_fn: nn.Module, data: tuple[np.ndarray, np.ndarray]) -> float:
-    """The model's mean loss on (windows, targets), in evaluation mode."""
-    model.eval()
-    with torch.no_grad():
-        x = torch.tensor(data[0], dtype=torch.float32)
-        return float(loss_fn(model(x), torch.tensor(data[1], dtype=torch.long)))
+    losses = fit(
+        model,
+        nn.CrossEntropyLoss(weight=balanced_weights(targets, _out_features(model))),
+        torch.optim.Adam(model.parameters(), lr=lr),
+        tensors((windows, targets)),
+        epochs=epochs,
+        batch=batch,
+        generator=generator,
+        validation=None if validation is None else tensors(validation),
+        on_epoch=told,
+    )
+    return losses.train
 
 
 def _split(
