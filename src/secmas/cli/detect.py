@@ -18,25 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from secmas.cli.output import console, fail, say
 
 if TYPE_CHECKING:
     from secmas.analytics.autoencoder import Scores
     from secmas.analytics.csvdata import CSVSeries
 
-# The codes of secmas.cli.main, which imports this module's app and so cannot be imported.
-BAD_INPUT = 2
 
 detect_app = typer.Typer(
     help="Anomaly detection on CNF metrics (CSV) with an LSTM autoencoder.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-console = Console()
-errors = Console(stderr=True)
 
 
 class ThresholdChoice(StrEnum):
@@ -46,22 +42,13 @@ class ThresholdChoice(StrEnum):
     adaptive = "adaptive"
 
 
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(BAD_INPUT)
-
-
-def _say(message: str) -> None:
-    console.print(escape(message), highlight=False, soft_wrap=True)
-
-
 def _read(path: Path) -> CSVSeries:
     from secmas.analytics.csvdata import CSVDataError, read_series
 
     try:
         return read_series(path)
     except CSVDataError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 CsvOption = Annotated[Path, typer.Option("--csv", help="CSV file: a header, one column a metric")]
@@ -87,18 +74,18 @@ def fit(
     from secmas.analytics.modelfile import ModelFileError
 
     if not output.parent.is_dir():
-        raise _fail(f"cannot write {output}: no folder {output.parent}")
+        raise fail(f"cannot write {output}: no folder {output.parent}")
     series = _read(csv)
     rows, columns = series.values.shape
     try:
         check_rows(csv, rows, window)
     except CSVDataError as exc:
-        raise _fail(str(exc)) from None
-    _say(f"{csv}: {rows} rows of {columns} metrics ({', '.join(series.features)})")
+        raise fail(str(exc)) from None
+    say(f"{csv}: {rows} rows of {columns} metrics ({', '.join(series.features)})")
 
     def progress(epoch: int, train: float, validation: float | None) -> None:
         held = "" if validation is None else f"  validation MAE {validation:.4f}"
-        _say(f"epoch {epoch:>3}/{epochs}  train MAE {train:.4f}{held}")
+        say(f"epoch {epoch:>3}/{epochs}  train MAE {train:.4f}{held}")
 
     started = time.perf_counter()
     try:
@@ -115,19 +102,19 @@ def fit(
             progress=progress,
         )
     except ValueError as exc:
-        raise _fail(f"{csv}: {exc}") from None
+        raise fail(f"{csv}: {exc}") from None
     elapsed = time.perf_counter() - started
     windows = rows - window + 1
-    _say(
+    say(
         f"threshold {detector.static.value:.4g} (the {percentile:g}th percentile of the "
         f"reconstruction errors of {windows} normal windows)"
     )
-    _say(f"trained in {elapsed:.1f} s")
+    say(f"trained in {elapsed:.1f} s")
     try:
         detector.save(output)
     except ModelFileError as exc:
-        raise _fail(str(exc)) from None
-    _say(f"wrote {output}")
+        raise fail(str(exc)) from None
+    say(f"wrote {output}")
 
 
 @detect_app.command("score")
@@ -150,18 +137,18 @@ def score(
     try:
         detector = Detector.load(model)
     except ModelFileError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     series = _read(csv)
     try:
         check_rows(csv, series.values.shape[0], detector.window)
         scores = detector.score(series.values, columns=series.features, threshold=threshold.value)
     except CSVDataError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except DetectorInputError as exc:
-        raise _fail(f"{csv}: {exc} (model {model})") from None
+        raise fail(f"{csv}: {exc} (model {model})") from None
     flagged = len(scores.flagged)
     share = flagged / len(scores)
-    _say(
+    say(
         f"{len(scores)} windows, {flagged} flagged ({share:.1%}) under the "
         f"{threshold.value} threshold"
     )
@@ -171,8 +158,8 @@ def score(
         try:
             write_scores(output, scores, series.timestamps)
         except OSError as exc:
-            raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
-        _say(f"wrote {output}")
+            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+        say(f"wrote {output}")
 
 
 def _alerts(scores: Scores, timestamps: tuple[str, ...] | None, top: int) -> Table:
@@ -227,11 +214,11 @@ def dataset(
     try:
         loaded = load_scenario(scenario)
     except ScenarioError as exc:
-        raise _fail("; ".join(str(p) for p in exc.problems)) from None
+        raise fail("; ".join(str(p) for p in exc.problems)) from None
     wanted = [c.strip() for c in (conditions or "").split(",") if c.strip()]
     unknown = [c for c in wanted if c not in CONDITIONS]
     if unknown:
-        raise _fail(f"--conditions: unknown {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")
+        raise fail(f"--conditions: unknown {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")
     try:
         if wanted:
             series = episode_series(loaded, wanted, seed, seconds=seconds, cnf=cnf)
@@ -240,15 +227,13 @@ def dataset(
                 raise KeyError(f"unknown CNF {cnf!r}")
             series = normal_series(loaded, seconds, seed)
     except (KeyError, ValueError) as exc:
-        raise _fail(f"{scenario}: {exc.args[0] if exc.args else exc}") from None
+        raise fail(f"{scenario}: {exc.args[0] if exc.args else exc}") from None
     try:
         _write_series(output, series, labels)
     except OSError as exc:
-        raise _fail(f"cannot write {output}: {exc.strerror}") from None
+        raise fail(f"cannot write {output}: {exc.strerror}") from None
     flagged = int((series.labels != "normal").sum())
-    _say(
-        f"wrote {output}: {len(series)} rows × {len(series.features)} metrics, {flagged} anomalous"
-    )
+    say(f"wrote {output}: {len(series)} rows × {len(series.features)} metrics, {flagged} anomalous")
 
 
 def _write_series(path: Path, series: object, labels: bool) -> None:

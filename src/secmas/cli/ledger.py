@@ -13,25 +13,16 @@ import threading
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-# The code of secmas.cli.main, which imports this module and so cannot be imported here.
-BAD_INPUT = 2
+from secmas.cli.output import console, errors, fail
 
-console = Console()
-errors = Console(stderr=True)
 ledger_app = typer.Typer(help="A shared development ledger for separate processes.")
 
 
 def register(app: typer.Typer) -> None:
     """Add `ledger serve` to the `secmas` command."""
     app.add_typer(ledger_app, name="ledger")
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(BAD_INPUT)
 
 
 def _is_loopback(host: str) -> bool:
@@ -56,8 +47,8 @@ def serve(
         server.start()
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise _fail(f"port {port} on {host} is already in use") from None
-        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise fail(f"port {port} on {host} is already in use") from None
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
         for line in (
             f"ledger JSON-RPC at {server.url}",

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
+from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, errors
 from secmas.cli.policy import register as register_policy
 from secmas.cli.tables import (
     acceptance_table,
@@ -43,8 +43,6 @@ from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_fr
 if TYPE_CHECKING:
     from secmas.analytics.loop import ClosedLoop
 
-BAD_INPUT = 2
-FAILED_RUN = 1
 
 app = typer.Typer(
     name="secmas",
@@ -58,9 +56,6 @@ register_wrap(app)
 register_ledger(app)
 register_policy(app)
 app.add_typer(detect_app, name="detect")
-
-console = Console()
-errors = Console(stderr=True)
 
 
 EMBEDDED = ("ddos-6pop", "cnf-attack")

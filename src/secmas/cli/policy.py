@@ -14,20 +14,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from secmas.cli.output import BAD_INPUT, console, errors, fail, say
 from secmas.policy.intents import IntentError, parse_intents
 from secmas.policy.ssla import MAX_DOCUMENT, SSLA, SSLAError, from_xml, to_xml
 from secmas.policy.translate import ssla_for
 
 # The code of secmas.cli.main, which imports this module and so cannot be imported here.
-BAD_INPUT = 2
 
-console = Console()
-errors = Console(stderr=True)
 
 policy_app = typer.Typer(help="Security intents and Security SLAs (SSLAs).", no_args_is_help=True)
 
@@ -35,15 +32,6 @@ policy_app = typer.Typer(help="Security intents and Security SLAs (SSLAs).", no_
 def register(app: typer.Typer) -> None:
     """Add `policy check` to the `secmas` command."""
     app.add_typer(policy_app, name="policy")
-
-
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(BAD_INPUT)
-
-
-def _say(message: str) -> None:
-    console.print(message, highlight=False, soft_wrap=True)
 
 
 @policy_app.command("check")
@@ -59,12 +47,12 @@ def check(
         with file.open(encoding="utf-8") as handle:
             text = handle.read(MAX_DOCUMENT + 1)
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"{file}: cannot read file: {exc}") from None
+        raise fail(f"{file}: cannot read file: {exc}") from None
     if text.lstrip("\ufeff \t\r\n").startswith("<"):
         try:
             sslas = [from_xml(text, source=str(file))]
         except SSLAError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         what = f"an SSLA with {_count(len(sslas[0].terms), 'guarantee term')}"
     else:
         try:
@@ -93,9 +81,9 @@ def _write(sslas: list[SSLA], folder: Path) -> None:
         for ssla in sslas:
             target = folder / f"{ssla.id}.xml"
             target.write_text(to_xml(ssla), encoding="utf-8")
-            _say(f"wrote {escape(str(target))}")
+            say(f"wrote {target}")
     except OSError as exc:
-        raise _fail(f"--xml {folder}: cannot write: {exc.strerror or exc}") from None
+        raise fail(f"--xml {folder}: cannot write: {exc.strerror or exc}") from None
 
 
 def terms_table(sslas: list[SSLA]) -> Table:

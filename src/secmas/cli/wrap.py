@@ -13,32 +13,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from secmas.cli.output import console, errors, fail
 from secmas.trust.keys import KeyFileError, load_private_key, load_public_key, signing_key
 from secmas.trust.manifest import ManifestError, ReferenceManifest
 from secmas.trust.repository import ReferenceExists, ReferenceRepository, RepositoryError
 from secmas.trust.wrap import ArtifactError, verify, wrap
 
-# The codes of secmas.cli.main, which imports this module and so cannot be imported here.
-BAD_INPUT = 2
 FAILED_CHECK = 1
-
-console = Console()
-errors = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add `wrap` and `verify` to the `secmas` command."""
     app.command("wrap")(wrap_artifact)
     app.command("verify")(verify_artifact)
-
-
-def _fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
-    errors.print(f"[red]error[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def wrap_artifact(
@@ -70,22 +60,22 @@ def wrap_artifact(
         secret = load_private_key(key) if key is not None else signing_key()
         manifest = wrap(artifact, secret, image, version)
     except (KeyFileError, ArtifactError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _print_measurement(manifest)
     target = output or Path(f"{artifact.name}.manifest.json")
     try:
         manifest.save(target)
     except ManifestError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
     if repository is not None:
         try:
             with ReferenceRepository(repository) as store:
                 store.put(manifest, replace=replace)
         except ReferenceExists as exc:
-            raise _fail(f"{exc} (--replace overwrites it)") from None
+            raise fail(f"{exc} (--replace overwrites it)") from None
         except RepositoryError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         where = f"{manifest.image} {manifest.version} in {repository}"
         console.print(f"stored {escape(where)}", highlight=False, soft_wrap=True)
 
@@ -126,7 +116,7 @@ def verify_artifact(
         trusted = load_public_key(trusted_key) if trusted_key is not None else None
         result = verify(artifact, reference, trusted)
     except (ManifestError, KeyFileError, ArtifactError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if not result.ok:
         errors.print(
             f"[red]{escape(str(artifact))} does not match {escape(str(manifest))}[/]",

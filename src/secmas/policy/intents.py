@@ -33,7 +33,14 @@ from pydantic import (
     model_validator,
 )
 
-from secmas.scenario.loader import FieldPath, Problem, ScenarioError, line_of, parse_mapping
+from secmas.scenario.loader import (
+    FieldPath,
+    Problem,
+    ScenarioError,
+    line_of,
+    parse_mapping,
+    read_file,
+)
 from secmas.scenario.model import Id, ReferenceProblems
 
 
@@ -123,22 +130,17 @@ class IntentFile(_Strict):
         return self
 
 
-class IntentError(Exception):
+class IntentError(ScenarioError):
     """An intent file that cannot be loaded; `problems` lists every reason found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 def load_intents(path: str | Path) -> IntentFile:
     """Load and validate an intent file; raise IntentError naming every problem."""
-    file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IntentError([Problem(str(file), (), f"cannot read file: {exc}")]) from exc
-    return parse_intents(text, source=str(file))
+        text = read_file(path)
+    except ScenarioError as exc:
+        raise IntentError(exc.problems) from None
+    return parse_intents(text, source=str(path))
 
 
 def parse_intents(text: str, source: str = "<string>") -> IntentFile:

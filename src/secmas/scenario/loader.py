@@ -42,14 +42,18 @@ def dotted(path: FieldPath) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a scenario file; raise ScenarioError naming every problem."""
+def read_file(path: str | Path) -> str:
+    """The text of a YAML file; ScenarioError naming the file when it cannot be read."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(str(file), (), f"cannot read file: {exc}")]) from exc
-    return parse_scenario(text, source=str(file))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario file; raise ScenarioError naming every problem."""
+    return parse_scenario(read_file(path), source=str(path))
 
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
@@ -61,18 +65,14 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
 def load_service(path: str | Path, scenario: Scenario) -> Scenario:
     """`scenario` with the network-service descriptor of an NSD file (the descriptor's
     fields, at the top or under `service:`); errors name the file, line and field."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([Problem(str(file), (), f"cannot read file: {exc}")]) from exc
-    data, node = parse_mapping(text, str(file), "network-service fields")
+    file = str(path)
+    data, node = parse_mapping(read_file(path), file, "network-service fields")
     if set(data) != {"service"}:
         data = {"service": data}
         key = yaml.ScalarNode("tag:yaml.org,2002:str", "service")
         node = yaml.MappingNode("tag:yaml.org,2002:map", [(key, node)])
     merged = scenario.model_dump() | {"service": data["service"]}
-    return validate_scenario(merged, str(file), node)
+    return validate_scenario(merged, file, node)
 
 
 def parse_mapping(text: str, source: str, what: str) -> tuple[dict[str, Any], yaml.Node]:
