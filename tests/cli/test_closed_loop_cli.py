@@ -51,10 +51,11 @@ def test_run_with_the_closed_loop_reports_alerts_and_writes_metrics(small_cnf_sc
 
 
 NO_CNF = ("cnfs:\n  - {id: web, host: server, pop: pop6}\n", "")
+NO_SLICE_CNF = ("cnfs: [web]}", "cnfs: []}")
 
 
 def test_detect_on_a_scenario_without_cnfs_is_bad_input(tmp_path):
-    text = default_scenario_path().read_text().replace(*NO_CNF)
+    text = default_scenario_path().read_text().replace(*NO_CNF).replace(*NO_SLICE_CNF)
     path = tmp_path / "no-cnf.yaml"
     path.write_text(text)
     result = runner.invoke(

@@ -34,12 +34,15 @@ def test_example_intents_print_their_rules_and_write_xml(tmp_path: Path) -> None
         "REJECT_PACKET",
         "availability >= 99.95",
         "REVOKE",
-        "valid, 3 intents → 3 SSLAs",
+        "valid, 4 intents → 4 SSLAs",
+        "conflict on slice protected-web: ssla-partner-cdn/AllowedSources vs "
+        "ssla-web-isolated/SliceIsolation",
     ):
         assert text in output
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == [
         "ssla-agents-encrypted.xml",
+        "ssla-partner-cdn.xml",
         "ssla-web-available.xml",
         "ssla-web-isolated.xml",
     ]

@@ -22,6 +22,7 @@ EXAMPLE = Path(__file__).parents[2] / "scenarios" / "policies" / "slice-isolatio
 EVERY_KIND = """\
 intents:
   - {id: iso, slice: web, kind: isolation, whitelist: [10.1.0.0/16, 10.0.0.5, "2001:db8::/32"]}
+  - {id: acc, slice: web, kind: access, sources: [192.0.2.0/24], priority: 5}
   - {id: res, slice: web, kind: residency, region: eu-west}
   - {id: pat, slice: web, kind: patching, within_hours: 24}
   - {id: ava, slice: web, kind: availability, percent: 99.95}
@@ -45,12 +46,13 @@ def test_every_kind_loads() -> None:
         ip_network("10.0.0.5/32"),
         ip_network("2001:db8::/32"),
     )
-    assert isinstance(intents[3], AvailabilityIntent) and intents[3].percent == 99.95
+    assert isinstance(intents[4], AvailabilityIntent) and intents[4].percent == 99.95
+    assert intents[1].priority == 5 and intents[0].priority == 0
 
 
 def test_example_file_loads() -> None:
     intents = load_intents(EXAMPLE).intents
-    assert {i.kind for i in intents} == {"isolation", "availability", "encryption"}
+    assert {i.kind for i in intents} == {"isolation", "availability", "encryption", "access"}
     iso = next(i for i in intents if isinstance(i, IsolationIntent))
     assert iso.whitelist == (ip_network("10.1.0.0/16"),)
 

@@ -22,6 +22,7 @@ from secmas.policy.kpi import (
     Member,
     Not,
     Or,
+    Prefixes,
     parse,
 )
 
@@ -497,3 +498,50 @@ def test_well_formed_formulas_round_trip_and_evaluate(
     for agg in ("SUM", "AVG", "MAX", "MIN"):
         value = parse(f"{agg}(flows.a WHERE {cond}) < 0").evaluate(records, sets=sets)
         assert isinstance(value.value, float) and value.matched == len(expected)
+
+
+# --- prefix sets and weighted streams ---------------------------------------------------------
+
+
+def test_prefix_sets_hold_every_address_of_their_prefixes() -> None:
+    whitelist = Prefixes(["10.1.0.0/16", "192.0.2.7", "2001:db8::/32"])
+    assert "10.1.255.3" in whitelist and " 192.0.2.7" in whitelist and "2001:db8::1" in whitelist
+    assert "10.2.0.1" not in whitelist and "192.0.2.8" not in whitelist
+    assert (
+        "not an address" not in whitelist and 167837953 not in whitelist and None not in whitelist
+    )
+    assert list(whitelist) == ["10.1.0.0/16", "192.0.2.7/32", "2001:db8::/32"]
+    formula = parse("COUNT(packets WHERE source_ip NOT IN whitelist)")
+    packets = [{"source_ip": "10.1.9.9"}, {"source_ip": "198.51.100.4"}, {"source_ip": 7}]
+    assert formula.evaluate(packets, sets={"whitelist": whitelist}).value == 2.0
+
+
+@pytest.mark.parametrize("bad", ["10.1.0.0/33", "10.1.0.1/16", "", "host"])
+def test_prefix_sets_refuse_bad_prefixes(bad: str) -> None:
+    with pytest.raises(ValueError, match="not an IP address or CIDR prefix"):
+        Prefixes(["10.0.0.0/8", bad])
+
+
+def test_weight_makes_count_and_rate_sum_a_field() -> None:
+    flows = [
+        {"src": "a", "packets": 10.0},
+        {"src": "b", "packets": 2.5},
+        {"src": "a", "packets": -4},  # unusable weights count 0
+        {"src": "a", "packets": "many"},
+        {"src": "a"},
+    ]
+    count = parse("COUNT(flows WHERE src == 'a')")
+    assert count.evaluate(flows).value == 4.0
+    weighted = count.evaluate(flows, weight="packets")
+    assert (weighted.value, weighted.matched) == (10.0, 4)
+    rate = parse("RATE(flows) > 6")
+    result = rate.evaluate(flows, weight="packets", period=2.0)
+    assert (result.value, result.holds) == (6.25, True)
+
+
+def test_select_returns_every_matching_record() -> None:
+    formula = parse("COUNT(packets WHERE source_ip NOT IN whitelist) == 0")
+    chosen = formula.select(PACKETS, sets={"whitelist": WHITELIST})
+    assert len(chosen) == formula.evaluate(PACKETS, sets={"whitelist": WHITELIST}).matched
+    assert all(record["source_ip"] not in WHITELIST for record in chosen)
+    assert parse("COUNT(packets)").select(PACKETS) == PACKETS

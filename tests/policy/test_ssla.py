@@ -17,6 +17,8 @@ from secmas.policy.ssla import (
     ActionKind,
     GuaranteeTerm,
     Indicator,
+    NamedSet,
+    SetKind,
     Source,
     SourceKind,
     SSLAError,
@@ -48,6 +50,10 @@ FIGURE_3 = """\
         <collector>Distributed Security Monitoring Function</collector>
       </measurementSource>
       <period>0.5</period>
+      <namedSet name="whitelist" kind="prefixes">
+        <value>10.20.0.0/16</value>
+        <value>192.0.2.7</value>
+      </namedSet>
     </serviceLevelIndicator>
     <breachCondition>
       <!-- a single non-whitelisted packet is a breach -->
@@ -88,6 +94,12 @@ def test_figure_3_parses() -> None:
         SourceKind.STREAM, "ingress", "Distributed Security Monitoring Function"
     )
     assert term.indicator.period == 0.5
+    assert term.indicator.sets == (
+        NamedSet("whitelist", SetKind.PREFIXES, ("10.20.0.0/16", "192.0.2.7")),
+    )
+    whitelist = term.indicator.set_members()["whitelist"]
+    assert "10.20.3.4" in whitelist and "192.0.2.7" in whitelist
+    assert "192.0.2.8" not in whitelist and "not an address" not in whitelist
     assert term.breach == "InvalidSourcePacketCount > 0"
     assert [a.kind for a in term.remediation] == [
         ActionKind.NOTIFY,
@@ -152,6 +164,7 @@ def terms(draw: st.DrawFn, name: str) -> GuaranteeTerm:
         unit=draw(TEXT),
         source=Source(draw(st.sampled_from(SourceKind)), draw(TEXT), draw(TEXT)),
         period=draw(st.floats(min_value=1e-3, max_value=1e6, allow_nan=False)),
+        sets=(NamedSet("whitelist", SetKind.PREFIXES, ("10.1.0.0/16",)),),
     )
     op = draw(st.sampled_from(["<", ">", "<=", ">=", "==", "!="]))
     subject = draw(st.sampled_from([kpi, "value"]))
@@ -365,3 +378,29 @@ def test_wrong_root() -> None:
 )
 def test_not_well_formed(document: str, expected: str) -> None:
     assert refused(document) == expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "<value>192.0.2.7</value>",
+            "<value>192.0.2.300</value>",
+            "namedSet[1]/value[2]>: not an IP address or CIDR prefix: '192.0.2.300'",
+        ),
+        ('kind="prefixes"', 'kind="colours"', "unknown set kind 'colours'"),
+        ('name="whitelist"', 'name="white list"', "bad or missing attribute 'name'"),
+        ('name="whitelist"', 'name="allowed"', "uses the named set 'whitelist', which no"),
+        ('kind="prefixes"', 'kind="prefixes" size="2"', "unexpected attribute 'size'"),
+        ("<value>192.0.2.7</value>", "<value></value>", "namedSet[1]/value>: empty"),
+    ],
+)
+def test_named_set_refused(old: str, new: str, expected: str) -> None:
+    assert old in FIGURE_3
+    assert expected in refused(FIGURE_3.replace(old, new, 1))
+
+
+def test_named_set_repeated_refused() -> None:
+    named = '<namedSet name="whitelist" kind="values"><value>a</value></namedSet>'
+    text = FIGURE_3.replace("</serviceLevelIndicator>", named + "</serviceLevelIndicator>", 1)
+    assert "namedSet[2]>: duplicate set 'whitelist'" in refused(text)

@@ -15,6 +15,7 @@ INTENTS = {
         """\
 intents:
   - {id: iso, slice: web, kind: isolation, whitelist: [10.1.0.0/16, 10.0.0.5]}
+  - {id: acc, slice: web, kind: access, sources: [192.0.2.0/24], priority: 5}
   - {id: res, slice: web, kind: residency, region: eu-west}
   - {id: pat, slice: web, kind: patching, within_hours: 24}
   - {id: ava, slice: web, kind: availability, percent: 99.95}
@@ -55,10 +56,28 @@ def test_isolation_counts_packets_outside_the_whitelist() -> None:
     assert "10.1.0.0/16, 10.0.0.5/32" in term.objective
     formula = parse(term.indicator.formula)
     assert formula.set_names() == {"whitelist"}
-    packets = [{"source_ip": "10.1.4.2"}, {"source_ip": "10.66.0.9"}, {"source_ip": "10.0.0.5"}]
-    result = formula.evaluate(packets, sets={"whitelist": {"10.1.4.2", "10.0.0.5"}})
-    assert (result.value, result.holds) == (1.0, False)
+    packets = [
+        {"source_ip": "10.1.4.2", "packets": 3},
+        {"source_ip": "10.66.0.9", "packets": 2.5},
+        {"source_ip": "10.0.0.5", "packets": 1},
+        {"source_ip": "spoofed?", "packets": 4},
+    ]
+    sets = term.indicator.set_members()
+    result = formula.evaluate(packets, sets=sets, weight="packets")
+    assert (result.value, result.holds, result.matched) == (6.5, False, 2)
+    assert formula.evaluate(packets, sets=sets).value == 2.0
     assert parse(term.breach).evaluate([], metrics={term.indicator.kpi: result.value}).holds
+
+
+def test_access_counts_dropped_packets_of_allowed_sources() -> None:
+    ssla = ssla_for(INTENTS["access"])
+    [term] = ssla.terms
+    assert ssla.priority == 5
+    assert term.indicator.source.name == "web.rejected"
+    dropped = [{"source_ip": "192.0.2.9", "packets": 4}, {"source_ip": "10.66.0.1", "packets": 9}]
+    formula = parse(term.indicator.formula)
+    result = formula.evaluate(dropped, sets=term.indicator.set_members(), weight="packets")
+    assert (result.value, result.holds) == (4.0, False)
 
 
 def test_availability_compares_the_metric() -> None:

@@ -126,6 +126,9 @@ class ClosedLoop:
         self.settings = settings or LoopSettings()
         self.collector = MetricsCollector()
         self.alerts: list[Alert] = []
+        self.evidence: list[np.ndarray] = []
+        """Per alert: the samples the loop held when it raised it (oldest first), so that
+        explanations can look at exactly what the models saw."""
         self.decisions: list[Decision] = []
         self.exporter: Exporter | None = None
         self.trust = TrustManager(self.settings.trust_threshold)
@@ -139,7 +142,9 @@ class ClosedLoop:
         """Per CNF: how many times each goal was handed to an agent."""
 
     # -- StepLoop ----------------------------------------------------------------------------
-    def attach(self, world: World, attestations: Callable[[], Sequence[Any]]) -> None:
+    def attach(
+        self, world: World, attestations: Callable[[], Sequence[Any]], _trust_layer: Any = None
+    ) -> None:
         if world.plane is None:
             raise ValueError("the closed loop needs the data plane in this process")
         self._world = world
@@ -233,6 +238,7 @@ class ClosedLoop:
             severity=self.detector.severity(per_feature),
             source="profiler" if watched else "autoencoder",
         )
+        self.evidence.append(np.stack(list(state.values)))
         if self._decide(alert, len(placement.replicas)):
             state.recheck = 0.0
             return

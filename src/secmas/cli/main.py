@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
+from secmas.cli.audit import register as register_audit
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
 from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, errors
@@ -27,7 +29,9 @@ from secmas.cli.tables import (
     attestation_table,
     auction_tables,
     channel_summary,
+    compliance_table,
     detection_table,
+    enforcement_table,
     placement_table,
     scenario_table,
     workflow_table,
@@ -42,6 +46,8 @@ from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_fr
 
 if TYPE_CHECKING:
     from secmas.analytics.loop import ClosedLoop
+    from secmas.policy.manager import SSLAManager
+    from secmas.policy.ssla import SSLA
 
 
 app = typer.Typer(
@@ -55,15 +61,17 @@ app.add_typer(scenario_app, name="scenario")
 register_wrap(app)
 register_ledger(app)
 register_policy(app)
+register_audit(app)
 app.add_typer(detect_app, name="detect")
 
 
-EMBEDDED = ("ddos-6pop", "cnf-attack")
+EMBEDDED = ("ddos-6pop", "cnf-attack", "spoofed-injection")
 """Scenarios shipped with secmas (scenarios/<name>.yaml)."""
 
 
 def default_scenario_path(name: str = "ddos-6pop") -> Path:
-    """An embedded scenario: the reference DDoS one, or the CNF-attack one."""
+    """An embedded scenario: the reference DDoS one, the CNF-attack one, or the
+    spoofed-source injection against a slice-isolation intent."""
     return Path(str(resources.files("secmas") / "data" / f"{name}.yaml"))
 
 
@@ -118,7 +126,37 @@ class Distribution:
     """With the closed loop: train the detection models even if cached ones fit."""
 
 
-def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = None) -> None:
+def _policies(
+    scenario: Scenario, scenario_file: Path, policy: Path | None, processes: bool
+) -> list[SSLA]:
+    """The SSLAs to assess in the run: `--policy`, else the scenario's own intent file
+    (relative to the scenario file), else none; checked against the scenario's slices."""
+    path = policy
+    if path is None and scenario.policy is not None:
+        path = scenario_file.parent / scenario.policy
+    if path is None:
+        return []
+    from secmas.cli.policy import read_policy
+    from secmas.policy.manager import check_scenario
+
+    sslas, _what = read_policy(path)
+    problems = check_scenario(sslas, scenario)
+    for problem in problems:
+        errors.print(f"[red]error[/] {path}: {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(BAD_INPUT)
+    if processes:
+        errors.print("[red]error[/] the SSLA manager runs with in-process agents: drop --processes")
+        raise typer.Exit(BAD_INPUT)
+    return sslas
+
+
+def _execute(
+    scenario: Scenario,
+    out: Path | None,
+    mode: Distribution | None = None,
+    sslas: Sequence[SSLA] = (),
+) -> None:
     """Operate the scenario with a progress bar, print the tables, write the files."""
     # the runtime (web3, py-evm, NATS, matplotlib) loads here, not for every command
     from secmas.pipeline.operate import operate
@@ -145,6 +183,7 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
         console.print(f"[dim]step {number}: {name}[/]")
 
     loop = _closed_loop(scenario, mode) if scenario.analytics.detect else None
+    manager = _ssla_manager(scenario, sslas, loop, folder, run_id) if sslas else None
 
     try:
         with Progress(*columns, console=console, transient=True) as bar:
@@ -172,7 +211,7 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
                     tamper=mode.tamper,
                 )
             else:
-                loops = [] if loop is None else [loop]
+                loops = [x for x in (loop, manager) if x is not None]
                 work = operate(scenario, progress=progress, steps=steps, loops=loops)
             result = asyncio.run(work)
     except RunError as exc:
@@ -198,6 +237,8 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
     if report["analytics"]:
         console.print(alert_table(report["analytics"]))
         console.print(detection_table(report["analytics"]))
+    if report["policy"]:
+        _print_policy(report["policy"])
     console.print(acceptance_table(accepted))
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:
@@ -207,6 +248,9 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
                 loop.collector.write_csv(folder / f"metrics-{cnf}.csv", cnf)
                 for cnf in loop.collector.cnfs
             ]
+        if manager is not None:
+            manager.audit.close()
+            paths += _write_policy_files(folder, sslas, manager)
     except OSError as exc:
         errors.print(f"[red]error[/] cannot write the run to {folder}: {exc}", highlight=False)
         raise typer.Exit(FAILED_RUN) from None
@@ -218,6 +262,74 @@ def _execute(scenario: Scenario, out: Path | None, mode: Distribution | None = N
     if not accepted.passed:
         errors.print("[red]the attack was not mitigated: acceptance figures not met[/]")
         raise typer.Exit(FAILED_RUN)
+
+
+def _ssla_manager(
+    scenario: Scenario, sslas: Sequence[SSLA], loop: ClosedLoop | None, folder: Path, run_id: str
+) -> SSLAManager:
+    """The run's SSLA manager, auditing into `folder`/audit.jsonl (anchored on the ledger)."""
+    from secmas.policy.audit import ANCHORS_FILE, AUDIT_FILE, AuditLog, audit_log_id
+    from secmas.policy.manager import Anchoring, SSLAManager
+
+    log_file = folder / AUDIT_FILE
+    if log_file.exists():
+        errors.print(
+            f"[red]error[/] {log_file} holds the audit log of an earlier run: choose another "
+            "--out (audit logs are never overwritten)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(BAD_INPUT)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        audit = AuditLog(log_file)
+    except OSError as exc:
+        errors.print(f"[red]error[/] cannot write the run to {folder}: {exc}", highlight=False)
+        raise typer.Exit(FAILED_RUN) from None
+    explain = None
+    if loop is not None:
+        from secmas.policy.attribution import alert_explainer
+
+        explain = alert_explainer(loop.detector, loop.profiler, scenario)
+    anchoring = Anchoring(audit_log_id(run_id), folder / ANCHORS_FILE)
+    return SSLAManager(sslas, audit, closed_loop=loop, explain=explain, anchoring=anchoring)
+
+
+def _print_policy(policy: dict[str, Any]) -> None:
+    """The SSLA manager's part of the console report."""
+    for conflict in policy["conflicts"]:
+        console.print(f"[yellow]policy conflict[/] {conflict['explanation']}", highlight=False)
+    console.print(compliance_table(policy))
+    if policy["enforcements"]:
+        console.print(enforcement_table(policy))
+    shown: set[str] = set()
+    for breach in policy["breaches"]:
+        term = f"{breach['ssla']}/{breach['term']}"
+        if term not in shown:
+            shown.add(term)
+            console.print(f"[red]breach[/] t={breach['end']:g}s {breach['explanation']}")
+    audit = policy["audit"]
+    anchors = audit["anchors"] or {}
+    console.print(
+        f"audit log: {audit['entries']} entries, head {audit['head'][:16]}…, "
+        f"{len(anchors.get('anchored', []))} anchors on the ledger "
+        f"({anchors.get('contract', 'none')})",
+        highlight=False,
+    )
+
+
+def _write_policy_files(folder: Path, sslas: Sequence[SSLA], manager: SSLAManager) -> list[Path]:
+    """The SSLAs as XML beside the run's audit log and its anchors file."""
+    from secmas.policy.ssla import to_xml
+
+    paths = [manager.audit.path] if manager.audit.path is not None else []
+    if manager.anchoring is not None and manager.anchoring.path is not None:
+        paths.append(manager.anchoring.path)
+    for ssla in sslas:
+        path = folder / f"ssla-{ssla.id.removeprefix('ssla-')}.xml"
+        path.write_text(to_xml(ssla), encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
 def _closed_loop(scenario: Scenario, mode: Distribution) -> ClosedLoop:
@@ -318,6 +430,14 @@ RetrainOption = Annotated[
     bool,
     typer.Option("--retrain", help="with the closed loop: train the models even if cached"),
 ]
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        help="security intents (YAML) or an SSLA (XML) to assess live, replacing the "
+        "scenario's own policy: breaches are enforced, explained and audited",
+    ),
+]
 
 
 def _with_analytics(scenario: Scenario, detect: bool) -> Scenario:
@@ -373,8 +493,9 @@ def demo(
         str,
         typer.Option(
             "--scenario",
-            help=f"embedded scenario: {' or '.join(EMBEDDED)} (a CNF under HTTP flood and "
-            "incidents, with the closed loop on)",
+            help=f"embedded scenario: {', '.join(EMBEDDED)} (cnf-attack: a CNF under HTTP "
+            "flood and incidents, with the closed loop on; spoofed-injection: a slice-isolation "
+            "intent against forged sources, with the SSLA manager on)",
         ),
     ] = EMBEDDED[0],
     ledger: LedgerOption = None,
@@ -388,6 +509,7 @@ def demo(
     detect: DetectOption = False,
     metrics_port: MetricsPortOption = None,
     retrain: RetrainOption = False,
+    policy: PolicyOption = None,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3)."""
@@ -412,6 +534,7 @@ def demo(
         detect,
         metrics_port,
         retrain,
+        policy,
     )
 
 
@@ -433,6 +556,7 @@ def run_scenario(
     detect: DetectOption = False,
     metrics_port: MetricsPortOption = None,
     retrain: RetrainOption = False,
+    policy: PolicyOption = None,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     loaded = _with_service(_load(scenario), service)
@@ -440,7 +564,8 @@ def run_scenario(
         loaded = loaded.model_copy(update={"seed": seed})
     loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect)
     mode = _distribution(loaded, processes, bus, speed, tamper)
-    _execute(loaded, out, replace(mode, metrics_port=metrics_port, retrain=retrain))
+    sslas = _policies(loaded, scenario, policy, processes)
+    _execute(loaded, out, replace(mode, metrics_port=metrics_port, retrain=retrain), sslas)
 
 
 TAMPER_AT = 5.0

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from secmas.cli.output import BAD_INPUT, console, errors, fail, say
+from secmas.policy.conflicts import check as conflict_check
 from secmas.policy.intents import IntentError, parse_intents
 from secmas.policy.ssla import MAX_DOCUMENT, SSLA, SSLAError, from_xml, to_xml
 from secmas.policy.translate import ssla_for
@@ -42,7 +43,20 @@ def check(
         typer.Option("--xml", help="write each SSLA to this folder as <ssla id>.xml"),
     ] = None,
 ) -> None:
-    """Validate an intent file or an SSLA document; print the guarantee terms it compiles to."""
+    """Validate an intent file or an SSLA document; print the guarantee terms it compiles to
+    and the conflicts among them."""
+    sslas, what = read_policy(file)
+    console.print(terms_table(sslas))
+    for conflict in conflict_check(sslas).conflicts:
+        console.print(f"[yellow]conflict[/] {escape(conflict.explain())}", highlight=False)
+    if xml is not None:
+        _write(sslas, xml)
+    console.print(f"[green]{escape(str(file))}: valid[/], {escape(what)}", highlight=False)
+
+
+def read_policy(file: Path) -> tuple[list[SSLA], str]:
+    """The SSLAs of an intent file (translated) or an SSLA document, and what it held; bad
+    input is reported (file, line or element, reason) and exits 2."""
     try:
         with file.open(encoding="utf-8") as handle:
             text = handle.read(MAX_DOCUMENT + 1)
@@ -50,25 +64,18 @@ def check(
         raise fail(f"{file}: cannot read file: {exc}") from None
     if text.lstrip("\ufeff \t\r\n").startswith("<"):
         try:
-            sslas = [from_xml(text, source=str(file))]
+            ssla = from_xml(text, source=str(file))
         except SSLAError as exc:
             raise fail(str(exc)) from None
-        what = f"an SSLA with {_count(len(sslas[0].terms), 'guarantee term')}"
-    else:
-        try:
-            intents = parse_intents(text, source=str(file)).intents
-        except IntentError as exc:
-            for problem in exc.problems:
-                errors.print(
-                    f"[red]error[/] {escape(str(problem))}", highlight=False, soft_wrap=True
-                )
-            raise typer.Exit(BAD_INPUT) from None
-        sslas = [ssla_for(intent) for intent in intents]
-        what = f"{_count(len(intents), 'intent')} → {_count(len(sslas), 'SSLA')}"
-    console.print(terms_table(sslas))
-    if xml is not None:
-        _write(sslas, xml)
-    console.print(f"[green]{escape(str(file))}: valid[/], {escape(what)}", highlight=False)
+        return [ssla], f"an SSLA with {_count(len(ssla.terms), 'guarantee term')}"
+    try:
+        intents = parse_intents(text, source=str(file)).intents
+    except IntentError as exc:
+        for problem in exc.problems:
+            errors.print(f"[red]error[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(BAD_INPUT) from None
+    sslas = [ssla_for(intent) for intent in intents]
+    return sslas, f"{_count(len(intents), 'intent')} → {_count(len(sslas), 'SSLA')}"
 
 
 def _count(number: int, noun: str) -> str:

@@ -226,3 +226,54 @@ def detection_table(analytics: dict[str, Any]) -> Table:
             f"{score['f1']:.3f}",
         )
     return table
+
+
+MAX_ROWS = 20
+"""Rows a long table shows before summarising the rest."""
+
+
+def compliance_table(policy: dict[str, Any]) -> Table:
+    """Per SSLA term: periods assessed, breached, and the share met."""
+    table = Table(title="SSLA compliance (one assessment per period)")
+    for column in ("intent", "term", "period (s)", "periods", "breached", "compliance"):
+        table.add_column(column, justify="left" if column in ("intent", "term") else "right")
+    for term in policy["compliance"]:
+        share = term["compliance"]
+        table.add_row(
+            term["intent"],
+            term["term"],
+            f"{term['period']:g}",
+            str(term["periods"]),
+            str(term["breached"]),
+            "not measured" if share is None else f"{100 * share:.2f} %",
+        )
+    return table
+
+
+def enforcement_table(policy: dict[str, Any]) -> Table:
+    """The remediation actions breaches triggered, and the packets the rules rejected."""
+    rejected = {
+        f"{r['source']}>{r['destination']}": r["packets"] for r in policy["rejected_packets"]
+    }
+    table = Table(title="SSLA enforcement")
+    table.add_column("t (s)", justify="right")
+    table.add_column("term")
+    table.add_column("action")
+    table.add_column("target", overflow="fold")
+    table.add_column("outcome", overflow="fold")
+    table.add_column("packets rejected", justify="right")
+    actions = policy["enforcements"]
+    for action in actions[:MAX_ROWS]:
+        flow = action["target"].split(" at ")[0]
+        dropped = rejected.get(flow) if action["action"] == "REJECT_PACKET" else None
+        table.add_row(
+            f"{action['time']:g}",
+            action["term"],
+            action["action"],
+            action["target"],
+            action["outcome"],
+            "" if dropped is None else f"{dropped:,.0f}",
+        )
+    if len(actions) > MAX_ROWS:
+        table.add_row("", "", f"… {len(actions) - MAX_ROWS} more", "", "", "")
+    return table

@@ -20,6 +20,7 @@ from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
 from secmas.ledger.abi import LedgerEvent, contract_abi
+from secmas.ledger.anchor import AuditAnchorClient
 from secmas.ledger.artifacts import load_artifact
 from secmas.ledger.chain import AccountLike, Chain, NodeAccount, Sender, address_of
 from secmas.ledger.errors import LedgerError
@@ -29,6 +30,7 @@ from secmas.ledger.secretstore import SecretStoreClient
 MEMORY = "memory"
 _GAS_DEPLOY_REGISTRY = 3_100_000
 _GAS_DEPLOY_STORE = 1_200_000
+_GAS_DEPLOY_ANCHOR = 600_000
 # eth-tester's well-known test keys 1 and 2: the in-process chain is private to the process.
 _MEMORY_MLFO_KEY = (1).to_bytes(32, "big")
 _MEMORY_SECAAS_KEY = (2).to_bytes(32, "big")
@@ -110,6 +112,16 @@ class Ledger:
             RegistryClient(self.chain, registry, deployer),
             SecretStoreClient(self.chain, secret_store, deployer),
         )
+
+    def deploy_audit_anchor(self) -> AuditAnchorClient:
+        """Deploys an AuditAnchor owned by the MLFO, which alone may anchor audit logs."""
+        deployer = self.chain.sender(self.mlfo)
+        address = self._create(deployer, AuditAnchorClient.NAME, gas=_GAS_DEPLOY_ANCHOR)
+        return self.attach_audit_anchor(address)
+
+    def attach_audit_anchor(self, address: str) -> AuditAnchorClient:
+        """A client of an AuditAnchor deployed earlier, bound to the MLFO."""
+        return AuditAnchorClient(self.chain, address, self.chain.sender(self.mlfo))
 
 
 def _local(key: bytes | str | None) -> LocalAccount | None:

@@ -32,11 +32,18 @@ Progress = Callable[[float, float], None]
 
 class StepLoop(Protocol):
     """Something that runs beside the agents, step by step: a closed loop of
-    `secmas.analytics` (monitoring, analytics, decisions handed to the agents as goals)."""
+    `secmas.analytics` (monitoring, analytics, decisions handed to the agents as goals) or
+    the SSLA manager of `secmas.policy`."""
 
-    def attach(self, world: World, attestations: Callable[[], Sequence[Any]]) -> None:
-        """Before the agents start: the world they share (its `admits` may be narrowed)
-        and the attestation records so far (empty without the trust layer)."""
+    def attach(
+        self,
+        world: World,
+        attestations: Callable[[], Sequence[Any]],
+        trust_layer: SecurePipeline | None = None,
+    ) -> None:
+        """Before the agents start: the world they share (its `admits` may be narrowed),
+        the attestation records so far (empty without the trust layer) and the trust layer
+        itself (None when security is off), through which agents can be revoked."""
 
     async def start(self, agents: Sequence[PoPAgent]) -> None:
         """The agents are running."""
@@ -140,7 +147,7 @@ async def operate(
         world.admits = secure.view.admits
         secure.start_background(clock)
     for loop in loops:
-        loop.attach(world, (lambda: secure.entries) if secure else list)
+        loop.attach(world, (lambda: secure.entries) if secure else list, secure)
     agents = [
         PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
         for pop in world.directory

@@ -10,7 +10,12 @@ intents:
   - {id: web-patched, slice: web, kind: patching, within_hours: 24}
   - {id: web-available, slice: web, kind: availability, percent: 99.95}
   - {id: web-encrypted, slice: web, kind: encryption}
+  - {id: partner-in, slice: web, kind: access, sources: [192.0.2.0/24], priority: 10}
 ```
+
+`priority` (0 by default) settles conflicts: when two intents want opposite things for the
+same traffic (an `access` intent allows a source an `isolation` intent blocks), only the one
+with the higher priority is enforced for it, and on a tie the blocking one (deny overrides).
 
 `secmas.policy.translate` turns each intent into a Security SLA. Problems are reported as
 `file:line: field: reason`, like scenario files (`secmas.scenario.loader`, whose helpers are
@@ -67,6 +72,7 @@ class _Intent(_Strict):
     id: Id
     slice: Id
     description: str | None = None
+    priority: int = Field(default=0, ge=0, le=1000)
 
 
 class IsolationIntent(_Intent):
@@ -74,6 +80,14 @@ class IsolationIntent(_Intent):
 
     kind: Literal["isolation"]
     whitelist: tuple[Network, ...] = Field(min_length=1)
+
+
+class AccessIntent(_Intent):
+    """Packets from these sources (addresses or CIDR prefixes) are let into the slice: no
+    rule may drop them on their way (an allow policy, e.g. a partner's prefix)."""
+
+    kind: Literal["access"]
+    sources: tuple[Network, ...] = Field(min_length=1)
 
 
 class ResidencyIntent(_Intent):
@@ -104,11 +118,23 @@ class EncryptionIntent(_Intent):
 
 
 Intent = Annotated[
-    IsolationIntent | ResidencyIntent | PatchingIntent | AvailabilityIntent | EncryptionIntent,
+    IsolationIntent
+    | AccessIntent
+    | ResidencyIntent
+    | PatchingIntent
+    | AvailabilityIntent
+    | EncryptionIntent,
     Field(discriminator="kind"),
 ]
 
-KINDS: tuple[str, ...] = ("isolation", "residency", "patching", "availability", "encryption")
+KINDS: tuple[str, ...] = (
+    "isolation",
+    "access",
+    "residency",
+    "patching",
+    "availability",
+    "encryption",
+)
 """The intent kinds, in the order of the documentation."""
 
 

@@ -47,7 +47,11 @@ Evaluation semantics:
   ``1``), other values only with values of the same type; comparing different kinds is false,
   never a ``TypeError``. Booleans are not ordered. Membership follows the same equality.
 * A named set that is not supplied at evaluation is a :class:`FormulaError` naming it, raised
-  before any record is read.
+  before any record is read. A set may be a collection of values or :class:`Prefixes`, a set
+  of IP networks: an address (text or `ipaddress` object) is in it when a prefix holds it.
+* A flow-level stream stands for many packets per record: ``evaluate(weight="packets")``
+  makes ``COUNT`` and ``RATE`` sum that field over the matching records instead of counting
+  them (a record without a usable weight counts 0).
 
 Limits: a formula is at most :data:`MAX_LENGTH` characters, nests at most :data:`MAX_DEPTH`
 parentheses/``NOT``, and a list literal has at most :data:`MAX_LIST_ITEMS` items; numbers
@@ -61,9 +65,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as _dc_field
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from types import MappingProxyType
 from typing import Any
 
@@ -82,6 +87,8 @@ __all__ = [
     "Member",
     "Not",
     "Or",
+    "Prefixes",
+    "atoms",
     "parse",
 ]
 
@@ -206,6 +213,43 @@ def _render(value: Any) -> str:
     return repr(value)
 
 
+class Prefixes(Collection[str]):
+    """A named set of IP networks (CIDR prefixes): membership is prefix containment, so
+    ``source_ip IN whitelist`` holds for every address of a whitelisted prefix."""
+
+    __slots__ = ("networks",)
+
+    def __init__(self, networks: Iterable[str | IPv4Network | IPv6Network]) -> None:
+        parsed: list[IPv4Network | IPv6Network] = []
+        for network in networks:
+            try:
+                parsed.append(ip_network(network))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"not an IP address or CIDR prefix: {network!r} ({exc})") from None
+        self.networks = tuple(parsed)
+
+    def __contains__(self, value: object) -> bool:
+        if isinstance(value, str):
+            try:
+                address: IPv4Address | IPv6Address = ip_address(value.strip())
+            except ValueError:
+                return False
+        elif isinstance(value, IPv4Address | IPv6Address):
+            address = value
+        else:
+            return False
+        return any(address in network for network in self.networks)
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(network) for network in self.networks)
+
+    def __len__(self) -> int:
+        return len(self.networks)
+
+    def __repr__(self) -> str:
+        return f"Prefixes({[str(n) for n in self.networks]})"
+
+
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     """The value of a formula on some records, and whether its comparison holds.
@@ -259,7 +303,7 @@ class Formula:
         """The named sets the formula needs at evaluation."""
         return frozenset(
             m.source
-            for m in _atoms(self.where)
+            for m in atoms(self.where)
             if isinstance(m, Member) and isinstance(m.source, str)
         )
 
@@ -268,7 +312,7 @@ class Formula:
         names: set[str] = set()
         if self.field is not None:
             names.add(self.field)
-        for atom in _atoms(self.where):
+        for atom in atoms(self.where):
             names.add(atom.field)
             if isinstance(atom, Compare) and isinstance(atom.value, FieldRef):
                 names.add(atom.value.name)
@@ -285,9 +329,11 @@ class Formula:
         sets: Mapping[str, Collection[Any]] = _NO_SETS,
         period: float = 1.0,
         metrics: Mapping[str, float] = _NO_METRICS,
+        weight: str | None = None,
     ) -> Evaluation:
         """Evaluate over ``records`` (ignored for a bare metric). ``period`` (seconds, > 0)
-        divides ``RATE``; ``sets`` supplies the named sets; ``metrics`` the metric values."""
+        divides ``RATE``; ``sets`` supplies the named sets; ``metrics`` the metric values;
+        ``weight`` names the field that says how many events a record stands for."""
         if self.aggregate == "METRIC":
             return self._evaluate_metric(metrics)
         if self.aggregate == "RATE" and not (
@@ -296,20 +342,33 @@ class Formula:
             raise ValueError(f"period must be a finite number of seconds > 0, got {period!r}")
         check = _compile(self.where, _resolve_sets(self.where, sets, self.text))
         matched = 0
+        counted = 0.0
         examples: list[Mapping[str, Any]] = []
         numbers: list[float] = []
         for record in records:
             if not check(record):
                 continue
             matched += 1
+            counted += 1.0 if weight is None else _weight(_get(record, weight))
             if len(examples) < MAX_EXAMPLES:
                 examples.append(_snapshot(record))
             if self.field is not None:
                 number = _number(_get(record, self.field))
                 if number is not None:
                     numbers.append(number)
-        value = _aggregate(self.aggregate, matched, numbers, period)
+        value = _aggregate(self.aggregate, counted, numbers, period)
         return Evaluation(value, self._holds(value), matched, tuple(examples))
+
+    def select(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        sets: Mapping[str, Collection[Any]] = _NO_SETS,
+    ) -> list[Mapping[str, Any]]:
+        """Every record satisfying ``WHERE`` (all of them without it): the evidence of a
+        breach, e.g. the packets that came from outside the whitelist."""
+        check = _compile(self.where, _resolve_sets(self.where, sets, self.text))
+        return [record for record in records if check(record)]
 
     def _evaluate_metric(self, metrics: Mapping[str, float]) -> Evaluation:
         name = str(self.field)
@@ -330,11 +389,16 @@ class Formula:
         return _ORDER[op](value, target)
 
 
-def _aggregate(kind: str, matched: int, numbers: list[float], period: float) -> float:
+def _weight(value: Any) -> float:
+    number = _number(value)
+    return number if number is not None and math.isfinite(number) and number > 0 else 0.0
+
+
+def _aggregate(kind: str, counted: float, numbers: list[float], period: float) -> float:
     if kind == "COUNT":
-        return float(matched)
+        return counted
     if kind == "RATE":
-        return matched / period
+        return counted / period
     if kind == "SUM":
         try:
             return math.fsum(numbers)
@@ -350,7 +414,8 @@ def _aggregate(kind: str, matched: int, numbers: list[float], period: float) -> 
     return max(numbers) if kind == "MAX" else min(numbers)
 
 
-def _atoms(cond: Condition | None) -> Iterable[Compare | Member]:
+def atoms(cond: Condition | None) -> Iterable[Compare | Member]:
+    """The comparisons and membership tests of a condition, in no particular order."""
     stack = [cond] if cond is not None else []
     while stack:
         node = stack.pop()
@@ -477,9 +542,9 @@ class _Members:
 
 def _resolve_sets(
     cond: Condition | None, sets: Mapping[str, Collection[Any]], text: str
-) -> dict[str, _Members]:
-    resolved: dict[str, _Members] = {}
-    for atom in _atoms(cond):
+) -> dict[str, _Members | Prefixes]:
+    resolved: dict[str, _Members | Prefixes] = {}
+    for atom in atoms(cond):
         if (
             isinstance(atom, Member)
             and isinstance(atom.source, str)
@@ -495,14 +560,14 @@ def _resolve_sets(
                 raise FormulaError(
                     f"named set '{atom.source}' is not a collection", atom.column, text
                 )
-            resolved[atom.source] = _Members(values)
+            resolved[atom.source] = values if isinstance(values, Prefixes) else _Members(values)
     return resolved
 
 
 Check = Callable[[Mapping[str, Any]], bool]
 
 
-def _compile(cond: Condition | None, sets: dict[str, _Members]) -> Check:
+def _compile(cond: Condition | None, sets: dict[str, _Members | Prefixes]) -> Check:
     """A predicate for ``cond`` (depth is bounded by the parser, so recursion is too)."""
     if cond is None:
         return lambda record: True

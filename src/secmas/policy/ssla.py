@@ -24,6 +24,7 @@ the namespace `urn:secmas:ssla:1`::
             <collector>DistributedSecurityMonitoring</collector>
           </measurementSource>
           <period>1</period>
+          <namedSet name="whitelist" kind="prefixes"><value>10.1.0.0/16</value></namedSet>
         </serviceLevelIndicator>
         <breachCondition><formula>InvalidSourcePackets &gt; 0</formula></breachCondition>
         <remediationAction>
@@ -36,20 +37,23 @@ the namespace `urn:secmas:ssla:1`::
 Documents written by hand are parsed with `defusedxml` only: DTDs, entity declarations and
 external references are refused, and so is every document that does not have this shape,
 with an `SSLAError` naming the source, the element path and the reason. Comments are ignored;
-elements may omit the namespace.
+elements may omit the namespace. Every named set a KPI formula uses is defined in the
+document (`<namedSet>`), so an SSLA can be assessed on its own.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from secmas.policy.kpi import Formula, FormulaError, parse
+from secmas.policy.kpi import Formula, FormulaError, Prefixes, parse
 
 NAMESPACE = "urn:secmas:ssla:1"
 ROOT = "ServiceLevelAgreement"
@@ -92,15 +96,46 @@ class Source:
     collector: str
 
 
+class SetKind(StrEnum):
+    """What the values of a named set are."""
+
+    PREFIXES = "prefixes"
+    """IP addresses or CIDR prefixes: membership is prefix containment."""
+    VALUES = "values"
+    """Plain text values: membership is equality."""
+
+
+_SET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class NamedSet:
+    """A set a KPI formula refers to by name (`source_ip NOT IN whitelist`)."""
+
+    name: str
+    kind: SetKind
+    values: tuple[str, ...]
+
+    def members(self) -> Collection[str]:
+        """The collection the formula's membership test uses."""
+        return Prefixes(self.values) if self.kind is SetKind.PREFIXES else self.values
+
+
 @dataclass(frozen=True)
 class Indicator:
-    """A service-level indicator: the KPI `kpi` computed by `formula` every `period` seconds."""
+    """A service-level indicator: the KPI `kpi` computed by `formula` every `period` seconds,
+    with the named sets the formula uses."""
 
     kpi: str
     formula: str
     unit: str
     source: Source
     period: float
+    sets: tuple[NamedSet, ...] = ()
+
+    def set_members(self) -> Mapping[str, Collection[str]]:
+        """The named sets, ready for `Formula.evaluate(sets=…)`."""
+        return {named.name: named.members() for named in self.sets}
 
 
 @dataclass(frozen=True)
@@ -126,12 +161,14 @@ class GuaranteeTerm:
 
 @dataclass(frozen=True)
 class SSLA:
-    """A Security SLA: the guarantee terms an intent about a slice compiles to."""
+    """A Security SLA: the guarantee terms an intent about a slice compiles to. `priority`
+    settles conflicts with other SSLAs (higher wins; see `secmas.policy.conflicts`)."""
 
     id: str
     intent: str
     slice: str
     terms: tuple[GuaranteeTerm, ...]
+    priority: int = 0
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -141,7 +178,10 @@ def to_xml(ssla: SSLA) -> str:
     """The SSLA as an XML document (UTF-8 text with an XML declaration)."""
     # Tags are written unqualified under a default namespace declared on the root, which
     # names our namespace without touching ElementTree's global prefix registry.
-    root = ET.Element(ROOT, {"xmlns": NAMESPACE, "id": ssla.id})
+    attributes = {"xmlns": NAMESPACE, "id": ssla.id}
+    if ssla.priority:
+        attributes["priority"] = str(ssla.priority)
+    root = ET.Element(ROOT, attributes)
     _text(root, "intent", ssla.intent)
     _text(root, "slice", ssla.slice)
     for term in ssla.terms:
@@ -157,6 +197,12 @@ def to_xml(ssla: SSLA) -> str:
         _text(source, "name", term.indicator.source.name)
         _text(source, "collector", term.indicator.source.collector)
         _text(indicator, "period", _number(term.indicator.period))
+        for named in term.indicator.sets:
+            element = ET.SubElement(
+                indicator, "namedSet", {"name": named.name, "kind": named.kind.value}
+            )
+            for value in named.values:
+                _text(element, "value", value)
         _text(ET.SubElement(node, "breachCondition"), "formula", term.breach)
         remediation = ET.SubElement(node, "remediationAction")
         for action in term.remediation:
@@ -278,12 +324,17 @@ class _Reader:
         if tag != ROOT:
             raise self.fail(tag, f"unexpected root element; expected <{ROOT}>")
         path = ROOT
-        unknown = sorted(set(root.attrib) - {"id"})
+        unknown = sorted(set(root.attrib) - {"id", "priority"})
         if unknown:
             raise self.fail(path, f"unexpected attribute {unknown[0]!r}")
         ident = root.get("id", "").strip()
         if not ident:
             raise self.fail(path, "missing attribute 'id'")
+        priority_text = root.get("priority", "0").strip()
+        if not (priority_text.isascii() and priority_text.isdigit() and len(priority_text) <= 4):
+            raise self.fail(
+                path, f"bad attribute 'priority' {priority_text!r}; expected a whole number ≥ 0"
+            )
         found, terms = self.children(root, path, ("intent", "slice"), "guaranteeTerm")
         intent = self.text(found, "intent", path)
         slice_ = self.text(found, "slice", path)
@@ -296,7 +347,7 @@ class _Reader:
         for index, name in enumerate(names, 1):
             if name in names[: index - 1]:
                 raise self.fail(f"{path}/guaranteeTerm[{index}]/name", f"duplicate term {name!r}")
-        return SSLA(ident, intent, slice_, parsed)
+        return SSLA(ident, intent, slice_, parsed, int(priority_text))
 
     def term(self, element: ET.Element, path: str) -> GuaranteeTerm:
         parts = (
@@ -337,10 +388,24 @@ class _Reader:
 
     def indicator(self, element: ET.Element, path: str) -> Indicator:
         parts = ("kpiName", "kpiFormula", "unit", "measurementSource", "period")
-        found, _ = self.children(element, path, parts)
+        found, set_elements = self.children(element, path, parts, "namedSet")
         kpi = self.text(found, "kpiName", path)
         formula = self.text(found, "kpiFormula", path)
-        self.formula(formula, f"{path}/kpiFormula", "KPI formula")
+        parsed = self.formula(formula, f"{path}/kpiFormula", "KPI formula")
+        sets = tuple(
+            self.named_set(named, f"{path}/namedSet[{index}]")
+            for index, named in enumerate(set_elements, 1)
+        )
+        defined = [named.name for named in sets]
+        for index, name in enumerate(defined, 1):
+            if name in defined[: index - 1]:
+                raise self.fail(f"{path}/namedSet[{index}]", f"duplicate set {name!r}")
+        undefined = sorted(parsed.set_names() - set(defined))
+        if undefined:
+            raise self.fail(
+                f"{path}/kpiFormula",
+                f"uses the named set {undefined[0]!r}, which no <namedSet> defines",
+            )
         unit = self.text(found, "unit", path)
         if "measurementSource" not in found:
             raise self.fail(f"{path}/measurementSource", "missing")
@@ -370,7 +435,32 @@ class _Reader:
             raise self.fail(
                 f"{path}/period", f"bad period {period_text!r}; expected seconds, a number > 0"
             )
-        return Indicator(kpi, formula, unit, source, period)
+        return Indicator(kpi, formula, unit, source, period, sets)
+
+    def named_set(self, element: ET.Element, path: str) -> NamedSet:
+        unknown = sorted(set(element.attrib) - {"name", "kind"})
+        if unknown:
+            raise self.fail(path, f"unexpected attribute {unknown[0]!r}")
+        name = element.get("name", "").strip()
+        if not _SET_NAME.fullmatch(name):
+            raise self.fail(path, f"bad or missing attribute 'name' {name!r}; expected a name")
+        kind_text = element.get("kind", "").strip()
+        try:
+            kind = SetKind(kind_text)
+        except ValueError:
+            expected = " or ".join(k.value for k in SetKind)
+            raise self.fail(path, f"unknown set kind {kind_text!r}; expected {expected}") from None
+        _, items = self.children(element, path, (), "value")
+        values = []
+        for index, item in enumerate(items, 1):
+            value = self.text({"value": item}, "value", path)
+            if kind is SetKind.PREFIXES:
+                try:
+                    Prefixes([value])
+                except ValueError as exc:
+                    raise self.fail(f"{path}/value[{index}]", str(exc)) from None
+            values.append(value)
+        return NamedSet(name, kind, tuple(values))
 
     def action(self, element: ET.Element, path: str) -> Action:
         found, _ = self.children(element, path, ("kind", "target", "detail"))

@@ -8,7 +8,11 @@ a formula (`whitelist`) are bound from the intent when the SSLA is assessed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from ipaddress import IPv4Network, IPv6Network
+
 from secmas.policy.intents import (
+    AccessIntent,
     AvailabilityIntent,
     EncryptionIntent,
     Intent,
@@ -23,6 +27,8 @@ from secmas.policy.ssla import (
     ActionKind,
     GuaranteeTerm,
     Indicator,
+    NamedSet,
+    SetKind,
     Source,
     SourceKind,
 )
@@ -33,17 +39,23 @@ AUDIT_LOG = "AuditLog"
 """Where LOG actions write."""
 MONITOR = "DistributedSecurityMonitoring"
 """The collector of packet and message streams (Figure 3's measurement source)."""
+SCALE_OUT = "cnfScaledOut"
+"""The agents' goal an availability breach notifies: one more replica of the slice's CNF."""
 
 SUPPORTED: dict[str, str] = {
     "isolation": "only whitelisted sources (addresses or CIDR prefixes) reach the slice: "
     "COUNT(packets WHERE source_ip NOT IN whitelist) == 0 on the slice's ingress stream every "
     "second; breach on any such packet → REJECT_PACKET, NOTIFY, LOG",
+    "access": "packets from the given sources (addresses or CIDR prefixes) are let into the "
+    "slice: COUNT(rejected_packets WHERE source_ip IN allowed) == 0 on the packets rules drop "
+    "on their way to the slice every second; breach on any → NOTIFY, LOG",
     "residency": "the slice's data stays in one region: COUNT(data_placements WHERE region != "
     "'R') == 0 every minute; breach on any placement elsewhere → NOTIFY, LOG",
     "patching": "critical patches are applied within H hours: COUNT(patches WHERE severity == "
     "'critical' AND delay_hours > H) == 0 every hour; breach on any late patch → NOTIFY, LOG",
     "availability": "the slice's service is available at least P % of the time: availability "
-    ">= P on the availability metric every 10 s; breach below P → NOTIFY, LOG",
+    ">= P on the availability metric every 10 s; breach below P → NOTIFY (the agents get the "
+    "goal cnfScaledOut for the slice's CNF), LOG",
     "encryption": "every inter-agent message is encrypted: COUNT(messages WHERE encrypted == "
     "FALSE) == 0 on the agents' bus every second; breach on any plaintext message → REVOKE "
     "the sender, LOG",
@@ -56,6 +68,8 @@ def ssla_for(intent: Intent) -> SSLA:
     match intent:
         case IsolationIntent():
             term = _isolation(intent)
+        case AccessIntent():
+            term = _access(intent)
         case ResidencyIntent():
             term = _residency(intent)
         case PatchingIntent():
@@ -68,7 +82,7 @@ def ssla_for(intent: Intent) -> SSLA:
             raise TypeError(f"not an intent: {intent!r}")
     parse(term.indicator.formula)
     parse(term.breach)
-    return SSLA(f"ssla-{intent.id}", intent.id, intent.slice, (term,))
+    return SSLA(f"ssla-{intent.id}", intent.id, intent.slice, (term,), intent.priority)
 
 
 def _number(value: float) -> str:
@@ -91,6 +105,7 @@ def _isolation(intent: IsolationIntent) -> GuaranteeTerm:
             unit="packets",
             source=Source(SourceKind.STREAM, f"{intent.slice}.ingress", MONITOR),
             period=1.0,
+            sets=(_prefixes("whitelist", intent.whitelist),),
         ),
         breach="InvalidSourcePackets > 0",
         remediation=(
@@ -102,6 +117,35 @@ def _isolation(intent: IsolationIntent) -> GuaranteeTerm:
             ),
             Action(ActionKind.NOTIFY, ORCHESTRATOR, f"isolation of slice {intent.slice} breached"),
             _log(f"packets from non-whitelisted sources reached slice {intent.slice}"),
+        ),
+    )
+
+
+def _prefixes(name: str, networks: Iterable[IPv4Network | IPv6Network]) -> NamedSet:
+    return NamedSet(name, SetKind.PREFIXES, tuple(str(network) for network in networks))
+
+
+def _access(intent: AccessIntent) -> GuaranteeTerm:
+    prefixes = ", ".join(str(network) for network in intent.sources)
+    return GuaranteeTerm(
+        name="AllowedSources",
+        objective=f"packets from {prefixes} are let into slice {intent.slice}",
+        indicator=Indicator(
+            kpi="RejectedAllowedPackets",
+            formula="COUNT(rejected_packets WHERE source_ip IN allowed) == 0",
+            unit="packets",
+            source=Source(SourceKind.STREAM, f"{intent.slice}.rejected", MONITOR),
+            period=1.0,
+            sets=(_prefixes("allowed", intent.sources),),
+        ),
+        breach="RejectedAllowedPackets > 0",
+        remediation=(
+            Action(
+                ActionKind.NOTIFY,
+                ORCHESTRATOR,
+                f"lift the rules dropping packets from {prefixes} towards slice {intent.slice}",
+            ),
+            _log(f"packets from allowed sources {prefixes} were dropped"),
         ),
     )
 
@@ -173,8 +217,8 @@ def _availability(intent: AvailabilityIntent) -> GuaranteeTerm:
         remediation=(
             Action(
                 ActionKind.NOTIFY,
-                ORCHESTRATOR,
-                f"replicate or switch the instances of slice {intent.slice}",
+                SCALE_OUT,
+                f"replicate the CNF instances of slice {intent.slice}",
             ),
             _log(f"availability of slice {intent.slice} below {percent} %"),
         ),

@@ -57,6 +57,8 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
     scenario = result.scenario
     journal = result.journal
     step = scenario.traffic.step if scenario.traffic else 0.0
+    analytics = dict(result.analytics or {})
+    policy = analytics.pop("policy", None)
     return {
         "schema": SCHEMA,
         "run_id": run_id,
@@ -82,5 +84,6 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "acceptance": accepted.as_dict(),
         "trust": result.trust,
         "workflow": result.workflow,
-        "analytics": result.analytics,
+        "analytics": analytics or None,
+        "policy": policy,
     }

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Annotated, Literal
+from ipaddress import IPv4Network, ip_network
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Id = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -90,6 +98,7 @@ class PoP(Strict):
     cpu: Positive = Field(description="total CPU cores (U)")
     memory: Positive = Field(description="total RAM in GB (M)")
     disk: Positive = Field(description="total disk in GB (D)")
+    region: Id | None = Field(default=None, description="where it is (for residency policies)")
 
     @property
     def total(self) -> Resources:
@@ -196,7 +205,22 @@ class BackgroundTraffic(Strict):
     attach: tuple[Id, ...] = Field(min_length=1, description="PoPs/switches clients sit behind")
 
 
-AttackKind = Literal["syn_flood", "http_flood", "slowloris"]
+AttackKind = Literal["syn_flood", "http_flood", "slowloris", "injection"]
+
+
+def _prefix(value: Any) -> IPv4Network:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IPv4 CIDR prefix as text, got {value!r}")
+    try:
+        network = ip_network(value.strip())
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 CIDR prefix: {exc}") from None
+    if not isinstance(network, IPv4Network):
+        raise ValueError(f"{value!r} is not an IPv4 prefix")
+    return network
+
+
+Prefix = Annotated[IPv4Network, BeforeValidator(_prefix)]
 
 
 class Attack(Strict):
@@ -205,8 +229,11 @@ class Attack(Strict):
     `syn_flood` sends SYNs that are never acknowledged (Section 5.3 of `003_…`);
     `http_flood` sends complete HTTP requests as fast as it can, like the Hulk tool, and
     `slowloris` opens connections and keeps them open with a trickle of header bytes
-    (the two application-layer attacks of the vCDN proof of concept, `002_…` Section IV).
-    `rate` is what each attacker sends, so a slowloris needs a far smaller one than a flood.
+    (the two application-layer attacks of the vCDN proof of concept, `002_…` Section IV);
+    `injection` sends crafted datagrams into the service (no handshake), typically at a rate
+    too low for volumetric monitoring. `rate` is what each attacker sends, so a slowloris
+    needs a far smaller one than a flood. With `spoof`, the attackers forge their source
+    addresses from that prefix (one per attacker) instead of using their own.
     """
 
     kind: AttackKind = "syn_flood"
@@ -216,6 +243,7 @@ class Attack(Strict):
     stop: Positive | None = Field(default=None, description="simulated seconds; none = never")
     ports: tuple[int, ...] = (8000, 8080)
     attach: tuple[Id, ...] = Field(min_length=1, description="PoPs/switches attackers sit behind")
+    spoof: Prefix | None = Field(default=None, description="forge source addresses from this")
 
     @field_validator("ports")
     @classmethod
@@ -229,6 +257,11 @@ class Attack(Strict):
     def _window(self) -> Attack:
         if self.stop is not None and self.stop <= self.start:
             raise ValueError(f"attack stop {self.stop:g} s is not after start {self.start:g} s")
+        if self.spoof is not None and self.attackers > self.spoof.num_addresses - 2:
+            raise ValueError(
+                f"spoof prefix {self.spoof} has {max(0, self.spoof.num_addresses - 2)} host "
+                f"addresses for {self.attackers} attackers"
+            )
         return self
 
 
@@ -323,6 +356,15 @@ class Incident(Strict):
         return self
 
 
+class Slice(Strict):
+    """A network slice: the hosts whose traffic it carries and the CNFs serving it. Security
+    intents (`secmas.policy`) name slices by id."""
+
+    id: Id
+    hosts: tuple[Id, ...] = Field(min_length=1, description="hosts the slice's traffic goes to")
+    cnfs: tuple[Id, ...] = Field(default=(), description="CNFs that serve the slice")
+
+
 class Attestation(Strict):
     """Mutual remote attestation during operation (`001_…` Section 3.B)."""
 
@@ -407,6 +449,10 @@ class Scenario(Strict):
     security: Security = Security()
     service: NetworkService | None = None
     analytics: Analytics = Analytics()
+    slices: tuple[Slice, ...] = ()
+    policy: str | None = Field(
+        default=None, description="security intent file, relative to the scenario file"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -525,6 +571,12 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
             if vnf.id in seen_vnfs:
                 problems.append(((*where, "id"), f"duplicate service VNF {vnf.id!r}"))
             seen_vnfs.add(vnf.id)
+    unique("slices", [s.id for s in scenario.slices])
+    for index, slice_ in enumerate(scenario.slices):
+        for h_index, host in enumerate(slice_.hosts):
+            known(("slices", index, "hosts", h_index), host, hosts, "host")
+        for c_index, cnf in enumerate(slice_.cnfs):
+            known(("slices", index, "cnfs", c_index), cnf, cnfs, "CNF")
     if scenario.analytics.detect and not scenario.cnfs:
         problems.append(
             (("analytics", "detect"), "the closed loop watches CNFs: add a cnfs section")

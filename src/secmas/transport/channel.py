@@ -159,6 +159,22 @@ class Opened(NamedTuple):
     payload: bytes
 
 
+def frame_sender(frame: bytes, vni: int) -> str | None:
+    """The sender named by `frame`'s header when it has the envelope of a sealed frame of
+    segment `vni` (version, VNI, sender, room for the tag), else None. What a wire tap can
+    tell without keys: whether a message travels sealed, and who claims to have sent it."""
+    if len(frame) < 5 or frame[0] != VERSION or frame[1:4] != vni.to_bytes(3, "big"):
+        return None
+    end = 5 + frame[4]
+    if not 1 <= frame[4] <= MAX_ID_BYTES or len(frame) < end + _TAIL.size + TAG_BYTES:
+        return None
+    try:
+        sender = frame[5:end].decode()
+    except UnicodeDecodeError:
+        return None
+    return None if sender == GROUP else sender
+
+
 def id_bytes(agent: str) -> bytes:
     """`agent` as it goes on the wire; ValueError unless 1 to 64 UTF-8 bytes, not `GROUP`."""
     raw = agent.encode()

@@ -32,7 +32,7 @@ from secmas.network.dataplane.rules import (
     TrafficSplit,
     split_part,
 )
-from secmas.network.dataplane.simulator import DataPlane
+from secmas.network.dataplane.simulator import DataPlane, Drop
 from secmas.network.dataplane.stats import Counters, FlowId, FlowStats, Telemetry
 from secmas.network.dataplane.traffic import PACKET_BYTES, FlowKind
 
@@ -47,6 +47,7 @@ __all__ = [
     "CNFPlacement",
     "Counters",
     "DataPlane",
+    "Drop",
     "FlowBlock",
     "FlowId",
     "FlowKind",

@@ -60,14 +60,30 @@ class _Action:
     flows: np.ndarray
     cap: float | None
 
-    def apply(self, rate: np.ndarray) -> None:
-        """Drop or proportionally scale down the matched flows' rates in place."""
+    def apply(self, rate: np.ndarray) -> np.ndarray:
+        """Drop or proportionally scale down the matched flows' rates in place; returns the
+        MB/s taken from each matched flow."""
+        before = rate[self.flows].copy()
         if self.cap is None:
             rate[self.flows] = 0.0
-            return
-        total = rate[self.flows].sum()
-        if total > self.cap:
-            rate[self.flows] *= self.cap / total
+        else:
+            total = before.sum()
+            if total > self.cap:
+                rate[self.flows] *= self.cap / total
+        return before - rate[self.flows]
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Traffic one rule took from one flow in the last step (what a switch's rule counters
+    report): bytes and packets dropped at `node`."""
+
+    rule_id: int
+    rule: Rule
+    flow: FlowId
+    node: str
+    bytes: float
+    packets: float
 
 
 class _Tap:
@@ -148,6 +164,9 @@ class DataPlane:
         self._telemetry: list[Telemetry] = []
         self._rules: dict[int, Rule] = {}
         self._actions: dict[int, list[_Action]] = {}
+        self._drops: list[Drop] = []
+        self._dropped: dict[int, float] = {}
+        """Packets each rule dropped since it was installed (rate limits included)."""
         self._splits: dict[tuple[str, str], TrafficSplit] = {}
         self._ids = itertools.count(1)
         self._steps = 0
@@ -174,11 +193,12 @@ class DataPlane:
         rate = offered.rate.copy()
         arrival = np.zeros((len(self._specs), len(self._levels)))
         carried = np.zeros_like(self._link_rate)
+        self._drops = []
         for depth in reversed(range(len(self._levels))):
             level = self._levels[depth]
             arrival[level.flows, depth] = rate[level.flows]
             for action in self._actions.get(depth, ()):
-                action.apply(rate)
+                self._count_drops(action, action.apply(rate))
             if depth:
                 carried += self._share(rate, level)
         self._link_rate = carried
@@ -209,6 +229,29 @@ class DataPlane:
     def rules(self) -> dict[int, Rule]:
         """The installed rules by id."""
         return dict(self._rules)
+
+    @property
+    def drops(self) -> list[Drop]:
+        """What every rule dropped in the last step, per flow (flows it left alone omitted)."""
+        return list(self._drops)
+
+    def dropped(self, rule_id: int) -> float:
+        """Packets the rule dropped since it was installed (0 for an unknown id)."""
+        return self._dropped.get(rule_id, 0.0)
+
+    def _count_drops(self, action: _Action, removed: np.ndarray) -> None:
+        rule = self._rules[action.rule_id]
+        node = rule.a if isinstance(rule, LinkRateLimit) else rule.node
+        seconds = self._dt * BYTES_PER_MB
+        for flow, mb_per_s in zip(action.flows, removed, strict=True):
+            if mb_per_s <= 0:
+                continue
+            data = float(mb_per_s) * seconds
+            packets = data / float(self._traffic.packet_bytes[flow])
+            self._drops.append(
+                Drop(action.rule_id, rule, self._specs[flow].id, node, data, packets)
+            )
+            self._dropped[action.rule_id] = self._dropped.get(action.rule_id, 0.0) + packets
 
     # -- observation -------------------------------------------------------------------------
     @property

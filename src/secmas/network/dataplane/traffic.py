@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from ipaddress import IPv4Network
 
 import numpy as np
 
@@ -37,20 +38,25 @@ class FlowKind(StrEnum):
     SYN_FLOOD = "syn_flood"
     HTTP_FLOOD = "http_flood"
     SLOWLORIS = "slowloris"
+    INJECTION = "injection"
 
 
-ATTACK_KINDS = frozenset({FlowKind.SYN_FLOOD, FlowKind.HTTP_FLOOD, FlowKind.SLOWLORIS})
+ATTACK_KINDS = frozenset(
+    {FlowKind.SYN_FLOOD, FlowKind.HTTP_FLOOD, FlowKind.SLOWLORIS, FlowKind.INJECTION}
+)
 
 # Bytes per packet; for the attacks, per unit of attack. A SYN is a bare 60-byte segment,
 # an HTTP-flood request (Hulk style: a GET with randomised URL and headers) is one 800-byte
 # packet after a completed handshake, and a slowloris connection costs its handshake and
 # a first partial header, 300 bytes, after which it sends only a few bytes now and then.
+# An injected datagram is a 200-byte crafted UDP payload with no handshake at all.
 PACKET_BYTES = {
     FlowKind.VIDEO: 1400.0,
     FlowKind.HTTP: 800.0,
     FlowKind.SYN_FLOOD: 60.0,
     FlowKind.HTTP_FLOOD: 800.0,
     FlowKind.SLOWLORIS: 300.0,
+    FlowKind.INJECTION: 200.0,
 }
 
 
@@ -88,6 +94,13 @@ def client_ip(prefix: str, index: int) -> str:
     return f"{prefix}.{high}.{low + 1}"
 
 
+def spoofed_ip(prefix: IPv4Network, index: int) -> str:
+    """The source address the index-th attacker forges: the prefix's (index+1)-th host."""
+    if not 0 <= index < prefix.num_addresses - 2:
+        raise ValueError(f"attacker {index} does not fit in {prefix}")
+    return str(prefix[index + 1])
+
+
 def server_ip(scenario: Scenario) -> str:
     """The traffic server's address, or the default one if the scenario gives none."""
     assert scenario.traffic is not None
@@ -120,13 +133,20 @@ def attack_flows(attack: Attack, dst_ip: str, first: int = 0) -> list[FlowSpec]:
     """One flow per attacker and attacked port, splitting the attacker's rate evenly.
 
     Attackers are numbered from `first` (their addresses follow from the number), so that
-    several attacks in one run use distinct addresses.
+    several attacks in one run use distinct addresses; a spoofing attack's addresses are
+    forged from its prefix instead.
     """
     stop = np.inf if attack.stop is None else attack.stop
     kind = FlowKind(attack.kind)
+
+    def source(index: int) -> str:
+        if attack.spoof is not None:
+            return spoofed_ip(attack.spoof, index)
+        return client_ip(ATTACK_PREFIX, first + index)
+
     return [
         FlowSpec(
-            id=FlowId(client_ip(ATTACK_PREFIX, first + index), dst_ip, port),
+            id=FlowId(source(index), dst_ip, port),
             kind=kind,
             attach=attack.attach[index % len(attack.attach)],
             rate=attack.rate / len(attack.ports),
@@ -164,6 +184,7 @@ class TrafficModel:
         self._http = np.array([f.kind is FlowKind.HTTP for f in flows], dtype=bool)
         self._video = np.array([f.kind is FlowKind.VIDEO for f in flows], dtype=bool)
         self._flood = np.array([f.kind is FlowKind.SYN_FLOOD for f in flows], dtype=bool)
+        self._datagram = np.array([f.kind is FlowKind.INJECTION for f in flows], dtype=bool)
         self._attack = np.array([f.kind in ATTACK_KINDS for f in flows], dtype=bool)
         self._packet_bytes = np.array([PACKET_BYTES[f.kind] for f in flows], dtype=float)
 
@@ -173,7 +194,8 @@ class TrafficModel:
         HTTP clients request in a step with probability HTTP_ON, one connection each;
         a video client opens its one connection in its first step. Attackers open one
         connection per unit of attack (see PACKET_BYTES): a SYN flood's are never
-        acknowledged, an HTTP flood's and a slowloris's complete their handshakes.
+        acknowledged, an HTTP flood's and a slowloris's complete their handshakes; injected
+        datagrams open none.
         """
         n = len(self._rate)
         jitter = self._rng.uniform(1.0 - JITTER, 1.0 + JITTER, n)
@@ -185,7 +207,7 @@ class TrafficModel:
         opening = (self._video & (t < self._start + self._step)) | http_on
         legit_syn = (active & opening).astype(float)
         attack_syn = rate * self._step * BYTES_PER_MB / self._packet_bytes
-        syn = np.where(self._attack, attack_syn, legit_syn)
+        syn = np.where(self._attack & ~self._datagram, attack_syn, legit_syn)
         return Offered(rate=rate, syn=syn, ack=np.where(self._flood, 0.0, syn))
 
     @property

@@ -1,0 +1,459 @@
+"""The Security Policy & SSLA Manager of a run (`002_…` Section II.B): assess every active
+SSLA on the live streams, enforce the remediation of breaches, explain and audit everything.
+
+It runs beside the agents as a `secmas.pipeline.operate.StepLoop`. Before the run the
+conflict check settles contradicting policies (`conflicts.py`); after every data-plane step
+each slice's sources are read (`streams.py`), each term's period is assessed
+(`assessment.py`), and a breach triggers its term's actions:
+
+- REJECT_PACKET: a data-plane rule (`FlowBlock`) drops each offending source's packets where
+  they enter the network, installed through the agents' controller within the period;
+- NOTIFY: when the target names one of the agents' goals (`cnfScaledOut`), that goal is
+  posted to the agent of the PoP that runs the slice's CNF and auctioned like any other;
+  otherwise the target (the security orchestrator) gets the notification on the bus
+  subject `policy.notify.<target>`; once per breach episode;
+- LOG: an audit entry for the breach (at its start, when new offenders appear, and when the
+  term is met again);
+- REVOKE: the offending agents are revoked through the trust layer (on chain, re-keyed).
+
+Every assessed period is SSLA evidence for the Trust Manager: the PoPs where offending
+packets entered (or the CNF's PoP, or the offending senders) count against, the others for.
+Every decision, with its explanation, is appended to the hash-chained audit log, which the
+closed loop's alerts and decisions join (with SHAP attributions, when an explainer is given).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from secmas.agents.bdi import Belief, Goal, GoalKind
+from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
+from secmas.analytics.decision import Alert
+from secmas.analytics.loop import ClosedLoop
+from secmas.analytics.trust import TrustManager
+from secmas.ledger.connection import connect
+from secmas.network.dataplane import DataPlane, FlowBlock
+from secmas.pipeline.mlfo import pipeline_name
+from secmas.pipeline.secure import SecurePipeline, vni_of
+from secmas.policy.assessment import Assessment, TermMonitor
+from secmas.policy.audit import DEFAULT_ANCHOR_EVERY, Anchorer, AuditLog
+from secmas.policy.conflicts import Resolution, check
+from secmas.policy.ssla import SSLA, ActionKind, GuaranteeTerm
+from secmas.policy.streams import SliceTap, SliceView, message_record, split_source
+from secmas.scenario.model import Scenario
+
+ACTOR = "SSLAManager"
+NOTIFY_SUBJECT = "policy.notify"
+AGENT_GOALS = frozenset({"cnfScaledOut", "cnfMigrated", "cnfGuarded"})
+"""NOTIFY targets the agents have plans for (`secmas.agents.ddos.cnf`)."""
+
+Explainer = Callable[[Alert, np.ndarray], dict[str, Any]]
+"""Feature attributions (SHAP) of a closed-loop alert, given the samples the loop held when it
+raised it (`secmas.policy.attribution.alert_explainer`)."""
+
+
+@dataclass(frozen=True)
+class Anchoring:
+    """Where the audit log's head is anchored: the log's id on the AuditAnchor contract, how
+    often (entries), and the anchors file kept beside the log."""
+
+    log_id: bytes
+    path: Path | None = None
+    every: int = DEFAULT_ANCHOR_EVERY
+
+
+class PolicyError(ValueError):
+    """SSLAs that cannot be assessed on a scenario; the message names the SSLA and reason."""
+
+
+def check_scenario(sslas: Sequence[SSLA], scenario: Scenario) -> list[str]:
+    """Problems assessing `sslas` on `scenario`: unknown slices or sources."""
+    slices = {s.id for s in scenario.slices}
+    problems = []
+    for ssla in sslas:
+        if ssla.slice not in slices:
+            known = ", ".join(sorted(slices)) or "none: add a slices section"
+            problems.append(f"{ssla.id}: slice {ssla.slice!r} is not in the scenario ({known})")
+            continue
+        for term in ssla.terms:
+            try:
+                slice_id, _kind = split_source(term.indicator.source.name)
+            except ValueError as exc:
+                problems.append(f"{ssla.id}/{term.name}: {exc}")
+                continue
+            if slice_id != ssla.slice:
+                problems.append(
+                    f"{ssla.id}/{term.name}: source {term.indicator.source.name!r} is not "
+                    f"about slice {ssla.slice!r}"
+                )
+    return problems
+
+
+@dataclass
+class Enforcement:
+    """One remediation action carried out (or refused), for the report."""
+
+    time: float
+    ssla: str
+    term: str
+    action: str
+    target: str
+    outcome: str
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class _Episode:
+    """A run of breached periods of one term."""
+
+    since: float
+    offenders: set[str] = field(default_factory=set)
+    notified: bool = False
+
+
+class SSLAManager:
+    """Runs beside the agents (a `secmas.pipeline.operate.StepLoop`)."""
+
+    def __init__(
+        self,
+        sslas: Sequence[SSLA],
+        audit: AuditLog,
+        *,
+        closed_loop: ClosedLoop | None = None,
+        explain: Explainer | None = None,
+        anchoring: Anchoring | None = None,
+    ) -> None:
+        self.sslas = tuple(sslas)
+        self.audit = audit
+        self.anchoring = anchoring
+        self.anchorer: Anchorer | None = None
+        self.closed_loop = closed_loop
+        self.explain = explain
+        self.resolution: Resolution = check(self.sslas)
+        self.monitors = [
+            TermMonitor(ssla, term, self.resolution.named_sets((ssla.id, term.name), term))
+            for ssla in self.sslas
+            for term in ssla.terms
+            if (ssla.id, term.name) not in self.resolution.suspended
+        ]
+        self.breaches: list[Assessment] = []
+        self.attributions: list[dict[str, Any]] = []
+        """SHAP attributions of the closed loop's alerts, by alert number."""
+        self.enforcements: list[Enforcement] = []
+        self.trust = closed_loop.trust if closed_loop is not None else TrustManager()
+        self._world: World | None = None
+        self._secure: SecurePipeline | None = None
+        self._agents: dict[str, PoPAgent] = {}
+        self._taps: dict[str, SliceTap] = {}
+        self._messages: list[dict[str, Any]] = []
+        self._episodes: dict[tuple[str, str], _Episode] = {}
+        self._blocked: dict[tuple[str, str], int] = {}
+        self._revoked: set[str] = set()
+        self._alerts_seen = 0
+        self._decisions_seen = 0
+        self._vni = 0
+
+    # -- StepLoop ----------------------------------------------------------------------------
+    def attach(
+        self,
+        world: World,
+        attestations: Callable[[], Sequence[Any]],
+        trust_layer: SecurePipeline | None = None,
+    ) -> None:
+        if world.plane is None:
+            raise ValueError("the SSLA manager needs the data plane in this process")
+        problems = check_scenario(self.sslas, world.scenario)
+        if problems:
+            raise PolicyError("; ".join(problems))
+        self._world = world
+        self._secure = trust_layer
+        self._vni = vni_of(pipeline_name(world.scenario.id), world.scenario.security)
+        slices = {s.id: s for s in world.scenario.slices}
+        self._taps = {
+            slice_id: SliceTap(world.plane, SliceView.of(world.scenario, slices[slice_id]))
+            for slice_id in {m.slice_id for m in self.monitors}
+        }
+        if self.closed_loop is None:
+            self.trust.base = world.admits
+            world.admits = self.trust.admits
+        if self.anchoring is not None:
+            ledger = trust_layer.ledger if trust_layer is not None else connect(None)
+            self.anchorer = Anchorer(
+                self.audit,
+                ledger.deploy_audit_anchor(),
+                self.anchoring.log_id,
+                every=self.anchoring.every,
+                path=self.anchoring.path,
+            )
+        for conflict in self.resolution.conflicts:
+            self.audit.append(0.0, ACTOR, "conflict", conflict.explain(), conflict.to_json())
+        for key in sorted(self.resolution.suspended):
+            self.audit.append(
+                0.0, ACTOR, "suspend", f"{key[0]}/{key[1]} is not enforced: it lost a conflict", {}
+            )
+
+    async def start(self, agents: Sequence[PoPAgent]) -> None:
+        self._agents = {agent.pop: agent for agent in agents}
+        if any(m.kind == "agent-bus" for m in self.monitors):
+            world = self._require_world()
+            await world.bus.subscribe(f"{world.space}.>", self._tap_message)
+
+    async def after_step(self, now: float) -> None:
+        streams = {slice_id: tap.step() for slice_id, tap in self._taps.items()}
+        availability = {slice_id: tap.availability() for slice_id, tap in self._taps.items()}
+        messages, self._messages = self._messages, []
+        for monitor in self.monitors:
+            slice_streams = dict(streams[monitor.slice_id])
+            slice_streams["agent-bus"] = messages
+            monitor.feed(slice_streams, {"availability": availability[monitor.slice_id]})
+            if monitor.due(now):
+                records = list(monitor.records)
+                assessment = monitor.assess(now)
+                self._evidence(monitor, assessment, records)
+                await self._handle(monitor.term, assessment)
+        self._audit_closed_loop()
+
+    def report(self) -> dict[str, Any]:
+        anchors = None
+        if self.anchorer is not None:
+            self.anchorer.close()
+            found = self.anchorer.anchor_file()
+            anchors = {
+                "chain": found.chain,
+                "contract": found.contract,
+                "log_id": "0x" + found.log_id.hex(),
+                "anchored": [[a.count, a.head] for a in found.anchors],
+                "failures": list(self.anchorer.failures),
+            }
+        return {
+            "policy": {
+                "sslas": [
+                    {"id": s.id, "intent": s.intent, "slice": s.slice, "priority": s.priority}
+                    for s in self.sslas
+                ],
+                "conflicts": [c.to_json() for c in self.resolution.conflicts],
+                "suspended": [list(k) for k in sorted(self.resolution.suspended)],
+                "compliance": [m.compliance() for m in self.monitors],
+                "breaches": [b.to_json() for b in self.breaches],
+                "enforcements": [e.to_json() for e in self.enforcements],
+                "rejected_packets": self._rejected(),
+                "attributions": self.attributions,
+                "audit": {"entries": len(self.audit), "head": self.audit.head, "anchors": anchors},
+                "trust": self.trust.report(self._require_world().directory),
+            }
+        }
+
+    # -- assessment → enforcement -----------------------------------------------------------
+    async def _handle(self, term: GuaranteeTerm, assessment: Assessment) -> None:
+        key = assessment.key
+        episode = self._episodes.get(key)
+        if assessment.status != "breached":
+            if episode is not None and assessment.status == "met":
+                del self._episodes[key]
+                self.audit.append(
+                    assessment.end,
+                    ACTOR,
+                    "restored",
+                    f"{key[0]}/{key[1]} met again after a breach since {episode.since:g} s: "
+                    + assessment.explain(),
+                    assessment.to_json(),
+                )
+            return
+        self.breaches.append(assessment)
+        if episode is None:
+            episode = self._episodes[key] = _Episode(assessment.start)
+        offenders = {_offender(r) for r in assessment.offending} - {""}
+        news = offenders - episode.offenders
+        first = not episode.offenders and not episode.notified
+        episode.offenders |= offenders
+        if first or news:
+            self.audit.append(
+                assessment.end, ACTOR, "breach", assessment.explain(), assessment.to_json()
+            )
+        for action in term.remediation:
+            match action.kind:
+                case ActionKind.REJECT_PACKET:
+                    await self._reject(assessment)
+                case ActionKind.NOTIFY if not episode.notified:
+                    await self._notify(assessment, action.target, action.detail)
+                case ActionKind.REVOKE:
+                    await self._revoke(assessment, news or offenders)
+        episode.notified = True
+
+    async def _reject(self, assessment: Assessment) -> None:
+        """Block each offending (source, destination) where the source enters the network."""
+        world = self._require_world()
+        tap = self._taps[assessment.slice]
+        installed = []
+        for record in assessment.offending:
+            src, dst = str(record.get("source_ip")), str(record.get("destination_ip"))
+            if (src, dst) in self._blocked:
+                continue
+            node = tap.ingress_of(src)
+            if node == "unknown":
+                node = next(iter(tap.view.attach.values()))
+            rule_id = await world.controller.add_rule(FlowBlock(node, src, dst))
+            self._blocked[(src, dst)] = rule_id
+            installed.append({"rule": rule_id, "node": node, "source": src, "destination": dst})
+            self._enforced(assessment, "REJECT_PACKET", f"{src}>{dst} at {node}", "rule installed")
+        if installed:
+            nodes = sorted({item["node"] for item in installed})
+            self.audit.append(
+                assessment.end,
+                ACTOR,
+                "reject_packet",
+                f"{assessment.ssla}/{assessment.term}: {len(installed)} blockFlow rules drop the "
+                f"offending sources' packets where they enter ({', '.join(nodes)}), because "
+                f"{assessment.kpi} = {assessment.value:g} breached '{assessment.breach}'",
+                {"rules": installed},
+            )
+
+    async def _notify(self, assessment: Assessment, target: str, detail: str) -> None:
+        world = self._require_world()
+        if target in AGENT_GOALS:
+            outcome = self._post_goal(assessment, target)
+        else:
+            message = {"ssla": assessment.ssla, "term": assessment.term, "detail": detail}
+            message["explanation"] = assessment.explain()
+            await world.bus.publish(f"{NOTIFY_SUBJECT}.{target}", json.dumps(message).encode())
+            outcome = f"notified on {NOTIFY_SUBJECT}.{target}"
+        self._enforced(assessment, "NOTIFY", target, outcome)
+        self.audit.append(
+            assessment.end,
+            ACTOR,
+            "notify",
+            f"{assessment.ssla}/{assessment.term}: {outcome}: {detail}",
+            {"target": target},
+        )
+
+    def _post_goal(self, assessment: Assessment, goal: str) -> str:
+        """Hand `goal` for the slice's first CNF to the agent of the PoP running it."""
+        world = self._require_world()
+        plane = self._plane()
+        view = self._taps[assessment.slice].view
+        if not view.pop_of_cnf:
+            return f"not posted: slice {assessment.slice} has no CNF for {goal}"
+        cnf = next(iter(view.pop_of_cnf))
+        placement = plane.cnf_placement(cnf)
+        agent = self._agents.get(placement.pop)
+        if agent is None:
+            return f"not posted: no agent on {placement.pop}"
+        args = (cnf, str(len(placement.replicas) + 1)) if goal == "cnfScaledOut" else (cnf, "1")
+        spec = next(c for c in world.scenario.cnfs if c.id == cnf)
+        ips = {host.id: host.ip for host in world.scenario.hosts}
+        payload = {
+            "cnf": cnf,
+            "host": spec.host,
+            "ip": ips.get(spec.host) or plane.server_ip,
+            "since": assessment.start,
+        }
+        agent.bdi.post_goal(Goal(Belief(goal, args), GoalKind.ACHIEVE, PROTECT, payload=payload))
+        return f"goal {goal}({','.join(args)}) posted to {agent.pop}"
+
+    async def _revoke(self, assessment: Assessment, senders: set[str]) -> None:
+        world = self._require_world()
+        for agent in sorted(senders & set(world.directory) - self._revoked):
+            reason = f"{assessment.ssla}/{assessment.term} breached: {assessment.kpi} = "
+            reason += f"{assessment.value:g}"
+            if self._secure is None:
+                outcome = "not revoked: the run has no trust layer"
+            else:
+                await self._secure.remove_agent(agent, reason)
+                self._revoked.add(agent)
+                outcome = "revoked on chain, its keys withdrawn"
+            self._enforced(assessment, "REVOKE", agent, outcome)
+            self.audit.append(assessment.end, ACTOR, "revoke", f"{agent}: {outcome} ({reason})", {})
+
+    def _enforced(self, assessment: Assessment, action: str, target: str, outcome: str) -> None:
+        self.enforcements.append(
+            Enforcement(assessment.end, assessment.ssla, assessment.term, action, target, outcome)
+        )
+
+    # -- evidence ---------------------------------------------------------------------------
+    def _evidence(self, monitor: TermMonitor, assessment: Assessment, records: list) -> None:
+        """SSLA compliance per agent for the Trust Manager (see the module docstring)."""
+        if assessment.status == "not measured":
+            return
+        directory = set(self._require_world().directory)
+        bad = {_subject(r) for r in assessment.offending} & directory
+        if monitor.kind == "availability":
+            view = self._taps[monitor.slice_id].view
+            subjects = {self._plane().cnf_placement(c).pop for c in view.pop_of_cnf}
+            bad = subjects if assessment.status == "breached" else set()
+        else:
+            subjects = {_subject(r) for r in records} & directory
+        for subject in sorted(subjects | bad):
+            self.trust.observe("ssla", subject, subject not in bad)
+
+    def _audit_closed_loop(self) -> None:
+        """Audit the closed loop's new alerts (with attributions) and decisions."""
+        if self.closed_loop is None:
+            return
+        loop = self.closed_loop
+        for index in range(self._alerts_seen, len(loop.alerts)):
+            alert = loop.alerts[index]
+            evidence = alert.to_json()
+            attribution = None
+            if self.explain is not None:
+                attribution = self.explain(alert, loop.evidence[index])
+                self.attributions.append({"alert": index, **attribution})
+            text = (
+                f"{alert.source} alert on CNF {alert.cnf} ({alert.pop}): score "
+                f"{alert.score:.3g} vs threshold {alert.threshold:.3g}, profile "
+                f"{alert.profile or 'n/a'}; largest errors "
+                + ", ".join(name for name, _ in alert.features[:3])
+            )
+            if attribution is not None:
+                evidence["attribution"] = attribution
+                text += f"; SHAP: {attribution['text']}"
+            self.audit.append(alert.time, "ClosedLoop", "alert", text, evidence)
+        self._alerts_seen = len(self.closed_loop.alerts)
+        for decision in self.closed_loop.decisions[self._decisions_seen :]:
+            data = decision.to_json()
+            alert = self.closed_loop.alerts[decision.alert]
+            text = f"decision engine: {data.get('goal')} for alert {decision.alert} → "
+            text += f"{data.get('status')} ({data.get('reason', '')})"
+            self.audit.append(alert.time, "DecisionEngine", "goal", text, data)
+        self._decisions_seen = len(self.closed_loop.decisions)
+
+    def _rejected(self) -> list[dict[str, Any]]:
+        plane = self._plane()
+        return [
+            {"source": src, "destination": dst, "rule": rule_id, "packets": plane.dropped(rule_id)}
+            for (src, dst), rule_id in self._blocked.items()
+        ]
+
+    async def _tap_message(self, subject: str, data: bytes) -> None:
+        world = self._require_world()
+        record = message_record(subject, data, self._vni)
+        if not record["encrypted"] and record["sender"] not in world.directory:
+            record = {**record, "sender": "unknown"}  # a claim nobody vouches for
+        self._messages.append(record)
+
+    def _require_world(self) -> World:
+        if self._world is None:
+            raise RuntimeError("the SSLA manager is not attached to a run")
+        return self._world
+
+    def _plane(self) -> DataPlane:
+        plane = self._require_world().plane
+        assert plane is not None
+        return plane
+
+
+def _offender(record: Any) -> str:
+    return str(record.get("source_ip") or record.get("sender") or record.get("pop") or "")
+
+
+def _subject(record: Any) -> str:
+    """The agent (PoP) a record holds to account: where its packets entered, who sent it, or
+    where it runs."""
+    return str(record.get("ingress") or record.get("sender") or record.get("pop") or "")
