@@ -134,3 +134,48 @@ def test_metric_terms_and_missing_sources() -> None:
     assert not patches.measured
     assert patches.assess(3600.0).status == "not measured"
     assert patches.compliance()["compliance"] is None
+
+
+def residency_run(region_of_pop6: str) -> dict[str, Any]:
+    pops = tuple(
+        pop.model_copy(update={"region": region_of_pop6 if pop.id == "pop6" else "eu-west"})
+        for pop in SCENARIO.pops
+    )
+    scenario = SCENARIO.model_copy(update={"pops": pops, "attack": None})
+    manager = SSLAManager(
+        sslas("  - {id: eu, slice: protected-web, kind: residency, region: eu-west}\n"),
+        AuditLog(),
+    )
+    result = asyncio.run(operate(scenario, until=120.0, loops=[manager]))
+    return (result.analytics or {})["policy"]
+
+
+def test_residency_follows_the_region_of_the_cnf_pop() -> None:
+    inside = residency_run("eu-west")
+    assert inside["breaches"] == [] and inside["compliance"][0]["periods"] == 2
+    outside = residency_run("us-east")
+    [first, _second] = outside["breaches"]
+    assert first["offending"] == 60  # one record per one-second sample of the period
+    assert first["evidence"][0] == {"cnf": "web", "pop": "pop6", "region": "us-east"}
+    assert "OutOfRegionPlacements = 60 placements" in first["explanation"]  # 60 one-s samples
+    [notify] = outside["enforcements"]
+    assert notify["action"] == "NOTIFY" and notify["target"] == "SecurityOrchestrator"
+
+
+def test_an_availability_breach_hands_the_agents_a_scale_out_goal() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "cnf-attack.yaml")
+    scenario = scenario.model_copy(
+        update={"security": SCENARIO.security.model_copy(update={"enabled": False})}
+    )
+    manager = SSLAManager(
+        sslas("  - {id: up, slice: protected-web, kind: availability, percent: 99.95}\n"),
+        AuditLog(),
+    )
+    result = asyncio.run(operate(scenario, until=80.0, loops=[manager]))
+    policy = (result.analytics or {})["policy"]
+    first = policy["breaches"][0]
+    assert first["end"] == 70.0 and first["value"] < 99.95
+    [notify] = policy["enforcements"]
+    assert notify["outcome"] == "goal cnfScaledOut(web,2) posted to pop6"
+    scaled = [a for a in result.journal.actions if a.action == "scaleOut"]
+    assert scaled and scaled[0].time >= 70.0
