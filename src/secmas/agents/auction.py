@@ -97,6 +97,11 @@ Requested = Callable[[ACLMessage], None]
 Admits = Callable[[str], bool]
 """Whether an agent may take part (attested and not revoked); others are ignored."""
 
+Declines = Callable[[GoalRequest], str | None]
+"""A PoP's local policy on calls for proposals: the reason it refuses to bid for a goal (its
+domain's security hygiene is too low for a sensitive goal, it is the PoP a moving target
+leaves), or None to bid as usual. The reason goes back in the REFUSE and into the record."""
+
 Announce = Callable[[str, str, list[str], float], Awaitable[None]]
 """Tells the agents in other processes that a virtual path was reserved or given back:
 (op "reserve" | "release", holder, node path, MB/s)."""
@@ -209,6 +214,7 @@ class Mailbox:
         admits: Admits | None = None,
         announce: Announce | None = None,
         space: str = SPACE,
+        declines: Declines | None = None,
     ) -> None:
         self.name = name
         self.space = space
@@ -222,6 +228,7 @@ class Mailbox:
         self.on_request = on_request
         self.admits = admits
         self.announce = announce
+        self.declines = declines
         self.reservations: dict[str, Reservation] = {}
         self.malformed = 0
         self.excluded = 0
@@ -300,6 +307,10 @@ class Mailbox:
             await self.send(
                 cfp.reply(Performative.NOT_UNDERSTOOD, {"reason": str(exc)}, sender=self.name)
             )
+            return
+        declined = None if self.declines is None else self.declines(request)
+        if declined is not None:
+            await self.send(cfp.reply(Performative.REFUSE, {"reason": declined}, sender=self.name))
             return
         deadline = cfp.reply_by if cfp.reply_by is not None else self.clock.now()
         await self._wait_for_held_instance(request, deadline)

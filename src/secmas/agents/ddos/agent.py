@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 PROTECT, DIAGNOSE = 10.0, 5.0  # goal deliberation: protect the network first (Section 5.1)
 
+Decline = Callable[[str, GoalRequest], str | None]
+"""(PoP, goal request) → why that PoP refuses to bid for it, or None."""
+
 
 @dataclass
 class World:
@@ -80,6 +83,17 @@ class World:
     """The NFV-A subject space (per pipeline when several share a bus)."""
     admits: Admits | None = None
     """Which agents may take part (the trust layer's view); None admits every agent."""
+    declines: list[Decline] = field(default_factory=list)
+    """Local policies that make a PoP refuse a goal, with the reason (CTI hygiene, moving
+    target defence); consulted on every call for proposals."""
+
+    def decline(self, pop: str, request: GoalRequest) -> str | None:
+        """The first reason a policy gives for `pop` not to bid for `request`, if any."""
+        for rule in self.declines:
+            reason = rule(pop, request)
+            if reason is not None:
+                return reason
+        return None
 
     @classmethod
     def simulated(
@@ -194,6 +208,7 @@ class PoPAgent:
             admits=self.world.admits,
             announce=self.announce,
             space=self.world.space,
+            declines=lambda request: self.world.decline(self.pop, request),
         )
         plane = self.world.controller
         self._vnfs: dict[str, Any] = {
