@@ -99,4 +99,5 @@ def cnf_goals() -> tuple[GoalSpec, ...]:
         goal("cnfMigrated", 0.3, 0.7, 0.0, WEB_REPLICA),
         goal("cnfIsolated", 0.6, 0.4, 0.0, WEB_REPLICA),
         goal("cnfGuarded", 0.8, 0.1, 0.1, CONN_GUARD),
+        goal("cnfMoved", 0.4, 0.6, 0.0, WEB_REPLICA),
     )

@@ -311,3 +311,23 @@ def test_the_spike_factor_scales_with_magnitude() -> None:
     half = steady(NORMAL, incidents=[{"kind": "traffic_spike", "start": 0, "magnitude": 0.5}])
     assert 1.0 <= half["throughput"] / base <= 2.0
     assert math.isclose(steady(NORMAL)["throughput"], base)
+
+
+def test_live_migration_moves_warm_and_fails_requests_only_for_its_downtime() -> None:
+    cnf = model([{"kind": "high_memory", "start": 0}])
+    before = run(cnf, NORMAL, 20)
+    cnf.remedy("live_migrate", "p2", 20.0, downtime=2.5)
+    assert cnf.placement.pop == "p2" and [i.kind for i in cnf.active(20.0)] == ["high_memory"]
+    after = run(cnf, NORMAL, 6, start=20.0)
+    errors = m(after, "error_rate")
+    assert errors[0] > 0.95 and errors[1] > 0.95  # two whole seconds down
+    assert 0.4 < errors[2] < 0.6  # half of the third
+    assert errors[3] < 0.01 and errors[5] < 0.01
+    assert m(after, "memory_rss")[0] >= m(before, "memory_rss")[-1]  # memory came along
+    assert m(after, "disk_read")[0] < 1.0  # no cold start
+
+
+@pytest.mark.parametrize("downtime", [-1.0, math.inf, math.nan])
+def test_live_migration_refuses_a_bad_downtime(downtime: float) -> None:
+    with pytest.raises(ValueError, match="downtime"):
+        model().remedy("live_migrate", "p2", 0.0, downtime=downtime)

@@ -8,7 +8,10 @@ already started the VNF the goal needs (a CNF replica or a connection guard):
 - cnfMigrated(cnf): the CNF's instance moves to the new one;
 - cnfIsolated(cnf): the suspect instance is quarantined and the new one serves;
 - cnfGuarded(cnf): a reverse proxy in front of the CNF closes slow connections, inspects
-  the sources that reach it and blocks the abusive ones where they enter the network.
+  the sources that reach it and blocks the abusive ones where they enter the network;
+- cnfMoved(cnf, k): moving target defence, the k-th proactive move: the CNF's instance
+  live-migrates here (the PoP it leaves declined the auction) with the downtime its
+  migration method costs (`payload["downtime"]`, seconds).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class ConnGuardVNF:
 
 @dataclass
 class CNFPlans:
-    """The four mitigation plans of one agent, keyed by goal name in `plans`."""
+    """The mitigation plans of one agent, keyed by goal name in `plans`."""
 
     pop: str
     plane: Controller
@@ -55,6 +58,7 @@ class CNFPlans:
             "cnfMigrated": self._migrate,
             "cnfIsolated": self._isolate,
             "cnfGuarded": self._guard,
+            "cnfMoved": self._move,
         }
 
     async def _remedy(self, request: GoalRequest, remedy: str, action: str) -> list[Belief]:
@@ -74,6 +78,15 @@ class CNFPlans:
     async def _isolate(self, request: GoalRequest, _payload: dict[str, Any]) -> list[Belief]:
         """Quarantine the suspect instance; a clean one here takes over."""
         return await self._remedy(request, "isolate", "isolate")
+
+    async def _move(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+        """Live-migrate the CNF's instance here; it is down for the method's downtime."""
+        cnf = request.args[0]
+        downtime = float(payload.get("downtime", 0.0))
+        await self.plane.remedy(cnf, "live_migrate", self.pop, downtime)
+        method = payload.get("method", "live")
+        self.act("liveMigrate", f"{cnf} to {self.pop} ({method}, {downtime:.2f} s down)")
+        return [Belief(request.goal, request.args)]
 
     async def _guard(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
         """Close slow connections, then block each abusive source at its ingress."""

@@ -59,7 +59,7 @@ INCIDENT_CONDITIONS: tuple[str, ...] = (
 CONDITIONS: tuple[str, ...] = ("normal", *ATTACK_CONDITIONS, *INCIDENT_CONDITIONS)
 """Every per-step ground-truth label; `disk_storm` is a pattern profilers are not taught."""
 
-REMEDIES: tuple[str, ...] = ("scale_out", "migrate", "isolate", "guard")
+REMEDIES: tuple[str, ...] = ("scale_out", "migrate", "isolate", "guard", "live_migrate")
 
 INSTANCE_BOUND = frozenset({"high_cpu", "high_memory", "network_latency", "disk_storm"})
 """Incidents that live in one instance (the primary): isolating it ends every one."""
@@ -176,6 +176,7 @@ class _State:
     transient: float = 0.0  # seconds of cold start left
     dropped: float = 0.0  # requests lost by a restart, counted as failed next step
     outage: float = 0.0  # share of the next step's requests lost to a restart
+    down: float = 0.0  # seconds of live-migration downtime left (no request is served)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +249,7 @@ class CNFModel:
         """Incidents under way at `t`, in scenario order."""
         return [live.incident for live in self._incidents if live.active(t)]
 
-    def remedy(self, remedy: str, pop: str, t: float) -> None:
+    def remedy(self, remedy: str, pop: str, t: float, downtime: float = 0.0) -> None:
         """Apply an enforcement action at time `t`; it shows from the next sample on.
 
         scale_out: a replica at `pop`; work is shared evenly, capacity and connection
@@ -260,7 +261,12 @@ class CNFModel:
         refilled from disk, slower answers) for `transient_s`. guard: a reverse proxy with
         short header timeouts in front of the CNF (at `pop`); it forwards only complete
         requests, so connections held open by a slowloris never reach the CNF.
+        live_migrate (moving target defence): the primary instance moves to `pop` with its
+        memory, so nothing restarts cold and no incident ends, but for `downtime` seconds
+        (the migration method's stop-and-copy time) its requests fail.
         """
+        if not (math.isfinite(downtime) and downtime >= 0):
+            raise ValueError(f"downtime must be a finite number of seconds ≥ 0, got {downtime!r}")
         if remedy not in REMEDIES:
             raise ValueError(f"unknown remedy {remedy!r}; known: {', '.join(REMEDIES)}")
         if pop not in self._pops:
@@ -275,6 +281,9 @@ class CNFModel:
             case "isolate":
                 self._isolated.append(self._replicas[0])
                 self._restart(pop, INSTANCE_BOUND, t)
+            case "live_migrate":
+                self._replicas[0] = pop
+                self._state.down = max(self._state.down, downtime)
 
     def _restart(self, pop: str, ends: frozenset[str], t: float) -> None:
         """The primary instance starts again at `pop`, ending the incidents in `ends`."""
@@ -392,7 +401,8 @@ class CNFModel:
         accept = 1.0 if needed <= free else free / needed
         arriving = demand * dt
         offered = state.queue + arriving
-        accepted = arriving * accept * (1 - state.outage)
+        down = min(1.0, state.down / dt) if dt > 0 else 0.0
+        accepted = arriving * accept * (1 - max(state.outage, down))
         work = state.queue + accepted
         served = min(work, capacity * dt)
         queue = work - served
@@ -401,6 +411,7 @@ class CNFModel:
         failed = (arriving - accepted) + overflow + accepted * p.syn_drop * fill * 0.2
         failed += state.dropped
         state.queue, state.dropped, state.outage = queue, 0.0, 0.0
+        state.down = max(0.0, state.down - dt)
         return _Served(
             offered=offered,
             served=served,

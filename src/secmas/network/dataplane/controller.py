@@ -67,7 +67,7 @@ class Controller(Protocol):
 
     async def destination_rates(self, node: str) -> dict[str, list[float]]: ...
 
-    async def remedy(self, cnf: str, remedy: str, pop: str) -> None: ...
+    async def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None: ...
 
 
 class LocalController:
@@ -111,8 +111,8 @@ class LocalController:
     async def destination_rates(self, node: str) -> dict[str, list[float]]:
         return self.plane.destination_rates(node)
 
-    async def remedy(self, cnf: str, remedy: str, pop: str) -> None:
-        self.plane.remedy(cnf, remedy, pop)
+    async def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None:
+        self.plane.remedy(cnf, remedy, pop, downtime)
 
 
 # -- codec ---------------------------------------------------------------------------------
@@ -211,7 +211,12 @@ class ControllerService:
             case "destination_rates":
                 return await local.destination_rates(str(args["node"]))
             case "remedy":
-                await local.remedy(str(args["cnf"]), str(args["remedy"]), str(args["pop"]))
+                await local.remedy(
+                    str(args["cnf"]),
+                    str(args["remedy"]),
+                    str(args["pop"]),
+                    float(args.get("downtime", 0.0)),
+                )
                 return None
             case "info":
                 return {"server_ip": local.server_ip, "step_seconds": local.step_seconds}
@@ -275,5 +280,5 @@ class RemoteController:
         rates = await self._ask("destination_rates", node=node)
         return {str(k): [float(x) for x in v] for k, v in rates.items()}
 
-    async def remedy(self, cnf: str, remedy: str, pop: str) -> None:
-        await self._ask("remedy", cnf=cnf, remedy=remedy, pop=pop)
+    async def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None:
+        await self._ask("remedy", cnf=cnf, remedy=remedy, pop=pop, downtime=downtime)

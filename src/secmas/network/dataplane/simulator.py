@@ -347,13 +347,14 @@ class DataPlane:
         """Where the CNF's instances run now."""
         return self._cnf(cnf).model.placement
 
-    def remedy(self, cnf: str, remedy: str, pop: str) -> None:
+    def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None:
         """Apply an enforcement action to a CNF from the next step on: "scale_out" (a
         replica at `pop`), "migrate" (the instance moves to `pop`), "isolate" (the
-        instance is quarantined and a clean one starts at `pop`) or "guard" (a reverse
-        proxy with connection timeouts, at `pop`, in front of the CNF). See
+        instance is quarantined and a clean one starts at `pop`), "guard" (a reverse
+        proxy with connection timeouts, at `pop`, in front of the CNF) or "live_migrate"
+        (the instance moves to `pop` warm, unavailable for `downtime` seconds). See
         `CNFModel.remedy` for what each does to the metrics."""
-        self._cnf(cnf).model.remedy(remedy, pop, self.now)
+        self._cnf(cnf).model.remedy(remedy, pop, self.now, downtime)
 
     # -- internals ---------------------------------------------------------------------------
     def _cnf(self, cnf: str) -> _Tap:
