@@ -36,6 +36,8 @@ from secmas.cli.tables import (
     scenario_table,
     workflow_table,
 )
+from secmas.cli.ui import UIExitOption, UIOption, UIPortOption, live_view
+from secmas.cli.ui import register as register_ui
 from secmas.cli.wrap import register as register_wrap
 from secmas.pipeline.errors import PipelineError, RunError
 from secmas.pipeline.mlfo import pipeline_name
@@ -46,6 +48,7 @@ from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_fr
 
 if TYPE_CHECKING:
     from secmas.analytics.loop import ClosedLoop
+    from secmas.cli.ui import LiveView
     from secmas.policy.manager import SSLAManager
     from secmas.policy.ssla import SSLA
 
@@ -62,6 +65,7 @@ register_wrap(app)
 register_ledger(app)
 register_policy(app)
 register_audit(app)
+register_ui(app)
 app.add_typer(detect_app, name="detect")
 
 
@@ -124,6 +128,8 @@ class Distribution:
     """With the closed loop: serve Prometheus metrics on this port while the run is live."""
     retrain: bool = False
     """With the closed loop: train the detection models even if cached ones fit."""
+    live: LiveView | None = None
+    """With --ui: the live page the run reports to."""
 
 
 def _policies(
@@ -179,8 +185,14 @@ def _execute(
     elif not scenario.security.encrypt:
         console.print("[yellow]encryption is off: agents' messages travel in clear[/]")
 
+    live = mode.live
+    if live is not None:
+        live.begin(scenario, run_id, folder)
+
     def steps(number: str, name: str) -> None:
         console.print(f"[dim]step {number}: {name}[/]")
+        if live is not None:
+            live.step(number, name)
 
     loop = _closed_loop(scenario, mode) if scenario.analytics.detect else None
     manager = _ssla_manager(scenario, sslas, loop, folder, run_id) if sslas else None
@@ -191,6 +203,8 @@ def _execute(
 
             def progress(now: float, _duration: float) -> None:
                 bar.update(task, completed=now)
+                if live is not None and mode.processes:
+                    live.progress(now, _duration)
 
             if mode.processes:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -211,7 +225,9 @@ def _execute(
                     tamper=mode.tamper,
                 )
             else:
-                loops = [x for x in (loop, manager) if x is not None]
+                loops: list[Any] = [x for x in (loop, manager) if x is not None]
+                if live is not None:
+                    loops.append(live.loop(loops))
                 work = operate(scenario, progress=progress, steps=steps, loops=loops)
             result = asyncio.run(work)
     except RunError as exc:
@@ -242,7 +258,7 @@ def _execute(
     console.print(acceptance_table(accepted))
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:
-        paths = write_run(folder, report, result.journal, result.telemetry, window)
+        paths = write_run(folder, report, result.journal, result.telemetry, window, result.scenario)
         if loop is not None:
             paths += [
                 loop.collector.write_csv(folder / f"metrics-{cnf}.csv", cnf)
@@ -259,6 +275,8 @@ def _execute(
         f"{report['simulated_seconds']:g} simulated s in {result.wall_seconds:.2f} s wall"
     )
     console.print("files: " + ", ".join(str(p) for p in paths))
+    if live is not None:
+        live.finish(accepted.passed)
     if not accepted.passed:
         errors.print("[red]the attack was not mitigated: acceptance figures not met[/]")
         raise typer.Exit(FAILED_RUN)
@@ -398,7 +416,10 @@ TamperOption = Annotated[
 SpeedOption = Annotated[
     float,
     typer.Option(
-        "--speed", min=0.1, max=1000.0, help="with --processes: simulated seconds per wall second"
+        "--speed",
+        min=0.1,
+        max=1000.0,
+        help="with --processes or --ui: simulated seconds per wall second",
     ),
 ]
 PlaintextOption = Annotated[
@@ -510,6 +531,9 @@ def demo(
     metrics_port: MetricsPortOption = None,
     retrain: RetrainOption = False,
     policy: PolicyOption = None,
+    ui: UIOption = False,
+    ui_port: UIPortOption = None,
+    ui_exit: UIExitOption = False,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3)."""
@@ -535,6 +559,9 @@ def demo(
         metrics_port,
         retrain,
         policy,
+        ui,
+        ui_port,
+        ui_exit,
     )
 
 
@@ -557,6 +584,9 @@ def run_scenario(
     metrics_port: MetricsPortOption = None,
     retrain: RetrainOption = False,
     policy: PolicyOption = None,
+    ui: UIOption = False,
+    ui_port: UIPortOption = None,
+    ui_exit: UIExitOption = False,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     loaded = _with_service(_load(scenario), service)
@@ -565,7 +595,9 @@ def run_scenario(
     loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect)
     mode = _distribution(loaded, processes, bus, speed, tamper)
     sslas = _policies(loaded, scenario, policy, processes)
-    _execute(loaded, out, replace(mode, metrics_port=metrics_port, retrain=retrain), sslas)
+    with live_view(ui, out, ui_port, ui_exit, speed) as live:
+        options = replace(mode, metrics_port=metrics_port, retrain=retrain, live=live)
+        _execute(loaded, out, options, sslas)
 
 
 TAMPER_AT = 5.0

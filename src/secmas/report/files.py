@@ -1,5 +1,5 @@
 """The files of a run under runs/<id>/: report.json, auctions.csv, attestation.csv
-(when the trust layer ran) and timeline.png."""
+(when the trust layer ran), timeline.png and the scenario that ran (scenario.yaml)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 from secmas.agents.journal import Journal
 from secmas.network.dataplane import Telemetry
 from secmas.report.timeline import plot_timeline
+from secmas.scenario.model import Scenario
+from secmas.scenario.topology import dump_scenario
 
 CSV_FIELDS = (
     "auction",
@@ -36,8 +38,10 @@ def write_run(
     journal: Journal,
     telemetry: list[Telemetry],
     attack_window: tuple[float, float] | None,
+    scenario: Scenario | None = None,
 ) -> list[Path]:
-    """Write the files into `out` (created); returns their paths."""
+    """Write the files into `out` (created); returns their paths. With `scenario`, also
+    scenario.yaml, so that the run can be drawn and re-run as it ran."""
     out.mkdir(parents=True, exist_ok=True)
     report_path = out / "report.json"
     report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
@@ -83,7 +87,12 @@ def write_run(
         png_path,
         f"{report['scenario']} — traffic towards the server",
     )
-    return [*paths, png_path]
+    paths.append(png_path)
+    if scenario is not None:
+        scenario_path = out / "scenario.yaml"
+        scenario_path.write_text(dump_scenario(scenario), encoding="utf-8")
+        paths.append(scenario_path)
+    return paths
 
 
 ATTESTATION_FIELDS = (

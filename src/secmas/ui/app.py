@@ -1,0 +1,224 @@
+"""The web app of `secmas ui`: the API under /api/, its OpenAPI schema at /openapi.json,
+and the page at /.
+
+| endpoint | answers |
+| --- | --- |
+| `GET /api/runs` | every run under the runs directory, newest first (unreadable: why) |
+| `GET /api/runs/{id}` | everything the page shows about one run |
+| `GET /api/runs/{id}/scenario` | the scenario, its topology drawn, traffic and attack windows |
+| `GET /api/runs/{id}/workflow` | the deployment steps 0–14 as they ran |
+| `GET /api/runs/{id}/agents` | per agent: PoP, status, trust score, attestation history |
+| `GET /api/runs/{id}/auctions` | every auction: bids with T, C, D, utility, refusals, winner |
+| `GET /api/runs/{id}/placements` | VNF instances at the start and every placement event |
+| `GET /api/runs/{id}/ledger` | contracts, attestation plan and records, key epochs, audit anchors |
+| `GET /api/runs/{id}/alerts` | alerts of every source, with explanations and what was done |
+| `GET /api/runs/{id}/audit` | the hash-chained audit log, verified against its anchors |
+| `GET /api/runs/{id}/metrics` | traffic series and the CNFs' metrics |
+| `GET /api/live` | the run in progress so far (`secmas demo --ui`) |
+| `GET /api/live/events` | what follows, as server-sent events |
+
+An unknown run is 404, an id that is not one (other characters, too long) 422, a run
+whose report.json is unreadable 422 with the reason; each with a `detail` message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, StreamingResponse
+
+from secmas.ui import runs as store
+from secmas.ui import views
+from secmas.ui.live import LiveHub
+from secmas.ui.models import (
+    AgentView,
+    Alert,
+    Auction,
+    AuditView,
+    Ledger,
+    LiveState,
+    Metrics,
+    PlacementTimeline,
+    RunDetail,
+    RunSummary,
+    ScenarioView,
+    WorkflowStep,
+)
+from secmas.ui.runs import RUN_ID, LoadedRun, RunStore, UnknownRun, UnreadableRun
+
+T = TypeVar("T")
+
+RunId = Annotated[
+    str,
+    PathParam(
+        pattern=RUN_ID,
+        max_length=128,
+        description="the run folder's name (letters, digits, '.', '_', '-')",
+    ),
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no run of that id"},
+    422: {"description": "not a run id, or the run's report.json is unreadable"},
+}
+POLL_SECONDS = 0.1
+KEEPALIVE_SECONDS = 10.0
+
+
+def page() -> str:
+    """The single web page (static/index.html)."""
+    return (resources.files("secmas.ui") / "static" / "index.html").read_text(encoding="utf-8")
+
+
+def create_app(runs: Path, hub: LiveHub | None = None) -> FastAPI:
+    """The app serving the runs under `runs` and, when given, the live run of `hub`."""
+    app = FastAPI(
+        title="secmas",
+        summary="Runs of the secure multi-agent system: topology, placements, auctions, "
+        "attestation plan and ledger, traffic and alerts.",
+        version="1",
+        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN
+        redoc_url=None,
+    )
+    runs_store = RunStore(runs)
+    live = hub or LiveHub()
+    app.state.runs = runs_store
+    app.state.hub = live
+
+    def loaded(run_id: str, view: Callable[[LoadedRun], T]) -> T:
+        try:
+            return view(runs_store.load(run_id))
+        except UnknownRun as exc:
+            raise HTTPException(404, str(exc)) from None
+        except UnreadableRun as exc:
+            raise HTTPException(422, f"run {run_id!r} cannot be shown: {exc}") from None
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return page()
+
+    @app.get("/api/runs", tags=["runs"])
+    def list_runs() -> list[RunSummary]:
+        """Every run under the runs directory, newest first; unreadable ones say why."""
+        return runs_store.summaries()
+
+    @app.get("/api/runs/{run_id}", tags=["runs"], responses=ERRORS)
+    def run_detail(run_id: RunId) -> RunDetail:
+        """Everything about one run: what the page shows."""
+        return loaded(run_id, store.detail)
+
+    @app.get("/api/runs/{run_id}/scenario", tags=["runs"], responses=ERRORS)
+    def run_scenario(run_id: RunId) -> ScenarioView:
+        """The scenario: topology (PoPs, links, hosts, clients, attackers), traffic, attack."""
+        return loaded(run_id, store.scenario_of)
+
+    @app.get("/api/runs/{run_id}/workflow", tags=["runs"], responses=ERRORS)
+    def run_workflow(run_id: RunId) -> list[WorkflowStep]:
+        """The deployment workflow's steps (0–14) with inputs, outputs, time and outcome."""
+        return loaded(run_id, lambda r: r.report.workflow)
+
+    @app.get("/api/runs/{run_id}/agents", tags=["runs"], responses=ERRORS)
+    def run_agents(run_id: RunId) -> list[AgentView]:
+        """Per agent: PoP, status, trust score, attestation history, auctions won."""
+        return loaded(run_id, lambda r: store.detail(r).agents)
+
+    @app.get("/api/runs/{run_id}/auctions", tags=["runs"], responses=ERRORS)
+    def run_auctions(run_id: RunId) -> list[Auction]:
+        """Every auction: bids with T, C, D and Eq. 3.1 utility, refusals, winner."""
+        return loaded(run_id, lambda r: r.report.auctions)
+
+    @app.get("/api/runs/{run_id}/placements", tags=["runs"], responses=ERRORS)
+    def run_placements(run_id: RunId) -> PlacementTimeline:
+        """VNF instances over time."""
+        return loaded(run_id, lambda r: views.placements(r.report))
+
+    @app.get("/api/runs/{run_id}/ledger", tags=["runs"], responses=ERRORS)
+    def run_ledger(run_id: RunId) -> Ledger | None:
+        """The trust layer on chain (null for an --insecure run)."""
+        return loaded(run_id, store.ledger)
+
+    @app.get("/api/runs/{run_id}/alerts", tags=["runs"], responses=ERRORS)
+    def run_alerts(run_id: RunId) -> list[Alert]:
+        """Alerts of the agents, the trust layer, the closed loop and the SSLA manager."""
+        return loaded(run_id, lambda r: views.run_alerts(r.report))
+
+    @app.get("/api/runs/{run_id}/audit", tags=["runs"], responses=ERRORS)
+    def run_audit(run_id: RunId) -> AuditView | None:
+        """The run's audit log, verified (null when the run has none)."""
+        return loaded(run_id, store.audit)
+
+    @app.get("/api/runs/{run_id}/metrics", tags=["runs"], responses=ERRORS)
+    def run_metrics(run_id: RunId) -> Metrics:
+        """Traffic towards the server per step; the CNFs' metrics when monitored."""
+        return loaded(run_id, store.metrics)
+
+    @app.get("/api/live", tags=["live"])
+    def live_state() -> LiveState:
+        """The live run so far; `status` idle when none is running in this process."""
+        return live.snapshot()
+
+    @app.get(
+        "/api/live/events",
+        tags=["live"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "events"}},
+    )
+    async def live_events(
+        request: Request,
+        since: Annotated[int, Query(ge=0, description="last event number already seen")] = 0,
+        last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    ) -> StreamingResponse:
+        """Server-sent events after `since` (or the Last-Event-ID header), until the run
+        ends; `id` is the event number, `event` its kind, `data` JSON."""
+        start = max(since, last_event_id or 0)
+        return StreamingResponse(
+            _stream(live, start, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return app
+
+
+async def _stream(hub: LiveHub, last: int, request: Request) -> AsyncIterator[str]:
+    hub.streams += 1
+    hub.watched = True
+    try:
+        yield "retry: 2000\n\n"
+        quiet = 0.0
+        while True:
+            events, status = hub.since(last)
+            for seq, kind, data in events:
+                yield f"id: {seq}\nevent: {kind}\ndata: {json.dumps(_finite(data))}\n\n"
+                last = seq
+            if not events and status != "running":
+                return
+            if events:
+                quiet = 0.0
+            elif quiet >= KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                quiet = 0.0
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(POLL_SECONDS)
+            quiet += POLL_SECONDS
+    finally:
+        hub.streams -= 1
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: NaN and infinities (which JavaScript's JSON.parse refuses) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

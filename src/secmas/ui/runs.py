@@ -1,0 +1,378 @@
+"""The run folders under a directory (`runs/` by default): found, read, checked, cached.
+
+A run is a folder holding report.json; its id is the folder's name, and only names of
+letters, digits, `.`, `_` and `-` (not starting with `.`) are served, so an id can never
+reach outside the directory. A report.json that cannot be read or does not fit the
+schema is listed with the reason instead of being served.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from secmas.scenario.loader import ScenarioError, load_scenario
+from secmas.scenario.model import Scenario
+from secmas.ui import views
+from secmas.ui.models import (
+    AuditEntryView,
+    AuditView,
+    Ledger,
+    Metrics,
+    Report,
+    RunDetail,
+    RunSummary,
+    ScenarioView,
+    Series,
+)
+from secmas.ui.topology import scenario_view
+
+RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+"""What a run id (a folder name) may look like."""
+_RUN_ID = re.compile(RUN_ID)
+
+SCENARIO_FILE = "scenario.yaml"
+REPORT_FILE = "report.json"
+
+
+class UnknownRun(LookupError):
+    """No run of that id under the directory."""
+
+
+class UnreadableRun(ValueError):
+    """The run's report.json cannot be read or does not fit the schema."""
+
+
+def valid_id(run_id: str) -> bool:
+    return bool(_RUN_ID.match(run_id)) and ".." not in run_id
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """One run's report, checked against the schema, and its scenario when found."""
+
+    id: str
+    folder: Path
+    report: Report
+    modified: str
+    scenario: Scenario | None
+    scenario_source: str
+    views: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What was worked out from it once (the topology's layout): a run's files only change
+    into a new LoadedRun."""
+
+
+def embedded_scenario(scenario_id: str) -> Scenario | None:
+    """The embedded scenario of that id (secmas/data/<id>.yaml), if there is one."""
+    if not valid_id(scenario_id):
+        return None
+    path = Path(str(resources.files("secmas") / "data" / f"{scenario_id}.yaml"))
+    if not path.is_file():
+        return None
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError:
+        return None
+    return scenario if scenario.id == scenario_id else None
+
+
+def read_report(path: Path) -> Report:
+    """report.json checked against the schema; UnreadableRun says why it is not."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UnreadableRun(f"{path.name}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UnreadableRun(f"{path.name}: not UTF-8 text: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableRun(f"{path.name}: line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise UnreadableRun(f"{path.name}: not a JSON object")
+    try:
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise UnreadableRun(f"{path.name}: {where}: {first['msg']}{more}") from None
+
+
+class RunStore:
+    """The runs under `root`: the folders directly in it that hold report.json (and
+    `root` itself when it is one)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._cache: dict[Path, tuple[tuple[int, int], LoadedRun]] = {}
+        self._lock = threading.Lock()
+
+    def folders(self) -> dict[str, Path]:
+        """Run id → folder, newest first."""
+        found: list[Path] = []
+        if (self.root / REPORT_FILE).is_file():
+            found.append(self.root)
+        try:
+            children = sorted(self.root.iterdir())
+        except OSError:
+            children = []
+        found += [c for c in children if c.is_dir() and (c / REPORT_FILE).is_file()]
+        found = [f for f in found if valid_id(f.name)]
+        found.sort(key=lambda f: _mtime(f / REPORT_FILE), reverse=True)
+        return {f.name: f for f in found}
+
+    def folder(self, run_id: str) -> Path:
+        if not valid_id(run_id):
+            raise UnknownRun(f"{run_id!r} is not a run id")
+        folder = self.folders().get(run_id)
+        if folder is None:
+            raise UnknownRun(f"no run {run_id!r} under {self.root}")
+        return folder
+
+    def load(self, run_id: str) -> LoadedRun:
+        """The run's checked report (cached until report.json changes)."""
+        folder = self.folder(run_id)
+        path = folder / REPORT_FILE
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise UnknownRun(f"run {run_id!r}: {exc.strerror}") from None
+        key = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._cache.get(folder)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        report = read_report(path)
+        scenario, source = self._scenario(folder, report.scenario)
+        modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds")
+        run = LoadedRun(run_id, folder, report, modified, scenario, source)
+        with self._lock:
+            self._cache[folder] = (key, run)
+        return run
+
+    @staticmethod
+    def _scenario(folder: Path, scenario_id: str) -> tuple[Scenario | None, str]:
+        """The run's own scenario.yaml, else the embedded scenario of that id."""
+        path = folder / SCENARIO_FILE
+        if path.is_file():
+            try:
+                scenario = load_scenario(path)
+            except (ScenarioError, OSError):
+                scenario = None
+            if scenario is not None and scenario.id == scenario_id:
+                return scenario, SCENARIO_FILE
+        embedded = embedded_scenario(scenario_id)
+        if embedded is not None:
+            return embedded, f"embedded scenario {scenario_id}"
+        return None, "not found"
+
+    def summaries(self) -> list[RunSummary]:
+        """Every run, readable or not."""
+        out = []
+        for run_id, folder in self.folders().items():
+            modified = datetime.fromtimestamp(_mtime(folder / REPORT_FILE), UTC)
+            try:
+                run = self.load(run_id)
+            except (UnreadableRun, UnknownRun) as exc:
+                out.append(
+                    RunSummary(
+                        id=run_id,
+                        readable=False,
+                        problem=str(exc),
+                        modified=modified.isoformat(timespec="seconds"),
+                    )
+                )
+                continue
+            out.append(summary(run))
+        return out
+
+    def detail(self, run_id: str) -> RunDetail:
+        return detail(self.load(run_id))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def summary(run: LoadedRun) -> RunSummary:
+    report = run.report
+    trust = report.trust
+    return RunSummary(
+        id=run.id,
+        readable=True,
+        run_id=report.run_id,
+        scenario=report.scenario,
+        seed=report.seed,
+        pops=report.pops,
+        simulated_seconds=report.simulated_seconds,
+        wall_seconds=report.wall_seconds,
+        auctions=len(report.auctions),
+        attestations=len(trust.attestations) if trust else 0,
+        alerts=len(views.run_alerts(report)),
+        secure=trust is not None,
+        passed=report.acceptance.passed,
+        policy=report.policy is not None,
+        analytics=report.analytics is not None,
+        audit=(run.folder / "audit.jsonl").is_file(),
+        modified=run.modified,
+    )
+
+
+def scenario_of(run: LoadedRun) -> ScenarioView:
+    """The run's scenario with its topology, or what report.json says without one."""
+    if run.scenario is not None:
+        if "scenario" not in run.views:
+            run.views["scenario"] = scenario_view(run.scenario, run.scenario_source)
+        return run.views["scenario"]
+    report = run.report
+    return ScenarioView(
+        id=report.scenario,
+        seed=report.seed,
+        source=run.scenario_source,
+        duration=report.simulated_seconds,
+    )
+
+
+def ledger(run: LoadedRun) -> Ledger | None:
+    trust = run.report.trust
+    if trust is None:
+        return None
+    anchors = None
+    policy = run.report.policy
+    if policy and isinstance(policy.get("audit"), dict):
+        anchors = policy["audit"].get("anchors")
+    return Ledger(
+        pipeline=trust.pipeline,
+        ledger=trust.ledger,
+        contracts=trust.contracts,
+        image=trust.image,
+        plan=trust.plan,
+        setup_tx=trust.setup_tx,
+        attestations=trust.attestations,
+        key_epochs=trust.key_epochs,
+        audit_anchors=anchors,
+    )
+
+
+def audit(run: LoadedRun) -> AuditView | None:
+    """audit.jsonl, verified against audit-anchors.json beside it, if the run has one."""
+    from secmas.policy.audit import (
+        ANCHORS_FILE,
+        AUDIT_FILE,
+        AuditFormatError,
+        read_anchors,
+        read_log,
+        verify,
+    )
+
+    path = run.folder / AUDIT_FILE
+    if not path.is_file():
+        return None
+    try:
+        entries = read_log(path)
+    except (OSError, AuditFormatError) as exc:
+        return AuditView(entries=[], intact=False, reason=str(exc))
+    anchors: list[tuple[int, str]] = []
+    anchors_path = run.folder / ANCHORS_FILE
+    if anchors_path.is_file():
+        try:
+            anchors = [(a.count, a.head) for a in read_anchors(anchors_path).anchors]
+        except (OSError, AuditFormatError, ValueError) as exc:
+            return _audit_view(entries, False, f"{ANCHORS_FILE}: {exc}", 0)
+    check = verify(entries, anchors)
+    return _audit_view(entries, check.ok, check.reason, check.anchors_confirmed)
+
+
+def _audit_view(entries: list[Any], intact: bool, reason: str | None, confirmed: int) -> AuditView:
+    return AuditView(
+        entries=[
+            AuditEntryView(
+                seq=e.seq,
+                time=e.time,
+                actor=e.actor,
+                decision=e.decision,
+                explanation=e.explanation,
+                hash=e.hash,
+            )
+            for e in entries
+        ],
+        intact=intact,
+        reason=reason,
+        anchors_confirmed=confirmed,
+    )
+
+
+def metrics(run: LoadedRun) -> Metrics:
+    """The traffic series and, per CNF, metrics-<cnf>.csv."""
+    telemetry = run.report.telemetry
+    traffic = Series(
+        t=[p.t for p in telemetry],
+        values={
+            name: [getattr(p, name) for p in telemetry]
+            for name in ("legit", "attack", "offered_legit", "offered_attack", "monitored")
+        },
+    )
+    cnfs = {}
+    for path in sorted(run.folder.glob("metrics-*.csv")):
+        series = _csv_series(path)
+        if series is not None:
+            cnfs[path.stem.removeprefix("metrics-")] = series
+    return Metrics(traffic=traffic, cnfs=cnfs)
+
+
+def _csv_series(path: Path) -> Series | None:
+    """A metrics CSV (a `timestamp` column, then one column per metric); None if unreadable."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not rows:
+        return None
+    names = [n for n in rows[0] if n and n != "timestamp"]
+    t = [_number(r.get("timestamp")) for r in rows]
+    return Series(
+        t=[x if x is not None else float(i) for i, x in enumerate(t)],
+        values={n: [_number(r.get(n)) for r in rows] for n in names},
+    )
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def detail(run: LoadedRun) -> RunDetail:
+    """Everything the page shows about one run."""
+    report = run.report
+    return RunDetail(
+        summary=summary(run),
+        scenario=scenario_of(run),
+        workflow=report.workflow,
+        agents=views.agents(report, views.pipeline_agents(report)),
+        auctions=report.auctions,
+        placements=views.placements(report),
+        actions=report.actions,
+        telemetry=report.telemetry,
+        acceptance=report.acceptance,
+        ledger=ledger(run),
+        alerts=views.run_alerts(report),
+        audit=audit(run),
+        policy=report.policy,
+        analytics=report.analytics,
+    )

@@ -1,0 +1,197 @@
+"""The web page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The first test serves the session's finished runs and checks that the topology, the
+auction table and the attestation steps render with the run's data (and follow the time
+slider); the second starts `secmas demo --ui`, watches the live page until the run is
+saved, then stops it with Ctrl-C. Screenshots go under the test's tmp_path and to
+benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.ui.demo_runs import make_runs
+
+from secmas.ui.app import create_app
+from secmas.ui.server import Background, bind, serve_in_thread
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        "Chromium is not installed at /usr/bin/chromium (apt-get install chromium; "
+        "scripts/setup --test installs it)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}") if message.type == "error" else None
+        ),
+    )
+    page.problems = problems
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Background, Path]]:
+    runs = make_runs(tmp_path_factory)
+    background = serve_in_thread(create_app(runs), bind("127.0.0.1", 0))
+    yield background, runs
+    background.stop()
+
+
+def save(page: Any, path: Path, name: str) -> Path:
+    page.screenshot(path=str(path), full_page=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, RESULTS / name)
+    return path
+
+
+def test_a_finished_run_renders_topology_auctions_and_attestation_steps(
+    served: tuple[Background, Path], page: Any, tmp_path: Path
+) -> None:
+    background, runs = served
+    report = json.loads((runs / "secure" / "report.json").read_text())
+    page.goto(background.url + "#run=secure")
+    page.wait_for_selector("#auction-table tr.bid")
+
+    # topology: the six PoPs, the server, the watched link, the VNFs placed by the end
+    assert page.locator("#topology .pop").count() == 6
+    assert page.locator("#topology .edge.monitored").count() == 1
+    placed = page.locator("#topology .vnf").evaluate_all(
+        "chips => chips.map(c => c.closest('.pop').dataset.pop + ':' + c.dataset.vnf)"
+    )
+    expected = [f"{i['pop']}:{i['vnf']}" for i in report["final_instances"]]
+    assert sorted(placed) == sorted(expected)
+
+    # auction table: one row per bid or refusal, the winners as report.json has them
+    rows = sum(len(a["bids"]) + len(a["refusals"]) or 1 for a in report["auctions"])
+    assert page.locator("#auction-table tbody tr").count() == rows
+    winners = page.locator("#auction-table tr.winner").evaluate_all(
+        "rows => rows.map(r => r.dataset.auction + ':' + r.dataset.agent)"
+    )
+    assert winners == [
+        f"{k}:{a['winner']}" for k, a in enumerate(report["auctions"]) if a["winner"]
+    ]
+    first = page.locator("#auction-table tbody tr").first.inner_text()
+    assert "linkRateLimited(pop6~server)" in first and "0.104" in first
+
+    # attestation plan and steps: verifier → measured, result, root of trust
+    attestations = report["trust"]["attestations"]
+    assert page.locator("#attestation-table tr.step").count() == len(attestations)
+    assert page.locator("#attestation-svg .seq-step").count() == len(attestations)
+    step0 = page.locator("#attestation-table tr.step").first.inner_text()
+    assert "SECaaS → pop1" in step0 and "pass" in step0
+    plan = page.locator("#plan .node[data-agent]").evaluate_all("n => n.map(x => x.textContent)")
+    assert plan == report["trust"]["plan"]
+
+    # alerts and the traffic timeline with the mitigations
+    assert "Link Monitor: link over-used" in page.locator("#alerts").inner_text()
+    assert page.locator("#timeline .mitigation").count() >= 5
+    assert page.locator("#timeline .series-attack").count() == 1
+    save(page, tmp_path / "ui-screenshot.png", "ui-screenshot.png")
+
+    # the slider animates placements: at 0 s only the Link Monitor, at 30 s three more
+    page.locator("#time-slider").fill("0")
+    assert page.locator("#topology .vnf").count() == 1
+    page.locator("#time-slider").fill("30")
+    assert page.locator("#topology .vnf").count() == 4
+    assert page.locator("#auction-table tr.future").count() > 0
+    assert page.problems == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_live_run_is_shown_as_it_goes_then_saved(page: Any, tmp_path: Path) -> None:
+    port = free_port()
+    out = tmp_path / "runs" / "watched"
+    options = ["--ui", "--ui-port", str(port), "--speed", "60", "--out", str(out)]
+    log = (tmp_path / "demo.log").open("w")  # a pipe could fill up and stall the demo
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "secmas", "demo", *options], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "api/live", timeout=1).read()
+                break
+            except OSError:
+                assert demo.poll() is None, (tmp_path / "demo.log").read_text()
+                assert time.monotonic() < deadline, "the live page never came up"
+                time.sleep(0.1)
+        page.goto(url + "#live")
+        page.wait_for_selector("#live-status.running", timeout=30_000)
+        page.wait_for_selector("#attestation-table tr.step", timeout=30_000)
+        page.wait_for_selector("#auction-table tr.winner", timeout=30_000)
+        assert page.locator("#topology .pop").count() == 6
+        assert "live: ddos-6pop-" in page.locator("#summary").inner_text()
+        save(page, tmp_path / "ui-live-screenshot.png", "ui-live-screenshot.png")
+        page.wait_for_selector("#live-status.finished", timeout=60_000)
+        page.wait_for_function("document.title === 'secmas · watched'", timeout=10_000)
+        assert "the live run finished" in page.locator("#banner").inner_text()
+        assert page.locator("#run-select").input_value() == "watched"
+        # the run is over and saved; the app serves on until Ctrl-C
+        assert demo.poll() is None
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=30) == 0, (tmp_path / "demo.log").read_text()
+        report = json.loads((out / "report.json").read_text())
+        winners = [a for a in report["auctions"] if a["winner"]]
+        assert page.locator("#auction-table tr.winner").count() == len(winners)
+        assert page.locator("#attestation-table tr.step").count() == len(
+            report["trust"]["attestations"]
+        )
+        assert page.problems == []
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        log.close()

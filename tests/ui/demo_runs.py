@@ -1,0 +1,64 @@
+"""Real run folders for the UI tests, made once per test session by the `secmas` command.
+
+- `secure`: the reference demo with the trust layer (auctions, placements, attestation
+  plan and records, ledger);
+- `policy`: the spoofed-injection demo (SSLA breach with its explanation, enforcements,
+  audit log and its anchors);
+- `loop`: the CNF-attack scenario with the closed loop, small models, 100 s, insecure
+  (alerts with explanations and decisions, metrics-web.csv);
+- `broken`: a report.json that is not JSON; `alien`: JSON of another schema.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from secmas.cli.main import app, default_scenario_path
+
+SMALL_LOOP = """
+analytics:
+  detect: true
+  samples: 200
+  epochs: 2
+  profile_epochs: 1
+"""
+
+_made: dict[str, Path] = {}
+
+
+def _invoke(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+
+
+def make_runs(factory: pytest.TempPathFactory) -> Path:
+    """The runs folder (cached for the session, whichever test asks first)."""
+    if "runs" in _made:
+        return _made["runs"]
+    root = factory.mktemp("ui-runs")
+    runs = root / "runs"
+    _invoke(["demo", "--out", str(runs / "secure")])
+    _invoke(["demo", "--scenario", "spoofed-injection", "--out", str(runs / "policy")])
+    text = default_scenario_path("cnf-attack").read_text()
+    text = text.split("\nanalytics:")[0].replace("duration: 300", "duration: 100") + SMALL_LOOP
+    scenario = root / "cnf-small.yaml"
+    scenario.write_text(text)
+    cache = os.environ.get("SECMAS_CACHE")
+    os.environ["SECMAS_CACHE"] = str(root / "cache")
+    try:
+        _invoke(["run", str(scenario), "--insecure", "--out", str(runs / "loop")])
+    finally:
+        if cache is None:
+            del os.environ["SECMAS_CACHE"]
+        else:
+            os.environ["SECMAS_CACHE"] = cache
+    (runs / "broken").mkdir()
+    (runs / "broken" / "report.json").write_text('{"schema": "secmas.run/1", "run_id": ')
+    (runs / "alien").mkdir()
+    (runs / "alien" / "report.json").write_text('{"schema": "someone-else/2"}')
+    _made["runs"] = runs
+    return runs
