@@ -1,0 +1,117 @@
+"""The CTI agent's whole job in one call (deliverable 004, Section 4.1, Figure 7): scanner
+reports in; risk per vulnerability; include-or-anonymise per key-value pair; a STIX 2.1
+bundle out; and the hygiene score of each domain as a subscriber computes it from that
+bundle, for the orchestrator's placement filter (`secmas.cti.hygiene.exclusions`).
+
+`share` reads files (the only I/O here); `share_reports` does the rest on parsed inputs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from secmas.cti.errors import CTIInputError, Problem
+from secmas.cti.hygiene import hygiene_scores
+from secmas.cti.maps import FieldMap, load_field_map
+from secmas.cti.reports import ScanReport, load_report
+from secmas.cti.risk import RiskParams
+from secmas.cti.sharing import FieldDecision, SharedReport, SharingRule, share_report
+from secmas.cti.stix import build_bundle, bundle_json, parse_bundle, read_bundle
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ShareResult:
+    """What the CTI agent produced: the bundle, the decision table, hygiene per domain."""
+
+    bundle_json: str
+    decisions: tuple[FieldDecision, ...]
+    hygiene: dict[str, float]
+    shared: tuple[SharedReport, ...]
+
+    @property
+    def rows(self) -> list[dict[str, str | float]]:
+        """The decision table as flat rows (`secmas.cti.sharing.DECISION_COLUMNS`)."""
+        return [d.as_row() for d in self.decisions]
+
+
+def share_reports(
+    reports: Sequence[ScanReport],
+    sensitivity: FieldMap,
+    necessity: FieldMap,
+    *,
+    key: bytes | str,
+    rule: SharingRule | None = None,
+    params: RiskParams | None = None,
+    tlp: str = "amber",
+    publisher: str = "secmas CTI agent",
+) -> ShareResult:
+    """Share parsed reports: decisions, the STIX bundle (validated by re-parsing it with
+    `stix2`) and the hygiene per domain computed from the re-parsed bundle."""
+    if sensitivity.kind != "sensitivity" or necessity.kind != "necessity":
+        raise ValueError("give a sensitivity map, then a necessity map")
+    secret = key.encode() if isinstance(key, str) else key
+    shared: list[SharedReport] = []
+    decisions: list[FieldDecision] = []
+    for report in reports:
+        out, rows = share_report(report, sensitivity, necessity, secret, rule, params)
+        shared.append(out)
+        decisions.extend(rows)
+    text = bundle_json(build_bundle(shared, publisher, tlp))
+    received = read_bundle(parse_bundle(text))
+    return ShareResult(text, tuple(decisions), hygiene_scores(received), tuple(shared))
+
+
+def share(
+    report_paths: Sequence[str | Path],
+    sensitivity_path: str | Path,
+    necessity_path: str | Path,
+    *,
+    key: bytes | str | None = None,
+    rule: SharingRule | None = None,
+    params: RiskParams | None = None,
+    tlp: str = "amber",
+    publisher: str = "secmas CTI agent",
+) -> ShareResult:
+    """Read reports (`.json`/`.csv`) and the two maps, then `share_reports`.
+
+    Every file is checked before anything is shared; CTIInputError lists the problems of
+    all of them. Without `key`, a random one is drawn: pseudonyms are then stable within
+    this bundle only (give the publisher's key to keep them stable across runs).
+    """
+    if not report_paths:
+        raise CTIInputError([Problem("<arguments>", "reports", "no scanner reports given")])
+    problems: list[Problem] = []
+    reports: list[ScanReport] = []
+    for path in report_paths:
+        report = _attempt(problems, lambda path=path: load_report(path))
+        if report is not None:
+            reports.append(report)
+    sensitivity = _attempt(problems, lambda: load_field_map(sensitivity_path, "sensitivity"))
+    necessity = _attempt(problems, lambda: load_field_map(necessity_path, "necessity"))
+    if problems or sensitivity is None or necessity is None:
+        raise CTIInputError(problems)
+    return share_reports(
+        reports,
+        sensitivity,
+        necessity,
+        key=secrets.token_bytes(32) if key is None else key,
+        rule=rule,
+        params=params,
+        tlp=tlp,
+        publisher=publisher,
+    )
+
+
+def _attempt(problems: list[Problem], load: Callable[[], T]) -> T | None:
+    """`load()`, or None with its problems added to `problems`."""
+    try:
+        return load()
+    except CTIInputError as exc:
+        problems.extend(exc.problems)
+        return None

@@ -1,0 +1,159 @@
+"""The sharing rule: include ⇔ n·(1 + α·R) ≥ s, else anonymise; per field of a finding."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from secmas.cti.anonymise import pseudonym, truncate_ip
+from secmas.cti.maps import FieldMap
+from secmas.cti.reports import FIELDS, Finding, Host, ScanReport
+from secmas.cti.risk import parse_cvss
+from secmas.cti.sharing import (
+    ANONYMISE,
+    DECISION_COLUMNS,
+    INCLUDE,
+    SharingRule,
+    host_id,
+    share_finding,
+    share_report,
+)
+
+KEY = b"publisher key"
+SCAN = datetime(2025, 9, 15, 2, tzinfo=UTC)
+
+
+def finding(age_days: int = 0, vector: str = "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:L/A:H"):
+    """CVE-2021-23017's vector: R = 0.77 · 4/7 · A(d); 0.22 on publication day."""
+    published = date.fromordinal(SCAN.date().toordinal() - age_days)
+    host = Host("10.20.1.17", "cdn-01.edge-a.example", "Ubuntu 20.04.6 LTS")
+    cpe = "cpe:2.3:a:f5:nginx:1.18.0:*:*:*:*:*:*:*"
+    return Finding(
+        host, "CVE-2021-23017", parse_cvss(vector), published, SCAN, cpe, "443/tcp", "resolver"
+    )
+
+
+def test_need_at_least_the_sensitivity_always_includes() -> None:
+    rule = SharingRule()
+    assert rule.include(sensitivity=0.5, necessity=0.5, risk=0.0)
+    assert rule.include(sensitivity=0.3, necessity=0.9, risk=0.0)
+
+
+def test_risk_tips_a_field_into_inclusion() -> None:
+    rule = SharingRule()
+    # 0.5 · (1 + 0.6) = 0.8: exactly the sensitivity
+    assert rule.include(sensitivity=0.8, necessity=0.5, risk=0.6)
+    assert not rule.include(sensitivity=0.8, necessity=0.5, risk=0.59)
+    assert rule.weight(0.6) == pytest.approx(1.6)
+
+
+def test_too_sensitive_is_anonymised_even_at_maximum_risk() -> None:
+    rule = SharingRule()
+    assert not rule.include(sensitivity=0.9, necessity=0.3, risk=1.0)  # 0.6 < 0.9
+
+
+def test_unneeded_fields_are_shared_only_when_not_sensitive() -> None:
+    rule = SharingRule()
+    assert rule.include(sensitivity=0.0, necessity=0.0, risk=0.0)
+    assert not rule.include(sensitivity=0.1, necessity=0.0, risk=1.0)
+
+
+def test_risk_weight_scales_the_effect_of_risk() -> None:
+    assert not SharingRule(risk_weight=0).include(0.8, 0.5, 1.0)
+    assert SharingRule(risk_weight=2).include(0.8, 0.5, 0.3)  # 0.5 · 1.6
+    with pytest.raises(ValueError, match="risk_weight"):
+        SharingRule(risk_weight=-1)
+    with pytest.raises(ValueError, match="prefix"):
+        SharingRule(v4_prefix=33)
+
+
+def test_each_field_of_a_finding_is_decided() -> None:
+    sensitivity = FieldMap(
+        "sensitivity",
+        {"host_ip": 0.9, "hostname": 0.8, "os": 0.5, "cpe": 0.3, "cve": 0.2, "port": 0.0},
+        default=0.1,
+    )
+    necessity = FieldMap("necessity", {"cve": 1.0, "cpe": 0.3, "os": 0.4, "host_ip": 0.5})
+    # R = 0.22 (fresh): w = 1.22. os: 0.4·1.22 = 0.488 < 0.5 → anonymise
+    shared, rows = share_finding(finding(0), "edge-a", sensitivity, necessity, KEY)
+    decisions = {row.field: row.decision for row in rows}
+    assert decisions == {
+        "host_ip": ANONYMISE,  # 0.5·1.22 = 0.61 < 0.9
+        "hostname": ANONYMISE,  # 0 < 0.8
+        "os": ANONYMISE,
+        "port": INCLUDE,  # sensitivity 0
+        "cpe": INCLUDE,  # need = sensitivity
+        "cve": INCLUDE,
+        "cvss_vector": ANONYMISE,  # unlisted: necessity 0 < default sensitivity 0.1
+        "published": ANONYMISE,
+    }
+    assert shared.risk == 0.22
+    assert shared.fields == {
+        "host_ip": "10.20.1.0/24",
+        "hostname": pseudonym(KEY, "hostname", "cdn-01.edge-a.example"),
+        "os": "Ubuntu",
+        "port": "443/tcp",
+        "cpe": "cpe:2.3:a:f5:nginx:1.18.0:*:*:*:*:*:*:*",
+        "cve": "CVE-2021-23017",
+        "cvss_vector": "CVSS:3.1",
+        "published": "2025",
+    }
+    assert shared.anonymised == {
+        "host_ip": "prefix-truncation",
+        "hostname": "keyed-pseudonym",
+        "os": "generalisation",
+        "cvss_vector": "generalisation",
+        "published": "generalisation",
+    }
+    os_row = next(row for row in rows if row.field == "os")
+    assert (os_row.value, os_row.shared, os_row.method) == (
+        "Ubuntu 20.04.6 LTS",
+        "Ubuntu",
+        "generalisation",
+    )
+    assert os_row.weight == pytest.approx(1.22)
+    assert os_row.score == pytest.approx(0.488)
+    assert tuple(os_row.as_row()) == DECISION_COLUMNS
+
+
+def test_the_same_field_is_shared_for_an_older_riskier_finding() -> None:
+    sensitivity = FieldMap("sensitivity", {"os": 0.5}, default=0.0)
+    necessity = FieldMap("necessity", {"os": 0.4})
+    # two half-lives: A = 0.875, R = 0.77 · 4/7 · 0.875 = 0.385; 0.4 · 1.385 = 0.554 ≥ 0.5
+    shared, _ = share_finding(finding(730), "edge-a", sensitivity, necessity, KEY)
+    assert shared.risk == pytest.approx(0.385, abs=1e-4)
+    assert shared.fields["os"] == "Ubuntu 20.04.6 LTS"
+    assert "os" not in shared.anonymised
+
+
+def test_empty_fields_are_not_decided() -> None:
+    bare = Finding(
+        Host("10.0.0.1"),
+        "CVE-2023-44487",
+        parse_cvss("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"),
+        date(2023, 10, 10),
+        SCAN,
+        "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*",
+    )
+    shared, rows = share_finding(bare, "d", FieldMap("sensitivity"), FieldMap("necessity"), KEY)
+    assert {row.field for row in rows} == set(FIELDS) - {"hostname", "os", "port"}
+    assert all(row.decision == ANONYMISE for row in rows)
+    assert shared.fields["cve"].startswith("vuln-")
+    assert shared.label == shared.fields["cve"]
+
+
+def test_share_report_groups_findings_by_a_keyed_host_id() -> None:
+    report = ScanReport(
+        "r.json", "edge-a", "OpenVAS", SCAN, (finding().host, Host("10.20.1.18")), (finding(),)
+    )
+    shared, rows = share_report(report, FieldMap("sensitivity"), FieldMap("necessity"), KEY)
+    assert shared.host_ids == (
+        host_id(KEY, "edge-a", finding().host),
+        host_id(KEY, "edge-a", Host("10.20.1.18")),
+    )
+    assert shared.findings[0].host_id == shared.host_ids[0]
+    assert shared.host_ids[0] != host_id(KEY, "edge-b", finding().host)
+    assert shared.host_ids[0] != host_id(b"other", "edge-a", finding().host)
+    assert len(rows) == len(FIELDS)
+    assert truncate_ip("10.20.1.17") == shared.findings[0].fields["host_ip"]
