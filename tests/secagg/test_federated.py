@@ -1,0 +1,109 @@
+"""Federated training of the LSTM autoencoder with securely aggregated updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from secmas.analytics.autoencoder import LSTMAutoencoder, reconstruction_errors
+from secmas.analytics.windows import Scaler, sliding
+from secmas.secagg.federated import (
+    ERROR_BINS,
+    FederatedPlan,
+    central_detector,
+    get_parameters,
+    mpc_aggregator,
+    plain_aggregator,
+    secagg_aggregator,
+    secure_scaler,
+    set_parameters,
+    train_federated,
+    window_f1,
+)
+
+FEATURES = ("cpu", "memory", "latency")
+PLAN = FederatedPlan(rounds=2, local_epochs=1, batch=32, window=5, hidden=6, latent=3)
+
+
+def telemetry(agents: int = 4, steps: int = 120) -> dict[int, np.ndarray]:
+    """Each agent's own normal series: the same kind of CNF, its own load and noise."""
+    rng = np.random.default_rng(7)
+    t = np.arange(steps)
+    out = {}
+    for a in range(agents):
+        base = np.array([0.4 + 0.05 * a, 300.0 + 20 * a, 4.0])
+        wave = np.sin(t / 9.0 + a)[:, None] * np.array([0.05, 30.0, 0.3])
+        out[a] = base + wave + rng.normal(0, [0.01, 5.0, 0.1], (steps, 3))
+    return out
+
+
+def test_parameters_round_trip() -> None:
+    model = LSTMAutoencoder(3, 6, 3)
+    vector = get_parameters(model)
+    other = LSTMAutoencoder(3, 6, 3)
+    set_parameters(other, vector)
+    assert np.allclose(get_parameters(other), vector)
+    with pytest.raises(ValueError, match="parameters"):
+        set_parameters(other, vector[:-1])
+
+
+def test_secure_scaler_matches_the_pooled_one() -> None:
+    data = telemetry()
+    scaler, sent = secure_scaler(data, secagg_aggregator())
+    pooled = Scaler.fit(np.concatenate(list(data.values())))
+    assert np.allclose(scaler.mean, pooled.mean, rtol=1e-5)
+    assert np.allclose(scaler.scale, pooled.scale, rtol=1e-5)
+    assert sent > 0
+
+
+def test_secure_fedavg_equals_fedavg_in_the_clear_up_to_quantisation() -> None:
+    """One round (later rounds amplify the quantisation difference through Adam)."""
+    data = telemetry()
+    plan = FederatedPlan(rounds=1, local_epochs=2, batch=32, window=5, hidden=6, latent=3)
+    secure = train_federated(data, FEATURES, secagg_aggregator(), plan)
+    clear = train_federated(data, FEATURES, plain_aggregator(), plan)
+    a = get_parameters(secure.detector.model)
+    b = get_parameters(clear.detector.model)
+    assert np.max(np.abs(a - b)) < 1e-5
+    assert [r.agents for r in secure.rounds] == [(0, 1, 2, 3)]
+    assert all(r.bytes > 0 and r.clipped == 0 for r in secure.rounds)
+    # the threshold is the pooled errors' percentile, to within one histogram bin
+    model = secure.detector.model
+    scaler = secure.detector.scaler
+    errors = np.concatenate(
+        [
+            reconstruction_errors(model, sliding(scaler.transform(v), 5)).mean(axis=1)
+            for v in data.values()
+        ]
+    )
+    exact = np.percentile(errors, 99)
+    ratio = ERROR_BINS[1] / ERROR_BINS[0]
+    assert exact <= secure.detector.static.value <= exact * ratio**2
+
+
+def test_agents_that_drop_out_of_a_round_are_left_out_of_it() -> None:
+    data = telemetry(agents=5)
+    plan = FederatedPlan(rounds=2, local_epochs=1, batch=32, window=5, hidden=4, latent=2)
+    # secure sums 0–2 make the scaler, 3 and 4 are the rounds' updates: agent 4 drops out
+    # in round 2 of the protocol run that aggregates the second update
+    drops = {4: {2: [4]}}
+    result = train_federated(
+        data, FEATURES, secagg_aggregator(dropouts=lambda call: drops.get(call, {})), plan
+    )
+    assert [r.agents for r in result.rounds] == [(0, 1, 2, 3, 4), (0, 1, 2, 3)]
+
+
+def test_federated_and_central_detectors_score_anomalies() -> None:
+    data = telemetry()
+    federated = train_federated(data, FEATURES, mpc_aggregator(parties=2), PLAN).detector
+    central = central_detector(data, FEATURES, PLAN)
+    rng = np.random.default_rng(3)
+    test = telemetry(agents=1, steps=200)[0]
+    labels = np.array(["normal"] * 200, dtype=object)
+    test[100:130, 1] += 400.0  # a memory anomaly
+    labels[100:130] = "high_memory"
+    test += rng.normal(0, 0.001, test.shape)
+    for detector in (federated, central):
+        scores = window_f1(detector, [(test, labels.astype(str))])
+        assert scores["recall"] > 0.9
+        assert 0 <= scores["f1"] <= 1
