@@ -3,13 +3,15 @@
 The first test serves the session's finished runs and checks that the topology, the
 auction table and the attestation steps render with the run's data (and follow the time
 slider); the second starts `secmas demo --ui`, watches the live page until the run is
-saved, then stops it with Ctrl-C. Screenshots go under the test's tmp_path and to
-benchmarks/results/.
+saved, then stops it with Ctrl-C. Screenshots go under the test's tmp_path; with
+SECMAS_SCREENSHOTS=DIR set, copies go to DIR too (benchmarks/results/ holds the committed
+ones), so a test run never changes the working tree.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -38,7 +40,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+SCREENSHOTS = os.environ.get("SECMAS_SCREENSHOTS")
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -85,8 +87,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backgroun
 
 def save(page: Any, path: Path, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, RESULTS / name)
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(SCREENSHOTS) / name)
     return path
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
+from secmas.cli.adaptive import AdaptiveDefence, adaptive_defence, print_adaptive
+from secmas.cli.adaptive import register as register_cti
 from secmas.cli.audit import register as register_audit
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
@@ -65,11 +67,12 @@ register_wrap(app)
 register_ledger(app)
 register_policy(app)
 register_audit(app)
+register_cti(app)
 register_ui(app)
 app.add_typer(detect_app, name="detect")
 
 
-EMBEDDED = ("ddos-6pop", "cnf-attack", "spoofed-injection")
+EMBEDDED = ("ddos-6pop", "cnf-attack", "spoofed-injection", "adaptive-defence")
 """Scenarios shipped with secmas (scenarios/<name>.yaml)."""
 
 
@@ -162,6 +165,7 @@ def _execute(
     out: Path | None,
     mode: Distribution | None = None,
     sslas: Sequence[SSLA] = (),
+    defence: AdaptiveDefence | None = None,
 ) -> None:
     """Operate the scenario with a progress bar, print the tables, write the files."""
     # the runtime (web3, py-evm, NATS, matplotlib) loads here, not for every command
@@ -226,6 +230,7 @@ def _execute(
                 )
             else:
                 loops: list[Any] = [x for x in (loop, manager) if x is not None]
+                loops += defence.loops if defence is not None else []
                 if live is not None:
                     loops.append(live.loop(loops))
                 work = operate(scenario, progress=progress, steps=steps, loops=loops)
@@ -255,6 +260,7 @@ def _execute(
         console.print(detection_table(report["analytics"]))
     if report["policy"]:
         _print_policy(report["policy"])
+    print_adaptive(report)
     console.print(acceptance_table(accepted))
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:
@@ -267,6 +273,8 @@ def _execute(
         if manager is not None:
             manager.audit.close()
             paths += _write_policy_files(folder, sslas, manager)
+        if defence is not None:
+            paths += defence.write(folder)
     except OSError as exc:
         errors.print(f"[red]error[/] cannot write the run to {folder}: {exc}", highlight=False)
         raise typer.Exit(FAILED_RUN) from None
@@ -516,7 +524,8 @@ def demo(
             "--scenario",
             help=f"embedded scenario: {', '.join(EMBEDDED)} (cnf-attack: a CNF under HTTP "
             "flood and incidents, with the closed loop on; spoofed-injection: a slice-isolation "
-            "intent against forged sources, with the SSLA manager on)",
+            "intent against forged sources, with the SSLA manager on; adaptive-defence: CTI "
+            "hygiene steering placement and proactive moving target defence)",
         ),
     ] = EMBEDDED[0],
     ledger: LedgerOption = None,
@@ -595,9 +604,10 @@ def run_scenario(
     loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect)
     mode = _distribution(loaded, processes, bus, speed, tamper)
     sslas = _policies(loaded, scenario, policy, processes)
+    defence = adaptive_defence(loaded, scenario, processes)
     with live_view(ui, out, ui_port, ui_exit, speed) as live:
         options = replace(mode, metrics_port=metrics_port, retrain=retrain, live=live)
-        _execute(loaded, out, options, sslas)
+        _execute(loaded, out, options, sslas, defence)
 
 
 TAMPER_AT = 5.0

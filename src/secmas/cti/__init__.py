@@ -3,7 +3,8 @@
 Scanner reports per domain (`reports`) → a risk score per vulnerability (`risk`) → per
 key-value pair, include or anonymise from the sensitivity and necessity maps (`maps`,
 `sharing`, `anonymise`) → a STIX 2.1 bundle (`stix`) → hygiene per domain and the PoPs
-excluded from sensitive goals (`hygiene`). `share.share` does it all from files.
+excluded from sensitive goals (`hygiene`). `share.share` does it all from files;
+`placement.HygieneFilter` applies it in a run (those PoPs refuse sensitive goals' calls).
 """
 
 from secmas.cti.errors import CTIInputError, Problem

@@ -8,6 +8,7 @@ bundle, for the orchestrator's placement filter (`secmas.cti.hygiene.exclusions`
 
 from __future__ import annotations
 
+import csv
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,13 @@ from secmas.cti.hygiene import hygiene_scores
 from secmas.cti.maps import FieldMap, load_field_map
 from secmas.cti.reports import ScanReport, load_report
 from secmas.cti.risk import RiskParams
-from secmas.cti.sharing import FieldDecision, SharedReport, SharingRule, share_report
+from secmas.cti.sharing import (
+    DECISION_COLUMNS,
+    FieldDecision,
+    SharedReport,
+    SharingRule,
+    share_report,
+)
 from secmas.cti.stix import build_bundle, bundle_json, parse_bundle, read_bundle
 
 T = TypeVar("T")
@@ -38,6 +45,14 @@ class ShareResult:
     def rows(self) -> list[dict[str, str | float]]:
         """The decision table as flat rows (`secmas.cti.sharing.DECISION_COLUMNS`)."""
         return [d.as_row() for d in self.decisions]
+
+    def write_decisions(self, path: Path) -> Path:
+        """The decision table as CSV (publisher-side: it holds the original values)."""
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=DECISION_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        return path
 
 
 def share_reports(

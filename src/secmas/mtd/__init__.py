@@ -1,6 +1,7 @@
 """Moving target defence: live-migration method choice and timing, synchronised parallel
 migration, MTD quota, cost, attack success probability and the multi-objective strategy
-(004_… Section 2). Pure computation: no agents, network or I/O.
+(004_… Section 2). Pure computation (no agents, network or I/O) except `execution`, which
+carries the plan out in a run: each move a cnfMoved goal for the agents' auctions.
 
 Entry points: `plan_mtd` (what to migrate when, with which method, within the SLA's quota) and
 `downtime` (how long a migration takes a CNF off the air, for the simulator).

@@ -270,7 +270,8 @@ class MigrationModel:
             return 0.0
         hot = min(lazy_mb, self.working_set * load.memory_mb)
         al = self.touch_rate * load.cpu * lazy_s
-        share = 1.0 + math.expm1(-al) / al
+        # 1 + (e^(−x) − 1)/x; its Taylor series x/2 − x²/6 where x is too small to divide by
+        share = al / 2 - al * al / 6 if al < 1e-6 else 1.0 + math.expm1(-al) / al
         path_load = min(self.max_path_load, load.net_mbps / bandwidth)
         latency = self.fault_latency_s / (1.0 - path_load) + self.page_mb / b
         return hot * share / self.page_mb * latency / self.fault_concurrency

@@ -59,6 +59,7 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
     step = scenario.traffic.step if scenario.traffic else 0.0
     analytics = dict(result.analytics or {})
     policy = analytics.pop("policy", None)
+    cti, mtd = analytics.pop("cti", None), analytics.pop("mtd", None)
     return {
         "schema": SCHEMA,
         "run_id": run_id,
@@ -86,4 +87,6 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "workflow": result.workflow,
         "analytics": analytics or None,
         "policy": policy,
+        "cti": cti,
+        "mtd": mtd,
     }

@@ -99,7 +99,11 @@ def validate_scenario(data: dict[str, Any], source: str, node: yaml.Node | None 
         return Scenario.model_validate(data)
     except ValidationError as exc:
         problems: list[Problem] = []
-        for error in exc.errors():
+        errors = exc.errors()
+        inner = {tuple(e["loc"][:i]) for e in errors for i in range(1, len(e["loc"]))}
+        for error in errors:
+            if error["type"] == "too_short" and tuple(error["loc"]) in inner:
+                continue  # a list whose bad item is already named is not also "too short"
             cause = (error.get("ctx") or {}).get("error")
             if isinstance(cause, ReferenceProblems):
                 problems.extend(

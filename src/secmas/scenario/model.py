@@ -14,23 +14,14 @@ from ipaddress import IPv4Network, ip_network
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
-Id = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-NonNegative = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
-
-
-class Strict(BaseModel):
-    """Base of every scenario model: unknown fields are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from secmas.scenario.adaptive import CTISharing, MovingTargetDefence
+from secmas.scenario.base import Id, NonNegative, Positive, Strict
 
 
 class Resource(StrEnum):
@@ -99,6 +90,9 @@ class PoP(Strict):
     memory: Positive = Field(description="total RAM in GB (M)")
     disk: Positive = Field(description="total disk in GB (D)")
     region: Id | None = Field(default=None, description="where it is (for residency policies)")
+    domain: Id | None = Field(
+        default=None, description="administrative domain whose CTI hygiene it shares"
+    )
 
     @property
     def total(self) -> Resources:
@@ -453,6 +447,8 @@ class Scenario(Strict):
     policy: str | None = Field(
         default=None, description="security intent file, relative to the scenario file"
     )
+    cti: CTISharing | None = None
+    mtd: MovingTargetDefence | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -581,6 +577,7 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
         problems.append(
             (("analytics", "detect"), "the closed loop watches CNFs: add a cnfs section")
         )
+    problems += _adaptive_problems(scenario, names, cnfs)
     plan = scenario.security.attestation.plan
     for index, pop in enumerate(plan):
         known(("security", "attestation", "plan", index), pop, pops, "PoP")
@@ -588,4 +585,32 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
             problems.append(
                 (("security", "attestation", "plan", index), f"{pop!r} is already in the plan")
             )
+    return problems
+
+
+MOVE_GOAL = "cnfMoved"
+
+
+def _adaptive_problems(
+    scenario: Scenario, goals: set[str], cnfs: set[str]
+) -> list[tuple[Path, str]]:
+    """References of the cti and mtd sections: sensitive goals, moving CNFs, PoP domains."""
+    problems: list[tuple[Path, str]] = []
+    if scenario.cti is not None:
+        for index, goal in enumerate(scenario.cti.sensitive_goals):
+            if goal not in goals:
+                problems.append((("cti", "sensitive_goals", index), f"unknown goal {goal!r}"))
+        if not any(pop.domain for pop in scenario.pops):
+            problems.append((("cti",), "no PoP has a domain: give each PoP its `domain`"))
+    if scenario.mtd is not None:
+        if MOVE_GOAL not in goals:
+            problems.append((("mtd",), f"moving a CNF is the goal {MOVE_GOAL!r}: add it to goals"))
+        seen: set[str] = set()
+        for index, target in enumerate(scenario.mtd.targets):
+            where = ("mtd", "targets", index, "cnf")
+            if target.cnf not in cnfs:
+                problems.append((where, f"unknown CNF {target.cnf!r}"))
+            elif target.cnf in seen:
+                problems.append((where, f"CNF {target.cnf!r} is already a target"))
+            seen.add(target.cnf)
     return problems

@@ -225,7 +225,7 @@ class PoPAgent:
             "flowRecord": self._analyse_ip_flows,
             "splitTrafficTowardsIp": self._balance_ip,
             "splitTrafficLink": self._balance_link,
-            **CNFPlans(self.pop, plane, self._act).plans,
+            **CNFPlans(self.pop, plane, self._act, self.world.clock, self._follow_up).plans,
         }
         for instance in self.world.infra.instances.values():
             if instance.pop == self.pop:

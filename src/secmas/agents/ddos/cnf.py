@@ -10,8 +10,11 @@ already started the VNF the goal needs (a CNF replica or a connection guard):
 - cnfGuarded(cnf): a reverse proxy in front of the CNF closes slow connections, inspects
   the sources that reach it and blocks the abusive ones where they enter the network;
 - cnfMoved(cnf, k): moving target defence, the k-th proactive move: the CNF's instance
-  live-migrates here (the PoP it leaves declined the auction) with the downtime its
-  migration method costs (`payload["downtime"]`, seconds).
+  live-migrates here (the PoP it leaves declined the auction). The migration starts at
+  `payload["start_at"]` (so that a service's CNFs arrive together), the CNF keeps serving
+  from the old PoP while its state is copied (`payload["transfer"]`, seconds), then is
+  down for the stop-and-copy time of its method (`payload["downtime"]`). The goal is
+  achieved once the migration is scheduled; it completes in the background.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from typing import Any
 from secmas.agents.bdi import Belief
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.vnfs import RateLimiterVNF
+from secmas.network.clock import Clock
 from secmas.network.dataplane.controller import Controller
 from secmas.network.dataplane.detectors import abusive_sources
 
 Act = Callable[[str, str], None]
+Spawn = Callable[[Awaitable[None]], None]
 CNFAction = Callable[[GoalRequest, dict[str, Any]], Awaitable[list[Belief]]]
 
 
@@ -50,6 +55,9 @@ class CNFPlans:
     pop: str
     plane: Controller
     act: Act
+    clock: Clock
+    spawn: Spawn
+    """Runs work in the background, cancelled when the agent stops."""
 
     @property
     def plans(self) -> dict[str, CNFAction]:
@@ -80,13 +88,28 @@ class CNFPlans:
         return await self._remedy(request, "isolate", "isolate")
 
     async def _move(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
-        """Live-migrate the CNF's instance here; it is down for the method's downtime."""
+        """Schedule the live migration of the CNF's instance to this PoP."""
         cnf = request.args[0]
-        downtime = float(payload.get("downtime", 0.0))
-        await self.plane.remedy(cnf, "live_migrate", self.pop, downtime)
-        method = payload.get("method", "live")
-        self.act("liveMigrate", f"{cnf} to {self.pop} ({method}, {downtime:.2f} s down)")
+        start = float(payload.get("start_at", self.clock.now()))
+        self.spawn(
+            self._live_migrate(
+                cnf,
+                str(payload.get("method", "live")),
+                start,
+                float(payload.get("transfer", 0.0)),
+                float(payload.get("downtime", 0.0)),
+            )
+        )
+        self.act("scheduleMigration", f"{cnf} to {self.pop} from {start:g} s")
         return [Belief(request.goal, request.args)]
+
+    async def _live_migrate(
+        self, cnf: str, method: str, start: float, transfer: float, downtime: float
+    ) -> None:
+        """Wait for the start, copy the state while the CNF serves, then switch over."""
+        await self.clock.sleep(max(0.0, start - self.clock.now()) + transfer)
+        await self.plane.remedy(cnf, "live_migrate", self.pop, downtime)
+        self.act("liveMigrate", f"{cnf} to {self.pop} ({method}, {downtime:.2f} s down)")
 
     async def _guard(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
         """Close slow connections, then block each abusive source at its ingress."""

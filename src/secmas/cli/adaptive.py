@@ -1,0 +1,195 @@
+"""The adaptive defence in the `secmas` command: a scenario's `cti` and `mtd` sections
+become step loops of the run, their outcome is printed and written beside the run; and
+`secmas cti share` shares scanner reports on their own."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from secmas.cli.output import console, fail, say
+from secmas.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from secmas.cti.placement import HygieneFilter
+    from secmas.mtd.execution import MovingTargetLoop
+
+cti_app = typer.Typer(help="cyber threat intelligence: selective sharing of scanner reports")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `cti share` to the `secmas` command."""
+    app.add_typer(cti_app, name="cti")
+
+
+@dataclass
+class AdaptiveDefence:
+    """The run's CTI filter and MTD loop (either may be absent)."""
+
+    hygiene: HygieneFilter | None = None
+    mtd: MovingTargetLoop | None = None
+
+    @property
+    def loops(self) -> list[Any]:
+        return [x for x in (self.hygiene, self.mtd) if x is not None]
+
+    def write(self, folder: Path) -> list[Path]:
+        """The shared STIX bundle and the sharing decisions, beside the run's files."""
+        return [] if self.hygiene is None else self.hygiene.write(folder)
+
+
+def adaptive_defence(scenario: Scenario, scenario_file: Path, processes: bool) -> AdaptiveDefence:
+    """Share the scenario's CTI and plan its moves before the run; bad input exits 2."""
+    if scenario.cti is None and scenario.mtd is None:
+        return AdaptiveDefence()
+    if processes:
+        raise fail("the cti and mtd sections run with in-process agents: drop --processes")
+    # stix2, cvss and the planner's numpy/scipy work load only here
+    from secmas.cti.errors import CTIInputError
+    from secmas.cti.placement import HygieneFilter
+    from secmas.mtd.execution import MovingTargetLoop
+
+    defence = AdaptiveDefence()
+    if scenario.cti is not None:
+        try:
+            defence.hygiene = HygieneFilter.prepare(scenario, scenario_file.parent, scenario.cti)
+        except CTIInputError as exc:
+            raise fail(f"{scenario_file}: cti: {exc}") from None
+    if scenario.mtd is not None:
+        try:
+            defence.mtd = MovingTargetLoop(scenario, scenario.mtd)
+        except ValueError as exc:
+            raise fail(f"{scenario_file}: mtd: {exc}") from None
+    return defence
+
+
+# -- what is printed ----------------------------------------------------------------------
+def cti_table(cti: dict[str, Any]) -> Table:
+    """Hygiene per domain, the PoPs in it, and whether they may take sensitive goals."""
+    table = Table(
+        title=f"CTI hygiene (threshold {cti['threshold']:g}; sensitive goals only "
+        "go to PoPs of domains at or above it)"
+    )
+    for column in ("domain", "hygiene", "PoPs", "sensitive goals"):
+        table.add_column(column)
+    pops_of: dict[str, list[str]] = {}
+    for pop, domain in cti["domains"].items():
+        pops_of.setdefault(domain, []).append(pop)
+    for domain, score in cti["hygiene"].items():
+        pops = pops_of.get(domain, [])
+        allowed = not any(pop in cti["excluded"] for pop in pops)
+        table.add_row(
+            domain,
+            f"{score:.3f}",
+            ", ".join(pops) or "-",
+            "[green]may bid[/]" if allowed else "[red]refused[/]",
+        )
+    return table
+
+
+def mtd_table(mtd: dict[str, Any]) -> Table:
+    """Every planned move: when, how, where from and to, and its predicted cost."""
+    table = Table(title="moving target defence (proactive moves)")
+    columns = ("starts (s)", "CNF", "k", "method", "from", "to", "arrived (s)", "downtime (s)")
+    for column in (*columns, "outcome"):
+        table.add_column(column)
+    for move in mtd["moves"]:
+        outcome = move["outcome"]
+        if move["reason"]:
+            outcome += f": {move['reason']}"
+        table.add_row(
+            f"{move['planned_at']:.1f}",
+            move["cnf"],
+            str(move["k"]),
+            move["method"],
+            move["source"] or "-",
+            move["destination"] or "-",
+            "-" if move["arrived_at"] is None else f"{move['arrived_at']:g}",
+            f"{move['predicted_downtime_s']:.2f}",
+            outcome,
+        )
+    return table
+
+
+def print_adaptive(report: dict[str, Any]) -> None:
+    """The CTI and MTD sections of a finished run."""
+    cti, mtd = report.get("cti"), report.get("mtd")
+    if cti:
+        console.print(cti_table(cti))
+        refused = sum(r["count"] for r in cti["refusals"])
+        say(
+            f"CTI: {cti['findings']} findings shared as STIX 2.1 ({cti['bundle']}); "
+            f"{refused} calls for proposals of sensitive goals refused by low-hygiene PoPs"
+        )
+    if mtd:
+        console.print(mtd_table(mtd))
+        for unit in mtd["units"]:
+            quotas = ", ".join(f"{m} {q}" for m, q in unit["quotas"].items())
+            spent = ", ".join(f"{c} {s:.2f} s" for c, s in unit["downtime_spent_s"].items())
+            say(
+                f"MTD {unit['name']}: downtime budget {unit['budget_s']:.2f} s per CNF "
+                f"(moves it allows per method: {quotas}); spent: {spent}"
+            )
+            for k, spread in unit["arrival_spread_s"].items():
+                say(f"MTD {unit['name']} move {k}: members arrived within {spread:g} s")
+        if not mtd["within_quota"]:
+            say("MTD: a CNF exceeded its downtime budget")
+
+
+# -- secmas cti share ---------------------------------------------------------------------
+@cti_app.command("share")
+def share_command(
+    reports: Annotated[
+        list[Path], typer.Argument(help="scanner reports: secmas-scan/1 JSON or OpenVAS CSV")
+    ],
+    sensitivity: Annotated[Path, typer.Option(help="the publisher's sensitivity map (YAML)")],
+    necessity: Annotated[Path, typer.Option(help="the subscriber's necessity map (YAML)")],
+    out: Annotated[
+        Path | None, typer.Option(help="write the STIX 2.1 bundle here (default: print it)")
+    ] = None,
+    decisions: Annotated[
+        Path | None, typer.Option(help="write the per-field decision table (CSV) here")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="hygiene below which a domain is flagged")
+    ] = 0.5,
+) -> None:
+    """Share vulnerability reports as one STIX 2.1 bundle, each field included or
+    anonymised by its sensitivity, the subscriber's necessity and the finding's risk
+    (004_… Section 4.1); print the hygiene of each domain."""
+    from secmas.cti.errors import CTIInputError
+    from secmas.cti.share import share
+
+    try:
+        result = share(reports, sensitivity, necessity)
+    except CTIInputError as exc:
+        raise fail(str(exc)) from None
+    try:
+        if out is not None:
+            out.write_text(result.bundle_json, encoding="utf-8")
+        if decisions is not None:
+            result.write_decisions(decisions)
+    except OSError as exc:
+        raise fail(f"cannot write: {exc}", code=1) from None
+    if out is None:
+        typer.echo(result.bundle_json)
+        return
+    table = Table(title="shared fields")
+    for column in ("field", "included", "anonymised"):
+        table.add_column(column)
+    counts: dict[str, list[int]] = {}
+    for row in result.decisions:
+        counts.setdefault(row.field, [0, 0])[row.decision != "include"] += 1
+    for name, (kept, hidden) in counts.items():
+        table.add_row(name, str(kept), str(hidden))
+    console.print(table)
+    for domain, score in sorted(result.hygiene.items()):
+        flag = "" if score >= threshold else f"  below {threshold:g}: keep sensitive goals away"
+        say(f"hygiene {domain}: {score:.3f}{flag}")
+    bundle = json.loads(result.bundle_json)
+    say(f"wrote {out} ({len(bundle['objects'])} STIX objects)")

@@ -1,0 +1,117 @@
+"""CTI in a run (004_… Section 4.1, Figure 7): before the agents start, each domain's
+scanner reports are shared as one STIX 2.1 bundle; the hygiene scores computed from that
+bundle then steer placement. A PoP whose domain scores below the threshold refuses the
+calls for proposals of sensitive goals, and the REFUSE carries the reason, so the auction
+record says why the PoP was left out.
+
+`HygieneFilter.prepare` does the sharing (file I/O, bad input → CTIInputError); the
+filter is then one of the run's step loops (`secmas.pipeline.operate.StepLoop`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from secmas.agents.bidding import GoalRequest
+from secmas.cti.hygiene import exclusions
+from secmas.cti.share import ShareResult, share
+from secmas.scenario.adaptive import CTISharing
+from secmas.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from secmas.agents.ddos.agent import PoPAgent, World
+
+BUNDLE_FILE = "cti-bundle.json"
+DECISIONS_FILE = "cti-decisions.csv"
+
+
+@dataclass
+class HygieneFilter:
+    """Keeps PoPs of low-hygiene domains out of sensitive goals' auctions."""
+
+    settings: CTISharing
+    shared: ShareResult
+    domains: dict[str, str]
+    """PoP → its domain (PoPs without one are absent)."""
+    excluded: dict[str, str]
+    """PoP → why it may not bid for a sensitive goal."""
+    refusals: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(PoP, goal) → calls for proposals it refused."""
+
+    @classmethod
+    def prepare(cls, scenario: Scenario, base: Path, settings: CTISharing) -> HygieneFilter:
+        """Share the reports named in `settings` (paths relative to `base`) and work out
+        the exclusions. Raises CTIInputError naming every bad file."""
+        result = share(
+            [base / path for path in settings.reports],
+            base / settings.sensitivity,
+            base / settings.necessity,
+            publisher=f"secmas CTI agent ({scenario.id})",
+        )
+        domains = {pop.id: pop.domain for pop in scenario.pops if pop.domain is not None}
+        excluded = exclusions(
+            result.hygiene, domains, settings.threshold, allow_unknown=settings.allow_unknown
+        )
+        if not settings.allow_unknown:
+            for pop in scenario.pops:
+                if pop.domain is None:
+                    excluded[pop.id] = "the PoP belongs to no domain (no CTI covers it)"
+        return cls(settings, result, domains, excluded)
+
+    # -- the run ----------------------------------------------------------------------------
+    def decline(self, pop: str, request: GoalRequest) -> str | None:
+        """Why `pop` refuses `request` (a sensitive goal and a low-hygiene domain), or None."""
+        if request.goal not in self.settings.sensitive_goals:
+            return None
+        reason = self.excluded.get(pop)
+        if reason is None:
+            return None
+        self.refusals[(pop, request.goal)] += 1
+        return f"CTI: {reason} for the sensitive goal {request.goal}"
+
+    def attach(
+        self, world: World, _attestations: Callable[[], Sequence[Any]], _layer: Any = None
+    ) -> None:
+        world.declines.append(self.decline)
+
+    async def start(self, agents: Sequence[PoPAgent]) -> None:
+        return None
+
+    async def after_step(self, now: float) -> None:
+        return None
+
+    # -- what is reported -------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        decisions = Counter((d.field, d.decision) for d in self.shared.decisions)
+        return {
+            "cti": {
+                "reports": list(self.settings.reports),
+                "hygiene": {d: round(s, 4) for d, s in sorted(self.shared.hygiene.items())},
+                "threshold": self.settings.threshold,
+                "sensitive_goals": list(self.settings.sensitive_goals),
+                "domains": self.domains,
+                "excluded": self.excluded,
+                "refusals": [
+                    {"pop": pop, "goal": goal, "count": n}
+                    for (pop, goal), n in sorted(self.refusals.items())
+                ],
+                "findings": sum(len(r.findings) for r in self.shared.shared),
+                "decisions": [
+                    {"field": f, "decision": d, "count": n}
+                    for (f, d), n in sorted(decisions.items())
+                ],
+                "bundle": BUNDLE_FILE,
+            }
+        }
+
+    def write(self, folder: Path) -> list[Path]:
+        """The STIX bundle as shared, and the publisher's decision table (with the
+        original values: it stays in the publisher's domain)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        bundle = folder / BUNDLE_FILE
+        bundle.write_text(self.shared.bundle_json, encoding="utf-8")
+        return [bundle, self.shared.write_decisions(folder / DECISIONS_FILE)]
