@@ -103,6 +103,9 @@ def test_the_instance_a_cnf_leaves_is_terminated() -> None:
     replicas = [i for i in result.infra.instances.values() if i.vnf == "web_replica"]
     last = {m.cnf: m.destination for m in mtd.moves}
     assert sorted(i.pop for i in replicas) == sorted(last.values())
+    stopped = [p for p in result.journal.placements if p.kind == "terminate"]
+    # the first move's instances stop when the second move arrives
+    assert sorted(p.pop for p in stopped) == sorted(m.destination for m in mtd.moves if m.k == 1)
 
 
 class ErrorRates:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from secmas.agents.bdi import Belief, Goal, GoalKind, GoalStatus
 from secmas.agents.bidding import GoalRequest
+from secmas.agents.journal import PlacementEvent
 from secmas.mtd.attack import AttackModel, Vulnerability
 from secmas.mtd.migration import Load
 from secmas.mtd.planner import SLA, CNFProfile, Horizon, MigrationStep, Plan, plan
@@ -226,7 +227,19 @@ class MovingTargetLoop:
         )
         old = self._homes.pop(move.cnf, None)
         if old is not None and old in world.infra.instances:
+            gone = world.infra.instances[old]
             world.infra.terminate(old)
+            world.journal.placement(
+                PlacementEvent(
+                    world.clock.now(),
+                    "terminate",
+                    gone.pop,
+                    gone.vnf,
+                    gone.units,
+                    gone.id,
+                    f"{MOVE_GOAL}({move.cnf},{move.k})",
+                )
+            )
         if new is not None:
             self._homes[move.cnf] = new
 
