@@ -78,6 +78,8 @@ SCALE = 0.5
 QUANTISER = Quantiser(clip=1.0, bits=16)
 CORRUPT = 0.05
 TARGET_S = 10.0
+HEADLINE_PAIRS = {"Flower SecAgg+": "secmas SecAgg+", "Flower, all n shares": "secmas complete"}
+"""Each Flower variant of the headline and the variant of ours it is compared with."""
 
 
 @dataclass(frozen=True)
@@ -311,7 +313,13 @@ def flower_python() -> tuple[Path | None, str]:
     """The Flower venv's python, made (once) with `python -m venv` and pip; or why not."""
     python = FLOWER_VENV / "bin" / "python"
     if python.exists():
-        return python, "reused"
+        found = subprocess.run(
+            [str(python), "-c", "import flwr; print(flwr.__version__)"],
+            capture_output=True,
+            text=True,
+        )
+        if found.returncode == 0 and found.stdout.strip() == FLOWER.split("==")[1]:
+            return python, "reused"
     try:
         subprocess.run(
             [sys.executable, "-m", "venv", str(FLOWER_VENV)], check=True, capture_output=True
@@ -442,7 +450,7 @@ def tables(result: dict[str, Any]) -> list[str]:
         "and t; ratio = Flower / ours (SecAgg+).",
         "",
         "| n | L | dropout | complete (t) | SecAgg+ (k, t) | MPC 3 parties | Flower SecAgg+ "
-        "| ratio | bytes complete | bytes SecAgg+ | bytes MPC | bytes Flower | exact |",
+        "| Flower / ours | bytes complete | bytes SecAgg+ | bytes MPC | bytes Flower | exact |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["grid"]:
@@ -468,15 +476,17 @@ def tables(result: dict[str, Any]) -> list[str]:
     if head:
         out += ["", "### Headline: 100 clients × 10^5 values, 10 % dropout", ""]
         out += [
-            "| variant | seconds | per client (s) | server (s) | bytes |",
-            "|---|---|---|---|---|",
+            "| variant | seconds | per client (s) | server (s) | bytes | ratio Flower / ours |",
+            "|---|---|---|---|---|---|",
         ]
         for name, r in head.items():
             if r and "seconds" in r:
                 server = r.get("server_seconds", r.get("party_seconds", float("nan")))
+                ratio = r.get("ratio_flower_over_ours")
+                versus = f"{ratio:.1f}× (vs {r['compared_with']})" if ratio else "–"
                 out.append(
                     f"| {name} | {r['seconds']:.2f} | {r['client_seconds_mean']:.3f} "
-                    f"| {server:.2f} | {fmt_bytes(r['bytes'])} |"
+                    f"| {server:.2f} | {fmt_bytes(r['bytes'])} | {versus} |"
                 )
         out += ["", result["verdict"]]
     if result.get("flower_status"):
@@ -591,6 +601,8 @@ def main() -> None:
                     row["flower"] = flower(
                         python, driver, n, length, dropout, s["degree"] + 1, s["threshold"]
                     )
+                    if "seconds" in row["flower"]:
+                        row["ratio_flower_over_ours"] = row["flower"]["seconds"] / s["seconds"]
                 print(
                     f"n={n} L={length} drop={dropout:.0%}: "
                     f"complete {row['complete']['seconds']:.2f}s "
@@ -633,6 +645,11 @@ def main() -> None:
             result["headline"]["Flower, all n shares"] = flower(
                 python, driver, 100, 100_000, 0.1, 100, head["complete"]["threshold"]
             )
+        for theirs, mine in HEADLINE_PAIRS.items():
+            f = result["headline"].get(theirs) or {}
+            if "seconds" in f:
+                f["ratio_flower_over_ours"] = f["seconds"] / result["headline"][mine]["seconds"]
+                f["compared_with"] = mine
         best = min(head["sparse"]["seconds"], head["complete"]["seconds"])
         fl = (head.get("flower") or {}).get("seconds")
         result["verdict"] = (

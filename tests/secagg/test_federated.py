@@ -107,3 +107,22 @@ def test_federated_and_central_detectors_score_anomalies() -> None:
         scores = window_f1(detector, [(test, labels.astype(str))])
         assert scores["recall"] > 0.9
         assert 0 <= scores["f1"] <= 1
+
+
+def test_agent_telemetry_is_one_own_series_per_pop() -> None:
+    from pathlib import Path
+
+    from secmas.scenario.loader import load_scenario
+    from secmas.secagg.federated import agent_telemetry
+
+    scenario = load_scenario(Path(__file__).parents[2] / "scenarios" / "cnf-attack.yaml")
+    data = agent_telemetry(scenario, samples=120, window=10)
+    assert data.pops == tuple(p.id for p in scenario.pops) and data.cnf == "web"
+    assert sorted(data.values) == list(range(6))
+    # 120 windows split among 6 agents: 20 windows of 10 steps each, 29 steps
+    assert {v.shape for v in data.values.values()} == {(29, len(data.features))}
+    first = data.values[0]
+    assert not any(np.allclose(first, v) for a, v in data.values.items() if a)
+    lonely = scenario.model_copy(update={"pops": scenario.pops[:1]})
+    with pytest.raises(ValueError, match="at least two agents"):
+        agent_telemetry(lonely, samples=120, window=10)

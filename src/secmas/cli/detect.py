@@ -1,9 +1,12 @@
-"""`secmas detect fit` and `secmas detect score`: LSTM-autoencoder anomaly detection on CSV
-metric exports (`002_…`, Section IV).
+"""`secmas detect fit`, `score`, `train` and `dataset`: LSTM-autoencoder anomaly detection
+on CNF metrics (`002_…`, Section IV).
 
 `fit` trains a detector on a CSV of normal behaviour (one column per metric) and writes the
 model file; `score` reads a CSV of the same metrics, flags the anomalous windows, prints the
 strongest alerts with the metrics that deviated most and can write one row per window.
+`train` trains the detector of a scenario's CNF from the telemetry of its agents (one per
+PoP): on their pooled data, or with `--federated` by FedAvg in which every exchange is a
+secure sum (`secmas.secagg`), and compares the two models' F1 on held-out attack runs.
 
 Exit codes as for every `secmas` command: 0 success, 2 bad input (unreadable CSV or model,
 columns that do not match the model, too few rows, unwritable output), with a one-line
@@ -21,11 +24,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from secmas.cli.output import console, fail, say
+from secmas.cli.output import FAILED_RUN, console, fail, say
 
 if TYPE_CHECKING:
-    from secmas.analytics.autoencoder import Scores
+    from secmas.analytics.autoencoder import Detector, Scores
     from secmas.analytics.csvdata import CSVSeries
+    from secmas.scenario.model import Scenario
+    from secmas.secagg.federated import AgentTelemetry, FederatedPlan
+    from secmas.secagg.neighbours import ThreatModel
 
 
 detect_app = typer.Typer(
@@ -71,7 +77,6 @@ def fit(
     """Train a detector on a CSV of normal behaviour and write the model file."""
     from secmas.analytics.autoencoder import Detector
     from secmas.analytics.csvdata import CSVDataError, check_rows
-    from secmas.analytics.modelfile import ModelFileError
 
     if not output.parent.is_dir():
         raise fail(f"cannot write {output}: no folder {output.parent}")
@@ -110,11 +115,7 @@ def fit(
         f"reconstruction errors of {windows} normal windows)"
     )
     say(f"trained in {elapsed:.1f} s")
-    try:
-        detector.save(output)
-    except ModelFileError as exc:
-        raise fail(str(exc)) from None
-    say(f"wrote {output}")
+    _save(detector, output)
 
 
 @detect_app.command("score")
@@ -185,6 +186,221 @@ def _alerts(scores: Scores, timestamps: tuple[str, ...] | None, top: int) -> Tab
             escape(causes),
         )
     return table
+
+
+@detect_app.command("train")
+def train(
+    scenario: Annotated[
+        Path,
+        typer.Option("--scenario", help="scenario YAML with PoPs, a cnfs and a traffic section"),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="model file to write")],
+    federated: Annotated[
+        bool,
+        typer.Option(
+            "--federated",
+            help="FedAvg over the agents, every exchange a secure sum (default: central "
+            "training on the agents' pooled telemetry)",
+        ),
+    ] = False,
+    rounds: Annotated[int, typer.Option(min=1, help="FedAvg rounds")] = 10,
+    local_epochs: Annotated[
+        int, typer.Option(min=1, help="epochs each agent trains per round (central: rounds × this)")
+    ] = 3,
+    seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="simulated seconds of telemetry per agent (default: the scenario's "
+            "analytics samples split among the agents)",
+        ),
+    ] = None,
+    dropout: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=0.9, help="threat model: fraction of agents that may drop out of a round"
+        ),
+    ] = 0.2,
+    corrupt: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=0.9, help="threat model: fraction of agents colluding with the server"
+        ),
+    ] = 0.0,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            help="with --federated, also train centrally on the pooled data and compare F1"
+        ),
+    ] = True,
+    test_runs: Annotated[
+        int, typer.Option(min=0, help="held-out attack runs (900 s each) the F1 is measured on")
+    ] = 2,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="JSON file of the rounds and F1 to write")
+    ] = None,
+) -> None:
+    """Train the detector of a scenario's CNF from its agents' telemetry (one agent per
+    PoP), centrally or federated with secure aggregation, and report F1 on attack runs."""
+    from secmas.analytics.reference import TrainingPlan
+    from secmas.scenario.loader import ScenarioError, load_scenario
+    from secmas.secagg.federated import FederatedPlan, agent_telemetry, central_detector
+    from secmas.secagg.neighbours import ThreatModel, choose
+
+    for path in (output, report):
+        if path is not None and not path.parent.is_dir():
+            raise fail(f"cannot write {path}: no folder {path.parent}")
+    try:
+        loaded = load_scenario(scenario)
+    except ScenarioError as exc:
+        raise fail("; ".join(str(p) for p in exc.problems)) from None
+    base = TrainingPlan()
+    plan = FederatedPlan(
+        rounds=rounds,
+        local_epochs=local_epochs,
+        batch=base.batch,
+        window=base.window,
+        hidden=base.hidden,
+        seed=loaded.seed,
+    )
+    step = loaded.traffic.step if loaded.traffic is not None else 1.0
+    if seconds is not None and seconds / step > plan.weight_unit:
+        raise fail(f"--seconds: at most {plan.weight_unit * step:g} s of telemetry per agent")
+    try:
+        data = agent_telemetry(loaded, loaded.analytics.samples, plan.window, seconds)
+    except ValueError as exc:
+        raise fail(f"{scenario}: {exc}") from None
+    try:
+        threat = ThreatModel(corrupt=corrupt, dropout=dropout)
+        graph = choose(len(data.values), threat) if federated else None
+    except ValueError as exc:
+        raise fail(f"--corrupt/--dropout: {exc}") from None
+    say(
+        f"{len(data.values)} agents ({', '.join(data.pops)}), each with "
+        f"{len(data.values[0])} steps of its own telemetry of CNF {data.cnf} "
+        f"({len(data.features)} metrics)"
+    )
+    result: dict[str, dict[str, object]] = {}
+    detectors: dict[str, Detector] = {}
+    if graph is not None:
+        say(
+            f"FedAvg: {rounds} rounds × {local_epochs} local epochs; every exchange a secure "
+            f"sum (Bonawitz et al., threshold t = {graph.threshold} of {graph.clients}, "
+            f"corrupt ≤ {corrupt:.0%}, dropout ≤ {dropout:.0%})"
+        )
+        detectors["federated"], result["federated"] = _train_federated(data, plan, threat)
+    if not federated or compare:
+        say(
+            f"central training on the pooled telemetry: {rounds * local_epochs} epochs"
+            + (" (the baseline)" if federated else "")
+        )
+        began = time.perf_counter()
+        detectors["central"] = central_detector(data.values, data.features, plan)
+        result["central"] = {
+            "seconds": time.perf_counter() - began,
+            "threshold": detectors["central"].static.value,
+        }
+        say(
+            f"central model trained in {time.perf_counter() - began:.1f} s; threshold "
+            f"{detectors['central'].static.value:.4g}"
+        )
+    if test_runs:
+        _compare(loaded, test_runs, detectors, result)
+    _save(detectors["federated" if federated else "central"], output)
+    if report is not None:
+        _write_json(report, {"scenario": loaded.id, "agents": list(data.pops), **result})
+
+
+def _train_federated(
+    data: AgentTelemetry, plan: FederatedPlan, threat: ThreatModel
+) -> tuple[Detector, dict[str, object]]:
+    """FedAvg with every exchange a secure sum, a line per round; the detector and what
+    the report keeps of it (rounds, bytes, threshold)."""
+    from secmas.secagg.errors import SecAggError
+    from secmas.secagg.federated import RoundLog, secagg_aggregator, train_federated
+
+    def progress(log: RoundLog) -> None:
+        say(
+            f"round {log.round:>3}/{plan.rounds}  {len(log.agents)} agents  "
+            f"train {log.train_seconds:.1f} s  secure sum {log.aggregate_seconds:.2f} s "
+            f"{log.bytes / 1e3:.0f} kB" + (f"  {log.clipped} values clipped" if log.clipped else "")
+        )
+
+    began = time.perf_counter()
+    try:
+        trained = train_federated(
+            data.values, data.features, secagg_aggregator(threat), plan, progress
+        )
+    except (SecAggError, ValueError) as exc:
+        raise fail(f"federated training failed: {exc}", FAILED_RUN) from None
+    moved = sum(r.bytes for r in trained.rounds) + trained.scaler_bytes + trained.threshold_bytes
+    elapsed = time.perf_counter() - began
+    say(
+        f"federated model trained in {elapsed:.1f} s; the secure sums moved "
+        f"{moved / 1e6:.1f} MB; threshold {trained.detector.static.value:.4g}"
+    )
+    return trained.detector, {
+        "seconds": elapsed,
+        "secure_sum_bytes": moved,
+        "threshold": trained.detector.static.value,
+        "rounds": [
+            {
+                "round": r.round,
+                "agents": [data.pops[a] for a in r.agents],
+                "train_seconds": r.train_seconds,
+                "aggregate_seconds": r.aggregate_seconds,
+                "bytes": r.bytes,
+                "clipped": r.clipped,
+            }
+            for r in trained.rounds
+        ],
+    }
+
+
+def _compare(
+    scenario: Scenario,
+    runs: int,
+    detectors: dict[str, Detector],
+    result: dict[str, dict[str, object]],
+) -> None:
+    """Window F1 of every model on `runs` held-out attack runs: printed, and added to
+    each model's entry in `result`."""
+    from secmas.secagg.federated import attack_runs, window_f1
+
+    say(f"scoring on {runs} held-out attack runs")
+    labelled = attack_runs(scenario, runs)
+    table = Table(title="window F1, held-out attack runs")
+    for column in ("model", "precision", "recall", "F1"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    f1 = {}
+    for name, detector in detectors.items():
+        scores = window_f1(detector, labelled)
+        result[name].update(scores)
+        f1[name] = scores["f1"]
+        table.add_row(name, *(f"{scores[k]:.3f}" for k in ("precision", "recall", "f1")))
+    console.print(table)
+    if len(f1) == 2:
+        say(f"F1 federated − central: {f1['federated'] - f1['central']:+.3f}")
+
+
+def _save(detector: Detector, output: Path) -> None:
+    from secmas.analytics.modelfile import ModelFileError
+
+    try:
+        detector.save(output)
+    except ModelFileError as exc:
+        raise fail(str(exc)) from None
+    say(f"wrote {output}")
+
+
+def _write_json(path: Path, data: dict[str, object]) -> None:
+    import json
+
+    try:
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
+    say(f"wrote {path}")
 
 
 @detect_app.command("dataset")

@@ -26,9 +26,11 @@ same model on the pooled data, and `window_f1` scores both on labelled series wi
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -48,12 +50,18 @@ from secmas.secagg.neighbours import ThreatModel
 from secmas.secagg.quantise import Quantiser
 from secmas.secagg.session import run_secagg
 
+if TYPE_CHECKING:
+    from secmas.scenario.model import Scenario
+
 __all__ = [
+    "AgentTelemetry",
     "Aggregator",
     "FederatedPlan",
     "FederatedResult",
     "RoundLog",
     "SecureSum",
+    "agent_telemetry",
+    "attack_runs",
     "central_detector",
     "get_parameters",
     "mpc_aggregator",
@@ -380,3 +388,75 @@ def window_f1(
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
+
+
+TELEMETRY_SEED = 2_000_003
+"""Agents' telemetry seeds are the scenario's seed plus this plus the agent's index
+(the live run and the cached central models never use them)."""
+TEST_SEED = 3_000_017
+"""Held-out attack runs' seeds: the scenario's seed plus this plus the run's index."""
+
+
+@dataclass(frozen=True)
+class AgentTelemetry:
+    """Each agent's own normal telemetry (agent index → [T, F]), who the agents are (their
+    PoPs, by index), the metric names and the CNF watched."""
+
+    values: dict[int, np.ndarray]
+    pops: tuple[str, ...]
+    features: tuple[str, ...]
+    cnf: str
+
+    @property
+    def steps(self) -> int:
+        """Time steps of telemetry, all agents together."""
+        return sum(len(v) for v in self.values.values())
+
+
+def agent_telemetry(
+    scenario: Scenario, samples: int, window: int, seconds: float | None = None
+) -> AgentTelemetry:
+    """One agent per PoP of `scenario`, each with its own simulated run of the scenario's
+    CNF in normal operation (`normal_series`: no attack, no incident, the routine
+    reconfigurations on random PoPs; a seed of its own), long enough that the agents
+    together hold `samples` windows of `window` steps — or `seconds` each when given.
+    Nothing of one agent's series is visible to another: only secure sums leave it."""
+    from secmas.analytics.datasets import normal_series
+
+    pops = tuple(p.id for p in scenario.pops)
+    if len(pops) < 2:
+        raise ValueError(
+            f"scenario {scenario.id!r} has {len(pops)} PoP: federated training needs at "
+            "least two agents"
+        )
+    if not scenario.cnfs:
+        raise ValueError(f"scenario {scenario.id!r} has no CNF whose telemetry to learn")
+    if scenario.traffic is None:
+        raise ValueError(f"scenario {scenario.id!r} has no traffic section to simulate")
+    step = scenario.traffic.step
+    if seconds is None:
+        seconds = (math.ceil(samples / len(pops)) + window - 1) * step
+    if seconds < window * step:
+        raise ValueError(f"{seconds:g} s per agent is shorter than one window of {window} steps")
+    values, features = {}, ()
+    for index in range(len(pops)):
+        series = normal_series(scenario, seconds, scenario.seed + TELEMETRY_SEED + index)
+        values[index], features = series.values, tuple(series.features)
+    return AgentTelemetry(values, pops, features, scenario.cnfs[0].id)
+
+
+def attack_runs(
+    scenario: Scenario, runs: int = 2, seconds: float = 900.0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Held-out labelled runs (values, per-step labels) of the scenario's CNF with episodes
+    of every attack kind, on seeds no training run uses: what `window_f1` scores."""
+    from secmas.analytics.datasets import episode_series
+    from secmas.network.dataplane.cnf import ATTACK_CONDITIONS
+
+    out = []
+    for index in range(runs):
+        series = episode_series(
+            scenario, ATTACK_CONDITIONS, scenario.seed + TEST_SEED + index, seconds=seconds
+        )
+        out.append((series.values, series.labels))
+    return out
