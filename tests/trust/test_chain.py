@@ -7,6 +7,7 @@ test's folder), so tampering with it in memory or on disk touches that agent onl
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import os
 import sys
@@ -62,6 +63,7 @@ def agent_image(tmp_path: Path) -> WrappedImage:
     root.mkdir()
     (root / "__init__.py").write_text(AGENT_CODE)
     sys.path.insert(0, str(tmp_path))
+    importlib.import_module(name)  # the agent runs it: its live code is what is measured
     repository = ReferenceRepository(":memory:")
     return wrap_agent_image(root, name, "1.0", Ed25519PrivateKey.generate(), repository)
 

@@ -120,9 +120,7 @@ def self_image() -> RuntimeImage:
     layout (which modules and functions) comes from the files; the digests SECaaS
     compares with come from SECaaS's own wrapping, never from here."""
     root = Path(secmas.__file__).parent
-    image = RuntimeImage.of(wrap(root, Ed25519PrivateKey.generate()), root)
-    image.load()
-    return image
+    return RuntimeImage.of(wrap(root, Ed25519PrivateKey.generate()), root)
 
 
 @dataclass

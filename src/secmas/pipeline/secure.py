@@ -96,9 +96,7 @@ def wrap_agent_image(
     """Steps 3–4: measure the agent package, sign the reference, store it."""
     manifest = wrap(root, key, image=f"{AGENT_IMAGE}:{package}", version=version)
     repository.put(manifest, replace=True)
-    runtime = RuntimeImage.of(manifest, root)
-    runtime.load()
-    return WrappedImage(manifest, runtime)
+    return WrappedImage(manifest, RuntimeImage.of(manifest, root))
 
 
 def wrap_native_image(

@@ -6,7 +6,10 @@ runtime measurement subroutine:
 - a Python agent measures the live code objects of its loaded modules (so a patch made
   in memory after start is caught) and the module files as they are on disk now (so a
   patch waiting for the next restart is caught too): parts `code:<module>` and
-  `file:<module>`;
+  `file:<module>`. A module the agent has not imported has no live code: what it would
+  run once imported is its file, so its code part is compiled from the file as it is now
+  (cached per file digest). The agent therefore need not import its whole package (with
+  torch, scikit-learn, …) before it can be attested;
 - a native agent measures the code its process has mapped from its ELF file, read from
   `/proc/PID/mem` (parts `text:<section>`), against the sections SECaaS measured.
 Either way a failed appraisal can name the module or section that changed.
@@ -15,9 +18,8 @@ Either way a failed appraisal can name the module or section that changed.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -25,7 +27,14 @@ from secmas.trust.attestation import Measurement
 from secmas.trust.elf import measure_elf
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.procmem import check_process_image
-from secmas.trust.pycode import PackageMeasurement, measure_live, module_files
+from secmas.trust.pycode import (
+    ModuleMeasurement,
+    PackageError,
+    PackageMeasurement,
+    measure_live,
+    measure_source,
+    module_files,
+)
 
 
 def reference_measurement(manifest: ReferenceManifest) -> Measurement:
@@ -67,30 +76,58 @@ class RuntimeImage:
         """The measurement a genuine agent of this image reports."""
         return reference_measurement(manifest)
 
-    def load(self) -> None:
-        """Import every module of the image, so each one is measured live (but not
-        `__main__` entry points, which run the program when imported)."""
-        for name in self.layout.modules:
-            if name not in sys.modules and not name.endswith(".__main__"):
-                importlib.import_module(name)
+    compiled: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, compare=False)
+    """Module not loaded → (file digest, code digest) of its last compilation."""
 
     def measure(self, modules: dict[str, ModuleType] | None = None) -> Measurement:
-        """The runtime measurement subroutine: live code and current files."""
-        live = measure_live(self.layout, modules)
-        parts = {f"code:{name}": bytes.fromhex(m.digest) for name, m in live.modules.items()}
+        """The runtime measurement subroutine: the live code of the loaded modules, the
+        code the others would run (compiled from their files now), and the files."""
+        loaded = {
+            name: module
+            for name, module in (sys.modules if modules is None else modules).items()
+            if name in self.layout.modules and not _initializing(module)
+        }
+        live = measure_live(self.layout, loaded)
+        parts: dict[str, bytes] = {}
         for name in self.layout.modules:
-            parts[f"file:{name}"] = _file_digest(self.files.get(name))
+            source = _read(self.files.get(name))
+            file = hashlib.sha256(source).digest() if source is not None else bytes(32)
+            if name in loaded:
+                parts[f"code:{name}"] = bytes.fromhex(live.modules[name].digest)
+            else:
+                parts[f"code:{name}"] = self._compiled_code(name, source, file)
+            parts[f"file:{name}"] = file
         return Measurement.of(parts)
 
+    def _compiled_code(self, name: str, source: bytes | None, file: bytes) -> bytes:
+        """The code digest of a module not loaded, from its file's bytes; zeros (never the
+        reference) when the file is gone, unreadable or not valid Python."""
+        cached = self.compiled.get(name)
+        if cached is not None and cached[0] == file:
+            return cached[1]
+        try:
+            code = measure_source(source, str(self.files[name])) if source is not None else None
+        except PackageError:
+            code = None
+        digest = bytes(32) if code is None else bytes.fromhex(ModuleMeasurement(name, code).digest)
+        self.compiled[name] = (file, digest)
+        return digest
 
-def _file_digest(path: Path | None) -> bytes:
-    """SHA-256 of a module file; zeros when it is gone or unreadable (never the reference)."""
+
+def _initializing(module: ModuleType) -> bool:
+    """Whether the import system is still running the module's body (another thread may
+    be importing it): its functions are not all bound yet, so its file speaks for it."""
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def _read(path: Path | None) -> bytes | None:
+    """A module file's bytes; None when it is gone or unreadable."""
     if path is None:
-        return bytes(32)
+        return None
     try:
-        return hashlib.sha256(path.read_bytes()).digest()
+        return path.read_bytes()
     except OSError:
-        return bytes(32)
+        return None
 
 
 @dataclass(frozen=True)
