@@ -27,13 +27,14 @@
    chain's and verifiers' `offload`) times each call, and each attester endpoint's
    `measure` attribute is wrapped. No `secmas` code is patched (the attestation would see
    it).
-3. A whole bring-up of 6, 50 and 200 agents (`--quick`: 6 and 20): `pipeline.timings`
-   (wrap, ledger, contracts, register, attest, keys), where attest is the SECaaS's initial
-   attestation plus one mutual step per other agent (N records on chain). Transactions are
-   counted as blocks mined (eth-tester mines one per transaction) and checked against
-   2 deployments + registrations + plan + initial + 2 per mutual step + 1 key push.
-   A bring-up of 6 agents runs first, untimed, so the imports of the first `secmas_image`
-   (about 0.6 s) are not charged to any size; its wrap time is reported as `cold_wrap_s`.
+3. A whole bring-up of 6, 50 and 200 agents (`--quick`: 6 and 20): the workflow
+   steps' seconds as phases (`PHASES`: wrap, register, credentials, attest, keys),
+   where attest is the SECaaS's initial attestation plus one mutual step per other
+   agent (N records on chain). Transactions are counted as blocks mined (eth-tester
+   mines one per transaction) and checked against 2 deployments + registrations + plan
+   + initial + 2 per mutual step + 1 key push. A bring-up of 6 agents runs first,
+   untimed, so the imports of the first `secmas_image` are not charged to any size; its
+   wrap time is reported as `cold_wrap_s`.
 
     python benchmarks/bench_attestation.py [--quick] [--repeat 30]
 
@@ -219,6 +220,28 @@ def recorded_sha256() -> Iterator[list[bytes]]:
         hashlib.sha256 = original
 
 
+AS_RUN = ("secmas.cli.main", "secmas.pipeline.operate", "secmas.report.record")
+"""What `secmas demo` imports to run in one process (without --detect or --ui)."""
+
+
+def as_run(image: WrappedImage, repeat: int) -> dict[str, Any]:
+    """measure() as an agent of `secmas demo` makes it: the modules the run imported live,
+    the others from their files (compiled once, then cached per file digest)."""
+    runtime = image.runtime
+    assert isinstance(runtime, RuntimeImage), runtime
+    for name in AS_RUN:
+        importlib.import_module(name)
+    runtime.measure()  # warm: compiles the modules not loaded
+    samples = [timed(runtime.measure)[0] for _ in range(repeat)]
+    return {
+        "what": "RuntimeImage.measure() with the modules a demo run imports loaded",
+        "imported": list(AS_RUN),
+        "live_modules": sum(name in sys.modules for name in runtime.layout.modules),
+        "modules": len(runtime.layout.modules),
+        "measure_ms": statistics.median(samples) * 1000,
+    }
+
+
 def runtime_throughput(image: WrappedImage, repeat: int) -> dict[str, Any]:
     runtime = image.runtime
     assert isinstance(runtime, RuntimeImage), runtime
@@ -263,11 +286,12 @@ def runtime_throughput(image: WrappedImage, repeat: int) -> dict[str, Any]:
     med = {k: statistics.median(v) for k, v in samples.items()}
     return {
         "what": (
-            "RuntimeImage.measure() of the secmas package (live code objects of every "
-            "module canonically serialised and hashed, and every module file read and "
-            "hashed) vs (a) hashlib.sha256 over exactly the byte strings measure() hashes, "
-            "recorded by wrapping hashlib.sha256 around one call, in memory, same number of "
-            "calls; (b) hashlib.sha256 over the module files alone, in memory and read from "
+            "RuntimeImage.measure() of the secmas package with every module imported "
+            "(live code objects of every module canonically serialised and hashed, and "
+            "every module file read and hashed) vs (a) hashlib.sha256 over exactly the "
+            "byte strings measure() hashes, recorded by wrapping hashlib.sha256 around one "
+            "call, in memory, same number of calls; (b) hashlib.sha256 over the module "
+            "files alone, in memory and read from "
             "disk. ratio_* = baseline time / measure() time (same bytes, so = MB/s ratio)"
         ),
         "repeat": repeat,
@@ -429,6 +453,18 @@ def expected_transactions(n: int) -> int:
     return 2 + math.ceil(n / MAX_AGENTS_PER_REGISTRATION) + 1 + 1 + 2 * (n - 1) + 1
 
 
+PHASES = {"wrap": "3-4", "register": "6-7", "credentials": "8", "attest": "9-12", "keys": "13-14"}
+"""Bring-up phases and the deployment-workflow steps they are: wrap (SECaaS measures and
+signs the image), register (contracts deployed, an account per agent, registered),
+credentials, attest (initial attestation and one mutual step per other agent), keys."""
+
+
+def phase_timings(pipeline: SecurePipeline) -> dict[str, float]:
+    """Seconds per bring-up phase, from the pipeline's workflow records."""
+    seconds = {r.number: r.seconds for r in pipeline.workflow.records}
+    return {phase: seconds[step] for phase, step in PHASES.items()}
+
+
 async def chain_run(n: int) -> dict[str, Any]:
     pipeline, bus, clock, wall = await bring_up(n)
     try:
@@ -440,7 +476,7 @@ async def chain_run(n: int) -> dict[str, Any]:
         assert all(m.secret is not None for m in pipeline.members.values())
     finally:
         await close(pipeline, bus)
-    timings = dict(pipeline.timings)
+    timings = phase_timings(pipeline)
     attest_calls = [c for c in clock.calls if c[0] != "push_epoch" and c[0] != "fetch_secret"]
     ledger_attest = sum(c[1] for c in attest_calls)
     attest_tx = sum(1 for c in attest_calls if c[0] in LEDGER_TX)
@@ -466,7 +502,7 @@ async def chain_run(n: int) -> dict[str, Any]:
 
 async def chain_sizes(sizes: tuple[int, ...], repeat: int) -> dict[str, Any]:
     pipeline, bus, _, cold_wall = await bring_up(STEP_AGENTS)  # imports, caches: untimed
-    cold_wrap = pipeline.timings["wrap"]
+    cold_wrap = phase_timings(pipeline)["wrap"]
     await close(pipeline, bus)
     rows = []
     for n in sizes:
@@ -502,7 +538,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     )
     rows = result["chain"]["rows"]
     xs = [r["agents"] for r in rows]
-    phases = ("wrap", "ledger", "contracts", "register", "attest", "keys")
+    phases = tuple(PHASES)
     bottom = [0.0] * len(rows)
     labels = [str(x) for x in xs]
     for phase in phases:
@@ -601,6 +637,27 @@ def main() -> None:
         )
 
     image = secmas_image(Ed25519PrivateKey.generate(), ReferenceRepository(":memory:"))
+    running = as_run(image, repeat)
+    print(
+        f"Python RuntimeImage.measure() as in a demo run: {running['live_modules']} of "
+        f"{running['modules']} modules live, {running['measure_ms']:.2f} ms"
+    )
+
+    step = asyncio.run(step_latency(repeat * (1 if args.quick else 4)))
+    print(
+        f"One mutual step ({step['agents']} agents, {step['repeat']} steps): "
+        f"p50 {step['p50_ms']:.1f} ms, p99 {step['p99_ms']:.1f} ms; median ledger "
+        f"{step['median_ledger_ms']:.1f} ms (tx {step['median_ledger_tx_ms']:.1f}, view "
+        f"{step['median_ledger_view_ms']:.1f}), measure() {step['median_measure_ms']:.1f} ms, "
+        f"other {step['median_other_ms']:.1f} ms"
+    )
+
+    print("Whole chain (bring_up), seconds; tx/s over the bring-up and over the attest phase:")
+    print(
+        f"{'agents':>6} {'total':>8} {'wrap':>6} {'register':>8} {'attest':>7} "
+        f"{'ledger':>7} {'keys':>6} {'txs':>5} {'tx/s':>7} {'att tx/s':>7} {'step ms':>7}"
+    )
+    chain = asyncio.run(chain_sizes(sizes, 1 if args.quick else 3))
     runtime = runtime_throughput(image, repeat)
     print(
         f"Python RuntimeImage.measure() of secmas: {runtime['modules']} modules, "
@@ -624,21 +681,6 @@ def main() -> None:
         f"{runtime['ratio_files_from_disk']:.3f})"
     )
 
-    step = asyncio.run(step_latency(repeat * (1 if args.quick else 4)))
-    print(
-        f"One mutual step ({step['agents']} agents, {step['repeat']} steps): "
-        f"p50 {step['p50_ms']:.1f} ms, p99 {step['p99_ms']:.1f} ms; median ledger "
-        f"{step['median_ledger_ms']:.1f} ms (tx {step['median_ledger_tx_ms']:.1f}, view "
-        f"{step['median_ledger_view_ms']:.1f}), measure() {step['median_measure_ms']:.1f} ms, "
-        f"other {step['median_other_ms']:.1f} ms"
-    )
-
-    print("Whole chain (bring_up), seconds; tx/s over the bring-up and over the attest phase:")
-    print(
-        f"{'agents':>6} {'total':>8} {'wrap':>6} {'register':>8} {'attest':>7} "
-        f"{'ledger':>7} {'keys':>6} {'txs':>5} {'tx/s':>7} {'att tx/s':>7} {'step ms':>7}"
-    )
-    chain = asyncio.run(chain_sizes(sizes, 1 if args.quick else 3))
     at_target = next((r for r in chain["rows"] if r["agents"] == TARGET_AGENTS), None)
     cpus = machine()
     result = {
@@ -668,11 +710,12 @@ def main() -> None:
         "total_wall_s": 0.0,
         "elf": elf,
         "runtime": runtime,
+        "runtime_as_run": running,
         "step": step,
         "chain": {
             "what": (
                 "SecurePipeline.bring_up(name, N agents, MemoryBus, VirtualClock, Security()) "
-                "on the in-process EVM; timings_s from pipeline.timings; attest = the "
+                "on the in-process EVM; timings_s from the workflow steps (PHASES); attest = the "
                 "SECaaS's initial attestation + N-1 mutual steps (N records); attest_ledger_s "
                 "= awaited ledger calls in that phase; transactions = blocks mined "
                 "(eth-tester mines one per transaction), checked against "
