@@ -4,7 +4,9 @@ Every PoP bids for one goal (a Rate Limiter for `ipRateLimited`, Table 5.7 const
 auctioned by the server's PoP, as in one NFV-A round. Bids share one `BidContext`
 (rscEvalhop cached per snapshot), as the agents of one host would.
 
-    python benchmarks/bench_bidding.py [--repeat 15]
+    python benchmarks/bench_bidding.py [--repeat 15] [--quick]
+
+`--quick` (a smoke run): the three smallest topologies, 3 repeats.
 
 Writes benchmarks/results/bidding.json and bidding.png. Target (issue 2): all bids on
 100 PoPs under 50 ms, growth no worse than N·E·log V.
@@ -85,10 +87,11 @@ def plot(rows: list[dict[str, float | int | str]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="smallest topologies, 3 repeats")
     args = parser.parse_args()
     rows = []
-    for key in TOPOLOGIES:
-        row = measure(key, args.repeat)
+    for key in TOPOLOGIES[:3] if args.quick else TOPOLOGIES:
+        row = measure(key, 3 if args.quick else args.repeat)
         rows.append(row)
         print(
             f"{key:24} {row['pops']:5} PoPs {row['links']:5} links  "
