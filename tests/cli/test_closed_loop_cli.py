@@ -83,3 +83,31 @@ def test_scenario_detect_without_cnfs_names_the_field(tmp_path):
     path.write_text(text)
     result = runner.invoke(app, ["scenario", "validate", str(path)])
     assert result.exit_code == 2 and "analytics.detect" in result.output
+
+
+def test_federated_closed_loop_trains_the_detector_among_the_agents(small_cnf_scenario, tmp_path):
+    out = tmp_path / "fed"
+    arguments = ["run", str(small_cnf_scenario), "--insecure", "--federated", "--out", str(out)]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # the console folds long lines
+    assert "training the LSTM autoencoder federated: 6 agents" in said
+    assert "10 FedAvg rounds × 1 local epochs, every exchange a secure sum" in said
+    assert "round 10/10 6 agents" in said and "the secure sums moved 3.5 MB" in said
+    report = json.loads((out / "report.json").read_text())
+    assert report["analytics"]["detector"]["training"] == "federated"
+    assert report["analytics"]["alerts"]
+    # cached apart from the centrally trained model, and found again
+    again = " ".join(runner.invoke(app, arguments).output.split())
+    assert "detection models loaded" in again and "-federated10)" in again
+    central = runner.invoke(app, ["run", str(small_cnf_scenario), "--insecure", "--out", str(out)])
+    assert "training the LSTM autoencoder on 200 windows" in central.output
+
+
+def test_federated_without_cnfs_is_bad_input(tmp_path):
+    text = default_scenario_path().read_text().replace(*NO_CNF).replace(*NO_SLICE_CNF)
+    path = tmp_path / "no-cnf.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["run", str(path), "--federated", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--federated: scenario" in result.output and "no CNFs to watch" in result.output

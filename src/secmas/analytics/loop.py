@@ -53,6 +53,8 @@ class LoopSettings:
     trust_threshold: float = DEFAULT_THRESHOLD
     metrics_port: int | None = None
     """Serve Prometheus metrics on this port while the run is live (0: any free port)."""
+    training: str = "central"
+    """How the autoencoder was trained: 'central' or 'federated' (reported)."""
 
 
 @dataclass
@@ -187,7 +189,7 @@ class ClosedLoop:
             self.exporter.close()
             self.exporter = None
         return {
-            "detector": self.detector.describe(),
+            "detector": {**self.detector.describe(), "training": self.settings.training},
             "profiler": None if self.profiler is None else _profiler_summary(self.profiler),
             "threshold": self.settings.threshold,
             "alerts": [alert.to_json() for alert in self.alerts],

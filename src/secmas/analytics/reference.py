@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -69,6 +70,17 @@ class TrainingPlan:
         )
 
 
+@dataclass(frozen=True)
+class DetectorTrainer:
+    """Another way to train the autoencoder than `train_detector` (federated training,
+    from `secmas.secagg`): its name and the modules whose source shapes its models (both
+    go into the cache key, so its models are cached apart)."""
+
+    name: str
+    train: Callable[[Scenario, TrainingPlan, Say], Detector]
+    code: tuple[ModuleType, ...] = ()
+
+
 def cache_dir() -> Path:
     """$SECMAS_CACHE, else $XDG_CACHE_HOME/secmas, else ~/.cache/secmas."""
     if "SECMAS_CACHE" in os.environ:
@@ -77,16 +89,23 @@ def cache_dir() -> Path:
     return Path(base) / "secmas"
 
 
-def cache_key(scenario: Scenario, plan: TrainingPlan) -> str:
+def cache_key(
+    scenario: Scenario, plan: TrainingPlan, trainer: DetectorTrainer | None = None
+) -> str:
     """A digest of what shapes the models: the network and its CNFs, the seed, the plan,
-    and the code that simulates the training data and trains the models."""
+    and the code that simulates the training data and trains the models (and the
+    trainer's name and code, when one is given)."""
     shape = scenario.model_dump(
         mode="json",
         exclude={"attack", "incidents", "security", "service", "description", "analytics"},
     )
     text = json.dumps({"scenario": shape, "plan": asdict(plan), "format": VERSION}, sort_keys=True)
     digest = hashlib.sha256(text.encode())
-    for module in TRAINING_CODE:
+    code = TRAINING_CODE
+    if trainer is not None:
+        digest.update(trainer.name.encode())
+        code += trainer.code
+    for module in code:
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
 
@@ -132,26 +151,31 @@ def detection_models(
     cache: Path | None = None,
     retrain: bool = False,
     say: Say = lambda _text: None,
+    trainer: DetectorTrainer | None = None,
 ) -> tuple[Detector, TwoStageProfiler]:
-    """Load the scenario's models from the cache, or train and store them."""
+    """Load the scenario's models from the cache, or train and store them; `trainer`
+    trains the autoencoder instead of `train_detector` (the profiler is the same)."""
     plan = plan or TrainingPlan.for_scenario(scenario)
     folder = (cache or cache_dir()) / "models"
     key = cache_key(scenario, plan)
-    paths = folder / f"{key}-autoencoder.pt", folder / f"{key}-profiler.pt"
+    detector_key = key
+    if trainer is not None:
+        detector_key = f"{cache_key(scenario, plan, trainer)}-{trainer.name}"
+    paths = folder / f"{detector_key}-autoencoder.pt", folder / f"{key}-profiler.pt"
     if not retrain and all(p.exists() for p in paths):
         try:
             detector, profiler = Detector.load(paths[0]), TwoStageProfiler.load(paths[1])
-            say(f"detection models loaded from {folder} ({key})")
+            say(f"detection models loaded from {folder} ({detector_key})")
             return detector, profiler
         except ModelFileError as exc:
             say(f"cached model unusable, training again: {exc}")
-    detector = train_detector(scenario, plan, say)
+    detector = (trainer.train if trainer is not None else train_detector)(scenario, plan, say)
     profiler = train_profiler(scenario, plan, say)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         detector.save(paths[0])
         profiler.save(paths[1])
-        say(f"detection models stored in {folder} ({key})")
+        say(f"detection models stored in {folder} ({detector_key})")
     except OSError as exc:
         say(f"models not cached ({exc.strerror}): {folder}")
     return detector, profiler

@@ -317,19 +317,16 @@ def _train_federated(
     """FedAvg with every exchange a secure sum, a line per round; the detector and what
     the report keeps of it (rounds, bytes, threshold)."""
     from secmas.secagg.errors import SecAggError
-    from secmas.secagg.federated import RoundLog, secagg_aggregator, train_federated
-
-    def progress(log: RoundLog) -> None:
-        say(
-            f"round {log.round:>3}/{plan.rounds}  {len(log.agents)} agents  "
-            f"train {log.train_seconds:.1f} s  secure sum {log.aggregate_seconds:.2f} s "
-            f"{log.bytes / 1e3:.0f} kB" + (f"  {log.clipped} values clipped" if log.clipped else "")
-        )
+    from secmas.secagg.federated import describe_round, secagg_aggregator, train_federated
 
     began = time.perf_counter()
     try:
         trained = train_federated(
-            data.values, data.features, secagg_aggregator(threat), plan, progress
+            data.values,
+            data.features,
+            secagg_aggregator(threat),
+            plan,
+            lambda log: say(describe_round(log, plan.rounds)),
         )
     except (SecAggError, ValueError) as exc:
         raise fail(f"federated training failed: {exc}", FAILED_RUN) from None

@@ -23,7 +23,7 @@ from secmas.cli.adaptive import register as register_cti
 from secmas.cli.audit import register as register_audit
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
-from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, errors
+from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, errors, fail
 from secmas.cli.policy import register as register_policy
 from secmas.cli.tables import (
     acceptance_table,
@@ -370,8 +370,18 @@ def _closed_loop(scenario: Scenario, mode: Distribution) -> ClosedLoop:
     def say(text: str) -> None:
         console.print(f"[dim]closed loop: {text}[/]")
 
+    trainer = None
+    if scenario.analytics.training == "federated":
+        from secmas.secagg.federated import federated_trainer
+
+        trainer = federated_trainer(scenario.analytics.rounds)
     started = time.perf_counter()
-    detector, profiler = detection_models(scenario, retrain=mode.retrain, say=say)
+    try:
+        detector, profiler = detection_models(
+            scenario, retrain=mode.retrain, say=say, trainer=trainer
+        )
+    except ValueError as exc:  # a scenario federated training cannot work with
+        raise fail(f"closed loop: {exc}") from None
     say(f"models ready in {time.perf_counter() - started:.1f} s")
     settings = scenario.analytics
     loop = ClosedLoop(
@@ -382,6 +392,7 @@ def _closed_loop(scenario: Scenario, mode: Distribution) -> ClosedLoop:
             threshold=settings.threshold,
             trust_threshold=settings.trust_threshold,
             metrics_port=mode.metrics_port,
+            training=settings.training,
         ),
     )
     return loop
@@ -459,6 +470,14 @@ RetrainOption = Annotated[
     bool,
     typer.Option("--retrain", help="with the closed loop: train the models even if cached"),
 ]
+FederatedOption = Annotated[
+    bool,
+    typer.Option(
+        "--federated",
+        help="run the closed loop with its autoencoder trained by the agents: FedAvg over "
+        "one agent per PoP, each on its own telemetry, every exchange a secure sum",
+    ),
+]
 PolicyOption = Annotated[
     Path | None,
     typer.Option(
@@ -469,14 +488,19 @@ PolicyOption = Annotated[
 ]
 
 
-def _with_analytics(scenario: Scenario, detect: bool) -> Scenario:
-    """The scenario with the closed loop on when `--detect` asks for it."""
-    if not detect or scenario.analytics.detect:
+def _with_analytics(scenario: Scenario, detect: bool, federated: bool = False) -> Scenario:
+    """The scenario with the closed loop on when `--detect` (or `--federated`, which also
+    has the agents train its autoencoder) asks for it."""
+    if not (detect or federated):
         return scenario
     if not scenario.cnfs:
-        errors.print(f"[red]error[/] --detect: scenario {scenario.id!r} has no CNFs to watch")
+        flag = "--federated" if federated else "--detect"
+        errors.print(f"[red]error[/] {flag}: scenario {scenario.id!r} has no CNFs to watch")
         raise typer.Exit(BAD_INPUT)
-    analytics = scenario.analytics.model_copy(update={"detect": True})
+    update: dict[str, object] = {"detect": True}
+    if federated:
+        update["training"] = "federated"
+    analytics = scenario.analytics.model_copy(update=update)
     return scenario.model_copy(update={"analytics": analytics})
 
 
@@ -539,6 +563,7 @@ def demo(
     detect: DetectOption = False,
     metrics_port: MetricsPortOption = None,
     retrain: RetrainOption = False,
+    federated: FederatedOption = False,
     policy: PolicyOption = None,
     ui: UIOption = False,
     ui_port: UIPortOption = None,
@@ -567,6 +592,7 @@ def demo(
         detect,
         metrics_port,
         retrain,
+        federated,
         policy,
         ui,
         ui_port,
@@ -592,6 +618,7 @@ def run_scenario(
     detect: DetectOption = False,
     metrics_port: MetricsPortOption = None,
     retrain: RetrainOption = False,
+    federated: FederatedOption = False,
     policy: PolicyOption = None,
     ui: UIOption = False,
     ui_port: UIPortOption = None,
@@ -601,7 +628,7 @@ def run_scenario(
     loaded = _with_service(_load(scenario), service)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
-    loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect)
+    loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect, federated)
     mode = _distribution(loaded, processes, bus, speed, tamper)
     sslas = _policies(loaded, scenario, policy, processes)
     defence = adaptive_defence(loaded, scenario, processes)

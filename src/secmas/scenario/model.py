@@ -418,6 +418,12 @@ class Analytics(Strict):
     samples: int = Field(default=2361, ge=50, description="normal windows the autoencoder learns")
     epochs: int = Field(default=30, ge=1, description="autoencoder training epochs")
     profile_epochs: int = Field(default=40, ge=1, description="profiler training epochs")
+    training: Literal["central", "federated"] = Field(
+        default="central",
+        description="how the autoencoder learns normal behaviour: on telemetry pooled in one "
+        "place, or by FedAvg over the agents (one per PoP), every exchange a secure sum",
+    )
+    rounds: int = Field(default=10, ge=1, description="FedAvg rounds of federated training")
 
 
 class Scenario(Strict):

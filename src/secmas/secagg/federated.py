@@ -21,12 +21,14 @@ Decentralized Data", AISTATS 2017). Every quantity that crosses agents is a secu
 
 The result is a `Detector` like one trained centrally; `central_detector` trains the
 same model on the pooled data, and `window_f1` scores both on labelled series with
-`secmas.analytics.events.score_events`, so the two F1 can be compared.
+`secmas.analytics.events.score_events`, so the two F1 can be compared. `federated_trainer`
+makes federated training the closed loop's way to train (`analytics.training: federated`).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from secmas.analytics.autoencoder import (
     train_autoencoder,
 )
 from secmas.analytics.events import score_events
+from secmas.analytics.reference import DetectorTrainer, Say, TrainingPlan
 from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold
 from secmas.analytics.windows import Scaler, sliding
 from secmas.secagg.mpc import run_mpc
@@ -63,6 +66,8 @@ __all__ = [
     "agent_telemetry",
     "attack_runs",
     "central_detector",
+    "describe_round",
+    "federated_trainer",
     "get_parameters",
     "mpc_aggregator",
     "plain_aggregator",
@@ -460,3 +465,49 @@ def attack_runs(
         )
         out.append((series.values, series.labels))
     return out
+
+
+def describe_round(log: RoundLog, rounds: int) -> str:
+    """One line of progress for a FedAvg round."""
+    clipped = f"  {log.clipped} values clipped" if log.clipped else ""
+    return (
+        f"round {log.round:>3}/{rounds}  {len(log.agents)} agents  "
+        f"train {log.train_seconds:.1f} s  secure sum {log.aggregate_seconds:.2f} s "
+        f"{log.bytes / 1e3:.0f} kB{clipped}"
+    )
+
+
+def federated_trainer(rounds: int = 10, threat: ThreatModel | None = None) -> DetectorTrainer:
+    """The closed loop's autoencoder trained by the agents themselves: each PoP's agent
+    on its own normal telemetry (`agent_telemetry`, together `plan.samples` windows),
+    FedAvg over `rounds` rounds of about `plan.epochs / rounds` local epochs, every
+    exchange a secure sum under `threat` (default: no corrupt agent, 20 % may drop)."""
+    threat = threat or ThreatModel(corrupt=0.0, dropout=0.2)
+
+    def train(scenario: Scenario, plan: TrainingPlan, say: Say) -> Detector:
+        data = agent_telemetry(scenario, plan.samples, plan.window)
+        federated = FederatedPlan(
+            rounds=rounds,
+            local_epochs=max(1, round(plan.epochs / rounds)),
+            batch=plan.batch,
+            window=plan.window,
+            hidden=plan.hidden,
+            seed=scenario.seed,
+        )
+        say(
+            f"training the LSTM autoencoder federated: {len(data.values)} agents, each on "
+            f"its own {len(data.values[0])} steps of normal telemetry; {rounds} FedAvg rounds "
+            f"× {federated.local_epochs} local epochs, every exchange a secure sum"
+        )
+        result = train_federated(
+            data.values,
+            data.features,
+            secagg_aggregator(threat),
+            federated,
+            lambda log: say(describe_round(log, rounds)),
+        )
+        moved = sum(r.bytes for r in result.rounds) + result.scaler_bytes + result.threshold_bytes
+        say(f"federated training done: the secure sums moved {moved / 1e6:.1f} MB")
+        return result.detector
+
+    return DetectorTrainer(f"federated{rounds}", train, (sys.modules[__name__],))
