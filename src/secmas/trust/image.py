@@ -65,6 +65,8 @@ class RuntimeImage:
     layout: PackageMeasurement
     files: dict[str, Path]
     """Where each module's file is: found once, read again at every measurement."""
+    compiled: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, compare=False)
+    """Module not loaded → (file digest, code digest) of its last compilation."""
 
     @classmethod
     def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
@@ -75,9 +77,6 @@ class RuntimeImage:
     def reference(manifest: ReferenceManifest) -> Measurement:
         """The measurement a genuine agent of this image reports."""
         return reference_measurement(manifest)
-
-    compiled: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, compare=False)
-    """Module not loaded → (file digest, code digest) of its last compilation."""
 
     def measure(self, modules: dict[str, ModuleType] | None = None) -> Measurement:
         """The runtime measurement subroutine: the live code of the loaded modules, the
