@@ -422,7 +422,7 @@ def federated(sizes: Sizes) -> dict[str, Any]:
             **window_f1(fed.detector, labelled),
             "seconds": fed_s,
             "aggregation_seconds": sum(r.aggregate_seconds for r in fed.rounds),
-            "bytes": sum(r.bytes for r in fed.rounds) + fed.scaler_bytes + fed.threshold_bytes,
+            "bytes": fed.bytes,
             "parameters": int(sum(p.numel() for p in fed.detector.model.parameters())),
             "threshold": fed.detector.static.value,
         },

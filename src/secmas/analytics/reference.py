@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from secmas.network.dataplane import cnf, simulator, traffic
 from secmas.scenario.model import Scenario
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 PROFILED = ("high_cpu", "high_memory", "traffic_spike", "load_step", "network_latency")
 UNKNOWN_FAMILY = ("disk_storm",)
@@ -89,23 +91,21 @@ def cache_dir() -> Path:
     return Path(base) / "secmas"
 
 
-def cache_key(
-    scenario: Scenario, plan: TrainingPlan, trainer: DetectorTrainer | None = None
-) -> str:
+def cache_key(scenario: Scenario, plan: TrainingPlan) -> str:
     """A digest of what shapes the models: the network and its CNFs, the seed, the plan,
-    and the code that simulates the training data and trains the models (and the
-    trainer's name and code, when one is given)."""
+    and the code that simulates the training data and trains the models."""
     shape = scenario.model_dump(
         mode="json",
         exclude={"attack", "incidents", "security", "service", "description", "analytics"},
     )
     text = json.dumps({"scenario": shape, "plan": asdict(plan), "format": VERSION}, sort_keys=True)
-    digest = hashlib.sha256(text.encode())
-    code = TRAINING_CODE
-    if trainer is not None:
-        digest.update(trainer.name.encode())
-        code += trainer.code
-    for module in code:
+    return _digest(text.encode(), TRAINING_CODE)
+
+
+def _digest(head: bytes, modules: tuple[ModuleType, ...]) -> str:
+    """SHA-256 of `head` and the source of `modules`, as a short hex key."""
+    digest = hashlib.sha256(head)
+    for module in modules:
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
 
@@ -159,26 +159,41 @@ def detection_models(
     folder = (cache or cache_dir()) / "models"
     key = cache_key(scenario, plan)
     detector_key = key
-    if trainer is not None:
-        detector_key = f"{cache_key(scenario, plan, trainer)}-{trainer.name}"
+    if trainer is not None:  # its own models: keyed by its name and code too
+        trained_by = _digest(trainer.name.encode(), trainer.code)
+        detector_key = f"{key}-{trained_by}-{trainer.name}"
     paths = folder / f"{detector_key}-autoencoder.pt", folder / f"{key}-profiler.pt"
-    if not retrain and all(p.exists() for p in paths):
-        try:
-            detector, profiler = Detector.load(paths[0]), TwoStageProfiler.load(paths[1])
-            say(f"detection models loaded from {folder} ({detector_key})")
-            return detector, profiler
-        except ModelFileError as exc:
-            say(f"cached model unusable, training again: {exc}")
-    detector = (trainer.train if trainer is not None else train_detector)(scenario, plan, say)
-    profiler = train_profiler(scenario, plan, say)
+    detector = None if retrain else _cached(paths[0], Detector.load, say)
+    profiler = None if retrain else _cached(paths[1], TwoStageProfiler.load, say)
+    if detector is not None and profiler is not None:
+        say(f"detection models loaded from {folder} ({detector_key})")
+        return detector, profiler
+    trained: list[tuple[Path, Detector | TwoStageProfiler]] = []
+    if detector is None:
+        detector = (trainer.train if trainer is not None else train_detector)(scenario, plan, say)
+        trained.append((paths[0], detector))
+    if profiler is None:
+        profiler = train_profiler(scenario, plan, say)
+        trained.append((paths[1], profiler))
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        detector.save(paths[0])
-        profiler.save(paths[1])
+        for path, model in trained:
+            model.save(path)
         say(f"detection models stored in {folder} ({detector_key})")
     except OSError as exc:
         say(f"models not cached ({exc.strerror}): {folder}")
     return detector, profiler
+
+
+def _cached(path: Path, load: Callable[[Path], T], say: Say) -> T | None:
+    """The model stored at `path`, or None when there is none or it is unusable."""
+    if not path.exists():
+        return None
+    try:
+        return load(path)
+    except ModelFileError as exc:
+        say(f"cached model unusable, training again: {exc}")
+        return None
 
 
 def _step(scenario: Scenario) -> float:

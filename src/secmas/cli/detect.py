@@ -254,15 +254,7 @@ def train(
         loaded = load_scenario(scenario)
     except ScenarioError as exc:
         raise fail("; ".join(str(p) for p in exc.problems)) from None
-    base = TrainingPlan()
-    plan = FederatedPlan(
-        rounds=rounds,
-        local_epochs=local_epochs,
-        batch=base.batch,
-        window=base.window,
-        hidden=base.hidden,
-        seed=loaded.seed,
-    )
+    plan = FederatedPlan.of(TrainingPlan(), rounds, local_epochs, loaded.seed)
     step = loaded.traffic.step if loaded.traffic is not None else 1.0
     if seconds is not None and seconds / step > plan.weight_unit:
         raise fail(f"--seconds: at most {plan.weight_unit * step:g} s of telemetry per agent")
@@ -330,15 +322,14 @@ def _train_federated(
         )
     except (SecAggError, ValueError) as exc:
         raise fail(f"federated training failed: {exc}", FAILED_RUN) from None
-    moved = sum(r.bytes for r in trained.rounds) + trained.scaler_bytes + trained.threshold_bytes
     elapsed = time.perf_counter() - began
     say(
         f"federated model trained in {elapsed:.1f} s; the secure sums moved "
-        f"{moved / 1e6:.1f} MB; threshold {trained.detector.static.value:.4g}"
+        f"{trained.bytes / 1e6:.1f} MB; threshold {trained.detector.static.value:.4g}"
     )
     return trained.detector, {
         "seconds": elapsed,
-        "secure_sum_bytes": moved,
+        "secure_sum_bytes": trained.bytes,
         "threshold": trained.detector.static.value,
         "rounds": [
             {

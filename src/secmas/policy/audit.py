@@ -10,8 +10,9 @@ Hashing rule (stable: logs written today must verify tomorrow):
 * The hashed body of an entry is the JSON object of its seven fields `seq`, `time`,
   `actor`, `decision`, `explanation`, `evidence`, `prev`, serialised canonically:
   ``json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-  allow_nan=False)`` (so: keys sorted, no spaces, non-ASCII as ``\\uXXXX``, numbers as
-  Python writes them, `time` always a float such as ``12.0``), encoded as ASCII.
+  allow_nan=False)`` (so: keys sorted, no spaces, non-ASCII as ``\\u`` and four hex
+  digits, numbers as Python writes them, `time` always a float such as ``12.0``), encoded
+  as ASCII.
 * `hash` is the lowercase hex SHA-256 of those bytes.
 * `prev` is the `hash` of the entry before; the first entry's `prev` is 64 zeros.
 * `seq` counts from 0 without gaps.

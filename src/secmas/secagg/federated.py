@@ -192,6 +192,19 @@ class FederatedPlan:
     weight_unit: int = 10_000
     seed: int = 0
 
+    @classmethod
+    def of(cls, training: TrainingPlan, rounds: int, local_epochs: int, seed: int) -> FederatedPlan:
+        """The model sizes of `training` (batch, window, hidden) trained in `rounds` FedAvg
+        rounds of `local_epochs` epochs each."""
+        return cls(
+            rounds=rounds,
+            local_epochs=local_epochs,
+            batch=training.batch,
+            window=training.window,
+            hidden=training.hidden,
+            seed=seed,
+        )
+
     @property
     def quantiser(self) -> Quantiser:
         """How the weighted updates are quantised."""
@@ -224,6 +237,11 @@ class FederatedResult:
     def seconds(self) -> float:
         """Training plus aggregation time of all rounds."""
         return sum(r.train_seconds + r.aggregate_seconds for r in self.rounds)
+
+    @property
+    def bytes(self) -> int:
+        """Everything the secure sums moved: scaler, every round, threshold."""
+        return self.scaler_bytes + sum(r.bytes for r in self.rounds) + self.threshold_bytes
 
 
 def secure_scaler(
@@ -412,11 +430,6 @@ class AgentTelemetry:
     features: tuple[str, ...]
     cnf: str
 
-    @property
-    def steps(self) -> int:
-        """Time steps of telemetry, all agents together."""
-        return sum(len(v) for v in self.values.values())
-
 
 def agent_telemetry(
     scenario: Scenario, samples: int, window: int, seconds: float | None = None
@@ -486,13 +499,8 @@ def federated_trainer(rounds: int = 10, threat: ThreatModel | None = None) -> De
 
     def train(scenario: Scenario, plan: TrainingPlan, say: Say) -> Detector:
         data = agent_telemetry(scenario, plan.samples, plan.window)
-        federated = FederatedPlan(
-            rounds=rounds,
-            local_epochs=max(1, round(plan.epochs / rounds)),
-            batch=plan.batch,
-            window=plan.window,
-            hidden=plan.hidden,
-            seed=scenario.seed,
+        federated = FederatedPlan.of(
+            plan, rounds, max(1, round(plan.epochs / rounds)), scenario.seed
         )
         say(
             f"training the LSTM autoencoder federated: {len(data.values)} agents, each on "
@@ -506,8 +514,7 @@ def federated_trainer(rounds: int = 10, threat: ThreatModel | None = None) -> De
             federated,
             lambda log: say(describe_round(log, rounds)),
         )
-        moved = sum(r.bytes for r in result.rounds) + result.scaler_bytes + result.threshold_bytes
-        say(f"federated training done: the secure sums moved {moved / 1e6:.1f} MB")
+        say(f"federated training done: the secure sums moved {result.bytes / 1e6:.1f} MB")
         return result.detector
 
     return DetectorTrainer(f"federated{rounds}", train, (sys.modules[__name__],))
