@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 
-from secmas.network.dataplane import DataPlane
+from secmas.network.dataplane import (
+    DataPlane,
+    FlowBlock,
+    IpRateLimit,
+    LinkRateLimit,
+    Rule,
+    Steer,
+    TrafficSplit,
+)
 from secmas.network.dataplane.controller import (
     ControllerError,
     ControllerService,
     LocalController,
     RemoteController,
+    rule_from_json,
+    rule_to_json,
 )
 from secmas.scenario.model import Scenario
 from secmas.transport.memory import MemoryBus
@@ -58,3 +69,33 @@ def test_remedies_over_the_bus(make_scenario: Callable[..., Scenario]) -> None:
     assert "unknown remedy 'reboot'" in errors[1]
     assert "unknown PoP 'x'" in errors[2]
     assert all(e.startswith("controller refused remedy") for e in errors)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        LinkRateLimit("pop6", "server", 2.0),
+        IpRateLimit("pop6", "10.0.0.100", 1.5),
+        FlowBlock("pop1", "10.66.0.1", "10.0.0.100"),
+        TrafficSplit("pop6", "10.0.0.100", 2),
+        Steer("pop1", "10.0.0.100", ("pop1", "pop2", "pop3")),
+        Steer("pop6", "10.0.0.100", ("pop6", "pop5"), part=1),
+    ],
+)
+def test_every_rule_survives_the_wire(rule: Rule) -> None:
+    assert rule_from_json(json.loads(json.dumps(rule_to_json(rule)))) == rule
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"kind": "Steer", "node": "a", "dst_ip": "x", "via": "ab"},
+        {"kind": "Steer", "node": "a", "dst_ip": "x", "via": ["a", 3]},
+        {"kind": "Steer", "node": "a", "dst_ip": "x", "via": ["b", "a"]},
+        {"kind": "Steer", "node": "a", "dst_ip": "x", "via": ["a", "b", "a"]},
+        {"kind": "Steer", "node": "a", "dst_ip": "x"},
+    ],
+)
+def test_a_malformed_steering_rule_is_refused(data: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"Steer|steering path"):
+        rule_from_json(data)

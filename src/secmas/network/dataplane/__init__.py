@@ -29,6 +29,7 @@ from secmas.network.dataplane.rules import (
     IpRateLimit,
     LinkRateLimit,
     Rule,
+    Steer,
     TrafficSplit,
     split_part,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Network",
     "RouteTree",
     "Rule",
+    "Steer",
     "Telemetry",
     "TrafficSplit",
     "UsageEvent",

@@ -24,6 +24,7 @@ from secmas.network.dataplane.rules import (
     IpRateLimit,
     LinkRateLimit,
     Rule,
+    Steer,
     TrafficSplit,
 )
 from secmas.network.dataplane.simulator import DataPlane
@@ -118,7 +119,7 @@ class LocalController:
 # -- codec ---------------------------------------------------------------------------------
 
 _RULES: dict[str, type[Rule]] = {
-    cls.__name__: cls for cls in (LinkRateLimit, IpRateLimit, FlowBlock, TrafficSplit)
+    cls.__name__: cls for cls in (LinkRateLimit, IpRateLimit, FlowBlock, TrafficSplit, Steer)
 }
 
 
@@ -132,6 +133,11 @@ def rule_from_json(data: Any) -> Rule:
     if not isinstance(data, dict) or data.get("kind") not in _RULES:
         raise ValueError(f"not a rule: {str(data)[:80]}")
     fields = {k: v for k, v in data.items() if k != "kind"}
+    if "via" in fields:
+        via = fields["via"]
+        if not isinstance(via, list) or not all(isinstance(node, str) for node in via):
+            raise ValueError(f"rule {data['kind']}: via must be a list of node names")
+        fields["via"] = tuple(via)  # JSON has no tuples
     try:
         return _RULES[data["kind"]](**fields)
     except TypeError as exc:

@@ -60,7 +60,34 @@ class TrafficSplit:
             raise ValueError(f"a traffic split needs at least 2 parts, got {self.parts}")
 
 
-Rule = LinkRateLimit | IpRateLimit | FlowBlock | TrafficSplit
+@dataclass(frozen=True, slots=True)
+class Steer:
+    """Traffic towards `dst_ip` arriving at `node` (only split part `part` of the split
+    installed at `node`, when given) leaves along `via` — a node path that starts at `node`
+    and crosses the VNF's PoP — and continues to `dst_ip` from via's last node.
+
+    The chaining of `003_…` §3: a VNF placed off the traffic's path sees it only once the
+    traffic is steered over the virtual path the winning bid computed.
+    """
+
+    node: str
+    dst_ip: str
+    via: tuple[str, ...]
+    part: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.via) < 2 or self.via[0] != self.node:
+            raise ValueError(
+                f"a steering path must start at {self.node!r} and have at least 2 nodes, "
+                f"got {list(self.via)}"
+            )
+        if len(set(self.via)) != len(self.via):
+            raise ValueError(f"a steering path must not revisit a node, got {list(self.via)}")
+        if self.part is not None and self.part < 0:
+            raise ValueError(f"split part must be non-negative, got {self.part}")
+
+
+Rule = LinkRateLimit | IpRateLimit | FlowBlock | TrafficSplit | Steer
 
 
 def split_part(src_ip: str, parts: int) -> int:
