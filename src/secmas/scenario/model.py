@@ -399,6 +399,20 @@ class Security(Strict):
     )
 
 
+class DataPlaneSettings(Strict):
+    """Which data-plane engine runs the scenario (`secmas.network.dataplane` simulates it,
+    `secmas.network.emulation` builds it as a real Linux network on this machine)."""
+
+    engine: Literal["simulator", "emulated"] = "simulator"
+    scale: float = Field(
+        default=0.025,
+        gt=0,
+        le=1,
+        description="emulated engine: share of the scenario's byte and packet rates that "
+        "really flows (counters are divided by it, so VNFs see scenario MB/s)",
+    )
+
+
 class Analytics(Strict):
     """The security closed loop of a run (`002_…` Section II.A; `secmas.analytics`)."""
 
@@ -455,6 +469,7 @@ class Scenario(Strict):
     )
     cti: CTISharing | None = None
     mtd: MovingTargetDefence | None = None
+    network: DataPlaneSettings = DataPlaneSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
