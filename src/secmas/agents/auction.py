@@ -6,6 +6,14 @@ the initiator picks the winner by Eq. 3.1, sends ACCEPT-PROPOSAL to it and
 REJECT-PROPOSAL to the others, and waits for INFORM-DONE or FAILURE. Every step has a
 deadline on the run's clock, so a silent agent never stalls an auction.
 
+Recovery (beyond 003): a goal whose winner fails or is lost is auctioned again without
+that winner, for as long as the initiator still needs it; an agent that gave no answer
+while others did is left out of later calls for proposals until it is heard from again
+(or its probation ends); a call that nobody at all answered (the bus is down, or every
+candidate is gone) is repeated after an exponential back-off instead of being given up;
+and an initiator told that an agent is gone (revoked, crashed, killed) stops waiting for
+its INFORM-DONE and re-auctions at once.
+
 Beyond the dissertation, which ran one auction at a time, auctions may run concurrently:
 a PROPOSE reserves what the bid needs (PoP resources, or the idle instance it reuses, and
 the virtual path's bandwidth) until the proposal is accepted, rejected or expires, so two
@@ -20,7 +28,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +70,17 @@ class AuctionSettings:
     bid_deadline: float = 1.0
     done_margin: float = 30.0
     attempts: int = 3
+    """Attempts of an auction whose initiator cannot say whether the goal is still
+    needed; with a `needed` test, attempts go on while it holds."""
     serialised: bool = False
     backoff: float = 0.5
+    retry_wait: float = 2.0
+    """First wait before a call nobody answered, or with no candidate left, is repeated;
+    it doubles up to `retry_wait_max`."""
+    retry_wait_max: float = 16.0
+    probation: float = 30.0
+    """How long an agent that did not answer is left out of calls for proposals before it
+    is asked again (any message from it ends the probation at once)."""
 
 
 @dataclass
@@ -96,6 +113,17 @@ Requested = Callable[[ACLMessage], None]
 
 Admits = Callable[[str], bool]
 """Whether an agent may take part (attested and not revoked); others are ignored."""
+
+Needed = Callable[[], bool]
+"""Whether the initiator still needs the goal (it is not believed achieved, the agent runs):
+failed or unanswered auctions are repeated while it holds."""
+
+SILENT = "no answer before the deadline"
+LEFT_OUT = "left out: "
+"""How the refusals of agents that got no CFP begin (on probation, or lost this goal before)."""
+SKIPPED = LEFT_OUT + "did not answer since t={:g} s"
+FAILED_BEFORE = LEFT_OUT + "{status} in attempt {attempt}"
+GONE = "gone: {}"
 
 Declines = Callable[[GoalRequest], str | None]
 """A PoP's local policy on calls for proposals: the reason it refuses to bid for a goal (its
@@ -239,6 +267,11 @@ class Mailbox:
         self._rng = random.Random(f"{seed}:{name}")
         self._floor = Floor()
         self._bidding = asyncio.Lock()
+        self.silent: dict[str, float] = {}
+        """Agents that stopped answering, with when: left out of calls for proposals."""
+        self._awaiting: dict[str, asyncio.Future[str]] = {}
+        """Conversation → resolved with a reason when its winner is known to be gone."""
+        self._winners: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -276,6 +309,7 @@ class Mailbox:
                 "%s: ignored %s from untrusted %s", self.name, message.performative, message.sender
             )
             return
+        self.heard(message.sender)
         match message.performative:
             case Performative.CFP:
                 self._spawn(self._answer_cfp(message))
@@ -292,6 +326,27 @@ class Mailbox:
 
     def _admitted(self, agent: str) -> bool:
         return self.admits is None or agent == self.name or self.admits(agent)
+
+    # -- liveness ----------------------------------------------------------------------------
+    def heard(self, agent: str) -> None:
+        """`agent` is back (a message from it arrived): ask it again from now on."""
+        if self.silent.pop(agent, None) is not None:
+            logger.info("%s: %s answers again", self.name, agent)
+
+    def gone(self, agent: str, reason: str) -> None:
+        """`agent` is known to be gone (revoked, crashed, killed): it is left out of calls
+        for proposals, and auctions waiting for its INFORM-DONE are re-run at once."""
+        if agent != self.name:
+            self.silent.setdefault(agent, self.clock.now())
+        for conversation, winner in list(self._winners.items()):
+            waiter = self._awaiting.get(conversation)
+            if winner == agent and waiter is not None and not waiter.done():
+                waiter.set_result(reason)
+
+    def _skipped(self, agent: str) -> bool:
+        """Whether `agent` is on probation (it stopped answering, not long ago)."""
+        since = self.silent.get(agent)
+        return since is not None and self.clock.now() < since + self.settings.probation
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -445,23 +500,67 @@ class Mailbox:
 
     # -- initiator (GoalRequest) -------------------------------------------------------------
     async def auction(
-        self, request: GoalRequest, payload: dict[str, Any], candidates: Sequence[str]
+        self,
+        request: GoalRequest,
+        payload: dict[str, Any],
+        candidates: Sequence[str],
+        needed: Needed | None = None,
     ) -> AuctionRecord:
-        """Run NFV-A for `request` among `candidates`; re-auction when the winner is lost
-        (no INFORM-DONE in time) or fails, up to `settings.attempts` times. Candidates
-        that are not admitted (revoked after a failed attestation) get no CFP."""
-        record: AuctionRecord | None = None
-        for attempt in range(1, self.settings.attempts + 1):
+        """Run NFV-A for `request` among `candidates` until the goal is done.
+
+        A winner that fails or is lost (no INFORM-DONE in time, or it is gone) is left out
+        and the goal auctioned again among the others. Without `needed` this happens at
+        most `settings.attempts` times; with it, for as long as `needed()` holds, and a
+        call that nobody answered or that had no candidate left is repeated after a
+        back-off (the exclusions start over), so a goal is never dropped while it is
+        needed. Candidates that are not admitted (revoked after a failed attestation) or
+        on probation (they stopped answering) get no CFP."""
+        failed: dict[str, str] = {}
+        wait = self.settings.retry_wait
+        attempt = 0
+        while True:
+            attempt += 1
             admitted = [c for c in candidates if self._admitted(c)]
-            record = await self._one_auction(request, payload, admitted)
+            left_out = {c: failed[c] for c in admitted if c in failed}
+            left_out |= {
+                c: SKIPPED.format(self.silent[c])
+                for c in admitted
+                if c not in left_out and c != self.name and self._skipped(c)
+            }
+            asked = [c for c in admitted if c not in left_out]
+            record = await self._one_auction(request, payload, asked, left_out)
             record.attempt = attempt
-            if record.status not in ("winner-lost", "failed"):
+            lost = record.status in ("winner-lost", "failed")
+            unanswered = record.status == "no-bids" and not _answered(record.outcome)
+            if not (lost or unanswered):
                 return record
-        assert record is not None
-        return record
+            if needed is None:
+                if not lost or attempt >= self.settings.attempts:
+                    return record
+            elif not needed():
+                return record
+            if lost:
+                assert record.outcome.winner is not None
+                failed[record.outcome.winner.bidder] = FAILED_BEFORE.format(
+                    status=record.status, attempt=attempt
+                )
+                continue
+            logger.info(
+                "%s: nobody answered the call for %s; again in %g s",
+                self.name,
+                record.outcome.label,
+                wait,
+            )
+            await self.clock.sleep(wait)
+            wait = min(2 * wait, self.settings.retry_wait_max)
+            failed.clear()
 
     async def _one_auction(
-        self, request: GoalRequest, payload: dict[str, Any], candidates: Sequence[str]
+        self,
+        request: GoalRequest,
+        payload: dict[str, Any],
+        candidates: Sequence[str],
+        left_out: Mapping[str, str] | None = None,
     ) -> AuctionRecord:
         if self.settings.serialised:
             await self._take_floor()
@@ -485,13 +584,15 @@ class Mailbox:
                 )
                 await self.send(cfp)
                 replies = await self._collect(queue, set(candidates), cfp.reply_by or started)
-                outcome = self._outcome(request, candidates, replies)
+                self._note_silent(candidates, replies)
+                skips = [Refusal(a, why) for a, why in (left_out or {}).items()]
+                outcome = self._outcome(request, candidates, replies, skips)
                 await self._notify(cfp, outcome)
                 wall_ms = (time.perf_counter() - wall) * 1000
             messages = len(candidates) + len(replies) + len(outcome.bids)
             status, result = "no-bids", {}
             if outcome.winner is not None:
-                status, result = await self._await_done(outcome.winner, queue)
+                status, result = await self._await_done(outcome.winner, queue, conversation)
                 messages += 1
         finally:
             del self._waiting[conversation]
@@ -501,11 +602,23 @@ class Mailbox:
             outcome, status, started, self.clock.now(), wall_ms, messages, result=result
         )
 
+    def _note_silent(self, candidates: Sequence[str], replies: dict[str, ACLMessage]) -> None:
+        """Candidates that did not answer while someone did go on probation; when nobody
+        answered, the bus itself may be down, and nobody is blamed."""
+        if not replies:
+            return
+        for agent in candidates:
+            if agent not in replies and agent != self.name:
+                self.silent.setdefault(agent, self.clock.now())
+
     @staticmethod
     def _outcome(
-        request: GoalRequest, candidates: Sequence[str], replies: dict[str, ACLMessage]
+        request: GoalRequest,
+        candidates: Sequence[str],
+        replies: dict[str, ACLMessage],
+        skips: Sequence[Refusal] = (),
     ) -> AuctionOutcome:
-        bids, refusals = [], []
+        bids, refusals = [], list(skips)
         for sender, reply in replies.items():
             if reply.performative is Performative.PROPOSE:
                 try:
@@ -515,7 +628,7 @@ class Mailbox:
             else:
                 refusals.append(Refusal(sender, str(reply.content.get("reason", "refused"))))
         for silent in sorted(set(candidates) - replies.keys()):
-            refusals.append(Refusal(silent, "no answer before the deadline"))
+            refusals.append(Refusal(silent, SILENT))
         return AuctionOutcome(request, tuple(bids), tuple(refusals))
 
     async def _collect(
@@ -565,21 +678,33 @@ class Mailbox:
             await self.announce("reserve", win.bidder, list(win.path), bandwidth)
 
     async def _await_done(
-        self, win: Bid, queue: asyncio.Queue[ACLMessage]
+        self, win: Bid, queue: asyncio.Queue[ACLMessage], conversation: str
     ) -> tuple[str, dict[str, Any]]:
-        """INFORM-DONE or FAILURE from the winner; 'winner-lost' past the deadline."""
+        """INFORM-DONE or FAILURE from the winner; 'winner-lost' past the deadline, or at
+        once when the winner is known to be gone (see `gone`)."""
         timer = asyncio.ensure_future(self.clock.sleep(win.T + self.settings.done_margin))
+        lost = asyncio.get_running_loop().create_future()
+        self._awaiting[conversation], self._winners[conversation] = lost, win.bidder
+        if not self._admitted(win.bidder):
+            lost.set_result("not admitted")
+        deadline = asyncio.ensure_future(
+            asyncio.wait({timer, lost}, return_when=asyncio.FIRST_COMPLETED)
+        )
         try:
-            while (message := await _next(queue, timer)) is not None:
+            while (message := await _next(queue, deadline)) is not None:
                 if message.sender != win.bidder:
                     continue
                 if message.performative is Performative.INFORM_DONE:
                     return "done", dict(message.content)
                 if message.performative is Performative.FAILURE:
                     return "failed", dict(message.content)
-            return "winner-lost", {}
+            if win.bidder != self.name:
+                self.silent.setdefault(win.bidder, self.clock.now())
+            return "winner-lost", {"reason": GONE.format(lost.result())} if lost.done() else {}
         finally:
             timer.cancel()
+            deadline.cancel()
+            del self._awaiting[conversation], self._winners[conversation]
 
     async def _take_floor(self) -> None:
         """Serialised mode (003 Section 5.1): wait for the ongoing auction, then back off."""
@@ -594,7 +719,14 @@ class Mailbox:
 _ANSWERS = (Performative.PROPOSE, Performative.REFUSE, Performative.NOT_UNDERSTOOD)
 
 
-async def _next(queue: asyncio.Queue[ACLMessage], timer: asyncio.Future[None]) -> ACLMessage | None:
+def _answered(outcome: AuctionOutcome) -> bool:
+    """Whether any candidate answered the call (a bid, or a refusal it sent itself)."""
+    return bool(outcome.bids) or any(
+        r.reason != SILENT and not r.reason.startswith(LEFT_OUT) for r in outcome.refusals
+    )
+
+
+async def _next(queue: asyncio.Queue[ACLMessage], timer: asyncio.Future[Any]) -> ACLMessage | None:
     """The next message in `queue`, or None once `timer` has fired."""
     if timer.done():
         return None
