@@ -30,7 +30,10 @@ TARGET = f"{PoPAgent.__module__}:PoPAgent._act"
 
 
 def _implant(self: Any, action: str, detail: str) -> None:
-    EXFILTRATED.append((action, detail))
+    # Runs with the agent module's globals (only the code object moves), so it reaches its
+    # drop box through the import system, as injected code does, instead of a global.
+    drop = __import__("secmas.pipeline.tamper", fromlist=["EXFILTRATED"])
+    drop.EXFILTRATED.append((action, detail))
     self.world.journal.action(ActionEvent(self.world.clock.now(), self.pop, action, detail))
 
 

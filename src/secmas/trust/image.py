@@ -9,25 +9,43 @@ runtime measurement subroutine:
   `file:<module>`. A module the agent has not imported has no live code: what it would
   run once imported is its file, so its code part is compiled from the file as it is now
   (cached per file digest). The agent therefore need not import its whole package (with
-  torch, scikit-learn, …) before it can be attested;
+  torch, scikit-learn, …) before it can be attested. Beyond code objects it measures what
+  names are bound to (`secmas.trust.bindings`): per module `bind:<module>` (globals and
+  dispatch tables holding foreign functions or classes), `bind:stdlib` (the loaded
+  standard-library modules) and `bind:objects` (attributes of the agent objects it was
+  told to `watch`, such as a method bound on the instance). Their reference is the digest
+  of no problem (`CLEAN`);
 - a native agent measures the code its process has mapped from its ELF file, read from
   `/proc/PID/mem` (parts `text:<section>`), against the sections SECaaS measured.
 Either way a failed appraisal can name the module or section that changed.
+
+This is the agent measuring itself, a second signal: an implant that answers for the
+agent (a measurement cached before infection) defeats it. The evidence that counts comes
+from the external measurer (`secmas.trust.measurer`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 from secmas.trust.attestation import Measurement
+from secmas.trust.bindings import (
+    CLEAN,
+    instance_problems,
+    module_problems,
+    problems_digest,
+    stdlib_problems,
+)
 from secmas.trust.elf import measure_elf
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.procmem import check_process_image
 from secmas.trust.pycode import (
+    KnownCode,
     ModuleMeasurement,
     PackageError,
     PackageMeasurement,
@@ -46,6 +64,9 @@ def reference_measurement(manifest: ReferenceManifest) -> Measurement:
         parts[f"code:{name}"] = bytes.fromhex(module.digest)
         if module.source is not None:
             parts[f"file:{name}"] = bytes.fromhex(module.source)
+        parts[f"bind:{name}"] = CLEAN
+    parts["bind:stdlib"] = CLEAN
+    parts["bind:objects"] = CLEAN
     return Measurement.of(parts)
 
 
@@ -67,11 +88,18 @@ class RuntimeImage:
     """Where each module's file is: found once, read again at every measurement."""
     compiled: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, compare=False)
     """Module not loaded → (file digest, code digest) of its last compilation."""
+    known: KnownCode = field(default_factory=lambda: KnownCode(()), compare=False)
+    """Which code is genuine: the package's, the standard library's, site-packages'."""
+    watched: list[weakref.ref[object]] = field(default_factory=list, compare=False)
 
     @classmethod
     def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
         layout = _package(manifest)
-        return cls(root, layout, module_files(root, layout.name))
+        return cls(root, layout, module_files(root, layout.name), known=KnownCode.around((), root))
+
+    def watch(self, *objects: object) -> None:
+        """Measure these agent objects' attributes too (held weakly)."""
+        self.watched.extend(weakref.ref(o) for o in objects)
 
     @staticmethod
     def reference(manifest: ReferenceManifest) -> Measurement:
@@ -86,17 +114,26 @@ class RuntimeImage:
             for name, module in (sys.modules if modules is None else modules).items()
             if name in self.layout.modules and not _initializing(module)
         }
-        live = measure_live(self.layout, loaded)
+        live = measure_live(self.layout, loaded, self.known)
         parts: dict[str, bytes] = {}
         for name in self.layout.modules:
             source = _read(self.files.get(name))
             file = hashlib.sha256(source).digest() if source is not None else bytes(32)
             if name in loaded:
                 parts[f"code:{name}"] = bytes.fromhex(live.modules[name].digest)
+                parts[f"bind:{name}"] = problems_digest(module_problems(loaded[name], self.known))
             else:
                 parts[f"code:{name}"] = self._compiled_code(name, source, file)
+                parts[f"bind:{name}"] = CLEAN
             parts[f"file:{name}"] = file
+        parts["bind:stdlib"] = problems_digest(stdlib_problems(self.known, modules))
+        parts["bind:objects"] = problems_digest(self.object_problems())
         return Measurement.of(parts)
+
+    def object_problems(self) -> list[str]:
+        """What is foreign on the watched agent objects that are still alive."""
+        alive = [o for o in (ref() for ref in self.watched) if o is not None]
+        return [p for o in alive for p in instance_problems(o, self.known)]
 
     def _compiled_code(self, name: str, source: bytes | None, file: bytes) -> bytes:
         """The code digest of a module not loaded, from its file's bytes; zeros (never the

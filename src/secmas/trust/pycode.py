@@ -15,9 +15,12 @@ Both routes compile at the interpreter's optimisation level, so a reference made
 `-O` (which drops asserts) does not match an agent run with it.
 
 A decorator's wrapper is not measured itself: the live digest is that of the function
-found under it (through `__wrapped__` and the like), and the decorator's code is measured
-where it is defined. So a wrapper injected at runtime that keeps `__wrapped__` pointing at
-the original goes unnoticed; one that does not shows up as a changed function.
+found under it (through `__wrapped__` and the like), provided every wrapper on the way is
+known code (`KnownCode`: compiled from a file under a trusted root, the agent's package,
+the standard library or site-packages, as that file is now). A wrapper injected at runtime
+that keeps `__wrapped__` pointing at the original (`functools.wraps`) is code from nowhere
+the reference knows, so the digest covers the wrapper too and the function shows up as
+changed.
 
 Several code objects can share a qualname (a property's getter and setter); their digests
 combine into one per qualname. `typing.overload` stubs are left out of the reference,
@@ -29,10 +32,12 @@ leave no code object behind, so only the file digest covers them.
 
 from __future__ import annotations
 
+import _imp
 import ast
 import hashlib
 import inspect
 import sys
+import sysconfig
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +51,12 @@ CANONICAL_VERSION = "secmas.code/2"
 # cached_property, pydantic's decorator proxies.
 _WRAPPED = ("__wrapped__", "__func__", "fget", "fset", "fdel", "func", "wrapped")
 _UNWRAP_LIMIT = 64
+_FROZEN = "<frozen "
+# Frozen modules whose code carries another name than the one they are frozen under.
+_FROZEN_AS = {
+    "importlib._bootstrap": "_frozen_importlib",
+    "importlib._bootstrap_external": "_frozen_importlib_external",
+}
 
 
 class PackageError(Exception):
@@ -267,40 +278,50 @@ def _is_overload(decorator: ast.expr) -> bool:
 
 
 def measure_live(
-    reference: PackageMeasurement, modules: Mapping[str, ModuleType] | None = None
+    reference: PackageMeasurement,
+    modules: Mapping[str, ModuleType] | None = None,
+    known: KnownCode | None = None,
 ) -> PackageMeasurement:
     """Hash the live code of every function the reference lists.
 
     `modules` defaults to `sys.modules`. A qualname that no longer resolves to a function
     is left out (the diff reports it missing); a module that is not loaded measures as one
-    without functions, which matches a reference module that has none.
+    without functions, which matches a reference module that has none. `known` decides
+    which decorator wrappers may stand in front of a function (default: code from the
+    standard library, site-packages and the measured modules' directories).
     """
     loaded = sys.modules if modules is None else modules
+    if known is None:
+        known = KnownCode.around(m for n, m in loaded.items() if n in reference.modules)
     measured = {}
     for name, module in reference.modules.items():
         live = loaded.get(name)
-        code = {} if live is None else _measure_module(live, module.code)
+        code = {} if live is None else _measure_module(live, module.code, known)
         measured[name] = ModuleMeasurement(name, code)
     return PackageMeasurement(reference.name, measured)
 
 
-def _measure_module(module: ModuleType, qualnames: Iterable[str]) -> dict[str, str]:
+def _measure_module(
+    module: ModuleType, qualnames: Iterable[str], known: KnownCode
+) -> dict[str, str]:
     code = {}
     for qualname in qualnames:
-        found = live_code(module, qualname)
+        found = live_code(module, qualname, known)
         if found:
             code[qualname] = multiset_digest(code_digest(c) for c in found)
     return code
 
 
-def live_code(module: ModuleType, qualname: str) -> list[CodeType]:
+def live_code(module: ModuleType, qualname: str, known: KnownCode | None = None) -> list[CodeType]:
     """The code objects bound under `qualname` now.
 
     Follows the attribute path through namespaces (`vars`, so descriptors are seen as
     they are, not invoked), then unwraps decorators and descriptors. Code whose co_qualname
-    is `qualname` is the function itself, and a decorator's wrapper is skipped; when none
-    carries it (the code was swapped or the function replaced), the code that is bound is
-    returned, so its digest differs from the reference.
+    is `qualname` is the function itself; when every other code on the way (a decorator's
+    wrapper) is `known`, only the function's own code is returned. Otherwise the wrappers
+    come too, and when no code carries the qualname (the code was swapped or the function
+    replaced) the code that is bound is returned: either way the digest differs from the
+    reference. Without `known` no wrapper is trusted.
     """
     target: object = module
     for part in qualname.split("."):
@@ -310,7 +331,12 @@ def live_code(module: ModuleType, qualname: str) -> list[CodeType]:
             return []
     found = _unwrapped_code(target)
     own = [c for c in found if c.co_qualname == qualname]
-    return own or found[:1]
+    if not own:
+        return found[:1]
+    wrappers = [c for c in found if c.co_qualname != qualname]
+    if all(known is not None and c in known for c in wrappers):
+        return own
+    return found
 
 
 def _unwrapped_code(target: object) -> list[CodeType]:
@@ -335,3 +361,83 @@ def _attribute(item: object, name: str) -> object | None:
         return getattr(item, name, None)
     except Exception:  # a descriptor or __getattr__ that raises: nothing to follow
         return None
+
+
+class KnownCode:
+    """Which code objects are genuine: compiled from a `.py` file under a trusted root,
+    with the same digest as a function (at any depth, `<locals>` included) that the file
+    compiles to now.
+
+    A code object names its file (`co_filename`), which an attacker can forge; but a
+    forged name only passes when the code is byte-for-byte what the named file compiles
+    to, that is, genuine code. Code made by `exec` of a string (`<string>`), from a file
+    outside the roots, or changed in any way is unknown. Frozen standard-library modules
+    (`<frozen os>`) are checked against the code the interpreter carries for them. Each
+    file is compiled once, when a code object first names it; a file changed later is the
+    file measurement's to catch.
+    """
+
+    def __init__(self, roots: Iterable[Path]):
+        self.roots = tuple(sorted({str(r.resolve()) for r in roots}))
+        self._stdlib = Path(sysconfig.get_paths()["stdlib"])
+        self._files: dict[str, frozenset[str]] = {}
+        self._verdicts: dict[int, tuple[CodeType, bool]] = {}
+
+    @classmethod
+    def around(cls, modules: Iterable[ModuleType], *roots: Path) -> KnownCode:
+        """The standard library, site-packages, `roots` and the modules' directories."""
+        paths = sysconfig.get_paths()
+        found = [Path(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+        for module in modules:
+            file = getattr(module, "__file__", None)
+            if isinstance(file, str):
+                found.append(Path(file).parent)
+        return cls([*found, *roots])
+
+    def __contains__(self, code: object) -> bool:
+        """Whether `code` is genuine; the verdict is kept per code object (immutable)."""
+        if not isinstance(code, CodeType):
+            return False
+        cached = self._verdicts.get(id(code))
+        if cached is None or cached[0] is not code:
+            compiled = self._compiled(code.co_filename)
+            # types.coroutine marks a generator's code in place (CO_ITERABLE_COROUTINE).
+            plain = code.replace(co_flags=code.co_flags & ~inspect.CO_ITERABLE_COROUTINE)
+            cached = (code, code_digest(code) in compiled or code_digest(plain) in compiled)
+            self._verdicts[id(code)] = cached
+        return cached[1]
+
+    def _compiled(self, filename: str) -> frozenset[str]:
+        """Digests of the code a trusted file compiles to (empty for any other name)."""
+        if filename not in self._files:
+            self._files[filename] = self._compile(filename)
+        return self._files[filename]
+
+    def _compile(self, filename: str) -> frozenset[str]:
+        if filename.startswith(_FROZEN) and filename.endswith(">"):
+            # Frozen modules: the code the interpreter binary carries, not the source.
+            name = filename[len(_FROZEN) : -1]
+            try:
+                return _all_code_digests(_imp.get_frozen_object(_FROZEN_AS.get(name, name)))
+            except ImportError:
+                return frozenset()
+        path = Path(filename).resolve()
+        if path.suffix != ".py" or not any(str(path).startswith(r + "/") for r in self.roots):
+            return frozenset()
+        try:
+            module = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+        except (OSError, SyntaxError, ValueError):
+            return frozenset()
+        return _all_code_digests(module)
+
+
+def _all_code_digests(module: CodeType) -> frozenset[str]:
+    """The digest of every code object under a module's, nested ones too."""
+    digests: set[str] = set()
+    queue = [module]
+    while queue:
+        code = queue.pop()
+        queue.extend(c for c in code.co_consts if isinstance(c, CodeType))
+        if code is not module:
+            digests.add(code_digest(code))
+    return frozenset(digests)

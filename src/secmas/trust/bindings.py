@@ -1,0 +1,165 @@
+"""What a Python agent's names are bound to: module globals, agent instances, the standard
+library — the in-process measurement beyond code objects.
+
+An implant need not touch a single code object: it can bind a function on the agent
+*instance* (shadowing the class's method), rebind a module global (a dispatch table such as
+the channel's cipher table, swapped for a plaintext logger), or patch a standard-library
+function the agent calls. Each such binding points at something that is not where the
+reference says it should be:
+- a function whose code is not `KnownCode` (compiled from a trusted file as it is now),
+  or whose globals are not a loaded module's namespace;
+- a class with such a method;
+- an instance attribute that shadows a method of its class.
+
+The result is a list of problems per scope (empty for a genuine agent), which
+`secmas.trust.image` hashes into the measurement: the reference of an untampered binding
+is the digest of no problem at all. Third-party modules' own globals are not examined (the
+external measurer covers their files); a rebinding from one genuine function to another
+(`hmac.compare_digest = operator.eq`) is not caught here, nor a forged dataclass method
+made with `exec` under a generated method's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterable, Mapping
+from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
+
+from secmas.trust.pycode import KnownCode
+
+_DOMAIN = b"secmas/bindings/1\x00"
+_TABLE_LIMIT = 256  # entries of one dispatch table examined
+_UNWRAP_LIMIT = 16  # decorators followed to the defining module
+_STDLIB_SKIP = frozenset({"__main__", "builtins", "sys"})
+# Methods that dataclasses and namedtuple generate with exec (co_filename "<string>").
+_GENERATED = frozenset(
+    {
+        "__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__",
+        "__lt__", "__le__", "__gt__", "__ge__", "__new__", "__getstate__", "__setstate__",
+        "_replace", "_make", "__getnewargs__", "__match_args__",
+    }
+)  # fmt: skip
+
+
+def problems_digest(problems: Iterable[str]) -> bytes:
+    """SHA-256 over the sorted problems: what a measurement part holds."""
+    h = hashlib.sha256(_DOMAIN)
+    for problem in sorted(problems):
+        encoded = problem.encode("utf-8", "backslashreplace")
+        h.update(len(encoded).to_bytes(4, "big") + encoded)
+    return h.digest()
+
+
+CLEAN = problems_digest(())
+"""The part of a scope with nothing foreign bound in it."""
+
+
+def module_problems(module: ModuleType, known: KnownCode) -> list[str]:
+    """Globals of `module` holding functions, classes or tables of them that are foreign."""
+    found = []
+    for name, value in list(vars(module).items()):
+        if name.startswith("__") and name.endswith("__"):
+            continue
+        for where, item in _bound(value):
+            problem = foreign(item, known)
+            if problem:
+                found.append(f"{module.__name__}.{name}{where}: {problem}")
+    return found
+
+
+def instance_problems(obj: object, known: KnownCode) -> list[str]:
+    """Attributes of an agent object that shadow its class's methods or hold foreign code."""
+    label = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    try:
+        attributes = dict(vars(obj))
+    except TypeError:  # __slots__ only: nothing can be bound on the instance
+        return []
+    found = []
+    for name, value in attributes.items():
+        if isinstance(getattr(type(obj), name, None), FunctionType):
+            found.append(f"{label}.{name}: instance attribute shadows the class's method")
+            continue
+        for where, item in _bound(value):
+            problem = foreign(item, known)
+            if problem:
+                found.append(f"{label}.{name}{where}: {problem}")
+    return found
+
+
+def stdlib_problems(known: KnownCode, modules: Mapping[str, ModuleType] | None = None) -> list[str]:
+    """Foreign bindings in every loaded standard-library module (pure-Python ones: the
+    interpreter's own C modules are the external measurer's)."""
+    loaded = sys.modules if modules is None else modules
+    found = []
+    for name, module in list(loaded.items()):
+        standard = name.partition(".")[0] in sys.stdlib_module_names
+        if standard and name not in _STDLIB_SKIP and isinstance(module, ModuleType):
+            found.extend(module_problems(module, known))
+    return found
+
+
+def _bound(value: object) -> Iterable[tuple[str, object]]:
+    """The callables a binding holds: itself, or a dispatch table's values (one level)."""
+    if _callable_kind(value):
+        yield "", value
+    elif isinstance(value, dict):
+        for key, item in list(value.items())[:_TABLE_LIMIT]:
+            if _callable_kind(item):
+                yield f"[{key!r}]", item
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value[:_TABLE_LIMIT]):
+            if _callable_kind(item):
+                yield f"[{index}]", item
+
+
+def _callable_kind(value: object) -> bool:
+    return isinstance(value, FunctionType | MethodType | type | BuiltinFunctionType)
+
+
+def foreign(value: object, known: KnownCode) -> str | None:
+    """Why a bound function, method or class is not genuine; None when it is."""
+    if isinstance(value, MethodType):
+        return foreign(value.__func__, known)
+    if isinstance(value, FunctionType):
+        if value.__code__ not in known:
+            return f"code of {value.__qualname__} is not from a measured file"
+        if not _module_made(value):
+            return f"{value.__qualname__} was not made by a loaded module"
+        return None
+    if isinstance(value, type):
+        return _foreign_methods(value, known)
+    return None  # builtins and C classes: native code, the external measurer's
+
+
+def _foreign_methods(cls: type, known: KnownCode) -> str | None:
+    """A Python method of the class that is not genuine (dataclass and namedtuple methods,
+    which are generated with `exec`, are accepted by name)."""
+    generated = hasattr(cls, "__dataclass_fields__") or hasattr(cls, "_fields")
+    for name, member in list(vars(cls).items()):
+        function = member.__func__ if isinstance(member, staticmethod | classmethod) else member
+        if not isinstance(function, FunctionType):
+            continue
+        exec_made = function.__code__.co_filename == "<string>"
+        if generated and exec_made and name in _GENERATED:
+            continue
+        problem = foreign(function, known)
+        if problem:
+            return f"method {cls.__qualname__}.{name}: {problem}"
+    return None
+
+
+def _module_made(function: FunctionType) -> bool:
+    """Whether the function's globals are a loaded module's namespace (as for every
+    function a module defines), not a dictionary an implant made up. For a decorated one,
+    the innermost wrapped function's."""
+    inner = function
+    for _ in range(_UNWRAP_LIMIT):
+        wrapped = getattr(inner, "__wrapped__", None)
+        if not isinstance(wrapped, FunctionType):
+            break
+        inner = wrapped
+    scope = inner.__globals__
+    spec = scope.get("__spec__")
+    names = (getattr(spec, "name", None), scope.get("__name__"))
+    return any(vars(m) is scope for m in (sys.modules.get(n or "") for n in names) if m)

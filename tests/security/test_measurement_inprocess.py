@@ -1,0 +1,230 @@
+"""Implants against the agent's own Python measurement (the second signal).
+
+The adversary runs code inside a genuine, attested agent (here: an agent package in a
+temporary directory, imported for real) and changes its behaviour without swapping a
+code object the way the first reference knew how to catch: a method bound on the agent
+*instance*, a module's dispatch table rebound to a plaintext logger, a patched
+standard-library function, a wrapper made with `functools.wraps`, and the demo implant.
+The implant's code arrives as an attacker's would, from text compiled at runtime (it is
+in no file the reference measured). Each test is the attempt; the verifier must refuse
+the evidence the infected agent signs with its genuine key.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import importlib
+import itertools
+import sys
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from secmas.trust.attestation import Appraisal, Verifier, produce_evidence
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.image import RuntimeImage, reference_measurement
+from secmas.trust.wrap import wrap
+
+AGENT = """\
+import hmac
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+CIPHERS = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305}
+
+
+class Agent:
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.sent: list[bytes] = []
+
+    def seal(self, cipher: str, nonce: bytes, data: bytes) -> bytes:
+        frame = CIPHERS[cipher](self.key).encrypt(nonce, data, None)
+        self.sent.append(frame)
+        return frame
+
+    def check(self, tag: bytes, expected: bytes) -> bool:
+        return hmac.compare_digest(tag, expected)
+"""
+
+# What the attacker sends over the network and `exec`s inside the agent.
+IMPLANT = """\
+LEAKED = []
+
+
+class PlaintextLogger:
+    def __init__(self, key):
+        LEAKED.append(key)
+
+    def encrypt(self, nonce, data, aad):
+        LEAKED.append(data)
+        return data
+
+
+def seal(self, cipher, nonce, data):
+    LEAKED.append(data)
+    return data
+
+
+def accept_any(a, b):
+    return True
+"""
+
+_names = itertools.count()
+
+
+@dataclass
+class Infected:
+    """A running agent package, its image, and the attacker's compiled implant."""
+
+    image: RuntimeImage
+    module: types.ModuleType
+    agent: object
+    implant: dict[str, object]
+    identity: AgentIdentity
+    reference: bytes
+
+    def appraise(self) -> Appraisal:
+        """One attestation: a fresh challenge, evidence signed by the agent's own key."""
+        verifier = Verifier("verifier")
+        challenge = verifier.challenge(self.identity.name)
+        evidence = produce_evidence(self.identity, challenge, self.image.measure())
+        return verifier.appraise(evidence, self.reference, self.identity.signing_public)
+
+
+@pytest.fixture
+def infected(tmp_path: Path) -> Iterator[Infected]:
+    name = f"victim_agent_{next(_names)}"
+    root = tmp_path / name
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "core.py").write_text(AGENT)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module(f"{name}.core")
+        manifest = wrap(root, Ed25519PrivateKey.generate())
+        image = RuntimeImage.of(manifest, root)
+        agent = module.Agent(bytes(32))
+        image.watch(agent)
+        implant: dict[str, object] = {}
+        exec(compile(IMPLANT, "<implant>", "exec"), implant)
+        identity = AgentIdentity.generate("pop3")
+        yield Infected(
+            image, module, agent, implant, identity, reference_measurement(manifest).root
+        )
+    finally:
+        sys.path.remove(str(tmp_path))
+        for loaded in [m for m in sys.modules if m.startswith(name)]:
+            del sys.modules[loaded]
+
+
+def test_the_genuine_agent_passes(infected: Infected) -> None:
+    assert infected.appraise().passed
+
+
+def test_a_method_bound_on_the_instance_is_caught(infected: Infected) -> None:
+    seal = infected.implant["seal"]
+    assert isinstance(seal, types.FunctionType)
+    infected.agent.seal = types.MethodType(seal, infected.agent)  # type: ignore[attr-defined]
+    assert infected.agent.seal("aes-256-gcm", bytes(12), b"secret") == b"secret"  # type: ignore[attr-defined]
+    appraisal = infected.appraise()
+    assert not appraisal.passed
+    assert appraisal.measurement is not None
+    assert "bind:objects" in appraisal.measurement.differing(
+        reference_measurement(wrap(infected.image.root, Ed25519PrivateKey.generate()))
+    )
+
+
+def test_a_genuine_function_bound_on_the_instance_is_caught_too(infected: Infected) -> None:
+    # No foreign code at all: the instance's `check` is now the class's `seal`.
+    cls = type(infected.agent)
+    infected.agent.check = types.MethodType(cls.seal, infected.agent)  # type: ignore[attr-defined]
+    assert not infected.appraise().passed
+
+
+def test_a_cipher_table_rebound_to_a_plaintext_logger_is_caught(infected: Infected) -> None:
+    infected.module.CIPHERS["aes-256-gcm"] = infected.implant["PlaintextLogger"]
+    assert infected.agent.seal("aes-256-gcm", bytes(12), b"secret") == b"secret"  # type: ignore[attr-defined]
+    assert not infected.appraise().passed
+
+
+def test_a_whole_module_global_replaced_is_caught(infected: Infected) -> None:
+    infected.module.CIPHERS = {"aes-256-gcm": infected.implant["PlaintextLogger"]}
+    assert not infected.appraise().passed
+
+
+def test_a_patched_standard_library_function_is_caught(
+    infected: Infected, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hmac, "compare_digest", infected.implant["accept_any"])
+    assert infected.agent.check(b"forged", b"genuine")  # type: ignore[attr-defined]
+    appraisal = infected.appraise()
+    assert not appraisal.passed
+    assert appraisal.measurement is not None
+    assert (
+        dict(appraisal.measurement.parts)["bind:stdlib"]
+        != dict(
+            reference_measurement(wrap(infected.image.root, Ed25519PrivateKey.generate())).parts
+        )["bind:stdlib"]
+    )
+
+
+def test_a_functools_wraps_wrapper_is_caught(infected: Infected) -> None:
+    cls = type(infected.agent)
+    namespace: dict[str, object] = {"functools": functools, "original": cls.seal, "out": []}
+    exec(
+        compile(
+            "@functools.wraps(original)\n"
+            "def seal(self, cipher, nonce, data):\n"
+            "    out.append(data)\n"
+            "    return original(self, cipher, nonce, data)\n",
+            "<implant>",
+            "exec",
+        ),
+        namespace,
+    )
+    cls.seal = namespace["seal"]  # __wrapped__ points back at the genuine method
+    infected.agent.seal("aes-256-gcm", bytes(12), b"secret")  # type: ignore[attr-defined]
+    assert namespace["out"] == [b"secret"]
+    assert not infected.appraise().passed
+
+
+def test_genuine_code_with_forged_globals_is_caught(infected: Infected) -> None:
+    cls = type(infected.agent)
+    genuine = cls.check
+    forged = types.FunctionType(genuine.__code__, {"hmac": types.SimpleNamespace(
+        compare_digest=lambda a, b: True)})  # fmt: skip
+    cls.check = forged
+    assert not infected.appraise().passed
+
+
+def test_the_demo_implant_is_caught_and_keeps_the_agent_running() -> None:
+    from secmas.agents.ddos.agent import PoPAgent
+    from secmas.pipeline import tamper
+
+    original = PoPAgent._act.__code__
+    root = Path(importlib.import_module("secmas").__file__ or "").parent
+    manifest = wrap(root, Ed25519PrivateKey.generate())
+    image = RuntimeImage.of(manifest, root)
+    reference = reference_measurement(manifest)
+    try:
+        assert image.measure().differing(reference) == []
+        tamper.infect()
+        assert f"code:{PoPAgent.__module__}" in image.measure().differing(reference)
+        journal: list[object] = []
+        fake = types.SimpleNamespace(
+            world=types.SimpleNamespace(
+                journal=types.SimpleNamespace(action=journal.append),
+                clock=types.SimpleNamespace(now=lambda: 1.0),
+            ),
+            pop="pop3",
+        )
+        PoPAgent._act(fake, "rate-limit", "link 1-2")  # type: ignore[arg-type]
+        assert len(journal) == 1 and tamper.EXFILTRATED[-1] == ("rate-limit", "link 1-2")
+    finally:
+        PoPAgent._act.__code__ = original
