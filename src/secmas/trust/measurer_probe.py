@@ -1,0 +1,296 @@
+"""The external measurer's reading of a process from `/proc` (the I/O half of
+`secmas.trust.measurer`), and SECaaS's platform reference for a host.
+
+`Measurer.measure(pid, nonce)` runs in the measurer's own process and records, in order:
+- `exe`: the interpreter (`/proc/PID/exe`) and its SHA-256;
+- `file`: every file the process maps (shared libraries, extension modules, a native
+  agent), with its SHA-256 (cached per device, inode, size and modification time, as IMA
+  measures a file once until it changes);
+- `text`: each executable file-backed mapping, its bytes read from `/proc/PID/mem` next to
+  the same range of the file: the loader does not write code of position-independent
+  objects, so any difference is a patch made in memory;
+- `wx`, `anon-exec`: mappings both writable and executable, or executable without a file
+  (shellcode, a hook's trampoline); a genuine agent has none;
+- `cmdline`, `env`: the arguments and the variables of `RISKY_ENVIRONMENT` that are set;
+- `hook`: `sitecustomize`/`usercustomize` modules and `.pth` files in the directories the
+  process searches (its PYTHONPATH entries, its working directory, the install's site
+  directories), with their digests;
+- `module`, `shadow`: the agent package's module files as the install holds them, and any
+  module of the same name ahead of it on the process's path (working directory or
+  PYTHONPATH).
+
+The measurer runs the same Python install as the agents it measures (the IML driver
+starts it with the agents' interpreter), so the install's site directories are its own.
+Reading another process's memory needs ptrace rights over it (same user with
+`kernel.yama.ptrace_scope` 0, or CAP_SYS_PTRACE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import site
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from secmas.trust.measurer import (
+    RISKY_ENVIRONMENT,
+    LogEntry,
+    MeasurerError,
+    PlatformReference,
+    SignedEvidence,
+)
+from secmas.trust.procmem import ProcessMemoryError, Region, read_maps
+from secmas.trust.pycode import PackageError, module_files
+
+_HOOK_MODULES = ("sitecustomize", "usercustomize")
+_CHUNK = 1 << 20
+_PSEUDO = ("[vdso]", "[vsyscall]")
+_SYSTEM_LIBRARIES = ("/usr/lib/", "/lib/", "/lib64/", "/usr/lib64/")
+
+
+def _file_key(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@dataclass
+class FileDigests:
+    """SHA-256 of whole files and of file ranges, re-read only when a file changes."""
+
+    whole: dict[str, tuple[tuple[int, int, int, int], str]] = field(default_factory=dict)
+    ranges: dict[tuple[str, int, int], tuple[tuple[int, int, int, int], str]] = field(
+        default_factory=dict
+    )
+
+    def file(self, path: Path) -> str:
+        """The file's digest; `unreadable` when it cannot be read."""
+        key = _file_key(path)
+        cached = self.whole.get(str(path))
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    digest.update(chunk)
+        except OSError:
+            return "unreadable"
+        if key is not None:
+            self.whole[str(path)] = (key, digest.hexdigest())
+        return digest.hexdigest()
+
+    def span(self, path: Path, offset: int, size: int) -> str:
+        """Digest of `size` bytes from `offset`, zero-filled past the end (as mmap does)."""
+        key = _file_key(path)
+        cached = self.ranges.get((str(path), offset, size))
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            with path.open("rb") as stream:
+                stream.seek(offset)
+                data = stream.read(size)
+        except OSError:
+            return "unreadable"
+        digest = hashlib.sha256(data + bytes(size - len(data))).hexdigest()
+        if key is not None:
+            self.ranges[(str(path), offset, size)] = (key, digest)
+        return digest
+
+
+@dataclass
+class Measurer:
+    """A host's measurer: its name, its signing key, the agent packages it measures."""
+
+    name: str
+    key: Ed25519PrivateKey
+    packages: tuple[str, ...] = ("secmas",)
+    digests: FileDigests = field(default_factory=FileDigests)
+
+    def measure(self, pid: int, nonce: bytes) -> SignedEvidence:
+        """Measure process `pid` from outside and sign the log with the nonce.
+
+        Raises MeasurerError when the process is gone or cannot be read."""
+        entries = self.entries(pid)
+        return SignedEvidence.sign(self.key, self.name, pid, nonce, entries)
+
+    def entries(self, pid: int) -> list[LogEntry]:
+        proc = Path(f"/proc/{pid}")
+        try:
+            exe = Path(os.readlink(proc / "exe"))
+            argv = [
+                a.decode(errors="replace")
+                for a in (proc / "cmdline").read_bytes().split(b"\0")[:-1]
+            ]
+            environ = _environ((proc / "environ").read_bytes())
+            cwd = Path(os.readlink(proc / "cwd"))
+            regions = read_maps(pid)
+        except (OSError, ProcessMemoryError) as exc:
+            raise MeasurerError(f"cannot read process {pid}: {exc}") from None
+        entries = [LogEntry.of("exe", str(exe), sha256=self.digests.file(exe))]
+        entries += self._mapped(pid, regions)
+        entries.append(LogEntry.of("cmdline", "argv", argv=json.dumps(argv)))
+        entries += [
+            LogEntry.of("env", name, value=environ[name])
+            for name in RISKY_ENVIRONMENT
+            if name in environ
+        ]
+        search = _search_path(environ, cwd)
+        entries += self._hooks(search)
+        for package in self.packages:
+            entries += self._package(package, search)
+        return entries
+
+    def _mapped(self, pid: int, regions: list[Region]) -> list[LogEntry]:
+        entries: list[LogEntry] = []
+        files = sorted({r.path for r in regions if r.path.startswith("/")})
+        entries += [LogEntry.of("file", p, sha256=self._mapped_file(p)) for p in files]
+        try:
+            fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+        except OSError as exc:
+            raise MeasurerError(f"cannot open /proc/{pid}/mem: {exc.strerror}") from None
+        try:
+            for region in regions:
+                entries += self._region(fd, region)
+        finally:
+            os.close(fd)
+        return entries
+
+    def _mapped_file(self, path: str) -> str:
+        return "deleted" if path.endswith(" (deleted)") else self.digests.file(Path(path))
+
+    def _region(self, fd: int, region: Region) -> list[LogEntry]:
+        where = f"{region.start:x}-{region.end:x}"
+        if "w" in region.perms and region.executable:
+            return [LogEntry.of("wx", where, perms=region.perms, path=region.path)]
+        if not region.executable or region.path in _PSEUDO:
+            return []
+        if not region.path.startswith("/") or region.path.endswith(" (deleted)"):
+            return [LogEntry.of("anon-exec", where, perms=region.perms, path=region.path)]
+        size = region.end - region.start
+        return [
+            LogEntry.of(
+                "text",
+                f"{region.path}@{region.offset:x}",
+                memory=_memory_digest(fd, region.start, size),
+                file=self.digests.span(Path(region.path), region.offset, size),
+            )
+        ]
+
+    def _hooks(self, search: list[Path]) -> list[LogEntry]:
+        found: dict[str, str] = {}
+        for directory in search:
+            for name in _HOOK_MODULES:
+                for candidate in (directory / f"{name}.py", directory / name / "__init__.py"):
+                    if candidate.is_file():
+                        found[str(candidate)] = self.digests.file(candidate)
+            if str(directory) in _site_dirs():
+                for pth in sorted(directory.glob("*.pth")):
+                    found[str(pth)] = self.digests.file(pth)
+        return [LogEntry.of("hook", path, sha256=d) for path, d in sorted(found.items())]
+
+    def _package(self, package: str, search: list[Path]) -> list[LogEntry]:
+        entries = []
+        installed = _package_root(package)
+        for directory in search:
+            for candidate in (directory / package, directory / f"{package}.py"):
+                if candidate.exists() and candidate.resolve() != installed:
+                    entries.append(LogEntry.of("shadow", str(candidate)))
+        if installed is None:
+            return entries
+        try:
+            files = module_files(installed, package)
+        except PackageError as exc:
+            raise MeasurerError(f"package {package}: {exc}") from None
+        for module, path in sorted(files.items()):
+            entries.append(LogEntry.of("module", module, sha256=self.digests.file(path)))
+        return entries
+
+
+def _environ(raw: bytes) -> dict[str, str]:
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {name: value for name, _, value in pairs}
+
+
+def _search_path(environ: dict[str, str], cwd: Path) -> list[Path]:
+    """Where the process looks for modules before the install: its working directory
+    (`-m` and `-c` put it first), PYTHONPATH, then the site directories."""
+    entries = [cwd] + [
+        Path(p) if Path(p).is_absolute() else cwd / p
+        for p in environ.get("PYTHONPATH", "").split(os.pathsep)
+        if p
+    ]
+    return entries + [Path(d) for d in _site_dirs()]
+
+
+def _site_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {paths["purelib"], paths["platlib"], *site.getsitepackages()}
+    user = site.getusersitepackages()
+    if user:
+        dirs.add(user)
+    return tuple(sorted(dirs))
+
+
+def _package_root(package: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    origin = Path(spec.origin).resolve()
+    return origin.parent if origin.name == "__init__.py" else origin
+
+
+def _memory_digest(fd: int, address: int, size: int) -> str:
+    digest = hashlib.sha256()
+    while size:
+        try:
+            chunk = os.pread(fd, min(size, _CHUNK), address)
+        except OSError as exc:
+            raise MeasurerError(f"cannot read memory at {address:#x}: {exc.strerror}") from None
+        if not chunk:
+            raise MeasurerError(f"memory at {address:#x} ends early")
+        digest.update(chunk)
+        address += len(chunk)
+        size -= len(chunk)
+    return digest.hexdigest()
+
+
+def platform_reference(
+    key: Ed25519PrivateKey, files: tuple[Path, ...] = (), digests: FileDigests | None = None
+) -> PlatformReference:
+    """SECaaS's signed reference for this host: the interpreter, every file this (genuine)
+    process maps, and `files` (native agents), by digest; the standard library, the
+    install's site directories and the system library directories as trusted directories
+    (their other libraries are accepted, by path); the `.pth` files present now."""
+    digests = digests or FileDigests()
+    interpreter = Path(sys.executable).resolve()
+    mapped = {
+        Path(r.path) for r in read_maps() if r.path.startswith("/") and "(deleted)" not in r.path
+    }
+    listed = {str(p): digests.file(p) for p in sorted(mapped | {interpreter, *files})}
+    paths = sysconfig.get_paths()
+    system = {str(p.parent) for p in mapped if str(p).startswith(_SYSTEM_LIBRARIES)}
+    trusted = {paths["stdlib"], paths["platstdlib"], *_site_dirs(), *system}
+    hooks = {}
+    for directory in _site_dirs():
+        for pth in sorted(Path(directory).glob("*.pth")):
+            hooks[str(pth)] = digests.file(pth)
+    reference = PlatformReference(
+        interpreter=digests.file(interpreter),
+        files=listed,
+        trusted_dirs=tuple(sorted(trusted)),
+        hooks=hooks,
+    )
+    return reference.sign(key)
