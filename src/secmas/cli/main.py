@@ -21,6 +21,16 @@ from rich.progress import BarColumn, Progress, TextColumn
 from secmas.cli.adaptive import AdaptiveDefence, adaptive_defence, print_adaptive
 from secmas.cli.adaptive import register as register_cti
 from secmas.cli.audit import register as register_audit
+from secmas.cli.bus import (
+    BusCAOption,
+    BusKeysOption,
+    BusOption,
+    bus_access,
+    check_ca,
+    check_seed,
+    parse_bus,
+)
+from secmas.cli.bus import register as register_bus
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
 from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, errors, fail
@@ -51,6 +61,7 @@ from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_fr
 if TYPE_CHECKING:
     from secmas.analytics.loop import ClosedLoop
     from secmas.cli.ui import LiveView
+    from secmas.pipeline.busaccess import BusAccess
     from secmas.policy.manager import SSLAManager
     from secmas.policy.ssla import SSLA
 
@@ -69,6 +80,7 @@ register_policy(app)
 register_audit(app)
 register_cti(app)
 register_ui(app)
+register_bus(app)
 app.add_typer(detect_app, name="detect")
 
 
@@ -124,7 +136,7 @@ class Distribution:
     """How the agents run: in this process (default), or one OS process each over NATS."""
 
     processes: bool = False
-    bus: str | None = None
+    bus: BusAccess | None = None
     speed: float = 10.0
     tamper: dict[str, float] | None = None
     metrics_port: int | None = None
@@ -173,6 +185,7 @@ def _execute(
     from secmas.pipeline.processes import operate_processes
     from secmas.report.files import write_run
     from secmas.report.record import build_report
+    from secmas.transport.credentials import CredentialError
     from secmas.transport.nats import BusUnavailable
 
     mode = mode or Distribution()
@@ -222,7 +235,7 @@ def _execute(
                     scenario,
                     scenario_file,
                     workdir=folder,
-                    bus_url=mode.bus,
+                    bus=mode.bus,
                     speed=mode.speed,
                     progress=progress,
                     steps=steps,
@@ -244,6 +257,8 @@ def _execute(
     except (BusUnavailable, FileNotFoundError) as exc:
         errors.print(f"[red]error[/] message bus: {exc}", highlight=False)
         raise typer.Exit(FAILED_RUN) from None
+    except CredentialError as exc:  # a seed missing from --bus-keys, or open to others
+        raise fail(f"--bus-keys: {exc}") from None
     attack = scenario.attack
     start = attack.start if attack else None
     accepted = acceptance(result.telemetry, start, result.capacity.ok)
@@ -413,12 +428,6 @@ ProcessesOption = Annotated[
     bool,
     typer.Option("--processes", help="run each agent as its own OS process over NATS"),
 ]
-BusOption = Annotated[
-    str | None,
-    typer.Option(
-        "--bus", help="with --processes: a running NATS server (default: start a local one)"
-    ),
-]
 ServiceOption = Annotated[
     Path | None,
     typer.Option(
@@ -568,6 +577,8 @@ def demo(
     ui: UIOption = False,
     ui_port: UIPortOption = None,
     ui_exit: UIExitOption = False,
+    bus_ca: BusCAOption = None,
+    bus_keys: BusKeysOption = None,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3)."""
@@ -597,6 +608,8 @@ def demo(
         ui,
         ui_port,
         ui_exit,
+        bus_ca,
+        bus_keys,
     )
 
 
@@ -623,13 +636,15 @@ def run_scenario(
     ui: UIOption = False,
     ui_port: UIPortOption = None,
     ui_exit: UIExitOption = False,
+    bus_ca: BusCAOption = None,
+    bus_keys: BusKeysOption = None,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     loaded = _with_service(_load(scenario), service)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
     loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect, federated)
-    mode = _distribution(loaded, processes, bus, speed, tamper)
+    mode = _distribution(loaded, processes, bus_access(bus, bus_ca, bus_keys), speed, tamper)
     sslas = _policies(loaded, scenario, policy, processes)
     defence = adaptive_defence(loaded, scenario, processes)
     with live_view(ui, out, ui_port, ui_exit, speed) as live:
@@ -642,7 +657,7 @@ TAMPER_AT = 5.0
 
 
 def _distribution(
-    scenario: Scenario, processes: bool, bus: str | None, speed: float, tamper: str | None
+    scenario: Scenario, processes: bool, bus: BusAccess | None, speed: float, tamper: str | None
 ) -> Distribution:
     """How to run, checked: `--tamper` needs a PoP of the scenario, attestation to catch
     it, and the agent in a process of its own (in one process all agents share code)."""
@@ -662,7 +677,12 @@ def _distribution(
 @app.command("agent")
 def agent(
     pop: Annotated[str, typer.Option("--pop", help="the PoP this agent controls")],
-    bus: Annotated[str, typer.Option("--bus", help="NATS server, nats://HOST:PORT")],
+    bus: Annotated[
+        str,
+        typer.Option(
+            "--bus", help="NATS server(s), nats://HOST:PORT or tls://HOST:PORT, comma-separated"
+        ),
+    ],
     scenario: Annotated[
         Path | None, typer.Option("--scenario", help="scenario YAML (default: the demo's)")
     ] = None,
@@ -679,9 +699,17 @@ def agent(
             "--tamper-at", hidden=True, help="demonstrations: patch this agent in memory then"
         ),
     ] = None,
+    bus_ca: BusCAOption = None,
+    bus_nkey: Annotated[
+        Path | None, typer.Option("--bus-nkey", help="this agent's nkey seed file (mode 0600)")
+    ] = None,
 ) -> None:
     """Run one agent as its own process: join the pipeline, get attested and keyed, then
-    take part in auctions until the MLFO stops it."""
+    take part in auctions until the MLFO stops it. Bus credentials of a URL may come in
+    the environment variable SECMAS_BUS_AUTH instead of on the command line."""
+    address = parse_bus(bus)
+    check_ca(bus_ca)
+    check_seed(bus_nkey)
     path = scenario or default_scenario_path()
     loaded = _load(path)
     if pop not in {p.id for p in loaded.pops}:
@@ -691,7 +719,15 @@ def agent(
     from secmas.transport.nats import BusUnavailable
 
     config = AgentConfig(
-        pop, path, bus, pipeline or pipeline_name(loaded.id), ledger, tamper_at=tamper_at
+        pop,
+        path,
+        address.plain,
+        pipeline or pipeline_name(loaded.id),
+        ledger,
+        tamper_at=tamper_at,
+        bus_ca=bus_ca,
+        bus_nkey=bus_nkey,
+        bus_auth=address.userinfo,
     )
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {pop} %(levelname)s %(message)s")
     try:

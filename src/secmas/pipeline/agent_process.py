@@ -45,6 +45,7 @@ from secmas.network.dataplane.traffic import server_ip
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.tamper import infect
 from secmas.scenario.loader import load_scenario
+from secmas.transport.address import BusAddress
 from secmas.transport.bus import Bus
 from secmas.transport.channel import SecureBus
 from secmas.transport.nats import NatsBus
@@ -88,6 +89,10 @@ def stop_subject(pipeline: str, agent: str) -> str:
     return f"secmas.stop.{pipeline}.{agent}"
 
 
+def ready_subject(pipeline: str, agent: str) -> str:
+    return f"secmas.ready.{pipeline}.{agent}"
+
+
 def recipient(subject: str) -> str | None:
     """Whom a subject addresses on the secure channel (None: every member)."""
     owner = inbox_owner(subject)
@@ -113,6 +118,12 @@ class AgentConfig:
     join_timeout: float = 120.0
     tamper_at: float | None = None
     """Demonstrations and tests: patch this agent in memory at this simulated second."""
+    bus_ca: Path | None = None
+    """The CA the bus servers' certificates chain to (TLS)."""
+    bus_nkey: Path | None = None
+    """This agent's nkey seed file (mode 0600)."""
+    bus_auth: str | None = field(default=None, repr=False)
+    """Credentials for the bus servers (`user:password` or a token), from the environment."""
 
 
 def self_image() -> RuntimeImage:
@@ -164,7 +175,7 @@ class AgentProcess:
         bus = self.secure
         await bus.subscribe(start_subject(cfg.pipeline), self._on_start)
         await bus.subscribe(stop_subject(cfg.pipeline, cfg.pop), self._on_stop)
-        await self.raw.publish(f"secmas.ready.{cfg.pipeline}.{cfg.pop}", b"{}")
+        await self.raw.publish(ready_subject(cfg.pipeline, cfg.pop), b"{}")
         await self._started.wait()
         assert self.clock is not None
         world = World(
@@ -332,7 +343,12 @@ def _step(scenario: Any) -> float:
 
 async def run_agent(config: AgentConfig) -> None:
     """The body of `secmas agent`."""
-    raw = await NatsBus.connect(config.bus, name=f"secmas-agent-{config.pop}")
+    raw = await NatsBus.connect(
+        BusAddress.parse(config.bus, userinfo=config.bus_auth),
+        ca_file=config.bus_ca,
+        nkey_file=config.bus_nkey,
+        name=f"secmas-agent-{config.pop}",
+    )
     try:
         process = AgentProcess(config, raw, AgentIdentity.generate(config.pop))
         await process.run()

@@ -11,6 +11,7 @@ per agent, an OpenStack one as a VM, without any change to the workflow.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -19,17 +20,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+BUS_AUTH_ENV = "SECMAS_BUS_AUTH"
+"""The environment variable that carries the bus credentials of a URL (never argv)."""
+
 
 @dataclass(frozen=True)
 class AgentLaunch:
-    """What an agent is started with: the `secmas agent` command line, in fields."""
+    """What an agent is started with: the `secmas agent` command line, in fields, and
+    the secrets that must not be on it (`env`)."""
 
     pop: str
     scenario: Path
     bus: str
+    """The bus servers, without credentials."""
     pipeline: str
     ledger: str | None = None
     tamper_at: float | None = None
+    bus_ca: Path | None = None
+    bus_nkey: Path | None = None
+    """The agent's nkey seed file: its path goes on the command line, never the seed."""
+    bus_auth: str | None = field(default=None, repr=False)
 
     def argv(self, python: str = sys.executable) -> list[str]:
         """The command that runs this agent."""
@@ -41,7 +51,15 @@ class AgentLaunch:
             argv += ["--ledger", self.ledger]
         if self.tamper_at is not None:
             argv += ["--tamper-at", str(self.tamper_at)]
+        if self.bus_ca is not None:
+            argv += ["--bus-ca", str(self.bus_ca)]
+        if self.bus_nkey is not None:
+            argv += ["--bus-nkey", str(self.bus_nkey)]
         return argv
+
+    def env(self) -> dict[str, str]:
+        """Environment variables the agent needs beside its command line (secrets)."""
+        return {} if self.bus_auth is None else {BUS_AUTH_ENV: self.bus_auth}
 
 
 class IMLDriver(Protocol):
@@ -74,7 +92,11 @@ class LocalProcesses:
     def start(self, launch: AgentLaunch) -> None:
         with self._log(launch.pop).open("wb") as handle:
             self.procs[launch.pop] = subprocess.Popen(
-                launch.argv(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+                launch.argv(),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **launch.env()},
             )
 
     def dead(self) -> list[str]:

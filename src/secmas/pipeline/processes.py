@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.agent_process import (
     MLFO,
     join_subject,
+    ready_subject,
     recipient,
     rekey_subject,
     start_subject,
@@ -43,6 +44,7 @@ from secmas.pipeline.agent_process import (
     tick_subject,
     welcome_subject,
 )
+from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, discard_secrets, issue_run_bus
 from secmas.pipeline.errors import PipelineError, check_runnable
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name, plan_service
@@ -51,10 +53,10 @@ from secmas.pipeline.registration import register_agents, revoke_active
 from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
+from secmas.transport.address import BusAddress, redact_userinfo
 from secmas.transport.broker import NatsServer
 from secmas.transport.bus import Bus, BusClosed
 from secmas.transport.channel import SecureBus
-from secmas.transport.nats import NatsBus
 from secmas.trust.chain import (
     AttestationChain,
     ChainEntry,
@@ -82,7 +84,7 @@ class Driver:
 
     scenario: Scenario
     scenario_file: Path
-    bus_url: str
+    bus: BusAccess
     ledger_url: str | None
     ledger_keys: tuple[str, str] | None
     """The MLFO's and SECaaS's keys on the ledger (None: the node's own accounts)."""
@@ -164,16 +166,20 @@ class Driver:
         """Steps 2–14 with the local-process IML driver."""
         flow = self.workflow
         security = self.scenario.security
-        await self.raw.subscribe(f"secmas.ready.{self.name}.*", self._on_ready)
+        await self.raw.subscribe(ready_subject(self.name, "*"), self._on_ready)
         if security.enabled:
             await self.raw.subscribe(join_subject(self.name), self._on_join)
         await flow.step(
             "2",
             self._deploy_agents,
-            {"driver": "local processes", "bus": self.bus_url, "agents": len(self.pops)},
+            {
+                "driver": "local processes",
+                "bus": self.bus.address.redacted,
+                "agents": len(self.pops),
+            },
             lambda _: {
                 **self.iml.describe(),
-                "overlay": f"VNI {vni_of(self.name, security)} on {self.bus_url}",
+                "overlay": f"VNI {vni_of(self.name, security)} on {self.bus.address.redacted}",
                 "joined": sorted(self.joined),
             },
         )
@@ -186,9 +192,18 @@ class Driver:
         join the pipeline."""
         security = self.scenario.security
         ledger = self.ledger_url if security.enabled else None
+        bus = self.bus
         for pop in self.pops:
             launch = AgentLaunch(
-                pop, self.scenario_file, self.bus_url, self.name, ledger, self.tamper.get(pop)
+                pop,
+                self.scenario_file,
+                bus.address.plain,
+                self.name,
+                ledger,
+                self.tamper.get(pop),
+                bus_ca=bus.ca_file,
+                bus_nkey=bus.nkey(pop),
+                bus_auth=bus.address.userinfo,
             )
             self.iml.start(launch)
         if security.enabled:
@@ -428,7 +443,7 @@ class Driver:
         entries: list[ChainEntry] = self.chain.entries
         return {
             "pipeline": self.name,
-            "ledger": self.ledger_url,
+            "ledger": None if self.ledger_url is None else redact_userinfo(self.ledger_url),
             "contracts": {
                 "AgentRegistry": self.contracts.registry.address,
                 "SecretStore": self.contracts.secret_store.address,
@@ -468,7 +483,7 @@ async def operate_processes(
     scenario_file: Path,
     *,
     workdir: Path,
-    bus_url: str | None = None,
+    bus: BusAccess | None = None,
     speed: float = 10.0,
     progress: Progress | None = None,
     steps: Told | None = None,
@@ -477,18 +492,26 @@ async def operate_processes(
     iml: IMLDriver | None = None,
 ) -> OperateResult:
     """Run `scenario` with one `secmas agent` process per PoP (see the module docstring).
-    `kill` maps PoPs to the simulated second their process is killed (resilience tests),
-    `tamper` to the second their code is patched in memory (infection demonstrations)."""
+    `bus`: a running NATS server or cluster; without it the run starts its own with TLS
+    (a CA of its own) and an nkey per client (`secmas.pipeline.busaccess`), and removes
+    the keys when it ends. `kill` maps PoPs to the simulated second their process is
+    killed (resilience tests), `tamper` to the second their code is patched in memory
+    (infection demonstrations)."""
     check_runnable(scenario)
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
-    server = NatsServer() if bus_url is None else None
+    run_bus = None
+    if bus is None:
+        pops = [p.id for p in scenario.pops]
+        run_bus = issue_run_bus(workdir / BUS_FOLDER, pipeline_name(scenario.id), pops)
+    server = None
     ledger_server = None
     try:
-        if server is not None:
+        if run_bus is not None:
+            server = NatsServer(tls=run_bus.certificate, users=run_bus.users)
             await asyncio.to_thread(server.start)
-            bus_url = server.url
-        assert bus_url is not None
+            bus = replace(run_bus.access, address=BusAddress.parse(server.url))
+        assert bus is not None
         ledger_url, keys = None, None
         if scenario.security.enabled:
             if scenario.security.ledger == "memory":
@@ -497,11 +520,11 @@ async def operate_processes(
                 keys = (ledger_server.mlfo_key, ledger_server.secaas_key)
             else:
                 ledger_url = scenario.security.ledger
-        raw = await NatsBus.connect(bus_url, name="secmas-mlfo")
+        raw = await bus.connect(MLFO, name="secmas-mlfo")
         driver = Driver(
             scenario,
             scenario_file,
-            bus_url,
+            bus,
             ledger_url,
             keys,
             raw,
@@ -545,3 +568,5 @@ async def operate_processes(
             ledger_server.stop()
         if server is not None:
             await asyncio.to_thread(server.stop)
+        if run_bus is not None:
+            discard_secrets(workdir / BUS_FOLDER)

@@ -21,6 +21,15 @@ seconds, at most `max_reconnects` times, while publishes are buffered (up to 2 M
 subscriptions are replayed on the new connection. `reconnects` and `disconnects` count
 what happened. When the client gives up, every operation raises `BusUnavailable`. The
 first connection is not retried: an unreachable server raises `BusUnavailable` at once.
+
+Security (see `secmas.transport.address`, `tls` and `credentials`): `url` may list several
+servers (a cluster; the client fails over between them). With a `tls://` server or a CA
+file, every connection must be TLS with a certificate chained to that CA: the client
+checks that the server required TLS before it sends CONNECT, so credentials and the
+nonce signature never cross a connection an attacker stripped of TLS. `nkey_file` names
+the client's nkey seed (mode 0600). A server that refuses the certificate, the
+credentials or plain text fails the first connection at once with the reason, never
+after a hang. `url` as kept and shown carries no credentials.
 """
 
 from __future__ import annotations
@@ -28,7 +37,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
+import ssl
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +49,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSub
 
+from secmas.transport.address import BusAddress
 from secmas.transport.bus import BusClosed, BusStats, Handler, NoResponders, check_subject
+from secmas.transport.credentials import read_seed
+from secmas.transport.tls import client_context
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +67,57 @@ _PING_INTERVAL_S = 20
 
 class BusUnavailable(ConnectionError):
     """The NATS server cannot be reached, or the client gave up reconnecting to it."""
+
+
+TLS_NOT_OFFERED = "the server did not require TLS: refusing to connect in plain text"
+_AUTH_REFUSED = "Authorization Violation"
+_DENIED = re.compile(r'permissions violation for (publish|subscription) to "([^"]*)"')
+
+
+class _TLSOnlyClient(Client):
+    """nats-py's client that never sends CONNECT (with its credentials or nonce
+    signature) over a connection that is not TLS, when told so.
+
+    nats-py upgrades to TLS only when the server's INFO says `tls_required`, and builds
+    CONNECT right after that upgrade: an INFO without it (a plain server, or an attacker
+    in the path who removed the flag) would otherwise get the credentials in clear."""
+
+    require_tls = False
+
+    def _connect_command(self) -> bytes:
+        if self.require_tls and not self._server_info.get("tls_required", False):
+            raise nats.errors.Error(TLS_NOT_OFFERED)
+        return super()._connect_command()
+
+
+class _QuietTLSClose(logging.Filter):
+    """asyncio warns on every TLS connection nats-py closes ("returning true from
+    eof_received() has no effect when using ssl"): harmless, and noise in agent logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received()" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_QuietTLSClose())
+
+
+def _fatal(exc: BaseException) -> bool:
+    """Errors that retrying the same server cannot cure."""
+    text = str(exc)
+    return isinstance(exc, ssl.SSLError) or _AUTH_REFUSED in text or TLS_NOT_OFFERED in text
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"the server's certificate is not trusted ({exc.verify_message}): "
+            "give the CA that issued it (--bus-ca)"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc}): is the server speaking TLS?"
+    if _AUTH_REFUSED in str(exc):
+        return "the server refused the credentials (authorization violation)"
+    return _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:
@@ -155,16 +221,26 @@ class NatsSubscription:
 class NatsBus:
     """A `Bus` over one nats-py connection; create it with `await NatsBus.connect(url)`."""
 
-    def __init__(self, url: str, *, pending_msgs_limit: int, pending_bytes_limit: int) -> None:
+    def __init__(
+        self, address: BusAddress, *, pending_msgs_limit: int, pending_bytes_limit: int
+    ) -> None:
         """Not connected yet: use `connect`, which also sets up the reply subscription."""
-        self.url = url
+        self.address = address
+        self.url = address.redacted
+        """The servers, credentials masked: safe to log and record."""
         self.stats = BusStats()
         self.reconnects = 0
         self.disconnects = 0
         self.dropped = 0
+        self.denied: dict[str, int] = {}
+        """Subjects the server refused this client, by subject: publishes and
+        subscriptions its permissions do not allow (the message was not routed)."""
+        self._refused_subscriptions: set[str] = set()
         self._pending_msgs_limit = pending_msgs_limit
         self._pending_bytes_limit = pending_bytes_limit
-        self._nc = Client()
+        self._nc = _TLSOnlyClient()
+        self._fatal: asyncio.Future[str] | None = None
+        self._fatal_servers: set[str] = set()
         self._subs: dict[NatsSubscription, None] = {}
         self._replies: dict[str, asyncio.Future[bytes | None]] = {}
         self._reply_prefix = ""
@@ -184,8 +260,10 @@ class NatsBus:
     @classmethod
     async def connect(
         cls,
-        url: str = DEFAULT_URL,
+        url: str | BusAddress = DEFAULT_URL,
         *,
+        ca_file: Path | None = None,
+        nkey_file: Path | None = None,
         name: str | None = None,
         connect_timeout: float = 2.0,
         reconnect_wait: float = 0.5,
@@ -193,7 +271,10 @@ class NatsBus:
         pending_msgs_limit: int = 1_000_000,
         pending_bytes_limit: int = 1 << 30,
     ) -> NatsBus:
-        """Connect to the server at `url`, or raise BusUnavailable naming it.
+        """Connect to the server at `url` (one or a comma-separated list; see the module
+        docstring for `ca_file` and `nkey_file`), or raise BusUnavailable naming it.
+        BusAddressError (a ValueError) for a malformed `url`, CredentialError for an
+        unusable seed file, ValueError for an unreadable CA file.
 
         `max_reconnects` attempts `reconnect_wait` seconds apart (1 minute by default)
         follow a lost connection; 0 disables reconnection. The pending limits bound what a
@@ -201,55 +282,97 @@ class NatsBus:
         (counted in `dropped`, logged)."""
         if max_reconnects < 0:
             raise ValueError("max_reconnects must be >= 0 (0: never reconnect)")
-        if "://" not in url:
-            url = f"nats://{url}"
+        address = url if isinstance(url, BusAddress) else BusAddress.parse(url)
         bus = cls(
-            url, pending_msgs_limit=pending_msgs_limit, pending_bytes_limit=pending_bytes_limit
+            address, pending_msgs_limit=pending_msgs_limit, pending_bytes_limit=pending_bytes_limit
         )
-        await bus._open(name, connect_timeout, reconnect_wait, max_reconnects)
+        options = bus._security(ca_file, nkey_file)
+        await bus._open(name, connect_timeout, reconnect_wait, max_reconnects, options)
         return bus
 
+    def _security(self, ca_file: Path | None, nkey_file: Path | None) -> dict[str, Any]:
+        """nats-py's options for TLS and credentials (checked before anything is sent)."""
+        address = self.address
+        options: dict[str, Any] = {}
+        if address.tls or ca_file is not None:
+            self._nc.require_tls = True
+            options["tls"] = client_context(ca_file)
+        if nkey_file is not None:
+            read_seed(nkey_file)  # a clear error now rather than a failed signature later
+            options["nkeys_seed"] = str(nkey_file)
+        if address.token is not None:
+            options["token"] = address.token
+        elif address.user is not None:
+            options["user"] = address.user
+            options["password"] = address.password or ""
+        return options
+
     async def _open(
-        self, name: str | None, timeout: float, reconnect_wait: float, max_reconnects: int
+        self,
+        name: str | None,
+        timeout: float,
+        reconnect_wait: float,
+        max_reconnects: int,
+        security: dict[str, Any],
     ) -> None:
         await self._probe(timeout)
         self._max_reconnects = max_reconnects
         self._reconnect_wait = reconnect_wait
+        self._fatal = asyncio.get_running_loop().create_future()
+        connecting = asyncio.ensure_future(
+            self._nc.connect(
+                servers=list(self.address.servers),
+                name=name,
+                connect_timeout=timeout,
+                allow_reconnect=max_reconnects > 0,
+                reconnect_time_wait=reconnect_wait,
+                max_reconnect_attempts=max_reconnects,
+                ping_interval=_PING_INTERVAL_S,
+                dont_randomize=True,
+                error_cb=self._on_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+                closed_cb=self._on_closed,
+                **security,
+            )
+        )
         try:
             async with asyncio.timeout(timeout):
-                await self._nc.connect(
-                    servers=[self.url],
-                    name=name,
-                    connect_timeout=timeout,
-                    allow_reconnect=max_reconnects > 0,
-                    reconnect_time_wait=reconnect_wait,
-                    max_reconnect_attempts=max_reconnects,
-                    ping_interval=_PING_INTERVAL_S,
-                    dont_randomize=True,
-                    error_cb=self._on_error,
-                    disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected,
-                    closed_cb=self._on_closed,
-                )
+                await asyncio.wait({connecting, self._fatal}, return_when=asyncio.FIRST_COMPLETED)
+            if not connecting.done():
+                raise BusUnavailable(self._fatal.result())
+            connecting.result()
             self._reply_prefix = self._nc.new_inbox() + "."
             await self._nc.subscribe(self._reply_prefix + "*", cb=self._on_reply)
         except (OSError, TimeoutError, nats.errors.Error) as exc:
-            await self._nc.close()
+            await self._abandon(connecting)
+            if isinstance(exc, BusUnavailable):
+                raise
             raise BusUnavailable(
-                f"cannot connect to the NATS server at {self.url}: {_describe(exc)}"
+                f"cannot connect to the NATS server at {self.url}: {_explain(exc)}"
             ) from exc
         self._up = True
 
+    async def _abandon(self, connecting: asyncio.Future[None]) -> None:
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        await self._nc.close()
+
     async def _probe(self, timeout: float) -> None:
-        """Fail fast when nothing listens: nats-py retries a failed first connect."""
-        parts = urlsplit(self.url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 4222
-        try:
-            async with asyncio.timeout(timeout):
-                _, writer = await asyncio.open_connection(host, port)
-        except (OSError, TimeoutError) as exc:
-            raise BusUnavailable(f"no NATS server at {self.url}: {_describe(exc)}") from exc
-        writer.close()
+        """Fail fast when nothing listens on any server: nats-py retries a failed first
+        connect."""
+        failures: list[str] = []
+        for server in self.address.servers:
+            parts = urlsplit(server)
+            try:
+                async with asyncio.timeout(timeout):
+                    _, writer = await asyncio.open_connection(parts.hostname, parts.port)
+            except (OSError, TimeoutError) as exc:
+                failures.append(f"{server}: {_describe(exc)}")
+                continue
+            writer.close()
+            return
+        raise BusUnavailable(f"no NATS server at {self.url}: {'; '.join(failures)}")
 
     @property
     def closed(self) -> bool:
@@ -295,6 +418,10 @@ class NatsBus:
         except Exception:
             await sub.unsubscribe()
             raise
+        if subject in self._refused_subscriptions:  # the server's -ERR came before its PONG
+            self._refused_subscriptions.discard(subject)
+            await sub.unsubscribe()
+            raise PermissionError(f"the NATS server refuses this client subscribing to {subject!r}")
         return sub
 
     async def request(self, subject: str, data: bytes, timeout: float) -> bytes:
@@ -443,7 +570,14 @@ class NatsBus:
         task.add_done_callback(self._tasks.discard)
 
     async def _on_error(self, exc: Exception) -> None:
-        if isinstance(exc, nats.errors.SlowConsumerError):
+        denied = _DENIED.search(str(exc))
+        if denied is not None:
+            kind, subject = denied.groups()
+            self.denied[subject] = self.denied.get(subject, 0) + 1
+            if kind == "subscription":
+                self._refused_subscriptions.add(subject)
+            logger.warning("NATS client %s: the server refused %s to %r", self.url, kind, subject)
+        elif isinstance(exc, nats.errors.SlowConsumerError):
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 logger.warning(
@@ -452,10 +586,25 @@ class NatsBus:
                     exc.subject,
                     self.dropped,
                 )
-        elif self._nc.is_reconnecting or not self._up:
+        elif not self._up:
+            logger.debug("NATS client %s: connect attempt failed: %s", self.url, _describe(exc))
+            self._note_first_failure(exc)
+        elif self._nc.is_reconnecting:
             logger.debug("NATS client %s: connect attempt failed: %s", self.url, _describe(exc))
         else:
             logger.warning("NATS client %s: %s", self.url, _describe(exc))
+
+    def _note_first_failure(self, exc: Exception) -> None:
+        """The first connection fails at once when every server refused it for a reason
+        that retrying cannot cure (certificate, credentials, no TLS)."""
+        if not _fatal(exc) or self._fatal is None or self._fatal.done():
+            return
+        current = self._nc._current_server  # nats-py names no public "server being tried"
+        self._fatal_servers.add(current.uri.geturl() if current is not None else "?")
+        if len(self._fatal_servers) >= len(self.address.servers):
+            self._fatal.set_result(
+                f"cannot connect to the NATS server at {self.url}: {_explain(exc)}"
+            )
 
     async def _on_disconnected(self) -> None:
         if self._closed or not self._up or self._down_since is not None:

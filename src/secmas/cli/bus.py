@@ -1,0 +1,147 @@
+"""The NATS bus on the command line: `--bus`, `--bus-ca`, `--bus-keys` of `run`/`demo`,
+and `secmas bus keys` / `secmas bus certs`, which make what an external server or cluster
+needs to hold a pipeline's agents to their subjects.
+
+Credentials never go on a command line that secmas writes: a `user:password@` or token
+in `--bus` (better: in the environment variable SECMAS_BUS_AUTH) reaches the agent
+processes through their environment, and report.json shows `***@` in their place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from secmas.cli.output import console, fail, say
+from secmas.pipeline.iml import BUS_AUTH_ENV
+from secmas.pipeline.mlfo import pipeline_name
+from secmas.scenario.loader import ScenarioError, load_scenario
+from secmas.transport.address import BusAddress, BusAddressError
+from secmas.transport.credentials import CredentialError, read_seed
+from secmas.transport.tls import client_context, issue_run_pki
+
+if TYPE_CHECKING:
+    from secmas.pipeline.busaccess import BusAccess
+
+BusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bus",
+        help="with --processes: a running NATS server or cluster, one URL or a comma-separated "
+        "list (nats://HOST:PORT, tls://HOST:PORT; default: start a local one with TLS and nkeys)",
+    ),
+]
+BusCAOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--bus-ca", help="with --bus: the CA (PEM) the servers' certificates chain to (TLS)"
+    ),
+]
+BusKeysOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--bus-keys",
+        help="with --bus: folder of nkey seeds, mlfo.nk and <pop>.nk (see `secmas bus keys`)",
+    ),
+]
+AUTHORIZATION_FILE = "authorization.conf"
+
+bus_app = typer.Typer(help="Keys and certificates for an external NATS server or cluster.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `bus keys` and `bus certs` to the `secmas` command."""
+    app.add_typer(bus_app, name="bus")
+
+
+def parse_bus(bus: str) -> BusAddress:
+    """`--bus` (credentials from SECMAS_BUS_AUTH when the URLs carry none), or exit 2."""
+    try:
+        return BusAddress.parse(bus, userinfo=os.environ.get(BUS_AUTH_ENV) or None)
+    except BusAddressError as exc:
+        raise fail(str(exc)) from None
+
+
+def check_ca(ca: Path | None, option: str = "--bus-ca") -> None:
+    """Exit 2 unless `ca` is a readable PEM certificate file."""
+    if ca is None:
+        return
+    try:
+        client_context(ca)
+    except ValueError:
+        raise fail(f"{option} {ca}: not a readable PEM certificate file") from None
+
+
+def check_seed(seed: Path | None) -> None:
+    """Exit 2 unless `seed` is a usable nkey seed file (present, 0600, a user seed)."""
+    if seed is None:
+        return
+    try:
+        read_seed(seed)
+    except CredentialError as exc:
+        raise fail(f"--bus-nkey: {exc}") from None
+
+
+def bus_access(bus: str | None, ca: Path | None, keys: Path | None) -> BusAccess | None:
+    """What `run`/`demo` were told about the bus, checked (exit 2 on bad input); None:
+    the run starts its own server."""
+    if bus is None:
+        if ca is not None or keys is not None:
+            raise fail("--bus-ca and --bus-keys need --bus (a run's own server needs neither)")
+        return None
+    address = parse_bus(bus)
+    check_ca(ca)
+    if keys is not None and not keys.is_dir():
+        raise fail(f"--bus-keys {keys}: not a folder")
+    from secmas.pipeline.busaccess import BusAccess  # the runtime loads with the run
+
+    return BusAccess(address, ca, keys)
+
+
+@bus_app.command("keys")
+def keys(
+    scenario: Annotated[Path, typer.Option("--scenario", help="the scenario the pipeline runs")],
+    out: Annotated[Path, typer.Option("--out", help="folder for the seeds (created, 0700)")],
+) -> None:
+    """An nkey per client of the scenario's pipeline (mlfo.nk, <pop>.nk, mode 0600) and
+    authorization.conf, the users block with each agent's subject permissions, to
+    `include` in the servers' configuration; run with --bus ... --bus-keys OUT."""
+    from secmas.pipeline.busaccess import issue_pipeline_users
+    from secmas.transport.broker import authorization
+
+    try:
+        loaded = load_scenario(scenario)
+    except ScenarioError as exc:
+        raise fail(str(exc)) from None
+    try:
+        users = issue_pipeline_users(out, pipeline_name(loaded.id), [p.id for p in loaded.pops])
+        block = json.dumps(authorization(users), indent=1)
+        (out / AUTHORIZATION_FILE).write_text(f"authorization: {block}\n", encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write to {out}: {exc.strerror}") from None
+    say(f"{len(users)} nkeys in {out}; server configuration: include {out / AUTHORIZATION_FILE}")
+
+
+@bus_app.command("certs")
+def certs(
+    out: Annotated[Path, typer.Option("--out", help="folder for the files (created, 0700)")],
+    server: Annotated[
+        list[str], typer.Option("--server", help="a server's name (repeat for a cluster)")
+    ],
+    host: Annotated[
+        list[str], typer.Option("--host", help="an address or DNS name the servers answer on")
+    ],
+) -> None:
+    """A new CA and a certificate per server for `host`s (ca.pem, NAME.pem, NAME-key.pem);
+    the CA's key is not kept. Clients then run with --bus-ca OUT/ca.pem."""
+    try:
+        issued = issue_run_pki(out, server, host)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot issue certificates in {out}: {exc}") from None
+    for name, files in issued.items():
+        console.print(f"{name}: cert_file {files.cert_file}, key_file {files.key_file}")
+    say(f"clients: --bus-ca {out / 'ca.pem'}")

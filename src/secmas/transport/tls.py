@@ -1,0 +1,179 @@
+"""TLS for the NATS bus: a per-run certificate authority and the servers' certificates.
+
+A run that starts its own nats-server makes a fresh CA (ECDSA P-256, `cryptography`),
+issues one certificate per server for its loopback addresses, and throws the CA's
+private key away once they are signed: nobody, the run included, can issue another
+certificate under it afterwards. Clients trust only that CA (`client_context`), so a
+server that cannot show a certificate of this run is refused, whatever the system's
+trust store holds.
+
+Server certificates carry both TLS usages: `serverAuth` for clients, `clientAuth` for the
+routes of a cluster, where each server connects to the others with its own certificate
+and every route must show one of this run (mutual TLS, `verify: true`).
+
+Files: `ca.pem` (public), `<server>.pem` (public), `<server>-key.pem` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_FILE = "ca.pem"
+KEY_SUFFIX = "-key.pem"
+_VALIDITY = datetime.timedelta(days=2)
+"""Long enough for any run; a stolen server key is worthless after it."""
+_CLOCK_SKEW = datetime.timedelta(minutes=5)
+SECRET_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class ServerCertificate:
+    """Where one server's certificate and key are, for its `tls {}` block."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """Create `path` readable by its owner only, from the start (never 0644 for an instant);
+    an existing file is replaced."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "secmas run"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _subject_alt_names(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return x509.SubjectAlternativeName(names)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(common_name)
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _CLOCK_SKEW)
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _leaf(
+    ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, name: str, hosts: Sequence[str]
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _CLOCK_SKEW)
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_subject_alt_names(hosts), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def issue_run_pki(
+    folder: Path, servers: Sequence[str], hosts: Sequence[str] = ("127.0.0.1", "localhost")
+) -> dict[str, ServerCertificate]:
+    """A fresh CA in `folder` and a certificate for each named server, valid for `hosts`;
+    the CA's key is discarded when this returns. `folder` is created owner-only."""
+    if not servers:
+        raise ValueError("issue_run_pki needs at least one server name")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ca_key, ca = _ca(f"secmas run CA {folder.name}")
+    ca_file = folder / CA_FILE
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    issued: dict[str, ServerCertificate] = {}
+    for server in servers:
+        key, cert = _leaf(ca_key, ca, server, hosts)
+        cert_file, key_file = folder / f"{server}.pem", folder / f"{server}{KEY_SUFFIX}"
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        write_secret(
+            key_file,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+        issued[server] = ServerCertificate(cert_file, key_file, ca_file)
+    return issued
+
+
+def client_context(ca_file: Path | None) -> ssl.SSLContext:
+    """What a client checks servers with: TLS ≥ 1.2, the certificate chained to `ca_file`
+    (the system's trust store when None) and naming the host it dials."""
+    try:
+        context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"CA file {ca_file}: {exc.strerror or exc}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
