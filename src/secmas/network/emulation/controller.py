@@ -1,0 +1,480 @@
+"""`EmulatedController`: the `Controller` VNFs drive on a real emulated network.
+
+Every rule is nftables (and, for steering, policy routing) in the namespace of the node
+it names, so a VNF acts only on packets that really cross that node:
+
+- LinkRateLimit: police what leaves a→b (`oifname`), or arrives at b from a host a;
+- IpRateLimit: police what goes towards the address at the node;
+- FlowBlock: drop the flow at the node (its ingress, for blockFlow);
+- TrafficSplit: jhash the client's address into PARTS at the node (`firewall.split_chains`);
+- Steer: mark the traffic (its split part) at the first node of the path and tag it with
+  a DSCP code point; each node of the path routes tagged traffic arriving from the
+  previous node to the next by a routing table of its own (`ip rule fwmark`), the last
+  one routes it on as usual.
+
+Statistics come from one snapshot of every node per step (`sample`): per-flow counters
+of the nodes' flow sets, interface byte counters for links, and the server's
+ground-truth counters for the telemetry. Counts are divided by the plan's scale, so
+VNFs see scenario MB/s and packet rates, and their thresholds hold unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import re
+from dataclasses import dataclass, field
+
+from secmas.network.clock import Clock
+from secmas.network.dataplane.controller import ControllerError
+from secmas.network.dataplane.rules import (
+    FlowBlock,
+    IpRateLimit,
+    LinkRateLimit,
+    Rule,
+    Steer,
+    TrafficSplit,
+)
+from secmas.network.dataplane.stats import BYTES_PER_MB, Counters, FlowId, FlowStats, Telemetry
+from secmas.network.emulation import firewall
+from secmas.network.emulation.counters import (
+    SNAPSHOT,
+    TRUTH,
+    FlowCount,
+    FlowKey,
+    Snapshot,
+    parse_named_counters,
+    parse_snapshot,
+)
+from secmas.network.emulation.namespaces import CommandFailed, Namespace
+from secmas.network.emulation.network import EmulatedNetwork
+
+WINDOW = 10
+HANDLE = re.compile(r"# handle (\d+)")
+STEER_TABLE_BASE = 1000
+MAX_STEERS = 63
+
+
+@dataclass
+class Installed:
+    """A rule in the network: how to take it out again."""
+
+    rule: Rule
+    undo: list[tuple[Namespace, list[str]]] = field(default_factory=list)
+    nft_undo: list[tuple[Namespace, str]] = field(default_factory=list)
+    steer: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSample:
+    """One step at the server: packets a second exchanged with legitimate sources (both
+    directions) and arriving from attack sources (ground truth by source address)."""
+
+    t: float
+    legit_pps: float
+    attack_pps: float
+
+
+def _delta(now: FlowCount, before: FlowCount | None) -> FlowCount:
+    if before is None:
+        return now
+    return FlowCount(
+        now.bytes - before.bytes,
+        now.packets - before.packets,
+        now.syn - before.syn,
+        now.ack - before.ack,
+    )
+
+
+class EmulatedController:
+    """The controller of one emulated run (see the module docstring)."""
+
+    def __init__(self, network: EmulatedNetwork, clock: Clock, step_seconds: float) -> None:
+        self.network = network
+        self.plan = network.plan
+        self.clock = clock
+        self._step = step_seconds
+        self._scale = self.plan.scale
+        self._times: list[float] = []
+        self._snapshots: dict[str, list[Snapshot]] = {node: [] for node in self.plan.routers}
+        self._destinations: dict[str, dict[str, list[float]]] = {n: {} for n in self.plan.routers}
+        self._truth: dict[str, FlowCount] = {}
+        self._groups: dict[str, FlowCount] = {}
+        self.telemetry: list[Telemetry] = []
+        self.server: list[ServerSample] = []
+        self._rules: dict[int, Installed] = {}
+        self._ids = itertools.count(1)
+        self._monitor: tuple[str, str] | None = None
+
+    def watch(self, a: str, b: str) -> None:
+        """The telemetry's `monitored` is the load of link a–b."""
+        self._monitor = (a, b)
+
+    # -- sampling ------------------------------------------------------------------------------
+    async def sample(self) -> None:
+        """Read every node's counters (one step ends here) and record the telemetry."""
+        now = self.clock.now()
+        routers = list(self.plan.routers)
+        texts = await asyncio.gather(
+            *(self.network.namespace(node).run_async(SNAPSHOT) for node in routers),
+            self.network.namespace(self.plan.server).run_async(TRUTH),
+            *(self.network.namespace(g.name).run_async(TRUTH) for g in self.plan.groups),
+        )
+        for node, text in zip(routers, texts, strict=False):
+            self._snapshots[node].append(parse_snapshot(text))
+            del self._snapshots[node][: -(WINDOW + 2)]
+        truth = parse_named_counters(texts[len(routers)])
+        groups: dict[str, FlowCount] = {}
+        for group, text in zip(self.plan.groups, texts[len(routers) + 1 :], strict=True):
+            counters = parse_named_counters(text)
+            kind = "attack" if group.attackers else "legit"
+            for name in ("sent",) if group.attackers else ("sent", "received"):
+                count = counters.get(name, FlowCount())
+                previous = groups.get(kind, FlowCount())
+                groups[kind] = FlowCount(
+                    previous.bytes + count.bytes, previous.packets + count.packets
+                )
+        if self._times:
+            self._record(now, truth, groups)
+        self._times.append(now)
+        self._truth, self._groups = truth, groups
+
+    def _record(
+        self, now: float, truth: dict[str, FlowCount], groups: dict[str, FlowCount]
+    ) -> None:
+        start = self._times[-1]
+        seconds = max(now - start, 1e-6)
+        unit = BYTES_PER_MB * self._scale * seconds
+
+        def moved(names: tuple[str, ...], new: dict[str, FlowCount], old: dict[str, FlowCount]):
+            got = [_delta(new.get(n, FlowCount()), old.get(n)) for n in names]
+            return sum(c.bytes for c in got), sum(c.packets for c in got)
+
+        legit, legit_packets = moved(("legit_in", "legit_out"), truth, self._truth)
+        attack, attack_packets = moved(("attack_in",), truth, self._truth)
+        offered_attack, _ = moved(("attack",), groups, self._groups)
+        offered_legit, _ = moved(("legit",), groups, self._groups)
+        for node in self.plan.routers:
+            rates: dict[str, float] = {}
+            for key, count in self._flow_deltas(node, 1).items():
+                rates[key[1]] = rates.get(key[1], 0.0) + count.bytes / unit
+            history = self._destinations[node]
+            steps = len(self._times) - 1
+            for dst in set(history) | set(rates):
+                series = history.setdefault(dst, [0.0] * steps)
+                series.append(rates.get(dst, 0.0))
+        self.telemetry.append(
+            Telemetry(
+                t=start,
+                legit=legit / unit,
+                attack=attack / unit,
+                offered_legit=offered_legit / unit,
+                offered_attack=offered_attack / unit,
+                monitored=None if self._monitor is None else self._load_now(*self._monitor),
+            )
+        )
+        self.server.append(ServerSample(start, legit_packets / seconds, attack_packets / seconds))
+
+    def _flow_deltas(self, node: str, steps: int) -> dict[FlowKey, FlowCount]:
+        snapshots = self._snapshots[node]
+        if not snapshots:
+            return {}
+        latest = snapshots[-1].flows
+        if len(snapshots) <= steps:
+            return dict(latest)
+        before = snapshots[-1 - steps].flows
+        return {key: _delta(count, before.get(key)) for key, count in latest.items()}
+
+    def _seconds(self, steps: int) -> float:
+        if len(self._times) < 2:
+            return self._step
+        steps = min(steps, len(self._times) - 1)
+        return self._times[-1] - self._times[-1 - steps]
+
+    # -- Controller ----------------------------------------------------------------------------
+    @property
+    def server_ip(self) -> str:
+        return self.plan.server_ip
+
+    @property
+    def step_seconds(self) -> float:
+        return self._step
+
+    async def now(self) -> float:
+        return self.clock.now()
+
+    def _rate_now(self, a: str, b: str) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        if a in self.plan.routers:
+            intf, counters = self.plan.port(a, b).intf, "tx"
+            snapshots = self._snapshots[a]
+        elif b in self.plan.routers:
+            intf, counters = self.plan.port(b, a).intf, "rx"
+            snapshots = self._snapshots[b]
+        else:
+            raise KeyError(f"no link {a!r}→{b!r}")
+        new, old = (getattr(s, counters).get(intf, 0) for s in snapshots[-2:][::-1])
+        return (new - old) / (BYTES_PER_MB * self._scale * self._seconds(1))
+
+    def _load_now(self, a: str, b: str) -> float:
+        return max(self._rate_now(a, b), self._rate_now(b, a))
+
+    async def rate(self, a: str, b: str) -> float:
+        """MB/s (scenario units) sent a→b in the last step."""
+        return self._rate_now(a, b)
+
+    async def load(self, a: str, b: str) -> float:
+        return self._load_now(a, b)
+
+    async def ingress(self, src_ip: str) -> str:
+        try:
+            return self.plan.ingress[src_ip]
+        except KeyError:
+            raise KeyError(f"no host with address {src_ip!r}") from None
+
+    async def destination_rates(self, node: str) -> dict[str, list[float]]:
+        self._router(node)
+        return {dst: list(rates) for dst, rates in self._destinations[node].items()}
+
+    async def flows_via(
+        self, node: str, dst_ip: str | None = None, part: int | None = None
+    ) -> list[FlowStats]:
+        self._router(node)
+        members = None if part is None else self._part_members(node, dst_ip, part)
+        last, window = self._flow_deltas(node, 1), self._flow_deltas(node, WINDOW)
+        snapshots = self._snapshots[node]
+        if len(snapshots) < 2:
+            return []
+        totals = snapshots[-1].flows
+        stats = []
+        for key, total in sorted(totals.items()):
+            src, dst, port = key
+            if dst_ip is not None and dst != dst_ip:
+                continue
+            if members is not None and src not in members:
+                continue
+            windowed = window.get(key, FlowCount())
+            if windowed.bytes <= 0:
+                continue
+            stats.append(
+                FlowStats(
+                    FlowId(src, dst, port),
+                    node,
+                    self._part_of(node, src, dst),
+                    self._counters(last.get(key, FlowCount()), self._seconds(1)),
+                    self._counters(windowed, self._seconds(WINDOW)),
+                    self._counters(total, self._times[-1] - self._times[0]),
+                )
+            )
+        return stats
+
+    def _counters(self, count: FlowCount, seconds: float) -> Counters:
+        scale = self._scale
+        return Counters(
+            seconds,
+            count.bytes / scale,
+            count.packets / scale,
+            count.syn / scale,
+            count.ack / scale,
+        )
+
+    def _split(self, node: str, dst_ip: str | None) -> tuple[int, TrafficSplit] | None:
+        """The split towards `dst_ip` at `node`, else the only one towards it anywhere
+        (a VNF on a steered part's path asks for the part its traffic belongs to)."""
+        splits = [
+            (rule_id, item.rule)
+            for rule_id, item in self._rules.items()
+            if isinstance(item.rule, TrafficSplit) and dst_ip in (None, item.rule.dst_ip)
+        ]
+        here = [(rule_id, split) for rule_id, split in splits if split.node == node]
+        found = here or splits
+        return found[0] if len(found) == 1 else None
+
+    def _part_members(self, node: str, dst_ip: str | None, part: int) -> set[str]:
+        found = self._split(node, dst_ip)
+        if found is None:
+            target = "" if dst_ip is None else f" towards {dst_ip}"
+            raise ValueError(f"no single traffic split at {node!r}{target}")
+        rule_id, split = found
+        if not 0 <= part < split.parts:
+            raise ValueError(f"part {part} is outside 0..{split.parts - 1}")
+        snapshots = self._snapshots[split.node]
+        return snapshots[-1].parts.get(f"split{rule_id}p{part}", set()) if snapshots else set()
+
+    def _part_of(self, node: str, src: str, dst: str) -> int | None:
+        found = self._split(node, dst)
+        if found is None or not self._snapshots[found[1].node]:
+            return None
+        rule_id, split = found
+        parts = self._snapshots[split.node][-1].parts
+        for part in range(split.parts):
+            if src in parts.get(f"split{rule_id}p{part}", set()):
+                return part
+        return None
+
+    def _router(self, node: str) -> None:
+        if node not in self.plan.routers:
+            raise KeyError(f"unknown node {node!r} (flow statistics are kept at PoPs and switches)")
+
+    async def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None:
+        raise ControllerError(
+            f"remedy {remedy} of CNF {cnf!r}: the emulated engine has no CNF model; "
+            "run CNF scenarios on the simulator"
+        )
+
+    # -- rules ---------------------------------------------------------------------------------
+    async def add_rule(self, rule: Rule) -> int:
+        rule_id = next(self._ids)
+        installed = Installed(rule)
+        try:
+            self._install(rule_id, rule, installed)
+        except CommandFailed as exc:
+            self._uninstall(installed)
+            raise ValueError(f"cannot install {rule}: {exc}") from None
+        except BaseException:
+            self._uninstall(installed)
+            raise
+        self._rules[rule_id] = installed
+        return rule_id
+
+    async def remove_rule(self, rule_id: int) -> None:
+        installed = self._rules.pop(rule_id, None)
+        if installed is None:
+            raise KeyError(f"no rule with id {rule_id}")
+        self._uninstall(installed)
+
+    @property
+    def rules(self) -> dict[int, Rule]:
+        """The installed rules by id."""
+        return {rule_id: item.rule for rule_id, item in self._rules.items()}
+
+    def _bytes(self, rate: float) -> float:
+        return rate * self._scale * BYTES_PER_MB
+
+    def _install(self, rule_id: int, rule: Rule, installed: Installed) -> None:
+        plan = self.plan
+        match rule:
+            case LinkRateLimit(a=a, b=b, rate=rate):
+                if a in plan.routers:
+                    node, text = (
+                        a,
+                        firewall.link_limit_rule(plan.port(a, b).intf, True, self._bytes(rate)),
+                    )
+                elif b in plan.routers:
+                    node, text = (
+                        b,
+                        firewall.link_limit_rule(plan.port(b, a).intf, False, self._bytes(rate)),
+                    )
+                else:
+                    raise ValueError(f"no link {a!r}→{b!r} to limit")
+                self._add(installed, node, "limits", text)
+            case IpRateLimit(node=node, dst_ip=dst, rate=rate):
+                self._add(
+                    installed,
+                    self._checked(node),
+                    "limits",
+                    firewall.ip_limit_rule(dst, self._bytes(rate)),
+                )
+            case FlowBlock(node=node, src_ip=src, dst_ip=dst):
+                self._add(installed, self._checked(node), "blocks", firewall.block_rule(src, dst))
+            case TrafficSplit(node=node, dst_ip=dst, parts=parts):
+                if any(
+                    isinstance(item.rule, TrafficSplit)
+                    and (item.rule.node, item.rule.dst_ip) == (self._checked(node), dst)
+                    for item in self._rules.values()
+                ):
+                    raise ValueError(f"{node!r} already splits traffic towards {dst}")
+                self._install_split(rule_id, node, dst, parts, installed)
+            case Steer():
+                self._install_steer(rule, installed)
+
+    def _checked(self, node: str) -> str:
+        if node not in self.plan.routers:
+            raise ValueError(f"unknown node {node!r}")
+        return node
+
+    def _add(self, installed: Installed, node: str, chain: str, text: str) -> None:
+        namespace = self.network.namespace(node)
+        out = namespace.nft(f"add rule inet {firewall.TABLE} {chain} {text}\n")
+        handle = HANDLE.search(out)
+        if handle is None:
+            raise CommandFailed(f"{namespace.name}: nft printed no handle for {text}")
+        installed.nft_undo.append(
+            (namespace, f"delete rule inet {firewall.TABLE} {chain} handle {handle.group(1)}")
+        )
+
+    def _install_split(
+        self, rule_id: int, node: str, dst: str, parts: int, installed: Installed
+    ) -> None:
+        namespace = self.network.namespace(node)
+        commands = firewall.split_chains(rule_id, dst, parts)
+        out = namespace.nft("\n".join(commands) + "\n")
+        handles = HANDLE.findall(out.splitlines()[-1]) if out.strip() else []
+        if not handles:
+            raise CommandFailed(f"{namespace.name}: nft printed no handle for the split")
+        installed.nft_undo.append(
+            (namespace, f"delete rule inet {firewall.TABLE} split handle {handles[-1]}")
+        )
+        for part in range(parts):
+            name = f"split{rule_id}p{part}"
+            installed.nft_undo.append((namespace, f"delete chain inet {firewall.TABLE} {name}"))
+            installed.nft_undo.append((namespace, f"delete set inet {firewall.TABLE} {name}"))
+
+    def _install_steer(self, rule: Steer, installed: Installed) -> None:
+        plan = self.plan
+        for node in rule.via:
+            self._checked(node)
+        if rule.part is not None:
+            self._part_members(rule.node, rule.dst_ip, rule.part)  # checks the split exists
+        used = {item.steer for item in self._rules.values()}
+        free = [i for i in range(1, MAX_STEERS + 1) if i not in used]
+        if not free:
+            raise ValueError(f"more than {MAX_STEERS} steering rules at once")
+        index = installed.steer = free[0]
+        table = str(STEER_TABLE_BASE + index)
+        mark = f"{index << 8:#x}/0xff00"
+        for position, node in enumerate(rule.via[:-1]):
+            after = rule.via[position + 1]
+            arriving = None if position == 0 else plan.port(node, rule.via[position - 1]).intf
+            text = firewall.steer_rule(
+                rule.dst_ip, index, index, rule.part if position == 0 else None, arriving
+            )
+            namespace = self.network.namespace(node)
+            out_port, next_port = plan.port(node, after), plan.port(after, node)
+            namespace.run(
+                [
+                    "ip",
+                    "route",
+                    "replace",
+                    f"{rule.dst_ip}/32",
+                    "via",
+                    next_port.ip,
+                    "dev",
+                    out_port.intf,
+                    "table",
+                    table,
+                ]
+            )
+            installed.undo.append((namespace, ["ip", "route", "flush", "table", table]))
+            namespace.run(["ip", "rule", "add", "fwmark", mark, "lookup", table, "priority", "100"])
+            installed.undo.append(
+                (
+                    namespace,
+                    ["ip", "rule", "del", "fwmark", mark, "lookup", table, "priority", "100"],
+                )
+            )
+            self._add(installed, node, "steer", text)
+
+    def _uninstall(self, installed: Installed) -> None:
+        for namespace, command in installed.nft_undo:
+            try:
+                namespace.nft(command + "\n")
+            except CommandFailed:
+                pass  # the namespace is going down with the run
+        for namespace, argv in installed.undo:
+            with contextlib.suppress(CommandFailed):
+                namespace.run(argv)
+        installed.nft_undo.clear()
+        installed.undo.clear()

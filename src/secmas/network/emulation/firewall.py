@@ -1,0 +1,170 @@
+"""nftables rulesets of the emulated network, as text (pure: `network.py` loads them).
+
+Each routing namespace (a PoP or switch) has table `inet secmas`:
+
+- `flows`, `syns`, `acks`: dynamic sets keyed (client, server, service port) with a
+  counter per element, updated by every forwarded packet of a flow in either direction
+  (`flows`), by the client's bare SYNs (`syns`) and by the ACK that completes a client's
+  handshake — the second packet of the connection in the original direction (`acks`,
+  conntrack's packet count). This is what a Classifier reads (Table 5.4).
+- `forward` counts first (`account`), then drops what `blocks` matches, then polices what
+  `limits` matches: blockFlow before the rate limits, as the simulator applies them.
+- `split` (prerouting, before routing): each traffic split hashes the client's address
+  (`jhash … mod PARTS`) into a part, marks the packet `part + 1` in the mark's low byte
+  and records the client in that part's set; `steer` (prerouting, after `split`) marks
+  steered traffic for policy routing (the mark's second byte: the steering rule's table)
+  and tags it with a DSCP code point so the next hop recognises it (marks do not cross
+  namespaces).
+
+The server's namespace counts, for reports only, what reaches it from attack and
+legitimate sources (`truth`); group namespaces count what their clients send and get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+TABLE = "secmas"
+SPLIT_SEED = 0x5EC0
+FLOW_KEY = "ipv4_addr . ipv4_addr . inet_service"
+BURST_SECONDS = 0.2
+MIN_BURST_BYTES = 3000
+SYN_UPDATE = "update @syns { ip saddr . ip daddr . th dport }"
+ACK_UPDATE = "update @acks { ip saddr . ip daddr . th dport }"
+
+
+def router_ruleset(servers: Iterable[str]) -> str:
+    """The base table of a routing namespace; `servers` are the service addresses whose
+    flows are recorded."""
+    elements = ", ".join(sorted(servers))
+    sets = "\n".join(
+        f"  set {name} {{ type {FLOW_KEY}; flags dynamic; counter; size 65536; }}"
+        for name in ("flows", "syns", "acks")
+    )
+    return f"""table inet {TABLE} {{
+  set servers {{ type ipv4_addr; elements = {{ {elements} }} }}
+{sets}
+  chain split {{ type filter hook prerouting priority -160; policy accept; }}
+  chain steer {{ type filter hook prerouting priority -150; policy accept; }}
+  chain account {{
+    meta l4proto != {{ tcp, udp }} return
+    ip saddr @servers update @flows {{ ip daddr . ip saddr . th sport }}
+    ip daddr @servers update @flows {{ ip saddr . ip daddr . th dport }}
+    ip daddr @servers tcp flags & (syn | ack) == syn {SYN_UPDATE}
+    ip daddr @servers ct original packets 2 tcp flags & (syn | ack | fin | rst) == ack {ACK_UPDATE}
+  }}
+  chain blocks {{ }}
+  chain limits {{ }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    jump account
+    jump blocks
+    jump limits
+  }}
+}}
+"""
+
+
+def truth_ruleset(attackers: Iterable[str]) -> str:
+    """The server's table: bytes and packets from and to attack and legitimate sources
+    (ground truth by source address, for the timeline and acceptance only)."""
+    sources = sorted(attackers)
+    attack_set = (
+        f"  set attackers {{ type ipv4_addr; elements = {{ {', '.join(sources)} }} }}"
+        if sources
+        else "  set attackers { type ipv4_addr; }"
+    )
+    return f"""table inet {TABLE} {{
+{attack_set}
+  counter attack_in {{ }}
+  counter legit_in {{ }}
+  counter attack_out {{ }}
+  counter legit_out {{ }}
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    ip saddr @attackers counter name attack_in accept
+    meta l4proto tcp counter name legit_in
+  }}
+  chain output {{
+    type filter hook output priority filter; policy accept;
+    ip daddr @attackers counter name attack_out accept
+    meta l4proto tcp counter name legit_out
+  }}
+}}
+"""
+
+
+def group_ruleset(drop_input: bool) -> str:
+    """A client or attacker group's table: what it sends and receives. Attackers drop
+    what comes back (their SYN-ACKs), as a spoofed address would never answer."""
+    policy = "drop" if drop_input else "accept"
+    return f"""table inet {TABLE} {{
+  counter sent {{ }}
+  counter received {{ }}
+  chain output {{ type filter hook output priority filter; counter name sent; }}
+  chain input {{
+    type filter hook input priority filter; policy {policy};
+    meta l4proto tcp counter name received
+  }}
+}}
+"""
+
+
+def limit(bytes_per_second: float) -> str:
+    """An nftables police expression: drop what exceeds the rate (with a short burst)."""
+    rate = max(1, round(bytes_per_second))
+    burst = max(MIN_BURST_BYTES, round(rate * BURST_SECONDS))
+    return f"limit rate over {rate} bytes/second burst {burst} bytes drop"
+
+
+def block_rule(src_ip: str, dst_ip: str) -> str:
+    """blockFlow: drop the flow from `src_ip` to `dst_ip`."""
+    return f"ip saddr {src_ip} ip daddr {dst_ip} drop"
+
+
+def ip_limit_rule(dst_ip: str, bytes_per_second: float) -> str:
+    """limitIP: police the traffic towards `dst_ip`."""
+    return f"ip daddr {dst_ip} {limit(bytes_per_second)}"
+
+
+def link_limit_rule(intf: str, outgoing: bool, bytes_per_second: float) -> str:
+    """limitLink: police what leaves on (or, at a host's far end, arrives on) `intf`."""
+    direction = "oifname" if outgoing else "iifname"
+    return f'{direction} "{intf}" {limit(bytes_per_second)}'
+
+
+def split_chains(rule_id: int, dst_ip: str, parts: int) -> list[str]:
+    """splitTrafficIP: commands (for `nft -f`) hashing clients towards `dst_ip` into
+    `parts`: mark part+1 and remember each client's part."""
+    commands = []
+    for part in range(parts):
+        chain = f"split{rule_id}p{part}"
+        commands += [
+            f"add set inet {TABLE} {chain} {{ type ipv4_addr; flags dynamic; size 65536; }}",
+            f"add chain inet {TABLE} {chain}",
+            f"add rule inet {TABLE} {chain} meta mark set meta mark or {part + 1}",
+            f"add rule inet {TABLE} {chain} update @{chain} {{ ip saddr }}",
+        ]
+    verdicts = ", ".join(f"{part} : jump split{rule_id}p{part}" for part in range(parts))
+    commands.append(
+        f"add rule inet {TABLE} split ip daddr {dst_ip} jhash ip saddr mod {parts} "
+        f"seed {SPLIT_SEED:#x} vmap {{ {verdicts} }}"
+    )
+    return commands
+
+
+def steer_match(dst_ip: str, tag: int, part: int | None, arriving: str | None) -> str:
+    """The match of steered traffic at one node of a steering path: at its first node the
+    traffic towards `dst_ip` (of split part `part`) not yet tagged; further on, what
+    arrives tagged from the previous node (`arriving` interface)."""
+    if arriving is None:
+        part_match = "" if part is None else f"meta mark and 0xff == {part + 1} "
+        return f"ip daddr {dst_ip} {part_match}ip dscp != {tag}"
+    return f'iifname "{arriving}" ip daddr {dst_ip} ip dscp {tag}'
+
+
+def steer_rule(dst_ip: str, tag: int, table: int, part: int | None, arriving: str | None) -> str:
+    """Mark steered traffic for routing table `table` (and tag it at the first node)."""
+    match = steer_match(dst_ip, tag, part, arriving)
+    retag = f" ip dscp set {tag}" if arriving is None else ""
+    return f"{match} meta mark set meta mark or {table << 8:#x}{retag}"

@@ -1,0 +1,262 @@
+"""Builds an `EmulationPlan` as a Mininet network on this machine, and takes it down.
+
+Mininet (Debian's 2.3.0) creates the namespaces, the veth pairs (`TCLink`: an HTB class
+at the link's scaled bandwidth on both ends; latency and loss need netem, which this
+kernel lacks, so they stay in the simulator's model) and the access switches
+(`LinuxBridge`; no Open vSwitch, no OpenFlow controller). Addresses, routes, forwarding
+and the nftables tables are then set with `ip`, `sysctl` and `nft` in each namespace.
+
+`EmulatedNetwork` is a context manager: leaving it (normally, by an exception, Ctrl-C or
+SIGTERM) stops every process it started, stops Mininet and removes the run's record;
+SIGKILL is covered by the death signal of its processes and `registry.clean_dead_runs`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from secmas.network.emulation import firewall
+from secmas.network.emulation.namespaces import CommandFailed, Namespace
+from secmas.network.emulation.plan import EmulationPlan
+from secmas.network.emulation.preflight import check_machine
+from secmas.network.emulation.registry import (
+    RunRegistration,
+    clean_dead_runs,
+    delete_interfaces,
+    kill_recorded,
+)
+
+logger = logging.getLogger(__name__)
+
+ROUTER_SYSCTLS = (
+    "net.ipv4.ip_forward=1",
+    "net.ipv4.conf.all.rp_filter=0",
+    "net.ipv4.conf.default.rp_filter=0",
+)
+CONNTRACK_SYSCTLS = (
+    "net.netfilter.nf_conntrack_acct=1",
+    # a SYN flood opens a conntrack entry per packet: forget unanswered ones quickly
+    "net.netfilter.nf_conntrack_tcp_timeout_syn_sent=5",
+    "net.netfilter.nf_conntrack_tcp_timeout_syn_recv=5",
+)
+
+
+class BuildError(RuntimeError):
+    """The network could not be built (the text says where)."""
+
+
+class EmulatedNetwork:
+    """One run's network: its namespaces, and the processes started in them."""
+
+    def __init__(self, plan: EmulationPlan) -> None:
+        self.plan = plan
+        self.namespaces: dict[str, Namespace] = {}
+        self._net: Any = None
+        self._registration: RunRegistration | None = None
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Check the machine, clean dead runs' leftovers, register, build, configure."""
+        check_machine()
+        clean_dead_runs()
+        self._registration = RunRegistration(self.plan.prefix)
+        try:
+            self._build()
+            self._configure()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop every process, take the network down, delete the record. Idempotent."""
+        for process in self._processes:
+            if process.poll() is None:
+                process.kill()
+        for process in self._processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                logger.warning("process %s did not stop", process.pid)
+        self._processes.clear()
+        if self._net is not None:
+            net, self._net = self._net, None
+            try:
+                net.stop()
+            except Exception as exc:
+                logger.warning("mininet stop: %s", exc)
+        registration, self._registration = self._registration, None
+        if registration is not None:
+            kill_recorded(registration.record.processes)
+            delete_interfaces(self.plan.prefix)
+            registration.close()
+
+    def __enter__(self) -> EmulatedNetwork:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- processes ----------------------------------------------------------------------------
+    def namespace(self, node: str) -> Namespace:
+        """The namespace of a scenario node (router or host) or of a group (by its name)."""
+        name = node if node in self.namespaces else self.plan.name(node)
+        return self.namespaces[name]
+
+    def spawn(
+        self, namespace: Namespace, command: Sequence[str], log: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a process in `namespace`, recorded so that it never outlives the run."""
+        process = namespace.spawn(command, log)
+        self._processes.append(process)
+        if self._registration is not None:
+            self._registration.add_process(process.pid)
+        return process
+
+    def end(self, process: subprocess.Popen[bytes], grace: float = 3.0) -> int | None:
+        """Stop a process started here (SIGTERM, then SIGKILL); its exit status."""
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._registration is not None:
+            self._registration.drop_process(process.pid)
+        return process.returncode
+
+    # -- build --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        logger_class = logging.getLoggerClass()
+        from mininet.link import Link, TCLink
+        from mininet.log import setLogLevel
+        from mininet.net import Mininet
+        from mininet.nodelib import LinuxBridge
+
+        # mininet.log makes its own class the default for every later logger: undo it,
+        # so that the agents' runtime (measured by the trust layer) stays as shipped
+        logging.setLoggerClass(logger_class)
+        setLogLevel("error")
+        plan = self.plan
+        net = Mininet(
+            topo=None,
+            build=False,
+            controller=None,
+            switch=LinuxBridge,
+            link=TCLink,
+            autoSetMacs=False,
+            waitConnected=False,
+        )
+        self._net = net
+        nodes = {}
+        for name in plan.namespaces:
+            nodes[name] = net.addHost(name, ip=None)
+        for bridge in plan.bridges:
+            nodes[bridge] = net.addSwitch(bridge)
+        for link in plan.links:
+            net.addLink(
+                nodes[plan.name(link.a.node)],
+                nodes[plan.name(link.b.node)],
+                intfName1=link.a.intf,
+                intfName2=link.b.intf,
+                bw=link.mbit,
+            )
+        attached: set[str] = set()
+        for group in plan.groups:
+            bridge = nodes[group.bridge]
+            if group.attach not in attached:
+                attached.add(group.attach)
+                net.addLink(
+                    nodes[plan.name(group.attach)],
+                    bridge,
+                    cls=Link,
+                    intfName1=group.router_port.intf,
+                    intfName2=f"{group.bridge}-r",
+                )
+            net.addLink(
+                nodes[group.name],
+                bridge,
+                cls=Link,
+                intfName1=group.port.intf,
+                intfName2=f"{group.bridge}-{group.name[len(plan.prefix) :]}",
+            )
+        net.build()
+        for bridge in net.switches:
+            bridge.start([])
+        for name in plan.namespaces:
+            self.namespaces[name] = Namespace(name, nodes[name].pid)
+            if self._registration is not None:
+                self._registration.add_process(nodes[name].pid)
+
+    def _configure(self) -> None:
+        plan = self.plan
+        commands: dict[str, list[str]] = {name: [] for name in plan.namespaces}
+        for link in plan.links:
+            for port in (link.a, link.b):
+                commands[plan.name(port.node)].append(f"addr add {port.address} dev {port.intf}")
+        for group in plan.groups:
+            router = plan.name(group.attach)
+            router_address = f"addr add {group.router_port.address} dev {group.router_port.intf}"
+            if router_address not in commands[router]:
+                commands[router].append(router_address)
+            commands[group.name].append(f"addr add {group.port.address} dev {group.port.intf}")
+            for address in group.addresses:
+                commands[group.name].append(f"addr add {address}/32 dev {group.port.intf}")
+        for host, name in plan.hosts.items():
+            if host in plan.host_ips:
+                intf = next(p.intf for (n, _), p in plan.ports.items() if n == host)
+                commands[name].append(f"addr add {plan.host_ips[host]}/32 dev {intf}")
+        for node, routes in plan.routes.items():
+            name = plan.name(node)
+            commands[name] += [f"route replace {r.dst}/32 via {r.via} dev {r.intf}" for r in routes]
+        for name, gateway in plan.defaults.items():
+            commands[name].append(f"route replace default via {gateway}")
+        for name, batch in commands.items():
+            self._ip_batch(name, batch)
+        for name in plan.routers.values():
+            self.namespaces[name].run(["sysctl", "-q", "-w", *ROUTER_SYSCTLS])
+            self._nft(name, firewall.router_ruleset([plan.server_ip]))
+            self.namespaces[name].run(["sysctl", "-q", "-w", *CONNTRACK_SYSCTLS])
+        self._nft(plan.name(plan.server), firewall.truth_ruleset(plan.attack_sources))
+        for group in plan.groups:
+            self._nft(group.name, firewall.group_ruleset(drop_input=bool(group.attackers)))
+
+    def _ip_batch(self, name: str, batch: list[str]) -> None:
+        namespace = self.namespaces[name]
+        links = [f"link set {intf} up" for intf in self._interfaces(name)]
+        try:
+            namespace.run(["ip", "-batch", "-"], stdin="\n".join([*links, *batch]) + "\n")
+        except CommandFailed as exc:
+            raise BuildError(f"configuring {name}: {exc}") from None
+
+    def _interfaces(self, name: str) -> list[str]:
+        return ["lo", *(intf.name for intf in self._net.get(name).intfList() if intf.name != "lo")]
+
+    def _nft(self, name: str, ruleset: str) -> None:
+        try:
+            self.namespaces[name].nft(ruleset)
+        except CommandFailed as exc:
+            raise BuildError(f"nftables in {name}: {exc}") from None
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt, so `finally` clean-ups run as
+    they do on Ctrl-C; the previous handler is restored afterwards."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

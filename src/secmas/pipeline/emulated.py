@@ -1,0 +1,256 @@
+"""The operate phase on the emulated data plane: the same agents, in real time.
+
+The scenario becomes a real network (`secmas.network.emulation`); the HTTP server and
+the clients start, then the agents come up exactly as in `operate` (the trust layer, the
+in-memory bus and its secure channel, the closed loops), with an `EmulatedController`
+instead of the simulator's. Every `traffic.step` wall seconds the controller reads the
+network's counters and the agents perceive them; the SYN flood starts and stops at the
+attack's times. A VNF's download still takes the bid's T, now in wall seconds. Whatever
+happens — the run ends, fails, is interrupted or terminated — the network is taken down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from secmas.agents.auction import AuctionSettings
+from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.journal import Journal
+from secmas.network.clock import WallClock
+from secmas.network.emulation.controller import EmulatedController
+from secmas.network.emulation.network import EmulatedNetwork, terminate_as_interrupt
+from secmas.network.emulation.plan import EmulationPlan, emulation_plan
+from secmas.network.emulation.workload import Request, Workload
+from secmas.network.infrastructure import Infrastructure
+from secmas.pipeline.errors import RunError, check_runnable
+from secmas.pipeline.mlfo import pipeline_name, plan_service
+from secmas.pipeline.operate import CapacityCheck, OperateResult, Progress, StepLoop, _merged
+from secmas.pipeline.secure import SecurePipeline, vni_of
+from secmas.pipeline.workflow import Told, Workflow
+from secmas.scenario.model import Scenario
+from secmas.transport.memory import MemoryBus
+
+
+@dataclass
+class EmulatedResult(OperateResult):
+    """An operate result whose telemetry came from a real network's counters."""
+
+    engine: str = "emulated"
+    emulation: dict[str, Any] = field(default_factory=dict)
+    """What was built and the real counters (see `emulation_report`)."""
+
+
+@dataclass(frozen=True)
+class RequestWindow:
+    """Legitimate requests started in one phase of the run and how many succeeded."""
+
+    phase: str
+    start: float
+    end: float
+    requests: int
+    succeeded: int
+    bytes_per_second: float
+
+    @property
+    def success(self) -> float | None:
+        return self.succeeded / self.requests if self.requests else None
+
+
+def request_windows(
+    requests: Sequence[Request], origin: float, attack: tuple[float, float] | None, end: float
+) -> list[RequestWindow]:
+    """Requests before the attack, during it, and in the run's last 20 s (`origin` is the
+    Unix time of run time 0; a request counts in the window it started in)."""
+    tail = max(0.0, end - 20.0)
+    if attack is None:
+        phases = [("whole run", 0.0, end), ("end window", tail, end)]
+    else:
+        phases = [
+            ("before attack", 0.0, attack[0]),
+            ("during attack", attack[0], min(attack[1], end)),
+            ("end window", tail, end),
+        ]
+    windows = []
+    for phase, start, stop in phases:
+        chosen = [r for r in requests if start <= r.t - origin < stop]
+        seconds = max(stop - start, 1e-9)
+        windows.append(
+            RequestWindow(
+                phase,
+                start,
+                stop,
+                len(chosen),
+                sum(r.ok for r in chosen),
+                sum(r.bytes for r in chosen if r.ok) / seconds,
+            )
+        )
+    return windows
+
+
+def emulation_report(
+    plan: EmulationPlan,
+    controller: EmulatedController,
+    windows: list[RequestWindow],
+    build_seconds: float,
+) -> dict[str, Any]:
+    """report.json's `emulation` section: what was built and the real counters."""
+    return {
+        "prefix": plan.prefix,
+        "scale": plan.scale,
+        "namespaces": len(plan.namespaces),
+        "routers": len(plan.routers),
+        "bridges": len(plan.bridges),
+        "links": len(plan.links),
+        "client_addresses": sum(len(g.clients) for g in plan.groups),
+        "attacker_addresses": len(plan.attack_sources),
+        "build_seconds": build_seconds,
+        "requests": [asdict(w) | {"success": w.success} for w in windows],
+        "server_packets": [asdict(s) for s in controller.server],
+    }
+
+
+async def operate_emulated(
+    scenario: Scenario,
+    *,
+    settings: AuctionSettings | None = None,
+    progress: Progress | None = None,
+    until: float | None = None,
+    steps: Told | None = None,
+    loops: Sequence[StepLoop] = (),
+    workdir: Path | None = None,
+) -> EmulatedResult:
+    """Run the scenario on a real emulated network with one agent per PoP.
+
+    Raises `EmulationUnavailable` when the machine cannot build it, `PlanError` when the
+    scenario cannot be emulated, `RunError` when it cannot run at all.
+    """
+    check_runnable(scenario)
+    if scenario.cnfs and scenario.analytics.detect:
+        raise RunError("the emulated engine has no CNF model: run the closed loop on the simulator")
+    started = time.perf_counter()
+    plan = emulation_plan(scenario)
+    assert scenario.traffic is not None and scenario.defence is not None
+    step = scenario.traffic.step
+    duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
+    folder = workdir or Path(tempfile.mkdtemp(prefix="secmas-emulated-"))
+    network = EmulatedNetwork(plan)
+    with terminate_as_interrupt():
+        network.start()
+        try:
+            build_seconds = time.perf_counter() - started
+            workload = Workload(network, folder, step, scenario.seed)
+            try:
+                result, controller, origin = await _operate(
+                    scenario, network, workload, settings, progress, steps, loops, duration
+                )
+            finally:
+                workload.stop()
+            attack = scenario.attack
+            window = None if attack is None else (attack.start, attack.stop or duration)
+            windows = request_windows(workload.requests(), origin, window, duration)
+        finally:
+            network.stop()
+    result.emulation = emulation_report(plan, controller, windows, build_seconds)
+    result.wall_seconds = time.perf_counter() - started
+    return result
+
+
+async def _operate(
+    scenario: Scenario,
+    network: EmulatedNetwork,
+    workload: Workload,
+    settings: AuctionSettings | None,
+    progress: Progress | None,
+    steps: Told | None,
+    loops: Sequence[StepLoop],
+    duration: float,
+) -> tuple[EmulatedResult, EmulatedController, float]:
+    defence = scenario.defence
+    assert defence is not None and scenario.traffic is not None
+    step = scenario.traffic.step
+    workload.start_service()
+    clock = WallClock()
+    origin = time.time()
+    controller = EmulatedController(network, clock, step)
+    controller.watch(*defence.monitor.link)
+    await controller.sample()
+    bus = MemoryBus()
+    world = World(
+        scenario=scenario,
+        infra=Infrastructure.from_scenario(scenario),
+        plane=None,
+        controller=controller,
+        bus=bus,
+        clock=clock,
+        journal=Journal(),
+        settings=settings or AuctionSettings(serialised=defence.serialised),
+        directory=tuple(p.id for p in scenario.pops),
+    )
+    flow = Workflow(steps)
+    name = pipeline_name(scenario.id)
+    await plan_service(flow, scenario, name, vni_of(name, scenario.security))
+    secure = None
+    if scenario.security.enabled:
+        secure = await SecurePipeline.bring_up(
+            name, world.directory, bus, clock, scenario.security, workflow=flow
+        )
+        world.admits = secure.view.admits
+        secure.start_background(clock)
+    for loop in loops:
+        loop.attach(world, (lambda: secure.entries) if secure else list, secure)
+    agents = [
+        PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
+        for pop in world.directory
+    ]
+    for agent in agents:
+        await agent.start()
+    for loop in loops:
+        await loop.start(agents)
+    capacity = CapacityCheck()
+    attack = scenario.attack
+    try:
+        boundary = step
+        while boundary <= duration + 1e-9:
+            await asyncio.sleep(max(0.0, boundary - clock.now()))
+            await controller.sample()
+            now = clock.now()
+            if attack is not None:
+                stopped = attack.stop is not None and now >= attack.stop
+                if not workload.attacking and attack.start <= now and not stopped:
+                    workload.start_attack()
+                elif workload.attacking and stopped:
+                    workload.stop_attack()
+            for agent in agents:
+                await agent.observe()
+            for loop in loops:
+                await loop.after_step(now)
+            capacity.check(now, world.infra)
+            if progress is not None:
+                progress(min(now, duration), duration)
+            boundary = (int(now / step) + 1) * step
+    finally:
+        for agent in agents:
+            await agent.stop()
+        if secure is not None:
+            await secure.close()
+        await bus.close()
+        await asyncio.sleep(0)
+    result = EmulatedResult(
+        scenario=scenario,
+        journal=world.journal,
+        telemetry=list(controller.telemetry),
+        capacity=capacity,
+        infra=world.infra,
+        messages=bus.stats.messages_published,
+        wall_seconds=0.0,
+        trust=None if secure is None else secure.report(clock.now()),
+        workflow=flow.to_json(),
+        analytics=_merged([loop.report() for loop in loops]),
+    )
+    return result, controller, origin
