@@ -379,3 +379,8 @@ def _file_problem(path: str, digest: str | None, reference: PlatformReference) -
 def _missing_modules(entries: Iterable[LogEntry], modules: Mapping[str, str]) -> list[str]:
     measured = {e.subject for e in entries if e.kind == "module"}
     return [f"module file of {m} missing" for m in sorted(modules.keys() - measured)]
+
+
+def module_digests(entries: Mapping[str, str]) -> dict[str, str]:
+    """`module → file SHA-256` from a Python reference manifest's entries."""
+    return {name: digest for name, digest in entries.items() if ":" not in name}

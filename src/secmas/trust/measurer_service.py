@@ -1,0 +1,218 @@
+"""The host's measurer as a service: one process per host, outside every agent, serving
+measurements over a Unix socket (`python -m secmas.trust.measurer_service`).
+
+The IML driver starts it (`HostMeasurer.start`) with a key of its own, written to a file
+only the driver's user can read, and keeps the public key; verifiers ask it through
+`MeasurerClient.measure(pid, nonce)` and appraise what comes back with
+`secmas.trust.measurer.appraise`. One request per connection: a JSON line
+`{"pid": …, "nonce": "<hex>"}`, answered by the signed evidence or `{"error": …}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from secmas.trust.keys import KeyFileError, load_private_key, save_private_key
+from secmas.trust.measurer import (
+    NONCE_BYTES,
+    Expectation,
+    MeasurerAppraisal,
+    MeasurerError,
+    PlatformReference,
+    SignedEvidence,
+    appraise,
+)
+from secmas.trust.measurer_probe import Measurer
+
+MAX_REQUEST = 4096
+MAX_ANSWER = 16 << 20
+
+
+def _answer(measurer: Measurer, request: bytes) -> bytes:
+    """The evidence for one request line, or an error object naming what is wrong."""
+    try:
+        data = json.loads(request)
+        pid, nonce = data["pid"], bytes.fromhex(data["nonce"])
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            raise ValueError("pid must be a positive integer")
+        if len(nonce) != NONCE_BYTES:
+            raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
+    except (ValueError, KeyError, TypeError) as exc:
+        return json.dumps({"error": f"bad request: {exc}"}).encode()
+    try:
+        return measurer.measure(pid, nonce).encode()
+    except MeasurerError as exc:
+        return json.dumps({"error": str(exc)}).encode()
+
+
+async def serve(measurer: Measurer, socket: Path) -> None:
+    """Answer requests on `socket` until cancelled; each measurement runs off the loop."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await reader.readline()
+            if len(request) <= MAX_REQUEST:
+                answer = await asyncio.to_thread(_answer, measurer, request)
+            else:
+                answer = json.dumps({"error": "request too long"}).encode()
+            writer.write(answer + b"\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_unix_server(handle, path=str(socket), limit=MAX_REQUEST * 2)
+    os.chmod(socket, 0o600)
+    async with server:
+        await server.serve_forever()
+
+
+@dataclass(frozen=True)
+class MeasurerClient:
+    """A verifier's handle on a host's measurer."""
+
+    socket: Path
+    public_key: Ed25519PublicKey
+    timeout: float = 10.0
+
+    async def measure(self, pid: int, nonce: bytes) -> SignedEvidence:
+        """Signed evidence about process `pid`; MeasurerError when none comes back."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(self.socket), limit=MAX_ANSWER), self.timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            raise MeasurerError(f"measurer at {self.socket} unreachable: {exc}") from None
+        try:
+            writer.write(json.dumps({"pid": pid, "nonce": nonce.hex()}).encode() + b"\n")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readline(), self.timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise MeasurerError(f"no answer from the measurer: {exc}") from None
+        finally:
+            writer.close()
+        return _evidence(answer)
+
+    def measure_now(self, pid: int, nonce: bytes) -> SignedEvidence:
+        """`measure` for callers without an event loop."""
+        return asyncio.run(self.measure(pid, nonce))
+
+
+def _evidence(answer: bytes) -> SignedEvidence:
+    try:
+        error = json.loads(answer).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, str):
+        raise MeasurerError(f"measurer: {error}")
+    return SignedEvidence.decode(answer.strip())
+
+
+@dataclass
+class HostMeasurer:
+    """The measurer process the IML driver started on this host."""
+
+    process: subprocess.Popen[bytes]
+    client: MeasurerClient
+
+    @classmethod
+    def start(
+        cls, workdir: Path, name: str = "measurer", packages: Sequence[str] = ("secmas",)
+    ) -> HostMeasurer:
+        """A fresh key, then the service process; returns once it answers."""
+        key = Ed25519PrivateKey.generate()
+        key_file = workdir / f"{name}-ed25519.pem"
+        save_private_key(key, key_file)
+        socket = workdir / f"{name}.sock"
+        argv = [sys.executable, "-m", "secmas.trust.measurer_service", "--socket", str(socket)]
+        argv += ["--key-file", str(key_file), "--name", name]
+        for package in packages:
+            argv += ["--package", package]
+        with (workdir / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        measurer = cls(process, MeasurerClient(socket, key.public_key()))
+        measurer._wait_ready(socket)
+        return measurer
+
+    def _wait_ready(self, socket: Path, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not socket.exists():
+            if self.process.poll() is not None:
+                raise MeasurerError(f"measurer exited with status {self.process.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise MeasurerError(f"measurer did not listen on {socket} in {timeout:g} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass(frozen=True)
+class ExternalVerifier:
+    """What a verifier needs to attest a process through the host's measurer: the
+    client, the SECaaS-signed platform reference and key, the image's module digests."""
+
+    client: MeasurerClient
+    reference: PlatformReference
+    secaas_key: Ed25519PublicKey
+    modules: Mapping[str, str]
+    argv_prefix: tuple[str, ...] = ()
+
+    async def check(self, pid: int) -> MeasurerAppraisal:
+        """Challenge the measurer with a fresh nonce about `pid` and appraise its answer."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        try:
+            evidence = await self.client.measure(pid, nonce)
+        except MeasurerError as exc:
+            return MeasurerAppraisal(False, (str(exc),))
+        expected = Expectation(nonce, pid, self.modules, self.argv_prefix)
+        return appraise(evidence, self.reference, self.client.public_key, expected, self.secaas_key)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m secmas.trust.measurer_service",
+        description="Serve signed measurements of this host's agent processes.",
+    )
+    parser.add_argument("--socket", type=Path, required=True, help="Unix socket to listen on")
+    parser.add_argument("--key-file", type=Path, required=True, help="Ed25519 PEM signing key")
+    parser.add_argument("--name", default="measurer", help="the measurer's name in evidence")
+    parser.add_argument(
+        "--package", action="append", help="agent package whose files to measure (repeatable)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        key = load_private_key(args.key_file)
+    except KeyFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    measurer = Measurer(args.name, key, tuple(args.package or ("secmas",)))
+    args.socket.unlink(missing_ok=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(measurer, args.socket))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

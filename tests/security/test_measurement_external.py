@@ -1,0 +1,262 @@
+"""Implants against measurement by a party the agent cannot answer for.
+
+The victim is a real Python process running an agent package; the measurer is another
+process (this test's, or the service the IML driver starts) that reads the victim from
+`/proc` and signs what it saw. Each attack is run as the adversary would — a measurement
+cached before the infection, forged or altered evidence, an implant that arrives through
+PYTHONPATH and `sitecustomize`, LD_PRELOAD, shellcode in a writable-and-executable page,
+libc's code patched in memory, a module file rewritten on disk, a package shadowing the
+genuine one — and each must fail the appraisal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from secmas.trust.measurer import (
+    RISKY_ENVIRONMENT,
+    Expectation,
+    LogEntry,
+    MeasurerAppraisal,
+    PlatformReference,
+    SignedEvidence,
+    appraise,
+    module_digests,
+)
+from secmas.trust.measurer_probe import Measurer, platform_reference
+from secmas.trust.measurer_service import ExternalVerifier, HostMeasurer
+from secmas.trust.wrap import wrap
+
+PACKAGE = "victim_pkg"
+CORE = """\
+import hmac
+
+
+class Agent:
+    def check(self, tag, expected):
+        return hmac.compare_digest(tag, expected)
+"""
+
+VICTIM = """\
+import sys
+import {package}.core
+{attack}
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+# Persists through PYTHONPATH: patches the agent and keeps the genuine measurement it
+# took before, to answer every self-measurement with it.
+SITECUSTOMIZE = """\
+import hashlib, importlib, os, pathlib, sys
+sys.path.insert(0, os.getcwd())
+_core = importlib.import_module("{package}.core")
+CACHED = hashlib.sha256(pathlib.Path(_core.__file__).read_bytes()).hexdigest()
+_core.Agent.check = lambda self, tag, expected: True
+"""
+
+WX_SHELLCODE = """\
+import mmap
+page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+page.write(b"\\x90" * 15 + b"\\xc3")
+"""
+
+LIBC_PATCH = """\
+import ctypes, mmap
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+target = ctypes.cast(libc.l64a, ctypes.c_void_p).value
+page = target & ~(mmap.PAGESIZE - 1)
+assert libc.mprotect(page, mmap.PAGESIZE, 7) == 0
+ctypes.memmove(target, b"\\xc3", 1)
+assert libc.mprotect(page, mmap.PAGESIZE, 5) == 0
+"""
+
+
+@dataclass
+class Host:
+    """One host: SECaaS's key and signed references, the measurer, the agent package."""
+
+    root: Path
+    secaas: Ed25519PrivateKey
+    reference: PlatformReference
+    measurer: Measurer
+    modules: dict[str, str]
+    victims: list[subprocess.Popen[bytes]]
+
+    def start(
+        self, attack: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> int:
+        clean = {k: v for k, v in os.environ.items() if k not in RISKY_ENVIRONMENT}
+        script = VICTIM.format(package=PACKAGE, attack=attack)
+        victim = subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=cwd or self.root.parent,
+            env={**clean, **(env or {})},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.victims.append(victim)
+        assert victim.stdout is not None
+        assert victim.stdout.readline() == b"ready\n", "the victim did not start"
+        return victim.pid
+
+    def expect(self, pid: int, nonce: bytes) -> Expectation:
+        return Expectation(nonce, pid, self.modules)
+
+    def attest(self, pid: int) -> MeasurerAppraisal:
+        nonce = secrets.token_bytes(32)
+        evidence = self.measurer.measure(pid, nonce)
+        return self.appraise(evidence, self.expect(pid, nonce))
+
+    def appraise(self, evidence: SignedEvidence, expected: Expectation) -> MeasurerAppraisal:
+        key = self.measurer.key.public_key()
+        return appraise(evidence, self.reference, key, expected, self.secaas.public_key())
+
+
+@pytest.fixture
+def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Host]:
+    root = tmp_path / "install" / PACKAGE
+    root.mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "core.py").write_text(CORE)
+    monkeypatch.syspath_prepend(str(root.parent))
+    secaas = Ed25519PrivateKey.generate()
+    modules = module_digests(wrap(root, secaas).entries)
+    measurer = Measurer("host-1", Ed25519PrivateKey.generate(), (PACKAGE,))
+    host = Host(root, secaas, platform_reference(secaas), measurer, modules, [])
+    try:
+        yield host
+    finally:
+        for victim in host.victims:
+            victim.kill()
+            victim.wait()
+
+
+def failed_because(appraisal: MeasurerAppraisal, text: str) -> bool:
+    return not appraisal.passed and any(text in reason for reason in appraisal.reasons)
+
+
+def test_a_genuine_agent_passes(host: Host) -> None:
+    appraisal = host.attest(host.start())
+    assert appraisal.passed, appraisal.reasons
+
+
+def test_a_measurement_cached_before_infection_is_refused(host: Host) -> None:
+    pid = host.start()
+    cached = host.measurer.measure(pid, secrets.token_bytes(32))  # a genuine answer, kept
+    fresh = secrets.token_bytes(32)
+    assert failed_because(host.appraise(cached, host.expect(pid, fresh)), "another challenge")
+
+
+def test_evidence_signed_by_anyone_but_the_measurer_is_refused(host: Host) -> None:
+    pid = host.start(WX_SHELLCODE)
+    nonce = secrets.token_bytes(32)
+    genuine = host.measurer.measure(pid, nonce)
+    clean = [e for e in genuine.entries if e.kind != "wx"]
+    forged = SignedEvidence.sign(Ed25519PrivateKey.generate(), "host-1", pid, nonce, clean)
+    assert failed_because(host.appraise(forged, host.expect(pid, nonce)), "not signed")
+
+
+def test_an_entry_dropped_from_a_signed_log_is_refused(host: Host) -> None:
+    pid = host.start(WX_SHELLCODE)
+    nonce = secrets.token_bytes(32)
+    genuine = host.measurer.measure(pid, nonce)
+    trimmed = replace(genuine, entries=tuple(e for e in genuine.entries if e.kind != "wx"))
+    assert failed_because(host.appraise(trimmed, host.expect(pid, nonce)), "aggregate")
+
+
+def test_evidence_about_another_process_is_refused(host: Host) -> None:
+    genuine_pid, infected_pid = host.start(), host.start(WX_SHELLCODE)
+    nonce = secrets.token_bytes(32)
+    evidence = host.measurer.measure(genuine_pid, nonce)
+    assert failed_because(host.appraise(evidence, host.expect(infected_pid, nonce)), "process")
+
+
+def test_an_implant_through_pythonpath_and_sitecustomize_is_caught(
+    host: Host, tmp_path: Path
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "sitecustomize.py").write_text(SITECUSTOMIZE.format(package=PACKAGE))
+    pid = host.start(f"assert {PACKAGE}.core.Agent().check(b'forged', b'tag')", {
+        "PYTHONPATH": str(drop)})  # fmt: skip
+    appraisal = host.attest(pid)
+    assert failed_because(appraisal, "environment PYTHONPATH set")
+    assert failed_because(appraisal, f"start-up hook {drop / 'sitecustomize.py'}")
+
+
+def test_ld_preload_is_caught(host: Host) -> None:
+    library = next(p for p in Path("/usr/lib").rglob("libz.so.1") if p.is_file())
+    appraisal = host.attest(host.start(env={"LD_PRELOAD": str(library)}))
+    assert failed_because(appraisal, "environment LD_PRELOAD set")
+
+
+def test_shellcode_in_a_writable_executable_page_is_caught(host: Host) -> None:
+    assert failed_because(host.attest(host.start(WX_SHELLCODE)), "wx mapping")
+
+
+def test_libc_code_patched_in_memory_is_caught(host: Host) -> None:
+    appraisal = host.attest(host.start(LIBC_PATCH))
+    assert failed_because(appraisal, "code in memory differs from")
+    assert any("libc.so.6" in reason for reason in appraisal.reasons)
+
+
+def test_a_module_file_rewritten_on_disk_is_caught(host: Host) -> None:
+    pid = host.start()
+    (host.root / "core.py").write_text(CORE.replace("hmac.compare_digest(tag, expected)", "True"))
+    assert failed_because(host.attest(pid), f"module file of {PACKAGE}.core differs")
+
+
+def test_a_package_shadowing_the_genuine_one_is_caught(host: Host, tmp_path: Path) -> None:
+    evil = tmp_path / "evil"
+    (evil / PACKAGE).mkdir(parents=True)
+    (evil / PACKAGE / "__init__.py").write_text("")
+    (evil / PACKAGE / "core.py").write_text(CORE.replace("hmac.compare_digest", "bool"))
+    appraisal = host.attest(host.start(cwd=evil))
+    assert failed_because(appraisal, "shadows the agent package")
+
+
+def test_a_platform_reference_signed_by_anyone_else_is_refused(host: Host) -> None:
+    pid = host.start(WX_SHELLCODE)
+    mallory = Ed25519PrivateKey.generate()
+    host.reference = replace(host.reference, files={}).sign(mallory)
+    assert failed_because(host.attest(pid), "platform reference not signed")
+
+
+def test_a_log_entry_outside_the_known_kinds_does_not_parse() -> None:
+    with pytest.raises(ValueError, match="bad kind"):
+        LogEntry.from_json({"kind": "trust-me", "subject": "x", "facts": {}})
+
+
+def test_the_host_service_measures_from_its_own_process(host: Host, tmp_path: Path) -> None:
+    service = HostMeasurer.start(tmp_path, "host-1", ("secmas",))
+    try:
+        root = Path(sys.modules["secmas"].__file__ or "").parent
+        verifier = ExternalVerifier(
+            service.client,
+            host.reference,
+            host.secaas.public_key(),
+            module_digests(wrap(root, host.secaas).entries),
+        )
+        genuine, infected = host.start("import secmas"), host.start(WX_SHELLCODE)
+        assert service.process.pid not in (genuine, infected)
+        passed = asyncio.run(verifier.check(genuine))
+        assert passed.passed, passed.reasons
+        assert failed_because(asyncio.run(verifier.check(infected)), "wx mapping")
+        gone = asyncio.run(verifier.check(2**22 + 7))
+        assert not gone.passed and "cannot read process" in gone.reasons[0]
+    finally:
+        service.stop()
+    assert json.loads(json.dumps(passed.reasons)) == []
