@@ -4,9 +4,14 @@ integrity of every header field, replay, epochs, revocation, replies, and a fuzz
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import struct
+from collections.abc import Iterator, Mapping
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,13 +20,15 @@ from secmas.transport.channel import (
     GROUP,
     REPLY,
     REQUEST,
+    SIGNED,
     Drop,
     FrameDropped,
     ReplayWindows,
     SecureBus,
     SecureChannel,
 )
-from secmas.trust.linkkeys import EpochKeyring
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 
 SECRET = bytes(range(32))
 OTHER_SECRET = bytes(range(100, 132))
@@ -50,6 +57,28 @@ class Clock:
         return self.now
 
 
+@functools.cache
+def identity(name: str) -> AgentIdentity:
+    """One agent's keys, the same in every test pipeline (as one agent in two segments)."""
+    seed = hashlib.sha256(name.encode()).digest()
+    signing = Ed25519PrivateKey.from_private_bytes(seed)
+    return AgentIdentity(name, signing, X25519PrivateKey.from_private_bytes(seed))
+
+
+class Registered(Mapping[str, PeerKeys]):
+    """A registry where every agent id has its `identity` (so the tests here are about
+    the channel; the attacks on the directory are in tests/security)."""
+
+    def __getitem__(self, name: str) -> PeerKeys:
+        return PeerKeys.of(identity(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
 class Pipeline:
     """Agents of one pipeline segment: a keyring each (one clock) and their SecureBus."""
 
@@ -59,7 +88,7 @@ class Pipeline:
         self.keys: dict[str, EpochKeyring] = {}
 
     def keyring(self, name: str) -> EpochKeyring:
-        keys = EpochKeyring(name, "ddos", self.vni, clock=self.clock)
+        keys = EpochKeyring(identity(name), "ddos", self.vni, Registered(), clock=self.clock)
         keys.install(1, self.secret)
         self.keys[name] = keys
         return keys
@@ -298,7 +327,7 @@ def test_the_untampered_frame_opens():
         (9, 2, Drop.NO_KEY),  # epoch 2 not installed
         (17, 2, Drop.AUTH),  # sequence number: another nonce and header
         (18, REPLY, Drop.FLAGS),
-        (18, 0x04, Drop.FLAGS),
+        (18, SIGNED, Drop.FLAGS),  # a directed frame signed
         (22, 0, Drop.AUTH),  # ciphertext
         (-1, 0, Drop.AUTH),  # tag
     ],
@@ -323,12 +352,14 @@ def test_tampering_with_a_request_frame():
 def test_a_frame_cannot_be_moved_to_another_subject_or_cut_short():
     net = Pipeline(MemoryBus())
     a, b = net.channel("a"), net.channel("b")
-    frame = a.seal(FLOOR, b"to the floor")
+    frame = a.seal(FLOOR, b"to the floor" * 8)
     assert dropped(b, frame, "nfva.other") == Drop.AUTH
-    assert dropped(b, frame, inbox("b")) == Drop.AUTH  # sealed for the group, not for b
+    assert dropped(b, frame, inbox("b")) == Drop.FLAGS  # signed for the group, not for b
     assert dropped(b, frame[:-1], FLOOR) == Drop.AUTH
+    assert dropped(b, frame[:-64], FLOOR) == Drop.AUTH  # the signature cut off
     assert dropped(b, frame[:4], FLOOR) == Drop.TRUNCATED
-    assert dropped(b, frame[:34], FLOOR) == Drop.TRUNCATED  # 19 header + 16 tag needed
+    assert dropped(b, frame[:98], FLOOR) == Drop.TRUNCATED  # 19 header, 16 tag, 64 signature
+    assert dropped(b, tamper(frame, len(frame) - 1, frame[-1] ^ 1), FLOOR) == Drop.SIGNATURE
     assert dropped(b, frame, FLOOR, reply=True) == Drop.FLAGS  # not a reply
 
 
@@ -437,6 +468,7 @@ def test_old_epoch_frames_are_accepted_within_the_grace_period_only():
         net.clock.now = 10.0
         for keys in net.keys.values():
             keys.install(2, OTHER_SECRET)
+            keys.activate(2)
         await a.publish(inbox("b"), b"new")
         await bus.publish(inbox("b"), old[0])  # sealed before the switch, arrives after
         await bus.flush()
@@ -453,6 +485,7 @@ def test_frames_of_an_epoch_not_yet_received_are_dropped():
     net = Pipeline(MemoryBus())
     a, b = net.channel("a"), net.channel("b")
     a.keys.install(2, OTHER_SECRET)  # a fetched the new secret first
+    a.keys.activate(2)  # and switched before b had it: what two-phase rotation prevents
     assert dropped(b, a.seal(inbox("b"), b"x")) == Drop.NO_KEY
 
 
@@ -467,9 +500,9 @@ def test_a_revoked_sender_is_refused_and_nothing_is_sent_to_it():
         await a.publish(FLOOR, b"from a revoked agent")
         await bus.flush()
         assert got.got == []
-        assert b.channel_stats.dropped == {Drop.NO_KEY: 1}
+        assert b.channel_stats.dropped == {Drop.REVOKED: 1}
         await b.publish(inbox("a"), b"x")  # nothing to seal it with: counted, not raised
-        assert b.channel_stats.dropped == {Drop.NO_KEY: 1, "unsendable": 1}
+        assert b.channel_stats.dropped == {Drop.REVOKED: 1, "unsendable": 1}
         with pytest.raises(NoResponders):
             await b.request(inbox("a"), b"x", 0.1)
 
@@ -532,6 +565,7 @@ def test_nonces_never_repeat_under_a_key():
                 assert (key, seq) not in seen
                 seen.add((key, seq))
         a.keys.install(2, OTHER_SECRET)
+        a.keys.activate(2)
     assert len(seen) == 2 * 4 * 50
     # Counters run per receiver: the floor's two subjects share one key and one sequence.
     last = a.seal(FLOOR, b"x")
@@ -592,7 +626,7 @@ def test_unsubscribe_stops_delivery():
 
 
 def test_constructor_checks():
-    keys = EpochKeyring("a", "ddos", 7)
+    keys = EpochKeyring(identity("a"), "ddos", 7, Registered())
     with pytest.raises(ValueError):
         SecureChannel("a", 2**24, keys, recipient)
     with pytest.raises(ValueError):

@@ -53,7 +53,7 @@ from secmas.trust.chain import AttesterEndpoint, Peer, VerifierRole
 from secmas.trust.epochs import fetch_secret
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import RuntimeImage
-from secmas.trust.linkkeys import EpochKeyring
+from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import Heartbeat
 from secmas.trust.verification import VerifierEndpoint, peers_from_registry
 from secmas.trust.view import TrustView
@@ -252,8 +252,17 @@ class AgentProcess:
         await verifier.start()
         self._closing.append(verifier.stop)
         self.peers = peers
+        directory = {p.name: PeerKeys(p.sealing_key, p.signing_key) for p in peers.values()}
+        mlfo = welcome["mlfo"]
+        directory[MLFO] = PeerKeys(
+            bytes.fromhex(mlfo["sealing_key"]), bytes.fromhex(mlfo["signing_key"])
+        )
         self.keyring = EpochKeyring(
-            cfg.pop, cfg.pipeline, int(welcome["vni"]), grace=float(welcome["grace"])
+            self.identity,
+            cfg.pipeline,
+            int(welcome["vni"]),
+            directory,
+            grace=float(welcome["grace"]),
         )
         await self.raw.subscribe(rekey_subject(cfg.pipeline, cfg.pop), self._on_rekey)
         self.heartbeat_period = float(welcome["heartbeat"])
@@ -261,11 +270,20 @@ class AgentProcess:
         return welcome
 
     async def _on_rekey(self, _subject: str, data: bytes) -> bytes:
-        """A new key epoch: fetch and open this agent's box; learn who is trusted from the
-        chain itself (the message only says where to look)."""
+        """A new key epoch, in two phases (`secmas.trust.rotation`): told to install, fetch
+        and open this agent's box, install it (received, not yet sent under) and learn
+        who is trusted from the chain itself (the message only says where to look); told
+        to switch (`{"switch": epoch}`, once every member installed it), send under it."""
         cfg = self.config
         keyring, registry, store = self.keyring, self.registry, self.store
         assert keyring is not None and registry is not None and store is not None
+        switch = _switch_epoch(data)
+        if switch is not None:
+            try:
+                keyring.activate(switch)
+            except LookupError as exc:
+                return json.dumps({"error": str(exc)}).encode()
+            return json.dumps({"epoch": switch}).encode()
         try:
             secret = await asyncio.to_thread(fetch_secret, cfg.pipeline, store, self.identity)
             pid = pipeline_id(cfg.pipeline)
@@ -335,6 +353,16 @@ class AgentProcess:
         }
         asyncio.get_running_loop().call_later(0.05, self._done.set)
         return json.dumps(state).encode()
+
+
+def _switch_epoch(data: bytes) -> int | None:
+    """The epoch a rekey message says to switch to; None for an install."""
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None
+    epoch = message.get("switch") if isinstance(message, dict) else None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
 
 
 def _step(scenario: Any) -> float:

@@ -67,9 +67,10 @@ from secmas.trust.chain import (
 )
 from secmas.trust.epochs import EpochPush, Recipient, push_epoch
 from secmas.trust.identity import AgentIdentity
-from secmas.trust.linkkeys import EpochKeyring
+from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.repository import ReferenceRepository
+from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.verification import RemoteVerifier
 from secmas.trust.view import TrustView
 
@@ -107,6 +108,9 @@ class Driver:
     chain: AttestationChain | None = None
     contracts: Contracts | None = None
     keyring: EpochKeyring | None = None
+    identity: AgentIdentity = field(default_factory=lambda: AgentIdentity.generate(MLFO))
+    """The MLFO's keys on the secure channel (its link keys are pairwise too)."""
+    rotations: list[Rotation] = field(default_factory=list)
     secure: Bus | None = None
     liveness: LivenessMonitor | None = None
     _all_joined: asyncio.Event = field(default_factory=asyncio.Event)
@@ -291,6 +295,10 @@ class Driver:
         security = self.scenario.security
         assert self.contracts is not None
         welcome = {
+            "mlfo": {
+                "sealing_key": self.identity.sealing_public.hex(),
+                "signing_key": self.identity.signing_public.hex(),
+            },
             "registry": self.contracts.registry.address,
             "secret_store": self.contracts.secret_store.address,
             "vni": vni_of(self.name, security),
@@ -325,7 +333,9 @@ class Driver:
             on_revoke=self._revoked,
         )
         vni = vni_of(self.name, security)
-        self.keyring = EpochKeyring(MLFO, self.name, vni, grace=security.grace)
+        directory = {m.name: PeerKeys(m.sealing_key, m.signing_key) for m in members}
+        directory[MLFO] = PeerKeys.of(self.identity)
+        self.keyring = EpochKeyring(self.identity, self.name, vni, directory, grace=security.grace)
         self.liveness = LivenessMonitor(self.name, {m.name: m.signing_key for m in members})
 
     async def _attest(self, plan: tuple[str, ...]) -> None:
@@ -356,12 +366,23 @@ class Driver:
         self.pushes.append(push)
         assert push.secret is not None
         self.keyring.install(push.epoch, push.secret)
-        for peer in self.chain.peers.values():
-            if self.view.admits(peer.name):
-                try:
-                    await self.raw.request(rekey_subject(self.name, peer.name), b"{}", 30.0)
-                except TimeoutError:
-                    logger.warning("%s did not confirm key epoch %d", peer.name, push.epoch)
+        admitted = [p.name for p in self.chain.peers.values() if self.view.admits(p.name)]
+
+        async def tell(agent: str, message: dict[str, int]) -> None:
+            subject = rekey_subject(self.name, agent)
+            answer = json.loads(await self.raw.request(subject, json.dumps(message).encode(), 30.0))
+            if "error" in answer:
+                raise PipelineError(str(answer["error"]))
+
+        rotation = await rotate(
+            push.epoch,
+            admitted,
+            lambda agent: tell(agent, {"epoch": push.epoch}),
+            lambda agent: tell(agent, {"switch": push.epoch}),
+            timeout=30.0,
+        )
+        self.keyring.activate(push.epoch)
+        self.rotations.append(rotation)
 
     async def _revoked(self, peer: Peer, reason: str) -> None:
         assert self.keyring is not None
@@ -465,6 +486,7 @@ class Driver:
                 {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
                 for p in self.pushes
             ],
+            "rotations": [r.to_json() for r in self.rotations],
             "silent_agents": (
                 self.liveness.silent(now, 3 * security.heartbeat) if self.liveness else []
             ),

@@ -54,10 +54,11 @@ from secmas.trust.chain import (
 from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secret, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import NativeImage, RuntimeImage
-from secmas.trust.linkkeys import EpochKeyring
+from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import Heartbeat, LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.repository import ReferenceRepository
+from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.view import TrustView
 from secmas.trust.wrap import wrap
 
@@ -145,10 +146,13 @@ def _member(
     contracts: Contracts,
     bus: Bus,
     clock: Clock,
+    directory: dict[str, PeerKeys],
 ) -> Member:
     """A new agent's trust-side parts: fresh keys and account, attester over its image,
-    verifier role on its account, heartbeat, keyring."""
+    verifier role on its account, heartbeat, keyring (its public keys entered in the
+    `directory` every keyring derives pairwise link keys from)."""
     identity = AgentIdentity.generate(agent)
+    directory[agent] = PeerKeys.of(identity)
     account = ledger.new_account()
     measure: Measure = image.runtime.measure
     role = VerifierRole(
@@ -166,7 +170,9 @@ def _member(
         AttesterEndpoint(identity, pipeline, measure, bus),
         role,
         Heartbeat(identity, pipeline, bus, clock, security.heartbeat),
-        EpochKeyring(agent, pipeline, vni_of(pipeline, security), grace=security.grace),
+        EpochKeyring(
+            identity, pipeline, vni_of(pipeline, security), directory, grace=security.grace
+        ),
     )
 
 
@@ -186,6 +192,9 @@ class SecurePipeline:
     plan: tuple[str, ...]
     setup_tx: dict[str, str] = field(default_factory=dict)
     pushes: list[EpochPush] = field(default_factory=list)
+    rotations: list[Rotation] = field(default_factory=list)
+    directory: dict[str, PeerKeys] = field(default_factory=dict)
+    """Every member's registered public keys, for the pairwise link keys."""
     workflow: Workflow = field(default_factory=Workflow)
     bus: Bus | None = None
     _clock: Clock | None = None
@@ -329,8 +338,9 @@ class SecurePipeline:
         bus: Bus,
         clock: Clock,
     ) -> SecurePipeline:
+        directory: dict[str, PeerKeys] = {}
         members = {
-            agent: _member(agent, image, name, security, ledger, contracts, bus, clock)
+            agent: _member(agent, image, name, security, ledger, contracts, bus, clock, directory)
             for agent, image in images.items()
         }
         peers = peers_by_address(Peer(a, m.account.address, *_keys(m)) for a, m in members.items())
@@ -358,6 +368,7 @@ class SecurePipeline:
         )
         pipeline.bus = bus
         pipeline._clock = clock
+        pipeline.directory = directory
         chain.on_revoke = pipeline._revoked
         return pipeline
 
@@ -389,9 +400,19 @@ class SecurePipeline:
             if self.view.admits(a)
         ]
         await self._push(recipients)
-        for agent, member in self.members.items():
-            if self.view.admits(agent):
-                await self._fetch(member)
+        epoch = self.pushes[-1].epoch
+
+        async def install(agent: str) -> None:
+            await self._fetch(self.members[agent])
+
+        async def switch(agent: str) -> None:
+            self.members[agent].keyring.activate(epoch)
+
+        admitted = [a for a in self.members if self.view.admits(a)]
+        timeout = self.security.attestation.challenge_timeout
+        self.rotations.append(
+            await rotate(epoch, admitted, install, switch, timeout=timeout, limit=1)
+        )
 
     async def _push(self, recipients: list[Recipient], secret: bytes | None = None) -> None:
         registry, store = self.contracts.registry, self.contracts.secret_store
@@ -425,6 +446,7 @@ class SecurePipeline:
             self.contracts,
             self.chain.bus,
             self._clock,
+            self.directory,
         )
         self.members[agent] = member
         self.plan = (*self.plan, agent)
@@ -586,6 +608,7 @@ class SecurePipeline:
                 {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
                 for p in self.pushes
             ],
+            "rotations": [r.to_json() for r in self.rotations],
             "silent_agents": self.liveness.silent(now, 3 * self.security.heartbeat),
             "channel": self._channel_report(),
             "timings_s": {r.number: round(r.seconds, 4) for r in self.workflow.records},

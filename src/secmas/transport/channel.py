@@ -16,10 +16,11 @@ Wire format, version 1 (integers big-endian):
     5       n     sender id, UTF-8
     5+n     4     key epoch (uint32)
     9+n     8     sequence number (uint64, from 1)
-    17+n    1     flags: 0x01 request, 0x02 reply (at most one)
+    17+n    1     flags: 0x01 request, 0x02 reply (at most one), 0x04 signed
     18+n    1     m, length of the reply subject (request frames only, 1..255)
     19+n    m     reply subject, ASCII (request frames only)
     …             AEAD ciphertext of the payload, then its 16-byte tag
+    …             signed frames: the sender's 64-byte Ed25519 signature
 
 The AEAD (AES-256-GCM or ChaCha20-Poly1305, configured alike on every member; not on the
 wire) uses the link key of (sender, receiver, epoch) from `ChannelKeys`, where the
@@ -29,6 +30,13 @@ Nonce: 4 zero bytes ‖ the sequence number. Associated data: the header ‖ the
 another subject; a reply is published on the request's one-off reply subject, so it
 answers that request only.
 
+A link key between two agents is known to its two ends only (`secmas.trust.linkkeys`:
+pairwise, from their X25519 identities), so the tag alone proves the sender. A group key
+is known to every member, so frames to `GROUP` are signed (flag 0x04, always set on
+them and never on others): the sender's Ed25519 signature over the header ‖ the subject
+‖ the ciphertext, checked with the sender's registered key. A member holding the group
+key thus reads group frames but cannot write one in another member's name.
+
 Nonces never repeat under a key: the sender numbers frames per (receiver, epoch) from 1
 with a counter that only grows and is shared by every SecureBus built on the same
 `ChannelKeys` object, and a link key belongs to one (sender, receiver, epoch). The
@@ -36,9 +44,13 @@ counters live in memory, so an agent process that restarts must not send under a
 it sent under before (its numbers would start again at 1): it needs a new epoch.
 
 Receiving, a frame is parsed, checked against the VNI, the addressee and the replay
-window (`check` only, so forgeries cost nothing but the parse), decrypted, and only then
-recorded in the window (`accept`). Each subscription keeps its own windows: messages of
-one publisher reach one subscription in order, while two subscriptions may run apart.
+window (`check` only, so forgeries cost nothing but the parse), decrypted, its signature
+checked if it is a group frame, and only then recorded in the window (`accept`). Windows
+are per authenticated sender and epoch: a frame that names a sender it does not come
+from never opens, so it cannot move that sender's window (a sequence number of 2^64-1
+in another member's name would otherwise shut that member out until the next epoch).
+Each subscription keeps its own windows: messages of one publisher reach one
+subscription in order, while two subscriptions may run apart.
 Anything that fails is dropped and counted in `ChannelStats.dropped` by reason, never
 raised into the bus.
 """
@@ -73,7 +85,9 @@ MAX_ID_BYTES = 64
 MAX_VNI = 2**24 - 1
 REQUEST = 0x01
 REPLY = 0x02
+SIGNED = 0x04
 TAG_BYTES = 16
+SIGNATURE_BYTES = 64
 
 Cipher = Literal["aes-256-gcm", "chacha20-poly1305"]
 _AEADS: dict[str, type[AESGCM] | type[ChaCha20Poly1305]] = {
@@ -88,11 +102,16 @@ _CACHE_LIMIT = 1024
 
 
 class ChannelKeys(Protocol):
-    """One agent's link keys (`secmas.trust.linkkeys.EpochKeyring` is one).
+    """One agent's link keys and identity (`secmas.trust.linkkeys.EpochKeyring` is one).
 
     `send_key` raises LookupError when there is no key to send with. Once `receive_key`
     answers None for a (sender, epoch, receiver) that had a key, it never answers a key
-    again (epochs only move forward, revocation is final): replay windows rely on it."""
+    again (epochs only move forward, revocation is final): replay windows rely on it.
+    `sign` and `verify` sign group frames with the agents' identity keys; `revoked`
+    names the agents no frame is taken from any more."""
+
+    @property
+    def revoked(self) -> frozenset[str]: ...
 
     def send_key(self, receiver: str) -> tuple[int, bytes]:
         """(epoch, key) for frames from us to `receiver`, an agent or `GROUP`."""
@@ -100,6 +119,14 @@ class ChannelKeys(Protocol):
 
     def receive_key(self, sender: str, epoch: int, receiver: str) -> bytes | None:
         """The key `sender` sealed with under `epoch` for `receiver` (us or `GROUP`)."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """Our 64-byte signature over `message`."""
+        ...
+
+    def verify(self, sender: str, signature: bytes, message: bytes) -> bool:
+        """Whether `signature` over `message` is `sender`'s."""
         ...
 
 
@@ -115,15 +142,20 @@ class Drop(StrEnum):
     MALFORMED = "malformed"
     """A bad sender id or reply subject, or sequence number 0."""
     FLAGS = "flags"
-    """Unknown flags, or a reply where a request or message belongs, or the reverse."""
+    """Unknown flags, a reply where a request or message belongs or the reverse, or a
+    group frame not signed (or a directed frame signed)."""
     MISDIRECTED = "misdirected"
     """On a subject that addresses another agent."""
     NO_KEY = "no_key"
-    """Epoch unknown or past its grace, or the sender revoked."""
+    """Epoch unknown or past its grace, or a sender with no registered keys."""
+    REVOKED = "revoked"
+    """From a revoked agent."""
     REPLAY = "replay"
     """Sequence number already accepted, or older than the window."""
     AUTH = "auth"
     """The tag does not verify: wrong key, tampered header, payload or subject."""
+    SIGNATURE = "signature"
+    """A group frame whose signature is not its named sender's."""
     RESPONDER = "responder"
     """A reply from an agent other than the one the request addressed."""
     LATE_REPLY = "late_reply"
@@ -285,6 +317,8 @@ class SecureChannel:
         addresses). A request names its `reply` subject; LookupError from the keys when
         there is no key for the receiver."""
         receiver = self.receiver(subject) if to is None else to
+        if receiver == GROUP:
+            flags |= SIGNED
         epoch, key = self.keys.send_key(receiver)
         aead = self._sealers.get(key)
         if aead is None:
@@ -303,7 +337,11 @@ class SecureChannel:
                 raise ValueError(f"reply subject {reply!r} is not 1 to 255 bytes")
             header += bytes([len(raw)]) + raw
         self.stats.sealed += 1
-        return header + aead.encrypt(_NONCE.pack(seq), payload, header + subject.encode())
+        authenticated = header + subject.encode()
+        body = aead.encrypt(_NONCE.pack(seq), payload, authenticated)
+        if flags & SIGNED:
+            return header + body + self.keys.sign(authenticated + body)
+        return header + body
 
     def open(
         self, subject: str, frame: bytes, windows: ReplayWindows, *, reply: bool = False
@@ -343,16 +381,22 @@ class SecureChannel:
                 raise FrameDropped(Drop.FLAGS)
             receiver = self.me
         else:
-            if flags not in (0, REQUEST):
-                raise FrameDropped(Drop.FLAGS)
             receiver = self.receiver(subject)
+            signed = SIGNED if receiver == GROUP else 0
+            if flags not in (signed, REQUEST | signed):
+                raise FrameDropped(Drop.FLAGS)
             if receiver != GROUP and receiver != self.me:
                 raise FrameDropped(Drop.MISDIRECTED)
+        end_body = size
+        if flags & SIGNED:
+            end_body -= SIGNATURE_BYTES
+            if end_body < pos + TAG_BYTES:
+                raise FrameDropped(Drop.TRUNCATED)
         reply_to = None
         if flags & REQUEST:
             length = frame[pos]  # size >= pos + TAG_BYTES
             start, pos = pos + 1, pos + 1 + length
-            if length == 0 or size < pos + TAG_BYTES:
+            if length == 0 or end_body < pos + TAG_BYTES:
                 raise FrameDropped(Drop.MALFORMED if length == 0 else Drop.TRUNCATED)
             try:
                 reply_to = frame[start:pos].decode("ascii")
@@ -360,7 +404,7 @@ class SecureChannel:
                 raise FrameDropped(Drop.MALFORMED) from None
         key = self.keys.receive_key(sender, epoch, receiver)
         if key is None:
-            raise FrameDropped(Drop.NO_KEY)
+            raise FrameDropped(Drop.REVOKED if sender in self.keys.revoked else Drop.NO_KEY)
         link = (sender, epoch, receiver)
         window = windows.get(link)
         if window is not None and not window.check(seq):
@@ -368,11 +412,16 @@ class SecureChannel:
         aead = self._openers.get(key)
         if aead is None:
             aead = self._cached(self._openers, key)
-        header = frame[:pos]
+        authenticated = frame[:pos] + subject.encode()
+        body = frame[pos:end_body]
         try:
-            payload = aead.decrypt(_NONCE.pack(seq), frame[pos:], header + subject.encode())
+            payload = aead.decrypt(_NONCE.pack(seq), body, authenticated)
         except InvalidTag:
             raise FrameDropped(Drop.AUTH) from None
+        if end_body != size and not self.keys.verify(
+            sender, frame[end_body:], authenticated + body
+        ):
+            raise FrameDropped(Drop.SIGNATURE)
         if window is None:
             window = windows.add(link)
         window.accept(seq)
