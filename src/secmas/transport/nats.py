@@ -385,6 +385,12 @@ class NatsBus:
         return self._nc.max_payload
 
     @property
+    def server(self) -> str | None:
+        """The server of the list this client is connected to now (no credentials)."""
+        url = self._nc.connected_url
+        return None if url is None else f"{url.scheme}://{url.hostname}:{url.port}"
+
+    @property
     def connected(self) -> bool:
         """Whether the connection is up now (False while reconnecting)."""
         return self._nc.is_connected
