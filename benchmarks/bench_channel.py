@@ -28,9 +28,25 @@ with the bid and INFORM-DONE deadlines 5 s of wall time. The time runs from
 `mailbox.auction(...)` to its return (CFPs, 20 bids, PROPOSE/REFUSE, ACCEPT/REJECT,
 INFORM-DONE); the variants take turns, the median over repetitions is reported.
 
-    python benchmarks/bench_channel.py [--quick]
+(4) Pairwise link keys against the one pipeline secret they replace: µs to derive a
+link key on first use (X25519 + HKDF against HKDF alone); µs and bytes of a directed
+frame and of a signed group frame (seal, open incl. the Ed25519 verification); from
+those, one message to a group of 6, 20 and 50 members four ways (one secret as before,
+signed group frame as now, fan-out to every inbox, fan-out on the group subject): sender
+µs, all receivers' µs, bus deliveries, bytes published; and the wall time until all of
+20 members on a MemoryBus or NATS connections have one group message, signed against
+fanned out to their inboxes.
 
-Writes benchmarks/results/channel.json and channel.png. Targets: seal+open of a 1 KB
+(5) A key rotation under load: six agents and a controller stream group frames,
+directed frames and requests (every 2 ms each) while the epoch rotates, each member's
+install taking 50 ms (a ledger fetch), on the MemoryBus and on NATS: frames lost, drops by
+reason and request timeouts with one-phase rotation (before: a member sends under the
+new epoch as soon as it has it) against two-phase rotation (now: `secmas.trust.rotation`).
+
+    python benchmarks/bench_channel.py [--quick] [--keys-only]
+
+Writes benchmarks/results/channel.json, channel.png and channel_keys.png (`--keys-only`:
+sections 4-5, updated in an existing channel.json). Targets: seal+open of a 1 KB
 payload under 10 µs (brief); encryption adds at most 10 % to the p50 request/reply
 latency over NATS (issue).
 """
@@ -40,6 +56,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -49,10 +67,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from secmas.agents.auction import AuctionSettings, Mailbox, inbox
@@ -62,10 +84,12 @@ from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.topology import scenario_from_topology
 from secmas.transport.broker import NatsServer, find_nats_server
 from secmas.transport.bus import Bus
-from secmas.transport.channel import ReplayWindows, SecureBus, SecureChannel
+from secmas.transport.channel import Drop, FrameDropped, ReplayWindows, SecureBus, SecureChannel
 from secmas.transport.memory import MemoryBus
 from secmas.transport.nats import NatsBus
-from secmas.trust.linkkeys import EpochKeyring
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.linkkeys import EpochKeyring, PeerKeys, group_info, group_key
+from secmas.trust.rotation import rotate
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = (64, 1024, 16384)
@@ -110,8 +134,30 @@ def nfva_recipient(subject: str) -> str | None:
     return subject.rsplit(".", 1)[1] if subject.startswith("nfva.agent.") else None
 
 
-def keyring(me: str) -> EpochKeyring:
-    keys = EpochKeyring(me, PIPELINE, VNI)
+@functools.cache
+def identity(name: str) -> AgentIdentity:
+    """An agent's identity keys, the same in every process of the benchmark (the echo
+    responders of `nats-process` run in a child)."""
+    seed = hashlib.sha256(f"bench/{name}".encode()).digest()
+    signing = Ed25519PrivateKey.from_private_bytes(seed)
+    return AgentIdentity(name, signing, X25519PrivateKey.from_private_bytes(seed))
+
+
+class Registered(Mapping[str, PeerKeys]):
+    """The registry as the keyrings read it: every agent id has its `identity`."""
+
+    def __getitem__(self, name: str) -> PeerKeys:
+        return PeerKeys.of(identity(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def keyring(me: str, **options: Any) -> EpochKeyring:
+    keys = EpochKeyring(identity(me), PIPELINE, VNI, Registered(), **options)
     keys.install(1, SECRET)
     return keys
 
@@ -485,6 +531,441 @@ def auction_ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+# -- (4) pairwise link keys and signed group frames vs one pipeline secret ---------------------
+GROUP_SUBJECT = "bench.floor"
+"""A subject every member reads: its frames are sealed under the group key and signed."""
+GROUP_SIZES = (6, 20, 50)
+GROUP_PAYLOAD = 256
+"""About the size of an NFV-A call for proposals."""
+DERIVED_LINKS = 200
+
+
+def derivation_us(repeat: int) -> dict[str, float]:
+    """µs to derive one link key on its first use: pairwise (X25519 with the peer's
+    registered key, then HKDF) against the one-secret scheme it replaces (HKDF over the
+    pipeline secret with the link in `info`, which is also how a group key is derived)."""
+    peers = [f"peer{i}" for i in range(DERIVED_LINKS)]
+    for peer in peers:
+        identity(peer)  # key generation is the registry's, not the channel's
+
+    def pairwise() -> float:
+        keys = keyring("a")
+        began = time.perf_counter_ns()
+        for peer in peers:
+            keys.send_key(peer)
+        return (time.perf_counter_ns() - began) / len(peers) / 1000
+
+    def one_secret() -> float:
+        began = time.perf_counter_ns()
+        for peer in peers:
+            group_key(SECRET, group_info(PIPELINE, VNI, 1, peer))
+        return (time.perf_counter_ns() - began) / len(peers) / 1000
+
+    return {
+        "pairwise_us": statistics.median(pairwise() for _ in range(repeat)),
+        "one_secret_us": statistics.median(one_secret() for _ in range(repeat)),
+    }
+
+
+def frame_costs(batch: int, repeat: int) -> dict[str, float]:
+    """µs and bytes of one directed frame (AEAD under a pairwise key: what every frame
+    cost with one pipeline secret, whose group frames were sealed the same way) and of one
+    group frame (AEAD under the group key + the sender's Ed25519 signature, checked by
+    each receiver); and of dropping a frame addressed to another member."""
+    payload = bytes(GROUP_PAYLOAD)
+    sender = SecureChannel("a", VNI, keyring("a"), recipient)
+    receiver = SecureChannel("b", VNI, keyring("b"), recipient)
+    directed_windows, group_windows = ReplayWindows(receiver.keys), ReplayWindows(receiver.keys)
+    other = "bench.agent.c"
+    seal_directed = per_message_us(lambda: sender.seal(SUBJECT, payload), batch, repeat)
+    seal_group = per_message_us(lambda: sender.seal(GROUP_SUBJECT, payload), batch, repeat)
+    both_directed = per_message_us(
+        lambda: receiver.open(SUBJECT, sender.seal(SUBJECT, payload), directed_windows),
+        batch,
+        repeat,
+    )
+    both_group = per_message_us(
+        lambda: receiver.open(GROUP_SUBJECT, sender.seal(GROUP_SUBJECT, payload), group_windows),
+        max(1, batch // 4),
+        repeat,
+    )
+    misdirected = sender.seal(other, payload)
+
+    def drop() -> None:
+        with contextlib.suppress(FrameDropped):
+            receiver.open(other, misdirected, directed_windows)
+
+    costs = {
+        "seal_directed_us": seal_directed,
+        "open_directed_us": both_directed - seal_directed,
+        "seal_group_us": seal_group,
+        "open_group_us": both_group - seal_group,
+        "drop_misdirected_us": per_message_us(drop, batch, repeat),
+        "directed_bytes": len(sender.seal(SUBJECT, payload)),
+        "group_bytes": len(sender.seal(GROUP_SUBJECT, payload)),
+    }
+    assert set(receiver.stats.dropped) == {Drop.MISDIRECTED}, receiver.stats.dropped
+    return costs
+
+
+def group_message(costs: dict[str, float], members: int) -> list[dict[str, Any]]:
+    """One message to the whole group of `members`, four ways, from the measured costs:
+    one sealed frame (one pipeline secret, before: any member can forge it), one signed
+    frame (now), a pairwise frame to each member's inbox (the sender must know the
+    membership), and a pairwise frame per recipient on the group subject (every member
+    receives every copy and drops those for others)."""
+    others = members - 1
+    return [
+        {
+            "scheme": "one secret (before)",
+            "members": members,
+            "sender_us": costs["seal_directed_us"],
+            "receivers_total_us": others * costs["open_directed_us"],
+            "deliveries": others,
+            "bytes_published": costs["directed_bytes"],
+            "forgeable_by_a_member": True,
+        },
+        {
+            "scheme": "signed group frame (chosen)",
+            "members": members,
+            "sender_us": costs["seal_group_us"],
+            "receivers_total_us": others * costs["open_group_us"],
+            "deliveries": others,
+            "bytes_published": costs["group_bytes"],
+            "forgeable_by_a_member": False,
+        },
+        {
+            "scheme": "fan-out to inboxes",
+            "members": members,
+            "sender_us": others * costs["seal_directed_us"],
+            "receivers_total_us": others * costs["open_directed_us"],
+            "deliveries": others,
+            "bytes_published": others * costs["directed_bytes"],
+            "forgeable_by_a_member": False,
+        },
+        {
+            "scheme": "fan-out on the group subject",
+            "members": members,
+            "sender_us": others * costs["seal_directed_us"],
+            "receivers_total_us": others
+            * (costs["open_directed_us"] + (others - 1) * costs["drop_misdirected_us"]),
+            "deliveries": others * others,
+            "bytes_published": others * costs["directed_bytes"],
+            "forgeable_by_a_member": False,
+        },
+    ]
+
+
+DELIVERY_MEMBERS = 20
+
+
+async def group_delivery(transport: str, url: str, repeat: int) -> list[dict[str, Any]]:
+    """Wall ms from sending one group message until all other members of
+    `DELIVERY_MEMBERS` have it, signed on the group subject against fanned out to their
+    inboxes; every member in this process and event loop (so receivers' work is serial,
+    as total CPU; on separate hosts the verifications run in parallel)."""
+    names = [f"m{i}" for i in range(DELIVERY_MEMBERS)]
+    payload = bytes(GROUP_PAYLOAD)
+    got: set[str] = set()
+    everyone = asyncio.Event()
+    async with contextlib.AsyncExitStack() as stack:
+        shared = MemoryBus()
+        stack.push_async_callback(shared.close)
+        buses: dict[str, SecureBus] = {}
+        for name in names:
+            inner: Bus = shared
+            if transport == "nats":
+                inner = await NatsBus.connect(url)
+                stack.push_async_callback(inner.close)
+            buses[name] = SecureBus(inner, name, VNI, keyring(name), nfva_recipient)
+            stack.push_async_callback(buses[name].close)
+        for name in names[1:]:
+
+            async def arrived(_subject: str, _data: bytes, name: str = name) -> None:
+                got.add(name)
+                if len(got) == len(names) - 1:
+                    everyone.set()
+
+            await buses[name].subscribe(ROTATION_FLOOR, arrived)
+            await buses[name].subscribe(inbox(name), arrived)
+            await buses[name].flush()
+        sender = buses[names[0]]
+
+        async def signed() -> None:
+            await sender.publish(ROTATION_FLOOR, payload)
+
+        async def fan_out() -> None:
+            for name in names[1:]:
+                await sender.publish(inbox(name), payload)
+
+        samples: dict[str, list[float]] = {"signed group frame": [], "fan-out to inboxes": []}
+        for i in range(repeat + 2):  # two warm-up rounds: keys derived, connections warm
+            for scheme, send in (("signed group frame", signed), ("fan-out to inboxes", fan_out)):
+                got.clear()
+                everyone.clear()
+                began = time.perf_counter()
+                await send()
+                await asyncio.wait_for(everyone.wait(), 10)
+                if i >= 2:
+                    samples[scheme].append((time.perf_counter() - began) * 1000)
+        assert not any(b.channel_stats.dropped for b in buses.values())
+    return [
+        {
+            "transport": transport,
+            "scheme": scheme,
+            "members": DELIVERY_MEMBERS,
+            "median_ms": statistics.median(taken),
+            "p95_ms": percentile(taken, 0.95),
+        }
+        for scheme, taken in samples.items()
+    ]
+
+
+def pairwise_costs(batch: int, repeat: int, url: str) -> dict[str, Any]:
+    costs = frame_costs(batch, repeat)
+    delivery = []
+    for transport in ("memory", "nats"):
+        delivery += asyncio.run(group_delivery(transport, url, 5 * repeat))
+    return {
+        "payload_bytes": GROUP_PAYLOAD,
+        "derive_one_link_key": derivation_us(repeat),
+        "frames": costs,
+        "group_message": [row for n in GROUP_SIZES for row in group_message(costs, n)],
+        "group_delivery": delivery,
+    }
+
+
+# -- (5) a key rotation under load: one phase (before) vs two phases (now) ---------------------
+ROTATION_AGENTS = tuple(f"pop{i}" for i in range(1, 7))
+ROTATION_CONTROLLER = "ctl"
+ROTATION_FLOOR = "nfva.floor"
+ROTATION_INSTALL_S = 0.05
+"""How long each member's install takes (a ledger fetch and decryption)."""
+NEXT_SECRET = bytes(range(50, 82))
+
+
+@dataclass
+class Stream:
+    """Frames sent and delivered, requests answered and timed out, in one rotation run."""
+
+    sent: int = 0
+    expected: int = 0
+    delivered: int = 0
+    answered: int = 0
+    timeouts: int = 0
+
+
+async def rotation_run(transport: str, url: str, two_phase: bool) -> dict[str, Any]:
+    """Six agents stream group frames, directed frames and requests to a controller
+    every 2 ms each while the epoch rotates, members installing one after another."""
+    names = (*ROTATION_AGENTS, ROTATION_CONTROLLER)
+    stream, stop = Stream(), asyncio.Event()
+    switch_after = 5.0 if two_phase else 0.0  # 0: sent under as soon as installed
+    async with contextlib.AsyncExitStack() as stack:
+        shared = MemoryBus()
+        stack.push_async_callback(shared.close)
+        buses: dict[str, SecureBus] = {}
+        for name in names:
+            inner: Bus = shared
+            if transport == "nats":
+                inner = await NatsBus.connect(url)
+                stack.push_async_callback(inner.close)
+            buses[name] = SecureBus(
+                inner, name, VNI, keyring(name, switch_after=switch_after), nfva_recipient
+            )
+            stack.push_async_callback(buses[name].close)
+
+        async def count(_subject: str, _data: bytes) -> bytes:
+            stream.delivered += 1
+            return b"ok"
+
+        for bus in buses.values():
+            await bus.subscribe(ROTATION_FLOOR, count)
+            await bus.subscribe(inbox(bus.me), count)
+            await bus.flush()
+
+        async def send(name: str) -> None:
+            bus, peers, i = buses[name], [a for a in ROTATION_AGENTS if a != name], 0
+            while not stop.is_set():
+                i += 1
+                await bus.publish(ROTATION_FLOOR, b"cfp")
+                await bus.publish(inbox(peers[i % len(peers)]), b"bid")
+                stream.sent += 2
+                stream.expected += len(names) + 1
+                if i % 4 == 0:
+                    stream.sent += 1
+                    stream.expected += 1
+                    try:
+                        await bus.request(inbox(ROTATION_CONTROLLER), b"rule", timeout=2.0)
+                        stream.answered += 1
+                    except TimeoutError:
+                        stream.timeouts += 1
+                await asyncio.sleep(0.002)
+
+        async def install(name: str) -> None:
+            await asyncio.sleep(ROTATION_INSTALL_S)
+            buses[name].channel.keys.install(2, NEXT_SECRET)
+
+        async def switch(name: str) -> None:
+            buses[name].channel.keys.activate(2)
+
+        senders = [asyncio.ensure_future(send(a)) for a in ROTATION_AGENTS]
+        await asyncio.sleep(0.2)
+        began = time.perf_counter()
+        phases: dict[str, float] = {}
+        if two_phase:
+            done = await rotate(2, names, install, switch, timeout=5.0, limit=1)
+            phases = {"install_s": done.install_s, "switch_s": done.switch_s}
+        else:
+            for name in names:
+                await install(name)
+        rotation_s = time.perf_counter() - began
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*senders)
+        for bus in buses.values():
+            await bus.flush()
+        await asyncio.sleep(0.3)
+        dropped: Counter[str] = Counter()
+        for bus in buses.values():
+            dropped.update(bus.channel_stats.dropped)
+    return {
+        "transport": transport,
+        "rotation": "two-phase (now)" if two_phase else "one-phase (before)",
+        "members": len(names),
+        "frames_sent": stream.sent,
+        "deliveries_expected": stream.expected,
+        "deliveries": stream.delivered,
+        "deliveries_lost": stream.expected - stream.delivered,
+        "dropped": dict(dropped),
+        "requests_answered": stream.answered,
+        "request_timeouts": stream.timeouts,
+        "rotation_s": rotation_s,
+        **phases,
+    }
+
+
+async def rotations(url: str) -> list[dict[str, Any]]:
+    rows = []
+    for transport in ("memory", "nats"):
+        for two_phase in (False, True):
+            rows.append(await rotation_run(transport, url, two_phase))
+    return rows
+
+
+def plot_keys(pairwise: dict[str, Any], rotation_rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (cpu, lost) = plt.subplots(1, 2, figsize=(13, 4.8))
+    schemes = list(dict.fromkeys(r["scheme"] for r in pairwise["group_message"]))
+    width = 0.8 / len(schemes)
+    for i, scheme in enumerate(schemes):
+        rows = [r for r in pairwise["group_message"] if r["scheme"] == scheme]
+        xs = [j + (i - (len(schemes) - 1) / 2) * width for j in range(len(rows))]
+        total = [r["sender_us"] + r["receivers_total_us"] for r in rows]
+        cpu.bar(xs, total, width, label=scheme)
+        for x, r, t in zip(xs, rows, total, strict=True):
+            cpu.annotate(f"{r['deliveries']}", (x, t), ha="center", va="bottom", fontsize=7)
+    cpu.set_xticks(range(len(GROUP_SIZES)), [f"{n} members" for n in GROUP_SIZES])
+    cpu.set_yscale("log")
+    cpu.set_ylabel("µs of CPU, sender + all receivers")
+    cpu.set_title(
+        f"one {GROUP_PAYLOAD} B message to the whole group\n(labels: bus deliveries)", fontsize=10
+    )
+    cpu.legend(fontsize=8)
+    cpu.grid(alpha=0.3, axis="y", which="both")
+
+    labels = [f"{r['transport']}\n{r['rotation']}" for r in rotation_rows]
+    xs = list(range(len(rotation_rows)))
+    lost.bar(
+        [x - 0.2 for x in xs], [r["deliveries_lost"] for r in rotation_rows], 0.4, label="lost"
+    )
+    lost.bar(
+        [x + 0.2 for x in xs],
+        [r["request_timeouts"] for r in rotation_rows],
+        0.4,
+        label="requests timed out",
+    )
+    for x, r in zip(xs, rotation_rows, strict=True):
+        lost.annotate(
+            f"{r['deliveries_lost']} / {r['deliveries_expected']}",
+            (x - 0.2, r["deliveries_lost"]),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    lost.set_xticks(xs, labels, fontsize=8)
+    lost.set_ylabel("frames")
+    lost.set_title(
+        f"key rotation while {len(ROTATION_AGENTS)} agents stream (lost / expected)", fontsize=10
+    )
+    lost.legend(fontsize=8)
+    lost.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def print_keys(pairwise: dict[str, Any], rotation_rows: list[dict[str, Any]]) -> None:
+    derive = pairwise["derive_one_link_key"]
+    frames = pairwise["frames"]
+    print(
+        f"\nlink key on first use: pairwise {derive['pairwise_us']:.1f} µs,"
+        f" one secret {derive['one_secret_us']:.1f} µs"
+    )
+    print(
+        f"{GROUP_PAYLOAD} B frame: directed seal {frames['seal_directed_us']:.1f} µs"
+        f" open {frames['open_directed_us']:.1f} µs ({frames['directed_bytes']} B);"
+        f" group (signed) seal {frames['seal_group_us']:.1f} µs"
+        f" open {frames['open_group_us']:.1f} µs ({frames['group_bytes']} B)"
+    )
+    print(
+        f"{'group message':>30} {'members':>7} {'sender µs':>10} {'receivers µs':>12}"
+        f" {'deliveries':>10} {'bytes out':>9}"
+    )
+    for row in pairwise["group_message"]:
+        print(
+            f"{row['scheme']:>30} {row['members']:7} {row['sender_us']:10.1f}"
+            f" {row['receivers_total_us']:12.1f} {row['deliveries']:10} {row['bytes_published']:9}"
+        )
+    print(f"\none group message to {DELIVERY_MEMBERS} members, wall ms until all have it:")
+    for row in pairwise["group_delivery"]:
+        print(
+            f"{row['transport']:>8} {row['scheme']:>20} median {row['median_ms']:.2f}"
+            f" p95 {row['p95_ms']:.2f}"
+        )
+    print(
+        f"\n{'rotation under load':>28} {'sent':>6} {'lost':>5} {'timeouts':>8}"
+        f" {'rotation s':>10} dropped"
+    )
+    for row in rotation_rows:
+        print(
+            f"{row['transport']:>8} {row['rotation']:>19} {row['frames_sent']:6}"
+            f" {row['deliveries_lost']:5} {row['request_timeouts']:8} {row['rotation_s']:10.3f}"
+            f" {row['dropped']}"
+        )
+
+
+def keys_sections(batch: int, repeat: int) -> dict[str, Any]:
+    """Sections 4 and 5: measured, printed, drawn; their entries of channel.json."""
+    with NatsServer() as server:
+        pairwise = pairwise_costs(batch, repeat, server.url)
+        rotation_rows = asyncio.run(rotations(server.url))
+    print_keys(pairwise, rotation_rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    plot_keys(pairwise, rotation_rows, RESULTS / "channel_keys.png")
+    return {
+        "pairwise": pairwise,
+        "rotation": {
+            "agents": len(ROTATION_AGENTS),
+            "install_s_per_member": ROTATION_INSTALL_S,
+            "rows": rotation_rows,
+        },
+    }
+
+
 def nats_server_version() -> str:
     binary = find_nats_server()
     if binary is None:
@@ -678,6 +1159,11 @@ def print_tables(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller batches and fewer requests")
+    parser.add_argument(
+        "--keys-only",
+        action="store_true",
+        help="sections 4-5 only (pairwise keys, rotation), updated in channel.json",
+    )
     parser.add_argument("--echo", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo:  # the responder process of the nats-process transport
@@ -687,6 +1173,13 @@ def main() -> None:
         (500, 5, 500, 5, 10) if args.quick else (5000, 15, 5000, 20, 30)
     )
     began, load_before = time.perf_counter(), os.getloadavg()
+    keys = keys_sections(batch, repeat)
+    if args.keys_only:
+        path = RESULTS / "channel.json"
+        result = json.loads(path.read_text()) if path.exists() else {"benchmark": "channel"}
+        result.update(keys)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        return
 
     costs = [sealing_costs(size, batch, repeat) for size in SIZES]
     with NatsServer() as server:
@@ -707,7 +1200,9 @@ def main() -> None:
             "another process (local nats-server), channels in interleaved blocks; "
             f"(3) wall time of one NFV-A auction among {AUCTION_AGENTS} Mailboxes, MemoryBus "
             f"or a NatsBus each, plain or each behind a SecureBus ({AUCTION_CIPHER}), on a "
-            f"ScaledClock x{CLOCK_SPEED:g}"
+            f"ScaledClock x{CLOCK_SPEED:g}; "
+            "(4) pairwise link keys and signed group frames against one pipeline secret; "
+            "(5) frames lost across a key rotation under load, one phase against two"
         ),
         "targets": {
             "seal_open": {
@@ -738,6 +1233,7 @@ def main() -> None:
             "rows": auction_rows,
             "ratios": ratios,
         },
+        **keys,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "channel.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -17,14 +17,19 @@ revoked member, which holds the identities' Diffie-Hellman values but not the ne
 secret. The direction, the segment and both identities are in `info`, every field
 length-prefixed, so no two links share a key, nor therefore a nonce space.
 
-Frames for the whole group (NFV-A calls for proposals, ticks) are sealed once under a
-group key of the sender, HKDF over the epoch secret alone (every member reads them, and
-a revoked member does not have the new secret), and signed with the sender's Ed25519
-identity key (`sign`, `verify`): the AEAD keeps them from outsiders, the signature keeps
-one member from writing in another's name. Fanning a group frame out per recipient
-(N-1 seals, N-1 publishes each delivered to the N-1 subscribers of the group subject)
-was the alternative; one signature per frame and one verification per receiver costs
-less from a handful of members on (`benchmarks/bench_channel.py`, section 4).
+Frames for the whole group (the MLFO's start and ticks, link-state announcements, the
+auction floor; NFV-A messages themselves go to one agent's inbox each) are sealed once
+under a group key of the sender, HKDF over the epoch secret alone (every member reads
+them, and a revoked member does not have the new secret), and signed with the sender's
+Ed25519 identity key (`sign`, `verify`): the AEAD keeps them from outsiders, the
+signature keeps one member from writing in another's name. The alternative, fanning each
+group message out as a pairwise frame to every member's inbox, costs receivers less (an
+AEAD open instead of an Ed25519 verification, about 0.15 ms on the reference machine)
+but makes the sender seal and publish N-1 frames (N-1 times the bytes) and makes the
+channel track who belongs to each group subject. Group traffic is a few frames per
+second, mostly from the MLFO to every agent, so one signature, one publish and a frame
+whose size does not grow with N were chosen (measured side by side in
+`benchmarks/bench_channel.py`, section 4).
 
 The public keys come from `peers`, a live mapping from agent id to `PeerKeys` that the
 caller fills from the registry on chain (step 7 registers both keys of every agent):
