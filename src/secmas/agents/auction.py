@@ -336,7 +336,7 @@ class Mailbox:
     def gone(self, agent: str, reason: str) -> None:
         """`agent` is known to be gone (revoked, crashed, killed): it is left out of calls
         for proposals, and auctions waiting for its INFORM-DONE are re-run at once."""
-        if agent != self.name:
+        if agent != self.name and self._admitted(agent):
             self.silent.setdefault(agent, self.clock.now())
         for conversation, winner in list(self._winners.items()):
             waiter = self._awaiting.get(conversation)

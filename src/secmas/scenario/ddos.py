@@ -70,6 +70,23 @@ def ddos_goals() -> tuple[GoalSpec, ...]:
     )
 
 
+MONITOR_GOAL = "linkMonitored"
+"""The Link Monitor's standing duty: watch the defence's link. Not in Table 5.7 (the
+dissertation's monitor never fails); when its agent is revoked, crashes or is killed, the
+agents auction it to place a new Link Monitor (`secmas.agents.board`)."""
+
+
+def monitor_goal() -> GoalSpec:
+    """linkMonitored: any PoP within the loss limit, the quickest to start first."""
+    loss = Constraint(measure=Measure.LOSS, op=Operator.LE, value=MAX_LOSS_PERCENT)
+    return GoalSpec(
+        name=MONITOR_GOAL,
+        preferences=Preferences(T=0.8, C=0.2, D=0.0),
+        constraints=(loss,),
+        vnfs=(LINK_MONITOR,),
+    )
+
+
 def cnf_catalogue() -> tuple[VNF, ...]:
     """What the CNF closed loop places: one more instance of the web CNF (scale-out,
     migration and isolation all start one), and a reverse proxy with connection timeouts."""

@@ -30,6 +30,7 @@ from secmas.agents.bdi import (
     Var,
 )
 from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.board import GoalBoard, OpenGoal
 from secmas.agents.ddos.cnf import CNFPlans
 from secmas.agents.ddos.facts import (
     beliefs_from_json,
@@ -52,7 +53,7 @@ from secmas.network.dataplane import DataPlane, UsageEvent
 from secmas.network.dataplane.controller import Controller, LocalController
 from secmas.network.infrastructure import Infrastructure, Instance
 from secmas.scenario import ddos
-from secmas.scenario.model import Defence, Scenario
+from secmas.scenario.model import Defence, GoalSpec, Scenario
 from secmas.transport.bus import Bus
 from secmas.transport.memory import MemoryBus
 
@@ -183,6 +184,9 @@ class PoPAgent:
     seed: int = 0
     bdi: Agent = field(init=False)
     mailbox: Mailbox = field(init=False)
+    board: GoalBoard = field(init=False)
+    """The goals this agent answers for, told to the others; theirs, adopted when they
+    are gone."""
     rules: dict[Belief, int] = field(default_factory=dict)
     holders: dict[str, str] = field(default_factory=dict)
     _votes: dict[Belief, set[int]] = field(default_factory=dict)
@@ -210,6 +214,17 @@ class PoPAgent:
             space=self.world.space,
             declines=lambda request: self.world.decline(self.pop, request),
         )
+        self.board = GoalBoard(
+            self.pop,
+            self.world.directory,
+            self.bus or self.world.bus,
+            self.world.clock,
+            admits=self.world.admits,
+            space=self.world.space,
+            adopt=self._adopt,
+            lost=self.mailbox.gone,
+            holdings=self._holdings,
+        )
         plane = self.world.controller
         self._vnfs: dict[str, Any] = {
             ddos.RATE_LIMITER: RateLimiterVNF(plane),
@@ -225,6 +240,7 @@ class PoPAgent:
             "flowRecord": self._analyse_ip_flows,
             "splitTrafficTowardsIp": self._balance_ip,
             "splitTrafficLink": self._balance_link,
+            ddos.MONITOR_GOAL: self._monitor_link,
             **CNFPlans(self.pop, plane, self._act, self.world.clock, self._follow_up).plans,
         }
         for instance in self.world.infra.instances.values():
@@ -235,12 +251,14 @@ class PoPAgent:
     async def start(self) -> None:
         """Join the bus and start reasoning."""
         await self.mailbox.start()
+        await self.board.start()
         self.bdi.start()
 
     async def stop(self) -> None:
         """Leave: stop answering and reasoning (a crash looks the same to the others)."""
         for task in list(self._follow_ups):
             task.cancel()
+        await self.board.stop()
         await self.mailbox.stop()
         await self.bdi.stop()
 
@@ -272,15 +290,24 @@ class PoPAgent:
         if any(c.name == vnf for c in self.bdi.capabilities):
             return
         if vnf == ddos.LINK_MONITOR:
-            defence = self.world.defence
-            if defence.monitor.pop != self.pop:
-                return
-            self.monitor = LinkMonitorVNF(self.world.controller, defence.monitor)
-            self.bdi.add_capability(LinkMonitorCapability(self.monitor))
+            if self.world.defence.monitor.pop == self.pop:
+                self._watch()
         elif vnf == ddos.RATE_LIMITER:
             self.bdi.add_capability(self._rate_limiter_capability())
         else:
             self.bdi.add_capability(Capability(vnf, self._vnfs.get(vnf)))
+
+    def _watch(self) -> Belief:
+        """Run a Link Monitor on the defence's link here. The duty goes on the board, so
+        that if this agent is gone another places a new monitor (no single point of
+        failure for detection)."""
+        monitor = self.world.defence.monitor
+        link = link_name(*monitor.link)
+        if self.monitor is None:
+            self.monitor = LinkMonitorVNF(self.world.controller, monitor)
+            self.bdi.add_capability(LinkMonitorCapability(self.monitor))
+        self.board.hold(OpenGoal(ddos.MONITOR_GOAL, (link,), priority=PROTECT))
+        return Belief(ddos.MONITOR_GOAL, (link,))
 
     def _rate_limiter_capability(self) -> Capability:
         """Table 5.1's UnlimitLink and UnlimitIP: they need the limit this agent installed."""
@@ -324,16 +351,22 @@ class PoPAgent:
         name = goal.predicate.name
         if goal.kind is GoalKind.ACHIEVE and not goal.predicate.positive:
             return False  # un-goals run where the limit is held, never auctioned
-        try:
-            spec = self.world.scenario.goal(name)
-        except KeyError:
+        spec = self._spec(name)
+        if spec is None:
             return False
         payload = dict(goal.payload)
-        traffic = await self._traffic_for(name, payload)
-        payload["holders"] = {**payload.get("holders", {}), **self.holders}
         args = tuple(str(a) for a in goal.predicate.args)
-        request = GoalRequest.for_goal(spec, self.pop, traffic, args)
-        record = await self.mailbox.auction(request, payload, self.world.directory)
+        held = OpenGoal(name, args, goal.kind.value, goal.priority, payload)
+        self.board.hold(held)  # another agent takes it over if this one is gone
+        try:
+            traffic = await self._traffic_for(name, payload)
+            payload["holders"] = {**payload.get("holders", {}), **self.holders}
+            request = GoalRequest.for_goal(spec, self.pop, traffic, args)
+            record = await self.mailbox.auction(
+                request, payload, self.world.directory, needed=lambda: self._needs(goal)
+            )
+        finally:
+            self.board.release(held)
         self.world.journal.auction(self.pop, record)
         if record.achieved:
             try:
@@ -348,6 +381,55 @@ class PoPAgent:
             return True
         self._fallback(goal)
         return False
+
+    def _spec(self, name: str) -> GoalSpec | None:
+        """The goal's design-time settings: the scenario's, or the standing monitor duty's."""
+        try:
+            return self.world.scenario.goal(name)
+        except KeyError:
+            return ddos.monitor_goal() if name == ddos.MONITOR_GOAL else None
+
+    def _needs(self, goal: Goal) -> bool:
+        """Whether this agent still needs `goal` (it runs and does not believe it achieved):
+        until then a failed or unanswered auction for it is repeated."""
+        return self.bdi.running and not goal.satisfied_by(self.bdi.beliefs)
+
+    def _holdings(self) -> dict[str, Any]:
+        """What a successor takes over if this agent is gone: the limits it installed
+        (only their holder lifts them, when asked by the agents that asked for them)."""
+        beliefs = beliefs_to_json(self.rules)
+        rules = [[b, r] for b, r in zip(beliefs, self.rules.values(), strict=True)]
+        return {"rules": rules} if rules else {}
+
+    def _adopt(self, gone: str, reason: str, goals: list[OpenGoal], held: dict[str, Any]) -> None:
+        """Take over for an agent that is gone: its limits become this agent's to lift,
+        and each of its goals is auctioned again at once (a lost Link Monitor is placed
+        anew)."""
+        try:
+            rules = [(beliefs_from_json([b])[0], int(r)) for b, r in held.get("rules", [])]
+        except (TypeError, ValueError):
+            logger.warning("%s: unusable holdings of %s", self.pop, gone)
+            rules = []
+        if rules:
+            self._activate(ddos.RATE_LIMITER)
+        for belief, rule in rules:
+            self.rules.setdefault(belief, rule)
+            self.bdi.beliefs.add(belief)
+            self._act("adoptRule", f"{belief} (rule {rule}) from {gone}")
+        pursued = {g.predicate for g in self.bdi.goals}
+        for open_goal in goals:
+            belief = Belief(open_goal.name, open_goal.args)
+            if belief in pursued or self.bdi.beliefs.holds(belief):
+                continue
+            self._act("adoptGoal", f"{open_goal.key} from {gone} ({reason})")
+            self.bdi.post_goal(
+                Goal(
+                    belief,
+                    GoalKind(open_goal.kind),
+                    priority=open_goal.priority,
+                    payload=dict(open_goal.payload),
+                )
+            )
 
     async def _traffic_for(self, goal: str, payload: dict[str, Any]) -> float:
         """MB/s the goal's VNF must process, measured one step after the last change."""
@@ -390,6 +472,12 @@ class PoPAgent:
                 f"{request.goal}({','.join(request.args)})",
             )
         )
+
+    async def _monitor_link(self, request: GoalRequest, _payload: dict[str, Any]) -> list[Belief]:
+        """linkMonitored(link): the Link Monitor placed again, here, after its agent was lost."""
+        achieved = self._watch()
+        self._act("monitorLink", request.args[0])
+        return [achieved]
 
     # Table 5.1 -------------------------------------------------------------------------------
     async def _limit_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
@@ -436,6 +524,7 @@ class PoPAgent:
         once every part has (see `_lift`).
         """
         holder = payload.get("holders", {}).get(f"{goal.name}({','.join(goal.args)})")
+        holder = self.board.stand_in(holder) if holder else holder  # the holder may be gone
         part, parts = payload.get("part", 0), int(payload.get("parts", 1))
         if holder == self.pop:
             self._lift(goal, part, parts)
