@@ -31,6 +31,7 @@ from secmas.cli.bus import (
     parse_bus,
 )
 from secmas.cli.bus import register as register_bus
+from secmas.cli.dataplane import register as register_dataplane
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
 from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, errors, fail
@@ -51,6 +52,7 @@ from secmas.cli.tables import (
 from secmas.cli.ui import UIExitOption, UIOption, UIPortOption, live_view
 from secmas.cli.ui import register as register_ui
 from secmas.cli.wrap import register as register_wrap
+from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailable, PlanError
 from secmas.pipeline.errors import PipelineError, RunError
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.report.acceptance import acceptance
@@ -80,11 +82,18 @@ register_policy(app)
 register_audit(app)
 register_cti(app)
 register_ui(app)
+register_dataplane(app)
 register_bus(app)
 app.add_typer(detect_app, name="detect")
 
 
-EMBEDDED = ("ddos-6pop", "cnf-attack", "spoofed-injection", "adaptive-defence")
+EMBEDDED = (
+    "ddos-6pop",
+    "cnf-attack",
+    "spoofed-injection",
+    "adaptive-defence",
+    "ddos-emulated",
+)
 """Scenarios shipped with secmas (scenarios/<name>.yaml)."""
 
 
@@ -181,7 +190,6 @@ def _execute(
 ) -> None:
     """Operate the scenario with a progress bar, print the tables, write the files."""
     # the runtime (web3, py-evm, NATS, matplotlib) loads here, not for every command
-    from secmas.pipeline.operate import operate
     from secmas.pipeline.processes import operate_processes
     from secmas.report.files import write_run
     from secmas.report.record import build_report
@@ -246,7 +254,7 @@ def _execute(
                 loops += defence.loops if defence is not None else []
                 if live is not None:
                     loops.append(live.loop(loops))
-                work = operate(scenario, progress=progress, steps=steps, loops=loops)
+                work = _operate_on_engine(scenario, folder, progress, steps, loops)
             result = asyncio.run(work)
     except RunError as exc:
         errors.print(f"[red]error[/] {exc}", highlight=False)
@@ -256,6 +264,12 @@ def _execute(
         raise typer.Exit(FAILED_RUN) from None
     except (BusUnavailable, FileNotFoundError) as exc:
         errors.print(f"[red]error[/] message bus: {exc}", highlight=False)
+        raise typer.Exit(FAILED_RUN) from None
+    except (EmulationUnavailable, PlanError) as exc:
+        errors.print(f"[red]error[/] emulated data plane: {exc}", highlight=False)
+        raise typer.Exit(BAD_INPUT) from None
+    except EmulationFailed as exc:
+        errors.print(f"[red]error[/] emulated data plane: {exc}", highlight=False)
         raise typer.Exit(FAILED_RUN) from None
     except CredentialError as exc:  # a seed missing from --bus-keys, or open to others
         raise fail(f"--bus-keys: {exc}") from None
@@ -303,6 +317,25 @@ def _execute(
     if not accepted.passed:
         errors.print("[red]the attack was not mitigated: acceptance figures not met[/]")
         raise typer.Exit(FAILED_RUN)
+
+
+def _operate_on_engine(
+    scenario: Scenario, folder: Path, progress: Any, steps: Any, loops: list[Any]
+) -> Any:
+    """The operate coroutine of the scenario's data-plane engine."""
+    from secmas.pipeline.operate import operate
+
+    if scenario.network.engine == "emulated":
+        from secmas.pipeline.emulated import operate_emulated
+
+        console.print(
+            f"[dim]emulated data plane: a real network on this machine, "
+            f"{scenario.network.scale:g} of the scenario's rates, in real time[/]"
+        )
+        return operate_emulated(
+            scenario, progress=progress, steps=steps, loops=loops, workdir=folder / "emulation"
+        )
+    return operate(scenario, progress=progress, steps=steps, loops=loops)
 
 
 def _ssla_manager(
@@ -450,6 +483,15 @@ SpeedOption = Annotated[
         help="with --processes or --ui: simulated seconds per wall second",
     ),
 ]
+DataplaneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dataplane",
+        help="'simulator' (flow-level, virtual clock) or 'emulated' (a real Linux network "
+        "on this machine, real packets, real time; needs root); default: the scenario's "
+        "network.engine",
+    ),
+]
 PlaintextOption = Annotated[
     bool,
     typer.Option(
@@ -495,6 +537,23 @@ PolicyOption = Annotated[
         "scenario's own policy: breaches are enforced, explained and audited",
     ),
 ]
+
+
+def _with_dataplane(scenario: Scenario, dataplane: str | None, processes: bool) -> Scenario:
+    """The scenario on the data-plane engine `--dataplane` names (checked)."""
+    if dataplane is not None:
+        if dataplane not in ("simulator", "emulated"):
+            errors.print(
+                f"[red]error[/] --dataplane {dataplane!r}: choose simulator or emulated",
+                highlight=False,
+            )
+            raise typer.Exit(BAD_INPUT)
+        network = scenario.network.model_copy(update={"engine": dataplane})
+        scenario = scenario.model_copy(update={"network": network})
+    if scenario.network.engine == "emulated" and processes:
+        errors.print("[red]error[/] the emulated data plane runs the agents in one process")
+        raise typer.Exit(BAD_INPUT)
+    return scenario
 
 
 def _with_analytics(scenario: Scenario, detect: bool, federated: bool = False) -> Scenario:
@@ -579,9 +638,13 @@ def demo(
     ui_exit: UIExitOption = False,
     bus_ca: BusCAOption = None,
     bus_keys: BusKeysOption = None,
+    dataplane: DataplaneOption = None,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
-    scenario, six PoPs, Section 5.3)."""
+    scenario, six PoPs, Section 5.3; with --dataplane emulated, its compressed version
+    ddos-emulated on a real network)."""
+    if dataplane == "emulated" and scenario == EMBEDDED[0]:
+        scenario = "ddos-emulated"
     if scenario not in EMBEDDED:
         errors.print(
             f"[red]error[/] --scenario {scenario!r}: choose one of {', '.join(EMBEDDED)}",
@@ -610,6 +673,7 @@ def demo(
         ui_exit,
         bus_ca,
         bus_keys,
+        dataplane=dataplane,
     )
 
 
@@ -638,9 +702,10 @@ def run_scenario(
     ui_exit: UIExitOption = False,
     bus_ca: BusCAOption = None,
     bus_keys: BusKeysOption = None,
+    dataplane: DataplaneOption = None,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
-    loaded = _with_service(_load(scenario), service)
+    loaded = _with_dataplane(_with_service(_load(scenario), service), dataplane, processes)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
     loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect, federated)

@@ -64,6 +64,7 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "schema": SCHEMA,
         "run_id": run_id,
         "scenario": scenario.id,
+        "engine": getattr(result, "engine", "simulator"),
         "seed": scenario.seed,
         "pops": len(scenario.pops),
         "wall_seconds": result.wall_seconds,
@@ -89,4 +90,5 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "policy": policy,
         "cti": cti,
         "mtd": mtd,
+        "emulation": getattr(result, "emulation", None),
     }

@@ -102,9 +102,11 @@ def main(argv: list[str]) -> int:
     with open(argv[0], encoding="utf-8") as file:
         spec = json.load(file)
     signal.signal(signal.SIGTERM, _stop)
-    with open(argv[1], "a", encoding="utf-8", buffering=1 << 16) as log:
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            asyncio.run(run(spec, log))
+    with (
+        open(argv[1], "a", encoding="utf-8", buffering=1 << 16) as log,
+        contextlib.suppress(KeyboardInterrupt, SystemExit),
+    ):
+        asyncio.run(run(spec, log))
     return 0
 
 

@@ -35,6 +35,7 @@ from secmas.network.dataplane.rules import (
     Rule,
     Steer,
     TrafficSplit,
+    split_part,
 )
 from secmas.network.dataplane.stats import BYTES_PER_MB, Counters, FlowId, FlowStats, Telemetry
 from secmas.network.emulation import firewall
@@ -64,6 +65,8 @@ class Installed:
     undo: list[tuple[Namespace, list[str]]] = field(default_factory=list)
     nft_undo: list[tuple[Namespace, str]] = field(default_factory=list)
     steer: int | None = None
+    mapped: set[str] = field(default_factory=set)
+    """A split's clients already in its verdict map."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +138,27 @@ class EmulatedController:
                 groups[kind] = FlowCount(
                     previous.bytes + count.bytes, previous.packets + count.packets
                 )
+        await self._map_new_clients()
         if self._times:
             self._record(now, truth, groups)
         self._times.append(now)
         self._truth, self._groups = truth, groups
+
+    async def _map_new_clients(self) -> None:
+        """Put clients a split has not mapped yet, now seen at its node, in its map."""
+        for rule_id, item in list(self._rules.items()):
+            split = item.rule
+            if not isinstance(split, TrafficSplit) or not self._snapshots[split.node]:
+                continue
+            flows = self._snapshots[split.node][-1].flows
+            seen = {key[0] for key in flows if key[1] == split.dst_ip}
+            new = {ip: split_part(ip, split.parts) for ip in seen - item.mapped}
+            if new:
+                commands = firewall.split_members(rule_id, new)
+                await self.network.namespace(split.node).run_async(
+                    ["nft", "-f", "-"], stdin="\n".join(commands) + "\n"
+                )
+                item.mapped |= set(new)
 
     def _record(
         self, now: float, truth: dict[str, FlowCount], groups: dict[str, FlowCount]
@@ -369,12 +389,12 @@ class EmulatedController:
                     )
                 else:
                     raise ValueError(f"no link {a!r}→{b!r} to limit")
-                self._add(installed, node, "limits", text)
+                self._add(installed, node, "ratelimits", text)
             case IpRateLimit(node=node, dst_ip=dst, rate=rate):
                 self._add(
                     installed,
                     self._checked(node),
-                    "limits",
+                    "ratelimits",
                     firewall.ip_limit_rule(dst, self._bytes(rate)),
                 )
             case FlowBlock(node=node, src_ip=src, dst_ip=dst):
@@ -409,14 +429,19 @@ class EmulatedController:
         self, rule_id: int, node: str, dst: str, parts: int, installed: Installed
     ) -> None:
         namespace = self.network.namespace(node)
-        commands = firewall.split_chains(rule_id, dst, parts)
+        known = {ip: split_part(ip, parts) for ip in self.plan.ingress}
+        commands = firewall.split_chains(rule_id, dst, parts, known)
         out = namespace.nft("\n".join(commands) + "\n")
-        handles = HANDLE.findall(out.splitlines()[-1]) if out.strip() else []
-        if not handles:
+        head = f"add rule inet {firewall.TABLE} split "
+        handles = [HANDLE.findall(line) for line in out.splitlines() if line.startswith(head)]
+        if len(handles) != 2 or not all(handles):
             raise CommandFailed(f"{namespace.name}: nft printed no handle for the split")
-        installed.nft_undo.append(
-            (namespace, f"delete rule inet {firewall.TABLE} split handle {handles[-1]}")
-        )
+        for found in handles:
+            installed.nft_undo.append(
+                (namespace, f"delete rule inet {firewall.TABLE} split handle {found[-1]}")
+            )
+        installed.nft_undo.append((namespace, f"delete map inet {firewall.TABLE} split{rule_id}"))
+        installed.mapped = set(known)
         for part in range(parts):
             name = f"split{rule_id}p{part}"
             installed.nft_undo.append((namespace, f"delete chain inet {firewall.TABLE} {name}"))
@@ -469,10 +494,8 @@ class EmulatedController:
 
     def _uninstall(self, installed: Installed) -> None:
         for namespace, command in installed.nft_undo:
-            try:
+            with contextlib.suppress(CommandFailed):  # the namespace may be going down
                 namespace.nft(command + "\n")
-            except CommandFailed:
-                pass  # the namespace is going down with the run
         for namespace, argv in installed.undo:
             with contextlib.suppress(CommandFailed):
                 namespace.run(argv)

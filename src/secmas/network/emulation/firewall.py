@@ -3,15 +3,18 @@
 Each routing namespace (a PoP or switch) has table `inet secmas`:
 
 - `flows`, `syns`, `acks`: dynamic sets keyed (client, server, service port) with a
-  counter per element, updated by every forwarded packet of a flow in either direction
-  (`flows`), by the client's bare SYNs (`syns`) and by the ACK that completes a client's
+  counter per element, updated by every forwarded packet of a flow towards the server
+  (`flows`: the direction the simulator models; answers may return another way), by the
+  client's bare SYNs (`syns`) and by the ACK that completes a client's
   handshake — the second packet of the connection in the original direction (`acks`,
   conntrack's packet count). This is what a Classifier reads (Table 5.4).
 - `forward` counts first (`account`), then drops what `blocks` matches, then polices what
-  `limits` matches: blockFlow before the rate limits, as the simulator applies them.
-- `split` (prerouting, before routing): each traffic split hashes the client's address
-  (`jhash … mod PARTS`) into a part, marks the packet `part + 1` in the mark's low byte
-  and records the client in that part's set; `steer` (prerouting, after `split`) marks
+  `ratelimits` matches: blockFlow before the rate limits, as the simulator applies them.
+- `split` (prerouting, before routing): each traffic split sends a client to its part —
+  the simulator's hash of its address (`rules.split_part`, which the VNFs also use), from
+  a verdict map the controller fills, or the kernel's `jhash` for a client not yet in it —
+  marks the packet `part + 1` in the mark's low byte and records the client in that
+  part's set; `steer` (prerouting, after `split`) marks
   steered traffic for policy routing (the mark's second byte: the steering rule's table)
   and tags it with a DSCP code point so the next hop recognises it (marks do not cross
   namespaces).
@@ -48,18 +51,17 @@ def router_ruleset(servers: Iterable[str]) -> str:
   chain steer {{ type filter hook prerouting priority -150; policy accept; }}
   chain account {{
     meta l4proto != {{ tcp, udp }} return
-    ip saddr @servers update @flows {{ ip daddr . ip saddr . th sport }}
     ip daddr @servers update @flows {{ ip saddr . ip daddr . th dport }}
     ip daddr @servers tcp flags & (syn | ack) == syn {SYN_UPDATE}
     ip daddr @servers ct original packets 2 tcp flags & (syn | ack | fin | rst) == ack {ACK_UPDATE}
   }}
   chain blocks {{ }}
-  chain limits {{ }}
+  chain ratelimits {{ }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
     jump account
     jump blocks
-    jump limits
+    jump ratelimits
   }}
 }}
 """
@@ -133,9 +135,12 @@ def link_limit_rule(intf: str, outgoing: bool, bytes_per_second: float) -> str:
     return f'{direction} "{intf}" {limit(bytes_per_second)}'
 
 
-def split_chains(rule_id: int, dst_ip: str, parts: int) -> list[str]:
-    """splitTrafficIP: commands (for `nft -f`) hashing clients towards `dst_ip` into
-    `parts`: mark part+1 and remember each client's part."""
+def split_chains(rule_id: int, dst_ip: str, parts: int, known: dict[str, int]) -> list[str]:
+    """splitTrafficIP: commands (for `nft -f`) sending each client towards `dst_ip` to its
+    part's chain, which marks part+1 and remembers the client there. `known` maps client
+    addresses to their part (the simulator's hash, `rules.split_part`) in the verdict map
+    `split<id>`; the controller adds clients it sees later; a client not yet mapped is
+    hashed by the kernel (`jhash`)."""
     commands = []
     for part in range(parts):
         chain = f"split{rule_id}p{part}"
@@ -144,13 +149,27 @@ def split_chains(rule_id: int, dst_ip: str, parts: int) -> list[str]:
             f"add chain inet {TABLE} {chain}",
             f"add rule inet {TABLE} {chain} meta mark set meta mark or {part + 1}",
             f"add rule inet {TABLE} {chain} update @{chain} {{ ip saddr }}",
+            f"add rule inet {TABLE} {chain} accept",
         ]
+    commands.append(f"add map inet {TABLE} split{rule_id} {{ type ipv4_addr : verdict; }}")
+    commands += split_members(rule_id, known)
     verdicts = ", ".join(f"{part} : jump split{rule_id}p{part}" for part in range(parts))
-    commands.append(
+    commands += [
+        f"add rule inet {TABLE} split ip daddr {dst_ip} ip saddr vmap @split{rule_id}",
         f"add rule inet {TABLE} split ip daddr {dst_ip} jhash ip saddr mod {parts} "
-        f"seed {SPLIT_SEED:#x} vmap {{ {verdicts} }}"
-    )
+        f"seed {SPLIT_SEED:#x} vmap {{ {verdicts} }}",
+    ]
     return commands
+
+
+def split_members(rule_id: int, members: dict[str, int]) -> list[str]:
+    """Commands adding clients to a split's verdict map, each to its part's chain."""
+    if not members:
+        return []
+    elements = ", ".join(
+        f"{ip} : jump split{rule_id}p{part}" for ip, part in sorted(members.items())
+    )
+    return [f"add element inet {TABLE} split{rule_id} {{ {elements} }}"]
 
 
 def steer_match(dst_ip: str, tag: int, part: int | None, arriving: str | None) -> str:

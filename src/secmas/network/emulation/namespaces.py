@@ -15,10 +15,12 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from secmas.network.emulation.errors import EmulationFailed
+
 PR_SET_PDEATHSIG = 1
 
 
-class CommandFailed(RuntimeError):
+class CommandFailed(EmulationFailed):
     """A command in a namespace exited non-zero; the text has its stderr."""
 
 
@@ -49,12 +51,15 @@ class Namespace:
             )
         return done.stdout
 
-    async def run_async(self, command: Sequence[str]) -> str:
+    async def run_async(self, command: Sequence[str], stdin: str | None = None) -> str:
         """Like `run`, without blocking the event loop."""
         process = await asyncio.create_subprocess_exec(
-            *self.argv(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            *self.argv(command),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        out, err = await process.communicate()
+        out, err = await process.communicate(None if stdin is None else stdin.encode())
         if process.returncode != 0:
             raise CommandFailed(f"{self.name}: {' '.join(command)[:120]}: {err.decode()[:400]}")
         return out.decode()

@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from secmas.network.emulation import firewall
+from secmas.network.emulation.errors import EmulationFailed
 from secmas.network.emulation.namespaces import CommandFailed, Namespace
 from secmas.network.emulation.plan import EmulationPlan
 from secmas.network.emulation.preflight import check_machine
@@ -47,7 +48,7 @@ CONNTRACK_SYSCTLS = (
 )
 
 
-class BuildError(RuntimeError):
+class BuildError(EmulationFailed):
     """The network could not be built (the text says where)."""
 
 

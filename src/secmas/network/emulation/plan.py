@@ -27,16 +27,13 @@ from ipaddress import IPv4Address, IPv4Network
 
 from secmas.network.dataplane.routing import Network, shortest_path_tree
 from secmas.network.dataplane.traffic import FlowKind, FlowSpec, scenario_flows, server_ip
+from secmas.network.emulation.errors import PlanError
 from secmas.scenario.model import Scenario
 
 PREFIX_LENGTH = 5
 LINK_NET = IPv4Network("172.16.0.0/12")
 ACCESS_NET = IPv4Network("10.250.0.0/16")
 MBIT_PER_MB = 8.0
-
-
-class PlanError(ValueError):
-    """The scenario cannot be emulated as it is (the text says what and where)."""
 
 
 def new_prefix() -> str:

@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+from secmas.network.emulation.errors import EmulationUnavailable
+
 TOOLS = {
     "ip": "iproute2",
     "tc": "iproute2",
@@ -14,10 +16,6 @@ TOOLS = {
     "mnexec": "mininet",
     "brctl": "bridge-utils",
 }
-
-
-class EmulationUnavailable(RuntimeError):
-    """The emulated engine cannot run here; the text lists what is missing."""
 
 
 def missing() -> list[str]:

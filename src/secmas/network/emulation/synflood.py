@@ -71,10 +71,8 @@ def flood(dst: str, pps: float, ports: list[int], sources: list[str]) -> None:
                 rng.getrandbits(32),
                 rng.getrandbits(16),
             )
-            try:
+            with contextlib.suppress(OSError):  # a full queue drops it, as a real one would
                 raw.sendto(packet, (dst, 0))
-            except OSError:
-                pass  # a full queue drops the packet, as a real one would
         sent = max(sent, due)
         time.sleep(TICK)
 

@@ -18,6 +18,7 @@ from subprocess import Popen
 
 from secmas.network.dataplane.stats import BYTES_PER_MB
 from secmas.network.dataplane.traffic import HTTP_ON, FlowKind
+from secmas.network.emulation.errors import EmulationFailed
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import Group
 from secmas.network.emulation.synflood import PACKET_BYTES
@@ -26,7 +27,7 @@ REQUEST_TIMEOUT = 3.0
 MAX_ATTACK_PPS = 4000.0
 
 
-class WorkloadError(RuntimeError):
+class WorkloadError(EmulationFailed):
     """A traffic process could not start or died."""
 
 

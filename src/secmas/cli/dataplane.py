@@ -1,0 +1,39 @@
+"""`secmas dataplane clean`: remove what dead emulated runs left on this machine."""
+
+from __future__ import annotations
+
+import typer
+
+from secmas.cli.output import BAD_INPUT, console, errors
+
+dataplane_app = typer.Typer(help="The emulated data plane's objects on this machine.")
+
+
+@dataplane_app.command("clean")
+def clean() -> None:
+    """Remove the namespaces' processes, interfaces, bridges and records that emulated
+    runs which died (crash, SIGKILL) left behind, as `mn -c` does — only what secmas
+    created and recorded; live runs are left alone."""
+    import os
+
+    from secmas.network.emulation.registry import clean_dead_runs, live_runs
+
+    if os.geteuid() != 0:
+        errors.print("[red]error[/] secmas dataplane clean needs root (it deletes interfaces)")
+        raise typer.Exit(BAD_INPUT)
+    cleaned = clean_dead_runs()
+    for run in cleaned:
+        console.print(
+            f"run {run.prefix}: {run.processes} processes killed, "
+            f"{len(run.interfaces)} interfaces deleted"
+        )
+    live = live_runs()
+    console.print(
+        f"{len(cleaned)} dead runs cleaned"
+        + (f"; {len(live)} live runs left alone: {', '.join(live)}" if live else "")
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `secmas dataplane` to the command line."""
+    app.add_typer(dataplane_app, name="dataplane")

@@ -1,0 +1,191 @@
+"""A built emulated network carries real traffic, its counters see it where it flows, and
+every rule kind acts on real packets at the node it names."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.network.emulation.conftest import SERVER, line_scenario, needs_emulation
+
+from secmas.network.clock import WallClock
+from secmas.network.dataplane import (
+    FlowBlock,
+    IpRateLimit,
+    LinkRateLimit,
+    Steer,
+    TrafficSplit,
+    classify_flows,
+    split_part,
+)
+from secmas.network.emulation.controller import EmulatedController
+from secmas.network.emulation.network import EmulatedNetwork
+from secmas.network.emulation.plan import emulation_plan
+from secmas.network.emulation.workload import Workload
+
+pytestmark = needs_emulation
+
+CHAINS = ("split", "steer", "blocks", "ratelimits")
+
+
+@dataclass
+class Running:
+    network: EmulatedNetwork
+    workload: Workload
+    controller: EmulatedController
+
+    def steps(self, count: int) -> None:
+        """Let `count` one-second steps of real traffic pass, sampling after each."""
+
+        async def go() -> None:
+            for _ in range(count):
+                await asyncio.sleep(1.0)
+                await self.controller.sample()
+
+        asyncio.run(go())
+
+    def add(self, rule: object) -> int:
+        return asyncio.run(self.controller.add_rule(rule))  # type: ignore[arg-type]
+
+    def flows(self, node: str, part: int | None = None) -> dict[str, float]:
+        """Bytes of the last step per source seen at `node` towards the server."""
+        stats = asyncio.run(self.controller.flows_via(node, SERVER, part))
+        return {s.flow.src_ip: s.last.bytes for s in stats}
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The line scenario built, serving, and under a SYN flood from its start."""
+    plan = emulation_plan(line_scenario())
+    network = EmulatedNetwork(plan)
+    network.start()
+    try:
+        workload = Workload(network, Path(tmp_path_factory.mktemp("emulated")), 1.0, 1)
+        workload.start_service()
+        workload.start_attack()
+        controller = EmulatedController(network, WallClock(), 1.0)
+        asyncio.run(controller.sample())
+        running = Running(network, workload, controller)
+        running.steps(3)
+        yield running
+        workload.stop()
+    finally:
+        network.stop()
+
+
+@pytest.fixture
+def rules(running: Running) -> Iterator[list[int]]:
+    """Rules a test installs, removed after it."""
+    installed: list[int] = []
+    yield installed
+    for rule_id in installed:
+        asyncio.run(running.controller.remove_rule(rule_id))
+    running.steps(2)
+
+
+def attackers(running: Running) -> list[str]:
+    return running.network.plan.attack_sources
+
+
+def test_real_requests_succeed_and_flows_are_counted_only_on_their_path(
+    running: Running,
+) -> None:
+    on_path, off_path = running.flows("B"), running.flows("D")
+    assert set(attackers(running)) <= set(on_path)
+    assert off_path == {}
+    requests = running.workload.requests()
+    assert requests and sum(r.ok for r in requests) / len(requests) >= 0.9
+    last = running.controller.telemetry[-1]
+    assert last.attack > 0 and last.legit > 0
+
+
+def test_the_classifier_tells_the_real_syn_flood_from_real_http(running: Running) -> None:
+    stats = asyncio.run(running.controller.flows_via("B", SERVER))
+    flagged = {s.flow.src_ip for s in classify_flows(stats)}
+    assert flagged == set(attackers(running))
+
+
+def test_a_flow_block_drops_one_source_at_its_ingress(running: Running, rules: list[int]) -> None:
+    victim, *others = attackers(running)
+    rules.append(running.add(FlowBlock("A", victim, SERVER)))
+    running.steps(2)
+    seen = running.flows("B")
+    assert seen.get(victim, 0.0) == 0.0
+    assert all(seen[other] > 0 for other in others)
+
+
+def test_an_ip_limit_polices_the_traffic_towards_the_server(
+    running: Running, rules: list[int]
+) -> None:
+    before = asyncio.run(running.controller.rate("B", "C"))
+    rules.append(running.add(IpRateLimit("B", SERVER, before / 4)))
+    running.steps(3)
+    assert asyncio.run(running.controller.rate("B", "C")) < before / 2
+
+
+def test_a_link_limit_polices_one_direction_of_one_link(running: Running, rules: list[int]) -> None:
+    before = asyncio.run(running.controller.rate("A", "B"))
+    rules.append(running.add(LinkRateLimit("A", "B", before / 4)))
+    running.steps(3)
+    assert asyncio.run(running.controller.rate("A", "B")) < before / 2
+
+
+def test_a_split_puts_each_client_in_the_part_the_simulator_would(
+    running: Running, rules: list[int]
+) -> None:
+    rules.append(running.add(TrafficSplit("A", SERVER, 2)))
+    running.steps(2)
+    parts = [set(running.flows("A", part)) for part in (0, 1)]
+    assert parts[0] and parts[1] and not parts[0] & parts[1]
+    for part, sources in enumerate(parts):
+        assert all(split_part(ip, 2) == part for ip in sources)
+
+
+def test_steering_moves_the_traffic_through_the_off_path_pop(
+    running: Running, rules: list[int]
+) -> None:
+    rules.append(running.add(Steer("A", SERVER, ("A", "D", "C"))))
+    running.steps(2)
+    assert set(attackers(running)) <= set(running.flows("D"))
+    assert all(size == 0.0 for size in running.flows("B").values())
+    recent = [r for r in running.workload.requests()[-20:]]
+    assert sum(r.ok for r in recent) >= 0.9 * len(recent)
+
+
+def test_steering_one_part_moves_only_that_part(running: Running, rules: list[int]) -> None:
+    rules.append(running.add(TrafficSplit("A", SERVER, 2)))
+    rules.append(running.add(Steer("A", SERVER, ("A", "D", "C"), part=1)))
+    running.steps(2)
+    at_d = {ip for ip, size in running.flows("D").items() if size > 0}
+    at_b = {ip for ip, size in running.flows("B").items() if size > 0}
+    assert at_d and at_b
+    assert all(split_part(ip, 2) == 1 for ip in at_d)
+    assert all(split_part(ip, 2) == 0 for ip in at_b)
+
+
+def test_a_removed_rule_leaves_no_trace_in_the_namespace(running: Running) -> None:
+    node = running.network.namespace("A")
+
+    def state() -> list[str]:
+        chains = [node.run(["nft", "list", "chain", "inet", "secmas", c]) for c in CHAINS]
+        return [
+            *chains,
+            node.run(["ip", "rule"]),
+            node.run(["ip", "route", "show", "table", "all"]),
+        ]
+
+    before = state()
+    split = running.add(TrafficSplit("A", SERVER, 2))
+    steer = running.add(Steer("A", SERVER, ("A", "D", "C"), part=0))
+    assert state() != before
+    for rule in (steer, split):
+        asyncio.run(running.controller.remove_rule(rule))
+    assert state() == before
+
+
+def test_an_unknown_node_is_refused_by_name(running: Running) -> None:
+    with pytest.raises(ValueError, match="unknown node 'nowhere'"):
+        running.add(FlowBlock("nowhere", "10.66.0.1", SERVER))
