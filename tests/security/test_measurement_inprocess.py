@@ -203,6 +203,15 @@ def test_genuine_code_with_forged_globals_is_caught(infected: Infected) -> None:
     assert not infected.appraise().passed
 
 
+def test_a_module_function_with_forged_globals_is_caught(infected: Infected) -> None:
+    genuine = infected.module.Agent.check
+    namespace = {"hmac": types.SimpleNamespace(compare_digest=lambda a, b: True)}
+    forged = types.FunctionType(genuine.__code__, namespace, "check")
+    forged.__qualname__, forged.__module__ = "check", infected.module.__name__
+    infected.module.check = forged  # a global the agent's code may look up
+    assert not infected.appraise().passed
+
+
 def test_the_demo_implant_is_caught_and_keeps_the_agent_running() -> None:
     from secmas.agents.ddos.agent import PoPAgent
     from secmas.pipeline import tamper

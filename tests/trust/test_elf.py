@@ -21,7 +21,9 @@ def test_measures_loaded_read_only_sections(ls_copy: Path) -> None:
     measured = measure_elf(ls_copy)
     assert {".text", ".rodata", ".dynsym", ".eh_frame"} <= measured.digests.keys()
     assert not {".data", ".bss", ".got", ".dynamic", ".comment"} & measured.digests.keys()
-    assert measured.root == root_digest(measured.digests.items())
+    assert measured.root == root_digest(measured.entries.items())
+    assert {"elf:header", "elf:phdrs", "elf:rest"} <= measured.entries.keys()
+    assert measured.spoofs == ()
     with ls_copy.open("rb") as stream:
         text = ELFFile(stream).get_section_by_name(".text").data()
     assert measured.digests[".text"] == hashlib.sha256(text).hexdigest()

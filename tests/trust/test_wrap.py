@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.trust.elf import measure_elf
+from secmas.trust.elf import PF_X, PT_LOAD, measure_elf, read_layout
 from secmas.trust.manifest import verify_signature
 from secmas.trust.wrap import ArtifactError, artifact_kind, verify, verify_running, wrap
 
@@ -53,22 +53,23 @@ def test_tampered_text_is_listed(
 ) -> None:
     manifest = wrap(ls_copy, signer, image="ls", version="9.1")
     flip(ls_copy, measure_elf(ls_copy).sections[".text"].offset + 64)
-    result = verify(ls_copy, manifest)
-    assert not result.ok and result.changed == (".text",)
-    assert result.problems() == ["changed .text"]
+    result = verify(ls_copy, manifest, signer.public_key())
+    code = next(s for s in read_layout(ls_copy).segments if s.type == PT_LOAD and s.flags & PF_X)
+    assert not result.ok and result.changed == (".text", f"elf:load@{code.index}")
+    assert result.problems() == ["changed .text", f"changed elf:load@{code.index}"]
 
 
 def test_bad_signature_and_untrusted_signer(ls_copy: Path, signer: Ed25519PrivateKey) -> None:
     manifest = wrap(ls_copy, signer)
     forged = manifest.model_copy(update={"entries": {**manifest.entries, ".text": "0" * 64}})
-    assert verify(ls_copy, forged).problems() == ["bad signature"]
+    assert verify(ls_copy, forged, signer.public_key()).problems() == ["bad signature"]
     stranger = Ed25519PrivateKey.generate().public_key()
     assert verify(ls_copy, manifest, stranger).bad_signature
 
 
 def test_kind_mismatch(ls_copy: Path, agent_package, signer: Ed25519PrivateKey) -> None:
     manifest = wrap(ls_copy, signer)
-    assert verify(agent_package.path, manifest).problems() == [
+    assert verify(agent_package.path, manifest, signer.public_key()).problems() == [
         "kind mismatch: the artifact is python"
     ]
 
@@ -83,11 +84,14 @@ def test_malformed_elf_is_an_artifact_error(tmp_path: Path, signer: Ed25519Priva
 def test_python_wrap_lists_the_changed_function(agent_package, signer: Ed25519PrivateKey) -> None:
     manifest = wrap(agent_package.path, signer)
     assert manifest.kind == "python" and manifest.hardening is None
-    assert verify(agent_package.path, manifest).ok
+    assert verify(agent_package.path, manifest, signer.public_key()).ok
     core = agent_package.path / "core.py"
     core.write_text(core.read_text().replace("return x * 2", "return x * 20"))
     name = agent_package.name
-    assert verify(agent_package.path, manifest).changed == (f"{name}.core", f"{name}.core:f")
+    assert verify(agent_package.path, manifest, signer.public_key()).changed == (
+        f"{name}.core",
+        f"{name}.core:f",
+    )
 
 
 def test_single_module_and_syntax_errors(tmp_path: Path, signer: Ed25519PrivateKey) -> None:
@@ -95,10 +99,10 @@ def test_single_module_and_syntax_errors(tmp_path: Path, signer: Ed25519PrivateK
     module.write_text("def helper():\n    return 1\n")
     manifest = wrap(module, signer)
     assert set(manifest.entries) == {"tool", "tool:helper"}
-    assert verify(module, manifest).ok
+    assert verify(module, manifest, signer.public_key()).ok
     module.write_text("def helper(:\n")
     with pytest.raises(ArtifactError, match=r"tool\.py:1: not valid Python"):
-        verify(module, manifest)
+        verify(module, manifest, signer.public_key())
 
 
 def test_running_agent_verifies_itself(agent_package, signer: Ed25519PrivateKey) -> None:
@@ -106,4 +110,6 @@ def test_running_agent_verifies_itself(agent_package, signer: Ed25519PrivateKey)
     core = agent_package.load()[f"{agent_package.name}.core"]
     assert verify_running(manifest, signer.public_key()).ok
     core.f.__code__ = core.g.__code__
-    assert verify_running(manifest).problems() == [f"changed {agent_package.name}.core:f"]
+    assert verify_running(manifest, signer.public_key()).problems() == [
+        f"changed {agent_package.name}.core:f"
+    ]

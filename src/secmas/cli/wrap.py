@@ -2,9 +2,12 @@
 
 `wrap` measures an agent (ELF binary, Python package or module), signs the reference
 manifest and optionally stores it in the reference repository; `verify` checks an artifact
-against a manifest. Exit codes as for every `secmas` command: 0 success, 1 a check that
-failed (mismatch, bad signature), 2 bad input (unreadable or unsupported artifact, manifest
-or key), with a one-line message and never a traceback.
+against a manifest signed by a key it trusts: `--trusted-key`, or else this host's SECaaS
+key (the one `wrap` signs the repository's manifests with); a manifest that merely carries
+a valid signature by whatever key it names is refused. Exit codes as for every `secmas`
+command: 0 success, 1 a check that failed (mismatch, bad signature), 2 bad input
+(unreadable or unsupported artifact, manifest or key, no trusted key), with a one-line
+message and never a traceback.
 """
 
 from __future__ import annotations
@@ -13,11 +16,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.markup import escape
 from rich.table import Table
 
 from secmas.cli.output import console, errors, fail
-from secmas.trust.keys import KeyFileError, load_private_key, load_public_key, signing_key
+from secmas.trust.keys import (
+    KeyFileError,
+    default_key_path,
+    load_private_key,
+    load_public_key,
+    signing_key,
+)
 from secmas.trust.manifest import ManifestError, ReferenceManifest
 from secmas.trust.repository import ReferenceExists, ReferenceRepository, RepositoryError
 from secmas.trust.wrap import ArtifactError, verify, wrap
@@ -100,6 +110,18 @@ def _print_measurement(manifest: ReferenceManifest) -> None:
     console.print(f"signed by {manifest.public_key}", highlight=False, soft_wrap=True)
 
 
+def _trusted(spec: str | None) -> Ed25519PublicKey:
+    """The signer `verify` requires: the given key, or the host's SECaaS key."""
+    if spec is not None:
+        return load_public_key(spec)
+    path = default_key_path()
+    if not path.exists():
+        raise KeyFileError(
+            f"no trusted key: pass --trusted-key, or wrap with this host's SECaaS key ({path})"
+        )
+    return load_private_key(path).public_key()
+
+
 def verify_artifact(
     artifact: Annotated[
         Path, typer.Argument(help="ELF binary, Python package directory or .py file")
@@ -107,13 +129,16 @@ def verify_artifact(
     manifest: Annotated[Path, typer.Argument(help="signed reference manifest (JSON)")],
     trusted_key: Annotated[
         str | None,
-        typer.Option(help="signer to require: PEM file (public or private key) or 64 hex digits"),
+        typer.Option(
+            help="signer to require: PEM file (public or private key) or 64 hex digits"
+            " (default: this host's SECaaS key)"
+        ),
     ] = None,
 ) -> None:
     """Check an artifact against its reference manifest; list every part that differs."""
     try:
         reference = ReferenceManifest.load(manifest)
-        trusted = load_public_key(trusted_key) if trusted_key is not None else None
+        trusted = _trusted(trusted_key)
         result = verify(artifact, reference, trusted)
     except (ManifestError, KeyFileError, ArtifactError) as exc:
         raise fail(str(exc)) from None

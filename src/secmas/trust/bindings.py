@@ -56,10 +56,13 @@ CLEAN = problems_digest(())
 
 
 def module_problems(module: ModuleType, known: KnownCode) -> list[str]:
-    """Globals of `module` holding functions, classes or tables of them that are foreign."""
+    """Globals of `module` holding functions, classes or tables of them that are foreign.
+
+    A function bound under its own name in its own module is left to the code
+    measurement, which already hashes it (`secmas.trust.pycode.live_code`)."""
     found = []
     for name, value in list(vars(module).items()):
-        if name.startswith("__") and name.endswith("__"):
+        if (name.startswith("__") and name.endswith("__")) or _own_function(module, name, value):
             continue
         for where, item in _bound(value):
             problem = foreign(item, known)
@@ -97,6 +100,15 @@ def stdlib_problems(known: KnownCode, modules: Mapping[str, ModuleType] | None =
         if standard and name not in _STDLIB_SKIP and isinstance(module, ModuleType):
             found.extend(module_problems(module, known))
     return found
+
+
+def _own_function(module: ModuleType, name: str, value: object) -> bool:
+    return (
+        isinstance(value, FunctionType)
+        and value.__qualname__ == name
+        and value.__module__ == module.__name__
+        and value.__globals__ is vars(module)
+    )
 
 
 def _bound(value: object) -> Iterable[tuple[str, object]]:

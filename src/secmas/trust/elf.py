@@ -1,8 +1,22 @@
-"""Measure an ELF image: one SHA-256 per loaded read-only section and a root over them.
+"""Measure an ELF image: what the loader reads and maps, part by part, and a root over them.
 
-Only sections that are loaded (SHF_ALLOC) and never written (no SHF_WRITE) are measured:
-code (.text, .plt, .init, .fini) and constants (.rodata, .eh_frame, .dynsym, …) are what
-an attacker patches, while .data and .bss legitimately change and NOBITS has no bytes.
+Parts (the keys of `ElfMeasurement.entries`, as a manifest records them):
+- one SHA-256 per loaded read-only section (`.text`, `.rodata`, `.dynsym`, …), by name,
+  which a running process's mapped code is compared with (`secmas.trust.procmem`);
+- `elf:header`: the ELF header, e_entry and the table offsets included;
+- `elf:phdrs`: the program header table (segment flags, so a cleared NX on PT_GNU_STACK
+  or a data segment made executable, the interpreter, PT_DYNAMIC);
+- `elf:load@<i>`: the file bytes of each PT_LOAD segment (program header index `i`):
+  everything the loader maps, writable data included (`.data`, `.data.rel.ro`,
+  `.init_array`, `.dynamic`, `.got`), as it is on disk before relocation;
+- `elf:rest`: every byte no header or segment covers (section header table, non-loaded
+  sections, bytes appended to the file), so no byte of the file goes unmeasured.
+
+Section headers are not what the loader uses: a section-header redirect (`.text`'s header
+pointed at an untouched copy while the mapped code is patched) would keep the section
+digests. So the measurement checks that every loaded section lies where a PT_LOAD segment
+maps its address, with the segment's permissions (`ElfMeasurement.spoofs`); SECaaS refuses
+to wrap an image where they disagree and `verify` reports it.
 
 The headers are unpacked with `struct` rather than pyelftools (which `hardening` uses, and
 the tests check this reader against): building pyelftools' construct parsers costs about
@@ -18,7 +32,7 @@ import mmap
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from secmas.trust.digests import root_digest
@@ -28,15 +42,23 @@ ELF_MAGIC = b"\x7fELF"
 SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
+SHF_TLS = 0x400
 SHT_NOBITS = 8
 
 SHN_XINDEX = 0xFFFF
+PT_LOAD = 1
+PF_X, PF_W = 0x1, 0x2
+ET_EXEC, ET_DYN = 2, 3
 _IDENT_SIZE = 16  # e_ident: magic, class, byte order, version, ABI, padding
 
 # By EI_CLASS: the ELF header after e_ident (type … shnum, shstrndx) and a section header
 # (name, type, flags, addr, offset, size, link, info, addralign, entsize).
 _FORMATS = {1: ("HHIIIIIHHHHHH", "IIIIIIIIII"), 2: ("HHIQQQIHHHHHH", "IIQQQQIIQQ")}
+# A program header: ELF32 (type, offset, vaddr, paddr, filesz, memsz, flags, align);
+# ELF64 moves flags second (type, flags, offset, vaddr, paddr, filesz, memsz, align).
+_PHDR_FORMATS = {1: "IIIIIIII", 2: "IIQQQQQQ"}
 _BYTE_ORDERS = {1: "<", 2: ">"}
+HEADER, PHDRS, REST = "elf:header", "elf:phdrs", "elf:rest"
 
 
 class ElfError(Exception):
@@ -70,12 +92,49 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One program header: what the loader maps, from where, with which permissions."""
+
+    index: int
+    type: int
+    flags: int
+    offset: int
+    address: int
+    file_size: int
+    memory_size: int
+
+    def maps(self, section: Section) -> bool:
+        """Whether the section's address falls in this segment's memory image."""
+        return self.address <= section.address < self.address + max(self.memory_size, 1)
+
+
+@dataclass(frozen=True)
+class ElfLayout:
+    """The headers of an ELF image: type, header size, program headers, sections."""
+
+    type: int
+    header_size: int
+    phdrs: tuple[int, int]  # (file offset, size in bytes) of the program header table
+    segments: tuple[Segment, ...]
+    sections: dict[str, Section]
+
+
+@dataclass(frozen=True)
 class ElfMeasurement:
-    """Digests of an image's measured sections and their root, keyed by section name."""
+    """Digests of an image's measured sections (by name), of its headers, segments and
+    the rest of the file (`parts`), their root, and where section and program headers
+    disagree (`spoofs`)."""
 
     sections: dict[str, Section]
     digests: dict[str, str]
     root: str
+    parts: dict[str, str] = field(default_factory=dict)
+    spoofs: tuple[str, ...] = ()
+
+    @property
+    def entries(self) -> dict[str, str]:
+        """Every part's digest: what a manifest records and `root` covers."""
+        return {**self.digests, **self.parts}
 
 
 @contextmanager
@@ -100,8 +159,18 @@ def opened(path: Path) -> Iterator[tuple[mmap.mmap, dict[str, Section]]]:
             yield memory, _keyed(sections)
 
 
-def _read_sections(memory: mmap.mmap) -> list[Section]:
-    """Every section header, named from the section-name string table."""
+def read_layout(path: Path) -> ElfLayout:
+    """The headers of an ELF file; ElfError names the path."""
+    with opened(path) as (memory, sections):
+        try:
+            return _layout(memory, sections)
+        except ElfError as exc:
+            raise ElfError(f"{path}: {exc}") from exc
+
+
+def _formats(memory: mmap.mmap) -> tuple[str, str, str, int]:
+    """struct formats of the ELF header, a section header and a program header, and the
+    EI_CLASS."""
     if len(memory) < _IDENT_SIZE:
         raise ElfError("truncated ELF header")
     klass, order = memory[4], memory[5]
@@ -110,6 +179,40 @@ def _read_sections(memory: mmap.mmap) -> list[Section]:
     ehdr, shdr = (_BYTE_ORDERS[order] + f for f in _FORMATS[klass])
     if len(memory) < _IDENT_SIZE + struct.calcsize(ehdr):
         raise ElfError("truncated ELF header")
+    return ehdr, shdr, _BYTE_ORDERS[order] + _PHDR_FORMATS[klass], klass
+
+
+def _layout(memory: mmap.mmap, sections: dict[str, Section]) -> ElfLayout:
+    ehdr, _, phdr, klass = _formats(memory)
+    e_type, _, _, _, phoff, _, _, ehsize, phentsize, phnum, *_ = struct.unpack_from(
+        ehdr, memory, _IDENT_SIZE
+    )
+    header_size = max(ehsize, _IDENT_SIZE + struct.calcsize(ehdr))
+    if header_size > len(memory):
+        raise ElfError("ELF header extends past the end of the file")
+    if phoff == 0 or phnum == 0:
+        return ElfLayout(e_type, header_size, (0, 0), (), sections)
+    if phentsize < struct.calcsize(phdr):
+        raise ElfError(f"program headers of {phentsize} bytes are too short")
+    if phoff + phnum * phentsize > len(memory):
+        raise ElfError("program header table extends past the end of the file")
+    segments = []
+    for i in range(phnum):
+        row = struct.unpack_from(phdr, memory, phoff + i * phentsize)
+        if klass == 1:
+            p_type, offset, vaddr, _, filesz, memsz, flags, _ = row
+        else:
+            p_type, flags, offset, vaddr, _, filesz, memsz, _ = row
+        segment = Segment(i, p_type, flags, offset, vaddr, filesz, memsz)
+        if p_type == PT_LOAD and offset + filesz > len(memory):
+            raise ElfError(f"segment {i} extends past the end of the file")
+        segments.append(segment)
+    return ElfLayout(e_type, header_size, (phoff, phnum * phentsize), tuple(segments), sections)
+
+
+def _read_sections(memory: mmap.mmap) -> list[Section]:
+    """Every section header, named from the section-name string table."""
+    ehdr, shdr, _, _ = _formats(memory)
     *_, shoff, _, _, _, _, entsize, count, names_index = struct.unpack_from(
         ehdr, memory, _IDENT_SIZE
     )
@@ -157,15 +260,87 @@ def _keyed(sections: list[Section]) -> dict[str, Section]:
 
 
 def measure_elf(path: Path) -> ElfMeasurement:
-    """Hash every measured section of an ELF file; ElfError if it is not a sound ELF."""
+    """Hash every measured section, the headers, each loaded segment and the rest of an
+    ELF file; ElfError if it is not a sound ELF."""
     with opened(path) as (memory, sections), memoryview(memory) as view:
+        try:
+            layout = _layout(memory, sections)
+        except ElfError as exc:
+            raise ElfError(f"{path}: {exc}") from exc
         measured = {key: s for key, s in sections.items() if s.measured}
-        digests = {key: _digest(view, s) for key, s in measured.items()}
+        digests = {key: _digest(view, s.offset, s.size) for key, s in measured.items()}
+        parts = _parts(view, layout)
     if not digests:
         raise ElfError(f"{path}: no loaded read-only sections to measure")
-    return ElfMeasurement(measured, digests, root_digest(digests.items()))
+    reserved = digests.keys() & parts.keys()
+    if reserved:
+        raise ElfError(f"{path}: a section is named like a measured part ({min(reserved)})")
+    spoofs = header_spoofs(layout)
+    return ElfMeasurement(
+        measured, digests, root_digest({**digests, **parts}.items()), parts, spoofs
+    )
 
 
-def _digest(view: memoryview, section: Section) -> str:
-    with view[section.offset : section.offset + section.size] as chunk:
+def _parts(view: memoryview, layout: ElfLayout) -> dict[str, str]:
+    """Header, program headers, PT_LOAD segments, and every byte none of them covers."""
+    covered = [(0, layout.header_size), (layout.phdrs[0], layout.phdrs[0] + layout.phdrs[1])]
+    parts = {
+        HEADER: _digest(view, 0, layout.header_size),
+        PHDRS: _digest(view, *layout.phdrs),
+    }
+    for segment in layout.segments:
+        if segment.type == PT_LOAD:
+            parts[f"elf:load@{segment.index}"] = _digest(view, segment.offset, segment.file_size)
+            covered.append((segment.offset, segment.offset + segment.file_size))
+    rest = hashlib.sha256()
+    at = 0
+    for start, stop in sorted(covered):
+        if start > at:
+            with view[at:start] as gap:
+                rest.update(len(gap).to_bytes(8, "big") + at.to_bytes(8, "big"))
+                rest.update(gap)
+        at = max(at, stop)
+    if at < len(view):
+        with view[at:] as tail:
+            rest.update(len(tail).to_bytes(8, "big") + at.to_bytes(8, "big"))
+            rest.update(tail)
+    parts[REST] = rest.hexdigest()
+    return parts
+
+
+def header_spoofs(layout: ElfLayout) -> tuple[str, ...]:
+    """Loaded sections whose header disagrees with the program headers the loader uses:
+    not inside a PT_LOAD segment's memory, at another file offset than the segment maps
+    at its address, or with permissions the segment does not have."""
+    loads = [s for s in layout.segments if s.type == PT_LOAD]
+    if layout.type not in (ET_EXEC, ET_DYN) or not loads:
+        return ()
+    found = []
+    for key, section in layout.sections.items():
+        if not section.flags & SHF_ALLOC or section.size == 0:
+            continue
+        if section.flags & SHF_TLS and section.type == SHT_NOBITS:
+            continue  # .tbss: a TLS template's size, no address space of its own
+        segment = next((s for s in loads if s.maps(section)), None)
+        if segment is None:
+            found.append(f"{key} at {section.address:#x} is in no loaded segment")
+            continue
+        if section.type != SHT_NOBITS and (
+            section.offset - segment.offset != section.address - segment.address
+            or section.offset + section.size > segment.offset + segment.file_size
+        ):
+            found.append(
+                f"{key} is read from offset {section.offset:#x}, but segment "
+                f"{segment.index} maps {section.address:#x} from "
+                f"{segment.offset + section.address - segment.address:#x}"
+            )
+        if section.executable and not segment.flags & PF_X:
+            found.append(f"{key} is executable, segment {segment.index} is not")
+        if section.flags & SHF_WRITE and not segment.flags & PF_W:
+            found.append(f"{key} is writable, segment {segment.index} is not")
+    return tuple(found)
+
+
+def _digest(view: memoryview, offset: int, size: int) -> str:
+    with view[offset : offset + size] as chunk:
         return hashlib.sha256(chunk).hexdigest()

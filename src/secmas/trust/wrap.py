@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
@@ -69,7 +69,9 @@ def wrap(
     digits of the root, so that unnamed builds still get distinct, stable versions.
     """
     kind = artifact_kind(artifact)
-    entries, root = _measure(artifact, kind)
+    entries, root, spoofs = _measure(artifact, kind)
+    if spoofs:
+        raise ArtifactError(f"{artifact}: header spoof, not signed: {spoofs[0]}")
     hardening = None
     if kind == "elf":
         try:
@@ -93,6 +95,7 @@ class Verification:
 
     bad_signature: bool = False
     kind: Kind | None = None  # the artifact's, when it is not the manifest's
+    spoofs: tuple[str, ...] = ()  # section headers that disagree with the program headers
     root_matches: bool = True
     changed: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
@@ -108,14 +111,16 @@ class Verification:
             return ["bad signature"]
         if self.kind is not None:
             return [f"kind mismatch: the artifact is {self.kind}"]
-        lines = EntryDiff(self.changed, self.missing, self.extra).lines()
+        lines = [f"header spoof: {s}" for s in self.spoofs]
+        lines += EntryDiff(self.changed, self.missing, self.extra).lines()
         return lines or ([] if self.root_matches else ["changed root"])
 
 
 def verify(
-    artifact: Path, manifest: ReferenceManifest, trusted_key: Ed25519PublicKey | None = None
+    artifact: Path, manifest: ReferenceManifest, trusted_key: Ed25519PublicKey
 ) -> Verification:
-    """Check the signature, then measure the artifact and compare it part by part.
+    """Check the signature (by `trusted_key`, never merely by the key the manifest
+    names), then measure the artifact and compare it part by part.
 
     Raises ArtifactError when the artifact cannot be measured at all, whatever the
     manifest: an unusable artifact is bad input, not a failed check.
@@ -126,27 +131,31 @@ def verify(
     if kind != manifest.kind:
         return Verification(kind=kind)
     package = _reference(manifest).name if kind == "python" else None
-    entries, root = _measure(artifact, kind, package)
-    return _verification(manifest, diff_entries(manifest.entries, entries), root)
+    entries, root, spoofs = _measure(artifact, kind, package)
+    verification = _verification(manifest, diff_entries(manifest.entries, entries), root)
+    return replace(verification, spoofs=spoofs)
 
 
-def _measure(path: Path, kind: Kind, package: str | None = None) -> tuple[dict[str, str], str]:
-    """An artifact's entries and root; `package` is the name its modules are imported by."""
+def _measure(
+    path: Path, kind: Kind, package: str | None = None
+) -> tuple[dict[str, str], str, tuple[str, ...]]:
+    """An artifact's entries, root and header spoofs; `package` is the name its modules
+    are imported by."""
     try:
         if kind == "elf":
             measured = measure_elf(path)
-            return measured.digests, measured.root
+            return measured.entries, measured.root, measured.spoofs
         files = measure_files(path, package)
     except (ElfError, PackageError) as exc:
         raise ArtifactError(str(exc)) from exc
     except OSError as exc:  # a package directory that cannot be listed
         raise ArtifactError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return files.entries(), files.root
+    return files.entries(), files.root, ()
 
 
 def verify_running(
     manifest: ReferenceManifest,
-    trusted_key: Ed25519PublicKey | None = None,
+    trusted_key: Ed25519PublicKey,
     modules: Mapping[str, ModuleType] | None = None,
 ) -> Verification:
     """Check a Python manifest against the live modules (default `sys.modules`), as a
