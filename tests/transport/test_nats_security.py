@@ -276,3 +276,41 @@ def test_a_cluster_as_one_bus_value_survives_the_loss_of_a_node(tmp_path: Path) 
 
     with NatsCluster(3, tls=pki) as cluster:
         assert run(scenario(cluster)) == b"here"
+
+
+@needs_server
+def test_a_tls_nkey_client_reconnects_after_a_server_restart(tmp_path: Path) -> None:
+    """The seed is read again for the new nonce; TLS is required again on the new link."""
+    pki = issue_run_pki(tmp_path / "pki", ["nats"])
+    keys = issue_users(tmp_path / "keys", ["a"])
+    server = NatsServer(tls=pki["nats"], users=[keys["a"]])
+
+    async def scenario() -> list[bytes]:
+        ca, seed = pki["nats"].ca_file, keys["a"].seed_file
+        bus = await NatsBus.connect(server.url, ca_file=ca, nkey_file=seed, reconnect_wait=0.05)
+        got: list[bytes] = []
+
+        async def keep(_s: str, data: bytes) -> None:
+            got.append(data)
+
+        try:
+            await bus.subscribe("back", keep)
+            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(server.start)
+            await until(lambda: bus.reconnects == 1, timeout=10)
+            await bus.publish("back", b"again")
+            await until(lambda: got == [b"again"])
+        finally:
+            await bus.close()
+        return got
+
+    with server:
+        assert run(scenario()) == [b"again"]
+
+
+@needs_server
+def test_credentials_without_tls_are_warned_about(tmp_path: Path, caplog) -> None:
+    keys = issue_users(tmp_path, ["a"])
+    with NatsServer(users=[keys["a"]]) as server, caplog.at_level("WARNING"):
+        run(_round_trip(server.url, None, keys["a"].seed_file))
+    assert "credentials go in clear" in caplog.text

@@ -241,6 +241,7 @@ class NatsBus:
         self._nc = _TLSOnlyClient()
         self._fatal: asyncio.Future[str] | None = None
         self._fatal_servers: set[str] = set()
+        self._first_error: Exception | None = None
         self._subs: dict[NatsSubscription, None] = {}
         self._replies: dict[str, asyncio.Future[bytes | None]] = {}
         self._reply_prefix = ""
@@ -305,6 +306,12 @@ class NatsBus:
         elif address.user is not None:
             options["user"] = address.user
             options["password"] = address.password or ""
+        if (nkey_file is not None or address.has_credentials) and not self._nc.require_tls:
+            logger.warning(
+                "NATS client %s: credentials go in clear unless the server requires TLS "
+                "(use tls:// URLs and --bus-ca)",
+                self.url,
+            )
         return options
 
     async def _open(
@@ -348,8 +355,11 @@ class NatsBus:
             await self._abandon(connecting)
             if isinstance(exc, BusUnavailable):
                 raise
+            reason = _explain(exc)
+            if isinstance(exc, TimeoutError) and self._first_error is not None:
+                reason = f"no connection within {timeout:g} s; {_explain(self._first_error)}"
             raise BusUnavailable(
-                f"cannot connect to the NATS server at {self.url}: {_explain(exc)}"
+                f"cannot connect to the NATS server at {self.url}: {reason}"
             ) from exc
         self._up = True
 
@@ -603,6 +613,7 @@ class NatsBus:
     def _note_first_failure(self, exc: Exception) -> None:
         """The first connection fails at once when every server refused it for a reason
         that retrying cannot cure (certificate, credentials, no TLS)."""
+        self._first_error = exc
         if not _fatal(exc) or self._fatal is None or self._fatal.done():
             return
         current = self._nc._current_server  # nats-py names no public "server being tried"
