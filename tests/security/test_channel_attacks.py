@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from tests.transport.channel_members import FLOOR, Clock, inbox, recipient
 
 from secmas.transport import MemoryBus
 from secmas.transport.channel import (
@@ -39,24 +40,6 @@ from secmas.trust.linkkeys import (
 
 PIPELINE, VNI = "ddos", 7
 SECRET_1, SECRET_2 = bytes(range(32)), bytes(range(100, 132))
-FLOOR = "nfva.floor"
-
-
-def inbox(agent: str) -> str:
-    return f"nfva.agent.{agent}"
-
-
-def recipient(subject: str) -> str | None:
-    tokens = subject.split(".")
-    return tokens[2] if len(tokens) == 3 and tokens[:2] == ["nfva", "agent"] else None
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Members:
@@ -83,6 +66,24 @@ class Inbox:
 
     async def __call__(self, _subject: str, data: bytes) -> None:
         self.got.append(data)
+
+
+class Tap:
+    """A raw subscription on the bus: every frame as the wire carries it."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, bytes]] = []
+
+    async def __call__(self, subject: str, frame: bytes) -> None:
+        self.frames.append((subject, frame))
+
+
+async def watched(net: Members, receiver: str) -> tuple[Tap, Inbox]:
+    """A tap on the NFV-A subjects and `receiver`'s plaintext inbox for all of them."""
+    tap, got = Tap(), Inbox()
+    await net.bus.subscribe("nfva.>", tap)
+    await net.buses[receiver].subscribe("nfva.>", got)
+    return tap, got
 
 
 def forge(
@@ -220,15 +221,9 @@ def test_a_forged_top_sequence_number_does_not_shut_a_sender_out():
 def test_a_captured_frame_replayed_is_dropped_in_and_after_its_epoch():
     async def main():
         net = Members()
-        captured: list[tuple[str, bytes]] = []
-
-        async def tap(subject: str, frame: bytes) -> None:
-            captured.append((subject, frame))
-
-        await net.bus.subscribe("nfva.>", tap)
-        got = Inbox()
+        tap, got = await watched(net, "bob")
+        captured = tap.frames
         bob = net.buses["bob"]
-        await bob.subscribe("nfva.>", got)
         await net.buses["alice"].publish(FLOOR, b"bid 10")
         await net.buses["alice"].publish(inbox("bob"), b"accept")
         await net.bus.flush()
@@ -259,15 +254,9 @@ def test_a_revoked_member_can_neither_read_nor_forge_new_epoch_traffic():
             net.keys[name].revoke("mallory")
             net.keys[name].install(2, SECRET_2)
             net.keys[name].activate(2)
-        seen: list[tuple[str, bytes]] = []
-
-        async def tap(subject: str, frame: bytes) -> None:
-            seen.append((subject, frame))
-
-        await net.bus.subscribe("nfva.>", tap)
-        got = Inbox()
+        tap, got = await watched(net, "bob")
+        seen = tap.frames
         bob = net.buses["bob"]
-        await bob.subscribe("nfva.>", got)
         alice = net.buses["alice"]
         await alice.publish(FLOOR, b"group secret")
         await alice.publish(inbox("bob"), b"pairwise secret")

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from tests.transport.channel_members import FLOOR, inbox, recipient
 
 from secmas.transport import Bus, MemoryBus
 from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
@@ -29,18 +30,8 @@ PIPELINE, VNI = "ddos", 9
 SECRETS = {1: bytes(range(32)), 2: bytes(range(50, 82))}
 AGENTS = ("pop1", "pop2", "pop3", "pop4")
 CONTROLLER = "ctl"
-FLOOR = "nfva.floor"
 INSTALL_S = 0.05
 """How long one member's install takes (its ledger fetch)."""
-
-
-def inbox(agent: str) -> str:
-    return f"nfva.agent.{agent}"
-
-
-def recipient(subject: str) -> str | None:
-    tokens = subject.split(".")
-    return tokens[2] if len(tokens) == 3 and tokens[:2] == ["nfva", "agent"] else None
 
 
 Connect = Callable[[str], Awaitable[Bus]]

@@ -4,16 +4,12 @@ integrity of every header field, replay, epochs, revocation, replies, and a fuzz
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import struct
-from collections.abc import Iterator, Mapping
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.transport.channel_members import FLOOR, Clock, Registered, identity, inbox, recipient
 
 from secmas.transport import Bus, BusClosed, MemoryBus, NoResponders, Subscription
 from secmas.transport.channel import (
@@ -27,56 +23,14 @@ from secmas.transport.channel import (
     SecureBus,
     SecureChannel,
 )
-from secmas.trust.identity import AgentIdentity
-from secmas.trust.linkkeys import EpochKeyring, PeerKeys
+from secmas.trust.linkkeys import EpochKeyring
 
 SECRET = bytes(range(32))
 OTHER_SECRET = bytes(range(100, 132))
-FLOOR = "nfva.floor"
-
-
-def inbox(agent: str) -> str:
-    return f"nfva.agent.{agent}"
-
-
-def recipient(subject: str) -> str | None:
-    """`nfva.agent.<name>` addresses one agent; every other subject is the group's."""
-    tokens = subject.split(".")
-    return tokens[2] if len(tokens) == 3 and tokens[:2] == ["nfva", "agent"] else None
 
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 10))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@functools.cache
-def identity(name: str) -> AgentIdentity:
-    """One agent's keys, the same in every test pipeline (as one agent in two segments)."""
-    seed = hashlib.sha256(name.encode()).digest()
-    signing = Ed25519PrivateKey.from_private_bytes(seed)
-    return AgentIdentity(name, signing, X25519PrivateKey.from_private_bytes(seed))
-
-
-class Registered(Mapping[str, PeerKeys]):
-    """A registry where every agent id has its `identity` (so the tests here are about
-    the channel; the attacks on the directory are in tests/security)."""
-
-    def __getitem__(self, name: str) -> PeerKeys:
-        return PeerKeys.of(identity(name))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 class Pipeline:
