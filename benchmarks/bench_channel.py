@@ -68,7 +68,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -659,6 +659,24 @@ def group_message(costs: dict[str, float], members: int) -> list[dict[str, Any]]
 DELIVERY_MEMBERS = 20
 
 
+async def member_buses(
+    stack: contextlib.AsyncExitStack, transport: str, url: str, names: Iterable[str], **keys: Any
+) -> dict[str, SecureBus]:
+    """A SecureBus per member (keyring options `keys`), over one MemoryBus or over a
+    NatsBus connection each; `stack` closes them."""
+    shared = MemoryBus()
+    stack.push_async_callback(shared.close)
+    buses: dict[str, SecureBus] = {}
+    for name in names:
+        inner: Bus = shared
+        if transport == "nats":
+            inner = await NatsBus.connect(url)
+            stack.push_async_callback(inner.close)
+        buses[name] = SecureBus(inner, name, VNI, keyring(name, **keys), nfva_recipient)
+        stack.push_async_callback(buses[name].close)
+    return buses
+
+
 async def group_delivery(transport: str, url: str, repeat: int) -> list[dict[str, Any]]:
     """Wall ms from sending one group message until all other members of
     `DELIVERY_MEMBERS` have it, signed on the group subject against fanned out to their
@@ -669,16 +687,7 @@ async def group_delivery(transport: str, url: str, repeat: int) -> list[dict[str
     got: set[str] = set()
     everyone = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        shared = MemoryBus()
-        stack.push_async_callback(shared.close)
-        buses: dict[str, SecureBus] = {}
-        for name in names:
-            inner: Bus = shared
-            if transport == "nats":
-                inner = await NatsBus.connect(url)
-                stack.push_async_callback(inner.close)
-            buses[name] = SecureBus(inner, name, VNI, keyring(name), nfva_recipient)
-            stack.push_async_callback(buses[name].close)
+        buses = await member_buses(stack, transport, url, names)
         for name in names[1:]:
 
             async def arrived(_subject: str, _data: bytes, name: str = name) -> None:
@@ -762,18 +771,7 @@ async def rotation_run(transport: str, url: str, two_phase: bool) -> dict[str, A
     stream, stop = Stream(), asyncio.Event()
     switch_after = 5.0 if two_phase else 0.0  # 0: sent under as soon as installed
     async with contextlib.AsyncExitStack() as stack:
-        shared = MemoryBus()
-        stack.push_async_callback(shared.close)
-        buses: dict[str, SecureBus] = {}
-        for name in names:
-            inner: Bus = shared
-            if transport == "nats":
-                inner = await NatsBus.connect(url)
-                stack.push_async_callback(inner.close)
-            buses[name] = SecureBus(
-                inner, name, VNI, keyring(name, switch_after=switch_after), nfva_recipient
-            )
-            stack.push_async_callback(buses[name].close)
+        buses = await member_buses(stack, transport, url, names, switch_after=switch_after)
 
         async def count(_subject: str, _data: bytes) -> bytes:
             stream.delivered += 1
@@ -950,6 +948,7 @@ def print_keys(pairwise: dict[str, Any], rotation_rows: list[dict[str, Any]]) ->
 
 def keys_sections(batch: int, repeat: int) -> dict[str, Any]:
     """Sections 4 and 5: measured, printed, drawn; their entries of channel.json."""
+    load_before = os.getloadavg()
     with NatsServer() as server:
         pairwise = pairwise_costs(batch, repeat, server.url)
         rotation_rows = asyncio.run(rotations(server.url))
@@ -957,6 +956,10 @@ def keys_sections(batch: int, repeat: int) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot_keys(pairwise, rotation_rows, RESULTS / "channel_keys.png")
     return {
+        "keys_sections_load_average_1_5_15_min": {
+            "before": load_before,
+            "after": os.getloadavg(),
+        },
         "pairwise": pairwise,
         "rotation": {
             "agents": len(ROTATION_AGENTS),
