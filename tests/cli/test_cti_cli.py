@@ -36,7 +36,7 @@ def test_share_writes_the_bundle_and_decisions(tmp_path: Path) -> None:
     assert "hygiene edge-a: 0.738\n" in result.output
     objects = json.loads(bundle.read_text())["objects"]
     assert sum(o["type"] == "report" for o in objects) == 3
-    assert any("x_secmas_anonymised" in o for o in objects)
+    assert any("anonymised" in e for o in objects for e in o.get("extensions", {}).values())
     assert table.read_text().startswith("domain,")
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from secmas.cti.hygiene import domain_hygiene, exclusions, host_exposure, hygiene_scores
-from secmas.cti.sharing import SharedFinding, SharedReport
+from secmas.cti.sharing import SharedFinding, SharedHost, SharedReport
 
 SCAN = datetime(2025, 9, 15, tzinfo=UTC)
 
@@ -17,7 +17,8 @@ def vuln(host: str, cve: str, risk: float, domain: str = "d") -> SharedFinding:
 
 
 def report(hosts: tuple[str, ...], *findings: SharedFinding, domain: str = "d") -> SharedReport:
-    return SharedReport(domain, "scanner", SCAN, hosts, findings)
+    scanned = tuple(SharedHost(host, {}, {}) for host in hosts)
+    return SharedReport(domain, "scanner", SCAN, scanned, findings)
 
 
 def test_host_exposure_is_a_noisy_or() -> None:

@@ -50,7 +50,12 @@ def test_low_hygiene_domain_is_excluded(result) -> None:
 def test_decision_table_follows_the_example_maps(result) -> None:
     rows = result.rows
     assert all(tuple(row) == DECISION_COLUMNS for row in rows)
-    assert len(rows) == 17 * 8 - 1  # 17 findings of 8 fields; one has no port
+    # one row per attribute of an entity: 10 hosts × 3; software and services per host;
+    # 16 CVEs (CVE-2023-44487 is in edge-a and edge-b) × 3
+    entities = {(r["entity"], r["entity_id"], r["field"], r["value"]) for r in rows}
+    assert len(entities) == len(rows) == 96
+    assert sum(r["entity"] == "vulnerability" for r in rows) == 16 * 3
+    assert sum(r["entity"] == "host" for r in rows) == 10 * 3
     by_field: dict[str, set[str]] = {}
     for row in rows:
         by_field.setdefault(str(row["field"]), set()).add(str(row["decision"]))
@@ -79,7 +84,11 @@ def test_bundle_is_what_was_shared(result) -> None:
     received = read_bundle(parse_bundle(result.bundle_json))
     assert tuple(received) == result.shared
     vulns = [o for o in json.loads(result.bundle_json)["objects"] if o["type"] == "vulnerability"]
-    assert len(vulns) == 17
+    assert len(vulns) == 16  # one per CVE
+    has = [
+        o for o in json.loads(result.bundle_json)["objects"] if o.get("relationship_type") == "has"
+    ]
+    assert len(has) == 17  # one per finding
 
 
 def test_same_key_same_bundle_random_key_different_pseudonyms() -> None:

@@ -1,10 +1,13 @@
-"""The sharing rule: include ⇔ n·(1 + α·R) ≥ s, else anonymise; per field of a finding."""
+"""The sharing rule: include ⇔ n·(1 + α·R) ≥ s, else anonymise; per attribute of an
+entity (host, software, service, vulnerability), one decision per value."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secmas.cti.anonymise import pseudonym, truncate_ip
 from secmas.cti.maps import FieldMap
@@ -14,9 +17,10 @@ from secmas.cti.sharing import (
     ANONYMISE,
     DECISION_COLUMNS,
     INCLUDE,
+    SharedFinding,
     SharingRule,
+    decide,
     host_id,
-    share_finding,
     share_report,
 )
 
@@ -32,6 +36,15 @@ def finding(age_days: int = 0, vector: str = "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C
     return Finding(
         host, "CVE-2021-23017", parse_cvss(vector), published, SCAN, cpe, "443/tcp", "resolver"
     )
+
+
+def share_finding(
+    one: Finding, domain: str, sensitivity: FieldMap, necessity: FieldMap, key: bytes
+) -> tuple[SharedFinding, list]:
+    """Share a report holding `one` finding only."""
+    report = ScanReport("r.json", domain, "t", SCAN, (one.host,), (one,))
+    shared, rows = share_report(report, sensitivity, necessity, key)
+    return shared.findings[0], rows
 
 
 def test_need_at_least_the_sensitivity_always_includes() -> None:
@@ -155,5 +168,82 @@ def test_share_report_groups_findings_by_a_keyed_host_id() -> None:
     assert shared.findings[0].host_id == shared.host_ids[0]
     assert shared.host_ids[0] != host_id(KEY, "edge-b", finding().host)
     assert shared.host_ids[0] != host_id(b"other", "edge-a", finding().host)
-    assert len(rows) == len(FIELDS)
+    assert len(rows) == len(FIELDS) + 1  # the clean host's IP
     assert truncate_ip("10.20.1.17") == shared.findings[0].fields["host_ip"]
+
+
+OS = ("Ubuntu 22.04.4 LTS", "Debian 12.5", "Rocky Linux 9.2")
+CPES = tuple(f"cpe:2.3:a:f5:nginx:1.{v}.0:*:*:*:*:*:*:*" for v in (18, 22, 24))
+VECTORS = (
+    "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+    "CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N",
+    "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:L/A:H",
+)
+
+
+@st.composite
+def scans(draw: st.DrawFn) -> ScanReport:
+    """A domain's scan: hosts sharing OSes and software, findings of mixed risk."""
+    hosts = [
+        Host(f"10.1.0.{i + 1}", f"h{i}.example", draw(st.sampled_from(OS)))
+        for i in range(draw(st.integers(1, 4)))
+    ]
+    findings = tuple(
+        Finding(
+            draw(st.sampled_from(hosts)),
+            f"CVE-2024-{draw(st.integers(1000, 1003))}",
+            parse_cvss(draw(st.sampled_from(VECTORS))),
+            date(2024, 1, 1 + draw(st.integers(0, 2))),
+            SCAN,
+            draw(st.sampled_from(CPES)),
+            draw(st.sampled_from(("443/tcp", "80/tcp"))),
+        )
+        for _ in range(draw(st.integers(0, 6)))
+    )
+    return ScanReport(
+        "r.json", draw(st.sampled_from(("a", "b"))), "t", SCAN, tuple(hosts), findings
+    )
+
+
+weights = st.floats(0, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(scans(), min_size=1, max_size=3), st.dictionaries(st.sampled_from(FIELDS), weights))
+def test_a_value_is_either_shared_everywhere_or_nowhere(reports, sensitivity) -> None:
+    necessity = FieldMap("necessity", {f: 0.45 for f in FIELDS})
+    shared, rows = decide(reports, FieldMap("sensitivity", sensitivity), necessity, KEY)
+    hidden = {(r.field, r.value) for r in rows if r.decision == ANONYMISE and r.value != r.shared}
+    for report in shared:
+        for entity in (*report.hosts, *report.findings):
+            for name, value in entity.fields.items():
+                assert (name, value) not in hidden
+    for row in rows:
+        assert row.risk <= row.entity_risk  # decided with the least risky carrier
+
+
+def test_a_host_attribute_is_decided_once_with_the_hosts_riskiest_finding() -> None:
+    sensitivity = FieldMap("sensitivity", {"os": 0.5}, default=0.0)
+    necessity = FieldMap("necessity", {"os": 0.4}, default=1.0)
+    old, fresh = finding(730), finding(0)  # R 0.385 (0.554 ≥ 0.5) and 0.22 (0.488 < 0.5)
+    report = ScanReport("r.json", "edge-a", "t", SCAN, (old.host,), (fresh, old))
+    shared, rows = share_report(report, sensitivity, necessity, KEY)
+    assert {f.fields["os"] for f in shared.findings} == {"Ubuntu 20.04.6 LTS"}
+    assert shared.hosts[0].fields["os"] == "Ubuntu 20.04.6 LTS"
+    [os_row] = [r for r in rows if r.field == "os"]
+    assert (os_row.entity, os_row.entity_id) == ("host", shared.hosts[0].host_id)
+    assert os_row.entity_risk == pytest.approx(0.385, abs=1e-3)
+
+
+def test_a_value_shared_by_a_clean_host_stays_anonymised_on_a_risky_one() -> None:
+    sensitivity = FieldMap("sensitivity", {"os": 0.5}, default=0.0)
+    necessity = FieldMap("necessity", {"os": 0.4}, default=1.0)
+    risky = finding(730)
+    clean = Host("10.20.1.99", "spare.edge-a.example", risky.host.os)
+    report = ScanReport("r.json", "edge-a", "t", SCAN, (risky.host, clean), (risky,))
+    shared, rows = share_report(report, sensitivity, necessity, KEY)
+    assert {h.fields["os"] for h in shared.hosts} == {"Ubuntu"}
+    assert {(r.entity_risk > 0, r.risk) for r in rows if r.field == "os"} == {
+        (True, 0.0),
+        (False, 0.0),
+    }

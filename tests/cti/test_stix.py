@@ -1,13 +1,16 @@
-"""STIX 2.1 bundles: validity (re-parsed with stix2), TLP, the anonymised-field marking."""
+"""Strict STIX 2.1 bundles: entities as objects, own properties in a property extension,
+validity (stix2 without custom content, the OASIS validator), TLP, the anonymised marking."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, date, datetime
 
 import pytest
 import stix2
 import stix2.markings
+from stix2validator import ValidationOptions, validate_string
 
 from secmas.cti.errors import CTIInputError
 from secmas.cti.maps import FieldMap
@@ -16,10 +19,11 @@ from secmas.cti.risk import parse_cvss
 from secmas.cti.sharing import share_report
 from secmas.cti.stix import (
     ANONYMISED_STATEMENT,
-    build_bundle,
-    bundle_json,
+    EXTENSION_ID,
+    build_bundles,
+    bundle_text,
+    extension,
     parse_bundle,
-    property_of,
     read_bundle,
 )
 
@@ -60,97 +64,156 @@ def shared(domain: str = "edge-a", key: bytes = KEY, sensitivity: FieldMap = SEN
     return share_report(scan(domain), sensitivity, NECESSITY, key)[0]
 
 
-def test_bundle_reparses_with_stix2_and_holds_the_expected_objects() -> None:
-    text = bundle_json(build_bundle([shared()]))
-    bundle = parse_bundle(text)
+def text_of(reports, key: bytes = KEY, tlp: str = "amber") -> str:
+    return bundle_text(build_bundles(reports, key, tlp=tlp)[0])
+
+
+def parsed(reports=None, **kwargs) -> stix2.Bundle:
+    return parse_bundle(text_of(reports or [shared()], **kwargs))
+
+
+def test_bundle_holds_one_object_per_entity_and_finding() -> None:
+    bundle = parsed()
     kinds = [o.type for o in bundle.objects]
-    assert kinds.count("identity") == 1
-    assert kinds.count("report") == 1
+    assert kinds.count("identity") == 2  # the publisher; the project defining the extension
+    assert kinds.count("extension-definition") == kinds.count("report") == 1
     assert kinds.count("infrastructure") == 2  # both scanned hosts, one without findings
-    assert kinds.count("vulnerability") == kinds.count("relationship") == 2
+    assert kinds.count("vulnerability") == kinds.count("software") == 2
     by_id = {o.id: o for o in bundle.objects}
-    for rel in (o for o in bundle.objects if o.type == "relationship"):
-        assert rel.relationship_type == "has"
-        assert by_id[rel.source_ref].type == "infrastructure"
-        assert by_id[rel.target_ref].type == "vulnerability"
+    rels = [o for o in bundle.objects if o.type == "relationship"]
+    has = [r for r in rels if r.relationship_type == "has"]
+    consists = [r for r in rels if r.relationship_type == "consists-of"]
+    assert len(has) == len(consists) == 2
+    for rel in has:
+        assert (by_id[rel.source_ref].type, by_id[rel.target_ref].type) == (
+            "infrastructure",
+            "vulnerability",
+        )
+        assert by_id[extension(rel)["software_ref"]].type == "software"
+    assert {by_id[r.target_ref].type for r in consists} == {"software"}
     (report,) = (o for o in bundle.objects if o.type == "report")
-    assert report.x_secmas_domain == "edge-a"
-    members = ("infrastructure", "vulnerability", "relationship")
+    assert extension(report)["domain"] == "edge-a"
+    members = ("infrastructure", "vulnerability", "relationship", "software")
     assert set(report.object_refs) == {o.id for o in bundle.objects if o.type in members}
 
 
-def test_vulnerabilities_carry_cve_references_and_the_shared_fields() -> None:
-    bundle = parse_bundle(bundle_json(build_bundle([shared()])))
+def test_the_bundle_is_strict_stix() -> None:
+    text = text_of([shared("edge-a"), shared("edge-b")])
+    results = validate_string(text, ValidationOptions(strict=True, version="2.1"))
+    assert results.is_valid, [str(e) for r in results.object_results for e in r.errors]
+    objects = json.loads(text)["objects"]
+    assert not [k for o in objects for k in o if k.startswith("x_")]
+    (definition,) = (o for o in objects if o["type"] == "extension-definition")
+    assert definition["id"] == EXTENSION_ID
+    assert definition["extension_types"] == ["property-extension"]
+    for obj in objects:
+        for ident, ext in obj.get("extensions", {}).items():
+            assert (ident, ext["extension_type"]) == (EXTENSION_ID, "property-extension")
+    assert all(
+        o["infrastructure_types"] == ["unknown"] for o in objects if "infrastructure_types" in o
+    )
+
+
+def test_vulnerabilities_carry_cve_references_and_the_entities_attributes() -> None:
+    bundle = parsed()
+    by_id = {o.id: o for o in bundle.objects}
     heartbleed = next(o for o in bundle.objects if o.get("name") == "CVE-2014-0160")
     assert heartbleed.external_references[0].source_name == "cve"
     assert heartbleed.external_references[0].external_id == "CVE-2014-0160"
-    assert heartbleed.x_secmas_severity == "High"
-    assert heartbleed.x_secmas_base_score == 7.5
-    assert heartbleed.x_secmas_risk == pytest.approx(0.7499)
+    assert "url" not in heartbleed.external_references[0]
+    assert extension(heartbleed)["severity"] == "High"
+    assert extension(heartbleed)["base_score"] == 7.5
+    finding = next(
+        o
+        for o in bundle.objects
+        if o.type == "relationship" and o.get("target_ref") == heartbleed.id
+    )
+    assert extension(finding)["risk"] == pytest.approx(0.7499)
     # R ≈ 0.75: cpe 0.4 · 1.75 = 0.7 ≥ 0.6 → the exact version is shared
-    assert heartbleed.x_secmas_cpe == "cpe:2.3:a:openssl:openssl:1.0.1f:*:*:*:*:*:*:*"
-    assert heartbleed.x_secmas_host_ip == "10.20.1.0/24"
+    openssl = by_id[extension(finding)["software_ref"]]
+    assert openssl.cpe == "cpe:2.3:a:openssl:openssl:1.0.1f:*:*:*:*:*:*:*"
+    assert (openssl.vendor, openssl.name, openssl.version) == ("openssl", "openssl", "1.0.1f")
+    host = by_id[finding.source_ref]
+    assert extension(host)["ip_address"] == "10.20.1.0/24"
+    # the host's riskiest finding is Heartbleed: hostname 0.5 · 1.75 ≥ 0.8
+    assert extension(host)["hostname"] == WEB.hostname
     fresh = next(o for o in bundle.objects if o.get("name") == "CVE-2024-7347")
-    assert fresh.x_secmas_cpe == "cpe:2.3:a:f5:nginx:*:*:*:*:*:*:*:*"
-    assert fresh.x_secmas_cvss_vector.startswith("CVSS:4.0/")
+    assert extension(fresh)["cvss_vector"].startswith("CVSS:4.0/")
+    nginx = next(o for o in bundle.objects if o.type == "software" and o.name == "nginx")
+    assert nginx.cpe == "cpe:2.3:a:f5:nginx:*:*:*:*:*:*:*:*" and "version" not in nginx
 
 
-def test_anonymised_fields_are_listed_and_marked() -> None:
-    bundle = parse_bundle(bundle_json(build_bundle([shared()])))
+def test_anonymised_attributes_are_listed_and_marked() -> None:
+    bundle = parsed()
     (statement,) = (
         o for o in bundle.objects if o.type == "marking-definition" and o.definition_type != "tlp"
     )
     assert statement.definition.statement == ANONYMISED_STATEMENT
-    for vuln in (o for o in bundle.objects if o.type == "vulnerability"):
-        anonymised = vuln.x_secmas_anonymised
-        assert set(anonymised) == set(vuln.x_secmas_anonymisation)
-        assert "host_ip" in anonymised
-        for field in ("host_ip", "hostname", "os", "port", "cpe", "cve", "published"):
-            marked = stix2.markings.is_marked(vuln, [statement.id], property_of(field))
-            assert marked == (field in anonymised), field
-    fresh = next(o for o in bundle.objects if o.get("name") == "CVE-2024-7347")
-    assert fresh.x_secmas_anonymisation == {
-        "host_ip": "prefix-truncation",
-        "hostname": "keyed-pseudonym",  # 0.5 · 1.12 < 0.8
-        "cpe": "generalisation",
-    }
-    heartbleed = next(o for o in bundle.objects if o.get("name") == "CVE-2014-0160")
-    assert heartbleed.x_secmas_anonymised == ["host_ip"]  # hostname: 0.5 · 1.75 ≥ 0.8
+    hosts = [o for o in bundle.objects if o.type == "infrastructure"]
+    assert [extension(h)["anonymised"] for h in hosts] == [
+        {"ip_address": "prefix-truncation"},
+        {"ip_address": "prefix-truncation"},
+    ]
+    for host in hosts:
+        for prop in ("ip_address", "hostname", "domain"):
+            if prop not in extension(host):
+                continue
+            selector = f"extensions.{EXTENSION_ID}.{prop}"
+            marked = stix2.markings.is_marked(host, [statement.id], selector)
+            assert marked == (prop in extension(host)["anonymised"]), prop
+    nginx = next(o for o in bundle.objects if o.type == "software" and o.name == "nginx")
+    assert stix2.markings.is_marked(nginx, [statement.id], "cpe")
 
 
 def test_an_anonymised_cve_leaves_no_cve_reference() -> None:
     secret_cve = FieldMap("sensitivity", {"cve": 1.0}, default=0.0)
-    bundle = parse_bundle(bundle_json(build_bundle([shared(sensitivity=secret_cve)])))
+    bundle = parsed([shared(sensitivity=secret_cve)])
     for vuln in (o for o in bundle.objects if o.type == "vulnerability"):
         assert vuln.name.startswith("vuln-")
         assert "external_references" not in vuln
-        assert vuln.x_secmas_anonymised == ["cve"]
+        assert extension(vuln)["anonymised"] == {"name": "keyed-pseudonym"}
         assert "CVE-" not in json.dumps(json.loads(vuln.serialize()))
         marking = vuln.granular_markings[0].marking_ref
         assert stix2.markings.is_marked(vuln, [marking], "name")
 
 
 def test_everything_carries_the_tlp_marking() -> None:
-    bundle = parse_bundle(bundle_json(build_bundle([shared()], tlp="red")))
+    bundle = parsed(tlp="red")
+    unmarked = {"marking-definition", "extension-definition"}
     for obj in bundle.objects:
-        if obj.type != "marking-definition":
+        if obj.type not in unmarked and obj.get("name") != "secmas project":
             assert obj.object_marking_refs == [stix2.TLP_RED.id], obj.type
     assert any(o.id == stix2.TLP_RED.id for o in bundle.objects)
     with pytest.raises(ValueError, match="unknown TLP level"):
-        build_bundle([shared()], tlp="purple")
+        build_bundles([shared()], KEY, tlp="purple")
     with pytest.raises(ValueError, match="no reports"):
-        build_bundle([])
+        build_bundles([], KEY)
 
 
-def test_bundles_are_deterministic_per_key() -> None:
-    assert bundle_json(build_bundle([shared()])) == bundle_json(build_bundle([shared()]))
-    other = bundle_json(build_bundle([shared(key=b"another key")]))
-    assert other != bundle_json(build_bundle([shared()]))
+def test_ids_are_uuid4_and_stable_per_key() -> None:
+    assert text_of([shared()]) == text_of([shared()])
+    assert text_of([shared(key=b"another key")], key=b"another key") != text_of([shared()])
+    for obj in json.loads(text_of([shared()]))["objects"]:
+        version = 5 if obj["type"] == "software" else 4
+        assert uuid.UUID(obj["id"].split("--")[1]).version == version, obj["type"]
+
+
+def test_each_domain_has_a_bundle_of_its_own() -> None:
+    combined, per_domain = build_bundles([shared("edge-a"), shared("edge-b")], KEY)
+    assert list(per_domain) == ["edge-a", "edge-b"]
+    all_ids = {o["id"] for o in combined["objects"]}
+    for domain, bundle in per_domain.items():
+        ids = {o["id"] for o in bundle["objects"]}
+        assert ids <= all_ids
+        reports = [o for o in bundle["objects"] if o["type"] == "report"]
+        assert [r["extensions"][EXTENSION_ID]["domain"] for r in reports] == [domain]
+        assert set(reports[0]["object_refs"]) <= ids
+        parse_bundle(bundle_text(bundle))
 
 
 def test_read_bundle_recovers_what_was_shared() -> None:
     reports = [shared("edge-a"), shared("edge-b"), shared("edge-a")]
-    back = read_bundle(parse_bundle(bundle_json(build_bundle(reports))))
+    back = read_bundle(parse_bundle(text_of(reports)))
     assert back == reports
 
 
@@ -162,7 +225,10 @@ def test_invalid_bundles_are_refused() -> None:
     vuln = stix2.Vulnerability(name="CVE-2014-0160")
     with pytest.raises(CTIInputError, match="expected a STIX bundle"):
         parse_bundle(vuln.serialize())
-    text = bundle_json(build_bundle([shared()]))
+    text = text_of([shared()])
     broken = text.replace('"modified": "2025-09-15T02:00:00.000Z"', '"modified": "soon"', 1)
     with pytest.raises(CTIInputError, match=r"not valid STIX 2\.1"):
         parse_bundle(broken)
+    custom = text.replace('"name": "CVE-2014-0160"', '"name": "CVE-2014-0160", "x_note": "hi"')
+    with pytest.raises(CTIInputError, match=r"not valid STIX 2\.1"):
+        parse_bundle(custom)

@@ -25,7 +25,7 @@ def test_cti_sharing_hygienic_placement_and_moves_within_quota(tmp_path_factory:
 
     # CTI shared before the run: a STIX bundle whose hidden fields are marked
     bundle = json.loads((folder / "cti-bundle.json").read_text())
-    marked = [o for o in bundle["objects"] if o.get("x_secmas_anonymised")]
+    marked = [o for o in bundle["objects"] if o.get("granular_markings")]
     assert bundle["type"] == "bundle" and marked
     cti = report["cti"]
     assert cti["excluded"] == {"pop5": "domain core-c hygiene 0.011 is below the threshold 0.300"}

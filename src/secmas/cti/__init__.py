@@ -1,9 +1,11 @@
 """CTI-driven selective sharing (deliverable 004, Section 4.1).
 
 Scanner reports per domain (`reports`) → a risk score per vulnerability (`risk`) → per
-key-value pair, include or anonymise from the sensitivity and necessity maps (`maps`,
-`sharing`, `anonymise`) → a STIX 2.1 bundle (`stix`) → hygiene per domain and the PoPs
-excluded from sensitive goals (`hygiene`). `share.share` does it all from files;
+attribute of an entity (host, software, service, vulnerability), include or anonymise
+from the sensitivity and necessity maps (`maps`, `sharing`, `anonymise`) → strict STIX
+2.1 bundles (`stix`), published per domain to a TAXII 2.1 collection and polled by
+subscribers (`taxii`) → hygiene per domain from what a subscriber received, and the PoPs
+excluded from sensitive goals (`hygiene`). `share.share` does it from files;
 `placement.HygieneFilter` applies it in a run (those PoPs refuse sensitive goals' calls).
 """
 
@@ -12,6 +14,7 @@ from secmas.cti.hygiene import domain_hygiene, exclusions, host_exposure, hygien
 from secmas.cti.maps import FieldMap, load_field_map, parse_field_map
 from secmas.cti.reports import (
     FIELDS,
+    MAX_REPORT_BYTES,
     Finding,
     Host,
     ScanReport,
@@ -25,14 +28,18 @@ from secmas.cti.sharing import (
     DECISION_COLUMNS,
     FieldDecision,
     SharedFinding,
+    SharedHost,
     SharedReport,
     SharingRule,
+    decide,
 )
-from secmas.cti.stix import build_bundle, parse_bundle, read_bundle
+from secmas.cti.stix import EXTENSION_ID, build_bundles, bundle_text, parse_bundle, read_bundle
 
 __all__ = [
     "DECISION_COLUMNS",
+    "EXTENSION_ID",
     "FIELDS",
+    "MAX_REPORT_BYTES",
     "CTIInputError",
     "CvssScore",
     "FieldDecision",
@@ -44,10 +51,13 @@ __all__ = [
     "ScanReport",
     "ShareResult",
     "SharedFinding",
+    "SharedHost",
     "SharedReport",
     "SharingRule",
     "age_factor",
-    "build_bundle",
+    "build_bundles",
+    "bundle_text",
+    "decide",
     "domain_hygiene",
     "exclusions",
     "host_exposure",

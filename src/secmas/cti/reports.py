@@ -29,6 +29,11 @@ Two input forms are read, both checked in full; every problem names the file, th
 A `comment` key (any value, ignored) is allowed in every object; other unknown keys are
 refused (they are usually typos).
 
+**Size.** A report larger than `MAX_REPORT_BYTES` (16 MiB, about 60 000 findings; a
+domain's daily scan is far below it) is refused before it is read, naming the file, its
+size and the limit; `load_report(max_bytes=...)` raises it. Below the limit, reading,
+deciding and serialising take time linear in the size (benchmarks/bench_cti.py).
+
 **CSV** (`*.csv`), an OpenVAS results export with columns added for what OpenVAS keeps
 elsewhere: required columns `IP`, `Hostname`, `Port`, `Port Protocol`, `CVEs`,
 `CVSS Vector`, `Published`, `CPE`, `Timestamp`; optional `OS`, `NVT Name`, `Task Name`.
@@ -48,6 +53,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,10 +137,24 @@ class ScanReport:
     findings: tuple[Finding, ...]
 
 
-def load_report(path: str | Path, domain: str | None = None) -> ScanReport:
-    """Read a `.json` or `.csv` report; `domain` overrides a CSV's domain (see above)."""
+MAX_REPORT_BYTES = 16 * 1024 * 1024
+"""The largest scanner report read (see the module docstring)."""
+
+
+def load_report(
+    path: str | Path, domain: str | None = None, max_bytes: int = MAX_REPORT_BYTES
+) -> ScanReport:
+    """Read a `.json` or `.csv` report of at most `max_bytes`; `domain` overrides a CSV's
+    domain (see above)."""
     file = Path(path)
     try:
+        size = file.stat().st_size
+        if size > max_bytes:
+            message = (
+                f"report is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit "
+                "on one scanner report: split it (e.g. per cluster or per scan task)"
+            )
+            raise CTIInputError([Problem(str(file), "", message)])
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise CTIInputError([Problem(str(file), "", f"cannot read file: {exc}")]) from None
@@ -219,8 +239,9 @@ def check_port(value: str) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
 def check_cvss(value: str) -> CvssScore:
-    """A parsed CVSS 3.x/4.0 vector."""
+    """A parsed CVSS 3.x/4.0 vector (reports repeat a few vectors many times)."""
     return parse_cvss(value)
 
 
@@ -232,12 +253,18 @@ _FINDING_KEYS = {"cve", "cvss", "published", "cpe", "port", "title", "comment"}
 
 
 class _Checker:
-    """Collects problems while reading one document."""
+    """Collects problems while reading one document; its node tree (for line numbers) is
+    composed only when there is a problem to locate, since composing is far slower than
+    parsing the JSON."""
 
-    def __init__(self, source: str, node: Any = None) -> None:
+    def __init__(self, source: str, text: str = "") -> None:
         self.source = source
-        self.node = node
+        self.text_of_document = text
         self.problems: list[Problem] = []
+
+    @cached_property
+    def node(self) -> Any:
+        return compose(self.text_of_document)
 
     def add(self, path: FieldPath, message: str) -> None:
         self.problems.append(Problem(self.source, dotted(path), message, line_of(self.node, path)))
@@ -286,7 +313,7 @@ def parse_json_report(text: str, source: str = "<string>") -> ScanReport:
     except json.JSONDecodeError as exc:
         problem = Problem(source, "", f"JSON syntax: {exc.msg} (column {exc.colno})", exc.lineno)
         raise CTIInputError([problem]) from None
-    c = _Checker(source, compose(text))
+    c = _Checker(source, text)
     top = c.mapping(data, (), _TOP_KEYS)
     if top is None:
         raise CTIInputError(c.problems)

@@ -1,7 +1,9 @@
 """The CTI agent's whole job in one call (deliverable 004, Section 4.1, Figure 7): scanner
-reports in; risk per vulnerability; include-or-anonymise per key-value pair; a STIX 2.1
-bundle out; and the hygiene score of each domain as a subscriber computes it from that
-bundle, for the orchestrator's placement filter (`secmas.cti.hygiene.exclusions`).
+reports in; risk per vulnerability; include-or-anonymise per attribute of an entity; a
+STIX 2.1 bundle out (one for all domains, and one per domain for its TAXII collection,
+`secmas.cti.taxii`); and the hygiene score of each domain as a subscriber computes it
+from the bundle it parsed, for the orchestrator's placement filter
+(`secmas.cti.hygiene.exclusions`).
 
 `share` reads files (the only I/O here); `share_reports` does the rest on parsed inputs.
 """
@@ -18,27 +20,31 @@ from typing import TypeVar
 from secmas.cti.errors import CTIInputError, Problem
 from secmas.cti.hygiene import hygiene_scores
 from secmas.cti.maps import FieldMap, load_field_map
-from secmas.cti.reports import ScanReport, load_report
+from secmas.cti.reports import MAX_REPORT_BYTES, ScanReport, load_report
 from secmas.cti.risk import RiskParams
 from secmas.cti.sharing import (
     DECISION_COLUMNS,
     FieldDecision,
     SharedReport,
     SharingRule,
-    share_report,
+    decide,
 )
-from secmas.cti.stix import build_bundle, bundle_json, parse_bundle, read_bundle
+from secmas.cti.stix import build_bundles, bundle_text, parse_bundle, read_bundle
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ShareResult:
-    """What the CTI agent produced: the bundle, the decision table, hygiene per domain."""
+    """What the CTI agent produced: the bundles, the decision table, hygiene per domain."""
 
     bundle_json: str
+    """All domains in one bundle."""
+    domain_bundles: dict[str, str]
+    """Domain → the bundle it publishes (the shared objects and its own)."""
     decisions: tuple[FieldDecision, ...]
     hygiene: dict[str, float]
+    """Per domain, computed from the parsed `bundle_json`."""
     shared: tuple[SharedReport, ...]
 
     @property
@@ -71,15 +77,17 @@ def share_reports(
     if sensitivity.kind != "sensitivity" or necessity.kind != "necessity":
         raise ValueError("give a sensitivity map, then a necessity map")
     secret = key.encode() if isinstance(key, str) else key
-    shared: list[SharedReport] = []
-    decisions: list[FieldDecision] = []
-    for report in reports:
-        out, rows = share_report(report, sensitivity, necessity, secret, rule, params)
-        shared.append(out)
-        decisions.extend(rows)
-    text = bundle_json(build_bundle(shared, publisher, tlp))
+    shared, decisions = decide(reports, sensitivity, necessity, secret, rule, params)
+    combined, per_domain = build_bundles(shared, secret, publisher, tlp)
+    text = bundle_text(combined)
     received = read_bundle(parse_bundle(text))
-    return ShareResult(text, tuple(decisions), hygiene_scores(received), tuple(shared))
+    return ShareResult(
+        text,
+        {domain: bundle_text(bundle) for domain, bundle in per_domain.items()},
+        tuple(decisions),
+        hygiene_scores(received),
+        tuple(shared),
+    )
 
 
 def share(
@@ -92,8 +100,10 @@ def share(
     params: RiskParams | None = None,
     tlp: str = "amber",
     publisher: str = "secmas CTI agent",
+    max_bytes: int = MAX_REPORT_BYTES,
 ) -> ShareResult:
-    """Read reports (`.json`/`.csv`) and the two maps, then `share_reports`.
+    """Read reports (`.json`/`.csv`, each at most `max_bytes`) and the two maps, then
+    `share_reports`.
 
     Every file is checked before anything is shared; CTIInputError lists the problems of
     all of them. Without `key`, a random one is drawn: pseudonyms are then stable within
@@ -104,7 +114,7 @@ def share(
     problems: list[Problem] = []
     reports: list[ScanReport] = []
     for path in report_paths:
-        report = _attempt(problems, lambda path=path: load_report(path))
+        report = _attempt(problems, lambda path=path: load_report(path, max_bytes=max_bytes))
         if report is not None:
             reports.append(report)
     sensitivity = _attempt(problems, lambda: load_field_map(sensitivity_path, "sensitivity"))

@@ -1,5 +1,4 @@
-"""The selective-sharing decision, per key-value pair of every vulnerability finding
-(deliverable 004, Section 4.1).
+"""The selective-sharing decision, per attribute of an entity (deliverable 004, Section 4.1).
 
 "The CTI Agent then applies a decision-making algorithm that combines this risk score with
 two maps: sensitivity and necessity. Based on these three values, the algorithm decides
@@ -9,37 +8,72 @@ vulnerabilities." The rule used here:
 
     include  ⇔  n_f · w(R) ≥ s_f        with  w(R) = 1 + α · R
 
-for field `f` of a finding with risk `R` ∈ [0, 1] (`secmas.cti.risk`), the subscriber's
-necessity `n_f` and the publisher's sensitivity `s_f`, both in [0, 1]; otherwise the
-value is anonymised (`secmas.cti.anonymise`). So:
+for attribute `f` with risk `R` ∈ [0, 1] (`secmas.cti.risk`), the subscriber's necessity
+`n_f` and the publisher's sensitivity `s_f`, both in [0, 1]; otherwise the value is
+anonymised (`secmas.cti.anonymise`).
 
-- a field the subscriber needs at least as much as the publisher guards it is always
-  shared (`n ≥ s`, whatever the risk);
-- a field guarded a little more than it is needed is shared only for dangerous findings:
-  the risk amplifies the need by up to `1 + α` (α = 1: doubles it at R = 1), so a
-  subscriber sees more detail exactly where it matters most for its defence;
-- a field nobody needs (`n = 0`) is shared only if it is not sensitive at all (`s = 0`).
+**What is decided.** A finding's fields describe three entities, and each field is an
+attribute of one of them:
+
+| entity | identified by | attributes |
+| --- | --- | --- |
+| host | domain, IP | `host_ip`, `hostname`, `os` |
+| software (on a host) | domain, IP, CPE | `cpe` |
+| service (on a host) | domain, IP, port | `port` |
+| vulnerability | CVE id | `cve`, `cvss_vector`, `published` |
+
+An entity's risk is the highest risk of the findings it takes part in (0 for a host
+without findings): its most dangerous vulnerability is what makes its attributes worth
+sharing. Deciding per finding instead would anonymise a host's OS on a harmless finding
+and share it on a dangerous sibling finding of the same host: the bundle then holds the
+clear value, and anonymising it bought nothing.
+
+**One decision per value.** The same value can describe several entities (two hosts run
+`Ubuntu 22.04.4 LTS`; OpenSSL 1.1.1k is on a risky and on a clean host). If one shared it
+and the other anonymised it, the clear string in the bundle would tell a subscriber what
+the other's anonymised form stands for. So a value is included only where every entity it
+describes may include it: it is decided once, with the lowest risk among those entities,
+over everything shared together. Nothing anonymised then appears anywhere in the output
+(tests/security/test_cti_leak.py greps for every such value).
 
 The domain, a keyed host pseudonym (to group findings per host), the qualitative
-severity, the CVSS base score and the risk are always shared: the hygiene scores of the
-subscriber are computed from them ("the resulting CTI data, together with severity
-values, feeds into the calculation of a cluster-wide hygiene score").
+severity, the CVSS base score and each finding's risk are always shared: the hygiene
+scores of the subscriber are computed from them ("the resulting CTI data, together with
+severity values, feeds into the calculation of a cluster-wide hygiene score").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from secmas.cti.anonymise import METHODS, anonymise, pseudonym
 from secmas.cti.maps import FieldMap
 from secmas.cti.reports import Finding, Host, ScanReport
-from secmas.cti.risk import RiskParams, cvss_risk
+from secmas.cti.risk import CvssScore, RiskParams, cvss_risk
 
 TOLERANCE = 1e-9
 """`n·w ≥ s` is checked with this slack, so hand-set boundary values behave as written."""
 
 INCLUDE, ANONYMISE = "include", "anonymise"
+
+HOST_FIELDS = ("host_ip", "hostname", "os")
+VULNERABILITY_FIELDS = ("cve", "cvss_vector", "published")
+ENTITY_OF = {
+    "host_ip": "host",
+    "hostname": "host",
+    "os": "host",
+    "cpe": "software",
+    "port": "service",
+    "cve": "vulnerability",
+    "cvss_vector": "vulnerability",
+    "published": "vulnerability",
+}
+"""The entity each shareable field is an attribute of."""
+
+EntityKey = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -61,24 +95,27 @@ class SharingRule:
         return 1.0 + self.risk_weight * risk
 
     def include(self, sensitivity: float, necessity: float, risk: float) -> bool:
-        """Whether a field with these weights is shared as is."""
+        """Whether an attribute with these weights is shared as is."""
         return necessity * self.weight(risk) >= sensitivity - TOLERANCE
 
 
 @dataclass(frozen=True)
 class FieldDecision:
-    """One row of the decision table: a key-value pair of a finding and what became of it.
+    """One row of the decision table: an attribute of an entity and what became of it.
 
-    Publisher-side: `value` is the original value, `shared` what left the domain."""
+    Publisher-side: `value` is the original value, `shared` what left the domain;
+    `entity_risk` is the entity's own risk, `risk` the one the value was decided with
+    (the lowest among the entities the value describes)."""
 
     domain: str
-    host: str
-    cve: str
+    entity: str
+    entity_id: str
     field: str
     value: str
     shared: str
     sensitivity: float
     necessity: float
+    entity_risk: float
     risk: float
     weight: float
     score: float
@@ -89,13 +126,14 @@ class FieldDecision:
         """A flat dict for tables and CSV files."""
         return {
             "domain": self.domain,
-            "host": self.host,
-            "cve": self.cve,
+            "entity": self.entity,
+            "entity_id": self.entity_id,
             "field": self.field,
             "value": self.value,
             "shared": self.shared,
             "sensitivity": self.sensitivity,
             "necessity": self.necessity,
+            "entity_risk": round(self.entity_risk, 4),
             "risk": round(self.risk, 4),
             "weight": round(self.weight, 4),
             "necessity_x_weight": round(self.score, 4),
@@ -104,8 +142,18 @@ class FieldDecision:
         }
 
 
-DECISION_COLUMNS = tuple(FieldDecision("", "", "", "", "", "", 0, 0, 0, 0, 0, "", "").as_row())
+DECISION_COLUMNS = tuple(FieldDecision("", "", "", "", "", "", 0, 0, 0, 0, 0, 0, "", "").as_row())
 """Column names of `FieldDecision.as_row`, in order."""
+
+
+@dataclass(frozen=True)
+class SharedHost:
+    """A scanned host as shared: its pseudonym and its attributes, included or anonymised."""
+
+    host_id: str
+    fields: dict[str, str]
+    anonymised: dict[str, str]
+    """Anonymised field → method (`METHODS`)."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +182,13 @@ class SharedReport:
     domain: str
     scanner: str
     scanned_at: datetime
-    host_ids: tuple[str, ...]
+    hosts: tuple[SharedHost, ...]
     findings: tuple[SharedFinding, ...]
+
+    @property
+    def host_ids(self) -> tuple[str, ...]:
+        """The pseudonyms of the scanned hosts, findings or not."""
+        return tuple(h.host_id for h in self.hosts)
 
 
 def host_id(key: bytes, domain: str, host: Host) -> str:
@@ -143,49 +196,162 @@ def host_id(key: bytes, domain: str, host: Host) -> str:
     return pseudonym(key, "host", f"{domain}\x00{host.ip}\x00{host.hostname}")
 
 
-def share_finding(
-    finding: Finding,
-    domain: str,
+def entity_of(domain: str, finding: Finding, field: str) -> EntityKey:
+    """The entity `field` of `finding` is an attribute of (see the module docstring)."""
+    kind = ENTITY_OF[field]
+    if kind == "host":
+        return (kind, domain, finding.host.ip)
+    if kind == "software":
+        return (kind, domain, finding.host.ip, finding.cpe)
+    if kind == "service":
+        return (kind, domain, finding.host.ip, finding.port)
+    return (kind, finding.cve)
+
+
+@cache
+def _risk(score: CvssScore, age_days: int, params: RiskParams | None) -> float:
+    return cvss_risk(score, age_days, params)
+
+
+@dataclass
+class _Attribute:
+    """One attribute of one entity, while deciding: its value and the entity's risk."""
+
+    domain: str
+    entity: EntityKey
+    entity_id: str
+    """The host pseudonym (host, software, service) or the CVE id (vulnerability)."""
+    field: str
+    value: str
+    risk: float = 0.0
+
+
+def decide(
+    reports: Sequence[ScanReport],
     sensitivity: FieldMap,
     necessity: FieldMap,
     key: bytes,
     rule: SharingRule | None = None,
     params: RiskParams | None = None,
-) -> tuple[SharedFinding, list[FieldDecision]]:
-    """Decide every non-empty field of `finding`; the shared finding and the decisions."""
+) -> tuple[list[SharedReport], list[FieldDecision]]:
+    """Decide every attribute of every entity of `reports`, shared together; the shared
+    reports (one per input report, same order) and the decision table."""
     rule = rule or SharingRule()
-    risk = cvss_risk(finding.cvss, finding.age_days, params)
-    weight = rule.weight(risk)
-    hid = host_id(key, domain, finding.host)
-    fields: dict[str, str] = {}
-    anonymised: dict[str, str] = {}
-    rows: list[FieldDecision] = []
-    for name, value in finding.values().items():
-        if not value:
-            continue
-        s, n = sensitivity.of(name), necessity.of(name)
-        if rule.include(s, n, risk):
-            shared, decision, method = value, INCLUDE, ""
+    attributes: dict[tuple[EntityKey, str, str], _Attribute] = {}
+    risks: list[list[float]] = []
+    for report in reports:
+        ids = {host.ip: host_id(key, report.domain, host) for host in report.hosts}
+        for host in report.hosts:
+            entity = ("host", report.domain, host.ip)
+            for name, value in zip(HOST_FIELDS, (host.ip, host.hostname, host.os), strict=True):
+                if value:
+                    attribute = _Attribute(report.domain, entity, ids[host.ip], name, value)
+                    attributes.setdefault((entity, name, value), attribute)
+        per_report = []
+        for finding in report.findings:
+            risk = _risk(finding.cvss, finding.age_days, params)
+            per_report.append(risk)
+            hid = ids.get(finding.host.ip) or host_id(key, report.domain, finding.host)
+            for name, value in finding.values().items():
+                if not value:
+                    continue
+                entity = entity_of(report.domain, finding, name)
+                label = finding.cve if entity[0] == "vulnerability" else hid
+                attribute = attributes.setdefault(
+                    (entity, name, value), _Attribute(report.domain, entity, label, name, value)
+                )
+                attribute.risk = max(attribute.risk, risk)
+        risks.append(per_report)
+    value_risk: dict[tuple[str, str], float] = {}
+    for attribute in attributes.values():
+        slot = (attribute.field, attribute.value)
+        value_risk[slot] = min(value_risk.get(slot, 1.0), attribute.risk)
+    shared_value: dict[tuple[str, str], tuple[str, str]] = {}
+    for (name, value), risk in value_risk.items():
+        if rule.include(sensitivity.of(name), necessity.of(name), risk):
+            shared_value[(name, value)] = (value, "")
         else:
-            shared = anonymise(name, value, key, rule.v4_prefix, rule.v6_prefix)
-            decision, method = ANONYMISE, METHODS[name]
-            anonymised[name] = method
-        fields[name] = shared
-        row = FieldDecision(
-            domain, hid, finding.cve, name, value, shared, s, n, risk, weight, n * weight,
-            decision, method,
-        )  # fmt: skip
-        rows.append(row)
-    shared_finding = SharedFinding(
-        domain,
-        hid,
-        finding.cvss.severity,
-        finding.cvss.base,
-        round(risk, 4),
-        fields,
-        anonymised,
+            hidden = anonymise(name, value, key, rule.v4_prefix, rule.v6_prefix)
+            shared_value[(name, value)] = (hidden, METHODS[name])
+    decisions = [
+        _decision(a, value_risk, shared_value, sensitivity, necessity, rule)
+        for a in attributes.values()
+    ]
+    shared = [
+        _shared_report(report, per_report, shared_value, key)
+        for report, per_report in zip(reports, risks, strict=True)
+    ]
+    return shared, decisions
+
+
+def _decision(
+    attribute: _Attribute,
+    value_risk: dict[tuple[str, str], float],
+    shared_value: dict[tuple[str, str], tuple[str, str]],
+    sensitivity: FieldMap,
+    necessity: FieldMap,
+    rule: SharingRule,
+) -> FieldDecision:
+    slot = (attribute.field, attribute.value)
+    risk = value_risk[slot]
+    shared, method = shared_value[slot]
+    s, n = sensitivity.of(attribute.field), necessity.of(attribute.field)
+    weight = rule.weight(risk)
+    return FieldDecision(
+        domain=attribute.domain,
+        entity=attribute.entity[0],
+        entity_id=attribute.entity_id,
+        field=attribute.field,
+        value=attribute.value,
+        shared=shared,
+        sensitivity=s,
+        necessity=n,
+        entity_risk=attribute.risk,
+        risk=risk,
+        weight=weight,
+        score=n * weight,
+        decision=ANONYMISE if method else INCLUDE,
+        method=method,
     )
-    return shared_finding, rows
+
+
+def _shared_report(
+    report: ScanReport,
+    risks: list[float],
+    shared_value: dict[tuple[str, str], tuple[str, str]],
+    key: bytes,
+) -> SharedReport:
+    def form(pairs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        fields: dict[str, str] = {}
+        anonymised: dict[str, str] = {}
+        for name, value in pairs.items():
+            if value:
+                fields[name], method = shared_value[(name, value)]
+                if method:
+                    anonymised[name] = method
+        return fields, anonymised
+
+    hosts = []
+    for host in report.hosts:
+        values = dict(zip(HOST_FIELDS, (host.ip, host.hostname, host.os), strict=True))
+        hosts.append(SharedHost(host_id(key, report.domain, host), *form(values)))
+    findings = []
+    for finding, risk in zip(report.findings, risks, strict=True):
+        fields, anonymised = form(finding.values())
+        findings.append(
+            SharedFinding(
+                report.domain,
+                host_id(key, report.domain, finding.host),
+                finding.cvss.severity,
+                finding.cvss.base,
+                round(risk, 4),
+                fields,
+                anonymised,
+            )
+        )
+    return SharedReport(
+        report.domain, report.scanner, report.scanned_at, tuple(hosts), tuple(findings)
+    )
 
 
 def share_report(
@@ -196,17 +362,6 @@ def share_report(
     rule: SharingRule | None = None,
     params: RiskParams | None = None,
 ) -> tuple[SharedReport, list[FieldDecision]]:
-    """Apply the rule to every finding of a report."""
-    findings: list[SharedFinding] = []
-    rows: list[FieldDecision] = []
-    for finding in report.findings:
-        shared, decisions = share_finding(
-            finding, report.domain, sensitivity, necessity, key, rule, params
-        )
-        findings.append(shared)
-        rows.extend(decisions)
-    hosts = tuple(host_id(key, report.domain, host) for host in report.hosts)
-    shared_report = SharedReport(
-        report.domain, report.scanner, report.scanned_at, hosts, tuple(findings)
-    )
-    return shared_report, rows
+    """`decide` for one report on its own."""
+    [shared], decisions = decide([report], sensitivity, necessity, key, rule, params)
+    return shared, decisions
