@@ -20,12 +20,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from secmas.trust.keys import KeyFileError, load_private_key, save_private_key
+from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.measurer import (
     NONCE_BYTES,
     Expectation,
@@ -34,8 +35,9 @@ from secmas.trust.measurer import (
     PlatformReference,
     SignedEvidence,
     appraise,
+    module_digests,
 )
-from secmas.trust.measurer_probe import Measurer
+from secmas.trust.measurer_probe import Measurer, platform_reference
 
 MAX_REQUEST = 4096
 MAX_ANSWER = 16 << 20
@@ -188,6 +190,65 @@ class ExternalVerifier:
             return MeasurerAppraisal(False, (str(exc),))
         expected = Expectation(nonce, pid, self.modules, self.argv_prefix)
         return appraise(evidence, self.reference, self.client.public_key, expected, self.secaas_key)
+
+
+@dataclass
+class ExternalAttestation:
+    """The relying party's use of a host's measurer: the measurer process started beside
+    the agents, the references SECaaS signed for this host and image, and which process
+    each agent is (the IML driver knows: it started them)."""
+
+    host: HostMeasurer
+    verifier: ExternalVerifier
+    pids: dict[str, int] = field(default_factory=dict)
+    results: list[tuple[str, MeasurerAppraisal]] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls,
+        workdir: Path,
+        secaas: Ed25519PrivateKey,
+        manifest: ReferenceManifest,
+        packages: Sequence[str] = ("secmas",),
+        argv_prefix: tuple[str, ...] = (),
+    ) -> ExternalAttestation:
+        """Start the host's measurer; SECaaS signs this host's platform reference."""
+        host = HostMeasurer.start(workdir, packages=packages)
+        verifier = ExternalVerifier(
+            host.client,
+            platform_reference(secaas),
+            secaas.public_key(),
+            module_digests(manifest.entries),
+            argv_prefix,
+        )
+        return cls(host, verifier)
+
+    async def check(self, agent: str) -> MeasurerAppraisal:
+        """Attest `agent`'s process through the measurer (failed when its process is not
+        known)."""
+        pid = self.pids.get(agent)
+        if pid is None:
+            appraisal = MeasurerAppraisal(False, (f"no process known for {agent}",))
+        else:
+            appraisal = await self.verifier.check(pid)
+        self.results.append((agent, appraisal))
+        return appraisal
+
+    def report(self) -> dict[str, object]:
+        """What the run report says about external measurement."""
+        return {
+            "measurer_pid": self.host.process.pid,
+            "measurer_key": self.host.client.public_key.public_bytes_raw().hex(),
+            "checks": len(self.results),
+            "failed": [
+                {"agent": agent, "reasons": list(a.reasons[:5])}
+                for agent, a in self.results
+                if not a.passed
+            ],
+        }
+
+    def stop(self) -> None:
+        self.host.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,128 @@
+"""The external measurer's evidence: log, PCR-style aggregate, signature, parsing and
+appraisal rules, and the service measuring this very process from another one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+import secmas
+from secmas.trust.measurer import (
+    Expectation,
+    LogEntry,
+    MeasurerError,
+    PlatformReference,
+    SignedEvidence,
+    aggregate_of,
+    appraise,
+    extend,
+)
+from secmas.trust.measurer_service import ExternalAttestation
+from secmas.trust.wrap import wrap
+
+SECAAS = Ed25519PrivateKey.generate()
+MEASURER = Ed25519PrivateKey.generate()
+NONCE = bytes(range(32))
+REFERENCE = PlatformReference(
+    interpreter="aa" * 32,
+    files={"/usr/lib/libc.so.6": "bb" * 32},
+    trusted_dirs=("/usr/lib/python3",),
+    hooks={"/site/distutils-precedence.pth": "cc" * 32},
+).sign(SECAAS)
+BASE = [
+    LogEntry.of("exe", "/usr/bin/python3", sha256="aa" * 32),
+    LogEntry.of("file", "/usr/lib/libc.so.6", sha256="bb" * 32),
+    LogEntry.of("cmdline", "argv", argv=json.dumps(["python3", "-m", "agent"])),
+    LogEntry.of("module", "agent", sha256="dd" * 32),
+]
+
+
+def verdict(*extra: LogEntry, prefix: tuple[str, ...] = ()) -> tuple[str, ...]:
+    evidence = SignedEvidence.sign(MEASURER, "host", 42, NONCE, [*BASE, *extra])
+    expected = Expectation(NONCE, 42, {"agent": "dd" * 32}, prefix)
+    return appraise(
+        evidence, REFERENCE, MEASURER.public_key(), expected, SECAAS.public_key()
+    ).reasons
+
+
+def test_aggregate_extends_like_a_pcr() -> None:
+    first, second = BASE[0], BASE[1]
+    assert aggregate_of([first, second]) == extend(extend(bytes(32), first), second)
+    assert aggregate_of([second, first]) != aggregate_of([first, second])
+
+
+def test_evidence_round_trips() -> None:
+    evidence = SignedEvidence.sign(MEASURER, "host", 42, NONCE, BASE)
+    again = SignedEvidence.decode(evidence.encode())
+    assert again == evidence and again.signed_by(MEASURER.public_key())
+
+
+def test_a_clean_log_passes_and_each_rule_bites() -> None:
+    assert verdict() == ()
+    assert verdict(LogEntry.of("file", "/usr/lib/python3/x.so", sha256="ee" * 32)) == ()
+    assert verdict(LogEntry.of("file", "/tmp/evil.so", sha256="ee" * 32)) == (
+        "maps /tmp/evil.so, outside the trusted directories",
+    )
+    assert verdict(LogEntry.of("file", "/usr/lib/libc.so.6 (deleted)", sha256="deleted"))
+    assert verdict(LogEntry.of("text", "/usr/lib/libc.so.6@0", memory="1", file="2"))
+    assert verdict(LogEntry.of("text", "/usr/lib/libc.so.6@0", memory="1", file="1")) == ()
+    assert verdict(LogEntry.of("hook", "/site/distutils-precedence.pth", sha256="cc" * 32)) == ()
+    assert verdict(LogEntry.of("hook", "/site/evil.pth", sha256="cc" * 32))
+    assert verdict(LogEntry.of("env", "LD_PRELOAD", value="/tmp/evil.so"))
+    assert verdict(LogEntry.of("module", "agent.extra", sha256="ff" * 32))
+    assert verdict(prefix=("python3", "-m", "agent")) == ()
+    assert verdict(prefix=("python3", "-c"))
+
+
+def test_a_log_without_its_module_files_fails() -> None:
+    evidence = SignedEvidence.sign(MEASURER, "host", 42, NONCE, BASE[:3])
+    expected = Expectation(NONCE, 42, {"agent": "dd" * 32})
+    reasons = appraise(evidence, REFERENCE, MEASURER.public_key(), expected, SECAAS.public_key())
+    assert not reasons.passed
+
+
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_never_crash_the_parser(data: bytes) -> None:
+    with contextlib.suppress(MeasurerError):
+        SignedEvidence.decode(data)
+
+
+JSON = st.recursive(
+    st.none() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=12,
+)
+
+
+@given(JSON)
+def test_arbitrary_json_in_an_evidence_frame_only_raises_measurer_error(value: object) -> None:
+    frame = json.loads(SignedEvidence.sign(MEASURER, "host", 42, NONCE, BASE).encode())
+    for key in ("pid", "entries", "nonce", "measurer"):
+        broken = {**frame, key: value}
+        with contextlib.suppress(MeasurerError):
+            SignedEvidence.decode(json.dumps(broken).encode())
+
+
+def test_the_run_process_is_measured_by_a_separate_measurer(tmp_path: Path) -> None:
+    root = Path(secmas.__file__).parent
+    external = ExternalAttestation.start(tmp_path, SECAAS, wrap(root, SECAAS))
+    try:
+        external.pids["everyone"] = os.getpid()  # in-process: every agent is this process
+        appraisal = asyncio.run(external.check("everyone"))
+        assert appraisal.passed, appraisal.reasons
+        assert not asyncio.run(external.check("stranger")).passed
+        report = external.report()
+        assert report["checks"] == 2 and report["measurer_pid"] != os.getpid()
+    finally:
+        external.stop()
+    with pytest.raises(MeasurerError):
+        external.host.client.measure_now(os.getpid(), secrets.token_bytes(32))
