@@ -118,6 +118,10 @@ Needed = Callable[[], bool]
 """Whether the initiator still needs the goal (it is not believed achieved, the agent runs):
 failed or unanswered auctions are repeated while it holds."""
 
+Renew = Callable[[], Awaitable[GoalRequest]]
+"""The goal's request as it stands now (e.g. its traffic measured again), for an attempt that
+follows a back-off."""
+
 SILENT = "no answer before the deadline"
 LEFT_OUT = "left out: "
 """How the refusals of agents that got no CFP begin (on probation, or lost this goal before)."""
@@ -505,6 +509,7 @@ class Mailbox:
         payload: dict[str, Any],
         candidates: Sequence[str],
         needed: Needed | None = None,
+        renew: Renew | None = None,
     ) -> AuctionRecord:
         """Run NFV-A for `request` among `candidates` until the goal is done.
 
@@ -513,8 +518,9 @@ class Mailbox:
         most `settings.attempts` times; with it, for as long as `needed()` holds, and a
         call that nobody answered or that had no candidate left is repeated after a
         back-off (the exclusions start over), so a goal is never dropped while it is
-        needed. Candidates that are not admitted (revoked after a failed attestation) or
-        on probation (they stopped answering) get no CFP."""
+        needed; `renew` gives the request anew after a back-off. Candidates that are
+        not admitted (revoked after a failed attestation) or on probation (they stopped
+        answering) get no CFP."""
         failed: dict[str, str] = {}
         wait = self.settings.retry_wait
         attempt = 0
@@ -554,6 +560,8 @@ class Mailbox:
             await self.clock.sleep(wait)
             wait = min(2 * wait, self.settings.retry_wait_max)
             failed.clear()
+            if renew is not None:
+                request = await renew()
 
     async def _one_auction(
         self,
@@ -562,6 +570,11 @@ class Mailbox:
         candidates: Sequence[str],
         left_out: Mapping[str, str] | None = None,
     ) -> AuctionRecord:
+        skips = [Refusal(a, why) for a, why in (left_out or {}).items()]
+        if not candidates:  # nobody to ask: the call ends at once, unanswered
+            outcome = AuctionOutcome(request, (), tuple(skips))
+            now = self.clock.now()
+            return AuctionRecord(outcome, "no-bids", now, now, 0.0, 0)
         if self.settings.serialised:
             await self._take_floor()
         conversation = f"{self.name}.{next(self._seq)}"
@@ -585,7 +598,6 @@ class Mailbox:
                 await self.send(cfp)
                 replies = await self._collect(queue, set(candidates), cfp.reply_by or started)
                 self._note_silent(candidates, replies)
-                skips = [Refusal(a, why) for a, why in (left_out or {}).items()]
                 outcome = self._outcome(request, candidates, replies, skips)
                 await self._notify(cfp, outcome)
                 wall_ms = (time.perf_counter() - wall) * 1000

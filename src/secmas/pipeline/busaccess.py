@@ -8,16 +8,18 @@ the subjects the code uses (below); the MLFO, which runs the pipeline, is unrest
 
 An agent `A` of pipeline `P` may publish
 
-* as itself only: `secmas.ready.P.A`, `secmas.heartbeat.P.A`;
+* as itself only: `secmas.ready.P.A`, `secmas.heartbeat.P.A`, `nfva.P.goals.A` (the goal
+  board);
 * requests to the MLFO: `secmas.join.P`, `secmas.controller.P`, `secmas.journal.P`;
 * to its peers: `nfva.P.agent.*` (auction messages), `nfva.P.floor`, `secmas.links.P`,
-  and, as a verifier, challenges on `secmas.attest.P.*`;
+  `nfva.P.gone` (the goal board's notices) and, as a verifier, challenges on `secmas.attest.P.*`;
 * answers on reply inboxes: `_INBOX.>` (the bus's and the secure channel's) and
   `secmas.reply.P.>` (the sealed trust control plane's);
 
 and subscribe to what is addressed to it (`secmas.{welcome,rekey,stop,attest,verify}.P.A`,
 `nfva.P.agent.A`), to the MLFO's broadcasts (`secmas.start.P`, `secmas.tick.P`), the
-group subjects `nfva.P.floor`, `secmas.links.P`, and the reply inboxes. So it can neither
+group subjects `nfva.P.floor`, `secmas.links.P`, `nfva.P.gone`, the goal boards of the
+agents it watches (`nfva.P.goals.*`) and the reply inboxes. So it can neither
 speak for the MLFO (start, tick, welcome, rekey, stop, verify requests), nor announce or
 heartbeat as another agent, nor read or answer what is addressed to another agent.
 Residual: reply inboxes are random names, not per client, so an agent may subscribe to
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from secmas.agents.auction import SPACE, inbox
+from secmas.agents.board import board_subject, notice_subject
 from secmas.agents.journal import journal_subject
 from secmas.agents.linksync import links_subject
 from secmas.network.dataplane.controller import controller_subject
@@ -69,12 +72,13 @@ def agent_permissions(pipeline: str, agent: str) -> Permissions:
     """What agent `agent` of `pipeline` may publish and subscribe to (module docstring)."""
     space = f"{SPACE}.{pipeline}"
     floor = f"{space}.floor"  # as the NFV-A participants of the pipeline name it
-    group = (floor, links_subject(pipeline))
+    group = (floor, links_subject(pipeline), notice_subject(space))
     replies = (REPLY_INBOXES, f"secmas.reply.{pipeline}.>")
     return Permissions(
         publish=(
             ready_subject(pipeline, agent),
             heartbeat_subject(pipeline, agent),
+            board_subject(agent, space),
             join_subject(pipeline),
             controller_subject(pipeline),
             journal_subject(pipeline),
@@ -92,6 +96,7 @@ def agent_permissions(pipeline: str, agent: str) -> Permissions:
             inbox(agent, space),
             start_subject(pipeline),
             tick_subject(pipeline),
+            board_subject("*", space),
             *group,
             *replies,
         ),

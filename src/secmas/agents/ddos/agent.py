@@ -358,12 +358,20 @@ class PoPAgent:
         args = tuple(str(a) for a in goal.predicate.args)
         held = OpenGoal(name, args, goal.kind.value, goal.priority, payload)
         self.board.hold(held)  # another agent takes it over if this one is gone
-        try:
+        payload["holders"] = {**payload.get("holders", {}), **self.holders}
+
+        async def renewed() -> GoalRequest:
             traffic = await self._traffic_for(name, payload)
-            payload["holders"] = {**payload.get("holders", {}), **self.holders}
-            request = GoalRequest.for_goal(spec, self.pop, traffic, args)
+            return GoalRequest.for_goal(spec, self.pop, traffic, args)
+
+        try:
+            request = await renewed()
             record = await self.mailbox.auction(
-                request, payload, self.world.directory, needed=lambda: self._needs(goal)
+                request,
+                payload,
+                self.world.directory,
+                needed=lambda: self._needs(goal),
+                renew=renewed,
             )
         finally:
             self.board.release(held)
