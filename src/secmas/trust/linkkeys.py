@@ -48,6 +48,7 @@ can step it.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -196,6 +197,9 @@ class EpochKeyring:
         self._clock = clock
         self._own = PeerKeys.of(identity)
         self._epochs: list[_Epoch] = []  # oldest first
+        self._sending: _Epoch | None = None
+        self._due = math.inf
+        """When an epoch next activates by itself or retires (so most calls do nothing)."""
         self._revoked: set[str] = set()
         self._shared: dict[bytes, bytes | None] = {}
         self._keys: dict[tuple[int, str, str], tuple[bytes, bytes]] = {}
@@ -246,6 +250,7 @@ class EpochKeyring:
                 raise ValueError(f"epoch {epoch} does not follow epoch {newest.number}")
         first = self._current(at) is None
         self._epochs.append(_Epoch(epoch, secret, at))
+        self._settle()
         if first or self.switch_after == 0:
             self._activate(self._epochs[-1], at)
         if len(self._epochs) > MAX_EPOCHS:
@@ -280,10 +285,10 @@ class EpochKeyring:
             raise KeyUnavailable("no key epoch installed")
         if receiver in self._revoked or self.me in self._revoked:
             raise KeyUnavailable(f"link to {receiver!r} revoked")
-        if receiver != GROUP and not agent_id_valid(receiver):
-            raise ValueError(f"not a receiver: {receiver!r}")
         key = self._key(current, self.me, receiver, receiver)
         if key is None:
+            if not agent_id_valid(receiver):
+                raise ValueError(f"not a receiver: {receiver!r}")
             raise KeyUnavailable(f"no registered keys for {receiver!r}")
         return current.number, key
 
@@ -295,13 +300,13 @@ class EpochKeyring:
         revoked. Once None for a link and epoch that had a key, never a key again."""
         if sender in self._revoked or receiver in self._revoked:
             return None
-        if receiver not in (self.me, GROUP):
+        if receiver != self.me and receiver != GROUP:
             raise ValueError(f"receiver {receiver!r} is neither {self.me!r} nor {GROUP!r}")
         self._advance(self._now(now))
-        held = next((e for e in self._epochs if e.number == epoch), None)
-        if held is None or not agent_id_valid(sender):
-            return None
-        return self._key(held, sender, receiver, sender)
+        for held in self._epochs:
+            if held.number == epoch:
+                return self._key(held, sender, receiver, sender)  # None for an unknown sender
+        return None
 
     def sign(self, message: bytes) -> bytes:
         """Our Ed25519 signature over a group frame."""
@@ -332,11 +337,12 @@ class EpochKeyring:
 
     def _current(self, now: float) -> _Epoch | None:
         self._advance(now)
-        active = [e for e in self._epochs if e.active_since is not None]
-        return active[-1] if active else None
+        return self._sending
 
     def _advance(self, now: float) -> None:
         """Pending epochs whose switch time came activate; retired epochs are dropped."""
+        if now < self._due:
+            return
         for held in list(self._epochs):
             due = held.installed + self.switch_after
             if held.active_since is None and now >= due:
@@ -349,16 +355,27 @@ class EpochKeyring:
         for older in self._epochs:
             if older.number < epoch.number and older.retire_at is None:
                 older.retire_at = at + self.grace
+        self._settle()
 
     def _retire(self, epoch: _Epoch) -> None:
         self._epochs.remove(epoch)
         self._forget(lambda e, _s, _r: e == epoch.number)
+        self._settle()
+
+    def _settle(self) -> None:
+        """The send epoch and the next due time, after the epochs changed."""
+        active = [e for e in self._epochs if e.active_since is not None]
+        self._sending = active[-1] if active else None
+        due = [e.installed + self.switch_after for e in self._epochs if e.active_since is None]
+        due += [e.retire_at for e in self._epochs if e.retire_at is not None]
+        self._due = min(due, default=math.inf)
 
     def _key(self, epoch: _Epoch, sender: str, receiver: str, peer: str) -> bytes | None:
         """The key of `sender` -> `receiver` in `epoch`; `peer` is the other end."""
         peer_keys = self._own if peer == self.me else self.peers.get(peer)
-        if peer_keys is None:
-            return None if peer != GROUP else self._group_key(epoch, sender)
+        if peer_keys is None:  # not registered (the directory holds valid agent ids only)
+            sending_to_group = receiver == GROUP and sender == self.me
+            return self._group_key(epoch, sender) if sending_to_group else None
         link = (epoch.number, sender, receiver)
         cached = self._keys.get(link)
         if cached is not None and cached[0] == peer_keys.sealing:
