@@ -23,7 +23,7 @@ from secmas.pipeline.iml import BUS_AUTH_ENV, AgentLaunch, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
-from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
+from secmas.transport.broker import MISSING_BINARY, NatsCluster, NatsServer, find_nats_server
 from secmas.transport.tls import issue_run_pki
 
 if find_nats_server() is None:
@@ -80,23 +80,27 @@ def test_an_agent_process_shows_no_secret_on_its_command_line(tmp_path: Path) ->
     assert f"{BUS_AUTH_ENV}=agent:{PASSWORD}".encode() in environ.split(b"\0")
 
 
-def test_a_run_records_no_bus_secret_and_leaves_no_seed(tmp_path: Path) -> None:
-    """`secmas run --processes` on an external TLS server, a password in `--bus` and the
-    agents' seeds from `secmas bus keys`: nothing of either in any file of the run."""
-    pki = issue_run_pki(tmp_path / "pki", ["nats"])["nats"]
+def test_a_run_on_a_cluster_records_no_bus_secret(tmp_path: Path) -> None:
+    """`secmas run --processes` on an external 3-node TLS cluster, a password in `--bus`
+    and the agents' seeds from `secmas bus keys`: the agents spread over the nodes, and
+    nothing of the password or the seeds is in any file of the run."""
+    names = ["n1", "n2", "n3"]
+    pki = issue_run_pki(tmp_path / "pki", names)
     keys = tmp_path / "keys"
     users = issue_pipeline_users(keys, PIPELINE, [p.id for p in SCENARIO.pops])
     seeds = [p.read_bytes().strip() for p in keys.glob("*.nk")]
     out = tmp_path / "run"
-    with NatsServer(tls=pki, users=users) as server:
-        bus = server.url.replace("tls://", f"tls://mlfo:{PASSWORD}@")
+    with NatsCluster(3, tls=pki, users=users) as cluster:
+        bus = ",".join(u.replace("tls://", f"tls://mlfo:{PASSWORD}@") for u in cluster.urls)
         args = ["run", str(SCENARIO_FILE), "--processes", "--insecure", "--speed", "40"]
-        args += ["--bus", bus, "--bus-ca", str(pki.ca_file), "--bus-keys", str(keys)]
+        args += ["--bus", bus, "--bus-ca", str(pki["n1"].ca_file), "--bus-keys", str(keys)]
         result = CliRunner().invoke(app, [*args, "--out", str(out)])
     assert result.exit_code in (0, 1), result.output  # 1: acceptance figures not met
     report = json.loads((out / "report.json").read_text())
     step2 = next(s for s in report["workflow"] if s["number"] == "2")
-    assert step2["inputs"]["bus"] == server.url.replace("tls://", "tls://***@")
+    assert step2["inputs"]["bus"] == cluster.bus.replace("tls://", "tls://***@")
+    logs = "".join(p.read_text() for p in out.glob("agent-*.log"))
+    assert {u for u in cluster.urls if f"connected to {u}" in logs} == set(cluster.urls)
     files = [p for p in out.rglob("*") if p.is_file()]
     assert {"report.json", "scenario.yaml", "agent-pop1.log"} <= {p.name for p in files}
     for path in files:

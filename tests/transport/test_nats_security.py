@@ -314,3 +314,10 @@ def test_credentials_without_tls_are_warned_about(tmp_path: Path, caplog) -> Non
     with NatsServer(users=[keys["a"]]) as server, caplog.at_level("WARNING"):
         run(_round_trip(server.url, None, keys["a"].seed_file))
     assert "credentials go in clear" in caplog.text
+
+
+def test_rotated_lists_spread_clients_over_nodes() -> None:
+    address = BusAddress.parse("tls://u:pw@a:1,tls://u:pw@b:2,tls://u:pw@c:3")
+    firsts = {address.rotated(i).split(",")[0] for i in range(6)}
+    assert firsts == {"tls://a:1", "tls://b:2", "tls://c:3"}
+    assert all("pw" not in address.rotated(i) for i in range(3))

@@ -197,11 +197,11 @@ class Driver:
         security = self.scenario.security
         ledger = self.ledger_url if security.enabled else None
         bus = self.bus
-        for pop in self.pops:
+        for index, pop in enumerate(self.pops):  # spread over the nodes of a cluster
             launch = AgentLaunch(
                 pop,
                 self.scenario_file,
-                bus.address.plain,
+                bus.address.rotated(index),
                 self.name,
                 ledger,
                 self.tamper.get(pop),

@@ -67,6 +67,12 @@ class BusAddress:
         """The servers as one `--bus` value without any credentials."""
         return ",".join(self.servers)
 
+    def rotated(self, start: int) -> str:
+        """The servers as one `--bus` value without credentials, from the `start`-th on:
+        clients given different starts spread over the nodes of a cluster."""
+        n = start % len(self.servers)
+        return ",".join(self.servers[n:] + self.servers[:n])
+
     @property
     def userinfo(self) -> str | None:
         """The credentials as URL userinfo (`user:password` or `token`); secret."""

@@ -351,6 +351,7 @@ class NatsBus:
             connecting.result()
             self._reply_prefix = self._nc.new_inbox() + "."
             await self._nc.subscribe(self._reply_prefix + "*", cb=self._on_reply)
+            logger.info("NATS client %s connected to %s", name or "", self.server)
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             await self._abandon(connecting)
             if isinstance(exc, BusUnavailable):
