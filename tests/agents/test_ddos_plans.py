@@ -28,6 +28,7 @@ from secmas.network.dataplane import (
     FlowBlock,
     IpRateLimit,
     LinkRateLimit,
+    Steer,
     TrafficSplit,
     UsageEvent,
     split_part,
@@ -90,12 +91,17 @@ class Rig:
     async def execute(
         self, pop: str, goal: str, args: tuple[str, ...], payload: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Run the plan for `goal` on `pop` as the winner of its auction would."""
+        """Run the plan for `goal` on `pop` as the winner of its auction would, stepping the
+        network while the plan waits (an analysis waits for traffic steered to it)."""
         request = GoalRequest.for_goal(SCENARIO.goal(goal), pop, args=args)
         bid = Bid(bidder=pop, vnf=VNF_FOR[goal], T=0.0, C=0.0, D=0.0)
-        result = await self.agents[pop]._execute(request, bid, dict(payload or PAYLOAD))
+        plan = asyncio.ensure_future(
+            self.agents[pop]._execute(request, bid, dict(payload or PAYLOAD))
+        )
         await settle()
-        return result
+        while not plan.done():
+            await self.advance()
+        return plan.result()
 
     def rules(self, kind: type) -> list[Any]:
         return [r for r in self.plane.rules.values() if isinstance(r, kind)]
@@ -124,22 +130,54 @@ def goals_of(agent: PoPAgent, name: str) -> list[Goal]:
 # -- Table 5.1: Rate Limiter ------------------------------------------------------------------
 
 
-def test_LL_limits_the_link_to_RATE_of_its_current_rate():
+def test_LL_on_the_links_own_PoP_limits_the_link_to_RATE_of_its_current_rate():
     async def main() -> None:
         rig = await Rig.at(30)  # the attack runs since t = 20: about 6 MB/s to the server
         before = rig.server_rate()
         assert before > 5.0
-        result = await rig.execute("pop5", "linkRateLimited", (LINK,))
+        result = await rig.execute("pop6", "linkRateLimited", (LINK,))
         [rule] = rig.rules(LinkRateLimit)
         assert (rule.a, rule.b) == ("pop6", "server")
         assert rule.rate == pytest.approx(RATE * before)
-        assert result == {"beliefs": [["linkRateLimited", [LINK], True]], "holder": "pop5"}
-        pop5 = rig.agents["pop5"]
-        assert pop5.bdi.beliefs.holds(Belief("linkRateLimited", (LINK,)))
-        assert any(c.name == "rate_limiter" for c in pop5.bdi.capabilities)
+        assert rig.rules(Steer) == []  # the link's traffic crosses pop6 already
+        assert result == {"beliefs": [["linkRateLimited", [LINK], True]], "holder": "pop6"}
+        pop6 = rig.agents["pop6"]
+        assert pop6.bdi.beliefs.holds(Belief("linkRateLimited", (LINK,)))
+        assert any(c.name == "rate_limiter" for c in pop6.bdi.capabilities)
         await rig.advance()
         assert rig.server_rate() == pytest.approx(RATE * before, rel=0.02)
-        assert rig.actions("limitLink") == [("pop5", f"{LINK} to {RATE * before:.2f} MB/s")]
+        detail = f"{LINK} to {RATE * before:.2f} MB/s at pop6"
+        assert rig.actions("limitLink") == [("pop6", detail)]
+        await rig.stop()
+
+    run(main())
+
+
+def test_LL_off_the_path_steers_the_link_traffic_to_its_PoP_first():
+    """Only pop1 and pop2 reach the server over pop5; a limiter there caps the link only
+    once pop6 sends the rest (pop3 and pop4's traffic) over the bid's path to pop5."""
+
+    async def main() -> None:
+        rig = await Rig.at(30)
+        before = rig.server_rate()
+        over_pop5 = {s.flow for s in rig.plane.flows_via("pop5", IP)}
+        detour = sum(
+            s.last.rate for s in rig.plane.flows_via("pop6", IP) if s.flow not in over_pop5
+        )
+        assert 0 < detour < before
+        result = await rig.execute("pop5", "linkRateLimited", (LINK,))
+        assert result["beliefs"] == [["linkRateLimited", [LINK], True]]
+        [steer] = rig.rules(Steer)
+        assert steer == Steer("pop6", IP, ("pop6", "pop5"))
+        [rule] = rig.rules(IpRateLimit)
+        assert (rule.node, rule.dst_ip) == ("pop5", IP)
+        assert rule.rate == pytest.approx(RATE * before)
+        # the steered traffic's bandwidth is reserved on the virtual path pop6–pop5
+        assert rig.world.infra.link("pop6", "pop5").reserved == pytest.approx(detour)
+        await rig.advance()
+        assert rig.server_rate() == pytest.approx(RATE * before, rel=0.02)
+        assert rig.plane.rate("pop6", "pop5") > 0  # pop3 and pop4's traffic goes round
+        assert rig.actions("steer") == [("pop5", f"{IP} at pop6 over pop6→pop5")]
         await rig.stop()
 
     run(main())
@@ -157,12 +195,14 @@ def test_UL_lifts_the_link_limit_only_on_the_agent_that_holds_it():
         unlimit = Goal(~Belief("linkRateLimited", (LINK,)))
         assert not await rig.agents["pop1"].bdi.achieve(unlimit)  # precondition fails
         assert unlimit.status is GoalStatus.FAILED
-        assert len(rig.rules(LinkRateLimit)) == 1
+        assert len(rig.rules(IpRateLimit)) == len(rig.rules(Steer)) == 1
 
         unlimit = Goal(~Belief("linkRateLimited", (LINK,)))
         assert await rig.agents["pop5"].bdi.achieve(unlimit)
         assert unlimit.status is GoalStatus.ACHIEVED and unlimit.reason == "plan UL"
-        assert rig.rules(LinkRateLimit) == []
+        # the limit goes, and with it the steering and its reserved bandwidth
+        assert rig.rules(IpRateLimit) == rig.rules(Steer) == []
+        assert rig.world.infra.link("pop6", "pop5").reserved == 0.0
         assert rig.agents["pop5"].bdi.beliefs.holds(~Belief("linkRateLimited", (LINK,)))
         assert rig.actions("unlinkRateLimited") == [("pop5", LINK)]
         await rig.advance()
@@ -183,12 +223,12 @@ def test_LIP_limits_the_ip_and_asks_the_link_limit_holder_to_lift_it():
         holders = {f"linkRateLimited({LINK})": "pop5"}
         result = await rig.execute("pop1", "ipRateLimited", (IP,), PAYLOAD | {"holders": holders})
         assert result["beliefs"] == [["ipRateLimited", [IP], True]]
-        [rule] = rig.rules(IpRateLimit)
-        assert (rule.node, rule.dst_ip) == ("pop6", IP)
+        [rule] = [r for r in rig.rules(IpRateLimit) if r.node == "pop1"]
+        assert rule.dst_ip == IP
         assert rule.rate == pytest.approx(RATE * link_rate)
         # pop1 sent a REQUEST for ¬linkRateLimited to pop5, whose UL plan lifted the limit.
         await drive_clock(rig.world.clock, rig.plane.now)
-        assert rig.rules(LinkRateLimit) == []
+        assert rig.rules(IpRateLimit) == [rule]
         assert rig.agents["pop5"].bdi.beliefs.holds(~Belief("linkRateLimited", (LINK,)))
         assert rig.agents["pop1"].bdi.beliefs.holds(Belief("ipRateLimited", (IP,)))
         names = [(a.agent, a.action) for a in rig.world.journal.actions]
@@ -208,7 +248,12 @@ def test_LIP_on_the_holder_itself_lifts_its_own_link_limit():
         holders = {f"linkRateLimited({LINK})": "pop5"}
         await rig.execute("pop5", "ipRateLimited", (IP,), PAYLOAD | {"holders": holders})
         await drive_clock(rig.world.clock, rig.plane.now)
-        assert rig.rules(LinkRateLimit) == [] and len(rig.rules(IpRateLimit)) == 1
+        pop5 = rig.agents["pop5"]
+        assert list(pop5.rules) == [Belief("ipRateLimited", (IP,))]
+        assert len(rig.rules(IpRateLimit)) == 1
+        # both limits needed the same steering: it stays, held once
+        assert rig.rules(Steer) == [Steer("pop6", IP, ("pop6", "pop5"))]
+        assert len(pop5.chains.held) == 1
         await rig.stop()
 
     run(main())
@@ -245,7 +290,7 @@ def test_LF_blocks_one_flow_and_nothing_else():
         result = await rig.execute("pop5", "flowRateLimited", (flow,))
         assert result["beliefs"] == [["flowRateLimited", [flow], True]]
         [rule] = rig.rules(FlowBlock)
-        assert (rule.src_ip, rule.dst_ip) == (victim, IP)
+        assert (rule.node, rule.src_ip, rule.dst_ip) == ("pop5", victim, IP)
         assert rig.agents["pop5"].bdi.beliefs.holds(Belief("flowRateLimited", (flow,)))
         [(agent, detail)] = rig.actions("blockFlow")
         assert agent == "pop5" and detail.split()[0] == flow
@@ -290,8 +335,8 @@ def test_ALS_finds_the_attacked_ip_then_posts_ipRateLimited_before_flowRecord():
 
 def test_ALS_without_an_attack_believes_the_usage_is_not_anomalous():
     async def main() -> None:
-        rig = await Rig.at(18)  # before the attack
-        payload = PAYLOAD | {"since": 12.0}
+        rig = await Rig.at(14)  # the analysis ends 3 steps later, still before the attack
+        payload = PAYLOAD | {"since": 10.0}
         result = await rig.execute("pop5", "anomalousUsage", (LINK,), payload)
         assert result["beliefs"] == [["anomalousUsage", [LINK], False]]
         pop5 = rig.agents["pop5"]
@@ -321,8 +366,10 @@ def test_AIPF_finds_exactly_the_attackers_of_its_part_and_they_get_blocked(part:
         threats = {b.args[0] for b in pop3.bdi.beliefs.query("threat")}
         assert threats == {flow_name(src, IP) for src in expected}
         assert rig.actions("classifyFlows") == [
-            ("pop3", f"{IP} part {part}: {len(expected)} malicious")
+            ("pop3", f"{IP} part {part}: {len(expected)} malicious at pop3")
         ]
+        # the part was steered to pop3 for the analysis only
+        assert rig.rules(Steer) == [] and rig.agents["pop3"].chains.held == {}
         # Each threat becomes a flowRateLimited goal, auctioned and achieved one by one.
         await rig.start()
         await rig.advance(3 * len(expected) + 2)
@@ -360,16 +407,19 @@ def test_LBIP_splits_the_ip_traffic_and_posts_one_flowRecord_goal_per_part():
         rig = await Rig.at(30)
         result = await rig.execute("pop5", "splitTrafficTowardsIp", (IP,))
         assert result["beliefs"] == [["splitTrafficTowardsIp", [IP], True]]
-        assert rig.rules(TrafficSplit) == [TrafficSplit("pop6", IP, SCENARIO.defence.split_parts)]
+        assert rig.rules(TrafficSplit) == [TrafficSplit("pop5", IP, SCENARIO.defence.split_parts)]
+        assert rig.rules(Steer) == [Steer("pop6", IP, ("pop6", "pop5"))]
         goals = goals_of(rig.agents["pop5"], "flowRecord")
         assert [g.predicate.args for g in goals] == [(IP, "0"), (IP, "1")]
         for part, goal in enumerate(goals):
             assert goal.kind is GoalKind.ACHIEVE and goal.priority == DIAGNOSE
             assert goal.payload["part"] == part and goal.payload["parts"] == 2
-            assert goal.payload["node"] == "pop6"
-        # The parts partition the flows towards the server.
-        whole = {s.flow for s in rig.plane.flows_via("pop6", IP)}
-        halves = [{s.flow for s in rig.plane.flows_via("pop6", IP, p)} for p in (0, 1)]
+            assert goal.payload["node"] == "pop6" and goal.payload["at"] == "pop5"
+        # Once steered to pop5, the parts partition every flow towards the server.
+        await rig.advance(SCENARIO.defence.split_parts)
+        whole = {s.flow for s in rig.plane.flows_via("server", IP)}
+        assert {s.flow for s in rig.plane.flows_via("pop5", IP)} == whole
+        halves = [{s.flow for s in rig.plane.flows_via("pop5", IP, p)} for p in (0, 1)]
         assert halves[0] and halves[1] and not halves[0] & halves[1]
         assert halves[0] | halves[1] == whole
         await rig.stop()
@@ -382,7 +432,7 @@ def test_LBL_splits_the_link_and_posts_one_anomalousUsage_query_per_part():
         rig = await Rig.at(30)
         result = await rig.execute("pop5", "splitTrafficLink", (LINK,))
         assert result["beliefs"] == [["splitTrafficLink", [LINK], True]]
-        assert rig.rules(TrafficSplit) == [TrafficSplit("pop6", IP, SCENARIO.defence.split_parts)]
+        assert rig.rules(TrafficSplit) == [TrafficSplit("pop5", IP, SCENARIO.defence.split_parts)]
         goals = goals_of(rig.agents["pop5"], "anomalousUsage")
         assert [g.predicate.args for g in goals] == [(LINK, "0"), (LINK, "1")]
         for part, goal in enumerate(goals):

@@ -116,9 +116,9 @@ class CNFPlans:
         cnf = request.args[0]
         host, ip = payload["host"], payload["ip"]
         sources = await ConnGuardVNF(self.plane).abusive(host, ip)
-        limiter = RateLimiterVNF(self.plane)
+        limiter = RateLimiterVNF(self.plane, self.pop)
         for src in sources:
-            _rule, node = await limiter.block_flow(src, ip)
+            _rule, node = await limiter.block_at_ingress(src, ip)
             self.act("blockFlow", f"{src}>{ip} at {node}")
         await self.plane.remedy(cnf, "guard", self.pop)
         self.act("guard", f"{cnf}: {len(sources)} abusive sources blocked")

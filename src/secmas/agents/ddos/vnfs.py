@@ -1,8 +1,10 @@
 """The VNFs' primitive actions on the data plane (the agents' actuators, Section 5.2).
 
-Rules go to the switch where the goal's traffic is (the node in the goal's payload),
-whichever PoP hosts the VNF: the VNF drives that switch through its controller, in this
-process or over the bus (`Controller`).
+A VNF runs on one PoP and acts only on the traffic crossing that PoP: its rules go to the
+PoP's switch and its statistics are the ones that switch exports. Traffic that does not
+cross the PoP reaches it only when the agent steers it there first (`chaining.py`). The
+VNF drives its switch through a controller, in this process or over the bus
+(`Controller`). The Link Monitor watches the one link it was placed for.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 
 from secmas.network.dataplane import (
     FlowBlock,
+    FlowStats,
     IpRateLimit,
     LinkOverUsage,
     LinkRateLimit,
@@ -18,6 +21,7 @@ from secmas.network.dataplane import (
     UsageEvent,
     classify_flows,
     detect_intrusion,
+    split_part,
 )
 from secmas.network.dataplane.controller import Controller
 from secmas.scenario.model import Monitor
@@ -46,23 +50,38 @@ class LinkMonitorVNF:
 
 @dataclass
 class RateLimiterVNF:
-    """limitLink, limitIP, blockFlow and their removal (Table 5.1)."""
+    """limitLink, limitIP, blockFlow and their removal (Table 5.1), at the PoP `pop`."""
 
     plane: Controller
+    pop: str
 
     async def limit_link(self, a: str, b: str, share: float) -> tuple[int, float]:
-        """Cap link a→b at `share` of its current rate; returns (rule id, cap MB/s)."""
-        cap = share * await self.plane.rate(a, b)
-        return await self.plane.add_rule(LinkRateLimit(a, b, cap)), cap
+        """Cap link a→b at `share` of its current rate; returns (rule id, cap MB/s).
 
-    async def limit_ip(self, node: str, a: str, b: str, ip: str, share: float) -> tuple[int, float]:
-        """Cap traffic to `ip` at `node` at `share` of what link a→b carries now."""
+        On the link's own switch that is a link limit. Elsewhere the limiter caps what it
+        forwards towards the server behind the link (the agent steers the link's traffic
+        through this PoP first): the same traffic, since the link leads to the server.
+        """
         cap = share * await self.plane.rate(a, b)
-        return await self.plane.add_rule(IpRateLimit(node, ip, cap)), cap
+        rule = (
+            LinkRateLimit(a, b, cap)
+            if a == self.pop
+            else IpRateLimit(self.pop, self.plane.server_ip, cap)
+        )
+        return await self.plane.add_rule(rule), cap
 
-    async def block_flow(self, src_ip: str, dst_ip: str) -> tuple[int, str]:
-        """Drop a flow where it enters the network, so it loads no link on its way to
-        the victim (003 drops it at the victim's switch); returns (rule id, node)."""
+    async def limit_ip(self, a: str, b: str, ip: str, share: float) -> tuple[int, float]:
+        """Cap the traffic to `ip` crossing this PoP at `share` of what link a→b carries."""
+        cap = share * await self.plane.rate(a, b)
+        return await self.plane.add_rule(IpRateLimit(self.pop, ip, cap)), cap
+
+    async def block_flow(self, src_ip: str, dst_ip: str) -> int:
+        """Drop the flow where it crosses this PoP (003 drops it at the victim's switch)."""
+        return await self.plane.add_rule(FlowBlock(self.pop, src_ip, dst_ip))
+
+    async def block_at_ingress(self, src_ip: str, dst_ip: str) -> tuple[int, str]:
+        """Drop the flow where it enters the network, so it loads no link (the connection
+        guard in front of a CNF enforces its verdict there); returns (rule id, node)."""
         node = await self.plane.ingress(src_ip)
         return await self.plane.add_rule(FlowBlock(node, src_ip, dst_ip)), node
 
@@ -73,27 +92,32 @@ class RateLimiterVNF:
 
 @dataclass
 class AnomalyDetectorVNF:
-    """detectIntrusion(link): destinations whose rate is an outlier (Table 5.3)."""
+    """detectIntrusion(link): destinations whose rate is an outlier (Table 5.3), from the
+    traffic crossing the PoP `pop`."""
 
     plane: Controller
+    pop: str
 
     async def detect(
         self, node: str, since: float, part: int | None = None, parts: int = 1
     ) -> list[str]:
-        """Outlier destination IPs at `node`, each against its own history before `since`.
+        """Outlier destination IPs among the traffic crossing this PoP, each against the
+        history before `since` of the switch `node` whose link is diagnosed (the PoP may
+        see that traffic only since it was steered here, so its own history is no baseline).
 
         On one part of a split link (LoadBalanceLink) only the server's flows of that part
-        are seen; flows are hashed evenly over the parts, so the baseline is the server's
-        history divided by `parts`.
+        count (the split hashes sources, `split_part`); flows are hashed evenly over the
+        parts, so the baseline is the server's history divided by `parts`.
         """
         history = await self.plane.destination_rates(node)
         cut = max(0, int(since / self.plane.step_seconds))
         if part is None:
-            current = {dst: _recent(rates) for dst, rates in history.items()}
+            here = await self.plane.destination_rates(self.pop)
+            current = {dst: _recent(rates) for dst, rates in here.items()}
             baseline = {dst: rates[:cut] for dst, rates in history.items()}
         else:
             ip = self.plane.server_ip
-            flows = await self.plane.flows_via(node, ip, part)
+            flows = _of_part(await self.plane.flows_via(self.pop, ip), part, parts)
             current = {ip: sum(stats.last.rate for stats in flows)}
             baseline = {ip: [r / parts for r in history.get(ip, [])[:cut]]}
         return detect_intrusion(current, baseline)
@@ -105,24 +129,35 @@ def _recent(rates: list[float], steps: int = 3) -> float:
     return sum(tail) / len(tail) if tail else 0.0
 
 
+def _of_part(flows: list[FlowStats], part: int | None, parts: int) -> list[FlowStats]:
+    """The flows of split part `part` (all of them without a part)."""
+    if part is None:
+        return flows
+    return [stats for stats in flows if split_part(stats.flow.src_ip, parts) == part]
+
+
 @dataclass
 class ClassifierVNF:
-    """classifyFlows(ip): the sources of malicious flows towards `ip` (Table 5.4)."""
+    """classifyFlows(ip): the sources of malicious flows towards `ip` (Table 5.4), among
+    the flows crossing the PoP `pop`."""
 
     plane: Controller
+    pop: str
 
-    async def malicious_sources(self, node: str, ip: str, part: int | None) -> list[str]:
-        """Source addresses of the flows to `ip` (split part `part`) judged SYN floods."""
-        flows = classify_flows(await self.plane.flows_via(node, ip, part))
-        return sorted({stats.flow.src_ip for stats in flows})
+    async def malicious_sources(self, ip: str, part: int | None, parts: int = 1) -> list[str]:
+        """Source addresses of the flows to `ip` here (of split part `part`, when the
+        traffic was split into `parts`) judged SYN floods."""
+        flows = _of_part(await self.plane.flows_via(self.pop, ip), part, parts)
+        return sorted({stats.flow.src_ip for stats in classify_flows(flows)})
 
 
 @dataclass
 class LoadBalancerVNF:
-    """splitTrafficTowardsIp / splitTrafficLink (Table 5.5)."""
+    """splitTrafficTowardsIp / splitTrafficLink (Table 5.5), at the PoP `pop`."""
 
     plane: Controller
+    pop: str
 
-    async def split(self, node: str, ip: str, parts: int) -> int:
-        """Divide the flows to `ip` at `node` into `parts` groups."""
-        return await self.plane.add_rule(TrafficSplit(node, ip, parts))
+    async def split(self, ip: str, parts: int) -> int:
+        """Divide the flows to `ip` crossing this PoP into `parts` groups."""
+        return await self.plane.add_rule(TrafficSplit(self.pop, ip, parts))

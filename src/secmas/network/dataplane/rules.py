@@ -66,14 +66,21 @@ class Steer:
     installed at `node`, when given) leaves along `via` — a node path that starts at `node`
     and crosses the VNF's PoP — and continues to `dst_ip` from via's last node.
 
+    With `src_ip`, only the traffic from that source is steered (a flow a rate limiter
+    must block, sent to it from where it enters the network).
+
     The chaining of `003_…` §3: a VNF placed off the traffic's path sees it only once the
-    traffic is steered over the virtual path the winning bid computed.
+    traffic is steered over the virtual path the winning bid computed. A packet is steered
+    by one rule at most once (coming back through `node` it is routed normally), and not
+    at all when it already crossed via's last node on its way to `node`: it has been
+    through that PoP's VNF, and steering it there again would only loop it.
     """
 
     node: str
     dst_ip: str
     via: tuple[str, ...]
     part: int | None = None
+    src_ip: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.via) < 2 or self.via[0] != self.node:

@@ -1,12 +1,22 @@
 """The flow-level data plane: offered traffic in, switch rules and link sharing, stats out.
 
-Every flow goes to the server along the shortest-path tree rooted there, so a flow meets
-exactly one node at each depth between its attach node and the server. A step therefore
-walks the tree from the deepest level up: at each level it records what arrives at the
-nodes, applies their rules (blocks, then IP and link limits), and scales the flows on every
-over-full directed link in proportion to their rates. Each level is a handful of numpy
-operations whatever the number of flows, and the hop-by-hop order means a flow throttled
-upstream leaves room for others downstream.
+Every flow goes to the server, along the shortest-path tree rooted there unless steering
+rules (`Steer`, the chaining of `003_…` §3) send it through a VNF's PoP first, so flows
+follow paths of their own. A step walks every flow's path hop by hop, in rounds by the
+number of hops left to the server, farthest first: at each round it records what arrives
+at the nodes, applies their rules (blocks, then IP and link limits) and fits the traffic
+leaving on every directed link into what is left of its capacity, scaling the flows on an
+over-full link in proportion to their rates. Without steering every link is met in one
+round only (the routes form an in-tree), so sharing is exactly proportional. A link that
+steered flows meet at other distances from the server than the rest (a detour leaving
+and coming back over the same links) is shared in proportion to what every round offers
+it, the other rounds' offer taken from the step before, and never beyond its capacity.
+Each round is a handful of numpy operations whatever the number of flows, and the
+hop-by-hop order means a flow throttled upstream leaves room for others downstream.
+
+What arrives at a node is kept per (flow, node) pair, for the first time the flow reaches
+the node in a step; a rule at a node acts there too (a link limit where the flow enters
+its link). So a VNF's rules and statistics see exactly the flows whose path crosses its PoP.
 
 The scenario's CNFs (`cnf.py`) are sampled after every step from what arrived at their
 host; their metric series, ground-truth labels and placements are kept for the run, and
@@ -22,12 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from secmas.network.dataplane.cnf import METRICS, Arrivals, CNFModel, CNFPlacement
-from secmas.network.dataplane.routing import Network, shortest_path_tree
+from secmas.network.dataplane.routing import Network, shortest_path_tree, steered_path
 from secmas.network.dataplane.rules import (
     FlowBlock,
     IpRateLimit,
     LinkRateLimit,
     Rule,
+    Steer,
     TrafficSplit,
     split_part,
 )
@@ -42,34 +53,74 @@ from secmas.network.dataplane.traffic import (
 )
 from secmas.scenario.model import CNF, Attack, Scenario
 
+_NONE = np.zeros(0, dtype=int)
+
 
 @dataclass(frozen=True, slots=True)
-class _Level:
-    """The flows at one depth of the route tree and the directed link each leaves on."""
+class _Round:
+    """The hops of every flow at one distance from the server: the flow, the (flow, node)
+    pair a first visit of the node is counted in (-1 on a later visit), and the directed
+    link the flow leaves on (none at the server)."""
 
     flows: np.ndarray
+    pairs: np.ndarray
     links: np.ndarray
+
+    @property
+    def first(self) -> np.ndarray:
+        """Positions of the hops that visit their node for the first time."""
+        return np.flatnonzero(self.pairs >= 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hops:
+    """Every hop of every flow's current path, flat: flow, node index, hops left to the
+    server, (flow, node) pair of a first visit or -1, and the link it leaves on or -1."""
+
+    flow: np.ndarray
+    node: np.ndarray
+    left: np.ndarray
+    pair: np.ndarray
+    link: np.ndarray
+
+    def rounds(self) -> list[_Round]:
+        """The hops grouped by hops left; index 0 is the server."""
+        n_rounds = int(self.left.max()) + 1 if self.left.size else 1
+        order = np.argsort(self.left, kind="stable")
+        bounds = np.searchsorted(self.left[order], np.arange(n_rounds + 1))
+        return [
+            _Round(self.flow[chosen], self.pair[chosen], self.link[chosen])
+            for chosen in (order[a:b] for a, b in itertools.pairwise(bounds))
+        ]
 
 
 @dataclass(frozen=True, slots=True)
 class _Action:
-    """A compiled rule: the flows it matches and their joint cap (None drops them)."""
+    """A compiled rule in one round: the flows it matches there and the rule's joint cap
+    (None drops them)."""
 
     rank: int
     rule_id: int
     flows: np.ndarray
     cap: float | None
 
-    def apply(self, rate: np.ndarray) -> np.ndarray:
+    def apply(self, rate: np.ndarray, budget: dict[int, float]) -> np.ndarray:
         """Drop or proportionally scale down the matched flows' rates in place; returns the
-        MB/s taken from each matched flow."""
+        MB/s taken from each matched flow.
+
+        A cap is shared by every round the rule acts in (steered flows may reach its node
+        at another distance from the server than the others): `budget` holds what earlier
+        rounds of this step left of it.
+        """
         before = rate[self.flows].copy()
         if self.cap is None:
             rate[self.flows] = 0.0
         else:
+            left = budget.get(self.rule_id, self.cap)
             total = before.sum()
-            if total > self.cap:
-                rate[self.flows] *= self.cap / total
+            if total > left:
+                rate[self.flows] *= left / total
+            budget[self.rule_id] = max(0.0, left - total)
         return before - rate[self.flows]
 
 
@@ -87,20 +138,26 @@ class Drop:
 
 
 class _Tap:
-    """A CNF on the data plane: its model, the flows that reach its host and their kinds,
-    and the metric rows and labels of every step so far."""
+    """A CNF on the data plane: its model, the flows that reach its host (with the
+    (flow, host) pairs their arrivals are counted in) and their kinds, and the metric rows
+    and labels of every step so far."""
 
-    def __init__(self, model: CNFModel, flows: np.ndarray, depth: int, kinds: np.ndarray) -> None:
+    def __init__(self, model: CNFModel, host: str) -> None:
         self.model = model
+        self.host = host
+        self.rows = np.zeros((64, len(METRICS)))
+        self.truth: list[str] = []
+        self.watch(_NONE, _NONE, np.zeros(0, dtype=object))
+
+    def watch(self, flows: np.ndarray, pairs: np.ndarray, kinds: np.ndarray) -> None:
+        """The flows whose arrivals at the host the CNF counts from now on."""
         self.flows = flows
-        self.depth = depth
+        self.pairs = pairs
         self.kinds = kinds
         self.requests = (kinds == FlowKind.HTTP) | (kinds == FlowKind.HTTP_FLOOD)
         self.video = kinds == FlowKind.VIDEO
         self.slow = kinds == FlowKind.SLOWLORIS
         self.attack = np.array([kind in ATTACK_KINDS for kind in kinds], dtype=bool)
-        self.rows = np.zeros((64, len(METRICS)))
-        self.truth: list[str] = []
 
     def append(self, row: np.ndarray, label: str) -> None:
         steps = len(self.truth)
@@ -142,23 +199,27 @@ class DataPlane:
         seed = scenario.seed if seed is None else seed
         self._traffic = TrafficModel(self._specs, traffic.step, seed)
         self._monitor = None if scenario.defence is None else scenario.defence.monitor.link
-        paths = [self._tree.path(spec.attach) for spec in self._specs]
-        self._levels = _levels(paths, self._net.links)
-        self._via = _flows_via(paths)
         self._src = np.array([spec.id.src_ip for spec in self._specs], dtype=object)
         self._dst = np.array([spec.id.dst_ip for spec in self._specs], dtype=object)
         self._attack = np.array([spec.is_attack for spec in self._specs], dtype=bool)
+        self._kinds = np.array([spec.kind for spec in self._specs], dtype=object)
+        self._flow_index = {spec.id: flow for flow, spec in enumerate(self._specs)}
         self._destinations = sorted(set(self._dst))
         self._node_index = {node: i for i, node in enumerate(self._net.nodes)}
-        self._pairs = self._history_pairs(paths)
-        n_flows, n_levels = len(self._specs), len(self._levels)
+        n_flows = len(self._specs)
         self._ring_rate = np.zeros((window, n_flows))
         self._ring_syn = np.zeros((window, n_flows))
         self._ring_ack = np.zeros((window, n_flows))
-        self._ring_seen = np.zeros((window, n_flows, n_levels))
-        self._total_bytes = np.zeros((n_flows, n_levels))
-        self._total_syn = np.zeros((n_flows, n_levels))
-        self._total_ack = np.zeros((n_flows, n_levels))
+        # (flow, node) pairs: arrivals and counters are kept per pair; ids are stable, so
+        # a flow's history at a node survives a change of its path
+        self._pair_ids: dict[tuple[int, int], int] = {}
+        self._pair_flow = _NONE
+        self._pair_key = _NONE
+        self._node_pairs: dict[str, np.ndarray] = {}
+        self._ring_seen = np.zeros((window, 0))
+        self._total_bytes = np.zeros(0)
+        self._total_syn = np.zeros(0)
+        self._total_ack = np.zeros(0)
         self._link_rate = np.zeros(len(self._net.capacity))
         self._history: list[np.ndarray] = []
         self._telemetry: list[Telemetry] = []
@@ -174,6 +235,11 @@ class DataPlane:
         self._taps = {
             cnf.id: self._tap(scenario, cnf, seed, index) for index, cnf in enumerate(scenario.cnfs)
         }
+        self._paths: list[tuple[str, ...]] = []
+        self._rounds: list[_Round] = []
+        self._hops = _Hops(_NONE, _NONE, _NONE, _NONE, _NONE)
+        self._latency = np.zeros(n_flows)
+        self._compile()
 
     # -- clock -------------------------------------------------------------------------------
     @property
@@ -191,17 +257,21 @@ class DataPlane:
         t = self.now
         offered = self._traffic.offered(t)
         rate = offered.rate.copy()
-        arrival = np.zeros((len(self._specs), len(self._levels)))
-        carried = np.zeros_like(self._link_rate)
+        arrival = np.zeros(len(self._pair_flow))
+        room = self._net.capacity.copy()
+        self._offer = np.zeros_like(self._offer)
+        budget: dict[int, float] = {}
         self._drops = []
-        for depth in reversed(range(len(self._levels))):
-            level = self._levels[depth]
-            arrival[level.flows, depth] = rate[level.flows]
-            for action in self._actions.get(depth, ()):
-                self._count_drops(action, action.apply(rate))
-            if depth:
-                carried += self._share(rate, level)
-        self._link_rate = carried
+        for left in reversed(range(len(self._rounds))):
+            hops = self._rounds[left]
+            first = hops.first
+            arrival[hops.pairs[first]] = rate[hops.flows[first]]
+            for action in self._actions.get(left, ()):
+                self._count_drops(action, action.apply(rate, budget))
+            if left:
+                self._share(rate, hops, room, left)
+        self._link_rate = self._net.capacity - room
+        self._offered_before = self._offer
         self._record(t, offered, arrival, rate)
 
     def run_until(self, t: float) -> None:
@@ -268,8 +338,17 @@ class DataPlane:
         raise KeyError(f"no host with address {src_ip!r}")
 
     def route(self, node: str) -> tuple[str, ...]:
-        """The nodes traffic from `node` crosses to reach the server."""
+        """The nodes traffic from `node` crosses to reach the server when nothing steers it."""
         return self._tree.path(node)
+
+    def path(self, flow: FlowId) -> tuple[str, ...]:
+        """The nodes the flow crosses now, from its attach node to the server (steering
+        included)."""
+        return self._paths[self._flow(flow)]
+
+    def latency(self, flow: FlowId) -> float:
+        """One-way latency of the flow's current path, ms (the sum of its links')."""
+        return float(self._latency[self._flow(flow)])
 
     def rate(self, a: str, b: str) -> float:
         """MB/s carried on directed link a→b in the last step."""
@@ -282,28 +361,32 @@ class DataPlane:
     def flows_via(
         self, node: str, dst_ip: str | None = None, part: int | None = None
     ) -> list[FlowStats]:
-        """Flows that arrived at `node` within the window, optionally only those towards
-        `dst_ip` and only split part `part` of the traffic split installed at `node`."""
+        """Flows that arrived at `node` within the window (steered there or not), optionally
+        only those towards `dst_ip` and only split part `part` of the traffic split
+        installed at `node`."""
         if node not in self._net.adjacency:
             raise KeyError(f"unknown node {node!r}")
-        flows = self._via.get(node, np.zeros(0, dtype=int))
+        pairs = self._node_pairs.get(node, _NONE)
+        flows = self._pair_flow[pairs]
+        keep = np.ones(len(pairs), dtype=bool)
         if dst_ip is not None:
-            flows = flows[self._dst[flows] == dst_ip]
+            keep &= self._dst[flows] == dst_ip
         if part is not None:
             split = self._split_for(node, dst_ip, part)
-            flows = flows[self._dst[flows] == split.dst_ip]
+            keep &= self._dst[flows] == split.dst_ip
             parts = [split_part(ip, split.parts) for ip in self._src[flows]]
-            flows = flows[np.array(parts, dtype=int) == part]
-        if self._steps == 0 or flows.size == 0:
+            keep &= np.array(parts, dtype=int) == part
+        pairs = pairs[keep]
+        if self._steps == 0 or pairs.size == 0:
             return []
-        return self._stats(node, flows)
+        return self._stats(node, pairs)
 
     def destination_rates(self, node: str) -> dict[str, list[float]]:
         """MB/s arriving at `node` towards each destination, one value per step so far."""
         if node not in self._net.adjacency:
             raise KeyError(f"unknown node {node!r}")
         index = self._node_index[node]
-        passing = set(self._dst[self._via.get(node, np.zeros(0, dtype=int))])
+        passing = set(self._dst[self._pair_flow[self._node_pairs.get(node, _NONE)]])
         return {
             dst: [float(h[index, column]) for h in self._history]
             for column, dst in enumerate(self._destinations)
@@ -363,24 +446,26 @@ class DataPlane:
         except KeyError:
             raise KeyError(f"unknown CNF {cnf!r}") from None
 
+    def _flow(self, flow: FlowId) -> int:
+        try:
+            return self._flow_index[flow]
+        except KeyError:
+            raise KeyError(f"unknown flow {flow}") from None
+
     def _tap(self, scenario: Scenario, cnf: CNF, seed: int, index: int) -> _Tap:
-        """The CNF's model (its instances may run at any PoP) and the flows that arrive
-        at its host."""
+        """The CNF's model (its instances may run at any PoP); what reaches its host is
+        set on every compile."""
         incidents = [i for i in scenario.incidents if i.cnf == cnf.id]
-        model = CNFModel(cnf, incidents, pops=self._pops, seed=seed + index)
-        flows = self._via.get(cnf.host, np.zeros(0, dtype=int))
-        depth = self._tree.depth.get(cnf.host, 0)
-        kinds = np.array([self._specs[f].kind for f in flows], dtype=object)
-        return _Tap(model, flows, depth, kinds)
+        return _Tap(CNFModel(cnf, incidents, pops=self._pops, seed=seed + index), cnf.host)
 
     def _sample_cnfs(
         self, t: float, offered: Offered, arrival: np.ndarray, seen: np.ndarray
     ) -> None:
         """One sample of every CNF from what reached its host in the step starting at `t`."""
         for tap in self._taps.values():
-            flows, depth = tap.flows, tap.depth
-            delivered = arrival[flows, depth]
-            share = seen[flows, depth]
+            flows, pairs = tap.flows, tap.pairs
+            delivered = arrival[pairs]
+            share = seen[pairs]
             acks = offered.ack[flows] * share
             arrivals = Arrivals(
                 requests=float(acks[tap.requests].sum()) / self._dt,
@@ -405,55 +490,64 @@ class DataPlane:
         except KeyError:
             raise KeyError(f"no link {a!r}→{b!r}") from None
 
-    def _share(self, rate: np.ndarray, level: _Level) -> np.ndarray:
-        """Fit every directed link leaving this level into its capacity; returns the loads."""
-        capacity = self._net.capacity
-        load = np.bincount(level.links, weights=rate[level.flows], minlength=len(capacity))
+    def _share(self, rate: np.ndarray, hops: _Round, room: np.ndarray, left: int) -> None:
+        """Fit the traffic leaving on every directed link in this round into the capacity
+        earlier rounds left (`room`, used up in place); on a link met in several rounds,
+        into its proportional share of the capacity as well."""
+        load = np.bincount(hops.links, weights=rate[hops.flows], minlength=len(room))
         scale = np.ones_like(load)
-        over = load > capacity
-        scale[over] = capacity[over] / load[over]
-        rate[level.flows] *= (scale * self._net.keep)[level.links]
-        return load * scale
+        over = load > room
+        scale[over] = room[over] / load[over]
+        if self._shared.size:
+            offer = load[self._shared]
+            others = self._offered_before.sum(0) - self._offered_before[left]
+            fair = self._net.capacity[self._shared] / np.maximum(offer + others, 1e-12)
+            scale[self._shared] = np.minimum(scale[self._shared], np.minimum(fair, 1.0))
+            self._offer[left] = offer
+        rate[hops.flows] *= (scale * self._net.keep)[hops.links]
+        np.maximum(room - load * scale, 0.0, out=room)
 
     def _record(
         self, t: float, offered: Offered, arrival: np.ndarray, delivered: np.ndarray
     ) -> None:
         row = self._steps % self._window
-        sent = offered.rate[:, None]
+        sent = offered.rate[self._pair_flow]
         seen = np.divide(arrival, sent, out=np.zeros_like(arrival), where=sent > 0)
         self._ring_rate[row] = offered.rate
         self._ring_syn[row] = offered.syn
         self._ring_ack[row] = offered.ack
         self._ring_seen[row] = seen
         self._total_bytes += arrival * (self._dt * BYTES_PER_MB)
-        self._total_syn += offered.syn[:, None] * seen
-        self._total_ack += offered.ack[:, None] * seen
-        flows, depths, keys = self._pairs
+        self._total_syn += offered.syn[self._pair_flow] * seen
+        self._total_ack += offered.ack[self._pair_flow] * seen
         totals = np.bincount(
-            keys,
-            weights=arrival[flows, depths],
+            self._pair_key,
+            weights=arrival,
             minlength=len(self._net.nodes) * len(self._destinations),
         )
         self._history.append(totals.reshape(len(self._net.nodes), -1))
         if self._taps:
             self._sample_cnfs(t, offered, arrival, seen)
+        legit = delivered[~self._attack]
         self._telemetry.append(
             Telemetry(
                 t=t,
-                legit=float(delivered[~self._attack].sum()),
+                legit=float(legit.sum()),
                 attack=float(delivered[self._attack].sum()),
                 offered_legit=float(offered.rate[~self._attack].sum()),
                 offered_attack=float(offered.rate[self._attack].sum()),
                 monitored=None if self._monitor is None else self.load(*self._monitor),
+                latency=_weighted_mean(self._latency[~self._attack], legit),
             )
         )
         self._steps += 1
 
-    def _stats(self, node: str, flows: np.ndarray) -> list[FlowStats]:
-        """Counters of `flows` as seen arriving at `node`; flows silent in the window skipped."""
-        depth = self._tree.depth[node]
+    def _stats(self, node: str, pairs: np.ndarray) -> list[FlowStats]:
+        """Counters of the flows of `pairs` as seen arriving at `node`; flows silent in the
+        window skipped."""
+        flows = self._pair_flow[pairs]
         rows = min(self._steps, self._window)
-        seen = self._ring_seen[:rows, flows, depth]
+        seen = self._ring_seen[:rows, pairs]
         sent = self._ring_rate[:rows, flows] * seen * (self._dt * BYTES_PER_MB)
         syn = self._ring_syn[:rows, flows] * seen
         ack = self._ring_ack[:rows, flows] * seen
@@ -471,10 +565,7 @@ class DataPlane:
         windowed = counters(rows * self._dt, sent.sum(0), syn.sum(0), ack.sum(0))
         latest = counters(self._dt, sent[last], syn[last], ack[last])
         totals = counters(
-            self.now,
-            self._total_bytes[flows, depth],
-            self._total_syn[flows, depth],
-            self._total_ack[flows, depth],
+            self.now, self._total_bytes[pairs], self._total_syn[pairs], self._total_ack[pairs]
         )
         return [
             FlowStats(self._specs[f].id, node, self._part_of(node, f), lt, w, tot)
@@ -508,74 +599,158 @@ class DataPlane:
             raise ValueError(f"unknown node {rule.node!r}")
         if isinstance(rule, TrafficSplit) and (rule.node, rule.dst_ip) in self._splits:
             raise ValueError(f"{rule.node!r} already splits traffic towards {rule.dst_ip}")
+        if isinstance(rule, Steer):
+            self._check_steer(rule)
+
+    def _check_steer(self, steer: Steer) -> None:
+        """A steering path runs over links between nodes that forward traffic (no host),
+        ends where the server can be reached, and a part needs a split to be part of."""
+        for a, b in itertools.pairwise(steer.via):
+            if (a, b) not in self._net.links:
+                raise ValueError(f"steering path {list(steer.via)}: no link {a!r}→{b!r}")
+        hosts = [node for node in steer.via if node in self._net.hosts]
+        if hosts:
+            raise ValueError(f"steering path {list(steer.via)} crosses host {hosts[0]!r}")
+        if steer.via[-1] not in self._tree.next_hop:
+            raise ValueError(f"no route from {steer.via[-1]!r} to {self._tree.root!r}")
+        if steer.part is not None:
+            self._split_for(steer.node, steer.dst_ip, steer.part)
 
     def _compile(self) -> None:
-        """Turn the installed rules into per-level actions (blocks first, then limits) and
-        index the traffic splits by node and destination."""
+        """Index the traffic splits, route every flow through the steerings that match it,
+        and turn the other rules into per-round actions (blocks first, then limits)."""
         self._splits = {
             (rule.node, rule.dst_ip): rule
             for rule in self._rules.values()
             if isinstance(rule, TrafficSplit)
         }
+        self._route()
         actions: dict[int, list[_Action]] = {}
         for rule_id, rule in self._rules.items():
-            compiled = self._action(rule_id, rule)
-            if compiled is not None:
-                depth, action = compiled
-                actions.setdefault(depth, []).append(action)
+            for left, action in self._actions_of(rule_id, rule):
+                actions.setdefault(left, []).append(action)
         for level in actions.values():
             level.sort(key=lambda action: (action.rank, action.rule_id))
         self._actions = actions
 
-    def _action(self, rule_id: int, rule: Rule) -> tuple[int, _Action] | None:
-        node = rule.a if isinstance(rule, LinkRateLimit) else rule.node
-        flows = self._via.get(node)
-        if flows is None or isinstance(rule, TrafficSplit):
-            return None
-        depth = self._tree.depth[node]
-        match rule:
-            case FlowBlock(src_ip=src, dst_ip=dst):
-                chosen = flows[(self._src[flows] == src) & (self._dst[flows] == dst)]
-                return depth, _Action(0, rule_id, chosen, None)
-            case IpRateLimit(dst_ip=dst, rate=cap):
-                return depth, _Action(1, rule_id, flows[self._dst[flows] == dst], cap)
-            case LinkRateLimit(b=b, rate=cap):
-                leaving = flows if self._tree.next_hop.get(node) == b else flows[:0]
-                return depth, _Action(1, rule_id, leaving, cap)
+    def _route(self) -> None:
+        """Every flow's path, its hops grouped in rounds, its latency, and the (flow, node)
+        pairs of its first visits (new pairs get fresh counters)."""
+        steers = [rule for rule in self._rules.values() if isinstance(rule, Steer)]
+        default: dict[str, tuple[str, ...]] = {}
+        self._paths = []
+        for flow, spec in enumerate(self._specs):
+            mine = [s for s in steers if self._steers(s, flow)]
+            if mine:
+                self._paths.append(steered_path(self._tree, spec.attach, mine))
+            else:
+                if spec.attach not in default:
+                    default[spec.attach] = self._tree.path(spec.attach)
+                self._paths.append(default[spec.attach])
+        flow_of, node_of, left_of, pair_of, link_of = [], [], [], [], []
+        latency = np.zeros(len(self._specs))
+        for flow, path in enumerate(self._paths):
+            seen: set[str] = set()
+            for position, node in enumerate(path):
+                flow_of.append(flow)
+                node_of.append(self._node_index[node])
+                left_of.append(len(path) - 1 - position)
+                pair_of.append(-1 if node in seen else self._pair(flow, node))
+                seen.add(node)
+                link = self._net.links[node, path[position + 1]] if position + 1 < len(path) else -1
+                link_of.append(link)
+                if link >= 0:
+                    latency[flow] += self._net.latency[link]
+        self._hops = _Hops(
+            *(np.array(x, dtype=int) for x in (flow_of, node_of, left_of, pair_of, link_of))
+        )
+        self._rounds = self._hops.rounds()
+        self._latency = latency
+        links, rounds = self._hops.link, self._hops.left
+        met = np.unique(np.stack([links[links >= 0], rounds[links >= 0]]), axis=1)[0]
+        self._shared = np.flatnonzero(np.bincount(met, minlength=len(self._net.capacity)) > 1)
+        """Directed links met in more than one round (only steering makes them)."""
+        self._offer = np.zeros((len(self._rounds), len(self._shared)))
+        self._offered_before = self._offer
+        self._grow()
+        for tap in self._taps.values():
+            pairs = self._node_pairs.get(tap.host, _NONE)
+            flows = self._pair_flow[pairs]
+            tap.watch(flows, pairs, self._kinds[flows])
 
-    def _history_pairs(self, paths: Sequence[tuple[str, ...]]) -> tuple[np.ndarray, ...]:
-        """(flow, depth, node×destination key) of every node on every flow's path."""
+    def _steers(self, steer: Steer, flow: int) -> bool:
+        """Whether the steering applies to the flow: its destination, source and split part."""
+        if steer.dst_ip != self._dst[flow] or steer.src_ip not in (None, self._src[flow]):
+            return False
+        if steer.part is None:
+            return True
+        split = self._splits.get((steer.node, steer.dst_ip))
+        return split is not None and split_part(self._src[flow], split.parts) == steer.part
+
+    def _pair(self, flow: int, node: str) -> int:
+        """The id of the (flow, node) pair, made on first use."""
+        key = (flow, self._node_index[node])
+        pair = self._pair_ids.get(key)
+        if pair is None:
+            pair = self._pair_ids[key] = len(self._pair_ids)
+        return pair
+
+    def _grow(self) -> None:
+        """Counters for pairs seen for the first time, and each node's pairs."""
+        new = len(self._pair_ids) - len(self._pair_flow)
+        if new <= 0:
+            return
+        keys = np.array(list(self._pair_ids)[len(self._pair_flow) :], dtype=int).reshape(-1, 2)
+        self._pair_flow = np.concatenate([self._pair_flow, keys[:, 0]])
         dst_index = {dst: i for i, dst in enumerate(self._destinations)}
-        flows, depths, keys = [], [], []
-        for flow, path in enumerate(paths):
-            for depth, node in enumerate(reversed(path)):
-                flows.append(flow)
-                depths.append(depth)
-                keys.append(self._node_index[node] * len(dst_index) + dst_index[self._dst[flow]])
-        return (np.array(flows, dtype=int), np.array(depths, dtype=int), np.array(keys, dtype=int))
+        columns = np.array([dst_index[d] for d in self._dst[keys[:, 0]]], dtype=int)
+        self._pair_key = np.concatenate(
+            [self._pair_key, keys[:, 1] * len(self._destinations) + columns]
+        )
+        self._ring_seen = np.concatenate([self._ring_seen, np.zeros((self._window, new))], axis=1)
+        self._total_bytes = np.concatenate([self._total_bytes, np.zeros(new)])
+        self._total_syn = np.concatenate([self._total_syn, np.zeros(new)])
+        self._total_ack = np.concatenate([self._total_ack, np.zeros(new)])
+        nodes = np.array(list(self._pair_ids), dtype=int).reshape(-1, 2)[:, 1]
+        order = np.argsort(nodes, kind="stable")
+        bounds = np.searchsorted(nodes[order], np.arange(len(self._net.nodes) + 1))
+        self._node_pairs = {
+            node: order[bounds[i] : bounds[i + 1]]
+            for i, node in enumerate(self._net.nodes)
+            if bounds[i + 1] > bounds[i]
+        }
+
+    def _actions_of(self, rule_id: int, rule: Rule) -> list[tuple[int, _Action]]:
+        """The rule's action in every round it matches hops in: a block or an IP limit
+        where a flow first reaches the rule's node, a link limit where a flow enters the
+        link. Splits and steerings act on routes instead (`_route`)."""
+        hops = self._hops
+        match rule:
+            case FlowBlock(node=node, src_ip=src, dst_ip=dst):
+                flows = hops.flow
+                chosen = (
+                    self._first_at(node) & (self._src[flows] == src) & (self._dst[flows] == dst)
+                )
+                rank, cap = 0, None
+            case IpRateLimit(node=node, dst_ip=dst, rate=limit):
+                chosen = self._first_at(node) & (self._dst[hops.flow] == dst)
+                rank, cap = 1, limit
+            case LinkRateLimit(a=a, b=b, rate=limit):
+                chosen = hops.link == self._net.links[a, b]
+                rank, cap = 1, limit
+            case _:
+                return []
+        return [
+            (int(left), _Action(rank, rule_id, hops.flow[chosen & (hops.left == left)], cap))
+            for left in np.unique(hops.left[chosen])
+        ]
+
+    def _first_at(self, node: str) -> np.ndarray:
+        """Which hops are a flow's first visit of `node`."""
+        return (self._hops.node == self._node_index[node]) & (self._hops.pair >= 0)
 
 
-def _levels(paths: Sequence[tuple[str, ...]], links: dict[tuple[str, str], int]) -> list[_Level]:
-    """Group every (flow, node) on a path by the node's depth; depth 0 is the server."""
-    n_levels = max((len(path) for path in paths), default=1)
-    flows: list[list[int]] = [[] for _ in range(n_levels)]
-    out: list[list[int]] = [[] for _ in range(n_levels)]
-    for flow, path in enumerate(paths):
-        hops = len(path) - 1
-        for position, node in enumerate(path):
-            flows[hops - position].append(flow)
-            if position < hops:
-                out[hops - position].append(links[node, path[position + 1]])
-    return [
-        _Level(np.array(f, dtype=int), np.array(o, dtype=int))
-        for f, o in zip(flows, out, strict=True)
-    ]
-
-
-def _flows_via(paths: Sequence[tuple[str, ...]]) -> dict[str, np.ndarray]:
-    """The flows whose path crosses each node."""
-    via: dict[str, list[int]] = {}
-    for flow, path in enumerate(paths):
-        for node in path:
-            via.setdefault(node, []).append(flow)
-    return {node: np.array(flows, dtype=int) for node, flows in via.items()}
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """Σ values × weights / Σ weights; 0 without weight."""
+    total = float(weights.sum())
+    return float((values * weights).sum()) / total if total > 0 else 0.0

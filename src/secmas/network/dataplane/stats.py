@@ -83,6 +83,8 @@ class Telemetry:
 
     The legit/attack split is ground truth, for plots and evaluation. `monitored` is the
     load of the Defence's monitored link (the busier direction), if the scenario has one.
+    `latency` is the one-way latency of the legitimate traffic delivered, ms, averaged
+    over its flows weighted by their rates (0 when none arrives): steering raises it.
     """
 
     t: float
@@ -91,3 +93,4 @@ class Telemetry:
     offered_legit: float
     offered_attack: float
     monitored: float | None
+    latency: float = 0.0
