@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from secmas.transport.credentials import NatsUser, Permissions
 from secmas.transport.tls import ServerCertificate
@@ -148,7 +148,28 @@ def server_config(
     return config
 
 
-class NatsServer:
+class _Started:
+    """`with` starts what `start` starts and stops it on the way out, even on failure."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class NatsServer(_Started):
     """One `nats-server` child process; a (sync or async) context manager.
 
     `port=None` picks a free port on the first start; later starts reuse the port, so a
@@ -284,17 +305,6 @@ class NatsServer:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def __enter__(self) -> NatsServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     async def __aenter__(self) -> NatsServer:
         return await asyncio.to_thread(self.start)
 
@@ -307,7 +317,7 @@ class NatsServer:
         await asyncio.to_thread(self.stop)
 
 
-class NatsCluster:
+class NatsCluster(_Started):
     """`size` servers on loopback, each routed to all the others (a full mesh), with the
     same TLS and users; a (sync) context manager. `start` returns once every server
     reports a route to each of its peers (nats-server's `/routez` monitoring page)."""
@@ -379,14 +389,3 @@ class NatsCluster:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
-
-    def __enter__(self) -> NatsCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
