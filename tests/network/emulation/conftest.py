@@ -7,6 +7,7 @@ directory, must leave no run record, process or interface behind.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from tests.conftest import make_scenario
 
 from secmas.network.emulation.preflight import missing
-from secmas.network.emulation.registry import RUN_DIR
+from secmas.network.emulation.registry import RUN_DIR, RunRecord, live_runs
 from secmas.scenario.model import Scenario
 
 LACKING = missing()
@@ -25,13 +26,22 @@ needs_emulation = pytest.mark.skipif(
 SERVER = "10.0.0.100"
 
 
-def leftovers(prefixes: set[str] | None = None) -> list[str]:
-    """Run records and root-namespace interfaces of secmas runs still on this machine."""
-    records = sorted(p.name for p in RUN_DIR.glob("*.json")) if RUN_DIR.is_dir() else []
+def leftovers() -> list[str]:
+    """Records and root-namespace interfaces of secmas runs on this machine that are not
+    live runs of other processes (a demo beside the tests is not a leftover)."""
+    if not RUN_DIR.is_dir():
+        return []
+    others = {prefix for prefix in live_runs() if _owner(prefix) != os.getpid()}
+    mine = [p.stem for p in sorted(RUN_DIR.glob("*.json")) if p.stem not in others]
     names = [p.name for p in Path("/sys/class/net").iterdir()]
-    chosen = prefixes if prefixes is not None else {r.removesuffix(".json") for r in records}
-    interfaces = [n for n in names if any(n.startswith(p) for p in chosen)]
-    return records + interfaces
+    return [f"{p}.json" for p in mine] + [n for n in names if n.startswith(tuple(mine))]
+
+
+def _owner(prefix: str) -> int | None:
+    try:
+        return RunRecord.from_json((RUN_DIR / f"{prefix}.json").read_text()).owner
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 @pytest.fixture

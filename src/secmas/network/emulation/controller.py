@@ -14,8 +14,9 @@ it names, so a VNF acts only on packets that really cross that node:
 
 Statistics come from one snapshot of every node per step (`sample`): per-flow counters
 of the nodes' flow sets, interface byte counters for links, and the server's
-ground-truth counters for the telemetry. Counts are divided by the plan's scale, so
-VNFs see scenario MB/s and packet rates, and their thresholds hold unchanged.
+ground-truth counters for the telemetry. Bytes and packets are divided by the plan's
+scale, so VNFs see scenario MB/s and their thresholds hold unchanged; connection counts
+(SYNs, completed handshakes) are real, as the clients' connection rates are.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -227,14 +229,8 @@ class EmulatedController:
     def _rate_now(self, a: str, b: str) -> float:
         if len(self._times) < 2:
             return 0.0
-        if a in self.plan.routers:
-            intf, counters = self.plan.port(a, b).intf, "tx"
-            snapshots = self._snapshots[a]
-        elif b in self.plan.routers:
-            intf, counters = self.plan.port(b, a).intf, "rx"
-            snapshots = self._snapshots[b]
-        else:
-            raise KeyError(f"no link {a!r}→{b!r}")
+        node, intf, counters = self._link_end(a, b)
+        snapshots = self._snapshots[node]
         new, old = (getattr(s, counters).get(intf, 0) for s in snapshots[-2:][::-1])
         return (new - old) / (BYTES_PER_MB * self._scale * self._seconds(1))
 
@@ -242,8 +238,40 @@ class EmulatedController:
         return max(self._rate_now(a, b), self._rate_now(b, a))
 
     async def rate(self, a: str, b: str) -> float:
-        """MB/s (scenario units) sent a→b in the last step."""
-        return self._rate_now(a, b)
+        """MB/s (scenario units) sent a→b over the last step up to now: read live, so a
+        VNF that waits a step after a change measures only traffic after it."""
+        node, intf, direction = self._link_end(a, b)
+        base = self._base(0.9 * self._step)
+        if base is None:
+            return self._rate_now(a, b)
+        index, then = base
+        text = await self.network.namespace(node).run_async(
+            ["ip", "-j", "-s", "link", "show", "dev", intf]
+        )
+        stats = json.loads(text)[0].get("stats64") or {}
+        now_bytes = int(stats.get(direction, {}).get("bytes", 0))
+        old = getattr(self._snapshots[node][index], direction).get(intf, 0)
+        seconds = max(self.clock.now() - then, 1e-6)
+        return (now_bytes - old) / (BYTES_PER_MB * self._scale * seconds)
+
+    def _link_end(self, a: str, b: str) -> tuple[str, str, str]:
+        """Where link a→b's traffic is counted: (node, interface, "tx" or "rx")."""
+        if a in self.plan.routers:
+            return a, self.plan.port(a, b).intf, "tx"
+        if b in self.plan.routers:
+            return b, self.plan.port(b, a).intf, "rx"
+        raise KeyError(f"no link {a!r}→{b!r}")
+
+    def _base(self, age: float) -> tuple[int, float] | None:
+        """The newest kept snapshot at least `age` seconds old: (index in the kept
+        snapshots, its time)."""
+        now = self.clock.now()
+        kept = len(next(iter(self._snapshots.values()), []))
+        times = self._times[-kept:] if kept else []
+        for index in range(len(times) - 1, -1, -1):
+            if now - times[index] >= age:
+                return index, times[index]
+        return None
 
     async def load(self, a: str, b: str) -> float:
         return self._load_now(a, b)
@@ -291,14 +319,12 @@ class EmulatedController:
         return stats
 
     def _counters(self, count: FlowCount, seconds: float) -> Counters:
+        """Bytes and packets in scenario units; connection attempts and handshakes as
+        they are: clients open connections at the scenario's rate (only what each one
+        carries is scaled), and a flood's SYN rate, scaled down, is still far above any
+        client's."""
         scale = self._scale
-        return Counters(
-            seconds,
-            count.bytes / scale,
-            count.packets / scale,
-            count.syn / scale,
-            count.ack / scale,
-        )
+        return Counters(seconds, count.bytes / scale, count.packets / scale, count.syn, count.ack)
 
     def _split(self, node: str, dst_ip: str | None) -> tuple[int, TrafficSplit] | None:
         """The split towards `dst_ip` at `node`, else the only one towards it anywhere

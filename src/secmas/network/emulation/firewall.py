@@ -5,9 +5,12 @@ Each routing namespace (a PoP or switch) has table `inet secmas`:
 - `flows`, `syns`, `acks`: dynamic sets keyed (client, server, service port) with a
   counter per element, updated by every forwarded packet of a flow towards the server
   (`flows`: the direction the simulator models; answers may return another way), by the
-  client's bare SYNs (`syns`) and by the ACK that completes a client's
-  handshake — the second packet of the connection in the original direction (`acks`,
-  conntrack's packet count). This is what a Classifier reads (Table 5.4).
+  SYN opening each connection (`syns`: conntrack's first packet, so a retransmitted SYN
+  is not a second attempt) and by the bare ACK that completes a client's
+  handshake — a bare ACK among the connection's second to fourth packets in the original
+  direction, after up to two SYN retransmissions (`acks`, conntrack's packet count; a
+  later bare ACK of the answer may count too: a handshake was completed). This is what a
+  Classifier reads (Table 5.4).
 - `forward` counts first (`account`), then drops what `blocks` matches, then polices what
   `ratelimits` matches: blockFlow before the rate limits, as the simulator applies them.
 - `split` (prerouting, before routing): each traffic split sends a client to its part —
@@ -52,8 +55,8 @@ def router_ruleset(servers: Iterable[str]) -> str:
   chain account {{
     meta l4proto != {{ tcp, udp }} return
     ip daddr @servers update @flows {{ ip saddr . ip daddr . th dport }}
-    ip daddr @servers tcp flags & (syn | ack) == syn {SYN_UPDATE}
-    ip daddr @servers ct original packets 2 tcp flags & (syn | ack | fin | rst) == ack {ACK_UPDATE}
+    ip daddr @servers ct original packets 1 tcp flags & (syn | ack) == syn {SYN_UPDATE}
+    ip daddr @servers ct original packets 2-4 tcp flags == ack {ACK_UPDATE}
   }}
   chain blocks {{ }}
   chain ratelimits {{ }}
