@@ -59,3 +59,48 @@ def test_adaptive_defence_refuses_processes() -> None:
     result = runner.invoke(app, ["demo", "--scenario", "adaptive-defence", "--processes"])
     assert result.exit_code == 2
     assert "drop --processes" in result.output
+
+
+ALL = [str(CTI / "edge-a.json"), str(CTI / "edge-b.csv"), str(CTI / "core-c.json")]
+
+
+def test_taxii_local_publishes_and_takes_hygiene_from_what_was_polled(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.json"
+    result = runner.invoke(
+        app, ["cti", "share", *ALL, *maps(), "--out", str(bundle), "--taxii", "local"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "TAXII http://127.0.0.1:" in result.output
+    assert "core-c published 35 objects (0 refused); the subscriber polled 35" in result.output
+    assert "hygiene core-c: 0.011  below 0.5" in result.output
+
+
+def test_taxii_url_of_an_existing_server(tmp_path: Path, monkeypatch) -> None:
+    from secmas.cti.taxii import MedallionServer
+
+    with MedallionServer(tmp_path / "taxii", ["edge-a", "edge-b", "core-c"]) as server:
+        access = server.subscriber()
+        monkeypatch.setenv("SECMAS_TAXII_PASSWORD", access.password)
+        command = ["cti", "share", *ALL, *maps(), "--out", str(tmp_path / "b.json")]
+        ok = runner.invoke(app, [*command, "--taxii", server.url, "--taxii-user", "subscriber"])
+        monkeypatch.setenv("SECMAS_TAXII_PASSWORD", "wrong")
+        refused = runner.invoke(
+            app, [*command, "--taxii", server.url, "--taxii-user", "subscriber"]
+        )
+    assert ok.exit_code == 0, ok.output
+    assert "hygiene edge-a: 0.738\n" in ok.output
+    assert refused.exit_code == 2
+    assert f"--taxii {server.url}" in refused.output and "wrong user or password" in refused.output
+
+
+def test_bad_taxii_arguments_exit_2() -> None:
+    result = runner.invoke(app, ["cti", "share", ALL[0], *maps(), "--taxii", "ftp://x"])
+    assert result.exit_code == 2
+    assert "expected 'local' or the http(s) URL" in result.output
+
+
+def test_a_report_over_the_size_limit_exits_2_naming_it() -> None:
+    result = runner.invoke(app, ["cti", "share", *ALL, *maps(), "--max-report-mb", "0.002"])
+    assert result.exit_code == 2
+    assert "edge-a.json" in result.output and "MiB limit" in result.output
+    assert "Traceback" not in result.output

@@ -1,5 +1,5 @@
-"""CTI in a run: the shared bundle's hygiene keeps low-hygiene PoPs out of sensitive
-goals, with the reason in the REFUSE."""
+"""CTI in a run: the hygiene a subscriber computes from the bundles it polled over TAXII
+keeps low-hygiene PoPs out of sensitive goals, with the reason in the REFUSE."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def request(goal: str) -> GoalRequest:
 
 def test_low_hygiene_pops_refuse_sensitive_goals_only() -> None:
     cti = HygieneFilter.prepare(SCENARIO, SCENARIOS, SETTINGS)
-    assert cti.shared.hygiene["core-c"] == pytest.approx(0.0111, abs=1e-4)
+    assert cti.exchanged.hygiene["core-c"] == pytest.approx(0.0111, abs=1e-4)
+    assert [r.title for r in cti.exchanged.received] == ["edge-a", "edge-b", "core-c"]
     assert set(cti.excluded) == {"pop5"}
     reason = cti.decline("pop5", request("cnfMoved"))
     assert reason is not None and "core-c hygiene 0.011 is below the threshold 0.300" in reason
@@ -56,7 +57,11 @@ def test_pops_without_a_domain_stay_out_unless_allowed() -> None:
 
 def test_bundle_and_decisions_are_written(tmp_path: Path) -> None:
     cti = HygieneFilter.prepare(SCENARIO, SCENARIOS, SETTINGS)
-    bundle, table = cti.write(tmp_path)
+    bundle, table, record, config = cti.write(tmp_path)
+    exchanged = json.loads(record.read_text())
+    assert exchanged["server"].startswith("http://127.0.0.1:")
+    assert [p["failed"] for p in exchanged["published"]] == [0, 0, 0]
+    assert json.loads(config.read_text())["backend"]["module_class"] == "MemoryBackend"
     objects = json.loads(bundle.read_text())["objects"]
     assert any(o["type"] == "vulnerability" for o in objects)
     text = bundle.read_text()

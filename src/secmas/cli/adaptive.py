@@ -5,6 +5,7 @@ become step loops of the run, their outcome is printed and written beside the ru
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,7 +18,11 @@ from secmas.scenario.model import Scenario
 
 if TYPE_CHECKING:
     from secmas.cti.placement import HygieneFilter
+    from secmas.cti.taxii import Exchange
     from secmas.mtd.execution import MovingTargetLoop
+
+PASSWORD_VARIABLE = "SECMAS_TAXII_PASSWORD"
+"""Where `secmas cti share --taxii URL` reads the server's password (not on the command line)."""
 
 cti_app = typer.Typer(help="cyber threat intelligence: selective sharing of scanner reports")
 
@@ -52,6 +57,7 @@ def adaptive_defence(scenario: Scenario, scenario_file: Path, processes: bool) -
     # stix2, cvss and the planner's numpy/scipy work load only here
     from secmas.cti.errors import CTIInputError
     from secmas.cti.placement import HygieneFilter
+    from secmas.cti.taxii import TaxiiError
     from secmas.mtd.execution import MovingTargetLoop
 
     defence = AdaptiveDefence()
@@ -60,6 +66,8 @@ def adaptive_defence(scenario: Scenario, scenario_file: Path, processes: bool) -
             defence.hygiene = HygieneFilter.prepare(scenario, scenario_file.parent, scenario.cti)
         except CTIInputError as exc:
             raise fail(f"{scenario_file}: cti: {exc}") from None
+        except TaxiiError as exc:
+            raise fail(f"{scenario_file}: cti: TAXII exchange failed: {exc}", code=1) from None
     if scenario.mtd is not None:
         try:
             defence.mtd = MovingTargetLoop(scenario, scenario.mtd)
@@ -122,8 +130,12 @@ def print_adaptive(report: dict[str, Any]) -> None:
     if cti:
         console.print(cti_table(cti))
         refused = sum(r["count"] for r in cti["refusals"])
+        taxii = cti["taxii"]
+        polled = sum(r["objects"] for r in taxii["received"])
         say(
-            f"CTI: {cti['findings']} findings shared as STIX 2.1 ({cti['bundle']}); "
+            f"CTI: {cti['findings']} findings shared as STIX 2.1 ({cti['bundle']}), each "
+            f"domain's bundle published to its TAXII 2.1 collection on {taxii['server']}; "
+            f"hygiene from the {polled} objects the subscriber polled; "
             f"{refused} calls for proposals of sensitive goals refused by low-hygiene PoPs"
         )
     if mtd:
@@ -158,17 +170,38 @@ def share_command(
     threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="hygiene below which a domain is flagged")
     ] = 0.5,
+    taxii: Annotated[
+        str | None,
+        typer.Option(
+            help="publish each domain's bundle over TAXII 2.1 and take hygiene from what a "
+            "subscriber polls back: 'local' starts medallion on loopback for this command, "
+            "a URL names an existing server's discovery endpoint (one collection titled "
+            f"with each domain's name; user --taxii-user, password in ${PASSWORD_VARIABLE})"
+        ),
+    ] = None,
+    taxii_user: Annotated[str, typer.Option(help="user on the --taxii server")] = "secmas",
+    max_report_mb: Annotated[
+        float, typer.Option(min=0.001, help="refuse scanner reports larger than this (MiB)")
+    ] = 16.0,
 ) -> None:
-    """Share vulnerability reports as one STIX 2.1 bundle, each field included or
-    anonymised by its sensitivity, the subscriber's necessity and the finding's risk
-    (004_… Section 4.1); print the hygiene of each domain."""
+    """Share vulnerability reports as STIX 2.1, each attribute of a host, software or
+    vulnerability included or anonymised by its sensitivity, the subscriber's necessity
+    and the entity's risk (004_… Section 4.1); print the hygiene of each domain."""
     from secmas.cti.errors import CTIInputError
     from secmas.cti.share import share
+    from secmas.cti.taxii import TaxiiError
 
     try:
-        result = share(reports, sensitivity, necessity)
+        result = share(reports, sensitivity, necessity, max_bytes=int(max_report_mb * 2**20))
     except CTIInputError as exc:
         raise fail(str(exc)) from None
+    hygiene = result.hygiene
+    if taxii is not None:
+        try:
+            exchanged = _exchange(result.domain_bundles, taxii, taxii_user)
+        except TaxiiError as exc:
+            raise fail(f"--taxii {taxii}: {exc}") from None
+        hygiene = exchanged.hygiene
     try:
         if out is not None:
             out.write_text(result.bundle_json, encoding="utf-8")
@@ -179,7 +212,7 @@ def share_command(
     if out is None:
         typer.echo(result.bundle_json)
         return
-    table = Table(title="shared fields")
+    table = Table(title="shared attributes")
     for column in ("field", "included", "anonymised"):
         table.add_column(column)
     counts: dict[str, list[int]] = {}
@@ -188,8 +221,30 @@ def share_command(
     for name, (kept, hidden) in counts.items():
         table.add_row(name, str(kept), str(hidden))
     console.print(table)
-    for domain, score in sorted(result.hygiene.items()):
+    if taxii is not None:
+        for sent, got in zip(exchanged.published, exchanged.received, strict=True):
+            say(
+                f"TAXII {exchanged.url}: {sent.domain} published {sent.succeeded} objects "
+                f"({sent.failed} refused); the subscriber polled {got.objects}"
+            )
+    for domain, score in sorted(hygiene.items()):
         flag = "" if score >= threshold else f"  below {threshold:g}: keep sensitive goals away"
         say(f"hygiene {domain}: {score:.3f}{flag}")
     bundle = json.loads(result.bundle_json)
     say(f"wrote {out} ({len(bundle['objects'])} STIX objects)")
+
+
+def _exchange(bundles: dict[str, str], taxii: str, user: str) -> Exchange:
+    """Publish and poll on a medallion of this command's (`local`) or on the server at
+    `taxii` (password from the environment)."""
+    import tempfile
+
+    from secmas.cti.taxii import TaxiiAccess, TaxiiError, exchange, exchange_on_medallion
+
+    if taxii == "local":
+        with tempfile.TemporaryDirectory(prefix="secmas-taxii-") as folder:
+            return exchange_on_medallion(bundles, Path(folder))
+    if not taxii.startswith(("http://", "https://")):
+        raise TaxiiError("expected 'local' or the http(s) URL of a TAXII 2.1 discovery endpoint")
+    access = TaxiiAccess(taxii, user, os.environ.get(PASSWORD_VARIABLE, ""))
+    return exchange(bundles, dict.fromkeys(bundles, access), access)

@@ -1,15 +1,22 @@
 """CTI in a run (004_… Section 4.1, Figure 7): before the agents start, each domain's
-scanner reports are shared as one STIX 2.1 bundle; the hygiene scores computed from that
-bundle then steer placement. A PoP whose domain scores below the threshold refuses the
-calls for proposals of sensitive goals, and the REFUSE carries the reason, so the auction
-record says why the PoP was left out.
+scanner reports are shared as STIX 2.1; each domain publishes its bundle to its collection
+on a TAXII 2.1 server (medallion, started for the run on loopback with credentials of its
+own, or an existing server), and the orchestrator's CTI subscriber polls the collections
+and computes the hygiene scores from what it received. They then steer placement: a PoP
+whose domain scores below the threshold refuses the calls for proposals of sensitive
+goals, and the REFUSE carries the reason, so the auction record says why the PoP was left
+out.
 
-`HygieneFilter.prepare` does the sharing (file I/O, bad input → CTIInputError); the
-filter is then one of the run's step loops (`secmas.pipeline.operate.StepLoop`).
+`HygieneFilter.prepare` does the sharing and the exchange (file and network I/O; bad input
+→ CTIInputError, a TAXII server that fails → TaxiiError); the filter is then one of the
+run's step loops (`secmas.pipeline.operate.StepLoop`).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from secmas.agents.bidding import GoalRequest
 from secmas.cti.hygiene import exclusions
 from secmas.cti.share import ShareResult, share
+from secmas.cti.taxii import CONFIG_FILE, Exchange, TaxiiAccess, exchange, exchange_on_medallion
 from secmas.scenario.adaptive import CTISharing
 from secmas.scenario.model import Scenario
 
@@ -27,6 +35,8 @@ if TYPE_CHECKING:
 
 BUNDLE_FILE = "cti-bundle.json"
 DECISIONS_FILE = "cti-decisions.csv"
+TAXII_FILE = "cti-taxii.json"
+MEDALLION_FILE = "cti-medallion.json"
 
 
 @dataclass
@@ -39,28 +49,51 @@ class HygieneFilter:
     """PoP → its domain (PoPs without one are absent)."""
     excluded: dict[str, str]
     """PoP → why it may not bid for a sensitive goal."""
+    exchanged: Exchange
+    """The TAXII round the hygiene comes from."""
+    medallion_config: str = ""
+    """The configuration of the run's medallion server (empty with an existing server)."""
     refusals: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(PoP, goal) → calls for proposals it refused."""
 
     @classmethod
-    def prepare(cls, scenario: Scenario, base: Path, settings: CTISharing) -> HygieneFilter:
-        """Share the reports named in `settings` (paths relative to `base`) and work out
-        the exclusions. Raises CTIInputError naming every bad file."""
+    def prepare(
+        cls,
+        scenario: Scenario,
+        base: Path,
+        settings: CTISharing,
+        taxii: TaxiiAccess | None = None,
+    ) -> HygieneFilter:
+        """Share the reports named in `settings` (paths relative to `base`), exchange the
+        domains' bundles over TAXII (a medallion server of the run's, or `taxii`) and work
+        out the exclusions from the hygiene the subscriber computed. Raises CTIInputError
+        naming every bad file, TaxiiError naming the server."""
         result = share(
             [base / path for path in settings.reports],
             base / settings.sensitivity,
             base / settings.necessity,
             publisher=f"secmas CTI agent ({scenario.id})",
         )
+        config = ""
+        if taxii is None:
+            folder = Path(tempfile.mkdtemp(prefix="secmas-taxii-"))
+            try:
+                exchanged = exchange_on_medallion(result.domain_bundles, folder)
+                config = (folder / CONFIG_FILE).read_text(encoding="utf-8")
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        else:
+            publishers = dict.fromkeys(result.domain_bundles, taxii)
+            exchanged = exchange(result.domain_bundles, publishers, taxii)
         domains = {pop.id: pop.domain for pop in scenario.pops if pop.domain is not None}
         excluded = exclusions(
-            result.hygiene, domains, settings.threshold, allow_unknown=settings.allow_unknown
+            exchanged.hygiene, domains, settings.threshold, allow_unknown=settings.allow_unknown
         )
         if not settings.allow_unknown:
             for pop in scenario.pops:
                 if pop.domain is None:
                     excluded[pop.id] = "the PoP belongs to no domain (no CTI covers it)"
-        return cls(settings, result, domains, excluded)
+        return cls(settings, result, domains, excluded, exchanged, config)
 
     # -- the run ----------------------------------------------------------------------------
     def decline(self, pop: str, request: GoalRequest) -> str | None:
@@ -90,7 +123,7 @@ class HygieneFilter:
         return {
             "cti": {
                 "reports": list(self.settings.reports),
-                "hygiene": {d: round(s, 4) for d, s in sorted(self.shared.hygiene.items())},
+                "hygiene": {d: round(s, 4) for d, s in sorted(self.exchanged.hygiene.items())},
                 "threshold": self.settings.threshold,
                 "sensitive_goals": list(self.settings.sensitive_goals),
                 "domains": self.domains,
@@ -105,13 +138,23 @@ class HygieneFilter:
                     for (f, d), n in sorted(decisions.items())
                 ],
                 "bundle": BUNDLE_FILE,
+                "taxii": self.exchanged.summary(),
             }
         }
 
     def write(self, folder: Path) -> list[Path]:
-        """The STIX bundle as shared, and the publisher's decision table (with the
-        original values: it stays in the publisher's domain)."""
+        """The STIX bundle of all domains, the publisher's decision table (with the
+        original values: it stays in the publisher's domain), the TAXII exchange and the
+        configuration of the run's medallion server (its credentials died with it)."""
         folder.mkdir(parents=True, exist_ok=True)
         bundle = folder / BUNDLE_FILE
         bundle.write_text(self.shared.bundle_json, encoding="utf-8")
-        return [bundle, self.shared.write_decisions(folder / DECISIONS_FILE)]
+        record = folder / TAXII_FILE
+        record.write_text(json.dumps(self.exchanged.summary(), indent=1), encoding="utf-8")
+        paths = [bundle, self.shared.write_decisions(folder / DECISIONS_FILE), record]
+        if self.medallion_config:
+            config = folder / MEDALLION_FILE
+            config.touch(mode=0o600)
+            config.write_text(self.medallion_config, encoding="utf-8")
+            paths.append(config)
+        return paths
