@@ -67,3 +67,12 @@ def test_a_seed_missing_from_bus_keys_exits_2(tmp_path: Path) -> None:
     args = [*RUN, "--insecure", "--bus", "nats://127.0.0.1:1", "--bus-keys", str(tmp_path)]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "mlfo.nk" in result.output
+
+
+def test_credentials_on_the_command_line_are_warned_about_and_masked() -> None:
+    args = ["agent", "--pop", "nope", "--bus", "nats://alice:s3cret@127.0.0.1:1"]
+    result = runner.invoke(app, args)
+    assert "visible to every local user" in result.output and "s3cret" not in result.output
+    plain = ["agent", "--pop", "nope", "--bus", "nats://127.0.0.1:1"]
+    quiet = runner.invoke(app, plain, env={"SECMAS_BUS_AUTH": "alice:s3cret"})
+    assert "visible to every local user" not in quiet.output

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from secmas.cli.output import console, fail, say
+from secmas.cli.output import console, errors, fail, say
 from secmas.pipeline.iml import BUS_AUTH_ENV
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.scenario.loader import ScenarioError, load_scenario
@@ -61,9 +61,16 @@ def register(app: typer.Typer) -> None:
 def parse_bus(bus: str) -> BusAddress:
     """`--bus` (credentials from SECMAS_BUS_AUTH when the URLs carry none), or exit 2."""
     try:
-        return BusAddress.parse(bus, userinfo=os.environ.get(BUS_AUTH_ENV) or None)
+        address = BusAddress.parse(bus, userinfo=os.environ.get(BUS_AUTH_ENV) or None)
     except BusAddressError as exc:
         raise fail(str(exc)) from None
+    if BusAddress.parse(bus).has_credentials:
+        errors.print(
+            "[yellow]warning[/] --bus: credentials on a command line are visible to every "
+            f"local user (ps); give them in the environment variable {BUS_AUTH_ENV} instead",
+            highlight=False,
+        )
+    return address
 
 
 def check_ca(ca: Path | None, option: str = "--bus-ca") -> None:
