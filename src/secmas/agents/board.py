@@ -297,7 +297,7 @@ class GoalBoard:
         held = self.held.pop(agent, {})
         now = self.clock.now()
         self.adopted.extend((now, agent, g.key) for g in goals)
-        if (goals or held) and self.adopt is not None:
+        if self.adopt is not None:
             self.adopt(agent, reason, goals, held)
 
     def _notice(self, agent: str, state: str, reason: str) -> dict[str, Any]:

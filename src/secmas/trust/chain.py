@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from secmas.ledger.chain import Receipt
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import RegistryClient
-from secmas.transport.bus import Bus, BusClosed, Subscription
+from secmas.transport.bus import Bus, BusClosed, NoResponders, Subscription
 from secmas.trust.attestation import (
     Appraisal,
     Challenge,
@@ -46,6 +46,28 @@ from secmas.trust.sealing import SealError, open_sealed, seal
 from secmas.trust.view import TrustView
 
 logger = logging.getLogger(__name__)
+
+
+UNREACHABLE_PAUSES = (0.5, 1.0)
+"""Wall seconds before a challenge that found nobody or went unanswered is sent again
+(with twice the timeout the last time): an attester unreachable for a moment (a broker
+restart, a host busy measuring) is not one that fails, and is not revoked for it."""
+
+VERIFIER_PAUSES = (0.5, 1.0, 2.0, 4.0)
+"""Wall seconds before an elected verifier that nobody answered for (no subscription: the
+broker restarted and its client is not back yet) is asked again rather than replaced."""
+
+
+async def _retried(call: Callable[[float], Awaitable[Any]], timeout: float, what: str) -> Any:
+    """`call(timeout)`, asked again after each of UNREACHABLE_PAUSES when it times out or
+    finds nobody; the last try waits twice as long. Raises what the last try raised."""
+    for pause in UNREACHABLE_PAUSES:
+        try:
+            return await call(timeout)
+        except TimeoutError as exc:  # NoResponders too
+            logger.warning("%s unreachable (%s); again in %g s", what, type(exc).__name__, pause)
+            await asyncio.sleep(pause)
+    return await call(2 * timeout)
 
 
 class VerifierFailed(RuntimeError):
@@ -127,7 +149,11 @@ async def challenge_over_bus(
     well-formed evidence comes back within `timeout` seconds."""
     challenge = verifier.challenge(measured)
     try:
-        answer = await bus.request(attest_subject(pipeline, measured), challenge.encode(), timeout)
+        answer = await _retried(
+            lambda t: bus.request(attest_subject(pipeline, measured), challenge.encode(), t),
+            timeout,
+            f"attester {measured}",
+        )
         return Evidence.decode(answer)
     except (TimeoutError, BusClosed) as exc:
         reason = f"no evidence from {measured} ({type(exc).__name__})"
@@ -331,10 +357,21 @@ class AttestationChain:
         if role is None:
             raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
         try:
-            verdict = await role.verify_open_step(self.peers)
+            verdict = await self._ask(role, verifier.name)
         except (TimeoutError, BusClosed, VerifierFailed) as exc:
             return await self._reanchor(verifier, f"elected verifier unresponsive: {exc}")
         return await self._settle("mutual", step.index, verifier.name, verdict, started)
+
+    async def _ask(self, role: Verifies, name: str) -> Verdict:
+        """The elected verifier's verdict; asked again while nobody answers for it (a
+        broker restart), so that an unreachable verifier is not taken for a dead one."""
+        for pause in VERIFIER_PAUSES:
+            try:
+                return await role.verify_open_step(self.peers)
+            except NoResponders:
+                logger.warning("verifier %s unreachable; asked again in %g s", name, pause)
+                await asyncio.sleep(pause)
+        return await role.verify_open_step(self.peers)
 
     async def _reanchor(self, verifier: Peer, reason: str) -> ChainEntry | None:
         """A dead root of trust stalls the chain: the MLFO revokes it (which closes the
