@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import SPACE, Admits, Announce, AuctionSettings, Mailbox
@@ -31,6 +31,7 @@ from secmas.agents.bdi import (
 )
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.board import GoalBoard, OpenGoal
+from secmas.agents.ddos.chaining import Chains, links_of
 from secmas.agents.ddos.cnf import CNFPlans
 from secmas.agents.ddos.facts import (
     beliefs_from_json,
@@ -49,7 +50,7 @@ from secmas.agents.ddos.vnfs import (
 )
 from secmas.agents.journal import ActionEvent, Journal, PlacementEvent
 from secmas.network.clock import Clock, VirtualClock
-from secmas.network.dataplane import DataPlane, UsageEvent
+from secmas.network.dataplane import DataPlane, Steer, UsageEvent
 from secmas.network.dataplane.controller import Controller, LocalController
 from secmas.network.infrastructure import Infrastructure, Instance
 from secmas.scenario import ddos
@@ -60,6 +61,11 @@ from secmas.transport.memory import MemoryBus
 logger = logging.getLogger(__name__)
 
 PROTECT, DIAGNOSE = 10.0, 5.0  # goal deliberation: protect the network first (Section 5.1)
+SETTLE_STEPS = 3
+"""Steps an analysing VNF waits once traffic is steered to it, so that its counters hold
+the steered traffic (the Anomaly Detector averages the last 3 steps)."""
+
+T = TypeVar("T")
 
 Decline = Callable[[str, GoalRequest], str | None]
 """(PoP, goal request) → why that PoP refuses to bid for it, or None."""
@@ -172,7 +178,15 @@ class LinkMonitorCapability(Capability):
         )
 
 
-Action = Callable[[GoalRequest, dict[str, Any]], Awaitable[list[Belief]]]
+Action = Callable[[GoalRequest, Bid, dict[str, Any]], Awaitable[list[Belief]]]
+"""A plan run on a won auction: (request, winning bid, payload) → beliefs achieved."""
+
+
+def _without_bid(plan: Callable[[GoalRequest, dict[str, Any]], Awaitable[list[Belief]]]) -> Action:
+    async def body(request: GoalRequest, _bid: Bid, payload: dict[str, Any]) -> list[Belief]:
+        return await plan(request, payload)
+
+    return body
 
 
 @dataclass
@@ -227,11 +241,15 @@ class PoPAgent:
         )
         plane = self.world.controller
         self._vnfs: dict[str, Any] = {
-            ddos.RATE_LIMITER: RateLimiterVNF(plane),
-            ddos.ANOMALY_DETECTOR: AnomalyDetectorVNF(plane),
-            ddos.CLASSIFIER: ClassifierVNF(plane),
-            ddos.LOAD_BALANCER: LoadBalancerVNF(plane),
+            ddos.RATE_LIMITER: RateLimiterVNF(plane, self.pop),
+            ddos.ANOMALY_DETECTOR: AnomalyDetectorVNF(plane, self.pop),
+            ddos.CLASSIFIER: ClassifierVNF(plane, self.pop),
+            ddos.LOAD_BALANCER: LoadBalancerVNF(plane, self.pop),
         }
+        self.chains = Chains(self.pop, plane, self.world.infra)
+        self._steers: dict[int, Steer] = {}
+        """The steering each rule installed here needs, by rule id."""
+        cnf_plans = CNFPlans(self.pop, plane, self._act, self.world.clock, self._follow_up)
         self._plans: dict[str, Action] = {
             "linkRateLimited": self._limit_link,
             "ipRateLimited": self._limit_ip,
@@ -241,7 +259,7 @@ class PoPAgent:
             "splitTrafficTowardsIp": self._balance_ip,
             "splitTrafficLink": self._balance_link,
             ddos.MONITOR_GOAL: self._monitor_link,
-            **CNFPlans(self.pop, plane, self._act, self.world.clock, self._follow_up).plans,
+            **{goal: _without_bid(plan) for goal, plan in cnf_plans.plans.items()},
         }
         for instance in self.world.infra.instances.values():
             if instance.pop == self.pop:
@@ -318,7 +336,7 @@ class PoPAgent:
                 rule = self.rules.pop(target, None)
                 if rule is None:
                     return False
-                await self._vnfs[ddos.RATE_LIMITER].remove(rule)
+                await self._remove_rule(rule)
                 self._act(f"un{name}", ",".join(target.args))
                 ctx.believe(~target)
                 return True
@@ -468,7 +486,7 @@ class PoPAgent:
         plan = self._plans.get(request.goal)
         if plan is None:
             raise ValueError(f"no plan achieves {request.goal}")
-        achieved = await plan(request, payload)
+        achieved = await plan(request, bid, payload)
         for belief in achieved:
             self.bdi.beliefs.add(belief)
         return {"beliefs": beliefs_to_json(achieved), "holder": self.pop}
@@ -486,57 +504,76 @@ class PoPAgent:
             )
         )
 
-    async def _monitor_link(self, request: GoalRequest, _payload: dict[str, Any]) -> list[Belief]:
+    async def _monitor_link(
+        self, request: GoalRequest, _bid: Bid, _payload: dict[str, Any]
+    ) -> list[Belief]:
         """linkMonitored(link): the Link Monitor placed again, here, after its agent was lost."""
         achieved = self._watch()
         self._act("monitorLink", request.args[0])
         return [achieved]
 
     # Table 5.1 -------------------------------------------------------------------------------
-    async def _limit_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
-        """LimitLink (LL): limitLink(link, RATE)."""
+    async def _limit_link(
+        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
+    ) -> list[Belief]:
+        """LimitLink (LL): limitLink(link, RATE), on the link's traffic steered here."""
         link = request.args[0]
-        rule, cap = await self._vnfs[ddos.RATE_LIMITER].limit_link(
-            *link_ends(link), self.world.defence.rate
+        steer = await self._chain(request, bid, payload, self.world.controller.server_ip)
+        rule, cap = await self._installed(
+            steer,
+            self._vnfs[ddos.RATE_LIMITER].limit_link(*link_ends(link), self.world.defence.rate),
         )
         achieved = Belief("linkRateLimited", (link,))
         self.rules[achieved] = rule
-        self._act("limitLink", f"{link} to {cap:.2f} MB/s")
+        self._act("limitLink", f"{link} to {cap:.2f} MB/s at {self.pop}")
         return [achieved]
 
-    async def _limit_ip(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+    async def _limit_ip(
+        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
+    ) -> list[Belief]:
         """LimitIP (LIP): limitIP(ip, RATE), then lift the limits of links towards ip."""
         ip = request.args[0]
         a, b = payload["link"]
         achieved = Belief("ipRateLimited", (ip,))
         await self._replace(achieved)
-        rule, cap = await self._vnfs[ddos.RATE_LIMITER].limit_ip(
-            payload["node"], a, b, ip, self.world.defence.rate
+        steer = await self._chain(request, bid, payload, ip)
+        rule, cap = await self._installed(
+            steer,
+            self._vnfs[ddos.RATE_LIMITER].limit_ip(a, b, ip, self.world.defence.rate),
         )
         self.rules[achieved] = rule
-        self._act("limitIP", f"{ip} to {cap:.2f} MB/s")
+        self._act("limitIP", f"{ip} to {cap:.2f} MB/s at {self.pop}")
         await self._ask(
             payload | {"part": 0, "parts": 1}, ~Belief("linkRateLimited", (link_name(a, b),))
         )
         return [achieved]
 
-    async def _limit_flow(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
-        """LimitFlow (LF): blockFlow(flow), then lift the limit of its destination IP."""
+    async def _limit_flow(
+        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
+    ) -> list[Belief]:
+        """LimitFlow (LF): blockFlow(flow) here. A flow that does not cross this PoP is
+        steered here from where it enters the network, alone: it dies here and loads only
+        the links on its way (003 drops it at the victim's switch)."""
         flow = request.args[0]
         src, dst = flow_ends(flow)
-        rule, node = await self._vnfs[ddos.RATE_LIMITER].block_flow(src, dst)
+        ingress = await self.world.controller.ingress(src)
+        steer = await self._chain(request, bid, payload | {"at": ingress}, dst, src_ip=src)
+        rule = await self._installed(steer, self._vnfs[ddos.RATE_LIMITER].block_flow(src, dst))
         achieved = Belief("flowRateLimited", (flow,))
         self.rules[achieved] = rule
-        self._act("blockFlow", f"{flow} at {node}")
+        self._act("blockFlow", f"{flow} at {self.pop}")
         return [achieved]
 
     async def _ask(self, payload: dict[str, Any], goal: Belief) -> None:
         """Ask the agent holding the positive belief to achieve `goal` (its un-plan).
 
         With traffic split into parts, each part reports; the holder lifts the limit
-        once every part has (see `_lift`).
+        once every part has (see `_lift`). A holder the payload does not name (its auction
+        ended after the payload was made) may be this agent itself.
         """
         holder = payload.get("holders", {}).get(f"{goal.name}({','.join(goal.args)})")
+        if not holder and Belief(goal.name, goal.args) in self.rules:
+            holder = self.pop
         holder = self.board.stand_in(holder) if holder else holder  # the holder may be gone
         part, parts = payload.get("part", 0), int(payload.get("parts", 1))
         if holder == self.pop:
@@ -576,11 +613,17 @@ class PoPAgent:
             self.bdi.post_goal(Goal(goal, priority=PROTECT))
 
     # Tables 5.3–5.5 --------------------------------------------------------------------------
-    async def _analyse_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+    async def _analyse_link(
+        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
+    ) -> list[Belief]:
         """AnalyseLinkStatistics (ALS): detectIntrusion(link); goals for each outlier."""
         link = request.args[0]
-        outliers = await self._vnfs[ddos.ANOMALY_DETECTOR].detect(
-            payload["node"], payload["since"], payload.get("part"), payload.get("parts", 1)
+        part, parts = payload.get("part"), int(payload.get("parts", 1))
+        outliers = await self._analysed(
+            await self._chain(request, bid, payload, self.world.controller.server_ip, part),
+            self._vnfs[ddos.ANOMALY_DETECTOR].detect(
+                payload["node"], payload["since"], part, parts
+            ),
         )
         self._act("detectIntrusion", f"{link}: {', '.join(outliers) or 'no outlier'}")
         for ip in outliers:
@@ -597,13 +640,16 @@ class PoPAgent:
         )
 
     async def _analyse_ip_flows(
-        self, request: GoalRequest, payload: dict[str, Any]
+        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
     ) -> list[Belief]:
         """AnalyseIPFlows (AIPF): classifyFlows(ip); goal(flowRateLimited) per threat."""
         ip = request.args[0]
-        part = payload.get("part")
-        sources = await self._vnfs[ddos.CLASSIFIER].malicious_sources(payload["node"], ip, part)
-        self._act("classifyFlows", f"{ip} part {part}: {len(sources)} malicious")
+        part, parts = payload.get("part"), int(payload.get("parts", 1))
+        sources = await self._analysed(
+            await self._chain(request, bid, payload, ip, part),
+            self._vnfs[ddos.CLASSIFIER].malicious_sources(ip, part, parts),
+        )
+        self._act("classifyFlows", f"{ip} part {part}: {len(sources)} malicious at {self.pop}")
         flows = [flow_name(src, ip) for src in sources]
         for flow in flows:
             self.bdi.beliefs.add(Belief("threat", (flow,)))
@@ -618,49 +664,146 @@ class PoPAgent:
             )
         await self._ask(payload, ~Belief("ipRateLimited", (ip,)))
 
-    async def _balance_ip(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+    async def _balance_ip(
+        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
+    ) -> list[Belief]:
         """LoadBalanceIP (LBIP): splitTrafficIP(ip, PARTS); goal(flowRecord) per part."""
         ip = request.args[0]
         await self._split(
-            payload, ip, "splitTrafficIP", Belief("flowRecord", (ip,)), GoalKind.ACHIEVE
+            request,
+            bid,
+            payload,
+            ip,
+            "splitTrafficIP",
+            Belief("flowRecord", (ip,)),
+            GoalKind.ACHIEVE,
         )
         return [Belief("splitTrafficTowardsIp", (ip,))]
 
-    async def _balance_link(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
+    async def _balance_link(
+        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
+    ) -> list[Belief]:
         """LoadBalanceLink (LBL): splitTrafficLink(link, PARTS); ?anomalousUsage per part.
 
         The link's traffic is split by destination: the server behind the watched link.
         """
         link = request.args[0]
         diagnose = Belief("anomalousUsage", (link,))
-        await self._split(
-            payload, self.world.controller.server_ip, "splitTrafficLink", diagnose, GoalKind.QUERY
-        )
+        ip = self.world.controller.server_ip
+        await self._split(request, bid, payload, ip, "splitTrafficLink", diagnose, GoalKind.QUERY)
         return [Belief("splitTrafficLink", (link,))]
 
     async def _split(
-        self, payload: dict[str, Any], ip: str, action: str, per_part: Belief, kind: GoalKind
+        self,
+        request: GoalRequest,
+        bid: Bid,
+        payload: dict[str, Any],
+        ip: str,
+        action: str,
+        per_part: Belief,
+        kind: GoalKind,
     ) -> None:
-        """Split the traffic towards `ip` into PARTS and post `per_part` for each part."""
+        """Split the traffic towards `ip` here into PARTS and post `per_part` for each part;
+        the parts are found here (their analysers steer them from this PoP) for as long as
+        they are pursued: the steering bringing the traffic here goes once they are over."""
         parts = self.world.defence.split_parts
-        await self._vnfs[ddos.LOAD_BALANCER].split(payload["node"], ip, parts)
-        self._act(action, f"{','.join(per_part.args)} into {parts}")
-        for part in range(parts):
+        steer = await self._chain(request, bid, payload, ip)
+        await self._vnfs[ddos.LOAD_BALANCER].split(ip, parts)
+        self._act(action, f"{','.join(per_part.args)} into {parts} at {self.pop}")
+        goals = [
             self.bdi.post_goal(
                 Goal(
                     Belief(per_part.name, (*per_part.args, str(part))),
                     kind,
                     priority=DIAGNOSE,
-                    payload=dict(payload) | {"part": part, "parts": parts},
+                    payload=dict(payload) | {"part": part, "parts": parts, "at": self.pop},
                 )
             )
+            for part in range(parts)
+        ]
+        if steer is not None:
+            self._follow_up(self._release_after(steer, goals))
+
+    async def _release_after(self, steer: Steer, goals: list[Goal]) -> None:
+        """Let go of a steering once every goal that needs it is over."""
+        try:
+            await asyncio.gather(*(self.bdi.wait_goal(goal) for goal in goals))
+        finally:
+            await self.chains.release(steer)
+
+    # -- chaining -----------------------------------------------------------------------------
+    async def _chain(
+        self,
+        request: GoalRequest,
+        bid: Bid,
+        payload: dict[str, Any],
+        dst_ip: str,
+        part: int | None = None,
+        src_ip: str | None = None,
+    ) -> Steer | None:
+        """Steer the goal's traffic towards `dst_ip` (split part `part`) to this PoP over the
+        virtual path, unless it is found here (chaining, 003 §3); None when not needed.
+
+        The goal's traffic is at the payload's `at` (a load balancer's PoP, for a part of
+        its split), else at its `node`. A rate limiter or load balancer reserves on the path
+        the bandwidth of the traffic steered now; an analysing VNF the traffic its auction
+        measured (Definition 6), except where the auction holds it already: on its bid's path.
+        """
+        node = str(payload.get("at", payload["node"]))
+        if node == self.pop:
+            return None
+        via = self.chains.virtual_path(request, bid, node)
+        if self.world.infra.catalogue[bid.vnf].throughput is None:
+            bandwidth = await self.chains.steered_rate(node, dst_ip, part, src_ip)
+            covered: set[frozenset[str]] = set()
+        else:
+            bandwidth, covered = request.traffic, links_of(bid.path)
+        new = Steer(node, dst_ip, via, part, src_ip) not in self.chains.held
+        steer = await self.chains.steer(via, dst_ip, part, bandwidth, covered, src_ip)
+        if new:
+            which = "" if part is None else f" part {part}"
+            which += "" if src_ip is None else f" from {src_ip}"
+            self._act("steer", f"{dst_ip}{which} at {node} over {'→'.join(via)}")
+        return steer
+
+    async def _installed(self, steer: Steer | None, install: Awaitable[T]) -> T:
+        """Install a rule that needs `steer`; the steering is let go if installing fails,
+        else kept for as long as the rule (see `_remove_rule`)."""
+        try:
+            result = await install
+        except BaseException:
+            if steer is not None:
+                await self.chains.release(steer)
+            raise
+        if steer is not None:
+            rule = result[0] if isinstance(result, tuple) else result
+            self._steers[int(rule)] = steer
+        return result
+
+    async def _analysed(self, steer: Steer | None, analysis: Awaitable[T]) -> T:
+        """Run an analysis on this PoP's traffic; with traffic newly steered here, after
+        SETTLE_STEPS steps, and the steering is let go once the analysis is done."""
+        try:
+            if steer is not None:
+                await self.world.clock.sleep(SETTLE_STEPS * self.world.controller.step_seconds)
+            return await analysis
+        finally:
+            if steer is not None:
+                await self.chains.release(steer)
+
+    async def _remove_rule(self, rule_id: int) -> None:
+        """Take a rule out, and let go of the steering it needed."""
+        await self._vnfs[ddos.RATE_LIMITER].remove(rule_id)
+        steer = self._steers.pop(rule_id, None)
+        if steer is not None:
+            await self.chains.release(steer)
 
     # -- helpers ------------------------------------------------------------------------------
     async def _replace(self, limit: Belief) -> None:
         """A new limit for the same target replaces the one this agent installed before."""
         old = self.rules.pop(limit, None)
         if old is not None:
-            await self._vnfs[ddos.RATE_LIMITER].remove(old)
+            await self._remove_rule(old)
 
     def _follow_up(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
