@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import until
 
+from secmas.agents.auction import SPACE
+from secmas.agents.board import board_subject
 from secmas.pipeline.agent_process import (
     MLFO,
     ready_subject,
@@ -240,6 +242,7 @@ def test_a_wire_tap_sees_neither_messages_nor_keys(broker: RunBroker) -> None:
 FORGED = [
     ready_subject(PIPELINE, "pop2"),
     heartbeat_subject(PIPELINE, "pop2"),
+    board_subject("pop2", f"{SPACE}.{PIPELINE}"),
     start_subject(PIPELINE),
     tick_subject(PIPELINE),
     welcome_subject(PIPELINE, "pop2"),
