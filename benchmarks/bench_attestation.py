@@ -1,11 +1,12 @@
 """Cost of attestation: measuring, one mutual attestation step, a whole chain of N agents.
 
 1. Measurement throughput against plain `hashlib.sha256` over the same bytes:
-   - ELF: `measure_elf(path)` (open, mmap, parse the section headers, one SHA-256 per
-     loaded read-only section, root) on real binaries (the system python3.11, the file
-     behind `sys.executable`, libpython, libcrypto and libc as this process maps them),
-     against SHA-256 over exactly the measured sections' bytes, read into memory
-     beforehand, one hash per section (no I/O, no parsing: the pure hashing cost).
+   - ELF: `measure_elf(path)` (open, mmap, parse the ELF, program and section headers,
+     one SHA-256 per loaded read-only section, the header, the program headers, each
+     PT_LOAD segment and the rest of the file, root) on real binaries (the system
+     python3.11, the file behind `sys.executable`, libpython, libcrypto and libc as this
+     process maps them), against SHA-256 over exactly the same byte ranges, read into
+     memory beforehand, one hash per range (no I/O, no parsing: the pure hashing cost).
      Throughput is measured bytes / median time; the overall figure is total bytes / sum
      of the per-file medians. A whole-file `hashlib.file_digest` (with the read) is also
      reported for context.
@@ -27,6 +28,13 @@
    chain's and verifiers' `offload`) times each call, and each attester endpoint's
    `measure` attribute is wrapped. No `secmas` code is patched (the attestation would see
    it).
+4. External measurement (`secmas.trust.measurer`) side by side with today's in-process one:
+   a genuine agent process (`python -c "import secmas.pipeline.agent_process"`, what a
+   `secmas agent` loads) measured by the host's measurer process over its Unix socket
+   (`ExternalAttestation.check`: fresh nonce, /proc reading, file digests, code in memory vs
+   file, log signed, appraisal) — cold (first request, every mapped file hashed) and warm
+   (p50/p99) — against `RuntimeImage.measure()` inside the process (the agent measuring
+   itself, as in a demo run), plus the appraisal alone and the evidence size.
 3. A whole bring-up of 6, 50 and 200 agents (`--quick`: 6 and 20): the workflow
    steps' seconds as phases (`PHASES`: wrap, register, credentials, attest, keys),
    where attest is the SECaaS's initial attestation plus one mutual step per other
@@ -53,7 +61,9 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,6 +72,7 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import secmas
 from machine import describe
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION
@@ -69,10 +80,13 @@ from secmas.network.clock import VirtualClock
 from secmas.pipeline.secure import SecurePipeline, WrappedImage, secmas_image
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
-from secmas.trust.elf import ElfError, measure_elf
+from secmas.trust.elf import PT_LOAD, ElfError, measure_elf, read_layout
 from secmas.trust.image import RuntimeImage
+from secmas.trust.measurer import Expectation, appraise
+from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.pycode import measure_live, module_files
 from secmas.trust.repository import ReferenceRepository
+from secmas.trust.wrap import wrap
 
 T = TypeVar("T")
 
@@ -143,6 +157,7 @@ def elf_row(path: Path, repeat: int) -> dict[str, Any] | None:
         return None
     data = path.read_bytes()
     chunks = [data[s.offset : s.offset + s.size] for s in measurement.sections.values()]
+    chunks += hashed_parts(path, data)
     measured = sum(len(c) for c in chunks)
     del data
     ours, plain, whole = [], [], []
@@ -167,6 +182,21 @@ def elf_row(path: Path, repeat: int) -> dict[str, Any] | None:
         "ratio": plain_s / ours_s,
         "meets_target": plain_s / ours_s >= TARGET_RATIO,
     }
+
+
+def hashed_parts(path: Path, data: bytes) -> list[bytes]:
+    """The byte ranges measure_elf hashes beside the sections: header, program headers,
+    PT_LOAD segments, and the bytes none of them covers (one range per gap, as hashed)."""
+    layout = read_layout(path)
+    spans = [(0, layout.header_size), (layout.phdrs[0], layout.phdrs[0] + layout.phdrs[1])]
+    spans += [(s.offset, s.offset + s.file_size) for s in layout.segments if s.type == PT_LOAD]
+    chunks = [data[a:b] for a, b in spans]
+    at = 0
+    for start, stop in sorted(spans):
+        if start > at:
+            chunks.append(data[at:start])
+        at = max(at, stop)
+    return [*chunks, data[at:]]
 
 
 def elf_throughput(repeat: int) -> dict[str, Any]:
@@ -222,6 +252,75 @@ def recorded_sha256() -> Iterator[list[bytes]]:
 
 AS_RUN = ("secmas.cli.main", "secmas.pipeline.operate", "secmas.report.record")
 """What `secmas demo` imports to run in one process (without --detect or --ui)."""
+
+
+# -- 4. external measurement ---------------------------------------------------------------
+
+AGENT_IMPORTS = (
+    "import secmas.pipeline.agent_process, sys; print('ready', flush=True); sys.stdin.read()"
+)
+
+
+def external_measurement(image: WrappedImage, in_process_ms: float, repeat: int) -> dict[str, Any]:
+    """The host measurer measuring a genuine agent process from outside, vs the agent's
+    own in-process measurement (`in_process_ms`, from `as_run`)."""
+    agent = subprocess.Popen(
+        [sys.executable, "-c", AGENT_IMPORTS], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert agent.stdout is not None and agent.stdout.readline() == b"ready\n"
+    secaas = Ed25519PrivateKey.generate()
+    root = Path(secmas.__file__).parent
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            external = ExternalAttestation.start(Path(workdir), secaas, wrap(root, secaas))
+            try:
+                external.pids["agent"] = agent.pid
+                cold_s, first = timed(lambda: asyncio.run(external.check("agent")))
+                assert first.passed, first.reasons
+                samples = [
+                    timed(lambda: asyncio.run(external.check("agent")))[0] for _ in range(repeat)
+                ]
+                nonce = os.urandom(32)
+                evidence = external.host.client.measure_now(agent.pid, nonce)
+                verifier = external.verifier
+                expected = Expectation(nonce, agent.pid, verifier.modules)
+                appraise_s = statistics.median(
+                    timed(
+                        lambda: appraise(
+                            evidence,
+                            verifier.reference,
+                            external.host.client.public_key,
+                            expected,
+                            secaas.public_key(),
+                        )
+                    )[0]
+                    for _ in range(repeat)
+                )
+            finally:
+                external.stop()
+    finally:
+        agent.kill()
+        agent.wait()
+    kinds = [e.kind for e in evidence.entries]
+    warm = statistics.median(samples)
+    return {
+        "what": (
+            "ExternalAttestation.check(agent): the host measurer (its own process) reads a "
+            "genuine agent process from /proc over a Unix-socket request, signs the log, "
+            "and the verifier appraises it; vs RuntimeImage.measure() inside the agent"
+        ),
+        "external_cold_ms": cold_s * 1000,
+        "external_p50_ms": warm * 1000,
+        "external_p99_ms": percentile(samples, 0.99) * 1000,
+        "appraise_ms": appraise_s * 1000,
+        "in_process_measure_ms": in_process_ms,
+        "ratio_external_to_in_process": warm * 1000 / in_process_ms,
+        "evidence_bytes": len(evidence.encode()),
+        "log_entries": len(kinds),
+        "mapped_files": kinds.count("file"),
+        "code_regions_compared": kinds.count("text"),
+        "module_files": kinds.count("module"),
+    }
 
 
 def as_run(image: WrappedImage, repeat: int) -> dict[str, Any]:
@@ -533,8 +632,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (chain_ax, ratio_ax, step_ax) = plt.subplots(
-        1, 3, figsize=(15, 4.6), gridspec_kw={"width_ratios": [1.2, 1.2, 0.8]}
+    fig, (chain_ax, ratio_ax, step_ax, external_ax) = plt.subplots(
+        1, 4, figsize=(19, 4.6), gridspec_kw={"width_ratios": [1.2, 1.2, 0.8, 0.8]}
     )
     rows = result["chain"]["rows"]
     xs = [r["agents"] for r in rows]
@@ -603,6 +702,21 @@ def plot(result: dict[str, Any], path: Path) -> None:
     step_ax.set_ylim(0, step["p99_ms"] * 1.6)
     step_ax.legend(fontsize=7, loc="upper left")
     step_ax.grid(alpha=0.3, axis="y")
+
+    ext = result["external"]
+    bars = [
+        ("in-process\nmeasure()", ext["in_process_measure_ms"], "tab:orange"),
+        ("external\np50", ext["external_p50_ms"], "tab:blue"),
+        ("external\np99", ext["external_p99_ms"], "navy"),
+        ("external\ncold", ext["external_cold_ms"], "grey"),
+    ]
+    external_ax.bar([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars])
+    for i, (_, value, _) in enumerate(bars):
+        external_ax.annotate(f"{value:.1f}", (i, value), ha="center", va="bottom", fontsize=8)
+    external_ax.set_yscale("log")
+    external_ax.set_ylabel("ms (wall) per measurement")
+    external_ax.set_title("External vs in-process measurement")
+    external_ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -641,6 +755,15 @@ def main() -> None:
     print(
         f"Python RuntimeImage.measure() as in a demo run: {running['live_modules']} of "
         f"{running['modules']} modules live, {running['measure_ms']:.2f} ms"
+    )
+
+    external = external_measurement(image, running["measure_ms"], repeat)
+    print(
+        f"External measurement of an agent process: cold {external['external_cold_ms']:.0f} ms, "
+        f"p50 {external['external_p50_ms']:.1f} ms, p99 {external['external_p99_ms']:.1f} ms "
+        f"(appraisal {external['appraise_ms']:.2f} ms; {external['mapped_files']} files, "
+        f"{external['code_regions_compared']} code regions, {external['evidence_bytes']} B) "
+        f"vs in-process {external['in_process_measure_ms']:.2f} ms"
     )
 
     step = asyncio.run(step_latency(repeat * (1 if args.quick else 4)))
@@ -711,6 +834,7 @@ def main() -> None:
         "elf": elf,
         "runtime": runtime,
         "runtime_as_run": running,
+        "external": external,
         "step": step,
         "chain": {
             "what": (

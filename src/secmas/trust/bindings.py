@@ -22,8 +22,9 @@ made with `exec` under a generated method's name.
 from __future__ import annotations
 
 import hashlib
+import operator
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 from secmas.trust.pycode import KnownCode
@@ -55,51 +56,121 @@ CLEAN = problems_digest(())
 """The part of a scope with nothing foreign bound in it."""
 
 
-def module_problems(module: ModuleType, known: KnownCode) -> list[str]:
-    """Globals of `module` holding functions, classes or tables of them that are foreign.
+class Bindings:
+    """The binding checks over one `KnownCode`, with verdicts kept per function while its
+    code, globals and wrapped function stay the same objects, so a measurement
+    re-examines only what changed."""
 
-    A function bound under its own name in its own module is left to the code
-    measurement, which already hashes it (`secmas.trust.pycode.live_code`)."""
-    found = []
-    for name, value in list(vars(module).items()):
-        if (name.startswith("__") and name.endswith("__")) or _own_function(module, name, value):
-            continue
-        for where, item in _bound(value):
-            problem = foreign(item, known)
+    def __init__(self, known: KnownCode):
+        self.known = known
+        self._functions: Verdicts = {}
+        self._classes: dict[int, tuple[type, str | None]] = {}
+        """Classes examined in the current round (`round`), each once."""
+
+    def round(self) -> None:
+        """Start a new measurement: classes are examined again (their methods may have
+        been rebound since), each once however many modules import it."""
+        self._classes = {}
+
+    def module_problems(self, module: ModuleType) -> list[str]:
+        """Globals of `module` holding functions, classes or tables of them that are
+        foreign. A function bound under its own name in its own module is left to the
+        code measurement, which already hashes it (`secmas.trust.pycode.live_code`)."""
+        found = []
+        for name, value in list(vars(module).items()):
+            dunder = name.startswith("__") and name.endswith("__")
+            if dunder or _own_function(module, name, value):
+                continue
+            for where, item in _bound(value):
+                problem = self.foreign(item)
+                if problem:
+                    found.append(f"{module.__name__}.{name}{where}: {problem}")
+        return found
+
+    def instance_problems(self, obj: object) -> list[str]:
+        """Attributes of an agent object that shadow its class's methods or hold foreign
+        code."""
+        label = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        try:
+            attributes = dict(vars(obj))
+        except TypeError:  # __slots__ only: nothing can be bound on the instance
+            return []
+        found = []
+        for name, value in attributes.items():
+            if isinstance(getattr(type(obj), name, None), FunctionType):
+                found.append(f"{label}.{name}: instance attribute shadows the class's method")
+                continue
+            for where, item in _bound(value):
+                problem = self.foreign(item)
+                if problem:
+                    found.append(f"{label}.{name}{where}: {problem}")
+        return found
+
+    def stdlib_problems(self, modules: Mapping[str, ModuleType] | None = None) -> list[str]:
+        """Foreign bindings in every loaded standard-library module (pure-Python ones: the
+        interpreter's own C modules are the external measurer's)."""
+        loaded = sys.modules if modules is None else modules
+        found = []
+        for name, module in list(loaded.items()):
+            standard = name.partition(".")[0] in sys.stdlib_module_names
+            if standard and name not in _STDLIB_SKIP and isinstance(module, ModuleType):
+                found.extend(self.module_problems(module))
+        return found
+
+    def foreign(self, value: object) -> str | None:
+        """Why a bound function, method or class is not genuine; None when it is."""
+        if isinstance(value, MethodType):
+            return self.foreign(value.__func__)
+        if isinstance(value, FunctionType):
+            key = (value, value.__code__, value.__globals__, getattr(value, "__wrapped__", None))
+            return _cached(self._functions, key, lambda: _foreign_function(value, self.known))
+        if isinstance(value, type):
+            seen = self._classes.get(id(value))
+            if seen is None or seen[0] is not value:
+                seen = (value, self._foreign_methods(value))
+                self._classes[id(value)] = seen
+            return seen[1]
+        return None  # builtins and C classes: native code, the external measurer's
+
+    def _foreign_methods(self, cls: type) -> str | None:
+        """A Python method of the class that is not genuine (dataclass and namedtuple
+        methods, which are generated with `exec`, are accepted by name)."""
+        generated = hasattr(cls, "__dataclass_fields__") or hasattr(cls, "_fields")
+        for name, member in list(vars(cls).items()):
+            function = member.__func__ if isinstance(member, staticmethod | classmethod) else member
+            if not isinstance(function, FunctionType):
+                continue
+            exec_made = function.__code__.co_filename == "<string>"
+            if generated and exec_made and name in _GENERATED:
+                continue
+            problem = self.foreign(function)
             if problem:
-                found.append(f"{module.__name__}.{name}{where}: {problem}")
-    return found
+                return f"method {cls.__qualname__}.{name}: {problem}"
+        return None
 
 
-def instance_problems(obj: object, known: KnownCode) -> list[str]:
-    """Attributes of an agent object that shadow its class's methods or hold foreign code."""
-    label = f"{type(obj).__module__}.{type(obj).__qualname__}"
-    try:
-        attributes = dict(vars(obj))
-    except TypeError:  # __slots__ only: nothing can be bound on the instance
-        return []
-    found = []
-    for name, value in attributes.items():
-        if isinstance(getattr(type(obj), name, None), FunctionType):
-            found.append(f"{label}.{name}: instance attribute shadows the class's method")
-            continue
-        for where, item in _bound(value):
-            problem = foreign(item, known)
-            if problem:
-                found.append(f"{label}.{name}{where}: {problem}")
-    return found
+Verdicts = dict[int, tuple[tuple[object, ...], str | None]]
 
 
-def stdlib_problems(known: KnownCode, modules: Mapping[str, ModuleType] | None = None) -> list[str]:
-    """Foreign bindings in every loaded standard-library module (pure-Python ones: the
-    interpreter's own C modules are the external measurer's)."""
-    loaded = sys.modules if modules is None else modules
-    found = []
-    for name, module in list(loaded.items()):
-        standard = name.partition(".")[0] in sys.stdlib_module_names
-        if standard and name not in _STDLIB_SKIP and isinstance(module, ModuleType):
-            found.extend(module_problems(module, known))
-    return found
+def _cached(
+    cache: Verdicts, key: tuple[object, ...], compute: Callable[[], str | None]
+) -> str | None:
+    """The verdict kept for `key[0]` while every object of `key` is still the same one
+    (the key holds them, so no address is reused meanwhile); else computed anew."""
+    kept = cache.get(id(key[0]))
+    if kept is not None and len(kept[0]) == len(key) and all(map(operator.is_, kept[0], key)):
+        return kept[1]
+    verdict = compute()
+    cache[id(key[0])] = (key, verdict)
+    return verdict
+
+
+def _foreign_function(function: FunctionType, known: KnownCode) -> str | None:
+    if function.__code__ not in known:
+        return f"code of {function.__qualname__} is not from a measured file"
+    if not _module_made(function):
+        return f"{function.__qualname__} was not made by a loaded module"
+    return None
 
 
 def _own_function(module: ModuleType, name: str, value: object) -> bool:
@@ -127,38 +198,6 @@ def _bound(value: object) -> Iterable[tuple[str, object]]:
 
 def _callable_kind(value: object) -> bool:
     return isinstance(value, FunctionType | MethodType | type | BuiltinFunctionType)
-
-
-def foreign(value: object, known: KnownCode) -> str | None:
-    """Why a bound function, method or class is not genuine; None when it is."""
-    if isinstance(value, MethodType):
-        return foreign(value.__func__, known)
-    if isinstance(value, FunctionType):
-        if value.__code__ not in known:
-            return f"code of {value.__qualname__} is not from a measured file"
-        if not _module_made(value):
-            return f"{value.__qualname__} was not made by a loaded module"
-        return None
-    if isinstance(value, type):
-        return _foreign_methods(value, known)
-    return None  # builtins and C classes: native code, the external measurer's
-
-
-def _foreign_methods(cls: type, known: KnownCode) -> str | None:
-    """A Python method of the class that is not genuine (dataclass and namedtuple methods,
-    which are generated with `exec`, are accepted by name)."""
-    generated = hasattr(cls, "__dataclass_fields__") or hasattr(cls, "_fields")
-    for name, member in list(vars(cls).items()):
-        function = member.__func__ if isinstance(member, staticmethod | classmethod) else member
-        if not isinstance(function, FunctionType):
-            continue
-        exec_made = function.__code__.co_filename == "<string>"
-        if generated and exec_made and name in _GENERATED:
-            continue
-        problem = foreign(function, known)
-        if problem:
-            return f"method {cls.__qualname__}.{name}: {problem}"
-    return None
 
 
 def _module_made(function: FunctionType) -> bool:

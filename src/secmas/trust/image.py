@@ -34,13 +34,7 @@ from pathlib import Path
 from types import ModuleType
 
 from secmas.trust.attestation import Measurement
-from secmas.trust.bindings import (
-    CLEAN,
-    instance_problems,
-    module_problems,
-    problems_digest,
-    stdlib_problems,
-)
+from secmas.trust.bindings import CLEAN, Bindings, problems_digest
 from secmas.trust.elf import measure_elf
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.procmem import check_process_image
@@ -88,14 +82,16 @@ class RuntimeImage:
     """Where each module's file is: found once, read again at every measurement."""
     compiled: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, compare=False)
     """Module not loaded → (file digest, code digest) of its last compilation."""
-    known: KnownCode = field(default_factory=lambda: KnownCode(()), compare=False)
-    """Which code is genuine: the package's, the standard library's, site-packages'."""
+    bindings: Bindings = field(default_factory=lambda: Bindings(KnownCode(())), compare=False)
+    """Which code is genuine (the package's, the standard library's, site-packages') and
+    what names are bound to."""
     watched: list[weakref.ref[object]] = field(default_factory=list, compare=False)
 
     @classmethod
     def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
         layout = _package(manifest)
-        return cls(root, layout, module_files(root, layout.name), known=KnownCode.around((), root))
+        known = KnownCode.around((), root)
+        return cls(root, layout, module_files(root, layout.name), bindings=Bindings(known))
 
     def watch(self, *objects: object) -> None:
         """Measure these agent objects' attributes too (held weakly)."""
@@ -114,26 +110,28 @@ class RuntimeImage:
             for name, module in (sys.modules if modules is None else modules).items()
             if name in self.layout.modules and not _initializing(module)
         }
-        live = measure_live(self.layout, loaded, self.known)
+        live = measure_live(self.layout, loaded, self.bindings.known)
+        self.bindings.round()
         parts: dict[str, bytes] = {}
         for name in self.layout.modules:
             source = _read(self.files.get(name))
             file = hashlib.sha256(source).digest() if source is not None else bytes(32)
             if name in loaded:
                 parts[f"code:{name}"] = bytes.fromhex(live.modules[name].digest)
-                parts[f"bind:{name}"] = problems_digest(module_problems(loaded[name], self.known))
+                problems = self.bindings.module_problems(loaded[name])
+                parts[f"bind:{name}"] = problems_digest(problems)
             else:
                 parts[f"code:{name}"] = self._compiled_code(name, source, file)
                 parts[f"bind:{name}"] = CLEAN
             parts[f"file:{name}"] = file
-        parts["bind:stdlib"] = problems_digest(stdlib_problems(self.known, modules))
+        parts["bind:stdlib"] = problems_digest(self.bindings.stdlib_problems(modules))
         parts["bind:objects"] = problems_digest(self.object_problems())
         return Measurement.of(parts)
 
     def object_problems(self) -> list[str]:
         """What is foreign on the watched agent objects that are still alive."""
         alive = [o for o in (ref() for ref in self.watched) if o is not None]
-        return [p for o in alive for p in instance_problems(o, self.known)]
+        return [p for o in alive for p in self.bindings.instance_problems(o)]
 
     def _compiled_code(self, name: str, source: bytes | None, file: bytes) -> bytes:
         """The code digest of a module not loaded, from its file's bytes; zeros (never the
