@@ -21,7 +21,11 @@ from secmas.scenario.loader import parse_scenario
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import (
     FLAVOURS,
+    LARGE,
+    MEDIUM,
     SMALL,
+    AttackShape,
+    PoPShape,
     UnknownTopology,
     dump_scenario,
     scenario_from_graph,
@@ -268,3 +272,87 @@ def test_graph_is_reduced_to_its_simple_largest_component() -> None:
 def test_graph_without_two_connected_nodes_is_refused() -> None:
     with pytest.raises(ValueError, match="no two connected nodes"):
         scenario_from_graph({"nodes": [{"id": 0}, {"id": 1}], "edges": []}, "lonely")
+
+
+# -- attack and PoP shapes -----------------------------------------------------------------------
+
+attack_shapes = st.builds(
+    AttackShape,
+    kind=st.sampled_from(["syn_flood", "http_flood", "slowloris", "injection"]),
+    attackers=st.integers(min_value=1, max_value=40),
+    rate=st.floats(min_value=0.01, max_value=5.0),
+    ports=st.lists(st.integers(1, 65535), min_size=1, max_size=3, unique=True).map(tuple),
+    start=st.floats(min_value=0.0, max_value=100.0),
+    pops=st.none() | st.integers(min_value=1, max_value=6),
+    spread=st.sampled_from(["random", "near", "far"]),
+)
+
+
+def test_default_shapes_give_the_scenario_of_before() -> None:
+    """The shapes' defaults draw exactly as the generator did without them."""
+    plain = scenario_from_topology("sndlib/abilene", 5)
+    shaped = scenario_from_topology("sndlib/abilene", 5, AttackShape(), PoPShape())
+    assert dump_scenario(plain) == dump_scenario(shaped)
+    assert plain.attack is not None and plain.attack.attackers == 8
+    assert plain.attack.rate == 0.5 and plain.attack.start == 20
+
+
+@settings(max_examples=25, deadline=None)
+@given(key=keys, seed=seeds, shape=attack_shapes)
+def test_the_attack_has_the_shape_asked_for(key: str, seed: int, shape: AttackShape) -> None:
+    scenario = scenario_from_topology(key, seed, shape)
+    attack = scenario.attack
+    assert attack is not None
+    assert (attack.kind, attack.attackers, attack.rate, attack.ports, attack.start) == (
+        shape.kind,
+        shape.attackers,
+        shape.rate,
+        shape.ports,
+        shape.start,
+    )
+    server_pop = scenario.hosts[0].attach
+    assert server_pop not in attack.attach and len(set(attack.attach)) == len(attack.attach)
+    if shape.pops is not None:
+        assert len(attack.attach) == min(shape.pops, len(scenario.pops) - 1)
+    assert parse_scenario(dump_scenario(scenario)) == scenario
+
+
+@pytest.mark.parametrize("spread", ["near", "far"])
+def test_near_and_far_attackers_sit_by_hops_from_the_server(spread: str) -> None:
+    scenario = scenario_from_topology("sndlib/germany50", 2, AttackShape(pops=3, spread=spread))
+    assert scenario.attack is not None
+    graph = adjacency(scenario)
+    server_pop = scenario.hosts[0].attach
+    hops = {p.id: len(shortest_path(graph, server_pop, p.id)) - 1 for p in scenario.pops}
+    chosen = sorted(hops[p] for p in scenario.attack.attach)
+    rest = sorted(hops[p.id] for p in scenario.pops if p.id not in scenario.attack.attach)
+    rest.remove(0)  # the server's PoP holds no attacker
+    if spread == "near":
+        assert chosen[-1] <= rest[0]
+    else:
+        assert chosen[0] >= rest[-1]
+
+
+def test_an_attack_window_and_the_server_link_are_taken_as_given() -> None:
+    scenario = scenario_from_topology(
+        "sndlib/abilene", 1, AttackShape(start=30, stop=90), PoPShape(server_bandwidth=25)
+    )
+    assert scenario.attack is not None and (scenario.attack.start, scenario.attack.stop) == (30, 90)
+    [server_link] = [link for link in scenario.links if "server" in (link.a, link.b)]
+    assert server_link.bandwidth == 25
+
+
+@pytest.mark.parametrize("flavour", ["small", "medium", "large"])
+def test_one_flavour_for_every_pop(flavour: str) -> None:
+    scenario = scenario_from_topology("sndlib/polska", 4, pops=PoPShape(flavour=flavour))
+    size = {"small": SMALL, "medium": MEDIUM, "large": LARGE}[flavour]
+    assert {(p.cpu, p.memory, p.disk) for p in scenario.pops} == {size}
+
+
+def test_shapes_that_make_no_scenario_are_refused() -> None:
+    with pytest.raises(ValueError, match="stop"):
+        scenario_from_topology("sndlib/abilene", 0, AttackShape(start=50, stop=40))
+    with pytest.raises(ValueError, match="at least 1 PoP"):
+        AttackShape(pops=0)
+    with pytest.raises(ValueError, match="server bandwidth"):
+        PoPShape(server_bandwidth=0)

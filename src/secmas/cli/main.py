@@ -58,7 +58,13 @@ from secmas.pipeline.mlfo import pipeline_name
 from secmas.report.acceptance import acceptance
 from secmas.scenario.loader import ScenarioError, load_scenario, load_service
 from secmas.scenario.model import Scenario
-from secmas.scenario.topology import UnknownTopology, dump_scenario, scenario_from_topology
+from secmas.scenario.topology import (
+    AttackShape,
+    PoPShape,
+    UnknownTopology,
+    dump_scenario,
+    scenario_from_topology,
+)
 
 if TYPE_CHECKING:
     from secmas.analytics.loop import ClosedLoop
@@ -119,17 +125,81 @@ def validate(file: Annotated[Path, typer.Argument(help="scenario YAML file")]) -
     console.print(f"[green]{file}: valid[/]")
 
 
+ATTACK_KINDS = ("syn_flood", "http_flood", "slowloris", "injection")
+SPREADS = ("random", "near", "far")
+FLAVOUR_NAMES = ("mixed", "small", "medium", "large")
+
+
 @scenario_app.command("from-topology")
 def from_topology(
     key: Annotated[str, typer.Argument(help="topohub key, e.g. sndlib/germany50")],
     output: Annotated[Path, typer.Option("--output", "-o", help="where to write the YAML")],
     seed: Annotated[int, typer.Option(help="seed for resources, links, traffic, attack")] = 0,
+    attack_kind: Annotated[
+        str,
+        typer.Option(
+            help="syn_flood (what the DDoS agents classify), http_flood, slowloris or injection"
+        ),
+    ] = "syn_flood",
+    attackers: Annotated[int, typer.Option(min=1, help="number of attackers")] = 8,
+    attack_rate: Annotated[
+        float, typer.Option(min=0.001, help="MB/s each attacker sends, split over the ports")
+    ] = 0.5,
+    attack_ports: Annotated[
+        str, typer.Option(help="comma-separated service ports attacked")
+    ] = "8000,8080",
+    attack_start: Annotated[float, typer.Option(min=0.0, help="attack start, s")] = 20.0,
+    attack_stop: Annotated[
+        float | None, typer.Option(help="attack end, s (default: runs to the end)")
+    ] = None,
+    attacker_pops: Annotated[
+        int | None,
+        typer.Option(min=1, help="PoPs the attackers sit behind (default: 2 to 4, drawn)"),
+    ] = None,
+    attack_spread: Annotated[
+        str,
+        typer.Option(help="which PoPs: random, near (fewest hops to the server) or far"),
+    ] = "random",
+    pop_flavour: Annotated[
+        str,
+        typer.Option(
+            help="PoP size: mixed (drawn), or small/medium/large for all; small PoPs fit no "
+            "classifier for a big attack, so the load balancer splits the traffic"
+        ),
+    ] = "mixed",
+    server_bandwidth: Annotated[
+        float, typer.Option(min=0.001, help="MB/s of the server's link (the monitored one)")
+    ] = 10.0,
 ) -> None:
-    """Generate a DDoS scenario from a real topology (SNDlib, Topology Zoo, CAIDA, Gabriel)."""
+    """Generate a DDoS scenario from a real topology (SNDlib, Topology Zoo, CAIDA, Gabriel).
+
+    The --attack-* options shape the attack; --pop-flavour and
+    --server-bandwidth the resources: every branch of the strategy can be hit.
+
+    E.g. sndlib/abilene --seed 3 --pop-flavour small --attackers 16: no PoP
+    has room for the classifier, so the load balancer splits the traffic.
+    """
     try:
-        scenario = scenario_from_topology(key, seed=seed)
+        attack = AttackShape(
+            kind=_choice("--attack-kind", attack_kind, ATTACK_KINDS),  # type: ignore[arg-type]
+            attackers=attackers,
+            rate=attack_rate,
+            ports=_ports(attack_ports),
+            start=attack_start,
+            stop=attack_stop,
+            pops=attacker_pops,
+            spread=_choice("--attack-spread", attack_spread, SPREADS),  # type: ignore[arg-type]
+        )
+        pops = PoPShape(
+            flavour=_choice("--pop-flavour", pop_flavour, FLAVOUR_NAMES),  # type: ignore[arg-type]
+            server_bandwidth=server_bandwidth,
+        )
+        scenario = scenario_from_topology(key, seed=seed, attack=attack, pops=pops)
     except UnknownTopology as exc:
         errors.print(f"[red]error[/] {exc.args[0]}", highlight=False)
+        raise typer.Exit(BAD_INPUT) from None
+    except ValueError as exc:
+        errors.print(f"[red]error[/] {_first_line(exc)}", highlight=False)
         raise typer.Exit(BAD_INPUT) from None
     try:
         output.write_text(dump_scenario(scenario), encoding="utf-8")
@@ -138,6 +208,33 @@ def from_topology(
         raise typer.Exit(BAD_INPUT) from None
     console.print(scenario_table(scenario))
     console.print(f"[green]wrote {output}[/]")
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _ports(text: str) -> tuple[int, ...]:
+    try:
+        ports = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"--attack-ports must be comma-separated numbers, got {text!r}") from None
+    if not ports or not all(0 < port < 65536 for port in ports):
+        raise ValueError(f"--attack-ports must be in 1..65535, got {text!r}")
+    return ports
+
+
+def _first_line(exc: ValueError) -> str:
+    """A validation error's gist: pydantic's message names the field and the problem."""
+    errors_of = getattr(exc, "errors", None)
+    if callable(errors_of):
+        problems = errors_of()
+        if problems:
+            where = ".".join(str(x) for x in problems[0].get("loc", ())) or "attack"
+            return f"{where}: {problems[0].get('msg', exc)}"
+    return str(exc)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ latencies instead of distance-based ones.
 
 All random choices come from `random.Random(seed)`, so a (key, seed) pair always gives
 the same scenario, and `dump_scenario` writes it as YAML that `parse_scenario` reads back.
+
+`AttackShape` and `PoPShape` change what is generated, so that every branch of the DDoS
+strategy can be exercised: the attack's kind, size, ports and window and where its
+attackers sit; one PoP size for all (uniformly small PoPs fit no classifier for a big
+attack, so the load balancer splits the traffic) and the server link's bandwidth. Their
+defaults give exactly the scenario a (key, seed) pair gave before they existed.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ import random
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import topohub
 import yaml
@@ -42,6 +49,7 @@ import yaml
 from secmas.scenario.ddos import LINK_MONITOR, ddos_catalogue, ddos_goals
 from secmas.scenario.model import (
     Attack,
+    AttackKind,
     BackgroundTraffic,
     Defence,
     Host,
@@ -78,6 +86,47 @@ CLIENT_POPS = (3, 4)
 ATTACKER_POPS = (2, 4)
 
 Edge = tuple[int, int]
+Spread = Literal["random", "near", "far"]
+Flavour = Literal["mixed", "small", "medium", "large"]
+UNIFORM = {"small": SMALL, "medium": MEDIUM, "large": LARGE}
+
+
+@dataclass(frozen=True, slots=True)
+class AttackShape:
+    """The generated attack (fields as in `Attack`), and where its attackers sit.
+
+    `pops` is how many PoPs they sit behind (None: 2 to 4, drawn); `spread` picks those
+    PoPs at random, or the ones nearest to or farthest from the server's PoP in hops
+    (ties by PoP number). Attackers are dealt round-robin over them.
+    """
+
+    kind: AttackKind = "syn_flood"
+    attackers: int = 8
+    rate: float = 0.5
+    ports: tuple[int, ...] = (8000, 8080)
+    start: float = 20.0
+    stop: float | None = None
+    pops: int | None = None
+    spread: Spread = "random"
+
+    def __post_init__(self) -> None:
+        if self.pops is not None and self.pops < 1:
+            raise ValueError(f"attackers must sit behind at least 1 PoP, got {self.pops}")
+
+
+@dataclass(frozen=True, slots=True)
+class PoPShape:
+    """The generated PoPs' size (`mixed`: drawn from FLAVOURS; otherwise every PoP that
+    size, with no upgrade of the repository path) and the server link's MB/s."""
+
+    flavour: Flavour = "mixed"
+    server_bandwidth: float = SERVER_BANDWIDTH_MBPS
+
+    def __post_init__(self) -> None:
+        if not self.server_bandwidth > 0:
+            raise ValueError(f"server bandwidth must be positive, got {self.server_bandwidth}")
+
+
 LonLat = tuple[float, float]
 
 
@@ -132,22 +181,34 @@ def _suggestions(key: str) -> list[str]:
     return [by_lower[m] for m in matches]
 
 
-def scenario_from_topology(key: str, seed: int = 0) -> Scenario:
+def scenario_from_topology(
+    key: str,
+    seed: int = 0,
+    attack: AttackShape = AttackShape(),
+    pops: PoPShape = PoPShape(),
+) -> Scenario:
     """The DDoS scenario on topohub topology `key`, with every random choice drawn from `seed`.
 
     Raises UnknownTopology when `key` is not one of `topology_keys()`; the key is checked
-    first so it can never escape topohub's data folder.
+    first so it can never escape topohub's data folder. Raises ValueError (pydantic's
+    ValidationError) when the shapes make no valid scenario.
     """
     if key not in _keys():
         raise UnknownTopology(key, _suggestions(key))
-    return scenario_from_graph(topohub.get(key), key, seed)
+    return scenario_from_graph(topohub.get(key), key, seed, attack, pops)
 
 
-def scenario_from_graph(graph: Mapping[str, Any], name: str, seed: int = 0) -> Scenario:
+def scenario_from_graph(
+    graph: Mapping[str, Any],
+    name: str,
+    seed: int = 0,
+    attack: AttackShape = AttackShape(),
+    pops: PoPShape = PoPShape(),
+) -> Scenario:
     """The DDoS scenario on a networkx node-link dict (`nodes`, `edges`) called `name`.
 
     Random draws happen in a fixed order (PoP flavours, links, then the story's
-    placements), so the same graph and seed always give the same scenario.
+    placements), so the same graph, seed and shapes always give the same scenario.
     """
     rng = random.Random(seed)
     count, edges, positions = _connected_core(graph, name)
@@ -156,10 +217,13 @@ def scenario_from_graph(graph: Mapping[str, Any], name: str, seed: int = 0) -> S
     adjacency = _adjacency(count, edges)
     server_pop = rng.choice(_with_degree(adjacency, min, exclude=None))
     repository = rng.choice(_with_degree(adjacency, max, exclude=server_pop))
-    _make_mitigable(flavours, _path(adjacency, repository, server_pop))
+    if pops.flavour == "mixed":
+        _make_mitigable(flavours, _path(adjacency, repository, server_pop))
+    else:
+        flavours = [UNIFORM[pops.flavour]] * count
     others = [p for p in range(count) if p != server_pop]
     clients = _sample(rng, others, CLIENT_POPS)
-    attackers = _sample(rng, others, ATTACKER_POPS)
+    attackers = _attack_pops(rng, adjacency, server_pop, others, attack)
 
     server = _pop_id(server_pop)
     return Scenario(
@@ -177,14 +241,22 @@ def scenario_from_graph(graph: Mapping[str, Any], name: str, seed: int = 0) -> S
         hosts=(Host(id=SERVER, attach=server, ip=SERVER_IP),),
         links=(
             *links,
-            Link(a=server, b=SERVER, bandwidth=SERVER_BANDWIDTH_MBPS, latency=SERVER_LATENCY_MS),
+            Link(a=server, b=SERVER, bandwidth=pops.server_bandwidth, latency=SERVER_LATENCY_MS),
         ),
         repository=Repository(attach=_pop_id(repository)),
         vnfs=ddos_catalogue(),
         goals=ddos_goals(),
         placements=(Placement(vnf=LINK_MONITOR, pop=server),),
         traffic=_traffic(clients),
-        attack=Attack(attackers=8, rate=0.5, start=20, attach=attackers),
+        attack=Attack(
+            kind=attack.kind,
+            attackers=attack.attackers,
+            rate=attack.rate,
+            start=attack.start,
+            stop=attack.stop,
+            ports=attack.ports,
+            attach=attackers,
+        ),
         defence=Defence(
             monitor=Monitor(pop=server, link=(server, SERVER), threshold=MONITOR_THRESHOLD)
         ),
@@ -353,6 +425,37 @@ def _make_mitigable(flavours: list[tuple[int, int, int]], path: Sequence[int]) -
     before_server = path[:-1]
     if all(flavours[p] == SMALL for p in before_server):
         flavours[before_server[-1]] = MEDIUM
+
+
+def _attack_pops(
+    rng: random.Random,
+    adjacency: Sequence[Sequence[int]],
+    server_pop: int,
+    others: Sequence[int],
+    attack: AttackShape,
+) -> tuple[str, ...]:
+    """The PoPs the attackers sit behind, as `attack` shapes them."""
+    if attack.spread == "random":
+        sizes = ATTACKER_POPS if attack.pops is None else (attack.pops, attack.pops)
+        return _sample(rng, others, sizes)
+    count = rng.randint(*ATTACKER_POPS) if attack.pops is None else attack.pops
+    hops = _hops(adjacency, server_pop)
+    sign = 1 if attack.spread == "near" else -1
+    ranked = sorted(others, key=lambda p: (sign * hops[p], p))
+    return tuple(_pop_id(p) for p in sorted(ranked[:count]))
+
+
+def _hops(adjacency: Sequence[Sequence[int]], start: int) -> dict[int, int]:
+    """Hops from `start` to every node it reaches (breadth first)."""
+    hops = {start: 0}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for neighbour in adjacency[node]:
+            if neighbour not in hops:
+                hops[neighbour] = hops[node] + 1
+                queue.append(neighbour)
+    return hops
 
 
 def _sample(rng: random.Random, pops: Sequence[int], sizes: tuple[int, int]) -> tuple[str, ...]:
