@@ -83,7 +83,7 @@ class Pipeline:
     def bootstrap(self, index: int = 0) -> Receipt:
         """The SECaaS attests member `index`, which becomes the root of trust."""
         return self.secaas.record_initial(
-            self.pid, self.members[index].account, True, evidence("initial")
+            self.pid, self.members[index].account, evidence("nonce"), True, evidence("initial")
         )
 
     def attest(self, passed: bool = True) -> tuple[StepInfo, Receipt]:
@@ -95,7 +95,7 @@ class Pipeline:
         reference = verifier.registry.reference_for(self.pid)
         assert (reference.step, reference.measured) == (step.index, step.measured)
         receipt = verifier.registry.record_result(
-            self.pid, step.index, passed, evidence(f"step {step.index}")
+            self.pid, step.index, reference.nonce, passed, evidence(f"step {step.index}")
         )
         return step, receipt
 

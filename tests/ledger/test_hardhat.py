@@ -27,14 +27,14 @@ def test_attestation_flow_over_json_rpc(hardhat_url: str) -> None:
 
     # Reverts of a locally signed transaction, of a node-signed one and of a view call.
     with pytest.raises(LedgerRevert) as caught:
-        p.members[0].registry.record_result(p.pid, 2, True, evidence("x"))
+        p.members[0].registry.record_result(p.pid, 2, evidence("nonce"), True, evidence("x"))
     assert (caught.value.contract, caught.value.function, caught.value.rule) == (
         "AgentRegistry",
         "recordResult",
         "AgentRegistry: caller is not the elected verifier",
     )
     with pytest.raises(LedgerRevert, match="AgentRegistry: caller is not the SECaaS"):
-        p.mlfo.record_initial(p.pid, p.members[0].account, True, evidence("x"))
+        p.mlfo.record_initial(p.pid, p.members[0].account, evidence("nonce"), True, evidence("x"))
     with pytest.raises(LedgerRevert) as caught:
         p.members[2].store.fetch_secret(p.pid)
     assert caught.value.rule == "SecretStore: caller not trusted"

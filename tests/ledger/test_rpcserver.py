@@ -94,7 +94,7 @@ def first_step(
     )
     contracts.registry.set_plan(PID, [first, second])
     secaas = contracts.registry.as_(operator.secaas)
-    secaas.record_initial(PID, first, True, evidence("initial"))
+    secaas.record_initial(PID, first, evidence("nonce"), True, evidence("initial"))
     return secaas
 
 
@@ -113,7 +113,7 @@ def test_attestation_flow_across_separate_connections(server: LedgerServer) -> N
     reference = verifier.reference_for(PID)
     assert (reference.step, reference.measured) == (step.index, second.address)
     assert reference.sealed_reference == b"sealed reference"
-    receipt = verifier.record_result(PID, step.index, True, evidence("step 1"))
+    receipt = verifier.record_result(PID, step.index, reference.nonce, True, evidence("step 1"))
 
     assert contracts.registry.root_of_trust(PID) == second.address
     records = contracts.registry.records(PID)
@@ -122,14 +122,14 @@ def test_attestation_flow_across_separate_connections(server: LedgerServer) -> N
 
     # Reverts of a locally signed transaction and of a view call, from either client.
     with pytest.raises(LedgerRevert) as caught:
-        verifier.record_result(PID, 2, True, evidence("again"))
+        verifier.record_result(PID, 2, evidence("nonce"), True, evidence("again"))
     assert (caught.value.contract, caught.value.function, caught.value.rule) == (
         "AgentRegistry",
         "recordResult",
         "AgentRegistry: caller is not the elected verifier",
     )
     with pytest.raises(LedgerRevert, match="AgentRegistry: caller is not the SECaaS"):
-        contracts.registry.record_initial(PID, first, True, evidence("x"))
+        contracts.registry.record_initial(PID, first, evidence("nonce"), True, evidence("x"))
     epoch = contracts.registry.key_epoch(PID)
     contracts.secret_store.push_secrets(PID, epoch, {first: b"key"})
     assert seen.secret_store.as_(first).fetch_secret(PID) == (epoch, b"key")
@@ -149,7 +149,9 @@ def test_clients_without_keys_get_the_funded_node_accounts(server: LedgerServer)
     assert ledger.secaas == NodeAccount(server.secaas.address)
     contracts = ledger.deploy()  # the server signs (eth_sendTransaction)
     with pytest.raises(LedgerRevert, match="caller is not the SECaaS"):
-        contracts.registry.record_initial(PID, ledger.new_account(), True, evidence("x"))
+        contracts.registry.record_initial(
+            PID, ledger.new_account(), evidence("nonce"), True, evidence("x")
+        )
 
 
 def test_parallel_clients_are_served_one_request_at_a_time(server: LedgerServer) -> None:
@@ -178,9 +180,10 @@ def test_a_client_in_another_process(server: LedgerServer) -> None:
         view = connect(url).attach(registry, store).registry.as_(agent)
         pid = bytes.fromhex(pid)
         reference = view.reference_for(pid)
-        receipt = view.record_result(pid, reference.step, True, bytes(32))
+        digest = bytes(range(32))
+        receipt = view.record_result(pid, reference.step, reference.nonce, True, digest)
         try:
-            view.record_result(pid, reference.step, True, bytes(32))
+            view.record_result(pid, reference.step, reference.nonce, True, digest)
         except LedgerRevert as exc:
             rule = exc.rule
         print(json.dumps({"reference": reference.sealed_reference.decode(),

@@ -58,7 +58,9 @@ def test_only_the_secaas_attests_initially_and_provides_references(pipeline3: Pi
     p = pipeline3
     for caller in (p.mlfo, p.members[0].registry):
         with pytest.raises(LedgerRevert) as caught:
-            caller.record_initial(p.pid, p.members[0].account, True, evidence("x"))
+            caller.record_initial(
+                p.pid, p.members[0].account, evidence("nonce"), True, evidence("x")
+            )
         assert caught.value.rule == "AgentRegistry: caller is not the SECaaS"
     p.bootstrap()
     with pytest.raises(LedgerRevert, match="AgentRegistry: caller is not the SECaaS"):
@@ -77,7 +79,7 @@ def test_registration_rules(pipeline3: Pipeline) -> None:
     with pytest.raises(LedgerRevert, match="AgentRegistry: agent not registered"):
         p.mlfo.set_plan(p.pid, [p.members[0].account, stranger])
     with pytest.raises(LedgerRevert, match="AgentRegistry: agent not registered"):
-        p.secaas.record_initial(p.pid, stranger, True, evidence("x"))
+        p.secaas.record_initial(p.pid, stranger, evidence("nonce"), True, evidence("x"))
     with pytest.raises(ValueError, match="32 bytes"):
         AgentRegistration(stranger.address, b"short", bytes(32), bytes(32))
 
@@ -88,7 +90,7 @@ def test_an_unregistered_account_cannot_record(ledger: Ledger, contracts: Contra
     other = build_pipeline(ledger, contracts, 1, "pipeline-2").members[0]
     p.bootstrap()
     with pytest.raises(LedgerRevert) as caught:
-        other.registry.record_result(p.pid, 1, True, evidence("x"))
+        other.registry.record_result(p.pid, 1, evidence("nonce"), True, evidence("x"))
     assert caught.value.rule == "AgentRegistry: agent not registered"
 
 
@@ -99,18 +101,18 @@ def test_only_the_elected_verifier_reads_and_records(pipeline3: Pipeline) -> Non
     with pytest.raises(LedgerRevert, match="AgentRegistry: reference not provided"):
         a0.registry.reference_for(p.pid)
     with pytest.raises(LedgerRevert, match="AgentRegistry: reference not provided"):
-        a0.registry.record_result(p.pid, 1, True, evidence("x"))
+        a0.registry.record_result(p.pid, 1, evidence("nonce"), True, evidence("x"))
     p.attest()  # a0 verified a1; a1 now verifies a2
     p.secaas.provide_reference(p.pid, 2, b"ref")
     # a0 is trusted but not elected; a2 is not trusted yet.
     with pytest.raises(LedgerRevert) as caught:
-        a0.registry.record_result(p.pid, 2, True, evidence("x"))
+        a0.registry.record_result(p.pid, 2, evidence("nonce"), True, evidence("x"))
     assert (caught.value.function, caught.value.rule) == (
         "recordResult",
         "AgentRegistry: caller is not the elected verifier",
     )
     with pytest.raises(LedgerRevert, match="AgentRegistry: caller not trusted"):
-        a2.registry.record_result(p.pid, 2, True, evidence("x"))
+        a2.registry.record_result(p.pid, 2, evidence("nonce"), True, evidence("x"))
     with pytest.raises(LedgerRevert) as caught:
         a0.registry.reference_for(p.pid)
     assert (caught.value.function, caught.value.rule) == (
@@ -128,7 +130,7 @@ def test_step_index_must_match(pipeline3: Pipeline) -> None:
     with pytest.raises(LedgerRevert, match="AgentRegistry: reference already provided"):
         p.secaas.provide_reference(p.pid, 1, b"other")
     with pytest.raises(LedgerRevert, match="AgentRegistry: wrong step index"):
-        p.members[0].registry.record_result(p.pid, 7, True, evidence("x"))
+        p.members[0].registry.record_result(p.pid, 7, evidence("nonce"), True, evidence("x"))
 
 
 def test_a_failed_agent_never_becomes_root_of_trust(pipeline3: Pipeline) -> None:
@@ -146,7 +148,7 @@ def test_a_failed_agent_never_becomes_root_of_trust(pipeline3: Pipeline) -> None
     assert step is not None and step.measured == a1.address
     p.secaas.provide_reference(p.pid, step.index, b"ref")
     with pytest.raises(LedgerRevert, match="AgentRegistry: caller not trusted"):
-        a1.registry.record_result(p.pid, step.index, True, evidence("x"))
+        a1.registry.record_result(p.pid, step.index, evidence("nonce"), True, evidence("x"))
     assert all(r.new_root != a1.address for r in p.mlfo.records(p.pid))
 
 
@@ -223,8 +225,8 @@ def test_revoking_the_root_of_trust_closes_the_step(pipeline3: Pipeline) -> None
     with pytest.raises(LedgerRevert, match="AgentRegistry: no open step"):
         p.secaas.provide_reference(p.pid, 2, b"ref")
     with pytest.raises(LedgerRevert, match="AgentRegistry: agent revoked"):
-        a1.registry.record_result(p.pid, 2, True, evidence("x"))
-    p.secaas.record_initial(p.pid, a2.account, True, evidence("again"))
+        a1.registry.record_result(p.pid, 2, evidence("nonce"), True, evidence("x"))
+    p.secaas.record_initial(p.pid, a2.account, evidence("nonce"), True, evidence("again"))
     step = p.mlfo.current_step(p.pid)
     # a1 is revoked, so a2 verifies a0 (skipping itself and a1).
     assert step is not None and (step.verifier, step.measured) == (a2.address, a0.address)

@@ -30,9 +30,10 @@ from secmas.pipeline.secure import (
 )
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
-from secmas.trust.attestation import Evidence
+from secmas.trust.attestation import Challenge, Evidence
 from secmas.trust.chain import AttesterEndpoint, attest_subject
 from secmas.trust.elf import measure_elf
+from secmas.trust.envelope import Opened
 from secmas.trust.epochs import fetch_secret
 from secmas.trust.repository import ReferenceRepository
 
@@ -147,11 +148,11 @@ def test_in_memory_patch_after_start_fails_and_revokes(tmp_path: Path) -> None:
         a1, a3 = pipeline.bus_for("a1"), pipeline.bus_for("a3")
         await a1.subscribe(inbox("a1"), receive)
         await a3.publish(inbox("a1"), b"a bid from a revoked agent")
-        await pipeline.chain.bus.flush()
+        await pipeline.mlfo.bus.flush()
         assert got == []
         assert sum(a1.channel_stats.dropped.values()) == 1
         await pipeline.bus_for("a2").publish(inbox("a1"), b"from a trusted agent")
-        await pipeline.chain.bus.flush()
+        await pipeline.mlfo.bus.flush()
         assert got == [b"from a trusted agent"]
 
     run(with_pipeline(["a1", "a2", "a3", "a4"], work, images={"a3": image}))
@@ -174,29 +175,28 @@ def test_file_tampered_on_disk_fails_naming_the_file(tmp_path: Path) -> None:
 
 def test_replayed_evidence_is_rejected() -> None:
     async def work(pipeline: SecurePipeline) -> None:
-        bus = pipeline.chain.bus
         captured: list[bytes] = []
         member = pipeline.members["a2"]
         real = member.endpoint
 
-        async def spy(subject: str, data: bytes) -> bytes | None:
-            answer = await real._on_challenge(subject, data)
+        async def spy(opened: Opened) -> bytes | None:
+            answer = await real._on_challenge(opened)
             if answer is not None:
                 captured.append(answer)
             return answer
 
         await real.stop()
-        sub = await bus.subscribe(attest_subject("test-pipe", "a2"), spy)
+        sub = await member.control.serve(attest_subject("test-pipe", "a2"), spy)
         assert (await pipeline.chain.run(1))[0].passed  # a1 verified by a3? plan wraps
         entries = await pipeline.chain.run(2)
         assert all(e.passed for e in entries)
         await sub.unsubscribe()
         replay = captured[-1]
 
-        async def replayer(_subject: str, _data: bytes) -> bytes:
+        async def replayer(_opened: Opened) -> bytes:
             return replay  # a stale answer, whatever the new nonce
 
-        await bus.subscribe(attest_subject("test-pipe", "a2"), replayer)
+        await member.control.serve(attest_subject("test-pipe", "a2"), replayer)
         entries = await pipeline.chain.run(3)
         verdict = next(e for e in entries if e.measured == "a2")
         assert not verdict.passed
@@ -241,8 +241,8 @@ def test_silent_agent_fails_its_attestation() -> None:
     async def work(pipeline: SecurePipeline) -> None:
         await pipeline.members["a2"].endpoint.stop()
         pipeline.chain.timeout = 0.2
-        for role in pipeline.chain.roles.values():
-            role.timeout = 0.2
+        for member in pipeline.members.values():
+            member.role.timeout = 0.2
         entries = await pipeline.chain.run(3)
         verdict = next(e for e in entries if e.measured == "a2")
         assert not verdict.passed and "no evidence from a2" in verdict.reasons[0]
@@ -252,12 +252,23 @@ def test_silent_agent_fails_its_attestation() -> None:
 
 def test_malformed_challenges_are_counted_not_answered() -> None:
     async def work(pipeline: SecurePipeline) -> None:
-        bus = pipeline.chain.bus
-        endpoint: AttesterEndpoint = pipeline.members["a1"].endpoint
-        for junk in (b"", b"{", b'{"format": "secmas.challenge/1"}', b"\xff" * 10):
+        bus = pipeline.mlfo.bus
+        a1, a2 = pipeline.members["a1"], pipeline.members["a2"]
+        endpoint: AttesterEndpoint = a1.endpoint
+        subject = attest_subject("test-pipe", "a1")
+        junk = (b"", b"{", b'{"format": "secmas.challenge/1"}', b"\xff" * 10)
+        for frame in junk:  # not even envelopes: dropped before the attester sees them
             with pytest.raises(TimeoutError):
-                await bus.request(attest_subject("test-pipe", "a1"), junk, 0.05)
-        assert endpoint.malformed == 4
+                await bus.request(subject, frame, 0.05)
+        assert endpoint.malformed == 0 and sum(a1.control.stats.dropped.values()) == 4
+        for payload in junk:  # sealed by a member, but not challenges
+            with pytest.raises(TimeoutError):
+                await a2.control.request(subject, "a1", payload, 0.05)
+        # a well-formed challenge from a2 that names another verifier
+        challenge = Challenge(bytes(32), "a3", "a1").encode()
+        with pytest.raises(TimeoutError):
+            await a2.control.request(subject, "a1", challenge, 0.05)
+        assert endpoint.malformed == 5
 
     run(with_pipeline(["a1", "a2"], work))
 

@@ -879,6 +879,7 @@ def agent(
         raise typer.Exit(BAD_INPUT)
     from secmas.pipeline.agent_process import AgentConfig, run_agent
     from secmas.transport.nats import BusUnavailable
+    from secmas.trust.enrolment import EnrolmentError
 
     config = AgentConfig(
         pop,
@@ -897,6 +898,9 @@ def agent(
     except BusUnavailable as exc:
         errors.print(f"[red]error[/] {exc}", highlight=False)
         raise typer.Exit(FAILED_RUN) from None
+    except EnrolmentError as exc:  # no, a wrong or a refused enrolment credential
+        errors.print(f"[red]error[/] {exc}", highlight=False)
+        raise typer.Exit(BAD_INPUT) from None
 
 
 def run() -> None:

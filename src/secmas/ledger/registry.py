@@ -78,7 +78,8 @@ class AgentInfo:
 @dataclass(frozen=True, slots=True)
 class AttestationRecord:
     """One attestation: `step` 0 marks the SECaaS's initial attestation; `new_root` is the
-    root of trust after it (None when there is none); `tx_hash` when read from the logs."""
+    root of trust after it (None when there is none); `nonce` the challenge it answered;
+    `tx_hash` when read from the logs."""
 
     index: int
     step: int
@@ -88,25 +89,30 @@ class AttestationRecord:
     timestamp: int
     new_root: ChecksumAddress | None
     evidence: bytes
+    nonce: bytes
     tx_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class StepInfo:
-    """The open attestation step: `verifier` (the RoT) is to measure `measured`."""
+    """The open attestation step: `verifier` (the RoT) is to measure `measured`, with the
+    `nonce` the contract drew when the step opened."""
 
     index: int
     verifier: ChecksumAddress
     measured: ChecksumAddress
     reference_provided: bool
+    nonce: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """What the elected verifier reads: the step, whom to measure, the sealed reference."""
+    """What the elected verifier reads: the step, whom to measure, the nonce to challenge
+    it with, the sealed reference."""
 
     step: int
     measured: ChecksumAddress
+    nonce: bytes
     sealed_reference: bytes
 
 
@@ -115,9 +121,18 @@ def _root(address: str) -> ChecksumAddress | None:
 
 
 def _record(values: tuple[Any, ...], index: int, tx_hash: str | None) -> AttestationRecord:
-    step, measured, verifier, passed, timestamp, new_root, evidence = values
+    step, measured, verifier, passed, timestamp, new_root, evidence, nonce = values
     return AttestationRecord(
-        index, step, measured, verifier, passed, timestamp, _root(new_root), evidence, tx_hash
+        index,
+        step,
+        measured,
+        verifier,
+        passed,
+        timestamp,
+        _root(new_root),
+        bytes(evidence),
+        bytes(nonce),
+        tx_hash,
     )
 
 
@@ -168,14 +183,16 @@ class RegistryClient(BoundContract):
     # SECaaS transactions
 
     def record_initial(
-        self, pipeline: bytes, measured: AccountLike, passed: bool, evidence: bytes
+        self, pipeline: bytes, measured: AccountLike, nonce: bytes, passed: bool, evidence: bytes
     ) -> Receipt:
-        """The SECaaS's own attestation; a pass makes `measured` the root of trust.
-        `evidence` is a 32-byte digest of the attestation evidence."""
+        """The SECaaS's own attestation under its own fresh `nonce`; a pass makes
+        `measured` the root of trust. `evidence` is a 32-byte digest of the evidence
+        (required for a pass)."""
         return self._send(
             "recordInitial",
             pipeline,
             address_of(measured),
+            _bytes32(nonce, "nonce"),
             passed,
             _bytes32(evidence, "evidence"),
             gas=_GAS_ELECTING,
@@ -199,16 +216,20 @@ class RegistryClient(BoundContract):
 
     def reference_for(self, pipeline: bytes) -> Reference:
         """The open step's sealed reference; only its elected verifier may read it."""
-        step, measured, sealed = self._call("referenceFor", pipeline)
-        return Reference(step=step, measured=measured, sealed_reference=bytes(sealed))
+        step, measured, nonce, sealed = self._call("referenceFor", pipeline)
+        return Reference(step, measured, bytes(nonce), bytes(sealed))
 
-    def record_result(self, pipeline: bytes, step: int, passed: bool, evidence: bytes) -> Receipt:
-        """The elected verifier's verdict on step `step`; the next step opens with it.
-        `evidence` is a 32-byte digest of what was measured."""
+    def record_result(
+        self, pipeline: bytes, step: int, nonce: bytes, passed: bool, evidence: bytes
+    ) -> Receipt:
+        """The elected verifier's verdict on step `step` under the step's `nonce`; the
+        next step opens with it. `evidence` is a 32-byte digest of what was measured
+        (required for a pass)."""
         return self._send(
             "recordResult",
             pipeline,
             step,
+            _bytes32(nonce, "nonce"),
             passed,
             _bytes32(evidence, "evidence"),
             gas=_GAS_ELECTING,
@@ -282,7 +303,7 @@ class RegistryClient(BoundContract):
 
     def current_step(self, pipeline: bytes) -> StepInfo | None:
         """The open step, None when no step is open."""
-        index, verifier, measured, provided, is_open = self._call("currentStep", pipeline)
+        index, verifier, measured, provided, is_open, nonce = self._call("currentStep", pipeline)
         if not is_open:
             return None
-        return StepInfo(int(index), verifier, measured, bool(provided))
+        return StepInfo(int(index), verifier, measured, bool(provided), bytes(nonce))

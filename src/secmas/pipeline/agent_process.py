@@ -3,7 +3,9 @@
 The process is what the IML's local-process driver starts for each PoP, and what an
 operator starts by hand on another host. In order:
 1. it creates its identity (Ed25519, X25519) and ledger account, starts its attester
-   (measuring this very process: its live modules and files) and asks the MLFO to join;
+   (measuring this very process: its live modules and files) and asks the MLFO to join,
+   proving the one-time enrolment credential the IML driver handed it out of band (a
+   file named by `SECMAS_ENROLMENT`, removed once read; `secmas.trust.enrolment`);
 2. once the MLFO registered every member, it serves its verifier role (the chain may
    elect it) and fetches the pipeline secret of each key epoch the MLFO announces;
 3. on the MLFO's start message (origin and speed of the shared scaled clock) it runs its
@@ -11,10 +13,12 @@ operator starts by hand on another host. In order:
    journal relayed to the driver, one observation per data-plane tick;
 4. on the stop request it answers its final state and exits.
 
-Subjects (`<p>` the pipeline): join, welcome and rekey go in clear (their content is public or
-checked on chain), all the rest through the secure channel: `secmas.start.<p>` and
-`secmas.tick.<p>` from the MLFO to all, `secmas.controller.<p>` and `secmas.journal.<p>`
-to the MLFO, `secmas.stop.<p>.<agent>` to one agent.
+Subjects (`<p>` the pipeline): join, welcome, rekey, challenges, evidence, verdicts and
+heartbeats are envelopes between identity keys (`secmas.trust.control`; the join sealed
+to the MLFO's key from the credential); the rest goes through the secure channel:
+`secmas.start.<p>` and `secmas.tick.<p>` from the MLFO to all, `secmas.controller.<p>`
+and `secmas.journal.<p>` to the MLFO, `secmas.stop.<p>.<agent>` to one agent. Only the
+empty `secmas.ready.<p>.<agent>` goes in clear.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +55,9 @@ from secmas.transport.bus import Bus
 from secmas.transport.channel import SecureBus
 from secmas.transport.nats import NatsBus
 from secmas.trust.chain import AttesterEndpoint, Peer, VerifierRole
+from secmas.trust.control import MLFO, SECAAS, ControlPlane
+from secmas.trust.enrolment import CREDENTIAL_ENV, Credential, EnrolmentError, JoinRequest
+from secmas.trust.envelope import Opened
 from secmas.trust.epochs import fetch_secret
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import RuntimeImage
@@ -60,9 +68,6 @@ from secmas.trust.view import TrustView
 from secmas.trust.wrap import wrap
 
 logger = logging.getLogger(__name__)
-
-MLFO = "mlfo"
-"""The driver's name on the secure channel (it serves the controller, takes journals)."""
 
 
 def join_subject(pipeline: str) -> str:
@@ -141,7 +146,11 @@ class AgentProcess:
     config: AgentConfig
     raw: Bus
     identity: AgentIdentity
+    credential: Credential | None = None
+    """The one-time enrolment credential (None: the pipeline runs without trust layer)."""
     view: TrustView = field(default_factory=TrustView)
+    control: ControlPlane | None = None
+    directory: dict[str, PeerKeys] = field(default_factory=dict)
     keyring: EpochKeyring | None = None
     secure: Bus | None = None
     agent: PoPAgent | None = None
@@ -209,72 +218,78 @@ class AgentProcess:
 
     # -- joining -----------------------------------------------------------------------------
     async def _join(self) -> dict[str, Any]:
-        """Attester up, join request to the MLFO, then verifier and key service."""
-        cfg = self.config
+        """Attester up, sealed join under the enrolment credential, then verifier and key
+        service; every message with the MLFO is an envelope between identity keys."""
+        cfg, credential = self.config, self.credential
+        if credential is None:
+            raise EnrolmentError(f"no enrolment credential: {CREDENTIAL_ENV} names none")
+        self.directory[MLFO] = PeerKeys(credential.mlfo_key, credential.mlfo_signing_key)
+        self.directory[SECAAS] = PeerKeys(credential.secaas_key, credential.secaas_signing_key)
+        control = self.control = ControlPlane(self.raw, self.identity, self.directory, cfg.pipeline)
+        self._closing.append(control.close)
         image = await asyncio.to_thread(self_image)
-        attester = AttesterEndpoint(self.identity, cfg.pipeline, image.measure, self.raw)
+        attester = AttesterEndpoint(self.identity, cfg.pipeline, image.measure, control)
         await attester.start()
         self._closing.append(attester.stop)
         account = Account.create()
-        request = {
-            "name": cfg.pop,
-            "address": account.address,
-            "signing_key": self.identity.signing_public.hex(),
-            "sealing_key": self.identity.sealing_public.hex(),
-        }
         welcomed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         serving = asyncio.Event()
 
-        async def on_welcome(_subject: str, data: bytes) -> bytes:
+        async def on_welcome(opened: Opened) -> bytes | None:
             """Answered once this agent serves its verifier role and key fetches: the
             MLFO starts attesting as soon as every agent answered."""
+            if opened.sender != MLFO:
+                return None
             if not welcomed.done():
-                welcomed.set_result(json.loads(data))
+                welcomed.set_result(json.loads(opened.payload))
             await serving.wait()
             return b"{}"
 
-        await self.raw.subscribe(welcome_subject(cfg.pipeline, cfg.pop), on_welcome)
+        await control.serve(welcome_subject(cfg.pipeline, cfg.pop), on_welcome)
+        join = JoinRequest.make(self.identity, account.address, credential)
         answer = json.loads(
-            await self.raw.request(join_subject(cfg.pipeline), json.dumps(request).encode(), 30.0)
+            await control.enrol(
+                join_subject(cfg.pipeline), MLFO, credential.mlfo_key, join.encode(), 30.0
+            )
         )
         if "error" in answer:
-            raise RuntimeError(f"the MLFO refused {cfg.pop}: {answer['error']}")
+            raise EnrolmentError(f"the MLFO refused {cfg.pop}: {answer['error']}")
         welcome = await asyncio.wait_for(welcomed, cfg.join_timeout)
         assert cfg.ledger is not None
         ledger = connect(cfg.ledger, mlfo_key=bytes(account.key), secaas_key=bytes(account.key))
         contracts = ledger.attach(welcome["registry"], welcome["secret_store"])
         self.registry, self.store = contracts.registry, contracts.secret_store
         peers = await asyncio.to_thread(peers_from_registry, contracts.registry, cfg.pipeline)
+        self.directory.update(
+            {p.name: PeerKeys(p.sealing_key, p.signing_key) for p in peers.values()}
+        )
         role = VerifierRole(
-            self.identity, contracts.registry, self.raw, cfg.pipeline, float(welcome["timeout"])
+            self.identity, contracts.registry, control, cfg.pipeline, float(welcome["timeout"])
         )
         verifier = VerifierEndpoint(role, peers)
         await verifier.start()
         self._closing.append(verifier.stop)
         self.peers = peers
-        directory = {p.name: PeerKeys(p.sealing_key, p.signing_key) for p in peers.values()}
-        mlfo = welcome["mlfo"]
-        directory[MLFO] = PeerKeys(
-            bytes.fromhex(mlfo["sealing_key"]), bytes.fromhex(mlfo["signing_key"])
-        )
         self.keyring = EpochKeyring(
             self.identity,
             cfg.pipeline,
             int(welcome["vni"]),
-            directory,
+            self.directory,
             grace=float(welcome["grace"]),
         )
-        await self.raw.subscribe(rekey_subject(cfg.pipeline, cfg.pop), self._on_rekey)
+        await control.serve(rekey_subject(cfg.pipeline, cfg.pop), self._on_rekey)
         self.heartbeat_period = float(welcome["heartbeat"])
         serving.set()
         return welcome
 
-    async def _on_rekey(self, _subject: str, data: bytes) -> bytes:
+    async def _on_rekey(self, opened: Opened) -> bytes | None:
         """A new key epoch, in two phases (`secmas.trust.rotation`): told to install, fetch
         and open this agent's box, install it (received, not yet sent under) and learn
         who is trusted from the chain itself (the message only says where to look); told
         to switch (`{"switch": epoch}`, once every member installed it), send under it."""
-        cfg = self.config
+        cfg, data = self.config, opened.payload
+        if opened.sender != MLFO:
+            return None  # only the MLFO starts epochs
         keyring, registry, store = self.keyring, self.registry, self.store
         assert keyring is not None and registry is not None and store is not None
         switch = _switch_epoch(data)
@@ -306,10 +321,8 @@ class AgentProcess:
     async def _on_start(self, _subject: str, data: bytes) -> None:
         message = json.loads(data)
         self.clock = ScaledClock(float(message["speed"]), float(message["origin"]))
-        if self.config.ledger is not None:
-            beat = Heartbeat(
-                self.identity, self.config.pipeline, self.raw, self.clock, self.heartbeat_period
-            )
+        if self.control is not None:
+            beat = Heartbeat(self.control, self.clock, self.heartbeat_period)
             beat.start()
             self._closing.append(beat.stop)
         self._started.set()
@@ -369,8 +382,29 @@ def _step(scenario: Any) -> float:
     return scenario.traffic.step if scenario.traffic else 1.0
 
 
+def handed_credential(config: AgentConfig) -> Credential | None:
+    """The enrolment credential the IML driver handed over (`SECMAS_ENROLMENT` names its
+    file, which is removed once read); None without a trust layer."""
+    if config.ledger is None:
+        return None
+    path = os.environ.pop(CREDENTIAL_ENV, None)
+    if not path:
+        raise EnrolmentError(
+            f"{config.pop}: no enrolment credential; the IML driver hands one over in a file "
+            f"named by {CREDENTIAL_ENV}"
+        )
+    credential = Credential.take(Path(path))
+    if (credential.pipeline, credential.agent) != (config.pipeline, config.pop):
+        raise EnrolmentError(
+            f"{path}: a credential for {credential.agent} in {credential.pipeline}, "
+            f"not {config.pop} in {config.pipeline}"
+        )
+    return credential
+
+
 async def run_agent(config: AgentConfig) -> None:
     """The body of `secmas agent`."""
+    credential = handed_credential(config)
     raw = await NatsBus.connect(
         BusAddress.parse(config.bus, userinfo=config.bus_auth),
         ca_file=config.bus_ca,
@@ -378,7 +412,8 @@ async def run_agent(config: AgentConfig) -> None:
         name=f"secmas-agent-{config.pop}",
     )
     try:
-        process = AgentProcess(config, raw, AgentIdentity.generate(config.pop))
+        identity = AgentIdentity.generate(config.pop)
+        process = AgentProcess(config, raw, identity, credential)
         await process.run()
     finally:
         await raw.close()

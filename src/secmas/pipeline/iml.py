@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from secmas.trust.enrolment import CREDENTIAL_ENV
+
 BUS_AUTH_ENV = "SECMAS_BUS_AUTH"
 """The environment variable that carries the bus credentials of a URL (never argv)."""
 
@@ -40,6 +42,9 @@ class AgentLaunch:
     bus_nkey: Path | None = None
     """The agent's nkey seed file: its path goes on the command line, never the seed."""
     bus_auth: str | None = field(default=None, repr=False)
+    enrolment: Path | None = None
+    """The file holding the agent's one-time enrolment credential (its path goes in the
+    environment, `SECMAS_ENROLMENT`; the agent removes the file once read)."""
 
     def argv(self, python: str = sys.executable) -> list[str]:
         """The command that runs this agent."""
@@ -59,7 +64,10 @@ class AgentLaunch:
 
     def env(self) -> dict[str, str]:
         """Environment variables the agent needs beside its command line (secrets)."""
-        return {} if self.bus_auth is None else {BUS_AUTH_ENV: self.bus_auth}
+        env = {} if self.bus_auth is None else {BUS_AUTH_ENV: self.bus_auth}
+        if self.enrolment is not None:
+            env[CREDENTIAL_ENV] = str(self.enrolment)
+        return env
 
 
 class IMLDriver(Protocol):

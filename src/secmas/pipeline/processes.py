@@ -65,6 +65,9 @@ from secmas.trust.chain import (
     VerifierFailed,
     peers_by_address,
 )
+from secmas.trust.control import SECAAS, ControlPlane
+from secmas.trust.enrolment import Enrolment, EnrolmentError, JoinRequest
+from secmas.trust.envelope import Opened
 from secmas.trust.epochs import EpochPush, Recipient, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
@@ -113,6 +116,12 @@ class Driver:
     rotations: list[Rotation] = field(default_factory=list)
     secure: Bus | None = None
     liveness: LivenessMonitor | None = None
+    secaas: AgentIdentity = field(default_factory=lambda: AgentIdentity.generate(SECAAS))
+    directory: dict[str, PeerKeys] = field(default_factory=dict)
+    """Public keys of the MLFO, SECaaS and every enrolled agent, by name."""
+    control: ControlPlane = field(init=False)
+    """The MLFO's control-plane endpoint (joins, welcome, rekey, verdicts, heartbeats)."""
+    enrolment: Enrolment = field(init=False)
     _all_joined: asyncio.Event = field(default_factory=asyncio.Event)
     _all_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -121,25 +130,25 @@ class Driver:
         self.workflow = Workflow(self.steps)
         if self.iml is None:
             self.iml = LocalProcesses(self.workdir)
+        self.directory.update({MLFO: PeerKeys.of(self.identity), SECAAS: PeerKeys.of(self.secaas)})
+        self.control = ControlPlane(self.raw, self.identity, self.directory, self.name)
+        self.enrolment = Enrolment(self.name, self.identity, self.secaas)
 
     @property
     def pops(self) -> list[str]:
         return [p.id for p in self.scenario.pops]
 
     # -- agents joining ----------------------------------------------------------------------
-    async def _on_join(self, _subject: str, data: bytes) -> bytes:
+    async def _on_join(self, opened: Opened) -> bytes:
+        """A sealed join: admitted only under the one-time credential issued for it."""
         try:
-            request = json.loads(data)
-            member = Peer(
-                str(request["name"]),
-                str(request["address"]),
-                bytes.fromhex(request["signing_key"]),
-                bytes.fromhex(request["sealing_key"]),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            return json.dumps({"error": f"malformed join: {exc}"}).encode()
-        if member.name not in self.pops or member.name in self.joined:
-            return json.dumps({"error": f"unexpected or duplicate agent {member.name!r}"}).encode()
+            join = JoinRequest.decode(opened.payload)
+            self.enrolment.admit(join, opened.sender, opened.sender_key)
+        except EnrolmentError as exc:
+            logger.warning("refused a join as %r: %s", opened.sender, exc)
+            return json.dumps({"error": str(exc)}).encode()
+        member = Peer(join.agent, join.address, join.signing_key, join.sealing_key)
+        self.directory[member.name] = PeerKeys(member.sealing_key, member.signing_key)
         self.joined[member.name] = member
         if len(self.joined) == len(self.pops):
             self._all_joined.set()
@@ -172,7 +181,7 @@ class Driver:
         security = self.scenario.security
         await self.raw.subscribe(ready_subject(self.name, "*"), self._on_ready)
         if security.enabled:
-            await self.raw.subscribe(join_subject(self.name), self._on_join)
+            await self.control.serve(join_subject(self.name), self._on_join, enrolment=True)
         await flow.step(
             "2",
             self._deploy_agents,
@@ -198,6 +207,7 @@ class Driver:
         ledger = self.ledger_url if security.enabled else None
         bus = self.bus
         for index, pop in enumerate(self.pops):  # spread over the nodes of a cluster
+            enrolment = self._hand_credential(pop) if security.enabled else None
             launch = AgentLaunch(
                 pop,
                 self.scenario_file,
@@ -208,10 +218,24 @@ class Driver:
                 bus_ca=bus.ca_file,
                 bus_nkey=bus.nkey(pop),
                 bus_auth=bus.address.userinfo,
+                enrolment=enrolment,
             )
             self.iml.start(launch)
         if security.enabled:
             await self._wait(self._all_joined, "agents joining", 120.0)
+
+    def _hand_credential(self, pop: str) -> Path:
+        """The one-time enrolment credential of `pop` (step 8), in a file only this user
+        reads, for the IML driver to hand over; the agent removes it once read."""
+        path = self.workdir / f"enrolment-{pop}.json"
+        path.unlink(missing_ok=True)
+        self.enrolment.issue(pop).write(path)
+        return path
+
+    def discard_credentials(self) -> None:
+        """Remove credentials no agent took (it died before reading its own)."""
+        for pop in self.pops:
+            (self.workdir / f"enrolment-{pop}.json").unlink(missing_ok=True)
 
     async def _secure(self) -> None:
         """Steps 3–14 with agents in other processes; registered agents are revoked if a
@@ -243,7 +267,14 @@ class Driver:
         )
         try:
             await flow.step(
-                "8", self._welcome_all, {"agents": len(members)}, lambda n: {"welcomed": n}
+                "8",
+                self._welcome_all,
+                {"agents": len(members)},
+                lambda n: {
+                    "welcomed": n,
+                    "enrolled": sorted(self.enrolment.enrolled),
+                    "refused_joins": len(self.enrolment.refused),
+                },
             )
             self._build_chain(ledger, members, image)
             plan = security.attestation.plan or tuple(self.pops)
@@ -309,8 +340,8 @@ class Driver:
             "heartbeat": security.heartbeat,
         }
         for name in self.pops:
-            await self.raw.request(
-                welcome_subject(self.name, name), json.dumps(welcome).encode(), 30.0
+            await self.control.request(
+                welcome_subject(self.name, name), name, json.dumps(welcome).encode(), 30.0
             )
         return len(self.pops)
 
@@ -321,27 +352,26 @@ class Driver:
         expected = {m.name: Expected(image.manifest.image, image.reference) for m in members}
         self.chain = AttestationChain(
             pipeline=self.name,
-            bus=self.raw,
-            secaas=AgentIdentity.generate("secaas"),
+            control=ControlPlane(self.raw, self.secaas, self.directory, self.name),
             secaas_registry=self.contracts.registry.as_(ledger.secaas),
             mlfo_registry=self.contracts.registry,
             peers=peers,
             expected=expected,
-            roles={m.name: RemoteVerifier(self.raw, self.name, m.name) for m in members},
+            roles={m.name: RemoteVerifier(self.control, m.name) for m in members},
             view=self.view,
             timeout=security.attestation.challenge_timeout,
             on_revoke=self._revoked,
         )
         vni = vni_of(self.name, security)
-        directory = {m.name: PeerKeys(m.sealing_key, m.signing_key) for m in members}
-        directory[MLFO] = PeerKeys.of(self.identity)
-        self.keyring = EpochKeyring(self.identity, self.name, vni, directory, grace=security.grace)
-        self.liveness = LivenessMonitor(self.name, {m.name: m.signing_key for m in members})
+        self.keyring = EpochKeyring(
+            self.identity, self.name, vni, self.directory, grace=security.grace
+        )
+        self.liveness = LivenessMonitor(self.name, {m.name for m in members})
 
     async def _attest(self, plan: tuple[str, ...]) -> None:
         """Steps 9–12: SECaaS's initial attestation, then one mutual round."""
         assert self.chain is not None and self.liveness is not None
-        await self.liveness.start(self.raw)
+        await self.liveness.start(self.control)
         first = await self.chain.initial(plan[0])
         if not first.passed:
             raise PipelineError(f"initial attestation of {first.measured} failed")
@@ -370,7 +400,8 @@ class Driver:
 
         async def tell(agent: str, message: dict[str, int]) -> None:
             subject = rekey_subject(self.name, agent)
-            answer = json.loads(await self.raw.request(subject, json.dumps(message).encode(), 30.0))
+            payload = json.dumps(message).encode()
+            answer = json.loads(await self.control.request(subject, agent, payload, 30.0))
             if "error" in answer:
                 raise PipelineError(str(answer["error"]))
 
@@ -564,6 +595,7 @@ async def operate_processes(
             states = await driver.collect()
         finally:
             driver.iml.stop_all()
+            driver.discard_credentials()
             await raw.close()
         infra = Infrastructure.from_scenario(scenario)
         infra.instances.clear()  # the agents report every instance, initial ones included

@@ -8,6 +8,9 @@ For the agents of one run this module
 - runs the initial attestation (SECaaS verifies the first agent of the plan, which becomes
   the root of trust) and a first mutual round along the plan (steps 9–12);
 - pushes the pipeline secret of the first key epoch, which each agent fetches (13–14);
+- carries every trust message (challenge, evidence, verdict, heartbeat) as an envelope
+  between identity keys over the shared bus, exactly as across processes; the MLFO acts
+  on a verdict only once its signature and the on-chain record agree;
 - during operation, runs a mutual attestation step every `period` seconds of the run's
   clock, in the background, revoking whoever fails and pushing a new epoch; agents ignore
   revoked agents in auctions through the `TrustView`.
@@ -51,6 +54,7 @@ from secmas.trust.chain import (
     VerifierRole,
     peers_by_address,
 )
+from secmas.trust.control import MLFO, SECAAS, ControlPlane
 from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secret, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import NativeImage, RuntimeImage
@@ -59,6 +63,7 @@ from secmas.trust.liveness import Heartbeat, LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
+from secmas.trust.verification import RemoteVerifier, VerifierEndpoint
 from secmas.trust.view import TrustView
 from secmas.trust.wrap import wrap
 
@@ -121,16 +126,32 @@ def secmas_image(key: Ed25519PrivateKey, repository: ReferenceRepository) -> Wra
 
 @dataclass
 class Member:
-    """One agent's trust-side parts: identity, account, attester, verifier, key."""
+    """One agent's trust-side parts: identity, account, control-plane endpoint, attester,
+    verifier, key."""
 
     identity: AgentIdentity
     account: LocalAccount
     image: WrappedImage
+    control: ControlPlane
     endpoint: AttesterEndpoint
     role: VerifierRole
     heartbeat: Heartbeat
     keyring: EpochKeyring
     secret: PipelineSecret | None = None
+    verifier: VerifierEndpoint | None = None
+
+    async def serve(self, peers: Mapping[str, Peer]) -> None:
+        """Answer challenges, and verify the open step when the MLFO asks."""
+        self.verifier = VerifierEndpoint(self.role, peers)
+        await self.endpoint.start()
+        await self.verifier.start()
+
+    async def stop(self) -> None:
+        await self.heartbeat.stop()
+        await self.endpoint.stop()
+        if self.verifier is not None:
+            await self.verifier.stop()
+        await self.control.close()
 
 
 def _keys(member: Member) -> tuple[bytes, bytes]:
@@ -153,12 +174,13 @@ def _member(
     `directory` every keyring derives pairwise link keys from)."""
     identity = AgentIdentity.generate(agent)
     directory[agent] = PeerKeys.of(identity)
+    control = ControlPlane(bus, identity, directory, pipeline)
     account = ledger.new_account()
     measure: Measure = image.runtime.measure
     role = VerifierRole(
         identity,
         contracts.registry.as_(account),
-        bus,
+        control,
         pipeline,
         security.attestation.challenge_timeout,
         offload=clock.run_blocking,
@@ -167,9 +189,10 @@ def _member(
         identity,
         account,
         image,
-        AttesterEndpoint(identity, pipeline, measure, bus),
+        control,
+        AttesterEndpoint(identity, pipeline, measure, control),
         role,
-        Heartbeat(identity, pipeline, bus, clock, security.heartbeat),
+        Heartbeat(control, clock, security.heartbeat),
         EpochKeyring(
             identity, pipeline, vni_of(pipeline, security), directory, grace=security.grace
         ),
@@ -190,6 +213,8 @@ class SecurePipeline:
     view: TrustView
     liveness: LivenessMonitor
     plan: tuple[str, ...]
+    mlfo: ControlPlane
+    """The MLFO's control-plane endpoint: it asks verifiers, takes heartbeats."""
     setup_tx: dict[str, str] = field(default_factory=dict)
     pushes: list[EpochPush] = field(default_factory=list)
     rotations: list[Rotation] = field(default_factory=list)
@@ -302,20 +327,23 @@ class SecurePipeline:
             raise
         for member in pipeline.members.values():
             member.heartbeat.start()
-        await pipeline.liveness.start(bus)
+        await pipeline.liveness.start(pipeline.mlfo)
         return pipeline
 
     async def _distribute_credentials(self) -> None:
-        """Step 8: each agent holds its account and starts answering challenges."""
+        """Step 8: each agent holds its account and starts answering challenges (sealed
+        to its identity key) and the MLFO's requests to verify."""
         for member in self.members.values():
-            await member.endpoint.start()
+            await member.serve(self.chain.peers)
 
     async def rollback(self) -> None:
         """A failed deployment leaves nothing half-registered: every agent registered so
         far is revoked on chain, and the attesters stop."""
         revoke_active(self.contracts.registry, self.name, self._peers())
         for member in self.members.values():
-            await member.endpoint.stop()
+            await member.stop()
+        await self.mlfo.close()
+        await self.chain.control.close()
 
     def _peers(self) -> list[Peer]:
         """The members as the chain knows them."""
@@ -338,7 +366,9 @@ class SecurePipeline:
         bus: Bus,
         clock: Clock,
     ) -> SecurePipeline:
-        directory: dict[str, PeerKeys] = {}
+        secaas, mlfo = AgentIdentity.generate(SECAAS), AgentIdentity.generate(MLFO)
+        directory = {SECAAS: PeerKeys.of(secaas), MLFO: PeerKeys.of(mlfo)}
+        mlfo_control = ControlPlane(bus, mlfo, directory, name)
         members = {
             agent: _member(agent, image, name, security, ledger, contracts, bus, clock, directory)
             for agent, image in images.items()
@@ -351,20 +381,29 @@ class SecurePipeline:
         timeout = security.attestation.challenge_timeout
         chain = AttestationChain(
             pipeline=name,
-            bus=bus,
-            secaas=AgentIdentity.generate("secaas"),
+            control=ControlPlane(bus, secaas, directory, name),
             secaas_registry=contracts.registry.as_(ledger.secaas),
             mlfo_registry=contracts.registry,
             peers=peers,
             expected=expected,
-            roles={a: m.role for a, m in members.items()},
+            roles={a: RemoteVerifier(mlfo_control, a) for a in members},
             view=view,
             timeout=timeout,
             offload=clock.run_blocking,
         )
-        liveness = LivenessMonitor(name, {a: m.identity.signing_public for a, m in members.items()})
+        liveness = LivenessMonitor(name, set(members))
         pipeline = cls(
-            name, security, ledger, contracts, repository, members, chain, view, liveness, ()
+            name,
+            security,
+            ledger,
+            contracts,
+            repository,
+            members,
+            chain,
+            view,
+            liveness,
+            (),
+            mlfo_control,
         )
         pipeline.bus = bus
         pipeline._clock = clock
@@ -444,7 +483,7 @@ class SecurePipeline:
             self.security,
             self.ledger,
             self.contracts,
-            self.chain.bus,
+            self.mlfo.bus,
             self._clock,
             self.directory,
         )
@@ -456,9 +495,9 @@ class SecurePipeline:
         await self.chain.offload(register_agents, registry, self.name, [peer], plan)
         self.chain.peers[peer.address] = peer
         self.chain.expected[agent] = Expected(image.manifest.image, image.reference)
-        self.chain.roles = {**self.chain.roles, agent: member.role}
-        self.liveness.keys = {**self.liveness.keys, agent: member.identity.signing_public}
-        await member.endpoint.start()
+        self.chain.roles = {**self.chain.roles, agent: RemoteVerifier(self.mlfo, agent)}
+        self.liveness.agents = {*self.liveness.agents, agent}
+        await member.serve(self.chain.peers)
         for _ in self.plan:
             entry = await self.chain.step()
             if entry is None or entry.measured == agent:
@@ -482,8 +521,7 @@ class SecurePipeline:
         )
         self.view.exclude(agent, reason)
         await self._revoked(Peer(agent, member.account.address, *_keys(member)), reason)
-        await member.heartbeat.stop()
-        await member.endpoint.stop()
+        await member.stop()
 
     async def _revoked(self, peer: Peer, reason: str) -> None:
         """A revocation started a new epoch: key the agents that are still trusted; every
@@ -548,9 +586,10 @@ class SecurePipeline:
         for channel in self._channels.values():
             await channel.close()
         for member in self.members.values():
-            await member.heartbeat.stop()
-            await member.endpoint.stop()
+            await member.stop()
         await self.liveness.stop()
+        await self.mlfo.close()
+        await self.chain.control.close()
         self.repository.close()
 
     def _channel_report(self) -> dict[str, Any] | None:

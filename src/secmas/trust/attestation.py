@@ -7,6 +7,11 @@ party (the MLFO, through the ledger) acts on the result. Evidence is an Ed25519 
 by the agent's key over nonce ‖ measurement ‖ agent id; a nonce is used once and only
 within `max_age` seconds, so stale or replayed evidence is refused.
 
+The verifier's verdict is itself signed (`SignedVerdict`), with its identity key, over
+the step's nonce, the measured agent, the evidence digest and the result: the relying
+party checks that signature and the on-chain record before it trusts or revokes anyone,
+so nobody else on the bus can pass a tampered agent or fail a genuine one.
+
 This module is pure computation: encoding, signing, appraisal. Transport (the bus) and
 recording (the ledger) live in `secmas.trust.chain`.
 """
@@ -18,7 +23,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from secmas.transport.nesting import too_deep
@@ -27,7 +32,9 @@ from secmas.trust.identity import AgentIdentity, signature_valid
 EVIDENCE_FORMAT = "secmas.evidence/1"
 CHALLENGE_FORMAT = "secmas.challenge/1"
 REFERENCE_FORMAT = "secmas.reference/1"
+VERDICT_FORMAT = "secmas.verdict/1"
 _DOMAIN = b"secmas/evidence/1\x00"
+_VERDICT_DOMAIN = b"secmas/verdict/1\x00"
 NONCE_BYTES = 32
 MAX_DEPTH = 4  # frames nest two levels (frame → measurement)
 
@@ -233,10 +240,13 @@ class Verifier:
     clock: Callable[[], float] = time.monotonic
     _outstanding: dict[bytes, tuple[str, float]] = field(default_factory=dict)
 
-    def challenge(self, measured: str) -> Challenge:
-        """A fresh random nonce for `measured`, remembered until it is used or expires."""
+    def challenge(self, measured: str, nonce: bytes | None = None) -> Challenge:
+        """A challenge for `measured` with `nonce` (the step's, drawn on chain) or a fresh
+        random one, remembered until it is used or expires."""
         self._forget_expired()
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
+        if len(nonce) != NONCE_BYTES:
+            raise ValueError(f"a nonce has {NONCE_BYTES} bytes, got {len(nonce)}")
         self._outstanding[nonce] = (measured, self.clock())
         return Challenge(nonce, self.name, measured)
 
@@ -300,4 +310,82 @@ class Reference:
             _str_field(frame, "agent"),
             _str_field(frame, "image"),
             _hex_field(frame, "root", 32),
+        )
+
+
+def _field(value: bytes) -> bytes:
+    return len(value).to_bytes(2, "big") + value
+
+
+@dataclass(frozen=True)
+class SignedVerdict:
+    """A verifier's verdict, signed with its identity key over (pipeline, step, nonce,
+    measured agent, evidence digest, result): what the relying party acts on once the
+    on-chain record agrees with it."""
+
+    pipeline: str
+    step: int
+    nonce: bytes
+    measured: str
+    verifier: str
+    evidence: bytes
+    passed: bool
+    signature: bytes = field(default=b"", repr=False)
+
+    def message(self) -> bytes:
+        """What the signature covers: every field, length-prefixed, with a domain label."""
+        return _VERDICT_DOMAIN + b"".join(
+            _field(part)
+            for part in (
+                self.pipeline.encode(),
+                self.step.to_bytes(4, "big"),
+                self.nonce,
+                self.measured.encode(),
+                self.verifier.encode(),
+                self.evidence,
+                bytes([self.passed]),
+            )
+        )
+
+    def signed_by(self, identity: AgentIdentity) -> SignedVerdict:
+        """This verdict signed by `identity` (who must be its verifier)."""
+        if identity.name != self.verifier:
+            raise ValueError(f"{identity.name} cannot sign a verdict of {self.verifier}")
+        return replace(self, signature=identity.sign(self.message()))
+
+    def valid(self, signing_key: bytes) -> bool:
+        """Whether the signature verifies under the verifier's registered key."""
+        return signature_valid(signing_key, self.signature, self.message())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": VERDICT_FORMAT,
+            "pipeline": self.pipeline,
+            "step": self.step,
+            "nonce": self.nonce.hex(),
+            "measured": self.measured,
+            "verifier": self.verifier,
+            "evidence": self.evidence.hex(),
+            "passed": self.passed,
+            "signature": self.signature.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> SignedVerdict:
+        if not isinstance(data, dict) or data.get("format") != VERDICT_FORMAT:
+            raise EvidenceError(f"not a {VERDICT_FORMAT} object")
+        step, passed = data.get("step"), data.get("passed")
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 2**32:
+            raise EvidenceError("field 'step' must be an integer step number")
+        if not isinstance(passed, bool):
+            raise EvidenceError("field 'passed' must be a boolean")
+        return cls(
+            _str_field(data, "pipeline"),
+            step,
+            _hex_field(data, "nonce", NONCE_BYTES),
+            _str_field(data, "measured"),
+            _str_field(data, "verifier"),
+            _hex_field(data, "evidence", 32),
+            passed,
+            _hex_field(data, "signature", 64),
         )

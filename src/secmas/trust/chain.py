@@ -9,6 +9,14 @@ the elected verifier sealed to that verifier's key, so other (possibly infected)
 never learn it; the MLFO is the relying party (`AttestationChain`) that revokes an agent
 whose attestation failed, which starts a new key epoch on chain.
 
+Challenges and evidence travel as envelopes between the verifier's and the attester's
+identity keys (`secmas.trust.control`); the verifier challenges with the nonce the
+contract drew when the step opened, records under it, and signs its verdict. The relying
+party acts on a verdict only when its signature verifies under the verifier's registered
+key and the on-chain record of the step says the same (verifier, measured agent, nonce,
+evidence digest, result); anything else is the verifier's failure, never the measured
+agent's.
+
 A group attack (one corrupted agent vouching for another) fails because the chain starts
 at an agent SECaaS verified itself, and the contract never makes a failed agent the root
 of trust: a corrupted agent is measured by a genuine one and excluded before it could
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,18 +38,22 @@ from typing import Any, Protocol
 
 from secmas.ledger.chain import Receipt
 from secmas.ledger.ids import pipeline_id
-from secmas.ledger.registry import RegistryClient
-from secmas.transport.bus import Bus, BusClosed, NoResponders, Subscription
+from secmas.ledger.registry import AttestationRecord, RegistryClient
+from secmas.transport.bus import BusClosed, NoResponders, Subscription
 from secmas.trust.attestation import (
+    NONCE_BYTES,
     Appraisal,
     Challenge,
     Evidence,
     EvidenceError,
     Measurement,
     Reference,
+    SignedVerdict,
     Verifier,
     produce_evidence,
 )
+from secmas.trust.control import SECAAS, ControlPlane
+from secmas.trust.envelope import Opened
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.sealing import SealError, open_sealed, seal
 from secmas.trust.view import TrustView
@@ -74,6 +87,10 @@ class VerifierFailed(RuntimeError):
     """An elected verifier could not verify the open step (its reason is the text)."""
 
 
+class VerdictRejected(VerifierFailed):
+    """A verdict the relying party does not act on: its signature or the chain disagree."""
+
+
 Measure = Callable[[], Measurement]
 """An agent's runtime measurement subroutine."""
 
@@ -105,20 +122,23 @@ class Peer:
 class AttesterEndpoint:
     """An agent's attester: measures itself on every challenge and signs the result.
 
-    Frames that are not challenges for this agent are counted and left unanswered; the
-    challenger then times out, which its verifier records as a failure."""
+    Challenges arrive sealed from their verifier (SECaaS or a member); one whose sender is
+    not the verifier it names, or that is not for this agent, is counted and left
+    unanswered; the challenger then times out, which its verifier records as a failure."""
 
-    def __init__(self, identity: AgentIdentity, pipeline: str, measure: Measure, bus: Bus):
+    def __init__(
+        self, identity: AgentIdentity, pipeline: str, measure: Measure, control: ControlPlane
+    ):
         self.identity = identity
         self.pipeline = pipeline
         self.measure = measure
-        self.bus = bus
+        self.control = control
         self.answered = 0
         self.malformed = 0
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        self._sub = await self.bus.subscribe(
+        self._sub = await self.control.serve(
             attest_subject(self.pipeline, self.identity.name), self._on_challenge
         )
 
@@ -127,14 +147,14 @@ class AttesterEndpoint:
             await self._sub.unsubscribe()
             self._sub = None
 
-    async def _on_challenge(self, _subject: str, data: bytes) -> bytes | None:
+    async def _on_challenge(self, opened: Opened) -> bytes | None:
         try:
-            challenge = Challenge.decode(data)
+            challenge = Challenge.decode(opened.payload)
         except EvidenceError as exc:
             self.malformed += 1
             logger.warning("%s: dropped a malformed challenge: %s", self.identity.name, exc)
             return None
-        if challenge.measured != self.identity.name:
+        if challenge.measured != self.identity.name or challenge.verifier != opened.sender:
             self.malformed += 1
             return None
         measurement = self.measure()
@@ -143,19 +163,20 @@ class AttesterEndpoint:
 
 
 async def challenge_over_bus(
-    bus: Bus, pipeline: str, verifier: Verifier, measured: str, timeout: float
+    control: ControlPlane, verifier: Verifier, measured: str, nonce: bytes, timeout: float
 ) -> Evidence | Appraisal:
-    """Send a fresh challenge to `measured`: its evidence, or a failed appraisal when no
-    well-formed evidence comes back within `timeout` seconds."""
-    challenge = verifier.challenge(measured)
+    """Challenge `measured` with `nonce`, sealed: its evidence, or a failed appraisal when
+    no well-formed evidence comes back from it within `timeout` seconds."""
+    challenge = verifier.challenge(measured, nonce)
+    subject = attest_subject(control.pipeline, measured)
     try:
         answer = await _retried(
-            lambda t: bus.request(attest_subject(pipeline, measured), challenge.encode(), t),
+            lambda t: control.request(subject, measured, challenge.encode(), t),
             timeout,
             f"attester {measured}",
         )
         return Evidence.decode(answer)
-    except (TimeoutError, BusClosed) as exc:
+    except (TimeoutError, BusClosed, LookupError) as exc:
         reason = f"no evidence from {measured} ({type(exc).__name__})"
     except EvidenceError as exc:
         reason = f"malformed evidence from {measured}: {exc}"
@@ -163,15 +184,15 @@ async def challenge_over_bus(
 
 
 async def appraise_over_bus(
-    bus: Bus,
-    pipeline: str,
+    control: ControlPlane,
     verifier: Verifier,
     measured: Peer,
     reference: bytes,
+    nonce: bytes,
     timeout: float,
 ) -> Appraisal:
     """Challenge `measured` and appraise its evidence against the `reference` root."""
-    got = await challenge_over_bus(bus, pipeline, verifier, measured.name, timeout)
+    got = await challenge_over_bus(control, verifier, measured.name, nonce, timeout)
     if isinstance(got, Appraisal):
         return got
     return verifier.appraise(got, reference, measured.signing_key)
@@ -179,10 +200,12 @@ async def appraise_over_bus(
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the elected verifier reports: whom it attested, how, and the chain record."""
+    """What the elected verifier reports: whom it attested, how, its signed verdict and
+    the chain record."""
 
     measured: Peer
     appraisal: Appraisal
+    signed: SignedVerdict
     tx: str
     block: int
     new_root: str
@@ -201,7 +224,7 @@ class VerifierRole:
 
     identity: AgentIdentity
     registry: RegistryClient
-    bus: Bus
+    control: ControlPlane
     pipeline: str
     timeout: float = 5.0
     offload: Offload = asyncio.to_thread
@@ -224,17 +247,28 @@ class VerifierRole:
             appraisal = Appraisal(measured.name, False, (f"unusable reference: {exc}",))
         else:
             appraisal = await appraise_over_bus(
-                self.bus,
-                self.pipeline,
-                self.verifier,
-                measured,
-                reference.root,
-                self.timeout,
+                self.control, self.verifier, measured, reference.root, ref.nonce, self.timeout
             )
+        signed = SignedVerdict(
+            self.pipeline,
+            ref.step,
+            ref.nonce,
+            measured.name,
+            self.identity.name,
+            appraisal.evidence,
+            appraisal.passed,
+        ).signed_by(self.identity)
         receipt = await self.offload(
-            self.registry.record_result, pid, ref.step, appraisal.passed, appraisal.evidence
+            self.registry.record_result,
+            pid,
+            ref.step,
+            ref.nonce,
+            appraisal.passed,
+            appraisal.evidence,
         )
-        return Verdict(measured, appraisal, receipt.tx_hash, receipt.block, _new_root(receipt))
+        return Verdict(
+            measured, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
+        )
 
 
 @dataclass(frozen=True)
@@ -294,8 +328,8 @@ class AttestationChain:
     MLFO (relying party) revokes whoever failed."""
 
     pipeline: str
-    bus: Bus
-    secaas: AgentIdentity
+    control: ControlPlane
+    """SECaaS's control-plane endpoint (its identity challenges the first agent)."""
     secaas_registry: RegistryClient
     mlfo_registry: RegistryClient
     peers: dict[str, Peer]  # by address
@@ -308,8 +342,12 @@ class AttestationChain:
     entries: list[ChainEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._secaas_verifier = Verifier("secaas", max_age=2 * self.timeout)
+        self._secaas_verifier = Verifier(SECAAS, max_age=2 * self.timeout)
         self._pid = pipeline_id(self.pipeline)
+
+    @property
+    def secaas(self) -> AgentIdentity:
+        return self.control.identity
 
     def peer(self, name: str) -> Peer:
         """The member called `name`."""
@@ -322,23 +360,33 @@ class AttestationChain:
         """Steps 9–12: SECaaS attests `first` itself; a pass makes it the root of trust."""
         started = time.perf_counter()
         peer = self.peer(first)
+        nonce = secrets.token_bytes(NONCE_BYTES)
         appraisal = await appraise_over_bus(
-            self.bus,
-            self.pipeline,
+            self.control,
             self._secaas_verifier,
             peer,
             self.expected[first].measurement.root,
+            nonce,
             self.timeout,
         )
+        signed = SignedVerdict(
+            self.pipeline, 0, nonce, peer.name, SECAAS, appraisal.evidence, appraisal.passed
+        ).signed_by(self.secaas)
         receipt = await self.offload(
             self.secaas_registry.record_initial,
             self._pid,
             peer.address,
+            nonce,
             appraisal.passed,
             appraisal.evidence,
         )
-        verdict = Verdict(peer, appraisal, receipt.tx_hash, receipt.block, _new_root(receipt))
-        return await self._settle("initial", 0, "secaas", verdict, started)
+        verdict = Verdict(
+            peer, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
+        )
+        await self._check(
+            verdict, 0, nonce, self.secaas.signing_public, self.secaas_registry.sender.address
+        )
+        return await self._settle("initial", 0, SECAAS, verdict, started)
 
     async def step(self) -> ChainEntry | None:
         """One mutual attestation step; None when no step can open (no root of trust)."""
@@ -358,9 +406,49 @@ class AttestationChain:
             raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
         try:
             verdict = await self._ask(role, verifier.name)
+            if verdict.measured.address != measured.address:
+                raise VerdictRejected(f"verdict on {verdict.measured.name}, not {measured.name}")
+            await self._check(
+                verdict, step.index, step.nonce, verifier.signing_key, verifier.address
+            )
+        except VerdictRejected as exc:
+            self.view.withdraw(measured.name)  # re-attested by an honest verifier later
+            return await self._reanchor(verifier, f"verdict rejected: {exc}")
         except (TimeoutError, BusClosed, VerifierFailed) as exc:
             return await self._reanchor(verifier, f"elected verifier unresponsive: {exc}")
         return await self._settle("mutual", step.index, verifier.name, verdict, started)
+
+    async def _check(
+        self, verdict: Verdict, step: int, nonce: bytes, signing_key: bytes, verifier: str
+    ) -> None:
+        """The relying party's checks before it acts: the verdict is signed by the step's
+        verifier over this step and nonce, agrees with the appraisal it came with, and the
+        chain holds the same record. VerdictRejected says which check failed."""
+        signed, appraisal = verdict.signed, verdict.appraisal
+        if not signed.valid(signing_key):
+            raise VerdictRejected("bad signature for the verifier's registered key")
+        claims = (signed.pipeline, signed.step, signed.nonce, signed.measured)
+        if claims != (self.pipeline, step, nonce, verdict.measured.name):
+            raise VerdictRejected(f"verdict signed for another step: {claims[:2]}")
+        if (signed.passed, signed.evidence) != (appraisal.passed, appraisal.evidence):
+            raise VerdictRejected("the signed verdict and its appraisal differ")
+        record = await self.offload(self._record_of, nonce)
+        if record is None:
+            raise VerdictRejected("no record on chain under the step's nonce")
+        seen = (record.step, record.measured, record.verifier, record.passed, record.evidence)
+        said = (step, verdict.measured.address, verifier, signed.passed, signed.evidence)
+        if seen != said:
+            raise VerdictRejected("the on-chain record differs from the signed verdict")
+
+    def _record_of(self, nonce: bytes, depth: int = 4) -> AttestationRecord | None:
+        """The latest record under `nonce`, among the last `depth` (a step's record is the
+        last one written when its verdict arrives)."""
+        count = self.mlfo_registry.record_count(self._pid)
+        for index in range(count - 1, max(-1, count - 1 - depth), -1):
+            record = self.mlfo_registry.record_at(self._pid, index)
+            if record.nonce == nonce:
+                return record
+        return None
 
     async def _ask(self, role: Verifies, name: str) -> Verdict:
         """The elected verifier's verdict; asked again while nobody answers for it (a

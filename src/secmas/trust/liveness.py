@@ -2,10 +2,11 @@
 
 `000_…` Section III.A asks that the orchestrator can tell an agent is effectively
 running, so that a denial of service on the agent or its platform (resource attrition)
-shows up even when nothing asks the agent anything. Each agent publishes a small signed
-beat on the run's clock; the monitor keeps the last beat per agent and names the silent
-ones. A beat whose signature does not verify under the agent's registered key is counted
-and ignored, so nobody can keep a dead agent looking alive.
+shows up even when nothing asks the agent anything. Each agent sends the MLFO a small
+beat on the run's clock, sealed between their identity keys (`secmas.trust.control`);
+the monitor keeps the last beat per agent and names the silent ones. A beat that does
+not open as from a pipeline member, or that was seen before, is counted and ignored, so
+nobody can keep a dead agent looking alive, and the bus sees no beat in clear.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from secmas.network.clock import Clock
-from secmas.transport.bus import Bus, BusClosed, Subscription
-from secmas.trust.identity import AgentIdentity, signature_valid
+from secmas.transport.bus import BusClosed, Subscription
+from secmas.trust.control import MLFO, ControlPlane
+from secmas.trust.envelope import Opened
 
 logger = logging.getLogger(__name__)
-
-_DOMAIN = b"secmas/heartbeat/1\x00"
 
 
 def heartbeat_subject(pipeline: str, agent: str = "*") -> str:
@@ -30,18 +30,11 @@ def heartbeat_subject(pipeline: str, agent: str = "*") -> str:
     return f"secmas.heartbeat.{pipeline}.{agent}"
 
 
-def _signed(agent: str, seq: int, at: float) -> bytes:
-    return _DOMAIN + f"{agent}|{seq}|{at!r}".encode()
-
-
 class Heartbeat:
     """Publishes one beat every `period` seconds of the run's clock while running."""
 
-    def __init__(
-        self, identity: AgentIdentity, pipeline: str, bus: Bus, clock: Clock, period: float
-    ) -> None:
-        self.identity, self.pipeline, self.bus, self.clock = identity, pipeline, bus, clock
-        self.period = period
+    def __init__(self, control: ControlPlane, clock: Clock, period: float) -> None:
+        self.control, self.clock, self.period = control, clock, period
         self.sent = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -55,19 +48,12 @@ class Heartbeat:
             self._task = None
 
     async def _beat(self) -> None:
-        subject = heartbeat_subject(self.pipeline, self.identity.name)
+        subject = heartbeat_subject(self.control.pipeline, self.control.name)
         while True:
-            at = self.clock.now()
             self.sent += 1
-            signature = self.identity.sign(_signed(self.identity.name, self.sent, at))
-            frame = {
-                "agent": self.identity.name,
-                "seq": self.sent,
-                "at": at,
-                "sig": signature.hex(),
-            }
+            beat = json.dumps({"seq": self.sent, "at": self.clock.now()}).encode()
             try:
-                await self.bus.publish(subject, json.dumps(frame).encode())
+                await self.control.publish(subject, MLFO, beat)
             except BusClosed:
                 return
             await self.clock.sleep(self.period)
@@ -75,35 +61,33 @@ class Heartbeat:
 
 @dataclass
 class LivenessMonitor:
-    """The orchestrator's side: last beat per agent, checked against registered keys."""
+    """The orchestrator's side: last beat per member, as authenticated by its key."""
 
     pipeline: str
-    keys: Mapping[str, bytes]
+    agents: Collection[str]
     last: dict[str, float] = field(default_factory=dict)
     beats: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
     _sub: Subscription | None = None
 
-    async def start(self, bus: Bus) -> None:
-        self._sub = await bus.subscribe(heartbeat_subject(self.pipeline), self._on_beat)
+    async def start(self, control: ControlPlane) -> None:
+        self._sub = await control.serve(heartbeat_subject(self.pipeline), self._on_beat)
 
     async def stop(self) -> None:
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
 
-    async def _on_beat(self, _subject: str, data: bytes) -> None:
+    async def _on_beat(self, opened: Opened) -> None:
+        agent = opened.sender
         try:
-            if len(data) > 1024:
+            if len(opened.payload) > 1024:
                 raise ValueError("heartbeat frame too long")
-            frame = json.loads(data)
-            agent, seq, at = str(frame["agent"]), int(frame["seq"]), float(frame["at"])
-            signature = bytes.fromhex(frame["sig"])
+            at = float(json.loads(opened.payload)["at"])
         except (ValueError, KeyError, TypeError):
             self.rejected += 1
             return
-        key = self.keys.get(agent)
-        if key is None or not signature_valid(key, signature, _signed(agent, seq, at)):
+        if agent not in self.agents or not opened.authenticated:
             self.rejected += 1
             return
         self.last[agent] = max(at, self.last.get(agent, at))
@@ -111,4 +95,4 @@ class LivenessMonitor:
 
     def silent(self, now: float, timeout: float) -> list[str]:
         """Agents with no valid beat in the last `timeout` seconds (or never)."""
-        return sorted(a for a in self.keys if now - self.last.get(a, float("-inf")) > timeout)
+        return sorted(a for a in self.agents if now - self.last.get(a, float("-inf")) > timeout)

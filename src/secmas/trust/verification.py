@@ -2,13 +2,18 @@
 agent in another process or host, to verify the open step.
 
 The agent does the work with its own keys and its own ledger account (`VerifierRole`);
-the driver only learns the verdict, which it could also read back from the chain. The
-measured agent's report travels with the verdict so that SECaaS, which holds the full
-reference, can name what changed.
+the driver learns the verdict, signed by the agent's identity key, and checks it against
+the chain before it acts (`AttestationChain`). The measured agent's report travels with
+the verdict so that SECaaS, which holds the full reference, can name what changed.
 
-Wire format (JSON over request/reply, subject `secmas.verify.<pipeline>.<agent>`):
-request `{}`, answer `{"measured": ADDRESS, "appraisal": {...}, "tx": HASH, "block": N,
-"new_root": ADDRESS}` or `{"error": TEXT}`.
+Request and answer are envelopes between the MLFO's and the agent's identity keys
+(`secmas.trust.control`): the agent serves the MLFO only, and the MLFO takes only the
+answer that opens as from the agent it asked, so nobody else on the bus can answer in
+its name (a forged pass, or an error that would make the MLFO drop an honest verifier).
+
+Wire format (JSON inside the envelopes, subject `secmas.verify.<pipeline>.<agent>`):
+request `{}`, answer `{"measured": ADDRESS, "appraisal": {...}, "verdict": {...},
+"tx": HASH, "block": N, "new_root": ADDRESS}` or `{"error": TEXT}`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from typing import Any
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import RegistryClient
-from secmas.transport.bus import Bus, Subscription
+from secmas.transport.bus import Subscription
 from secmas.transport.nesting import too_deep
-from secmas.trust.attestation import Appraisal, EvidenceError
+from secmas.trust.attestation import Appraisal, EvidenceError, SignedVerdict
 from secmas.trust.chain import Peer, Verdict, VerifierFailed, VerifierRole
+from secmas.trust.control import MLFO, ControlPlane
+from secmas.trust.envelope import Opened
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +62,16 @@ class VerifierEndpoint:
 
     async def start(self) -> None:
         subject = verify_subject(self.role.pipeline, self.role.identity.name)
-        self._sub = await self.role.bus.subscribe(subject, self._verify)
+        self._sub = await self.role.control.serve(subject, self._verify)
 
     async def stop(self) -> None:
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
 
-    async def _verify(self, _subject: str, _data: bytes) -> bytes:
+    async def _verify(self, opened: Opened) -> bytes | None:
+        if opened.sender != MLFO:
+            return None  # only the MLFO runs the chain
         try:
             verdict = await self.role.verify_open_step(self.peers)
         except (LedgerError, KeyError) as exc:
@@ -72,6 +81,7 @@ class VerifierEndpoint:
             {
                 "measured": verdict.measured.address,
                 "appraisal": verdict.appraisal.to_json(),
+                "verdict": verdict.signed.to_json(),
                 "tx": verdict.tx,
                 "block": verdict.block,
                 "new_root": verdict.new_root,
@@ -82,13 +92,14 @@ class VerifierEndpoint:
 class RemoteVerifier:
     """The driver's side: an elected verifier reached over the bus."""
 
-    def __init__(self, bus: Bus, pipeline: str, agent: str, timeout: float = 30.0) -> None:
-        self.bus = bus
-        self.subject = verify_subject(pipeline, agent)
+    def __init__(self, control: ControlPlane, agent: str, timeout: float = 30.0) -> None:
+        self.control = control
+        self.agent = agent
+        self.subject = verify_subject(control.pipeline, agent)
         self.timeout = timeout
 
     async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict:
-        answer = await self.bus.request(self.subject, b"{}", self.timeout)
+        answer = await self.control.request(self.subject, self.agent, b"{}", self.timeout)
         return _verdict(answer, peers)
 
 
@@ -103,6 +114,7 @@ def _verdict(answer: bytes, peers: Mapping[str, Peer]) -> Verdict:
         return Verdict(
             peers[data["measured"]],
             Appraisal.from_json(data["appraisal"]),
+            SignedVerdict.from_json(data["verdict"]),
             str(data["tx"]),
             int(data["block"]),
             str(data["new_root"]),

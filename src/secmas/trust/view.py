@@ -26,6 +26,11 @@ class TrustView:
         if agent not in self.excluded:
             self.trusted.add(agent)
 
+    def withdraw(self, agent: str) -> None:
+        """`agent`'s last verdict could not be confirmed (its verifier lied or the chain
+        disagreed): untrusted until an attestation passes again, without exclusion."""
+        self.trusted.discard(agent)
+
     def exclude(self, agent: str, reason: str) -> None:
         """`agent` failed attestation or was revoked: it takes no further part."""
         self.trusted.discard(agent)

@@ -10,6 +10,10 @@ pragma solidity ^0.8.24;
 /// Steps are numbered from 1; records of the SECaaS's initial attestations carry step 0.
 /// Each step's sealed reference is kept under its step number and written once, so its
 /// gas depends on its own length only (overwriting a longer one would pay to clear it).
+/// Every step commits a fresh nonce when it opens; the verifier must challenge with it and
+/// record its verdict under it, and a pass must name the digest of the evidence it
+/// appraised, so a record cannot be made for evidence that was never produced for this
+/// step (`001_…` steps 10–12; RFC 9334 freshness).
 /// Revert reasons are plain strings "AgentRegistry: <rule>" so every client can show them.
 contract AgentRegistry {
     struct Agent {
@@ -30,6 +34,7 @@ contract AgentRegistry {
         uint64 timestamp;
         address newRoot;
         bytes32 evidence;
+        bytes32 nonce;
     }
 
     struct Step {
@@ -38,6 +43,7 @@ contract AgentRegistry {
         address measured;
         bool referenceProvided;
         bool open;
+        bytes32 nonce;
     }
 
     struct Pipeline {
@@ -77,7 +83,8 @@ contract AgentRegistry {
         address indexed verifier,
         bool passed,
         address newRoot,
-        bytes32 evidence
+        bytes32 evidence,
+        bytes32 nonce
     );
 
     modifier onlyOwner() {
@@ -172,11 +179,17 @@ contract AgentRegistry {
         _elect(pipeline, p);
     }
 
-    /// @notice The SECaaS's own attestation of an agent: a pass makes it the RoT.
-    function recordInitial(bytes32 pipeline, address measured, bool passed, bytes32 evidence)
-        external
-        onlySecaas
-    {
+    /// @notice The SECaaS's own attestation of an agent under the SECaaS's own fresh
+    /// `nonce`: a pass (which must name its evidence digest) makes it the RoT.
+    function recordInitial(
+        bytes32 pipeline,
+        address measured,
+        bytes32 nonce,
+        bool passed,
+        bytes32 evidence
+    ) external onlySecaas {
+        require(nonce != bytes32(0), "AgentRegistry: empty nonce");
+        require(!passed || evidence != bytes32(0), "AgentRegistry: a pass needs an evidence digest");
         Pipeline storage p = pipelines[pipeline];
         Agent storage a = _active(p, measured);
         a.trusted = passed;
@@ -185,7 +198,7 @@ contract AgentRegistry {
         } else if (p.rootOfTrust == measured) {
             p.rootOfTrust = address(0);
         }
-        _record(pipeline, p, 0, measured, msg.sender, passed, evidence);
+        _record(pipeline, p, 0, measured, msg.sender, passed, evidence, nonce);
         if (p.plan.length > 0) {
             _close(pipeline, p);
             _elect(pipeline, p);
@@ -221,24 +234,32 @@ contract AgentRegistry {
         emit ReferenceProvided(pipeline, step, s.verifier);
     }
 
-    /// @notice What the elected verifier needs: the step, whom to measure, and the sealed
-    /// reference. Only the verifier may ask (msg.sender of the call).
+    /// @notice What the elected verifier needs: the step, whom to measure, the nonce to
+    /// challenge with and the sealed reference. Only the verifier may ask (msg.sender).
     function referenceFor(bytes32 pipeline)
         external
         view
-        returns (uint32 step, address measured, bytes memory sealedReference)
+        returns (uint32 step, address measured, bytes32 nonce, bytes memory sealedReference)
     {
         Pipeline storage p = pipelines[pipeline];
         Step storage s = p.step;
         require(s.open, "AgentRegistry: no open step");
         require(s.verifier == msg.sender, "AgentRegistry: caller is not the elected verifier");
         require(s.referenceProvided, "AgentRegistry: reference not provided");
-        return (s.index, s.measured, p.sealedReferences[s.index]);
+        return (s.index, s.measured, s.nonce, p.sealedReferences[s.index]);
     }
 
-    /// @notice The elected verifier's verdict on the measured agent. A pass hands the RoT
-    /// to the measured agent; either way the next step opens.
-    function recordResult(bytes32 pipeline, uint32 step, bool passed, bytes32 evidence) external {
+    /// @notice The elected verifier's verdict on the measured agent, under the step's
+    /// nonce; a pass must name the digest of the appraised evidence (a fail may carry none:
+    /// the measured agent may not have answered). A pass hands the RoT to the measured
+    /// agent; either way the next step opens.
+    function recordResult(
+        bytes32 pipeline,
+        uint32 step,
+        bytes32 nonce,
+        bool passed,
+        bytes32 evidence
+    ) external {
         Pipeline storage p = pipelines[pipeline];
         Agent storage caller = p.agents[msg.sender];
         require(caller.registered, "AgentRegistry: agent not registered");
@@ -249,6 +270,8 @@ contract AgentRegistry {
         require(s.verifier == msg.sender, "AgentRegistry: caller is not the elected verifier");
         require(s.index == step, "AgentRegistry: wrong step index");
         require(s.referenceProvided, "AgentRegistry: reference not provided");
+        require(nonce == s.nonce, "AgentRegistry: nonce is not the step's");
+        require(!passed || evidence != bytes32(0), "AgentRegistry: a pass needs an evidence digest");
         address measured = s.measured;
         p.agents[measured].trusted = passed;
         if (passed) {
@@ -256,7 +279,7 @@ contract AgentRegistry {
         }
         s.open = false;
         p.cursor = p.stepPosition + 1;
-        _record(pipeline, p, step, measured, msg.sender, passed, evidence);
+        _record(pipeline, p, step, measured, msg.sender, passed, evidence, nonce);
         _elect(pipeline, p);
     }
 
@@ -334,10 +357,17 @@ contract AgentRegistry {
     function currentStep(bytes32 pipeline)
         external
         view
-        returns (uint32 index, address verifier, address measured, bool referenceProvided, bool open)
+        returns (
+            uint32 index,
+            address verifier,
+            address measured,
+            bool referenceProvided,
+            bool open,
+            bytes32 nonce
+        )
     {
         Step storage s = pipelines[pipeline].step;
-        return (s.index, s.verifier, s.measured, s.referenceProvided, s.open);
+        return (s.index, s.verifier, s.measured, s.referenceProvided, s.open, s.nonce);
     }
 
     function _active(Pipeline storage p, address account) private view returns (Agent storage a) {
@@ -362,7 +392,8 @@ contract AgentRegistry {
         address measured,
         address verifier,
         bool passed,
-        bytes32 evidence
+        bytes32 evidence,
+        bytes32 nonce
     ) private {
         uint32 index = uint32(p.records.length);
         p.records.push(
@@ -373,11 +404,12 @@ contract AgentRegistry {
                 passed: passed,
                 timestamp: uint64(block.timestamp),
                 newRoot: p.rootOfTrust,
-                evidence: evidence
+                evidence: evidence,
+                nonce: nonce
             })
         );
         emit AttestationRecorded(
-            pipeline, index, step, measured, verifier, passed, p.rootOfTrust, evidence
+            pipeline, index, step, measured, verifier, passed, p.rootOfTrust, evidence, nonce
         );
     }
 
@@ -407,6 +439,18 @@ contract AgentRegistry {
                 s.measured = candidate;
                 s.referenceProvided = false;
                 s.open = true;
+                // Fresh per step: nobody knows it before the block that opens the step.
+                s.nonce = keccak256(
+                    abi.encode(
+                        blockhash(block.number - 1),
+                        block.prevrandao,
+                        address(this),
+                        pipeline,
+                        index,
+                        verifier,
+                        candidate
+                    )
+                );
                 p.stepPosition = position;
                 emit StepOpened(pipeline, index, verifier, candidate);
                 return true;

@@ -1,0 +1,218 @@
+"""Attacks on verdicts as an adversary on the bus would make them, on the in-memory bus
+and on a real nats-server: answer the MLFO's verification requests in a verifier's
+name (an unsigned JSON pass for a tampered agent, an envelope under the adversary's own
+keys, a genuine earlier answer replayed, an "error" that would make the MLFO drop an
+honest verifier and abort the bring-up), or be a verifier that lies about what it
+recorded. The MLFO must act on none of them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.security.conftest import BusPair, run
+from tests.trust.test_chain import agent_image
+
+from secmas.ledger.ids import pipeline_id
+from secmas.network.clock import VirtualClock
+from secmas.pipeline.secure import SecurePipeline, WrappedImage
+from secmas.scenario.model import Security
+from secmas.transport.bus import Bus
+from secmas.transport.memory import MemoryBus
+from secmas.trust.attestation import Appraisal, SignedVerdict
+from secmas.trust.chain import Verdict
+from secmas.trust.control import MLFO
+from secmas.trust.envelope import Envelopes, Header, Kind
+from secmas.trust.identity import AgentIdentity
+from secmas.trust.linkkeys import PeerKeys
+
+PIPE = "attack-pipe"
+AGENTS = ["a1", "a2", "a3", "a4"]
+
+
+class Adversary:
+    """A client of the bus that answers every verification request at once, before the
+    genuine verifier can, with the forgeries `forge` makes; it also records every
+    genuine reply it sees, to replay later."""
+
+    def __init__(self, bus: Bus, forge: Any) -> None:
+        self.bus, self.forge = bus, forge
+        self.answered = 0
+        self.seen_replies: list[bytes] = []
+
+    async def start(self) -> None:
+        await self.bus.subscribe(f"secmas.verify.{PIPE}.*", self._on_request)
+        await self.bus.subscribe(f"secmas.reply.{PIPE}.>", self._on_reply)
+
+    async def _on_request(self, subject: str, frame: bytes) -> None:
+        header, _ = Header.decode(frame)  # the header is what anyone on the bus reads
+        for answer in self.forge(header, subject, self.seen_replies):
+            await self.bus.publish(header.reply, answer)
+            self.answered += 1
+
+    async def _on_reply(self, _subject: str, frame: bytes) -> None:
+        self.seen_replies.append(frame)
+
+
+def impostor_frame(header: Header, payload: bytes) -> bytes:
+    """An answer sealed under keys the adversary holds, in the verifier's name."""
+    impostor = AgentIdentity.generate(header.receiver)
+    mlfo_guess = AgentIdentity.generate(MLFO)  # the MLFO's key is public; any will do
+    envelopes = Envelopes(impostor, {MLFO: PeerKeys.of(mlfo_guess)})
+    return envelopes.seal(Kind.REPLY, MLFO, header.reply, payload)
+
+
+def images(tmp_path: Path, tampered: str | None = None) -> dict[str, WrappedImage]:
+    """Every agent runs a small image of its own kind: honest ones share one."""
+    honest = agent_image(tmp_path)
+    chosen = {a: honest for a in AGENTS}
+    if tampered is not None:
+        chosen[tampered] = agent_image(tmp_path)
+    return chosen
+
+
+async def bring_up(bus: Bus, chosen: dict[str, WrappedImage]) -> SecurePipeline:
+    return await SecurePipeline.bring_up(
+        PIPE, AGENTS, bus, VirtualClock(), Security(), images=chosen
+    )
+
+
+def test_forged_errors_do_not_abort_the_bring_up(buses: BusPair, tmp_path: Path) -> None:
+    """Before: an unsigned {"error": …} answer made the MLFO revoke the honest verifier
+    and re-anchor, so anyone on the bus could tear a bring-up down."""
+
+    def forge(header: Header, _subject: str, _seen: list[bytes]) -> list[bytes]:
+        error = json.dumps({"error": "LedgerError: verifier crashed"}).encode()
+        return [error, impostor_frame(header, error), b"\x01garbage"]
+
+    async def main() -> None:
+        async with buses() as (bus, theirs):
+            adversary = Adversary(theirs, forge)
+            await adversary.start()
+            pipeline = await bring_up(bus, images(tmp_path))
+            try:
+                assert adversary.answered >= 3 * (len(AGENTS) - 1)
+                assert all(e.passed for e in pipeline.entries)
+                assert pipeline.view.excluded == {}
+                assert all(pipeline.view.admits(a) for a in AGENTS)
+                dropped = pipeline.mlfo.stats.dropped
+                assert dropped["forged"] >= len(AGENTS) - 1
+                assert dropped["version"] + dropped["malformed"] >= len(AGENTS) - 1
+            finally:
+                await pipeline.close()
+
+    run(main())
+
+
+def test_a_forged_pass_does_not_save_a_tampered_agent(buses: BusPair, tmp_path: Path) -> None:
+    """a3 is patched in memory; when it is measured the adversary answers first with a
+    complete-looking pass (plain JSON, signed with its own key), the same sealed under
+    its own keys, and a genuine earlier answer replayed."""
+    chosen = images(tmp_path, tampered="a3")
+    module = sys.modules[chosen["a3"].runtime.layout.name]
+    holder: dict[str, SecurePipeline] = {}
+
+    def forge(header: Header, _subject: str, seen: list[bytes]) -> list[bytes]:
+        pipeline = holder.get("p")
+        if pipeline is None:
+            return []
+        registry = pipeline.contracts.registry  # the chain is public
+        step = registry.current_step(pipeline_id(PIPE))
+        assert step is not None
+        measured = next(p for p in pipeline.chain.peers.values() if p.address == step.measured)
+        signer = AgentIdentity.generate(header.receiver)
+        signed = SignedVerdict(
+            PIPE, step.index, step.nonce, measured.name, header.receiver, bytes(range(32)), True
+        ).signed_by(signer)
+        answer = json.dumps(
+            {
+                "measured": measured.address,
+                "appraisal": Appraisal(measured.name, True, (), bytes(range(32))).to_json(),
+                "verdict": signed.to_json(),
+                "tx": "0x" + "00" * 32,
+                "block": 1,
+                "new_root": measured.address,
+            }
+        ).encode()
+        return [answer, impostor_frame(header, answer), *seen[-2:]]
+
+    async def main() -> None:
+        async with buses() as (bus, theirs):
+            pipeline = await bring_up(bus, chosen)
+            try:
+                assert all(pipeline.view.admits(a) for a in AGENTS)
+                holder["p"] = pipeline
+                adversary = Adversary(theirs, forge)
+                await adversary.start()
+                module.decide.__code__ = (lambda load: True).__code__  # the implant
+                entries = await pipeline.chain.run(len(AGENTS))
+                assert adversary.answered >= 3 * len(AGENTS)
+                verdicts = {e.measured: e.passed for e in entries}
+                assert verdicts["a3"] is False
+                assert not pipeline.view.admits("a3")
+                pid = pipeline_id(PIPE)
+                registry = pipeline.contracts.registry
+                assert not registry.is_trusted(pid, pipeline.members["a3"].account.address)
+                assert set(pipeline.view.excluded) == {"a3"}
+                assert all(pipeline.view.admits(a) for a in ("a1", "a2", "a4"))
+                # forged under other keys, or replayed: dropped before anyone acts on them
+                assert sum(pipeline.mlfo.stats.dropped.values()) >= 2 * len(AGENTS)
+            finally:
+                await pipeline.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("lie", ["flipped", "flipped-and-re-signed", "old-verdict"])
+def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
+    """The verifier of the tampered agent records the fail on chain (it must: the
+    contract refuses a pass without evidence under the step's nonce) but tells the MLFO
+    it passed. The MLFO compares signature and chain record, trusts nobody on that word,
+    and drops the lying verifier instead."""
+    chosen = images(tmp_path, tampered="a3")
+    module = sys.modules[chosen["a3"].runtime.layout.name]
+
+    async def main() -> None:
+        bus = MemoryBus()
+        pipeline = await bring_up(bus, chosen)
+        try:
+            liar = pipeline.members["a2"]  # a2 verifies a3 once per round
+            real = liar.role.verify_open_step
+            earlier: list[Verdict] = []
+
+            async def lying(peers: Any) -> Verdict:
+                verdict = await real(peers)
+                if verdict.measured.name != "a3" or verdict.appraisal.passed:
+                    earlier.append(verdict)  # honest while a3 is genuine
+                    return verdict
+                return told(verdict, earlier)
+
+            def told(verdict: Verdict, earlier: list[Verdict]) -> Verdict:
+                passed = replace(verdict.appraisal, passed=True, reasons=())
+                if lie == "old-verdict":
+                    old = earlier[-1]
+                    return replace(old, measured=verdict.measured, appraisal=passed)
+                signed = replace(verdict.signed, passed=True)
+                if lie == "flipped-and-re-signed":
+                    signed = signed.signed_by(liar.identity)
+                return replace(verdict, appraisal=passed, signed=signed)
+
+            liar.role.verify_open_step = lying  # type: ignore[method-assign]
+            await pipeline.chain.run(len(AGENTS))  # one honest round: a2 passes a3
+            assert [v.measured.name for v in earlier] == ["a3"]
+            module.decide.__code__ = (lambda load: True).__code__
+            entries = await pipeline.chain.run(len(AGENTS))
+            assert all(e.measured != "a3" or not e.passed for e in entries)
+            assert not pipeline.view.admits("a3")
+            assert "verdict rejected" in pipeline.view.excluded["a2"]
+            pid = pipeline_id(PIPE)
+            address = pipeline.members["a3"].account.address
+            assert not pipeline.contracts.registry.is_trusted(pid, address)
+        finally:
+            await pipeline.close()
+
+    run(main())
