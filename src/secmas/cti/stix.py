@@ -125,6 +125,8 @@ class _Builder:
     marking: str
     statement: str
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    software: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
+    """(shared CPE, anonymised) → its `software` object, built once."""
 
     def add(self, obj: dict[str, Any]) -> str:
         self.objects.setdefault(obj["id"], obj)
@@ -306,6 +308,13 @@ def _host(b: _Builder, domain: str, host: SharedHost, at: str) -> dict[str, Any]
 
 
 def _software(b: _Builder, cpe: str, anonymised: bool) -> dict[str, Any]:
+    known = b.software.get((cpe, anonymised))
+    if known is None:
+        known = b.software[(cpe, anonymised)] = _new_software(b, cpe, anonymised)
+    return known
+
+
+def _new_software(b: _Builder, cpe: str, anonymised: bool) -> dict[str, Any]:
     parts = cpe_parts(cpe)
     uri = cpe.startswith("cpe:/")
     vendor, product = (parts[2], parts[3]) if uri else (parts[3], parts[4])
@@ -370,8 +379,8 @@ def _finding(
 
 
 def bundle_text(bundle: dict[str, Any]) -> str:
-    """The bundle as indented JSON, in time linear in its size."""
-    return json.dumps(bundle, indent=1, ensure_ascii=False)
+    """The bundle as JSON text, in time linear in its size."""
+    return json.dumps(bundle, ensure_ascii=False)
 
 
 def parse_bundle(text: str, source: str = "<bundle>") -> stix2.Bundle:
