@@ -210,6 +210,7 @@ class PoPAgent:
     announce: Announce | None = None
     """Tells agents in other processes of virtual paths (None: they share `world.infra`)."""
     _follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
+    _delegations: dict[tuple[Belief, GoalKind], asyncio.Task[bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.bdi = Agent(self.pop, delegate=self._delegate)
@@ -365,7 +366,23 @@ class PoPAgent:
 
     # -- GoalRequest: auction a goal ---------------------------------------------------------
     async def _delegate(self, _agent: Agent, goal: Goal) -> bool:
-        """The Auction capability's GoalRequest plan: NFV-A for a goal needing a VNF."""
+        """The Auction capability's GoalRequest plan: NFV-A for a goal needing a VNF.
+
+        A goal this agent is auctioning already (posted again: by both parts of a split
+        link, or adopted from a gone agent) is not auctioned twice: it waits for the
+        auction in progress and shares its outcome."""
+        key = (goal.predicate, goal.kind)
+        running = self._delegations.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        task = asyncio.ensure_future(self._auction_goal(goal))
+        self._delegations[key] = task
+        try:
+            return await task
+        finally:
+            del self._delegations[key]
+
+    async def _auction_goal(self, goal: Goal) -> bool:
         name = goal.predicate.name
         if goal.kind is GoalKind.ACHIEVE and not goal.predicate.positive:
             return False  # un-goals run where the limit is held, never auctioned
@@ -475,7 +492,7 @@ class PoPAgent:
         """Table 5.5: split the traffic when no Anomaly Detector or Classifier fits."""
         name, args = goal.predicate.name, goal.predicate.args
         split = {"anomalousUsage": "splitTrafficLink", "flowRecord": "splitTrafficTowardsIp"}
-        if name in split and "part" not in goal.payload:
+        if name in split and len(args) == 1:  # not a part of its own split already
             self.bdi.post_goal(
                 Goal(Belief(split[name], args), priority=goal.priority, payload=goal.payload)
             )
