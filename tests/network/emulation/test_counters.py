@@ -29,12 +29,17 @@ def test_a_snapshot_joins_flow_syn_and_ack_counts_per_flow() -> None:
             _set("split3p1", ["10.66.0.1", "10.1.0.1"]),
         ]
     }
-    links = [{"ifname": "sx-eth0", "stats64": {"tx": {"bytes": 7}, "rx": {"bytes": 9}}}]
+    links = [
+        {
+            "ifname": "sx-eth0",
+            "stats64": {"tx": {"bytes": 740, "packets": 10}, "rx": {"bytes": 9, "packets": 0}},
+        }
+    ]
     snapshot = parse_snapshot(json.dumps(table) + "\n\n" + json.dumps(links) + "\n")
     assert snapshot.flows[("10.66.0.1", "10.0.0.100", 8000)] == FlowCount(6000, 100, 100, 0)
     assert snapshot.flows[("10.1.0.1", "10.0.0.100", 8080)] == FlowCount(30000, 40, 2, 2)
     assert snapshot.parts == {"split3p1": {"10.66.0.1", "10.1.0.1"}}
-    assert (snapshot.tx["sx-eth0"], snapshot.rx["sx-eth0"]) == (7, 9)
+    assert (snapshot.tx["sx-eth0"], snapshot.rx["sx-eth0"]) == (600, 9)  # IP bytes
 
 
 def test_a_snapshot_that_is_not_two_json_lines_is_refused() -> None:

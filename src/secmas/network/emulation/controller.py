@@ -47,6 +47,7 @@ from secmas.network.emulation.counters import (
     FlowCount,
     FlowKey,
     Snapshot,
+    ip_bytes,
     parse_named_counters,
     parse_snapshot,
 )
@@ -208,6 +209,17 @@ class EmulatedController:
         before = snapshots[-1 - steps].flows
         return {key: _delta(count, before.get(key)) for key, count in latest.items()}
 
+    def _active_seconds(self, node: str, key: FlowKey) -> float:
+        """Seconds of the window since the flow was first seen in it (a flow record's
+        first-packet time, at step resolution): a flow steered here two steps ago has
+        two steps of rate, not two steps spread over the whole window."""
+        snapshots = self._snapshots[node][-(WINDOW + 1) :]
+        times = self._times[-len(snapshots) :]
+        for index in range(len(snapshots) - 1):
+            if snapshots[index + 1].flows.get(key) != snapshots[index].flows.get(key):
+                return max(times[-1] - times[index], 1e-6)
+        return self._seconds(WINDOW)
+
     def _seconds(self, steps: int) -> float:
         if len(self._times) < 2:
             return self._step
@@ -248,8 +260,7 @@ class EmulatedController:
         text = await self.network.namespace(node).run_async(
             ["ip", "-j", "-s", "link", "show", "dev", intf]
         )
-        stats = json.loads(text)[0].get("stats64") or {}
-        now_bytes = int(stats.get(direction, {}).get("bytes", 0))
+        now_bytes = ip_bytes(json.loads(text)[0], direction)
         old = getattr(self._snapshots[node][index], direction).get(intf, 0)
         seconds = max(self.clock.now() - then, 1e-6)
         return (now_bytes - old) / (BYTES_PER_MB * self._scale * seconds)
@@ -312,7 +323,7 @@ class EmulatedController:
                     node,
                     self._part_of(node, src, dst),
                     self._counters(last.get(key, FlowCount()), self._seconds(1)),
-                    self._counters(windowed, self._seconds(WINDOW)),
+                    self._counters(windowed, self._active_seconds(node, key)),
                     self._counters(total, self._times[-1] - self._times[0]),
                 )
             )

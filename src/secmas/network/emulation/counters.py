@@ -3,7 +3,7 @@
 `SNAPSHOT` prints the node's nftables table and its interface statistics as two JSON
 lines; `parse_snapshot` turns them into per-flow bytes, packets, SYNs and completed
 handshakes (`flows`, `syns`, `acks` sets), split-part memberships and per-interface
-byte counters.
+IP byte counters.
 """
 
 from __future__ import annotations
@@ -86,11 +86,20 @@ def parse_snapshot(text: str) -> Snapshot:
             ack=int(counts["acks"].get(key, {}).get("packets", 0)),
         )
     for link in links:
-        stats = link.get("stats64") or link.get("stats") or {}
         name = str(link.get("ifname", ""))
-        snapshot.tx[name] = int(stats.get("tx", {}).get("bytes", 0))
-        snapshot.rx[name] = int(stats.get("rx", {}).get("bytes", 0))
+        snapshot.tx[name], snapshot.rx[name] = ip_bytes(link, "tx"), ip_bytes(link, "rx")
     return snapshot
+
+
+ETHERNET_HEADER = 14
+
+
+def ip_bytes(link: dict[str, Any], direction: str) -> int:
+    """IP bytes an interface sent ("tx") or received ("rx"): its byte counter less the
+    Ethernet header of each packet, so link rates count what nftables and the scenario
+    count (a SYN is 60 bytes)."""
+    stats = (link.get("stats64") or link.get("stats") or {}).get(direction, {})
+    return int(stats.get("bytes", 0)) - ETHERNET_HEADER * int(stats.get("packets", 0))
 
 
 TRUTH = ["nft", "-j", "list", "counters", "table", "inet", TABLE]

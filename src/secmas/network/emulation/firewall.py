@@ -5,12 +5,11 @@ Each routing namespace (a PoP or switch) has table `inet secmas`:
 - `flows`, `syns`, `acks`: dynamic sets keyed (client, server, service port) with a
   counter per element, updated by every forwarded packet of a flow towards the server
   (`flows`: the direction the simulator models; answers may return another way), by the
-  SYN opening each connection (`syns`: conntrack's first packet, so a retransmitted SYN
-  is not a second attempt) and by the bare ACK that completes a client's
-  handshake — a bare ACK among the connection's second to fourth packets in the original
-  direction, after up to two SYN retransmissions (`acks`, conntrack's packet count; a
-  later bare ACK of the answer may count too: a handshake was completed). This is what a
-  Classifier reads (Table 5.4).
+  client's bare SYNs (`syns`: connection attempts) and by its bare ACKs (`acks`: each
+  completed handshake sends one, and a client that receives data sends more; a SYN flood
+  sends none). Stateless on purpose: a PoP that traffic is steered through sees one
+  direction only, where conntrack would call the handshake's ACK invalid. This is what
+  a Classifier reads (Table 5.4).
 - `forward` counts first (`account`), then drops what `blocks` matches, then polices what
   `ratelimits` matches: blockFlow before the rate limits, as the simulator applies them.
 - `split` (prerouting, before routing): each traffic split sends a client to its part —
@@ -33,7 +32,7 @@ from collections.abc import Iterable
 TABLE = "secmas"
 SPLIT_SEED = 0x5EC0
 FLOW_KEY = "ipv4_addr . ipv4_addr . inet_service"
-BURST_SECONDS = 0.2
+BURST_SECONDS = 0.5  # bursty senders on a busy machine: police the mean, not the jitter
 MIN_BURST_BYTES = 3000
 SYN_UPDATE = "update @syns { ip saddr . ip daddr . th dport }"
 ACK_UPDATE = "update @acks { ip saddr . ip daddr . th dport }"
@@ -55,8 +54,8 @@ def router_ruleset(servers: Iterable[str]) -> str:
   chain account {{
     meta l4proto != {{ tcp, udp }} return
     ip daddr @servers update @flows {{ ip saddr . ip daddr . th dport }}
-    ip daddr @servers ct original packets 1 tcp flags & (syn | ack) == syn {SYN_UPDATE}
-    ip daddr @servers ct original packets 2-4 tcp flags == ack {ACK_UPDATE}
+    ip daddr @servers tcp flags & (syn | ack) == syn {SYN_UPDATE}
+    ip daddr @servers tcp flags == ack {ACK_UPDATE}
   }}
   chain blocks {{ }}
   chain ratelimits {{ }}

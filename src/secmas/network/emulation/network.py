@@ -40,12 +40,6 @@ ROUTER_SYSCTLS = (
     "net.ipv4.conf.all.rp_filter=0",
     "net.ipv4.conf.default.rp_filter=0",
 )
-CONNTRACK_SYSCTLS = (
-    "net.netfilter.nf_conntrack_acct=1",
-    # a SYN flood opens a conntrack entry per packet: forget unanswered ones quickly
-    "net.netfilter.nf_conntrack_tcp_timeout_syn_sent=5",
-    "net.netfilter.nf_conntrack_tcp_timeout_syn_recv=5",
-)
 
 
 class BuildError(EmulationFailed):
@@ -225,7 +219,6 @@ class EmulatedNetwork:
         for name in plan.routers.values():
             self.namespaces[name].run(["sysctl", "-q", "-w", *ROUTER_SYSCTLS])
             self._nft(name, firewall.router_ruleset([plan.server_ip]))
-            self.namespaces[name].run(["sysctl", "-q", "-w", *CONNTRACK_SYSCTLS])
         self._nft(plan.name(plan.server), firewall.truth_ruleset(plan.attack_sources))
         for group in plan.groups:
             self._nft(group.name, firewall.group_ruleset(drop_input=bool(group.attackers)))
