@@ -67,6 +67,12 @@ the steered traffic (the Anomaly Detector averages the last 3 steps)."""
 
 T = TypeVar("T")
 
+RESIZES = 3
+RESIZE_DROP = 0.95
+"""A goal nothing fitted is auctioned again (up to RESIZES times) when its traffic, measured
+again, dropped below RESIZE_DROP of what was asked: in separate processes the limit that
+lowers it may take effect a step after the measurement."""
+
 Decline = Callable[[str, GoalRequest], str | None]
 """(PoP, goal request) → why that PoP refuses to bid for it, or None."""
 
@@ -401,16 +407,25 @@ class PoPAgent:
 
         try:
             request = await renewed()
-            record = await self.mailbox.auction(
-                request,
-                payload,
-                self.world.directory,
-                needed=lambda: self._needs(goal),
-                renew=renewed,
-            )
+            for _ in range(RESIZES + 1):
+                record = await self.mailbox.auction(
+                    request,
+                    payload,
+                    self.world.directory,
+                    needed=lambda: self._needs(goal),
+                    renew=renewed,
+                )
+                self.world.journal.auction(self.pop, record)
+                if record.status != "no-bids" or not self._needs(goal):
+                    break
+                # Nothing fitted: if the traffic measured was not settled yet (a limit just
+                # installed, a split just steered), measure again before giving up.
+                again = await renewed()
+                if again.traffic >= RESIZE_DROP * request.traffic:
+                    break
+                request = again
         finally:
             self.board.release(held)
-        self.world.journal.auction(self.pop, record)
         if record.achieved:
             try:
                 learnt = beliefs_from_json(record.result.get("beliefs", []))
