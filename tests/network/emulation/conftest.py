@@ -92,6 +92,7 @@ def line_scenario(**extra: object) -> Scenario:
         "defence": {
             "monitor": {"pop": "C", "link": ["C", "server"], "threshold": 2.0},
         },
+        "placements": [{"vnf": "link_monitor", "pop": "C"}],
         "network": {"engine": "emulated", "scale": 0.02},
     }
     data.update(extra)

@@ -528,6 +528,9 @@ class EmulatedController:
                 )
             )
             self._add(installed, node, "steer", text)
+        # traffic that crossed via's last node already went through that PoP's VNF: it
+        # carries the tag from there on, so the first node does not steer it back
+        self._add(installed, rule.via[-1], "steer", firewall.crossed_rule(rule.dst_ip, index))
 
     def _uninstall(self, installed: Installed) -> None:
         for namespace, command in installed.nft_undo:

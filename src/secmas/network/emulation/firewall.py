@@ -19,7 +19,8 @@ Each routing namespace (a PoP or switch) has table `inet secmas`:
   part's set; `steer` (prerouting, after `split`) marks
   steered traffic for policy routing (the mark's second byte: the steering rule's table)
   and tags it with a DSCP code point so the next hop recognises it (marks do not cross
-  namespaces).
+  namespaces); the path's last node tags everything towards the address that crosses
+  it, so traffic that has been through that PoP is never steered back to it.
 
 The server's namespace counts, for reports only, what reaches it from attack and
 legitimate sources (`truth`); group namespaces count what their clients send and get.
@@ -189,3 +190,9 @@ def steer_rule(dst_ip: str, tag: int, table: int, part: int | None, arriving: st
     match = steer_match(dst_ip, tag, part, arriving)
     retag = f" ip dscp set {tag}" if arriving is None else ""
     return f"{match} meta mark set meta mark or {table << 8:#x}{retag}"
+
+
+def crossed_rule(dst_ip: str, tag: int) -> str:
+    """At a steering path's last node: tag all traffic towards `dst_ip` crossing it, so
+    that the path's first node leaves it alone (it has been through this PoP)."""
+    return f"ip daddr {dst_ip} ip dscp set {tag}"
