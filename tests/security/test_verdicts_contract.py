@@ -82,6 +82,13 @@ def test_only_the_assigned_verifier_records(opened: Pipeline) -> None:
     assert not p.mlfo.is_trusted(p.pid, step.measured)
 
 
+def test_before_any_record_there_is_no_last_one() -> None:
+    ledger = connect(None)
+    p = build_pipeline(ledger, ledger.deploy(), 2)
+    with pytest.raises(LedgerRevert, match="AgentRegistry: no record yet"):
+        p.mlfo.last_record(p.pid)
+
+
 def test_an_initial_pass_needs_evidence_and_a_nonce(opened: Pipeline) -> None:
     p = opened
     target = p.members[2].account
@@ -105,3 +112,5 @@ def test_the_record_keeps_the_steps_nonce(opened: Pipeline) -> None:
         evidence("genuine"),
     )
     assert record.tx_hash == receipt.tx_hash
+    last = p.mlfo.last_record(p.pid)  # what the relying party reads, in one call
+    assert (last.index, last.nonce, last.passed) == (record.index, step.nonce, True)

@@ -289,6 +289,12 @@ class RegistryClient(BoundContract):
         (values,) = self._call("recordAt", pipeline, index)
         return _record(values, index, None)
 
+    def last_record(self, pipeline: bytes) -> AttestationRecord:
+        """The latest record (without its tx hash), in one call; LedgerRevert when there
+        is none yet."""
+        index, values = self._call("lastRecord", pipeline)
+        return _record(values, int(index), None)
+
     def records(
         self, pipeline: bytes, start: int = 0, *, from_block: int = 0
     ) -> list[AttestationRecord]:

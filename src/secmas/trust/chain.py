@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from secmas.ledger.chain import Receipt
+from secmas.ledger.errors import LedgerRevert
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import AttestationRecord, RegistryClient
 from secmas.transport.bus import BusClosed, NoResponders, Subscription
@@ -440,15 +441,14 @@ class AttestationChain:
         if seen != said:
             raise VerdictRejected("the on-chain record differs from the signed verdict")
 
-    def _record_of(self, nonce: bytes, depth: int = 4) -> AttestationRecord | None:
-        """The latest record under `nonce`, among the last `depth` (a step's record is the
-        last one written when its verdict arrives)."""
-        count = self.mlfo_registry.record_count(self._pid)
-        for index in range(count - 1, max(-1, count - 1 - depth), -1):
-            record = self.mlfo_registry.record_at(self._pid, index)
-            if record.nonce == nonce:
-                return record
-        return None
+    def _record_of(self, nonce: bytes) -> AttestationRecord | None:
+        """The latest record if it was made under `nonce` (a step's record is the last one
+        written when its verdict arrives), in one view call."""
+        try:
+            record = self.mlfo_registry.last_record(self._pid)
+        except LedgerRevert:
+            return None
+        return record if record.nonce == nonce else None
 
     async def _ask(self, role: Verifies, name: str) -> Verdict:
         """The elected verifier's verdict; asked again while nobody answers for it (a

@@ -333,6 +333,13 @@ contract AgentRegistry {
         return records[i];
     }
 
+    /// @notice The latest record (what a relying party checks a verdict against).
+    function lastRecord(bytes32 pipeline) external view returns (uint256 index, Record memory) {
+        Record[] storage records = pipelines[pipeline].records;
+        require(records.length > 0, "AgentRegistry: no record yet");
+        return (records.length - 1, records[records.length - 1]);
+    }
+
     /// @notice Up to `count` records from index `start`, so clients read a chain in one call.
     function recordRange(bytes32 pipeline, uint256 start, uint256 count)
         external
