@@ -4,7 +4,9 @@ The MLFO draws a fresh 256-bit pipeline secret for each key epoch and pushes it 
 the SecretStore contract sealed to every trusted agent's X25519 key; it keeps no copy.
 An agent fetches its box and opens it with its own key. The registry starts a new epoch
 on every revocation, so a revoked agent is left with a secret nobody uses any more and
-cannot fetch the new one (the contract refuses it, and no box is sealed to it).
+cannot fetch the new one (the contract refuses it, and no box is sealed to it). The
+secret salts the pairwise link keys (`secmas.trust.linkkeys`); members install a new
+epoch before any of them sends under it (`secmas.trust.rotation`).
 """
 
 from __future__ import annotations
