@@ -550,10 +550,11 @@ class PoPAgent:
     ) -> list[Belief]:
         """LimitLink (LL): limitLink(link, RATE), on the link's traffic steered here."""
         link = request.args[0]
-        steer = await self._chain(request, bid, payload, self.world.controller.server_ip)
+        a, b = link_ends(link)
+        server = self.world.controller.server_ip
+        steer = await self._chain(request, bid, {"node": a} | payload, server)
         rule, cap = await self._installed(
-            steer,
-            self._vnfs[ddos.RATE_LIMITER].limit_link(*link_ends(link), self.world.defence.rate),
+            steer, self._vnfs[ddos.RATE_LIMITER].limit_link(a, b, self.world.defence.rate)
         )
         achieved = Belief("linkRateLimited", (link,))
         self.rules[achieved] = rule
