@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 
 from secmas.cti.anonymise import METHODS, anonymise, pseudonym
 from secmas.cti.maps import FieldMap
@@ -208,7 +208,7 @@ def entity_of(domain: str, finding: Finding, field: str) -> EntityKey:
     return (kind, finding.cve)
 
 
-@cache
+@lru_cache(maxsize=65536)
 def _risk(score: CvssScore, age_days: int, params: RiskParams | None) -> float:
     return cvss_risk(score, age_days, params)
 
@@ -237,6 +237,33 @@ def decide(
     """Decide every attribute of every entity of `reports`, shared together; the shared
     reports (one per input report, same order) and the decision table."""
     rule = rule or SharingRule()
+    attributes, risks = _attributes(reports, key, params)
+    value_risk: dict[tuple[str, str], float] = {}
+    for attribute in attributes:
+        slot = (attribute.field, attribute.value)
+        value_risk[slot] = min(value_risk.get(slot, 1.0), attribute.risk)
+    shared_value: dict[tuple[str, str], tuple[str, str]] = {}
+    for (name, value), risk in value_risk.items():
+        if rule.include(sensitivity.of(name), necessity.of(name), risk):
+            shared_value[(name, value)] = (value, "")
+        else:
+            hidden = anonymise(name, value, key, rule.v4_prefix, rule.v6_prefix)
+            shared_value[(name, value)] = (hidden, METHODS[name])
+    decisions = [
+        _decision(a, value_risk, shared_value, sensitivity, necessity, rule) for a in attributes
+    ]
+    shared = [
+        _shared_report(report, per_report, shared_value, key)
+        for report, per_report in zip(reports, risks, strict=True)
+    ]
+    return shared, decisions
+
+
+def _attributes(
+    reports: Sequence[ScanReport], key: bytes, params: RiskParams | None
+) -> tuple[list[_Attribute], list[list[float]]]:
+    """Every attribute value of every entity, with the entity's risk (its riskiest
+    finding's); and the risk of each finding, per report."""
     attributes: dict[tuple[EntityKey, str, str], _Attribute] = {}
     risks: list[list[float]] = []
     for report in reports:
@@ -262,26 +289,7 @@ def decide(
                 )
                 attribute.risk = max(attribute.risk, risk)
         risks.append(per_report)
-    value_risk: dict[tuple[str, str], float] = {}
-    for attribute in attributes.values():
-        slot = (attribute.field, attribute.value)
-        value_risk[slot] = min(value_risk.get(slot, 1.0), attribute.risk)
-    shared_value: dict[tuple[str, str], tuple[str, str]] = {}
-    for (name, value), risk in value_risk.items():
-        if rule.include(sensitivity.of(name), necessity.of(name), risk):
-            shared_value[(name, value)] = (value, "")
-        else:
-            hidden = anonymise(name, value, key, rule.v4_prefix, rule.v6_prefix)
-            shared_value[(name, value)] = (hidden, METHODS[name])
-    decisions = [
-        _decision(a, value_risk, shared_value, sensitivity, necessity, rule)
-        for a in attributes.values()
-    ]
-    shared = [
-        _shared_report(report, per_report, shared_value, key)
-        for report, per_report in zip(reports, risks, strict=True)
-    ]
-    return shared, decisions
+    return list(attributes.values()), risks
 
 
 def _decision(
