@@ -1,17 +1,19 @@
 """The operate phase on the emulated data plane: the same agents, in real time.
 
 The scenario becomes a real network (`secmas.network.emulation`); the HTTP server and
-the clients start, then the agents come up exactly as in `operate` (the trust layer, the
-in-memory bus and its secure channel, the closed loops), with an `EmulatedController`
-instead of the simulator's. Every `traffic.step` wall seconds the controller reads the
-network's counters and the agents perceive them; the SYN flood starts and stops at the
-attack's times. A VNF's download still takes the bid's T, now in wall seconds. Whatever
-happens — the run ends, fails, is interrupted or terminated — the network is taken down.
+the clients start at t = 0 and the network is sampled every `traffic.step` wall seconds
+from then on, while the agents come up as in `operate` (the MLFO's plan, the trust
+layer, the in-memory bus and its secure channel, the closed loops), with an
+`EmulatedController` instead of the simulator's. From the first step after they are up
+the agents perceive every step; the SYN flood starts and stops at the attack's times. A
+VNF's download still takes the bid's T, now in wall seconds. Whatever happens — the run
+ends, fails, is interrupted or terminated — the network is taken down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 from collections.abc import Sequence
@@ -161,6 +163,42 @@ async def operate_emulated(
     return result
 
 
+@dataclass
+class Deployed:
+    """The agents once the trust layer let them in (deployed while traffic runs)."""
+
+    agents: list[PoPAgent]
+    secure: SecurePipeline | None
+    workflow: Workflow
+
+
+async def _deploy(
+    scenario: Scenario, world: World, steps: Told | None, loops: Sequence[StepLoop]
+) -> Deployed:
+    """The MLFO's plan, the trust layer's bring-up and the agents, as `operate` does."""
+    flow = Workflow(steps)
+    name = pipeline_name(scenario.id)
+    await plan_service(flow, scenario, name, vni_of(name, scenario.security))
+    secure = None
+    if scenario.security.enabled:
+        secure = await SecurePipeline.bring_up(
+            name, world.directory, world.bus, world.clock, scenario.security, workflow=flow
+        )
+        world.admits = secure.view.admits
+        secure.start_background(world.clock)
+    for loop in loops:
+        loop.attach(world, (lambda: secure.entries) if secure else list, secure)
+    agents = [
+        PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
+        for pop in world.directory
+    ]
+    for agent in agents:
+        await agent.start()
+    for loop in loops:
+        await loop.start(agents)
+    return Deployed(agents, secure, flow)
+
+
 async def _operate(
     scenario: Scenario,
     network: EmulatedNetwork,
@@ -171,6 +209,9 @@ async def _operate(
     loops: Sequence[StepLoop],
     duration: float,
 ) -> tuple[EmulatedResult, EmulatedController, float]:
+    """Sample the network every step from t = 0 (the counters' history starts with the
+    traffic) while the agents deploy; from the first step after they are up, they
+    perceive every step."""
     defence = scenario.defence
     assert defence is not None and scenario.traffic is not None
     step = scenario.traffic.step
@@ -192,26 +233,8 @@ async def _operate(
         settings=settings or AuctionSettings(serialised=defence.serialised),
         directory=tuple(p.id for p in scenario.pops),
     )
-    flow = Workflow(steps)
-    name = pipeline_name(scenario.id)
-    await plan_service(flow, scenario, name, vni_of(name, scenario.security))
-    secure = None
-    if scenario.security.enabled:
-        secure = await SecurePipeline.bring_up(
-            name, world.directory, bus, clock, scenario.security, workflow=flow
-        )
-        world.admits = secure.view.admits
-        secure.start_background(clock)
-    for loop in loops:
-        loop.attach(world, (lambda: secure.entries) if secure else list, secure)
-    agents = [
-        PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
-        for pop in world.directory
-    ]
-    for agent in agents:
-        await agent.start()
-    for loop in loops:
-        await loop.start(agents)
+    deploying = asyncio.ensure_future(_deploy(scenario, world, steps, loops))
+    deployed: Deployed | None = None
     capacity = CapacityCheck()
     attack = scenario.attack
     try:
@@ -226,21 +249,32 @@ async def _operate(
                     workload.start_attack()
                 elif workload.attacking and stopped:
                     workload.stop_attack()
-            for agent in agents:
-                await agent.observe()
-            for loop in loops:
-                await loop.after_step(now)
+            if deployed is None and deploying.done():
+                deployed = deploying.result()
+            if deployed is not None:
+                for agent in deployed.agents:
+                    await agent.observe()
+                for loop in loops:
+                    await loop.after_step(now)
             capacity.check(now, world.infra)
             if progress is not None:
                 progress(min(now, duration), duration)
             boundary = (int(now / step) + 1) * step
+        if deployed is None:
+            raise RunError(f"the agents were not deployed within the run's {duration:g} s")
     finally:
-        for agent in agents:
-            await agent.stop()
-        if secure is not None:
-            await secure.close()
+        if deployed is None:
+            deploying.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                deployed = await deploying
+        if deployed is not None:
+            for agent in deployed.agents:
+                await agent.stop()
+            if deployed.secure is not None:
+                await deployed.secure.close()
         await bus.close()
         await asyncio.sleep(0)
+    secure = deployed.secure
     result = EmulatedResult(
         scenario=scenario,
         journal=world.journal,
@@ -250,7 +284,7 @@ async def _operate(
         messages=bus.stats.messages_published,
         wall_seconds=0.0,
         trust=None if secure is None else secure.report(clock.now()),
-        workflow=flow.to_json(),
+        workflow=deployed.workflow.to_json(),
         analytics=_merged([loop.report() for loop in loops]),
     )
     return result, controller, origin
