@@ -288,3 +288,78 @@ def test_ids_and_settings_are_checked():
     assert keys.receive_key(GROUP, 1, "a") is None  # a frame claiming to be from everyone
     assert keys.receive_key("\ud800", 1, "a") is None
     assert keys.receive_key("é" * 33, 1, "a") is None  # 66 bytes
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("install"), st.integers(1, 3)),  # the next epoch, this many ahead
+        st.tuples(st.just("activate"), st.integers(0, 6)),  # an epoch number, held or not
+        st.tuples(st.just("tick"), st.floats(0, 8)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300)
+@given(operations)
+def test_epochs_only_move_forward_whatever_the_order_of_events(ops):
+    """Any sequence of installs, switches and time: at most MAX_EPOCHS held, the send
+    epoch held and never going back, and a key once gone never comes back."""
+    clock = Clock()
+    keys = ring("b", clock, switch_after=3.0, grace=2.0)
+    newest, sent, gone = 1, 1, set()
+    for kind, value in ops:
+        if kind == "install":
+            newest += value
+            keys.install(newest, bytes([newest % 256]) * 32)
+        elif kind == "activate":
+            if value in keys.epochs:
+                keys.activate(value)
+            else:
+                with pytest.raises(LookupError):
+                    keys.activate(value)
+        else:
+            clock.now += value
+        held = keys.epochs
+        assert len(held) <= MAX_EPOCHS
+        assert keys.sending in held and keys.sending >= sent
+        sent = keys.sending
+        for epoch in range(1, newest + 1):
+            has = keys.receive_key("a", epoch, "b") is not None
+            assert has == (epoch in held)
+            assert not (has and epoch in gone)
+            if not has:
+                gone.add(epoch)
+
+
+@settings(max_examples=200)
+@given(
+    st.permutations(["a", "b", "c"]),
+    st.permutations(["a", "b", "c"]),
+    st.lists(st.floats(0, 1.9), min_size=7, max_size=7),
+)
+def test_two_phase_rotation_never_leaves_a_frame_without_a_key(installs, switches, gaps):
+    """Members install in any order, then switch in any order, time passing in between
+    (less than the grace period each step, the installs within `switch_after`): every
+    frame any member sends at any moment opens at every other member."""
+    clock = Clock()
+    rings = {n: ring(n, clock) for n in ("a", "b", "c")}
+
+    def everyone_reads_everyone() -> None:
+        for sender, keys in rings.items():
+            for receiver in rings:
+                if receiver != sender:
+                    epoch, key = keys.send_key(receiver)
+                    assert rings[receiver].receive_key(sender, epoch, receiver) == key
+
+    steps = [("install", n) for n in installs] + [("activate", n) for n in switches]
+    for (kind, name), gap in zip(steps, gaps, strict=False):
+        if kind == "install":
+            rings[name].install(2, S2)
+        else:
+            rings[name].activate(2)
+        clock.now += gap
+        everyone_reads_everyone()
+    clock.now += DEFAULT_GRACE
+    everyone_reads_everyone()
+    assert {k.sending for k in rings.values()} == {2}
