@@ -22,7 +22,20 @@ if TYPE_CHECKING:
     from secmas.mtd.execution import MovingTargetLoop
 
 PASSWORD_VARIABLE = "SECMAS_TAXII_PASSWORD"
-"""Where `secmas cti share --taxii URL` reads the server's password (not on the command line)."""
+"""Where `--taxii URL` reads the server's password (not on the command line)."""
+USER_VARIABLE = "SECMAS_TAXII_USER"
+"""Where a run's `--taxii URL` reads the user (default `secmas`)."""
+
+TaxiiOption = Annotated[
+    str | None,
+    typer.Option(
+        "--taxii",
+        help="the scenario's cti section: publish the domains' CTI to this existing TAXII 2.1 "
+        "server (discovery URL; a collection titled with each domain's name; user in "
+        f"${USER_VARIABLE}, password in ${PASSWORD_VARIABLE}) instead of a medallion "
+        "server started for the run on loopback",
+    ),
+]
 
 cti_app = typer.Typer(help="cyber threat intelligence: selective sharing of scanner reports")
 
@@ -48,8 +61,11 @@ class AdaptiveDefence:
         return [] if self.hygiene is None else self.hygiene.write(folder)
 
 
-def adaptive_defence(scenario: Scenario, scenario_file: Path, processes: bool) -> AdaptiveDefence:
-    """Share the scenario's CTI and plan its moves before the run; bad input exits 2."""
+def adaptive_defence(
+    scenario: Scenario, scenario_file: Path, processes: bool, taxii: str | None = None
+) -> AdaptiveDefence:
+    """Share the scenario's CTI (over a medallion of the run's, or the TAXII server at
+    `taxii`) and plan its moves before the run; bad input exits 2."""
     if scenario.cti is None and scenario.mtd is None:
         return AdaptiveDefence()
     if processes:
@@ -57,16 +73,26 @@ def adaptive_defence(scenario: Scenario, scenario_file: Path, processes: bool) -
     # stix2, cvss and the planner's numpy/scipy work load only here
     from secmas.cti.errors import CTIInputError
     from secmas.cti.placement import HygieneFilter
-    from secmas.cti.taxii import TaxiiError
+    from secmas.cti.taxii import TaxiiAccess, TaxiiError
     from secmas.mtd.execution import MovingTargetLoop
 
     defence = AdaptiveDefence()
     if scenario.cti is not None:
+        access = None
+        if taxii is not None:
+            if not taxii.startswith(("http://", "https://")):
+                raise fail(f"--taxii {taxii}: expected the http(s) URL of a TAXII 2.1 server")
+            user = os.environ.get(USER_VARIABLE, "secmas")
+            access = TaxiiAccess(taxii, user, os.environ.get(PASSWORD_VARIABLE, ""))
         try:
-            defence.hygiene = HygieneFilter.prepare(scenario, scenario_file.parent, scenario.cti)
+            defence.hygiene = HygieneFilter.prepare(
+                scenario, scenario_file.parent, scenario.cti, access
+            )
         except CTIInputError as exc:
             raise fail(f"{scenario_file}: cti: {exc}") from None
         except TaxiiError as exc:
+            if access is not None:
+                raise fail(f"--taxii {taxii}: {exc}") from None
             raise fail(f"{scenario_file}: cti: TAXII exchange failed: {exc}", code=1) from None
     if scenario.mtd is not None:
         try:

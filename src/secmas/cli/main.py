@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 
-from secmas.cli.adaptive import AdaptiveDefence, adaptive_defence, print_adaptive
+from secmas.cli.adaptive import AdaptiveDefence, TaxiiOption, adaptive_defence, print_adaptive
 from secmas.cli.adaptive import register as register_cti
 from secmas.cli.audit import register as register_audit
 from secmas.cli.bus import (
@@ -736,6 +736,7 @@ def demo(
     bus_ca: BusCAOption = None,
     bus_keys: BusKeysOption = None,
     dataplane: DataplaneOption = None,
+    taxii: TaxiiOption = None,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3; with --dataplane emulated, its compressed version
@@ -771,6 +772,7 @@ def demo(
         bus_ca,
         bus_keys,
         dataplane=dataplane,
+        taxii=taxii,
     )
 
 
@@ -800,6 +802,7 @@ def run_scenario(
     bus_ca: BusCAOption = None,
     bus_keys: BusKeysOption = None,
     dataplane: DataplaneOption = None,
+    taxii: TaxiiOption = None,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     loaded = _with_dataplane(_with_service(_load(scenario), service), dataplane, processes)
@@ -808,7 +811,7 @@ def run_scenario(
     loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect, federated)
     mode = _distribution(loaded, processes, bus_access(bus, bus_ca, bus_keys), speed, tamper)
     sslas = _policies(loaded, scenario, policy, processes)
-    defence = adaptive_defence(loaded, scenario, processes)
+    defence = adaptive_defence(loaded, scenario, processes, taxii)
     with live_view(ui, out, ui_port, ui_exit, speed) as live:
         options = replace(mode, metrics_port=metrics_port, retrain=retrain, live=live)
         _execute(loaded, out, options, sslas, defence)
