@@ -67,11 +67,27 @@ the steered traffic (the Anomaly Detector averages the last 3 steps)."""
 
 T = TypeVar("T")
 
-RESIZES = 3
+SIZED_BY_TRAFFIC = ("anomalousUsage", "flowRecord")
+"""Goals whose VNF is sized by the traffic it must process (`_traffic_for`)."""
+
+RESIZES = 1
 RESIZE_DROP = 0.95
 """A goal nothing fitted is auctioned again (up to RESIZES times) when its traffic, measured
 again, dropped below RESIZE_DROP of what was asked: in separate processes the limit that
 lowers it may take effect a step after the measurement."""
+
+
+async def _dropped(
+    renewed: Callable[[], Awaitable[GoalRequest]], traffic: float
+) -> GoalRequest | None:
+    """The goal's request measured again (a step apart, up to RESIZES times) once its
+    traffic dropped below RESIZE_DROP of `traffic`; None if it did not."""
+    for _ in range(RESIZES):
+        again = await renewed()
+        if again.traffic < RESIZE_DROP * traffic:
+            return again
+    return None
+
 
 Decline = Callable[[str, GoalRequest], str | None]
 """(PoP, goal request) → why that PoP refuses to bid for it, or None."""
@@ -216,7 +232,7 @@ class PoPAgent:
     announce: Announce | None = None
     """Tells agents in other processes of virtual paths (None: they share `world.infra`)."""
     _follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
-    _delegations: dict[tuple[Belief, GoalKind], asyncio.Task[bool]] = field(default_factory=dict)
+    _delegations: dict[Goal, asyncio.Task[bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.bdi = Agent(self.pop, delegate=self._delegate)
@@ -377,16 +393,15 @@ class PoPAgent:
         A goal this agent is auctioning already (posted again: by both parts of a split
         link, or adopted from a gone agent) is not auctioned twice: it waits for the
         auction in progress and shares its outcome."""
-        key = (goal.predicate, goal.kind)
-        running = self._delegations.get(key)
-        if running is not None:
-            return await asyncio.shield(running)
+        for other, running in self._delegations.items():
+            if other.key == goal.key:
+                return await asyncio.shield(running)
         task = asyncio.ensure_future(self._auction_goal(goal))
-        self._delegations[key] = task
+        self._delegations[goal] = task
         try:
             return await task
         finally:
-            del self._delegations[key]
+            del self._delegations[goal]
 
     async def _auction_goal(self, goal: Goal) -> bool:
         name = goal.predicate.name
@@ -395,6 +410,8 @@ class PoPAgent:
         spec = self._spec(name)
         if spec is None:
             return False
+        if name in SIZED_BY_TRAFFIC:
+            await self._protected(goal)
         payload = dict(goal.payload)
         args = tuple(str(a) for a in goal.predicate.args)
         held = OpenGoal(name, args, goal.kind.value, goal.priority, payload)
@@ -420,8 +437,8 @@ class PoPAgent:
                     break
                 # Nothing fitted: if the traffic measured was not settled yet (a limit just
                 # installed, a split just steered), measure again before giving up.
-                again = await renewed()
-                if again.traffic >= RESIZE_DROP * request.traffic:
+                again = await _dropped(renewed, request.traffic)
+                if again is None:
                     break
                 request = again
         finally:
@@ -439,6 +456,17 @@ class PoPAgent:
             return True
         self._fallback(goal)
         return False
+
+    async def _protected(self, goal: Goal) -> None:
+        """Wait for this agent's auctions of limits more urgent than `goal` (Section 5.1:
+        protect first): they change the traffic `goal`'s VNF is sized by."""
+        urgent = [
+            task
+            for other, task in self._delegations.items()
+            if other.priority > goal.priority and other.predicate.name.endswith("RateLimited")
+        ]
+        if urgent:
+            await asyncio.wait([asyncio.shield(t) for t in urgent])
 
     def _spec(self, name: str) -> GoalSpec | None:
         """The goal's design-time settings: the scenario's, or the standing monitor duty's."""
