@@ -5,8 +5,8 @@ process (this test's, or the service the IML driver starts) that reads the victi
 `/proc` and signs what it saw. Each attack is run as the adversary would — a measurement
 cached before the infection, forged or altered evidence, an implant that arrives through
 PYTHONPATH and `sitecustomize`, LD_PRELOAD, shellcode in a writable-and-executable page,
-libc's code patched in memory, a module file rewritten on disk, a package shadowing the
-genuine one — and each must fail the appraisal.
+libc's code patched in memory, a GOT slot pointed at the implant's page, a module file
+rewritten on disk, a package shadowing the genuine one — and each must fail the appraisal.
 """
 
 from __future__ import annotations
@@ -81,6 +81,30 @@ page = target & ~(mmap.PAGESIZE - 1)
 assert libc.mprotect(page, mmap.PAGESIZE, 7) == 0
 ctypes.memmove(target, b"\\xc3", 1)
 assert libc.mprotect(page, mmap.PAGESIZE, 5) == 0
+"""
+
+# Points a GOT slot of libz (in its RELRO, read-only after relocation) at a page of its
+# own, as a hook would: mprotect, write, mprotect back.
+GOT_HIJACK = """\
+import ctypes, mmap, zlib
+from pathlib import Path
+from secmas.trust.elf import measure_relro
+library = next(line.split()[-1] for line in open("/proc/self/maps") if "libz.so" in line)
+layout, relro, _ = measure_relro(Path(library))
+first = next(s for s in layout.segments if s.type == 1)
+start = next(
+    int(line.split("-")[0], 16) for line in open("/proc/self/maps")
+    if line.split()[-1] == library and int(line.split()[2], 16) == first.offset & ~4095
+)
+slot = start - (first.address & ~4095) + min(relro.pointers)
+hook = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+target = ctypes.addressof(ctypes.c_char.from_buffer(hook))
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+page = slot & ~(mmap.PAGESIZE - 1)
+assert libc.mprotect(page, mmap.PAGESIZE, 3) == 0
+ctypes.c_uint64.from_address(slot).value = target
+assert libc.mprotect(page, mmap.PAGESIZE, 1) == 0
 """
 
 
@@ -211,6 +235,12 @@ def test_libc_code_patched_in_memory_is_caught(host: Host) -> None:
     appraisal = host.attest(host.start(LIBC_PATCH))
     assert failed_because(appraisal, "code in memory differs from")
     assert any("libc.so.6" in reason for reason in appraisal.reasons)
+
+
+def test_a_got_slot_hijacked_in_memory_is_caught(host: Host) -> None:
+    appraisal = host.attest(host.start(GOT_HIJACK))
+    assert failed_because(appraisal, "symbol slots of")
+    assert any("libz.so" in reason for reason in appraisal.reasons)
 
 
 def test_a_module_file_rewritten_on_disk_is_caught(host: Host) -> None:

@@ -218,13 +218,11 @@ def test_the_demo_implant_is_caught_and_keeps_the_agent_running() -> None:
 
     original = PoPAgent._act.__code__
     root = Path(importlib.import_module("secmas").__file__ or "").parent
-    manifest = wrap(root, Ed25519PrivateKey.generate())
-    image = RuntimeImage.of(manifest, root)
-    reference = reference_measurement(manifest)
+    image = RuntimeImage.of(wrap(root, Ed25519PrivateKey.generate()), root)
     try:
-        assert image.measure().differing(reference) == []
+        before = image.measure()
         tamper.infect()
-        assert f"code:{PoPAgent.__module__}" in image.measure().differing(reference)
+        assert f"code:{PoPAgent.__module__}" in image.measure().differing(before)
         journal: list[object] = []
         fake = types.SimpleNamespace(
             world=types.SimpleNamespace(

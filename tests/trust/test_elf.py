@@ -14,7 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from secmas.trust.digests import diff_entries, root_digest
-from secmas.trust.elf import ElfError, measure_elf, opened
+from secmas.trust.elf import RELRO, ElfError, interpreter_of, measure_elf, measure_relro, opened
+from secmas.trust.measurer_probe import load_base
+from secmas.trust.procmem import read_maps
 
 
 def test_measures_loaded_read_only_sections(ls_copy: Path) -> None:
@@ -83,3 +85,26 @@ def test_corrupted_headers_only_raise_elf_error(
     path.write_bytes(bytes(data))
     with contextlib.suppress(ElfError):
         measure_elf(path)
+
+
+def test_relro_as_loaded_matches_the_file_with_its_relocations() -> None:
+    """Every x86-64 library this process maps (but the dynamic loader, which writes its
+    own RELRO data): RELATIVE, packed RELR and .dynamic slots rebased, symbol slots
+    filled; with the load base taken out, memory matches what the file and its
+    relocations give."""
+    maps = read_maps()
+    loader = str(Path(interpreter_of(Path(sys.executable).resolve()) or "").resolve())
+    checked = 0
+    with open("/proc/self/mem", "rb", buffering=0) as memory:
+        for path in sorted({r.path for r in maps if ".so" in r.path and r.path != loader}):
+            found = measure_relro(Path(path))
+            if found is None:
+                continue
+            layout, relro, expected = found
+            base = load_base(layout, [r for r in maps if r.path == path])
+            assert base is not None
+            memory.seek(base + relro.address)
+            assert relro.digest(memory.read(relro.size), base, loaded=True) == expected, path
+            checked += 1
+    assert checked >= 3
+    assert RELRO in measure_elf(Path(sys.executable).resolve()).entries

@@ -58,7 +58,15 @@ _FORMATS = {1: ("HHIIIIIHHHHHH", "IIIIIIIIII"), 2: ("HHIQQQIHHHHHH", "IIQQQQIIQQ
 # ELF64 moves flags second (type, flags, offset, vaddr, paddr, filesz, memsz, align).
 _PHDR_FORMATS = {1: "IIIIIIII", 2: "IIQQQQQQ"}
 _BYTE_ORDERS = {1: "<", 2: ">"}
-HEADER, PHDRS, REST = "elf:header", "elf:phdrs", "elf:rest"
+HEADER, PHDRS, REST, RELRO = "elf:header", "elf:phdrs", "elf:rest", "elf:relro"
+PT_DYNAMIC, PT_GNU_RELRO = 2, 0x6474E552
+EM_X86_64 = 62
+R_X86_64_NONE, R_X86_64_RELATIVE = 0, 8
+POINTER_RELOCATIONS = frozenset({1, 6, 7, 37})  # R_X86_64_64, GLOB_DAT, JUMP_SLOT, IRELATIVE
+PT_INTERP = 3
+DT_NULL, DT_PLTGOT, DT_RELA, DT_RELASZ, DT_JMPREL, DT_PLTRELSZ = 0, 3, 7, 8, 23, 2
+DT_RELRSZ, DT_RELR, DT_DEBUG = 35, 36, 21
+_SLOT = 8
 
 
 class ElfError(Exception):
@@ -117,6 +125,56 @@ class ElfLayout:
     phdrs: tuple[int, int]  # (file offset, size in bytes) of the program header table
     segments: tuple[Segment, ...]
     sections: dict[str, Section]
+    machine: int = 0
+    elf64_little: bool = False
+
+    def file_offset(self, address: int) -> int | None:
+        """Where a virtual address's byte lies in the file (None: not file-backed)."""
+        for s in self.segments:
+            if s.type == PT_LOAD and s.address <= address < s.address + s.file_size:
+                return s.offset + address - s.address
+        return None
+
+
+@dataclass(frozen=True)
+class Relro:
+    """What the loader writes in the part of an image it then makes read-only
+    (PT_GNU_RELRO, x86-64): where it is, the RELATIVE slots (load base + addend), the
+    slots it fills with a symbol's address, and the slots it rebases in place (packed
+    RELR relocations, whose addend is the slot's file value, and .dynamic's values)."""
+
+    address: int
+    size: int
+    relative: dict[int, int]
+    symbolic: frozenset[int]
+    rebased: tuple[int, ...]  # slots holding file value + load base once loaded
+    pointers: frozenset[int] = frozenset()  # symbol slots that hold an address in an image
+
+    def normalised(self, image: bytes, base: int, loaded: bool) -> bytes:
+        """The region with what depends on the load base taken out: RELATIVE slots hold
+        their addend, symbol slots zero, rebased .dynamic values their file value. For
+        `loaded` bytes (read from memory) the base is subtracted; file bytes are set from
+        the relocations."""
+        data = bytearray(image)
+        mask = (1 << 64) - 1
+        for address, addend in self.relative.items():
+            _put(data, address - self.address, addend)
+        for address in self.symbolic:
+            _put(data, address - self.address, 0)
+        if loaded:
+            for address in self.rebased:
+                at = address - self.address
+                value = int.from_bytes(data[at : at + _SLOT], "little")
+                _put(data, at, (value - base) & mask if value >= base else value)
+        return bytes(data)
+
+    def digest(self, image: bytes, base: int = 0, loaded: bool = False) -> str:
+        return hashlib.sha256(self.normalised(image, base, loaded)).hexdigest()
+
+
+def _put(data: bytearray, at: int, value: int) -> None:
+    if 0 <= at <= len(data) - _SLOT:
+        data[at : at + _SLOT] = value.to_bytes(_SLOT, "little")
 
 
 @dataclass(frozen=True)
@@ -184,14 +242,15 @@ def _formats(memory: mmap.mmap) -> tuple[str, str, str, int]:
 
 def _layout(memory: mmap.mmap, sections: dict[str, Section]) -> ElfLayout:
     ehdr, _, phdr, klass = _formats(memory)
-    e_type, _, _, _, phoff, _, _, ehsize, phentsize, phnum, *_ = struct.unpack_from(
+    e_type, machine, _, _, phoff, _, _, ehsize, phentsize, phnum, *_ = struct.unpack_from(
         ehdr, memory, _IDENT_SIZE
     )
+    elf64_little = klass == 2 and memory[5] == 1
     header_size = max(ehsize, _IDENT_SIZE + struct.calcsize(ehdr))
     if header_size > len(memory):
         raise ElfError("ELF header extends past the end of the file")
     if phoff == 0 or phnum == 0:
-        return ElfLayout(e_type, header_size, (0, 0), (), sections)
+        return ElfLayout(e_type, header_size, (0, 0), (), sections, machine, elf64_little)
     if phentsize < struct.calcsize(phdr):
         raise ElfError(f"program headers of {phentsize} bytes are too short")
     if phoff + phnum * phentsize > len(memory):
@@ -207,7 +266,107 @@ def _layout(memory: mmap.mmap, sections: dict[str, Section]) -> ElfLayout:
         if p_type == PT_LOAD and offset + filesz > len(memory):
             raise ElfError(f"segment {i} extends past the end of the file")
         segments.append(segment)
-    return ElfLayout(e_type, header_size, (phoff, phnum * phentsize), tuple(segments), sections)
+    table = (phoff, phnum * phentsize)
+    return ElfLayout(e_type, header_size, table, tuple(segments), sections, machine, elf64_little)
+
+
+def read_relro(memory: bytes | mmap.mmap, layout: ElfLayout) -> Relro | None:
+    """The RELRO region and the loader's writes into it (x86-64 ELF64 only; None for
+    other images or when there is no PT_GNU_RELRO)."""
+    relro = next((s for s in layout.segments if s.type == PT_GNU_RELRO), None)
+    dynamic = next((s for s in layout.segments if s.type == PT_DYNAMIC), None)
+    if relro is None or dynamic is None or not layout.elf64_little:
+        return None
+    if layout.machine != EM_X86_64:
+        return None
+    inside = range(relro.address, relro.address + relro.memory_size)
+    tags = _dynamic_tags(memory, dynamic)
+    relative: dict[int, int] = {}
+    symbolic: set[int] = set()
+    pointers: set[int] = set()
+    tables = ((DT_RELA, DT_RELASZ), (DT_JMPREL, DT_PLTRELSZ))
+    for table, size in tables:
+        start = layout.file_offset(tags.get(table, -1)) if table in tags else None
+        if start is None:
+            continue
+        for offset in range(start, min(start + tags.get(size, 0), len(memory)) - 23, 24):
+            where, info, addend = struct.unpack_from("<QQq", memory, offset)
+            if where not in inside or info & 0xFFFFFFFF == R_X86_64_NONE:
+                continue
+            kind = info & 0xFFFFFFFF
+            if kind == R_X86_64_RELATIVE:
+                relative[where] = addend & ((1 << 64) - 1)
+            else:
+                symbolic.add(where)
+            if kind in POINTER_RELOCATIONS:
+                pointers.add(where)
+    if DT_PLTGOT in tags:  # GOT[1], GOT[2]: the loader's link map and resolver, no relocation
+        symbolic.update(a for a in (tags[DT_PLTGOT] + 8, tags[DT_PLTGOT] + 16) if a in inside)
+    rebased = []
+    for i, (tag, _) in enumerate(_dynamic_entries(memory, dynamic)):
+        slot = dynamic.address + i * 16 + 8
+        if tag == DT_DEBUG:  # the loader's &_r_debug, no relocation
+            symbolic.add(slot)
+        else:
+            rebased.append(slot)
+    start = layout.file_offset(tags[DT_RELR]) if DT_RELR in tags else None
+    if start is not None:
+        rebased += _relr_slots(memory, start, tags.get(DT_RELRSZ, 0))
+    slots = tuple(sorted(a for a in set(rebased) if a in inside))
+    return Relro(
+        relro.address,
+        relro.memory_size,
+        relative,
+        frozenset(symbolic),
+        slots,
+        frozenset(pointers),
+    )
+
+
+def interpreter_of(path: Path) -> str | None:
+    """The program interpreter an executable names (PT_INTERP), if any."""
+    with opened(path) as (memory, sections):
+        layout = _layout(memory, sections)
+        segment = next((s for s in layout.segments if s.type == PT_INTERP), None)
+        if segment is None or segment.offset + segment.file_size > len(memory):
+            return None
+        raw = memory[segment.offset : segment.offset + segment.file_size]
+    return raw.split(b"\0", 1)[0].decode(errors="replace") or None
+
+
+def _relr_slots(memory: bytes | mmap.mmap, start: int, size: int) -> list[int]:
+    """Addresses a packed RELR table relocates: an even entry is an address, an odd one
+    a bitmap of the 63 slots after the last."""
+    slots: list[int] = []
+    where = 0
+    for at in range(start, min(start + size, len(memory)) - 7, _SLOT):
+        (entry,) = struct.unpack_from("<Q", memory, at)
+        if entry & 1 == 0:
+            slots.append(entry)
+            where = entry + _SLOT
+        else:
+            slots += [where + i * _SLOT for i in range(63) if entry >> (i + 1) & 1]
+            where += 63 * _SLOT
+    return slots
+
+
+def _dynamic_entries(memory: bytes | mmap.mmap, dynamic: Segment) -> list[tuple[int, int]]:
+    """(d_tag, d_val) of PT_DYNAMIC up to DT_NULL."""
+    entries = []
+    stop = min(dynamic.offset + dynamic.file_size, len(memory))
+    for at in range(dynamic.offset, stop - 15, 16):
+        tag, value = struct.unpack_from("<qQ", memory, at)
+        if tag == DT_NULL:
+            break
+        entries.append((tag, value))
+    return entries
+
+
+def _dynamic_tags(memory: bytes | mmap.mmap, dynamic: Segment) -> dict[int, int]:
+    tags: dict[int, int] = {}
+    for tag, value in _dynamic_entries(memory, dynamic):
+        tags.setdefault(tag, value)
+    return tags
 
 
 def _read_sections(memory: mmap.mmap) -> list[Section]:
@@ -270,6 +429,9 @@ def measure_elf(path: Path) -> ElfMeasurement:
         measured = {key: s for key, s in sections.items() if s.measured}
         digests = {key: _digest(view, s.offset, s.size) for key, s in measured.items()}
         parts = _parts(view, layout)
+        relro = read_relro(memory, layout)
+        if relro is not None:
+            parts[RELRO] = relro.digest(_file_image(memory, layout, relro))
     if not digests:
         raise ElfError(f"{path}: no loaded read-only sections to measure")
     reserved = digests.keys() & parts.keys()
@@ -306,6 +468,39 @@ def _parts(view: memoryview, layout: ElfLayout) -> dict[str, str]:
             rest.update(tail)
     parts[REST] = rest.hexdigest()
     return parts
+
+
+def _file_image(memory: bytes | mmap.mmap, layout: ElfLayout, relro: Relro) -> bytes:
+    """The RELRO region as the loader starts it: the segment's file bytes, zeros past
+    them (as for .bss or lld's .relro_padding)."""
+    segment = next(
+        (
+            s
+            for s in layout.segments
+            if s.type == PT_LOAD and s.address <= relro.address < s.address + s.file_size
+        ),
+        None,
+    )
+    if segment is None:
+        return bytes(relro.size)
+    start = segment.offset + relro.address - segment.address
+    stop = min(start + relro.size, segment.offset + segment.file_size, len(memory))
+    data = bytes(memory[start:stop])
+    return data + bytes(relro.size - len(data))
+
+
+def measure_relro(path: Path) -> tuple[ElfLayout, Relro, str] | None:
+    """An image's layout, its RELRO relocations and the load-base-independent digest of
+    the RELRO region as the loader leaves it; None where there is none to check."""
+    with opened(path) as (memory, sections):
+        try:
+            layout = _layout(memory, sections)
+        except ElfError as exc:
+            raise ElfError(f"{path}: {exc}") from exc
+        relro = read_relro(memory, layout)
+        if relro is None:
+            return None
+        return layout, relro, relro.digest(_file_image(memory, layout, relro))
 
 
 def header_spoofs(layout: ElfLayout) -> tuple[str, ...]:

@@ -50,7 +50,9 @@ _ENTRY_DOMAIN = b"secmas/measurer-entry/1\x00"
 MAX_DEPTH = 8  # evidence → entries → entry → argv
 NONCE_BYTES = 32
 
-KINDS = ("exe", "file", "text", "wx", "anon-exec", "cmdline", "env", "hook", "module", "shadow")
+KINDS = (
+    "exe", "file", "text", "relro", "wx", "anon-exec", "cmdline", "env", "hook", "module", "shadow",
+)  # fmt: skip
 """Event kinds, in the order a measurement records them."""
 
 RISKY_ENVIRONMENT = (
@@ -344,6 +346,11 @@ def _entry_problems(
     if kind == "text":
         same = entry.fact("memory") == entry.fact("file")
         return [] if same else [f"code in memory differs from {subject}"]
+    if kind == "relro":
+        if entry.fact("memory") != entry.fact("file"):
+            return [f"relocated data of {subject} differs from what the loader writes"]
+        stray = entry.fact("stray")
+        return [] if stray == "0" else [f"{stray} symbol slots of {subject} point outside images"]
     if kind in ("wx", "anon-exec"):
         return [f"{kind} mapping {subject} {entry.fact('perms') or ''}".rstrip()]
     if kind == "env":

@@ -4,11 +4,19 @@
 `Measurer.measure(pid, nonce)` runs in the measurer's own process and records, in order:
 - `exe`: the interpreter (`/proc/PID/exe`) and its SHA-256;
 - `file`: every file the process maps (shared libraries, extension modules, a native
-  agent), with its SHA-256 (cached per device, inode, size and modification time, as IMA
-  measures a file once until it changes);
+  agent; an executable mapping of a removed file or memfd as `deleted`), with its SHA-256
+  (cached per device, inode, size and modification time, as IMA measures a file once
+  until it changes);
 - `text`: each executable file-backed mapping, its bytes read from `/proc/PID/mem` next to
   the same range of the file: the loader does not write code of position-independent
   objects, so any difference is a patch made in memory;
+- `relro`: for each x86-64 ELF file mapped, its RELRO region (what the loader relocates,
+  then makes read-only: `.got`, `.data.rel.ro`, `.init_array`, `.dynamic`) read from
+  memory with the load base taken out, next to the same region computed from the file
+  and its relocations (`secmas.trust.elf.Relro`), and how many symbol slots (GOT
+  entries) point outside every loaded image (file mappings, their .bss, the vDSO): a GOT
+  hijack. The
+  dynamic loader itself is left out (glibc writes its own RELRO data at start-up);
 - `wx`, `anon-exec`: mappings both writable and executable, or executable without a file
   (shellcode, a hook's trampoline); a genuine agent has none;
 - `cmdline`, `env`: the arguments and the variables of `RISKY_ENVIRONMENT` that are set;
@@ -27,9 +35,11 @@ Reading another process's memory needs ptrace rights over it (same user with
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import importlib.util
 import json
+import mmap
 import os
 import site
 import sys
@@ -39,6 +49,14 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from secmas.trust.elf import (
+    PT_LOAD,
+    ElfError,
+    ElfLayout,
+    Relro,
+    interpreter_of,
+    measure_relro,
+)
 from secmas.trust.measurer import (
     RISKY_ENVIRONMENT,
     LogEntry,
@@ -115,6 +133,7 @@ class Measurer:
     key: Ed25519PrivateKey
     packages: tuple[str, ...] = ("secmas",)
     digests: FileDigests = field(default_factory=FileDigests)
+    relros: RelroCache = field(default_factory=lambda: RelroCache(skip=_loader()))
 
     def measure(self, pid: int, nonce: bytes) -> SignedEvidence:
         """Measure process `pid` from outside and sign the log with the nonce.
@@ -152,7 +171,9 @@ class Measurer:
 
     def _mapped(self, pid: int, regions: list[Region]) -> list[LogEntry]:
         entries: list[LogEntry] = []
-        files = sorted({r.path for r in regions if r.path.startswith("/")})
+        files = sorted(
+            {r.path for r in regions if _image_file(r) or (r.executable and r.path[:1] == "/")}
+        )
         entries += [LogEntry.of("file", p, sha256=self._mapped_file(p)) for p in files]
         try:
             fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
@@ -161,8 +182,37 @@ class Measurer:
         try:
             for region in regions:
                 entries += self._region(fd, region)
+            entries += self._relros(fd, regions, files)
         finally:
             os.close(fd)
+        return entries
+
+    def _relros(self, fd: int, regions: list[Region], files: list[str]) -> list[LogEntry]:
+        images = _image_ranges(regions)
+        starts = [start for start, _ in images]
+        entries = []
+        for path in files:
+            found = self.relros.get(Path(path))
+            if found is None:
+                continue
+            layout, relro, file_digest = found
+            base = load_base(layout, [r for r in regions if r.path == path])
+            if base is None:
+                continue
+            memory = _read(fd, base + relro.address, relro.size)
+            stray = sum(
+                not _inside(images, starts, int.from_bytes(memory[a : a + 8], "little"))
+                for a in (f - relro.address for f in relro.pointers)
+            )
+            entries.append(
+                LogEntry.of(
+                    "relro",
+                    path,
+                    memory=relro.digest(memory, base, loaded=True),
+                    file=file_digest,
+                    stray=str(stray),
+                )
+            )
         return entries
 
     def _mapped_file(self, path: str) -> str:
@@ -214,6 +264,88 @@ class Measurer:
         for module, path in sorted(files.items()):
             entries.append(LogEntry.of("module", module, sha256=self.digests.file(path)))
         return entries
+
+
+@dataclass
+class RelroCache:
+    """Per ELF file (while it is unchanged): its layout, RELRO relocations and the digest
+    of the RELRO region the loader starts from. The dynamic loader is left out."""
+
+    found: dict[str, tuple[tuple[int, int, int, int], tuple[ElfLayout, Relro, str] | None]] = field(
+        default_factory=dict
+    )
+    skip: frozenset[str] = frozenset()
+
+    def get(self, path: Path) -> tuple[ElfLayout, Relro, str] | None:
+        key = _file_key(path)
+        if key is None or str(path) in self.skip:
+            return None
+        cached = self.found.get(str(path))
+        if cached is None or cached[0] != key:
+            cached = (key, _relro_of(path))
+            self.found[str(path)] = cached
+        return cached[1]
+
+
+def _relro_of(path: Path) -> tuple[ElfLayout, Relro, str] | None:
+    try:
+        return measure_relro(path)
+    except ElfError:  # not an ELF file (a mapped data file), or a broken one
+        return None
+
+
+def _loader() -> frozenset[str]:
+    """The dynamic loader this interpreter names (glibc's ld.so writes its RELRO data)."""
+    try:
+        named = interpreter_of(Path(sys.executable).resolve())
+    except ElfError:
+        return frozenset()
+    return frozenset() if named is None else frozenset({str(Path(named).resolve())})
+
+
+def load_base(layout: ElfLayout, regions: list[Region]) -> int | None:
+    """Where the file's first PT_LOAD segment was mapped, minus its address."""
+    first = next((s for s in layout.segments if s.type == PT_LOAD), None)
+    if first is None:
+        return None
+    page = mmap.PAGESIZE
+    at = next((r for r in regions if r.offset == first.offset & ~(page - 1)), None)
+    return None if at is None else at.start - (first.address & ~(page - 1))
+
+
+def _image_ranges(regions: list[Region]) -> list[tuple[int, int]]:
+    """Address ranges of loaded images: file-backed mappings, the anonymous mapping right
+    after one (its .bss), and the vDSO."""
+    ranges: list[tuple[int, int]] = []
+    after_file = False
+    for region in sorted(regions, key=lambda r: r.start):
+        bss = region.path == "" and after_file and ranges and ranges[-1][1] == region.start
+        if _image_file(region) or region.path == "[vdso]" or bss:
+            ranges.append((region.start, region.end))
+        after_file = _image_file(region)
+    return ranges
+
+
+def _image_file(region: Region) -> bool:
+    """A mapping of a file that still exists (not shared anonymous memory, `/dev/zero
+    (deleted)`, nor a memfd, nor a file removed since)."""
+    return region.path.startswith("/") and not region.path.endswith(" (deleted)")
+
+
+def _inside(ranges: list[tuple[int, int]], starts: list[int], address: int) -> bool:
+    """Whether a symbol slot points into a loaded image (0: an unresolved weak symbol)."""
+    if address == 0:
+        return True
+    i = bisect.bisect_right(starts, address) - 1
+    return i >= 0 and ranges[i][0] <= address < ranges[i][1]
+
+
+def _read(fd: int, address: int, size: int) -> bytes:
+    try:
+        data = os.pread(fd, size, address)
+    except OSError as exc:
+        raise MeasurerError(f"cannot read memory at {address:#x}: {exc.strerror}") from None
+    return data + bytes(size - len(data))
 
 
 def _environ(raw: bytes) -> dict[str, str]:
