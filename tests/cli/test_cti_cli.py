@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from secmas.cli.main import app
@@ -104,3 +106,29 @@ def test_a_report_over_the_size_limit_exits_2_naming_it() -> None:
     assert result.exit_code == 2
     assert "edge-a.json" in result.output and "MiB limit" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_run_publishes_to_an_existing_server_given_with_taxii(tmp_path, monkeypatch) -> None:
+    from secmas.cli.adaptive import adaptive_defence
+    from secmas.cli.main import default_scenario_path
+    from secmas.cti.taxii import MedallionServer
+    from secmas.scenario.loader import load_scenario
+
+    path = default_scenario_path("adaptive-defence")
+    scenario = load_scenario(path)
+    with MedallionServer(tmp_path, ["edge-a", "edge-b", "core-c"]) as server:
+        access = server.subscriber()
+        monkeypatch.setenv("SECMAS_TAXII_USER", access.user)
+        monkeypatch.setenv("SECMAS_TAXII_PASSWORD", access.password)
+        defence = adaptive_defence(scenario, path, False, server.url)
+        monkeypatch.setenv("SECMAS_TAXII_PASSWORD", "wrong")
+        with pytest.raises(typer.Exit) as refused:
+            adaptive_defence(scenario, path, False, server.url)
+    assert defence.hygiene is not None
+    assert defence.hygiene.exchanged.url == server.url
+    assert defence.hygiene.excluded == {
+        "pop5": "domain core-c hygiene 0.011 is below the threshold 0.300"
+    }
+    assert refused.value.exit_code == 2
+    bad = runner.invoke(app, ["demo", "--scenario", "adaptive-defence", "--taxii", "nowhere"])
+    assert bad.exit_code == 2 and "--taxii nowhere" in bad.output
