@@ -43,12 +43,22 @@ install taking 50 ms (a ledger fetch), on the MemoryBus and on NATS: frames lost
 reason and request timeouts with one-phase rotation (before: a member sends under the
 new epoch as soon as it has it) against two-phase rotation (now: `secmas.trust.rotation`).
 
-    python benchmarks/bench_channel.py [--quick] [--keys-only]
+(6) The trust layer's control plane (`secmas.trust.control`), sealed now and in clear
+before: µs per message of envelope seal + open (X25519 pair keys cached, replay window
+included) against a plaintext copy each way, for the real messages of one attestation
+step (a challenge, the evidence of the whole `secmas` image, the verifier's answer with
+its signed verdict, a heartbeat), and the first contact with a new peer (X25519 + HKDF);
+µs to sign and verify a verdict (Ed25519); and the request/reply latency, p50 and p99,
+of `ControlPlane.request` against `bus.request` (what the control plane was) with a
+challenge-sized and an evidence-sized payload, on a MemoryBus and over a local
+nats-server, in interleaved blocks.
+
+    python benchmarks/bench_channel.py [--quick] [--keys-only] [--control-only]
 
 Writes benchmarks/results/channel.json, channel.png and channel_keys.png (`--keys-only`:
-sections 4-5, updated in an existing channel.json). Targets: seal+open of a 1 KB
-payload under 10 µs (brief); encryption adds at most 10 % to the p50 request/reply
-latency over NATS (issue).
+sections 4-5, updated in an existing channel.json; `--control-only`: section 6 alike).
+Targets: seal+open of a 1 KB payload under 10 µs (brief); encryption adds at most 10 % to
+the p50 request/reply latency over NATS (issue).
 """
 
 from __future__ import annotations
@@ -967,6 +977,271 @@ def keys_sections(batch: int, repeat: int) -> dict[str, Any]:
     }
 
 
+# -- (6) the trust layer's control plane ------------------------------------------------------
+CONTROL_PIPELINE = "bench-control"
+
+
+def control_messages() -> dict[str, bytes]:
+    """The messages of one attestation step as they go in an envelope: a challenge, the
+    evidence of the `secmas` image (every module measured), the verifier's answer with
+    appraisal and signed verdict, a heartbeat."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey as Key
+
+    from secmas.pipeline.secure import secmas_image
+    from secmas.trust.attestation import Appraisal, SignedVerdict, Verifier, produce_evidence
+    from secmas.trust.repository import ReferenceRepository
+
+    image = secmas_image(Key.generate(), ReferenceRepository(":memory:"))
+    measurement = image.runtime.measure()
+    verifier, agent = identity("pop2"), identity("pop3")
+    challenge = Verifier("pop2").challenge("pop3")
+    evidence = produce_evidence(agent, challenge, measurement)
+    appraisal = Appraisal("pop3", True, (), evidence.digest, measurement)
+    verdict = SignedVerdict(
+        CONTROL_PIPELINE, 7, challenge.nonce, "pop3", "pop2", evidence.digest, True
+    ).signed_by(verifier)
+    answer = {
+        "measured": "0x" + "ab" * 20,
+        "appraisal": appraisal.to_json(),
+        "verdict": verdict.to_json(),
+        "tx": "0x" + "cd" * 32,
+        "block": 123,
+        "new_root": "0x" + "ab" * 20,
+    }
+    return {
+        "challenge": challenge.encode(),
+        "evidence": evidence.encode(),
+        "verdict": json.dumps(answer).encode(),
+        "heartbeat": json.dumps({"seq": 12, "at": 60.0}).encode(),
+    }
+
+
+def envelope_costs(messages: Mapping[str, bytes], batch: int, repeat: int) -> list[dict]:
+    """µs of seal + open per message kind, against a plaintext copy each way."""
+    from secmas.trust.envelope import Envelopes, Kind
+
+    subject = f"secmas.attest.{CONTROL_PIPELINE}.pop3"
+
+    keys = {n: PeerKeys.of(identity(n)) for n in ("pop2", "pop3")}
+    rows = []
+    for kind, payload in messages.items():
+        sender, receiver = Envelopes(identity("pop2"), keys), Envelopes(identity("pop3"), keys)
+        frame = sender.seal(Kind.MESSAGE, "pop3", subject, payload)
+
+        def sealed_round(s: Any = sender, r: Any = receiver, p: bytes = payload) -> object:
+            return r.open(subject, s.seal(Kind.MESSAGE, "pop3", subject, p))
+
+        def plain_round(p: bytes = payload) -> object:
+            return bytes(bytearray(bytes(bytearray(p))))
+
+        rows.append(
+            {
+                "message": kind,
+                "payload_bytes": len(payload),
+                "frame_bytes": len(frame),
+                "overhead_bytes": len(frame) - len(payload),
+                "sealed_seal_open_us": per_message_us(sealed_round, batch, repeat),
+                "plain_copy_us": per_message_us(plain_round, batch, repeat),
+            }
+        )
+    return rows
+
+
+def first_contact_us(repeat: int) -> float:
+    """µs for the pair key of a peer seen for the first time (X25519 + HKDF-SHA256)."""
+    from secmas.trust.envelope import pair_key
+
+    me = identity("pop2")
+    peers = [X25519PrivateKey.generate().public_key().public_bytes_raw() for _ in range(200)]
+    runs = []
+    for _ in range(repeat):
+        began = time.perf_counter_ns()
+        for peer in peers:
+            pair_key(me, peer, outgoing=True)
+        runs.append((time.perf_counter_ns() - began) / 1000 / len(peers))
+    return statistics.median(runs)
+
+
+def verdict_costs(batch: int, repeat: int) -> dict[str, float]:
+    """µs to sign a verdict (the verifier) and to check its signature (the MLFO)."""
+    from secmas.trust.attestation import SignedVerdict
+
+    signer = identity("pop2")
+    verdict = SignedVerdict(CONTROL_PIPELINE, 7, bytes(32), "pop3", "pop2", bytes(range(32)), True)
+    signed = verdict.signed_by(signer)
+    key = signer.signing_public
+    return {
+        "sign_us": per_message_us(lambda: verdict.signed_by(signer), batch, repeat),
+        "verify_us": per_message_us(lambda: signed.valid(key), batch, repeat),
+    }
+
+
+async def control_latency(
+    make: Callable[[], Awaitable[tuple[Bus, Bus]]],
+    payloads: Mapping[str, bytes],
+    n: int,
+    blocks: int,
+) -> list[dict[str, Any]]:
+    """p50/p99 µs of sequential requests answered with an echo: `bus.request` (the control
+    plane in clear) against `ControlPlane.request` (sealed both ways), interleaved."""
+    from secmas.trust.control import ControlPlane
+    from secmas.trust.envelope import Opened
+
+    requester_bus, responder_bus = await make()
+    keys = {n_: PeerKeys.of(identity(n_)) for n_ in ("mlfo", "pop3")}
+    mlfo = ControlPlane(requester_bus, identity("mlfo"), keys, CONTROL_PIPELINE)
+    pop3 = ControlPlane(responder_bus, identity("pop3"), keys, CONTROL_PIPELINE)
+    plain_subject = f"bench.control.{CONTROL_PIPELINE}.plain"
+    sealed_subject = f"secmas.verify.{CONTROL_PIPELINE}.pop3"
+
+    async def sealed_echo(opened: Opened) -> bytes:
+        return opened.payload
+
+    await responder_bus.subscribe(plain_subject, echo)
+    await pop3.serve(sealed_subject, sealed_echo)
+    await responder_bus.flush()
+    ways: dict[str, Callable[[bytes], Awaitable[bytes]]] = {
+        "clear": lambda p: requester_bus.request(plain_subject, p, timeout=5),
+        "sealed": lambda p: mlfo.request(sealed_subject, "pop3", p, 5.0),
+    }
+    rows = []
+    per_block = max(1, n // blocks)
+    try:
+        for kind, payload in payloads.items():
+            for way in ways.values():
+                for _ in range(max(20, n // 20)):
+                    assert await way(payload) == payload
+            samples: dict[str, list[float]] = {w: [] for w in ways}
+            for block in range(blocks):
+                order = list(ways) if block % 2 == 0 else list(reversed(ways))
+                for name in order:
+                    for _ in range(per_block):
+                        began = time.perf_counter_ns()
+                        await ways[name](payload)
+                        samples[name].append((time.perf_counter_ns() - began) / 1000)
+            clear_p50 = percentile(samples["clear"], 0.5)
+            for name, taken in samples.items():
+                rows.append(
+                    {
+                        "message": kind,
+                        "payload_bytes": len(payload),
+                        "control_plane": name,
+                        "p50_us": percentile(taken, 0.5),
+                        "p99_us": percentile(taken, 0.99),
+                        "requests": len(taken),
+                        "p50_ratio_to_clear": percentile(taken, 0.5) / clear_p50,
+                    }
+                )
+        assert sum(mlfo.stats.dropped.values()) == 0 == sum(pop3.stats.dropped.values())
+    finally:
+        await mlfo.close()
+        await pop3.close()
+        for bus in {id(requester_bus): requester_bus, id(responder_bus): responder_bus}.values():
+            await bus.close()
+    return rows
+
+
+def plot_control(section: dict[str, Any], path: Path) -> None:
+    """Seal + open per message kind, and request/reply p50 sealed against clear."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (cost, latency) = plt.subplots(1, 2, figsize=(13, 4.8))
+    rows = section["envelopes"]
+    xs = range(len(rows))
+    cost.bar([x - 0.2 for x in xs], [r["sealed_seal_open_us"] for r in rows], 0.4, label="sealed")
+    cost.bar([x + 0.2 for x in xs], [r["plain_copy_us"] for r in rows], 0.4, label="clear (copy)")
+    cost.set_xticks(list(xs), [f"{r['message']}\n{r['payload_bytes']} B" for r in rows])
+    cost.set_yscale("log")
+    cost.set_ylabel("µs per message, seal + open")
+    cost.set_title("Envelope between identity keys vs clear")
+    cost.legend()
+    cells = sorted({(r["transport"], r["message"]) for r in section["request_latency"]})
+    for i, plane in enumerate(("clear", "sealed")):
+        p50 = {
+            (r["transport"], r["message"]): r["p50_us"]
+            for r in section["request_latency"]
+            if r["control_plane"] == plane
+        }
+        latency.bar(
+            [j + (i - 0.5) * 0.4 for j in range(len(cells))],
+            [p50[c] for c in cells],
+            0.4,
+            label=plane,
+        )
+    latency.set_xticks(range(len(cells)), [f"{t}\n{m}" for t, m in cells])
+    latency.set_ylabel("request/reply p50, µs")
+    latency.set_title("ControlPlane.request vs bus.request")
+    latency.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def control_section(batch: int, repeat: int, n: int, blocks: int) -> dict[str, Any]:
+    """Section 6: measured, printed; its entry of channel.json."""
+    load_before = os.getloadavg()
+    messages = control_messages()
+    envelopes = envelope_costs(messages, max(50, batch // 20), repeat)
+    verdict = verdict_costs(max(50, batch // 10), repeat)
+    first = first_contact_us(repeat)
+    payloads = {k: messages[k] for k in ("challenge", "evidence")}
+    requests = max(200, n // 5)
+
+    async def memory_pair() -> tuple[Bus, Bus]:
+        bus = MemoryBus()
+        return bus, bus
+
+    latency = []
+    for row in asyncio.run(control_latency(memory_pair, payloads, requests, blocks)):
+        latency.append({"transport": "memory", **row})
+    with NatsServer() as server:
+
+        async def nats_pair() -> tuple[Bus, Bus]:
+            return (
+                await NatsBus.connect(server.url, name="mlfo"),
+                await NatsBus.connect(server.url, name="pop3"),
+            )
+
+        for row in asyncio.run(control_latency(nats_pair, payloads, requests, blocks)):
+            latency.append({"transport": "nats", **row})
+    print("(6) control plane: envelope seal + open vs a plaintext copy, µs per message")
+    print(f"  {'message':>10} {'bytes':>7} {'frame':>7} {'sealed':>8} {'clear':>7}")
+    for row in envelopes:
+        print(
+            f"  {row['message']:>10} {row['payload_bytes']:7} {row['frame_bytes']:7}"
+            f" {row['sealed_seal_open_us']:8.1f} {row['plain_copy_us']:7.2f}"
+        )
+    print(
+        f"  first contact (X25519 + HKDF) {first:.1f} µs; verdict sign "
+        f"{verdict['sign_us']:.1f} µs, verify {verdict['verify_us']:.1f} µs"
+    )
+    print(f"  {'transport':>9} {'message':>10} {'plane':>7} {'p50 µs':>8} {'p99 µs':>8} {'x':>6}")
+    for row in latency:
+        print(
+            f"  {row['transport']:>9} {row['message']:>10} {row['control_plane']:>7}"
+            f" {row['p50_us']:8.0f} {row['p99_us']:8.0f} {row['p50_ratio_to_clear']:6.2f}"
+        )
+    section = {
+        "what": (
+            "the trust layer's control plane: envelope seal + open per message kind against "
+            "a plaintext copy; first contact with a peer; verdict signing and checking; "
+            "request/reply ControlPlane.request (sealed, reply awaited on its own inbox) "
+            "against bus.request (in clear, as before) to an echo, MemoryBus and NATS"
+        ),
+        "load_average_1_5_15_min": {"before": load_before, "after": os.getloadavg()},
+        "envelopes": envelopes,
+        "first_contact_us": first,
+        "verdict": verdict,
+        "request_latency": latency,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    plot_control(section, RESULTS / "control_plane.png")
+    return section
+
+
 def nats_server_version() -> str:
     binary = find_nats_server()
     if binary is None:
@@ -1165,6 +1440,11 @@ def main() -> None:
         action="store_true",
         help="sections 4-5 only (pairwise keys, rotation), updated in channel.json",
     )
+    parser.add_argument(
+        "--control-only",
+        action="store_true",
+        help="section 6 only (the sealed control plane), updated in channel.json",
+    )
     parser.add_argument("--echo", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo:  # the responder process of the nats-process transport
@@ -1174,6 +1454,13 @@ def main() -> None:
         (500, 5, 500, 5, 10) if args.quick else (5000, 15, 5000, 20, 30)
     )
     began, load_before = time.perf_counter(), os.getloadavg()
+    if args.control_only:
+        path = RESULTS / "channel.json"
+        result = json.loads(path.read_text()) if path.exists() else {"benchmark": "channel"}
+        result["control_plane"] = control_section(batch, repeat, n, blocks)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        return
     keys = keys_sections(batch, repeat)
     if args.keys_only:
         path = RESULTS / "channel.json"
@@ -1203,7 +1490,8 @@ def main() -> None:
             f"or a NatsBus each, plain or each behind a SecureBus ({AUCTION_CIPHER}), on a "
             f"ScaledClock x{CLOCK_SPEED:g}; "
             "(4) pairwise link keys and signed group frames against one pipeline secret; "
-            "(5) frames lost across a key rotation under load, one phase against two"
+            "(5) frames lost across a key rotation under load, one phase against two; "
+            "(6) the trust layer's sealed control plane against the clear one it replaced"
         ),
         "targets": {
             "seal_open": {
@@ -1235,6 +1523,7 @@ def main() -> None:
             "ratios": ratios,
         },
         **keys,
+        "control_plane": control_section(batch, repeat, n, blocks),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "channel.json").write_text(json.dumps(result, indent=2) + "\n")
