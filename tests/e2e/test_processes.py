@@ -64,7 +64,7 @@ def test_processes_reach_the_in_process_outcome(tmp_path: Path) -> None:
     assert strategy(run) == strategy(in_process())
     assert kinds(run) == kinds(in_process())
     trust = run["trust"]
-    assert trust["ledger"].startswith("http://127.0.0.1:")
+    assert trust["ledger"].startswith("https://127.0.0.1:")  # JSON-RPC over TLS
     assert [e["kind"] for e in trust["attestations"][:6]] == ["initial"] + ["mutual"] * 5
     assert all(e["result"] == "pass" for e in trust["attestations"])
     assert all(a["trusted"] and a["heartbeats"] > 0 for a in trust["agents"].values())

@@ -7,11 +7,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +35,7 @@ from secmas.ledger import (
     pipeline_id,
 )
 from secmas.ledger.rpcserver import MAX_BODY_BYTES, LedgerServer
+from secmas.transport.tls import issue_run_pki
 
 PID = pipeline_id("pipeline-rpc")
 FUNDING_WEI = 10**17
@@ -363,3 +366,20 @@ def test_stop_closes_kept_alive_connections_and_frees_the_port() -> None:
     server.stop()  # idempotent
     with LedgerServer(port=server.port) as again:  # the port is free
         assert again.url == server.url
+
+
+def test_https_with_the_runs_ca(tmp_path: Path) -> None:
+    """The server speaks TLS with a certificate of its own CA; a client that checks it
+    against that CA works, one that trusts only the system's CAs is refused, and a
+    client that never completes a handshake holds up nobody."""
+    tls = issue_run_pki(tmp_path / "pki", ["ledger"])["ledger"]
+    with LedgerServer(port=0, cert_file=tls.cert_file, key_file=tls.key_file) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        with socket.create_connection((server.host, server.port)):  # silent, no handshake
+            keys = {"mlfo_key": server.mlfo_key, "secaas_key": server.secaas_key}
+            ledger = connect(server.url, ca_file=tls.ca_file, timeout_s=5, **keys)
+            assert ledger.deploy().registry.address.startswith("0x")
+        with pytest.raises(LedgerUnavailable, match="SSL"):
+            connect(server.url, timeout_s=5, **keys).deploy()
+    with pytest.raises(ValueError, match="ledger certificate"):
+        LedgerServer(port=0, cert_file=tmp_path / "missing.pem", key_file=tls.key_file)

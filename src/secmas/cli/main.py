@@ -868,12 +868,17 @@ def agent(
     bus_nkey: Annotated[
         Path | None, typer.Option("--bus-nkey", help="this agent's nkey seed file (mode 0600)")
     ] = None,
+    ledger_ca: Annotated[
+        Path | None,
+        typer.Option("--ledger-ca", help="CA (PEM) the https:// ledger's certificate chains to"),
+    ] = None,
 ) -> None:
     """Run one agent as its own process: join the pipeline, get attested and keyed, then
     take part in auctions until the MLFO stops it. Bus credentials of a URL may come in
     the environment variable SECMAS_BUS_AUTH instead of on the command line."""
     address = parse_bus(bus)
     check_ca(bus_ca)
+    check_ca(ledger_ca, "--ledger-ca")
     check_seed(bus_nkey)
     path = scenario or default_scenario_path()
     loaded = _load(path)
@@ -894,6 +899,7 @@ def agent(
         bus_ca=bus_ca,
         bus_nkey=bus_nkey,
         bus_auth=address.userinfo,
+        ledger_ca=ledger_ca,
     )
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {pop} %(levelname)s %(message)s")
     try:

@@ -9,6 +9,7 @@ node's first two unlocked accounts (Hardhat's prefunded ones).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -152,9 +153,11 @@ def connect(
     mlfo_key: bytes | str | None = None,
     secaas_key: bytes | str | None = None,
     timeout_s: float = 10.0,
+    ca_file: Path | None = None,
 ) -> Ledger:
     """A ledger on the in-process EVM (`url` None or "memory") or on the JSON-RPC node at
-    `url` (http:// or https://). Without keys, the in-process chain uses two fixed funded
+    `url` (http:// or https://; an https node's certificate is checked against `ca_file`,
+    or the system's trust store). Without keys, the in-process chain uses two fixed funded
     test keys and a node its first two unlocked accounts (one only: it is both)."""
     if url is None or url == MEMORY:
         mlfo, secaas = memory_accounts(mlfo_key, secaas_key)
@@ -163,7 +166,10 @@ def connect(
     mlfo, secaas = _local(mlfo_key), _local(secaas_key)
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"ledger URL must be 'memory' or http(s)://…, got {url!r}")
-    chain = Chain(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout_s})), url)
+    request: dict[str, Any] = {"timeout": timeout_s}
+    if ca_file is not None:
+        request["verify"] = str(ca_file)
+    chain = Chain(Web3(Web3.HTTPProvider(url, request_kwargs=request)), url)
     if mlfo is not None and secaas is not None:
         return Ledger(chain, mlfo, secaas)
     unlocked = chain.node_accounts()

@@ -11,6 +11,11 @@ signs for them, like Hardhat for its prefunded accounts). Their keys are eth-tes
 well-known test keys: anyone who can reach the port can act as either, which is why the
 server listens on the loopback interface unless told otherwise.
 
+Given a certificate and its key (`cert_file`, `key_file`: PEM), the server speaks HTTPS
+(TLS ≥ 1.2, the handshake in each connection's own thread, so a client that never
+completes one holds up nobody) and its `url` is `https://…`; clients check it with
+`connect(url, ca_file=…)`.
+
 Requests go through web3's `EthereumTesterProvider` (with its request and result formatting,
 as in-process) one at a time, under a lock: eth-tester is not thread-safe. Results are
 written the way nodes write them (quantities as hex strings), and reverts the way Geth and
@@ -27,11 +32,13 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -404,11 +411,23 @@ class _HttpServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], endpoint: JsonRpcEndpoint) -> None:
+    def __init__(
+        self, address: tuple[str, int], endpoint: JsonRpcEndpoint, tls: ssl.SSLContext | None
+    ) -> None:
         self.endpoint = endpoint
+        self.tls = tls
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept; with TLS, the handshake happens later, in the connection's thread."""
+        connection, address = self.socket.accept()
+        if self.tls is not None:
+            connection = self.tls.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -436,6 +455,17 @@ class _HttpServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+def _server_context(cert_file: Path, key_file: Path | None) -> ssl.SSLContext:
+    """TLS ≥ 1.2 with the server's certificate chain and key (ValueError naming the file)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(cert_file), None if key_file is None else str(key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"ledger certificate {cert_file}: {exc}") from None
+    return context
+
+
 class LedgerServer:
     """A fresh in-process chain served over HTTP JSON-RPC at `url` while started.
 
@@ -443,9 +473,17 @@ class LedgerServer:
     (port in use, no such host). The chain lives as long as the object: stopping and
     starting again serves the same ledger."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self._tls = None if cert_file is None else _server_context(cert_file, key_file)
         self.mlfo, self.secaas = memory_accounts()
         self._endpoint = JsonRpcEndpoint(memory_provider(self.mlfo, self.secaas))
         self._httpd: _HttpServer | None = None
@@ -453,8 +491,9 @@ class LedgerServer:
 
     @property
     def url(self) -> str:
-        """`http://HOST:PORT`, with the port actually bound once started."""
-        return f"http://{self.host}:{self.port}"
+        """`http(s)://HOST:PORT`, with the port actually bound once started."""
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def mlfo_key(self) -> str:
@@ -476,7 +515,7 @@ class LedgerServer:
         """Binds and serves from a background thread; returns at once."""
         if self._httpd is not None:
             raise RuntimeError(f"ledger server already serving at {self.url}")
-        self._httpd = _HttpServer((self.host, self.port), self._endpoint)
+        self._httpd = _HttpServer((self.host, self.port), self._endpoint, self._tls)
         self.port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,

@@ -128,6 +128,8 @@ class AgentConfig:
     bus_nkey: Path | None = None
     """This agent's nkey seed file (mode 0600)."""
     bus_auth: str | None = field(default=None, repr=False)
+    ledger_ca: Path | None = None
+    """The CA the ledger's HTTPS certificate chains to."""
     """Credentials for the bus servers (`user:password` or a token), from the environment."""
 
 
@@ -256,7 +258,8 @@ class AgentProcess:
             raise EnrolmentError(f"the MLFO refused {cfg.pop}: {answer['error']}")
         welcome = await asyncio.wait_for(welcomed, cfg.join_timeout)
         assert cfg.ledger is not None
-        ledger = connect(cfg.ledger, mlfo_key=bytes(account.key), secaas_key=bytes(account.key))
+        key = bytes(account.key)
+        ledger = connect(cfg.ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca)
         contracts = ledger.attach(welcome["registry"], welcome["secret_store"])
         self.registry, self.store = contracts.registry, contracts.secret_store
         peers = await asyncio.to_thread(peers_from_registry, contracts.registry, cfg.pipeline)

@@ -42,6 +42,8 @@ class AgentLaunch:
     bus_nkey: Path | None = None
     """The agent's nkey seed file: its path goes on the command line, never the seed."""
     bus_auth: str | None = field(default=None, repr=False)
+    ledger_ca: Path | None = None
+    """The CA of the ledger's HTTPS certificate (a path: public)."""
     enrolment: Path | None = None
     """The file holding the agent's one-time enrolment credential (its path goes in the
     environment, `SECMAS_ENROLMENT`; the agent removes the file once read)."""
@@ -58,6 +60,8 @@ class AgentLaunch:
             argv += ["--tamper-at", str(self.tamper_at)]
         if self.bus_ca is not None:
             argv += ["--bus-ca", str(self.bus_ca)]
+        if self.ledger_ca is not None:
+            argv += ["--ledger-ca", str(self.ledger_ca)]
         if self.bus_nkey is not None:
             argv += ["--bus-nkey", str(self.bus_nkey)]
         return argv

@@ -57,6 +57,7 @@ from secmas.transport.address import BusAddress, redact_userinfo
 from secmas.transport.broker import NatsServer
 from secmas.transport.bus import Bus, BusClosed
 from secmas.transport.channel import SecureBus
+from secmas.transport.tls import issue_run_pki
 from secmas.trust.chain import (
     AttestationChain,
     ChainEntry,
@@ -78,6 +79,9 @@ from secmas.trust.verification import RemoteVerifier
 from secmas.trust.view import TrustView
 
 logger = logging.getLogger(__name__)
+
+LEDGER_FOLDER = "ledger-tls"
+"""Where a run keeps its ledger server's certificate (its key removed when the run ends)."""
 
 Progress = Callable[[float, float], None]
 
@@ -102,6 +106,8 @@ class Driver:
     journal: Journal = field(default_factory=Journal)
     iml: IMLDriver | None = None
     """Where the agents run (default: `LocalProcesses` on this machine)."""
+    ledger_ca: Path | None = None
+    """The CA the ledger's HTTPS certificate chains to (None: plain HTTP or system CAs)."""
     killed: dict[str, float] = field(default_factory=dict)
     joined: dict[str, Peer] = field(default_factory=dict)
     ready: set[str] = field(default_factory=set)
@@ -219,6 +225,7 @@ class Driver:
                 bus_nkey=bus.nkey(pop),
                 bus_auth=bus.address.userinfo,
                 enrolment=enrolment,
+                ledger_ca=self.ledger_ca,
             )
             self.iml.start(launch)
         if security.enabled:
@@ -308,7 +315,9 @@ class Driver:
         in one transaction, and the attestation plan."""
         security = self.scenario.security
         mlfo_key, secaas_key = self.ledger_keys or (None, None)
-        ledger = connect(self.ledger_url, mlfo_key=mlfo_key, secaas_key=secaas_key)
+        ledger = connect(
+            self.ledger_url, mlfo_key=mlfo_key, secaas_key=secaas_key, ca_file=self.ledger_ca
+        )
         contracts = ledger.deploy()
         self.contracts = contracts
         members = [self.joined[p] for p in self.pops]
@@ -565,10 +574,14 @@ async def operate_processes(
             await asyncio.to_thread(server.start)
             bus = replace(run_bus.access, address=BusAddress.parse(server.url))
         assert bus is not None
-        ledger_url, keys = None, None
+        ledger_url, keys, ledger_ca = None, None, None
         if scenario.security.enabled:
             if scenario.security.ledger == "memory":
-                ledger_server = LedgerServer(port=0).start()
+                ledger_tls = issue_run_pki(workdir / LEDGER_FOLDER, ["ledger"])["ledger"]
+                ledger_ca = ledger_tls.ca_file  # the JSON-RPC calls go over HTTPS
+                ledger_server = LedgerServer(
+                    port=0, cert_file=ledger_tls.cert_file, key_file=ledger_tls.key_file
+                ).start()
                 ledger_url = ledger_server.url
                 keys = (ledger_server.mlfo_key, ledger_server.secaas_key)
             else:
@@ -586,6 +599,7 @@ async def operate_processes(
             steps,
             tamper=dict(tamper or {}),
             iml=iml,
+            ledger_ca=ledger_ca,
         )
         try:
             vni = vni_of(driver.name, scenario.security)
@@ -620,6 +634,7 @@ async def operate_processes(
     finally:
         if ledger_server is not None:
             ledger_server.stop()
+            discard_secrets(workdir / LEDGER_FOLDER)
         if server is not None:
             await asyncio.to_thread(server.stop)
         if run_bus is not None:

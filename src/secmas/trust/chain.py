@@ -72,6 +72,12 @@ VERIFIER_PAUSES = (0.5, 1.0, 2.0, 4.0)
 broker restarted and its client is not back yet) is asked again rather than replaced."""
 
 
+def challenge_lifetime(timeout: float) -> float:
+    """How long a challenge stays answerable: every try `_retried` makes and its pauses,
+    so that evidence an attester slow to measure sends on the last try is not stale."""
+    return 4 * timeout + sum(UNREACHABLE_PAUSES)
+
+
 async def _retried(call: Callable[[float], Awaitable[Any]], timeout: float, what: str) -> Any:
     """`call(timeout)`, asked again after each of UNREACHABLE_PAUSES when it times out or
     finds nobody; the last try waits twice as long. Raises what the last try raised."""
@@ -232,7 +238,7 @@ class VerifierRole:
     verifier: Verifier = field(init=False)
 
     def __post_init__(self) -> None:
-        self.verifier = Verifier(self.identity.name, max_age=2 * self.timeout)
+        self.verifier = Verifier(self.identity.name, max_age=challenge_lifetime(self.timeout))
 
     async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict:
         """Attest the open step's measured agent; `peers` maps addresses to members."""
@@ -343,7 +349,7 @@ class AttestationChain:
     entries: list[ChainEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._secaas_verifier = Verifier(SECAAS, max_age=2 * self.timeout)
+        self._secaas_verifier = Verifier(SECAAS, max_age=challenge_lifetime(self.timeout))
         self._pid = pipeline_id(self.pipeline)
 
     @property

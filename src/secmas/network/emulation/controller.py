@@ -103,6 +103,8 @@ class EmulatedController:
         self._step = step_seconds
         self._scale = self.plan.scale
         self._times: list[float] = []
+        self._slots = 0
+        """Step slots of the clock the destination history covers."""
         self._snapshots: dict[str, list[Snapshot]] = {node: [] for node in self.plan.routers}
         self._destinations: dict[str, dict[str, list[float]]] = {n: {} for n in self.plan.routers}
         self._truth: dict[str, FlowCount] = {}
@@ -178,15 +180,19 @@ class EmulatedController:
         attack, attack_packets = moved(("attack_in",), truth, self._truth)
         offered_attack, _ = moved(("attack",), groups, self._groups)
         offered_legit, _ = moved(("legit",), groups, self._groups)
+        # one history entry per step slot of the clock, as the simulator keeps, so that a
+        # VNF finds time t at index t / step even when a sample came late: a late sample's
+        # rate stands for every slot it covers
+        slots = max(1, round(now / self._step) - self._slots)
+        self._slots += slots
         for node in self.plan.routers:
             rates: dict[str, float] = {}
             for key, count in self._flow_deltas(node, 1).items():
                 rates[key[1]] = rates.get(key[1], 0.0) + count.bytes / unit
             history = self._destinations[node]
-            steps = len(self._times) - 1
             for dst in set(history) | set(rates):
-                series = history.setdefault(dst, [0.0] * steps)
-                series.append(rates.get(dst, 0.0))
+                series = history.setdefault(dst, [0.0] * (self._slots - slots))
+                series += [rates.get(dst, 0.0)] * slots
         self.telemetry.append(
             Telemetry(
                 t=start,
