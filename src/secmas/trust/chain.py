@@ -174,14 +174,14 @@ async def challenge_over_bus(
 ) -> Evidence | Appraisal:
     """Challenge `measured` with `nonce`, sealed: its evidence, or a failed appraisal when
     no well-formed evidence comes back from it within `timeout` seconds."""
-    challenge = verifier.challenge(measured, nonce)
     subject = attest_subject(control.pipeline, measured)
+
+    async def ask(wait: float) -> bytes:
+        challenge = verifier.challenge(measured, nonce)  # issued anew: fresh on every try
+        return await control.request(subject, measured, challenge.encode(), wait)
+
     try:
-        answer = await _retried(
-            lambda t: control.request(subject, measured, challenge.encode(), t),
-            timeout,
-            f"attester {measured}",
-        )
+        answer = await _retried(ask, timeout, f"attester {measured}")
         return Evidence.decode(answer)
     except (TimeoutError, BusClosed, LookupError) as exc:
         reason = f"no evidence from {measured} ({type(exc).__name__})"
