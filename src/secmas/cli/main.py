@@ -351,7 +351,7 @@ def _execute(
                 loops += defence.loops if defence is not None else []
                 if live is not None:
                     loops.append(live.loop(loops))
-                work = _operate_on_engine(scenario, folder, progress, steps, loops)
+                work = _operate_on_engine(scenario, folder, progress, steps, loops, mode.tamper)
             result = asyncio.run(work)
     except RunError as exc:
         errors.print(f"[red]error[/] {exc}", highlight=False)
@@ -417,7 +417,12 @@ def _execute(
 
 
 def _operate_on_engine(
-    scenario: Scenario, folder: Path, progress: Any, steps: Any, loops: list[Any]
+    scenario: Scenario,
+    folder: Path,
+    progress: Any,
+    steps: Any,
+    loops: list[Any],
+    tamper: dict[str, float] | None = None,
 ) -> Any:
     """The operate coroutine of the scenario's data-plane engine."""
     from secmas.pipeline.operate import operate
@@ -432,7 +437,7 @@ def _operate_on_engine(
         return operate_emulated(
             scenario, progress=progress, steps=steps, loops=loops, workdir=folder / "emulation"
         )
-    return operate(scenario, progress=progress, steps=steps, loops=loops)
+    return operate(scenario, progress=progress, steps=steps, loops=loops, tamper=tamper)
 
 
 def _ssla_manager(
@@ -824,8 +829,9 @@ TAMPER_AT = 5.0
 def _distribution(
     scenario: Scenario, processes: bool, bus: BusAccess | None, speed: float, tamper: str | None
 ) -> Distribution:
-    """How to run, checked: `--tamper` needs a PoP of the scenario, attestation to catch
-    it, and the agent in a process of its own (in one process all agents share code)."""
+    """How to run, checked: `--tamper` needs a PoP of the scenario and attestation to catch
+    it (in one process the implant is bound on that agent's object, with --processes it
+    patches that agent process's code)."""
     if tamper is None:
         return Distribution(processes, bus, speed)
     if tamper not in {p.id for p in scenario.pops}:
@@ -834,9 +840,7 @@ def _distribution(
     if not scenario.security.enabled:
         errors.print("[red]error[/] --tamper with --insecure: nothing would detect it")
         raise typer.Exit(BAD_INPUT)
-    if not processes:
-        console.print(f"[dim]--tamper: agents run as processes so only {tamper} is patched[/]")
-    return Distribution(True, bus, speed, {tamper: TAMPER_AT})
+    return Distribution(processes, bus, speed, {tamper: TAMPER_AT})
 
 
 @app.command("agent")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from secmas.agents.auction import AuctionSettings
@@ -23,8 +23,10 @@ from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.errors import check_runnable
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.secure import SecurePipeline, vni_of
+from secmas.pipeline.tamper import infect_agent
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
+from secmas.trust.image import RuntimeImage
 
 Progress = Callable[[float, float], None]
 """Told (simulated now, duration) after every step."""
@@ -123,13 +125,15 @@ async def operate(
     until: float | None = None,
     steps: Told | None = None,
     loops: Sequence[StepLoop] = (),
+    tamper: Mapping[str, float] | None = None,
 ) -> OperateResult:
     """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus.
 
     Unless the scenario turns security off, the agents are first wrapped, registered,
     attested and keyed (`SecurePipeline`), only attested agents take part in auctions, and
     mutual attestation goes on in the background. `steps` is told each bring-up step;
-    `loops` run after every step (closed loops of `secmas.analytics`).
+    `loops` run after every step (closed loops of `secmas.analytics`); `tamper` maps PoPs
+    to the simulated second their agent object is patched in memory (`--tamper`).
     """
     check_runnable(scenario)
     started = time.perf_counter()
@@ -152,10 +156,13 @@ async def operate(
         PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
         for pop in world.directory
     ]
+    if secure is not None:
+        _watch_agents(secure, agents)
     for agent in agents:
         await agent.start()
     for loop in loops:
         await loop.start(agents)
+    infections = dict(tamper or {})
     capacity = CapacityCheck()
     duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
     try:
@@ -163,6 +170,9 @@ async def operate(
             plane.step()
             await drive_clock(clock, plane.now)
             for agent in agents:
+                if infections.get(agent.pop, float("inf")) <= plane.now:
+                    infect_agent(agent)
+                    del infections[agent.pop]
                 await agent.observe()
             await settle()
             for loop in loops:
@@ -190,6 +200,18 @@ async def operate(
         workflow=flow.to_json(),
         analytics=_merged([loop.report() for loop in loops]),
     )
+
+
+def _watch_agents(secure: SecurePipeline, agents: Sequence[PoPAgent]) -> None:
+    """Each agent's attester also measures its own agent object (instance attributes): in
+    one process all agents share the code, so only their objects tell an infected agent
+    from the others."""
+    for agent in agents:
+        member = secure.members[agent.pop]
+        if isinstance(member.image.runtime, RuntimeImage):
+            own = replace(member.image.runtime, watched=[])
+            own.watch(agent)
+            member.endpoint.measure = own.measure
 
 
 def _merged(reports: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -8,13 +8,16 @@ behaves as before; only its runtime measurement (the live code objects of its mo
 reveals the change, so the next mutual-attestation step that measures it fails, and it
 is revoked and excluded from auctions.
 
-Only meaningful where the agent has a process of its own: in one process every agent
-runs the same code, so the CLI runs `--tamper` with the process driver.
+Where the agent has a process of its own, `infect` patches the class's code. In one
+process every agent runs the same code, so `infect_agent` binds the implant on the one
+agent object instead; its attester, which measures its own agent object's attributes
+(`RuntimeImage.watch`), reveals it.
 """
 
 from __future__ import annotations
 
 import logging
+import types
 from typing import Any
 
 from secmas.agents.ddos.agent import PoPAgent
@@ -35,6 +38,14 @@ def _implant(self: Any, action: str, detail: str) -> None:
     drop = __import__("secmas.pipeline.tamper", fromlist=["EXFILTRATED"])
     drop.EXFILTRATED.append((action, detail))
     self.world.journal.action(ActionEvent(self.world.clock.now(), self.pop, action, detail))
+
+
+def infect_agent(agent: PoPAgent) -> str:
+    """Bind the implant on one agent object (its class untouched); returns what was
+    patched."""
+    agent._act = types.MethodType(_implant, agent)  # type: ignore[method-assign]
+    logger.warning("infected in memory: %s of %s", TARGET, agent.pop)
+    return f"{TARGET} of {agent.pop}"
 
 
 def infect() -> str:
