@@ -253,7 +253,7 @@ class GoalBoard:
             self.malformed += 1
             logger.warning("%s: dropped a notice: %s", self.me, exc)
             return
-        if by == self.me or not self._admitted(by):
+        if by == self.me or not self._admitted(by) or not self._self_admitted():
             return
         if agent == self.me:
             if state == "gone":  # a watcher lost this agent: it is here
@@ -266,9 +266,15 @@ class GoalBoard:
     def _admitted(self, agent: str) -> bool:
         return self.admits is None or agent == self.me or self.admits(agent)
 
+    def _self_admitted(self) -> bool:
+        return self.admits is None or self.admits(self.me)
+
     def check(self) -> None:
         """After a live round: find the agents gone since the last one (revoked ones
-        among all, silent ones among those watched), and adopt what is this agent's."""
+        among all, silent ones among those watched), and adopt what is this agent's. An
+        agent that is itself no longer admitted hears nobody and takes nothing over."""
+        if not self._self_admitted():
+            return
         watched = set(self.watched())
         for agent in self.directory:
             if agent == self.me:
