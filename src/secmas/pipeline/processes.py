@@ -73,6 +73,7 @@ from secmas.trust.epochs import EpochPush, Recipient, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import LivenessMonitor
+from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.verification import RemoteVerifier
@@ -122,6 +123,8 @@ class Driver:
     rotations: list[Rotation] = field(default_factory=list)
     secure: Bus | None = None
     liveness: LivenessMonitor | None = None
+    external: ExternalAttestation | None = None
+    """The host measurer: each agent process measured from outside (issue 21 item 1)."""
     secaas: AgentIdentity = field(default_factory=lambda: AgentIdentity.generate(SECAAS))
     directory: dict[str, PeerKeys] = field(default_factory=dict)
     """Public keys of the MLFO, SECaaS and every enrolled agent, by name."""
@@ -284,6 +287,7 @@ class Driver:
                 },
             )
             self._build_chain(ledger, members, image)
+            await asyncio.to_thread(self._measure_from_outside, image)
             plan = security.attestation.plan or tuple(self.pops)
             await flow.step(
                 "9-12",
@@ -498,6 +502,21 @@ class Driver:
                 logger.warning("no final state from %s: %s", pop, exc)
         return states
 
+    def _measure_from_outside(self, image: WrappedImage) -> None:
+        """Start this host's measurer (own process, own key) and have the chain consult it
+        before acting on a pass; only where the IML driver knows the agents' processes."""
+        pids = self.iml.describe().get("pids")
+        if not pids or self.chain is None:
+            return
+        secaas = Ed25519PrivateKey.generate()  # signs this host's platform reference
+        self.external = ExternalAttestation.start(None, secaas, image.manifest)
+        self.external.pids.update(pids)
+        self.chain.external = self.external.check
+
+    def stop_measurer(self) -> None:
+        if self.external is not None:
+            self.external.stop()
+
     def trust_report(self, states: Mapping[str, dict[str, Any]], now: float) -> dict[str, Any]:
         assert self.chain is not None and self.contracts is not None
         security = self.scenario.security
@@ -527,6 +546,7 @@ class Driver:
                 for p in self.pushes
             ],
             "rotations": [r.to_json() for r in self.rotations],
+            "external_measurement": None if self.external is None else self.external.report(),
             "silent_agents": (
                 self.liveness.silent(now, 3 * security.heartbeat) if self.liveness else []
             ),
@@ -609,6 +629,7 @@ async def operate_processes(
             states = await driver.collect()
         finally:
             driver.iml.stop_all()
+            driver.stop_measurer()
             driver.discard_credentials()
             await raw.close()
         infra = Infrastructure.from_scenario(scenario)

@@ -33,7 +33,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from secmas.ledger.chain import Receipt
@@ -56,6 +56,7 @@ from secmas.trust.attestation import (
 from secmas.trust.control import SECAAS, ControlPlane
 from secmas.trust.envelope import Opened
 from secmas.trust.identity import AgentIdentity
+from secmas.trust.measurer import MeasurerAppraisal
 from secmas.trust.sealing import SealError, open_sealed, seal
 from secmas.trust.view import TrustView
 
@@ -325,6 +326,10 @@ class ChainEntry:
 
 
 Revoked = Callable[[Peer, str], Awaitable[None]]
+
+ExternalCheck = Callable[[str], Awaitable[MeasurerAppraisal]]
+"""The host measurer's verdict on an agent's process, from a party the agent cannot
+answer for (`secmas.trust.measurer_service.ExternalAttestation.check`)."""
 """Told after the MLFO revoked an agent (with the reason): e.g. push a new key epoch."""
 
 
@@ -347,6 +352,8 @@ class AttestationChain:
     offload: Offload = asyncio.to_thread
     on_revoke: Revoked | None = None
     entries: list[ChainEntry] = field(default_factory=list)
+    external: ExternalCheck | None = None
+    """Consulted before a pass is acted on: a failed external measurement revokes too."""
 
     def __post_init__(self) -> None:
         self._secaas_verifier = Verifier(SECAAS, max_age=challenge_lifetime(self.timeout))
@@ -503,6 +510,11 @@ class AttestationChain:
         if not appraisal.passed and appraisal.measurement is not None:
             full = self.expected[measured.name].measurement
             differing = tuple(appraisal.measurement.differing(full))
+        if appraisal.passed and self.external is not None:
+            outside = await self.external(measured.name)
+            if not outside.passed:
+                reasons = tuple(f"external measurement: {r}" for r in outside.reasons[:5])
+                appraisal = replace(appraisal, passed=False, reasons=reasons)
         if appraisal.passed:
             self.view.trust(measured.name)
         else:

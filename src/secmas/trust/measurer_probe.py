@@ -44,6 +44,7 @@ import os
 import site
 import sys
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -400,12 +401,17 @@ def _memory_digest(fd: int, address: int, size: int) -> str:
 
 
 def platform_reference(
-    key: Ed25519PrivateKey, files: tuple[Path, ...] = (), digests: FileDigests | None = None
+    key: Ed25519PrivateKey,
+    files: tuple[Path, ...] = (),
+    digests: FileDigests | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> PlatformReference:
     """SECaaS's signed reference for this host: the interpreter, every file this (genuine)
     process maps, and `files` (native agents), by digest; the standard library, the
     install's site directories and the system library directories as trusted directories
-    (their other libraries are accepted, by path); the `.pth` files present now."""
+    (their other libraries are accepted, by path); the `.pth` files present now; and the
+    values of `RISKY_ENVIRONMENT` variables the deployment sets on purpose (default: those
+    of this process, which starts the agents)."""
     digests = digests or FileDigests()
     interpreter = Path(sys.executable).resolve()
     mapped = {
@@ -419,10 +425,13 @@ def platform_reference(
     for directory in _site_dirs():
         for pth in sorted(Path(directory).glob("*.pth")):
             hooks[str(pth)] = digests.file(pth)
+    if environment is None:
+        environment = {k: os.environ[k] for k in RISKY_ENVIRONMENT if k in os.environ}
     reference = PlatformReference(
         interpreter=digests.file(interpreter),
         files=listed,
         trusted_dirs=tuple(sorted(trusted)),
         hooks=hooks,
+        environment=dict(environment),
     )
     return reference.sign(key)

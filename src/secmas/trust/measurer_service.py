@@ -16,8 +16,10 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -128,12 +130,22 @@ class HostMeasurer:
 
     process: subprocess.Popen[bytes]
     client: MeasurerClient
+    private: Path | None = None
+    """A directory made for the key, socket and log (removed on `stop`)."""
 
     @classmethod
     def start(
-        cls, workdir: Path, name: str = "measurer", packages: Sequence[str] = ("secmas",)
+        cls,
+        workdir: Path | None = None,
+        name: str = "measurer",
+        packages: Sequence[str] = ("secmas",),
     ) -> HostMeasurer:
-        """A fresh key, then the service process; returns once it answers."""
+        """A fresh key, then the service process; returns once it answers. Without a
+        `workdir`, its files go to a new private directory (never a run's report folder:
+        the key is a secret)."""
+        private = None if workdir is not None else Path(tempfile.mkdtemp(prefix="secmas-measurer-"))
+        workdir = workdir or private
+        assert workdir is not None
         key = Ed25519PrivateKey.generate()
         key_file = workdir / f"{name}-ed25519.pem"
         save_private_key(key, key_file)
@@ -146,7 +158,7 @@ class HostMeasurer:
             process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        measurer = cls(process, MeasurerClient(socket, key.public_key()))
+        measurer = cls(process, MeasurerClient(socket, key.public_key()), private)
         measurer._wait_ready(socket)
         return measurer
 
@@ -168,6 +180,8 @@ class HostMeasurer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.private is not None:
+            shutil.rmtree(self.private, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -206,7 +220,7 @@ class ExternalAttestation:
     @classmethod
     def start(
         cls,
-        workdir: Path,
+        workdir: Path | None,
         secaas: Ed25519PrivateKey,
         manifest: ReferenceManifest,
         packages: Sequence[str] = ("secmas",),
