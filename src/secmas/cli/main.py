@@ -388,6 +388,8 @@ def _execute(
         _print_policy(report["policy"])
     print_adaptive(report)
     console.print(acceptance_table(accepted))
+    if report.get("emulation"):
+        _print_requests(report["emulation"])
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:
         paths = write_run(folder, report, result.journal, result.telemetry, window, result.scenario)
@@ -414,6 +416,17 @@ def _execute(
     if not accepted.passed:
         errors.print("[red]the attack was not mitigated: acceptance figures not met[/]")
         raise typer.Exit(FAILED_RUN)
+
+
+def _print_requests(emulation: dict[str, Any]) -> None:
+    """The emulated run's legitimate HTTP requests, phase by phase (real counts)."""
+    for window in emulation["requests"]:
+        share = "-" if window["success"] is None else f"{window['success']:.1%}"
+        console.print(
+            f"legitimate requests {window['phase']} ({window['start']:g}–{window['end']:g} s): "
+            f"{window['succeeded']}/{window['requests']} succeeded ({share}), "
+            f"{window['bytes_per_second'] / 1000:.1f} kB/s"
+        )
 
 
 def _operate_on_engine(

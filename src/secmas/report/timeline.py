@@ -1,4 +1,5 @@
-"""timeline.png: traffic from the switch to the server over time (as Figure 5.4)."""
+"""timeline.png: traffic from the switch to the server over time (as Figure 5.4), from the
+simulator's flows or, on the emulated engine, from real counters (scenario MB/s)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def plot_timeline(
         )
     ax.set_ylim(0, top)
     ax.set_xlim(0, t[-1] if t else 1)
-    ax.set_xlabel("simulated time (s)")
+    ax.set_xlabel("time (s): simulated, or wall time on the emulated engine")
     ax.set_ylabel("MB/s from the switch to the server")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
