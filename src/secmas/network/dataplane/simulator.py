@@ -58,18 +58,33 @@ _NONE = np.zeros(0, dtype=int)
 
 @dataclass(frozen=True, slots=True)
 class _Round:
-    """The hops of every flow at one distance from the server: the flow, the (flow, node)
-    pair a first visit of the node is counted in (-1 on a later visit), and the directed
-    link the flow leaves on (none at the server)."""
+    """The hops of every flow at one distance from the server, with what a step needs of
+    them precomputed: the flows, those visiting their node for the first time and the
+    (flow, node) pairs that visit is counted in, the distinct directed links the flows
+    leave on (`out`, none at the server) and each hop's position there (`slot`), and
+    which of those links other rounds meet too (`shared`, their `columns` in the table
+    of what each round offers them)."""
 
     flows: np.ndarray
-    pairs: np.ndarray
-    links: np.ndarray
+    first_flows: np.ndarray
+    first_pairs: np.ndarray
+    out: np.ndarray
+    slot: np.ndarray
+    shared: np.ndarray
+    columns: np.ndarray
 
-    @property
-    def first(self) -> np.ndarray:
-        """Positions of the hops that visit their node for the first time."""
-        return np.flatnonzero(self.pairs >= 0)
+    @classmethod
+    def of(
+        cls, flows: np.ndarray, pairs: np.ndarray, links: np.ndarray, column: np.ndarray
+    ) -> _Round:
+        """The round of these hops; `column` maps a link to its column, -1 if unshared."""
+        first = pairs >= 0
+        leaving = links >= 0
+        out, slot = np.unique(links[leaving], return_inverse=True)
+        shared = np.flatnonzero(column[out] >= 0)
+        return cls(
+            flows[leaving], flows[first], pairs[first], out, slot, shared, column[out[shared]]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +98,22 @@ class _Hops:
     pair: np.ndarray
     link: np.ndarray
 
-    def rounds(self) -> list[_Round]:
-        """The hops grouped by hops left; index 0 is the server."""
+    def rounds(self, column: np.ndarray) -> list[_Round]:
+        """The hops grouped by hops left; index 0 is the server. `column` maps a link met
+        in several rounds to its column in the offer table, others to -1."""
         n_rounds = int(self.left.max()) + 1 if self.left.size else 1
         order = np.argsort(self.left, kind="stable")
         bounds = np.searchsorted(self.left[order], np.arange(n_rounds + 1))
         return [
-            _Round(self.flow[chosen], self.pair[chosen], self.link[chosen])
+            _Round.of(self.flow[chosen], self.pair[chosen], self.link[chosen], column)
             for chosen in (order[a:b] for a, b in itertools.pairwise(bounds))
         ]
+
+    def shared_links(self, n_links: int) -> np.ndarray:
+        """Directed links met in more than one round (only steering makes them)."""
+        leaving = self.link >= 0
+        met = np.unique(np.stack([self.link[leaving], self.left[leaving]]), axis=1)[0]
+        return np.flatnonzero(np.bincount(met, minlength=n_links) > 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,14 +286,14 @@ class DataPlane:
         self._drops = []
         for left in reversed(range(len(self._rounds))):
             hops = self._rounds[left]
-            first = hops.first
-            arrival[hops.pairs[first]] = rate[hops.flows[first]]
+            arrival[hops.first_pairs] = rate[hops.first_flows]
             for action in self._actions.get(left, ()):
                 self._count_drops(action, action.apply(rate, budget))
             if left:
                 self._share(rate, hops, room, left)
         self._link_rate = self._net.capacity - room
         self._offered_before = self._offer
+        self._offered_total = self._offer.sum(0)
         self._record(t, offered, arrival, rate)
 
     def run_until(self, t: float) -> None:
@@ -494,18 +516,19 @@ class DataPlane:
         """Fit the traffic leaving on every directed link in this round into the capacity
         earlier rounds left (`room`, used up in place); on a link met in several rounds,
         into its proportional share of the capacity as well."""
-        load = np.bincount(hops.links, weights=rate[hops.flows], minlength=len(room))
+        load = np.bincount(hops.slot, weights=rate[hops.flows], minlength=len(hops.out))
+        free = room[hops.out]
         scale = np.ones_like(load)
-        over = load > room
-        scale[over] = room[over] / load[over]
-        if self._shared.size:
-            offer = load[self._shared]
-            others = self._offered_before.sum(0) - self._offered_before[left]
-            fair = self._net.capacity[self._shared] / np.maximum(offer + others, 1e-12)
-            scale[self._shared] = np.minimum(scale[self._shared], np.minimum(fair, 1.0))
-            self._offer[left] = offer
-        rate[hops.flows] *= (scale * self._net.keep)[hops.links]
-        np.maximum(room - load * scale, 0.0, out=room)
+        over = load > free
+        scale[over] = free[over] / load[over]
+        if hops.shared.size:
+            offer = load[hops.shared]
+            others = self._offered_total[hops.columns] - self._offered_before[left, hops.columns]
+            fair = self._net.capacity[hops.out[hops.shared]] / np.maximum(offer + others, 1e-12)
+            scale[hops.shared] = np.minimum(scale[hops.shared], np.minimum(fair, 1.0))
+            self._offer[left, hops.columns] = offer
+        rate[hops.flows] *= (scale * self._net.keep[hops.out])[hops.slot]
+        room[hops.out] = np.maximum(free - load * scale, 0.0)
 
     def _record(
         self, t: float, offered: Offered, arrival: np.ndarray, delivered: np.ndarray
@@ -664,14 +687,16 @@ class DataPlane:
         self._hops = _Hops(
             *(np.array(x, dtype=int) for x in (flow_of, node_of, left_of, pair_of, link_of))
         )
-        self._rounds = self._hops.rounds()
+        shared = self._hops.shared_links(len(self._net.capacity))
+        column = np.full(len(self._net.capacity), -1)
+        column[shared] = np.arange(len(shared))
+        self._rounds = self._hops.rounds(column)
         self._latency = latency
-        links, rounds = self._hops.link, self._hops.left
-        met = np.unique(np.stack([links[links >= 0], rounds[links >= 0]]), axis=1)[0]
-        self._shared = np.flatnonzero(np.bincount(met, minlength=len(self._net.capacity)) > 1)
-        """Directed links met in more than one round (only steering makes them)."""
-        self._offer = np.zeros((len(self._rounds), len(self._shared)))
+        self._offer = np.zeros((len(self._rounds), len(shared)))
+        """What each round offered each shared link in this step (the last step's in
+        `_offered_before`, their sums over the rounds in `_offered_total`)."""
         self._offered_before = self._offer
+        self._offered_total = self._offer.sum(0)
         self._grow()
         for tap in self._taps.values():
             pairs = self._node_pairs.get(tap.host, _NONE)
