@@ -33,7 +33,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -106,7 +106,7 @@ class Exchange:
         """A JSON-ready record (no credentials)."""
         return {
             "server": self.url,
-            "published": [p.__dict__ for p in self.published],
+            "published": [asdict(p) for p in self.published],
             "received": [
                 {"collection": r.collection, "title": r.title, "objects": r.objects}
                 for r in self.received
