@@ -30,8 +30,13 @@ def find_att(obj: dict[str, Any]) -> dt.datetime:
     return medallion.common.string_to_datetime(stamp)
 
 
-for module in (medallion.common, medallion.filters.basic_filter, medallion.backends.memory_backend):
-    module.find_att = find_att  # type: ignore[attr-defined]
+def serve() -> None:
+    """medallion's own command line (`medallion.scripts.run.main`) with the fix in place."""
+    modules = (medallion.common, medallion.filters.basic_filter, medallion.backends.memory_backend)
+    for module in modules:
+        module.find_att = find_att  # type: ignore[attr-defined]
+    main()
+
 
 if __name__ == "__main__":
-    main()
+    serve()
