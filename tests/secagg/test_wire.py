@@ -57,7 +57,9 @@ messages = st.one_of(
     st.builds(Setup, configs),
     adverts,
     st.builds(KeyBook, st.lists(adverts, max_size=5).map(tuple)),
-    st.builds(ShareCiphertexts, ids, st.lists(st.tuples(ids, blobs), max_size=5).map(tuple)),
+    st.builds(
+        ShareCiphertexts, ids, keys, st.lists(st.tuples(ids, blobs), max_size=5).map(tuple)
+    ),
     st.builds(Forwarded, st.lists(st.tuples(ids, blobs), max_size=5).map(tuple)),
     st.builds(MaskedInput, ids, vectors),
     st.builds(Survivors, st.lists(ids, max_size=20).map(tuple)),
@@ -123,8 +125,8 @@ def test_header_checks_name_the_problem() -> None:
     frame = encode(Survivors((1, 2, 3)), SESSION)
     with pytest.raises(WireError, match="magic"):
         decode(b"XXXX" + frame[4:])
-    with pytest.raises(WireError, match="version 2"):
-        decode(frame[:4] + b"\x02" + frame[5:])
+    with pytest.raises(WireError, match="version 1"):
+        decode(frame[:4] + b"\x01" + frame[5:])
     with pytest.raises(WireError, match="kind 99"):
         decode(frame[:5] + b"\x63" + frame[6:])
     with pytest.raises(WireError, match="body length"):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -31,6 +32,7 @@ __all__ = [
     "KeyPair",
     "advert_message",
     "agree",
+    "commit_seed",
     "open_sealed",
     "public_of",
     "seal",
@@ -124,3 +126,14 @@ def survivors_message(session: bytes, survivors: Iterable[int]) -> bytes:
     """What a client signs in round 3: the survivor set U3 it was shown (sorted ids)."""
     ids = sorted(survivors)
     return b"secmas.secagg/consistency/v1" + session + struct.pack(f"<I{len(ids)}I", len(ids), *ids)
+
+
+def commit_seed(session: bytes, client: int, seed: bytes) -> bytes:
+    """SHA-256 commitment to a client's self-mask seed b, bound to session and client.
+
+    b is 32 uniform bytes, so the digest hides it; it binds the client to one b, so a
+    b rebuilt from wrong shares is told apart from the right one (and wrong shares found)."""
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(b"secmas.secagg/self-mask-commitment/v1" + session + struct.pack("<I", client))
+    digest.update(seed)
+    return digest.finalize()

@@ -10,8 +10,10 @@ from __future__ import annotations
 __all__ = [
     "ConsistencyError",
     "ImpersonationError",
+    "OutputRangeError",
     "ProtocolAbort",
     "ReconstructionError",
+    "ReplayError",
     "SecAggError",
     "ThresholdError",
     "WireError",
@@ -35,6 +37,11 @@ class ImpersonationError(ProtocolAbort):
     key (someone claims to be a client it is not)."""
 
 
+class ReplayError(ProtocolAbort):
+    """A correctly signed message that is not for now: from another session, another
+    round, or a second copy of one already taken (someone replays what it recorded)."""
+
+
 class ConsistencyError(ProtocolAbort):
     """Round 3's consistency check failed: the server showed clients different survivor
     sets, or too few clients signed the one this client saw."""
@@ -48,3 +55,8 @@ class ThresholdError(SecAggError):
 class ReconstructionError(SecAggError):
     """Shares that do not lie on one polynomial, or a reconstructed key that does not
     match the public key its owner advertised."""
+
+
+class OutputRangeError(SecAggError):
+    """A decoded sum outside what honest inputs can add up to (a clipped count below zero
+    or above the number of values, a coordinate beyond n · L): a wrong sum, refused."""

@@ -9,14 +9,23 @@ elements stay below 2⁶² and never overflow. Reconstruction is Lagrange interp
 0 with coefficients computed once per set of x-coordinates; further shares, when there
 are more than t, are checked to lie on the same polynomial.
 
+`decode` tolerates wrong shares (a malicious or faulty holder): with k shares of
+polynomials of degree t − 1 it corrects up to ⌊(k − t)/2⌋ of them by Berlekamp–Welch
+(Reed–Solomon decoding: find the error locator E and Q = P·E from k linear equations
+Q(x_i) = y_i·E(x_i), then P = Q / E), and, given a check of the secret (a public key or a
+commitment the owner published), one more by trying the share sets that leave shares out:
+with k = t + 1 one wrong share is corrected, with k = t it is detected.
+
 Only the short secrets are shared this way; the long masked vectors live in the ring
 Z_2^32 or Z_2^64 (`secmas.secagg.quantise.Ring`).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -26,6 +35,8 @@ from secmas.secagg.errors import ReconstructionError
 __all__ = [
     "CHUNK_BYTES",
     "PRIME",
+    "Decoded",
+    "decode",
     "decode_secret",
     "elements_for",
     "encode_secret",
@@ -160,3 +171,163 @@ def reconstruct(xs: Sequence[int], ys: np.ndarray, threshold: int) -> np.ndarray
                 f"the share at x = {int(points[extra])} is not on the polynomial of the others"
             )
     return secret
+
+
+MAX_TRIES = 256
+"""Share sets `decode` tries against the check before it gives up (leaving out shares)."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A secret rebuilt from shares, and the x-coordinates of the shares found wrong."""
+
+    secret: np.ndarray
+    wrong: tuple[int, ...]
+
+
+def _solve(matrix: list[list[int]], rhs: list[int]) -> list[int] | None:
+    """One solution of matrix · z = rhs over GF(p) (free unknowns 0), None if none."""
+    rows, cols = len(matrix), len(matrix[0])
+    a = [[*row, b] for row, b in zip(matrix, rhs, strict=True)]
+    pivots: list[int] = []
+    r = 0
+    for c in range(cols):
+        pivot = next((i for i in range(r, rows) if a[i][c]), None)
+        if pivot is None:
+            continue
+        a[r], a[pivot] = a[pivot], a[r]
+        inverse = pow(a[r][c], PRIME - 2, PRIME)
+        a[r] = [v * inverse % PRIME for v in a[r]]
+        for i in range(rows):
+            if i != r and a[i][c]:
+                f = a[i][c]
+                a[i] = [(v - f * w) % PRIME for v, w in zip(a[i], a[r], strict=True)]
+        pivots.append(c)
+        r += 1
+        if r == rows:
+            break
+    if any(a[i][cols] for i in range(r, rows)):
+        return None
+    z = [0] * cols
+    for i, c in enumerate(pivots):
+        z[c] = a[i][cols]
+    return z
+
+
+def _divide(numerator: list[int], denominator: list[int]) -> list[int] | None:
+    """numerator / denominator (coefficients, lowest degree first; monic denominator), or
+    None when the division leaves a remainder."""
+    rest = numerator[:]
+    degree = len(denominator) - 1
+    quotient = [0] * max(len(rest) - degree, 1)
+    for i in range(len(rest) - 1, degree - 1, -1):
+        f = rest[i]
+        if f:
+            quotient[i - degree] = f
+            for j, d in enumerate(denominator):
+                rest[i - degree + j] = (rest[i - degree + j] - f * d) % PRIME
+    return quotient if not any(rest[:degree]) else None
+
+
+def _evaluate(coefficients: list[int], x: int) -> int:
+    acc = 0
+    for c in reversed(coefficients):
+        acc = (acc * x + c) % PRIME
+    return acc
+
+
+def _welch(xs: list[int], ys: list[int], threshold: int) -> set[int] | None:
+    """Berlekamp–Welch for one column: the indices of the wrong shares (at most
+    ⌊(k − t)/2⌋), or None when more are wrong than it can correct."""
+    errors = (len(xs) - threshold) // 2
+    if errors == 0:
+        return None
+    # unknowns: Q's e + t coefficients, then E's e low coefficients (E monic of degree e)
+    matrix, rhs = [], []
+    for x, y in zip(xs, ys, strict=True):
+        powers = [pow(x, j, PRIME) for j in range(errors + threshold)]
+        matrix.append(powers + [(-y * powers[j]) % PRIME for j in range(errors)])
+        rhs.append(y * powers[errors] % PRIME)
+    z = _solve(matrix, rhs)
+    if z is None:
+        return None
+    q, e = z[: errors + threshold], [*z[errors + threshold :], 1]
+    p = _divide(q, e)
+    if p is None:
+        return None
+    wrong = {i for i, (x, y) in enumerate(zip(xs, ys, strict=True)) if _evaluate(p, x) != y}
+    return wrong if len(wrong) <= errors else None
+
+
+def _consistent(points: np.ndarray, values: np.ndarray, threshold: int) -> np.ndarray | None:
+    """The secret if every share lies on the polynomials of the first `threshold`."""
+    base = tuple(int(x) for x in points[:threshold])
+    for extra in range(threshold, points.size):
+        expected = _combine(lagrange_coefficients(base, int(points[extra])), values[:threshold])
+        if not np.array_equal(expected, values[extra]):
+            return None
+    return _combine(lagrange_coefficients(base, 0), values[:threshold])
+
+
+def decode(
+    xs: Sequence[int],
+    ys: np.ndarray,
+    threshold: int,
+    check: Callable[[np.ndarray], bool] | None = None,
+) -> Decoded:
+    """The secret [m] from shares ys [k, m] at xs (k ≥ threshold) when some are wrong.
+
+    All shares consistent (and passing `check`, when given): the secret, nothing wrong.
+    Otherwise Berlekamp–Welch locates up to ⌊(k − t)/2⌋ wrong shares (per column; their
+    union is left out), and with `check` the share sets leaving out one, then two, …
+    shares are tried (at most MAX_TRIES) until one passes it. ReconstructionError when
+    no share set both lies on one polynomial and passes the check: the wrong shares were
+    detected but cannot be corrected (with k = t shares, or too many wrong ones).
+    """
+    points = _check_xs(xs)
+    values = np.asarray(ys, dtype=np.int64)
+    if values.ndim != 2 or values.shape[0] != points.size:
+        raise ValueError(f"{points.size} x-coordinates for shares of shape {values.shape}")
+    if np.any((values < 0) | (values >= PRIME)):
+        raise ReconstructionError("a share holds a value outside the field")
+    k = points.size
+    if k < threshold:
+        raise ReconstructionError(f"{k} shares, {threshold} needed")
+
+    def accept(keep: list[int]) -> np.ndarray | None:
+        secret = _consistent(points[keep], values[keep], threshold)
+        if secret is None or (check is not None and not check(secret)):
+            return None
+        return secret
+
+    everyone = list(range(k))
+    secret = accept(everyone)
+    if secret is not None:
+        return Decoded(secret, ())
+    wrong: set[int] = set()
+    xs_list = [int(x) for x in points]
+    for column in range(values.shape[1]):
+        found = _welch(xs_list, [int(v) for v in values[:, column]], threshold)
+        wrong |= found or set()
+    if wrong and k - len(wrong) >= threshold:
+        keep = [i for i in everyone if i not in wrong]
+        secret = accept(keep)
+        if secret is not None:
+            return Decoded(secret, tuple(xs_list[i] for i in sorted(wrong)))
+    if check is not None:
+        tries = 0
+        for leave in range(1, k - threshold + 1):
+            for out in itertools.combinations(everyone, leave):
+                tries += 1
+                if tries > MAX_TRIES:
+                    break
+                keep = [i for i in everyone if i not in out]
+                secret = accept(keep)
+                if secret is not None:
+                    return Decoded(secret, tuple(xs_list[i] for i in out))
+    raise ReconstructionError(
+        f"the {k} shares (t = {threshold}) do not all lie on one polynomial"
+        + (" passing the owner's check" if check is not None else "")
+        + "; the wrong ones cannot be corrected"
+        + (" (exactly t shares: detected only)" if k == threshold else "")
+    )

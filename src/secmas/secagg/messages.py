@@ -144,9 +144,12 @@ class KeyBook:
 
 @dataclass(frozen=True)
 class ShareCiphertexts:
-    """Round 1 reply: (recipient, AE ciphertext of the recipient's shares) pairs."""
+    """Round 1 reply: (recipient, AE ciphertext of the recipient's shares) pairs, and the
+    client's commitment to its self-mask seed b (SHA-256, `secmas.secagg.crypto.commit_seed`),
+    by which the server knows a b rebuilt from shares is the one the client drew."""
 
     client: int
+    commitment: bytes
     items: tuple[tuple[int, bytes], ...]
 
 

@@ -24,8 +24,15 @@ server heard from in each; N(u) is u's neighbourhood, everyone for the complete 
    the server showed different sets), then reveals, for each neighbour v, its share of
    b_v if v ∈ U3, of s_v^SK if v dropped after round 1 — never both for one client, and
    only once. The server rebuilds each b of U3 and each s^SK of U2 \\ U3 from t shares
-   (checking the rebuilt s^SK against the advertised s^PK), removes the self masks and the
+   (checking the rebuilt s^SK against the advertised s^PK, and b against the SHA-256
+   commitment u sent with its shares in round 1), removes the self masks and the
    dropped clients' pairwise masks, and reads the exact sum of U3's quantised inputs.
+   Wrong shares (a faulty or malicious holder) are corrected where the shares allow
+   (`secmas.secagg.field.decode`: Berlekamp–Welch with more than t + 1 shares, the check
+   against the key or commitment with t + 1) and named in `Server.wrong_shares`; with
+   exactly t shares one wrong share is detected (ReconstructionError), never summed.
+   The decoded sum is range-checked: a clipped count outside [0, |U3| · m] or a
+   coordinate beyond |U3| · L is an OutputRangeError, not a model update.
 
 A client whose masked input arrives after round 2 closed is not in U3: its neighbours
 reveal its s^SK shares, never its b shares, so its input stays hidden under PRG(b).
@@ -35,7 +42,7 @@ Fewer than t clients left in any round is a ThresholdError.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +52,7 @@ from secmas.secagg import crypto, field, prg, wire
 from secmas.secagg.errors import (
     ConsistencyError,
     ImpersonationError,
+    OutputRangeError,
     ProtocolAbort,
     ReconstructionError,
     ThresholdError,
@@ -235,7 +243,8 @@ class Client:
             items.append(
                 (holder, crypto.seal(key, payload, _share_aad(config.session, self.id, holder)))
             )
-        return ShareCiphertexts(self.id, tuple(items))
+        commitment = crypto.commit_seed(config.session, self.id, self._seed)
+        return ShareCiphertexts(self.id, commitment, tuple(items))
 
     def masked_input(self, forwarded: Forwarded, x: np.ndarray) -> MaskedInput:
         """Round 2: store the shares received, send y_u = x_u + masks in Z_2^w."""
@@ -353,6 +362,33 @@ class Aggregate:
         return self.total / len(self.survivors)
 
 
+def _secret_of(elements: np.ndarray) -> bytes | None:
+    try:
+        return field.decode_secret(elements, SECRET_BYTES)
+    except ReconstructionError:
+        return None
+
+
+def check_output(signed: np.ndarray, count: int, config: Config) -> None:
+    """The decoded sum of `count` clients (inputs, then the clipped count) is one honest
+    inputs can make: each coordinate within ±count · L, the clipped count in
+    [0, count · length]. OutputRangeError otherwise (a wrong mask or a forged input)."""
+    values = count * config.length
+    clipped = int(signed[-1])
+    if not 0 <= clipped <= values:
+        raise OutputRangeError(
+            f"the decoded clipped count {clipped} is outside [0, {values}] for {count} "
+            f"clients of {config.length} values: the sum is wrong"
+        )
+    bound = count * config.quantiser.levels
+    worst = int(np.max(np.abs(signed[:-1]))) if config.length else 0
+    if worst > bound:
+        raise OutputRangeError(
+            f"a decoded coordinate of magnitude {worst} exceeds {count} clients × "
+            f"{config.quantiser.levels} (the quantised range): the sum is wrong"
+        )
+
+
 class Server:
     """The aggregation server: call `setup`, then for each round `receive` every reply and
     `close_round` for the next requests (a mapping client → message); `result` after
@@ -368,6 +404,9 @@ class Server:
         self.rejected: list[tuple[int, int, str]] = []
         self.adverts: dict[int, Advertise] = {}
         self._ciphertexts: dict[int, dict[int, bytes]] = {}
+        self._commitments: dict[int, bytes] = {}
+        self.wrong_shares: list[tuple[int, int, str]] = []
+        """(holder, owner, what) of every share found wrong and left out."""
         self._sum: np.ndarray | None = None
         self._u3: tuple[int, ...] = ()
         self._signatures: dict[int, bytes] = {}
@@ -441,7 +480,11 @@ class Server:
         if len(got) != len(set(got)) or set(got) != expected:
             self._reject(u, "shares not addressed to exactly its neighbours in U1")
             return
+        if len(message.commitment) != crypto.KEY_BYTES:
+            self._reject(u, "no commitment to its self-mask seed")
+            return
         self._ciphertexts[u] = dict(message.items)
+        self._commitments[u] = message.commitment
 
     def _masked(self, message: MaskedInput) -> None:
         u = message.client
@@ -557,9 +600,14 @@ class Server:
         return collected
 
     def _rebuild(
-        self, collected: dict[int, list[tuple[int, np.ndarray]]], what: str
+        self,
+        collected: dict[int, list[tuple[int, np.ndarray]]],
+        what: str,
+        check: Callable[[int, bytes], bool],
     ) -> dict[int, bytes]:
-        """Each owner's 32-byte secret from its shares, batched by identical holder sets."""
+        """Each owner's 32-byte secret from its shares, batched by identical holder sets;
+        an owner whose shares disagree or whose secret fails `check` is decoded on its own
+        (`field.decode`), the wrong shares named in `wrong_shares`."""
         t = self.config.threshold
         groups: dict[tuple[int, ...], list[int]] = {}
         for owner, shares in collected.items():
@@ -576,12 +624,45 @@ class Server:
             )
             try:
                 elements = field.reconstruct(xs, stacked, t)
-            except ReconstructionError as exc:
-                raise ReconstructionError(f"{what} of clients {owners}: {exc}") from None
+            except ReconstructionError:
+                elements = None
             for i, owner in enumerate(owners):
-                chunk = elements[i * ELEMENTS : (i + 1) * ELEMENTS]
-                secrets[owner] = field.decode_secret(chunk, SECRET_BYTES)
+                if elements is not None:
+                    chunk = elements[i * ELEMENTS : (i + 1) * ELEMENTS]
+                    secret = _secret_of(chunk)
+                    if secret is not None and check(owner, secret):
+                        secrets[owner] = secret
+                        continue
+                secrets[owner] = self._decode_one(owner, collected[owner], what, check)
         return secrets
+
+    def _decode_one(
+        self,
+        owner: int,
+        shares: list[tuple[int, np.ndarray]],
+        what: str,
+        check: Callable[[int, bytes], bool],
+    ) -> bytes:
+        def passes(elements: np.ndarray) -> bool:
+            secret = _secret_of(elements)
+            return secret is not None and check(owner, secret)
+
+        xs = [x for x, _ in shares]
+        try:
+            decoded = field.decode(
+                xs, np.stack([s for _, s in shares]), self.config.threshold, passes
+            )
+        except ReconstructionError as exc:
+            raise ReconstructionError(f"{what} of client {owner}: {exc}") from None
+        for x in decoded.wrong:
+            self.wrong_shares.append((x - 1, owner, what))
+        return field.decode_secret(decoded.secret, SECRET_BYTES)
+
+    def _check_seed(self, owner: int, seed: bytes) -> bool:
+        return crypto.commit_seed(self.config.session, owner, seed) == self._commitments[owner]
+
+    def _check_mask_key(self, owner: int, key: bytes) -> bool:
+        return crypto.public_of(key) == self.adverts[owner].mask_pk
 
     def _unmask_sum(self) -> Aggregate:
         config = self.config
@@ -589,16 +670,12 @@ class Server:
         survivors = set(self._u3)
         dropped = [v for v in self.u2 if v not in survivors]
         total = self._sum.copy()
-        seeds = self._rebuild(self._collect(self._u3, "b"), "self-mask seed")
+        seeds = self._rebuild(self._collect(self._u3, "b"), "self-mask seed", self._check_seed)
         for u in self._u3:
             prg.expand_into(self_mask_key(seeds[u], config.session, u), total, -1)
-        keys = self._rebuild(self._collect(dropped, "s"), "mask key")
+        keys = self._rebuild(self._collect(dropped, "s"), "mask key", self._check_mask_key)
         for v in dropped:
             pair = crypto.KeyPair.from_private_bytes(keys[v])
-            if pair.public != self.adverts[v].mask_pk:
-                raise ReconstructionError(
-                    f"the mask key rebuilt for client {v} does not match its advertised key"
-                )
             for u in config.graph[v]:
                 if u in survivors:
                     shared = crypto.agree(pair.private, self.adverts[u].mask_pk)
@@ -608,6 +685,7 @@ class Server:
         clipped = int(signed[-1])
         quantiser = config.quantiser
         count = len(self._u3)
+        check_output(signed, count, config)
         return Aggregate(
             total=quantiser.dequantise(signed[:-1]),
             integers=signed[:-1],

@@ -5,7 +5,7 @@ little-endian fields (`struct`) that `decode` parses field by field, checking ev
 count and length against the bytes left, and refusing anything malformed with a
 `WireError` (a ValueError) that says what is wrong.
 
-Frame (version 1)::
+Frame (version 2; version 1 had no self-mask commitment in ShareCiphertexts)::
 
     magic  "SAGG"   4 bytes
     version u8      = 1
@@ -22,7 +22,7 @@ count little-endian words; a "share" is count u32 field elements):
     1 Setup                 n, n ids, threshold, degree, length, clip f64, bits u8, ring_bits u8
     2 Advertise             id, cipher_pk, mask_pk, signature
     3 KeyBook               count, count × Advertise body
-    4 ShareCiphertexts      id, count, count × (recipient id, blob)
+    4 ShareCiphertexts      id, commitment (32 bytes), count, count × (recipient id, blob)
     5 Forwarded             count, count × (sender id, blob)
     6 MaskedInput           id, vector
     7 Survivors             count, count ids
@@ -79,9 +79,9 @@ __all__ = [
 ]
 
 MAGIC = b"SAGG"
-VERSION = 1
+VERSION = 2
 _HEADER = struct.Struct(f"<4sBBH{SESSION_BYTES}sI")
-_PAYLOAD_VERSION = 1
+_PAYLOAD_VERSION = 2
 KEY = 32
 SIGNATURE = 64
 
@@ -258,7 +258,11 @@ def _encode_body(message: Message) -> bytes:
         case KeyBook(adverts=adverts):
             return _u32(len(adverts), "advert count") + b"".join(_advert(a) for a in adverts)
         case ShareCiphertexts(client=client, items=items):
-            return _u32(client, "client id") + _pairs(items, "recipient")
+            return (
+                _u32(client, "client id")
+                + _key(message.commitment, KEY, "commitment")
+                + _pairs(items, "recipient")
+            )
         case Forwarded(items=items):
             return _pairs(items, "sender")
         case MaskedInput(client=client, vector=vector):
@@ -321,7 +325,7 @@ _DECODERS: dict[int, Callable[[_Reader, bytes], Any]] = {
     1: _setup,
     2: lambda r, s: _read_advert(r),
     3: lambda r, s: KeyBook(tuple(_read_advert(r) for _ in range(r.count(132, "advert")))),
-    4: lambda r, s: ShareCiphertexts(r.u32(), _read_pairs(r, "recipient")),
+    4: lambda r, s: ShareCiphertexts(r.u32(), r.raw(KEY), _read_pairs(r, "recipient")),
     5: lambda r, s: Forwarded(_read_pairs(r, "sender")),
     6: lambda r, s: MaskedInput(r.u32(), r.vector()),
     7: lambda r, s: Survivors(r.ids("survivor")),
