@@ -7,7 +7,8 @@ agents, auctions and trust layer, and reports per run: attack removed and legiti
 traffic restored (the acceptance figures, from real counters on the emulated engine),
 the time from the attack's start until the attack reaching the server stays under 10 %
 of what the attackers send, the auctions and bus messages, the wall time, and the
-simulator's speed-up. Then the scale of the emulated engine on this machine: rings of
+simulator's speed-up, and the machine's load average (a real-time engine on a shared
+2-core machine measures its neighbours too). Then the scale of the emulated engine on this machine: rings of
 growing numbers of PoPs are built and carry traffic and a flood, and the time to build,
 to read every node's counters once (which must stay well under a step) and to take the
 network down is measured.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -212,11 +214,12 @@ def main() -> None:
     if not args.quick:
         scenarios[GENERATED] = compressed(scenario_from_topology(GENERATED, seed=1))
     results: dict[str, Any] = {
-        "machine": describe(["mininet"]),
+        "machine": describe(["mininet"], load_average_before=os.getloadavg()),
         "scale_factor": SCALE,
         "scenarios": {name: asyncio.run(both_engines(s)) for name, s in scenarios.items()},
         "scale": [scale_point(n) for n in ((6, 12) if args.quick else (6, 12, 24, 48))],
     }
+    results["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dataplane.json").write_text(json.dumps(results, indent=2))
     plot(results, RESULTS / "dataplane.png")
