@@ -8,8 +8,9 @@ traffic restored (the acceptance figures, from real counters on the emulated eng
 the time from the attack's start until the attack reaching the server stays under 10 %
 of what the attackers send, the auctions and bus messages, the wall time, and the
 simulator's speed-up, and the machine's load average (a real-time engine on a shared
-2-core machine measures its neighbours too). Then the scale of the emulated engine on this machine: rings of
-growing numbers of PoPs are built and carry traffic and a flood, and the time to build,
+2-core machine measures its neighbours too). Then the scale of the emulated engine on
+this machine: rings of growing numbers of PoPs are built and carry traffic and a flood,
+and the time to build,
 to read every node's counters once (which must stay well under a step) and to take the
 network down is measured.
 
