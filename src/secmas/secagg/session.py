@@ -17,6 +17,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secmas.secagg import wire
+from secmas.secagg.envelope import SERVER, Inbox, seal
 from secmas.secagg.messages import SESSION_BYTES, Config, Message
 from secmas.secagg.neighbours import GraphParameters, ThreatModel, choose
 from secmas.secagg.protocol import ROUNDS, Aggregate, Client, Server
@@ -27,9 +28,11 @@ __all__ = ["Identities", "RoundStats", "Run", "make_config", "run_secagg"]
 
 @dataclass
 class Identities:
-    """Every client's Ed25519 identity key and the directory of their public keys."""
+    """Every client's Ed25519 identity key, the server's, and the directory of their
+    public keys."""
 
     keys: dict[int, Ed25519PrivateKey]
+    server: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
 
     @classmethod
     def generate(cls, clients: Iterable[int]) -> Identities:
@@ -40,6 +43,11 @@ class Identities:
     def directory(self) -> dict[int, bytes]:
         """Client id → raw Ed25519 public key."""
         return {c: k.public_key().public_bytes_raw() for c, k in self.keys.items()}
+
+    @property
+    def envelopes(self) -> dict[int, bytes]:
+        """The directory with the server's key under `envelope.SERVER`: who signs envelopes."""
+        return {**self.directory, SERVER: self.server.public_key().public_bytes_raw()}
 
 
 @dataclass
@@ -133,13 +141,16 @@ def run_secagg(
     late: Iterable[int] = (),
     identities: Identities | None = None,
     carry: bool = True,
+    signed: bool = True,
 ) -> Run:
     """Securely sum `inputs` (client id → float vector), all in this process.
 
     `dropouts` maps a round (0–4) to the clients that fall silent from it on (they send
     nothing in that round or later); `late` clients send their masked input only after the
     server closed round 2. With `carry` every message goes through `wire.encode` and
-    `wire.decode`, as over a network. Raises ThresholdError when too few clients remain.
+    `wire.decode`, as over a network; with `signed` as well (the default) in a signed
+    envelope (`secmas.secagg.envelope`) opened by the recipient's `Inbox`. Raises
+    ThresholdError when too few clients remain.
     """
     ids = sorted(inputs)
     lengths = {np.asarray(v).shape for v in inputs.values()}
@@ -160,16 +171,27 @@ def run_secagg(
     delayed = set(late)
     rounds = [RoundStats(name) for name in ROUNDS]
 
-    def carried(message: Message, stats: RoundStats, up: bool) -> Message:
+    envelopes = people.envelopes
+    inboxes = {p: Inbox(config.session, p, envelopes) for p in (*ids, SERVER)}
+
+    def carried(message: Message, number: int, u: int, up: bool) -> Message:
         if not carry:
             return message
-        frame = wire.encode(message, config.session)
+        stats = rounds[number]
+        if signed:
+            sender, recipient = (u, SERVER) if up else (SERVER, u)
+            key = people.keys[u] if up else people.server
+            frame = seal(key, config.session, sender, recipient, message)
+            inboxes[recipient].round = number
+            decoded = inboxes[recipient].open(frame)[1]
+        else:
+            frame = wire.encode(message, config.session)
+            session, decoded = wire.decode(frame)
+            assert session == config.session
         if up:
             stats.bytes_up += len(frame)
         else:
             stats.bytes_down += len(frame)
-        session, decoded = wire.decode(frame)
-        assert session == config.session
         return decoded
 
     began = time.perf_counter()
@@ -182,11 +204,11 @@ def run_secagg(
         for u, request in requests.items():
             if u not in active:
                 continue
-            request = carried(request, stats, up=False)  # type: ignore[arg-type]
+            request = carried(request, number, u, up=False)  # type: ignore[arg-type]
             began = time.perf_counter()
             reply = _call(clients[u], number, request, inputs[u])
             stats.client_seconds += time.perf_counter() - began
-            reply = carried(reply, stats, up=True)
+            reply = carried(reply, number, u, up=True)
             stats.replies += 1
             if number == 2 and u in delayed:
                 held.append(reply)
