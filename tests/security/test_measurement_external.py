@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mmap
 import os
 import secrets
 import subprocess
@@ -24,6 +25,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from secmas.network.clock import VirtualClock
+from secmas.pipeline.secure import SecurePipeline
+from secmas.scenario.model import Security
+from secmas.transport.memory import MemoryBus
 from secmas.trust.measurer import (
     RISKY_ENVIRONMENT,
     Expectation,
@@ -290,3 +295,35 @@ def test_the_host_service_measures_from_its_own_process(host: Host, tmp_path: Pa
     finally:
         service.stop()
     assert json.loads(json.dumps(passed.reasons)) == []
+
+
+def test_an_in_process_run_is_measured_by_a_measurer_process_of_its_own() -> None:
+    """All agents in this process: the run's measurer (another process) measures it, and a
+    writable-and-executable page an implant maps here fails the next step, whatever the
+    agents' own evidence says."""
+
+    async def scenario() -> None:
+        bus = MemoryBus()
+        pipeline = await SecurePipeline.bring_up(
+            "outside", ["a1", "a2", "a3"], bus, VirtualClock(), Security(),
+            measure_from_outside=True,
+        )  # fmt: skip
+        try:
+            assert all(e.passed for e in pipeline.entries)
+            assert pipeline.external is not None
+            assert pipeline.external.host.process.pid != os.getpid()
+            prot = mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC
+            shellcode = mmap.mmap(-1, mmap.PAGESIZE, prot=prot)
+            try:
+                entry = await pipeline.chain.step()
+            finally:
+                shellcode.close()
+            assert entry is not None and not entry.passed
+            assert any(r.startswith("external measurement: wx mapping") for r in entry.reasons)
+            assert not pipeline.view.admits(entry.measured)
+            assert pipeline.report(0.0)["external_measurement"]["failed"]
+        finally:
+            await pipeline.close()
+            await bus.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))

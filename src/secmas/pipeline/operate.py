@@ -146,7 +146,13 @@ async def operate(
     secure = None
     if scenario.security.enabled:
         secure = await SecurePipeline.bring_up(
-            name, world.directory, bus, clock, scenario.security, workflow=flow
+            name,
+            world.directory,
+            bus,
+            clock,
+            scenario.security,
+            workflow=flow,
+            measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
         )
         world.admits = secure.view.admits
         secure.start_background(clock)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -61,6 +62,8 @@ from secmas.trust.image import NativeImage, RuntimeImage
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import Heartbeat, LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
+from secmas.trust.measurer import MeasurerAppraisal
+from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.verification import RemoteVerifier, VerifierEndpoint
@@ -225,6 +228,8 @@ class SecurePipeline:
     _clock: Clock | None = None
     _channels: dict[str, SecureBus] = field(default_factory=dict)
     _background: asyncio.Task[None] | None = None
+    external: ExternalAttestation | None = None
+    """The host measurer, when the run measures its agents from outside."""
     _stopping: bool = False
     _in_step: bool = False
 
@@ -240,10 +245,13 @@ class SecurePipeline:
         *,
         images: Mapping[str, WrappedImage] | None = None,
         workflow: Workflow | None = None,
+        measure_from_outside: bool = False,
     ) -> SecurePipeline:
         """Steps 2–14 for `agents` with the in-process IML driver; `images` gives an agent
         another image than `secmas` (tests use it to compromise one agent only). A step
-        that fails stops the workflow; agents registered by then are revoked."""
+        that fails stops the workflow; agents registered by then are revoked. With
+        `measure_from_outside`, a measurer process of its own measures this process (every
+        agent's) before the chain acts on a pass (issue 21 item 1)."""
         flow = workflow or Workflow()
         vni = vni_of(name, security)
         await flow.step(
@@ -295,6 +303,8 @@ class SecurePipeline:
             },
         )
         pipeline.workflow = flow
+        if measure_from_outside:
+            await pipeline._measure_from_outside(secaas_key, default.manifest, clock)
         try:
             await flow.step(
                 "8",
@@ -336,9 +346,24 @@ class SecurePipeline:
         for member in self.members.values():
             await member.serve(self.chain.peers)
 
+    async def _measure_from_outside(
+        self, secaas_key: Ed25519PrivateKey, manifest: ReferenceManifest, clock: Clock
+    ) -> None:
+        """The host measurer for a run whose agents all live in this process."""
+        external = await asyncio.to_thread(ExternalAttestation.start, None, secaas_key, manifest)
+        external.pids.update(dict.fromkeys(self.members, os.getpid()))
+        self.external = external
+
+        async def check(agent: str) -> MeasurerAppraisal:
+            return await clock.run_blocking(external.check_now, agent)
+
+        self.chain.external = check
+
     async def rollback(self) -> None:
         """A failed deployment leaves nothing half-registered: every agent registered so
         far is revoked on chain, and the attesters stop."""
+        if self.external is not None:
+            self.external.stop()
         revoke_active(self.contracts.registry, self.name, self._peers())
         for member in self.members.values():
             await member.stop()
@@ -591,6 +616,8 @@ class SecurePipeline:
         await self.mlfo.close()
         await self.chain.control.close()
         self.repository.close()
+        if self.external is not None:
+            self.external.stop()
 
     def _channel_report(self) -> dict[str, Any] | None:
         """Per agent: frames sealed and opened, and frames dropped by reason."""
@@ -648,6 +675,7 @@ class SecurePipeline:
                 for p in self.pushes
             ],
             "rotations": [r.to_json() for r in self.rotations],
+            "external_measurement": None if self.external is None else self.external.report(),
             "silent_agents": self.liveness.silent(now, 3 * self.security.heartbeat),
             "channel": self._channel_report(),
             "timings_s": {r.number: round(r.seconds, 4) for r in self.workflow.records},

@@ -407,7 +407,7 @@ class AttestationChain:
         started = time.perf_counter()
         step = await self.offload(self.secaas_registry.current_step, self._pid)
         if step is None:
-            return None
+            return await self._restart()
         verifier, measured = self.peers[step.verifier], self.peers[step.measured]
         sealed = seal(
             self.expected[measured.name].reference(measured.name).encode(),
@@ -473,6 +473,15 @@ class AttestationChain:
                 logger.warning("verifier %s unreachable; asked again in %g s", name, pause)
                 await asyncio.sleep(pause)
         return await role.verify_open_step(self.peers)
+
+    async def _restart(self) -> ChainEntry | None:
+        """No step is open: when that is because the chain lost its root of trust (the MLFO
+        revoked an agent the chain had passed), SECaaS attests the first trusted member
+        itself, the new root; None when there is a root (nothing to measure) or nobody."""
+        if await self.offload(self.mlfo_registry.root_of_trust, self._pid) is not None:
+            return None
+        first = next((p.name for p in self.peers.values() if self.view.admits(p.name)), None)
+        return None if first is None else await self.initial(first)
 
     async def _reanchor(self, verifier: Peer, reason: str) -> ChainEntry | None:
         """A dead root of trust stalls the chain: the MLFO revokes it (which closes the

@@ -27,6 +27,7 @@ straight out of an mmap, without copies.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mmap
 import struct
@@ -154,19 +155,57 @@ class Relro:
         """The region with what depends on the load base taken out: RELATIVE slots hold
         their addend, symbol slots zero, rebased .dynamic values their file value. For
         `loaded` bytes (read from memory) the base is subtracted; file bytes are set from
-        the relocations."""
+        the relocations. Slots are written as 64-bit words where they are aligned."""
         data = bytearray(image)
-        mask = (1 << 64) - 1
-        for address, addend in self.relative.items():
-            _put(data, address - self.address, addend)
-        for address in self.symbolic:
-            _put(data, address - self.address, 0)
+        words = memoryview(data)[: len(data) - len(data) % _SLOT].cast("Q")
+        relative, symbolic, rebased = self._slots
+        for index, addend in relative:
+            words[index] = addend
+        for index in symbolic:
+            words[index] = 0
         if loaded:
-            for address in self.rebased:
-                at = address - self.address
-                value = int.from_bytes(data[at : at + _SLOT], "little")
-                _put(data, at, (value - base) & mask if value >= base else value)
+            for index in rebased:
+                value = words[index]
+                words[index] = value - base if value >= base else value
+        words.release()
+        mask = (1 << 64) - 1
+        for at, addend in self._unaligned_relative:
+            _put(data, at, addend & mask)
+        for at in self._unaligned_symbolic:
+            _put(data, at, 0)
         return bytes(data)
+
+    @functools.cached_property
+    def _slots(self) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """Word indices of the aligned RELATIVE, symbol and rebased slots inside the region."""
+        words = (self.size - self.size % _SLOT) // _SLOT
+        if self.address % _SLOT:
+            return [], [], []
+
+        def index(address: int) -> int | None:
+            at = address - self.address
+            return at // _SLOT if at % _SLOT == 0 and 0 <= at // _SLOT < words else None
+
+        relative = [(i, v) for a, v in self.relative.items() if (i := index(a)) is not None]
+        symbolic = [i for a in self.symbolic if (i := index(a)) is not None]
+        rebased = [i for a in self.rebased if (i := index(a)) is not None]
+        return relative, symbolic, rebased
+
+    @functools.cached_property
+    def _unaligned_relative(self) -> list[tuple[int, int]]:
+        aligned = self.address % _SLOT == 0
+        return [
+            (a - self.address, v)
+            for a, v in self.relative.items()
+            if not aligned or (a - self.address) % _SLOT
+        ]
+
+    @functools.cached_property
+    def _unaligned_symbolic(self) -> list[int]:
+        aligned = self.address % _SLOT == 0
+        return [
+            a - self.address for a in self.symbolic if not aligned or (a - self.address) % _SLOT
+        ]
 
     def digest(self, image: bytes, base: int = 0, loaded: bool = False) -> str:
         return hashlib.sha256(self.normalised(image, base, loaded)).hexdigest()

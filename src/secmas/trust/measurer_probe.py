@@ -228,14 +228,11 @@ class Measurer:
         if not region.path.startswith("/") or region.path.endswith(" (deleted)"):
             return [LogEntry.of("anon-exec", where, perms=region.perms, path=region.path)]
         size = region.end - region.start
-        return [
-            LogEntry.of(
-                "text",
-                f"{region.path}@{region.offset:x}",
-                memory=_memory_digest(fd, region.start, size),
-                file=self.digests.span(Path(region.path), region.offset, size),
-            )
-        ]
+        path = Path(region.path)
+        expected = self.digests.span(path, region.offset, size)
+        same = _same_as_file(fd, region.start, size, path, region.offset)
+        memory = expected if same else _memory_digest(fd, region.start, size)
+        return [LogEntry.of("text", f"{path}@{region.offset:x}", memory=memory, file=expected)]
 
     def _hooks(self, search: list[Path]) -> list[LogEntry]:
         found: dict[str, str] = {}
@@ -383,6 +380,29 @@ def _package_root(package: str) -> Path | None:
         return None
     origin = Path(spec.origin).resolve()
     return origin.parent if origin.name == "__init__.py" else origin
+
+
+def _same_as_file(fd: int, address: int, size: int, path: Path, offset: int) -> bool:
+    """Whether the memory holds exactly the file's bytes there (zeros past its end),
+    compared chunk by chunk without hashing: equal bytes have the file's digest."""
+    try:
+        stream = path.open("rb")
+    except OSError:
+        return False
+    with stream:
+        stream.seek(offset)
+        done = 0
+        while done < size:
+            want = min(_CHUNK, size - done)
+            try:
+                memory = os.pread(fd, want, address + done)
+            except OSError as exc:
+                raise MeasurerError(f"cannot read memory at {address:#x}: {exc.strerror}") from None
+            on_disk = stream.read(want)
+            if memory != on_disk + bytes(want - len(on_disk)):
+                return False
+            done += want
+    return True
 
 
 def _memory_digest(fd: int, address: int, size: int) -> str:

@@ -248,6 +248,11 @@ class ExternalAttestation:
         self.results.append((agent, appraisal))
         return appraisal
 
+    def check_now(self, agent: str) -> MeasurerAppraisal:
+        """`check` for a worker thread (a run on a virtual clock waits for it through
+        `run_blocking`, as for a ledger call)."""
+        return asyncio.run(self.check(agent))
+
     def report(self) -> dict[str, object]:
         """What the run report says about external measurement."""
         return {
