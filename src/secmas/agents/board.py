@@ -179,6 +179,10 @@ class GoalBoard:
         if self.mine.pop(goal.key, None) is not None:
             self._spawn(self._announce())
 
+    def changed(self) -> None:
+        """What this agent holds changed: tell its watchers at once."""
+        self._spawn(self._announce())
+
     def _spawn(self, work: Any) -> None:
         if not self._subs:
             work.close()

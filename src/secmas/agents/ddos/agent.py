@@ -549,6 +549,7 @@ class PoPAgent:
         achieved = await plan(request, bid, payload)
         for belief in achieved:
             self.bdi.beliefs.add(belief)
+        self.board.changed()  # what it holds now (a limit), told before it can be lost
         return {"beliefs": beliefs_to_json(achieved), "holder": self.pop}
 
     def _started(self, instance: Instance, request: GoalRequest) -> None:
