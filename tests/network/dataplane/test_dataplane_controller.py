@@ -80,6 +80,7 @@ def test_remedies_over_the_bus(make_scenario: Callable[..., Scenario]) -> None:
         TrafficSplit("pop6", "10.0.0.100", 2),
         Steer("pop1", "10.0.0.100", ("pop1", "pop2", "pop3")),
         Steer("pop6", "10.0.0.100", ("pop6", "pop5"), part=1),
+        Steer("pop3", "10.0.0.100", ("pop3", "pop5"), src_ip="10.66.0.3"),
     ],
 )
 def test_every_rule_survives_the_wire(rule: Rule) -> None:
