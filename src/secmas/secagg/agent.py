@@ -272,7 +272,8 @@ def _load(args: argparse.Namespace) -> tuple[Ed25519PrivateKey, dict[int, bytes]
         directory = {int(c): bytes.fromhex(k) for c, k in raw["clients"].items()}
         directory[SERVER] = bytes.fromhex(raw["server"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SystemExit(f"secmas.secagg.agent: unusable --key or --directory: {exc}") from None
+        print(f"secmas.secagg.agent: unusable --key or --directory: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     return identity, directory
 
 
