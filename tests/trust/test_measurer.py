@@ -8,6 +8,9 @@ import contextlib
 import json
 import os
 import secrets
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,20 @@ def test_the_run_process_is_measured_by_a_separate_measurer(tmp_path: Path) -> N
         external.stop()
     with pytest.raises(MeasurerError):
         external.host.client.measure_now(os.getpid(), secrets.token_bytes(32))
+
+
+def test_a_measurer_whose_driver_died_exits(tmp_path: Path) -> None:
+    """A driver killed without stopping its measurer leaves no process behind."""
+    script = (
+        "import sys, pathlib\n"
+        "from secmas.trust.measurer_service import HostMeasurer\n"
+        "print(HostMeasurer.start(pathlib.Path(sys.argv[1])).process.pid, flush=True)\n"
+    )  # exits at once, without stop()
+    driver = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, timeout=60, check=True
+    )
+    measurer = int(driver.stdout.split()[-1])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{measurer}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{measurer}").exists()

@@ -59,7 +59,7 @@ _FORMATS = {1: ("HHIIIIIHHHHHH", "IIIIIIIIII"), 2: ("HHIQQQIHHHHHH", "IIQQQQIIQQ
 # ELF64 moves flags second (type, flags, offset, vaddr, paddr, filesz, memsz, align).
 _PHDR_FORMATS = {1: "IIIIIIII", 2: "IIQQQQQQ"}
 _BYTE_ORDERS = {1: "<", 2: ">"}
-HEADER, PHDRS, REST, RELRO = "elf:header", "elf:phdrs", "elf:rest", "elf:relro"
+HEADER, PHDRS, REST = "elf:header", "elf:phdrs", "elf:rest"
 PT_DYNAMIC, PT_GNU_RELRO = 2, 0x6474E552
 EM_X86_64 = 62
 R_X86_64_NONE, R_X86_64_RELATIVE = 0, 8
@@ -468,9 +468,6 @@ def measure_elf(path: Path) -> ElfMeasurement:
         measured = {key: s for key, s in sections.items() if s.measured}
         digests = {key: _digest(view, s.offset, s.size) for key, s in measured.items()}
         parts = _parts(view, layout)
-        relro = read_relro(memory, layout)
-        if relro is not None:
-            parts[RELRO] = relro.digest(_file_image(memory, layout, relro))
     if not digests:
         raise ElfError(f"{path}: no loaded read-only sections to measure")
     reserved = digests.keys() & parts.keys()

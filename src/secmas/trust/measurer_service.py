@@ -43,6 +43,7 @@ from secmas.trust.measurer_probe import Measurer, platform_reference
 
 MAX_REQUEST = 4096
 MAX_ANSWER = 16 << 20
+PARENT_POLL_S = 0.5
 
 
 def _answer(measurer: Measurer, request: bytes) -> bytes:
@@ -62,8 +63,9 @@ def _answer(measurer: Measurer, request: bytes) -> bytes:
         return json.dumps({"error": str(exc)}).encode()
 
 
-async def serve(measurer: Measurer, socket: Path) -> None:
-    """Answer requests on `socket` until cancelled; each measurement runs off the loop."""
+async def serve(measurer: Measurer, socket: Path, parent: int | None = None) -> None:
+    """Answer requests on `socket` until cancelled, or until process `parent` (the IML
+    driver that started it) is gone; each measurement runs off the loop."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -80,7 +82,12 @@ async def serve(measurer: Measurer, socket: Path) -> None:
     server = await asyncio.start_unix_server(handle, path=str(socket), limit=MAX_REQUEST * 2)
     os.chmod(socket, 0o600)
     async with server:
-        await server.serve_forever()
+        serving = asyncio.ensure_future(server.serve_forever())
+        while parent is None or os.getppid() == parent:
+            done, _ = await asyncio.wait({serving}, timeout=PARENT_POLL_S)
+            if done:
+                return
+        serving.cancel()  # orphaned: the driver died without stopping it
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,7 @@ class HostMeasurer:
         save_private_key(key, key_file)
         socket = workdir / f"{name}.sock"
         argv = [sys.executable, "-m", "secmas.trust.measurer_service", "--socket", str(socket)]
-        argv += ["--key-file", str(key_file), "--name", name]
+        argv += ["--key-file", str(key_file), "--name", name, "--parent", str(os.getpid())]
         for package in packages:
             argv += ["--package", package]
         with (workdir / f"{name}.log").open("wb") as log:
@@ -281,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--package", action="append", help="agent package whose files to measure (repeatable)"
     )
+    parser.add_argument("--parent", type=int, help="exit when this process is gone")
     args = parser.parse_args(argv)
     try:
         key = load_private_key(args.key_file)
@@ -290,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     measurer = Measurer(args.name, key, tuple(args.package or ("secmas",)))
     args.socket.unlink(missing_ok=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(measurer, args.socket))
+        asyncio.run(serve(measurer, args.socket, args.parent))
     return 0
 
 
