@@ -427,6 +427,38 @@ def test_LBIP_splits_the_ip_traffic_and_posts_one_flowRecord_goal_per_part():
     run(main())
 
 
+def test_LBIP_lets_its_steering_go_once_both_parts_are_diagnosed():
+    """pop5's split needs pop6's traffic steered to it only while the parts' classifiers
+    work; the blocks they lead to steer each attacker on its own and outlast it."""
+
+    async def main() -> None:
+        rig = await Rig.at(30)
+        await rig.start()
+        # the story's limits first, on pop6 (no steering), so that a part fits a classifier
+        await rig.execute("pop6", "linkRateLimited", (LINK,))
+        await rig.advance()
+        await rig.execute("pop6", "ipRateLimited", (IP,))
+        await rig.advance()
+        await rig.execute("pop5", "splitTrafficTowardsIp", (IP,))
+        to_pop5 = Steer("pop6", IP, ("pop6", "pop5"))
+        assert to_pop5 in rig.rules(Steer)
+        parts = goals_of(rig.agents["pop5"], "flowRecord")
+        while not all(goal.status.final for goal in parts):
+            await rig.advance()
+        await rig.advance(5)
+        assert to_pop5 not in rig.rules(Steer)
+        assert all(steer.src_ip for steer in rig.agents["pop5"].chains.held)  # blocks' only
+        for _ in range(150):  # the blocks' rate limiters are still downloading
+            if {rule.src_ip for rule in rig.rules(FlowBlock)} == attackers(rig.plane):
+                break
+            await rig.advance()
+        await rig.advance()
+        assert all(rig.delivered_from(src) == 0.0 for src in attackers(rig.plane))
+        await rig.stop()
+
+    run(main())
+
+
 def test_LBL_splits_the_link_and_posts_one_anomalousUsage_query_per_part():
     async def main() -> None:
         rig = await Rig.at(30)

@@ -814,7 +814,10 @@ class PoPAgent:
         node = str(payload.get("at", payload["node"]))
         if node == self.pop:
             return None
-        via = self.chains.virtual_path(request, bid, node)
+        if src_ip is None:
+            via = self.chains.virtual_path(request, bid, node)
+        else:
+            via = self.chains.entry_path(node)
         if self.world.infra.catalogue[bid.vnf].throughput is None:
             bandwidth = await self.chains.steered_rate(node, dst_ip, part, src_ip)
             covered: set[frozenset[str]] = set()

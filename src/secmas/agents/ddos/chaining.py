@@ -14,6 +14,7 @@ one reservation), and it goes when the last of them lets go.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from secmas.agents.bidding import Bid, GoalRequest, shared_context
 from secmas.network.dataplane import Steer
 from secmas.network.dataplane.controller import Controller
-from secmas.network.infrastructure import Infrastructure
+from secmas.network.infrastructure import Infrastructure, NodeKind
 from secmas.network.paths import lowest_cost_path
 
 
@@ -86,6 +87,36 @@ class Chains:
             return tail
         return _without_loops(self._path(request, node, auctioneer) + tail[1:])
 
+    def entry_path(self, ingress: str) -> tuple[str, ...]:
+        """The lowest-latency path from `ingress` to this PoP (fewest hops on a tie), over
+        nodes that forward traffic: how one flow is brought here from where it enters the
+        network. It follows the flow's own route when that crosses this PoP anyway."""
+        best: dict[str, tuple[float, int]] = {ingress: (0.0, 0)}
+        prev: dict[str, str] = {}
+        queue = [(0.0, 0, ingress)]
+        done: set[str] = set()
+        while queue:
+            latency, hops, node = heapq.heappop(queue)
+            if node in done:
+                continue
+            done.add(node)
+            if node == self.pop:
+                break
+            for neighbour, link in self.infra.adjacency[node]:
+                if neighbour in done or self.infra.kinds[neighbour] is NodeKind.HOST:
+                    continue
+                key = (latency + link.latency, hops + 1)
+                if neighbour not in best or key < best[neighbour]:
+                    best[neighbour] = key
+                    prev[neighbour] = node
+                    heapq.heappush(queue, (*key, neighbour))
+        if self.pop not in done:
+            raise ChainError(f"no path from {ingress} to {self.pop}")
+        path = [self.pop]
+        while path[-1] != ingress:
+            path.append(prev[path[-1]])
+        return tuple(reversed(path))
+
     def _path(self, request: GoalRequest, start: str, end: str) -> tuple[str, ...]:
         """Algorithm 1's path from `start` to `end` under the goal's constraints (searched
         from `end`, as the bidder there would)."""
@@ -104,9 +135,14 @@ class Chains:
     async def steered_rate(
         self, node: str, dst_ip: str, part: int | None, src_ip: str | None = None
     ) -> float:
-        """MB/s towards `dst_ip` at `node` (split part `part`, from `src_ip`) that does not
-        cross this PoP now: what a steering from `node` would bring here."""
-        here = {stats.flow for stats in await self.plane.flows_via(self.pop, dst_ip)}
+        """MB/s towards `dst_ip` at `node` (split part `part`) that does not cross this PoP
+        now: what a steering from `node` would bring here. One source's flow is steered from
+        where it enters the network, before anything else could bring it here: all of it."""
+        here = (
+            set()
+            if src_ip is not None
+            else {stats.flow for stats in await self.plane.flows_via(self.pop, dst_ip)}
+        )
         return sum(
             stats.last.rate
             for stats in await self.plane.flows_via(node, dst_ip)
