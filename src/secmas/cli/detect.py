@@ -309,14 +309,14 @@ def _train_federated(
     """FedAvg with every exchange a secure sum, a line per round; the detector and what
     the report keeps of it (rounds, bytes, threshold)."""
     from secmas.secagg.errors import SecAggError
-    from secmas.secagg.federated import describe_round, secagg_aggregator, train_federated
+    from secmas.secagg.federated import bus_aggregator, describe_round, train_federated
 
     began = time.perf_counter()
     try:
         trained = train_federated(
             data.values,
             data.features,
-            secagg_aggregator(threat),
+            bus_aggregator(threat),
             plan,
             lambda log: say(describe_round(log, plan.rounds)),
         )

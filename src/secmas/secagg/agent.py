@@ -33,9 +33,18 @@ from secmas.secagg.envelope import SERVER, Inbox, seal
 from secmas.secagg.errors import ImpersonationError, SecAggError, WireError
 from secmas.secagg.messages import SESSION_BYTES, Config, Message
 from secmas.secagg.protocol import Aggregate, Client, Server
+from secmas.secagg.session import Identities
 from secmas.transport.bus import Bus, Subscription
 
-__all__ = ["BusRun", "ClientAgent", "aggregate_over_bus", "main", "subject"]
+__all__ = [
+    "BusRun",
+    "ClientAgent",
+    "agent_input",
+    "aggregate_among",
+    "aggregate_over_bus",
+    "main",
+    "subject",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +244,31 @@ async def aggregate_over_bus(
         await subscription.unsubscribe()
     run.seconds = time.perf_counter() - began
     return run
+
+
+async def aggregate_among(
+    bus: Bus,
+    vectors: Mapping[int, np.ndarray],
+    config: Config,
+    identities: Identities,
+    *,
+    round_timeout: float = 10.0,
+) -> BusRun:
+    """One session among agents on `bus` in this process: a `ClientAgent` per entry of
+    `vectors` (agent id → its input) with its key from `identities`, and the server."""
+    agents = [
+        ClientAgent(bus, c, identities.keys[c], identities.envelopes, lambda _, v=v: v)
+        for c, v in vectors.items()
+    ]
+    for agent in agents:
+        await agent.start()
+    try:
+        return await aggregate_over_bus(
+            bus, config, identities.server, identities.directory, round_timeout=round_timeout
+        )
+    finally:
+        for agent in agents:
+            await agent.stop()
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

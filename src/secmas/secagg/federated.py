@@ -1,5 +1,7 @@
 """Federated training of the anomaly detector across agents, with secure aggregation
 (004_… Section 5: secure aggregation as the enabler of federated learning).
+The agents' training (`federated_trainer`, `secmas detect train --federated`) sums over
+the agents' bus (`bus_aggregator`: every message a signed envelope).
 
 Each agent holds its own CNF telemetry (`secmas.analytics.datasets`) and never sends it;
 together the agents train the LSTM autoencoder of `secmas.analytics.autoencoder` with
@@ -27,12 +29,14 @@ makes federated training the closed loop's way to train (`analytics.training: fe
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -48,10 +52,12 @@ from secmas.analytics.events import score_events
 from secmas.analytics.reference import DetectorTrainer, Say, TrainingPlan
 from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold
 from secmas.analytics.windows import Scaler, sliding
+from secmas.secagg.agent import BusRun, aggregate_among
 from secmas.secagg.mpc import run_mpc
 from secmas.secagg.neighbours import ThreatModel
 from secmas.secagg.quantise import Quantiser
-from secmas.secagg.session import run_secagg
+from secmas.secagg.session import Identities, make_config, run_secagg
+from secmas.transport.memory import MemoryBus
 
 if TYPE_CHECKING:
     from secmas.scenario.model import Scenario
@@ -65,6 +71,7 @@ __all__ = [
     "SecureSum",
     "agent_telemetry",
     "attack_runs",
+    "bus_aggregator",
     "central_detector",
     "describe_round",
     "federated_trainer",
@@ -80,6 +87,8 @@ __all__ = [
 
 ERROR_BINS = np.geomspace(1e-4, 1e3, 513)
 """Edges of the reconstruction-error histogram the agents sum securely (512 bins)."""
+
+T = TypeVar("T")
 
 COUNTS = Quantiser(clip=float(2**23 - 1), bits=24)
 """Integers (counts) summed exactly: scale 1."""
@@ -118,6 +127,50 @@ def secagg_aggregator(
         agg = run.aggregate
         return SecureSum(
             agg.total, agg.survivors, time.perf_counter() - began, run.bytes_total, agg.clipped
+        )
+
+    return aggregate
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to completion, on a thread of its own when a loop already runs."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def bus_aggregator(threat: ThreatModel | None = None, *, sparse: bool = False) -> Aggregator:
+    """Sums by the centralised protocol among agents over the bus (`secmas.secagg.agent`):
+    each agent a `ClientAgent` with its own identity key, every message a signed envelope
+    on an in-memory bus, the server refusing spoofed and replayed ones."""
+    identities: list[Identities] = []
+
+    def aggregate(vectors: Mapping[int, np.ndarray], quantiser: Quantiser) -> SecureSum:
+        began = time.perf_counter()
+        ids = sorted(vectors)
+        if not identities or sorted(identities[0].keys) != ids:
+            identities[:] = [Identities.generate(ids)]
+        length = len(np.asarray(next(iter(vectors.values()))))
+        config, _ = make_config(ids, length, threat=threat, sparse=sparse, quantiser=quantiser)
+
+        async def session() -> BusRun:
+            bus = MemoryBus()
+            try:
+                return await aggregate_among(bus, vectors, config, identities[0])
+            finally:
+                await bus.close()
+
+        run = _run(session())
+        agg = run.aggregate
+        return SecureSum(
+            agg.total,
+            agg.survivors,
+            time.perf_counter() - began,
+            run.bytes_sent + run.bytes_received,
+            agg.clipped,
         )
 
     return aggregate
@@ -510,7 +563,7 @@ def federated_trainer(rounds: int = 10, threat: ThreatModel | None = None) -> De
         result = train_federated(
             data.values,
             data.features,
-            secagg_aggregator(threat),
+            bus_aggregator(threat),
             federated,
             lambda log: say(describe_round(log, rounds)),
         )
