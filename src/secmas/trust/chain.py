@@ -326,11 +326,11 @@ class ChainEntry:
 
 
 Revoked = Callable[[Peer, str], Awaitable[None]]
+"""Told after the MLFO revoked an agent (with the reason): e.g. push a new key epoch."""
 
 ExternalCheck = Callable[[str], Awaitable[MeasurerAppraisal]]
 """The host measurer's verdict on an agent's process, from a party the agent cannot
 answer for (`secmas.trust.measurer_service.ExternalAttestation.check`)."""
-"""Told after the MLFO revoked an agent (with the reason): e.g. push a new key epoch."""
 
 
 @dataclass
