@@ -28,7 +28,7 @@ from secmas.network.emulation.workload import Workload
 
 pytestmark = needs_emulation
 
-CHAINS = ("split", "steer", "blocks", "ratelimits")
+CHAINS = ("split", "transit", "steer", "blocks", "ratelimits")
 
 
 @dataclass
@@ -164,6 +164,24 @@ def test_steering_one_part_moves_only_that_part(running: Running, rules: list[in
     assert at_d and at_b
     assert all(split_part(ip, 2) == 1 for ip in at_d)
     assert all(split_part(ip, 2) == 0 for ip in at_b)
+
+
+def test_steering_one_source_moves_only_its_flows(running: Running, rules: list[int]) -> None:
+    chosen = attackers(running)[0]
+    rules.append(running.add(Steer("A", SERVER, ("A", "D", "C"), src_ip=chosen)))
+    running.steps(2)
+    assert {ip for ip, size in running.flows("D").items() if size > 0} == {chosen}
+
+
+def test_two_paths_from_one_node_apply_in_turn_without_looping(
+    running: Running, rules: list[int]
+) -> None:
+    rules.append(running.add(Steer("C", SERVER, ("C", "D"))))
+    rules.append(running.add(Steer("C", SERVER, ("C", "B"))))
+    running.steps(3)
+    assert set(attackers(running)) <= {ip for ip, size in running.flows("D").items() if size > 0}
+    recent = running.workload.requests()[-20:]
+    assert sum(r.ok for r in recent) >= 0.9 * len(recent)
 
 
 def test_a_removed_rule_leaves_no_trace_in_the_namespace(running: Running) -> None:

@@ -57,7 +57,7 @@ from secmas.network.emulation.network import EmulatedNetwork
 WINDOW = 10
 HANDLE = re.compile(r"# handle (\d+)")
 STEER_TABLE_BASE = 1000
-MAX_STEERS = 63
+MAX_STEERS = 6  # one DSCP bit each
 
 
 @dataclass
@@ -432,16 +432,16 @@ class EmulatedController:
                     )
                 else:
                     raise ValueError(f"no link {a!r}→{b!r} to limit")
-                self._add(installed, node, "ratelimits", text)
+                self._add(installed, node, "ratelimits", [text])
             case IpRateLimit(node=node, dst_ip=dst, rate=rate):
                 self._add(
                     installed,
                     self._checked(node),
                     "ratelimits",
-                    firewall.ip_limit_rule(dst, self._bytes(rate)),
+                    [firewall.ip_limit_rule(dst, self._bytes(rate))],
                 )
             case FlowBlock(node=node, src_ip=src, dst_ip=dst):
-                self._add(installed, self._checked(node), "blocks", firewall.block_rule(src, dst))
+                self._add(installed, self._checked(node), "blocks", [firewall.block_rule(src, dst)])
             case TrafficSplit(node=node, dst_ip=dst, parts=parts):
                 if any(
                     isinstance(item.rule, TrafficSplit)
@@ -458,15 +458,23 @@ class EmulatedController:
             raise ValueError(f"unknown node {node!r}")
         return node
 
-    def _add(self, installed: Installed, node: str, chain: str, text: str) -> None:
+    def _add(
+        self, installed: Installed, node: str, chain: str, texts: list[str], insert: bool = False
+    ) -> None:
+        """Load rules into one chain of the node's table in one go; remember their handles
+        so that `_uninstall` takes them out again."""
         namespace = self.network.namespace(node)
-        out = namespace.nft(f"add rule inet {firewall.TABLE} {chain} {text}\n")
-        handle = HANDLE.search(out)
-        if handle is None:
-            raise CommandFailed(f"{namespace.name}: nft printed no handle for {text}")
-        installed.nft_undo.append(
-            (namespace, f"delete rule inet {firewall.TABLE} {chain} handle {handle.group(1)}")
-        )
+        verb = "insert" if insert else "add"
+        script = "".join(f"{verb} rule inet {firewall.TABLE} {chain} {t}\n" for t in texts)
+        out = namespace.nft(script)
+        handles = [HANDLE.search(line) for line in out.splitlines() if " rule " in line]
+        found = [h.group(1) for h in handles if h is not None]
+        if len(found) != len(texts):
+            raise CommandFailed(f"{namespace.name}: nft printed {len(found)} handles for {chain}")
+        for handle in found:
+            installed.nft_undo.append(
+                (namespace, f"delete rule inet {firewall.TABLE} {chain} handle {handle}")
+            )
 
     def _install_split(
         self, rule_id: int, node: str, dst: str, parts: int, installed: Installed
@@ -499,44 +507,29 @@ class EmulatedController:
         used = {item.steer for item in self._rules.values()}
         free = [i for i in range(1, MAX_STEERS + 1) if i not in used]
         if not free:
-            raise ValueError(f"more than {MAX_STEERS} steering rules at once")
+            raise ValueError(f"more than {MAX_STEERS} steering paths at once")
         index = installed.steer = free[0]
+        bit = 1 << (index - 1)
         table = str(STEER_TABLE_BASE + index)
         mark = f"{index << 8:#x}/0xff00"
         for position, node in enumerate(rule.via[:-1]):
-            after = rule.via[position + 1]
-            arriving = None if position == 0 else plan.port(node, rule.via[position - 1]).intf
-            text = firewall.steer_rule(
-                rule.dst_ip, index, index, rule.part if position == 0 else None, arriving
-            )
             namespace = self.network.namespace(node)
-            out_port, next_port = plan.port(node, after), plan.port(after, node)
-            namespace.run(
-                [
-                    "ip",
-                    "route",
-                    "replace",
-                    f"{rule.dst_ip}/32",
-                    "via",
-                    next_port.ip,
-                    "dev",
-                    out_port.intf,
-                    "table",
-                    table,
-                ]
-            )
+            out_port = plan.port(node, rule.via[position + 1])
+            next_hop = plan.port(rule.via[position + 1], node).ip
+            route = ["route", "replace", f"{rule.dst_ip}/32", "via", next_hop]
+            namespace.run(["ip", *route, "dev", out_port.intf, "table", table])
             installed.undo.append((namespace, ["ip", "route", "flush", "table", table]))
-            namespace.run(["ip", "rule", "add", "fwmark", mark, "lookup", table, "priority", "100"])
-            installed.undo.append(
-                (
-                    namespace,
-                    ["ip", "rule", "del", "fwmark", mark, "lookup", table, "priority", "100"],
-                )
-            )
-            self._add(installed, node, "steer", text)
-        # traffic that crossed via's last node already went through that PoP's VNF: it
-        # carries the tag from there on, so the first node does not steer it back
-        self._add(installed, rule.via[-1], "steer", firewall.crossed_rule(rule.dst_ip, index))
+            choose = ["fwmark", mark, "lookup", table, "priority", "100"]
+            namespace.run(["ip", "rule", "add", *choose])
+            installed.undo.append((namespace, ["ip", "rule", "del", *choose]))
+            if position == 0:
+                texts = firewall.steer_rules(rule.dst_ip, bit, index, rule.part, rule.src_ip)
+                self._add(installed, node, "steer", texts, insert=True)
+            else:
+                arriving = plan.port(node, rule.via[position - 1]).intf
+                text = firewall.transit_rule(rule.dst_ip, bit, index, arriving)
+                self._add(installed, node, "transit", [text])
+        self._add(installed, rule.via[-1], "transit", firewall.crossed_rules(rule.dst_ip, bit))
 
     def _uninstall(self, installed: Installed) -> None:
         for namespace, command in installed.nft_undo:

@@ -16,11 +16,14 @@ Each routing namespace (a PoP or switch) has table `inet secmas`:
   the simulator's hash of its address (`rules.split_part`, which the VNFs also use), from
   a verdict map the controller fills, or the kernel's `jhash` for a client not yet in it —
   marks the packet `part + 1` in the mark's low byte and records the client in that
-  part's set; `steer` (prerouting, after `split`) marks
-  steered traffic for policy routing (the mark's second byte: the steering rule's table)
-  and tags it with a DSCP code point so the next hop recognises it (marks do not cross
-  namespaces); the path's last node tags everything towards the address that crosses
-  it, so traffic that has been through that PoP is never steered back to it.
+  part's set. Steering marks the traffic for policy routing (the mark's second byte:
+  the path's routing table) and keeps, in the DSCP field, one bit per path (at most six
+  at once) that crosses namespaces with the packet: `steer` (at the path's first node)
+  sets the bit as the packet leaves on the path, `transit` (at its inner nodes) routes
+  what arrives with the bit from the previous node onwards, and (at its last node) sets
+  the bit on everything towards the address that crosses it, so traffic that has been
+  through that PoP is never steered back to it; paths that start at one node apply one
+  after the other.
 
 The server's namespace counts, for reports only, what reaches it from attack and
 legitimate sources (`truth`); group namespaces count what their clients send and get.
@@ -51,6 +54,7 @@ def router_ruleset(servers: Iterable[str]) -> str:
   set servers {{ type ipv4_addr; elements = {{ {elements} }} }}
 {sets}
   chain split {{ type filter hook prerouting priority -160; policy accept; }}
+  chain transit {{ type filter hook prerouting priority -155; policy accept; }}
   chain steer {{ type filter hook prerouting priority -150; policy accept; }}
   chain account {{
     meta l4proto != {{ tcp, udp }} return
@@ -175,24 +179,42 @@ def split_members(rule_id: int, members: dict[str, int]) -> list[str]:
     return [f"add element inet {TABLE} split{rule_id} {{ {elements} }}"]
 
 
-def steer_match(dst_ip: str, tag: int, part: int | None, arriving: str | None) -> str:
-    """The match of steered traffic at one node of a steering path: at its first node the
-    traffic towards `dst_ip` (of split part `part`) not yet tagged; further on, what
-    arrives tagged from the previous node (`arriving` interface)."""
-    if arriving is None:
-        part_match = "" if part is None else f"meta mark and 0xff == {part + 1} "
-        return f"ip daddr {dst_ip} {part_match}ip dscp != {tag}"
-    return f'iifname "{arriving}" ip daddr {dst_ip} ip dscp {tag}'
+def _clear(bit: int) -> list[int]:
+    """DSCP values with `bit` clear (nftables cannot or a field with itself, and its map
+    on the DSCP field is broken in 1.0.6: setting a bit takes one rule per value)."""
+    return [value for value in range(64) if not value & bit]
 
 
-def steer_rule(dst_ip: str, tag: int, table: int, part: int | None, arriving: str | None) -> str:
-    """Mark steered traffic for routing table `table` (and tag it at the first node)."""
-    match = steer_match(dst_ip, tag, part, arriving)
-    retag = f" ip dscp set {tag}" if arriving is None else ""
-    return f"{match} meta mark set meta mark or {table << 8:#x}{retag}"
+def steer_rules(
+    dst_ip: str, bit: int, index: int, part: int | None, src_ip: str | None = None
+) -> list[str]:
+    """At a steering path's first node: traffic towards `dst_ip` (of split part `part`,
+    from `src_ip`)
+    in transit on no other path here and not yet steered by this path (its DSCP bit
+    clear) is marked for routing table `index` and gets the bit; `accept` ends the chain,
+    so of several paths starting here the newest applies first (the packet comes back
+    for the others once it is through)."""
+    part_match = "" if part is None else f"meta mark and 0xff == {part + 1} "
+    part_match += "" if src_ip is None else f"ip saddr {src_ip} "
+    return [
+        f"meta mark and 0xff00 == 0 ip daddr {dst_ip} {part_match}ip dscp {value} "
+        f"meta mark set meta mark and 0xffff00ff or {index << 8:#x} "
+        f"ip dscp set {value | bit} accept"
+        for value in _clear(bit)
+    ]
 
 
-def crossed_rule(dst_ip: str, tag: int) -> str:
-    """At a steering path's last node: tag all traffic towards `dst_ip` crossing it, so
-    that the path's first node leaves it alone (it has been through this PoP)."""
-    return f"ip daddr {dst_ip} ip dscp set {tag}"
+def transit_rule(dst_ip: str, bit: int, index: int, arriving: str) -> str:
+    """At a steering path's inner node: what arrives from the previous node carrying the
+    path's bit is marked for the path's routing table here."""
+    return (
+        f'iifname "{arriving}" ip daddr {dst_ip} ip dscp and {bit} == {bit} '
+        f"meta mark set meta mark and 0xffff00ff or {index << 8:#x}"
+    )
+
+
+def crossed_rules(dst_ip: str, bit: int) -> list[str]:
+    """At a steering path's last node: set the path's bit on all traffic towards `dst_ip`
+    crossing it, so that the path's first node leaves it alone (it has been through this
+    PoP)."""
+    return [f"ip daddr {dst_ip} ip dscp {v} ip dscp set {v | bit}" for v in _clear(bit)]
