@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import statistics
 import subprocess
 import tempfile
@@ -41,7 +42,7 @@ from typing import Any
 
 from machine import describe
 from secmas.transport.broker import NatsCluster, NatsServer, find_nats_server
-from secmas.transport.bus import Bus
+from secmas.transport.bus import Bus, NoResponders
 from secmas.transport.credentials import NatsUser, Permissions, issue_users
 from secmas.transport.memory import MemoryBus
 from secmas.transport.nats import NatsBus
@@ -51,6 +52,7 @@ RESULTS = Path(__file__).parent / "results"
 REQUEST_BYTES = 64
 MESSAGE_BYTES = 1024
 WARMUP = 100
+PROBE = b"probe"
 BLOCKS = 5
 BASELINE, SECURED = "nats", "nats-tls"
 COLOURS = {"memory": "tab:gray", BASELINE: "tab:blue", SECURED: "tab:orange"}
@@ -72,6 +74,7 @@ async def latency(pair: Pair, requests: int) -> list[float]:
     requester, responder = await pair()
     await responder.subscribe("bench.echo", echo)
     payload = bytes(REQUEST_BYTES)
+    await _interest_known(requester, payload)
     samples: list[float] = []
     try:
         for n in range(WARMUP + requests):
@@ -84,22 +87,39 @@ async def latency(pair: Pair, requests: int) -> list[float]:
     return samples
 
 
+async def _interest_known(requester: Bus, payload: bytes) -> None:
+    """On a cluster the responder's interest reaches the requester's node through a route,
+    a moment after the subscription: until then a request finds no responder."""
+    for _ in range(500):
+        try:
+            await requester.request("bench.echo", payload, timeout=5)
+            return
+        except NoResponders:
+            await asyncio.sleep(0.01)
+    raise RuntimeError("the responder's subscription never reached the requester's server")
+
+
 async def throughput(pair: Pair, messages: int) -> float:
     """MESSAGE_BYTES messages published back to back and counted: messages per second."""
     publisher, subscriber = await pair()
-    received = 0
+    received = probes = 0
     done = asyncio.Event()
 
     async def count(subject: str, data: bytes) -> None:
-        nonlocal received
+        nonlocal received, probes
+        if data == PROBE:
+            probes += 1
+            return
         received += 1
         if received == messages:
             done.set()
 
     await subscriber.subscribe("bench.stream", count)
-    await asyncio.sleep(0.05)  # on a cluster, the interest crosses the routes first
     payload = bytes(MESSAGE_BYTES)
     try:
+        while probes == 0:  # on a cluster, the interest crosses the routes first
+            await publisher.publish("bench.stream", PROBE)
+            await asyncio.sleep(0.01)
         began = time.perf_counter()
         for _ in range(messages):
             await publisher.publish("bench.stream", payload)
@@ -296,7 +316,7 @@ def main() -> None:
         "baseline": BASELINE,
         "headline": headline,
         "nats_server": server_version(),
-        "machine": describe(["nats-py", "nkeys", "cryptography"]),
+        "machine": describe(["nats-py", "nkeys", "cryptography"], load_average=os.getloadavg()),
         "quick": args.quick,
         "total_wall_s": time.perf_counter() - began,
         "rows": rows,
