@@ -55,7 +55,7 @@ from secmas.network.dataplane.controller import Controller, LocalController
 from secmas.network.infrastructure import Infrastructure, Instance
 from secmas.scenario import ddos
 from secmas.scenario.model import Defence, GoalSpec, Scenario
-from secmas.transport.bus import Bus
+from secmas.transport.bus import Bus, BusClosed
 from secmas.transport.memory import MemoryBus
 
 logger = logging.getLogger(__name__)
@@ -419,7 +419,7 @@ class PoPAgent:
         payload["holders"] = {**payload.get("holders", {}), **self.holders}
 
         async def renewed() -> GoalRequest:
-            traffic = await self._traffic_for(name, payload)
+            traffic = await self._measured(goal, payload)
             return GoalRequest.for_goal(spec, self.pop, traffic, args)
 
         try:
@@ -521,6 +521,23 @@ class PoPAgent:
                     payload=dict(open_goal.payload),
                 )
             )
+
+    async def _measured(self, goal: Goal, payload: dict[str, Any]) -> float:
+        """`_traffic_for` the goal; while the controller cannot be reached (a broker
+        outage) asked again after a back-off, for as long as the goal is needed."""
+        settings = self.world.settings
+        wait = settings.retry_wait
+        while True:
+            try:
+                return await self._traffic_for(goal.predicate.name, payload)
+            except (TimeoutError, BusClosed) as exc:
+                if not self._needs(goal):
+                    raise
+                logger.warning(
+                    "%s: no traffic figure for %s (%r); again in %g s", self.pop, goal, exc, wait
+                )
+                await self.world.clock.sleep(wait)
+                wait = min(2 * wait, settings.retry_wait_max)
 
     async def _traffic_for(self, goal: str, payload: dict[str, Any]) -> float:
         """MB/s the goal's VNF must process, measured one step after the last change."""
