@@ -308,9 +308,12 @@ def _train_federated(
 ) -> tuple[Detector, dict[str, object]]:
     """FedAvg with every exchange a secure sum, a line per round; the detector and what
     the report keeps of it (rounds, bytes, threshold)."""
+    import torch
+
     from secmas.secagg.errors import SecAggError
     from secmas.secagg.federated import bus_aggregator, describe_round, train_federated
 
+    torch.set_num_threads(1)  # the agents' local training: one core each, as deployed
     began = time.perf_counter()
     try:
         trained = train_federated(
