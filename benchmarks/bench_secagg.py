@@ -31,14 +31,25 @@ format; Flower: protobuf sizes). Target: 100 clients × 10^5 values, 10 % dropou
     telemetry of scenarios/cnf-attack.yaml, every exchange a secure sum) against the same
     model trained centrally on the pooled data: window F1 on held-out attack runs.
 
-    python benchmarks/bench_secagg.py [--quick] [--no-flower]
+(7) Transport (`--transport`): what signing every message and carrying the rounds over
+    the agents' bus cost, on the complete graph without dropout, in one run: the
+    protocol in one process with unsigned frames (the path of (1)-(4) before every
+    message was signed), with signed envelopes (`secmas.secagg.envelope`, the default
+    now), among `ClientAgent`s on the in-memory bus, and on a real nats-server (one
+    connection per agent and one for the server, in this process); beside the previous
+    full run's figures for the same rows (ours and Flower's, from the JSON it left) and,
+    unless --no-flower, Flower's SecAgg+ with all n shares measured in this run.
 
-Writes benchmarks/results/secagg.json, secagg.md and secagg.png.
+    python benchmarks/bench_secagg.py [--quick] [--no-flower] [--transport]
+
+Writes benchmarks/results/secagg.json, secagg.md and secagg.png (`--transport` updates
+the JSON's "transport" section and the tables in place, keeping the rest).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -57,6 +68,7 @@ from secmas.analytics.datasets import episode_series, normal_series
 from secmas.network.dataplane.cnf import ATTACK_CONDITIONS
 from secmas.scenario.loader import load_scenario
 from secmas.secagg import RobustOptions, ThreatModel, run_mpc, run_secagg
+from secmas.secagg.agent import BusRun, ClientAgent, aggregate_over_bus
 from secmas.secagg.federated import (
     FederatedPlan,
     central_detector,
@@ -66,7 +78,11 @@ from secmas.secagg.federated import (
 )
 from secmas.secagg.quantise import Quantiser
 from secmas.secagg.robust import robust_mpc, trimmed_mean
-from secmas.secagg.session import make_config
+from secmas.secagg.session import Identities, make_config
+from secmas.transport.broker import NatsServer, find_nats_server
+from secmas.transport.bus import Bus
+from secmas.transport.memory import MemoryBus
+from secmas.transport.nats import NatsBus
 
 RESULTS = Path(__file__).parent / "results"
 FLOWER_VENV = Path(__file__).parent / ".venv-flwr"
@@ -362,6 +378,208 @@ def flower(
     return result
 
 
+# -- transport: signatures and the bus ------------------------------------------------------
+
+TRANSPORT_ROWS = ((10, 10_000), (50, 10_000), (100, 100_000))
+QUICK_TRANSPORT_ROWS = ((10, 10_000), (50, 10_000))
+
+
+def _exact(run_integers: np.ndarray, data: np.ndarray, survivors: tuple[int, ...]) -> bool:
+    return bool(
+        np.array_equal(run_integers, sum(QUANTISER.quantise(data[c]).values for c in survivors))
+    )
+
+
+def in_process(n: int, length: int, signed: bool) -> dict[str, Any]:
+    data = inputs_for(n, length)
+    config, _ = make_config(range(n), length, threat=threat_for(0.0), quantiser=QUANTISER)
+    began, cpu = time.perf_counter(), time.process_time()
+    run = run_secagg({i: data[i] for i in range(n)}, config=config, signed=signed)
+    wall = time.perf_counter() - began
+    return {
+        "seconds": wall,
+        "cpu_seconds": time.process_time() - cpu,
+        "bytes": run.bytes_total,
+        "exact_integer_sum": _exact(run.aggregate.integers, data, run.aggregate.survivors),
+    }
+
+
+async def _on_bus(buses: list[Bus], n: int, length: int) -> BusRun:
+    """Agents spread over `buses` (one each when there are n + 1), server on the last."""
+    data = inputs_for(n, length)
+    config, _ = make_config(range(n), length, threat=threat_for(0.0), quantiser=QUANTISER)
+    people = Identities.generate(range(n))
+    agents = [
+        ClientAgent(
+            buses[i % len(buses)], i, people.keys[i], people.envelopes, lambda _, i=i: data[i]
+        )
+        for i in range(n)
+    ]
+    for agent in agents:
+        await agent.start()
+    for bus in buses:
+        await bus.flush()
+    try:
+        run = await aggregate_over_bus(buses[-1], config, people.server, people.directory)
+    finally:
+        for agent in agents:
+            await agent.stop()
+    run.exact = _exact(run.aggregate.integers, data, run.aggregate.survivors)  # type: ignore[attr-defined]
+    return run
+
+
+def over_memory(n: int, length: int) -> dict[str, Any]:
+    async def session() -> BusRun:
+        bus = MemoryBus()
+        try:
+            return await _on_bus([bus], n, length)
+        finally:
+            await bus.close()
+
+    cpu = time.process_time()
+    run = asyncio.run(session())
+    return _bus_row(run, time.process_time() - cpu)
+
+
+def over_nats(url: str, n: int, length: int) -> dict[str, Any]:
+    async def session() -> BusRun:
+        buses: list[Bus] = [
+            await NatsBus.connect(url, name=f"secagg-bench-{i}") for i in range(n + 1)
+        ]
+        try:
+            return await _on_bus(buses, n, length)
+        finally:
+            for bus in buses:
+                await bus.close()
+
+    cpu = time.process_time()
+    run = asyncio.run(session())
+    return _bus_row(run, time.process_time() - cpu)
+
+
+def _bus_row(run: BusRun, cpu: float) -> dict[str, Any]:
+    return {
+        "seconds": run.seconds,
+        "cpu_seconds": cpu,
+        "bytes": run.bytes_sent + run.bytes_received,
+        "exact_integer_sum": bool(run.exact),  # type: ignore[attr-defined]
+        "refused": len(run.refused),
+    }
+
+
+def previous_row(previous: dict[str, Any], n: int, length: int) -> dict[str, Any]:
+    """The previous full run's figures for (n, length) without dropout, if it had them."""
+    for row in previous.get("grid", []):
+        if (row["clients"], row["length"], row["dropout"]) == (n, length, 0.0):
+            flower = row.get("flower") or {}
+            return {
+                "complete_seconds": row["complete"]["seconds"],
+                "complete_bytes": row["complete"]["bytes"],
+                "flower_secaggplus_seconds": flower.get("seconds"),
+                "flower_num_shares": flower.get("num_shares"),
+            }
+    return {}
+
+
+def transport(
+    rows: tuple[tuple[int, int], ...], python: Path | None, driver: Path
+) -> dict[str, Any]:
+    old = RESULTS / "secagg.json"
+    previous = json.loads(old.read_text()) if old.exists() else {}
+    out: dict[str, Any] = {
+        "previous_run": {
+            "load_average_1_5_15_min": previous.get("load_average_1_5_15_min"),
+            "total_wall_s": previous.get("total_wall_s"),
+        },
+        "rows": [],
+    }
+    binary = find_nats_server()
+    server = NatsServer() if binary else None
+    if server is not None:
+        server.start()
+    try:
+        for n, length in rows:
+            row: dict[str, Any] = {"clients": n, "length": length}
+            row["unsigned"] = in_process(n, length, signed=False)
+            row["signed"] = in_process(n, length, signed=True)
+            row["memory_bus"] = over_memory(n, length)
+            row["nats"] = over_nats(server.url, n, length) if server else None
+            row["previous"] = previous_row(previous, n, length)
+            if python is not None:
+                config, _ = make_config(range(n), length, threat=threat_for(0.0))
+                row["flower_all_shares"] = flower(
+                    python, driver, n, length, 0.0, n, config.threshold
+                )
+            print(
+                f"n={n} L={length}: unsigned {row['unsigned']['seconds']:.2f}s signed "
+                f"{row['signed']['seconds']:.2f}s memory bus {row['memory_bus']['seconds']:.2f}s"
+                + (f" nats {row['nats']['seconds']:.2f}s" if row["nats"] else ""),
+                flush=True,
+            )
+            out["rows"].append(row)
+    finally:
+        if server is not None:
+            server.stop()
+    return out
+
+
+def _wall_cpu(figures: dict[str, Any]) -> str:
+    return f"{figures['seconds']:.2f} / {figures['cpu_seconds']:.2f}"
+
+
+def transport_table(section: dict[str, Any]) -> list[str]:
+    out = [
+        "### Signed envelopes and the agents' bus (complete graph, no dropout)",
+        "",
+        "Seconds as wall time / CPU time of this process (all agents and the server; NATS: "
+        "without the nats-server process). On a loaded machine the CPU time is the figure "
+        "to compare.",
+        "",
+        "Unsigned = the protocol in one process as before every message was signed; signed ="
+        " every message in an Ed25519 envelope (now the default); memory bus / NATS = "
+        "`ClientAgent`s and the server over the bus (NATS: a real nats-server, one "
+        "connection per agent). Previous = the last full run's complete graph and Flower "
+        "SecAgg+ (k + 1 shares) figures for the row; Flower (n shares) = measured in this "
+        "run.",
+        "",
+        "| n | L | unsigned | signed | memory bus | NATS | bytes unsigned → NATS "
+        "| previous ours | previous Flower | Flower (n shares) now | exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in section["rows"]:
+        p, nats = row["previous"], row["nats"] or {}
+        flower_now = (row.get("flower_all_shares") or {}).get("seconds")
+        flower_then = p.get("flower_secaggplus_seconds")
+        exact = all(
+            r["exact_integer_sum"]
+            for r in (row["unsigned"], row["signed"], row["memory_bus"], nats)
+            if r
+        )
+        cells = [
+            str(row["clients"]),
+            f"{row['length']:,}",
+            _wall_cpu(row["unsigned"]),
+            _wall_cpu(row["signed"]),
+            _wall_cpu(row["memory_bus"]),
+            _wall_cpu(nats) if nats else "–",
+            f"{fmt_bytes(row['unsigned']['bytes'])} → "
+            + (fmt_bytes(nats["bytes"]) if nats else "–"),
+            f"{p['complete_seconds']:.2f}" if p else "–",
+            f"{flower_then:.2f}" if flower_then else "–",
+            f"{flower_now:.2f}" if flower_now else "–",
+            "yes" if exact else "NO",
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    load = section.get("load_average_1_5_15_min")
+    before = section["previous_run"].get("load_average_1_5_15_min")
+    out += [
+        "",
+        f"Load average during this section: {load}; during the previous full run: {before} "
+        "(the machine is shared: compare columns of one row, measured together).",
+    ]
+    return out
+
+
 # -- robust and federated -----------------------------------------------------------------
 
 
@@ -581,6 +799,11 @@ def main() -> None:
         "--quick", action="store_true", help="small sizes, no complete-graph Flower run"
     )
     parser.add_argument("--no-flower", action="store_true", help="skip Flower (no install)")
+    parser.add_argument(
+        "--transport",
+        action="store_true",
+        help="only section (7), signatures and bus; updates the results in place",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     began, load_before = time.perf_counter(), os.getloadavg()
@@ -588,6 +811,13 @@ def main() -> None:
     python, status = (None, "skipped (--no-flower)") if args.no_flower else flower_python()
     driver = Path(tempfile.mkdtemp(prefix="secmas-flwr-")) / "flower_secaggplus.py"
     driver.write_text(FLOWER_DRIVER)
+    if args.transport:
+        section = transport(QUICK_TRANSPORT_ROWS if args.quick else TRANSPORT_ROWS, python, driver)
+        section["load_average_1_5_15_min"] = {"before": load_before, "after": os.getloadavg()}
+        section["wall_s"] = time.perf_counter() - began
+        section["flower_status"] = f"{FLOWER} {status}" if python is not None else status
+        write_results({**load_previous(), "transport": section}, args.quick)
+        return
     grid = []
     for n in sizes.clients:
         for length in sizes.lengths:
@@ -671,11 +901,22 @@ def main() -> None:
     result["federated"] = federated(sizes)
     result["total_wall_s"] = time.perf_counter() - began
     result["load_average_1_5_15_min"] = {"before": load_before, "after": os.getloadavg()}
+    if "transport" in load_previous():
+        result["transport"] = load_previous()["transport"]
+    write_results(result, args.quick)
 
+
+def load_previous() -> dict[str, Any]:
+    """The results the last run left (empty when there are none)."""
+    path = RESULTS / "secagg.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_results(result: dict[str, Any], quick: bool) -> None:
     text = "\n".join(
         [
             "## Secure aggregation benchmark (`benchmarks/bench_secagg.py`"
-            + (" --quick" if args.quick else "")
+            + (" --quick" if quick else "")
             + ")",
             "",
             f"Total wall time {result['total_wall_s']:.0f} s on "
@@ -683,6 +924,7 @@ def main() -> None:
             f"({result['machine']['cpu_model']}).",
             "",
             *tables(result),
+            *(["", *transport_table(result["transport"])] if "transport" in result else []),
             "",
         ]
     )
