@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secmas.secagg.errors import ReconstructionError
 from secmas.secagg.field import (
     PRIME,
+    decode,
     decode_secret,
     encode_secret,
     lagrange_coefficients,
@@ -82,3 +83,46 @@ def test_bad_inputs_are_refused() -> None:
         decode_secret(np.array([1 << 24]), 3)
     values = random_elements(1000)
     assert values.min() >= 0 and values.max() < PRIME
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(2, 8),
+    st.integers(0, 6),
+    st.data(),
+)
+def test_decode_corrects_what_berlekamp_welch_can_and_the_check_one_more(
+    threshold: int, extra: int, data: st.DataObject
+) -> None:
+    """k = t + extra shares, some wrong in random places: up to ⌊extra/2⌋ wrong ones are
+    corrected without a check; with the secret's check, up to max(⌊extra/2⌋, 1 if
+    extra ≥ 1); never a wrong secret."""
+    k = threshold + extra
+    secret = random_elements(4)
+    xs = data.draw(st.lists(st.integers(1, 1000), min_size=k, max_size=k, unique=True))
+    shares = split(secret, threshold, xs)
+    wrong = data.draw(st.sets(st.integers(0, k - 1), max_size=max(extra // 2, min(extra, 1))))
+    for row in wrong:
+        column = data.draw(st.integers(0, 3))
+        shares[row, column] = (shares[row, column] + data.draw(st.integers(1, PRIME - 1))) % PRIME
+
+    def check(candidate: np.ndarray) -> bool:
+        return bool(np.array_equal(candidate, secret))
+
+    decoded = decode(xs, shares, threshold, check)
+    assert np.array_equal(decoded.secret, secret)
+    assert set(decoded.wrong) <= {xs[r] for r in wrong}
+    if len(wrong) <= extra // 2:
+        unchecked = decode(xs, shares, threshold)
+        assert np.array_equal(unchecked.secret, secret)
+        assert set(unchecked.wrong) == {xs[r] for r in wrong}
+
+
+def test_decode_with_exactly_t_shares_detects_a_wrong_one_only_with_a_check() -> None:
+    secret = random_elements(11)
+    shares = split(secret, 4, [1, 2, 3, 4])
+    shares[1, 5] = (shares[1, 5] + 1) % PRIME
+    with pytest.raises(ReconstructionError, match="exactly t shares: detected only"):
+        decode([1, 2, 3, 4], shares, 4, lambda s: bool(np.array_equal(s, secret)))
+    # without a check nothing can tell: t points always lie on one polynomial
+    assert not np.array_equal(decode([1, 2, 3, 4], shares, 4).secret, secret)

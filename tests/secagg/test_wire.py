@@ -57,9 +57,7 @@ messages = st.one_of(
     st.builds(Setup, configs),
     adverts,
     st.builds(KeyBook, st.lists(adverts, max_size=5).map(tuple)),
-    st.builds(
-        ShareCiphertexts, ids, keys, st.lists(st.tuples(ids, blobs), max_size=5).map(tuple)
-    ),
+    st.builds(ShareCiphertexts, ids, keys, st.lists(st.tuples(ids, blobs), max_size=5).map(tuple)),
     st.builds(Forwarded, st.lists(st.tuples(ids, blobs), max_size=5).map(tuple)),
     st.builds(MaskedInput, ids, vectors),
     st.builds(Survivors, st.lists(ids, max_size=20).map(tuple)),

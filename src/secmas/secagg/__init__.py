@@ -10,17 +10,24 @@ single party seeing one of them.
   `secmas.secagg.robust`, `robust_mpc`.
 - Federated training of the analytics' LSTM autoencoder across agents with secure
   aggregation of the model updates: `secmas.secagg.federated`.
+- Among agents: every round message in a signed envelope (`secmas.secagg.envelope`:
+  spoofed and replayed messages refused), the rounds over the agents' bus — in-memory,
+  NATS, or through the secure channel (`secmas.secagg.agent`: `ClientAgent`,
+  `aggregate_over_bus`; `python -m secmas.secagg.agent` for an agent process).
 
 Building blocks: `field` (Shamir over GF(2³¹ − 1)), `prg` (AES-256-CTR), `quantise`,
 `crypto` (X25519, AES-GCM, Ed25519), `wire` (the versioned binary format), `beaver`
-(two-party computation with a dealer).
+(two-party computation with a dealer). Wrong Shamir shares are corrected or detected
+(`field.decode`), and decoded sums range-checked (OutputRangeError).
 """
 
 from secmas.secagg.errors import (
     ConsistencyError,
     ImpersonationError,
+    OutputRangeError,
     ProtocolAbort,
     ReconstructionError,
+    ReplayError,
     SecAggError,
     ThresholdError,
     WireError,
@@ -51,9 +58,11 @@ __all__ = [
     "ImpersonationError",
     "MpcClient",
     "MpcRun",
+    "OutputRangeError",
     "ProtocolAbort",
     "Quantiser",
     "ReconstructionError",
+    "ReplayError",
     "Ring",
     "RobustOptions",
     "RobustResult",
