@@ -391,13 +391,18 @@ def test_a_winner_known_to_be_gone_is_replaced_at_once():
 
 
 async def mitigate(
-    crash: dict[float, str], until: float = 240, outage: tuple[float, float] | None = None
+    crash: dict[float, str],
+    until: float = 240,
+    outage: tuple[float, float] | None = None,
+    prepare: Callable[[dict[str, PoPAgent]], None] | None = None,
 ) -> tuple[World, list[Any]]:
     """Run ddos-6pop the way `operate` does, stopping agents at given times; during
-    `outage` (from, to) the bus loses every message."""
+    `outage` (from, to) the bus loses every message; `prepare` sees the agents first."""
     world = World.simulated(SCENARIO, settings=AuctionSettings())
     bus = world.bus = Outage()
     agents = {pop: PoPAgent(pop, world, seed=SCENARIO.seed) for pop in world.directory}
+    if prepare is not None:
+        prepare(agents)
     for agent in agents.values():
         await agent.start()
     while world.plane.now < until:
