@@ -93,7 +93,7 @@ def test_federated_closed_loop_trains_the_detector_among_the_agents(small_cnf_sc
     said = " ".join(result.output.split())  # the console folds long lines
     assert "training the LSTM autoencoder federated: 6 agents" in said
     assert "10 FedAvg rounds × 1 local epochs, every exchange a secure sum" in said
-    assert "round 10/10 6 agents" in said and "the secure sums moved 3.5 MB" in said
+    assert "round 10/10 6 agents" in said and "the secure sums moved 3.6 MB" in said
     report = json.loads((out / "report.json").read_text())
     assert report["analytics"]["detector"]["training"] == "federated"
     assert report["analytics"]["alerts"]
