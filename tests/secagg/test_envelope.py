@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secmas.secagg.envelope import SERVER, Inbox, round_of, seal
+from secmas.secagg import wire
+from secmas.secagg.envelope import _DOMAIN, _HEADER, MAGIC, SERVER, Inbox, round_of, seal
 from secmas.secagg.errors import ImpersonationError, ReplayError, WireError
-from secmas.secagg.messages import MaskedInput, Survivors
+from secmas.secagg.messages import MaskedInput, MpcShare, Survivors
 from secmas.secagg.session import Identities, make_config
 
 PEOPLE = Identities.generate(range(4))
@@ -29,6 +30,17 @@ def test_a_genuine_envelope_opens_once_in_its_round() -> None:
     request = seal(PEOPLE.server, CONFIG.session, SERVER, 1, Survivors((0, 1, 2)))
     assert Inbox(CONFIG.session, 1, PEOPLE.envelopes, round=3).open(request)[0] == SERVER
     assert round_of(Survivors(())) == 3
+
+
+def test_a_signed_frame_of_another_protocol_is_refused_not_raised() -> None:
+    """An enrolled client wraps an MPC message in a genuinely signed envelope."""
+    share = MpcShare(1, 0, bytes(32), bytes(64), b"")
+    frame = wire.encode(share, CONFIG.session)
+    body = _HEADER.pack(MAGIC, 1, 2, 0, CONFIG.session, 1, SERVER, len(frame)) + frame
+    envelope = body + PEOPLE.keys[1].sign(_DOMAIN + body)
+    inbox = Inbox(CONFIG.session, SERVER, PEOPLE.envelopes, round=2)
+    with pytest.raises(WireError, match="sent a MpcShare, not a message of the aggregation"):
+        inbox.open(envelope)
 
 
 @settings(max_examples=200, deadline=None)

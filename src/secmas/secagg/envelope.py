@@ -142,6 +142,11 @@ class Inbox:
                 f"{session.hex()}, this is session {self.session.hex()}: replayed, refused"
             )
         inner, message = wire.decode(data[_HEADER.size : _HEADER.size + length])
+        if type(message) not in _ROUNDS:
+            raise WireError(
+                f"{_name(self.me)}: {_name(sender)} sent a {type(message).__name__}, not a "
+                "message of the aggregation's rounds: refused"
+            )
         if inner != session or round_of(message) != number:
             raise ImpersonationError(
                 f"{_name(self.me)}: the frame inside {_name(sender)}'s envelope is of "
