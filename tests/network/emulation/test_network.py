@@ -21,7 +21,7 @@ from secmas.network.dataplane import (
     classify_flows,
     split_part,
 )
-from secmas.network.emulation.controller import EmulatedController
+from secmas.network.emulation.controller import MAX_STEERS, EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
@@ -171,6 +171,31 @@ def test_steering_one_source_moves_only_its_flows(running: Running, rules: list[
     rules.append(running.add(Steer("A", SERVER, ("A", "D", "C"), src_ip=chosen)))
     running.steps(2)
     assert {ip for ip, size in running.flows("D").items() if size > 0} == {chosen}
+
+
+def test_more_sources_than_dscp_bits_share_one_path(running: Running, rules: list[int]) -> None:
+    """Blocking every flagged flow at one off-path PoP steers each source alone; those over
+    the same nodes share the path's DSCP bit, so their number is not bounded by the bits."""
+    sources = sorted(running.network.plan.ingress)
+    assert len(sources) > MAX_STEERS
+    steers = [running.add(Steer("A", SERVER, ("A", "D", "C"), src_ip=ip)) for ip in sources]
+    running.steps(2)
+    assert set(attackers(running)) <= sent(running, "D")
+    assert sent(running, "B") == set()
+    half = len(sources) // 2
+    for rule_id in steers[:half]:
+        asyncio.run(running.controller.remove_rule(rule_id))
+    rules.extend(steers[half:])
+    running.steps(2)
+    kept = set(sources[half:])
+    assert set(attackers(running)) <= kept  # sorted: 10.1.… clients, then 10.66.… attackers
+    assert set(attackers(running)) <= sent(running, "D") <= kept
+    assert sent(running, "B") <= set(sources[:half])
+
+
+def sent(running: Running, node: str) -> set[str]:
+    """The sources with traffic at `node` in the last step."""
+    return {ip for ip, size in running.flows(node).items() if size > 0}
 
 
 def test_two_paths_from_one_node_apply_in_turn_without_looping(

@@ -67,9 +67,26 @@ class Installed:
     rule: Rule
     undo: list[tuple[Namespace, list[str]]] = field(default_factory=list)
     nft_undo: list[tuple[Namespace, str]] = field(default_factory=list)
-    steer: int | None = None
+    steer: PathKey | None = None
+    """The steering path a Steer marks its traffic for."""
     mapped: set[str] = field(default_factory=set)
     """A split's clients already in its verdict map."""
+
+
+PathKey = tuple[tuple[str, ...], str]
+"""A steering path: its nodes and the destination it routes."""
+
+
+@dataclass
+class SteerPath:
+    """One steering path's DSCP bit, routes and transit rules, shared by every Steer over
+    the same nodes towards the same destination: they differ only in what they mark at
+    the first node (a split part, a source), so eight flows blocked at one PoP from three
+    ingresses need three paths, not eight."""
+
+    index: int
+    users: int = 0
+    installed: Installed | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +130,7 @@ class EmulatedController:
         self.server: list[ServerSample] = []
         self._rules: dict[int, Installed] = {}
         self._ids = itertools.count(1)
+        self._paths: dict[PathKey, SteerPath] = {}
         self._monitor: tuple[str, str] | None = None
 
     def watch(self, a: str, b: str) -> None:
@@ -499,37 +517,58 @@ class EmulatedController:
             installed.nft_undo.append((namespace, f"delete set inet {firewall.TABLE} {name}"))
 
     def _install_steer(self, rule: Steer, installed: Installed) -> None:
-        plan = self.plan
         for node in rule.via:
             self._checked(node)
         if rule.part is not None:
             self._part_members(rule.node, rule.dst_ip, rule.part)  # checks the split exists
-        used = {item.steer for item in self._rules.values()}
+        key: PathKey = (tuple(rule.via), rule.dst_ip)
+        path = self._paths.get(key) or self._open_path(key)
+        bit = 1 << (path.index - 1)
+        texts = firewall.steer_rules(rule.dst_ip, bit, path.index, rule.part, rule.src_ip)
+        path.users += 1
+        installed.steer = key
+        self._add(installed, rule.node, "steer", texts, insert=True)
+
+    def _open_path(self, key: PathKey) -> SteerPath:
+        """Give a new steering path a free DSCP bit and a routing table at each node but
+        the last; route what carries the bit hop by hop; tag what crosses the last node."""
+        used = {path.index for path in self._paths.values()}
         free = [i for i in range(1, MAX_STEERS + 1) if i not in used]
         if not free:
             raise ValueError(f"more than {MAX_STEERS} steering paths at once")
-        index = installed.steer = free[0]
-        bit = 1 << (index - 1)
-        table = str(STEER_TABLE_BASE + index)
-        mark = f"{index << 8:#x}/0xff00"
-        for position, node in enumerate(rule.via[:-1]):
-            namespace = self.network.namespace(node)
-            out_port = plan.port(node, rule.via[position + 1])
-            next_hop = plan.port(rule.via[position + 1], node).ip
-            route = ["route", "replace", f"{rule.dst_ip}/32", "via", next_hop]
-            namespace.run(["ip", *route, "dev", out_port.intf, "table", table])
-            installed.undo.append((namespace, ["ip", "route", "flush", "table", table]))
-            choose = ["fwmark", mark, "lookup", table, "priority", "100"]
-            namespace.run(["ip", "rule", "add", *choose])
-            installed.undo.append((namespace, ["ip", "rule", "del", *choose]))
-            if position == 0:
-                texts = firewall.steer_rules(rule.dst_ip, bit, index, rule.part, rule.src_ip)
-                self._add(installed, node, "steer", texts, insert=True)
-            else:
-                arriving = plan.port(node, rule.via[position - 1]).intf
-                text = firewall.transit_rule(rule.dst_ip, bit, index, arriving)
-                self._add(installed, node, "transit", [text])
-        self._add(installed, rule.via[-1], "transit", firewall.crossed_rules(rule.dst_ip, bit))
+        via, dst_ip = key
+        path = self._paths[key] = SteerPath(
+            free[0], installed=Installed(Steer(via[0], dst_ip, via))
+        )
+        shared = path.installed
+        assert shared is not None
+        bit, table = 1 << (path.index - 1), str(STEER_TABLE_BASE + path.index)
+        mark = f"{path.index << 8:#x}/0xff00"
+        try:
+            for position, node in enumerate(via[:-1]):
+                namespace = self.network.namespace(node)
+                out_port = self.plan.port(node, via[position + 1])
+                next_hop = self.plan.port(via[position + 1], node).ip
+                route = ["route", "replace", f"{dst_ip}/32", "via", next_hop]
+                namespace.run(["ip", *route, "dev", out_port.intf, "table", table])
+                shared.undo.append((namespace, ["ip", "route", "flush", "table", table]))
+                choose = ["fwmark", mark, "lookup", table, "priority", "100"]
+                namespace.run(["ip", "rule", "add", *choose])
+                shared.undo.append((namespace, ["ip", "rule", "del", *choose]))
+                if position > 0:
+                    arriving = self.plan.port(node, via[position - 1]).intf
+                    text = firewall.transit_rule(dst_ip, bit, path.index, arriving)
+                    self._add(shared, node, "transit", [text])
+            self._add(shared, via[-1], "transit", firewall.crossed_rules(dst_ip, bit))
+        except BaseException:
+            self._close_path(key)
+            raise
+        return path
+
+    def _close_path(self, key: PathKey) -> None:
+        path = self._paths.pop(key)
+        if path.installed is not None:
+            self._uninstall(path.installed)
 
     def _uninstall(self, installed: Installed) -> None:
         for namespace, command in installed.nft_undo:
@@ -540,3 +579,9 @@ class EmulatedController:
                 namespace.run(argv)
         installed.nft_undo.clear()
         installed.undo.clear()
+        key, installed.steer = installed.steer, None
+        path = None if key is None else self._paths.get(key)
+        if key is not None and path is not None:
+            path.users -= 1
+            if path.users <= 0:
+                self._close_path(key)
