@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import mmap
 import os
 import secrets
 import subprocess
@@ -25,10 +24,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.network.clock import VirtualClock
-from secmas.pipeline.secure import SecurePipeline
-from secmas.scenario.model import Security
-from secmas.transport.memory import MemoryBus
 from secmas.trust.measurer import (
     RISKY_ENVIRONMENT,
     Expectation,
@@ -297,33 +292,81 @@ def test_the_host_service_measures_from_its_own_process(host: Host, tmp_path: Pa
     assert json.loads(json.dumps(passed.reasons)) == []
 
 
-def test_an_in_process_run_is_measured_by_a_measurer_process_of_its_own() -> None:
-    """All agents in this process: the run's measurer (another process) measures it, and a
-    writable-and-executable page an implant maps here fails the next step, whatever the
-    agents' own evidence says."""
+IN_PROCESS_RUN = """\
+import asyncio, mmap, os, sys
+from secmas.network.clock import VirtualClock
+from secmas.pipeline.secure import SecurePipeline
+from secmas.scenario.model import Security
+from secmas.transport.memory import MemoryBus
+{jit}
 
-    async def scenario() -> None:
-        bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up(
-            "outside", ["a1", "a2", "a3"], bus, VirtualClock(), Security(),
-            measure_from_outside=True,
-        )  # fmt: skip
+async def scenario():
+    bus = MemoryBus()
+    pipeline = await SecurePipeline.bring_up(
+        "outside", ["a1", "a2", "a3"], bus, VirtualClock(), Security(), measure_from_outside=True
+    )
+    try:
+        assert all(e.passed for e in pipeline.entries), [e.reasons for e in pipeline.entries]
+        assert pipeline.external.host.process.pid != os.getpid()
+        prot = mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC
+        shellcode = {implant}
         try:
-            assert all(e.passed for e in pipeline.entries)
-            assert pipeline.external is not None
-            assert pipeline.external.host.process.pid != os.getpid()
-            prot = mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC
-            shellcode = mmap.mmap(-1, mmap.PAGESIZE, prot=prot)
-            try:
-                entry = await pipeline.chain.step()
-            finally:
-                shellcode.close()
-            assert entry is not None and not entry.passed
-            assert any(r.startswith("external measurement: wx mapping") for r in entry.reasons)
-            assert not pipeline.view.admits(entry.measured)
-            assert pipeline.report(0.0)["external_measurement"]["failed"]
+            entry = await pipeline.chain.step()
         finally:
-            await pipeline.close()
-            await bus.close()
+            shellcode and shellcode.close()
+        print("passed" if entry.passed else "failed", entry.reasons)
+        print("tolerated", pipeline.report(0.0)["external_measurement"]["tolerated"])
+    finally:
+        await pipeline.close()
+        await bus.close()
 
-    asyncio.run(asyncio.wait_for(scenario(), 120))
+asyncio.run(asyncio.wait_for(scenario(), 120))
+"""
+
+# PyTorch's oneDNN compiles an LSTM's kernels into writable-and-executable pages.
+TORCH_JIT = """\
+import torch
+torch.set_num_threads(1)
+torch.nn.LSTM(8, 16)(torch.randn(5, 4, 8))
+"""
+
+
+SHARED_SHELLCODE = "mmap.mmap(-1, mmap.PAGESIZE, prot=prot)"
+PRIVATE_SHELLCODE = "mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_PRIVATE, prot=prot)"
+
+
+def _in_process_run(jit: str, implant: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS_RUN.format(jit=jit, implant=implant)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_an_in_process_run_is_measured_by_a_measurer_process_of_its_own() -> None:
+    """All agents in one process (a fresh one: no JIT loaded): the run's measurer (another
+    process) measures it, and a writable-and-executable page an implant maps there fails the
+    next step, whatever the agents' own evidence says."""
+    for implant in (SHARED_SHELLCODE, PRIVATE_SHELLCODE):
+        out = _in_process_run("", implant)
+        assert out.startswith("failed") and "external measurement: wx mapping" in out, out
+
+
+def test_jit_pages_of_the_run_process_are_noted_not_failed() -> None:
+    """The run process hosts PyTorch's JIT: its W+X pages cannot be told from an implant's,
+    so the appraisal notes them (the README's threat model says so) instead of revoking
+    every agent of the run. Executable shared memory is still no JIT's and still fails."""
+    out = _in_process_run(TORCH_JIT, "None")
+    assert out.startswith("passed"), out
+    assert "tolerated ['wx mapping" in out, out
+    out = _in_process_run(TORCH_JIT, SHARED_SHELLCODE)
+    assert out.startswith("failed") and "maps a deleted file /dev/zero" in out, out
+
+
+def test_a_dedicated_agent_process_gets_no_jit_allowance(host: Host) -> None:
+    """Mapping PyTorch does not buy an agent process of its own the JIT allowance."""
+    appraisal = host.attest(host.start(TORCH_JIT + WX_SHELLCODE))
+    assert failed_because(appraisal, "wx mapping")

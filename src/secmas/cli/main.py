@@ -586,7 +586,7 @@ TamperOption = Annotated[
     str | None,
     typer.Option(
         "--tamper",
-        help="patch this PoP's agent in memory 5 s into the run (runs agents as processes)",
+        help="patch this PoP's agent in memory 5 s into the run; attestation must revoke it",
     ),
 ]
 SpeedOption = Annotated[

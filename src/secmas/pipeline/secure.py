@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -350,7 +351,9 @@ class SecurePipeline:
         self, secaas_key: Ed25519PrivateKey, manifest: ReferenceManifest, clock: Clock
     ) -> None:
         """The host measurer for a run whose agents all live in this process."""
-        external = await asyncio.to_thread(ExternalAttestation.start, None, secaas_key, manifest)
+        external = await asyncio.to_thread(
+            partial(ExternalAttestation.start, None, secaas_key, manifest, shared=True)
+        )
         external.pids.update(dict.fromkeys(self.members, os.getpid()))
         self.external = external
 

@@ -282,6 +282,11 @@ class Expectation:
     pid: int
     modules: Mapping[str, str]
     argv_prefix: tuple[str, ...] = ()
+    shared_with_jit: bool = False
+    """The process is the run's own (every agent in one process) and may host a JIT the
+    run loaded itself: PyTorch's oneDNN and numba's LLVM write code into writable and
+    executable pages. When such a library is mapped, those pages cannot be told from an
+    implant's, so they are noted, not failed; an agent process of its own never gets this."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +296,8 @@ class MeasurerAppraisal:
     passed: bool
     reasons: tuple[str, ...]
     digest: bytes = bytes(32)
+    notes: tuple[str, ...] = ()
+    """Findings the expectation tolerates (W+X pages of a JIT in a shared run process)."""
 
 
 def appraise(
@@ -302,10 +309,25 @@ def appraise(
 ) -> MeasurerAppraisal:
     """The verifier's check of external evidence against the signed references."""
     reasons = _authenticity(evidence, reference, measurer_key, expected, secaas_key)
+    notes: list[str] = []
     if not reasons:
-        reasons = [r for e in evidence.entries for r in _entry_problems(e, reference, expected)]
+        jit = expected.shared_with_jit and _maps_a_jit(evidence.entries)
+        for entry in evidence.entries:
+            problems = _entry_problems(entry, reference, expected)
+            tolerated = jit and entry.kind in ("wx", "anon-exec")
+            (notes if tolerated else reasons).extend(problems)
         reasons += _missing_modules(evidence.entries, expected.modules)
-    return MeasurerAppraisal(not reasons, tuple(reasons), evidence.digest)
+    return MeasurerAppraisal(not reasons, tuple(reasons), evidence.digest, tuple(notes))
+
+
+JIT_LIBRARIES = ("libtorch_cpu.so", "libllvmlite.so")
+"""Libraries whose JIT maps code writable and executable (oneDNN's xbyak, LLVM's MCJIT)."""
+
+
+def _maps_a_jit(entries: Sequence[LogEntry]) -> bool:
+    return any(
+        e.kind == "file" and e.subject.rsplit("/", 1)[-1].startswith(JIT_LIBRARIES) for e in entries
+    )
 
 
 def _authenticity(

@@ -201,6 +201,8 @@ class ExternalVerifier:
     secaas_key: Ed25519PublicKey
     modules: Mapping[str, str]
     argv_prefix: tuple[str, ...] = ()
+    shared_with_jit: bool = False
+    """See `Expectation.shared_with_jit`: only for the run's own process."""
 
     async def check(self, pid: int) -> MeasurerAppraisal:
         """Challenge the measurer with a fresh nonce about `pid` and appraise its answer."""
@@ -209,7 +211,7 @@ class ExternalVerifier:
             evidence = await self.client.measure(pid, nonce)
         except MeasurerError as exc:
             return MeasurerAppraisal(False, (str(exc),))
-        expected = Expectation(nonce, pid, self.modules, self.argv_prefix)
+        expected = Expectation(nonce, pid, self.modules, self.argv_prefix, self.shared_with_jit)
         return appraise(evidence, self.reference, self.client.public_key, expected, self.secaas_key)
 
 
@@ -232,8 +234,11 @@ class ExternalAttestation:
         manifest: ReferenceManifest,
         packages: Sequence[str] = ("secmas",),
         argv_prefix: tuple[str, ...] = (),
+        *,
+        shared: bool = False,
     ) -> ExternalAttestation:
-        """Start the host's measurer; SECaaS signs this host's platform reference."""
+        """Start the host's measurer; SECaaS signs this host's platform reference.
+        `shared`: the agents live in the run's own process (`Expectation.shared_with_jit`)."""
         host = HostMeasurer.start(workdir, packages=packages)
         verifier = ExternalVerifier(
             host.client,
@@ -241,6 +246,7 @@ class ExternalAttestation:
             secaas.public_key(),
             module_digests(manifest.entries),
             argv_prefix,
+            shared,
         )
         return cls(host, verifier)
 
@@ -271,6 +277,7 @@ class ExternalAttestation:
                 for agent, a in self.results
                 if not a.passed
             ],
+            "tolerated": sorted({note for _, a in self.results for note in a.notes})[:5],
         }
 
     def stop(self) -> None:
