@@ -13,6 +13,7 @@ behind `b` 4 × 0.5 = 2 MB/s; no flow's route crosses `d`.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,11 +28,14 @@ from secmas.network.dataplane import (
     TrafficSplit,
     split_part,
 )
+from secmas.network.dataplane.detectors import classify_flows
 from secmas.scenario.ddos import ddos_catalogue
+from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
 
 pytestmark = pytest.mark.usefixtures("steady")
 
+ROOT = Path(__file__).resolve().parents[3]
 SERVER = "10.0.0.100"
 ATTACKER_1 = "10.66.0.1"
 LEGIT_1 = "10.1.0.1"
@@ -180,6 +184,49 @@ def test_a_link_met_at_two_distances_is_shared_in_proportion() -> None:
     # from the second step on, every attacker gets its 10/16 share: 2.5 MB/s each
     at_c = {s.flow: s.last.rate for s in plane.flows_via("c") if s.flow.src_ip.startswith("10.66")}
     assert at_c == pytest.approx({attacker(i): 2.5 for i in range(1, 5)})
+
+
+def test_a_limit_met_at_two_distances_shares_its_cap_in_proportion() -> None:
+    """Split part 0 (attackers 1–3, client 4) is steered over d at c, so it reaches c's IP
+    limit 3 hops from the server, part 1 (attacker 4, clients 1–3) 1 hop away: 4 × 1 +
+    4 × 0.5 = 6 MB/s meet the 3 MB/s cap, and every flow keeps half whichever round it
+    arrives in (not the first round all of the cap)."""
+    plane = DataPlane(spur(attackers=4, attack_rate=1.0))
+    plane.add_rule(TrafficSplit("c", SERVER, 2))
+    plane.add_rule(Steer("c", SERVER, ("c", "d"), part=0))
+    plane.add_rule(IpRateLimit("c", SERVER, 3.0))
+    for _ in range(2):
+        plane.step()
+        assert delivered(plane) == pytest.approx((1.0, 2.0))
+    at_server = {s.flow: s.last.rate for s in plane.flows_via("server")}
+    offered = {flow: 1.0 if flow.src_ip.startswith("10.66") else 0.5 for flow in at_server}
+    assert at_server == pytest.approx({flow: rate / 2 for flow, rate in offered.items()})
+    assert plane.rate("c", "d") == pytest.approx(1.75)  # part 0 after the limit
+
+
+def test_parts_steered_past_the_servers_pop_reach_their_classifiers() -> None:
+    """The reference scenario once pop2 is lost (issue 20): pop5 holds the IP limit and the
+    split; part 0 is steered to pop3 over pop5→pop2→pop3, part 1 to pop4 over
+    pop5→pop6→pop4, through pop6 where the server attaches. Part 1 reaches pop5 nearer the
+    server than part 0 does, yet must get its share of the limit and arrive at pop4 whole:
+    pop4's Classifier must see, and flag, every attacker of its part."""
+    scenario = load_scenario(ROOT / "scenarios" / "ddos-6pop.yaml")
+    plane = DataPlane(scenario)
+    plane.run_until(25)
+    plane.add_rule(Steer("pop6", SERVER, ("pop6", "pop5")))
+    plane.add_rule(IpRateLimit("pop5", SERVER, 1.53))
+    plane.add_rule(TrafficSplit("pop5", SERVER, 2))
+    plane.add_rule(Steer("pop5", SERVER, ("pop5", "pop6", "pop4"), part=1))
+    plane.add_rule(Steer("pop5", SERVER, ("pop5", "pop2", "pop3"), part=0))
+    plane.run_until(35)
+    truth = plane.ground_truth()
+    part_1 = {s.flow: s for s in plane.flows_via("pop5", SERVER, part=1) if s.last.rate > 0}
+    assert all("pop4" in plane.path(flow) for flow in part_1)
+    at_pop4 = {s.flow: s for s in plane.flows_via("pop4", SERVER) if s.last.rate > 0}
+    assert {flow for flow in at_pop4 if split_part(flow.src_ip, 2) == 1} == set(part_1)
+    flagged = {s.flow for s in classify_flows(at_pop4[flow] for flow in part_1)}
+    assert flagged == {flow for flow in part_1 if truth[flow]}
+    assert len(flagged) == 8  # 4 attackers, 2 ports each
 
 
 @pytest.mark.parametrize(

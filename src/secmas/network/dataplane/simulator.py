@@ -10,7 +10,9 @@ over-full link in proportion to their rates. Without steering every link is met 
 round only (the routes form an in-tree), so sharing is exactly proportional. A link that
 steered flows meet at other distances from the server than the rest (a detour leaving
 and coming back over the same links) is shared in proportion to what every round offers
-it, the other rounds' offer taken from the step before, and never beyond its capacity.
+it, the other rounds' offer taken from the step before, and never beyond its capacity;
+a rate limit whose flows reach it in several rounds divides its cap among them the same
+way (`_Caps`), so no round's traffic starves another's.
 Each round is a handful of numpy operations whatever the number of flows, and the
 hop-by-hop order means a flow throttled upstream leaves room for others downstream.
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -116,33 +118,74 @@ class _Hops:
         return np.flatnonzero(np.bincount(met, minlength=n_links) > 1)
 
 
+@dataclass(slots=True)
+class _Caps:
+    """How the cap of each rate limit is divided in one step among the rounds it acts in.
+
+    Steered flows may reach a limit's node (or link) at another distance from the server
+    than the rest, so one limit meets its flows in several rounds. Each round gets the
+    cap in proportion to what it brings (as a shared link's capacity is divided, see
+    `DataPlane._share`): the rounds walked already this step count with what they
+    brought, the others with what they brought in the last step when their flows are the
+    same, else with what their flows offer at the source. What earlier rounds let through
+    is never given again, so the cap is never exceeded. Without steering a limit acts in
+    one round and its cap is simply applied.
+    """
+
+    rounds: dict[int, dict[int, np.ndarray]]
+    """Rule id → hops left → the flows the rule matches in that round."""
+    before: dict[tuple[int, int], float]
+    """MB/s each (rule, round) brought to the rule in the last step."""
+    source: np.ndarray
+    """MB/s every flow offers in this step."""
+    arrived: dict[tuple[int, int], float] = field(default_factory=dict)
+    passed: dict[int, float] = field(default_factory=dict)
+
+    def allowance(self, rule_id: int, left: int, cap: float, arriving: float) -> float:
+        """MB/s the rule lets through in this round, of `arriving`."""
+        self.arrived[rule_id, left] = arriving
+        others = sum(
+            self._expected(rule_id, other, flows)
+            for other, flows in self.rounds[rule_id].items()
+            if other != left
+        )
+        share = cap * arriving / (arriving + others) if others > 0 else cap
+        allowed = max(0.0, min(share, cap - self.passed.get(rule_id, 0.0)))
+        self.passed[rule_id] = self.passed.get(rule_id, 0.0) + min(arriving, allowed)
+        return allowed
+
+    def _expected(self, rule_id: int, left: int, flows: np.ndarray) -> float:
+        key = (rule_id, left)
+        if key in self.arrived:
+            return self.arrived[key]
+        if key in self.before:
+            return self.before[key]
+        return float(self.source[flows].sum())
+
+
 @dataclass(frozen=True, slots=True)
 class _Action:
-    """A compiled rule in one round: the flows it matches there and the rule's joint cap
-    (None drops them)."""
+    """A compiled rule in one round (`left` hops from the server): the flows it matches
+    there and the rule's joint cap (None drops them)."""
 
     rank: int
     rule_id: int
+    left: int
     flows: np.ndarray
     cap: float | None
 
-    def apply(self, rate: np.ndarray, budget: dict[int, float]) -> np.ndarray:
+    def apply(self, rate: np.ndarray, caps: _Caps) -> np.ndarray:
         """Drop or proportionally scale down the matched flows' rates in place; returns the
-        MB/s taken from each matched flow.
-
-        A cap is shared by every round the rule acts in (steered flows may reach its node
-        at another distance from the server than the others): `budget` holds what earlier
-        rounds of this step left of it.
-        """
+        MB/s taken from each matched flow. A cap is shared with the other rounds the rule
+        acts in (`caps`)."""
         before = rate[self.flows].copy()
         if self.cap is None:
             rate[self.flows] = 0.0
         else:
-            left = budget.get(self.rule_id, self.cap)
-            total = before.sum()
-            if total > left:
-                rate[self.flows] *= left / total
-            budget[self.rule_id] = max(0.0, left - total)
+            total = float(before.sum())
+            allowed = caps.allowance(self.rule_id, self.left, self.cap, total)
+            if total > allowed:
+                rate[self.flows] *= allowed / total
         return before - rate[self.flows]
 
 
@@ -247,6 +290,8 @@ class DataPlane:
         self._telemetry: list[Telemetry] = []
         self._rules: dict[int, Rule] = {}
         self._actions: dict[int, list[_Action]] = {}
+        self._cap_rounds: dict[int, dict[int, np.ndarray]] = {}
+        self._cap_arrived: dict[tuple[int, int], float] = {}
         self._drops: list[Drop] = []
         self._dropped: dict[int, float] = {}
         """Packets each rule dropped since it was installed (rate limits included)."""
@@ -282,16 +327,17 @@ class DataPlane:
         arrival = np.zeros(len(self._pair_flow))
         room = self._net.capacity.copy()
         self._offer = np.zeros_like(self._offer)
-        budget: dict[int, float] = {}
+        caps = _Caps(self._cap_rounds, self._cap_arrived, offered.rate)
         self._drops = []
         for left in reversed(range(len(self._rounds))):
             hops = self._rounds[left]
             arrival[hops.first_pairs] = rate[hops.first_flows]
             for action in self._actions.get(left, ()):
-                self._count_drops(action, action.apply(rate, budget))
+                self._count_drops(action, action.apply(rate, caps))
             if left:
                 self._share(rate, hops, room, left)
         self._link_rate = self._net.capacity - room
+        self._cap_arrived = caps.arrived
         self._offered_before = self._offer
         self._offered_total = self._offer.sum(0)
         self._record(t, offered, arrival, rate)
@@ -655,6 +701,25 @@ class DataPlane:
         for level in actions.values():
             level.sort(key=lambda action: (action.rank, action.rule_id))
         self._actions = actions
+        self._index_caps(actions)
+
+    def _index_caps(self, actions: dict[int, list[_Action]]) -> None:
+        """Which flows each rate limit meets in every round, for `_Caps`; what a round
+        brought in the last step is kept only where it still holds the same flows."""
+        rounds: dict[int, dict[int, np.ndarray]] = {}
+        for left, level in actions.items():
+            for action in level:
+                if action.cap is not None:
+                    rounds.setdefault(action.rule_id, {})[left] = action.flows
+        self._cap_arrived = {
+            (rule_id, left): mb_per_s
+            for (rule_id, left), mb_per_s in self._cap_arrived.items()
+            if np.array_equal(
+                self._cap_rounds.get(rule_id, {}).get(left, _NONE),
+                rounds.get(rule_id, {}).get(left, _NONE),
+            )
+        }
+        self._cap_rounds = rounds
 
     def _route(self) -> None:
         """Every flow's path, its hops grouped in rounds, its latency, and the (flow, node)
@@ -766,7 +831,10 @@ class DataPlane:
             case _:
                 return []
         return [
-            (int(left), _Action(rank, rule_id, hops.flow[chosen & (hops.left == left)], cap))
+            (
+                int(left),
+                _Action(rank, rule_id, int(left), hops.flow[chosen & (hops.left == left)], cap),
+            )
             for left in np.unique(hops.left[chosen])
         ]
 
