@@ -47,7 +47,11 @@ def report(result: OperateResult) -> dict[str, Any]:
 
 def check(run: dict[str, Any], pop: str) -> None:
     """Only `pop` failed attestation and was revoked; after the step that measured it,
-    it won and ran nothing; the attack is mitigated."""
+    it won nothing and nobody took part in an auction it called; the attack is mitigated.
+
+    A revoked agent may still call auctions (a goal it held, or one it had auctioned
+    before, retried once its winner finished: the winner reports to it no more): its
+    auctioneer records them, and since nobody answers it, they end without a bid."""
     trust = run["trust"]
     failed = [e for e in trust["attestations"] if e["result"] == "fail"]
     assert [e["measured"] for e in failed] == [pop]
@@ -57,25 +61,13 @@ def check(run: dict[str, Any], pop: str) -> None:
     period = SCENARIO.security.attestation.period
     caught_by = period * (trust["plan"].index(pop) + 2)
     after = [a for a in run["auctions"] if a["sim_start_s"] > caught_by]
-    assert all(a["winner"] != pop and a["initiator"] != pop for a in after)
+    assert all(a["winner"] != pop for a in after)
+    called = [a for a in after if a["initiator"] == pop]
+    assert all(a["winner"] is None and a["status"] == "no-bids" for a in called), called
     assert run["acceptance"]["passed"], run["acceptance"]
 
 
-STEERED_THROUGH_THE_SERVERS_POP = pytest.mark.xfail(
-    strict=True,
-    reason="with pop2 revoked, flowRecord part 1 goes to pop4's Classifier, steered at pop5 "
-    "over pop5→pop6→pop4: it sees 1 of the part's 4 attackers (traffic steered through the "
-    "server's own PoP pop6 does not reach pop4), so 3 attackers are never blocked",
-)
-
-
-@pytest.mark.parametrize(
-    "pop",
-    [
-        p if p != "pop2" else pytest.param(p, marks=STEERED_THROUGH_THE_SERVERS_POP)
-        for p in EVERY_POP
-    ],
-)
+@pytest.mark.parametrize("pop", EVERY_POP)
 def test_in_one_process(pop: str):
     run = report(asyncio.run(operate(SCENARIO, tamper={pop: TAMPER_AT})))
     [failed] = [e for e in run["trust"]["attestations"] if e["result"] == "fail"]
