@@ -21,7 +21,7 @@ from secmas.network.dataplane import (
     classify_flows,
     split_part,
 )
-from secmas.network.emulation.controller import MAX_STEERS, EmulatedController
+from secmas.network.emulation.controller import MAX_STEERS, WINDOW, EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
@@ -103,6 +103,20 @@ def test_real_requests_succeed_and_flows_are_counted_only_on_their_path(
 
 
 def test_the_classifier_tells_the_real_syn_flood_from_real_http(running: Running) -> None:
+    stats = asyncio.run(running.controller.flows_via("B", SERVER))
+    flagged = {s.flow.src_ip for s in classify_flows(stats)}
+    assert flagged == set(attackers(running))
+
+
+def test_the_classifier_tells_a_policed_flood_from_policed_http(
+    running: Running, rules: list[int]
+) -> None:
+    """After the link and IP limits of the strategy (RATE 0.5 of RATE 0.5) drop three
+    quarters of the flood's real SYNs, its flows still read as floods and the clients,
+    policed alike, still do not: connection counts are real (see `_counters`)."""
+    before = asyncio.run(running.controller.rate("A", "B"))
+    rules.append(running.add(IpRateLimit("A", SERVER, before / 4)))
+    running.steps(WINDOW + 1)
     stats = asyncio.run(running.controller.flows_via("B", SERVER))
     flagged = {s.flow.src_ip for s in classify_flows(stats)}
     assert flagged == set(attackers(running))
