@@ -117,7 +117,7 @@ def test_arbitrary_json_in_an_evidence_frame_only_raises_measurer_error(value: o
 
 def test_the_run_process_is_measured_by_a_separate_measurer(tmp_path: Path) -> None:
     root = Path(secmas.__file__).parent
-    external = ExternalAttestation.start(tmp_path, SECAAS, wrap(root, SECAAS))
+    external = ExternalAttestation.start(tmp_path, SECAAS, wrap(root, SECAAS), shared=True)
     try:
         external.pids["everyone"] = os.getpid()  # in-process: every agent is this process
         appraisal = asyncio.run(external.check("everyone"))
