@@ -5,12 +5,14 @@ whatever the infected agent was doing (the Link Monitor on pop6, most of the mit
 pop5, a Classifier download on pop3 or pop4) is taken over, retried elsewhere or placed
 anew.
 
-In one process (every PoP, a few seconds each) the implant is bound on the agent's object
-and its attester measures that object; with one `secmas agent` process per PoP over a
-real nats-server (TLS, nkeys) and the JSON-RPC ledger the implant patches that process's
-code. A process run takes about a minute of wall time, so by default the two PoPs whose
-loss matters most run that way (pop5, which wins most goals, and pop6, the only Link
-Monitor); SECMAS_TAMPER_ALL=1 runs all six (about six minutes on two cores).
+In one process the implant is bound on the agent's object and its attester measures that
+object; with one `secmas agent` process per PoP over a real nats-server (TLS, nkeys) and
+the JSON-RPC ledger the implant patches that process's code. To keep CI within its
+budget, by default the PoPs whose loss matters most run: in one process pop2 (its
+Classifier part is steered through the server's PoP), pop5 (the repository's PoP, which
+wins most goals and initiates the Classifier auctions) and pop6 (the only Link Monitor),
+and with processes pop6 (pop3 with processes is `tests/e2e/test_processes.py`'s).
+SECMAS_TAMPER_ALL=1 runs all six both ways (about eight minutes on two cores).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
 SCENARIO = load_scenario(SCENARIO_FILE)
 EVERY_POP = [p.id for p in SCENARIO.pops]
-IN_PROCESSES = EVERY_POP if os.environ.get("SECMAS_TAMPER_ALL") == "1" else ["pop5", "pop6"]
+EVERY_WAY = os.environ.get("SECMAS_TAMPER_ALL") == "1"
+IN_ONE = EVERY_POP if EVERY_WAY else ["pop2", "pop5", "pop6"]
+IN_PROCESSES = EVERY_POP if EVERY_WAY else ["pop6"]
 needs_nats = pytest.mark.skipif(find_nats_server() is None, reason="needs nats-server")
 
 
@@ -67,7 +71,7 @@ def check(run: dict[str, Any], pop: str) -> None:
     assert run["acceptance"]["passed"], run["acceptance"]
 
 
-@pytest.mark.parametrize("pop", EVERY_POP)
+@pytest.mark.parametrize("pop", IN_ONE)
 def test_in_one_process(pop: str):
     run = report(asyncio.run(operate(SCENARIO, tamper={pop: TAMPER_AT})))
     [failed] = [e for e in run["trust"]["attestations"] if e["result"] == "fail"]
