@@ -24,10 +24,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,9 @@ MITIGATED = 0.1  # attack at the server under this share of what is sent
 
 def compressed(scenario: Scenario) -> Scenario:
     """The scenario as ddos-emulated compresses ddos-6pop: images a tenth of their size
-    (every download time T a tenth), 75 s with the attack at 10 s, 4 % of the rates."""
+    (every download time T a tenth), 75 s with the attack at 10 s, 4 % of the rates, half
+    the attackers at twice the rate (the same attack, each flow above the Classifier's
+    10 real SYNs a second after the limits)."""
     assert scenario.traffic is not None and scenario.attack is not None
     return scenario.model_copy(
         update={
@@ -62,7 +66,13 @@ def compressed(scenario: Scenario) -> Scenario:
                 v.model_copy(update={"image_size": v.image_size / 10}) for v in scenario.vnfs
             ),
             "traffic": scenario.traffic.model_copy(update={"duration": DURATION}),
-            "attack": scenario.attack.model_copy(update={"start": ATTACK_START}),
+            "attack": scenario.attack.model_copy(
+                update={
+                    "start": ATTACK_START,
+                    "attackers": max(1, scenario.attack.attackers // 2),
+                    "rate": scenario.attack.rate * 2,
+                }
+            ),
             "network": scenario.network.model_copy(update={"scale": SCALE}),
         }
     )
@@ -106,15 +116,26 @@ def figures(scenario: Scenario, result: OperateResult, engine: str) -> dict[str,
     }
 
 
-async def both_engines(scenario: Scenario) -> list[dict[str, Any]]:
-    """The scenario on the simulator, then on the emulated network."""
-    simulated = scenario.model_copy(
-        update={"network": scenario.network.model_copy(update={"engine": "simulator"})}
-    )
-    rows = [figures(scenario, await operate(simulated), "simulator")]
+def one_run(scenario: Scenario, engine: str) -> dict[str, Any]:
+    """The scenario on one engine, with the same agents, auctions and trust layer."""
+    if engine == "simulator":
+        simulated = scenario.model_copy(
+            update={"network": scenario.network.model_copy(update={"engine": "simulator"})}
+        )
+        return figures(scenario, asyncio.run(operate(simulated)), engine)
     with tempfile.TemporaryDirectory() as folder:
-        emulated = await operate_emulated(scenario, workdir=Path(folder))
-    rows.append(figures(scenario, emulated, "emulated"))
+        emulated = asyncio.run(operate_emulated(scenario, workdir=Path(folder)))
+    return figures(scenario, emulated, engine)
+
+
+def both_engines(scenario: Scenario) -> list[dict[str, Any]]:
+    """The scenario on the simulator, then on the emulated network, each run in a fresh
+    process as `secmas run` would start it (in one process, the emulated run after a
+    simulated one blocked only some of the flagged flows: not explained yet)."""
+    rows = []
+    for engine in ("simulator", "emulated"):
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rows.append(pool.submit(one_run, scenario, engine).result())
     rows[1]["speed_up"] = rows[1]["wall_s"] / max(rows[0]["wall_s"], 1e-9)
     return rows
 
@@ -217,7 +238,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "machine": describe(["mininet"], load_average_before=os.getloadavg()),
         "scale_factor": SCALE,
-        "scenarios": {name: asyncio.run(both_engines(s)) for name, s in scenarios.items()},
+        "scenarios": {name: both_engines(s) for name, s in scenarios.items()},
         "scale": [scale_point(n) for n in ((6, 12) if args.quick else (6, 12, 24, 48))],
     }
     results["machine"]["load_average_after"] = os.getloadavg()
