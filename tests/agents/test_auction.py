@@ -785,3 +785,33 @@ def test_agents_that_are_not_admitted_get_no_cfp_and_are_ignored():
         await net.close()
 
     run(main())
+
+
+def test_a_request_is_agreed_to_and_one_lost_on_the_bus_is_reported_unagreed():
+    """FIPA Request: the receiver of a REQUEST answers AGREE; a REQUEST nobody received
+    (its receiver not listening, as across a broker outage) gets none within the wait."""
+
+    async def body() -> None:
+        infra = Infrastructure.from_scenario(star(FIVE[:2]))
+        bus, clock = MemoryBus(), VirtualClock()
+        heard: list[str] = []
+
+        async def nothing(*_: Any) -> dict[str, Any]:
+            return {}
+
+        a = Mailbox("A", infra, bus, clock, nothing)
+        b = Mailbox("B", infra, bus, clock, nothing, on_request=lambda m: heard.append(m.sender))
+        await a.start()
+        ask = ACLMessage(Performative.REQUEST, "A", ("B",), "A.req.1", {"goal": "x"})
+        lost = asyncio.ensure_future(a.request(ask, 2.0))
+        await drive_clock(clock, 2.0)
+        assert await lost is False and heard == []
+        await b.start()
+        agreed = asyncio.ensure_future(a.request(ask, 2.0))
+        await drive_clock(clock, 4.0)
+        assert await agreed is True and heard == ["A"]
+        for box in (a, b):
+            await box.stop()
+        await bus.close()
+
+    run(body())

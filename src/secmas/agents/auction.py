@@ -300,6 +300,25 @@ class Mailbox:
         for receiver in message.receivers:
             await self.bus.publish(inbox(receiver, self.space), data)
 
+    async def request(self, message: ACLMessage, wait: float) -> bool:
+        """Send a REQUEST and wait up to `wait` seconds for its receiver's AGREE (FIPA
+        Request protocol): False when none came, e.g. it crossed a broker outage (the bus
+        delivers at most once), and the caller may send it again."""
+        conversation = message.conversation_id
+        queue: asyncio.Queue[ACLMessage] = asyncio.Queue()
+        self._waiting[conversation] = queue
+        timer = asyncio.ensure_future(self.clock.sleep(wait))
+        try:
+            await self.send(message)
+            while (reply := await _next(queue, timer)) is not None:
+                if reply.performative is Performative.AGREE and reply.sender in message.receivers:
+                    return True
+            return False
+        finally:
+            timer.cancel()
+            if self._waiting.get(conversation) is queue:
+                del self._waiting[conversation]
+
     async def _on_message(self, _subject: str, data: bytes) -> None:
         try:
             message = ACLMessage.decode(data)
@@ -323,6 +342,10 @@ class Mailbox:
                 self._release(message.conversation_id)
             case Performative.REQUEST if self.on_request is not None:
                 self.on_request(message)
+                agree = ACLMessage(
+                    Performative.AGREE, self.name, (message.sender,), message.conversation_id, {}
+                )
+                self._spawn(self.send(agree))
             case _:
                 queue = self._waiting.get(message.conversation_id)
                 if queue is not None:

@@ -622,8 +622,10 @@ class PoPAgent:
         )
         self.rules[achieved] = rule
         self._act("limitIP", f"{ip} to {cap:.2f} MB/s at {self.pop}")
-        await self._ask(
-            payload | {"part": 0, "parts": 1}, ~Belief("linkRateLimited", (link_name(a, b),))
+        self._follow_up(
+            self._ask(
+                payload | {"part": 0, "parts": 1}, ~Belief("linkRateLimited", (link_name(a, b),))
+            )
         )
         return [achieved]
 
@@ -648,26 +650,31 @@ class PoPAgent:
 
         With traffic split into parts, each part reports; the holder lifts the limit
         once every part has (see `_lift`). A holder the payload does not name (its auction
-        ended after the payload was made) may be this agent itself.
+        ended after the payload was made) may be this agent itself. The REQUEST is sent
+        again, after a back-off, until the holder (or its stand-in) agrees: one lost in a
+        broker outage would leave the limit on for good.
         """
-        holder = payload.get("holders", {}).get(f"{goal.name}({','.join(goal.args)})")
-        if not holder and Belief(goal.name, goal.args) in self.rules:
-            holder = self.pop
-        holder = self.board.stand_in(holder) if holder else holder  # the holder may be gone
         part, parts = payload.get("part", 0), int(payload.get("parts", 1))
-        if holder == self.pop:
-            self._lift(goal, part, parts)
-        elif holder:
-            content = {"goal": beliefs_to_json([goal])[0], "part": part, "parts": parts}
-            await self.mailbox.send(
-                ACLMessage(
-                    Performative.REQUEST,
-                    self.pop,
-                    (holder,),
-                    f"{self.pop}.req.{goal}.{part}",
-                    content,
-                )
+        content = {"goal": beliefs_to_json([goal])[0], "part": part, "parts": parts}
+        settings = self.world.settings
+        wait = settings.retry_wait
+        while True:
+            holder = payload.get("holders", {}).get(f"{goal.name}({','.join(goal.args)})")
+            if not holder and Belief(goal.name, goal.args) in self.rules:
+                holder = self.pop
+            holder = self.board.stand_in(holder) if holder else holder  # it may be gone
+            if holder == self.pop:
+                self._lift(goal, part, parts)
+                return
+            if not holder:
+                return
+            request = ACLMessage(
+                Performative.REQUEST, self.pop, (holder,), f"{self.pop}.req.{goal}.{part}", content
             )
+            if await self.mailbox.request(request, wait):
+                return
+            logger.warning("%s: %s did not agree to %s; asked again", self.pop, holder, goal)
+            wait = min(2 * wait, settings.retry_wait_max)
 
     def _requested(self, message: ACLMessage) -> None:
         try:
@@ -685,9 +692,11 @@ class PoPAgent:
         traffic was split, the other parts' attackers would then flood the link again
         before their classifier reports, so here every part must have reported first.
         """
+        if self.bdi.beliefs.holds(goal):  # lifted already: a REQUEST sent again
+            return
         votes = self._votes.setdefault(goal, set())
         votes.add(part)
-        if len(votes) >= parts and not self.bdi.beliefs.holds(goal):
+        if len(votes) >= parts:
             del self._votes[goal]
             self.bdi.post_goal(Goal(goal, priority=PROTECT))
 
