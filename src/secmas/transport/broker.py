@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,14 +149,14 @@ def server_config(
     return config
 
 
-class _Started:
+class _Started(ABC):
     """`with` starts what `start` starts and stops it on the way out, even on failure."""
 
-    def start(self) -> Self:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> Self: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None: ...
 
     def __enter__(self) -> Self:
         return self.start()
