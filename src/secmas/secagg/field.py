@@ -154,14 +154,7 @@ def reconstruct(xs: Sequence[int], ys: np.ndarray, threshold: int) -> np.ndarray
     on them, or ReconstructionError is raised (a corrupted or forged share). Raises
     ReconstructionError when fewer than `threshold` shares are given.
     """
-    points = _check_xs(xs)
-    values = np.asarray(ys, dtype=np.int64)
-    if values.ndim != 2 or values.shape[0] != points.size:
-        raise ValueError(f"{points.size} x-coordinates for shares of shape {values.shape}")
-    if np.any((values < 0) | (values >= PRIME)):
-        raise ReconstructionError("a share holds a value outside the field")
-    if points.size < threshold:
-        raise ReconstructionError(f"{points.size} shares, {threshold} needed")
+    points, values = _checked_shares(xs, ys, threshold)
     base = tuple(int(x) for x in points[:threshold])
     secret = _combine(lagrange_coefficients(base, 0), values[:threshold])
     for extra in range(threshold, points.size):
@@ -284,15 +277,8 @@ def decode(
     no share set both lies on one polynomial and passes the check: the wrong shares were
     detected but cannot be corrected (with k = t shares, or too many wrong ones).
     """
-    points = _check_xs(xs)
-    values = np.asarray(ys, dtype=np.int64)
-    if values.ndim != 2 or values.shape[0] != points.size:
-        raise ValueError(f"{points.size} x-coordinates for shares of shape {values.shape}")
-    if np.any((values < 0) | (values >= PRIME)):
-        raise ReconstructionError("a share holds a value outside the field")
+    points, values = _checked_shares(xs, ys, threshold)
     k = points.size
-    if k < threshold:
-        raise ReconstructionError(f"{k} shares, {threshold} needed")
 
     def accept(keep: list[int]) -> np.ndarray | None:
         secret = _consistent(points[keep], values[keep], threshold)
@@ -331,3 +317,20 @@ def decode(
         + "; the wrong ones cannot be corrected"
         + (" (exactly t shares: detected only)" if k == threshold else "")
     )
+
+
+def _checked_shares(
+    xs: Sequence[int], ys: np.ndarray, threshold: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shares as field arrays (x-coordinates [k], values [k, m]), at least `threshold` of
+    them; ValueError for mismatched shapes, ReconstructionError for too few shares or a
+    value outside the field."""
+    points = _check_xs(xs)
+    values = np.asarray(ys, dtype=np.int64)
+    if values.ndim != 2 or values.shape[0] != points.size:
+        raise ValueError(f"{points.size} x-coordinates for shares of shape {values.shape}")
+    if np.any((values < 0) | (values >= PRIME)):
+        raise ReconstructionError("a share holds a value outside the field")
+    if points.size < threshold:
+        raise ReconstructionError(f"{points.size} shares, {threshold} needed")
+    return points, values
