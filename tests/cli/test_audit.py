@@ -117,7 +117,7 @@ def test_a_rewrite_with_its_anchors_file_is_caught_by_the_ledger_only(
 def test_an_explicit_anchors_file_is_used(run: Path, tmp_path: Path) -> None:
     moved = shutil.move(run / ANCHORS_FILE, tmp_path / "elsewhere.json")
     code, output = audit("verify", run / AUDIT_FILE)
-    assert code == 0 and "0 of 0 confirmed, none found" in output
+    assert code == 1 and "no anchors file" in output
     code, output = audit("verify", run / AUDIT_FILE, "--anchors", moved)
     assert code == 0 and "3 of 3 confirmed" in output
 
@@ -145,10 +145,24 @@ def test_bad_input_exits_2_with_one_line(run: Path, args: tuple[str, ...], messa
     assert message in output
 
 
-def test_ledger_without_an_anchors_file_exits_2(run: Path, server: LedgerServer) -> None:
+def test_ledger_without_an_anchors_file_exits_1(run: Path, server: LedgerServer) -> None:
     (run / ANCHORS_FILE).unlink()
     code, output = audit("verify", run / AUDIT_FILE, "--ledger", server.url)
-    assert code == 2 and "--ledger needs the anchors file" in output
+    assert code == 1 and "--ledger needs it" in output
+
+
+def test_an_anchors_file_without_anchors_is_not_intact(run: Path) -> None:
+    original = read_anchors(run / ANCHORS_FILE)
+    write_anchors(run / ANCHORS_FILE, replace(original, anchors=()))
+    code, output = audit("verify", run / AUDIT_FILE)
+    assert code == 1 and "holds no anchors" in output and "intact" not in output
+
+
+def test_entries_after_the_last_anchor_are_named(run: Path) -> None:
+    original = read_anchors(run / ANCHORS_FILE)
+    write_anchors(run / ANCHORS_FILE, replace(original, anchors=original.anchors[:2]))
+    code, output = audit("verify", run / AUDIT_FILE)
+    assert code == 0 and "intact (entries 8 to 9 after the last anchor)" in output
 
 
 def test_malformed_files_exit_2_naming_file_and_line(run: Path) -> None:

@@ -6,9 +6,14 @@ ones the AuditAnchor contract holds, which the log's writer cannot take back. On
 ledger's copy proves that the log was not cut short or rewritten after an anchor; the file
 copy can be rewritten along with the log.
 
-Exit codes as for every `secmas` command: 0 intact, 1 tampered (naming the first entry that
-is not intact: file line, seq, reason), 2 bad input (a file that cannot be read or is not a
-log, `file:line: reason`; a ledger that cannot be reached).
+The chain alone shows an entry edited, removed, inserted or moved, never a log cut short or
+rewritten from some entry on: a log without anchors (its anchors file deleted, or holding
+none) is therefore an error, unless `--no-anchors` asks for the chain check alone, which
+then says that nothing proves the log complete.
+
+Exit codes as for every `secmas` command: 0 intact, 1 tampered or unanchored (naming the
+first entry that is not intact: file line, seq, reason), 2 bad input (a file that cannot be
+read or is not a log, `file:line: reason`; a ledger that cannot be reached).
 """
 
 from __future__ import annotations
@@ -89,31 +94,38 @@ def verify_command(
     log: Annotated[Path, typer.Argument(help="audit log (JSON lines), e.g. runs/<id>/audit.jsonl")],
     anchors: Annotated[
         Path | None,
-        typer.Option("--anchors", help=f"anchors file (default: {ANCHORS_FILE} beside the log)"),
+        typer.Option(
+            "--anchors",
+            metavar="FILE",
+            help=f"anchors file (default: {ANCHORS_FILE} beside the log)",
+        ),
     ] = None,
     ledger: Annotated[
         str | None,
         typer.Option(
             "--ledger",
+            metavar="URL",
             help="read the anchors from the contract on this Ethereum JSON-RPC node (http://…)",
         ),
     ] = None,
+    no_anchors: Annotated[
+        bool,
+        typer.Option(
+            "--no-anchors",
+            help="check the hash chain alone, for a log that was never anchored (nothing "
+            "then shows a log cut short or rewritten from some entry on)",
+        ),
+    ] = False,
 ) -> None:
     """Check that the log is intact: every entry's hash and link, and its anchors."""
+    if no_anchors and (anchors is not None or ledger is not None):
+        raise fail("--no-anchors checks the chain alone: drop --anchors and --ledger")
     entries = _read(read_log, log)
     anchors_path = anchors or log.parent / ANCHORS_FILE
-    anchor_file = _read(read_anchors, anchors_path) if anchors or anchors_path.exists() else None
-    if ledger is not None:
-        if anchor_file is None:
-            raise fail(f"--ledger needs the anchors file (contract, log id): no {anchors_path}")
-        points = _ledger_points(ledger, anchor_file)
-        source = f"on the ledger {ledger}"
-    elif anchor_file is not None:
-        points = anchor_file.points()
-        url = "URL" if anchor_file.chain == "memory" else anchor_file.chain
-        source = f"copied in {anchors_path} (--ledger {url} checks the ledger's)"
+    if no_anchors:
+        points, source = [], "not checked (--no-anchors)"
     else:
-        points, source = [], "none found"
+        points, source = _anchor_points(log, anchors_path, anchors is not None, ledger)
     result = verify(entries, points)
     summary = Table.grid(padding=(0, 2))
     for key, value in (
@@ -131,7 +143,38 @@ def verify_command(
                 f"{log}:{bad + 1}: entry seq {entries[bad].seq}: {result.reason}", FAILED_RUN
             )
         raise fail(f"{log}: {result.reason}", FAILED_RUN)
-    say(f"{log}: intact")
+    if no_anchors:
+        say(f"{log}: chain unbroken, not checked against anchors (--no-anchors)")
+        return
+    if entries and not points:
+        raise fail(
+            f"{log}: {anchors_path} holds no anchors: nothing shows the log was not cut short "
+            "or rewritten (--no-anchors checks the chain alone)",
+            FAILED_RUN,
+        )
+    covered = max(count for count, _head in points) if points else 0
+    tail = f" (entries {covered} to {len(entries) - 1} after the last anchor)"
+    say(f"{log}: intact" + (tail if covered < len(entries) else ""))
+
+
+def _anchor_points(
+    log: Path, anchors_path: Path, named: bool, ledger: str | None
+) -> tuple[list[tuple[int, str]], str]:
+    """The (count, head) anchors of the log and where they came from. The anchors file
+    beside the log missing is a failed check (exit 1), not an unanchored success; one
+    named by --anchors that cannot be read is bad input (exit 2)."""
+    if not named and not anchors_path.exists():
+        needs = " (--ledger needs it: it names the contract and the log id)" if ledger else ""
+        raise fail(
+            f"{log}: no anchors file {anchors_path}{needs}: nothing shows the log was not cut "
+            "short or rewritten (--anchors FILE names it; --no-anchors checks the chain alone)",
+            FAILED_RUN,
+        )
+    anchor_file = _read(read_anchors, anchors_path)
+    if ledger is not None:
+        return _ledger_points(ledger, anchor_file), f"on the ledger {ledger}"
+    url = "URL" if anchor_file.chain == "memory" else anchor_file.chain
+    return anchor_file.points(), f"copied in {anchors_path} (--ledger {url} checks the ledger's)"
 
 
 def _short(text: str) -> str:
