@@ -14,11 +14,15 @@ and the page at /.
 | `GET /api/runs/{id}/alerts` | alerts of every source, with explanations and what was done |
 | `GET /api/runs/{id}/audit` | the hash-chained audit log, verified against its anchors |
 | `GET /api/runs/{id}/metrics` | traffic series and the CNFs' metrics |
+| `GET /api/runs/{id}/ssla` | every SSLA term over time: breach episodes, enforcements |
+| `GET /api/runs/{id}/cti` | CTI hygiene per domain, PoPs barred, sharing decisions |
+| `GET /api/runs/{id}/mtd` | moving target defence: budgets, moves predicted vs measured |
 | `GET /api/live` | the run in progress so far (`secmas demo --ui`) |
 | `GET /api/live/events` | what follows, as server-sent events |
 
-An unknown run is 404, an id that is not one (other characters, too long) 422, a run
-whose report.json is unreadable 422 with the reason; each with a `detail` message.
+An unknown run is 404, an id that is not one (a separator or a control character, too
+long) 422, a run whose report.json is unreadable 422 with the reason; each with a
+`detail` message. The last three answer null when the run has no such section.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from secmas.ui import runs as store
 from secmas.ui import views
+from secmas.ui.adaptive import CtiView, MtdView
+from secmas.ui.compliance import SslaView
 from secmas.ui.live import LiveHub
 from secmas.ui.models import (
     AgentView,
@@ -60,8 +66,9 @@ RunId = Annotated[
     str,
     PathParam(
         pattern=RUN_ID,
-        max_length=128,
-        description="the run folder's name (letters, digits, '.', '_', '-')",
+        max_length=255,
+        description="the run folder's name (any, spaces included, but '/', '\\' and "
+        "control characters)",
     ),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -158,6 +165,21 @@ def create_app(runs: Path, hub: LiveHub | None = None) -> FastAPI:
     def run_metrics(run_id: RunId) -> Metrics:
         """Traffic towards the server per step; the CNFs' metrics when monitored."""
         return loaded(run_id, store.metrics)
+
+    @app.get("/api/runs/{run_id}/ssla", tags=["runs"], responses=ERRORS)
+    def run_ssla(run_id: RunId) -> SslaView | None:
+        """Every SSLA guarantee term over the run (null when no SSLA manager ran)."""
+        return loaded(run_id, store.ssla)
+
+    @app.get("/api/runs/{run_id}/cti", tags=["runs"], responses=ERRORS)
+    def run_cti(run_id: RunId) -> CtiView | None:
+        """CTI hygiene per domain and the sharing decisions (null without CTI)."""
+        return loaded(run_id, store.cti)
+
+    @app.get("/api/runs/{run_id}/mtd", tags=["runs"], responses=ERRORS)
+    def run_mtd(run_id: RunId) -> MtdView | None:
+        """The moving target defence's moves, predicted against measured (null without)."""
+        return loaded(run_id, store.mtd)
 
     @app.get("/api/live", tags=["live"])
     def live_state() -> LiveState:

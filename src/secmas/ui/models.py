@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from secmas.ui.adaptive import CtiView, MtdView
+from secmas.ui.compliance import SslaView
+
 # -- report.json --------------------------------------------------------------------------
 
 
@@ -38,10 +41,10 @@ class Bid(_Read):
     agent: str
     vnf: str
     units: int
-    T: float = Field(description="download time of the VNF image, s")
-    C: float = Field(description="cost: resource evaluation of the bid (Eq. 4.4)")
-    D: float = Field(description="decentralisation: distance to the initiator")
-    utility: float = Field(description="Eq. 3.1 score: the lowest wins")
+    T: float | None = Field(description="download time of the VNF image, s")
+    C: float | None = Field(description="cost: resource evaluation of the bid (Eq. 4.4)")
+    D: float | None = Field(description="decentralisation: distance to the initiator")
+    utility: float | None = Field(description="Eq. 3.1 score: the lowest wins")
     path: list[str] = []
     reuses_instance: str | None = None
 
@@ -58,7 +61,7 @@ class Auction(_Read):
     initiator: str
     preferences: Preferences
     constraints: list[Constraint] = []
-    traffic_mbps: float = 0.0
+    traffic_mbps: float | None = 0.0
     bids: list[Bid] = []
     refusals: list[Refusal] = []
     winner: str | None = None
@@ -67,7 +70,7 @@ class Auction(_Read):
     attempt: int = 1
     sim_start_s: float
     sim_end_s: float
-    wall_ms: float = 0.0
+    wall_ms: float | None = 0.0
     messages: int = 0
 
 
@@ -97,17 +100,17 @@ class Instance(_Read):
 
 class TelemetryPoint(_Read):
     t: float
-    legit: float = Field(description="legitimate traffic delivered to the server, MB/s")
-    attack: float = Field(description="attack traffic delivered to the server, MB/s")
-    offered_legit: float
-    offered_attack: float
+    legit: float | None = Field(description="legitimate traffic delivered to the server, MB/s")
+    attack: float | None = Field(description="attack traffic delivered to the server, MB/s")
+    offered_legit: float | None
+    offered_attack: float | None
     monitored: float | None = None
 
 
 class WorkflowStep(_Read):
     number: str
     name: str
-    seconds: float
+    seconds: float | None
     outcome: str
     inputs: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
@@ -122,7 +125,7 @@ class Attestation(_Read):
     root_of_trust: str
     tx: str
     block: int
-    wall_ms: float
+    wall_ms: float | None
     reasons: list[str] = []
     differing: list[str] = []
     revoke_tx: str | None = None
@@ -171,7 +174,7 @@ class Report(_Read):
     scenario: str
     seed: int
     pops: int
-    wall_seconds: float
+    wall_seconds: float | None
     simulated_seconds: float
     bus_messages: int
     auctions: list[Auction]
@@ -185,6 +188,9 @@ class Report(_Read):
     workflow: list[WorkflowStep] = []
     analytics: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None
+    cti: dict[str, Any] | None = None
+    mtd: dict[str, Any] | None = None
+    engine: str = "simulator"
 
 
 # -- what the API answers -------------------------------------------------------------------
@@ -210,6 +216,10 @@ class RunSummary(BaseModel):
     policy: bool = False
     analytics: bool = False
     audit: bool = False
+    cti: bool = Field(False, description="CTI was shared and steered placement")
+    mtd: bool = Field(False, description="the moving target defence moved CNFs")
+    cnfs: list[str] = Field([], description="CNFs with metrics (metrics-<cnf>.csv)")
+    engine: str | None = Field(None, description="simulator or emulated")
     modified: str = Field(description="when report.json was written (UTC, ISO 8601)")
 
 
@@ -360,6 +370,10 @@ class RunDetail(BaseModel):
     audit: AuditView | None
     policy: dict[str, Any] | None = Field(None, description="report.json's policy section")
     analytics: dict[str, Any] | None = Field(None, description="report.json's analytics section")
+    ssla: SslaView | None = Field(None, description="SSLA terms over time")
+    cti: CtiView | None = Field(None, description="CTI hygiene and sharing decisions")
+    mtd: MtdView | None = Field(None, description="moving target defence moves")
+    cnf_metrics: dict[str, Series] = Field({}, description="per CNF: metrics-<cnf>.csv")
 
 
 class LiveState(BaseModel):

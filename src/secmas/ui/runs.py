@@ -1,9 +1,11 @@
 """The run folders under a directory (`runs/` by default): found, read, checked, cached.
 
-A run is a folder holding report.json; its id is the folder's name, and only names of
-letters, digits, `.`, `_` and `-` (not starting with `.`) are served, so an id can never
-reach outside the directory. A report.json that cannot be read or does not fit the
-schema is listed with the reason instead of being served.
+A run is a folder holding report.json; its id is the folder's name, whatever it holds
+(spaces included), except a separator or a control character. An id is only ever looked
+up among the folders listed directly under the directory, so it can never reach outside
+it. A report.json that cannot be read or does not fit the schema, and a folder whose name
+cannot be an id, are listed with the reason instead of being served. Non-finite numbers
+(`Infinity`, `NaN`, which strict JSON has not) are read as null.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pydantic import ValidationError
 from secmas.scenario.loader import ScenarioError, load_scenario
 from secmas.scenario.model import Scenario
 from secmas.ui import views
+from secmas.ui.adaptive import CtiView, MtdView, cti_view, mtd_view
+from secmas.ui.compliance import SslaView, ssla_view
 from secmas.ui.models import (
     AuditEntryView,
     AuditView,
@@ -37,12 +41,16 @@ from secmas.ui.models import (
 )
 from secmas.ui.topology import scenario_view
 
-RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-"""What a run id (a folder name) may look like."""
+RUN_ID = r"^[^/\\\x00-\x1f\x7f]{1,255}$"
+"""What a run id (a folder name) may look like: no separator, no control character."""
 _RUN_ID = re.compile(RUN_ID)
+_SCENARIO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 SCENARIO_FILE = "scenario.yaml"
 REPORT_FILE = "report.json"
+DECISIONS_FILE = "cti-decisions.csv"
+"""The CTI publisher's decision table (secmas.cti.placement.DECISIONS_FILE, not imported:
+that module loads the STIX and TAXII stack)."""
 
 
 class UnknownRun(LookupError):
@@ -54,7 +62,21 @@ class UnreadableRun(ValueError):
 
 
 def valid_id(run_id: str) -> bool:
-    return bool(_RUN_ID.match(run_id)) and ".." not in run_id
+    return bool(_RUN_ID.fullmatch(run_id)) and run_id not in (".", "..") and _encodable(run_id)
+
+
+def _encodable(name: str) -> bool:
+    """Not a name of undecodable bytes (surrogate escapes cannot go into JSON or a URL)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(name: str) -> str:
+    """A folder name that cannot be an id, as printable ASCII (escapes for the rest)."""
+    return str(name.encode("utf-8", "surrogateescape"))[2:-1]
 
 
 @dataclass(frozen=True)
@@ -74,7 +96,7 @@ class LoadedRun:
 
 def embedded_scenario(scenario_id: str) -> Scenario | None:
     """The embedded scenario of that id (secmas/data/<id>.yaml), if there is one."""
-    if not valid_id(scenario_id):
+    if not _SCENARIO_ID.fullmatch(scenario_id):
         return None
     path = Path(str(resources.files("secmas") / "data" / f"{scenario_id}.yaml"))
     if not path.is_file():
@@ -89,7 +111,9 @@ def embedded_scenario(scenario_id: str) -> Scenario | None:
 def read_report(path: Path) -> Report:
     """report.json checked against the schema; UnreadableRun says why it is not."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(
+            path.read_text(encoding="utf-8"), parse_constant=_null, parse_float=_finite_float
+        )
     except OSError as exc:
         raise UnreadableRun(f"{path.name}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
@@ -107,6 +131,16 @@ def read_report(path: Path) -> Report:
         raise UnreadableRun(f"{path.name}: {where}: {first['msg']}{more}") from None
 
 
+def _null(_constant: str) -> None:
+    """Infinity, -Infinity and NaN: no measurement, as strict JSON writes it (null)."""
+    return None
+
+
+def _finite_float(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
 class RunStore:
     """The runs under `root`: the folders directly in it that hold report.json (and
     `root` itself when it is one)."""
@@ -116,8 +150,9 @@ class RunStore:
         self._cache: dict[Path, tuple[tuple[int, int], LoadedRun]] = {}
         self._lock = threading.Lock()
 
-    def folders(self) -> dict[str, Path]:
-        """Run id → folder, newest first."""
+    def scan(self) -> list[Path]:
+        """Every folder holding report.json (the directory itself first when it is one),
+        newest first."""
         found: list[Path] = []
         if (self.root / REPORT_FILE).is_file():
             found.append(self.root)
@@ -125,10 +160,13 @@ class RunStore:
             children = sorted(self.root.iterdir())
         except OSError:
             children = []
-        found += [c for c in children if c.is_dir() and (c / REPORT_FILE).is_file()]
-        found = [f for f in found if valid_id(f.name)]
+        found += [c for c in children if _is_run(c)]
         found.sort(key=lambda f: _mtime(f / REPORT_FILE), reverse=True)
-        return {f.name: f for f in found}
+        return found
+
+    def folders(self) -> dict[str, Path]:
+        """Run id → folder, newest first: those whose name can be an id."""
+        return {f.name: f for f in self.scan() if valid_id(f.name)}
 
     def folder(self, run_id: str) -> Path:
         if not valid_id(run_id):
@@ -178,25 +216,37 @@ class RunStore:
     def summaries(self) -> list[RunSummary]:
         """Every run, readable or not."""
         out = []
-        for run_id, folder in self.folders().items():
+        for folder in self.scan():
             modified = datetime.fromtimestamp(_mtime(folder / REPORT_FILE), UTC)
-            try:
-                run = self.load(run_id)
-            except (UnreadableRun, UnknownRun) as exc:
-                out.append(
-                    RunSummary(
-                        id=run_id,
-                        readable=False,
-                        problem=str(exc),
-                        modified=modified.isoformat(timespec="seconds"),
-                    )
+            problem = None
+            if not valid_id(folder.name):
+                problem = "the folder's name has a control character or undecodable bytes: "
+                problem += "rename the folder to see the run"
+            else:
+                try:
+                    out.append(summary(self.load(folder.name)))
+                    continue
+                except (UnreadableRun, UnknownRun) as exc:
+                    problem = str(exc)
+            out.append(
+                RunSummary(
+                    id=folder.name if valid_id(folder.name) else shown_name(folder.name),
+                    readable=False,
+                    problem=problem,
+                    modified=modified.isoformat(timespec="seconds"),
                 )
-                continue
-            out.append(summary(run))
+            )
         return out
 
     def detail(self, run_id: str) -> RunDetail:
         return detail(self.load(run_id))
+
+
+def _is_run(folder: Path) -> bool:
+    try:
+        return folder.is_dir() and (folder / REPORT_FILE).is_file()
+    except OSError:
+        return False
 
 
 def _mtime(path: Path) -> float:
@@ -226,6 +276,10 @@ def summary(run: LoadedRun) -> RunSummary:
         policy=report.policy is not None,
         analytics=report.analytics is not None,
         audit=(run.folder / "audit.jsonl").is_file(),
+        cti=report.cti is not None,
+        mtd=report.mtd is not None,
+        cnfs=sorted(cnf_metrics(run)),
+        engine=report.engine,
         modified=run.modified,
     )
 
@@ -324,21 +378,59 @@ def metrics(run: LoadedRun) -> Metrics:
             for name in ("legit", "attack", "offered_legit", "offered_attack", "monitored")
         },
     )
-    cnfs = {}
-    for path in sorted(run.folder.glob("metrics-*.csv")):
-        series = _csv_series(path)
-        if series is not None:
-            cnfs[path.stem.removeprefix("metrics-")] = series
-    return Metrics(traffic=traffic, cnfs=cnfs)
+    return Metrics(traffic=traffic, cnfs=cnf_metrics(run))
+
+
+def cnf_metrics(run: LoadedRun) -> dict[str, Series]:
+    """Per CNF, its metrics-<cnf>.csv (read once per report.json)."""
+    if "cnfs" not in run.views:
+        cnfs = {}
+        for path in sorted(run.folder.glob("metrics-*.csv")):
+            series = _csv_series(path)
+            if series is not None:
+                cnfs[path.stem.removeprefix("metrics-")] = series
+        run.views["cnfs"] = cnfs
+    return run.views["cnfs"]
+
+
+def cti(run: LoadedRun) -> CtiView | None:
+    """CTI hygiene and the sharing decisions (cti-decisions.csv beside report.json)."""
+    section = run.report.cti
+    if section is None:
+        return None
+    if "cti" not in run.views:
+        run.views["cti"] = cti_view(section, _csv_rows(run.folder / DECISIONS_FILE))
+    return run.views["cti"]
+
+
+def mtd(run: LoadedRun) -> MtdView | None:
+    """The moving target defence's moves, predicted against measured."""
+    return None if run.report.mtd is None else mtd_view(run.report.mtd)
+
+
+def ssla(run: LoadedRun) -> SslaView | None:
+    """The SSLA terms over the run (None when no SSLA manager ran)."""
+    policy = run.report.policy
+    if policy is None:
+        return None
+    duration = run.report.simulated_seconds
+    if run.scenario is not None and run.scenario.traffic is not None:
+        duration = max(duration, run.scenario.traffic.duration)
+    return ssla_view(policy, duration)
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header; none when it is missing or unreadable."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 def _csv_series(path: Path) -> Series | None:
     """A metrics CSV (a `timestamp` column, then one column per metric); None if unreadable."""
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
+    rows = _csv_rows(path)
     if not rows:
         return None
     names = [n for n in rows[0] if n and n != "timestamp"]
@@ -375,4 +467,8 @@ def detail(run: LoadedRun) -> RunDetail:
         audit=audit(run),
         policy=report.policy,
         analytics=report.analytics,
+        ssla=ssla(run),
+        cti=cti(run),
+        mtd=mtd(run),
+        cnf_metrics=cnf_metrics(run),
     )
