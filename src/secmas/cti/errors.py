@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import yaml
 
+from secmas.scenario import yamlfile
+from secmas.scenario.yamlfile import MESSAGE_CHARS, clip
+
 FieldPath = tuple[str | int, ...]
 
 
@@ -34,7 +37,8 @@ class Problem:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         if self.row is not None:
             where += f" (row {self.row})"
-        return f"{where}: {self.field or '(top level)'}: {self.message}"
+        field = clip(self.field) or "(top level)"
+        return f"{where}: {field}: {clip(self.message, MESSAGE_CHARS)}"
 
 
 class CTIInputError(Exception):
@@ -52,12 +56,13 @@ def dotted(path: FieldPath) -> str:
 
 def compose(text: str) -> yaml.Node | None:
     """The YAML node tree of JSON `text` (JSON is YAML), only to find line numbers; None
-    when PyYAML cannot compose it (the caller has already checked the syntax its own way).
+    when PyYAML cannot compose it within the bounds of `secmas.scenario.yamlfile` (the
+    caller has already checked the syntax its own way).
     Tabs, which valid JSON has only as whitespace but YAML refuses as indentation, are
     read as spaces."""
     try:
-        return yaml.compose(text.replace("\t", " "), Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+        return yamlfile.compose(text.replace("\t", " "))
+    except yamlfile.YAMLInputError:
         return None
 
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from secmas.cti.errors import CTIInputError, FieldPath, Problem, dotted, line_of
 from secmas.cti.reports import FIELDS
+from secmas.scenario import yamlfile
+from secmas.scenario.yamlfile import brief
 
 MapKind = Literal["sensitivity", "necessity"]
 DEFAULTS: dict[str, float] = {"sensitivity": 1.0, "necessity": 0.0}
@@ -61,26 +61,19 @@ class FieldMap:
 
 def load_field_map(path: str | Path, kind: MapKind) -> FieldMap:
     """Read a sensitivity or necessity map; CTIInputError naming file, line, field, reason."""
-    file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CTIInputError([Problem(str(file), "", f"cannot read file: {exc}")]) from None
-    return parse_field_map(text, kind, str(file))
+        text = yamlfile.read_text(path)
+    except yamlfile.YAMLInputError as exc:
+        raise CTIInputError([Problem(str(path), "", exc.reason)]) from None
+    return parse_field_map(text, kind, str(path))
 
 
 def parse_field_map(text: str, kind: MapKind, source: str = "<string>") -> FieldMap:
     """Validate map YAML text (see the module docstring)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        reason = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise CTIInputError([Problem(source, "", f"YAML syntax: {reason}", line)]) from None
-    except yaml.YAMLError as exc:
-        raise CTIInputError([Problem(source, "", f"YAML error: {exc}")]) from None
+        data, node = yamlfile.load(text)
+    except yamlfile.YAMLInputError as exc:
+        raise CTIInputError([Problem(source, "", exc.reason, exc.line)]) from None
     problems: list[Problem] = []
 
     def add(path: FieldPath, message: str) -> None:
@@ -93,10 +86,10 @@ def parse_field_map(text: str, kind: MapKind, source: str = "<string>") -> Field
         if key not in ("kind", "default", "fields"):
             add((key,), "unknown key (expected kind, default, fields)")
     if "kind" in data and data["kind"] != kind:
-        add(("kind",), f"this is a {data['kind']!r} map, expected a {kind!r} map")
+        add(("kind",), f"this is a {brief(data['kind'])} map, expected a {kind!r} map")
     default = data.get("default")
     if default is not None and _weight(default) is None:
-        add(("default",), f"expected a number in [0, 1], got {default!r}")
+        add(("default",), f"expected a number in [0, 1], got {brief(default)}")
     fields = data.get("fields", {})
     weights: dict[str, float] = {}
     if not isinstance(fields, dict):
@@ -106,7 +99,7 @@ def parse_field_map(text: str, kind: MapKind, source: str = "<string>") -> Field
         if name not in FIELDS:
             add(("fields", name), f"unknown field (expected one of {', '.join(FIELDS)})")
         elif (weight := _weight(value)) is None:
-            add(("fields", name), f"expected a number in [0, 1], got {value!r}")
+            add(("fields", name), f"expected a number in [0, 1], got {brief(value)}")
         else:
             weights[name] = weight
     if problems:
@@ -121,4 +114,4 @@ def _weight(value: Any) -> float | None:
 
 
 def _text(value: Any) -> str:
-    return "a list" if isinstance(value, list) else repr(value)
+    return "a list" if isinstance(value, list) else brief(value)

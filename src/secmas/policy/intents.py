@@ -47,15 +47,16 @@ from secmas.scenario.loader import (
     read_file,
 )
 from secmas.scenario.model import Id, ReferenceProblems
+from secmas.scenario.yamlfile import brief, clip
 
 
 def _network(value: Any) -> IPv4Network | IPv6Network:
     if not isinstance(value, str):
-        raise ValueError(f"expected an IP address or CIDR prefix as text, got {value!r}")
+        raise ValueError(f"expected an IP address or CIDR prefix as text, got {brief(value)}")
     try:
         return ip_network(value.strip())
     except ValueError as exc:
-        raise ValueError(f"not an IP address or CIDR prefix: {exc}") from None
+        raise ValueError(f"not an IP address or CIDR prefix: {clip(str(exc))}") from None
 
 
 Network = Annotated[IPv4Network | IPv6Network, BeforeValidator(_network)]
@@ -198,7 +199,8 @@ def validate_intents(data: Any, source: str, node: yaml.Node | None = None) -> I
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "union_tag_invalid":
                 path = (*path, "kind")
-                message = f"unknown intent kind {error['input'].get('kind')!r}; expected one of "
+                kind = brief(error["input"].get("kind"))
+                message = f"unknown intent kind {kind}; expected one of "
                 message += ", ".join(KINDS)
             elif error["type"] == "union_tag_not_found":
                 path = (*path, "kind")

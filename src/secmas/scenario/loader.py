@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from secmas.scenario import yamlfile
 from secmas.scenario.model import ReferenceProblems, Scenario
+from secmas.scenario.yamlfile import MESSAGE_CHARS, clip
 
 FieldPath = tuple[str | int, ...]
 
@@ -25,8 +27,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
-        field = dotted(self.path) or "(top level)"
-        return f"{where}: {field}: {self.message}"
+        field = clip(dotted(self.path)) or "(top level)"
+        return f"{where}: {field}: {clip(self.message, MESSAGE_CHARS)}"
 
 
 class ScenarioError(Exception):
@@ -44,11 +46,10 @@ def dotted(path: FieldPath) -> str:
 
 def read_file(path: str | Path) -> str:
     """The text of a YAML file; ScenarioError naming the file when it cannot be read."""
-    file = Path(path)
     try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([Problem(str(file), (), f"cannot read file: {exc}")]) from exc
+        return yamlfile.read_text(path)
+    except yamlfile.YAMLInputError as exc:
+        raise ScenarioError([Problem(str(path), (), exc.reason)]) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -76,18 +77,13 @@ def load_service(path: str | Path, scenario: Scenario) -> Scenario:
 
 
 def parse_mapping(text: str, source: str, what: str) -> tuple[dict[str, Any], yaml.Node]:
-    """Safe-load YAML text that must be a mapping, with its node tree (for line numbers);
-    ScenarioError naming the source, the line and the reason otherwise."""
+    """Safe-load YAML text that must be a mapping, with its node tree (for line numbers),
+    within the bounds of `secmas.scenario.yamlfile` (size, nesting, aliases, no duplicate
+    keys); ScenarioError naming the source, the line and the reason otherwise."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        reason = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise ScenarioError([Problem(source, (), f"YAML syntax: {reason}", line)]) from exc
-    except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(source, (), f"YAML error: {exc}")]) from exc
+        data, node = yamlfile.load(text)
+    except yamlfile.YAMLInputError as exc:
+        raise ScenarioError([Problem(source, (), exc.reason, exc.line)]) from None
     if not isinstance(data, dict) or node is None:
         raise ScenarioError([Problem(source, (), f"expected a mapping of {what}")])
     return data, node
