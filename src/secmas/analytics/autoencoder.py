@@ -26,21 +26,23 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from secmas.analytics.modelfile import ModelFileError, load_model, save_model
-from secmas.analytics.threshold import (
-    AdaptiveThreshold,
-    LiveThreshold,
-    StaticThreshold,
-    Threshold,
-    threshold_from_json,
+from secmas.analytics.scoring import (
+    DetectorInputError,
+    Scores,
+    WindowDetector,
+    check_features,
+    check_series,
 )
-from secmas.analytics.windows import Scaler, sliding, window_ends
+from secmas.analytics.threads import limit_torch_threads
+from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold, threshold_from_json
+from secmas.analytics.windows import Scaler, sliding
 
 __all__ = [
     "KIND",
@@ -57,16 +59,11 @@ __all__ = [
 KIND = "autoencoder"
 """The model-file kind of a saved `Detector`."""
 
-ThresholdName = Literal["static", "adaptive"]
 Progress = Callable[[int, float, float | None], None]
 """Called after each epoch with (epoch from 1, training loss, validation loss or None)."""
 
 INFERENCE_CHUNK = 4096
 """Windows per forward pass in batch scoring (bounds memory on long series)."""
-
-
-class DetectorInputError(ValueError):
-    """Data a detector cannot score: wrong columns, too few steps, missing values."""
 
 
 class LSTMAutoencoder(nn.Module):
@@ -199,6 +196,7 @@ def train_autoencoder(
     torch random state is left as it was.
     """
     data = _check_windows(windows)
+    limit_torch_threads()
     if epochs < 1 or batch < 1:
         raise ValueError(f"epochs and batch must be ≥ 1, got {epochs} and {batch}")
     if not learning_rate > 0:
@@ -235,59 +233,15 @@ def reconstruction_errors(model: LSTMAutoencoder, windows: np.ndarray) -> np.nda
     return torch.cat(parts).numpy().astype(np.float64)
 
 
-@dataclass(frozen=True, eq=False)
-class Scores:
-    """A detector's verdict on a series, one entry per window.
-
-    `score` is the window's mean absolute reconstruction error (in standard deviations of
-    the training data), `per_feature` the same per metric [N, F], `limit` the threshold it was
-    compared with, `flags` whether it is above, `end` the index of the window's last step.
-    """
-
-    features: tuple[str, ...]
-    end: np.ndarray
-    score: np.ndarray
-    per_feature: np.ndarray
-    flags: np.ndarray
-    limit: np.ndarray
-    threshold: ThresholdName
-
-    def __len__(self) -> int:
-        return int(self.score.shape[0])
-
-    @property
-    def flagged(self) -> np.ndarray:
-        """Indices of the flagged windows."""
-        return np.flatnonzero(self.flags)
-
-    def explain(self, index: int, top: int | None = None) -> list[tuple[str, float]]:
-        """The window's metrics with their errors, largest first (the `top` ones)."""
-        errors = self.per_feature[index]
-        order = np.argsort(-errors, kind="stable")[:top]
-        return [(self.features[j], float(errors[j])) for j in order]
-
-    def top_feature(self, index: int) -> str:
-        """The metric that deviated most in the window."""
-        return self.features[int(np.argmax(self.per_feature[index]))]
-
-
-def _check_features(features: Sequence[str]) -> tuple[str, ...]:
-    names = tuple(features)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(f"features must be non-empty names, got {names!r}")
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"feature names appear more than once: {', '.join(twice)}")
-    return names
-
-
-class Detector:
+class Detector(WindowDetector):
     """LSTM-autoencoder anomaly detector of one CNF's metrics (`002_…`, Section IV).
 
     Fit it on a normal series, then score series (`score`) or live windows
     (`score_window`). A window is flagged under the `static` threshold (the paper's: the 99th
     percentile of the training windows' errors) or the `adaptive` one.
     """
+
+    name = "lstm-ae"
 
     def __init__(
         self,
@@ -300,32 +254,17 @@ class Detector:
         history: Sequence[EpochLoss] = (),
         feature_limits: np.ndarray | None = None,
     ) -> None:
-        self.features = _check_features(features)
+        super().__init__(features, window, static, adaptive, feature_limits)
         if model.features != len(self.features) or scaler.features != len(self.features):
             raise ValueError(
                 f"model ({model.features}), scaler ({scaler.features}) and feature names "
                 f"({len(self.features)}) disagree on the number of features"
             )
-        if window < 1:
-            raise ValueError(f"window must be ≥ 1, got {window}")
         self.model = model.eval()
         self.scaler = scaler
-        self.window = window
-        self.static = static
-        """The paper's threshold: a percentile of the training windows' errors."""
-        self.adaptive = adaptive
-        """The drift-following threshold (see `secmas.analytics.threshold`)."""
         self.history = tuple(history)
-        self.feature_limits = (
-            None if feature_limits is None else np.asarray(feature_limits, dtype=float)
-        )
-        """Per feature: the same percentile of its own training errors (explanations)."""
-        if self.feature_limits is not None and self.feature_limits.shape != (len(self.features),):
-            raise ValueError(f"{len(self.feature_limits)} feature limits for {len(self.features)}")
         self._mean = scaler.mean.astype(np.float32)
         self._scale = scaler.scale.astype(np.float32)
-        self._live: dict[str, LiveThreshold] = {}
-        self._last_limit: dict[str, float] = {}
 
     @classmethod
     def fit(
@@ -347,8 +286,8 @@ class Detector:
         """Train on a normal series [T, F]: scaler on the series, windows of `window` steps
         (stride 1), the autoencoder, then both thresholds calibrated on the reconstruction
         errors of the series' windows."""
-        names = _check_features(features)
-        series = _check_series(values, len(names), window)
+        names = check_features(features)
+        series = check_series(values, len(names), window)
         scaler = Scaler.fit(series)
         windows = sliding(scaler.transform(series), window)
         trained = train_autoencoder(
@@ -362,116 +301,21 @@ class Detector:
             gap=window - 1,
             progress=progress,
         )
-        per_feature = reconstruction_errors(trained.model, windows)
-        errors = per_feature.mean(axis=1)
-        static = StaticThreshold(percentile).calibrate(errors)
-        rule = adaptive if adaptive is not None else AdaptiveThreshold(percentile=percentile)
-        rule = AdaptiveThreshold(rule.window, rule.k, rule.percentile).calibrate(errors)
-        limits = np.percentile(per_feature, percentile, axis=0)
-        return cls(trained.model, scaler, names, window, static, rule, trained.history, limits)
+        static, rule = StaticThreshold(percentile), AdaptiveThreshold(percentile=percentile)
+        detector = cls(trained.model, scaler, names, window, static, rule, trained.history)
+        detector.calibrate(reconstruction_errors(trained.model, windows), adaptive)
+        return detector
 
-    def severity(self, per_feature: np.ndarray) -> tuple[tuple[str, float], ...]:
-        """Each feature's error over its own limit (the same percentile of its training
-        errors), largest first; empty when the model has no per-feature limits."""
-        if self.feature_limits is None:
-            return ()
-        limits = np.maximum(self.feature_limits, 1e-9)
-        ratios = np.asarray(per_feature, dtype=float) / limits
-        ranked = sorted(zip(self.features, ratios.tolist(), strict=True), key=lambda fr: -fr[1])
-        return tuple(ranked)
-
-    def align(self, values: np.ndarray, columns: Sequence[str]) -> np.ndarray:
-        """The columns of `values` (named `columns`) in the model's feature order.
-
-        Raises DetectorInputError naming the missing and unexpected columns.
-        """
-        columns = tuple(columns)
-        missing = [f for f in self.features if f not in columns]
-        unexpected = [c for c in columns if c not in self.features]
-        if missing or unexpected:
-            parts = []
-            if missing:
-                parts.append("missing " + ", ".join(repr(f) for f in missing))
-            if unexpected:
-                parts.append("unexpected " + ", ".join(repr(c) for c in unexpected))
-            raise DetectorInputError(
-                f"the data's columns do not match the model's features: {'; '.join(parts)}"
-            )
-        array = np.asarray(values)
-        if array.ndim != 2 or array.shape[1] != len(columns):
-            raise DetectorInputError(
-                f"data of shape {array.shape} does not have the {len(columns)} named columns"
-            )
-        return array[:, [columns.index(f) for f in self.features]]
-
-    def _per_feature(self, series: np.ndarray) -> np.ndarray:
+    def _errors(self, series: np.ndarray) -> np.ndarray:
         windows = sliding(self.scaler.transform(series), self.window)
         return reconstruction_errors(self.model, windows)
 
-    def score(
-        self,
-        values: np.ndarray,
-        *,
-        columns: Sequence[str] | None = None,
-        threshold: ThresholdName = "static",
-    ) -> Scores:
-        """Score every window (stride 1) of a series [T, F] in one batched pass.
-
-        With `columns` (the data's column names) the columns are matched to the model's
-        features by name; without, they must be the model's features in its order.
-        Raises DetectorInputError on a wrong number of columns, too few steps or missing
-        values.
-        """
-        rule = self._threshold(threshold)
-        if columns is not None:
-            values = self.align(values, columns)
-        series = _check_series(values, len(self.features), self.window)
-        per_feature = self._per_feature(series)
-        score = per_feature.mean(axis=1)
-        flags, limit = rule.evaluate(score)
-        ends = window_ends(series.shape[0], self.window)
-        return Scores(self.features, ends, score, per_feature, flags, limit, threshold)
-
-    def score_window(self, window: np.ndarray) -> tuple[float, np.ndarray, dict[str, bool]]:
-        """Score one window [window, F] of raw metrics as it arrives (live detection).
-
-        Returns (score, error per feature [F], {"static": flagged, "adaptive": flagged}).
-        The adaptive verdict depends on the earlier calls: the detector remembers their
-        unflagged scores (`reset_live` forgets them); `threshold_value` gives the limits used.
-        """
-        array = np.asarray(window, dtype=np.float32)
-        if array.shape != (self.window, len(self.features)):
-            raise DetectorInputError(
-                f"a live window must have shape ({self.window}, {len(self.features)}), "
-                f"got {array.shape}"
-            )
-        scaled = torch.from_numpy((array - self._mean) / self._scale).unsqueeze(0)
+    def _window_errors(self, window: np.ndarray) -> np.ndarray:
+        scaled = (window.astype(np.float32) - self._mean) / self._scale
         with torch.inference_mode():
-            errors = (self.model(scaled) - scaled).abs().mean(dim=1)[0].numpy()
-        score = float(errors.mean())
-        if not math.isfinite(score):
-            raise DetectorInputError("the live window holds NaN or infinite values")
-        flags = {}
-        for name in ("static", "adaptive"):
-            flags[name], self._last_limit[name] = self._live_rule(name).step(score)
-        return score, errors.astype(np.float64), flags
-
-    def _live_rule(self, name: str) -> LiveThreshold:
-        live = self._live.get(name)
-        if live is None:
-            live = self._live[name] = self._threshold(name).live()
-        return live
-
-    def threshold_value(self, threshold: ThresholdName = "static") -> float:
-        """The limit the last live window was compared with (before any, the starting one)."""
-        if threshold in self._last_limit:
-            return self._last_limit[threshold]
-        return self._live_rule(threshold).limit()
-
-    def reset_live(self) -> None:
-        """Forget the live windows' adaptive history (restart from the calibration one)."""
-        self._live.clear()
-        self._last_limit.clear()
+            tensor = torch.from_numpy(scaled).unsqueeze(0)
+            errors = (self.model(tensor) - tensor).abs().mean(dim=1)[0].numpy()
+        return errors.astype(np.float64)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary: model, features, sizes, thresholds and training losses."""
@@ -479,21 +323,12 @@ class Detector:
         return {
             "model": "LSTM autoencoder (002_faee9aca29cce579 Section IV)",
             **self.config(),
-            "thresholds": {
-                "static": self.static.to_json(),
-                "adaptive": {k: v for k, v in self.adaptive.to_json().items() if k != "history"},
-            },
+            "detector": "lstm-ae",
+            "thresholds": self.describe_thresholds(),
             "epochs": len(self.history),
             "train_loss": None if last is None else last.train,
             "validation_loss": None if last is None else last.validation,
         }
-
-    def _threshold(self, name: str) -> Threshold:
-        if name == "static":
-            return self.static
-        if name == "adaptive":
-            return self.adaptive
-        raise ValueError(f"threshold must be 'static' or 'adaptive', got {name!r}")
 
     def config(self) -> dict[str, Any]:
         """What rebuilds the network: features, window, sizes."""
@@ -508,7 +343,7 @@ class Detector:
         """Write the detector as a model file of kind "autoencoder" (ModelFileError)."""
         extras = {
             "scaler": self.scaler.to_json(),
-            "thresholds": {"static": self.static.to_json(), "adaptive": self.adaptive.to_json()},
+            "thresholds": self.thresholds_json(),
             "history": [[h.epoch, h.train, h.validation] for h in self.history],
             "feature_limits": None
             if self.feature_limits is None
@@ -534,7 +369,7 @@ class Detector:
 def _rebuild(
     config: dict[str, Any], state: dict[str, torch.Tensor], extras: dict[str, Any]
 ) -> Detector:
-    features = _check_features(config["features"])
+    features = check_features(config["features"])
     model = LSTMAutoencoder(len(features), config["hidden"], config["latent"])
     try:
         model.load_state_dict(state)
@@ -554,21 +389,3 @@ def _rebuild(
     limits = extras.get("feature_limits")
     limits_array = None if limits is None else np.asarray(limits, dtype=float)
     return Detector(model, scaler, features, window, static, adaptive, history, limits_array)
-
-
-def _check_series(values: np.ndarray, features: int, window: int) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 2:
-        raise DetectorInputError(f"expected a series [steps, features], got shape {array.shape}")
-    if array.shape[1] != features:
-        raise DetectorInputError(
-            f"the data has {array.shape[1]} columns; the model was fitted on {features} features"
-        )
-    if array.shape[0] < window:
-        raise DetectorInputError(
-            f"the data has {array.shape[0]} rows; the model needs at least {window}"
-        )
-    if not np.all(np.isfinite(array)):
-        row = int(np.flatnonzero(~np.all(np.isfinite(array), axis=1))[0])
-        raise DetectorInputError(f"the data holds a missing or infinite value at row {row}")
-    return array

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from secmas.analytics.threads import limit_torch_threads
+
 EpochDone = Callable[[int, float, float], None]
 """Told (epoch, mean training loss, validation loss or NaN) after every epoch."""
 
@@ -57,6 +59,7 @@ def fit(
     kept (early stopping without stopping: `epochs` is a ceiling). The model is left in
     evaluation mode.
     """
+    limit_torch_threads()
     x, y = data
     losses = Losses()
     best, best_state = math.inf, None
