@@ -198,3 +198,98 @@ def test_a_live_run_is_shown_as_it_goes_then_saved(page: Any, tmp_path: Path) ->
             demo.kill()
             demo.wait()
         log.close()
+
+
+def test_every_view_at_800_px_and_an_unreadable_run_shows_nothing_of_another(
+    served: tuple[Background, Path], page: Any, tmp_path: Path
+) -> None:
+    background, runs = served
+    page.set_viewport_size({"width": 800, "height": 900})
+    page.goto(background.url + "#run=secure")
+    page.wait_for_selector("#auction-table tr.bid")
+    options = page.locator("#run-select option").evaluate_all("o => o.map(x => x.value)")
+    folders = {f.name for f in runs.iterdir() if (f / "report.json").is_file()}
+    assert set(options) == folders and "adaptive defence" in folders  # every folder listed
+
+    def choose(run: str, ready: str) -> None:
+        page.locator("#run-select").select_option(run)
+        page.wait_for_selector(ready)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 800, f"{run}: the page is {width} px wide at 800 px"
+
+    def shot(selector: str, name: str) -> None:
+        page.locator(selector).screenshot(path=str(tmp_path / name))
+
+    # CTI hygiene and sharing decisions, MTD moves (a folder with a space in its name)
+    report = json.loads((runs / "adaptive defence" / "report.json").read_text())
+    choose("adaptive defence", "#cti-domains tbody tr")
+    domains = page.locator("#cti-domains tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.domain + ':' + r.cells[3].innerText.split('\\n')[0])"
+    )
+    assert sorted(domains) == ["core-c:refused", "edge-a:may bid", "edge-b:may bid"]
+    assert page.locator("#cti-fields tbody tr").count() == len(
+        {d["field"] for d in report["cti"]["decisions"]}
+    )
+    moves = report["mtd"]["moves"]
+    assert page.locator("#mtd-moves tr.move").count() == len(moves)
+    outcomes = page.locator("#mtd-moves tr.move .badge").all_inner_texts()
+    assert outcomes == [m["outcome"] for m in moves]
+    assert page.locator("#mtd-chart .mtd-pred-down").count() == len(moves)
+    assert page.locator("#mtd-chart .mtd-meas-down").count() == 0
+    assert "nothing measured" in page.locator("#mtd").inner_text()
+    views = page.locator("#views button").all_inner_texts()
+    assert "CTI" in views and "MTD moves" in views and "SSLA terms" not in views
+    shot("#cti-panel", "ui-cti.png")
+    shot("#mtd-panel", "ui-mtd.png")
+
+    # SSLA terms over time
+    policy = json.loads((runs / "policy" / "report.json").read_text())["policy"]
+    choose("policy", "#ssla-table tr.term")
+    assert page.locator("#ssla-table tr.term").count() == len(policy["compliance"])
+    breached = page.locator('#ssla-table tr.term[data-state="breached"]')
+    assert breached.count() == 1 and breached.locator(".strip-breach").count() == 1
+    assert page.locator("#cti-panel").is_hidden() and page.locator("#mtd-panel").is_hidden()
+    shot("#ssla-panel", "ui-ssla.png")
+
+    # CNF metrics: one chart per column of metrics-web.csv, with the closed loop's alerts
+    columns = (runs / "loop" / "metrics-web.csv").read_text().splitlines()[0].split(",")
+    choose("loop", '#cnf-metrics .charts[data-cnf="web"] .chart')
+    charts = page.locator('#cnf-metrics .charts[data-cnf="web"] .chart')
+    assert charts.count() == len(columns) - 1  # all but the timestamp
+    assert page.locator("#cnf-metrics .chart path").count() == len(columns) - 1
+    shot("#cnf-panel", "ui-cnf-metrics.png")
+
+    # 200 PoPs: names appear once zoomed in (wheel over a PoP), drag pans, fit restores
+    choose("gabriel 200", "#topology .pop")
+    svg = page.locator("#topology-svg")
+    assert page.locator("#topology .pop").count() == 200
+    assert "labels" not in (svg.get_attribute("class") or "")
+    full = svg.get_attribute("viewBox")
+    box = page.locator('#topology .pop[data-pop="pop100"] circle').bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(5):
+        page.mouse.wheel(0, -200)
+    page.wait_for_function("document.getElementById('topology-svg').classList.contains('labels')")
+    x, _, w, _ = map(float, svg.get_attribute("viewBox").split())
+    assert w < 1000 / 3
+    step = 100 if x > 1 else -100  # a drag to the right shows what lies left
+    page.mouse.down()
+    page.mouse.move(box["x"] + step, box["y"], steps=4)
+    page.mouse.up()
+    assert float(svg.get_attribute("viewBox").split()[0]) != x
+    shot("#topology-panel", "ui-topology-200-zoomed.png")
+    page.locator("#zoom-fit").click()
+    assert svg.get_attribute("viewBox") == full
+    shot("#topology-panel", "ui-topology-200.png")
+
+    # an unreadable run: every panel cleared, the reason said, nothing of the last run
+    choose("broken", "#unreadable")
+    assert "report.json: line 1" in page.locator("#unreadable").inner_text()
+    assert page.locator("main").is_hidden()
+    for left in ("#topology .pop", "#auction-table", "#summary .chip", "#cnf-metrics .chart"):
+        assert page.locator(left).count() == 0, left
+    assert page.title() == "secmas · broken (cannot be read)"
+    save(page, tmp_path / "ui-unreadable.png", "ui-unreadable.png")
+    choose("secure", "#auction-table tr.bid")
+    assert page.locator("#unreadable").is_hidden() and page.title() == "secmas · secure"
+    assert [p for p in page.problems if "status of 422" not in p] == []

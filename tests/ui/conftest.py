@@ -28,5 +28,5 @@ def reports(runs: Path) -> dict[str, dict[str, Any]]:
     """report.json of each readable run, as written."""
     return {
         name: json.loads((runs / name / "report.json").read_text())
-        for name in ("secure", "policy", "loop")
+        for name in ("secure", "policy", "loop", "adaptive defence")
     }

@@ -6,6 +6,9 @@
   audit log and its anchors);
 - `loop`: the CNF-attack scenario with the closed loop, small models, 100 s, insecure
   (alerts with explanations and decisions, metrics-web.csv);
+- `adaptive defence` (a space in its name): the adaptive-defence scenario, insecure (CTI
+  hygiene and sharing decisions over a TAXII server of the run, MTD moves);
+- `gabriel 200`: a 60 s DDoS run on topohub's 200-PoP Gabriel graph, insecure;
 - `broken`: a report.json that is not JSON; `alien`: JSON of another schema.
 """
 
@@ -56,6 +59,19 @@ def make_runs(factory: pytest.TempPathFactory) -> Path:
             del os.environ["SECMAS_CACHE"]
         else:
             os.environ["SECMAS_CACHE"] = cache
+    _invoke(
+        [
+            "run",
+            str(default_scenario_path("adaptive-defence")),
+            "--insecure",
+            "--out",
+            str(runs / "adaptive defence"),
+        ]
+    )
+    big = root / "gabriel-200.yaml"
+    _invoke(["scenario", "from-topology", "gabriel/200/0", "--output", str(big)])
+    big.write_text(big.read_text().replace("\ntraffic:\n", "\ntraffic:\n  duration: 60\n", 1))
+    _invoke(["run", str(big), "--insecure", "--out", str(runs / "gabriel 200")])
     (runs / "broken").mkdir()
     (runs / "broken" / "report.json").write_text('{"schema": "secmas.run/1", "run_id": ')
     (runs / "alien").mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,13 +22,25 @@ def test_runs_are_listed_newest_first_with_unreadable_ones_and_why(client: TestC
     answer = client.get("/api/runs")
     assert answer.status_code == 200
     runs = {r["id"]: r for r in answer.json()}
-    assert set(runs) == {"secure", "policy", "loop", "broken", "alien"}
+    assert set(runs) == {
+        "secure",
+        "policy",
+        "loop",
+        "adaptive defence",
+        "gabriel 200",
+        "broken",
+        "alien",
+    }
     secure = runs["secure"]
     assert secure["readable"] and secure["scenario"] == "ddos-6pop"
     assert secure["secure"] and secure["passed"] and secure["auctions"] == 15
     assert secure["attestations"] > 0 and not secure["policy"] and not secure["audit"]
     assert runs["policy"]["policy"] and runs["policy"]["audit"]
     assert runs["loop"]["analytics"] and runs["loop"]["secure"] is False
+    assert runs["loop"]["cnfs"] == ["web"] and runs["secure"]["cnfs"] == []
+    adaptive = runs["adaptive defence"]
+    assert adaptive["readable"] and adaptive["cti"] and adaptive["mtd"] and not secure["cti"]
+    assert runs["gabriel 200"]["pops"] == 200
     assert not runs["broken"]["readable"]
     assert runs["broken"]["problem"].startswith("report.json: line 1:")
     assert not runs["alien"]["readable"] and "schema" in runs["alien"]["problem"]
@@ -203,3 +217,77 @@ def test_a_run_without_its_scenario_file_uses_the_embedded_one(runs: Path, tmp_p
     unknown = client.get("/api/runs/stranger").json()["scenario"]
     assert unknown["topology"] is None and unknown["source"] == "not found"
     assert TestClient(create_app(tmp_path / "none")).get("/api/runs").json() == []
+
+
+def test_ssla_terms_over_time_with_the_breach_and_its_enforcements(
+    client: TestClient, reports: dict[str, dict[str, Any]]
+) -> None:
+    policy = reports["policy"]["policy"]
+    view = client.get("/api/runs/policy/ssla").json()
+    assert view["problem"] is None and view["duration"] == reports["policy"]["simulated_seconds"]
+    terms = {(t["ssla"], t["term"]): t for t in view["terms"]}
+    assert len(terms) == len(policy["compliance"])
+    isolation = terms[("ssla-web-isolated", "SliceIsolation")]
+    assert isolation["state"] == "breached" and isolation["breached"] == 1
+    [episode] = isolation["episodes"]
+    assert (episode["start"], episode["end"], episode["offending"]) == (60.0, 61.0, 6)
+    actions = [e["action"] for e in isolation["enforcements"]]
+    assert actions.count("REJECT_PACKET") == 6
+    others = [t for key, t in terms.items() if key != ("ssla-web-isolated", "SliceIsolation")]
+    assert all(t["state"] == "compliant" and not t["episodes"] for t in others)
+    assert client.get("/api/runs/policy").json()["ssla"] == view
+    for empty in ("ssla", "cti", "mtd"):
+        assert client.get(f"/api/runs/secure/{empty}").json() is None
+
+
+def test_cti_hygiene_decisions_and_mtd_moves_of_the_adaptive_run(
+    client: TestClient, runs: Path, reports: dict[str, dict[str, Any]]
+) -> None:
+    report = reports["adaptive defence"]
+    cti = client.get("/api/runs/adaptive%20defence/cti").json()
+    assert cti["problem"] is None and cti["threshold"] == report["cti"]["threshold"]
+    hygiene = {d["domain"]: d["hygiene"] for d in cti["domains"]}
+    assert hygiene == report["cti"]["hygiene"]
+    barred = [d for d in cti["domains"] if not d["sensitive_goals"]]
+    assert [d["pops"] for d in barred] == [["pop5"]] and "below" in barred[0]["reason"]
+    counted = sum(n for f in cti["fields"] for n in f["counts"].values())
+    assert counted == sum(d["count"] for d in report["cti"]["decisions"])
+    with (runs / "adaptive defence" / "cti-decisions.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(cti["decisions"]) == len(table)
+    for row, shown in zip(table, cti["decisions"], strict=True):
+        assert "value" not in shown and shown["shared"] == row["shared"]
+        assert (shown["decision"] == "include") == (row["value"] == row["shared"])
+
+    mtd = client.get("/api/runs/adaptive%20defence/mtd").json()
+    moves = report["mtd"]["moves"]
+    assert [(m["cnf"], m["k"], m["outcome"]) for m in mtd["moves"]] == [
+        (m["cnf"], m["k"], m["outcome"]) for m in moves
+    ]
+    assert [m["predicted_downtime_s"] for m in mtd["moves"]] == [
+        m["predicted_downtime_s"] for m in moves
+    ]
+    assert any(m["outcome"] == "moved" for m in mtd["moves"])
+    assert not mtd["measured"]  # the simulator predicts; only the emulated engine measures
+    assert mtd["units"][0]["members"] == ["web", "api"]
+
+
+def test_infinities_are_null_and_every_folder_is_listed(runs: Path, tmp_path: Path) -> None:
+    report = (runs / "secure" / "report.json").read_text()
+    data = json.loads(report)
+    data["auctions"][0]["bids"][0]["T"] = "INF"
+    data["wall_seconds"] = "NAN"
+    text = json.dumps(data).replace('"INF"', "Infinity").replace('"NAN"', "NaN")
+    for name in ("with infinity", "run [v2] ünïcode", "bad\nname"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(text)
+    client = TestClient(create_app(tmp_path))
+    listed = {r["id"]: r for r in client.get("/api/runs").json()}
+    assert listed["with infinity"]["readable"] and listed["run [v2] ünïcode"]["readable"]
+    assert listed["with infinity"]["wall_seconds"] is None
+    assert not listed["bad\\nname"]["readable"] and "rename" in listed["bad\\nname"]["problem"]
+    answer = client.get("/api/runs/" + quote("with infinity"))
+    assert answer.status_code == 200
+    json.loads(answer.text, parse_constant=lambda c: pytest.fail(f"{c} in the answer"))
+    assert answer.json()["auctions"][0]["bids"][0]["T"] is None
+    assert client.get("/api/runs/" + quote("run [v2] ünïcode", safe="")).status_code == 200
