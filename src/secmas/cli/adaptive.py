@@ -96,7 +96,10 @@ def adaptive_defence(
             raise fail(f"{scenario_file}: cti: TAXII exchange failed: {exc}", code=1) from None
     if scenario.mtd is not None:
         try:
-            defence.mtd = MovingTargetLoop(scenario, scenario.mtd)
+            loop = MovingTargetLoop
+            if scenario.network.engine == "emulated":  # the moves really happen there
+                from secmas.mtd.emulated import EmulatedMovingTargetLoop as loop
+            defence.mtd = loop(scenario, scenario.mtd)
         except ValueError as exc:
             raise fail(f"{scenario_file}: mtd: {exc}") from None
     return defence
@@ -166,6 +169,10 @@ def print_adaptive(report: dict[str, Any]) -> None:
         )
     if mtd:
         console.print(mtd_table(mtd))
+        if mtd.get("quota_judged_on") == "measured":
+            from secmas.cli.moves import measured_moves_table
+
+            console.print(measured_moves_table(mtd))
         for unit in mtd["units"]:
             quotas = ", ".join(f"{m} {q}" for m, q in unit["quotas"].items())
             spent = ", ".join(f"{c} {s:.2f} s" for c, s in unit["downtime_spent_s"].items())
