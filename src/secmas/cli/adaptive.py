@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from secmas.cli.output import console, fail, say
+from secmas.cli.output import console, fail, say, styled
 from secmas.scenario.model import Scenario
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def cti_table(cti: dict[str, Any]) -> Table:
             domain,
             f"{score:.3f}",
             ", ".join(pops) or "-",
-            "[green]may bid[/]" if allowed else "[red]refused[/]",
+            styled("may bid", "green") if allowed else styled("refused", "red"),
         )
     return table
 

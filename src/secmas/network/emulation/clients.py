@@ -46,7 +46,8 @@ async def fetch(server: str, spec: ClientSpec, timeout: float) -> tuple[bool, in
             received += len(head)
             while chunk := await reader.read(65536):
                 received += len(chunk)
-            return head.startswith(b"HTTP/1.0 200") and received - len(head) == spec.size
+            ok = head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))  # nginx answers 1.1
+            return ok and received - len(head) == spec.size
         finally:
             writer.close()
 

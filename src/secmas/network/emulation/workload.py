@@ -20,7 +20,7 @@ from secmas.network.dataplane.stats import BYTES_PER_MB
 from secmas.network.dataplane.traffic import HTTP_ON, FlowKind
 from secmas.network.emulation.errors import EmulationFailed
 from secmas.network.emulation.network import EmulatedNetwork
-from secmas.network.emulation.plan import Group
+from secmas.network.emulation.plan import Client, Group
 from secmas.network.emulation.synflood import PACKET_BYTES
 
 REQUEST_TIMEOUT = 3.0
@@ -67,16 +67,31 @@ class Workload:
         """The HTTP server, then every client group."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         plan = self.plan
-        ports = sorted({c.port for g in plan.groups for c in g.clients} | self._attack_ports())
         server = self.network.namespace(plan.server)
         self._service.append(
             self.network.spawn(
                 server,
-                [*_module("webserver"), plan.server_ip, *map(str, ports)],
+                [*_module("webserver"), plan.server_ip, *map(str, self.ports)],
                 str(self.workdir / "webserver.log"),
             )
         )
-        self._wait_listening(ports)
+        self._wait_listening(self.ports)
+        self.start_clients()
+
+    @property
+    def ports(self) -> list[int]:
+        """Every service port the clients and attackers use."""
+        plan = self.plan
+        return sorted({c.port for g in plan.groups for c in g.clients} | self._attack_ports())
+
+    def request_sizes(self) -> set[int]:
+        """The sizes of what the clients fetch (`GET /bytes/N`)."""
+        return {self._size(c) for g in self.plan.groups for c in g.clients}
+
+    def start_clients(self) -> None:
+        """Every client group (the server already listens)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        plan = self.plan
         for index, group in enumerate(g for g in plan.groups if g.clients):
             spec = self.workdir / f"{group.name}.json"
             log = self.workdir / f"{group.name}.jsonl"
@@ -93,16 +108,22 @@ class Workload:
     def _attack_ports(self) -> set[int]:
         return {p for g in self.plan.groups for a in g.attackers for p in a.ports}
 
+    def _size(self, client: Client) -> int:
+        """Bytes one request of the client fetches."""
+        per_step = client.rate * self.plan.scale * BYTES_PER_MB * self.step
+        return int(per_step if client.kind is FlowKind.VIDEO else per_step / HTTP_ON)
+
     def _client_spec(self, group: Group, index: int) -> dict[str, object]:
-        scale, step = self.plan.scale, self.step
-        clients = []
-        for client in group.clients:
-            video = client.kind is FlowKind.VIDEO
-            per_step = client.rate * scale * BYTES_PER_MB * step
-            size = per_step if video else per_step / HTTP_ON
-            clients.append(
-                {"ip": client.ip, "video": video, "port": client.port, "size": int(size)}
-            )
+        step = self.step
+        clients = [
+            {
+                "ip": client.ip,
+                "video": client.kind is FlowKind.VIDEO,
+                "port": client.port,
+                "size": self._size(client),
+            }
+            for client in group.clients
+        ]
         return {
             "server": self.plan.server_ip,
             "step": step,

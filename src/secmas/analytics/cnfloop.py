@@ -1,0 +1,115 @@
+"""The emulated CNF's closed loop, its pure parts: the Decision Engine's choice, when a
+mitigation is in effect, and the per-attack evaluation (`002_…` Section II.A, IV).
+
+The DE reads the detector's explanation of a flagged window (each metric's error over
+its own training limit, `Detector.severity`): traffic metrics out of line call for the
+`guard` (per-source limits and short header timeouts), resource metrics out of line with
+traffic in line call for `isolate` (code inside the CNF that is not the CNF). A
+mitigation is *in effect* at the first step after it was enforced at which the metrics it
+acts on are back under their normal bounds (from the training data), read from the real
+counters through Prometheus like everything else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from secmas.analytics.events import NORMAL, score_events
+
+TRAFFIC = ("throughput", "connections", "net_rx", "net_tx", "error_rate")
+RESOURCE = ("cpu", "load", "memory_rss", "memory_vsize")
+ACTS_ON = {"guard": ("throughput", "connections"), "isolate": ("cpu", "memory_rss")}
+"""The metrics each mitigation brings back (the test of it being in effect)."""
+OUT_OF_LINE = 1.0
+"""A metric's error over its training limit above which it counts as out of line."""
+
+
+def choose_mitigation(severity: Sequence[tuple[str, float]]) -> str | None:
+    """'guard', 'isolate' or None (nothing out of line) for a flagged window."""
+    ratios = dict(severity)
+    traffic = max((ratios.get(name, 0.0) for name in TRAFFIC), default=0.0)
+    resource = max((ratios.get(name, 0.0) for name in RESOURCE), default=0.0)
+    if traffic > OUT_OF_LINE:
+        return "guard"
+    if resource > OUT_OF_LINE:
+        return "isolate"
+    return None
+
+
+def normal_bounds(values: np.ndarray, features: Sequence[str]) -> dict[str, float]:
+    """Per metric, the highest level still normal: the training maximum plus half its
+    size (and a hair, for metrics that were always 0)."""
+    top = np.asarray(values, dtype=float).max(axis=0)
+    return {name: float(v + 0.5 * abs(v) + 1e-3) for name, v in zip(features, top, strict=True)}
+
+
+def in_effect(
+    mitigation: str, row: np.ndarray, features: Sequence[str], bounds: dict[str, float]
+) -> bool:
+    """Whether one step's metrics show the mitigation working."""
+    return all(row[features.index(name)] <= bounds[name] for name in ACTS_ON[mitigation])
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What the loop did about one attack: first alert, mitigation, when it took effect
+    (Unix s; None when it did not)."""
+
+    kind: str
+    start: float
+    stop: float
+    detected: float | None
+    mitigation: str | None
+    effective: float | None
+    clean_before: bool = True
+    """Whether the detector's window was clean when the attack started (if not, the
+    detection may belong to what came before)."""
+
+    @property
+    def delay(self) -> float | None:
+        return None if self.detected is None else self.detected - self.start
+
+    @property
+    def time_to_mitigate(self) -> float | None:
+        if self.detected is None or self.effective is None:
+            return None
+        return self.effective - self.detected
+
+
+def step_labels(times: np.ndarray, episodes: Sequence[tuple[str, float, float]]) -> np.ndarray:
+    """The ground-truth label of each step: the attack under way at its time, else normal."""
+    labels = np.full(len(times), NORMAL, dtype=object)
+    for kind, start, stop in episodes:
+        labels[(times >= start) & (times < stop)] = kind
+    return labels
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Window F1 and false alarms of the detector on the held-out part of a run."""
+
+    f1: float
+    precision: float
+    recall: float
+    false_alarm_windows: int
+    normal_seconds: float
+    false_alarms_per_hour: float | None
+
+
+def evaluate(flags: np.ndarray, labels: np.ndarray, step: float, window: int) -> Evaluation:
+    """Window-level scores of per-window `flags` (stride-1 windows over `labels`)."""
+    score = score_events(flags, labels, step, span=window)
+    normal = float(np.sum(labels == NORMAL)) * step
+    rate = score.false_alarm_windows / (normal / 3600.0) if normal > 0 else None
+    return Evaluation(
+        f1=score.f1,
+        precision=score.precision,
+        recall=score.recall,
+        false_alarm_windows=score.false_alarm_windows,
+        normal_seconds=normal,
+        false_alarms_per_hour=None if rate is None or not math.isfinite(rate) else rate,
+    )

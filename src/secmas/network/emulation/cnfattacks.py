@@ -1,0 +1,201 @@
+"""The attacks on the emulated CNF (`002_…` Section IV and `004_…` Section 6.2), as real
+processes in namespaces the run created, each recorded as ground truth.
+
+- `http_flood` (`httpflood.py`) and `slowloris` (`slowloris.py`) from the attacker
+  namespaces, against nginx; while one runs, the attacker namespaces accept the
+  answers of their own connections (otherwise they drop what comes back, as a spoofing
+  SYN flood's sources would);
+- `syn_flood` (`synflood.py`, raw SYNs) from the attacker namespaces;
+- `high_cpu` (a CPU hog: `stress-ng --cpu`) and `high_memory` (a memory leak: `stress-ng
+  --bigheap`, a heap grown by realloc without end) inside the CNF: in the server's
+  namespace and the CNF's cgroup, as code an attacker got to run in the container.
+
+An `Episode` holds an attack's kind, its Unix start and stop times and its sources: the
+ground truth that labels recordings and scores the loop.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from secmas.network.emulation import firewall
+from secmas.network.emulation.cnfcgroup import CNFGroup
+from secmas.network.emulation.errors import EmulationUnavailable
+from secmas.network.emulation.namespaces import Namespace
+from secmas.network.emulation.network import EmulatedNetwork
+from secmas.network.emulation.plan import Group
+
+ATTACKS: tuple[str, ...] = ("http_flood", "slowloris", "syn_flood", "high_cpu", "high_memory")
+"""Every attack the emulated CNF suffers; the names are the simulated CNF's conditions."""
+APPLICATION = frozenset({"http_flood", "slowloris"})
+INSIDE = frozenset({"high_cpu", "high_memory"})
+HANDLE = re.compile(r"# handle (\d+)")
+STRESS_NG = "/usr/bin/stress-ng"
+
+
+@dataclass(frozen=True, slots=True)
+class AttackSettings:
+    """How hard each attack hits (real rates, whole attack)."""
+
+    http_rps: float = 300.0
+    http_size: int = 2048
+    slowloris_connections: int = 900
+    slowloris_interval: float = 3.0
+    syn_pps: float = 1500.0
+    cpu_load: int = 95
+    """Per cent of one core the CPU hog burns."""
+    leak_growth: str = "4K"
+    """stress-ng's --bigheap-growth: bytes the leak adds per realloc."""
+
+
+@dataclass
+class Episode:
+    """One attack: kind, Unix start and stop times (None while it runs) and sources."""
+
+    kind: str
+    start: float
+    stop: float | None = None
+    sources: tuple[str, ...] = ()
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "start": self.start, "stop": self.stop, "sources": self.sources}
+
+
+def stress_ng() -> str:
+    """stress-ng's path, or EmulationUnavailable naming the Debian package."""
+    found = shutil.which("stress-ng") or (STRESS_NG if Path(STRESS_NG).exists() else None)
+    if found is None:
+        raise EmulationUnavailable(
+            "stress-ng: install the Debian package stress-ng (./scripts/setup)"
+        )
+    return found
+
+
+def inside_command(kind: str, settings: AttackSettings, binary: str) -> list[str]:
+    """The stress-ng command line of an attack inside the CNF (pure)."""
+    if kind == "high_cpu":
+        return [binary, "--cpu", "1", "--cpu-load", str(settings.cpu_load), "--quiet"]
+    if kind == "high_memory":
+        return [binary, "--bigheap", "1", "--bigheap-growth", settings.leak_growth, "--quiet"]
+    raise ValueError(f"{kind!r} is not an attack inside the CNF")
+
+
+def _module(name: str) -> list[str]:
+    return [sys.executable, "-m", f"secmas.network.emulation.{name}"]
+
+
+class CNFAttacker:
+    """Starts and stops one attack at a time against the CNF; keeps the episodes."""
+
+    def __init__(
+        self,
+        network: EmulatedNetwork,
+        group: CNFGroup,
+        folder: Path,
+        port: int,
+        settings: AttackSettings | None = None,
+    ) -> None:
+        self.network = network
+        self.group = group
+        self.folder = folder
+        self.port = port
+        self.settings = settings or AttackSettings()
+        self.episodes: list[Episode] = []
+        self._groups = [g for g in network.plan.groups if g.attackers]
+        self._accepting: list[tuple[Namespace, str]] = []
+        if not self._groups:
+            raise ValueError("the emulated network has no attacker namespace")
+
+    @property
+    def current(self) -> Episode | None:
+        """The attack under way, if any."""
+        if self.episodes and self.episodes[-1].stop is None:
+            return self.episodes[-1]
+        return None
+
+    def start(self, kind: str) -> Episode:
+        """Start an attack (one at a time); its episode, start time taken once it runs."""
+        if kind not in ATTACKS:
+            raise ValueError(f"unknown attack {kind!r}; known: {', '.join(ATTACKS)}")
+        if self.current is not None:
+            raise RuntimeError(f"{self.current.kind} is still under way")
+        if kind in INSIDE:
+            processes = [self._inside(kind)]
+            sources: tuple[str, ...] = ()
+        else:
+            if kind in APPLICATION:
+                self._accept_answers()
+            processes = [self._outside(kind, group) for group in self._groups]
+            sources = tuple(a.ip for g in self._groups for a in g.attackers)
+        episode = Episode(kind, time.time(), sources=sources, processes=processes)
+        self.episodes.append(episode)
+        return episode
+
+    def stop(self) -> Episode | None:
+        """Stop the attack under way; its episode with the stop time."""
+        episode = self.current
+        if episode is None:
+            return None
+        for process in episode.processes:
+            self.network.end(process, grace=1.0)
+        episode.stop = time.time()
+        episode.processes.clear()
+        self._drop_answers()
+        return episode
+
+    def _inside(self, kind: str) -> subprocess.Popen[bytes]:
+        command = inside_command(kind, self.settings, stress_ng())
+        server = self.group.inside(self.network.namespace(self.network.plan.server))
+        return self.network.spawn(server, command, str(self.folder / f"{kind}.log"))
+
+    def _outside(self, kind: str, group: Group) -> subprocess.Popen[bytes]:
+        share = 1.0 / len(self._groups)
+        settings, server = self.settings, self.network.plan.server_ip
+        sources = ",".join(a.ip for a in group.attackers)
+        port = str(self.port)
+        if kind == "http_flood":
+            rps = f"{settings.http_rps * share:.1f}"
+            command = [*_module("httpflood"), server, port, rps, str(settings.http_size), sources]
+        elif kind == "slowloris":
+            count = max(1, round(settings.slowloris_connections * share))
+            command = [
+                *_module("slowloris"),
+                server,
+                port,
+                str(count),
+                f"{settings.slowloris_interval:g}",
+                sources,
+            ]
+        else:
+            pps = f"{settings.syn_pps * share:.1f}"
+            command = [*_module("synflood"), server, pps, port, sources]
+        namespace = self.network.namespace(group.name)
+        return self.network.spawn(namespace, command, str(self.folder / f"{group.name}-{kind}.log"))
+
+    def _accept_answers(self) -> None:
+        """Let the attacker namespaces take the answers of their own connections."""
+        rule = f"insert rule inet {firewall.TABLE} input ct state established accept\n"
+        for group in self._groups:
+            namespace = self.network.namespace(group.name)
+            found = HANDLE.search(namespace.nft(rule))
+            if found is not None:
+                handle = found.group(1)
+                self._accepting.append(
+                    (namespace, f"delete rule inet {firewall.TABLE} input handle {handle}\n")
+                )
+
+    def _drop_answers(self) -> None:
+        for namespace, command in self._accepting:
+            namespace.nft(command)
+        self._accepting.clear()
+
+    def stop_all(self) -> None:
+        """Stop whatever runs (the run is ending)."""
+        self.stop()

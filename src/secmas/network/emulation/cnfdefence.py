@@ -1,0 +1,164 @@
+"""Enforcement on the emulated CNF: what the Enforcement Service really changes.
+
+- `guard` (against floods and held connections): an nftables table in the server's
+  namespace that puts a source opening more than `rate` connections a second, or holding
+  more than `held` at once, on an offenders set (with a timeout) and drops everything
+  from offenders, counting it; and a sweep of the namespace's socket table (`ss`): a
+  source holding more than `held` connections (established or half-open) on the
+  service's ports becomes an offender at once and its sockets are destroyed (`ss -K`),
+  so what a slowloris or a SYN flood already holds goes too.
+- `isolate` (against code running inside the CNF): every process of the CNF's cgroup
+  that is neither nginx's master nor one of its workers is killed.
+
+`lift` takes the guard out again. Rule text and socket counting are pure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from secmas.network.emulation.cnfcgroup import CNFGroup
+from secmas.network.emulation.cnfnginx import NginxCNF
+from secmas.network.emulation.namespaces import CommandFailed
+
+GUARD_TABLE = "secmasguard"
+HELD = frozenset({"ESTAB", "SYN-RECV"})
+"""Socket states that hold a connection slot (a closed one in TIME-WAIT does not)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """Per source: new connections a second and connections held at once."""
+
+    rate: int = 20
+    burst: int = 40
+    held: int = 32
+    timeout: int = 60
+    """Seconds a source stays an offender after its last excess."""
+
+
+def guard_ruleset(ports: list[int], settings: GuardSettings) -> str:
+    """The guard's nftables table (pure)."""
+    listed = ", ".join(str(p) for p in sorted(ports))
+    syn = f"tcp dport {{ {listed} }} tcp flags & (syn | ack) == syn"
+    opening = f"ip saddr limit rate over {settings.rate}/second burst {settings.burst} packets"
+    offend = "add @offenders { ip saddr } counter name dropped drop"
+    return f"""table inet {GUARD_TABLE} {{
+  set offenders {{ type ipv4_addr; flags dynamic, timeout; timeout {settings.timeout}s; }}
+  set opening {{ type ipv4_addr; flags dynamic, timeout; timeout 10s; }}
+  set holding {{ type ipv4_addr; flags dynamic; }}
+  counter dropped {{ }}
+  chain input {{
+    type filter hook input priority -10; policy accept;
+    ip saddr @offenders counter name dropped drop
+    {syn} update @opening {{ {opening} }} {offend}
+    {syn} add @holding {{ ip saddr ct count over {settings.held} }} {offend}
+  }}
+}}
+"""
+
+
+def parse_guard(text: str) -> tuple[int, list[str]]:
+    """(packets dropped, offender addresses) from `nft -j list table inet secmasguard`."""
+    dropped, offenders = 0, []
+    for item in json.loads(text).get("nftables", []):
+        counter = item.get("counter")
+        if counter and counter.get("name") == "dropped":
+            dropped = int(counter.get("packets", 0))
+        found = item.get("set")
+        if found and found.get("name") == "offenders":
+            for element in found.get("elem", []):
+                value = element.get("elem", {}).get("val") if isinstance(element, dict) else element
+                offenders.append(str(value))
+    return dropped, sorted(offenders)
+
+
+def held_sockets(ss_output: str, ports: set[int]) -> dict[str, int]:
+    """Per source, the connections it holds on `ports` in `ss -Htan` output (pure)."""
+    counts: dict[str, int] = {}
+    for line in ss_output.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[0] not in HELD:
+            continue
+        local, peer = fields[3], fields[4]
+        if not local.rsplit(":", 1)[-1].isdigit() or int(local.rsplit(":", 1)[1]) not in ports:
+            continue
+        source = peer.rsplit(":", 1)[0]
+        counts[source] = counts.get(source, 0) + 1
+    return counts
+
+
+def intruders(group_pids: list[int], master: int, parents: dict[int, int]) -> list[int]:
+    """Processes of the CNF's group that are not nginx: neither the master nor a child of
+    it (pure; `parents` maps PID → parent PID)."""
+    return [pid for pid in group_pids if pid != master and parents.get(pid) != master]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+class CNFDefence:
+    """The enforcement actions of one run's CNF."""
+
+    def __init__(self, cnf: NginxCNF, group: CNFGroup, settings: GuardSettings | None = None):
+        self.cnf = cnf
+        self.group = group
+        self.settings = settings or GuardSettings()
+        self.guarded = False
+
+    def guard(self) -> list[str]:
+        """Install the guard (once) and sweep the socket table; the sources swept."""
+        if not self.guarded:
+            self.cnf.namespace.nft(guard_ruleset(self.cnf.ports, self.settings))
+            self.guarded = True
+        return self.sweep()
+
+    def sweep(self) -> list[str]:
+        """Make every source holding more than `held` connections an offender, and
+        destroy the connections offenders hold; the sources that held too many."""
+        namespace = self.cnf.namespace
+        held = held_sockets(namespace.run(["ss", "-Htan"]), set(self.cnf.ports))
+        heavy = sorted(source for source, count in held.items() if count > self.settings.held)
+        if heavy:
+            elements = ", ".join(heavy)
+            namespace.nft(f"add element inet {GUARD_TABLE} offenders {{ {elements} }}\n")
+        _, offenders = self.guard_state()
+        for source in sorted(set(offenders) & set(held)):
+            with contextlib.suppress(CommandFailed):
+                namespace.run(["ss", "-K", "-tan", "dst", source])
+        return heavy
+
+    def guard_state(self) -> tuple[int, list[str]]:
+        """Packets the guard dropped so far and the sources it holds as offenders."""
+        if not self.guarded:
+            return 0, []
+        text = self.cnf.namespace.run(["nft", "-j", "list", "table", "inet", GUARD_TABLE])
+        return parse_guard(text)
+
+    def lift(self) -> None:
+        """Take the guard out."""
+        if not self.guarded:
+            return
+        with contextlib.suppress(CommandFailed):
+            self.cnf.namespace.nft(f"delete table inet {GUARD_TABLE}\n")
+        self.guarded = False
+
+    def isolate(self) -> list[int]:
+        """Kill every process of the CNF's group that is not nginx; their PIDs."""
+        pids = self.group.pids()
+        parents = {pid: parent for pid in pids if (parent := _parent(pid)) is not None}
+        killed = intruders(pids, self.cnf.master, parents)
+        for pid in killed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return killed

@@ -1,0 +1,216 @@
+"""The emulated CNF's metrics exporter: its real counters in the Prometheus text format.
+
+Every scrape reads the CNF afresh (`cnfmetrics` parses): the cgroup's CPU time and
+member processes (memory, I/O, running), the server namespace's interface bytes and
+half-open connections, nginx's stub_status (over its Unix socket) and the access-log
+lines written since the last scrape (requests by status class and a histogram of their
+durations). The endpoint listens on the run's loopback (root namespace), where the run's
+Prometheus scrapes it.
+
+Metrics (all prefixed `secmas_cnf_`): `cpu_seconds_total`, `runnable_processes`,
+`memory_rss_bytes`, `memory_vsize_bytes`, `disk_read_bytes_total`,
+`disk_written_bytes_total`, `network_receive_bytes_total`,
+`network_transmit_bytes_total`, `connections` (nginx's active plus half-open),
+`requests_total{code}`, `request_duration_seconds` (histogram), `processes`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from secmas.network.emulation.cnfcgroup import CNFGroup
+from secmas.network.emulation.cnfmetrics import (
+    LATENCY_BUCKETS,
+    StubStatus,
+    bucket_counts,
+    count_half_open,
+    parse_access_line,
+    parse_net_dev,
+    parse_process,
+    parse_stub_status,
+    status_class,
+)
+from secmas.network.emulation.cnfnginx import NginxCNF
+
+PREFIX = "secmas_cnf_"
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+
+
+def read_stub_status(path: Path, timeout: float = 1.0) -> StubStatus:
+    """GET /status over nginx's Unix socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(b"GET /status HTTP/1.0\r\nHost: cnf\r\n\r\n")
+        chunks = []
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    _, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return parse_stub_status(body.decode())
+
+
+@dataclass
+class _Totals:
+    """What the exporter accumulates between scrapes."""
+
+    offset: int = 0
+    requests: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUS_CLASSES, 0))
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    duration: float = 0.0
+    io: dict[int, tuple[int, int]] = field(default_factory=dict)
+    read: int = 0
+    written: int = 0
+
+
+class CNFCollector:
+    """A prometheus_client collector reading the CNF at every scrape."""
+
+    def __init__(self, cnf: NginxCNF, group: CNFGroup) -> None:
+        self.cnf = cnf
+        self.group = group
+        self._totals = _Totals()
+        self._lock = threading.Lock()
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            yield from self._collect()
+
+    def _collect(self) -> Iterator[Metric]:
+        totals = self._totals
+        self._read_log()
+        processes = self._processes()
+        yield _counter("cpu_seconds", "CPU time of the CNF's cgroup", self.group.cpu_seconds())
+        yield _gauge("processes", "processes in the CNF's cgroup", len(processes))
+        running = sum(p.running for p in processes.values())
+        yield _gauge("runnable_processes", "CNF processes running or runnable", running)
+        yield _gauge("memory_rss_bytes", "resident memory", sum(p.rss for p in processes.values()))
+        yield _gauge(
+            "memory_vsize_bytes", "virtual memory", sum(p.vsize for p in processes.values())
+        )
+        yield _counter("disk_read_bytes", "bytes read from storage", totals.read)
+        yield _counter("disk_written_bytes", "bytes written to storage", totals.written)
+        rx, tx, half_open = self._network()
+        yield _counter("network_receive_bytes", "bytes the server namespace received", rx)
+        yield _counter("network_transmit_bytes", "bytes the server namespace sent", tx)
+        try:
+            active = read_stub_status(self.cnf.layout.status_socket).active
+        except (OSError, ValueError):
+            active = 0
+        yield _gauge(
+            "connections", "nginx's active connections plus half-open ones", active + half_open
+        )
+        requests = CounterMetricFamily(
+            PREFIX + "requests", "requests nginx answered, by status class", labels=("code",)
+        )
+        for code, count in totals.requests.items():
+            requests.add_metric((code,), count)
+        yield requests
+        bounds = [*(f"{b:g}" for b in LATENCY_BUCKETS), "+Inf"]
+        yield HistogramMetricFamily(
+            PREFIX + "request_duration_seconds",
+            "nginx's request time",
+            buckets=list(zip(bounds, totals.buckets, strict=True)),
+            sum_value=totals.duration,
+        )
+
+    def _read_log(self) -> None:
+        """Count the access-log lines written since the last scrape."""
+        totals, log = self._totals, self.cnf.layout.access_log
+        try:
+            with log.open("rb") as handle:
+                handle.seek(totals.offset)
+                data = handle.read()
+        except OSError:
+            return
+        complete = data.rfind(b"\n") + 1
+        totals.offset += complete
+        durations = []
+        for line in data[:complete].decode(errors="replace").splitlines():
+            record = parse_access_line(line)
+            if record is None:
+                continue
+            code = status_class(record.status)
+            totals.requests[code] = totals.requests.get(code, 0) + 1
+            durations.append(record.seconds)
+        for index, count in enumerate(bucket_counts(durations)):
+            totals.buckets[index] += count
+        totals.duration += sum(durations)
+
+    def _processes(self) -> dict[int, Any]:
+        """Every process of the group now; disk I/O accumulated per process, so that a
+        process that exits does not take its bytes back."""
+        totals, found = self._totals, {}
+        for pid in self.group.pids():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                base = Path(f"/proc/{pid}")
+                sample = parse_process(
+                    (base / "status").read_text(),
+                    (base / "io").read_text(),
+                    (base / "stat").read_text(),
+                )
+                found[pid] = sample
+                read, written = totals.io.get(pid, (0, 0))
+                totals.read += max(0, sample.read - read)
+                totals.written += max(0, sample.written - written)
+                totals.io[pid] = (sample.read, sample.written)
+        for pid in set(totals.io) - set(found):
+            del totals.io[pid]
+        return found
+
+    def _network(self) -> tuple[int, int, int]:
+        """The server namespace's bytes in and out and half-open connections, seen
+        through nginx's master process."""
+        base = Path(f"/proc/{self.cnf.master}/net")
+        try:
+            rx, tx = parse_net_dev((base / "dev").read_text())
+            half_open = count_half_open((base / "tcp").read_text(), set(self.cnf.ports))
+        except (OSError, ValueError, IndexError):
+            return 0, 0, 0
+        return rx, tx, half_open
+
+
+def _counter(name: str, documentation: str, value: float) -> Metric:
+    return CounterMetricFamily(PREFIX + name, documentation, value=value)
+
+
+def _gauge(name: str, documentation: str, value: float) -> Metric:
+    return GaugeMetricFamily(PREFIX + name, documentation, value=value)
+
+
+@dataclass
+class CNFExporter:
+    """The exporter's HTTP endpoint on 127.0.0.1 (root namespace)."""
+
+    port: int
+    _server: Any
+    _thread: threading.Thread
+
+    @classmethod
+    def serve(cls, collector: CNFCollector, port: int = 0) -> CNFExporter:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)  # type: ignore[arg-type]
+        server, thread = start_http_server(port, "127.0.0.1", registry=registry)
+        return cls(server.server_address[1], server, thread)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

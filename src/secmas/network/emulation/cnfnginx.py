@@ -1,0 +1,189 @@
+"""The emulated CNF: Debian's nginx, the web/video streamer of `002_…` Section IV.
+
+nginx runs in the server's namespace with its own configuration, pid file, logs and
+temporary folders under the run folder, as a non-daemon child of the run (`daemon off`)
+inside the CNF's cgroup. It serves the clients' `GET /bytes/N` from files of exactly N
+bytes, logs every request with its status and duration (`$request_time`) for the
+metrics exporter, and answers `stub_status` on a Unix socket in the run folder, which
+the exporter reads from outside the namespace.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from secmas.network.emulation.cnfcgroup import CNFGroup
+from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailable
+from secmas.network.emulation.namespaces import Namespace
+from secmas.network.emulation.network import EmulatedNetwork
+
+NGINX = "/usr/sbin/nginx"
+WORKER_CONNECTIONS = 1024
+LOG_FORMAT = "$msec $status $request_time $remote_addr $bytes_sent"
+"""One access-log line: end time (s), status, duration (s), client, bytes sent."""
+
+
+WARM_UP = """
+import socket, sys, time
+address, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+held = []
+for _ in range(count):
+    try:
+        held.append(socket.create_connection((address, port), timeout=2))
+        held[-1].sendall(b"GET / HTTP/1.1\\r\\nHost: cnf\\r\\n")
+    except OSError:
+        break
+time.sleep(1.0)
+"""
+"""Opens `count` connections to nginx, starts a request on each, holds them a second."""
+
+
+def nginx_binary() -> str:
+    """nginx's path, or EmulationUnavailable naming the Debian package."""
+    if shutil.which("nginx") is None and not Path(NGINX).exists():
+        raise EmulationUnavailable(
+            "nginx: install the Debian package nginx-light (./scripts/setup)"
+        )
+    return shutil.which("nginx") or NGINX
+
+
+@dataclass(frozen=True, slots=True)
+class NginxLayout:
+    """Where one run's nginx keeps its files."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "nginx.conf"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "nginx.pid"
+
+    @property
+    def access_log(self) -> Path:
+        return self.root / "access.log"
+
+    @property
+    def error_log(self) -> Path:
+        return self.root / "error.log"
+
+    @property
+    def status_socket(self) -> Path:
+        return self.root / "status.sock"
+
+    @property
+    def docroot(self) -> Path:
+        return self.root / "www"
+
+
+def nginx_config(layout: NginxLayout, address: str, ports: Iterable[int]) -> str:
+    """The whole nginx.conf of the CNF (pure)."""
+    listens = "\n".join(f"    listen {address}:{port} backlog=1024;" for port in sorted(ports))
+    temp = layout.root / "tmp"
+    return f"""worker_processes 1;
+worker_rlimit_nofile 4096;
+daemon off;
+pid {layout.pid};
+error_log {layout.error_log} warn;
+worker_shutdown_timeout 1s;
+events {{ worker_connections {WORKER_CONNECTIONS}; }}
+http {{
+  access_log off;
+  log_format cnf '{LOG_FORMAT}';
+  client_body_temp_path {temp}/body;
+  proxy_temp_path {temp}/proxy;
+  fastcgi_temp_path {temp}/fastcgi;
+  uwsgi_temp_path {temp}/uwsgi;
+  scgi_temp_path {temp}/scgi;
+  default_type application/octet-stream;
+  keepalive_timeout 5s;
+  server {{
+{listens}
+    access_log {layout.access_log} cnf;
+    root {layout.docroot};
+    location /bytes/ {{ }}
+  }}
+  server {{
+    listen unix:{layout.status_socket};
+    location /status {{ stub_status; }}
+  }}
+}}
+"""
+
+
+def write_docroot(layout: NginxLayout, sizes: Iterable[int]) -> None:
+    """Files /bytes/N of N bytes for every size the clients and attackers fetch."""
+    folder = layout.docroot / "bytes"
+    folder.mkdir(parents=True, exist_ok=True)
+    for size in set(sizes):
+        (folder / str(size)).write_bytes(b"v" * size)
+
+
+class NginxCNF:
+    """nginx in the server's namespace and the CNF's cgroup, for one run."""
+
+    def __init__(
+        self, network: EmulatedNetwork, group: CNFGroup, folder: Path, ports: Iterable[int]
+    ) -> None:
+        self.network = network
+        self.group = group
+        self.layout = NginxLayout(folder)
+        self.ports = sorted(set(ports))
+        self.address = network.plan.server_ip
+        self.namespace: Namespace = network.namespace(network.plan.server)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, sizes: Iterable[int]) -> None:
+        """Write the configuration and files, start nginx, wait until it listens."""
+        binary = nginx_binary()
+        layout = self.layout
+        (layout.root / "tmp").mkdir(parents=True, exist_ok=True)
+        write_docroot(layout, sizes)
+        layout.config.write_text(nginx_config(layout, self.address, self.ports), encoding="utf-8")
+        command = [binary, "-c", str(layout.config), "-p", str(layout.root)]
+        self.process = self.network.spawn(
+            self.group.inside(self.namespace), command, str(layout.root / "nginx.out")
+        )
+        self._wait_listening()
+
+    def _wait_listening(self, seconds: float = 5.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            listening = self.namespace.run(["ss", "-Hltn"])
+            up = all(f"{self.address}:{p}" in listening for p in self.ports)
+            if up and self.layout.status_socket.exists():
+                return
+            if self.process is not None and self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        log = self.layout.error_log
+        detail = log.read_text(errors="replace")[-400:] if log.exists() else ""
+        raise EmulationFailed(f"nginx did not start; {log}: {detail.strip()}")
+
+    def warm_up(self, connections: int = WORKER_CONNECTIONS - 124) -> None:
+        """Hold many connections once, so that the worker's connection memory is touched
+        before normal behaviour is recorded: its resident memory then stays level when
+        an attack holds as many (nginx keeps what it touched)."""
+        port = str(self.ports[0])
+        self.namespace.run([sys.executable, "-c", WARM_UP, self.address, port, str(connections)])
+
+    @property
+    def master(self) -> int:
+        """The master process's PID (the shell that joined the cgroup exec'd into it)."""
+        if self.process is None:
+            raise EmulationFailed("nginx is not running")
+        return self.process.pid
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGTERM), then whatever is left of the group goes with it."""
+        if self.process is not None:
+            self.network.end(self.process)
+            self.process = None

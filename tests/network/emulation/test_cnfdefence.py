@@ -1,0 +1,97 @@
+"""The enforcement on the emulated CNF, its pure parts, and the nginx configuration checked
+by the real nginx."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from secmas.network.emulation.cnfattacks import AttackSettings, inside_command
+from secmas.network.emulation.cnfdefence import (
+    GuardSettings,
+    guard_ruleset,
+    held_sockets,
+    intruders,
+    parse_guard,
+)
+from secmas.network.emulation.cnfnginx import NginxLayout, nginx_config, write_docroot
+
+SS = """ESTAB      0 0 10.0.0.100:8000 10.66.0.1:40001
+ESTAB      0 0 10.0.0.100:8000 10.66.0.1:40002
+SYN-RECV   0 0 10.0.0.100:8000 10.66.0.1:40003
+ESTAB      0 0 10.0.0.100:8000 10.1.0.7:50000
+LISTEN     0 1024 10.0.0.100:8000 0.0.0.0:*
+TIME-WAIT  0 0 10.0.0.100:8000 10.1.0.7:50001
+TIME-WAIT  0 0 10.0.0.100:8000 10.1.0.7:50002
+TIME-WAIT  0 0 10.0.0.100:8000 10.1.0.7:50003
+ESTAB      0 0 10.0.0.100:22 10.66.0.2:1
+ESTAB      0 0 10.0.0.100:22 10.66.0.2:2
+ESTAB      0 0 10.0.0.100:22 10.66.0.2:3
+"""
+
+
+def test_held_sockets_count_open_service_connections_only() -> None:
+    assert held_sockets(SS, {8000}) == {"10.66.0.1": 3, "10.1.0.7": 1}
+    assert held_sockets(SS, {22}) == {"10.66.0.2": 3}
+
+
+def test_intruders_are_what_is_not_nginx() -> None:
+    parents = {100: 1, 101: 100, 102: 100, 200: 100, 201: 200}
+    # 200 is a child of the master too (a worker); 201, its child, is not nginx's
+    assert intruders([100, 101, 102, 200, 201, 300], 100, parents) == [201, 300]
+
+
+def test_guard_ruleset_names_ports_and_limits() -> None:
+    text = guard_ruleset([8080, 8000], GuardSettings(rate=7, burst=9, held=5, timeout=11))
+    assert "tcp dport { 8000, 8080 }" in text
+    assert "limit rate over 7/second burst 9 packets" in text
+    assert "ct count over 5" in text and "timeout 11s" in text
+
+
+def test_parse_guard() -> None:
+    listing = {
+        "nftables": [
+            {"metainfo": {}},
+            {"counter": {"name": "dropped", "packets": 42, "bytes": 2520}},
+            {"set": {"name": "offenders", "elem": [{"elem": {"val": "10.66.0.2"}}, "10.66.0.1"]}},
+        ]
+    }
+    assert parse_guard(json.dumps(listing)) == (42, ["10.66.0.1", "10.66.0.2"])
+
+
+def test_attacks_inside_the_cnf() -> None:
+    settings = AttackSettings(cpu_load=50, leak_growth="8K")
+    assert inside_command("high_cpu", settings, "stress-ng")[:5] == [
+        "stress-ng",
+        "--cpu",
+        "1",
+        "--cpu-load",
+        "50",
+    ]
+    assert "--bigheap-growth" in inside_command("high_memory", settings, "stress-ng")
+    with pytest.raises(ValueError, match="not an attack inside"):
+        inside_command("slowloris", settings, "stress-ng")
+
+
+@pytest.mark.skipif(
+    shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+    reason="Debian package nginx-light not installed",
+)
+def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
+    layout = NginxLayout(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    write_docroot(layout, [10, 2048])
+    layout.config.write_text(nginx_config(layout, "127.0.0.1", [8000, 8080]))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    done = subprocess.run(
+        [nginx, "-t", "-c", str(layout.config), "-p", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "www" / "bytes" / "2048").stat().st_size == 2048
