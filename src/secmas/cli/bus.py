@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from secmas.cli.output import console, errors, fail, say
+from secmas.cli.output import console, errors, fail, line, say
 from secmas.pipeline.iml import BUS_AUTH_ENV
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.scenario.loader import ScenarioError, load_scenario
@@ -66,9 +66,12 @@ def parse_bus(bus: str) -> BusAddress:
         raise fail(str(exc)) from None
     if BusAddress.parse(bus).has_credentials:
         errors.print(
-            "[yellow]warning[/] --bus: credentials on a command line are visible to every "
-            f"local user (ps); give them in the environment variable {BUS_AUTH_ENV} instead",
-            highlight=False,
+            line(
+                ("warning", "yellow"),
+                " --bus: credentials on a command line are visible to every local user (ps); "
+                f"give them in the environment variable {BUS_AUTH_ENV} instead",
+            ),
+            soft_wrap=True,
         )
     return address
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from secmas.cli.output import BAD_INPUT, console, errors
+from secmas.cli.output import console, fail
 
 dataplane_app = typer.Typer(help="The emulated data plane's objects on this machine.")
 
@@ -19,8 +19,7 @@ def clean() -> None:
     from secmas.network.emulation.registry import clean_dead_runs, live_runs
 
     if os.geteuid() != 0:
-        errors.print("[red]error[/] secmas dataplane clean needs root (it deletes interfaces)")
-        raise typer.Exit(BAD_INPUT)
+        raise fail("secmas dataplane clean needs root (it deletes interfaces)")
     cleaned = clean_dead_runs()
     for run in cleaned:
         console.print(

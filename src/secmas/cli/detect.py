@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from secmas.cli.output import FAILED_RUN, console, fail, say
@@ -177,13 +176,13 @@ def _alerts(scores: Scores, timestamps: tuple[str, ...] | None, top: int) -> Tab
     for i in strongest:
         end = int(scores.end[i])
         causes = ", ".join(f"{name} {error:.2f}" for name, error in scores.explain(int(i), 3))
-        when = [escape(timestamps[end])] if timestamps is not None else []
+        when = [timestamps[end]] if timestamps is not None else []
         table.add_row(
             str(end),
             *when,
             f"{scores.score[i]:.4g}",
             f"{scores.limit[i]:.4g}",
-            escape(causes),
+            causes,
         )
     return table
 

@@ -13,9 +13,8 @@ import threading
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from secmas.cli.output import console, errors, fail
+from secmas.cli.output import errors, fail, line, say
 
 ledger_app = typer.Typer(help="A shared development ledger for separate processes.")
 
@@ -50,23 +49,25 @@ def serve(
             raise fail(f"port {port} on {host} is already in use") from None
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
-        for line in (
+        for text in (
             f"ledger JSON-RPC at {server.url}",
             f"MLFO    {server.mlfo.address}",
             f"SECaaS  {server.secaas.address}",
             f"clients: --ledger {server.url} (the server signs for the MLFO and the SECaaS)",
             "Ctrl-C stops it",
         ):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+            say(text)
         if not _is_loopback(host):
             errors.print(
-                f"[yellow]warning[/] listening on {escape(host)}: whoever reaches it can act "
-                "as the MLFO and the SECaaS (their keys are public test keys)",
-                highlight=False,
+                line(
+                    ("warning", "yellow"),
+                    f" listening on {host}: whoever reaches it can act as the MLFO and the "
+                    "SECaaS (their keys are public test keys)",
+                ),
                 soft_wrap=True,
             )
         threading.Event().wait()
     except KeyboardInterrupt:
-        console.print("stopped")
+        say("stopped")
     finally:
         server.stop()

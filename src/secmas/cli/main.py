@@ -34,7 +34,21 @@ from secmas.cli.bus import register as register_bus
 from secmas.cli.dataplane import register as register_dataplane
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
-from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, errors, fail
+from secmas.cli.output import (
+    BAD_INPUT,
+    FAILED_RUN,
+    console,
+    detail,
+    error,
+    errors,
+    fail,
+    line,
+    progress_console,
+    say,
+    set_quiet,
+    styled,
+    warn,
+)
 from secmas.cli.policy import register as register_policy
 from secmas.cli.tables import (
     acceptance_table,
@@ -79,6 +93,8 @@ app = typer.Typer(
     help="Secure multi-agent system for near-real-time control of 6G network services.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: reflowed text, no <bool> for flags
+    context_settings={"max_content_width": 120},
 )
 scenario_app = typer.Typer(help="Validate scenarios and generate them from real topologies.")
 app.add_typer(scenario_app, name="scenario")
@@ -114,7 +130,7 @@ def _load(path: Path) -> Scenario:
         return load_scenario(path)
     except ScenarioError as exc:
         for problem in exc.problems:
-            errors.print(f"[red]error[/] {problem}", highlight=False)
+            error(str(problem))
         raise typer.Exit(BAD_INPUT) from None
 
 
@@ -122,7 +138,7 @@ def _load(path: Path) -> Scenario:
 def validate(file: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
     """Check a scenario file; print a summary, or every problem with file, line and field."""
     console.print(scenario_table(_load(file)))
-    console.print(f"[green]{file}: valid[/]")
+    say(f"{file}: valid", "green")
 
 
 ATTACK_KINDS = ("syn_flood", "http_flood", "slowloris", "injection")
@@ -196,18 +212,18 @@ def from_topology(
         )
         scenario = scenario_from_topology(key, seed=seed, attack=attack, pops=pops)
     except UnknownTopology as exc:
-        errors.print(f"[red]error[/] {exc.args[0]}", highlight=False)
+        error(str(exc.args[0]))
         raise typer.Exit(BAD_INPUT) from None
     except ValueError as exc:
-        errors.print(f"[red]error[/] {_first_line(exc)}", highlight=False)
+        error(str(_first_line(exc)))
         raise typer.Exit(BAD_INPUT) from None
     try:
         output.write_text(dump_scenario(scenario), encoding="utf-8")
     except OSError as exc:
-        errors.print(f"[red]error[/] cannot write {output}: {exc.strerror}", highlight=False)
+        error(f"cannot write {output}: {exc.strerror}")
         raise typer.Exit(BAD_INPUT) from None
     console.print(scenario_table(scenario))
-    console.print(f"[green]wrote {output}[/]")
+    say(f"wrote {output}", "green")
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -269,11 +285,11 @@ def _policies(
     sslas, _what = read_policy(path)
     problems = check_scenario(sslas, scenario)
     for problem in problems:
-        errors.print(f"[red]error[/] {path}: {problem}", highlight=False)
+        error(f"{path}: {problem}")
     if problems:
         raise typer.Exit(BAD_INPUT)
     if processes:
-        errors.print("[red]error[/] the SSLA manager runs with in-process agents: drop --processes")
+        error("the SSLA manager runs with in-process agents: drop --processes")
         raise typer.Exit(BAD_INPUT)
     return sslas
 
@@ -303,16 +319,16 @@ def _execute(
         TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
     )
     if not scenario.security.enabled:
-        console.print("[yellow]security is off: agents run unattested and unkeyed[/]")
+        warn("security is off: agents run unattested and unkeyed")
     elif not scenario.security.encrypt:
-        console.print("[yellow]encryption is off: agents' messages travel in clear[/]")
+        warn("encryption is off: agents' messages travel in clear")
 
     live = mode.live
     if live is not None:
         live.begin(scenario, run_id, folder)
 
     def steps(number: str, name: str) -> None:
-        console.print(f"[dim]step {number}: {name}[/]")
+        detail(f"step {number}: {name}", style="dim")
         if live is not None:
             live.step(number, name)
 
@@ -320,7 +336,7 @@ def _execute(
     manager = _ssla_manager(scenario, sslas, loop, folder, run_id) if sslas else None
 
     try:
-        with Progress(*columns, console=console, transient=True) as bar:
+        with Progress(*columns, console=progress_console(), transient=True) as bar:
             task = bar.add_task("run", total=duration)
 
             def progress(now: float, _duration: float) -> None:
@@ -332,9 +348,10 @@ def _execute(
                 folder.mkdir(parents=True, exist_ok=True)
                 scenario_file = folder / "scenario.yaml"
                 scenario_file.write_text(dump_scenario(scenario), encoding="utf-8")
-                console.print(
-                    f"[dim]agents as processes over NATS, {mode.speed:g}× real time; "
-                    f"their logs in {folder}[/]"
+                detail(
+                    f"agents as processes over NATS, {mode.speed:g}× real time; "
+                    f"their logs in {folder}",
+                    style="dim",
                 )
                 work = operate_processes(
                     scenario,
@@ -354,19 +371,19 @@ def _execute(
                 work = _operate_on_engine(scenario, folder, progress, steps, loops, mode.tamper)
             result = asyncio.run(work)
     except RunError as exc:
-        errors.print(f"[red]error[/] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(BAD_INPUT) from None
     except PipelineError as exc:
-        errors.print(f"[red]error[/] deployment stopped at {exc}", highlight=False)
+        error(f"deployment stopped at {exc}")
         raise typer.Exit(FAILED_RUN) from None
     except (BusUnavailable, FileNotFoundError) as exc:
-        errors.print(f"[red]error[/] message bus: {exc}", highlight=False)
+        error(f"message bus: {exc}")
         raise typer.Exit(FAILED_RUN) from None
     except (EmulationUnavailable, PlanError) as exc:
-        errors.print(f"[red]error[/] emulated data plane: {exc}", highlight=False)
+        error(f"emulated data plane: {exc}")
         raise typer.Exit(BAD_INPUT) from None
     except EmulationFailed as exc:
-        errors.print(f"[red]error[/] emulated data plane: {exc}", highlight=False)
+        error(f"emulated data plane: {exc}")
         raise typer.Exit(FAILED_RUN) from None
     except CredentialError as exc:  # a seed missing from --bus-keys, or open to others
         raise fail(f"--bus-keys: {exc}") from None
@@ -374,15 +391,13 @@ def _execute(
     start = attack.start if attack else None
     accepted = acceptance(result.telemetry, start, result.capacity.ok)
     report = build_report(result, accepted, run_id)
-    for table in auction_tables(report["auctions"]):
-        console.print(table)
-    console.print(placement_table(report["placements"]))
+    detail(*auction_tables(report["auctions"]), placement_table(report["placements"]))
     if report["trust"]:
-        console.print(attestation_table(report["trust"]))
+        detail(attestation_table(report["trust"]))
         console.print(channel_summary(report["trust"]["channel"]))
-    console.print(workflow_table(report["workflow"]))
+    detail(workflow_table(report["workflow"]))
     if report["analytics"]:
-        console.print(alert_table(report["analytics"]))
+        detail(alert_table(report["analytics"]))
         console.print(detection_table(report["analytics"]))
     if report["policy"]:
         _print_policy(report["policy"])
@@ -404,7 +419,7 @@ def _execute(
         if defence is not None:
             paths += defence.write(folder)
     except OSError as exc:
-        errors.print(f"[red]error[/] cannot write the run to {folder}: {exc}", highlight=False)
+        error(f"cannot write the run to {folder}: {exc}")
         raise typer.Exit(FAILED_RUN) from None
     console.print(
         f"{len(report['auctions'])} auctions, {result.messages} bus messages, "
@@ -414,7 +429,7 @@ def _execute(
     if live is not None:
         live.finish(accepted.passed)
     if not accepted.passed:
-        errors.print("[red]the attack was not mitigated: acceptance figures not met[/]")
+        errors.print(styled("the attack was not mitigated: acceptance figures not met", "red"))
         raise typer.Exit(FAILED_RUN)
 
 
@@ -443,9 +458,10 @@ def _operate_on_engine(
     if scenario.network.engine == "emulated":
         from secmas.pipeline.emulated import operate_emulated
 
-        console.print(
-            f"[dim]emulated data plane: a real network on this machine, "
-            f"{scenario.network.scale:g} of the scenario's rates, in real time[/]"
+        detail(
+            f"emulated data plane: a real network on this machine, "
+            f"{scenario.network.scale:g} of the scenario's rates, in real time",
+            style="dim",
         )
         return operate_emulated(
             scenario, progress=progress, steps=steps, loops=loops, workdir=folder / "emulation"
@@ -462,18 +478,16 @@ def _ssla_manager(
 
     log_file = folder / AUDIT_FILE
     if log_file.exists():
-        errors.print(
-            f"[red]error[/] {log_file} holds the audit log of an earlier run: choose another "
-            "--out (audit logs are never overwritten)",
-            highlight=False,
-            soft_wrap=True,
+        error(
+            f"{log_file} holds the audit log of an earlier run: choose another "
+            "--out (audit logs are never overwritten)"
         )
         raise typer.Exit(BAD_INPUT)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         audit = AuditLog(log_file)
     except OSError as exc:
-        errors.print(f"[red]error[/] cannot write the run to {folder}: {exc}", highlight=False)
+        error(f"cannot write the run to {folder}: {exc}")
         raise typer.Exit(FAILED_RUN) from None
     explain = None
     if loop is not None:
@@ -487,7 +501,7 @@ def _ssla_manager(
 def _print_policy(policy: dict[str, Any]) -> None:
     """The SSLA manager's part of the console report."""
     for conflict in policy["conflicts"]:
-        console.print(f"[yellow]policy conflict[/] {conflict['explanation']}", highlight=False)
+        console.print(line(("policy conflict", "yellow"), " ", conflict["explanation"]))
     console.print(compliance_table(policy))
     if policy["enforcements"]:
         console.print(enforcement_table(policy))
@@ -496,7 +510,7 @@ def _print_policy(policy: dict[str, Any]) -> None:
         term = f"{breach['ssla']}/{breach['term']}"
         if term not in shown:
             shown.add(term)
-            console.print(f"[red]breach[/] t={breach['end']:g}s {breach['explanation']}")
+            console.print(line(("breach", "red"), f" t={breach['end']:g}s {breach['explanation']}"))
     audit = policy["audit"]
     anchors = audit["anchors"] or {}
     console.print(
@@ -527,11 +541,11 @@ def _closed_loop(scenario: Scenario, mode: Distribution) -> ClosedLoop:
     from secmas.analytics.reference import detection_models
 
     if mode.processes:
-        errors.print("[red]error[/] the closed loop runs with in-process agents: drop --processes")
+        error("the closed loop runs with in-process agents: drop --processes")
         raise typer.Exit(BAD_INPUT)
 
     def say(text: str) -> None:
-        console.print(f"[dim]closed loop: {text}[/]")
+        detail(f"closed loop: {text}", style="dim")
 
     trainer = None
     if scenario.analytics.training == "federated":
@@ -644,6 +658,15 @@ FederatedOption = Annotated[
         "one agent per PoP, each on its own telemetry, every exchange a secure sum",
     ),
 ]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="for big runs: no progress bar, step lines or per-auction, placement, "
+        "attestation and workflow tables; the summary, warnings and errors remain",
+    ),
+]
 PolicyOption = Annotated[
     Path | None,
     typer.Option(
@@ -658,15 +681,12 @@ def _with_dataplane(scenario: Scenario, dataplane: str | None, processes: bool) 
     """The scenario on the data-plane engine `--dataplane` names (checked)."""
     if dataplane is not None:
         if dataplane not in ("simulator", "emulated"):
-            errors.print(
-                f"[red]error[/] --dataplane {dataplane!r}: choose simulator or emulated",
-                highlight=False,
-            )
+            error(f"--dataplane {dataplane!r}: choose simulator or emulated")
             raise typer.Exit(BAD_INPUT)
         network = scenario.network.model_copy(update={"engine": dataplane})
         scenario = scenario.model_copy(update={"network": network})
     if scenario.network.engine == "emulated" and processes:
-        errors.print("[red]error[/] the emulated data plane runs the agents in one process")
+        error("the emulated data plane runs the agents in one process")
         raise typer.Exit(BAD_INPUT)
     return scenario
 
@@ -678,7 +698,7 @@ def _with_analytics(scenario: Scenario, detect: bool, federated: bool = False) -
         return scenario
     if not scenario.cnfs:
         flag = "--federated" if federated else "--detect"
-        errors.print(f"[red]error[/] {flag}: scenario {scenario.id!r} has no CNFs to watch")
+        error(f"{flag}: scenario {scenario.id!r} has no CNFs to watch")
         raise typer.Exit(BAD_INPUT)
     update: dict[str, object] = {"detect": True}
     if federated:
@@ -695,7 +715,7 @@ def _with_service(scenario: Scenario, service: Path | None) -> Scenario:
         return load_service(service, scenario)
     except ScenarioError as exc:
         for problem in exc.problems:
-            errors.print(f"[red]error[/] {problem}", highlight=False)
+            error(str(problem))
         raise typer.Exit(BAD_INPUT) from None
 
 
@@ -708,10 +728,7 @@ def _with_security(
         try:
             security = security.model_validate({**security.model_dump(), "ledger": ledger})
         except ValueError:
-            errors.print(
-                f"[red]error[/] --ledger {ledger!r}: expected 'memory' or http(s)://HOST:PORT",
-                highlight=False,
-            )
+            error(f"--ledger {ledger!r}: expected 'memory' or http(s)://HOST:PORT")
             raise typer.Exit(BAD_INPUT) from None
     if insecure:
         security = security.model_copy(update={"enabled": False})
@@ -755,6 +772,7 @@ def demo(
     bus_keys: BusKeysOption = None,
     dataplane: DataplaneOption = None,
     taxii: TaxiiOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3; with --dataplane emulated, its compressed version
@@ -762,10 +780,7 @@ def demo(
     if dataplane == "emulated" and scenario == EMBEDDED[0]:
         scenario = "ddos-emulated"
     if scenario not in EMBEDDED:
-        errors.print(
-            f"[red]error[/] --scenario {scenario!r}: choose one of {', '.join(EMBEDDED)}",
-            highlight=False,
-        )
+        error(f"--scenario {scenario!r}: choose one of {', '.join(EMBEDDED)}")
         raise typer.Exit(BAD_INPUT)
     if dataplane == "emulated" and scenario == "adaptive-defence":
         scenario = "adaptive-emulated"  # compressed to 32 s; its MTD moves really happen
@@ -793,6 +808,7 @@ def demo(
         bus_keys,
         dataplane=dataplane,
         taxii=taxii,
+        quiet=quiet,
     )
 
 
@@ -823,8 +839,10 @@ def run_scenario(
     bus_keys: BusKeysOption = None,
     dataplane: DataplaneOption = None,
     taxii: TaxiiOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
+    set_quiet(quiet)
     loaded = _with_dataplane(_with_service(_load(scenario), service), dataplane, processes)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
@@ -850,10 +868,10 @@ def _distribution(
     if tamper is None:
         return Distribution(processes, bus, speed)
     if tamper not in {p.id for p in scenario.pops}:
-        errors.print(f"[red]error[/] --tamper {tamper!r}: not a PoP of the scenario")
+        error(f"--tamper {tamper!r}: not a PoP of the scenario")
         raise typer.Exit(BAD_INPUT)
     if not scenario.security.enabled:
-        errors.print("[red]error[/] --tamper with --insecure: nothing would detect it")
+        error("--tamper with --insecure: nothing would detect it")
         raise typer.Exit(BAD_INPUT)
     return Distribution(processes, bus, speed, {tamper: TAMPER_AT})
 
@@ -902,7 +920,7 @@ def agent(
     path = scenario or default_scenario_path()
     loaded = _load(path)
     if pop not in {p.id for p in loaded.pops}:
-        errors.print(f"[red]error[/] --pop {pop!r}: not a PoP of {path}", highlight=False)
+        error(f"--pop {pop!r}: not a PoP of {path}")
         raise typer.Exit(BAD_INPUT)
     from secmas.pipeline.agent_process import AgentConfig, run_agent
     from secmas.transport.nats import BusUnavailable
@@ -924,10 +942,10 @@ def agent(
     try:
         asyncio.run(run_agent(config))
     except BusUnavailable as exc:
-        errors.print(f"[red]error[/] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(FAILED_RUN) from None
     except EnrolmentError as exc:  # no, a wrong or a refused enrolment credential
-        errors.print(f"[red]error[/] {exc}", highlight=False)
+        error(str(exc))
         raise typer.Exit(BAD_INPUT) from None
 
 

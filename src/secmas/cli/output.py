@@ -1,27 +1,90 @@
 """What every `secmas` command prints with: the consoles, exit codes and one-line errors.
 
 Exit codes: 0 success, 2 bad input (files, arguments), 1 a run that failed.
+
+The consoles never read markup or emoji codes in what they print: file names, scenario
+and PoP names and error messages come from users, and `ddos[v2].yaml` or `:100:` must
+print as they are. Colour is given explicitly instead, with `styled` (a table cell, a piece
+of a line) or the line helpers below; a string with `[red]` in it prints those characters.
+
+`--quiet` (`set_quiet`) keeps what a big run's user needs at the end, the summary, the
+warnings and the errors, and drops the per-step detail (`detail`, `progress_console`).
 """
 
 from __future__ import annotations
 
+import io
+
 import typer
-from rich.console import Console
-from rich.markup import escape
+from rich.console import Console, RenderableType
+from rich.text import Text
 
 BAD_INPUT = 2
 FAILED_RUN = 1
 
-console = Console()
-errors = Console(stderr=True)
+
+def _console(*, stderr: bool = False) -> Console:
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+
+
+console = _console()
+errors = _console(stderr=True)
+_quiet = Console(file=io.StringIO(), markup=False, emoji=False, highlight=False)
+"""Where per-step output goes under --quiet: nowhere."""
+_state = {"quiet": False}
+
+
+def styled(text: object, style: str) -> Text:
+    """`text` (user text welcome: never read as markup) in a Rich style, e.g. "red"."""
+    return Text(str(text), style=style)
+
+
+def line(*parts: str | tuple[str, str] | Text) -> Text:
+    """One line from plain strings, (text, style) pairs and Texts, none read as markup."""
+    return Text.assemble(*parts)
+
+
+def error(message: str) -> None:
+    """Print `error <message>` on stderr."""
+    errors.print(line(("error", "red"), " ", message), soft_wrap=True)
 
 
 def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
-    """Print `error <message>` on stderr (as plain text) and return the exit to raise."""
-    errors.print(f"[red]error[/] {escape(message)}", highlight=False, soft_wrap=True)
+    """Print `error <message>` on stderr and return the exit to raise."""
+    error(message)
     return typer.Exit(code)
 
 
-def say(message: str) -> None:
-    """Print one line of plain text (no markup, no highlighting)."""
-    console.print(escape(message), highlight=False, soft_wrap=True)
+def say(message: str, style: str = "") -> None:
+    """Print one line of text, in `style` if given."""
+    console.print(Text(message, style=style), soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A warning the user must see even with --quiet (yellow, on stdout)."""
+    say(message, "yellow")
+
+
+def set_quiet(quiet: bool) -> None:
+    """With --quiet: `detail` prints nothing and progress bars draw nowhere."""
+    _state["quiet"] = quiet
+
+
+def quiet() -> bool:
+    """Whether --quiet is on."""
+    return _state["quiet"]
+
+
+def detail(*renderables: RenderableType, style: str = "") -> None:
+    """Per-step output (a step's name, a per-auction table): dropped with --quiet. Strings
+    print as they are, in `style`."""
+    if quiet():
+        return
+    for renderable in renderables:
+        shown = Text(renderable, style=style) if isinstance(renderable, str) else renderable
+        console.print(shown, soft_wrap=isinstance(renderable, str))
+
+
+def progress_console() -> Console:
+    """The console a progress bar draws on: the terminal, or nowhere with --quiet."""
+    return _quiet if quiet() else console

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from secmas.cli.output import BAD_INPUT, console, errors, fail, say
+from secmas.cli.output import BAD_INPUT, console, error, fail, line, say
 from secmas.policy.conflicts import check as conflict_check
 from secmas.policy.intents import IntentError, parse_intents
 from secmas.policy.ssla import MAX_DOCUMENT, SSLA, SSLAError, from_xml, to_xml
@@ -48,10 +47,10 @@ def check(
     sslas, what = read_policy(file)
     console.print(terms_table(sslas))
     for conflict in conflict_check(sslas).conflicts:
-        console.print(f"[yellow]conflict[/] {escape(conflict.explain())}", highlight=False)
+        console.print(line(("conflict", "yellow"), " ", conflict.explain()), soft_wrap=True)
     if xml is not None:
         _write(sslas, xml)
-    console.print(f"[green]{escape(str(file))}: valid[/], {escape(what)}", highlight=False)
+    console.print(line((f"{file}: valid", "green"), f", {what}"), soft_wrap=True)
 
 
 def read_policy(file: Path) -> tuple[list[SSLA], str]:
@@ -72,7 +71,7 @@ def read_policy(file: Path) -> tuple[list[SSLA], str]:
         intents = parse_intents(text, source=str(file)).intents
     except IntentError as exc:
         for problem in exc.problems:
-            errors.print(f"[red]error[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+            error(str(problem))
         raise typer.Exit(BAD_INPUT) from None
     sslas = [ssla_for(intent) for intent in intents]
     return sslas, f"{_count(len(intents), 'intent')} → {_count(len(sslas), 'SSLA')}"

@@ -1,4 +1,7 @@
-"""Rich tables the CLI prints: auctions (as Table 5.8) and scenario summaries."""
+"""Rich tables the CLI prints: auctions (as Table 5.8) and scenario summaries.
+
+Cells and titles hold user text (scenario, PoP, goal names) as it is: the consoles of
+`secmas.cli.output` never read markup; colour comes from `styled` cells."""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
+from secmas.cli.output import styled
 from secmas.report.acceptance import REQUIRED, Acceptance
 from secmas.scenario.model import Scenario
 
@@ -37,16 +42,13 @@ def auction_table(auction: dict[str, Any]) -> Table:
     """Bids with T, C, D and Eq. 3.1 utility; refusals with their reason (Table 5.8)."""
     prefs = auction["preferences"]
     table = Table(
-        title=f"{auction['goal']} by {auction['initiator']} at t={auction['sim_start_s']:.1f} s"
-        f" ({auction['traffic_mbps']:.2f} MB/s)"
-        * (auction["traffic_mbps"] > 0)
-        + f" — {auction['status']}",
+        title=auction_title(auction),
         caption=f"pf_T={prefs['T']:g} pf_C={prefs['C']:g} pf_D={prefs['D']:g}",
     )
     for column in ("agent", "VNF", "T (s)", "C", "D (ms)", "utility", ""):
         table.add_column(column, justify="left" if column in ("agent", "VNF", "") else "right")
     for bid in sorted(auction["bids"], key=lambda b: b["agent"]):
-        mark = "[bold green]winner[/]" if bid["agent"] == auction["winner"] else ""
+        mark = styled("winner", "bold green") if bid["agent"] == auction["winner"] else ""
         name = f"{bid['units']}×{bid['vnf']}" if bid["units"] > 1 else bid["vnf"]
         table.add_row(
             bid["agent"],
@@ -58,8 +60,18 @@ def auction_table(auction: dict[str, Any]) -> Table:
             mark,
         )
     for refusal in sorted(auction["refusals"], key=lambda r: r["agent"]):
-        table.add_row(refusal["agent"], "-", "-", "-", "-", "-", f"[dim]{refusal['reason']}[/]")
+        table.add_row(refusal["agent"], "-", "-", "-", "-", "-", styled(refusal["reason"], "dim"))
     return table
+
+
+def auction_title(auction: dict[str, Any]) -> str:
+    """Goal, initiator, start, the traffic at stake (when there is some) and the outcome."""
+    traffic = auction["traffic_mbps"]
+    at_stake = f" ({traffic:.2f} MB/s)" if traffic > 0 else ""
+    return (
+        f"{auction['goal']} by {auction['initiator']} at t={auction['sim_start_s']:.1f} s"
+        f"{at_stake} — {auction['status']}"
+    )
 
 
 def placement_table(placements: list[dict[str, Any]]) -> Table:
@@ -79,8 +91,8 @@ def acceptance_table(accepted: Acceptance) -> Table:
     table.add_column("value", justify="right")
     table.add_column("")
 
-    def verdict(ok: bool) -> str:
-        return "[green]ok[/]" if ok else "[red]FAILED[/]"
+    def verdict(ok: bool) -> Text:
+        return styled("ok", "green") if ok else styled("FAILED", "red")
 
     if accepted.attack_reduction is not None:
         table.add_row(
@@ -145,9 +157,9 @@ def attestation_table(trust: dict[str, Any]) -> Table:
     for column in ("step", "kind", "measured", "verifier", "result", "block", "ms", "RoT", "tx"):
         table.add_column(column)
     for entry in trust["attestations"]:
-        result = "[green]pass[/]" if entry["result"] == "pass" else "[red]fail[/]"
+        result = styled("pass", "green") if entry["result"] == "pass" else styled("fail", "red")
         if entry["differing"]:
-            result += " " + ", ".join(entry["differing"][:3])
+            result.append(" " + ", ".join(entry["differing"][:3]))
         table.add_row(
             str(entry["step"]),
             entry["kind"],
@@ -162,14 +174,14 @@ def attestation_table(trust: dict[str, Any]) -> Table:
     return table
 
 
-def channel_summary(channel: dict[str, Any] | None) -> str:
+def channel_summary(channel: dict[str, Any] | None) -> Text:
     """One line on the secure channel: cipher, segment, frames sealed and dropped."""
     if channel is None:
-        return "[yellow]agent messages were not encrypted (--plaintext)[/]"
+        return styled("agent messages were not encrypted (--plaintext)", "yellow")
     agents = channel["agents"].values()
     sealed = sum(a["sealed"] for a in agents)
     dropped = sum(sum(a["dropped"].values()) for a in agents)
-    return (
+    return Text(
         f"secure channel: {channel['cipher']} on VNI {channel['vni']}, "
         f"{sealed} frames sealed, {dropped} dropped"
     )
@@ -181,7 +193,7 @@ def workflow_table(steps: list[dict[str, Any]]) -> Table:
     for column in ("step", "what", "s", "outcome"):
         table.add_column(column)
     for step in steps:
-        outcome = "[green]ok[/]" if step["outcome"] == "ok" else f"[red]{step['outcome']}[/]"
+        outcome = styled(step["outcome"], "green" if step["outcome"] == "ok" else "red")
         table.add_row(step["number"], step["name"], f"{step['seconds']:.2f}", outcome)
     return table
 
@@ -233,9 +245,11 @@ MAX_ROWS = 20
 
 
 def compliance_table(policy: dict[str, Any]) -> Table:
-    """Per SSLA term: periods assessed, breached, and the share met."""
+    """Per SSLA term: periods assessed, breached, not measured, and the share of the
+    measured ones met ("not measured" when none was: never a compliance of 100 %)."""
     table = Table(title="SSLA compliance (one assessment per period)")
-    for column in ("intent", "term", "period (s)", "periods", "breached", "compliance"):
+    columns = ("intent", "term", "period (s)", "periods", "breached", "not measured", "compliance")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("intent", "term") else "right")
     for term in policy["compliance"]:
         share = term["compliance"]
@@ -245,7 +259,8 @@ def compliance_table(policy: dict[str, Any]) -> Table:
             f"{term['period']:g}",
             str(term["periods"]),
             str(term["breached"]),
-            "not measured" if share is None else f"{100 * share:.2f} %",
+            str(term.get("not_measured", 0)),
+            styled("not measured", "yellow") if share is None else f"{100 * share:.2f} %",
         )
     return table
 

@@ -17,10 +17,9 @@ from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from rich.markup import escape
 from rich.table import Table
 
-from secmas.cli.output import console, errors, fail
+from secmas.cli.output import console, errors, fail, line, say, styled
 from secmas.trust.keys import (
     KeyFileError,
     default_key_path,
@@ -77,7 +76,7 @@ def wrap_artifact(
         manifest.save(target)
     except ManifestError as exc:
         raise fail(str(exc)) from None
-    console.print(f"wrote {escape(str(target))}", highlight=False, soft_wrap=True)
+    say(f"wrote {target}")
     if repository is not None:
         try:
             with ReferenceRepository(repository) as store:
@@ -87,12 +86,12 @@ def wrap_artifact(
         except RepositoryError as exc:
             raise fail(str(exc)) from None
         where = f"{manifest.image} {manifest.version} in {repository}"
-        console.print(f"stored {escape(where)}", highlight=False, soft_wrap=True)
+        say(f"stored {where}")
 
 
 def _print_measurement(manifest: ReferenceManifest) -> None:
     if manifest.hardening is not None:
-        table = Table(title=f"hardening of {escape(manifest.image)}")
+        table = Table(title=f"hardening of {manifest.image}")
         table.add_column("mitigation")
         table.add_column("state")
         for name, state in manifest.hardening.rows():
@@ -102,12 +101,8 @@ def _print_measurement(manifest: ReferenceManifest) -> None:
     else:
         modules = sum(":" not in key for key in manifest.entries)
         parts = f"{modules} modules, {len(manifest.entries) - modules} functions"
-    console.print(
-        f"{escape(manifest.image)} {escape(manifest.version)}: {parts}, root {manifest.root}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print(f"signed by {manifest.public_key}", highlight=False, soft_wrap=True)
+    say(f"{manifest.image} {manifest.version}: {parts}, root {manifest.root}")
+    say(f"signed by {manifest.public_key}")
 
 
 def _trusted(spec: str | None) -> Ed25519PublicKey:
@@ -143,17 +138,14 @@ def verify_artifact(
     except (ManifestError, KeyFileError, ArtifactError) as exc:
         raise fail(str(exc)) from None
     if not result.ok:
-        errors.print(
-            f"[red]{escape(str(artifact))} does not match {escape(str(manifest))}[/]",
-            highlight=False,
-            soft_wrap=True,
-        )
+        errors.print(styled(f"{artifact} does not match {manifest}", "red"), soft_wrap=True)
         for problem in result.problems():
-            errors.print(f"  {escape(problem)}", highlight=False, soft_wrap=True)
+            errors.print(f"  {problem}", soft_wrap=True)
         raise typer.Exit(FAILED_CHECK)
     console.print(
-        f"[green]{escape(str(artifact))} matches {escape(reference.image)} "
-        f"{escape(reference.version)}[/] ({len(reference.entries)} parts, root {reference.root})",
-        highlight=False,
+        line(
+            (f"{artifact} matches {reference.image} {reference.version}", "green"),
+            f" ({len(reference.entries)} parts, root {reference.root})",
+        ),
         soft_wrap=True,
     )

@@ -4,9 +4,16 @@ end of the period it happened in.
 
 A `TermMonitor` buffers the records (or the metric values) its source produced during the
 current period; at the period's end it evaluates the KPI formula on them, compares the KPI
-value with the breach condition and returns an `Assessment`: met, breached or not measured
-(no source in this run), with the evidence (the offending records, or the metric's values)
-and a sentence that explains it. Pure computation: the manager feeds it.
+value with the breach condition and returns an `Assessment`: met, breached or not measured,
+with the evidence (the offending records, or the metric's values) and a sentence that
+explains it. Pure computation: the manager feeds it.
+
+"Not measured" is never "met": a period is not measured when the run has no source of the
+term's kind, when its source produced nothing in the period (no message on the agents' bus
+means no message was checked for encryption; no packet, no packet checked for its source),
+or when the KPI has no value (an average of no numbers is NaN, which compares false with
+every target and so would read as "no breach"). Compliance is the share of the *measured*
+periods that were met, and None when no period was measured.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ class Assessment:
     """Every record that satisfied the formula's WHERE in a breached period (streams)."""
     metric_values: tuple[float, ...] = ()
     """The metric's values over the period (metric terms)."""
+    unmeasured: str = ""
+    """Why a period is not measured, for people."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -57,7 +66,7 @@ class Assessment:
         where = f"SSLA {self.ssla} (intent {self.intent}, slice {self.slice}), term {self.term}"
         period = f"[{self.start:g}, {self.end:g}) s"
         if self.status == "not measured":
-            return f"{where}: not measured in {period}: no source for it in this run"
+            return f"{where}: not measured in {period}: {self.unmeasured}"
         value = f"{self.kpi} = {_number(self.value)} {self.unit} in {period}"
         if self.status == "met":
             return f"{where}: met: {value}; breach condition '{self.breach}' does not hold"
@@ -160,26 +169,21 @@ class TermMonitor:
         indicator = self.term.indicator
         value: float | None = None
         offending: tuple[Record, ...] = ()
-        if not self.measured or (indicator.source.kind is SourceKind.METRIC and not self.values):
-            status: Status = "not measured"
-            self.unmeasured += 1
-        else:
-            if indicator.source.kind is SourceKind.METRIC:
-                result = self.formula.evaluate([], metrics={self.formula.field: self.values[-1]})
-            else:
-                result = self.formula.evaluate(
-                    self.records,
-                    sets=self.members,
-                    period=indicator.period,
-                    weight=WEIGHTS.get(self.kind),
-                )
-            value = result.value
+        status: Status = "not measured"
+        unmeasured = self._unmeasured()
+        if not unmeasured:
+            value = self._kpi()
+            if math.isnan(value):
+                value, unmeasured = None, f"{indicator.kpi} has no value (nothing to aggregate)"
+        if value is not None:
             metrics = {indicator.kpi: value, "value": value}
             breached = bool(self.condition.evaluate([], metrics=metrics).holds)
             status = "breached" if breached else "met"
             self.breaches += breached
             if breached and indicator.source.kind is SourceKind.STREAM:
                 offending = tuple(self.formula.select(self.records, sets=self.members))
+        else:
+            self.unmeasured += 1
         self.periods += 1
         assessment = Assessment(
             ssla=self.ssla.id,
@@ -197,11 +201,33 @@ class TermMonitor:
             formula=indicator.formula,
             offending=offending,
             metric_values=tuple(self.values),
+            unmeasured=unmeasured,
         )
         self.started = now
         self.records = []
         self.values = []
         return assessment
+
+    def _unmeasured(self) -> str:
+        """Why the current period cannot be assessed; empty when it can."""
+        source = self.term.indicator.source
+        if not self.measured:
+            return "no source for it in this run"
+        if source.kind is SourceKind.METRIC and not self.values:
+            return f"the metric {source.name} gave no value"
+        if source.kind is SourceKind.STREAM and not self.records:
+            return f"no record from {source.name}: nothing to check"
+        return ""
+
+    def _kpi(self) -> float:
+        """The KPI of the current period (NaN when it has none, e.g. an empty average)."""
+        indicator = self.term.indicator
+        if indicator.source.kind is SourceKind.METRIC:
+            metrics = {self.formula.field: self.values[-1]}
+            return self.formula.evaluate([], metrics=metrics).value
+        return self.formula.evaluate(
+            self.records, sets=self.members, period=indicator.period, weight=WEIGHTS.get(self.kind)
+        ).value
 
     def compliance(self) -> dict[str, Any]:
         """The term's record over the run: periods assessed, breached, and the share met."""
