@@ -87,7 +87,12 @@ BOMB = """<?xml version="1.0"?>
         ("<ServiceLevelAgreement id='x'>", "s.xml:1:31: not well-formed XML"),
         (
             "<ServiceLevelAgreement id='x'><intent>i</intent></ServiceLevelAgreement>",
-            "s.xml: element <ServiceLevelAgreement/slice>: missing",
+            "s.xml:1: <ServiceLevelAgreement/guaranteeTerm>: missing; expected at least one",
+        ),
+        (
+            "<ServiceLevelAgreement xmlns='urn:ngsi-ld:SLA:2' id='x'/>",
+            "s.xml:1: <ServiceLevelAgreement>: namespace 'urn:ngsi-ld:SLA:2', expected "
+            "'urn:ngsi-ld:SLA:1.0' or 'urn:secmas:ssla:1'",
         ),
     ],
 )
@@ -99,6 +104,36 @@ def test_bad_ssla_documents_exit_2(tmp_path: Path, text: str, expected: str) -> 
     [line] = output.strip().splitlines()
     assert line.startswith(f"error {tmp_path / expected}")
     assert "aaaaaaaaaaaaaaaaaaaa" not in output
+
+
+FIGURE_3 = Path(__file__).parents[1] / "policy" / "data" / "figure3-slice-isolation.xml"
+
+
+def test_the_seeds_figure_3_passes_and_round_trips(tmp_path: Path) -> None:
+    code, output = check(FIGURE_3, "--xml", tmp_path / "out")
+    assert code == 0, output
+    for text in (
+        "SLA-Slice-Isolation",
+        "Isolation Guarantee for Slice",
+        "PacketSourceCompliance = 100 percent",
+        "COUNT(ingress packets WHERE source ip NOT IN whitelist)",
+        "(set whitelist: not defined in the document; a run needs its <namedSet>)",
+        "NOTIFY → SecurityOrchestrator",
+        "valid, an SSLA with 1 guarantee term",
+    ):
+        assert text in output
+    written = tmp_path / "out" / "SLA-Slice-Isolation.xml"
+    assert 'xmlns="urn:ngsi-ld:SLA:1.0"' in written.read_text()
+    assert from_xml(written.read_text()) == from_xml(FIGURE_3.read_text())
+    code, output = check(written)
+    assert code == 0 and "valid, an SSLA with 1 guarantee term" in output
+
+
+def test_a_conflict_is_reported_once_as_a_policy_conflict() -> None:
+    code, output = check(EXAMPLE)
+    assert code == 0
+    assert "policy conflict on slice protected-web" in output
+    assert "conflict conflict" not in output
 
 
 def test_bad_formula_in_ssla_exits_2(tmp_path: Path) -> None:

@@ -34,6 +34,20 @@ def test_a_policy_on_an_unknown_slice_is_refused(tmp_path: Path) -> None:
     assert code == 2 and "(none: add a slices section)" in output
 
 
+def test_figure_3_without_a_slice_or_whitelist_is_refused_before_the_run(tmp_path: Path) -> None:
+    figure = Path(__file__).parents[1] / "policy" / "data" / "figure3-slice-isolation.xml"
+    code, output = run("run", SPOOFED, "--policy", str(figure), "--out", str(tmp_path / "o"))
+    assert code == 2 and not (tmp_path / "o").exists()
+    assert "SLA-Slice-Isolation: the SSLA names no slice: add <slice> (protected-web)" in output
+    text = figure.read_text().replace(
+        "<guaranteeTerm>", "<slice>protected-web</slice><guaranteeTerm>", 1
+    )
+    (tmp_path / "f3.xml").write_text(text)
+    code, output = run("run", SPOOFED, "--policy", str(tmp_path / "f3.xml"))
+    assert code == 2
+    assert "the KPI formula uses the named set 'whitelist', which the document does not" in output
+
+
 def test_a_malformed_intent_file_is_refused_with_its_line(tmp_path: Path) -> None:
     intents = tmp_path / "i.yaml"
     intents.write_text("intents:\n  - {id: e, slice: protected-web, kind: teleport}\n")

@@ -501,7 +501,7 @@ def _ssla_manager(
 def _print_policy(policy: dict[str, Any]) -> None:
     """The SSLA manager's part of the console report."""
     for conflict in policy["conflicts"]:
-        console.print(line(("policy conflict", "yellow"), " ", conflict["explanation"]))
+        console.print(line(("policy", "yellow"), " ", conflict["explanation"]))
     console.print(compliance_table(policy))
     if policy["enforcements"]:
         console.print(enforcement_table(policy))

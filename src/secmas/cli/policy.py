@@ -47,7 +47,8 @@ def check(
     sslas, what = read_policy(file)
     console.print(terms_table(sslas))
     for conflict in conflict_check(sslas).conflicts:
-        console.print(line(("conflict", "yellow"), " ", conflict.explain()), soft_wrap=True)
+        # explain() reads "conflict on slice …": the label is "policy", not "conflict" again
+        console.print(line(("policy", "yellow"), " ", conflict.explain()), soft_wrap=True)
     if xml is not None:
         _write(sslas, xml)
     console.print(line((f"{file}: valid", "green"), f", {what}"), soft_wrap=True)
@@ -93,27 +94,42 @@ def _write(sslas: list[SSLA], folder: Path) -> None:
 
 
 def terms_table(sslas: list[SSLA]) -> Table:
-    """One row per guarantee term: the intent, slice and SSLA; the term with its KPI and where
-    it is measured; the KPI formula; the breach condition; the remediation actions."""
+    """One row per guarantee term: the SSLA (id, name, intent, slice); the term with its
+    objective, KPI and where it is measured; the KPI formula (and the named sets left to be
+    supplied); the breach condition; the remediation actions."""
     table = Table(title="Security SLAs", show_lines=True)
-    for column in ("intent", "term", "KPI formula", "breach", "remediation"):
+    for column in ("SSLA", "term", "KPI formula", "breach", "remediation"):
         table.add_column(column, overflow="fold")
     for ssla in sslas:
+        about = (
+            ssla.id,
+            ssla.name,
+            f"intent {ssla.intent}" if ssla.intent else "",
+            f"slice {ssla.slice}" if ssla.slice else "slice: not named",
+        )
         for term in ssla.terms:
             indicator = term.indicator
             source = indicator.source
+            unit = f" ({indicator.unit})" if indicator.unit else ""
             measured = (
-                f"{term.name}\n{indicator.kpi} ({indicator.unit})\n"
-                f"{source.kind.value} {source.name}\nby {source.collector}\n"
-                f"every {indicator.period:g} s"
+                term.name,
+                " ".join(term.statement().split()),
+                f"{indicator.kpi}{unit}",
+                f"{source.kind.value} {source.name}",
+                f"by {source.collector}",
+                f"every {indicator.period:g} s",
             )
-            actions = "\n".join(f"{a.kind.value} → {a.target}" for a in term.remediation)
-            cells = (
-                f"{ssla.intent}\nslice {ssla.slice}\n{ssla.id}",
-                measured,
+            formula = (
                 indicator.formula,
-                term.breach,
-                actions,
+                *(
+                    f"(set {name}: not defined in the document; a run needs its <namedSet>)"
+                    for name in indicator.unbound_sets()
+                ),
             )
-            table.add_row(*(Text(cell) for cell in cells))
+            actions = tuple(
+                f"{a.kind.value} → {a.target}" if a.target else a.kind.value
+                for a in term.remediation
+            )
+            cells = (about, measured, formula, (term.breach,), actions)
+            table.add_row(*(Text("\n".join(part for part in cell if part)) for cell in cells))
     return table

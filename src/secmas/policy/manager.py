@@ -79,9 +79,18 @@ def check_scenario(sslas: Sequence[SSLA], scenario: Scenario) -> list[str]:
     for ssla in sslas:
         if ssla.slice not in slices:
             known = ", ".join(sorted(slices)) or "none: add a slices section"
-            problems.append(f"{ssla.id}: slice {ssla.slice!r} is not in the scenario ({known})")
+            problems.append(
+                f"{ssla.id}: slice {ssla.slice!r} is not in the scenario ({known})"
+                if ssla.slice
+                else f"{ssla.id}: the SSLA names no slice: add <slice> ({known})"
+            )
             continue
         for term in ssla.terms:
+            problems.extend(
+                f"{ssla.id}/{term.name}: the KPI formula uses the named set {name!r}, which "
+                "the document does not define (add a <namedSet>)"
+                for name in term.indicator.unbound_sets()
+            )
             try:
                 slice_id, _kind = split_source(term.indicator.source.name)
             except ValueError as exc:
