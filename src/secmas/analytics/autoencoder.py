@@ -32,16 +32,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from secmas.analytics.modelfile import ModelFileError, load_model, save_model
+from secmas.analytics.modelfile import load_model, malformed, save_model
 from secmas.analytics.scoring import (
     DetectorInputError,
     Scores,
     WindowDetector,
     check_features,
     check_series,
+    stored_basics,
 )
 from secmas.analytics.threads import limit_torch_threads
-from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold, threshold_from_json
+from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold
 from secmas.analytics.windows import Scaler, sliding
 
 __all__ = [
@@ -359,33 +360,27 @@ class Detector(WindowDetector):
         try:
             return _rebuild(stored.config, stored.state, stored.extras)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            reason = exc.args[0] if exc.args else type(exc).__name__
-            if isinstance(exc, KeyError):
-                reason = f"missing field {reason!r}"
-            first = str(reason).strip().splitlines()[0]
-            raise ModelFileError(f"{path}: malformed autoencoder model ({first})") from None
+            raise malformed(path, "autoencoder", exc) from None
 
 
 def _rebuild(
     config: dict[str, Any], state: dict[str, torch.Tensor], extras: dict[str, Any]
 ) -> Detector:
-    features = check_features(config["features"])
-    model = LSTMAutoencoder(len(features), config["hidden"], config["latent"])
+    basics = stored_basics(config, extras)
+    model = LSTMAutoencoder(len(basics.features), config["hidden"], config["latent"])
     try:
         model.load_state_dict(state)
     except RuntimeError:
         raise ValueError("its weights do not match its configuration") from None
     scaler = Scaler.from_json(extras["scaler"])
-    static = threshold_from_json(extras["thresholds"]["static"])
-    adaptive = threshold_from_json(extras["thresholds"]["adaptive"])
-    if not isinstance(static, StaticThreshold) or not isinstance(adaptive, AdaptiveThreshold):
-        raise ValueError("thresholds of the wrong kinds")
-    if not (static.calibrated and adaptive.calibrated):
-        raise ValueError("thresholds not calibrated")
     history = [EpochLoss(int(e), float(t), v) for e, t, v in extras.get("history", [])]
-    window = config["window"]
-    if not isinstance(window, int) or isinstance(window, bool):
-        raise ValueError(f"window {window!r} is not an integer")
-    limits = extras.get("feature_limits")
-    limits_array = None if limits is None else np.asarray(limits, dtype=float)
-    return Detector(model, scaler, features, window, static, adaptive, history, limits_array)
+    return Detector(
+        model,
+        scaler,
+        basics.features,
+        basics.window,
+        basics.static,
+        basics.adaptive,
+        history,
+        basics.feature_limits,
+    )

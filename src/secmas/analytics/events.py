@@ -25,7 +25,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NORMAL", "Event", "EventScore", "events", "score_events"]
+__all__ = [
+    "NORMAL",
+    "Event",
+    "EventScore",
+    "Ranking",
+    "events",
+    "rank_windows",
+    "score_events",
+    "window_truth",
+]
 
 NORMAL = "normal"
 
@@ -202,9 +211,7 @@ def score_events(
         raise ValueError(f"grace must be ≥ 0 steps, got {grace}")
     truth = _labels(labels)
     window_end = _ends(flagged.size, truth.size, ends)
-    abnormal = truth != normal
-    seen = np.concatenate(([0], np.cumsum(abnormal)))
-    anomalous = seen[window_end + 1] - seen[np.maximum(window_end + 1 - span, 0)] > 0
+    anomalous = window_truth(truth, window_end, span, normal)
     hits = window_end[flagged]
     found = events(truth, normal)
     detected: list[Event] = []
@@ -236,3 +243,47 @@ def score_events(
         flagged_windows=int(flagged.sum()),
         anomalous_windows=int(anomalous.sum()),
     )
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How well a detector's window scores rank anomalous windows above normal ones,
+    whatever the threshold: ROC-AUC, and whether the top-scoring window holds an
+    anomalous step (the UCR anomaly archive's test: the single labelled anomaly should be
+    where the score peaks)."""
+
+    roc_auc: float
+    top_on_anomaly: bool
+    top_end: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "roc_auc": _number(self.roc_auc),
+            "top_on_anomaly": self.top_on_anomaly,
+            "top_end": self.top_end,
+        }
+
+
+def window_truth(
+    labels: np.ndarray, ends: np.ndarray, span: int, normal: str = NORMAL
+) -> np.ndarray:
+    """Whether each window (ending at `ends`, holding `span` steps) holds an anomalous step."""
+    abnormal = _labels(labels) != normal
+    seen = np.concatenate(([0], np.cumsum(abnormal)))
+    last = np.asarray(ends, dtype=np.int64) + 1
+    return seen[last] - seen[np.maximum(last - span, 0)] > 0
+
+
+def rank_windows(
+    scores: np.ndarray, labels: np.ndarray, ends: np.ndarray, span: int, normal: str = NORMAL
+) -> Ranking:
+    """ROC-AUC of window `scores` against windows holding an anomalous step (NaN when all
+    windows are of one kind), and the top-scoring window's verdict."""
+    from sklearn.metrics import roc_auc_score
+
+    score = np.asarray(scores, dtype=np.float64)
+    truth = window_truth(labels, ends, span, normal)
+    both = truth.any() and not truth.all()
+    auc = float(roc_auc_score(truth, score)) if both else math.nan
+    top = int(np.argmax(score))
+    return Ranking(auc, bool(truth[top]), int(np.asarray(ends)[top]))

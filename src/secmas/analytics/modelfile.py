@@ -24,7 +24,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["FORMAT", "VERSION", "ModelFile", "ModelFileError", "load_model", "save_model"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ModelFile",
+    "ModelFileError",
+    "load_model",
+    "malformed",
+    "save_model",
+]
 
 FORMAT = "secmas-model"
 VERSION = 1
@@ -118,7 +126,7 @@ def _read(path: Path) -> Any:
         raise not_torch from None
 
 
-def _check_header(path: Path, payload: Any, kind: str) -> None:
+def _check_header(path: Path, payload: Any, kinds: tuple[str, ...]) -> str:
     if not isinstance(payload, dict):
         raise ModelFileError(
             f"{path} is not a secmas model file (it holds a {type(payload).__name__}, "
@@ -140,8 +148,10 @@ def _check_header(path: Path, payload: Any, kind: str) -> None:
             f"({VERSION}): fit the model again"
         )
     found = payload.get("kind")
-    if found != kind:
-        raise ModelFileError(f"{path} holds a {found!r} model, expected {kind!r}")
+    if found not in kinds:
+        expected = " or ".join(repr(k) for k in kinds)
+        raise ModelFileError(f"{path} holds a {found!r} model, expected {expected}")
+    return str(found)
 
 
 def _check_body(path: Path, payload: dict[str, Any]) -> None:
@@ -153,10 +163,21 @@ def _check_body(path: Path, payload: dict[str, Any]) -> None:
             raise ModelFileError(f"{path}: malformed model file (state {name!r} not a tensor)")
 
 
-def load_model(path: str | os.PathLike[str], kind: str) -> ModelFile:
-    """Read a model file of the given kind; ModelFileError names the file and the problem."""
+def load_model(path: str | os.PathLike[str], kind: str | tuple[str, ...]) -> ModelFile:
+    """Read a model file of the given kind (or of any of several); ModelFileError names the
+    file and the problem."""
     source = Path(path)
     payload = _read(source)
-    _check_header(source, payload, kind)
+    found = _check_header(source, payload, (kind,) if isinstance(kind, str) else kind)
     _check_body(source, payload)
-    return ModelFile(kind, payload["config"], payload["state"], payload["extras"])
+    return ModelFile(found, payload["config"], payload["state"], payload["extras"])
+
+
+def malformed(path: str | os.PathLike[str], kind: str, exc: Exception) -> ModelFileError:
+    """The error for a model file whose content does not rebuild a model (`exc`, raised
+    while rebuilding it), naming the file, the kind and the first line of the reason."""
+    reason = exc.args[0] if exc.args else type(exc).__name__
+    if isinstance(exc, KeyError):
+        reason = f"missing field {reason!r}"
+    first = str(reason).strip().splitlines()[0]
+    return ModelFileError(f"{path}: malformed {kind} model ({first})")

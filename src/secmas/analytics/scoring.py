@@ -25,16 +25,19 @@ from secmas.analytics.threshold import (
     LiveThreshold,
     StaticThreshold,
     Threshold,
+    threshold_from_json,
 )
 from secmas.analytics.windows import window_ends
 
 __all__ = [
     "DetectorInputError",
     "Scores",
+    "StoredBasics",
     "ThresholdName",
     "WindowDetector",
     "check_features",
     "check_series",
+    "stored_basics",
 ]
 
 ThresholdName = Literal["static", "adaptive"]
@@ -111,12 +114,42 @@ def check_series(values: np.ndarray, features: int, window: int) -> np.ndarray:
     return array
 
 
+@dataclass(frozen=True)
+class StoredBasics:
+    """What every detector's model file holds besides the model itself."""
+
+    features: tuple[str, ...]
+    window: int
+    static: StaticThreshold
+    adaptive: AdaptiveThreshold
+    feature_limits: np.ndarray | None
+
+
+def stored_basics(config: dict[str, Any], extras: dict[str, Any]) -> StoredBasics:
+    """Features, window, thresholds and per-feature limits of a model file's `config` and
+    `extras`; KeyError, TypeError or ValueError when malformed."""
+    features = check_features(config["features"])
+    window = config["window"]
+    if not isinstance(window, int) or isinstance(window, bool):
+        raise ValueError(f"window {window!r} is not an integer")
+    static = threshold_from_json(extras["thresholds"]["static"])
+    adaptive = threshold_from_json(extras["thresholds"]["adaptive"])
+    if not isinstance(static, StaticThreshold) or not isinstance(adaptive, AdaptiveThreshold):
+        raise ValueError("thresholds of the wrong kinds")
+    if not (static.calibrated and adaptive.calibrated):
+        raise ValueError("thresholds not calibrated")
+    limits = extras.get("feature_limits")
+    limits_array = None if limits is None else np.asarray(limits, dtype=float)
+    return StoredBasics(features, window, static, adaptive, limits_array)
+
+
 class WindowDetector(ABC):
     """A fitted detector of windows of `window` steps over the named `features`.
 
     Subclasses compute each window's errors per feature (`_errors` for a whole series,
     `_window_errors` for one live window) and may change how they combine into the
-    window's score (`combine`, default: their mean).
+    window's score (`combine`, default: their mean), or compute the score otherwise
+    (`evaluate`, `evaluate_window`).
     """
 
     name: str = ""
@@ -161,6 +194,17 @@ class WindowDetector(ABC):
         """Windows' scores from their errors per feature [N, F] → [N]: the mean."""
         return np.asarray(per_feature, dtype=np.float64).mean(axis=-1)
 
+    def evaluate(self, series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(score [N], errors per feature [N, F]) of every window of a checked series; a
+        detector whose score is not made of per-feature errors overrides this."""
+        per_feature = self._errors(series)
+        return self.combine(per_feature), per_feature
+
+    def evaluate_window(self, window: np.ndarray) -> tuple[float, np.ndarray]:
+        """(score, errors per feature [F]) of one checked window."""
+        errors = np.asarray(self._window_errors(window), dtype=np.float64)
+        return float(self.combine(errors[None])[0]), errors
+
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary: detector, features, sizes, thresholds."""
@@ -170,11 +214,17 @@ class WindowDetector(ABC):
         """Write the detector as a model file (ModelFileError)."""
 
     # -- calibration ---------------------------------------------------------------------------
-    def calibrate(self, per_feature: np.ndarray, adaptive: AdaptiveThreshold | None) -> None:
+    def calibrate(
+        self,
+        per_feature: np.ndarray,
+        adaptive: AdaptiveThreshold | None = None,
+        scores: np.ndarray | None = None,
+    ) -> None:
         """Set both thresholds and the per-feature limits from normal windows' errors [N, F]
-        (percentile of the static threshold)."""
+        (and their `scores`, by default combined from the errors) at the percentile of the
+        static threshold; `adaptive` gives the adaptive rule's window and k."""
         percentile = self.static.percentile
-        scores = self.combine(per_feature)
+        scores = self.combine(per_feature) if scores is None else scores
         self.static = StaticThreshold(percentile).calibrate(scores)
         rule = adaptive if adaptive is not None else AdaptiveThreshold(percentile=percentile)
         self.adaptive = AdaptiveThreshold(rule.window, rule.k, rule.percentile).calibrate(scores)
@@ -243,8 +293,7 @@ class WindowDetector(ABC):
         if columns is not None:
             values = self.align(values, columns)
         series = check_series(values, len(self.features), self.window)
-        per_feature = self._errors(series)
-        score = self.combine(per_feature)
+        score, per_feature = self.evaluate(series)
         flags, limit = rule.evaluate(score)
         ends = window_ends(series.shape[0], self.window)
         return Scores(self.features, ends, score, per_feature, flags, limit, threshold)
@@ -264,8 +313,7 @@ class WindowDetector(ABC):
             )
         if not np.all(np.isfinite(array)):
             raise DetectorInputError("the live window holds NaN or infinite values")
-        errors = np.asarray(self._window_errors(array), dtype=np.float64)
-        score = float(self.combine(errors[None])[0])
+        score, errors = self.evaluate_window(array)
         if not math.isfinite(score):
             raise DetectorInputError("the live window holds NaN or infinite values")
         flags = {}

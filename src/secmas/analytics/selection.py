@@ -1,0 +1,284 @@
+"""Fitting a detector by name, and `auto`: choosing one per CNF by validation.
+
+`fit_detector` fits any detector of `secmas.analytics.detectors.DETECTORS` on a normal
+series — the LSTM autoencoder with the settings of `002_…` Section IV, or a baseline.
+
+`choose_detector` picks one for a CNF from its own normal data, without any labelled attack:
+
+1. the normal series is split in time: the first 70 % fits every candidate, the last 30 %
+   (held-out normal behaviour) is the validation series;
+2. synthetic anomalies are injected into a copy of the validation series, one metric at a
+   time, in turn, with gaps of normal behaviour between them (`inject_anomalies`), sized in
+   the metric's own robust scale σ (1.4826·MAD of the fitting part, its std where that is 0):
+   * spike: one step moved by 6σ;
+   * level shift: 3·window steps moved by 3σ;
+   * drift: a ramp from 0 to 5σ over 3·window steps, then back;
+   each with a random sign (seeded);
+3. every candidate scores the validation series; its figures are the window F1 and the
+   event recall under its static threshold (`secmas.analytics.events`), the false-alarm
+   windows among the normal ones, and the ROC-AUC of its scores;
+4. the candidate with the highest window F1 wins (ties: the higher ROC-AUC, then the
+   order of `DETECTORS`); it is fitted again on the whole normal series.
+
+The `Selection` keeps every candidate's figures and says why the winner won.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from secmas.analytics.detectors import DETECTORS, Note, fit_baseline
+from secmas.analytics.events import NORMAL, rank_windows, score_events
+from secmas.analytics.scoring import WindowDetector, check_features, check_series
+from secmas.analytics.threshold import AdaptiveThreshold
+
+__all__ = [
+    "INJECTIONS",
+    "Candidate",
+    "LSTMSettings",
+    "Selection",
+    "choose_detector",
+    "fit_detector",
+    "inject_anomalies",
+]
+
+INJECTIONS = ("spike", "level_shift", "drift")
+SPIKE_SIGMA, SHIFT_SIGMA, DRIFT_SIGMA = 6.0, 3.0, 5.0
+FIT_SHARE = 0.7
+Progress = Callable[[int, float, float | None], None]
+
+
+@dataclass(frozen=True)
+class LSTMSettings:
+    """The autoencoder's training settings (`002_…` Section IV by default)."""
+
+    epochs: int = 30
+    batch: int = 50
+    hidden: int = 32
+    latent: int = 16
+
+
+def fit_detector(
+    name: str,
+    values: np.ndarray,
+    features: Sequence[str],
+    *,
+    window: int = 10,
+    percentile: float = 99.0,
+    seed: int = 0,
+    lstm: LSTMSettings | None = None,
+    adaptive: AdaptiveThreshold | None = None,
+    progress: Progress | None = None,
+    note: Note | None = None,
+) -> WindowDetector:
+    """Fit the named detector (`DETECTORS`, not "auto") on a normal series [T, F]."""
+    if name != "lstm-ae":
+        return fit_baseline(
+            name,
+            values,
+            features,
+            window=window,
+            percentile=percentile,
+            seed=seed,
+            adaptive=adaptive,
+            note=note,
+        )
+    from secmas.analytics.autoencoder import Detector
+
+    settings = lstm or LSTMSettings()
+    if note is not None:
+        note(f"training the LSTM autoencoder ({settings.epochs} epochs)")
+    return Detector.fit(
+        values,
+        features,
+        window=window,
+        epochs=settings.epochs,
+        batch=settings.batch,
+        hidden=settings.hidden,
+        latent=settings.latent,
+        seed=seed,
+        percentile=percentile,
+        adaptive=adaptive,
+        progress=progress,
+    )
+
+
+def _sigma(values: np.ndarray) -> np.ndarray:
+    median = np.median(values, axis=0)
+    sigma = 1.4826 * np.median(np.abs(values - median), axis=0)
+    std = values.std(axis=0)
+    return np.where(sigma > 1e-12, sigma, np.where(std > 1e-12, std, 1.0))
+
+
+def inject_anomalies(
+    series: np.ndarray, sigma: np.ndarray, window: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of `series` [T, F] with spikes, level shifts and drifts (module docstring)
+    injected in turn, and the label of every step ("normal" or the injection's kind).
+
+    Events are 3·window steps long (a spike: one step inside such a slot) and separated by
+    2·window normal steps; they cycle through the kinds and the metrics."""
+    data = np.array(series, dtype=np.float64)
+    labels = np.full(len(data), NORMAL, dtype=object)
+    rng = np.random.default_rng(seed)
+    length, gap = 3 * window, 2 * window
+    start, turn = gap, 0
+    while start + length + gap <= len(data):
+        kind = INJECTIONS[turn % len(INJECTIONS)]
+        metric = (turn // len(INJECTIONS)) % data.shape[1]
+        sign = rng.choice((-1.0, 1.0))
+        size = sign * sigma[metric]
+        if kind == "spike":
+            at = start + length // 2
+            data[at, metric] += SPIKE_SIGMA * size
+            labels[at] = kind
+        elif kind == "level_shift":
+            data[start : start + length, metric] += SHIFT_SIGMA * size
+            labels[start : start + length] = kind
+        else:
+            data[start : start + length, metric] += DRIFT_SIGMA * size * np.linspace(0, 1, length)
+            labels[start : start + length] = kind
+        start += length + gap
+        turn += 1
+    return data, labels
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One detector's figures on the validation series (None: it could not be fitted)."""
+
+    name: str
+    f1: float
+    event_recall: float
+    false_alarm_windows: int
+    roc_auc: float | None
+    seconds: float
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "detector": self.name,
+            "window_f1": self.f1,
+            "event_recall": self.event_recall,
+            "false_alarm_windows": self.false_alarm_windows,
+            "roc_auc": self.roc_auc,
+            "seconds": self.seconds,
+            "error": self.error,
+        }
+
+    def key(self) -> tuple[float, float]:
+        return (self.f1, -1.0 if self.roc_auc is None else self.roc_auc)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of `choose_detector`: every candidate's figures and the winner."""
+
+    chosen: str
+    candidates: tuple[Candidate, ...]
+    validation_steps: int
+    events: int
+
+    @property
+    def reason(self) -> str:
+        """One sentence: who won, on what, against whom."""
+        ranked = sorted(
+            (c for c in self.candidates if c.error is None), key=Candidate.key, reverse=True
+        )
+        best = ranked[0]
+        runner = f"; next {ranked[1].name} (F1 {ranked[1].f1:.3f})" if len(ranked) > 1 else ""
+        return (
+            f"{best.name}: the highest window F1 ({best.f1:.3f}, event recall "
+            f"{best.event_recall:.0%}, {best.false_alarm_windows} false-alarm windows) on "
+            f"{self.validation_steps} held-out normal steps with {self.events} injected "
+            f"spikes, level shifts and drifts{runner}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chosen": self.chosen,
+            "reason": self.reason,
+            "validation_steps": self.validation_steps,
+            "injected_events": self.events,
+            "injections": {
+                "spike_sigma": SPIKE_SIGMA,
+                "level_shift_sigma": SHIFT_SIGMA,
+                "drift_sigma": DRIFT_SIGMA,
+            },
+            "candidates": [c.to_json() for c in self.candidates],
+        }
+
+
+def _try(
+    name: str,
+    fit_part: np.ndarray,
+    features: tuple[str, ...],
+    validation: tuple[np.ndarray, np.ndarray],
+    options: dict[str, Any],
+) -> Candidate:
+    began = time.perf_counter()
+    try:
+        detector = fit_detector(name, fit_part, features, **options)
+        scores = detector.score(validation[0])
+    except ValueError as exc:
+        return Candidate(name, 0.0, 0.0, 0, None, time.perf_counter() - began, str(exc))
+    result = score_events(scores.flags, validation[1], ends=scores.end, span=detector.window)
+    ranking = rank_windows(scores.score, validation[1], scores.end, detector.window)
+    auc = None if np.isnan(ranking.roc_auc) else ranking.roc_auc
+    recall = 0.0 if np.isnan(result.event_recall) else result.event_recall
+    seconds = time.perf_counter() - began
+    return Candidate(name, result.f1, recall, result.false_alarm_windows, auc, seconds)
+
+
+def choose_detector(
+    values: np.ndarray,
+    features: Sequence[str],
+    *,
+    candidates: Sequence[str] = DETECTORS,
+    window: int = 10,
+    percentile: float = 99.0,
+    seed: int = 0,
+    lstm: LSTMSettings | None = None,
+    note: Note | None = None,
+    progress: Progress | None = None,
+) -> tuple[WindowDetector, Selection]:
+    """Choose a detector for a normal series [T, F] (module docstring) and fit it on the
+    whole series; ValueError when the series is too short or no candidate can be fitted."""
+    names = check_features(features)
+    unknown = [c for c in candidates if c not in DETECTORS]
+    if unknown or not candidates:
+        raise ValueError(f"unknown candidates {unknown}; choose from {', '.join(DETECTORS)}")
+    series = check_series(values, len(names), window)
+    split = int(len(series) * FIT_SHARE)
+    if split < 4 * window or len(series) - split < 10 * window:
+        raise ValueError(
+            f"--model auto needs at least {int(np.ceil(10 * window / (1 - FIT_SHARE)))} normal "
+            f"rows for window {window} (70 % to fit, 30 % to validate), got {len(series)}"
+        )
+    fit_part = series[:split]
+    validation = inject_anomalies(series[split:], _sigma(fit_part), window, seed)
+    events = int(np.sum(validation[1][1:] != validation[1][:-1]) + 1) // 2
+    options: dict[str, Any] = {"window": window, "percentile": percentile, "seed": seed}
+    tell = note or (lambda _text: None)
+    results = []
+    for name in candidates:
+        tell(f"auto: validating {name}")
+        extra = {"lstm": lstm} if name == "lstm-ae" else {}
+        results.append(_try(name, fit_part, names, validation, options | extra))
+        tell(f"auto: {name}: window F1 {results[-1].f1:.3f}")
+    usable = [c for c in results if c.error is None]
+    if not usable:
+        problems = "; ".join(f"{c.name}: {c.error}" for c in results)
+        raise ValueError(f"no candidate detector could be fitted ({problems})")
+    order = {name: i for i, name in enumerate(DETECTORS)}
+    best = max(usable, key=lambda c: (*c.key(), -order[c.name]))
+    selection = Selection(best.name, tuple(results), len(series) - split, events)
+    tell(f"auto: fitting {best.name} on all {len(series)} normal rows")
+    extra = {"lstm": lstm, "progress": progress} if best.name == "lstm-ae" else {}
+    detector = fit_detector(best.name, series, names, note=note, **options, **extra)
+    return detector, selection
