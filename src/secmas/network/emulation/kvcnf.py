@@ -69,12 +69,18 @@ class InstanceConfig:
     control: str
     token: str
     sessions: int = 0
-    """Sessions to create at start (the first instance; a destination starts empty)."""
+    """Sessions the CNF holds (`session/0` … ); the writer rewrites its working set."""
+    seed_state: bool = True
+    """Create the sessions at start (the first instance); a destination starts empty
+    and gets them from its source."""
     value_bytes: int = 1000
     working_set: float = 0.5
     """Share of the sessions the writer rewrites."""
     dirty_bytes_per_s: float = 0.0
     log_bytes_per_s: float = 0.0
+    log_window_s: float = 30.0
+    """The log keeps what was written in its last `log_window_s` (older entries rotate
+    out): the volume delta the migration model sends, disk writes × its `sync_age_s`."""
     serve_port: int | None = None
     """Serve at once on this port (0: any); None: wait for `serve`."""
     seed: int = 0
@@ -97,7 +103,7 @@ class Instance:
         self.transfer_port = 0
         self._writer: asyncio.Task[None] | None = None
         self._log_index = 0
-        for index in range(config.sessions):
+        for index in range(config.sessions if config.seed_state else 0):
             self.store.put(f"session/{index}", self.rng.randbytes(config.value_bytes))
 
     # -- service ------------------------------------------------------------------------
@@ -111,6 +117,8 @@ class Instance:
             self.service = await asyncio.start_server(self._http, sock=sock, backlog=256)
             self.service_port = sock.getsockname()[1]
             self.frozen = False
+            logged = (int(k[4:]) for k in self.store.values if k.startswith("log/"))
+            self._log_index = 1 + max(logged, default=-1)
             self._writer = asyncio.ensure_future(self._write_load())
         assert self.service_port is not None
         return self.service_port
@@ -175,6 +183,7 @@ class Instance:
         """Rewrite sessions of the working set and append to the log at the given rates."""
         config = self.config
         hot = max(1, int(config.sessions * config.working_set))
+        keep = max(1, round(config.log_window_s / WRITE_TICK))
         dirty = log = 0.0
         while True:
             await asyncio.sleep(WRITE_TICK)
@@ -186,6 +195,9 @@ class Instance:
                 self.store.put(key, self.rng.randbytes(config.value_bytes))
             if log >= 1:
                 self.store.put(f"log/{self._log_index}", self.rng.randbytes(int(log)))
+                rotated = f"log/{self._log_index - keep}"
+                if rotated in self.store.values:
+                    self.store.delete(rotated)
                 self._log_index += 1
                 log -= int(log)
 

@@ -261,7 +261,8 @@ class MobileCNFs:
             "pop_address": self.pops[pop],
             "control": str(control),
             "token": self.token,
-            "sessions": shape.sessions if seeded else 0,
+            "sessions": shape.sessions,
+            "seed_state": seeded,
             "value_bytes": shape.value_bytes,
             "working_set": shape.working_set,
             "dirty_bytes_per_s": shape.dirty_bytes_per_s,
@@ -269,8 +270,6 @@ class MobileCNFs:
             "serve_port": 0 if seeded else None,
             "seed": self._serial,
         }
-        if not seeded:
-            config["sessions"] = 0
         path = self.workdir / f"{self._serial}.json"
         path.write_text(json.dumps(config), encoding="utf-8")
         process = self.network.spawn(
