@@ -46,7 +46,8 @@ def test_run_with_the_closed_loop_reports_alerts_and_writes_metrics(small_cnf_sc
     with (out / "metrics-web.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 100 and "latency_p99" in rows[0]
-    again = runner.invoke(app, ["run", str(small_cnf_scenario), "--insecure", "--out", str(out)])
+    rerun = ["run", str(small_cnf_scenario), "--insecure", "--out", str(out), "--force"]
+    again = runner.invoke(app, rerun)
     assert "detection models loaded" in again.output
 
 
@@ -88,6 +89,7 @@ def test_scenario_detect_without_cnfs_names_the_field(tmp_path):
 def test_federated_closed_loop_trains_the_detector_among_the_agents(small_cnf_scenario, tmp_path):
     out = tmp_path / "fed"
     arguments = ["run", str(small_cnf_scenario), "--insecure", "--federated", "--out", str(out)]
+    arguments.append("--force")  # the second run writes over the first
     result = runner.invoke(app, arguments)
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())  # the console folds long lines
@@ -100,7 +102,7 @@ def test_federated_closed_loop_trains_the_detector_among_the_agents(small_cnf_sc
     # cached apart from the centrally trained model, and found again
     again = " ".join(runner.invoke(app, arguments).output.split())
     assert "detection models loaded" in again and "-federated10)" in again
-    central = runner.invoke(app, ["run", str(small_cnf_scenario), "--insecure", "--out", str(out)])
+    central = runner.invoke(app, [*arguments[:3], "--out", str(out), "--force"])
     assert "training the LSTM autoencoder on 200 windows" in central.output
 
 

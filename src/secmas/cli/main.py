@@ -20,6 +20,13 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from secmas.cli.adaptive import AdaptiveDefence, TaxiiOption, adaptive_defence, print_adaptive
 from secmas.cli.adaptive import register as register_cti
+from secmas.cli.arguments import (
+    ForceOption,
+    OutOption,
+    RunArguments,
+    check_run_arguments,
+    fresh_folder,
+)
 from secmas.cli.audit import register as register_audit
 from secmas.cli.bus import (
     BusCAOption,
@@ -70,7 +77,7 @@ from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailabl
 from secmas.pipeline.errors import PipelineError, RunError
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.report.acceptance import acceptance
-from secmas.scenario.loader import ScenarioError, load_scenario, load_service
+from secmas.scenario.loader import ScenarioError, load_service
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import (
     AttackShape,
@@ -79,6 +86,7 @@ from secmas.scenario.topology import (
     dump_scenario,
     scenario_from_topology,
 )
+from secmas.scenario.validation import load_runnable
 
 if TYPE_CHECKING:
     from secmas.analytics.loop import ClosedLoop
@@ -127,7 +135,7 @@ def default_scenario_path(name: str = "ddos-6pop") -> Path:
 
 def _load(path: Path) -> Scenario:
     try:
-        return load_scenario(path)
+        return load_runnable(path)
     except ScenarioError as exc:
         for problem in exc.problems:
             error(str(problem))
@@ -311,7 +319,7 @@ def _execute(
 
     mode = mode or Distribution()
     run_id = f"{scenario.id}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-    folder = out or Path("runs") / run_id
+    folder = out or fresh_folder(Path("runs") / run_id)
     duration = scenario.traffic.duration if scenario.traffic else 0.0
     columns = (
         TextColumn("simulated"),
@@ -739,9 +747,7 @@ def _with_security(
 
 @app.command()
 def demo(
-    out: Annotated[
-        Path | None, typer.Option(help="folder for the files (default runs/<id>)")
-    ] = None,
+    out: OutOption = None,
     scenario: Annotated[
         str,
         typer.Option(
@@ -772,6 +778,7 @@ def demo(
     bus_keys: BusKeysOption = None,
     dataplane: DataplaneOption = None,
     taxii: TaxiiOption = None,
+    force: ForceOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
@@ -808,6 +815,7 @@ def demo(
         bus_keys,
         dataplane=dataplane,
         taxii=taxii,
+        force=force,
         quiet=quiet,
     )
 
@@ -815,10 +823,8 @@ def demo(
 @app.command("run")
 def run_scenario(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    out: Annotated[
-        Path | None, typer.Option(help="folder for the files (default runs/<id>)")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="override the scenario's seed")] = None,
+    out: OutOption = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="override the scenario's seed")] = None,
     ledger: LedgerOption = None,
     insecure: InsecureOption = False,
     plaintext: PlaintextOption = False,
@@ -839,6 +845,7 @@ def run_scenario(
     bus_keys: BusKeysOption = None,
     dataplane: DataplaneOption = None,
     taxii: TaxiiOption = None,
+    force: ForceOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
@@ -848,6 +855,22 @@ def run_scenario(
         loaded = loaded.model_copy(update={"seed": seed})
     loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect, federated)
     mode = _distribution(loaded, processes, bus_access(bus, bus_ca, bus_keys), speed, tamper)
+    check_run_arguments(
+        RunArguments(
+            out,
+            force,
+            processes,
+            bus,
+            loaded.analytics.detect,
+            metrics_port,
+            retrain,
+            ui,
+            ui_port,
+            ui_exit,
+            insecure,
+            plaintext,
+        )
+    )
     sslas = _policies(loaded, scenario, policy, processes)
     defence = adaptive_defence(loaded, scenario, processes, taxii)
     with live_view(ui, out, ui_port, ui_exit, speed) as live:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from ipaddress import IPv4Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     field_validator,
@@ -21,7 +22,7 @@ from pydantic import (
 )
 
 from secmas.scenario.adaptive import CTISharing, MovingTargetDefence
-from secmas.scenario.base import Id, NonNegative, Positive, Strict
+from secmas.scenario.base import Id, NonNegative, Positive, Strict, at_most
 
 
 class Resource(StrEnum):
@@ -106,12 +107,24 @@ class Switch(Strict):
     id: Id
 
 
+def _ipv4(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        address = ip_address(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address (four numbers 0..255)") from None
+    if not isinstance(address, IPv4Address):
+        raise ValueError(f"{value!r} is not an IPv4 address (the data plane is IPv4)")
+    return str(address)
+
+
 class Host(Strict):
     """An end host (server, repository, client) attached to a PoP's or a switch's port."""
 
     id: Id
     attach: Id = Field(description="id of the PoP or switch the host is connected to")
-    ip: str | None = None
+    ip: Annotated[str | None, AfterValidator(_ipv4)] = None
 
 
 class Link(Strict):
@@ -153,7 +166,7 @@ class Constraint(Strict):
 
     measure: Measure
     op: Operator
-    value: float
+    value: float = Field(allow_inf_nan=False)
 
 
 class Preferences(Strict):
@@ -189,10 +202,18 @@ class Placement(Strict):
     pop: Id
 
 
+ADDRESS_PLAN = 254 * 256
+"""Clients an address plan holds: legitimate clients and attackers each get a /16 whose
+addresses x.y.z.1 … x.y.z.254 are numbered in order (`secmas.network.dataplane.traffic`)."""
+_in_address_plan = at_most(
+    ADDRESS_PLAN, "a /16 address plan holds 254 × 256 clients (x.y.z.1 … x.y.z.254)"
+)
+
+
 class BackgroundTraffic(Strict):
     """Legitimate clients: video viewers and HTTP clients (Section 5.3)."""
 
-    hosts: int = Field(default=50, ge=0)
+    hosts: Annotated[int, _in_address_plan] = Field(default=50, ge=0)
     http_per_video: int = Field(default=5, ge=0, description="HTTP hosts per video host")
     video_rate: NonNegative = Field(default=0.05, description="MB/s per video stream")
     http_rate: NonNegative = Field(default=0.01, description="MB/s per HTTP client")
@@ -231,7 +252,7 @@ class Attack(Strict):
     """
 
     kind: AttackKind = "syn_flood"
-    attackers: int = Field(default=8, ge=1)
+    attackers: Annotated[int, _in_address_plan] = Field(default=8, ge=1)
     rate: Positive = Field(default=0.5, description="MB/s sent by each attacker")
     start: NonNegative = Field(default=20.0, description="simulated seconds")
     stop: Positive | None = Field(default=None, description="simulated seconds; none = never")
@@ -259,6 +280,10 @@ class Attack(Strict):
         return self
 
 
+MAX_STEPS = 100_000
+"""Simulator steps a run may take (more than a day of simulated time at 1 s steps)."""
+
+
 class Traffic(Strict):
     """What flows towards the server, and for how long the run lasts."""
 
@@ -267,6 +292,17 @@ class Traffic(Strict):
     duration: Positive = Field(default=240.0, description="simulated seconds")
     step: Positive = Field(default=1.0, description="simulated seconds per simulator step")
     background: BackgroundTraffic
+
+    @model_validator(mode="after")
+    def _steps(self) -> Traffic:
+        if self.step > self.duration:
+            raise ValueError(f"step {self.step:g} s is longer than the run ({self.duration:g} s)")
+        if self.duration / self.step > MAX_STEPS:
+            raise ValueError(
+                f"duration / step is {self.duration / self.step:.0f} steps, above {MAX_STEPS}: "
+                "every step is simulated and its telemetry kept for the report"
+            )
+        return self
 
 
 class Monitor(Strict):
@@ -303,9 +339,11 @@ class NetworkService(Strict):
     id: Id
     name: str = ""
     vnfs: tuple[ServiceVNF, ...] = Field(min_length=1)
-    max_latency: Positive = Field(
+    max_latency: float = Field(
         default=100.0,
-        description="ms within which the MAS pipeline must reach every VNF of the service",
+        gt=0,
+        description="ms within which the MAS pipeline must reach every VNF of the service; "
+        ".inf: no bound (the service of a scenario without one)",
     )
 
 
@@ -413,6 +451,16 @@ class DataPlaneSettings(Strict):
     )
 
 
+MAX_SAMPLES = 100_000
+MAX_EPOCHS = 1000
+
+
+def _trainable(limit: int, what: str) -> AfterValidator:
+    """Training sizes beyond which the models take hours on a CPU (the reference data set
+    of `004_…` Section 6.2 has 2 361 windows, trained for tens of epochs)."""
+    return at_most(limit, f"more {what} train for hours on a CPU before the run starts")
+
+
 class Analytics(Strict):
     """The security closed loop of a run (`002_…` Section II.A; `secmas.analytics`)."""
 
@@ -429,15 +477,23 @@ class Analytics(Strict):
     trust_threshold: float = Field(
         default=0.4, ge=0, le=1, description="agents trusted less than this may not bid"
     )
-    samples: int = Field(default=2361, ge=50, description="normal windows the autoencoder learns")
-    epochs: int = Field(default=30, ge=1, description="autoencoder training epochs")
-    profile_epochs: int = Field(default=40, ge=1, description="profiler training epochs")
+    samples: Annotated[int, _trainable(MAX_SAMPLES, "normal windows")] = Field(
+        default=2361, ge=50, description="normal windows the autoencoder learns"
+    )
+    epochs: Annotated[int, _trainable(MAX_EPOCHS, "epochs")] = Field(
+        default=30, ge=1, description="autoencoder training epochs"
+    )
+    profile_epochs: Annotated[int, _trainable(MAX_EPOCHS, "epochs")] = Field(
+        default=40, ge=1, description="profiler training epochs"
+    )
     training: Literal["central", "federated"] = Field(
         default="central",
         description="how the autoencoder learns normal behaviour: on telemetry pooled in one "
         "place, or by FedAvg over the agents (one per PoP), every exchange a secure sum",
     )
-    rounds: int = Field(default=10, ge=1, description="FedAvg rounds of federated training")
+    rounds: Annotated[int, _trainable(MAX_EPOCHS, "rounds")] = Field(
+        default=10, ge=1, description="FedAvg rounds of federated training"
+    )
 
 
 class Scenario(Strict):
@@ -446,7 +502,7 @@ class Scenario(Strict):
 
     id: Id
     description: str = ""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="seeds every random draw of the run")
     pops: tuple[PoP, ...] = Field(min_length=1)
     switches: tuple[Switch, ...] = ()
     hosts: tuple[Host, ...] = ()
@@ -563,6 +619,14 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
     if scenario.attack is not None:
         for index, node in enumerate(scenario.attack.attach):
             known(("attack", "attach", index), node, nodes, "PoP or switch")
+        if scenario.traffic is not None and scenario.attack.start >= scenario.traffic.duration:
+            problems.append(
+                (
+                    ("attack", "start"),
+                    f"the attack starts at {scenario.attack.start:g} s, when the run "
+                    f"(traffic.duration {scenario.traffic.duration:g} s) is over",
+                )
+            )
     cnfs = unique("cnfs", [c.id for c in scenario.cnfs])
     for index, cnf in enumerate(scenario.cnfs):
         known(("cnfs", index, "host"), cnf.host, hosts, "host")

@@ -1,0 +1,174 @@
+"""Checks of the arguments of `secmas run` and `secmas demo` that need no work done: the
+output folder, the ports, and options that would have no effect. They run before anything
+starts (no agent, no training, no network), and each failure exits 2 naming the option.
+
+The output folder: `--out` must be a folder this user can create files in; one that
+already holds files is written over only with `--force`, and one holding an audit log
+never (audit logs are evidence). Without `--out`, a run writes to `runs/<scenario>-<time>`,
+and to `runs/<scenario>-<time>-2` (and so on, said) when that one exists.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from secmas.cli.output import fail, say
+
+AUDIT_LOG = "audit.jsonl"
+"""The SSLA manager's audit log (`secmas.policy.audit.AUDIT_FILE`): never overwritten."""
+METRICS_HOST = "127.0.0.1"
+"""Where the closed loop serves Prometheus metrics (`secmas.analytics.monitoring`)."""
+SHOWN = 3
+"""Entries of a non-empty --out folder named in the message."""
+
+
+def parse_out(text: str) -> Path:
+    """`--out` as given: an empty name would mean the current folder."""
+    if not text.strip():
+        raise typer.BadParameter("an empty name: give a folder (e.g. runs/mine)")
+    return Path(text)
+
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        parser=parse_out,
+        metavar="FOLDER",
+        help="folder for the files (default runs/<id>); one that already holds files needs --force",
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="write into an --out folder that already holds files, replacing the files the "
+        "run writes (never an audit log)",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class RunArguments:
+    """What `run`/`demo` were given that these checks look at; `detect` is whether the
+    run has the closed loop (`--detect`, `--federated` or the scenario's own)."""
+
+    out: Path | None
+    force: bool
+    processes: bool
+    bus: str | None
+    detect: bool
+    metrics_port: int | None
+    retrain: bool
+    ui: bool
+    ui_port: int | None
+    ui_exit: bool
+    insecure: bool
+    plaintext: bool
+
+
+def check_run_arguments(arguments: RunArguments) -> None:
+    """Exit 2 on options that would have no effect, a busy port, or an output folder the
+    run could not write to."""
+    problems = _without_effect(arguments)
+    if problems:
+        raise fail(problems[0])
+    check_port("--metrics-port", arguments.metrics_port, METRICS_HOST)
+    check_port("--ui-port", arguments.ui_port, METRICS_HOST)
+    if arguments.metrics_port and arguments.metrics_port == arguments.ui_port:
+        raise fail(f"--metrics-port and --ui-port are both {arguments.ui_port}: choose two")
+    check_out(arguments.out, arguments.force)
+
+
+def _without_effect(arguments: RunArguments) -> list[str]:
+    """Options given that the run would ignore."""
+    problems = []
+    if arguments.bus is not None and not arguments.processes:
+        problems.append("--bus: in-process agents talk over an in-memory bus; add --processes")
+    for option, given in (
+        ("--metrics-port", arguments.metrics_port is not None),
+        ("--retrain", arguments.retrain),
+    ):
+        if given and not arguments.detect:
+            problems.append(f"{option}: only with the closed loop; add --detect")
+    for option, given in (
+        ("--ui-port", arguments.ui_port is not None),
+        ("--ui-exit", arguments.ui_exit),
+    ):
+        if given and not arguments.ui:
+            problems.append(f"{option}: only with --ui")
+    if arguments.plaintext and arguments.insecure:
+        problems.append("--plaintext: with --insecure nothing is keyed or encrypted anyway")
+    return problems
+
+
+def check_port(option: str, port: int | None, host: str) -> None:
+    """Exit 2 unless `host`:`port` can be listened on now (0 and None pick a free one)."""
+    if not port:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
+            why = "in use by another program" if busy else exc.strerror
+            raise fail(f"{option} {port}: cannot listen on {host}:{port}: {why}") from None
+
+
+def check_out(out: Path | None, force: bool) -> None:
+    """Exit 2 unless the run can write its files to `out` (or, without it, under runs/)."""
+    option = "--out" if out is not None else "the default folder runs/"
+    folder = out if out is not None else Path("runs")
+    if folder.exists() and not folder.is_dir():
+        raise fail(f"{option} {folder}: a file, not a folder")
+    if out is not None and folder.is_dir():
+        entries = sorted(entry.name for entry in folder.iterdir())
+        if AUDIT_LOG in entries:
+            raise fail(
+                f"--out {folder} holds the audit log of an earlier run: choose another --out "
+                "(audit logs are never overwritten)"
+            )
+        if entries and not force:
+            shown = ", ".join(entries[:SHOWN]) + (", …" if len(entries) > SHOWN else "")
+            raise fail(
+                f"--out {folder} already holds files ({shown}): add --force to write over "
+                "them, or choose another folder"
+            )
+    _check_writable(option, folder)
+
+
+def _check_writable(option: str, folder: Path) -> None:
+    """Exit 2 unless a file can be created in `folder` or, if it does not exist yet, in
+    its nearest existing parent (where it would be created)."""
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise fail(f"{option} {folder}: {existing} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".secmas-probe-"):
+            pass
+    except OSError as exc:
+        raise fail(
+            f"{option} {folder}: cannot create files in {existing}: {exc.strerror}"
+        ) from None
+
+
+def fresh_folder(folder: Path) -> Path:
+    """`folder`, or `folder`-2, -3, … when it exists (said): a default run folder is never
+    written over."""
+    if not folder.exists():
+        return folder
+    number = 2
+    while (candidate := folder.with_name(f"{folder.name}-{number}")).exists():
+        number += 1
+    say(f"{folder} exists: writing to {candidate}")
+    return candidate

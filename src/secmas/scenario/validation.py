@@ -1,0 +1,180 @@
+"""What a run needs of a scenario beyond a well-formed file: a connected network and the
+goals of its strategies.
+
+`Scenario` itself refuses what is wrong in any use (bad values, undefined references, an
+attack after the run). A scenario may still be incomplete for a run — a data-plane study
+without goals, a bid study with a PoP cut off from the repository — so these checks are
+separate, and `load_runnable` applies both: `secmas scenario validate` and every command
+that runs a scenario load through it, so validate refuses whatever a run would.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from collections.abc import Iterable, Sequence
+from pathlib import Path as FilePath
+
+from secmas.scenario.ddos import cnf_goals, ddos_goals
+from secmas.scenario.loader import (
+    Problem,
+    ScenarioError,
+    line_of,
+    parse_mapping,
+    read_file,
+    validate_scenario,
+)
+from secmas.scenario.model import MOVE_GOAL, Path, Scenario
+
+DDOS_GOALS = tuple(goal.name for goal in ddos_goals())
+"""Goals the DDoS strategy auctions (Table 5.7 of `003_…`): needed with a `defence`."""
+CLOSED_LOOP_GOALS = tuple(goal.name for goal in cnf_goals() if goal.name != MOVE_GOAL)
+"""Goals the closed loop's decisions hand to the agents (`secmas.analytics.decision`)."""
+LISTED = 10
+"""Unreachable nodes named one by one; the rest are counted."""
+
+
+def load_runnable(path: str | FilePath) -> Scenario:
+    """Load a scenario file and check that it can run; ScenarioError naming the file, the
+    line and the field of every problem."""
+    source = str(path)
+    data, node = parse_mapping(read_file(path), source, "scenario fields")
+    scenario = validate_scenario(data, source, node)
+    problems = run_problems(scenario)
+    if problems:
+        raise ScenarioError([Problem(source, at, msg, line_of(node, at)) for at, msg in problems])
+    return scenario
+
+
+def run_problems(scenario: Scenario) -> list[tuple[Path, str]]:
+    """What keeps a valid scenario from running, each with the field path it is found at."""
+    problems = _sections(scenario) + _server_reach(scenario) + _repository_reach(scenario)
+    return problems + _strategy_goals(scenario)
+
+
+def _sections(scenario: Scenario) -> list[tuple[Path, str]]:
+    """A run operates the DDoS strategy (`secmas.pipeline.errors.check_runnable`)."""
+    problems: list[tuple[Path, str]] = []
+    if scenario.traffic is None:
+        problems.append((("traffic",), "a run needs a traffic section: server, duration, clients"))
+    if scenario.defence is None:
+        problems.append((("defence",), "a run needs a defence section: the Link Monitor's link"))
+    return problems
+
+
+def _reached(scenario: Scenario, root: str) -> set[str]:
+    """Nodes with a path of links to `root`. Hosts other than `root` carry no transit, as
+    in the data plane's routing (`secmas.network.dataplane.routing`)."""
+    hosts = {host.id for host in scenario.hosts}
+    neighbours: dict[str, list[str]] = {}
+    for link in scenario.links:
+        neighbours.setdefault(link.a, []).append(link.b)
+        neighbours.setdefault(link.b, []).append(link.a)
+    seen = {root}
+    queue = deque([root])
+    while queue:
+        node = queue.popleft()
+        if node != root and node in hosts:
+            continue
+        for other in neighbours.get(node, ()):
+            if other not in seen:
+                seen.add(other)
+                queue.append(other)
+    return seen
+
+
+def _server_reach(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Every host, and every node clients and attackers sit behind, reaches the server."""
+    if scenario.traffic is None:
+        return []
+    server = scenario.traffic.server
+    reached = _reached(scenario, server)
+    why = f"no path of links to the server {server!r}: its traffic would have no route"
+    places: list[tuple[Path, str]] = [
+        (("traffic", "background", "attach", i), node)
+        for i, node in enumerate(scenario.traffic.background.attach)
+    ]
+    if scenario.attack is not None:
+        places += [(("attack", "attach", i), node) for i, node in enumerate(scenario.attack.attach)]
+    places += [(("hosts", i), host.id) for i, host in enumerate(scenario.hosts)]
+    problems = [(at, f"{node!r} has {why}") for at, node in places if node not in reached]
+    problems += _host_links(scenario)
+    return _capped(problems, "unreachable from the server")
+
+
+def _host_links(scenario: Scenario) -> list[tuple[Path, str]]:
+    """A host is wired to the node it says it is attached to."""
+    linked = {frozenset((link.a, link.b)) for link in scenario.links}
+    return [
+        (
+            ("hosts", i, "attach"),
+            f"host {host.id!r} is attached to {host.attach!r} but no link joins them",
+        )
+        for i, host in enumerate(scenario.hosts)
+        if frozenset((host.id, host.attach)) not in linked
+    ]
+
+
+def _repository_reach(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Every PoP can download VNF images from the repository."""
+    repository = scenario.repository.attach
+    reached = _reached(scenario, repository)
+    problems: list[tuple[Path, str]] = [
+        (
+            ("pops", i),
+            f"PoP {pop.id!r} has no path of links to the VNF repository at {repository!r}: "
+            "it could never download a VNF image",
+        )
+        for i, pop in enumerate(scenario.pops)
+        if pop.id not in reached
+    ]
+    return _capped(problems, "cut off from the repository")
+
+
+def _capped(problems: list[tuple[Path, str]], what: str) -> list[tuple[Path, str]]:
+    """The first LISTED problems, and one more counting the rest."""
+    if len(problems) <= LISTED:
+        return problems
+    rest = len(problems) - LISTED
+    return [*problems[:LISTED], (problems[LISTED][0], f"… and {rest} more {what}")]
+
+
+def _strategy_goals(scenario: Scenario) -> list[tuple[Path, str]]:
+    """The goals each strategy of the scenario auctions are defined (by name)."""
+    problems: list[tuple[Path, str]] = []
+    if scenario.defence is not None:
+        problems += _missing(scenario, ("defence",), "the DDoS strategy (defence)", DDOS_GOALS)
+    if scenario.analytics.detect:
+        problems += _missing(
+            scenario, ("analytics", "detect"), "the closed loop", CLOSED_LOOP_GOALS
+        )
+    return problems
+
+
+def _missing(
+    scenario: Scenario, at: Path, strategy: str, needed: Sequence[str]
+) -> list[tuple[Path, str]]:
+    defined = [goal.name for goal in scenario.goals]
+    unused = [name for name in defined if name not in _used_goals(scenario)]
+    problems: list[tuple[Path, str]] = []
+    for name in needed:
+        if name in defined:
+            goal = scenario.goals[defined.index(name)]
+            if not goal.vnfs:
+                index = defined.index(name)
+                problems.append(
+                    (("goals", index, "vnfs"), f"{strategy} places a VNF for {name!r}: name one")
+                )
+            continue
+        hint = difflib.get_close_matches(name, unused, n=1)
+        renamed = f" (goals[{defined.index(hint[0])}] is {hint[0]!r}: renamed?)" if hint else ""
+        problems.append((at, f"{strategy} auctions goal {name!r}: add it to goals{renamed}"))
+    return problems
+
+
+def _used_goals(scenario: Scenario) -> set[str]:
+    """Goal names some part of the scenario uses."""
+    used: Iterable[str] = (*DDOS_GOALS, *CLOSED_LOOP_GOALS, MOVE_GOAL)
+    if scenario.cti is not None:
+        used = (*used, *scenario.cti.sensitive_goals)
+    return set(used)

@@ -1,0 +1,426 @@
+"""Every bad input the `secmas` command is known to meet, in one table: each exits with its
+code (2 for bad input) and a message naming what and where, never with a traceback, and
+a run refuses before any work (no deployment step is printed).
+
+A row is the command line, the files it needs and what must come out. `{tmp}` in either
+stands for the test's folder, `{busy}` for a port another socket listens on. Add a row for
+every new bad input found; the whole table runs in process, in seconds.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from secmas.cli.main import app, default_scenario_path
+
+REFERENCE = default_scenario_path().read_text()
+CNF_ATTACK = default_scenario_path("cnf-attack").read_text()
+
+
+def edit(text: str, *changes: tuple[str, str]) -> str:
+    """`text` with each (old, new) replaced; old must be there (the table follows the file)."""
+    for old, new in changes:
+        assert old in text, f"{old!r} is no longer in the reference scenario"
+        text = text.replace(old, new)
+    return text
+
+
+def scenario(*changes: tuple[str, str]) -> dict[str, str]:
+    """The reference DDoS scenario as s.yaml, edited."""
+    return {"s.yaml": edit(REFERENCE, *changes)}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: argv, files to write under {tmp}, exit code, message fragment."""
+
+    id: str
+    argv: tuple[str, ...]
+    says: str
+    files: dict[str, str] = field(default_factory=dict)
+    code: int = 2
+
+
+RUN = ("run", "{tmp}/s.yaml")
+VALIDATE = ("scenario", "validate", "{tmp}/s.yaml")
+DEMO = ("demo", "--out", "{tmp}/out")
+POP4_POP6 = ("  - {a: pop4, b: pop6, bandwidth: 5, latency: 18, loss: 0.5}\n", "")
+POP2_POP3 = ("  - {a: pop2, b: pop3, bandwidth: 4, latency: 30, loss: 0.5}\n", "")
+ISLAND = scenario(POP4_POP6, POP2_POP3)  # pop3–pop4 cut off from the rest
+NOT_ROUTED = "'pop3' has no path of links to the server 'server'"
+ATTACKERS = ("  attackers: 8\n", "  attackers: 10000000\n")
+PLAN = "a /16 address plan holds 254 × 256 clients"
+
+CASES = [
+    # -- scenario files: what `scenario validate` refuses, and `run` refuses the same ------
+    Case(
+        "disconnected", VALIDATE, f"s.yaml:134: traffic.background.attach[2]: {NOT_ROUTED}", ISLAND
+    ),
+    Case("disconnected-run", RUN, NOT_ROUTED, ISLAND),
+    Case(
+        "repository-cut-off",
+        VALIDATE,
+        "pops[2]: PoP 'pop3' has no path of links to the VNF repository at 'pop5'",
+        ISLAND,
+    ),
+    Case(
+        "host-not-linked",
+        VALIDATE,
+        "hosts[0].attach: host 'server' is attached to 'pop5' but no link joins them",
+        scenario(("attach: pop6, ip:", "attach: pop5, ip:")),
+    ),
+    Case(
+        "10^7-attackers",
+        VALIDATE,
+        f"attack.attackers: 10000000 is above 65024: {PLAN}",
+        scenario(ATTACKERS),
+    ),
+    Case(
+        "10^7-attackers-run", RUN, "attack.attackers: 10000000 is above 65024", scenario(ATTACKERS)
+    ),
+    Case(
+        "too-many-clients",
+        VALIDATE,
+        "traffic.background.hosts: 65025 is above 65024",
+        scenario(("    hosts: 50\n", "    hosts: 65025\n")),
+    ),
+    Case(
+        "server-ip-999",
+        VALIDATE,
+        "s.yaml:26: hosts[0].ip: '999.1.1.1' is not an IPv4 address",
+        scenario(("ip: 10.0.0.100", "ip: 999.1.1.1")),
+    ),
+    Case(
+        "server-ip-v6",
+        VALIDATE,
+        "hosts[0].ip: '::1' is not an IPv4 address",
+        scenario(("ip: 10.0.0.100", "ip: '::1'")),
+    ),
+    Case(
+        "cpu-inf",
+        VALIDATE,
+        "pops[0].cpu: Input should be a finite number",
+        scenario(("{id: pop1, cpu: 4,", "{id: pop1, cpu: .inf,")),
+    ),
+    Case(
+        "cpu-1e308",
+        VALIDATE,
+        "pops[0].cpu: 1e+308 is above 1000000000: the largest amount a scenario may give",
+        scenario(("{id: pop1, cpu: 4,", "{id: pop1, cpu: 1e308,")),
+    ),
+    Case(
+        "latency-nan",
+        VALIDATE,
+        "links[0].latency: Input should be a finite number",
+        scenario(("bandwidth: 10, latency: 8,", "bandwidth: 10, latency: .nan,")),
+    ),
+    Case(
+        "constraint-inf",
+        VALIDATE,
+        "goals[0].constraints[0].value: Input should be a finite number",
+        scenario(
+            (
+                '[{measure: P, op: "<=", value: 8}, {measure: L',
+                '[{measure: P, op: "<=", value: .inf}, {measure: L',
+            )
+        ),
+    ),
+    Case(
+        "attack-after-the-run",
+        VALIDATE,
+        "attack.start: the attack starts at 500 s, when the run (traffic.duration 240 s) is over",
+        scenario(("  start: 20\n", "  start: 500\n")),
+    ),
+    Case(
+        "renamed-goal",
+        VALIDATE,
+        "defence: the DDoS strategy (defence) auctions goal 'flowRecord': add it to goals "
+        "(goals[2] is 'flowRecorded': renamed?)",
+        scenario(("name: flowRecord\n", "name: flowRecorded\n")),
+    ),
+    Case(
+        "renamed-goal-run",
+        RUN,
+        "auctions goal 'flowRecord'",
+        scenario(("name: flowRecord\n", "name: flowRecorded\n")),
+    ),
+    Case(
+        "closed-loop-goal-missing",
+        VALIDATE,
+        "analytics.detect: the closed loop auctions goal 'cnfGuarded'",
+        {"s.yaml": edit(CNF_ATTACK, ("name: cnfGuarded", "name: cnfGuard"))},
+    ),
+    Case(
+        "goal-without-vnf",
+        VALIDATE,
+        "goals[2].vnfs: the DDoS strategy (defence) places a VNF for 'flowRecord'",
+        scenario(("    vnfs: [classifier]\n", "    vnfs: []\n")),
+    ),
+    Case(
+        "too-many-steps",
+        VALIDATE,
+        "traffic: duration / step is 2400000 steps, above 100000",
+        scenario(("  step: 1\n", "  step: 0.0001\n")),
+    ),
+    Case(
+        "step-longer-than-run",
+        VALIDATE,
+        "traffic: step 300 s is longer than the run (240 s)",
+        scenario(("  step: 1\n", "  step: 300\n")),
+    ),
+    Case(
+        "negative-seed",
+        VALIDATE,
+        "seed: Input should be greater than or equal to 0",
+        scenario(("seed: 7", "seed: -3")),
+    ),
+    Case(
+        "epochs-10^6",
+        VALIDATE,
+        "analytics.epochs: 1000000 is above 1000: more epochs train for hours on a CPU",
+        {"s.yaml": REFERENCE + "\nanalytics: {epochs: 1000000}\n"},
+    ),
+    Case(
+        "no-traffic",
+        VALIDATE,
+        "traffic: a run needs a traffic section",
+        {"s.yaml": REFERENCE[: REFERENCE.index("# 50 background hosts")]},
+    ),
+    # -- scenario files: cases the loader handled before (tests/scenario/test_loader.py) --
+    Case(
+        "unknown-pop",
+        VALIDATE,
+        "links[4].b: unknown node 'pop9'",
+        scenario(("{a: pop4, b: pop6", "{a: pop4, b: pop9")),
+    ),
+    Case(
+        "negative-capacity",
+        VALIDATE,
+        "pops[1].cpu: Input should be greater than 0",
+        scenario(("{id: pop2, cpu: 4", "{id: pop2, cpu: -4")),
+    ),
+    Case(
+        "yaml-syntax",
+        VALIDATE,
+        "(top level): YAML syntax",
+        {"s.yaml": "id: x\npops: [\n  {id: a\n"},
+    ),
+    Case(
+        "not-a-mapping", VALIDATE, "expected a mapping of scenario fields", {"s.yaml": "- 1\n- 2\n"}
+    ),
+    Case(
+        "unknown-field",
+        VALIDATE,
+        "colour: Extra inputs are not permitted",
+        scenario(("seed: 7", "seed: 7\ncolour: blue")),
+    ),
+    Case(
+        "missing-file",
+        ("scenario", "validate", "{tmp}/none.yaml"),
+        "none.yaml: (top level): cannot read",
+    ),
+    # Rich markup in file names prints as it is
+    Case(
+        "markup-in-missing-file",
+        ("scenario", "validate", "{tmp}/a[/]b.yaml"),
+        "a[/]b.yaml: (top level): cannot read",
+    ),
+    Case(
+        "markup-in-file-name",
+        ("scenario", "validate", "{tmp}/ddos[v2].yaml"),
+        "ddos[v2].yaml:",
+        {"ddos[v2].yaml": edit(REFERENCE, ("{a: pop4, b: pop6", "{a: pop4, b: pop9"))},
+    ),
+    Case("markup-in-run-file", ("run", "{tmp}/[/]x.yaml"), "[/]x.yaml: (top level): cannot read"),
+    # -- run arguments, checked before any work ------------------------------------------
+    Case(
+        "out-is-a-file",
+        (*RUN, "--out", "{tmp}/file"),
+        "--out {tmp}/file: a file, not a folder",
+        {**scenario(), "file": "x"},
+    ),
+    Case(
+        "out-under-a-file",
+        (*RUN, "--out", "{tmp}/file/run"),
+        "{tmp}/file is a file, not a folder",
+        {**scenario(), "file": "x"},
+    ),
+    Case(
+        "out-in-proc",
+        (*RUN, "--out", "/proc/secmas-run"),
+        "--out /proc/secmas-run: cannot create files in /proc",
+        scenario(),
+    ),
+    Case("out-empty", (*RUN, "--out", ""), "Invalid value for '--out': an empty name", scenario()),
+    Case(
+        "out-blank", (*RUN, "--out", "  "), "Invalid value for '--out': an empty name", scenario()
+    ),
+    Case(
+        "out-holds-files",
+        (*RUN, "--out", "{tmp}/full"),
+        "--out {tmp}/full already holds files (report.json): add --force",
+        {**scenario(), "full/report.json": "{}"},
+    ),
+    Case(
+        "out-holds-an-audit-log",
+        (*RUN, "--out", "{tmp}/full", "--force"),
+        "audit logs are never overwritten",
+        {**scenario(), "full/audit.jsonl": "{}\n"},
+    ),
+    Case(
+        "markup-in-out",
+        (*RUN, "--out", "/proc/[/]x"),
+        "--out /proc/[/]x: cannot create",
+        scenario(),
+    ),
+    Case(
+        "metrics-port-busy",
+        (*RUN, "--detect", "--metrics-port", "{busy}"),
+        "--metrics-port {busy}: cannot listen on 127.0.0.1:{busy}: in use",
+        scenario(),
+    ),
+    Case("ui-port-busy", (*DEMO, "--ui", "--ui-port", "{busy}"), "--ui-port {busy}: cannot listen"),
+    Case(
+        "metrics-port-without-detect",
+        (*DEMO, "--metrics-port", "0"),
+        "--metrics-port: only with the closed loop; add --detect",
+    ),
+    Case("retrain-without-detect", (*DEMO, "--retrain"), "--retrain: only with the closed loop"),
+    Case(
+        "bus-without-processes",
+        (*DEMO, "--bus", "nats://127.0.0.1:4222"),
+        "--bus: in-process agents talk over an in-memory bus; add --processes",
+    ),
+    Case("ui-port-without-ui", (*DEMO, "--ui-port", "0"), "--ui-port: only with --ui"),
+    Case("ui-exit-without-ui", (*DEMO, "--ui-exit"), "--ui-exit: only with --ui"),
+    Case(
+        "plaintext-and-insecure",
+        (*DEMO, "--insecure", "--plaintext"),
+        "--plaintext: with --insecure nothing is keyed",
+    ),
+    Case(
+        "same-metrics-and-ui-port",
+        (
+            "demo",
+            "--scenario",
+            "cnf-attack",
+            "--out",
+            "{tmp}/out",
+            "--ui",
+            "--ui-port",
+            "{free}",
+            "--metrics-port",
+            "{free}",
+        ),
+        "are both",
+    ),
+    Case("negative-seed-option", (*RUN, "--seed", "-1"), "Invalid value for '--seed'", scenario()),
+    # -- run arguments handled before (tests/cli/*) ---------------------------------------
+    Case("ledger-scheme", (*DEMO, "--ledger", "ftp://x"), "--ledger 'ftp://x'"),
+    Case("tamper-unknown-pop", (*DEMO, "--tamper", "nope"), "--tamper 'nope': not a PoP"),
+    Case("tamper-insecure", (*DEMO, "--tamper", "pop3", "--insecure"), "nothing would detect it"),
+    Case("unknown-demo", ("demo", "--scenario", "nope"), "--scenario 'nope': choose one of"),
+    Case(
+        "unknown-dataplane",
+        (*DEMO, "--dataplane", "bogus"),
+        "--dataplane 'bogus': choose simulator or emulated",
+    ),
+    Case("bad-bus-port", (*DEMO, "--processes", "--bus", "nats://a:99999"), "port is not a number"),
+    Case("bus-keys-without-bus", (*DEMO, "--processes", "--bus-keys", "{tmp}"), "need --bus"),
+    Case(
+        "detect-without-cnfs",
+        (*RUN, "--detect"),
+        "--detect: scenario 'ddos-6pop' has no CNFs to watch",
+        scenario(
+            ("cnfs:\n  - {id: web, host: server, pop: pop6}\n", ""), ("cnfs: [web]}", "cnfs: []}")
+        ),
+    ),
+    Case("missing-policy", (*DEMO, "--policy", "{tmp}/none.yaml"), "none.yaml"),
+    Case(
+        "bad-service",
+        (*DEMO, "--service", "{tmp}/nsd.yaml"),
+        "nsd.yaml:3: service.vnfs[0].vnfd: unknown VNF 'firewall'",
+        {"nsd.yaml": "id: web\nvnfs:\n  - {id: g, vnfd: firewall, pop: pop9}\n"},
+    ),
+    Case(
+        "unknown-topology",
+        ("scenario", "from-topology", "abilene", "-o", "{tmp}/x.yaml"),
+        "did you mean sndlib/abilene",
+    ),
+    Case(
+        "topology-attack-kind",
+        (
+            "scenario",
+            "from-topology",
+            "sndlib/abilene",
+            "-o",
+            "{tmp}/x.yaml",
+            "--attack-kind",
+            "bogus",
+        ),
+        "--attack-kind must be one of",
+    ),
+    Case(
+        "topology-attack-after-run",
+        (
+            "scenario",
+            "from-topology",
+            "sndlib/abilene",
+            "-o",
+            "{tmp}/x.yaml",
+            "--attack-start",
+            "999",
+        ),
+        "the attack starts at 999 s",
+    ),
+    Case(
+        "agent-unknown-pop",
+        ("agent", "--pop", "nope", "--bus", "nats://127.0.0.1:1"),
+        "--pop 'nope': not a PoP",
+    ),
+]
+
+
+@pytest.fixture
+def busy() -> Iterator[int]:
+    """A port another socket listens on for the test's length."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield sock.getsockname()[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_exits_with_a_located_message_and_no_traceback(
+    case: Case, tmp_path: Path, busy: int
+) -> None:
+    values = {"{tmp}": str(tmp_path), "{busy}": str(busy), "{free}": str(free_port())}
+
+    def fill(text: str) -> str:
+        for key, value in values.items():
+            text = text.replace(key, value)
+        return text
+
+    for name, text in case.files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, [fill(arg) for arg in case.argv], terminal_width=200)
+    said = " ".join(result.output.split())  # the consoles fold long lines
+    assert result.exit_code == case.code, result.output
+    assert " ".join(fill(case.says).split()) in said, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert "step 0:" not in said and "closed loop: training" not in said, "work was done"

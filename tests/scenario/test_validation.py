@@ -1,0 +1,232 @@
+"""What a run needs of a scenario (connectivity, the strategies' goals) and the bounds every
+scenario keeps: problems name the field, and the line through `load_runnable`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secmas.cli.main import default_scenario_path
+from secmas.network.dataplane.routing import Network, shortest_path_tree
+from secmas.network.dataplane.traffic import ATTACK_PREFIX, client_ip
+from secmas.scenario.loader import ScenarioError
+from secmas.scenario.model import ADDRESS_PLAN, Scenario
+from secmas.scenario.topology import scenario_from_topology
+from secmas.scenario.validation import LISTED, load_runnable, run_problems
+
+REFERENCE = default_scenario_path().read_text()
+
+
+def reference(**changes: Any) -> dict[str, Any]:
+    """The reference scenario as plain data, top-level fields replaced."""
+    return yaml.safe_load(REFERENCE) | changes
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    return [
+        f"{'.'.join(map(str, at))}: {msg}"
+        for at, msg in run_problems(Scenario.model_validate(data))
+    ]
+
+
+def test_the_embedded_scenarios_can_run() -> None:
+    for name in ("ddos-6pop", "cnf-attack", "adaptive-defence", "ddos-emulated"):
+        assert (
+            run_problems(
+                Scenario.model_validate(yaml.safe_load(default_scenario_path(name).read_text()))
+            )
+            == []
+        )
+
+
+@pytest.mark.parametrize("key", ["sndlib/abilene", "topozoo/Abilene", "gabriel/25/3"])
+def test_generated_scenarios_can_run(key: str) -> None:
+    assert run_problems(scenario_from_topology(key, seed=5)) == []
+
+
+def test_the_address_plan_is_the_data_planes() -> None:
+    assert client_ip(ATTACK_PREFIX, ADDRESS_PLAN - 1) == f"{ATTACK_PREFIX}.255.254"
+    with pytest.raises(ValueError, match="does not fit"):
+        client_ip(ATTACK_PREFIX, ADDRESS_PLAN)
+
+
+def test_a_client_behind_a_cut_off_pop_is_named() -> None:
+    data = reference()
+    data["links"] = [link for link in data["links"] if {link["a"], link["b"]} != {"pop4", "pop6"}]
+    data["links"] = [link for link in data["links"] if {link["a"], link["b"]} != {"pop2", "pop3"}]
+    found = problems(data)
+    route = "'pop3' has no path of links to the server 'server': its traffic would have no route"
+    assert f"traffic.background.attach.2: {route}" in found
+    assert any(p.startswith("attack.attach.2: 'pop3'") for p in found)
+    assert any(
+        p.startswith("pops.3: PoP 'pop4' has no path of links to the VNF repository") for p in found
+    )
+
+
+def test_hosts_carry_no_transit() -> None:
+    """A PoP reached only through another host has no route, as in the data plane."""
+    data = reference()
+    data["hosts"] = [*data["hosts"], {"id": "relay", "attach": "pop6"}]
+    data["links"] = [
+        *[link for link in data["links"] if {link["a"], link["b"]} != {"pop4", "pop6"}],
+        {"a": "pop6", "b": "relay", "bandwidth": 10},
+        {"a": "relay", "b": "pop4", "bandwidth": 10},
+    ]
+    data["links"] = [link for link in data["links"] if {link["a"], link["b"]} != {"pop2", "pop3"}]
+    found = problems(data)
+    assert any("'pop4' has no path of links to the server" in p for p in found)
+
+
+def test_many_unreachable_nodes_are_counted_after_the_first_ones() -> None:
+    data = reference()
+    data["pops"] = [
+        *data["pops"],
+        *({"id": f"lone{i}", "cpu": 1, "memory": 1, "disk": 1} for i in range(25)),
+    ]
+    found = [p for p in problems(data) if "repository" in p or "more cut off" in p]
+    assert len(found) == LISTED + 1 and found[-1].endswith(
+        "… and 15 more cut off from the repository"
+    )
+
+
+def test_a_host_must_be_linked_to_its_attach_node() -> None:
+    data = reference(hosts=[{"id": "server", "attach": "pop5", "ip": "10.0.0.100"}])
+    assert problems(data) == [
+        "hosts.0.attach: host 'server' is attached to 'pop5' but no link joins them"
+    ]
+
+
+def test_a_renamed_goal_of_the_ddos_strategy_is_named_with_its_likely_new_name() -> None:
+    data = reference()
+    data["goals"][2]["name"] = "flowRecorded"
+    assert problems(data) == [
+        "defence: the DDoS strategy (defence) auctions goal 'flowRecord': add it to goals "
+        "(goals[2] is 'flowRecorded': renamed?)"
+    ]
+
+
+def test_the_closed_loop_needs_its_goals_and_a_scenario_without_strategies_needs_none() -> None:
+    data = reference(analytics={"detect": True})
+    data["goals"] = [g for g in data["goals"] if g["name"] != "cnfIsolated"]
+    assert problems(data) == [
+        "analytics.detect: the closed loop auctions goal 'cnfIsolated': add it to goals"
+    ]
+    bare = reference(goals=[])
+    del bare["defence"]
+    assert problems(bare) == ["defence: a run needs a defence section: the Link Monitor's link"]
+
+
+def test_load_runnable_gives_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(REFERENCE.replace("name: flowRecord\n", "name: flowRecorded\n"))
+    with pytest.raises(ScenarioError) as caught:
+        load_runnable(path)
+    line = next(
+        i for i, text in enumerate(REFERENCE.splitlines(), 1) if text.startswith("defence:")
+    )
+    # a section is found at its first entry, the line after its key
+    assert str(caught.value).startswith(f"{path}:{line + 1}: defence: the DDoS strategy")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("cpu", float("inf"), "finite number"),
+        ("cpu", float("nan"), "finite number"),
+        ("cpu", 1e308, r"1e\+308 is above 1000000000: the largest amount"),
+        ("memory", 10**400, "Input should be a valid number"),
+    ],
+)
+def test_amounts_are_finite_and_bounded(field: str, value: float, says: str) -> None:
+    data = reference()
+    data["pops"][0][field] = value
+    with pytest.raises(ValueError, match=says):
+        Scenario.model_validate(data)
+
+
+def test_counts_are_bounded_with_their_reason() -> None:
+    data = reference()
+    data["attack"]["attackers"] = 10**400
+    with pytest.raises(ValueError, match="a 401-digit number is above 65024: a /16 address plan"):
+        Scenario.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("ip", "kept"), [("10.0.0.100", "10.0.0.100"), (" 192.168.1.1", "192.168.1.1")]
+)
+def test_host_addresses_are_ipv4(ip: str, kept: str) -> None:
+    data = reference(hosts=[{"id": "server", "attach": "pop6", "ip": ip}])
+    assert Scenario.model_validate(data).hosts[0].ip == kept
+
+
+@pytest.mark.parametrize("ip", ["999.1.1.1", "::1", "10.0.0", "server"])
+def test_other_host_addresses_are_refused(ip: str) -> None:
+    data = reference(hosts=[{"id": "server", "attach": "pop6", "ip": ip}])
+    with pytest.raises(ValueError, match="not an IPv4 address"):
+        Scenario.model_validate(data)
+
+
+def test_the_attack_starts_within_the_run() -> None:
+    data = reference()
+    data["attack"]["start"] = 239.5
+    Scenario.model_validate(data)
+    data["attack"]["start"] = 240
+    with pytest.raises(ValueError, match=r"when the run \(traffic.duration 240 s\) is over"):
+        Scenario.model_validate(data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(2, 7),
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), max_size=12),
+    st.integers(0, 6),
+)
+def test_reachability_agrees_with_the_data_planes_routes(
+    count: int, pairs: list[tuple[int, int]], server_at: int
+) -> None:
+    """Every client attach node is named unreachable exactly when the routing tree the
+    simulator builds has no route from it."""
+    pops = [f"p{i}" for i in range(count)]
+    links = {
+        frozenset((pops[a % count], pops[b % count])) for a, b in pairs if a % count != b % count
+    }
+    server = pops[server_at % count]
+    data = reference(
+        pops=[{"id": p, "cpu": 4, "memory": 8, "disk": 50} for p in pops],
+        hosts=[{"id": "server", "attach": server}],
+        links=[
+            *({"a": a, "b": b, "bandwidth": 5} for a, b in map(sorted, links)),
+            {"a": server, "b": "server", "bandwidth": 5},
+        ],
+        repository={"attach": pops[0]},
+        placements=[],
+        cnfs=[],
+        slices=[],
+        service=None,
+        defence={"monitor": {"pop": server, "link": [server, "server"], "threshold": 4}},
+        security={"enabled": False},
+    )
+    data["traffic"]["background"]["attach"] = pops
+    data["attack"]["attach"] = pops
+    scenario = Scenario.model_validate(data)
+    tree = shortest_path_tree(Network.from_scenario(scenario), "server")
+    named = {msg.split("'")[1] for at, msg in run_problems(scenario) if at[0] == "traffic"}
+    assert named == {p for p in pops if p not in tree.depth}
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, len(REFERENCE) - 1), st.integers(1, 20), st.text(max_size=8))
+def test_mutated_reference_never_crashes_the_run_checks(at: int, cut: int, insert: str) -> None:
+    text = REFERENCE[:at] + insert + REFERENCE[at + cut :]
+    try:
+        data = yaml.safe_load(text)
+        scenario = Scenario.model_validate(data)
+    except (yaml.YAMLError, ValueError, TypeError):
+        return
+    for where, message in run_problems(scenario):
+        assert where and message
