@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
 
+from secmas import strictjson
 from secmas.scenario.ddos import ddos_catalogue, ddos_goals
 from secmas.scenario.model import Scenario
 
@@ -65,3 +67,42 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.005)
+
+
+class JsonWrites:
+    """Records every `.json` file secmas code writes with `Path.write_text` (the way every
+    JSON file of a run is written), so that the session can check them all."""
+
+    def __init__(self) -> None:
+        self.paths: set[Path] = set()
+        self._original = Path.write_text
+
+    def patched(self) -> Callable[..., int]:
+        """`Path.write_text`, recording the `.json` files that secmas modules write."""
+        original, paths = self._original, self.paths
+
+        def write_text(path: Path, *args: Any, **kwargs: Any) -> int:
+            written = original(path, *args, **kwargs)
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if path.suffix == ".json" and caller.split(".")[0] == "secmas":
+                paths.add(path.absolute())
+            return written
+
+        return write_text
+
+    def problems(self) -> list[str]:
+        """Why each recorded file that still exists is not strict JSON."""
+        found = (strictjson.problem(p) for p in sorted(self.paths) if p.exists())
+        return [problem for problem in found if problem is not None]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def strict_json_files() -> Iterator[JsonWrites]:
+    """Issue 24: every JSON file secmas writes during the tests parses with a strict parser
+    (no bare Infinity or NaN); checked once, at the end of the session."""
+    writes = JsonWrites()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "write_text", writes.patched())
+        yield writes
+    problems = writes.problems()
+    assert not problems, "JSON files secmas wrote that are not strict:\n" + "\n".join(problems)

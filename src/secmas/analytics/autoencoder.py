@@ -366,13 +366,13 @@ class Detector(WindowDetector):
 def _rebuild(
     config: dict[str, Any], state: dict[str, torch.Tensor], extras: dict[str, Any]
 ) -> Detector:
+    scaler = Scaler.from_json(extras["scaler"])
     basics = stored_basics(config, extras)
     model = LSTMAutoencoder(len(basics.features), config["hidden"], config["latent"])
     try:
         model.load_state_dict(state)
     except RuntimeError:
         raise ValueError("its weights do not match its configuration") from None
-    scaler = Scaler.from_json(extras["scaler"])
     history = [EpochLoss(int(e), float(t), v) for e, t, v in extras.get("history", [])]
     return Detector(
         model,

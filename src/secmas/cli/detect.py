@@ -384,10 +384,10 @@ def _save(detector: Detector, output: Path) -> None:
 
 
 def _write_json(path: Path, data: dict[str, object]) -> None:
-    import json
+    from secmas import strictjson
 
     try:
-        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        strictjson.write(path, data)
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
     say(f"wrote {path}")

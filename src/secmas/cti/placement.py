@@ -14,7 +14,6 @@ run's step loops (`secmas.pipeline.operate.StepLoop`).
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections import Counter
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secmas import strictjson
 from secmas.agents.bidding import GoalRequest
 from secmas.cti.hygiene import exclusions
 from secmas.cti.share import ShareResult, share
@@ -150,7 +150,7 @@ class HygieneFilter:
         bundle = folder / BUNDLE_FILE
         bundle.write_text(self.shared.bundle_json, encoding="utf-8")
         record = folder / TAXII_FILE
-        record.write_text(json.dumps(self.exchanged.summary(), indent=1), encoding="utf-8")
+        record.write_text(strictjson.dumps(self.exchanged.summary(), indent=1), encoding="utf-8")
         paths = [bundle, self.shared.write_decisions(folder / DECISIONS_FILE), record]
         if self.medallion_config:
             config = folder / MEDALLION_FILE

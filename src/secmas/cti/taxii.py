@@ -42,6 +42,7 @@ import requests
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
+from secmas import strictjson
 from secmas.cti.hygiene import hygiene_scores
 from secmas.cti.sharing import SharedReport
 from secmas.cti.stix import parse_bundle, read_bundle
@@ -173,7 +174,7 @@ def medallion_files(
     for name, content in ((DATA_FILE, data), (CONFIG_FILE, config)):
         path = folder / name
         path.touch(mode=0o600)
-        path.write_text(json.dumps(content, indent=1), encoding="utf-8")
+        path.write_text(strictjson.dumps(content, indent=1), encoding="utf-8")
     return folder / CONFIG_FILE
 
 

@@ -486,7 +486,7 @@ def write_anchors(path: PathLike, anchors: AnchorFile) -> Path:
         "anchors": [asdict(a) for a in anchors.anchors],
     }
     partial = target.with_name(target.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    partial.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     partial.replace(target)
     return target
 

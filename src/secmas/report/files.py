@@ -1,13 +1,17 @@
 """The files of a run under runs/<id>/: report.json, auctions.csv, attestation.csv
-(when the trust layer ran), timeline.png and the scenario that ran (scenario.yaml)."""
+(when the trust layer ran), timeline.png and the scenario that ran (scenario.yaml).
+
+report.json is strict JSON (`secmas.strictjson`): a number that is infinite or NaN, such
+as the `max_latency_ms` of a service without a latency limit, is written as null and
+listed under `non_finite` with what it was."""
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
+from secmas import strictjson
 from secmas.agents.journal import Journal
 from secmas.network.dataplane import Telemetry
 from secmas.report.timeline import plot_timeline
@@ -43,8 +47,7 @@ def write_run(
     """Write the files into `out` (created); returns their paths. With `scenario`, also
     scenario.yaml, so that the run can be drawn and re-run as it ran."""
     out.mkdir(parents=True, exist_ok=True)
-    report_path = out / "report.json"
-    report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    report_path = strictjson.write(out / "report.json", report)
     csv_path = out / "auctions.csv"
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
