@@ -265,9 +265,11 @@ def test_every_view_at_800_px_and_an_unreadable_run_shows_nothing_of_another(
     assert page.locator("#topology .pop").count() == 200
     assert "labels" not in (svg.get_attribute("class") or "")
     full = svg.get_attribute("viewBox")
-    box = page.locator('#topology .pop[data-pop="pop100"] circle').bounding_box()
+    pop = page.locator('#topology .pop[data-pop="pop100"] circle')
+    pop.scroll_into_view_if_needed()
+    box = pop.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    for _ in range(5):
+    for _ in range(8):
         page.mouse.wheel(0, -200)
     page.wait_for_function("document.getElementById('topology-svg').classList.contains('labels')")
     x, _, w, _ = map(float, svg.get_attribute("viewBox").split())
