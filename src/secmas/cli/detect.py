@@ -410,9 +410,24 @@ def dataset(
     labels: Annotated[
         bool, typer.Option("--labels", help="add a 'label' column with the ground truth")
     ] = False,
+    dataplane: Annotated[
+        str,
+        typer.Option(
+            help="simulator, or emulated: record the real nginx CNF under real attacks "
+            "(root; --seconds is then each phase's wall time: normal, each attack, normal)"
+        ),
+    ] = "simulator",
 ) -> None:
     """Export a simulated CNF metric series as CSV, as the Metrics Collector does: normal
     behaviour for training, or a test set with episodes of attacks and anomalies."""
+    if dataplane not in ("simulator", "emulated"):
+        raise fail(f"--dataplane {dataplane!r}: choose simulator or emulated")
+    if dataplane == "emulated":
+        from secmas.cli.cnfemulated import record_dataset
+
+        wanted = [c.strip() for c in (conditions or "").split(",") if c.strip()]
+        record_dataset(scenario, output, seconds, wanted, labels)
+        return
     from secmas.analytics.datasets import episode_series, normal_series
     from secmas.network.dataplane.cnf import CONDITIONS
     from secmas.scenario.loader import ScenarioError, load_scenario

@@ -780,6 +780,15 @@ def demo(
     taxii: TaxiiOption = None,
     force: ForceOption = False,
     quiet: QuietOption = False,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            help="with --scenario cnf-attack --dataplane emulated: read the CNF's metrics from "
+            "this Prometheus (http://HOST:PORT, scraping the exporter on --metrics-port) "
+            "instead of starting one",
+        ),
+    ] = None,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3; with --dataplane emulated, its compressed version
@@ -791,6 +800,16 @@ def demo(
         raise typer.Exit(BAD_INPUT)
     if dataplane == "emulated" and scenario == "adaptive-defence":
         scenario = "adaptive-emulated"  # compressed to 32 s; its MTD moves really happen
+    if dataplane == "emulated" and scenario == "cnf-attack":
+        from secmas.cli.cnfemulated import run_demo
+
+        run_demo(default_scenario_path(scenario), out, prometheus, metrics_port)
+        return
+    if prometheus is not None:
+        errors.print(
+            "[red]error[/] --prometheus: only with --scenario cnf-attack --dataplane emulated"
+        )
+        raise typer.Exit(BAD_INPUT)
     run_scenario(
         default_scenario_path(scenario),
         out,

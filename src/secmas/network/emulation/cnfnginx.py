@@ -1,7 +1,8 @@
 """The emulated CNF: Debian's nginx, the web/video streamer of `002_…` Section IV.
 
 nginx runs in the server's namespace with its own configuration, pid file, logs and
-temporary folders under the run folder, as a non-daemon child of the run (`daemon off`)
+temporary folders under the run folder (its worker runs as the run's user, root, so
+that a private run folder serves), as a non-daemon child of the run (`daemon off`)
 inside the CNF's cgroup. It serves the clients' `GET /bytes/N` from files of exactly N
 bytes, logs every request with its status and duration (`$request_time`) for the
 metrics exporter, and answers `stub_status` on a Unix socket in the run folder, which
@@ -88,7 +89,8 @@ def nginx_config(layout: NginxLayout, address: str, ports: Iterable[int]) -> str
     """The whole nginx.conf of the CNF (pure)."""
     listens = "\n".join(f"    listen {address}:{port} backlog=1024;" for port in sorted(ports))
     temp = layout.root / "tmp"
-    return f"""worker_processes 1;
+    return f"""user root;
+worker_processes 1;
 worker_rlimit_nofile 4096;
 daemon off;
 pid {layout.pid};

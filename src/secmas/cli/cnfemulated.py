@@ -1,0 +1,132 @@
+"""The emulated CNF from the command line: `secmas demo --scenario cnf-attack --dataplane
+emulated` (the closed loop on a real nginx under real attacks, read through a real
+Prometheus) and `secmas detect dataset --dataplane emulated` (recordings of it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.table import Table
+
+from secmas.cli.output import FAILED_RUN, console, fail, say
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from secmas.analytics.promserver import PrometheusUnavailable
+    from secmas.network.emulation.errors import EmulationUnavailable, PlanError
+    from secmas.pipeline.errors import RunError
+
+    return (EmulationUnavailable, PlanError, PrometheusUnavailable, RunError)
+
+
+def _failures() -> tuple[type[Exception], ...]:
+    from secmas.analytics.prometheus import PrometheusError
+    from secmas.analytics.promserver import PrometheusFailed
+    from secmas.network.emulation.errors import EmulationFailed
+
+    return (EmulationFailed, PrometheusError, PrometheusFailed)
+
+
+def _scenario(path: Path):
+    from secmas.scenario.loader import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        raise fail("; ".join(str(p) for p in exc.problems)) from None
+
+
+def run_demo(
+    scenario_path: Path, out: Path | None, prometheus: str | None, metrics_port: int | None
+) -> None:
+    """The closed loop on the real CNF; prints the per-attack table; exit 1 when an
+    attack went undetected or unmitigated."""
+    from secmas.pipeline.cnf_emulated import CNFRunSettings, run_cnf_emulated
+
+    scenario = _scenario(scenario_path)
+    folder = out or Path("runs") / f"cnf-emulated-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    try:
+        settings = CNFRunSettings(prometheus=prometheus, metrics_port=metrics_port or 0)
+        say(
+            "emulated CNF: nginx in the server's namespace, real HTTP flood, Slowloris, "
+            "SYN flood, CPU hog and memory leak; the loop reads Prometheus",
+            "dim",
+        )
+        result = run_cnf_emulated(scenario, folder, settings, say=lambda m: say(m, "dim"))
+    except _errors() as exc:
+        raise fail(f"emulated CNF: {exc}") from None
+    except _failures() as exc:
+        raise fail(f"emulated CNF: {exc}", FAILED_RUN) from None
+    console.print(reaction_table(result.to_json()))
+    evaluation = result.evaluation
+    per_hour = evaluation.false_alarms_per_hour
+    say(
+        f"held-out windows: F1 {evaluation.f1:.3f} (precision {evaluation.precision:.3f}, "
+        f"recall {evaluation.recall:.3f}); {evaluation.false_alarm_windows} false-alarm "
+        f"windows in {evaluation.normal_seconds:g} s of normal time"
+        + ("" if per_hour is None else f" ({per_hour:.0f} per hour)")
+    )
+    requests = result.requests
+    for phase in ("during_attacks", "outside_attacks"):
+        share = requests[phase]["success"]
+        say(
+            f"legitimate requests {phase.replace('_', ' ')}: {requests[phase]['requests']}, "
+            f"{'-' if share is None else f'{share:.1%}'} succeeded"
+        )
+    say(f"{result.wall_seconds:.0f} s wall; files: " + ", ".join(str(p) for p in result.files))
+    if any(r.detected is None or r.effective is None for r in result.reactions):
+        raise fail("an attack was not detected or not mitigated", FAILED_RUN)
+
+
+def reaction_table(report: dict[str, object]) -> Table:
+    """Per attack: detected, delay, mitigation, time to mitigate (real measurements)."""
+    table = Table(title="attacks on the real CNF (delays from Prometheus' samples)")
+    for column in ("attack", "detected", "delay s", "mitigation", "time to mitigate s"):
+        table.add_column(column, justify="left" if column in ("attack", "mitigation") else "right")
+    reactions = report["reactions"]
+    assert isinstance(reactions, list)
+    for reaction in reactions:
+        delay, mitigate = reaction["delay"], reaction["time_to_mitigate"]
+        table.add_row(
+            reaction["kind"],
+            "yes" if reaction["detected"] is not None else "no",
+            "-" if delay is None else f"{delay:.1f}",
+            reaction["mitigation"] or "-",
+            "-" if mitigate is None else f"{mitigate:.1f}",
+        )
+    return table
+
+
+def record_dataset(
+    scenario_path: Path, output: Path, seconds: float, conditions: list[str], labels: bool
+) -> None:
+    """`detect dataset --dataplane emulated`: a labelled recording of the real CNF."""
+    from secmas.network.emulation.cnfattacks import ATTACKS
+    from secmas.pipeline.cnf_emulated import CNFRunSettings, record, write_recording
+
+    unknown = [c for c in conditions if c not in ATTACKS]
+    if unknown:
+        raise fail(
+            f"--conditions: the emulated CNF has no {', '.join(unknown)}; known: "
+            f"{', '.join(ATTACKS)}"
+        )
+    if not output.parent.is_dir():
+        raise fail(f"cannot write {output}: no folder {output.parent}")
+    scenario = _scenario(scenario_path)
+    folder = output.parent / f"{output.stem}-run"
+    try:
+        series, times = record(
+            scenario, folder, seconds, conditions, CNFRunSettings(), say=lambda m: say(m, "dim")
+        )
+    except _errors() as exc:
+        raise fail(f"emulated CNF: {exc}") from None
+    except _failures() as exc:
+        raise fail(f"emulated CNF: {exc}", FAILED_RUN) from None
+    try:
+        write_recording(output, series, times, labels)
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    flagged = int((series.labels != "normal").sum())
+    shape = f"{len(series)} rows × {len(series.features)} metrics"
+    say(f"wrote {output}: {shape}, {flagged} under attack")

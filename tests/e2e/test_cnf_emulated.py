@@ -1,0 +1,67 @@
+"""The closed loop of `002_…` on a real CNF: nginx in an emulated network, real attacks,
+a real Prometheus in the loop (shortened: two attacks, a short normal phase).
+
+Needs root, namespaces, Mininet, nftables, a cgroup hierarchy, and Debian's nginx,
+stress-ng and prometheus; skipped otherwise with what is missing. Everything the run
+started must be gone afterwards, and legitimate clients must never be caught.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.network.emulation.conftest import leftovers, needs_emulation
+
+from secmas.cli.main import default_scenario_path
+from secmas.network.emulation.cnfcgroup import CGROUP_ROOT, GROUP_PREFIX
+from secmas.pipeline.cnf_emulated import CNFRunSettings, run_cnf_emulated
+from secmas.scenario.loader import load_scenario
+
+TOOLS = {"nginx": "nginx-light", "stress-ng": "stress-ng", "prometheus": "prometheus"}
+MISSING = [
+    package
+    for tool, package in TOOLS.items()
+    if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
+]
+
+pytestmark = [
+    needs_emulation,
+    pytest.mark.skipif(bool(MISSING), reason=f"Debian packages missing: {MISSING}"),
+]
+
+
+def _groups() -> set[str]:
+    return {p.name for p in CGROUP_ROOT.glob(f"*/{GROUP_PREFIX}*")} | {
+        p.name for p in CGROUP_ROOT.glob(f"{GROUP_PREFIX}*")
+    }
+
+
+def test_the_loop_detects_and_mitigates_real_attacks_read_through_prometheus(
+    tmp_path: Path,
+) -> None:
+    before, groups = set(leftovers()), _groups()
+    scenario = load_scenario(default_scenario_path("cnf-attack"))
+    settings = CNFRunSettings(
+        attacks=("slowloris", "high_cpu"),
+        normal_seconds=10.0,
+        window=4,
+        attack_max=6.0,
+        recovery_max=4.0,
+    )
+    result = run_cnf_emulated(scenario, tmp_path, settings, say=print)
+    for reaction in result.reactions:
+        assert reaction.detected is not None, reaction
+        assert reaction.start <= reaction.detected <= reaction.stop
+        assert reaction.effective is not None and reaction.effective >= reaction.detected
+    slowloris, hog = result.reactions
+    assert slowloris.mitigation == "guard" and hog.mitigation == "isolate"
+    sources = set(result.episodes[0]["sources"])
+    assert set(result.guard["offenders"]) == sources  # attackers, and no legitimate client
+    assert result.requests["outside_attacks"]["success"] >= 0.95
+    report = tmp_path / "cnf-report.json"
+    assert report in result.files and (tmp_path / "cnf-metrics.csv").exists()
+    assert (tmp_path / "prometheus" / "data").is_dir()  # the run's own Prometheus stored it
+    assert set(leftovers()) == before
+    assert _groups() <= groups
