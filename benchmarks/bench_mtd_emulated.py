@@ -1,0 +1,195 @@
+"""MTD moves measured against the migration model's prediction (issue 26, emulated side).
+
+On the emulated network of `scenarios/adaptive-emulated.yaml` (six PoPs, scale 0.025),
+CNFs of several memory sizes (real key/value state: M MB × scale of sessions, the
+working set rewritten at the model's dirty rate, a log at the disk-write rate) move
+between PoP 6 and PoP 4 over their 5 MB/s link, alternately cold and by pre-copy, each
+direction equally often, while a probe sends every CNF a request every 20 ms. For every
+move the model's noise-free prediction (`MigrationModel.expected`, the planner's
+baseline: the same load and the path's 5 MB/s, of which the CNF's own traffic takes 1
+MB/s, as the transfer leaves it 20 %) is set beside what was measured: the clients'
+downtime (longest run of failed probe requests), the total time (move start → first
+answer from the destination) and the service-side freeze (source frozen → address
+routed to the destination).
+
+    sudo .venv/bin/python benchmarks/bench_mtd_emulated.py [--quick]
+
+Writes benchmarks/results/mtd_emulated.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from machine import describe
+from secmas.mtd.emulated import shape_of
+from secmas.mtd.migration import DEFAULT_MODEL, Load
+from secmas.network.dataplane.routing import Network
+from secmas.network.emulation.migration import COLD, PRECOPY, MobileCNF, MobileCNFs
+from secmas.network.emulation.network import EmulatedNetwork
+from secmas.network.emulation.plan import emulation_plan
+from secmas.scenario.loader import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results"
+SCENARIO = ROOT / "scenarios" / "adaptive-emulated.yaml"
+HOME, AWAY = "pop6", "pop4"
+PATH_MBPS = 5.0  # the pop6–pop4 link: both the routed path and the auction's usual choice
+CPU, DISK, NET = 0.3, 0.1, 1.0
+
+
+def load_of(memory_mb: float) -> Load:
+    return Load(cpu=CPU, memory_mb=memory_mb, disk_mbps=DISK, net_mbps=NET)
+
+
+def predicted(method: str, memory_mb: float) -> dict[str, float]:
+    phases = DEFAULT_MODEL.expected(method, load_of(memory_mb), PATH_MBPS)
+    return {"downtime_s": phases.downtime_s, "total_s": phases.total_s}
+
+
+async def measure(network: EmulatedNetwork, sizes: list[float], repeats: int) -> list[dict]:
+    """Every size's CNF moves 2 × `repeats` times per method, away and back in turn."""
+    scale = network.plan.scale
+    cnfs = MobileCNFs(network, Network.from_scenario(load_scenario(SCENARIO)))
+    rows = []
+    try:
+        await cnfs.start(
+            [MobileCNF(f"m{int(s)}", HOME, shape_of(load_of(s), scale)) for s in sizes]
+        )
+        await asyncio.sleep(1.0)
+        for size in sizes:
+            cnf = f"m{int(size)}"
+            for round_ in range(2 * repeats):
+                for method in (COLD, PRECOPY) if round_ % 2 == 0 else (PRECOPY, COLD):
+                    target = AWAY if cnfs.where(cnf) == HOME else HOME
+                    result = await cnfs.move(cnf, target, method)
+                    rows.append(
+                        {
+                            "memory_mb": size,
+                            "method": method,
+                            "round": round_,
+                            "from": result.source,
+                            "to": result.destination,
+                            "predicted": predicted(method, size),
+                            "measured": {
+                                "downtime_s": result.downtime_s,
+                                "total_s": result.total_s,
+                                "frozen_s": result.frozen_s,
+                            },
+                            "state_bytes": result.state_bytes,
+                            "pulls": len(result.rounds),
+                            "verified": result.state_verified,
+                        }
+                    )
+                    pred = rows[-1]["predicted"]
+                    print(
+                        f"{cnf} {method:8} {result.source}→{result.destination}: down "
+                        f"{result.downtime_s:.2f} s (pred {pred['downtime_s']:.2f}), total "
+                        f"{result.total_s:.2f} s (pred {pred['total_s']:.2f})",
+                        flush=True,
+                    )
+                    await asyncio.sleep(0.5)
+    finally:
+        cnfs.stop()
+    return rows
+
+
+def summary(rows: list[dict], sizes: list[float]) -> list[dict[str, Any]]:
+    """Per size and method: the prediction, the measured median and range, and ratios."""
+    out = []
+    for size in sizes:
+        for method in (COLD, PRECOPY):
+            chosen = [r for r in rows if r["memory_mb"] == size and r["method"] == method]
+            entry: dict[str, Any] = {
+                "memory_mb": size,
+                "method": method,
+                "moves": len(chosen),
+                "state_kb": statistics.median(r["state_bytes"] for r in chosen) / 1e3,
+                "predicted": chosen[0]["predicted"],
+            }
+            for what in ("downtime_s", "total_s", "frozen_s"):
+                values = [r["measured"][what] for r in chosen]
+                entry[f"measured_{what}"] = {
+                    "median": statistics.median(values),
+                    "min": min(values),
+                    "max": max(values),
+                }
+            for what in ("downtime_s", "total_s"):
+                entry[f"ratio_{what}"] = (
+                    entry[f"measured_{what}"]["median"] / entry["predicted"][what]
+                )
+            out.append(entry)
+    return out
+
+
+def plot(entries: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axis, what, title in (
+        (axes[0], "downtime_s", "downtime (s)"),
+        (axes[1], "total_s", "total migration time (s)"),
+    ):
+        labels = [f"{e['memory_mb']:g} MB\n{e['method']}" for e in entries]
+        xs = range(len(entries))
+        pred = [e["predicted"][what] for e in entries]
+        meas = [e[f"measured_{what}"]["median"] for e in entries]
+        low = [m - e[f"measured_{what}"]["min"] for m, e in zip(meas, entries, strict=True)]
+        high = [e[f"measured_{what}"]["max"] - m for m, e in zip(meas, entries, strict=True)]
+        axis.bar([x - 0.2 for x in xs], pred, 0.4, label="model (predicted)", color="#9ab")
+        axis.bar([x + 0.2 for x in xs], meas, 0.4, yerr=[low, high], label="measured", color="#c63")
+        axis.set_xticks(list(xs), labels, fontsize=8)
+        axis.set_title(title)
+        axis.legend(fontsize=8)
+    fig.suptitle("MTD moves on the emulated network: model vs measured (pop6↔pop4, 5 MB/s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="two sizes, one round each way")
+    args = parser.parse_args()
+    sizes = [8.0, 24.0] if args.quick else [8.0, 16.0, 32.0]
+    repeats = 1 if args.quick else 2
+    started = time.perf_counter()
+    scenario = load_scenario(SCENARIO)
+    with EmulatedNetwork(emulation_plan(scenario)) as network:
+        rows = asyncio.run(measure(network, sizes, repeats))
+    entries = summary(rows, sizes)
+    RESULTS.mkdir(exist_ok=True)
+    data = {
+        "benchmark": "mtd_emulated",
+        "machine": describe(["mininet"], load_average=os.getloadavg()),
+        "scenario": str(SCENARIO.relative_to(ROOT)),
+        "scale": scenario.network.scale,
+        "path_mbps": PATH_MBPS,
+        "load": {"cpu": CPU, "disk_mbps": DISK, "net_mbps": NET},
+        "probe_interval_s": 0.02,
+        "baseline": "MigrationModel.expected (the planner's noise-free prediction)",
+        "summary": entries,
+        "moves": rows,
+        "seconds": time.perf_counter() - started,
+    }
+    (RESULTS / "mtd_emulated.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    plot(entries, RESULTS / "mtd_emulated.png")
+    for e in entries:
+        print(
+            f"{e['memory_mb']:g} MB {e['method']:8}: downtime {e['predicted']['downtime_s']:.2f}"
+            f" predicted / {e['measured_downtime_s']['median']:.2f} measured, total "
+            f"{e['predicted']['total_s']:.2f} / {e['measured_total_s']['median']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
