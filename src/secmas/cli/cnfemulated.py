@@ -42,8 +42,14 @@ def run_demo(
 ) -> None:
     """The closed loop on the real CNF; prints the per-attack table; exit 1 when an
     attack went undetected or unmitigated."""
+    from secmas.analytics.prometheus import PrometheusClient, PrometheusError
     from secmas.pipeline.cnf_emulated import CNFRunSettings, run_cnf_emulated
 
+    if prometheus is not None:
+        try:
+            PrometheusClient(prometheus)
+        except PrometheusError as exc:
+            raise fail(f"--prometheus: {exc}") from None
     scenario = _scenario(scenario_path)
     folder = out or Path("runs") / f"cnf-emulated-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     try:
