@@ -37,9 +37,21 @@ def test_unknown_and_repeated_targets() -> None:
     assert any("mtd.targets[1].cnf" in m and "unknown CNF 'db'" in m for m in found)
 
 
-def test_a_malformed_cvss_vector_is_named() -> None:
-    [msg] = problems(TEXT.replace("AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", "AV:Q/AC:L"))
+API_SOFTWARE = '      software:\n        - "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*"\n'
+
+
+def test_a_malformed_cvss_vector_of_the_fallback_is_named() -> None:
+    typed = '      vulnerabilities:\n        - {id: CVE-2023-44487, cvss: "AV:Q/AC:L"}\n'
+    assert API_SOFTWARE in TEXT
+    [msg] = problems(TEXT.replace(API_SOFTWARE, typed))
     assert "mtd.targets[1].vulnerabilities[0].cvss" in msg and "not a CVSS" in msg
+
+
+def test_a_malformed_cpe_and_a_target_without_threat_are_named() -> None:
+    [msg] = problems(TEXT.replace('"cpe:2.3:a:f5:nginx:1.24.0:*', '"nginx:1.24.0:*'))
+    assert "mtd.targets[1].software[0]" in msg and "not a CPE 2.3 name" in msg
+    [msg] = problems(TEXT.replace(API_SOFTWARE, ""))
+    assert "mtd.targets[1]" in msg and "give the CNF's software" in msg
 
 
 def test_cti_needs_pop_domains_and_mtd_the_move_goal() -> None:
@@ -55,7 +67,7 @@ def test_cti_needs_pop_domains_and_mtd_the_move_goal() -> None:
     [
         ("availability: 0.98", "availability: 1.5", "mtd.availability"),
         ("threshold: 0.3", "threshold: -1", "cti.threshold"),
-        ("{cpu: 0.3, memory: 64", "{cpu: 3, memory: 64", "mtd.targets[0].load.cpu"),
+        ("{cpu: 0.1, memory: 180", "{cpu: 3, memory: 180", "mtd.targets[0].load.cpu"),
         ("  step: 15\n", "  step: 0\n", "mtd.step"),
     ],
 )

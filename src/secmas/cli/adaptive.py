@@ -99,10 +99,25 @@ def adaptive_defence(
             loop = MovingTargetLoop
             if scenario.network.engine == "emulated":  # the moves really happen there
                 from secmas.mtd.emulated import EmulatedMovingTargetLoop as loop
-            defence.mtd = loop(scenario, scenario.mtd)
+            defence.mtd = loop(scenario, scenario.mtd, **_mtd_inputs(defence))
         except ValueError as exc:
             raise fail(f"{scenario_file}: mtd: {exc}") from None
     return defence
+
+
+def _mtd_inputs(defence: AdaptiveDefence) -> dict[str, Any]:
+    """What MTD takes from the run's CTI, as plain data: the findings the subscriber
+    received (the CNFs' vulnerabilities) and, when moving is a sensitive goal, the PoPs
+    it keeps out."""
+    from secmas.mtd.exposure import findings_of
+    from secmas.scenario.model import MOVE_GOAL
+
+    hygiene = defence.hygiene
+    if hygiene is None:
+        return {}
+    findings = findings_of(r for received in hygiene.exchanged.received for r in received.reports)
+    sensitive = MOVE_GOAL in hygiene.settings.sensitive_goals
+    return {"cti": findings, "excluded": tuple(hygiene.excluded) if sensitive else ()}
 
 
 # -- what is printed ----------------------------------------------------------------------
@@ -131,8 +146,14 @@ def cti_table(cti: dict[str, Any]) -> Table:
 
 def mtd_table(mtd: dict[str, Any]) -> Table:
     """Every planned move: when, how, where from and to, and its predicted cost."""
-    table = Table(title="moving target defence (proactive moves)")
-    columns = ("starts (s)", "CNF", "k", "method", "from", "to", "arrived (s)", "downtime (s)")
+    table = Table(
+        title="moving target defence (proactive moves; downtime predicted on the path to the "
+        "PoP the auction chose, planned in brackets)"
+    )
+    columns = (
+        "starts (s)", "CNF", "k", "method", "from", "to", "path MB/s", "arrived (s)",
+        "downtime (s)",
+    )  # fmt: skip
     for column in (*columns, "outcome"):
         table.add_column(column)
     for move in mtd["moves"]:
@@ -146,8 +167,9 @@ def mtd_table(mtd: dict[str, Any]) -> Table:
             move["method"],
             move["source"] or "-",
             move["destination"] or "-",
+            "-" if move.get("bandwidth_mbps") is None else f"{move['bandwidth_mbps']:g}",
             "-" if move["arrived_at"] is None else f"{move['arrived_at']:g}",
-            f"{move['predicted_downtime_s']:.2f}",
+            f"{move['predicted_downtime_s']:.2f} ({move['planned_downtime_s']:.2f})",
             outcome,
         )
     return table
@@ -182,6 +204,13 @@ def print_adaptive(report: dict[str, Any]) -> None:
             )
             for k, spread in unit["arrival_spread_s"].items():
                 say(f"MTD {unit['name']} move {k}: members arrived within {spread:g} s")
+        for replan in mtd.get("replans", []):
+            say(
+                f"MTD {replan['unit']}: re-planned at {replan['at']:g} s ({replan['reason']}): "
+                f"{replan['planned']} moves"
+            )
+        if mtd.get("cost_usd"):
+            say(f"MTD: moves cost {mtd['cost_usd']:.5f} $ (resources held twice while moving)")
         if not mtd["within_quota"]:
             say("MTD: a CNF exceeded its downtime budget")
 

@@ -4,11 +4,11 @@ auctions, and the proactive moving target defence of vulnerable CNFs."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from cvss import CVSS2, CVSS3
 from cvss.exceptions import CVSSError
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from secmas.scenario.base import Id, NonNegative, Positive, Strict
 
@@ -61,18 +61,49 @@ class MigrationLoad(Strict):
     network: NonNegative = Field(default=0.0, description="service traffic, MB/s")
 
 
+def _cpe(name: str) -> str:
+    parts = name.split(":")
+    if len(parts) < 6 or parts[:2] != ["cpe", "2.3"] or not all(parts[3:6]):
+        raise ValueError(f"not a CPE 2.3 name (cpe:2.3:part:vendor:product:version…): {name!r}")
+    return name
+
+
 class MovingTarget(Strict):
-    """A vulnerable CNF that moves proactively."""
+    """A vulnerable CNF that moves proactively.
+
+    Its vulnerabilities come from the run's CTI: the findings a subscriber received whose
+    CPE matches the `software` the CNF runs (`secmas.mtd.exposure`). `vulnerabilities`
+    typed here is the fallback for a scenario without a `cti` section; with both, the CTI
+    wins. The cost of a move (004_… Section 2.2) takes the CNF's `cores` (scenario `cnfs`),
+    `memory_gb` and `storage_gb`; the migration model takes `load` until the CNF's own
+    load has been measured on the data plane.
+    """
 
     cnf: Id
     service: Id | None = Field(default=None, description="CNFs of one service arrive together")
-    load: MigrationLoad
+    load: MigrationLoad = Field(description="load assumed by the first plan (before measuring)")
     bandwidth: Positive | None = Field(
-        default=None, description="MB/s of the migration path (default: widest link at its PoP)"
+        default=None,
+        description="MB/s the plan assumes for the migration path (default: the widest path "
+        "from the CNF's PoP to a PoP that may host it); moves are charged on the path to "
+        "the destination the auction chose",
     )
     memory_gb: Positive = Field(default=4.0, description="RAM it holds (resource cost)")
     storage_gb: NonNegative = Field(default=20.0, description="storage it holds (resource cost)")
-    vulnerabilities: tuple[Vulnerability, ...] = Field(min_length=1)
+    software: tuple[Annotated[str, AfterValidator(_cpe)], ...] = Field(
+        default=(), description="CPE 2.3 names of what the CNF runs: its CVEs come from the CTI"
+    )
+    vulnerabilities: tuple[Vulnerability, ...] = Field(
+        default=(), description="fallback without a cti section: the CNF's CVEs typed in"
+    )
+
+    @model_validator(mode="after")
+    def _threat(self) -> MovingTarget:
+        if not self.software and not self.vulnerabilities:
+            raise ValueError(
+                "give the CNF's software (CPE names, matched in the CTI) or its vulnerabilities"
+            )
+        return self
 
 
 class MTDWeights(Strict):
@@ -106,4 +137,9 @@ class MovingTargetDefence(Strict):
         default=60.0, description="exploits per hour of a fully exploitable vulnerability"
     )
     weights: MTDWeights = MTDWeights()
+    timing: Literal["plan", "low-load"] = Field(
+        default="plan",
+        description="plan: start each move when the plan says; low-load: within the plan's "
+        "step, when the CNF's forecast traffic is lowest (004_… Section 4.2)",
+    )
     targets: tuple[MovingTarget, ...] = Field(min_length=1)

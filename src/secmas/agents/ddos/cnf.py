@@ -13,7 +13,8 @@ already started the VNF the goal needs (a CNF replica or a connection guard):
   live-migrates here (the PoP it leaves declined the auction). The migration starts at
   `payload["start_at"]` (so that a service's CNFs arrive together), the CNF keeps serving
   from the old PoP while its state is copied (`payload["transfer"]`, seconds), then is
-  down for the stop-and-copy time of its method (`payload["downtime"]`). The goal is
+  down for the stop-and-copy time of its method (`payload["downtime"]`), each as
+  predicted on the path to this PoP (`payload["destinations"][pop]`). The goal is
   achieved once the migration is scheduled; it completes in the background.
 """
 
@@ -88,8 +89,11 @@ class CNFPlans:
         return await self._remedy(request, "isolate", "isolate")
 
     async def _move(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
-        """Schedule the live migration of the CNF's instance to this PoP."""
+        """Schedule the live migration of the CNF's instance to this PoP: with the start,
+        transfer and downtime predicted on the path to this PoP where the payload has them
+        (`destinations`), else the payload's own."""
         cnf = request.args[0]
+        payload = payload | dict(payload.get("destinations", {}).get(self.pop, {}))
         start = float(payload.get("start_at", self.clock.now()))
         self.spawn(
             self._live_migrate(
