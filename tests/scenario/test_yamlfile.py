@@ -90,7 +90,7 @@ def test_aliases_are_bounded(width: int, levels: int) -> None:
 
 def test_the_billion_laughs_is_refused_at_the_alias_that_goes_over() -> None:
     error = refused(bomb(9, 9))
-    assert error.line == 6
+    assert error.line == 6 and error.path == ("l5", 0)
     assert error.reason == (
         f"aliases repeat more than {MAX_ALIAS_NODES} nodes (at alias *l4): refused as an alias bomb"
     )
@@ -127,6 +127,23 @@ def test_nesting_is_bounded_also_through_aliases() -> None:
 def test_duplicate_keys_are_refused(text: str, line: int, reason: str) -> None:
     error = refused(text)
     assert (error.line, error.reason) == (line, reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("a: 1\na: 2\n", ("a",)),
+        ("x:\n  - {n: 1}\n  - n: 2\n    n: 4\n", ("x", 1, "n")),
+        ("x:\n  y: [1, [2, &a [3], *a, [*a, *a, *a]]]\n", None),
+        ("x:\n  y: [0, " + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "]\n", ("x", "y", 1) + (0,) * 61),
+        ("s: &s [1]\nt: {u: [*s, *s, *s]}\nv: &v [*v]\n", ("v", 0)),
+    ],
+)
+def test_refusals_carry_the_path_to_the_place(text: str, path: tuple[str | int, ...]) -> None:
+    if path is None:
+        assert load(text)[0]["x"]["y"][1][3] == [[3], [3], [3]]
+        return
+    assert refused(text).path == path
 
 
 @settings(max_examples=100, deadline=None)

@@ -162,7 +162,7 @@ def test_a_nested_duplicate_key_in_a_scenario_names_its_line(tmp_path: Path) -> 
     text = text.replace("  duration: 240\n", "  duration: 240\n  duration: 100000\n", 1)
     [(line, message)] = _scenario(_write(tmp_path, text))
     assert line is not None and text.splitlines()[line - 1] == "  duration: 100000"
-    assert "duplicate key 'duration' (first at line" in message
+    assert ": traffic.duration: duplicate key 'duration' (first at line" in message
 
 
 def test_an_allowed_alias_is_never_echoed_in_full(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def parse_field_map(text: str, kind: MapKind, source: str = "<string>") -> Field
     try:
         data, node = yamlfile.load(text)
     except yamlfile.YAMLInputError as exc:
-        raise CTIInputError([Problem(source, "", exc.reason, exc.line)]) from None
+        raise CTIInputError([Problem(source, dotted(exc.path), exc.reason, exc.line)]) from None
     problems: list[Problem] = []
 
     def add(path: FieldPath, message: str) -> None:

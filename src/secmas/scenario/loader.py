@@ -83,7 +83,7 @@ def parse_mapping(text: str, source: str, what: str) -> tuple[dict[str, Any], ya
     try:
         data, node = yamlfile.load(text)
     except yamlfile.YAMLInputError as exc:
-        raise ScenarioError([Problem(source, (), exc.reason, exc.line)]) from None
+        raise ScenarioError([Problem(source, exc.path, exc.reason, exc.line)]) from None
     if not isinstance(data, dict) or node is None:
         raise ScenarioError([Problem(source, (), f"expected a mapping of {what}")])
     return data, node

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import reprlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -48,12 +48,17 @@ _BRIEF.maxlevel = 2
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-class YAMLInputError(Exception):
-    """YAML text that is refused: `reason`, and the 1-based `line` where it is known."""
+FieldPath = tuple[str | int, ...]
 
-    def __init__(self, reason: str, line: int | None = None) -> None:
+
+class YAMLInputError(Exception):
+    """YAML text that is refused: `reason`, the 1-based `line` where it is known, and the
+    `path` of keys and indices to the place (empty at the top level or when unknown)."""
+
+    def __init__(self, reason: str, line: int | None = None, path: FieldPath = ()) -> None:
         self.reason = reason
         self.line = line
+        self.path = path
         super().__init__(reason if line is None else f"line {line}: {reason}")
 
 
@@ -133,6 +138,16 @@ def _line(node: yaml.Node | yaml.Event) -> int:
     return int(node.start_mark.line) + 1
 
 
+def _part(parent: yaml.Node | None, index: Any) -> str | int | None:
+    """The path part of the node PyYAML composes under `parent` at `index`: the key's text
+    for a mapping value, the position in a sequence; None for the root and for keys."""
+    if parent is None or index is None:
+        return None
+    if isinstance(index, int):
+        return index
+    return str(index.value) if isinstance(index, yaml.ScalarNode) else "?"
+
+
 class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader with the bounds of this module: the composer measures every node
     (nodes and height, aliases expanded) as it is built, so an alias is refused before its
@@ -145,46 +160,61 @@ class _BoundedLoader(yaml.SafeLoader):
         self.repeated = 0
         self.measures: dict[int, tuple[int, int]] = {}
         """id(node) → (nodes, height) of every node composed so far."""
+        self.path: list[str | int] = []
+        """The keys and indices from the root to the node being composed."""
+        self.paths: dict[int, FieldPath] = {}
+        """id(mapping node) → its path, to name where a duplicate key is."""
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        if self.check_event(yaml.AliasEvent):
-            return self._alias(parent, index)
+        part = _part(parent, index)
+        if part is not None:
+            self.path.append(part)
+        try:
+            if self.check_event(yaml.AliasEvent):
+                return self._alias(parent, index)
+            node = self._compose(parent, index)
+        finally:
+            if part is not None:
+                self.path.pop()
+        return node
+
+    def _compose(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                raise YAMLInputError(
-                    f"nested deeper than {MAX_DEPTH} levels: refused", _line(self.peek_event())
-                )
+                self.refuse(f"nested deeper than {MAX_DEPTH} levels: refused", self.peek_event())
             node: yaml.Node = super().compose_node(parent, index)
         finally:
             self.depth -= 1
         self.measures[id(node)] = self._measure(node)
+        if isinstance(node, yaml.MappingNode):
+            self.paths[id(node)] = tuple(self.path)
         return node
 
     def _alias(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         event = self.peek_event()
         node: yaml.Node = super().compose_node(parent, index)
+        alias = f"alias *{brief(event.anchor)[1:-1]}"
         measure = self.measures.get(id(node))
         if measure is None:
-            raise YAMLInputError(
-                f"recursive alias *{brief(event.anchor)[1:-1]}: the node it names contains it",
-                _line(event),
-            )
+            self.refuse(f"recursive {alias}: the node it names contains it", event)
         nodes, height = measure
         if self.depth + height > MAX_DEPTH:
-            raise YAMLInputError(
-                f"alias *{brief(event.anchor)[1:-1]} nests the document deeper than "
-                f"{MAX_DEPTH} levels: refused",
-                _line(event),
+            self.refuse(
+                f"{alias} nests the document deeper than {MAX_DEPTH} levels: refused", event
             )
         self.repeated += nodes
         if self.repeated > MAX_ALIAS_NODES:
-            raise YAMLInputError(
-                f"aliases repeat more than {MAX_ALIAS_NODES} nodes (at alias "
-                f"*{brief(event.anchor)[1:-1]}): refused as an alias bomb",
-                _line(event),
+            self.refuse(
+                f"aliases repeat more than {MAX_ALIAS_NODES} nodes (at {alias}): refused as an "
+                "alias bomb",
+                event,
             )
         return node
+
+    def refuse(self, reason: str, event: yaml.Event) -> NoReturn:
+        """Stop composing: YAMLInputError at the event's line and the current path."""
+        raise YAMLInputError(reason, _line(event), tuple(self.path))
 
     def _measure(self, node: yaml.Node) -> tuple[int, int]:
         if isinstance(node, yaml.ScalarNode):
@@ -216,8 +246,9 @@ class _BoundedLoader(yaml.SafeLoader):
             except TypeError:
                 continue  # an unhashable key: the safe constructor refuses it, located
             if seen is not None:
+                path = (*self.paths.get(id(node), ()), _part(node, key_node) or "?")
                 raise YAMLInputError(
-                    f"duplicate key {brief(key)} (first at line {seen})", _line(key_node)
+                    f"duplicate key {brief(key)} (first at line {seen})", _line(key_node), path
                 )
             first[key] = _line(key_node)
         return super().construct_mapping(node, deep=deep)
