@@ -148,9 +148,9 @@ class MigratingController:
         return await self.inner.ingress(src_ip)
 
     async def flows_via(
-        self, node: str, dst_ip: str, part: int | None = None, window: int = 10
+        self, node: str, dst_ip: str | None = None, part: int | None = None
     ) -> list[FlowStats]:
-        return await self.inner.flows_via(node, dst_ip, part, window)
+        return await self.inner.flows_via(node, dst_ip, part)
 
     async def destination_rates(self, node: str) -> dict[str, list[float]]:
         return await self.inner.destination_rates(node)
@@ -176,7 +176,7 @@ class EmulatedMovingTargetLoop(MovingTargetLoop):
         if not isinstance(controller, EmulatedController):
             raise ValueError("the emulated MTD loop needs the emulated data plane")
         self.real = RealCNFs(self.pops, controller)
-        world.controller = MigratingController(controller, self.migrate)  # type: ignore[assignment]
+        world.controller = MigratingController(controller, self.migrate)
         super().attach(dataclasses.replace(world, plane=self.real), attestations, layer)
 
     async def start(self, agents: Sequence[PoPAgent]) -> None:
