@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -264,3 +266,19 @@ def test_unreachable_repository_refuses() -> None:
     infra = Infrastructure.from_scenario(scenario)
     out = compute_bid(infra, "A", request("ipRateLimited", scenario, "A"))
     assert isinstance(out, Refusal) and "unreachable" in out.reason
+
+
+def test_a_predicted_peak_sizes_the_bid_and_off_changes_nothing() -> None:
+    scenario = line_scenario()
+    infra = Infrastructure.from_scenario(scenario)
+    now = request("flowRecord", scenario, "B", traffic=1.0)
+    # the Classifier (1 MB/s per unit, 2 cpu / 4 G / 10 G) fits C for today's 1 MB/s
+    assert isinstance(compute_bid(infra, "C", now), Bid)
+    # a forecast of 2 MB/s over its lifetime needs 2 units: C refuses (Eq. 4.1), B bids 2
+    ahead = replace(now, predicted_traffic=2.0)
+    assert isinstance(compute_bid(infra, "C", ahead), Refusal)
+    bid = compute_bid(infra, "B", ahead)
+    assert isinstance(bid, Bid) and bid.units == 2
+    # a forecast below the current traffic, or none, is the dissertation's bid
+    for same in (replace(now, predicted_traffic=0.5), now):
+        assert compute_bid(infra, "B", same) == compute_bid(infra, "B", now)

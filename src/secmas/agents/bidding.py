@@ -31,6 +31,17 @@ class GoalRequest:
     vnfs: tuple[str, ...] = ()
     traffic: float = 0.0
     args: tuple[str, ...] = ()
+    predicted_traffic: float | None = None
+    """Workload prediction (004_… Section 4.2), off by default: the peak traffic (MB/s)
+    a forecast expects the VNF to process over its lifetime, computed by the caller and
+    passed in as plain data. When given, the bid is sized for the larger of it and the
+    current traffic (units, sat_req of Eq. 4.1, the path's B ≥ traffic); when None, for
+    the current traffic, as in the dissertation (Table 5.8)."""
+
+    @property
+    def sizing_traffic(self) -> float:
+        """The traffic a bid is sized for: current, or the predicted peak when larger."""
+        return max(self.traffic, self.predicted_traffic or 0.0)
 
     @classmethod
     def for_goal(
@@ -53,9 +64,9 @@ class GoalRequest:
         A VNF with a throughput (Anomaly Detector, Classifier) analyses the traffic, so the
         virtual path to the auctioneer must carry it (Definition 6, Example 2).
         """
-        if vnf.throughput is None or self.traffic <= 0:
+        if vnf.throughput is None or self.sizing_traffic <= 0:
             return self.constraints
-        need = Constraint(measure=Measure.BANDWIDTH, op=Operator.GE, value=self.traffic)
+        need = Constraint(measure=Measure.BANDWIDTH, op=Operator.GE, value=self.sizing_traffic)
         return (*self.constraints, need)
 
 
@@ -142,8 +153,8 @@ def candidate_bid(ctx: BidContext, pop: str, request: GoalRequest, vnf_id: str) 
     """Bid of `pop` for `request` using the plan whose VNF is `vnf_id` (Section 4.2)."""
     infra = ctx.infra
     vnf = infra.catalogue[vnf_id]
-    units = units_needed(vnf, request.traffic)
-    instance = infra.idle_instance(pop, vnf_id, request.traffic)
+    units = units_needed(vnf, request.sizing_traffic)
+    instance = infra.idle_instance(pop, vnf_id, request.sizing_traffic)
     state = infra.pops[pop]
     required = Amount() if instance else req(vnf, units)
     if not sat_req(state.free, required):  # Eq. 4.1
