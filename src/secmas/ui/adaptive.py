@@ -35,47 +35,6 @@ class _CtiSection(_Section):
     taxii: dict[str, Any] | None = None
 
 
-class _MoveRecord(_Section):
-    k: int
-    cnf: str
-    method: str
-    planned_at: float | None = None
-    predicted_total_s: float | None = None
-    predicted_downtime_s: float | None = None
-    source: str = ""
-    destination: str = ""
-    posted_at: float | None = None
-    arrived_at: float | None = None
-    outcome: str
-    reason: str = ""
-    migration: str | None = None
-    measured_total_s: float | None = None
-    measured_downtime_s: float | None = None
-    within_quota: bool | None = None
-
-
-class _MtdUnit(_Section):
-    name: str
-    members: list[str] = []
-    budget_s: float | None = None
-    quotas: dict[str, int] = {}
-    downtime_spent_s: dict[str, float | None] = {}
-    arrival_spread_s: dict[str, float | None] = {}
-
-
-class _MtdSection(_Section):
-    availability: float | None = None
-    attack_rate_per_hour: float | None = None
-    weights: dict[str, float] = {}
-    step_s: float | None = None
-    units: list[_MtdUnit] = []
-    moves: list[_MoveRecord] = []
-    within_quota: bool | None = None
-    engine: str | None = None
-    quota_basis: str | None = None
-    probe: dict[str, Any] | None = None
-
-
 # -- what the API answers -------------------------------------------------------------------
 
 
@@ -134,33 +93,36 @@ class CtiView(BaseModel):
 
 
 class MoveView(BaseModel):
-    """One planned move: the model's prediction beside what the run measured."""
+    """One planned move (report.json `mtd.moves[]`): the model's prediction beside what the
+    run measured (null on the simulator, or when the move did not happen)."""
 
     k: int
     cnf: str
     method: str
     migration: str | None = Field(None, description="how it was carried out (emulated)")
-    source: str
-    destination: str
-    planned_at: float | None
-    posted_at: float | None
-    arrived_at: float | None
+    source: str = ""
+    destination: str = ""
+    planned_at: float | None = None
+    posted_at: float | None = None
+    arrived_at: float | None = None
     outcome: str
-    reason: str
-    predicted_downtime_s: float | None
-    measured_downtime_s: float | None
-    predicted_total_s: float | None
-    measured_total_s: float | None
-    within_quota: bool | None
+    reason: str = ""
+    predicted_downtime_s: float | None = None
+    measured_downtime_s: float | None = None
+    predicted_total_s: float | None = None
+    measured_total_s: float | None = None
+    within_quota: bool | None = None
 
 
 class MtdUnitView(BaseModel):
+    """A service whose CNFs move together, with its downtime budget."""
+
     name: str
-    members: list[str]
-    budget_s: float | None
-    quotas: dict[str, int] = Field(description="moves each method's downtime allows")
-    downtime_spent_s: dict[str, float | None]
-    arrival_spread_s: dict[str, float | None]
+    members: list[str] = []
+    budget_s: float | None = None
+    quotas: dict[str, int] = Field({}, description="moves each method's downtime allows")
+    downtime_spent_s: dict[str, float | None] = {}
+    arrival_spread_s: dict[str, float | None] = {}
 
 
 class MtdView(BaseModel):
@@ -257,52 +219,11 @@ def _number(text: str | None) -> float | None:
 def mtd_view(section: Mapping[str, Any]) -> MtdView:
     """The `mtd` section: units with budgets and every move, predicted against measured."""
     try:
-        mtd = _MtdSection.model_validate(section)
+        view = MtdView.model_validate(section)
     except ValidationError as exc:
         return MtdView(problem=_problem("mtd", exc))
-    moves = [
-        MoveView(
-            k=m.k,
-            cnf=m.cnf,
-            method=m.method,
-            migration=m.migration,
-            source=m.source,
-            destination=m.destination,
-            planned_at=m.planned_at,
-            posted_at=m.posted_at,
-            arrived_at=m.arrived_at,
-            outcome=m.outcome,
-            reason=m.reason,
-            predicted_downtime_s=m.predicted_downtime_s,
-            measured_downtime_s=m.measured_downtime_s,
-            predicted_total_s=m.predicted_total_s,
-            measured_total_s=m.measured_total_s,
-            within_quota=m.within_quota,
-        )
-        for m in mtd.moves
-    ]
-    return MtdView(
-        engine=mtd.engine,
-        quota_basis=mtd.quota_basis,
-        measured=any(
-            m.measured_downtime_s is not None or m.measured_total_s is not None for m in moves
-        ),
-        availability=mtd.availability,
-        attack_rate_per_hour=mtd.attack_rate_per_hour,
-        weights=mtd.weights,
-        step_s=mtd.step_s,
-        within_quota=mtd.within_quota,
-        probe=mtd.probe,
-        units=[
-            MtdUnitView(
-                name=u.name,
-                members=u.members,
-                budget_s=u.budget_s,
-                quotas=u.quotas,
-                downtime_spent_s=u.downtime_spent_s,
-                arrival_spread_s=u.arrival_spread_s,
-            )
-            for u in mtd.units
-        ],
-        moves=moves,
+    view.problem = None
+    view.measured = any(
+        m.measured_downtime_s is not None or m.measured_total_s is not None for m in view.moves
     )
+    return view
