@@ -23,6 +23,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+RECORD = {"ssla", "term", "kpi", "slice", "period", "periods", "breached", "not_measured"}
+"""What a term's timeline takes over from its compliance record as it is."""
+
+
 class _Compliance(_Section):
     ssla: str
     term: str
@@ -129,14 +133,7 @@ def ssla_view(policy: Mapping[str, Any], duration: float) -> SslaView:
             state = "breached" if record.breached or breaches else "compliant"
         terms.append(
             TermTimeline(
-                ssla=record.ssla,
-                term=record.term,
-                kpi=record.kpi,
-                slice=record.slice,
-                period=record.period,
-                periods=record.periods,
-                breached=record.breached,
-                not_measured=record.not_measured,
+                **record.model_dump(include=RECORD),
                 compliance=record.compliance if measured > 0 else None,
                 state=state,
                 suspended=key in suspended,
