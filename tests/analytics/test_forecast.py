@@ -140,3 +140,12 @@ def test_residual_net_starts_from_the_last_observed_value():
     assert torch.allclose(out, x[:, -1, 2].reshape(5, 1, 1).expand(5, 4, 1))
     with pytest.raises(ValueError, match="anchors"):
         ForecastNet(3, 2, 4, anchors=[0])
+
+
+def test_the_peak_is_the_forecasts_highest_value_of_a_target(forecaster: Forecaster) -> None:
+    recent = sine_series(seed=3)[:50]
+    ahead = forecaster.forecast(recent)
+    assert forecaster.peak(recent, "memory_rss") == pytest.approx(ahead[:, 1].max())
+    assert forecaster.peak(recent) == pytest.approx(ahead[:, 0].max())
+    with pytest.raises(ValueError, match="not one of"):
+        forecaster.peak(recent, 5)

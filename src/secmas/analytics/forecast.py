@@ -232,6 +232,17 @@ class Forecaster:
             raise ValueError(f"need the last {self.window} steps, got {len(values)}")
         return self.predict(values[-self.window :])[0]
 
+    def peak(self, recent: np.ndarray, target: int | str = 0) -> float:
+        """The highest value of one target the forecast expects over the next `horizon`
+        steps (004_… Section 4.2: a VNF's predicted resource need over its lifetime, for
+        the bid, `secmas.agents.bidding.GoalRequest.predicted_traffic`). `target` is the
+        position among the targets or its name."""
+        names = self.target_names
+        index = names.index(target) if target in names else target
+        if not isinstance(index, int) or not 0 <= index < len(names):
+            raise ValueError(f"target {target!r} is not one of {names}")
+        return float(self.forecast(recent)[:, index].max())
+
     def evaluate(self, series: np.ndarray) -> Evaluation:
         """R², MAE and RMSE per target at each step 1 … h ahead, over every full window."""
         values = self._check(series)
