@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.policy.ssla_refusal import refused
 
 from secmas.policy.ssla import (
     DEFAULT_PERIOD,
@@ -24,7 +25,6 @@ from secmas.policy.ssla import (
     SetKind,
     Source,
     SourceKind,
-    SSLAError,
     from_xml,
     to_xml,
 )
@@ -33,14 +33,6 @@ DATA = Path(__file__).parent / "data"
 FIGURE_3 = (DATA / "figure3-slice-isolation.xml").read_text()
 """Figure 3 as published, its five unclosed tags closed (the one change)."""
 SEED = Path("/work/shared/seeds/004_e7e54a2542bcd055.txt")
-
-
-def refused(text: str) -> str:
-    with pytest.raises(SSLAError) as info:
-        from_xml(text, "s.xml")
-    message = str(info.value)
-    assert "\n" not in message
-    return message
 
 
 def test_figure_3_as_published_parses() -> None:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from tests.policy.ssla_refusal import refused
 
 from secmas.policy.ssla import (
     NAMESPACE,
@@ -65,14 +66,6 @@ LEGACY = """\
   </guaranteeTerm>
 </ServiceLevelAgreement>
 """
-
-
-def refused(text: str) -> str:
-    with pytest.raises(SSLAError) as info:
-        from_xml(text, "s.xml")
-    message = str(info.value)
-    assert "\n" not in message
-    return message
 
 
 def test_the_first_vocabulary_parses() -> None:

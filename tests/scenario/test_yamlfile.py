@@ -10,6 +10,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.scenario.yamlbombs import bomb, expansion
 
 from secmas.scenario.yamlfile import (
     MAX_ALIAS_NODES,
@@ -61,19 +62,6 @@ def test_arbitrary_text_is_loaded_or_refused(text: str) -> None:
         load(text)
     except YAMLInputError as exc:
         assert len(str(exc)) < 300
-
-
-def bomb(width: int, levels: int) -> str:
-    """`levels` anchors, each a list of `width` aliases to the one before."""
-    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
-    for level in range(1, levels):
-        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * width)}]")
-    return "\n".join(lines) + "\n"
-
-
-def expansion(width: int, levels: int) -> int:
-    """Nodes the aliases of `bomb(width, levels)` repeat."""
-    return sum(width * sum(width**k for k in range(level + 2)) for level in range(levels - 1))
 
 
 @settings(max_examples=60, deadline=None)

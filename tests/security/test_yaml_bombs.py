@@ -12,12 +12,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.scenario.yamlbombs import bomb
 from typer.testing import CliRunner
 
 from secmas.cli.main import app, default_scenario_path
 from secmas.cti.errors import CTIInputError, compose
 from secmas.cti.maps import load_field_map
-from secmas.policy.intents import IntentError, load_intents
+from secmas.policy.intents import load_intents
 from secmas.scenario.loader import ScenarioError, load_scenario, load_service
 from secmas.scenario.yamlfile import MAX_ALIAS_NODES
 
@@ -40,51 +41,27 @@ BOMB_382 = (
 Problems = list[tuple[int | None, str]]
 
 
-def _scenario(path: Path) -> Problems:
+def _problems(load: Callable[[], object]) -> Problems:
+    """The (line, message) of each problem the reader refuses its input with."""
     try:
-        load_scenario(path)
-    except ScenarioError as exc:
-        return [(p.line, str(p)) for p in exc.problems]
-    return []
-
-
-def _service(path: Path) -> Problems:
-    try:
-        load_service(path, load_scenario(SCENARIO))
-    except ScenarioError as exc:
-        return [(p.line, str(p)) for p in exc.problems]
-    return []
-
-
-def _intents(path: Path) -> Problems:
-    try:
-        load_intents(path)
-    except IntentError as exc:
-        return [(p.line, str(p)) for p in exc.problems]
-    return []
-
-
-def _sensitivity(path: Path) -> Problems:
-    try:
-        load_field_map(path, "sensitivity")
-    except CTIInputError as exc:
+        load()
+    except (ScenarioError, CTIInputError) as exc:
         return [(p.line, str(p)) for p in exc.problems]
     return []
 
 
 READERS: dict[str, tuple[Callable[[Path], Problems], str]] = {
-    "scenario": (_scenario, SCENARIO.read_text()),
-    "network-service": (_service, NSD),
-    "intents": (_intents, INTENTS.read_text()),
-    "cti-map": (_sensitivity, SENSITIVITY.read_text()),
+    "scenario": (lambda path: _problems(lambda: load_scenario(path)), SCENARIO.read_text()),
+    "network-service": (
+        lambda path: _problems(lambda: load_service(path, load_scenario(SCENARIO))),
+        NSD,
+    ),
+    "intents": (lambda path: _problems(lambda: load_intents(path)), INTENTS.read_text()),
+    "cti-map": (
+        lambda path: _problems(lambda: load_field_map(path, "sensitivity")),
+        SENSITIVITY.read_text(),
+    ),
 }
-
-
-def bomb(width: int, levels: int) -> str:
-    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
-    for level in range(1, levels):
-        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * width)}]")
-    return "\n".join(lines) + "\n"
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -160,7 +137,7 @@ def test_a_nested_duplicate_key_in_a_scenario_names_its_line(tmp_path: Path) -> 
     text = SCENARIO.read_text()
     assert "  duration: 240\n" in text
     text = text.replace("  duration: 240\n", "  duration: 240\n  duration: 100000\n", 1)
-    [(line, message)] = _scenario(_write(tmp_path, text))
+    [(line, message)] = READERS["scenario"][0](_write(tmp_path, text))
     assert line is not None and text.splitlines()[line - 1] == "  duration: 100000"
     assert ": traffic.duration: duplicate key 'duration' (first at line" in message
 
@@ -169,7 +146,7 @@ def test_an_allowed_alias_is_never_echoed_in_full(tmp_path: Path) -> None:
     """Under the alias bound a value may still be large: an intent's bad whitelist of 10 000
     nested strings is named, not printed (the issue's 226 MB message)."""
     text = bomb(10, 4) + "intents: [{id: x, slice: w, kind: isolation, whitelist: [*l3]}]\n"
-    problems = _intents(_write(tmp_path, text))
+    problems = READERS["intents"][0](_write(tmp_path, text))
     assert problems and all(len(message) < 300 for _line, message in problems)
     assert any("expected an IP address or CIDR prefix as text, got [[" in m for _l, m in problems)
 

@@ -69,6 +69,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -371,6 +372,7 @@ class _LineTreeBuilder(ET.TreeBuilder):
 
 
 Children = tuple[dict[str, ET.Element], list[ET.Element]]
+Choice = TypeVar("Choice", bound=StrEnum)
 
 
 class _Reader:
@@ -654,7 +656,7 @@ class _Reader:
             raise self.fail(path, "empty", element)
         metric = formula.aggregate == "METRIC"
         kind_text = element.get("kind", (SourceKind.METRIC if metric else SourceKind.STREAM).value)
-        kind = self.source_kind(kind_text.strip(), path, element)
+        kind = self.choice(SourceKind, kind_text.strip(), "source kind", path, element)
         name = element.get("name", str(formula.field if metric else formula.stream)).strip()
         if not name:
             raise self.fail(path, "empty attribute 'name'", element)
@@ -663,23 +665,13 @@ class _Reader:
     def legacy_source(self, element: ET.Element, path: str) -> Source:
         self.attributes(element, path)
         parts, _ = self.children(element, path, ("kind", "name", "collector"))
-        kind = self.source_kind(
-            self.text(parts, "kind", path, element), f"{path}/kind", parts["kind"]
-        )
+        kind_text = self.text(parts, "kind", path, element)
+        kind = self.choice(SourceKind, kind_text, "source kind", f"{path}/kind", parts["kind"])
         return Source(
             kind,
             self.text(parts, "name", path, element),
             self.text(parts, "collector", path, element),
         )
-
-    def source_kind(self, text: str, path: str, element: ET.Element) -> SourceKind:
-        try:
-            return SourceKind(text)
-        except ValueError:
-            expected = " or ".join(k.value for k in SourceKind)
-            raise self.fail(
-                path, f"unknown source kind {text[:40]!r}; expected {expected}", element
-            ) from None
 
     def named_set(self, element: ET.Element, path: str) -> NamedSet:
         self.attributes(element, path, ("name", "kind"))
@@ -688,14 +680,7 @@ class _Reader:
             raise self.fail(
                 path, f"bad or missing attribute 'name' {name[:40]!r}; expected a name", element
             )
-        kind_text = element.get("kind", "").strip()
-        try:
-            kind = SetKind(kind_text)
-        except ValueError:
-            expected = " or ".join(k.value for k in SetKind)
-            raise self.fail(
-                path, f"unknown set kind {kind_text[:40]!r}; expected {expected}", element
-            ) from None
+        kind = self.choice(SetKind, element.get("kind", "").strip(), "set kind", path, element)
         _, items = self.children(element, path, (), "value")
         values = []
         for index, item in enumerate(items, 1):
@@ -725,7 +710,8 @@ class _Reader:
         for tag, child in self.sequence(element, path, ("action", "target", "detail")):
             if tag == "action":
                 where = f"{path}/action[{len(kinds) + 1}]"
-                kinds.append(self.action_kind(self.content(child, where), where, child))
+                text = self.content(child, where)
+                kinds.append(self.choice(ActionKind, text, "action kind", where, child))
                 parts.append({})
                 continue
             where = f"{path}/action[{len(kinds)}]/{tag}"
@@ -744,22 +730,25 @@ class _Reader:
     def legacy_action(self, element: ET.Element, path: str) -> Action:
         self.attributes(element, path)
         found, _ = self.children(element, path, ("kind", "target", "detail"))
-        kind = self.action_kind(
-            self.text(found, "kind", path, element), f"{path}/kind", found["kind"]
-        )
+        kind_text = self.text(found, "kind", path, element)
+        kind = self.choice(ActionKind, kind_text, "action kind", f"{path}/kind", found["kind"])
         return Action(
             kind,
             self.text(found, "target", path, element),
             self.text(found, "detail", path, element, optional=True),
         )
 
-    def action_kind(self, text: str, path: str, element: ET.Element) -> ActionKind:
+    def choice(
+        self, kind: type[Choice], text: str, what: str, path: str, element: ET.Element
+    ) -> Choice:
+        """`text` as a member of the enumeration `kind`, or an error listing its values."""
         try:
-            return ActionKind(text)
+            return kind(text)
         except ValueError:
-            expected = ", ".join(k.value for k in ActionKind)
+            values = [member.value for member in kind]
+            expected = " or ".join(values) if len(values) == 2 else "one of " + ", ".join(values)
             raise self.fail(
-                path, f"unknown action kind {text[:40]!r}; expected one of {expected}", element
+                path, f"unknown {what} {text[:40]!r}; expected {expected}", element
             ) from None
 
     def formula(self, text: str, path: str, what: str, element: ET.Element) -> Formula:
