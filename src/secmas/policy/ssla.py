@@ -632,7 +632,9 @@ class _Reader:
         source_path = f"{path}/measurementSource"
         source_element = self.required(found, "measurementSource", path, element)
         if legacy:
-            source = self.legacy_source(source_element, source_path)
+            source = Source(
+                *self.kind_and_texts(source_element, source_path, SourceKind, ("name", "collector"))
+            )
         else:
             source = self.source_of(source_element, source_path, formula)
         if "period" in found:
@@ -662,16 +664,23 @@ class _Reader:
             raise self.fail(path, "empty attribute 'name'", element)
         return Source(kind, name, collector)
 
-    def legacy_source(self, element: ET.Element, path: str) -> Source:
+    def kind_and_texts(
+        self,
+        element: ET.Element,
+        path: str,
+        kind: type[Choice],
+        fields: tuple[str, str],
+        optional: str = "",
+    ) -> tuple[Choice, str, str]:
+        """The first vocabulary's <kind> and two texts: a source's <name> and <collector>,
+        an action's <target> and <detail>."""
         self.attributes(element, path)
-        parts, _ = self.children(element, path, ("kind", "name", "collector"))
-        kind_text = self.text(parts, "kind", path, element)
-        kind = self.choice(SourceKind, kind_text, "source kind", f"{path}/kind", parts["kind"])
-        return Source(
-            kind,
-            self.text(parts, "name", path, element),
-            self.text(parts, "collector", path, element),
-        )
+        found, _ = self.children(element, path, ("kind", *fields))
+        kind_text = self.text(found, "kind", path, element)
+        what = "source kind" if kind is SourceKind else "action kind"
+        member = self.choice(kind, kind_text, what, f"{path}/kind", found["kind"])
+        first, second = (self.text(found, f, path, element, optional=f == optional) for f in fields)
+        return member, first, second
 
     def named_set(self, element: ET.Element, path: str) -> NamedSet:
         self.attributes(element, path, ("name", "kind"))
@@ -699,10 +708,14 @@ class _Reader:
             _, actions = self.children(element, path, (), "action")
             if not actions:
                 raise self.fail(f"{path}/action", "missing; expected at least one", element)
-            return tuple(
-                self.legacy_action(action, f"{path}/action[{index}]")
-                for index, action in enumerate(actions, 1)
-            )
+            legacy = []
+            for index, action in enumerate(actions, 1):
+                where = f"{path}/action[{index}]"
+                parts = self.kind_and_texts(
+                    action, where, ActionKind, ("target", "detail"), "detail"
+                )
+                legacy.append(Action(*parts))
+            return tuple(legacy)
         # Figure 3: <action>NOTIFY</action><target>…</target><action>LOG</action>…, each
         # <target> (and <detail>) belonging to the <action> before it.
         kinds: list[ActionKind] = []
@@ -725,17 +738,6 @@ class _Reader:
         return tuple(
             Action(kind, part.get("target", ""), part.get("detail", ""))
             for kind, part in zip(kinds, parts, strict=True)
-        )
-
-    def legacy_action(self, element: ET.Element, path: str) -> Action:
-        self.attributes(element, path)
-        found, _ = self.children(element, path, ("kind", "target", "detail"))
-        kind_text = self.text(found, "kind", path, element)
-        kind = self.choice(ActionKind, kind_text, "action kind", f"{path}/kind", found["kind"])
-        return Action(
-            kind,
-            self.text(found, "target", path, element),
-            self.text(found, "detail", path, element, optional=True),
         )
 
     def choice(
