@@ -29,7 +29,7 @@ def write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:
 
 def test_metrics_without_timestamps(tmp_path: Path) -> None:
     path = write(tmp_path, "cpu,load\n1,2.5\n3,4e-1\n\n")
-    features, values, timestamps = read_series(path)
+    features, values, timestamps, _ = read_series(path)
     assert features == ("cpu", "load")
     np.testing.assert_array_equal(values, [[1.0, 2.5], [3.0, 0.4]])
     assert values.dtype == np.float64

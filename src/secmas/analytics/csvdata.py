@@ -7,6 +7,13 @@ optionally, a timestamp column — named `timestamp`, `time`, `t`, `ts`, `date`,
 `epoch` (any case), holding ISO 8601 times or epoch seconds, or else a first column of ISO
 8601 times. Commas separate the cells (semicolons or tabs when the header has no comma).
 
+A column named like ground truth — `label`, `labels`, `is_anomaly`, `anomaly`, `attack`,
+`ground_truth` (any case; `LABEL_COLUMNS`) — is not a metric: its cells are kept as text in
+`CSVSeries.labels` (e.g. the `label` column `secmas detect dataset --labels` writes, with
+"normal" or the condition's name), so that a labelled test set can be scored and evaluated.
+`label_like_columns` names the metric columns that still look like labels (named so, or
+holding nothing but 0 and 1); `detect fit` refuses to train on them unless told to.
+
 Every problem is a `CSVDataError` naming the file, the line and the column, e.g.
 `metrics.csv:17: column 'cpu' is empty`.
 """
@@ -16,21 +23,25 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 if TYPE_CHECKING:  # the scores' type only: reading CSV files needs no torch
-    from secmas.analytics.autoencoder import Scores
+    from secmas.analytics.scoring import Scores
 
 __all__ = [
+    "LABEL_COLUMNS",
     "TIME_COLUMNS",
     "CSVDataError",
     "CSVSeries",
     "check_rows",
+    "label_like_columns",
     "read_series",
     "timestamp_seconds",
     "write_scores",
@@ -38,6 +49,12 @@ __all__ = [
 
 TIME_COLUMNS = frozenset({"timestamp", "time", "t", "ts", "date", "datetime", "epoch"})
 """Column names (compared in lower case) that mark the timestamp column."""
+LABEL_COLUMNS = frozenset({"label", "labels", "is_anomaly", "anomaly", "attack", "ground_truth"})
+"""Column names (compared in lower case) that hold ground truth, read as text."""
+LABEL_WORDS = frozenset(
+    {"label", "labels", "anomaly", "anomalous", "attack", "attacks", "outlier", "truth", "target"}
+)
+"""Words that make a metric column's name look like ground truth (`label_like_columns`)."""
 
 
 class CSVDataError(ValueError):
@@ -45,11 +62,13 @@ class CSVDataError(ValueError):
 
 
 class CSVSeries(NamedTuple):
-    """A metric series read from CSV: column names, values [T, F] and the timestamps' text."""
+    """A metric series read from CSV: column names, values [T, F], the timestamps' text and
+    the text of each ground-truth column (`LABEL_COLUMNS`) by name."""
 
     features: tuple[str, ...]
     values: np.ndarray
     timestamps: tuple[str, ...] | None
+    labels: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
     @property
     def seconds(self) -> np.ndarray | None:
@@ -57,6 +76,42 @@ class CSVSeries(NamedTuple):
         if self.timestamps is None:
             return None
         return np.array([timestamp_seconds(t) for t in self.timestamps], dtype=np.float64)
+
+    def truth(self) -> np.ndarray | None:
+        """Per step, the first ground-truth column's label with "0" and "normal" (any case)
+        as "normal" and any other number as "anomaly"; None without such a column."""
+        if not self.labels:
+            return None
+        cells = next(iter(self.labels.values()))
+        return np.array([_truth(cell) for cell in cells], dtype=object)
+
+    def label_column(self, name: str) -> np.ndarray:
+        """A ground-truth column as numbers, to train on it when asked (CSVDataError)."""
+        cells = self.labels[name]
+        for index, cell in enumerate(cells):
+            if not _is_number(cell) or not math.isfinite(float(cell)):
+                raise CSVDataError(f"column {name!r}, row {index + 1}: {cell!r} is not a number")
+        return np.array([float(cell) for cell in cells], dtype=np.float64)
+
+
+def _truth(cell: str) -> str:
+    text = cell.strip()
+    if text.lower() == "normal" or (_is_number(text) and float(text) == 0):
+        return "normal"
+    return "anomaly" if _is_number(text) else text
+
+
+def label_like_columns(series: CSVSeries) -> list[str]:
+    """Metric columns that look like ground truth: a name with a `LABEL_WORDS` word
+    (e.g. `is_attack`, `Anomaly_Label`), or both 0 and 1 and nothing else."""
+    found = []
+    for index, name in enumerate(series.features):
+        words = set(re.split(r"[^a-z0-9]+", name.lower()))
+        column = series.values[:, index]
+        binary = bool(np.isin(column, (0.0, 1.0)).all()) and np.unique(column).size == 2
+        if words & LABEL_WORDS or binary:
+            found.append(name)
+    return found
 
 
 def timestamp_seconds(text: str) -> float:
@@ -202,9 +257,12 @@ def read_series(path: str | os.PathLike[str]) -> CSVSeries:
     if not body:
         raise CSVDataError(f"{source} has a header but no data rows")
     time_index = _time_column(source, names, body[0][1])
-    metrics = [i for i in range(len(names)) if i != time_index]
+    truth = [i for i, name in enumerate(names) if name.lower() in LABEL_COLUMNS]
+    metrics = [i for i in range(len(names)) if i != time_index and i not in truth]
     if not metrics:
-        raise CSVDataError(f"{source}:{header_line}: no metric columns, only the timestamp")
+        raise CSVDataError(
+            f"{source}:{header_line}: no metric columns, only the timestamp or labels"
+        )
     values = np.empty((len(body), len(metrics)), dtype=np.float64)
     stamps: list[str] = []
     previous: float | None = None
@@ -219,7 +277,8 @@ def read_series(path: str | os.PathLike[str]) -> CSVSeries:
         for c, i in enumerate(metrics):
             values[r, c] = _cell(source, line, names[i], row[i])
     features = tuple(names[i] for i in metrics)
-    return CSVSeries(features, values, tuple(stamps) if time_index is not None else None)
+    labels = {names[i]: tuple(row[i].strip() for _, row in body) for i in truth}
+    return CSVSeries(features, values, tuple(stamps) if time_index is not None else None, labels)
 
 
 def check_rows(path: str | os.PathLike[str], rows: int, needed: int) -> None:

@@ -1,9 +1,14 @@
-"""`secmas detect fit`, `score`, `train` and `dataset`: LSTM-autoencoder anomaly detection
-on CNF metrics (`002_…`, Section IV).
+"""`secmas detect fit`, `score`, `train` and `dataset`: anomaly detection on CNF metrics
+with the LSTM autoencoder of `002_…` (Section IV) or a baseline.
 
-`fit` trains a detector on a CSV of normal behaviour (one column per metric) and writes the
-model file; `score` reads a CSV of the same metrics, flags the anomalous windows, prints the
-strongest alerts with the metrics that deviated most and can write one row per window.
+`fit` trains a detector (`--model lstm-ae|pca|zscore|iforest|discord|auto`, see
+`secmas.analytics.detectors` and `secmas.analytics.selection`) on a CSV of normal behaviour
+(one column per metric) and writes the model file, which records the detector; it refuses
+columns that look like ground truth (named like a label, or all 0/1) unless `--columns`
+names the columns to train on. `score` loads any model file, reads a CSV of the same
+metrics, flags the anomalous windows, prints the strongest alerts with the metrics that
+deviated most and can write one row per window; a ground-truth column (`label`, as
+`detect dataset --labels` writes) is set aside and the flags are scored against it.
 `train` trains the detector of a scenario's CNF from the telemetry of its agents (one per
 PoP): on their pooled data, or with `--federated` by FedAvg in which every exchange is a
 secure sum (`secmas.secagg`), and compares the two models' F1 on held-out attack runs.
@@ -26,18 +31,33 @@ from rich.table import Table
 from secmas.cli.output import FAILED_RUN, console, fail, say
 
 if TYPE_CHECKING:
-    from secmas.analytics.autoencoder import Detector, Scores
+    import numpy as np
+
+    from secmas.analytics.autoencoder import Detector
     from secmas.analytics.csvdata import CSVSeries
+    from secmas.analytics.scoring import Scores, WindowDetector
+    from secmas.analytics.selection import Selection
     from secmas.scenario.model import Scenario
     from secmas.secagg.federated import AgentTelemetry, FederatedPlan
     from secmas.secagg.neighbours import ThreatModel
 
 
 detect_app = typer.Typer(
-    help="Anomaly detection on CNF metrics (CSV) with an LSTM autoencoder.",
+    help="Anomaly detection on CNF metrics (CSV): the LSTM autoencoder or a baseline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+class ModelChoice(StrEnum):
+    """Which detector `detect fit` trains."""
+
+    lstm_ae = "lstm-ae"
+    pca = "pca"
+    zscore = "zscore"
+    iforest = "iforest"
+    discord = "discord"
+    auto = "auto"
 
 
 class ThresholdChoice(StrEnum):
@@ -63,58 +83,166 @@ CsvOption = Annotated[Path, typer.Option("--csv", help="CSV file: a header, one 
 def fit(
     csv: CsvOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="model file to write")],
+    model: Annotated[
+        ModelChoice,
+        typer.Option(
+            help="the detector: lstm-ae (002_…'s), a baseline, or auto (chosen by validation "
+            "on held-out normal rows with injected spikes, level shifts and drifts)"
+        ),
+    ] = ModelChoice.lstm_ae,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated metric columns to train on (default: all; needed to train "
+            "on a column that looks like a label)"
+        ),
+    ] = None,
+    candidates: Annotated[
+        str | None,
+        typer.Option(help="with --model auto: comma-separated detectors to try (default: all)"),
+    ] = None,
     window: Annotated[int, typer.Option(min=1, help="time steps per window")] = 10,
-    epochs: Annotated[int, typer.Option(min=1, help="training epochs")] = 30,
-    batch: Annotated[int, typer.Option(min=1, help="windows per batch")] = 50,
-    hidden: Annotated[int, typer.Option(min=1, help="LSTM hidden units")] = 32,
-    latent: Annotated[int, typer.Option(min=1, help="size of the bottleneck")] = 16,
+    epochs: Annotated[int, typer.Option(min=1, help="lstm-ae: training epochs")] = 30,
+    batch: Annotated[int, typer.Option(min=1, help="lstm-ae: windows per batch")] = 50,
+    hidden: Annotated[int, typer.Option(min=1, help="lstm-ae: LSTM hidden units")] = 32,
+    latent: Annotated[int, typer.Option(min=1, help="lstm-ae: size of the bottleneck")] = 16,
     percentile: Annotated[
         float, typer.Option(min=50.0, max=100.0, help="static threshold: this percentile")
     ] = 99.0,
     seed: Annotated[int, typer.Option(help="seed of initialisation and shuffling")] = 0,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="JSON file: the detector and, for auto, every candidate"),
+    ] = None,
 ) -> None:
     """Train a detector on a CSV of normal behaviour and write the model file."""
-    from secmas.analytics.autoencoder import Detector
     from secmas.analytics.csvdata import CSVDataError, check_rows
+    from secmas.analytics.selection import LSTMSettings, choose_detector, fit_detector
 
-    if not output.parent.is_dir():
-        raise fail(f"cannot write {output}: no folder {output.parent}")
+    for path in (output, report):
+        if path is not None and not path.parent.is_dir():
+            raise fail(f"cannot write {path}: no folder {path.parent}")
     series = _read(csv)
-    rows, columns = series.values.shape
+    values, features = _training_columns(csv, series, columns)
+    rows = values.shape[0]
     try:
         check_rows(csv, rows, window)
     except CSVDataError as exc:
         raise fail(str(exc)) from None
-    say(f"{csv}: {rows} rows of {columns} metrics ({', '.join(series.features)})")
+    say(f"{csv}: {rows} rows of {len(features)} metrics ({', '.join(features)})")
+    lstm = LSTMSettings(epochs=epochs, batch=batch, hidden=hidden, latent=latent)
 
     def progress(epoch: int, train: float, validation: float | None) -> None:
         held = "" if validation is None else f"  validation MAE {validation:.4f}"
         say(f"epoch {epoch:>3}/{epochs}  train MAE {train:.4f}{held}")
 
+    options = {"window": window, "percentile": percentile, "seed": seed, "lstm": lstm}
+    selection = None
     started = time.perf_counter()
     try:
-        detector = Detector.fit(
-            series.values,
-            series.features,
-            window=window,
-            epochs=epochs,
-            batch=batch,
-            hidden=hidden,
-            latent=latent,
-            seed=seed,
-            percentile=percentile,
-            progress=progress,
-        )
+        if model is ModelChoice.auto:
+            tried = _candidates(candidates)
+            detector, selection = choose_detector(
+                values, features, candidates=tried, note=say, progress=progress, **options
+            )
+        else:
+            detector = fit_detector(
+                model.value, values, features, progress=progress, note=say, **options
+            )
     except ValueError as exc:
         raise fail(f"{csv}: {exc}") from None
     elapsed = time.perf_counter() - started
-    windows = rows - window + 1
+    if selection is not None:
+        console.print(_selection_table(selection))
+        say(f"auto chose {selection.reason}")
     say(
-        f"threshold {detector.static.value:.4g} (the {percentile:g}th percentile of the "
-        f"reconstruction errors of {windows} normal windows)"
+        f"{detector.name}: threshold {detector.static.value:.4g} (the {percentile:g}th "
+        f"percentile of the scores of {rows - window + 1} normal windows)"
     )
-    say(f"trained in {elapsed:.1f} s")
+    say(f"prepared in {elapsed:.1f} s")
     _save(detector, output)
+    if report is not None:
+        described = detector.describe()
+        _write_json(report, {**described, "selection": selection and selection.to_json()})
+
+
+def _training_columns(
+    csv: Path, series: CSVSeries, columns: str | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The values and names of the columns to train on: the ones `--columns` names, or
+    all metric columns when none looks like ground truth (else exit 2)."""
+    import numpy as np
+
+    from secmas.analytics.csvdata import CSVDataError, label_like_columns
+
+    if columns is None:
+        suspects = list(series.labels) + label_like_columns(series)
+        if suspects:
+            named = ", ".join(repr(c) for c in suspects)
+            metrics = ",".join(c for c in series.features if c not in suspects) or "…"
+            raise fail(
+                f"{csv}: column(s) {named} look like ground truth (named like a label, or "
+                "holding only 0 and 1), not metrics: training on them would teach the "
+                f"detector the answer. Train on the metrics alone (--columns {metrics}) or "
+                "name them in --columns to train on them anyway"
+            )
+        return series.values, series.features
+    wanted = [c.strip() for c in columns.split(",") if c.strip()]
+    known = set(series.features) | set(series.labels)
+    unknown = [c for c in wanted if c not in known]
+    if not wanted or unknown:
+        raise fail(
+            f"--columns: {', '.join(repr(c) for c in unknown) or 'no columns'} not in {csv} "
+            f"(its columns: {', '.join(sorted(known))})"
+        )
+    if len(set(wanted)) != len(wanted):
+        raise fail("--columns: a column is named twice")
+    parts = []
+    for name in wanted:
+        if name in series.labels:
+            try:
+                parts.append(series.label_column(name))
+            except CSVDataError as exc:
+                raise fail(f"{csv}: {exc}") from None
+        else:
+            parts.append(series.values[:, series.features.index(name)])
+    return np.stack(parts, axis=1), tuple(wanted)
+
+
+def _candidates(text: str | None) -> tuple[str, ...]:
+    from secmas.analytics.detectors import DETECTORS
+
+    if text is None:
+        return DETECTORS
+    wanted = tuple(c.strip() for c in text.split(",") if c.strip())
+    unknown = [c for c in wanted if c not in DETECTORS]
+    if unknown or not wanted:
+        raise fail(
+            f"--candidates: unknown {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(DETECTORS)}"
+        )
+    return wanted
+
+
+def _selection_table(selection: Selection) -> Table:
+    table = Table(title="auto: candidates on held-out normal data with injected anomalies")
+    for column in ("detector", "window F1", "event recall", "false alarms", "ROC-AUC", "s"):
+        table.add_column(column, justify="left" if column == "detector" else "right")
+    for c in selection.candidates:
+        if c.error is not None:
+            table.add_row(c.name, f"not fitted: {c.error}", "", "", "", "")
+            continue
+        auc = "–" if c.roc_auc is None else f"{c.roc_auc:.3f}"
+        chosen = " ✓" if c.name == selection.chosen else ""
+        table.add_row(
+            c.name + chosen,
+            f"{c.f1:.3f}",
+            f"{c.event_recall:.0%}",
+            str(c.false_alarm_windows),
+            auc,
+            f"{c.seconds:.1f}",
+        )
+    return table
 
 
 @detect_app.command("score")
@@ -129,13 +257,15 @@ def score(
     ] = ThresholdChoice.static,
     top: Annotated[int, typer.Option(min=0, help="how many alerts to list")] = 10,
 ) -> None:
-    """Score a CSV of metrics with a fitted detector: flagged windows and their causes."""
-    from secmas.analytics.autoencoder import Detector, DetectorInputError
+    """Score a CSV of metrics with a fitted detector (any `detect fit` wrote): flagged
+    windows and their causes, and with a ground-truth column, how they match it."""
     from secmas.analytics.csvdata import CSVDataError, check_rows, write_scores
+    from secmas.analytics.detectors import load_detector
     from secmas.analytics.modelfile import ModelFileError
+    from secmas.analytics.scoring import DetectorInputError
 
     try:
-        detector = Detector.load(model)
+        detector = load_detector(model)
     except ModelFileError as exc:
         raise fail(str(exc)) from None
     series = _read(csv)
@@ -149,17 +279,37 @@ def score(
     flagged = len(scores.flagged)
     share = flagged / len(scores)
     say(
-        f"{len(scores)} windows, {flagged} flagged ({share:.1%}) under the "
+        f"{detector.name}: {len(scores)} windows, {flagged} flagged ({share:.1%}) under the "
         f"{threshold.value} threshold"
     )
     if flagged and top:
         console.print(_alerts(scores, series.timestamps, top))
+    truth = series.truth()
+    if truth is not None:
+        _against_truth(scores, truth, detector.window, next(iter(series.labels)))
     if output is not None:
         try:
             write_scores(output, scores, series.timestamps)
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
         say(f"wrote {output}")
+
+
+def _against_truth(scores: Scores, truth: np.ndarray, window: int, column: str) -> None:
+    """Event recall, window F1, false alarms and ROC-AUC of the flags against the CSV's
+    ground-truth column."""
+    from secmas.analytics.events import rank_windows, score_events
+
+    result = score_events(scores.flags, truth, ends=scores.end, span=window)
+    ranking = rank_windows(scores.score, truth, scores.end, window)
+    found = len(result.detected)
+    events = found + len(result.missed)
+    auc = "undefined" if ranking.roc_auc != ranking.roc_auc else f"{ranking.roc_auc:.3f}"
+    say(
+        f"against column {column!r}: {found}/{events} events detected, window precision "
+        f"{result.precision:.3f} recall {result.recall:.3f} F1 {result.f1:.3f}, "
+        f"{result.false_alarm_windows} false-alarm windows, ROC-AUC {auc}"
+    )
 
 
 def _alerts(scores: Scores, timestamps: tuple[str, ...] | None, top: int) -> Table:
@@ -307,12 +457,11 @@ def _train_federated(
 ) -> tuple[Detector, dict[str, object]]:
     """FedAvg with every exchange a secure sum, a line per round; the detector and what
     the report keeps of it (rounds, bytes, threshold)."""
-    import torch
-
+    from secmas.analytics.threads import limit_torch_threads
     from secmas.secagg.errors import SecAggError
     from secmas.secagg.federated import bus_aggregator, describe_round, train_federated
 
-    torch.set_num_threads(1)  # the agents' local training: one core each, as deployed
+    limit_torch_threads(1)  # the agents' local training: one core each, as deployed
     began = time.perf_counter()
     try:
         trained = train_federated(
@@ -373,7 +522,7 @@ def _compare(
         say(f"F1 federated − central: {f1['federated'] - f1['central']:+.3f}")
 
 
-def _save(detector: Detector, output: Path) -> None:
+def _save(detector: WindowDetector, output: Path) -> None:
     from secmas.analytics.modelfile import ModelFileError
 
     try:
