@@ -154,7 +154,19 @@ def attestation_table(trust: dict[str, Any]) -> Table:
         title=f"attestation of pipeline {trust['pipeline']} on ledger {trust['ledger']} "
         f"(AgentRegistry {trust['contracts']['AgentRegistry'][:10]}…)"
     )
-    for column in ("step", "kind", "measured", "verifier", "result", "block", "ms", "RoT", "tx"):
+    columns = (
+        "step",
+        "t (s)",
+        "kind",
+        "measured",
+        "verifier",
+        "result",
+        "block",
+        "ms",
+        "RoT",
+        "tx",
+    )
+    for column in columns:
         table.add_column(column)
     for entry in trust["attestations"]:
         result = styled("pass", "green") if entry["result"] == "pass" else styled("fail", "red")
@@ -162,6 +174,7 @@ def attestation_table(trust: dict[str, Any]) -> Table:
             result.append(" " + ", ".join(entry["differing"][:3]))
         table.add_row(
             str(entry["step"]),
+            "-" if entry.get("time") is None else f"{entry['time']:g}",
             entry["kind"],
             entry["measured"],
             entry["verifier"],

@@ -450,6 +450,7 @@ class Driver:
         )
         background = None
         if self.chain is not None:
+            self.chain.now = clock.now  # attestation records carry the run's time
             background = asyncio.ensure_future(self._attest_periodically(clock))
         pending_kills = dict(kill)
         try:

@@ -418,6 +418,7 @@ class SecurePipeline:
             view=view,
             timeout=timeout,
             offload=clock.run_blocking,
+            now=clock.now,
         )
         liveness = LivenessMonitor(name, set(members))
         pipeline = cls(

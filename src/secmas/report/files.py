@@ -100,6 +100,7 @@ def write_run(
 
 ATTESTATION_FIELDS = (
     "step",
+    "time",
     "kind",
     "measured",
     "verifier",
@@ -120,7 +121,7 @@ def _write_attestations(path: Path, trust: dict[str, Any]) -> Path:
         writer = csv.DictWriter(handle, fieldnames=ATTESTATION_FIELDS)
         writer.writeheader()
         for entry in trust["attestations"]:
-            row = {k: entry[k] for k in ATTESTATION_FIELDS}
+            row = {k: entry.get(k) for k in ATTESTATION_FIELDS}
             row["differing"] = ";".join(entry["differing"])
             row["reasons"] = ";".join(entry["reasons"])
             writer.writerow(row)

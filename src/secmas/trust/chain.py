@@ -307,11 +307,14 @@ class ChainEntry:
     reasons: tuple[str, ...] = ()
     differing: tuple[str, ...] = ()
     revoke_tx: str | None = None
+    time: float | None = None
+    """Run time (simulated seconds) when the relying party settled it; None without a clock."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "step": self.step,
+            "time": None if self.time is None else round(self.time, 3),
             "measured": self.measured,
             "verifier": self.verifier,
             "result": "pass" if self.passed else "fail",
@@ -354,6 +357,8 @@ class AttestationChain:
     entries: list[ChainEntry] = field(default_factory=list)
     external: ExternalCheck | None = None
     """Consulted before a pass is acted on: a failed external measurement revokes too."""
+    now: Callable[[], float] | None = None
+    """The run's clock (simulated seconds): each entry records when it was settled."""
 
     def __post_init__(self) -> None:
         self._secaas_verifier = Verifier(SECAAS, max_age=challenge_lifetime(self.timeout))
@@ -553,6 +558,7 @@ class AttestationChain:
             reasons=appraisal.reasons,
             differing=differing,
             revoke_tx=revoke_tx,
+            time=None if self.now is None else self.now(),
         )
         self.entries.append(entry)
         return entry
