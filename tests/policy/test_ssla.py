@@ -174,7 +174,7 @@ def sslas(draw: st.DrawFn) -> SSLA:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(sslas())
 def test_round_trip(ssla: SSLA) -> None:
     written = to_xml(ssla)

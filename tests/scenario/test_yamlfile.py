@@ -46,7 +46,7 @@ def refused(text: str) -> YAMLInputError:
     return info.value
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(DATA, st.booleans())
 def test_benign_documents_load_as_pyyaml_does(data: Any, flow: bool) -> None:
     text = yaml.safe_dump(data, default_flow_style=flow)
@@ -55,7 +55,7 @@ def test_benign_documents_load_as_pyyaml_does(data: Any, flow: bool) -> None:
     assert node is not None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.text(max_size=200))
 def test_arbitrary_text_is_loaded_or_refused(text: str) -> None:
     try:
@@ -134,7 +134,7 @@ def test_refusals_carry_the_path_to_the_place(text: str, path: tuple[str | int, 
     assert refused(text).path == path
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), min_size=1, unique=True),
     st.data(),

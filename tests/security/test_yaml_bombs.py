@@ -117,7 +117,7 @@ def test_a_recursive_alias_is_refused(reader: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("reader", READERS)
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_a_repeated_top_level_key_is_refused_with_both_lines(
