@@ -560,6 +560,10 @@ def _closed_loop(scenario: Scenario, mode: Distribution) -> ClosedLoop:
         from secmas.secagg.federated import federated_trainer
 
         trainer = federated_trainer(scenario.analytics.rounds)
+    from secmas.analytics.threads import limit_torch_threads
+
+    threads = limit_torch_threads()  # deliberate on a small machine, not PyTorch's default
+    say(f"preparing the detection models with {threads} PyTorch thread(s)")
     started = time.perf_counter()
     try:
         detector, profiler = detection_models(
