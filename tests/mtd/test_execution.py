@@ -275,3 +275,35 @@ def test_a_path_that_narrows_then_disappears_is_replanned() -> None:
     [replan] = mtd.replans
     assert "disappeared" in replan["reason"] and replan["planned"] == 0
     assert not mtd.moves
+
+
+def test_low_load_timing_starts_the_move_in_the_forecast_valley() -> None:
+    loaded = scenario()
+    assert loaded.mtd is not None
+    settings = loaded.mtd.model_copy(update={"timing": "low-load"})
+    shared = cti()
+    findings = findings_of(r for got in shared.exchanged.received for r in got.reports)
+    calls: list[str] = []
+
+    def valley(cnf: str, series: Any) -> list[float]:
+        # asked when the goal is posted, `lead` (60 s) before the planned start: traffic
+        # drops 70 s from then, for 40 s
+        calls.append(cnf)
+        return [2.2] * 70 + [0.2] * 40 + [2.2] * 60
+
+    plain = MovingTargetLoop(loaded, loaded.mtd, cti=findings, excluded=tuple(shared.excluded))
+    timed = MovingTargetLoop(
+        loaded, settings, cti=findings, excluded=tuple(shared.excluded), forecast=valley
+    )
+    asyncio.run(operate(loaded, loops=[timed], until=120.0))
+    first = next(m for m in timed.moves if m.posted_at is not None)
+    planned = next(m for m in plain.moves if (m.cnf, m.k) == (first.cnf, first.k))
+    shift = timed._shifts[("shop", 1)]
+    # within one decision step (15 s) after the planned start, into the valley
+    assert 0 < shift <= settings.step and set(calls) == {"web", "api"}
+    arrival = planned.planned_at + planned.planned_total_s + shift
+    for offer in first.destinations.values():
+        if "refused" not in offer:
+            assert offer["start_at"] == pytest.approx(arrival - offer["total"])
+    with pytest.raises(ValueError, match="needs a forecast"):
+        MovingTargetLoop(loaded, settings, cti=findings)
