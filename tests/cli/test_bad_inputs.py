@@ -175,6 +175,12 @@ CASES = [
         scenario(("  step: 1\n", "  step: 300\n")),
     ),
     Case(
+        "attestation-every-0.0001-s",
+        VALIDATE,
+        "security.attestation.period: 0.0001 s is shorter than traffic.step (1 s)",
+        scenario(("    period: 10\n", "    period: 0.0001\n")),
+    ),
+    Case(
         "negative-seed",
         VALIDATE,
         "seed: Input should be greater than or equal to 0",

@@ -230,3 +230,13 @@ def test_mutated_reference_never_crashes_the_run_checks(at: int, cut: int, inser
         return
     for where, message in run_problems(scenario):
         assert where and message
+
+
+def test_trust_work_is_paced_by_the_simulator_step_when_security_is_on() -> None:
+    data = reference()
+    data["security"]["heartbeat"] = 0.5
+    too_often = r"security.heartbeat: 0.5 s is shorter than traffic.step \(1 s\)"
+    with pytest.raises(ValueError, match=too_often):
+        Scenario.model_validate(data)
+    data["security"]["enabled"] = False
+    Scenario.model_validate(data)

@@ -663,6 +663,7 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
             (("analytics", "detect"), "the closed loop watches CNFs: add a cnfs section")
         )
     problems += _adaptive_problems(scenario, names, cnfs)
+    problems += _pacing_problems(scenario)
     plan = scenario.security.attestation.plan
     for index, pop in enumerate(plan):
         known(("security", "attestation", "plan", index), pop, pops, "PoP")
@@ -671,6 +672,23 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
                 (("security", "attestation", "plan", index), f"{pop!r} is already in the plan")
             )
     return problems
+
+
+def _pacing_problems(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Periodic trust work at most once per simulator step: an attestation step or a beat
+    every 0.0001 s would run millions of times and never let the run finish."""
+    if scenario.traffic is None or not scenario.security.enabled:
+        return []
+    step = scenario.traffic.step
+    security = scenario.security
+    return [
+        (where, f"{value:g} s is shorter than traffic.step ({step:g} s): at most one per step")
+        for where, value in (
+            (("security", "attestation", "period"), security.attestation.period),
+            (("security", "heartbeat"), security.heartbeat),
+        )
+        if value < step
+    ]
 
 
 MOVE_GOAL = "cnfMoved"
