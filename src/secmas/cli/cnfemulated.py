@@ -4,6 +4,8 @@ Prometheus) and `secmas detect dataset --dataplane emulated` (recordings of it).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -120,7 +122,7 @@ def record_dataset(
     if not output.parent.is_dir():
         raise fail(f"cannot write {output}: no folder {output.parent}")
     scenario = _scenario(scenario_path)
-    folder = output.parent / f"{output.stem}-run"
+    folder = Path(tempfile.mkdtemp(prefix="secmas-cnf-record-"))
     try:
         series, times = record(
             scenario, folder, seconds, conditions, CNFRunSettings(), say=lambda m: say(m, "dim")
@@ -128,7 +130,8 @@ def record_dataset(
     except _errors() as exc:
         raise fail(f"emulated CNF: {exc}") from None
     except _failures() as exc:
-        raise fail(f"emulated CNF: {exc}", FAILED_RUN) from None
+        raise fail(f"emulated CNF: {exc} (the run's files: {folder})", FAILED_RUN) from None
+    shutil.rmtree(folder, ignore_errors=True)
     try:
         write_recording(output, series, times, labels)
     except OSError as exc:

@@ -118,7 +118,7 @@ class CNFTestbed:
 
     def __init__(self, scenario: Scenario, folder: Path, settings: CNFRunSettings) -> None:
         self.settings = settings
-        self.folder = folder
+        self.folder = folder.resolve()  # nginx reads paths relative to its own prefix
         self.network = EmulatedNetwork(emulation_plan(_network_scenario(scenario, settings.scale)))
         self.group: CNFGroup | None = None
         self.cnf: NginxCNF | None = None
