@@ -591,6 +591,7 @@ LedgerOption = Annotated[
     str | None,
     typer.Option(
         "--ledger",
+        metavar="URL",
         help="'memory' (in-process EVM, the default) or an Ethereum JSON-RPC URL (http://…)",
     ),
 ]
@@ -605,13 +606,16 @@ ProcessesOption = Annotated[
 ServiceOption = Annotated[
     Path | None,
     typer.Option(
-        "--service", help="a network-service descriptor (NSD YAML) replacing the scenario's"
+        "--service",
+        metavar="FILE",
+        help="a network-service descriptor (NSD YAML) replacing the scenario's",
     ),
 ]
 TamperOption = Annotated[
     str | None,
     typer.Option(
         "--tamper",
+        metavar="POP",
         help="patch this PoP's agent in memory 5 s into the run; attestation must revoke it",
     ),
 ]
@@ -628,6 +632,7 @@ DataplaneOption = Annotated[
     str | None,
     typer.Option(
         "--dataplane",
+        metavar="ENGINE",
         help="'simulator' (flow-level, virtual clock) or 'emulated' (a real Linux network "
         "on this machine, real packets, real time; needs root); default: the scenario's "
         "network.engine",
@@ -683,6 +688,7 @@ PolicyOption = Annotated[
     Path | None,
     typer.Option(
         "--policy",
+        metavar="FILE",
         help="security intents (YAML) or an SSLA (XML) to assess live, replacing the "
         "scenario's own policy: breaches are enforced, explained and audited",
     ),
@@ -756,6 +762,7 @@ def demo(
         str,
         typer.Option(
             "--scenario",
+            metavar="NAME",
             help=f"embedded scenario: {', '.join(EMBEDDED)} (cnf-attack: a CNF under HTTP "
             "flood and incidents, with the closed loop on; spoofed-injection: a slice-isolation "
             "intent against forged sources, with the SSLA manager on; adaptive-defence: CTI "
