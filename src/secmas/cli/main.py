@@ -817,10 +817,7 @@ def demo(
         run_demo(default_scenario_path(scenario), out, prometheus, metrics_port)
         return
     if prometheus is not None:
-        errors.print(
-            "[red]error[/] --prometheus: only with --scenario cnf-attack --dataplane emulated"
-        )
-        raise typer.Exit(BAD_INPUT)
+        raise fail("--prometheus: only with --scenario cnf-attack --dataplane emulated")
     run_scenario(
         default_scenario_path(scenario),
         out,
