@@ -44,9 +44,22 @@ of one window, and each baseline's predict of one window; median of `repeat` cal
 a warm-up, once with 2 torch threads and once with 1 (taking turns): on 2 shared cores,
 2 OpenMP threads per tiny forward pass can stall behind other processes.
 
-    python benchmarks/bench_detection.py [--quick]
+(5) Detectors side by side (`--detectors`, a run of its own): the LSTM autoencoder and the
+baselines of `secmas detect fit --model` (robust z-score, PCA, IsolationForest,
+matrix-profile discords) with one setting each, fitted on normal data and scored on
+labelled data: a public real labelled series shipped inside an installable package
+(KDD-TSAD 135 from the UCR anomaly archive, in the aeon 1.6.0 wheel; its data files are
+read without importing aeon), aeon's synthetic GutenTAG ECG series (labelled as synthetic),
+the project's simulated CNF under the three attacks, and, with `--recorded FOLDER`, recorded
+emulated telemetry. Per detector and dataset: event recall, window F1 (static threshold),
+false-alarm windows, ROC-AUC of the window scores, and whether the top-scoring window lies
+on the anomaly.
 
-Writes benchmarks/results/detection.json, detection.md and detection.png.
+    python benchmarks/bench_detection.py [--quick]
+    python benchmarks/bench_detection.py --detectors [--quick] [--recorded FOLDER]
+
+Writes benchmarks/results/detection.json, detection.md and detection.png; with
+--detectors, detectors.json, detectors.md and detectors.png.
 """
 
 from __future__ import annotations
@@ -1321,6 +1334,306 @@ def summary(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+# -- (5) the detectors side by side: public real labelled series and simulated CNF ----------
+AEON_DATA = "aeon/datasets/data"
+AEON_VERSION = "1.6.0"
+KDD_TRAIN_STEPS = 1200  # UCR name 135_UCR_Anomaly_InternalBleeding16_1200_4187_4199
+
+
+@dataclass(frozen=True)
+class LabelledRun:
+    """A normal series to fit on and a labelled series to score, with where they come from."""
+
+    name: str
+    kind: str  # "real", "synthetic" or "simulated"
+    source: str
+    features: tuple[str, ...]
+    train: np.ndarray
+    test: np.ndarray
+    labels: np.ndarray  # per test step: "normal" or the anomaly's name
+
+
+def aeon_file(relative: str) -> Path:
+    """A data file shipped inside the aeon wheel, found without importing aeon (its code
+    pins older numba/pandas than the project's; only its data is used)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        path = Path(str(distribution("aeon").locate_file(f"{AEON_DATA}/{relative}")))
+    except PackageNotFoundError:
+        raise SystemExit(
+            f"the real-data table needs aeon's data files: pip install --no-deps "
+            f"aeon=={AEON_VERSION} (or the project's 'detect-bench' extra)"
+        ) from None
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: install aeon=={AEON_VERSION}")
+    return path
+
+
+def timeeval_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Values [T, F] and 0/1 labels of a TimeEval CSV (timestamp, values…, is_anomaly)."""
+    import csv
+
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    body = np.array([[float(x) for x in row[1:]] for row in rows[1:]])
+    return body[:, :-1], body[:, -1].astype(int)
+
+
+def as_labels(flags: np.ndarray, name: str) -> np.ndarray:
+    return np.where(flags > 0, name, NORMAL).astype(object)
+
+
+def public_runs() -> list[LabelledRun]:
+    kdd_values, kdd_flags = timeeval_csv(
+        aeon_file("KDD-TSAD_135/135_UCR_Anomaly_InternalBleeding16_TEST.csv")
+    )
+    ecg_train, _ = timeeval_csv(aeon_file("UnitTest/ecg-diff-count-3_TRAIN_NA.csv"))
+    ecg_values, ecg_flags = timeeval_csv(aeon_file("UnitTest/ecg-diff-count-3_TEST.csv"))
+    return [
+        LabelledRun(
+            "KDD-TSAD 135 (UCR InternalBleeding16)",
+            "real",
+            f"aeon {AEON_VERSION} wheel: {AEON_DATA}/KDD-TSAD_135 (KDD Cup 2021 / UCR anomaly "
+            "archive; a patient's physiological signal, one labelled anomaly; train = the "
+            "first 1 200 steps, test = the rest)",
+            ("value",),
+            kdd_values[:KDD_TRAIN_STEPS],
+            kdd_values[KDD_TRAIN_STEPS:],
+            as_labels(kdd_flags[KDD_TRAIN_STEPS:], "anomaly"),
+        ),
+        LabelledRun(
+            "ecg-diff-count-3 (GutenTAG)",
+            "synthetic",
+            f"aeon {AEON_VERSION} wheel: {AEON_DATA}/UnitTest/ecg-diff-count-3 (synthetic ECG "
+            "with injected anomalies from the GutenTAG generator; NOT real data)",
+            ("value",),
+            ecg_train,
+            ecg_values,
+            as_labels(ecg_flags, "anomaly"),
+        ),
+    ]
+
+
+def simulated_run(scenario: Scenario, sizes: Sizes) -> LabelledRun:
+    step = scenario.traffic.step if scenario.traffic else 1.0
+    seconds = (sizes.samples + sizes.window - 1) * step
+    train = normal_series(scenario, seconds, scenario.seed + SEED_OFFSET)
+    test = episode_series(scenario, ATTACK_CONDITIONS, ATTACK_SEEDS[0], seconds=sizes.test_seconds)
+    return LabelledRun(
+        f"{scenario.cnfs[0].id} under attack (simulated)",
+        "simulated",
+        "secmas's own CNF resource model (network/dataplane/cnf.py), scenarios/cnf-attack.yaml: "
+        "normal_series for training, episode_series of the three attacks (seed "
+        f"{ATTACK_SEEDS[0]}) for the test — the same code defines the attacks",
+        train.features,
+        train.values,
+        test.values,
+        test.labels,
+    )
+
+
+def recorded_runs(folder: Path | None) -> list[LabelledRun]:
+    """Recorded emulated telemetry (`secmas detect dataset --dataplane emulated`): a folder
+    with normal.csv (training) and any number of other CSVs with a label column."""
+    if folder is None:
+        return []
+    from secmas.analytics.csvdata import read_series
+
+    normal = read_series(folder / "normal.csv")
+    runs = []
+    for path in sorted(folder.glob("*.csv")):
+        if path.name == "normal.csv":
+            continue
+        test = read_series(path)
+        truth = test.truth()
+        if truth is None:
+            continue
+        index = [test.features.index(f) for f in normal.features]
+        runs.append(
+            LabelledRun(
+                f"emulated {path.stem}",
+                "real (emulated data plane)",
+                f"recorded by secmas detect dataset --dataplane emulated: {path}",
+                normal.features,
+                normal.values,
+                test.values[:, index],
+                truth,
+            )
+        )
+    return runs
+
+
+def detector_row(run: LabelledRun, name: str, sizes: Sizes) -> dict[str, Any]:
+    from secmas.analytics.events import rank_windows
+    from secmas.analytics.selection import LSTMSettings, fit_detector
+
+    lstm = LSTMSettings(epochs=sizes.epochs, batch=sizes.batch)
+    try:
+        fit, detector = timed(
+            lambda: fit_detector(
+                name, run.train, run.features, window=sizes.window, seed=0, lstm=lstm
+            )
+        )
+    except ValueError as exc:
+        return {"detector": name, "error": str(exc)}
+    scores = detector.score(run.test)
+    result = score_events(scores.flags, run.labels, ends=scores.end, span=sizes.window)
+    ranking = rank_windows(scores.score, run.labels, scores.end, sizes.window)
+    return {
+        "detector": name,
+        "event_recall": result.event_recall,
+        "events": len(result.detected) + len(result.missed),
+        "window_precision": result.precision,
+        "window_recall": result.recall,
+        "window_f1": result.f1,
+        "false_alarm_windows": result.false_alarm_windows,
+        "roc_auc": ranking.roc_auc,
+        "top_window_on_anomaly": ranking.top_on_anomaly,
+        "top_window_end": ranking.top_end,
+        "fit_s": fit["wall_s"],
+    }
+
+
+def detectors_side_by_side(
+    scenario: Scenario, sizes: Sizes, recorded: Path | None
+) -> dict[str, Any]:
+    from secmas.analytics.detectors import DETECTORS
+
+    runs = [*public_runs(), simulated_run(scenario, sizes), *recorded_runs(recorded)]
+    tables = []
+    for run in runs:
+        rows = []
+        for name in DETECTORS:
+            rows.append(detector_row(run, name, sizes))
+            row = rows[-1]
+            print(
+                f"{run.name}: {name}: F1 {row.get('window_f1', float('nan')):.3f} "
+                f"AUC {row.get('roc_auc', float('nan')):.3f} top-on-anomaly "
+                f"{row.get('top_window_on_anomaly')}"
+            )
+        tables.append(
+            {
+                "dataset": run.name,
+                "kind": run.kind,
+                "source": run.source,
+                "features": list(run.features),
+                "train_steps": len(run.train),
+                "test_steps": len(run.test),
+                "anomalous_steps": int(np.sum(run.labels != NORMAL)),
+                "rows": rows,
+            }
+        )
+    return {
+        "what": (
+            "every detector of `secmas detect fit --model` with the same settings (window "
+            f"{sizes.window}, static threshold = 99th percentile of the training windows' "
+            f"scores, seed 0; lstm-ae: {sizes.epochs} epochs (002_…: 30), batch {sizes.batch}, "
+            "20 % validation) fitted on "
+            "each dataset's normal part and scored on its labelled part; a window is anomalous "
+            "when it holds an anomalous step (score_events span = window); no point adjustment"
+        ),
+        "recorded_emulated": None if recorded is None else str(recorded),
+        "datasets": tables,
+    }
+
+
+def side_by_side_tables(data: dict[str, Any]) -> list[str]:
+    lines = [data["what"].capitalize() + ".", ""]
+    for table in data["datasets"]:
+        lines += [
+            f"**{table['dataset']}** ({table['kind']}; {table['train_steps']} training steps, "
+            f"{table['test_steps']} test steps, {table['anomalous_steps']} anomalous). "
+            f"Source: {table['source']}.",
+            "",
+            "| detector | event recall | window F1 | precision | recall | false-alarm windows "
+            "| ROC-AUC | top window on anomaly | fit (s) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in table["rows"]:
+            if "error" in row:
+                lines.append(f"| {row['detector']} | not fitted: {row['error']} |||||||| ")
+                continue
+            events = f"{fmt(row['event_recall'], 2)} of {row['events']}"
+            lines.append(
+                f"| {row['detector']} | {events} | {fmt(row['window_f1'], 3)} | "
+                f"{fmt(row['window_precision'], 3)} | {fmt(row['window_recall'], 3)} | "
+                f"{row['false_alarm_windows']} | {fmt(row['roc_auc'], 3)} | "
+                f"{'yes' if row['top_window_on_anomaly'] else 'no'} | {row['fit_s']:.1f} |"
+            )
+        lines.append("")
+    return lines
+
+
+def side_by_side_plot(data: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = data["datasets"]
+    names = [row["detector"] for row in tables[0]["rows"]]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    width = 0.8 / len(names)
+    for panel, (key, title) in zip(
+        axes, (("window_f1", "window F1"), ("roc_auc", "ROC-AUC")), strict=True
+    ):
+        for i, name in enumerate(names):
+            heights = []
+            for table in tables:
+                row = next(r for r in table["rows"] if r["detector"] == name)
+                value = row.get(key)
+                heights.append(0.0 if value is None or math.isnan(value) else value)
+            xs = np.arange(len(tables)) + i * width
+            panel.bar(xs, heights, width, label=name)
+        panel.set_xticks(np.arange(len(tables)) + 0.4 - width / 2)
+        panel.set_xticklabels(
+            [f"{t['dataset'].split(' (')[0]}\n({t['kind']})" for t in tables], fontsize=8
+        )
+        panel.set_ylim(0, 1.05)
+        panel.set_title(title)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Detectors side by side (benchmarks/bench_detection.py --detectors)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_side_by_side(sizes: Sizes, quick: bool, recorded: Path | None) -> None:
+    from secmas.analytics.threads import limit_torch_threads
+
+    limit_torch_threads()
+    began, load_before = time.perf_counter(), os.getloadavg()
+    scenario = load_scenario(SCENARIO)
+    data = detectors_side_by_side(scenario, sizes, recorded)
+    result = {
+        "benchmark": "detectors",
+        "quick": quick,
+        "sizes": {"window": sizes.window, "epochs": sizes.epochs, "batch": sizes.batch},
+        "machine": machine(),
+        **data,
+        "total_wall_s": time.perf_counter() - began,
+        "load_average_1_5_15_min": {"before": load_before, "after": os.getloadavg()},
+    }
+    text = "\n".join(
+        [
+            "## Detectors side by side (`benchmarks/bench_detection.py --detectors"
+            + (" --quick" if quick else "")
+            + "`)",
+            "",
+            *side_by_side_tables(result),
+            f"Total wall time {result['total_wall_s']:.0f} s.",
+            "",
+        ]
+    )
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "detectors.json").write_text(json.dumps(clean(result), indent=2) + "\n")
+    (RESULTS / "detectors.md").write_text(text)
+    side_by_side_plot(result, RESULTS / "detectors.png")
+    print(f"wrote {RESULTS}/detectors.{{json,md,png}}")
+
+
 def machine() -> dict[str, Any]:
     return describe(PACKAGES, torch_threads=torch.get_num_threads())
 
@@ -1328,8 +1641,21 @@ def machine() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few epochs, small data, 1 seed")
+    parser.add_argument(
+        "--detectors",
+        action="store_true",
+        help="only (5): every detector on public real labelled series and simulated telemetry",
+    )
+    parser.add_argument(
+        "--recorded",
+        type=Path,
+        help="with --detectors: folder of recorded emulated CSVs (normal.csv + labelled ones)",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
+    if args.detectors:
+        run_side_by_side(sizes, args.quick, args.recorded)
+        return
     torch.set_num_threads(THREADS)
     began, load_before = time.perf_counter(), os.getloadavg()
     scenario = load_scenario(SCENARIO)
