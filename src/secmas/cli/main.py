@@ -433,7 +433,7 @@ def _execute(
         f"{len(report['auctions'])} auctions, {result.messages} bus messages, "
         f"{report['simulated_seconds']:g} simulated s in {result.wall_seconds:.2f} s wall"
     )
-    console.print("files: " + ", ".join(str(p) for p in paths))
+    say("files: " + ", ".join(str(p) for p in paths))  # unwrapped: paths stay whole
     if live is not None:
         live.finish(accepted.passed)
     if not accepted.passed:
