@@ -293,6 +293,25 @@ class Forecaster:
             raise ModelFileError(f"{path}: not a usable forecaster ({error})") from error
 
 
+def metric_forecast(
+    model: Forecaster, names: Sequence[str]
+) -> Callable[[str, np.ndarray], np.ndarray]:
+    """A CNF's forecast from its data-plane samples (columns `names`): the model's first
+    target over its horizon, for `secmas.mtd.timing` (plain data out). The model's
+    features must be among `names`."""
+    features = model.config.get("features")
+    if not features or any(f not in names for f in features):
+        raise ValueError(
+            f"the forecaster's features {features} are not all CNF metrics {list(names)}"
+        )
+    columns = [list(names).index(f) for f in features]
+
+    def forecast(_cnf: str, series: np.ndarray) -> np.ndarray:
+        return model.forecast(np.asarray(series)[:, columns])[:, 0]
+
+    return forecast
+
+
 def longest_horizon(
     scores: Mapping[str, Sequence[Regression]], target: str, r2_min: float = 0.9
 ) -> int:

@@ -99,10 +99,32 @@ def adaptive_defence(
             loop = MovingTargetLoop
             if scenario.network.engine == "emulated":  # the moves really happen there
                 from secmas.mtd.emulated import EmulatedMovingTargetLoop as loop
-            defence.mtd = loop(scenario, scenario.mtd, **_mtd_inputs(defence))
+            defence.mtd = loop(
+                scenario,
+                scenario.mtd,
+                forecast=_forecast(scenario, scenario_file.parent),
+                **_mtd_inputs(defence),
+            )
         except ValueError as exc:
             raise fail(f"{scenario_file}: mtd: {exc}") from None
     return defence
+
+
+def _forecast(scenario: Scenario, base: Path) -> Any:
+    """The CNFs' traffic forecast for `mtd.timing: low-load` (None otherwise): the
+    scenario's forecaster model file, read with torch (loaded only here)."""
+    assert scenario.mtd is not None
+    if scenario.mtd.forecaster is None:
+        return None
+    from secmas.analytics.forecast import Forecaster, metric_forecast
+    from secmas.analytics.modelfile import ModelFileError
+    from secmas.network.dataplane.cnf import METRICS
+
+    path = base / scenario.mtd.forecaster
+    try:
+        return metric_forecast(Forecaster.load(path), METRICS)
+    except (ModelFileError, OSError) as exc:
+        raise ValueError(f"forecaster {path}: {exc}") from None
 
 
 def _mtd_inputs(defence: AdaptiveDefence) -> dict[str, Any]:

@@ -142,4 +142,16 @@ class MovingTargetDefence(Strict):
         description="plan: start each move when the plan says; low-load: within the plan's "
         "step, when the CNF's forecast traffic is lowest (004_… Section 4.2)",
     )
+    forecaster: str | None = Field(
+        default=None,
+        description="for timing low-load: a forecaster model file (secmas.analytics."
+        "forecast, trained on CNF metrics; its first target is the traffic), relative to "
+        "the file",
+    )
     targets: tuple[MovingTarget, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _forecast(self) -> MovingTargetDefence:
+        if self.timing == "low-load" and self.forecaster is None:
+            raise ValueError("timing low-load needs a forecaster model file (mtd.forecaster)")
+        return self
