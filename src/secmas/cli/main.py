@@ -810,7 +810,7 @@ def demo(
         error(f"--scenario {scenario!r}: choose one of {', '.join(EMBEDDED)}")
         raise typer.Exit(BAD_INPUT)
     if dataplane == "emulated" and scenario == "adaptive-defence":
-        scenario = "adaptive-emulated"  # compressed to 32 s; its MTD moves really happen
+        scenario = "adaptive-emulated"  # compressed to 28 s; its MTD moves really happen
     if dataplane == "emulated" and scenario == "cnf-attack":
         from secmas.cli.cnfemulated import run_demo
 
