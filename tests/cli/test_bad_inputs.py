@@ -181,6 +181,12 @@ CASES = [
         scenario(("    period: 10\n", "    period: 0.0001\n")),
     ),
     Case(
+        "placement-does-not-fit",
+        RUN,
+        "placements[0]: link_monitor needs cpu 1, memory 1 GB, disk 2 GB; pop6 has cpu 0.5",
+        scenario(("{id: pop6, cpu: 2,", "{id: pop6, cpu: 0.5,")),
+    ),
+    Case(
         "negative-seed",
         VALIDATE,
         "seed: Input should be greater than or equal to 0",

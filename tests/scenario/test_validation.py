@@ -240,3 +240,15 @@ def test_trust_work_is_paced_by_the_simulator_step_when_security_is_on() -> None
         Scenario.model_validate(data)
     data["security"]["enabled"] = False
     Scenario.model_validate(data)
+
+
+def test_initial_placements_fit_their_pops_in_order() -> None:
+    data = reference()
+    data["placements"] = [
+        {"vnf": "classifier", "pop": "pop3"},
+        {"vnf": "link_monitor", "pop": "pop3"},
+    ]
+    assert problems(data) == [
+        "placements.1: link_monitor needs cpu 1, memory 1 GB, disk 2 GB; pop3 has cpu 0, "
+        "memory 0 GB, disk 40 GB free"
+    ]

@@ -49,7 +49,30 @@ def load_runnable(path: str | FilePath) -> Scenario:
 def run_problems(scenario: Scenario) -> list[tuple[Path, str]]:
     """What keeps a valid scenario from running, each with the field path it is found at."""
     problems = _sections(scenario) + _server_reach(scenario) + _repository_reach(scenario)
-    return problems + _strategy_goals(scenario)
+    return problems + _placement_room(scenario) + _strategy_goals(scenario)
+
+
+def _placement_room(scenario: Scenario) -> list[tuple[Path, str]]:
+    """The initial placements fit their PoPs, in order (`Infrastructure.from_scenario`
+    deploys each, and refuses one that needs more than the PoP has free)."""
+    free = {pop.id: [pop.cpu, pop.memory, pop.disk] for pop in scenario.pops}
+    problems: list[tuple[Path, str]] = []
+    for index, placement in enumerate(scenario.placements):
+        need = scenario.vnf(placement.vnf).requirements
+        left = free[placement.pop]
+        wanted = [need.cpu, need.memory, need.disk]
+        if all(n <= f for n, f in zip(wanted, left, strict=True)):
+            free[placement.pop] = [f - n for n, f in zip(wanted, left, strict=True)]
+            continue
+        problems.append(
+            (
+                ("placements", index),
+                f"{placement.vnf} needs cpu {need.cpu:g}, memory {need.memory:g} GB, disk "
+                f"{need.disk:g} GB; {placement.pop} has cpu {left[0]:g}, memory {left[1]:g} GB, "
+                f"disk {left[2]:g} GB free",
+            )
+        )
+    return problems
 
 
 def _sections(scenario: Scenario) -> list[tuple[Path, str]]:
