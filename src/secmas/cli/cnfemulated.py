@@ -96,9 +96,12 @@ def reaction_table(report: dict[str, object]) -> Table:
     assert isinstance(reactions, list)
     for reaction in reactions:
         delay, mitigate = reaction["delay"], reaction["time_to_mitigate"]
+        detected = "no" if reaction["detected"] is None else "yes"
+        if reaction["detected"] is not None and not reaction["clean_before"]:
+            detected = "yes (window not clean at start)"
         table.add_row(
             reaction["kind"],
-            "yes" if reaction["detected"] is not None else "no",
+            detected,
             "-" if delay is None else f"{delay:.1f}",
             reaction["mitigation"] or "-",
             "-" if mitigate is None else f"{mitigate:.1f}",

@@ -8,13 +8,15 @@ exporter serves the CNF's real counters, a Prometheus of the run's own (or the o
 
 1. normal behaviour for `normal_seconds` → the LSTM autoencoder trained on it with the
    seed's settings (20 % validation, 30 epochs, batch 50, MAE, 99th percentile);
-2. each attack in turn, held out: the MS reads the last window every step, the AE scores
-   it, the DE picks a mitigation from what is out of line, the ES enforces it on the
-   real CNF; the run measures when the mitigation is in effect on the real counters,
-   lets the attack go on `settle` seconds more, stops it, lifts the guard, and waits
-   until the detector's windows are clean again;
-3. the whole run read back from Prometheus, every window scored: window F1, false alarms
-   per hour of normal time, per attack detection delay and time to mitigate.
+2. each attack in turn, held out, once the detector's windows are clean (when they do
+   not get clean within `recovery_max`, the CNF has a new normal: the loop re-baselines):
+   the MS reads the last window every step, the AE scores it, the DE picks a mitigation
+   from what is out of line, the ES enforces it on the real CNF; the run measures when
+   the mitigation is in effect on the real counters, lets the attack go on `settle`
+   seconds more, stops it and lifts the guard;
+3. the held-out part read back from Prometheus, the loop's live verdict on every window:
+   window F1, false alarms per hour of normal time; per attack detection delay and time
+   to mitigate.
 
 `record` runs the same testbed without the loop: normal behaviour, or episodes of the
 given attacks, as a labelled series (`secmas detect dataset --dataplane emulated`).
@@ -341,7 +343,6 @@ class _Loop:
             self.guard["dropped"] += dropped
             self.guard["offenders"] = sorted(set(self.guard["offenders"]) | set(offenders))
             bed.defence.lift()
-        self._recover()
         return Reaction(kind, episode.start, stopped.stop, detected, mitigation, effective, clean)
 
     def _enforce(self, mitigation: str) -> str:
@@ -360,7 +361,7 @@ class _Loop:
             self.say(f"guard: {', '.join(swept)} held too many connections; dropped")
         return "guard"
 
-    def _recover(self) -> None:
+    def recover(self) -> None:
         """Wait until a whole window is clean; when `recovery_max` passes first, the CNF
         has a new normal (nginx keeps memory it touched, say): re-baseline."""
         settings = self.settings
@@ -423,8 +424,12 @@ def run_cnf_emulated(
             f"LSTM autoencoder trained on {len(normal.values)} samples in "
             f"{training['seconds']:.1f} s; threshold {loop.detector.static.value:.4g}"
         )
-        held_out = bed.now_step()
-        reactions = [loop.attack(kind) for kind in settings.attacks]
+        held_out = bed.now_step() + settings.interval
+        reactions = []
+        for kind in settings.attacks:
+            loop.recover()
+            reactions.append(loop.attack(kind))
+        loop.recover()
         end = bed.now_step()
         frame = bed.read(held_out - (settings.window - 1) * settings.interval, end)
         assert bed.workload is not None and bed.attacker is not None
