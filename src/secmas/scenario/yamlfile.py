@@ -1,8 +1,9 @@
 """Bounded YAML reading, for every YAML input of `secmas` (scenarios, network-service
 descriptors, intent files, CTI maps) and the line numbers of JSON inputs.
 
-YAML is read with PyYAML's safe loader (plain data only, no Python objects) under bounds that
-hostile input cannot get past:
+YAML is read as PyYAML's safe loader reads it (plain data only, no Python objects; libyaml
+parses where PyYAML has it, PyYAML's composer and safe constructor do the rest) under bounds
+that hostile input cannot get past:
 
 * **size**: a document holds at most :data:`MAX_CHARS` characters; files are read no further;
 * **nesting**: at most :data:`MAX_DEPTH` levels, counted through aliases;
@@ -97,7 +98,7 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
         node = loader.get_single_node()
         return (None if node is None else loader.construct_document(node)), node
     except yaml.YAMLError as exc:
-        raise _refusal(exc) from None
+        raise _refusal(exc, text) from None
     finally:
         loader.dispose()
 
@@ -108,7 +109,7 @@ def compose(text: str) -> yaml.Node | None:
     try:
         return loader.get_single_node()
     except yaml.YAMLError as exc:
-        raise _refusal(exc) from None
+        raise _refusal(exc, text) from None
     finally:
         loader.dispose()
 
@@ -148,13 +149,32 @@ def _part(parent: yaml.Node | None, index: Any) -> str | int | None:
     return str(index.value) if isinstance(index, yaml.ScalarNode) else "?"
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with the bounds of this module: the composer measures every node
-    (nodes and height, aliases expanded) as it is built, so an alias is refused before its
-    repetition exists anywhere; the constructor refuses duplicate keys."""
+class _PythonParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    """PyYAML's own scanner and parser, where PyYAML was built without libyaml."""
 
     def __init__(self, text: str) -> None:
-        super().__init__(text)
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+
+
+_Parser: type = yaml.cyaml.CParser if yaml.__with_libyaml__ else _PythonParser
+"""What turns text into events: libyaml's parser (C, fast) where PyYAML has it."""
+
+
+class _BoundedLoader(
+    yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+):
+    """PyYAML's safe loader with the bounds of this module: events from `_Parser`, composed
+    into nodes by PyYAML's (Python) composer, which measures every node (nodes and height,
+    aliases expanded) as it is built, so an alias is refused before its repetition exists
+    anywhere; the safe constructor refuses duplicate keys."""
+
+    def __init__(self, text: str) -> None:
+        _Parser.__init__(self, text)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        yaml.composer.Composer.__init__(self)
         self.text = text
         self.depth = 0
         self.repeated = 0
