@@ -32,7 +32,7 @@ def lit(name: str, *args: object, positive: bool = True) -> Belief:
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 10))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 async def noop(ctx: PlanContext) -> None:

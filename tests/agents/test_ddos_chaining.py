@@ -23,7 +23,7 @@ IP = "10.0.0.100"
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 10))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 def chains(pop: str, steps: int = 30) -> tuple[Chains, DataPlane, Infrastructure]:

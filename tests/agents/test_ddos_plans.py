@@ -46,7 +46,7 @@ VNF_FOR = {g.name: g.vnfs[0] for g in SCENARIO.goals}
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 20))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 @dataclass

@@ -43,7 +43,7 @@ SETTINGS = AuctionSettings()
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 20))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 def star() -> Scenario:

@@ -25,7 +25,7 @@ SCENARIO = load_scenario(ROOT / "scenarios" / "ddos-6pop.yaml")
 
 
 def run_operate(scenario: Scenario) -> OperateResult:
-    return asyncio.run(asyncio.wait_for(operate(scenario), 60))
+    return asyncio.run(asyncio.wait_for(operate(scenario), 300))
 
 
 @functools.cache

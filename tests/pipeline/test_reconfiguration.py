@@ -69,4 +69,4 @@ def test_add_then_remove_an_agent() -> None:
         await pipeline.close()
         await world.bus.close()
 
-    asyncio.run(asyncio.wait_for(main(), 120))
+    asyncio.run(asyncio.wait_for(main(), 300))

@@ -64,7 +64,7 @@ def test_agents_on_the_memory_bus_sum_exactly_and_an_absent_one_is_a_dropout() -
             )
         await bus.close()
 
-    asyncio.run(asyncio.wait_for(scenario(), 60))
+    asyncio.run(asyncio.wait_for(scenario(), 300))
 
 
 def _write_identities(people: Identities, where: Path) -> Path:
@@ -137,7 +137,7 @@ def test_agent_processes_aggregate_over_nats(tmp_path: Path) -> None:
                     await bus.close()
                 return (first, one), (second, two)
 
-            (first, one), (second, two) = asyncio.run(asyncio.wait_for(sessions(), 120))
+            (first, one), (second, two) = asyncio.run(asyncio.wait_for(sessions(), 300))
             assert one.aggregate.survivors == tuple(range(n))  # type: ignore[attr-defined]
             assert np.array_equal(
                 one.aggregate.integers,  # type: ignore[attr-defined]
@@ -218,4 +218,4 @@ def test_agents_aggregate_through_the_secure_channel() -> None:
             await bus.close()
         await inner.close()
 
-    asyncio.run(asyncio.wait_for(scenario(), 60))
+    asyncio.run(asyncio.wait_for(scenario(), 300))

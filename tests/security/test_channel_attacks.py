@@ -117,7 +117,7 @@ def shared_secret_key(secret: bytes, sender: str, receiver: str, epoch: int = 1)
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 10))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 def test_a_member_cannot_forge_a_directed_frame_in_another_members_name():

@@ -320,7 +320,7 @@ async def scenario():
         await pipeline.close()
         await bus.close()
 
-asyncio.run(asyncio.wait_for(scenario(), 120))
+asyncio.run(asyncio.wait_for(scenario(), 300))
 """
 
 # PyTorch's oneDNN compiles an LSTM's kernels into writable-and-executable pages.

@@ -56,7 +56,7 @@ SECRET = b"the-plaintext-mallory-wants"
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 @dataclass

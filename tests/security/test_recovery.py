@@ -24,7 +24,7 @@ from secmas.agents.ddos.agent import PoPAgent
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 60))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 def sabotage(pop: str, agents: dict[str, PoPAgent]) -> None:

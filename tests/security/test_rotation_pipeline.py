@@ -81,4 +81,4 @@ def test_removing_an_agent_under_load_rotates_without_dropping_a_frame() -> None
         await pipeline.close()
         await bus.close()
 
-    asyncio.run(asyncio.wait_for(main(), 120))
+    asyncio.run(asyncio.wait_for(main(), 300))

@@ -234,7 +234,7 @@ def kind(request: pytest.FixtureRequest) -> tuple[str, NatsServer | None]:
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 @pytest.mark.parametrize("revoked", [None, "pop3"])

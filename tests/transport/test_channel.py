@@ -30,7 +30,7 @@ OTHER_SECRET = bytes(range(100, 132))
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 10))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 class Pipeline:

@@ -17,7 +17,7 @@ from secmas.transport import (
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 10))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 def reference_match(pattern: str, subject: str) -> bool:

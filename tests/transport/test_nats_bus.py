@@ -28,7 +28,7 @@ Connect = Callable[[], Awaitable[Bus]]
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 10))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ needs_server = pytest.mark.skipif(find_nats_server() is None, reason=MISSING_BIN
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 # -- addresses -----------------------------------------------------------------------------

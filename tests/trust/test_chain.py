@@ -54,7 +54,7 @@ _packages = itertools.count()
 
 
 def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 120))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 def agent_image(tmp_path: Path) -> WrappedImage:

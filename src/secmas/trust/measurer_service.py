@@ -96,7 +96,9 @@ class MeasurerClient:
 
     socket: Path
     public_key: Ed25519PublicKey
-    timeout: float = 10.0
+    timeout: float = 60.0
+    """Generous: a loaded 2-core host queues concurrent measurements of big processes;
+    a measurer that died is noticed at once (the connection fails)."""
 
     async def measure(self, pid: int, nonce: bytes) -> SignedEvidence:
         """Signed evidence about process `pid`; MeasurerError when none comes back."""

@@ -33,7 +33,7 @@ WEB = {"id": "web", "host": "server", "pop": "pop6"}
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 10))
+    return asyncio.run(asyncio.wait_for(coro, 300))
 
 
 def test_a_local_controller_applies_a_remedy(make_scenario: Callable[..., Scenario]) -> None:
