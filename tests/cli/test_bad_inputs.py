@@ -316,6 +316,7 @@ CASES = [
         (*DEMO, "--insecure", "--plaintext"),
         "--plaintext: with --insecure nothing is keyed",
     ),
+    Case("speed-in-one-process", (*DEMO, "--speed", "5"), "--speed: paces agents as processes"),
     Case(
         "same-metrics-and-ui-port",
         (

@@ -72,6 +72,8 @@ class RunArguments:
     ui_exit: bool
     insecure: bool
     plaintext: bool
+    speed: bool = False
+    """Whether --speed was given."""
 
 
 def check_run_arguments(arguments: RunArguments) -> None:
@@ -106,6 +108,11 @@ def _without_effect(arguments: RunArguments) -> list[str]:
             problems.append(f"{option}: only with --ui")
     if arguments.plaintext and arguments.insecure:
         problems.append("--plaintext: with --insecure nothing is keyed or encrypted anyway")
+    if arguments.speed and not (arguments.processes or arguments.ui):
+        problems.append(
+            "--speed: paces agents as processes or the live page; add --processes or --ui "
+            "(a run in one process goes as fast as it can)"
+        )
     return problems
 
 

@@ -611,6 +611,8 @@ ServiceOption = Annotated[
         help="a network-service descriptor (NSD YAML) replacing the scenario's",
     ),
 ]
+SPEED = 10.0
+"""Simulated seconds per wall second of a paced run (--processes, --ui)."""
 TamperOption = Annotated[
     str | None,
     typer.Option(
@@ -620,12 +622,12 @@ TamperOption = Annotated[
     ),
 ]
 SpeedOption = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--speed",
         min=0.1,
         max=1000.0,
-        help="with --processes or --ui: simulated seconds per wall second",
+        help=f"with --processes or --ui: simulated seconds per wall second (default {SPEED:g})",
     ),
 ]
 DataplaneOption = Annotated[
@@ -774,7 +776,7 @@ def demo(
     plaintext: PlaintextOption = False,
     processes: ProcessesOption = False,
     bus: BusOption = None,
-    speed: SpeedOption = 10.0,
+    speed: SpeedOption = None,
     tamper: TamperOption = None,
     service: ServiceOption = None,
     detect: DetectOption = False,
@@ -857,7 +859,7 @@ def run_scenario(
     plaintext: PlaintextOption = False,
     processes: ProcessesOption = False,
     bus: BusOption = None,
-    speed: SpeedOption = 10.0,
+    speed: SpeedOption = None,
     tamper: TamperOption = None,
     service: ServiceOption = None,
     detect: DetectOption = False,
@@ -877,6 +879,7 @@ def run_scenario(
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     set_quiet(quiet)
+    speed_given, speed = speed is not None, SPEED if speed is None else speed
     loaded = _with_dataplane(_with_service(_load(scenario), service), dataplane, processes)
     if seed is not None:
         loaded = loaded.model_copy(update={"seed": seed})
@@ -896,6 +899,7 @@ def run_scenario(
             ui_exit,
             insecure,
             plaintext,
+            speed_given,
         )
     )
     sslas = _policies(loaded, scenario, policy, processes)
