@@ -6,11 +6,10 @@ re-planning and report) with the simulator's CNF model replaced by real CNFs
 (`secmas.network.emulation.migration`): at the start every moving CNF runs as a real
 key/value service with real state at its scenario PoP, and a probe sends it requests
 every 20 ms from a client namespace. When the winner of a move's auction switches over
-(the `live_migrate` remedy the agents already use), the CNF really moves: cold when the
-plan says cold, pre-copy otherwise (CRIU cannot run here, so post-copy and hybrid plans
-run as the application-level pre-copy; the report names what ran). Because the copy is
-real, the winner starts the migration at its planned start rather than after the
-predicted transfer.
+(the `live_migrate` remedy the agents already use), the CNF really moves by the planned
+method, at the application level (CRIU cannot run here): cold, pre-copy, post-copy or
+hybrid. Because the copy is real, the winner starts the migration at its planned start
+rather than after the predicted transfer.
 
 Each move then carries, beside the model's prediction on the path the auction chose
 (`predicted_*`), what the probe measured (`measured_downtime_s`, `measured_total_s`);
@@ -33,8 +32,7 @@ from secmas.network.dataplane.controller import ControllerError
 from secmas.network.dataplane.routing import Network
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.migration import (
-    COLD,
-    PRECOPY,
+    MIGRATIONS,
     MigrationFailed,
     MobileCNF,
     MobileCNFs,
@@ -54,8 +52,12 @@ METRIC_COLUMNS = 6
 
 
 def migration_of(method: str) -> str:
-    """The application-level migration that carries out a planned method."""
-    return COLD if Method(method) is Method.COLD else PRECOPY
+    """The application-level migration that carries out a planned method (each of the
+    four has its own; ValueError for an unknown one)."""
+    migration = Method(method).value
+    if migration not in MIGRATIONS:
+        raise ValueError(f"no application-level migration for {method!r}")
+    return migration
 
 
 def shape_of(load: Load, scale: float) -> StateShape:

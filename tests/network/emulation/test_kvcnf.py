@@ -54,3 +54,39 @@ def test_the_writer_dirties_the_working_set_and_rotates_the_log(tmp_path: Path) 
     newest = max(int(k[4:]) for k in logs)
     assert len(later) <= 2 and min(int(k[4:]) for k in later) > newest  # carried on
     assert after == frozen  # the frozen source wrote nothing more
+
+
+def test_post_copy_serves_at_once_faults_in_what_it_lacks_and_keeps_its_own_writes(
+    tmp_path: Path,
+) -> None:
+    async def run() -> tuple[bytes, bytes, dict, str, int]:
+        source = Instance(config(tmp_path, "src", seed_state=True))
+        await source.open_transfer()
+        source.store.put("probe/web", b"41")
+        await source.freeze()
+        destination = Instance(config(tmp_path, "dst", seed_state=False))
+        answer = await destination.serve_lazy(f"127.0.0.1:{source.transfer_port}", 0, 0, rate=2_000)
+        assert answer["missing"] == len(source.store.values) and not destination.store.values
+        # a request for a key that has not arrived fetches it from the source (a fault)
+        faulted = await http(destination, "GET", b"")
+        await http(destination, "PUT", b"42")  # written here: the source's copy must not win
+        done = await destination.complete()
+        kept = destination.store.values["probe/web"]
+        await destination.freeze()
+        return faulted, kept, done, source.store.digest(), len(destination.missing)
+
+    faulted, kept, done, source_digest, missing = asyncio.run(run())
+    assert faulted == b"41" and kept == b"42"
+    assert done["faults"] >= 1 and missing == 0
+    assert done["source_digest"] == source_digest
+
+
+async def http(instance: Instance, method: str, body: bytes) -> bytes:
+    """One request to the instance's service (its address is loopback here)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", instance.service_port)
+    writer.write(f"{method} /kv/probe/web HTTP/1.0\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+    writer.write(body)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return answer.split(b"\r\n\r\n", 1)[1]

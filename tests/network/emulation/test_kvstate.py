@@ -89,3 +89,14 @@ def test_bad_keys_and_values_are_refused() -> None:
         store.put("k", b"x" * ((1 << 20) + 1))
     with pytest.raises(StateError):
         parse_header(b'{"since": -1, "version": 0, "entries": 0, "deleted": []}')
+
+
+def test_post_copy_metadata_names_what_changed_and_a_fault_gets_current_values() -> None:
+    store = Store()
+    store.put("a", b"1")  # 1
+    store.put("b", b"2")  # 2
+    store.put("a", b"3")  # 3
+    store.delete("b")  # 4
+    assert store.changes(1) == {"version": 4, "changed": ["a"], "deleted": ["b"]}
+    fault = store.select(["a", "b", "a"])
+    assert fault.entries == (("a", b"3"),) and fault.deleted == ("b",)

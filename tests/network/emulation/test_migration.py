@@ -8,7 +8,14 @@ import asyncio
 from tests.network.emulation.conftest import line_scenario, needs_emulation
 
 from secmas.network.dataplane.routing import Network
-from secmas.network.emulation.migration import COLD, PRECOPY, MobileCNF, MobileCNFs
+from secmas.network.emulation.migration import (
+    COLD,
+    HYBRID,
+    POSTCOPY,
+    PRECOPY,
+    MobileCNF,
+    MobileCNFs,
+)
 from secmas.network.emulation.mobility import state_shape
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
@@ -16,7 +23,7 @@ from secmas.network.emulation.plan import emulation_plan
 pytestmark = needs_emulation
 
 
-def test_a_cnf_moves_cold_then_by_pre_copy_with_its_state(no_leftovers: None) -> None:
+def test_a_cnf_moves_by_every_method_with_its_state(no_leftovers: None) -> None:
     scenario = line_scenario(attack=None)
     # 10 MB resident at scale 0.02: 49 sessions of 4 KiB (200 kB) over 0.2 MB/s links,
     # its working set rewritten at 0.3 MB/s (6 kB/s real) and a log at 0.1 MB/s (2 kB/s)
@@ -30,22 +37,25 @@ def test_a_cnf_moves_cold_then_by_pre_copy_with_its_state(no_leftovers: None) ->
             cold = await cnfs.move("web", "D", COLD)
             assert cnfs.where("web") == "D"
             precopy = await cnfs.move("web", "B", PRECOPY)
+            postcopy = await cnfs.move("web", "A", POSTCOPY)
+            hybrid = await cnfs.move("web", "C", HYBRID)
             await asyncio.sleep(0.3)
-            return [cold, precopy, cnfs.records("web"), cnfs.probe_log.exists()]
+            return [cold, precopy, postcopy, hybrid, cnfs.records("web")]
         finally:
             cnfs.stop()
             assert not cnfs.workdir.exists()
 
     with EmulatedNetwork(emulation_plan(scenario)) as network:
-        cold, precopy, records, _ = asyncio.run(scenario_run(network))
+        cold, precopy, postcopy, hybrid, records = asyncio.run(scenario_run(network))
 
-    assert (cold.source, cold.destination, precopy.source, precopy.destination) == (
-        "C",
-        "D",
-        "D",
-        "B",
-    )
-    for move in (cold, precopy):
+    moves = (cold, precopy, postcopy, hybrid)
+    assert [(m.source, m.destination) for m in moves] == [
+        ("C", "D"),
+        ("D", "B"),
+        ("B", "A"),
+        ("A", "C"),
+    ]
+    for move in moves:
         assert move.state_verified
         assert move.state_bytes >= shape.state_bytes  # the sessions, and the log since
         assert 0.0 <= move.downtime_s <= move.total_s
@@ -56,7 +66,13 @@ def test_a_cnf_moves_cold_then_by_pre_copy_with_its_state(no_leftovers: None) ->
     # pre-copy: at least one round while serving, then the stop-and-copy
     assert precopy.rounds[0]["serving"] and not precopy.rounds[-1]["serving"]
     assert precopy.rounds[0]["bytes"] >= shape.state_bytes
+    # post-copy: the names first (every key missing), then the values while serving
+    assert postcopy.rounds[0]["missing"] >= shape.sessions and not postcopy.rounds[0]["serving"]
+    assert postcopy.rounds[-1]["serving"] and postcopy.rounds[-1]["bytes"] >= shape.state_bytes
+    # hybrid: one round while the source serves, then post-copy of what changed during it
+    assert [r["serving"] for r in hybrid.rounds] == [True, False, True]
+    assert hybrid.rounds[1]["missing"] < shape.sessions
     # after the moves the probe's reads still see what it wrote before them
-    last = [r for r in records if r.op == "get" and r.t > precopy.switched + 0.05]
+    last = [r for r in records if r.op == "get" and r.t > hybrid.switched + 0.05]
     assert last and all(r.ok for r in last)
-    assert {r.by.split("#")[0] for r in last} == {"web@B"}
+    assert {r.by.split("#")[0] for r in last} == {"web@C"}

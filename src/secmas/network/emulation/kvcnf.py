@@ -16,7 +16,11 @@ It holds a `kvstate.Store` (sessions and an append-only log) and serves three wa
   copy crosses the real, shaped links.
 - control (a Unix socket in the run's folder, one JSON request per line from the run's
   process): `status`; `freeze` (stop serving and writing: the state is final); `pull`
-  {source, since} (fetch and apply a delta from another instance); `serve` {port}.
+  {source, since} (fetch and apply a delta from another instance); `serve` {port};
+  `lazy` {source, since, port} (post-copy: take the names of what changed at the frozen
+  source after `since`, serve at once, fetch a missing key from the source when a
+  request needs it — a page fault — and every value in the background); `complete`
+  (wait for that background copy; the digest of the source's state as received).
 
 While it serves, a writer updates the CNF's working set at its dirty rate and appends to
 its log at its disk-write rate (the load the migration model is given), so pre-copy
@@ -45,6 +49,7 @@ from secmas.network.emulation.kvstate import (
     StateError,
     Store,
     check_key,
+    digest,
     encode_delta,
     parse_header,
     parse_record,
@@ -103,6 +108,15 @@ class Instance:
         self.transfer_port = 0
         self._writer: asyncio.Task[None] | None = None
         self._log_index = 0
+        self.missing: set[str] = set()
+        """Post-copy: keys that changed at the source and have not arrived yet."""
+        self.local: set[str] = set()
+        """Post-copy: keys written here since serving (the source's copy must not win)."""
+        self.source_view: dict[str, bytes] = {}
+        """Post-copy: the source's state as received, to check against its digest."""
+        self._lazy: tuple[str, int] | None = None
+        self._background: asyncio.Task[Delta] | None = None
+        self.faults = 0
         for index in range(config.sessions if config.seed_state else 0):
             self.store.put(f"session/{index}", self.rng.randbytes(config.value_bytes))
 
@@ -166,6 +180,8 @@ class Instance:
         if self.frozen:
             return 503, b""
         if method == "GET":
+            if key in self.missing:
+                await self._fault(key)
             value = self.store.get(key)
             return (404, b"") if value is None else (200, value)
         if method != "PUT":
@@ -176,8 +192,19 @@ class Instance:
         body = await reader.readexactly(length)
         if self.frozen:
             return 503, b""
-        self.store.put(key, body)
+        self._write(key, body)
         return 204, b""
+
+    def _write(self, key: str, value: bytes | None) -> None:
+        """A write of this instance's (None: a deletion); while a post-copy is under way
+        it wins over what the source still sends."""
+        if value is None:
+            self.store.delete(key)
+        else:
+            self.store.put(key, value)
+        if self._lazy is not None:
+            self.local.add(key)
+            self.missing.discard(key)
 
     async def _write_load(self) -> None:
         """Rewrite sessions of the working set and append to the log at the given rates."""
@@ -192,12 +219,12 @@ class Instance:
             while config.sessions and dirty >= config.value_bytes:
                 dirty -= config.value_bytes
                 key = f"session/{self.rng.randrange(hot)}"
-                self.store.put(key, self.rng.randbytes(config.value_bytes))
+                self._write(key, self.rng.randbytes(config.value_bytes))
             if log >= 1:
-                self.store.put(f"log/{self._log_index}", self.rng.randbytes(int(log)))
+                self._write(f"log/{self._log_index}", self.rng.randbytes(int(log)))
                 rotated = f"log/{self._log_index - keep}"
-                if rotated in self.store.values:
-                    self.store.delete(rotated)
+                if rotated in self.store.values or rotated in self.missing:
+                    self._write(rotated, None)
                 self._log_index += 1
                 log -= int(log)
 
@@ -211,15 +238,23 @@ class Instance:
             line = await asyncio.wait_for(reader.readline(), 5.0)
             request = json.loads(line)
             token = str(request["token"])
-            since = int(request["since"])
-        except (TimeoutError, ValueError, KeyError, TypeError, OSError):
+            since = int(request.get("since", 0))
+            keys = request.get("keys")
+            wanted = None if keys is None else [str(k) for k in keys]
+        except (TimeoutError, ValueError, KeyError, TypeError, AttributeError, OSError):
             writer.close()
             return
         if not hmac.compare_digest(token.encode(), self.config.token.encode()):
             writer.close()
             return
+        if request.get("names_only"):
+            answer = json.dumps(self.store.changes(since)).encode() + b"\n"
+        elif wanted is not None:
+            answer = encode_delta(self.store.select(wanted))
+        else:
+            answer = encode_delta(self.store.delta(since))
         with contextlib.suppress(OSError):
-            writer.write(encode_delta(self.store.delta(since)))
+            writer.write(answer)
             await writer.drain()
             writer.close()
 
@@ -230,7 +265,7 @@ class Instance:
         receive window then keeps the path's queue short for the CNF's own traffic)."""
         started = time.monotonic()
         host, port = source.rsplit(":", 1)
-        fetch = self._fetch(host, int(port), since, rate)
+        fetch = self._fetch((host, int(port)), {"since": since}, rate)
         delta = await asyncio.wait_for(fetch, PEER_TIMEOUT)
         self.store.apply(delta)
         return {
@@ -241,22 +276,36 @@ class Instance:
             "seconds": time.monotonic() - started,
         }
 
-    async def _fetch(self, host: str, port: int, since: int, rate: float | None) -> Delta:
+    async def _connect(
+        self, peer: tuple[str, int], rate: float | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to a peer's transfer endpoint from this PoP's address."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rate is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PACED_WINDOW)
         sock.bind((self.config.pop_address, 0))
         sock.setblocking(False)
         try:
-            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+            await asyncio.get_running_loop().sock_connect(sock, peer)
         except OSError:
             sock.close()
             raise
-        reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_HEADER)
+        return await asyncio.open_connection(sock=sock, limit=MAX_HEADER)
+
+    async def _ask_peer(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]
+    ) -> None:
+        writer.write(json.dumps({"token": self.config.token, **request}).encode() + b"\n")
+        await writer.drain()
+
+    async def _fetch(
+        self, peer: tuple[str, int], request: dict[str, Any], rate: float | None
+    ) -> Delta:
+        """A delta from a peer (`request`: since, or keys), read at most at `rate`."""
+        reader, writer = await self._connect(peer, rate)
         started, received = time.monotonic(), 0
         try:
-            writer.write(json.dumps({"token": self.config.token, "since": since}).encode() + b"\n")
-            await writer.drain()
+            await self._ask_peer(reader, writer, request)
             since_, version, count, deleted = parse_header(await reader.readline())
             entries = []
             for _ in range(count):
@@ -269,6 +318,74 @@ class Instance:
             return Delta(since_, version, tuple(entries), deleted)
         finally:
             writer.close()
+
+    # -- post-copy ----------------------------------------------------------------------
+    async def serve_lazy(
+        self, source: str, since: int, port: int, rate: float | None = None
+    ) -> dict[str, Any]:
+        """Post-copy from the frozen instance at `source`: the names of what changed there
+        after `since` (everything, from 0), serve at once, values follow."""
+        started = time.monotonic()
+        host, peer_port = source.rsplit(":", 1)
+        peer = (host, int(peer_port))
+        reader, writer = await self._connect(peer, None)
+        try:
+            await self._ask_peer(reader, writer, {"since": since, "names_only": True})
+            names = json.loads(await asyncio.wait_for(reader.readline(), PEER_TIMEOUT))
+            changed = [str(k) for k in names["changed"]]
+            deleted = tuple(str(k) for k in names["deleted"])
+            version = int(names["version"])
+        except (KeyError, TypeError) as exc:
+            raise StateError(f"bad post-copy metadata: {exc}") from None
+        finally:
+            writer.close()
+        self.store.apply(Delta(min(since, version), version, (), (*changed, *deleted)))
+        self.source_view = dict(self.store.values)
+        self.missing, self.local, self._lazy = set(changed), set(), peer
+        await self.serve(port)
+        self._background = asyncio.ensure_future(self._fetch(peer, {"since": since}, rate))
+        return {
+            "version": version,
+            "entries": 0,
+            "deleted": len(deleted),
+            "bytes": sum(len(k.encode()) for k in changed),
+            "missing": len(changed),
+            "seconds": time.monotonic() - started,
+        }
+
+    async def _fault(self, key: str) -> None:
+        """A request needs a key that has not arrived: fetch it from the source now."""
+        assert self._lazy is not None
+        self.faults += 1
+        delta = await asyncio.wait_for(self._fetch(self._lazy, {"keys": [key]}, None), 5.0)
+        self._take(delta)
+
+    def _take(self, delta: Delta) -> None:
+        """Values (and deletions) from the post-copy's source: into the view of its state,
+        and into the store where this instance has not written since."""
+        for key, value in delta.entries:
+            self.source_view[key] = value
+            if key in self.missing:
+                self.missing.discard(key)
+                self.store.put(key, value)
+        for key in delta.deleted:
+            self.source_view.pop(key, None)
+            self.missing.discard(key)
+
+    async def complete(self) -> dict[str, Any]:
+        """Wait for the background copy; the digest of the source's state as received."""
+        if self._background is None:
+            raise StateError("no post-copy under way")
+        started = time.monotonic()
+        delta = await asyncio.wait_for(self._background, PEER_TIMEOUT)
+        self._take(delta)
+        self._lazy, self._background = None, None
+        return self.status() | {
+            "source_digest": digest(self.source_view.items()),
+            "received_bytes": delta.size,
+            "faults": self.faults,
+            "seconds": time.monotonic() - started,
+        }
 
     # -- control ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -310,6 +427,16 @@ class Instance:
         if op == "serve":
             await self.serve(int(request["port"]))
             return self.status()
+        if op == "lazy":
+            rate = request.get("rate")
+            return await self.serve_lazy(
+                str(request["source"]),
+                int(request["since"]),
+                int(request["port"]),
+                None if rate is None else float(rate),
+            )
+        if op == "complete":
+            return await self.complete()
         raise ValueError(f"unknown op {op!r}")
 
 

@@ -84,6 +84,23 @@ class Store:
         deleted = tuple(k for k, v in self.removed.items() if v > since)
         return Delta(since, self.version, entries, deleted)
 
+    def changes(self, since: int) -> dict[str, object]:
+        """The names of what changed after `since` (no values): post-copy's metadata."""
+        delta = self.delta(since)
+        return {
+            "version": delta.version,
+            "changed": [k for k, _ in delta.entries],
+            "deleted": list(delta.deleted),
+        }
+
+    def select(self, keys: Iterable[str]) -> Delta:
+        """The current values of `keys`; those absent come as deleted (a page fault's
+        answer)."""
+        wanted = list(dict.fromkeys(keys))
+        entries = tuple((k, self.values[k]) for k in wanted if k in self.values)
+        deleted = tuple(k for k in wanted if k not in self.values)
+        return Delta(self.version, self.version, entries, deleted)
+
     def apply(self, delta: Delta) -> None:
         """Take a source's delta: its values, its deletions and its version."""
         for key, value in delta.entries:

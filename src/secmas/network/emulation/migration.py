@@ -12,10 +12,17 @@ links (`mobility.py`):
   source still serves (and its writer keeps dirtying it), then pulls what changed during
   the previous round until a round brings little (`PreCopy`); then the source freezes,
   the destination pulls the last changes (stop-and-copy), serves, and the address moves.
+- **post-copy**: the source freezes, an instance starts at the destination, takes the
+  names of every key (no values), serves at once, and the address moves; a request for a
+  key that has not arrived fetches it from the frozen source (a page fault), and every
+  value follows in the background; the source stops once all have arrived.
+- **hybrid**: one pre-copy round while the source serves, then post-copy of what changed
+  during it.
 
 The address moves by `ip` in every router namespace at once (added at the destination's
-loopback, re-routed everywhere else). The destination's state digest must equal the
-frozen source's, or the move fails and the source serves again.
+loopback, re-routed everywhere else). The digest of the state the destination received
+must equal the frozen source's, or the move fails and the source serves again (routed
+back to it if the address had moved).
 
 Downtime and total time are measured by a probe (`probe.py`) that sends requests to
 every moving CNF's address at a fixed short interval from a client namespace; see
@@ -54,7 +61,9 @@ from secmas.network.emulation.outage import ProbeRecord, downtime, first_answer,
 
 COLD = "cold"
 PRECOPY = "pre-copy"
-MIGRATIONS = (COLD, PRECOPY)
+POSTCOPY = "post-copy"
+HYBRID = "hybrid"
+MIGRATIONS = (COLD, PRECOPY, POSTCOPY, HYBRID)
 PROBE_INTERVAL = 0.02
 PROBE_TIMEOUT = 1.0
 READY_TIMEOUT = 10.0
@@ -283,10 +292,10 @@ class MobileCNFs:
 
     # -- moves ----------------------------------------------------------------------------
     async def move(self, cnf: str, destination: str, migration: str) -> MoveResult:
-        """Move `cnf` to `destination` by `migration` (cold or pre-copy) and measure it.
-        MigrationFailed leaves the CNF serving where it was."""
+        """Move `cnf` to `destination` by `migration` and measure it. MigrationFailed
+        leaves the CNF serving where it was (with the source's state)."""
         if migration not in MIGRATIONS:
-            raise ValueError(f"migration {migration!r}: choose {' or '.join(MIGRATIONS)}")
+            raise ValueError(f"migration {migration!r}: choose one of {', '.join(MIGRATIONS)}")
         source = self.instances[cnf]
         if destination == source.pop or destination not in self.pops:
             raise ValueError(f"cannot move {cnf} from {source.pop} to {destination!r}")
@@ -294,6 +303,7 @@ class MobileCNFs:
         rounds: list[dict[str, Any]] = []
         old = self._controls[cnf]
         running: Running | None = None
+        routed = False
         try:
             frozen_at = time.time()
             if migration == COLD:
@@ -302,32 +312,54 @@ class MobileCNFs:
             origin = f"{self.pops[source.pop]}:{source.transfer_port}"
             rate = self._rate(source.pop, destination)
             since = 0
-            if migration == PRECOPY:
-                since = await self._precopy(new, origin, rate, rounds)
+            if migration in (PRECOPY, HYBRID):
+                since = await self._precopy(new, origin, rate, rounds, once=migration == HYBRID)
+            if migration != COLD:
                 frozen_at = time.time()
                 await old.ask("freeze")
             frozen = await old.ask("status")
-            last = await new.ask("pull", source=origin, since=since, rate=rate)
-            rounds.append(last | {"serving": False})
-            got = await new.ask("serve", port=self.port[cnf])
-            if got["digest"] != frozen["digest"]:
-                raise MigrationFailed(
-                    f"{cnf}: the state at {destination} ({got['keys']} keys) differs from the "
-                    f"frozen source's ({frozen['keys']} keys)"
+            if migration in (COLD, PRECOPY):
+                last = await new.ask("pull", source=origin, since=since, rate=rate)
+                rounds.append(last | {"serving": False})
+                got = await new.ask("serve", port=self.port[cnf])
+                _check_state(cnf, destination, got["digest"], frozen)
+                await self._route_all([{self.addresses[cnf]: self._routes(destination)}])
+                routed = True
+                switched = completed = time.time()
+            else:
+                lazy = await new.ask(
+                    "lazy", source=origin, since=since, port=self.port[cnf], rate=rate
                 )
-            await self._route_all([{self.addresses[cnf]: self._routes(destination)}])
-            switched = time.time()
+                rounds.append(lazy | {"serving": False})
+                await self._route_all([{self.addresses[cnf]: self._routes(destination)}])
+                routed = True
+                switched = time.time()
+                got = await new.ask("complete")
+                rounds.append(
+                    {
+                        "bytes": got["received_bytes"],
+                        "faults": got["faults"],
+                        "seconds": got["seconds"],
+                        "serving": True,
+                    }
+                )
+                completed = time.time()
+                _check_state(cnf, destination, got["source_digest"], frozen)
         except BaseException as exc:
             if running is not None:
                 self.network.end(running.process)
-            if isinstance(exc, Exception):  # the source serves again
+            if isinstance(exc, Exception):  # the source serves again, where it is routed
+                if routed:
+                    await self._route_all([{self.addresses[cnf]: self._routes(source.pop)}])
                 await old.ask("serve", port=self.port[cnf])
             raise
         old.close()
         self.network.end(source.process)
         source.control.unlink(missing_ok=True)
         self.instances[cnf], self._controls[cnf] = running, new
-        result = await self._measure(cnf, source.pop, destination, migration, started, switched)
+        result = await self._measure(
+            cnf, (source.pop, destination), migration, started, (switched, completed)
+        )
         result.rounds = rounds
         result.frozen_s = switched - frozen_at
         result.state_bytes, result.state_keys = int(got["bytes"]), int(got["keys"])
@@ -343,11 +375,17 @@ class MobileCNFs:
         return self.transfer_share * path
 
     async def _precopy(
-        self, new: Control, origin: str, rate: float | None, rounds: list[dict[str, Any]]
+        self,
+        new: Control,
+        origin: str,
+        rate: float | None,
+        rounds: list[dict[str, Any]],
+        once: bool = False,
     ) -> int:
-        """Pull while the source serves, until a round brings little; the version reached."""
+        """Pull while the source serves, until a round brings little (`once`: one round,
+        hybrid's pre-dump); the version reached."""
         since, first = 0, None
-        for _ in range(self.precopy.max_rounds):
+        for _ in range(1 if once else self.precopy.max_rounds):
             pulled = await new.ask("pull", source=origin, since=since, rate=rate)
             rounds.append(pulled | {"serving": True})
             since = int(pulled["version"])
@@ -381,14 +419,16 @@ class MobileCNFs:
     async def _measure(
         self,
         cnf: str,
-        source: str,
-        destination: str,
+        pops: tuple[str, str],
         migration: str,
         started: float,
-        switched: float,
+        done: tuple[float, float],
     ) -> MoveResult:
-        """Wait for the probe to see the destination answer; the move's figures."""
+        """Wait for the probe to see the destination answer; the move's figures. `done`:
+        when the address was routed to the destination, and when its state was complete
+        there (later for post-copy and hybrid, whose values follow the switch)."""
         name = self.instances[cnf].name
+        switched, completed = done
         deadline = time.monotonic() + SERVED_TIMEOUT
         while True:
             records = self.records(cnf)
@@ -398,18 +438,17 @@ class MobileCNFs:
             await asyncio.sleep(self.probe_interval)
         if served is None:
             raise MigrationFailed(
-                f"{cnf}: the probe got no answer from {destination} within {SERVED_TIMEOUT:g} s"
+                f"{cnf}: the probe got no answer from {pops[1]} within {SERVED_TIMEOUT:g} s"
             )
-        until = max(switched, served.t)
         return MoveResult(
             cnf=cnf,
-            source=source,
-            destination=destination,
+            source=pops[0],
+            destination=pops[1],
             migration=migration,
             started=started,
             switched=switched,
-            downtime_s=downtime(records, started, until),
-            total_s=served.answered - started,
+            downtime_s=downtime(records, started, max(completed, served.t)),
+            total_s=max(served.answered, completed) - started,
         )
 
     def records(self, cnf: str | None = None) -> list[ProbeRecord]:
@@ -419,6 +458,15 @@ class MobileCNFs:
         with self.probe_log.open(encoding="utf-8") as log:
             records = parse_probe_log(log)
         return [r for r in records if cnf is None or r.cnf == cnf]
+
+
+def _check_state(cnf: str, destination: str, got: str, frozen: dict[str, Any]) -> None:
+    """MigrationFailed unless the state that arrived is the frozen source's."""
+    if got != frozen["digest"]:
+        raise MigrationFailed(
+            f"{cnf}: the state that reached {destination} differs from the frozen source's "
+            f"({frozen['keys']} keys, digest {frozen['digest'][:12]}…)"
+        )
 
 
 def _module(name: str) -> list[str]:
