@@ -184,12 +184,17 @@ def test_openapi_documents_the_data(client: TestClient) -> None:
         "/api/runs/{run_id}/placements",
         "/api/runs/{run_id}/ledger",
         "/api/runs/{run_id}/alerts",
+        "/api/runs/{run_id}/ssla",
+        "/api/runs/{run_id}/cti",
+        "/api/runs/{run_id}/mtd",
         "/api/live",
         "/api/live/events",
     ):
         assert path in paths, path
     bid = schema["components"]["schemas"]["Bid"]["properties"]
     assert {"T", "C", "D", "utility", "agent"} <= set(bid)
+    move = schema["components"]["schemas"]["MoveView"]["properties"]
+    assert {"predicted_downtime_s", "measured_downtime_s", "measured_total_s"} <= set(move)
     assert "404" in paths["/api/runs/{run_id}"]["get"]["responses"]
     assert client.get("/docs").status_code == 404  # Swagger UI would load a CDN
 
