@@ -187,6 +187,12 @@ CASES = [
         scenario(("{id: pop6, cpu: 2,", "{id: pop6, cpu: 0.5,")),
     ),
     Case(
+        "split-into-65024-parts",
+        VALIDATE,
+        "defence.split_parts: 65024 parts for 6 PoPs: each part is a goal of its own",
+        scenario(("  split_parts: 2\n", "  split_parts: 65024\n")),
+    ),
+    Case(
         "negative-seed",
         VALIDATE,
         "seed: Input should be greater than or equal to 0",

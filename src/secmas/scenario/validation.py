@@ -82,6 +82,14 @@ def _sections(scenario: Scenario) -> list[tuple[Path, str]]:
         problems.append((("traffic",), "a run needs a traffic section: server, duration, clients"))
     if scenario.defence is None:
         problems.append((("defence",), "a run needs a defence section: the Link Monitor's link"))
+    elif scenario.defence.split_parts > max(2, len(scenario.pops)):
+        problems.append(
+            (
+                ("defence", "split_parts"),
+                f"{scenario.defence.split_parts} parts for {len(scenario.pops)} PoPs: each part "
+                "is a goal of its own, auctioned among the PoPs' agents (at most one part per PoP)",
+            )
+        )
     return problems
 
 
