@@ -1,5 +1,6 @@
 """The closed loop of `002_…` on a real CNF: nginx in an emulated network, real attacks,
-a real Prometheus in the loop (shortened: two attacks, a short normal phase).
+a real Prometheus in the loop (shortened: the four-PoP line network, two attacks, a
+short normal phase; the demo runs all five on the cnf-attack scenario).
 
 Needs root, namespaces, Mininet, nftables, a cgroup hierarchy, and Debian's nginx,
 stress-ng and prometheus; skipped otherwise with what is missing. Everything the run
@@ -12,12 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.network.emulation.conftest import leftovers, needs_emulation
+from tests.network.emulation.conftest import leftovers, line_scenario, needs_emulation
 
-from secmas.cli.main import default_scenario_path
 from secmas.network.emulation.cnfcgroup import CGROUP_ROOT, GROUP_PREFIX
 from secmas.pipeline.cnf_emulated import CNFRunSettings, run_cnf_emulated
-from secmas.scenario.loader import load_scenario
 
 TOOLS = {"nginx": "nginx-light", "stress-ng": "stress-ng", "prometheus": "prometheus"}
 MISSING = [
@@ -42,13 +41,14 @@ def test_the_loop_detects_and_mitigates_real_attacks_read_through_prometheus(
     tmp_path: Path,
 ) -> None:
     before, groups = set(leftovers()), _groups()
-    scenario = load_scenario(default_scenario_path("cnf-attack"))
+    scenario = line_scenario(cnfs=[{"id": "web", "host": "server", "pop": "C"}])
     settings = CNFRunSettings(
         attacks=("slowloris", "high_cpu"),
-        normal_seconds=10.0,
+        normal_seconds=8.0,
         window=4,
-        attack_max=6.0,
-        recovery_max=4.0,
+        attack_max=5.0,
+        settle=0.5,
+        recovery_max=3.0,
     )
     result = run_cnf_emulated(scenario, tmp_path, settings, say=print)
     for reaction in result.reactions:

@@ -170,7 +170,7 @@ class CNFTestbed:
 
     def __exit__(self, *_exc: object) -> None:
         steps = (
-            lambda: self.attacker and self.attacker.stop_all(),
+            lambda: self.attacker and self.attacker.stop(),
             lambda: self.defence and self.defence.lift(),
             lambda: self.workload and self.workload.stop(),
             lambda: self.prometheus and self.prometheus.stop(),

@@ -195,7 +195,3 @@ class CNFAttacker:
         for namespace, command in self._accepting:
             namespace.nft(command)
         self._accepting.clear()
-
-    def stop_all(self) -> None:
-        """Stop whatever runs (the run is ending)."""
-        self.stop()

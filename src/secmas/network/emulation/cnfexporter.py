@@ -35,6 +35,7 @@ from prometheus_client.core import (
 from secmas.network.emulation.cnfcgroup import CNFGroup
 from secmas.network.emulation.cnfmetrics import (
     LATENCY_BUCKETS,
+    ProcessSample,
     StubStatus,
     bucket_counts,
     count_half_open,
@@ -150,7 +151,7 @@ class CNFCollector:
             totals.buckets[index] += count
         totals.duration += sum(durations)
 
-    def _processes(self) -> dict[int, Any]:
+    def _processes(self) -> dict[int, ProcessSample]:
         """Every process of the group now; disk I/O accumulated per process, so that a
         process that exits does not take its bytes back."""
         totals, found = self._totals, {}
