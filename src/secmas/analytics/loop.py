@@ -25,9 +25,10 @@ from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
 from secmas.agents.ddos.facts import link_name
 from secmas.analytics.autoencoder import Detector
 from secmas.analytics.decision import Alert, Mitigation, SliceLoop, decide
-from secmas.analytics.events import score_events
+from secmas.analytics.events import score_events, window_truth
 from secmas.analytics.monitoring import Exporter, MetricsCollector
 from secmas.analytics.profiling import TwoStageProfiler
+from secmas.analytics.rebaseline import Rebaseline
 from secmas.analytics.trust import DEFAULT_THRESHOLD, TrustManager
 from secmas.network.dataplane import DataPlane
 from secmas.network.dataplane.cnf import CNFPlacement
@@ -55,6 +56,11 @@ class LoopSettings:
     """Serve Prometheus metrics on this port while the run is live (0: any free port)."""
     training: str = "central"
     """How the autoencoder was trained: 'central' or 'federated' (reported)."""
+    rebaseline: bool = True
+    """After each mitigation, re-baseline the CNF's alarm limit on its new normal
+    (`secmas.analytics.rebaseline`)."""
+    rebaseline_windows: int = 20
+    """Windows of the new normal collected before its limit is set."""
 
 
 @dataclass
@@ -112,6 +118,9 @@ class _CNFState:
     """Seconds to the next look after a dismissed alert (doubles while dismissals go on)."""
     watch: ProfileWatch = field(default_factory=ProfileWatch)
     looked_at: float = -math.inf
+    baseline: Rebaseline = field(default_factory=Rebaseline)
+    mitigated_at: float | None = None
+    """When the loop first handed a mitigation for this CNF to an agent."""
 
 
 class ClosedLoop:
@@ -154,7 +163,12 @@ class ClosedLoop:
         self.trust.base = world.admits
         world.admits = self.trust.admits
         keep = max(self.detector.window, self.settings.profile_window)
-        self._cnfs = {cnf: _CNFState(deque(maxlen=keep)) for cnf in world.plane.cnf_ids}
+        self._cnfs = {
+            cnf: _CNFState(
+                deque(maxlen=keep), baseline=Rebaseline(self.settings.rebaseline_windows)
+            )
+            for cnf in world.plane.cnf_ids
+        }
         if len(self._cnfs) >= 2:
             self._slice = SliceLoop(tuple(self._cnfs))
         if self.settings.metrics_port is not None:
@@ -178,11 +192,17 @@ class ClosedLoop:
         step = plane.step_seconds
         detection = {}
         for cnf, state in self._cnfs.items():
-            truth = plane.cnf_truth(cnf)
+            truth = np.array(plane.cnf_truth(cnf), dtype=object)
             flags = np.array(state.flags + [False] * (len(truth) - len(state.flags)), dtype=bool)
-            detection[cnf] = score_events(
-                flags, np.array(truth, dtype=object), step, span=self.detector.window
-            ).to_json()
+            span = self.detector.window
+            detection[cnf] = score_events(flags, truth, step, span=span).to_json()
+            detection[cnf]["false_alarm_windows_after_mitigation"] = _false_alarms_after(
+                flags,
+                truth,
+                span,
+                None if state.mitigated_at is None else state.mitigated_at / step,
+            )
+            detection[cnf]["rebaselines"] = state.baseline.events
         port = None
         if self.exporter is not None:
             port = self.exporter.port
@@ -214,7 +234,9 @@ class ClosedLoop:
             return
         window = np.stack(list(state.values)[-self.detector.window :])
         score, per_feature, flags = self.detector.score_window(window)
-        flag = bool(flags[self.settings.threshold])
+        limit = self.detector.threshold_value(self.settings.threshold)
+        state.baseline.observe(now, score, limit)
+        flag = bool(flags[self.settings.threshold]) and state.baseline.flags(score)
         state.flags.append(flag)
         quiet = now < state.quiet_until
         watched = None if flag or quiet else self._watch(now, state)
@@ -233,7 +255,7 @@ class ClosedLoop:
             cnf=cnf,
             pop=placement.pop,
             score=float(score),
-            threshold=self.detector.threshold_value(self.settings.threshold),
+            threshold=max(limit, state.baseline.limit),
             features=tuple(ranked),
             profile=watched or self._profile(state),
             link_over=self._link_over(cnf),
@@ -243,6 +265,10 @@ class ClosedLoop:
         self.evidence.append(np.stack(list(state.values)))
         if self._decide(alert, len(placement.replicas)):
             state.recheck = 0.0
+            if state.mitigated_at is None:
+                state.mitigated_at = now
+            if self.settings.rebaseline:
+                state.baseline.arm(now, skip=self.detector.window)
             return
         # dismissed: look again once the window holds more of whatever this is, backing
         # off while the profiler keeps calling it normal
@@ -365,6 +391,17 @@ class ClosedLoop:
         plane = self._require_world().plane
         assert plane is not None
         return plane
+
+
+def _false_alarms_after(
+    flags: np.ndarray, truth: np.ndarray, span: int, step: float | None
+) -> int | None:
+    """False-alarm windows ending at or after step `step` (None: no mitigation)."""
+    if step is None:
+        return None
+    ends = np.arange(len(flags))
+    normal = ~window_truth(truth, ends, span)
+    return int(np.sum(flags & normal & (ends >= step)))
 
 
 def _profiler_summary(profiler: TwoStageProfiler) -> dict[str, Any]:
