@@ -148,9 +148,12 @@ def test_any_repeated_key_is_named_with_its_lines(keys: list[str], data: st.Data
     assert error.reason == f"duplicate key '{repeated}' (first at line {keys.index(repeated) + 1})"
 
 
-def test_merge_keys_may_be_overridden() -> None:
-    data, _ = load("base: &b {x: 1, y: 2}\nthing:\n  <<: *b\n  x: 3\n")
+def test_merge_keys_may_be_overridden_and_the_tree_stays_as_written() -> None:
+    data, node = load("base: &b {x: 1, y: 2}\nthing:\n  <<: *b\n  x: 3\n")
     assert data["thing"] == {"x": 3, "y": 2}
+    assert node is not None
+    thing = node.value[1][1]
+    assert [(key.value, key.start_mark.line + 1) for key, _ in thing.value] == [("<<", 3), ("x", 4)]
 
 
 @pytest.mark.parametrize(

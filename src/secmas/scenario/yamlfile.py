@@ -271,4 +271,8 @@ class _BoundedLoader(
                     f"duplicate key {brief(key)} (first at line {seen})", _line(key_node), path
                 )
             first[key] = _line(key_node)
+        if any(key_node.tag == _MERGE for key_node, _ in node.value):
+            # PyYAML flattens merges in place: flatten a copy, so the node tree (which gives
+            # the line numbers of errors) stays as written
+            node = yaml.MappingNode(node.tag, list(node.value), node.start_mark, node.end_mark)
         return super().construct_mapping(node, deep=deep)
