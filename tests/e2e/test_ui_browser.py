@@ -294,4 +294,16 @@ def test_every_view_at_800_px_and_an_unreadable_run_shows_nothing_of_another(
     save(page, tmp_path / "ui-unreadable.png", "ui-unreadable.png")
     choose("secure", "#auction-table tr.bid")
     assert page.locator("#unreadable").is_hidden() and page.title() == "secmas · secure"
+
+    # an answer that comes for a run no longer picked is dropped
+    held: list[Any] = []
+    page.route("**/api/runs/loop", lambda route: held.append(route))
+    page.locator("#run-select").select_option("loop")
+    page.wait_for_function("document.title === 'secmas · loop'")
+    choose("policy", "#ssla-table tr.term")
+    with page.expect_response("**/api/runs/loop"):
+        held[0].continue_()
+    page.evaluate("new Promise(done => setTimeout(done, 100))")
+    assert page.title() == "secmas · policy" and page.locator("#cnf-panel").is_hidden()
+    assert "scenario spoofed-injection" in page.locator("#summary").inner_text()
     assert [p for p in page.problems if "status of 422" not in p] == []
