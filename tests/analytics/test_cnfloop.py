@@ -18,13 +18,13 @@ from secmas.analytics.cnftelemetry import align, grid, metric_queries
 from secmas.network.dataplane.cnf import METRICS
 
 
-def test_traffic_out_of_line_calls_for_the_guard() -> None:
-    assert choose_mitigation([("throughput", 7.0), ("cpu", 9.0)]) == "guard"
+def test_traffic_furthest_out_of_line_calls_for_the_guard() -> None:
+    assert choose_mitigation([("throughput", 9.0), ("cpu", 7.0)]) == "guard"
     assert choose_mitigation([("connections", 1.5)]) == "guard"
 
 
-def test_resources_alone_call_for_isolation() -> None:
-    assert choose_mitigation([("cpu", 30.0), ("throughput", 0.8)]) == "isolate"
+def test_resources_furthest_out_of_line_call_for_isolation() -> None:
+    assert choose_mitigation([("cpu", 30.0), ("throughput", 3.0)]) == "isolate"
     assert choose_mitigation([("memory_rss", 2.0)]) == "isolate"
 
 

@@ -2,12 +2,14 @@
 mitigation is in effect, and the per-attack evaluation (`002_…` Section II.A, IV).
 
 The DE reads the detector's explanation of a flagged window (each metric's error over
-its own training limit, `Detector.severity`): traffic metrics out of line call for the
-`guard` (per-source limits and short header timeouts), resource metrics out of line with
-traffic in line call for `isolate` (code inside the CNF that is not the CNF). A
-mitigation is *in effect* at the first step after it was enforced at which the metrics it
-acts on are back under their normal bounds (from the training data), read from the real
-counters through Prometheus like everything else.
+its own training limit, `Detector.severity`): when traffic metrics are the furthest out
+of line it calls for the `guard` (per-source limits, held connections dropped), when
+resource metrics are, for `isolate` (code inside the CNF that is not the CNF; the
+enforcement falls back to the guard when it finds none, since a flood also makes the
+server itself use more CPU and memory). A mitigation is *in effect* at the first step
+after it was enforced at which the metrics it acts on are back under their normal bounds
+(from the training data), read from the real counters through Prometheus like everything
+else.
 """
 
 from __future__ import annotations
@@ -29,15 +31,14 @@ OUT_OF_LINE = 1.0
 
 
 def choose_mitigation(severity: Sequence[tuple[str, float]]) -> str | None:
-    """'guard', 'isolate' or None (nothing out of line) for a flagged window."""
+    """'guard', 'isolate' or None (nothing out of line) for a flagged window: the
+    mitigation of the group of metrics furthest out of line."""
     ratios = dict(severity)
     traffic = max((ratios.get(name, 0.0) for name in TRAFFIC), default=0.0)
     resource = max((ratios.get(name, 0.0) for name in RESOURCE), default=0.0)
-    if traffic > OUT_OF_LINE:
-        return "guard"
-    if resource > OUT_OF_LINE:
-        return "isolate"
-    return None
+    if max(traffic, resource) <= OUT_OF_LINE:
+        return None
+    return "guard" if traffic >= resource else "isolate"
 
 
 def normal_bounds(values: np.ndarray, features: Sequence[str]) -> dict[str, float]:
