@@ -20,7 +20,7 @@ from secmas.cti.errors import CTIInputError, compose
 from secmas.cti.maps import load_field_map
 from secmas.policy.intents import load_intents
 from secmas.scenario.loader import ScenarioError, load_scenario, load_service
-from secmas.scenario.yamlfile import MAX_ALIAS_NODES
+from secmas.scenario.yamlfile import MAX_ALIAS_NODES, MESSAGE_CHARS
 
 SCENARIO = default_scenario_path()
 INTENTS = Path(__file__).parents[2] / "scenarios" / "policies" / "slice-isolation.yaml"
@@ -149,6 +149,16 @@ def test_an_allowed_alias_is_never_echoed_in_full(tmp_path: Path) -> None:
     problems = READERS["intents"][0](_write(tmp_path, text))
     assert problems and all(len(message) < 300 for _line, message in problems)
     assert any("expected an IP address or CIDR prefix as text, got [[" in m for _l, m in problems)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_megabyte_keys_and_values_are_never_echoed_in_full(reader: str, tmp_path: Path) -> None:
+    load, sample = READERS[reader]
+    huge = "x" * 1_000_000
+    text = f"? {huge}\n: 1\nid: {huge}\nkind: {huge}\n" + sample.replace("id:", "old_id:", 1)
+    problems = load(_write(tmp_path, text))
+    assert problems
+    assert all(len(message) < MESSAGE_CHARS + 400 for _line, message in problems)
 
 
 def test_json_line_numbers_are_bounded_too() -> None:
