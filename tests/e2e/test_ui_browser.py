@@ -3,9 +3,13 @@
 The first test serves the session's finished runs and checks that the topology, the
 auction table and the attestation steps render with the run's data (and follow the time
 slider); the second starts `secmas demo --ui`, watches the live page until the run is
-saved, then stops it with Ctrl-C. Screenshots go under the test's tmp_path; with
-SECMAS_SCREENSHOTS=DIR set, copies go to DIR too (benchmarks/results/ holds the committed
-ones), so a test run never changes the working tree.
+saved, then stops it with Ctrl-C; the third, in one page 800 px wide, checks every newer
+view (CTI hygiene and MTD moves of a run in a folder with a space in its name, SSLA terms
+over time, CNF metrics, a 200-PoP topology zoomed and panned), then that an unreadable run
+clears the page and says why, and that a late answer for a run left behind is dropped.
+Screenshots go under the test's tmp_path; with SECMAS_SCREENSHOTS=DIR set, copies go to
+DIR too (benchmarks/results/ holds the committed ones), so a test run never changes the
+working tree.
 """
 
 from __future__ import annotations
@@ -85,8 +89,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backgroun
     background.stop()
 
 
-def save(page: Any, path: Path, name: str) -> Path:
-    page.screenshot(path=str(path), full_page=True)
+def save(page: Any, path: Path, name: str, selector: str | None = None) -> Path:
+    """A screenshot of the whole page, or of the element `selector` picks."""
+    if selector is None:
+        page.screenshot(path=str(path), full_page=True)
+    else:
+        page.locator(selector).screenshot(path=str(path))
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, Path(SCREENSHOTS) / name)
@@ -218,7 +226,7 @@ def test_every_view_at_800_px_and_an_unreadable_run_shows_nothing_of_another(
         assert width <= 800, f"{run}: the page is {width} px wide at 800 px"
 
     def shot(selector: str, name: str) -> None:
-        page.locator(selector).screenshot(path=str(tmp_path / name))
+        save(page, tmp_path / name, name, selector)
 
     # CTI hygiene and sharing decisions, MTD moves (a folder with a space in its name)
     report = json.loads((runs / "adaptive defence" / "report.json").read_text())
