@@ -535,7 +535,7 @@ class _Reader:
             if name in names[: index - 1]:
                 raise self.fail(
                     f"{path}/guaranteeTerm[{index}]/name",
-                    f"duplicate term {name!r}",
+                    f"duplicate term {name[:60]!r}",
                     terms[index - 1],
                 )
         return SSLA(
