@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import typer
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from secmas.cli import output
@@ -98,6 +100,19 @@ def _render(renderable: object) -> str:
     with output.console.capture() as captured:
         output.console.print(renderable, width=200)
     return captured.get()
+
+
+PRINTABLE = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=60)
+
+
+@given(PRINTABLE)
+def test_any_text_prints_as_it_is(text: str) -> None:
+    """Brackets, colons, backslashes: whatever a user names something, it prints unchanged."""
+    with output.console.capture() as captured:
+        output.say(text)
+    with output.errors.capture() as failed:
+        output.error(text)
+    assert captured.get() == text + "\n" and failed.get() == f"error {text}\n"
 
 
 MARKUP = re.compile(r"\[/?(red|green|yellow|dim|bold|blue|cyan|magenta|italic)\b[^\]]*\]|\[/\]")
