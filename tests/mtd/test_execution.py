@@ -13,7 +13,7 @@ import pytest
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import World
 from secmas.cti.placement import HygieneFilter
-from secmas.mtd.execution import MovingTargetLoop, hourly_price, plan_scenario
+from secmas.mtd.execution import MovingTargetLoop, drifted, hourly_price, plan_scenario
 from secmas.mtd.exposure import findings_of
 from secmas.mtd.migration import Load
 from secmas.mtd.planner import AnalyticPredictor
@@ -307,3 +307,10 @@ def test_low_load_timing_starts_the_move_in_the_forecast_valley() -> None:
             assert offer["start_at"] == pytest.approx(arrival - offer["total"])
     with pytest.raises(ValueError, match="needs a forecast"):
         MovingTargetLoop(loaded, settings, cti=findings)
+
+
+def test_a_plan_is_redone_when_the_measured_traffic_or_memory_drifts() -> None:
+    plan = Load(0.1, 180.0, 0.06, 2.2)
+    assert not drifted(plan, Load(0.9, 200.0, 1.0, 2.6))  # within 25 %; CPU and disk do not count
+    assert drifted(plan, Load(0.1, 180.0, 0.06, 2.8))
+    assert drifted(plan, Load(0.1, 240.0, 0.06, 2.2))

@@ -51,10 +51,11 @@ from secmas.mtd.migration import Load, Method
 from secmas.mtd.planner import SLA, AnalyticPredictor, CNFProfile, Horizon, Plan, Predictor, plan
 from secmas.mtd.strategy import Weights
 from secmas.mtd.timing import LoadForecast, quietest_start
+from secmas.network.dataplane.cnf import METRICS
 from secmas.network.infrastructure import Infrastructure
 from secmas.network.paths import widest_path
 from secmas.scenario.adaptive import MovingTarget, MovingTargetDefence
-from secmas.scenario.model import MOVE_GOAL, Scenario
+from secmas.scenario.model import CNF, MOVE_GOAL, Scenario
 
 if TYPE_CHECKING:
     from secmas.agents.ddos.agent import PoPAgent, World
@@ -166,7 +167,7 @@ def hourly_price(scenario: Scenario, target: MovingTarget) -> float:
     return price
 
 
-def _cnf(scenario: Scenario, cnf: str) -> Any:
+def _cnf(scenario: Scenario, cnf: str) -> CNF:
     return next(c for c in scenario.cnfs if c.id == cnf)
 
 
@@ -557,8 +558,6 @@ class MovingTargetLoop:
 
     def _measure(self, cnf: str, plane: Any) -> Load:
         """The CNF's load over the last decision step, or what was assumed before."""
-        from secmas.network.dataplane.cnf import METRICS
-
         series = plane.cnf_series(cnf)
         steps = max(1, round(self.settings.step / plane.step_seconds))
         if len(series) == 0:
