@@ -1,7 +1,10 @@
 """Moving target defence: live-migration method choice and timing, synchronised parallel
 migration, MTD quota, cost, attack success probability and the multi-objective strategy
 (004_… Section 2). Pure computation (no agents, network or I/O) except `execution`, which
-carries the plan out in a run: each move a cnfMoved goal for the agents' auctions.
+carries the plan out in a run: each move a cnfMoved goal for the agents' auctions, charged
+on the path to the PoP its auction chose, re-planned when the world changes. `exposure`
+reads a CNF's vulnerabilities from the CTI a subscriber received and keeps its exposure
+per PoP; `timing` starts a move where the forecast traffic is lowest (004_… Section 4.2).
 
 Entry points: `plan_mtd` (what to migrate when, with which method, within the SLA's quota) and
 `downtime` (how long a migration takes a CNF off the air, for the simulator).
