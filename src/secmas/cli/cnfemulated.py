@@ -125,6 +125,12 @@ def record_dataset(
     if not output.parent.is_dir():
         raise fail(f"cannot write {output}: no folder {output.parent}")
     scenario = _scenario(scenario_path)
+    phases = 1 + 2 * len(conditions)
+    say(
+        f"recording the real CNF: {phases} phase(s) of {seconds:g} s, about "
+        f"{phases * seconds / 60:.1f} min of wall time",
+        "dim",
+    )
     folder = Path(tempfile.mkdtemp(prefix="secmas-cnf-record-"))
     try:
         series, times = record(
