@@ -399,6 +399,18 @@ CASES = [
         "the attack starts at 999 s",
     ),
     Case(
+        "dataset-disconnected",
+        ("detect", "dataset", "--scenario", "{tmp}/s.yaml", "-o", "{tmp}/d.csv"),
+        f"s.yaml:134: traffic.background.attach[2]: {NOT_ROUTED}",
+        ISLAND,
+    ),
+    Case(
+        "dataset-negative-seed",
+        ("detect", "dataset", "--scenario", "{tmp}/s.yaml", "-o", "{tmp}/d.csv", "--seed", "-4"),
+        "Invalid value for '--seed'",
+        scenario(),
+    ),
+    Case(
         "agent-unknown-pop",
         ("agent", "--pop", "nope", "--bus", "nats://127.0.0.1:1"),
         "--pop 'nope': not a PoP",

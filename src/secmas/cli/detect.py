@@ -392,7 +392,8 @@ def train(
     """Train the detector of a scenario's CNF from its agents' telemetry (one agent per
     PoP), centrally or federated with secure aggregation, and report F1 on attack runs."""
     from secmas.analytics.reference import TrainingPlan
-    from secmas.scenario.loader import ScenarioError, load_scenario
+    from secmas.scenario.loader import ScenarioError
+    from secmas.scenario.validation import load_runnable
     from secmas.secagg.federated import FederatedPlan, agent_telemetry, central_detector
     from secmas.secagg.neighbours import ThreatModel, choose
 
@@ -400,7 +401,7 @@ def train(
         if path is not None and not path.parent.is_dir():
             raise fail(f"cannot write {path}: no folder {path.parent}")
     try:
-        loaded = load_scenario(scenario)
+        loaded = load_runnable(scenario, strategy=False)
     except ScenarioError as exc:
         raise fail("; ".join(str(p) for p in exc.problems)) from None
     plan = FederatedPlan.of(TrainingPlan(), rounds, local_epochs, loaded.seed)
@@ -547,7 +548,7 @@ def dataset(
     scenario: Annotated[Path, typer.Option("--scenario", help="scenario YAML with a cnfs section")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
     seconds: Annotated[float, typer.Option(min=1.0, help="simulated seconds")] = 2400.0,
-    seed: Annotated[int, typer.Option(help="seed of the simulated run")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="seed of the simulated run")] = 1,
     conditions: Annotated[
         str | None,
         typer.Option(
@@ -579,10 +580,11 @@ def dataset(
         return
     from secmas.analytics.datasets import episode_series, normal_series
     from secmas.network.dataplane.cnf import CONDITIONS
-    from secmas.scenario.loader import ScenarioError, load_scenario
+    from secmas.scenario.loader import ScenarioError
+    from secmas.scenario.validation import load_runnable
 
     try:
-        loaded = load_scenario(scenario)
+        loaded = load_runnable(scenario, strategy=False)
     except ScenarioError as exc:
         raise fail("; ".join(str(p) for p in exc.problems)) from None
     wanted = [c.strip() for c in (conditions or "").split(",") if c.strip()]

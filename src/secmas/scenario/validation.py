@@ -34,22 +34,26 @@ LISTED = 10
 """Unreachable nodes named one by one; the rest are counted."""
 
 
-def load_runnable(path: str | FilePath) -> Scenario:
-    """Load a scenario file and check that it can run; ScenarioError naming the file, the
-    line and the field of every problem."""
+def load_runnable(path: str | FilePath, strategy: bool = True) -> Scenario:
+    """Load a scenario file and check that it can run (with `strategy`, as `secmas run`
+    does: agents and closed loop; without, only its data plane, as a data set does);
+    ScenarioError naming the file, the line and the field of every problem."""
     source = str(path)
     data, node = parse_mapping(read_file(path), source, "scenario fields")
     scenario = validate_scenario(data, source, node)
-    problems = run_problems(scenario)
+    problems = run_problems(scenario, strategy)
     if problems:
         raise ScenarioError([Problem(source, at, msg, line_of(node, at)) for at, msg in problems])
     return scenario
 
 
-def run_problems(scenario: Scenario) -> list[tuple[Path, str]]:
-    """What keeps a valid scenario from running, each with the field path it is found at."""
-    problems = _sections(scenario) + _server_reach(scenario) + _repository_reach(scenario)
-    return problems + _placement_room(scenario) + _strategy_goals(scenario)
+def run_problems(scenario: Scenario, strategy: bool = True) -> list[tuple[Path, str]]:
+    """What keeps a valid scenario from running, each with the field path it is found at;
+    without `strategy`, what keeps its data plane from running."""
+    problems = _server_reach(scenario) + _repository_reach(scenario) + _placement_room(scenario)
+    if strategy:
+        problems = _sections(scenario) + problems + _strategy_goals(scenario)
+    return problems
 
 
 def _placement_room(scenario: Scenario) -> list[tuple[Path, str]]:
