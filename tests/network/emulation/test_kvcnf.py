@@ -65,7 +65,9 @@ def test_post_copy_serves_at_once_faults_in_what_it_lacks_and_keeps_its_own_writ
         source.store.put("probe/web", b"41")
         await source.freeze()
         destination = Instance(config(tmp_path, "dst", seed_state=False))
-        answer = await destination.serve_lazy(f"127.0.0.1:{source.transfer_port}", 0, 0, rate=2_000)
+        answer = await destination.serve_lazy(
+            f"127.0.0.1:{source.transfer_port}", 0, 0, rate=20_000
+        )
         assert answer["missing"] == len(source.store.values) and not destination.store.values
         # a request for a key that has not arrived fetches it from the source (a fault)
         faulted = await http(destination, "GET", b"")
