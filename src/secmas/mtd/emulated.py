@@ -28,6 +28,7 @@ import numpy as np
 
 from secmas.mtd.execution import MovingTargetLoop
 from secmas.mtd.migration import DEFAULT_MODEL, Method
+from secmas.network.dataplane.cnf import METRICS
 from secmas.network.dataplane.controller import ControllerError
 from secmas.network.dataplane.routing import Network
 from secmas.network.emulation.controller import EmulatedController
@@ -46,9 +47,6 @@ if TYPE_CHECKING:
     from secmas.mtd.migration import Load
     from secmas.network.dataplane.rules import Rule
     from secmas.network.dataplane.stats import FlowStats
-
-METRIC_COLUMNS = 6
-"""Columns of a CNF's data-plane series (`secmas.network.dataplane.cnf.METRICS`)."""
 
 
 def migration_of(method: str) -> str:
@@ -95,7 +93,7 @@ class RealCNFs:
         return Placement(self.pops[cnf])
 
     def cnf_series(self, _cnf: str) -> np.ndarray:
-        return np.empty((0, METRIC_COLUMNS))
+        return np.empty((0, len(METRICS)))
 
     @property
     def step_seconds(self) -> float:
