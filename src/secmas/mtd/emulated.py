@@ -252,6 +252,7 @@ class EmulatedMovingTargetLoop(MovingTargetLoop):
             record["migration"] = None if result is None else result.migration
             if result is not None and record["outcome"] == "moved":
                 record["frozen_s"] = result.frozen_s
+                record["served"] = result.served
                 record["state_bytes"] = result.state_bytes
                 record["state_verified"] = result.state_verified
                 record["rounds"] = len(result.rounds)

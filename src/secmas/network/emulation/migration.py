@@ -113,6 +113,8 @@ class MoveResult:
     """Move start → the first probe request the destination answered, with its state."""
     frozen_s: float = 0.0
     """The service side of the downtime: source frozen → destination routed (run's clock)."""
+    served: bool = True
+    """The probe saw the destination answer within `SERVED_TIMEOUT` of the switch."""
     rounds: list[dict[str, Any]] = field(default_factory=list)
     """Every pull: bytes, entries, seconds, and whether the source still served."""
     state_bytes: int = 0
@@ -424,9 +426,10 @@ class MobileCNFs:
         started: float,
         done: tuple[float, float],
     ) -> MoveResult:
-        """Wait for the probe to see the destination answer; the move's figures. `done`:
-        when the address was routed to the destination, and when its state was complete
-        there (later for post-copy and hybrid, whose values follow the switch)."""
+        """Wait (up to `SERVED_TIMEOUT`) for the probe to see the destination answer; the
+        move's figures. `done`: when the address was routed to the destination, and when
+        its state was complete there (later for post-copy and hybrid, whose values follow
+        the switch)."""
         name = self.instances[cnf].name
         switched, completed = done
         deadline = time.monotonic() + SERVED_TIMEOUT
@@ -436,10 +439,10 @@ class MobileCNFs:
             if served is not None or time.monotonic() > deadline:
                 break
             await asyncio.sleep(self.probe_interval)
-        if served is None:
-            raise MigrationFailed(
-                f"{cnf}: the probe got no answer from {pops[1]} within {SERVED_TIMEOUT:g} s"
-            )
+        # no answer from the destination in time: the clients are still cut off, so the
+        # move's downtime and total run to now (and `served` says so)
+        answered = time.time() if served is None else served.answered
+        until = max(completed, answered if served is None else served.t)
         return MoveResult(
             cnf=cnf,
             source=pops[0],
@@ -447,8 +450,9 @@ class MobileCNFs:
             migration=migration,
             started=started,
             switched=switched,
-            downtime_s=downtime(records, started, max(completed, served.t)),
-            total_s=max(served.answered, completed) - started,
+            downtime_s=downtime(records, started, until),
+            total_s=max(answered, completed) - started,
+            served=served is not None,
         )
 
     def records(self, cnf: str | None = None) -> list[ProbeRecord]:
