@@ -111,3 +111,27 @@ def test_a_forged_source_cannot_plant_a_malformed_state(
         return destination.store.values
 
     assert run(pull()) == {}
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b'{"version": 3}\n', StateError),
+        (b'{"version": 3, "changed": 7, "deleted": []}\n', StateError),
+        (b"not json\n", ValueError),
+    ],
+    ids=["names missing", "names not a list", "not json"],
+)
+def test_a_forged_source_cannot_start_a_post_copy_with_bad_metadata(
+    tmp_path: Path, line: bytes, error: type[BaseException]
+) -> None:
+    async def lazy() -> tuple[bool, dict[str, bytes]]:
+        server = await asyncio.start_server(forged(line), LOOPBACK, 0)
+        port = server.sockets[0].getsockname()[1]
+        destination = Instance(config(tmp_path, "dst", "t", sessions=0))
+        with pytest.raises(error):
+            await destination.serve_lazy(f"{LOOPBACK}:{port}", 0, 0)
+        server.close()
+        return destination.service is not None, destination.store.values
+
+    assert run(lazy()) == (False, {})  # it never started serving

@@ -292,9 +292,8 @@ class Instance:
             raise
         return await asyncio.open_connection(sock=sock, limit=MAX_HEADER)
 
-    async def _ask_peer(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]
-    ) -> None:
+    async def _ask_peer(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
+        """Send a request, with the run's token, to a peer's transfer endpoint."""
         writer.write(json.dumps({"token": self.config.token, **request}).encode() + b"\n")
         await writer.drain()
 
@@ -305,7 +304,7 @@ class Instance:
         reader, writer = await self._connect(peer, rate)
         started, received = time.monotonic(), 0
         try:
-            await self._ask_peer(reader, writer, request)
+            await self._ask_peer(writer, request)
             since_, version, count, deleted = parse_header(await reader.readline())
             entries = []
             for _ in range(count):
@@ -330,7 +329,7 @@ class Instance:
         peer = (host, int(peer_port))
         reader, writer = await self._connect(peer, None)
         try:
-            await self._ask_peer(reader, writer, {"since": since, "names_only": True})
+            await self._ask_peer(writer, {"since": since, "names_only": True})
             names = json.loads(await asyncio.wait_for(reader.readline(), PEER_TIMEOUT))
             changed = [str(k) for k in names["changed"]]
             deleted = tuple(str(k) for k in names["deleted"])
