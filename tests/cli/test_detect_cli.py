@@ -52,8 +52,10 @@ def test_fit_reports_progress_threshold_and_time(fitted: tuple[Path, str]) -> No
     assert "150 rows of 3 metrics (cpu, load, p99)" in output
     assert "epoch   1/2  train MAE" in output and "epoch   2/2" in output
     assert "validation MAE" in output
-    assert "99th percentile of the reconstruction errors of 146 normal windows" in output
-    assert "trained in" in output and f"wrote {model}" in output
+    assert "training the LSTM autoencoder (2 epochs)" in output
+    assert "lstm-ae: threshold" in output
+    assert "99th percentile of the scores of 146 normal windows" in output
+    assert "prepared in" in output and f"wrote {model}" in output
 
 
 def test_score_prints_alerts_and_writes_one_row_per_window(
@@ -176,3 +178,72 @@ def test_help_lists_both_commands() -> None:
     result = runner.invoke(app, ["detect", "--help"])
     assert result.exit_code == 0
     assert "fit" in result.output and "score" in result.output
+
+
+def labelled_csv(path: Path, steps: int = 300) -> Path:
+    """What `secmas detect dataset --labels` writes: metrics, then a text `label` column."""
+    values = metrics(steps, seed=5)
+    values[150:170, 0] += 3.0  # cpu jumps
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("timestamp", "cpu", "load", "p99", "label"))
+        for i, row in enumerate(values):
+            label = "high_cpu" if 150 <= i < 170 else "normal"
+            writer.writerow((i, *(f"{v:.5f}" for v in row), label))
+    return path
+
+
+def test_baselines_and_auto_behind_the_same_fit_and_score(tmp_path: Path) -> None:
+    normal = write_csv(tmp_path / "normal.csv", metrics(400))
+    test = labelled_csv(tmp_path / "test.csv")
+    model = tmp_path / "z.pt"
+    fit = runner.invoke(
+        app, ["detect", "fit", "--csv", str(normal), "-o", str(model), "--model", "zscore"]
+    )
+    assert fit.exit_code == 0, fit.output
+    assert "zscore: threshold" in fit.output
+    scored = runner.invoke(app, ["detect", "score", "--csv", str(test), "--model", str(model)])
+    assert scored.exit_code == 0, scored.output  # the label column of detect dataset is accepted
+    assert scored.output.startswith("zscore: 291 windows")
+    assert "against column 'label': 1/1 events detected" in scored.output
+    assert "ROC-AUC" in scored.output
+    auto, report = tmp_path / "auto.pt", tmp_path / "auto.json"
+    args = ["--model", "auto", "--candidates", "zscore,pca", "--report", str(report)]
+    chosen = runner.invoke(app, ["detect", "fit", "--csv", str(normal), "-o", str(auto), *args])
+    assert chosen.exit_code == 0, chosen.output
+    assert "auto: candidates on held-out normal data" in chosen.output
+    assert "auto chose" in chosen.output and "the highest window F1" in chosen.output
+    import json
+
+    written = json.loads(report.read_text())
+    assert written["selection"]["chosen"] == written["detector"]
+    assert {c["detector"] for c in written["selection"]["candidates"]} == {"zscore", "pca"}
+    again = runner.invoke(app, ["detect", "score", "--csv", str(test), "--model", str(auto)])
+    assert again.exit_code == 0 and again.output.startswith(written["detector"])
+
+
+@pytest.mark.parametrize(
+    ("columns", "extra", "message"),
+    [
+        (("cpu", "load", "label"), None, "column(s) 'label' look like ground truth"),
+        (("cpu", "load", "is_attack"), None, "column(s) 'is_attack' look like ground truth"),
+        (("cpu", "load", "up"), None, "column(s) 'up' look like ground truth"),
+        (("cpu", "load", "p99"), ["--columns", "cpu,nope"], "--columns: 'nope' not in"),
+        (("cpu", "load", "p99"), ["--columns", "cpu,cpu"], "a column is named twice"),
+        (("cpu", "load", "p99"), ["--model", "auto", "--candidates", "lof"], "unknown lof"),
+    ],
+)
+def test_label_like_columns_are_refused_unless_named(
+    tmp_path: Path, columns: tuple[str, ...], extra: list[str] | None, message: str
+) -> None:
+    values = metrics(200)
+    if columns[-1] in ("label", "is_attack", "up"):
+        values[:, 2] = np.arange(200) % 2  # 0/1 only
+    path = write_csv(tmp_path / "m.csv", values, columns)
+    argv = ["detect", "fit", "--csv", str(path), "-o", str(tmp_path / "m.pt"), "--model", "pca"]
+    result = runner.invoke(app, argv + (extra or []))
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    if extra is None:
+        named = runner.invoke(app, [*argv, "--columns", ",".join(columns)])
+        assert named.exit_code == 0, named.output  # named in --columns: trained on, as asked
