@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.network.emulation.conftest import leftovers, line_scenario, needs_emulation
 
-from secmas.network.emulation.cnfcgroup import CGROUP_ROOT, GROUP_PREFIX
+from secmas.network.emulation.cnfcgroup import CGROUP_ROOT, GROUP_PREFIX, unavailable
 from secmas.pipeline.cnf_emulated import CNFRunSettings, run_cnf_emulated
 
 TOOLS = {"nginx": "nginx-light", "stress-ng": "stress-ng", "prometheus": "prometheus"}
@@ -28,6 +28,7 @@ MISSING = [
 pytestmark = [
     needs_emulation,
     pytest.mark.skipif(bool(MISSING), reason=f"Debian packages missing: {MISSING}"),
+    pytest.mark.skipif(unavailable() is not None, reason=f"no CNF cgroup: {unavailable()}"),
 ]
 
 

@@ -14,11 +14,16 @@ from pathlib import Path
 import pytest
 from tests.network.emulation.conftest import leftovers, line_scenario, needs_emulation
 
+from secmas.network.emulation.cnfcgroup import unavailable
 from secmas.network.emulation.cnfdefence import held_sockets
 from secmas.pipeline.cnf_emulated import CNFRunSettings, CNFTestbed
 
 MISSING = [t for t in ("nginx", "stress-ng") if shutil.which(t) is None]
-pytestmark = [needs_emulation, pytest.mark.skipif(bool(MISSING), reason=f"missing {MISSING}")]
+pytestmark = [
+    needs_emulation,
+    pytest.mark.skipif(bool(MISSING), reason=f"missing {MISSING}"),
+    pytest.mark.skipif(unavailable() is not None, reason=f"no CNF cgroup: {unavailable()}"),
+]
 
 
 def test_slowloris_and_a_planted_hog_fail_against_the_guard_and_isolation(

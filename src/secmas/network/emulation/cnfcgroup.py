@@ -44,6 +44,15 @@ def _hierarchy() -> tuple[Path, str]:
     )
 
 
+def unavailable() -> str | None:
+    """Why this machine cannot give the CNF a cgroup, or None when it can."""
+    try:
+        root, _ = _hierarchy()
+    except EmulationUnavailable as exc:
+        return str(exc)
+    return None if os.access(root, os.W_OK) else f"{root} is not writable (run as root)"
+
+
 def parse_cpu_seconds(text: str, file: str) -> float:
     """CPU seconds from `cpuacct.usage` (nanoseconds) or `cpu.stat` (usage_usec)."""
     if file == "cpuacct.usage":
