@@ -115,6 +115,12 @@ def train_detector(scenario: Scenario, plan: TrainingPlan, say: Say) -> Detector
     seconds = (plan.samples + plan.window - 1) * _step(scenario)
     series = normal_series(scenario, seconds, scenario.seed + SEED_OFFSET)
     say(f"training the LSTM autoencoder on {plan.samples} windows of normal behaviour")
+
+    def progress(epoch: int, train: float, validation: float | None) -> None:
+        if epoch_reported(epoch, plan.epochs):
+            held = "" if validation is None else f", validation {validation:.4f}"
+            say(f"  autoencoder epoch {epoch}/{plan.epochs}: MAE {train:.4f}{held}")
+
     return Detector.fit(
         series.values,
         series.features,
@@ -123,7 +129,14 @@ def train_detector(scenario: Scenario, plan: TrainingPlan, say: Say) -> Detector
         batch=plan.batch,
         hidden=plan.hidden,
         seed=scenario.seed,
+        progress=progress,
     )
+
+
+def epoch_reported(epoch: int, epochs: int, lines: int = 5) -> bool:
+    """Whether a progress line is shown after `epoch` of `epochs`: about `lines` of them,
+    the last epoch always."""
+    return epoch == epochs or epoch % max(1, epochs // lines) == 0
 
 
 def train_profiler(scenario: Scenario, plan: TrainingPlan, say: Say) -> TwoStageProfiler:
@@ -139,8 +152,18 @@ def train_profiler(scenario: Scenario, plan: TrainingPlan, say: Say) -> TwoStage
     labels = window_labels(series.labels, plan.profile_window, plan.profile_stride)
     labels = np.array(["unknown" if x in UNKNOWN_FAMILY else x for x in labels], dtype=object)
     say(f"training the two-stage profiler on {len(windows)} windows of {len(PROFILED)} anomalies")
+
+    def progress(stage: str, epoch: int, epochs: int, loss: float) -> None:
+        if epoch_reported(epoch, epochs, lines=2):
+            say(f"  profiler {stage} stage epoch {epoch}/{epochs}: loss {loss:.4f}")
+
     return TwoStageProfiler.fit(
-        windows, list(labels), features=series.features, epochs=plan.profile_epochs, seed=0
+        windows,
+        list(labels),
+        features=series.features,
+        epochs=plan.profile_epochs,
+        seed=0,
+        progress=progress,
     )
 
 
