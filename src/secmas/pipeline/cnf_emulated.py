@@ -26,6 +26,7 @@ Whatever happens, everything the run started is stopped and removed.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,7 @@ from secmas.pipeline.errors import RunError
 from secmas.scenario.model import Scenario
 
 Say = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,8 @@ class CNFTestbed:
         for step in steps:
             try:
                 step()
-            except Exception:
-                continue
+            except Exception as exc:  # every later clean-up must still run
+                logger.warning("emulated CNF clean-up: %s", exc)
 
     def describe(self) -> str:
         """Where the CNF, its exporter and Prometheus are."""
