@@ -8,8 +8,10 @@ import pytest
 
 from secmas.analytics.cnfloop import (
     Reaction,
+    attack_segments,
     choose_mitigation,
     evaluate,
+    evaluate_attacks,
     in_effect,
     normal_bounds,
     step_labels,
@@ -79,8 +81,44 @@ def test_evaluation_counts_false_alarms_in_normal_time() -> None:
     result = evaluate(flags, labels, step=0.5, window=window)
     assert result.false_alarm_windows == 1
     assert result.precision == pytest.approx(2 / 3)
-    assert result.normal_seconds == 8.0
-    assert result.false_alarms_per_hour == pytest.approx(450.0)
+    assert result.normal_seconds == 7.5  # 15 normal steps end a window (step 0 only leads in)
+    assert result.false_alarms_per_hour == pytest.approx(480.0)
+
+
+def _two_attacks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """20 steps of 1 s, window 3; a flood on steps 4–6, a CPU hog on steps 12–13; flagged
+    windows end at steps 3 (false alarm), 5, 6, 7 (flood), 13 (hog) and 18 (false alarm)."""
+    times = np.arange(20.0)
+    labels = step_labels(times, [("http_flood", 4.0, 7.0), ("high_cpu", 12.0, 14.0)])
+    flags = np.zeros(18, dtype=bool)
+    flags[[end - 2 for end in (3, 5, 6, 7, 13, 18)]] = True
+    return times, labels, flags
+
+
+def test_each_window_belongs_to_one_attack() -> None:
+    times, _, _ = _two_attacks()
+    # the flood owns windows ending at steps 2–8 (step 9's window is the first free of it),
+    # the hog those ending at 9–19; each slice has the 2 steps leading into its first window
+    assert attack_segments(times, [7.0, 14.0], 3) == [slice(0, 9), slice(7, 20)]
+
+
+def test_per_attack_scores_by_hand() -> None:
+    times, labels, flags = _two_attacks()
+    flood, hog = evaluate_attacks(flags, labels, times, [7.0, 14.0], step=1.0, window=3)
+    # flood: anomalous windows end at 4–8 (5), flagged 5, 6, 7 → TP 3, FP 1 (end 3), FN 2;
+    # normal steps ending a window: 2, 3, 7, 8 → 4 s
+    assert (flood.precision, flood.recall) == (0.75, 0.6)
+    assert flood.f1 == pytest.approx(2 / 3)
+    assert flood.normal_seconds == 4.0 and flood.false_alarm_windows == 1
+    assert flood.false_alarms_per_hour == pytest.approx(900.0)
+    # hog: anomalous windows end at 12–15 (4), flagged 13 → TP 1, FP 1 (end 18), FN 3;
+    # normal steps 9–11 and 14–19 → 9 s
+    assert (hog.precision, hog.recall) == (0.5, 0.25)
+    assert hog.f1 == pytest.approx(1 / 3)
+    assert hog.normal_seconds == 9.0 and hog.false_alarms_per_hour == pytest.approx(400.0)
+    run = evaluate(flags, labels, step=1.0, window=3)  # the parts add up to the run
+    assert run.false_alarm_windows == 2 and run.normal_seconds == 13.0
+    assert run.f1 == pytest.approx(8 / 15)  # TP 4, FP 2, FN 5
 
 
 def test_queries_cover_every_metric() -> None:

@@ -14,6 +14,7 @@ else.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,9 +103,12 @@ class Evaluation:
 
 
 def evaluate(flags: np.ndarray, labels: np.ndarray, step: float, window: int) -> Evaluation:
-    """Window-level scores of per-window `flags` (stride-1 windows over `labels`)."""
+    """Window-level scores of per-window `flags` (stride-1 windows over `labels`: the
+    first `window - 1` steps only lead into the first window). A window is anomalous when
+    any step it holds is under attack; a flagged normal window is a false alarm. Normal
+    time counts the normal steps that end a window (the held-out steps)."""
     score = score_events(flags, labels, step, span=window)
-    normal = float(np.sum(labels == NORMAL)) * step
+    normal = float(np.sum(np.asarray(labels)[window - 1 :] == NORMAL)) * step
     rate = score.false_alarm_windows / (normal / 3600.0) if normal > 0 else None
     return Evaluation(
         f1=score.f1,
@@ -114,3 +118,36 @@ def evaluate(flags: np.ndarray, labels: np.ndarray, step: float, window: int) ->
         normal_seconds=normal,
         false_alarms_per_hour=None if rate is None or not math.isfinite(rate) else rate,
     )
+
+
+def attack_segments(times: np.ndarray, stops: Sequence[float], window: int) -> list[slice]:
+    """The steps each attack is judged on, as slices of `times` (each holding the
+    `window - 1` steps that lead into its first window).
+
+    Attack i owns the stride-1 windows whose last step lies from the first window free of
+    attack i−1's steps (attack i−1's stop step + `window - 1`; the first held-out window
+    for the first attack) up to, not including, the first window free of its own steps;
+    the last attack also owns every window after it. So each window belongs to exactly
+    one attack — the normal time before an attack and the windows still holding its
+    steps — and the per-attack counts add up to the run's.
+    """
+    ends = [int(np.searchsorted(times, stop, side="left")) + window - 1 for stop in stops]
+    bounds = [window - 1, *(min(e, len(times)) for e in ends[:-1]), len(times)]
+    return [slice(lo - (window - 1), max(lo, hi)) for lo, hi in itertools.pairwise(bounds)]
+
+
+def evaluate_attacks(
+    flags: np.ndarray,
+    labels: np.ndarray,
+    times: np.ndarray,
+    stops: Sequence[float],
+    step: float,
+    window: int,
+) -> list[Evaluation]:
+    """Window F1 and false alarms per hour of each attack's segment (`attack_segments`)."""
+    flagged = np.asarray(flags, dtype=bool)
+    result = []
+    for part in attack_segments(times, stops, window):
+        first, last = part.start, part.stop - (window - 1)
+        result.append(evaluate(flagged[first:last], labels[part], step, window))
+    return result
