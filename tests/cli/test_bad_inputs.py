@@ -10,6 +10,7 @@ every new bad input found; the whole table runs in process, in seconds.
 from __future__ import annotations
 
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,53 @@ import pytest
 from typer.testing import CliRunner
 
 from secmas.cli.main import app, default_scenario_path
+from secmas.policy.audit import AuditLog
 
 REFERENCE = default_scenario_path().read_text()
 CNF_ATTACK = default_scenario_path("cnf-attack").read_text()
+SPOOFED = str(default_scenario_path("spoofed-injection"))
+FIGURE_3 = (
+    Path(__file__).parents[1] / "policy" / "data" / "figure3-slice-isolation.xml"
+).read_text()
+# 9 anchors, each 9 aliases of the one before: ~387 million strings once expanded (385 bytes
+# with the intents line). The bounded loader refuses it at the alias that goes over 100 000.
+BOMB = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
+    f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]\n"
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+EMPTY_ANCHORS = (
+    '{"format": "secmas-audit-anchors/1", "chain": "memory", "contract": "0x'
+    + "0" * 40
+    + '", "log_id": "0x'
+    + "0" * 64
+    + '", "anchors": []}'
+)
+
+
+def audit_log_text() -> str:
+    """An audit log of one entry, as a run writes it."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "audit.jsonl"
+        log = AuditLog(path)
+        log.append(1.0, "SSLAAssessor", "breach", "x")
+        log.close()
+        return path.read_text()
+
+
+AUDIT_LOG = audit_log_text()
+
+
+def metrics_csv(columns: str, rows: int, row: str) -> str:
+    """A CNF metrics CSV: `rows` copies of `row` under the header `columns`, with a
+    little variation in the first column so that detectors can fit."""
+    lines = [columns]
+    for index in range(rows):
+        first, _, rest = row.partition(",")
+        lines.append(f"{float(first) + (index % 7) * 0.01:g},{rest}")
+    return "\n".join(lines) + "\n"
+
+
+LABELLED = metrics_csv("cpu,load,label", 400, "0.5,10,0")
 
 
 def edit(text: str, *changes: tuple[str, str]) -> str:
@@ -414,6 +459,283 @@ CASES = [
         "agent-unknown-pop",
         ("agent", "--pop", "nope", "--bus", "nats://127.0.0.1:1"),
         "--pop 'nope': not a PoP",
+    ),
+    # -- rows other helpers listed in /work/notes/bad-inputs-*.md ---------------------------
+    # bounded YAML and the SSLA reader (issue 24 parts 1-2)
+    Case(
+        "yaml-bomb-intents",
+        ("policy", "check", "{tmp}/p.yaml"),
+        "p.yaml:6: f[0]: aliases repeat more than 100000 nodes (at alias *e): refused as an "
+        "alias bomb",
+        {"p.yaml": BOMB + "intents: [{id: x, slice: w, kind: isolation, whitelist: *i}]\n"},
+    ),
+    Case(
+        "yaml-bomb-scenario-validate",
+        VALIDATE,
+        "s.yaml:6: f[0]: aliases repeat more than 100000 nodes",
+        {"s.yaml": BOMB + REFERENCE},
+    ),
+    Case("yaml-bomb-scenario-run", RUN, "alias bomb", {"s.yaml": BOMB + REFERENCE}),
+    Case(
+        "yaml-bomb-nsd",
+        (*DEMO, "--service", "{tmp}/nsd.yaml"),
+        "nsd.yaml:6: f[0]: aliases repeat more than 100000 nodes",
+        {"nsd.yaml": BOMB + "id: web\nvnfs: *i\n"},
+    ),
+    Case(
+        "yaml-bomb-cti-map",
+        (
+            "cti",
+            "share",
+            str(default_scenario_path().parent / "cti" / "edge-a.json"),
+            "--sensitivity",
+            "{tmp}/m.yaml",
+            "--necessity",
+            str(default_scenario_path().parent / "cti" / "necessity.yaml"),
+        ),
+        "m.yaml:6: f[0]: aliases repeat more than 100000 nodes",
+        {"m.yaml": BOMB + "kind: sensitivity\nfields: {}\n"},
+    ),
+    Case(
+        "yaml-recursive-alias",
+        VALIDATE,
+        "s.yaml:1: loop[1]: recursive alias *loop: the node it names contains it",
+        {"s.yaml": "loop: &loop [1, *loop]\n" + REFERENCE},
+    ),
+    Case(
+        "yaml-duplicate-key",
+        VALIDATE,
+        "traffic.duration: duplicate key 'duration' (first at line",
+        scenario(("  duration: 240\n", "  duration: 240\n  duration: 100000\n")),
+    ),
+    Case(
+        "yaml-duplicate-top-key-intents",
+        ("policy", "check", "{tmp}/p.yaml"),
+        "p.yaml:2: intents: duplicate key 'intents' (first at line 1)",
+        {"p.yaml": "intents: [{id: a, slice: w, kind: encryption}]\nintents: []\n"},
+    ),
+    Case(
+        "yaml-too-deep",
+        VALIDATE,
+        "nested deeper than 64 levels: refused",
+        {"s.yaml": "x: " + "[" * 70 + "]" * 70 + "\n"},
+    ),
+    Case(
+        "yaml-too-big",
+        VALIDATE,
+        "file larger than 8000000 characters: refused",
+        {"s.yaml": "#" * 8_000_001},
+    ),
+    Case(
+        "yaml-huge-integer",
+        VALIDATE,
+        "bad value: Exceeds the limit (4300 digits)",
+        scenario(("seed: 7", "seed: " + "9" * 5000)),
+    ),
+    Case(
+        "yaml-control-character",
+        VALIDATE,
+        "s.yaml:2: (top level): YAML syntax: character #x0008 is not allowed",
+        {"s.yaml": "id: x\nname: a\x08b\n"},
+    ),
+    Case(
+        "ssla-figure-3-unrepaired",
+        ("policy", "check", "{tmp}/f3.xml"),
+        "not well-formed XML: mismatched tag",
+        {"f3.xml": FIGURE_3.replace("Slice</name>", "Slice", 1)},
+    ),
+    Case(
+        "ssla-namespace",
+        ("policy", "check", "{tmp}/s.xml"),
+        "s.xml:1: <ServiceLevelAgreement>: namespace 'urn:ngsi-ld:SLA:2.0', expected "
+        "'urn:ngsi-ld:SLA:1.0' or 'urn:secmas:ssla:1'",
+        {"s.xml": FIGURE_3.replace("urn:ngsi-ld:SLA:1.0", "urn:ngsi-ld:SLA:2.0")},
+    ),
+    Case(
+        "ssla-action-kind",
+        ("policy", "check", "{tmp}/s.xml"),
+        "unknown action kind 'DELETE'; expected one of NOTIFY, LOG, REJECT_PACKET, REVOKE",
+        {"s.xml": FIGURE_3.replace("<action>LOG</action>", "<action>DELETE</action>")},
+    ),
+    Case(
+        "ssla-target-before-action",
+        ("policy", "check", "{tmp}/s.xml"),
+        "remediationAction/target>: before any <action>, whose target it is",
+        {
+            "s.xml": FIGURE_3.replace(
+                "<action>NOTIFY</action>", "<target>X</target><action>NOTIFY</action>"
+            )
+        },
+    ),
+    Case(
+        "ssla-kpi-target",
+        ("policy", "check", "{tmp}/s.xml"),
+        "bad target 'inf'; expected a finite number",
+        {"s.xml": FIGURE_3.replace("<value>100</value>", "<value>inf</value>")},
+    ),
+    Case(
+        "ssla-run-no-slice",
+        ("run", SPOOFED, "--out", "{tmp}/out", "--policy", "{tmp}/f3.xml"),
+        "SLA-Slice-Isolation: the SSLA names no slice: add <slice> (protected-web)",
+        {"f3.xml": FIGURE_3},
+    ),
+    Case(
+        "ssla-run-unbound-set",
+        ("run", SPOOFED, "--out", "{tmp}/out", "--policy", "{tmp}/f3.xml"),
+        "the KPI formula uses the named set 'whitelist', which the document does not define",
+        {
+            "f3.xml": FIGURE_3.replace(
+                "<guaranteeTerm>", "<slice>protected-web</slice><guaranteeTerm>", 1
+            )
+        },
+    ),
+    Case(
+        "ssla-figure-3-valid",
+        ("policy", "check", "{tmp}/f3.xml"),
+        "valid, an SSLA with 1 guarantee term",
+        {"f3.xml": FIGURE_3},
+        code=0,
+    ),
+    # audit logs and Rich markup (issue 24 parts 4-5)
+    Case(
+        "audit-no-anchors",
+        ("audit", "verify", "{tmp}/run/audit.jsonl"),
+        "no anchors file {tmp}/run/audit-anchors.json: nothing shows the log was not cut "
+        "short or rewritten",
+        {"run/audit.jsonl": AUDIT_LOG},
+        code=1,
+    ),
+    Case(
+        "audit-empty-anchors",
+        ("audit", "verify", "{tmp}/run/audit.jsonl"),
+        "audit-anchors.json holds no anchors",
+        {"run/audit.jsonl": AUDIT_LOG, "run/audit-anchors.json": EMPTY_ANCHORS},
+        code=1,
+    ),
+    Case(
+        "audit-ledger-no-anchors",
+        ("audit", "verify", "{tmp}/run/audit.jsonl", "--ledger", "http://127.0.0.1:1"),
+        "--ledger needs it: it names the contract and the log id",
+        {"run/audit.jsonl": AUDIT_LOG},
+        code=1,
+    ),
+    Case(
+        "audit-no-anchors-and-anchors",
+        ("audit", "verify", "{tmp}/run/audit.jsonl", "--no-anchors", "--anchors", "{tmp}/x.json"),
+        "--no-anchors checks the chain alone: drop --anchors and --ledger",
+        {"run/audit.jsonl": AUDIT_LOG},
+    ),
+    Case(
+        "audit-no-anchors-and-ledger",
+        (
+            "audit",
+            "verify",
+            "{tmp}/run/audit.jsonl",
+            "--no-anchors",
+            "--ledger",
+            "http://127.0.0.1:1",
+        ),
+        "--no-anchors checks the chain alone",
+        {"run/audit.jsonl": AUDIT_LOG},
+    ),
+    Case(
+        "audit-named-anchors-missing",
+        ("audit", "verify", "{tmp}/run/audit.jsonl", "--anchors", "{tmp}/none.json"),
+        "none.json: cannot read file",
+        {"run/audit.jsonl": AUDIT_LOG},
+    ),
+    Case(
+        "markup-in-path",
+        ("scenario", "validate", "{tmp}/ddos[v2][red]x[/]:100:.yaml"),
+        "ddos[v2][red]x[/]:100:.yaml",
+        {"ddos[v2][red]x[/keep": ""},
+    ),
+    # detect fit / score (issue 22 part 6)
+    Case(
+        "detect-label-column",
+        ("detect", "fit", "--csv", "{tmp}/labelled.csv", "-o", "{tmp}/m.pt"),
+        "column(s) 'label' look like ground truth",
+        {"labelled.csv": LABELLED},
+    ),
+    Case(
+        "detect-binary-column",
+        ("detect", "fit", "--csv", "{tmp}/m.csv", "-o", "{tmp}/m.pt"),
+        "column(s) 'up' look like ground truth",
+        {"m.csv": metrics_csv("cpu,up", 400, "0.5,1").replace(",1\n0.", ",0\n0.", 5)},
+    ),
+    Case(
+        "detect-unknown-column",
+        (
+            "detect",
+            "fit",
+            "--csv",
+            "{tmp}/labelled.csv",
+            "-o",
+            "{tmp}/m.pt",
+            "--columns",
+            "cpu,nope",
+        ),
+        "--columns: 'nope' not in",
+        {"labelled.csv": LABELLED},
+    ),
+    Case(
+        "detect-column-twice",
+        (
+            "detect",
+            "fit",
+            "--csv",
+            "{tmp}/labelled.csv",
+            "-o",
+            "{tmp}/m.pt",
+            "--columns",
+            "cpu,cpu",
+        ),
+        "--columns: a column is named twice",
+        {"labelled.csv": LABELLED},
+    ),
+    Case(
+        "detect-unknown-candidate",
+        (
+            "detect",
+            "fit",
+            "--csv",
+            "{tmp}/labelled.csv",
+            "-o",
+            "{tmp}/m.pt",
+            "--columns",
+            "cpu,load",
+            "--model",
+            "auto",
+            "--candidates",
+            "zscore,bogus",
+        ),
+        "--candidates: unknown bogus; choose from",
+        {"labelled.csv": LABELLED},
+    ),
+    Case(
+        "detect-unknown-model",
+        ("detect", "fit", "--csv", "{tmp}/labelled.csv", "-o", "{tmp}/m.pt", "--model", "bogus"),
+        "Invalid value for '--model'",
+        {"labelled.csv": LABELLED},
+    ),
+    Case(
+        "detect-discord-window",
+        (
+            "detect",
+            "fit",
+            "--csv",
+            "{tmp}/labelled.csv",
+            "-o",
+            "{tmp}/m.pt",
+            "--columns",
+            "cpu,load",
+            "--model",
+            "discord",
+            "--window",
+            "2",
+        ),
+        "the discord detector needs windows of ≥ 3 steps, not 2",
+        {"labelled.csv": LABELLED},
     ),
 ]
 
