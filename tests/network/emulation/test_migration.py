@@ -71,7 +71,7 @@ def test_a_cnf_moves_by_every_method_with_its_state(no_leftovers: None) -> None:
     assert postcopy.rounds[-1]["serving"] and postcopy.rounds[-1]["bytes"] >= shape.state_bytes
     # hybrid: one round while the source serves, then post-copy of what changed during it
     assert [r["serving"] for r in hybrid.rounds] == [True, False, True]
-    assert hybrid.rounds[1]["missing"] < shape.sessions
+    assert hybrid.rounds[1]["missing"] < postcopy.rounds[0]["missing"]  # only what changed
     # after the moves the probe's reads still see what it wrote before them
     last = [r for r in records if r.op == "get" and r.t > hybrid.switched + 0.05]
     assert last and all(r.ok for r in last)
