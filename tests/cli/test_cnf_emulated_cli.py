@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -61,3 +62,32 @@ def test_missing_tools_name_their_debian_packages(monkeypatch: pytest.MonkeyPatc
         cnfnginx.nginx_binary()
     with pytest.raises(EmulationUnavailable, match="Debian package stress-ng"):
         cnfattacks.stress_ng()
+
+
+DEMO = ["demo", "--scenario", "cnf-attack", "--dataplane", "emulated"]
+
+
+def test_detector_is_a_name_or_a_file() -> None:
+    result = runner.invoke(app, [*DEMO, "--detector", "no-such-detector"])
+    assert result.exit_code == 2
+    assert "--detector no-such-detector" in result.output and "zscore" in result.output
+
+
+def test_detector_only_for_the_emulated_cnf() -> None:
+    result = runner.invoke(app, ["demo", "--detector", "zscore"])
+    assert result.exit_code == 2
+    assert "--detector: only with --scenario cnf-attack" in result.output
+
+
+def test_detector_file_must_read_the_cnf_metrics(tmp_path: Path) -> None:
+    from secmas.analytics.detectors import fit_baseline
+
+    model = tmp_path / "other.model"
+    series = np.random.default_rng(0).normal(size=(40, 2))
+    fit_baseline("zscore", series, ["a", "b"], window=4).save(model)
+    result = runner.invoke(app, [*DEMO, "--detector", str(model)])
+    assert result.exit_code == 2
+    assert "not a model of the CNF's metrics" in result.output and "'cpu'" in result.output
+    (tmp_path / "junk.model").write_bytes(b"not a model")
+    result = runner.invoke(app, [*DEMO, "--detector", str(tmp_path / "junk.model")])
+    assert result.exit_code == 2 and "junk.model" in result.output

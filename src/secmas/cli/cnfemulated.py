@@ -39,8 +39,27 @@ def _scenario(path: Path):
         raise fail("; ".join(str(p) for p in exc.problems)) from None
 
 
+def detector_choice(value: str | None) -> dict[str, object]:
+    """`--detector NAME|FILE` as CNFRunSettings fields: a detector to train on the run's
+    normal phase, or a model file to use as it is."""
+    from secmas.analytics.detectors import DETECTORS
+
+    if value is None:
+        return {}
+    if value in DETECTORS:
+        return {"model": value}
+    path = Path(value)
+    if not path.is_file():
+        raise fail(f"--detector {value}: neither a detector ({', '.join(DETECTORS)}) nor a file")
+    return {"detector": path}
+
+
 def run_demo(
-    scenario_path: Path, out: Path | None, prometheus: str | None, metrics_port: int | None
+    scenario_path: Path,
+    out: Path | None,
+    prometheus: str | None,
+    metrics_port: int | None,
+    detector: str | None = None,
 ) -> None:
     """The closed loop on the real CNF; prints the per-attack table; exit 1 when an
     attack went undetected or unmitigated."""
@@ -52,10 +71,11 @@ def run_demo(
             PrometheusClient(prometheus)
         except PrometheusError as exc:
             raise fail(f"--prometheus: {exc}") from None
+    choice = detector_choice(detector)
     scenario = _scenario(scenario_path)
     folder = out or Path("runs") / f"cnf-emulated-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     try:
-        settings = CNFRunSettings(prometheus=prometheus, metrics_port=metrics_port or 0)
+        settings = CNFRunSettings(prometheus=prometheus, metrics_port=metrics_port or 0, **choice)
         say(
             "emulated CNF: nginx in the server's namespace, real HTTP flood, Slowloris, "
             "SYN flood, CPU hog and memory leak; the loop reads Prometheus",
@@ -67,6 +87,7 @@ def run_demo(
     except _failures() as exc:
         raise fail(f"emulated CNF: {exc}", FAILED_RUN) from None
     console.print(reaction_table(result.to_json()))
+    say(f"detector: {result.training['detector']} from {result.training['trained_on']}")
     evaluation = result.evaluation
     per_hour = evaluation.false_alarms_per_hour
     say(
@@ -88,14 +109,18 @@ def run_demo(
 
 
 def reaction_table(report: dict[str, object]) -> Table:
-    """Per attack: detected, delay, mitigation, time to mitigate (real measurements)."""
+    """Per attack: detected, delay, mitigation, time to mitigate (real measurements), and
+    window F1 and false alarms per hour on the attack's windows (`attack_segments`)."""
     table = Table(title="attacks on the real CNF (delays from Prometheus' samples)")
-    for column in ("attack", "detected", "delay s", "mitigation", "time to mitigate s"):
+    columns = ("attack", "detected", "delay s", "mitigation", "time to mitigate s")
+    for column in (*columns, "window F1", "false alarms/h"):
         table.add_column(column, justify="left" if column in ("attack", "mitigation") else "right")
     reactions = report["reactions"]
     assert isinstance(reactions, list)
     for reaction in reactions:
         delay, mitigate = reaction["delay"], reaction["time_to_mitigate"]
+        scores = reaction["evaluation"]
+        per_hour = scores["false_alarms_per_hour"]
         detected = "no" if reaction["detected"] is None else "yes"
         if reaction["detected"] is not None and not reaction["clean_before"]:
             detected = "yes (window not clean at start)"
@@ -105,6 +130,8 @@ def reaction_table(report: dict[str, object]) -> Table:
             "-" if delay is None else f"{delay:.1f}",
             reaction["mitigation"] or "-",
             "-" if mitigate is None else f"{mitigate:.1f}",
+            f"{scores['f1']:.2f}",
+            "-" if per_hour is None else f"{per_hour:.0f}",
         )
     return table
 

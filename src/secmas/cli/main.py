@@ -802,6 +802,16 @@ def demo(
             "instead of starting one",
         ),
     ] = None,
+    detector: Annotated[
+        str | None,
+        typer.Option(
+            "--detector",
+            metavar="NAME|FILE",
+            help="with --scenario cnf-attack --dataplane emulated: the loop's detector, "
+            "trained on the run's normal phase (lstm-ae, pca, zscore, iforest, discord) or "
+            "a model file of `secmas detect fit` (e.g. fitted on a recording)",
+        ),
+    ] = None,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3; with --dataplane emulated, its compressed version
@@ -816,10 +826,11 @@ def demo(
     if dataplane == "emulated" and scenario == "cnf-attack":
         from secmas.cli.cnfemulated import run_demo
 
-        run_demo(default_scenario_path(scenario), out, prometheus, metrics_port)
+        run_demo(default_scenario_path(scenario), out, prometheus, metrics_port, detector)
         return
-    if prometheus is not None:
-        raise fail("--prometheus: only with --scenario cnf-attack --dataplane emulated")
+    for name, value in (("--prometheus", prometheus), ("--detector", detector)):
+        if value is not None:
+            raise fail(f"{name}: only with --scenario cnf-attack --dataplane emulated")
     run_scenario(
         default_scenario_path(scenario),
         out,

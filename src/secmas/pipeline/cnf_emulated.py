@@ -6,8 +6,11 @@ server's namespace and its own cgroup, the scenario's clients load it, and the a
 exporter serves the CNF's real counters, a Prometheus of the run's own (or the one
 `prometheus` names) scrapes it, and the loop reads only Prometheus (`query_range`):
 
-1. normal behaviour for `normal_seconds` → the LSTM autoencoder trained on it with the
-   seed's settings (20 % validation, 30 epochs, batch 50, MAE, 99th percentile);
+1. normal behaviour for `normal_seconds` → the detector: `model` (the LSTM autoencoder by
+   default, with the seed's settings: 20 % validation, 30 epochs, batch 50, MAE, 99th
+   percentile; or a baseline of `detectors`) trained on it, or the detector of the model
+   file `detector` (`secmas detect fit`, e.g. on a recording of normal behaviour) — the
+   normal phase then gives the mitigations' normal bounds and the re-baselining's data;
 2. each attack in turn, held out, once the detector's windows are clean (when they do
    not get clean within `recovery_max`, the CNF has a new normal: the loop re-baselines):
    the MS reads the last window every step, the AE scores it, the DE picks a mitigation
@@ -15,8 +18,8 @@ exporter serves the CNF's real counters, a Prometheus of the run's own (or the o
    the mitigation is in effect on the real counters, lets the attack go on `settle`
    seconds more, stops it and lifts the guard;
 3. the held-out part read back from Prometheus, the loop's live verdict on every window:
-   window F1, false alarms per hour of normal time; per attack detection delay and time
-   to mitigate.
+   window F1, false alarms per hour of normal time, for the run and for each attack's
+   windows (`cnfloop.attack_segments`); per attack detection delay and time to mitigate.
 
 `record` runs the same testbed without the loop: normal behaviour, or episodes of the
 given attacks, as a labelled series (`secmas detect dataset --dataplane emulated`).
@@ -29,7 +32,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +44,18 @@ from secmas.analytics.cnfloop import (
     Reaction,
     choose_mitigation,
     evaluate,
+    evaluate_attacks,
     in_effect,
     normal_bounds,
     step_labels,
 )
 from secmas.analytics.cnftelemetry import CNFTelemetry, MetricFrame
 from secmas.analytics.datasets import LabelledSeries
+from secmas.analytics.detectors import BASELINES, fit_baseline, load_detector
+from secmas.analytics.modelfile import ModelFileError
 from secmas.analytics.prometheus import PrometheusClient
 from secmas.analytics.promserver import PrometheusServer, prometheus_binary
+from secmas.analytics.scoring import DetectorInputError, WindowDetector
 from secmas.network.dataplane.cnf import METRICS as METRIC_NAMES
 from secmas.network.emulation.cnfattacks import ATTACKS, AttackSettings, CNFAttacker, stress_ng
 from secmas.network.emulation.cnfcgroup import CNFGroup
@@ -88,11 +95,20 @@ class CNFRunSettings:
     batch: int = 50
     seed: int = 0
     attack: AttackSettings = field(default_factory=AttackSettings)
+    model: str = "lstm-ae"
+    """The detector trained on the normal phase (and re-baselined): lstm-ae or a baseline."""
+    detector: Path | None = None
+    """A model file (`secmas detect fit`) to use instead of training on the normal phase;
+    its window replaces `window`, re-baselining fits its kind on the run's normal data."""
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.attacks if a not in ATTACKS]
         if unknown:
             raise RunError(f"unknown attacks {', '.join(unknown)}; known: {', '.join(ATTACKS)}")
+        if self.model not in ("lstm-ae", *BASELINES):
+            raise RunError(
+                f"unknown detector {self.model!r}; choose from lstm-ae, {', '.join(BASELINES)}"
+            )
         if self.interval <= 0 or self.window < 2 or self.normal_seconds <= 0:
             raise RunError("interval and normal_seconds must be positive and window ≥ 2")
 
@@ -226,6 +242,8 @@ class CNFRunResult:
 
     reactions: list[Reaction]
     evaluation: Evaluation
+    per_attack: list[Evaluation]
+    """Each reaction's windows (`cnfloop.attack_segments`), in the same order."""
     training: dict[str, Any]
     episodes: list[dict[str, Any]]
     guard: dict[str, Any]
@@ -236,8 +254,13 @@ class CNFRunResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "reactions": [
-                asdict(r) | {"delay": r.delay, "time_to_mitigate": r.time_to_mitigate}
-                for r in self.reactions
+                asdict(r)
+                | {
+                    "delay": r.delay,
+                    "time_to_mitigate": r.time_to_mitigate,
+                    "evaluation": asdict(e),
+                }
+                for r, e in zip(self.reactions, self.per_attack, strict=True)
             ],
             "evaluation": asdict(self.evaluation),
             "training": self.training,
@@ -248,10 +271,28 @@ class CNFRunResult:
         }
 
 
-def _train(values: np.ndarray, settings: CNFRunSettings) -> Detector:
+def pretrained(path: Path) -> WindowDetector:
+    """The detector of a model file, checked to read the CNF's metrics (RunError naming the
+    file and the problem otherwise)."""
+    try:
+        detector = load_detector(path)
+    except (ModelFileError, OSError) as exc:
+        raise RunError(f"--detector {path}: {exc}") from None
+    try:
+        detector.align(np.zeros((1, len(METRIC_NAMES))), METRIC_NAMES)
+    except DetectorInputError as exc:
+        raise RunError(f"--detector {path}: not a model of the CNF's metrics ({exc})") from None
+    if detector.window < 2:
+        raise RunError(f"--detector {path}: its window is {detector.window} step; needs ≥ 2")
+    return detector
+
+
+def _train(values: np.ndarray, settings: CNFRunSettings, model: str) -> WindowDetector:
     import torch
 
     torch.set_num_threads(1)
+    if model != "lstm-ae":
+        return fit_baseline(model, values, METRIC_NAMES, window=settings.window, seed=settings.seed)
     return Detector.fit(
         values,
         METRIC_NAMES,
@@ -267,12 +308,15 @@ def _train(values: np.ndarray, settings: CNFRunSettings) -> Detector:
 class _Loop:
     """The live MS → AE → DE → ES loop over one testbed."""
 
-    def __init__(self, bed: CNFTestbed, normal: np.ndarray, say: Say):
+    def __init__(
+        self, bed: CNFTestbed, normal: np.ndarray, say: Say, detector: WindowDetector | None
+    ):
         self.bed = bed
         self.say = say
         self.settings = bed.settings
         self.normal = normal
-        self.detector = _train(normal, self.settings)
+        self.kind = self.settings.model if detector is None else detector.name
+        self.detector = detector or _train(normal, self.settings, self.kind)
         self.bounds = normal_bounds(normal, METRIC_NAMES)
         self.guard: dict[str, Any] = {"dropped": 0, "offenders": []}
         self.rebaselines: list[dict[str, Any]] = []
@@ -291,7 +335,7 @@ class _Loop:
         """The detector's verdict on the window ending at `end`, its explanation and the
         last step's metrics."""
         rows = self.bed.window(end)
-        _, per_feature, flags = self.detector.score_window(rows)
+        _, per_feature, flags = self.detector.score_window(self.detector.align(rows, METRIC_NAMES))
         flagged = bool(flags["static"])
         self.verdicts[round(end, 3)] = flagged
         return flagged, self.detector.severity(per_feature), rows[-1]
@@ -384,7 +428,7 @@ class _Loop:
         recent = self.bed.read(end - (steps - 1) * settings.interval, end).values[-steps:]
         self.normal = np.concatenate([self.normal, recent])
         began = time.perf_counter()
-        self.detector = _train(self.normal, settings)
+        self.detector = _train(self.normal, settings, self.kind)
         self.bounds = normal_bounds(self.normal, METRIC_NAMES)
         seconds = time.perf_counter() - began
         self.rebaselines.append(
@@ -406,6 +450,9 @@ def run_cnf_emulated(
 ) -> CNFRunResult:
     """The closed loop on the real CNF (see the module docstring)."""
     began = time.perf_counter()
+    detector = None if settings.detector is None else pretrained(settings.detector)
+    if detector is not None:
+        settings = replace(settings, window=detector.window)
     with terminate_as_interrupt(), CNFTestbed(scenario, folder, settings) as bed:
         say(bed.describe())
         normal_start = bed.now_step() + settings.window * settings.interval
@@ -413,8 +460,14 @@ def run_cnf_emulated(
         time.sleep(max(0.0, normal_start + settings.normal_seconds - time.time()))
         normal = bed.read(normal_start, normal_start + settings.normal_seconds)
         trained = time.perf_counter()
-        loop = _Loop(bed, normal.values, say)
+        loop = _Loop(bed, normal.values, say, detector)
         training = {
+            "detector": loop.kind,
+            "trained_on": (
+                f"model file {settings.detector}"
+                if settings.detector is not None
+                else f"the run's {settings.normal_seconds:g} s normal phase"
+            ),
             "samples": len(normal.values),
             "seconds": time.perf_counter() - trained,
             "threshold": loop.detector.static.value,
@@ -423,8 +476,9 @@ def run_cnf_emulated(
             "batch": settings.batch,
         }
         say(
-            f"LSTM autoencoder trained on {len(normal.values)} samples in "
-            f"{training['seconds']:.1f} s; threshold {loop.detector.static.value:.4g}"
+            f"{loop.kind} detector from {training['trained_on']} ({len(normal.values)} normal "
+            f"samples here, {training['seconds']:.1f} s); threshold "
+            f"{loop.detector.static.value:.4g}"
         )
         held_out = bed.now_step() + settings.interval
         reactions = []
@@ -440,10 +494,15 @@ def run_cnf_emulated(
     labels = step_labels(frame.times, [(r.kind, r.start, r.stop) for r in reactions])
     flags = loop.replayed_flags(frame)
     evaluation = evaluate(flags, labels, settings.interval, settings.window)
+    stops = [r.stop for r in reactions]
+    per_attack = evaluate_attacks(
+        flags, labels, frame.times, stops, settings.interval, settings.window
+    )
     training["rebaselines"] = loop.rebaselines
     result = CNFRunResult(
         reactions=reactions,
         evaluation=evaluation,
+        per_attack=per_attack,
         training=training,
         episodes=episodes,
         guard=loop.guard,
