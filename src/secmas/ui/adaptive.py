@@ -130,7 +130,7 @@ class MtdView(BaseModel):
 
     problem: str | None = Field(None, description="why the section cannot be shown")
     engine: str | None = None
-    quota_basis: str | None = Field(None, description="downtime judged predicted or measured")
+    quota_judged_on: str | None = Field(None, description="downtime judged predicted or measured")
     measured: bool = Field(False, description="whether any move carries a measurement")
     availability: float | None = None
     attack_rate_per_hour: float | None = None
