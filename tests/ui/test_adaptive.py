@@ -71,7 +71,9 @@ def test_cti_domains_pops_and_decisions_without_the_original_values() -> None:
 def test_moves_carry_prediction_and_measurement_and_null_stays_null() -> None:
     simulated = MOVE | {"measured_downtime_s": None, "migration": None}
     section = {"units": [{"name": "shop", "members": ["web"], "budget_s": 4.8}]}
-    view = mtd_view(section | {"moves": [MOVE, simulated], "engine": "emulated"})
+    emulated = {"moves": [MOVE, simulated], "engine": "emulated", "quota_judged_on": "measured"}
+    view = mtd_view(section | emulated)
+    assert view.quota_judged_on == "measured"
     measured, predicted = view.moves
     assert measured.measured_downtime_s == 2.1 and measured.predicted_downtime_s == 1.5
     assert measured.measured_total_s is None and measured.migration == "pre-copy"
