@@ -238,6 +238,17 @@ CASES = [
         scenario(("  split_parts: 2\n", "  split_parts: 65024\n")),
     ),
     Case(
+        "emulated-http-flood",
+        VALIDATE,
+        "attack.kind: the emulated engine sends SYN floods only",
+        {
+            "s.yaml": edit(
+                default_scenario_path("ddos-emulated").read_text(),
+                ("  kind: syn_flood\n", "  kind: http_flood\n"),
+            )
+        },
+    ),
+    Case(
         "negative-seed",
         VALIDATE,
         "seed: Input should be greater than or equal to 0",

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from secmas.cli.main import default_scenario_path
 from secmas.network.dataplane.routing import Network, shortest_path_tree
 from secmas.network.dataplane.traffic import ATTACK_PREFIX, client_ip
+from secmas.network.emulation.errors import PlanError
+from secmas.network.emulation.plan import emulation_plan
 from secmas.scenario.loader import ScenarioError
-from secmas.scenario.model import ADDRESS_PLAN, Scenario
+from secmas.scenario.model import ADDRESS_PLAN, DataPlaneSettings, Scenario
 from secmas.scenario.topology import scenario_from_topology
 from secmas.scenario.validation import LISTED, load_runnable, run_problems
 
@@ -252,3 +254,43 @@ def test_initial_placements_fit_their_pops_in_order() -> None:
         "placements.1: link_monitor needs cpu 1, memory 1 GB, disk 2 GB; pop3 has cpu 0, "
         "memory 0 GB, disk 40 GB free"
     ]
+
+
+def _emulated(**changes: Any) -> dict[str, Any]:
+    data = yaml.safe_load(default_scenario_path("ddos-emulated").read_text())
+    return data | changes
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (
+            _emulated(attack=_emulated()["attack"] | {"kind": "http_flood"}),
+            "attack.kind: the emulated engine sends SYN floods only",
+        ),
+        (
+            _emulated(switches=[{"id": f"s{i}"} for i in range(195)]),
+            "network.engine: the emulated engine builds at most 200 PoPs and switches",
+        ),
+        (
+            _emulated(
+                hosts=[*_emulated()["hosts"], {"id": "h2", "attach": "pop1"}],
+                links=[
+                    *_emulated()["links"],
+                    {"a": "pop1", "b": "h2", "bandwidth": 5},
+                    {"a": "server", "b": "h2", "bandwidth": 5},
+                ],
+            ),
+            "links.9: the emulated engine attaches hosts to a PoP or switch",
+        ),
+    ],
+)
+def test_what_the_emulated_engine_cannot_build_is_named_as_its_plan_refuses_it(
+    data: dict[str, Any], says: str
+) -> None:
+    scenario = Scenario.model_validate(data)
+    assert any(found.startswith(says) for found in problems(data))
+    with pytest.raises(PlanError):
+        emulation_plan(scenario)
+    simulated = scenario.model_copy(update={"network": DataPlaneSettings()})
+    assert not any("emulated engine" in msg for _, msg in run_problems(simulated))

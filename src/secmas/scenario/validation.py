@@ -32,6 +32,9 @@ CLOSED_LOOP_GOALS = tuple(goal.name for goal in cnf_goals() if goal.name != MOVE
 """Goals the closed loop's decisions hand to the agents (`secmas.analytics.decision`)."""
 LISTED = 10
 """Unreachable nodes named one by one; the rest are counted."""
+EMULATED_NODES = 200
+"""PoPs and switches the emulated engine builds at most (one namespace each;
+`secmas.network.emulation.plan`)."""
 
 
 def load_runnable(path: str | FilePath, strategy: bool = True) -> Scenario:
@@ -51,6 +54,7 @@ def run_problems(scenario: Scenario, strategy: bool = True) -> list[tuple[Path, 
     """What keeps a valid scenario from running, each with the field path it is found at;
     without `strategy`, what keeps its data plane from running."""
     problems = _server_reach(scenario) + _repository_reach(scenario) + _placement_room(scenario)
+    problems += _emulation_problems(scenario)
     if strategy:
         problems = _sections(scenario) + problems + _strategy_goals(scenario)
     return problems
@@ -164,6 +168,30 @@ def _repository_reach(scenario: Scenario) -> list[tuple[Path, str]]:
         if pop.id not in reached
     ]
     return _capped(problems, "cut off from the repository")
+
+
+def _emulation_problems(scenario: Scenario) -> list[tuple[Path, str]]:
+    """What the emulated engine cannot build (`network.engine: emulated`)."""
+    if scenario.network.engine != "emulated":
+        return []
+    why = "the emulated engine"
+    problems: list[tuple[Path, str]] = []
+    if scenario.attack is not None and scenario.attack.kind != "syn_flood":
+        problems.append((("attack", "kind"), f"{why} sends SYN floods only"))
+    if len(scenario.pops) + len(scenario.switches) > EMULATED_NODES:
+        problems.append(
+            (
+                ("network", "engine"),
+                f"{why} builds at most {EMULATED_NODES} PoPs and switches: use the simulator",
+            )
+        )
+    hosts = {host.id for host in scenario.hosts}
+    problems += [
+        (("links", i), f"{why} attaches hosts to a PoP or switch, not to each other")
+        for i, link in enumerate(scenario.links)
+        if link.a in hosts and link.b in hosts
+    ]
+    return problems
 
 
 def _capped(problems: list[tuple[Path, str]], what: str) -> list[tuple[Path, str]]:
