@@ -53,7 +53,7 @@ def test_auto_reports_every_candidate_and_picks_the_best_f1() -> None:
 
 
 def test_auto_bad_input() -> None:
-    with pytest.raises(ValueError, match="needs at least 334 normal rows"):
+    with pytest.raises(ValueError, match="needs at least 270 normal rows"):
         choose_detector(normal(200), ("cpu", "connections"), candidates=("zscore",))
     with pytest.raises(ValueError, match="unknown candidates"):
         choose_detector(normal(), ("cpu", "connections"), candidates=("lof",))

@@ -5,8 +5,9 @@ series — the LSTM autoencoder with the settings of `002_…` Section IV, or a 
 
 `choose_detector` picks one for a CNF from its own normal data, without any labelled attack:
 
-1. the normal series is split in time: the first 70 % fits every candidate, the last 30 %
-   (held-out normal behaviour) is the validation series;
+1. the normal series is split in time: the last 30 % (held-out normal behaviour), and at
+   least 17·window rows so that one event of each kind fits, is the validation series;
+   the rest (at least 10·window rows) fits every candidate;
 2. synthetic anomalies are injected into a copy of the validation series, one metric at a
    time, in turn, with gaps of normal behaviour between them (`inject_anomalies`), sized in
    the metric's own robust scale σ (1.4826·MAD of the fitting part, its std where that is 0):
@@ -49,7 +50,11 @@ __all__ = [
 
 INJECTIONS = ("spike", "level_shift", "drift")
 SPIKE_SIGMA, SHIFT_SIGMA, DRIFT_SIGMA = 6.0, 3.0, 5.0
-FIT_SHARE = 0.7
+VALIDATION_SHARE = 0.3
+VALIDATION_WINDOWS = 17
+"""Validation rows per window length: 2·window of normal lead-in, then three events of
+3·window with 2·window of normal after each (one spike, one level shift, one drift)."""
+FIT_WINDOWS = 10
 Progress = Callable[[int, float, float | None], None]
 
 
@@ -254,11 +259,14 @@ def choose_detector(
     if unknown or not candidates:
         raise ValueError(f"unknown candidates {unknown}; choose from {', '.join(DETECTORS)}")
     series = check_series(values, len(names), window)
-    split = int(len(series) * FIT_SHARE)
-    if split < 4 * window or len(series) - split < 10 * window:
+    held = max(int(np.ceil(len(series) * VALIDATION_SHARE)), VALIDATION_WINDOWS * window)
+    split = len(series) - held
+    if split < FIT_WINDOWS * window:
+        needed = (VALIDATION_WINDOWS + FIT_WINDOWS) * window
         raise ValueError(
-            f"--model auto needs at least {int(np.ceil(10 * window / (1 - FIT_SHARE)))} normal "
-            f"rows for window {window} (70 % to fit, 30 % to validate), got {len(series)}"
+            f"--model auto needs at least {needed} normal rows for window {window} "
+            f"({VALIDATION_WINDOWS}·window to validate on, {FIT_WINDOWS}·window to fit), "
+            f"got {len(series)}"
         )
     fit_part = series[:split]
     validation = inject_anomalies(series[split:], _sigma(fit_part), window, seed)
