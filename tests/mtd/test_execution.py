@@ -133,6 +133,11 @@ def test_each_move_is_charged_the_model_on_the_path_to_the_pop_the_auction_chose
         assert 0 < spent <= unit["budget_s"]
         assert spent == pytest.approx(sum(m.predicted_downtime_s for m in moved if m.cnf == cnf))
     assert all(m["measured_downtime_s"] is None for m in report["moves"])
+    # the members went to PoPs with different paths and still arrive together: their
+    # switch-overs (the downtime's start) differ by their downtimes, at 1-s steps
+    ends = {m.cnf: m for m in moved if m.k == 1}
+    spread = unit["arrival_spread_s"]["1"]
+    assert spread <= abs(ends["web"].predicted_downtime_s - ends["api"].predicted_downtime_s) + 1
 
 
 def test_every_move_auction_was_declined_by_the_pop_left_and_the_excluded_one() -> None:
@@ -181,7 +186,7 @@ def test_requests_fail_while_the_cnf_is_down() -> None:
     loaded = scenario()
     assert loaded.mtd is not None
     mtd, rates = loop(loaded), ErrorRates()
-    asyncio.run(operate(loaded, loops=[mtd, rates], until=240.0))
+    asyncio.run(operate(loaded, loops=[mtd, rates], until=260.0))
     web = next(m for m in mtd.moves if m.cnf == "web")
     assert web.outcome == "moved" and web.arrived_at is not None
     before = [r for t, r in rates.rates.items() if t < web.planned_at]
@@ -189,7 +194,7 @@ def test_requests_fail_while_the_cnf_is_down() -> None:
     baseline = max(before)
     assert baseline < 0.01
     # the switch-over's downtime, seen as failed requests in the next steps (1-s steps)
-    assert sum(r - baseline for r in after) == pytest.approx(web.predicted_downtime_s, abs=0.05)
+    assert sum(r - baseline for r in after) == pytest.approx(web.predicted_downtime_s, rel=0.05)
 
 
 def test_without_cti_the_core_pop_would_have_taken_a_cnf() -> None:
@@ -301,7 +306,9 @@ def test_low_load_timing_starts_the_move_in_the_forecast_valley() -> None:
     shift = timed._shifts[("shop", 1)]
     # within one decision step (15 s) after the planned start, into the valley
     assert 0 < shift <= settings.step and set(calls) == {"web", "api"}
-    arrival = planned.planned_at + planned.planned_total_s + shift
+    # the members arrive together on the slowest path one may take, then shifted
+    arrival = timed._arrivals[("shop", 1)]
+    assert arrival >= planned.planned_at + planned.planned_total_s + shift
     for offer in first.destinations.values():
         if "refused" not in offer:
             assert offer["start_at"] == pytest.approx(arrival - offer["total"])

@@ -362,6 +362,8 @@ class MovingTargetLoop:
         self._goals: dict[tuple[str, int], Goal] = {}
         self._homes: dict[str, str] = {}
         """CNF → the instance (VNF of the cnfMoved goal) it runs in after its last move."""
+        self._arrivals: dict[tuple[str, int], float] = {}
+        """(unit, k) → when the unit's k-th move is to arrive (every member)."""
         self._shifts: dict[tuple[str, int], float] = {}
         """(unit, k) → seconds a low-load timing moved the unit's k-th move by."""
 
@@ -567,33 +569,68 @@ class MovingTargetLoop:
 
     def _destinations(self, move: Move, now: float, left: float) -> dict[str, dict[str, Any]]:
         """Per PoP that may host the CNF: the move predicted on the path to it and when to
-        start it there so that it arrives when the plan has the service arrive; with
+        start it there so that it arrives with the service's other members; with
         "refused" where it may not take it."""
-        load = self.loads[move.cnf]
-        arrival = move.planned_at + move.planned_total_s + self._shift(move, now)
+        offers = self._offers(move.cnf, move.source, move.method, self.loads[move.cnf], left)
+        arrival = self._arrival(move, now)
+        for offer in offers.values():
+            if "total" in offer:
+                offer["start_at"] = max(now, arrival - offer["total"])
+        return offers
+
+    def _offers(
+        self, cnf: str, source: str, method: str, load: Load, left: float
+    ) -> dict[str, dict[str, Any]]:
+        """The move of `cnf` from `source` predicted on the widest path to each PoP that
+        may host it, refused where there is no path or its downtime exceeds `left`."""
         offers: dict[str, dict[str, Any]] = {}
-        for pop in sorted(self.eligible - {move.source}):
-            width, nodes = widest_path(self._infra, move.source, pop)
+        for pop in sorted(self.eligible - {source}):
+            width, nodes = widest_path(self._infra, source, pop)
             if width <= 0:
-                offers[pop] = {"refused": f"MTD: no path from {move.source} to {pop}"}
+                offers[pop] = {"refused": f"MTD: no path from {source} to {pop}"}
                 continue
-            estimate = self.predictor.predict(Method(move.method), load, width)
+            estimate = self.predictor.predict(Method(method), load, width)
             offer: dict[str, Any] = {
                 "bandwidth": width,
                 "path": list(nodes),
                 "total": estimate.total_s,
                 "downtime": estimate.downtime_s,
                 "transfer": max(0.0, estimate.total_s - estimate.downtime_s),
-                "start_at": max(now, arrival - estimate.total_s),
             }
             if estimate.downtime_s > left + 1e-9:
                 offer["refused"] = (
-                    f"MTD: quota: on the path {move.source}→{pop} ({width:g} MB/s) the "
-                    f"{move.method} move's {estimate.downtime_s:.2f} s of downtime exceed the "
-                    f"{left:.2f} s left of {move.cnf}'s {self.budget[move.cnf]:.2f} s budget"
+                    f"MTD: quota: on the path {source}→{pop} ({width:g} MB/s) the "
+                    f"{method} move's {estimate.downtime_s:.2f} s of downtime exceed the "
+                    f"{left:.2f} s left of {cnf}'s {self.budget[cnf]:.2f} s budget"
                 )
             offers[pop] = offer
         return offers
+
+    def _arrival(self, move: Move, now: float) -> float:
+        """When the unit's k-th move arrives (004_… Section 2.1, synchronised parallel
+        migration, on the paths the moves may really take): when the plan has it arrive,
+        or later if a member's slowest path it may take needs longer from the unit's first
+        start, so that the members arrive together wherever their auctions send them;
+        then shifted by a low-load timing. Decided once per unit and move."""
+        unit = self._unit_of(move.cnf)
+        key = (unit.name, move.k)
+        if key not in self._arrivals:
+            plane = self._require_world().plane
+            assert plane is not None
+            members = [m for m in self.moves if m.cnf in unit.members and m.k == move.k]
+            begin = min(m.planned_at for m in members)
+            latest = move.planned_at + move.planned_total_s
+            for member in members:
+                load = (
+                    self.loads[member.cnf] if member is move else self._measure(member.cnf, plane)
+                )
+                source = plane.cnf_placement(member.cnf).pop
+                left = self.budget[member.cnf] - self.spent[member.cnf]
+                for offer in self._offers(member.cnf, source, member.method, load, left).values():
+                    if "refused" not in offer:
+                        latest = max(latest, begin + offer["total"])
+            self._arrivals[key] = latest + self._shift(move, now)
+        return self._arrivals[key]
 
     def _shift(self, move: Move, now: float) -> float:
         """With `timing: low-load`, how much later than planned the unit's k-th move
