@@ -97,10 +97,12 @@ def test_demo_records_initial_and_mutual_attestation(tmp_path: Path) -> None:
     assert [float(r["time"]) for r in rows] == times
 
 
-def test_demo_insecure_is_explicit(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--insecure", "--out", str(tmp_path)])
+def test_demo_insecure_is_explicit_and_quiet_keeps_the_summary(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--insecure", "--quiet", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "security is off" in result.output
+    assert "security is off" in result.output  # warnings stay under --quiet …
+    assert "acceptance" in result.output and "simulated s in" in result.output  # … summary
+    assert "step 0" not in result.output and " by pop" not in result.output  # no per-step
     assert json.loads((tmp_path / "report.json").read_text())["trust"] is None
     assert not (tmp_path / "attestation.csv").exists()
 
