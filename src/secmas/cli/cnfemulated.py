@@ -111,10 +111,15 @@ def run_demo(
 def reaction_table(report: dict[str, object]) -> Table:
     """Per attack: detected, delay, mitigation, time to mitigate (real measurements), and
     window F1 and false alarms per hour on the attack's windows (`attack_segments`)."""
-    table = Table(title="attacks on the real CNF (delays from Prometheus' samples)")
-    columns = ("attack", "detected", "delay s", "mitigation", "time to mitigate s")
-    for column in (*columns, "window F1", "false alarms/h"):
-        table.add_column(column, justify="left" if column in ("attack", "mitigation") else "right")
+    table = Table(
+        title="attacks on the real CNF (delays from Prometheus' samples)",
+        caption="mitigate s: detection → mitigation in effect; F1, FA/h: window F1 and "
+        "false-alarm windows per hour of normal time on the attack's windows (from the "
+        "previous attack's windows to its own)",
+    )
+    for column in ("attack", "detected", "delay s", "mitigation", "mitigate s", "F1", "FA/h"):
+        left = column in ("attack", "mitigation")
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
     reactions = report["reactions"]
     assert isinstance(reactions, list)
     for reaction in reactions:
