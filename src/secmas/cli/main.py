@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from secmas.cli.adaptive import AdaptiveDefence, TaxiiOption, adaptive_defence, print_adaptive
 from secmas.cli.adaptive import register as register_cti
@@ -565,10 +565,14 @@ def _closed_loop(scenario: Scenario, mode: Distribution) -> ClosedLoop:
     threads = limit_torch_threads()  # deliberate on a small machine, not PyTorch's default
     say(f"preparing the detection models with {threads} PyTorch thread(s)")
     started = time.perf_counter()
+    preparing = (SpinnerColumn(), TextColumn("preparing the detection models"), TimeElapsedColumn())
     try:
-        detector, profiler = detection_models(
-            scenario, retrain=mode.retrain, say=say, trainer=trainer
-        )
+        # a live line with the time so far while the models load or train (minutes on 2 cores)
+        with Progress(*preparing, console=progress_console(), transient=True) as bar:
+            bar.add_task("models", total=None)
+            detector, profiler = detection_models(
+                scenario, retrain=mode.retrain, say=say, trainer=trainer
+            )
     except ValueError as exc:  # a scenario federated training cannot work with
         raise fail(f"closed loop: {exc}") from None
     say(f"models ready in {time.perf_counter() - started:.1f} s")
