@@ -91,3 +91,9 @@ def test_detector_file_must_read_the_cnf_metrics(tmp_path: Path) -> None:
     (tmp_path / "junk.model").write_bytes(b"not a model")
     result = runner.invoke(app, [*DEMO, "--detector", str(tmp_path / "junk.model")])
     assert result.exit_code == 2 and "junk.model" in result.output
+
+
+def test_recording_must_be_readable(tmp_path: Path) -> None:
+    result = runner.invoke(app, [*DEMO, "--recording", str(tmp_path / "none.csv")])
+    assert result.exit_code == 2 and "--recording" in result.output
+    assert "none.csv" in result.output

@@ -12,7 +12,7 @@ import pytest
 
 from secmas.analytics.detectors import fit_baseline
 from secmas.network.dataplane.cnf import METRICS
-from secmas.pipeline.cnf_emulated import CNFRunSettings, pretrained
+from secmas.pipeline.cnf_emulated import CNFRunSettings, pretrained, recorded_normal
 from secmas.pipeline.errors import RunError
 
 RECORDING = Path(__file__).parents[2] / "benchmarks" / "recordings" / "cnf-emulated-normal.csv"
@@ -38,3 +38,22 @@ def test_a_model_fitted_on_the_recording_reads_the_live_metrics(tmp_path: Path) 
 def test_unknown_detector_is_refused() -> None:
     with pytest.raises(RunError, match="unknown detector 'svm'"):
         CNFRunSettings(model="svm")
+
+
+def test_a_recording_gives_its_normal_rows_in_the_loops_order() -> None:
+    normal = recorded_normal(RECORDING)
+    assert normal.shape == (301, len(METRICS))
+    assert np.array_equal(normal, _recorded(list(METRICS)))
+    attacks = RECORDING.with_name("cnf-emulated-attacks.csv")
+    with attacks.open(encoding="utf-8") as handle:
+        quiet = sum(row["label"] == "normal" for row in csv.DictReader(handle))
+    assert len(recorded_normal(attacks)) == quiet < 344  # the attacks' rows are left out
+
+
+def test_a_recording_without_the_cnf_metrics_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("timestamp,cpu\n0,1\n1,2\n", encoding="utf-8")
+    with pytest.raises(RunError, match=r"--recording .*other\.csv: no column load"):
+        recorded_normal(other)
+    with pytest.raises(RunError, match=r"missing\.csv"):
+        recorded_normal(tmp_path / "missing.csv")

@@ -60,6 +60,7 @@ def run_demo(
     prometheus: str | None,
     metrics_port: int | None,
     detector: str | None = None,
+    recording: Path | None = None,
 ) -> None:
     """The closed loop on the real CNF; prints the per-attack table; exit 1 when an
     attack went undetected or unmitigated."""
@@ -75,7 +76,9 @@ def run_demo(
     scenario = _scenario(scenario_path)
     folder = out or Path("runs") / f"cnf-emulated-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     try:
-        settings = CNFRunSettings(prometheus=prometheus, metrics_port=metrics_port or 0, **choice)
+        settings = CNFRunSettings(
+            prometheus=prometheus, metrics_port=metrics_port or 0, recording=recording, **choice
+        )
         say(
             "emulated CNF: nginx in the server's namespace, real HTTP flood, Slowloris, "
             "SYN flood, CPU hog and memory leak; the loop reads Prometheus",

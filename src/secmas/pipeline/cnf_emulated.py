@@ -50,8 +50,10 @@ from secmas.analytics.cnfloop import (
     step_labels,
 )
 from secmas.analytics.cnftelemetry import CNFTelemetry, MetricFrame
+from secmas.analytics.csvdata import CSVDataError, read_series
 from secmas.analytics.datasets import LabelledSeries
 from secmas.analytics.detectors import BASELINES, fit_baseline, load_detector
+from secmas.analytics.events import NORMAL
 from secmas.analytics.modelfile import ModelFileError
 from secmas.analytics.prometheus import PrometheusClient
 from secmas.analytics.promserver import PrometheusServer, prometheus_binary
@@ -69,6 +71,8 @@ from secmas.pipeline.errors import RunError
 from secmas.scenario.model import Scenario
 
 Say = Callable[[str], None]
+MIN_RECORDED = 10
+"""Fewest normal rows a recording must hold to be trained on."""
 logger = logging.getLogger(__name__)
 
 
@@ -100,6 +104,10 @@ class CNFRunSettings:
     detector: Path | None = None
     """A model file (`secmas detect fit`) to use instead of training on the normal phase;
     its window replaces `window`, re-baselining fits its kind on the run's normal data."""
+    recording: Path | None = None
+    """A recording of normal behaviour (`secmas detect dataset --dataplane emulated`) whose
+    normal rows join the normal phase as training data, for the first training and every
+    re-baselining."""
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.attacks if a not in ATTACKS]
@@ -287,6 +295,24 @@ def pretrained(path: Path) -> WindowDetector:
     return detector
 
 
+def recorded_normal(path: Path) -> np.ndarray:
+    """The normal rows of a recording [N, F], in the loop's metric order (RunError naming
+    the file and the problem)."""
+    try:
+        series = read_series(path)
+    except (CSVDataError, OSError) as exc:
+        raise RunError(f"--recording {path}: {exc}") from None
+    missing = [name for name in METRIC_NAMES if name not in series.features]
+    if missing:
+        raise RunError(f"--recording {path}: no column {', '.join(missing)}")
+    values = series.values[:, [series.features.index(name) for name in METRIC_NAMES]]
+    truth = series.truth()
+    normal = values if truth is None else values[truth == NORMAL]
+    if len(normal) < MIN_RECORDED:
+        raise RunError(f"--recording {path}: {len(normal)} normal rows; too few to train on")
+    return normal
+
+
 def _train(values: np.ndarray, settings: CNFRunSettings, model: str) -> WindowDetector:
     import torch
 
@@ -451,6 +477,7 @@ def run_cnf_emulated(
     """The closed loop on the real CNF (see the module docstring)."""
     began = time.perf_counter()
     detector = None if settings.detector is None else pretrained(settings.detector)
+    prior = None if settings.recording is None else recorded_normal(settings.recording)
     if detector is not None:
         settings = replace(settings, window=detector.window)
     with terminate_as_interrupt(), CNFTestbed(scenario, folder, settings) as bed:
@@ -460,15 +487,12 @@ def run_cnf_emulated(
         time.sleep(max(0.0, normal_start + settings.normal_seconds - time.time()))
         normal = bed.read(normal_start, normal_start + settings.normal_seconds)
         trained = time.perf_counter()
-        loop = _Loop(bed, normal.values, say, detector)
+        data = normal.values if prior is None else np.concatenate([prior, normal.values])
+        loop = _Loop(bed, data, say, detector)
         training = {
             "detector": loop.kind,
-            "trained_on": (
-                f"model file {settings.detector}"
-                if settings.detector is not None
-                else f"the run's {settings.normal_seconds:g} s normal phase"
-            ),
-            "samples": len(normal.values),
+            "trained_on": _trained_on(settings, len(normal.values), prior),
+            "samples": len(data),
             "seconds": time.perf_counter() - trained,
             "threshold": loop.detector.static.value,
             "window": settings.window,
@@ -476,9 +500,8 @@ def run_cnf_emulated(
             "batch": settings.batch,
         }
         say(
-            f"{loop.kind} detector from {training['trained_on']} ({len(normal.values)} normal "
-            f"samples here, {training['seconds']:.1f} s); threshold "
-            f"{loop.detector.static.value:.4g}"
+            f"{loop.kind} detector from {training['trained_on']} ({training['seconds']:.1f} "
+            f"s); threshold {loop.detector.static.value:.4g}"
         )
         held_out = bed.now_step() + settings.interval
         reactions = []
@@ -511,6 +534,16 @@ def run_cnf_emulated(
     )
     result.files = _write(folder, result, frame, labels)
     return result
+
+
+def _trained_on(settings: CNFRunSettings, live: int, prior: np.ndarray | None) -> str:
+    """What the loop's first detector learnt from, in words."""
+    phase = f"the run's {settings.normal_seconds:g} s normal phase ({live} samples)"
+    if prior is not None:
+        phase = f"{settings.recording} ({len(prior)} normal samples) and {phase}"
+    if settings.detector is not None:
+        return f"model file {settings.detector} (re-baselining on {phase})"
+    return phase
 
 
 def _request_summary(requests: Sequence[Any], reactions: Sequence[Reaction]) -> dict[str, Any]:
