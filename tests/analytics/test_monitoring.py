@@ -56,7 +56,7 @@ def test_csv_dataset_reads_back_as_a_series(tmp_path):
     for t in range(5):
         collector.record_cnf(float(t), "web", "pop6", sample(t + 1.0))
     path = collector.write_csv(tmp_path / "web.csv", "web")
-    features, values, timestamps = read_series(path)
+    features, values, timestamps, _ = read_series(path)
     assert features == METRICS
     assert values.shape == (5, len(METRICS))
     assert values[4, 0] == pytest.approx(5.0)
