@@ -467,6 +467,19 @@ CASES = [
         scenario(),
     ),
     Case(
+        "topology-attackers-beyond-the-plan",
+        (
+            "scenario",
+            "from-topology",
+            "sndlib/abilene",
+            "-o",
+            "{tmp}/x.yaml",
+            "--attackers",
+            "70000",
+        ),
+        f"attackers: 70000 is above 65024: {PLAN}",
+    ),
+    Case(
         "agent-unknown-pop",
         ("agent", "--pop", "nope", "--bus", "nats://127.0.0.1:1"),
         "--pop 'nope': not a PoP",
