@@ -817,6 +817,15 @@ def demo(
             "a model file of `secmas detect fit` (e.g. fitted on a recording)",
         ),
     ] = None,
+    recording: Annotated[
+        Path | None,
+        typer.Option(
+            "--recording",
+            help="with --scenario cnf-attack --dataplane emulated: a recording of normal "
+            "behaviour (`detect dataset --dataplane emulated`) to train the detector on, "
+            "with the run's normal phase",
+        ),
+    ] = None,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3; with --dataplane emulated, its compressed version
@@ -831,9 +840,15 @@ def demo(
     if dataplane == "emulated" and scenario == "cnf-attack":
         from secmas.cli.cnfemulated import run_demo
 
-        run_demo(default_scenario_path(scenario), out, prometheus, metrics_port, detector)
+        run_demo(
+            default_scenario_path(scenario), out, prometheus, metrics_port, detector, recording
+        )
         return
-    for name, value in (("--prometheus", prometheus), ("--detector", detector)):
+    for name, value in (
+        ("--prometheus", prometheus),
+        ("--detector", detector),
+        ("--recording", recording),
+    ):
         if value is not None:
             raise fail(f"{name}: only with --scenario cnf-attack --dataplane emulated")
     run_scenario(
