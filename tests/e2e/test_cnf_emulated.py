@@ -9,6 +9,7 @@ started must be gone afterwards, and legitimate clients must never be caught.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -61,8 +62,20 @@ def test_the_loop_detects_and_mitigates_real_attacks_read_through_prometheus(
     sources = set(result.episodes[0]["sources"])
     assert set(result.guard["offenders"]) == sources  # attackers, and no legitimate client
     assert result.requests["outside_attacks"]["success"] >= 0.95
+    assert result.training["detector"] == "lstm-ae"
+    assert "normal phase" in result.training["trained_on"]
+    # each window is judged once, for one attack: the per-attack counts add up to the run's
+    assert len(result.per_attack) == 2
+    assert sum(e.false_alarm_windows for e in result.per_attack) == (
+        result.evaluation.false_alarm_windows
+    )
+    assert sum(e.normal_seconds for e in result.per_attack) == pytest.approx(
+        result.evaluation.normal_seconds
+    )
     report = tmp_path / "cnf-report.json"
     assert report in result.files and (tmp_path / "cnf-metrics.csv").exists()
+    reported = json.loads(report.read_text(encoding="utf-8"))["reactions"]
+    assert [r["evaluation"]["f1"] for r in reported] == [e.f1 for e in result.per_attack]
     assert (tmp_path / "prometheus" / "data").is_dir()  # the run's own Prometheus stored it
     assert set(leftovers()) == before
     assert _groups() <= groups
