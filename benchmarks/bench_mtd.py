@@ -619,7 +619,8 @@ def run_table(run: dict[str, Any]) -> list[str]:
         "",
         f"Budget {unit['budget_s']:.2f} s per CNF; spent {spent}; within quota: "
         f"{run['within_quota']}; moves cost {run['cost_usd']:.5f} $; "
-        f"{len(run['replans'])} re-plans; run {run['run_wall_s']:.1f} s wall.",
+        f"{len(run['replans'])} re-plans; members' switch-overs apart by "
+        f"{unit['arrival_spread_s'] or '-'} s (per move k); run {run['run_wall_s']:.1f} s wall.",
     ]
     return out
 
