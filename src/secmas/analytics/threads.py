@@ -11,9 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 
+THREADS_VARIABLE = "SECMAS_TORCH_THREADS"
+"""Environment variable that sets the budget explicitly (a positive integer)."""
+
 
 def torch_thread_budget(cores: int | None = None) -> int:
-    """Intra-op threads for a machine with `cores` cores: one, two where four or more."""
+    """Intra-op threads for a machine with `cores` cores: one, two where four or more;
+    `$SECMAS_TORCH_THREADS` (a positive integer) when set."""
+    chosen = os.environ.get(THREADS_VARIABLE, "").strip()
+    if chosen.isdigit() and int(chosen) > 0:
+        return int(chosen)
     available = cores if cores is not None else (os.cpu_count() or 1)
     return 2 if available >= 4 else 1
 
