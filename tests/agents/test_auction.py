@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import random
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +28,7 @@ from secmas.agents.auction import (
     Mailbox,
     bid_from_content,
     inbox,
+    request_from_content,
     request_to_content,
 )
 from secmas.agents.bidding import Bid, BidContext, GoalRequest, compute_bid, normalise
@@ -35,7 +37,7 @@ from secmas.network.infrastructure import Infrastructure, Instance
 from secmas.network.resources import Amount, req
 from secmas.pipeline.operate import drive_clock
 from secmas.scenario.ddos import ddos_goals
-from secmas.scenario.model import Scenario
+from secmas.scenario.model import Preferences, Scenario
 from secmas.transport.memory import MemoryBus
 
 EPS = 1e-6
@@ -815,3 +817,11 @@ def test_a_request_is_agreed_to_and_one_lost_on_the_bus_is_reported_unagreed():
         await bus.close()
 
     run(body())
+
+
+def test_a_predicted_peak_crosses_the_bus_in_the_call_for_proposals() -> None:
+    base = GoalRequest("anomalousUsage", "pop6", Preferences(T=0.5, C=0.5, D=0.0), traffic=1.0)
+    for request in (base, replace(base, predicted_traffic=2.5)):
+        content = json.loads(json.dumps(request_to_content(request, {})))
+        assert request_from_content(content) == (request, {})
+    assert "predicted_traffic" not in request_to_content(base, {})  # off: the frame as before

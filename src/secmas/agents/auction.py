@@ -157,6 +157,11 @@ def request_to_content(request: GoalRequest, payload: dict[str, Any]) -> dict[st
         "vnfs": list(request.vnfs),
         "traffic": request.traffic,
         "payload": payload,
+        **(
+            {}
+            if request.predicted_traffic is None
+            else {"predicted_traffic": request.predicted_traffic}
+        ),
     }
 
 
@@ -170,6 +175,11 @@ def request_from_content(content: dict[str, Any]) -> tuple[GoalRequest, dict[str
         vnfs=tuple(str(v) for v in content["vnfs"]),
         traffic=float(content["traffic"]),
         args=tuple(str(a) for a in content["args"]),
+        predicted_traffic=(
+            None
+            if content.get("predicted_traffic") is None
+            else float(content["predicted_traffic"])
+        ),
     )
     payload = content.get("payload") or {}
     if not isinstance(payload, dict):
