@@ -12,6 +12,7 @@ from secmas.analytics.cnfloop import (
     choose_mitigation,
     evaluate,
     evaluate_attacks,
+    false_alarms_within,
     in_effect,
     normal_bounds,
     step_labels,
@@ -142,3 +143,12 @@ def test_align_fills_gaps_and_nan() -> None:
     assert values[:, 0].tolist() == [3.0, 3.0, 3.0, 5.0]  # before: the first; gap: the last
     assert values[:, 1].tolist() == [1.0, 0.0, 2.0, 2.0]  # NaN (no request) is 0
     assert values[:, 2].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_false_alarms_within_spans() -> None:
+    times, labels, flags = _two_attacks()
+    # false alarms end at steps 3 and 18; flagged windows ending at 5–7 and 13 hold attacks
+    assert false_alarms_within(flags, labels, times, 3, [(0.0, 19.0)]) == 2
+    assert false_alarms_within(flags, labels, times, 3, [(5.0, 13.0)]) == 0
+    assert false_alarms_within(flags, labels, times, 3, [(2.0, 3.0), (18.0, 18.0)]) == 2
+    assert false_alarms_within(flags, labels, times, 3, []) == 0

@@ -72,6 +72,8 @@ def test_the_loop_detects_and_mitigates_real_attacks_read_through_prometheus(
     assert sum(e.normal_seconds for e in result.per_attack) == pytest.approx(
         result.evaluation.normal_seconds
     )
+    waits = sum(r["false_alarm_windows"] for r in result.training["rebaselines"])
+    assert waits <= result.evaluation.false_alarm_windows
     report = tmp_path / "cnf-report.json"
     assert report in result.files and (tmp_path / "cnf-metrics.csv").exists()
     reported = json.loads(report.read_text(encoding="utf-8"))["reactions"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from secmas.analytics.events import NORMAL, score_events
+from secmas.analytics.events import NORMAL, score_events, window_truth
 
 TRAFFIC = ("throughput", "connections", "net_rx", "net_tx", "error_rate")
 RESOURCE = ("cpu", "load", "memory_rss", "memory_vsize")
@@ -151,3 +151,21 @@ def evaluate_attacks(
         first, last = part.start, part.stop - (window - 1)
         result.append(evaluate(flagged[first:last], labels[part], step, window))
     return result
+
+
+def false_alarms_within(
+    flags: np.ndarray,
+    labels: np.ndarray,
+    times: np.ndarray,
+    window: int,
+    spans: Sequence[tuple[float, float]],
+) -> int:
+    """False-alarm windows (flagged, every step normal) whose last step's time lies in one
+    of `spans` ([from, to], Unix s) — e.g. the waits that ended in a re-baselining."""
+    ends = np.arange(window - 1, len(times))
+    false = np.asarray(flags, dtype=bool) & ~window_truth(labels, ends, window)
+    at = np.asarray(times, dtype=float)[ends]
+    inside = np.zeros(len(ends), dtype=bool)
+    for first, last in spans:
+        inside |= (at >= first) & (at <= last)
+    return int(np.sum(false & inside))

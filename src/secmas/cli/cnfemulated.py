@@ -99,6 +99,12 @@ def run_demo(
         f"windows in {evaluation.normal_seconds:g} s of normal time"
         + ("" if per_hour is None else f" ({per_hour:.0f} per hour)")
     )
+    waits = result.training["rebaselines"]
+    if waits:
+        say(
+            f"{sum(w['false_alarm_windows'] for w in waits)} of the false-alarm windows came "
+            f"while waiting for a clean window before the {len(waits)} re-baselining(s)"
+        )
     requests = result.requests
     for phase in ("during_attacks", "outside_attacks"):
         share = requests[phase]["success"]

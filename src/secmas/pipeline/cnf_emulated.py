@@ -45,6 +45,7 @@ from secmas.analytics.cnfloop import (
     choose_mitigation,
     evaluate,
     evaluate_attacks,
+    false_alarms_within,
     in_effect,
     normal_bounds,
     step_labels,
@@ -437,6 +438,7 @@ class _Loop:
         """Wait until a whole window is clean; when `recovery_max` passes first, the CNF
         has a new normal (nginx keeps memory it touched, say): re-baseline."""
         settings = self.settings
+        since = self.bed.now_step()
         clean, deadline = 0, time.time() + settings.recovery_max
         while time.time() < deadline and clean < settings.window:
             end = self.bed.wait_step()
@@ -444,9 +446,9 @@ class _Loop:
             clean = 0 if flagged else clean + 1
         self.detector.reset_live()
         if clean < settings.window:
-            self._rebaseline(end)
+            self._rebaseline(since, end)
 
-    def _rebaseline(self, end: float) -> None:
+    def _rebaseline(self, since: float, end: float) -> None:
         """Train again on the normal data and the last two windows' steps (no attack
         runs, no mitigation is in force), with the same settings."""
         settings = self.settings
@@ -459,6 +461,7 @@ class _Loop:
         seconds = time.perf_counter() - began
         self.rebaselines.append(
             {
+                "since": since,
                 "at": end,
                 "samples": len(self.normal),
                 "seconds": seconds,
@@ -521,6 +524,10 @@ def run_cnf_emulated(
     per_attack = evaluate_attacks(
         flags, labels, frame.times, stops, settings.interval, settings.window
     )
+    for rebaseline in loop.rebaselines:  # what waiting for a clean window cost
+        span = [(rebaseline["since"], rebaseline["at"])]
+        waits = false_alarms_within(flags, labels, frame.times, settings.window, span)
+        rebaseline["false_alarm_windows"] = waits
     training["rebaselines"] = loop.rebaselines
     result = CNFRunResult(
         reactions=reactions,
