@@ -103,6 +103,7 @@ from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
 
 RESULTS = Path(__file__).parent / "results"
+RECORDINGS = Path(__file__).parent / "recordings"
 SCENARIO = Path(__file__).parent.parent / "scenarios" / "cnf-attack.yaml"
 THREADS = 2
 THRESHOLDS = ("static", "adaptive")
@@ -1435,15 +1436,19 @@ def simulated_run(scenario: Scenario, sizes: Sizes) -> LabelledRun:
 
 def recorded_runs(folder: Path | None) -> list[LabelledRun]:
     """Recorded emulated telemetry (`secmas detect dataset --dataplane emulated`): a folder
-    with normal.csv (training) and any number of other CSVs with a label column."""
-    if folder is None:
+    with one CSV of normal behaviour (`*normal*.csv`, training) and any number of other CSVs
+    with a label column."""
+    if folder is None or not folder.is_dir():
         return []
     from secmas.analytics.csvdata import read_series
 
-    normal = read_series(folder / "normal.csv")
+    normals = sorted(folder.glob("*normal*.csv"))
+    if len(normals) != 1:
+        raise SystemExit(f"{folder}: expected one *normal*.csv, found {len(normals)}")
+    normal = read_series(normals[0])
     runs = []
     for path in sorted(folder.glob("*.csv")):
-        if path.name == "normal.csv":
+        if path == normals[0]:
             continue
         test = read_series(path)
         truth = test.truth()
@@ -1454,7 +1459,9 @@ def recorded_runs(folder: Path | None) -> list[LabelledRun]:
             LabelledRun(
                 f"emulated {path.stem}",
                 "real (emulated data plane)",
-                f"recorded by secmas detect dataset --dataplane emulated: {path}",
+                "recorded by secmas detect dataset --dataplane emulated (no mitigation "
+                f"running): {path.relative_to(folder.parent.parent)}, trained on "
+                f"{normals[0].name}",
                 normal.features,
                 normal.values,
                 test.values[:, index],
@@ -1464,17 +1471,23 @@ def recorded_runs(folder: Path | None) -> list[LabelledRun]:
     return runs
 
 
-def detector_row(run: LabelledRun, name: str, sizes: Sizes) -> dict[str, Any]:
-    from secmas.analytics.events import rank_windows
-    from secmas.analytics.selection import LSTMSettings, fit_detector
+def fitted(run: LabelledRun, name: str, sizes: Sizes) -> tuple[Any, Any]:
+    """The named detector fitted on the run's normal part ("auto": chosen by
+    `choose_detector` on it), and auto's `Selection` (None for the others)."""
+    from secmas.analytics.selection import LSTMSettings, choose_detector, fit_detector
 
     lstm = LSTMSettings(epochs=sizes.epochs, batch=sizes.batch)
+    options = {"window": sizes.window, "seed": 0, "lstm": lstm}
+    if name != "auto":
+        return fit_detector(name, run.train, run.features, **options), None
+    return choose_detector(run.train, run.features, **options)
+
+
+def detector_row(run: LabelledRun, name: str, sizes: Sizes) -> dict[str, Any]:
+    from secmas.analytics.events import rank_windows
+
     try:
-        fit, detector = timed(
-            lambda: fit_detector(
-                name, run.train, run.features, window=sizes.window, seed=0, lstm=lstm
-            )
-        )
+        fit, (detector, selection) = timed(lambda: fitted(run, name, sizes))
     except ValueError as exc:
         return {"detector": name, "error": str(exc)}
     scores = detector.score(run.test)
@@ -1482,6 +1495,8 @@ def detector_row(run: LabelledRun, name: str, sizes: Sizes) -> dict[str, Any]:
     ranking = rank_windows(scores.score, run.labels, scores.end, sizes.window)
     return {
         "detector": name,
+        "chosen": None if selection is None else selection.chosen,
+        "selection": None if selection is None else selection.to_json(),
         "event_recall": result.event_recall,
         "events": len(result.detected) + len(result.missed),
         "window_precision": result.precision,
@@ -1504,7 +1519,7 @@ def detectors_side_by_side(
     tables = []
     for run in runs:
         rows = []
-        for name in DETECTORS:
+        for name in (*DETECTORS, "auto"):
             rows.append(detector_row(run, name, sizes))
             row = rows[-1]
             print(
@@ -1531,7 +1546,11 @@ def detectors_side_by_side(
             f"scores, seed 0; lstm-ae: {sizes.epochs} epochs (002_…: 30), batch {sizes.batch}, "
             "20 % validation) fitted on "
             "each dataset's normal part and scored on its labelled part; a window is anomalous "
-            "when it holds an anomalous step (score_events span = window); no point adjustment"
+            "when it holds an anomalous step (score_events span = window); no point adjustment. "
+            "auto = `--model auto`: every detector validated on the last 30 % (at least 17 "
+            "windows) of the normal part with injected spikes, level shifts and drifts, the "
+            "best window F1 refitted "
+            "on the whole normal part (it never sees the labelled part)"
         ),
         "recorded_emulated": None if recorded is None else str(recorded),
         "datasets": tables,
@@ -1555,12 +1574,15 @@ def side_by_side_tables(data: dict[str, Any]) -> list[str]:
                 lines.append(f"| {row['detector']} | not fitted: {row['error']} |||||||| ")
                 continue
             events = f"{fmt(row['event_recall'], 2)} of {row['events']}"
+            name = row["detector"] + (f" → {row['chosen']}" if row["chosen"] else "")
             lines.append(
-                f"| {row['detector']} | {events} | {fmt(row['window_f1'], 3)} | "
+                f"| {name} | {events} | {fmt(row['window_f1'], 3)} | "
                 f"{fmt(row['window_precision'], 3)} | {fmt(row['window_recall'], 3)} | "
                 f"{row['false_alarm_windows']} | {fmt(row['roc_auc'], 3)} | "
                 f"{'yes' if row['top_window_on_anomaly'] else 'no'} | {row['fit_s']:.1f} |"
             )
+        chose = [row["selection"]["reason"] for row in table["rows"] if row.get("selection")]
+        lines += ["", f"auto chose {chose[0]}."] if chose else []
         lines.append("")
     return lines
 
@@ -1582,7 +1604,7 @@ def side_by_side_plot(data: dict[str, Any], path: Path) -> None:
             heights = []
             for table in tables:
                 row = next(r for r in table["rows"] if r["detector"] == name)
-                value = row.get(key)
+                value = row.get(key, math.nan)
                 heights.append(0.0 if value is None or math.isnan(value) else value)
             xs = np.arange(len(tables)) + i * width
             panel.bar(xs, heights, width, label=name)
@@ -1649,7 +1671,9 @@ def main() -> None:
     parser.add_argument(
         "--recorded",
         type=Path,
-        help="with --detectors: folder of recorded emulated CSVs (normal.csv + labelled ones)",
+        default=RECORDINGS,
+        help="with --detectors: folder of recorded emulated CSVs (one *normal*.csv + labelled "
+        "ones; default benchmarks/recordings)",
     )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
