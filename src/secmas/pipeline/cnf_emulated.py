@@ -90,6 +90,9 @@ class CNFRunSettings:
     attack_max: float = 8.0
     settle: float = 1.0
     recovery_max: float = 6.0
+    new_normal: int = 2
+    """Flagged windows in a row, of steps after an attack only, that make a new normal (the
+    loop re-baselines at once rather than after `recovery_max`); 0: wait it out."""
     confirm: int = 2
     """Consecutive flagged windows that make an alert."""
     scale: float = 0.2
@@ -435,25 +438,33 @@ class _Loop:
         return "guard"
 
     def recover(self) -> None:
-        """Wait until a whole window is clean; when `recovery_max` passes first, the CNF
-        has a new normal (nginx keeps memory it touched, say): re-baseline."""
+        """Wait until a whole window is clean. The CNF has a new normal (nginx keeps or
+        frees memory a flood made it touch, say) — re-baseline — when `new_normal`
+        windows in a row that hold only steps after the wait began are flagged, or when
+        `recovery_max` passes first."""
         settings = self.settings
         since = self.bed.now_step()
-        clean, deadline = 0, time.time() + settings.recovery_max
+        clean = shifted = 0
+        deadline = time.time() + settings.recovery_max
         while time.time() < deadline and clean < settings.window:
             end = self.bed.wait_step()
             flagged, _, _ = self.flag(end)
             clean = 0 if flagged else clean + 1
+            after = end - (settings.window - 1) * settings.interval > since
+            shifted = shifted + 1 if flagged and after else 0
+            if settings.new_normal and shifted >= settings.new_normal:
+                break
         self.detector.reset_live()
         if clean < settings.window:
-            self._rebaseline(since, end)
+            reason = "new normal" if shifted >= settings.new_normal > 0 else "no clean window"
+            self._rebaseline(since, end, reason)
 
-    def _rebaseline(self, since: float, end: float) -> None:
-        """Train again on the normal data and the last two windows' steps (no attack
-        runs, no mitigation is in force), with the same settings."""
+    def _rebaseline(self, since: float, end: float, reason: str) -> None:
+        """Train again on the normal data and the wait's steps after `since` (at most two
+        windows' worth; no attack runs, no mitigation is in force), same settings."""
         settings = self.settings
-        steps = 2 * settings.window
-        recent = self.bed.read(end - (steps - 1) * settings.interval, end).values[-steps:]
+        first = max(since + settings.interval, end - (2 * settings.window - 1) * settings.interval)
+        recent = self.bed.read(first, end).values
         self.normal = np.concatenate([self.normal, recent])
         began = time.perf_counter()
         self.detector = _train(self.normal, settings, self.kind)
@@ -463,14 +474,16 @@ class _Loop:
             {
                 "since": since,
                 "at": end,
+                "reason": reason,
                 "samples": len(self.normal),
                 "seconds": seconds,
                 "threshold": self.detector.static.value,
             }
         )
         self.say(
-            f"windows stayed flagged after the attack: re-baselined on {len(self.normal)} "
-            f"samples in {seconds:.1f} s (threshold {self.detector.static.value:.4g})"
+            f"windows stayed flagged after the attack ({reason}): re-baselined on "
+            f"{len(self.normal)} samples in {seconds:.1f} s "
+            f"(threshold {self.detector.static.value:.4g})"
         )
 
 
