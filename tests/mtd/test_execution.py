@@ -14,7 +14,7 @@ from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import World
 from secmas.cti.placement import HygieneFilter
 from secmas.mtd.execution import MovingTargetLoop, drifted, hourly_price, plan_scenario
-from secmas.mtd.exposure import findings_of
+from secmas.mtd.exposure import Residence, findings_of
 from secmas.mtd.migration import Load
 from secmas.mtd.planner import AnalyticPredictor
 from secmas.pipeline.operate import OperateResult, operate
@@ -321,3 +321,15 @@ def test_a_plan_is_redone_when_the_measured_traffic_or_memory_drifts() -> None:
     assert not drifted(plan, Load(0.9, 200.0, 1.0, 2.6))  # within 25 %; CPU and disk do not count
     assert drifted(plan, Load(0.1, 180.0, 0.06, 2.8))
     assert drifted(plan, Load(0.1, 240.0, 0.06, 2.2))
+
+
+def test_a_pop_where_the_attacker_got_further_is_refused_as_destination() -> None:
+    mtd = loop(scenario())
+    # web ran 150 s on pop6, then moved to pop4 10 s ago
+    mtd.residence["web"] = Residence("pop4", since=150.0, spent={"pop6": 150.0})
+    offers = mtd._offers("web", "pop4", "hybrid", mtd.loads["web"], 4.8, 160.0)
+    assert offers["pop6"]["refused"].startswith("MTD: on pop6 the attacker's 150 s there")
+    assert "refused" not in offers["pop3"] and offers["pop3"]["bandwidth"] == 5.0
+    # after long enough on pop4, going back to pop6 lowers the ASP again
+    later = mtd._offers("web", "pop4", "hybrid", mtd.loads["web"], 4.8, 400.0)
+    assert "refused" not in later["pop6"]

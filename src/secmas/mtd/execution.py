@@ -571,7 +571,7 @@ class MovingTargetLoop:
         """Per PoP that may host the CNF: the move predicted on the path to it and when to
         start it there so that it arrives with the service's other members; with
         "refused" where it may not take it."""
-        offers = self._offers(move.cnf, move.source, move.method, self.loads[move.cnf], left)
+        offers = self._offers(move.cnf, move.source, move.method, self.loads[move.cnf], left, now)
         arrival = self._arrival(move, now)
         for offer in offers.values():
             if "total" in offer:
@@ -579,15 +579,25 @@ class MovingTargetLoop:
         return offers
 
     def _offers(
-        self, cnf: str, source: str, method: str, load: Load, left: float
+        self, cnf: str, source: str, method: str, load: Load, left: float, now: float
     ) -> dict[str, dict[str, Any]]:
         """The move of `cnf` from `source` predicted on the widest path to each PoP that
-        may host it, refused where there is no path or its downtime exceeds `left`."""
+        may host it, refused where there is no path, its downtime exceeds `left`, or the
+        attacker's progress there would leave the ASP no lower than staying."""
+        residence, vulns = self.residence[cnf], self.vulns[cnf]
+        here = residence.asp(source, now, vulns, self.attack)
         offers: dict[str, dict[str, Any]] = {}
         for pop in sorted(self.eligible - {source}):
             width, nodes = widest_path(self._infra, source, pop)
             if width <= 0:
                 offers[pop] = {"refused": f"MTD: no path from {source} to {pop}"}
+                continue
+            there = residence.asp(pop, now, vulns, self.attack)
+            if there >= here and residence.exposure(pop, now) > 0:
+                offers[pop] = {
+                    "refused": f"MTD: on {pop} the attacker's {residence.exposure(pop, now):.0f} s "
+                    f"there leave {cnf}'s ASP at {there:.3f}, not below {here:.3f} on {source}"
+                }
                 continue
             estimate = self.predictor.predict(Method(method), load, width)
             offer: dict[str, Any] = {
@@ -626,7 +636,8 @@ class MovingTargetLoop:
                 )
                 source = plane.cnf_placement(member.cnf).pop
                 left = self.budget[member.cnf] - self.spent[member.cnf]
-                for offer in self._offers(member.cnf, source, member.method, load, left).values():
+                offers = self._offers(member.cnf, source, member.method, load, left, now)
+                for offer in offers.values():
                     if "refused" not in offer:
                         latest = max(latest, begin + offer["total"])
             self._arrivals[key] = latest + self._shift(move, now)
