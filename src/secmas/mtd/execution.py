@@ -22,11 +22,12 @@ The plan's inputs, and where they come from:
 `lead` seconds before a migration is to start, the agent of the PoP the CNF runs on is
 handed the goal cnfMoved(cnf, k). Its payload predicts the move on the path to every PoP
 that may take it (`destinations`: the migration model on that path's bandwidth, and the
-start that makes the service's members arrive together); a PoP without a path, or whose
-path would take more downtime than the CNF's budget has left, declines, as does the PoP
-the CNF leaves. The winner starts the migration at its own destination's time with its
-own path's transfer and downtime, and that path's prediction is what the move is charged
-(`predicted_*`; what the plan assumed stays in `planned_*`).
+start that makes the service's members arrive together, on the slowest path any of them
+may take); a PoP without a path, whose path would take more downtime than the CNF's budget
+has left, or where the attacker's progress would leave the ASP no lower than staying,
+declines, as does the PoP the CNF leaves. The winner starts the migration at its own
+destination's time with its own path's transfer and downtime, and that path's prediction
+is what the move is charged (`predicted_*`; what the plan assumed stays in `planned_*`).
 
 The plan is made again, from the current state over the rest of the run, when the world
 changes: a move's auction fails (every PoP refused it), the path a CNF's next move would
