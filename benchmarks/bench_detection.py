@@ -1364,7 +1364,7 @@ def aeon_file(relative: str) -> Path:
     except PackageNotFoundError:
         raise SystemExit(
             f"the real-data table needs aeon's data files: pip install --no-deps "
-            f"aeon=={AEON_VERSION} (or the project's 'detect-bench' extra)"
+            f"aeon=={AEON_VERSION} (./scripts/setup --bench does it)"
         ) from None
     if not path.exists():
         raise SystemExit(f"{path} is missing: install aeon=={AEON_VERSION}")
