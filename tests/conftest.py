@@ -17,6 +17,11 @@ from secmas import strictjson
 from secmas.scenario.ddos import ddos_catalogue, ddos_goals
 from secmas.scenario.model import Scenario
 
+# pytest-xdist's workers inherit COLUMNS=80, which Rich would fix as the consoles' width
+# when they are made; without it each CliRunner call's own COLUMNS applies.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 # Timing varies on shared 2-core CI machines: no per-example deadline (timing is for
 # benchmarks, not tests).
 settings.register_profile("secmas", deadline=None)
