@@ -119,6 +119,7 @@ class WorkflowStep(_Read):
 class Attestation(_Read):
     kind: str = Field(description="initial (verified by SECaaS) or mutual")
     step: int
+    time: float | None = Field(None, description="simulated run time of the record, s")
     measured: str
     verifier: str
     result: str = Field(description="pass or fail")

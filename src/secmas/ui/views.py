@@ -82,7 +82,8 @@ def agent_alerts(actions: Iterable[Mapping[str, Any]]) -> list[Alert]:
 
 
 def attestation_alerts(attestations: Iterable[Mapping[str, Any]], at: float = 0.0) -> list[Alert]:
-    """Failed attestations: what differed, and the revocation."""
+    """Failed attestations: what differed, and the revocation; at the record's simulated
+    `time`, or `at` for records without one (reports written before records had it)."""
     alerts = []
     for entry in attestations:
         if entry["result"] == "pass":
@@ -96,7 +97,7 @@ def attestation_alerts(attestations: Iterable[Mapping[str, Any]], at: float = 0.
         ]
         alerts.append(
             Alert(
-                time=at,
+                time=at if entry.get("time") is None else float(entry["time"]),
                 source="attestation",
                 severity="critical",
                 title=f"attestation step {entry['step']} failed: {entry['measured']}",

@@ -1,0 +1,27 @@
+"""Alerts drawn from report records (`secmas.ui.views`)."""
+
+from __future__ import annotations
+
+from secmas.ui.views import attestation_alerts
+
+FAILED = {
+    "step": 7,
+    "result": "fail",
+    "measured": "pop6",
+    "verifier": "pop5",
+    "reasons": ["code of the agent changed"],
+    "differing": ["secmas.agents.bidding"],
+    "revoke_tx": "0xab",
+}
+
+
+def test_a_failed_attestation_is_alerted_at_its_simulated_time() -> None:
+    [alert] = attestation_alerts([FAILED | {"time": 30.5}, FAILED | {"result": "pass"}], at=99)
+    assert alert.time == 30.5 and alert.title == "attestation step 7 failed: pop6"
+    assert "secmas.agents.bidding" in alert.explanation and "0xab" in alert.actions[0]
+
+
+def test_a_record_without_a_time_is_alerted_when_seen() -> None:
+    for record in (FAILED, FAILED | {"time": None}):
+        [alert] = attestation_alerts([record], at=12.0)
+        assert alert.time == 12.0
