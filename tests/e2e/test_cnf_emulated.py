@@ -62,7 +62,7 @@ def test_the_loop_detects_and_mitigates_real_attacks_read_through_prometheus(
     sources = set(result.episodes[0]["sources"])
     assert set(result.guard["offenders"]) == sources  # attackers, and no legitimate client
     assert result.requests["outside_attacks"]["success"] >= 0.95
-    assert result.training["detector"] == "lstm-ae"
+    assert result.training["detector"] == "zscore"  # the default
     assert "normal phase" in result.training["trained_on"]
     # each window is judged once, for one attack: the per-attack counts add up to the run's
     assert len(result.per_attack) == 2

@@ -813,8 +813,8 @@ def demo(
             "--detector",
             metavar="NAME|FILE",
             help="with --scenario cnf-attack --dataplane emulated: the loop's detector, "
-            "trained on the run's normal phase (lstm-ae, pca, zscore, iforest, discord) or "
-            "a model file of `secmas detect fit` (e.g. fitted on a recording)",
+            "trained on the run's normal phase (zscore, the default; lstm-ae, pca, iforest, "
+            "discord) or a model file of `secmas detect fit` (e.g. fitted on a recording)",
         ),
     ] = None,
     recording: Annotated[
