@@ -7,13 +7,17 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from secmas.agents.auction import AuctionSettings
-from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.bidding import Bid, GoalRequest, compute_bid, move_time, utilities, winner
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.network.clock import settle
 from secmas.network.dataplane import FlowBlock
 from secmas.network.dataplane.detectors import abusive_sources
+from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.loader import load_scenario
+from secmas.scenario.model import Scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = load_scenario(ROOT / "scenarios" / "cnf-attack.yaml")
@@ -79,3 +83,68 @@ def test_abusive_sources_are_the_attackers_of_each_kind():
         truth = {f.src_ip for f, bad in world.plane.ground_truth().items() if bad}
         found = {s.flow.src_ip for s in abusive_sources(world.plane.flows_via("server"))}
         assert found == truth, kind
+
+
+# -- cnfMoved bids: T is the download and the migration on the bidder's own path -----------
+def two_pop_scenario() -> Scenario:
+    """A hub (the auctioneer, with the repository) and two PoPs alike in every respect:
+    same resources, same 10 MB/s, 10 ms links to the hub."""
+    link = {"bandwidth": 10, "latency": 10, "loss": 0.5}
+    return Scenario.model_validate(
+        {
+            "id": "two-pops",
+            "pops": [
+                {"id": p, "cpu": 4, "memory": 6, "disk": 100} for p in ("hub", "popa", "popb")
+            ],
+            "links": [{"a": "hub", "b": p, **link} for p in ("popa", "popb")],
+            "repository": {"attach": "hub"},
+            "vnfs": [
+                {
+                    "id": "web_replica",
+                    "requirements": {"cpu": 1, "memory": 1, "disk": 2},
+                    "image_size": 200,
+                }
+            ],
+            "goals": [
+                {
+                    "name": "cnfMoved",
+                    "preferences": {"T": 0.4, "C": 0.6, "D": 0.0},
+                    "vnfs": ["web_replica"],
+                }
+            ],
+        }
+    )
+
+
+def test_a_move_goes_to_the_pop_whose_migration_path_is_faster() -> None:
+    scenario = two_pop_scenario()
+    infra = Infrastructure.from_scenario(scenario)
+    request = GoalRequest.for_goal(scenario.goal("cnfMoved"), "hub", args=("web", "1"))
+    # the MTD loop's predictions (hybrid move of the reference web CNF): 40.42 s on an
+    # 8 MB/s path to popb, 88.33 s on a 5 MB/s path to popa
+    payload = {"destinations": {"popa": {"total": 88.33}, "popb": {"total": 40.42}}}
+    plain = [compute_bid(infra, p, request) for p in ("popa", "popb")]
+    moved = [compute_bid(infra, p, request, move_s=move_time(payload, p)) for p in ("popa", "popb")]
+    assert all(isinstance(b, Bid) for b in plain + moved)
+    # download: 200 MB over the 10 MB/s link from the hub = 20 s, alike; C and D alike,
+    # so without the migration the tie goes to popa (bidder order)
+    assert [b.T for b in plain] == [20.0, 20.0] and winner(
+        plain, request.preferences
+    ).bidder == "popa"
+    # Eq. 3.1 with T = 20 + migration: popa 108.33, popb 60.42; T̂ popa 1, popb 0; Ĉ = 0
+    # (equal C): U(popa) = 0.4·1 = 0.4, U(popb) = 0 → popb wins, T = 60.42
+    assert [b.T for b in moved] == [pytest.approx(108.33), pytest.approx(60.42)]
+    assert moved[0].C == moved[1].C and moved[0].D == moved[1].D
+    won = winner(moved, request.preferences)
+    assert won is not None and won.bidder == "popb"
+    assert (won.T, won.download_s) == pytest.approx((60.42, 20.0))  # download: waited for
+    assert utilities(moved, request.preferences) == [pytest.approx(0.4), pytest.approx(0.0)]
+
+
+def test_a_payload_without_a_valid_prediction_for_the_bidder_adds_nothing() -> None:
+    assert move_time({}, "popa") is None
+    assert move_time({"destinations": {"popb": {"total": 3.0}}}, "popa") is None
+    for bad in ("3", True, -1.0, float("nan"), float("inf"), None):
+        assert move_time({"destinations": {"popa": {"total": bad}}}, "popa") is None
+    assert move_time({"destinations": ["popa"]}, "popa") is None
+    assert move_time({"destinations": {"popa": 7}}, "popa") is None

@@ -4,6 +4,7 @@ CNF leaves, executed within the quota, a service's members arriving together."""
 from __future__ import annotations
 
 import asyncio
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ import pytest
 
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import World
+from secmas.analytics.forecast import Forecaster, metric_forecast
 from secmas.cti.placement import HygieneFilter
 from secmas.mtd.execution import MovingTargetLoop, drifted, hourly_price, plan_scenario
 from secmas.mtd.exposure import Residence, findings_of
 from secmas.mtd.migration import Load
 from secmas.mtd.planner import AnalyticPredictor
+from secmas.network.dataplane.cnf import METRICS
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
@@ -333,3 +336,32 @@ def test_a_pop_where_the_attacker_got_further_is_refused_as_destination() -> Non
     # after long enough on pop4, going back to pop6 lowers the ASP again
     later = mtd._offers("web", "pop4", "hybrid", mtd.loads["web"], 4.8, 400.0)
     assert "refused" not in later["pop6"]
+
+
+def test_the_shipped_forecaster_sizes_each_move_and_its_bids_are_timed_on_their_paths() -> None:
+    loaded = scenario()
+    assert loaded.mtd is not None and loaded.mtd.forecaster is not None
+    forecast = metric_forecast(Forecaster.load(SCENARIOS / loaded.mtd.forecaster), METRICS)
+    shared = cti()
+    findings = findings_of(r for got in shared.exchanged.received for r in got.reports)
+    mtd = MovingTargetLoop(
+        loaded, loaded.mtd, cti=findings, excluded=tuple(shared.excluded), forecast=forecast
+    )
+    result = asyncio.run(operate(loaded, loops=[shared, mtd], until=140.0))
+    # image download (200 MB over the widest path from the repository on pop5)
+    download = {"pop1": 200 / 10, "pop2": 200 / 9, "pop3": 200 / 5, "pop4": 200 / 5}
+    auctions = [
+        r.outcome for _, r in result.journal.auctions if r.outcome.request.goal == "cnfMoved"
+    ]
+    assert len(auctions) == 2
+    for outcome in auctions:
+        move = next(m for m in mtd.moves if (m.cnf, str(m.k)) == outcome.request.args)
+        # the CFP carries the forecast's traffic peak; a 2 MB/s replica unit is sized for it
+        peak = move.predicted_traffic_mbps
+        assert peak is not None and 1.5 < peak < 3.0
+        assert outcome.request.predicted_traffic == peak
+        assert outcome.bids and all(b.units == math.ceil(peak / 2) for b in outcome.bids)
+        # T: the download, then the migration predicted on the path to that bidder
+        for bid in outcome.bids:
+            total = move.destinations[bid.bidder]["total"]
+            assert abs(bid.T - (download[bid.bidder] + total)) < 1e-6

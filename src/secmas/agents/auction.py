@@ -33,7 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, MalformedMessage, Performative
-from secmas.agents.bidding import Bid, GoalRequest, Refusal, compute_bid, shared_context
+from secmas.agents.bidding import (
+    Bid,
+    GoalRequest,
+    Refusal,
+    compute_bid,
+    move_time,
+    shared_context,
+)
 from secmas.agents.outcome import AuctionOutcome
 from secmas.network.clock import Clock
 from secmas.network.infrastructure import CapacityError, Infrastructure, Instance
@@ -393,7 +400,7 @@ class Mailbox:
     # -- participant (GoalResponse) ----------------------------------------------------------
     async def _answer_cfp(self, cfp: ACLMessage) -> None:
         try:
-            request, _ = request_from_content(cfp.content)
+            request, payload = request_from_content(cfp.content)
         except (KeyError, TypeError, ValueError) as exc:
             self.malformed += 1
             await self.send(
@@ -406,7 +413,13 @@ class Mailbox:
             return
         deadline = cfp.reply_by if cfp.reply_by is not None else self.clock.now()
         await self._wait_for_held_instance(request, deadline)
-        outcome = compute_bid(self.infra, self.name, request, shared_context(self.infra))
+        outcome = compute_bid(
+            self.infra,
+            self.name,
+            request,
+            shared_context(self.infra),
+            move_time(payload, self.name),
+        )
         if isinstance(outcome, Bid):
             reason = self._reserve(cfp.conversation_id, request, outcome, deadline)
             if reason is None:
@@ -529,7 +542,7 @@ class Mailbox:
         if bid.instance is not None:
             return self.infra.instances[bid.instance]
         try:
-            await self.clock.sleep(bid.T)
+            await self.clock.sleep(bid.download_s)
         except BaseException:
             self.infra.release(self.name, held.amount)
             raise

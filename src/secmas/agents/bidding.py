@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from secmas.network.infrastructure import Infrastructure
 from secmas.network.paths import lowest_cost_path, widest_tree
@@ -45,7 +46,12 @@ class GoalRequest:
 
     @classmethod
     def for_goal(
-        cls, spec: GoalSpec, auctioneer: str, traffic: float = 0.0, args: tuple[str, ...] = ()
+        cls,
+        spec: GoalSpec,
+        auctioneer: str,
+        traffic: float = 0.0,
+        args: tuple[str, ...] = (),
+        predicted_traffic: float | None = None,
     ) -> GoalRequest:
         """The request for a goal with the design-time settings of Table 5.7 (`spec`)."""
         return cls(
@@ -56,6 +62,7 @@ class GoalRequest:
             vnfs=spec.vnfs,
             traffic=traffic,
             args=args,
+            predicted_traffic=predicted_traffic,
         )
 
     def constraints_for(self, vnf: VNF) -> tuple[Constraint, ...]:
@@ -82,6 +89,14 @@ class Bid:
     units: int = 1
     path: tuple[str, ...] = ()
     instance: str | None = None
+    move_s: float = 0.0
+    """The part of T that is a CNF's migration to the bidder (`candidate_bid`), which the
+    goal's plan carries out once the VNF runs; the rest of T is the image download."""
+
+    @property
+    def download_s(self) -> float:
+        """Seconds the bidder's Orchestrator downloads the VNF's image for."""
+        return self.T - self.move_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +164,28 @@ def shared_context(infra: Infrastructure) -> BidContext:
     return ctx
 
 
-def candidate_bid(ctx: BidContext, pop: str, request: GoalRequest, vnf_id: str) -> Bid | Refusal:
-    """Bid of `pop` for `request` using the plan whose VNF is `vnf_id` (Section 4.2)."""
+def move_time(payload: Mapping[str, Any], pop: str) -> float | None:
+    """Seconds a CNF's live migration to `pop` takes, as the goal's payload predicts it on
+    the path to `pop` (`destinations[pop]["total"]`, the migration model of 004_… Section
+    2.1: a proactive move, cnfMoved); None when the payload predicts no move to `pop`."""
+    offer = payload.get("destinations", {})
+    offer = offer.get(pop) if isinstance(offer, Mapping) else None
+    total = offer.get("total") if isinstance(offer, Mapping) else None
+    if isinstance(total, bool) or not isinstance(total, int | float):
+        return None
+    return float(total) if math.isfinite(total) and total >= 0 else None
+
+
+def candidate_bid(
+    ctx: BidContext, pop: str, request: GoalRequest, vnf_id: str, move_s: float | None = None
+) -> Bid | Refusal:
+    """Bid of `pop` for `request` using the plan whose VNF is `vnf_id` (Section 4.2).
+
+    `move_s`: for a CNF that moves here (`move_time`), its migration's predicted total
+    time on this PoP's path, added to T: Eq. 3.1's T is the time until the VNF serves at
+    the bidder, the image download (003_… Section 4.2) and then the CNF's state copied
+    over the path to it (004_… migration model), so a faster path wins, other terms equal.
+    """
     infra = ctx.infra
     vnf = infra.catalogue[vnf_id]
     units = units_needed(vnf, request.sizing_traffic)
@@ -174,23 +209,29 @@ def candidate_bid(ctx: BidContext, pop: str, request: GoalRequest, vnf_id: str) 
     return Bid(
         bidder=pop,
         vnf=vnf_id,
-        T=t,
+        T=t + (move_s or 0.0),
         C=path.cost,
         D=path.latency,
         units=units,
         path=path.nodes,
         instance=instance.id if instance else None,
+        move_s=move_s or 0.0,
     )
 
 
 def compute_bid(
-    infra: Infrastructure, pop: str, request: GoalRequest, ctx: BidContext | None = None
+    infra: Infrastructure,
+    pop: str,
+    request: GoalRequest,
+    ctx: BidContext | None = None,
+    move_s: float | None = None,
 ) -> Bid | Refusal:
     """The bid function U of `pop` for `request`, or the reason it refuses.
 
     Every plan (VNF) that can achieve the goal is evaluated; when several can, the bidder
     offers the one with the best score under the auctioneer's own preferences, i.e. Eq. 3.1
     over its own candidates (an extension of 003, which picks by execution time only).
+    `move_s`: see `candidate_bid`.
     """
     ctx = ctx or BidContext(infra)
     if not request.vnfs:
@@ -198,7 +239,7 @@ def compute_bid(
     offers: list[Bid] = []
     reasons: list[str] = []
     for vnf_id in request.vnfs:
-        outcome = candidate_bid(ctx, pop, request, vnf_id)
+        outcome = candidate_bid(ctx, pop, request, vnf_id, move_s)
         if isinstance(outcome, Bid):
             offers.append(outcome)
         else:

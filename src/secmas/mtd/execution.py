@@ -89,6 +89,12 @@ class Move:
     path: list[str] = field(default_factory=list)
     load: dict[str, float] | None = None
     """The CNF's load the predictions took (measured when posted)."""
+    predicted_traffic_mbps: float | None = None
+    """The traffic peak the forecast expected when the move was posted (the bid is sized
+    for it); None without a forecast."""
+    traffic_while_moving_mbps: float | None = None
+    """The CNF's mean measured traffic from the migration's start to its arrival (what a
+    low-load timing tries to keep low)."""
     cost_usd: float | None = None
     asp_before: float | None = None
     """ASP on the PoP it left, at arrival; `asp_after`: on the destination, with the
@@ -543,12 +549,15 @@ class MovingTargetLoop:
             "downtime": move.planned_downtime_s,
             "transfer": max(0.0, move.planned_total_s - move.planned_downtime_s),
             "destinations": {
-                pop: {k: offer[k] for k in ("start_at", "transfer", "downtime")}
+                pop: {k: offer[k] for k in ("start_at", "transfer", "downtime", "total")}
                 for pop, offer in move.destinations.items()
                 if "refused" not in offer
             },
             "since": now,
         }
+        move.predicted_traffic_mbps = self._peak(move.cnf, plane)
+        if move.predicted_traffic_mbps is not None:
+            payload["predicted_traffic"] = move.predicted_traffic_mbps
         goal = Goal(
             Belief(MOVE_GOAL, (move.cnf, str(move.k))),
             GoalKind.ACHIEVE,
@@ -558,6 +567,19 @@ class MovingTargetLoop:
         agent.bdi.post_goal(goal)
         move.posted_at, move.outcome = now, "posted"
         self._goals[(move.cnf, move.k)] = goal
+
+    def _peak(self, cnf: str, plane: Any) -> float | None:
+        """The CNF's traffic peak the forecast expects over its horizon (004_… Section
+        4.2: the moved VNF's predicted need over its lifetime, which sizes the bid,
+        `GoalRequest.predicted_traffic`); None without a forecast or before the CNF has
+        been measured long enough for one."""
+        if self.forecast is None:
+            return None
+        try:
+            predicted = np.asarray(self.forecast(cnf, plane.cnf_series(cnf)), dtype=float)
+        except ValueError:  # fewer samples than the forecaster's window
+            return None
+        return float(predicted.max()) if predicted.size else None
 
     def _measure(self, cnf: str, plane: Any) -> Load:
         """The CNF's load over the last decision step, or what was assumed before."""
@@ -707,6 +729,7 @@ class MovingTargetLoop:
             self.targets[move.cnf].storage_gb,
             move.predicted_total_s,
         )
+        move.traffic_while_moving_mbps = self._traffic_since(move.cnf, move.started_at, now)
         residence = self.residence[move.cnf]
         vulns = self.vulns[move.cnf]
         move.asp_before = residence.asp(move.source, now, vulns, self.attack)
@@ -714,6 +737,18 @@ class MovingTargetLoop:
         residence.move(here, now)
         self.spent[move.cnf] += move.predicted_downtime_s
         self._rehome(move)
+
+    def _traffic_since(self, cnf: str, start: float | None, now: float) -> float | None:
+        """The CNF's mean measured traffic (MB/s) over the data-plane steps in [start, now]."""
+        plane = self._require_world().plane
+        if start is None or plane is None:
+            return None
+        series = plane.cnf_series(cnf)
+        first = max(0, int(start // plane.step_seconds))
+        last = min(len(series), int(now // plane.step_seconds) + 1)
+        if last <= first:
+            return None
+        return float(series[first:last, METRICS.index("net_rx")].mean())
 
     def _rehome(self, move: Move) -> None:
         """The CNF now runs in an instance at its destination; the one it left stops."""

@@ -420,7 +420,10 @@ class PoPAgent:
 
         async def renewed() -> GoalRequest:
             traffic = await self._measured(goal, payload)
-            return GoalRequest.for_goal(spec, self.pop, traffic, args)
+            predicted = payload.get("predicted_traffic")  # a forecast's peak (004_… §4.2)
+            return GoalRequest.for_goal(
+                spec, self.pop, traffic, args, None if predicted is None else float(predicted)
+            )
 
         try:
             request = await renewed()
