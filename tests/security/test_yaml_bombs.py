@@ -146,8 +146,10 @@ def test_an_allowed_alias_is_never_echoed_in_full(tmp_path: Path) -> None:
     """Under the alias bound a value may still be large: an intent's bad whitelist of 10 000
     nested strings is named, not printed (the issue's 226 MB message)."""
     text = bomb(10, 4) + "intents: [{id: x, slice: w, kind: isolation, whitelist: [*l3]}]\n"
-    problems = READERS["intents"][0](_write(tmp_path, text))
-    assert problems and all(len(message) < 300 for _line, message in problems)
+    path = _write(tmp_path, text)
+    problems = READERS["intents"][0](path)
+    # the bound is on what the value adds: the temporary path's length varies
+    assert problems and all(len(m.replace(str(path), "")) < 300 for _line, m in problems)
     assert any("expected an IP address or CIDR prefix as text, got [[" in m for _l, m in problems)
 
 
