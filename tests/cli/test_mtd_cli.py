@@ -3,6 +3,7 @@ missing or unfit one exits 2 naming it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def low_load(folder: Path, forecaster: str) -> Path:
     """The adaptive scenario in `folder`, timing its moves by the forecaster file."""
     shutil.copytree(ROOT / "scenarios" / "cti", folder / "cti")
     text = (ROOT / "scenarios" / "adaptive-defence.yaml").read_text()
+    text = re.sub(r"\n  timing: plan\n  forecaster: [^\n]*\n", "\n", text)
     text = text.replace(
         "  step: 15\n", f"  step: 15\n  timing: low-load\n  forecaster: {forecaster}\n"
     )
