@@ -513,9 +513,6 @@ class Mailbox:
             return
         try:
             instance = await self._instance_for(request, held)
-            if self.admits is not None and not self.admits(self.name):
-                # revoked while it downloaded: a plan run now would act for nobody trusted
-                raise PermissionError("not admitted (revoked) when the download ended")
             instance.busy = True
             try:
                 result = await self.executor(request, bid, payload)
