@@ -34,7 +34,6 @@ import contextlib
 import hmac
 import json
 import random
-import signal
 import socket
 import sys
 import time
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from secmas.network.emulation.entrypoint import until_terminated
 from secmas.network.emulation.kvstate import (
     MAX_HEADER,
     MAX_VALUE,
@@ -463,14 +463,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     config = InstanceConfig.from_json(Path(argv[0]).read_text(encoding="utf-8"))
-    signal.signal(signal.SIGTERM, _stop)
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        asyncio.run(run(config))
+    until_terminated(run(config))
     return 0
-
-
-def _stop(_signum: int, _frame: object) -> None:
-    raise SystemExit(0)
 
 
 if __name__ == "__main__":

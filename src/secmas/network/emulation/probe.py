@@ -14,13 +14,13 @@ fails it. One line per request: `{"cnf", "t": sent (Unix s), "s": seconds to the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from typing import IO, Any
+
+from secmas.network.emulation.entrypoint import until_terminated
 
 
 @dataclass
@@ -115,17 +115,9 @@ def main(argv: list[str]) -> int:
         return 2
     with open(argv[0], encoding="utf-8") as file:
         spec = json.load(file)
-    signal.signal(signal.SIGTERM, _stop)
-    with (
-        open(argv[1], "a", encoding="utf-8") as log,
-        contextlib.suppress(KeyboardInterrupt, SystemExit),
-    ):
-        asyncio.run(run(spec, log))
+    with open(argv[1], "a", encoding="utf-8") as log:
+        until_terminated(run(spec, log))
     return 0
-
-
-def _stop(_signum: int, _frame: object) -> None:
-    raise SystemExit(0)
 
 
 if __name__ == "__main__":
