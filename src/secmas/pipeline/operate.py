@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import Journal
+from secmas.agents.workload import add_synthetic_load
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
@@ -166,6 +167,8 @@ async def operate(
         _watch_agents(secure, agents)
     for agent in agents:
         await agent.start()
+    if scenario.load is not None:  # unrelated work on one agent (003 Figure 5.5)
+        add_synthetic_load(scenario.load, agents, world)
     for loop in loops:
         await loop.start(agents)
     infections = dict(tamper or {})

@@ -496,6 +496,31 @@ class Analytics(Strict):
     )
 
 
+MAX_SYNTHETIC_GOALS = 100_000
+"""Synthetic goals one agent may be given (003 Figure 5.5 went up to 100)."""
+
+
+class Load(Strict):
+    """Unrelated work on one agent (Section 5.4.3 of `003_…`, Figure 5.5): when the Link
+    Monitor perceives the over-usage (the strategy starts), `synthetic_goals` goals are
+    posted on `pop`'s agent, each pursued by a plan that takes a random 0–`plan_seconds`
+    simulated seconds (`secmas.agents.workload`). They compete with the strategy's goals
+    for the agent's intention slots only when they share the agent and the priority."""
+
+    pop: Id = Field(description="PoP whose agent is given the synthetic goals")
+    synthetic_goals: Annotated[
+        int, at_most(MAX_SYNTHETIC_GOALS, "every goal is a plan run by the agent")
+    ] = Field(default=0, ge=0)
+    plan_seconds: Positive = Field(
+        default=0.1, description="longest a synthetic plan takes, simulated seconds"
+    )
+    priority: NonNegative = Field(
+        default=10.0,
+        description="their deliberation priority; 10 is the strategy's PROTECT (003 used "
+        "no prioritisation), 0 lets every strategy goal go first",
+    )
+
+
 class Scenario(Strict):
     """A whole scenario: infrastructure, catalogue, goals, initial state, traffic, attack,
     the monitored CNFs and the incidents injected into them."""
@@ -526,6 +551,7 @@ class Scenario(Strict):
     cti: CTISharing | None = None
     mtd: MovingTargetDefence | None = None
     network: DataPlaneSettings = DataPlaneSettings()
+    load: Load | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -662,6 +688,10 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
         problems.append(
             (("analytics", "detect"), "the closed loop watches CNFs: add a cnfs section")
         )
+    if scenario.load is not None:
+        known(("load", "pop"), scenario.load.pop, pops, "PoP")
+        if scenario.defence is None:
+            problems.append((("load",), "synthetic goals start with the Link Monitor: add defence"))
     problems += _adaptive_problems(scenario, names, cnfs)
     problems += _pacing_problems(scenario)
     plan = scenario.security.attestation.plan
