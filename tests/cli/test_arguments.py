@@ -9,18 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from secmas.cli.arguments import check_out, check_port, fresh_folder
-
-
-def test_a_default_run_folder_is_never_written_over(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    folder = tmp_path / "ddos-6pop-20261123-090000"
-    assert fresh_folder(folder) == folder
-    folder.mkdir()
-    (tmp_path / f"{folder.name}-2").mkdir()
-    assert fresh_folder(folder) == tmp_path / f"{folder.name}-3"
-    assert f"{folder} exists: writing to {folder}-3" in " ".join(capsys.readouterr().out.split())
+from secmas.cli.arguments import check_out, check_port
 
 
 def test_new_empty_and_forced_folders_are_accepted(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from secmas.cli.main import app
@@ -109,7 +108,8 @@ def test_a_report_over_the_size_limit_exits_2_naming_it() -> None:
 
 
 def test_a_run_publishes_to_an_existing_server_given_with_taxii(tmp_path, monkeypatch) -> None:
-    from secmas.cli.adaptive import adaptive_defence
+    from secmas.api.defence import adaptive_defence
+    from secmas.api.errors import RunInputError
     from secmas.cli.main import default_scenario_path
     from secmas.cti.taxii import MedallionServer
     from secmas.scenario.loader import load_scenario
@@ -122,13 +122,13 @@ def test_a_run_publishes_to_an_existing_server_given_with_taxii(tmp_path, monkey
         monkeypatch.setenv("SECMAS_TAXII_PASSWORD", access.password)
         defence = adaptive_defence(scenario, path, False, server.url)
         monkeypatch.setenv("SECMAS_TAXII_PASSWORD", "wrong")
-        with pytest.raises(typer.Exit) as refused:
+        with pytest.raises(RunInputError) as refused:
             adaptive_defence(scenario, path, False, server.url)
     assert defence.hygiene is not None
     assert defence.hygiene.exchanged.url == server.url
     assert defence.hygiene.excluded == {
         "pop5": "domain core-c hygiene 0.011 is below the threshold 0.300"
     }
-    assert refused.value.exit_code == 2
+    assert refused.value.option == "taxii"
     bad = runner.invoke(app, ["demo", "--scenario", "adaptive-defence", "--taxii", "nowhere"])
     assert bad.exit_code == 2 and "--taxii nowhere" in bad.output

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 
 from secmas.analytics.forecast import Forecaster
-from secmas.cli.adaptive import adaptive_defence
+from secmas.api.defence import adaptive_defence
+from secmas.api.errors import RunInputError
 from secmas.network.dataplane.cnf import METRICS
 from secmas.scenario.loader import load_scenario
 
@@ -52,6 +52,5 @@ def test_a_forecaster_file_times_the_moves_and_a_bad_one_exits_2(tmp_path: Path)
     assert len(defence.mtd.forecast("web", samples)) == 5
     for name in ("missing.pt", "adaptive.yaml"):
         path = low_load(tmp_path / name.replace(".", "-"), name)
-        with pytest.raises(typer.Exit) as bad:
+        with pytest.raises(RunInputError, match="mtd"):
             adaptive_defence(load_scenario(path), path, False)
-        assert bad.value.exit_code == 2

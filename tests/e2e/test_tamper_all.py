@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from secmas.cli.main import TAMPER_AT
+from secmas.api.scenarios import TAMPER_AT
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.processes import operate_processes
 from secmas.report.acceptance import acceptance

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from secmas.cli.output import fail, say
+from secmas.cli.output import fail
 
 AUDIT_LOG = "audit.jsonl"
 """The SSLA manager's audit log (`secmas.policy.audit.AUDIT_FILE`): never overwritten."""
@@ -167,15 +167,3 @@ def _check_writable(option: str, folder: Path) -> None:
         raise fail(
             f"{option} {folder}: cannot create files in {existing}: {exc.strerror}"
         ) from None
-
-
-def fresh_folder(folder: Path) -> Path:
-    """`folder`, or `folder`-2, -3, … when it exists (said): a default run folder is never
-    written over."""
-    if not folder.exists():
-        return folder
-    number = 2
-    while (candidate := folder.with_name(f"{folder.name}-{number}")).exists():
-        number += 1
-    say(f"{folder} exists: writing to {candidate}")
-    return candidate

@@ -7,26 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from secmas.cli.adaptive import AdaptiveDefence, TaxiiOption, adaptive_defence, print_adaptive
-from secmas.cli.adaptive import register as register_cti
-from secmas.cli.arguments import (
-    ForceOption,
-    OutOption,
-    RunArguments,
-    check_run_arguments,
-    fresh_folder,
+from secmas.api import (
+    EMBEDDED,
+    Distribution,
+    RunFailed,
+    RunInputError,
+    embedded_path,
+    execute,
+    plan,
 )
+from secmas.api.run import SPEED
+from secmas.cli.adaptive import TaxiiOption
+from secmas.cli.adaptive import register as register_cti
+from secmas.cli.arguments import ForceOption, OutOption, RunArguments, check_run_arguments
 from secmas.cli.audit import register as register_audit
 from secmas.cli.bus import (
     BusCAOption,
@@ -45,39 +43,19 @@ from secmas.cli.output import (
     BAD_INPUT,
     FAILED_RUN,
     console,
-    detail,
     error,
-    errors,
     fail,
-    line,
-    progress_console,
     say,
     set_quiet,
-    styled,
-    warn,
 )
 from secmas.cli.policy import register as register_policy
-from secmas.cli.tables import (
-    acceptance_table,
-    alert_table,
-    attestation_table,
-    auction_tables,
-    channel_summary,
-    compliance_table,
-    detection_table,
-    enforcement_table,
-    placement_table,
-    scenario_table,
-    workflow_table,
-)
+from secmas.cli.running import ConsoleRun, print_result, refuse
+from secmas.cli.tables import scenario_table
 from secmas.cli.ui import UIExitOption, UIOption, UIPortOption, live_view
 from secmas.cli.ui import register as register_ui
 from secmas.cli.wrap import register as register_wrap
-from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailable, PlanError
-from secmas.pipeline.errors import PipelineError, RunError
 from secmas.pipeline.mlfo import pipeline_name
-from secmas.report.acceptance import acceptance
-from secmas.scenario.loader import ScenarioError, load_service
+from secmas.scenario.loader import ScenarioError
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import (
     AttackShape,
@@ -87,14 +65,6 @@ from secmas.scenario.topology import (
     scenario_from_topology,
 )
 from secmas.scenario.validation import load_runnable
-
-if TYPE_CHECKING:
-    from secmas.analytics.loop import ClosedLoop
-    from secmas.cli.ui import LiveView
-    from secmas.pipeline.busaccess import BusAccess
-    from secmas.policy.manager import SSLAManager
-    from secmas.policy.ssla import SSLA
-
 
 app = typer.Typer(
     name="secmas",
@@ -117,20 +87,9 @@ register_bus(app)
 app.add_typer(detect_app, name="detect")
 
 
-EMBEDDED = (
-    "ddos-6pop",
-    "cnf-attack",
-    "spoofed-injection",
-    "adaptive-defence",
-    "ddos-emulated",
-)
-"""Scenarios shipped with secmas (scenarios/<name>.yaml)."""
-
-
 def default_scenario_path(name: str = "ddos-6pop") -> Path:
-    """An embedded scenario: the reference DDoS one, the CNF-attack one, or the
-    spoofed-source injection against a slice-isolation intent."""
-    return Path(str(resources.files("secmas") / "data" / f"{name}.yaml"))
+    """An embedded scenario's file (`secmas.api.embedded_path`)."""
+    return embedded_path(name)
 
 
 def _load(path: Path) -> Scenario:
@@ -262,336 +221,6 @@ def _first_line(exc: ValueError) -> str:
     return str(exc)
 
 
-@dataclass(frozen=True)
-class Distribution:
-    """How the agents run: in this process (default), or one OS process each over NATS."""
-
-    processes: bool = False
-    bus: BusAccess | None = None
-    speed: float = 10.0
-    tamper: dict[str, float] | None = None
-    metrics_port: int | None = None
-    """With the closed loop: serve Prometheus metrics on this port while the run is live."""
-    retrain: bool = False
-    """With the closed loop: train the detection models even if cached ones fit."""
-    live: LiveView | None = None
-    """With --ui: the live page the run reports to."""
-
-
-def _policies(
-    scenario: Scenario, scenario_file: Path, policy: Path | None, processes: bool
-) -> list[SSLA]:
-    """The SSLAs to assess in the run: `--policy`, else the scenario's own intent file
-    (relative to the scenario file), else none; checked against the scenario's slices."""
-    path = policy
-    if path is None and scenario.policy is not None:
-        path = scenario_file.parent / scenario.policy
-    if path is None:
-        return []
-    from secmas.cli.policy import read_policy
-    from secmas.policy.manager import check_scenario
-
-    sslas, _what = read_policy(path)
-    problems = check_scenario(sslas, scenario)
-    for problem in problems:
-        error(f"{path}: {problem}")
-    if problems:
-        raise typer.Exit(BAD_INPUT)
-    if processes:
-        error("the SSLA manager runs with in-process agents: drop --processes")
-        raise typer.Exit(BAD_INPUT)
-    return sslas
-
-
-def _execute(
-    scenario: Scenario,
-    out: Path | None,
-    mode: Distribution | None = None,
-    sslas: Sequence[SSLA] = (),
-    defence: AdaptiveDefence | None = None,
-) -> None:
-    """Operate the scenario with a progress bar, print the tables, write the files."""
-    # the runtime (web3, py-evm, NATS, matplotlib) loads here, not for every command
-    from secmas.pipeline.processes import operate_processes
-    from secmas.report.files import write_run
-    from secmas.report.record import build_report
-    from secmas.transport.credentials import CredentialError
-    from secmas.transport.nats import BusUnavailable
-
-    mode = mode or Distribution()
-    run_id = f"{scenario.id}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-    folder = out or fresh_folder(Path("runs") / run_id)
-    duration = scenario.traffic.duration if scenario.traffic else 0.0
-    columns = (
-        TextColumn("simulated"),
-        BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-    )
-    if not scenario.security.enabled:
-        warn("security is off: agents run unattested and unkeyed")
-    elif not scenario.security.encrypt:
-        warn("encryption is off: agents' messages travel in clear")
-
-    live = mode.live
-    if live is not None:
-        live.begin(scenario, run_id, folder)
-
-    def steps(number: str, name: str) -> None:
-        detail(f"step {number}: {name}", style="dim")
-        if live is not None:
-            live.step(number, name)
-
-    loop = _closed_loop(scenario, mode) if scenario.analytics.detect else None
-    manager = _ssla_manager(scenario, sslas, loop, folder, run_id) if sslas else None
-
-    try:
-        with Progress(*columns, console=progress_console(), transient=True) as bar:
-            task = bar.add_task("run", total=duration)
-
-            def progress(now: float, _duration: float) -> None:
-                bar.update(task, completed=now)
-                if live is not None and mode.processes:
-                    live.progress(now, _duration)
-
-            if mode.processes:
-                folder.mkdir(parents=True, exist_ok=True)
-                scenario_file = folder / "scenario.yaml"
-                scenario_file.write_text(dump_scenario(scenario), encoding="utf-8")
-                detail(
-                    f"agents as processes over NATS, {mode.speed:g}× real time; "
-                    f"their logs in {folder}",
-                    style="dim",
-                )
-                work = operate_processes(
-                    scenario,
-                    scenario_file,
-                    workdir=folder,
-                    bus=mode.bus,
-                    speed=mode.speed,
-                    progress=progress,
-                    steps=steps,
-                    tamper=mode.tamper,
-                )
-            else:
-                loops: list[Any] = [x for x in (loop, manager) if x is not None]
-                loops += defence.loops if defence is not None else []
-                if live is not None:
-                    loops.append(live.loop(loops))
-                work = _operate_on_engine(scenario, folder, progress, steps, loops, mode.tamper)
-            result = asyncio.run(work)
-    except RunError as exc:
-        error(str(exc))
-        raise typer.Exit(BAD_INPUT) from None
-    except PipelineError as exc:
-        error(f"deployment stopped at {exc}")
-        raise typer.Exit(FAILED_RUN) from None
-    except (BusUnavailable, FileNotFoundError) as exc:
-        error(f"message bus: {exc}")
-        raise typer.Exit(FAILED_RUN) from None
-    except (EmulationUnavailable, PlanError) as exc:
-        error(f"emulated data plane: {exc}")
-        raise typer.Exit(BAD_INPUT) from None
-    except EmulationFailed as exc:
-        error(f"emulated data plane: {exc}")
-        raise typer.Exit(FAILED_RUN) from None
-    except CredentialError as exc:  # a seed missing from --bus-keys, or open to others
-        raise fail(f"--bus-keys: {exc}") from None
-    attack = scenario.attack
-    start = attack.start if attack else None
-    accepted = acceptance(result.telemetry, start, result.capacity.ok)
-    report = build_report(result, accepted, run_id)
-    detail(*auction_tables(report["auctions"]), placement_table(report["placements"]))
-    if report["trust"]:
-        detail(attestation_table(report["trust"]))
-        console.print(channel_summary(report["trust"]["channel"]))
-    detail(workflow_table(report["workflow"]))
-    if report["analytics"]:
-        detail(alert_table(report["analytics"]))
-        console.print(detection_table(report["analytics"]))
-    if report["policy"]:
-        _print_policy(report["policy"])
-    print_adaptive(report)
-    console.print(acceptance_table(accepted))
-    if report.get("emulation"):
-        _print_requests(report["emulation"])
-    window = None if attack is None else (attack.start, attack.stop or duration)
-    try:
-        paths = write_run(folder, report, result.journal, result.telemetry, window, result.scenario)
-        if loop is not None:
-            paths += [
-                loop.collector.write_csv(folder / f"metrics-{cnf}.csv", cnf)
-                for cnf in loop.collector.cnfs
-            ]
-        if manager is not None:
-            manager.audit.close()
-            paths += _write_policy_files(folder, sslas, manager)
-        if defence is not None:
-            paths += defence.write(folder)
-    except OSError as exc:
-        error(f"cannot write the run to {folder}: {exc}")
-        raise typer.Exit(FAILED_RUN) from None
-    console.print(
-        f"{len(report['auctions'])} auctions, {result.messages} bus messages, "
-        f"{report['simulated_seconds']:g} simulated s in {result.wall_seconds:.2f} s wall"
-    )
-    say("files: " + ", ".join(str(p) for p in paths))  # unwrapped: paths stay whole
-    if live is not None:
-        live.finish(accepted.passed)
-    if not accepted.passed:
-        errors.print(styled("the attack was not mitigated: acceptance figures not met", "red"))
-        raise typer.Exit(FAILED_RUN)
-
-
-def _print_requests(emulation: dict[str, Any]) -> None:
-    """The emulated run's legitimate HTTP requests, phase by phase (real counts)."""
-    for window in emulation["requests"]:
-        share = "-" if window["success"] is None else f"{window['success']:.1%}"
-        console.print(
-            f"legitimate requests {window['phase']} ({window['start']:g}–{window['end']:g} s): "
-            f"{window['succeeded']}/{window['requests']} succeeded ({share}), "
-            f"{window['bytes_per_second'] / 1000:.1f} kB/s"
-        )
-
-
-def _operate_on_engine(
-    scenario: Scenario,
-    folder: Path,
-    progress: Any,
-    steps: Any,
-    loops: list[Any],
-    tamper: dict[str, float] | None = None,
-) -> Any:
-    """The operate coroutine of the scenario's data-plane engine."""
-    from secmas.pipeline.operate import operate
-
-    if scenario.network.engine == "emulated":
-        from secmas.pipeline.emulated import operate_emulated
-
-        detail(
-            f"emulated data plane: a real network on this machine, "
-            f"{scenario.network.scale:g} of the scenario's rates, in real time",
-            style="dim",
-        )
-        return operate_emulated(
-            scenario, progress=progress, steps=steps, loops=loops, workdir=folder / "emulation"
-        )
-    return operate(scenario, progress=progress, steps=steps, loops=loops, tamper=tamper)
-
-
-def _ssla_manager(
-    scenario: Scenario, sslas: Sequence[SSLA], loop: ClosedLoop | None, folder: Path, run_id: str
-) -> SSLAManager:
-    """The run's SSLA manager, auditing into `folder`/audit.jsonl (anchored on the ledger)."""
-    from secmas.policy.audit import ANCHORS_FILE, AUDIT_FILE, AuditLog, audit_log_id
-    from secmas.policy.manager import Anchoring, SSLAManager
-
-    log_file = folder / AUDIT_FILE
-    if log_file.exists():
-        error(
-            f"{log_file} holds the audit log of an earlier run: choose another "
-            "--out (audit logs are never overwritten)"
-        )
-        raise typer.Exit(BAD_INPUT)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        audit = AuditLog(log_file)
-    except OSError as exc:
-        error(f"cannot write the run to {folder}: {exc}")
-        raise typer.Exit(FAILED_RUN) from None
-    explain = None
-    if loop is not None:
-        from secmas.policy.attribution import alert_explainer
-
-        explain = alert_explainer(loop.detector, loop.profiler, scenario)
-    anchoring = Anchoring(audit_log_id(run_id), folder / ANCHORS_FILE)
-    return SSLAManager(sslas, audit, closed_loop=loop, explain=explain, anchoring=anchoring)
-
-
-def _print_policy(policy: dict[str, Any]) -> None:
-    """The SSLA manager's part of the console report."""
-    for conflict in policy["conflicts"]:
-        console.print(line(("policy", "yellow"), " ", conflict["explanation"]))
-    console.print(compliance_table(policy))
-    if policy["enforcements"]:
-        console.print(enforcement_table(policy))
-    shown: set[str] = set()
-    for breach in policy["breaches"]:
-        term = f"{breach['ssla']}/{breach['term']}"
-        if term not in shown:
-            shown.add(term)
-            console.print(line(("breach", "red"), f" t={breach['end']:g}s {breach['explanation']}"))
-    audit = policy["audit"]
-    anchors = audit["anchors"] or {}
-    console.print(
-        f"audit log: {audit['entries']} entries, head {audit['head'][:16]}…, "
-        f"{len(anchors.get('anchored', []))} anchors on the ledger "
-        f"({anchors.get('contract', 'none')})",
-        highlight=False,
-    )
-
-
-def _write_policy_files(folder: Path, sslas: Sequence[SSLA], manager: SSLAManager) -> list[Path]:
-    """The SSLAs as XML beside the run's audit log and its anchors file."""
-    from secmas.policy.ssla import to_xml
-
-    paths = [manager.audit.path] if manager.audit.path is not None else []
-    if manager.anchoring is not None and manager.anchoring.path is not None:
-        paths.append(manager.anchoring.path)
-    for ssla in sslas:
-        path = folder / f"ssla-{ssla.id.removeprefix('ssla-')}.xml"
-        path.write_text(to_xml(ssla), encoding="utf-8")
-        paths.append(path)
-    return paths
-
-
-def _closed_loop(scenario: Scenario, mode: Distribution) -> ClosedLoop:
-    """The scenario's security closed loop, its models trained or loaded from the cache."""
-    from secmas.analytics.loop import ClosedLoop, LoopSettings
-    from secmas.analytics.reference import detection_models
-
-    if mode.processes:
-        error("the closed loop runs with in-process agents: drop --processes")
-        raise typer.Exit(BAD_INPUT)
-
-    def say(text: str) -> None:
-        detail(f"closed loop: {text}", style="dim")
-
-    trainer = None
-    if scenario.analytics.training == "federated":
-        from secmas.secagg.federated import federated_trainer
-
-        trainer = federated_trainer(scenario.analytics.rounds)
-    from secmas.analytics.threads import limit_torch_threads
-
-    threads = limit_torch_threads()  # deliberate on a small machine, not PyTorch's default
-    say(f"preparing the detection models with {threads} PyTorch thread(s)")
-    started = time.perf_counter()
-    preparing = (SpinnerColumn(), TextColumn("preparing the detection models"), TimeElapsedColumn())
-    try:
-        # a live line with the time so far while the models load or train (minutes on 2 cores)
-        with Progress(*preparing, console=progress_console(), transient=True) as bar:
-            bar.add_task("models", total=None)
-            detector, profiler = detection_models(
-                scenario, retrain=mode.retrain, say=say, trainer=trainer
-            )
-    except ValueError as exc:  # a scenario federated training cannot work with
-        raise fail(f"closed loop: {exc}") from None
-    say(f"models ready in {time.perf_counter() - started:.1f} s")
-    settings = scenario.analytics
-    loop = ClosedLoop(
-        detector,
-        profiler,
-        LoopSettings(
-            cooldown=settings.cooldown,
-            threshold=settings.threshold,
-            trust_threshold=settings.trust_threshold,
-            metrics_port=mode.metrics_port,
-            training=settings.training,
-        ),
-    )
-    return loop
-
-
 LedgerOption = Annotated[
     str | None,
     typer.Option(
@@ -616,8 +245,6 @@ ServiceOption = Annotated[
         help="a network-service descriptor (NSD YAML) replacing the scenario's",
     ),
 ]
-SPEED = 10.0
-"""Simulated seconds per wall second of a paced run (--processes, --ui)."""
 TamperOption = Annotated[
     str | None,
     typer.Option(
@@ -700,66 +327,6 @@ PolicyOption = Annotated[
         "scenario's own policy: breaches are enforced, explained and audited",
     ),
 ]
-
-
-def _with_dataplane(scenario: Scenario, dataplane: str | None, processes: bool) -> Scenario:
-    """The scenario on the data-plane engine `--dataplane` names (checked)."""
-    if dataplane is not None:
-        if dataplane not in ("simulator", "emulated"):
-            error(f"--dataplane {dataplane!r}: choose simulator or emulated")
-            raise typer.Exit(BAD_INPUT)
-        network = scenario.network.model_copy(update={"engine": dataplane})
-        scenario = scenario.model_copy(update={"network": network})
-    if scenario.network.engine == "emulated" and processes:
-        error("the emulated data plane runs the agents in one process")
-        raise typer.Exit(BAD_INPUT)
-    return scenario
-
-
-def _with_analytics(scenario: Scenario, detect: bool, federated: bool = False) -> Scenario:
-    """The scenario with the closed loop on when `--detect` (or `--federated`, which also
-    has the agents train its autoencoder) asks for it."""
-    if not (detect or federated):
-        return scenario
-    if not scenario.cnfs:
-        flag = "--federated" if federated else "--detect"
-        error(f"{flag}: scenario {scenario.id!r} has no CNFs to watch")
-        raise typer.Exit(BAD_INPUT)
-    update: dict[str, object] = {"detect": True}
-    if federated:
-        update["training"] = "federated"
-    analytics = scenario.analytics.model_copy(update=update)
-    return scenario.model_copy(update={"analytics": analytics})
-
-
-def _with_service(scenario: Scenario, service: Path | None) -> Scenario:
-    """The scenario with the network service of an NSD file, when one is given."""
-    if service is None:
-        return scenario
-    try:
-        return load_service(service, scenario)
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            error(str(problem))
-        raise typer.Exit(BAD_INPUT) from None
-
-
-def _with_security(
-    scenario: Scenario, ledger: str | None, insecure: bool, plaintext: bool = False
-) -> Scenario:
-    """The scenario with the command line's security overrides, checked like the file."""
-    security = scenario.security
-    if ledger is not None:
-        try:
-            security = security.model_validate({**security.model_dump(), "ledger": ledger})
-        except ValueError:
-            error(f"--ledger {ledger!r}: expected 'memory' or http(s)://HOST:PORT")
-            raise typer.Exit(BAD_INPUT) from None
-    if insecure:
-        security = security.model_copy(update={"enabled": False})
-    if plaintext:
-        security = security.model_copy(update={"encrypt": False})
-    return scenario.model_copy(update={"security": security})
 
 
 @app.command()
@@ -911,18 +478,34 @@ def run_scenario(
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     set_quiet(quiet)
     speed_given, speed = speed is not None, SPEED if speed is None else speed
-    loaded = _with_dataplane(_with_service(_load(scenario), service), dataplane, processes)
-    if seed is not None:
-        loaded = loaded.model_copy(update={"seed": seed})
-    loaded = _with_analytics(_with_security(loaded, ledger, insecure, plaintext), detect, federated)
-    mode = _distribution(loaded, processes, bus_access(bus, bus_ca, bus_keys), speed, tamper)
+    distribution = Distribution(processes, bus_access(bus, bus_ca, bus_keys), speed)
+    try:
+        checked = plan(
+            scenario,
+            engine=dataplane,
+            distribution=distribution,
+            seed=seed,
+            detect=detect,
+            federated=federated,
+            policy=policy,
+            taxii=taxii,
+            tamper=tamper,
+            ledger=ledger,
+            insecure=insecure,
+            plaintext=plaintext,
+            service=service,
+            metrics_port=metrics_port,
+            retrain=retrain,
+        )
+    except RunInputError as exc:
+        raise refuse(exc) from None
     check_run_arguments(
         RunArguments(
             out,
             force,
             processes,
             bus,
-            loaded.analytics.detect,
+            checked.scenario.analytics.detect,
             metrics_port,
             retrain,
             ui,
@@ -933,32 +516,17 @@ def run_scenario(
             speed_given,
         )
     )
-    sslas = _policies(loaded, scenario, policy, processes)
-    defence = adaptive_defence(loaded, scenario, processes, taxii)
     with live_view(ui, out, ui_port, ui_exit, speed) as live:
-        options = replace(mode, metrics_port=metrics_port, retrain=retrain, live=live)
-        _execute(loaded, out, options, sslas, defence)
-
-
-TAMPER_AT = 5.0
-"""When `--tamper` patches its agent (simulated seconds)."""
-
-
-def _distribution(
-    scenario: Scenario, processes: bool, bus: BusAccess | None, speed: float, tamper: str | None
-) -> Distribution:
-    """How to run, checked: `--tamper` needs a PoP of the scenario and attestation to catch
-    it (in one process the implant is bound on that agent's object, with --processes it
-    patches that agent process's code)."""
-    if tamper is None:
-        return Distribution(processes, bus, speed)
-    if tamper not in {p.id for p in scenario.pops}:
-        error(f"--tamper {tamper!r}: not a PoP of the scenario")
-        raise typer.Exit(BAD_INPUT)
-    if not scenario.security.enabled:
-        error("--tamper with --insecure: nothing would detect it")
-        raise typer.Exit(BAD_INPUT)
-    return Distribution(processes, bus, speed, {tamper: TAMPER_AT})
+        observer = ConsoleRun(live, processes)
+        try:
+            result = execute(checked, out=out, observer=observer)
+        except RunInputError as exc:
+            raise refuse(exc) from None
+        except RunFailed as exc:
+            raise fail(str(exc), FAILED_RUN) from None
+        finally:
+            observer.close()
+        print_result(result)
 
 
 @app.command("agent")

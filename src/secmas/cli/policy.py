@@ -19,9 +19,9 @@ from rich.text import Text
 
 from secmas.cli.output import BAD_INPUT, console, error, fail, line, say
 from secmas.policy.conflicts import check as conflict_check
-from secmas.policy.intents import IntentError, parse_intents
-from secmas.policy.ssla import MAX_DOCUMENT, SSLA, SSLAError, from_xml, to_xml
-from secmas.policy.translate import ssla_for
+from secmas.policy.documents import PolicyInputError
+from secmas.policy.documents import read_policy as read_document
+from secmas.policy.ssla import SSLA, to_xml
 
 # The code of secmas.cli.main, which imports this module and so cannot be imported here.
 
@@ -55,31 +55,14 @@ def check(
 
 
 def read_policy(file: Path) -> tuple[list[SSLA], str]:
-    """The SSLAs of an intent file (translated) or an SSLA document, and what it held; bad
-    input is reported (file, line or element, reason) and exits 2."""
+    """The SSLAs of an intent file or an SSLA document, and what it held; bad input is
+    reported (file, line or element, reason) and exits 2."""
     try:
-        with file.open(encoding="utf-8") as handle:
-            text = handle.read(MAX_DOCUMENT + 1)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"{file}: cannot read file: {exc}") from None
-    if text.lstrip("\ufeff \t\r\n").startswith("<"):
-        try:
-            ssla = from_xml(text, source=str(file))
-        except SSLAError as exc:
-            raise fail(str(exc)) from None
-        return [ssla], f"an SSLA with {_count(len(ssla.terms), 'guarantee term')}"
-    try:
-        intents = parse_intents(text, source=str(file)).intents
-    except IntentError as exc:
+        return read_document(file)
+    except PolicyInputError as exc:
         for problem in exc.problems:
-            error(str(problem))
+            error(problem)
         raise typer.Exit(BAD_INPUT) from None
-    sslas = [ssla_for(intent) for intent in intents]
-    return sslas, f"{_count(len(intents), 'intent')} → {_count(len(sslas), 'SSLA')}"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _write(sslas: list[SSLA], folder: Path) -> None:

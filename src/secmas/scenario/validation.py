@@ -41,8 +41,12 @@ def load_runnable(path: str | FilePath, strategy: bool = True) -> Scenario:
     """Load a scenario file and check that it can run (with `strategy`, as `secmas run`
     does: agents and closed loop; without, only its data plane, as a data set does);
     ScenarioError naming the file, the line and the field of every problem."""
-    source = str(path)
-    data, node = parse_mapping(read_file(path), source, "scenario fields")
+    return runnable_text(read_file(path), str(path), strategy)
+
+
+def runnable_text(text: str, source: str = "<string>", strategy: bool = True) -> Scenario:
+    """`load_runnable` for a scenario given as YAML text; `source` names it in problems."""
+    data, node = parse_mapping(text, source, "scenario fields")
     scenario = validate_scenario(data, source, node)
     problems = run_problems(scenario, strategy)
     if problems:

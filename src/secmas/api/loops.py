@@ -1,0 +1,130 @@
+"""The step loops a run composes beside its agents: the security closed loop
+(`secmas.analytics`) and the SSLA manager (`secmas.policy`); the adaptive defence is in
+`secmas.api.defence`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from secmas.api.errors import RunFailed, RunInputError
+from secmas.api.observer import RunObserver
+from secmas.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from secmas.analytics.loop import ClosedLoop
+    from secmas.policy.manager import SSLAManager
+    from secmas.policy.ssla import SSLA
+
+
+def policies(scenario: Scenario, source: Path, policy: Path | None) -> list[SSLA]:
+    """The SSLAs to assess in the run: `policy`, else the scenario's own intent file
+    (relative to its file `source`), else none; checked against the scenario's slices."""
+    path = policy
+    if path is None and scenario.policy is not None:
+        path = source.parent / scenario.policy
+    if path is None:
+        return []
+    from secmas.policy.documents import PolicyInputError, read_policy
+    from secmas.policy.manager import check_scenario
+
+    try:
+        sslas, _what = read_policy(path)
+    except PolicyInputError as exc:
+        raise RunInputError(*exc.problems) from None
+    problems = check_scenario(sslas, scenario)
+    if problems:
+        raise RunInputError(*(f"{path}: {problem}" for problem in problems))
+    return sslas
+
+
+def ssla_manager(
+    scenario: Scenario,
+    sslas: Sequence[SSLA],
+    loop: ClosedLoop | None,
+    folder: Path,
+    run_id: str,
+) -> SSLAManager:
+    """The run's SSLA manager, auditing into `folder`/audit.jsonl (anchored on the ledger)."""
+    from secmas.policy.attribution import alert_explainer
+    from secmas.policy.audit import ANCHORS_FILE, AUDIT_FILE, AuditLog, audit_log_id
+    from secmas.policy.manager import Anchoring, SSLAManager
+
+    log_file = folder / AUDIT_FILE
+    if log_file.exists():
+        raise RunInputError(
+            f"{log_file} holds the audit log of an earlier run: choose another "
+            "--out (audit logs are never overwritten)"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        audit = AuditLog(log_file)
+    except OSError as exc:
+        raise RunFailed(f"cannot write the run to {folder}: {exc}") from None
+    explain = None
+    if loop is not None:
+        explain = alert_explainer(loop.detector, loop.profiler, scenario)
+    anchoring = Anchoring(audit_log_id(run_id), folder / ANCHORS_FILE)
+    return SSLAManager(sslas, audit, closed_loop=loop, explain=explain, anchoring=anchoring)
+
+
+def policy_files(folder: Path, sslas: Sequence[SSLA], manager: SSLAManager) -> list[Path]:
+    """The SSLAs as XML beside the run's audit log and its anchors file (closes the log)."""
+    from secmas.policy.ssla import to_xml
+
+    manager.audit.close()
+    paths = [manager.audit.path] if manager.audit.path is not None else []
+    if manager.anchoring is not None and manager.anchoring.path is not None:
+        paths.append(manager.anchoring.path)
+    for ssla in sslas:
+        path = folder / f"ssla-{ssla.id.removeprefix('ssla-')}.xml"
+        path.write_text(to_xml(ssla), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def closed_loop(
+    scenario: Scenario,
+    observer: RunObserver,
+    *,
+    metrics_port: int | None = None,
+    retrain: bool = False,
+) -> ClosedLoop:
+    """The scenario's security closed loop, its models trained or loaded from the cache."""
+    from secmas.analytics.loop import ClosedLoop, LoopSettings
+    from secmas.analytics.reference import detection_models
+    from secmas.analytics.threads import limit_torch_threads
+
+    def say(text: str) -> None:
+        observer.note(f"closed loop: {text}")
+
+    trainer = None
+    if scenario.analytics.training == "federated":
+        from secmas.secagg.federated import federated_trainer
+
+        trainer = federated_trainer(scenario.analytics.rounds)
+    threads = limit_torch_threads()  # deliberate on a small machine, not PyTorch's default
+    say(f"preparing the detection models with {threads} PyTorch thread(s)")
+    started = time.perf_counter()
+    try:
+        with observer.busy("preparing the detection models"):  # minutes on 2 cores
+            detector, profiler = detection_models(
+                scenario, retrain=retrain, say=say, trainer=trainer
+            )
+    except ValueError as exc:  # a scenario federated training cannot work with
+        raise RunInputError(f"closed loop: {exc}") from None
+    say(f"models ready in {time.perf_counter() - started:.1f} s")
+    settings = scenario.analytics
+    return ClosedLoop(
+        detector,
+        profiler,
+        LoopSettings(
+            cooldown=settings.cooldown,
+            threshold=settings.threshold,
+            trust_threshold=settings.trust_threshold,
+            metrics_port=metrics_port,
+            training=settings.training,
+        ),
+    )

@@ -1,0 +1,366 @@
+"""One run of a scenario, composed once: the application layer beneath the CLI, the UI
+and the benchmarks.
+
+`run()` takes a scenario (file, YAML text, embedded name or model) and the run's
+options, deploys the secure pipeline on the chosen data-plane engine with the agents in
+this process or as OS processes over NATS, runs the loops the scenario and the options
+ask for (closed loop, SSLA manager, CTI hygiene, moving target defence, a live view),
+writes the run's files and returns a typed `RunResult`. Nothing is printed: an
+`RunObserver` is told what happens. Bad input raises `RunInputError` before any work; a
+run that cannot finish raises `RunFailed`; a run that finished but did not mitigate the
+attack returns with `passed` False.
+
+    from secmas.api import run
+    result = run("ddos-6pop", out=Path("runs/mine"))
+    print(result.passed, result.report["auctions"][0]["winner"])
+
+`plan()` and `execute()` are the two halves, for callers (the CLI) that check their own
+arguments in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from secmas.api.defence import AdaptiveDefence, adaptive_defence
+from secmas.api.errors import RunFailed, RunInputError
+from secmas.api.loops import closed_loop, policies, policy_files, ssla_manager
+from secmas.api.observer import RunObserver
+from secmas.api.scenarios import (
+    resolve,
+    tamper_plan,
+    with_analytics,
+    with_engine,
+    with_security,
+    with_seed,
+    with_service,
+)
+from secmas.report.acceptance import Acceptance, acceptance
+from secmas.scenario.model import Scenario
+from secmas.scenario.topology import dump_scenario
+
+if TYPE_CHECKING:
+    from secmas.agents.journal import Journal
+    from secmas.network.dataplane import Telemetry
+    from secmas.pipeline.busaccess import BusAccess
+    from secmas.pipeline.iml import IMLDriver
+    from secmas.pipeline.operate import OperateResult
+
+SPEED = 10.0
+"""Simulated seconds per wall second of a paced run (agents as processes, a live view)."""
+RUNS = Path("runs")
+"""Where a run without `out` writes its folder."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Where the agents run: in this process (default), or one OS process each over NATS
+    (`processes`): a NATS server of the run's own unless `bus` names one, on this machine
+    unless `iml` is a driver for other hosts; paced at `speed` simulated s per wall s."""
+
+    processes: bool = False
+    bus: BusAccess | None = None
+    speed: float = SPEED
+    iml: IMLDriver | None = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked run, before any work: the scenario as it will run and how."""
+
+    scenario: Scenario
+    source: Path
+    """The scenario's file (relative paths of the scenario are read beside it)."""
+    distribution: Distribution = Distribution()
+    tamper: dict[str, float] | None = None
+    policy: Path | None = None
+    adaptive: bool = True
+    taxii: str | None = None
+    metrics_port: int | None = None
+    retrain: bool = False
+
+
+@dataclass
+class RunResult:
+    """What a run produced: its report (as report.json), acceptance figures, files."""
+
+    run_id: str
+    folder: Path
+    scenario: Scenario
+    report: dict[str, Any]
+    acceptance: Acceptance
+    paths: list[Path]
+    journal: Journal
+    telemetry: list[Telemetry]
+    wall_seconds: float
+    messages: int
+    operated: OperateResult = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        """The acceptance figures were met: the attack mitigated, legitimate traffic back."""
+        return self.acceptance.passed
+
+
+def plan(
+    scenario: Scenario | Path | str,
+    *,
+    engine: str | None = None,
+    distribution: Distribution | None = None,
+    seed: int | None = None,
+    detect: bool = False,
+    federated: bool = False,
+    policy: Path | None = None,
+    adaptive: bool = True,
+    taxii: str | None = None,
+    tamper: str | None = None,
+    ledger: str | None = None,
+    insecure: bool = False,
+    plaintext: bool = False,
+    service: Path | None = None,
+    metrics_port: int | None = None,
+    retrain: bool = False,
+) -> RunPlan:
+    """Resolve the scenario and apply the options (see `run`); RunInputError names
+    every problem, before any work."""
+    distribution = distribution or Distribution()
+    resolved = resolve(scenario)
+    loaded = with_engine(with_service(resolved.scenario, service), engine, distribution.processes)
+    loaded = with_seed(loaded, seed)
+    loaded = with_analytics(with_security(loaded, ledger, insecure, plaintext), detect, federated)
+    if distribution.speed <= 0:
+        raise RunInputError(f"{distribution.speed:g}: must be above 0", option="speed")
+    return RunPlan(
+        loaded,
+        resolved.source,
+        distribution,
+        tamper_plan(loaded, tamper),
+        policy,
+        adaptive,
+        taxii,
+        metrics_port,
+        retrain,
+    )
+
+
+def run(
+    scenario: Scenario | Path | str,
+    *,
+    out: Path | None = None,
+    progress: Callable[[float, float], None] | None = None,
+    observer: RunObserver | None = None,
+    **options: Any,
+) -> RunResult:
+    """Run `scenario` end to end and write its files to `out` (default runs/<id>).
+
+    Options (all keyword): `engine` ('simulator' or 'emulated'; default the scenario's),
+    `distribution` (a `Distribution`), `seed`, `detect` (the closed loop), `federated`
+    (its autoencoder trained by the agents over secure aggregation), `policy` (intents
+    or an SSLA to assess, replacing the scenario's own), `adaptive` (the scenario's CTI
+    and MTD sections; False skips them), `taxii` (an existing TAXII 2.1 server for the
+    CTI), `tamper` (a PoP whose agent is patched in memory 5 s in), `ledger` ('memory' or
+    a JSON-RPC URL), `insecure`, `plaintext`, `service` (an NSD file), `metrics_port`,
+    `retrain`. `progress(now, duration)` is told the simulated time after every step."""
+    return execute(plan(scenario, **options), out=out, observer=observer, progress=progress)
+
+
+def execute(
+    plan: RunPlan,
+    *,
+    out: Path | None = None,
+    observer: RunObserver | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> RunResult:
+    """Deploy, operate and report a checked run (see the module docstring)."""
+    observer = observer or RunObserver()
+    if progress is not None:
+        observer = _Progress(observer, progress)
+    scenario = plan.scenario
+    processes = plan.distribution.processes
+    sslas = policies(scenario, plan.source, plan.policy)
+    if processes and sslas:
+        raise RunInputError("the SSLA manager runs with in-process agents: drop --processes")
+    if processes and scenario.analytics.detect:
+        raise RunInputError("the closed loop runs with in-process agents: drop --processes")
+    defence = (
+        adaptive_defence(scenario, plan.source, processes, plan.taxii)
+        if plan.adaptive
+        else AdaptiveDefence()
+    )
+    run_id = f"{scenario.id}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    folder = out or fresh_folder(RUNS / run_id, observer)
+    if not scenario.security.enabled:
+        observer.warning("security is off: agents run unattested and unkeyed")
+    elif not scenario.security.encrypt:
+        observer.warning("encryption is off: agents' messages travel in clear")
+    observer.begin(scenario, run_id, folder)
+    loop = (
+        closed_loop(scenario, observer, metrics_port=plan.metrics_port, retrain=plan.retrain)
+        if scenario.analytics.detect
+        else None
+    )
+    manager = ssla_manager(scenario, sslas, loop, folder, run_id) if sslas else None
+    loops: list[Any] = [x for x in (loop, manager) if x is not None] + defence.loops
+    operated = _operate(plan, folder, observer, loops)
+    attack = scenario.attack
+    accepted = acceptance(
+        operated.telemetry, attack.start if attack else None, operated.capacity.ok
+    )
+    from secmas.report.files import write_run
+    from secmas.report.record import build_report
+
+    report = build_report(operated, accepted, run_id)
+    duration = scenario.traffic.duration if scenario.traffic else 0.0
+    window = None if attack is None else (attack.start, attack.stop or duration)
+    try:
+        paths = write_run(
+            folder, report, operated.journal, operated.telemetry, window, operated.scenario
+        )
+        if loop is not None:
+            paths += [
+                loop.collector.write_csv(folder / f"metrics-{cnf}.csv", cnf)
+                for cnf in loop.collector.cnfs
+            ]
+        if manager is not None:
+            paths += policy_files(folder, sslas, manager)
+        paths += defence.write(folder)
+    except OSError as exc:
+        raise RunFailed(f"cannot write the run to {folder}: {exc}") from None
+    observer.finish(accepted.passed)
+    return RunResult(
+        run_id,
+        folder,
+        scenario,
+        report,
+        accepted,
+        paths,
+        operated.journal,
+        operated.telemetry,
+        operated.wall_seconds,
+        operated.messages,
+        operated,
+    )
+
+
+class _Progress(RunObserver):
+    """An observer that also tells a plain progress callback."""
+
+    def __init__(self, inner: RunObserver, progress: Callable[[float, float], None]) -> None:
+        self.inner = inner
+        self.told = progress
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
+
+    def warning(self, text: str) -> None:
+        self.inner.warning(text)
+
+    def busy(self, what: str) -> Any:
+        return self.inner.busy(what)
+
+    def begin(self, scenario: Scenario, run_id: str, folder: Path) -> None:
+        self.inner.begin(scenario, run_id, folder)
+
+    def step(self, number: str, name: str) -> None:
+        self.inner.step(number, name)
+
+    def progress(self, now: float, duration: float) -> None:
+        self.inner.progress(now, duration)
+        self.told(now, duration)
+
+    def loop(self, watch: Sequence[Any]) -> Any | None:
+        return self.inner.loop(watch)
+
+    def finish(self, passed: bool) -> None:
+        self.inner.finish(passed)
+
+
+def _operate(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[Any]) -> OperateResult:
+    """Deploy and operate on the plan's engine and distribution; the run's failures
+    mapped onto RunInputError and RunFailed."""
+    from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailable, PlanError
+    from secmas.pipeline.errors import PipelineError, RunError
+    from secmas.transport.credentials import CredentialError
+    from secmas.transport.nats import BusUnavailable
+
+    try:
+        return asyncio.run(_operation(plan, folder, observer, loops))
+    except RunError as exc:
+        raise RunInputError(str(exc)) from None
+    except PipelineError as exc:
+        raise RunFailed(f"deployment stopped at {exc}") from None
+    except (BusUnavailable, FileNotFoundError) as exc:
+        raise RunFailed(f"message bus: {exc}") from None
+    except (EmulationUnavailable, PlanError) as exc:
+        raise RunInputError(f"emulated data plane: {exc}") from None
+    except EmulationFailed as exc:
+        raise RunFailed(f"emulated data plane: {exc}") from None
+    except CredentialError as exc:  # a seed missing from the bus keys, or open to others
+        raise RunInputError(f"{exc}", option="bus_keys") from None
+
+
+def _operation(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[Any]) -> Any:
+    """The operate coroutine of the plan: agents as processes, or in this process on the
+    scenario's data-plane engine."""
+    scenario = plan.scenario
+    distribution = plan.distribution
+    if distribution.processes:
+        from secmas.pipeline.processes import operate_processes
+
+        folder.mkdir(parents=True, exist_ok=True)
+        scenario_file = folder / "scenario.yaml"
+        scenario_file.write_text(dump_scenario(scenario), encoding="utf-8")
+        observer.note(
+            f"agents as processes over NATS, {distribution.speed:g}× real time; "
+            f"their logs in {folder}"
+        )
+        return operate_processes(
+            scenario,
+            scenario_file,
+            workdir=folder,
+            bus=distribution.bus,
+            speed=distribution.speed,
+            progress=observer.progress,
+            steps=observer.step,
+            tamper=plan.tamper,
+            iml=distribution.iml,
+        )
+    live = observer.loop(loops)
+    if live is not None:
+        loops = [*loops, live]
+    if scenario.network.engine == "emulated":
+        from secmas.pipeline.emulated import operate_emulated
+
+        observer.note(
+            f"emulated data plane: a real network on this machine, "
+            f"{scenario.network.scale:g} of the scenario's rates, in real time"
+        )
+        return operate_emulated(
+            scenario,
+            progress=observer.progress,
+            steps=observer.step,
+            loops=loops,
+            workdir=folder / "emulation",
+        )
+    from secmas.pipeline.operate import operate
+
+    return operate(
+        scenario, progress=observer.progress, steps=observer.step, loops=loops, tamper=plan.tamper
+    )
+
+
+def fresh_folder(folder: Path, observer: RunObserver) -> Path:
+    """`folder`, or `folder`-2, -3, … when it exists (said): a default run folder is never
+    written over."""
+    if not folder.exists():
+        return folder
+    number = 2
+    while (candidate := folder.with_name(f"{folder.name}-{number}")).exists():
+        number += 1
+    observer.note(f"{folder} exists: writing to {candidate}")
+    return candidate

@@ -1,0 +1,151 @@
+"""The scenario a run is given, resolved and adjusted by the run's parameters.
+
+A scenario comes as a file, as YAML text, as an embedded name (`ddos-6pop`, …) or as the
+pydantic model; every form is checked as `secmas scenario validate` checks a file. The
+parameters then override what the file says (engine, seed, ledger, security, closed
+loop, network service), each checked again by the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from secmas.api.errors import RunInputError
+from secmas.scenario.loader import Problem, ScenarioError, load_service
+from secmas.scenario.model import Scenario
+from secmas.scenario.validation import load_runnable, run_problems, runnable_text
+
+EMBEDDED = (
+    "ddos-6pop",
+    "cnf-attack",
+    "spoofed-injection",
+    "adaptive-defence",
+    "ddos-emulated",
+)
+"""Scenarios shipped with secmas (scenarios/<name>.yaml)."""
+ENGINES = ("simulator", "emulated")
+
+
+def embedded_path(name: str = "ddos-6pop") -> Path:
+    """The file of an embedded scenario (also `adaptive-emulated`, the emulated
+    adaptive-defence)."""
+    return Path(str(resources.files("secmas") / "data" / f"{name}.yaml"))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A checked scenario and where it came from: its file, whose folder its relative
+    paths (policy, CTI reports, forecaster) are read from (for text or a model, a name in
+    the working folder)."""
+
+    scenario: Scenario
+    source: Path
+
+
+def resolve(scenario: Scenario | Path | str) -> Resolved:
+    """The scenario as a checked model: a `Path` or a string naming a file or an embedded
+    scenario is loaded from it; any other string is YAML text; a model is checked as is."""
+    try:
+        if isinstance(scenario, Scenario):
+            return Resolved(_runnable(scenario), Path("<scenario>"))
+        if isinstance(scenario, str) and "\n" not in scenario:
+            if scenario in EMBEDDED or scenario == "adaptive-emulated":
+                scenario = embedded_path(scenario)
+            elif Path(scenario).suffix in (".yaml", ".yml") or Path(scenario).exists():
+                scenario = Path(scenario)
+        if isinstance(scenario, Path):
+            return Resolved(load_runnable(scenario), scenario)
+        return Resolved(runnable_text(scenario), Path("<string>"))
+    except ScenarioError as exc:
+        raise RunInputError(*(str(p) for p in exc.problems)) from None
+
+
+def _runnable(scenario: Scenario) -> Scenario:
+    problems = run_problems(scenario)
+    if problems:
+        raise ScenarioError([Problem("<scenario>", at, message) for at, message in problems])
+    return scenario
+
+
+def with_engine(scenario: Scenario, engine: str | None, processes: bool) -> Scenario:
+    """The scenario on the data-plane engine `engine` names (checked)."""
+    if engine is not None:
+        if engine not in ENGINES:
+            raise RunInputError(f"{engine!r}: choose simulator or emulated", option="engine")
+        network = scenario.network.model_copy(update={"engine": engine})
+        scenario = scenario.model_copy(update={"network": network})
+    if scenario.network.engine == "emulated" and processes:
+        raise RunInputError("the emulated data plane runs the agents in one process")
+    return scenario
+
+
+def with_seed(scenario: Scenario, seed: int | None) -> Scenario:
+    if seed is None:
+        return scenario
+    if seed < 0:
+        raise RunInputError(f"{seed}: a seed is 0 or more", option="seed")
+    return scenario.model_copy(update={"seed": seed})
+
+
+def with_service(scenario: Scenario, service: Path | None) -> Scenario:
+    """The scenario with the network service of an NSD file, when one is given."""
+    if service is None:
+        return scenario
+    try:
+        return load_service(service, scenario)
+    except ScenarioError as exc:
+        raise RunInputError(*(str(p) for p in exc.problems)) from None
+
+
+def with_security(
+    scenario: Scenario, ledger: str | None, insecure: bool, plaintext: bool = False
+) -> Scenario:
+    """The scenario with the run's security overrides, checked like the file."""
+    security = scenario.security
+    if ledger is not None:
+        try:
+            security = security.model_validate({**security.model_dump(), "ledger": ledger})
+        except ValueError:
+            raise RunInputError(
+                f"{ledger!r}: expected 'memory' or http(s)://HOST:PORT", option="ledger"
+            ) from None
+    if insecure:
+        security = security.model_copy(update={"enabled": False})
+    if plaintext:
+        security = security.model_copy(update={"encrypt": False})
+    return scenario.model_copy(update={"security": security})
+
+
+def with_analytics(scenario: Scenario, detect: bool, federated: bool = False) -> Scenario:
+    """The scenario with the closed loop on when `detect` (or `federated`, which also has
+    the agents train its autoencoder) asks for it."""
+    if not (detect or federated):
+        return scenario
+    if not scenario.cnfs:
+        option = "federated" if federated else "detect"
+        raise RunInputError(f": scenario {scenario.id!r} has no CNFs to watch", option=option)
+    update: dict[str, object] = {"detect": True}
+    if federated:
+        update["training"] = "federated"
+    analytics = scenario.analytics.model_copy(update=update)
+    return scenario.model_copy(update={"analytics": analytics})
+
+
+TAMPER_AT = 5.0
+"""When `tamper` patches its agent (simulated seconds)."""
+
+
+def tamper_plan(scenario: Scenario, tamper: str | None) -> dict[str, float] | None:
+    """The PoP whose agent is patched in memory and when, checked: a PoP of the scenario,
+    and attestation on to catch it."""
+    if tamper is None:
+        return None
+    if tamper not in {p.id for p in scenario.pops}:
+        raise RunInputError(f"{tamper!r}: not a PoP of the scenario", option="tamper")
+    if not scenario.security.enabled:
+        raise RunInputError(
+            "with security off (insecure): nothing would detect it", option="tamper"
+        )
+    return {tamper: TAMPER_AT}

@@ -1,0 +1,193 @@
+"""A run on the console: what `secmas run` and `secmas demo` show while the application
+layer (`secmas.api`) runs a scenario, and the tables they print after it.
+
+`ConsoleRun` is the run's observer: step lines, notes and warnings, a spinner while the
+models load, a progress bar on the simulated clock, and the live page of `--ui` when one
+rides along. `finish_run` prints the report and decides the exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from secmas.api import RunInputError, RunObserver
+from secmas.cli.adaptive import print_adaptive
+from secmas.cli.output import (
+    BAD_INPUT,
+    FAILED_RUN,
+    console,
+    detail,
+    error,
+    errors,
+    line,
+    progress_console,
+    say,
+    styled,
+    warn,
+)
+from secmas.cli.tables import (
+    acceptance_table,
+    alert_table,
+    attestation_table,
+    auction_tables,
+    channel_summary,
+    compliance_table,
+    detection_table,
+    enforcement_table,
+    placement_table,
+    workflow_table,
+)
+
+if TYPE_CHECKING:
+    from secmas.api import RunResult
+    from secmas.cli.ui import LiveView
+    from secmas.scenario.model import Scenario
+
+FLAGS = {"engine": "--dataplane"}
+"""Run parameters whose command-line option is not `--` + their name."""
+
+
+def flag(option: str) -> str:
+    """The command-line option of a run parameter."""
+    return FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def refuse(exc: RunInputError) -> typer.Exit:
+    """Print every problem of a refused run (exit 2)."""
+    for problem in exc.lines(flag):
+        error(problem)
+    return typer.Exit(BAD_INPUT)
+
+
+class ConsoleRun(RunObserver):
+    """The console (and the live page, with --ui) while a run goes on."""
+
+    def __init__(self, live: LiveView | None = None, processes: bool = False) -> None:
+        self.live = live
+        self.processes = processes
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def note(self, text: str) -> None:
+        detail(text, style="dim")
+
+    def warning(self, text: str) -> None:
+        warn(text)
+
+    @contextmanager
+    def busy(self, what: str) -> Iterator[None]:
+        spinner = (SpinnerColumn(), TextColumn(what), TimeElapsedColumn())
+        with Progress(*spinner, console=progress_console(), transient=True) as bar:
+            bar.add_task(what, total=None)
+            yield
+
+    def begin(self, scenario: Scenario, run_id: str, folder: Path) -> None:
+        self.duration = scenario.traffic.duration if scenario.traffic else 0.0
+        if self.live is not None:
+            self.live.begin(scenario, run_id, folder)
+
+    def step(self, number: str, name: str) -> None:
+        self._start_bar()
+        detail(f"step {number}: {name}", style="dim")
+        if self.live is not None:
+            self.live.step(number, name)
+
+    def progress(self, now: float, duration: float) -> None:
+        self._start_bar()
+        assert self._bar is not None
+        self._bar.update(self._task, completed=now)
+        if self.live is not None and self.processes:  # in one process the live loop feeds it
+            self.live.progress(now, duration)
+
+    def loop(self, watch: Sequence[Any]) -> Any | None:
+        return None if self.live is None else self.live.loop(watch)
+
+    def finish(self, passed: bool) -> None:
+        self.close()
+        if self.live is not None:
+            self.live.finish(passed)
+
+    def _start_bar(self) -> None:
+        if self._bar is not None:
+            return
+        columns = (
+            TextColumn("simulated"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        )
+        self._bar = Progress(*columns, console=progress_console(), transient=True)
+        self._task = self._bar.add_task("run", total=self.duration)
+        self._bar.start()
+
+    def close(self) -> None:
+        """Stop the progress bar (the run ended, or stopped)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def print_result(result: RunResult) -> None:
+    """The run's tables, as Table 5.8 and the figures of Section 5.4, and its files."""
+    report = result.report
+    detail(*auction_tables(report["auctions"]), placement_table(report["placements"]))
+    if report["trust"]:
+        detail(attestation_table(report["trust"]))
+        console.print(channel_summary(report["trust"]["channel"]))
+    detail(workflow_table(report["workflow"]))
+    if report["analytics"]:
+        detail(alert_table(report["analytics"]))
+        console.print(detection_table(report["analytics"]))
+    if report["policy"]:
+        _print_policy(report["policy"])
+    print_adaptive(report)
+    console.print(acceptance_table(result.acceptance))
+    if report.get("emulation"):
+        _print_requests(report["emulation"])
+    console.print(
+        f"{len(report['auctions'])} auctions, {result.messages} bus messages, "
+        f"{report['simulated_seconds']:g} simulated s in {result.wall_seconds:.2f} s wall"
+    )
+    say("files: " + ", ".join(str(p) for p in result.paths))  # unwrapped: paths stay whole
+    if not result.passed:
+        errors.print(styled("the attack was not mitigated: acceptance figures not met", "red"))
+        raise typer.Exit(FAILED_RUN)
+
+
+def _print_requests(emulation: dict[str, Any]) -> None:
+    """The emulated run's legitimate HTTP requests, phase by phase (real counts)."""
+    for window in emulation["requests"]:
+        share = "-" if window["success"] is None else f"{window['success']:.1%}"
+        console.print(
+            f"legitimate requests {window['phase']} ({window['start']:g}–{window['end']:g} s): "
+            f"{window['succeeded']}/{window['requests']} succeeded ({share}), "
+            f"{window['bytes_per_second'] / 1000:.1f} kB/s"
+        )
+
+
+def _print_policy(policy: dict[str, Any]) -> None:
+    """The SSLA manager's part of the console report."""
+    for conflict in policy["conflicts"]:
+        console.print(line(("policy", "yellow"), " ", conflict["explanation"]))
+    console.print(compliance_table(policy))
+    if policy["enforcements"]:
+        console.print(enforcement_table(policy))
+    shown: set[str] = set()
+    for breach in policy["breaches"]:
+        term = f"{breach['ssla']}/{breach['term']}"
+        if term not in shown:
+            shown.add(term)
+            console.print(line(("breach", "red"), f" t={breach['end']:g}s {breach['explanation']}"))
+    audit = policy["audit"]
+    anchors = audit["anchors"] or {}
+    console.print(
+        f"audit log: {audit['entries']} entries, head {audit['head'][:16]}…, "
+        f"{len(anchors.get('anchored', []))} anchors on the ledger "
+        f"({anchors.get('contract', 'none')})",
+        highlight=False,
+    )

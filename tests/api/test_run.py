@@ -1,0 +1,90 @@
+"""The application layer as a user calls it: import, run, read the result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from secmas.api import RunInputError, RunObserver, embedded_path, plan, run
+from secmas.api.run import fresh_folder
+from secmas.scenario.loader import load_scenario
+
+
+def test_a_run_returns_its_report_acceptance_and_files(tmp_path: Path) -> None:
+    steps: list[str] = []
+    told: list[float] = []
+
+    class Steps(RunObserver):
+        def step(self, number: str, name: str) -> None:
+            steps.append(number)
+
+    result = run(
+        "ddos-6pop",
+        out=tmp_path / "run",
+        insecure=True,
+        observer=Steps(),
+        progress=lambda now, _duration: told.append(now),
+    )
+    assert result.passed
+    assert result.folder == tmp_path / "run"
+    assert result.report["auctions"][0]["goal"].startswith("linkRateLimited")
+    assert json.loads((result.folder / "report.json").read_text())["run_id"] == result.run_id
+    assert {p.name for p in result.paths} >= {"report.json", "auctions.csv", "timeline.png"}
+    assert steps[:2] == ["0", "1"] and told[-1] == pytest.approx(240.0)
+    assert len(result.journal.auctions) == len(result.report["auctions"])
+
+
+@pytest.mark.parametrize("form", ["path", "text", "model", "name"])
+def test_a_scenario_may_be_a_file_text_a_model_or_an_embedded_name(form: str) -> None:
+    path = embedded_path("ddos-6pop")
+    given = {
+        "path": path,
+        "text": path.read_text(),
+        "model": load_scenario(path),
+        "name": "ddos-6pop",
+    }[form]
+    checked = plan(given, seed=7, engine="simulator")
+    assert checked.scenario.id == "ddos-6pop" and checked.scenario.seed == 7
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "words"),
+    [
+        ({"tamper": "pop99"}, "tamper", "not a PoP of the scenario"),
+        ({"engine": "quantum"}, "engine", "choose simulator or emulated"),
+        ({"ledger": "ftp://x"}, "ledger", "expected 'memory'"),
+        ({"seed": -1}, "seed", "a seed is 0 or more"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(
+    options: dict[str, object], option: str, words: str
+) -> None:
+    with pytest.raises(RunInputError) as refused:
+        plan("ddos-6pop", **options)
+    assert refused.value.option == option and words in str(refused.value)
+    assert str(refused.value).startswith(option)
+
+
+def test_a_bad_scenario_text_names_its_line_and_field() -> None:
+    text = embedded_path("ddos-6pop").read_text().replace("seed: ", "seed: -", 1)
+    with pytest.raises(RunInputError) as refused:
+        plan(text)
+    assert refused.value.option is None
+    assert any(p.startswith("<string>:") and "seed" in p for p in refused.value.problems)
+
+
+def test_a_default_run_folder_is_never_written_over(tmp_path: Path) -> None:
+    said: list[str] = []
+
+    class Notes(RunObserver):
+        def note(self, text: str) -> None:
+            said.append(text)
+
+    folder = tmp_path / "ddos-6pop-20261123-090000"
+    assert fresh_folder(folder, Notes()) == folder
+    folder.mkdir()
+    (tmp_path / f"{folder.name}-2").mkdir()
+    assert fresh_folder(folder, Notes()) == tmp_path / f"{folder.name}-3"
+    assert said == [f"{folder} exists: writing to {folder}-3"]
