@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from machine import describe
+from secmas.api import run
 from secmas.network.clock import WallClock
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
-from secmas.pipeline.emulated import operate_emulated
-from secmas.pipeline.operate import OperateResult, operate
+from secmas.pipeline.operate import OperateResult
 from secmas.report.acceptance import acceptance
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
@@ -117,15 +117,11 @@ def figures(scenario: Scenario, result: OperateResult, engine: str) -> dict[str,
 
 
 def one_run(scenario: Scenario, engine: str) -> dict[str, Any]:
-    """The scenario on one engine, with the same agents, auctions and trust layer."""
-    if engine == "simulator":
-        simulated = scenario.model_copy(
-            update={"network": scenario.network.model_copy(update={"engine": "simulator"})}
-        )
-        return figures(scenario, asyncio.run(operate(simulated)), engine)
+    """The scenario on one engine, with the same agents, auctions and trust layer, run
+    as `secmas run --dataplane ENGINE` runs it (`secmas.api.run`)."""
     with tempfile.TemporaryDirectory() as folder:
-        emulated = asyncio.run(operate_emulated(scenario, workdir=Path(folder)))
-    return figures(scenario, emulated, engine)
+        result = run(scenario, engine=engine, out=Path(folder) / "run")
+    return figures(scenario, result.operated, engine)
 
 
 def both_engines(scenario: Scenario) -> list[dict[str, Any]]:

@@ -565,26 +565,15 @@ def in_run() -> dict[str, Any]:
     a medallion of the run's, the MTD loop's moves auctioned; per move what the plan
     assumed (widest path to a PoP that may host the CNF) and what it was charged (the model
     on the path to the PoP the auction chose), and the re-plans."""
-    import asyncio
+    import tempfile
 
-    from secmas.cti.placement import HygieneFilter
-    from secmas.mtd.execution import MovingTargetLoop
-    from secmas.mtd.exposure import findings_of
-    from secmas.pipeline.operate import operate
-    from secmas.scenario.loader import load_scenario
+    from secmas.api import run
 
     folder = Path(__file__).resolve().parents[1] / "scenarios"
-    loaded = load_scenario(folder / "adaptive-defence.yaml")
-    loaded = loaded.model_copy(
-        update={"security": loaded.security.model_copy(update={"enabled": False})}
-    )
-    assert loaded.cti is not None and loaded.mtd is not None
-    cti = HygieneFilter.prepare(loaded, folder, loaded.cti)
-    findings = findings_of(r for got in cti.exchanged.received for r in got.reports)
-    mtd = MovingTargetLoop(loaded, loaded.mtd, cti=findings, excluded=tuple(cti.excluded))
     began = time.perf_counter()
-    asyncio.run(operate(loaded, loops=[cti, mtd]))
-    report = mtd.report()["mtd"]
+    with tempfile.TemporaryDirectory() as out:
+        result = run(folder / "adaptive-defence.yaml", out=Path(out) / "run", insecure=True)
+    report = result.report["mtd"]
     report["run_wall_s"] = time.perf_counter() - began
     return report
 

@@ -46,7 +46,6 @@ from secmas.cli.tables import (
 
 if TYPE_CHECKING:
     from secmas.api import RunResult
-    from secmas.cli.ui import LiveView
     from secmas.scenario.model import Scenario
 
 FLAGS = {"engine": "--dataplane"}
@@ -66,11 +65,10 @@ def refuse(exc: RunInputError) -> typer.Exit:
 
 
 class ConsoleRun(RunObserver):
-    """The console (and the live page, with --ui) while a run goes on."""
+    """The console while a run goes on, and `live` (the page of --ui) told the same."""
 
-    def __init__(self, live: LiveView | None = None, processes: bool = False) -> None:
+    def __init__(self, live: RunObserver | None = None) -> None:
         self.live = live
-        self.processes = processes
         self._bar: Progress | None = None
         self._task: Any = None
 
@@ -102,7 +100,7 @@ class ConsoleRun(RunObserver):
         self._start_bar()
         assert self._bar is not None
         self._bar.update(self._task, completed=now)
-        if self.live is not None and self.processes:  # in one process the live loop feeds it
+        if self.live is not None:
             self.live.progress(now, duration)
 
     def loop(self, watch: Sequence[Any]) -> Any | None:

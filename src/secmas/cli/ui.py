@@ -14,18 +14,17 @@ from __future__ import annotations
 import os
 import time
 import webbrowser
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, fail, say
 
 if TYPE_CHECKING:
-    from secmas.scenario.model import Scenario
-    from secmas.ui.live import LiveHub, LiveLoop
+    from secmas.ui.live import LiveHub, LiveRun
     from secmas.ui.server import Background
 
 UIOption = Annotated[
@@ -103,33 +102,12 @@ class LiveView:
         self.hub = hub
         self.served = served
         self.pace = pace
-        self.folder: Path | None = None
 
-    # -- what main.py's run tells it ----------------------------------------------------------
-    def begin(self, scenario: Scenario, run_id: str, folder: Path) -> None:
-        from secmas.ui.topology import scenario_view
+    def observer(self, processes: bool) -> LiveRun:
+        """What the run tells the live page."""
+        from secmas.ui.live import LiveRun
 
-        self.folder = folder
-        duration = scenario.traffic.duration if scenario.traffic else 0.0
-        view = scenario_view(scenario, "the live run").model_dump(mode="json")
-        self.hub.begin(run_id, view, duration)
-
-    def step(self, number: str, name: str) -> None:
-        self.hub.publish("step", {"number": number, "name": name})
-
-    def progress(self, now: float, duration: float) -> None:
-        """For runs without the step loop (agents as processes)."""
-        self.hub.publish("progress", {"now": now, "duration": duration, "telemetry": None})
-
-    def loop(self, watch: Sequence[Any]) -> LiveLoop:
-        """The step loop that feeds the page; after `watch` (closed loop, SSLA manager)."""
-        from secmas.ui.live import LiveLoop
-
-        return LiveLoop(self.hub, watch, self.pace)
-
-    def finish(self, passed: bool) -> None:
-        folder = self.folder.name if self.folder is not None else None
-        self.hub.end("finished", folder, passed=passed)
+        return LiveRun(self.hub, self.pace, processes)
 
     def close(self, keep_serving: bool) -> None:
         """The run is over (or stopped): tell the page, then serve until Ctrl-C or stop."""

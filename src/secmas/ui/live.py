@@ -20,10 +20,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from secmas.api.observer import RunObserver
 from secmas.ui import views
 from secmas.ui.models import Alert, LiveState
+
+if TYPE_CHECKING:
+    from secmas.scenario.model import Scenario
 
 Event = tuple[int, str, dict[str, Any]]
 
@@ -222,3 +227,38 @@ def _loop_alerts(loop: Any) -> list[Alert]:
             }
         )
     return alerts
+
+
+class LiveRun(RunObserver):
+    """A run's observer that feeds the live page: the scenario when it begins, each
+    deployment step, progress where no step loop rides along (agents as processes), the
+    step loop itself, and the end."""
+
+    def __init__(self, hub: LiveHub, pace: float | None, processes: bool = False) -> None:
+        self.hub = hub
+        self.pace = pace
+        self.processes = processes
+        self.folder: Path | None = None
+
+    def begin(self, scenario: Scenario, run_id: str, folder: Path) -> None:
+        from secmas.ui.topology import scenario_view
+
+        self.folder = folder
+        duration = scenario.traffic.duration if scenario.traffic else 0.0
+        view = scenario_view(scenario, "the live run").model_dump(mode="json")
+        self.hub.begin(run_id, view, duration)
+
+    def step(self, number: str, name: str) -> None:
+        self.hub.publish("step", {"number": number, "name": name})
+
+    def progress(self, now: float, duration: float) -> None:
+        if self.processes:  # in one process the step loop feeds the page
+            self.hub.publish("progress", {"now": now, "duration": duration, "telemetry": None})
+
+    def loop(self, watch: Sequence[Any]) -> LiveLoop:
+        """The step loop that feeds the page; after `watch` (closed loop, SSLA manager)."""
+        return LiveLoop(self.hub, watch, self.pace)
+
+    def finish(self, passed: bool) -> None:
+        folder = self.folder.name if self.folder is not None else None
+        self.hub.end("finished", folder, passed=passed)
