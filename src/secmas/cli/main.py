@@ -50,6 +50,7 @@ from secmas.cli.output import (
 )
 from secmas.cli.policy import register as register_policy
 from secmas.cli.running import ConsoleRun, print_result, refuse
+from secmas.cli.sweep import register as register_sweep
 from secmas.cli.tables import scenario_table
 from secmas.cli.ui import UIExitOption, UIOption, UIPortOption, live_view
 from secmas.cli.ui import register as register_ui
@@ -80,6 +81,7 @@ register_wrap(app)
 register_ledger(app)
 register_policy(app)
 register_audit(app)
+register_sweep(app)
 register_cti(app)
 register_ui(app)
 register_dataplane(app)
