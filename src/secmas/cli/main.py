@@ -37,6 +37,7 @@ from secmas.cli.bus import (
 )
 from secmas.cli.bus import register as register_bus
 from secmas.cli.dataplane import register as register_dataplane
+from secmas.cli.deploy import register as register_deploy
 from secmas.cli.detect import detect_app
 from secmas.cli.ledger import register as register_ledger
 from secmas.cli.output import (
@@ -86,6 +87,7 @@ register_cti(app)
 register_ui(app)
 register_dataplane(app)
 register_bus(app)
+register_deploy(app)
 app.add_typer(detect_app, name="detect")
 
 

@@ -1,0 +1,110 @@
+"""`secmas deploy kubernetes`: the Kubernetes manifests of a scenario's MAS pipeline.
+
+Nothing is applied: the command writes YAML for `kubectl apply -k FOLDER`. Exit codes as
+for every `secmas` command: 0 written, 2 bad input (a scenario file that is missing or
+invalid, an image that is no image reference, a PoP id that cannot become a Kubernetes
+name, an --out folder that holds files without --force), with one line naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from secmas.cli.arguments import ForceOption, check_out, parse_out
+from secmas.cli.bus import check_ca
+from secmas.cli.output import BAD_INPUT, error, fail, say, warn
+from secmas.deploy.naming import DEFAULT_IMAGE, NATS_IMAGE, DeployInputError, check_image
+
+deploy_app = typer.Typer(help="Deployment descriptors of a scenario's MAS pipeline.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `deploy kubernetes` to the `secmas` command."""
+    app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("kubernetes")
+def kubernetes(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            parser=parse_out,
+            metavar="FOLDER",
+            help="folder for the manifests (created owner-only); one that holds files needs "
+            "--force",
+        ),
+    ],
+    image: Annotated[
+        str,
+        typer.Option(
+            "--image",
+            help="container image of the agents, their measurers and the development ledger: "
+            "secmas installed, `python` on PATH, coreutils (`install`); default secmas:<version>",
+        ),
+    ] = DEFAULT_IMAGE,
+    nats_image: Annotated[
+        str, typer.Option("--nats-image", help="container image of the NATS servers")
+    ] = NATS_IMAGE,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="namespace (default secmas-<pipeline>)")
+    ] = None,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="an Ethereum JSON-RPC endpoint (Besu, Geth) for the agents; no development "
+            "ledger node is written (default: the scenario's URL, else a development node)",
+        ),
+    ] = None,
+    ledger_ca: Annotated[
+        Path | None,
+        typer.Option("--ledger-ca", help="with an https:// --ledger: the CA (PEM) it chains to"),
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """Write the Kubernetes manifests of SCENARIO's MAS pipeline: a namespace, a
+    three-server NATS cluster with TLS and an nkey per agent, a development JSON-RPC
+    ledger (unless --ledger), one agent pod per PoP running `secmas agent` with the
+    external measurer as a sidecar, the credentials as Secrets mounted as files, and
+    NetworkPolicies (default deny; agents reach only NATS, the ledger and DNS).
+    Apply with `kubectl apply -k FOLDER`; each agent waits for its one-time enrolment
+    Secret `agent-<pop>-enrolment`, which the pipeline's MLFO issues."""
+    from secmas.deploy.kubernetes import Options, build
+    from secmas.deploy.writing import write_bundle
+    from secmas.scenario.loader import ScenarioError
+    from secmas.scenario.topology import dump_scenario
+    from secmas.scenario.validation import load_runnable
+
+    try:
+        images = (check_image(image), check_image(nats_image, "--nats-image"))
+    except DeployInputError as exc:
+        raise fail(str(exc)) from None
+    check_ca(ledger_ca, "--ledger-ca")
+    check_out(out, force)
+    try:
+        loaded = load_runnable(scenario)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            error(str(problem))
+        raise typer.Exit(BAD_INPUT) from None
+    ca = None if ledger_ca is None else ledger_ca.read_bytes()
+    options = Options(images[0], images[1], namespace, ledger, ca)
+    try:
+        bundle = build(loaded, dump_scenario(loaded), options, str(scenario))
+        written = write_bundle(bundle, out)
+    except DeployInputError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+    objects = len(bundle.objects())
+    say(f"wrote {objects} objects for namespace {bundle.place.namespace} to {out}", "green")
+    for path in written:
+        say(f"  {path.name}")
+    if bundle.ledger is not None and bundle.ledger.node:
+        warn("development ledger node: its accounts' keys are public; use --ledger in production")
+    say(f"apply: kubectl apply -k {out}")
