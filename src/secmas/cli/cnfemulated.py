@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.table import Table
@@ -39,21 +38,6 @@ def _scenario(path: Path):
         raise fail("; ".join(str(p) for p in exc.problems)) from None
 
 
-def detector_choice(value: str | None) -> dict[str, object]:
-    """`--detector NAME|FILE` as CNFRunSettings fields: a detector to train on the run's
-    normal phase, or a model file to use as it is."""
-    from secmas.analytics.detectors import DETECTORS
-
-    if value is None:
-        return {}
-    if value in DETECTORS:
-        return {"model": value}
-    path = Path(value)
-    if not path.is_file():
-        raise fail(f"--detector {value}: neither a detector ({', '.join(DETECTORS)}) nor a file")
-    return {"detector": path}
-
-
 def run_demo(
     scenario_path: Path,
     out: Path | None,
@@ -62,33 +46,26 @@ def run_demo(
     detector: str | None = None,
     recording: Path | None = None,
 ) -> None:
-    """The closed loop on the real CNF; prints the per-attack table; exit 1 when an
-    attack went undetected or unmitigated."""
-    from secmas.analytics.prometheus import PrometheusClient, PrometheusError
-    from secmas.pipeline.cnf_emulated import CNFRunSettings, run_cnf_emulated
+    """The closed loop on the real CNF (`secmas.api.cnf`); prints the per-attack table;
+    exit 1 when an attack went undetected or unmitigated."""
+    from secmas.api import RunFailed, RunInputError
+    from secmas.api.cnf import run_cnf
+    from secmas.cli.running import ConsoleRun, refuse
 
-    if prometheus is not None:
-        try:
-            PrometheusClient(prometheus)
-        except PrometheusError as exc:
-            raise fail(f"--prometheus: {exc}") from None
-    choice = detector_choice(detector)
-    scenario = _scenario(scenario_path)
-    folder = out or Path("runs") / f"cnf-emulated-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     try:
-        settings = CNFRunSettings(
-            prometheus=prometheus, metrics_port=metrics_port or 0, recording=recording, **choice
+        result = run_cnf(
+            scenario_path,
+            out=out,
+            prometheus=prometheus,
+            metrics_port=metrics_port,
+            detector=detector,
+            recording=recording,
+            observer=ConsoleRun(),
         )
-        say(
-            "emulated CNF: nginx in the server's namespace, real HTTP flood, Slowloris, "
-            "SYN flood, CPU hog and memory leak; the loop reads Prometheus",
-            "dim",
-        )
-        result = run_cnf_emulated(scenario, folder, settings, say=lambda m: say(m, "dim"))
-    except _errors() as exc:
-        raise fail(f"emulated CNF: {exc}") from None
-    except _failures() as exc:
-        raise fail(f"emulated CNF: {exc}", FAILED_RUN) from None
+    except RunInputError as exc:
+        raise refuse(exc) from None
+    except RunFailed as exc:
+        raise fail(str(exc), FAILED_RUN) from None
     console.print(reaction_table(result.to_json()))
     say(f"detector: {result.training['detector']} from {result.training['trained_on']}")
     evaluation = result.evaluation
