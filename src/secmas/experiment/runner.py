@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from secmas.experiment.plots import plot_all
 from secmas.experiment.results import ResultsError, append_row, read_rows, write_summary
 from secmas.experiment.scenarios import point_scenarios
 from secmas.experiment.spec import LoadedSpec
-from secmas.experiment.worker import Job, execute, single_threaded, start_worker
+from secmas.experiment.worker import THREAD_VARIABLES, Job, execute, start_worker
 
 ATTEMPTS = 2
 """Tries of a run whose worker process died (the first may have died of a neighbour)."""
@@ -42,6 +44,9 @@ PRELOAD = (
 )
 """What the fork server imports once, so that no run pays for it (web3, py-evm, matplotlib:
 ~1.5 s a process)."""
+WORKER_ENVIRONMENT = {variable: "1" for variable in THREAD_VARIABLES} | {"MPLBACKEND": "Agg"}
+"""The workers' environment, set before their numeric libraries load: one thread each
+(runs are the parallel unit), and matplotlib without a display."""
 
 
 class SweepRefused(Exception):
@@ -172,10 +177,10 @@ def run_sweep(
 def _pool(jobs: list[Job], workers: int) -> Iterator[dict[str, Any]]:
     """Rows of the jobs as they finish, at most `workers` in flight, each in a fresh
     process forked from a server that imported the runtime once."""
-    single_threaded()  # inherited by the fork server and so by every worker
-    os.environ["MPLBACKEND"] = "Agg"
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))
+    with _environment(WORKER_ENVIRONMENT):  # the fork server's, so every worker's
+        forkserver.ensure_running()
     queue = list(reversed(jobs))
     tries: dict[RunKey, int] = {}
     while queue:
@@ -200,3 +205,18 @@ def _pool(jobs: list[Job], workers: int) -> Iterator[dict[str, Any]]:
                             queue.append(job)
                         else:
                             yield job.key.columns() | {"passed": False, "error": DIED}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables set while the block runs, as they were afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -46,16 +46,12 @@ class Job:
     folder: Path | None = None
 
 
-def single_threaded() -> None:
-    """Limit this process's numeric libraries to one thread (before they are imported)."""
+def start_worker() -> None:
+    """Pool initializer: one thread per numeric library (the fork server's environment
+    already says so to those it loaded), and the agents' warnings kept out of the
+    terminal the progress bar draws on (a failed run's error is in its row)."""
     for variable in THREAD_VARIABLES:
         os.environ[variable] = "1"
-
-
-def start_worker() -> None:
-    """Pool initializer: one thread per numeric library, and the agents' warnings kept
-    out of the terminal the progress bar draws on (a failed run's error is in its row)."""
-    single_threaded()
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     logging.disable(logging.WARNING)
