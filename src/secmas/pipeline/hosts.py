@@ -1,0 +1,360 @@
+"""Agents on several hosts: the host list file and the IML driver that starts agents there.
+
+A host list (YAML) says, per host, where it is, how a command is started there and which
+PoPs' agents it runs:
+
+    hosts:
+      - name: edge1
+        address: 10.0.1.11
+        start: ssh -o BatchMode=yes secmas@{address} {command}
+        python: /opt/secmas/.venv/bin/python   # default: python3 on the host's PATH
+        workdir: /var/lib/secmas               # default: the host's temporary directory
+        pops: [pop1, pop2]
+      - name: edge2
+        address: 10.0.1.12
+        start: ssh -o BatchMode=yes secmas@{address} {command}
+        # no pops: this host shares the PoPs no host lists, round-robin
+
+`start` is split like a shell line; the word `{command}` becomes the words of the
+command to run on the host, `{address}` and `{name}` the host's fields (`{{` and `}}` for
+literal braces). Over ssh the command's words are joined into the remote shell's line, so
+`python` and `workdir` are limited to characters no shell treats specially. `local: true`
+marks a host that is this machine (a network namespace, a container): its agents' PIDs
+are this machine's, so the run's host measurer attests their processes from outside too.
+
+`HostProcesses` is the IML driver (`secmas.pipeline.iml.IMLDriver`): for each agent it
+runs `python -m secmas.pipeline.hostlaunch` through its host's template and hands the
+`secmas agent` launch over on its stdin, secrets and files included, never on a command
+line (`secmas.pipeline.hostlaunch` says why). The agent's output comes back into
+`workdir/agent-<pop>.log`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import string
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from secmas.pipeline.hostlaunch import KILL, PID_PREFIX, handover
+from secmas.pipeline.iml import AgentLaunch
+from secmas.scenario import yamlfile
+from secmas.scenario.loader import FieldPath, Problem, line_of
+
+COMMAND = "command"
+PLACEHOLDERS = (COMMAND, "address", "name")
+HOSTLAUNCH = ("-m", "secmas.pipeline.hostlaunch")
+
+_Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+_ShellSafe = Annotated[str, Field(pattern=r"^[A-Za-z0-9_./+:@%=,-]+$", max_length=1024)]
+"""Words that mean the same to a shell and to exec: they go into ssh's remote line."""
+
+
+class HostListError(ValueError):
+    """A host list that cannot be used; `problems` name the file, line, field and reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _template_problem(start: str) -> str | None:
+    """Why `start` is not a usable start template (None: it is)."""
+    try:
+        words = shlex.split(start)
+    except ValueError as exc:
+        return f"cannot be split like a shell line: {exc}"
+    if words.count("{command}") != 1:
+        return "needs the word {command} exactly once, on its own (e.g. ssh HOST {command})"
+    for word in words:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(word) if name is not None}
+        except ValueError as exc:
+            return f"{word!r}: {exc} (write {{{{ and }}}} for literal braces)"
+        unknown = names - set(PLACEHOLDERS)
+        if unknown:
+            allowed = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+            return f"unknown placeholder {{{sorted(unknown)[0]}}}: use {allowed}"
+    return None
+
+
+class Host(BaseModel):
+    """One host of the list (module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: _Name
+    address: Annotated[str, Field(pattern=r"^[^\s{}]+$", max_length=253)]
+    start: Annotated[str, Field(min_length=1, max_length=4096)]
+    python: _ShellSafe = "python3"
+    workdir: _ShellSafe | None = None
+    pops: list[_Name] | None = None
+    """The PoPs whose agents run here; None: a share of those no host lists."""
+    local: bool = False
+    """This machine (a namespace or container on it): the run's measurer sees its PIDs."""
+
+    @field_validator("start")
+    @classmethod
+    def _usable_template(cls, start: str) -> str:
+        problem = _template_problem(start)
+        if problem is not None:
+            raise ValueError(problem)
+        return start
+
+    @field_validator("workdir")
+    @classmethod
+    def _absolute(cls, workdir: str | None) -> str | None:
+        if workdir is not None and not workdir.startswith("/"):
+            raise ValueError("must be an absolute path on the host")
+        return workdir
+
+    def command(self) -> list[str]:
+        """The host-side command: the launcher that receives an agent on its stdin."""
+        workdir = [] if self.workdir is None else ["--dir", self.workdir]
+        return [self.python, *HOSTLAUNCH, *workdir]
+
+    def argv(self) -> list[str]:
+        """The local command that runs `command()` on this host, through `start`."""
+        argv: list[str] = []
+        for word in shlex.split(self.start):
+            if word == f"{{{COMMAND}}}":
+                argv += self.command()
+            else:
+                argv.append(word.format(address=self.address, name=self.name))
+        return argv
+
+
+class HostList(BaseModel):
+    """The hosts agents run on, as a host list file gives them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hosts: Annotated[list[Host], Field(min_length=1)]
+    _source: str = PrivateAttr(default="<host list>")
+    _node: yaml.Node | None = PrivateAttr(default=None)
+
+    def assign(self, pops: Sequence[str]) -> dict[str, Host]:
+        """Which host runs each of `pops`: the one that lists it, else the hosts without a
+        `pops` list in turn; HostListError when a listed PoP is not among `pops`, or a
+        PoP has no host."""
+        problems: list[Problem] = []
+        pinned: dict[str, Host] = {}
+        for index, host in enumerate(self.hosts):
+            for number, pop in enumerate(host.pops or ()):
+                if pop not in pops:
+                    known = ", ".join(pops)
+                    self._problem(
+                        problems,
+                        ("hosts", index, "pops", number),
+                        f"{pop} is not a PoP of the scenario ({known})",
+                    )
+                pinned[pop] = host
+        shared = [h for h in self.hosts if h.pops is None]
+        rest = [p for p in pops if p not in pinned]
+        if rest and not shared:
+            self._problem(
+                problems,
+                ("hosts",),
+                f"no host runs {', '.join(rest)}: list them under a host's pops, "
+                "or leave one host's pops out to share them",
+            )
+        if problems:
+            raise HostListError(problems)
+        return pinned | {pop: shared[i % len(shared)] for i, pop in enumerate(rest)}
+
+    def _problem(self, problems: list[Problem], path: FieldPath, message: str) -> None:
+        problems.append(Problem(self._source, path, message, line_of(self._node, path)))
+
+
+def _cross_problems(hosts: HostList) -> list[tuple[FieldPath, str]]:
+    """What pydantic checks per field cannot: names and PoPs unique across hosts."""
+    problems: list[tuple[FieldPath, str]] = []
+    names: dict[str, int] = {}
+    owners: dict[str, str] = {}
+    for index, host in enumerate(hosts.hosts):
+        if host.name in names:
+            problems.append(
+                ((("hosts", index, "name")), f"{host.name} is also host {names[host.name]}")
+            )
+        names.setdefault(host.name, index)
+        for number, pop in enumerate(host.pops or ()):
+            if pop in owners:
+                problems.append(
+                    (("hosts", index, "pops", number), f"{pop} already runs on {owners[pop]}")
+                )
+            owners.setdefault(pop, host.name)
+    return problems
+
+
+def parse_hosts(text: str, source: str = "<host list>") -> HostList:
+    """A host list from YAML text; HostListError naming `source`, line, field and reason."""
+    try:
+        data, node = yamlfile.load(text)
+    except yamlfile.YAMLInputError as exc:
+        raise HostListError([Problem(source, exc.path, exc.reason, exc.line)]) from None
+    if not isinstance(data, dict):
+        raise HostListError([Problem(source, (), "expected a mapping with a hosts: list")])
+    try:
+        hosts = HostList.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(
+                source,
+                tuple(e["loc"]),
+                e["msg"].removeprefix("Value error, "),
+                line_of(node, tuple(e["loc"])),
+            )
+            for e in exc.errors()
+        ]
+        raise HostListError(problems) from None
+    crossed = _cross_problems(hosts)
+    if crossed:
+        raise HostListError([Problem(source, p, m, line_of(node, p)) for p, m in crossed])
+    hosts._source, hosts._node = source, node
+    return hosts
+
+
+def load_hosts(path: str | Path) -> HostList:
+    """Load and validate a host list file; HostListError naming every problem."""
+    try:
+        text = yamlfile.read_text(path)
+    except yamlfile.YAMLInputError as exc:
+        raise HostListError([Problem(str(path), (), exc.reason)]) from None
+    return parse_hosts(text, str(path))
+
+
+@dataclass
+class _Remote:
+    """One agent's launcher process on its host, seen from here."""
+
+    host: Host
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    pid: int | None = None
+    """The agent's PID on its host, once the launcher announced it."""
+    reader: threading.Thread | None = None
+
+    def copy_output(self) -> None:
+        """The launcher's output into the agent's log; the PID line noted on the way."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            text = line.decode(errors="replace")
+            if self.pid is None and text.startswith(PID_PREFIX):
+                self.pid = int(text.removeprefix(PID_PREFIX))
+            self.log.write(line)
+            self.log.flush()
+
+    def order(self, line: bytes | None) -> None:
+        """A line to the launcher (`kill`), or None: end its input (stop the agent)."""
+        stdin = self.process.stdin
+        if stdin is None or stdin.closed:
+            return
+        try:
+            if line is None:
+                stdin.close()
+            else:
+                stdin.write(line + b"\n")
+                stdin.flush()
+        except (BrokenPipeError, ValueError):  # the launcher is gone already
+            pass
+
+    def wait(self, timeout: float) -> None:
+        """Wait for the launcher to end; kill it here after `timeout`."""
+        try:
+            self.process.wait(max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=5.0)
+        if self.reader is None or not self.reader.is_alive():
+            self.log.close()
+
+
+@dataclass
+class HostProcesses:
+    """The IML driver for a host list: each agent started on the host `hosts.assign`
+    picks, through its start template (module docstring), its log in `workdir`."""
+
+    hosts: HostList
+    workdir: Path
+    pops: Sequence[str]
+    name: str = "hosts"
+    stop_timeout: float = 10.0
+    """How long a stopped launcher may take (the agent's own grace is 5 s)."""
+    assignment: dict[str, Host] = field(init=False)
+    remotes: dict[str, _Remote] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.assignment = self.hosts.assign(self.pops)
+
+    def start(self, launch: AgentLaunch) -> None:
+        """Start `launch.pop`'s launcher on its host and hand the launch over; the local
+        enrolment credential is removed once handed over (it now lives on the host)."""
+        host = self.assignment[launch.pop]
+        line = handover(launch)
+        log = self._log(launch.pop).open("wb")
+        process = subprocess.Popen(
+            host.argv(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        remote = _Remote(host, process, log)
+        remote.reader = threading.Thread(
+            target=remote.copy_output, name=f"agent-log:{launch.pop}", daemon=True
+        )
+        remote.reader.start()
+        self.remotes[launch.pop] = remote
+        remote.order(line.rstrip(b"\n"))
+        if launch.enrolment is not None:
+            launch.enrolment.unlink(missing_ok=True)
+
+    def dead(self) -> list[str]:
+        return [p for p, r in self.remotes.items() if r.process.poll() is not None]
+
+    def log_tail(self, agent: str, size: int = 800) -> str:
+        log = self._log(agent)
+        return log.read_text(errors="replace")[-size:] if log.exists() else ""
+
+    def kill(self, agent: str) -> None:
+        """As a crash would: the launcher SIGKILLs the agent on its host."""
+        remote = self.remotes[agent]
+        remote.order(KILL)
+        try:
+            remote.process.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            remote.process.kill()  # its host's launcher then sees its input end
+            remote.process.wait()
+
+    def stop_all(self) -> None:
+        """End every launcher's input (each stops its agent), then wait for them all."""
+        for remote in self.remotes.values():
+            remote.order(None)
+        deadline = time.monotonic() + self.stop_timeout
+        for remote in self.remotes.values():
+            remote.wait(deadline - time.monotonic())
+
+    def describe(self) -> dict[str, Any]:
+        """The driver, each agent's host and, when every host is this machine, the
+        agents' PIDs (for the run's host measurer; a remote PID means nothing here)."""
+        described: dict[str, Any] = {
+            "driver": self.name,
+            "hosts": {p: r.host.name for p, r in self.remotes.items()},
+        }
+        pids = {p: r.pid for p, r in self.remotes.items() if r.pid is not None}
+        if self.remotes and all(r.host.local for r in self.remotes.values()):
+            described["pids"] = pids
+        return described
+
+    def _log(self, agent: str) -> Path:
+        return self.workdir / f"agent-{agent}.log"
