@@ -24,6 +24,9 @@ from rich.progress import (
 from secmas.cli.output import BAD_INPUT, FAILED_RUN, error, progress_console, say, set_quiet, warn
 from secmas.experiment.spec import SpecError, load_spec
 
+INTERRUPTED = 130
+"""Exit code after Ctrl-C, as a shell gives a command stopped by SIGINT."""
+
 
 def register(app: typer.Typer) -> None:
     """Add `sweep` to the `secmas` command."""
@@ -62,13 +65,12 @@ def sweep(
 
     try:
         loaded = load_spec(spec)
-        if dry_run:
-            points = len(point_scenarios(loaded))
+        checked = len(point_scenarios(loaded)) if dry_run else 0
     except SpecError as exc:
         raise _refused(exc) from None
     folder = out or Path("sweeps") / loaded.spec.name
     if dry_run:
-        say(f"{loaded.spec.runs} runs over {points} checked points; results to {folder}")
+        say(f"{loaded.spec.runs} runs over {checked} checked points; results to {folder}")
         return
     with Progress(
         TextColumn("runs"),
@@ -107,6 +109,9 @@ def sweep(
         except (SweepRefused, OSError) as exc:
             error(str(exc))
             raise typer.Exit(BAD_INPUT) from None
+        except KeyboardInterrupt:
+            error(f"interrupted: the finished runs are in {folder}; --resume goes on with them")
+            raise typer.Exit(INTERRUPTED) from None
     per_run = outcome.wall_seconds / outcome.ran if outcome.ran else 0.0
     say(
         f"{outcome.ran} runs in {outcome.wall_seconds:.1f} s ({per_run:.2f} s per run), "

@@ -156,9 +156,10 @@ def run_sweep(
         started(outcome.total, outcome.skipped)
     began = time.perf_counter()
     runs = folder / f"sweep-{spec.name}-runs" if keep_runs else None
+    number = {key.id: n for n, key in enumerate(keys)}  # the same on every --resume
     jobs = [
-        Job(key, scenarios[key.point], spec.metrics, None if runs is None else runs / str(n))
-        for n, key in enumerate(todo)
+        Job(key, scenarios[key.point], spec.metrics, runs / str(number[key.id]) if runs else None)
+        for key in todo
     ]
     for row in _pool(jobs, workers or default_workers(len(jobs))):
         append_row(files.csv, spec.columns, row)
