@@ -93,8 +93,12 @@ class Case:
 
 
 RUN = ("run", "{tmp}/s.yaml")
+HOSTS = "hosts:\n  - name: h1\n    address: 10.213.0.11\n    start: ip netns exec h1 {command}\n"
+"""A host list of one host that runs every PoP."""
 VALIDATE = ("scenario", "validate", "{tmp}/s.yaml")
 DEMO = ("demo", "--out", "{tmp}/out")
+HOSTS_RUN = (*DEMO, "--processes", "--bus", "nats://127.0.0.1:1", "--ledger", "http://127.0.0.1:1")
+HOSTS_RUN += ("--hosts",)
 POP4_POP6 = ("  - {a: pop4, b: pop6, bandwidth: 5, latency: 18, loss: 0.5}\n", "")
 POP2_POP3 = ("  - {a: pop2, b: pop3, bandwidth: 4, latency: 30, loss: 0.5}\n", "")
 ISLAND = scenario(POP4_POP6, POP2_POP3)  # pop3–pop4 cut off from the rest
@@ -415,6 +419,37 @@ CASES = [
         scenario(
             ("cnfs:\n  - {id: web, host: server, pop: pop6}\n", ""), ("cnfs: [web]}", "cnfs: []}")
         ),
+    ),
+    Case(
+        "hosts-without-processes",
+        (*DEMO, "--hosts", "{tmp}/h.yaml"),
+        "--hosts: agents on other hosts run as processes; add --processes",
+        {"h.yaml": HOSTS},
+    ),
+    Case(
+        "hosts-without-bus",
+        (*DEMO, "--processes", "--hosts", "{tmp}/h.yaml"),
+        "--hosts: agents on other hosts need a NATS server they can reach; add --bus",
+        {"h.yaml": HOSTS},
+    ),
+    Case(
+        "hosts-with-memory-ledger",
+        (*DEMO, "--processes", "--bus", "nats://127.0.0.1:1", "--hosts", "{tmp}/h.yaml"),
+        "--hosts: agents on other hosts need a JSON-RPC ledger",
+        {"h.yaml": HOSTS},
+    ),
+    Case(
+        "hosts-unknown-pop",
+        (*HOSTS_RUN, "{tmp}/h.yaml"),
+        "h.yaml:5: hosts[0].pops[0]: pop9 is not a PoP of the scenario",
+        {"h.yaml": HOSTS.replace("{command}\n", "{command}\n    pops: [pop9]\n", 1)},
+    ),
+    Case("hosts-missing-file", (*HOSTS_RUN, "{tmp}/none.yaml"), "none.yaml"),
+    Case(
+        "hosts-bad-template",
+        (*HOSTS_RUN, "{tmp}/h.yaml"),
+        "h.yaml:4: hosts[0].start",
+        {"h.yaml": HOSTS.replace(" {command}", "", 1)},
     ),
     Case("missing-policy", (*DEMO, "--policy", "{tmp}/none.yaml"), "none.yaml"),
     Case(

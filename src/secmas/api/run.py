@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from secmas.agents.journal import Journal
     from secmas.network.dataplane import Telemetry
     from secmas.pipeline.busaccess import BusAccess
-    from secmas.pipeline.iml import IMLDriver
+    from secmas.pipeline.hosts import HostList
     from secmas.pipeline.operate import OperateResult
 
 SPEED = 10.0
@@ -61,12 +61,13 @@ RUNS = Path("runs")
 class Distribution:
     """Where the agents run: in this process (default), or one OS process each over NATS
     (`processes`): a NATS server of the run's own unless `bus` names one, on this machine
-    unless `iml` is a driver for other hosts; paced at `speed` simulated s per wall s."""
+    unless `hosts` (a host list file or a loaded `HostList`) starts them on other hosts;
+    paced at `speed` simulated s per wall s."""
 
     processes: bool = False
     bus: BusAccess | None = None
     speed: float = SPEED
-    iml: IMLDriver | None = None
+    hosts: Path | HostList | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ def plan(
     loaded = with_analytics(with_security(loaded, ledger, insecure, plaintext), detect, federated)
     if distribution.speed <= 0:
         raise RunInputError(f"{distribution.speed:g}: must be above 0", option="speed")
+    if distribution.hosts is not None:
+        distribution = replace(distribution, hosts=host_list(loaded, distribution))
     return RunPlan(
         loaded,
         resolved.source,
@@ -328,7 +331,9 @@ def _operation(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[A
             progress=observer.progress,
             steps=observer.step,
             tamper=plan.tamper,
-            iml=distribution.iml,
+            iml=None
+            if distribution.hosts is None
+            else _host_driver(distribution, folder, scenario),
         )
     live = observer.loop(loops)
     if live is not None:
@@ -352,6 +357,41 @@ def _operation(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[A
     return operate(
         scenario, progress=observer.progress, steps=observer.step, loops=loops, tamper=plan.tamper
     )
+
+
+def host_list(scenario: Scenario, distribution: Distribution) -> HostList:
+    """The distribution's host list, loaded and checked against the scenario: agents on
+    other hosts run as processes and reach the bus and the ledger over the network."""
+    from secmas.pipeline.hosts import HostList, HostListError, load_hosts
+
+    hosts = distribution.hosts
+    if not distribution.processes:
+        raise RunInputError(
+            ": agents on other hosts run as processes; add --processes", option="hosts"
+        )
+    if distribution.bus is None:
+        raise RunInputError(
+            ": agents on other hosts need a NATS server they can reach; add --bus", option="hosts"
+        )
+    if scenario.security.enabled and scenario.security.ledger == "memory":
+        raise RunInputError(
+            ": agents on other hosts need a JSON-RPC ledger they can reach; add --ledger URL",
+            option="hosts",
+        )
+    try:
+        loaded = hosts if isinstance(hosts, HostList) else load_hosts(hosts)
+        loaded.assign([pop.id for pop in scenario.pops])
+    except HostListError as exc:
+        raise RunInputError(*(str(p) for p in exc.problems)) from None
+    return loaded
+
+
+def _host_driver(distribution: Distribution, folder: Path, scenario: Scenario) -> Any:
+    """The IML driver that starts each agent on its host of the host list."""
+    from secmas.pipeline.hosts import HostList, HostProcesses
+
+    assert isinstance(distribution.hosts, HostList)
+    return HostProcesses(distribution.hosts, folder, [pop.id for pop in scenario.pops])
 
 
 def fresh_folder(folder: Path, observer: RunObserver) -> Path:

@@ -241,6 +241,16 @@ ProcessesOption = Annotated[
     bool,
     typer.Option("--processes", help="run each agent as its own OS process over NATS"),
 ]
+HostsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--hosts",
+        metavar="FILE",
+        help="with --processes: start each agent on a host of this host list (YAML: name, "
+        "address, start template such as 'ssh -o BatchMode=yes user@{address} {command}', "
+        "pops); needs --bus and --ledger the hosts can reach",
+    ),
+]
 ServiceOption = Annotated[
     Path | None,
     typer.Option(
@@ -369,6 +379,7 @@ def demo(
     taxii: TaxiiOption = None,
     force: ForceOption = False,
     quiet: QuietOption = False,
+    hosts: HostsOption = None,
     prometheus: Annotated[
         str | None,
         typer.Option(
@@ -448,6 +459,7 @@ def demo(
         taxii=taxii,
         force=force,
         quiet=quiet,
+        hosts=hosts,
     )
 
 
@@ -478,11 +490,12 @@ def run_scenario(
     taxii: TaxiiOption = None,
     force: ForceOption = False,
     quiet: QuietOption = False,
+    hosts: HostsOption = None,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions."""
     set_quiet(quiet)
     speed_given, speed = speed is not None, SPEED if speed is None else speed
-    distribution = Distribution(processes, bus_access(bus, bus_ca, bus_keys), speed)
+    distribution = Distribution(processes, bus_access(bus, bus_ca, bus_keys), speed, hosts)
     try:
         checked = plan(
             scenario,
