@@ -11,20 +11,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from secmas.experiment.metrics import EXTRA
 from secmas.experiment.results import Stat, aggregate, number
 from secmas.experiment.spec import Plot, SweepSpec
 
 LABELS = {
     "agents": "agents (PoPs)",
     "passed": "share of runs passing acceptance",
-    "mitigation_s": "simulated s from attack to mitigation",
+    "mitigation_s": "attack to mitigation, simulated s",
     "auctions": "auctions",
     "bus_messages": "bus messages",
     "wall_s": "wall s of the run",
     "peak_rss_mib": "peak RSS of the worker, MiB",
     "run_rss_mib": "RSS the run added, MiB",
-} | {name: description for name, (description, _) in EXTRA.items()}
+    "throttle_s": "to linkRateLimited done, simulated s",
+    "nfva_messages": "NFV-A messages",
+    "nfva_per_auction": "NFV-A messages per auction",
+    "bus_per_auction": "bus messages per auction",
+    "auctions_done": "auctions achieved",
+    "attack_reduction": "attack reduction (end window)",
+    "legit_ratio": "legitimate traffic ratio (end window)",
+    "simulated_s": "simulated s",
+    "run_rss_per_agent_kib": "RSS the run added per agent, KiB",
+}
+"""Axis labels: short, with units (the measures' full meaning is in the README)."""
 
 
 def default_plots(spec: SweepSpec) -> tuple[Plot, ...]:
@@ -70,11 +79,9 @@ def plot_one(spec: SweepSpec, plot: Plot, rows: Sequence[Mapping[str, str]], pat
         axis.grid(alpha=0.3)
         if plot.series is not None:
             axis.legend(fontsize=8)
-    runs = len({row["seed"] + "/" + row["repetition"] for row in rows})
+    runs = len({(row["seed"], row["repetition"]) for row in rows})
     title = plot.title or spec.description or spec.name
-    fig.suptitle(
-        f"{title}\nmean and 95 % CI (t), {runs} seeds × repetitions per point", fontsize=10
-    )
+    fig.suptitle(f"{title}\nmean and 95 % CI (t) of {runs} runs per point", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -92,5 +99,5 @@ def _draw(axis: object, stats: Sequence[Stat], label: str) -> None:
     below = [0.0 if s.low is None else s.mean - s.low for s in stats]
     above = [0.0 if s.high is None else s.high - s.mean for s in stats]
     axis.errorbar(  # type: ignore[attr-defined]
-        xs, means, yerr=[below, above], fmt="o-", capsize=3, ecolor="navy", label=label or None
+        xs, means, yerr=[below, above], fmt="o-", capsize=3, label=label or None
     )
