@@ -136,7 +136,7 @@ SKIPPED = LEFT_OUT + "did not answer since t={:g} s"
 FAILED_BEFORE = LEFT_OUT + "{status} in attempt {attempt}"
 GONE = "gone: {}"
 
-Declines = Callable[[GoalRequest], str | None]
+Declines = Callable[[GoalRequest], Awaitable[str | None]]
 """A PoP's local policy on calls for proposals: the reason it refuses to bid for a goal (its
 domain's security hygiene is too low for a sensitive goal, it is the PoP a moving target
 leaves), or None to bid as usual. The reason goes back in the REFUSE and into the record."""
@@ -407,7 +407,7 @@ class Mailbox:
                 cfp.reply(Performative.NOT_UNDERSTOOD, {"reason": str(exc)}, sender=self.name)
             )
             return
-        declined = None if self.declines is None else self.declines(request)
+        declined = None if self.declines is None else await self.declines(request)
         if declined is not None:
             await self.send(cfp.reply(Performative.REFUSE, {"reason": declined}, sender=self.name))
             return

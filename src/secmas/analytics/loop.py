@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from secmas.agents.bdi import Belief, Goal, GoalKind
-from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
+from secmas.agents.ddos.agent import PROTECT, World
 from secmas.agents.ddos.facts import link_name
+from secmas.agents.handle import AgentHandle, GoalTicket
 from secmas.analytics.autoencoder import Detector
 from secmas.analytics.decision import Alert, Mitigation, SliceLoop, decide
 from secmas.analytics.events import score_events, window_truth
@@ -70,8 +71,9 @@ class Decision:
     alert: int
     mitigation: Mitigation
     agent: str
-    goal: Goal | None
-    """The posted goal; None when the agent already pursued or achieved it."""
+    goal: GoalTicket | None
+    """The posted goal (its status as the agent reports it); None when the agent already
+    pursued or achieved it."""
 
     def to_json(self) -> dict[str, Any]:
         status = "already in hand" if self.goal is None else str(self.goal.status)
@@ -145,7 +147,7 @@ class ClosedLoop:
         self.trust = TrustManager(self.settings.trust_threshold)
         self._world: World | None = None
         self._attestations: Callable[[], Sequence[Any]] = list
-        self._agents: dict[str, PoPAgent] = {}
+        self._agents: dict[str, AgentHandle] = {}
         self._cnfs: dict[str, _CNFState] = {}
         self._slice: SliceLoop | None = None
         self._clean_since: dict[str, float] = {}
@@ -174,7 +176,7 @@ class ClosedLoop:
         if self.settings.metrics_port is not None:
             self.exporter = self.collector.serve(self.settings.metrics_port)
 
-    async def start(self, agents: Sequence[PoPAgent]) -> None:
+    async def start(self, agents: Sequence[AgentHandle]) -> None:
         self._agents = {agent.pop: agent for agent in agents}
 
     async def after_step(self, now: float) -> None:
@@ -183,7 +185,7 @@ class ClosedLoop:
         for pop, state in world.infra.pops.items():
             self.collector.record_pop(pop, state.used, state.total)
         for cnf, state in self._cnfs.items():
-            self._observe(now, cnf, state)
+            await self._observe(now, cnf, state)
         for pop in world.directory:
             self.collector.record_trust(pop, self.trust.score(pop))
 
@@ -220,7 +222,7 @@ class ClosedLoop:
         }
 
     # -- MS → AE -----------------------------------------------------------------------------
-    def _observe(self, now: float, cnf: str, state: _CNFState) -> None:
+    async def _observe(self, now: float, cnf: str, state: _CNFState) -> None:
         plane = self._plane()
         placement = plane.cnf_placement(cnf)
         if state.placement is not None and placement != state.placement:
@@ -263,7 +265,7 @@ class ClosedLoop:
             source="profiler" if watched else "autoencoder",
         )
         self.evidence.append(np.stack(list(state.values)))
-        if self._decide(alert, len(placement.replicas)):
+        if await self._decide(alert, len(placement.replicas)):
             state.recheck = 0.0
             if state.mitigated_at is None:
                 state.mitigated_at = now
@@ -312,7 +314,7 @@ class ClosedLoop:
         return defence.monitor
 
     # -- DE → ES -----------------------------------------------------------------------------
-    def _decide(self, alert: Alert, replicas: int) -> bool:
+    async def _decide(self, alert: Alert, replicas: int) -> bool:
         """Record the alert and enforce the DE's goals; False when it decided nothing."""
         number = len(self.alerts)
         self.alerts.append(alert)
@@ -329,22 +331,17 @@ class ClosedLoop:
             replicas = {c: len(plane.cnf_placement(c).replicas) for c in self._cnfs}
             mitigations += self._slice.insight(alert, replicas)
         for mitigation in mitigations:
-            self.decisions.append(self._enforce(number, alert, mitigation))
+            self.decisions.append(await self._enforce(number, alert, mitigation))
         return bool(mitigations)
 
-    def _enforce(self, number: int, alert: Alert, mitigation: Mitigation) -> Decision:
+    async def _enforce(self, number: int, alert: Alert, mitigation: Mitigation) -> Decision:
         """Hand the goal to the agent of the CNF's PoP, unless the agent already pursues it
         (a CNF goal of the same kind still running, or a Link Monitor that posted the same
         DDoS goals) or already holds it."""
         agent = self._agents[alert.pop]
         predicate = Belief(mitigation.goal, mitigation.args)
         query = mitigation.kind == "query"
-        beliefs = agent.bdi.beliefs
-        pursued = any(
-            goal.predicate.name == predicate.name and goal.predicate.args[:1] == predicate.args[:1]
-            for goal in agent.bdi.goals
-        )
-        if pursued or (beliefs.known(predicate) if query else beliefs.holds(predicate)):
+        if await agent.in_hand(predicate, query):
             return Decision(number, mitigation, agent.pop, None)
         goal = Goal(
             predicate,
@@ -352,10 +349,10 @@ class ClosedLoop:
             priority=PROTECT,
             payload=self._payload(alert),
         )
-        agent.bdi.post_goal(goal)
+        ticket = await agent.post(goal)
         done = self._done.setdefault(alert.cnf, {})
         done[mitigation.goal] = done.get(mitigation.goal, 0) + 1
-        return Decision(number, mitigation, agent.pop, goal)
+        return Decision(number, mitigation, agent.pop, ticket)
 
     def _payload(self, alert: Alert) -> dict[str, Any]:
         """What the goals' plans need: the watched link (DDoS strategy) and the CNF's host."""

@@ -31,7 +31,8 @@ from secmas.scenario.adaptive import CTISharing
 from secmas.scenario.model import Scenario
 
 if TYPE_CHECKING:
-    from secmas.agents.ddos.agent import PoPAgent, World
+    from secmas.agents.ddos.agent import World
+    from secmas.agents.handle import AgentHandle
 
 BUNDLE_FILE = "cti-bundle.json"
 DECISIONS_FILE = "cti-decisions.csv"
@@ -111,7 +112,7 @@ class HygieneFilter:
     ) -> None:
         world.declines.append(self.decline)
 
-    async def start(self, agents: Sequence[PoPAgent]) -> None:
+    async def start(self, agents: Sequence[AgentHandle]) -> None:
         return None
 
     async def after_step(self, now: float) -> None:

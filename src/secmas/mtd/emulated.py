@@ -42,7 +42,8 @@ from secmas.network.emulation.migration import (
 from secmas.network.emulation.mobility import StateShape, state_shape
 
 if TYPE_CHECKING:
-    from secmas.agents.ddos.agent import PoPAgent, World
+    from secmas.agents.ddos.agent import World
+    from secmas.agents.handle import AgentHandle
     from secmas.mtd.execution import Move
     from secmas.mtd.migration import Load
     from secmas.network.dataplane.rules import Rule
@@ -179,7 +180,7 @@ class EmulatedMovingTargetLoop(MovingTargetLoop):
         world.controller = MigratingController(controller, self.migrate)
         super().attach(dataclasses.replace(world, plane=self.real), attestations, layer)
 
-    async def start(self, agents: Sequence[PoPAgent]) -> None:
+    async def start(self, agents: Sequence[AgentHandle]) -> None:
         await super().start(agents)
         if self.real is None:
             raise RuntimeError("the MTD loop is not attached to a run")
@@ -206,26 +207,24 @@ class EmulatedMovingTargetLoop(MovingTargetLoop):
         self.results[(cnf, move.k)] = result
         self.pops[cnf] = pop
 
-    def _post(self, move: Move, now: float) -> None:
-        super()._post(move, now)
-        goal = self._goals.get((move.cnf, move.k))
-        if move.outcome != "posted" or goal is None:
-            return
+    def _payload(self, move: Move, now: float) -> dict[str, Any]:
+        payload = super()._payload(move, now)
         # the copy is real here: the winner starts the migration at its start time
-        goal.payload["transfer"] = 0.0
-        for offer in goal.payload.get("destinations", {}).values():
+        payload["transfer"] = 0.0
+        for offer in payload.get("destinations", {}).values():
             offer["transfer"] = 0.0
+        return payload
 
-    def _check(self, move: Move, now: float) -> None:
+    async def _check(self, move: Move, now: float) -> None:
         failure = self.failures.pop((move.cnf, move.k), None)
         if failure is None:
-            super()._check(move, now)
+            await super()._check(move, now)
             return
         move.outcome, move.reason = "failed", failure
         self._replan(self._unit_of(move.cnf), now, f"move {move.k} of {move.cnf} failed")
 
-    def _arrive(self, move: Move, here: str, now: float) -> None:
-        super()._arrive(move, here, now)
+    async def _arrive(self, move: Move, here: str, now: float) -> None:
+        await super()._arrive(move, here, now)
         result = self.results[(move.cnf, move.k)]
         move.measured_downtime_s = result.downtime_s
         move.measured_total_s = result.total_s

@@ -44,7 +44,6 @@ import numpy as np
 
 from secmas.agents.bdi import Belief, Goal, GoalKind, GoalStatus
 from secmas.agents.bidding import GoalRequest
-from secmas.agents.journal import PlacementEvent
 from secmas.mtd.attack import AttackModel, Vulnerability
 from secmas.mtd.cost import migration_cost, resource_cost
 from secmas.mtd.exposure import CTIFinding, Residence, cnf_vulnerabilities
@@ -59,7 +58,8 @@ from secmas.scenario.adaptive import MovingTarget, MovingTargetDefence
 from secmas.scenario.model import CNF, MOVE_GOAL, Scenario
 
 if TYPE_CHECKING:
-    from secmas.agents.ddos.agent import PoPAgent, World
+    from secmas.agents.ddos.agent import World
+    from secmas.agents.handle import AgentHandle, GoalTicket
 
 MOVE_PRIORITY = 3.0
 """Deliberation priority of a proactive move: after protecting (10) and diagnosing (5)."""
@@ -365,10 +365,10 @@ class MovingTargetLoop:
             self.units.append(self._plan(name, names, settings.start))
         self.budget = {m: u.plan.units[0].budget_s for u in self.units for m in u.members}
         self._world: World | None = None
-        self._agents: dict[str, PoPAgent] = {}
-        self._goals: dict[tuple[str, int], Goal] = {}
-        self._homes: dict[str, str] = {}
-        """CNF → the instance (VNF of the cnfMoved goal) it runs in after its last move."""
+        self._agents: dict[str, AgentHandle] = {}
+        self._goals: dict[tuple[str, int], GoalTicket] = {}
+        self._homes: dict[str, tuple[str, str]] = {}
+        """CNF → (PoP, instance) it runs in after its last move (the cnfMoved goal's VNF)."""
         self._arrivals: dict[tuple[str, int], float] = {}
         """(unit, k) → when the unit's k-th move is to arrive (every member)."""
         self._shifts: dict[tuple[str, int], float] = {}
@@ -458,7 +458,7 @@ class MovingTargetLoop:
         self._infra = world.infra
         world.declines.append(self.decline)
 
-    async def start(self, agents: Sequence[PoPAgent]) -> None:
+    async def start(self, agents: Sequence[AgentHandle]) -> None:
         self._agents = {agent.pop: agent for agent in agents}
 
     def decline(self, pop: str, request: GoalRequest) -> str | None:
@@ -480,12 +480,12 @@ class MovingTargetLoop:
     async def after_step(self, now: float) -> None:
         for move in self.moves:
             if move.outcome == "posted":
-                self._check(move, now)
+                await self._check(move, now)
         self._follow_paths(now)
         for move in list(self.moves):
             due = move.planned_at - self.settings.lead
             if move.outcome == "planned" and due <= now + 1e-9:
-                self._post(move, now)
+                await self._post(move, now)
 
     def _follow_paths(self, now: float) -> None:
         """Re-plan a unit whose next move's path is not the one its plan assumed."""
@@ -505,7 +505,7 @@ class MovingTargetLoop:
     def _unit_of(self, cnf: str) -> Unit:
         return next(u for u in self.units if cnf in u.members)
 
-    def _post(self, move: Move, now: float) -> None:
+    async def _post(self, move: Move, now: float) -> None:
         world = self._require_world()
         plane = world.plane
         assert plane is not None
@@ -538,6 +538,23 @@ class MovingTargetLoop:
         if agent is None:
             move.outcome, move.reason = "failed", f"no agent on {move.source}"
             return
+        move.predicted_traffic_mbps = self._peak(move.cnf, plane)
+        goal = Goal(
+            Belief(MOVE_GOAL, (move.cnf, str(move.k))),
+            GoalKind.ACHIEVE,
+            priority=MOVE_PRIORITY,
+            payload=self._payload(move, now),
+        )
+        # posted before the agent has it: its auction's bidders ask `decline` at once
+        move.posted_at, move.outcome = now, "posted"
+        self._goals[(move.cnf, move.k)] = await agent.post(goal)
+
+    def _payload(self, move: Move, now: float) -> dict[str, Any]:
+        """The cnfMoved goal's payload: the CNF, the plan's move and the predicted move to
+        each PoP that may take it."""
+        world = self._require_world()
+        plane = world.plane
+        assert plane is not None
         spec = _cnf(world.scenario, move.cnf)
         ips = {host.id: host.ip for host in world.scenario.hosts}
         payload = {
@@ -555,18 +572,9 @@ class MovingTargetLoop:
             },
             "since": now,
         }
-        move.predicted_traffic_mbps = self._peak(move.cnf, plane)
         if move.predicted_traffic_mbps is not None:
             payload["predicted_traffic"] = move.predicted_traffic_mbps
-        goal = Goal(
-            Belief(MOVE_GOAL, (move.cnf, str(move.k))),
-            GoalKind.ACHIEVE,
-            priority=MOVE_PRIORITY,
-            payload=payload,
-        )
-        agent.bdi.post_goal(goal)
-        move.posted_at, move.outcome = now, "posted"
-        self._goals[(move.cnf, move.k)] = goal
+        return payload
 
     def _peak(self, cnf: str, plane: Any) -> float | None:
         """The CNF's traffic peak the forecast expects over its horizon (004_… Section
@@ -694,12 +702,12 @@ class MovingTargetLoop:
             )
         return self._shifts[key]
 
-    def _check(self, move: Move, now: float) -> None:
+    async def _check(self, move: Move, now: float) -> None:
         world = self._require_world()
         assert world.plane is not None
         here = world.plane.cnf_placement(move.cnf).pop
         if here != move.source:
-            self._arrive(move, here, now)
+            await self._arrive(move, here, now)
             unit = self._unit_of(move.cnf)
             if not any(m.outcome == "posted" for m in self.moves if m.cnf in unit.members):
                 self._replan(unit, now, f"move {move.k} arrived on {here}")
@@ -715,7 +723,7 @@ class MovingTargetLoop:
                 back_off=self.settings.step,
             )
 
-    def _arrive(self, move: Move, here: str, now: float) -> None:
+    async def _arrive(self, move: Move, here: str, now: float) -> None:
         """Charge the move on the path to where it went, and move its exposure there."""
         offer = move.destinations.get(here, {})
         move.destination, move.arrived_at, move.outcome = here, now, "moved"
@@ -736,7 +744,7 @@ class MovingTargetLoop:
         move.asp_after = residence.asp(here, now, vulns, self.attack)
         residence.move(here, now)
         self.spent[move.cnf] += move.predicted_downtime_s
-        self._rehome(move)
+        await self._rehome(move)
 
     def _traffic_since(self, cnf: str, start: float | None, now: float) -> float | None:
         """The CNF's mean measured traffic (MB/s) over the data-plane steps in [start, now]."""
@@ -750,36 +758,20 @@ class MovingTargetLoop:
             return None
         return float(series[first:last, METRICS.index("net_rx")].mean())
 
-    def _rehome(self, move: Move) -> None:
-        """The CNF now runs in an instance at its destination; the one it left stops."""
+    async def _rehome(self, move: Move) -> None:
+        """The CNF now runs in an instance at its destination; the one it left stops
+        (each asked of the agent of its PoP)."""
         world = self._require_world()
         vnfs = set(world.scenario.goal(MOVE_GOAL).vnfs)
-        taken = set(self._homes.values())
-        new = next(
-            (
-                i.id
-                for i in world.infra.instances.values()
-                if i.pop == move.destination and i.vnf in vnfs and i.id not in taken
-            ),
-            None,
-        )
+        taken = {instance for _pop, instance in self._homes.values()}
+        there = self._agents.get(move.destination)
+        running = await there.instances() if there is not None else []
+        new = next((i.id for i in running if i.vnf in vnfs and i.id not in taken), None)
         old = self._homes.pop(move.cnf, None)
-        if old is not None and old in world.infra.instances:
-            gone = world.infra.instances[old]
-            world.infra.terminate(old)
-            world.journal.placement(
-                PlacementEvent(
-                    world.clock.now(),
-                    "terminate",
-                    gone.pop,
-                    gone.vnf,
-                    gone.units,
-                    gone.id,
-                    f"{MOVE_GOAL}({move.cnf},{move.k})",
-                )
-            )
+        if old is not None and old[0] in self._agents:
+            await self._agents[old[0]].terminate(old[1], f"{MOVE_GOAL}({move.cnf},{move.k})")
         if new is not None:
-            self._homes[move.cnf] = new
+            self._homes[move.cnf] = (move.destination, new)
 
     def _spread(self, members: Sequence[str]) -> dict[str, float]:
         """Per k-th move of a service: latest minus earliest arrival of its members (at the

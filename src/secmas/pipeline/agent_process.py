@@ -17,8 +17,9 @@ Subjects (`<p>` the pipeline): join, welcome, rekey, challenges, evidence, verdi
 heartbeats are envelopes between identity keys (`secmas.trust.control`; the join sealed
 to the MLFO's key from the credential); the rest goes through the secure channel:
 `secmas.start.<p>` and `secmas.tick.<p>` from the MLFO to all, `secmas.controller.<p>`
-and `secmas.journal.<p>` to the MLFO, `secmas.stop.<p>.<agent>` to one agent. Only the
-empty `secmas.ready.<p>.<agent>` goes in clear.
+and `secmas.journal.<p>` to the MLFO, `secmas.stop.<p>.<agent>` to one agent, and what
+the MLFO's step loops exchange with the agents (`secmas.pipeline.agentcontrol`). Only
+the empty `secmas.ready.<p>.<agent>` goes in clear.
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ from secmas.network.clock import ScaledClock
 from secmas.network.dataplane.controller import RemoteController
 from secmas.network.dataplane.traffic import server_ip
 from secmas.network.infrastructure import Infrastructure
+from secmas.pipeline.agentcontrol import (
+    AgentControl,
+    LoopExclusions,
+    control_recipient,
+    remote_decline,
+    ticked_subject,
+)
 from secmas.pipeline.tamper import infect
 from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
@@ -104,6 +112,9 @@ def recipient(subject: str) -> str | None:
     if owner is not None:
         return owner
     tokens = subject.split(".")
+    loop = control_recipient(tokens)
+    if loop is not None:
+        return loop or MLFO
     if tokens[:2] in (["secmas", "controller"], ["secmas", "journal"]):
         return MLFO
     if tokens[:2] == ["secmas", "stop"] and len(tokens) == 4:
@@ -163,6 +174,10 @@ class AgentProcess:
     heartbeat_period: float = 5.0
     peak_use: float = 0.0
     violations: list[str] = field(default_factory=list)
+    loops: LoopExclusions | None = None
+    """Whom the MLFO's step loops keep out of auctions (their trust rule)."""
+    declines: bool = False
+    """Whether the MLFO's step loops hold decline policies (asked on every CFP)."""
     _done: asyncio.Event = field(default_factory=asyncio.Event)
     _started: asyncio.Event = field(default_factory=asyncio.Event)
     _closing: list[Any] = field(default_factory=list)
@@ -186,6 +201,8 @@ class AgentProcess:
         bus = self.secure
         await bus.subscribe(start_subject(cfg.pipeline), self._on_start)
         await bus.subscribe(stop_subject(cfg.pipeline, cfg.pop), self._on_stop)
+        self.loops = LoopExclusions(bus, cfg.pipeline)
+        await self.loops.start()
         await self.raw.publish(ready_subject(cfg.pipeline, cfg.pop), b"{}")
         await self._started.wait()
         assert self.clock is not None
@@ -202,8 +219,10 @@ class AgentProcess:
             ),
             directory=tuple(p.id for p in scenario.pops),
             space=f"{SPACE}.{cfg.pipeline}",
-            admits=self.view.admits if cfg.ledger is not None else None,
+            admits=self._admits,
         )
+        if self.declines:
+            world.declines.append(remote_decline(bus, cfg.pipeline))
         assert isinstance(world.journal, RelayJournal)
         world.journal.start()
         links = LinkSync(world.infra, bus, cfg.pipeline, cfg.pop)
@@ -211,6 +230,9 @@ class AgentProcess:
         self._closing.insert(0, links.stop)
         self.agent = PoPAgent(cfg.pop, world, seed=scenario.seed, announce=links.announce)
         await self.agent.start()
+        control = AgentControl(self.agent, bus, cfg.pipeline)
+        await control.start()
+        self._closing.insert(0, control.stop)
         await bus.subscribe(tick_subject(cfg.pipeline), self._on_tick)
         await self._done.wait()
         await self.agent.stop()
@@ -320,17 +342,23 @@ class AgentProcess:
                 self.view.exclude(peer.name, "not trusted on chain")
         return json.dumps({"epoch": secret.epoch}).encode()
 
+    def _admits(self, agent: str) -> bool:
+        """The trust layer's view (every agent without one), narrowed by the MLFO's loops."""
+        trusted = self.config.ledger is None or self.view.admits(agent)
+        return trusted and (self.loops is None or self.loops.admits(agent))
+
     # -- operation ---------------------------------------------------------------------------
     async def _on_start(self, _subject: str, data: bytes) -> None:
         message = json.loads(data)
         self.clock = ScaledClock(float(message["speed"]), float(message["origin"]))
+        self.declines = bool(message.get("declines", False))
         if self.control is not None:
             beat = Heartbeat(self.control, self.clock, self.heartbeat_period)
             beat.start()
             self._closing.append(beat.stop)
         self._started.set()
 
-    async def _on_tick(self, _subject: str, _data: bytes) -> None:
+    async def _on_tick(self, _subject: str, data: bytes) -> None:
         if self.agent is None:
             return
         at = self.config.tamper_at
@@ -343,6 +371,12 @@ class AgentProcess:
         self.peak_use = max(self.peak_use, used)
         if used > 1.0 + 1e-9:
             self.violations.append(f"{self.config.pop} at {used:.0%} of a resource")
+        try:  # perceived: the MLFO's loops may look at the step
+            now = float(json.loads(data)["now"])
+        except (ValueError, KeyError, TypeError):
+            return
+        ticked = json.dumps({"pop": self.config.pop, "now": now}).encode()
+        await self.agent.world.bus.publish(ticked_subject(self.config.pipeline), ticked)
 
     async def _on_stop(self, _subject: str, _data: bytes) -> bytes:
         """Final state for the report; the process then winds down."""

@@ -10,14 +10,16 @@ An agent `A` of pipeline `P` may publish
 
 * as itself only: `secmas.ready.P.A`, `secmas.heartbeat.P.A`, `nfva.P.goals.A` (the goal
   board);
-* requests to the MLFO: `secmas.join.P`, `secmas.controller.P`, `secmas.journal.P`;
+* requests to the MLFO: `secmas.join.P`, `secmas.controller.P`, `secmas.journal.P`, and
+  to the step loops beside it: `secmas.{ticked,goals,decline}.P`;
 * to its peers: `nfva.P.agent.*` (auction messages), `nfva.P.floor`, `secmas.links.P`,
   `nfva.P.gone` (the goal board's notices) and, as a verifier, challenges on `secmas.attest.P.*`;
 * answers on reply inboxes: `_INBOX.>` (the bus's and the secure channel's) and
   `secmas.reply.P.>` (the sealed trust control plane's);
 
 and subscribe to what is addressed to it (`secmas.{welcome,rekey,stop,attest,verify}.P.A`,
-`nfva.P.agent.A`), to the MLFO's broadcasts (`secmas.start.P`, `secmas.tick.P`), the
+`nfva.P.agent.A`, the step loops' `secmas.agentctl.P.A`), to the MLFO's broadcasts
+(`secmas.start.P`, `secmas.tick.P`, `secmas.admit.P`), the
 group subjects `nfva.P.floor`, `secmas.links.P`, `nfva.P.gone`, the goal boards of the
 agents it watches (`nfva.P.goals.*`) and the reply inboxes. So it can neither
 speak for the MLFO (start, tick, welcome, rekey, stop, verify requests), nor announce or
@@ -47,6 +49,13 @@ from secmas.pipeline.agent_process import (
     stop_subject,
     tick_subject,
     welcome_subject,
+)
+from secmas.pipeline.agentcontrol import (
+    admit_subject,
+    control_subject,
+    decline_subject,
+    goals_subject,
+    ticked_subject,
 )
 from secmas.transport.address import BusAddress
 from secmas.transport.credentials import (
@@ -82,6 +91,9 @@ def agent_permissions(pipeline: str, agent: str) -> Permissions:
             join_subject(pipeline),
             controller_subject(pipeline),
             journal_subject(pipeline),
+            ticked_subject(pipeline),
+            goals_subject(pipeline),
+            decline_subject(pipeline),
             inbox("*", space),
             attest_subject(pipeline, "*"),
             *group,
@@ -93,9 +105,11 @@ def agent_permissions(pipeline: str, agent: str) -> Permissions:
             stop_subject(pipeline, agent),
             attest_subject(pipeline, agent),
             verify_subject(pipeline, agent),
+            control_subject(pipeline, agent),
             inbox(agent, space),
             start_subject(pipeline),
             tick_subject(pipeline),
+            admit_subject(pipeline),
             board_subject("*", space),
             *group,
             *replies,

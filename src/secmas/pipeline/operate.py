@@ -16,8 +16,10 @@ from typing import Any, Protocol
 
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.handle import AgentHandle
 from secmas.agents.journal import Journal
 from secmas.agents.workload import add_synthetic_load
+from secmas.ledger.connection import Ledger
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
@@ -33,26 +35,46 @@ Progress = Callable[[float, float], None]
 """Told (simulated now, duration) after every step."""
 
 
+class TrustLayer(Protocol):
+    """What a step loop may ask of the run's trust layer: the in-process `SecurePipeline`,
+    or the MLFO and SECaaS of a multi-process run (`secmas.pipeline.processes.Driver`)."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    @property
+    def plan(self) -> Sequence[str]: ...
+
+    async def remove_agent(self, agent: str, reason: str) -> None:
+        """Revoke `agent` on chain, exclude it from auctions and re-key the others."""
+        ...
+
+
 class StepLoop(Protocol):
     """Something that runs beside the agents, step by step: a closed loop of
-    `secmas.analytics` (monitoring, analytics, decisions handed to the agents as goals) or
-    the SSLA manager of `secmas.policy`."""
+    `secmas.analytics` (monitoring, analytics, decisions handed to the agents as goals),
+    the SSLA manager of `secmas.policy`, CTI hygiene or moving target defence.
+
+    A loop runs where the data plane is (this process, or the MLFO's with agents as
+    processes) and reaches the agents only through the world and their handles: the same
+    loop runs in both modes."""
 
     def attach(
         self,
         world: World,
         attestations: Callable[[], Sequence[Any]],
-        trust_layer: SecurePipeline | None = None,
+        trust_layer: TrustLayer | None = None,
     ) -> None:
-        """Before the agents start: the world they share (its `admits` may be narrowed),
-        the attestation records so far (empty without the trust layer) and the trust layer
-        itself (None when security is off), through which agents can be revoked."""
+        """Before the agents start: the world they share (its `admits` may be narrowed and
+        `declines` extended: with agents as processes both reach every agent over the
+        bus), the attestation records so far (empty without the trust layer) and the
+        trust layer itself (None when security is off), through which agents are revoked."""
 
-    async def start(self, agents: Sequence[PoPAgent]) -> None:
-        """The agents are running."""
+    async def start(self, agents: Sequence[AgentHandle]) -> None:
+        """The agents are running; each is reached through its handle."""
 
     async def after_step(self, now: float) -> None:
-        """The data plane finished a step and the agents perceived it."""
+        """The data plane finished a step and every agent perceived it."""
 
     def report(self) -> dict[str, Any]:
         """What report.json holds about this loop."""

@@ -10,6 +10,13 @@ on a scaled wall clock, one tick per step to every agent); an IML driver
 starts the agents, and their journals and final state make the same report as an
 in-process run. A killed agent process stays dead: its auctions time out and are
 re-auctioned, and it fails its next attestation.
+
+The run's step loops (closed loop, SSLA manager, CTI hygiene, moving target defence) run
+here, in the MLFO's process, where the data plane and its controller are: after each
+tick every live agent reports it perceived it, then the loops look at the step. They
+reach the agents only over the bus (`secmas.pipeline.agentcontrol`): goals posted and
+followed, beliefs asked, instances listed and stopped, the agents' calls for proposals
+checked against the loops' decline policies, and whom the loops' trust rule excludes.
 """
 
 from __future__ import annotations
@@ -18,20 +25,24 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from secmas.agents.auction import SPACE, AuctionSettings
+from secmas.agents.ddos.agent import World
 from secmas.agents.journal import Journal, apply_json, journal_subject
+from secmas.agents.linksync import LinkSync
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
+from secmas.ledger.ids import pipeline_id
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import DataPlane
-from secmas.network.dataplane.controller import ControllerService
+from secmas.network.dataplane.controller import ControllerService, LocalController
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.agent_process import (
     MLFO,
@@ -44,11 +55,18 @@ from secmas.pipeline.agent_process import (
     tick_subject,
     welcome_subject,
 )
+from secmas.pipeline.agentcontrol import (
+    Admission,
+    DeclineService,
+    GoalTickets,
+    RemoteAgent,
+    TickBarrier,
+)
 from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, discard_secrets, issue_run_bus
 from secmas.pipeline.errors import PipelineError, check_runnable
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name, plan_service
-from secmas.pipeline.operate import CapacityCheck, OperateResult
+from secmas.pipeline.operate import CapacityCheck, OperateResult, StepLoop, _merged
 from secmas.pipeline.registration import register_agents, revoke_active
 from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
 from secmas.pipeline.workflow import Told, Workflow
@@ -87,6 +105,26 @@ LEDGER_FOLDER = "ledger-tls"
 Progress = Callable[[float, float], None]
 
 
+TICK_WAIT = 2.0
+"""Wall seconds the loops wait for the agents to perceive a step before looking at it."""
+
+
+@dataclass
+class Beside:
+    """The step loops' world in the MLFO's process and their bus services."""
+
+    world: World
+    links: LinkSync
+    tickets: GoalTickets
+    barrier: TickBarrier
+    admission: Admission = field(init=False)
+
+    @property
+    def declines(self) -> bool:
+        """Whether a loop holds a decline policy the agents must ask about."""
+        return bool(self.world.declines)
+
+
 @dataclass
 class Driver:
     """MLFO, SECaaS and the network for one multi-process run."""
@@ -122,6 +160,8 @@ class Driver:
     """The MLFO's keys on the secure channel (its link keys are pairwise too)."""
     rotations: list[Rotation] = field(default_factory=list)
     secure: Bus | None = None
+    ledger: Ledger | None = None
+    """The MLFO's ledger connection (None without the trust layer)."""
     liveness: LivenessMonitor | None = None
     external: ExternalAttestation | None = None
     """The host measurer: each agent process measured from outside (issue 21 item 1)."""
@@ -323,7 +363,7 @@ class Driver:
             self.ledger_url, mlfo_key=mlfo_key, secaas_key=secaas_key, ca_file=self.ledger_ca
         )
         contracts = ledger.deploy()
-        self.contracts = contracts
+        self.ledger, self.contracts = ledger, contracts
         members = [self.joined[p] for p in self.pops]
         plan = [self.joined[p] for p in security.attestation.plan or self.pops]
         self.setup_tx.update(register_agents(contracts.registry, self.name, members, plan))
@@ -434,8 +474,27 @@ class Driver:
         if self.pushes:  # before the first epoch is pushed, revocation needs no new one
             await self._push_keys()
 
+    # -- the trust layer the step loops see (`secmas.pipeline.operate.TrustLayer`) ------------
+    @property
+    def plan(self) -> tuple[str, ...]:
+        return tuple(self.scenario.security.attestation.plan or self.pops)
+
+    async def remove_agent(self, agent: str, reason: str = "removed by the MLFO") -> None:
+        """Revoke `agent` on chain and re-key the others, who learn from the chain that it
+        is no longer trusted and exclude it (its process runs on, unheard)."""
+        peer = self.joined.get(agent)
+        if peer is None or self.contracts is None or self.chain is None:
+            raise PipelineError(f"remove {agent}: not a registered member of {self.name}")
+        await self.chain.offload(
+            self.contracts.registry.revoke, pipeline_id(self.name), peer.address
+        )
+        self.view.exclude(agent, reason)
+        await self._revoked(peer, reason)
+
     # -- operation ---------------------------------------------------------------------------
-    async def operate(self, progress: Progress | None, kill: Mapping[str, float]) -> DataPlane:
+    async def operate(
+        self, progress: Progress | None, kill: Mapping[str, float], loops: Sequence[StepLoop] = ()
+    ) -> DataPlane:
         traffic = self.scenario.traffic
         assert traffic is not None
         plane = DataPlane(self.scenario)
@@ -445,9 +504,17 @@ class Driver:
         await bus.subscribe(journal_subject(self.name), self._on_journal)
         origin = time.time() + 0.2
         clock = ScaledClock(self.speed, origin)
-        await bus.publish(
-            start_subject(self.name), json.dumps({"origin": origin, "speed": self.speed}).encode()
-        )
+        beside = await self._attach(loops, plane, clock) if loops else None
+        start = {
+            "origin": origin,
+            "speed": self.speed,
+            "declines": bool(beside and beside.declines),
+        }
+        await bus.publish(start_subject(self.name), json.dumps(start).encode())
+        if beside is not None:
+            handles = [RemoteAgent(pop, bus, self.name, beside.tickets) for pop in self.pops]
+            for loop in loops:
+                await loop.start(handles)
         background = None
         if self.chain is not None:
             self.chain.now = clock.now  # attestation records carry the run's time
@@ -463,6 +530,8 @@ class Driver:
                         self.iml.kill(pop)
                         self.killed[pop] = plane.now
                         del pending_kills[pop]
+                if beside is not None:
+                    await self._after_step(beside, loops, plane.now)
                 if progress is not None:
                     progress(plane.now, traffic.duration)
         finally:
@@ -471,7 +540,58 @@ class Driver:
                 await asyncio.gather(background, return_exceptions=True)
         await asyncio.sleep(0.5 / self.speed + 0.2)  # the last tick's effects arrive
         await service.stop()
+        if beside is not None:
+            await beside.links.stop()
         return plane
+
+    async def _attach(
+        self, loops: Sequence[StepLoop], plane: DataPlane, clock: ScaledClock
+    ) -> Beside:
+        """The loops' world in this process (the data plane, a controller on it, a copy of
+        the infrastructure the agents' link announcements keep in step, the journal the
+        agents relay) and the bus services that carry what they need of the agents."""
+        bus = self.secure or self.raw
+        infra = Infrastructure.from_scenario(self.scenario)
+        links = LinkSync(infra, bus, self.name, MLFO)
+        await links.start()
+        defence = self.scenario.defence
+        world = World(
+            scenario=self.scenario,
+            infra=infra,
+            plane=plane,
+            controller=LocalController(plane),
+            bus=self.raw,  # the wire as the agents' frames cross it (taps see them sealed)
+            clock=clock,
+            journal=self.journal,
+            settings=AuctionSettings(serialised=bool(defence and defence.serialised)),
+            directory=tuple(self.pops),
+            space=f"{SPACE}.{self.name}",
+            admits=self.view.admits if self.chain is not None else None,
+        )
+        chain = self.chain
+        for loop in loops:
+            loop.attach(world, (lambda: chain.entries) if chain else list, self if chain else None)
+        beside = Beside(world, links, GoalTickets(bus, self.name), TickBarrier(bus, self.name))
+        beside.admission = Admission(world, bus, self.name)
+        await beside.tickets.start()
+        await beside.barrier.start()
+        if beside.declines:
+            await DeclineService(world, bus, self.name).start()
+        await beside.admission.publish()
+        return beside
+
+    async def _after_step(self, beside: Beside, loops: Sequence[StepLoop], now: float) -> None:
+        """Once every live agent perceived the tick, the loops look at the step; then
+        the agents hear whom the loops' trust rule keeps out, if that changed."""
+        dead = set(self.iml.dead())
+        late = await beside.barrier.wait(
+            now, lambda: [p for p in self.pops if p not in self.killed and p not in dead], TICK_WAIT
+        )
+        if late:
+            logger.warning("t=%gs: %s did not perceive the step in time", now, ", ".join(late))
+        for loop in loops:
+            await loop.after_step(now)
+        await beside.admission.publish()
 
     async def _attest_periodically(self, clock: ScaledClock) -> None:
         assert self.chain is not None
@@ -573,6 +693,7 @@ async def operate_processes(
     kill: Mapping[str, float] | None = None,
     tamper: Mapping[str, float] | None = None,
     iml: IMLDriver | None = None,
+    loops: Sequence[StepLoop] = (),
 ) -> OperateResult:
     """Run `scenario` with one `secmas agent` process per PoP (see the module docstring).
     `bus`: a running NATS server or cluster; without it the run starts its own with TLS
@@ -626,7 +747,7 @@ async def operate_processes(
             vni = vni_of(driver.name, scenario.security)
             await plan_service(driver.workflow, scenario, driver.name, vni)
             await driver.bring_up()
-            plane = await driver.operate(progress, kill or {})
+            plane = await driver.operate(progress, kill or {}, loops)
             states = await driver.collect()
         finally:
             driver.iml.stop_all()
@@ -652,6 +773,7 @@ async def operate_processes(
             wall_seconds=time.perf_counter() - started,
             trust=trust,
             workflow=driver.workflow.to_json(),
+            analytics=_merged([loop.report() for loop in loops]),
         )
     finally:
         if ledger_server is not None:

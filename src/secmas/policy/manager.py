@@ -33,14 +33,16 @@ from typing import Any
 import numpy as np
 
 from secmas.agents.bdi import Belief, Goal, GoalKind
-from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
+from secmas.agents.ddos.agent import PROTECT, World
+from secmas.agents.handle import AgentHandle
 from secmas.analytics.decision import Alert
 from secmas.analytics.loop import ClosedLoop
 from secmas.analytics.trust import TrustManager
 from secmas.ledger.connection import connect
 from secmas.network.dataplane import DataPlane, FlowBlock
 from secmas.pipeline.mlfo import pipeline_name
-from secmas.pipeline.secure import SecurePipeline, vni_of
+from secmas.pipeline.operate import TrustLayer
+from secmas.pipeline.secure import vni_of
 from secmas.policy.assessment import Assessment, TermMonitor
 from secmas.policy.audit import DEFAULT_ANCHOR_EVERY, Anchorer, AuditLog
 from secmas.policy.conflicts import Resolution, check
@@ -159,8 +161,8 @@ class SSLAManager:
         self.enforcements: list[Enforcement] = []
         self.trust = closed_loop.trust if closed_loop is not None else TrustManager()
         self._world: World | None = None
-        self._secure: SecurePipeline | None = None
-        self._agents: dict[str, PoPAgent] = {}
+        self._secure: TrustLayer | None = None
+        self._agents: dict[str, AgentHandle] = {}
         self._taps: dict[str, SliceTap] = {}
         self._messages: list[dict[str, Any]] = []
         self._episodes: dict[tuple[str, str], _Episode] = {}
@@ -175,7 +177,7 @@ class SSLAManager:
         self,
         world: World,
         attestations: Callable[[], Sequence[Any]],
-        trust_layer: SecurePipeline | None = None,
+        trust_layer: TrustLayer | None = None,
     ) -> None:
         if world.plane is None:
             raise ValueError("the SSLA manager needs the data plane in this process")
@@ -209,7 +211,7 @@ class SSLAManager:
                 0.0, ACTOR, "suspend", f"{key[0]}/{key[1]} is not enforced: it lost a conflict", {}
             )
 
-    async def start(self, agents: Sequence[PoPAgent]) -> None:
+    async def start(self, agents: Sequence[AgentHandle]) -> None:
         self._agents = {agent.pop: agent for agent in agents}
         if any(m.kind == "agent-bus" for m in self.monitors):
             world = self._require_world()
@@ -328,7 +330,7 @@ class SSLAManager:
     async def _notify(self, assessment: Assessment, target: str, detail: str) -> None:
         world = self._require_world()
         if target in AGENT_GOALS:
-            outcome = self._post_goal(assessment, target)
+            outcome = await self._post_goal(assessment, target)
         else:
             message = {"ssla": assessment.ssla, "term": assessment.term, "detail": detail}
             message["explanation"] = assessment.explain()
@@ -343,7 +345,7 @@ class SSLAManager:
             {"target": target},
         )
 
-    def _post_goal(self, assessment: Assessment, goal: str) -> str:
+    async def _post_goal(self, assessment: Assessment, goal: str) -> str:
         """Hand `goal` for the slice's first CNF to the agent of the PoP running it."""
         world = self._require_world()
         plane = self._plane()
@@ -364,7 +366,7 @@ class SSLAManager:
             "ip": ips.get(spec.host) or plane.server_ip,
             "since": assessment.start,
         }
-        agent.bdi.post_goal(Goal(Belief(goal, args), GoalKind.ACHIEVE, PROTECT, payload=payload))
+        await agent.post(Goal(Belief(goal, args), GoalKind.ACHIEVE, PROTECT, payload=payload))
         return f"goal {goal}({','.join(args)}) posted to {agent.pop}"
 
     async def _revoke(self, assessment: Assessment, senders: set[str]) -> None:

@@ -11,6 +11,7 @@ ask it with a FIPA REQUEST.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -89,8 +90,9 @@ async def _dropped(
     return None
 
 
-Decline = Callable[[str, GoalRequest], str | None]
-"""(PoP, goal request) → why that PoP refuses to bid for it, or None."""
+Decline = Callable[[str, GoalRequest], str | Awaitable[str | None] | None]
+"""(PoP, goal request) → why that PoP refuses to bid for it, or None; a policy held in
+another process answers over the bus (awaitable)."""
 
 
 @dataclass
@@ -116,10 +118,12 @@ class World:
     """Local policies that make a PoP refuse a goal, with the reason (CTI hygiene, moving
     target defence); consulted on every call for proposals."""
 
-    def decline(self, pop: str, request: GoalRequest) -> str | None:
+    async def decline(self, pop: str, request: GoalRequest) -> str | None:
         """The first reason a policy gives for `pop` not to bid for `request`, if any."""
         for rule in self.declines:
             reason = rule(pop, request)
+            if inspect.isawaitable(reason):
+                reason = await reason
             if reason is not None:
                 return reason
         return None
@@ -324,6 +328,40 @@ class PoPAgent:
                 link_name(*self.monitor.monitor.link),
             )
             self.bdi.perceive(event)
+
+    # -- the step loops' handle (`secmas.agents.handle.AgentHandle`) --------------------------
+    async def post(self, goal: Goal) -> Goal:
+        """Hand this agent a goal of a loop beside the agents (a closed loop's decision, an
+        SSLA's NOTIFY, a planned move); the goal itself is the poster's ticket."""
+        return self.bdi.post_goal(goal)
+
+    async def in_hand(self, predicate: Belief, query: bool) -> bool:
+        """Whether a goal of `predicate`'s kind for its first argument is pursued here
+        already (a CNF goal still running, the same DDoS goals the Link Monitor posted), or
+        `predicate` is believed (its truth value known, for a query)."""
+        pursued = any(
+            goal.predicate.name == predicate.name and goal.predicate.args[:1] == predicate.args[:1]
+            for goal in self.bdi.goals
+        )
+        beliefs = self.bdi.beliefs
+        return pursued or (beliefs.known(predicate) if query else beliefs.holds(predicate))
+
+    async def instances(self) -> list[Instance]:
+        """The VNF instances on this PoP, oldest first."""
+        return [i for i in self.world.infra.instances.values() if i.pop == self.pop]
+
+    async def terminate(self, instance: str, cause: str) -> Instance | None:
+        """Stop an instance on this PoP (a moved CNF's old home) and journal it."""
+        gone = self.world.infra.instances.get(instance)
+        if gone is None or gone.pop != self.pop:
+            return None
+        self.world.infra.terminate(instance)
+        self.world.journal.placement(
+            PlacementEvent(
+                self.world.clock.now(), "terminate", gone.pop, gone.vnf, gone.units, gone.id, cause
+            )
+        )
+        return gone
 
     # -- capabilities ------------------------------------------------------------------------
     def _activate(self, vnf: str) -> None:
