@@ -88,3 +88,14 @@ def test_a_default_run_folder_is_never_written_over(tmp_path: Path) -> None:
     (tmp_path / f"{folder.name}-2").mkdir()
     assert fresh_folder(folder, Notes()) == tmp_path / f"{folder.name}-3"
     assert said == [f"{folder} exists: writing to {folder}-3"]
+
+
+def test_synthetic_goals_are_refused_where_they_would_be_ignored() -> None:
+    from secmas.api import Distribution
+
+    text = embedded_path("ddos-6pop").read_text() + "load: {pop: pop6, synthetic_goals: 5}\n"
+    assert plan(text).scenario.load is not None
+    with pytest.raises(RunInputError, match="in-process agents on the simulator"):
+        plan(text, distribution=Distribution(processes=True))
+    with pytest.raises(RunInputError, match="in-process agents on the simulator"):
+        plan(text, engine="emulated")

@@ -134,6 +134,11 @@ def plan(
     loaded = with_engine(with_service(resolved.scenario, service), engine, distribution.processes)
     loaded = with_seed(loaded, seed)
     loaded = with_analytics(with_security(loaded, ledger, insecure, plaintext), detect, federated)
+    if loaded.load is not None and (distribution.processes or loaded.network.engine == "emulated"):
+        raise RunInputError(
+            "the scenario's load section (synthetic goals) runs with in-process agents on "
+            "the simulator: drop --processes and --dataplane emulated"
+        )
     if distribution.speed <= 0:
         raise RunInputError(f"{distribution.speed:g}: must be above 0", option="speed")
     if distribution.hosts is not None:
