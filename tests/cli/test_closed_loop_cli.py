@@ -66,13 +66,6 @@ def test_detect_on_a_scenario_without_cnfs_is_bad_input(tmp_path):
     assert "no CNFs to watch" in result.output and "Traceback" not in result.output
 
 
-def test_closed_loop_with_processes_is_bad_input(small_cnf_scenario, tmp_path):
-    result = runner.invoke(
-        app, ["run", str(small_cnf_scenario), "--processes", "--out", str(tmp_path / "x")]
-    )
-    assert result.exit_code == 2 and "drop --processes" in result.output
-
-
 def test_unknown_embedded_scenario_is_bad_input():
     result = runner.invoke(app, ["demo", "--scenario", "nope"])
     assert result.exit_code == 2 and "ddos-6pop, cnf-attack" in result.output

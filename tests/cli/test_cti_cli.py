@@ -56,12 +56,6 @@ def test_bad_files_exit_2_naming_each(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_adaptive_defence_refuses_processes() -> None:
-    result = runner.invoke(app, ["demo", "--scenario", "adaptive-defence", "--processes"])
-    assert result.exit_code == 2
-    assert "drop --processes" in result.output
-
-
 ALL = [str(CTI / "edge-a.json"), str(CTI / "edge-b.csv"), str(CTI / "core-c.json")]
 
 
@@ -120,10 +114,10 @@ def test_a_run_publishes_to_an_existing_server_given_with_taxii(tmp_path, monkey
         access = server.subscriber()
         monkeypatch.setenv("SECMAS_TAXII_USER", access.user)
         monkeypatch.setenv("SECMAS_TAXII_PASSWORD", access.password)
-        defence = adaptive_defence(scenario, path, False, server.url)
+        defence = adaptive_defence(scenario, path, server.url)
         monkeypatch.setenv("SECMAS_TAXII_PASSWORD", "wrong")
         with pytest.raises(RunInputError) as refused:
-            adaptive_defence(scenario, path, False, server.url)
+            adaptive_defence(scenario, path, server.url)
     assert defence.hygiene is not None
     assert defence.hygiene.exchanged.url == server.url
     assert defence.hygiene.excluded == {

@@ -46,11 +46,11 @@ def test_a_forecaster_file_times_the_moves_and_a_bad_one_exits_2(tmp_path: Path)
     )
     model.save(tmp_path / "traffic.pt")
     path = low_load(tmp_path, "traffic.pt")
-    defence = adaptive_defence(load_scenario(path), path, False)
+    defence = adaptive_defence(load_scenario(path), path)
     assert defence.mtd is not None and defence.mtd.forecast is not None
     samples = np.ones((10, len(METRICS)))
     assert len(defence.mtd.forecast("web", samples)) == 5
     for name in ("missing.pt", "adaptive.yaml"):
         path = low_load(tmp_path / name.replace(".", "-"), name)
         with pytest.raises(RunInputError, match="mtd"):
-            adaptive_defence(load_scenario(path), path, False)
+            adaptive_defence(load_scenario(path), path)

@@ -63,11 +63,6 @@ def test_a_hostile_ssla_is_refused(tmp_path: Path) -> None:
     assert code == 2 and "refused" in output
 
 
-def test_policies_need_in_process_agents() -> None:
-    code, output = run("demo", "--scenario", "spoofed-injection", "--processes")
-    assert code == 2 and "drop --processes" in output
-
-
 def test_a_missing_policy_file_is_refused(tmp_path: Path) -> None:
     code, output = run("run", SPOOFED, "--policy", str(tmp_path / "none.yaml"))
     assert code == 2 and "cannot read file" in output

@@ -9,73 +9,32 @@ and seed in one process. The loops are built as `secmas.api` builds them for a r
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from secmas.api.defence import adaptive_defence
-from secmas.api.loops import closed_loop, policies, ssla_manager
-from secmas.api.observer import RunObserver
-from secmas.pipeline.operate import OperateResult, StepLoop, operate
-from secmas.pipeline.processes import operate_processes
-from secmas.report.acceptance import acceptance
-from secmas.report.record import build_report
-from secmas.scenario.loader import load_scenario
-from secmas.scenario.model import Scenario
+from secmas.api import Distribution, embedded_path
+from secmas.api import run as api_run
 from secmas.transport.broker import MISSING_BINARY, find_nats_server
 
 if find_nats_server() is None:
     pytest.skip(f"multi-process runs need a server: {MISSING_BINARY}", allow_module_level=True)
 
-DATA = Path(__file__).resolve().parents[2] / "src" / "secmas" / "data"
 SPEED = 10.0
 """Simulated seconds per wall second: 180–300 s scenarios in 18–30 s of operation."""
 
 
-def source(name: str) -> Path:
-    return DATA / f"{name}.yaml"
+def run(name: str, folder: Path, processes: bool) -> dict[str, Any]:
+    """The embedded scenario run as `secmas demo --scenario NAME [--processes]` runs it:
+    the application layer builds its loops (its policy, its closed loop with the cached
+    reference models, its CTI and MTD sections) in either mode."""
+    distribution = Distribution(processes=processes, speed=SPEED)
+    return api_run(embedded_path(name), out=folder, distribution=distribution).report
 
 
-def ssla_loops(scenario: Scenario, folder: Path) -> list[StepLoop]:
-    sslas = policies(scenario, source(scenario.id), None)
-    return [ssla_manager(scenario, sslas, None, folder, scenario.id)]
-
-
-def closed_loops(scenario: Scenario, _folder: Path) -> list[StepLoop]:
-    return [closed_loop(scenario, RunObserver())]
-
-
-def adaptive_loops(scenario: Scenario, _folder: Path) -> list[StepLoop]:
-    return adaptive_defence(scenario, source(scenario.id), processes=False).loops
-
-
-Loops = Callable[[Scenario, Path], list[StepLoop]]
-
-
-def report(scenario: Scenario, result: OperateResult) -> dict[str, Any]:
-    attack = scenario.attack
-    accepted = acceptance(result.telemetry, attack.start if attack else None, result.capacity.ok)
-    return build_report(result, accepted, "test")
-
-
-def run(name: str, loops: Loops, folder: Path, processes: bool) -> dict[str, Any]:
-    scenario = load_scenario(source(name))
-    folder.mkdir(parents=True, exist_ok=True)
-    built = loops(scenario, folder)
-    if processes:
-        work = operate_processes(scenario, source(name), workdir=folder, speed=SPEED, loops=built)
-    else:
-        work = operate(scenario, loops=built)
-    return report(scenario, asyncio.run(work))
-
-
-@functools.cache
-def in_process(name: str, loops: Loops, folder: Path) -> dict[str, Any]:
-    return run(name, loops, folder, processes=False)
+def in_process(name: str, folder: Path) -> dict[str, Any]:
+    return run(name, folder, processes=False)
 
 
 def same_acceptance(run_: dict[str, Any], reference: dict[str, Any]) -> None:
@@ -90,8 +49,8 @@ def test_the_ssla_manager_enforces_as_in_one_process(tmp_path: Path) -> None:
     """The injection breaches slice isolation at 60–61 s in both runs; the same six
     sources are blocked where they enter, at the same second, through the controller in
     the MLFO's process; the audit's breach evidence counts against pop1 alone."""
-    reference = in_process("spoofed-injection", ssla_loops, tmp_path / "one")
-    processes = run("spoofed-injection", ssla_loops, tmp_path / "processes", processes=True)
+    reference = in_process("spoofed-injection", tmp_path / "one")
+    processes = run("spoofed-injection", tmp_path / "processes", processes=True)
     same_acceptance(processes, reference)
     policy, expected = processes["policy"], reference["policy"]
 
@@ -123,8 +82,8 @@ def test_the_ssla_manager_enforces_as_in_one_process(tmp_path: Path) -> None:
 def test_the_closed_loop_detects_and_decides_as_in_one_process(tmp_path: Path) -> None:
     """The same alerts (MS → AE on the MLFO's data plane), the same goals handed to the
     CNF's agent over the bus (DE → ES), each reported back final, the same detection."""
-    reference = in_process("cnf-attack", closed_loops, tmp_path / "one")
-    processes = run("cnf-attack", closed_loops, tmp_path / "processes", processes=True)
+    reference = in_process("cnf-attack", tmp_path / "one")
+    processes = run("cnf-attack", tmp_path / "processes", processes=True)
     same_acceptance(processes, reference)
     analytics, expected = processes["analytics"], reference["analytics"]
 
@@ -150,8 +109,8 @@ def test_cti_and_mtd_move_and_exclude_as_in_one_process(tmp_path: Path) -> None:
     the MLFO's loops over the bus; both CNFs of the service move away from pop6 within
     their downtime quota, as in one process (which PoP wins a contested auction may
     differ across processes: the bids are computed at once there)."""
-    reference = in_process("adaptive-defence", adaptive_loops, tmp_path / "one")
-    processes = run("adaptive-defence", adaptive_loops, tmp_path / "processes", processes=True)
+    reference = in_process("adaptive-defence", tmp_path / "one")
+    processes = run("adaptive-defence", tmp_path / "processes", processes=True)
     same_acceptance(processes, reference)
     cti, expected = processes["cti"], reference["cti"]
     assert (

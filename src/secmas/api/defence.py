@@ -41,16 +41,12 @@ class AdaptiveDefence:
         return [] if self.hygiene is None else self.hygiene.write(folder)
 
 
-def adaptive_defence(
-    scenario: Scenario, source: Path, processes: bool, taxii: str | None = None
-) -> AdaptiveDefence:
+def adaptive_defence(scenario: Scenario, source: Path, taxii: str | None = None) -> AdaptiveDefence:
     """Share the scenario's CTI (over a medallion of the run's, or the TAXII server at
     `taxii`, user and password from the environment) and plan its moves before the run;
     `source` is the scenario's file (its relative paths are read beside it)."""
     if scenario.cti is None and scenario.mtd is None:
         return AdaptiveDefence()
-    if processes:
-        raise RunInputError("the cti and mtd sections run with in-process agents: drop --processes")
     # stix2, cvss and the planner's numpy/scipy work load only here
     from secmas.cti.errors import CTIInputError
     from secmas.cti.placement import HygieneFilter

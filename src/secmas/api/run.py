@@ -189,16 +189,9 @@ def execute(
     if progress is not None:
         observer = _Progress(observer, progress)
     scenario = plan.scenario
-    processes = plan.distribution.processes
     sslas = policies(scenario, plan.source, plan.policy)
-    if processes and sslas:
-        raise RunInputError("the SSLA manager runs with in-process agents: drop --processes")
-    if processes and scenario.analytics.detect:
-        raise RunInputError("the closed loop runs with in-process agents: drop --processes")
     defence = (
-        adaptive_defence(scenario, plan.source, processes, plan.taxii)
-        if plan.adaptive
-        else AdaptiveDefence()
+        adaptive_defence(scenario, plan.source, plan.taxii) if plan.adaptive else AdaptiveDefence()
     )
     run_id = f"{scenario.id}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     folder = out or fresh_folder(RUNS / run_id, observer)
@@ -336,6 +329,7 @@ def _operation(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[A
             progress=observer.progress,
             steps=observer.step,
             tamper=plan.tamper,
+            loops=loops,
             iml=None
             if distribution.hosts is None
             else _host_driver(distribution, folder, scenario),

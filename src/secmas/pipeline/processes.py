@@ -235,7 +235,7 @@ class Driver:
             "2",
             self._deploy_agents,
             {
-                "driver": "local processes",
+                "driver": self.iml.name,
                 "bus": self.bus.address.redacted,
                 "agents": len(self.pops),
             },
