@@ -51,6 +51,7 @@ from secmas.deploy.objects import (
     locked_down,
     memory_volume,
     mount,
+    pod_spec,
     resources,
     secret,
     secret_volume,
@@ -230,22 +231,15 @@ def _pod(place: Place, plan: AgentPlan, image: str) -> Manifest:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": place.metadata(plan.pod, COMPONENT, {POP_ID: plan.pop}, **{POP: plan.name}),
-        "spec": {
-            "restartPolicy": "Never",
-            "shareProcessNamespace": True,
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": AGENT_USER,
-                "runAsGroup": AGENT_USER,
-                "fsGroup": AGENT_USER,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "initContainers": [copy, _measurer(plan, image)],
-            "containers": [agent],
-            "volumes": volumes,
-        },
+        "spec": pod_spec(
+            AGENT_USER,
+            files_group=True,
+            restartPolicy="Never",
+            shareProcessNamespace=True,
+            initContainers=[copy, _measurer(plan, image)],
+            containers=[agent],
+            volumes=volumes,
+        ),
     }
 
 

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from secmas.deploy.naming import DeployInputError
-from secmas.deploy.objects import Manifest, Place, locked_down, memory_volume, mount, resources
+from secmas.deploy.objects import (
+    Manifest,
+    Place,
+    locked_down,
+    memory_volume,
+    mount,
+    pod_spec,
+    resources,
+)
 from secmas.deploy.objects import secret as secret_object
 from secmas.deploy.objects import service as service_object
 
@@ -101,18 +109,7 @@ def ledger_objects(place: Place, target: LedgerTarget, image: str) -> list[Manif
     }
     pod: Manifest = {
         "metadata": {"labels": place.labels(COMPONENT)},
-        "spec": {
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": NODE_USER,
-                "runAsGroup": NODE_USER,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [container],
-            "volumes": [memory_volume("tmp", "64Mi")],
-        },
+        "spec": pod_spec(NODE_USER, containers=[container], volumes=[memory_volume("tmp", "64Mi")]),
     }
     deployment: Manifest = {
         "apiVersion": "apps/v1",

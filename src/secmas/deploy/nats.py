@@ -25,6 +25,7 @@ from secmas.deploy.objects import (
     config_volume,
     locked_down,
     mount,
+    pod_spec,
     resources,
     secret,
     secret_volume,
@@ -137,19 +138,12 @@ def _stateful_set(place: Place, image: str) -> Manifest:
     }
     pod: Manifest = {
         "metadata": {"labels": place.labels(COMPONENT)},
-        "spec": {
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": NATS_USER,
-                "runAsGroup": NATS_USER,
-                "fsGroup": NATS_USER,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [container],
-            "volumes": [config_volume("config", CONFIG), secret_volume("tls", TLS_SECRET)],
-        },
+        "spec": pod_spec(
+            NATS_USER,
+            files_group=True,
+            containers=[container],
+            volumes=[config_volume("config", CONFIG), secret_volume("tls", TLS_SECRET)],
+        ),
     }
     return {
         "apiVersion": "apps/v1",

@@ -26,7 +26,7 @@ from secmas.experiment.generators import GENERATORS, MAX_RING, MIN_RING
 from secmas.experiment.metrics import BASE, EXTRA
 from secmas.experiment.params import ParameterError, check_path
 from secmas.scenario.base import Id, Strict
-from secmas.scenario.loader import Problem, line_of, parse_mapping, read_file
+from secmas.scenario.loader import Problem, line_of, model_problems, parse_mapping, read_file
 from secmas.scenario.loader import ScenarioError as _Refused
 
 MAX_VALUES = 10_000
@@ -267,22 +267,5 @@ def load_spec(path: Path) -> LoadedSpec:
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_problems(exc, source, node)) from None
+        raise SpecError(model_problems(exc, source, node, SpecProblems)) from None
     return LoadedSpec(spec, path, node)
-
-
-def _problems(exc: ValidationError, source: str, node: yaml.Node) -> list[Problem]:
-    problems: list[Problem] = []
-    errors = exc.errors()
-    inner = {tuple(e["loc"][:i]) for e in errors for i in range(1, len(e["loc"]))}
-    for error in errors:
-        if error["type"] == "too_short" and tuple(error["loc"]) in inner:
-            continue  # a list whose bad item is already named is not also "too short"
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, SpecProblems):
-            problems += [Problem(source, at, m, line_of(node, at)) for at, m in cause.problems]
-            continue
-        at = tuple(error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(Problem(source, at, message, line_of(node, at)))
-    return problems

@@ -94,22 +94,30 @@ def validate_scenario(data: dict[str, Any], source: str, node: yaml.Node | None 
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        problems: list[Problem] = []
-        errors = exc.errors()
-        inner = {tuple(e["loc"][:i]) for e in errors for i in range(1, len(e["loc"]))}
-        for error in errors:
-            if error["type"] == "too_short" and tuple(error["loc"]) in inner:
-                continue  # a list whose bad item is already named is not also "too short"
-            cause = (error.get("ctx") or {}).get("error")
-            if isinstance(cause, ReferenceProblems):
-                problems.extend(
-                    Problem(source, path, msg, line_of(node, path)) for path, msg in cause.problems
-                )
-                continue
-            path = tuple(error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(Problem(source, path, message, line_of(node, path)))
-        raise ScenarioError(problems) from None
+        raise ScenarioError(model_problems(exc, source, node, ReferenceProblems)) from None
+
+
+def model_problems(
+    exc: ValidationError, source: str, node: yaml.Node | None, nested: type[Exception]
+) -> list[Problem]:
+    """A model's validation errors as problems with their YAML lines; a `nested` error
+    (one with `problems`: (field path, message) pairs, raised by a model's cross-field
+    check) gives one problem per pair."""
+    problems: list[Problem] = []
+    errors = exc.errors()
+    inner = {tuple(e["loc"][:i]) for e in errors for i in range(1, len(e["loc"]))}
+    for error in errors:
+        if error["type"] == "too_short" and tuple(error["loc"]) in inner:
+            continue  # a list whose bad item is already named is not also "too short"
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, nested):
+            pairs = getattr(cause, "problems", [])
+            problems.extend(Problem(source, at, msg, line_of(node, at)) for at, msg in pairs)
+            continue
+        path = tuple(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(Problem(source, path, message, line_of(node, path)))
+    return problems
 
 
 def line_of(node: yaml.Node | None, path: FieldPath) -> int | None:
