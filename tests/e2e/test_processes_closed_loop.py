@@ -1,0 +1,44 @@
+"""The security closed loop with agents as OS processes (`loops_runs` says how)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.loops_runs import NEEDS_NATS, in_process, run, same_acceptance
+
+pytestmark = NEEDS_NATS
+
+
+def test_the_closed_loop_detects_and_decides_as_in_one_process(tmp_path: Path) -> None:
+    """The same anomalous profiles (MS → AE on the MLFO's data plane), the same goals
+    handed to the CNF's agent over the bus (DE → ES), each reported back final, the same
+    detection."""
+    reference = in_process("cnf-attack", tmp_path / "one")
+    processes = run("cnf-attack", tmp_path / "processes", processes=True)
+    same_acceptance(processes, reference)
+    analytics, expected = processes["analytics"], reference["analytics"]
+
+    def anomalous(a: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [
+            (x["cnf"], x["source"], x["profile"]) for x in a["alerts"] if x["profile"] != "normal"
+        ]
+
+    def goals(a: dict[str, Any]) -> list[str]:
+        return [d["goal"] for d in a["decisions"]]
+
+    # Agents as processes bid on a shared wall clock, so a contested auction (where the
+    # CNF migrates to) may go to another PoP than in one process (issue 23: bids are not
+    # yet timing-independent); the CNF then sits elsewhere and its profiles come a window
+    # or two apart. What must hold: every anomalous profile, in order; the same goals, in
+    # order, each handed to the agent of the PoP the CNF was on; every attack detected.
+    assert anomalous(analytics) == anomalous(expected) and anomalous(analytics)
+    assert goals(analytics) == goals(expected) and goals(analytics)
+    for report in (analytics, expected):
+        for decision in report["decisions"]:
+            assert decision["agent"] == report["alerts"][decision["alert"]]["pop"]
+    final = {"achieved", "delegated", "failed", "already in hand"}
+    assert {d["status"] for d in analytics["decisions"]} <= final
+    detection, truth = analytics["detection"]["web"], expected["detection"]["web"]
+    assert detection["per_label"] == truth["per_label"]
+    assert detection["event_recall"] == truth["event_recall"] == 1.0
