@@ -122,20 +122,3 @@ def strict_json_files() -> Iterator[JsonWrites]:
     _JSON_WRITES.active = False
     problems = _JSON_WRITES.problems()
     assert not problems, "JSON files secmas wrote that are not strict:\n" + "\n".join(problems)
-
-
-REAL_TIME_FIRST = ("tests/e2e/",)
-"""Files of whole runs in real time (agents as processes, emulated networks): each takes
-a minute or more, so the two test workers start on them and the short files fill in
-around them, instead of one worker finishing a long file alone at the end."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Real-time end-to-end files first, in their own order; everything else after."""
-    root = Path(__file__).resolve().parent.parent
-
-    def later(item: pytest.Item) -> bool:
-        where = item.path.relative_to(root).as_posix()
-        return not where.startswith(REAL_TIME_FIRST)
-
-    items.sort(key=later)
