@@ -21,7 +21,7 @@ arguments in between.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,8 +186,6 @@ def execute(
 ) -> RunResult:
     """Deploy, operate and report a checked run (see the module docstring)."""
     observer = observer or RunObserver()
-    if progress is not None:
-        observer = _Progress(observer, progress)
     scenario = plan.scenario
     sslas = policies(scenario, plan.source, plan.policy)
     defence = (
@@ -207,7 +205,7 @@ def execute(
     )
     manager = ssla_manager(scenario, sslas, loop, folder, run_id) if sslas else None
     loops: list[Any] = [x for x in (loop, manager) if x is not None] + defence.loops
-    operated = _operate(plan, folder, observer, loops)
+    operated = _operate(plan, folder, observer, loops, progress)
     attack = scenario.attack
     accepted = acceptance(
         operated.telemetry, attack.start if attack else None, operated.capacity.ok
@@ -248,40 +246,13 @@ def execute(
     )
 
 
-class _Progress(RunObserver):
-    """An observer that also tells a plain progress callback."""
-
-    def __init__(self, inner: RunObserver, progress: Callable[[float, float], None]) -> None:
-        self.inner = inner
-        self.told = progress
-
-    def note(self, text: str) -> None:
-        self.inner.note(text)
-
-    def warning(self, text: str) -> None:
-        self.inner.warning(text)
-
-    def busy(self, what: str) -> Any:
-        return self.inner.busy(what)
-
-    def begin(self, scenario: Scenario, run_id: str, folder: Path) -> None:
-        self.inner.begin(scenario, run_id, folder)
-
-    def step(self, number: str, name: str) -> None:
-        self.inner.step(number, name)
-
-    def progress(self, now: float, duration: float) -> None:
-        self.inner.progress(now, duration)
-        self.told(now, duration)
-
-    def loop(self, watch: Sequence[Any]) -> Any | None:
-        return self.inner.loop(watch)
-
-    def finish(self, passed: bool) -> None:
-        self.inner.finish(passed)
-
-
-def _operate(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[Any]) -> OperateResult:
+def _operate(
+    plan: RunPlan,
+    folder: Path,
+    observer: RunObserver,
+    loops: list[Any],
+    progress: Callable[[float, float], None] | None,
+) -> OperateResult:
     """Deploy and operate on the plan's engine and distribution; the run's failures
     mapped onto RunInputError and RunFailed."""
     from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailable, PlanError
@@ -290,7 +261,7 @@ def _operate(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[Any
     from secmas.transport.nats import BusUnavailable
 
     try:
-        return asyncio.run(_operation(plan, folder, observer, loops))
+        return asyncio.run(_operation(plan, folder, observer, loops, _told(observer, progress)))
     except RunError as exc:
         raise RunInputError(str(exc)) from None
     except PipelineError as exc:
@@ -305,7 +276,27 @@ def _operate(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[Any
         raise RunInputError(f"{exc}", option="bus_keys") from None
 
 
-def _operation(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[Any]) -> Any:
+def _told(
+    observer: RunObserver, progress: Callable[[float, float], None] | None
+) -> Callable[[float, float], None]:
+    """What the run tells after every step: the observer, and the caller's callback."""
+    if progress is None:
+        return observer.progress
+
+    def both(now: float, duration: float) -> None:
+        observer.progress(now, duration)
+        progress(now, duration)
+
+    return both
+
+
+def _operation(
+    plan: RunPlan,
+    folder: Path,
+    observer: RunObserver,
+    loops: list[Any],
+    progress: Callable[[float, float], None],
+) -> Any:
     """The operate coroutine of the plan: agents as processes, or in this process on the
     scenario's data-plane engine."""
     scenario = plan.scenario
@@ -326,7 +317,7 @@ def _operation(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[A
             workdir=folder,
             bus=distribution.bus,
             speed=distribution.speed,
-            progress=observer.progress,
+            progress=progress,
             steps=observer.step,
             tamper=plan.tamper,
             loops=loops,
@@ -346,7 +337,7 @@ def _operation(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[A
         )
         return operate_emulated(
             scenario,
-            progress=observer.progress,
+            progress=progress,
             steps=observer.step,
             loops=loops,
             workdir=folder / "emulation",
@@ -354,7 +345,7 @@ def _operation(plan: RunPlan, folder: Path, observer: RunObserver, loops: list[A
     from secmas.pipeline.operate import operate
 
     return operate(
-        scenario, progress=observer.progress, steps=observer.step, loops=loops, tamper=plan.tamper
+        scenario, progress=progress, steps=observer.step, loops=loops, tamper=plan.tamper
     )
 
 

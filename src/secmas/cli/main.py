@@ -91,9 +91,8 @@ register_deploy(app)
 app.add_typer(detect_app, name="detect")
 
 
-def default_scenario_path(name: str = "ddos-6pop") -> Path:
-    """An embedded scenario's file (`secmas.api.embedded_path`)."""
-    return embedded_path(name)
+default_scenario_path = embedded_path
+"""An embedded scenario's file (`secmas.api.embedded_path`)."""
 
 
 def _load(path: Path) -> Scenario:
