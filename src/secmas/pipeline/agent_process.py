@@ -178,6 +178,8 @@ class AgentProcess:
     """Whom the MLFO's step loops keep out of auctions (their trust rule)."""
     declines: bool = False
     """Whether the MLFO's step loops hold decline policies (asked on every CFP)."""
+    barrier: bool = False
+    """Whether the MLFO's step loops wait for each tick to be perceived (reported)."""
     _done: asyncio.Event = field(default_factory=asyncio.Event)
     _started: asyncio.Event = field(default_factory=asyncio.Event)
     _closing: list[Any] = field(default_factory=list)
@@ -352,6 +354,7 @@ class AgentProcess:
         message = json.loads(data)
         self.clock = ScaledClock(float(message["speed"]), float(message["origin"]))
         self.declines = bool(message.get("declines", False))
+        self.barrier = bool(message.get("barrier", False))
         if self.control is not None:
             beat = Heartbeat(self.control, self.clock, self.heartbeat_period)
             beat.start()
@@ -371,6 +374,8 @@ class AgentProcess:
         self.peak_use = max(self.peak_use, used)
         if used > 1.0 + 1e-9:
             self.violations.append(f"{self.config.pop} at {used:.0%} of a resource")
+        if not self.barrier:  # no loop waits for it: no report on the wire
+            return
         try:  # perceived: the MLFO's loops may look at the step
             now = float(json.loads(data)["now"])
         except (ValueError, KeyError, TypeError):

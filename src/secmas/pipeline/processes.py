@@ -509,6 +509,7 @@ class Driver:
             "origin": origin,
             "speed": self.speed,
             "declines": bool(beside and beside.declines),
+            "barrier": beside is not None,
         }
         await bus.publish(start_subject(self.name), json.dumps(start).encode())
         if beside is not None:
