@@ -246,13 +246,19 @@ def test_full_auction_cfp_bids_winner_accept_reject_and_inform_done():
         assert [s.receiver for s in accepts] == ["C"]
         assert accepts[0].message.content == cfps[0].message.content
         assert accepts[0].time == 0.0
-        assert accepts[0].message.reply_by == win.T + AuctionSettings().done_margin
+        # its first progress report is due within the lease, however long its plan takes
+        assert accepts[0].message.reply_by == AuctionSettings().lease
         rejects = net.spy.of(Performative.REJECT_PROPOSAL, conversation)
         assert sorted(s.receiver for s in rejects) == ["A", "B"]
 
         # INFORM-DONE from the winner once its VNF is downloaded (T = 10 s) and its plan ran.
         dones = net.spy.of(Performative.INFORM_DONE, conversation)
         assert [(s.message.sender, s.receiver, s.time) for s in dones] == [("C", "A", 10.0)]
+        # meanwhile it renewed its lease every 2 s while downloading
+        reports = net.spy.of(Performative.INFORM, conversation)
+        assert [(s.time, s.message.content) for s in reports] == [
+            (t, {"progress": "downloading"}) for t in (2.0, 4.0, 6.0, 8.0)
+        ]
         assert net.runs == [("C", "pop6~server", 10.0)]
         instance = net.started["pop6~server"]
         assert (instance.pop, instance.vnf, instance.units) == ("C", "rate_limiter", 1)
@@ -264,7 +270,7 @@ def test_full_auction_cfp_bids_winner_accept_reject_and_inform_done():
         assert record.wall_ms >= 0.0
         assert record.result == {"by": "C", "job": "pop6~server", "instance": instance.id}
         assert record.result == dones[0].message.content
-        assert record.messages == 5 + 5 + 3 + 1  # CFPs, answers, accept/rejects, done
+        assert record.messages == 5 + 5 + 3 + 4 + 1  # CFPs, answers, accept/rejects, reports, done
         assert {r.bidder for r in record.outcome.refusals} == {"D", "E"}
         assert len(record.outcome.scores) == 3
         assert record.outcome.label == "linkRateLimited(pop6~server)"

@@ -6,6 +6,19 @@ the initiator picks the winner by Eq. 3.1, sends ACCEPT-PROPOSAL to it and
 REJECT-PROPOSAL to the others, and waits for INFORM-DONE or FAILURE. Every step has a
 deadline on the run's clock, so a silent agent never stalls an auction.
 
+Exactly-once execution (beyond 003, whose completion deadline was fixed): from ACCEPT on,
+the winner holds a lease on the goal that it renews with a progress report (INFORM
+`{"progress": "downloading" | "acting" | "acted"}`) every `lease_renew` seconds while it
+works; the initiator declares it lost only when no report came for `lease` seconds, never
+because its plan is slow. The winner reports "acted", with the beliefs achieved, the moment
+its plan has acted (`report_acted`), so an initiator that loses it afterwards records the
+goal as done instead of running the plan again. A winner whose lease lapsed is sent CANCEL:
+if it was alive but cut off it stops and gives back what it took (a download's resources,
+an instance started for the goal, the path's bandwidth). A winner still working for (or
+done for) an initiator that is gone answers the call for proposals of the stand-in that
+adopted the goal with its work in hand, reports to the stand-in from then on, and the goal
+is not auctioned again.
+
 Recovery (beyond 003): a goal whose winner fails or is lost is auctioned again without
 that winner, for as long as the initiator still needs it; an agent that gave no answer
 while others did is left out of later calls for proposals until it is heard from again
@@ -24,6 +37,7 @@ auctions can never allocate the same resources twice. The dissertation's seriali
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import random
@@ -41,7 +55,7 @@ from secmas.agents.bidding import (
     move_time,
     shared_context,
 )
-from secmas.agents.outcome import AuctionOutcome
+from secmas.agents.outcome import AuctionOutcome, goal_label
 from secmas.network.clock import Clock
 from secmas.network.infrastructure import CapacityError, Infrastructure, Instance
 from secmas.network.resources import Amount, req
@@ -75,7 +89,15 @@ class AuctionSettings:
     """Deadlines (seconds on the run's clock) and the serialised mode of 003."""
 
     bid_deadline: float = 1.0
-    done_margin: float = 30.0
+    lease_renew: float = 2.0
+    """How often a winner reports its progress to the initiator while it works."""
+    lease: float = 10.0
+    """How long an initiator waits for the next progress report before it takes its winner
+    for lost (five missed reports: longer than a brief broker outage, far shorter than a
+    VNF download's T)."""
+    handover: float = 60.0
+    """How long a winner keeps the result of a goal it executed, to hand it to the stand-in
+    of an initiator that is gone (goals are adopted after the board's silence rounds)."""
     attempts: int = 3
     """Attempts of an auction whose initiator cannot say whether the goal is still
     needed; with a `needed` test, attempts go on while it holds."""
@@ -115,6 +137,10 @@ Executor = Callable[[GoalRequest, Bid, dict[str, Any]], Awaitable[dict[str, Any]
 Started = Callable[[Instance, GoalRequest], None]
 """Told when the Orchestrator has downloaded and started a new VNF instance."""
 
+Terminated = Callable[[str, str], Awaitable[object]]
+"""Stops a VNF instance started for a goal that was cancelled: (instance id, cause); it
+gives the resources back and journals the termination."""
+
 Requested = Callable[[ACLMessage], None]
 """Told of a REQUEST (another agent asks this one to pursue a goal)."""
 
@@ -129,12 +155,29 @@ Renew = Callable[[], Awaitable[GoalRequest]]
 """The goal's request as it stands now (e.g. its traffic measured again), for an attempt that
 follows a back-off."""
 
+Acted = Callable[[dict[str, Any]], Awaitable[None]]
+
+_ACTING: contextvars.ContextVar[Acted | None] = contextvars.ContextVar("acting", default=None)
+"""Set by the winner's Mailbox around its executor: how the plan reports it has acted."""
+
+
+async def report_acted(result: dict[str, Any]) -> None:
+    """Called by a winner's plan the moment it has acted, with the result INFORM-DONE will
+    carry (the beliefs achieved): the initiator learns it at once, so that losing the winner
+    from now on never makes the plan run twice. Outside a won goal's plan it does nothing."""
+    acted = _ACTING.get()
+    if acted is not None:
+        await acted(result)
+
+
 SILENT = "no answer before the deadline"
 LEFT_OUT = "left out: "
 """How the refusals of agents that got no CFP begin (on probation, or lost this goal before)."""
 SKIPPED = LEFT_OUT + "did not answer since t={:g} s"
 FAILED_BEFORE = LEFT_OUT + "{status} in attempt {attempt}"
 GONE = "gone: {}"
+LAPSED = "lease lapsed: no progress report for {:g} s"
+IN_HAND = "not needed: {agent} has the goal in hand (won from {initiator}, gone)"
 
 Declines = Callable[[GoalRequest], Awaitable[str | None]]
 """A PoP's local policy on calls for proposals: the reason it refuses to bid for a goal (its
@@ -232,6 +275,40 @@ class Reservation:
     expires: float
 
 
+@dataclass
+class Work:
+    """A goal this agent won and works on (or has done): whom it reports to, how far it got.
+
+    `initiator` and `conversation` change when the initiator is gone and its stand-in's
+    call for proposals for the same goal arrives: the work is handed over, not redone."""
+
+    initiator: str
+    conversation: str
+    goal: str
+    bid: Bid
+    stage: str = "accepted"
+    result: dict[str, Any] | None = None
+    """What the plan achieved, once it acted."""
+    ended: float | None = None
+    cancelled: str | None = None
+    """Why the initiator cancelled it (its lease lapsed), if it did."""
+    task: asyncio.Task[Any] | None = field(default=None, repr=False)
+
+    def report(self, sender: str) -> ACLMessage:
+        """The progress report that renews the lease (FIPA INFORM)."""
+        content: dict[str, Any] = {"progress": self.stage}
+        if self.result is not None:
+            content["result"] = self.result
+        return ACLMessage(
+            Performative.INFORM,
+            sender,
+            (self.initiator,),
+            self.conversation,
+            content,
+            protocol=PROTOCOL,
+        )
+
+
 class Floor:
     """Who is auctioning now, learnt from FLOOR announcements (serialised mode only)."""
 
@@ -264,6 +341,7 @@ class Mailbox:
         announce: Announce | None = None,
         space: str = SPACE,
         declines: Declines | None = None,
+        terminate: Terminated | None = None,
     ) -> None:
         self.name = name
         self.space = space
@@ -278,6 +356,7 @@ class Mailbox:
         self.admits = admits
         self.announce = announce
         self.declines = declines
+        self.terminate = terminate
         self.reservations: dict[str, Reservation] = {}
         self.malformed = 0
         self.excluded = 0
@@ -293,6 +372,11 @@ class Mailbox:
         self._awaiting: dict[str, asyncio.Future[str]] = {}
         """Conversation → resolved with a reason when its winner is known to be gone."""
         self._winners: dict[str, str] = {}
+        self.works: dict[str, Work] = {}
+        """Goals this agent won, by the conversation that awarded them: in progress, or
+        done within `settings.handover` seconds."""
+        self._gone: set[str] = set()
+        """Agents known to be gone (until heard from again)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -352,11 +436,17 @@ class Mailbox:
         self.heard(message.sender)
         match message.performative:
             case Performative.CFP:
-                self._spawn(self._answer_cfp(message))
+                work = self._in_hand(message)
+                if work is None:
+                    self._spawn(self._answer_cfp(message))
+                else:
+                    self._spawn(self._hand_over(work, message))
             case Performative.ACCEPT_PROPOSAL:
                 self._spawn(self._accepted(message))
             case Performative.REJECT_PROPOSAL:
                 self._release(message.conversation_id)
+            case Performative.CANCEL:
+                self._cancel(message)
             case Performative.REQUEST if self.on_request is not None:
                 self.on_request(message)
                 agree = ACLMessage(
@@ -374,12 +464,15 @@ class Mailbox:
     # -- liveness ----------------------------------------------------------------------------
     def heard(self, agent: str) -> None:
         """`agent` is back (a message from it arrived): ask it again from now on."""
+        self._gone.discard(agent)
         if self.silent.pop(agent, None) is not None:
             logger.info("%s: %s answers again", self.name, agent)
 
     def gone(self, agent: str, reason: str) -> None:
         """`agent` is known to be gone (revoked, crashed, killed): it is left out of calls
         for proposals, and auctions waiting for its INFORM-DONE are re-run at once."""
+        if agent != self.name:
+            self._gone.add(agent)
         if agent != self.name and self._admitted(agent):
             self.silent.setdefault(agent, self.clock.now())
         for conversation, winner in list(self._winners.items()):
@@ -388,14 +481,17 @@ class Mailbox:
                 waiter.set_result(reason)
 
     def _skipped(self, agent: str) -> bool:
-        """Whether `agent` is on probation (it stopped answering, not long ago)."""
+        """Whether `agent` is on probation (it stopped answering, not long ago) or known to
+        be gone: a dead agent is never waited for again until it is heard from."""
         since = self.silent.get(agent)
-        return since is not None and self.clock.now() < since + self.settings.probation
+        on_probation = since is not None and self.clock.now() < since + self.settings.probation
+        return on_probation or agent in self._gone
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- participant (GoalResponse) ----------------------------------------------------------
     async def _answer_cfp(self, cfp: ACLMessage) -> None:
@@ -511,29 +607,76 @@ class Mailbox:
                 accept.reply(Performative.FAILURE, {"reason": str(exc)}, sender=self.name)
             )
             return
+        self._forget_old_works()
+        work = Work(
+            accept.sender, accept.conversation_id, goal_label(request.goal, request.args), bid
+        )
+        work.task = asyncio.current_task()
+        self.works[accept.conversation_id] = work
+        lease = asyncio.ensure_future(self._renew_lease(work))
         try:
-            instance = await self._instance_for(request, held)
-            instance.busy = True
-            try:
-                result = await self.executor(request, bid, payload)
-            finally:
-                instance.busy = False
-        except Exception as exc:  # a failed plan is reported, never lost
-            logger.exception("%s: plan for %s failed", self.name, accept.conversation_id)
-            result = {"reason": str(exc)}
-            performative = Performative.FAILURE
-        else:
-            result["instance"] = instance.id
-            performative = Performative.INFORM_DONE
+            performative, result = await self._work_on(work, request, held, payload)
+        except asyncio.CancelledError:
+            if work.cancelled is None:
+                raise  # the agent stops (crashes): nothing more is sent
+            return
         finally:
+            lease.cancel()
+            work.ended = self.clock.now()
             self.infra.release_path(path, held.bandwidth)
-        await self.send(accept.reply(performative, result, sender=self.name))
+        await self.send(
+            ACLMessage(
+                performative,
+                self.name,
+                (work.initiator,),
+                work.conversation,
+                result,
+                protocol=PROTOCOL,
+            )
+        )
+
+    async def _work_on(
+        self, work: Work, request: GoalRequest, held: Reservation, payload: dict[str, Any]
+    ) -> tuple[Performative, dict[str, Any]]:
+        """Get the instance, run the plan on it: INFORM-DONE with the result, or FAILURE
+        with the reason. When the initiator cancels the goal, an instance
+        started for it is terminated (a download in progress gives its resources back)."""
+        new = held.bid.instance is None
+        work.stage = "downloading" if new else "instantiating"
+        instance = await self._instance_for(request, held)
+        try:
+            instance.busy = True
+            work.stage = "acting"
+            token = _ACTING.set(lambda result: self._acted(work, result))
+            try:
+                result = await self.executor(request, held.bid, payload)
+            finally:
+                _ACTING.reset(token)
+                instance.busy = False
+        except asyncio.CancelledError:
+            if new and work.cancelled is not None and instance.id in self.infra.instances:
+                await self._terminate(instance.id, f"{work.goal} cancelled: {work.cancelled}")
+            raise
+        except Exception as exc:  # a failed plan is reported, never lost
+            logger.exception("%s: plan for %s failed", self.name, work.conversation)
+            work.stage = "failed"
+            return Performative.FAILURE, {"reason": str(exc)}
+        result["instance"] = instance.id
+        work.stage, work.result = "done", result
+        return Performative.INFORM_DONE, result
+
+    async def _terminate(self, instance: str, cause: str) -> None:
+        if self.terminate is not None:
+            await self.terminate(instance, cause)
+        else:
+            self.infra.terminate(instance)
 
     async def _instance_for(self, request: GoalRequest, held: Reservation) -> Instance:
         """The instance that runs the plan: the idle one bid on, or a new one.
 
         A new one is the Orchestrator's InstantiateVNF: download for T seconds, then start.
-        Resources held for a download that never finishes (the agent stops) go back.
+        Resources held for a download that never finishes (the agent stops, or the goal is
+        cancelled) go back.
         """
         bid = held.bid
         if bid.instance is not None:
@@ -547,6 +690,66 @@ class Mailbox:
         if self.on_start is not None:
             self.on_start(instance, request)
         return instance
+
+    async def _renew_lease(self, work: Work) -> None:
+        """Report progress every `lease_renew` seconds while the goal is worked on."""
+        while True:
+            await self.clock.sleep(self.settings.lease_renew)
+            await self.send(work.report(self.name))
+
+    async def _acted(self, work: Work, result: dict[str, Any]) -> None:
+        """The plan acted (`report_acted`): tell the initiator at once, with the result."""
+        work.stage, work.result = "acted", dict(result)
+        await self.send(work.report(self.name))
+
+    def _cancel(self, cancel: ACLMessage) -> None:
+        """The initiator cancelled a goal this agent works on (its lease lapsed: this agent
+        was cut off): stop, and give back what the work took. A plan that acted already
+        cannot be undone; its result stands."""
+        for work in self.works.values():
+            if work.conversation == cancel.conversation_id and work.initiator == cancel.sender:
+                if work.ended is None and work.result is None:
+                    work.cancelled = str(cancel.content.get("reason", "cancelled"))
+                    logger.warning("%s: %s cancelled (%s)", self.name, work.goal, work.cancelled)
+                    if work.task is not None:
+                        work.task.cancel()
+                return
+
+    def _forget_old_works(self) -> None:
+        now = self.clock.now()
+        for conversation, work in list(self.works.items()):
+            if work.ended is not None and now > work.ended + self.settings.handover:
+                del self.works[conversation]
+
+    def _in_hand(self, cfp: ACLMessage) -> Work | None:
+        """A goal this agent works on (or did) for an initiator that is gone, called for
+        again by another agent (the stand-in that adopted it): that work is handed over."""
+        try:
+            label = goal_label(str(cfp.content["goal"]), [str(a) for a in cfp.content["args"]])
+        except (KeyError, TypeError):
+            return None
+        for work in self.works.values():
+            if (
+                work.goal == label
+                and work.initiator in self._gone
+                and work.initiator != cfp.sender
+                and work.cancelled is None
+                and work.stage != "failed"
+            ):
+                return work
+        return None
+
+    async def _hand_over(self, work: Work, cfp: ACLMessage) -> None:
+        """Answer the stand-in's call with the work in hand (its bid, its progress, the
+        result if it acted) and report to the stand-in from now on."""
+        logger.info(
+            "%s: %s of gone %s handed to %s", self.name, work.goal, work.initiator, cfp.sender
+        )
+        content = {"progress": work.stage, "bid": bid_to_content(work.bid), "for": work.initiator}
+        if work.result is not None:
+            content["result"] = work.result
+        work.initiator, work.conversation = cfp.sender, cfp.conversation_id
+        await self.send(cfp.reply(Performative.INFORM, content, sender=self.name))
 
     # -- initiator (GoalRequest) -------------------------------------------------------------
     async def auction(
@@ -580,7 +783,7 @@ class Mailbox:
             admitted = [c for c in candidates if self._admitted(c)]
             left_out = {c: failed[c] for c in admitted if c in failed}
             left_out |= {
-                c: SKIPPED.format(self.silent[c])
+                c: SKIPPED.format(self.silent.get(c, self.clock.now()))
                 for c in admitted
                 if c not in left_out and c != self.name and self._skipped(c)
             }
@@ -649,14 +852,22 @@ class Mailbox:
                 await self.send(cfp)
                 replies = await self._collect(queue, set(candidates), cfp.reply_by or started)
                 self._note_silent(candidates, replies)
-                outcome = self._outcome(request, candidates, replies, skips)
-                await self._notify(cfp, outcome)
+                handed = _handed_over(replies)
+                if handed is None:
+                    outcome = self._outcome(request, candidates, replies, skips)
+                    sent = await self._notify(cfp, outcome)
+                else:
+                    outcome = _in_hand_outcome(request, handed, replies, skips)
+                    sent = await self._reject(cfp, replies)
                 wall_ms = (time.perf_counter() - wall) * 1000
-            messages = len(candidates) + len(replies) + len(outcome.bids)
+            messages = len(candidates) + len(replies) + sent
             status, result = "no-bids", {}
             if outcome.winner is not None:
-                status, result = await self._await_done(outcome.winner, queue, conversation)
-                messages += 1
+                progress = {} if handed is None else handed[0].content
+                status, result, reports = await self._await_done(
+                    outcome.winner, queue, conversation, progress
+                )
+                messages += reports
         finally:
             del self._waiting[conversation]
             if self.settings.serialised:
@@ -672,7 +883,7 @@ class Mailbox:
             return
         for agent in candidates:
             if agent not in replies and agent != self.name:
-                self.silent.setdefault(agent, self.clock.now())
+                self.silent[agent] = self.clock.now()  # its probation starts (again)
 
     @staticmethod
     def _outcome(
@@ -710,11 +921,28 @@ class Mailbox:
             timer.cancel()
         return replies
 
-    async def _notify(self, cfp: ACLMessage, outcome: AuctionOutcome) -> None:
-        """ACCEPT-PROPOSAL to the winner (with the goal), REJECT-PROPOSAL to the rest."""
+    async def _reject(self, cfp: ACLMessage, replies: dict[str, ACLMessage]) -> int:
+        """REJECT-PROPOSAL to every bidder (another agent has the goal in hand already);
+        how many were sent."""
+        bidders = [s for s, r in replies.items() if r.performative is Performative.PROPOSE]
+        for sender in bidders:
+            await self.send(
+                ACLMessage(
+                    Performative.REJECT_PROPOSAL,
+                    self.name,
+                    (sender,),
+                    cfp.conversation_id,
+                    protocol=PROTOCOL,
+                )
+            )
+        return len(bidders)
+
+    async def _notify(self, cfp: ACLMessage, outcome: AuctionOutcome) -> int:
+        """ACCEPT-PROPOSAL to the winner (with the goal; its first progress report is due
+        within the lease), REJECT-PROPOSAL to the rest; how many were sent."""
         for bid in outcome.bids:
             if bid is outcome.winner:
-                reply_by = self.clock.now() + bid.T + self.settings.done_margin
+                reply_by = self.clock.now() + self.settings.lease
                 performative, content = Performative.ACCEPT_PROPOSAL, cfp.content
             else:
                 reply_by, performative, content = None, Performative.REJECT_PROPOSAL, {}
@@ -731,6 +959,7 @@ class Mailbox:
             )
             if bid is outcome.winner:
                 await self._announce_win(outcome.request, bid)
+        return len(outcome.bids)
 
     async def _announce_win(self, request: GoalRequest, win: Bid) -> None:
         """Agents in other processes learn of the winner's virtual path from the
@@ -741,33 +970,78 @@ class Mailbox:
             await self.announce("reserve", win.bidder, list(win.path), bandwidth)
 
     async def _await_done(
-        self, win: Bid, queue: asyncio.Queue[ACLMessage], conversation: str
-    ) -> tuple[str, dict[str, Any]]:
-        """INFORM-DONE or FAILURE from the winner; 'winner-lost' past the deadline, or at
-        once when the winner is known to be gone (see `gone`)."""
-        timer = asyncio.ensure_future(self.clock.sleep(win.T + self.settings.done_margin))
+        self,
+        win: Bid,
+        queue: asyncio.Queue[ACLMessage],
+        conversation: str,
+        progress: Mapping[str, Any],
+    ) -> tuple[str, dict[str, Any], int]:
+        """INFORM-DONE or FAILURE from the winner, with the messages it sent meanwhile.
+
+        Each progress report renews the winner's lease; it is lost when the lease lapses
+        (no report for `settings.lease` seconds), or at once when it is known to be gone
+        (see `gone`). A winner lost after it reported "acted" did the goal: the result it
+        reported stands and nothing runs again. One lost before is sent CANCEL (it may be
+        alive but cut off) so that it stops and gives back what it took. `progress` is
+        what the winner reported before (a work handed over by its holder)."""
+        acted = _acted_result(progress)
+        if progress.get("progress") == "done" and acted is not None:
+            return "done", acted, 0
         lost = asyncio.get_running_loop().create_future()
         self._awaiting[conversation], self._winners[conversation] = lost, win.bidder
         if not self._admitted(win.bidder):
             lost.set_result("not admitted")
-        deadline = asyncio.ensure_future(
-            asyncio.wait({timer, lost}, return_when=asyncio.FIRST_COMPLETED)
-        )
+        expires, reports = self.clock.now() + self.settings.lease, 0
         try:
-            while (message := await _next(queue, deadline)) is not None:
+            while (message := await self._next_report(queue, lost, expires)) is not None:
                 if message.sender != win.bidder:
                     continue
+                reports += 1
                 if message.performative is Performative.INFORM_DONE:
-                    return "done", dict(message.content)
+                    return "done", dict(message.content), reports
                 if message.performative is Performative.FAILURE:
-                    return "failed", dict(message.content)
+                    if acted is not None:  # it acted, then failed: what it did stands
+                        return "done", acted, reports
+                    return "failed", dict(message.content), reports
+                if message.performative is Performative.INFORM:
+                    acted = _acted_result(message.content) or acted
+                    expires = self.clock.now() + self.settings.lease
+            why = GONE.format(lost.result()) if lost.done() else LAPSED.format(self.settings.lease)
+            if acted is not None:
+                logger.warning("%s: %s lost after it acted (%s)", self.name, win.bidder, why)
+                return "done", {**acted, "lost": why}, reports
             if win.bidder != self.name:
                 self.silent.setdefault(win.bidder, self.clock.now())
-            return "winner-lost", {"reason": GONE.format(lost.result())} if lost.done() else {}
+            await self.send(
+                ACLMessage(
+                    Performative.CANCEL,
+                    self.name,
+                    (win.bidder,),
+                    conversation,
+                    {"reason": why},
+                    protocol=PROTOCOL,
+                )
+            )
+            return "winner-lost", {"reason": why}, reports + 1
         finally:
-            timer.cancel()
-            deadline.cancel()
             del self._awaiting[conversation], self._winners[conversation]
+
+    async def _next_report(
+        self, queue: asyncio.Queue[ACLMessage], lost: asyncio.Future[str], expires: float
+    ) -> ACLMessage | None:
+        """The next message of the conversation, or None once the lease ran out at
+        `expires` or the winner is known to be gone."""
+        if lost.done():
+            return None
+        lapse = asyncio.ensure_future(self.clock.sleep(max(0.0, expires - self.clock.now())))
+        ends = asyncio.ensure_future(
+            asyncio.wait({lapse, lost}, return_when=asyncio.FIRST_COMPLETED)
+        )
+        try:
+            return await _next(queue, ends)
+        finally:
+            lapse.cancel()
+            ends.cancel()
 
     async def _take_floor(self) -> None:
         """Serialised mode (003 Section 5.1): wait for the ongoing auction, then back off."""
@@ -779,7 +1053,49 @@ class Mailbox:
                 return
 
 
-_ANSWERS = (Performative.PROPOSE, Performative.REFUSE, Performative.NOT_UNDERSTOOD)
+_ANSWERS = (
+    Performative.PROPOSE,
+    Performative.REFUSE,
+    Performative.NOT_UNDERSTOOD,
+    Performative.INFORM,  # the goal is in hand already (`Mailbox._hand_over`)
+)
+
+
+def _acted_result(progress: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The result a progress report carries once the winner acted, else None."""
+    result = progress.get("result")
+    if progress.get("progress") in ("acted", "done") and isinstance(result, dict):
+        return dict(result)
+    return None
+
+
+def _handed_over(replies: Mapping[str, ACLMessage]) -> tuple[ACLMessage, Bid] | None:
+    """The answer of an agent that has the goal in hand already, with the bid that won it
+    the goal, if one came (a malformed one is ignored)."""
+    for sender, reply in replies.items():
+        if reply.performative is not Performative.INFORM or "bid" not in reply.content:
+            continue
+        try:
+            bid = bid_from_content(reply.content["bid"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if bid.bidder == sender:
+            return reply, bid
+    return None
+
+
+def _in_hand_outcome(
+    request: GoalRequest,
+    handed: tuple[ACLMessage, Bid],
+    replies: Mapping[str, ACLMessage],
+    skips: Sequence[Refusal],
+) -> AuctionOutcome:
+    """The call's outcome when an agent has the goal in hand: the bid that won it the
+    goal from the gone initiator is the only one; the others' answers are set aside."""
+    reply, bid = handed
+    why = IN_HAND.format(agent=reply.sender, initiator=reply.content.get("for", "?"))
+    others = [Refusal(sender, why) for sender in replies if sender != reply.sender]
+    return AuctionOutcome(request, (bid,), (*skips, *others))
 
 
 def _answered(outcome: AuctionOutcome) -> bool:

@@ -49,6 +49,17 @@ class ActionEvent:
     detail: str
 
 
+@dataclass(frozen=True)
+class ExecutionEvent:
+    """A winner's plan acted for a goal (it reported "acted"): exactly once per goal
+    awarded, however the agents failed meanwhile."""
+
+    time: float
+    agent: str
+    initiator: str
+    goal: str
+
+
 @dataclass
 class Journal:
     """The run's record as the agents see it."""
@@ -56,6 +67,7 @@ class Journal:
     auctions: list[tuple[str, AuctionRecord]] = field(default_factory=list)
     placements: list[PlacementEvent] = field(default_factory=list)
     actions: list[ActionEvent] = field(default_factory=list)
+    executions: list[ExecutionEvent] = field(default_factory=list)
 
     def auction(self, initiator: str, record: AuctionRecord) -> None:
         """Record an auction run by `initiator`."""
@@ -69,10 +81,15 @@ class Journal:
         """Record a VNF action."""
         self.actions.append(event)
 
+    def execution(self, event: ExecutionEvent) -> None:
+        """Record that a winner's plan acted for a goal."""
+        self.executions.append(event)
+
 
 # -- across processes ------------------------------------------------------------------------
 # Agents in their own processes relay what they journal to the run's driver, which merges
-# it into one Journal for the report. Format: {"event": "auction" | "placement" | "action", …}
+# it into one Journal for the report. Format:
+# {"event": "auction" | "placement" | "action" | "execution", …}
 # (not "kind": placements have a field of that name).
 
 
@@ -125,6 +142,8 @@ def apply_json(journal: Journal, data: Any) -> None:
             journal.placement(PlacementEvent(**fields))
         elif event == "action":
             journal.action(ActionEvent(**fields))
+        elif event == "execution":
+            journal.execution(ExecutionEvent(**fields))
         else:
             raise ValueError(f"unknown journal event {event!r}")
     except (KeyError, TypeError) as exc:
@@ -178,3 +197,7 @@ class RelayJournal(Journal):
     def action(self, event: ActionEvent) -> None:
         super().action(event)
         self._queue.put_nowait({"event": "action", **asdict(event)})
+
+    def execution(self, event: ExecutionEvent) -> None:
+        super().execution(event)
+        self._queue.put_nowait({"event": "execution", **asdict(event)})

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from secmas.agents.bidding import Bid, GoalRequest, Refusal, utilities, winner
+
+
+def goal_label(goal: str, args: Sequence[str]) -> str:
+    """A goal as written in the dissertation, e.g. `ipRateLimited(10.0.0.100)`."""
+    return f"{goal}({', '.join(args)})"
 
 
 @dataclass(frozen=True)
@@ -24,4 +30,4 @@ class AuctionOutcome:
     @property
     def label(self) -> str:
         """The goal as written in the dissertation, e.g. `ipRateLimited(10.0.0.100)`."""
-        return f"{self.request.goal}({', '.join(self.request.args)})"
+        return goal_label(self.request.goal, self.request.args)

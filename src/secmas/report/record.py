@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from secmas.agents.auction import AuctionRecord, request_to_content
+from secmas.agents.journal import ExecutionEvent
 from secmas.pipeline.operate import OperateResult
 from secmas.report.acceptance import Acceptance
 
@@ -52,6 +53,24 @@ def auction_entry(initiator: str, record: AuctionRecord) -> dict[str, Any]:
     }
 
 
+def executions(events: list[ExecutionEvent]) -> list[dict[str, Any]]:
+    """Per goal, how many times a winner's plan acted for it (1 when execution was exactly
+    once, whatever failed meanwhile), with the initiators it acted for and the winners."""
+    by_goal: dict[str, list[ExecutionEvent]] = {}
+    for event in events:
+        by_goal.setdefault(event.goal, []).append(event)
+    return [
+        {
+            "goal": goal,
+            "count": len(acted),
+            "initiators": sorted({e.initiator for e in acted}),
+            "winners": [e.agent for e in acted],
+            "times": [e.time for e in acted],
+        }
+        for goal, acted in by_goal.items()
+    ]
+
+
 def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> dict[str, Any]:
     """The whole run as plain JSON data."""
     scenario = result.scenario
@@ -73,6 +92,7 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "auctions": [auction_entry(init, rec) for init, rec in journal.auctions],
         "placements": [asdict(p) for p in journal.placements],
         "actions": [asdict(a) for a in journal.actions],
+        "executions": executions(journal.executions),
         "final_instances": [
             {"id": i.id, "vnf": i.vnf, "pop": i.pop, "units": i.units}
             for i in result.infra.instances.values()

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import SPACE, Admits, Announce, AuctionSettings, Mailbox
+from secmas.agents.auction import (
+    SPACE,
+    Admits,
+    Announce,
+    AuctionSettings,
+    Mailbox,
+    goal_label,
+    report_acted,
+)
 from secmas.agents.bdi import (
     Agent,
     Belief,
@@ -49,7 +57,7 @@ from secmas.agents.ddos.vnfs import (
     LoadBalancerVNF,
     RateLimiterVNF,
 )
-from secmas.agents.journal import ActionEvent, Journal, PlacementEvent
+from secmas.agents.journal import ActionEvent, ExecutionEvent, Journal, PlacementEvent
 from secmas.network.clock import Clock, VirtualClock
 from secmas.network.dataplane import DataPlane, Steer, UsageEvent
 from secmas.network.dataplane.controller import Controller, LocalController
@@ -254,6 +262,7 @@ class PoPAgent:
             announce=self.announce,
             space=self.world.space,
             declines=lambda request: self.world.decline(self.pop, request),
+            terminate=self.terminate,
         )
         self.board = GoalBoard(
             self.pop,
@@ -605,10 +614,20 @@ class PoPAgent:
         if plan is None:
             raise ValueError(f"no plan achieves {request.goal}")
         achieved = await plan(request, bid, payload)
+        result = {"beliefs": beliefs_to_json(achieved), "holder": self.pop}
+        await report_acted(result)  # first: losing this agent now must not rerun the plan
+        self.world.journal.execution(
+            ExecutionEvent(
+                self.world.clock.now(),
+                self.pop,
+                request.auctioneer,
+                goal_label(request.goal, request.args),
+            )
+        )
         for belief in achieved:
             self.bdi.beliefs.add(belief)
         self.board.changed()  # what it holds now (a limit), told before it can be lost
-        return {"beliefs": beliefs_to_json(achieved), "holder": self.pop}
+        return result
 
     def _started(self, instance: Instance, request: GoalRequest) -> None:
         self.world.journal.placement(
