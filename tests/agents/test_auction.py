@@ -486,9 +486,17 @@ def test_serialised_mode_runs_auctions_one_after_another():
         await net.until(400)
         records = [t.result() for t in tasks]
         assert all(r.status == "done" for r in records)
-        spans = sorted((r.started, r.ended) for r in records)
-        for (_, end), (start, _) in itertools.pairwise(spans):
-            assert start >= end, spans
+        # Negotiations (call for proposals to award) never overlap; a winner's work may
+        # overlap the next negotiation (003 Section 5.1 waits for the negotiation to end).
+        calls = {s.message.conversation_id: s.time for s in net.spy.of(Performative.CFP)}
+        awards = {
+            s.message.conversation_id: s.time for s in net.spy.of(Performative.ACCEPT_PROPOSAL)
+        }
+        assert calls.keys() == awards.keys() and len(calls) == 6
+        spans = sorted((calls[c], awards[c]) for c in calls)
+        for (_, award), (call, _) in itertools.pairwise(spans):
+            assert call > award, spans
+        assert sorted(r.started for r in records) == [call for call, _ in spans]
         # Each auction took the floor after a random back-off: none started at time 0.
         assert all(start > 0 for start, _ in spans)
         await net.close()

@@ -1,7 +1,8 @@
 """Faults in a multi-process run, each in the middle of the DDoS mitigation: the NATS
 server stopped for 3 s and started again on the same port, and an agent process
 SIGKILLed while it runs auctions. Each run must end with the attack mitigated (the
-acceptance figures) and no agent revoked but the one killed.
+acceptance figures), no agent revoked but the one killed, and every goal executed exactly
+once (report.json's `executions`).
 
 Real parts throughout: one `secmas agent` process per PoP, a real nats-server with TLS and
 per-agent nkeys (set up as `operate_processes` sets up its own), the JSON-RPC ledger.
@@ -48,6 +49,13 @@ def report(result: OperateResult) -> dict[str, Any]:
     assert attack is not None
     accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
     return build_report(result, accepted, "test")
+
+
+def executed_once(run: dict[str, Any]) -> None:
+    """Every goal whose plan acted acted exactly once (report.json's `executions`)."""
+    counts = {e["goal"]: e["count"] for e in run["executions"]}
+    assert counts, "no plan acted"
+    assert counts == {goal: 1 for goal in counts}, counts
 
 
 def revoked(run: dict[str, Any]) -> dict[str, str]:
@@ -116,6 +124,7 @@ def test_nats_restarted_for_3_s_mid_run_loses_no_goal_and_revokes_nobody(tmp_pat
     assert all(e["result"] == "pass" for e in run["trust"]["attestations"])
     goals = {a["goal_name"] for a in run["auctions"] if a["status"] == "done"}
     assert {"linkRateLimited", "ipRateLimited", "flowRateLimited"} <= goals
+    executed_once(run)
 
 
 def test_an_agent_sigkilled_mid_auction_has_its_goals_re_auctioned(tmp_path: Path):
@@ -135,3 +144,10 @@ def test_an_agent_sigkilled_mid_auction_has_its_goals_re_auctioned(tmp_path: Pat
     adopted = [a for a in run["actions"] if a["action"] in ("adoptGoal", "adoptRule")]
     assert adopted and all(a["agent"] == "pop6" and "from pop5" in a["detail"] for a in adopted)
     assert not any(a["agent"] == "pop5" and a["time"] > 35 for a in run["actions"])
+    executed_once(run)
+    # the Classifiers of the two flowRecord parts were started once each, by their winners
+    classifiers = [p for p in run["placements"] if p["vnf"] == "classifier"]
+    assert sorted(p["goal"] for p in classifiers if p["kind"] == "start") == [
+        "flowRecord(10.0.0.100,0)",
+        "flowRecord(10.0.0.100,1)",
+    ]

@@ -470,10 +470,10 @@ class Mailbox:
 
     def gone(self, agent: str, reason: str) -> None:
         """`agent` is known to be gone (revoked, crashed, killed): it is left out of calls
-        for proposals, and auctions waiting for its INFORM-DONE are re-run at once."""
-        if agent != self.name:
+        for proposals until it is heard from again, and auctions waiting on its lease are
+        re-run at once."""
+        if agent != self.name and self._admitted(agent):  # (a revoked one gets no CFP)
             self._gone.add(agent)
-        if agent != self.name and self._admitted(agent):
             self.silent.setdefault(agent, self.clock.now())
         for conversation, winner in list(self._winners.items()):
             waiter = self._awaiting.get(conversation)
@@ -731,7 +731,7 @@ class Mailbox:
         for work in self.works.values():
             if (
                 work.goal == label
-                and work.initiator in self._gone
+                and (work.initiator in self._gone or not self._admitted(work.initiator))
                 and work.initiator != cfp.sender
                 and work.cancelled is None
                 and work.stage != "failed"
@@ -788,7 +788,8 @@ class Mailbox:
                 if c not in left_out and c != self.name and self._skipped(c)
             }
             asked = [c for c in admitted if c not in left_out]
-            record = await self._one_auction(request, payload, asked, left_out)
+            record = await self._one_auction(request, payload, asked, left_out, renew)
+            request = record.outcome.request
             record.attempt = attempt
             lost = record.status in ("winner-lost", "failed")
             unanswered = record.status == "no-bids" and not _answered(record.outcome)
@@ -823,7 +824,13 @@ class Mailbox:
         payload: dict[str, Any],
         candidates: Sequence[str],
         left_out: Mapping[str, str] | None = None,
+        renew: Renew | None = None,
     ) -> AuctionRecord:
+        """One call for proposals and its award, then the winner's work. In serialised
+        mode (003 Section 5.1: "it waits for an ongoing negotiation to end", then a random
+        back-off) the floor is held from the call to the award, and the request is given
+        anew by `renew` once the floor is taken, so that a goal sized by traffic is
+        measured after the previous award took effect, not before it waited."""
         skips = [Refusal(a, why) for a, why in (left_out or {}).items()]
         if not candidates:  # nobody to ask: the call ends at once, unanswered
             outcome = AuctionOutcome(request, (), tuple(skips))
@@ -834,9 +841,12 @@ class Mailbox:
         conversation = f"{self.name}.{next(self._seq)}"
         queue: asyncio.Queue[ACLMessage] = asyncio.Queue()
         self._waiting[conversation] = queue
-        if self.settings.serialised:
-            await self.bus.publish(self._floor_subject, f"open {conversation}".encode())
+        floor = self.settings.serialised
         try:
+            if floor:
+                await self.bus.publish(self._floor_subject, f"open {conversation}".encode())
+                if renew is not None:  # sized now: after the previous award took effect
+                    request = await renew()
             async with self._bidding:  # one call for proposals at a time per initiator
                 started, wall = self.clock.now(), time.perf_counter()
                 cfp = ACLMessage(
@@ -860,6 +870,9 @@ class Mailbox:
                     outcome = _in_hand_outcome(request, handed, replies, skips)
                     sent = await self._reject(cfp, replies)
                 wall_ms = (time.perf_counter() - wall) * 1000
+            if floor:  # the negotiation ended with the award: the next one may start
+                floor = False
+                await self._close_floor(conversation)
             messages = len(candidates) + len(replies) + sent
             status, result = "no-bids", {}
             if outcome.winner is not None:
@@ -870,8 +883,8 @@ class Mailbox:
                 messages += reports
         finally:
             del self._waiting[conversation]
-            if self.settings.serialised:
-                await self.bus.publish(self._floor_subject, f"close {conversation}".encode())
+            if floor:
+                await self._close_floor(conversation)
         return AuctionRecord(
             outcome, status, started, self.clock.now(), wall_ms, messages, result=result
         )
@@ -1042,6 +1055,9 @@ class Mailbox:
         finally:
             lapse.cancel()
             ends.cancel()
+
+    async def _close_floor(self, conversation: str) -> None:
+        await self.bus.publish(self._floor_subject, f"close {conversation}".encode())
 
     async def _take_floor(self) -> None:
         """Serialised mode (003 Section 5.1): wait for the ongoing auction, then back off."""
