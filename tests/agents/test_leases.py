@@ -20,11 +20,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.agents.test_resilience import RATE_LIMIT, mitigate, star
+from tests.agents.test_resilience import RATE_LIMIT, SCENARIO, mitigate, star
 
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox, report_acted
 from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.network.clock import VirtualClock
 from secmas.network.infrastructure import Infrastructure
 from secmas.network.resources import Amount, req
@@ -374,5 +375,32 @@ def test_ddos_with_a_dead_initiator_hands_the_classifiers_in_the_works_to_its_st
             assert f"not needed: {winner} has the goal in hand (won from pop5, gone)" in reasons
         classifiers = [p for p in world.journal.placements if p.vnf == "classifier"]
         assert sorted(p.pop for p in classifiers) == ["pop3", "pop4"]
+
+    run(main())
+
+
+def test_an_agent_the_board_found_gone_is_asked_again_once_it_is_back():
+    """A broker outage under load can make a watcher take a live agent for gone for a
+    moment. pop3's announcements stop for 30 s (its board stopped; its mailbox still
+    answers): its watchers find it gone and the other mailboxes leave it out; once it
+    announces again, the board says it is back and every mailbox asks it again."""
+
+    async def main() -> None:
+        world = World.simulated(SCENARIO)
+        agents = {pop: PoPAgent(pop, world) for pop in world.directory}
+        for agent in agents.values():
+            await agent.start()
+        await drive_clock(world.clock, 10.0)
+        await agents["pop3"].board.stop()
+        await drive_clock(world.clock, 40.0)
+        assert "pop3" in agents["pop5"].board.gone
+        assert all(agents[p].mailbox._skipped("pop3") for p in ("pop1", "pop5", "pop6"))
+        await agents["pop3"].board.start()
+        await drive_clock(world.clock, 50.0)
+        assert "pop3" not in agents["pop5"].board.gone
+        assert not any(agents[p].mailbox._skipped("pop3") for p in ("pop1", "pop5", "pop6"))
+        for agent in agents.values():
+            await agent.stop()
+        await world.bus.close()
 
     run(main())

@@ -10,8 +10,11 @@ watching a link) and what it holds that others rely on (the limits it installed,
 only it lifts). Its `watchers`, the agents after it in the directory (cyclically), listen.
 When an agent is gone, the watcher that is its successor (the next agent that is admitted
 and not gone) adopts its goals and holdings and pursues them as its own; a notice tells
-every agent, whose mailbox then stops waiting for an INFORM-DONE from it (re-auctioning
-at once) and whose requests meant for it go to the successor (`stand_in`).
+every agent, whose mailbox then stops waiting on its lease (re-auctioning at once) and
+leaves it out of calls for proposals, and whose requests meant for it go to the successor
+(`stand_in`). A goal the gone agent had awarded and whose winner still works on it is
+not run twice: the winner answers the successor's call with the work in hand
+(`secmas.agents.auction`). An agent found gone that is back (`back`) is asked again.
 
 An agent is gone when the trust layer no longer admits it (revoked), or when its watcher
 went through `silence` live rounds without a fresh announcement from it (crashed,
@@ -99,6 +102,9 @@ Adopt = Callable[[str, str, list[OpenGoal], dict[str, Any]], None]
 Lost = Callable[[str, str], None]
 """Told (agent, why) whenever an agent is found gone, by every agent."""
 
+Back = Callable[[str], None]
+"""Told (agent) whenever an agent found gone is back (alive after all, or re-admitted)."""
+
 Holdings = Callable[[], dict[str, Any]]
 """What this agent holds that a successor must take over (JSON-ready)."""
 
@@ -119,6 +125,7 @@ class GoalBoard:
     """How many agents watch each agent: up to this many consecutive losses are covered."""
     adopt: Adopt | None = None
     lost: Lost | None = None
+    back: Back | None = None
     holdings: Holdings | None = None
     mine: dict[str, OpenGoal] = field(default_factory=dict)
     theirs: dict[str, dict[str, OpenGoal]] = field(default_factory=dict)
@@ -243,7 +250,7 @@ class GoalBoard:
         self._last[agent] = self.rounds
         if agent in self.gone:
             logger.info("%s: %s is back", self.me, agent)
-            del self.gone[agent]
+            self._is_back(agent)
             await self._publish(notice_subject(self.space), self._notice(agent, "back", ""))
 
     async def _on_notice(self, _subject: str, data: bytes) -> None:
@@ -264,8 +271,8 @@ class GoalBoard:
                 self._spawn(self._announce(periodic=True))
         elif state == "gone" and agent not in self.gone:
             self._found_gone(agent, f"{reason}, found by {by}", notify=False)
-        elif state == "back":
-            self.gone.pop(agent, None)
+        elif state == "back" and agent in self.gone:
+            self._is_back(agent)
 
     def _admitted(self, agent: str) -> bool:
         return self.admits is None or agent == self.me or self.admits(agent)
@@ -286,7 +293,7 @@ class GoalBoard:
             admitted = self._admitted(agent)
             if agent in self.gone:
                 if admitted and self.gone[agent] == NOT_ADMITTED:  # (re-)admitted since
-                    del self.gone[agent]
+                    self._is_back(agent)
             elif not admitted:
                 self._found_gone(agent, NOT_ADMITTED)
             elif agent in watched and self.rounds - self._last[agent] >= self.silence:
@@ -309,6 +316,13 @@ class GoalBoard:
         self.adopted.extend((now, agent, g.key) for g in goals)
         if self.adopt is not None:
             self.adopt(agent, reason, goals, held)
+
+    def _is_back(self, agent: str) -> None:
+        """An agent found gone is back: it is no longer gone for anyone here (a broker
+        outage under load can make a watcher take a live agent for gone, briefly)."""
+        del self.gone[agent]
+        if self.back is not None:
+            self.back(agent)
 
     def _notice(self, agent: str, state: str, reason: str) -> dict[str, Any]:
         return {"agent": agent, "state": state, "reason": reason, "by": self.me}

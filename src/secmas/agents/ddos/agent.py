@@ -273,6 +273,7 @@ class PoPAgent:
             space=self.world.space,
             adopt=self._adopt,
             lost=self.mailbox.gone,
+            back=self.mailbox.heard,
             holdings=self._holdings,
         )
         plane = self.world.controller
