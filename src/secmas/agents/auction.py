@@ -8,30 +8,31 @@ deadline on the run's clock, so a silent agent never stalls an auction.
 
 Exactly-once execution (beyond 003, whose completion deadline was fixed): from ACCEPT on,
 the winner holds a lease on the goal that it renews with a progress report (INFORM
-`{"progress": "downloading" | "acting" | "acted"}`) every `lease_renew` seconds while it
-works; the initiator declares it lost only when no report came for `lease` seconds, never
-because its plan is slow. The winner reports "acted", with the beliefs achieved, the moment
-its plan has acted (`report_acted`), so an initiator that loses it afterwards records the
-goal as done instead of running the plan again. A winner whose lease lapsed is sent CANCEL:
-if it was alive but cut off it stops and gives back what it took (a download's resources,
-an instance started for the goal, the path's bandwidth). A winner still working for (or
-done for) an initiator that is gone answers the call for proposals of the stand-in that
-adopted the goal with its work in hand, reports to the stand-in from then on, and the goal
-is not auctioned again.
+`{"progress": "downloading" | "instantiating" | "acting" | "acted"}`) every `lease_renew`
+seconds while it works; the initiator declares it lost only when no report came for
+`lease` seconds, never because its plan is slow. The winner reports "acted", with the
+beliefs achieved, the moment its plan has acted (`report_acted`), so an initiator that
+loses it afterwards records the goal as done instead of running the plan again. A winner
+whose lease lapsed is sent CANCEL: if it was alive but cut off it stops and gives back what
+it took (a download's resources, an instance started for the goal, the path's bandwidth).
+A winner still working for (or done for) an initiator that is gone answers the call for
+proposals of the stand-in that adopted the goal with its work in hand, reports to the
+stand-in from then on, and the goal is not auctioned again.
 
 Recovery (beyond 003): a goal whose winner fails or is lost is auctioned again without
 that winner, for as long as the initiator still needs it; an agent that gave no answer
 while others did is left out of later calls for proposals until it is heard from again
 (or its probation ends); a call that nobody at all answered (the bus is down, or every
 candidate is gone) is repeated after an exponential back-off instead of being given up;
-and an initiator told that an agent is gone (revoked, crashed, killed) stops waiting for
-its INFORM-DONE and re-auctions at once.
+and an initiator told that an agent is gone (revoked, crashed, killed) stops waiting on
+its lease and re-auctions at once; a gone agent is left out until it is back.
 
 Beyond the dissertation, which ran one auction at a time, auctions may run concurrently:
 a PROPOSE reserves what the bid needs (PoP resources, or the idle instance it reuses, and
 the virtual path's bandwidth) until the proposal is accepted, rejected or expires, so two
 auctions can never allocate the same resources twice. The dissertation's serialised mode
-(wait for the ongoing auction, then a random back-off) is kept as an option.
+(wait for the ongoing negotiation, call for proposals to award, then a random back-off) is
+kept as an option.
 """
 
 from __future__ import annotations
@@ -639,8 +640,8 @@ class Mailbox:
         self, work: Work, request: GoalRequest, held: Reservation, payload: dict[str, Any]
     ) -> tuple[Performative, dict[str, Any]]:
         """Get the instance, run the plan on it: INFORM-DONE with the result, or FAILURE
-        with the reason. When the initiator cancels the goal, an instance
-        started for it is terminated (a download in progress gives its resources back)."""
+        with the reason. When the initiator cancels the goal, an instance started for it
+        is terminated (a download in progress gives its resources back)."""
         new = held.bid.instance is None
         work.stage = "downloading" if new else "instantiating"
         instance = await self._instance_for(request, held)
@@ -1060,7 +1061,8 @@ class Mailbox:
         await self.bus.publish(self._floor_subject, f"close {conversation}".encode())
 
     async def _take_floor(self) -> None:
-        """Serialised mode (003 Section 5.1): wait for the ongoing auction, then back off."""
+        """Serialised mode (003 Section 5.1): wait for the ongoing negotiation, then back
+        off."""
         while True:
             while self._floor.open:
                 await self.clock.sleep(self.settings.backoff / 4)
