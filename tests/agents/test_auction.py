@@ -504,6 +504,36 @@ def test_serialised_mode_runs_auctions_one_after_another():
     run(main())
 
 
+def test_serialised_floor_waits_for_a_winner_that_reuses_its_instance():
+    """A's idle Rate Limiter wins both calls (no download); the second call waits until A
+    is done with it (5 s), or it would find the instance busy and place another one (003
+    Section 5.4.1: the Rate Limiter already there won every flowRateLimited auction)."""
+
+    async def main() -> None:
+        settings = AuctionSettings(serialised=True, backoff=0.5)
+        net = await Net.build(star(FIVE), ["A", "B", "C"], settings)
+        net.infra.deploy("A", "rate_limiter")
+        names = ["A", "B", "C"]
+        tasks = [
+            asyncio.ensure_future(
+                net.boxes[initiator].auction(
+                    request("linkRateLimited", initiator, 0.0, f"job{i}"), {"hold": 5.0}, names
+                )
+            )
+            for i, initiator in enumerate(["B", "C"])
+        ]
+        await net.until(100)
+        first, second = sorted((t.result() for t in tasks), key=lambda r: r.started)
+        assert first.status == second.status == "done"
+        assert {first.outcome.winner.instance, second.outcome.winner.instance} == {
+            i.id for i in net.infra.instances.values()
+        }  # the one instance, twice
+        assert second.started > first.ended
+        await net.close()
+
+    run(main())
+
+
 def test_concurrent_mode_overlaps_auctions():
     """Without serialisation, auctions from different initiators overlap in time."""
 

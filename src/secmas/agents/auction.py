@@ -829,9 +829,11 @@ class Mailbox:
     ) -> AuctionRecord:
         """One call for proposals and its award, then the winner's work. In serialised
         mode (003 Section 5.1: "it waits for an ongoing negotiation to end", then a random
-        back-off) the floor is held from the call to the award, and the request is given
-        anew by `renew` once the floor is taken, so that a goal sized by traffic is
-        measured after the previous award took effect, not before it waited."""
+        back-off) the floor is held from the call to the award (until the winner is done
+        when it reuses a running instance: that instance is busy until then, and the next
+        call could not reuse it), and the request is given anew by `renew` once the floor is
+        taken, so that a goal sized by traffic is measured after the previous award took
+        effect, not before it waited."""
         skips = [Refusal(a, why) for a, why in (left_out or {}).items()]
         if not candidates:  # nobody to ask: the call ends at once, unanswered
             outcome = AuctionOutcome(request, (), tuple(skips))
@@ -871,8 +873,8 @@ class Mailbox:
                     outcome = _in_hand_outcome(request, handed, replies, skips)
                     sent = await self._reject(cfp, replies)
                 wall_ms = (time.perf_counter() - wall) * 1000
-            if floor:  # the negotiation ended with the award: the next one may start
-                floor = False
+            if floor and not _reused(outcome, handed is not None):
+                floor = False  # the negotiation ended with the award: the next may start
                 await self._close_floor(conversation)
             messages = len(candidates) + len(replies) + sent
             status, result = "no-bids", {}
@@ -1077,6 +1079,11 @@ _ANSWERS = (
     Performative.NOT_UNDERSTOOD,
     Performative.INFORM,  # the goal is in hand already (`Mailbox._hand_over`)
 )
+
+
+def _reused(outcome: AuctionOutcome, handed: bool) -> bool:
+    """Whether the award went to a winner that runs the goal on an instance it had."""
+    return not handed and outcome.winner is not None and outcome.winner.instance is not None
 
 
 def _acted_result(progress: Mapping[str, Any]) -> dict[str, Any] | None:
