@@ -43,6 +43,14 @@ IP = "10.0.0.100"
 RATE = SCENARIO.defence.rate
 PAYLOAD = {"node": "pop6", "link": ["pop6", "server"], "since": 20.0}
 VNF_FOR = {g.name: g.vnfs[0] for g in SCENARIO.goals}
+QUERIES = {"anomalousUsage"}
+"""Goals asked as g(?b): the auctioneer's request says so (its payload's `kind`)."""
+UNPLACED = {
+    "splitTrafficLink": "anomalousUsage",
+    "splitTrafficTowardsIp": "flowRecord",
+}
+"""Table 5.5: a split is asked for once the analysing goal's auction failed, and the
+auctioneer shares that belief with the request."""
 
 
 def run(coro: Any) -> Any:
@@ -92,12 +100,14 @@ class Rig:
         self, pop: str, goal: str, args: tuple[str, ...], payload: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Run the plan for `goal` on `pop` as the winner of its auction would, stepping the
-        network while the plan waits (an analysis waits for traffic steered to it)."""
+        network while the plan waits (an analysis waits for traffic steered to it). The
+        payload is the auctioneer's: the goal's form, and the failed auction a split needs."""
         request = GoalRequest.for_goal(SCENARIO.goal(goal), pop, args=args)
         bid = Bid(bidder=pop, vnf=VNF_FOR[goal], T=0.0, C=0.0, D=0.0)
-        plan = asyncio.ensure_future(
-            self.agents[pop]._execute(request, bid, dict(payload or PAYLOAD))
-        )
+        sent = dict(payload or PAYLOAD) | {"kind": "query" if goal in QUERIES else "achieve"}
+        if goal in UNPLACED:
+            sent["beliefs"] = [["unplaced", [UNPLACED[goal], *args], True]]
+        plan = asyncio.ensure_future(self.agents[pop]._execute(request, bid, sent))
         await settle()
         while not plan.done():
             await self.advance()
@@ -313,11 +323,12 @@ def test_ALS_finds_the_attacked_ip_then_posts_ipRateLimited_before_flowRecord():
         assert result["beliefs"] == [["anomalousUsage", [LINK], True]]
         assert pop5.bdi.beliefs.holds(Belief("anomalous", (IP,)))
         assert rig.actions("detectIntrusion") == [("pop5", f"{LINK}: {IP}")]
-        # The reasoning cycle is stopped: ipRateLimited is posted, flowRecord waits for it.
+        # The reasoning cycle is stopped: both goals are posted, flowRecord after the limit.
         [limit] = goals_of(pop5, "ipRateLimited")
         assert limit.predicate == Belief("ipRateLimited", (IP,))
         assert limit.priority == PROTECT
-        assert goals_of(pop5, "flowRecord") == []
+        [record] = goals_of(pop5, "flowRecord")
+        assert record.after is limit and record.priority == DIAGNOSE
 
         await rig.start()
         await rig.advance(4)
