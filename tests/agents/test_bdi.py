@@ -790,7 +790,7 @@ def test_an_intention_believed_achieved_is_dropped_and_its_plan_cancelled():
     assert gate.log == ["start done(x)", "cancelled done(x)"]
 
 
-def test_a_plan_that_may_not_be_cancelled_runs_to_its_end_after_its_goal_is_over():
+def test_a_plan_that_may_not_be_cancelled_is_not_reconsidered_and_runs_to_its_end():
     gate = Gate()
 
     async def scenario():
@@ -799,23 +799,27 @@ def test_a_plan_that_may_not_be_cancelled_runs_to_its_end_after_its_goal_is_over
         agent.start()
         goal = agent.post_goal(Goal(lit("done", "x")))
         other = agent.post_goal(Goal(lit("done", "y")))  # no slot taken: both run
+        later = agent.post_goal(Goal(lit("done", "z"), after=goal))
         await asyncio.sleep(0)
         await asyncio.sleep(0)
-        agent.perceive(lit("done", "x"))
+        agent.perceive(lit("done", "x"))  # the auction's winner told it early
         for _ in range(5):
             await asyncio.sleep(0)
-        assert goal.status is GoalStatus.ACHIEVED
+        assert goal.status is GoalStatus.INTENDED and later.status is GoalStatus.PENDING
         with pytest.raises(ValueError, match="cannot be suspended"):
             agent.suspend_goal(other)
+        agent.drop_goal(other)  # over at once; its plan runs on
+        assert other.status is GoalStatus.DROPPED
         gate.opened.set()
         await agent.wait_idle()
         await agent.stop()
-        return goal, other
+        return goal, later
 
-    goal, other = run(scenario())
-    assert goal.reason == "believed achieved"
-    assert gate.log == ["start done(x)", "start done(y)", "end done(x)", "end done(y)"]
-    assert other.status is GoalStatus.ACHIEVED and other.reason == "plan auction"
+    goal, later = run(scenario())
+    assert goal.status is GoalStatus.ACHIEVED and goal.reason == "plan auction"
+    assert later.status is GoalStatus.ACHIEVED  # it waited for the whole of the plan
+    assert gate.log[:4] == ["start done(x)", "start done(y)", "end done(x)", "end done(y)"]
+    assert gate.log[4:] == ["start done(z)", "end done(z)"]
 
 
 def test_an_intention_left_without_a_relevant_plan_is_impossible_and_dropped():

@@ -390,8 +390,9 @@ class Plan:
     least cost (Section 4.2: plans whose VNF needs less time go first). `slot`: the plan
     holds one of the agent's intention slots (False for one that only waits on other
     agents, such as an auction). `cancellable`: reconsideration, drop and suspend may
-    cancel it (False for one in a protocol with other agents, which must not be broken off
-    halfway: its goal is dropped and the plan runs to its end, its outcome ignored).
+    cancel it; False for one in a protocol with other agents, which must not be broken off
+    halfway: reconsideration leaves it, and a goal dropped meanwhile is over at once while
+    the plan runs to its end, its outcome ignored.
     """
 
     name: str
@@ -963,8 +964,12 @@ class Agent:
                     )
 
     def _reconsider(self) -> None:
-        """Intention reconsideration: end the intentions `reconsideration` judges over."""
+        """Intention reconsideration: end the intentions `reconsideration` judges over.
+        Delegations and plans that may not be cancelled are protocols with other agents:
+        their goals end with them (a goal that waits for one waits for all of it)."""
         for goal, candidate in tuple(self._intentions.items()):
+            if candidate is None or not candidate.plan.cancellable:
+                continue
             try:
                 verdict = self.reconsideration(self, goal, candidate)
             except Exception:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import SPACE, Admits, Announce, AuctionSettings, Mailbox
 from secmas.agents.bdi import (
+    ANY,
     REST,
     Agent,
     Belief,
@@ -215,6 +216,10 @@ AUCTION = "auction"
 """The Auction capability every agent has (003 §5.1): GoalRequest, the fall-backs to
 splitting, and the requests to lift a limit held by another agent."""
 
+ORCHESTRATOR = "orchestrator"
+"""The Orchestrator capability every agent has (003 §5.1): InstantiateVNF is the download
+a won auction starts (`Mailbox`); ScaleIn is its counterpart once the attack subsided."""
+
 
 def unplaced(goal: Belief) -> Belief:
     """unplaced(g, args): no PoP took goal g(args) in its auction (the Load Balancer's
@@ -298,7 +303,10 @@ class PoPAgent:
         self._won_plans = self._strategy_plans() + self._cnf_plans(
             CNFPlans(self.pop, plane, self._act, self.world.clock, self._follow_up)
         )
+        self._split_rules: list[int] = []
+        """The traffic splits this agent's Load Balancer installed."""
         self.bdi.add_capability(self._auction_capability())
+        self.bdi.add_capability(self._orchestrator_capability())
         for instance in self.world.infra.instances.values():
             if instance.pop == self.pop:
                 self._activate(instance.vnf)
@@ -471,14 +479,25 @@ class PoPAgent:
         and a lift every part of a split asked for."""
         x = Var("x")
         return tuple(
-            Plan(
-                name,
-                ~Belief(limit, (x,)),
-                self._unlimit,
-                precondition=(Belief(limit, (x,)), _agreed),
+            Plan(name, ~Belief(limit, (x,)), body, precondition=(Belief(limit, (x,)), _agreed))
+            for name, limit, body in (
+                ("UL", "linkRateLimited", self._unlimit),
+                ("UIP", "ipRateLimited", self._unlimit_ip),
             )
-            for name, limit in (("UL", "linkRateLimited"), ("UIP", "ipRateLimited"))
         )
+
+    def _orchestrator_capability(self) -> Capability:
+        """ScaleIn: once the attack on an ip subsided, released(ip) terminates the idle
+        instances of the strategy's VNFs here that serve no rule, while no other goal is
+        open here (a mitigation under way reuses idle instances: Table 5.8's T = 0)."""
+        scale_in = Plan(
+            "ScaleIn",
+            Belief("released", (Var("x"),)),
+            self._scale_in,
+            precondition=self._quiet,
+            slot=False,
+        )
+        return Capability(ORCHESTRATOR, plans=(scale_in,))
 
     def _auction_capability(self) -> Capability:
         """The Auction capability (003 §5.1): GoalRequest for every goal a VNF achieves,
@@ -807,6 +826,62 @@ class PoPAgent:
         ctx.believe(~target)
         return True
 
+    async def _unlimit_ip(self, ctx: PlanContext) -> bool:
+        """UnlimitIP (UIP), the strategy's last step (Figure 5.1): every threat towards ip
+        is limited. With no IP limit left here the attack subsided: goal(released(ip))
+        scales in the VNFs the mitigation started, here and (told) on every other PoP."""
+        if not await self._unlimit(ctx):
+            return False
+        if not self.bdi.beliefs.query(Belief("ipRateLimited", (ANY,))):
+            released = Belief("released", ctx.goal.predicate.args)
+            ctx.post_goal(Goal(released, priority=DIAGNOSE, payload={"tell": True}))
+        return True
+
+    def _quiet(self, _beliefs: Any, goal: Goal) -> bool:
+        """No goal but `goal` is open here."""
+        return all(other is goal for other in self.bdi.goals)
+
+    async def _scale_in(self, ctx: PlanContext) -> bool:
+        """ScaleIn: terminate here every idle instance of the strategy's VNFs that serves
+        no rule (a Rate Limiter stays while its flow blocks do), journalled with the cause
+        (a VNF with no instance left here takes its capability, and any goal it owns, with
+        it); then tell the others, when this agent lifted the last limit."""
+        released = ctx.goal.predicate
+        cause = f"scale-in: the attack on {released.args[0]} subsided"
+        mine = [i for i in await self.instances() if i.vnf in self._vnfs and not i.busy]
+        kept = {ddos.RATE_LIMITER} if self.rules else set()
+        for instance in mine:
+            if instance.vnf in kept:
+                kept.discard(instance.vnf)  # the oldest one serves the rules
+                continue
+            if instance.vnf == ddos.LOAD_BALANCER:
+                await self._merge_splits()
+            await self.terminate(instance.id, cause)
+        left = {i.vnf for i in await self.instances()}
+        for capability in self.bdi.capabilities:
+            if capability.name in self._vnfs and capability.name not in left:
+                self.bdi.remove_capability(capability.name)
+        if ctx.goal.payload.get("tell"):
+            others = [pop for pop in self.world.directory if pop != self.pop]
+            await asyncio.gather(*(self._tell(pop, released) for pop in others))
+        return True
+
+    async def _merge_splits(self) -> None:
+        """Take out the traffic splits this agent's Load Balancer installed."""
+        balancer: LoadBalancerVNF = self._vnfs[ddos.LOAD_BALANCER]
+        while self._split_rules:
+            await balancer.merge(self._split_rules.pop())
+
+    async def _tell(self, pop: str, goal: Belief) -> None:
+        """Ask `pop` to achieve `goal` too (a FIPA REQUEST, answered by `_lift`); one that
+        does not agree in time keeps its idle instances."""
+        content = {"goal": beliefs_to_json([goal])[0], "part": 0, "parts": 1}
+        request = ACLMessage(
+            Performative.REQUEST, self.pop, (pop,), f"{self.pop}.req.{goal}.{pop}", content
+        )
+        if not await self.mailbox.request(request, self.world.settings.retry_wait):
+            logger.warning("%s: %s did not agree to %s", self.pop, pop, goal)
+
     async def _request_lift(self, ctx: PlanContext) -> bool:
         """A part's un-goal: ask the agent holding the limit to lift it (`_ask`)."""
         await self._ask(ctx.goal.payload, ctx.goal.predicate)
@@ -853,7 +928,8 @@ class PoPAgent:
         self._lift(goal, part, parts)
 
     def _lift(self, goal: Belief, part: int, parts: int) -> None:
-        """Post an un-goal once all `parts` asked for it.
+        """Post a goal another agent asked for (an un-goal, a release) once all `parts`
+        asked for it.
 
         Table 5.1 lifts the IP limit as soon as one malicious flow is limited; when the
         traffic was split, the other parts' attackers would then flood the link again
@@ -962,7 +1038,7 @@ class PoPAgent:
         parts = self.world.defence.split_parts
         payload = ctx.goal.payload
         steer = await self._chain(request, bid, payload, ip)
-        await self._vnfs[ddos.LOAD_BALANCER].split(ip, parts)
+        self._split_rules.append(await self._vnfs[ddos.LOAD_BALANCER].split(ip, parts))
         self._act(action, f"{','.join(per_part.args)} into {parts} at {self.pop}")
         goals = [
             ctx.post_goal(
