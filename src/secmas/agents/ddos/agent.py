@@ -731,7 +731,7 @@ class PoPAgent:
         for belief in beliefs_from_json(payload.pop("beliefs", [])):
             self.bdi.beliefs.add(belief)
         kind = GoalKind(payload.pop("kind", GoalKind.ACHIEVE.value))
-        goal = Goal(Belief(request.goal, request.args), kind, priority=PROTECT, payload=payload)
+        goal = Goal(Belief(request.goal, request.args), kind, payload=payload)
         self._awards[goal] = (request, bid)
         try:
             achieved = await self.bdi.perform(goal, bid.vnf)
