@@ -438,6 +438,43 @@ def test_LBIP_splits_the_ip_traffic_and_posts_one_flowRecord_goal_per_part():
     run(main())
 
 
+def test_a_load_balancer_plan_is_not_applicable_unless_the_analysers_auction_failed():
+    """Table 5.5's precondition: a split only when no Classifier (or Anomaly Detector) fit,
+    which the auctioneer shares with the request; without it no plan is applicable."""
+
+    async def main() -> None:
+        rig = await Rig.at(30)
+        request = GoalRequest.for_goal(SCENARIO.goal("splitTrafficTowardsIp"), "pop5", args=(IP,))
+        bid = Bid(bidder="pop5", vnf="load_balancer", T=0.0, C=0.0, D=0.0)
+        with pytest.raises(RuntimeError, match="no applicable plan of load_balancer"):
+            await rig.agents["pop5"]._execute(request, bid, dict(PAYLOAD))
+        assert rig.rules(TrafficSplit) == [] and rig.rules(Steer) == []
+        assert goals_of(rig.agents["pop5"], "flowRecord") == []
+        await rig.stop()
+
+    run(main())
+
+
+def test_plan_selection_falls_back_to_splitting_once_the_auction_left_the_goal_unplaced():
+    """GoalRequest first (less time); SplitIP is applicable only after the Classifier's
+    auction failed, and a part's goal never falls back (it is split already)."""
+    rig = asyncio.run(Rig.at(0))
+    agent = rig.agents["pop5"].bdi
+    whole = Goal(Belief("flowRecord", (IP,)))
+    part = Goal(Belief("flowRecord", (IP, "0")))
+    assert agent.plan_for(whole).plan.name == "GoalRequest"
+    agent.beliefs.add(Belief("unplaced", ("flowRecord", IP)))
+    tried = [(c.capability, c.plan) for c in [agent.plan_for(whole)]]
+    assert agent.plan_for(whole, tried).plan.name == "SplitIP"
+    agent.beliefs.add(Belief("unplaced", ("flowRecord", IP, "0")))
+    tried = [(c.capability, c.plan) for c in [agent.plan_for(part)]]
+    assert agent.plan_for(part, tried) is None
+    query = Goal(Belief("anomalousUsage", (LINK,)), GoalKind.QUERY)
+    agent.beliefs.add(Belief("unplaced", ("anomalousUsage", LINK)))
+    tried = [(c.capability, c.plan) for c in [agent.plan_for(query)]]
+    assert agent.plan_for(query, tried).plan.name == "SplitLink"
+
+
 def test_LBIP_lets_its_steering_go_once_both_parts_are_diagnosed():
     """pop5's split needs pop6's traffic steered to it only while the parts' classifiers
     work; the blocks they lead to steer each attacker on its own and outlast it."""
