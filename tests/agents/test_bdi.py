@@ -9,11 +9,13 @@ import pytest
 
 from secmas.agents.bdi import (
     ANY,
+    REST,
     Agent,
     Belief,
     BeliefBase,
     BeliefChange,
     Capability,
+    Drop,
     Forget,
     Goal,
     GoalKind,
@@ -723,3 +725,317 @@ def test_capability_functions_can_be_overridden_by_subclassing():
     pending = run(scenario())
     assert ran == ["dear 0", "dear 2"]
     assert pending == ["g(job(1))", "g(job(3))"]  # held back by the filter, still pending
+
+
+# ---------------------------------------------------------------- reconsideration, drop, suspend
+
+
+class Gate:
+    """A plan body that waits until opened, recording when it starts, ends or is cancelled."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.opened = asyncio.Event()
+
+    async def body(self, ctx: PlanContext) -> bool:
+        self.log.append(f"start {ctx.goal.predicate}")
+        try:
+            await self.opened.wait()
+        except asyncio.CancelledError:
+            self.log.append(f"cancelled {ctx.goal.predicate}")
+            raise
+        self.log.append(f"end {ctx.goal.predicate}")
+        return True
+
+
+def test_a_rest_pattern_is_relevant_to_a_goal_of_any_longer_arity():
+    plan = Plan("auction", lit("flowRecord", Var("ip"), REST), noop)
+    assert plan.relevant(Goal(lit("flowRecord", "10.0.0.1"))) == {"ip": "10.0.0.1"}
+    assert plan.relevant(Goal(lit("flowRecord", "10.0.0.1", "0"))) == {"ip": "10.0.0.1"}
+    assert plan.relevant(Goal(lit("flowRecord"))) is None
+    assert Plan("any", lit("flowRecord", REST), noop).relevant(Goal(lit("flowRecord"))) == {}
+
+
+def test_a_precondition_mixes_belief_patterns_and_tests():
+    ip = Var("ip")
+    plan = Plan(
+        "LBIP",
+        lit("split", ip),
+        noop,
+        precondition=(lit("unplaced", ip), lambda beliefs, goal: "parts" not in goal.payload),
+    )
+    beliefs = BeliefBase([lit("unplaced", "a")])
+    assert plan.applicable(beliefs, Goal(lit("split", "a"))) == {"ip": "a"}
+    assert plan.applicable(beliefs, Goal(lit("split", "b"))) is None
+    assert plan.applicable(beliefs, Goal(lit("split", "a"), payload={"parts": 2})) is None
+
+
+def test_an_intention_believed_achieved_is_dropped_and_its_plan_cancelled():
+    gate = Gate()
+
+    async def scenario():
+        agent = Agent("pop1", [Capability("c", plans=[Plan("wait", lit("done", ANY), gate.body)])])
+        agent.start()
+        goal = agent.post_goal(Goal(lit("done", "x")))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert goal.status is GoalStatus.INTENDED and gate.log == ["start done(x)"]
+        agent.perceive(lit("done", "x"))  # someone else achieved it
+        await agent.wait_idle()
+        await agent.stop()
+        return goal
+
+    goal = run(scenario())
+    assert goal.status is GoalStatus.ACHIEVED and goal.reason == "believed achieved"
+    assert gate.log == ["start done(x)", "cancelled done(x)"]
+
+
+def test_a_plan_that_may_not_be_cancelled_is_not_reconsidered_and_runs_to_its_end():
+    gate = Gate()
+
+    async def scenario():
+        plan = Plan("auction", lit("done", ANY), gate.body, cancellable=False, slot=False)
+        agent = Agent("pop1", [Capability("c", plans=[plan])], max_intentions=1)
+        agent.start()
+        goal = agent.post_goal(Goal(lit("done", "x")))
+        other = agent.post_goal(Goal(lit("done", "y")))  # no slot taken: both run
+        later = agent.post_goal(Goal(lit("done", "z"), after=goal))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        agent.perceive(lit("done", "x"))  # the auction's winner told it early
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert goal.status is GoalStatus.INTENDED and later.status is GoalStatus.PENDING
+        with pytest.raises(ValueError, match="cannot be suspended"):
+            agent.suspend_goal(other)
+        agent.drop_goal(other)  # over at once; its plan runs on
+        assert other.status is GoalStatus.DROPPED
+        gate.opened.set()
+        await agent.wait_idle()
+        await agent.stop()
+        return goal, later
+
+    goal, later = run(scenario())
+    assert goal.status is GoalStatus.ACHIEVED and goal.reason == "plan auction"
+    assert later.status is GoalStatus.ACHIEVED  # it waited for the whole of the plan
+    assert gate.log[:4] == ["start done(x)", "start done(y)", "end done(x)", "end done(y)"]
+    assert gate.log[4:] == ["start done(z)", "end done(z)"]
+
+
+def test_an_intention_left_without_a_relevant_plan_is_impossible_and_dropped():
+    gate = Gate()
+
+    async def scenario():
+        agent = Agent("pop1", [Capability("c", plans=[Plan("wait", lit("done", ANY), gate.body)])])
+        agent.start()
+        goal = agent.post_goal(Goal(lit("done", "x")))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        agent.remove_capability("c")  # the VNF went away while its plan ran
+        await agent.wait_idle()
+        await agent.stop()
+        return goal
+
+    goal = run(scenario())
+    assert goal.status is GoalStatus.FAILED
+    assert goal.reason == "impossible: no relevant plan left (c)"
+    assert gate.log == ["start done(x)", "cancelled done(x)"]
+
+
+def test_suspended_goals_keep_their_place_and_resume_where_they_were():
+    gate = Gate()
+    order: list[str] = []
+
+    async def quick(ctx: PlanContext) -> None:
+        order.append(str(ctx.goal.predicate))
+
+    async def scenario():
+        capability = Capability(
+            "c", plans=[Plan("wait", lit("slow", ANY), gate.body), Plan("q", lit("q", ANY), quick)]
+        )
+        agent = Agent("pop1", [capability], max_intentions=1)
+        first = agent.post_goal(Goal(lit("q", "1")))
+        agent.suspend_goal(first)
+        slow = agent.post_goal(Goal(lit("slow", "s")))
+        second = agent.post_goal(Goal(lit("q", "2")))
+        agent.start()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert gate.log == ["start slow(s)"] and first.status is GoalStatus.SUSPENDED
+        agent.suspend_goal(slow)  # its plan is cancelled, its slot freed
+        await agent.wait_idle()
+        assert order == ["q(2)"] and slow.status is GoalStatus.SUSPENDED
+        assert set(agent.goals) == {first, slow}
+        agent.resume_goal(first)
+        agent.resume_goal(slow)
+        gate.opened.set()
+        await agent.wait_idle()
+        with pytest.raises(ValueError, match="not suspended"):
+            agent.resume_goal(first)
+        await agent.stop()
+        return first, slow, second
+
+    first, slow, second = run(scenario())
+    # resumed in their places: q(1) was posted first, before slow(s)
+    assert order == ["q(2)", "q(1)"]
+    assert gate.log == ["start slow(s)", "cancelled slow(s)", "start slow(s)", "end slow(s)"]
+    assert all(g.status is GoalStatus.ACHIEVED for g in (first, slow, second))
+
+
+def test_drop_goal_ends_a_pending_or_intended_goal_and_wakes_its_waiters():
+    gate = Gate()
+
+    async def scenario():
+        agent = Agent("pop1", [Capability("c", plans=[Plan("wait", lit("done", ANY), gate.body)])])
+        agent.start()
+        intended = agent.post_goal(Goal(lit("done", "x")))
+        waiter = asyncio.ensure_future(agent.wait_goal(intended))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        agent.drop_goal(intended, "the attack stopped")
+        pending = Goal(lit("done", "y"))
+        agent.post_goal(pending)
+        agent.drop_goal(pending)
+        with pytest.raises(ValueError, match="not a current goal"):
+            agent.drop_goal(pending)
+        await agent.wait_idle()
+        await agent.stop()
+        return intended, pending, await waiter
+
+    intended, pending, waited = run(scenario())
+    assert intended.status is GoalStatus.DROPPED and intended.reason == "the attack stopped"
+    assert pending.status is GoalStatus.DROPPED and not waited
+    assert gate.log == ["start done(x)", "cancelled done(x)"]
+
+
+def test_goals_a_capability_posts_are_its_own_and_go_with_it():
+    gate = Gate()
+
+    async def follow_up(ctx: PlanContext) -> None:
+        ctx.post_goal(Goal(lit("slow", "from-plan")))
+
+    def options(beliefs: BeliefBase, goals):
+        if beliefs.holds(lit("over")):
+            return [Goal(lit("slow", "from-options"))]
+        return ()
+
+    async def scenario():
+        monitor = Capability(
+            "monitor",
+            goals=[Goal(lit("slow", "template"))],
+            plans=[Plan("f", lit("follow"), follow_up)],
+            option_generation=options,
+        )
+        worker = Capability("worker", plans=[Plan("wait", lit("slow", ANY), gate.body)])
+        agent = Agent("pop1", [worker, monitor])
+        agent.start()
+        own = agent.post_goal(Goal(lit("slow", "agent's")))
+        await agent.achieve(Goal(lit("follow")))
+        agent.perceive(lit("over"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        owned = [g for g in agent.goals if agent.owner(g) == "monitor"]
+        agent.remove_capability("monitor")
+        await asyncio.sleep(0)
+        remaining = agent.goals
+        await agent.stop()
+        return owned, own, remaining
+
+    owned, own, remaining = run(scenario())
+    assert sorted(g.predicate.args[0] for g in owned) == ["from-options", "from-plan", "template"]
+    assert all(g.status is GoalStatus.DROPPED for g in owned)
+    assert all(g.reason == "capability monitor removed" for g in owned)
+    assert remaining == (own,)
+
+
+def test_option_generation_can_drop_a_goal():
+    gate = Gate()
+
+    def options(beliefs: BeliefBase, goals):
+        if beliefs.holds(lit("normal")):
+            return [Drop(g, "link normal again") for g in goals if g.predicate.name == "slow"]
+        return ()
+
+    async def scenario():
+        agent = Agent(
+            "pop1",
+            [
+                Capability("worker", plans=[Plan("wait", lit("slow", ANY), gate.body)]),
+                Capability("monitor", option_generation=options),
+            ],
+        )
+        agent.start()
+        goal = agent.post_goal(Goal(lit("slow", "x")))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        agent.perceive(lit("normal"))
+        await agent.wait_idle()
+        await agent.stop()
+        return goal
+
+    goal = run(scenario())
+    assert goal.status is GoalStatus.DROPPED and goal.reason == "link normal again"
+
+
+def test_a_goal_posted_after_another_waits_until_that_one_is_over():
+    gate = Gate()
+    order: list[str] = []
+
+    async def quick(ctx: PlanContext) -> bool:
+        order.append(str(ctx.goal.predicate))
+        return ctx.goal.predicate.args[0] != "fails"
+
+    async def scenario():
+        capability = Capability(
+            "c", plans=[Plan("wait", lit("slow", ANY), gate.body), Plan("q", lit("q", ANY), quick)]
+        )
+        agent = Agent("pop1", [capability])
+        agent.start()
+        limit = agent.post_goal(Goal(lit("slow", "limit"), priority=10))
+        record = agent.post_goal(Goal(lit("q", "fails"), after=limit))
+        last = agent.post_goal(Goal(lit("q", "last"), after=record))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert order == [] and record.status is GoalStatus.PENDING
+        gate.opened.set()
+        await agent.wait_idle()
+        await agent.stop()
+        return record, last
+
+    record, last = run(scenario())
+    assert order == ["q(fails)", "q(last)"]  # in sequence, whatever the outcome before
+    assert record.status is GoalStatus.FAILED and last.status is GoalStatus.ACHIEVED
+
+
+def test_perform_runs_one_capabilitys_plans_now_falling_back_to_the_next():
+    ran: list[str] = []
+
+    def body(name: str, ok: bool):
+        async def run_it(ctx: PlanContext) -> bool:
+            ran.append(name)
+            if ok:
+                ctx.believe(ctx.goal.predicate)
+            return ok
+
+        return run_it
+
+    async def scenario():
+        pattern = lit("linkRateLimited", L)
+        won = Capability(
+            "rate_limiter",
+            plans=[
+                Plan("broken", pattern, body("broken", False)),
+                Plan("LL", pattern, body("LL", True), time=1),
+            ],
+        )
+        elsewhere = Capability("auction", plans=[Plan("request", pattern, body("request", True))])
+        agent = Agent("pop1", [elsewhere, won])  # the reasoning cycle is not running
+        goal = Goal(lit("linkRateLimited", "l1"))
+        ok = await agent.perform(goal, "rate_limiter")
+        with pytest.raises(ValueError, match="no capability 'classifier'"):
+            await agent.perform(Goal(lit("linkRateLimited", "l2")), "classifier")
+        return ok, goal, agent
+
+    ok, goal, agent = run(scenario())
+    assert ok and ran == ["broken", "LL"] and goal.reason == "plan LL"
+    assert agent.goals == () and agent.beliefs.holds(lit("linkRateLimited", "l1"))

@@ -43,6 +43,14 @@ IP = "10.0.0.100"
 RATE = SCENARIO.defence.rate
 PAYLOAD = {"node": "pop6", "link": ["pop6", "server"], "since": 20.0}
 VNF_FOR = {g.name: g.vnfs[0] for g in SCENARIO.goals}
+QUERIES = {"anomalousUsage"}
+"""Goals asked as g(?b): the auctioneer's request says so (its payload's `kind`)."""
+UNPLACED = {
+    "splitTrafficLink": "anomalousUsage",
+    "splitTrafficTowardsIp": "flowRecord",
+}
+"""Table 5.5: a split is asked for once the analysing goal's auction failed, and the
+auctioneer shares that belief with the request."""
 
 
 def run(coro: Any) -> Any:
@@ -92,12 +100,14 @@ class Rig:
         self, pop: str, goal: str, args: tuple[str, ...], payload: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Run the plan for `goal` on `pop` as the winner of its auction would, stepping the
-        network while the plan waits (an analysis waits for traffic steered to it)."""
+        network while the plan waits (an analysis waits for traffic steered to it). The
+        payload is the auctioneer's: the goal's form, and the failed auction a split needs."""
         request = GoalRequest.for_goal(SCENARIO.goal(goal), pop, args=args)
         bid = Bid(bidder=pop, vnf=VNF_FOR[goal], T=0.0, C=0.0, D=0.0)
-        plan = asyncio.ensure_future(
-            self.agents[pop]._execute(request, bid, dict(payload or PAYLOAD))
-        )
+        sent = dict(payload or PAYLOAD) | {"kind": "query" if goal in QUERIES else "achieve"}
+        if goal in UNPLACED:
+            sent["beliefs"] = [["unplaced", [UNPLACED[goal], *args], True]]
+        plan = asyncio.ensure_future(self.agents[pop]._execute(request, bid, sent))
         await settle()
         while not plan.done():
             await self.advance()
@@ -313,11 +323,12 @@ def test_ALS_finds_the_attacked_ip_then_posts_ipRateLimited_before_flowRecord():
         assert result["beliefs"] == [["anomalousUsage", [LINK], True]]
         assert pop5.bdi.beliefs.holds(Belief("anomalous", (IP,)))
         assert rig.actions("detectIntrusion") == [("pop5", f"{LINK}: {IP}")]
-        # The reasoning cycle is stopped: ipRateLimited is posted, flowRecord waits for it.
+        # The reasoning cycle is stopped: both goals are posted, flowRecord after the limit.
         [limit] = goals_of(pop5, "ipRateLimited")
         assert limit.predicate == Belief("ipRateLimited", (IP,))
         assert limit.priority == PROTECT
-        assert goals_of(pop5, "flowRecord") == []
+        [record] = goals_of(pop5, "flowRecord")
+        assert record.after is limit and record.priority == DIAGNOSE
 
         await rig.start()
         await rig.advance(4)
@@ -425,6 +436,43 @@ def test_LBIP_splits_the_ip_traffic_and_posts_one_flowRecord_goal_per_part():
         await rig.stop()
 
     run(main())
+
+
+def test_a_load_balancer_plan_is_not_applicable_unless_the_analysers_auction_failed():
+    """Table 5.5's precondition: a split only when no Classifier (or Anomaly Detector) fit,
+    which the auctioneer shares with the request; without it no plan is applicable."""
+
+    async def main() -> None:
+        rig = await Rig.at(30)
+        request = GoalRequest.for_goal(SCENARIO.goal("splitTrafficTowardsIp"), "pop5", args=(IP,))
+        bid = Bid(bidder="pop5", vnf="load_balancer", T=0.0, C=0.0, D=0.0)
+        with pytest.raises(RuntimeError, match="no applicable plan of load_balancer"):
+            await rig.agents["pop5"]._execute(request, bid, dict(PAYLOAD))
+        assert rig.rules(TrafficSplit) == [] and rig.rules(Steer) == []
+        assert goals_of(rig.agents["pop5"], "flowRecord") == []
+        await rig.stop()
+
+    run(main())
+
+
+def test_plan_selection_falls_back_to_splitting_once_the_auction_left_the_goal_unplaced():
+    """GoalRequest first (less time); SplitIP is applicable only after the Classifier's
+    auction failed, and a part's goal never falls back (it is split already)."""
+    rig = asyncio.run(Rig.at(0))
+    agent = rig.agents["pop5"].bdi
+    whole = Goal(Belief("flowRecord", (IP,)))
+    part = Goal(Belief("flowRecord", (IP, "0")))
+    assert agent.plan_for(whole).plan.name == "GoalRequest"
+    agent.beliefs.add(Belief("unplaced", ("flowRecord", IP)))
+    tried = [(c.capability, c.plan) for c in [agent.plan_for(whole)]]
+    assert agent.plan_for(whole, tried).plan.name == "SplitIP"
+    agent.beliefs.add(Belief("unplaced", ("flowRecord", IP, "0")))
+    tried = [(c.capability, c.plan) for c in [agent.plan_for(part)]]
+    assert agent.plan_for(part, tried) is None
+    query = Goal(Belief("anomalousUsage", (LINK,)), GoalKind.QUERY)
+    agent.beliefs.add(Belief("unplaced", ("anomalousUsage", LINK)))
+    tried = [(c.capability, c.plan) for c in [agent.plan_for(query)]]
+    assert agent.plan_for(query, tried).plan.name == "SplitLink"
 
 
 def test_LBIP_lets_its_steering_go_once_both_parts_are_diagnosed():

@@ -40,16 +40,18 @@ def test_a_remote_handle_answers_as_the_agent_does() -> None:
         [monitor] = await remote.instances()
         believed = Belief("linkMonitored", ("pop6-server",))
         assert await remote.in_hand(believed, False) == await agent.in_hand(believed, False)
-        # a goal no plan achieves fails; the ticket hears it
-        ticket = await remote.post(Goal(Belief("nothingToDo", ("x",)), GoalKind.ACHIEVE))
+        # a goal no plan achieves fails (at its first deliberation: no plan of any
+        # capability, the Auction's included, is relevant); the ticket hears it
+        nothing = Belief("nothingToDo", ("x",))
+        ticket = await remote.post(Goal(nothing, GoalKind.ACHIEVE))
         assert ticket.status is GoalStatus.PENDING
-        assert await remote.in_hand(Belief("nothingToDo", ("x",)), False) is True
         for _ in range(50):
             await settle()
             await asyncio.sleep(0)
             if ticket.status.final:
                 break
         assert ticket.status is GoalStatus.FAILED
+        assert await remote.in_hand(nothing, False) is await agent.in_hand(nothing, False) is False
         gone = await remote.terminate(monitor.id, "test")
         assert gone is not None and gone.id == monitor.id
         assert await remote.instances() == []

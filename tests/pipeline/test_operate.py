@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from secmas.agents.journal import ActionEvent, Journal
+from secmas.agents.journal import ActionEvent, Journal, PlacementEvent
 from secmas.network.dataplane import DataPlane, Telemetry
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.scenario.loader import load_scenario
@@ -78,6 +78,11 @@ def index(actions: list[ActionEvent], name: str, detail: str | None = None) -> i
     raise AssertionError(f"no {name} {detail or ''} in the journal")
 
 
+def started(journal: Journal) -> list[PlacementEvent]:
+    """The instances started in the run (they are terminated once the attack subsided)."""
+    return [p for p in journal.placements if p.kind == "start"]
+
+
 def blocked_sources(actions: list[ActionEvent]) -> list[str]:
     return [a.detail.split()[0].split(">")[0] for a in actions if a.action == "blockFlow"]
 
@@ -118,7 +123,7 @@ def test_the_emergent_sequence_of_section_5_4_1_appears_in_order():
     [(who, au)] = by_label[f"anomalousUsage({link})"]
     assert who == "pop6" and au.status == "done" and au.outcome.winner.units == 2
     assert au.started >= ll.started
-    [detector] = [p for p in journal.placements if p.vnf == "anomaly_detector"]
+    [detector] = [p for p in started(journal) if p.vnf == "anomaly_detector"]
     assert detector.units == 2 and detector.pop == au.outcome.winner.bidder
     detect = index(actions, "detectIntrusion", f"{link}: {ip}")
     assert detect > limit_link
@@ -141,7 +146,7 @@ def test_the_emergent_sequence_of_section_5_4_1_appears_in_order():
     # 5. A Load Balancer splits the traffic.
     [(_, split)] = by_label[f"splitTrafficTowardsIp({ip})"]
     assert split.status == "done" and split.started >= whole.ended
-    [balancer] = [p for p in journal.placements if p.vnf == "load_balancer"]
+    [balancer] = [p for p in started(journal) if p.vnf == "load_balancer"]
     assert balancer.time >= whole.ended
     split_ip = index(actions, "splitTrafficIP", ip)
     assert split_ip > unlimit_link
@@ -149,7 +154,7 @@ def test_the_emergent_sequence_of_section_5_4_1_appears_in_order():
     # 6. Two Classifiers, one per part, on different PoPs.
     parts = [by_label[f"flowRecord({ip}, {part})"] for part in (0, 1)]
     assert all(len(p) == 1 and p[0][1].status == "done" for p in parts)
-    classifiers = [p for p in journal.placements if p.vnf == "classifier"]
+    classifiers = [p for p in started(journal) if p.vnf == "classifier"]
     assert len(classifiers) == 2
     assert len({c.pop for c in classifiers}) == 2
     assert all(c.units == 1 and c.time >= balancer.time for c in classifiers)
@@ -161,6 +166,30 @@ def test_the_emergent_sequence_of_section_5_4_1_appears_in_order():
     unlimit_ip = index(actions, "unipRateLimited", ip)
     assert unlimit_ip > max(blocks)
     assert actions[unlimit_ip].time < SCENARIO.traffic.duration - 20
+
+
+def test_once_the_attack_subsided_only_what_serves_a_rule_stays_allocated():
+    """Issue 23, item 5: the instances started during the mitigation are reused while it
+    lasts (Table 5.8), then scaled in once the IP limit is lifted, the strategy's last
+    step; the Link Monitor (a standing duty) and the Rate Limiter holding the flow blocks
+    stay, and every other PoP has all of its resources back."""
+    result = reference()
+    journal, infra = result.journal, result.infra
+    actions = journal.actions
+    lifted = actions[index(actions, "unipRateLimited", server_ip(SCENARIO))].time
+    kept = {(i.vnf, i.pop) for i in infra.instances.values()}
+    assert kept == {("link_monitor", "pop6"), ("rate_limiter", "pop5")}
+    ended = [p for p in journal.placements if p.kind == "terminate"]
+    assert {p.vnf for p in ended} == {"anomaly_detector", "load_balancer", "classifier"}
+    assert {p.instance for p in ended} == {p.instance for p in started(journal)} - set(
+        infra.instances
+    )
+    assert all(p.time >= lifted for p in ended)
+    assert all(p.goal == f"scale-in: the attack on {server_ip(SCENARIO)} subsided" for p in ended)
+    for pop in ("pop1", "pop2", "pop3", "pop4"):
+        assert infra.free(pop) == infra.total(pop)
+    # the flow blocks still hold: nothing of the attack reaches the server after it
+    assert acceptance(SCENARIO, result)["attack"] < 0.10
 
 
 def test_reference_capacity_is_never_exceeded():

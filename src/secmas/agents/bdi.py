@@ -58,6 +58,10 @@ class Var:
 ANY = Var("_")
 """The anonymous variable: matches any argument and binds nothing."""
 
+REST = Var("*")
+"""Last in a pattern, matches any number of remaining arguments and binds nothing: a plan
+meant for a goal whatever its arity (an auction, for a goal or one part of its split)."""
+
 Bindings = Mapping[str, Hashable]
 
 
@@ -117,7 +121,12 @@ def _unify(
     pattern: tuple[Hashable, ...], args: tuple[Hashable, ...], bindings: Bindings
 ) -> dict[str, Hashable] | None:
     """Bindings extended so that `pattern` equals `args`, or None when they cannot be."""
-    if len(pattern) != len(args):
+    if pattern and pattern[-1] == REST:
+        pattern = pattern[:-1]
+        if len(args) < len(pattern):
+            return None
+        args = args[: len(pattern)]
+    elif len(pattern) != len(args):
         return None
     out: dict[str, Hashable] | None = None
     for want, have in zip(pattern, args, strict=True):
@@ -274,13 +283,16 @@ class GoalKind(StrEnum):
 
 
 class GoalStatus(StrEnum):
-    """Goal lifecycle: pending → intended → achieved | delegated | failed."""
+    """Goal lifecycle: pending → intended → achieved | delegated | failed | dropped; a
+    pending or intended goal may be suspended (kept, not pursued) and resumed."""
 
     PENDING = "pending"
+    SUSPENDED = "suspended"
     INTENDED = "intended"
     ACHIEVED = "achieved"
     DELEGATED = "delegated"
     FAILED = "failed"
+    DROPPED = "dropped"
 
     @property
     def final(self) -> bool:
@@ -288,7 +300,9 @@ class GoalStatus(StrEnum):
         return self in _FINAL
 
 
-_FINAL = frozenset({GoalStatus.ACHIEVED, GoalStatus.DELEGATED, GoalStatus.FAILED})
+_FINAL = frozenset(
+    {GoalStatus.ACHIEVED, GoalStatus.DELEGATED, GoalStatus.FAILED, GoalStatus.DROPPED}
+)
 
 
 @dataclass(eq=False, slots=True)
@@ -299,8 +313,10 @@ class Goal:
     whose truth value must become known (its sign is ignored and shown positive).
     `priority` orders deliberation (higher first; read when the goal is posted), as
     protecting the network comes before diagnosing it (Section 5.1); `payload` carries
-    domain data such as the traffic (MB/s) to handle. Goals compare by identity: each is
-    a separate commitment.
+    domain data such as the traffic (MB/s) to handle. `after` is a goal this one waits
+    for: deliberation leaves it pending until that goal is over, whatever its outcome (a
+    plan's follow-up goals in sequence, as AnalyseIPFlows limits one threat after another).
+    Goals compare by identity: each is a separate commitment.
     """
 
     predicate: Belief
@@ -309,6 +325,7 @@ class Goal:
     preferences: Preferences | None = None
     priority: float = 0.0
     payload: dict[str, Any] = field(default_factory=dict)
+    after: Goal | None = None
     status: GoalStatus = field(default=GoalStatus.PENDING, init=False)
     reason: str = field(default="", init=False)
 
@@ -356,8 +373,11 @@ class Goal:
 PlanBody = Callable[["PlanContext"], Awaitable[bool | None]]
 """A plan's actions; returning False (or raising) means the plan failed."""
 
-Precondition = Belief | tuple[Belief, ...] | Callable[[BeliefBase, "Goal"], bool] | None
-"""None, belief patterns that must all hold, or a test on the beliefs and the goal."""
+Test = Callable[[BeliefBase, "Goal"], bool]
+"""A precondition on the beliefs and the goal that a belief pattern cannot express."""
+
+Precondition = Belief | Test | tuple[Belief | Test, ...] | None
+"""None, or belief patterns and tests that must all hold (the patterns under one binding)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +387,12 @@ class Plan:
     `goal` is a pattern: its name, sign (for ACHIEVE) and arity must match the goal's
     predicate, and its variables bind the goal's arguments for the precondition and body.
     `time` and `cost` are estimates; plan selection prefers the least time, then the
-    least cost (Section 4.2: plans whose VNF needs less time go first).
+    least cost (Section 4.2: plans whose VNF needs less time go first). `slot`: the plan
+    holds one of the agent's intention slots (False for one that only waits on other
+    agents, such as an auction). `cancellable`: reconsideration, drop and suspend may
+    cancel it; False for one in a protocol with other agents, which must not be broken off
+    halfway: reconsideration leaves it, and a goal dropped meanwhile is over at once while
+    the plan runs to its end, its outcome ignored.
     """
 
     name: str
@@ -377,6 +402,8 @@ class Plan:
     precondition: Precondition = None
     time: float = 0.0
     cost: float = 0.0
+    slot: bool = True
+    cancellable: bool = True
 
     def relevant(self, goal: Goal) -> dict[str, Hashable] | None:
         """Bindings of the goal's arguments when this plan is meant for the goal."""
@@ -399,7 +426,10 @@ class Plan:
         if isinstance(condition, Belief):
             return next(beliefs.match(condition, bindings), None)
         if isinstance(condition, tuple):
-            return next(_satisfy(beliefs, condition, bindings), None)
+            if not all(test(beliefs, goal) for test in condition if not isinstance(test, Belief)):
+                return None
+            patterns = tuple(part for part in condition if isinstance(part, Belief))
+            return next(_satisfy(beliefs, patterns, bindings), None)
         return bindings if condition(beliefs, goal) else None
 
 
@@ -461,18 +491,30 @@ class PlanContext:
             self.agent.beliefs.remove(belief)
 
     def post_goal(self, goal: Goal) -> Goal:
-        """Adopt a new goal without waiting for it, as goal(…) in Tables 5.1–5.5."""
-        return self.agent.post_goal(goal)
+        """Adopt a new goal without waiting for it, as goal(…) in Tables 5.1–5.5; the
+        plan's capability owns it (removing the capability drops it)."""
+        return self.agent.post_goal(goal, owner=self.capability)
 
     async def achieve(self, goal: Goal) -> bool:
-        """Adopt a subgoal and wait for it; this intention's slot is lent out meanwhile."""
-        return await self.agent._subgoal(goal)
+        """Adopt a subgoal (owned like `post_goal`) and wait for it; this intention's slot,
+        if it holds one, is lent out meanwhile."""
+        return await self.agent._subgoal(goal, self.capability, lend=self.plan.slot)
 
 
 # --------------------------------------------------------------------------- capabilities
 
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """An option that drops a current goal (BDI4JADE's option generation may drop goals as
+    well as add them): the goal ends DROPPED, its plan cancelled if it may be."""
+
+    goal: Goal
+    reason: str = "no longer desired"
+
+
 Revision = Callable[[object, BeliefBase], Iterable[BeliefUpdate]]
-OptionGeneration = Callable[[BeliefBase, Sequence[Goal]], Iterable[Goal]]
+OptionGeneration = Callable[[BeliefBase, Sequence[Goal]], Iterable[Goal | Drop]]
 Filtering = Callable[[Sequence[Goal]], Sequence[Goal]]
 PlanSelection = Callable[[BeliefBase, Sequence[Candidate]], Candidate | None]
 
@@ -482,7 +524,7 @@ def adopt_event(event: object, beliefs: BeliefBase) -> Iterable[BeliefUpdate]:
     return (event,) if isinstance(event, Belief | Forget) else ()
 
 
-def no_options(beliefs: BeliefBase, goals: Sequence[Goal]) -> Iterable[Goal]:
+def no_options(beliefs: BeliefBase, goals: Sequence[Goal]) -> Iterable[Goal | Drop]:
     """Default option generation: the capability generates no goals by itself."""
     return ()
 
@@ -550,8 +592,9 @@ class Capability:
         """Belief revision B: the belief actions an event causes."""
         return self._revise(event, beliefs)
 
-    def options(self, beliefs: BeliefBase, goals: Sequence[Goal]) -> Iterable[Goal]:
-        """Option generation O: new goals given the beliefs and the current goals."""
+    def options(self, beliefs: BeliefBase, goals: Sequence[Goal]) -> Iterable[Goal | Drop]:
+        """Option generation O: new goals (owned by this capability), and `Drop`s of
+        current ones, given the beliefs and the current goals."""
         return self._options(beliefs, goals)
 
     def filter(self, goals: Sequence[Goal]) -> Sequence[Goal]:
@@ -589,17 +632,36 @@ class Capability:
 Delegate = Callable[["Agent", Goal], Awaitable[bool]]
 """Hands a goal to other agents (the auction): True once someone has achieved it."""
 
+Verdict = tuple[GoalStatus, str]
+Reconsideration = Callable[["Agent", Goal, Candidate | None], Verdict | None]
+"""Intention reconsideration: (agent, intended goal, its plan or None while delegated) →
+the status and reason to end the intention with, or None to keep it."""
+
+
+def achieved_or_impossible(agent: Agent, goal: Goal, candidate: Candidate | None) -> Verdict | None:
+    """Default reconsideration (as BDI4JADE's): a goal believed achieved is over, and so is
+    one whose plan's capability is gone when no capability has a relevant plan left."""
+    if goal.satisfied_by(agent.beliefs):
+        return GoalStatus.ACHIEVED, "believed achieved"
+    if candidate is None or candidate.capability in agent.capabilities:
+        return None
+    if any(capability.can_achieve(goal) for capability in agent.capabilities):
+        return None
+    return GoalStatus.FAILED, f"impossible: no relevant plan left ({candidate.capability.name})"
+
 
 class Agent:
     """An agent ⟨G, I, T, U⟩ (Definition 4) and its reasoning cycle, an asyncio task.
 
-    Each step: drain perceived events through every capability's belief revision, run
-    option generation, filter the pending goals (priority order), then start intentions in
-    that order while fewer than `max_intentions` plans run. A goal already believed is
-    achieved at once; one without an applicable plan goes to `delegate` (or fails without
-    one); when a plan fails, the next applicable plan is tried before the goal fails
-    (Section 4.2). Delegations run concurrently and take no intention slot, so an agent
-    can win its own auction. Steps run in a deterministic order for a given event order.
+    Each step: drain perceived events through every capability's belief revision,
+    reconsider the intentions, run option generation, filter the pending goals (priority
+    order), then start intentions in that order while fewer than `max_intentions` plans
+    run. A goal already believed is achieved at once; one without an applicable plan goes
+    to `delegate` (or fails without one); when a plan fails, the next applicable plan is
+    tried before the goal fails (Section 4.2). Delegations, and plans that take no slot,
+    run concurrently without an intention slot, so an agent can win its own auction.
+    Goals can be dropped, suspended and resumed; goals a capability posts are its own and
+    go with it. Steps run in a deterministic order for a given event order.
     """
 
     def __init__(
@@ -611,6 +673,7 @@ class Agent:
         bid: Callable[..., Any] | None = None,
         delegate: Delegate | None = None,
         max_intentions: int = 32,
+        reconsideration: Reconsideration = achieved_or_impossible,
     ) -> None:
         if max_intentions < 1:
             raise ValueError(f"max_intentions must be at least 1, got {max_intentions}")
@@ -619,14 +682,22 @@ class Agent:
         self.bid = bid
         self.delegate = delegate
         self.max_intentions = max_intentions
+        self.reconsideration = reconsideration
         self._capabilities: dict[str, Capability] = {}
         self._events: deque[object] = deque()
         self._pending: dict[Goal, None] = {}
         self._queue: list[tuple[float, int, Goal]] = []
         self._posted = itertools.count()
+        self._order: dict[Goal, int] = {}
+        """Post order of each open goal: a suspended intention keeps its place."""
+        self._deferred: dict[Goal, None] = {}
+        """Pending goals deliberation passes over: suspended, or waiting for `after`."""
+        self._owners: dict[Goal, str] = {}
         self._intentions: dict[Goal, Candidate | None] = {}
         self._keys: dict[tuple[Belief, GoalKind], int] = {}
-        self._tasks: dict[asyncio.Task, None] = {}
+        self._tasks: dict[asyncio.Task, bool] = {}
+        """Each intention's task and whether it holds an intention slot."""
+        self._work: dict[Goal, asyncio.Task] = {}
         self._waiters: dict[Goal, list[asyncio.Future[bool]]] = {}
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
@@ -650,7 +721,7 @@ class Agent:
 
     @property
     def goals(self) -> tuple[Goal, ...]:
-        """Current goals: pending ones in post order, then intended ones."""
+        """Current goals: pending (and suspended) ones in post order, then intended ones."""
         return (*self._pending, *self._intentions)
 
     @property
@@ -663,6 +734,10 @@ class Agent:
         """Whether the reasoning cycle is started."""
         return self._runner is not None and not self._runner.done()
 
+    def owner(self, goal: Goal) -> str | None:
+        """The capability that owns a current goal, or None for the agent's own."""
+        return self._owners.get(goal)
+
     # ---- capabilities
 
     def add_capability(self, capability: Capability) -> None:
@@ -673,16 +748,20 @@ class Agent:
         for belief in capability.beliefs:
             self.beliefs.add(belief)
         for template in capability.goals:
-            self.post_goal(template.copy())
+            self.post_goal(template.copy(), owner=capability)
         self._wake.set()
 
     def remove_capability(self, name: str) -> Capability:
-        """Deactivate a capability: its plans are no longer selected (running ones finish)
-        and its beliefs stay, being knowledge of the world rather than of the VNF."""
+        """Deactivate a capability: its plans are no longer selected, the goals it owns
+        are dropped, and intentions left with no relevant plan end at the next
+        reconsideration; its beliefs stay, being knowledge of the world, not of the VNF."""
         try:
             capability = self._capabilities.pop(name)
         except KeyError:
             raise KeyError(f"agent {self.name!r} has no capability {name!r}") from None
+        for goal, owner in list(self._owners.items()):
+            if owner == name:
+                self._end(goal, GoalStatus.DROPPED, f"capability {name} removed")
         self._wake.set()
         return capability
 
@@ -693,16 +772,21 @@ class Agent:
         self._events.append(event)
         self._wake.set()
 
-    def post_goal(self, goal: Goal) -> Goal:
-        """Adopt a goal; it is deliberated in the next step. Returns the goal."""
+    def post_goal(self, goal: Goal, owner: Capability | None = None) -> Goal:
+        """Adopt a goal, owned by an active capability or by the agent; it is deliberated
+        in the next step (once its `after` goal is over). Returns the goal."""
         if goal.status is not GoalStatus.PENDING or goal in self._pending:
             raise ValueError(f"goal {goal} is {goal.status}, not a new pending goal")
+        if owner is not None and self._capabilities.get(owner.name) is not owner:
+            raise ValueError(f"goal {goal}: {owner!r} is not a capability of {self.name!r}")
+        self._adopt(goal, owner)
         self._pending[goal] = None
+        if goal.after is not None and not goal.after.status.final:
+            self._deferred[goal] = None
         if len(self._queue) > 2 * len(self._pending) + 64:  # drop entries of finished goals
             self._queue = [entry for entry in self._queue if entry[2] in self._pending]
             heapq.heapify(self._queue)
-        heapq.heappush(self._queue, (-goal.priority, next(self._posted), goal))
-        self._keys[goal.key] = self._keys.get(goal.key, 0) + 1
+        heapq.heappush(self._queue, (-goal.priority, self._order[goal], goal))
         if not self._stepping:
             self._wake.set()
         return goal
@@ -719,6 +803,71 @@ class Agent:
         """Post a goal and wait for it; True when it was achieved or delegated."""
         self.post_goal(goal)
         return await self.wait_goal(goal)
+
+    async def perform(self, goal: Goal, capability: str) -> bool:
+        """Pursue a new goal now, in the caller's task, by the plans of one capability:
+        how a won auction's GoalResponse runs the plan of the VNF it won (Section 3.3),
+        whether or not the reasoning cycle runs. The capability's plan selection picks an
+        applicable plan, then the next one when it fails; the goal is an intention
+        meanwhile (a reconsideration that ends it leaves the plan running: it is the
+        caller's). True when achieved."""
+        chosen = self._capabilities.get(capability)
+        if chosen is None:
+            raise ValueError(f"agent {self.name!r} has no capability {capability!r}")
+        if goal.status is not GoalStatus.PENDING or goal in self._pending:
+            raise ValueError(f"goal {goal} is {goal.status}, not a new pending goal")
+        self._adopt(goal, None)
+        goal.status = GoalStatus.INTENDED
+        self._intentions[goal] = None
+
+        def select(tried: Sequence[tuple[Capability, Plan]]) -> Candidate | None:
+            candidates = chosen.candidates(self.beliefs, goal, tried)
+            return chosen.select(self.beliefs, candidates) if candidates else None
+
+        await self._run_plans(goal, select(()), select, f"no applicable plan of {capability}")
+        return goal.succeeded
+
+    def drop_goal(self, goal: Goal, reason: str = "dropped") -> None:
+        """Give a current goal up: it ends DROPPED and its plan is cancelled (unless the
+        plan may not be, see `Plan.cancellable`)."""
+        if goal.status.final or goal not in self._order:
+            raise ValueError(f"goal {goal} is not a current goal of {self.name!r}")
+        self._end(goal, GoalStatus.DROPPED, reason)
+
+    def suspend_goal(self, goal: Goal) -> None:
+        """Stop pursuing a goal but keep it, in its place: a pending goal is passed over;
+        an intended one has its plan cancelled and waits, pending, to be resumed (its plan
+        is selected afresh then). An intention whose plan may not be cancelled, or that
+        runs in another task (`perform`), cannot be suspended."""
+        if goal.status is GoalStatus.SUSPENDED:
+            return
+        if goal in self._pending:
+            goal.status = GoalStatus.SUSPENDED
+            self._deferred[goal] = None
+            return
+        if goal not in self._intentions:
+            raise ValueError(f"goal {goal} is not a current goal of {self.name!r}")
+        task = self._work.get(goal)
+        candidate = self._intentions[goal]
+        if task is None or candidate is None or not candidate.plan.cancellable:
+            raise ValueError(f"goal {goal}: its intention cannot be suspended")
+        del self._work[goal]
+        del self._intentions[goal]
+        task.cancel()
+        goal.status = GoalStatus.SUSPENDED
+        self._pending[goal] = None
+        self._deferred[goal] = None
+        heapq.heappush(self._queue, (-goal.priority, self._order[goal], goal))
+        self._wake.set()
+
+    def resume_goal(self, goal: Goal) -> None:
+        """Pursue a suspended goal again, from the place it kept."""
+        if goal.status is not GoalStatus.SUSPENDED:
+            raise ValueError(f"goal {goal} is {goal.status}, not suspended")
+        goal.status = GoalStatus.PENDING
+        if goal.after is None or goal.after.status.final:
+            self._deferred.pop(goal, None)
+        self._wake.set()
 
     def plan_for(
         self, goal: Goal, tried: Iterable[tuple[Capability, Plan]] = ()
@@ -795,6 +944,7 @@ class Agent:
         try:
             capabilities = self.capabilities
             self._revise(capabilities)
+            self._reconsider()
             self._generate(capabilities)
             self._deliberate(capabilities)
         finally:
@@ -813,6 +963,21 @@ class Agent:
                         "%s: belief revision of %s failed on %r", self.name, capability.name, event
                     )
 
+    def _reconsider(self) -> None:
+        """Intention reconsideration: end the intentions `reconsideration` judges over.
+        Delegations and plans that may not be cancelled are protocols with other agents:
+        their goals end with them (a goal that waits for one waits for all of it)."""
+        for goal, candidate in tuple(self._intentions.items()):
+            if candidate is None or not candidate.plan.cancellable:
+                continue
+            try:
+                verdict = self.reconsideration(self, goal, candidate)
+            except Exception:
+                logger.exception("%s: reconsideration of %s failed", self.name, goal)
+                continue
+            if verdict is not None:
+                self._end(goal, *verdict)
+
     def _generate(self, capabilities: tuple[Capability, ...]) -> None:
         goals: tuple[Goal, ...] | None = None
         for capability in capabilities:
@@ -825,20 +990,24 @@ class Agent:
             except Exception:
                 logger.exception("%s: option generation of %s failed", self.name, capability.name)
                 continue
-            for goal in options:
-                if goal.key not in self._keys and not goal.satisfied_by(self.beliefs):
-                    self.post_goal(goal)
+            for option in options:
+                if isinstance(option, Drop):
+                    if option.goal in self._order and not option.goal.status.final:
+                        self._end(option.goal, GoalStatus.DROPPED, option.reason)
+                elif option.key not in self._keys and not option.satisfied_by(self.beliefs):
+                    self.post_goal(option, owner=capability)
 
     def _deliberate(self, capabilities: tuple[Capability, ...]) -> None:
         if not self._pending:
             return
-        if all(_filters_by_default(c) for c in capabilities):
+        self._release_deferred()
+        if not self._deferred and all(_filters_by_default(c) for c in capabilities):
             self._deliberate_queued()
             return
         ordered: list[Goal] = []
         for entry in sorted(self._queue):  # priority, then post order
             goal = entry[2]
-            if goal not in self._pending:
+            if goal not in self._pending or goal in self._deferred:
                 continue
             if goal.satisfied_by(self.beliefs):
                 self._finish(goal, GoalStatus.ACHIEVED, "already believed")
@@ -851,8 +1020,15 @@ class Agent:
             except Exception:
                 logger.exception("%s: filtering of %s failed", self.name, capability.name)
         for goal in chosen:
-            if goal in self._pending and not self._commit(goal):
+            if goal in self._pending and goal not in self._deferred and not self._commit(goal):
                 break
+
+    def _release_deferred(self) -> None:
+        """Goals whose `after` goal is over (and that are not suspended) are deliberated."""
+        for goal in tuple(self._deferred):
+            waits = goal.after is not None and not goal.after.status.final
+            if not waits and goal.status is GoalStatus.PENDING:
+                del self._deferred[goal]
 
     def _deliberate_queued(self) -> None:
         """Deliberation when every filter commits to all goals: the priority queue gives
@@ -872,10 +1048,11 @@ class Agent:
 
     def _commit(self, goal: Goal) -> bool:
         """Pursue a goal by a plan or delegation, or fail it; False when its plan needs an
-        intention slot and none is free (a delegation needs no slot)."""
+        intention slot and none is free (a delegation needs no slot). An intention holds
+        a slot when its first plan needs one."""
         candidate = self.plan_for(goal)
         if candidate is not None:
-            if self._busy >= self.max_intentions:
+            if candidate.plan.slot and self._busy >= self.max_intentions:
                 return False
             self._intend(goal, candidate, self._pursue(goal, candidate))
         elif self.delegate is not None:
@@ -890,31 +1067,50 @@ class Agent:
         del self._pending[goal]
         goal.status = GoalStatus.INTENDED
         self._intentions[goal] = candidate
-        if candidate is not None:
+        slot = candidate is not None and candidate.plan.slot
+        if slot:
             self._busy += 1
         task = asyncio.get_running_loop().create_task(work)
-        self._tasks[task] = None
+        self._tasks[task] = slot
+        self._work[goal] = task
         task.add_done_callback(self._on_intention_done)
 
     async def _pursue(self, goal: Goal, first: Candidate) -> None:
-        candidate: Candidate | None = first
-        tried: list[tuple[Capability, Plan]] = []
-        reason = ""
         try:
-            while candidate is not None:
-                self._intentions[goal] = candidate
-                tried.append((candidate.capability, candidate.plan))
-                reason = await self._execute(goal, candidate)
-                if not reason:
-                    self._finish(goal, GoalStatus.ACHIEVED, f"plan {candidate.plan.name}")
-                    return
-                if goal.satisfied_by(self.beliefs):
-                    self._finish(goal, GoalStatus.ACHIEVED, "believed after a failed plan")
-                    return
-                candidate = self.plan_for(goal, tried)
-            self._finish(goal, GoalStatus.FAILED, reason)
+            await self._run_plans(goal, first, lambda tried: self.plan_for(goal, tried), "")
         finally:
+            self._release_slot(asyncio.current_task())
+
+    def _release_slot(self, task: asyncio.Task | None) -> None:
+        """Give an intention's slot back as its plan ends, before the step it wakes."""
+        if task is not None and self._tasks.get(task):
+            self._tasks[task] = False
             self._busy -= 1
+
+    async def _run_plans(
+        self,
+        goal: Goal,
+        candidate: Candidate | None,
+        select: Callable[[Sequence[tuple[Capability, Plan]]], Candidate | None],
+        reason: str,
+    ) -> None:
+        """Run the plan chosen for a goal, then the next applicable one while they fail
+        (`select` leaves the tried ones out), until one achieves it or none is left."""
+        tried: list[tuple[Capability, Plan]] = []
+        while candidate is not None and not goal.status.final:
+            self._intentions[goal] = candidate
+            tried.append((candidate.capability, candidate.plan))
+            reason = await self._execute(goal, candidate)
+            if not reason:
+                self._finish(goal, GoalStatus.ACHIEVED, f"plan {candidate.plan.name}")
+                return
+            if goal.satisfied_by(self.beliefs):
+                self._finish(goal, GoalStatus.ACHIEVED, "believed after a failed plan")
+                return
+            if goal.status.final:
+                return
+            candidate = select(tried)
+        self._finish(goal, GoalStatus.FAILED, reason)
 
     async def _execute(self, goal: Goal, candidate: Candidate) -> str:
         """Run one plan body; the failure reason, or '' when it succeeded."""
@@ -940,14 +1136,34 @@ class Agent:
         else:
             self._finish(goal, GoalStatus.FAILED, "delegation failed")
 
-    async def _subgoal(self, goal: Goal) -> bool:
-        self.post_goal(goal)
-        self._busy -= 1
+    async def _subgoal(self, goal: Goal, owner: Capability, *, lend: bool) -> bool:
+        self.post_goal(goal, owner=owner if self._capabilities.get(owner.name) is owner else None)
+        if lend:
+            self._busy -= 1
         self._wake.set()
         try:
             return await self.wait_goal(goal)
         finally:
-            self._busy += 1
+            if lend:
+                self._busy += 1
+
+    def _adopt(self, goal: Goal, owner: Capability | None) -> None:
+        self._order[goal] = next(self._posted)
+        if owner is not None:
+            self._owners[goal] = owner.name
+        self._keys[goal.key] = self._keys.get(goal.key, 0) + 1
+
+    def _end(self, goal: Goal, status: GoalStatus, reason: str) -> None:
+        """End a current goal from outside its plan (reconsideration, drop, a capability
+        removed): its plan's task is cancelled when the plan may be, then it is final.
+        A delegation is a protocol with other agents: it is never cancelled."""
+        task = self._work.get(goal)
+        candidate = self._intentions.get(goal)
+        self._finish(goal, status, reason)
+        if task is not None and candidate is not None and candidate.plan.cancellable:
+            task.cancel()
+        if not self._stepping:
+            self._wake.set()
 
     def _finish(self, goal: Goal, status: GoalStatus, reason: str) -> None:
         if goal.status.final:
@@ -955,7 +1171,11 @@ class Agent:
         goal.status = status
         goal.reason = reason
         self._pending.pop(goal, None)
+        self._deferred.pop(goal, None)
         self._intentions.pop(goal, None)
+        self._work.pop(goal, None)
+        self._owners.pop(goal, None)
+        self._order.pop(goal, None)
         count = self._keys[goal.key] - 1
         if count:
             self._keys[goal.key] = count
@@ -964,6 +1184,8 @@ class Agent:
         for future in self._waiters.pop(goal, ()):
             if not future.done():
                 future.set_result(goal.succeeded)
+        if self._deferred and not self._stepping:
+            self._wake.set()  # a goal may wait for this one
 
     # ---- bookkeeping
 
@@ -972,7 +1194,8 @@ class Agent:
             self._wake.set()
 
     def _on_intention_done(self, task: asyncio.Task) -> None:
-        del self._tasks[task]
+        if self._tasks.pop(task, False):  # cancelled before it ran: its slot is still held
+            self._busy -= 1
         self._wake.set()
 
     def _on_runner_done(self, task: asyncio.Task) -> None:
@@ -985,7 +1208,9 @@ class Agent:
         self._idle_waiters.clear()
 
     def _idle(self) -> bool:
-        return not (self._events or self._wake.is_set() or self._intentions or self._stepping)
+        return not (
+            self._events or self._wake.is_set() or self._intentions or self._tasks or self._stepping
+        )
 
     def _resolve_idle(self) -> None:
         waiters, self._idle_waiters = self._idle_waiters, []

@@ -75,12 +75,12 @@ def auction_title(auction: dict[str, Any]) -> str:
 
 
 def placement_table(placements: list[dict[str, Any]]) -> Table:
-    """Where VNFs were started, when, and for which goal."""
+    """Where VNFs were started or terminated, when, and for which goal (or why)."""
     table = Table(title="placements")
-    for column in ("t (s)", "PoP", "VNF", "units", "goal"):
+    for column in ("t (s)", "event", "PoP", "VNF", "units", "goal / cause"):
         table.add_column(column)
     for p in placements:
-        table.add_row(f"{p['time']:.1f}", p["pop"], p["vnf"], str(p["units"]), p["goal"])
+        table.add_row(f"{p['time']:.1f}", p["kind"], p["pop"], p["vnf"], str(p["units"]), p["goal"])
     return table
 
 

@@ -1,11 +1,14 @@
 """One BDI agent per PoP, running the DDoS resilience strategy of Section 5.1 of `003_…`.
 
-Goals that need a VNF are never placed by central code: the agent's Auction capability
-(GoalRequest) auctions them with NFV-A, and the winner's GoalResponse runs the plan of
-Tables 5.1–5.5 on its own VNF, downloading and starting it first when needed
-(Orchestrator: InstantiateVNF). Only goals whose plan needs a belief the agent already
-holds (UnlimitLink, UnlimitIP) run locally, on the agent that installed the limit; others
-ask it with a FIPA REQUEST.
+Every plan is a plan of the BDI engine (`secmas.agents.bdi`), in the capability of its VNF,
+and chosen by the engine's plan selection. Goals that need a VNF are never placed by
+central code: the agent's Auction capability (GoalRequest) auctions them with NFV-A, and
+the winner's GoalResponse has its engine pick, among the won VNF's plans (Tables 5.1–5.5),
+an applicable one, after downloading and starting the VNF when needed (Orchestrator:
+InstantiateVNF). Plans post their follow-up goals themselves; when an analysing VNF finds
+no PoP, plan selection falls back to the Load Balancer's split (Table 5.5). Only goals
+whose plan needs a belief the agent already holds (UnlimitLink, UnlimitIP) run locally, on
+the agent that installed the limit; others ask it with a FIPA REQUEST (RequestLift).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from secmas.agents.auction import (
     report_acted,
 )
 from secmas.agents.bdi import (
+    ANY,
+    REST,
     Agent,
     Belief,
     Capability,
@@ -35,13 +40,14 @@ from secmas.agents.bdi import (
     Goal,
     GoalKind,
     Plan,
+    PlanBody,
     PlanContext,
     Var,
 )
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.board import GoalBoard, OpenGoal
 from secmas.agents.ddos.chaining import Chains, links_of
-from secmas.agents.ddos.cnf import CNFPlans
+from secmas.agents.ddos.cnf import CNFAction, CNFPlans
 from secmas.agents.ddos.facts import (
     beliefs_from_json,
     beliefs_to_json,
@@ -75,9 +81,6 @@ SETTLE_STEPS = 3
 the steered traffic (the Anomaly Detector averages the last 3 steps)."""
 
 T = TypeVar("T")
-
-SIZED_BY_TRAFFIC = ("anomalousUsage", "flowRecord")
-"""Goals whose VNF is sized by the traffic it must process (`_traffic_for`)."""
 
 RESIZES = 1
 RESIZE_DROP = 0.95
@@ -171,8 +174,8 @@ class World:
 class LinkMonitorCapability(Capability):
     """Table 5.2: belief revision on over-usage events and the two goals it generates."""
 
-    def __init__(self, vnf: LinkMonitorVNF) -> None:
-        super().__init__(ddos.LINK_MONITOR, vnf)
+    def __init__(self, vnf: LinkMonitorVNF, plans: Iterable[Plan] = ()) -> None:
+        super().__init__(ddos.LINK_MONITOR, vnf, plans=plans)
         self.link = link_name(*vnf.monitor.link)
         self._handled = False
 
@@ -186,6 +189,9 @@ class LinkMonitorCapability(Capability):
         return ()
 
     def options(self, beliefs: Any, goals: Sequence[Goal]) -> Iterable[Goal]:
+        """overUsage(link) ∧ not anomalousUsage(link) → goal(linkRateLimited(link)) and
+        goal(?anomalousUsage(link)) (Table 5.2). Protect first (Section 5.1): the query
+        waits for the limit, since the limit changes the traffic its VNF is sized by."""
         over = beliefs.holds(Belief("overUsage", (self.link,)))
         known = beliefs.known(Belief("anomalousUsage", (self.link,)))
         if not over or known or self._handled:
@@ -194,33 +200,49 @@ class LinkMonitorCapability(Capability):
         vnf: LinkMonitorVNF = self.vnf
         a, b = vnf.monitor.link
         payload = {"node": a, "link": [a, b], "since": vnf.onset}
-        wanted = (
-            Goal(Belief("linkRateLimited", (self.link,)), priority=PROTECT, payload=payload),
-            Goal(
-                Belief("anomalousUsage", (self.link,)),
-                GoalKind.QUERY,
-                priority=DIAGNOSE,
-                payload=payload,
-            ),
-        )
         # a closed loop's decision engine may have handed the agent the same goals first
         pursued = {goal.predicate for goal in goals}
-        return tuple(
-            goal
-            for goal in wanted
-            if goal.predicate not in pursued and not beliefs.holds(goal.predicate)
+
+        def wanted(predicate: Belief) -> bool:
+            return predicate not in pursued and not beliefs.holds(predicate)
+
+        limit_of = Belief("linkRateLimited", (self.link,))
+        limit = Goal(limit_of, priority=PROTECT, payload=payload) if wanted(limit_of) else None
+        query_of = Belief("anomalousUsage", (self.link,))
+        query = (
+            Goal(query_of, GoalKind.QUERY, priority=DIAGNOSE, payload=payload, after=limit)
+            if wanted(query_of)
+            else None
         )
+        return tuple(goal for goal in (limit, query) if goal is not None)
 
 
-Action = Callable[[GoalRequest, Bid, dict[str, Any]], Awaitable[list[Belief]]]
-"""A plan run on a won auction: (request, winning bid, payload) → beliefs achieved."""
+Won = Callable[[PlanContext, GoalRequest, Bid], Awaitable[bool]]
+"""The body of a plan run for a won auction: (context, request, winning bid) → achieved."""
+
+AUCTION = "auction"
+"""The Auction capability every agent has (003 §5.1): GoalRequest, the fall-backs to
+splitting, and the requests to lift a limit held by another agent."""
+
+ORCHESTRATOR = "orchestrator"
+"""The Orchestrator capability every agent has (003 §5.1): InstantiateVNF is the download
+a won auction starts (`Mailbox`); ScaleIn is its counterpart once the attack subsided."""
 
 
-def _without_bid(plan: Callable[[GoalRequest, dict[str, Any]], Awaitable[list[Belief]]]) -> Action:
-    async def body(request: GoalRequest, _bid: Bid, payload: dict[str, Any]) -> list[Belief]:
-        return await plan(request, payload)
+def unplaced(goal: Belief) -> Belief:
+    """unplaced(g, args): no PoP took goal g(args) in its auction (the Load Balancer's
+    precondition, Table 5.5: the Anomaly Detector's or Classifier's auction failed)."""
+    return Belief("unplaced", (goal.name, *goal.args))
 
-    return body
+
+def _agreed(_beliefs: Any, goal: Goal) -> bool:
+    """An un-goal every part asked for (`PoPAgent._lift`), not one part's request."""
+    return "parts" not in goal.payload
+
+
+def _asked_by_part(_beliefs: Any, goal: Goal) -> bool:
+    """An un-goal one part posted: the limit's holder lifts it once every part asked."""
+    return "parts" in goal.payload
 
 
 @dataclass
@@ -244,10 +266,12 @@ class PoPAgent:
     announce: Announce | None = None
     """Tells agents in other processes of virtual paths (None: they share `world.infra`)."""
     _follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
-    _delegations: dict[Goal, asyncio.Task[bool]] = field(default_factory=dict)
+    _auctions: dict[Goal, asyncio.Task[bool]] = field(default_factory=dict)
+    _awards: dict[Goal, tuple[GoalRequest, Bid]] = field(default_factory=dict)
+    """Goals this agent won the auction of, while their plan runs (GoalResponse)."""
 
     def __post_init__(self) -> None:
-        self.bdi = Agent(self.pop, delegate=self._delegate)
+        self.bdi = Agent(self.pop)
         self.mailbox = Mailbox(
             self.pop,
             self.world.infra,
@@ -286,18 +310,13 @@ class PoPAgent:
         self.chains = Chains(self.pop, plane, self.world.infra)
         self._steers: dict[int, Steer] = {}
         """The steering each rule installed here needs, by rule id."""
-        cnf_plans = CNFPlans(self.pop, plane, self._act, self.world.clock, self._follow_up)
-        self._plans: dict[str, Action] = {
-            "linkRateLimited": self._limit_link,
-            "ipRateLimited": self._limit_ip,
-            "flowRateLimited": self._limit_flow,
-            "anomalousUsage": self._analyse_link,
-            "flowRecord": self._analyse_ip_flows,
-            "splitTrafficTowardsIp": self._balance_ip,
-            "splitTrafficLink": self._balance_link,
-            ddos.MONITOR_GOAL: self._monitor_link,
-            **{goal: _without_bid(plan) for goal, plan in cnf_plans.plans.items()},
-        }
+        self._won_plans = self._strategy_plans() + self._cnf_plans(
+            CNFPlans(self.pop, plane, self._act, self.world.clock, self._follow_up)
+        )
+        self._split_rules: list[int] = []
+        """The traffic splits this agent's Load Balancer installed."""
+        self.bdi.add_capability(self._auction_capability())
+        self.bdi.add_capability(self._orchestrator_capability())
         for instance in self.world.infra.instances.values():
             if instance.pop == self.pop:
                 self._activate(instance.vnf)
@@ -375,99 +394,201 @@ class PoPAgent:
 
     # -- capabilities ------------------------------------------------------------------------
     def _activate(self, vnf: str) -> None:
-        """A VNF instance runs here: its capability joins the agent (Definition 2)."""
+        """A VNF instance runs here: its capability joins the agent (Definition 2), with
+        the plans of the goals the scenario has it achieve (Table 5.7)."""
         if any(c.name == vnf for c in self.bdi.capabilities):
             return
+        plans = self._plans_of(vnf)
         if vnf == ddos.LINK_MONITOR:
+            watcher = LinkMonitorVNF(self.world.controller, self.world.defence.monitor)
+            self.bdi.add_capability(LinkMonitorCapability(watcher, plans))
             if self.world.defence.monitor.pop == self.pop:
                 self._watch()
-        elif vnf == ddos.RATE_LIMITER:
-            self.bdi.add_capability(self._rate_limiter_capability())
         else:
-            self.bdi.add_capability(Capability(vnf, self._vnfs.get(vnf)))
+            self.bdi.add_capability(Capability(vnf, self._vnfs.get(vnf), plans=plans))
+
+    def _plans_of(self, vnf: str) -> tuple[Plan, ...]:
+        """The plans of `vnf`'s capability: those of each goal whose spec names the VNF,
+        and Table 5.1's UnlimitLink and UnlimitIP for the Rate Limiter."""
+        won = tuple(p for p in self._won_plans if vnf in self._vnfs_for(p.goal.name))
+        return won + (self._unlimit_plans() if vnf == ddos.RATE_LIMITER else ())
+
+    def _vnfs_for(self, goal: str) -> tuple[str, ...]:
+        spec = self._spec(goal)
+        return () if spec is None else spec.vnfs
 
     def _watch(self) -> Belief:
-        """Run a Link Monitor on the defence's link here. The duty goes on the board, so
+        """Run the Link Monitor on the defence's link here. The duty goes on the board, so
         that if this agent is gone another places a new monitor (no single point of
         failure for detection)."""
         monitor = self.world.defence.monitor
         link = link_name(*monitor.link)
         if self.monitor is None:
-            self.monitor = LinkMonitorVNF(self.world.controller, monitor)
-            self.bdi.add_capability(LinkMonitorCapability(self.monitor))
+            self._activate(ddos.LINK_MONITOR)
+            [capability] = [c for c in self.bdi.capabilities if c.name == ddos.LINK_MONITOR]
+            self.monitor = capability.vnf
         self.board.hold(OpenGoal(ddos.MONITOR_GOAL, (link,), priority=PROTECT))
         return Belief(ddos.MONITOR_GOAL, (link,))
 
-    def _rate_limiter_capability(self) -> Capability:
-        """Table 5.1's UnlimitLink and UnlimitIP: they need the limit this agent installed."""
+    def _won(self, _beliefs: Any, goal: Goal) -> bool:
+        """The precondition of every plan that needs a VNF: this agent won the goal's
+        auction (GoalResponse); a goal posted here is auctioned instead (GoalRequest)."""
+        return goal in self._awards
 
-        def unlimit(name: str) -> Callable[[PlanContext], Awaitable[bool]]:
-            async def body(ctx: PlanContext) -> bool:
-                target = Belief(name, ctx.goal.predicate.args)
-                rule = self.rules.pop(target, None)
-                if rule is None:
-                    return False
-                await self._remove_rule(rule)
-                self._act(f"un{name}", ",".join(target.args))
-                ctx.believe(~target)
-                return True
+    def _plan(self, name: str, goal: Belief, body: Won, *extra: Any, **kwargs: Any) -> Plan:
+        """A plan run for a won auction, with `extra` preconditions besides `_won`."""
 
-            return body
+        async def run(ctx: PlanContext) -> bool:
+            request, bid = self._awards[ctx.goal]
+            return await body(ctx, request, bid)
 
+        return Plan(name, goal, run, precondition=(self._won, *extra), **kwargs)
+
+    def _strategy_plans(self) -> tuple[Plan, ...]:
+        """Tables 5.1 and 5.3–5.5, and the Link Monitor's placement (`ddos.monitor_goal`)."""
         x = Var("x")
-        return Capability(
-            ddos.RATE_LIMITER,
-            self._vnfs[ddos.RATE_LIMITER],
-            plans=(
-                Plan(
-                    "UL",
-                    ~Belief("linkRateLimited", (x,)),
-                    unlimit("linkRateLimited"),
-                    precondition=Belief("linkRateLimited", (x,)),
-                ),
-                Plan(
-                    "UIP",
-                    ~Belief("ipRateLimited", (x,)),
-                    unlimit("ipRateLimited"),
-                    precondition=Belief("ipRateLimited", (x,)),
-                ),
+        query = GoalKind.QUERY
+        return (
+            self._plan("LL", Belief("linkRateLimited", (x,)), self._limit_link),
+            self._plan("LIP", Belief("ipRateLimited", (x,)), self._limit_ip),
+            self._plan("LF", Belief("flowRateLimited", (x,)), self._limit_flow),
+            self._plan("ALS", Belief("anomalousUsage", (x, REST)), self._analyse_link, kind=query),
+            self._plan("AIPF", Belief("flowRecord", (x, REST)), self._analyse_ip_flows),
+            self._plan(
+                "LBL",
+                Belief("splitTrafficLink", (x,)),
+                self._balance_link,
+                unplaced(Belief("anomalousUsage", (x,))),
             ),
+            self._plan(
+                "LBIP",
+                Belief("splitTrafficTowardsIp", (x,)),
+                self._balance_ip,
+                unplaced(Belief("flowRecord", (x,))),
+            ),
+            self._plan("MonitorLink", Belief(ddos.MONITOR_GOAL, (x,)), self._monitor_link),
         )
 
+    def _cnf_plans(self, cnf: CNFPlans) -> tuple[Plan, ...]:
+        """The CNF closed loop's plans, one per goal it hands the agents."""
+
+        def body(action: CNFAction) -> Won:
+            async def run(ctx: PlanContext, request: GoalRequest, _bid: Bid) -> bool:
+                ctx.believe(*await action(request, ctx.goal.payload))
+                return True
+
+            return run
+
+        return tuple(
+            self._plan(goal, Belief(goal, (REST,)), body(action))
+            for goal, action in cnf.plans.items()
+        )
+
+    def _unlimit_plans(self) -> tuple[Plan, ...]:
+        """Table 5.1's UnlimitLink and UnlimitIP: they need the limit this agent installed,
+        and a lift every part of a split asked for."""
+        x = Var("x")
+        return tuple(
+            Plan(name, ~Belief(limit, (x,)), body, precondition=(Belief(limit, (x,)), _agreed))
+            for name, limit, body in (
+                ("UL", "linkRateLimited", self._unlimit),
+                ("UIP", "ipRateLimited", self._unlimit_ip),
+            )
+        )
+
+    def _orchestrator_capability(self) -> Capability:
+        """ScaleIn: once the attack on an ip subsided, released(ip) terminates the idle
+        instances of the strategy's VNFs here that serve no rule, while no other goal is
+        open here (a mitigation under way reuses idle instances: Table 5.8's T = 0)."""
+        scale_in = Plan(
+            "ScaleIn",
+            Belief("released", (Var("x"),)),
+            self._scale_in,
+            precondition=self._quiet,
+            slot=False,
+        )
+        return Capability(ORCHESTRATOR, plans=(scale_in,))
+
+    def _auction_capability(self) -> Capability:
+        """The Auction capability (003 §5.1): GoalRequest for every goal a VNF achieves,
+        run before the Load Balancer fall-backs of Table 5.5 (less time), which are
+        applicable once the auction left the goal unplaced; and the request to the holder
+        of a limit to lift it."""
+        x = Var("x")
+        specs = (*self.world.scenario.goals, ddos.monitor_goal())
+        waits = {"slot": False}
+        requests = tuple(
+            Plan(
+                "GoalRequest",
+                Belief(spec.name, (REST,)),
+                self._request,
+                kind=kind,
+                cancellable=False,
+                **waits,
+            )
+            for spec in specs
+            for kind in GoalKind
+        )
+        fall_backs = tuple(
+            Plan(
+                name,
+                Belief(goal, (x,)),
+                self._split_instead(split),
+                kind=kind,
+                precondition=unplaced(Belief(goal, (x,))),
+                time=1.0,
+                **waits,
+            )
+            for name, goal, kind, split in (
+                ("SplitLink", "anomalousUsage", GoalKind.QUERY, "splitTrafficLink"),
+                ("SplitIP", "flowRecord", GoalKind.ACHIEVE, "splitTrafficTowardsIp"),
+            )
+        )
+        lifts = tuple(
+            Plan(
+                "RequestLift",
+                ~Belief(limit, (x,)),
+                self._request_lift,
+                precondition=_asked_by_part,
+                time=1.0,
+                **waits,
+            )
+            for limit in ("linkRateLimited", "ipRateLimited")
+        )
+        return Capability(AUCTION, plans=requests + fall_backs + lifts)
+
     # -- GoalRequest: auction a goal ---------------------------------------------------------
-    async def _delegate(self, _agent: Agent, goal: Goal) -> bool:
+    async def _request(self, ctx: PlanContext) -> bool:
         """The Auction capability's GoalRequest plan: NFV-A for a goal needing a VNF.
 
         A goal this agent is auctioning already (posted again: by both parts of a split
         link, or adopted from a gone agent) is not auctioned twice: it waits for the
         auction in progress and shares its outcome."""
-        for other, running in self._delegations.items():
+        goal = ctx.goal
+        for other, running in self._auctions.items():
             if other.key == goal.key:
                 return await asyncio.shield(running)
         task = asyncio.ensure_future(self._auction_goal(goal))
-        self._delegations[goal] = task
+        self._auctions[goal] = task
         try:
             return await task
         finally:
-            del self._delegations[goal]
+            del self._auctions[goal]
 
     async def _auction_goal(self, goal: Goal) -> bool:
         name = goal.predicate.name
-        if goal.kind is GoalKind.ACHIEVE and not goal.predicate.positive:
-            return False  # un-goals run where the limit is held, never auctioned
         spec = self._spec(name)
         if spec is None:
             return False
-        if name in SIZED_BY_TRAFFIC:
-            await self._protected(goal)
-        payload = dict(goal.payload)
+        self.bdi.beliefs.remove(unplaced(goal.predicate))
+        payload = dict(goal.payload) | {"kind": goal.kind.value}
         args = tuple(str(a) for a in goal.predicate.args)
-        held = OpenGoal(name, args, goal.kind.value, goal.priority, payload)
+        held = OpenGoal(name, args, goal.kind.value, goal.priority, dict(goal.payload))
         self.board.hold(held)  # another agent takes it over if this one is gone
         payload["holders"] = {**payload.get("holders", {}), **self.holders}
 
         async def renewed() -> GoalRequest:
-            traffic = await self._measured(goal, payload)
+            traffic = await self._measured(goal, spec, payload)
             predicted = payload.get("predicted_traffic")  # a forecast's peak (004_… §4.2)
             return GoalRequest.for_goal(
                 spec, self.pop, traffic, args, None if predicted is None else float(predicted)
@@ -494,30 +615,36 @@ class PoPAgent:
                 request = again
         finally:
             self.board.release(held)
-        if record.achieved:
-            try:
-                learnt = beliefs_from_json(record.result.get("beliefs", []))
-            except ValueError:
-                learnt = []
-            for belief in learnt:
-                self.bdi.beliefs.add(belief)
-            holder = record.result.get("holder")
-            if isinstance(holder, str):
-                self.holders[f"{name}({','.join(request.args)})"] = holder
-            return True
-        self._fallback(goal)
-        return False
+        if not record.achieved:
+            self.bdi.beliefs.add(unplaced(goal.predicate))
+            return False
+        try:
+            learnt = beliefs_from_json(record.result.get("beliefs", []))
+        except ValueError:
+            learnt = []
+        for belief in learnt:
+            self.bdi.beliefs.add(belief)
+        holder = record.result.get("holder")
+        if isinstance(holder, str):
+            self.holders[f"{name}({','.join(request.args)})"] = holder
+        return True
 
-    async def _protected(self, goal: Goal) -> None:
-        """Wait for this agent's auctions of limits more urgent than `goal` (Section 5.1:
-        protect first): they change the traffic `goal`'s VNF is sized by."""
-        urgent = [
-            task
-            for other, task in self._delegations.items()
-            if other.priority > goal.priority and other.predicate.name.endswith("RateLimited")
-        ]
-        if urgent:
-            await asyncio.wait([asyncio.shield(t) for t in urgent])
+    def _split_instead(self, split: str) -> PlanBody:
+        """Table 5.5's fall-back: no Anomaly Detector or Classifier fits the goal's
+        traffic, so goal(`split`) divides it into lighter parts, each analysed on its own.
+        The auction's failure (the Load Balancer's precondition) goes with the request."""
+
+        async def body(ctx: PlanContext) -> bool:
+            goal = ctx.goal
+            shared = {"beliefs": beliefs_to_json([unplaced(goal.predicate)])}
+            divide = Goal(
+                Belief(split, goal.predicate.args),
+                priority=goal.priority,
+                payload=dict(goal.payload) | shared,
+            )
+            return await ctx.achieve(divide)
+
+        return body
 
     def _spec(self, name: str) -> GoalSpec | None:
         """The goal's design-time settings: the scenario's, or the standing monitor duty's."""
@@ -573,14 +700,14 @@ class PoPAgent:
                 )
             )
 
-    async def _measured(self, goal: Goal, payload: dict[str, Any]) -> float:
+    async def _measured(self, goal: Goal, spec: GoalSpec, payload: dict[str, Any]) -> float:
         """`_traffic_for` the goal; while the controller cannot be reached (a broker
         outage) asked again after a back-off, for as long as the goal is needed."""
         settings = self.world.settings
         wait = settings.retry_wait
         while True:
             try:
-                return await self._traffic_for(goal.predicate.name, payload)
+                return await self._traffic_for(spec, payload)
             except (TimeoutError, BusClosed) as exc:
                 if not self._needs(goal):
                     raise
@@ -590,32 +717,41 @@ class PoPAgent:
                 await self.world.clock.sleep(wait)
                 wait = min(2 * wait, settings.retry_wait_max)
 
-    async def _traffic_for(self, goal: str, payload: dict[str, Any]) -> float:
-        """MB/s the goal's VNF must process, measured one step after the last change."""
-        if goal not in ("anomalousUsage", "flowRecord") or "link" not in payload:
+    async def _traffic_for(self, spec: GoalSpec, payload: dict[str, Any]) -> float:
+        """MB/s the goal's VNF must process, measured one step after the last change: the
+        watched link's traffic (its part of a split) for a VNF sized by the traffic it
+        processes (one with a throughput in Table 5.6); none for the others."""
+        catalogue = self.world.infra.catalogue
+        sized = any(catalogue[vnf].throughput is not None for vnf in spec.vnfs)
+        if not sized or "link" not in payload:
             return 0.0
         controller = self.world.controller
         await self.world.clock.sleep(controller.step_seconds)
         a, b = payload["link"]
         return await controller.rate(a, b) / int(payload.get("parts", 1))
 
-    def _fallback(self, goal: Goal) -> None:
-        """Table 5.5: split the traffic when no Anomaly Detector or Classifier fits."""
-        name, args = goal.predicate.name, goal.predicate.args
-        split = {"anomalousUsage": "splitTrafficLink", "flowRecord": "splitTrafficTowardsIp"}
-        if name in split and len(args) == 1:  # not a part of its own split already
-            self.bdi.post_goal(
-                Goal(Belief(split[name], args), priority=goal.priority, payload=goal.payload)
-            )
-
     # -- GoalResponse: run the won goal's plan -----------------------------------------------
     async def _execute(self, request: GoalRequest, bid: Bid, payload: dict[str, Any]) -> dict:
+        """The Auction capability's GoalResponse: achieve the won goal by the plan that the
+        engine's plan selection picks among the won VNF's capability's applicable plans,
+        then report the beliefs it achieved. Beliefs the auctioneer shared with the request
+        are revised in first (003 §5.1: beliefs travel in messages)."""
         self._activate(bid.vnf)
-        plan = self._plans.get(request.goal)
-        if plan is None:
-            raise ValueError(f"no plan achieves {request.goal}")
-        achieved = await plan(request, bid, payload)
-        result = {"beliefs": beliefs_to_json(achieved), "holder": self.pop}
+        payload = dict(payload)
+        for belief in beliefs_from_json(payload.pop("beliefs", [])):
+            self.bdi.beliefs.add(belief)
+        kind = GoalKind(payload.pop("kind", GoalKind.ACHIEVE.value))
+        goal = Goal(Belief(request.goal, request.args), kind, payload=payload)
+        self._awards[goal] = (request, bid)
+        try:
+            achieved = await self.bdi.perform(goal, bid.vnf)
+        finally:
+            del self._awards[goal]
+        if not achieved:
+            raise RuntimeError(f"{goal} not achieved at {self.pop}: {goal.reason}")
+        # the plan has acted: what it achieved is told to the auctioneer
+        acted = [b for b in self.bdi.beliefs.query(request.goal) if b.args == request.args]
+        result = {"beliefs": beliefs_to_json(acted), "holder": self.pop}
         await report_acted(result)  # first: losing this agent now must not rerun the plan
         self.world.journal.execution(
             ExecutionEvent(
@@ -625,8 +761,6 @@ class PoPAgent:
                 goal_label(request.goal, request.args),
             )
         )
-        for belief in achieved:
-            self.bdi.beliefs.add(belief)
         self.board.changed()  # what it holds now (a limit), told before it can be lost
         return result
 
@@ -643,36 +777,33 @@ class PoPAgent:
             )
         )
 
-    async def _monitor_link(
-        self, request: GoalRequest, _bid: Bid, _payload: dict[str, Any]
-    ) -> list[Belief]:
+    async def _monitor_link(self, ctx: PlanContext, request: GoalRequest, _bid: Bid) -> bool:
         """linkMonitored(link): the Link Monitor placed again, here, after its agent was lost."""
-        achieved = self._watch()
+        ctx.believe(self._watch())
         self._act("monitorLink", request.args[0])
-        return [achieved]
+        return True
 
     # Table 5.1 -------------------------------------------------------------------------------
-    async def _limit_link(
-        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
-    ) -> list[Belief]:
+    async def _limit_link(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
         """LimitLink (LL): limitLink(link, RATE), on the link's traffic steered here."""
         link = request.args[0]
         a, b = link_ends(link)
         server = self.world.controller.server_ip
-        steer = await self._chain(request, bid, {"node": a} | payload, server)
+        steer = await self._chain(request, bid, {"node": a} | ctx.goal.payload, server)
         rule, cap = await self._installed(
             steer, self._vnfs[ddos.RATE_LIMITER].limit_link(a, b, self.world.defence.rate)
         )
         achieved = Belief("linkRateLimited", (link,))
         self.rules[achieved] = rule
         self._act("limitLink", f"{link} to {cap:.2f} MB/s at {self.pop}")
-        return [achieved]
+        ctx.believe(achieved)
+        return True
 
-    async def _limit_ip(
-        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
-    ) -> list[Belief]:
-        """LimitIP (LIP): limitIP(ip, RATE), then lift the limits of links towards ip."""
+    async def _limit_ip(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
+        """LimitIP (LIP): limitIP(ip, RATE), then goal(¬linkRateLimited(link)) for the link
+        towards ip (its holder lifts it)."""
         ip = request.args[0]
+        payload = ctx.goal.payload
         a, b = payload["link"]
         achieved = Belief("ipRateLimited", (ip,))
         await self._replace(achieved)
@@ -683,28 +814,98 @@ class PoPAgent:
         )
         self.rules[achieved] = rule
         self._act("limitIP", f"{ip} to {cap:.2f} MB/s at {self.pop}")
-        self._follow_up(
-            self._ask(
-                payload | {"part": 0, "parts": 1}, ~Belief("linkRateLimited", (link_name(a, b),))
-            )
-        )
-        return [achieved]
+        ctx.believe(achieved)
+        lift = ~Belief("linkRateLimited", (link_name(a, b),))
+        ctx.post_goal(Goal(lift, priority=PROTECT, payload=payload | {"part": 0, "parts": 1}))
+        return True
 
-    async def _limit_flow(
-        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
-    ) -> list[Belief]:
+    async def _limit_flow(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
         """LimitFlow (LF): blockFlow(flow) here. A flow that does not cross this PoP is
         steered here from where it enters the network, alone: it dies here and loads only
         the links on its way (003 drops it at the victim's switch)."""
         flow = request.args[0]
         src, dst = flow_ends(flow)
         ingress = await self.world.controller.ingress(src)
-        steer = await self._chain(request, bid, payload | {"at": ingress}, dst, src_ip=src)
+        payload = ctx.goal.payload | {"at": ingress}
+        steer = await self._chain(request, bid, payload, dst, src_ip=src)
         rule = await self._installed(steer, self._vnfs[ddos.RATE_LIMITER].block_flow(src, dst))
         achieved = Belief("flowRateLimited", (flow,))
         self.rules[achieved] = rule
         self._act("blockFlow", f"{flow} at {self.pop}")
-        return [achieved]
+        ctx.believe(achieved)
+        return True
+
+    async def _unlimit(self, ctx: PlanContext) -> bool:
+        """UnlimitLink (UL) and UnlimitIP (UIP): take out the limit this agent installed."""
+        target = Belief(ctx.goal.predicate.name, ctx.goal.predicate.args)
+        rule = self.rules.pop(target, None)
+        if rule is None:
+            return False
+        await self._remove_rule(rule)
+        self._act(f"un{target.name}", ",".join(target.args))
+        ctx.believe(~target)
+        return True
+
+    async def _unlimit_ip(self, ctx: PlanContext) -> bool:
+        """UnlimitIP (UIP), the strategy's last step (Figure 5.1): every threat towards ip
+        is limited. With no IP limit left here the attack subsided: goal(released(ip))
+        scales in the VNFs the mitigation started, here and (told) on every other PoP."""
+        if not await self._unlimit(ctx):
+            return False
+        if not self.bdi.beliefs.query(Belief("ipRateLimited", (ANY,))):
+            released = Belief("released", ctx.goal.predicate.args)
+            ctx.post_goal(Goal(released, priority=DIAGNOSE, payload={"tell": True}))
+        return True
+
+    def _quiet(self, _beliefs: Any, goal: Goal) -> bool:
+        """No goal but `goal` is open here."""
+        return all(other is goal for other in self.bdi.goals)
+
+    async def _scale_in(self, ctx: PlanContext) -> bool:
+        """ScaleIn: terminate here every idle instance of the strategy's VNFs that serves
+        no rule (a Rate Limiter stays while its flow blocks do), journalled with the cause
+        (a VNF with no instance left here takes its capability, and any goal it owns, with
+        it); then tell the others, when this agent lifted the last limit."""
+        released = ctx.goal.predicate
+        cause = f"scale-in: the attack on {released.args[0]} subsided"
+        mine = [i for i in await self.instances() if i.vnf in self._vnfs and not i.busy]
+        kept = {ddos.RATE_LIMITER} if self.rules else set()
+        for instance in mine:
+            if instance.vnf in kept:
+                kept.discard(instance.vnf)  # the oldest one serves the rules
+                continue
+            if instance.vnf == ddos.LOAD_BALANCER:
+                await self._merge_splits()
+            await self.terminate(instance.id, cause)
+        left = {i.vnf for i in await self.instances()}
+        for capability in self.bdi.capabilities:
+            if capability.name in self._vnfs and capability.name not in left:
+                self.bdi.remove_capability(capability.name)
+        if ctx.goal.payload.get("tell"):
+            others = [pop for pop in self.world.directory if pop != self.pop]
+            await asyncio.gather(*(self._tell(pop, released) for pop in others))
+        return True
+
+    async def _merge_splits(self) -> None:
+        """Take out the traffic splits this agent's Load Balancer installed."""
+        balancer: LoadBalancerVNF = self._vnfs[ddos.LOAD_BALANCER]
+        while self._split_rules:
+            await balancer.merge(self._split_rules.pop())
+
+    async def _tell(self, pop: str, goal: Belief) -> None:
+        """Ask `pop` to achieve `goal` too (a FIPA REQUEST, answered by `_lift`); one that
+        does not agree in time keeps its idle instances."""
+        content = {"goal": beliefs_to_json([goal])[0], "part": 0, "parts": 1}
+        request = ACLMessage(
+            Performative.REQUEST, self.pop, (pop,), f"{self.pop}.req.{goal}.{pop}", content
+        )
+        if not await self.mailbox.request(request, self.world.settings.retry_wait):
+            logger.warning("%s: %s did not agree to %s", self.pop, pop, goal)
+
+    async def _request_lift(self, ctx: PlanContext) -> bool:
+        """A part's un-goal: ask the agent holding the limit to lift it (`_ask`)."""
+        await self._ask(ctx.goal.payload, ctx.goal.predicate)
+        return True
 
     async def _ask(self, payload: dict[str, Any], goal: Belief) -> None:
         """Ask the agent holding the positive belief to achieve `goal` (its un-plan).
@@ -747,7 +948,8 @@ class PoPAgent:
         self._lift(goal, part, parts)
 
     def _lift(self, goal: Belief, part: int, parts: int) -> None:
-        """Post an un-goal once all `parts` asked for it.
+        """Post a goal another agent asked for (an un-goal, a release) once all `parts`
+        asked for it.
 
         Table 5.1 lifts the IP limit as soon as one malicious flow is limited; when the
         traffic was split, the other parts' attackers would then flood the link again
@@ -762,11 +964,12 @@ class PoPAgent:
             self.bdi.post_goal(Goal(goal, priority=PROTECT))
 
     # Tables 5.3–5.5 --------------------------------------------------------------------------
-    async def _analyse_link(
-        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
-    ) -> list[Belief]:
-        """AnalyseLinkStatistics (ALS): detectIntrusion(link); goals for each outlier."""
+    async def _analyse_link(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
+        """AnalyseLinkStatistics (ALS): detectIntrusion(link); for each outlier ip,
+        belief(anomalous(ip)), goal(ipRateLimited(ip)), then goal(flowRecord(ip)) once the
+        limit is over (protect first: it changes the traffic the classifier is sized by)."""
         link = request.args[0]
+        payload = ctx.goal.payload
         part, parts = payload.get("part"), int(payload.get("parts", 1))
         outliers = await self._analysed(
             await self._chain(request, bid, payload, self.world.controller.server_ip, part),
@@ -776,62 +979,59 @@ class PoPAgent:
         )
         self._act("detectIntrusion", f"{link}: {', '.join(outliers) or 'no outlier'}")
         for ip in outliers:
-            self.bdi.beliefs.add(Belief("anomalous", (ip,)))
-            self._follow_up(self._protect_then_record(ip, payload))
-        return [Belief("anomalousUsage", request.args, positive=bool(outliers))]
+            ctx.believe(Belief("anomalous", (ip,)))
+            limit = ctx.post_goal(
+                Goal(Belief("ipRateLimited", (ip,)), priority=PROTECT, payload=dict(payload))
+            )
+            ctx.post_goal(
+                Goal(
+                    Belief("flowRecord", (ip,)),
+                    priority=DIAGNOSE,
+                    payload=dict(payload),
+                    after=limit,
+                )
+            )
+        ctx.believe(Belief("anomalousUsage", request.args, positive=bool(outliers)))
+        return True
 
-    async def _protect_then_record(self, ip: str, payload: dict[str, Any]) -> None:
-        """goal(ipRateLimited(ip)), then goal(flowRecord(ip)) once it is achieved."""
-        limit = Goal(Belief("ipRateLimited", (ip,)), priority=PROTECT, payload=dict(payload))
-        await self.bdi.achieve(limit)
-        self.bdi.post_goal(
-            Goal(Belief("flowRecord", (ip,)), priority=DIAGNOSE, payload=dict(payload))
-        )
-
-    async def _analyse_ip_flows(
-        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
-    ) -> list[Belief]:
-        """AnalyseIPFlows (AIPF): classifyFlows(ip); goal(flowRateLimited) per threat."""
+    async def _analyse_ip_flows(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
+        """AnalyseIPFlows (AIPF): classifyFlows(ip); goal(flowRateLimited(flow)) for each
+        threat, one after another, then goal(¬ipRateLimited(ip)) for this part (Table 5.1's
+        LimitFlow follow-up, once every threat of the part is limited)."""
         ip = request.args[0]
+        payload = ctx.goal.payload
         part, parts = payload.get("part"), int(payload.get("parts", 1))
         sources = await self._analysed(
             await self._chain(request, bid, payload, ip, part),
             self._vnfs[ddos.CLASSIFIER].malicious_sources(ip, part, parts),
         )
         self._act("classifyFlows", f"{ip} part {part}: {len(sources)} malicious at {self.pop}")
-        flows = [flow_name(src, ip) for src in sources]
-        for flow in flows:
-            self.bdi.beliefs.add(Belief("threat", (flow,)))
-        self._follow_up(self._limit_flows(ip, flows, payload))
-        return [Belief("flowRecord", request.args)]
-
-    async def _limit_flows(self, ip: str, flows: list[str], payload: dict[str, Any]) -> None:
-        """goal(flowRateLimited) for each threat, then ask to lift the limit on `ip`."""
-        for flow in flows:
-            await self.bdi.achieve(
-                Goal(Belief("flowRateLimited", (flow,)), priority=PROTECT, payload=dict(payload))
+        previous: Goal | None = None
+        for src in sources:
+            threat = Belief("threat", (flow_name(src, ip),))
+            ctx.believe(threat)
+            previous = ctx.post_goal(
+                Goal(
+                    Belief("flowRateLimited", threat.args),
+                    priority=PROTECT,
+                    payload=dict(payload),
+                    after=previous,
+                )
             )
-        await self._ask(payload, ~Belief("ipRateLimited", (ip,)))
+        lift = ~Belief("ipRateLimited", (ip,))
+        ask = {"part": payload.get("part", 0), "parts": parts}
+        ctx.post_goal(Goal(lift, priority=PROTECT, payload=payload | ask, after=previous))
+        ctx.believe(Belief("flowRecord", request.args))
+        return True
 
-    async def _balance_ip(
-        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
-    ) -> list[Belief]:
+    async def _balance_ip(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
         """LoadBalanceIP (LBIP): splitTrafficIP(ip, PARTS); goal(flowRecord) per part."""
         ip = request.args[0]
-        await self._split(
-            request,
-            bid,
-            payload,
-            ip,
-            "splitTrafficIP",
-            Belief("flowRecord", (ip,)),
-            GoalKind.ACHIEVE,
-        )
-        return [Belief("splitTrafficTowardsIp", (ip,))]
+        divided = Belief("flowRecord", (ip,))
+        await self._split(ctx, request, bid, ip, "splitTrafficIP", divided, GoalKind.ACHIEVE)
+        return True
 
-    async def _balance_link(
-        self, request: GoalRequest, bid: Bid, payload: dict[str, Any]
-    ) -> list[Belief]:
+    async def _balance_link(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
         """LoadBalanceLink (LBL): splitTrafficLink(link, PARTS); ?anomalousUsage per part.
 
         The link's traffic is split by destination: the server behind the watched link.
@@ -839,14 +1039,14 @@ class PoPAgent:
         link = request.args[0]
         diagnose = Belief("anomalousUsage", (link,))
         ip = self.world.controller.server_ip
-        await self._split(request, bid, payload, ip, "splitTrafficLink", diagnose, GoalKind.QUERY)
-        return [Belief("splitTrafficLink", (link,))]
+        await self._split(ctx, request, bid, ip, "splitTrafficLink", diagnose, GoalKind.QUERY)
+        return True
 
     async def _split(
         self,
+        ctx: PlanContext,
         request: GoalRequest,
         bid: Bid,
-        payload: dict[str, Any],
         ip: str,
         action: str,
         per_part: Belief,
@@ -856,11 +1056,12 @@ class PoPAgent:
         the parts are found here (their analysers steer them from this PoP) for as long as
         they are pursued: the steering bringing the traffic here goes once they are over."""
         parts = self.world.defence.split_parts
+        payload = ctx.goal.payload
         steer = await self._chain(request, bid, payload, ip)
-        await self._vnfs[ddos.LOAD_BALANCER].split(ip, parts)
+        self._split_rules.append(await self._vnfs[ddos.LOAD_BALANCER].split(ip, parts))
         self._act(action, f"{','.join(per_part.args)} into {parts} at {self.pop}")
         goals = [
-            self.bdi.post_goal(
+            ctx.post_goal(
                 Goal(
                     Belief(per_part.name, (*per_part.args, str(part))),
                     kind,
@@ -870,6 +1071,7 @@ class PoPAgent:
             )
             for part in range(parts)
         ]
+        ctx.believe(Belief(request.goal, request.args))
         if steer is not None:
             self._follow_up(self._release_after(steer, goals))
 

@@ -161,3 +161,7 @@ class LoadBalancerVNF:
     async def split(self, ip: str, parts: int) -> int:
         """Divide the flows to `ip` crossing this PoP into `parts` groups."""
         return await self.plane.add_rule(TrafficSplit(self.pop, ip, parts))
+
+    async def merge(self, rule_id: int) -> None:
+        """Take a split out: its parts are one again."""
+        await self.plane.remove_rule(rule_id)
