@@ -15,10 +15,13 @@ and an initiator told that an agent is gone (revoked, crashed, killed) stops wai
 its INFORM-DONE and re-auctions at once.
 
 Beyond the dissertation, which ran one auction at a time, auctions may run concurrently:
-a PROPOSE reserves what the bid needs (PoP resources, or the idle instance it reuses, and
-the virtual path's bandwidth) until the proposal is accepted, rejected or expires, so two
-auctions can never allocate the same resources twice. The dissertation's serialised mode
-(wait for the ongoing auction, then a random back-off) is kept as an option.
+a PROPOSE holds what the bid needs (PoP resources, or the idle instance it reuses) until
+the proposal is accepted, rejected or expires, and the acceptance commits the hold, so two
+auctions can never allocate the same resources twice. A hold is the bidder's own: its
+later bids count it, a rival's bid never does (bids read committed state), so a bid does
+not depend on which rival proposed first, in one process or across many. The
+dissertation's serialised mode (wait for the ongoing auction, then a random back-off) is
+kept as an option.
 """
 
 from __future__ import annotations
@@ -224,12 +227,14 @@ def bid_from_content(content: dict[str, Any]) -> Bid:
 
 @dataclass
 class Reservation:
-    """What a PROPOSE holds until it is accepted, rejected or expires."""
+    """What a PROPOSE holds until it is accepted, rejected or expires; once `committed`
+    (accepted), `amount` is an allocation of the PoP rather than a hold."""
 
     bid: Bid
     amount: Amount
     bandwidth: float
     expires: float
+    committed: bool = False
 
 
 class Floor:
@@ -434,21 +439,25 @@ class Mailbox:
         )
 
     async def _wait_for_held_instance(self, request: GoalRequest, deadline: float) -> None:
-        """If an instance this PoP could reuse is held by a pending proposal, wait for it
-        to be settled (bounded by half the CFP deadline) before bidding."""
-        held = {r.bid.instance for r in self.reservations.values() if r.bid.instance}
-        if not held:
-            return
-        wanted = {
-            i.id
-            for i in self.infra.instances.values()
-            if i.pop == self.name and i.vnf in request.vnfs
-        }
+        """If an instance this PoP could reuse is held by its own pending proposal in
+        another auction, wait (bounded by half the CFP deadline) until that auction is
+        settled and, if it won, its plan has run, before bidding.
+
+        Waiting for the plan too, not only the ACCEPT, keeps the bid independent of how
+        long the plan takes to run on this machine: an instance the other auction only
+        borrows for a quick plan is bid on again, whichever way the messages interleave.
+        """
+        watched = [
+            instance
+            for held in self.reservations.values()
+            if held.bid.instance is not None
+            and (instance := self.infra.instances.get(held.bid.instance)) is not None
+            and instance.vnf in request.vnfs
+        ]
         limit = self.clock.now() + max(0.0, deadline - self.clock.now()) / 2
         step = self.settings.bid_deadline / 20
-        while wanted & held and self.clock.now() + step <= limit:
+        while any(i.busy for i in watched) and self.clock.now() + step <= limit:
             await self.clock.sleep(step)
-            held = {r.bid.instance for r in self.reservations.values() if r.bid.instance}
 
     def _reserve(
         self, conversation: str, request: GoalRequest, bid: Bid, deadline: float
@@ -462,7 +471,7 @@ class Mailbox:
         amount = Amount() if bid.instance else req(vnf, bid.units)
         bandwidth = request.traffic if vnf.throughput is not None else 0.0
         try:
-            self.infra.allocate(self.name, amount)
+            self.infra.hold(self.name, amount)
         except CapacityError as exc:
             return f"resources taken meanwhile: {exc}"
         if bid.instance:
@@ -475,9 +484,19 @@ class Mailbox:
         held = self.reservations.pop(conversation, None)
         if held is None:
             return
-        self.infra.release(self.name, held.amount)
+        if held.committed:
+            self.infra.release(self.name, held.amount)
+        else:
+            self.infra.unhold(self.name, held.amount)
         if held.bid.instance and held.bid.instance in self.infra.instances:
             self.infra.instances[held.bid.instance].busy = False
+
+    def _commit(self, held: Reservation) -> None:
+        """The proposal was accepted: its hold becomes an allocation the other agents see
+        (CapacityError when it no longer fits; the caller answers FAILURE)."""
+        if not held.committed:
+            self.infra.commit(self.name, held.amount)
+            held.committed = True
 
     async def _expire(self, conversation: str) -> None:
         held = self.reservations.get(conversation)
@@ -500,6 +519,7 @@ class Mailbox:
         path = list(bid.path)
         try:
             request, payload = request_from_content(accept.content)
+            self._commit(held)
             # the virtual path; with `announce`, the initiator has told the others already
             self.infra.reserve_path(path, held.bandwidth, tell=self.announce is None)
         except (CapacityError, KeyError, TypeError, ValueError) as exc:

@@ -126,7 +126,8 @@ class BidContext:
         self.catalogue = self.infra.catalogue_needs()
 
     def hop_eval(self, node: str) -> float:
-        """rscEvalhop(node); a switch or host hosts no VNF, so it is `full` and costs 0."""
+        """rscEvalhop(node) on committed state, never on the node's pending holds (a
+        rival's tentative proposal); a switch or host hosts no VNF, so it costs 0."""
         state = self.infra.pops.get(node)
         if state is None:
             return 0.0
@@ -192,12 +193,12 @@ def candidate_bid(
     instance = infra.idle_instance(pop, vnf_id, request.sizing_traffic)
     state = infra.pops[pop]
     required = Amount() if instance else req(vnf, units)
-    if not sat_req(state.free, required):  # Eq. 4.1
+    free = state.unheld  # committed state plus the bidder's own pending holds
+    if not sat_req(free, required):  # Eq. 4.1
         return Refusal(
-            pop,
-            f"sat_req fails for {units}×{vnf_id}: needs {_fmt(required)}, free {_fmt(state.free)}",
+            pop, f"sat_req fails for {units}×{vnf_id}: needs {_fmt(required)}, free {_fmt(free)}"
         )
-    source_eval = rsc_eval(state.free, state.total, required, ctx.catalogue)  # Eq. 4.4
+    source_eval = rsc_eval(free, state.total, required, ctx.catalogue)  # Eq. 4.4
     path = lowest_cost_path(
         infra, pop, request.auctioneer, request.constraints_for(vnf), source_eval, ctx.hop_eval
     )
