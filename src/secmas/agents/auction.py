@@ -298,6 +298,8 @@ class Mailbox:
         self._awaiting: dict[str, asyncio.Future[str]] = {}
         """Conversation → resolved with a reason when its winner is known to be gone."""
         self._winners: dict[str, str] = {}
+        self._queued: list[tuple[str, frozenset[str]]] = []
+        """Calls for proposals waiting for an instance this PoP holds, first come first."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -417,7 +419,7 @@ class Mailbox:
             await self.send(cfp.reply(Performative.REFUSE, {"reason": declined}, sender=self.name))
             return
         deadline = cfp.reply_by if cfp.reply_by is not None else self.clock.now()
-        await self._wait_for_held_instance(request, deadline)
+        await self._wait_for_held_instance(cfp.conversation_id, request, deadline)
         outcome = compute_bid(
             self.infra,
             self.name,
@@ -438,26 +440,41 @@ class Mailbox:
             cfp.reply(Performative.REFUSE, {"reason": outcome.reason}, sender=self.name)
         )
 
-    async def _wait_for_held_instance(self, request: GoalRequest, deadline: float) -> None:
-        """If an instance this PoP could reuse is held by its own pending proposal in
-        another auction, wait (bounded by half the CFP deadline) until that auction is
-        settled and, if it won, its plan has run, before bidding.
+    async def _wait_for_held_instance(
+        self, conversation: str, request: GoalRequest, deadline: float
+    ) -> None:
+        """If this PoP's instances that could serve the goal are all taken by its own
+        other auctions (a pending proposal holds one, or an accepted one's plan runs on
+        it), wait until one is free before bidding; calls that wait are served first
+        come, first served; at the latest until the CFP's deadline less a reply margin.
 
-        Waiting for the plan too, not only the ACCEPT, keeps the bid independent of how
-        long the plan takes to run on this machine: an instance the other auction only
-        borrows for a quick plan is bid on again, whichever way the messages interleave.
+        Waiting for the plan too, not only the ACCEPT, and in arrival order, keeps the bid
+        independent of message timing: an instance another auction only borrows for a
+        quick plan is bid on again, and a call that waited is not overtaken by a later
+        one (the next of a chain of auctions from another initiator) when the instance
+        comes free. Only another auction that takes longer than this call's deadline to
+        settle leaves this PoP bidding without the instance.
         """
-        watched = [
-            instance
-            for held in self.reservations.values()
-            if held.bid.instance is not None
-            and (instance := self.infra.instances.get(held.bid.instance)) is not None
-            and instance.vnf in request.vnfs
-        ]
-        limit = self.clock.now() + max(0.0, deadline - self.clock.now()) / 2
+        vnfs = frozenset(request.vnfs)
+        if not self._all_taken(vnfs) and not any(vnfs & other for _, other in self._queued):
+            return
         step = self.settings.bid_deadline / 20
-        while any(i.busy for i in watched) and self.clock.now() + step <= limit:
-            await self.clock.sleep(step)
+        limit = deadline - 2 * step  # time left to send the answer
+        entry = (conversation, vnfs)
+        self._queued.append(entry)
+        try:
+            while self.clock.now() + step <= limit:
+                ahead = self._queued[: self._queued.index(entry)]
+                if not self._all_taken(vnfs) and not any(vnfs & v for _, v in ahead):
+                    return
+                await self.clock.sleep(step)
+        finally:
+            self._queued.remove(entry)
+
+    def _all_taken(self, vnfs: frozenset[str]) -> bool:
+        """This PoP has instances of `vnfs`, and every one is busy."""
+        mine = [i for i in self.infra.instances.values() if i.pop == self.name and i.vnf in vnfs]
+        return bool(mine) and all(i.busy for i in mine)
 
     def _reserve(
         self, conversation: str, request: GoalRequest, bid: Bid, deadline: float
