@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.network.infrastructure import Infrastructure
-from secmas.network.paths import lowest_cost_path, widest_tree
+from secmas.network.paths import Graph, lowest_cost_path, widest_tree
 from secmas.network.resources import Amount, req, rsc_eval, rsc_eval_hop, sat_req, units_needed
 from secmas.scenario.model import VNF, Constraint, GoalSpec, Measure, Operator, Preferences
 
@@ -111,32 +111,33 @@ class Refusal:
 class BidContext:
     """Caches of what every bid on one infrastructure recomputes otherwise.
 
-    rscEvalhop (Eq. 4.3) of a node is kept with the node's allocation it was computed
-    for, and the widest-path tree from the repository with the link reservations'
-    version, so a cached value is used only while its inputs are unchanged. One context
-    per infrastructure (`shared_context`) serves every agent of an in-process run.
+    The graph Algorithm 1 walks (with every node's rscEvalhop, Eq. 4.3, on committed
+    state) is kept with the PoP and link versions it was built at, and the widest-path
+    tree from the repository with the link version, so a cached value is used only while
+    its inputs are unchanged. One context per infrastructure (`shared_context`) serves
+    every agent of an in-process run: the bids of one auction share one graph.
     """
 
     infra: Infrastructure
     catalogue: tuple[Amount, ...] = field(init=False)
-    _hop: dict[str, tuple[Amount, float]] = field(init=False, default_factory=dict)
+    _graph: tuple[tuple[int, int], Graph] | None = field(init=False, default=None)
     _download: tuple[int, dict[str, float]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.catalogue = self.infra.catalogue_needs()
 
+    def graph(self) -> Graph:
+        """Algorithm 1's graph at the infrastructure's current committed state."""
+        version = (self.infra.pop_version, self.infra.link_version)
+        if self._graph is None or self._graph[0] != version:
+            self._graph = (version, Graph.of(self.infra, self._hop_now))
+        return self._graph[1]
+
     def hop_eval(self, node: str) -> float:
         """rscEvalhop(node) on committed state, never on the node's pending holds (a
         rival's tentative proposal); a switch or host hosts no VNF, so it costs 0."""
-        state = self.infra.pops.get(node)
-        if state is None:
-            return 0.0
-        cached = self._hop.get(node)
-        if cached is not None and cached[0] == state.used:
-            return cached[1]
-        value = rsc_eval_hop(state.free, state.total, self.catalogue)
-        self._hop[node] = (state.used, value)
-        return value
+        graph = self.graph()
+        return graph.hop[graph.index[node]]
 
     def download_time(self, pop: str, vnf: VNF) -> float:
         """T for a new instance: image size over the widest path from the repository.
@@ -152,6 +153,12 @@ class BidContext:
         if width <= 0:
             return math.inf
         return 0.0 if math.isinf(width) else vnf.image_size / width
+
+    def _hop_now(self, node: str) -> float:
+        state = self.infra.pops.get(node)
+        if state is None:
+            return 0.0
+        return rsc_eval_hop(state.free, state.total, self.catalogue)
 
 
 _SHARED: weakref.WeakKeyDictionary[Infrastructure, BidContext] = weakref.WeakKeyDictionary()
@@ -200,7 +207,13 @@ def candidate_bid(
         )
     source_eval = rsc_eval(free, state.total, required, ctx.catalogue)  # Eq. 4.4
     path = lowest_cost_path(
-        infra, pop, request.auctioneer, request.constraints_for(vnf), source_eval, ctx.hop_eval
+        infra,
+        pop,
+        request.auctioneer,
+        request.constraints_for(vnf),
+        source_eval,
+        ctx.hop_eval,
+        ctx.graph(),
     )
     if path is None:
         return Refusal(pop, f"no path to {request.auctioneer} satisfies the goal constraints")

@@ -104,6 +104,9 @@ class Infrastructure:
     adjacency: dict[str, list[tuple[str, LinkState]]] = field(init=False)
     instances: dict[str, Instance] = field(default_factory=dict)
     link_version: int = 0
+    pop_version: int = 0
+    """Counts the changes of committed PoP use (holds do not count): caches of what
+    rivals' bids read (rscEvalhop, Eq. 4.3) are valid while it stays the same."""
     path_listeners: list[PathListener] = field(default_factory=list, repr=False)
     """Told of every virtual path reserved or released here (agents in other processes
     keep their copy of the links in step through them)."""
@@ -221,11 +224,13 @@ class Infrastructure:
         """Count `amount` as used on `pop` (another agent's allocation), telling nobody."""
         state = self.pops[pop]
         state.used = state.used + amount
+        self.pop_version += 1
 
     def apply_free(self, pop: str, amount: Amount) -> None:
         """Give `amount` back to `pop`, telling nobody."""
         state = self.pops[pop]
         state.used = _minus(state.used, amount)
+        self.pop_version += 1
 
     def deploy(self, pop: str, vnf: str, units: int = 1) -> Instance:
         """Instantiate `units` units of `vnf` on `pop`, allocating req_v × units."""
