@@ -840,3 +840,21 @@ def test_a_predicted_peak_crosses_the_bus_in_the_call_for_proposals() -> None:
         content = json.loads(json.dumps(request_to_content(request, {})))
         assert request_from_content(content) == (request, {})
     assert "predicted_traffic" not in request_to_content(base, {})  # off: the frame as before
+
+
+def test_a_call_for_proposals_names_each_receiver_alone_on_the_wire():
+    """N small frames, not N copies of one frame listing all N agents (which every
+    receiver would parse: O(N²) bytes per auction)."""
+
+    async def main() -> None:
+        net = await Net.build(star(FIVE))
+        goal = request("linkRateLimited", "A", 0.0, "x")
+        task = asyncio.ensure_future(net.boxes["A"].auction(goal, {}, list(net.boxes)))
+        await net.until(100)
+        assert task.result().status == "done"
+        cfps = net.spy.of(Performative.CFP)
+        assert sorted(s.receiver for s in cfps) == sorted(net.boxes)
+        assert all(s.message.receivers == (s.receiver,) for s in cfps)
+        await net.close()
+
+    run(main())

@@ -32,7 +32,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, MalformedMessage, Performative
@@ -320,9 +320,15 @@ class Mailbox:
 
     # -- messages ----------------------------------------------------------------------------
     async def send(self, message: ACLMessage) -> None:
-        data = message.encode()
+        """Publish `message` to each receiver's inbox, naming that receiver alone: a call
+        for proposals to N agents is then N small frames, not N copies of a frame that
+        lists all N (each of which every receiver would parse: O(N²) per auction)."""
+        if len(message.receivers) == 1:
+            await self.bus.publish(inbox(message.receivers[0], self.space), message.encode())
+            return
         for receiver in message.receivers:
-            await self.bus.publish(inbox(receiver, self.space), data)
+            frame = replace(message, receivers=(receiver,)).encode()
+            await self.bus.publish(inbox(receiver, self.space), frame)
 
     async def request(self, message: ACLMessage, wait: float) -> bool:
         """Send a REQUEST and wait up to `wait` seconds for its receiver's AGREE (FIPA
