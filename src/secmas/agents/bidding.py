@@ -260,7 +260,7 @@ def compute_bid(
             reasons.append(outcome.reason)
     if not offers:
         return Refusal(pop, "; ".join(reasons))
-    return offers[select(offers, request.preferences)]
+    return offers[0] if len(offers) == 1 else offers[select(offers, request.preferences)]
 
 
 def normalise(values: Sequence[float]) -> list[float]:

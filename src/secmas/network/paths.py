@@ -13,6 +13,7 @@ is relaxed, which is what the text describes.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Callable, Iterable
@@ -132,13 +133,7 @@ def lowest_cost_path(
     if source == target:
         return Path((source,), 0.0, 0.0, 0.0, 0)
     graph = graph or Graph.of(infra, hop_eval)
-    cons = tuple(constraints)
-    lat, loss, hop, bw = (
-        Window.of(cons, Measure.LATENCY),
-        Window.of(cons, Measure.LOSS, 0.01),
-        Window.of(cons, Measure.HOPS),
-        Window.of(cons, Measure.BANDWIDTH),
-    )
+    lat, loss, hop, bw = _windows(tuple(constraints))
     lat_lo, lat_hi, loss_lo, loss_hi = lat.lo, lat.hi, loss.lo, loss.hi
     hop_lo, hop_hi, bw_lo, bw_hi = hop.lo, hop.hi, bw.lo, bw.hi
     exact = lat.exact or loss.exact or hop.exact or bw.exact
@@ -151,8 +146,9 @@ def lowest_cost_path(
     dist[s] = 0.0
     queue: list[tuple[float, int]] = [(0.0, s)]
     hops_eval, edges = graph.hop, graph.edges
+    pop, push = heapq.heappop, heapq.heappush
     while queue:
-        d_u, u = heapq.heappop(queue)
+        d_u, u = pop(queue)
         if done[u]:
             continue
         done[u] = True
@@ -160,36 +156,47 @@ def lowest_cost_path(
             return _path(graph, prev, dist, meas, t)
         lat_u, loss_u, hops_u = meas[u]
         hops_v = hops_u + 1  # line 23
+        # line 24 for H: the same for every edge of u
+        if not (hop_lo <= hops_v <= hop_hi) or (exact and not hop.admits(hops_v)):
+            continue
         eval_u = source_eval if u == s else hops_eval[u]  # lines 25–28
         for v, link_lat, link_loss, bandwidth in edges[u]:
             if done[v]:
                 continue
+            candidate = d_u + bandwidth * (eval_u + hops_eval[v])  # line 29
+            # line 30, tested before line 24 (both must hold; this one is cheaper); a node
+            # already dearer than the target's best can never be on the returned path
+            # (costs only grow), so it is not queued
+            if not (candidate < dist[v] and candidate <= dist[t]):
+                continue
             lat_v = lat_u + link_lat  # line 21
             loss_v = loss_u + (1.0 - loss_u) * link_loss  # line 22
-            # line 24: satcst on L, P, H and B
+            # line 24: satcst on L, P and B
             if not (
                 lat_lo <= lat_v <= lat_hi
                 and loss_lo <= loss_v <= loss_hi
-                and hop_lo <= hops_v <= hop_hi
                 and bw_lo <= bandwidth <= bw_hi
             ):
                 continue
-            if exact and not (
-                lat.admits(lat_v)
-                and loss.admits(loss_v)
-                and hop.admits(hops_v)
-                and bw.admits(bandwidth)
-            ):
+            if exact and not (lat.admits(lat_v) and loss.admits(loss_v) and bw.admits(bandwidth)):
                 continue
-            candidate = d_u + bandwidth * (eval_u + hops_eval[v])  # line 29
-            # line 30; a node already dearer than the target's best can never be on the
-            # returned path (costs only grow), so it is not queued
-            if candidate < dist[v] and candidate <= dist[t]:
-                dist[v] = candidate
-                meas[v] = (lat_v, loss_v, hops_v)
-                prev[v] = u
-                heapq.heappush(queue, (candidate, v))
+            dist[v] = candidate
+            meas[v] = (lat_v, loss_v, hops_v)
+            prev[v] = u
+            push(queue, (candidate, v))
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _windows(cons: tuple[Constraint, ...]) -> tuple[Window, Window, Window, Window]:
+    """The L, P (as a fraction), H and B windows of a goal's constraints: every bid of
+    an auction has the same constraints, so they are folded once."""
+    return (
+        Window.of(cons, Measure.LATENCY),
+        Window.of(cons, Measure.LOSS, 0.01),
+        Window.of(cons, Measure.HOPS),
+        Window.of(cons, Measure.BANDWIDTH),
+    )
 
 
 def _path(
