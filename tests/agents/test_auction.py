@@ -357,26 +357,34 @@ def test_proposals_reserve_until_the_award_and_rejected_ones_release():
         task = asyncio.ensure_future(net.boxes["A"].auction(goal, {}, names))
         await drive_clock(net.clock, 0.5)
         for pop in "ABC":
-            assert net.infra.pops[pop].used == need, pop
+            # a hold, not an allocation: rivals' bids read committed state only
+            assert net.infra.pops[pop].held == need and net.infra.pops[pop].used == Amount()
             [held] = net.boxes[pop].reservations.values()
-            assert held.amount == need and held.bid.units == 2
+            assert held.amount == need and held.bid.units == 2 and not held.committed
             assert held.expires == 1.0 + AuctionSettings().bid_deadline
-        assert net.infra.pops["D"].used == Amount()
-        # While held, a second auctioneer sees less free: B cannot fit a second detector.
-        free_b = net.infra.free("B")
-        assert free_b == Amount(2, 4, 80)
+        assert net.infra.pops["D"].held == Amount()
+        # While held, B's own next bid fits around its hold (B cannot promise a second
+        # detector); every other agent still sees B's committed state.
+        assert net.infra.pops["B"].unheld == Amount(2, 4, 80)
+        assert net.infra.free("B") == net.infra.total("B")
 
-        await net.until(40)
+        await net.until(60)
         record = task.result()
         win = record.outcome.winner
         assert record.status == "done"
+        # B's path B–S–A ends at A, whose rscEvalhop (Eq. 4.3) is read on committed state,
+        # never on A's own pending proposal of this auction: freeRscUtil(A) = 1, so
+        # C = 20 × (consRscUtil(B) + 0) + 10 × (0 + 1), consRscUtil = 3 / (4/2 + 8/4 + 100/20).
+        bids = {b.bidder: b for b in record.outcome.bids}
+        assert abs(bids["B"].C - (20 * 3 / 9 + 10 * 1)) < EPS
         assert win.bidder == eq_31_winner(record.outcome.bids, goal.preferences)
         assert {b.bidder for b in record.outcome.bids} == {"A", "B", "C"}
         assert record.started == 0.0
         assert net.spy.of(Performative.ACCEPT_PROPOSAL)[0].time == 1.0  # the bid deadline
-        # Losers released at REJECT; the winner's reservation became its instance.
+        # Losers released at REJECT; the winner's hold was committed and became its instance.
         for pop in "ABC":
             assert net.infra.pops[pop].used == (need if pop == win.bidder else Amount()), pop
+            assert net.infra.pops[pop].held == Amount(), pop
         assert net.started["l"].units == 2 and net.started["l"].pop == win.bidder
         assert all(not box.reservations for box in net.boxes.values())
         await net.close()
@@ -405,13 +413,13 @@ def test_an_unanswered_proposal_expires_and_releases():
         assert propose.receiver == "A"
         assert bid_from_content(propose.message.content).bidder == "B"
         one = req(net.infra.catalogue["rate_limiter"])
-        assert net.infra.pops["B"].used == one
+        assert net.infra.pops["B"].held == one
         assert net.boxes["B"].reservations["ghost.1"].expires == 2.0
 
         await drive_clock(net.clock, 1.99)
-        assert net.infra.pops["B"].used == one  # still held just before expiry
+        assert net.infra.pops["B"].held == one  # still held just before expiry
         await drive_clock(net.clock, 2.0)
-        assert net.infra.pops["B"].used == Amount()
+        assert net.infra.pops["B"].held == Amount()
         assert not net.boxes["B"].reservations
 
         # A late ACCEPT is answered with FAILURE: nothing is held for it any more.
@@ -597,6 +605,7 @@ class Ledger:
         now = self.net.clock.now()
         accepted, job, traffic = self.conversations()
         expected: dict[str, Amount] = defaultdict(Amount)
+        pending: dict[str, Amount] = defaultdict(Amount)
         holders: Counter[str] = Counter()
         for instance in infra.instances.values():
             expected[instance.pop] += req(infra.catalogue[instance.vnf], instance.units)
@@ -604,7 +613,7 @@ class Ledger:
         self.peak_reservations = max(self.peak_reservations, held_now)
         for box in boxes.values():
             for held in box.reservations.values():
-                expected[box.name] += held.amount
+                pending[box.name] += held.amount
                 if held.bid.instance:
                     holders[held.bid.instance] += 1
         bandwidth: dict[tuple[str, str], float] = defaultdict(float)
@@ -612,7 +621,7 @@ class Ledger:
             started = self.net.started.get(job[conversation])
             if bid.instance:
                 holders[bid.instance] += 1
-            elif started is None:  # still downloading: the PROPOSE's hold is in flight
+            elif started is None:  # still downloading: the committed hold is in flight
                 expected[pop] += req(infra.catalogue[bid.vnf], bid.units)
             else:
                 holders[started.id] += 1
@@ -620,12 +629,18 @@ class Ledger:
                 for a, b in itertools.pairwise(bid.path):
                     bandwidth[tuple(sorted((a, b)))] += traffic[conversation]
         for pop, state in infra.pops.items():
-            if not state.used.fits_in(_plus(state.total, EPS)):
-                self.violations.append(f"t={now}: {pop} used {state.used} > {state.total}")
+            if not (state.used + state.held).fits_in(_plus(state.total, EPS)):
+                self.violations.append(
+                    f"t={now}: {pop} used {state.used} + held {state.held} > {state.total}"
+                )
             if not _close(state.used, expected[pop]):
                 self.violations.append(
-                    f"t={now}: {pop} used {state.used} but instances + reservations + "
-                    f"downloads hold {expected[pop]}"
+                    f"t={now}: {pop} used {state.used} but instances + downloads hold "
+                    f"{expected[pop]}"
+                )
+            if not _close(state.held, pending[pop]):
+                self.violations.append(
+                    f"t={now}: {pop} held {state.held} but its proposals hold {pending[pop]}"
                 )
         for link in infra.links:
             if link.reserved > link.bandwidth + EPS:
@@ -869,3 +884,21 @@ def test_a_predicted_peak_crosses_the_bus_in_the_call_for_proposals() -> None:
         content = json.loads(json.dumps(request_to_content(request, {})))
         assert request_from_content(content) == (request, {})
     assert "predicted_traffic" not in request_to_content(base, {})  # off: the frame as before
+
+
+def test_a_call_for_proposals_names_each_receiver_alone_on_the_wire():
+    """N small frames, not N copies of one frame listing all N agents (which every
+    receiver would parse: O(N²) bytes per auction)."""
+
+    async def main() -> None:
+        net = await Net.build(star(FIVE))
+        goal = request("linkRateLimited", "A", 0.0, "x")
+        task = asyncio.ensure_future(net.boxes["A"].auction(goal, {}, list(net.boxes)))
+        await net.until(100)
+        assert task.result().status == "done"
+        cfps = net.spy.of(Performative.CFP)
+        assert sorted(s.receiver for s in cfps) == sorted(net.boxes)
+        assert all(s.message.receivers == (s.receiver,) for s in cfps)
+        await net.close()
+
+    run(main())

@@ -20,6 +20,7 @@ from secmas.agents.bidding import (
     winner,
 )
 from secmas.network.infrastructure import Infrastructure
+from secmas.network.resources import Amount
 from secmas.scenario.model import Preferences, Scenario
 
 # Table 5.8 of 003: (agent, T, C, D, published utility) per auction, with Table 5.7 prefs.
@@ -282,3 +283,20 @@ def test_a_predicted_peak_sizes_the_bid_and_off_changes_nothing() -> None:
     # a forecast below the current traffic, or none, is the dissertation's bid
     for same in (replace(now, predicted_traffic=0.5), now):
         assert compute_bid(infra, "B", same) == compute_bid(infra, "B", now)
+
+
+def test_a_rivals_pending_hold_never_changes_a_bid_and_the_bidders_own_does() -> None:
+    scenario = line_scenario()
+    infra = Infrastructure.from_scenario(scenario)
+    goal = request("ipRateLimited", scenario, "A")
+    before = compute_bid(infra, "B", goal, BidContext(infra))
+    # A (auctioneer, on B's path) proposes in the same auction: a hold on A
+    infra.hold("A", Amount(4, 8, 100))
+    assert compute_bid(infra, "B", goal, BidContext(infra)) == before
+    # committed, it is state every bid reads: rscEvalhop(A) (Eq. 4.3) drops below 1
+    infra.commit("A", Amount(4, 8, 100))
+    after = compute_bid(infra, "B", goal, BidContext(infra))
+    assert isinstance(before, Bid) and isinstance(after, Bid) and after.C < before.C
+    # B's own pending hold counts in its next bid: sat_req (Eq. 4.1) fails
+    infra.hold("B", infra.total("B"))
+    assert isinstance(compute_bid(infra, "B", goal), Refusal)

@@ -229,9 +229,9 @@ def test_a_bidder_that_dies_between_propose_and_accept_is_replaced_and_releases(
 
         async def crash() -> None:
             # D never answers, so the call stays open; C (best bid) proposed, then dies.
-            assert net.infra.pops["C"].used == req(net.infra.catalogue["rate_limiter"])
+            assert net.infra.pops["C"].held == req(net.infra.catalogue["rate_limiter"])
             await net.boxes["C"].stop()
-            assert net.infra.pops["C"].used == Amount()  # stop() released the proposal
+            assert net.infra.pops["C"].held == Amount()  # stop() released the proposal
 
         record = await net.auction(200, crash, at=0.5, candidates=("A", "B", "C", "D"))
         # C's bid still won the first call (its PROPOSE had arrived); its ACCEPT went
@@ -442,23 +442,23 @@ def _attack_share_last_20s(telemetry: list[Any]) -> float:
 
 def test_a_classifier_winner_that_dies_while_downloading_is_replaced_and_the_attack_stopped():
     async def main() -> None:
-        # pop4 wins flowRecord(ip, 0) at t = 26 and downloads its Classifier for 100 s;
-        # it dies at t = 50.
-        world, telemetry = await mitigate({50.0: "pop4"})
+        # pop3 wins flowRecord(ip, 0) at t = 26 (Table 5.8's firstFlowRecord: agent 3) and
+        # downloads its Classifier for 100 s; it dies at t = 50.
+        world, telemetry = await mitigate({50.0: "pop3"})
         records = [(who, r) for who, r in world.journal.auctions]
         part0 = [r for _, r in records if r.outcome.label == f"flowRecord({IP}, 0)"]
         assert len(part0) == 1
         [record] = part0
         assert record.attempt == 2 and record.status == "done"
-        assert record.outcome.winner.bidder != "pop4"
-        assert ("pop4", "left out: winner-lost in attempt 1") in [
+        assert record.outcome.winner.bidder != "pop3"
+        assert ("pop3", "left out: winner-lost in attempt 1") in [
             (r.bidder, r.reason) for r in record.outcome.refusals
         ]
         blocked = {r.src_ip for r in world.plane.rules.values() if isinstance(r, FlowBlock)}
         attackers = {f.src_ip for f, attack in world.plane.ground_truth().items() if attack}
         assert blocked == attackers
         assert _attack_share_last_20s(telemetry) < 0.10
-        assert not any(a.agent == "pop4" and a.time > 50 for a in world.journal.actions)
+        assert not any(a.agent == "pop3" and a.time > 50 for a in world.journal.actions)
 
     run(main())
 

@@ -45,3 +45,37 @@ def test_value_and_path_reservation(triangle: Scenario) -> None:
         infra.reserve_path(["C", "B"], 2)
     infra.release_path(["A", "B", "C"], 4)
     assert infra.value("B", "A", Measure.BANDWIDTH) == 10.0
+
+
+def test_a_hold_is_the_holders_alone_until_committed(triangle: Scenario) -> None:
+    infra = Infrastructure.from_scenario(triangle)
+    told: list[tuple[str, str, Amount]] = []
+    infra.pop_listeners.append(lambda op, pop, amount: told.append((op, pop, amount)))
+    one = Amount(1, 2, 10)
+    infra.hold("A", one)
+    # every other agent still sees A's committed state; A's own next promise fits around it
+    assert infra.free("A") == infra.total("A")
+    assert infra.pops["A"].unheld == infra.total("A") - one
+    assert told == []
+    infra.commit("A", one)
+    assert infra.free("A") == infra.total("A") - one and infra.pops["A"].held == Amount()
+    assert told == [("allocate", "A", one)]
+    infra.hold("A", one)
+    infra.unhold("A", one)
+    assert infra.pops["A"].unheld == infra.free("A")
+
+
+def test_holds_and_commits_never_exceed_capacity(triangle: Scenario) -> None:
+    infra = Infrastructure.from_scenario(triangle)
+    half = Amount(4, 8, 20)  # C has 8 cores and 16 GB
+    infra.hold("C", half)
+    infra.hold("C", half)
+    with pytest.raises(CapacityError):
+        infra.hold("C", Amount(1, 0, 0))
+    with pytest.raises(CapacityError):
+        infra.deploy("C", "rate_limiter")  # a deployment cannot take what is held either
+    infra.commit("C", half)
+    infra.apply_allocate("C", Amount(1, 0, 0))  # another agent's view moved meanwhile
+    with pytest.raises(CapacityError):
+        infra.commit("C", half)  # the winner answers FAILURE, the goal is re-auctioned
+    assert infra.pops["C"].held == half  # a failed commit keeps the hold for its release

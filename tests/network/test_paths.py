@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
+import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +13,7 @@ from hypothesis import strategies as st
 from tests.conftest import make_scenario
 
 from secmas.network.infrastructure import Infrastructure
-from secmas.network.paths import lowest_cost_path, sat_cst, widest_path
+from secmas.network.paths import Graph, Window, lowest_cost_path, sat_cst, widest_path
 from secmas.scenario.model import Constraint, Measure, Operator, Scenario
 
 
@@ -130,3 +133,82 @@ def test_returned_path_satisfies_every_constraint(
     assert path.latency == pytest.approx(latency)
     assert path.loss == pytest.approx(loss)
     assert path.hops == hops
+
+
+def reference_algorithm_1(
+    infra: Infrastructure,
+    source: str,
+    target: str,
+    cons: list[Constraint],
+    source_eval: float,
+    hop_eval: Callable[[str], float],
+) -> tuple[tuple[str, ...], float, float] | None:
+    """Algorithm 1 of 003 written out plainly on the node names (Dijkstra from the bidder,
+    lines 21–30; an edge whose accumulated L, P, H or whose B breaks a constraint is
+    dropped; weight B × (rscEval of its two ends)), as the fast version must reproduce:
+    (nodes, cost, latency), or None."""
+    if source == target:
+        return (source,), 0.0, 0.0
+    dist, meas, prev, done = {source: 0.0}, {source: (0.0, 0.0, 0)}, {}, set()
+    queue = [(0.0, source)]
+    while queue:
+        d_u, u = heapq.heappop(queue)
+        if u in done:
+            continue
+        done.add(u)
+        if u == target:
+            nodes = [u]
+            while nodes[-1] in prev:
+                nodes.append(prev[nodes[-1]])
+            return tuple(reversed(nodes)), d_u, meas[u][0]
+        for v, link in infra.adjacency[u]:
+            if v in done:
+                continue
+            lat_u, loss_u, hops_u = meas[u]
+            lat_v = lat_u + link.latency
+            loss_v = loss_u + (1 - loss_u) * link.loss
+            bandwidth = link.bandwidth - link.reserved
+            if not (  # Eq. 4.2; loss compared as a fraction, as Algorithm 1 carries it
+                Window.of(cons, Measure.LATENCY).admits(lat_v)
+                and Window.of(cons, Measure.LOSS, 0.01).admits(loss_v)
+                and Window.of(cons, Measure.HOPS).admits(hops_u + 1)
+                and Window.of(cons, Measure.BANDWIDTH).admits(bandwidth)
+            ):
+                continue
+            here = source_eval if u == source else hop_eval(u)
+            candidate = d_u + bandwidth * (here + hop_eval(v))
+            if candidate < dist.get(v, math.inf):
+                dist[v], meas[v], prev[v] = candidate, (lat_v, loss_v, hops_u + 1), u
+                heapq.heappush(queue, (candidate, v))
+    return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    graphs(),
+    st.floats(0, 1),
+    st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=7, max_size=7),
+    st.data(),
+)
+def test_the_graph_walk_is_algorithm_1_on_every_pair(
+    case: tuple[Scenario, list[Constraint]],
+    source_eval: float,
+    evals: list[float],
+    data: st.DataObject,
+) -> None:
+    """The fast walk (one `Graph` per state, shared by every bid) gives the same path,
+    cost and latency as the plain Algorithm 1 for every bidder and auctioneer; hop values
+    from a small set (0 for full PoPs) make equal-cost ties common."""
+    scenario, cons = case
+    infra = Infrastructure.from_scenario(scenario)
+    for link in infra.links:  # some reserved bandwidth, as after earlier goals
+        link.reserved = data.draw(st.sampled_from([0.0, 0.0, 1.0, link.bandwidth / 2]))
+    hop = {p.id: evals[i] for i, p in enumerate(scenario.pops)}
+    graph = Graph.of(infra, hop.__getitem__)
+    for source, target in itertools.product(hop, repeat=2):
+        fast = lowest_cost_path(infra, source, target, cons, source_eval, hop.__getitem__, graph)
+        plain = reference_algorithm_1(infra, source, target, cons, source_eval, hop.__getitem__)
+        if plain is None:
+            assert fast is None
+            continue
+        assert fast is not None and (fast.nodes, fast.cost, fast.latency) == plain

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
-from secmas.pipeline.mlfo import PipelineRefused, compute_pipeline, default_service
+from secmas.pipeline.mlfo import (
+    PipelineRefused,
+    compute_pipeline,
+    default_service,
+    latencies_from,
+)
 from secmas.scenario.loader import ScenarioError, load_scenario
-from secmas.scenario.model import NetworkService
+from secmas.scenario.model import NetworkService, ServiceVNF
+from secmas.scenario.topology import scenario_from_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = load_scenario(ROOT / "scenarios" / "ddos-6pop.yaml")
@@ -45,3 +52,22 @@ def test_a_descriptor_naming_unknown_vnfds_or_pops_is_refused(tmp_path: Path) ->
     text_problems = " ".join(str(p) for p in caught.value.problems)
     assert "service.vnfs[0].vnfd" in text_problems and "unknown VNF 'x'" in text_problems
     assert "service.vnfs[0].pop" in text_problems and "unknown PoP 'p9'" in text_problems
+
+
+def test_the_worst_reach_is_the_largest_agent_to_vnf_latency_on_a_generated_topology() -> None:
+    """One Dijkstra per VNF site gives what one per agent gives (the links are undirected)."""
+    scenario = scenario_from_topology("sndlib/germany50", seed=1)
+    service = NetworkService(
+        id="s",
+        vnfs=tuple(
+            ServiceVNF(id=f"v{i}", vnfd=scenario.vnfs[0].id, pop=p.id)
+            for i, p in enumerate(scenario.pops[:3])
+        ),
+        max_latency=math.inf,
+    )
+    by_agent = max(
+        latencies_from(scenario, agent.id)[vnf.pop]
+        for agent in scenario.pops
+        for vnf in service.vnfs
+    )
+    assert compute_pipeline(scenario, service, "p", "img", 1).worst_reach_ms == by_agent

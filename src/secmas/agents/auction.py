@@ -28,10 +28,13 @@ and an initiator told that an agent is gone (revoked, crashed, killed) stops wai
 its lease and re-auctions at once; a gone agent is left out until it is back.
 
 Beyond the dissertation, which ran one auction at a time, auctions may run concurrently:
-a PROPOSE reserves what the bid needs (PoP resources, or the idle instance it reuses, and
-the virtual path's bandwidth) until the proposal is accepted, rejected or expires, so two
-auctions can never allocate the same resources twice. The dissertation's serialised mode
-(wait for the ongoing negotiation, call for proposals to award, then a random back-off) is
+a PROPOSE holds what the bid needs (PoP resources, or the idle instance it reuses) until
+the proposal is accepted, rejected or expires, and the acceptance commits the hold, so two
+auctions can never allocate the same resources twice. A hold is the bidder's own: its
+later bids count it, a rival's bid never does (bids read committed state), so a bid does
+not depend on which rival proposed first, in one process or across many. The
+dissertation's serialised mode (wait for the ongoing negotiation, call for proposals to
+award, then a random back-off) is
 kept as an option.
 """
 
@@ -44,7 +47,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, MalformedMessage, Performative
@@ -268,12 +271,14 @@ def bid_from_content(content: dict[str, Any]) -> Bid:
 
 @dataclass
 class Reservation:
-    """What a PROPOSE holds until it is accepted, rejected or expires."""
+    """What a PROPOSE holds until it is accepted, rejected or expires; once `committed`
+    (accepted), `amount` is an allocation of the PoP rather than a hold."""
 
     bid: Bid
     amount: Amount
     bandwidth: float
     expires: float
+    committed: bool = False
 
 
 @dataclass
@@ -378,6 +383,8 @@ class Mailbox:
         done within `settings.handover` seconds."""
         self._gone: set[str] = set()
         """Agents known to be gone (until heard from again)."""
+        self._queued: list[tuple[str, frozenset[str]]] = []
+        """Calls for proposals waiting for an instance this PoP holds, first come first."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -398,9 +405,15 @@ class Mailbox:
 
     # -- messages ----------------------------------------------------------------------------
     async def send(self, message: ACLMessage) -> None:
-        data = message.encode()
+        """Publish `message` to each receiver's inbox, naming that receiver alone: a call
+        for proposals to N agents is then N small frames, not N copies of a frame that
+        lists all N (each of which every receiver would parse: O(N²) per auction)."""
+        if len(message.receivers) == 1:
+            await self.bus.publish(inbox(message.receivers[0], self.space), message.encode())
+            return
         for receiver in message.receivers:
-            await self.bus.publish(inbox(receiver, self.space), data)
+            frame = replace(message, receivers=(receiver,)).encode()
+            await self.bus.publish(inbox(receiver, self.space), frame)
 
     async def request(self, message: ACLMessage, wait: float) -> bool:
         """Send a REQUEST and wait up to `wait` seconds for its receiver's AGREE (FIPA
@@ -509,7 +522,7 @@ class Mailbox:
             await self.send(cfp.reply(Performative.REFUSE, {"reason": declined}, sender=self.name))
             return
         deadline = cfp.reply_by if cfp.reply_by is not None else self.clock.now()
-        await self._wait_for_held_instance(request, deadline)
+        await self._wait_for_held_instance(cfp.conversation_id, request, deadline)
         outcome = compute_bid(
             self.infra,
             self.name,
@@ -530,22 +543,41 @@ class Mailbox:
             cfp.reply(Performative.REFUSE, {"reason": outcome.reason}, sender=self.name)
         )
 
-    async def _wait_for_held_instance(self, request: GoalRequest, deadline: float) -> None:
-        """If an instance this PoP could reuse is held by a pending proposal, wait for it
-        to be settled (bounded by half the CFP deadline) before bidding."""
-        held = {r.bid.instance for r in self.reservations.values() if r.bid.instance}
-        if not held:
+    async def _wait_for_held_instance(
+        self, conversation: str, request: GoalRequest, deadline: float
+    ) -> None:
+        """If this PoP's instances that could serve the goal are all taken by its own
+        other auctions (a pending proposal holds one, or an accepted one's plan runs on
+        it), wait until one is free before bidding; calls that wait are served first
+        come, first served; at the latest until the CFP's deadline less a reply margin.
+
+        Waiting for the plan too, not only the ACCEPT, and in arrival order, keeps the bid
+        independent of message timing: an instance another auction only borrows for a
+        quick plan is bid on again, and a call that waited is not overtaken by a later
+        one (the next of a chain of auctions from another initiator) when the instance
+        comes free. Only another auction that takes longer than this call's deadline to
+        settle leaves this PoP bidding without the instance.
+        """
+        vnfs = frozenset(request.vnfs)
+        if not self._all_taken(vnfs) and not any(vnfs & other for _, other in self._queued):
             return
-        wanted = {
-            i.id
-            for i in self.infra.instances.values()
-            if i.pop == self.name and i.vnf in request.vnfs
-        }
-        limit = self.clock.now() + max(0.0, deadline - self.clock.now()) / 2
         step = self.settings.bid_deadline / 20
-        while wanted & held and self.clock.now() + step <= limit:
-            await self.clock.sleep(step)
-            held = {r.bid.instance for r in self.reservations.values() if r.bid.instance}
+        limit = deadline - 2 * step  # time left to send the answer
+        entry = (conversation, vnfs)
+        self._queued.append(entry)
+        try:
+            while self.clock.now() + step <= limit:
+                ahead = self._queued[: self._queued.index(entry)]
+                if not self._all_taken(vnfs) and not any(vnfs & v for _, v in ahead):
+                    return
+                await self.clock.sleep(step)
+        finally:
+            self._queued.remove(entry)
+
+    def _all_taken(self, vnfs: frozenset[str]) -> bool:
+        """This PoP has instances of `vnfs`, and every one is busy."""
+        mine = [i for i in self.infra.instances.values() if i.pop == self.name and i.vnf in vnfs]
+        return bool(mine) and all(i.busy for i in mine)
 
     def _reserve(
         self, conversation: str, request: GoalRequest, bid: Bid, deadline: float
@@ -559,7 +591,7 @@ class Mailbox:
         amount = Amount() if bid.instance else req(vnf, bid.units)
         bandwidth = request.traffic if vnf.throughput is not None else 0.0
         try:
-            self.infra.allocate(self.name, amount)
+            self.infra.hold(self.name, amount)
         except CapacityError as exc:
             return f"resources taken meanwhile: {exc}"
         if bid.instance:
@@ -572,9 +604,19 @@ class Mailbox:
         held = self.reservations.pop(conversation, None)
         if held is None:
             return
-        self.infra.release(self.name, held.amount)
+        if held.committed:
+            self.infra.release(self.name, held.amount)
+        else:
+            self.infra.unhold(self.name, held.amount)
         if held.bid.instance and held.bid.instance in self.infra.instances:
             self.infra.instances[held.bid.instance].busy = False
+
+    def _commit(self, held: Reservation) -> None:
+        """The proposal was accepted: its hold becomes an allocation the other agents see
+        (CapacityError when it no longer fits; the caller answers FAILURE)."""
+        if not held.committed:
+            self.infra.commit(self.name, held.amount)
+            held.committed = True
 
     async def _expire(self, conversation: str) -> None:
         held = self.reservations.get(conversation)
@@ -597,6 +639,7 @@ class Mailbox:
         path = list(bid.path)
         try:
             request, payload = request_from_content(accept.content)
+            self._commit(held)
             # the virtual path; with `announce`, the initiator has told the others already
             self.infra.reserve_path(path, held.bandwidth, tell=self.announce is None)
         except (CapacityError, KeyError, TypeError, ValueError) as exc:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.network.infrastructure import Infrastructure
-from secmas.network.paths import lowest_cost_path, widest_tree
+from secmas.network.paths import Graph, lowest_cost_path, widest_tree
 from secmas.network.resources import Amount, req, rsc_eval, rsc_eval_hop, sat_req, units_needed
 from secmas.scenario.model import VNF, Constraint, GoalSpec, Measure, Operator, Preferences
 
@@ -111,31 +111,33 @@ class Refusal:
 class BidContext:
     """Caches of what every bid on one infrastructure recomputes otherwise.
 
-    rscEvalhop (Eq. 4.3) of a node is kept with the node's allocation it was computed
-    for, and the widest-path tree from the repository with the link reservations'
-    version, so a cached value is used only while its inputs are unchanged. One context
-    per infrastructure (`shared_context`) serves every agent of an in-process run.
+    The graph Algorithm 1 walks (with every node's rscEvalhop, Eq. 4.3, on committed
+    state) is kept with the PoP and link versions it was built at, and the widest-path
+    tree from the repository with the link version, so a cached value is used only while
+    its inputs are unchanged. One context per infrastructure (`shared_context`) serves
+    every agent of an in-process run: the bids of one auction share one graph.
     """
 
     infra: Infrastructure
     catalogue: tuple[Amount, ...] = field(init=False)
-    _hop: dict[str, tuple[Amount, float]] = field(init=False, default_factory=dict)
+    _graph: tuple[tuple[int, int], Graph] | None = field(init=False, default=None)
     _download: tuple[int, dict[str, float]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.catalogue = self.infra.catalogue_needs()
 
+    def graph(self) -> Graph:
+        """Algorithm 1's graph at the infrastructure's current committed state."""
+        version = (self.infra.pop_version, self.infra.link_version)
+        if self._graph is None or self._graph[0] != version:
+            self._graph = (version, Graph.of(self.infra, self._hop_now))
+        return self._graph[1]
+
     def hop_eval(self, node: str) -> float:
-        """rscEvalhop(node); a switch or host hosts no VNF, so it is `full` and costs 0."""
-        state = self.infra.pops.get(node)
-        if state is None:
-            return 0.0
-        cached = self._hop.get(node)
-        if cached is not None and cached[0] == state.used:
-            return cached[1]
-        value = rsc_eval_hop(state.free, state.total, self.catalogue)
-        self._hop[node] = (state.used, value)
-        return value
+        """rscEvalhop(node) on committed state, never on the node's pending holds (a
+        rival's tentative proposal); a switch or host hosts no VNF, so it costs 0."""
+        graph = self.graph()
+        return graph.hop[graph.index[node]]
 
     def download_time(self, pop: str, vnf: VNF) -> float:
         """T for a new instance: image size over the widest path from the repository.
@@ -151,6 +153,12 @@ class BidContext:
         if width <= 0:
             return math.inf
         return 0.0 if math.isinf(width) else vnf.image_size / width
+
+    def _hop_now(self, node: str) -> float:
+        state = self.infra.pops.get(node)
+        if state is None:
+            return 0.0
+        return rsc_eval_hop(state.free, state.total, self.catalogue)
 
 
 _SHARED: weakref.WeakKeyDictionary[Infrastructure, BidContext] = weakref.WeakKeyDictionary()
@@ -192,14 +200,20 @@ def candidate_bid(
     instance = infra.idle_instance(pop, vnf_id, request.sizing_traffic)
     state = infra.pops[pop]
     required = Amount() if instance else req(vnf, units)
-    if not sat_req(state.free, required):  # Eq. 4.1
+    free = state.unheld  # committed state plus the bidder's own pending holds
+    if not sat_req(free, required):  # Eq. 4.1
         return Refusal(
-            pop,
-            f"sat_req fails for {units}×{vnf_id}: needs {_fmt(required)}, free {_fmt(state.free)}",
+            pop, f"sat_req fails for {units}×{vnf_id}: needs {_fmt(required)}, free {_fmt(free)}"
         )
-    source_eval = rsc_eval(state.free, state.total, required, ctx.catalogue)  # Eq. 4.4
+    source_eval = rsc_eval(free, state.total, required, ctx.catalogue)  # Eq. 4.4
     path = lowest_cost_path(
-        infra, pop, request.auctioneer, request.constraints_for(vnf), source_eval, ctx.hop_eval
+        infra,
+        pop,
+        request.auctioneer,
+        request.constraints_for(vnf),
+        source_eval,
+        ctx.hop_eval,
+        ctx.graph(),
     )
     if path is None:
         return Refusal(pop, f"no path to {request.auctioneer} satisfies the goal constraints")
@@ -246,7 +260,7 @@ def compute_bid(
             reasons.append(outcome.reason)
     if not offers:
         return Refusal(pop, "; ".join(reasons))
-    return offers[select(offers, request.preferences)]
+    return offers[0] if len(offers) == 1 else offers[select(offers, request.preferences)]
 
 
 def normalise(values: Sequence[float]) -> list[float]:

@@ -4,12 +4,14 @@ In one process the agents share one `Infrastructure`, so a virtual path one agen
 reserves (for the goal it won) lowers the bandwidth every other agent's bids see, and
 what a PoP allocates changes the cost of paths through it (Eq. 4.3). Agents in their own
 processes each hold a copy: `LinkSync` publishes every path this agent reserves or
-releases and every allocation on its PoP, in order, and applies the others' to its copy,
-so download times, path costs and path choices are computed on the same state.
+releases and every allocation its PoP commits (an accepted proposal: a pending one is
+a hold no other agent counts), in order, and applies the others' to its copy, so
+download times, path costs and path choices are computed on the same state.
 
 The reservation of a goal's winner is announced by the auction's initiator right after
 its ACCEPT (`announce`), so every agent counts it before that initiator's next CFP,
-the order one process sees; the winner announces the release when its plan is done.
+the order one process sees (the initiator counts it in its own copy at once, as it
+announces); the winner announces the release when its plan is done.
 
 Wire format (JSON, subject `secmas.links.<pipeline>`): `{"from": AGENT, "holder": AGENT,
 "op": "reserve" | "release", "path": [NODE, …], "mbps": FLOAT}` (the holder applies no
@@ -75,7 +77,12 @@ class LinkSync:
 
     async def announce(self, op: str, holder: str, path: list[str], mbps: float) -> None:
         """Publish a change now, in order with this agent's other messages (an
-        initiator's next CFP, say)."""
+        initiator's next CFP, say), and count it here too when another agent holds the
+        path: an initiator's own view then has its winner's path reserved before its next
+        CFP, as one shared Infrastructure has it (its own messages are not applied back)."""
+        if holder != self.me:
+            paths = {"reserve": self.infra.apply_reserve, "release": self.infra.apply_release}
+            paths[op](path, mbps)
         await self.bus.publish(
             self.subject, json.dumps(self._change(op, holder, path, mbps)).encode()
         )

@@ -47,16 +47,27 @@ class LinkState:
 
 @dataclass(slots=True)
 class PoPState:
-    """total_p and free_p of one NFVI-PoP (Section 4.1)."""
+    """total_p and free_p of one NFVI-PoP (Section 4.1), with its agent's pending holds.
+
+    `used` is what accepted allocations committed; `held` is what the PoP's own agent
+    promised in proposals not yet accepted. The two are kept apart so a rival's bid reads
+    committed state only, never a tentative proposal of the same auction.
+    """
 
     id: str
     total: Amount
     used: Amount = field(default_factory=Amount)
+    held: Amount = field(default_factory=Amount)
 
     @property
     def free(self) -> Amount:
-        """free_p: what is not allocated."""
+        """free_p as every other agent sees it: what no accepted allocation took."""
         return self.total - self.used
+
+    @property
+    def unheld(self) -> Amount:
+        """free_p as the PoP's own agent sees it: committed state plus its own holds."""
+        return self.total - self.used - self.held
 
 
 @dataclass(slots=True)
@@ -93,6 +104,9 @@ class Infrastructure:
     adjacency: dict[str, list[tuple[str, LinkState]]] = field(init=False)
     instances: dict[str, Instance] = field(default_factory=dict)
     link_version: int = 0
+    pop_version: int = 0
+    """Counts the changes of committed PoP use (holds do not count): caches of what
+    rivals' bids read (rscEvalhop, Eq. 4.3) are valid while it stays the same."""
     path_listeners: list[PathListener] = field(default_factory=list, repr=False)
     """Told of every virtual path reserved or released here (agents in other processes
     keep their copy of the links in step through them)."""
@@ -161,10 +175,41 @@ class Infrastructure:
 
     # -- lifecycle --------------------------------------------------------------------------
     def allocate(self, pop: str, amount: Amount) -> None:
-        """Take `amount` from free_p, refusing to go beyond capacity."""
+        """Take `amount` from free_p, refusing to go beyond capacity or into the holds."""
+        state = self.pops[pop]
+        if not amount.fits_in(state.unheld):
+            raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(state.unheld)}")
+        self.apply_allocate(pop, amount)
+        for listener in self.pop_listeners:
+            listener("allocate", pop, amount)
+
+    def hold(self, pop: str, amount: Amount) -> None:
+        """Set `amount` aside on `pop` for a pending proposal of its own agent.
+
+        A hold is local to the holder: no listener is told and no rival's bid sees it,
+        yet the holder's later proposals and every commit must fit around it.
+        """
+        state = self.pops[pop]
+        if not amount.fits_in(state.unheld):
+            raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(state.unheld)}")
+        state.held = state.held + amount
+
+    def unhold(self, pop: str, amount: Amount) -> None:
+        """Drop a hold (its proposal was rejected or expired)."""
+        state = self.pops[pop]
+        state.held = _minus(state.held, amount)
+
+    def commit(self, pop: str, amount: Amount) -> None:
+        """Turn a hold into an allocation (its proposal was accepted); listeners are told.
+
+        Raises CapacityError, keeping the hold, when committed use grew meanwhile so that
+        the hold no longer fits (the winner then answers FAILURE and the goal is
+        auctioned again).
+        """
         state = self.pops[pop]
         if not amount.fits_in(state.free):
             raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(state.free)}")
+        self.unhold(pop, amount)
         self.apply_allocate(pop, amount)
         for listener in self.pop_listeners:
             listener("allocate", pop, amount)
@@ -179,11 +224,13 @@ class Infrastructure:
         """Count `amount` as used on `pop` (another agent's allocation), telling nobody."""
         state = self.pops[pop]
         state.used = state.used + amount
+        self.pop_version += 1
 
     def apply_free(self, pop: str, amount: Amount) -> None:
         """Give `amount` back to `pop`, telling nobody."""
         state = self.pops[pop]
-        state.used = Amount(*(max(0.0, u - a) for u, a in zip(state.used, amount, strict=True)))
+        state.used = _minus(state.used, amount)
+        self.pop_version += 1
 
     def deploy(self, pop: str, vnf: str, units: int = 1) -> Instance:
         """Instantiate `units` units of `vnf` on `pop`, allocating req_v × units."""
@@ -253,3 +300,8 @@ class Infrastructure:
             link = self.link(a, b)
             link.reserved = max(0.0, link.reserved - bandwidth)
         self.link_version += 1
+
+
+def _minus(amount: Amount, less: Amount) -> Amount:
+    """`amount` − `less`, never below 0 in any resource."""
+    return Amount(*(max(0.0, a - b) for a, b in zip(amount, less, strict=True)))

@@ -13,6 +13,7 @@ is relaxed, which is what the text describes.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Callable, Iterable
@@ -81,6 +82,36 @@ class Window:
         return self.lo <= value <= self.hi and all(c.op.holds(value, c.value) for c in self.exact)
 
 
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """The network as Algorithm 1 walks it, at one state of the infrastructure.
+
+    Nodes are numbered in name order (so the heap breaks cost ties by name, as it would
+    on the names); each node has its rscEvalhop (Eq. 4.3) and its edges as (neighbour,
+    latency, loss, available bandwidth). Built once per state, it serves every bid of an
+    auction, so no bid looks a link or a node's resources up again.
+    """
+
+    index: dict[str, int]
+    names: tuple[str, ...]
+    hop: tuple[float, ...]
+    edges: tuple[tuple[tuple[int, float, float, float], ...], ...]
+
+    @classmethod
+    def of(cls, infra: Infrastructure, hop_eval: Callable[[str], float]) -> Graph:
+        """Snapshot `infra` with rscEvalhop given by `hop_eval`."""
+        names = tuple(sorted(infra.adjacency))
+        index = {name: i for i, name in enumerate(names)}
+        edges = tuple(
+            tuple(
+                (index[v], link.latency, link.loss, link.bandwidth - link.reserved)
+                for v, link in infra.adjacency[name]
+            )
+            for name in names
+        )
+        return cls(index, names, tuple(hop_eval(name) for name in names), edges)
+
+
 def lowest_cost_path(
     infra: Infrastructure,
     source: str,
@@ -88,83 +119,99 @@ def lowest_cost_path(
     constraints: Iterable[Constraint],
     source_eval: float,
     hop_eval: Callable[[str], float],
+    graph: Graph | None = None,
 ) -> Path | None:
     """Algorithm 1: the constrained lowest-cost path from `source` (bidder) to `target`.
 
     `source_eval` is rscEval(s, vnf) (Eq. 4.4) and `hop_eval(p)` is rscEvalhop(p)
-    (Eq. 4.3); they are passed in so one auction evaluates each node once. Returns None
-    when no path satisfies the constraints. A bidder that is its own auctioneer gets the
-    empty path: no link is used, so cost and latency are 0 (Table 5.8, agent 6).
+    (Eq. 4.3); they are passed in so one auction evaluates each node once. `graph`, a
+    snapshot of `infra` with that `hop_eval`, is shared by the bids of one state (built
+    here when not given). Returns None when no path satisfies the constraints. A bidder
+    that is its own auctioneer gets the empty path: no link is used, so cost and latency
+    are 0 (Table 5.8, agent 6).
     """
     if source == target:
         return Path((source,), 0.0, 0.0, 0.0, 0)
-    cons = tuple(constraints)
-    lat, loss, hop, bw = (
+    graph = graph or Graph.of(infra, hop_eval)
+    lat, loss, hop, bw = _windows(tuple(constraints))
+    lat_lo, lat_hi, loss_lo, loss_hi = lat.lo, lat.hi, loss.lo, loss.hi
+    hop_lo, hop_hi, bw_lo, bw_hi = hop.lo, hop.hi, bw.lo, bw.hi
+    exact = lat.exact or loss.exact or hop.exact or bw.exact
+    s, t = graph.index[source], graph.index[target]
+    size = len(graph.names)
+    dist = [math.inf] * size
+    meas: list[tuple[float, float, int]] = [(0.0, 0.0, 0)] * size
+    prev = [-1] * size
+    done = [False] * size
+    dist[s] = 0.0
+    queue: list[tuple[float, int]] = [(0.0, s)]
+    hops_eval, edges = graph.hop, graph.edges
+    pop, push = heapq.heappop, heapq.heappush
+    while queue:
+        d_u, u = pop(queue)
+        if done[u]:
+            continue
+        done[u] = True
+        if u == t:
+            return _path(graph, prev, dist, meas, t)
+        lat_u, loss_u, hops_u = meas[u]
+        hops_v = hops_u + 1  # line 23
+        # line 24 for H: the same for every edge of u
+        if not (hop_lo <= hops_v <= hop_hi) or (exact and not hop.admits(hops_v)):
+            continue
+        eval_u = source_eval if u == s else hops_eval[u]  # lines 25–28
+        for v, link_lat, link_loss, bandwidth in edges[u]:
+            if done[v]:
+                continue
+            candidate = d_u + bandwidth * (eval_u + hops_eval[v])  # line 29
+            # line 30, tested before line 24 (both must hold; this one is cheaper); a node
+            # already dearer than the target's best can never be on the returned path
+            # (costs only grow), so it is not queued
+            if not (candidate < dist[v] and candidate <= dist[t]):
+                continue
+            lat_v = lat_u + link_lat  # line 21
+            loss_v = loss_u + (1.0 - loss_u) * link_loss  # line 22
+            # line 24: satcst on L, P and B
+            if not (
+                lat_lo <= lat_v <= lat_hi
+                and loss_lo <= loss_v <= loss_hi
+                and bw_lo <= bandwidth <= bw_hi
+            ):
+                continue
+            if exact and not (lat.admits(lat_v) and loss.admits(loss_v) and bw.admits(bandwidth)):
+                continue
+            dist[v] = candidate
+            meas[v] = (lat_v, loss_v, hops_v)
+            prev[v] = u
+            push(queue, (candidate, v))
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _windows(cons: tuple[Constraint, ...]) -> tuple[Window, Window, Window, Window]:
+    """The L, P (as a fraction), H and B windows of a goal's constraints: every bid of
+    an auction has the same constraints, so they are folded once."""
+    return (
         Window.of(cons, Measure.LATENCY),
         Window.of(cons, Measure.LOSS, 0.01),
         Window.of(cons, Measure.HOPS),
         Window.of(cons, Measure.BANDWIDTH),
     )
-    lat_lo, lat_hi, loss_lo, loss_hi = lat.lo, lat.hi, loss.lo, loss.hi
-    hop_lo, hop_hi, bw_lo, bw_hi = hop.lo, hop.hi, bw.lo, bw.hi
-    exact = lat.exact or loss.exact or hop.exact or bw.exact
-    dist: dict[str, float] = {source: 0.0}
-    meas: dict[str, tuple[float, float, int]] = {source: (0.0, 0.0, 0)}
-    prev: dict[str, str] = {}
-    done: set[str] = set()
-    queue: list[tuple[float, str]] = [(0.0, source)]
-    adjacency = infra.adjacency
-    while queue:
-        d_u, u = heapq.heappop(queue)
-        if u in done:
-            continue
-        done.add(u)
-        if u == target:
-            return _path(prev, dist, meas, target)
-        lat_u, loss_u, hops_u = meas[u]
-        eval_u = source_eval if u == source else hop_eval(u)  # lines 25–28
-        for v, link in adjacency[u]:
-            if v in done:
-                continue
-            lat_v = lat_u + link.latency  # line 21
-            loss_v = loss_u + (1.0 - loss_u) * link.loss  # line 22
-            hops_v = hops_u + 1  # line 23
-            bandwidth = link.bandwidth - link.reserved
-            # line 24: satcst on L, P, H and B
-            if not (
-                lat_lo <= lat_v <= lat_hi
-                and loss_lo <= loss_v <= loss_hi
-                and hop_lo <= hops_v <= hop_hi
-                and bw_lo <= bandwidth <= bw_hi
-            ):
-                continue
-            if exact and not (
-                lat.admits(lat_v)
-                and loss.admits(loss_v)
-                and hop.admits(hops_v)
-                and bw.admits(bandwidth)
-            ):
-                continue
-            candidate = d_u + bandwidth * (eval_u + hop_eval(v))  # line 29
-            if candidate < dist.get(v, math.inf):  # line 30
-                dist[v] = candidate
-                meas[v] = (lat_v, loss_v, hops_v)
-                prev[v] = u
-                heapq.heappush(queue, (candidate, v))
-    return None
 
 
 def _path(
-    prev: dict[str, str],
-    dist: dict[str, float],
-    meas: dict[str, tuple[float, float, int]],
-    target: str,
+    graph: Graph,
+    prev: list[int],
+    dist: list[float],
+    meas: list[tuple[float, float, int]],
+    target: int,
 ) -> Path:
     nodes = [target]
-    while nodes[-1] in prev:
+    while prev[nodes[-1]] >= 0:
         nodes.append(prev[nodes[-1]])
     latency, loss, hops = meas[target]
-    return Path(tuple(reversed(nodes)), dist[target], latency, loss, hops)
+    names = graph.names
+    return Path(tuple(names[i] for i in reversed(nodes)), dist[target], latency, loss, hops)
 
 
 def widest_tree(infra: Infrastructure, source: str) -> tuple[dict[str, float], dict[str, str]]:

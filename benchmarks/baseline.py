@@ -1,0 +1,98 @@
+"""Side-by-side runs of one benchmark on the baseline's sources and on this tree's.
+
+The developers' guide asks benchmarks to compare, in one run, against the baseline the
+issue names. Issue 23's baseline is commit `dad9f6d` (the code before the issue): its
+`src` is exported once with `git archive` into the temp directory, and the benchmark
+script runs itself in a subprocess with `PYTHONPATH` pointing at those sources, then at
+this tree's, in turn (`rounds` times, interleaved, so that a noisy machine slows both
+sides alike); each subprocess prints its rows as JSON on its last line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+BASELINE = "dad9f6d"
+ROOT = Path(__file__).resolve().parents[1]
+SIDES = ("baseline", "new")
+
+
+def baseline_src(commit: str = BASELINE) -> Path:
+    """The `src` folder of `commit`, exported once into the temp directory."""
+    folder = Path(tempfile.gettempdir()) / f"secmas-{commit}"
+    if not (folder / "src" / "secmas").is_dir():
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "src"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+    return folder / "src"
+
+
+def one_side(script: Path, args: Sequence[str], src: Path) -> list[dict[str, Any]]:
+    """Run `script --one-side ARGS` on the sources in `src`: the rows it printed."""
+    env = os.environ | {"PYTHONPATH": str(src)}
+    done = subprocess.run(
+        [sys.executable, str(script), "--one-side", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def side_by_side(
+    script: Path, args: Sequence[str], rounds: int
+) -> dict[str, list[list[dict[str, Any]]]]:
+    """Each round, the baseline's run then this tree's: {side: [rows of each round]}."""
+    sources = {"baseline": baseline_src(), "new": ROOT / "src"}
+    runs: dict[str, list[list[dict[str, Any]]]] = {side: [] for side in SIDES}
+    for round_ in range(rounds):
+        for side in SIDES:
+            print(f"round {round_ + 1}/{rounds}: {side}", file=sys.stderr, flush=True)
+            runs[side].append(one_side(script, args, sources[side]))
+    return runs
+
+
+def merged(
+    runs: dict[str, list[list[dict[str, Any]]]], key: str, metrics: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per `key` value: each metric's median over the rounds, per side, and the
+    speed-up (baseline / new)."""
+    rows: list[dict[str, Any]] = []
+    keys = [row[key] for row in runs["new"][0]]
+    for value in keys:
+        row: dict[str, Any] = {key: value}
+        for side in SIDES:
+            same = [r for rounds in runs[side] for r in rounds if r[key] == value]
+            row[side] = {m: statistics.median(r[m] for r in same) for m in metrics} | {
+                k: v for k, v in same[0].items() if k not in metrics
+            }
+        row["speedup"] = {
+            m: row["baseline"][m] / row["new"][m] for m in metrics if row["new"][m] > 0
+        }
+        rows.append(row)
+    return rows
+
+
+def growth_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of log y against log x: y ∝ x^slope."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = statistics.fmean(lx), statistics.fmean(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum(
+        (a - mx) ** 2 for a in lx
+    )
