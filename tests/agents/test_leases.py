@@ -357,15 +357,15 @@ def test_ddos_with_a_dead_classifier_winner_executes_every_goal_once():
 
 
 def test_ddos_with_a_dead_initiator_hands_the_classifiers_in_the_works_to_its_stand_in():
-    """pop5 auctioned both parts of flowRecord at t = 30 (pop4 and pop3 won and download
+    """pop5 auctioned both parts of flowRecord at t = 30 (pop3 and pop4 won and download
     their Classifiers for about 100 s) and dies at t = 35. Its successor pop6 adopts the two
-    goals at t = 45; pop4 and pop3 answer its calls with the work in hand, and each
+    goals at t = 45; pop3 and pop4 answer its calls with the work in hand, and each
     Classifier is started once."""
 
     async def main() -> None:
         world, _ = await mitigate({35.0: "pop5"})
         acted = {e["goal"]: e for e in _exactly_once(world)}
-        for part, winner in ((0, "pop4"), (1, "pop3")):
+        for part, winner in ((0, "pop3"), (1, "pop4")):  # Table 5.8
             goal = f"flowRecord(10.0.0.100, {part})"
             assert acted[goal]["winners"] == [winner]
             [record] = [r for who, r in world.journal.auctions if r.outcome.label == goal]
