@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -169,3 +170,20 @@ def test_encode_decode_round_trip(**fields):
     data = message.encode()
     assert isinstance(data, bytes) and data.decode("ascii")
     assert ACLMessage.decode(data) == message
+    frames = list(message.frames())
+    assert [receiver for receiver, _ in frames] == list(message.receivers)
+    for receiver, one in frames:  # the body encoded once, spliced per receiver
+        assert one == replace(message, receivers=(receiver,)).encode()
+
+
+def test_frames_per_receiver_refuse_what_encode_refuses():
+    with pytest.raises(MalformedMessage, match="not JSON-serialisable"):
+        list(cfp(content={"x": {1, 2}}).frames())
+    with pytest.raises(MalformedMessage, match="Out of range float"):
+        list(cfp(content={"x": float("nan")}).frames())
+    long = "p" * (MAX_FRAME // 2)
+    big = cfp(receivers=("b", long), content={"pad": "x" * (MAX_FRAME // 2)})
+    frames = big.frames()
+    assert next(frames)[0] == "b"  # fits; the second, with the long name, does not
+    with pytest.raises(MalformedMessage, match="exceeds"):
+        next(frames)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import reprlib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -60,9 +61,7 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _text(name: str, value: object, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
+def _text(name: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise MalformedMessage(name, f"expected a non-empty string, got {_kind(value)}")
 
@@ -100,8 +99,14 @@ class ACLMessage:
         _text("conversation_id", self.conversation_id)
         if not isinstance(self.content, dict):
             raise MalformedMessage("content", f"expected an object, got {_kind(self.content)}")
-        for name in ("reply_with", "in_reply_to", "protocol", "ontology"):
-            _text(name, getattr(self, name), optional=True)
+        for value, name in (
+            (self.reply_with, "reply_with"),
+            (self.in_reply_to, "in_reply_to"),
+            (self.protocol, "protocol"),
+            (self.ontology, "ontology"),
+        ):
+            if value is not None:
+                _text(name, value)
         if self.reply_by is not None and not _finite(self.reply_by):
             shown = reprlib.repr(self.reply_by)
             raise MalformedMessage("reply_by", f"expected a finite number, got {shown}")
@@ -113,13 +118,22 @@ class ACLMessage:
             value = getattr(self, name)
             if value is not None and value != {}:
                 frame[name] = value
-        try:
-            data = json.dumps(frame, separators=(",", ":"), allow_nan=False).encode()
-        except (TypeError, ValueError) as exc:
-            raise MalformedMessage("content", f"not JSON-serialisable: {exc}") from None
-        if len(data) > MAX_FRAME:
-            raise MalformedMessage("frame", f"{len(data)} bytes exceeds {MAX_FRAME}")
-        return data
+        return _sized(_json(frame).encode())
+
+    def frames(self) -> Iterator[tuple[str, bytes]]:
+        """(receiver, frame) for each receiver: the frame `encode` gives for a copy of
+        this message naming that receiver alone. The rest is encoded once, not once per
+        receiver: a call for proposals to 100 agents carries the same goal 100 times."""
+        head = _json({"performative": self.performative.value, "sender": self.sender})
+        rest: dict[str, Any] = {}
+        for name in _ENCODED[2:]:
+            value = getattr(self, name)
+            if value is not None and value != {}:
+                rest[name] = value
+        before = f'{head[:-1]},"receivers":'.encode()
+        after = f",{_json(rest)[1:]}".encode()  # conversation_id is never empty
+        for receiver in self.receivers:
+            yield receiver, _sized(before + _json([receiver]).encode() + after)
 
     @classmethod
     def decode(cls, data: bytes) -> ACLMessage:
@@ -132,11 +146,7 @@ class ACLMessage:
             text = bytes(data).decode("utf-8")
             if too_deep(text, MAX_DEPTH):
                 raise MalformedMessage("frame", f"JSON nested more than {MAX_DEPTH} levels deep")
-            frame = json.loads(
-                text,
-                object_pairs_hook=_unique_keys,
-                parse_constant=_no_constant,
-            )
+            frame = _DECODER.decode(text)
         except MalformedMessage:
             raise
         except UnicodeDecodeError as exc:
@@ -176,15 +186,17 @@ class ACLMessage:
             if len(self.receivers) != 1:
                 raise ValueError("reply to a message with several receivers: name the sender")
             sender = self.receivers[0]
-        return replace(
-            self,
-            performative=performative,
-            sender=sender,
-            receivers=(self.sender,),
-            content={} if content is None else content,
+        return ACLMessage(
+            performative,
+            sender,
+            (self.sender,),
+            self.conversation_id,
+            {} if content is None else content,
             reply_with=reply_with,
             in_reply_to=self.reply_with,
+            protocol=self.protocol,
             reply_by=reply_by,
+            ontology=self.ontology,
         )
 
 
@@ -207,3 +219,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> None:
     raise MalformedMessage("frame", f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+"""One strict decoder for every frame (`json.loads` with hooks builds a new one per call)."""
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def _json(value: object) -> str:
+    """Compact JSON, as `json.dumps(value, separators=(",", ":"), allow_nan=False)`."""
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessage("content", f"not JSON-serialisable: {exc}") from None
+
+
+def _sized(data: bytes) -> bytes:
+    if len(data) > MAX_FRAME:
+        raise MalformedMessage("frame", f"{len(data)} bytes exceeds {MAX_FRAME}")
+    return data

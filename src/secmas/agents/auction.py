@@ -47,7 +47,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, MalformedMessage, Performative
@@ -411,8 +411,7 @@ class Mailbox:
         if len(message.receivers) == 1:
             await self.bus.publish(inbox(message.receivers[0], self.space), message.encode())
             return
-        for receiver in message.receivers:
-            frame = replace(message, receivers=(receiver,)).encode()
+        for receiver, frame in message.frames():
             await self.bus.publish(inbox(receiver, self.space), frame)
 
     async def request(self, message: ACLMessage, wait: float) -> bool:
@@ -1174,9 +1173,13 @@ def _answered(outcome: AuctionOutcome) -> bool:
 
 
 async def _next(queue: asyncio.Queue[ACLMessage], timer: asyncio.Future[Any]) -> ACLMessage | None:
-    """The next message in `queue`, or None once `timer` has fired."""
+    """The next message in `queue`, or None once `timer` has fired. A message already
+    queued is taken at once: a getter task and a wait per reply cost the initiator of a
+    call to 100 agents more than the bidding's messages themselves."""
     if timer.done():
         return None
+    if not queue.empty():
+        return queue.get_nowait()
     getter = asyncio.ensure_future(queue.get())
     done, _ = await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
     if getter in done:
