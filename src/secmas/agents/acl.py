@@ -61,6 +61,24 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _plain(message: ACLMessage) -> bool:
+    """The common case in one pass: names are non-empty `str`, the content a `dict`, no
+    optional field set to anything but a non-empty `str`, `reply_by` a finite float or
+    None. Anything else takes `__post_init__`'s field-by-field checks, which name it."""
+    receivers = message.receivers
+    if type(receivers) is not tuple or not receivers:
+        return False
+    names = (message.sender, message.conversation_id, *receivers)
+    optional = (message.reply_with, message.in_reply_to, message.protocol, message.ontology)
+    reply_by = message.reply_by
+    return (
+        all(type(name) is str and name for name in names)
+        and all(value is None or (type(value) is str and value) for value in optional)
+        and type(message.content) is dict
+        and (reply_by is None or (type(reply_by) is float and math.isfinite(reply_by)))
+    )
+
+
 def _text(name: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise MalformedMessage(name, f"expected a non-empty string, got {_kind(value)}")
@@ -91,6 +109,8 @@ class ACLMessage:
                 raise MalformedMessage(
                     "performative", f"unknown performative {reprlib.repr(self.performative)}"
                 ) from None
+        if _plain(self):
+            return
         _text("sender", self.sender)
         if not isinstance(self.receivers, tuple) or not self.receivers:
             raise MalformedMessage("receivers", "expected a non-empty list of agent names")

@@ -535,7 +535,7 @@ class Mailbox:
                 await self.send(
                     cfp.reply(Performative.PROPOSE, bid_to_content(outcome), sender=self.name)
                 )
-                self._spawn(self._expire(cfp.conversation_id))
+                await self._expire(cfp.conversation_id)  # this task keeps the proposal's timer
                 return
             outcome = Refusal(self.name, reason)
         await self.send(
