@@ -103,12 +103,16 @@ class ACLMessage:
         if isinstance(self.receivers, list):
             object.__setattr__(self, "receivers", tuple(self.receivers))
         if not isinstance(self.performative, Performative):
-            try:
-                object.__setattr__(self, "performative", Performative(self.performative))
-            except ValueError:
+            known = (
+                _PERFORMATIVES.get(self.performative)
+                if isinstance(self.performative, str)
+                else None
+            )
+            if known is None:
                 raise MalformedMessage(
                     "performative", f"unknown performative {reprlib.repr(self.performative)}"
-                ) from None
+                )
+            object.__setattr__(self, "performative", known)
         if _plain(self):
             return
         _text("sender", self.sender)
@@ -220,6 +224,8 @@ class ACLMessage:
         )
 
 
+_PERFORMATIVES = {p.value: p for p in Performative}
+"""Performatives by FIPA name: a dict lookup, where `Performative(name)` is an Enum call."""
 _FIELDS = frozenset(spec.name for spec in fields(ACLMessage))
 _ENCODED = tuple(spec.name for spec in fields(ACLMessage))[1:]
 _REQUIRED = ("performative", "sender", "receivers", "conversation_id")

@@ -46,7 +46,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -997,26 +997,35 @@ class Mailbox:
 
     async def _notify(self, cfp: ACLMessage, outcome: AuctionOutcome) -> int:
         """ACCEPT-PROPOSAL to the winner (with the goal; its first progress report is due
-        within the lease), REJECT-PROPOSAL to the rest; how many were sent."""
+        within the lease), REJECT-PROPOSAL to the rest; how many were sent. The rejections
+        are one message whose frames differ only by receiver (encoded once, `frames`), sent
+        in the order of the bids as before."""
+        losers = tuple(bid.bidder for bid in outcome.bids if bid is not outcome.winner)
+        rejections: Iterator[tuple[str, bytes]] = iter(())
+        if losers:
+            rejections = ACLMessage(
+                Performative.REJECT_PROPOSAL,
+                self.name,
+                losers,
+                cfp.conversation_id,
+                protocol=PROTOCOL,
+            ).frames()
         for bid in outcome.bids:
-            if bid is outcome.winner:
-                reply_by = self.clock.now() + self.settings.lease
-                performative, content = Performative.ACCEPT_PROPOSAL, cfp.content
-            else:
-                reply_by, performative, content = None, Performative.REJECT_PROPOSAL, {}
-            await self.send(
-                ACLMessage(
-                    performative,
-                    self.name,
-                    (bid.bidder,),
-                    cfp.conversation_id,
-                    content,
-                    protocol=PROTOCOL,
-                    reply_by=reply_by,
-                )
+            if bid is not outcome.winner:
+                receiver, frame = next(rejections)
+                await self.bus.publish(inbox(receiver, self.space), frame)
+                continue
+            accept = ACLMessage(
+                Performative.ACCEPT_PROPOSAL,
+                self.name,
+                (bid.bidder,),
+                cfp.conversation_id,
+                cfp.content,
+                protocol=PROTOCOL,
+                reply_by=self.clock.now() + self.settings.lease,
             )
-            if bid is outcome.winner:
-                await self._announce_win(outcome.request, bid)
+            await self.send(accept)
+            await self._announce_win(outcome.request, bid)
         return len(outcome.bids)
 
     async def _announce_win(self, request: GoalRequest, win: Bid) -> None:
