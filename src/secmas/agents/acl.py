@@ -66,17 +66,16 @@ def _plain(message: ACLMessage) -> bool:
     optional field set to anything but a non-empty `str`, `reply_by` a finite float or
     None. Anything else takes `__post_init__`'s field-by-field checks, which name it."""
     receivers = message.receivers
-    if type(receivers) is not tuple or not receivers:
+    if type(receivers) is not tuple or not receivers or type(message.content) is not dict:
         return False
-    names = (message.sender, message.conversation_id, *receivers)
-    optional = (message.reply_with, message.in_reply_to, message.protocol, message.ontology)
+    for name in (message.sender, message.conversation_id, *receivers):
+        if type(name) is not str or not name:
+            return False
+    for value in (message.reply_with, message.in_reply_to, message.protocol, message.ontology):
+        if value is not None and (type(value) is not str or not value):
+            return False
     reply_by = message.reply_by
-    return (
-        all(type(name) is str and name for name in names)
-        and all(value is None or (type(value) is str and value) for value in optional)
-        and type(message.content) is dict
-        and (reply_by is None or (type(reply_by) is float and math.isfinite(reply_by)))
-    )
+    return reply_by is None or (type(reply_by) is float and math.isfinite(reply_by))
 
 
 def _text(name: str, value: object) -> None:
