@@ -170,6 +170,8 @@ def test_encode_decode_round_trip(**fields):
     data = message.encode()
     assert isinstance(data, bytes) and data.decode("ascii")
     assert ACLMessage.decode(data) == message
+    kept = {k: v for k, v in fields.items() if v is not None and v != {}}  # the wire format
+    assert data == json.dumps(kept, separators=(",", ":")).encode()
     frames = list(message.frames())
     assert [receiver for receiver, _ in frames] == list(message.receivers)
     for receiver, one in frames:  # the body encoded once, spliced per receiver

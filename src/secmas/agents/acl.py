@@ -136,11 +136,12 @@ class ACLMessage:
 
     def encode(self) -> bytes:
         """Compact JSON in UTF-8 (ASCII escapes), fields left out when None or empty."""
-        frame: dict[str, Any] = {"performative": self.performative.value}
-        for name in _ENCODED:
-            value = getattr(self, name)
-            if value is not None and value != {}:
-                frame[name] = value
+        frame = {
+            "performative": self.performative.value,
+            "sender": self.sender,
+            "receivers": self.receivers,
+            **self._rest(),
+        }
         return _sized(_json(frame).encode())
 
     def frames(self) -> Iterator[tuple[str, bytes]]:
@@ -148,15 +149,26 @@ class ACLMessage:
         this message naming that receiver alone. The rest is encoded once, not once per
         receiver: a call for proposals to 100 agents carries the same goal 100 times."""
         head = _json({"performative": self.performative.value, "sender": self.sender})
-        rest: dict[str, Any] = {}
-        for name in _ENCODED[2:]:
-            value = getattr(self, name)
-            if value is not None and value != {}:
-                rest[name] = value
         before = f'{head[:-1]},"receivers":'.encode()
-        after = f",{_json(rest)[1:]}".encode()  # conversation_id is never empty
+        after = f",{_json(self._rest())[1:]}".encode()  # it holds conversation_id at least
         for receiver in self.receivers:
             yield receiver, _sized(before + _json([receiver]).encode() + after)
+
+    def _rest(self) -> dict[str, Any]:
+        """The fields after `receivers`, in order, less the empty content and None ones."""
+        rest: dict[str, Any] = {"conversation_id": self.conversation_id}
+        if self.content:
+            rest["content"] = self.content
+        for name, value in (
+            ("reply_with", self.reply_with),
+            ("in_reply_to", self.in_reply_to),
+            ("protocol", self.protocol),
+            ("reply_by", self.reply_by),
+            ("ontology", self.ontology),
+        ):
+            if value is not None:
+                rest[name] = value
+        return rest
 
     @classmethod
     def decode(cls, data: bytes) -> ACLMessage:
@@ -226,7 +238,6 @@ class ACLMessage:
 _PERFORMATIVES = {p.value: p for p in Performative}
 """Performatives by FIPA name: a dict lookup, where `Performative(name)` is an Enum call."""
 _FIELDS = frozenset(spec.name for spec in fields(ACLMessage))
-_ENCODED = tuple(spec.name for spec in fields(ACLMessage))[1:]
 _REQUIRED = ("performative", "sender", "receivers", "conversation_id")
 
 
