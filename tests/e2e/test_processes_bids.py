@@ -1,6 +1,6 @@
 """Bids do not depend on message timing (issue 23 item 2): the reference scenario with the
-same seed, agents in one process and as OS processes over a real nats-server, awards
-every auction to the same PoP.
+same seed, agents in one process and as OS processes over a real nats-server and a
+JSON-RPC ledger, awards every auction to the same PoP and reaches the same outcome.
 
 A bid reads committed state plus the bidder's own holds, never a rival's pending
 proposal, and a PoP whose instance another auction holds answers calls in arrival
@@ -16,10 +16,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.e2e.loops_runs import NEEDS_NATS
 
 from secmas.api import Distribution
 from secmas.api import run as api_run
+from secmas.scenario.loader import load_scenario
 
 pytestmark = NEEDS_NATS
 
@@ -32,11 +34,9 @@ room for another auction's plan on a shared instance to run over the bus (at 10,
 loaded machine can take longer, and the PoP then bids without the instance: README)."""
 
 
-def auctions(folder: Path, processes: bool) -> list[dict[str, Any]]:
+def report(folder: Path, processes: bool) -> dict[str, Any]:
     distribution = Distribution(processes=processes, speed=SPEED)
-    return api_run(SCENARIO_FILE, out=folder, seed=SEED, distribution=distribution).report[
-        "auctions"
-    ]
+    return api_run(SCENARIO_FILE, out=folder, seed=SEED, distribution=distribution).report
 
 
 Award = tuple[str, str | None, str, int]
@@ -53,8 +53,9 @@ def per_initiator(runs: list[dict[str, Any]]) -> dict[str, list[Award]]:
 def test_the_same_seed_awards_the_same_auctions_in_one_process_and_as_processes(
     tmp_path: Path,
 ) -> None:
-    reference = auctions(tmp_path / "one", processes=False)
-    distributed = auctions(tmp_path / "processes", processes=True)
+    one = report(tmp_path / "one", processes=False)
+    run = report(tmp_path / "processes", processes=True)
+    reference, distributed = one["auctions"], run["auctions"]
     # the test means something: contested auctions of two initiators overlapped (pop3
     # and pop4 both limit flows after their classifiers, on pop5's one rate limiter)
     overlapping = {a["initiator"] for a in reference if a["goal"].startswith("flowRateLimited")}
@@ -72,3 +73,25 @@ def test_the_same_seed_awards_the_same_auctions_in_one_process_and_as_processes(
         ("flowRecord", "pop3"),
         ("flowRecord", "pop4"),
     ]
+    # the same outcome, each goal executed once, the same VNFs started and scaled in
+    assert run["acceptance"]["passed"], run["acceptance"]
+    assert run["acceptance"]["attack_reduction"] == pytest.approx(
+        one["acceptance"]["attack_reduction"], abs=0.02
+    )
+    assert {e["goal"]: e["count"] for e in run["executions"]} == {
+        e["goal"]: 1 for e in one["executions"]
+    }
+    assert placed(run) == placed(one)
+    trust = run["trust"]
+    assert trust["ledger"].startswith("https://127.0.0.1:")  # JSON-RPC over TLS
+    assert [e["kind"] for e in trust["attestations"][:6]] == ["initial"] + ["mutual"] * 5
+    assert all(e["result"] == "pass" for e in trust["attestations"])
+    assert all(a["trusted"] and a["heartbeats"] > 0 for a in trust["agents"].values())
+    channel = trust["channel"]["agents"]
+    assert set(channel) == {p.id for p in load_scenario(SCENARIO_FILE).pops}
+    assert all(c["sealed"] > 0 and not c["dropped"] for c in channel.values())
+
+
+def placed(run: dict[str, Any]) -> Counter[tuple[str, str, str]]:
+    """VNF instances started and terminated: kind, VNF, PoP."""
+    return Counter((p["kind"], p["vnf"], p["pop"]) for p in run["placements"])
