@@ -20,14 +20,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.agents.test_resilience import RATE_LIMIT, SCENARIO, mitigate, star
+from tests.agents import test_resilience as resilience
+from tests.agents.test_resilience import RATE_LIMIT, SCENARIO, mitigate
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox, report_acted
+from secmas.agents.auction import AuctionRecord, AuctionSettings, report_acted
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
-from secmas.network.clock import VirtualClock
-from secmas.network.infrastructure import Infrastructure
 from secmas.network.resources import Amount, req
 from secmas.pipeline.operate import drive_clock
 from secmas.report.record import executions
@@ -56,25 +55,16 @@ class CutOff(MemoryBus):
         await super().publish(subject, data)
 
 
-class Net:
-    """Mailboxes A, B, C (T = 50, 25, 10 s) whose plans take `plan_s` seconds; a plan that
-    `reports` says it acted after `plan_s`, then works `after_s` seconds more."""
+class Net(resilience.Net):
+    """Mailboxes A, B, C (T = 50, 25, 10 s) on a bus that can cut agents off, whose plans
+    take `plan_s` seconds; a plan that `reports` says it acted after `plan_s`, then works
+    `after_s` seconds more. Every auction is needed until it is done."""
 
     def __init__(self, plan_s: float = 0.0, reports: bool = False, after_s: float = 0.0):
-        self.infra = Infrastructure.from_scenario(star())
-        self.bus = CutOff()
-        self.clock = VirtualClock()
         self.plan_s, self.reports, self.after_s = plan_s, reports, after_s
-        self.runs: list[tuple[str, float]] = []
-        """(agent, time) each time a plan acted."""
         self.terminated: list[tuple[str, str]] = []
-        self.log: list[tuple[float, Performative, str, str]] = []
-        self.boxes = {
-            n: Mailbox(
-                n, self.infra, self.bus, self.clock, self._executor(n), terminate=self._terminate
-            )
-            for n in "ABC"
-        }
+        """(instance, cause) of each instance a cancelled winner terminated."""
+        super().__init__(CutOff(), terminate=self._terminate)
 
     def _executor(self, name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
         async def execute(request: GoalRequest, bid: Bid, payload: dict) -> dict[str, Any]:
@@ -92,18 +82,6 @@ class Net:
         self.infra.terminate(instance)
         self.terminated.append((instance, cause))
 
-    async def start(self) -> None:
-        async def spy(subject: str, data: bytes) -> None:
-            m = ACLMessage.decode(data)
-            self.log.append((self.clock.now(), m.performative, m.sender, subject.rsplit(".")[-1]))
-
-        await self.bus.subscribe("nfva.agent.*", spy)
-        for box in self.boxes.values():
-            await box.start()
-
-    def sent(self, performative: Performative) -> list[tuple[float, str, str]]:
-        return [(t, s, r) for t, p, s, r in self.log if p is performative]
-
     async def auction(
         self,
         until: float,
@@ -111,14 +89,7 @@ class Net:
         at: float = 0.0,
         request: GoalRequest = RATE_LIMIT,
     ) -> AuctionRecord:
-        box = self.boxes["A"]
-        task = asyncio.ensure_future(box.auction(request, {}, "ABC", lambda: True))
-        if during is not None:
-            await drive_clock(self.clock, at)
-            await during()
-        await drive_clock(self.clock, until)
-        assert task.done(), "the auction stalled"
-        return task.result()
+        return await super().auction(until, during, at, needed=lambda: True, request=request)
 
 
 # -- a slow but alive winner is never replaced ----------------------------------------------

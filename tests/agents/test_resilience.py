@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import make_scenario
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
+from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox, Terminated
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.network.clock import VirtualClock, settle
@@ -85,15 +85,16 @@ class Net:
     """Mailboxes A, B, C on one bus; a spy logs (time, performative, sender, receiver).
     `failing[name]` counts the plans that agent still fails before it succeeds."""
 
-    def __init__(self) -> None:
+    def __init__(self, bus: MemoryBus | None = None, terminate: Terminated | None = None) -> None:
         self.infra = Infrastructure.from_scenario(star())
-        self.bus = Outage()
+        self.bus = bus or Outage()
         self.clock = VirtualClock()
         self.runs: list[tuple[str, float]] = []
         self.failing: dict[str, int] = {}
         self.log: list[tuple[float, Performative, str, str]] = []
         self.boxes = {
-            n: Mailbox(n, self.infra, self.bus, self.clock, self._executor(n)) for n in "ABC"
+            n: Mailbox(n, self.infra, self.bus, self.clock, self._executor(n), terminate=terminate)
+            for n in "ABC"
         }
 
     def _executor(self, name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -107,12 +108,14 @@ class Net:
         return execute
 
     async def start(self, *names: str) -> None:
+        """Start the spy, then the named mailboxes (all of them when none is named)."""
+
         async def spy(subject: str, data: bytes) -> None:
             m = ACLMessage.decode(data)
             self.log.append((self.clock.now(), m.performative, m.sender, subject.rsplit(".")[-1]))
 
         await self.bus.subscribe("nfva.agent.*", spy)
-        for name in names:
+        for name in names or tuple(self.boxes):
             await self.boxes[name].start()
 
     def sent(self, performative: Performative) -> list[tuple[float, str, str]]:
@@ -125,10 +128,11 @@ class Net:
         at: float = 0.0,
         candidates: tuple[str, ...] = ("A", "B", "C"),
         needed: Callable[[], bool] | None = None,
+        request: GoalRequest = RATE_LIMIT,
     ) -> AuctionRecord:
         """Run A's auction to `until`, calling `during` at time `at`."""
         box = self.boxes["A"]
-        task = asyncio.ensure_future(box.auction(RATE_LIMIT, {}, candidates, needed))
+        task = asyncio.ensure_future(box.auction(request, {}, candidates, needed))
         if during is not None:
             await drive_clock(self.clock, at)
             await during()
