@@ -96,3 +96,15 @@ def growth_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum(
         (a - mx) ** 2 for a in lx
     )
+
+
+def save_log_log(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> None:
+    """Finish a side-by-side plot on log–log axes (growth exponents read as slopes)."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)

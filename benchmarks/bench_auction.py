@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baseline import BASELINE, SIDES, merged, side_by_side
+from baseline import BASELINE, SIDES, merged, save_log_log, side_by_side
 from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
 from secmas.agents.bidding import Bid, BidContext, GoalRequest, compute_bid
 from secmas.network.clock import VirtualClock, settle
@@ -241,14 +241,9 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             xs, [r[side]["bids_median_ms"] for r in rows], mark[0] + ":", label=f"{side}: N bids"
         )
     ax.axhline(TARGET_MS, color="red", lw=0.8, label=f"target at N={TARGET_N}: {TARGET_MS:g} ms")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("agents (Gabriel graph PoPs), every one bids")
-    ax.set_ylabel("ms (wall) for one auction")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_log_log(
+        fig, ax, "agents (Gabriel graph PoPs), every one bids", "ms (wall) for one auction", path
+    )
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baseline import BASELINE, SIDES, merged, side_by_side
+from baseline import BASELINE, SIDES, merged, save_log_log, side_by_side
 from secmas.agents.bidding import BidContext, GoalRequest, compute_bid
 from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.topology import scenario_from_topology
@@ -82,13 +82,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     for side, mark in zip(SIDES, ("s--", "o-"), strict=True):
         ax.plot(xs, [r[side]["median_ms"] for r in rows], mark, label=f"{side}, median")
     ax.axhline(TARGET_MS, color="red", lw=0.8, label=f"target at 100 PoPs: {TARGET_MS:g} ms")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("PoPs (every PoP bids)")
-    ax.set_ylabel("ms for all bids of one auction")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_log_log(fig, ax, "PoPs (every PoP bids)", "ms for all bids of one auction", path)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baseline import BASELINE, SIDES, growth_exponent, merged, side_by_side
+from baseline import BASELINE, SIDES, growth_exponent, merged, save_log_log, side_by_side
 from secmas.pipeline.mlfo import compute_pipeline, default_service
 from secmas.pipeline.operate import operate
 from secmas.scenario.model import Security
@@ -74,14 +74,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     for side, mark in zip(SIDES, ("s--", "o-"), strict=True):
         ax.plot(xs, [r[side]["run_s"] for r in rows], mark, label=f"{side}: whole run")
         ax.plot(xs, [r[side]["mlfo_s"] for r in rows], mark[0] + ":", label=f"{side}: MLFO step")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("PoPs (one agent each)")
-    ax.set_ylabel("wall seconds")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_log_log(fig, ax, "PoPs (one agent each)", "wall seconds", path)
 
 
 def main() -> None:
