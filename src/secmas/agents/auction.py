@@ -493,6 +493,10 @@ class Mailbox:
             if winner == agent and waiter is not None and not waiter.done():
                 waiter.set_result(reason)
 
+    def _known_gone(self, agent: str) -> bool:
+        """Whether `agent` is known to be gone (told so, or no longer admitted)."""
+        return agent != self.name and (agent in self._gone or not self._admitted(agent))
+
     def _skipped(self, agent: str) -> bool:
         """Whether `agent` is on probation (it stopped answering, not long ago) or known to
         be gone: a dead agent is never waited for again until it is heard from."""
@@ -774,7 +778,7 @@ class Mailbox:
         for work in self.works.values():
             if (
                 work.goal == label
-                and (work.initiator in self._gone or not self._admitted(work.initiator))
+                and self._known_gone(work.initiator)
                 and work.initiator != cfp.sender
                 and work.cancelled is None
                 and work.stage != "failed"
@@ -907,7 +911,7 @@ class Mailbox:
                 await self.send(cfp)
                 replies = await self._collect(queue, set(candidates), cfp.reply_by or started)
                 self._note_silent(candidates, replies)
-                handed = _handed_over(replies)
+                handed = _handed_over(replies, self._known_gone)
                 if handed is None:
                     outcome = self._outcome(request, candidates, replies, skips)
                     sent = await self._notify(cfp, outcome)
@@ -1145,11 +1149,19 @@ def _acted_result(progress: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _handed_over(replies: Mapping[str, ACLMessage]) -> tuple[ACLMessage, Bid] | None:
+def _handed_over(
+    replies: Mapping[str, ACLMessage], gone: Callable[[str], bool]
+) -> tuple[ACLMessage, Bid] | None:
     """The answer of an agent that has the goal in hand already, with the bid that won it
-    the goal, if one came (a malformed one is ignored)."""
+    the goal, if one came (a malformed one is ignored). The claim is taken only for work
+    won from an initiator this agent knows is `gone` (the one whose goal it adopted): an
+    agent's word alone never wins it a goal without an auction."""
     for sender, reply in replies.items():
         if reply.performative is not Performative.INFORM or "bid" not in reply.content:
+            continue
+        initiator = reply.content.get("for")
+        if not isinstance(initiator, str) or initiator == sender or not gone(initiator):
+            logger.warning("%s claims a goal in hand for %r, not known gone", sender, initiator)
             continue
         try:
             bid = bid_from_content(reply.content["bid"])
