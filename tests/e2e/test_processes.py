@@ -6,12 +6,13 @@ run as in one process is compared in `test_processes_bids.py`.
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from secmas.pipeline.operate import OperateResult
+from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.processes import operate_processes
 from secmas.report.acceptance import acceptance
 from secmas.report.record import build_report
@@ -32,6 +33,21 @@ def report(result: OperateResult) -> dict[str, Any]:
     assert attack is not None
     accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
     return build_report(result, accepted, "test")
+
+
+@functools.cache
+def in_process() -> dict[str, Any]:
+    """The same scenario in one process: the reference the multi-host run is held to."""
+    return report(asyncio.run(operate(SCENARIO)))
+
+
+def strategy(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """Which goals were auctioned and how they ended, in any order."""
+    return sorted((a["goal_name"], a["status"]) for a in run["auctions"])
+
+
+def kinds(run: dict[str, Any]) -> set[str]:
+    return {p["vnf"] for p in run["placements"]}
 
 
 def test_a_killed_agent_process_is_routed_around(tmp_path: Path) -> None:
