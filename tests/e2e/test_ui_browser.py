@@ -190,8 +190,14 @@ def test_a_live_run_is_shown_as_it_goes_then_saved(page: Any, tmp_path: Path) ->
         page.wait_for_function("document.title === 'secmas · watched'", timeout=10_000)
         assert "the live run finished" in page.locator("#banner").inner_text()
         assert page.locator("#run-select").input_value() == "watched"
-        # the run is over and saved; the app serves on until Ctrl-C
-        assert demo.poll() is None
+        # the run is over and saved; once the CLI has printed its summary (the page is told
+        # as soon as the report is saved, the CLI may still be printing) it serves on until
+        # Ctrl-C, which then ends it cleanly
+        deadline = time.monotonic() + 60
+        while "still serving" not in (tmp_path / "demo.log").read_text():
+            assert demo.poll() is None, (tmp_path / "demo.log").read_text()
+            assert time.monotonic() < deadline, "the CLI never said it serves on"
+            time.sleep(0.1)
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0, (tmp_path / "demo.log").read_text()
         report = json.loads((out / "report.json").read_text())
