@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -108,3 +108,24 @@ def save_log_log(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> Non
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+INTERLEAVED = (
+    "baseline and new interleaved round by round in subprocesses; on a shared "
+    "machine the absolute figures are noisy, the ratio less so"
+)
+"""How the side-by-side figures were taken (every result JSON says so)."""
+
+
+def write_results(
+    results: Path,
+    name: str,
+    result: dict[str, Any],
+    plot: Callable[[list[dict[str, Any]], Path], None],
+) -> None:
+    """Write `name`.json and its plot `name`.png under `results`, and say where."""
+    results.mkdir(parents=True, exist_ok=True)
+    data, image = results / f"{name}.json", results / f"{name}.png"
+    data.write_text(json.dumps(result, indent=2) + "\n")
+    plot(result["rows"], image)
+    print(f"wrote {data} and {image}", file=sys.stderr)

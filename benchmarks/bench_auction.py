@@ -39,12 +39,11 @@ import math
 import platform
 import pstats
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from baseline import BASELINE, SIDES, merged, save_log_log, side_by_side
+from baseline import BASELINE, INTERLEAVED, SIDES, merged, save_log_log, side_by_side, write_results
 from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
 from secmas.agents.bidding import Bid, BidContext, GoalRequest, compute_bid
 from secmas.network.clock import VirtualClock, settle
@@ -284,8 +283,7 @@ def main() -> None:
         "baseline": BASELINE,
         "rounds": rounds,
         "repeat": repeat,
-        "note": "baseline and new interleaved round by round in subprocesses; on a shared "
-        "machine the absolute figures are noisy, the ratio less so",
+        "note": INTERLEAVED,
         "target": {
             "agents": TARGET_N,
             "median_ms_below": TARGET_MS,
@@ -297,10 +295,7 @@ def main() -> None:
         "rows": rows,
         "profile": profiled,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "auction.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(rows, RESULTS / "auction.png")
-    print(f"wrote {RESULTS / 'auction.json'} and {RESULTS / 'auction.png'}", file=sys.stderr)
+    write_results(RESULTS, "auction", result, plot)
 
 
 if __name__ == "__main__":

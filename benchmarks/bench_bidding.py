@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baseline import BASELINE, SIDES, merged, save_log_log, side_by_side
+from baseline import BASELINE, INTERLEAVED, SIDES, merged, save_log_log, side_by_side, write_results
 from secmas.agents.bidding import BidContext, GoalRequest, compute_bid
 from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.topology import scenario_from_topology
@@ -115,15 +115,11 @@ def main() -> None:
         "rounds": 1 if args.quick else args.rounds,
         "repeat": repeat,
         "quick": args.quick,
-        "note": "baseline and new interleaved round by round in subprocesses; on a shared "
-        "machine the absolute figures are noisy, the ratio less so",
+        "note": INTERLEAVED,
         "target": {"pops": 100, "median_ms_below": TARGET_MS},
         "rows": rows,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bidding.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(rows, RESULTS / "bidding.png")
-    print(f"wrote {RESULTS / 'bidding.json'} and {RESULTS / 'bidding.png'}", file=sys.stderr)
+    write_results(RESULTS, "bidding", result, plot)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from baseline import BASELINE, SIDES, growth_exponent, merged, save_log_log, side_by_side
+from baseline import (
+    BASELINE,
+    INTERLEAVED,
+    SIDES,
+    growth_exponent,
+    merged,
+    save_log_log,
+    side_by_side,
+    write_results,
+)
 from secmas.pipeline.mlfo import compute_pipeline, default_service
 from secmas.pipeline.operate import operate
 from secmas.scenario.model import Security
@@ -111,16 +119,12 @@ def main() -> None:
         "baseline": BASELINE,
         "rounds": rounds,
         "quick": args.quick,
-        "note": "baseline and new interleaved round by round in subprocesses; on a shared "
-        "machine the absolute figures are noisy, the ratio less so",
+        "note": INTERLEAVED,
         "growth_exponent": exponents,
         "target": {"run_exponent_at_most": TARGET_EXPONENT},
         "rows": rows,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(rows, RESULTS / "scale.png")
-    print(f"wrote {RESULTS / 'scale.json'} and {RESULTS / 'scale.png'}", file=sys.stderr)
+    write_results(RESULTS, "scale", result, plot)
 
 
 if __name__ == "__main__":
