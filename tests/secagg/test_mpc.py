@@ -87,7 +87,8 @@ def test_forged_and_misrouted_shares_are_rejected() -> None:
     genuine = MpcClient(2, people.keys[2], config, keys).shares(np.zeros(10))
     parties[0].receive(genuine[1])  # meant for party 1
     assert parties[0].rejected[-1] == (2, "unexpected share")
-    tampered = dataclasses.replace(genuine[0], sealed=genuine[0].sealed[:-1] + b"\x00")
+    sealed = genuine[0].sealed
+    tampered = dataclasses.replace(genuine[0], sealed=sealed[:-1] + bytes([sealed[-1] ^ 1]))
     parties[0].receive(tampered)
     assert "does not authenticate" in parties[0].rejected[-1][1]
 
