@@ -747,6 +747,12 @@ class Gate:
         self.log.append(f"end {ctx.goal.predicate}")
         return True
 
+    def agent(self) -> Agent:
+        """A started agent whose one plan, `wait`, runs this gate for any done(_) goal."""
+        agent = Agent("pop1", [Capability("c", plans=[Plan("wait", lit("done", ANY), self.body)])])
+        agent.start()
+        return agent
+
 
 def test_a_rest_pattern_is_relevant_to_a_goal_of_any_longer_arity():
     plan = Plan("auction", lit("flowRecord", Var("ip"), REST), noop)
@@ -774,8 +780,7 @@ def test_an_intention_believed_achieved_is_dropped_and_its_plan_cancelled():
     gate = Gate()
 
     async def scenario():
-        agent = Agent("pop1", [Capability("c", plans=[Plan("wait", lit("done", ANY), gate.body)])])
-        agent.start()
+        agent = gate.agent()
         goal = agent.post_goal(Goal(lit("done", "x")))
         await asyncio.sleep(0)
         await asyncio.sleep(0)
@@ -826,8 +831,7 @@ def test_an_intention_left_without_a_relevant_plan_is_impossible_and_dropped():
     gate = Gate()
 
     async def scenario():
-        agent = Agent("pop1", [Capability("c", plans=[Plan("wait", lit("done", ANY), gate.body)])])
-        agent.start()
+        agent = gate.agent()
         goal = agent.post_goal(Goal(lit("done", "x")))
         await asyncio.sleep(0)
         await asyncio.sleep(0)
@@ -886,8 +890,7 @@ def test_drop_goal_ends_a_pending_or_intended_goal_and_wakes_its_waiters():
     gate = Gate()
 
     async def scenario():
-        agent = Agent("pop1", [Capability("c", plans=[Plan("wait", lit("done", ANY), gate.body)])])
-        agent.start()
+        agent = gate.agent()
         intended = agent.post_goal(Goal(lit("done", "x")))
         waiter = asyncio.ensure_future(agent.wait_goal(intended))
         await asyncio.sleep(0)

@@ -300,17 +300,21 @@ class Work:
     """Why the initiator cancelled it (its lease lapsed), if it did."""
     task: asyncio.Task[Any] | None = field(default=None, repr=False)
 
-    def report(self, sender: str) -> ACLMessage:
-        """The progress report that renews the lease (FIPA INFORM)."""
-        content: dict[str, Any] = {"progress": self.stage}
+    def progress(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """How far the work got (`extra` after the stage), with the result once it acted."""
+        content: dict[str, Any] = {"progress": self.stage, **(extra or {})}
         if self.result is not None:
             content["result"] = self.result
+        return content
+
+    def report(self, sender: str) -> ACLMessage:
+        """The progress report that renews the lease (FIPA INFORM)."""
         return ACLMessage(
             Performative.INFORM,
             sender,
             (self.initiator,),
             self.conversation,
-            content,
+            self.progress(),
             protocol=PROTOCOL,
         )
 
@@ -771,6 +775,8 @@ class Mailbox:
     def _in_hand(self, cfp: ACLMessage) -> Work | None:
         """A goal this agent works on (or did) for an initiator that is gone, called for
         again by another agent (the stand-in that adopted it): that work is handed over."""
+        if not self.works:  # the common case: every call for proposals passes here
+            return None
         try:
             label = goal_label(str(cfp.content["goal"]), [str(a) for a in cfp.content["args"]])
         except (KeyError, TypeError):
@@ -792,9 +798,7 @@ class Mailbox:
         logger.info(
             "%s: %s of gone %s handed to %s", self.name, work.goal, work.initiator, cfp.sender
         )
-        content = {"progress": work.stage, "bid": bid_to_content(work.bid), "for": work.initiator}
-        if work.result is not None:
-            content["result"] = work.result
+        content = work.progress({"bid": bid_to_content(work.bid), "for": work.initiator})
         work.initiator, work.conversation = cfp.sender, cfp.conversation_id
         await self.send(cfp.reply(Performative.INFORM, content, sender=self.name))
 
@@ -986,13 +990,13 @@ class Mailbox:
     async def _reject(self, cfp: ACLMessage, replies: dict[str, ACLMessage]) -> int:
         """REJECT-PROPOSAL to every bidder (another agent has the goal in hand already);
         how many were sent."""
-        bidders = [s for s, r in replies.items() if r.performative is Performative.PROPOSE]
-        for sender in bidders:
+        bidders = tuple(s for s, r in replies.items() if r.performative is Performative.PROPOSE)
+        if bidders:
             await self.send(
                 ACLMessage(
                     Performative.REJECT_PROPOSAL,
                     self.name,
-                    (sender,),
+                    bidders,
                     cfp.conversation_id,
                     protocol=PROTOCOL,
                 )

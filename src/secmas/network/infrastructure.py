@@ -176,12 +176,8 @@ class Infrastructure:
     # -- lifecycle --------------------------------------------------------------------------
     def allocate(self, pop: str, amount: Amount) -> None:
         """Take `amount` from free_p, refusing to go beyond capacity or into the holds."""
-        state = self.pops[pop]
-        if not amount.fits_in(state.unheld):
-            raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(state.unheld)}")
-        self.apply_allocate(pop, amount)
-        for listener in self.pop_listeners:
-            listener("allocate", pop, amount)
+        _fits(pop, amount, self.pops[pop].unheld)
+        self._allocate_told(pop, amount)
 
     def hold(self, pop: str, amount: Amount) -> None:
         """Set `amount` aside on `pop` for a pending proposal of its own agent.
@@ -190,8 +186,7 @@ class Infrastructure:
         yet the holder's later proposals and every commit must fit around it.
         """
         state = self.pops[pop]
-        if not amount.fits_in(state.unheld):
-            raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(state.unheld)}")
+        _fits(pop, amount, state.unheld)
         state.held = state.held + amount
 
     def unhold(self, pop: str, amount: Amount) -> None:
@@ -206,10 +201,11 @@ class Infrastructure:
         the hold no longer fits (the winner then answers FAILURE and the goal is
         auctioned again).
         """
-        state = self.pops[pop]
-        if not amount.fits_in(state.free):
-            raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(state.free)}")
+        _fits(pop, amount, self.pops[pop].free)
         self.unhold(pop, amount)
+        self._allocate_told(pop, amount)
+
+    def _allocate_told(self, pop: str, amount: Amount) -> None:
         self.apply_allocate(pop, amount)
         for listener in self.pop_listeners:
             listener("allocate", pop, amount)
@@ -305,3 +301,9 @@ class Infrastructure:
 def _minus(amount: Amount, less: Amount) -> Amount:
     """`amount` − `less`, never below 0 in any resource."""
     return Amount(*(max(0.0, a - b) for a, b in zip(amount, less, strict=True)))
+
+
+def _fits(pop: str, amount: Amount, free: Amount) -> None:
+    """CapacityError unless `amount` fits in `free` on `pop`."""
+    if not amount.fits_in(free):
+        raise CapacityError(f"{pop}: needs {tuple(amount)}, free {tuple(free)}")

@@ -895,10 +895,7 @@ class PoPAgent:
     async def _tell(self, pop: str, goal: Belief) -> None:
         """Ask `pop` to achieve `goal` too (a FIPA REQUEST, answered by `_lift`); one that
         does not agree in time keeps its idle instances."""
-        content = {"goal": beliefs_to_json([goal])[0], "part": 0, "parts": 1}
-        request = ACLMessage(
-            Performative.REQUEST, self.pop, (pop,), f"{self.pop}.req.{goal}.{pop}", content
-        )
+        request = self._request_of(pop, goal, 0, 1, tag=pop)
         if not await self.mailbox.request(request, self.world.settings.retry_wait):
             logger.warning("%s: %s did not agree to %s", self.pop, pop, goal)
 
@@ -917,7 +914,6 @@ class PoPAgent:
         broker outage would leave the limit on for good.
         """
         part, parts = payload.get("part", 0), int(payload.get("parts", 1))
-        content = {"goal": beliefs_to_json([goal])[0], "part": part, "parts": parts}
         settings = self.world.settings
         wait = settings.retry_wait
         while True:
@@ -930,13 +926,19 @@ class PoPAgent:
                 return
             if not holder:
                 return
-            request = ACLMessage(
-                Performative.REQUEST, self.pop, (holder,), f"{self.pop}.req.{goal}.{part}", content
-            )
+            request = self._request_of(holder, goal, part, parts, tag=part)
             if await self.mailbox.request(request, wait):
                 return
             logger.warning("%s: %s did not agree to %s; asked again", self.pop, holder, goal)
             wait = min(2 * wait, settings.retry_wait_max)
+
+    def _request_of(self, to: str, goal: Belief, part: int, parts: int, tag: object) -> ACLMessage:
+        """The FIPA REQUEST asking `to` to achieve `goal` for `part` of `parts` (answered
+        by its `_lift`); `tag` tells this agent's requests for one goal apart."""
+        content = {"goal": beliefs_to_json([goal])[0], "part": part, "parts": parts}
+        return ACLMessage(
+            Performative.REQUEST, self.pop, (to,), f"{self.pop}.req.{goal}.{tag}", content
+        )
 
     def _requested(self, message: ACLMessage) -> None:
         try:
