@@ -753,6 +753,14 @@ class Gate:
         agent.start()
         return agent
 
+    async def running(self) -> tuple[Agent, Goal]:
+        """`agent` with goal done(x) posted and its plan started (two loop turns)."""
+        agent = self.agent()
+        goal = agent.post_goal(Goal(lit("done", "x")))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return agent, goal
+
 
 def test_a_rest_pattern_is_relevant_to_a_goal_of_any_longer_arity():
     plan = Plan("auction", lit("flowRecord", Var("ip"), REST), noop)
@@ -780,10 +788,7 @@ def test_an_intention_believed_achieved_is_dropped_and_its_plan_cancelled():
     gate = Gate()
 
     async def scenario():
-        agent = gate.agent()
-        goal = agent.post_goal(Goal(lit("done", "x")))
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        agent, goal = await gate.running()
         assert goal.status is GoalStatus.INTENDED and gate.log == ["start done(x)"]
         agent.perceive(lit("done", "x"))  # someone else achieved it
         await agent.wait_idle()
@@ -831,10 +836,7 @@ def test_an_intention_left_without_a_relevant_plan_is_impossible_and_dropped():
     gate = Gate()
 
     async def scenario():
-        agent = gate.agent()
-        goal = agent.post_goal(Goal(lit("done", "x")))
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        agent, goal = await gate.running()
         agent.remove_capability("c")  # the VNF went away while its plan ran
         await agent.wait_idle()
         await agent.stop()
