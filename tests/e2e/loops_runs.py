@@ -27,11 +27,12 @@ SPEED = 10.0
 """Simulated seconds per wall second: 180–300 s scenarios in 18–30 s of operation."""
 
 
-def run(name: str, folder: Path, processes: bool) -> dict[str, Any]:
+def run(name: str, folder: Path, processes: bool, speed: float = SPEED) -> dict[str, Any]:
     """The embedded scenario run as `secmas demo --scenario NAME [--processes]` runs it:
     the application layer builds its loops (its policy, its closed loop with the cached
-    reference models, its CTI and MTD sections) in either mode."""
-    distribution = Distribution(processes=processes, speed=SPEED)
+    reference models, its CTI and MTD sections) in either mode; `speed` paces only the
+    processes run (one process runs on its virtual clock)."""
+    distribution = Distribution(processes=processes, speed=speed)
     return api_run(embedded_path(name), out=folder, distribution=distribution).report
 
 
