@@ -254,7 +254,10 @@ class AgentProcess:
         control = self.control = ControlPlane(self.raw, self.identity, self.directory, cfg.pipeline)
         self._closing.append(control.close)
         image = await asyncio.to_thread(self_image)
-        attester = AttesterEndpoint(self.identity, cfg.pipeline, image.measure, control)
+        await asyncio.to_thread(image.measure)  # ahead of any challenge: caches warm
+        attester = AttesterEndpoint(
+            self.identity, cfg.pipeline, image.measure, control, offload=asyncio.to_thread
+        )
         await attester.start()
         self._closing.append(attester.stop)
         account = Account.create()

@@ -37,7 +37,7 @@ from secmas.agents.auction import inbox_owner
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import pipeline_id
-from secmas.network.clock import Clock
+from secmas.network.clock import Clock, VirtualClock
 from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.mlfo import AGENT_IMAGE
 from secmas.pipeline.registration import register_agents, revoke_active
@@ -57,6 +57,7 @@ from secmas.trust.chain import (
     peers_by_address,
 )
 from secmas.trust.control import MLFO, SECAAS, ControlPlane
+from secmas.trust.deadlines import HANDLING_CAP, Deadlines
 from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secret, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import NativeImage, RuntimeImage
@@ -158,6 +159,23 @@ class Member:
         await self.control.close()
 
 
+def deadlines_for(clock: Clock, security: Security) -> Deadlines:
+    """On the virtual clock, freshness in simulated seconds and no wall-time bound on an
+    attester's handling, so a busy machine never changes a verdict; in real time, waits
+    from measured round trips (`secmas.trust.deadlines`)."""
+    declared = security.attestation.challenge_timeout
+    if isinstance(clock, VirtualClock):
+        return Deadlines.run_clock(declared, clock.now)
+    return Deadlines.measured(declared)
+
+
+def _remote(control: ControlPlane, agent: str, clock: Clock | None) -> RemoteVerifier:
+    """The MLFO's handle on an elected verifier; on the virtual clock its step (ledger
+    work the clock waits for) is not bounded by wall time."""
+    virtual = isinstance(clock, VirtualClock)
+    return RemoteVerifier(control, agent, handling=HANDLING_CAP if virtual else None)
+
+
 def _keys(member: Member) -> tuple[bytes, bytes]:
     return member.identity.signing_public, member.identity.sealing_public
 
@@ -188,13 +206,14 @@ def _member(
         pipeline,
         security.attestation.challenge_timeout,
         offload=clock.run_blocking,
+        deadlines=deadlines_for(clock, security),
     )
     return Member(
         identity,
         account,
         image,
         control,
-        AttesterEndpoint(identity, pipeline, measure, control),
+        AttesterEndpoint(identity, pipeline, measure, control, offload=clock.run_blocking),
         role,
         Heartbeat(control, clock, security.heartbeat),
         EpochKeyring(
@@ -414,11 +433,12 @@ class SecurePipeline:
             mlfo_registry=contracts.registry,
             peers=peers,
             expected=expected,
-            roles={a: RemoteVerifier(mlfo_control, a) for a in members},
+            roles={a: _remote(mlfo_control, a, clock) for a in members},
             view=view,
             timeout=timeout,
             offload=clock.run_blocking,
             now=clock.now,
+            deadlines=deadlines_for(clock, security),
         )
         liveness = LivenessMonitor(name, set(members))
         pipeline = cls(
@@ -524,7 +544,7 @@ class SecurePipeline:
         await self.chain.offload(register_agents, registry, self.name, [peer], plan)
         self.chain.peers[peer.address] = peer
         self.chain.expected[agent] = Expected(image.manifest.image, image.reference)
-        self.chain.roles = {**self.chain.roles, agent: RemoteVerifier(self.mlfo, agent)}
+        self.chain.roles = {**self.chain.roles, agent: _remote(self.mlfo, agent, self._clock)}
         self.liveness.agents = {*self.liveness.agents, agent}
         await member.serve(self.chain.peers)
         for _ in self.plan:

@@ -233,21 +233,26 @@ class Appraisal:
 class Verifier:
     """The verifier role: issues one-use nonces and appraises evidence against references.
 
-    `max_age` bounds how long a challenge stays answerable (seconds of `clock`)."""
+    `max_age` bounds how long a challenge stays answerable (seconds of `clock`: the run's
+    simulated seconds on the virtual clock, so that a busy machine never makes evidence
+    stale; wall seconds in real time); a challenge may set its own bound."""
 
     name: str
     max_age: float = 10.0
     clock: Callable[[], float] = time.monotonic
-    _outstanding: dict[bytes, tuple[str, float]] = field(default_factory=dict)
+    _outstanding: dict[bytes, tuple[str, float, float]] = field(default_factory=dict)
 
-    def challenge(self, measured: str, nonce: bytes | None = None) -> Challenge:
+    def challenge(
+        self, measured: str, nonce: bytes | None = None, lifetime: float | None = None
+    ) -> Challenge:
         """A challenge for `measured` with `nonce` (the step's, drawn on chain) or a fresh
-        random one, remembered until it is used or expires."""
+        random one, remembered until it is used or `lifetime` (default `max_age`) passes."""
         self._forget_expired()
         nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
         if len(nonce) != NONCE_BYTES:
             raise ValueError(f"a nonce has {NONCE_BYTES} bytes, got {len(nonce)}")
-        self._outstanding[nonce] = (measured, self.clock())
+        lifetime = self.max_age if lifetime is None else lifetime
+        self._outstanding[nonce] = (measured, self.clock(), lifetime)
         return Challenge(nonce, self.name, measured)
 
     def appraise(self, evidence: Evidence, reference: bytes, signing_key: bytes) -> Appraisal:
@@ -265,9 +270,9 @@ class Verifier:
         issued = self._outstanding.pop(evidence.nonce, None)
         if issued is None:
             return verdict("replayed or unknown nonce")
-        measured, at = issued
-        if self.clock() - at > self.max_age:
-            return verdict(f"stale evidence (older than {self.max_age:g} s)")
+        measured, at, lifetime = issued
+        if self.clock() - at > lifetime:
+            return verdict(f"stale evidence (older than {lifetime:g} s)")
         if evidence.agent != measured:
             return verdict(f"evidence from {evidence.agent!r}, challenged {measured!r}")
         message = signed_message(evidence.agent, evidence.nonce, evidence.measurement.root)
@@ -279,8 +284,8 @@ class Verifier:
 
     def _forget_expired(self) -> None:
         now = self.clock()
-        for nonce, (_, at) in list(self._outstanding.items()):
-            if now - at > self.max_age:
+        for nonce, (_, at, lifetime) in list(self._outstanding.items()):
+            if now - at > lifetime:
                 del self._outstanding[nonce]
 
 

@@ -54,6 +54,7 @@ from secmas.trust.attestation import (
     produce_evidence,
 )
 from secmas.trust.control import SECAAS, ControlPlane
+from secmas.trust.deadlines import Deadlines
 from secmas.trust.envelope import Opened
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.measurer import MeasurerAppraisal
@@ -132,15 +133,26 @@ class AttesterEndpoint:
 
     Challenges arrive sealed from their verifier (SECaaS or a member); one whose sender is
     not the verifier it names, or that is not for this agent, is counted and left
-    unanswered; the challenger then times out, which its verifier records as a failure."""
+    unanswered; the challenger then times out, which its verifier records as a failure.
+
+    Measuring and signing run through `offload` (a worker thread; on the virtual clock,
+    work the clock waits for), never on the agent's event loop: an agent being measured
+    still answers its calls for proposals in time (`000_…`: security that does not
+    impede near-real-time work). Without `offload` they run inline."""
 
     def __init__(
-        self, identity: AgentIdentity, pipeline: str, measure: Measure, control: ControlPlane
+        self,
+        identity: AgentIdentity,
+        pipeline: str,
+        measure: Measure,
+        control: ControlPlane,
+        offload: Offload | None = None,
     ):
         self.identity = identity
         self.pipeline = pipeline
         self.measure = measure
         self.control = control
+        self.offload = offload
         self.answered = 0
         self.malformed = 0
         self._sub: Subscription | None = None
@@ -165,24 +177,38 @@ class AttesterEndpoint:
         if challenge.measured != self.identity.name or challenge.verifier != opened.sender:
             self.malformed += 1
             return None
-        measurement = self.measure()
+        if self.offload is None:
+            evidence = self._evidence(challenge)
+        else:
+            evidence = await self.offload(self._evidence, challenge)
         self.answered += 1
-        return produce_evidence(self.identity, challenge, measurement).encode()
+        return evidence
+
+    def _evidence(self, challenge: Challenge) -> bytes:
+        """Measure now and sign the measurement with the challenge's nonce."""
+        return produce_evidence(self.identity, challenge, self.measure()).encode()
 
 
 async def challenge_over_bus(
-    control: ControlPlane, verifier: Verifier, measured: str, nonce: bytes, timeout: float
+    control: ControlPlane, verifier: Verifier, measured: str, nonce: bytes, deadlines: Deadlines
 ) -> Evidence | Appraisal:
     """Challenge `measured` with `nonce`, sealed: its evidence, or a failed appraisal when
-    no well-formed evidence comes back from it within `timeout` seconds."""
+    no well-formed evidence comes back from it within the waits `deadlines` set."""
     subject = attest_subject(control.pipeline, measured)
+    wait = deadlines.wait(measured)
+    lifetime = challenge_lifetime(wait)
 
-    async def ask(wait: float) -> bytes:
-        challenge = verifier.challenge(measured, nonce)  # issued anew: fresh on every try
-        return await control.request(subject, measured, challenge.encode(), wait)
+    async def ask(patience: float) -> bytes:
+        challenge = verifier.challenge(measured, nonce, lifetime)  # fresh on every try
+        started = time.perf_counter()
+        answer = await control.request(
+            subject, measured, challenge.encode(), patience, handling=deadlines.handling
+        )
+        deadlines.answered(measured, time.perf_counter() - started)
+        return answer
 
     try:
-        answer = await _retried(ask, timeout, f"attester {measured}")
+        answer = await _retried(ask, wait, f"attester {measured}")
         return Evidence.decode(answer)
     except (TimeoutError, BusClosed, LookupError) as exc:
         reason = f"no evidence from {measured} ({type(exc).__name__})"
@@ -197,10 +223,10 @@ async def appraise_over_bus(
     measured: Peer,
     reference: bytes,
     nonce: bytes,
-    timeout: float,
+    deadlines: Deadlines,
 ) -> Appraisal:
     """Challenge `measured` and appraise its evidence against the `reference` root."""
-    got = await challenge_over_bus(control, verifier, measured.name, nonce, timeout)
+    got = await challenge_over_bus(control, verifier, measured.name, nonce, deadlines)
     if isinstance(got, Appraisal):
         return got
     return verifier.appraise(got, reference, measured.signing_key)
@@ -236,10 +262,15 @@ class VerifierRole:
     pipeline: str
     timeout: float = 5.0
     offload: Offload = asyncio.to_thread
+    deadlines: Deadlines | None = None
+    """How long to wait for evidence and on which clock; default: measured round trips,
+    never below `timeout` (`Deadlines.measured`)."""
     verifier: Verifier = field(init=False)
 
     def __post_init__(self) -> None:
-        self.verifier = Verifier(self.identity.name, max_age=challenge_lifetime(self.timeout))
+        if self.deadlines is None:
+            self.deadlines = Deadlines.measured(self.timeout)
+        self.verifier = _verifier(self.identity.name, self.deadlines)
 
     async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict:
         """Attest the open step's measured agent; `peers` maps addresses to members."""
@@ -255,7 +286,7 @@ class VerifierRole:
             appraisal = Appraisal(measured.name, False, (f"unusable reference: {exc}",))
         else:
             appraisal = await appraise_over_bus(
-                self.control, self.verifier, measured, reference.root, ref.nonce, self.timeout
+                self.control, self.verifier, measured, reference.root, ref.nonce, self.deadlines
             )
         signed = SignedVerdict(
             self.pipeline,
@@ -359,9 +390,13 @@ class AttestationChain:
     """Consulted before a pass is acted on: a failed external measurement revokes too."""
     now: Callable[[], float] | None = None
     """The run's clock (simulated seconds): each entry records when it was settled."""
+    deadlines: Deadlines | None = None
+    """SECaaS's waits for evidence; default: measured round trips, never below `timeout`."""
 
     def __post_init__(self) -> None:
-        self._secaas_verifier = Verifier(SECAAS, max_age=challenge_lifetime(self.timeout))
+        if self.deadlines is None:
+            self.deadlines = Deadlines.measured(self.timeout)
+        self._secaas_verifier = _verifier(SECAAS, self.deadlines)
         self._pid = pipeline_id(self.pipeline)
 
     @property
@@ -386,7 +421,7 @@ class AttestationChain:
             peer,
             self.expected[first].measurement.root,
             nonce,
-            self.timeout,
+            self.deadlines,
         )
         signed = SignedVerdict(
             self.pipeline, 0, nonce, peer.name, SECAAS, appraisal.evidence, appraisal.passed
@@ -562,6 +597,11 @@ class AttestationChain:
         )
         self.entries.append(entry)
         return entry
+
+
+def _verifier(name: str, deadlines: Deadlines) -> Verifier:
+    """A verifier judging freshness on the deadlines' clock."""
+    return Verifier(name, max_age=challenge_lifetime(deadlines.declared), clock=deadlines.clock)
 
 
 def _new_root(receipt: Receipt) -> str:

@@ -95,13 +95,28 @@ class ControlPlane:
         self.stats.sealed += 1
         await self.bus.publish(subject, frame)
 
-    async def request(self, subject: str, receiver: str, payload: bytes, timeout: float) -> bytes:
-        """Ask `receiver` on `subject`; its first authentic answer, or TimeoutError."""
+    async def request(
+        self,
+        subject: str,
+        receiver: str,
+        payload: bytes,
+        timeout: float,
+        *,
+        handling: float | None = None,
+    ) -> bytes:
+        """Ask `receiver` on `subject`; its first authentic answer, or TimeoutError.
+
+        `handling` bounds, in wall seconds, how long the receiver may take to handle the
+        request before it acknowledges (default `timeout`); `timeout` then bounds the
+        wait for its answer. An in-process receiver acknowledges only once its handler
+        ran, so on the virtual clock a long `handling` keeps a busy machine from failing
+        a slow handler (`secmas.trust.deadlines`)."""
         return await self._request(
             subject,
             receiver,
             timeout,
             lambda reply: self.envelopes.seal(Kind.REQUEST, receiver, subject, payload, reply),
+            handling,
         )
 
     async def enrol(
@@ -117,7 +132,12 @@ class ControlPlane:
         )
 
     async def _request(
-        self, subject: str, receiver: str, timeout: float, frame: Callable[[str], bytes]
+        self,
+        subject: str,
+        receiver: str,
+        timeout: float,
+        frame: Callable[[str], bytes],
+        handling: float | None = None,
     ) -> bytes:
         if self._inbox_sub is None:
             self._inbox_sub = await self.bus.subscribe(f"{self._inbox}.*", self._on_reply)
@@ -128,7 +148,8 @@ class ControlPlane:
         try:
             data = frame(reply)
             self.stats.sealed += 1
-            await self.bus.request(subject, data, timeout)  # the acknowledgement
+            ack = timeout if handling is None else handling
+            await self.bus.request(subject, data, ack)  # the acknowledgement
             async with asyncio.timeout(timeout):
                 return await future
         except NoResponders:

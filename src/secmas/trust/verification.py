@@ -92,14 +92,24 @@ class VerifierEndpoint:
 class RemoteVerifier:
     """The driver's side: an elected verifier reached over the bus."""
 
-    def __init__(self, control: ControlPlane, agent: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        control: ControlPlane,
+        agent: str,
+        timeout: float = 30.0,
+        handling: float | None = None,
+    ) -> None:
         self.control = control
         self.agent = agent
         self.subject = verify_subject(control.pipeline, agent)
         self.timeout = timeout
+        self.handling = handling
+        """Wall seconds the verifier may take over its step (`ControlPlane.request`)."""
 
     async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict:
-        answer = await self.control.request(self.subject, self.agent, b"{}", self.timeout)
+        answer = await self.control.request(
+            self.subject, self.agent, b"{}", self.timeout, handling=self.handling
+        )
         return _verdict(answer, peers)
 
 

@@ -1,0 +1,95 @@
+"""How long a verifier waits for evidence, on which clock, and how old evidence may be.
+
+`000_…` wants attestation that does not impede near-real-time work and does not fail an
+agent because its host is busy. Two regimes:
+
+- On the virtual clock (`run_clock`), freshness is judged in the run's simulated
+  seconds and a handler's wall time is never a deadline: the attester measures in work
+  the clock waits for (`run_blocking`), so a slow machine cannot make evidence stale or a
+  challenge time out, and a run gives the same verdicts for the same seed however loaded
+  the machine is. A challenge nobody answers still fails (the wait for the answer keeps
+  its bound once the attester has handled the challenge), as do a replayed or an
+  unknown nonce.
+- In real time (`measured`), each attester's wait is derived from the round trips
+  measured so far, as TCP derives its retransmission timeout (RFC 6298: SRTT + 4·RTTVAR,
+  α = 1/8, β = 1/4), never below the scenario's declared `challenge_timeout`: a host that
+  answers slowly because it is busy gets a longer wait; one that never answers still
+  fails once every try has passed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+ALPHA = 1 / 8
+"""RFC 6298 (2.3): weight of a new sample in the smoothed round trip."""
+BETA = 1 / 4
+"""RFC 6298 (2.3): weight of a new sample's deviation in the round-trip variance."""
+K = 4
+"""RFC 6298 (2.2): deviations added to the smoothed round trip."""
+
+HANDLING_CAP = 600.0
+"""Wall seconds an in-process attester may take to handle a challenge on the virtual
+clock: a guard against a hung handler, far beyond any load, never a verdict's cause."""
+
+
+@dataclass
+class RoundTrips:
+    """Per-attester smoothed round trip and its variance (RFC 6298 Section 2)."""
+
+    srtt: dict[str, float] = field(default_factory=dict)
+    rttvar: dict[str, float] = field(default_factory=dict)
+
+    def observe(self, attester: str, seconds: float) -> None:
+        """Fold one measured challenge → evidence round trip in (RFC 6298 2.2, 2.3)."""
+        if attester not in self.srtt:
+            self.srtt[attester] = seconds
+            self.rttvar[attester] = seconds / 2
+            return
+        srtt = self.srtt[attester]
+        self.rttvar[attester] = (1 - BETA) * self.rttvar[attester] + BETA * abs(srtt - seconds)
+        self.srtt[attester] = (1 - ALPHA) * srtt + ALPHA * seconds
+
+    def timeout(self, attester: str) -> float | None:
+        """SRTT + K·RTTVAR for `attester`; None before its first answer."""
+        if attester not in self.srtt:
+            return None
+        return self.srtt[attester] + K * self.rttvar[attester]
+
+
+@dataclass
+class Deadlines:
+    """A verifier's waits and freshness clock (see the module docstring)."""
+
+    declared: float
+    """The scenario's `challenge_timeout`: the shortest wait for an answer."""
+    clock: Callable[[], float] = time.monotonic
+    """What freshness is judged on: the run's clock, or wall time."""
+    handling: float | None = None
+    """Wall seconds the attester may take to handle a challenge before it acknowledges;
+    None: the answer's own wait."""
+    trips: RoundTrips | None = None
+    """Measured round trips that lengthen the wait, in real time; None keeps it fixed."""
+
+    def wait(self, attester: str) -> float:
+        """How long to wait for `attester`'s evidence on the first try."""
+        measured = None if self.trips is None else self.trips.timeout(attester)
+        return self.declared if measured is None else max(self.declared, measured)
+
+    def answered(self, attester: str, seconds: float) -> None:
+        """Record a round trip that brought evidence back."""
+        if self.trips is not None:
+            self.trips.observe(attester, seconds)
+
+    @classmethod
+    def run_clock(cls, declared: float, now: Callable[[], float]) -> Deadlines:
+        """On the virtual clock: freshness in simulated seconds, handling not bounded by
+        wall time (up to `HANDLING_CAP`)."""
+        return cls(declared, now, HANDLING_CAP)
+
+    @classmethod
+    def measured(cls, declared: float) -> Deadlines:
+        """In real time: waits from measured round trips, never below `declared`."""
+        return cls(declared, time.monotonic, None, RoundTrips())
