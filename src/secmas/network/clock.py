@@ -10,11 +10,10 @@ in real time (distributed mode).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -109,35 +108,6 @@ class VirtualClock:
         self._blocking.add(future)
         future.add_done_callback(self._blocking.discard)
         return await future
-
-    @contextlib.asynccontextmanager
-    async def timeout(self, seconds: float) -> AsyncIterator[None]:
-        """`asyncio.timeout` on simulated time: TimeoutError once `seconds` of this clock
-        pass before the block ends. Blocking work holds the clock (`run_blocking`), so a
-        slow machine never makes a deadline pass; only simulated time does."""
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("VirtualClock.timeout needs a running task")
-        due: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._timers, (self._now + max(0.0, seconds), next(self._seq), due))
-        state = {"inside": True, "expired": False}
-
-        def expire(future: asyncio.Future[None]) -> None:
-            if state["inside"] and not future.cancelled():
-                state["expired"] = True
-                task.cancel()
-
-        due.add_done_callback(expire)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if state["expired"] and task.uncancel() == 0:
-                raise TimeoutError(f"{seconds:g} simulated seconds passed") from None
-            raise
-        finally:
-            state["inside"] = False
-            if not due.done():
-                due.cancel()
 
     async def drain(self) -> bool:
         """Wait for the blocking work in flight, if any; whether there was some."""
