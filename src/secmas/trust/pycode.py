@@ -38,6 +38,7 @@ import hashlib
 import inspect
 import sys
 import sysconfig
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,14 +64,32 @@ class PackageError(Exception):
     """A package or module that cannot be measured: unreadable, not Python, bad syntax."""
 
 
+_DIGESTS: dict[int, tuple[weakref.ref[CodeType], str]] = {}
+"""Digest per code object, by identity, while the object lives (the entry goes with it,
+so an id is never reused for another object's digest). A code object is immutable, so
+its digest never changes: a measurement hashes only code it has not seen, as IMA
+measures a file once until it changes. A patch makes new code (a new object, hashed when
+first seen); code objects compare equal by value, which is why the key is the identity."""
+
+
 def code_digest(code: CodeType) -> str:
     """SHA-256 of a code object's canonical serialisation, the same in every process.
 
     co_code is the de-specialised bytecode in CPython 3.11+, so a function that the
     adaptive interpreter has quickened hashes as it did when compiled. The bytecode and
     exception table go into the hash as they are (length-prefixed); only the small
-    metadata and constants take a text form.
+    metadata and constants take a text form. Each code object is hashed once (`_DIGESTS`).
     """
+    key = id(code)
+    seen = _DIGESTS.get(key)
+    if seen is not None and seen[0]() is code:
+        return seen[1]
+    digest = _digest(code)
+    _DIGESTS[key] = (weakref.ref(code, lambda _, key=key: _DIGESTS.pop(key, None)), digest)
+    return digest
+
+
+def _digest(code: CodeType) -> str:
     h = hashlib.sha256()
     meta = (
         CANONICAL_VERSION,
