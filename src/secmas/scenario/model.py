@@ -407,7 +407,9 @@ class Attestation(Strict):
         default=(), description="order in which agents (PoP ids) are attested; default PoP order"
     )
     challenge_timeout: Positive = Field(
-        default=5.0, description="wall seconds a verifier waits for an agent's evidence"
+        default=5.0,
+        description="shortest wall-second wait for an agent's evidence (real time: "
+        "lengthened by measured round trips)",
     )
 
 
