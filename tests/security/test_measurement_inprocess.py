@@ -4,7 +4,9 @@ The adversary runs code inside a genuine, attested agent (here: an agent package
 temporary directory, imported for real) and changes its behaviour without swapping a
 code object the way the first reference knew how to catch: a method bound on the agent
 *instance*, a module's dispatch table rebound to a plaintext logger, a patched
-standard-library function, a wrapper made with `functools.wraps`, and the demo implant.
+standard-library function, a wrapper made with `functools.wraps`, and the demo implant;
+each before the agent was ever measured and after (the measurement keeps what it saw,
+so every attack is also one on that memory).
 The implant's code arrives as an attacker's would, from text compiled at runtime (it is
 in no file the reference measured). Each test is the attempt; the verifier must refuse
 the evidence the infected agent signs with its genuine key.
@@ -16,6 +18,7 @@ import functools
 import hmac
 import importlib
 import itertools
+import os
 import sys
 import types
 from collections.abc import Iterator
@@ -73,6 +76,11 @@ def seal(self, cipher, nonce, data):
 
 def accept_any(a, b):
     return True
+
+
+def copy(self):
+    LEAKED.append(self)
+    return self
 """
 
 _names = itertools.count()
@@ -97,8 +105,10 @@ class Infected:
         return verifier.appraise(evidence, self.reference, self.identity.signing_public)
 
 
-@pytest.fixture
-def infected(tmp_path: Path) -> Iterator[Infected]:
+@pytest.fixture(params=["cold", "warm"])
+def infected(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Infected]:
+    """The agent, measured before the attack (`warm`: the measurement keeps what it saw,
+    and must still see every change) or not (`cold`)."""
     name = f"victim_agent_{next(_names)}"
     root = tmp_path / name
     root.mkdir()
@@ -114,6 +124,9 @@ def infected(tmp_path: Path) -> Iterator[Infected]:
         implant: dict[str, object] = {}
         exec(compile(IMPLANT, "<implant>", "exec"), implant)
         identity = AgentIdentity.generate("pop3")
+        if request.param == "warm":
+            image.measure()
+            image.measure()
         yield Infected(
             image, module, agent, implant, identity, reference_measurement(manifest).root
         )
@@ -209,6 +222,43 @@ def test_a_module_function_with_forged_globals_is_caught(infected: Infected) -> 
     forged = types.FunctionType(genuine.__code__, namespace, "check")
     forged.__qualname__, forged.__module__ = "check", infected.module.__name__
     infected.module.check = forged  # a global the agent's code may look up
+    assert not infected.appraise().passed
+
+
+def test_a_standard_library_method_whose_code_is_swapped_in_place_is_caught(
+    infected: Infected,
+) -> None:
+    # The class and its namespace stay the same objects: only the function's code changes.
+    method = hmac.HMAC.copy
+    original = method.__code__
+    method.__code__ = infected.implant["copy"].__code__  # type: ignore[attr-defined]
+    try:
+        assert not infected.appraise().passed
+    finally:
+        method.__code__ = original
+
+
+def test_a_forged_wrapped_function_set_on_a_genuine_method_is_caught(
+    infected: Infected,
+) -> None:
+    cls = type(infected.agent)
+    genuine = cls.check
+    forged = types.FunctionType(genuine.__code__, {"hmac": None})
+    genuine.__wrapped__ = forged  # type: ignore[attr-defined]
+    try:
+        assert not infected.appraise().passed
+    finally:
+        del genuine.__wrapped__  # type: ignore[attr-defined]
+
+
+def test_a_file_rewritten_with_its_modification_time_restored_is_caught(
+    infected: Infected,
+) -> None:
+    path = infected.image.root / "core.py"
+    before = path.stat()
+    path.write_text(AGENT.replace("compare_digest(tag, expected)", "compare_digest(tag, tag)"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
     assert not infected.appraise().passed
 
 

@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 
 import secmas
+from secmas.trust.codehash import code_digest
+from secmas.trust.compiled import PackageError, measure_source
 from secmas.trust.pycode import (
-    PackageError,
     PackageMeasurement,
-    code_digest,
     diff_packages,
     measure_files,
     measure_live,
-    measure_source,
 )
 
 

@@ -44,6 +44,8 @@ PRELOAD = (
 )
 """What the fork server imports once, so that no run pays for it (web3, py-evm, matplotlib:
 ~1.5 s a process)."""
+SECURE_PRELOAD = "secmas.experiment.warm"
+"""What it imports too when a run has security on: the agent image measured once."""
 WORKER_ENVIRONMENT = {variable: "1" for variable in THREAD_VARIABLES} | {"MPLBACKEND": "Agg"}
 """The workers' environment, set before their numeric libraries load: one thread each
 (runs are the parallel unit), and matplotlib without a display."""
@@ -179,7 +181,8 @@ def _pool(jobs: list[Job], workers: int) -> Iterator[dict[str, Any]]:
     """Rows of the jobs as they finish, at most `workers` in flight, each in a fresh
     process forked from a server that imported the runtime once."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(PRELOAD))
+    secure = any(job.scenario.security.enabled for job in jobs)
+    context.set_forkserver_preload([*PRELOAD, *([SECURE_PRELOAD] if secure else [])])
     with _environment(WORKER_ENVIRONMENT):  # the fork server's, so every worker's
         forkserver.ensure_running()
     queue = list(reversed(jobs))

@@ -25,6 +25,8 @@ import hashlib
 import operator
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from itertools import repeat
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 from secmas.trust.pycode import KnownCode
@@ -64,6 +66,8 @@ class Bindings:
     def __init__(self, known: KnownCode):
         self.known = known
         self._functions: Verdicts = {}
+        self._modules: dict[int, _KeptModule] = {}
+        self._class_verdicts: dict[int, tuple[type, _Snapshot, str | None]] = {}
         self._classes: dict[int, tuple[type, str | None]] = {}
         """Classes examined in the current round (`round`), each once."""
 
@@ -75,17 +79,37 @@ class Bindings:
     def module_problems(self, module: ModuleType) -> list[str]:
         """Globals of `module` holding functions, classes or tables of them that are
         foreign. A function bound under its own name in its own module is left to the
-        code measurement, which already hashes it (`secmas.trust.pycode.live_code`)."""
-        found = []
-        for name, value in list(vars(module).items()):
-            dunder = name.startswith("__") and name.endswith("__")
-            if dunder or _own_function(module, name, value):
-                continue
-            for where, item in _bound(value):
-                problem = self.foreign(item)
-                if problem:
-                    found.append(f"{module.__name__}.{name}{where}: {problem}")
-        return found
+        code measurement, which already hashes it (`secmas.trust.pycode.live_code`).
+
+        The functions' problems are kept while the module's snapshot holds (`_Snapshot`);
+        its classes are looked at every round."""
+        namespace = vars(module)
+        kept = self._modules.get(id(module))
+        if kept is not None and kept[0] is module and kept[1].holds(namespace):
+            functions = kept[2]
+            classes = kept[3]
+        else:
+            bound = [
+                (f"{name}{where}", item)
+                for name, value in list(namespace.items())
+                if not (name.startswith("__") and name.endswith("__"))
+                and not _own_function(module, name, value)
+                for where, item in _bound(value)
+            ]
+            classes = [(label, item) for label, item in bound if isinstance(item, type)]
+            callables = [(label, item) for label, item in bound if not isinstance(item, type)]
+            functions = [
+                f"{module.__name__}.{label}: {problem}"
+                for label, item in callables
+                if (problem := self.foreign(item))
+            ]
+            snapshot = _Snapshot.of(namespace, [item for _, item in callables])
+            self._modules[id(module)] = (module, snapshot, functions, classes)
+        return functions + [
+            f"{module.__name__}.{label}: {problem}"
+            for label, cls in classes
+            if (problem := self.foreign(cls))
+        ]
 
     def instance_problems(self, obj: object) -> list[str]:
         """Attributes of an agent object that shadow its class's methods or hold foreign
@@ -127,10 +151,20 @@ class Bindings:
         if isinstance(value, type):
             seen = self._classes.get(id(value))
             if seen is None or seen[0] is not value:
-                seen = (value, self._foreign_methods(value))
+                seen = (value, self._class_verdict(value))
                 self._classes[id(value)] = seen
             return seen[1]
         return None  # builtins and C classes: native code, the external measurer's
+
+    def _class_verdict(self, cls: type) -> str | None:
+        """`_foreign_methods`, kept while the class's snapshot holds."""
+        namespace = vars(cls)
+        kept = self._class_verdicts.get(id(cls))
+        if kept is None or kept[0] is not cls or not kept[1].holds(namespace):
+            snapshot = _Snapshot.of(namespace, list(namespace.values()))
+            kept = (cls, snapshot, self._foreign_methods(cls))
+            self._class_verdicts[id(cls)] = kept
+        return kept[2]
 
     def _foreign_methods(self, cls: type) -> str | None:
         """A Python method of the class that is not genuine (dataclass and namedtuple
@@ -150,6 +184,63 @@ class Bindings:
 
 
 Verdicts = dict[int, tuple[tuple[object, ...], str | None]]
+_KeptModule = tuple[ModuleType, "_Snapshot", list[str], list[tuple[str, type]]]
+"""A module, its snapshot, its functions' problems and its classes (label, class)."""
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A namespace as it was examined, for a verdict to be kept while it holds: the same
+    names bound to the same objects, its tables (dicts and lists among the values) with
+    the same entries, and each function examined with the same code and wrapped function
+    (both can be changed in place without rebinding any name; a function's globals
+    cannot). Everything is compared by identity, at C speed."""
+
+    names: tuple[object, ...]
+    values: tuple[object, ...]
+    tables: tuple[tuple[dict[object, object] | list[object], tuple[object, ...]], ...]
+    functions: tuple[FunctionType, ...]
+    code: tuple[object, ...]
+
+    @classmethod
+    def of(cls, namespace: Mapping[str, object], examined: Iterable[object]) -> _Snapshot:
+        values = tuple(namespace.values())
+        tables = tuple((t, _entries(t)) for t in values if isinstance(t, dict | list))
+        functions = tuple(f for f in map(_function_of, examined) if isinstance(f, FunctionType))
+        return cls(tuple(namespace), values, tables, functions, _code_of(functions))
+
+    def holds(self, namespace: Mapping[str, object]) -> bool:
+        return (
+            _same(self.values, tuple(namespace.values()))
+            and _same(self.names, tuple(namespace))
+            and all(_same(entries, _entries(table)) for table, entries in self.tables)
+            and _same(self.code, _code_of(self.functions))
+        )
+
+
+def _entries(table: dict[object, object] | list[object]) -> tuple[object, ...]:
+    return (*table, *table.values()) if isinstance(table, dict) else tuple(table)
+
+
+def _code_of(functions: tuple[FunctionType, ...]) -> tuple[object, ...]:
+    return (
+        *map(_CODE, functions),
+        *map(getattr, functions, repeat("__wrapped__"), repeat(None)),
+    )
+
+
+_CODE = operator.attrgetter("__code__")
+
+
+def _same(kept: tuple[object, ...], now: tuple[object, ...]) -> bool:
+    return len(kept) == len(now) and all(map(operator.is_, kept, now))
+
+
+def _function_of(value: object) -> object:
+    """The Python function a bound method, static or class method stands for."""
+    if isinstance(value, MethodType | staticmethod | classmethod):
+        return value.__func__
+    return value
 
 
 def _cached(

@@ -3,15 +3,15 @@
 SECaaS wraps what an agent runs (`secmas wrap`) into a signed manifest; from it this
 module derives the reference measurement a verifier compares with, and each agent's
 runtime measurement subroutine:
-- a Python agent measures the live code objects of its loaded modules (so a patch made
-  in memory after start is caught) and the module files as they are on disk now (so a
-  patch waiting for the next restart is caught too): parts `code:<module>` and
-  `file:<module>`. A module the agent has not imported has no live code: what it would
-  run once imported is its file, so its code part is compiled from the file as it is now
-  (cached per file digest). The agent therefore need not import its whole package (with
-  torch, scikit-learn, …) before it can be attested. Beyond code objects it measures what
-  names are bound to (`secmas.trust.bindings`): per module `bind:<module>` (globals and
-  dispatch tables holding foreign functions or classes), `bind:stdlib` (the loaded
+- a Python agent measures the live code objects of its loaded modules (so a patch made in
+  memory after start is caught) and the module files as they are on disk now (so a patch
+  waiting for the next restart is caught too): parts `code:<module>` and `file:<module>`.
+  A module the agent has not imported has no live code: what it would run once imported is
+  its file, so its code part is compiled from the file as it is now (once per file
+  version, `secmas.trust.compiled`). The agent therefore need not import its whole package
+  (with torch, scikit-learn, …) before it can be attested. Beyond code objects it measures
+  what names are bound to (`secmas.trust.bindings`): per module `bind:<module>` (globals
+  and dispatch tables holding foreign functions or classes), `bind:stdlib` (the loaded
   standard-library modules) and `bind:objects` (attributes of the agent objects it was
   told to `watch`, such as a method bound on the instance). Their reference is the digest
   of no problem (`CLEAN`);
@@ -26,7 +26,6 @@ from the external measurer (`secmas.trust.measurer`).
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import weakref
 from dataclasses import dataclass, field
@@ -35,16 +34,15 @@ from types import ModuleType
 
 from secmas.trust.attestation import Measurement
 from secmas.trust.bindings import CLEAN, Bindings, problems_digest
+from secmas.trust.compiled import SourceFile, source_file
 from secmas.trust.elf import measure_elf
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.procmem import check_process_image
 from secmas.trust.pycode import (
     KnownCode,
     ModuleMeasurement,
-    PackageError,
     PackageMeasurement,
     measure_live,
-    measure_source,
     module_files,
 )
 
@@ -80,8 +78,6 @@ class RuntimeImage:
     layout: PackageMeasurement
     files: dict[str, Path]
     """Where each module's file is: found once, read again at every measurement."""
-    compiled: dict[str, tuple[bytes, bytes]] = field(default_factory=dict, compare=False)
-    """Module not loaded → (file digest, code digest) of its last compilation."""
     bindings: Bindings = field(default_factory=lambda: Bindings(KnownCode(())), compare=False)
     """Which code is genuine (the package's, the standard library's, site-packages') and
     what names are bound to."""
@@ -114,14 +110,14 @@ class RuntimeImage:
         self.bindings.round()
         parts: dict[str, bytes] = {}
         for name in self.layout.modules:
-            source = _read(self.files.get(name))
-            file = hashlib.sha256(source).digest() if source is not None else bytes(32)
+            source = _source(self.files.get(name))
+            file = source.sha256 if source is not None else bytes(32)
             if name in loaded:
                 parts[f"code:{name}"] = bytes.fromhex(live.modules[name].digest)
                 problems = self.bindings.module_problems(loaded[name])
                 parts[f"bind:{name}"] = problems_digest(problems)
             else:
-                parts[f"code:{name}"] = self._compiled_code(name, source, file)
+                parts[f"code:{name}"] = _compiled_code(name, source)
                 parts[f"bind:{name}"] = CLEAN
             parts[f"file:{name}"] = file
         parts["bind:stdlib"] = problems_digest(self.bindings.stdlib_problems(modules))
@@ -133,19 +129,13 @@ class RuntimeImage:
         alive = [o for o in (ref() for ref in self.watched) if o is not None]
         return [p for o in alive for p in self.bindings.instance_problems(o)]
 
-    def _compiled_code(self, name: str, source: bytes | None, file: bytes) -> bytes:
-        """The code digest of a module not loaded, from its file's bytes; zeros (never the
-        reference) when the file is gone, unreadable or not valid Python."""
-        cached = self.compiled.get(name)
-        if cached is not None and cached[0] == file:
-            return cached[1]
-        try:
-            code = measure_source(source, str(self.files[name])) if source is not None else None
-        except PackageError:
-            code = None
-        digest = bytes(32) if code is None else bytes.fromhex(ModuleMeasurement(name, code).digest)
-        self.compiled[name] = (file, digest)
-        return digest
+
+def _compiled_code(name: str, source: SourceFile | None) -> bytes:
+    """The code digest of a module not loaded, from its file as it is now; zeros (never
+    the reference) when the file is gone, unreadable or not valid Python."""
+    if source is None or source.error is not None:
+        return bytes(32)
+    return bytes.fromhex(ModuleMeasurement(name, source.functions).digest)
 
 
 def _initializing(module: ModuleType) -> bool:
@@ -154,12 +144,13 @@ def _initializing(module: ModuleType) -> bool:
     return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
 
 
-def _read(path: Path | None) -> bytes | None:
-    """A module file's bytes; None when it is gone or unreadable."""
+def _source(path: Path | None) -> SourceFile | None:
+    """A module file as it is now (measured once per version); None when it is gone or
+    unreadable."""
     if path is None:
         return None
     try:
-        return path.read_bytes()
+        return source_file(path)
     except OSError:
         return None
 

@@ -50,6 +50,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from secmas.trust.compiled import PackageError
 from secmas.trust.elf import (
     PT_LOAD,
     ElfError,
@@ -66,7 +67,7 @@ from secmas.trust.measurer import (
     SignedEvidence,
 )
 from secmas.trust.procmem import ProcessMemoryError, Region, read_maps
-from secmas.trust.pycode import PackageError, module_files
+from secmas.trust.pycode import module_files
 
 _HOOK_MODULES = ("sitecustomize", "usercustomize")
 _CHUNK = 1 << 20

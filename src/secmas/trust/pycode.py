@@ -33,20 +33,18 @@ leave no code object behind, so only the file digest covers them.
 from __future__ import annotations
 
 import _imp
-import ast
-import hashlib
 import inspect
 import sys
 import sysconfig
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, ModuleType
 
+from secmas.trust.codehash import code_digest
+from secmas.trust.compiled import PackageError, all_code_digests, source_file
 from secmas.trust.digests import EntryDiff, diff_entries, multiset_digest, root_digest
 
-CANONICAL_VERSION = "secmas.code/2"
 # Attributes through which decorators and descriptors reach the function they wrap:
 # functools.wraps, staticmethod/classmethod/bound methods, property, partialmethod and
 # cached_property, pydantic's decorator proxies.
@@ -58,72 +56,6 @@ _FROZEN_AS = {
     "importlib._bootstrap": "_frozen_importlib",
     "importlib._bootstrap_external": "_frozen_importlib_external",
 }
-
-
-class PackageError(Exception):
-    """A package or module that cannot be measured: unreadable, not Python, bad syntax."""
-
-
-_DIGESTS: dict[int, tuple[weakref.ref[CodeType], str]] = {}
-"""Digest per code object, by identity, while the object lives (the entry goes with it,
-so an id is never reused for another object's digest). A code object is immutable, so
-its digest never changes: a measurement hashes only code it has not seen, as IMA
-measures a file once until it changes. A patch makes new code (a new object, hashed when
-first seen); code objects compare equal by value, which is why the key is the identity."""
-
-
-def code_digest(code: CodeType) -> str:
-    """SHA-256 of a code object's canonical serialisation, the same in every process.
-
-    co_code is the de-specialised bytecode in CPython 3.11+, so a function that the
-    adaptive interpreter has quickened hashes as it did when compiled. The bytecode and
-    exception table go into the hash as they are (length-prefixed); only the small
-    metadata and constants take a text form. Each code object is hashed once (`_DIGESTS`).
-    """
-    key = id(code)
-    seen = _DIGESTS.get(key)
-    if seen is not None and seen[0]() is code:
-        return seen[1]
-    digest = _digest(code)
-    _DIGESTS[key] = (weakref.ref(code, lambda _, key=key: _DIGESTS.pop(key, None)), digest)
-    return digest
-
-
-def _digest(code: CodeType) -> str:
-    h = hashlib.sha256()
-    meta = (
-        CANONICAL_VERSION,
-        code.co_qualname,
-        code.co_name,
-        code.co_argcount,
-        code.co_posonlyargcount,
-        code.co_kwonlyargcount,
-        code.co_flags,
-        code.co_names,
-        code.co_varnames,
-        code.co_freevars,
-        code.co_cellvars,
-    )
-    for part in (
-        repr(meta).encode(),
-        code.co_code,
-        code.co_exceptiontable,
-        repr(tuple(_constant(c) for c in code.co_consts)).encode(),
-    ):
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return h.hexdigest()
-
-
-def _constant(value: object) -> str:
-    """A constant by type and repr; nested code by digest, frozensets in sorted order."""
-    if isinstance(value, CodeType):
-        return f"code:{code_digest(value)}"
-    if isinstance(value, tuple):
-        return "tuple:" + repr(tuple(_constant(v) for v in value))
-    if isinstance(value, frozenset):
-        return "frozenset:" + repr(tuple(sorted(_constant(v) for v in value)))
-    return f"{type(value).__name__}:{value!r}"
 
 
 @dataclass(frozen=True)
@@ -231,66 +163,12 @@ def measure_files(path: Path, name: str | None = None) -> PackageMeasurement:
 
 def _measure_file(module: str, path: Path) -> ModuleMeasurement:
     try:
-        source = path.read_bytes()
+        measured = source_file(path)
     except OSError as exc:
         raise PackageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return ModuleMeasurement(
-        module, measure_source(source, str(path)), hashlib.sha256(source).hexdigest()
-    )
-
-
-def measure_source(source: bytes, filename: str) -> dict[str, str]:
-    """Qualname → code digest for every reachable function compiled from `source`."""
-    try:
-        # As the import system compiles: no __future__ flags inherited from this module.
-        module = compile(source, filename, "exec", dont_inherit=True)
-        stubs = _overload_stubs(ast.parse(source, filename)) if b"overload" in source else set()
-    except SyntaxError as exc:
-        raise PackageError(f"{filename}:{exc.lineno}: not valid Python: {exc.msg}") from exc
-    except ValueError as exc:  # null bytes
-        raise PackageError(f"{filename}: not valid Python: {exc}") from exc
-    found: dict[str, list[str]] = {}
-    for code in _reachable_functions(module):
-        if (code.co_qualname, code.co_firstlineno) not in stubs:
-            found.setdefault(code.co_qualname, []).append(code_digest(code))
-    return {qualname: multiset_digest(digests) for qualname, digests in found.items()}
-
-
-def _reachable_functions(body: CodeType) -> Iterable[CodeType]:
-    """Function code in a module or class body, descending into class bodies."""
-    for const in body.co_consts:
-        if not isinstance(const, CodeType) or "<" in const.co_qualname:
-            continue  # <locals>, <lambda>, <listcomp>…: not reachable by attribute lookup
-        if const.co_flags & inspect.CO_NEWLOCALS:
-            yield const
-        else:  # a class body
-            yield from _reachable_functions(const)
-
-
-def _overload_stubs(tree: ast.Module) -> set[tuple[str, int]]:
-    """(qualname, first line) of every `@overload` stub; the first line of a decorated
-    function's code object is that of its first decorator."""
-    stubs: set[tuple[str, int]] = set()
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef):
-                visit(child, f"{prefix}{child.name}.")
-            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-                if any(_is_overload(d) for d in child.decorator_list):
-                    first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
-                    stubs.add((prefix + child.name, first))
-            else:  # if/try/with blocks do not open a scope
-                visit(child, prefix)
-
-    visit(tree, "")
-    return stubs
-
-
-def _is_overload(decorator: ast.expr) -> bool:
-    return (isinstance(decorator, ast.Name) and decorator.id == "overload") or (
-        isinstance(decorator, ast.Attribute) and decorator.attr == "overload"
-    )
+    if measured.error is not None:
+        raise PackageError(measured.error)
+    return ModuleMeasurement(module, measured.functions, measured.sha256.hex())
 
 
 # Runtime: from the live modules.
@@ -437,26 +315,13 @@ class KnownCode:
             # Frozen modules: the code the interpreter binary carries, not the source.
             name = filename[len(_FROZEN) : -1]
             try:
-                return _all_code_digests(_imp.get_frozen_object(_FROZEN_AS.get(name, name)))
+                return all_code_digests(_imp.get_frozen_object(_FROZEN_AS.get(name, name)))
             except ImportError:
                 return frozenset()
         path = Path(filename).resolve()
         if path.suffix != ".py" or not any(str(path).startswith(r + "/") for r in self.roots):
             return frozenset()
         try:
-            module = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
-        except (OSError, SyntaxError, ValueError):
+            return source_file(path).every
+        except OSError:
             return frozenset()
-        return _all_code_digests(module)
-
-
-def _all_code_digests(module: CodeType) -> frozenset[str]:
-    """The digest of every code object under a module's, nested ones too."""
-    digests: set[str] = set()
-    queue = [module]
-    while queue:
-        code = queue.pop()
-        queue.extend(c for c in code.co_consts if isinstance(c, CodeType))
-        if code is not module:
-            digests.add(code_digest(code))
-    return frozenset(digests)

@@ -13,12 +13,12 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from secmas.trust.compiled import PackageError
 from secmas.trust.digests import EntryDiff, diff_entries
 from secmas.trust.elf import ELF_MAGIC, ElfError, measure_elf
 from secmas.trust.hardening import hardening_report
 from secmas.trust.manifest import ReferenceManifest, sign, verify_signature
 from secmas.trust.pycode import (
-    PackageError,
     PackageMeasurement,
     diff_packages,
     measure_files,

@@ -1,0 +1,168 @@
+"""What Python source compiles to, as code digests: from bytes, and per file version.
+
+SECaaS's reference (`secmas wrap`), an agent's measurement of the modules it has not
+imported, and `KnownCode` (is this code object compiled from a trusted file?) all need
+what a `.py` file compiles to. Compiling is the dear part of a first measurement (hundreds
+of files, about a second on 2 cores), so `source_file` keeps the result per file version,
+as Linux IMA measures a file once until it changes: the version is the file's device,
+inode, size, mtime and ctime. Writing, replacing or renaming over a file gives it a new
+ctime, which the writer cannot set back, so a changed file is read and compiled again; an
+unchanged one costs a `stat`. The version is taken from the open file before it is read
+and checked after, so a file written meanwhile is not kept.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import CodeType
+
+from secmas.trust.codehash import code_digest
+from secmas.trust.digests import multiset_digest
+
+
+class PackageError(Exception):
+    """A package or module that cannot be measured: unreadable, not Python, bad syntax."""
+
+
+def measure_source(source: bytes, filename: str) -> dict[str, str]:
+    """Qualname → code digest for every reachable function compiled from `source`."""
+    return _functions(_compile(source, filename), source, filename)
+
+
+def _compile(source: bytes, filename: str) -> CodeType:
+    try:
+        # As the import system compiles: no __future__ flags inherited from this module.
+        return compile(source, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise PackageError(f"{filename}:{exc.lineno}: not valid Python: {exc.msg}") from exc
+    except ValueError as exc:  # null bytes
+        raise PackageError(f"{filename}: not valid Python: {exc}") from exc
+
+
+def _functions(module: CodeType, source: bytes, filename: str) -> dict[str, str]:
+    stubs = _overload_stubs(ast.parse(source, filename)) if b"overload" in source else set()
+    found: dict[str, list[str]] = {}
+    for code in _reachable_functions(module):
+        if (code.co_qualname, code.co_firstlineno) not in stubs:
+            found.setdefault(code.co_qualname, []).append(code_digest(code))
+    return {qualname: multiset_digest(digests) for qualname, digests in found.items()}
+
+
+def _reachable_functions(body: CodeType) -> Iterable[CodeType]:
+    """Function code in a module or class body, descending into class bodies."""
+    for const in body.co_consts:
+        if not isinstance(const, CodeType) or "<" in const.co_qualname:
+            continue  # <locals>, <lambda>, <listcomp>…: not reachable by attribute lookup
+        if const.co_flags & inspect.CO_NEWLOCALS:
+            yield const
+        else:  # a class body
+            yield from _reachable_functions(const)
+
+
+def _overload_stubs(tree: ast.Module) -> set[tuple[str, int]]:
+    """(qualname, first line) of every `@overload` stub; the first line of a decorated
+    function's code object is that of its first decorator."""
+    stubs: set[tuple[str, int]] = set()
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                if any(_is_overload(d) for d in child.decorator_list):
+                    first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                    stubs.add((prefix + child.name, first))
+            else:  # if/try/with blocks do not open a scope
+                visit(child, prefix)
+
+    visit(tree, "")
+    return stubs
+
+
+def _is_overload(decorator: ast.expr) -> bool:
+    return (isinstance(decorator, ast.Name) and decorator.id == "overload") or (
+        isinstance(decorator, ast.Attribute) and decorator.attr == "overload"
+    )
+
+
+def all_code_digests(module: CodeType) -> frozenset[str]:
+    """The digest of every code object under a module's, nested ones too."""
+    digests: set[str] = set()
+    queue = [module]
+    while queue:
+        code = queue.pop()
+        queue.extend(c for c in code.co_consts if isinstance(c, CodeType))
+        if code is not module:
+            digests.add(code_digest(code))
+    return frozenset(digests)
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """Which version of a file: what changes whenever its content may have."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, status: os.stat_result) -> FileVersion:
+        return cls(
+            status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+        )
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One version of a `.py` file, measured: its SHA-256, its reachable functions' digests
+    (`measure_source`) and every code object's (`all_code_digests`); `error` says why it
+    is not valid Python (then both are empty)."""
+
+    version: FileVersion
+    sha256: bytes
+    functions: dict[str, str]
+    every: frozenset[str]
+    error: str | None = None
+
+
+_FILES: dict[str, SourceFile] = {}
+_LOCK = threading.Lock()
+
+
+def source_file(path: Path) -> SourceFile:
+    """The file as it is now, compiled once per version (see the module's docstring).
+
+    Raises OSError when it cannot be read."""
+    key = str(path)
+    with open(path, "rb") as handle:
+        version = FileVersion.of(os.fstat(handle.fileno()))
+        kept = _FILES.get(key)
+        if kept is not None and kept.version == version:
+            return kept
+        source = handle.read()
+        unchanged = FileVersion.of(os.fstat(handle.fileno())) == version
+    measured = _measure(version, source, key)
+    if unchanged:
+        with _LOCK:
+            _FILES[key] = measured
+    return measured
+
+
+def _measure(version: FileVersion, source: bytes, filename: str) -> SourceFile:
+    digest = hashlib.sha256(source).digest()
+    try:
+        module = _compile(source, filename)
+    except PackageError as exc:
+        return SourceFile(version, digest, {}, frozenset(), str(exc))
+    return SourceFile(
+        version, digest, _functions(module, source, filename), all_code_digests(module)
+    )
