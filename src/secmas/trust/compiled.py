@@ -8,7 +8,9 @@ as Linux IMA measures a file once until it changes: the version is the file's de
 inode, size, mtime and ctime. Writing, replacing or renaming over a file gives it a new
 ctime, which the writer cannot set back, so a changed file is read and compiled again; an
 unchanged one costs a `stat`. The version is taken from the open file before it is read
-and checked after, so a file written meanwhile is not kept.
+and checked after, so a file written meanwhile is not kept; nor is one changed in the last
+`RACY_NS` (as git treats "racily clean" files): on a file system with coarse timestamps a
+second write within the same tick could keep size, mtime and ctime.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import inspect
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +139,8 @@ class SourceFile:
 
 _FILES: dict[str, SourceFile] = {}
 _LOCK = threading.Lock()
+RACY_NS = 2_000_000_000
+"""A file changed this recently is measured again next time (timestamp granularity)."""
 
 
 def source_file(path: Path) -> SourceFile:
@@ -151,7 +156,8 @@ def source_file(path: Path) -> SourceFile:
         source = handle.read()
         unchanged = FileVersion.of(os.fstat(handle.fileno())) == version
     measured = _measure(version, source, key)
-    if unchanged:
+    settled = time.time_ns() - max(version.mtime_ns, version.ctime_ns) >= RACY_NS
+    if unchanged and settled:
         with _LOCK:
             _FILES[key] = measured
     return measured
