@@ -53,7 +53,9 @@ import sys
 import {package}.core
 {attack}
 print("ready", flush=True)
-sys.stdin.read()
+for line in sys.stdin:  # a later attack, once measured (`Host.later`)
+    exec(eval(line))
+    print("done", flush=True)
 """
 
 # Persists through PYTHONPATH: patches the agent and keeps the genuine measurement it
@@ -135,6 +137,14 @@ class Host:
         assert victim.stdout is not None
         assert victim.stdout.readline() == b"ready\n", "the victim did not start"
         return victim.pid
+
+    def later(self, pid: int, attack: str) -> None:
+        """Run `attack` in the victim now (after it was measured)."""
+        victim = next(v for v in self.victims if v.pid == pid)
+        assert victim.stdin is not None and victim.stdout is not None
+        victim.stdin.write(repr(attack).encode() + b"\n")
+        victim.stdin.flush()
+        assert victim.stdout.readline() == b"done\n", "the attack did not run"
 
     def expect(self, pid: int, nonce: bytes) -> Expectation:
         return Expectation(nonce, pid, self.modules)
@@ -235,6 +245,27 @@ def test_libc_code_patched_in_memory_is_caught(host: Host) -> None:
     appraisal = host.attest(host.start(LIBC_PATCH))
     assert failed_because(appraisal, "code in memory differs from")
     assert any("libc.so.6" in reason for reason in appraisal.reasons)
+
+
+@pytest.mark.parametrize(
+    ("attack", "reason"),
+    [
+        (LIBC_PATCH, "code in memory differs from"),
+        (GOT_HIJACK, "symbol slots of"),
+        (WX_SHELLCODE, "wx mapping"),
+    ],
+    ids=["libc-text", "got", "wx"],
+)
+def test_an_attack_after_a_first_measurement_is_caught(
+    host: Host, attack: str, reason: str
+) -> None:
+    # The measurer keeps what it saw (file digests, RELRO bytes, which pages are the
+    # file's); what changes after it looked must still show.
+    pid = host.start()
+    assert host.attest(pid).passed
+    assert host.attest(pid).passed
+    host.later(pid, attack)
+    assert failed_because(host.attest(pid), reason)
 
 
 def test_a_got_slot_hijacked_in_memory_is_caught(host: Host) -> None:

@@ -5,11 +5,15 @@
 - `exe`: the interpreter (`/proc/PID/exe`) and its SHA-256;
 - `file`: every file the process maps (shared libraries, extension modules, a native
   agent; an executable mapping of a removed file or memfd as `deleted`), with its SHA-256
-  (cached per device, inode, size and modification time, as IMA measures a file once
-  until it changes);
+  (cached per device, inode, size, mtime and ctime, as IMA measures a file once until it
+  changes);
 - `text`: each executable file-backed mapping, its bytes read from `/proc/PID/mem` next to
   the same range of the file: the loader does not write code of position-independent
-  objects, so any difference is a patch made in memory;
+  objects, so any difference is a patch made in memory. The bytes are only read when the
+  mapping holds a page that is not the file's: a private mapping's page that anything
+  wrote (mprotect and a store, a ptrace or `/proc/PID/mem` poke) is copied on write into
+  an anonymous page, which `/proc/PID/pagemap` shows (bit 61 clear on a present page, or
+  a swapped one), so a check of untouched code costs 8 bytes a page, not its bytes;
 - `relro`: for each x86-64 ELF file mapped, its RELRO region (what the loader relocates,
   then makes read-only: `.got`, `.data.rel.ro`, `.init_array`, `.dynamic`) read from
   memory with the load base taken out, next to the same region computed from the file
@@ -42,6 +46,7 @@ import json
 import mmap
 import os
 import site
+import struct
 import sys
 import sysconfig
 from collections.abc import Mapping
@@ -50,7 +55,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.trust.compiled import PackageError
+from secmas.trust.compiled import FileVersion, PackageError
 from secmas.trust.elf import (
     PT_LOAD,
     ElfError,
@@ -75,22 +80,19 @@ _PSEUDO = ("[vdso]", "[vsyscall]")
 _SYSTEM_LIBRARIES = ("/usr/lib/", "/lib/", "/lib64/", "/usr/lib64/")
 
 
-def _file_key(path: Path) -> tuple[int, int, int, int] | None:
+def _file_key(path: Path) -> FileVersion | None:
     try:
-        info = path.stat()
+        return FileVersion.of(path.stat())
     except OSError:
         return None
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 @dataclass
 class FileDigests:
     """SHA-256 of whole files and of file ranges, re-read only when a file changes."""
 
-    whole: dict[str, tuple[tuple[int, int, int, int], str]] = field(default_factory=dict)
-    ranges: dict[tuple[str, int, int], tuple[tuple[int, int, int, int], str]] = field(
-        default_factory=dict
-    )
+    whole: dict[str, tuple[FileVersion, str]] = field(default_factory=dict)
+    ranges: dict[tuple[str, int, int], tuple[FileVersion, str]] = field(default_factory=dict)
 
     def file(self, path: Path) -> str:
         """The file's digest; `unreadable` when it cannot be read."""
@@ -136,6 +138,11 @@ class Measurer:
     packages: tuple[str, ...] = ("secmas",)
     digests: FileDigests = field(default_factory=FileDigests)
     relros: RelroCache = field(default_factory=lambda: RelroCache(skip=_loader()))
+    relro_seen: dict[str, tuple[tuple[bytes, int, list[tuple[int, int]], str], LogEntry]] = field(
+        default_factory=dict
+    )
+    """Per file, the RELRO bytes last read (with the load base, the images around and the
+    file's digest) and the entry they gave: the same bytes give the same entry."""
 
     def measure(self, pid: int, nonce: bytes) -> SignedEvidence:
         """Measure process `pid` from outside and sign the log with the nonce.
@@ -177,16 +184,19 @@ class Measurer:
             {r.path for r in regions if _image_file(r) or (r.executable and r.path[:1] == "/")}
         )
         entries += [LogEntry.of("file", p, sha256=self._mapped_file(p)) for p in files]
+        fd = _open(f"/proc/{pid}/mem")
         try:
-            fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
-        except OSError as exc:
-            raise MeasurerError(f"cannot open /proc/{pid}/mem: {exc.strerror}") from None
+            pagemap = _open(f"/proc/{pid}/pagemap")
+        except MeasurerError:
+            os.close(fd)
+            raise
         try:
             for region in regions:
-                entries += self._region(fd, region)
+                entries += self._region(fd, pagemap, region)
             entries += self._relros(fd, regions, files)
         finally:
             os.close(fd)
+            os.close(pagemap)
         return entries
 
     def _relros(self, fd: int, regions: list[Region], files: list[str]) -> list[LogEntry]:
@@ -202,25 +212,25 @@ class Measurer:
             if base is None:
                 continue
             memory = _read(fd, base + relro.address, relro.size)
-            stray = sum(
-                not _inside(images, starts, int.from_bytes(memory[a : a + 8], "little"))
-                for a in (f - relro.address for f in relro.pointers)
-            )
-            entries.append(
-                LogEntry.of(
-                    "relro",
-                    path,
-                    memory=relro.digest(memory, base, loaded=True),
-                    file=file_digest,
-                    stray=str(stray),
+            kept = self.relro_seen.get(path)
+            if kept is None or kept[0] != (memory, base, images, file_digest):
+                stray = sum(
+                    not _inside(images, starts, int.from_bytes(memory[a : a + 8], "little"))
+                    for a in (f - relro.address for f in relro.pointers)
                 )
-            )
+                facts = {"memory": relro.digest(memory, base, loaded=True), "stray": str(stray)}
+                kept = (
+                    (memory, base, images, file_digest),
+                    LogEntry.of("relro", path, file=file_digest, **facts),
+                )
+                self.relro_seen[path] = kept
+            entries.append(kept[1])
         return entries
 
     def _mapped_file(self, path: str) -> str:
         return "deleted" if path.endswith(" (deleted)") else self.digests.file(Path(path))
 
-    def _region(self, fd: int, region: Region) -> list[LogEntry]:
+    def _region(self, fd: int, pagemap: int, region: Region) -> list[LogEntry]:
         where = f"{region.start:x}-{region.end:x}"
         if "w" in region.perms and region.executable:
             return [LogEntry.of("wx", where, perms=region.perms, path=region.path)]
@@ -231,7 +241,9 @@ class Measurer:
         size = region.end - region.start
         path = Path(region.path)
         expected = self.digests.span(path, region.offset, size)
-        same = _same_as_file(fd, region.start, size, path, region.offset)
+        same = _file_pages_only(pagemap, region) or _same_as_file(
+            fd, region.start, size, path, region.offset
+        )
         memory = expected if same else _memory_digest(fd, region.start, size)
         return [LogEntry.of("text", f"{path}@{region.offset:x}", memory=memory, file=expected)]
 
@@ -270,7 +282,7 @@ class RelroCache:
     """Per ELF file (while it is unchanged): its layout, RELRO relocations and the digest
     of the RELRO region the loader starts from. The dynamic loader is left out."""
 
-    found: dict[str, tuple[tuple[int, int, int, int], tuple[ElfLayout, Relro, str] | None]] = field(
+    found: dict[str, tuple[FileVersion, tuple[ElfLayout, Relro, str] | None]] = field(
         default_factory=dict
     )
     skip: frozenset[str] = frozenset()
@@ -381,6 +393,38 @@ def _package_root(package: str) -> Path | None:
         return None
     origin = Path(spec.origin).resolve()
     return origin.parent if origin.name == "__init__.py" else origin
+
+
+def _open(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise MeasurerError(f"cannot open {path}: {exc.strerror}") from None
+
+
+_PRESENT = 1 << 63
+_SWAPPED = 1 << 62
+_FILE_PAGE = 1 << 61
+_ENTRY = struct.Struct("<Q")
+
+
+def _file_pages_only(pagemap: int, region: Region) -> bool:
+    """Whether every page of a private file mapping is still the file's: present pages
+    are page-cache pages (`/proc/PID/pagemap` bit 61), the others neither present nor
+    swapped (they will be read from the file when touched). A page anything wrote is an
+    anonymous copy, present without bit 61 or swapped out. False when pagemap cannot say
+    (then the bytes are compared)."""
+    first, last = region.start // mmap.PAGESIZE, region.end // mmap.PAGESIZE
+    try:
+        raw = os.pread(pagemap, (last - first) * _ENTRY.size, first * _ENTRY.size)
+    except OSError:
+        return False
+    if len(raw) != (last - first) * _ENTRY.size:
+        return False
+    return all(
+        entry & _FILE_PAGE if entry & _PRESENT else not entry & _SWAPPED
+        for (entry,) in _ENTRY.iter_unpack(raw)
+    )
 
 
 def _same_as_file(fd: int, address: int, size: int, path: Path, offset: int) -> bool:
