@@ -268,6 +268,25 @@ def test_an_attack_after_a_first_measurement_is_caught(
     assert failed_because(host.attest(pid), reason)
 
 
+SHARED_DATA = """\
+import mmap, os
+fd = os.open("{path}", os.O_CREAT | os.O_RDWR)
+os.ftruncate(fd, mmap.PAGESIZE)
+shared = mmap.mmap(fd, mmap.PAGESIZE, flags=mmap.MAP_SHARED)
+shared[0] = 1
+"""
+
+
+def test_shared_data_a_genuine_agent_maps_is_not_code(host: Host, tmp_path: Path) -> None:
+    # A multiprocessing semaphore is a shared mapping of a file in /dev/shm whose bytes
+    # change whenever it is taken: data, not an image to measure.
+    path = tmp_path / "sem.shared"
+    pid = host.start(SHARED_DATA.format(path=path))
+    assert host.attest(pid).passed
+    host.later(pid, "shared[0] = 2")
+    assert host.attest(pid).passed
+
+
 def test_a_got_slot_hijacked_in_memory_is_caught(host: Host) -> None:
     appraisal = host.attest(host.start(GOT_HIJACK))
     assert failed_because(appraisal, "symbol slots of")

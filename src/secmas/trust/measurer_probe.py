@@ -338,9 +338,14 @@ def _image_ranges(regions: list[Region]) -> list[tuple[int, int]]:
 
 
 def _image_file(region: Region) -> bool:
-    """A mapping of a file that still exists (not shared anonymous memory, `/dev/zero
-    (deleted)`, nor a memfd, nor a file removed since)."""
-    return region.path.startswith("/") and not region.path.endswith(" (deleted)")
+    """A private mapping of a file that still exists (not shared anonymous memory, `/dev/zero
+    (deleted)`, nor a memfd, nor a file removed since), as the loader maps an image. A
+    shared mapping that is not executable is data two processes exchange (a
+    multiprocessing semaphore in /dev/shm, whose bytes change whenever it is taken): its
+    content is no measurement."""
+    if region.path.endswith(" (deleted)") or not region.path.startswith("/"):
+        return False
+    return region.executable or "s" not in region.perms
 
 
 def _inside(ranges: list[tuple[int, int]], starts: list[int], address: int) -> bool:
@@ -479,9 +484,7 @@ def platform_reference(
     of this process, which starts the agents)."""
     digests = digests or FileDigests()
     interpreter = Path(sys.executable).resolve()
-    mapped = {
-        Path(r.path) for r in read_maps() if r.path.startswith("/") and "(deleted)" not in r.path
-    }
+    mapped = {Path(r.path) for r in read_maps() if _image_file(r)}
     listed = {str(p): digests.file(p) for p in sorted(mapped | {interpreter, *files})}
     paths = sysconfig.get_paths()
     system = {str(p.parent) for p in mapped if str(p).startswith(_SYSTEM_LIBRARIES)}
