@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from secmas.trust.attestation import Measurement, Verifier, produce_evidence
-from secmas.trust.deadlines import HANDLING_CAP, Deadlines, RoundTrips
+from secmas.trust.deadlines import HANDLING_CAP, Deadlines, RoundTrips, round_trip_summary
 from secmas.trust.identity import AgentIdentity
 
 
@@ -67,3 +67,20 @@ def test_freshness_is_judged_per_challenge_on_the_verifiers_clock() -> None:
     )
     assert late.reasons == ("stale evidence (older than 1 s)",)
     assert fresh.passed
+
+
+def test_round_trips_are_summarised_by_nearest_rank() -> None:
+    # 1..100 ms: median is the 50th value, p99 the 99th (nearest rank), max the last.
+    summary = round_trip_summary([i / 1000 for i in range(100, 0, -1)])
+    assert summary == {"count": 100, "p50_ms": 50.0, "p99_ms": 99.0, "max_ms": 100.0}
+    assert round_trip_summary([0.004]) == {
+        "count": 1, "p50_ms": 4.0, "p99_ms": 4.0, "max_ms": 4.0
+    }  # fmt: skip
+    assert round_trip_summary([])["p99_ms"] is None
+
+
+def test_every_answer_is_kept_on_either_clock() -> None:
+    for deadlines in (Deadlines.run_clock(5.0, lambda: 0.0), Deadlines.measured(5.0)):
+        deadlines.answered("pop1", 0.01)
+        deadlines.answered("pop2", 0.03)
+        assert deadlines.answers == [0.01, 0.03]

@@ -57,7 +57,7 @@ from secmas.trust.chain import (
     peers_by_address,
 )
 from secmas.trust.control import MLFO, SECAAS, ControlPlane
-from secmas.trust.deadlines import HANDLING_CAP, Deadlines
+from secmas.trust.deadlines import HANDLING_CAP, Deadlines, round_trip_summary
 from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secret, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import NativeImage, RuntimeImage
@@ -703,4 +703,11 @@ class SecurePipeline:
             "silent_agents": self.liveness.silent(now, 3 * self.security.heartbeat),
             "channel": self._channel_report(),
             "timings_s": {r.number: round(r.seconds, 4) for r in self.workflow.records},
+            "challenge_round_trips": round_trip_summary(self._round_trips()),
         }
+
+    def _round_trips(self) -> list[float]:
+        """Challenge → evidence round trips of the verifiers in this process: SECaaS's
+        (initial attestations) and each member's as elected verifier."""
+        deadlines = [self.chain.deadlines, *(m.role.deadlines for m in self.members.values())]
+        return [t for d in deadlines if d is not None for t in d.answers]

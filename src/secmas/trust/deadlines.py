@@ -19,6 +19,7 @@ agent because its host is busy. Two regimes:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class Deadlines:
     None: the answer's own wait."""
     trips: RoundTrips | None = None
     """Measured round trips that lengthen the wait, in real time; None keeps it fixed."""
+    answers: list[float] = field(default_factory=list)
+    """Every challenge → evidence round trip, in wall seconds (for the report)."""
 
     def wait(self, attester: str) -> float:
         """How long to wait for `attester`'s evidence on the first try."""
@@ -80,6 +83,7 @@ class Deadlines:
 
     def answered(self, attester: str, seconds: float) -> None:
         """Record a round trip that brought evidence back."""
+        self.answers.append(seconds)
         if self.trips is not None:
             self.trips.observe(attester, seconds)
 
@@ -93,3 +97,21 @@ class Deadlines:
     def measured(cls, declared: float) -> Deadlines:
         """In real time: waits from measured round trips, never below `declared`."""
         return cls(declared, time.monotonic, None, RoundTrips())
+
+
+def round_trip_summary(answers: list[float]) -> dict[str, float | int | None]:
+    """Count, median, 99th percentile (nearest rank) and maximum of challenge round trips,
+    in wall milliseconds; the percentiles are None without any."""
+    ordered = sorted(answers)
+    if not ordered:
+        return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+
+    def rank(q: float) -> float:
+        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000, 3)
+
+    return {
+        "count": len(ordered),
+        "p50_ms": rank(0.5),
+        "p99_ms": rank(0.99),
+        "max_ms": round(ordered[-1] * 1000, 3),
+    }
