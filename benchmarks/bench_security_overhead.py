@@ -9,6 +9,12 @@ secure, insecure …) so that a noisy machine slows both alike:
   subprocess), report.json's `wall_seconds`, the exit code and `acceptance.passed`;
 - the same with `--processes` (each agent its own OS process over a local nats-server),
   in fewer rounds;
+- bring-up: a ring of 50 and of 200 agents (`secmas.experiment.generators.ring_scenario`)
+  run securely in one process, the wall time of deployment steps 0–14 (report.json's
+  `trust.timings_s`), against the issue's ≤ 5 s at 50 agents;
+- challenge round trips: report.json's `trust.challenge_round_trips` (wall time from a
+  challenge to its evidence) of the six-agent demo and of the 50-agent ring, p99 against
+  ≤ 50 ms at 6 agents and ≤ 100 ms at 50;
 - journal determinism: each secure in-process round's journal (report.json's auctions
   without `wall_ms`, placements, actions, executions, and trust.attestations reduced to
   kind, step, time, measured, verifier, result, root_of_trust) against the first idle
@@ -50,6 +56,17 @@ RESULTS = Path(__file__).parent / "results"
 NAME = "security_overhead"
 TARGETS = {"in-process": 1.3, "processes": 1.2}
 """The issue's bounds on secure/insecure wall time."""
+BRING_UP_TARGET_S = {50: 5.0}
+"""The issue's bound on bringing up a secure pipeline of N agents."""
+CHALLENGE_P99_TARGET_MS = {6: 50.0, 50: 100.0}
+"""The issue's bounds on the 99th percentile challenge round trip at N agents."""
+RING = """\
+import sys
+from pathlib import Path
+from secmas.api import run
+from secmas.experiment.generators import ring_scenario
+run(ring_scenario(int(sys.argv[1])), out=Path(sys.argv[2]), seed=0)
+"""
 SECURITY = ("secure", "insecure")
 LOADS = ("idle", "loaded")
 STRESS = "/usr/bin/stress-ng"
@@ -112,8 +129,69 @@ def demo(mode: str, security: str, folder: Path) -> dict[str, Any]:
         report = json.loads(report_file.read_text())
         row["report_wall_s"] = report.get("wall_seconds")
         row["passed"] = bool((report.get("acceptance") or {}).get("passed"))
+        row |= trust_figures(report)
         if security == "secure" and mode == "in-process":
             row["journal"] = journal(report)
+    return row
+
+
+def trust_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """Bring-up wall time (deployment steps 0–14) and challenge round trips of a secure
+    run's report; nothing for an insecure one."""
+    trust = report.get("trust") or {}
+    if not trust:
+        return {}
+    trips = trust.get("challenge_round_trips") or {}
+    return {
+        "bring_up_s": sum((trust.get("timings_s") or {}).values()),
+        "challenges": trips.get("count"),
+        "challenge_p50_ms": trips.get("p50_ms"),
+        "challenge_p99_ms": trips.get("p99_ms"),
+    }
+
+
+def bring_up(agents: int, load: str, folder: Path) -> dict[str, Any]:
+    """A secure ring of `agents` agents in one process: bring-up and challenge figures."""
+    env = os.environ | {"PYTHONPATH": str(ROOT / "src")}
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", RING, str(agents), str(folder)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=TIMEOUT_S["processes"],
+        )
+        code: int | None = done.returncode
+        tail = done.stderr[-400:] if done.returncode else ""
+    except subprocess.TimeoutExpired:
+        code, tail = None, f"timed out after {TIMEOUT_S['processes']} s"
+    row: dict[str, Any] = {
+        "agents": agents,
+        "load": load,
+        "command_wall_s": time.perf_counter() - started,
+        "exit_code": code,
+    }
+    if tail:
+        row["error"] = tail
+    report_file = folder / "report.json"
+    if report_file.is_file():
+        row |= trust_figures(json.loads(report_file.read_text()))
+    target = BRING_UP_TARGET_S.get(agents)
+    if target is not None:
+        row["bring_up_target_s"] = target
+        row["bring_up_met"] = row.get("bring_up_s") is not None and row["bring_up_s"] <= target
+    limit = CHALLENGE_P99_TARGET_MS.get(agents)
+    if limit is not None:
+        row["challenge_p99_target_ms"] = limit
+        p99 = row.get("challenge_p99_ms")
+        row["challenge_p99_met"] = p99 is not None and p99 <= limit
+    print(
+        f"bring-up {agents} agents {load}: {row.get('bring_up_s') or 0:.2f} s, challenge p99 "
+        f"{row.get('challenge_p99_ms')} ms, exit {code}",
+        file=sys.stderr,
+        flush=True,
+    )
     return row
 
 
@@ -199,6 +277,14 @@ def summary(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict
                     "exit_ok": sum(r["exit_code"] == 0 for r in same),
                     "passed": sum(r["passed"] for r in same),
                 }
+                if security == "secure" and mode == "in-process":
+                    p99 = median([r.get("challenge_p99_ms") for r in same])
+                    case[security] |= {
+                        "bring_up_s": median([r.get("bring_up_s") for r in same]),
+                        "challenge_p99_ms": p99,
+                        "challenge_p99_target_ms": CHALLENGE_P99_TARGET_MS[6],
+                        "challenge_p99_met": p99 is not None and p99 <= CHALLENGE_P99_TARGET_MS[6],
+                    }
                 rows.append(case[security])
             if len(case) < 2:
                 continue
@@ -233,16 +319,17 @@ def determinism(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(rows: list[dict[str, Any]], bring_ups: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     modes = [m for m in TARGETS if any(r["mode"] == m for r in rows)]
-    fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4.2), squeeze=False)
+    panels = len(modes) + bool(bring_ups)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2), squeeze=False)
     colours = {"secure": "#c63", "insecure": "#9ab"}
-    for axis, mode in zip(axes[0], modes, strict=True):
+    for axis, mode in zip(axes[0][: len(modes)], modes, strict=True):
         loads = [
             load for load in LOADS if any(r["mode"] == mode and r["load"] == load for r in rows)
         ]
@@ -270,9 +357,28 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         axis.set_ylabel("median wall time of the command (s)")
         axis.set_title(f"secmas demo, {mode} (target ≤ {TARGETS[mode]}×)")
         axis.legend(fontsize=8)
+    if bring_ups:
+        plot_bring_up(axes[0][-1], bring_ups)
     fig.suptitle("Trust layer overhead: secure vs --insecure, idle vs 2× CPU load")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def plot_bring_up(axis: Any, bring_ups: list[dict[str, Any]]) -> None:
+    """Bring-up wall time per ring size, idle and loaded, with the 50-agent target."""
+    sizes = sorted({r["agents"] for r in bring_ups})
+    seconds = {(r["agents"], r["load"]): r.get("bring_up_s") or 0.0 for r in bring_ups}
+    for offset, load in ((-0.2, "idle"), (0.2, "loaded")):
+        values = [seconds.get((n, load), 0.0) for n in sizes]
+        bars = axis.bar([x + offset for x in range(len(sizes))], values, 0.4, label=load)
+        axis.bar_label(bars, fmt="%.1f", fontsize=8)
+    for x, n in enumerate(sizes):
+        if n in BRING_UP_TARGET_S:
+            axis.hlines(BRING_UP_TARGET_S[n], x - 0.4, x + 0.4, colors="k", linestyles="dashed")
+    axis.set_xticks(range(len(sizes)), [f"{n} agents" for n in sizes])
+    axis.set_ylabel("secure bring-up, steps 0-14 (s)")
+    axis.set_title("bring-up in one process (dashed: target)")
+    axis.legend(fontsize=8)
 
 
 def main() -> None:
@@ -284,6 +390,13 @@ def main() -> None:
     )
     parser.add_argument("--no-processes", action="store_true", help="skip the --processes runs")
     parser.add_argument("--no-load", action="store_true", help="skip the loaded rounds")
+    parser.add_argument(
+        "--agents",
+        type=int,
+        nargs="*",
+        default=[50, 200],
+        help="ring sizes whose secure bring-up is timed (default 50 200; none: skip)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 3)
@@ -295,16 +408,22 @@ def main() -> None:
     machine = describe(["secmas"], load_average=os.getloadavg(), stress_workers=workers)
     started = time.perf_counter()
     runs: list[dict[str, Any]] = []
+    bring_ups: list[dict[str, Any]] = []
     stress: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="secmas-overhead-") as scratch:
+
+        def measure(load: str) -> None:
+            for mode, n in modes.items():
+                runs.extend(rounds_of(mode, load, n, Path(scratch)))
+            for agents in args.agents:
+                bring_ups.append(bring_up(agents, load, Path(scratch) / f"ring-{agents}-{load}"))
+
         for load in loads:
             if load == "idle":
-                for mode, n in modes.items():
-                    runs += rounds_of(mode, load, n, Path(scratch))
+                measure(load)
                 continue
             with cpu_load(workers) as stress:
-                for mode, n in modes.items():
-                    runs += rounds_of(mode, load, n, Path(scratch))
+                measure(load)
     rows, ratios = summary(runs)
     result = {
         "benchmark": NAME,
@@ -316,11 +435,12 @@ def main() -> None:
         "loads": list(loads),
         "rows": rows,
         "ratios": ratios,
+        "bring_up": bring_ups,
         "determinism": determinism(runs),
         "runs": [{k: v for k, v in r.items() if k != "journal"} | digest_of(r) for r in runs],
         "seconds": time.perf_counter() - started,
     }
-    write_results(args.out, NAME, result, plot)
+    write_results(args.out, NAME, result, lambda rows, path: plot(rows, bring_ups, path))
     for row in rows:
         print(
             f"{row['mode']:10} {row['load']:6} {row['security']:8}: command "
@@ -333,6 +453,11 @@ def main() -> None:
             f"{entry['command_wall_s'] or 0:.3f}× (report {entry['report_wall_s'] or 0:.3f}×), "
             f"target ≤ {entry['target']}×: "
             f"{'met' if entry['command_wall_s_met'] else 'not met'}"
+        )
+    for row in bring_ups:
+        print(
+            f"bring-up {row['agents']:4} agents {row['load']:6}: {row.get('bring_up_s') or 0:.2f} s"
+            f", challenge p99 {row.get('challenge_p99_ms')} ms"
         )
     for load in loads:
         same = result["determinism"].get(load)

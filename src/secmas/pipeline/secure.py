@@ -293,9 +293,17 @@ class SecurePipeline:
                 "entries": len(image.manifest.entries),
             },
         )
+
+        def deploy_images() -> dict[str, WrappedImage]:
+            placed = {a: (images or {}).get(a, default) for a in agents}
+            for image in {id(i): i for i in placed.values()}.values():
+                # As IMA measures at load: the first challenge then costs what changed.
+                image.runtime.measure()
+            return placed
+
         chosen = await flow.step(
             "5",
-            lambda: {a: (images or {}).get(a, default) for a in agents},
+            deploy_images,
             {"image": default.manifest.image},
             lambda placed: {a: i.manifest.image for a, i in placed.items()},
         )
