@@ -91,7 +91,7 @@ class Bindings:
         else:
             bound = [
                 (f"{name}{where}", item)
-                for name, value in list(namespace.items())
+                for name, value in _settled(namespace).items()
                 if not (name.startswith("__") and name.endswith("__"))
                 and not _own_function(module, name, value)
                 for where, item in _bound(value)
@@ -135,7 +135,7 @@ class Bindings:
         interpreter's own C modules are the external measurer's)."""
         loaded = sys.modules if modules is None else modules
         found = []
-        for name, module in list(loaded.items()):
+        for name, module in _settled(loaded).items():
             standard = name.partition(".")[0] in sys.stdlib_module_names
             if standard and name not in _STDLIB_SKIP and isinstance(module, ModuleType):
                 found.extend(self.module_problems(module))
@@ -170,7 +170,7 @@ class Bindings:
         """A Python method of the class that is not genuine (dataclass and namedtuple
         methods, which are generated with `exec`, are accepted by name)."""
         generated = hasattr(cls, "__dataclass_fields__") or hasattr(cls, "_fields")
-        for name, member in list(vars(cls).items()):
+        for name, member in vars(cls).copy().items():
             function = member.__func__ if isinstance(member, staticmethod | classmethod) else member
             if not isinstance(function, FunctionType):
                 continue
@@ -278,13 +278,22 @@ def _bound(value: object) -> Iterable[tuple[str, object]]:
     if _callable_kind(value):
         yield "", value
     elif isinstance(value, dict):
-        for key, item in list(value.items())[:_TABLE_LIMIT]:
+        for key, item in list(_settled(value).items())[:_TABLE_LIMIT]:
             if _callable_kind(item):
                 yield f"[{key!r}]", item
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value[:_TABLE_LIMIT]):
             if _callable_kind(item):
                 yield f"[{index}]", item
+
+
+def _settled(table: Mapping[str, object] | dict[object, object]) -> dict[object, object]:
+    """A copy of a dictionary something else may be changing while it is walked: another
+    thread (the attester measures off the agent's loop, which fills `re`'s cache) or a
+    garbage-collection callback (a weak-keyed memo such as `codehash`'s drops entries when
+    collection runs, and building the items' tuples can start it). `dict.copy` copies in
+    one C call that neither runs Python code nor starts a collection."""
+    return table.copy() if isinstance(table, dict) else dict(table)
 
 
 def _callable_kind(value: object) -> bool:

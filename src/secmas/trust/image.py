@@ -103,7 +103,7 @@ class RuntimeImage:
         code the others would run (compiled from their files now), and the files."""
         loaded = {
             name: module
-            for name, module in (sys.modules if modules is None else modules).items()
+            for name, module in (sys.modules.copy() if modules is None else modules).items()
             if name in self.layout.modules and not _initializing(module)
         }
         live = measure_live(self.layout, loaded, self.bindings.known)

@@ -187,7 +187,7 @@ def measure_live(
     which decorator wrappers may stand in front of a function (default: code from the
     standard library, site-packages and the measured modules' directories).
     """
-    loaded = sys.modules if modules is None else modules
+    loaded = sys.modules.copy() if modules is None else modules  # another thread may import
     if known is None:
         known = KnownCode.around(m for n, m in loaded.items() if n in reference.modules)
     measured = {}
