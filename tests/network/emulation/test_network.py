@@ -22,6 +22,7 @@ from secmas.network.dataplane import (
     split_part,
 )
 from secmas.network.emulation.controller import MAX_STEERS, WINDOW, EmulatedController
+from secmas.network.emulation.namespaces import Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
@@ -246,3 +247,43 @@ def test_a_removed_rule_leaves_no_trace_in_the_namespace(running: Running) -> No
 def test_an_unknown_node_is_refused_by_name(running: Running) -> None:
     with pytest.raises(ValueError, match="unknown node 'nowhere'"):
         running.add(FlowBlock("nowhere", "10.66.0.1", SERVER))
+
+
+def test_a_link_rate_read_while_a_sample_lands_spans_a_whole_step(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A VNF reads a link's rate while the controller samples, as on a busy machine
+    where both are slow. The sample drops the oldest snapshot meanwhile; the rate must
+    still come from the snapshot a step old, not the one just taken: limitIP once capped
+    the server's traffic at 2 % of the link's rate that way, and the Classifier behind it
+    saw too few SYNs to flag three of four attackers. Last in the file: its short steps
+    would shift the step slots of tests after it."""
+    controller = running.controller
+    read = Namespace.run_async
+
+    async def go() -> tuple[float, float]:
+        for _ in range(WINDOW + 2):  # the window full, so each sample drops one
+            await asyncio.sleep(0.1)
+            await controller.sample()
+        await asyncio.sleep(1.0)
+        landed = asyncio.Event()
+
+        async def held(self: Namespace, command: list[str], stdin: str | None = None) -> str:
+            if command[:4] == ["ip", "-j", "-s", "link"]:
+                await landed.wait()
+            return await read(self, command, stdin)
+
+        monkeypatch.setattr(Namespace, "run_async", held)
+        reading = asyncio.create_task(controller.rate("A", "B"))
+        await asyncio.sleep(0)  # the rate picks its snapshot and waits on its read
+        await controller.sample()
+        landed.set()
+        during = await reading
+        monkeypatch.setattr(Namespace, "run_async", read)
+        await asyncio.sleep(1.0)
+        await controller.sample()
+        return during, await controller.rate("A", "B")
+
+    during, after = asyncio.run(go())
+    assert after > 0
+    assert during > after / 2, (during, after)

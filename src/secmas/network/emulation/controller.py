@@ -147,6 +147,8 @@ class EmulatedController:
             self.network.namespace(self.plan.server).run_async(TRUTH),
             *(self.network.namespace(g.name).run_async(TRUTH) for g in self.plan.groups),
         )
+        # snapshots and their time are kept together, with no await between: a VNF
+        # reading them meanwhile pairs each snapshot with its own time
         for node, text in zip(routers, texts, strict=False):
             self._snapshots[node].append(parse_snapshot(text))
             del self._snapshots[node][: -(WINDOW + 2)]
@@ -161,11 +163,11 @@ class EmulatedController:
                 groups[kind] = FlowCount(
                     previous.bytes + count.bytes, previous.packets + count.packets
                 )
-        await self._map_new_clients()
         if self._times:
             self._record(now, truth, groups)
         self._times.append(now)
         self._truth, self._groups = truth, groups
+        await self._map_new_clients()
 
     async def _map_new_clients(self) -> None:
         """Put clients a split has not mapped yet, now seen at its node, in its map."""
@@ -281,11 +283,14 @@ class EmulatedController:
         if base is None:
             return self._rate_now(a, b)
         index, then = base
+        # taken before the read: a sample landing meanwhile drops the oldest snapshot,
+        # and `index` would then name the next one, a step too new (the rate of a few
+        # milliseconds spread over a step: a limit set near zero)
+        old = getattr(self._snapshots[node][index], direction).get(intf, 0)
         text = await self.network.namespace(node).run_async(
             ["ip", "-j", "-s", "link", "show", "dev", intf]
         )
         now_bytes = ip_bytes(json.loads(text)[0], direction)
-        old = getattr(self._snapshots[node][index], direction).get(intf, 0)
         seconds = max(self.clock.now() - then, 1e-6)
         return (now_bytes - old) / (BYTES_PER_MB * self._scale * seconds)
 
