@@ -18,7 +18,11 @@ secure, insecure …) so that a noisy machine slows both alike:
 - journal determinism: each secure in-process round's journal (report.json's auctions
   without `wall_ms`, placements, actions, executions, and trust.attestations reduced to
   kind, step, time, measured, verifier, result, root_of_trust) against the first idle
-  secure round's, counted idle and loaded.
+  secure round's, counted idle and loaded;
+- cold start: the runs use an empty `$SECMAS_HOME`, so the very first secure run compiles
+  every file it measures (as on a new machine) and the later ones read the store of
+  measured files (`secmas.trust.sourcestore`); `cold` sets each mode's first secure run
+  beside its median.
 
 Every case runs on the idle machine and again under 2× CPU oversubscription: the script
 starts `stress-ng --cpu 2×CPUs` (4 on the 2-core machine) for the loaded rounds and
@@ -297,6 +301,22 @@ def summary(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict
     return rows, ratios
 
 
+def cold(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each mode's first secure run (the measured-file store still empty for its files)
+    against the median of the secure runs of the same load."""
+    found: dict[str, Any] = {}
+    for mode in TARGETS:
+        secure = [r for r in runs if (r["mode"], r["security"]) == (mode, "secure")]
+        if secure:
+            same = [r["command_wall_s"] for r in secure if r["load"] == secure[0]["load"]]
+            found[mode] = {
+                "load": secure[0]["load"],
+                "first_command_wall_s": secure[0]["command_wall_s"],
+                "median_command_wall_s": median(same),
+            }
+    return found
+
+
 def determinism(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """How many secure in-process rounds' journals equal the first idle one's, per load."""
     secure = [r for r in runs if r["mode"] == "in-process" and r["security"] == "secure"]
@@ -411,6 +431,9 @@ def main() -> None:
     bring_ups: list[dict[str, Any]] = []
     stress: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="secmas-overhead-") as scratch:
+        # An empty store of measured files: the first secure run compiles cold, as on a
+        # new machine (`cold` in the JSON); the later ones find what it kept.
+        os.environ["SECMAS_HOME"] = str(Path(scratch) / "home")
 
         def measure(load: str) -> None:
             for mode, n in modes.items():
@@ -437,6 +460,7 @@ def main() -> None:
         "ratios": ratios,
         "bring_up": bring_ups,
         "determinism": determinism(runs),
+        "cold": cold(runs),
         "runs": [{k: v for k, v in r.items() if k != "journal"} | digest_of(r) for r in runs],
         "seconds": time.perf_counter() - started,
     }

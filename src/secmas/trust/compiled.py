@@ -10,15 +10,20 @@ ctime, which the writer cannot set back, so a changed file is read and compiled 
 unchanged one costs a `stat`. The version is taken from the open file before it is read
 and checked after, so a file written meanwhile is not kept; nor is one changed in the last
 `RACY_NS` (as git treats "racily clean" files): on a file system with coarse timestamps a
-second write within the same tick could keep size, mtime and ctime.
+second write within the same tick could keep size, mtime and ctime. Beyond the process,
+the same records are kept on disk per file version (`secmas.trust.sourcestore`), so every
+process of the machine compiles a file version once, not once each.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
+import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -26,8 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
 
+from secmas.trust import codehash, digests
 from secmas.trust.codehash import code_digest
 from secmas.trust.digests import multiset_digest
+from secmas.trust.keys import secmas_home
+from secmas.trust.sourcestore import SourceStore
 
 
 class PackageError(Exception):
@@ -153,6 +161,11 @@ def source_file(path: Path) -> SourceFile:
         kept = _FILES.get(key)
         if kept is not None and kept.version == version:
             return kept
+        stored = _stored(key, version)
+        if stored is not None:
+            with _LOCK:
+                _FILES[key] = stored
+            return stored
         source = handle.read()
         unchanged = FileVersion.of(os.fstat(handle.fileno())) == version
     measured = _measure(version, source, key)
@@ -160,6 +173,7 @@ def source_file(path: Path) -> SourceFile:
     if unchanged and settled:
         with _LOCK:
             _FILES[key] = measured
+        _store().put(key, _version_key(version), _record(measured))
     return measured
 
 
@@ -172,3 +186,54 @@ def _measure(version: FileVersion, source: bytes, filename: str) -> SourceFile:
     return SourceFile(
         version, digest, _functions(module, source, filename), all_code_digests(module)
     )
+
+
+def _stored(key: str, version: FileVersion) -> SourceFile | None:
+    record = _store().get(key, _version_key(version))
+    if record is None:
+        return None
+    try:
+        fields = json.loads(record)
+        return SourceFile(
+            version,
+            bytes.fromhex(fields["sha256"]),
+            dict(fields["functions"]),
+            frozenset(fields["every"]),
+            fields["error"],
+        )
+    except (ValueError, KeyError, TypeError):
+        return None  # a record this code cannot read: compiled again, then replaced
+
+
+def _record(measured: SourceFile) -> bytes:
+    fields = {
+        "sha256": measured.sha256.hex(),
+        "functions": measured.functions,
+        "every": sorted(measured.every),
+        "error": measured.error,
+    }
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+def _version_key(version: FileVersion) -> str:
+    return f"{version.device}:{version.inode}:{version.size}:{version.mtime_ns}:{version.ctime_ns}"
+
+
+_STORES: dict[Path, SourceStore] = {}
+
+
+def _store() -> SourceStore:
+    """This user's store for this interpreter and this digest algorithm (a change to
+    either starts a new file)."""
+    path = secmas_home() / "cache" / f"measured-{sys.implementation.cache_tag}-{_algorithm()}.db"
+    with _LOCK:
+        return _STORES.setdefault(path, SourceStore(path))
+
+
+@functools.cache
+def _algorithm() -> str:
+    """A digest of the code that computes the records: this module, codehash and digests."""
+    h = hashlib.sha256(sys.version.encode())
+    for module in (sys.modules[__name__], codehash, digests):
+        h.update(Path(module.__file__ or "").read_bytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,93 @@
+"""Measured file versions kept on disk, shared by every process of this user.
+
+Each agent process, sweep worker and CLI run measures the same few hundred `.py` files
+(the agent's package, the standard library and site-packages code it imports); compiling
+them is most of a first measurement, and with agents as processes it was paid once per
+agent. `secmas.trust.compiled` keeps a measured file per version in memory; this store
+keeps the same records in `$SECMAS_HOME/cache`, one SQLite file per interpreter and digest
+algorithm, so a file is compiled once per version on the machine.
+
+It is trusted as Python's own `__pycache__` is (bytecode kept per source mtime and size),
+with a stricter key: the whole `FileVersion` (device, inode, size, mtime, ctime), which a
+writer cannot put back. Whoever can write the store can already write the code it
+describes, so it is refused when it or its folder belongs to another user or anyone else
+may write it. It is a cache: any error opening, reading or writing it turns it off for the
+process and the file is compiled as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, version TEXT, record BLOB)"
+
+
+class SourceStore:
+    """Records keyed by file path and version, in one SQLite file (WAL, so processes read
+    while one writes). A connection is opened per process (one made before a fork is not
+    used after it) and shared by its threads under a lock."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self._off = False
+
+    def get(self, key: str, version: str) -> bytes | None:
+        """The record kept for this version of the file; None when none is (or the store
+        is off)."""
+        row = self._execute("SELECT version, record FROM files WHERE path = ?", (key,))
+        if row is None or row[0] != version:
+            return None
+        return bytes(row[1])
+
+    def put(self, key: str, version: str, record: bytes) -> None:
+        """Keep `record` as this file's, replacing an older version's."""
+        self._execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (key, version, record))
+
+    def _execute(self, sql: str, parameters: tuple[object, ...]) -> tuple[object, ...] | None:
+        with self._lock:
+            if self._off:
+                return None
+            try:
+                connection = self._connect()
+                with connection:
+                    return connection.execute(sql, parameters).fetchone()
+            except (OSError, sqlite3.Error) as exc:
+                log.info("measured-file store %s off for this process: %s", self.path, exc)
+                self._off = True
+                return None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None and self._pid == os.getpid():
+            return self._connection
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_private(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        _check_private(self.path)
+        connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(_SCHEMA)
+        self._connection, self._pid = connection, os.getpid()
+        return connection
+
+
+def _check_private(path: Path) -> None:
+    """Refuse a store another user owns or anyone else may write."""
+    status = path.lstat()
+    if stat.S_ISLNK(status.st_mode):
+        raise OSError(f"{path} is a symbolic link")
+    if status.st_uid != os.geteuid():
+        raise OSError(f"{path} belongs to uid {status.st_uid}")
+    if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise OSError(f"{path} is writable by others (mode {stat.S_IMODE(status.st_mode):o})")
