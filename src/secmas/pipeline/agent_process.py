@@ -56,6 +56,7 @@ from secmas.pipeline.agentcontrol import (
     remote_decline,
     ticked_subject,
 )
+from secmas.pipeline.heap import long_lived
 from secmas.pipeline.tamper import infect
 from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
@@ -236,7 +237,8 @@ class AgentProcess:
         await control.start()
         self._closing.insert(0, control.stop)
         await bus.subscribe(tick_subject(cfg.pipeline), self._on_tick)
-        await self._done.wait()
+        with long_lived():  # the agent as deployed lives until it is stopped
+            await self._done.wait()
         await self.agent.stop()
         await world.journal.stop()
         for closing in self._closing:

@@ -31,6 +31,7 @@ from secmas.network.emulation.plan import EmulationPlan, emulation_plan
 from secmas.network.emulation.workload import Request, Workload
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.errors import RunError, check_runnable
+from secmas.pipeline.heap import hold, release
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.operate import CapacityCheck, OperateResult, Progress, StepLoop, _merged
 from secmas.pipeline.secure import SecurePipeline, vni_of
@@ -196,6 +197,7 @@ async def _deploy(
         await agent.start()
     for loop in loops:
         await loop.start(agents)
+    hold()  # the agents as deployed live for the run (released by `_operate`)
     return Deployed(agents, secure, flow)
 
 
@@ -263,6 +265,7 @@ async def _operate(
         if deployed is None:
             raise RunError(f"the agents were not deployed within the run's {duration:g} s")
     finally:
+        release()
         if deployed is None:
             deploying.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

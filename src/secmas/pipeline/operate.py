@@ -24,6 +24,7 @@ from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.errors import check_runnable
+from secmas.pipeline.heap import hold, long_lived
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.tamper import infect_agent
@@ -168,6 +169,7 @@ async def operate(
     await plan_service(flow, scenario, name, vni_of(name, scenario.security))
     secure = None
     if scenario.security.enabled:
+        hold()  # the imports live for the run: bring-up's collections skip them
         secure = await SecurePipeline.bring_up(
             name,
             world.directory,
@@ -196,29 +198,30 @@ async def operate(
     infections = dict(tamper or {})
     capacity = CapacityCheck()
     duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
-    try:
-        while plane.now < duration - 1e-9:
-            plane.step()
-            await drive_clock(clock, plane.now)
+    with long_lived():  # the imports, the EVM and the agents live for the run
+        try:
+            while plane.now < duration - 1e-9:
+                plane.step()
+                await drive_clock(clock, plane.now)
+                for agent in agents:
+                    if infections.get(agent.pop, float("inf")) <= plane.now:
+                        infect_agent(agent)
+                        del infections[agent.pop]
+                    await agent.observe()
+                await settle()
+                for loop in loops:
+                    await loop.after_step(plane.now)
+                await settle()
+                capacity.check(plane.now, world.infra)
+                if progress is not None:
+                    progress(plane.now, duration)
+        finally:
             for agent in agents:
-                if infections.get(agent.pop, float("inf")) <= plane.now:
-                    infect_agent(agent)
-                    del infections[agent.pop]
-                await agent.observe()
-            await settle()
-            for loop in loops:
-                await loop.after_step(plane.now)
-            await settle()
-            capacity.check(plane.now, world.infra)
-            if progress is not None:
-                progress(plane.now, duration)
-    finally:
-        for agent in agents:
-            await agent.stop()
-        if secure is not None:
-            await secure.close()
-        await bus.close()
-        await asyncio.sleep(0)
+                await agent.stop()
+            if secure is not None:
+                await secure.close()
+            await bus.close()
+            await asyncio.sleep(0)
     return OperateResult(
         scenario=scenario,
         journal=world.journal,

@@ -64,6 +64,7 @@ from secmas.pipeline.agentcontrol import (
 )
 from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, discard_secrets, issue_run_bus
 from secmas.pipeline.errors import PipelineError, check_runnable
+from secmas.pipeline.heap import long_lived
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.operate import CapacityCheck, OperateResult, StepLoop, _merged
@@ -748,7 +749,8 @@ async def operate_processes(
             vni = vni_of(driver.name, scenario.security)
             await plan_service(driver.workflow, scenario, driver.name, vni)
             await driver.bring_up()
-            plane = await driver.operate(progress, kill or {}, loops)
+            with long_lived():  # what the MLFO built lives for the run
+                plane = await driver.operate(progress, kill or {}, loops)
             states = await driver.collect()
         finally:
             driver.iml.stop_all()
