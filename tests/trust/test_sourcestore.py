@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,22 @@ def _forge(store_file: Path, path: Path) -> None:
     record = json.loads(store.get(str(path), version) or b"")
     record["functions"]["f"] = FORGED
     store.put(str(path), version, json.dumps(record).encode())
+
+
+def test_a_store_another_process_is_writing_is_passed_by_not_waited_for(
+    home: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_bytes(SOURCE)
+    second.write_bytes(SOURCE.replace(b"x + 1", b"x + 2"))
+    source_file(first)
+    writer = sqlite3.connect(_store_file(home), isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        measured = source_file(second)  # not kept: the store is busy
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    compiled._FILES.clear()
+    assert source_file(second) == measured  # compiled again, and kept now
+    assert compiled._store().get(str(second), compiled._version_key(measured.version))

@@ -11,8 +11,9 @@ It is trusted as Python's own `__pycache__` is (bytecode kept per source mtime a
 with a stricter key: the whole `FileVersion` (device, inode, size, mtime, ctime), which a
 writer cannot put back. Whoever can write the store can already write the code it
 describes, so it is refused when it or its folder belongs to another user or anyone else
-may write it. It is a cache: any error opening, reading or writing it turns it off for the
-process and the file is compiled as before.
+may write it. It is a cache: a measurement waits at most `BUSY_WAIT_S` for another
+process's write, and any other error opening, reading or writing it turns it off for the
+process; either way the file is compiled as before.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+BUSY_WAIT_S = 0.2
+"""How long a read or write waits for another process's write: a measurement never waits
+on the cache for longer (it compiles, or does not keep, instead)."""
+_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 _SCHEMA = "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, version TEXT, record BLOB)"
 
 
@@ -61,6 +66,12 @@ class SourceStore:
                 connection = self._connect()
                 with connection:
                     return connection.execute(sql, parameters).fetchone()
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") in _BUSY:
+                    return None  # another process is writing: not kept or not found, this time
+                log.info("measured-file store %s off for this process: %s", self.path, exc)
+                self._off = True
+                return None
             except (OSError, sqlite3.Error) as exc:
                 log.info("measured-file store %s off for this process: %s", self.path, exc)
                 self._off = True
@@ -74,7 +85,7 @@ class SourceStore:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         _check_private(self.path)
-        connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        connection = sqlite3.connect(self.path, timeout=BUSY_WAIT_S, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute(_SCHEMA)
