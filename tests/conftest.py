@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,12 @@ from secmas.scenario.model import Scenario
 # when they are made; without it each CliRunner call's own COLUMNS applies.
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
+
+# A suite started with `&` from a script inherits an ignored SIGINT, and so would every
+# process the tests start: the tests that stop a served ledger, a live UI run or a
+# nats-server with Ctrl-C would wait for nothing. A handler here gives them the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Timing varies on shared 2-core CI machines: no per-example deadline (timing is for
 # benchmarks, not tests).
