@@ -238,6 +238,22 @@ def test_a_standard_library_method_whose_code_is_swapped_in_place_is_caught(
         method.__code__ = original
 
 
+def test_the_agents_own_method_swapped_in_place_is_caught_and_passes_once_restored(
+    infected: Infected,
+) -> None:
+    # The module's code part is kept while its (qualname, digest) pairs are unchanged: a
+    # swap must change it, and putting the genuine code back must pass again.
+    method = type(infected.agent).seal
+    original = method.__code__
+    method.__code__ = infected.implant["seal"].__code__  # type: ignore[attr-defined]
+    try:
+        assert not infected.appraise().passed
+        assert not infected.appraise().passed
+    finally:
+        method.__code__ = original
+    assert infected.appraise().passed
+
+
 def test_a_forged_wrapped_function_set_on_a_genuine_method_is_caught(
     infected: Infected,
 ) -> None:

@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +95,10 @@ class WrappedImage:
     manifest: ReferenceManifest
     runtime: RuntimeImage | NativeImage
 
-    @property
+    @cached_property
     def reference(self) -> Measurement:
-        """What a genuine agent running this image measures."""
+        """What a genuine agent running this image measures (once per image: the manifest
+        is immutable, and every agent placed on the image expects the same)."""
         return self.runtime.reference(self.manifest)
 
 

@@ -24,6 +24,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from secmas.transport.nesting import too_deep
@@ -56,9 +57,10 @@ class Measurement:
         """A measurement from a name → digest mapping."""
         return cls(tuple(sorted(parts.items())))
 
-    @property
+    @cached_property
     def root(self) -> bytes:
-        """The digest that evidence signs and the ledger's record refers to."""
+        """The digest that evidence signs and the ledger's record refers to (computed once:
+        the parts are an immutable tuple)."""
         h = hashlib.sha256(b"secmas/measurement/1\x00")
         for name, digest in self.parts:
             encoded = name.encode()

@@ -82,6 +82,11 @@ class RuntimeImage:
     """Which code is genuine (the package's, the standard library's, site-packages') and
     what names are bound to."""
     watched: list[weakref.ref[object]] = field(default_factory=list, compare=False)
+    code_roots: dict[str, tuple[tuple[tuple[str, str], ...], bytes]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Per module, the (qualname, digest) pairs last hashed into its code part and that
+    part: most measurements find them unchanged and skip the root's hashing."""
 
     @classmethod
     def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
@@ -113,29 +118,38 @@ class RuntimeImage:
             source = _source(self.files.get(name))
             file = source.sha256 if source is not None else bytes(32)
             if name in loaded:
-                parts[f"code:{name}"] = bytes.fromhex(live.modules[name].digest)
+                parts[f"code:{name}"] = self._code_part(name, live.modules[name].code)
                 problems = self.bindings.module_problems(loaded[name])
                 parts[f"bind:{name}"] = problems_digest(problems)
             else:
-                parts[f"code:{name}"] = _compiled_code(name, source)
+                parts[f"code:{name}"] = self._compiled_part(name, source)
                 parts[f"bind:{name}"] = CLEAN
             parts[f"file:{name}"] = file
         parts["bind:stdlib"] = problems_digest(self.bindings.stdlib_problems(modules))
         parts["bind:objects"] = problems_digest(self.object_problems())
         return Measurement.of(parts)
 
+    def _code_part(self, name: str, code: dict[str, str]) -> bytes:
+        """The module's code digest (`ModuleMeasurement.digest`) over `code`."""
+        pairs = tuple(code.items())
+        kept = self.code_roots.get(name)
+        if kept is not None and kept[0] == pairs:
+            return kept[1]
+        part = bytes.fromhex(ModuleMeasurement(name, code).digest)
+        self.code_roots[name] = (pairs, part)
+        return part
+
+    def _compiled_part(self, name: str, source: SourceFile | None) -> bytes:
+        """The code digest of a module not loaded, from its file as it is now; zeros (never
+        the reference) when the file is gone, unreadable or not valid Python."""
+        if source is None or source.error is not None:
+            return bytes(32)
+        return self._code_part(name, source.functions)
+
     def object_problems(self) -> list[str]:
         """What is foreign on the watched agent objects that are still alive."""
         alive = [o for o in (ref() for ref in self.watched) if o is not None]
         return [p for o in alive for p in self.bindings.instance_problems(o)]
-
-
-def _compiled_code(name: str, source: SourceFile | None) -> bytes:
-    """The code digest of a module not loaded, from its file as it is now; zeros (never
-    the reference) when the file is gone, unreadable or not valid Python."""
-    if source is None or source.error is not None:
-        return bytes(32)
-    return bytes.fromhex(ModuleMeasurement(name, source.functions).digest)
 
 
 def _initializing(module: ModuleType) -> bool:

@@ -39,7 +39,7 @@ import sysconfig
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import CodeType, ModuleType
+from types import CodeType, FunctionType, ModuleType
 
 from secmas.trust.codehash import code_digest
 from secmas.trust.compiled import PackageError, all_code_digests, source_file
@@ -238,6 +238,10 @@ def live_code(module: ModuleType, qualname: str, known: KnownCode | None = None)
 
 def _unwrapped_code(target: object) -> list[CodeType]:
     """Code objects reachable from `target` through wrapping attributes, outermost first."""
+    if type(target) is FunctionType and not target.__dict__:
+        # A plain function: none of the wrapping attributes exist on the function type,
+        # and nothing is set on this one, so its own code is all there is.
+        return [target.__code__]
     found: list[CodeType] = []
     seen: set[int] = set()
     queue = [target]
