@@ -1,0 +1,56 @@
+"""The files that let people reuse and cite the project agree with each other and with the
+code: one licence and one version everywhere, and a references page whose module names
+all exist (so it cannot drift silently when a module is renamed)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("000", "001", "002", "003", "004")
+
+
+def _project() -> dict[str, object]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_the_licence_is_apache_2_and_declared_the_same_everywhere() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert _project()["license"] == citation["license"] == "Apache-2.0"
+
+
+def test_citation_names_this_version_and_every_source() -> None:
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert citation["version"] == _project()["version"]
+    assert len(citation["references"]) == len(SOURCES)
+    for reference in citation["references"]:
+        assert reference["title"] and reference["authors"]
+
+
+def test_the_changelog_names_the_coming_version() -> None:
+    assert f"[Unreleased] ({_project()['version']})" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_the_references_page_has_each_source_and_only_modules_that_exist() -> None:
+    page = (ROOT / "docs" / "references.md").read_text()
+    for number in SOURCES:
+        assert f"## [{number}]" in page
+    modules = set(re.findall(r"`(secmas(?:\.\w+)+)`", page))
+    assert len(modules) > 50
+    missing = [m for m in sorted(modules) if not _module_exists(m)]
+    assert not missing
+    paths = set(re.findall(r"`((?:src|benchmarks)/[\w./]+)`", page))
+    assert paths
+    assert not [p for p in sorted(paths) if not (ROOT / p).exists()]
+
+
+def _module_exists(name: str) -> bool:
+    where = ROOT / "src" / Path(*name.split("."))
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
