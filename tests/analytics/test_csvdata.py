@@ -15,6 +15,7 @@ from secmas.analytics.csvdata import (
     CSVDataError,
     CSVSeries,
     check_rows,
+    constant_columns,
     read_series,
     timestamp_seconds,
     write_scores,
@@ -101,6 +102,13 @@ def test_check_rows_names_the_file_and_the_need() -> None:
     with pytest.raises(CSVDataError) as caught:
         check_rows("file.csv", 7, 10)
     assert str(caught.value) == "file.csv has 7 rows; the model needs at least 10"
+
+
+def test_constant_columns_are_named_with_their_value() -> None:
+    values = np.array([[0.5, 10.0, 0.0, 3.0], [0.6, 10.0, 0.0, 3.0], [0.7, 10.0, 0.0, 3.0 + 1e-9]])
+    found = constant_columns(values, ("cpu", "load", "errors", "p99"))
+    assert found == [("load", 10.0), ("errors", 0.0)]  # p99 varies, if only a little
+    assert constant_columns(values[:, :1], ("cpu",)) == []
 
 
 names = st.lists(

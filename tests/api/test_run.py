@@ -99,3 +99,37 @@ def test_synthetic_goals_are_refused_where_they_would_be_ignored() -> None:
         plan(text, distribution=Distribution(processes=True))
     with pytest.raises(RunInputError, match="in-process agents on the simulator"):
         plan(text, engine="emulated")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        (
+            "  attackers: 8\n  rate: 0.5\n",
+            "  attackers: 8\n  rate: 0.1\n",
+            "the Link Monitor never perceived over-usage of pop6–server",
+        ),
+        (
+            '{measure: P, op: "<=", value: 8}',
+            '{measure: P, op: "<=", value: 0}',
+            "anomalousUsage(pop6~server) got no bid (t=86.5 s): no path from pop1, pop2, pop3, "
+            "pop4, pop5 to pop6 meets goals[1].constraints[0] P <= 0",
+        ),
+    ],
+)
+def test_a_run_that_misses_its_figures_tells_why(
+    tmp_path: Path, old: str, new: str, says: str
+) -> None:
+    warned: list[str] = []
+
+    class Warnings(RunObserver):
+        def warning(self, text: str) -> None:
+            warned.append(text)
+
+    text = embedded_path("ddos-6pop").read_text().replace(old, new)
+    result = run(text, out=tmp_path / "run", insecure=True, observer=Warnings())
+    assert not result.passed
+    assert any(reason.startswith(says) for reason in result.acceptance.reasons)
+    assert list(result.acceptance.reasons) == warned[1:]  # after "security is off"
+    saved = json.loads((result.folder / "report.json").read_text())["acceptance"]["reasons"]
+    assert saved == list(result.acceptance.reasons)

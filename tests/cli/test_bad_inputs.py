@@ -105,6 +105,20 @@ ISLAND = scenario(POP4_POP6, POP2_POP3)  # pop3–pop4 cut off from the rest
 NOT_ROUTED = "'pop3' has no path of links to the server 'server'"
 ATTACKERS = ("  attackers: 8\n", "  attackers: 10000000\n")
 PLAN = "a /16 address plan holds 254 × 256 clients"
+CTI_DATA = default_scenario_path().parent / "cti"
+EDGE_A = str(CTI_DATA / "edge-a.json")
+CTI_MAPS = (
+    "--sensitivity",
+    str(CTI_DATA / "sensitivity.yaml"),
+    "--necessity",
+    str(CTI_DATA / "necessity.yaml"),
+)
+AGENT = ("agent", "--pop", "pop1", "--bus", "nats://127.0.0.1:1")
+TOPOLOGY = ("scenario", "from-topology", "sndlib/abilene", "-o", "{tmp}/x.yaml")
+SPEC = "name: s\nscenarios: [{ring: 6}]\n"
+DETECT_FIT = ("detect", "fit", "--csv", "{tmp}/labelled.csv", "-o", "{tmp}/m.pt")
+COPIED_HOST = HOSTS + HOSTS.removeprefix("hosts:\n").replace("name: h1", "name: h2")
+"""Two hosts at one address, started the same way: one machine listed twice."""
 
 CASES = [
     # -- scenario files: what `scenario validate` refuses, and `run` refuses the same ------
@@ -787,7 +801,7 @@ CASES = [
             "-o",
             "{tmp}/m.pt",
             "--columns",
-            "cpu,load",
+            "cpu",
             "--model",
             "discord",
             "--window",
@@ -795,6 +809,152 @@ CASES = [
         ),
         "the discord detector needs windows of ≥ 3 steps, not 2",
         {"labelled.csv": LABELLED},
+    ),
+    # -- found by a new user (issue 34): accepted silently before ----------------------------
+    Case(
+        "cpu-true",
+        VALIDATE,
+        "s.yaml:18: pops[0].cpu: a number is needed, not the boolean true",
+        scenario(("{id: pop1, cpu: 4,", "{id: pop1, cpu: true,")),
+    ),
+    Case(
+        "server-in-the-clients-plan",
+        VALIDATE,
+        "s.yaml:26: hosts[0].ip: host 'server' at 10.1.0.7 is inside the background clients' "
+        "/16 address plan 10.1.0.0/16",
+        scenario(("ip: 10.0.0.100", "ip: 10.1.0.7")),
+    ),
+    Case(
+        "attack-below-the-threshold",
+        VALIDATE,
+        "s.yaml:141: attack: the monitored link pop6–server carries about 2.94 MB/s with the "
+        "attack on (0.79 MB/s of it the attack's), below the Link Monitor's 4 MB/s threshold",
+        scenario(("  attackers: 8\n  rate: 0.5\n", "  attackers: 8\n  rate: 0.1\n")),
+        code=0,
+    ),
+    Case(
+        "loss-0-percent",
+        VALIDATE,
+        "s.yaml:59: goals[0].constraints[0]: P <= 0 holds on no path between two PoPs (the "
+        "least lossy loses 0.5 %): only the auctioneer's own PoP can bid for linkRateLimited",
+        scenario(
+            (
+                '{measure: P, op: "<=", value: 8}, {measure: L',
+                '{measure: P, op: "<=", value: 0}, {measure: L',
+            )
+        ),
+        code=0,
+    ),
+    Case(
+        "seed-above-32-bits",
+        (*RUN, "--seed", "1" * 30),
+        f"'--seed': {'1' * 30} is above 4294967295",
+        scenario(),
+    ),
+    Case(
+        "seed-above-32-bits-from-topology",
+        (*TOPOLOGY, "--seed", "4294967296"),
+        "'--seed': 4294967296 is above 4294967295",
+    ),
+    Case(
+        "detect-seed-above-32-bits",
+        (*DETECT_FIT, "--seed", "4294967296"),
+        "'--seed': 4294967296 is above 4294967295",
+        {"labelled.csv": LABELLED},
+    ),
+    Case(
+        "sweep-seed-above-32-bits",
+        ("sweep", "{tmp}/spec.yaml", "--dry-run"),
+        "spec.yaml:3: seeds[0]: Input should be less than or equal to 4294967295",
+        {"spec.yaml": SPEC + "seeds: [4294967296]\n"},
+    ),
+    Case(
+        "bus-certs-bad-host",
+        ("bus", "certs", "--out", "{tmp}/pki", "--server", "n1", "--host", "bad host!!"),
+        "--host 'bad host!!': neither an IP address nor a DNS name: label 'bad host!!' has "
+        "characters other than letters, digits and hyphens",
+    ),
+    Case(
+        "bus-certs-empty-host",
+        ("bus", "certs", "--out", "{tmp}/pki", "--server", "n1", "--host", ""),
+        "--host '': neither an IP address nor a DNS name: an empty name",
+    ),
+    Case(
+        "agent-ledger-ca-without-ledger",
+        (*AGENT, "--ledger-ca", "{tmp}/ca.pem"),
+        "--ledger-ca needs --ledger",
+    ),
+    Case(
+        "agent-ledger-ca-plain-ledger",
+        (*AGENT, "--ledger", "http://127.0.0.1:1", "--ledger-ca", "{tmp}/ca.pem"),
+        "--ledger-ca: only for an https:// --ledger, not 'http://127.0.0.1:1'",
+    ),
+    Case(
+        "cti-out-unwritable",
+        ("cti", "share", EDGE_A, *CTI_MAPS, "--out", "/proc/b.json"),
+        "--out /proc/b.json: cannot write: No such file or directory",
+    ),
+    Case(
+        "cti-decisions-unwritable",
+        ("cti", "share", EDGE_A, *CTI_MAPS, "--decisions", "{tmp}/none/d.csv"),
+        "--decisions {tmp}/none/d.csv: cannot write: No such file or directory",
+    ),
+    Case(
+        "cti-report-twice",
+        ("cti", "share", EDGE_A, EDGE_A, *CTI_MAPS),
+        f"<arguments>: reports: {EDGE_A} is {EDGE_A} again: give each report once",
+    ),
+    Case(
+        "cti-report-copied",
+        ("cti", "share", EDGE_A, "{tmp}/copy.json", *CTI_MAPS),
+        "reports: {tmp}/copy.json holds the same report as " + EDGE_A,
+        {"copy.json": Path(EDGE_A).read_text()},
+    ),
+    Case(
+        "policy-empty-xml",
+        ("policy", "check", "{tmp}/e.xml"),
+        "{tmp}/e.xml: the file is empty",
+        {"e.xml": ""},
+    ),
+    Case(
+        "policy-empty-run",
+        ("run", SPOOFED, "--out", "{tmp}/out", "--policy", "{tmp}/e.xml"),
+        "e.xml: the file is empty",
+        {"e.xml": ""},
+    ),
+    Case(
+        "policy-utf16-without-bom",
+        ("policy", "check", "{tmp}/u.xml"),
+        "{tmp}/u.xml: not UTF-8 text (a NUL byte at offset 1: UTF-16 or UTF-32 without a "
+        "byte-order mark?): save it as UTF-8",
+        {"u.xml": "<\x00S\x00L\x00A\x00/\x00>\x00"},
+    ),
+    Case(
+        "detect-constant-column",
+        (*DETECT_FIT, "--columns", "cpu,load"),
+        "--columns: 'load' is constant (10 in all 400 rows): nothing to learn from it; "
+        "leave it out",
+        {"labelled.csv": LABELLED},
+    ),
+    Case(
+        "detect-constant-column-auto",
+        (*DETECT_FIT, "--columns", "cpu,load", "--model", "auto"),
+        "--columns: 'load' is constant (10 in all 400 rows)",
+        {"labelled.csv": LABELLED},
+    ),
+    Case(
+        "detect-constant-column-unnamed",
+        ("detect", "fit", "--csv", "{tmp}/m.csv", "-o", "{tmp}/m.pt"),
+        "m.csv: column 'load' is constant (10 in all 400 rows): nothing to learn from it; "
+        "leave it out (--columns cpu)",
+        {"m.csv": metrics_csv("cpu,load", 400, "0.5,10")},
+    ),
+    Case(
+        "hosts-same-address-same-start",
+        (*HOSTS_RUN, "{tmp}/h.yaml"),
+        "h.yaml:6: hosts[1].address: h2 and h1 are both at 10.213.0.11 and started the same "
+        "way: one machine listed twice",
+        {"h.yaml": COPIED_HOST},
     ),
 ]
 

@@ -76,3 +76,35 @@ def test_credentials_on_the_command_line_are_warned_about_and_masked() -> None:
     plain = ["agent", "--pop", "nope", "--bus", "nats://127.0.0.1:1"]
     quiet = runner.invoke(app, plain, env={"SECMAS_BUS_AUTH": "alice:s3cret"})
     assert "visible to every local user" not in quiet.output
+
+
+@pytest.mark.parametrize(
+    ("host", "says"),
+    [
+        ("bad host!!", "--host 'bad host!!': neither an IP address nor a DNS name"),
+        ("", "--host '': neither an IP address nor a DNS name: an empty name"),
+    ],
+)
+def test_bus_certs_refuses_a_host_no_client_could_dial(
+    tmp_path: Path, host: str, says: str
+) -> None:
+    out = tmp_path / "pki"
+    args = ["bus", "certs", "--out", str(out), "--server", "n1", "--host", "127.0.0.1"]
+    result = runner.invoke(app, [*args, "--host", host], terminal_width=200)
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_the_agent_refuses_a_ledger_ca_without_a_ledger(tmp_path: Path) -> None:
+    from secmas.transport.tls import issue_run_pki
+
+    ca = issue_run_pki(tmp_path, ["ledger"])["ledger"].ca_file
+    args = ["agent", "--pop", "pop1", "--bus", "nats://127.0.0.1:1", "--ledger-ca", str(ca)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "--ledger-ca needs --ledger" in result.output
+    assert "no NATS server" not in result.output, "it tried to connect first"
+    plain = runner.invoke(app, [*args, "--ledger", "http://127.0.0.1:1"])
+    assert plain.exit_code == 2, plain.output
+    assert "--ledger-ca: only for an https:// --ledger, not 'http://127.0.0.1:1'" in plain.output

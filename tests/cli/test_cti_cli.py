@@ -126,3 +126,29 @@ def test_a_run_publishes_to_an_existing_server_given_with_taxii(tmp_path, monkey
     assert refused.value.option == "taxii"
     bad = runner.invoke(app, ["demo", "--scenario", "adaptive-defence", "--taxii", "nowhere"])
     assert bad.exit_code == 2 and "--taxii nowhere" in bad.output
+
+
+@pytest.mark.parametrize("option", ["--out", "--decisions"])
+def test_an_unwritable_output_exits_2_naming_the_option_and_path(
+    tmp_path: Path, option: str
+) -> None:
+    target = tmp_path / "none" / "b.json"
+    result = runner.invoke(app, ["cti", "share", ALL[0], *maps(), option, str(target)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"{option} {target}: cannot write: No such file or directory" in said
+    assert "Errno" not in said and "Traceback" not in said
+
+
+def test_a_report_given_twice_exits_2_naming_it(tmp_path: Path) -> None:
+    again = str(CTI / ".." / "cti" / "edge-a.json")
+    result = runner.invoke(app, ["cti", "share", ALL[0], again, *maps()], terminal_width=200)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"<arguments>: reports: {again} is {ALL[0]} again: give each report once" in said
+    copy = tmp_path / "copy.json"
+    copy.write_bytes((CTI / "edge-a.json").read_bytes())
+    result = runner.invoke(app, ["cti", "share", ALL[0], str(copy), *maps()], terminal_width=200)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"reports: {copy} holds the same report as {ALL[0]}: give each report once" in said

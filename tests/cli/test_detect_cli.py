@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from secmas.cli.detect import detect_app
+from secmas.analytics.detectors import DETECTORS
+from secmas.cli.detect import ModelChoice, detect_app
 
 runner = CliRunner()
 app = typer.Typer(pretty_exceptions_enable=False)
@@ -213,8 +217,6 @@ def test_baselines_and_auto_behind_the_same_fit_and_score(tmp_path: Path) -> Non
     assert chosen.exit_code == 0, chosen.output
     assert "auto: candidates on held-out normal data" in chosen.output
     assert "auto chose" in chosen.output and "the highest window F1" in chosen.output
-    import json
-
     written = json.loads(report.read_text())
     assert written["selection"]["chosen"] == written["detector"]
     assert {c["detector"] for c in written["selection"]["candidates"]} == {"zscore", "pca"}
@@ -247,3 +249,80 @@ def test_label_like_columns_are_refused_unless_named(
     if extra is None:
         named = runner.invoke(app, [*argv, "--columns", ",".join(columns)])
         assert named.exit_code == 0, named.output  # named in --columns: trained on, as asked
+
+
+def constant_load(path: Path) -> Path:
+    """400 rows of normal metrics whose `load` reads 10 in every row."""
+    values = metrics(400)
+    values[:, 1] = 10.0
+    return write_csv(path, values)
+
+
+CONSTANT = "'load' is constant (10 in all 400 rows): nothing to learn from it; leave it out"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--columns", "cpu,load"], f"--columns: {CONSTANT}"),
+        (["--columns", "load"], f"--columns: {CONSTANT}"),  # alone: a threshold of 0
+        (["--columns", "load,p99", "--model", "pca"], f"--columns: {CONSTANT}"),
+        (["--columns", "cpu,load", "--model", "auto"], f"--columns: {CONSTANT}"),
+        (["--model", "auto"], f"m.csv: column {CONSTANT} (--columns cpu,p99)"),
+        ([], f"m.csv: column {CONSTANT} (--columns cpu,p99)"),
+    ],
+)
+def test_a_constant_column_is_refused_naming_it(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    path = constant_load(tmp_path / "m.csv")
+    model = tmp_path / "m.pt"
+    result = runner.invoke(app, ["detect", "fit", "--csv", str(path), "-o", str(model), *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not model.exists()
+
+
+def test_a_varying_column_beside_it_is_enough(tmp_path: Path) -> None:
+    path = constant_load(tmp_path / "m.csv")
+    argv = ["--columns", "cpu,p99", "--model", "zscore"]
+    result = runner.invoke(
+        app, ["detect", "fit", "--csv", str(path), "-o", str(tmp_path / "z.pt"), *argv]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_bad_arguments_are_refused_before_torch_and_sklearn_load(tmp_path: Path) -> None:
+    """Every refusal that needs no detector comes before the seconds of importing one."""
+    path = str(constant_load(tmp_path / "m.csv"))
+    short = str(write_csv(tmp_path / "short.csv", metrics(3)))
+    fit = ["detect", "fit", "-o", str(tmp_path / "m.pt"), "--csv"]
+    refused = [
+        [*fit, path, "--columns", "cpu,load"],
+        [*fit, path],
+        [*fit, path, "--columns", "cpu,nope"],
+        [*fit, path, "--model", "auto", "--candidates", "zscore,lof"],
+        [*fit, short, "--columns", "cpu,p99"],
+        [*fit, str(tmp_path / "none.csv")],
+    ]
+    script = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from secmas.cli.main import app\n"
+        "codes = [CliRunner().invoke(app, argv).exit_code for argv in json.loads(sys.argv[1])]\n"
+        "print(json.dumps([codes, sorted({'torch', 'sklearn', 'stumpy'} & set(sys.modules))]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(refused)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    codes, loaded = json.loads(done.stdout.splitlines()[-1])
+    assert codes == [2] * len(refused)
+    assert loaded == []
+
+
+def test_the_model_choices_are_the_detectors_and_auto() -> None:
+    assert [m.value for m in ModelChoice] == [*DETECTORS, "auto"]

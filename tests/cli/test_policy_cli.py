@@ -153,3 +153,48 @@ def test_unreadable_file_and_unwritable_folder(tmp_path: Path) -> None:
     blocker.write_text("")
     code, output = check(EXAMPLE, "--xml", blocker)
     assert code == 2 and "--xml" in output and "cannot write" in output
+
+
+XML = '<?xml version="1.0"?><ServiceLevelAgreement id="x"/>'
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("e.xml", b"", "e.xml: the file is empty"),
+        ("e.yaml", b"", "e.yaml: the file is empty"),
+        ("w.xml", b" \r\n\t\n", "w.xml: it holds only white space"),
+        ("m.xml", b"\xef\xbb\xbf", "m.xml: the file is empty"),
+        (
+            "u.xml",
+            XML.encode("utf-16"),
+            "u.xml: not UTF-8 text (it starts with a UTF-16 byte-order mark): save it as UTF-8",
+        ),
+        ("b.xml", b"\xfe\xff" + XML.encode("utf-16-be"), "a UTF-16 byte-order mark"),
+        ("t.xml", XML.encode("utf-32"), "(it starts with a UTF-32 byte-order mark)"),
+        ("n.xml", XML.encode("utf-16-le"), "not UTF-8 text (a NUL byte at offset 1"),
+        ("l.yaml", "intents: []  # café\n".encode("latin-1"), "(byte 0xe9 at offset 18)"),
+        ("c.yaml", "intents: []  # café".encode()[:-1], "(byte 0xc3 at offset 18)"),
+    ],
+)
+def test_empty_and_non_utf8_files_exit_2_saying_so(
+    tmp_path: Path, name: str, data: bytes, says: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    code, output = check(path)
+    assert code == 2, output
+    [line] = output.strip().splitlines()
+    assert line.startswith(f"error {path}: "), line
+    assert says in line and "codec" not in line
+    if "UTF-8" in says or "byte" in says:
+        assert line.endswith(": save it as UTF-8")
+
+
+def test_crlf_and_a_utf8_byte_order_mark_are_read_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(EXAMPLE.read_bytes().replace(b"\n", b"\r\n"))
+    assert check(path)[0] == 0
+    figure = tmp_path / "f3.xml"
+    figure.write_bytes(b"\xef\xbb\xbf" + FIGURE_3.read_bytes())
+    assert check(figure)[0] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,18 @@ def test_maps_must_be_given_in_order() -> None:
     report = load_report(REPORTS[0])
     with pytest.raises(ValueError, match="sensitivity map, then a necessity map"):
         share_reports([report], FieldMap("necessity"), FieldMap("sensitivity"), key=b"k")
+
+
+def test_a_report_is_shared_once(tmp_path: Path) -> None:
+    again = SCENARIOS / ".." / "cti" / REPORTS[0].name
+    with pytest.raises(CTIInputError, match=re.escape(f"{again} is {REPORTS[0]} again")):
+        share([REPORTS[0], REPORTS[1], again], *MAPS)
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(REPORTS[0].read_bytes())
+    copied = f"{copy} holds the same report as {REPORTS[0]}"
+    with pytest.raises(CTIInputError, match=re.escape(copied)):
+        share([REPORTS[0], copy], *MAPS)
+    other = tmp_path / "edge-b.csv"  # a CSV's domain is its file's stem: the same domain
+    other.write_bytes(REPORTS[1].read_bytes())
+    with pytest.raises(CTIInputError, match="holds the same report"):
+        share([REPORTS[1], other], *MAPS)

@@ -57,6 +57,8 @@ def test_the_tests_spec_loads() -> None:
         (GOOD.replace("[{ring: 6}]", "[{ring: 6}, {ring: 6}]"), 2, "named 'ring-6'"),
         (GOOD + "metrics: [speed]\n", 6, "unknown metric 'speed'"),
         (GOOD + "repetitions: 0\n", 6, "greater than or equal to 1"),
+        (GOOD + "seeds: [0, 4294967296]\n", 6, "less than or equal to 4294967295"),
+        (GOOD + "seeds: [-1]\n", 6, "greater than or equal to 0"),
         (GOOD + "plots: [{x: colour, y: [wall_s]}]\n", 6, "x 'colour' is none of"),
         (GOOD + "plots: [{x: attack.rate, y: [speed]}]\n", 6, "y 'speed' is none of"),
         (

@@ -37,6 +37,21 @@ def two_hosts(second: str = "") -> str:
     )
 
 
+def copied_host(first: str, second: str, second_start: str = SSH) -> str:
+    """Two hosts started alike, at the addresses `first` and `second`."""
+    return (
+        "hosts:\n"
+        f"  - name: edge1\n    address: {first}\n    start: {SSH}\n"
+        f"  - name: edge2\n    address: {second}\n    start: {second_start}\n"
+    )
+
+
+def test_hosts_at_one_address_started_differently_are_two_hosts(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.yaml"
+    path.write_text(copied_host("10.0.1.11", "10.0.1.11", SSH.replace("ssh", "ssh -p 2202")))
+    assert [h.name for h in load_hosts(path).hosts] == ["edge1", "edge2"]
+
+
 def test_a_host_list_assigns_listed_pops_and_shares_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "hosts.yaml"
     path.write_text(
@@ -78,6 +93,13 @@ def test_a_host_list_assigns_listed_pops_and_shares_the_rest(tmp_path: Path) -> 
         (two_hosts().replace("edge2\n", "edge1\n", 1), ":8: hosts[1].name:",
          "edge1 is also host 0"),
         (two_hosts("    user: root\n"), ":11: hosts[1].user:", "Extra inputs"),
+        (copied_host("10.0.1.11", "10.0.1.11"), ":6: hosts[1].address:",
+         "edge2 and edge1 are both at 10.0.1.11 and started the same way: one machine listed "
+         "twice; give each host its own address or start command"),
+        (copied_host("edge1.example", "EDGE1.example."),
+         ":6: hosts[1].address:", "edge2 and edge1 are both at EDGE1.example."),
+        (copied_host("::1", "0:0::1"),
+         ":6: hosts[1].address:", "edge2 and edge1 are both at 0:0::1"),
         ("hosts: []\n", ":1: hosts:", "at least 1 item"),
         ("- a\n", ": (top level):", "expected a mapping with a hosts: list"),
         ("hosts: [a\n", ":2: (top level):", "YAML syntax"),

@@ -118,3 +118,36 @@ def test_a_bad_network_service_descriptor_names_file_line_and_field(tmp_path: Pa
     nsd.write_text("- just a list\n")
     with pytest.raises(ScenarioError, match="expected a mapping of network-service fields"):
         load_service(nsd, scenario)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("{id: pop1, cpu: 4,", "{id: pop1, cpu: true,", "pops[0].cpu"),
+        ("{id: pop1, cpu: 4,", "{id: pop1, cpu: yes,", "pops[0].cpu"),
+        ("latency: 8, loss: 0.5}", "latency: 8, loss: true}", "links[0].loss"),
+        ("seed: 7", "seed: true", "seed"),
+        ("  attackers: 8\n", "  attackers: true\n", "attack.attackers"),
+        ("  ports: [8000, 8080]\n  attach", "  ports: [true, 8080]\n  attach", "attack.ports"),
+        (
+            '[{measure: P, op: "<=", value: 8}, {measure: L',
+            '[{measure: P, op: "<=", value: true}, {measure: L',
+            "goals[0].constraints[0].value",
+        ),
+        ("    period: 10\n", "    period: true\n", "security.attestation.period"),
+    ],
+)
+def test_a_boolean_is_not_a_number(old: str, new: str, where: str) -> None:
+    """YAML reads true, yes and on as booleans; a number field would take one for 1."""
+    assert old in REFERENCE
+    text = REFERENCE.replace(old, new, 1)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if new.split("\n")[0] in t)
+    [msg] = problems(text)
+    assert msg == f"s.yaml:{line}: {where}: a number is needed, not the boolean true"
+
+
+def test_a_boolean_false_is_named_and_boolean_fields_keep_booleans() -> None:
+    [msg] = problems(REFERENCE.replace("  split_parts: 2\n", "  split_parts: false\n"))
+    assert msg.endswith("defence.split_parts: a number is needed, not the boolean false")
+    kept = parse_scenario(REFERENCE.replace("  serialised: false\n", "  serialised: true\n"))
+    assert kept.defence is not None and kept.defence.serialised is True

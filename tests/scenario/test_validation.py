@@ -3,6 +3,7 @@ scenario keeps: problems name the field, and the line through `load_runnable`.""
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,11 @@ from hypothesis import strategies as st
 
 from secmas.cli.main import default_scenario_path
 from secmas.network.dataplane.routing import Network, shortest_path_tree
-from secmas.network.dataplane.traffic import ATTACK_PREFIX, client_ip
+from secmas.network.dataplane.traffic import ATTACK_PREFIX, LEGIT_PREFIX, client_ip
 from secmas.network.emulation.errors import PlanError
 from secmas.network.emulation.plan import emulation_plan
 from secmas.scenario.loader import ScenarioError
-from secmas.scenario.model import ADDRESS_PLAN, DataPlaneSettings, Scenario
+from secmas.scenario.model import ADDRESS_PLAN, CLIENT_PLANS, DataPlaneSettings, Scenario
 from secmas.scenario.topology import scenario_from_topology
 from secmas.scenario.validation import LISTED, load_runnable, run_problems
 
@@ -294,3 +295,65 @@ def test_what_the_emulated_engine_cannot_build_is_named_as_its_plan_refuses_it(
         emulation_plan(scenario)
     simulated = scenario.model_copy(update={"network": DataPlaneSettings()})
     assert not any("emulated engine" in msg for _, msg in run_problems(simulated))
+
+
+def test_the_clients_address_plans_are_the_data_planes() -> None:
+    assert CLIENT_PLANS["background clients"] == ip_network(
+        f"{client_ip(LEGIT_PREFIX, 0)}/16", False
+    )
+    assert CLIENT_PLANS["attackers"] == ip_network(f"{client_ip(ATTACK_PREFIX, 0)}/16", False)
+
+
+def refused(data: dict[str, Any]) -> str:
+    """What the model says of a scenario it refuses."""
+    with pytest.raises(ValueError) as caught:
+        Scenario.model_validate(data)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("ip", "plan"),
+    [
+        ("10.1.0.7", "the background clients' /16 address plan 10.1.0.0/16"),
+        ("10.1.255.254", "the background clients' /16 address plan 10.1.0.0/16"),
+        ("10.66.0.1", "the attackers' /16 address plan 10.66.0.0/16"),
+    ],
+)
+def test_a_host_inside_a_clients_address_plan_is_refused(ip: str, plan: str) -> None:
+    data = reference(hosts=[{"id": "server", "attach": "pop6", "ip": ip}])
+    assert (
+        f"hosts[0].ip: host 'server' at {ip} is inside {plan}: its address would be a "
+        "client's" in refused(data)
+    )
+
+
+def test_a_clients_address_plan_is_free_when_nobody_uses_it() -> None:
+    data = reference(hosts=[{"id": "server", "attach": "pop6", "ip": "10.66.0.1"}])
+    del data["attack"]
+    Scenario.model_validate(data)
+    spoofed = reference(hosts=[{"id": "server", "attach": "pop6", "ip": "10.66.0.1"}])
+    spoofed["attack"]["spoof"] = "203.0.113.0/24"
+    Scenario.model_validate(spoofed)
+
+
+def test_a_host_at_an_address_the_attackers_forge_is_refused() -> None:
+    data = reference(hosts=[{"id": "server", "attach": "pop6", "ip": "203.0.113.8"}])
+    data["attack"]["spoof"] = "203.0.113.0/24"
+    assert (
+        "hosts[0].ip: host 'server' at 203.0.113.8 is an address the 8 attackers forge "
+        "(attack.spoof 203.0.113.0/24: its first 8 host addresses)" in refused(data)
+    )
+    data["hosts"][0]["ip"] = "203.0.113.9"
+    Scenario.model_validate(data)
+
+
+def test_a_host_inside_a_clients_address_plan_is_named_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(REFERENCE.replace("ip: 10.0.0.100", "ip: 10.1.0.7"))
+    with pytest.raises(ScenarioError) as caught:
+        load_runnable(path)
+    line = next(i for i, t in enumerate(REFERENCE.splitlines(), 1) if "ip: 10.0.0.100" in t)
+    assert str(caught.value) == (
+        f"{path}:{line}: hosts[0].ip: host 'server' at 10.1.0.7 is inside the background "
+        "clients' /16 address plan 10.1.0.0/16: its address would be a client's"
+    )

@@ -13,6 +13,8 @@ A column named like ground truth — `label`, `labels`, `is_anomaly`, `anomaly`,
 "normal" or the condition's name), so that a labelled test set can be scored and evaluated.
 `label_like_columns` names the metric columns that still look like labels (named so, or
 holding nothing but 0 and 1); `detect fit` refuses to train on them unless told to.
+`constant_columns` names the columns that hold one value throughout, which `detect fit`
+refuses always: there is nothing to learn from them.
 
 Every problem is a `CSVDataError` naming the file, the line and the column, e.g.
 `metrics.csv:17: column 'cpu' is empty`.
@@ -41,6 +43,7 @@ __all__ = [
     "CSVDataError",
     "CSVSeries",
     "check_rows",
+    "constant_columns",
     "label_like_columns",
     "read_series",
     "timestamp_seconds",
@@ -112,6 +115,14 @@ def label_like_columns(series: CSVSeries) -> list[str]:
         if words & LABEL_WORDS or binary:
             found.append(name)
     return found
+
+
+def constant_columns(values: np.ndarray, names: Sequence[str]) -> list[tuple[str, float]]:
+    """The columns of `values` [T, F] that hold one value in every row, each with that
+    value: a detector learns nothing from them, and when every column it trains on is one
+    of them its threshold is 0 and it flags every window it meets afterwards."""
+    same = np.all(values == values[:1], axis=0)
+    return [(names[i], float(values[0, i])) for i in np.flatnonzero(same)]
 
 
 def timestamp_seconds(text: str) -> float:

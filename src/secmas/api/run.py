@@ -40,7 +40,7 @@ from secmas.api.scenarios import (
     with_seed,
     with_service,
 )
-from secmas.report.acceptance import Acceptance, acceptance
+from secmas.report.acceptance import Acceptance, acceptance, failure_reasons
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import dump_scenario
 
@@ -211,8 +211,14 @@ def execute(
         operated.telemetry, attack.start if attack else None, operated.capacity.ok
     )
     from secmas.report.files import write_run
-    from secmas.report.record import build_report
+    from secmas.report.record import auction_entry, build_report
 
+    if not accepted.passed:
+        auctions = [auction_entry(by, record) for by, record in operated.journal.auctions]
+        reasons = failure_reasons(accepted, scenario, operated.telemetry, auctions)
+        accepted = replace(accepted, reasons=reasons)
+        for reason in reasons:
+            observer.warning(reason)
     report = build_report(operated, accepted, run_id)
     duration = scenario.traffic.duration if scenario.traffic else 0.0
     window = None if attack is None else (attack.start, attack.stop or duration)

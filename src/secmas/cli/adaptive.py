@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -174,6 +175,10 @@ def share_command(
         result = share(reports, sensitivity, necessity, max_bytes=int(max_report_mb * 2**20))
     except CTIInputError as exc:
         raise fail(str(exc)) from None
+    if out is not None:
+        _write("--out", out, lambda: out.write_text(result.bundle_json, encoding="utf-8"))
+    if decisions is not None:
+        _write("--decisions", decisions, lambda: result.write_decisions(decisions))
     hygiene = result.hygiene
     if taxii is not None:
         try:
@@ -181,13 +186,6 @@ def share_command(
         except TaxiiError as exc:
             raise fail(f"--taxii {taxii}: {exc}") from None
         hygiene = exchanged.hygiene
-    try:
-        if out is not None:
-            out.write_text(result.bundle_json, encoding="utf-8")
-        if decisions is not None:
-            result.write_decisions(decisions)
-    except OSError as exc:
-        raise fail(f"cannot write: {exc}", code=1) from None
     if out is None:
         typer.echo(result.bundle_json)
         return
@@ -211,6 +209,16 @@ def share_command(
         say(f"hygiene {domain}: {score:.3f}{flag}")
     bundle = json.loads(result.bundle_json)
     say(f"wrote {out} ({len(bundle['objects'])} STIX objects)")
+
+
+def _write(option: str, path: Path, write: Callable[[], object]) -> None:
+    """`write()` the file `option` names, or exit 2 naming the option, the path and why
+    (the path is the user's: a missing folder or a read-only place). Files are written
+    before anything is published over TAXII, so a bad path stops the command first."""
+    try:
+        write()
+    except OSError as exc:
+        raise fail(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _exchange(bundles: dict[str, str], taxii: str, user: str) -> Exchange:

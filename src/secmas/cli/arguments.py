@@ -1,6 +1,7 @@
 """Checks of the arguments of `secmas run` and `secmas demo` that need no work done: the
-output folder, the ports, and options that would have no effect. They run before anything
-starts (no agent, no training, no network), and each failure exits 2 naming the option.
+output folder, the ports, the seed, and options that would have no effect. They run before
+anything starts (no agent, no training, no network), and each failure exits 2 naming the
+option.
 
 The output folder: `--out` must be a folder this user can create files in; one that
 already holds files is written over only with `--force`, and one holding an audit log
@@ -11,6 +12,7 @@ and to `runs/<scenario>-<time>-2` (and so on, said) when that one exists.
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from typing import Annotated
 import typer
 
 from secmas.cli.output import fail
+from secmas.experiment.spec import MAX_SEED
+from secmas.scenario.yamlfile import clip
 
 AUDIT_LOG = "audit.jsonl"
 """The SSLA manager's audit log (`secmas.policy.audit.AUDIT_FILE`): never overwritten."""
@@ -27,6 +31,9 @@ METRICS_HOST = "127.0.0.1"
 """Where the closed loop serves Prometheus metrics (`secmas.analytics.monitoring`)."""
 SHOWN = 3
 """Entries of a non-empty --out folder named in the message."""
+SEED_RANGE = f"0 to {MAX_SEED}"
+"""What a `--seed` may be, for its help."""
+_WHOLE = re.compile(r"-?[0-9]+")
 
 
 def parse_out(text: str) -> Path:
@@ -34,6 +41,20 @@ def parse_out(text: str) -> Path:
     if not text.strip():
         raise typer.BadParameter("an empty name: give a folder (e.g. runs/mine)")
     return Path(text)
+
+
+def parse_seed(given: str | int) -> int:
+    """`--seed` as given (or its default, which click passes through too), 0 to `MAX_SEED`:
+    a larger seed would fail mid-run in a random generator (see `MAX_SEED`), so it is
+    refused before any work, quoted short."""
+    digits = str(given).strip()
+    if not _WHOLE.fullmatch(digits):
+        raise typer.BadParameter(f"{clip(str(given), 40)!r} is not a whole number")
+    if digits.startswith("-") and digits.strip("-0"):
+        raise typer.BadParameter(f"{clip(digits, 40)} is below 0")
+    if len(digits.lstrip("-0")) > len(str(MAX_SEED)) or int(digits) > MAX_SEED:
+        raise typer.BadParameter(f"{clip(digits, 40)} is above {MAX_SEED}")
+    return int(digits)
 
 
 OutOption = Annotated[

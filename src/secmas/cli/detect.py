@@ -5,17 +5,19 @@ with the LSTM autoencoder of `002_…` (Section IV) or a baseline.
 `secmas.analytics.detectors` and `secmas.analytics.selection`) on a CSV of normal behaviour
 (one column per metric) and writes the model file, which records the detector; it refuses
 columns that look like ground truth (named like a label, or all 0/1) unless `--columns`
-names the columns to train on. `score` loads any model file, reads a CSV of the same
-metrics, flags the anomalous windows, prints the strongest alerts with the metrics that
-deviated most and can write one row per window; a ground-truth column (`label`, as
-`detect dataset --labels` writes) is set aside and the flags are scored against it.
+names the columns to train on, and columns that hold one value in every row. `score`
+loads any model file, reads a CSV of the same metrics, flags the anomalous windows, prints
+the strongest alerts with the metrics that deviated most and can write one row per window;
+a ground-truth column (`label`, as `detect dataset --labels` writes) is set aside and the
+flags are scored against it.
 `train` trains the detector of a scenario's CNF from the telemetry of its agents (one per
 PoP): on their pooled data, or with `--federated` by FedAvg in which every exchange is a
 secure sum (`secmas.secagg`), and compares the two models' F1 on held-out attack runs.
 
 Exit codes as for every `secmas` command: 0 success, 2 bad input (unreadable CSV or model,
 columns that do not match the model, too few rows, unwritable output), with a one-line
-message naming the file and never a traceback. torch loads only when a command runs.
+message naming the file and never a traceback. torch loads only when a command runs, and
+after every refusal that needs no detector.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from secmas.cli.arguments import SEED_RANGE, parse_seed
 from secmas.cli.output import FAILED_RUN, console, fail, say
 
 if TYPE_CHECKING:
@@ -50,7 +53,8 @@ detect_app = typer.Typer(
 
 
 class ModelChoice(StrEnum):
-    """Which detector `detect fit` trains."""
+    """Which detector `detect fit` trains: one of `DETECTORS` (a test keeps the two lists
+    one), or auto."""
 
     lstm_ae = "lstm-ae"
     pca = "pca"
@@ -109,26 +113,39 @@ def fit(
     percentile: Annotated[
         float, typer.Option(min=50.0, max=100.0, help="static threshold: this percentile")
     ] = 99.0,
-    seed: Annotated[int, typer.Option(help="seed of initialisation and shuffling")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            parser=parse_seed,
+            metavar="N",
+            help=f"seed of initialisation and shuffling ({SEED_RANGE})",
+        ),
+    ] = 0,
     report: Annotated[
         Path | None,
         typer.Option("--report", help="JSON file: the detector and, for auto, every candidate"),
     ] = None,
 ) -> None:
-    """Train a detector on a CSV of normal behaviour and write the model file."""
+    """Train a detector on a CSV of normal behaviour and write the model file.
+
+    Every refusal that needs no detector comes before torch and scikit-learn are imported,
+    which takes seconds."""
     from secmas.analytics.csvdata import CSVDataError, check_rows
-    from secmas.analytics.selection import LSTMSettings, choose_detector, fit_detector
 
     for path in (output, report):
         if path is not None and not path.parent.is_dir():
             raise fail(f"cannot write {path}: no folder {path.parent}")
+    tried = _candidates(candidates) if model is ModelChoice.auto else ()
     series = _read(csv)
     values, features = _training_columns(csv, series, columns)
+    _refuse_constant(csv, values, features, named=columns is not None)
     rows = values.shape[0]
     try:
         check_rows(csv, rows, window)
     except CSVDataError as exc:
         raise fail(str(exc)) from None
+    from secmas.analytics.selection import LSTMSettings, choose_detector, fit_detector
+
     say(f"{csv}: {rows} rows of {len(features)} metrics ({', '.join(features)})")
     lstm = LSTMSettings(epochs=epochs, batch=batch, hidden=hidden, latent=latent)
 
@@ -141,7 +158,6 @@ def fit(
     started = time.perf_counter()
     try:
         if model is ModelChoice.auto:
-            tried = _candidates(candidates)
             detector, selection = choose_detector(
                 values, features, candidates=tried, note=say, progress=progress, **options
             )
@@ -209,17 +225,42 @@ def _training_columns(
     return np.stack(parts, axis=1), tuple(wanted)
 
 
-def _candidates(text: str | None) -> tuple[str, ...]:
-    from secmas.analytics.detectors import DETECTORS
+def _refuse_constant(
+    csv: Path, values: np.ndarray, features: tuple[str, ...], *, named: bool
+) -> None:
+    """Exit 2 naming the columns to train on that hold one value in every row: they teach
+    the detector nothing, and alone they give it a threshold of 0, so that it flags every
+    window afterwards. `named`: the columns came from --columns (else all of the CSV's)."""
+    from secmas.analytics.csvdata import constant_columns
 
+    constant = constant_columns(values, features)
+    if not constant:
+        return
+    rows = values.shape[0]
+    what = ", ".join(
+        f"{name!r} is constant ({value:g} in all {rows} rows)" for name, value in constant
+    )
+    it = "it" if len(constant) == 1 else "them"
+    if named:
+        raise fail(f"--columns: {what}: nothing to learn from {it}; leave {it} out")
+    left = ",".join(c for c in features if c not in dict(constant)) or "…"
+    raise fail(
+        f"{csv}: column {what}: nothing to learn from {it}; leave {it} out (--columns {left})"
+    )
+
+
+def _candidates(text: str | None) -> tuple[str, ...]:
+    """The detectors `--model auto` tries, checked against `ModelChoice` (whose names are
+    `DETECTORS` and auto) so that a typo is refused before torch is imported."""
+    detectors = tuple(m.value for m in ModelChoice if m is not ModelChoice.auto)
     if text is None:
-        return DETECTORS
+        return detectors
     wanted = tuple(c.strip() for c in text.split(",") if c.strip())
-    unknown = [c for c in wanted if c not in DETECTORS]
+    unknown = [c for c in wanted if c not in detectors]
     if unknown or not wanted:
         raise fail(
             f"--candidates: unknown {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(DETECTORS)}"
+            f"choose from {', '.join(detectors)}"
         )
     return wanted
 
@@ -548,7 +589,12 @@ def dataset(
     scenario: Annotated[Path, typer.Option("--scenario", help="scenario YAML with a cnfs section")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
     seconds: Annotated[float, typer.Option(min=1.0, help="simulated seconds")] = 2400.0,
-    seed: Annotated[int, typer.Option(min=0, help="seed of the simulated run")] = 1,
+    seed: Annotated[
+        int,
+        typer.Option(
+            parser=parse_seed, metavar="N", help=f"seed of the simulated run ({SEED_RANGE})"
+        ),
+    ] = 1,
     conditions: Annotated[
         str | None,
         typer.Option(

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -24,7 +25,14 @@ from secmas.api import (
 from secmas.api.run import SPEED
 from secmas.cli.adaptive import TaxiiOption
 from secmas.cli.adaptive import register as register_cti
-from secmas.cli.arguments import ForceOption, OutOption, RunArguments, check_run_arguments
+from secmas.cli.arguments import (
+    SEED_RANGE,
+    ForceOption,
+    OutOption,
+    RunArguments,
+    check_run_arguments,
+    parse_seed,
+)
 from secmas.cli.audit import register as register_audit
 from secmas.cli.bus import (
     BusCAOption,
@@ -48,6 +56,7 @@ from secmas.cli.output import (
     fail,
     say,
     set_quiet,
+    warn,
 )
 from secmas.cli.policy import register as register_policy
 from secmas.cli.running import ConsoleRun, print_result, refuse
@@ -58,7 +67,6 @@ from secmas.cli.ui import register as register_ui
 from secmas.cli.wrap import register as register_wrap
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.scenario.loader import ScenarioError
-from secmas.scenario.model import Scenario
 from secmas.scenario.topology import (
     AttackShape,
     PoPShape,
@@ -66,7 +74,7 @@ from secmas.scenario.topology import (
     dump_scenario,
     scenario_from_topology,
 )
-from secmas.scenario.validation import load_runnable
+from secmas.scenario.validation import load_runnable, load_with_warnings
 
 app = typer.Typer(
     name="secmas",
@@ -91,13 +99,16 @@ register_deploy(app)
 app.add_typer(detect_app, name="detect")
 
 
+Loaded = TypeVar("Loaded")
+
 default_scenario_path = embedded_path
 """An embedded scenario's file (`secmas.api.embedded_path`)."""
 
 
-def _load(path: Path) -> Scenario:
+def _load(path: Path, loader: Callable[[Path], Loaded]) -> Loaded:
+    """What `loader` makes of the scenario file; its problems printed, exit 2."""
     try:
-        return load_runnable(path)
+        return loader(path)
     except ScenarioError as exc:
         for problem in exc.problems:
             error(str(problem))
@@ -106,8 +117,15 @@ def _load(path: Path) -> Scenario:
 
 @scenario_app.command("validate")
 def validate(file: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
-    """Check a scenario file; print a summary, or every problem with file, line and field."""
-    console.print(scenario_table(_load(file)))
+    """Check a scenario file; print a summary, or every problem with file, line and field.
+
+    A valid scenario that will likely not do what it seems to (an attack the Link Monitor
+    never notices, a constraint no path between two PoPs meets) is still valid: each such
+    caveat is printed as a warning with its file, line and field."""
+    scenario, caveats = _load(file, load_with_warnings)
+    console.print(scenario_table(scenario))
+    for caveat in caveats:
+        warn(str(caveat))
     say(f"{file}: valid", "green")
 
 
@@ -120,7 +138,14 @@ FLAVOUR_NAMES = ("mixed", "small", "medium", "large")
 def from_topology(
     key: Annotated[str, typer.Argument(help="topohub key, e.g. sndlib/germany50")],
     output: Annotated[Path, typer.Option("--output", "-o", help="where to write the YAML")],
-    seed: Annotated[int, typer.Option(help="seed for resources, links, traffic, attack")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            parser=parse_seed,
+            metavar="N",
+            help=f"seed for resources, links, traffic, attack ({SEED_RANGE})",
+        ),
+    ] = 0,
     attack_kind: Annotated[
         str,
         typer.Option(
@@ -466,7 +491,12 @@ def demo(
 def run_scenario(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out: OutOption = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="override the scenario's seed")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            parser=parse_seed, metavar="N", help=f"override the scenario's seed ({SEED_RANGE})"
+        ),
+    ] = None,
     ledger: LedgerOption = None,
     insecure: InsecureOption = False,
     plaintext: PlaintextOption = False,
@@ -584,10 +614,11 @@ def agent(
     the environment variable SECMAS_BUS_AUTH instead of on the command line."""
     address = parse_bus(bus)
     check_ca(bus_ca)
+    _check_ledger_ca(ledger, ledger_ca)
     check_ca(ledger_ca, "--ledger-ca")
     check_seed(bus_nkey)
     path = scenario or default_scenario_path()
-    loaded = _load(path)
+    loaded = _load(path, load_runnable)
     if pop not in {p.id for p in loaded.pops}:
         error(f"--pop {pop!r}: not a PoP of {path}")
         raise typer.Exit(BAD_INPUT)
@@ -616,6 +647,17 @@ def agent(
     except EnrolmentError as exc:  # no, a wrong or a refused enrolment credential
         error(str(exc))
         raise typer.Exit(BAD_INPUT) from None
+
+
+def _check_ledger_ca(ledger: str | None, ledger_ca: Path | None) -> None:
+    """Exit 2 on a --ledger-ca that would have no effect: only an https:// ledger's
+    certificate is checked against it."""
+    if ledger_ca is None:
+        return
+    if ledger is None:
+        raise fail("--ledger-ca needs --ledger (the https:// ledger whose CA it is)")
+    if not ledger.startswith("https://"):
+        raise fail(f"--ledger-ca: only for an https:// --ledger, not {ledger!r}")
 
 
 def run() -> None:

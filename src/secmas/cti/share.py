@@ -11,9 +11,10 @@ from the bundle it parsed, for the orchestrator's placement filter
 from __future__ import annotations
 
 import csv
+import os
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +33,8 @@ from secmas.cti.sharing import (
 from secmas.cti.stix import build_bundles, bundle_text, parse_bundle, read_bundle
 
 T = TypeVar("T")
+ARGUMENTS = "<arguments>"
+"""Where a problem of the arguments themselves (not of a file's content) is said to be."""
 
 
 @dataclass(frozen=True)
@@ -106,17 +109,19 @@ def share(
     `share_reports`.
 
     Every file is checked before anything is shared; CTIInputError lists the problems of
-    all of them. Without `key`, a random one is drawn: pseudonyms are then stable within
-    this bundle only (give the publisher's key to keep them stable across runs).
+    all of them, and of a report given twice (under one name or two). Without `key`, a
+    random one is drawn: pseudonyms are then stable within this bundle only (give the
+    publisher's key to keep them stable across runs).
     """
     if not report_paths:
-        raise CTIInputError([Problem("<arguments>", "reports", "no scanner reports given")])
+        raise CTIInputError([Problem(ARGUMENTS, "reports", "no scanner reports given")])
     problems: list[Problem] = []
     reports: list[ScanReport] = []
-    for path in report_paths:
+    for path in _each_file_once(report_paths, problems):
         report = _attempt(problems, lambda path=path: load_report(path, max_bytes=max_bytes))
         if report is not None:
             reports.append(report)
+    problems.extend(_copies(reports))
     sensitivity = _attempt(problems, lambda: load_field_map(sensitivity_path, "sensitivity"))
     necessity = _attempt(problems, lambda: load_field_map(necessity_path, "necessity"))
     if problems or sensitivity is None or necessity is None:
@@ -131,6 +136,31 @@ def share(
         tlp=tlp,
         publisher=publisher,
     )
+
+
+def _each_file_once(paths: Sequence[str | Path], problems: list[Problem]) -> list[str | Path]:
+    """`paths` without those naming a file named before (the same path, or another path to
+    it), each of which is added to `problems`: its findings would be shared twice."""
+    first: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        earlier = first.setdefault(os.path.realpath(path), index)
+        if earlier != index:
+            message = f"{path} is {paths[earlier]} again: give each report once"
+            problems.append(Problem(ARGUMENTS, "reports", message))
+    return [paths[index] for index in first.values()]
+
+
+def _copies(reports: Sequence[ScanReport]) -> list[Problem]:
+    """A problem for each report holding what an earlier one holds (a copy under another
+    name): its findings would be shared twice."""
+    first: dict[ScanReport, str] = {}
+    problems = []
+    for report in reports:
+        earlier = first.setdefault(replace(report, source=""), report.source)
+        if earlier != report.source:
+            message = f"{report.source} holds the same report as {earlier}: give each report once"
+            problems.append(Problem(ARGUMENTS, "reports", message))
+    return problems
 
 
 def _attempt(problems: list[Problem], load: Callable[[], T]) -> T | None:

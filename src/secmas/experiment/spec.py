@@ -34,6 +34,10 @@ MAX_VALUES = 10_000
 MAX_RUNS = 100_000
 """Most runs a sweep may hold (scenarios × points × seeds × repetitions)."""
 MAX_REPETITIONS = 1000
+MAX_SEED = 2**32 - 1
+"""Largest seed of a run (the sweep's `seeds`, every `--seed`): 32 bits, what every random
+generator a run seeds accepts (numpy's legacy seeding takes no more, torch's no more than
+64 bits), so a larger seed is refused at the start instead of failing mid-run."""
 KEY_COLUMNS = ("scenario", "seed", "repetition")
 """Columns of every run's key besides the grid's parameters."""
 PLOT_AXES = ("agents", "seed", "repetition")
@@ -143,9 +147,9 @@ class SweepSpec(Strict):
     name: Id
     description: str = ""
     scenarios: tuple[Source, ...] = Field(min_length=1)
-    seeds: Annotated[tuple[Annotated[int, Field(ge=0)], ...], BeforeValidator(_values)] = Field(
-        default=(0,), min_length=1, max_length=MAX_VALUES
-    )
+    seeds: Annotated[
+        tuple[Annotated[int, Field(ge=0, le=MAX_SEED)], ...], BeforeValidator(_values)
+    ] = Field(default=(0,), min_length=1, max_length=MAX_VALUES)
     repetitions: int = Field(default=1, ge=1, le=MAX_REPETITIONS)
     fixed: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Values] = Field(default_factory=dict)

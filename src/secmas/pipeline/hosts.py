@@ -15,6 +15,8 @@ PoPs' agents it runs:
         start: ssh -o BatchMode=yes secmas@{address} {command}
         # no pops: this host shares the PoPs no host lists, round-robin
 
+Names are unique, and two hosts at one address must be started differently (another ssh
+port or user, another namespace): the same address and launch would be one machine twice.
 `start` is split like a shell line; the word `{command}` becomes the words of the
 command to run on the host, `{address}` and `{name}` the host's fields (`{{` and `}}` for
 literal braces). Over ssh the command's words are joined into the remote shell's line, so
@@ -31,6 +33,7 @@ line (`secmas.pipeline.hostlaunch` says why). The agent's output comes back into
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import string
 import subprocess
@@ -174,12 +177,43 @@ class HostList(BaseModel):
         problems.append(Problem(self._source, path, message, line_of(self._node, path)))
 
 
+def _address_key(address: str) -> str:
+    """One spelling per address, so that `::1` and `0:0::1`, or `Edge1.example.` and
+    `edge1.example`, are seen as the one address they are."""
+    try:
+        return ipaddress.ip_address(address).compressed
+    except ValueError:
+        return address.lower().removesuffix(".")
+
+
+def _launch(host: Host) -> tuple[str | None, ...]:
+    """How the host is started, apart from its address: the template, the interpreter, the
+    folder, and the name when the template uses it (then no two hosts start alike)."""
+    named = host.name if "{name}" in host.start else None
+    return (host.start, host.python, host.workdir, named)
+
+
 def _cross_problems(hosts: HostList) -> list[tuple[FieldPath, str]]:
-    """What pydantic checks per field cannot: names and PoPs unique across hosts."""
+    """What pydantic checks per field cannot: names and PoPs unique across hosts, and no
+    machine listed twice. Two hosts at one address started by the same command line are
+    one machine (a copied entry whose address was not changed), and the run would place on
+    it agents meant to be apart; at one address but started differently (`ssh -p 2201` and
+    `-p 2202`, `sudo -u` another user) they are different hosts."""
     problems: list[tuple[FieldPath, str]] = []
     names: dict[str, int] = {}
+    places: dict[tuple[str, tuple[str, ...]], Host] = {}
     owners: dict[str, str] = {}
     for index, host in enumerate(hosts.hosts):
+        first = places.setdefault((_address_key(host.address), _launch(host)), host)
+        if first is not host:
+            problems.append(
+                (
+                    ("hosts", index, "address"),
+                    f"{host.name} and {first.name} are both at {host.address} and started "
+                    "the same way: one machine listed twice; give each host its own address "
+                    "or start command",
+                )
+            )
         if host.name in names:
             problems.append(
                 ((("hosts", index, "name")), f"{host.name} is also host {names[host.name]}")

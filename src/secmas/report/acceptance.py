@@ -5,14 +5,28 @@
 - legitimate traffic: delivered over the end window / delivered before the attack: at
   least 90 %;
 - capacity: no PoP and no link allocated beyond capacity at any step.
+
+A run that misses them says why where its telemetry and auctions show it
+(`failure_reasons`): a Link Monitor that never perceived the attack, a goal no agent
+could bid for and the constraint no path met.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from secmas.network.dataplane import Telemetry
+from secmas.network.dataplane import LinkOverUsage, Telemetry, UsageEvent
+from secmas.scenario.caveats import (
+    PATH_MEASURES,
+    best_path_text,
+    constraint_text,
+    least_values,
+    never_met,
+)
+from secmas.scenario.model import Constraint, Scenario
 
 END_WINDOW_S = 20.0
 REQUIRED = 0.9
@@ -30,6 +44,8 @@ class Acceptance:
     end_legit: float
     end_attack: float
     end_offered_attack: float
+    reasons: tuple[str, ...] = ()
+    """Why the figures were missed, where the run shows it (`failure_reasons`)."""
 
     @property
     def passed(self) -> bool:
@@ -71,3 +87,119 @@ def acceptance(
         end_attack=end_attack,
         end_offered_attack=end_offered,
     )
+
+
+def failure_reasons(
+    accepted: Acceptance,
+    scenario: Scenario,
+    telemetry: Sequence[Telemetry],
+    auctions: Sequence[Mapping[str, Any]],
+) -> tuple[str, ...]:
+    """Why a run missed its figures, from its telemetry and its auctions (as report.json
+    records them): none for a run that passed."""
+    if accepted.passed:
+        return ()
+    return (*_unperceived(accepted, scenario, telemetry), *_unmet_goals(scenario, auctions))
+
+
+def _unperceived(
+    accepted: Acceptance, scenario: Scenario, telemetry: Sequence[Telemetry]
+) -> tuple[str, ...]:
+    """An attack left unmitigated because the Link Monitor, fed the run's own loads of its
+    link, never perceived over-usage: the DDoS strategy never started."""
+    reduction = accepted.attack_reduction
+    if scenario.defence is None or reduction is None or reduction >= REQUIRED:
+        return ()
+    loads = [x.monitored for x in telemetry if x.monitored is not None]
+    detector = LinkOverUsage.for_monitor(scenario.defence.monitor)
+    if not loads or any(detector.update(load) is UsageEvent.OVER for load in loads):
+        return ()
+    a, b = scenario.defence.monitor.link
+    peak = max(loads)
+    threshold = f"its {detector.threshold:g} MB/s threshold"
+    side = (
+        f"below {threshold}"
+        if peak <= detector.threshold
+        else f"above {threshold} for fewer than {detector.consecutive} steps in a row"
+    )
+    return (
+        f"the Link Monitor never perceived over-usage of {a}–{b}: the link carried at most "
+        f"{peak:.3g} MB/s, {side} (defence.monitor.threshold), so the DDoS strategy started "
+        "no auction",
+    )
+
+
+def _unmet_goals(scenario: Scenario, auctions: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Each goal no auction of the run got done, told by its last auction."""
+    met = {auction["goal"] for auction in auctions if auction["status"] == "done"}
+    last = {auction["goal"]: auction for auction in auctions if auction["goal"] not in met}
+    return tuple(_unmet(scenario, auction) for auction in last.values())
+
+
+def _unmet(scenario: Scenario, auction: Mapping[str, Any]) -> str:
+    """Why an auction left its goal unmet: its status, or for one without bids each
+    agent's refusal, with the goal constraint no path of a bidder's could meet."""
+    when = f"t={auction['sim_start_s']:g} s"
+    if auction["status"] != "no-bids":
+        status = f"{auction['status']} in attempt {auction['attempt']}"
+        return f"{auction['goal']} was not met: {status} ({when})"
+    return f"{auction['goal']} got no bid ({when}): " + "; ".join(_refusals(scenario, auction))
+
+
+def _refusals(scenario: Scenario, auction: Mapping[str, Any]) -> list[str]:
+    """The agents' refusals; those whose every path to the auctioneer breaks one of the
+    goal's constraints are told together, by that constraint and the best they have."""
+    auctioneer = auction["initiator"]
+    constraints = [Constraint.model_validate(c) for c in auction["constraints"]]
+    least = {
+        measure: least_values(scenario, measure, auctioneer)
+        for measure in {c.measure for c in constraints} & PATH_MEASURES
+    }
+    blocked: dict[int, list[str]] = {}
+    told: list[str] = []
+    for refusal in auction["refusals"]:
+        bidder = refusal["agent"]
+        broken = next(
+            (
+                index
+                for index, c in enumerate(constraints)
+                if bidder != auctioneer
+                and bidder in least.get(c.measure, {})
+                and never_met(c, least[c.measure][bidder])
+            ),
+            None,
+        )
+        if broken is None:
+            told.append(f"{bidder}: {refusal['reason']}")
+        else:
+            blocked.setdefault(broken, []).append(bidder)
+    return [
+        _no_path(scenario, auction, constraints[index], bidders, least[constraints[index].measure])
+        for index, bidders in blocked.items()
+    ] + told
+
+
+def _no_path(
+    scenario: Scenario,
+    auction: Mapping[str, Any],
+    constraint: Constraint,
+    bidders: list[str],
+    least: Mapping[str, float],
+) -> str:
+    """`no path from pop1, pop2 to pop6 meets goals[1].constraints[0] P <= 0 (…)`."""
+    best = min((least[bidder] for bidder in bidders), default=math.inf)
+    return (
+        f"no path from {', '.join(bidders)} to {auction['initiator']} meets "
+        f"{_where(scenario, auction['goal_name'], constraint)}{constraint_text(constraint)} "
+        f"({best_path_text(constraint.measure, best)})"
+    )
+
+
+def _where(scenario: Scenario, goal_name: str, constraint: Constraint) -> str:
+    """`goals[1].constraints[0] `: where the scenario sets the constraint, if it does
+    (the Link Monitor's own goal is set in code)."""
+    for g, goal in enumerate(scenario.goals):
+        for c, own in enumerate(goal.constraints):
+            if goal.name == goal_name and own == constraint:
+                return f"goals[{g}].constraints[{c}] "
+    return ""

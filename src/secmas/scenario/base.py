@@ -3,9 +3,11 @@ constrained field types."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+from collections.abc import Iterator
+from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_AMOUNT = 1e9
 """The largest amount (cores, GB, MB/s, ms, seconds, …) a scenario may give. A PoP of 10⁹
@@ -44,6 +46,48 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False), _bounded]
 
 
 class Strict(BaseModel):
-    """Base of every scenario model: unknown fields are errors, values are immutable."""
+    """Base of every scenario model: unknown fields are errors, values are immutable, and a
+    number is never a boolean."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML reads true, yes and on as booleans, and pydantic would take one for the
+        number 1 (`cpu: true` a PoP of one core): a number field refuses it."""
+        found = _boolean_in(value)
+        if found is not None and info.field_name in _number_fields(cls):
+            raise ValueError(f"a number is needed, not the boolean {str(found).lower()}")
+        return value
+
+
+def _boolean_in(value: Any) -> bool | None:
+    """The boolean `value` is, or the first one among its items."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list | tuple):
+        return next((item for item in value if isinstance(item, bool)), None)
+    return None
+
+
+@functools.cache
+def _number_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Fields of `model` that hold numbers (or tuples of them) and take no boolean."""
+    return frozenset(
+        name
+        for name, field in model.model_fields.items()
+        if {int, float} & (kinds := set(_types(field.annotation))) and bool not in kinds
+    )
+
+
+def _types(annotation: Any) -> Iterator[Any]:
+    """The plain types an annotation is made of, through unions, tuples and Annotated."""
+    if get_origin(annotation) is Annotated:
+        yield from _types(get_args(annotation)[0])
+        return
+    args = get_args(annotation)
+    if not args:
+        yield annotation
+    for arg in args:
+        yield from _types(arg)

@@ -208,6 +208,12 @@ addresses x.y.z.1 … x.y.z.254 are numbered in order (`secmas.network.dataplane
 _in_address_plan = at_most(
     ADDRESS_PLAN, "a /16 address plan holds 254 × 256 clients (x.y.z.1 … x.y.z.254)"
 )
+CLIENT_PLANS = {
+    "background clients": IPv4Network("10.1.0.0/16"),
+    "attackers": IPv4Network("10.66.0.0/16"),
+}
+"""The /16 address plans of the clients (`LEGIT_PREFIX` and `ATTACK_PREFIX` of
+`secmas.network.dataplane.traffic`): a host inside one could share a client's address."""
 
 
 class BackgroundTraffic(Strict):
@@ -695,6 +701,7 @@ def reference_problems(scenario: Scenario) -> list[tuple[Path, str]]:
         if scenario.defence is None:
             problems.append((("load",), "synthetic goals start with the Link Monitor: add defence"))
     problems += _adaptive_problems(scenario, names, cnfs)
+    problems += _address_problems(scenario)
     problems += _pacing_problems(scenario)
     plan = scenario.security.attestation.plan
     for index, pop in enumerate(plan):
@@ -721,6 +728,57 @@ def _pacing_problems(scenario: Scenario) -> list[tuple[Path, str]]:
         )
         if value < step
     ]
+
+
+def _address_problems(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Hosts at addresses clients send from: flows, rules and the Anomaly Detector tell
+    traffic apart by its addresses, so a server with a client's address would be limited,
+    blocked or diagnosed as that client (and the emulated engine would route it twice)."""
+    plans = _plans_in_use(scenario)
+    attack = scenario.attack
+    problems: list[tuple[Path, str]] = []
+    for index, host in enumerate(scenario.hosts):
+        if host.ip is None:
+            continue
+        address = IPv4Address(host.ip)
+        at = f"host {host.id!r} at {address}"
+        problems += [
+            (
+                ("hosts", index, "ip"),
+                f"{at} is inside the {who}' /16 address plan {plan}: "
+                "its address would be a client's",
+            )
+            for who, plan in plans.items()
+            if address in plan
+        ]
+        if attack is not None and attack.spoof is not None and _forged(attack, address):
+            problems.append(
+                (
+                    ("hosts", index, "ip"),
+                    f"{at} is an address the {attack.attackers} attackers forge (attack.spoof "
+                    f"{attack.spoof}: its first {attack.attackers} host addresses)",
+                )
+            )
+    return problems
+
+
+def _plans_in_use(scenario: Scenario) -> dict[str, IPv4Network]:
+    """The clients' address plans the scenario hands addresses from: the background
+    clients' with traffic, the attackers' with an attack that does not spoof."""
+    used = {
+        "background clients": scenario.traffic is not None
+        and scenario.traffic.background.hosts > 0,
+        "attackers": scenario.attack is not None and scenario.attack.spoof is None,
+    }
+    return {who: plan for who, plan in CLIENT_PLANS.items() if used[who]}
+
+
+def _forged(attack: Attack, address: IPv4Address) -> bool:
+    """Whether a spoofing attacker sends from `address` (the i-th forges its prefix's
+    (i+1)-th address, `secmas.network.dataplane.traffic.spoofed_ip`)."""
+    assert attack.spoof is not None
+    offset = int(address) - int(attack.spoof.network_address)
+    return 1 <= offset <= attack.attackers
 
 
 MOVE_GOAL = "cnfMoved"

@@ -15,6 +15,9 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path as FilePath
 
+import yaml
+
+from secmas.scenario.caveats import run_warnings
 from secmas.scenario.ddos import cnf_goals, ddos_goals
 from secmas.scenario.loader import (
     Problem,
@@ -46,12 +49,28 @@ def load_runnable(path: str | FilePath, strategy: bool = True) -> Scenario:
 
 def runnable_text(text: str, source: str = "<string>", strategy: bool = True) -> Scenario:
     """`load_runnable` for a scenario given as YAML text; `source` names it in problems."""
+    return _runnable(text, source, strategy)[0]
+
+
+def load_with_warnings(path: str | FilePath) -> tuple[Scenario, list[Problem]]:
+    """`load_runnable` (as `secmas run` loads), and what the scenario will likely do other
+    than its author meant (`secmas.scenario.caveats`) as problems naming the file, the
+    line and the field: warnings to print, since a control run may mean them."""
+    source = str(path)
+    scenario, node = _runnable(read_file(path), source, strategy=True)
+    return scenario, [
+        Problem(source, at, msg, line_of(node, at)) for at, msg in run_warnings(scenario)
+    ]
+
+
+def _runnable(text: str, source: str, strategy: bool) -> tuple[Scenario, yaml.Node]:
+    """The checked scenario of YAML text, with its node tree for the lines of warnings."""
     data, node = parse_mapping(text, source, "scenario fields")
     scenario = validate_scenario(data, source, node)
     problems = run_problems(scenario, strategy)
     if problems:
         raise ScenarioError([Problem(source, at, msg, line_of(node, at)) for at, msg in problems])
-    return scenario
+    return scenario, node
 
 
 def run_problems(scenario: Scenario, strategy: bool = True) -> list[tuple[Path, str]]:

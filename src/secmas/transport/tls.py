@@ -12,6 +12,10 @@ routes of a cluster, where each server connects to the others with its own certi
 and every route must show one of this run (mutual TLS, `verify: true`).
 
 Files: `ca.pem` (public), `<server>.pem` (public), `<server>-key.pem` (mode 0600).
+
+A certificate names its hosts as subject alternative names: each an IP address or a DNS
+name of RFC 1123 (`check_host`); anything else is refused before a file is written, since
+no client could dial it and match the certificate.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +40,10 @@ _VALIDITY = datetime.timedelta(days=2)
 """Long enough for any run; a stolen server key is worthless after it."""
 _CLOCK_SKEW = datetime.timedelta(minutes=5)
 SECRET_MODE = 0o600
+MAX_DNS_NAME = 253
+"""Longest DNS name, in characters without a final dot (RFC 1035, Section 2.3.4)."""
+MAX_LABEL = 63
+_LABEL = re.compile(r"[A-Za-z0-9-]+")
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,40 @@ def _name(common_name: str) -> x509.Name:
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
+
+
+def check_host(host: str) -> None:
+    """Raise ValueError unless `host` is an IP address or an RFC 1123 DNS name (labels of
+    1 to 63 letters, digits and hyphens, none at a label's ends; 253 characters at most;
+    the last label not all digits, which would be a mistyped address). The message starts
+    with the host, quoted, then says why."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        fault = _dns_name_fault(host)
+        if fault:
+            raise ValueError(f"{host!r}: neither an IP address nor a DNS name: {fault}") from None
+
+
+def _dns_name_fault(host: str) -> str:
+    """Why `host` is not an RFC 1123 DNS name; empty when it is one."""
+    if not host:
+        return "an empty name"
+    if len(host) > MAX_DNS_NAME:
+        return f"{len(host)} characters, over {MAX_DNS_NAME}"
+    labels = host.split(".")
+    for label in labels:
+        if not label:
+            return "an empty label (two dots in a row, or a dot at an end)"
+        if not _LABEL.fullmatch(label):
+            return f"label {label!r} has characters other than letters, digits and hyphens"
+        if len(label) > MAX_LABEL:
+            return f"label {label[:12]}… is longer than {MAX_LABEL} characters"
+        if label.startswith("-") or label.endswith("-"):
+            return f"label {label!r} starts or ends with a hyphen"
+    if labels[-1].isdigit():
+        return "it ends in a number, as an IP address does, but is not one"
+    return ""
 
 
 def _subject_alt_names(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
@@ -144,9 +187,12 @@ def issue_run_pki(
     folder: Path, servers: Sequence[str], hosts: Sequence[str] = ("127.0.0.1", "localhost")
 ) -> dict[str, ServerCertificate]:
     """A fresh CA in `folder` and a certificate for each named server, valid for `hosts`;
-    the CA's key is discarded when this returns. `folder` is created owner-only."""
+    the CA's key is discarded when this returns. `folder` is created owner-only.
+    ValueError, before any file is written, for a host that `check_host` refuses."""
     if not servers:
         raise ValueError("issue_run_pki needs at least one server name")
+    for host in hosts:
+        check_host(host)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca_key, ca = _ca(f"secmas run CA {folder.name}")
     ca_file = folder / CA_FILE

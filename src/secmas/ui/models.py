@@ -268,7 +268,12 @@ class ScenarioView(BaseModel):
     attack: dict[str, Any] | None = Field(None, description="kind, attackers, start, stop")
     incidents: list[dict[str, Any]] = []
     monitor: dict[str, Any] | None = None
-    topology: Topology | None = Field(None, description="None when the scenario is not found")
+    topology: Topology | None = Field(
+        None, description="None when the scenario is not found or cannot be read"
+    )
+    problem: str | None = Field(
+        None, description="why the run folder's scenario.yaml cannot be shown, when it cannot"
+    )
     vnfs: list[str] = []
 
 

@@ -3,9 +3,15 @@
 A run is a folder holding report.json; its id is the folder's name, whatever it holds
 (spaces included), except a separator or a control character. An id is only ever looked
 up among the folders listed directly under the directory, so it can never reach outside
-it. A report.json that cannot be read or does not fit the schema, and a folder whose name
-cannot be an id, are listed with the reason instead of being served. Non-finite numbers
-(`Infinity`, `NaN`, which strict JSON has not) are read as null.
+it. A report.json that cannot be read (a directory, a link to nothing, a FIFO: never
+opened) or does not fit the schema, and a folder whose name cannot be an id, are listed
+with the reason instead of being served. Non-finite numbers (`Infinity`, `NaN`, which
+strict JSON has not) are read as null.
+
+The run's scenario is its folder's scenario.yaml or, when it has none, the embedded
+scenario of the id report.json names. A scenario.yaml that cannot be read, or is another
+scenario, is shown as such with the reason, not replaced by the embedded one: that one
+may differ from what ran.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
+import stat
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from secmas.scenario.loader import ScenarioError, load_scenario
+from secmas.scenario.loader import Problem, ScenarioError, load_scenario
 from secmas.scenario.model import Scenario
 from secmas.ui import views
 from secmas.ui.adaptive import CtiView, MtdView, cti_view, mtd_view
@@ -58,7 +66,8 @@ class UnknownRun(LookupError):
 
 
 class UnreadableRun(ValueError):
-    """The run's report.json cannot be read or does not fit the schema."""
+    """A file of the run folder cannot be read (report.json: also, does not fit the schema);
+    the message names the file, relative to the folder."""
 
 
 def valid_id(run_id: str) -> bool:
@@ -89,6 +98,8 @@ class LoadedRun:
     modified: str
     scenario: Scenario | None
     scenario_source: str
+    scenario_problem: str | None = None
+    """Why the folder's scenario.yaml cannot be shown, when it cannot."""
     views: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """What was worked out from it once (the topology's layout): a run's files only change
     into a new LoadedRun."""
@@ -106,6 +117,69 @@ def embedded_scenario(scenario_id: str) -> Scenario | None:
     except ScenarioError:
         return None
     return scenario if scenario.id == scenario_id else None
+
+
+def _file_status(path: Path) -> os.stat_result:
+    """The status of `path` when it is a regular file. UnreadableRun when it is something
+    else (a FIFO or a device is never opened: reading one could wait forever) or a link
+    that leads nowhere; OSError when nothing is there."""
+    try:
+        status = path.stat()
+    except OSError as exc:
+        if not path.is_symlink():
+            raise
+        reason = exc.strerror or str(exc)
+        raise UnreadableRun(f"{path.name} is a link that cannot be followed: {reason}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise UnreadableRun(f"{path.name} is a directory, not a file")
+    if not stat.S_ISREG(status.st_mode):
+        raise UnreadableRun(f"{path.name} is not a regular file")
+    return status
+
+
+_Signature = tuple[int, int]
+_Versions = tuple[int, int, _Signature | None]
+"""What a cached run was read from: report.json's signature, then scenario.yaml's."""
+
+
+def _signature(path: Path) -> _Signature | None:
+    """What tells a new version of a file: its mtime and size (None: nothing readable)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
+def run_scenario(folder: Path, scenario_id: str) -> tuple[Scenario | None, str, str | None]:
+    """The run's scenario, where it came from and, when the folder's scenario.yaml cannot
+    be shown, why (module docstring): the embedded scenario stands in only for a folder
+    without one."""
+    path = folder / SCENARIO_FILE
+    if not (path.exists() or path.is_symlink()):
+        embedded = embedded_scenario(scenario_id)
+        if embedded is None:
+            return None, "not found", None
+        return embedded, f"embedded scenario {scenario_id}", None
+    try:
+        _file_status(path)
+        scenario = load_scenario(path)
+    except UnreadableRun as exc:
+        return None, SCENARIO_FILE, str(exc)
+    except ScenarioError as exc:
+        return None, SCENARIO_FILE, _scenario_problem(exc.problems)
+    if scenario.id != scenario_id:
+        problem = f"{SCENARIO_FILE} is scenario {scenario.id!r}, but report.json names "
+        return None, SCENARIO_FILE, problem + repr(scenario_id)
+    return scenario, SCENARIO_FILE, None
+
+
+def _scenario_problem(problems: list[Problem]) -> str:
+    """The first problem of scenario.yaml, named relative to the run folder."""
+    first = problems[0]
+    named = Problem(SCENARIO_FILE, first.path, first.message, first.line)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{named}{more}"
 
 
 def read_report(path: Path) -> Report:
@@ -147,14 +221,14 @@ class RunStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._cache: dict[Path, tuple[tuple[int, int], LoadedRun]] = {}
+        self._cache: dict[Path, tuple[_Versions, LoadedRun]] = {}
         self._lock = threading.Lock()
 
     def scan(self) -> list[Path]:
         """Every folder holding report.json (the directory itself first when it is one),
         newest first."""
         found: list[Path] = []
-        if (self.root / REPORT_FILE).is_file():
+        if _is_run(self.root):
             found.append(self.root)
         try:
             children = sorted(self.root.iterdir())
@@ -177,41 +251,26 @@ class RunStore:
         return folder
 
     def load(self, run_id: str) -> LoadedRun:
-        """The run's checked report (cached until report.json changes)."""
+        """The run's checked report and scenario (cached until report.json or
+        scenario.yaml changes)."""
         folder = self.folder(run_id)
         path = folder / REPORT_FILE
         try:
-            stat = path.stat()
+            status = _file_status(path)
         except OSError as exc:
             raise UnknownRun(f"run {run_id!r}: {exc.strerror}") from None
-        key = (stat.st_mtime_ns, stat.st_size)
+        key = (status.st_mtime_ns, status.st_size, _signature(folder / SCENARIO_FILE))
         with self._lock:
             cached = self._cache.get(folder)
         if cached is not None and cached[0] == key:
             return cached[1]
         report = read_report(path)
-        scenario, source = self._scenario(folder, report.scenario)
-        modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds")
-        run = LoadedRun(run_id, folder, report, modified, scenario, source)
+        scenario, source, problem = run_scenario(folder, report.scenario)
+        modified = datetime.fromtimestamp(status.st_mtime, UTC).isoformat(timespec="seconds")
+        run = LoadedRun(run_id, folder, report, modified, scenario, source, problem)
         with self._lock:
             self._cache[folder] = (key, run)
         return run
-
-    @staticmethod
-    def _scenario(folder: Path, scenario_id: str) -> tuple[Scenario | None, str]:
-        """The run's own scenario.yaml, else the embedded scenario of that id."""
-        path = folder / SCENARIO_FILE
-        if path.is_file():
-            try:
-                scenario = load_scenario(path)
-            except (ScenarioError, OSError):
-                scenario = None
-            if scenario is not None and scenario.id == scenario_id:
-                return scenario, SCENARIO_FILE
-        embedded = embedded_scenario(scenario_id)
-        if embedded is not None:
-            return embedded, f"embedded scenario {scenario_id}"
-        return None, "not found"
 
     def summaries(self) -> list[RunSummary]:
         """Every run, readable or not."""
@@ -243,8 +302,10 @@ class RunStore:
 
 
 def _is_run(folder: Path) -> bool:
+    """A folder with something named report.json: a file, or not (listed with why)."""
+    report = folder / REPORT_FILE
     try:
-        return folder.is_dir() and (folder / REPORT_FILE).is_file()
+        return folder.is_dir() and (report.exists() or report.is_symlink())
     except OSError:
         return False
 
@@ -296,6 +357,7 @@ def scenario_of(run: LoadedRun) -> ScenarioView:
         seed=report.seed,
         source=run.scenario_source,
         duration=report.simulated_seconds,
+        problem=run.scenario_problem,
     )
 
 
