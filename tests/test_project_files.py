@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from secmas import __version__
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("000", "001", "002", "003", "004")
 
@@ -32,6 +34,10 @@ def test_citation_names_this_version_and_every_source() -> None:
     assert len(citation["references"]) == len(SOURCES)
     for reference in citation["references"]:
         assert reference["title"] and reference["authors"]
+
+
+def test_the_package_says_the_version_pyproject_gives() -> None:
+    assert __version__ == _project()["version"]
 
 
 def test_the_changelog_names_the_coming_version() -> None:

@@ -880,6 +880,16 @@ CASES = [
         "--host '': neither an IP address nor a DNS name: an empty name",
     ),
     Case(
+        "bus-certs-server-escapes",
+        ("bus", "certs", "--out", "{tmp}/pki", "--server", "../escaped", "--host", "a.example"),
+        "--server '../escaped': a server name is letters, digits, '.', '_' and '-'",
+    ),
+    Case(
+        "bus-certs-server-twice",
+        ("bus", "certs", "--out", "{tmp}/pki", "--server", "n1", "--server", "n1", "--host", "h"),
+        "--server 'n1' is named twice: each server needs its own name",
+    ),
+    Case(
         "agent-ledger-ca-without-ledger",
         (*AGENT, "--ledger-ca", "{tmp}/ca.pem"),
         "--ledger-ca needs --ledger",

@@ -10,9 +10,16 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from secmas import __version__
 from secmas.cli.main import app, default_scenario_path
 
 runner = CliRunner()
+
+
+def test_version_prints_the_package_version_and_runs_nothing() -> None:
+    result = runner.invoke(app, ["--version", "demo"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"secmas {__version__}"
 
 
 def test_validate_reference_scenario() -> None:

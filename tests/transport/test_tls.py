@@ -64,3 +64,25 @@ def test_the_certificate_names_each_host(tmp_path: Path) -> None:
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["nats.example"]
     assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("servers", "says"),
+    [
+        (["../escaped"], "'../escaped': a server name is letters, digits, '.', '_' and '-'"),
+        (["a/b"], "'a/b': a server name is letters, digits"),
+        ([""], "'': a server name is letters, digits"),
+        ([".."], "'..': a server name starts with a letter or digit"),
+        (["n1", "n1"], "'n1' is named twice"),
+    ],
+)
+def test_a_server_name_that_would_leave_the_folder_or_overwrite_is_refused(
+    tmp_path: Path, servers: list[str], says: str
+) -> None:
+    # The names become NAME.pem and NAME-key.pem in the folder: `../escaped` would write a
+    # private key beside it, and a name given twice would overwrite the first's key.
+    folder = tmp_path / "pki"
+    with pytest.raises(ValueError, match=re.escape(says)):
+        issue_run_pki(folder, servers)
+    assert not folder.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

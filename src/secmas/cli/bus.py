@@ -22,7 +22,7 @@ from secmas.pipeline.mlfo import pipeline_name
 from secmas.scenario.loader import ScenarioError, load_scenario
 from secmas.transport.address import BusAddress, BusAddressError
 from secmas.transport.credentials import CredentialError, read_seed
-from secmas.transport.tls import check_host, client_context, issue_run_pki
+from secmas.transport.tls import check_host, check_server_names, client_context, issue_run_pki
 
 if TYPE_CHECKING:
     from secmas.pipeline.busaccess import BusAccess
@@ -148,6 +148,10 @@ def certs(
 ) -> None:
     """A new CA and a certificate per server for `host`s (ca.pem, NAME.pem, NAME-key.pem);
     the CA's key is not kept. Clients then run with --bus-ca OUT/ca.pem."""
+    try:
+        check_server_names(server)
+    except ValueError as exc:
+        raise fail(f"--server {exc}") from None
     for name in host:
         try:
             check_host(name)

@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from secmas import __version__
 from secmas.api import (
     EMBEDDED,
     Distribution,
@@ -84,6 +85,27 @@ app = typer.Typer(
     rich_markup_mode=None,  # click's plain help: reflowed text, no <bool> for flags
     context_settings={"max_content_width": 120},
 )
+
+
+def _print_version(wanted: bool) -> None:
+    """`--version`: the package's version, then exit before any command runs."""
+    if wanted:
+        say(f"secmas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Options that come before the command (`secmas --version`)."""
+
+
 scenario_app = typer.Typer(help="Validate scenarios and generate them from real topologies.")
 app.add_typer(scenario_app, name="scenario")
 register_wrap(app)

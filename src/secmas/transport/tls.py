@@ -44,6 +44,7 @@ MAX_DNS_NAME = 253
 """Longest DNS name, in characters without a final dot (RFC 1035, Section 2.3.4)."""
 MAX_LABEL = 63
 _LABEL = re.compile(r"[A-Za-z0-9-]+")
+_SERVER_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,21 @@ def check_host(host: str) -> None:
         fault = _dns_name_fault(host)
         if fault:
             raise ValueError(f"{host!r}: neither an IP address nor a DNS name: {fault}") from None
+
+
+def check_server_names(servers: Sequence[str]) -> None:
+    """Raise ValueError unless each name can be a file name in the folder: the name
+    becomes NAME.pem and NAME-key.pem, so `../x` would put a private key outside it and a
+    name given twice would overwrite the first one's. The message starts with the name."""
+    seen: set[str] = set()
+    for server in servers:
+        if not _SERVER_NAME.fullmatch(server):
+            raise ValueError(f"{server!r}: a server name is letters, digits, '.', '_' and '-'")
+        if not server[0].isalnum():
+            raise ValueError(f"{server!r}: a server name starts with a letter or digit")
+        if server in seen:
+            raise ValueError(f"{server!r} is named twice: each server needs its own name")
+        seen.add(server)
 
 
 def _dns_name_fault(host: str) -> str:
@@ -188,9 +204,11 @@ def issue_run_pki(
 ) -> dict[str, ServerCertificate]:
     """A fresh CA in `folder` and a certificate for each named server, valid for `hosts`;
     the CA's key is discarded when this returns. `folder` is created owner-only.
-    ValueError, before any file is written, for a host that `check_host` refuses."""
+    ValueError, before any file is written, for a host that `check_host` refuses or server
+    names that `check_server_names` does."""
     if not servers:
         raise ValueError("issue_run_pki needs at least one server name")
+    check_server_names(servers)
     for host in hosts:
         check_host(host)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
