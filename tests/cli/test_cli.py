@@ -28,6 +28,41 @@ def test_validate_reference_scenario() -> None:
     assert "valid" in result.output and "6 " in result.output
 
 
+def test_validate_json_is_one_document_with_the_scenario_as_runs_read_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["scenario", "validate", str(default_scenario_path()), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["valid"] is True
+    assert document["scenario"]["id"] == "ddos-6pop"
+    assert [p["id"] for p in document["scenario"]["pops"]][:2] == ["pop1", "pop2"]
+    assert document["warnings"] == []
+    weak = tmp_path / "weak.yaml"
+    text = default_scenario_path().read_text()
+    weak.write_text(text.replace("  attackers: 8\n  rate: 0.5\n", "  attackers: 8\n  rate: 0.1\n"))
+    result = runner.invoke(app, ["scenario", "validate", str(weak), "--json"])
+    (warning,) = json.loads(result.output)["warnings"]
+    assert (warning["file"], warning["line"], warning["field"]) == (str(weak), 141, "attack")
+    assert "below the Link Monitor's 4 MB/s threshold" in warning["message"]
+
+
+def test_validate_json_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\npops: 3\n")
+    result = runner.invoke(app, ["scenario", "validate", str(bad), "--json"])
+    assert result.exit_code == 2
+    document = json.loads(result.output)
+    assert document["valid"] is False
+    assert {
+        "file": str(bad),
+        "line": 2,
+        "field": "pops",
+        "message": "Input should be a valid tuple",
+    } in document["problems"]
+    missing = runner.invoke(app, ["scenario", "validate", str(tmp_path / "none.yaml"), "--json"])
+    assert missing.exit_code == 2
+    assert json.loads(missing.output)["problems"][0]["field"] is None
+
+
 def test_validate_reports_file_line_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     text = default_scenario_path().read_text().replace("{a: pop4, b: pop6", "{a: pop4, b: pop9")

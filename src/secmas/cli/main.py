@@ -55,6 +55,7 @@ from secmas.cli.output import (
     console,
     error,
     fail,
+    print_json,
     say,
     set_quiet,
     warn,
@@ -138,17 +139,51 @@ def _load(path: Path, loader: Callable[[Path], Loaded]) -> Loaded:
 
 
 @scenario_app.command("validate")
-def validate(file: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
+def validate(
+    file: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="print one JSON document instead: {file, valid: true, scenario, warnings} or "
+            "{file, valid: false, problems}, each problem {file, line, field, message}",
+        ),
+    ] = False,
+) -> None:
     """Check a scenario file; print a summary, or every problem with file, line and field.
 
     A valid scenario that will likely not do what it seems to (an attack the Link Monitor
     never notices, a constraint no path between two PoPs meets) is still valid: each such
-    caveat is printed as a warning with its file, line and field."""
+    caveat is printed as a warning with its file, line and field.
+
+    E.g. secmas scenario validate scenarios/ddos-6pop.yaml --json"""
+    if as_json:
+        _validate_as_json(file)
+        return
     scenario, caveats = _load(file, load_with_warnings)
     console.print(scenario_table(scenario))
     for caveat in caveats:
         warn(str(caveat))
     say(f"{file}: valid", "green")
+
+
+def _validate_as_json(file: Path) -> None:
+    """`validate --json`: the checked scenario as the run reads it (defaults filled in) and
+    its caveats, or its problems with exit 2."""
+    try:
+        scenario, caveats = load_with_warnings(file)
+    except ScenarioError as exc:
+        problems = [p.to_json() for p in exc.problems]
+        print_json({"file": str(file), "valid": False, "problems": problems})
+        raise typer.Exit(BAD_INPUT) from None
+    print_json(
+        {
+            "file": str(file),
+            "valid": True,
+            "scenario": scenario.model_dump(mode="json"),
+            "warnings": [c.to_json() for c in caveats],
+        }
+    )
 
 
 ATTACK_KINDS = ("syn_flood", "http_flood", "slowloris", "injection")

@@ -14,6 +14,9 @@ warnings and the errors, and drops the per-step detail (`detail`, `progress_cons
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Mapping
+from typing import Any
 
 import typer
 from rich.console import Console, RenderableType
@@ -53,6 +56,12 @@ def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
     """Print `error <message>` on stderr and return the exit to raise."""
     error(message)
     return typer.Exit(code)
+
+
+def print_json(document: Mapping[str, Any]) -> None:
+    """A command's `--json` answer: one JSON document on stdout, nothing else with it, so a
+    script can parse the whole output."""
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def say(message: str, style: str = "") -> None:

@@ -25,6 +25,15 @@ class Problem:
     message: str
     line: int | None = None
 
+    def to_json(self) -> dict[str, str | int | None]:
+        """The problem for scripts (`--json`): file, line, dotted field, message."""
+        return {
+            "file": self.source,
+            "line": self.line,
+            "field": dotted(self.path) or None,
+            "message": self.message,
+        }
+
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         field = clip(dotted(self.path)) or "(top level)"
