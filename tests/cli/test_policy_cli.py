@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,33 @@ def check(*args: str | Path) -> tuple[int, str]:
     result = runner.invoke(app, ["policy", "check", *map(str, args)], env={"COLUMNS": "250"})
     assert "Traceback" not in result.output
     return result.exit_code, result.output
+
+
+def test_json_gives_the_sslas_conflicts_and_files_as_one_document(tmp_path: Path) -> None:
+    code, output = check(EXAMPLE, "--xml", tmp_path / "out", "--json")
+    assert code == 0, output
+    document = json.loads(output)
+    assert (document["valid"], document["holds"]) == (True, "4 intents → 4 SSLAs")
+    (term, *_) = document["sslas"][0]["terms"]
+    assert term["breach"] == "InvalidSourcePackets > 0"
+    assert term["remediation"][0]["kind"] == "REJECT_PACKET"
+    (conflict,) = document["conflicts"]
+    assert conflict["explanation"].startswith("conflict on slice protected-web")
+    assert sorted(Path(p).name for p in document["written"]) == sorted(
+        p.name for p in (tmp_path / "out").iterdir()
+    )
+
+
+def test_json_of_a_bad_file_lists_its_problems_and_exits_2(tmp_path: Path) -> None:
+    empty = tmp_path / "e.xml"
+    empty.write_text("")
+    code, output = check(empty, "--json")
+    assert code == 2
+    assert json.loads(output) == {
+        "file": str(empty),
+        "valid": False,
+        "problems": [f"{empty}: the file is empty"],
+    }
 
 
 def test_example_intents_print_their_rules_and_write_xml(tmp_path: Path) -> None:

@@ -13,9 +13,12 @@ warnings and the errors, and drops the per-step detail (`detail`, `progress_cons
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from collections.abc import Mapping
+from enum import Enum
+from pathlib import PurePath
 from typing import Any
 
 import typer
@@ -60,8 +63,20 @@ def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
 
 def print_json(document: Mapping[str, Any]) -> None:
     """A command's `--json` answer: one JSON document on stdout, nothing else with it, so a
-    script can parse the whole output."""
-    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    script can parse the whole output. Dataclasses become objects, enums their values,
+    paths strings."""
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False, default=_plain))
+
+
+def _plain(value: object) -> object:
+    """What JSON cannot hold as it is, in a form it can."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, PurePath):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def say(message: str, style: str = "") -> None:

@@ -10,6 +10,7 @@ naming the file, the line or element, the field and the reason; never a tracebac
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from secmas.cli.output import BAD_INPUT, console, error, fail, line, say
+from secmas.cli.output import BAD_INPUT, console, error, fail, line, print_json, say
 from secmas.policy.conflicts import check as conflict_check
 from secmas.policy.documents import PolicyInputError
 from secmas.policy.documents import read_policy as read_document
@@ -41,9 +42,22 @@ def check(
         Path | None,
         typer.Option("--xml", help="write each SSLA to this folder as <ssla id>.xml"),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="print one JSON document instead: {file, valid: true, holds, sslas, conflicts, "
+            "written} or {file, valid: false, problems}",
+        ),
+    ] = False,
 ) -> None:
     """Validate an intent file or an SSLA document; print the guarantee terms it compiles to
-    and the conflicts among them."""
+    and the conflicts among them.
+
+    E.g. secmas policy check scenarios/policies/slice-isolation.yaml --xml sslas/"""
+    if as_json:
+        _check_as_json(file, xml)
+        return
     sslas, what = read_policy(file)
     console.print(terms_table(sslas))
     for conflict in conflict_check(sslas).conflicts:
@@ -52,6 +66,28 @@ def check(
     if xml is not None:
         _write(sslas, xml)
     console.print(line((f"{file}: valid", "green"), f", {what}"), soft_wrap=True)
+
+
+def _check_as_json(file: Path, xml: Path | None) -> None:
+    """`check --json`: the SSLAs with every field, the conflicts with the check's sentence,
+    the XML files written; or the problems, exit 2."""
+    try:
+        sslas, what = read_document(file)
+    except PolicyInputError as exc:
+        print_json({"file": str(file), "valid": False, "problems": list(exc.problems)})
+        raise typer.Exit(BAD_INPUT) from None
+    conflicts = [{**asdict(c), "explanation": c.explain()} for c in conflict_check(sslas).conflicts]
+    written = [] if xml is None else _write(sslas, xml, quiet=True)
+    print_json(
+        {
+            "file": str(file),
+            "valid": True,
+            "holds": what,
+            "sslas": sslas,
+            "conflicts": conflicts,
+            "written": written,
+        }
+    )
 
 
 def read_policy(file: Path) -> tuple[list[SSLA], str]:
@@ -65,15 +101,21 @@ def read_policy(file: Path) -> tuple[list[SSLA], str]:
         raise typer.Exit(BAD_INPUT) from None
 
 
-def _write(sslas: list[SSLA], folder: Path) -> None:
+def _write(sslas: list[SSLA], folder: Path, quiet: bool = False) -> list[Path]:
+    """Each SSLA as `<id>.xml` in `folder`, each file said unless `quiet`; exit 2 when the
+    folder cannot be written."""
+    written = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for ssla in sslas:
             target = folder / f"{ssla.id}.xml"
             target.write_text(to_xml(ssla), encoding="utf-8")
-            say(f"wrote {target}")
+            written.append(target)
+            if not quiet:
+                say(f"wrote {target}")
     except OSError as exc:
         raise fail(f"--xml {folder}: cannot write: {exc.strerror or exc}") from None
+    return written
 
 
 def terms_table(sslas: list[SSLA]) -> Table:
