@@ -9,7 +9,7 @@ import string
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from tests.conftest import until
 
@@ -87,14 +87,21 @@ def test_no_error_or_record_ever_shows_a_password(
     user: str, password: str, scheme: str, port: int
 ) -> None:
     prefix = f"{scheme}://" if scheme else ""
+    # A password that is a word the output holds anyway ('serv' of "server", a port's
+    # digits) shows nothing: only what the credentials add can leak them.
+    assume(password not in _shown(f"{prefix}host.example:{port}"))
     text = f"{prefix}{user}:{password}@host.example:{port}"
     assert password not in redact_userinfo(text)
+    assert password not in _shown(text)
+
+
+def _shown(text: str) -> str:
+    """Everything parsing `text` as --bus shows: the error, or the address's forms."""
     try:
         address = BusAddress.parse(text)
     except BusAddressError as exc:
-        assert password not in str(exc)
-        return
-    assert password not in address.redacted + address.plain + repr(address)
+        return str(exc)
+    return address.redacted + address.plain + repr(address)
 
 
 # -- credentials ---------------------------------------------------------------------------

@@ -71,6 +71,15 @@ def brief(value: Any) -> str:
     return _BRIEF.repr(value)
 
 
+def _key_text(node: yaml.Node, key: Any) -> str:
+    """A key as the file writes it, and as YAML reads it when that is no text: `on` is
+    true, `null` nothing and `0x1` the number 1, so the message quotes what the user
+    typed."""
+    if isinstance(node, yaml.ScalarNode) and not isinstance(key, str):
+        return f"{brief(node.value)}, read as {brief(key)},"
+    return brief(key)
+
+
 def clip(text: str, limit: int = 200) -> str:
     """`text` cut to at most `limit` characters (an ellipsis marks the cut), for messages that
     quote something built from the input."""
@@ -268,7 +277,9 @@ class _BoundedLoader(
             if seen is not None:
                 path = (*self.paths.get(id(node), ()), _part(node, key_node) or "?")
                 raise YAMLInputError(
-                    f"duplicate key {brief(key)} (first at line {seen})", _line(key_node), path
+                    f"duplicate key {_key_text(key_node, key)} (first at line {seen})",
+                    _line(key_node),
+                    path,
                 )
             first[key] = _line(key_node)
         if any(key_node.tag == _MERGE for key_node, _ in node.value):
