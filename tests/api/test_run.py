@@ -55,7 +55,8 @@ def test_a_scenario_may_be_a_file_text_a_model_or_an_embedded_name(form: str) ->
         ({"tamper": "pop99"}, "tamper", "not a PoP of the scenario"),
         ({"engine": "quantum"}, "engine", "choose simulator or emulated"),
         ({"ledger": "ftp://x"}, "ledger", "expected 'memory'"),
-        ({"seed": -1}, "seed", "a seed is 0 or more"),
+        ({"seed": -1}, "seed", "a seed is 0 to 4294967295"),
+        ({"seed": 2**32}, "seed", "4294967296: a seed is 0 to 4294967295"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from secmas.cli.arguments import check_out, check_port, parse_seed
 from secmas.cli.main import app, default_scenario_path
-from secmas.experiment.spec import MAX_SEED
+from secmas.scenario.model import MAX_SEED
 
 
 def test_new_empty_and_forced_folders_are_accepted(tmp_path: Path) -> None:

@@ -852,6 +852,12 @@ CASES = [
         scenario(),
     ),
     Case(
+        "scenario-seed-above-32-bits",
+        VALIDATE,
+        "seed: Input should be less than or equal to 4294967295",
+        scenario(("seed: 7", "seed: 4294967296")),
+    ),
+    Case(
         "seed-above-32-bits-from-topology",
         (*TOPOLOGY, "--seed", "4294967296"),
         "'--seed': 4294967296 is above 4294967295",

@@ -18,7 +18,7 @@ from secmas.scenario.ddos import (
     ddos_goals,
 )
 from secmas.scenario.loader import parse_scenario
-from secmas.scenario.model import Scenario
+from secmas.scenario.model import MAX_SEED, Scenario
 from secmas.scenario.topology import (
     FLAVOURS,
     LARGE,
@@ -48,7 +48,7 @@ CAIDA_LARGEST = "caida/2024-08/7018"
 GABRIEL_200 = "gabriel/200/0"
 
 keys = st.sampled_from(SMALL_KEYS)
-seeds = st.integers(min_value=0, max_value=2**32)
+seeds = st.integers(min_value=0, max_value=MAX_SEED)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from secmas.api.errors import RunInputError
 from secmas.scenario.loader import Problem, ScenarioError, load_service
-from secmas.scenario.model import Scenario
+from secmas.scenario.model import MAX_SEED, Scenario
 from secmas.scenario.validation import load_runnable, run_problems, runnable_text
 
 EMBEDDED = (
@@ -84,8 +84,8 @@ def with_engine(scenario: Scenario, engine: str | None, processes: bool) -> Scen
 def with_seed(scenario: Scenario, seed: int | None) -> Scenario:
     if seed is None:
         return scenario
-    if seed < 0:
-        raise RunInputError(f"{seed}: a seed is 0 or more", option="seed")
+    if not 0 <= seed <= MAX_SEED:
+        raise RunInputError(f"{seed}: a seed is 0 to {MAX_SEED}", option="seed")
     return scenario.model_copy(update={"seed": seed})
 
 

@@ -22,7 +22,7 @@ from typing import Annotated
 import typer
 
 from secmas.cli.output import fail
-from secmas.experiment.spec import MAX_SEED
+from secmas.scenario.model import MAX_SEED
 from secmas.scenario.yamlfile import clip
 
 AUDIT_LOG = "audit.jsonl"

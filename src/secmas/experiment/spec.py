@@ -28,16 +28,13 @@ from secmas.experiment.params import ParameterError, check_path
 from secmas.scenario.base import Id, Strict
 from secmas.scenario.loader import Problem, line_of, model_problems, parse_mapping, read_file
 from secmas.scenario.loader import ScenarioError as _Refused
+from secmas.scenario.model import MAX_SEED
 
 MAX_VALUES = 10_000
 """Most values one parameter (or the seeds, or ring sizes) may take."""
 MAX_RUNS = 100_000
 """Most runs a sweep may hold (scenarios × points × seeds × repetitions)."""
 MAX_REPETITIONS = 1000
-MAX_SEED = 2**32 - 1
-"""Largest seed of a run (the sweep's `seeds`, every `--seed`): 32 bits, what every random
-generator a run seeds accepts (numpy's legacy seeding takes no more, torch's no more than
-64 bits), so a larger seed is refused at the start instead of failing mid-run."""
 KEY_COLUMNS = ("scenario", "seed", "repetition")
 """Columns of every run's key besides the grid's parameters."""
 PLOT_AXES = ("agents", "seed", "repetition")

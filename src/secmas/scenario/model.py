@@ -24,6 +24,12 @@ from pydantic import (
 from secmas.scenario.adaptive import CTISharing, MovingTargetDefence
 from secmas.scenario.base import Id, NonNegative, Positive, Strict, at_most
 
+MAX_SEED = 2**32 - 1
+"""Largest seed of a run (a scenario's `seed`, a sweep's `seeds`, every `--seed`): 32 bits,
+what every random generator a run seeds accepts (numpy's legacy seeding takes no more,
+torch's no more than 64 bits), so a larger seed is refused at the start instead of failing
+mid-run."""
+
 
 class Resource(StrEnum):
     """Computational resources R_C (Table 4.1)."""
@@ -535,7 +541,9 @@ class Scenario(Strict):
 
     id: Id
     description: str = ""
-    seed: int = Field(default=0, ge=0, description="seeds every random draw of the run")
+    seed: int = Field(
+        default=0, ge=0, le=MAX_SEED, description="seeds every random draw of the run"
+    )
     pops: tuple[PoP, ...] = Field(min_length=1)
     switches: tuple[Switch, ...] = ()
     hosts: tuple[Host, ...] = ()
