@@ -11,6 +11,7 @@ per-agent nkeys (set up as `operate_processes` sets up its own), the JSON-RPC le
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from dataclasses import replace
@@ -49,6 +50,19 @@ def report(result: OperateResult) -> dict[str, Any]:
     assert attack is not None
     accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
     return build_report(result, accepted, "test")
+
+
+def outcome(run: dict[str, Any]) -> str:
+    """What a failed run did, for the assertion's message: the acceptance figures, then each
+    auction (time, goal, status, winner) and action, so that a rare failure under load can
+    be read from the log alone."""
+    lines = [json.dumps(run["acceptance"], sort_keys=True)]
+    lines += [
+        f"auction t={a['sim_start_s']} {a['goal_name']} {a['status']} -> {a['winner']}"
+        for a in run["auctions"]
+    ]
+    lines += [f"action {json.dumps(a, sort_keys=True)}" for a in run.get("actions", [])]
+    return "\n".join(lines)
 
 
 def executed_once(run: dict[str, Any]) -> None:
@@ -119,7 +133,7 @@ def test_nats_restarted_for_3_s_mid_run_loses_no_goal_and_revokes_nobody(tmp_pat
         server.stop()
     assert outage.window is not None and outage.window[1] - outage.window[0] >= OUTAGE_S
     run = report(result)
-    assert run["acceptance"]["passed"], run["acceptance"]
+    assert run["acceptance"]["passed"], outcome(run)
     assert revoked(run) == {}
     assert all(e["result"] == "pass" for e in run["trust"]["attestations"])
     goals = {a["goal_name"] for a in run["auctions"] if a["status"] == "done"}
@@ -139,7 +153,7 @@ def test_an_agent_sigkilled_mid_auction_has_its_goals_re_auctioned(tmp_path: Pat
     )
     run = report(result)
     assert run["trust"]["agents"]["pop5"]["killed_at"] == pytest.approx(34.0)
-    assert run["acceptance"]["passed"], run["acceptance"]
+    assert run["acceptance"]["passed"], outcome(run)
     assert set(revoked(run)) <= {"pop5"}
     adopted = [a for a in run["actions"] if a["action"] in ("adoptGoal", "adoptRule")]
     assert adopted and all(a["agent"] == "pop6" and "from pop5" in a["detail"] for a in adopted)
