@@ -211,15 +211,15 @@ def execute(
         operated.telemetry, attack.start if attack else None, operated.capacity.ok
     )
     from secmas.report.files import write_run
-    from secmas.report.record import auction_entry, build_report
+    from secmas.report.record import build_report
 
+    report = build_report(operated, accepted, run_id)
     if not accepted.passed:
-        auctions = [auction_entry(by, record) for by, record in operated.journal.auctions]
-        reasons = failure_reasons(accepted, scenario, operated.telemetry, auctions)
+        reasons = failure_reasons(accepted, scenario, operated.telemetry, report["auctions"])
         accepted = replace(accepted, reasons=reasons)
+        report["acceptance"] = accepted.as_dict()
         for reason in reasons:
             observer.warning(reason)
-    report = build_report(operated, accepted, run_id)
     duration = scenario.traffic.duration if scenario.traffic else 0.0
     window = None if attack is None else (attack.start, attack.stop or duration)
     try:
