@@ -528,6 +528,21 @@ def test_LBL_splits_the_link_and_posts_one_anomalousUsage_query_per_part():
     run(main())
 
 
+@pytest.mark.parametrize(("over", "found"), [([], "no outlier"), ([[20.0, 60.0]], IP)])
+def test_ALS_leaves_earlier_over_usage_out_of_its_baseline(over, found):
+    """A flood that comes back after a partial mitigation is a second over-usage: with
+    the first episode in its baseline the detector sees nothing new; without, the flood."""
+
+    async def main() -> None:
+        rig = await Rig.at(60)
+        payload = PAYLOAD | {"since": 60.0, "over": over}
+        await rig.execute("pop5", "anomalousUsage", (LINK,), payload)
+        assert rig.actions("detectIntrusion") == [("pop5", f"{LINK}: {found}")]
+        await rig.stop()
+
+    run(main())
+
+
 def test_ALS_on_a_split_part_answers_the_query_of_that_part():
     """Table 5.5 posts ?anomalousUsage(virtualLink) per part and Table 5.3 answers with
     anomalousUsage(virtualLink): the answer must satisfy the goal that asked for it, and
@@ -587,6 +602,7 @@ def test_link_monitor_revision_and_goal_generation_once_per_over_usage_episode()
                 "node": "pop6",
                 "link": ["pop6", "server"],
                 "since": monitor.onset,
+                "over": [],
             }
         )
         assert capability.options(beliefs, ()) == ()  # once per episode
@@ -597,7 +613,11 @@ def test_link_monitor_revision_and_goal_generation_once_per_over_usage_episode()
         assert capability.options(beliefs, ()) == ()
         for update in capability.revise(UsageEvent.OVER, beliefs):
             beliefs.apply(update)
-        assert len(capability.options(beliefs, ())) == 2  # a new episode, new goals
+        monitor.episodes.append((monitor.onset, monitor.onset + 20.0))
+        again = capability.options(beliefs, ())
+        assert len(again) == 2  # a new episode, new goals
+        # whose Anomaly Detector leaves the earlier episode out of its baseline
+        assert again[0].payload["over"] == [[monitor.onset, monitor.onset + 20.0]]
 
         # Known anomalousUsage (answered by an Anomaly Detector): no goals.
         fresh = LinkMonitorCapability(monitor)

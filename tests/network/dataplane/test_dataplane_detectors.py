@@ -16,6 +16,7 @@ from secmas.network.dataplane import (
     classify_flows,
     detect_intrusion,
     is_syn_flood,
+    normal_steps,
     robust_z,
 )
 from secmas.scenario.model import Monitor, Scenario
@@ -81,6 +82,30 @@ def test_intrusion_needs_history_or_enough_peers() -> None:
     # Own history wins over peers: a destination that was always busy is not an outlier.
     history = {"10.0.0.9": [6.0, 5.9, 6.1, 6.0, 6.05]}
     assert detect_intrusion(current, history) == []
+
+
+def test_normal_steps_leave_out_the_over_usage_episodes() -> None:
+    rates = [float(i) for i in range(10)]  # step i covers [i, i + 1) s
+    assert normal_steps(rates, 1.0, 8.0) == rates[:8]
+    # An episode from 2.5 s to 5.2 s touches steps 2 to 5.
+    assert normal_steps(rates, 1.0, 8.0, [(2.5, 5.2)]) == [0.0, 1.0, 6.0, 7.0]
+    assert normal_steps(rates, 0.5, 3.0, [[0.0, 1.0]]) == [2.0, 3.0, 4.0, 5.0]
+    assert normal_steps(rates, 1.0, 0.0) == []
+    assert normal_steps(rates[:3], 1.0, 8.0, [(1.0, 99.0)]) == [0.0]
+
+
+def test_what_is_left_of_a_flood_is_an_outlier_against_the_normal_steps_only() -> None:
+    """A flood mitigated in part comes back as a second over-usage. Against the whole
+    history before it (normal, then the flood itself) the residue is no outlier; against
+    the normal steps it is (the emulated demo lost one attacker of four this way)."""
+    normal, flood, between = [3.0, 3.05, 2.95, 3.0, 3.02] * 3, [7.0, 6.9, 7.1] * 9, [3.1] * 2
+    history = normal + flood + between  # steps of 1 s: flood from 15 s to 42 s
+    residue = {SERVER: 4.0}  # legitimate 3 MB/s and one attacker left
+    whole = normal_steps(history, 1.0, len(history))
+    assert detect_intrusion(residue, {SERVER: whole}) == []
+    kept = normal_steps(history, 1.0, len(history), [(15.0, 42.0)])
+    assert kept == normal + between
+    assert detect_intrusion(residue, {SERVER: kept}) == [SERVER]
 
 
 def test_intrusion_is_one_sided() -> None:

@@ -199,7 +199,8 @@ class LinkMonitorCapability(Capability):
         self._handled = True  # one pair of goals per over-usage episode
         vnf: LinkMonitorVNF = self.vnf
         a, b = vnf.monitor.link
-        payload = {"node": a, "link": [a, b], "since": vnf.onset}
+        over = [list(episode) for episode in vnf.episodes]
+        payload = {"node": a, "link": [a, b], "since": vnf.onset, "over": over}
         # a closed loop's decision engine may have handed the agent the same goals first
         pursued = {goal.predicate for goal in goals}
 
@@ -976,7 +977,7 @@ class PoPAgent:
         outliers = await self._analysed(
             await self._chain(request, bid, payload, self.world.controller.server_ip, part),
             self._vnfs[ddos.ANOMALY_DETECTOR].detect(
-                payload["node"], payload["since"], part, parts
+                payload["node"], payload["since"], part, parts, payload.get("over", ())
             ),
         )
         self._act("detectIntrusion", f"{link}: {', '.join(outliers) or 'no outlier'}")

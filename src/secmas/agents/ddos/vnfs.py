@@ -9,6 +9,7 @@ VNF drives its switch through a controller, in this process or over the bus
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from secmas.network.dataplane import (
@@ -21,6 +22,7 @@ from secmas.network.dataplane import (
     UsageEvent,
     classify_flows,
     detect_intrusion,
+    normal_steps,
     split_part,
 )
 from secmas.network.dataplane.controller import Controller
@@ -29,22 +31,33 @@ from secmas.scenario.model import Monitor
 
 @dataclass
 class LinkMonitorVNF:
-    """Watches one link for over-usage with a threshold and hysteresis (Table 5.2)."""
+    """Watches one link for over-usage with a threshold and hysteresis (Table 5.2).
+
+    It remembers when each over-usage began (`onset`) and the episodes that ended
+    (`episodes`, (start, end) in run seconds): the link's traffic then was no normal
+    traffic, and an Anomaly Detector must not take it as its baseline.
+    """
 
     plane: Controller
     monitor: Monitor
     detector: LinkOverUsage = field(init=False)
     onset: float = 0.0
+    episodes: list[tuple[float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.detector = LinkOverUsage.for_monitor(self.monitor)
 
     async def observe(self) -> UsageEvent | None:
-        """Feed the last step's load; an event when the link's state flips."""
+        """Feed the last step's load; an event when the link's state flips (dated back to
+        the first of the steps that confirmed it)."""
         event = self.detector.update(await self.plane.load(*self.monitor.link))
-        if event is UsageEvent.OVER:
+        if event is not None:
             now = await self.plane.now()
-            self.onset = now - self.detector.consecutive * self.plane.step_seconds
+            flipped = now - self.detector.consecutive * self.plane.step_seconds
+            if event is UsageEvent.OVER:
+                self.onset = flipped
+            else:
+                self.episodes.append((self.onset, flipped))
         return event
 
 
@@ -99,27 +112,38 @@ class AnomalyDetectorVNF:
     pop: str
 
     async def detect(
-        self, node: str, since: float, part: int | None = None, parts: int = 1
+        self,
+        node: str,
+        since: float,
+        part: int | None = None,
+        parts: int = 1,
+        over: Sequence[Sequence[float]] = (),
     ) -> list[str]:
         """Outlier destination IPs among the traffic crossing this PoP, each against the
         history before `since` of the switch `node` whose link is diagnosed (the PoP may
-        see that traffic only since it was steered here, so its own history is no baseline).
+        see that traffic only since it was steered here, so its own history is no baseline),
+        leaving out the link's earlier over-usage episodes `over` ((start, end) pairs): a
+        flood mitigated in part comes back as a new over-usage, and a baseline holding the
+        flood itself would hide what is left of it.
 
         On one part of a split link (LoadBalanceLink) only the server's flows of that part
         count (the split hashes sources, `split_part`); flows are hashed evenly over the
         parts, so the baseline is the server's history divided by `parts`.
         """
         history = await self.plane.destination_rates(node)
-        cut = max(0, int(since / self.plane.step_seconds))
+        step = self.plane.step_seconds
         if part is None:
             here = await self.plane.destination_rates(self.pop)
             current = {dst: _recent(rates) for dst, rates in here.items()}
-            baseline = {dst: rates[:cut] for dst, rates in history.items()}
+            baseline = {
+                dst: normal_steps(rates, step, since, over) for dst, rates in history.items()
+            }
         else:
             ip = self.plane.server_ip
             flows = _of_part(await self.plane.flows_via(self.pop, ip), part, parts)
             current = {ip: sum(stats.last.rate for stats in flows)}
-            baseline = {ip: [r / parts for r in history.get(ip, [])[:cut]]}
+            normal = normal_steps(history.get(ip, []), step, since, over)
+            baseline = {ip: [r / parts for r in normal]}
         return detect_intrusion(current, baseline)
 
 

@@ -21,6 +21,7 @@ from secmas.network.dataplane.detectors import (
     classify_flows,
     detect_intrusion,
     is_syn_flood,
+    normal_steps,
     robust_z,
 )
 from secmas.network.dataplane.routing import Network, RouteTree, shortest_path_tree
@@ -66,6 +67,7 @@ __all__ = [
     "classify_flows",
     "detect_intrusion",
     "is_syn_flood",
+    "normal_steps",
     "robust_z",
     "shortest_path_tree",
     "split_part",

@@ -6,6 +6,7 @@ ground truth, so they would run unchanged on counters from a real network.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -104,6 +105,18 @@ def detect_intrusion(
             scores[dst] = robust_z(rate, rates, floor=floor, relative=relative)
     outliers = [dst for dst, score in scores.items() if score > threshold]
     return sorted(outliers, key=lambda dst: (-scores[dst], dst))
+
+
+def normal_steps(
+    rates: Sequence[float], step: float, since: float, over: Sequence[Sequence[float]] = ()
+) -> list[float]:
+    """The per-step `rates` (step i covers run time [i·step, (i+1)·step)) before `since`,
+    without the steps that touch an over-usage episode of `over`."""
+    keep = [True] * min(len(rates), max(0, int(since / step)))
+    for start, end in over:
+        for i in range(max(0, int(start / step)), min(len(keep), math.ceil(end / step))):
+            keep[i] = False
+    return [rate for rate, kept in zip(rates, keep, strict=False) if kept]
 
 
 def is_syn_flood(
