@@ -457,12 +457,11 @@ class EmulatedController:
                     raise ValueError(f"no link {a!r}→{b!r} to limit")
                 self._add(installed, node, "ratelimits", [text])
             case IpRateLimit(node=node, dst_ip=dst, rate=rate):
-                self._add(
-                    installed,
-                    self._checked(node),
-                    "ratelimits",
-                    [firewall.ip_limit_rule(dst, self._bytes(rate))],
-                )
+                node = self._checked(node)
+                once = [firewall.policed_once_rule(dst)]
+                self._add(installed, node, "iplimits", once, insert=True)
+                rules = firewall.ip_limit_rules(dst, self._bytes(rate))
+                self._add(installed, node, "iplimits", rules)
             case FlowBlock(node=node, src_ip=src, dst_ip=dst):
                 self._add(installed, self._checked(node), "blocks", [firewall.block_rule(src, dst)])
             case TrafficSplit(node=node, dst_ip=dst, parts=parts):

@@ -11,7 +11,13 @@ Each routing namespace (a PoP or switch) has table `inet secmas`:
   direction only, where conntrack would call the handshake's ACK invalid. This is what
   a Classifier reads (Table 5.4).
 - `forward` counts first (`account`), then drops what `blocks` matches, then polices what
-  `ratelimits` matches: blockFlow before the rate limits, as the simulator applies them.
+  `ratelimits` (link limits) and `iplimits` (limits on traffic towards an address) match:
+  blockFlow before the rate limits, as the simulator applies them. An IP limit polices a
+  packet once per node, as the simulator polices a flow where it first reaches the node:
+  a packet steered back through the node (its path to the steering's first node crossed
+  it already) is let through the second time, by its (source, destination, source port,
+  IP id) in the `policed` set, kept 2 s. Policed twice, a flood's flows would reach a
+  Classifier below its SYN rate and be missed.
 - `split` (prerouting, before routing): each traffic split sends a client to its part —
   the simulator's hash of its address (`rules.split_part`, which the VNFs also use), from
   a verdict map the controller fills, or the kernel's `jhash` for a client not yet in it —
@@ -40,6 +46,9 @@ BURST_SECONDS = 0.5  # bursty senders on a busy machine: police the mean, not th
 MIN_BURST_BYTES = 3000
 SYN_UPDATE = "update @syns { ip saddr . ip daddr . th dport }"
 ACK_UPDATE = "update @acks { ip saddr . ip daddr . th dport }"
+PACKET_KEY = "ip saddr . ip daddr . tcp sport . ip id"
+"""One TCP packet, wherever it is (the IP id tells a sender's packets apart)."""
+POLICED_SECONDS = 2
 
 
 def router_ruleset(servers: Iterable[str]) -> str:
@@ -62,13 +71,18 @@ def router_ruleset(servers: Iterable[str]) -> str:
     ip daddr @servers tcp flags & (syn | ack) == syn {SYN_UPDATE}
     ip daddr @servers tcp flags == ack {ACK_UPDATE}
   }}
+  set policed {{
+    typeof {PACKET_KEY}; flags dynamic, timeout; timeout {POLICED_SECONDS}s; size 65536;
+  }}
   chain blocks {{ }}
   chain ratelimits {{ }}
+  chain iplimits {{ }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
     jump account
     jump blocks
     jump ratelimits
+    jump iplimits
   }}
 }}
 """
@@ -131,9 +145,19 @@ def block_rule(src_ip: str, dst_ip: str) -> str:
     return f"ip saddr {src_ip} ip daddr {dst_ip} drop"
 
 
-def ip_limit_rule(dst_ip: str, bytes_per_second: float) -> str:
-    """limitIP: police the traffic towards `dst_ip`."""
-    return f"ip daddr {dst_ip} {limit(bytes_per_second)}"
+def ip_limit_rules(dst_ip: str, bytes_per_second: float) -> list[str]:
+    """limitIP: police the traffic towards `dst_ip`, and remember each TCP packet that
+    passed (so that `policed_once_rule` lets it through if it comes back)."""
+    return [
+        f"ip daddr {dst_ip} {limit(bytes_per_second)}",
+        f"ip daddr {dst_ip} update @policed {{ {PACKET_KEY} }}",
+    ]
+
+
+def policed_once_rule(dst_ip: str) -> str:
+    """First in `iplimits`: a packet towards `dst_ip` the node's IP limits passed already
+    is not policed again."""
+    return f"ip daddr {dst_ip} {PACKET_KEY} @policed accept"
 
 
 def link_limit_rule(intf: str, outgoing: bool, bytes_per_second: float) -> str:
