@@ -4,6 +4,7 @@ every rule kind acts on real packets at the node it names."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,26 @@ def test_real_requests_succeed_and_flows_are_counted_only_on_their_path(
     assert requests and sum(r.ok for r in requests) / len(requests) >= 0.9
     last = running.controller.telemetry[-1]
     assert last.attack > 0 and last.legit > 0
+
+
+def test_each_attacker_floods_from_a_process_of_its_own(running: Running) -> None:
+    """Sharing one sender, a group's attackers went out in bursts twice as large after a
+    busy machine delayed it, and the IP limit's token bucket dropped more of them."""
+    groups = [group.name for group in running.network.plan.groups if group.attackers]
+    here = {
+        running.network.namespace(name).run(["readlink", "/proc/self/ns/net"]).strip()
+        for name in groups
+    }
+    floods = []
+    for process in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (process / "cmdline").read_bytes().decode().split("\0")[:-1]
+            net = os.readlink(process / "ns" / "net")
+        except OSError:  # the process ended meanwhile
+            continue
+        if net in here and any(arg.endswith(".synflood") for arg in argv):
+            floods.append(argv[-1])
+    assert sorted(floods) == sorted(attackers(running))
 
 
 def test_the_classifier_tells_the_real_syn_flood_from_real_http(running: Running) -> None:
