@@ -1,5 +1,5 @@
 """`python -m secmas` runs the command line."""
 
-from secmas.cli.main import run
+from secmas.console import run
 
 run()

@@ -5,9 +5,9 @@ JSON-RPC ledger, awards every auction to the same PoP and reaches the same outco
 A bid reads committed state plus the bidder's own holds, never a rival's pending
 proposal, and a PoP whose instance another auction holds answers calls in arrival
 order once it is free (`Mailbox._wait_for_held_instance`). What may differ, as the
-README says (agents as processes): how auctions of different initiators that run at
-the same simulated time interleave in the report's list, so they are compared per
-initiator, in each initiator's order.
+docs say (docs/guides/agents-auctions.md, design notes: processes vs one process): how
+auctions of different initiators that run at the same simulated time interleave in the
+report's list, so they are compared per initiator, in each initiator's order.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ SEED = 1
 SPEED = 4.0
 """Simulated seconds per wall second: a call's 1 s bid deadline is 250 ms of wall time,
 room for another auction's plan on a shared instance to run over the bus (at 10, a
-loaded machine can take longer, and the PoP then bids without the instance: README)."""
+loaded machine can take longer, and the PoP then bids without the instance: see
+docs/guides/agents-auctions.md)."""
 
 
 def report(folder: Path, processes: bool) -> dict[str, Any]:

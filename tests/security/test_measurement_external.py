@@ -407,8 +407,9 @@ def test_an_in_process_run_is_measured_by_a_measurer_process_of_its_own() -> Non
 
 def test_jit_pages_of_the_run_process_are_noted_not_failed() -> None:
     """The run process hosts PyTorch's JIT: its W+X pages cannot be told from an implant's,
-    so the appraisal notes them (the README's threat model says so) instead of revoking
-    every agent of the run. Executable shared memory is still no JIT's and still fails."""
+    so the appraisal notes them (docs/guides/trust.md says so, under what a software root of
+    trust cannot guarantee) instead of revoking every agent of the run. Executable shared
+    memory is still no JIT's and still fails."""
     out = _in_process_run(TORCH_JIT, "None")
     assert out.startswith("passed"), out
     assert "tolerated ['wx mapping" in out, out

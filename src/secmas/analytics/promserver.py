@@ -36,7 +36,7 @@ def prometheus_binary() -> str:
     found = shutil.which("prometheus") or (PROMETHEUS if Path(PROMETHEUS).exists() else None)
     if found is None:
         raise PrometheusUnavailable(
-            "prometheus: install the Debian package prometheus (./scripts/setup)"
+            "prometheus: install the Debian package prometheus (./scripts/setup --emulated)"
         )
     return found
 

@@ -48,7 +48,6 @@ def ssla_manager(
     run_id: str,
 ) -> SSLAManager:
     """The run's SSLA manager, auditing into `folder`/audit.jsonl (anchored on the ledger)."""
-    from secmas.policy.attribution import alert_explainer
     from secmas.policy.audit import ANCHORS_FILE, AUDIT_FILE, AuditLog, audit_log_id
     from secmas.policy.manager import Anchoring, SSLAManager
 
@@ -64,7 +63,9 @@ def ssla_manager(
     except OSError as exc:
         raise RunFailed(f"cannot write the run to {folder}: {exc}") from None
     explain = None
-    if loop is not None:
+    if loop is not None:  # SHAP explanations of the closed loop's alerts: the 'ml' extra
+        from secmas.policy.attribution import alert_explainer
+
         explain = alert_explainer(loop.detector, loop.profiler, scenario)
     anchoring = Anchoring(audit_log_id(run_id), folder / ANCHORS_FILE)
     return SSLAManager(sslas, audit, closed_loop=loop, explain=explain, anchoring=anchoring)

@@ -40,6 +40,7 @@ from secmas.api.scenarios import (
     with_seed,
     with_service,
 )
+from secmas.extras import require
 from secmas.report.acceptance import Acceptance, acceptance, failure_reasons
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import dump_scenario
@@ -128,7 +129,7 @@ def plan(
     retrain: bool = False,
 ) -> RunPlan:
     """Resolve the scenario and apply the options (see `run`); RunInputError names
-    every problem, before any work."""
+    every problem, before any work, and `MissingExtra` an extra the run needs."""
     distribution = distribution or Distribution()
     resolved = resolve(scenario)
     loaded = with_engine(with_service(resolved.scenario, service), engine, distribution.processes)
@@ -143,6 +144,7 @@ def plan(
         raise RunInputError(f"{distribution.speed:g}: must be above 0", option="speed")
     if distribution.hosts is not None:
         distribution = replace(distribution, hosts=host_list(loaded, distribution))
+    _require_extras(loaded, adaptive)
     return RunPlan(
         loaded,
         resolved.source,
@@ -154,6 +156,25 @@ def plan(
         metrics_port,
         retrain,
     )
+
+
+def _require_extras(scenario: Scenario, adaptive: bool) -> None:
+    """`MissingExtra` (`secmas.extras`), before any work, for a run whose loops need an
+    extra that is not installed: the closed loop's models and the MTD planner need `ml`,
+    the CTI sharing `cti`."""
+    extras: list[str] = []
+    purposes: list[str] = []
+    if scenario.analytics.detect:
+        extras.append("ml")
+        purposes.append("the closed loop")
+    if adaptive and scenario.cti is not None:
+        extras.append("cti")
+    if adaptive and scenario.mtd is not None:
+        extras.append("ml")
+    if adaptive and (scenario.cti is not None or scenario.mtd is not None):
+        purposes.append("the adaptive defence (CTI, MTD)")
+    if extras:
+        require(extras, " and ".join(purposes))
 
 
 def run(

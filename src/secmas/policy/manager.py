@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,7 +36,6 @@ from secmas.agents.bdi import Belief, Goal, GoalKind
 from secmas.agents.ddos.agent import PROTECT, World
 from secmas.agents.handle import AgentHandle
 from secmas.analytics.decision import Alert
-from secmas.analytics.loop import ClosedLoop
 from secmas.analytics.trust import TrustManager
 from secmas.ledger.connection import connect
 from secmas.network.dataplane import DataPlane, FlowBlock
@@ -49,6 +48,9 @@ from secmas.policy.conflicts import Resolution, check
 from secmas.policy.ssla import SSLA, ActionKind, GuaranteeTerm
 from secmas.policy.streams import SliceTap, SliceView, message_record, split_source
 from secmas.scenario.model import Scenario
+
+if TYPE_CHECKING:  # the closed loop needs the 'ml' extra; an SSLA alone does not
+    from secmas.analytics.loop import ClosedLoop
 
 ACTOR = "SSLAManager"
 NOTIFY_SUBJECT = "policy.notify"

@@ -73,7 +73,7 @@ def stress_ng() -> str:
     found = shutil.which("stress-ng") or (STRESS_NG if Path(STRESS_NG).exists() else None)
     if found is None:
         raise EmulationUnavailable(
-            "stress-ng: install the Debian package stress-ng (./scripts/setup)"
+            "stress-ng: install the Debian package stress-ng (./scripts/setup --emulated)"
         )
     return found
 

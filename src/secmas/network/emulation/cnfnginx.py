@@ -49,7 +49,7 @@ def nginx_binary() -> str:
     """nginx's path, or EmulationUnavailable naming the Debian package."""
     if shutil.which("nginx") is None and not Path(NGINX).exists():
         raise EmulationUnavailable(
-            "nginx: install the Debian package nginx-light (./scripts/setup)"
+            "nginx: install the Debian package nginx-light (./scripts/setup --emulated)"
         )
     return shutil.which("nginx") or NGINX
 

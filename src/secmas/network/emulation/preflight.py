@@ -27,11 +27,13 @@ def missing() -> list[str]:
         lacking.append("network namespaces: the kernel has no /proc/self/ns/net")
     for tool, package in TOOLS.items():
         if shutil.which(tool) is None:
-            lacking.append(f"{tool}: install the Debian package {package} (./scripts/setup)")
+            lacking.append(
+                f"{tool}: install the Debian package {package} (./scripts/setup --emulated)"
+            )
     if importlib.util.find_spec("mininet") is None:
         lacking.append(
             "the mininet Python module: install the Debian package mininet and run "
-            "./scripts/setup, which links it into the venv"
+            "./scripts/setup --emulated, which links it into the venv"
         )
     return lacking
 
