@@ -94,7 +94,7 @@ def figures(scenario: Scenario, result: OperateResult, engine: str) -> dict[str,
     actions = [
         f"{a.time:.1f} {a.agent} {a.action}"
         for a in result.journal.actions
-        if a.action not in ("steer", "blockFlow")
+        if a.action not in ("steer", "unsteer", "blockFlow")
     ]
     blocks = [a for a in result.journal.actions if a.action == "blockFlow"]
     emulation = getattr(result, "emulation", None) or {}

@@ -65,6 +65,8 @@ def test_elsewhere_the_traffic_goes_by_the_auctioneer_then_the_bids_path(pop: st
 def test_a_steering_reserves_what_it_moves_until_its_last_holder_lets_go() -> None:
     async def main() -> None:
         chain, plane, infra = chains("pop5")
+        released: list[Steer] = []
+        chain.on_release = released.append
         moved = await chain.steered_rate("pop6", IP, None)
         # what reaches pop6 without crossing pop5: the traffic of pop3 and pop4's clients
         over_pop5 = {s.flow for s in plane.flows_via("pop5", IP)}
@@ -78,8 +80,12 @@ def test_a_steering_reserves_what_it_moves_until_its_last_holder_lets_go() -> No
         assert reserved(infra) == pytest.approx({frozenset(("pop5", "pop6")): moved})
         await chain.release(first)
         assert reserved(infra) and plane.rules  # the other holder still needs it
+        assert released == []
         await chain.release(second)
         assert reserved(infra) == {} and plane.rules == {} and chain.held == {}
+        assert released == [first]  # told once, when the rule went
+        await chain.release(second)  # no longer held: nothing to tell
+        assert released == [first]
 
     run(main())
 

@@ -188,6 +188,7 @@ def test_LL_off_the_path_steers_the_link_traffic_to_its_PoP_first():
         assert rig.server_rate() == pytest.approx(RATE * before, rel=0.02)
         assert rig.plane.rate("pop6", "pop5") > 0  # pop3 and pop4's traffic goes round
         assert rig.actions("steer") == [("pop5", f"{IP} at pop6 over pop6→pop5")]
+        assert rig.actions("unsteer") == []  # held for as long as the limit
         await rig.stop()
 
     run(main())
@@ -215,6 +216,14 @@ def test_UL_lifts_the_link_limit_only_on_the_agent_that_holds_it():
         assert rig.world.infra.link("pop6", "pop5").reserved == 0.0
         assert rig.agents["pop5"].bdi.beliefs.holds(~Belief("linkRateLimited", (LINK,)))
         assert rig.actions("unlinkRateLimited") == [("pop5", LINK)]
+        # the steering's end is journalled, named as its start was
+        assert (
+            rig.actions("unsteer")
+            == rig.actions("steer")
+            == [("pop5", f"{IP} at pop6 over pop6→pop5")]
+        )
+        names = [a.action for a in rig.world.journal.actions if a.agent == "pop5"]
+        assert names.index("unsteer") < names.index("unlinkRateLimited")
         await rig.advance()
         assert rig.server_rate() > 1.5 * limited  # the attack floods the link again
         await rig.stop()

@@ -59,3 +59,21 @@ def test_a_metric_without_a_number_is_not_measured() -> None:
     nan = term.assess(20.0)
     assert nan.status == "not measured" and "has no value" in nan.explain()
     assert term.compliance()["compliance"] is None
+
+
+def test_the_periods_not_measured_are_reported_as_intervals() -> None:
+    """Which periods were not measured, consecutive ones merged, so that a timeline shows
+    them where they were (and draws the others as met or breached)."""
+    term = monitor(ENCRYPTION)
+    term.assess(1.0)  # silent
+    term.assess(2.0)  # silent
+    term.feed({"agent-bus": [SEALED]}, {})
+    assert term.assess(3.0).status == "met"
+    term.assess(4.0)  # silent
+    record = term.compliance()
+    assert record["not_measured"] == 3
+    assert record["not_measured_intervals"] == [
+        {"start": 0.0, "end": 2.0, "periods": 2},
+        {"start": 3.0, "end": 4.0, "periods": 1},
+    ]
+    assert sum(gap["periods"] for gap in record["not_measured_intervals"]) == 3

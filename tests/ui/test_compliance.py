@@ -60,6 +60,24 @@ def test_a_term_with_nothing_measured_is_not_measured_never_compliant() -> None:
         assert view.state == "not measured" and view.compliance is None
 
 
+def test_the_periods_not_measured_are_carried_where_the_report_says_which() -> None:
+    gaps = [{"start": 0.0, "end": 3.0, "periods": 3}, {"start": 7.0, "end": 8.0, "periods": 1}]
+    policy = {
+        "compliance": [
+            term("known", not_measured=4, compliance=1.0, not_measured_intervals=gaps),
+            term("older report", not_measured=4, compliance=1.0),
+        ]
+    }
+    known, older = ssla_view(policy, 10.0).terms
+    assert known.state == older.state == "compliant"
+    assert known.not_measured_intervals is not None
+    assert [(g.start, g.end, g.periods) for g in known.not_measured_intervals] == [
+        (0.0, 3.0, 3),
+        (7.0, 8.0, 1),
+    ]
+    assert older.not_measured_intervals is None  # which ones is unknown
+
+
 def test_a_section_that_does_not_fit_says_where() -> None:
     view = ssla_view({"compliance": [{"ssla": "s1"}]}, 10.0)
     assert view.problem == "report.json: policy.compliance.0.term: Field required"

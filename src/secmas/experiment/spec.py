@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from secmas.experiment.generators import GENERATORS, MAX_RING, MIN_RING
 from secmas.experiment.metrics import BASE, EXTRA
@@ -95,15 +104,24 @@ def _values(value: Any) -> Any:
         raise ValueError(f"range {where}: {reason}" if where else f"range: {reason}") from None
 
 
+_Listed = Field(min_length=1, max_length=MAX_VALUES)
+"""How many values a list (or a range) gives."""
 Values = Annotated[
-    tuple[Any, ...], BeforeValidator(_values), Field(min_length=1, max_length=MAX_VALUES)
+    tuple[Any, ...],
+    _Listed,
+    BeforeValidator(_values, json_schema_input_type=Annotated[list[Any], _Listed] | Range),
 ]
 """A non-empty list of values, or a {from, to, step} range."""
+_Size = Annotated[int, Field(ge=MIN_RING, le=MAX_RING)]
 Sizes = Annotated[
-    tuple[Annotated[int, Field(ge=MIN_RING, le=MAX_RING)], ...],
-    BeforeValidator(lambda v: _values([v] if isinstance(v, int) else v)),
-    Field(min_length=1, max_length=MAX_VALUES),
+    tuple[_Size, ...],
+    _Listed,
+    BeforeValidator(
+        lambda v: _values([v] if isinstance(v, int) else v),
+        json_schema_input_type=_Size | Annotated[list[_Size], _Listed] | Range,
+    ),
 ]
+_Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class Source(Strict):
@@ -117,6 +135,22 @@ class Source(Strict):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"file": value} if isinstance(value, str) else value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """As written in a spec: a file name, or an object giving exactly one source."""
+        json_schema = handler(schema)
+        if handler.mode != "validation":
+            return json_schema
+        one = [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+            for name in ("file", *GENERATORS)
+        ]
+        shorthand = {"type": "string", "minLength": 1, "description": "short for {file: …}"}
+        named = {k: json_schema.pop(k) for k in ("title", "description") if k in json_schema}
+        return {**named, "anyOf": [shorthand, {**json_schema, "oneOf": one}]}
 
     @model_validator(mode="after")
     def _one(self) -> Source:
@@ -145,12 +179,16 @@ class SweepSpec(Strict):
     description: str = ""
     scenarios: tuple[Source, ...] = Field(min_length=1)
     seeds: Annotated[
-        tuple[Annotated[int, Field(ge=0, le=MAX_SEED)], ...], BeforeValidator(_values)
-    ] = Field(default=(0,), min_length=1, max_length=MAX_VALUES)
+        tuple[_Seed, ...],
+        _Listed,
+        BeforeValidator(_values, json_schema_input_type=Annotated[list[_Seed], _Listed] | Range),
+    ] = (0,)
     repetitions: int = Field(default=1, ge=1, le=MAX_REPETITIONS)
     fixed: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Values] = Field(default_factory=dict)
-    metrics: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = Field(
+        default=(), json_schema_extra={"items": {"enum": list(EXTRA), "type": "string"}}
+    )
     plots: tuple[Plot, ...] = ()
 
     @field_validator("metrics")

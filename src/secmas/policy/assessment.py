@@ -131,6 +131,8 @@ class TermMonitor:
     periods: int = 0
     breaches: int = 0
     unmeasured: int = 0
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    """The periods not measured, consecutive ones merged: {start, end, periods}."""
 
     def __post_init__(self) -> None:
         self.formula = parse(self.term.indicator.formula)
@@ -184,6 +186,7 @@ class TermMonitor:
                 offending = tuple(self.formula.select(self.records, sets=self.members))
         else:
             self.unmeasured += 1
+            self._gap(self.started, now)
         self.periods += 1
         assessment = Assessment(
             ssla=self.ssla.id,
@@ -207,6 +210,14 @@ class TermMonitor:
         self.records = []
         self.values = []
         return assessment
+
+    def _gap(self, start: float, end: float) -> None:
+        """Count [start, end) as not measured, with the gap it extends if any."""
+        last = self.gaps[-1] if self.gaps else None
+        if last is not None and abs(last["end"] - start) <= 1e-9:
+            last["end"], last["periods"] = end, last["periods"] + 1
+        else:
+            self.gaps.append({"start": start, "end": end, "periods": 1})
 
     def _unmeasured(self) -> str:
         """Why the current period cannot be assessed; empty when it can."""
@@ -242,5 +253,6 @@ class TermMonitor:
             "periods": self.periods,
             "breached": self.breaches,
             "not_measured": self.unmeasured,
+            "not_measured_intervals": [dict(gap) for gap in self.gaps],
             "compliance": None if assessed == 0 else round(1 - self.breaches / assessed, 4),
         }

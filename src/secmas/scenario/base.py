@@ -3,17 +3,43 @@ constrained field types."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 from collections.abc import Iterator
 from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 MAX_AMOUNT = 1e9
 """The largest amount (cores, GB, MB/s, ms, seconds, …) a scenario may give. A PoP of 10⁹
 cores or a link of 10⁹ MB/s is far beyond any real one, and amounts are summed,
 multiplied and divided in bids and rates: near the float limit (1e308) they overflow to
 infinity, which no comparison handles."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _AtMost(AfterValidator):
+    """An AfterValidator whose bound is also the field's JSON Schema `maximum`."""
+
+    limit: float = math.inf
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["maximum"] = self.limit
+        return json_schema
 
 
 def at_most(limit: float, reason: str) -> AfterValidator:
@@ -24,7 +50,7 @@ def at_most(limit: float, reason: str) -> AfterValidator:
             raise ValueError(f"{_number(value)} is above {_number(limit)}: {reason}")
         return value
 
-    return AfterValidator(check)
+    return _AtMost(check, limit)
 
 
 def _number(value: float) -> str:

@@ -17,6 +17,8 @@ and the page at /.
 | `GET /api/runs/{id}/ssla` | every SSLA term over time: breach episodes, enforcements |
 | `GET /api/runs/{id}/cti` | CTI hygiene per domain, PoPs barred, sharing decisions |
 | `GET /api/runs/{id}/mtd` | moving target defence: budgets, moves predicted vs measured |
+| `GET /api/runs/{id}/network` | steered paths and blocked flows over time |
+| `GET /api/runs/{id}/figures` | key figures, the same for every run (to compare two) |
 | `GET /api/live` | the run in progress so far (`secmas demo --ui`) |
 | `GET /api/live/events` | what follows, as server-sent events |
 
@@ -49,6 +51,7 @@ from secmas.ui.models import (
     Alert,
     Auction,
     AuditView,
+    Figure,
     Ledger,
     LiveState,
     Metrics,
@@ -58,6 +61,7 @@ from secmas.ui.models import (
     ScenarioView,
     WorkflowStep,
 )
+from secmas.ui.network import NetworkView
 from secmas.ui.runs import RUN_ID, LoadedRun, RunStore, UnknownRun, UnreadableRun
 
 T = TypeVar("T")
@@ -180,6 +184,16 @@ def create_app(runs: Path, hub: LiveHub | None = None) -> FastAPI:
     def run_mtd(run_id: RunId) -> MtdView | None:
         """The moving target defence's moves, predicted against measured (null without)."""
         return loaded(run_id, store.mtd)
+
+    @app.get("/api/runs/{run_id}/network", tags=["runs"], responses=ERRORS)
+    def run_network(run_id: RunId) -> NetworkView:
+        """Steered paths (end inferred from the journal) and blocked flows over the run."""
+        return loaded(run_id, store.network)
+
+    @app.get("/api/runs/{run_id}/figures", tags=["runs"], responses=ERRORS)
+    def run_figures(run_id: RunId) -> list[Figure]:
+        """Key figures with their unit and which way is better: two runs side by side."""
+        return loaded(run_id, store.figures)
 
     @app.get("/api/live", tags=["live"])
     def live_state() -> LiveState:

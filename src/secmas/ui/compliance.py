@@ -3,8 +3,10 @@
 measured and what was enforced, and whether the term lost a conflict.
 
 The SSLA manager reports every breached period (report.json `policy.breaches`) and the
-count of the others, so a period outside a breach was met, or not measured when the term
-was never measured: a term with nothing measured is "not measured", never "compliant".
+periods not measured (`not_measured_intervals`, consecutive ones merged), so a period
+outside both was met. A report written before the intervals were recorded has only their
+count: which periods they were is then unknown (`not_measured_intervals` null). A term
+with nothing measured is "not measured", never "compliant".
 Pure functions of report.json's `policy` section.
 """
 
@@ -23,8 +25,26 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-RECORD = {"ssla", "term", "kpi", "slice", "period", "periods", "breached", "not_measured"}
+RECORD = {
+    "ssla",
+    "term",
+    "kpi",
+    "slice",
+    "period",
+    "periods",
+    "breached",
+    "not_measured",
+    "not_measured_intervals",
+}
 """What a term's timeline takes over from its compliance record as it is."""
+
+
+class UnmeasuredSpan(BaseModel):
+    """Consecutive periods of one term that were not measured."""
+
+    start: float
+    end: float
+    periods: int
 
 
 class _Compliance(_Section):
@@ -37,6 +57,7 @@ class _Compliance(_Section):
     periods: int = 0
     breached: int = 0
     not_measured: int = 0
+    not_measured_intervals: list[UnmeasuredSpan] | None = None
     compliance: float | None = None
 
 
@@ -95,6 +116,9 @@ class TermTimeline(BaseModel):
     periods: int
     breached: int
     not_measured: int
+    not_measured_intervals: list[UnmeasuredSpan] | None = Field(
+        None, description="the periods not measured, merged; null: the report does not say which"
+    )
     compliance: float | None = Field(description="share of measured periods met; null: none")
     state: Literal["compliant", "breached", "not measured"]
     suspended: bool = Field(description="not enforced: it lost a conflict")

@@ -9,8 +9,8 @@ snapshot, so a page that opens late gets the run so far, then the rest as it hap
 Event kinds and their data: `start` (run id, scenario view), `step` (a deployment step:
 number, name), `plan` (the attestation plan), `initial` (instances there from the
 start), `progress` (now, duration, the step's telemetry point), `auction`, `placement`,
-`action`, `attestation` (report.json records), `alert` (an Alert), `end` (status, folder,
-passed, error).
+`action`, `attestation` (report.json records), `alert` (an Alert), `network` (steered
+paths and blocked flows so far, after new actions), `end` (status, folder, passed, error).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from secmas.api.observer import RunObserver
 from secmas.ui import views
 from secmas.ui.models import Alert, LiveState
+from secmas.ui.network import network_view
 
 if TYPE_CHECKING:
     from secmas.scenario.model import Scenario
@@ -103,6 +104,8 @@ def _apply(state: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
         state["plan"] = data["plan"]
     elif kind == "initial":
         state["initial"] = data["instances"]
+    elif kind == "network":
+        state["network"] = data
     elif kind == "progress":
         state["now"] = data["now"]
         state["duration"] = data["duration"]
@@ -176,8 +179,17 @@ class LiveLoop:
             self.hub.publish("auction", auction_entry(initiator, record))
         for event in self._new("placements", journal.placements):
             self.hub.publish("placement", asdict(event))
-        for event in self._new("actions", journal.actions):
+        fresh_actions = self._new("actions", journal.actions)
+        for event in fresh_actions:
             self.hub.publish("action", asdict(event))
+        enforcements = [
+            e.to_json() for loop in self.watch for e in getattr(loop, "enforcements", [])
+        ]
+        if fresh_actions or len(enforcements) != self._seen.get("enforcements", 0):
+            self._seen["enforcements"] = len(enforcements)
+            actions = (asdict(a) for a in journal.actions)
+            view = network_view(actions, enforcements)
+            self.hub.publish("network", view.model_dump(mode="json"))
         records = [e.to_json() for e in self._attestations()]
         fresh = self._new("attestations", records)
         for record in fresh:

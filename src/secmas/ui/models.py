@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from secmas.ui.adaptive import CtiView, MtdView
 from secmas.ui.compliance import SslaView
+from secmas.ui.network import NetworkView
 
 # -- report.json --------------------------------------------------------------------------
 
@@ -104,7 +105,12 @@ class TelemetryPoint(_Read):
     attack: float | None = Field(description="attack traffic delivered to the server, MB/s")
     offered_legit: float | None
     offered_attack: float | None
-    monitored: float | None = None
+    monitored: float | None = Field(
+        None, description="load on the link the Link Monitor watches (busier direction), MB/s"
+    )
+    links: dict[str, float | None] | None = Field(
+        None, description='every link\'s load (busier direction), MB/s, keyed "a~b" by its ends'
+    )
 
 
 class WorkflowStep(_Read):
@@ -348,15 +354,28 @@ class AuditView(BaseModel):
 
 
 class Series(BaseModel):
-    """Named series over one time axis."""
+    """Named series over one time axis (simulated s)."""
 
     t: list[float]
     values: dict[str, list[float | None]]
+    units: dict[str, str] = Field({}, description="each series' unit, where known")
 
 
 class Metrics(BaseModel):
     traffic: Series = Field(description="MB/s delivered to and offered to the server")
     cnfs: dict[str, Series] = Field({}, description="per CNF: metrics-<cnf>.csv")
+
+
+class Figure(BaseModel):
+    """One key figure of a run (`secmas.ui.figures`)."""
+
+    key: str
+    label: str
+    value: int | float | str | bool | None
+    unit: str = ""
+    better: Literal["higher", "lower"] | None = Field(
+        None, description="which way is better, for figures where one is"
+    )
 
 
 class RunDetail(BaseModel):
@@ -380,6 +399,8 @@ class RunDetail(BaseModel):
     cti: CtiView | None = Field(None, description="CTI hygiene and sharing decisions")
     mtd: MtdView | None = Field(None, description="moving target defence moves")
     cnf_metrics: dict[str, Series] = Field({}, description="per CNF: metrics-<cnf>.csv")
+    network: NetworkView = Field(description="steered paths and blocked flows over time")
+    figures: list[Figure] = Field(description="key figures, the same for every run")
 
 
 class LiveState(BaseModel):
@@ -403,3 +424,4 @@ class LiveState(BaseModel):
     attestations: list[Attestation] = []
     alerts: list[Alert] = []
     plan: list[str] = []
+    network: NetworkView | None = None

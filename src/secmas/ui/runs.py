@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -36,9 +37,11 @@ from secmas.scenario.model import Scenario
 from secmas.ui import views
 from secmas.ui.adaptive import CtiView, MtdView, cti_view, mtd_view
 from secmas.ui.compliance import SslaView, ssla_view
+from secmas.ui.figures import key_figures
 from secmas.ui.models import (
     AuditEntryView,
     AuditView,
+    Figure,
     Ledger,
     Metrics,
     Report,
@@ -47,6 +50,7 @@ from secmas.ui.models import (
     ScenarioView,
     Series,
 )
+from secmas.ui.network import NetworkView, network_view
 from secmas.ui.topology import scenario_view
 
 RUN_ID = r"^[^/\\\x00-\x1f\x7f]{1,255}$"
@@ -430,29 +434,67 @@ def _audit_view(entries: list[Any], intact: bool, reason: str | None, confirmed:
     )
 
 
+TRAFFIC = ("legit", "attack", "offered_legit", "offered_attack", "monitored")
+SHORT_UNITS = {
+    "megabytes": "MB",
+    "megabytes_per_second": "MB/s",
+    "milliseconds": "ms",
+    "requests_per_second": "requests/s",
+}
+"""Prometheus unit names (`secmas.analytics.monitoring.UNITS`) as a chart's axis says them."""
+
+
 def metrics(run: LoadedRun) -> Metrics:
     """The traffic series and, per CNF, metrics-<cnf>.csv."""
     telemetry = run.report.telemetry
     traffic = Series(
         t=[p.t for p in telemetry],
-        values={
-            name: [getattr(p, name) for p in telemetry]
-            for name in ("legit", "attack", "offered_legit", "offered_attack", "monitored")
-        },
+        values={name: [getattr(p, name) for p in telemetry] for name in TRAFFIC},
+        units=dict.fromkeys(TRAFFIC, "MB/s"),
     )
     return Metrics(traffic=traffic, cnfs=cnf_metrics(run))
 
 
 def cnf_metrics(run: LoadedRun) -> dict[str, Series]:
-    """Per CNF, its metrics-<cnf>.csv (read once per report.json)."""
+    """Per CNF, its metrics-<cnf>.csv (read once per report.json), with each metric's unit."""
     if "cnfs" not in run.views:
         cnfs = {}
         for path in sorted(run.folder.glob("metrics-*.csv")):
             series = _csv_series(path)
             if series is not None:
+                series.units = metric_units(series.values)
                 cnfs[path.stem.removeprefix("metrics-")] = series
         run.views["cnfs"] = cnfs
     return run.views["cnfs"]
+
+
+def metric_units(names: Iterable[str]) -> dict[str, str]:
+    """The units of the CNF metrics among `names` (those the Monitoring Service exports)."""
+    from secmas.analytics.monitoring import UNITS
+
+    return {
+        name: SHORT_UNITS.get(UNITS[name], UNITS[name].replace("_", " "))
+        for name in names
+        if name in UNITS
+    }
+
+
+def network(run: LoadedRun) -> NetworkView:
+    """Steered paths and blocked flows (from the journal's actions and SSLA enforcements)."""
+    if "network" not in run.views:
+        report = run.report
+        enforcements = (report.policy or {}).get("enforcements", [])
+        run.views["network"] = network_view(
+            (a.model_dump() for a in report.actions),
+            enforcements if isinstance(enforcements, list) else [],
+        )
+    return run.views["network"]
+
+
+def figures(run: LoadedRun) -> list[Figure]:
+    """The run's key figures (`secmas.ui.figures`)."""
+    report = run.report
+    return key_figures(report, views.run_alerts(report), network(run), ssla(run))
 
 
 def cti(run: LoadedRun) -> CtiView | None:
@@ -533,4 +575,6 @@ def detail(run: LoadedRun) -> RunDetail:
         cti=cti(run),
         mtd=mtd(run),
         cnf_metrics=cnf_metrics(run),
+        network=network(run),
+        figures=figures(run),
     )

@@ -144,6 +144,24 @@ def test_link_rates_match_the_flows_on_them(ddos_scenario: Scenario) -> None:
     assert len(plane.destination_rates("pop6")[SERVER]) == 25
 
 
+def test_telemetry_records_the_load_of_every_loaded_link(ddos_scenario: Scenario) -> None:
+    plane = DataPlane(ddos_scenario)
+    plane.run_until(25)
+    series = plane.server_series()
+    keys = {f"{link.a}~{link.b}" for link in ddos_scenario.links}
+    assert all(point.links is not None and set(point.links) <= keys for point in series)
+    last = series[-1].links
+    assert last is not None
+    for link in ddos_scenario.links:
+        # the busier direction, to 1 kB/s, as the monitored link's load; an idle link
+        # (off every route) is left out
+        load = round(plane.load(link.a, link.b), 3)
+        assert last.get(f"{link.a}~{link.b}", 0.0) == load
+        assert (f"{link.a}~{link.b}" in last) == (load > 0)
+    assert all(p.links and p.links["pop6~server"] == round(p.monitored or 0, 3) for p in series)
+    assert 0 < len(last) < len(keys) and min(last.values()) > 0
+
+
 def test_observation_of_quiet_and_unknown_places(
     make_scenario: Callable[..., Scenario],
 ) -> None:

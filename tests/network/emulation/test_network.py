@@ -102,6 +102,11 @@ def test_real_requests_succeed_and_flows_are_counted_only_on_their_path(
     assert requests and sum(r.ok for r in requests) / len(requests) >= 0.9
     last = running.controller.telemetry[-1]
     assert last.attack > 0 and last.legit > 0
+    # every loaded link's load from the interface counters: the traffic's path, D's idle
+    assert last.links is not None
+    assert set(last.links) <= {"A~B", "B~C", "A~D", "D~C", "C~server"}
+    assert min(last.links["A~B"], last.links["B~C"], last.links["C~server"]) > 0.1
+    assert last.links.get("A~D", 0.0) < 0.1 * last.links["A~B"]
 
 
 def test_each_attacker_floods_from_a_process_of_its_own(running: Running) -> None:

@@ -308,7 +308,12 @@ class PoPAgent:
             ddos.CLASSIFIER: ClassifierVNF(plane, self.pop),
             ddos.LOAD_BALANCER: LoadBalancerVNF(plane, self.pop),
         }
-        self.chains = Chains(self.pop, plane, self.world.infra)
+        self.chains = Chains(
+            self.pop,
+            plane,
+            self.world.infra,
+            on_release=lambda steer: self._act("unsteer", _steer_detail(steer)),
+        )
         self._steers: dict[int, Steer] = {}
         """The steering each rule installed here needs, by rule id."""
         self._won_plans = self._strategy_plans() + self._cnf_plans(
@@ -1118,9 +1123,7 @@ class PoPAgent:
         new = Steer(node, dst_ip, via, part, src_ip) not in self.chains.held
         steer = await self.chains.steer(via, dst_ip, part, bandwidth, covered, src_ip)
         if new:
-            which = "" if part is None else f" part {part}"
-            which += "" if src_ip is None else f" from {src_ip}"
-            self._act("steer", f"{dst_ip}{which} at {node} over {'→'.join(via)}")
+            self._act("steer", _steer_detail(steer))
         return steer
 
     async def _installed(self, steer: Steer | None, install: Awaitable[T]) -> T:
@@ -1169,3 +1172,11 @@ class PoPAgent:
 
     def _act(self, action: str, detail: str) -> None:
         self.world.journal.action(ActionEvent(self.world.clock.now(), self.pop, action, detail))
+
+
+def _steer_detail(steer: Steer) -> str:
+    """How `steer` and `unsteer` actions name a steering: "<dst>[ part k][ from src] at
+    <node> over a→b→…" (read back by the UI, `secmas.ui.network`)."""
+    which = "" if steer.part is None else f" part {steer.part}"
+    which += "" if steer.src_ip is None else f" from {steer.src_ip}"
+    return f"{steer.dst_ip}{which} at {steer.node} over {'→'.join(steer.via)}"

@@ -9,14 +9,14 @@ steered traffic in the infrastructure for as long as the steering lives. Traffic
 already crosses the PoP is left alone by the rule, so a steering costs only what it moves.
 
 Steerings are shared: goals of one agent needing the same one hold it once (one rule,
-one reservation), and it goes when the last of them lets go.
+one reservation), and it goes when the last of them lets go (`on_release` is told).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from secmas.agents.bidding import Bid, GoalRequest, shared_context
@@ -54,11 +54,13 @@ class _Held:
 
 @dataclass
 class Chains:
-    """The steerings one agent holds for the VNFs on its PoP."""
+    """The steerings one agent holds for the VNFs on its PoP; `on_release` is told of
+    each steering once its rule is gone (the agent journals it)."""
 
     pop: str
     plane: Controller
     infra: Infrastructure
+    on_release: Callable[[Steer], None] | None = None
 
     def __post_init__(self) -> None:
         self._held: dict[Steer, _Held] = {}
@@ -199,6 +201,8 @@ class Chains:
         await self.plane.remove_rule(held.rule_id)
         for hop, amount in held.reserved:
             self.infra.release_path(hop, amount)
+        if self.on_release is not None:
+            self.on_release(steer)
 
 
 def _without_loops(path: tuple[str, ...]) -> tuple[str, ...]:

@@ -44,7 +44,15 @@ from secmas.network.dataplane.rules import (
     TrafficSplit,
     split_part,
 )
-from secmas.network.dataplane.stats import BYTES_PER_MB, Counters, FlowId, FlowStats, Telemetry
+from secmas.network.dataplane.stats import (
+    BYTES_PER_MB,
+    Counters,
+    FlowId,
+    FlowStats,
+    Telemetry,
+    busy_links,
+    link_key,
+)
 from secmas.network.dataplane.traffic import (
     ATTACK_KINDS,
     FlowKind,
@@ -264,6 +272,11 @@ class DataPlane:
         seed = scenario.seed if seed is None else seed
         self._traffic = TrafficModel(self._specs, traffic.step, seed)
         self._monitor = None if scenario.defence is None else scenario.defence.monitor.link
+        self._link_keys = [link_key(link.a, link.b) for link in scenario.links]
+        self._link_ends = (
+            np.array([self._net.links[link.a, link.b] for link in scenario.links], dtype=int),
+            np.array([self._net.links[link.b, link.a] for link in scenario.links], dtype=int),
+        )
         self._src = np.array([spec.id.src_ip for spec in self._specs], dtype=object)
         self._dst = np.array([spec.id.dst_ip for spec in self._specs], dtype=object)
         self._attack = np.array([spec.is_attack for spec in self._specs], dtype=bool)
@@ -607,9 +620,16 @@ class DataPlane:
                 offered_attack=float(offered.rate[self._attack].sum()),
                 monitored=None if self._monitor is None else self.load(*self._monitor),
                 latency=_weighted_mean(self._latency[~self._attack], legit),
+                links=self._link_loads(),
             )
         )
         self._steps += 1
+
+    def _link_loads(self) -> dict[str, float]:
+        """The loaded links' loads in the last step, the busier direction (telemetry)."""
+        forward, backward = self._link_ends
+        loads = np.maximum(self._link_rate[forward], self._link_rate[backward])
+        return busy_links(zip(self._link_keys, loads.tolist(), strict=True))
 
     def _stats(self, node: str, pairs: np.ndarray) -> list[FlowStats]:
         """Counters of the flows of `pairs` as seen arriving at `node`; flows silent in the

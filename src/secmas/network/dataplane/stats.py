@@ -6,6 +6,7 @@ flow is an attack is ground truth that the simulator keeps apart, for evaluation
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 BYTES_PER_MB = 1e6  # rates are MB/s with 1 MB = 10^6 bytes
@@ -85,6 +86,10 @@ class Telemetry:
     load of the Defence's monitored link (the busier direction), if the scenario has one.
     `latency` is the one-way latency of the legitimate traffic delivered, ms, averaged
     over its flows weighted by their rates (0 when none arrives): steering raises it.
+    `links` is the load of every scenario link that carried traffic in the step (the
+    busier direction, MB/s, to LINK_DECIMALS places), keyed "a~b" by the link's ends as the
+    scenario lists them; a link absent from it carried none (under 0.5 kB/s), which keeps
+    report.json small on large topologies, most of whose links are idle.
     """
 
     t: float
@@ -94,3 +99,20 @@ class Telemetry:
     offered_attack: float
     monitored: float | None
     latency: float = 0.0
+    links: dict[str, float] | None = None
+
+
+LINK_DECIMALS = 3
+"""Places a link's load keeps in telemetry (1 kB/s): enough for a plot, and report.json
+stays small on large topologies."""
+
+
+def busy_links(loads: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """`Telemetry.links` from (key, MB/s) pairs: rounded, links with no load left out."""
+    rounded = ((key, round(load, LINK_DECIMALS)) for key, load in loads)
+    return {key: load for key, load in rounded if load > 0}
+
+
+def link_key(a: str, b: str) -> str:
+    """A link's key in `Telemetry.links`: its two ends as the scenario lists them."""
+    return f"{a}~{b}"

@@ -39,7 +39,15 @@ from secmas.network.dataplane.rules import (
     TrafficSplit,
     split_part,
 )
-from secmas.network.dataplane.stats import BYTES_PER_MB, Counters, FlowId, FlowStats, Telemetry
+from secmas.network.dataplane.stats import (
+    BYTES_PER_MB,
+    Counters,
+    FlowId,
+    FlowStats,
+    Telemetry,
+    busy_links,
+    link_key,
+)
 from secmas.network.emulation import firewall
 from secmas.network.emulation.counters import (
     SNAPSHOT,
@@ -220,7 +228,16 @@ class EmulatedController:
                 attack=attack / unit,
                 offered_legit=offered_legit / unit,
                 offered_attack=offered_attack / unit,
-                monitored=None if self._monitor is None else self._load_now(*self._monitor),
+                monitored=None
+                if self._monitor is None
+                else self._load_over(seconds, *self._monitor),
+                links=busy_links(
+                    (
+                        link_key(link.a.node, link.b.node),
+                        self._load_over(seconds, link.a.node, link.b.node),
+                    )
+                    for link in self.plan.links
+                ),
             )
         )
         self.server.append(ServerSample(start, legit_packets / seconds, attack_packets / seconds))
@@ -264,16 +281,24 @@ class EmulatedController:
     async def now(self) -> float:
         return self.clock.now()
 
-    def _rate_now(self, a: str, b: str) -> float:
-        if len(self._times) < 2:
-            return 0.0
+    def _rate_over(self, seconds: float, a: str, b: str) -> float:
+        """MB/s sent a→b between the last two samples, `seconds` apart (its interface
+        counters)."""
         node, intf, counters = self._link_end(a, b)
-        snapshots = self._snapshots[node]
-        new, old = (getattr(s, counters).get(intf, 0) for s in snapshots[-2:][::-1])
-        return (new - old) / (BYTES_PER_MB * self._scale * self._seconds(1))
+        snapshots = self._snapshots[node][-2:]
+        if len(snapshots) < 2:
+            return 0.0
+        old, new = (getattr(s, counters).get(intf, 0) for s in snapshots)
+        return max(new - old, 0) / (BYTES_PER_MB * self._scale * seconds)
+
+    def _load_over(self, seconds: float, a: str, b: str) -> float:
+        """The busier direction of link a–b between the last two samples (`_record`
+        passes the step it records, before its time is appended)."""
+        return max(self._rate_over(seconds, a, b), self._rate_over(seconds, b, a))
 
     def _load_now(self, a: str, b: str) -> float:
-        return max(self._rate_now(a, b), self._rate_now(b, a))
+        """The busier direction of link a–b over the last step."""
+        return self._load_over(self._seconds(1), a, b) if len(self._times) >= 2 else 0.0
 
     async def rate(self, a: str, b: str) -> float:
         """MB/s (scenario units) sent a→b over the last step up to now: read live, so a
@@ -281,7 +306,7 @@ class EmulatedController:
         node, intf, direction = self._link_end(a, b)
         base = self._base(0.9 * self._step)
         if base is None:
-            return self._rate_now(a, b)
+            return self._rate_over(self._seconds(1), a, b) if len(self._times) >= 2 else 0.0
         index, then = base
         # taken before the read: a sample landing meanwhile drops the oldest snapshot,
         # and `index` would then name the next one, a step too new (the rate of a few

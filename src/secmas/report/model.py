@@ -1,0 +1,251 @@
+"""report.json (schema `secmas.run/1`) as a pydantic model: the contract of what
+`secmas.report.record.build_report` writes, from which its JSON Schema is generated
+(`secmas.schemas`).
+
+Every key the run writes is required, and no other is allowed, down to the sections
+whose shape is fixed (auctions, placements, telemetry, acceptance, workflow steps, the
+trust layer's records). The sections each feature fills in its own way (`analytics`,
+`policy`, `cti`, `mtd`, `emulation`; a step's `inputs` and `outputs`) are objects, or
+null when the feature was off. The file is strict JSON (`secmas.strictjson`): any number
+that was infinite or NaN is written as null and listed under `non_finite`, so every
+non-integer number here may be null.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from secmas.scenario.model import Measure, Operator
+
+Number = Annotated[float | None, Field(description="null: not finite (see non_finite)")]
+"""A JSON number, or null where it was infinite or NaN (strict JSON)."""
+Object = dict[str, Any]
+
+
+class _Record(BaseModel):
+    """A part of report.json: every field is written, none other."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Preferences(_Record):
+    T: Number
+    C: Number
+    D: Number
+
+
+class Constraint(_Record):
+    measure: Measure
+    op: Operator
+    value: Number
+
+
+class Bid(_Record):
+    agent: str
+    vnf: str
+    units: int
+    T: Number = Field(description="download time of the VNF image, s")
+    C: Number = Field(description="cost: resource evaluation of the bid (Eq. 4.4)")
+    D: Number = Field(description="decentralisation: distance to the initiator")
+    utility: Number = Field(description="Eq. 3.1 score: the lowest wins")
+    path: list[str]
+    reuses_instance: str | None
+
+
+class Refusal(_Record):
+    agent: str
+    reason: str
+
+
+class Auction(_Record):
+    goal: str
+    goal_name: str
+    args: list[str]
+    initiator: str
+    preferences: Preferences
+    constraints: list[Constraint]
+    traffic_mbps: Number
+    bids: list[Bid]
+    refusals: list[Refusal]
+    winner: str | None
+    winner_vnf: str | None
+    status: Literal["done", "no-bids", "failed", "winner-lost"]
+    attempt: int
+    sim_start_s: Number
+    sim_end_s: Number
+    wall_ms: Number
+    messages: int
+
+
+class Placement(_Record):
+    time: Number
+    kind: Literal["start", "terminate"]
+    pop: str
+    vnf: str
+    units: int
+    instance: str
+    goal: str = Field(description="the goal it was started for; for a termination, its cause")
+
+
+class Action(_Record):
+    time: Number
+    agent: str
+    action: str
+    detail: str
+
+
+class Execution(_Record):
+    goal: str
+    count: int = Field(description="times a winner's plan acted for the goal")
+    initiators: list[str]
+    winners: list[str]
+    times: list[Number]
+
+
+class Instance(_Record):
+    id: str
+    vnf: str
+    pop: str
+    units: int
+
+
+class Capacity(_Record):
+    steps_checked: int
+    violations: list[str] = Field(description="must be empty")
+    peak_use: dict[str, Number] = Field(description="per PoP, highest share of any resource")
+
+
+class TelemetryPoint(_Record):
+    t: Number
+    legit: Number = Field(description="legitimate traffic delivered to the server, MB/s")
+    attack: Number = Field(description="attack traffic delivered to the server, MB/s")
+    offered_legit: Number
+    offered_attack: Number
+    monitored: Number = Field(description="load on the link the Link Monitor watches, MB/s")
+    latency: Number = Field(description="legitimate traffic's one-way latency, ms")
+    links: dict[str, Number] | None = Field(
+        description="every link's load, MB/s (the busier direction), keyed a~b by its ends"
+    )
+
+
+class Acceptance(_Record):
+    attack_reduction: Number
+    legit_ratio: Number
+    capacity_ok: bool
+    end_window_s: Number
+    pre_attack_legit: Number
+    end_legit: Number
+    end_attack: Number
+    end_offered_attack: Number
+    reasons: list[str]
+    passed: bool
+    required: Number
+
+
+class WorkflowStep(_Record):
+    number: str = Field(description="0, 1, 2, 3-4, 5, 6-7, 8, 9-12 or 13-14")
+    name: str
+    seconds: Number
+    outcome: str = Field(description="ok, or failed: reason")
+    inputs: Object
+    outputs: Object
+
+
+class TrustAgent(_Record):
+    account: str
+    trusted: bool
+    excluded: str | None = Field(description="why the agent is excluded")
+    heartbeats: int
+    key_epoch: int | None = Field(default=None, description="agents in the run's process")
+    killed_at: Number = Field(default=None, description="agents as OS processes (--processes)")
+
+
+class Attestation(_Record):
+    kind: Literal["initial", "mutual"]
+    step: int
+    time: Number = Field(description="simulated second the verdict was settled")
+    measured: str
+    verifier: str
+    result: Literal["pass", "fail"]
+    root_of_trust: str
+    tx: str
+    block: int
+    wall_ms: Number
+    reasons: list[str]
+    differing: list[str] = Field(description="modules that changed")
+    revoke_tx: str | None
+
+
+class KeyEpoch(_Record):
+    epoch: int
+    recipients: int
+    tx: str
+
+
+class RoundTrips(_Record):
+    """Wall time from a challenge to its evidence, over the run process's verifiers."""
+
+    count: int
+    p50_ms: Number
+    p99_ms: Number
+    max_ms: Number
+
+
+class Trust(_Record):
+    """The trust layer; agents in the run's process (the default) also give `image`,
+    `timings_s` and `challenge_round_trips`."""
+
+    pipeline: str
+    ledger: str | None
+    contracts: dict[str, str]
+    image: Object = Field(default_factory=dict, description="the measured secmas image")
+    agents: dict[str, TrustAgent]
+    plan: list[str]
+    setup_tx: dict[str, str]
+    attestations: list[Attestation]
+    key_epochs: list[KeyEpoch]
+    rotations: list[Object]
+    external_measurement: Object | None
+    silent_agents: list[str]
+    channel: Object | None = Field(description="null without encryption (--plaintext)")
+    timings_s: dict[str, Number] = Field(
+        default_factory=dict, description="wall seconds of each bring-up step"
+    )
+    challenge_round_trips: RoundTrips | SkipJsonSchema[None] = None
+
+
+class Report(_Record):
+    """report.json, schema `secmas.run/1`: the machine-readable record of a run."""
+
+    schema_: Literal["secmas.run/1"] = Field(alias="schema")
+    run_id: str
+    scenario: str = Field(description="the scenario's id")
+    engine: Literal["simulator", "emulated"]
+    seed: int = Field(ge=0)
+    pops: int = Field(ge=1)
+    wall_seconds: Number
+    simulated_seconds: Number
+    bus_messages: int
+    auctions: list[Auction]
+    placements: list[Placement]
+    actions: list[Action]
+    executions: list[Execution]
+    final_instances: list[Instance]
+    capacity: Capacity
+    telemetry: list[TelemetryPoint]
+    acceptance: Acceptance
+    trust: Trust | None = Field(description="null with --insecure")
+    workflow: list[WorkflowStep]
+    analytics: Object | None = Field(description="the closed loop; null without it")
+    policy: Object | None = Field(description="the SSLA manager; null without intents")
+    cti: Object | None = Field(description="CTI sharing; null without a cti section")
+    mtd: Object | None = Field(description="moving target defence; null without an mtd section")
+    emulation: Object | None = Field(description="the emulated network; null on the simulator")
+    non_finite: dict[str, Literal["Infinity", "-Infinity", "NaN"]] = Field(
+        default_factory=dict,
+        description="JSON Pointer of each number written as null, and what it was; "
+        "only when there is one",
+    )
