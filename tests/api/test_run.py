@@ -103,23 +103,25 @@ def test_synthetic_goals_are_refused_where_they_would_be_ignored() -> None:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "says"),
+    ("old", "new", "says", "caveat"),
     [
         (
             "  attackers: 8\n  rate: 0.5\n",
             "  attackers: 8\n  rate: 0.1\n",
             "the Link Monitor never perceived over-usage of pop6–server",
+            "attack: the monitored link pop6–server carries about 2.",
         ),
         (
             '{measure: P, op: "<=", value: 8}',
             '{measure: P, op: "<=", value: 0}',
             "anomalousUsage(pop6~server) got no bid (t=86.5 s): no path from pop1, pop2, pop3, "
             "pop4, pop5 to pop6 meets goals[1].constraints[0] P <= 0",
+            "goals[0].constraints[0]: P <= 0 holds on no path between two PoPs",
         ),
     ],
 )
 def test_a_run_that_misses_its_figures_tells_why(
-    tmp_path: Path, old: str, new: str, says: str
+    tmp_path: Path, old: str, new: str, says: str, caveat: str
 ) -> None:
     warned: list[str] = []
 
@@ -131,6 +133,9 @@ def test_a_run_that_misses_its_figures_tells_why(
     result = run(text, out=tmp_path / "run", insecure=True, observer=Warnings())
     assert not result.passed
     assert any(reason.startswith(says) for reason in result.acceptance.reasons)
-    assert list(result.acceptance.reasons) == warned[1:]  # after "security is off"
+    reasons = list(result.acceptance.reasons)
+    assert warned[0].startswith("security is off")
+    assert warned[1].startswith(caveat)  # at the start, as `scenario validate` warns
+    assert warned[-len(reasons) :] == reasons  # at the end
     saved = json.loads((result.folder / "report.json").read_text())["acceptance"]["reasons"]
     assert saved == list(result.acceptance.reasons)

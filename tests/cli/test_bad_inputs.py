@@ -349,9 +349,17 @@ CASES = [
         "--out /proc/secmas-run: cannot create files in /proc",
         scenario(),
     ),
-    Case("out-empty", (*RUN, "--out", ""), "Invalid value for '--out': an empty name", scenario()),
     Case(
-        "out-blank", (*RUN, "--out", "  "), "Invalid value for '--out': an empty name", scenario()
+        "out-empty",
+        (*RUN, "--out", ""),
+        "Invalid value for '--out' / '-o': an empty name",
+        scenario(),
+    ),
+    Case(
+        "out-blank",
+        (*RUN, "--out", "  "),
+        "Invalid value for '--out' / '-o': an empty name",
+        scenario(),
     ),
     Case(
         "out-holds-files",
@@ -505,13 +513,13 @@ CASES = [
     ),
     Case(
         "dataset-disconnected",
-        ("detect", "dataset", "--scenario", "{tmp}/s.yaml", "-o", "{tmp}/d.csv"),
+        ("detect", "dataset", "{tmp}/s.yaml", "-o", "{tmp}/d.csv"),
         f"s.yaml:134: traffic.background.attach[2]: {NOT_ROUTED}",
         ISLAND,
     ),
     Case(
         "dataset-negative-seed",
-        ("detect", "dataset", "--scenario", "{tmp}/s.yaml", "-o", "{tmp}/d.csv", "--seed", "-4"),
+        ("detect", "dataset", "{tmp}/s.yaml", "-o", "{tmp}/d.csv", "--seed", "-4"),
         "Invalid value for '--seed'",
         scenario(),
     ),

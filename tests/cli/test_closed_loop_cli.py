@@ -60,7 +60,7 @@ def test_detect_on_a_scenario_without_cnfs_is_bad_input(tmp_path):
     path = tmp_path / "no-cnf.yaml"
     path.write_text(text)
     result = runner.invoke(
-        app, ["run", str(path), "--detect", "--insecure", "--out", str(tmp_path)]
+        app, ["run", str(path), "--detect", "--insecure", "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 2
     assert "no CNFs to watch" in result.output and "Traceback" not in result.output
@@ -103,6 +103,6 @@ def test_federated_without_cnfs_is_bad_input(tmp_path):
     text = default_scenario_path().read_text().replace(*NO_CNF).replace(*NO_SLICE_CNF)
     path = tmp_path / "no-cnf.yaml"
     path.write_text(text)
-    result = runner.invoke(app, ["run", str(path), "--federated", "--out", str(tmp_path)])
+    result = runner.invoke(app, ["run", str(path), "--federated", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "--federated: scenario" in result.output and "no CNFs to watch" in result.output

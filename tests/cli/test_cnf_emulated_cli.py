@@ -39,7 +39,6 @@ def test_emulated_dataset_rejects_conditions_it_cannot_make(tmp_path: Path) -> N
             "dataset",
             "--dataplane",
             "emulated",
-            "--scenario",
             "src/secmas/data/cnf-attack.yaml",
             "--conditions",
             "disk_storm",

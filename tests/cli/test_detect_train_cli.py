@@ -26,7 +26,7 @@ SMALL = ["--seconds", "60", "--rounds", "2", "--local-epochs", "1"]
 def federated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     folder = tmp_path_factory.mktemp("train")
     model, report = folder / "fed.pt", folder / "fed.json"
-    arguments = ["--scenario", str(SCENARIO), "-o", str(model), "--report", str(report)]
+    arguments = [str(SCENARIO), "-o", str(model), "--report", str(report)]
     result = runner.invoke(
         app, ["detect", "train", *arguments, "--federated", *SMALL, "--test-runs", "1"]
     )
@@ -65,7 +65,7 @@ def test_the_federated_model_scores_a_csv(
 ) -> None:
     model, _, _ = federated
     csv = tmp_path / "attack.csv"
-    arguments = ["--scenario", str(SCENARIO), "-o", str(csv), "--seconds", "200"]
+    arguments = [str(SCENARIO), "-o", str(csv), "--seconds", "200"]
     made = runner.invoke(app, ["detect", "dataset", *arguments, "--conditions", "http_flood"])
     assert made.exit_code == 0, made.output
     scored = runner.invoke(app, ["detect", "score", "--csv", str(csv), "--model", str(model)])
@@ -75,7 +75,7 @@ def test_the_federated_model_scores_a_csv(
 
 def test_central_training_writes_the_model_without_rounds(tmp_path: Path) -> None:
     model = tmp_path / "central.pt"
-    arguments = ["--scenario", str(SCENARIO), "-o", str(model), *SMALL, "--test-runs", "0"]
+    arguments = [str(SCENARIO), "-o", str(model), *SMALL, "--test-runs", "0"]
     result = runner.invoke(app, ["detect", "train", *arguments])
     assert result.exit_code == 0, result.output
     assert "round" not in result.output and "secure sum" not in result.output
@@ -90,10 +90,10 @@ def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     no_cnf = tmp_path / "no-cnf.yaml"
     no_cnf.write_text(yaml.safe_dump(plain))
     model = str(tmp_path / "m.pt")
-    scenario = ["--scenario", str(SCENARIO)]
+    scenario = [str(SCENARIO)]
     return [
-        (["--scenario", str(no_cnf), "-o", model], "has no CNF whose telemetry to learn"),
-        (["--scenario", str(tmp_path / "none.yaml"), "-o", model], "none.yaml"),
+        ([str(no_cnf), "-o", model], "has no CNF whose telemetry to learn"),
+        ([str(tmp_path / "none.yaml"), "-o", model], "none.yaml"),
         ([*scenario, "-o", str(tmp_path / "no" / "m.pt")], "no folder"),
         ([*scenario, "-o", model, "--seconds", "5"], "shorter than one window of 10 steps"),
         ([*scenario, "-o", model, "--seconds", "20000"], "--seconds: at most 10000 s"),
@@ -112,7 +112,5 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
         assert sum(line.startswith("error") for line in result.output.splitlines()) == 1
     assert not (tmp_path / "m.pt").exists()
-    result = runner.invoke(
-        app, ["detect", "train", "--scenario", str(SCENARIO), "-o", "m.pt", "--rounds", "0"]
-    )
+    result = runner.invoke(app, ["detect", "train", str(SCENARIO), "-o", "m.pt", "--rounds", "0"])
     assert result.exit_code == 2 and "--rounds" in result.output

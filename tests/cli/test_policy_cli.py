@@ -26,7 +26,7 @@ def check(*args: str | Path) -> tuple[int, str]:
 
 
 def test_json_gives_the_sslas_conflicts_and_files_as_one_document(tmp_path: Path) -> None:
-    code, output = check(EXAMPLE, "--xml", tmp_path / "out", "--json")
+    code, output = check(EXAMPLE, "--out", tmp_path / "out", "--json")
     assert code == 0, output
     document = json.loads(output)
     assert (document["valid"], document["holds"]) == (True, "4 intents → 4 SSLAs")
@@ -53,7 +53,7 @@ def test_json_of_a_bad_file_lists_its_problems_and_exits_2(tmp_path: Path) -> No
 
 
 def test_example_intents_print_their_rules_and_write_xml(tmp_path: Path) -> None:
-    code, output = check(EXAMPLE, "--xml", tmp_path / "out")
+    code, output = check(EXAMPLE, "--out", tmp_path / "out")
     assert code == 0, output
     for text in (
         "web-isolated",
@@ -138,7 +138,7 @@ FIGURE_3 = Path(__file__).parents[1] / "policy" / "data" / "figure3-slice-isolat
 
 
 def test_the_seeds_figure_3_passes_and_round_trips(tmp_path: Path) -> None:
-    code, output = check(FIGURE_3, "--xml", tmp_path / "out")
+    code, output = check(FIGURE_3, "--out", tmp_path / "out")
     assert code == 0, output
     for text in (
         "SLA-Slice-Isolation",
@@ -165,7 +165,7 @@ def test_a_conflict_is_reported_once_as_a_policy_conflict() -> None:
 
 
 def test_bad_formula_in_ssla_exits_2(tmp_path: Path) -> None:
-    code, _ = check(EXAMPLE, "--xml", tmp_path)
+    code, _ = check(EXAMPLE, "--out", tmp_path)
     assert code == 0
     path = tmp_path / "ssla-web-available.xml"
     path.write_text(path.read_text().replace("availability &gt;= 99.95", "availability >== 1"))
@@ -179,8 +179,8 @@ def test_unreadable_file_and_unwritable_folder(tmp_path: Path) -> None:
     assert code == 2 and "none.yaml: cannot read file" in output
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, output = check(EXAMPLE, "--xml", blocker)
-    assert code == 2 and "--xml" in output and "cannot write" in output
+    code, output = check(EXAMPLE, "--out", blocker)
+    assert code == 2 and "--out" in output and "cannot write" in output
 
 
 XML = '<?xml version="1.0"?><ServiceLevelAgreement id="x"/>'

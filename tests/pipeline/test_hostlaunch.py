@@ -34,7 +34,7 @@ def test_a_launch_arrives_with_its_files_and_secrets(tmp_path: Path) -> None:
     host.mkdir()
     got = receive(line, host)
     assert got.argv("py")[4:] == [
-        "--pop", "pop1", "--scenario", str(host / "scenario.yaml"), "--bus",
+        str(host / "scenario.yaml"), "--pop", "pop1", "--bus",
         "tls://10.0.0.2:4222", "--pipeline", "pipe", "--ledger", "http://10.0.0.2:8545",
         "--tamper-at", "5.0", "--bus-ca", str(host / "bus-ca.pem"),
         "--bus-nkey", str(host / "agent.nk"),

@@ -10,7 +10,7 @@ from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 def test_launch_is_the_secmas_agent_command_line() -> None:
     launch = AgentLaunch("pop1", Path("s.yaml"), "nats://h:4222", "pipe", "http://l:8545", 5.0)
     assert launch.argv("py") == [
-        "py", "-m", "secmas", "agent", "--pop", "pop1", "--scenario", "s.yaml",
+        "py", "-m", "secmas", "agent", "s.yaml", "--pop", "pop1",
         "--bus", "nats://h:4222", "--pipeline", "pipe", "--ledger", "http://l:8545",
         "--tamper-at", "5.0",
     ]  # fmt: skip

@@ -95,9 +95,7 @@ def test_a_tls_server_is_reached_with_a_tls_url(tmp_path: Path) -> None:
 
 def test_bus_keys_writes_seeds_and_an_includable_authorization(tmp_path: Path) -> None:
     out = tmp_path / "keys"
-    result = CliRunner().invoke(
-        app, ["bus", "keys", "--scenario", "scenarios/ddos-6pop.yaml", "--out", str(out)]
-    )
+    result = CliRunner().invoke(app, ["bus", "keys", "scenarios/ddos-6pop.yaml", "--out", str(out)])
     assert result.exit_code == 0, result.output
     seeds = sorted(p.name for p in out.glob("*.nk"))
     assert seeds == ["mlfo.nk"] + [f"pop{i}.nk" for i in range(1, 7)]
@@ -111,9 +109,7 @@ def test_bus_keys_writes_seeds_and_an_includable_authorization(tmp_path: Path) -
 @pytest.mark.skipif(find_nats_server() is None, reason=MISSING_BINARY)
 def test_bus_keys_output_is_a_valid_server_include(tmp_path: Path) -> None:
     out = tmp_path / "keys"
-    CliRunner().invoke(
-        app, ["bus", "keys", "--scenario", "scenarios/ddos-6pop.yaml", "--out", str(out)]
-    )
+    CliRunner().invoke(app, ["bus", "keys", "scenarios/ddos-6pop.yaml", "--out", str(out)])
     conf = tmp_path / "server.conf"
     conf.write_text('port: 14223\ninclude "keys/authorization.conf"\n')  # relative to conf
     binary = find_nats_server()

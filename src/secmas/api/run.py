@@ -42,6 +42,8 @@ from secmas.api.scenarios import (
 )
 from secmas.extras import require
 from secmas.report.acceptance import Acceptance, acceptance, failure_reasons
+from secmas.scenario.caveats import run_warnings
+from secmas.scenario.loader import dotted
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import dump_scenario
 
@@ -218,6 +220,8 @@ def execute(
         observer.warning("security is off: agents run unattested and unkeyed")
     elif not scenario.security.encrypt:
         observer.warning("encryption is off: agents' messages travel in clear")
+    for at, caveat in run_warnings(scenario):  # as `secmas scenario validate` warns
+        observer.warning(f"{dotted(at)}: {caveat}")
     observer.begin(scenario, run_id, folder)
     loop = (
         closed_loop(scenario, observer, metrics_port=plan.metrics_port, retrain=plan.retrain)

@@ -11,18 +11,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from secmas.api.defence import PASSWORD_VARIABLE, USER_VARIABLE
-from secmas.cli.output import console, fail, say, styled
+from secmas.cli.grammar import TAXII_PASSWORD_VARIABLE as PASSWORD_VARIABLE
+from secmas.cli.grammar import TAXII_USER_VARIABLE as USER_VARIABLE
+from secmas.cli.grammar import Typer
+from secmas.cli.output import console, fail, json_mode, print_json, say, styled
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from secmas.cti.share import ShareResult
     from secmas.cti.taxii import Exchange
 
 TaxiiOption = Annotated[
     str | None,
     typer.Option(
         "--taxii",
+        metavar="URL",
         help="the scenario's cti section: publish the domains' CTI to this existing TAXII 2.1 "
         "server (discovery URL; a collection titled with each domain's name; user in "
         f"${USER_VARIABLE}, password in ${PASSWORD_VARIABLE}) instead of a medallion "
@@ -30,7 +35,7 @@ TaxiiOption = Annotated[
     ),
 ]
 
-cti_app = typer.Typer(help="cyber threat intelligence: selective sharing of scanner reports")
+cti_app = Typer(help="Cyber threat intelligence: selective sharing of scanner reports.")
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +46,8 @@ def register(app: typer.Typer) -> None:
 # -- what is printed ----------------------------------------------------------------------
 def cti_table(cti: dict[str, Any]) -> Table:
     """Hygiene per domain, the PoPs in it, and whether they may take sensitive goals."""
+    from rich.table import Table
+
     table = Table(
         title=f"CTI hygiene (threshold {cti['threshold']:g}; sensitive goals only "
         "go to PoPs of domains at or above it)"
@@ -64,6 +71,8 @@ def cti_table(cti: dict[str, Any]) -> Table:
 
 def mtd_table(mtd: dict[str, Any]) -> Table:
     """Every planned move: when, how, where from and to, and its predicted cost."""
+    from rich.table import Table
+
     table = Table(
         title="moving target defence (proactive moves; downtime predicted on the path to the "
         "PoP the auction chose, planned in brackets)"
@@ -137,36 +146,88 @@ def print_adaptive(report: dict[str, Any]) -> None:
 @cti_app.command("share")
 def share_command(
     reports: Annotated[
-        list[Path], typer.Argument(help="scanner reports: secmas-scan/1 JSON or OpenVAS CSV")
+        list[Path],
+        typer.Argument(metavar="REPORT", help="scanner reports: secmas-scan/1 JSON or OpenVAS CSV"),
     ],
-    sensitivity: Annotated[Path, typer.Option(help="the publisher's sensitivity map (YAML)")],
-    necessity: Annotated[Path, typer.Option(help="the subscriber's necessity map (YAML)")],
+    sensitivity: Annotated[
+        Path, typer.Option(metavar="FILE", help="the publisher's sensitivity map (YAML)")
+    ],
+    necessity: Annotated[
+        Path, typer.Option(metavar="FILE", help="the subscriber's necessity map (YAML)")
+    ],
     out: Annotated[
-        Path | None, typer.Option(help="write the STIX 2.1 bundle here (default: print it)")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="write the STIX 2.1 bundle here (default: print it)",
+        ),
     ] = None,
     decisions: Annotated[
-        Path | None, typer.Option(help="write the per-field decision table (CSV) here")
+        Path | None,
+        typer.Option(metavar="FILE", help="write the per-field decision table (CSV) here"),
     ] = None,
     threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="hygiene below which a domain is flagged")
+        float,
+        typer.Option(min=0.0, max=1.0, metavar="X", help="hygiene below which a domain is flagged"),
     ] = 0.5,
     taxii: Annotated[
         str | None,
         typer.Option(
+            metavar="URL",
             help="publish each domain's bundle over TAXII 2.1 and take hygiene from what a "
             "subscriber polls back: 'local' starts medallion on loopback for this command, "
             "a URL names an existing server's discovery endpoint (one collection titled "
-            f"with each domain's name; user --taxii-user, password in ${PASSWORD_VARIABLE})"
+            f"with each domain's name; user --taxii-user, password in ${PASSWORD_VARIABLE})",
         ),
     ] = None,
-    taxii_user: Annotated[str, typer.Option(help="user on the --taxii server")] = "secmas",
+    taxii_user: Annotated[
+        str, typer.Option(metavar="NAME", help="user on the --taxii server")
+    ] = "secmas",
     max_report_mb: Annotated[
-        float, typer.Option(min=0.001, help="refuse scanner reports larger than this (MiB)")
+        float,
+        typer.Option(min=0.001, metavar="X", help="refuse scanner reports larger than this (MiB)"),
     ] = 16.0,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="print one JSON document instead: {hygiene, threshold, flagged, shared, "
+            "objects, taxii, written} and, without --out, the bundle itself",
+        ),
+    ] = False,
 ) -> None:
     """Share vulnerability reports as STIX 2.1, each attribute of a host, software or
     vulnerability included or anonymised by its sensitivity, the subscriber's necessity
-    and the entity's risk (004_… Section 4.1); print the hygiene of each domain."""
+    and the entity's risk (004_… Section 4.1); print the hygiene of each domain.
+
+    Example:
+
+    \b
+      secmas cti share scenarios/cti/edge-a.json -o bundle.json \\
+        --sensitivity scenarios/cti/sensitivity.yaml \\
+        --necessity scenarios/cti/necessity.yaml"""
+    for option, path in (("--out", out), ("--decisions", decisions)):
+        if path is not None and not path.parent.is_dir():
+            raise fail(f"{option} {path}: cannot write: No such file or directory")
+    with json_mode(as_json):
+        _share(reports, sensitivity, necessity, out, decisions, threshold, taxii, taxii_user,
+               max_report_mb, as_json)  # fmt: skip
+
+
+def _share(
+    reports: list[Path],
+    sensitivity: Path,
+    necessity: Path,
+    out: Path | None,
+    decisions: Path | None,
+    threshold: float,
+    taxii: str | None,
+    taxii_user: str,
+    max_report_mb: float,
+    as_json: bool,
+) -> None:
     from secmas.cti.errors import CTIInputError
     from secmas.cti.share import share
     from secmas.cti.taxii import TaxiiError
@@ -180,25 +241,28 @@ def share_command(
     if decisions is not None:
         _write("--decisions", decisions, lambda: result.write_decisions(decisions))
     hygiene = result.hygiene
+    exchanged = None
     if taxii is not None:
         try:
             exchanged = _exchange(result.domain_bundles, taxii, taxii_user)
         except TaxiiError as exc:
             raise fail(f"--taxii {taxii}: {exc}") from None
         hygiene = exchanged.hygiene
+    if as_json:
+        print_json(_share_json(result, hygiene, threshold, exchanged, out, decisions))
+        return
     if out is None:
         typer.echo(result.bundle_json)
         return
+    from rich.table import Table
+
     table = Table(title="shared attributes")
     for column in ("field", "included", "anonymised"):
         table.add_column(column)
-    counts: dict[str, list[int]] = {}
-    for row in result.decisions:
-        counts.setdefault(row.field, [0, 0])[row.decision != "include"] += 1
-    for name, (kept, hidden) in counts.items():
+    for name, (kept, hidden) in _shared(result).items():
         table.add_row(name, str(kept), str(hidden))
     console.print(table)
-    if taxii is not None:
+    if exchanged is not None:
         for sent, got in zip(exchanged.published, exchanged.received, strict=True):
             say(
                 f"TAXII {exchanged.url}: {sent.domain} published {sent.succeeded} objects "
@@ -209,6 +273,55 @@ def share_command(
         say(f"hygiene {domain}: {score:.3f}{flag}")
     bundle = json.loads(result.bundle_json)
     say(f"wrote {out} ({len(bundle['objects'])} STIX objects)")
+
+
+def _shared(result: ShareResult) -> dict[str, list[int]]:
+    """Per field: how many values were included, how many anonymised."""
+    counts: dict[str, list[int]] = {}
+    for row in result.decisions:
+        counts.setdefault(row.field, [0, 0])[row.decision != "include"] += 1
+    return counts
+
+
+def _share_json(
+    result: ShareResult,
+    hygiene: dict[str, float],
+    threshold: float,
+    exchanged: Exchange | None,
+    out: Path | None,
+    decisions: Path | None,
+) -> dict[str, Any]:
+    """`cti share --json`: hygiene per domain and the flagged ones, what was shared, where
+    it went; the bundle itself when no --out took it."""
+    bundle = json.loads(result.bundle_json)
+    document: dict[str, Any] = {
+        "hygiene": dict(sorted(hygiene.items())),
+        "threshold": threshold,
+        "flagged": sorted(d for d, score in hygiene.items() if score < threshold),
+        "shared": {
+            name: {"included": kept, "anonymised": hidden}
+            for name, (kept, hidden) in _shared(result).items()
+        },
+        "objects": len(bundle["objects"]),
+        "taxii": None,
+        "written": [str(p) for p in (out, decisions) if p is not None],
+    }
+    if exchanged is not None:
+        document["taxii"] = {
+            "url": exchanged.url,
+            "domains": [
+                {
+                    "domain": sent.domain,
+                    "published": sent.succeeded,
+                    "refused": sent.failed,
+                    "polled": got.objects,
+                }
+                for sent, got in zip(exchanged.published, exchanged.received, strict=True)
+            ],
+        }
+    if out is None:
+        document["bundle"] = bundle
+    return document
 
 
 def _write(option: str, path: Path, write: Callable[[], object]) -> None:

@@ -7,6 +7,9 @@ The output folder: `--out` must be a folder this user can create files in; one t
 already holds files is written over only with `--force`, and one holding an audit log
 never (audit logs are evidence). Without `--out`, a run writes to `runs/<scenario>-<time>`,
 and to `runs/<scenario>-<time>-2` (and so on, said) when that one exists.
+
+This module imports nothing heavy (no scenario model, no runtime): the checks run, and
+their errors print, before a command loads what its work needs.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from typing import Annotated
 import typer
 
 from secmas.cli.output import fail
-from secmas.scenario.model import MAX_SEED
-from secmas.scenario.yamlfile import clip
 
+MAX_SEED = 2**32 - 1
+"""The largest seed (`secmas.scenario.model.MAX_SEED`, repeated so that the options' help
+needs no scenario model; a test keeps the two equal)."""
 AUDIT_LOG = "audit.jsonl"
 """The SSLA manager's audit log (`secmas.policy.audit.AUDIT_FILE`): never overwritten."""
 METRICS_HOST = "127.0.0.1"
@@ -34,6 +38,12 @@ SHOWN = 3
 SEED_RANGE = f"0 to {MAX_SEED}"
 """What a `--seed` may be, for its help."""
 _WHOLE = re.compile(r"-?[0-9]+")
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis marking the cut (as
+    `secmas.scenario.yamlfile.clip`, whose package loads the scenario model)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_out(text: str) -> Path:
@@ -61,9 +71,25 @@ OutOption = Annotated[
     Path | None,
     typer.Option(
         "--out",
+        "-o",
         parser=parse_out,
-        metavar="FOLDER",
+        metavar="DIR",
         help="folder for the files (default runs/<id>); one that already holds files needs --force",
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="no progress: only the result, warnings and errors",
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="print the result as one JSON document on stdout (progress and warnings go to stderr)",
     ),
 ]
 ForceOption = Annotated[
@@ -79,13 +105,14 @@ ForceOption = Annotated[
 @dataclass(frozen=True)
 class RunArguments:
     """What `run`/`demo` were given that these checks look at; `detect` is whether the
-    run has the closed loop (`--detect`, `--federated` or the scenario's own)."""
+    run has the closed loop (`--detect`, `--federated` or the scenario's own), None before
+    the scenario is read."""
 
     out: Path | None
     force: bool
     processes: bool
     bus: str | None
-    detect: bool
+    detect: bool | None
     metrics_port: int | None
     retrain: bool
     ui: bool
@@ -99,7 +126,8 @@ class RunArguments:
 
 def check_run_arguments(arguments: RunArguments) -> None:
     """Exit 2 on options that would have no effect, a busy port, or an output folder the
-    run could not write to."""
+    run could not write to. With `detect` None (the scenario not read yet), the options
+    that need the closed loop are left to a second call once it is known."""
     problems = _without_effect(arguments)
     if problems:
         raise fail(problems[0])
@@ -108,6 +136,14 @@ def check_run_arguments(arguments: RunArguments) -> None:
     if arguments.metrics_port and arguments.metrics_port == arguments.ui_port:
         raise fail(f"--metrics-port and --ui-port are both {arguments.ui_port}: choose two")
     check_out(arguments.out, arguments.force)
+
+
+def check_closed_loop(arguments: RunArguments) -> None:
+    """Exit 2 on options that need the closed loop in a run without it, once the scenario
+    said whether it has one (`arguments.detect`)."""
+    problems = _without_effect(arguments)
+    if problems:
+        raise fail(problems[0])
 
 
 def _without_effect(arguments: RunArguments) -> list[str]:
@@ -119,7 +155,7 @@ def _without_effect(arguments: RunArguments) -> list[str]:
         ("--metrics-port", arguments.metrics_port is not None),
         ("--retrain", arguments.retrain),
     ):
-        if given and not arguments.detect:
+        if given and arguments.detect is False:
             problems.append(f"{option}: only with the closed loop; add --detect")
     for option, given in (
         ("--ui-port", arguments.ui_port is not None),
@@ -135,6 +171,18 @@ def _without_effect(arguments: RunArguments) -> list[str]:
             "(a run in one process goes as fast as it can)"
         )
     return problems
+
+
+def check_readable(path: Path, option: str | None = None) -> None:
+    """Exit 2 unless `path` is a file this user can read, naming it as the command's
+    readers would (`FILE: (top level): cannot read file: …`, or after the option that gave
+    it): the check runs before a command loads its readers."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        where = f"{option} {path}" if option else f"{path}: (top level)"
+        raise fail(f"{where}: cannot read file: {exc}") from None
 
 
 def check_port(option: str, port: int | None, host: str) -> None:

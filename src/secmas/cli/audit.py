@@ -19,28 +19,28 @@ read or is not a log, `file:line: reason`; a ledger that cannot be reached).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from secmas.cli.output import FAILED_RUN, console, fail, say
-from secmas.policy.audit import (
-    ANCHORS_FILE,
-    GENESIS,
-    AnchorFile,
-    AuditFormatError,
-    read_anchors,
-    read_log,
-    verify,
-)
+from secmas.cli.arguments import JsonOption
+from secmas.cli.grammar import Typer
+from secmas.cli.output import FAILED_RUN, console, fail, json_mode, print_json, say
 
+if TYPE_CHECKING:
+    from secmas.policy.audit import AnchorFile, AuditEntry
+
+ANCHORS_FILE = "audit-anchors.json"
+"""The anchors file beside a log (`secmas.policy.audit.ANCHORS_FILE`, repeated for the
+help; a test keeps the two equal)."""
+GENESIS = "0" * 64
+"""The `prev` of the first entry (`secmas.policy.audit.GENESIS`)."""
 SHOWN_EXPLANATION = 80
 """Characters of an explanation `show` prints; the file holds all of it."""
 
-audit_app = typer.Typer(
+audit_app = Typer(
     help="A run's hash-chained audit log: verify it against its anchors, show it.",
     no_args_is_help=True,
 )
@@ -56,12 +56,20 @@ T = TypeVar("T")
 
 def _read(reader: Callable[[Path], T], path: Path) -> T:
     """`reader(path)`, with an unreadable or malformed file reported as bad input."""
+    from secmas.policy.audit import AuditFormatError
+
     try:
         return reader(path)
     except OSError as exc:
         raise fail(f"{path}: cannot read file: {exc.strerror or exc}") from None
     except AuditFormatError as exc:
         raise fail(str(exc)) from None
+
+
+def _entries(log: Path) -> list[AuditEntry]:
+    from secmas.policy.audit import read_log
+
+    return _read(read_log, log)
 
 
 def _ledger_points(url: str, anchors: AnchorFile) -> list[tuple[int, str]]:
@@ -89,9 +97,15 @@ def _ledger_points(url: str, anchors: AnchorFile) -> list[tuple[int, str]]:
     return [(r.count, r.head.hex()) for r in records]
 
 
+LogArgument = Annotated[
+    Path,
+    typer.Argument(metavar="LOG", help="audit log (JSON lines), e.g. runs/<id>/audit.jsonl"),
+]
+
+
 @audit_app.command("verify")
 def verify_command(
-    log: Annotated[Path, typer.Argument(help="audit log (JSON lines), e.g. runs/<id>/audit.jsonl")],
+    log: LogArgument,
     anchors: Annotated[
         Path | None,
         typer.Option(
@@ -116,60 +130,114 @@ def verify_command(
             "then shows a log cut short or rewritten from some entry on)",
         ),
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="print one JSON document instead: {log, ok, entries, checked, head, anchors: "
+            "{source, confirmed, total, covered}, first_bad: {line, seq} or null, message} "
+            "(exit 1 still when the log is not intact)",
+        ),
+    ] = False,
 ) -> None:
-    """Check that the log is intact: every entry's hash and link, and its anchors."""
+    """Check that the log is intact: every entry's hash and link, and its anchors.
+
+    Example: secmas audit verify runs/mine/audit.jsonl"""
     if no_anchors and (anchors is not None or ledger is not None):
         raise fail("--no-anchors checks the chain alone: drop --anchors and --ledger")
-    entries = _read(read_log, log)
+    with json_mode(as_json):
+        document = _verify(log, anchors, ledger, no_anchors, as_json)
+        if as_json:
+            print_json(document)
+        if not document["ok"]:
+            raise fail(document["message"], FAILED_RUN)
+        if not as_json:
+            say(document["message"])
+
+
+def _verify(
+    log: Path, anchors: Path | None, ledger: str | None, no_anchors: bool, as_json: bool
+) -> dict[str, Any]:
+    """The verdict on `log`, as `verify --json` prints it; without `as_json` the summary
+    is printed on the way (a missing anchors file fails before it)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from secmas.policy.audit import verify
+
+    entries = _entries(log)
     anchors_path = anchors or log.parent / ANCHORS_FILE
+    missing = None
     if no_anchors:
         points, source = [], "not checked (--no-anchors)"
-    else:
-        points, source = _anchor_points(log, anchors_path, anchors is not None, ledger)
-    result = verify(entries, points)
-    summary = Table.grid(padding=(0, 2))
-    for key, value in (
-        ("audit log", str(log)),
-        ("entries", f"{result.checked} of {len(entries)} checked"),
-        ("anchors", f"{result.anchors_confirmed} of {len(points)} confirmed, {source}"),
-        ("head", entries[-1].hash if entries else f"{GENESIS} (empty log)"),
-    ):
-        summary.add_row(Text(key, style="bold"), Text(value))
-    console.print(summary)
-    if not result.ok:
-        bad = result.first_bad
-        if bad is not None and bad < len(entries):
-            raise fail(
-                f"{log}:{bad + 1}: entry seq {entries[bad].seq}: {result.reason}", FAILED_RUN
-            )
-        raise fail(f"{log}: {result.reason}", FAILED_RUN)
-    if no_anchors:
-        say(f"{log}: chain unbroken, not checked against anchors (--no-anchors)")
-        return
-    if entries and not points:
-        raise fail(
-            f"{log}: {anchors_path} holds no anchors: nothing shows the log was not cut short "
-            "or rewritten (--no-anchors checks the chain alone)",
-            FAILED_RUN,
-        )
-    covered = max(count for count, _head in points) if points else 0
-    tail = f" (entries {covered} to {len(entries) - 1} after the last anchor)"
-    say(f"{log}: intact" + (tail if covered < len(entries) else ""))
-
-
-def _anchor_points(
-    log: Path, anchors_path: Path, named: bool, ledger: str | None
-) -> tuple[list[tuple[int, str]], str]:
-    """The (count, head) anchors of the log and where they came from. The anchors file
-    beside the log missing is a failed check (exit 1), not an unanchored success; one
-    named by --anchors that cannot be read is bad input (exit 2)."""
-    if not named and not anchors_path.exists():
+    elif anchors is None and not anchors_path.exists():
         needs = " (--ledger needs it: it names the contract and the log id)" if ledger else ""
-        raise fail(
+        missing = (
             f"{log}: no anchors file {anchors_path}{needs}: nothing shows the log was not cut "
-            "short or rewritten (--anchors FILE names it; --no-anchors checks the chain alone)",
-            FAILED_RUN,
+            "short or rewritten (--anchors FILE names it; --no-anchors checks the chain alone)"
         )
+        if not as_json:
+            raise fail(missing, FAILED_RUN)
+        points, source = [], f"no anchors file {anchors_path}"
+    else:
+        points, source = _anchor_points(anchors_path, ledger)
+    result = verify(entries, points)
+    head = entries[-1].hash if entries else GENESIS
+    if not as_json:
+        summary = Table.grid(padding=(0, 2))
+        for key, value in (
+            ("audit log", str(log)),
+            ("entries", f"{result.checked} of {len(entries)} checked"),
+            ("anchors", f"{result.anchors_confirmed} of {len(points)} confirmed, {source}"),
+            ("head", head if entries else f"{GENESIS} (empty log)"),
+        ):
+            summary.add_row(Text(key, style="bold"), Text(value))
+        console.print(summary)
+    covered = max(count for count, _head in points) if points else 0
+    bad = result.first_bad
+    first_bad = None
+    if not result.ok and bad is not None and bad < len(entries):
+        first_bad = {"line": bad + 1, "seq": entries[bad].seq}
+    ok = result.ok and missing is None
+    if missing is not None:
+        message = missing
+    elif not result.ok:
+        message = f"{log}: {result.reason}"
+        if first_bad is not None:
+            message = f"{log}:{bad + 1}: entry seq {first_bad['seq']}: {result.reason}"  # type: ignore[operator]
+    elif no_anchors:
+        message = f"{log}: chain unbroken, not checked against anchors (--no-anchors)"
+    elif entries and not points:
+        ok = False
+        message = (
+            f"{log}: {anchors_path} holds no anchors: nothing shows the log was not cut short "
+            "or rewritten (--no-anchors checks the chain alone)"
+        )
+    else:
+        tail = f" (entries {covered} to {len(entries) - 1} after the last anchor)"
+        message = f"{log}: intact" + (tail if covered < len(entries) else "")
+    return {
+        "log": str(log),
+        "ok": ok,
+        "entries": len(entries),
+        "checked": result.checked,
+        "head": head,
+        "anchors": {
+            "source": source,
+            "confirmed": result.anchors_confirmed,
+            "total": len(points),
+            "covered": covered,
+        },
+        "first_bad": first_bad,
+        "message": message,
+    }
+
+
+def _anchor_points(anchors_path: Path, ledger: str | None) -> tuple[list[tuple[int, str]], str]:
+    """The (count, head) anchors of the log and where they came from; an anchors file that
+    cannot be read is bad input."""
+    from secmas.policy.audit import read_anchors
+
     anchor_file = _read(read_anchors, anchors_path)
     if ledger is not None:
         return _ledger_points(ledger, anchor_file), f"on the ledger {ledger}"
@@ -184,14 +252,30 @@ def _short(text: str) -> str:
 
 @audit_app.command("show")
 def show(
-    log: Annotated[Path, typer.Argument(help="audit log (JSON lines)")],
+    log: Annotated[Path, typer.Argument(metavar="LOG", help="audit log (JSON lines)")],
     last: Annotated[
-        int | None, typer.Option("--last", min=1, help="only the last N entries")
+        int | None, typer.Option("--last", min=1, metavar="N", help="only the last N entries")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """List the entries of a log (not verified: `secmas audit verify` does that)."""
-    entries = _read(read_log, log)
+    """List the entries of a log (not verified: `secmas audit verify` does that).
+
+    Example: secmas audit show runs/mine/audit.jsonl --last 20"""
+    from rich.table import Table
+    from rich.text import Text
+
+    entries = _entries(log)
     shown = entries[-last:] if last else entries
+    if as_json:
+        print_json(
+            {
+                "log": str(log),
+                "entries": len(entries),
+                "verified": False,
+                "shown": [asdict(entry) for entry in shown],
+            }
+        )
+        return
     table = Table(title=Text(f"{log}: {len(shown)} of {len(entries)} entries (unverified)"))
     for column in ("seq", "time (s)", "actor", "decision", "explanation"):
         table.add_column(column, overflow="fold")

@@ -12,25 +12,27 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from secmas.cli.output import console, errors, fail, line, say
-from secmas.pipeline.iml import BUS_AUTH_ENV
-from secmas.pipeline.mlfo import pipeline_name
-from secmas.scenario.loader import ScenarioError, load_scenario
-from secmas.transport.address import BusAddress, BusAddressError
-from secmas.transport.credentials import CredentialError, read_seed
-from secmas.transport.tls import check_host, check_server_names, client_context, issue_run_pki
+from secmas.cli.arguments import JsonOption, check_readable
+from secmas.cli.grammar import Typer
+from secmas.cli.output import console, errors, fail, line, print_json, say
 
 if TYPE_CHECKING:
     from secmas.pipeline.busaccess import BusAccess
+    from secmas.transport.address import BusAddress
+
+BUS_AUTH_ENV = "SECMAS_BUS_AUTH"
+"""Where bus credentials may come from instead of `--bus` (`secmas.pipeline.iml`'s, repeated
+so that checking `--bus` loads no pipeline; a test keeps the two equal)."""
 
 BusOption = Annotated[
     str | None,
     typer.Option(
         "--bus",
+        metavar="URL",
         help="with --processes: a running NATS server or cluster, one URL or a comma-separated "
         "list (nats://HOST:PORT, tls://HOST:PORT; default: start a local one with TLS and nkeys)",
     ),
@@ -38,19 +40,22 @@ BusOption = Annotated[
 BusCAOption = Annotated[
     Path | None,
     typer.Option(
-        "--bus-ca", help="with --bus: the CA (PEM) the servers' certificates chain to (TLS)"
+        "--bus-ca",
+        metavar="FILE",
+        help="with --bus: the CA (PEM) the servers' certificates chain to (TLS)",
     ),
 ]
 BusKeysOption = Annotated[
     Path | None,
     typer.Option(
         "--bus-keys",
+        metavar="DIR",
         help="with --bus: folder of nkey seeds, mlfo.nk and <pop>.nk (see `secmas bus keys`)",
     ),
 ]
 AUTHORIZATION_FILE = "authorization.conf"
 
-bus_app = typer.Typer(help="Keys and certificates for an external NATS server or cluster.")
+bus_app = Typer(help="Keys and certificates for an external NATS server or cluster.")
 
 
 def register(app: typer.Typer) -> None:
@@ -60,6 +65,8 @@ def register(app: typer.Typer) -> None:
 
 def parse_bus(bus: str) -> BusAddress:
     """`--bus` (credentials from SECMAS_BUS_AUTH when the URLs carry none), or exit 2."""
+    from secmas.transport.address import BusAddress, BusAddressError
+
     try:
         address = BusAddress.parse(bus, userinfo=os.environ.get(BUS_AUTH_ENV) or None)
     except BusAddressError as exc:
@@ -80,6 +87,8 @@ def check_ca(ca: Path | None, option: str = "--bus-ca") -> None:
     """Exit 2 unless `ca` is a readable PEM certificate file."""
     if ca is None:
         return
+    from secmas.transport.tls import client_context
+
     try:
         client_context(ca)
     except ValueError:
@@ -90,6 +99,8 @@ def check_seed(seed: Path | None) -> None:
     """Exit 2 unless `seed` is a usable nkey seed file (present, 0600, a user seed)."""
     if seed is None:
         return
+    from secmas.transport.credentials import CredentialError, read_seed
+
     try:
         read_seed(seed)
     except CredentialError as exc:
@@ -112,15 +123,29 @@ def bus_access(bus: str | None, ca: Path | None, keys: Path | None) -> BusAccess
     return BusAccess(address, ca, keys)
 
 
+OutDirOption = Annotated[
+    Path,
+    typer.Option("--out", "-o", metavar="DIR", help="folder for the files (created, 0700)"),
+]
+
+
 @bus_app.command("keys")
 def keys(
-    scenario: Annotated[Path, typer.Option("--scenario", help="the scenario the pipeline runs")],
-    out: Annotated[Path, typer.Option("--out", help="folder for the seeds (created, 0700)")],
+    scenario: Annotated[
+        Path, typer.Argument(metavar="SCENARIO", help="the scenario the pipeline runs")
+    ],
+    out: OutDirOption,
+    as_json: JsonOption = False,
 ) -> None:
     """An nkey per client of the scenario's pipeline (mlfo.nk, <pop>.nk, mode 0600) and
     authorization.conf, the users block with each agent's subject permissions, to
-    `include` in the servers' configuration; run with --bus ... --bus-keys OUT."""
+    `include` in the servers' configuration; run with --bus ... --bus-keys OUT.
+
+    Example: secmas bus keys scenarios/ddos-6pop.yaml -o nats-keys"""
+    check_readable(scenario)
     from secmas.pipeline.busaccess import issue_pipeline_users
+    from secmas.pipeline.mlfo import pipeline_name
+    from secmas.scenario.loader import ScenarioError, load_scenario
     from secmas.transport.broker import authorization
 
     try:
@@ -133,21 +158,38 @@ def keys(
         (out / AUTHORIZATION_FILE).write_text(f"authorization: {block}\n", encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write to {out}: {exc.strerror}") from None
+    if as_json:
+        print_json(
+            {
+                "folder": out,
+                "nkeys": len(users),
+                "seeds": sorted(str(p) for p in out.glob("*.nk")),
+                "authorization": out / AUTHORIZATION_FILE,
+            }
+        )
+        return
     say(f"{len(users)} nkeys in {out}; server configuration: include {out / AUTHORIZATION_FILE}")
 
 
 @bus_app.command("certs")
 def certs(
-    out: Annotated[Path, typer.Option("--out", help="folder for the files (created, 0700)")],
+    out: OutDirOption,
     server: Annotated[
-        list[str], typer.Option("--server", help="a server's name (repeat for a cluster)")
+        list[str],
+        typer.Option("--server", metavar="NAME", help="a server's name (repeat for a cluster)"),
     ],
     host: Annotated[
-        list[str], typer.Option("--host", help="an address or DNS name the servers answer on")
+        list[str],
+        typer.Option("--host", metavar="HOST", help="an address or DNS name the servers answer on"),
     ],
+    as_json: JsonOption = False,
 ) -> None:
     """A new CA and a certificate per server for `host`s (ca.pem, NAME.pem, NAME-key.pem);
-    the CA's key is not kept. Clients then run with --bus-ca OUT/ca.pem."""
+    the CA's key is not kept. Clients then run with --bus-ca OUT/ca.pem.
+
+    Example: secmas bus certs -o pki --server n1 --host nats.example"""
+    from secmas.transport.tls import check_host, check_server_names, issue_run_pki
+
     try:
         check_server_names(server)
     except ValueError as exc:
@@ -161,6 +203,13 @@ def certs(
         issued = issue_run_pki(out, server, host)
     except (OSError, ValueError) as exc:
         raise fail(f"cannot issue certificates in {out}: {exc}") from None
+    if as_json:
+        servers: dict[str, Any] = {
+            name: {"cert_file": files.cert_file, "key_file": files.key_file}
+            for name, files in issued.items()
+        }
+        print_json({"folder": out, "ca": out / "ca.pem", "servers": servers})
+        return
     for name, files in issued.items():
         console.print(f"{name}: cert_file {files.cert_file}, key_file {files.key_file}")
     say(f"clients: --bus-ca {out / 'ca.pem'}")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
+from secmas.cli.output import FAILED_RUN, console, detail, fail, print_json, say
 
-from secmas.cli.output import FAILED_RUN, console, fail, say
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -45,9 +47,12 @@ def run_demo(
     metrics_port: int | None,
     detector: str | None = None,
     recording: Path | None = None,
+    *,
+    as_json: bool = False,
 ) -> None:
-    """The closed loop on the real CNF (`secmas.api.cnf`); prints the per-attack table;
-    exit 1 when an attack went undetected or unmitigated."""
+    """The closed loop on the real CNF (`secmas.api.cnf`); prints the per-attack table (with
+    `as_json`, the result's JSON and its files); exit 1 when an attack went undetected or
+    unmitigated."""
     from secmas.api import RunFailed, RunInputError
     from secmas.api.cnf import run_cnf
     from secmas.cli.running import ConsoleRun, refuse
@@ -66,6 +71,12 @@ def run_demo(
         raise refuse(exc) from None
     except RunFailed as exc:
         raise fail(str(exc), FAILED_RUN) from None
+    unmitigated = any(r.detected is None or r.effective is None for r in result.reactions)
+    if as_json:
+        print_json({**result.to_json(), "files": result.files, "passed": not unmitigated})
+        if unmitigated:
+            raise fail("an attack was not detected or not mitigated", FAILED_RUN)
+        return
     console.print(reaction_table(result.to_json()))
     say(f"detector: {result.training['detector']} from {result.training['trained_on']}")
     evaluation = result.evaluation
@@ -90,13 +101,15 @@ def run_demo(
             f"{'-' if share is None else f'{share:.1%}'} succeeded"
         )
     say(f"{result.wall_seconds:.0f} s wall; files: " + ", ".join(str(p) for p in result.files))
-    if any(r.detected is None or r.effective is None for r in result.reactions):
+    if unmitigated:
         raise fail("an attack was not detected or not mitigated", FAILED_RUN)
 
 
 def reaction_table(report: dict[str, object]) -> Table:
     """Per attack: detected, delay, mitigation, time to mitigate (real measurements), and
     window F1 and false alarms per hour on the attack's windows (`attack_segments`)."""
+    from rich.table import Table
+
     table = Table(
         title="attacks on the real CNF (delays from Prometheus' samples)",
         caption="mitigate s: detection → mitigation in effect; F1, FA/h: window F1 and "
@@ -129,8 +142,9 @@ def reaction_table(report: dict[str, object]) -> Table:
 
 def record_dataset(
     scenario_path: Path, output: Path, seconds: float, conditions: list[str], labels: bool
-) -> None:
-    """`detect dataset --dataplane emulated`: a labelled recording of the real CNF."""
+) -> Any:
+    """`detect dataset --dataplane emulated`: a labelled recording of the real CNF, written
+    to `output`; the series."""
     from secmas.network.emulation.cnfattacks import ATTACKS
     from secmas.pipeline.cnf_emulated import CNFRunSettings, record, write_recording
 
@@ -144,15 +158,20 @@ def record_dataset(
         raise fail(f"cannot write {output}: no folder {output.parent}")
     scenario = _scenario(scenario_path)
     phases = 1 + 2 * len(conditions)
-    say(
+    detail(
         f"recording the real CNF: {phases} phase(s) of {seconds:g} s, about "
         f"{phases * seconds / 60:.1f} min of wall time",
-        "dim",
+        style="dim",
     )
     folder = Path(tempfile.mkdtemp(prefix="secmas-cnf-record-"))
     try:
         series, times = record(
-            scenario, folder, seconds, conditions, CNFRunSettings(), say=lambda m: say(m, "dim")
+            scenario,
+            folder,
+            seconds,
+            conditions,
+            CNFRunSettings(),
+            say=lambda m: detail(m, style="dim"),
         )
     except _errors() as exc:
         raise fail(f"emulated CNF: {exc}") from None
@@ -163,6 +182,4 @@ def record_dataset(
         write_recording(output, series, times, labels)
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-    flagged = int((series.labels != "normal").sum())
-    shape = f"{len(series)} rows × {len(series.features)} metrics"
-    say(f"wrote {output}: {shape}, {flagged} under attack")
+    return series

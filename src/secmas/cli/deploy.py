@@ -13,12 +13,13 @@ from typing import Annotated
 
 import typer
 
-from secmas.cli.arguments import ForceOption, check_out, parse_out
+from secmas.cli.arguments import ForceOption, JsonOption, check_out, check_readable, parse_out
 from secmas.cli.bus import check_ca
-from secmas.cli.output import BAD_INPUT, error, fail, say, warn
+from secmas.cli.grammar import Typer
+from secmas.cli.output import BAD_INPUT, error, fail, json_mode, print_json, say, warn
 from secmas.deploy.naming import DEFAULT_IMAGE, NATS_IMAGE, DeployInputError, check_image
 
-deploy_app = typer.Typer(help="Deployment descriptors of a scenario's MAS pipeline.")
+deploy_app = Typer(help="Deployment descriptors of a scenario's MAS pipeline.")
 
 
 def register(app: typer.Typer) -> None:
@@ -28,13 +29,14 @@ def register(app: typer.Typer) -> None:
 
 @deploy_app.command("kubernetes")
 def kubernetes(
-    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file")],
     out: Annotated[
         Path,
         typer.Option(
             "--out",
+            "-o",
             parser=parse_out,
-            metavar="FOLDER",
+            metavar="DIR",
             help="folder for the manifests (created owner-only); one that holds files needs "
             "--force",
         ),
@@ -43,49 +45,74 @@ def kubernetes(
         str,
         typer.Option(
             "--image",
+            metavar="IMAGE",
             help="container image of the agents, their measurers and the development ledger: "
             "secmas installed, `python` on PATH, coreutils (`install`); default secmas:<version>",
         ),
     ] = DEFAULT_IMAGE,
     nats_image: Annotated[
-        str, typer.Option("--nats-image", help="container image of the NATS servers")
+        str,
+        typer.Option("--nats-image", metavar="IMAGE", help="container image of the NATS servers"),
     ] = NATS_IMAGE,
     namespace: Annotated[
-        str | None, typer.Option("--namespace", help="namespace (default secmas-<pipeline>)")
+        str | None,
+        typer.Option("--namespace", metavar="NAME", help="namespace (default secmas-<pipeline>)"),
     ] = None,
     ledger: Annotated[
         str | None,
         typer.Option(
             "--ledger",
+            metavar="URL",
             help="an Ethereum JSON-RPC endpoint (Besu, Geth) for the agents; no development "
             "ledger node is written (default: the scenario's URL, else a development node)",
         ),
     ] = None,
     ledger_ca: Annotated[
         Path | None,
-        typer.Option("--ledger-ca", help="with an https:// --ledger: the CA (PEM) it chains to"),
+        typer.Option(
+            "--ledger-ca",
+            metavar="FILE",
+            help="with an https:// --ledger: the CA (PEM) it chains to",
+        ),
     ] = None,
     force: ForceOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Write the Kubernetes manifests of SCENARIO's MAS pipeline: a namespace, a
     three-server NATS cluster with TLS and an nkey per agent, a development JSON-RPC
     ledger (unless --ledger), one agent pod per PoP running `secmas agent` with the
     external measurer as a sidecar, the credentials as Secrets mounted as files, and
     NetworkPolicies (default deny; agents reach only NATS, the ledger and DNS).
-    Apply with `kubectl apply -k FOLDER`; each agent waits for its one-time enrolment
-    Secret `agent-<pop>-enrolment`, which the pipeline's MLFO issues."""
-    from secmas.deploy.kubernetes import Options, build
-    from secmas.deploy.writing import write_bundle
-    from secmas.scenario.loader import ScenarioError
-    from secmas.scenario.topology import dump_scenario
-    from secmas.scenario.validation import load_runnable
+    Apply with `kubectl apply -k DIR`; each agent waits for its one-time enrolment
+    Secret `agent-<pop>-enrolment`, which the pipeline's MLFO issues.
 
+    Example: secmas deploy kubernetes scenarios/ddos-6pop.yaml -o k8s"""
     try:
         images = (check_image(image), check_image(nats_image, "--nats-image"))
     except DeployInputError as exc:
         raise fail(str(exc)) from None
     check_ca(ledger_ca, "--ledger-ca")
     check_out(out, force)
+    check_readable(scenario)
+    with json_mode(as_json):
+        _write_manifests(scenario, out, images, namespace, ledger, ledger_ca, as_json)
+
+
+def _write_manifests(
+    scenario: Path,
+    out: Path,
+    images: tuple[str, str],
+    namespace: str | None,
+    ledger: str | None,
+    ledger_ca: Path | None,
+    as_json: bool,
+) -> None:
+    from secmas.deploy.kubernetes import Options, build
+    from secmas.deploy.writing import write_bundle
+    from secmas.scenario.loader import ScenarioError
+    from secmas.scenario.topology import dump_scenario
+    from secmas.scenario.validation import load_runnable
+
     try:
         loaded = load_runnable(scenario)
     except ScenarioError as exc:
@@ -102,9 +129,22 @@ def kubernetes(
     except OSError as exc:
         raise fail(f"--out {out}: cannot write: {exc.strerror or exc}") from None
     objects = len(bundle.objects())
+    development = bundle.ledger is not None and bundle.ledger.node
+    if development:
+        warn("development ledger node: its accounts' keys are public; use --ledger in production")
+    if as_json:
+        print_json(
+            {
+                "folder": out,
+                "namespace": bundle.place.namespace,
+                "objects": objects,
+                "files": written,
+                "development_ledger": bool(development),
+                "apply": f"kubectl apply -k {out}",
+            }
+        )
+        return
     say(f"wrote {objects} objects for namespace {bundle.place.namespace} to {out}", "green")
     for path in written:
         say(f"  {path.name}")
-    if bundle.ledger is not None and bundle.ledger.node:
-        warn("development ledger node: its accounts' keys are public; use --ledger in production")
     say(f"apply: kubectl apply -k {out}")

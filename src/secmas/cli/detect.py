@@ -25,16 +25,26 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from secmas.cli.arguments import SEED_RANGE, parse_seed
-from secmas.cli.output import FAILED_RUN, console, fail, say
+from secmas.cli.arguments import SEED_RANGE, JsonOption, QuietOption, check_readable, parse_seed
+from secmas.cli.grammar import Typer
+from secmas.cli.output import (
+    FAILED_RUN,
+    console,
+    detail,
+    fail,
+    json_mode,
+    print_json,
+    say,
+    set_quiet,
+)
 
 if TYPE_CHECKING:
     import numpy as np
+    from rich.table import Table
 
     from secmas.analytics.autoencoder import Detector
     from secmas.analytics.csvdata import CSVSeries
@@ -45,10 +55,9 @@ if TYPE_CHECKING:
     from secmas.secagg.neighbours import ThreatModel
 
 
-detect_app = typer.Typer(
+detect_app = Typer(
     help="Anomaly detection on CNF metrics (CSV): the LSTM autoencoder or a baseline.",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
 )
 
 
@@ -80,38 +89,62 @@ def _read(path: Path) -> CSVSeries:
         raise fail(str(exc)) from None
 
 
-CsvOption = Annotated[Path, typer.Option("--csv", help="CSV file: a header, one column a metric")]
+CsvOption = Annotated[
+    Path, typer.Option("--csv", metavar="FILE", help="CSV file: a header, one column a metric")
+]
+ScenarioArgument = Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file")]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--report", metavar="FILE", help="JSON file: the detector and, for auto, every candidate"
+    ),
+]
+
+
+def _out_option(what: str) -> Any:
+    """`-o/--out FILE`, required: the file the command writes."""
+    return typer.Option("--out", "-o", metavar="FILE", help=what)
 
 
 @detect_app.command("fit")
 def fit(
     csv: CsvOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="model file to write")],
+    out: Annotated[Path, _out_option("model file to write")],
     model: Annotated[
         ModelChoice,
         typer.Option(
+            metavar="[" + "|".join(m.value for m in ModelChoice) + "]",
             help="the detector: lstm-ae (002_…'s), a baseline, or auto (chosen by validation "
-            "on held-out normal rows with injected spikes, level shifts and drifts)"
+            "on held-out normal rows with injected spikes, level shifts and drifts)",
         ),
     ] = ModelChoice.lstm_ae,
     columns: Annotated[
         str | None,
         typer.Option(
+            metavar="NAMES",
             help="comma-separated metric columns to train on (default: all; needed to train "
-            "on a column that looks like a label)"
+            "on a column that looks like a label)",
         ),
     ] = None,
     candidates: Annotated[
         str | None,
-        typer.Option(help="with --model auto: comma-separated detectors to try (default: all)"),
+        typer.Option(
+            metavar="NAMES",
+            help="with --model auto: comma-separated detectors to try (default: all)",
+        ),
     ] = None,
-    window: Annotated[int, typer.Option(min=1, help="time steps per window")] = 10,
-    epochs: Annotated[int, typer.Option(min=1, help="lstm-ae: training epochs")] = 30,
-    batch: Annotated[int, typer.Option(min=1, help="lstm-ae: windows per batch")] = 50,
-    hidden: Annotated[int, typer.Option(min=1, help="lstm-ae: LSTM hidden units")] = 32,
-    latent: Annotated[int, typer.Option(min=1, help="lstm-ae: size of the bottleneck")] = 16,
+    window: Annotated[int, typer.Option(min=1, metavar="N", help="time steps per window")] = 10,
+    epochs: Annotated[int, typer.Option(min=1, metavar="N", help="lstm-ae: training epochs")] = 30,
+    batch: Annotated[int, typer.Option(min=1, metavar="N", help="lstm-ae: windows per batch")] = 50,
+    hidden: Annotated[
+        int, typer.Option(min=1, metavar="N", help="lstm-ae: LSTM hidden units")
+    ] = 32,
+    latent: Annotated[
+        int, typer.Option(min=1, metavar="N", help="lstm-ae: size of the bottleneck")
+    ] = 16,
     percentile: Annotated[
-        float, typer.Option(min=50.0, max=100.0, help="static threshold: this percentile")
+        float,
+        typer.Option(min=50.0, max=100.0, metavar="X", help="static threshold: this percentile"),
     ] = 99.0,
     seed: Annotated[
         int,
@@ -121,18 +154,38 @@ def fit(
             help=f"seed of initialisation and shuffling ({SEED_RANGE})",
         ),
     ] = 0,
-    report: Annotated[
-        Path | None,
-        typer.Option("--report", help="JSON file: the detector and, for auto, every candidate"),
-    ] = None,
+    report: ReportOption = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Train a detector on a CSV of normal behaviour and write the model file.
 
     Every refusal that needs no detector comes before torch and scikit-learn are imported,
-    which takes seconds."""
+    which takes seconds.
+
+    Example: secmas detect fit --csv normal.csv -o model.pt --model auto"""
+    set_quiet(quiet)
+    with json_mode(as_json):
+        _fit(csv, out, model, columns, candidates, window, percentile, seed, report, as_json,
+             {"epochs": epochs, "batch": batch, "hidden": hidden, "latent": latent})  # fmt: skip
+
+
+def _fit(
+    csv: Path,
+    out: Path,
+    model: ModelChoice,
+    columns: str | None,
+    candidates: str | None,
+    window: int,
+    percentile: float,
+    seed: int,
+    report: Path | None,
+    as_json: bool,
+    sizes: dict[str, int],
+) -> None:
     from secmas.analytics.csvdata import CSVDataError, check_rows
 
-    for path in (output, report):
+    for path in (out, report):
         if path is not None and not path.parent.is_dir():
             raise fail(f"cannot write {path}: no folder {path.parent}")
     tried = _candidates(candidates) if model is ModelChoice.auto else ()
@@ -147,11 +200,12 @@ def fit(
     from secmas.analytics.selection import LSTMSettings, choose_detector, fit_detector
 
     say(f"{csv}: {rows} rows of {len(features)} metrics ({', '.join(features)})")
-    lstm = LSTMSettings(epochs=epochs, batch=batch, hidden=hidden, latent=latent)
+    lstm = LSTMSettings(**sizes)
+    epochs = sizes["epochs"]
 
     def progress(epoch: int, train: float, validation: float | None) -> None:
         held = "" if validation is None else f"  validation MAE {validation:.4f}"
-        say(f"epoch {epoch:>3}/{epochs}  train MAE {train:.4f}{held}")
+        detail(f"epoch {epoch:>3}/{epochs}  train MAE {train:.4f}{held}")
 
     options = {"window": window, "percentile": percentile, "seed": seed, "lstm": lstm}
     selection = None
@@ -176,10 +230,24 @@ def fit(
         f"percentile of the scores of {rows - window + 1} normal windows)"
     )
     say(f"prepared in {elapsed:.1f} s")
-    _save(detector, output)
+    _save(detector, out)
+    described = {**detector.describe(), "selection": selection and selection.to_json()}
     if report is not None:
-        described = detector.describe()
-        _write_json(report, {**described, "selection": selection and selection.to_json()})
+        _write_json(report, described)
+    if as_json:
+        print_json(
+            {
+                "csv": csv,
+                "model": out,
+                "rows": rows,
+                "features": list(features),
+                "threshold": detector.static.value,
+                "percentile": percentile,
+                "seconds": elapsed,
+                "detector": described,
+                "report": report,
+            }
+        )
 
 
 def _training_columns(
@@ -266,6 +334,8 @@ def _candidates(text: str | None) -> tuple[str, ...]:
 
 
 def _selection_table(selection: Selection) -> Table:
+    from rich.table import Table
+
     table = Table(title="auto: candidates on held-out normal data with injected anomalies")
     for column in ("detector", "window F1", "event recall", "false alarms", "ROC-AUC", "s"):
         table.add_column(column, justify="left" if column == "detector" else "right")
@@ -289,17 +359,33 @@ def _selection_table(selection: Selection) -> Table:
 @detect_app.command("score")
 def score(
     csv: CsvOption,
-    model: Annotated[Path, typer.Option("--model", help="model file written by `detect fit`")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="CSV of per-window scores to write")
+    model: Annotated[
+        Path, typer.Option("--model", metavar="FILE", help="model file written by `detect fit`")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="CSV of per-window scores to write"),
     ] = None,
     threshold: Annotated[
-        ThresholdChoice, typer.Option(help="static (the paper's) or adaptive (follows drift)")
+        ThresholdChoice,
+        typer.Option(
+            metavar="[static|adaptive]", help="static (the paper's) or adaptive (follows drift)"
+        ),
     ] = ThresholdChoice.static,
-    top: Annotated[int, typer.Option(min=0, help="how many alerts to list")] = 10,
+    top: Annotated[int, typer.Option(min=0, metavar="N", help="how many alerts to list")] = 10,
+    as_json: JsonOption = False,
 ) -> None:
     """Score a CSV of metrics with a fitted detector (any `detect fit` wrote): flagged
-    windows and their causes, and with a ground-truth column, how they match it."""
+    windows and their causes, and with a ground-truth column, how they match it.
+
+    Example: secmas detect score --csv test.csv --model model.pt -o scores.csv"""
+    with json_mode(as_json):
+        _score(csv, model, out, threshold, top, as_json)
+
+
+def _score(
+    csv: Path, model: Path, out: Path | None, threshold: ThresholdChoice, top: int, as_json: bool
+) -> None:
     from secmas.analytics.csvdata import CSVDataError, check_rows, write_scores
     from secmas.analytics.detectors import load_detector
     from secmas.analytics.modelfile import ModelFileError
@@ -319,24 +405,50 @@ def score(
         raise fail(f"{csv}: {exc} (model {model})") from None
     flagged = len(scores.flagged)
     share = flagged / len(scores)
+    alerts = _alerts(scores, series.timestamps, top)
+    truth = series.truth()
+    matched = None
+    if truth is not None:
+        matched = _against_truth(scores, truth, detector.window, next(iter(series.labels)))
+    if out is not None:
+        try:
+            write_scores(out, scores, series.timestamps)
+        except OSError as exc:
+            raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    if as_json:
+        print_json(
+            {
+                "csv": csv,
+                "model": model,
+                "detector": detector.name,
+                "threshold": threshold.value,
+                "windows": len(scores),
+                "flagged": flagged,
+                "alerts": alerts,
+                "truth": matched,
+                "written": out,
+            }
+        )
+        return
     say(
         f"{detector.name}: {len(scores)} windows, {flagged} flagged ({share:.1%}) under the "
         f"{threshold.value} threshold"
     )
-    if flagged and top:
-        console.print(_alerts(scores, series.timestamps, top))
-    truth = series.truth()
-    if truth is not None:
-        _against_truth(scores, truth, detector.window, next(iter(series.labels)))
-    if output is not None:
-        try:
-            write_scores(output, scores, series.timestamps)
-        except OSError as exc:
-            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-        say(f"wrote {output}")
+    if alerts:
+        console.print(_alerts_table(alerts, series.timestamps is not None))
+    if matched is not None:
+        say(
+            f"against column {matched['column']!r}: {matched['detected']}/{matched['events']} "
+            f"events detected, window precision {matched['precision']:.3f} recall "
+            f"{matched['recall']:.3f} F1 {matched['f1']:.3f}, "
+            f"{matched['false_alarm_windows']} false-alarm windows, ROC-AUC "
+            + ("undefined" if matched["roc_auc"] is None else f"{matched['roc_auc']:.3f}")
+        )
+    if out is not None:
+        say(f"wrote {out}")
 
 
-def _against_truth(scores: Scores, truth: np.ndarray, window: int, column: str) -> None:
+def _against_truth(scores: Scores, truth: np.ndarray, window: int, column: str) -> dict[str, Any]:
     """Event recall, window F1, false alarms and ROC-AUC of the flags against the CSV's
     ground-truth column."""
     from secmas.analytics.events import rank_windows, score_events
@@ -344,35 +456,58 @@ def _against_truth(scores: Scores, truth: np.ndarray, window: int, column: str) 
     result = score_events(scores.flags, truth, ends=scores.end, span=window)
     ranking = rank_windows(scores.score, truth, scores.end, window)
     found = len(result.detected)
-    events = found + len(result.missed)
-    auc = "undefined" if ranking.roc_auc != ranking.roc_auc else f"{ranking.roc_auc:.3f}"
-    say(
-        f"against column {column!r}: {found}/{events} events detected, window precision "
-        f"{result.precision:.3f} recall {result.recall:.3f} F1 {result.f1:.3f}, "
-        f"{result.false_alarm_windows} false-alarm windows, ROC-AUC {auc}"
-    )
+    auc = ranking.roc_auc
+    return {
+        "column": column,
+        "detected": found,
+        "events": found + len(result.missed),
+        "precision": result.precision,
+        "recall": result.recall,
+        "f1": result.f1,
+        "false_alarm_windows": result.false_alarm_windows,
+        "roc_auc": None if auc != auc else auc,
+    }
 
 
-def _alerts(scores: Scores, timestamps: tuple[str, ...] | None, top: int) -> Table:
+def _alerts(scores: Scores, timestamps: tuple[str, ...] | None, top: int) -> list[dict[str, Any]]:
     """The `top` flagged windows by score, with the metrics that deviated most."""
     flagged = scores.flagged
     strongest = flagged[(-scores.score[flagged]).argsort(kind="stable")][:top]
-    table = Table(title=f"top {len(strongest)} alerts")
+    alerts = []
+    for i in strongest:
+        end = int(scores.end[i])
+        alerts.append(
+            {
+                "window_end": end,
+                "time": timestamps[end] if timestamps is not None else None,
+                "score": float(scores.score[i]),
+                "threshold": float(scores.limit[i]),
+                "top_metrics": [
+                    {"metric": name, "error": error} for name, error in scores.explain(int(i), 3)
+                ],
+            }
+        )
+    return alerts
+
+
+def _alerts_table(alerts: list[dict[str, Any]], timed: bool) -> Table:
+    """The alerts of `_alerts` as a table."""
+    from rich.table import Table
+
+    table = Table(title=f"top {len(alerts)} alerts")
     table.add_column("window end", justify="right")
-    if timestamps is not None:
+    if timed:
         table.add_column("time")
     table.add_column("score", justify="right")
     table.add_column("threshold", justify="right")
     table.add_column("top metrics (error)")
-    for i in strongest:
-        end = int(scores.end[i])
-        causes = ", ".join(f"{name} {error:.2f}" for name, error in scores.explain(int(i), 3))
-        when = [timestamps[end]] if timestamps is not None else []
+    for alert in alerts:
+        causes = ", ".join(f"{m['metric']} {m['error']:.2f}" for m in alert["top_metrics"])
         table.add_row(
-            str(end),
-            *when,
-            f"{scores.score[i]:.4g}",
-            f"{scores.limit[i]:.4g}",
+            str(alert["window_end"]),
+            *([alert["time"]] if timed else []),
+            f"{alert['score']:.4g}",
+            f"{alert['threshold']:.4g}",
             causes,
         )
     return table
@@ -382,9 +517,11 @@ def _alerts(scores: Scores, timestamps: tuple[str, ...] | None, top: int) -> Tab
 def train(
     scenario: Annotated[
         Path,
-        typer.Option("--scenario", help="scenario YAML with PoPs, a cnfs and a traffic section"),
+        typer.Argument(
+            metavar="SCENARIO", help="scenario YAML with PoPs, a cnfs and a traffic section"
+        ),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="model file to write")],
+    out: Annotated[Path, _out_option("model file to write")],
     federated: Annotated[
         bool,
         typer.Option(
@@ -393,14 +530,18 @@ def train(
             "training on the agents' pooled telemetry)",
         ),
     ] = False,
-    rounds: Annotated[int, typer.Option(min=1, help="FedAvg rounds")] = 10,
+    rounds: Annotated[int, typer.Option(min=1, metavar="N", help="FedAvg rounds")] = 10,
     local_epochs: Annotated[
-        int, typer.Option(min=1, help="epochs each agent trains per round (central: rounds × this)")
+        int,
+        typer.Option(
+            min=1, metavar="N", help="epochs each agent trains per round (central: rounds × this)"
+        ),
     ] = 3,
     seconds: Annotated[
         float | None,
         typer.Option(
             min=1.0,
+            metavar="X",
             help="simulated seconds of telemetry per agent (default: the scenario's "
             "analytics samples split among the agents)",
         ),
@@ -408,13 +549,19 @@ def train(
     dropout: Annotated[
         float,
         typer.Option(
-            min=0.0, max=0.9, help="threat model: fraction of agents that may drop out of a round"
+            min=0.0,
+            max=0.9,
+            metavar="X",
+            help="threat model: fraction of agents that may drop out of a round",
         ),
     ] = 0.2,
     corrupt: Annotated[
         float,
         typer.Option(
-            min=0.0, max=0.9, help="threat model: fraction of agents colluding with the server"
+            min=0.0,
+            max=0.9,
+            metavar="X",
+            help="threat model: fraction of agents colluding with the server",
         ),
     ] = 0.0,
     compare: Annotated[
@@ -424,23 +571,52 @@ def train(
         ),
     ] = True,
     test_runs: Annotated[
-        int, typer.Option(min=0, help="held-out attack runs (900 s each) the F1 is measured on")
+        int,
+        typer.Option(
+            min=0, metavar="N", help="held-out attack runs (900 s each) the F1 is measured on"
+        ),
     ] = 2,
     report: Annotated[
-        Path | None, typer.Option("--report", help="JSON file of the rounds and F1 to write")
+        Path | None,
+        typer.Option("--report", metavar="FILE", help="JSON file of the rounds and F1 to write"),
     ] = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Train the detector of a scenario's CNF from its agents' telemetry (one agent per
-    PoP), centrally or federated with secure aggregation, and report F1 on attack runs."""
+    PoP), centrally or federated with secure aggregation, and report F1 on attack runs.
+
+    Example: secmas detect train scenarios/cnf-attack.yaml -o model.pt --federated"""
+    set_quiet(quiet)
+    for path in (out, report):
+        if path is not None and not path.parent.is_dir():
+            raise fail(f"cannot write {path}: no folder {path.parent}")
+    check_readable(scenario)
+    with json_mode(as_json):
+        _train(scenario, out, federated, rounds, local_epochs, seconds, dropout, corrupt,
+               compare, test_runs, report, as_json)  # fmt: skip
+
+
+def _train(
+    scenario: Path,
+    out: Path,
+    federated: bool,
+    rounds: int,
+    local_epochs: int,
+    seconds: float | None,
+    dropout: float,
+    corrupt: float,
+    compare: bool,
+    test_runs: int,
+    report: Path | None,
+    as_json: bool,
+) -> None:
     from secmas.analytics.reference import TrainingPlan
     from secmas.scenario.loader import ScenarioError
     from secmas.scenario.validation import load_runnable
     from secmas.secagg.federated import FederatedPlan, agent_telemetry, central_detector
     from secmas.secagg.neighbours import ThreatModel, choose
 
-    for path in (output, report):
-        if path is not None and not path.parent.is_dir():
-            raise fail(f"cannot write {path}: no folder {path.parent}")
     try:
         loaded = load_runnable(scenario, strategy=False)
     except ScenarioError as exc:
@@ -489,9 +665,12 @@ def train(
         )
     if test_runs:
         _compare(loaded, test_runs, detectors, result)
-    _save(detectors["federated" if federated else "central"], output)
+    _save(detectors["federated" if federated else "central"], out)
+    document = {"scenario": loaded.id, "agents": list(data.pops), **result}
     if report is not None:
-        _write_json(report, {"scenario": loaded.id, "agents": list(data.pops), **result})
+        _write_json(report, document)
+    if as_json:
+        print_json({"model": out, "report": report, **document})
 
 
 def _train_federated(
@@ -511,7 +690,7 @@ def _train_federated(
             data.features,
             bus_aggregator(threat),
             plan,
-            lambda log: say(describe_round(log, plan.rounds)),
+            lambda log: detail(describe_round(log, plan.rounds)),
         )
     except (SecAggError, ValueError) as exc:
         raise fail(f"federated training failed: {exc}", FAILED_RUN) from None
@@ -546,6 +725,8 @@ def _compare(
 ) -> None:
     """Window F1 of every model on `runs` held-out attack runs: printed, and added to
     each model's entry in `result`."""
+    from rich.table import Table
+
     from secmas.secagg.federated import attack_runs, window_f1
 
     say(f"scoring on {runs} held-out attack runs")
@@ -564,14 +745,14 @@ def _compare(
         say(f"F1 federated − central: {f1['federated'] - f1['central']:+.3f}")
 
 
-def _save(detector: WindowDetector, output: Path) -> None:
+def _save(detector: WindowDetector, out: Path) -> None:
     from secmas.analytics.modelfile import ModelFileError
 
     try:
-        detector.save(output)
+        detector.save(out)
     except ModelFileError as exc:
         raise fail(str(exc)) from None
-    say(f"wrote {output}")
+    say(f"wrote {out}")
 
 
 def _write_json(path: Path, data: dict[str, object]) -> None:
@@ -586,9 +767,13 @@ def _write_json(path: Path, data: dict[str, object]) -> None:
 
 @detect_app.command("dataset")
 def dataset(
-    scenario: Annotated[Path, typer.Option("--scenario", help="scenario YAML with a cnfs section")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
-    seconds: Annotated[float, typer.Option(min=1.0, help="simulated seconds")] = 2400.0,
+    scenario: Annotated[
+        Path, typer.Argument(metavar="SCENARIO", help="scenario YAML with a cnfs section")
+    ],
+    out: Annotated[Path, _out_option("CSV file to write")],
+    seconds: Annotated[
+        float, typer.Option(min=1.0, metavar="X", help="simulated seconds")
+    ] = 2400.0,
     seed: Annotated[
         int,
         typer.Option(
@@ -598,32 +783,70 @@ def dataset(
     conditions: Annotated[
         str | None,
         typer.Option(
+            metavar="NAMES",
             help="comma-separated episodes to include (e.g. http_flood,high_cpu); "
-            "none: normal behaviour only (a training set)"
+            "none: normal behaviour only (a training set)",
         ),
     ] = None,
-    cnf: Annotated[str | None, typer.Option(help="the CNF (default: the first)")] = None,
+    cnf: Annotated[
+        str | None, typer.Option(metavar="NAME", help="the CNF (default: the first)")
+    ] = None,
     labels: Annotated[
         bool, typer.Option("--labels", help="add a 'label' column with the ground truth")
     ] = False,
     dataplane: Annotated[
         str,
         typer.Option(
+            metavar="ENGINE",
             help="simulator, or emulated: record the real nginx CNF under real attacks "
-            "(root; --seconds is then each phase's wall time: normal, each attack, normal)"
+            "(root; --seconds is then each phase's wall time: normal, each attack, normal)",
         ),
     ] = "simulator",
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Export a simulated CNF metric series as CSV, as the Metrics Collector does: normal
-    behaviour for training, or a test set with episodes of attacks and anomalies."""
+    behaviour for training, or a test set with episodes of attacks and anomalies.
+
+    Example: secmas detect dataset scenarios/cnf-attack.yaml -o normal.csv"""
+    set_quiet(quiet)
     if dataplane not in ("simulator", "emulated"):
         raise fail(f"--dataplane {dataplane!r}: choose simulator or emulated")
-    if dataplane == "emulated":
-        from secmas.cli.cnfemulated import record_dataset
+    check_readable(scenario)
+    wanted = [c.strip() for c in (conditions or "").split(",") if c.strip()]
+    with json_mode(as_json):
+        if dataplane == "emulated":
+            from secmas.cli.cnfemulated import record_dataset
 
-        wanted = [c.strip() for c in (conditions or "").split(",") if c.strip()]
-        record_dataset(scenario, output, seconds, wanted, labels)
-        return
+            series = record_dataset(scenario, out, seconds, wanted, labels)
+        else:
+            series = _simulated_dataset(scenario, out, seconds, seed, wanted, cnf, labels)
+        flagged = int((series.labels != "normal").sum())
+        if as_json:
+            print_json(
+                {
+                    "file": out,
+                    "rows": len(series),
+                    "features": list(series.features),
+                    "anomalous": flagged,
+                    "labels": labels,
+                }
+            )
+            return
+        what = "under attack" if dataplane == "emulated" else "anomalous"
+        say(f"wrote {out}: {len(series)} rows × {len(series.features)} metrics, {flagged} {what}")
+
+
+def _simulated_dataset(
+    scenario: Path,
+    out: Path,
+    seconds: float,
+    seed: int,
+    wanted: list[str],
+    cnf: str | None,
+    labels: bool,
+) -> Any:
+    """The simulated series, written to `out`."""
     from secmas.analytics.datasets import episode_series, normal_series
     from secmas.network.dataplane.cnf import CONDITIONS
     from secmas.scenario.loader import ScenarioError
@@ -633,7 +856,6 @@ def dataset(
         loaded = load_runnable(scenario, strategy=False)
     except ScenarioError as exc:
         raise fail("; ".join(str(p) for p in exc.problems)) from None
-    wanted = [c.strip() for c in (conditions or "").split(",") if c.strip()]
     unknown = [c for c in wanted if c not in CONDITIONS]
     if unknown:
         raise fail(f"--conditions: unknown {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")
@@ -647,11 +869,10 @@ def dataset(
     except (KeyError, ValueError) as exc:
         raise fail(f"{scenario}: {exc.args[0] if exc.args else exc}") from None
     try:
-        _write_series(output, series, labels)
+        _write_series(out, series, labels)
     except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror}") from None
-    flagged = int((series.labels != "normal").sum())
-    say(f"wrote {output}: {len(series)} rows × {len(series.features)} metrics, {flagged} anomalous")
+        raise fail(f"cannot write {out}: {exc.strerror}") from None
+    return series
 
 
 def _write_series(path: Path, series: object, labels: bool) -> None:

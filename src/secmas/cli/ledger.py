@@ -14,9 +14,10 @@ from typing import Annotated
 
 import typer
 
+from secmas.cli.grammar import Typer
 from secmas.cli.output import errors, fail, line, say
 
-ledger_app = typer.Typer(help="A shared development ledger for separate processes.")
+ledger_app = Typer(help="A shared development ledger for separate processes.")
 
 
 def register(app: typer.Typer) -> None:
@@ -35,10 +36,16 @@ def _is_loopback(host: str) -> bool:
 
 @ledger_app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")] = 8545,
+    host: Annotated[str, typer.Option(metavar="HOST", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, metavar="PORT", help="TCP port (0: any free port)"),
+    ] = 8545,
 ) -> None:
-    """Serve a fresh in-process EVM over HTTP JSON-RPC until Ctrl-C."""
+    """Serve a fresh in-process EVM over HTTP JSON-RPC until Ctrl-C; runs and agents then
+    take --ledger http://127.0.0.1:8545.
+
+    Example: secmas ledger serve --port 8545"""
     from secmas.ledger.rpcserver import LedgerServer  # web3 and py-evm load only here
 
     server = LedgerServer(host, port)

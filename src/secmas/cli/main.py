@@ -1,6 +1,28 @@
 """The `secmas` command: scenarios, the demo, runs.
 
 Exit codes: 0 success, 2 bad input (scenario files, arguments), 1 a run that failed.
+
+One grammar for every command (a test walks the command tree and checks it):
+
+* **a scenario file** is the positional SCENARIO argument of every command that reads one
+  (`run`, `scenario validate`, `deploy kubernetes`, `bus keys`, `detect train`,
+  `detect dataset`; optional in `agent`, where it defaults to the demo's); `--scenario NAME`
+  only picks an embedded scenario, in `demo`;
+* **the file or folder a command writes** is `-o/--out FILE|DIR`; other files it can write
+  beside it are named for what they hold (`--report`, `--decisions`);
+* **`--json`** on every command that reports a result or a verdict: one JSON document on
+  stdout (`secmas.cli.output.print_json`), with what is printed for people moved to stderr;
+  a failed check still prints its document (exit 1), bad input prints an error (exit 2);
+* **`-q/--quiet`** on every command that shows progress: the result, warnings and errors
+  remain;
+* **metavars** say what to give: FILE, DIR, URL, N (a whole number), X (a decimal number),
+  NAME, and a few named values (POP, KEY, ENGINE); never a type in angle brackets;
+* **every command's help ends with an example** (`Example:`).
+
+`secmas --help` and every argument check run without importing the runtime: the modules
+of the command line import only typer, rich and the standard library at load time, and
+each command imports what its work needs (the application layer, the ledger, torch, the
+web stack) after its arguments are checked.
 """
 
 from __future__ import annotations
@@ -8,29 +30,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from secmas import __version__
-from secmas.api import (
-    EMBEDDED,
-    Distribution,
-    RunFailed,
-    RunInputError,
-    embedded_path,
-    execute,
-    plan,
-)
-from secmas.api.run import SPEED
 from secmas.cli.adaptive import TaxiiOption
 from secmas.cli.adaptive import register as register_cti
 from secmas.cli.arguments import (
     SEED_RANGE,
     ForceOption,
+    JsonOption,
     OutOption,
     RunArguments,
+    check_closed_loop,
+    check_readable,
     check_run_arguments,
     parse_seed,
 )
@@ -48,6 +64,7 @@ from secmas.cli.bus import register as register_bus
 from secmas.cli.dataplane import register as register_dataplane
 from secmas.cli.deploy import register as register_deploy
 from secmas.cli.detect import detect_app
+from secmas.cli.grammar import EMBEDDED, ENGINES, SPEED, Typer
 from secmas.cli.ledger import register as register_ledger
 from secmas.cli.output import (
     BAD_INPUT,
@@ -55,35 +72,26 @@ from secmas.cli.output import (
     console,
     error,
     fail,
+    json_mode,
     print_json,
     say,
     set_quiet,
     warn,
 )
 from secmas.cli.policy import register as register_policy
-from secmas.cli.running import ConsoleRun, print_result, refuse
+from secmas.cli.schema import register as register_schema
 from secmas.cli.sweep import register as register_sweep
-from secmas.cli.tables import scenario_table
 from secmas.cli.ui import UIExitOption, UIOption, UIPortOption, live_view
 from secmas.cli.ui import register as register_ui
 from secmas.cli.wrap import register as register_wrap
-from secmas.pipeline.mlfo import pipeline_name
-from secmas.scenario.loader import ScenarioError
-from secmas.scenario.topology import (
-    AttackShape,
-    PoPShape,
-    UnknownTopology,
-    dump_scenario,
-    scenario_from_topology,
-)
-from secmas.scenario.validation import load_runnable, load_with_warnings
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    from secmas.scenario.model import Scenario
+
+app = Typer(
     name="secmas",
     help="Secure multi-agent system for near-real-time control of 6G network services.",
     no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # click's plain help: reflowed text, no <bool> for flags
     context_settings={"max_content_width": 120},
 )
 
@@ -107,8 +115,11 @@ def _global_options(
     """Options that come before the command (`secmas --version`)."""
 
 
-scenario_app = typer.Typer(help="Validate scenarios and generate them from real topologies.")
+scenario_app = Typer(help="Validate scenarios and generate them from real topologies.")
 app.add_typer(scenario_app, name="scenario")
+from secmas.cli.scenario_init import register as register_scenario_init  # noqa: E402
+
+register_scenario_init(scenario_app)
 register_wrap(app)
 register_ledger(app)
 register_policy(app)
@@ -119,17 +130,24 @@ register_ui(app)
 register_dataplane(app)
 register_bus(app)
 register_deploy(app)
+register_schema(app)
 app.add_typer(detect_app, name="detect")
 
 
 Loaded = TypeVar("Loaded")
 
-default_scenario_path = embedded_path
-"""An embedded scenario's file (`secmas.api.embedded_path`)."""
+
+def default_scenario_path(name: str = EMBEDDED[0]) -> Path:
+    """An embedded scenario's file (`secmas.api.embedded_path`)."""
+    from secmas.api import embedded_path
+
+    return embedded_path(name)
 
 
 def _load(path: Path, loader: Callable[[Path], Loaded]) -> Loaded:
     """What `loader` makes of the scenario file; its problems printed, exit 2."""
+    from secmas.scenario.loader import ScenarioError
+
     try:
         return loader(path)
     except ScenarioError as exc:
@@ -138,9 +156,12 @@ def _load(path: Path, loader: Callable[[Path], Loaded]) -> Loaded:
         raise typer.Exit(BAD_INPUT) from None
 
 
+ScenarioArgument = Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file")]
+
+
 @scenario_app.command("validate")
 def validate(
-    file: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    file: ScenarioArgument,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -156,10 +177,14 @@ def validate(
     never notices, a constraint no path between two PoPs meets) is still valid: each such
     caveat is printed as a warning with its file, line and field.
 
-    E.g. secmas scenario validate scenarios/ddos-6pop.yaml --json"""
+    Example: secmas scenario validate scenarios/ddos-6pop.yaml --json"""
     if as_json:
         _validate_as_json(file)
         return
+    check_readable(file)
+    from secmas.cli.tables import scenario_table
+    from secmas.scenario.validation import load_with_warnings
+
     scenario, caveats = _load(file, load_with_warnings)
     console.print(scenario_table(scenario))
     for caveat in caveats:
@@ -170,6 +195,9 @@ def validate(
 def _validate_as_json(file: Path) -> None:
     """`validate --json`: the checked scenario as the run reads it (defaults filled in) and
     its caveats, or its problems with exit 2."""
+    from secmas.scenario.loader import ScenarioError
+    from secmas.scenario.validation import load_with_warnings
+
     try:
         scenario, caveats = load_with_warnings(file)
     except ScenarioError as exc:
@@ -193,8 +221,10 @@ FLAVOUR_NAMES = ("mixed", "small", "medium", "large")
 
 @scenario_app.command("from-topology")
 def from_topology(
-    key: Annotated[str, typer.Argument(help="topohub key, e.g. sndlib/germany50")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="where to write the YAML")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="topohub key, e.g. sndlib/germany50")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="FILE", help="the scenario YAML to write")
+    ],
     seed: Annotated[
         int,
         typer.Option(
@@ -206,76 +236,127 @@ def from_topology(
     attack_kind: Annotated[
         str,
         typer.Option(
-            help="syn_flood (what the DDoS agents classify), http_flood, slowloris or injection"
+            metavar="KIND",
+            help="syn_flood (what the DDoS agents classify), http_flood, slowloris or injection",
         ),
     ] = "syn_flood",
-    attackers: Annotated[int, typer.Option(min=1, help="number of attackers")] = 8,
+    attackers: Annotated[int, typer.Option(min=1, metavar="N", help="number of attackers")] = 8,
     attack_rate: Annotated[
-        float, typer.Option(min=0.001, help="MB/s each attacker sends, split over the ports")
+        float,
+        typer.Option(min=0.001, metavar="X", help="MB/s each attacker sends, split over the ports"),
     ] = 0.5,
     attack_ports: Annotated[
-        str, typer.Option(help="comma-separated service ports attacked")
+        str, typer.Option(metavar="PORTS", help="comma-separated service ports attacked")
     ] = "8000,8080",
-    attack_start: Annotated[float, typer.Option(min=0.0, help="attack start, s")] = 20.0,
+    attack_start: Annotated[
+        float, typer.Option(min=0.0, metavar="X", help="attack start, s")
+    ] = 20.0,
     attack_stop: Annotated[
-        float | None, typer.Option(help="attack end, s (default: runs to the end)")
+        float | None,
+        typer.Option(metavar="X", help="attack end, s (default: runs to the end)"),
     ] = None,
     attacker_pops: Annotated[
         int | None,
-        typer.Option(min=1, help="PoPs the attackers sit behind (default: 2 to 4, drawn)"),
+        typer.Option(
+            min=1, metavar="N", help="PoPs the attackers sit behind (default: 2 to 4, drawn)"
+        ),
     ] = None,
     attack_spread: Annotated[
         str,
-        typer.Option(help="which PoPs: random, near (fewest hops to the server) or far"),
+        typer.Option(
+            metavar="SPREAD", help="which PoPs: random, near (fewest hops to the server) or far"
+        ),
     ] = "random",
     pop_flavour: Annotated[
         str,
         typer.Option(
+            metavar="FLAVOUR",
             help="PoP size: mixed (drawn), or small/medium/large for all; small PoPs fit no "
-            "classifier for a big attack, so the load balancer splits the traffic"
+            "classifier for a big attack, so the load balancer splits the traffic",
         ),
     ] = "mixed",
     server_bandwidth: Annotated[
-        float, typer.Option(min=0.001, help="MB/s of the server's link (the monitored one)")
+        float,
+        typer.Option(min=0.001, metavar="X", help="MB/s of the server's link (the monitored one)"),
     ] = 10.0,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate a DDoS scenario from a real topology (SNDlib, Topology Zoo, CAIDA, Gabriel).
 
     The --attack-* options shape the attack; --pop-flavour and
     --server-bandwidth the resources: every branch of the strategy can be hit.
-
-    E.g. sndlib/abilene --seed 3 --pop-flavour small --attackers 16: no PoP
+    With sndlib/abilene --seed 3 --pop-flavour small --attackers 16, no PoP
     has room for the classifier, so the load balancer splits the traffic.
-    """
+
+    Example: secmas scenario from-topology sndlib/abilene -o abilene.yaml --seed 3"""
+    with json_mode(as_json):
+        try:
+            kind = _choice("--attack-kind", attack_kind, ATTACK_KINDS)
+            spread = _choice("--attack-spread", attack_spread, SPREADS)
+            flavour = _choice("--pop-flavour", pop_flavour, FLAVOUR_NAMES)
+            ports = _ports(attack_ports)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        scenario = _generate(
+            key, seed, kind, attackers, attack_rate, ports, attack_start, attack_stop,
+            attacker_pops, spread, flavour, server_bandwidth,
+        )  # fmt: skip
+        from secmas.cli.tables import scenario_table
+        from secmas.scenario.topology import dump_scenario
+
+        try:
+            out.write_text(dump_scenario(scenario), encoding="utf-8")
+        except OSError as exc:
+            error(f"cannot write {out}: {exc.strerror}")
+            raise typer.Exit(BAD_INPUT) from None
+        if as_json:
+            print_json({"file": str(out), "scenario": scenario.model_dump(mode="json")})
+            return
+        console.print(scenario_table(scenario))
+        say(f"wrote {out}", "green")
+
+
+def _generate(
+    key: str,
+    seed: int,
+    kind: str,
+    attackers: int,
+    rate: float,
+    ports: tuple[int, ...],
+    start: float,
+    stop: float | None,
+    pops: int | None,
+    spread: str,
+    flavour: str,
+    server_bandwidth: float,
+) -> Scenario:
+    """The scenario `from-topology` writes, or exit 2 naming what was wrong."""
+    from secmas.scenario.topology import (
+        AttackShape,
+        PoPShape,
+        UnknownTopology,
+        scenario_from_topology,
+    )
+
     try:
         attack = AttackShape(
-            kind=_choice("--attack-kind", attack_kind, ATTACK_KINDS),  # type: ignore[arg-type]
+            kind=kind,  # type: ignore[arg-type]
             attackers=attackers,
-            rate=attack_rate,
-            ports=_ports(attack_ports),
-            start=attack_start,
-            stop=attack_stop,
-            pops=attacker_pops,
-            spread=_choice("--attack-spread", attack_spread, SPREADS),  # type: ignore[arg-type]
+            rate=rate,
+            ports=ports,
+            start=start,
+            stop=stop,
+            pops=pops,
+            spread=spread,  # type: ignore[arg-type]
         )
-        pops = PoPShape(
-            flavour=_choice("--pop-flavour", pop_flavour, FLAVOUR_NAMES),  # type: ignore[arg-type]
-            server_bandwidth=server_bandwidth,
-        )
-        scenario = scenario_from_topology(key, seed=seed, attack=attack, pops=pops)
+        shape = PoPShape(flavour=flavour, server_bandwidth=server_bandwidth)  # type: ignore[arg-type]
+        return scenario_from_topology(key, seed=seed, attack=attack, pops=shape)
     except UnknownTopology as exc:
         error(str(exc.args[0]))
         raise typer.Exit(BAD_INPUT) from None
     except ValueError as exc:
         error(str(_first_line(exc)))
         raise typer.Exit(BAD_INPUT) from None
-    try:
-        output.write_text(dump_scenario(scenario), encoding="utf-8")
-    except OSError as exc:
-        error(f"cannot write {output}: {exc.strerror}")
-        raise typer.Exit(BAD_INPUT) from None
-    console.print(scenario_table(scenario))
-    say(f"wrote {output}", "green")
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -354,6 +435,7 @@ SpeedOption = Annotated[
         "--speed",
         min=0.1,
         max=1000.0,
+        metavar="X",
         help=f"with --processes or --ui: simulated seconds per wall second (default {SPEED:g})",
     ),
 ]
@@ -389,6 +471,7 @@ MetricsPortOption = Annotated[
         "--metrics-port",
         min=0,
         max=65535,
+        metavar="PORT",
         help="with the closed loop: serve Prometheus metrics on this port while the run is live",
     ),
 ]
@@ -404,7 +487,7 @@ FederatedOption = Annotated[
         "one agent per PoP, each on its own telemetry, every exchange a secure sum",
     ),
 ]
-QuietOption = Annotated[
+RunQuietOption = Annotated[
     bool,
     typer.Option(
         "--quiet",
@@ -459,12 +542,13 @@ def demo(
     dataplane: DataplaneOption = None,
     taxii: TaxiiOption = None,
     force: ForceOption = False,
-    quiet: QuietOption = False,
+    quiet: RunQuietOption = False,
     hosts: HostsOption = None,
     prometheus: Annotated[
         str | None,
         typer.Option(
             "--prometheus",
+            metavar="URL",
             help="with --scenario cnf-attack --dataplane emulated: read the CNF's metrics from "
             "this Prometheus (http://HOST:PORT, scraping the exporter on --metrics-port) "
             "instead of starting one",
@@ -484,15 +568,19 @@ def demo(
         Path | None,
         typer.Option(
             "--recording",
+            metavar="FILE",
             help="with --scenario cnf-attack --dataplane emulated: a recording of normal "
             "behaviour (`detect dataset --dataplane emulated`) to train the detector on, "
             "with the run's normal phase",
         ),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3; with --dataplane emulated, its compressed version
-    ddos-emulated on a real network)."""
+    ddos-emulated on a real network).
+
+    Example: secmas demo --scenario cnf-attack -o runs/cnf"""
     if dataplane == "emulated" and scenario == EMBEDDED[0]:
         scenario = "ddos-emulated"
     if scenario not in EMBEDDED:
@@ -501,11 +589,20 @@ def demo(
     if dataplane == "emulated" and scenario == "adaptive-defence":
         scenario = "adaptive-emulated"  # compressed to 28 s; its MTD moves really happen
     if dataplane == "emulated" and scenario == "cnf-attack":
+        if recording is not None:
+            check_readable(recording, "--recording")
         from secmas.cli.cnfemulated import run_demo
 
-        run_demo(
-            default_scenario_path(scenario), out, prometheus, metrics_port, detector, recording
-        )
+        with json_mode(as_json):
+            run_demo(
+                default_scenario_path(scenario),
+                out,
+                prometheus,
+                metrics_port,
+                detector,
+                recording,
+                as_json=as_json,
+            )
         return
     for name, value in (
         ("--prometheus", prometheus),
@@ -541,12 +638,13 @@ def demo(
         force=force,
         quiet=quiet,
         hosts=hosts,
+        as_json=as_json,
     )
 
 
 @app.command("run")
 def run_scenario(
-    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    scenario: ScenarioArgument,
     out: OutOption = None,
     seed: Annotated[
         int | None,
@@ -575,111 +673,137 @@ def run_scenario(
     dataplane: DataplaneOption = None,
     taxii: TaxiiOption = None,
     force: ForceOption = False,
-    quiet: QuietOption = False,
+    quiet: RunQuietOption = False,
     hosts: HostsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Run a scenario: agents detect and mitigate its attack through auctions."""
-    set_quiet(quiet)
-    speed_given, speed = speed is not None, SPEED if speed is None else speed
-    distribution = Distribution(processes, bus_access(bus, bus_ca, bus_keys), speed, hosts)
-    try:
-        checked = plan(
-            scenario,
-            engine=dataplane,
-            distribution=distribution,
-            seed=seed,
-            detect=detect,
-            federated=federated,
-            policy=policy,
-            taxii=taxii,
-            tamper=tamper,
-            ledger=ledger,
-            insecure=insecure,
-            plaintext=plaintext,
-            service=service,
-            metrics_port=metrics_port,
-            retrain=retrain,
-        )
-    except RunInputError as exc:
-        raise refuse(exc) from None
-    check_run_arguments(
-        RunArguments(
-            out,
-            force,
-            processes,
-            bus,
-            checked.scenario.analytics.detect,
-            metrics_port,
-            retrain,
-            ui,
-            ui_port,
-            ui_exit,
-            insecure,
-            plaintext,
-            speed_given,
-        )
-    )
-    with live_view(ui, out, ui_port, ui_exit, speed) as live:
-        observer = ConsoleRun(None if live is None else live.observer(processes))
+    """Run a scenario: agents detect and mitigate its attack through auctions.
+
+    Example: secmas run scenarios/ddos-6pop.yaml -o runs/mine --detect"""
+    set_quiet(quiet or as_json)
+    with json_mode(as_json):
+        speed_given, pace = speed is not None, SPEED if speed is None else speed
+        arguments = RunArguments(
+            out, force, processes, bus, None, metrics_port, retrain, ui, ui_port, ui_exit,
+            insecure, plaintext, speed_given,
+        )  # fmt: skip
+        check_readable(scenario)
+        for option, path in (("--service", service), ("--policy", policy), ("--hosts", hosts)):
+            if path is not None:
+                check_readable(path, option)
+        if dataplane is not None and dataplane not in ENGINES:
+            raise fail(f"--dataplane {dataplane!r}: choose simulator or emulated")
+        check_run_arguments(arguments)
+        access = bus_access(bus, bus_ca, bus_keys)
+        # the application layer (scenario model, runtime, ledger) loads from here on
+        from secmas.api import Distribution, RunFailed, RunInputError, execute, plan
+        from secmas.cli.running import ConsoleRun, print_result, refuse
+
         try:
-            result = execute(checked, out=out, observer=observer)
+            checked = plan(
+                scenario,
+                engine=dataplane,
+                distribution=Distribution(processes, access, pace, hosts),
+                seed=seed,
+                detect=detect,
+                federated=federated,
+                policy=policy,
+                taxii=taxii,
+                tamper=tamper,
+                ledger=ledger,
+                insecure=insecure,
+                plaintext=plaintext,
+                service=service,
+                metrics_port=metrics_port,
+                retrain=retrain,
+            )
         except RunInputError as exc:
             raise refuse(exc) from None
-        except RunFailed as exc:
-            raise fail(str(exc), FAILED_RUN) from None
-        finally:
-            observer.close()
-        print_result(result)
+        check_closed_loop(replace(arguments, detect=checked.scenario.analytics.detect))
+        with live_view(ui, out, ui_port, ui_exit, pace) as live:
+            observer = ConsoleRun(None if live is None else live.observer(processes))
+            try:
+                result = execute(checked, out=out, observer=observer)
+            except RunInputError as exc:
+                raise refuse(exc) from None
+            except RunFailed as exc:
+                raise fail(str(exc), FAILED_RUN) from None
+            finally:
+                observer.close()
+            print_result(result, as_json=as_json)
 
 
 @app.command("agent")
 def agent(
-    pop: Annotated[str, typer.Option("--pop", help="the PoP this agent controls")],
+    pop: Annotated[str, typer.Option("--pop", metavar="POP", help="the PoP this agent controls")],
     bus: Annotated[
         str,
         typer.Option(
-            "--bus", help="NATS server(s), nats://HOST:PORT or tls://HOST:PORT, comma-separated"
+            "--bus",
+            metavar="URL",
+            help="NATS server(s), nats://HOST:PORT or tls://HOST:PORT, comma-separated",
         ),
     ],
     scenario: Annotated[
-        Path | None, typer.Option("--scenario", help="scenario YAML (default: the demo's)")
+        Path | None,
+        typer.Argument(metavar="SCENARIO", help="scenario YAML file (default: the demo's)"),
     ] = None,
     pipeline: Annotated[
-        str | None, typer.Option("--pipeline", help="pipeline name (default from the scenario)")
+        str | None,
+        typer.Option(
+            "--pipeline", metavar="NAME", help="pipeline name (default from the scenario)"
+        ),
     ] = None,
     ledger: Annotated[
         str | None,
-        typer.Option("--ledger", help="Ethereum JSON-RPC URL; without it no trust layer"),
+        typer.Option(
+            "--ledger", metavar="URL", help="Ethereum JSON-RPC URL; without it no trust layer"
+        ),
     ] = None,
     tamper_at: Annotated[
         float | None,
         typer.Option(
-            "--tamper-at", hidden=True, help="demonstrations: patch this agent in memory then"
+            "--tamper-at",
+            hidden=True,
+            metavar="X",
+            help="demonstrations: patch this agent in memory then",
         ),
     ] = None,
     bus_ca: BusCAOption = None,
     bus_nkey: Annotated[
-        Path | None, typer.Option("--bus-nkey", help="this agent's nkey seed file (mode 0600)")
+        Path | None,
+        typer.Option("--bus-nkey", metavar="FILE", help="this agent's nkey seed file (mode 0600)"),
     ] = None,
     ledger_ca: Annotated[
         Path | None,
-        typer.Option("--ledger-ca", help="CA (PEM) the https:// ledger's certificate chains to"),
+        typer.Option(
+            "--ledger-ca",
+            metavar="FILE",
+            help="CA (PEM) the https:// ledger's certificate chains to",
+        ),
     ] = None,
 ) -> None:
     """Run one agent as its own process: join the pipeline, get attested and keyed, then
     take part in auctions until the MLFO stops it. Bus credentials of a URL may come in
-    the environment variable SECMAS_BUS_AUTH instead of on the command line."""
+    the environment variable SECMAS_BUS_AUTH instead of on the command line.
+
+    Example: secmas agent --pop pop1 --bus nats://127.0.0.1:4222"""
     address = parse_bus(bus)
     check_ca(bus_ca)
     _check_ledger_ca(ledger, ledger_ca)
     check_ca(ledger_ca, "--ledger-ca")
     check_seed(bus_nkey)
+    if scenario is not None:
+        check_readable(scenario)
     path = scenario or default_scenario_path()
+    from secmas.scenario.validation import load_runnable
+
     loaded = _load(path, load_runnable)
     if pop not in {p.id for p in loaded.pops}:
         error(f"--pop {pop!r}: not a PoP of {path}")
         raise typer.Exit(BAD_INPUT)
     from secmas.pipeline.agent_process import AgentConfig, run_agent
+    from secmas.pipeline.mlfo import pipeline_name
     from secmas.transport.nats import BusUnavailable
     from secmas.trust.enrolment import EnrolmentError
 

@@ -9,6 +9,9 @@ of a line) or the line helpers below; a string with `[red]` in it prints those c
 
 `--quiet` (`set_quiet`) keeps what a big run's user needs at the end, the summary, the
 warnings and the errors, and drops the per-step detail (`detail`, `progress_console`).
+
+`--json` (`json_mode`, `print_json`) keeps stdout for one JSON document: for the command's
+length, what the consoles print for people goes to stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import PurePath
 from typing import Any
@@ -66,6 +70,21 @@ def print_json(document: Mapping[str, Any]) -> None:
     script can parse the whole output. Dataclasses become objects, enums their values,
     paths strings."""
     typer.echo(json.dumps(document, indent=2, ensure_ascii=False, default=_plain))
+
+
+@contextmanager
+def json_mode(enabled: bool) -> Iterator[None]:
+    """With `--json` (`enabled`): for the block's length, everything the console prints
+    (tables, progress, warnings) goes to stderr, so that stdout holds `print_json`'s
+    document alone."""
+    if not enabled:
+        yield
+        return
+    console.stderr = True
+    try:
+        yield
+    finally:
+        console.stderr = False
 
 
 def _plain(value: object) -> object:

@@ -26,6 +26,7 @@ from secmas.cli.output import (
     error,
     errors,
     line,
+    print_json,
     progress_console,
     say,
     styled,
@@ -130,8 +131,16 @@ class ConsoleRun(RunObserver):
             self._bar = None
 
 
-def print_result(result: RunResult) -> None:
-    """The run's tables, as Table 5.8 and the figures of Section 5.4, and its files."""
+def print_result(result: RunResult, as_json: bool = False) -> None:
+    """The run's tables, as Table 5.8 and the figures of Section 5.4, and its files; with
+    `as_json`, `result_json` instead (printed before a failed run exits 1)."""
+    if as_json:
+        print_json(result_json(result))
+        if not result.passed:
+            for reason in _why(result):
+                errors.print(line(("why:", "red"), " ", reason), soft_wrap=True)
+            raise typer.Exit(FAILED_RUN)
+        return
     report = result.report
     detail(*auction_tables(report["auctions"]), placement_table(report["placements"]))
     if report["trust"]:
@@ -154,7 +163,41 @@ def print_result(result: RunResult) -> None:
     say("files: " + ", ".join(str(p) for p in result.paths))  # unwrapped: paths stay whole
     if not result.passed:
         errors.print(styled("the attack was not mitigated: acceptance figures not met", "red"))
+        for reason in _why(result):
+            errors.print(line(("why:", "red"), " ", reason), soft_wrap=True)
         raise typer.Exit(FAILED_RUN)
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    """What `run --json` and `demo --json` print: the verdict, the acceptance figures and
+    where the files are (report.json holds the whole report)."""
+    report = result.report
+    return {
+        "run_id": result.run_id,
+        "scenario": report["scenario"],
+        "passed": result.passed,
+        "acceptance": result.acceptance.as_dict(),
+        "auctions": len(report["auctions"]),
+        "messages": result.messages,
+        "simulated_seconds": report["simulated_seconds"],
+        "wall_seconds": result.wall_seconds,
+        "folder": result.folder,
+        "files": result.paths,
+        "why": list(_why(result)) if not result.passed else [],
+    }
+
+
+def _why(result: RunResult) -> tuple[str, ...]:
+    """Why a failed run failed, said again last (the reasons were warned as the run ended,
+    above its tables); a run without an auction says so even where its figures show no
+    cause."""
+    reasons = result.acceptance.reasons
+    if reasons or result.report["auctions"]:
+        return reasons
+    return (
+        "no auction ran: the agents never started the DDoS strategy (see the warnings above; "
+        "`secmas scenario validate` checks the attack against the Link Monitor's threshold)",
+    )
 
 
 def _print_requests(emulation: dict[str, Any]) -> None:

@@ -9,20 +9,25 @@ holds another sweep), never with a traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
+
+from secmas.cli.arguments import JsonOption, QuietOption, check_readable
+from secmas.cli.output import (
+    BAD_INPUT,
+    FAILED_RUN,
+    error,
+    json_mode,
+    print_json,
+    progress_console,
+    say,
+    set_quiet,
+    warn,
 )
 
-from secmas.cli.output import BAD_INPUT, FAILED_RUN, error, progress_console, say, set_quiet, warn
-from secmas.experiment.spec import SpecError, load_spec
+if TYPE_CHECKING:
+    from secmas.experiment.spec import SpecError
 
 INTERRUPTED = 130
 """Exit code after Ctrl-C, as a shell gives a command stopped by SIGINT."""
@@ -34,13 +39,19 @@ def register(app: typer.Typer) -> None:
 
 
 def sweep(
-    spec: Annotated[Path, typer.Argument(help="sweep spec (YAML)")],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="sweep spec (YAML)")],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="output folder (default sweeps/<name>)")
+        Path | None,
+        typer.Option("--out", "-o", metavar="DIR", help="output folder (default sweeps/<name>)"),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, max=256, help="worker processes (default: cores, at most the runs)"),
+        typer.Option(
+            min=1,
+            max=256,
+            metavar="N",
+            help="worker processes (default: cores, at most the runs)",
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="go on with the runs not yet in the folder's CSV")
@@ -51,17 +62,44 @@ def sweep(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="check the spec and every point, run nothing")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run a sweep spec: every scenario × parameter value × seed × repetition.
 
     Writes <out>/sweep-<name>.csv (a row per run, appended as runs finish), a summary CSV
     (mean, standard deviation and 95 % confidence interval per point) and the plots.
+
+    Example: secmas sweep benchmarks/sweeps/fig5_5.yaml -o sweeps/fig5_5
     """
     set_quiet(quiet)
+    check_readable(spec)
+    with json_mode(as_json):
+        _sweep(spec, out, workers, resume, keep_runs, dry_run, as_json)
+
+
+def _sweep(
+    spec: Path,
+    out: Path | None,
+    workers: int | None,
+    resume: bool,
+    keep_runs: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     # the runtime (the application layer, py-evm, matplotlib) loads here, not for every command
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from secmas.experiment.runner import SweepRefused, run_sweep
     from secmas.experiment.scenarios import point_scenarios
+    from secmas.experiment.spec import SpecError, load_spec
 
     try:
         loaded = load_spec(spec)
@@ -70,6 +108,9 @@ def sweep(
         raise _refused(exc) from None
     folder = out or Path("sweeps") / loaded.spec.name
     if dry_run:
+        if as_json:
+            print_json({"runs": loaded.spec.runs, "points": checked, "folder": folder})
+            return
         say(f"{loaded.spec.runs} runs over {checked} checked points; results to {folder}")
         return
     with Progress(
@@ -113,6 +154,22 @@ def sweep(
             error(f"interrupted: the finished runs are in {folder}; --resume goes on with them")
             raise typer.Exit(INTERRUPTED) from None
     per_run = outcome.wall_seconds / outcome.ran if outcome.ran else 0.0
+    if as_json:
+        print_json(
+            {
+                "folder": folder,
+                "total": outcome.total,
+                "ran": outcome.ran,
+                "skipped": outcome.skipped,
+                "failed": outcome.failed,
+                "wall_seconds": outcome.wall_seconds,
+                "files": outcome.files,
+            }
+        )
+        if outcome.failed:
+            error(f"{outcome.failed} runs failed: their rows hold the error")
+            raise typer.Exit(FAILED_RUN)
+        return
     say(
         f"{outcome.ran} runs in {outcome.wall_seconds:.1f} s ({per_run:.2f} s per run), "
         f"{outcome.skipped} already done, {outcome.failed} failed of {outcome.total}"

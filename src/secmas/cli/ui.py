@@ -41,6 +41,7 @@ UIPortOption = Annotated[
         "--ui-port",
         min=0,
         max=65535,
+        metavar="PORT",
         help="with --ui: the page's port (default 8000, or a free one when 8000 is taken)",
     ),
 ]
@@ -67,17 +68,28 @@ def register(app: typer.Typer) -> None:
 
 def ui(
     runs: Annotated[
-        Path, typer.Option("--runs", help="folder whose run folders are served")
+        Path,
+        typer.Option("--runs", metavar="DIR", help="folder whose run folders are served"),
     ] = Path("runs"),
-    host: Annotated[str, typer.Option("--host", help="address to listen on")] = UIHost,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="address to listen on")
+    ] = UIHost,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=0, max=65535, help="port (default 8000, or a free one)"),
+        typer.Option(
+            "--port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="port (default 8000, or a free one)",
+        ),
     ] = None,
 ) -> None:
     """Serve the runs in a browser: topology and placements over time, auctions,
     attestation plan and ledger, traffic, alerts; the API under /api/ (schema at
-    /openapi.json)."""
+    /openapi.json).
+
+    Example: secmas ui --runs runs --port 8000"""
     if runs.exists() and not runs.is_dir():
         raise fail(f"--runs {runs}: not a folder")
     from secmas.ui.app import create_app

@@ -13,23 +13,17 @@ message and never a traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from rich.table import Table
 
-from secmas.cli.output import console, errors, fail, line, say, styled
-from secmas.trust.keys import (
-    KeyFileError,
-    default_key_path,
-    load_private_key,
-    load_public_key,
-    signing_key,
-)
-from secmas.trust.manifest import ManifestError, ReferenceManifest
-from secmas.trust.repository import ReferenceExists, ReferenceRepository, RepositoryError
-from secmas.trust.wrap import ArtifactError, verify, wrap
+from secmas.cli.arguments import JsonOption
+from secmas.cli.output import console, errors, fail, json_mode, line, print_json, say, styled
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from secmas.trust.manifest import ReferenceManifest
 
 FAILED_CHECK = 1
 
@@ -40,56 +34,103 @@ def register(app: typer.Typer) -> None:
     app.command("verify")(verify_artifact)
 
 
+ArtifactArgument = Annotated[
+    Path,
+    typer.Argument(metavar="ARTIFACT", help="ELF binary, Python package directory or .py file"),
+]
+
+
 def wrap_artifact(
-    artifact: Annotated[
-        Path, typer.Argument(help="ELF binary, Python package directory or .py file")
-    ],
-    output: Annotated[
+    artifact: ArtifactArgument,
+    out: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="manifest file (default <artifact>.manifest.json)"),
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="manifest file (default <artifact>.manifest.json)",
+        ),
     ] = None,
     key: Annotated[
         Path | None,
-        typer.Option(help="Ed25519 PEM key (default $SECMAS_HOME/secaas-ed25519.pem, made once)"),
+        typer.Option(
+            metavar="FILE",
+            help="Ed25519 PEM key (default $SECMAS_HOME/secaas-ed25519.pem, made once)",
+        ),
     ] = None,
-    image: Annotated[str | None, typer.Option(help="image name (default: artifact name)")] = None,
+    image: Annotated[
+        str | None, typer.Option(metavar="NAME", help="image name (default: artifact name)")
+    ] = None,
     version: Annotated[
-        str | None, typer.Option(help="image version (default: sha256- and the root's start)")
+        str | None,
+        typer.Option(
+            metavar="VERSION", help="image version (default: sha256- and the root's start)"
+        ),
     ] = None,
     repository: Annotated[
-        Path | None, typer.Option(help="SQLite reference repository to store the manifest in")
+        Path | None,
+        typer.Option(metavar="FILE", help="SQLite reference repository to store the manifest in"),
     ] = None,
     replace: Annotated[
         bool,
         typer.Option("--replace", help="replace the repository's manifest of this image version"),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Measure an agent, print what was measured and write its signed reference manifest."""
-    try:
-        secret = load_private_key(key) if key is not None else signing_key()
-        manifest = wrap(artifact, secret, image, version)
-    except (KeyFileError, ArtifactError) as exc:
-        raise fail(str(exc)) from None
-    _print_measurement(manifest)
-    target = output or Path(f"{artifact.name}.manifest.json")
-    try:
-        manifest.save(target)
-    except ManifestError as exc:
-        raise fail(str(exc)) from None
-    say(f"wrote {target}")
-    if repository is not None:
+    """Measure an agent, print what was measured and write its signed reference manifest.
+
+    Example: secmas wrap /usr/bin/ls -o ls.manifest.json --repository refs.db"""
+    from secmas.trust.keys import KeyFileError, load_private_key, signing_key
+    from secmas.trust.manifest import ManifestError
+    from secmas.trust.repository import ReferenceExists, ReferenceRepository, RepositoryError
+    from secmas.trust.wrap import ArtifactError, wrap
+
+    with json_mode(as_json):
         try:
-            with ReferenceRepository(repository) as store:
-                store.put(manifest, replace=replace)
-        except ReferenceExists as exc:
-            raise fail(f"{exc} (--replace overwrites it)") from None
-        except RepositoryError as exc:
+            secret = load_private_key(key) if key is not None else signing_key()
+            manifest = wrap(artifact, secret, image, version)
+        except (KeyFileError, ArtifactError) as exc:
             raise fail(str(exc)) from None
-        where = f"{manifest.image} {manifest.version} in {repository}"
-        say(f"stored {where}")
+        if not as_json:
+            _print_measurement(manifest)
+        target = out or Path(f"{artifact.name}.manifest.json")
+        try:
+            manifest.save(target)
+        except ManifestError as exc:
+            raise fail(str(exc)) from None
+        say(f"wrote {target}")
+        if repository is not None:
+            try:
+                with ReferenceRepository(repository) as store:
+                    store.put(manifest, replace=replace)
+            except ReferenceExists as exc:
+                raise fail(f"{exc} (--replace overwrites it)") from None
+            except RepositoryError as exc:
+                raise fail(str(exc)) from None
+            where = f"{manifest.image} {manifest.version} in {repository}"
+            say(f"stored {where}")
+        if as_json:
+            print_json({**_measurement(manifest), "manifest": target, "repository": repository})
+
+
+def _measurement(manifest: ReferenceManifest) -> dict[str, Any]:
+    """What `wrap --json` says of the manifest: image, version, kind, root, signer, and the
+    hardening of an ELF binary."""
+    hardening = manifest.hardening
+    return {
+        "image": manifest.image,
+        "version": manifest.version,
+        "kind": manifest.kind,
+        "root": manifest.root,
+        "parts": len(manifest.entries),
+        "public_key": manifest.public_key,
+        "hardening": None if hardening is None else dict(hardening.rows()),
+    }
 
 
 def _print_measurement(manifest: ReferenceManifest) -> None:
+    from rich.table import Table
+
     if manifest.hardening is not None:
         table = Table(title=f"hardening of {manifest.image}")
         table.add_column("mitigation")
@@ -107,6 +148,8 @@ def _print_measurement(manifest: ReferenceManifest) -> None:
 
 def _trusted(spec: str | None) -> Ed25519PublicKey:
     """The signer `verify` requires: the given key, or the host's SECaaS key."""
+    from secmas.trust.keys import KeyFileError, default_key_path, load_private_key, load_public_key
+
     if spec is not None:
         return load_public_key(spec)
     path = default_key_path()
@@ -118,25 +161,56 @@ def _trusted(spec: str | None) -> Ed25519PublicKey:
 
 
 def verify_artifact(
-    artifact: Annotated[
-        Path, typer.Argument(help="ELF binary, Python package directory or .py file")
+    artifact: ArtifactArgument,
+    manifest: Annotated[
+        Path, typer.Argument(metavar="MANIFEST", help="signed reference manifest (JSON)")
     ],
-    manifest: Annotated[Path, typer.Argument(help="signed reference manifest (JSON)")],
     trusted_key: Annotated[
         str | None,
         typer.Option(
+            metavar="FILE|HEX",
             help="signer to require: PEM file (public or private key) or 64 hex digits"
-            " (default: this host's SECaaS key)"
+            " (default: this host's SECaaS key)",
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="print one JSON document instead: {artifact, manifest, ok, image, version, "
+            "parts, root, problems} (exit 1 still when it does not match)",
+        ),
+    ] = False,
 ) -> None:
-    """Check an artifact against its reference manifest; list every part that differs."""
+    """Check an artifact against its reference manifest; list every part that differs.
+
+    Example: secmas verify /usr/bin/ls ls.manifest.json"""
+    from secmas.trust.keys import KeyFileError
+    from secmas.trust.manifest import ManifestError, ReferenceManifest
+    from secmas.trust.wrap import ArtifactError, verify
+
     try:
         reference = ReferenceManifest.load(manifest)
         trusted = _trusted(trusted_key)
         result = verify(artifact, reference, trusted)
     except (ManifestError, KeyFileError, ArtifactError) as exc:
         raise fail(str(exc)) from None
+    if as_json:
+        print_json(
+            {
+                "artifact": artifact,
+                "manifest": manifest,
+                "ok": result.ok,
+                "image": reference.image,
+                "version": reference.version,
+                "parts": len(reference.entries),
+                "root": reference.root,
+                "problems": result.problems(),
+            }
+        )
+        if not result.ok:
+            raise fail(f"{artifact} does not match {manifest}", FAILED_CHECK)
+        return
     if not result.ok:
         errors.print(styled(f"{artifact} does not match {manifest}", "red"), soft_wrap=True)
         for problem in result.problems():

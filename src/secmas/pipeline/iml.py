@@ -51,8 +51,8 @@ class AgentLaunch:
     def argv(self, python: str = sys.executable) -> list[str]:
         """The command that runs this agent."""
         argv = [
-            python, "-m", "secmas", "agent", "--pop", self.pop,
-            "--scenario", str(self.scenario), "--bus", self.bus, "--pipeline", self.pipeline,
+            python, "-m", "secmas", "agent", str(self.scenario), "--pop", self.pop,
+            "--bus", self.bus, "--pipeline", self.pipeline,
         ]  # fmt: skip
         if self.ledger is not None:
             argv += ["--ledger", self.ledger]

@@ -1,0 +1,277 @@
+"""One grammar for every `secmas` command (issue 34; the rules are in `secmas.cli.main`'s
+docstring): the whole command tree is walked and each command checked, so that a new
+command or option that breaks a rule fails here. Also: `secmas --help` and argument errors
+load nothing heavy, the constants the help repeats match their owners, and `--json`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer import _click
+from typer.testing import CliRunner
+
+from secmas.cli.main import app, default_scenario_path
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+PATH_METAVARS = {"FILE", "DIR"}
+"""What an option taking a path shows."""
+SECONDARY_OUTPUTS = {"--report", "--decisions"}
+"""Files a command writes beside its `--out`, named for what they hold."""
+NO_JSON = {
+    "agent": "a long-running process; it logs",
+    "ledger serve": "a long-running server",
+    "ui": "a long-running server",
+    "schema": "prints a JSON Schema already",
+    "scenario init": "writes a commented file for a person to edit",
+}
+"""Commands without `--json`, and why."""
+PROGRESS = {"run", "demo", "sweep", "detect fit", "detect train", "detect dataset"}
+"""Commands that show progress, so take `-q/--quiet`."""
+HEAVY = ("torch", "sklearn", "web3", "secmas.api", "secmas.pipeline", "secmas.ledger", "secmas.ui")
+
+
+def commands() -> Iterator[tuple[str, Any, Any]]:
+    """(path, command, context) of every command under `secmas`, groups left out."""
+
+    def walk(command: Any, path: list[str], parent: Any) -> Iterator[tuple[str, Any, Any]]:
+        context = _click.Context(command, info_name=path[-1], parent=parent)
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            yield " ".join(path[1:]), command, context
+            return
+        for name, sub in subcommands.items():
+            yield from walk(sub, [*path, name], context)
+
+    yield from walk(typer.main.get_command(app), ["secmas"], None)
+
+
+COMMANDS = sorted(path for path, _command, _context in commands())
+
+
+def command(path: str) -> tuple[Any, Any]:
+    for name, found, context in commands():
+        if name == path:
+            return found, context
+    raise KeyError(path)
+
+
+def options(found: Any) -> list[Any]:
+    return [p for p in found.params if p.param_type_name == "option" and not p.hidden]
+
+
+def takes_value(option: Any) -> bool:
+    return not option.is_flag and not option.count
+
+
+def test_the_tree_holds_every_command() -> None:
+    assert {"run", "demo", "audit verify", "cti share", "detect fit", "scenario validate"} <= set(
+        COMMANDS
+    )
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_every_command_has_an_example_of_itself(path: str) -> None:
+    found, _ = command(path)
+    text = found.help or ""
+    assert "Example" in text, f"secmas {path}: no Example in its help"
+    example = text[text.index("Example") :]
+    assert f"secmas {path}" in " ".join(example.split()), f"secmas {path}: {example!r}"
+    shown = runner.invoke(app, [*path.split(), "--help"], terminal_width=100)
+    assert shown.exit_code == 0 and "Example" in shown.output
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_every_value_has_a_metavar_and_paths_say_file_or_dir(path: str) -> None:
+    found, _ = command(path)
+    for option in options(found):
+        if not takes_value(option):
+            continue
+        name = option.opts[0]
+        assert option.metavar, f"secmas {path} {name}: no metavar (typer would show <type>)"
+        assert "<" not in option.metavar and ">" not in option.metavar, option.metavar
+        if option.type_descriptor.is_path:
+            assert option.metavar in PATH_METAVARS, f"secmas {path} {name} {option.metavar}"
+        if "://" in (option.help or "") and not option.type_descriptor.is_path:
+            assert "URL" in option.metavar or name == "--detector", f"secmas {path} {name}"
+    for argument in (p for p in found.params if p.param_type_name == "argument"):
+        assert argument.metavar and argument.metavar.rstrip(".").isupper(), (
+            f"secmas {path} {argument.name}: argument without an upper-case metavar"
+        )
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_no_metavar_in_angle_brackets_in_the_help(path: str) -> None:
+    shown = runner.invoke(app, [*path.split(), "--help"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    usage_and_rows = [
+        line.split("  ")[0] if line.startswith("  ") else line
+        for line in shown.output.splitlines()
+        if line.startswith(("Usage:", "  -", "  ")) and not line.startswith("      ")
+    ]
+    for line in usage_and_rows:
+        assert not re.search(r"<(str|path|int|float|list|bool)", line), f"secmas {path}: {line}"
+        assert not re.search(r" <[^>]+>$", line.strip()), f"secmas {path}: {line}"
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_the_file_or_folder_a_command_writes_is_out(path: str) -> None:
+    found, _ = command(path)
+    for option in options(found):
+        names = set(option.opts) | set(option.secondary_opts)
+        assert not names & {"--output", "--outdir", "--output-dir", "--xml"}, names
+        if "-o" in names or "--out" in names:
+            assert set(option.opts) == {"--out", "-o"}, f"secmas {path}: {option.opts}"
+            continue
+        writes = re.search(r"\bwrite\b|\bto write\b|\boutput\b|^folder for", option.help or "")
+        if takes_value(option) and writes:
+            assert names & SECONDARY_OUTPUTS, f"secmas {path} {names}: an output not named --out"
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_a_scenario_file_is_the_positional_scenario(path: str) -> None:
+    found, _ = command(path)
+    for param in found.params:
+        if param.name != "scenario":
+            continue
+        if path == "demo":  # picks an embedded scenario by name
+            assert param.opts == ["--scenario"] and param.metavar == "NAME"
+        else:
+            assert param.param_type_name == "argument" and param.metavar == "SCENARIO", path
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_reporting_commands_take_json_and_progress_takes_quiet(path: str) -> None:
+    found, _ = command(path)
+    names = {name for option in options(found) for name in option.opts}
+    assert ("--json" in names) != (path in NO_JSON), f"secmas {path}: --json"
+    if path in PROGRESS:
+        assert {"--quiet", "-q"} <= names, f"secmas {path}: no -q/--quiet"
+    if "--quiet" in names:
+        assert "-q" in names
+
+
+# -- nothing heavy before the work -------------------------------------------------------
+
+
+def loaded_after(script: str, *args: str) -> tuple[Any, list[str]]:
+    """What `script` printed last (JSON) and the heavy modules loaded, in a new process."""
+    probe = (
+        script
+        + "\nimport sys, json\n"
+        + f"heavy = sorted({{m for m in sys.modules for h in {HEAVY!r} "
+        + "if m == h or m.startswith(h + '.')})\n"
+        + "print(json.dumps([result, heavy]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    result, heavy = json.loads(done.stdout.splitlines()[-1])
+    return result, heavy
+
+
+def test_importing_the_command_line_and_building_its_help_loads_nothing_heavy() -> None:
+    script = (
+        "import typer.main\n"
+        "from typer.testing import CliRunner\n"
+        "from secmas.cli.main import app\n"
+        "typer.main.get_command(app)\n"
+        "result = CliRunner().invoke(app, ['--help']).exit_code\n"
+    )
+    code, heavy = loaded_after(script)
+    assert code == 0 and heavy == []
+
+
+def test_secmas_help_runs_without_the_runtime() -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "secmas", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0 and "Commands:" in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    assert not {m for m in imported for h in HEAVY if m == h or m.startswith(h + ".")}
+
+
+def test_argument_errors_are_reported_before_anything_heavy_loads(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    header = tmp_path / "header.csv"
+    header.write_text("cpu,load\n")
+    reference = str(default_scenario_path())
+    none = str(tmp_path / "none.yaml")
+    refused = [
+        ["detect", "fit", "--csv", str(empty), "-o", str(tmp_path / "m.pt")],
+        ["detect", "fit", "--csv", str(header), "-o", str(tmp_path / "m.pt")],
+        ["detect", "fit", "--csv", str(header), "-o", str(tmp_path / "m.pt"), "--model", "x"],
+        ["detect", "train", none, "-o", str(tmp_path / "m.pt")],
+        ["detect", "dataset", none, "-o", str(tmp_path / "d.csv")],
+        ["run", none],
+        ["run", reference, "--out", ""],
+        ["run", reference, "--bus", "nats://127.0.0.1:1"],
+        ["run", reference, "--policy", none],
+        ["run", reference, "--dataplane", "ns3"],
+        ["run", reference, "--ui-exit"],
+        ["run", reference, "--seed", "-1"],
+        ["demo", "--scenario", "nope"],
+        ["deploy", "kubernetes", none, "-o", str(tmp_path / "k8s")],
+        ["bus", "keys", none, "-o", str(tmp_path / "keys")],
+        ["agent", "--pop", "pop1", "--bus", "nats://127.0.0.1:1", none],
+        ["sweep", none],
+        ["audit", "verify", str(tmp_path / "none.jsonl")],
+        ["ui", "--runs", str(empty)],
+    ]
+    script = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from secmas.cli.main import app\n"
+        "result = [CliRunner().invoke(app, argv).exit_code for argv in json.loads(sys.argv[1])]\n"
+    )
+    codes, heavy = loaded_after(script, json.dumps(refused))
+    assert codes == [2] * len(refused), list(zip(codes, refused, strict=True))
+    assert heavy == []
+
+
+def test_the_constants_the_help_repeats_are_their_owners() -> None:
+    import importlib
+
+    from secmas import api
+    from secmas.api import defence, scenarios
+    from secmas.cli import arguments, audit, bus, grammar
+    from secmas.pipeline import iml
+    from secmas.policy import audit as policy_audit
+    from secmas.scenario import model
+
+    assert grammar.EMBEDDED == api.EMBEDDED
+    assert grammar.SPEED == importlib.import_module("secmas.api.run").SPEED
+    assert grammar.ENGINES == scenarios.ENGINES
+    assert grammar.TAXII_PASSWORD_VARIABLE == defence.PASSWORD_VARIABLE
+    assert grammar.TAXII_USER_VARIABLE == defence.USER_VARIABLE
+    assert arguments.MAX_SEED == model.MAX_SEED
+    assert audit.ANCHORS_FILE == policy_audit.ANCHORS_FILE
+    assert audit.GENESIS == policy_audit.GENESIS
+    assert arguments.AUDIT_LOG == policy_audit.AUDIT_FILE
+    assert bus.BUS_AUTH_ENV == iml.BUS_AUTH_ENV
+
+
+def test_arguments_show_their_metavar_alone() -> None:
+    shown = runner.invoke(app, ["run", "--help"], terminal_width=120)
+    assert "Usage: secmas run [OPTIONS] {SCENARIO}" in shown.output
+    assert "\n  SCENARIO  scenario YAML file" in shown.output
+    assert "-o, --out DIR" in shown.output
