@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from eth_account.signers.local import LocalAccount
 
 from secmas.ledger import (
+    Account,
     AgentRegistration,
     Contracts,
     Ledger,
@@ -56,7 +56,7 @@ def evidence(label: str) -> bytes:
 class Member:
     """A registered agent and its views of both contracts."""
 
-    account: LocalAccount
+    account: Account
     name: str
     registry: RegistryClient
     store: SecretStoreClient

@@ -1,7 +1,9 @@
-"""Importing the ledger leaves the process's recursion limit alone (see secmas.ledger)."""
+"""Importing the ledger, its web3 client or its JSON-RPC server leaves the process's recursion
+limit alone (see secmas.ledger.node.restore_recursion_limit)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -9,7 +11,11 @@ import pytest
 import secmas.ledger
 
 
-def test_deep_recursion_still_raises_recursion_error() -> None:
+@pytest.mark.parametrize(
+    "module", ["secmas.ledger", "secmas.ledger.rpcnode", "secmas.ledger.rpcserver"]
+)
+def test_deep_recursion_still_raises_recursion_error(module: str) -> None:
+    importlib.import_module(module)
     assert secmas.ledger.PYTHON_RECURSION_LIMIT == 1000
     # With py-evm's limit of 100 000 this overflowed the C stack (segfault).
     with pytest.raises(RecursionError):

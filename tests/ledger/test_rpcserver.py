@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import eth_abi
 import pytest
-from eth_account.signers.local import LocalAccount
 from tests.ledger.conftest import evidence
 
 from secmas.ledger import (
+    Account,
     AgentRegistration,
     Contracts,
     Ledger,
@@ -35,6 +35,7 @@ from secmas.ledger import (
     pipeline_id,
 )
 from secmas.ledger.rpcserver import MAX_BODY_BYTES, LedgerServer
+from secmas.ledger.transactions import Transaction
 from secmas.transport.tls import issue_run_pki
 
 PID = pipeline_id("pipeline-rpc")
@@ -83,7 +84,7 @@ def reverting_creation(payload: bytes) -> str:
 
 
 def first_step(
-    operator: Ledger, contracts: Contracts, first: LocalAccount, second: LocalAccount
+    operator: Ledger, contracts: Contracts, first: Account, second: Account
 ) -> RegistryClient:
     """Two funded agents in a plan, the first attested by the SECaaS: the second is
     measured next, by the first. Returns the registry as the SECaaS."""
@@ -176,8 +177,7 @@ def test_a_client_in_another_process(server: LedgerServer) -> None:
     script = textwrap.dedent(
         """
         import json, sys
-        from eth_account import Account
-        from secmas.ledger import LedgerRevert, connect
+        from secmas.ledger import Account, LedgerRevert, connect
         url, registry, store, key, pid = sys.argv[1:]
         agent = Account.from_key(key)
         view = connect(url).attach(registry, store).registry.as_(agent)
@@ -194,7 +194,7 @@ def test_a_client_in_another_process(server: LedgerServer) -> None:
         """
     )
     args = [server.url, contracts.registry.address, contracts.secret_store.address]
-    args += [first.key.to_0x_hex(), PID.hex()]
+    args += [first.key_hex, PID.hex()]
     result = subprocess.run(
         [sys.executable, "-c", script, *args],
         capture_output=True,
@@ -265,9 +265,9 @@ def test_malformed_requests_get_json_rpc_errors(
 
 
 def test_refused_transactions_are_server_errors(server: LedgerServer) -> None:
-    tx = {"type": 2, "chainId": 131277322940537, "nonce": 0, "gas": 21000, "value": 1}
-    tx |= {"to": server.secaas.address, "maxFeePerGas": 3 * 10**9, "maxPriorityFeePerGas": 10**9}
-    raw = server.mlfo.sign_transaction(tx).raw_transaction.to_0x_hex()
+    to = bytes.fromhex(server.secaas.address[2:])
+    tx = Transaction(131277322940537, 0, 10**9, 3 * 10**9, 21000, to, 1, b"")
+    raw = "0x" + server.mlfo.sign_transaction(tx).hex()
     assert "result" in rpc(server, "eth_sendRawTransaction", [raw])
     error = rpc(server, "eth_sendRawTransaction", [raw])["error"]
     assert error["code"] == -32000 and "nonce" in error["message"]

@@ -279,7 +279,7 @@ def test_a_transaction_out_of_gas_says_so(pipeline3: Pipeline) -> None:
     mlfo = p.ledger.chain.sender(p.ledger.mlfo)
     with pytest.raises(LedgerRevert) as caught:
         p.ledger.chain.transact(
-            mlfo, p.mlfo.address, data, gas=30_000, where=("AgentRegistry", "setPlan")
+            mlfo, p.mlfo.address, data, gas=22_500, where=("AgentRegistry", "setPlan")
         )
-    assert caught.value.rule == "out of gas (gas limit 30000)"
+    assert caught.value.rule == "out of gas (gas limit 22500)"
     p.mlfo.set_plan(p.pid, [p.members[0].account])  # the nonce stayed in step

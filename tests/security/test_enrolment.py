@@ -12,9 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 from tests.security.conftest import BusPair, run
 
+from secmas.ledger import Account
 from secmas.pipeline.agent_process import AgentConfig, handed_credential, join_subject
 from secmas.pipeline.busaccess import BusAccess
 from secmas.pipeline.processes import Driver

@@ -74,10 +74,10 @@ def _entries(log: Path) -> list[AuditEntry]:
 
 def _ledger_points(url: str, anchors: AnchorFile) -> list[tuple[int, str]]:
     """The (count, head) anchors of the log on the ledger at `url`."""
-    # web3 and py-evm load only here
-    from eth_account import Account
+    # web3 loads only here
     from web3.exceptions import Web3Exception
 
+    from secmas.ledger.accounts import Account
     from secmas.ledger.connection import connect
     from secmas.ledger.errors import LedgerError
 

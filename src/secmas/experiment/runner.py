@@ -42,8 +42,8 @@ PRELOAD = (
     "secmas.report.files",
     "matplotlib.pyplot",
 )
-"""What the fork server imports once, so that no run pays for it (web3, py-evm, matplotlib:
-~1.5 s a process)."""
+"""What the fork server imports once, so that no run pays for it (the ledger, matplotlib:
+~1 s a process)."""
 SECURE_PRELOAD = "secmas.experiment.warm"
 """What it imports too when a run has security on: the agent image measured once."""
 WORKER_ENVIRONMENT = {variable: "1" for variable in THREAD_VARIABLES} | {"MPLBACKEND": "Agg"}

@@ -2,7 +2,7 @@
 
 web3's contract objects cost ~3 ms per call in argument checks and middleware; encoding with
 precomputed selectors and eth_abi halves a view call, which matters on the attestation hot
-path. Addresses come back checksummed, as eth_account shows them.
+path. Addresses come back checksummed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 import eth_abi
+from eth_abi.exceptions import DecodingError
 from eth_utils import (
     collapse_if_tuple,
     event_abi_to_log_topic,
@@ -21,6 +22,10 @@ from eth_utils import (
 )
 
 from secmas.ledger.artifacts import load_artifact
+from secmas.ledger.node import RawLog
+
+_ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
+_PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,27 +119,41 @@ class ContractAbi:
         """topic0 of `event`."""
         return self._topics[event]
 
-    def decode_log(self, log: Mapping[str, Any]) -> LedgerEvent | None:
-        """The event a web3 log entry holds, None when it is not one of this contract's."""
-        topics = log["topics"]
-        event = self._events.get(bytes(topics[0])) if topics else None
+    def decode_log(self, log: RawLog) -> LedgerEvent | None:
+        """The event a log entry holds, None when it is not one of this contract's."""
+        event = self._events.get(log.topics[0]) if log.topics else None
         if event is None:
             return None
         args: dict[str, Any] = {}
-        for param, topic in zip(event.indexed, topics[1:], strict=True):
-            (value,) = eth_abi.decode([param["type"]], bytes(topic))
+        for param, topic in zip(event.indexed, log.topics[1:], strict=True):
+            (value,) = eth_abi.decode([param["type"]], topic)
             args[param["name"]] = _checksummed(param, value)
-        values = eth_abi.decode(event.data_types, bytes(log["data"]))
+        values = eth_abi.decode(event.data_types, log.data)
         for param, value in zip(event.data, values, strict=True):
             args[param["name"]] = _checksummed(param, value)
         return LedgerEvent(
             contract=self.name,
             name=event.name,
             args=args,
-            block=int(log["blockNumber"]),
-            tx_hash="0x" + bytes(log["transactionHash"]).hex(),
-            log_index=int(log["logIndex"]),
+            block=log.block,
+            tx_hash="0x" + log.tx_hash.hex(),
+            log_index=log.log_index,
         )
+
+
+def revert_reason(data: bytes) -> str:
+    """The reason in revert data: Error(string), Panic(uint256), a custom error or none."""
+    if data[:4] == _ERROR_STRING:
+        try:
+            (reason,) = eth_abi.decode(["string"], data[4:])
+        except DecodingError:
+            return "execution reverted (malformed reason)"
+        return str(reason)
+    if data[:4] == _PANIC and len(data) >= 36:
+        return f"panic 0x{int.from_bytes(data[4:36], 'big'):02x}"
+    if len(data) >= 4:
+        return f"custom error 0x{data[:4].hex()}"
+    return "execution reverted"
 
 
 @cache

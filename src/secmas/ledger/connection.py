@@ -1,7 +1,7 @@
 """Connecting to a chain: the in-process EVM or any Ethereum JSON-RPC node.
 
-`connect(None)` starts a private in-process chain (eth-tester over py-evm) whose genesis
-funds the MLFO and the SECaaS; agents get their gas money from `register_agents`.
+`connect(None)` starts a private in-process chain (`secmas.ledger.evmnode`, revm) whose
+genesis funds the MLFO and the SECaaS; agents get their gas money from `register_agents`.
 `connect("http://…")` uses a node: the MLFO and SECaaS are the given keys, or else the
 node's first two unlocked accounts (Hardhat's prefunded ones).
 """
@@ -12,27 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_keys import keys
-from eth_tester import EthereumTester, PyEVMBackend
-from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys
-from web3 import Web3
-from web3.providers.eth_tester import EthereumTesterProvider
-
 from secmas.ledger.abi import LedgerEvent, contract_abi
+from secmas.ledger.accounts import Account
 from secmas.ledger.anchor import AuditAnchorClient
 from secmas.ledger.artifacts import load_artifact
 from secmas.ledger.chain import AccountLike, Chain, NodeAccount, Sender, address_of
 from secmas.ledger.errors import LedgerError
+from secmas.ledger.evmnode import MEMORY, EvmNode
 from secmas.ledger.registry import RegistryClient
 from secmas.ledger.secretstore import SecretStoreClient
 
-MEMORY = "memory"
 _GAS_DEPLOY_REGISTRY = 3_100_000
 _GAS_DEPLOY_STORE = 1_200_000
 _GAS_DEPLOY_ANCHOR = 600_000
-# eth-tester's well-known test keys 1 and 2: the in-process chain is private to the process.
+# The well-known test keys 1 and 2 (eth-tester's too): the in-process chain is private to the
+# process.
 _MEMORY_MLFO_KEY = (1).to_bytes(32, "big")
 _MEMORY_SECAAS_KEY = (2).to_bytes(32, "big")
 
@@ -55,13 +49,13 @@ class Ledger:
     """A connection with its MLFO and SECaaS accounts; deploys or attaches the contracts."""
 
     def __init__(
-        self, chain: Chain, mlfo: LocalAccount | NodeAccount, secaas: LocalAccount | NodeAccount
+        self, chain: Chain, mlfo: Account | NodeAccount, secaas: Account | NodeAccount
     ) -> None:
         self.chain = chain
         self.mlfo = mlfo
         self.secaas = secaas
         for account in (mlfo, secaas):
-            if isinstance(account, LocalAccount):
+            if isinstance(account, Account):
                 chain.add_key(account)
 
     @property
@@ -69,15 +63,13 @@ class Ledger:
         """The node's URL, or "memory" for the in-process EVM."""
         return self.chain.url
 
-    @property
-    def w3(self) -> Web3:
-        """The underlying web3 instance. On the in-process chain, events of transactions
-        sent through it directly are not seen by `events()` (see Chain)."""
-        return self.chain.w3
+    def block_time(self, number: int) -> int:
+        """The timestamp (Unix seconds) of block `number`."""
+        return self.chain.block_time(number)
 
-    def new_account(self) -> LocalAccount:
+    def new_account(self) -> Account:
         """A fresh account for an agent; its transactions are signed locally."""
-        account: LocalAccount = Account.create()
+        account = Account.create()
         self.chain.add_key(account)
         return account
 
@@ -102,8 +94,8 @@ class Ledger:
 
     def _create(self, deployer: Sender, name: str, *args: Any, gas: int) -> str:
         data = contract_abi(name).constructor_data(load_artifact(name).bytecode, args)
-        receipt = self.chain.transact(deployer, None, data, gas=gas, where=(name, "constructor"))
-        return str(receipt["contractAddress"])
+        mined = self.chain.transact(deployer, None, data, gas=gas, where=(name, "constructor"))
+        return str(mined.contract_address)
 
     def attach(self, registry: str, secret_store: str) -> Contracts:
         """Clients of contracts deployed earlier (by this process or another), bound to the
@@ -125,13 +117,13 @@ class Ledger:
         return AuditAnchorClient(self.chain, address, self.chain.sender(self.mlfo))
 
 
-def _local(key: bytes | str | None) -> LocalAccount | None:
+def _local(key: bytes | str | None) -> Account | None:
     return None if key is None else Account.from_key(key)
 
 
 def memory_accounts(
     mlfo_key: bytes | str | None = None, secaas_key: bytes | str | None = None
-) -> tuple[LocalAccount, LocalAccount]:
+) -> tuple[Account, Account]:
     """The MLFO and SECaaS of an in-process chain: the given keys, else eth-tester's test
     keys 1 and 2, which its chain also lists as `eth_accounts` (and so signs for)."""
     mlfo = Account.from_key(_MEMORY_MLFO_KEY if mlfo_key is None else mlfo_key)
@@ -139,12 +131,8 @@ def memory_accounts(
     return mlfo, secaas
 
 
-def memory_provider(mlfo: LocalAccount, secaas: LocalAccount) -> EthereumTesterProvider:
-    """A fresh in-process EVM whose genesis funds the MLFO and the SECaaS (once if they are
-    one account); shared by `connect(None)` and the JSON-RPC server in front of it."""
-    funded = [mlfo] if mlfo.address == secaas.address else [mlfo, secaas]
-    state = generate_genesis_state_for_keys([keys.PrivateKey(bytes(a.key)) for a in funded])
-    return EthereumTesterProvider(EthereumTester(PyEVMBackend(genesis_state=state)))
+GENESIS_FUNDING_WEI = 10**24
+"""What the in-process chain's genesis gives the MLFO and the SECaaS (eth-tester's amount)."""
 
 
 def connect(
@@ -161,15 +149,19 @@ def connect(
     test keys and a node its first two unlocked accounts (one only: it is both)."""
     if url is None or url == MEMORY:
         mlfo, secaas = memory_accounts(mlfo_key, secaas_key)
-        chain = Chain(Web3(memory_provider(mlfo, secaas)), MEMORY, index_logs=True)
-        return Ledger(chain, mlfo, secaas)
+        funded = {a.address: GENESIS_FUNDING_WEI for a in (mlfo, secaas)}
+        return Ledger(Chain(EvmNode(funded)), mlfo, secaas)
     mlfo, secaas = _local(mlfo_key), _local(secaas_key)
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"ledger URL must be 'memory' or http(s)://…, got {url!r}")
+    from web3 import Web3  # only for a node: the in-process chain needs none of web3
+
+    from secmas.ledger.rpcnode import Web3Node
+
     request: dict[str, Any] = {"timeout": timeout_s}
     if ca_file is not None:
         request["verify"] = str(ca_file)
-    chain = Chain(Web3(Web3.HTTPProvider(url, request_kwargs=request)), url)
+    chain = Chain(Web3Node(Web3(Web3.HTTPProvider(url, request_kwargs=request)), url))
     if mlfo is not None and secaas is not None:
         return Ledger(chain, mlfo, secaas)
     unlocked = chain.node_accounts()

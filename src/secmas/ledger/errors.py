@@ -1,8 +1,8 @@
 """The ledger's exceptions: one for contract reverts whatever the backend, one per other cause.
 
-The in-process EVM, Hardhat and production nodes each report a revert differently (an
-eth-tester `TransactionFailed`, web3's `ContractLogicError`, an RPC error, a mined receipt
-with status 0); callers see `LedgerRevert` with the contract's own rule text in every case.
+The in-process EVM, Hardhat and production nodes each report a revert differently (revm's
+error text, web3's `ContractLogicError`, an RPC error, a mined receipt with status 0);
+callers see `LedgerRevert` with the contract's own rule text in every case.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from secmas.ledger.ids import ID_SIZE, id_name
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DEFAULT_AGENT_FUNDING_WEI = 10**18
 MAX_AGENTS_PER_REGISTRATION = 128
-"""Keeps one registration under ~25 M gas (eth-tester's blocks hold 30 M)."""
+"""Keeps one registration under ~25 M gas (blocks hold 30 M here and in eth-tester)."""
 
 # Measured gas with headroom (a stored 32-byte word costs ~22.7k). Functions that elect the
 # next verifier scan the plan past revoked entries (~4.8k gas each): the flat allowance
@@ -301,9 +301,8 @@ class RegistryClient(BoundContract):
         """Records from index `start` on, with the hash of the transaction that wrote each,
         looked up in the logs from `from_block` on (one view call, one log query)."""
         (rows,) = self._call("recordRange", pipeline, start, 2**32)
-        logs = self._chain.logs(
-            self.address, [self._abi.topic("AttestationRecorded"), pipeline], from_block, "latest"
-        )
+        topics = [self._abi.topic("AttestationRecorded"), pipeline]
+        logs = self._chain.logs(self.address, topics, from_block, None)
         hashes = {e.args["index"]: e.tx_hash for e in self._decode_logs(logs)}
         return [_record(row, start + i, hashes.get(start + i)) for i, row in enumerate(rows)]
 

@@ -5,8 +5,9 @@ one ledger without Geth, Besu or Hardhat.
         operator = server.connect()            # connect(server.url, mlfo_key=…, secaas_key=…)
         contracts = operator.deploy()
 
-The chain is the one `connect(None)` builds: its genesis funds the MLFO and the SECaaS, which
-are also its `eth_accounts`, so `connect(server.url)` without keys works too (the server
+The chain is eth-tester's over py-evm (`connect(None)` runs revm in-process instead, with
+the same chain id and genesis): its genesis funds the MLFO and the SECaaS, which are also its
+`eth_accounts`, so `connect(server.url)` without keys works too (the server
 signs for them, like Hardhat for its prefunded accounts). Their keys are eth-tester's
 well-known test keys: anyone who can reach the port can act as either, which is why the
 server listens on the loopback interface unless told otherwise.
@@ -44,6 +45,9 @@ from typing import Any, Self
 
 import eth_abi
 from eth.exceptions import PyEVMError
+from eth_keys import keys
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys
 from eth_tester.exceptions import BlockNotFound, TransactionFailed
 from eth_tester.exceptions import TransactionNotFound as TesterTransactionNotFound
 from eth_tester.exceptions import ValidationError as TesterValidationError
@@ -53,8 +57,11 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from secmas.ledger.connection import Ledger, connect, memory_accounts, memory_provider
+from secmas.ledger.accounts import Account
+from secmas.ledger.connection import Ledger, connect, memory_accounts
+from secmas.ledger.node import restore_recursion_limit
 
+restore_recursion_limit()
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
@@ -455,6 +462,14 @@ class _HttpServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+def memory_provider(mlfo: Account, secaas: Account) -> EthereumTesterProvider:
+    """A fresh eth-tester chain whose genesis funds the MLFO and the SECaaS (once if they are
+    one account)."""
+    funded = [mlfo] if mlfo.address == secaas.address else [mlfo, secaas]
+    state = generate_genesis_state_for_keys([keys.PrivateKey(a.key) for a in funded])
+    return EthereumTesterProvider(EthereumTester(PyEVMBackend(genesis_state=state)))
+
+
 def _server_context(cert_file: Path, key_file: Path | None) -> ssl.SSLContext:
     """TLS ≥ 1.2 with the server's certificate chain and key (ValueError naming the file)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -498,12 +513,12 @@ class LedgerServer:
     @property
     def mlfo_key(self) -> str:
         """The MLFO's private key (hex), for clients in other processes."""
-        return self.mlfo.key.to_0x_hex()
+        return self.mlfo.key_hex
 
     @property
     def secaas_key(self) -> str:
         """The SECaaS's private key (hex), for clients in other processes."""
-        return self.secaas.key.to_0x_hex()
+        return self.secaas.key_hex
 
     def connect(self, timeout_s: float = 10.0) -> Ledger:
         """A client of this server signing as the MLFO and the SECaaS with their keys."""

@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eth_account import Account
 
 import secmas
 from secmas.agents.auction import SPACE, AuctionSettings, inbox_owner
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import RelayJournal
 from secmas.agents.linksync import LinkSync
+from secmas.ledger.accounts import Account
 from secmas.ledger.connection import connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import pipeline_id
@@ -287,7 +287,7 @@ class AgentProcess:
             raise EnrolmentError(f"the MLFO refused {cfg.pop}: {answer['error']}")
         welcome = await asyncio.wait_for(welcomed, cfg.join_timeout)
         assert cfg.ledger is not None
-        key = bytes(account.key)
+        key = account.key
         ledger = connect(cfg.ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca)
         contracts = ledger.attach(welcome["registry"], welcome["secret_store"])
         self.registry, self.store = contracts.registry, contracts.secret_store

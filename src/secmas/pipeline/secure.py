@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eth_account.signers.local import LocalAccount
 
 import secmas
 from secmas.agents.auction import inbox_owner
+from secmas.ledger.accounts import Account
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import pipeline_id
@@ -136,7 +136,7 @@ class Member:
     verifier, key."""
 
     identity: AgentIdentity
-    account: LocalAccount
+    account: Account
     image: WrappedImage
     control: ControlPlane
     endpoint: AttesterEndpoint

@@ -51,7 +51,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
 
-if TYPE_CHECKING:  # the ledger (web3, py-evm) loads only where a run anchors
+if TYPE_CHECKING:  # the ledger loads only where a run anchors
     from secmas.ledger.anchor import AuditAnchorClient
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,127 @@
+"""The in-process chain node: what it checks before executing, what a mined transaction
+costs, blocks, logs and revert reasons (on revm, with signed transactions)."""
+
+from __future__ import annotations
+
+import pytest
+import rlp
+from eth_utils import keccak, to_checksum_address
+
+from secmas.ledger.abi import contract_abi
+from secmas.ledger.accounts import Account
+from secmas.ledger.artifacts import load_artifact
+from secmas.ledger.evmnode import BASE_FEE_WEI, BLOCK_GAS_LIMIT, CHAIN_ID, COINBASE, EvmNode
+from secmas.ledger.node import NodeRefused, NodeRevert
+from secmas.ledger.transactions import Transaction
+
+FUNDS = 10**21
+TIP = 10**9
+
+
+@pytest.fixture
+def owner() -> Account:
+    return Account.from_key(b"\x01" * 32)
+
+
+@pytest.fixture
+def node(owner: Account) -> EvmNode:
+    return EvmNode({owner.address: FUNDS}, clock=lambda: 1_700_000_000.0)
+
+
+def _tx(node: EvmNode, sender: Account, **fields: object) -> Transaction:
+    values: dict[str, object] = {
+        "chain_id": CHAIN_ID,
+        "nonce": node.nonce(sender.address),
+        "max_priority_fee": TIP,
+        "max_fee": 2 * BASE_FEE_WEI + TIP,
+        "gas": 100_000,
+        "to": b"\x22" * 20,
+        "value": 0,
+        "data": b"",
+    }
+    values.update(fields)
+    return Transaction(**values)  # type: ignore[arg-type]
+
+
+def test_a_transfer_moves_value_and_charges_gas_at_base_fee_plus_tip(
+    node: EvmNode, owner: Account
+) -> None:
+    mined = node.submit(owner.sign_transaction(_tx(node, owner, value=5)))
+    assert (mined.status, mined.block, mined.gas_used) == (1, 1, 21_000)
+    assert node.balance("0x" + "22" * 20) == 5
+    assert node.balance(owner.address) == FUNDS - 5 - 21_000 * (BASE_FEE_WEI + TIP)
+    assert node.balance(COINBASE) == 21_000 * TIP  # the base fee is burnt
+    assert node.nonce(owner.address) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"nonce": 7}, "nonce 7"),
+        ({"chain_id": 1}, "chain id 1"),
+        ({"gas": BLOCK_GAS_LIMIT + 1}, "block gas limit"),
+        ({"max_fee": BASE_FEE_WEI - 1, "max_priority_fee": 0}, "below the base fee"),
+        ({"value": FUNDS}, "insufficient funds"),
+    ],
+)
+def test_refused_before_executing(
+    node: EvmNode, owner: Account, fields: dict[str, object], why: str
+) -> None:
+    with pytest.raises(NodeRefused, match=why):
+        node.submit(owner.sign_transaction(_tx(node, owner, **fields)))
+    assert (node.block_number(), node.nonce(owner.address)) == (0, 0)
+
+
+def test_contracts_deploy_at_the_create_address_revert_with_reasons_and_log(
+    node: EvmNode, owner: Account
+) -> None:
+    abi = contract_abi("AgentRegistry")
+    code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
+    deployed = node.submit(
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=3_100_000))
+    )
+    create = keccak(rlp.encode([bytes.fromhex(owner.address[2:]), 0]))[-20:]
+    assert deployed.contract_address == to_checksum_address(create)
+    registry = deployed.contract_address
+    assert node.call(owner.address, registry, abi.encode("owner", [])) == bytes(12) + bytes.fromhex(
+        owner.address[2:]
+    )
+    set_plan = abi.encode("setPlan", [b"\x01" * 32, [owner.address]])
+    with pytest.raises(NodeRevert, match="agent not registered"):
+        node.submit(
+            owner.sign_transaction(_tx(node, owner, to=bytes.fromhex(registry[2:]), data=set_plan))
+        )
+    assert node.nonce(owner.address) == 1  # a revert is not mined
+    register = abi.encode(
+        "registerAgents",
+        [b"\x01" * 32, [owner.address], [b"\x02" * 32], [b"\x03" * 32], [b"\x04" * 32]],
+    )
+    mined = node.submit(
+        owner.sign_transaction(
+            _tx(node, owner, to=bytes.fromhex(registry[2:]), data=register, gas=500_000)
+        )
+    )
+    (log,) = node.logs(registry, [abi.topic("AgentRegistered")], 0, None)
+    assert log == mined.logs[0] and log.block == 2 and log.tx_hash == mined.tx_hash
+    assert node.logs(registry, [abi.topic("AgentRegistered")], 3, None) == []
+    assert abi.decode_log(log).args["account"] == owner.address  # type: ignore[union-attr]
+
+
+def test_out_of_gas_is_a_revert_and_blocks_keep_increasing_times(
+    node: EvmNode, owner: Account
+) -> None:
+    loop = b"\x5b\x60\x00\x56"  # JUMPDEST PUSH1 0 JUMP: init code that never ends
+    with pytest.raises(NodeRevert, match="out of gas"):
+        node.submit(owner.sign_transaction(_tx(node, owner, to=None, data=loop, gas=60_000)))
+    for _ in range(3):
+        node.submit(owner.sign_transaction(_tx(node, owner)))
+    times = [node.block_time(n) for n in range(4)]
+    assert times == sorted(set(times))  # strictly increasing, though the clock stands still
+    with pytest.raises(ValueError, match="no block 4"):
+        node.block_time(4)
+
+
+def test_it_signs_for_nobody(node: EvmNode) -> None:
+    assert node.accounts() == []
+    with pytest.raises(NodeRefused, match="holds no keys"):
+        node.submit_unsigned({"from": "0x" + "11" * 20})
