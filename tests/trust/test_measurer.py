@@ -125,6 +125,12 @@ def test_the_run_process_is_measured_by_a_separate_measurer(tmp_path: Path) -> N
         assert not asyncio.run(external.check("stranger")).passed
         report = external.report()
         assert report["checks"] == 2 and report["measurer_pid"] != os.getpid()
+        assert report["measurements"] == 1
+        # three agents in one process: the process is measured once per three checks
+        external.pids.update({"a": os.getpid(), "b": os.getpid()})
+        asked = [asyncio.run(external.check(agent)).passed for agent in "ab" * 2]
+        assert asked == [True] * 4
+        assert external.report()["measurements"] == 2  # "everyone", then the 4th check
     finally:
         external.stop()
     with pytest.raises(MeasurerError):

@@ -85,10 +85,12 @@ class LogEntry:
     def fact(self, name: str) -> str | None:
         return dict(self.facts).get(name)
 
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "subject": self.subject, "facts": dict(self.facts)}
+
     def encode(self) -> bytes:
         """Canonical JSON: what the aggregate extends with."""
-        data = {"kind": self.kind, "subject": self.subject, "facts": dict(self.facts)}
-        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def of(cls, kind: str, subject: str, **facts: str) -> LogEntry:
@@ -178,7 +180,7 @@ class SignedEvidence:
                 "measurer": self.measurer,
                 "pid": self.pid,
                 "nonce": self.nonce.hex(),
-                "entries": [json.loads(e.encode()) for e in self.entries],
+                "entries": [e.to_json() for e in self.entries],
                 "aggregate": self.aggregate.hex(),
                 "signature": self.signature.hex(),
             }

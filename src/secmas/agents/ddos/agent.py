@@ -1013,7 +1013,8 @@ class PoPAgent:
             await self._chain(request, bid, payload, ip, part),
             self._vnfs[ddos.CLASSIFIER].malicious_sources(ip, part, parts),
         )
-        self._act("classifyFlows", f"{ip} part {part}: {len(sources)} malicious at {self.pop}")
+        which = "" if part is None else f" part {part}"
+        self._act("classifyFlows", f"{ip}{which}: {len(sources)} malicious at {self.pop}")
         previous: Goal | None = None
         for src in sources:
             threat = Belief("threat", (flow_name(src, ip),))
