@@ -731,7 +731,20 @@ CASES = [
         "ddos[v2][red]x[/]:100:.yaml",
         {"ddos[v2][red]x[/keep": ""},
     ),
-    # detect fit / score (issue 22 part 6)
+    # detect fit / score (issue 22 part 6); an empty CSV is refused before torch loads
+    # (issue 34: it took 9-13 s; test_grammar checks nothing heavy was imported)
+    Case(
+        "detect-empty-csv",
+        ("detect", "fit", "--csv", "{tmp}/e.csv", "-o", "{tmp}/m.pt"),
+        "e.csv is empty",
+        {"e.csv": ""},
+    ),
+    Case(
+        "detect-header-only-csv",
+        ("detect", "fit", "--csv", "{tmp}/h.csv", "-o", "{tmp}/m.pt"),
+        "h.csv has a header but no data rows",
+        {"h.csv": "cpu,load\n"},
+    ),
     Case(
         "detect-label-column",
         ("detect", "fit", "--csv", "{tmp}/labelled.csv", "-o", "{tmp}/m.pt"),

@@ -74,9 +74,6 @@ def _entries(log: Path) -> list[AuditEntry]:
 
 def _ledger_points(url: str, anchors: AnchorFile) -> list[tuple[int, str]]:
     """The (count, head) anchors of the log on the ledger at `url`."""
-    # web3 loads only here
-    from web3.exceptions import Web3Exception
-
     from secmas.ledger.accounts import Account
     from secmas.ledger.connection import connect
     from secmas.ledger.errors import LedgerError
@@ -92,7 +89,7 @@ def _ledger_points(url: str, anchors: AnchorFile) -> list[tuple[int, str]]:
         if funded:
             reader = reader.as_(funded[0])
         records = reader.anchors(anchors.log_id)
-    except (ValueError, LedgerError, Web3Exception) as exc:
+    except (ValueError, LedgerError) as exc:
         raise fail(f"--ledger {url}: {exc}") from None
     return [(r.count, r.head.hex()) for r in records]
 

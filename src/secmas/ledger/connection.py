@@ -20,6 +20,7 @@ from secmas.ledger.chain import AccountLike, Chain, NodeAccount, Sender, address
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.evmnode import MEMORY, EvmNode
 from secmas.ledger.registry import RegistryClient
+from secmas.ledger.rpcnode import JsonRpcNode
 from secmas.ledger.secretstore import SecretStoreClient
 
 _GAS_DEPLOY_REGISTRY = 3_100_000
@@ -152,16 +153,7 @@ def connect(
         funded = {a.address: GENESIS_FUNDING_WEI for a in (mlfo, secaas)}
         return Ledger(Chain(EvmNode(funded)), mlfo, secaas)
     mlfo, secaas = _local(mlfo_key), _local(secaas_key)
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"ledger URL must be 'memory' or http(s)://…, got {url!r}")
-    from web3 import Web3  # only for a node: the in-process chain needs none of web3
-
-    from secmas.ledger.rpcnode import Web3Node
-
-    request: dict[str, Any] = {"timeout": timeout_s}
-    if ca_file is not None:
-        request["verify"] = str(ca_file)
-    chain = Chain(Web3Node(Web3(Web3.HTTPProvider(url, request_kwargs=request)), url))
+    chain = Chain(JsonRpcNode(url, timeout_s=timeout_s, ca_file=ca_file))
     if mlfo is not None and secaas is not None:
         return Ledger(chain, mlfo, secaas)
     unlocked = chain.node_accounts()

@@ -1,113 +1,171 @@
-"""An Ethereum JSON-RPC node (Hardhat, Geth, Besu, `secmas ledger serve`) through web3.py.
+"""An Ethereum JSON-RPC node (Hardhat, Geth, Besu, `secmas ledger serve`) over HTTP(S).
 
-Every node's way of reporting a revert becomes `NodeRevert` here: JSON-RPC nodes answer
-with an error whose data is the ABI-encoded `Error(string)` (web3 raises
-`ContractLogicError` for calls and `Web3RPCError` for Hardhat's reverted sends); other
-refusals become `NodeRefused`, and an unreachable node `LedgerUnavailable`.
+A plain JSON-RPC 2.0 client on the standard library's http.client, one kept-alive
+connection per node: an agent process that talks to the ledger loads no web3, eth_account
+or py_ecc (about a second of start-up and 50 MB each).
+
+Every node's way of reporting a revert becomes `NodeRevert` here: Geth and `secmas ledger
+serve` answer code 3 with the ABI-encoded `Error(string)` as the error's data, Hardhat a
+message "… reverted with reason string '…'" with the payload under data.data; other
+errors become `NodeRefused`, and a node out of reach `LedgerUnavailable`.
 """
 
 from __future__ import annotations
 
+import http.client
+import itertools
+import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
-from eth_utils.exceptions import ValidationError
-from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 
 from secmas.ledger.abi import revert_reason
-from secmas.ledger.errors import LedgerUnavailable
-from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog, restore_recursion_limit
-
-restore_recursion_limit()
+from secmas.ledger.errors import LedgerError, LedgerUnavailable
+from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog
 
 RECEIPT_TIMEOUT_S = 120.0
 RECEIPT_POLL_S = 0.05
+MAX_RESPONSE_BYTES = 64 << 20
 _HARDHAT_REASON = re.compile(r"reverted with reason string '(.*)'", re.DOTALL)
 
 
-def _clean_message(message: str) -> str:
-    match = _HARDHAT_REASON.search(message)
-    if match:
-        return match.group(1)
-    return message.removeprefix("execution reverted: ").strip() or "execution reverted"
+class RpcFailure(LedgerError):
+    """A JSON-RPC error object from the node (one the ledger does not read as a revert or
+    a refused transaction)."""
+
+    def __init__(self, error: Mapping[str, Any]) -> None:
+        self.code = error.get("code")
+        self.message = str(error.get("message", ""))
+        self.data = error.get("data")
+        super().__init__(f"{self.message} (code {self.code})")
 
 
-def revert_rule(exc: BaseException) -> str | None:
-    """The revert reason carried by web3's exception; None when it reports no revert."""
-    data: Any = None
-    message = str(exc)
-    if isinstance(exc, ContractLogicError):
-        data, message = exc.data, exc.message or message
-    elif isinstance(exc, Web3RPCError):
-        error = (exc.rpc_response or {}).get("error") or {}
-        data, message = error.get("data"), str(error.get("message", exc.message))
-    if isinstance(data, Mapping):
-        data = data.get("data")
+def revert_rule(error: RpcFailure) -> str | None:
+    """The revert reason in a node's error; None when the error is not a revert."""
+    data = error.data.get("data") if isinstance(error.data, Mapping) else error.data
     if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
         return revert_reason(bytes.fromhex(data[2:]))
-    if isinstance(exc, ContractLogicError) or "revert" in message.lower():
-        return _clean_message(message)
+    match = _HARDHAT_REASON.search(error.message)
+    if match:
+        return match.group(1)
+    if error.code == 3 or "revert" in error.message.lower():
+        return error.message.removeprefix("execution reverted: ").strip() or "execution reverted"
     return None
+
+
+def _quantity(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
 
 
 def _log(entry: Mapping[str, Any]) -> RawLog:
     return RawLog(
         to_checksum_address(entry["address"]),
-        tuple(bytes(t) for t in entry["topics"]),
-        bytes(entry["data"]),
-        int(entry["blockNumber"]),
-        bytes(entry["transactionHash"]),
-        int(entry["logIndex"]),
+        tuple(bytes.fromhex(t[2:]) for t in entry["topics"]),
+        bytes.fromhex(entry["data"][2:]),
+        _quantity(entry["blockNumber"]),
+        bytes.fromhex(entry["transactionHash"][2:]),
+        _quantity(entry["logIndex"]),
     )
 
 
-class Web3Node:
-    """A JSON-RPC node at `url` through `w3`."""
+class JsonRpcNode:
+    """The node at `url` (http:// or https://; an https node's certificate is checked
+    against `ca_file`, or the system's trust store)."""
 
-    def __init__(self, w3: Web3, url: str) -> None:
-        self.w3 = w3
+    def __init__(self, url: str, *, timeout_s: float = 10.0, ca_file: Path | None = None) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"ledger URL must be 'memory' or http(s)://…, got {url!r}")
         self.url = url
+        self._parts = parts
+        self._timeout = timeout_s
+        self._tls = (
+            ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+            if parts.scheme == "https"
+            else None
+        )
+        self._connection: http.client.HTTPConnection | None = None
+        self._ids = itertools.count(1)
 
-    @contextmanager
-    def _rpc(self) -> Iterator[None]:
-        """Transport failures (requests raises OSError subclasses) as LedgerUnavailable."""
+    def _connect(self) -> http.client.HTTPConnection:
+        host, port = self._parts.hostname or "", self._parts.port
+        if self._tls is not None:
+            return http.client.HTTPSConnection(host, port, timeout=self._timeout, context=self._tls)
+        return http.client.HTTPConnection(host, port, timeout=self._timeout)
+
+    def request(self, method: str, params: Sequence[Any]) -> Any:
+        """The result of one call; RpcFailure for the node's error, LedgerUnavailable when
+        it cannot be reached or answers no JSON-RPC (one retry on a dropped keep-alive)."""
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        ).encode()
+        for attempt in (0, 1):
+            if self._connection is None:
+                self._connection = self._connect()
+            try:
+                self._connection.request(
+                    "POST", self._parts.path or "/", body, {"Content-Type": "application/json"}
+                )
+                response = self._connection.getresponse()
+                payload = response.read(MAX_RESPONSE_BYTES)
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self._connection.close()
+                self._connection = None
+                reused = isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError)
+                if attempt or not reused:
+                    raise LedgerUnavailable(self.url, str(exc) or type(exc).__name__) from exc
         try:
-            yield
-        except OSError as exc:
-            raise LedgerUnavailable(self.url, str(exc)) from exc
+            reply = json.loads(payload)
+        except ValueError:
+            raise LedgerUnavailable(
+                self.url, f"HTTP {response.status}: not JSON-RPC ({payload[:80]!r})"
+            ) from None
+        if not isinstance(reply, dict):
+            raise LedgerUnavailable(self.url, f"not a JSON-RPC reply: {str(reply)[:80]}")
+        if "error" in reply:
+            error = reply["error"]
+            raise RpcFailure(error if isinstance(error, dict) else {"message": str(error)})
+        return reply.get("result")
 
     def chain_id(self) -> int:
-        with self._rpc():
-            return int(self.w3.eth.chain_id)
+        return _quantity(self.request("eth_chainId", []))
 
     def accounts(self) -> list[ChecksumAddress]:
-        with self._rpc():
-            return [to_checksum_address(a) for a in self.w3.eth.accounts]
+        return [to_checksum_address(a) for a in self.request("eth_accounts", [])]
 
     def block_number(self) -> int:
-        with self._rpc():
-            return int(self.w3.eth.block_number)
+        return _quantity(self.request("eth_blockNumber", []))
+
+    def _block(self, which: int | str) -> Mapping[str, Any]:
+        tag = hex(which) if isinstance(which, int) else which
+        block = self.request("eth_getBlockByNumber", [tag, False])
+        if not isinstance(block, dict):
+            raise ValueError(f"no block {which}")
+        return block
 
     def block_time(self, number: int) -> int:
-        with self._rpc():
-            return int(self.w3.eth.get_block(number)["timestamp"])
+        return _quantity(self._block(number)["timestamp"])
 
     def balance(self, address: str) -> int:
-        with self._rpc():
-            return int(self.w3.eth.get_balance(to_checksum_address(address)))
+        return _quantity(self.request("eth_getBalance", [address, "latest"]))
 
     def nonce(self, address: str) -> int:
-        with self._rpc():
-            return int(self.w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
+        return _quantity(self.request("eth_getTransactionCount", [address, "pending"]))
 
     def base_fee(self) -> int:
-        with self._rpc():
-            return int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        return _quantity(self._block("latest").get("baseFeePerGas", "0x0"))
 
     def call(
         self,
@@ -119,48 +177,53 @@ class Web3Node:
         value: int = 0,
         block: int | None = None,
     ) -> bytes:
-        request: dict[str, Any] = {"from": sender, "to": to, "data": data}
+        request: dict[str, Any] = {"from": sender, "to": to, "data": _hex(data)}
         if gas is not None:
-            request.update(gas=gas, value=value)
-        with self._rpc():
-            try:
-                return bytes(self.w3.eth.call(request, "latest" if block is None else block))
-            except Web3Exception as exc:
-                rule = revert_rule(exc)
-                if rule is None:
-                    raise
-                raise NodeRevert(rule) from exc
+            request.update(gas=hex(gas), value=hex(value))
+        try:
+            result = self.request("eth_call", [request, "latest" if block is None else hex(block)])
+        except RpcFailure as exc:
+            rule = revert_rule(exc)
+            if rule is None:
+                raise NodeRefused(str(exc)) from exc
+            raise NodeRevert(rule) from exc
+        return bytes.fromhex(str(result)[2:])
 
     def submit(self, signed: bytes) -> Mined:
-        with self._rpc():
-            return self._mined(self._sent(lambda: self.w3.eth.send_raw_transaction(signed)))
+        return self._mined(self._sent("eth_sendRawTransaction", _hex(signed)))
 
     def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
-        with self._rpc():
-            return self._mined(self._sent(lambda: self.w3.eth.send_transaction(tx)))  # type: ignore[arg-type]
+        wire = {
+            key: _hex(value)
+            if isinstance(value, bytes)
+            else hex(value)
+            if isinstance(value, int)
+            else value
+            for key, value in tx.items()
+        }
+        return self._mined(self._sent("eth_sendTransaction", wire))
 
-    @staticmethod
-    def _sent(send: Any) -> bytes:
+    def _sent(self, method: str, param: Any) -> str:
         try:
-            return bytes(send())
-        except (Web3Exception, ValidationError) as exc:
+            return str(self.request(method, [param]))
+        except RpcFailure as exc:
             rule = revert_rule(exc)
             if rule is not None:
                 raise NodeRevert(rule) from exc
             raise NodeRefused(str(exc)) from exc
 
-    def _mined(self, tx_hash: bytes) -> Mined:
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            tx_hash,  # type: ignore[arg-type]
-            timeout=RECEIPT_TIMEOUT_S,
-            poll_latency=RECEIPT_POLL_S,
-        )
+    def _mined(self, tx_hash: str) -> Mined:
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+        while (receipt := self.request("eth_getTransactionReceipt", [tx_hash])) is None:
+            if time.monotonic() > deadline:
+                raise LedgerUnavailable(self.url, f"{tx_hash} not mined in {RECEIPT_TIMEOUT_S} s")
+            time.sleep(RECEIPT_POLL_S)
         created = receipt.get("contractAddress")
         return Mined(
-            bytes(receipt["transactionHash"]),
-            int(receipt["blockNumber"]),
-            int(receipt["gasUsed"]),
-            int(receipt["status"]),
+            bytes.fromhex(receipt["transactionHash"][2:]),
+            _quantity(receipt["blockNumber"]),
+            _quantity(receipt["gasUsed"]),
+            _quantity(receipt["status"]),
             tuple(_log(entry) for entry in receipt["logs"]),
             None if created is None else to_checksum_address(created),
         )
@@ -168,11 +231,10 @@ class Web3Node:
     def logs(
         self, address: str, topics: Sequence[bytes | None], from_block: int, to_block: int | None
     ) -> list[RawLog]:
-        query: dict[str, Any] = {
-            "address": to_checksum_address(address),
-            "fromBlock": from_block,
-            "toBlock": "latest" if to_block is None else to_block,
-            "topics": ["0x" + t.hex() if t is not None else None for t in topics],
+        query = {
+            "address": address,
+            "fromBlock": hex(from_block),
+            "toBlock": "latest" if to_block is None else hex(to_block),
+            "topics": [None if t is None else _hex(t) for t in topics],
         }
-        with self._rpc():
-            return [_log(entry) for entry in self.w3.eth.get_logs(query)]  # type: ignore[arg-type]
+        return [_log(entry) for entry in self.request("eth_getLogs", [query])]

@@ -123,6 +123,13 @@ def recipient(subject: str) -> str | None:
     return None
 
 
+CONNECT_TIMEOUT_S = 15.0
+"""How long a client of a run waits for its first connection. The run's server is up (the
+driver started it, or the user's was named), so a slow TLS handshake and nkey exchange
+while six agent processes start on two busy cores is no dead server: NatsBus's own 2 s
+default failed a run's MLFO beside a test suite."""
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     """Everything `secmas agent` is told on its command line."""
@@ -457,6 +464,7 @@ async def run_agent(config: AgentConfig) -> None:
         ca_file=config.bus_ca,
         nkey_file=config.bus_nkey,
         name=f"secmas-agent-{config.pop}",
+        connect_timeout=CONNECT_TIMEOUT_S,
     )
     try:
         identity = AgentIdentity.generate(config.pop)

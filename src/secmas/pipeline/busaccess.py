@@ -41,6 +41,7 @@ from secmas.agents.journal import journal_subject
 from secmas.agents.linksync import links_subject
 from secmas.network.dataplane.controller import controller_subject
 from secmas.pipeline.agent_process import (
+    CONNECT_TIMEOUT_S,
     MLFO,
     join_subject,
     ready_subject,
@@ -133,7 +134,11 @@ class BusAccess:
     async def connect(self, client: str, name: str) -> NatsBus:
         """`client`'s own connection (its nkey, the run's CA)."""
         return await NatsBus.connect(
-            self.address, ca_file=self.ca_file, nkey_file=self.nkey(client), name=name
+            self.address,
+            ca_file=self.ca_file,
+            nkey_file=self.nkey(client),
+            name=name,
+            connect_timeout=CONNECT_TIMEOUT_S,
         )
 
 
