@@ -139,7 +139,7 @@ def pipeline3(ledger: Ledger, contracts: Contracts) -> Pipeline:
     return build_pipeline(ledger, contracts, 3)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -164,7 +164,7 @@ def hardhat_url() -> Iterator[str]:
     missing = node_tools_missing()
     if missing:
         pytest.skip(f"Hardhat JSON-RPC tests need node tools: {missing}")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"}
     with tempfile.TemporaryFile() as log:

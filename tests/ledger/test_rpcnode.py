@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import eth_abi
 import pytest
+from tests.ledger.conftest import free_port
 
 from secmas.ledger.abi import contract_abi
 from secmas.ledger.artifacts import load_artifact
@@ -51,12 +51,6 @@ def test_each_nodes_revert_reads_as_the_contracts_rule(
     assert revert_rule(RpcFailure(error)) == rule
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _NotANode(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
@@ -87,7 +81,7 @@ def test_a_web_server_that_is_no_node_is_unavailable(not_a_node: str) -> None:
 
 def test_nothing_listening_is_unavailable() -> None:
     with pytest.raises(LedgerUnavailable, match="unavailable"):
-        JsonRpcNode(f"http://127.0.0.1:{_free_port()}", timeout_s=2).block_number()
+        JsonRpcNode(f"http://127.0.0.1:{free_port()}", timeout_s=2).block_number()
 
 
 def test_urls_other_than_http_are_refused() -> None:

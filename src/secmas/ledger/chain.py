@@ -72,7 +72,6 @@ class Chain:
 
     def __init__(self, node: Node, *, priority_fee_wei: int = DEFAULT_PRIORITY_FEE_WEI) -> None:
         self.node = node
-        self.url = node.url
         self._lock = threading.RLock()
         self._keys: dict[ChecksumAddress, Account] = {}
         self._nonces: dict[ChecksumAddress, int] = {}
@@ -80,6 +79,11 @@ class Chain:
         self._max_fee: int | None = None
         self._node_accounts: frozenset[ChecksumAddress] | None = None
         self.chain_id = node.chain_id()
+
+    @property
+    def url(self) -> str:
+        """The node's URL, or "memory" for the in-process chain."""
+        return self.node.url
 
     def node_accounts(self) -> list[NodeAccount]:
         """The accounts the node signs for, in its order (Hardhat: 20 prefunded ones)."""
