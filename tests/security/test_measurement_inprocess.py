@@ -18,10 +18,13 @@ import functools
 import hmac
 import importlib
 import itertools
+import json
 import os
 import sys
 import types
+from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -265,6 +268,73 @@ def test_a_forged_wrapped_function_set_on_a_genuine_method_is_caught(
         assert not infected.appraise().passed
     finally:
         del genuine.__wrapped__  # type: ignore[attr-defined]
+
+
+def test_a_dispatch_table_changed_in_place_after_it_was_measured_is_caught(
+    infected: Infected,
+) -> None:
+    # A table whose type carries no version tag (a dict subclass) is compared entry by
+    # entry; a plain dict by its tag. Both are changed in place, no name rebound.
+    ordered = OrderedDict({"aes-256-gcm": infected.module.CIPHERS["aes-256-gcm"]})
+    infected.module.ORDERED = ordered
+    infected.image.measure()
+    infected.image.measure()
+    assert infected.appraise().passed
+    ordered["aes-256-gcm"] = infected.implant["PlaintextLogger"]
+    assert not infected.appraise().passed
+    ordered["aes-256-gcm"] = infected.module.CIPHERS["aes-256-gcm"]
+    assert infected.appraise().passed
+    infected.module.CIPHERS["aes-256-gcm"] = infected.implant["PlaintextLogger"]
+    assert not infected.appraise().passed
+
+
+def test_a_standard_library_class_rebound_after_it_was_measured_is_caught(
+    infected: Infected, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    infected.image.measure()
+    monkeypatch.setattr(json.JSONDecoder, "decode", infected.implant["copy"])
+    assert not infected.appraise().passed
+
+
+def test_a_module_that_changes_every_round_is_still_looked_at(
+    infected: Infected, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A harmless change marks hmac as a module that changes (examined every round from
+    # then on, outside the kept layout): the attack after it must still be seen.
+    for round_ in range(3):
+        monkeypatch.setattr(hmac, "SECMAS_PROBE", round_, raising=False)
+        assert infected.appraise().passed
+    monkeypatch.setattr(hmac, "compare_digest", infected.implant["accept_any"])
+    assert not infected.appraise().passed
+
+
+def test_a_standard_library_module_first_imported_after_the_last_measurement_is_measured(
+    infected: Infected, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    infected.image.measure()
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    fresh = importlib.import_module("colorsys")  # a new module object, after the measurement
+    monkeypatch.setattr(fresh, "rgb_to_yiq", infected.implant["accept_any"])
+    assert not infected.appraise().passed
+
+
+def test_a_genuine_method_rebound_under_another_name_is_caught(infected: Infected) -> None:
+    # Genuine code from the package's own file, only bound under the wrong name: the
+    # bindings find nothing foreign, the code measurement under `Agent.seal` must differ.
+    cls = type(infected.agent)
+    genuine = cls.seal
+    cls.seal = cls.check  # type: ignore[method-assign]
+    try:
+        assert not infected.appraise().passed
+    finally:
+        cls.seal = genuine  # type: ignore[method-assign]
+    assert infected.appraise().passed
+
+
+def test_the_same_image_measured_from_two_threads_at_once_agrees(infected: Infected) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        roots = {m.root for m in pool.map(lambda _: infected.image.measure(), range(8))}
+    assert roots == {infected.image.measure().root}
 
 
 def test_a_file_rewritten_with_its_modification_time_restored_is_caught(

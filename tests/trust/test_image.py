@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -104,3 +105,22 @@ def test_an_unloaded_module_that_is_gone_or_broken_never_matches(
         f"code:{name}.unused",
         f"file:{name}.unused",
     ]
+
+
+class Watched:
+    """An agent object (weakly referenced, as agents are)."""
+
+
+def test_an_agents_copy_of_the_image_shares_what_the_image_keeps(
+    agent: tuple[RuntimeImage, str],
+) -> None:
+    # Each agent of a process measures through a copy that watches its own objects: the
+    # copies must share the kept digests (or each would examine every module once more)
+    # and the lock that guards them.
+    runtime, _ = agent
+    original = runtime.measure()
+    own = replace(runtime, watched=[])
+    watched = Watched()
+    own.watch(watched)
+    assert (own.live, own.bindings, own.lock) == (runtime.live, runtime.bindings, runtime.lock)
+    assert own.measure().root == original.root

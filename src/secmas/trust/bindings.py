@@ -24,17 +24,19 @@ from __future__ import annotations
 import hashlib
 import operator
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 from secmas.trust.pycode import KnownCode
+from secmas.trust.versiontags import AVAILABLE, Watch, watch
 
 _DOMAIN = b"secmas/bindings/1\x00"
 _TABLE_LIMIT = 256  # entries of one dispatch table examined
 _UNWRAP_LIMIT = 16  # decorators followed to the defining module
 _STDLIB_SKIP = frozenset({"__main__", "builtins", "sys"})
+_LAYOUTS = 16  # layouts of one scope before they are laid out again as one
 # Methods that dataclasses and namedtuple generate with exec (co_filename "<string>").
 _GENERATED = frozenset(
     {
@@ -70,6 +72,7 @@ class Bindings:
         self._class_verdicts: dict[int, tuple[type, _Snapshot, str | None]] = {}
         self._classes: dict[int, tuple[type, str | None]] = {}
         """Classes examined in the current round (`round`), each once."""
+        self._scopes: dict[str, _Scope] = {}
 
     def round(self) -> None:
         """Start a new measurement: classes are examined again (their methods may have
@@ -89,9 +92,11 @@ class Bindings:
             functions = kept[2]
             classes = kept[3]
         else:
+            watched = watch([namespace])  # before the copy: a later change shows as a new tag
+            settled = _settled(namespace)
             bound = [
                 (f"{name}{where}", item)
-                for name, value in _settled(namespace).items()
+                for name, value in settled.items()
                 if not (name.startswith("__") and name.endswith("__"))
                 and not _own_function(module, name, value)
                 for where, item in _bound(value)
@@ -103,13 +108,49 @@ class Bindings:
                 for label, item in callables
                 if (problem := self.foreign(item))
             ]
-            snapshot = _Snapshot.of(namespace, [item for _, item in callables])
+            snapshot = _Snapshot.of(settled, [item for _, item in callables], watched)
             self._modules[id(module)] = (module, snapshot, functions, classes)
         return functions + [
             f"{module.__name__}.{label}: {problem}"
             for label, cls in classes
             if (problem := self.foreign(cls))
         ]
+
+    def group_problems(self, scope: str, modules: Sequence[ModuleType]) -> list[list[str]]:
+        """`module_problems` of each module, kept per `scope` (`_Scope`): a module whose
+        namespaces (its globals, its classes', its tables) all carry the version tag they
+        were examined at, and whose functions the same code, keeps its answer without a
+        Python call of its own. A module imported since the last measurement is examined
+        and laid out with the others of its import; a module found changed is examined
+        again, then and at every later measurement (caches such as `typing`'s change all
+        the time)."""
+        kept = self._scopes.setdefault(scope, _Scope())
+        for layout in kept.layouts:
+            kept.volatile.update(layout.changed())
+        fresh = []
+        found = []
+        for module in modules:
+            key = id(module)
+            if key not in kept.modules:
+                fresh.append(module)
+                kept.modules[key] = module
+                kept.problems[key] = self.module_problems(module)
+            elif key in kept.volatile:
+                kept.problems[key] = self.module_problems(module)
+            found.append(kept.problems[key])
+        if fresh:
+            kept.add(fresh, [self._snapshots(m) for m in fresh])
+        if len(kept.layouts) > _LAYOUTS:
+            steady = [m for k, m in kept.modules.items() if k not in kept.volatile]
+            kept.layouts = []
+            kept.add(steady, [self._snapshots(m) for m in steady])
+        return found
+
+    def _snapshots(self, module: ModuleType) -> list[_Snapshot]:
+        """The snapshots the module's last `module_problems` rests on: its own, and those
+        of the classes bound in it."""
+        _, snapshot, _, classes = self._modules[id(module)]
+        return [snapshot, *(self._class_verdicts[id(cls)][1] for _, cls in classes)]
 
     def instance_problems(self, obj: object) -> list[str]:
         """Attributes of an agent object that shadow its class's methods or hold foreign
@@ -134,12 +175,14 @@ class Bindings:
         """Foreign bindings in every loaded standard-library module (pure-Python ones: the
         interpreter's own C modules are the external measurer's)."""
         loaded = sys.modules if modules is None else modules
-        found = []
-        for name, module in _settled(loaded).items():
-            standard = name.partition(".")[0] in sys.stdlib_module_names
-            if standard and name not in _STDLIB_SKIP and isinstance(module, ModuleType):
-                found.extend(self.module_problems(module))
-        return found
+        standard = [
+            module
+            for name, module in _settled(loaded).items()
+            if name.partition(".")[0] in sys.stdlib_module_names
+            and name not in _STDLIB_SKIP
+            and isinstance(module, ModuleType)
+        ]
+        return [p for problems in self.group_problems("stdlib", standard) for p in problems]
 
     def foreign(self, value: object) -> str | None:
         """Why a bound function, method or class is not genuine; None when it is."""
@@ -161,7 +204,8 @@ class Bindings:
         namespace = vars(cls)
         kept = self._class_verdicts.get(id(cls))
         if kept is None or kept[0] is not cls or not kept[1].holds(namespace):
-            snapshot = _Snapshot.of(namespace, list(namespace.values()))
+            watched = watch([namespace])
+            snapshot = _Snapshot.of(namespace, list(namespace.values()), watched)
             kept = (cls, snapshot, self._foreign_methods(cls))
             self._class_verdicts[id(cls)] = kept
         return kept[2]
@@ -194,42 +238,132 @@ class _Snapshot:
     names bound to the same objects, its tables (dicts and lists among the values) with
     the same entries, and each function examined with the same code and wrapped function
     (both can be changed in place without rebinding any name; a function's globals
-    cannot). Everything is compared by identity, at C speed."""
+    cannot). Everything is compared by identity, at C speed; where dictionaries carry a
+    version tag (`secmas.trust.versiontags`), an unchanged tag stands for the comparison
+    of a dictionary's items (a wrapped function is an item of its function's dictionary),
+    so an untouched namespace costs a few reads."""
 
     names: tuple[object, ...]
     values: tuple[object, ...]
     tables: tuple[tuple[dict[object, object] | list[object], tuple[object, ...]], ...]
     functions: tuple[FunctionType, ...]
     code: tuple[object, ...]
+    wrapped: tuple[object, ...]
+    watched: Watch | None
+    """The version tags of the namespace, its dictionary tables and the examined
+    functions' dictionaries (None: not readable)."""
 
     @classmethod
-    def of(cls, namespace: Mapping[str, object], examined: Iterable[object]) -> _Snapshot:
+    def of(
+        cls, namespace: Mapping[str, object], examined: Iterable[object], watched: Watch | None
+    ) -> _Snapshot:
+        """`watched` holds the namespace's tag, read before `namespace` was copied or
+        walked; its tables' and functions' dictionaries' tags are read here, before their
+        entries."""
         values = tuple(namespace.values())
-        tables = tuple((t, _entries(t)) for t in values if isinstance(t, dict | list))
         functions = tuple(f for f in map(_function_of, examined) if isinstance(f, FunctionType))
-        return cls(tuple(namespace), values, tables, functions, _code_of(functions))
+        if watched is not None:
+            dicts = [t for t in values if type(t) is dict]
+            watched = watched.extended([*dicts, *map(_DICT, functions)])
+        tables = tuple((t, _entries(t)) for t in values if isinstance(t, dict | list))
+        wrapped = tuple(map(getattr, functions, repeat("__wrapped__"), repeat(None)))
+        code = tuple(map(_CODE, functions))
+        return cls(tuple(namespace), values, tables, functions, code, wrapped, watched)
 
     def holds(self, namespace: Mapping[str, object]) -> bool:
+        """Whether `namespace` (the one examined: callers key snapshots by its owner) is
+        as it was."""
+        if self.watched is not None and self.watched.unchanged():
+            # The same names hold the same objects, the dictionary tables the same items.
+            return all(
+                _same(entries, tuple(table))
+                for table, entries in self.tables
+                if type(table) is not dict
+            ) and _same(self.code, tuple(map(_CODE, self.functions)))
         return (
             _same(self.values, tuple(namespace.values()))
             and _same(self.names, tuple(namespace))
             and all(_same(entries, _entries(table)) for table, entries in self.tables)
-            and _same(self.code, _code_of(self.functions))
+            and _same(self.code, tuple(map(_CODE, self.functions)))
+            and _same(
+                self.wrapped,
+                tuple(map(getattr, self.functions, repeat("__wrapped__"), repeat(None))),
+            )
         )
+
+
+class _Scope:
+    """What `Bindings.group_problems` keeps for one scope: every module it examined (held,
+    so that no id is reused), its last answer, the modules found changed, and the others
+    laid out in `_Layout`s, one per batch of imports."""
+
+    def __init__(self) -> None:
+        self.modules: dict[int, ModuleType] = {}
+        self.problems: dict[int, list[str]] = {}
+        self.volatile: set[int] = set()
+        self.layouts: list[_Layout] = []
+
+    def add(self, modules: list[ModuleType], snapshots: list[list[_Snapshot]]) -> None:
+        layout = _Layout.of(tuple(modules), snapshots)
+        if layout is None:  # no tags on this interpreter: examined every time
+            self.volatile.update(map(id, modules))
+        else:
+            self.layouts.append(layout)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The snapshots behind some modules' answers, laid side by side: every watched
+    dictionary's reader, every list table, every function's code, each with the index of
+    the module it belongs to, so that which modules changed is a few C-speed passes
+    (with tags, a function's wrapped one is watched through its dictionary)."""
+
+    modules: tuple[ModuleType, ...]
+    watched: Watch
+    watch_owner: tuple[int, ...]
+    unwatched: frozenset[int]
+    lists: tuple[tuple[int, list[object], tuple[object, ...]], ...]
+    functions: tuple[FunctionType, ...]
+    code: tuple[object, ...]
+    code_owner: tuple[int, ...]
+
+    @classmethod
+    def of(
+        cls, modules: tuple[ModuleType, ...], snapshots: list[list[_Snapshot]]
+    ) -> _Layout | None:
+        """`snapshots[i]` are module i's; a module with a snapshot without readable tags
+        counts as changed every time (None: no tags at all on this interpreter)."""
+        if not AVAILABLE:
+            return None
+        owned = [(i, s) for i, group in enumerate(snapshots) for s in group]
+        watched = [(i, s.watched) for i, s in owned if s.watched is not None]
+        return cls(
+            modules,
+            Watch.joined(w for _, w in watched),
+            tuple(i for i, w in watched for _ in w.dicts),
+            frozenset(i for i, s in owned if s.watched is None),
+            tuple((i, t, e) for i, s in owned for t, e in s.tables if type(t) is not dict),
+            tuple(f for _, s in owned for f in s.functions),
+            tuple(c for _, s in owned for c in s.code),
+            tuple(i for i, s in owned for _ in s.functions),
+        )
+
+    def changed(self) -> set[int]:
+        """The ids of the modules with a namespace, list table or function changed."""
+        found = set(self.unwatched)
+        found.update(compress(self.watch_owner, self.watched.moved()))
+        now = map(_CODE, self.functions)
+        found.update(compress(self.code_owner, map(operator.is_not, self.code, now)))
+        found.update(i for i, table, entries in self.lists if not _same(entries, tuple(table)))
+        return {id(self.modules[i]) for i in found}
 
 
 def _entries(table: dict[object, object] | list[object]) -> tuple[object, ...]:
     return (*table, *table.values()) if isinstance(table, dict) else tuple(table)
 
 
-def _code_of(functions: tuple[FunctionType, ...]) -> tuple[object, ...]:
-    return (
-        *map(_CODE, functions),
-        *map(getattr, functions, repeat("__wrapped__"), repeat(None)),
-    )
-
-
 _CODE = operator.attrgetter("__code__")
+_DICT = operator.attrgetter("__dict__")
 
 
 def _same(kept: tuple[object, ...], now: tuple[object, ...]) -> bool:

@@ -156,6 +156,9 @@ def source_file(path: Path) -> SourceFile:
 
     Raises OSError when it cannot be read."""
     key = str(path)
+    kept = _FILES.get(key)
+    if kept is not None and kept.version == FileVersion.of(os.stat(path)):
+        return kept  # unchanged since measured: a stat, not an open
     with open(path, "rb") as handle:
         version = FileVersion.of(os.fstat(handle.fileno()))
         kept = _FILES.get(key)

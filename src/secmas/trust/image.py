@@ -27,6 +27,7 @@ from the external measurer (`secmas.trust.measurer`).
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +41,9 @@ from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.procmem import check_process_image
 from secmas.trust.pycode import (
     KnownCode,
+    LiveCode,
     ModuleMeasurement,
     PackageMeasurement,
-    measure_live,
     module_files,
 )
 
@@ -81,7 +82,13 @@ class RuntimeImage:
     bindings: Bindings = field(default_factory=lambda: Bindings(KnownCode(())), compare=False)
     """Which code is genuine (the package's, the standard library's, site-packages') and
     what names are bound to."""
+    live: LiveCode = field(default_factory=lambda: LiveCode(KnownCode(())), compare=False)
+    """The live code's digests, kept while the modules do not change. Copies of the image
+    (`dataclasses.replace`, one per agent watching its own objects) share it, as they share
+    `bindings` and `lock`."""
     watched: list[weakref.ref[object]] = field(default_factory=list, compare=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    """One measurement at a time: every agent of a process may share this image."""
     code_roots: dict[str, tuple[tuple[tuple[str, str], ...], bytes]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -92,7 +99,8 @@ class RuntimeImage:
     def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
         layout = _package(manifest)
         known = KnownCode.around((), root)
-        return cls(root, layout, module_files(root, layout.name), bindings=Bindings(known))
+        files = module_files(root, layout.name)
+        return cls(root, layout, files, bindings=Bindings(known), live=LiveCode(known))
 
     def watch(self, *objects: object) -> None:
         """Measure these agent objects' attributes too (held weakly)."""
@@ -105,22 +113,29 @@ class RuntimeImage:
 
     def measure(self, modules: dict[str, ModuleType] | None = None) -> Measurement:
         """The runtime measurement subroutine: the live code of the loaded modules, the
-        code the others would run (compiled from their files now), and the files."""
+        code the others would run (compiled from their files now), and the files. Each
+        costs what changed since the previous measurement (`LiveCode`, `Bindings`, and
+        `source_file` per file version)."""
+        with self.lock:
+            return self._measure(modules)
+
+    def _measure(self, modules: dict[str, ModuleType] | None) -> Measurement:
         loaded = {
             name: module
             for name, module in (sys.modules.copy() if modules is None else modules).items()
             if name in self.layout.modules and not _initializing(module)
         }
-        live = measure_live(self.layout, loaded, self.bindings.known)
+        live = self.live.measure(self.layout, loaded)
         self.bindings.round()
+        problems = self.bindings.group_problems("package", list(loaded.values()))
+        bound = dict(zip(loaded, problems, strict=True))
         parts: dict[str, bytes] = {}
         for name in self.layout.modules:
             source = _source(self.files.get(name))
             file = source.sha256 if source is not None else bytes(32)
             if name in loaded:
                 parts[f"code:{name}"] = self._code_part(name, live.modules[name].code)
-                problems = self.bindings.module_problems(loaded[name])
-                parts[f"bind:{name}"] = problems_digest(problems)
+                parts[f"bind:{name}"] = problems_digest(bound[name])
             else:
                 parts[f"code:{name}"] = self._compiled_part(name, source)
                 parts[f"bind:{name}"] = CLEAN

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import _imp
 import inspect
+import operator
 import sys
 import sysconfig
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
@@ -44,6 +45,7 @@ from types import CodeType, FunctionType, ModuleType
 from secmas.trust.codehash import code_digest
 from secmas.trust.compiled import PackageError, all_code_digests, source_file
 from secmas.trust.digests import EntryDiff, diff_entries, multiset_digest, root_digest
+from secmas.trust.versiontags import Watch, watch
 
 # Attributes through which decorators and descriptors reach the function they wrap:
 # functools.wraps, staticmethod/classmethod/bound methods, property, partialmethod and
@@ -220,12 +222,9 @@ def live_code(module: ModuleType, qualname: str, known: KnownCode | None = None)
     replaced) the code that is bound is returned: either way the digest differs from the
     reference. Without `known` no wrapper is trusted.
     """
-    target: object = module
-    for part in qualname.split("."):
-        try:
-            target = vars(target)[part]
-        except (TypeError, KeyError):  # no namespace there, or no such name in it
-            return []
+    target = _target(module, qualname)
+    if target is _MISSING:
+        return []
     found = _unwrapped_code(target)
     own = [c for c in found if c.co_qualname == qualname]
     if not own:
@@ -234,6 +233,121 @@ def live_code(module: ModuleType, qualname: str, known: KnownCode | None = None)
     if all(known is not None and c in known for c in wrappers):
         return own
     return found
+
+
+_MISSING = object()
+
+
+def _target(
+    module: ModuleType, qualname: str, visit: Callable[[object], None] | None = None
+) -> object:
+    """What `qualname` names in `module`: the attribute path followed through namespaces
+    (`vars`, so descriptors are seen as they are, not invoked); `_MISSING` when a step has
+    no namespace or no such name. `visit` sees each namespace before it is looked into."""
+    target: object = module
+    for part in qualname.split("."):
+        try:
+            namespace = vars(target)
+            if visit is not None:
+                visit(namespace)
+            target = namespace[part]
+        except (TypeError, KeyError):  # no namespace there, or no such name in it
+            return _MISSING
+    return target
+
+
+class LiveCode:
+    """`measure_live` for an agent that measures the same modules at every challenge,
+    paying for what changed since the last time: per module, the digests of its plain
+    functions (no decorator, nothing set on the function) are kept while the module's
+    namespace, the classes' on the way to them and the functions' own dictionaries carry
+    the version tags they had (`secmas.trust.versiontags`) and the functions the same
+    code; anything else (wrapped functions, descriptors) is resolved again each time."""
+
+    def __init__(self, known: KnownCode):
+        self.known = known
+        self._kept: dict[str, _LiveModule] = {}
+
+    def measure(
+        self, reference: PackageMeasurement, modules: Mapping[str, ModuleType]
+    ) -> PackageMeasurement:
+        measured = {}
+        for name, module in reference.modules.items():
+            live = modules.get(name)
+            code = {} if live is None else self._module(live, module.code)
+            measured[name] = ModuleMeasurement(name, code)
+        return PackageMeasurement(reference.name, measured)
+
+    def _module(self, module: ModuleType, qualnames: Iterable[str]) -> dict[str, str]:
+        kept = self._kept.get(module.__name__)
+        if kept is None or kept.module is not module or not kept.holds():
+            kept = self._examine(module, qualnames)
+            self._kept[module.__name__] = kept
+        code = dict(kept.plain)
+        code.update(_measure_module(module, kept.others, self.known))
+        return code
+
+    def _examine(self, module: ModuleType, qualnames: Iterable[str]) -> _LiveModule:
+        tags = _Tags()
+        plain: dict[str, str] = {}
+        functions: list[FunctionType] = []
+        code: list[CodeType] = []
+        others: list[str] = []
+        for qualname in qualnames:
+            target = _target(module, qualname, tags.visit)
+            if type(target) is FunctionType:
+                own = target.__dict__
+                tags.visit(own)  # before it is read, as every namespace
+                if not own:
+                    code.append(target.__code__)
+                    plain[qualname] = code_digest(code[-1])
+                    functions.append(target)
+                    continue
+            others.append(qualname)
+        return _LiveModule(module, tags.joined(), tuple(functions), tuple(code), plain, others)
+
+
+class _Tags:
+    """Version tags of the namespaces a walk looks into, each read before the walk reads
+    from it (a change made meanwhile then shows as a newer tag)."""
+
+    def __init__(self) -> None:
+        self._watches: dict[int, Watch] = {}
+        self._complete = True
+
+    def visit(self, namespace: object) -> None:
+        found = watch([namespace])
+        if found is None:
+            self._complete = False
+        else:
+            self._watches.setdefault(id(found.dicts[0]), found)
+
+    def joined(self) -> Watch | None:
+        """Every tag read, or None when a namespace had none."""
+        return Watch.joined(self._watches.values()) if self._complete else None
+
+
+@dataclass(frozen=True)
+class _LiveModule:
+    """A module's plain functions' digests and what they rest on; `others` are the
+    qualnames resolved at every measurement."""
+
+    module: ModuleType
+    watched: Watch | None
+    functions: tuple[FunctionType, ...]
+    code: tuple[CodeType, ...]
+    plain: dict[str, str]
+    others: list[str]
+
+    def holds(self) -> bool:
+        return (
+            self.watched is not None
+            and self.watched.unchanged()
+            and all(map(operator.is_, self.code, map(_CODE, self.functions)))
+        )
+
+
+_CODE = operator.attrgetter("__code__")
 
 
 def _unwrapped_code(target: object) -> list[CodeType]:
