@@ -29,7 +29,7 @@ from secmas.trust.measurer import (
     appraise,
     extend,
 )
-from secmas.trust.measurer_service import ExternalAttestation
+from secmas.trust.measurer_service import ExternalAttestation, HostMeasurer
 from secmas.trust.wrap import wrap
 
 SECAAS = Ed25519PrivateKey.generate()
@@ -135,6 +135,33 @@ def test_the_run_process_is_measured_by_a_separate_measurer(tmp_path: Path) -> N
         external.stop()
     with pytest.raises(MeasurerError):
         external.host.client.measure_now(os.getpid(), secrets.token_bytes(32))
+
+
+@pytest.mark.parametrize("ahead", ["this process", "a process gone"])
+def test_a_measurer_launched_to_measure_ahead_answers_fresh_checks(
+    tmp_path: Path, ahead: str
+) -> None:
+    # Measuring ahead fills the measurer's caches only: a check still measures now, under
+    # its own nonce, and a process gone by then does not keep the service from starting.
+    if ahead == "this process":
+        pid = os.getpid()
+    else:
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        pid = int(gone.stdout)
+    root = Path(secmas.__file__).parent
+    host = HostMeasurer.launch(tmp_path, ahead=pid)
+    external = ExternalAttestation.start(
+        tmp_path, SECAAS, wrap(root, SECAAS), shared=True, host=host
+    )
+    try:
+        external.pids["everyone"] = os.getpid()
+        appraisal = asyncio.run(external.check("everyone"))
+        assert appraisal.passed, appraisal.reasons
+        nonce = secrets.token_bytes(32)
+        assert host.client.measure_now(os.getpid(), nonce).nonce == nonce
+    finally:
+        external.stop()
 
 
 def test_a_measurer_whose_driver_died_exits(tmp_path: Path) -> None:

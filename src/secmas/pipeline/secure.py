@@ -65,7 +65,7 @@ from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import Heartbeat, LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.measurer import MeasurerAppraisal
-from secmas.trust.measurer_service import ExternalAttestation
+from secmas.trust.measurer_service import ExternalAttestation, HostMeasurer
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.verification import RemoteVerifier, VerifierEndpoint
@@ -283,57 +283,64 @@ class SecurePipeline:
         )
         repository = ReferenceRepository(":memory:")
         secaas_key = Ed25519PrivateKey.generate()
-        default = await flow.step(
-            "3-4",
-            lambda: secmas_image(secaas_key, repository),
-            {"artifact": "secmas (Python package)"},
-            lambda image: {
-                "image": image.manifest.image,
-                "version": image.manifest.version,
-                "root": image.manifest.root,
-                "entries": len(image.manifest.entries),
-            },
-        )
-
-        def deploy_images() -> dict[str, WrappedImage]:
-            placed = {a: (images or {}).get(a, default) for a in agents}
-            for image in {id(i): i for i in placed.values()}.values():
-                # As IMA measures at load: the first challenge then costs what changed.
-                image.runtime.measure()
-            return placed
-
-        chosen = await flow.step(
-            "5",
-            deploy_images,
-            {"image": default.manifest.image},
-            lambda placed: {a: i.manifest.image for a, i in placed.items()},
-        )
-
-        def deploy_and_register() -> SecurePipeline:
-            ledger = connect(security.ledger)
-            contracts = ledger.deploy()
-            pipeline = cls._assemble(
-                name, security, ledger, contracts, repository, chosen, bus, clock
+        # Started now, the measurer measures this process while steps 3-7 run here.
+        measurer = HostMeasurer.launch(ahead=os.getpid()) if measure_from_outside else None
+        try:
+            default = await flow.step(
+                "3-4",
+                lambda: secmas_image(secaas_key, repository),
+                {"artifact": "secmas (Python package)"},
+                lambda image: {
+                    "image": image.manifest.image,
+                    "version": image.manifest.version,
+                    "root": image.manifest.root,
+                    "entries": len(image.manifest.entries),
+                },
             )
-            planned = security.attestation.plan or tuple(agents)
-            pipeline.plan = tuple(a for a in planned if a in agents)
-            pipeline._register()
-            return pipeline
 
-        pipeline = await flow.step(
-            "6-7",
-            deploy_and_register,
-            {"ledger": security.ledger, "agents": len(agents)},
-            lambda p: {
-                "AgentRegistry": p.contracts.registry.address,
-                "SecretStore": p.contracts.secret_store.address,
-                "accounts": {a: m.account.address for a, m in p.members.items()},
-                "tx": dict(p.setup_tx),
-            },
-        )
+            def deploy_images() -> dict[str, WrappedImage]:
+                placed = {a: (images or {}).get(a, default) for a in agents}
+                for image in {id(i): i for i in placed.values()}.values():
+                    # As IMA measures at load: the first challenge then costs what changed.
+                    image.runtime.measure()
+                return placed
+
+            chosen = await flow.step(
+                "5",
+                deploy_images,
+                {"image": default.manifest.image},
+                lambda placed: {a: i.manifest.image for a, i in placed.items()},
+            )
+
+            def deploy_and_register() -> SecurePipeline:
+                ledger = connect(security.ledger)
+                contracts = ledger.deploy()
+                pipeline = cls._assemble(
+                    name, security, ledger, contracts, repository, chosen, bus, clock
+                )
+                planned = security.attestation.plan or tuple(agents)
+                pipeline.plan = tuple(a for a in planned if a in agents)
+                pipeline._register()
+                return pipeline
+
+            pipeline = await flow.step(
+                "6-7",
+                deploy_and_register,
+                {"ledger": security.ledger, "agents": len(agents)},
+                lambda p: {
+                    "AgentRegistry": p.contracts.registry.address,
+                    "SecretStore": p.contracts.secret_store.address,
+                    "accounts": {a: m.account.address for a, m in p.members.items()},
+                    "tx": dict(p.setup_tx),
+                },
+            )
+        except BaseException:
+            if measurer is not None:
+                measurer.stop()
+            raise
         pipeline.workflow = flow
-        if measure_from_outside:
-            await pipeline._measure_from_outside(secaas_key, default.manifest, clock)
+        if measurer is not None:
+            await pipeline._measure_from_outside(secaas_key, default.manifest, clock, measurer)
         try:
             await flow.step(
                 "8",
@@ -376,12 +383,20 @@ class SecurePipeline:
             await member.serve(self.chain.peers)
 
     async def _measure_from_outside(
-        self, secaas_key: Ed25519PrivateKey, manifest: ReferenceManifest, clock: Clock
+        self,
+        secaas_key: Ed25519PrivateKey,
+        manifest: ReferenceManifest,
+        clock: Clock,
+        measurer: HostMeasurer,
     ) -> None:
-        """The host measurer for a run whose agents all live in this process."""
-        external = await asyncio.to_thread(
-            partial(ExternalAttestation.start, None, secaas_key, manifest, shared=True)
-        )
+        """The host measurer (launched at the start of the bring-up) for a run whose
+        agents all live in this process."""
+        start = partial(ExternalAttestation.start, None, secaas_key, manifest, shared=True)
+        try:
+            external = await asyncio.to_thread(start, host=measurer)
+        except BaseException:
+            measurer.stop()
+            raise
         external.pids.update(dict.fromkeys(self.members, os.getpid()))
         self.external = external
 

@@ -151,9 +151,24 @@ class HostMeasurer:
         name: str = "measurer",
         packages: Sequence[str] = ("secmas",),
     ) -> HostMeasurer:
-        """A fresh key, then the service process; returns once it answers. Without a
-        `workdir`, its files go to a new private directory (never a run's report folder:
-        the key is a secret)."""
+        """`launch`, then wait until the service answers."""
+        measurer = cls.launch(workdir, name, packages)
+        measurer.ready()
+        return measurer
+
+    @classmethod
+    def launch(
+        cls,
+        workdir: Path | None = None,
+        name: str = "measurer",
+        packages: Sequence[str] = ("secmas",),
+        ahead: int | None = None,
+    ) -> HostMeasurer:
+        """A fresh key, then the service process, without waiting for it (`ready`).
+        Without a `workdir`, its files go to a new private directory (never a run's report
+        folder: the key is a secret). `ahead`: a process the service measures once before
+        it listens, as IMA measures at load, so that the first check pays for what
+        changed since (the files it maps are hashed, their RELRO relocations read)."""
         private = None if workdir is not None else Path(tempfile.mkdtemp(prefix="secmas-measurer-"))
         workdir = workdir or private
         assert workdir is not None
@@ -165,15 +180,17 @@ class HostMeasurer:
         argv += ["--key-file", str(key_file), "--name", name, "--parent", str(os.getpid())]
         for package in packages:
             argv += ["--package", package]
+        if ahead is not None:
+            argv += ["--measure-ahead", str(ahead)]
         with (workdir / f"{name}.log").open("wb") as log:
             process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        measurer = cls(process, MeasurerClient(socket, key.public_key()), private)
-        measurer._wait_ready(socket)
-        return measurer
+        return cls(process, MeasurerClient(socket, key.public_key()), private)
 
-    def _wait_ready(self, socket: Path, timeout: float = 30.0) -> None:
+    def ready(self, timeout: float = 30.0) -> None:
+        """Wait until the service listens; MeasurerError when it exited or took longer."""
+        socket = self.client.socket
         deadline = time.monotonic() + timeout
         while not socket.exists():
             if self.process.poll() is not None:
@@ -244,10 +261,15 @@ class ExternalAttestation:
         argv_prefix: tuple[str, ...] = (),
         *,
         shared: bool = False,
+        host: HostMeasurer | None = None,
     ) -> ExternalAttestation:
-        """Start the host's measurer; SECaaS signs this host's platform reference.
-        `shared`: the agents live in the run's own process (`Expectation.shared_with_jit`)."""
-        host = HostMeasurer.start(workdir, packages=packages)
+        """Start the host's measurer (or use `host`, launched earlier, once it answers);
+        SECaaS signs this host's platform reference. `shared`: the agents live in the
+        run's own process (`Expectation.shared_with_jit`)."""
+        if host is None:
+            host = HostMeasurer.start(workdir, packages=packages)
+        else:
+            host.ready()
         verifier = ExternalVerifier(
             host.client,
             platform_reference(secaas),
@@ -318,6 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--package", action="append", help="agent package whose files to measure (repeatable)"
     )
     parser.add_argument("--parent", type=int, help="exit when this process is gone")
+    parser.add_argument(
+        "--measure-ahead",
+        type=int,
+        metavar="PID",
+        help="measure this process once before listening (its files are then kept)",
+    )
     args = parser.parse_args(argv)
     try:
         key = load_private_key(args.key_file)
@@ -325,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     measurer = Measurer(args.name, key, tuple(args.package or ("secmas",)))
+    if args.measure_ahead is not None:
+        with contextlib.suppress(MeasurerError):  # a process gone or unreadable: checks say so
+            measurer.measure(args.measure_ahead, bytes(NONCE_BYTES))
     args.socket.unlink(missing_ok=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(measurer, args.socket, args.parent))

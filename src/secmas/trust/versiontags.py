@@ -102,11 +102,12 @@ def watch(namespaces: Iterable[object]) -> Watch | None:
     None when one has no tag to read (then compare item by item)."""
     if not AVAILABLE:
         return None
-    dicts = tuple(map(_dictionary, namespaces))
-    if any(d is None for d in dicts):
+    found = [_dictionary(n) for n in namespaces]
+    dicts = tuple(d for d in found if d is not None)
+    if len(dicts) != len(found):
         return None
     readers = tuple(_READ(id(d) + _OFFSET) for d in dicts)
-    return Watch(dicts, readers, tuple(map(_VALUE, readers)))  # type: ignore[arg-type]
+    return Watch(dicts, readers, tuple(map(_VALUE, readers)))
 
 
 def _dictionary(namespace: object) -> dict[object, object] | None:
