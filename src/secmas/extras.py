@@ -10,7 +10,7 @@ import importlib.util
 from collections.abc import Iterable, Sequence
 
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "ml": ("torch", "sklearn", "scipy", "stumpy", "shap", "numba"),
+    "ml": ("torch", "sklearn", "scipy", "shap", "numba"),
     "ui": ("fastapi", "uvicorn", "starlette"),
     "cti": ("stix2", "medallion", "taxii2client"),
     "overlay": ("pyroute2",),

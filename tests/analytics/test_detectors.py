@@ -12,8 +12,8 @@ from secmas.analytics.modelfile import ModelFileError, load_model, save_model
 from secmas.analytics.scoring import DetectorInputError
 
 FEATURES = ("cpu", "connections")
-FAST = ("zscore", "pca", "iforest")
-"""The discord detector compiles stumpy's numba kernels on first use (~30 s): one test."""
+LEVEL_SENSITIVE = ("zscore", "pca", "iforest")
+"""The baselines that see a level shift throughout (discord, z-normalised, sees its edges)."""
 
 
 def normal(steps: int, seed: int = 0) -> np.ndarray:
@@ -31,7 +31,7 @@ def with_flood(steps: int = 300) -> np.ndarray:
     return series
 
 
-@pytest.fixture(scope="module", params=FAST)
+@pytest.fixture(scope="module", params=LEVEL_SENSITIVE)
 def detector(request):
     return fit_baseline(request.param, normal(800), FEATURES, window=10)
 

@@ -1,4 +1,4 @@
-"""PyTorch's (and numba's) thread budget (secmas.analytics.threads)."""
+"""PyTorch's thread budget (secmas.analytics.threads)."""
 
 from __future__ import annotations
 

@@ -24,25 +24,21 @@ metrics that deviated most. The baselines:
   in the window (how far it sits from its normal level), not the forest's own reasoning.
   The model file keeps the training series and the seed; loading grows the same forest
   again (same data and seed, same trees) rather than pickling scikit-learn objects.
-* `discord` — matrix-profile discords through `stumpy`: per metric, the z-normalised
-  Euclidean distance from each window (a subsequence of `window` steps) to its nearest
-  neighbour among the normal series' subsequences (an AB-join, `stumpy.stump` with
-  T_B = the normal series); a window unlike anything seen in normal behaviour is a discord.
+* `discord` — matrix-profile discords (`secmas.analytics.matrixprofile`): per metric, the
+  z-normalised Euclidean distance from each window (a subsequence of `window` steps) to its
+  nearest neighbour among the normal series' subsequences (an AB-join against the normal
+  series); a window unlike anything seen in normal behaviour is a discord.
   Training windows are calibrated by the self-join of the normal series (nearest
   neighbour outside the trivial-match zone). Each metric's distances are divided by the
   99th percentile of its own self-join distances (a noisy metric, whose windows are all far
   apart, would otherwise drown a regular one); the score is the largest over the metrics.
   Z-normalisation makes the distance blind to a window's level and scale: a level shift is
-  seen at its edges only. Needs `window` ≥ 3. numba compiles stumpy's kernels on first use
-  (about 30 s on 2 busy cores); they are cached on disk (stumpy's opt-in cache), so later
-  processes load them in about a second.
+  seen at its edges only. Needs `window` ≥ 3.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
@@ -51,9 +47,9 @@ import numpy as np
 import torch
 
 from secmas.analytics.baselines import summary_features
+from secmas.analytics.matrixprofile import ab_join, self_join
 from secmas.analytics.modelfile import load_model, malformed, save_model
 from secmas.analytics.scoring import WindowDetector, check_features, check_series, stored_basics
-from secmas.analytics.threads import limit_numba_threads
 from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold
 from secmas.analytics.windows import Scaler, sliding
 
@@ -305,27 +301,12 @@ class ForestDetector(BaselineDetector):
         return {"training": self.training}
 
 
-def _stumpy() -> Any:
-    """stumpy with its numba kernels cached on disk and numba held to the thread budget."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import stumpy
-        import stumpy.cache
-
-        # stumpy's opt-in on-disk cache of its compiled kernels (its `cache` module marks
-        # it experimental): without it every process compiles them again (~30 s).
-        with contextlib.suppress(AttributeError, OSError):
-            stumpy.cache._enable()
-    limit_numba_threads()
-    return stumpy
-
-
 class DiscordDetector(BaselineDetector):
-    """Matrix-profile discords against the normal series, via stumpy (module docstring)."""
+    """Matrix-profile discords against the normal series (module docstring)."""
 
     name = "discord"
     kind = "discord"
-    title = "matrix-profile discords (stumpy AB-join against normal behaviour)"
+    title = "matrix-profile discords (AB-join against normal behaviour)"
 
     def __init__(
         self,
@@ -365,8 +346,7 @@ class DiscordDetector(BaselineDetector):
     def self_join(self) -> np.ndarray:
         """Each training window's distance to its nearest non-trivial neighbour, over the
         reference [N, F]."""
-        stumpy = _stumpy()
-        columns = [stumpy.stump(self.training[:, j], self.window)[:, 0] for j in self._columns()]
+        columns = [self_join(self.training[:, j], self.window) for j in self._columns()]
         return self._relative(np.stack(columns, axis=1))
 
     def _columns(self) -> range:
@@ -377,14 +357,8 @@ class DiscordDetector(BaselineDetector):
         return finite.astype(np.float64) / self.reference
 
     def _errors(self, series: np.ndarray) -> np.ndarray:
-        stumpy = _stumpy()
-        with warnings.catch_warnings():  # exact matches with normal windows are expected
-            warnings.simplefilter("ignore", UserWarning)
-            columns = [
-                stumpy.stump(series[:, j], self.window, self.training[:, j], ignore_trivial=False)
-                for j in self._columns()
-            ]
-        return self._relative(np.stack([column[:, 0] for column in columns], axis=1))
+        columns = [ab_join(series[:, j], self.training[:, j], self.window) for j in self._columns()]
+        return self._relative(np.stack(columns, axis=1))
 
     def state(self) -> dict[str, np.ndarray]:
         return {"training": self.training, "reference": self.reference}
@@ -421,7 +395,7 @@ def fit_baseline(
         tell(f"growing {FOREST_TREES} isolation trees")
         detector = ForestDetector.fit(series, names, window, percentile, seed)
     elif name == "discord":
-        tell("matrix profile of the normal series (stumpy; the first use compiles its kernels)")
+        tell("matrix profile of the normal series")
         detector = DiscordDetector.fit(series, names, window, percentile)
     else:
         raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")

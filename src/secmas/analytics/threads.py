@@ -1,4 +1,4 @@
-"""How many CPU threads PyTorch (and numba) may use while a model is prepared, trained or scored.
+"""How many CPU threads PyTorch may use while a model is prepared, trained or scored.
 
 PyTorch starts as many intra-op threads as the machine has cores and a second pool for
 inter-op work. On a small (2-core) machine where agents, the bus and the data plane run too,
@@ -39,13 +39,3 @@ def limit_torch_threads(threads: int | None = None) -> int:
     with contextlib.suppress(RuntimeError):  # PyTorch sizes the inter-op pool only once
         torch.set_num_interop_threads(1)
     return torch.get_num_threads()
-
-
-def limit_numba_threads(threads: int | None = None) -> int:
-    """Set numba's parallel threads (the matrix-profile kernels of `stumpy`) to the same
-    budget as PyTorch's; returns the count now in force."""
-    import numba
-
-    count = torch_thread_budget() if threads is None else max(1, threads)
-    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
-    return int(numba.get_num_threads())
