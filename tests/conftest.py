@@ -35,6 +35,29 @@ settings.register_profile("secmas", deadline=None)
 settings.load_profile("secmas")
 
 
+REAL_TIME = "tests/e2e/"
+"""Files of real-time runs (30-120 s each, mostly waiting on agents, a network, a browser)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the files for the two workers (`--dist loadfile --no-loadscope-reorder`):
+    the real-time files spread over the first half of the queue, a few other files after
+    each, so that a worker waiting on one overlaps the other worker's CPU-bound files and
+    none is left to run alone at the end (xdist's own order, most tests first, put the
+    one-test real-time files last: the suite ended on one worker for 2-3 minutes)."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    real_time = [f for f in files if f.startswith(REAL_TIME)]
+    others = [f for f in files if not f.startswith(REAL_TIME)]
+    step = max(1, len(others) // (2 * max(1, len(real_time))))
+    order: list[str] = []
+    for i, name in enumerate(real_time):
+        order += [name, *others[i * step : (i + 1) * step]]
+    order += others[len(real_time) * step :]
+    items[:] = [item for name in order for item in files[name]]
+
+
 def make_scenario(
     pops: list[tuple[str, float, float, float]],
     links: list[tuple[str, str, float, float, float]],

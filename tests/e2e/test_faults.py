@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.ddos_runs import FULL, FULL_FILE, SCENARIO, SCENARIO_FILE
 
 from secmas.pipeline.busaccess import BUS_FOLDER, issue_run_bus
 from secmas.pipeline.mlfo import pipeline_name
@@ -26,16 +27,12 @@ from secmas.pipeline.operate import OperateResult
 from secmas.pipeline.processes import operate_processes
 from secmas.report.acceptance import acceptance
 from secmas.report.record import build_report
-from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
 from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
 
 if find_nats_server() is None:
     pytest.skip(f"multi-process runs need a server: {MISSING_BINARY}", allow_module_level=True)
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
-SCENARIO = load_scenario(SCENARIO_FILE)
 SPEED = 5.0
 """Half the demo's 10×: a bid deadline of 1 simulated second is then 0.2 s of wall time, so
 answers are not lost to a busy two-core machine instead of to the fault under test."""
@@ -147,9 +144,7 @@ def test_an_agent_sigkilled_mid_auction_has_its_goals_re_auctioned(tmp_path: Pat
     successor pop6 adopts those goals and the limits it held, and lifts the IP limit once
     the malicious flows are blocked. Only pop5 may be revoked (it is gone for good)."""
     result = asyncio.run(
-        operate_processes(
-            SCENARIO, SCENARIO_FILE, workdir=tmp_path, speed=SPEED, kill={"pop5": 34.0}
-        )
+        operate_processes(FULL, FULL_FILE, workdir=tmp_path, speed=SPEED, kill={"pop5": 34.0})
     )
     run = report(result)
     assert run["trust"]["agents"]["pop5"]["killed_at"] == pytest.approx(34.0)

@@ -38,8 +38,6 @@ from secmas.transport.address import BusAddress
 from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
 from secmas.transport.tls import CA_FILE, issue_run_pki
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
 NATS_PORT = 4222
 LEDGER_PORT = 8545
 SPEED = 10.0

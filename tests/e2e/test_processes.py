@@ -11,20 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.processes import operate_processes
 from secmas.report.acceptance import acceptance
 from secmas.report.record import build_report
-from secmas.scenario.loader import load_scenario
 from secmas.transport.broker import MISSING_BINARY, find_nats_server
 
 if find_nats_server() is None:
     pytest.skip(f"multi-process runs need a server: {MISSING_BINARY}", allow_module_level=True)
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
-SCENARIO = load_scenario(SCENARIO_FILE)
 SPEED = 10.0
 
 

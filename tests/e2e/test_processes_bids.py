@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.ddos_runs import SCENARIO_FILE
 from tests.e2e.loops_runs import NEEDS_NATS
 
 from secmas.api import Distribution
@@ -25,8 +26,6 @@ from secmas.scenario.loader import load_scenario
 
 pytestmark = NEEDS_NATS
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
 SEED = 1
 SPEED = 4.0
 """Simulated seconds per wall second: a call's 1 s bid deadline is 250 ms of wall time,

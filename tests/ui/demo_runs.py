@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,10 +41,26 @@ def _invoke(args: list[str]) -> None:
 
 
 def make_runs(factory: pytest.TempPathFactory) -> Path:
-    """The runs folder (cached for the session, whichever test asks first)."""
+    """The runs folder, made once per test session: by whichever test asks first, and
+    under pytest-xdist by the first worker to ask, the others waiting for it (the runs
+    take 40-50 s and the tests only read them)."""
     if "runs" in _made:
         return _made["runs"]
-    root = factory.mktemp("ui-runs")
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "ui-runs"
+    with (shared / "ui-runs.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "complete").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            _make(root)
+            (root / "complete").touch()
+    _made["runs"] = root / "runs"
+    return _made["runs"]
+
+
+def _make(root: Path) -> None:
     runs = root / "runs"
     _invoke(["demo", "--out", str(runs / "secure")])
     _invoke(["demo", "--scenario", "spoofed-injection", "--out", str(runs / "policy")])
@@ -78,5 +96,3 @@ def make_runs(factory: pytest.TempPathFactory) -> Path:
     (runs / "broken" / "report.json").write_text('{"schema": "secmas.run/1", "run_id": ')
     (runs / "alien").mkdir()
     (runs / "alien" / "report.json").write_text('{"schema": "someone-else/2"}')
-    _made["runs"] = runs
-    return runs
