@@ -30,11 +30,13 @@ from secmas.pipeline.secure import (
 )
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
-from secmas.trust.attestation import Challenge, Evidence
+from secmas.trust.attestation import Challenge, Evidence, Measurement
 from secmas.trust.chain import AttesterEndpoint, attest_subject
 from secmas.trust.elf import measure_elf
 from secmas.trust.envelope import Opened
 from secmas.trust.epochs import fetch_secret
+from secmas.trust.measurer import MeasurerAppraisal
+from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.repository import ReferenceRepository
 
 AGENT_CODE = '''\
@@ -51,6 +53,7 @@ class Planner:
 '''
 
 _packages = itertools.count()
+SECAAS_KEY = Ed25519PrivateKey.generate()
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -113,6 +116,55 @@ def test_genuine_chain_rotates_the_root_of_trust() -> None:
         assert len(secrets) == 1  # one pipeline secret, sealed to each agent
 
     run(with_pipeline(agents, work))
+
+
+def test_the_host_measurer_checks_while_the_agent_measures_itself() -> None:
+    """Each step starts the host measurer's check (another process) before the measured
+    agent measures itself, and a pass stands only once that check passed too."""
+    agents = ["a1", "a2", "a3"]
+
+    async def work(pipeline: SecurePipeline) -> None:
+        manifest = pipeline.members["a1"].image.manifest
+        external = await asyncio.to_thread(
+            ExternalAttestation.start, None, SECAAS_KEY, manifest, shared=True
+        )
+        external.pids.update(dict.fromkeys(agents, os.getpid()))
+        events: list[tuple[str, str]] = []
+
+        async def check(agent: str) -> MeasurerAppraisal:
+            events.append(("outside", agent))
+            return await asyncio.to_thread(external.check_now, agent)
+
+        for name, member in pipeline.members.items():
+            member.endpoint.measure = _recorded(member.endpoint.measure, name, events)
+        pipeline.chain.external = check
+        try:
+            steps = await pipeline.chain.run(3)
+        finally:
+            external.stop()
+        assert [e.passed for e in steps] == [True] * 3
+        assert events == [(side, e.measured) for e in steps for side in ("outside", "self")]
+
+        async def failing(agent: str) -> MeasurerAppraisal:
+            return MeasurerAppraisal(False, ("text of the interpreter changed",))
+
+        pipeline.chain.external = failing  # the agent's own measurement still passes
+        [caught] = await pipeline.chain.run(1)
+        assert not caught.passed
+        assert caught.reasons == ("external measurement: text of the interpreter changed",)
+        assert not pipeline.view.admits(caught.measured)
+
+    run(with_pipeline(agents, work))
+
+
+def _recorded(
+    measure: Callable[[], Measurement], name: str, events: list[tuple[str, str]]
+) -> Callable[[], Measurement]:
+    def measured() -> Measurement:
+        events.append(("self", name))
+        return measure()
+
+    return measured
 
 
 def test_in_memory_patch_after_start_fails_and_revokes(tmp_path: Path) -> None:

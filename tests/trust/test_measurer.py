@@ -164,6 +164,24 @@ def test_a_measurer_launched_to_measure_ahead_answers_fresh_checks(
         external.stop()
 
 
+def test_a_measurer_that_never_listens_fails_the_first_check_naming_why(tmp_path: Path) -> None:
+    # begin() returns at once (the bring-up goes on); what went wrong comes with the check
+    host = HostMeasurer.launch(tmp_path)
+    host.process.kill()
+    host.process.wait()
+    root = Path(secmas.__file__).parent
+    external = ExternalAttestation.begin(SECAAS, wrap(root, SECAAS), host, shared=True)
+    try:
+        external.pids["everyone"] = os.getpid()
+        appraisal = asyncio.run(external.check("everyone"))
+        assert not appraisal.passed
+        assert appraisal.reasons[0].startswith("measurer unavailable: measurer exited")
+        with pytest.raises(MeasurerError, match="measurer exited"):
+            external.verifier  # noqa: B018
+    finally:
+        external.stop()
+
+
 def test_a_measurer_whose_driver_died_exits(tmp_path: Path) -> None:
     """A driver killed without stopping its measurer leaves no process behind."""
     script = (

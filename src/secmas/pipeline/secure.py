@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -340,7 +340,7 @@ class SecurePipeline:
             raise
         pipeline.workflow = flow
         if measurer is not None:
-            await pipeline._measure_from_outside(secaas_key, default.manifest, clock, measurer)
+            pipeline._measure_from_outside(secaas_key, default.manifest, clock, measurer)
         try:
             await flow.step(
                 "8",
@@ -382,7 +382,7 @@ class SecurePipeline:
         for member in self.members.values():
             await member.serve(self.chain.peers)
 
-    async def _measure_from_outside(
+    def _measure_from_outside(
         self,
         secaas_key: Ed25519PrivateKey,
         manifest: ReferenceManifest,
@@ -390,13 +390,10 @@ class SecurePipeline:
         measurer: HostMeasurer,
     ) -> None:
         """The host measurer (launched at the start of the bring-up) for a run whose
-        agents all live in this process."""
-        start = partial(ExternalAttestation.start, None, secaas_key, manifest, shared=True)
-        try:
-            external = await asyncio.to_thread(start, host=measurer)
-        except BaseException:
-            measurer.stop()
-            raise
+        agents all live in this process. Nothing waits here: SECaaS's platform reference
+        and the measurer's measuring ahead finish beside steps 8-9, and the first check
+        (the root of trust's, step 9) waits for them."""
+        external = ExternalAttestation.begin(secaas_key, manifest, measurer, shared=True)
         external.pids.update(dict.fromkeys(self.members, os.getpid()))
         self.external = external
 

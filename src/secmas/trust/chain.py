@@ -387,7 +387,9 @@ class AttestationChain:
     on_revoke: Revoked | None = None
     entries: list[ChainEntry] = field(default_factory=list)
     external: ExternalCheck | None = None
-    """Consulted before a pass is acted on: a failed external measurement revokes too."""
+    """Consulted before a pass is acted on: a failed external measurement revokes too.
+    Each check starts with its step, so that the host measurer (another process) works
+    while the agent measures itself."""
     now: Callable[[], float] | None = None
     """The run's clock (simulated seconds): each entry records when it was settled."""
     deadlines: Deadlines | None = None
@@ -414,6 +416,7 @@ class AttestationChain:
         """Steps 9–12: SECaaS attests `first` itself; a pass makes it the root of trust."""
         started = time.perf_counter()
         peer = self.peer(first)
+        outside = self._outside(first)
         nonce = secrets.token_bytes(NONCE_BYTES)
         appraisal = await appraise_over_bus(
             self.control,
@@ -437,10 +440,13 @@ class AttestationChain:
         verdict = Verdict(
             peer, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
         )
-        await self._check(
-            verdict, 0, nonce, self.secaas.signing_public, self.secaas_registry.sender.address
-        )
-        return await self._settle("initial", 0, SECAAS, verdict, started)
+        try:
+            await self._check(
+                verdict, 0, nonce, self.secaas.signing_public, self.secaas_registry.sender.address
+            )
+        finally:
+            checked = await _outcome(outside)
+        return await self._settle("initial", 0, SECAAS, verdict, started, checked)
 
     async def step(self) -> ChainEntry | None:
         """One mutual attestation step; None when no step can open (no root of trust)."""
@@ -458,6 +464,7 @@ class AttestationChain:
         role = self.roles.get(verifier.name)
         if role is None:
             raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
+        outside = self._outside(measured.name)
         try:
             verdict = await self._ask(role, verifier.name)
             if verdict.measured.address != measured.address:
@@ -466,11 +473,18 @@ class AttestationChain:
                 verdict, step.index, step.nonce, verifier.signing_key, verifier.address
             )
         except VerdictRejected as exc:
+            await _outcome(outside)
             self.view.withdraw(measured.name)  # re-attested by an honest verifier later
             return await self._reanchor(verifier, f"verdict rejected: {exc}")
         except (TimeoutError, BusClosed, VerifierFailed) as exc:
+            await _outcome(outside)
             return await self._reanchor(verifier, f"elected verifier unresponsive: {exc}")
-        return await self._settle("mutual", step.index, verifier.name, verdict, started)
+        checked = await _outcome(outside)
+        return await self._settle("mutual", step.index, verifier.name, verdict, started, checked)
+
+    def _outside(self, agent: str) -> asyncio.Future[MeasurerAppraisal] | None:
+        """The host measurer's check of `agent`, started now (None without a measurer)."""
+        return None if self.external is None else asyncio.ensure_future(self.external(agent))
 
     async def _check(
         self, verdict: Verdict, step: int, nonce: bytes, signing_key: bytes, verifier: str
@@ -549,21 +563,26 @@ class AttestationChain:
         return done
 
     async def _settle(
-        self, kind: str, step: int, verifier: str, verdict: Verdict, started: float
+        self,
+        kind: str,
+        step: int,
+        verifier: str,
+        verdict: Verdict,
+        started: float,
+        outside: MeasurerAppraisal | None = None,
     ) -> ChainEntry:
         """Act as relying party on the verdict and keep the entry for the report; SECaaS's
-        full reference names the parts that differ."""
+        full reference names the parts that differ. A pass stands only if the host
+        measurer's check (`outside`) passed too."""
         measured, appraisal = verdict.measured, verdict.appraisal
         revoke_tx = None
         differing: tuple[str, ...] = ()
         if not appraisal.passed and appraisal.measurement is not None:
             full = self.expected[measured.name].measurement
             differing = tuple(appraisal.measurement.differing(full))
-        if appraisal.passed and self.external is not None:
-            outside = await self.external(measured.name)
-            if not outside.passed:
-                reasons = tuple(f"external measurement: {r}" for r in outside.reasons[:5])
-                appraisal = replace(appraisal, passed=False, reasons=reasons)
+        if appraisal.passed and outside is not None and not outside.passed:
+            reasons = tuple(f"external measurement: {r}" for r in outside.reasons[:5])
+            appraisal = replace(appraisal, passed=False, reasons=reasons)
         if appraisal.passed:
             self.view.trust(measured.name)
         else:
@@ -597,6 +616,14 @@ class AttestationChain:
         )
         self.entries.append(entry)
         return entry
+
+
+async def _outcome(
+    check: asyncio.Future[MeasurerAppraisal] | None,
+) -> MeasurerAppraisal | None:
+    """A started external check's appraisal, waited for before the chain goes on (its
+    worker thread must not overlap the next step's)."""
+    return None if check is None else await check
 
 
 def _verifier(name: str, deadlines: Deadlines) -> Verifier:

@@ -20,15 +20,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from secmas.trust.keys import KeyFileError, load_private_key, save_private_key
-from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.measurer import (
     NONCE_BYTES,
     Expectation,
@@ -40,6 +42,9 @@ from secmas.trust.measurer import (
     module_digests,
 )
 from secmas.trust.measurer_probe import Measurer, platform_reference
+
+if TYPE_CHECKING:  # the service itself never reads a manifest (and starts faster without)
+    from secmas.trust.manifest import ReferenceManifest
 
 MAX_REQUEST = 4096
 MAX_ANSWER = 16 << 20
@@ -243,7 +248,9 @@ class ExternalAttestation:
     each agent is (the IML driver knows: it started them)."""
 
     host: HostMeasurer
-    verifier: ExternalVerifier
+    prepared: Future[ExternalVerifier]
+    """The verifier, ready once SECaaS signed the platform reference and the measurer
+    listens (`begin`)."""
     pids: dict[str, int] = field(default_factory=dict)
     results: list[tuple[str, MeasurerAppraisal]] = field(default_factory=list)
     measurements: int = 0
@@ -268,17 +275,52 @@ class ExternalAttestation:
         run's own process (`Expectation.shared_with_jit`)."""
         if host is None:
             host = HostMeasurer.start(workdir, packages=packages)
-        else:
-            host.ready()
-        verifier = ExternalVerifier(
-            host.client,
-            platform_reference(secaas),
-            secaas.public_key(),
-            module_digests(manifest.entries),
-            argv_prefix,
-            shared,
-        )
-        return cls(host, verifier)
+        external = cls.begin(secaas, manifest, host, argv_prefix, shared=shared)
+        external.verifier  # noqa: B018 (waits, and raises what went wrong)
+        return external
+
+    @classmethod
+    def begin(
+        cls,
+        secaas: Ed25519PrivateKey,
+        manifest: ReferenceManifest,
+        host: HostMeasurer,
+        argv_prefix: tuple[str, ...] = (),
+        *,
+        shared: bool = False,
+    ) -> ExternalAttestation:
+        """`start` without waiting: SECaaS hashes this host's files for the platform
+        reference in a thread of its own while `host` finishes measuring ahead in its
+        process, and the caller goes on meanwhile (the bring-up's steps 8-9 run on the
+        other core); the first check waits for both. A measurer that never answers fails
+        that check, naming why."""
+        prepared: Future[ExternalVerifier] = Future()
+
+        def prepare() -> None:
+            try:
+                reference = platform_reference(secaas)  # hashing releases the GIL
+                host.ready()
+                prepared.set_result(
+                    ExternalVerifier(
+                        host.client,
+                        reference,
+                        secaas.public_key(),
+                        module_digests(manifest.entries),
+                        argv_prefix,
+                        shared,
+                    )
+                )
+            except BaseException as exc:  # handed to whoever waits for the verifier
+                prepared.set_exception(exc)
+
+        threading.Thread(target=prepare, name="secaas-platform-reference", daemon=True).start()
+        return cls(host, prepared)
+
+    @property
+    def verifier(self) -> ExternalVerifier:
+        """The verifier, once the platform reference is signed and the measurer listens
+        (waits for them; raises what went wrong)."""
+        return self.prepared.result()
 
     async def check(self, agent: str) -> MeasurerAppraisal:
         """Attest `agent`'s process through the measurer (failed when its process is not
@@ -298,11 +340,20 @@ class ExternalAttestation:
             self._asked[pid] = asked + 1
             last = self._last.get(pid)
             if last is None or asked % hosted == 0:
-                last = self._last[pid] = await self.verifier.check(pid)
+                last = self._last[pid] = await self._measured(pid)
                 self.measurements += 1
             appraisal = last
         self.results.append((agent, appraisal))
         return appraisal
+
+    async def _measured(self, pid: int) -> MeasurerAppraisal:
+        """A fresh measurement of `pid`, appraised; failed when the measurer never came
+        up or the platform reference could not be made."""
+        try:
+            verifier = await asyncio.wrap_future(self.prepared)
+        except (MeasurerError, OSError) as exc:
+            return MeasurerAppraisal(False, (f"measurer unavailable: {exc}",))
+        return await verifier.check(pid)
 
     def check_now(self, agent: str) -> MeasurerAppraisal:
         """`check` for a worker thread (a run on a virtual clock waits for it through
