@@ -190,6 +190,17 @@ def test_a_live_run_is_shown_as_it_goes_then_saved(page: Any, tmp_path: Path) ->
         page.wait_for_function("document.title === 'secmas · watched'", timeout=10_000)
         assert "the live run finished" in page.locator("#banner").inner_text()
         assert page.locator("#run-select").input_value() == "watched"
+        # the saved run's tables, fetched after the switch: every winner and step, read while
+        # the CLI still serves (counted at once after Ctrl-C, they were once still empty)
+        report = json.loads((out / "report.json").read_text())
+        winners = [a for a in report["auctions"] if a["winner"]]
+        page.wait_for_function(
+            "([winners, steps]) =>"
+            " document.querySelectorAll('#auction-table tr.winner').length === winners &&"
+            " document.querySelectorAll('#attestation-table tr.step').length === steps",
+            arg=[len(winners), len(report["trust"]["attestations"])],
+            timeout=10_000,
+        )
         # the run is over and saved; once the CLI has printed its summary (the page is told
         # as soon as the report is saved, the CLI may still be printing) it serves on until
         # Ctrl-C, which then ends it cleanly
@@ -200,12 +211,6 @@ def test_a_live_run_is_shown_as_it_goes_then_saved(page: Any, tmp_path: Path) ->
             time.sleep(0.1)
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0, (tmp_path / "demo.log").read_text()
-        report = json.loads((out / "report.json").read_text())
-        winners = [a for a in report["auctions"] if a["winner"]]
-        assert page.locator("#auction-table tr.winner").count() == len(winners)
-        assert page.locator("#attestation-table tr.step").count() == len(
-            report["trust"]["attestations"]
-        )
         assert page.problems == []
     finally:
         if demo.poll() is None:

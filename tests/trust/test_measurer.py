@@ -177,7 +177,7 @@ def test_a_measurer_that_never_listens_fails_the_first_check_naming_why(tmp_path
         assert not appraisal.passed
         assert appraisal.reasons[0].startswith("measurer unavailable: measurer exited")
         with pytest.raises(MeasurerError, match="measurer exited"):
-            external.verifier  # noqa: B018
+            external.prepared.result()
     finally:
         external.stop()
 

@@ -276,7 +276,7 @@ class ExternalAttestation:
         if host is None:
             host = HostMeasurer.start(workdir, packages=packages)
         external = cls.begin(secaas, manifest, host, argv_prefix, shared=shared)
-        external.verifier  # noqa: B018 (waits, and raises what went wrong)
+        external.prepared.result()  # waits for both; raises what went wrong
         return external
 
     @classmethod
