@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.ddos_runs import FULL, FULL_FILE, SCENARIO, SCENARIO_FILE
+from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
 from secmas.pipeline.busaccess import BUS_FOLDER, issue_run_bus
 from secmas.pipeline.mlfo import pipeline_name
@@ -144,7 +144,9 @@ def test_an_agent_sigkilled_mid_auction_has_its_goals_re_auctioned(tmp_path: Pat
     successor pop6 adopts those goals and the limits it held, and lifts the IP limit once
     the malicious flows are blocked. Only pop5 may be revoked (it is gone for good)."""
     result = asyncio.run(
-        operate_processes(FULL, FULL_FILE, workdir=tmp_path, speed=SPEED, kill={"pop5": 34.0})
+        operate_processes(
+            SCENARIO, SCENARIO_FILE, workdir=tmp_path, speed=SPEED, kill={"pop5": 34.0}
+        )
     )
     run = report(result)
     assert run["trust"]["agents"]["pop5"]["killed_at"] == pytest.approx(34.0)

@@ -23,18 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
 from secmas.api.scenarios import TAMPER_AT
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.processes import operate_processes
 from secmas.report.acceptance import acceptance
 from secmas.report.record import build_report
-from secmas.scenario.loader import load_scenario
 from secmas.transport.broker import find_nats_server
 
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
-SCENARIO = load_scenario(SCENARIO_FILE)
 EVERY_POP = [p.id for p in SCENARIO.pops]
 EVERY_WAY = os.environ.get("SECMAS_TAMPER_ALL") == "1"
 IN_ONE = EVERY_POP if EVERY_WAY else ["pop2", "pop5", "pop6"]
