@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secmas.transport.nesting import too_deep
+from secmas.transport.nesting import _STRINGS, too_deep
 
 
 def depth_by_hand(text: str) -> int:
@@ -46,6 +47,13 @@ JSON = st.recursive(
 def test_json_depth_is_judged_as_by_hand(value: object, limit: int) -> None:
     text = json.dumps(value)
     assert too_deep(text, limit) == (depth_by_hand(text) > limit)
+
+
+@given(st.text(alphabet='[]{}"\\a\n', max_size=40))
+def test_the_unrolled_string_pattern_cuts_what_the_plain_one_does(text: str) -> None:
+    # any text, JSON or not: quotes left open, escapes at the end, a newline after a backslash
+    plain = re.compile(r'"(?:[^"\\]|\\.)*"')
+    assert _STRINGS.sub("", text) == plain.sub("", text)
 
 
 def test_brackets_in_strings_do_not_count() -> None:

@@ -63,6 +63,14 @@ def test_aggregate_extends_like_a_pcr() -> None:
     assert aggregate_of([second, first]) != aggregate_of([first, second])
 
 
+@given(st.sampled_from(["file", "text", "env"]), st.text(max_size=12),
+       st.dictionaries(st.text(max_size=6), st.text(max_size=8), max_size=4))  # fmt: skip
+def test_an_entry_encodes_as_canonical_json(kind: str, subject: str, facts: dict[str, str]) -> None:
+    entry = LogEntry(kind, subject, tuple(sorted(facts.items())))
+    canonical = json.dumps(entry.to_json(), sort_keys=True, separators=(",", ":")).encode()
+    assert entry.encode() == canonical
+
+
 def test_evidence_round_trips() -> None:
     evidence = SignedEvidence.sign(MEASURER, "host", 42, NONCE, BASE)
     again = SignedEvidence.decode(evidence.encode())

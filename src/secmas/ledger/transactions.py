@@ -19,6 +19,11 @@ from coincurve import PrivateKey, PublicKey
 from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 
+# eth_hash loads its C backend on first use: loaded with this module, it is mapped before
+# SECaaS lists the run's process's files for its platform reference, and so is checked by
+# digest rather than accepted by its directory.
+keccak(b"")
+
 TYPE_EIP1559 = 0x02
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _FIELDS = 9

@@ -298,6 +298,15 @@ class SecurePipeline:
                 },
             )
 
+            # SECaaS hashes the host's files for the platform reference beside steps 5-7
+            # (hashlib releases the GIL) while the measurer measures ahead in its process;
+            # the first check waits for both, not the bring-up.
+            external = (
+                ExternalAttestation.begin(secaas_key, default.manifest, measurer, shared=True)
+                if measurer is not None
+                else None
+            )
+
             def deploy_images() -> dict[str, WrappedImage]:
                 placed = {a: (images or {}).get(a, default) for a in agents}
                 for image in {id(i): i for i in placed.values()}.values():
@@ -339,8 +348,8 @@ class SecurePipeline:
                 measurer.stop()
             raise
         pipeline.workflow = flow
-        if measurer is not None:
-            pipeline._measure_from_outside(secaas_key, default.manifest, clock, measurer)
+        if external is not None:
+            pipeline._measure_from_outside(external, clock)
         try:
             await flow.step(
                 "8",
@@ -382,18 +391,9 @@ class SecurePipeline:
         for member in self.members.values():
             await member.serve(self.chain.peers)
 
-    def _measure_from_outside(
-        self,
-        secaas_key: Ed25519PrivateKey,
-        manifest: ReferenceManifest,
-        clock: Clock,
-        measurer: HostMeasurer,
-    ) -> None:
-        """The host measurer (launched at the start of the bring-up) for a run whose
-        agents all live in this process. Nothing waits here: SECaaS's platform reference
-        and the measurer's measuring ahead finish beside steps 8-9, and the first check
-        (the root of trust's, step 9) waits for them."""
-        external = ExternalAttestation.begin(secaas_key, manifest, measurer, shared=True)
+    def _measure_from_outside(self, external: ExternalAttestation, clock: Clock) -> None:
+        """The host measurer (launched at the start of the bring-up, `external` begun
+        after wrapping) for a run whose agents all live in this process."""
         external.pids.update(dict.fromkeys(self.members, os.getpid()))
         self.external = external
 

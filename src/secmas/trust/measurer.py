@@ -74,6 +74,11 @@ class MeasurerError(ValueError):
     """Evidence or a reference that cannot be parsed, or a process that cannot be measured."""
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""`json.dumps(..., sort_keys=True, separators=(",", ":"))` with its encoder made once: a
+log has hundreds of entries, and `dumps` builds an encoder per call for these options."""
+
+
 @dataclass(frozen=True)
 class LogEntry:
     """One measured event: its kind, what it is about, and the facts as strings."""
@@ -90,7 +95,7 @@ class LogEntry:
 
     def encode(self) -> bytes:
         """Canonical JSON: what the aggregate extends with."""
-        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
+        return _CANONICAL.encode(self.to_json()).encode()
 
     @classmethod
     def of(cls, kind: str, subject: str, **facts: str) -> LogEntry:
