@@ -292,7 +292,7 @@ def external_measurement(image: WrappedImage, in_process_ms: float, repeat: int)
                 ]
                 nonce = os.urandom(32)
                 evidence = external.host.client.measure_now(agent.pid, nonce)
-                verifier = external.verifier
+                verifier = external.prepared.result()
                 expected = Expectation(nonce, agent.pid, verifier.modules)
                 appraise_s = statistics.median(
                     timed(

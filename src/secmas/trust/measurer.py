@@ -258,7 +258,7 @@ class PlatformReference:
             "environment": self.environment,
             "public_key": self.public_key,
         }
-        return _REFERENCE_DOMAIN + json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        return _REFERENCE_DOMAIN + _CANONICAL.encode(data).encode()
 
     def sign(self, key: Ed25519PrivateKey) -> PlatformReference:
         public = key.public_key().public_bytes_raw().hex()

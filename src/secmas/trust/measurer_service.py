@@ -291,9 +291,9 @@ class ExternalAttestation:
     ) -> ExternalAttestation:
         """`start` without waiting: SECaaS hashes this host's files for the platform
         reference in a thread of its own while `host` finishes measuring ahead in its
-        process, and the caller goes on meanwhile (the bring-up's steps 8-9 run on the
-        other core); the first check waits for both. A measurer that never answers fails
-        that check, naming why."""
+        process, and the caller goes on meanwhile (a secure bring-up begins it after
+        wrapping, so that this runs beside steps 5-7); the first check waits for both
+        (`prepared`). A measurer that never answers fails that check, naming why."""
         prepared: Future[ExternalVerifier] = Future()
 
         def prepare() -> None:
@@ -315,12 +315,6 @@ class ExternalAttestation:
 
         threading.Thread(target=prepare, name="secaas-platform-reference", daemon=True).start()
         return cls(host, prepared)
-
-    @property
-    def verifier(self) -> ExternalVerifier:
-        """The verifier, once the platform reference is signed and the measurer listens
-        (waits for them; raises what went wrong)."""
-        return self.prepared.result()
 
     async def check(self, agent: str) -> MeasurerAppraisal:
         """Attest `agent`'s process through the measurer (failed when its process is not
