@@ -66,26 +66,42 @@ def test_taxii_local_publishes_and_takes_hygiene_from_what_was_polled(tmp_path: 
     )
     assert result.exit_code == 0, result.output
     assert "TAXII http://127.0.0.1:" in result.output
-    assert "core-c published 35 objects (0 refused); the subscriber polled 35" in result.output
+    assert "core-c published 81 objects (0 refused); the subscriber polled 81" in result.output
     assert "hygiene core-c: 0.011  below 0.5" in result.output
 
 
 def test_taxii_url_of_an_existing_server(tmp_path: Path, monkeypatch) -> None:
     from secmas.cti.taxii import MedallionServer
 
-    with MedallionServer(tmp_path / "taxii", ["edge-a", "edge-b", "core-c"]) as server:
-        access = server.subscriber()
+    domains = ["edge-a", "edge-b", "core-c"]
+    with MedallionServer(tmp_path / "taxii", domains, relay=True) as server:
+        access = server.relay()
         monkeypatch.setenv("SECMAS_TAXII_PASSWORD", access.password)
         command = ["cti", "share", *ALL, *maps(), "--out", str(tmp_path / "b.json")]
-        ok = runner.invoke(app, [*command, "--taxii", server.url, "--taxii-user", "subscriber"])
+        ok = runner.invoke(app, [*command, "--taxii", server.url, "--taxii-user", access.user])
         monkeypatch.setenv("SECMAS_TAXII_PASSWORD", "wrong")
-        refused = runner.invoke(
-            app, [*command, "--taxii", server.url, "--taxii-user", "subscriber"]
-        )
+        refused = runner.invoke(app, [*command, "--taxii", server.url, "--taxii-user", access.user])
     assert ok.exit_code == 0, ok.output
     assert "hygiene edge-a: 0.738\n" in ok.output
     assert refused.exit_code == 2
     assert f"--taxii {server.url}" in refused.output and "wrong user or password" in refused.output
+
+
+def test_taxii_signs_with_the_keys_given_and_names_a_bad_key_file(tmp_path: Path) -> None:
+    from secmas.cti.signing import jwk_set, new_keys, thumbprint
+
+    keys = new_keys(["edge-a", "edge-b", "core-c"])
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(jwk_set(keys, private=True)))
+    command = ["cti", "share", *ALL, *maps(), "--taxii", "local", "--json"]
+    result = runner.invoke(app, [*command, "--keys", str(path)])
+    assert result.exit_code == 0, result.output
+    taxii = json.loads(result.output)["taxii"]
+    assert taxii["keys"] == {d: thumbprint(k.public) for d, k in keys.items()}
+    path.write_text(json.dumps(jwk_set({"edge-a": keys["edge-a"]}, private=True)))
+    lacking = runner.invoke(app, [*command, "--keys", str(path)])
+    assert lacking.exit_code == 2 and "Traceback" not in lacking.output
+    assert f"--keys: {path}: no private key (d) for domain 'edge-b'" in lacking.output
 
 
 def test_bad_taxii_arguments_exit_2() -> None:
@@ -110,8 +126,8 @@ def test_a_run_publishes_to_an_existing_server_given_with_taxii(tmp_path, monkey
 
     path = default_scenario_path("adaptive-defence")
     scenario = load_scenario(path)
-    with MedallionServer(tmp_path, ["edge-a", "edge-b", "core-c"]) as server:
-        access = server.subscriber()
+    with MedallionServer(tmp_path, ["edge-a", "edge-b", "core-c"], relay=True) as server:
+        access = server.relay()
         monkeypatch.setenv("SECMAS_TAXII_USER", access.user)
         monkeypatch.setenv("SECMAS_TAXII_PASSWORD", access.password)
         defence = adaptive_defence(scenario, path, server.url)

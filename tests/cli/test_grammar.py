@@ -263,6 +263,7 @@ def test_the_constants_the_help_repeats_are_their_owners() -> None:
     assert grammar.ENGINES == scenarios.ENGINES
     assert grammar.TAXII_PASSWORD_VARIABLE == defence.PASSWORD_VARIABLE
     assert grammar.TAXII_USER_VARIABLE == defence.USER_VARIABLE
+    assert grammar.CTI_KEYS_VARIABLE == defence.KEYS_VARIABLE
     assert arguments.MAX_SEED == model.MAX_SEED
     assert audit.ANCHORS_FILE == policy_audit.ANCHORS_FILE
     assert audit.GENESIS == policy_audit.GENESIS

@@ -8,17 +8,28 @@ import pytest
 
 from secmas.cti.errors import CTIInputError
 from secmas.cti.maps import FieldMap, load_field_map, parse_field_map
-from secmas.cti.reports import FIELDS
+from secmas.cti.reports import FIELDS, MAP_FIELDS
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "cti"
 
 
-def test_example_maps_cover_every_field() -> None:
+def test_example_maps_cover_every_structured_field_and_leave_free_text_confidential() -> None:
     sensitivity = load_field_map(SCENARIOS / "sensitivity.yaml", "sensitivity")
     necessity = load_field_map(SCENARIOS / "necessity.yaml", "necessity")
-    assert set(sensitivity.fields) == set(necessity.fields) == set(FIELDS)
+    structured = set(FIELDS) - {"title"}
+    assert set(sensitivity.fields) == set(necessity.fields) == structured
     assert sensitivity.of("host_ip") == 0.9
     assert necessity.of("cve") == 1.0
+    for free_text in set(MAP_FIELDS) - structured:  # unlisted: the defaults drop it
+        assert (sensitivity.of(free_text), necessity.of(free_text)) == (1.0, 0.0)
+
+
+def test_free_text_fields_may_be_weighed() -> None:
+    text = "kind: sensitivity\nfields:\n  title: 0.3\n  scanner: 0\n  task: 1\n"
+    weights = parse_field_map(text, "sensitivity")
+    assert (weights.of("title"), weights.of("scanner"), weights.of("task")) == (0.3, 0.0, 1.0)
+    with pytest.raises(ValueError, match="unknown field 'banner'"):
+        FieldMap("sensitivity", {"banner": 0.5})
 
 
 def test_defaults_of_unlisted_fields() -> None:

@@ -61,7 +61,7 @@ def test_bundle_and_decisions_are_written(tmp_path: Path) -> None:
     exchanged = json.loads(record.read_text())
     assert exchanged["server"].startswith("http://127.0.0.1:")
     assert [p["failed"] for p in exchanged["published"]] == [0, 0, 0]
-    assert json.loads(config.read_text())["backend"]["module_class"] == "MemoryBackend"
+    assert json.loads(config.read_text())["backend"]["module_class"] == "DomainWriteBackend"
     objects = json.loads(bundle.read_text())["objects"]
     assert any(o["type"] == "vulnerability" for o in objects)
     text = bundle.read_text()

@@ -13,6 +13,7 @@ import pytest
 from secmas.cti.errors import CTIInputError
 from secmas.cti.reports import (
     CSV_REQUIRED,
+    DEFAULT_QOD,
     load_report,
     parse_csv_report,
     parse_json_report,
@@ -296,6 +297,35 @@ def test_one_domain_per_csv_file() -> None:
     assert "'edge-y' (line 2), 'edge-z' (line 3)" in problem.message
     parsed = parse_csv_report(f"{HEADER}\n{ROW}\n{other}\n", domain="both")
     assert parsed.domain == "both"
+
+
+def test_a_free_text_task_name_is_not_taken_as_the_domain(tmp_path: Path) -> None:
+    """Issue 41: the task name went out as the domain, e-mail address and all."""
+    task = "weekly scan for dave@branch7.example"
+    path = tmp_path / "branch-7.csv"
+    path.write_text(f"{HEADER}\n{ROW.replace('edge-y', task)}\n")
+    parsed = load_report(path)
+    assert (parsed.domain, parsed.task) == ("branch-7", task)
+    assert parsed.values() == {"scanner": "OpenVAS (CSV)", "task": task}
+    labelled = parse_csv_report(f"{HEADER}\n{ROW}\n", "r.csv")
+    assert (labelled.domain, labelled.task) == ("edge-y", "")
+    named = parse_csv_report(f"{HEADER}\n{ROW}\n", "r.csv", domain="zone-9")
+    assert (named.domain, named.task) == ("zone-9", "edge-y")
+
+
+def test_quality_of_detection_in_csv_and_json() -> None:
+    header = f"{HEADER},QoD"
+    parsed = parse_csv_report(f"{header}\n{ROW},80%\n{ROW.replace('10.1.0.5', '10.1.0.6')},\n")
+    assert [f.qod for f in parsed.findings] == [80, DEFAULT_QOD]
+    (problem,) = csv_problems(f"{header}\n{ROW},high\n")
+    assert (problem.field, problem.row) == ("QoD", 1)
+    assert "not a quality of detection" in problem.message
+    assert parse_json_report(json.dumps(finding_with(qod=97))).findings[0].qod == 97
+    assert parse_json_report(json.dumps(report())).findings[0].qod == DEFAULT_QOD
+    with pytest.raises(CTIInputError, match=r"hosts\[0\]\.findings\[0\]\.qod: a quality"):
+        parse_json_report(json.dumps(finding_with(qod=120)))
+    with pytest.raises(CTIInputError, match="qod: a quality of detection is 0-100"):
+        parse_json_report(json.dumps(finding_with(qod=True)))
 
 
 # ------------------------------------------------------------------ files

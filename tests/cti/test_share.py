@@ -52,10 +52,11 @@ def test_decision_table_follows_the_example_maps(result) -> None:
     rows = result.rows
     assert all(tuple(row) == DECISION_COLUMNS for row in rows)
     # one row per attribute of an entity: 10 hosts × 3; software and services per host;
-    # 16 CVEs (CVE-2023-44487 is in edge-a and edge-b) × 3
+    # 16 CVEs (CVE-2023-44487 is in edge-a and edge-b) × 4 (with the title); 3 scanners
     entities = {(r["entity"], r["entity_id"], r["field"], r["value"]) for r in rows}
-    assert len(entities) == len(rows) == 96
-    assert sum(r["entity"] == "vulnerability" for r in rows) == 16 * 3
+    assert len(entities) == len(rows) == 115
+    assert sum(r["entity"] == "vulnerability" for r in rows) == 16 * 4
+    assert sum(r["entity"] == "scan" for r in rows) == 3
     assert sum(r["entity"] == "host" for r in rows) == 10 * 3
     by_field: dict[str, set[str]] = {}
     for row in rows:

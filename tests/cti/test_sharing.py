@@ -17,6 +17,7 @@ from secmas.cti.sharing import (
     ANONYMISE,
     DECISION_COLUMNS,
     INCLUDE,
+    SCRUBBED,
     SharedFinding,
     SharingRule,
     decide,
@@ -87,7 +88,9 @@ def test_each_field_of_a_finding_is_decided() -> None:
         {"host_ip": 0.9, "hostname": 0.8, "os": 0.5, "cpe": 0.3, "cve": 0.2, "port": 0.0},
         default=0.1,
     )
-    necessity = FieldMap("necessity", {"cve": 1.0, "cpe": 0.3, "os": 0.4, "host_ip": 0.5})
+    necessity = FieldMap(
+        "necessity", {"cve": 1.0, "cpe": 0.3, "os": 0.4, "host_ip": 0.5, "title": 0.2}
+    )
     # R = 0.22 (fresh): w = 1.22. os: 0.4·1.22 = 0.488 < 0.5 → anonymise
     shared, rows = share_finding(finding(0), "edge-a", sensitivity, necessity, KEY)
     decisions = {row.field: row.decision for row in rows}
@@ -100,6 +103,8 @@ def test_each_field_of_a_finding_is_decided() -> None:
         "cve": INCLUDE,
         "cvss_vector": ANONYMISE,  # unlisted: necessity 0 < default sensitivity 0.1
         "published": ANONYMISE,
+        "title": INCLUDE,  # 0.2·1.22 ≥ 0.1
+        "scanner": ANONYMISE,  # the report's own free text: unlisted
     }
     assert shared.risk == 0.22
     assert shared.fields == {
@@ -111,6 +116,7 @@ def test_each_field_of_a_finding_is_decided() -> None:
         "cve": "CVE-2021-23017",
         "cvss_vector": "CVSS:3.1",
         "published": "2025",
+        "title": "resolver",
     }
     assert shared.anonymised == {
         "host_ip": "prefix-truncation",
@@ -150,7 +156,9 @@ def test_empty_fields_are_not_decided() -> None:
         "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*",
     )
     shared, rows = share_finding(bare, "d", FieldMap("sensitivity"), FieldMap("necessity"), KEY)
-    assert {row.field for row in rows} == set(FIELDS) - {"hostname", "os", "port"}
+    assert {row.field for row in rows} == set(FIELDS) - {"hostname", "os", "port", "title"} | {
+        "scanner"
+    }
     assert all(row.decision == ANONYMISE for row in rows)
     assert shared.fields["cve"].startswith("vuln-")
     assert shared.label == shared.fields["cve"]
@@ -168,7 +176,7 @@ def test_share_report_groups_findings_by_a_keyed_host_id() -> None:
     assert shared.findings[0].host_id == shared.host_ids[0]
     assert shared.host_ids[0] != host_id(KEY, "edge-b", finding().host)
     assert shared.host_ids[0] != host_id(b"other", "edge-a", finding().host)
-    assert len(rows) == len(FIELDS) + 1  # the clean host's IP
+    assert len(rows) == len(FIELDS) + 2  # the clean host's IP; the scanner
     assert truncate_ip("10.20.1.17") == shared.findings[0].fields["host_ip"]
 
 
@@ -247,3 +255,45 @@ def test_a_value_shared_by_a_clean_host_stays_anonymised_on_a_risky_one() -> Non
         (True, 0.0),
         (False, 0.0),
     }
+
+
+def test_free_text_is_dropped_unless_the_map_lets_it_through() -> None:
+    """Issue 41: the scanner banner and titles are fields like the others; unlisted, they
+    take the publisher's default (confidential) and are left out."""
+    banner = "GVM on gvm-01.corp.internal"
+    report = ScanReport("r.json", "edge-a", banner, SCAN, (finding().host,), (finding(),), "t")
+    shared, rows = share_report(report, FieldMap("sensitivity"), FieldMap("necessity"), KEY)
+    assert (shared.scanner, shared.task) == ("", "")
+    assert shared.anonymised == {"scanner": "redaction", "task": "redaction"}
+    assert "title" not in shared.findings[0].fields
+    assert shared.findings[0].anonymised["title"] == "redaction"
+    free = {r.field: (r.entity, r.entity_id, r.decision, r.shared) for r in rows}
+    assert free["scanner"] == ("scan", "edge-a", ANONYMISE, "")
+    assert free["title"] == ("vulnerability", "CVE-2021-23017", ANONYMISE, "")
+
+
+def test_free_text_let_through_is_scrubbed_and_recorded() -> None:
+    host = Host("10.20.1.17", "cdn-01.edge-a.example", "Ubuntu 22.04 on cdn-01")
+    title = "resolver on cdn-01 (10.20.1.17) reported to ops@edge-a.example"
+    one = Finding(
+        host,
+        "CVE-2021-23017",
+        finding().cvss,
+        date(2021, 5, 25),
+        SCAN,
+        "cpe:/a:f5:nginx",
+        "",
+        title,
+    )
+    banner = "GVM 22.4 on gvm-01.corp.internal token=abc123def"
+    report = ScanReport("r.json", "edge-a", banner, SCAN, (host,), (one,))
+    open_text = FieldMap("sensitivity", {"title": 0.0, "scanner": 0.0, "os": 0.0}, default=1.0)
+    shared, rows = share_report(report, open_text, FieldMap("necessity"), KEY)
+    assert shared.findings[0].fields["title"] == "resolver on [host] ([ip]) reported to [email]"
+    assert shared.scanner == "GVM 22.4 on [host] token=[secret]"
+    assert shared.findings[0].fields["os"] == "Ubuntu 22.04 on [host]"
+    assert shared.anonymised == {"scanner": SCRUBBED}
+    assert shared.findings[0].anonymised["title"] == SCRUBBED
+    scrubbed = {r.field: (r.decision, r.method, r.value) for r in rows if r.method == SCRUBBED}
+    assert scrubbed["title"] == (INCLUDE, SCRUBBED, title)
+    assert set(scrubbed) == {"title", "scanner", "os"}

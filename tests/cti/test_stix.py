@@ -1,20 +1,24 @@
 """Strict STIX 2.1 bundles: entities as objects, own properties in a property extension,
-validity (stix2 without custom content, the OASIS validator), TLP, the anonymised marking."""
+validity (stix2 without custom content, the OASIS validator), TLP 2.0, the anonymised
+marking; sightings, confidence, indicators and courses of action (issue 41)."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
 import stix2
 import stix2.markings
+from stix2patterns.validator import run_validator
 from stix2validator import ValidationOptions, validate_string
 
 from secmas.cti.errors import CTIInputError
 from secmas.cti.maps import FieldMap
-from secmas.cti.reports import Finding, Host, ScanReport
+from secmas.cti.markings import TLP2_EXTENSION, TLP2_IDS
+from secmas.cti.reports import DEFAULT_QOD, Finding, Host, ScanReport
 from secmas.cti.risk import parse_cvss
 from secmas.cti.sharing import share_report
 from secmas.cti.stix import (
@@ -24,6 +28,7 @@ from secmas.cti.stix import (
     bundle_text,
     extension,
     parse_bundle,
+    pattern_string,
     read_bundle,
 )
 
@@ -42,6 +47,8 @@ def scan(domain: str = "edge-a") -> ScanReport:
             SCAN,
             "cpe:2.3:a:openssl:openssl:1.0.1f:*:*:*:*:*:*:*",
             "443/tcp",
+            "OpenSSL Heartbleed",
+            97,
         ),
         Finding(
             WEB,
@@ -52,11 +59,24 @@ def scan(domain: str = "edge-a") -> ScanReport:
             "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*",
             "443/tcp",
         ),
+        Finding(
+            WEB,
+            "CVE-2014-0160",
+            parse_cvss("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"),
+            date(2014, 4, 7),
+            SCAN.replace(minute=20),
+            "cpe:2.3:a:openssl:openssl:1.0.1f:*:*:*:*:*:*:*",
+            "8443/tcp",
+            "OpenSSL Heartbleed",
+            80,
+        ),
     )
     return ScanReport("r.json", domain, "OpenVAS", SCAN, (WEB, Host("10.20.1.30")), findings)
 
 
-SENSITIVITY = FieldMap("sensitivity", {"host_ip": 0.9, "hostname": 0.8, "cpe": 0.6}, default=0.1)
+SENSITIVITY = FieldMap(
+    "sensitivity", {"host_ip": 0.9, "hostname": 0.8, "cpe": 0.6, "scanner": 1.0}, default=0.1
+)
 NECESSITY = FieldMap("necessity", {"cpe": 0.4}, default=0.5)
 
 
@@ -75,15 +95,17 @@ def parsed(reports=None, **kwargs) -> stix2.Bundle:
 def test_bundle_holds_one_object_per_entity_and_finding() -> None:
     bundle = parsed()
     kinds = [o.type for o in bundle.objects]
-    assert kinds.count("identity") == 2  # the publisher; the project defining the extension
+    assert kinds.count("identity") == 3  # the publisher; the project; the scanned domain
     assert kinds.count("extension-definition") == kinds.count("report") == 1
     assert kinds.count("infrastructure") == 2  # both scanned hosts, one without findings
     assert kinds.count("vulnerability") == kinds.count("software") == 2
+    assert kinds.count("sighting") == kinds.count("course-of-action") == 2
+    assert kinds.count("indicator") == 1  # only OpenSSL's CPE is shared as is
     by_id = {o.id: o for o in bundle.objects}
     rels = [o for o in bundle.objects if o.type == "relationship"]
     has = [r for r in rels if r.relationship_type == "has"]
     consists = [r for r in rels if r.relationship_type == "consists-of"]
-    assert len(has) == len(consists) == 2
+    assert len(has) == 3 and len(consists) == 2
     for rel in has:
         assert (by_id[rel.source_ref].type, by_id[rel.target_ref].type) == (
             "infrastructure",
@@ -93,8 +115,11 @@ def test_bundle_holds_one_object_per_entity_and_finding() -> None:
     assert {by_id[r.target_ref].type for r in consists} == {"software"}
     (report,) = (o for o in bundle.objects if o.type == "report")
     assert extension(report)["domain"] == "edge-a"
-    members = ("infrastructure", "vulnerability", "relationship", "software")
-    assert set(report.object_refs) == {o.id for o in bundle.objects if o.type in members}
+    members = ("infrastructure", "vulnerability", "relationship", "software", "sighting")
+    members += ("indicator", "course-of-action")
+    domain = next(o.id for o in bundle.objects if o.get("name") == "domain edge-a")
+    expected = {o.id for o in bundle.objects if o.type in members} | {domain}
+    assert set(report.object_refs) == expected
 
 
 def test_the_bundle_is_strict_stix() -> None:
@@ -108,7 +133,8 @@ def test_the_bundle_is_strict_stix() -> None:
     assert definition["extension_types"] == ["property-extension"]
     for obj in objects:
         for ident, ext in obj.get("extensions", {}).items():
-            assert (ident, ext["extension_type"]) == (EXTENSION_ID, "property-extension")
+            own = TLP2_EXTENSION if obj["type"] == "marking-definition" else EXTENSION_ID
+            assert (ident, ext["extension_type"]) == (own, "property-extension")
     assert all(
         o["infrastructure_types"] == ["unknown"] for o in objects if "infrastructure_types" in o
     )
@@ -145,9 +171,7 @@ def test_vulnerabilities_carry_cve_references_and_the_entities_attributes() -> N
 
 def test_anonymised_attributes_are_listed_and_marked() -> None:
     bundle = parsed()
-    (statement,) = (
-        o for o in bundle.objects if o.type == "marking-definition" and o.definition_type != "tlp"
-    )
+    (statement,) = (o for o in bundle.objects if o.get("definition_type") == "statement")
     assert statement.definition.statement == ANONYMISED_STATEMENT
     hosts = [o for o in bundle.objects if o.type == "infrastructure"]
     assert [extension(h)["anonymised"] for h in hosts] == [
@@ -177,14 +201,18 @@ def test_an_anonymised_cve_leaves_no_cve_reference() -> None:
         assert stix2.markings.is_marked(vuln, [marking], "name")
 
 
-def test_everything_carries_the_tlp_marking() -> None:
+def test_everything_carries_the_tlp_2_marking() -> None:
     bundle = parsed(tlp="red")
     unmarked = {"marking-definition", "extension-definition"}
     for obj in bundle.objects:
         if obj.type not in unmarked and obj.get("name") != "secmas project":
-            assert obj.object_marking_refs == [stix2.TLP_RED.id], obj.type
-    assert any(o.id == stix2.TLP_RED.id for o in bundle.objects)
-    with pytest.raises(ValueError, match="unknown TLP level"):
+            assert obj.object_marking_refs == [TLP2_IDS["red"]], obj.type
+    (tlp,) = (o for o in bundle.objects if o.id == TLP2_IDS["red"])
+    assert tlp.name == "TLP:RED" and tlp.extensions[TLP2_EXTENSION]["tlp_2_0"] == "red"
+    for name, level in (("white", "clear"), ("TLP:AMBER+STRICT", "amber+strict")):
+        marked = parsed(tlp=name)
+        assert {o.id for o in marked.objects if o.type == "marking-definition"} >= {TLP2_IDS[level]}
+    with pytest.raises(ValueError, match="unknown TLP level 'purple'"):
         build_bundles([shared()], KEY, tlp="purple")
     with pytest.raises(ValueError, match="no reports"):
         build_bundles([], KEY)
@@ -215,6 +243,12 @@ def test_read_bundle_recovers_what_was_shared() -> None:
     reports = [shared("edge-a"), shared("edge-b"), shared("edge-a")]
     back = read_bundle(parse_bundle(text_of(reports)))
     assert back == reports
+    scrubbed = FieldMap("sensitivity", {"scanner": 0.0, "title": 0.0, "task": 0.0})
+    report = replace(scan(), scanner="GVM on gvm-01.corp.internal", task="nightly run")
+    free = share_report(report, scrubbed, NECESSITY, KEY)[0]
+    assert free.scanner == "GVM on [host]" and free.anonymised == {"scanner": "scrubbed"}
+    assert read_bundle(parse_bundle(text_of([free]))) == [free]
+    assert {f.confidence for f in free.findings} == {97, DEFAULT_QOD, 80}
 
 
 def test_invalid_bundles_are_refused() -> None:
@@ -232,3 +266,81 @@ def test_invalid_bundles_are_refused() -> None:
     custom = text.replace('"name": "CVE-2014-0160"', '"name": "CVE-2014-0160", "x_note": "hi"')
     with pytest.raises(CTIInputError, match=r"not valid STIX 2\.1"):
         parse_bundle(custom)
+
+
+def of_kind(bundle: stix2.Bundle, kind: str) -> list:
+    return [o for o in bundle.objects if o.type == kind]
+
+
+def test_sightings_say_where_when_and_how_often() -> None:
+    bundle = parsed()
+    by_id = {o.id: o for o in bundle.objects}
+    (domain,) = (o for o in of_kind(bundle, "identity") if o.name == "domain edge-a")
+    sightings = {by_id[s.sighting_of_ref].name: s for s in of_kind(bundle, "sighting")}
+    heartbleed = sightings["CVE-2014-0160"]  # on 443/tcp at 02:00 and 8443/tcp at 02:20
+    assert heartbleed.count == 2
+    assert (heartbleed.first_seen, heartbleed.last_seen) == (SCAN, SCAN.replace(minute=20))
+    assert heartbleed.where_sighted_refs == [domain.id]
+    assert by_id[extension(heartbleed)["host_ref"]].name == shared().hosts[0].host_id
+    assert sightings["CVE-2024-7347"].count == 1
+
+
+def test_confidence_is_the_scanners_quality_of_detection() -> None:
+    bundle = parsed()
+    by_name = {o.name: o for o in of_kind(bundle, "vulnerability")}
+    assert by_name["CVE-2014-0160"].confidence == 97  # the best of its QoD 97 and 80
+    assert by_name["CVE-2024-7347"].confidence == DEFAULT_QOD  # no QoD: GVM's floor
+    has = sorted(
+        r.confidence for r in of_kind(bundle, "relationship") if r.relationship_type == "has"
+    )
+    assert has == [DEFAULT_QOD, 80, 97]
+    (report,) = of_kind(bundle, "report")
+    assert report.confidence == round((97 + 80 + DEFAULT_QOD) / 3)
+    (indicator,) = of_kind(bundle, "indicator")
+    assert indicator.confidence == 97
+
+
+def test_indicators_pattern_only_a_shared_cpe() -> None:
+    bundle = parsed()
+    (indicator,) = of_kind(bundle, "indicator")
+    assert indicator.pattern == "[software:cpe = 'cpe:2.3:a:openssl:openssl:1.0.1f:*:*:*:*:*:*:*']"
+    assert run_validator(indicator.pattern, stix_version="2.1") == []
+    (link,) = (r for r in of_kind(bundle, "relationship") if r.source_ref == indicator.id)
+    assert link.relationship_type == "related-to"
+    assert {o.id: o for o in bundle.objects}[link.target_ref].name == "CVE-2014-0160"
+    # nginx's version is anonymised: its generalised CPE would match what was hidden
+    assert "nginx" not in json.dumps(
+        [json.loads(i.serialize()) for i in of_kind(bundle, "indicator")]
+    )
+    hidden_cpe = FieldMap("sensitivity", {"cpe": 1.0}, default=0.0)
+    assert of_kind(parsed([shared(sensitivity=hidden_cpe)]), "indicator") == []
+
+
+def test_pattern_strings_escape_quotes_and_backslashes() -> None:
+    cpe = "cpe:2.3:a:o\\'reilly:site\\:web:1.0:*:*:*:*:*:*:*"
+    pattern = f"[software:cpe = '{pattern_string(cpe)}']"
+    assert run_validator(pattern, stix_version="2.1") == []
+
+
+def test_courses_of_action_mitigate_each_vulnerability() -> None:
+    bundle = parsed()
+    by_id = {o.id: o for o in bundle.objects}
+    mitigates = [r for r in of_kind(bundle, "relationship") if r.relationship_type == "mitigates"]
+    pairs = {(by_id[r.source_ref].name, by_id[r.target_ref].name) for r in mitigates}
+    assert pairs == {
+        ("Update openssl openssl", "CVE-2014-0160"),
+        ("Update f5 nginx", "CVE-2024-7347"),
+    }
+    for action in of_kind(bundle, "course-of-action"):
+        assert "1.24.0" not in action.description  # nothing the sharing rule hid
+
+
+def test_free_text_travels_scrubbed_or_not_at_all() -> None:
+    open_title = FieldMap("sensitivity", {"title": 0.0, "scanner": 1.0}, default=0.1)
+    bundle = parsed([shared(sensitivity=open_title)])
+    (report,) = of_kind(bundle, "report")
+    assert "scanner" not in extension(report)
+    assert extension(report)["anonymised"] == {"scanner": "redaction"}
+    titled = [r for r in of_kind(bundle, "relationship") if "description" in r]
+    assert {r.description for r in titled} == {"OpenSSL Heartbleed"}
+    assert all("granular_markings" not in r for r in titled)  # nothing was scrubbed

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from secmas.cti.share import ShareResult, share
+from secmas.cti.signing import new_keys, pinned
 from secmas.cti.taxii import (
     CONFIG_FILE,
     PAGE,
@@ -49,10 +50,20 @@ def test_bundles_published_and_polled_give_the_same_hygiene(result, tmp_path) ->
     for received, domain in zip(done.received, ["edge-a", "edge-b", "core-c"], strict=True):
         sent = json.loads(result.domain_bundles[domain])["objects"]
         assert received.title == domain and received.objects == len(sent)
+    assert all(got.signatures == 1 and got.refused == () for got in done.received)
     assert [r for got in done.received for r in got.reports] == list(result.shared)
     assert done.hygiene == result.hygiene
     summary = json.dumps(done.summary())
     assert "publisher-" not in summary and "password" not in summary
+    assert set(done.summary()["keys"]) == {"edge-a", "edge-b", "core-c"}
+
+
+def test_each_domain_writes_to_its_own_collection_only(server) -> None:
+    found = collections(server.publisher("edge-a"))
+    assert [t for t, c in found.items() if c.can_write] == ["edge-a"]
+    assert not any(c.can_write for c in collections(server.subscriber()).values())
+    with pytest.raises(TaxiiError, match=r"'edge-b' .* not writable by user publisher-edge-a"):
+        publish(server.publisher("edge-a"), "edge-b", "{}", new_keys(["edge-b"])["edge-b"])
 
 
 def test_the_server_runs_on_loopback_with_its_own_credentials(server, tmp_path) -> None:
@@ -86,16 +97,43 @@ def test_large_collections_are_polled_page_by_page(result, server) -> None:
         )
     ]
     bundle["objects"] += padding
-    publish(server.publisher("core-c"), "core-c", json.dumps(bundle))
-    [received] = poll(server.subscriber(), ["core-c"])
+    keys = new_keys(["core-c"])
+    publish(server.publisher("core-c"), "core-c", json.dumps(bundle), keys["core-c"])
+    [received] = poll(server.subscriber(), pinned(keys), ["core-c"])
     assert received.objects == len(bundle["objects"]) > PAGE
+    assert received.refused == () and len(received.reports) == 1
+
+
+def test_a_domain_without_a_pinned_key_is_named(result, server) -> None:
+    with pytest.raises(TaxiiError, match=r"no public key pinned for domain 'edge-b'.*edge-a"):
+        poll(server.subscriber(), pinned(new_keys(["edge-a"])), ["edge-a", "edge-b"])
+
+
+def test_an_unsigned_bundle_is_refused_and_recorded(result, tmp_path) -> None:
+    with MedallionServer(tmp_path, ["edge-a"], relay=True) as running:
+        collection = collections(running.relay())["edge-a"]
+        collection.add_objects(result.domain_bundles["edge-a"])
+        [received] = poll(running.subscriber(), pinned(new_keys(["edge-a"])), ["edge-a"])
+    sent = len(json.loads(result.domain_bundles["edge-a"])["objects"])
+    assert received.reports == () and received.signatures == 0
+    [refusal] = received.refused
+    assert refusal.objects == sent
+    assert refusal.reason.startswith(f"{sent} objects carry no signature of domain edge-a")
 
 
 def test_an_existing_server_needs_a_collection_per_domain(result, server) -> None:
+    key = new_keys(["edge-z"])["edge-z"]
     with pytest.raises(TaxiiError, match=r"no collection titled 'edge-z'.*edge-a"):
-        publish(server.publisher("edge-a"), "edge-z", result.domain_bundles["edge-a"])
+        publish(server.publisher("edge-a"), "edge-z", result.domain_bundles["edge-a"], key)
     publishers = {d: server.publisher(d) for d in ("edge-a", "edge-b", "core-c")}
     done = exchange(result.domain_bundles, publishers, server.subscriber())
+    assert done.hygiene == result.hygiene
+
+
+def test_a_relay_user_publishes_for_every_domain(result, tmp_path) -> None:
+    with MedallionServer(tmp_path, ["edge-a", "edge-b", "core-c"], relay=True) as running:
+        relay = running.relay()
+        done = exchange(result.domain_bundles, dict.fromkeys(result.domain_bundles, relay), relay)
     assert done.hygiene == result.hygiene
 
 

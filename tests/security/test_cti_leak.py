@@ -3,11 +3,14 @@ byte of what a publisher shares, and by a peer who sends it a huge scanner repor
 
 The subscriber's aim: recover a value the publisher's rule anonymised (a host's exact OS,
 its IP, its software versions) from anywhere in the STIX bundle, e.g. from a sibling
-finding of the same host, or another host with the same software. The flooder's aim:
+finding of the same host, or another host with the same software; or read the scanner's
+own free text (its banner, a CSV task name, a finding's title), where host names,
+addresses, e-mail addresses, credentials and paths turn up (issue 41). The flooder's aim:
 stall the CTI agent with a report too big to serialise. Each test must see them fail."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -17,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import stix2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from stix2validator import ValidationOptions, validate_string
 
 from secmas.cti.errors import CTIInputError
@@ -147,3 +152,150 @@ def test_a_200_kb_report_is_shared(tmp_path) -> None:
     result = share_reports([load_report(path)], sensitivity, necessity, key=KEY)
     assert len(result.shared[0].findings) == 4 * len(result.shared[0].hosts)
     assert leaks(result, result.bundle_json) == []
+
+
+# ------------------------------------------------------------------ free text (issue 41)
+
+SECRETS = (
+    "gvm-master.corp.internal",
+    "gvm-master",
+    "10.99.0.5",
+    "fd00:99::5",
+    "alice@corp.example",
+    "dave@branch7.example",
+    "/opt/gvm/secret-token",
+    "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+    "hunter2-Wq",
+    "svc:Pa55w0rd@repo.corp.internal",
+    "db-07.branch7.example",
+    "10.30.9.77",
+)
+"""What the adversarial scanner output below carries inside its free text."""
+
+BANNER = (
+    "GVM 22.4 on gvm-master.corp.internal (10.99.0.5, fd00:99::5) run by alice@corp.example "
+    "/opt/gvm/secret-token=9f8e7d6c5b4a39281706f5e4d3c2b1a0 password=hunter2-Wq"
+)
+TITLE = (
+    "nginx on db-07.branch7.example (10.30.9.77) reachable from gvm-master; mirror "
+    "https://svc:Pa55w0rd@repo.corp.internal/nginx"
+)
+
+
+def adversarial_reports(folder: Path) -> list[Path]:
+    """A JSON report whose banner and titles, and an OpenVAS CSV whose task name and NVT
+    names, are full of identifiers (`SECRETS`)."""
+    finding = {
+        "cve": "CVE-2023-44487",
+        "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
+        "published": "2023-10-10",
+        "cpe": "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*",
+        "port": "443/tcp",
+        "title": TITLE,
+    }
+    report = {
+        "domain": "branch7",
+        "scanner": BANNER,
+        "scanned_at": "2025-09-15T02:00:00Z",
+        "hosts": [{"ip": "10.30.9.77", "hostname": "db-07.branch7.example", "findings": [finding]}],
+    }
+    scan = folder / "scan-a.json"
+    scan.write_text(json.dumps(report), encoding="utf-8")
+    header = "IP,Hostname,Port,Port Protocol,CVEs,CVSS Vector,Published,CPE,Timestamp,"
+    row = (
+        "10.30.9.78,web-08.branch7.example,443,tcp,CVE-2023-44487,"
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H,2023-10-10,"
+        "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*,2025-09-15T03:00:00Z,"
+    )
+    task = "weekly scan for dave@branch7.example on gvm-master.corp.internal"
+    export = folder / "scan-b.csv"
+    export.write_text(f'{header}NVT Name,Task Name\n{row}"{TITLE}","{task}"\n', "utf-8")
+    return [scan, export]
+
+
+def secrets_in(text: str, secrets: tuple[str, ...] = SECRETS) -> list[str]:
+    return [secret for secret in secrets if secret.lower() in text.lower()]
+
+
+def test_scanner_free_text_is_not_published_under_the_example_maps(tmp_path) -> None:
+    """Issue 41: the JSON `scanner` and the CSV `Task Name` went out verbatim. The example
+    maps do not list them (nor does any map written before free text was a field), so
+    their default (confidential) holds: they are left out."""
+    result = share(adversarial_reports(tmp_path), *MAPS, key=KEY)
+    for text in (result.bundle_json, *result.domain_bundles.values()):
+        assert secrets_in(text) == []
+    assert leaks(result, result.bundle_json) == []
+
+
+def test_free_text_a_map_lets_through_is_scrubbed(tmp_path) -> None:
+    """A publisher that shares free text gets it without the identifiers inside."""
+    weights = {"scanner": 0.0, "task": 0.0, "title": 0.0, "os": 0.0}
+    open_text = FieldMap("sensitivity", weights, default=0.9)
+    reports = [load_report(path) for path in adversarial_reports(tmp_path)]
+    result = share_reports(reports, open_text, FieldMap("necessity"), key=KEY)
+    assert secrets_in(result.bundle_json) == []
+    shared = json.loads(result.bundle_json)["objects"]
+    assert any("[host]" in o.get("description", "") for o in shared)  # scrubbed, not dropped
+    scrubbed = {r.field for r in result.decisions if r.method == "scrubbed"}
+    assert scrubbed == {"scanner", "task", "title"}
+    strict = validate_string(result.bundle_json, ValidationOptions(strict=True, version="2.1"))
+    assert strict.is_valid, [str(e) for r in strict.object_results for e in r.errors]
+
+
+LABEL = st.text("abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8).map(lambda t: f"zq{t}")
+HOSTNAMES = st.builds(lambda a, b, tld: f"{a}.{b}.{tld}", LABEL, LABEL, st.sampled_from(
+    ["internal", "corp", "example", "lan", "io"]
+))  # fmt: skip
+IPV4 = st.builds(lambda a, b: f"172.16.{a}.{b}", st.integers(0, 255), st.integers(1, 254))
+IPV6 = st.integers(1, 2**64).map(lambda n: str(ipaddress.IPv6Address((0x20010DB8 << 96) | n)))
+EMAILS = st.builds(lambda user, host: f"{user}@{host}", LABEL, HOSTNAMES)
+HEX = st.binary(min_size=16, max_size=32).map(bytes.hex)
+PATHS = st.builds(lambda a, b: f"/srv/{a}/{b}.key", LABEL, LABEL)
+CREDENTIALS = st.builds(
+    lambda name, value: (f"{name}={value}", value),
+    st.sampled_from(["token", "api_key", "password", "session_id", "secret"]),
+    st.text("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=8, max_size=16).map(lambda v: f"Q{v}"),
+)
+URLS = st.builds(
+    lambda user, pw, host: (f"https://{user}:{pw}@{host}/x", pw), LABEL, LABEL, HOSTNAMES
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    host=HOSTNAMES,
+    ipv4=IPV4,
+    ipv6=IPV6,
+    email=EMAILS,
+    token=HEX,
+    path=PATHS,
+    credential=CREDENTIALS,
+    url=URLS,
+    where=st.sampled_from(["scanner", "task", "title"]),
+)
+def test_generated_identifiers_in_free_text_never_reach_the_bundle(
+    host, ipv4, ipv6, email, token, path, credential, url, where
+) -> None:
+    (pair, value), (link, password) = credential, url
+    text = f"{host} ({ipv4}, {ipv6}) mail {email} at {path} with {token}; {pair} via {link}."
+    scan = datetime(2025, 9, 15, tzinfo=UTC)
+    target = Host("10.9.9.9", "zz-web.example", "Debian 11.7")
+    vector = parse_cvss("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+    title = text if where == "title" else ""
+    cpe = "cpe:2.3:a:openssl:openssl:1.1.1k:*:*:*:*:*:*:*"
+    found = Finding(target, "CVE-2021-3711", vector, date(2021, 8, 24), scan, cpe, "", title)
+    report = ScanReport(
+        "g.json",
+        "zone",
+        text if where == "scanner" else "GVM",
+        scan,
+        (target,),
+        (found,),
+        text if where == "task" else "",
+    )
+    open_text = FieldMap("sensitivity", {"scanner": 0.0, "task": 0.0, "title": 0.0})
+    result = share_reports([report], open_text, FieldMap("necessity"), key=KEY)
+    secrets = (host, ipv4, ipv6, email, token, path, value, password, link.split("@")[1])
+    assert secrets_in(result.bundle_json, secrets) == []
+    (row,) = (r for r in result.decisions if r.field == where)
+    assert (row.decision, row.method) == ("include", "scrubbed")

@@ -13,6 +13,7 @@ import requests
 
 from secmas.cti.errors import CTIInputError
 from secmas.cti.share import share
+from secmas.cti.signing import new_keys, pinned
 from secmas.cti.taxii import MedallionServer, TaxiiAccess, TaxiiError, collections, poll, publish
 
 CTI = Path(__file__).resolve().parents[2] / "scenarios" / "cti"
@@ -49,7 +50,7 @@ def test_a_forger_without_credentials_cannot_publish(server, bundle) -> None:
         timeout=5,
     )
     assert answer.status_code == 401
-    [received] = poll(server.subscriber(), ["edge-a"])
+    [received] = poll(server.subscriber(), pinned(new_keys(["edge-a"])), ["edge-a"])
     assert received.objects == 0
 
 
@@ -58,6 +59,7 @@ def test_custom_content_published_by_a_peer_is_refused_by_the_subscriber(server,
     for obj in forged["objects"]:
         if obj["type"] == "vulnerability":
             obj["x_exploit_url"] = "http://attacker.example/payload"
-    publish(server.publisher("edge-a"), "edge-a", json.dumps(forged))
+    keys = new_keys(["edge-a"])
+    publish(server.publisher("edge-a"), "edge-a", json.dumps(forged), keys["edge-a"])
     with pytest.raises(CTIInputError, match=r"collection 'edge-a'.*not valid STIX 2\.1"):
-        poll(server.subscriber(), ["edge-a"])
+        poll(server.subscriber(), pinned(keys), ["edge-a"])

@@ -23,6 +23,9 @@ PASSWORD_VARIABLE = "SECMAS_TAXII_PASSWORD"
 """Where a run's TAXII server password is read from (never an argument)."""
 USER_VARIABLE = "SECMAS_TAXII_USER"
 """Where a run's TAXII user is read from (default `secmas`)."""
+KEYS_VARIABLE = "SECMAS_CTI_KEYS"
+"""The JWK Set file of the domains' Ed25519 keys (`secmas.cti.signing.load_keys`); unset,
+each domain's key is drawn for the run."""
 
 
 @dataclass
@@ -43,13 +46,15 @@ class AdaptiveDefence:
 
 def adaptive_defence(scenario: Scenario, source: Path, taxii: str | None = None) -> AdaptiveDefence:
     """Share the scenario's CTI (over a medallion of the run's, or the TAXII server at
-    `taxii`, user and password from the environment) and plan its moves before the run;
-    `source` is the scenario's file (its relative paths are read beside it)."""
+    `taxii`, user and password from the environment; each domain signing with its key
+    from the file in $SECMAS_CTI_KEYS, or one drawn for the run) and plan its moves before
+    the run; `source` is the scenario's file (its relative paths are read beside it)."""
     if scenario.cti is None and scenario.mtd is None:
         return AdaptiveDefence()
     # stix2, cvss and the planner's numpy/scipy work load only here
     from secmas.cti.errors import CTIInputError
     from secmas.cti.placement import HygieneFilter
+    from secmas.cti.signing import KeyFileError, load_keys
     from secmas.cti.taxii import TaxiiAccess, TaxiiError
     from secmas.mtd.execution import MovingTargetLoop
 
@@ -64,10 +69,14 @@ def adaptive_defence(scenario: Scenario, source: Path, taxii: str | None = None)
                 )
             user = os.environ.get(USER_VARIABLE, "secmas")
             access = TaxiiAccess(taxii, user, os.environ.get(PASSWORD_VARIABLE, ""))
+        key_file = os.environ.get(KEYS_VARIABLE)
         try:
-            defence.hygiene = HygieneFilter.prepare(scenario, base, scenario.cti, access)
+            keys = None if key_file is None else load_keys(key_file)
+            defence.hygiene = HygieneFilter.prepare(scenario, base, scenario.cti, access, keys)
         except CTIInputError as exc:
             raise RunInputError(f"{source}: cti: {exc}") from None
+        except KeyFileError as exc:
+            raise RunInputError(f"${KEYS_VARIABLE}: {exc}") from None
         except TaxiiError as exc:
             if access is not None:
                 raise RunInputError(f"{taxii}: {exc}", option="taxii") from None

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from secmas.cli.grammar import CTI_KEYS_VARIABLE as KEYS_VARIABLE
 from secmas.cli.grammar import TAXII_PASSWORD_VARIABLE as PASSWORD_VARIABLE
 from secmas.cli.grammar import TAXII_USER_VARIABLE as USER_VARIABLE
 from secmas.cli.grammar import Typer
@@ -185,6 +187,15 @@ def share_command(
     taxii_user: Annotated[
         str, typer.Option(metavar="NAME", help="user on the --taxii server")
     ] = "secmas",
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="with --taxii: the domains' Ed25519 keys as a JWK Set (kid = domain; private "
+            "halves for the domains published, public ones pinned for polling; default "
+            f"${KEYS_VARIABLE}, else keys drawn for this command)",
+        ),
+    ] = None,
     max_report_mb: Annotated[
         float,
         typer.Option(min=0.001, metavar="X", help="refuse scanner reports larger than this (MiB)"),
@@ -213,7 +224,7 @@ def share_command(
             raise fail(f"{option} {path}: cannot write: No such file or directory")
     with json_mode(as_json):
         _share(reports, sensitivity, necessity, out, decisions, threshold, taxii, taxii_user,
-               max_report_mb, as_json)  # fmt: skip
+               keys, max_report_mb, as_json)  # fmt: skip
 
 
 def _share(
@@ -225,11 +236,13 @@ def _share(
     threshold: float,
     taxii: str | None,
     taxii_user: str,
+    keys: Path | None,
     max_report_mb: float,
     as_json: bool,
 ) -> None:
     from secmas.cti.errors import CTIInputError
     from secmas.cti.share import share
+    from secmas.cti.signing import KeyFileError
     from secmas.cti.taxii import TaxiiError
 
     try:
@@ -244,9 +257,12 @@ def _share(
     exchanged = None
     if taxii is not None:
         try:
-            exchanged = _exchange(result.domain_bundles, taxii, taxii_user)
+            exchanged = _exchange(result.domain_bundles, taxii, taxii_user, keys)
         except TaxiiError as exc:
             raise fail(f"--taxii {taxii}: {exc}") from None
+        except KeyFileError as exc:
+            source = "--keys" if keys is not None else f"${KEYS_VARIABLE}"
+            raise fail(f"{source}: {exc}") from None
         hygiene = exchanged.hygiene
     if as_json:
         print_json(_share_json(result, hygiene, threshold, exchanged, out, decisions))
@@ -315,9 +331,11 @@ def _share_json(
                     "published": sent.succeeded,
                     "refused": sent.failed,
                     "polled": got.objects,
+                    "refused_objects": [asdict(x) for x in got.refused],
                 }
                 for sent, got in zip(exchanged.published, exchanged.received, strict=True)
             ],
+            "keys": exchanged.keys,
         }
     if out is None:
         document["bundle"] = bundle
@@ -334,17 +352,23 @@ def _write(option: str, path: Path, write: Callable[[], object]) -> None:
         raise fail(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
 
 
-def _exchange(bundles: dict[str, str], taxii: str, user: str) -> Exchange:
+def _exchange(bundles: dict[str, str], taxii: str, user: str, keys: Path | None) -> Exchange:
     """Publish and poll on a medallion of this command's (`local`) or on the server at
-    `taxii` (password from the environment)."""
+    `taxii` (password from the environment), each bundle signed with its domain's key from
+    `keys` (or $SECMAS_CTI_KEYS; drawn for the command when neither is given)."""
     import tempfile
 
+    from secmas.cti.signing import load_keys
     from secmas.cti.taxii import TaxiiAccess, TaxiiError, exchange, exchange_on_medallion
 
+    key_file = keys if keys is not None else os.environ.get(KEYS_VARIABLE)
+    signers, trusted = (None, None)
+    if key_file is not None:
+        signers, trusted = load_keys(key_file).for_exchange(bundles)
     if taxii == "local":
         with tempfile.TemporaryDirectory(prefix="secmas-taxii-") as folder:
-            return exchange_on_medallion(bundles, Path(folder))
+            return exchange_on_medallion(bundles, Path(folder), signers, trusted)
     if not taxii.startswith(("http://", "https://")):
         raise TaxiiError("expected 'local' or the http(s) URL of a TAXII 2.1 discovery endpoint")
     access = TaxiiAccess(taxii, user, os.environ.get(PASSWORD_VARIABLE, ""))
-    return exchange(bundles, dict.fromkeys(bundles, access), access)
+    return exchange(bundles, dict.fromkeys(bundles, access), access, signers, trusted)

@@ -37,6 +37,8 @@ TAXII_PASSWORD_VARIABLE = "SECMAS_TAXII_PASSWORD"
 """Where a TAXII server's password is read from (`secmas.api.defence.PASSWORD_VARIABLE`)."""
 TAXII_USER_VARIABLE = "SECMAS_TAXII_USER"
 """Where a run's TAXII user is read from (`secmas.api.defence.USER_VARIABLE`)."""
+CTI_KEYS_VARIABLE = "SECMAS_CTI_KEYS"
+"""The CTI domains' key file (`secmas.api.defence.KEYS_VARIABLE`)."""
 
 
 class Command(TyperCommand):

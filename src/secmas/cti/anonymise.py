@@ -13,6 +13,11 @@ Each field keeps what a subscriber can still use without the detail the publishe
 | `port` | generalisation: the transport protocol | `443/tcp` → `tcp` |
 | `cvss_vector` | generalisation: the CVSS version | `CVSS:3.1/AV:N/…` → `CVSS:3.1` |
 | `published` | generalisation: the year | `2021-06-01` → `2021` |
+| `title`, `scanner`, `task` | redaction: left out | `OpenVAS on gvm-01…` → (none) |
+
+Free text has no structure to generalise, and any part of it may name a host or a person:
+anonymised, it is left out of the bundle altogether (the `anonymised` list still says it
+was withheld). Free text that is included is scrubbed instead (`secmas.cti.freetext`).
 
 Pseudonyms are HMAC-SHA256 under the publisher's key over the field name and the value,
 truncated to 64 bits: the same value under the same key always gives the same pseudonym
@@ -39,6 +44,9 @@ METHODS = {
     "port": "generalisation",
     "cvss_vector": "generalisation",
     "published": "generalisation",
+    "title": "redaction",
+    "scanner": "redaction",
+    "task": "redaction",
 }
 """Anonymisation method per shareable field (the names listed in the STIX output)."""
 
@@ -110,7 +118,8 @@ def generalise_date(published: str) -> str:
 
 
 def anonymise(field: str, value: str, key: bytes, v4_prefix: int = 24, v6_prefix: int = 48) -> str:
-    """The anonymised form of `value` for `field` (see the table in the module docstring)."""
+    """The anonymised form of `value` for `field` (see the table in the module docstring);
+    empty for redacted free text."""
     generalisers: dict[str, Callable[[str], str]] = {
         "host_ip": lambda v: truncate_ip(v, v4_prefix, v6_prefix),
         "cpe": generalise_cpe,
@@ -121,6 +130,8 @@ def anonymise(field: str, value: str, key: bytes, v4_prefix: int = 24, v6_prefix
     }
     if field in generalisers:
         return generalisers[field](value)
+    if METHODS.get(field) == "redaction":
+        return ""
     if field in METHODS:
         return pseudonym(key, field, value)
     raise ValueError(f"unknown field {field!r}: expected one of {', '.join(METHODS)}")

@@ -13,7 +13,11 @@ Both are YAML files of the same shape, with values in [0, 1]::
       host_ip: 0.9
       cve: 0.2
 
-Field names are those of `secmas.cti.reports.FIELDS`; unknown names are refused.
+Field names are those of `secmas.cti.reports.MAP_FIELDS`: a finding's fields, its free
+`title`, and the report's free-text `scanner` and `task`; unknown names are refused. Free
+text is a field like the others (issue 41): left out of a map, it takes the map's default
+(a publisher's 1.0: confidential), so it is dropped; let through, the identifiers inside it
+are still scrubbed (`secmas.cti.freetext`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from secmas.cti.errors import CTIInputError, FieldPath, Problem, dotted, line_of
-from secmas.cti.reports import FIELDS
+from secmas.cti.reports import MAP_FIELDS
 from secmas.scenario import yamlfile
 from secmas.scenario.yamlfile import brief
 
@@ -44,8 +48,9 @@ class FieldMap:
     def __post_init__(self) -> None:
         values = [*self.fields.values(), self.value_default]
         for name in self.fields:
-            if name not in FIELDS:
-                raise ValueError(f"unknown field {name!r}: expected one of {', '.join(FIELDS)}")
+            if name not in MAP_FIELDS:
+                expected = ", ".join(MAP_FIELDS)
+                raise ValueError(f"unknown field {name!r}: expected one of {expected}")
         if any(not 0.0 <= v <= 1.0 for v in values):
             raise ValueError(f"{self.kind} values must be in [0, 1]")
 
@@ -96,8 +101,8 @@ def parse_field_map(text: str, kind: MapKind, source: str = "<string>") -> Field
         add(("fields",), f"expected a mapping of field: weight, got {_text(fields)}")
         fields = {}
     for name, value in fields.items():
-        if name not in FIELDS:
-            add(("fields", name), f"unknown field (expected one of {', '.join(FIELDS)})")
+        if name not in MAP_FIELDS:
+            add(("fields", name), f"unknown field (expected one of {', '.join(MAP_FIELDS)})")
         elif (weight := _weight(value)) is None:
             add(("fields", name), f"expected a number in [0, 1], got {brief(value)}")
         else:

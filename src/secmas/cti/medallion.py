@@ -13,11 +13,15 @@ from manifest entries (those with `date_added`) and otherwise, as medallion does
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import medallion.backends.memory_backend
 import medallion.common
 import medallion.filters.basic_filter
+from medallion import auth
+from medallion.backends.memory_backend import MemoryBackend
+from medallion.exceptions import ProcessingError
 from medallion.scripts.run import main
 
 
@@ -28,6 +32,39 @@ def find_att(obj: dict[str, Any]) -> dt.datetime:
     else:
         stamp = obj.get("modified") or obj.get("created") or obj["_date_added"]
     return medallion.common.string_to_datetime(stamp)
+
+
+class DomainWriteBackend(MemoryBackend):  # type: ignore[misc]
+    """medallion's memory backend where only a collection's `writers` may write to it."""
+
+    def __init__(self, writers: Mapping[str, Sequence[str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.writers = {collection: frozenset(users) for collection, users in writers.items()}
+
+    def _may_write(self, collection_id: str) -> bool:
+        return auth.current_user() in self.writers.get(collection_id, frozenset())
+
+    def _as_seen(self, collection: dict[str, Any]) -> dict[str, Any]:
+        collection["can_write"] = bool(collection.get("can_write")) and self._may_write(
+            collection["id"]
+        )
+        return collection
+
+    def get_collections(self, api_root: str) -> Any:
+        found = super().get_collections(api_root)
+        if found is not None:
+            for collection in found.get("collections", []):
+                self._as_seen(collection)
+        return found
+
+    def get_collection(self, api_root: str, collection_id: str) -> Any:
+        found = super().get_collection(api_root, collection_id)
+        return None if found is None else self._as_seen(found)
+
+    def add_objects(self, api_root: str, collection_id: str, objs: Any, request_time: Any) -> Any:
+        if not self._may_write(collection_id):  # the views check first; this holds regardless
+            raise ProcessingError(f"Forbidden to write collection '{collection_id}'", 403)
+        return super().add_objects(api_root, collection_id, objs, request_time)
 
 
 def serve() -> None:

@@ -1,14 +1,17 @@
 """CTI in a run (004_… Section 4.1, Figure 7): before the agents start, each domain's
 scanner reports are shared as STIX 2.1; each domain publishes its bundle to its collection
 on a TAXII 2.1 server (medallion, started for the run on loopback with credentials of its
-own, or an existing server), and the orchestrator's CTI subscriber polls the collections
-and computes the hygiene scores from what it received. They then steer placement: a PoP
+own, or an existing server), signed with the domain's own key, and the orchestrator's CTI
+subscriber polls the collections, keeps what each domain's pinned key verifies and that
+speaks of that domain only, and computes the hygiene scores from it with risks it
+recomputes itself (`secmas.cti.taxii`; issue 41). They then steer placement: a PoP
 whose domain scores below the threshold refuses the calls for proposals of sensitive
 goals, and the REFUSE carries the reason, so the auction record says why the PoP was left
 out.
 
 `HygieneFilter.prepare` does the sharing and the exchange (file and network I/O; bad input
-→ CTIInputError, a TAXII server that fails → TaxiiError); the filter is then one of the
+→ CTIInputError, a key file that lacks a domain → KeyFileError, a TAXII server that fails
+→ TaxiiError); the filter is then one of the
 run's step loops (`secmas.pipeline.operate.StepLoop`).
 """
 
@@ -26,6 +29,7 @@ from secmas import strictjson
 from secmas.agents.bidding import GoalRequest
 from secmas.cti.hygiene import exclusions
 from secmas.cti.share import ShareResult, share
+from secmas.cti.signing import KeyFile
 from secmas.cti.taxii import CONFIG_FILE, Exchange, TaxiiAccess, exchange, exchange_on_medallion
 from secmas.scenario.adaptive import CTISharing
 from secmas.scenario.model import Scenario
@@ -64,28 +68,33 @@ class HygieneFilter:
         base: Path,
         settings: CTISharing,
         taxii: TaxiiAccess | None = None,
+        keys: KeyFile | None = None,
     ) -> HygieneFilter:
         """Share the reports named in `settings` (paths relative to `base`), exchange the
-        domains' bundles over TAXII (a medallion server of the run's, or `taxii`) and work
-        out the exclusions from the hygiene the subscriber computed. Raises CTIInputError
-        naming every bad file, TaxiiError naming the server."""
+        domains' bundles over TAXII (a medallion server of the run's, or `taxii`), each
+        signed with its domain's key (from `keys`, or drawn for the run), and work out the
+        exclusions from the hygiene the subscriber computed. Raises CTIInputError naming
+        every bad file, KeyFileError naming the key file and domain, TaxiiError naming the
+        server."""
         result = share(
             [base / path for path in settings.reports],
             base / settings.sensitivity,
             base / settings.necessity,
             publisher=f"secmas CTI agent ({scenario.id})",
         )
+        bundles = result.domain_bundles
+        signers, trusted = (None, None) if keys is None else keys.for_exchange(bundles)
         config = ""
         if taxii is None:
             folder = Path(tempfile.mkdtemp(prefix="secmas-taxii-"))
             try:
-                exchanged = exchange_on_medallion(result.domain_bundles, folder)
+                exchanged = exchange_on_medallion(bundles, folder, signers, trusted)
                 config = (folder / CONFIG_FILE).read_text(encoding="utf-8")
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
         else:
-            publishers = dict.fromkeys(result.domain_bundles, taxii)
-            exchanged = exchange(result.domain_bundles, publishers, taxii)
+            publishers = dict.fromkeys(bundles, taxii)
+            exchanged = exchange(bundles, publishers, taxii, signers, trusted)
         domains = {pop.id: pop.domain for pop in scenario.pops if pop.domain is not None}
         excluded = exclusions(
             exchanged.hygiene, domains, settings.threshold, allow_unknown=settings.allow_unknown

@@ -21,6 +21,7 @@ Two input forms are read, both checked in full; every problem names the file, th
             "published": "2023-10-10",        # ISO date (or date-time)
             "cpe": "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*",      # CPE 2.3 or 2.2 URI
             "port": "443/tcp",                # optional: NUMBER/PROTO or general/PROTO
+            "qod": 80,                        # optional: OpenVAS quality of detection, %
             "title": "HTTP/2 Rapid Reset"}    # optional
          ]}
       ]
@@ -36,11 +37,23 @@ deciding and serialising take time linear in the size (benchmarks/bench_cti.py).
 
 **CSV** (`*.csv`), an OpenVAS results export with columns added for what OpenVAS keeps
 elsewhere: required columns `IP`, `Hostname`, `Port`, `Port Protocol`, `CVEs`,
-`CVSS Vector`, `Published`, `CPE`, `Timestamp`; optional `OS`, `NVT Name`, `Task Name`.
-Column names are matched without regard to case; other columns are ignored. One CVE per
-row (split rows that list several: each has its own vector). The domain is the
-`domain` argument, else the `Task Name` column (one value per file), else the file's stem.
+`CVSS Vector`, `Published`, `CPE`, `Timestamp`; optional `OS`, `NVT Name`, `Task Name`,
+`QoD`. Column names are matched without regard to case; other columns are ignored. One
+CVE per row (split rows that list several: each has its own vector). The domain is the
+`domain` argument, else the `Task Name` column (one value per file) when it is a plain
+label (letters, digits, `-`, `_`: `edge-b`), else the file's stem; a task name that is not
+a plain label (`weekly scan dave@branch7.example`) is free text, kept as the report's
+`task` and shared only as the sensitivity map allows (`secmas.cti.freetext`).
 Each row's `Timestamp` is when that finding was observed (its age is counted to it).
+
+**Free text.** The report's `scanner`, the `task` and a finding's `title` (`NVT Name`)
+are written by people and tools: they go through the sensitivity map like every other
+field (`MAP_FIELDS`) and are dropped unless it lets them through.
+
+**Quality of detection.** OpenVAS rates how sure it is of a finding (QoD, 0-100 %: 97 for
+a confirmed exploit, 80 for a remote version check, 30 for a package list guess); it
+becomes the STIX `confidence` of what the finding supports. A report without it is taken
+at `DEFAULT_QOD`, the lowest QoD a GVM report shows by default.
 """
 
 from __future__ import annotations
@@ -61,8 +74,25 @@ from secmas.cti.anonymise import cpe_parts
 from secmas.cti.errors import CTIInputError, FieldPath, Problem, compose, dotted, line_of
 from secmas.cti.risk import CvssScore, parse_cvss
 
-FIELDS = ("host_ip", "hostname", "os", "port", "cpe", "cve", "cvss_vector", "published")
+FIELDS = (
+    "host_ip",
+    "hostname",
+    "os",
+    "port",
+    "cpe",
+    "cve",
+    "cvss_vector",
+    "published",
+    "title",
+)
 """The key-value pairs of a finding that the sharing rule decides on, one by one."""
+REPORT_FIELDS = ("scanner", "task")
+"""The key-value pairs of a whole report that the sharing rule decides on."""
+MAP_FIELDS = FIELDS + REPORT_FIELDS
+"""Every field a sensitivity or necessity map may weigh."""
+
+DEFAULT_QOD = 70
+"""GVM's default minimum quality of detection: results below it are not in its reports."""
 
 JSON_FORMAT = "secmas-scan/1"
 CSV_REQUIRED = (
@@ -76,12 +106,13 @@ CSV_REQUIRED = (
     "CPE",
     "Timestamp",
 )
-CSV_OPTIONAL = ("OS", "NVT Name", "Task Name")
+CSV_OPTIONAL = ("OS", "NVT Name", "Task Name", "QoD")
 
 T = TypeVar("T")
 
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$", re.IGNORECASE)
 _PORT = re.compile(r"^(\d{1,5}|general)/(tcp|udp|sctp|icmp)$", re.IGNORECASE)
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -105,6 +136,8 @@ class Finding:
     cpe: str
     port: str = ""
     title: str = ""
+    qod: int = DEFAULT_QOD
+    """Quality of detection, 0-100 (see the module docstring)."""
 
     @property
     def age_days(self) -> int:
@@ -122,6 +155,7 @@ class Finding:
             "cve": self.cve,
             "cvss_vector": self.cvss.vector,
             "published": self.published.isoformat(),
+            "title": self.title,
         }
 
 
@@ -135,6 +169,12 @@ class ScanReport:
     scanned_at: datetime
     hosts: tuple[Host, ...]
     findings: tuple[Finding, ...]
+    task: str = ""
+    """A CSV's task name when it is free text rather than the domain's label."""
+
+    def values(self) -> dict[str, str]:
+        """The report's own shareable key-value pairs (`REPORT_FIELDS`)."""
+        return {"scanner": self.scanner, "task": self.task}
 
 
 MAX_REPORT_BYTES = 16 * 1024 * 1024
@@ -239,6 +279,20 @@ def check_port(value: str) -> str:
     return text
 
 
+def check_qod(value: str | int | float) -> int:
+    """A quality of detection in percent, 0-100 (`80` or `80%`)."""
+    if isinstance(value, bool):
+        raise ValueError(f"a quality of detection is 0-100 %, got {value!r}")
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"not a quality of detection (0-100 %): {value!r}") from None
+    if not 0 <= number <= 100:
+        raise ValueError(f"a quality of detection is 0-100 %, got {value!r}")
+    return round(number)
+
+
 @lru_cache(maxsize=4096)
 def check_cvss(value: str) -> CvssScore:
     """A parsed CVSS 3.x/4.0 vector (reports repeat a few vectors many times)."""
@@ -249,7 +303,7 @@ def check_cvss(value: str) -> CvssScore:
 
 _TOP_KEYS = {"format", "domain", "cluster", "scanner", "scanned_at", "hosts", "comment"}
 _HOST_KEYS = {"ip", "hostname", "os", "findings", "comment"}
-_FINDING_KEYS = {"cve", "cvss", "published", "cpe", "port", "title", "comment"}
+_FINDING_KEYS = {"cve", "cvss", "published", "cpe", "port", "title", "qod", "comment"}
 
 
 class _Checker:
@@ -387,6 +441,13 @@ def _json_finding(
     cpe = c.checked(entry, path, "cpe", check_cpe)
     port_text = c.text(entry, path, "port", required=False)
     title = c.text(entry, path, "title", required=False)
+    qod: int | None = DEFAULT_QOD
+    if "qod" in entry:
+        try:
+            qod = check_qod(entry["qod"])
+        except ValueError as exc:
+            c.add((*path, "qod"), str(exc))
+            qod = None
     port = None
     if port_text is not None:
         try:
@@ -396,10 +457,11 @@ def _json_finding(
     if published is not None and observed is not None and published > observed.date():
         c.add((*path, "published"), f"{published} is after the scan ({observed.date()})")
         return None
-    if None in (cve, score, published, cpe, port, title, observed):
+    if None in (cve, score, published, cpe, port, title, observed, qod):
         return None
     assert cve and score and published and cpe and observed and port is not None
-    return Finding(host, cve, score, published, observed, cpe, port, title or "")
+    assert qod is not None
+    return Finding(host, cve, score, published, observed, cpe, port, title or "", qod)
 
 
 def _kind(value: Any) -> str:
@@ -482,10 +544,18 @@ def parse_csv_report(
         problems.append(Problem(source, "Task Name", message, 1))
     if problems:
         raise CTIInputError(problems)
-    name = domain or next(iter(tasks), None) or default_domain or "unknown"
+    task = next(iter(tasks), "")
+    label = task if _LABEL.match(task) else ""
+    name = domain or label or default_domain or "unknown"
     scanned_at = max(f.observed for f in findings)
     return ScanReport(
-        source, name, "OpenVAS (CSV)", scanned_at, tuple(hosts.values()), tuple(findings)
+        source,
+        name,
+        "OpenVAS (CSV)",
+        scanned_at,
+        tuple(hosts.values()),
+        tuple(findings),
+        "" if task == name else task,
     )
 
 
@@ -518,6 +588,12 @@ def _csv_finding(row: _Row, hosts: dict[str, Host]) -> Finding | None:
     published = row.checked("Published", check_date)
     cpe = row.checked("CPE", check_cpe)
     observed = row.checked("Timestamp", check_datetime)
+    qod = DEFAULT_QOD
+    if row.cell("QoD"):
+        try:
+            qod = check_qod(row.cell("QoD"))
+        except ValueError as exc:
+            row.add("QoD", str(exc))
     port, number, protocol = "", row.cell("Port"), row.cell("Port Protocol")
     if number or protocol:
         try:
@@ -530,4 +606,4 @@ def _csv_finding(row: _Row, hosts: dict[str, Host]) -> Finding | None:
         return None
     assert ip and cve and score and published and cpe and observed
     host = hosts.setdefault(ip, Host(ip, row.cell("Hostname"), row.cell("OS")))
-    return Finding(host, cve, score, published, observed, cpe, port, row.cell("NVT Name"))
+    return Finding(host, cve, score, published, observed, cpe, port, row.cell("NVT Name"), qod)

@@ -45,6 +45,15 @@ CVSS3_WEIGHTS = {
 EXPLOITABILITY_MAX = 0.85 * 0.77 * 0.85 * 0.85
 """`AV·AC·PR·UI` of the most exploitable vector (the 8.22 factor cancels out)."""
 
+EXPLOITABILITY_MIN = (
+    min(CVSS3_WEIGHTS["AV"].values())
+    * min(CVSS3_WEIGHTS["AC"].values())
+    * min(CVSS3_WEIGHTS["PR"].values())
+    * min(CVSS3_WEIGHTS["UI"].values())
+    / EXPLOITABILITY_MAX
+)
+"""`Ê` of the least exploitable vector (AV:P/AC:H/PR:H/UI:R, ≈ 0.035), in 3.x and 4.0 alike."""
+
 SEVERITIES = ("None", "Low", "Medium", "High", "Critical")
 
 
@@ -138,6 +147,17 @@ def risk_score(
 def cvss_risk(score: CvssScore, age_days: float, params: RiskParams | None = None) -> float:
     """Risk of a parsed CVSS vector for a vulnerability `age_days` old."""
     return risk_score(score.base, score.exploitability, age_days, params)
+
+
+def risk_bounds(
+    base: float, exploitability: float | None = None, params: RiskParams | None = None
+) -> tuple[float, float]:
+    """The lowest and highest `R` a finding can have when its age is unknown and, with
+    `exploitability` None, its vector too: only the base score `B` is known. `A(d)` lies in
+    [A₀, 1) and `Ê` in [`EXPLOITABILITY_MIN`, 1], so `R` lies in
+    [(B/10)·Ê_min·A₀, B/10]. A subscriber bounds a publisher's claimed risk by them."""
+    low, high = (EXPLOITABILITY_MIN, 1.0) if exploitability is None else (exploitability,) * 2
+    return risk_score(base, low, 0.0, params), base / 10.0 * high
 
 
 def _unit(x: float) -> float:

@@ -20,7 +20,15 @@ attribute of one of them:
 | host | domain, IP | `host_ip`, `hostname`, `os` |
 | software (on a host) | domain, IP, CPE | `cpe` |
 | service (on a host) | domain, IP, port | `port` |
-| vulnerability | CVE id | `cve`, `cvss_vector`, `published` |
+| vulnerability | CVE id | `cve`, `cvss_vector`, `published`, `title` |
+| scan | domain, report | `scanner`, `task` |
+
+**Free text** (`title`, `scanner`, `task`; issue 41) is decided like every other
+attribute, so a map that does not list it drops it (`anonymise`: redaction). What a map
+lets through, and the OS string, is still scrubbed of identifiers (host names, addresses,
+e-mail addresses, credentials, paths, URLs; the scanned hosts' own names and IPs by
+name): `secmas.cti.freetext`. A value changed by scrubbing is recorded as included with
+method `scrubbed`, and listed among the object's anonymised properties.
 
 An entity's risk is the highest risk of the findings it takes part in (0 for a host
 without findings): its most dangerous vulnerability is what makes its attributes worth
@@ -44,20 +52,26 @@ severity values, feeds into the calculation of a cluster-wide hygiene score").
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
 from secmas.cti.anonymise import METHODS, anonymise, pseudonym
+from secmas.cti.freetext import host_names, names_in, scrub
 from secmas.cti.maps import FieldMap
-from secmas.cti.reports import Finding, Host, ScanReport
+from secmas.cti.reports import DEFAULT_QOD, Finding, Host, ScanReport
 from secmas.cti.risk import CvssScore, RiskParams, cvss_risk
 
 TOLERANCE = 1e-9
 """`n·w ≥ s` is checked with this slack, so hand-set boundary values behave as written."""
 
 INCLUDE, ANONYMISE = "include", "anonymise"
+SCRUBBED = "scrubbed"
+"""The method of an included value whose identifiers were scrubbed."""
+SCRUBBED_FIELDS = ("os", "title", "scanner", "task")
+"""Fields holding free text, scrubbed whatever the decision (`secmas.cti.freetext`)."""
 
 HOST_FIELDS = ("host_ip", "hostname", "os")
 VULNERABILITY_FIELDS = ("cve", "cvss_vector", "published")
@@ -70,6 +84,9 @@ ENTITY_OF = {
     "cve": "vulnerability",
     "cvss_vector": "vulnerability",
     "published": "vulnerability",
+    "title": "vulnerability",
+    "scanner": "scan",
+    "task": "scan",
 }
 """The entity each shareable field is an attribute of."""
 
@@ -167,7 +184,11 @@ class SharedFinding:
     risk: float
     fields: dict[str, str]
     anonymised: dict[str, str]
-    """Anonymised field → method (`METHODS`)."""
+    """Anonymised field → method (`METHODS`, or `SCRUBBED`)."""
+    confidence: int = DEFAULT_QOD
+    """The scanner's quality of detection, 0-100."""
+    observed: datetime | None = None
+    """When the scan observed it."""
 
     @property
     def label(self) -> str:
@@ -184,6 +205,9 @@ class SharedReport:
     scanned_at: datetime
     hosts: tuple[SharedHost, ...]
     findings: tuple[SharedFinding, ...]
+    task: str = ""
+    anonymised: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The report's own anonymised fields (`scanner`, `task`) → method."""
 
     @property
     def host_ids(self) -> tuple[str, ...]:
@@ -205,12 +229,35 @@ def entity_of(domain: str, finding: Finding, field: str) -> EntityKey:
         return (kind, domain, finding.host.ip, finding.cpe)
     if kind == "service":
         return (kind, domain, finding.host.ip, finding.port)
+    if kind == "scan":
+        return (kind, domain)
     return (kind, finding.cve)
 
 
 @lru_cache(maxsize=65536)
 def _risk(score: CvssScore, age_days: int, params: RiskParams | None) -> float:
     return cvss_risk(score, age_days, params)
+
+
+def _known_identifiers(
+    reports: Sequence[ScanReport], attributes: Sequence[_Attribute]
+) -> tuple[list[str], list[str]]:
+    """Host names (full and short) and addresses to scrub from free text by name: the
+    scanned hosts', and every full name written in the free text itself."""
+    hosts = [h for r in reports for h in r.hosts]
+    full = [h.hostname for h in hosts if h.hostname]
+    full += [n for a in attributes if a.field in SCRUBBED_FIELDS for n in names_in(a.value)]
+    return [name for hostname in full for name in host_names(hostname)], [h.ip for h in hosts]
+
+
+@dataclass(frozen=True)
+class _Form:
+    """What becomes of one value: its shared form (empty: left out), the method that
+    changed it (empty: none), and the rule's decision."""
+
+    shared: str
+    method: str
+    decision: str
 
 
 @dataclass
@@ -220,7 +267,8 @@ class _Attribute:
     domain: str
     entity: EntityKey
     entity_id: str
-    """The host pseudonym (host, software, service) or the CVE id (vulnerability)."""
+    """The host pseudonym (host, software, service), the CVE id (vulnerability) or the
+    domain (scan)."""
     field: str
     value: str
     risk: float = 0.0
@@ -242,13 +290,19 @@ def decide(
     for attribute in attributes:
         slot = (attribute.field, attribute.value)
         value_risk[slot] = min(value_risk.get(slot, 1.0), attribute.risk)
-    shared_value: dict[tuple[str, str], tuple[str, str]] = {}
+    names, addresses = _known_identifiers(reports, attributes)
+    shared_value: dict[tuple[str, str], _Form] = {}
     for (name, value), risk in value_risk.items():
         if rule.include(sensitivity.of(name), necessity.of(name), risk):
-            shared_value[(name, value)] = (value, "")
+            form = _Form(value, "", INCLUDE)
         else:
             hidden = anonymise(name, value, key, rule.v4_prefix, rule.v6_prefix)
-            shared_value[(name, value)] = (hidden, METHODS[name])
+            form = _Form(hidden, METHODS[name], ANONYMISE)
+        if name in SCRUBBED_FIELDS and form.shared:
+            clean = scrub(form.shared, names, addresses)
+            if clean != form.shared:
+                form = _Form(clean, form.method or SCRUBBED, form.decision)
+        shared_value[(name, value)] = form
     decisions = [
         _decision(a, value_risk, shared_value, sensitivity, necessity, rule) for a in attributes
     ]
@@ -267,6 +321,11 @@ def _attributes(
     attributes: dict[tuple[EntityKey, str, str], _Attribute] = {}
     risks: list[list[float]] = []
     for report in reports:
+        scan = ("scan", report.domain)
+        for name, value in report.values().items():
+            if value:
+                attribute = _Attribute(report.domain, scan, report.domain, name, value)
+                attributes.setdefault((scan, name, value), attribute)
         ids = {host.ip: host_id(key, report.domain, host) for host in report.hosts}
         for host in report.hosts:
             entity = ("host", report.domain, host.ip)
@@ -288,6 +347,10 @@ def _attributes(
                     (entity, name, value), _Attribute(report.domain, entity, label, name, value)
                 )
                 attribute.risk = max(attribute.risk, risk)
+        for name, value in report.values().items():
+            if value:
+                own = attributes[(scan, name, value)]
+                own.risk = max(own.risk, *per_report, 0.0)
         risks.append(per_report)
     return list(attributes.values()), risks
 
@@ -295,14 +358,14 @@ def _attributes(
 def _decision(
     attribute: _Attribute,
     value_risk: dict[tuple[str, str], float],
-    shared_value: dict[tuple[str, str], tuple[str, str]],
+    shared_value: dict[tuple[str, str], _Form],
     sensitivity: FieldMap,
     necessity: FieldMap,
     rule: SharingRule,
 ) -> FieldDecision:
     slot = (attribute.field, attribute.value)
     risk = value_risk[slot]
-    shared, method = shared_value[slot]
+    form = shared_value[slot]
     s, n = sensitivity.of(attribute.field), necessity.of(attribute.field)
     weight = rule.weight(risk)
     return FieldDecision(
@@ -311,32 +374,35 @@ def _decision(
         entity_id=attribute.entity_id,
         field=attribute.field,
         value=attribute.value,
-        shared=shared,
+        shared=form.shared,
         sensitivity=s,
         necessity=n,
         entity_risk=attribute.risk,
         risk=risk,
         weight=weight,
         score=n * weight,
-        decision=ANONYMISE if method else INCLUDE,
-        method=method,
+        decision=form.decision,
+        method=form.method,
     )
 
 
 def _shared_report(
     report: ScanReport,
     risks: list[float],
-    shared_value: dict[tuple[str, str], tuple[str, str]],
+    shared_value: dict[tuple[str, str], _Form],
     key: bytes,
 ) -> SharedReport:
     def form(pairs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         fields: dict[str, str] = {}
         anonymised: dict[str, str] = {}
         for name, value in pairs.items():
-            if value:
-                fields[name], method = shared_value[(name, value)]
-                if method:
-                    anonymised[name] = method
+            if not value:
+                continue
+            shown = shared_value[(name, value)]
+            if shown.shared:
+                fields[name] = shown.shared
+            if shown.method:
+                anonymised[name] = shown.method
         return fields, anonymised
 
     hosts = []
@@ -355,10 +421,19 @@ def _shared_report(
                 round(risk, 4),
                 fields,
                 anonymised,
+                finding.qod,
+                finding.observed,
             )
         )
+    own, anonymised = form(report.values())
     return SharedReport(
-        report.domain, report.scanner, report.scanned_at, tuple(hosts), tuple(findings)
+        report.domain,
+        own.get("scanner", ""),
+        report.scanned_at,
+        tuple(hosts),
+        tuple(findings),
+        own.get("task", ""),
+        anonymised,
     )
 
 

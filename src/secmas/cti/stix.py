@@ -6,12 +6,32 @@ The bundle models the entities the sharing rule decides on (`secmas.cti.sharing`
 | entity | STIX object | what it carries |
 | --- | --- | --- |
 | the publishing CTI agent | `identity` (system) | `created_by_ref` of everything it shares |
-| a domain's scan | `report` (`vulnerability`) | `published` = scan time; domain, scanner |
+| a domain | `identity` (organization) | where findings were sighted |
+| a domain's scan | `report` (`vulnerability`) | `published` = scan time; domain, scanner, task |
 | a scanned host | `infrastructure` (`unknown`) named by its pseudonym | IP, hostname, OS |
 | software on it | `software` SCO (`version` only when the CPE is shared) | |
 | a vulnerability | `vulnerability` named by its CVE id (or pseudonym) | vector, date, severity |
 | host → software | `relationship` `consists-of` | |
-| a finding | `relationship` `has` (infrastructure → vulnerability) | risk, port, `software_ref` |
+| a finding | `relationship` `has` (infrastructure → vulnerability) | risk, port, software (1) |
+| a vulnerability seen on a host | `sighting` of it, where: the domain | count, first, last (2) |
+| vulnerable software (3) | `indicator` `[software:cpe = '…']`, `related-to` the vulnerability | |
+| the mitigation it calls for | `course-of-action`, `mitigates` the vulnerability | |
+
+(1) `software_ref`; its title as `description`, its observation time as `start_time`.
+(2) `host_ref` names the infrastructure. (3) Only when its CPE is shared as is.
+
+**What CTI tools expect** (issue 41). A *sighting* says a vulnerability was seen on a host
+of a domain at scan time: one per host and vulnerability in a report, `count` its findings
+(one per port), `first_seen`/`last_seen` their observation times. An *indicator* is
+written only where a finding allows a pattern that gives nothing away: the software's CPE
+when the sharing rule shares it (never a generalised CPE, which would match what the
+publisher hid, nor anything derived from an anonymised value). A *course of action* per
+vulnerability and product says what the finding calls for: update the product to a
+release that fixes the vulnerability (the reports name no fixed version, so none is
+claimed). *Confidence* (0-100) is the scanner's quality of detection (QoD, see
+`secmas.cti.reports`): a finding's and its sighting's own; a vulnerability's and its
+indicator's the best QoD it was detected with; a report's the mean of its findings'
+(none for a report without findings). *Markings* are TLP 2.0 (`secmas.cti.markings`).
 
 Own properties travel in one property extension (STIX 2.1 §7.3): the `extension-definition`
 `EXTENSION_ID` (created by the `secmas` project identity, fixed so that subscribers know it)
@@ -20,8 +40,7 @@ describes them, and each object holds them under `extensions[EXTENSION_ID]` with
 parses with `stix2.parse(allow_custom=False)` and passes `stix2-validator --strict`.
 Each object's `anonymised` property maps the anonymised attributes to their method, and a
 statement marking ("anonymised by the secmas CTI agent") is applied to exactly those
-properties as a granular marking. Everything carries the TLP marking (TLP 1.0, built into
-`stix2`) chosen by the publisher.
+properties as a granular marking. Everything carries the TLP 2.0 marking chosen by the publisher.
 
 Identifiers of SDOs, SROs and markings are UUIDv4 (§2.9) whose 122 random bits come from
 HMAC-SHA256 under the publisher's key over what the object stands for: nobody without the
@@ -53,6 +72,8 @@ from stix2.exceptions import STIXError
 
 from secmas.cti.anonymise import cpe_parts
 from secmas.cti.errors import CTIInputError, Problem
+from secmas.cti.markings import tlp_marking
+from secmas.cti.reports import DEFAULT_QOD, REPORT_FIELDS
 from secmas.cti.sharing import HOST_FIELDS, SharedFinding, SharedHost, SharedReport
 
 EXTENSION_ID = "extension-definition--f9cccde3-4196-4b3e-b69c-e592b24cc2d7"
@@ -61,6 +82,8 @@ PROJECT_IDENTITY = "identity--063a320f-df51-4148-a446-33706b304664"
 """The `secmas` project, creator of the extension definition (a fixed UUIDv4)."""
 DEFINED_AT = "2026-11-23T00:00:00.000Z"
 """When version 1.0.0 of the extension was defined."""
+EXTENDED_AT = "2026-11-25T00:00:00.000Z"
+"""When version 1.1.0 (free text, sightings) replaced it."""
 
 PROPERTY = {
     "host_ip": "ip_address",
@@ -71,13 +94,17 @@ PROPERTY = {
     "cve": "name",
     "cvss_vector": "cvss_vector",
     "published": "published",
+    "title": "description",
+    "scanner": "scanner",
+    "task": "task",
 }
 """The STIX property that carries each shareable field (inside the extension, except the
 vulnerability's `name` and the software's `cpe`)."""
 
 EXTENSION_SCHEMA = (
-    "secmas CTI selective sharing, property extension 1.0.0 (all properties optional). "
-    "report: domain (string, the scanned domain), scanner (string). "
+    "secmas CTI selective sharing, property extension 1.1.0 (all properties optional). "
+    "report: domain (string, the scanned domain), scanner (string, scrubbed free text), "
+    "task (string, scrubbed free text). "
     "infrastructure (a scanned host): domain, host_id (keyed pseudonym of the host), "
     "ip_address (address, or a CIDR prefix when anonymised), hostname (name or keyed "
     "pseudonym), operating_system (name and version, or the family when anonymised). "
@@ -87,20 +114,15 @@ EXTENSION_SCHEMA = (
     "relationship 'has' (a finding: host has vulnerability): domain, risk (0-1, severity x "
     "exploitability x age), port (NUMBER/PROTO, or PROTO when anonymised), software_ref "
     "(the software SCO the finding is in). "
+    "sighting (a vulnerability seen on a host): domain, host_ref (the infrastructure). "
     "Any object: anonymised (dictionary: property name -> anonymisation method, one of "
-    "prefix-truncation, keyed-pseudonym, generalisation)."
+    "prefix-truncation, keyed-pseudonym, generalisation, redaction (left out), scrubbed "
+    "(identifiers in free text replaced by [host], [ip], [email], [secret], [path], [url]))."
 )
 
-TLP = {
-    "white": stix2.TLP_WHITE,
-    "clear": stix2.TLP_WHITE,
-    "green": stix2.TLP_GREEN,
-    "amber": stix2.TLP_AMBER,
-    "red": stix2.TLP_RED,
-}
 ANONYMISED_STATEMENT = (
-    "Anonymised by the secmas CTI agent (keyed pseudonym, IP prefix truncation or "
-    "generalisation): not the original value."
+    "Anonymised by the secmas CTI agent (keyed pseudonym, IP prefix truncation, "
+    "generalisation, or identifiers scrubbed from free text): not the original value."
 )
 
 
@@ -127,6 +149,8 @@ class _Builder:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     software: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
     """(shared CPE, anonymised) → its `software` object, built once."""
+    confidence: dict[str, int] = field(default_factory=dict)
+    """Vulnerability id → the best QoD it was detected with, over everything shared."""
 
     def add(self, obj: dict[str, Any]) -> str:
         self.objects.setdefault(obj["id"], obj)
@@ -154,9 +178,12 @@ class _Builder:
         if anonymised:
             ext["anonymised"] = anonymised
             selectors = [
-                name if name in obj else f"extensions.{EXTENSION_ID}.{name}" for name in anonymised
+                name if name in obj else f"extensions.{EXTENSION_ID}.{name}"
+                for name in anonymised
+                if name in obj or name in ext
             ]
-            obj["granular_markings"] = [{"marking_ref": self.statement, "selectors": selectors}]
+            if selectors:
+                obj["granular_markings"] = [{"marking_ref": self.statement, "selectors": selectors}]
         obj["extensions"] = {EXTENSION_ID: ext}
         return obj
 
@@ -167,10 +194,9 @@ def _anonymised(names: dict[str, str], fields: Iterable[str]) -> dict[str, str]:
 
 
 def common_objects(publisher: str, key: bytes, tlp: str, first: datetime) -> list[dict[str, Any]]:
-    """The publisher, the project, the extension definition and the markings."""
-    if tlp not in TLP:
-        raise ValueError(f"unknown TLP level {tlp!r}: expected one of {', '.join(TLP)}")
-    marking = json.loads(TLP[tlp].serialize())
+    """The publisher, the project, the extension definition and the markings; ValueError
+    for a TLP level `secmas.cti.markings` does not know."""
+    marking = tlp_marking(tlp)
     at = stix_time(first)
     identity = keyed_id(key, "identity", publisher)
     return [
@@ -199,12 +225,12 @@ def common_objects(publisher: str, key: bytes, tlp: str, first: datetime) -> lis
             "id": EXTENSION_ID,
             "created_by_ref": PROJECT_IDENTITY,
             "created": DEFINED_AT,
-            "modified": DEFINED_AT,
+            "modified": EXTENDED_AT,
             "name": "secmas CTI selective sharing",
             "description": "Properties of vulnerability scans shared selectively between "
             "domains (hosts, findings, risk, anonymisation).",
             "schema": EXTENSION_SCHEMA,
-            "version": "1.0.0",
+            "version": "1.1.0",
             "extension_types": ["property-extension"],
         },
         marking,
@@ -227,11 +253,15 @@ def build_bundles(
     tlp: str = "amber",
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The STIX 2.1 bundle of all `reports`, and one bundle per domain (what the domain
-    publishes to its TAXII collection), as plain dictionaries."""
+    publishes to its TAXII collection), as plain dictionaries. `tlp` names a TLP 2.0
+    level, or a TLP 1.0 alias (`secmas.cti.markings`)."""
     if not reports:
         raise ValueError("nothing to share: no reports")
     common = common_objects(publisher, key, tlp, min(r.scanned_at for r in reports))
     builder = _Builder(key, common[0]["id"], common[3]["id"], common[4]["id"])
+    for finding in (f for r in reports for f in r.findings):
+        ident = vulnerability_id(key, finding)
+        builder.confidence[ident] = max(builder.confidence.get(ident, 0), finding.confidence)
     for obj in common:
         builder.add(obj)
     members: dict[str, list[str]] = {}
@@ -256,15 +286,18 @@ def _bundle(key: bytes, scope: str, objects: Iterable[dict[str, Any]]) -> dict[s
 def _report_objects(b: _Builder, report: SharedReport, number: str) -> list[str]:
     """Add one report's objects; the ids of the report and all its members."""
     at = stix_time(report.scanned_at)
-    refs: list[str] = []
+    domain = b.add(_domain(b, report.domain, at))
+    refs: list[str] = [domain]
     hosts: dict[str, str] = {}
     for host in report.hosts:
         hosts[host.host_id] = b.add(_host(b, report.domain, host, at))
     software: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], list[SharedFinding]] = {}
     for index, finding in enumerate(report.findings):
         if finding.host_id not in hosts:
             raise ValueError(f"finding {index} of {report.domain} names an unknown host")
         vulnerability = b.add(_vulnerability(b, finding, at))
+        seen.setdefault((finding.host_id, vulnerability), []).append(finding)
         cpe = finding.fields.get("cpe", "")
         soft = software.get((finding.host_id, cpe))
         if cpe and soft is None:
@@ -280,6 +313,9 @@ def _report_objects(b: _Builder, report: SharedReport, number: str) -> list[str]
             software[(finding.host_id, cpe)] = soft
             refs += [soft, b.add(consists)]
         refs += [vulnerability, b.add(_finding(b, finding, number, index, hosts, soft, at))]
+        refs += _guidance(b, finding, vulnerability, at)
+    for (host, vulnerability), findings in seen.items():
+        refs.append(b.add(_sighting(b, number, hosts[host], domain, vulnerability, findings, at)))
     report_id = keyed_id(b.key, "report", number, report.domain, at)
     summary = b.sdo(
         "report",
@@ -290,8 +326,18 @@ def _report_objects(b: _Builder, report: SharedReport, number: str) -> list[str]
         published=at,
         object_refs=list(dict.fromkeys([*hosts.values(), *refs])),
     )
-    b.add(b.extended(summary, {"domain": report.domain, "scanner": report.scanner}, {}))
+    if report.findings:
+        qods = [f.confidence for f in report.findings]
+        summary["confidence"] = round(sum(qods) / len(qods))
+    own = {"domain": report.domain, "scanner": report.scanner, "task": report.task}
+    b.add(b.extended(summary, own, _anonymised(report.anonymised, REPORT_FIELDS)))
     return [report_id, *summary["object_refs"]]
+
+
+def _domain(b: _Builder, domain: str, at: str) -> dict[str, Any]:
+    """The domain as an `identity`: where its findings were sighted."""
+    ident = keyed_id(b.key, "identity", "domain", domain)
+    return b.sdo("identity", ident, at, name=f"domain {domain}", identity_class="organization")
 
 
 def _host(b: _Builder, domain: str, host: SharedHost, at: str) -> dict[str, Any]:
@@ -314,13 +360,18 @@ def _software(b: _Builder, cpe: str, anonymised: bool) -> dict[str, Any]:
     return known
 
 
-def _new_software(b: _Builder, cpe: str, anonymised: bool) -> dict[str, Any]:
+def cpe_product(cpe: str) -> tuple[str, str, str]:
+    """Vendor, product and version of a CPE 2.3 name or 2.2 URI (version may be empty)."""
     parts = cpe_parts(cpe)
-    uri = cpe.startswith("cpe:/")
-    vendor, product = (parts[2], parts[3]) if uri else (parts[3], parts[4])
-    version = "" if anonymised else (parts[4] if uri and len(parts) > 4 else parts[5])
+    if cpe.startswith("cpe:/"):
+        return parts[2], parts[3], parts[4] if len(parts) > 4 else ""
+    return parts[3], parts[4], parts[5]
+
+
+def _new_software(b: _Builder, cpe: str, anonymised: bool) -> dict[str, Any]:
+    vendor, product, version = cpe_product(cpe)
     props = {"name": product, "vendor": vendor, "cpe": cpe}
-    if version not in ("", "*", "-"):
+    if not anonymised and version not in ("", "*", "-"):
         props["version"] = version
     obj = json.loads(stix2.Software(**props).serialize())
     obj["object_marking_refs"] = [b.marking]
@@ -329,12 +380,18 @@ def _new_software(b: _Builder, cpe: str, anonymised: bool) -> dict[str, Any]:
     return obj
 
 
+def vulnerability_id(key: bytes, finding: SharedFinding) -> str:
+    """The id of the `vulnerability` a finding is of: keyed on its CVE (or pseudonym),
+    vector and date as shared."""
+    shared = (finding.fields.get(f, "") for f in ("cve", "cvss_vector", "published"))
+    return keyed_id(key, "vulnerability", *shared)
+
+
 def _vulnerability(b: _Builder, finding: SharedFinding, at: str) -> dict[str, Any]:
     fields = finding.fields
     label, vector, published = (fields.get(f, "") for f in ("cve", "cvss_vector", "published"))
-    obj = b.sdo(
-        "vulnerability", keyed_id(b.key, "vulnerability", label, vector, published), at, name=label
-    )
+    ident = vulnerability_id(b.key, finding)
+    obj = b.sdo("vulnerability", ident, at, name=label, confidence=b.confidence[ident])
     if "cve" not in finding.anonymised:
         obj["external_references"] = [{"source_name": "cve", "external_id": label}]
     props = {
@@ -356,26 +413,101 @@ def _finding(
     software: str | None,
     at: str,
 ) -> dict[str, Any]:
-    target = keyed_id(
-        b.key,
-        "vulnerability",
-        *(finding.fields.get(f, "") for f in ("cve", "cvss_vector", "published")),
-    )
     obj = b.sdo(
         "relationship",
         keyed_id(b.key, "relationship", "has", number, finding.domain, str(index)),
         at,
         relationship_type="has",
         source_ref=hosts[finding.host_id],
-        target_ref=target,
+        target_ref=vulnerability_id(b.key, finding),
+        confidence=finding.confidence,
     )
+    if "title" in finding.fields:
+        obj["description"] = finding.fields["title"]
+    if finding.observed is not None:
+        obj["start_time"] = stix_time(finding.observed)
     props = {
         "domain": finding.domain,
         "risk": finding.risk,
         "port": finding.fields.get("port", ""),
         "software_ref": software,
     }
-    return b.extended(obj, props, _anonymised(finding.anonymised, ("port",)))
+    return b.extended(obj, props, _anonymised(finding.anonymised, ("port", "title")))
+
+
+def _sighting(
+    b: _Builder,
+    number: str,
+    host: str,
+    domain: str,
+    vulnerability: str,
+    findings: list[SharedFinding],
+    at: str,
+) -> dict[str, Any]:
+    """A vulnerability seen on a host of a domain: how often, first and last."""
+    times = [f.observed for f in findings if f.observed is not None]
+    obj = b.sdo(
+        "sighting",
+        keyed_id(b.key, "sighting", number, host, vulnerability),
+        at,
+        sighting_of_ref=vulnerability,
+        where_sighted_refs=[domain],
+        count=len(findings),
+        confidence=max(f.confidence for f in findings),
+    )
+    if times:
+        obj["first_seen"], obj["last_seen"] = stix_time(min(times)), stix_time(max(times))
+    return b.extended(obj, {"domain": findings[0].domain, "host_ref": host}, {})
+
+
+def _guidance(b: _Builder, finding: SharedFinding, vulnerability: str, at: str) -> list[str]:
+    """The indicator (when the CPE is shared) and the course of action for a finding,
+    with their relationships to its vulnerability; their ids."""
+    cpe, label = finding.fields.get("cpe", ""), finding.fields.get("cve", "")
+    if not cpe:
+        return []
+    vendor, product, version = cpe_product(cpe)
+    refs = []
+    if "cpe" not in finding.anonymised:
+        indicator = b.sdo(
+            "indicator",
+            keyed_id(b.key, "indicator", vulnerability, cpe),
+            at,
+            name=f"{product} {version} affected by {label}",
+            description=f"Software matching this CPE was found affected by {label} in a "
+            "vulnerability scan; in another inventory it points to the same exposure.",
+            indicator_types=["unknown"],
+            pattern=f"[software:cpe = '{pattern_string(cpe)}']",
+            pattern_type="stix",
+            valid_from=at,
+            confidence=b.confidence[vulnerability],
+        )
+        refs += [
+            b.add(indicator),
+            b.add(_relation(b, "related-to", indicator["id"], vulnerability, at)),
+        ]
+    action = b.sdo(
+        "course-of-action",
+        keyed_id(b.key, "course-of-action", vulnerability, vendor, product),
+        at,
+        name=f"Update {vendor} {product}",
+        description=f"Update {vendor} {product} to a release that fixes {label}, as its "
+        "vendor advises; until then, limit who can reach the affected service.",
+    )
+    refs += [b.add(action), b.add(_relation(b, "mitigates", action["id"], vulnerability, at))]
+    return refs
+
+
+def _relation(b: _Builder, kind: str, source: str, target: str, at: str) -> dict[str, Any]:
+    ident = keyed_id(b.key, "relationship", kind, source, target)
+    return b.sdo(
+        "relationship", ident, at, relationship_type=kind, source_ref=source, target_ref=target
+    )
+
+
+def pattern_string(text: str) -> str:
+    """`text` as a STIX pattern string literal's content (`\\` and `'` escaped)."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def bundle_text(bundle: dict[str, Any]) -> str:
@@ -403,7 +535,9 @@ def extension(obj: Any) -> dict[str, Any]:
 
 
 def read_bundle(bundle: stix2.Bundle) -> list[SharedReport]:
-    """The shared reports of a `secmas` bundle: the subscriber's view of each domain."""
+    """The shared reports of a `secmas` bundle: the subscriber's view of each domain.
+    Sightings, indicators and courses of action restate what the findings say, for CTI
+    tools; they are not read back."""
     by_id = {o.id: o for o in bundle.objects}
     reports: list[SharedReport] = []
     for obj in bundle.objects:
@@ -418,10 +552,11 @@ def read_bundle(bundle: stix2.Bundle) -> list[SharedReport]:
             if o.type == "relationship" and o.relationship_type == "has"
         )
         scanned_at: datetime = obj.published
+        _, anonymised = _fields_of(props, REPORT_FIELDS)
         reports.append(
             SharedReport(
                 props["domain"], props.get("scanner", ""), scanned_at, tuple(hosts.values()),
-                findings,
+                findings, props.get("task", ""), anonymised,
             )
         )  # fmt: skip
     return reports
@@ -444,12 +579,13 @@ def _shared_host(obj: Any) -> SharedHost:
 
 def _shared_finding(obj: Any, host: SharedHost, by_id: dict[str, Any]) -> SharedFinding:
     props = extension(obj)
+    own = props | ({"description": obj.description} if "description" in obj else {})
     vulnerability = by_id[obj.target_ref]
     vprops = extension(vulnerability) | {"name": vulnerability.name}
     fields, anonymised = dict(host.fields), dict(host.anonymised)
     for part in (
         _fields_of(vprops, ("cve", "cvss_vector", "published")),
-        _fields_of(props, ("port",)),
+        _fields_of(own, ("port", "title")),
     ):
         fields |= part[0]
         anonymised |= part[1]
@@ -467,4 +603,6 @@ def _shared_finding(obj: Any, host: SharedHost, by_id: dict[str, Any]) -> Shared
         float(props["risk"]),
         {f: fields[f] for f in order if f in fields},
         {f: anonymised[f] for f in order if f in anonymised},
+        obj.get("confidence", DEFAULT_QOD),
+        obj.get("start_time"),
     )

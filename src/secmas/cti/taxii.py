@@ -6,16 +6,33 @@ collection on a TAXII 2.1 server (Add Objects); subscribers poll every collectio
 read (Get Objects, page by page), parse what they received with `stix2` (no custom
 content) and compute hygiene from that alone.
 
+Nothing a collection holds is taken on its word (issue 41: a peer that wrote into another
+domain's collection, or claimed another domain in its own, lowered that domain's hygiene
+below the placement threshold). Each domain signs what it publishes with its own key
+(`secmas.cti.signing`: a detached JWS over the canonical bundle, in a `note` of the
+bundle), and the subscriber, holding the public key pinned for each domain:
+
+- keeps only objects covered by a signature that verifies with the key of the
+  collection's domain (the collection is titled with the domain's name);
+- refuses a signed bundle whose reports or findings claim a domain other than the
+  collection's, and one whose shared CVSS vectors or dates are not valid;
+- recomputes each finding's risk from the shared vector and date
+  (`secmas.cti.reassess`) instead of taking the publisher's value.
+
+What it refuses never reaches hygiene; `Received.refused` and the exchange's summary say
+what was refused and why.
+
 The server is OASIS's reference TAXII 2.1 server, `medallion`, or any other at a URL given
 by the user. `MedallionServer` runs medallion (`secmas.cti.medallion`: with a fix for
 objects that have a `version` property) as a child process on loopback with a
 configuration written to a folder of the run: a memory backend holding one API root
 (`cti`) with one collection per domain (titled with the domain's name), and credentials
 of its own drawn for the run, one user per publishing domain and one for subscribers
-(medallion checks HTTP Basic credentials on every request; its memory backend does not
-tie a user to collections, which are readable and writable by any user it knows). On an
-existing server the collections must already exist (TAXII 2.1 has no request to create
-one): a domain publishes to the collection titled with its name.
+(medallion checks HTTP Basic credentials on every request). Its backend
+(`secmas.cti.medallion.DomainWriteBackend`) lets each domain's user write to that
+domain's collection only (HTTP 403 elsewhere); every user may read. On an existing server
+the collections must already exist (TAXII 2.1 has no request to create one) and its
+operator grants the rights: a domain publishes to the collection titled with its name.
 
 medallion's memory backend compares each added object with every object already in the
 collection, so publishing is quadratic in a collection's size on that server: fine for a
@@ -39,12 +56,25 @@ from types import TracebackType
 from typing import Any
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from secmas import strictjson
 from secmas.cti.hygiene import hygiene_scores
+from secmas.cti.reassess import reassessed
+from secmas.cti.risk import RiskParams
 from secmas.cti.sharing import SharedReport
+from secmas.cti.signing import (
+    DomainKey,
+    SignatureError,
+    is_signature,
+    new_keys,
+    pinned,
+    signed_bundle,
+    signed_objects,
+    thumbprint,
+)
 from secmas.cti.stix import parse_bundle, read_bundle
 
 API_ROOT = "cti"
@@ -76,7 +106,7 @@ class TaxiiAccess:
 
 @dataclass(frozen=True)
 class Published:
-    """The outcome of one Add Objects request."""
+    """The outcome of one Add Objects request (its bundle's objects; the signature aside)."""
 
     domain: str
     collection: str
@@ -85,13 +115,24 @@ class Published:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Objects of a collection the subscriber did not take in, and why."""
+
+    reason: str
+    objects: int
+
+
+@dataclass(frozen=True)
 class Received:
-    """What a subscriber polled from one collection."""
+    """What a subscriber polled from one collection: objects (signatures aside), the
+    reports it took in, and what it refused."""
 
     collection: str
     title: str
     objects: int
     reports: tuple[SharedReport, ...]
+    signatures: int = 0
+    refused: tuple[Refusal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,14 +143,23 @@ class Exchange:
     published: tuple[Published, ...]
     received: tuple[Received, ...]
     hygiene: dict[str, float]
+    keys: dict[str, str] = field(default_factory=dict)
+    """Domain → thumbprint (RFC 7638) of the public key the subscriber pinned for it."""
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready record (no credentials)."""
         return {
             "server": self.url,
+            "keys": self.keys,
             "published": [asdict(p) for p in self.published],
             "received": [
-                {"collection": r.collection, "title": r.title, "objects": r.objects}
+                {
+                    "collection": r.collection,
+                    "title": r.title,
+                    "objects": r.objects,
+                    "signatures": r.signatures,
+                    "refused": [asdict(x) for x in r.refused],
+                }
                 for r in self.received
             ],
             "hygiene": {d: round(h, 4) for d, h in self.hygiene.items()},
@@ -125,11 +175,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def medallion_files(
-    folder: Path, domains: Sequence[str], port: int, users: Mapping[str, str]
+    folder: Path,
+    domains: Sequence[str],
+    port: int,
+    users: Mapping[str, str],
+    writers: Mapping[str, Sequence[str]],
 ) -> Path:
     """Write medallion's configuration and its memory backend's initial data (API root,
-    one collection per domain) into `folder`; the configuration's path. Both files are
-    readable by their owner only: the configuration holds the credentials."""
+    one collection per domain, `writers[domain]` the users that may write to it) into
+    `folder`; the configuration's path. Both files are readable by their owner only: the
+    configuration holds the credentials."""
     base = f"http://127.0.0.1:{port}"
     collections = [
         {
@@ -163,9 +218,10 @@ def medallion_files(
     }
     config = {
         "backend": {
-            "module": "medallion.backends.memory_backend",
-            "module_class": "MemoryBackend",
+            "module": "secmas.cti.medallion",
+            "module_class": "DomainWriteBackend",
             "filename": str(folder / DATA_FILE),
+            "writers": {c["id"]: list(writers.get(c["title"], ())) for c in collections},
         },
         "users": dict(users),
         "taxii": {"max_page_size": PAGE},
@@ -178,16 +234,27 @@ def medallion_files(
     return folder / CONFIG_FILE
 
 
-class MedallionServer:
-    """medallion on loopback for the given domains, as a child process (a context manager)."""
+RELAY = "relay"
 
-    def __init__(self, folder: Path, domains: Sequence[str]) -> None:
+
+class MedallionServer:
+    """medallion on loopback for the given domains, as a child process (a context manager).
+
+    Each domain's publisher may write to its own collection only. With `relay`, one more
+    user (`relay()`) may write to every collection: a server whose operator lets one CTI
+    agent publish for several domains, as `--taxii URL` with one user does."""
+
+    def __init__(self, folder: Path, domains: Sequence[str], *, relay: bool = False) -> None:
         if not domains:
             raise ValueError("a TAXII server needs at least one domain's collection")
         self.folder = folder
         self.domains = list(dict.fromkeys(domains))
         self.users = {f"publisher-{d}": secrets.token_urlsafe(18) for d in self.domains}
         self.users["subscriber"] = secrets.token_urlsafe(18)
+        extra = [RELAY] if relay else []
+        if relay:
+            self.users[RELAY] = secrets.token_urlsafe(18)
+        self.writers = {d: [f"publisher-{d}", *extra] for d in self.domains}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -202,10 +269,15 @@ class MedallionServer:
     def subscriber(self) -> TaxiiAccess:
         return TaxiiAccess(self.url, "subscriber", self.users["subscriber"])
 
+    def relay(self) -> TaxiiAccess:
+        if RELAY not in self.users:
+            raise ValueError("this server was started without a relay user")
+        return TaxiiAccess(self.url, RELAY, self.users[RELAY])
+
     def start(self) -> MedallionServer:
         for _attempt in range(3):  # another process may take the free port first
             self.port = free_port()
-            config = medallion_files(self.folder, self.domains, self.port, self.users)
+            config = medallion_files(self.folder, self.domains, self.port, self.users, self.writers)
             log = (self.folder / "medallion.log").open("wb")
             command = [sys.executable, "-m", "secmas.cti.medallion", "--port", str(self.port)]
             self.process = subprocess.Popen(
@@ -282,8 +354,9 @@ def collections(access: TaxiiAccess) -> dict[str, Collection]:
         raise TaxiiError(f"TAXII server {access.url}: cannot list collections: {exc}") from None
 
 
-def publish(access: TaxiiAccess, domain: str, bundle_text: str) -> Published:
-    """Add a domain's bundle to the collection titled with the domain's name."""
+def publish(access: TaxiiAccess, domain: str, bundle_text: str, key: DomainKey) -> Published:
+    """Sign a domain's bundle with its key and add it to the collection titled with the
+    domain's name."""
     found = collections(access)
     collection = found.get(domain)
     if collection is None:
@@ -293,24 +366,43 @@ def publish(access: TaxiiAccess, domain: str, bundle_text: str) -> Published:
             f"{domain} (collections: {titles})"
         )
     if not collection.can_write:
-        raise TaxiiError(f"TAXII collection {domain!r} on {access.url} is not writable")
+        raise TaxiiError(
+            f"TAXII collection {domain!r} on {access.url} is not writable by user {access.user}"
+        )
+    signed, note = signed_bundle(json.loads(bundle_text), key)
     try:
-        status = collection.add_objects(bundle_text, poll_interval=0.2, timeout=60)
+        status = collection.add_objects(signed, poll_interval=0.2, timeout=60)
     except (requests.RequestException, TAXIIServiceException) as exc:
         raise TaxiiError(f"publishing {domain} to {access.url}: {exc}") from None
     if status.status != "complete":
         raise TaxiiError(f"publishing {domain} to {access.url}: status {status.status}")
-    return Published(domain, collection.id, status.success_count, status.failure_count)
+    signature = sum(1 for s in status.successes or () if s.get("id") == note)
+    return Published(domain, collection.id, status.success_count - signature, status.failure_count)
 
 
-def poll(access: TaxiiAccess, titles: Sequence[str] | None = None) -> list[Received]:
-    """Every object of every readable collection (or those titled `titles`), parsed and
-    read as a subscriber does; bad content raises CTIInputError naming the collection."""
+def poll(
+    access: TaxiiAccess,
+    keys: Mapping[str, Ed25519PublicKey],
+    titles: Sequence[str] | None = None,
+    params: RiskParams | None = None,
+) -> list[Received]:
+    """Every object of every readable collection (or those titled `titles`), verified with
+    the key pinned for the collection's domain in `keys`, parsed and read as a subscriber
+    does (risks recomputed with `params`). What fails verification is refused and
+    recorded; content that is not strict STIX 2.1 raises CTIInputError naming the
+    collection; a collection whose domain has no pinned key raises TaxiiError."""
     found = collections(access)
     wanted = list(found) if titles is None else [t for t in titles if t in found]
     missing = [t for t in titles or () if t not in found]
     if missing:
         raise TaxiiError(f"TAXII server {access.url} has no collection titled {missing[0]!r}")
+    unpinned = [t for t in wanted if t not in keys]
+    if unpinned:
+        known = ", ".join(sorted(keys)) or "none"
+        raise TaxiiError(
+            f"no public key pinned for domain {unpinned[0]!r} (collection on {access.url}); "
+            f"keys are pinned for: {known}"
+        )
     received = []
     for title in wanted:
         collection = found[title]
@@ -322,28 +414,98 @@ def poll(access: TaxiiAccess, titles: Sequence[str] | None = None) -> list[Recei
                 objects.extend(page.get("objects", []))
         except (requests.RequestException, TAXIIServiceException) as exc:
             raise TaxiiError(f"polling {title} on {access.url}: {exc}") from None
-        bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
         source = f"{access.url} collection {title!r}"
-        reports = read_bundle(parse_bundle(json.dumps(bundle), source)) if objects else []
-        received.append(Received(collection.id, title, len(objects), tuple(reports)))
+        received.append(_verified(collection.id, title, objects, keys[title], source, params))
     return received
+
+
+def _verified(
+    collection: str,
+    title: str,
+    objects: list[Any],
+    key: Ed25519PublicKey,
+    source: str,
+    params: RiskParams | None,
+) -> Received:
+    """What a subscriber takes in from one collection: the reports of the bundles that
+    domain `title` signed and that speak of `title` only."""
+    objects = [o for o in objects if isinstance(o, dict)]
+    notes = [o for o in objects if is_signature(o)]
+    by_id = {str(o.get("id")): o for o in objects if not is_signature(o)}
+    reports: list[SharedReport] = []
+    refused: list[Refusal] = []
+    seen: set[str] = set()
+    for note in notes:
+        refs = note.get("object_refs")
+        covers = [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
+        seen.update(covers)
+        where = f"signature {str(note.get('id'))[:48]}"
+        try:
+            signed = signed_objects(note, by_id, key)
+        except SignatureError as exc:
+            refused.append(Refusal(f"{where}: {exc}", len(covers)))
+            continue
+        bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": signed}
+        got = read_bundle(parse_bundle(json.dumps(bundle), source))
+        problem = _claims(got, title)
+        if problem is None:
+            try:
+                got = [reassessed(r, params) for r in got]
+            except ValueError as exc:
+                problem = f"a shared finding does not hold: {exc}"
+        if problem is not None:
+            refused.append(Refusal(f"{where}: {problem}", len(signed)))
+            continue
+        reports.extend(r for r in got if r not in reports)
+    unsigned = [i for i in by_id if i not in seen]
+    if unsigned:
+        reason = f"{len(unsigned)} objects carry no signature of domain {title} ({unsigned[0]})"
+        refused.append(Refusal(reason, len(unsigned)))
+    return Received(collection, title, len(by_id), tuple(reports), len(notes), tuple(refused))
+
+
+def _claims(reports: Sequence[SharedReport], title: str) -> str | None:
+    """Why `reports` may not stand in domain `title`'s collection, or None."""
+    domains = {r.domain for r in reports} | {f.domain for r in reports for f in r.findings}
+    others = sorted(domains - {title})
+    if others:
+        return f"the bundle claims domain {', '.join(others)} in the collection of {title}"
+    return None
 
 
 def exchange(
     bundles: Mapping[str, str],
     publishers: Mapping[str, TaxiiAccess],
     subscriber: TaxiiAccess,
+    keys: Mapping[str, DomainKey] | None = None,
+    trusted: Mapping[str, Ed25519PublicKey] | None = None,
+    params: RiskParams | None = None,
 ) -> Exchange:
-    """Each domain publishes its bundle; the subscriber polls the domains' collections and
-    computes hygiene from what it received."""
-    published = tuple(publish(publishers[d], d, text) for d, text in bundles.items())
-    received = tuple(poll(subscriber, list(bundles)))
+    """Each domain signs its bundle with its key in `keys` (drawn for this exchange when
+    None) and publishes it; the subscriber polls the domains' collections, verifies them
+    with the keys in `trusted` (the public halves of `keys` when None) and computes
+    hygiene from what it took in."""
+    signers = dict(keys) if keys is not None else new_keys(bundles)
+    lacking = [d for d in bundles if d not in signers]
+    if lacking:
+        raise TaxiiError(f"no signing key for domain {lacking[0]!r}")
+    pins = dict(trusted) if trusted is not None else pinned(signers)
+    published = tuple(publish(publishers[d], d, text, signers[d]) for d, text in bundles.items())
+    received = tuple(poll(subscriber, pins, list(bundles), params))
     reports = [report for r in received for report in r.reports]
-    return Exchange(subscriber.url, published, received, hygiene_scores(reports))
+    fingerprints = {d: thumbprint(pins[d]) for d in bundles}
+    return Exchange(subscriber.url, published, received, hygiene_scores(reports), fingerprints)
 
 
-def exchange_on_medallion(bundles: Mapping[str, str], folder: Path) -> Exchange:
-    """`exchange` through a medallion started in `folder` for the run and stopped after."""
+def exchange_on_medallion(
+    bundles: Mapping[str, str],
+    folder: Path,
+    keys: Mapping[str, DomainKey] | None = None,
+    trusted: Mapping[str, Ed25519PublicKey] | None = None,
+    params: RiskParams | None = None,
+) -> Exchange:
+    """`exchange` through a medallion started in `folder` for the run and stopped after,
+    each domain publishing as its own user."""
     with MedallionServer(folder, list(bundles)) as server:
         publishers = {d: server.publisher(d) for d in bundles}
-        return exchange(bundles, publishers, server.subscriber())
+        return exchange(bundles, publishers, server.subscriber(), keys, trusted, params)
