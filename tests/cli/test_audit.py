@@ -1,5 +1,6 @@
 """`secmas audit verify` and `secmas audit show`: exit codes 0/1/2 and what they say, with
-anchors on a JSON-RPC ledger (the in-process EVM served over HTTP)."""
+anchors on a JSON-RPC ledger (the in-process EVM served over HTTP), signed by the audit
+notary of a $SECMAS_HOME made for the module."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.policy.test_audit import rechain, write_log
 from typer.testing import CliRunner
 
@@ -27,6 +29,8 @@ from secmas.policy.audit import (
     read_log,
     write_anchors,
 )
+from secmas.policy.notary import NOTARY_KEY_FILE, NOTARY_PUBLIC_FILE, NotaryProcess
+from secmas.trust.keys import public_key_hex
 
 runner = CliRunner()
 app = typer.Typer(pretty_exceptions_enable=False)
@@ -46,13 +50,31 @@ def server() -> Iterator[LedgerServer]:
 
 
 @pytest.fixture(scope="module")
-def recorded(server: LedgerServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder whose log of 10 entries was anchored at 4, 8 and 10 on the server."""
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The $SECMAS_HOME of the notary that signs the module's anchors."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(autouse=True)
+def _secmas_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECMAS_HOME", str(home))
+
+
+@pytest.fixture(scope="module")
+def recorded(server: LedgerServer, home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder whose log of 10 entries was anchored at 4, 8 and 10 on the server,
+    each anchor signed by the notary, the last sealing the log."""
     folder = tmp_path_factory.mktemp("run")
     client = server.connect().deploy_audit_anchor()
+    notary = NotaryProcess.start(home / NOTARY_KEY_FILE)
     with AuditLog(folder / AUDIT_FILE) as log:
         anchorer = Anchorer(
-            log, client, audit_log_id("cli-run"), every=4, path=folder / ANCHORS_FILE
+            log,
+            client,
+            audit_log_id("cli-run"),
+            every=4,
+            path=folder / ANCHORS_FILE,
+            notary=notary,
         )
         for i in range(10):
             log.append(i * 0.5, "SSLAAssessor", "breach", f"InvalidSourcePackets > 0 ({i})")
@@ -69,7 +91,7 @@ def run(recorded: Path, tmp_path: Path) -> Path:
 def test_an_intact_log_exits_0_with_its_anchors_confirmed(run: Path, server: LedgerServer) -> None:
     code, output = audit("verify", run / AUDIT_FILE)
     assert code == 0, output
-    assert "10 of 10 checked" in output and "3 of 3 confirmed, copied in" in output
+    assert "10 of 10 checked" in output and "3 of 3 confirmed, signed by the notary in" in output
     assert read_log(run / AUDIT_FILE)[-1].hash in output and "audit.jsonl: intact" in output
     code, output = audit("verify", run / AUDIT_FILE, "--ledger", server.url)
     assert code == 0, output
@@ -95,11 +117,11 @@ def test_a_log_cut_after_an_anchor_exits_1(run: Path) -> None:
     assert "audit.jsonl: truncated: an anchor covers 8 entries, the log holds 6" in output
 
 
-def test_a_rewrite_with_its_anchors_file_is_caught_by_the_ledger_only(
+def test_a_rewrite_with_its_anchors_file_is_caught_by_the_notary_and_the_ledger(
     run: Path, server: LedgerServer
 ) -> None:
-    """A forger who rewrites the log and the anchors file beside it fools the file check;
-    the anchors on the ledger cannot be rewritten."""
+    """A forger who rewrites the log and the anchors file beside it cannot sign the forged
+    anchors with the notary's key, nor rewrite the anchors on the ledger."""
     path = run / AUDIT_FILE
     forged = rechain(read_log(path), 5, "nothing happened")
     write_log(path, forged)
@@ -107,7 +129,8 @@ def test_a_rewrite_with_its_anchors_file_is_caught_by_the_ledger_only(
     anchors = tuple(replace(a, head=forged[a.count - 1].hash) for a in original.anchors)
     write_anchors(run / ANCHORS_FILE, replace(original, anchors=anchors))
     code, output = audit("verify", path)
-    assert code == 0, output
+    assert code == 1, output
+    assert "anchors[1] (count 8): the notary's signature does not hold" in output
     code, output = audit("verify", path, "--ledger", server.url)
     assert code == 1
     assert "audit.jsonl:5: entry seq 4: rewritten: the first 8 entries do not end" in output
@@ -135,6 +158,9 @@ def _free_port() -> int:
         (("verify", "{log}", "--anchors", "{run}/none.json"), "none.json: cannot read file"),
         (("verify", "{log}", "--ledger", "ftp://x"), "--ledger ftp://x: ledger URL must be"),
         (("verify", "{log}", "--ledger", "http://127.0.0.1:{port}"), "unavailable"),
+        (("verify", "{log}", "--notary", "{run}/none.pem"), "--notary: {run}/none.pem: cannot"),
+        (("verify", "{log}", "--notary", "ab", "--ledger", "http://x"), "drop --notary"),
+        (("verify", "{log}", "--notary", "ab", "--no-anchors"), "alone: drop --notary"),
         (("show", "{run}/missing.jsonl"), "missing.jsonl: cannot read file"),
     ],
 )
@@ -142,7 +168,7 @@ def test_bad_input_exits_2_with_one_line(run: Path, args: tuple[str, ...], messa
     values = {"run": run, "log": run / AUDIT_FILE, "port": _free_port()}
     code, output = audit(*(a.format(**values) for a in args))
     assert code == 2
-    assert message in output
+    assert message.format(**values) in output
 
 
 def test_ledger_without_an_anchors_file_exits_1(run: Path, server: LedgerServer) -> None:
@@ -158,11 +184,62 @@ def test_an_anchors_file_without_anchors_is_not_intact(run: Path) -> None:
     assert code == 1 and "holds no anchors" in output and "intact" not in output
 
 
-def test_entries_after_the_last_anchor_are_named(run: Path) -> None:
+def test_entries_after_the_last_anchor_on_the_ledger_are_named(
+    server: LedgerServer, tmp_path: Path
+) -> None:
+    """A log still being written: the ledger holds anchors at 4 and 8 of its 10 entries."""
+    client = server.connect().deploy_audit_anchor()
+    with AuditLog(tmp_path / AUDIT_FILE) as log:
+        anchorer = Anchorer(
+            log, client, audit_log_id("running"), every=4, path=tmp_path / ANCHORS_FILE
+        )
+        for i in range(10):
+            log.append(float(i), "ClosedLoop", "alert", f"alert {i}")
+    assert [a.count for a in anchorer.anchors] == [4, 8]
+    code, output = audit("verify", tmp_path / AUDIT_FILE, "--ledger", server.url)
+    assert code == 0 and "intact (entries 8 to 9 after the last anchor)" in output
+
+
+def test_a_log_cut_with_its_last_anchors_is_not_sealed(run: Path) -> None:
+    write_log(run / AUDIT_FILE, read_log(run / AUDIT_FILE)[:8])
     original = read_anchors(run / ANCHORS_FILE)
     write_anchors(run / ANCHORS_FILE, replace(original, anchors=original.anchors[:2]))
     code, output = audit("verify", run / AUDIT_FILE)
-    assert code == 0 and "intact (entries 8 to 9 after the last anchor)" in output
+    assert code == 1 and "the notary never sealed the log" in output
+
+
+def test_unsigned_anchors_are_left_out_and_said_so(run: Path) -> None:
+    original = read_anchors(run / ANCHORS_FILE)
+    first = replace(original.anchors[0], notary=None)
+    write_anchors(run / ANCHORS_FILE, replace(original, anchors=(first, *original.anchors[1:])))
+    code, output = audit("verify", run / AUDIT_FILE)
+    assert code == 0, output
+    assert "2 of 2 confirmed" in output and "1 unsigned left out" in output
+
+
+def test_another_pinned_notary_key_fails_and_a_named_one_is_used(run: Path, home: Path) -> None:
+    other = Ed25519PrivateKey.generate().public_key()
+    code, output = audit("verify", run / AUDIT_FILE, "--notary", public_key_hex(other))
+    assert code == 1 and "signature does not hold" in output and "the pinned one is" in output
+    key = (home / NOTARY_PUBLIC_FILE).read_text().strip()
+    code, output = audit("verify", run / AUDIT_FILE, "--notary", key)
+    assert code == 0, output
+
+
+def test_without_a_usable_notary_key_exits_2(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECMAS_HOME", str(tmp_path / "empty"))
+    code, output = audit("verify", run / AUDIT_FILE)
+    assert code == 2, output
+    assert "no notary public key" in output and "--notary KEY" in output
+    writable = tmp_path / "writable"
+    writable.mkdir()
+    (writable / NOTARY_PUBLIC_FILE).write_text("ab" * 32)
+    (writable / NOTARY_PUBLIC_FILE).chmod(0o666)
+    monkeypatch.setenv("SECMAS_HOME", str(writable))
+    code, output = audit("verify", run / AUDIT_FILE)
+    assert code == 2 and "is writable by others (mode 666)" in output
 
 
 def test_malformed_files_exit_2_naming_file_and_line(run: Path) -> None:

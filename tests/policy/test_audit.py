@@ -23,12 +23,15 @@ from secmas.policy.audit import (
     AuditEntry,
     AuditFormatError,
     AuditLog,
+    Notarisation,
     TamperedLog,
     Verification,
     audit_log_id,
+    canonical_json,
     make_entry,
     read_anchors,
     read_log,
+    statement_bytes,
     verify,
     write_anchors,
 )
@@ -412,16 +415,54 @@ def test_anchorer_arguments_are_checked(anchor_client: AuditAnchorClient) -> Non
         Anchorer(AuditLog(), anchor_client, b"short")
 
 
+SIGNED = {"count": 1, "head": "ab" * 32, "time": 0.0, "tx_hash": "0x" + "ab" * 32, "block": 7}
+"""An anchor's fields, to which the notary's are added."""
+
+
 def anchor_of(entries: list[AuditEntry], count: int) -> Anchor:
     """An anchor of the first `count` entries, as if mined in block 7."""
     return Anchor(count, entries[count - 1].hash, entries[count - 1].time, "0x" + "ab" * 32, 7)
 
 
 def test_anchors_file_round_trips(tmp_path: Path) -> None:
+    signed = replace(anchor_of(LOG, 6), notary=Notarisation("2026-01-01T00:00Z", True, "c" * 128))
     anchors = AnchorFile(
-        "http://127.0.0.1:8545", "0x" + "12" * 20, audit_log_id("run"), (anchor_of(LOG, 4),)
+        "http://127.0.0.1:8545",
+        "0x" + "12" * 20,
+        audit_log_id("run"),
+        (anchor_of(LOG, 4), signed),
+        "d" * 64,
     )
     assert read_anchors(write_anchors(tmp_path / "a.json", anchors)) == anchors
+    assert "notary" not in json.loads((tmp_path / "a.json").read_text())["anchors"][0]
+
+
+def test_the_statement_is_canonical_json_of_the_anchor_and_its_log() -> None:
+    signed = replace(anchor_of(LOG, 4), notary=Notarisation("2026-01-01T00:00Z", False, ""))
+    source = AnchorFile("memory", "0x" + "AB" * 20, audit_log_id("run"), (signed,))
+    statement = json.loads(statement_bytes(source, signed))
+    assert statement == {
+        "format": "secmas-audit-notary/1",
+        "log_id": "0x" + audit_log_id("run").hex(),
+        "chain": "memory",
+        "contract": "0x" + "ab" * 20,
+        "count": 4,
+        "head": LOG[3].hash,
+        "time": 3.0,
+        "signed_at": "2026-01-01T00:00Z",
+        "final": False,
+    }
+    assert statement_bytes(source, signed) == canonical_json(statement)
+    with pytest.raises(ValueError, match="not notarised"):
+        statement_bytes(source, anchor_of(LOG, 4))
+
+
+def test_entries_after_the_sealed_count_are_found() -> None:
+    anchors = [(4, LOG[3].hash), (6, LOG[5].hash)]
+    assert verify(LOG[:6], anchors, sealed=6).ok
+    result = verify(LOG[:8], anchors, sealed=6)
+    assert (result.ok, result.first_bad, result.anchors_confirmed) == (False, 6, 2)
+    assert result.reason == "appended after the seal: the notary sealed the log at 6 entries"
 
 
 @pytest.mark.parametrize(
@@ -435,6 +476,17 @@ def test_anchors_file_round_trips(tmp_path: Path) -> None:
         ({"anchors": [1]}, r"anchors\[0\]: not a JSON object"),
         ({"anchors": [{"count": 0}]}, r"anchors\[0\].count: must be an integer >= 1"),
         ({"anchors": [{"count": 1, "head": "AB" * 32}]}, r"anchors\[0\].head: must be 64"),
+        ({"anchors": [{**SIGNED, "notary": 1}]}, r"anchors\[0\].notary: not a JSON object"),
+        ({"anchors": [{**SIGNED, "notary": {}}]}, r"anchors\[0\].notary.signed_at: must be"),
+        (
+            {"anchors": [{**SIGNED, "notary": {"signed_at": "t", "final": 1}}]},
+            r"anchors\[0\].notary.final: must be true or false",
+        ),
+        (
+            {"anchors": [{**SIGNED, "notary": {"signed_at": "t", "final": True}}]},
+            r"anchors\[0\].notary.signature: must be 128",
+        ),
+        ({"notary_key": "k"}, "notary_key: must be 64 lowercase hex digits"),
     ],
 )
 def test_malformed_anchors_files_are_named(

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.security.test_audit_anchors import rewrite
 
 from secmas.ui.app import create_app
 
@@ -127,6 +128,17 @@ def test_audit_log_is_verified_and_metrics_are_served(client: TestClient) -> Non
     web = metrics["cnfs"]["web"]
     assert len(web["t"]) == 100 and "latency_p99" in web["values"]
     assert client.get("/api/runs/loop/ledger").json() is None
+
+
+def test_a_log_rewritten_with_its_anchors_file_is_not_shown_intact(
+    runs: Path, tmp_path: Path
+) -> None:
+    """The page trusts only the anchors the user's notary signed, as `audit verify` does."""
+    copy = tmp_path / "runs"
+    shutil.copytree(runs / "policy", copy / "policy")
+    rewrite(copy / "policy", keep_signatures=True)
+    audit = TestClient(create_app(copy)).get("/api/runs/policy/audit").json()
+    assert not audit["intact"] and "notary" in audit["reason"], audit["reason"]
 
 
 def test_every_part_matches_the_whole(client: TestClient) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from secmas.api.errors import RunFailed, RunInputError
 from secmas.api.observer import RunObserver
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from secmas.analytics.loop import ClosedLoop
     from secmas.policy.manager import SSLAManager
     from secmas.policy.ssla import SSLA
+    from secmas.secagg.fedrun import AgentTraining
 
 
 def policies(scenario: Scenario, source: Path, policy: Path | None) -> list[SSLA]:
@@ -50,7 +51,12 @@ def ssla_manager(
     """The run's SSLA manager, auditing into `folder`/audit.jsonl (anchored on the ledger)."""
     from secmas.policy.audit import ANCHORS_FILE, AUDIT_FILE, AuditLog, audit_log_id
     from secmas.policy.manager import Anchoring, SSLAManager
+    from secmas.policy.notary import NotaryError, check_key_file, notary_key_path
 
+    try:  # the notary process loads the key; the run only checks that it is the user's
+        check_key_file(notary_key_path())
+    except NotaryError as exc:
+        raise RunInputError(f"audit notary key: {exc}") from None
     log_file = folder / AUDIT_FILE
     if log_file.exists():
         raise RunInputError(
@@ -66,8 +72,12 @@ def ssla_manager(
     if loop is not None:  # SHAP explanations of the closed loop's alerts: the 'ml' extra
         from secmas.policy.attribution import alert_explainer
 
-        explain = alert_explainer(loop.detector, loop.profiler, scenario)
-    anchoring = Anchoring(audit_log_id(run_id), folder / ANCHORS_FILE)
+        def explain(alert: Any, samples: Any) -> Any:
+            # the loop's detector when the alert is explained: the run's agents may have
+            # trained it only after bring-up (`secmas.secagg.fedrun`)
+            return alert_explainer(loop.detector, loop.profiler, scenario)(alert, samples)
+
+    anchoring = Anchoring(audit_log_id(run_id), folder / ANCHORS_FILE, notary=notary_key_path())
     return SSLAManager(sslas, audit, closed_loop=loop, explain=explain, anchoring=anchoring)
 
 
@@ -86,6 +96,23 @@ def policy_files(folder: Path, sslas: Sequence[SSLA], manager: SSLAManager) -> l
     return paths
 
 
+def agent_training(
+    scenario: Scenario, loop: ClosedLoop | None, observer: RunObserver
+) -> AgentTraining | None:
+    """The federated training of the closed loop's detector by the run's attested agents
+    after bring-up (`secmas.secagg.fedrun`), when the run has it."""
+    if loop is None or scenario.analytics.training != "federated":
+        return None
+    from secmas.secagg.fedrun import AgentTraining, trains_among_agents
+
+    if not trains_among_agents(scenario):
+        return None
+    try:
+        return AgentTraining(scenario, loop, lambda text: observer.note(f"closed loop: {text}"))
+    except ValueError as exc:
+        raise RunInputError(f"closed loop: {exc}") from None
+
+
 def closed_loop(
     scenario: Scenario,
     observer: RunObserver,
@@ -95,25 +122,32 @@ def closed_loop(
 ) -> ClosedLoop:
     """The scenario's security closed loop, its models trained or loaded from the cache."""
     from secmas.analytics.loop import ClosedLoop, LoopSettings
-    from secmas.analytics.reference import detection_models
+    from secmas.analytics.reference import detection_models, profiler_model
     from secmas.analytics.threads import limit_torch_threads
 
     def say(text: str) -> None:
         observer.note(f"closed loop: {text}")
 
     trainer = None
+    among_agents = False
     if scenario.analytics.training == "federated":
         from secmas.secagg.federated import federated_trainer
+        from secmas.secagg.fedrun import trains_among_agents
 
-        trainer = federated_trainer(scenario.analytics.rounds)
+        among_agents = trains_among_agents(scenario)  # else before the run, keys of its own
+        trainer = None if among_agents else federated_trainer(scenario.analytics.rounds)
     threads = limit_torch_threads()  # deliberate on a small machine, not PyTorch's default
     say(f"preparing the detection models with {threads} PyTorch thread(s)")
     started = time.perf_counter()
+    detector = None
     try:
         with observer.busy("preparing the detection models"):  # minutes on 2 cores
-            detector, profiler = detection_models(
-                scenario, retrain=retrain, say=say, trainer=trainer
-            )
+            if among_agents:  # the autoencoder: by the attested agents, after bring-up
+                profiler = profiler_model(scenario, retrain=retrain, say=say)
+            else:
+                detector, profiler = detection_models(
+                    scenario, retrain=retrain, say=say, trainer=trainer
+                )
     except ValueError as exc:  # a scenario federated training cannot work with
         raise RunInputError(f"closed loop: {exc}") from None
     say(f"models ready in {time.perf_counter() - started:.1f} s")

@@ -1,25 +1,28 @@
 """`secmas audit verify` and `secmas audit show`: a run's hash-chained audit log.
 
 `verify` re-checks every entry's hash and link (see `secmas.policy.audit` for the rule) and
-the anchors: those copied into the anchors file beside the log, or with `--ledger URL` the
-ones the AuditAnchor contract holds, which the log's writer cannot take back. Only the
-ledger's copy proves that the log was not cut short or rewritten after an anchor; the file
-copy can be rewritten along with the log.
+the anchors: with `--ledger URL` the ones the AuditAnchor contract holds, which the log's
+writer cannot take back; otherwise those in the anchors file beside the log, each of which
+must carry the audit notary's signature under the pinned notary key (`--notary KEY`, by
+default the user's own, `$SECMAS_HOME/audit-notary-ed25519.pub`) and the last of which must
+seal the log (`secmas.policy.notary`). A file rewritten along with the log fails: its forged
+anchors are not signed by that key.
 
 The chain alone shows an entry edited, removed, inserted or moved, never a log cut short or
 rewritten from some entry on: a log without anchors (its anchors file deleted, or holding
 none) is therefore an error, unless `--no-anchors` asks for the chain check alone, which
 then says that nothing proves the log complete.
 
-Exit codes as for every `secmas` command: 0 intact, 1 tampered or unanchored (naming the
-first entry that is not intact: file line, seq, reason), 2 bad input (a file that cannot be
-read or is not a log, `file:line: reason`; a ledger that cannot be reached).
+Exit codes as for every `secmas` command: 0 intact, 1 tampered, unanchored or not signed by
+the notary (naming the first entry or anchor that is not intact), 2 bad input (a file that
+cannot be read or is not a log, `file:line: reason`; a ledger that cannot be reached; no
+usable notary key).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -119,6 +122,15 @@ def verify_command(
             help="read the anchors from the contract on this Ethereum JSON-RPC node (http://…)",
         ),
     ] = None,
+    notary: Annotated[
+        str | None,
+        typer.Option(
+            "--notary",
+            metavar="KEY",
+            help="public key of the audit notary that signed the anchors file: 64 hex digits "
+            "or a PEM file (default: yours, $SECMAS_HOME/audit-notary-ed25519.pub)",
+        ),
+    ] = None,
     no_anchors: Annotated[
         bool,
         typer.Option(
@@ -142,8 +154,12 @@ def verify_command(
     Example: secmas audit verify runs/mine/audit.jsonl"""
     if no_anchors and (anchors is not None or ledger is not None):
         raise fail("--no-anchors checks the chain alone: drop --anchors and --ledger")
+    if no_anchors and notary is not None:
+        raise fail("--no-anchors checks the chain alone: drop --notary")
+    if ledger is not None and notary is not None:
+        raise fail("--ledger reads the anchors on the ledger: drop --notary (it checks the file)")
     with json_mode(as_json):
-        document = _verify(log, anchors, ledger, no_anchors, as_json)
+        document = _verify(log, anchors, ledger, notary, no_anchors, as_json)
         if as_json:
             print_json(document)
         if not document["ok"]:
@@ -152,8 +168,24 @@ def verify_command(
             say(document["message"])
 
 
+@dataclass(frozen=True)
+class _Anchors:
+    """The (count, head) anchors a log is checked against, where they came from, the count
+    the notary sealed, and why the file's anchors were refused (None: they were not)."""
+
+    points: list[tuple[int, str]]
+    source: str
+    sealed: int | None = None
+    refused: str | None = None
+
+
 def _verify(
-    log: Path, anchors: Path | None, ledger: str | None, no_anchors: bool, as_json: bool
+    log: Path,
+    anchors: Path | None,
+    ledger: str | None,
+    notary: str | None,
+    no_anchors: bool,
+    as_json: bool,
 ) -> dict[str, Any]:
     """The verdict on `log`, as `verify --json` prints it; without `as_json` the summary
     is printed on the way (a missing anchors file fails before it)."""
@@ -166,7 +198,7 @@ def _verify(
     anchors_path = anchors or log.parent / ANCHORS_FILE
     missing = None
     if no_anchors:
-        points, source = [], "not checked (--no-anchors)"
+        found = _Anchors([], "not checked (--no-anchors)")
     elif anchors is None and not anchors_path.exists():
         needs = " (--ledger needs it: it names the contract and the log id)" if ledger else ""
         missing = (
@@ -175,17 +207,18 @@ def _verify(
         )
         if not as_json:
             raise fail(missing, FAILED_RUN)
-        points, source = [], f"no anchors file {anchors_path}"
+        found = _Anchors([], f"no anchors file {anchors_path}")
     else:
-        points, source = _anchor_points(anchors_path, ledger)
-    result = verify(entries, points)
+        found = _anchor_points(anchors_path, ledger, notary)
+    points, refused = found.points, found.refused
+    result = verify(entries, points, found.sealed)
     head = entries[-1].hash if entries else GENESIS
     if not as_json:
         summary = Table.grid(padding=(0, 2))
         for key, value in (
             ("audit log", str(log)),
             ("entries", f"{result.checked} of {len(entries)} checked"),
-            ("anchors", f"{result.anchors_confirmed} of {len(points)} confirmed, {source}"),
+            ("anchors", f"{result.anchors_confirmed} of {len(points)} confirmed, {found.source}"),
             ("head", head if entries else f"{GENESIS} (empty log)"),
         ):
             summary.add_row(Text(key, style="bold"), Text(value))
@@ -195,9 +228,11 @@ def _verify(
     first_bad = None
     if not result.ok and bad is not None and bad < len(entries):
         first_bad = {"line": bad + 1, "seq": entries[bad].seq}
-    ok = result.ok and missing is None
+    ok = result.ok and missing is None and refused is None
     if missing is not None:
         message = missing
+    elif refused is not None:
+        message = f"{anchors_path}: {refused}"
     elif not result.ok:
         message = f"{log}: {result.reason}"
         if first_bad is not None:
@@ -220,7 +255,7 @@ def _verify(
         "checked": result.checked,
         "head": head,
         "anchors": {
-            "source": source,
+            "source": found.source,
             "confirmed": result.anchors_confirmed,
             "total": len(points),
             "covered": covered,
@@ -230,16 +265,33 @@ def _verify(
     }
 
 
-def _anchor_points(anchors_path: Path, ledger: str | None) -> tuple[list[tuple[int, str]], str]:
-    """The (count, head) anchors of the log and where they came from; an anchors file that
-    cannot be read is bad input."""
+def _anchor_points(anchors_path: Path, ledger: str | None, notary: str | None) -> _Anchors:
+    """The anchors on the ledger, or those in the file that the pinned notary key signed
+    (refused when one does not hold or none seals the log). An anchors file that cannot be
+    read, or no usable notary key, is bad input."""
     from secmas.policy.audit import read_anchors
+    from secmas.policy.notary import NotaryError, check_anchors, pinned_key
 
     anchor_file = _read(read_anchors, anchors_path)
     if ledger is not None:
-        return _ledger_points(ledger, anchor_file), f"on the ledger {ledger}"
-    url = "URL" if anchor_file.chain == "memory" else anchor_file.chain
-    return anchor_file.points(), f"copied in {anchors_path} (--ledger {url} checks the ledger's)"
+        return _Anchors(_ledger_points(ledger, anchor_file), f"on the ledger {ledger}")
+    if not anchor_file.anchors:
+        return _Anchors([], f"none in {anchors_path}")
+    try:
+        key = pinned_key(notary)
+    except NotaryError as exc:
+        raise fail(f"--notary: {exc}" if notary is not None else str(exc)) from None
+    try:
+        signed = check_anchors(anchor_file, key)
+    except NotaryError as exc:
+        source = f"in {anchors_path}, refused: not signed or sealed under the pinned notary key"
+        return _Anchors([], source, refused=str(exc))
+    source = f"signed by the notary in {anchors_path}"
+    if anchor_file.chain != "memory":
+        source += f" (--ledger {anchor_file.chain} checks the ledger's)"
+    if signed.unsigned:
+        source += f", {signed.unsigned} unsigned left out"
+    return _Anchors(signed.points, source, signed.sealed)
 
 
 def _short(text: str) -> str:

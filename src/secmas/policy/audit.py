@@ -35,6 +35,17 @@ at the end, where the log's writer cannot take it back, and `verify` checks the 
 them. The anchors are also written to a JSON file (`audit-anchors.json`) beside the log,
 which names the chain and the contract so that `secmas audit verify --ledger URL` can read
 the authoritative copy from the ledger.
+
+A ledger in the run's own process is gone after the run, and the file can be rewritten along
+with the log; so each anchor in the file also carries the signature of the audit notary
+(`secmas.policy.notary`), whose key the run never loads, over this statement, serialised as
+the entries are:
+
+    {"format": "secmas-audit-notary/1", "log_id": "0x…", "chain": …, "contract": "0x…",
+     "count": …, "head": "…", "time": …, "signed_at": "…Z", "final": …}
+
+The last anchor, written when the run closes its log, is `final`: it seals the log, so that
+a log cut back to an earlier anchor, or continued after the seal, does not verify either.
 """
 
 from __future__ import annotations
@@ -46,13 +57,14 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
 
-if TYPE_CHECKING:  # the ledger loads only where a run anchors
+if TYPE_CHECKING:  # the ledger and the notary load only where a run anchors
     from secmas.ledger.anchor import AuditAnchorClient
+    from secmas.policy.notary import NotaryProcess
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +75,8 @@ AUDIT_FILE = "audit.jsonl"
 ANCHORS_FILE = "audit-anchors.json"
 """The anchors' file name, beside the log."""
 ANCHORS_FORMAT = "secmas-audit-anchors/1"
+STATEMENT_FORMAT = "secmas-audit-notary/1"
+"""What the notary signs (see above)."""
 DEFAULT_ANCHOR_EVERY = 20
 """Entries between two anchors: a few ledger transactions per run, a short unanchored tail."""
 
@@ -202,9 +216,15 @@ def _problem(entry: AuditEntry, position: int, prev: str) -> str | None:
     return None
 
 
-def verify(entries: Sequence[AuditEntry], anchors: Iterable[tuple[int, str]] = ()) -> Verification:
+def verify(
+    entries: Sequence[AuditEntry],
+    anchors: Iterable[tuple[int, str]] = (),
+    sealed: int | None = None,
+) -> Verification:
     """Checks the chain from the first entry on and, for each anchor (count, head hex), that
-    the first `count` entries end with `head`; stops at the first problem.
+    the first `count` entries end with `head`; stops at the first problem. With `sealed`
+    (the count of the notary's final anchor, which is also among `anchors`) entries after
+    it were appended once the log was closed.
 
     An entry inserted with a correct link shows as a break at the entry after it (nothing
     tells the forged one from a real one before that). A prefix rewritten with every hash
@@ -236,6 +256,9 @@ def verify(entries: Sequence[AuditEntry], anchors: Iterable[tuple[int, str]] = (
     if beyond:
         reason = f"truncated: an anchor covers {min(beyond)} entries, the log holds {held}"
         return Verification(False, held, held, reason, confirmed)
+    if sealed is not None and held > sealed:
+        reason = f"appended after the seal: the notary sealed the log at {sealed} entries"
+        return Verification(False, sealed, sealed, reason, confirmed)
     return Verification(True, held, None, None, confirmed)
 
 
@@ -448,15 +471,26 @@ class AuditLog:
 
 
 @dataclass(frozen=True, slots=True)
+class Notarisation:
+    """The audit notary's signature (hex) over an anchor, when it signed (ISO 8601, UTC),
+    and whether the anchor seals the log (`final`)."""
+
+    signed_at: str
+    final: bool
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
 class Anchor:
     """The head of the first `count` entries as anchored: the log time of the last one,
-    and the transaction and block that hold it."""
+    the transaction and block that hold it, and the notary's signature when it gave one."""
 
     count: int
     head: str
     time: float
     tx_hash: str
     block: int
+    notary: Notarisation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,22 +503,51 @@ class AnchorFile:
     contract: str
     log_id: bytes
     anchors: tuple[Anchor, ...]
+    notary_key: str | None = None
+    """The notary's public key (hex) as the run saw it: a hint, never what is trusted."""
 
     def points(self) -> list[tuple[int, str]]:
         """The (count, head) pairs `verify` takes."""
         return [(a.count, a.head) for a in self.anchors]
 
 
+def statement_bytes(source: AnchorFile, anchor: Anchor) -> bytes:
+    """What the notary signs for `anchor` of the log in `source` (see above)."""
+    if anchor.notary is None:
+        raise ValueError(f"the anchor at {anchor.count} entries is not notarised")
+    statement = {
+        "format": STATEMENT_FORMAT,
+        "log_id": "0x" + source.log_id.hex(),
+        "chain": source.chain,
+        "contract": source.contract.lower(),
+        "count": anchor.count,
+        "head": anchor.head,
+        "time": float(anchor.time),
+        "signed_at": anchor.notary.signed_at,
+        "final": anchor.notary.final,
+    }
+    return canonical_json(statement)
+
+
+def _anchor_json(anchor: Anchor) -> dict[str, Any]:
+    data = asdict(anchor)
+    if anchor.notary is None:
+        del data["notary"]
+    return data
+
+
 def write_anchors(path: PathLike, anchors: AnchorFile) -> Path:
     """Writes the anchors file atomically (a crash leaves the old one or the new one)."""
     target = Path(path)
-    data = {
+    data: dict[str, Any] = {
         "format": ANCHORS_FORMAT,
         "chain": anchors.chain,
         "contract": anchors.contract,
         "log_id": "0x" + anchors.log_id.hex(),
-        "anchors": [asdict(a) for a in anchors.anchors],
+        "anchors": [_anchor_json(a) for a in anchors.anchors],
     }
+    if anchors.notary_key is not None:
+        data["notary_key"] = anchors.notary_key
     partial = target.with_name(target.name + ".partial")
     partial.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     partial.replace(target)
@@ -516,7 +579,22 @@ def _anchor(item: Any, file: str, index: int) -> Anchor:
         raise AuditFormatError(file, None, f"{where}.tx_hash: must be 0x and 64 hex digits")
     if not _kind_ok(block, int):
         raise AuditFormatError(file, None, f"{where}.block: must be an integer")
-    return Anchor(count, head, float(time), tx_hash, block)
+    notary = None if "notary" not in item else _notarisation(item["notary"], file, where)
+    return Anchor(count, head, float(time), tx_hash, block, notary)
+
+
+def _notarisation(item: Any, file: str, where: str) -> Notarisation:
+    where = f"{where}.notary"
+    if not isinstance(item, dict):
+        raise AuditFormatError(file, None, f"{where}: not a JSON object")
+    signed_at, final, signature = item.get("signed_at"), item.get("final"), item.get("signature")
+    if not isinstance(signed_at, str) or not signed_at:
+        raise AuditFormatError(file, None, f"{where}.signed_at: must be a time (ISO 8601)")
+    if not isinstance(final, bool):
+        raise AuditFormatError(file, None, f"{where}.final: must be true or false")
+    if not (isinstance(signature, str) and len(signature) == 128 and set(signature) <= _HEX):
+        raise AuditFormatError(file, None, f"{where}.signature: must be 128 lowercase hex digits")
+    return Notarisation(signed_at, final, signature)
 
 
 def read_anchors(path: PathLike) -> AnchorFile:
@@ -543,18 +621,25 @@ def read_anchors(path: PathLike) -> AnchorFile:
     if not isinstance(items, list):
         raise AuditFormatError(file, None, "anchors: must be a list")
     anchors = tuple(_anchor(item, file, i) for i, item in enumerate(items))
-    return AnchorFile(chain, contract, bytes.fromhex(log_id[2:]), anchors)
+    notary_key = data.get("notary_key")
+    if notary_key is not None and not (
+        isinstance(notary_key, str) and len(notary_key) == 64 and set(notary_key) <= _HEX
+    ):
+        raise AuditFormatError(file, None, "notary_key: must be 64 lowercase hex digits")
+    return AnchorFile(chain, contract, bytes.fromhex(log_id[2:]), anchors, notary_key)
 
 
 class Anchorer:
     """Anchors a log's head on the ledger every `every` entries (None: only when told),
-    on `anchor_now()` and on `close()`, and keeps the anchors file at `path` current.
+    on `anchor_now()` and on `close()`, has each anchor signed by the `notary` when given
+    (the one written by `close` seals the log), and keeps the anchors file at `path` current.
 
     A failed automatic anchor is logged and kept in `failures`, and tried again `every`
-    entries later: the run and its log go on when the ledger does not answer (the entries
-    are on disk; only the proof of their order is late). `anchor_now` and `close` raise.
-    One Anchorer per log id, from the log's first entry: the contract refuses counts that
-    do not grow.
+    entries later: the run and its log go on when the ledger or the notary does not answer
+    (the entries are on disk; only the proof of their order is late). An anchor the ledger
+    took but the notary did not sign stays in the file unsigned. `anchor_now` and `close`
+    raise. One Anchorer per log id, from the log's first entry: the contract refuses counts
+    that do not grow.
     """
 
     def __init__(
@@ -565,6 +650,7 @@ class Anchorer:
         *,
         every: int | None = DEFAULT_ANCHOR_EVERY,
         path: PathLike | None = None,
+        notary: NotaryProcess | None = None,
     ) -> None:
         if every is not None and every < 1:
             raise ValueError(f"anchor every >= 1 entries, or None, got {every}")
@@ -575,6 +661,7 @@ class Anchorer:
         self.log_id = bytes(log_id)
         self.every = every
         self.path = None if path is None else Path(path)
+        self.notary = notary
         self.anchors: list[Anchor] = []
         self.failures: list[str] = []
         self._lock = threading.Lock()
@@ -586,31 +673,72 @@ class Anchorer:
             return
         self._next_at = entry.seq + 1 + self.every
         from secmas.ledger.errors import LedgerError  # loaded already: the client needs it
+        from secmas.policy.notary import NotaryError
 
         try:
             self.anchor_now()
-        except (LedgerError, OSError) as exc:
+        except (LedgerError, NotaryError, OSError) as exc:
             log.warning("audit anchor at entry %d failed: %s", entry.seq, exc)
             self.failures.append(f"entry {entry.seq}: {exc}")
 
-    def anchor_now(self) -> Anchor | None:
-        """Anchors the current head, unless no entry came since the last anchor (None)."""
+    def anchor_now(self, *, final: bool = False) -> Anchor | None:
+        """Anchors the current head, unless no entry came since the last anchor (None);
+        with `final` the notary seals the log at its last anchor."""
         with self._lock:
             last = self.log.last
             anchored = self.anchors[-1].count if self.anchors else 0
-            if last is None or last.seq + 1 <= anchored:
+            if last is None:
                 return None
-            receipt = self.client.anchor(self.log_id, last.seq + 1, bytes.fromhex(last.hash))
-            anchor = Anchor(last.seq + 1, last.hash, last.time, receipt.tx_hash, receipt.block)
-            self.anchors.append(anchor)
-            if self.path is not None:
-                write_anchors(self.path, self.anchor_file())
-            return anchor
+            if last.seq + 1 > anchored:
+                receipt = self.client.anchor(self.log_id, last.seq + 1, bytes.fromhex(last.hash))
+                anchor = Anchor(last.seq + 1, last.hash, last.time, receipt.tx_hash, receipt.block)
+                self.anchors.append(anchor)
+            elif not (final and self.notary is not None):
+                return None
+            try:
+                self._notarise(final)
+            finally:
+                if self.path is not None:
+                    write_anchors(self.path, self.anchor_file())
+            return self.anchors[-1]
+
+    def _notarise(self, final: bool) -> None:
+        """Has the last anchor signed (`final`: sealing), unless it is or there is no notary."""
+        anchor = self.anchors[-1]
+        signed = anchor.notary is not None and (anchor.notary.final or not final)
+        if self.notary is None or signed:
+            return
+        notarisation = self.notary.sign(
+            self.log_id,
+            self.client.url,
+            self.client.address,
+            anchor.count,
+            anchor.head,
+            anchor.time,
+            final,
+        )
+        self.anchors[-1] = replace(anchor, notary=notarisation)
 
     def anchor_file(self) -> AnchorFile:
         """The anchors so far, with where to find them on the ledger."""
-        return AnchorFile(self.client.url, self.client.address, self.log_id, tuple(self.anchors))
+        key = None if self.notary is None else self.notary.key
+        return AnchorFile(
+            self.client.url, self.client.address, self.log_id, tuple(self.anchors), key
+        )
 
     def close(self) -> Anchor | None:
-        """Anchors the entries since the last anchor; call before the run ends."""
-        return self.anchor_now()
+        """Anchors the entries since the last anchor and has the notary seal the log, then
+        ends the notary; call before the run ends. A notary that fails here is kept in
+        `failures` (the log stays unsealed, which `secmas audit verify` reports); a ledger
+        that fails raises."""
+        from secmas.policy.notary import NotaryError
+
+        try:
+            return self.anchor_now(final=True)
+        except NotaryError as exc:
+            log.warning("the audit notary did not seal the log: %s", exc)
+            self.failures.append(f"seal: {exc}")
+            return self.anchors[-1] if self.anchors else None
+        finally:
+            if self.notary is not None:
+                self.notary.close()

@@ -45,6 +45,7 @@ from secmas.pipeline.secure import vni_of
 from secmas.policy.assessment import Assessment, TermMonitor
 from secmas.policy.audit import DEFAULT_ANCHOR_EVERY, Anchorer, AuditLog
 from secmas.policy.conflicts import Resolution, check
+from secmas.policy.notary import NotaryProcess
 from secmas.policy.ssla import SSLA, ActionKind, GuaranteeTerm
 from secmas.policy.streams import SliceTap, SliceView, message_record, split_source
 from secmas.scenario.model import Scenario
@@ -65,11 +66,13 @@ raised it (`secmas.policy.attribution.alert_explainer`)."""
 @dataclass(frozen=True)
 class Anchoring:
     """Where the audit log's head is anchored: the log's id on the AuditAnchor contract, how
-    often (entries), and the anchors file kept beside the log."""
+    often (entries), the anchors file kept beside the log, and the key file of the audit
+    notary that signs the anchors (`secmas.policy.notary`; None: unsigned)."""
 
     log_id: bytes
     path: Path | None = None
     every: int = DEFAULT_ANCHOR_EVERY
+    notary: Path | None = None
 
 
 class PolicyError(ValueError):
@@ -199,12 +202,14 @@ class SSLAManager:
             world.admits = self.trust.admits
         if self.anchoring is not None:
             ledger = trust_layer.ledger if trust_layer is not None else connect(None)
+            notary = self.anchoring.notary
             self.anchorer = Anchorer(
                 self.audit,
                 ledger.deploy_audit_anchor(),
                 self.anchoring.log_id,
                 every=self.anchoring.every,
                 path=self.anchoring.path,
+                notary=None if notary is None else NotaryProcess.start(notary),
             )
         for conflict in self.resolution.conflicts:
             self.audit.append(0.0, ACTOR, "conflict", conflict.explain(), conflict.to_json())

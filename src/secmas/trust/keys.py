@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -50,13 +51,19 @@ def save_private_key(key: Ed25519PrivateKey, path: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    # Written whole under a name of this process's, then linked in: a concurrent first use
+    # either wins or finds the complete file, never a half-written one.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        os.link(partial, path)
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot create: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def signing_key(path: Path | None = None) -> Ed25519PrivateKey:

@@ -396,6 +396,7 @@ def audit(run: LoadedRun) -> AuditView | None:
         read_log,
         verify,
     )
+    from secmas.policy.notary import NotaryError, check_anchors, pinned_key
 
     path = run.folder / AUDIT_FILE
     if not path.is_file():
@@ -405,13 +406,17 @@ def audit(run: LoadedRun) -> AuditView | None:
     except (OSError, AuditFormatError) as exc:
         return AuditView(entries=[], intact=False, reason=str(exc))
     anchors: list[tuple[int, str]] = []
+    sealed = None
     anchors_path = run.folder / ANCHORS_FILE
     if anchors_path.is_file():
         try:
-            anchors = [(a.count, a.head) for a in read_anchors(anchors_path).anchors]
-        except (OSError, AuditFormatError, ValueError) as exc:
+            anchor_file = read_anchors(anchors_path)
+            if anchor_file.anchors:  # only what the user's notary signed counts, as in verify
+                signed = check_anchors(anchor_file, pinned_key(None))
+                anchors, sealed = signed.points, signed.sealed
+        except (OSError, AuditFormatError, ValueError, NotaryError) as exc:
             return _audit_view(entries, False, f"{ANCHORS_FILE}: {exc}", 0)
-    check = verify(entries, anchors)
+    check = verify(entries, anchors, sealed)
     return _audit_view(entries, check.ok, check.reason, check.anchors_confirmed)
 
 
