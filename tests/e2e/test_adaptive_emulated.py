@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.network.emulation.conftest import leftovers, needs_emulation
 
+from secmas.mtd.calibration import calibrated
 from secmas.mtd.emulated import EmulatedMovingTargetLoop
 from secmas.pipeline.emulated import operate_emulated
 from secmas.report.acceptance import acceptance
@@ -53,7 +54,7 @@ def test_every_move_reports_predicted_and_measured_and_the_quota_is_on_measured(
     for move in moved:
         assert move["predicted_downtime_s"] > 0 and move["predicted_total_s"] > 0
         assert 0 <= move["measured_downtime_s"] <= move["measured_total_s"]
-        assert move["migration"] in ("cold", "pre-copy")
+        assert move["migration"] == move["method"]
         assert move["state_verified"] and move["state_bytes"] > 0
         assert move["source"] != move["destination"]
     # the CNFs' downtime spent, and every verdict, are the measured figures
@@ -71,4 +72,8 @@ def test_every_move_reports_predicted_and_measured_and_the_quota_is_on_measured(
         assert move["within_quota"] == (so_far <= budgets[move["cnf"]] + 1e-9)
     assert mtd["within_quota"] == all(spent[c] <= budgets[c] + 1e-9 for c in spent)
     assert mtd["probe"]["requests"] > 0
+    # planned with the calibrated selector's picks; no move planned to arrive after the run
+    assert mtd["models"]["selector"] == calibrated().calibration.selector.model
+    assert set(mtd["models"]["selected"]) == {"web", "api"}
+    assert all(m["planned_at"] + m["planned_total_s"] <= 20 for m in mtd["moves"])
     assert set(leftovers()) <= before

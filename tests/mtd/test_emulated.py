@@ -1,12 +1,21 @@
 """The emulated MTD loop's pure parts: which migration carries out a planned method, the
-state a CNF's load gives it, and the quota verdict per move on the measured downtime."""
+state a CNF's load gives it, the quota verdict per move on the measured downtime, and the
+calibrated models it plans with."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
-from secmas.mtd.emulated import judge_moves, migration_of, shape_of
+from secmas.mtd.calibration import calibrated
+from secmas.mtd.emulated import EmulatedMovingTargetLoop, judge_moves, migration_of, shape_of
+from secmas.mtd.execution import MovingTargetLoop
 from secmas.mtd.migration import DEFAULT_MODEL, Load
+from secmas.scenario.loader import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_planned_method_runs_as_its_own_migration() -> None:
@@ -48,3 +57,58 @@ def test_the_quota_verdict_is_on_the_measured_downtime_in_arrival_order() -> Non
     ]
     judge_moves(moves, {"web": 1.0, "api": 1.0})
     assert [m["within_quota"] for m in moves] == [False, True, True, None]
+
+
+def test_the_emulated_run_plans_with_the_calibrated_models_and_reports_them() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "adaptive-emulated.yaml")
+    assert scenario.mtd is not None
+    loop = EmulatedMovingTargetLoop(scenario, scenario.mtd)
+    chosen = calibrated()
+    assert loop.predictor is chosen.predictor and loop.selector is chosen.selector
+    for unit in loop.units:
+        assert unit.plan.predictor == chosen.predictor.describe()
+        assert unit.plan.selector == chosen.calibration.selector.model
+        # the selector's picks are the unit's only methods
+        selected = unit.plan.units[0].selected
+        assert set(unit.plan.units[0].quotas) == {m.value for m in selected.values()}
+        for member, by_method in unit.plan.units[0].estimates.items():
+            load, width = loop.loads[member], unit.assumed[member]
+            assert selected[member] == chosen.selector.select(load, width)
+            assert set(by_method) == {m.value for m in selected.values()}
+            for method, estimate in by_method.items():
+                assert estimate == chosen.predictor.predict(method, load, width)
+    models = loop.report()["mtd"]["models"]
+    assert models["predictor"] == chosen.predictor.describe()
+    assert models["selector"] == chosen.calibration.selector.model
+    assert set(models["selected"]) == set(loop.targets)
+    assert models["calibration"] == chosen.calibration.to_json()
+    # opted out, the strategy weighs every method
+    weighing = EmulatedMovingTargetLoop(scenario, scenario.mtd, selector=None)
+    unpicked = weighing.report()["mtd"]["models"]
+    assert unpicked["selector"] is None and unpicked["selected"] == {}
+    # on the simulator the analytical model stays (its moves are the model's)
+    simulated = MovingTargetLoop(scenario, scenario.mtd)
+    assert set(simulated.report()["mtd"]["models"]["predictor"].values()) == {"analytic"}
+    assert simulated.report()["mtd"]["models"]["selector"] is None
+
+
+class Unmovable:
+    """The real CNFs' side of a move that fails with an error other than MigrationFailed
+    (as `MobileCNFs.move` raises ValueError for a destination it cannot take)."""
+
+    async def move(self, cnf: str, destination: str, _migration: str) -> None:
+        raise ValueError(f"cannot move {cnf} from pop6 to {destination!r}")
+
+
+def test_a_move_that_fails_with_any_error_is_recorded_not_left_posted() -> None:
+    # the winner's agent calls `migrate` from a background task that drops errors: one
+    # not recorded leaves the move posted to the end and the CNF's later moves skipped
+    scenario = load_scenario(ROOT / "scenarios" / "adaptive-emulated.yaml")
+    assert scenario.mtd is not None
+    loop = EmulatedMovingTargetLoop(scenario, scenario.mtd)
+    first = next(m for m in loop.moves if m.cnf == "web")
+    first.outcome = "posted"
+    loop.cnfs = Unmovable()  # type: ignore[assignment]
+    asyncio.run(loop.migrate("web", "pop6"))
+    assert loop.failures == {("web", first.k): "ValueError: cannot move web from pop6 to 'pop6'"}
+    assert ("web", first.k) not in loop.results

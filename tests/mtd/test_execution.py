@@ -15,6 +15,7 @@ from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import World
 from secmas.analytics.forecast import Forecaster, metric_forecast
 from secmas.cti.placement import HygieneFilter
+from secmas.mtd.calibration import calibrated
 from secmas.mtd.execution import MovingTargetLoop, drifted, hourly_price, plan_scenario
 from secmas.mtd.exposure import Residence, findings_of
 from secmas.mtd.migration import Load
@@ -365,3 +366,31 @@ def test_the_shipped_forecaster_sizes_each_move_and_its_bids_are_timed_on_their_
         for bid in outcome.bids:
             total = move.destinations[bid.bidder]["total"]
             assert abs(bid.T - (download[bid.bidder] + total)) < 1e-6
+
+
+def test_no_move_is_queued_that_would_arrive_after_the_run() -> None:
+    # adaptive-emulated (28 s) with the calibrated selector, re-planned as in a demo run
+    # when the shop's first move arrived on pop4 at 16.03 s: pop4's widest path takes
+    # 5 MB/s, so a web move planned from 25.03 s needs 3.4 s and would arrive after the
+    # run: posted, its real migration under way when the run stops, never made
+    loaded = load_scenario(SCENARIOS / "adaptive-emulated.yaml")
+    assert loaded.mtd is not None
+    models = calibrated()
+    mtd = MovingTargetLoop(
+        loaded,
+        loaded.mtd,
+        excluded=("pop5",),
+        predictor=models.predictor,
+        selector=models.selector,
+    )
+    [unit] = mtd.units
+    for cnf in unit.members:
+        mtd.residence[cnf].move("pop4", 16.03)
+    mtd._replan(unit, 16.03, "move 1 arrived on pop4")
+    late = [
+        (m.cnf, m.k, m.planned_at, m.planned_total_s)
+        for m in mtd.moves
+        if m.planned_at + m.planned_total_s > mtd.end
+    ]
+    assert not late
+    assert mtd.replans[-1]["planned"] == len(mtd.moves)

@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 
 from secmas.mtd import (
+    METHODS,
     SLA,
     CNFProfile,
     Horizon,
@@ -113,3 +114,37 @@ def test_the_package_is_pure() -> None:
 def test_a_spent_budget_allows_no_move() -> None:
     sla = SLA(availability=0.9995, window_s=DAY, downtime_used_s=43.2)
     assert plan_mtd(cnfs(), sla, Horizon(DAY, 900.0), Weights(1.0, 0.0, 0.0)) == []
+
+
+class FixedSelector:
+    """Picks cold for memory-heavy CNFs, hybrid otherwise (a stand-in classifier)."""
+
+    model = "learned"
+
+    def select(self, load: Load, bandwidth: float) -> Method:
+        return Method.COLD if load.memory_mb > 1000 else Method.HYBRID
+
+
+def test_a_selector_picks_the_methods_and_the_plan_says_which_models_it_used() -> None:
+    sla, horizon = SLA(0.9995, 7 * DAY), Horizon(DAY, 900.0)
+    chosen = plan(cnfs(), sla, horizon, Weights(1.0, 0.0, 0.0), selector=FixedSelector())
+    assert chosen.selector == "learned"
+    assert set(chosen.predictor.values()) == {"analytic"}
+    assert len(chosen.predictor) == 2 * len(METHODS)
+    selected = {c: m for u in chosen.units for c, m in u.selected.items()}
+    assert selected["smf"] is Method.COLD and selected["amf"] is Method.HYBRID
+    core = next(u for u in chosen.units if u.name == "core")
+    assert set(core.quotas) == {"cold", "hybrid"}  # the members' picks, nothing else
+    by_cnf = defaultdict(set)
+    for step in chosen.steps:
+        by_cnf[step.cnf].add(step.method)
+    assert by_cnf["amf"] <= {Method.HYBRID} and by_cnf["smf"] <= {Method.COLD, Method.HYBRID}
+    free = plan(cnfs(), sla, horizon, Weights(1.0, 0.0, 0.0))
+    assert free.selector is None and all(u.selected == {} for u in free.units)
+    assert all(len(u.quotas) == len(METHODS) for u in free.units)
+
+
+def test_a_trained_regressor_says_it_predicted() -> None:
+    reg = MigrationRegressor().fit(generate(seed=30, repeats=2))
+    chosen = plan(cnfs()[:1], SLA(0.9995, DAY), Horizon(DAY, 1800.0), Weights(), predictor=reg)
+    assert set(chosen.predictor.values()) == {"learned"}

@@ -5,6 +5,9 @@ carries the plan out in a run: each move a cnfMoved goal for the agents' auction
 on the path to the PoP its auction chose, re-planned when the world changes. `exposure`
 reads a CNF's vulnerabilities from the CTI a subscriber received and keeps its exposure
 per PoP; `timing` starts a move where the forecast traffic is lowest (004_… Section 4.2).
+`recording` reads the shipped recording of measured moves on the emulated engine, and
+`calibration` trains the selector and regressor on it and keeps each only where it beats the
+analytical model on held-out moves (the emulated run plans with them).
 
 Entry points: `plan_mtd` (what to migrate when, with which method, within the SLA's quota) and
 `downtime` (how long a migration takes a CNF off the air, for the simulator).

@@ -15,6 +15,14 @@ Each move then carries, beside the model's prediction on the path the auction ch
 (`predicted_*`), what the probe measured (`measured_downtime_s`, `measured_total_s`);
 the CNF's downtime spent, the budget check before posting the next move and the run's
 `within_quota` are on the measured downtime.
+
+Unless the caller gives its own, the loop plans with the models calibrated on the shipped
+recording of measured moves (`secmas.mtd.calibration`), each used where it beat the
+analytical model on held-out measured moves: the regressor per method and target, and the
+selector, whose pick is each CNF's method (the learned classifier's, or the analytical
+model's where the classifier's regret was not lower); `selector=None` lets the strategy
+weigh every method instead. The report's `mtd.models` says which model predicted and
+picked what, with both models' held-out errors (`calibration`).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from secmas.mtd.calibration import calibrated
 from secmas.mtd.execution import MovingTargetLoop
 from secmas.mtd.migration import DEFAULT_MODEL, Method
 from secmas.network.dataplane.cnf import METRICS
@@ -161,6 +170,9 @@ class EmulatedMovingTargetLoop(MovingTargetLoop):
     """`MovingTargetLoop` whose moves really happen (see the module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.calibrated = calibrated()
+        kwargs.setdefault("predictor", self.calibrated.predictor)
+        kwargs.setdefault("selector", self.calibrated.selector)
         super().__init__(*args, **kwargs)
         self.pops = {c.id: c.pop for c in self.scenario.cnfs if c.id in self.targets}
         """CNF → the PoP it runs at (changes when a move has been measured)."""
@@ -195,7 +207,10 @@ class EmulatedMovingTargetLoop(MovingTargetLoop):
         )
 
     async def migrate(self, cnf: str, pop: str) -> None:
-        """Carry out the CNF's move under way to `pop` and record what it measured."""
+        """Carry out the CNF's move under way to `pop` and record what it measured, or
+        why it failed: the winner's agent calls this from a background task, which would
+        drop any error, leaving the move posted for the rest of the run and every later
+        move of the CNF skipped as "still under way"."""
         move = next((m for m in self.moves if m.cnf == cnf and m.outcome == "posted"), None)
         if move is None or self.cnfs is None:
             raise ControllerError(f"no move of {cnf} is under way")
@@ -203,6 +218,9 @@ class EmulatedMovingTargetLoop(MovingTargetLoop):
             result = await self.cnfs.move(cnf, pop, migration_of(move.method))
         except MigrationFailed as exc:
             self.failures[(cnf, move.k)] = str(exc)
+            return
+        except Exception as exc:  # the agent's background task would swallow it
+            self.failures[(cnf, move.k)] = f"{type(exc).__name__}: {exc}"
             return
         self.results[(cnf, move.k)] = result
         self.pops[cnf] = pop
@@ -246,6 +264,7 @@ class EmulatedMovingTargetLoop(MovingTargetLoop):
         mtd["engine"] = "emulated"
         mtd["quota_judged_on"] = "measured"
         mtd["probe"] = probe
+        mtd["models"]["calibration"] = self.calibrated.calibration.to_json()
         for record in mtd["moves"]:
             result = self.results.get((record["cnf"], record["k"]))
             record["migration"] = None if result is None else result.migration

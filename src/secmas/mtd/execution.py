@@ -29,6 +29,10 @@ declines, as does the PoP the CNF leaves. The winner starts the migration at its
 destination's time with its own path's transfer and downtime, and that path's prediction
 is what the move is charged (`predicted_*`; what the plan assumed stays in `planned_*`).
 
+A planned move that would arrive after the run's end (its start plus its predicted total
+time) is not queued: posted, it would hold its budget and an auction for nothing, and on the
+emulated engine its real migration would be cut off when the run stops.
+
 The plan is made again, from the current state over the rest of the run, when the world
 changes: a move's auction fails (every PoP refused it), the path a CNF's next move would
 take changes or disappears, or a move arrives (new PoP, new exposure, budget spent).
@@ -48,7 +52,16 @@ from secmas.mtd.attack import AttackModel, Vulnerability
 from secmas.mtd.cost import migration_cost, resource_cost
 from secmas.mtd.exposure import CTIFinding, Residence, cnf_vulnerabilities
 from secmas.mtd.migration import Load, Method
-from secmas.mtd.planner import SLA, AnalyticPredictor, CNFProfile, Horizon, Plan, Predictor, plan
+from secmas.mtd.planner import (
+    SLA,
+    AnalyticPredictor,
+    CNFProfile,
+    Horizon,
+    Plan,
+    Predictor,
+    Selector,
+    plan,
+)
 from secmas.mtd.strategy import Weights
 from secmas.mtd.timing import LoadForecast, quietest_start
 from secmas.network.dataplane.cnf import METRICS
@@ -225,6 +238,7 @@ def plan_unit(
     state: UnitState,
     span: tuple[float, float],
     predictor: Predictor | None = None,
+    selector: Selector | None = None,
 ) -> Plan:
     """One unit's plan over `span` (simulated seconds, from ≥ `settings.start` to the end
     of the run) within the SLA window that starts at `settings.start`."""
@@ -252,6 +266,7 @@ def plan_unit(
         Horizon(duration_s=min(end - start, window), step_s=settings.step),
         Weights(weights.security, weights.cost, weights.qos),
         predictor=predictor,
+        selector=selector,
         attack=AttackModel(settings.attack_rate),
     )
 
@@ -329,16 +344,20 @@ class MovingTargetLoop:
         cti: Sequence[CTIFinding] | None = None,
         excluded: Collection[str] = (),
         predictor: Predictor | None = None,
+        selector: Selector | None = None,
         forecast: LoadForecast | None = None,
     ) -> None:
         """`cti`: the findings the run's CTI subscriber received (None without CTI);
-        `excluded`: PoPs that may not host the CNFs (CTI hygiene); `forecast`: the CNFs'
-        predicted traffic, for `timing: low-load`."""
+        `excluded`: PoPs that may not host the CNFs (CTI hygiene); `predictor`: the
+        migration times (the analytical model by default); `selector`: picks each CNF's
+        method (None: the strategy weighs every method); `forecast`: the CNFs' predicted
+        traffic, for `timing: low-load`."""
         if settings.timing == "low-load" and forecast is None:
             raise ValueError("timing low-load needs a forecast of the CNFs' traffic")
         self.scenario = scenario
         self.settings = settings
         self.predictor = predictor or AnalyticPredictor()
+        self.selector = selector
         self.forecast = forecast
         self.targets = {t.cnf: t for t in settings.targets}
         self.prices = {t.cnf: hourly_price(scenario, t) for t in settings.targets}
@@ -394,9 +413,12 @@ class MovingTargetLoop:
             state,
             (start, self.end),
             self.predictor,
+            self.selector,
         )
         counts = {c: max((m.k for m in self.moves if m.cnf == c), default=0) for c in members}
         for step in unit_plan.steps:
+            if start + step.time + step.predicted_total > self.end + 1e-9:
+                continue  # it would arrive after the run: posted, cut off when the run stops
             counts[step.cnf] += 1
             self.moves.append(
                 Move(
@@ -445,7 +467,7 @@ class MovingTargetLoop:
             return
         fresh = self._plan(unit.name, unit.members, start)
         self.units[self.units.index(unit)] = fresh
-        record["planned"] = len(fresh.plan.steps)
+        record["planned"] = sum(m.cnf in unit.members for m in self.moves if m.outcome == "planned")
         self.replans.append(record)
 
     # -- the run ----------------------------------------------------------------------------
@@ -844,5 +866,14 @@ class MovingTargetLoop:
                 "cost_usd": sum(m.cost_usd or 0.0 for m in moved),
                 "within_quota": all(self.spent[c] <= self.budget[c] + 1e-9 for c in self.budget),
                 "quota_judged_on": "predicted",
+                "models": {
+                    "predictor": self.predictor.describe(),
+                    "selector": None if self.selector is None else self.selector.model,
+                    "selected": {
+                        cnf: method.value
+                        for unit in self.units
+                        for cnf, method in unit.plan.units[0].selected.items()
+                    },
+                },
             }
         }

@@ -6,7 +6,10 @@ migrations to make. Per planning unit (a CNF, or the CNFs sharing a `service`, w
 together as 004_… Section 2.1 requires of a network service):
 
 1. predicted total time and downtime of each method (`Predictor`: the analytical model's
-   expected values by default, or a trained `MigrationRegressor`);
+   expected values by default, a trained `MigrationRegressor`, or the `CalibratedPredictor`
+   of `secmas.mtd.calibration`, learned where it beat the analytical model on held-out
+   measured migrations); with a `Selector`, the methods are only those it picks for the
+   unit's members (the deliverable's classifier picks the method, the strategy the time);
 2. a downtime budget for the horizon from the SLA: (1 − A)·H − downtime already used in the
    window (H must not exceed the window), and the quota per method, floor(budget / downtime);
 3. the moves' cost (resources held twice for the migration, `secmas.mtd.cost`) and the ASP curve
@@ -31,7 +34,7 @@ from secmas.mtd.attack import DEFAULT_ATTACK, AttackModel, Vulnerability
 from secmas.mtd.cost import migration_cost
 from secmas.mtd.migration import DEFAULT_MODEL, METHODS, Load, Method, MigrationModel
 from secmas.mtd.quota import downtime_budget, migrations_within
-from secmas.mtd.regressor import Estimate
+from secmas.mtd.regressor import TARGETS, Estimate
 from secmas.mtd.schedule import align
 from secmas.mtd.strategy import MAX_AGE, MAX_UNITS, MoveOption, Strategy, StrategyProblem, Weights
 
@@ -40,6 +43,20 @@ class Predictor(Protocol):
     """Predicts one migration's total time and downtime (seconds)."""
 
     def predict(self, method: Method | str, load: Load, bandwidth: float) -> Estimate: ...
+
+    def describe(self) -> dict[str, str]:
+        """Which model predicts each method's target, keyed "method/target": "analytic"
+        or "learned"."""
+        ...
+
+
+class Selector(Protocol):
+    """Picks the migration method of a CNF (004_… Section 2.1's classifier)."""
+
+    model: str
+    """Which model picks: "analytic" or "learned"."""
+
+    def select(self, load: Load, bandwidth: float) -> Method: ...
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,9 @@ class AnalyticPredictor:
     def predict(self, method: Method | str, load: Load, bandwidth: float) -> Estimate:
         phases = self.model.expected(method, load, bandwidth)
         return Estimate(total_s=phases.total_s, downtime_s=phases.downtime_s)
+
+    def describe(self) -> dict[str, str]:
+        return {f"{m.value}/{t}": "analytic" for m in METHODS for t in TARGETS}
 
 
 @dataclass(frozen=True)
@@ -110,12 +130,18 @@ class UnitPlan:
     quotas: dict[str, int]  # per method: floor(budget / predicted downtime)
     strategy: Strategy
     estimates: dict[str, dict[str, Estimate]] = field(repr=False)  # member → method → estimate
+    selected: dict[str, Method] = field(default_factory=dict)  # member → selector's method
 
 
 @dataclass(frozen=True)
 class Plan:
     steps: tuple[MigrationStep, ...]
     units: tuple[UnitPlan, ...]
+    predictor: dict[str, str] = field(default_factory=dict)
+    """Which model predicted each method's target, keyed "method/target": "analytic" or
+    "learned"."""
+    selector: str | None = None
+    """The model that picked the methods ("analytic" or "learned"; None: no selector)."""
 
 
 def _units(cnfs: Sequence[CNFProfile]) -> list[tuple[str, list[CNFProfile]]]:
@@ -136,6 +162,7 @@ def plan(
     weights: Weights,
     *,
     predictor: Predictor | None = None,
+    selector: Selector | None = None,
     methods: Sequence[Method] = METHODS,
     attack: AttackModel = DEFAULT_ATTACK,
     max_age: int = MAX_AGE,
@@ -145,10 +172,16 @@ def plan(
     if horizon.duration_s > sla.window_s:
         raise ValueError("plan one SLA window at a time: the horizon exceeds the SLA window")
     predictor = predictor or AnalyticPredictor()
-    methods = tuple(Method(m) for m in methods)
+    allowed = tuple(Method(m) for m in methods)
     budget = downtime_budget(sla.availability, horizon.duration_s, sla.downtime_used_s)
     units, steps = [], []
     for name, members in _units(cnfs):
+        selected = (
+            {}
+            if selector is None
+            else {c.id: selector.select(c.load, c.bandwidth) for c in members}
+        )
+        methods = tuple(m for m in allowed if not selected or m in selected.values()) or allowed
         est = {
             c.id: {m.value: predictor.predict(m, c.load, c.bandwidth) for m in methods}
             for c in members
@@ -178,7 +211,9 @@ def plan(
         )
         strategy = problem.solve(weights)
         quotas = {o.method.value: migrations_within(budget, o.downtime_s) for o in options}
-        units.append(UnitPlan(name, tuple(c.id for c in members), budget, quotas, strategy, est))
+        units.append(
+            UnitPlan(name, tuple(c.id for c in members), budget, quotas, strategy, est, selected)
+        )
         for move in strategy.moves():
             m = move.method.value
             slots = align({c.id: est[c.id][m].total_s for c in members})
@@ -194,7 +229,12 @@ def plan(
                     )
                 )
     steps.sort(key=lambda s: (s.time, s.cnf))
-    return Plan(tuple(steps), tuple(units))
+    return Plan(
+        tuple(steps),
+        tuple(units),
+        predictor.describe(),
+        None if selector is None else selector.model,
+    )
 
 
 def plan_mtd(

@@ -11,7 +11,13 @@ orders of magnitude and their noise is multiplicative, so the log makes the erro
 the loss well conditioned), 300 iterations, leaves of ≥ 10 samples; predictions are mapped back
 with exp. A random forest on the same inputs is available (`kind="random_forest"`) for
 comparison in `benchmarks/bench_mtd.py`. The regressor implements the planner's `Predictor`
-protocol (`predict(method, load, bandwidth) -> Estimate`).
+protocol (`predict(method, load, bandwidth) -> Estimate`). `secmas.mtd.calibration` trains it
+on measured moves of the emulated engine and a run uses it per method and target only where
+its held-out error is below the analytical model's.
+
+Measured migrations (`secmas.mtd.recording`) can have a downtime of 0 (no probe request was
+lost): `floor_s` (e.g. half the probe's interval, its resolution) clamps the targets from
+below before the log, so such a move counts as "under the resolution".
 """
 
 from __future__ import annotations
@@ -60,9 +66,12 @@ class RegressionScore:
 class MigrationRegressor:
     """Predicts a migration's total time and downtime for a container, path and method."""
 
-    def __init__(self, kind: RegressorKind = "gradient_boosting", seed: int = 0) -> None:
+    def __init__(
+        self, kind: RegressorKind = "gradient_boosting", seed: int = 0, floor_s: float = 0.0
+    ) -> None:
         self.kind = kind
         self.seed = seed
+        self.floor_s = floor_s
         self._models = {t: self._make() for t in TARGETS}
         self._fitted = False
 
@@ -80,7 +89,7 @@ class MigrationRegressor:
     def fit(self, data: Dataset) -> MigrationRegressor:
         x, y = rows(data)
         for target, model in self._models.items():
-            model.fit(x, np.log(y[target]))
+            model.fit(x, np.log(np.maximum(y[target], self.floor_s)))
         self._fitted = True
         return self
 
@@ -92,6 +101,10 @@ class MigrationRegressor:
     def predict(self, method: Method | str, load: Load, bandwidth: float) -> Estimate:
         out = self.predict_rows(np.array([method_row(load, bandwidth, Method(method))]))
         return Estimate(total_s=float(out["total_s"][0]), downtime_s=float(out["downtime_s"][0]))
+
+    def describe(self) -> dict[str, str]:
+        """Which model predicts each method's total time and downtime: this one."""
+        return {f"{m.value}/{t}": "learned" for m in METHODS for t in TARGETS}
 
     def score(self, data: Dataset) -> dict[str, RegressionScore]:
         """MAE, R² and mean relative error per target on held-out migrations."""

@@ -17,6 +17,10 @@ of near-ties (two methods within the measurement spread); it trains in under a s
 default), with the noise-free model's choice, and with the oracle (the best measured method of
 each held-out container).
 
+Trained on the analytical model's dataset here; `secmas.mtd.calibration` trains it on
+measured moves of the emulated engine (`secmas.mtd.recording`) and a run uses it only where
+its held-out regret is below the analytical model's pick (`model_choice`).
+
 `evaluate` scores any choice of methods on a held-out dataset: accuracy against the oracle and
 the regret in score, total time and downtime (the chosen method's measured value minus the
 oracle's, averaged).

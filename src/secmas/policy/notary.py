@@ -46,11 +46,10 @@ from typing import IO, TYPE_CHECKING, Any
 from secmas.policy.audit import Anchor, AnchorFile, Notarisation, statement_bytes
 from secmas.trust.keys import (
     KeyFileError,
-    load_private_key,
     load_public_key,
     public_key_hex,
-    save_private_key,
     secmas_home,
+    signing_key,
 )
 
 if TYPE_CHECKING:
@@ -111,20 +110,12 @@ def check_key_file(path: Path) -> None:
 
 def notary_key(path: Path) -> Ed25519PrivateKey:
     """The notary's key at `path`, made there with its public key beside it if none is yet."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     check_key_file(path)
     try:
-        if not path.exists():
-            try:
-                save_private_key(Ed25519PrivateKey.generate(), path)
-            except KeyFileError:
-                if not path.exists():  # not lost to a concurrent first use
-                    raise
-        check_key_file(path)
-        key = load_private_key(path)
+        key = signing_key(path)
     except KeyFileError as exc:
         raise NotaryError(str(exc)) from None
+    check_key_file(path)  # as made now, or as a concurrent first use made it
     public = path.with_suffix(".pub")
     if not public.exists():
         partial = public.with_name(f"{public.name}.{os.getpid()}.partial")

@@ -68,6 +68,9 @@ PROBE_INTERVAL = 0.02
 PROBE_TIMEOUT = 1.0
 READY_TIMEOUT = 10.0
 SERVED_TIMEOUT = 5.0
+CONTROL_TIMEOUT = 60.0
+"""Longest wait for a CNF instance's answer on its control socket: far above any state
+transfer of an emulated run, so only a hung instance reaches it."""
 TRANSFER_SHARE = 0.8
 """Share of the path's narrowest link a transfer may take (the rest: the CNF's traffic)."""
 
@@ -155,12 +158,23 @@ class Control:
                 await asyncio.sleep(0.02)
 
     async def ask(self, op: str, **args: Any) -> dict[str, Any]:
-        self.writer.write(json.dumps({"op": op, **args}).encode() + b"\n")
-        await self.writer.drain()
-        line = await self.reader.readline()
+        try:
+            async with asyncio.timeout(CONTROL_TIMEOUT):
+                self.writer.write(json.dumps({"op": op, **args}).encode() + b"\n")
+                await self.writer.drain()
+                line = await self.reader.readline()
+        except TimeoutError:
+            raise MigrationFailed(
+                f"control {op}: no answer from the instance in {CONTROL_TIMEOUT:.0f} s"
+            ) from None
         if not line:
             raise MigrationFailed(f"control {op}: the instance closed the connection")
-        answer: dict[str, Any] = json.loads(line)
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MigrationFailed(f"control {op}: not a JSON answer: {exc.msg}") from None
+        if not isinstance(answer, dict):
+            raise MigrationFailed(f"control {op}: expected a JSON object, got {line[:80]!r}")
         if "error" in answer:
             raise MigrationFailed(f"control {op}: {answer['error']}")
         return answer
