@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from secmas.analytics.autoencoder import Detector
 from secmas.cli.detect import detect_app
+from secmas.transport.broker import MISSING_BINARY, find_nats_server
 
 runner = CliRunner()
 app = typer.Typer(pretty_exceptions_enable=False)
@@ -42,6 +43,9 @@ def test_federated_training_prints_rounds_and_compares_f1(
     assert "60 steps of its own telemetry of CNF web (14 metrics)" in output
     assert "every exchange a secure sum" in output and "threshold t = 4 of 6" in output
     assert "round   1/2  6 agents" in output and "round   2/2  6 agents" in output
+    assert "each update clipped to L2 norm 3" in output
+    assert "F1 after each round on 1 attack runs" in output
+    assert sum("  F1 " in line for line in output.splitlines() if "round " in line) == 2
     assert "central training on the pooled telemetry: 2 epochs (the baseline)" in output
     assert "F1 federated − central:" in output and f"wrote {model}" in output
     data = json.loads(report.read_text())
@@ -50,6 +54,9 @@ def test_federated_training_prints_rounds_and_compares_f1(
     assert [r["round"] for r in rounds] == [1, 2]
     assert all(len(r["agents"]) == 6 and r["bytes"] > 0 for r in rounds)
     assert data["federated"]["secure_sum_bytes"] > sum(r["bytes"] for r in rounds)
+    per_round = data["federated"]["f1_per_round"]
+    assert len(per_round) == 2 and per_round == [r["f1"] for r in rounds]
+    assert not any(r["rejected"] for r in rounds) and data["federated"]["processes"] is False
     for name in ("federated", "central"):
         assert 0.0 <= data[name]["f1"] <= 1.0
         assert data[name]["precision"] > 0.5 and data[name]["recall"] > 0.5
@@ -101,6 +108,8 @@ def bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
             [*scenario, "-o", model, "--federated", "--corrupt", "0.5", "--dropout", "0.45"],
             "--corrupt/--dropout: no threshold fits 6 clients",
         ),
+        ([*scenario, "-o", model, "--processes"], "--processes and --norm-bound go with"),
+        ([*scenario, "-o", model, "--norm-bound", "1"], "--processes and --norm-bound go with"),
     ]
 
 
@@ -114,3 +123,24 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "m.pt").exists()
     result = runner.invoke(app, ["detect", "train", str(SCENARIO), "-o", "m.pt", "--rounds", "0"])
     assert result.exit_code == 2 and "--rounds" in result.output
+
+
+@pytest.mark.skipif(find_nats_server() is None, reason=MISSING_BINARY)
+def test_federated_training_among_agent_processes_reports_f1_per_round(tmp_path: Path) -> None:
+    """`--processes`: one agent process per PoP over a nats-server, enrolled, the secure
+    sums over their secure channel; the global model's F1 printed after each round."""
+    model, report = tmp_path / "fed.pt", tmp_path / "fed.json"
+    arguments = [str(SCENARIO), "-o", str(model), "--report", str(report), *SMALL]
+    result = runner.invoke(
+        app,
+        ["detect", "train", *arguments, "--federated", "--processes", "--no-compare",
+         "--test-runs", "1", "--norm-bound", "2.5"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "starting 6 agent processes over a nats-server" in result.output
+    assert "each update clipped to L2 norm 2.5" in result.output
+    data = json.loads(report.read_text())["federated"]
+    assert data["processes"] is True and data["norm_bound"] == 2.5
+    assert len(data["f1_per_round"]) == 2
+    assert [len(r["agents"]) for r in data["rounds"]] == [6, 6]
+    assert Detector.load(model).static.value == pytest.approx(data["threshold"])

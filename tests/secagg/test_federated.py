@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -11,8 +13,11 @@ from secmas.analytics.windows import Scaler, sliding
 from secmas.secagg.federated import (
     ERROR_BINS,
     FederatedPlan,
+    SecureSum,
+    bounded_step,
     bus_aggregator,
     central_detector,
+    describe_round,
     get_parameters,
     mpc_aggregator,
     plain_aggregator,
@@ -151,6 +156,45 @@ def test_held_out_metrics_tell_an_under_trained_model_from_a_trained_one() -> No
     (error_1, f1_1), (error_8, f1_8) = scores[1], scores[8]
     assert error_8 < 0.67 * error_1, scores
     assert f1_8 > 0.9 and f1_1 < 0.5, scores
+
+
+def test_f1_is_reported_after_every_round_and_shows_convergence() -> None:
+    """With `evaluate`, the agents sum their error histograms after every round, so each
+    round's global model has a threshold and a held-out F1: the first round's model
+    misses the memory anomaly that the eighth one finds."""
+    plan = FederatedPlan(
+        rounds=8, local_epochs=2, batch=32, window=5, hidden=6, latent=3, learning_rate=1e-2
+    )
+    said: list[str] = []
+    result = train_federated(
+        telemetry(), FEATURES, secagg_aggregator(), plan,
+        lambda log: said.append(describe_round(log, plan.rounds)),
+        lambda detector: window_f1(detector, [memory_anomaly(100.0)])["f1"],
+    )  # fmt: skip
+    assert len(result.f1) == plan.rounds == len(said)
+    assert all(f"F1 {f1:.3f}" in line for f1, line in zip(result.f1, said, strict=True))
+    assert result.f1[0] < 0.5 < 0.9 < result.f1[-1], result.f1
+    assert result.threshold_bytes > 0 and not any(r.rejected for r in result.rounds)
+    untrained = train_federated(telemetry(), FEATURES, secagg_aggregator(), replace(plan, rounds=0))
+    assert untrained.f1 == [] and untrained.rounds == []
+    moved = get_parameters(result.detector.model) - get_parameters(untrained.detector.model)
+    assert np.linalg.norm(moved) > 0.1
+
+
+def test_a_round_sum_beyond_n_bounds_is_refused_and_one_within_is_averaged() -> None:
+    plan = FederatedPlan(clip=1.0)
+    inside = SecureSum(np.append(np.full(4, 0.5), 3.0), (0, 1, 2), 0.0, 0)
+    step, why = bounded_step(inside, plan)
+    assert why == "" and step is not None and np.allclose(step, 0.5 / 3)
+    beyond = SecureSum(np.append(np.full(4, 2.0), 3.0), (0, 1, 2), 0.0, 0)
+    step, why = bounded_step(beyond, plan)
+    assert step is None and "L2 norm 4, beyond 3 × the bound 1" in why
+    miscounted = SecureSum(np.append(np.zeros(4), 7.0), (0, 1, 2), 0.0, 0)
+    step, why = bounded_step(miscounted, plan)
+    assert step is None and "counts sum to 7, not the 3 agents" in why
+    left_out = SecureSum(np.append(np.full(4, 0.5), 2.0), (0, 1, 2), 0.0, 0, refused=1)
+    step, why = bounded_step(left_out, plan)
+    assert why == "" and step is not None and np.allclose(step, 0.25)
 
 
 def test_agent_telemetry_is_one_own_series_per_pop() -> None:

@@ -130,11 +130,11 @@ class ClosedLoop:
 
     def __init__(
         self,
-        detector: Detector,
+        detector: Detector | None,
         profiler: TwoStageProfiler | None = None,
         settings: LoopSettings | None = None,
     ) -> None:
-        self.detector = detector
+        self._detector = detector
         self.profiler = profiler
         self.settings = settings or LoopSettings()
         self.collector = MetricsCollector()
@@ -153,6 +153,18 @@ class ClosedLoop:
         self._clean_since: dict[str, float] = {}
         self._done: dict[str, dict[str, int]] = {}
         """Per CNF: how many times each goal was handed to an agent."""
+
+    @property
+    def detector(self) -> Detector:
+        """The autoencoder; a loop made without one (its detector trained by the run's
+        agents after bring-up, `secmas.secagg.fedrun`) gets it before it attaches."""
+        if self._detector is None:
+            raise RuntimeError("the closed loop's autoencoder is not trained yet")
+        return self._detector
+
+    @detector.setter
+    def detector(self, detector: Detector) -> None:
+        self._detector = detector
 
     # -- StepLoop ----------------------------------------------------------------------------
     def attach(

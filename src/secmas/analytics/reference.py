@@ -208,6 +208,34 @@ def detection_models(
     return detector, profiler
 
 
+def profiler_model(
+    scenario: Scenario,
+    plan: TrainingPlan | None = None,
+    *,
+    cache: Path | None = None,
+    retrain: bool = False,
+    say: Say = lambda _text: None,
+) -> TwoStageProfiler:
+    """The scenario's profiler alone, from the cache or trained and stored (the same file
+    as `detection_models`'): for a closed loop whose autoencoder the run's own agents
+    train once they are attested (`secmas.secagg.fedrun`)."""
+    plan = plan or TrainingPlan.for_scenario(scenario)
+    folder = (cache or cache_dir()) / "models"
+    path = folder / f"{cache_key(scenario, plan)}-profiler.pt"
+    profiler = None if retrain else _cached(path, TwoStageProfiler.load, say)
+    if profiler is not None:
+        say(f"profiler loaded from {path}")
+        return profiler
+    profiler = train_profiler(scenario, plan, say)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        profiler.save(path)
+        say(f"profiler stored in {path}")
+    except OSError as exc:
+        say(f"profiler not cached ({exc.strerror}): {folder}")
+    return profiler
+
+
 def _cached(path: Path, load: Callable[[Path], T], say: Say) -> T | None:
     """The model stored at `path`, or None when there is none or it is unusable."""
     if not path.exists():

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from secmas.api.defence import AdaptiveDefence, adaptive_defence
 from secmas.api.errors import RunFailed, RunInputError
-from secmas.api.loops import closed_loop, policies, policy_files, ssla_manager
+from secmas.api.loops import agent_training, closed_loop, policies, policy_files, ssla_manager
 from secmas.api.observer import RunObserver
 from secmas.api.scenarios import (
     resolve,
@@ -228,9 +228,11 @@ def execute(
         if scenario.analytics.detect
         else None
     )
+    training = agent_training(scenario, loop, observer)
     manager = ssla_manager(scenario, sslas, loop, folder, run_id) if sslas else None
-    loops: list[Any] = [x for x in (loop, manager) if x is not None] + defence.loops
-    operated = _operate(plan, folder, observer, loops, progress)
+    loops: list[Any] = [x for x in (training, loop, manager) if x is not None] + defence.loops
+    work = [training] if training is not None else []
+    operated = _operate(plan, folder, observer, loops, progress, work)
     attack = scenario.attack
     accepted = acceptance(
         operated.telemetry, attack.start if attack else None, operated.capacity.ok
@@ -283,16 +285,20 @@ def _operate(
     observer: RunObserver,
     loops: list[Any],
     progress: Callable[[float, float], None] | None,
+    work: list[Any],
 ) -> OperateResult:
-    """Deploy and operate on the plan's engine and distribution; the run's failures
-    mapped onto RunInputError and RunFailed."""
+    """Deploy and operate on the plan's engine and distribution, giving the attested
+    agents `work` after bring-up; the run's failures mapped onto RunInputError and
+    RunFailed."""
     from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailable, PlanError
     from secmas.pipeline.errors import PipelineError, RunError
     from secmas.transport.credentials import CredentialError
     from secmas.transport.nats import BusUnavailable
 
     try:
-        return asyncio.run(_operation(plan, folder, observer, loops, _told(observer, progress)))
+        return asyncio.run(
+            _operation(plan, folder, observer, loops, _told(observer, progress), work)
+        )
     except RunError as exc:
         raise RunInputError(str(exc)) from None
     except PipelineError as exc:
@@ -327,9 +333,10 @@ def _operation(
     observer: RunObserver,
     loops: list[Any],
     progress: Callable[[float, float], None],
+    work: list[Any],
 ) -> Any:
     """The operate coroutine of the plan: agents as processes, or in this process on the
-    scenario's data-plane engine."""
+    scenario's data-plane engine (`work`: on the simulator, see `agent_training`)."""
     scenario = plan.scenario
     distribution = plan.distribution
     if distribution.processes:
@@ -352,6 +359,7 @@ def _operation(
             steps=observer.step,
             tamper=plan.tamper,
             loops=loops,
+            work=work,
             iml=None
             if distribution.hosts is None
             else _host_driver(distribution, folder, scenario),
@@ -376,7 +384,12 @@ def _operation(
     from secmas.pipeline.operate import operate
 
     return operate(
-        scenario, progress=progress, steps=observer.step, loops=loops, tamper=plan.tamper
+        scenario,
+        progress=progress,
+        steps=observer.step,
+        loops=loops,
+        tamper=plan.tamper,
+        work=work,
     )
 
 

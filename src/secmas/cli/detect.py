@@ -12,7 +12,9 @@ a ground-truth column (`label`, as `detect dataset --labels` writes) is set asid
 flags are scored against it.
 `train` trains the detector of a scenario's CNF from the telemetry of its agents (one per
 PoP): on their pooled data, or with `--federated` by FedAvg in which every exchange is a
-secure sum (`secmas.secagg`), and compares the two models' F1 on held-out attack runs.
+secure sum (`secmas.secagg`; with `--processes` every agent its own OS process over a
+nats-server and their secure channel), printing the global model's F1 after each round,
+and compares the two models' F1 on held-out attack runs.
 
 Exit codes as for every `secmas` command: 0 success, 2 bad input (unreadable CSV or model,
 columns that do not match the model, too few rows, unwritable output), with a one-line
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
     from secmas.analytics.csvdata import CSVSeries
     from secmas.analytics.scoring import Scores, WindowDetector
     from secmas.analytics.selection import Selection
-    from secmas.scenario.model import Scenario
     from secmas.secagg.federated import AgentTelemetry, FederatedPlan
     from secmas.secagg.neighbours import ThreatModel
 
@@ -564,6 +565,23 @@ def train(
             help="threat model: fraction of agents colluding with the server",
         ),
     ] = 0.0,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            "--processes",
+            help="with --federated: every agent its own OS process over a nats-server, "
+            "enrolled with a one-time credential, the secure sums over their secure channel",
+        ),
+    ] = False,
+    norm_bound: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            metavar="B",
+            help="with --federated: L2 bound on each agent's update; a round whose secure "
+            "sum exceeds agents × B is refused as poisoned (default: the plan's)",
+        ),
+    ] = None,
     compare: Annotated[
         bool,
         typer.Option(
@@ -591,10 +609,12 @@ def train(
     for path in (out, report):
         if path is not None and not path.parent.is_dir():
             raise fail(f"cannot write {path}: no folder {path.parent}")
+    if (processes or norm_bound is not None) and not federated:
+        raise fail("--processes and --norm-bound go with --federated")
     check_readable(scenario)
     with json_mode(as_json):
         _train(scenario, out, federated, rounds, local_epochs, seconds, dropout, corrupt,
-               compare, test_runs, report, as_json)  # fmt: skip
+               compare, test_runs, report, as_json, processes, norm_bound)  # fmt: skip
 
 
 def _train(
@@ -610,11 +630,21 @@ def _train(
     test_runs: int,
     report: Path | None,
     as_json: bool,
+    processes: bool = False,
+    norm_bound: float | None = None,
 ) -> None:
+    from dataclasses import replace
+
     from secmas.analytics.reference import TrainingPlan
     from secmas.scenario.loader import ScenarioError
     from secmas.scenario.validation import load_runnable
-    from secmas.secagg.federated import FederatedPlan, agent_telemetry, central_detector
+    from secmas.secagg.federated import (
+        FederatedPlan,
+        agent_telemetry,
+        attack_runs,
+        central_detector,
+        telemetry_seconds,
+    )
     from secmas.secagg.neighbours import ThreatModel, choose
 
     try:
@@ -622,6 +652,7 @@ def _train(
     except ScenarioError as exc:
         raise fail("; ".join(str(p) for p in exc.problems)) from None
     plan = FederatedPlan.of(TrainingPlan(), rounds, local_epochs, loaded.seed)
+    plan = plan if norm_bound is None else replace(plan, clip=norm_bound)
     step = loaded.traffic.step if loaded.traffic is not None else 1.0
     if seconds is not None and seconds / step > plan.weight_unit:
         raise fail(f"--seconds: at most {plan.weight_unit * step:g} s of telemetry per agent")
@@ -641,13 +672,20 @@ def _train(
     )
     result: dict[str, dict[str, object]] = {}
     detectors: dict[str, Detector] = {}
+    labelled = attack_runs(loaded, test_runs) if test_runs else []
     if graph is not None:
         say(
-            f"FedAvg: {rounds} rounds × {local_epochs} local epochs; every exchange a secure "
-            f"sum (Bonawitz et al., threshold t = {graph.threshold} of {graph.clients}, "
-            f"corrupt ≤ {corrupt:.0%}, dropout ≤ {dropout:.0%})"
+            f"FedAvg: {rounds} rounds × {local_epochs} local epochs, each update clipped to "
+            f"L2 norm {plan.clip:g}; every exchange a secure sum (Bonawitz et al., threshold "
+            f"t = {graph.threshold} of {graph.clients}, corrupt ≤ {corrupt:.0%}, dropout ≤ "
+            f"{dropout:.0%})" + (f"; F1 after each round on {test_runs} attack runs" if
+                                 test_runs else "")
+        )  # fmt: skip
+        own = seconds or telemetry_seconds(loaded, loaded.analytics.samples, plan.window)
+        where = (scenario, own) if processes else None
+        detectors["federated"], result["federated"] = _train_federated(
+            data, plan, threat, labelled, where
         )
-        detectors["federated"], result["federated"] = _train_federated(data, plan, threat)
     if not federated or compare:
         say(
             f"central training on the pooled telemetry: {rounds * local_epochs} epochs"
@@ -664,7 +702,7 @@ def _train(
             f"{detectors['central'].static.value:.4g}"
         )
     if test_runs:
-        _compare(loaded, test_runs, detectors, result)
+        _compare(labelled, detectors, result)
     _save(detectors["federated" if federated else "central"], out)
     document = {"scenario": loaded.id, "agents": list(data.pops), **result}
     if report is not None:
@@ -674,35 +712,67 @@ def _train(
 
 
 def _train_federated(
-    data: AgentTelemetry, plan: FederatedPlan, threat: ThreatModel
+    data: AgentTelemetry,
+    plan: FederatedPlan,
+    threat: ThreatModel,
+    labelled: list[tuple[np.ndarray, np.ndarray]],
+    processes: tuple[Path, float] | None,
 ) -> tuple[Detector, dict[str, object]]:
-    """FedAvg with every exchange a secure sum, a line per round; the detector and what
-    the report keeps of it (rounds, bytes, threshold)."""
+    """FedAvg with every exchange a secure sum, a line per round (with the global model's
+    F1 on `labelled` when there are runs); in this process, or with `processes` (the
+    scenario file, seconds of telemetry per agent) among agent processes. The detector and
+    what the report keeps of it (rounds, bytes, threshold)."""
     from secmas.analytics.threads import limit_torch_threads
     from secmas.secagg.errors import SecAggError
-    from secmas.secagg.federated import bus_aggregator, describe_round, train_federated
+    from secmas.secagg.federated import (
+        RoundLog,
+        bus_aggregator,
+        describe_round,
+        train_federated,
+        window_f1,
+    )
+    from secmas.trust.enrolment import EnrolmentError
 
     limit_torch_threads(1)  # the agents' local training: one core each, as deployed
+    evaluate = (lambda d: window_f1(d, labelled)["f1"]) if labelled else None
+
+    def progress(log: RoundLog) -> None:
+        detail(describe_round(log, plan.rounds))
+
     began = time.perf_counter()
     try:
-        trained = train_federated(
-            data.values,
-            data.features,
-            bus_aggregator(threat),
-            plan,
-            lambda log: detail(describe_round(log, plan.rounds)),
-        )
-    except (SecAggError, ValueError) as exc:
+        if processes is None:
+            trained = train_federated(
+                data.values, data.features, bus_aggregator(threat), plan, progress, evaluate
+            )
+        else:
+            from secmas.secagg.fedlaunch import train_among_processes
+
+            path, seconds = processes
+            say(f"starting {len(data.values)} agent processes over a nats-server")
+            run = train_among_processes(
+                path, plan, seconds, threat=threat, evaluate=evaluate, progress=progress
+            )
+            if any(run.exit_codes):
+                raise ValueError(f"agent processes exited with {run.exit_codes}: {run.outputs}")
+            trained = run.result
+    except (SecAggError, EnrolmentError, ValueError, OSError, TimeoutError) as exc:
         raise fail(f"federated training failed: {exc}", FAILED_RUN) from None
     elapsed = time.perf_counter() - began
     say(
         f"federated model trained in {elapsed:.1f} s; the secure sums moved "
         f"{trained.bytes / 1e6:.1f} MB; threshold {trained.detector.static.value:.4g}"
     )
+    refused = [f"round {r.round}: {r.rejected}" for r in trained.rounds if r.rejected]
+    for line in refused:
+        say(f"poisoning detected, {line}")
     return trained.detector, {
         "seconds": elapsed,
+        "processes": processes is not None,
+        "norm_bound": plan.clip,
         "secure_sum_bytes": trained.bytes,
         "threshold": trained.detector.static.value,
+        "f1_per_round": trained.f1,
         "rounds": [
             {
                 "round": r.round,
@@ -711,6 +781,10 @@ def _train_federated(
                 "aggregate_seconds": r.aggregate_seconds,
                 "bytes": r.bytes,
                 "clipped": r.clipped,
+                "refused_updates": r.refused,
+                "f1": r.f1,
+                "threshold": r.threshold,
+                "rejected": r.rejected,
             }
             for r in trained.rounds
         ],
@@ -718,19 +792,17 @@ def _train_federated(
 
 
 def _compare(
-    scenario: Scenario,
-    runs: int,
+    labelled: list[tuple[np.ndarray, np.ndarray]],
     detectors: dict[str, Detector],
     result: dict[str, dict[str, object]],
 ) -> None:
-    """Window F1 of every model on `runs` held-out attack runs: printed, and added to
-    each model's entry in `result`."""
+    """Window F1 of every model on the held-out attack runs `labelled`: printed, and
+    added to each model's entry in `result`."""
     from rich.table import Table
 
-    from secmas.secagg.federated import attack_runs, window_f1
+    from secmas.secagg.federated import window_f1
 
-    say(f"scoring on {runs} held-out attack runs")
-    labelled = attack_runs(scenario, runs)
+    say(f"scoring on {len(labelled)} held-out attack runs")
     table = Table(title="window F1, held-out attack runs")
     for column in ("model", "precision", "recall", "F1"):
         table.add_column(column, justify="left" if column == "model" else "right")

@@ -86,6 +86,7 @@ from secmas.cli.ui import register as register_ui
 from secmas.cli.wrap import register as register_wrap
 
 if TYPE_CHECKING:
+    from secmas.pipeline.work import SeatService
     from secmas.scenario.model import Scenario
 
 app = Typer(
@@ -821,13 +822,23 @@ def agent(
     )
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {pop} %(levelname)s %(message)s")
     try:
-        asyncio.run(run_agent(config))
+        asyncio.run(run_agent(config, _work_services(loaded)))
     except BusUnavailable as exc:
         error(str(exc))
         raise typer.Exit(FAILED_RUN) from None
     except EnrolmentError as exc:  # no, a wrong or a refused enrolment credential
         error(str(exc))
         raise typer.Exit(BAD_INPUT) from None
+
+
+def _work_services(scenario: Scenario) -> tuple[SeatService, ...]:
+    """This agent's parts of the run's work: federated training of the closed loop's
+    detector when the scenario has the run's agents train it (`secmas.secagg.fedrun`)."""
+    if scenario.analytics.training != "federated":
+        return ()
+    from secmas.secagg.fedrun import agent_services
+
+    return agent_services(scenario)
 
 
 def _check_ledger_ca(ledger: str | None, ledger_ca: Path | None) -> None:

@@ -8,6 +8,9 @@ operator starts by hand on another host. In order:
    file named by `SECMAS_ENROLMENT`, removed once read; `secmas.trust.enrolment`);
 2. once the MLFO registered every member, it serves its verifier role (the chain may
    elect it) and fetches the pipeline secret of each key epoch the MLFO announces;
+   then it serves its parts of the run's work from its seat (`secmas.pipeline.work`: the
+   federated training of the closed loop's detector, `secmas.secagg.fedrun`, which the
+   MLFO runs once every agent is attested and keyed);
 3. on the MLFO's start message (origin and speed of the shared scaled clock) it runs its
    BDI agent: NFV-A over its secure channel, VNFs acting through the remote controller,
    journal relayed to the driver, one observation per data-plane tick;
@@ -58,6 +61,7 @@ from secmas.pipeline.agentcontrol import (
 )
 from secmas.pipeline.heap import long_lived
 from secmas.pipeline.tamper import infect
+from secmas.pipeline.work import Seat, SeatService, work_recipient
 from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
 from secmas.transport.bus import Bus
@@ -116,6 +120,9 @@ def recipient(subject: str) -> str | None:
     loop = control_recipient(tokens)
     if loop is not None:
         return loop or MLFO
+    work = work_recipient(subject)
+    if work is not None:
+        return work
     if tokens[:2] in (["secmas", "controller"], ["secmas", "journal"]):
         return MLFO
     if tokens[:2] == ["secmas", "stop"] and len(tokens) == 4:
@@ -188,6 +195,9 @@ class AgentProcess:
     """Whether the MLFO's step loops hold decline policies (asked on every CFP)."""
     barrier: bool = False
     """Whether the MLFO's step loops wait for each tick to be perceived (reported)."""
+    services: tuple[SeatService, ...] = ()
+    """This agent's parts of the run's work (`secmas.pipeline.work`), served once it is
+    keyed: federated training, say."""
     _done: asyncio.Event = field(default_factory=asyncio.Event)
     _started: asyncio.Event = field(default_factory=asyncio.Event)
     _closing: list[Any] = field(default_factory=list)
@@ -213,6 +223,7 @@ class AgentProcess:
         await bus.subscribe(stop_subject(cfg.pipeline, cfg.pop), self._on_stop)
         self.loops = LoopExclusions(bus, cfg.pipeline)
         await self.loops.start()
+        await self._serve_work(tuple(p.id for p in scenario.pops))
         await self.raw.publish(ready_subject(cfg.pipeline, cfg.pop), b"{}")
         await self._started.wait()
         assert self.clock is not None
@@ -320,6 +331,25 @@ class AgentProcess:
         self.heartbeat_period = float(welcome["heartbeat"])
         serving.set()
         return welcome
+
+    async def _serve_work(self, agents: tuple[str, ...]) -> None:
+        """Start this agent's parts of the run's work from its seat: its identity, its end
+        of the secure channel, the keys the registry holds (no trust layer: no work)."""
+        if not self.services or self.credential is None:
+            return
+        assert self.secure is not None
+        seat = Seat(
+            self.config.pipeline,
+            self.config.pop,
+            agents,
+            self.identity,
+            self.secure,
+            {p.name: p.signing_key for p in self.peers.values()},
+            self.credential.mlfo_signing_key,
+        )
+        for service in self.services:
+            await service.start(seat)
+            self._closing.insert(0, service.stop)
 
     async def _on_rekey(self, opened: Opened) -> bytes | None:
         """A new key epoch, in two phases (`secmas.trust.rotation`): told to install, fetch
@@ -456,8 +486,8 @@ def handed_credential(config: AgentConfig) -> Credential | None:
     return credential
 
 
-async def run_agent(config: AgentConfig) -> None:
-    """The body of `secmas agent`."""
+async def run_agent(config: AgentConfig, services: tuple[SeatService, ...] = ()) -> None:
+    """The body of `secmas agent`; `services` are its parts of the run's work."""
     credential = handed_credential(config)
     raw = await NatsBus.connect(
         BusAddress.parse(config.bus, userinfo=config.bus_auth),
@@ -468,7 +498,7 @@ async def run_agent(config: AgentConfig) -> None:
     )
     try:
         identity = AgentIdentity.generate(config.pop)
-        process = AgentProcess(config, raw, identity, credential)
+        process = AgentProcess(config, raw, identity, credential, services=services)
         await process.run()
     finally:
         await raw.close()

@@ -11,14 +11,16 @@ An agent `A` of pipeline `P` may publish
 * as itself only: `secmas.ready.P.A`, `secmas.heartbeat.P.A`, `nfva.P.goals.A` (the goal
   board);
 * requests to the MLFO: `secmas.join.P`, `secmas.controller.P`, `secmas.journal.P`, and
-  to the step loops beside it: `secmas.{ticked,goals,decline}.P`;
+  to the step loops beside it: `secmas.{ticked,goals,decline}.P`, and its answers in the
+  run's secure sums, `secmas.sum.P.*.server` (`secmas.pipeline.work`);
 * to its peers: `nfva.P.agent.*` (auction messages), `nfva.P.floor`, `secmas.links.P`,
   `nfva.P.gone` (the goal board's notices) and, as a verifier, challenges on `secmas.attest.P.*`;
 * answers on reply inboxes: `_INBOX.>` (the bus's and the secure channel's) and
   `secmas.reply.P.>` (the sealed trust control plane's);
 
 and subscribe to what is addressed to it (`secmas.{welcome,rekey,stop,attest,verify}.P.A`,
-`nfva.P.agent.A`, the step loops' `secmas.agentctl.P.A`), to the MLFO's broadcasts
+`nfva.P.agent.A`, the step loops' `secmas.agentctl.P.A`, the run's work
+`secmas.work.P.A` and `secmas.sum.P.*.A`), to the MLFO's broadcasts
 (`secmas.start.P`, `secmas.tick.P`, `secmas.admit.P`), the
 group subjects `nfva.P.floor`, `secmas.links.P`, `nfva.P.gone`, the goal boards of the
 agents it watches (`nfva.P.goals.*`) and the reply inboxes. So it can neither
@@ -58,6 +60,7 @@ from secmas.pipeline.agentcontrol import (
     goals_subject,
     ticked_subject,
 )
+from secmas.pipeline.work import sum_prefix, work_subject
 from secmas.transport.address import BusAddress
 from secmas.transport.credentials import (
     SEED_SUFFIX,
@@ -95,6 +98,7 @@ def agent_permissions(pipeline: str, agent: str) -> Permissions:
             ticked_subject(pipeline),
             goals_subject(pipeline),
             decline_subject(pipeline),
+            f"{sum_prefix(pipeline)}.*.server",
             inbox("*", space),
             attest_subject(pipeline, "*"),
             *group,
@@ -107,6 +111,8 @@ def agent_permissions(pipeline: str, agent: str) -> Permissions:
             attest_subject(pipeline, agent),
             verify_subject(pipeline, agent),
             control_subject(pipeline, agent),
+            work_subject(pipeline, agent),
+            f"{sum_prefix(pipeline)}.*.{agent}",
             inbox(agent, space),
             start_subject(pipeline),
             tick_subject(pipeline),

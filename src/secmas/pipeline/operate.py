@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -23,11 +23,12 @@ from secmas.ledger.connection import Ledger
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
-from secmas.pipeline.errors import check_runnable
+from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.heap import hold, long_lived
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.tamper import infect_agent
+from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
 from secmas.trust.image import RuntimeImage
@@ -150,14 +151,17 @@ async def operate(
     steps: Told | None = None,
     loops: Sequence[StepLoop] = (),
     tamper: Mapping[str, float] | None = None,
+    work: Sequence[AgentWork] = (),
 ) -> OperateResult:
     """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus.
 
     Unless the scenario turns security off, the agents are first wrapped, registered,
     attested and keyed (`SecurePipeline`), only attested agents take part in auctions, and
     mutual attestation goes on in the background. `steps` is told each bring-up step;
-    `loops` run after every step (closed loops of `secmas.analytics`); `tamper` maps PoPs
-    to the simulated second their agent object is patched in memory (`--tamper`).
+    `work` is given to the attested agents once they are keyed, before the loops attach
+    (`secmas.pipeline.work`: federated training); `loops` run after every step (closed
+    loops of `secmas.analytics`); `tamper` maps PoPs to the simulated second their agent
+    object is patched in memory (`--tamper`).
     """
     check_runnable(scenario)
     started = time.perf_counter()
@@ -180,7 +184,10 @@ async def operate(
             measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
         )
         world.admits = secure.view.admits
+        await give_work(secure.cohort, work)
         secure.start_background(clock)
+    elif work:
+        raise RunError("work for the attested agents needs the trust layer: security is off")
     for loop in loops:
         loop.attach(world, (lambda: secure.entries) if secure else list, secure)
     agents = [
@@ -234,6 +241,15 @@ async def operate(
         workflow=flow.to_json(),
         analytics=_merged([loop.report() for loop in loops]),
     )
+
+
+async def give_work(cohort: Callable[[], Awaitable[Cohort]], work: Sequence[AgentWork]) -> None:
+    """The run's work, in order, for the cohort of attested agents (made when there is some)."""
+    if not work:
+        return
+    agents = await cohort()
+    for job in work:
+        await job.run(agents)
 
 
 def _watch_agents(secure: SecurePipeline, agents: Sequence[PoPAgent]) -> None:

@@ -9,7 +9,9 @@ on a scaled wall clock, one tick per step to every agent); an IML driver
 (`secmas.pipeline.iml`, by default one `secmas agent` process per PoP on this machine)
 starts the agents, and their journals and final state make the same report as an
 in-process run. A killed agent process stays dead: its auctions time out and are
-re-auctioned, and it fails its next attestation.
+re-auctioned, and it fails its next attestation. Work the run gives its attested agents
+(`secmas.pipeline.work`: federated training) runs after bring-up, before the data plane
+starts, with each agent process serving its part from its seat.
 
 The run's step loops (closed loop, SSLA manager, CTI hygiene, moving target defence) run
 here, in the MLFO's process, where the data plane and its controller are: after each
@@ -63,13 +65,14 @@ from secmas.pipeline.agentcontrol import (
     TickBarrier,
 )
 from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, discard_secrets, issue_run_bus
-from secmas.pipeline.errors import PipelineError, check_runnable
+from secmas.pipeline.errors import PipelineError, RunError, check_runnable
 from secmas.pipeline.heap import long_lived
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name, plan_service
-from secmas.pipeline.operate import CapacityCheck, OperateResult, StepLoop, _merged
+from secmas.pipeline.operate import CapacityCheck, OperateResult, StepLoop, _merged, give_work
 from secmas.pipeline.registration import register_agents, revoke_active
 from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
+from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
 from secmas.transport.address import BusAddress, redact_userinfo
@@ -95,7 +98,7 @@ from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
-from secmas.trust.verification import RemoteVerifier
+from secmas.trust.verification import RemoteVerifier, peers_from_registry
 from secmas.trust.view import TrustView
 
 logger = logging.getLogger(__name__)
@@ -492,6 +495,22 @@ class Driver:
         self.view.exclude(agent, reason)
         await self._revoked(peer, reason)
 
+    # -- work --------------------------------------------------------------------------------
+    async def cohort(self) -> Cohort:
+        """The agents as the MLFO gives them work after bring-up (`secmas.pipeline.work`):
+        their keys read back from the registry; each serves its seat in its own process."""
+        assert self.contracts is not None
+        on_chain = await asyncio.to_thread(peers_from_registry, self.contracts.registry, self.name)
+        agents = tuple(self.pops)
+        return Cohort(
+            self.name,
+            agents,
+            tuple(a for a in agents if self.view.admits(a)),
+            {p.name: p.signing_key for p in on_chain.values()},
+            self.identity,
+            self.secure or self.raw,
+        )
+
     # -- operation ---------------------------------------------------------------------------
     async def operate(
         self, progress: Progress | None, kill: Mapping[str, float], loops: Sequence[StepLoop] = ()
@@ -696,8 +715,11 @@ async def operate_processes(
     tamper: Mapping[str, float] | None = None,
     iml: IMLDriver | None = None,
     loops: Sequence[StepLoop] = (),
+    work: Sequence[AgentWork] = (),
 ) -> OperateResult:
-    """Run `scenario` with one `secmas agent` process per PoP (see the module docstring).
+    """Run `scenario` with one `secmas agent` process per PoP (see the module docstring);
+    `work` is given to the attested agents after bring-up (`secmas.pipeline.work`), whose
+    processes serve their part of it (`secmas agent` with the work's seat services).
     `bus`: a running NATS server or cluster; without it the run starts its own with TLS
     (a CA of its own) and an nkey per client (`secmas.pipeline.busaccess`), and removes
     the keys when it ends. `kill` maps PoPs to the simulated second their process is
@@ -749,6 +771,9 @@ async def operate_processes(
             vni = vni_of(driver.name, scenario.security)
             await plan_service(driver.workflow, scenario, driver.name, vni)
             await driver.bring_up()
+            if work and driver.chain is None:
+                raise RunError("work for the attested agents needs the trust layer: it is off")
+            await give_work(driver.cohort, work)
             with long_lived():  # what the MLFO built lives for the run
                 plane = await driver.operate(progress, kill or {}, loops)
             states = await driver.collect()

@@ -41,6 +41,7 @@ from secmas.network.clock import Clock, VirtualClock
 from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.mlfo import AGENT_IMAGE
 from secmas.pipeline.registration import register_agents, revoke_active
+from secmas.pipeline.work import Cohort, Seat, work_recipient
 from secmas.pipeline.workflow import Workflow
 from secmas.scenario.model import Security
 from secmas.transport.bus import Bus
@@ -68,7 +69,7 @@ from secmas.trust.measurer import MeasurerAppraisal
 from secmas.trust.measurer_service import ExternalAttestation, HostMeasurer
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
-from secmas.trust.verification import RemoteVerifier, VerifierEndpoint
+from secmas.trust.verification import RemoteVerifier, VerifierEndpoint, peers_from_registry
 from secmas.trust.view import TrustView
 from secmas.trust.wrap import wrap
 
@@ -83,9 +84,9 @@ def vni_of(pipeline: str, security: Security) -> int:
 
 
 def agent_recipient(subject: str) -> str | None:
-    """Whom a subject addresses: the agent of an NFV-A inbox; None (the whole pipeline)
-    for the rest."""
-    return inbox_owner(subject)
+    """Whom a subject addresses: the agent of an NFV-A inbox, the agent or the MLFO of
+    the run's work (`secmas.pipeline.work`); None (the whole pipeline) for the rest."""
+    return inbox_owner(subject) or work_recipient(subject)
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,9 @@ class SecurePipeline:
     """The host measurer, when the run measures its agents from outside."""
     _stopping: bool = False
     _in_step: bool = False
+    coordinator: AgentIdentity | None = None
+    """The MLFO's identity (it gives the agents their work after bring-up)."""
+    _mlfo_bus: SecureBus | None = None
 
     # -- bring-up ----------------------------------------------------------------------------
     @classmethod
@@ -478,6 +482,7 @@ class SecurePipeline:
         pipeline.bus = bus
         pipeline._clock = clock
         pipeline.directory = directory
+        pipeline.coordinator = mlfo
         chain.on_revoke = pipeline._revoked
         return pipeline
 
@@ -622,6 +627,60 @@ class SecurePipeline:
             self._channels[agent] = channel
         return channel
 
+    # -- work --------------------------------------------------------------------------------
+    async def cohort(self) -> Cohort:
+        """The agents as the MLFO gives them work after bring-up (`secmas.pipeline.work`):
+        their keys read back from the registry, the MLFO's end of the secure channel keyed
+        with the epoch secret it pushed, and each admitted agent's seat in this process."""
+        assert self.coordinator is not None and self.bus is not None
+        on_chain = await self.chain.offload(peers_from_registry, self.contracts.registry, self.name)
+        registered = {p.name: p.signing_key for p in on_chain.values()}
+        agents = tuple(self.members)
+        admitted = tuple(a for a in agents if self.view.admits(a))
+        mlfo_key = self.coordinator.signing_public
+        seats = {
+            a: Seat(
+                self.name,
+                a,
+                agents,
+                self.members[a].identity,
+                self.bus_for(a),
+                registered,
+                mlfo_key,
+            )
+            for a in admitted
+        }
+        return Cohort(
+            self.name,
+            agents,
+            admitted,
+            registered,
+            self.coordinator,
+            self._mlfo_channel(),
+            seats,
+        )
+
+    def _mlfo_channel(self) -> Bus:
+        """The MLFO's end of the secure channel (the bus itself without encryption)."""
+        assert self.coordinator is not None and self.bus is not None
+        if not self.security.encrypt:
+            return self.bus
+        channel = self._mlfo_bus
+        if channel is None:
+            vni = vni_of(self.name, self.security)
+            keyring = EpochKeyring(self.coordinator, self.name, vni, self.directory)
+            current = self.pushes[-1]  # the MLFO pushed it, so it holds the secret
+            assert current.secret is not None
+            keyring.install(current.epoch, current.secret)
+            for agent in self.members:
+                if not self.view.admits(agent):
+                    keyring.revoke(agent)
+            channel = SecureBus(
+                self.bus, MLFO, vni, keyring, agent_recipient, cipher=self.security.cipher
+            )
+            self._mlfo_bus = channel
+        return channel
+
     # -- operation ---------------------------------------------------------------------------
     def start_background(self, clock: Clock) -> None:
         """Mutual attestation during operation, off the agents' critical path: they never
@@ -653,8 +712,9 @@ class SecurePipeline:
                 self._background.cancel()
             with suppress(asyncio.CancelledError):
                 await self._background
-        for channel in self._channels.values():
-            await channel.close()
+        for channel in (*self._channels.values(), self._mlfo_bus):
+            if channel is not None:
+                await channel.close()
         for member in self.members.values():
             await member.stop()
         await self.liveness.stop()

@@ -56,15 +56,23 @@ Inputs = Callable[[Config], np.ndarray]
 """What an agent contributes to a session, given its configuration."""
 
 
-def subject(session: bytes, party: int) -> str:
-    """The subject of `party`'s messages in `session` (a client id, or SERVER)."""
-    return f"{PREFIX}.{session.hex()}.{'server' if party == SERVER else party}"
+Names = Mapping[int, str]
+"""How clients are named in subjects, where not by their ids (a pipeline's agents by
+their names, so the bus's permissions can hold each to its own)."""
+
+
+def subject(session: bytes, party: int, prefix: str = PREFIX, names: Names | None = None) -> str:
+    """The subject of `party`'s messages in `session` (a client id, or SERVER); a
+    pipeline's sums go under a prefix of its own (`secmas.secagg.fedrun`)."""
+    if party == SERVER:
+        return f"{prefix}.{session.hex()}.server"
+    return f"{prefix}.{session.hex()}.{party if names is None else names[party]}"
 
 
 def _session_of(subject_: str) -> bytes | None:
     parts = subject_.split(".")
     try:
-        session = bytes.fromhex(parts[1]) if len(parts) == 3 else b""
+        session = bytes.fromhex(parts[-2]) if len(parts) >= 3 else b""
     except ValueError:
         return None
     return session if len(session) == SESSION_BYTES else None
@@ -96,7 +104,8 @@ class ClientAgent:
     its contribution.
 
     `directory` holds the raw Ed25519 keys of the clients and, under SERVER, the
-    server's; the agent only answers envelopes the server signed."""
+    server's; the agent only answers envelopes the server signed. Its requests come on
+    `<prefix>.<session>.<name>` (`name` default: its id)."""
 
     def __init__(
         self,
@@ -107,8 +116,12 @@ class ClientAgent:
         inputs: Inputs,
         *,
         make_client: Callable[[int, Ed25519PrivateKey, Mapping[int, bytes]], Client] = Client,
+        prefix: str = PREFIX,
+        name: str | None = None,
     ) -> None:
         self.bus = bus
+        self.prefix = prefix
+        self.name = str(me) if name is None else name
         self.me = me
         self._identity = identity
         self._directory = dict(directory)
@@ -123,7 +136,7 @@ class ClientAgent:
 
     async def start(self) -> None:
         """Listen on this agent's subjects of every session."""
-        self._subscription = await self.bus.subscribe(f"{PREFIX}.*.{self.me}", self._on)
+        self._subscription = await self.bus.subscribe(f"{self.prefix}.*.{self.name}", self._on)
 
     async def stop(self) -> None:
         """Stop listening."""
@@ -157,7 +170,7 @@ class ClientAgent:
             return
         inbox.round += 1
         envelope = seal(self._identity, session, self.me, SERVER, reply)
-        await self.bus.publish(subject(session, SERVER), envelope)
+        await self.bus.publish(subject(session, SERVER, self.prefix), envelope)
         if inbox.round == 5:
             self.finished.set()
 
@@ -190,9 +203,12 @@ async def aggregate_over_bus(
     directory: Mapping[int, bytes],
     *,
     round_timeout: float = 10.0,
+    prefix: str = PREFIX,
+    names: Names | None = None,
 ) -> BusRun:
-    """Run the server of one session over `bus`: `identity` is the server's signing key,
-    `directory` the clients' raw Ed25519 keys. Returns once round 4 is closed; raises
+    """Run the server of one session over `bus` (subjects under `prefix`): `identity` is
+    the server's signing key, `directory` the clients' raw Ed25519 keys, `names` how the
+    clients are named in subjects. Returns once round 4 is closed; raises
     ThresholdError (too few clients answered a round) and the protocol's other errors."""
     session = config.session
     inbox = Inbox(session, SERVER, directory)
@@ -207,7 +223,7 @@ async def aggregate_over_bus(
     refused: list[str] = []
     answered: list[tuple[int, ...]] = []
     sent = received = 0
-    subscription = await bus.subscribe(subject(session, SERVER), collect)
+    subscription = await bus.subscribe(subject(session, SERVER, prefix), collect)
     try:
         requests: dict[int, Message] = dict(server.setup())
         for number in range(5):
@@ -215,7 +231,7 @@ async def aggregate_over_bus(
             for u, request in requests.items():
                 envelope = seal(identity, session, SERVER, u, request)
                 sent += len(envelope)
-                await bus.publish(subject(session, u), envelope)
+                await bus.publish(subject(session, u, prefix, names), envelope)
             got, waiting = [], set(requests)
             deadline = asyncio.get_running_loop().time() + round_timeout
             while waiting:

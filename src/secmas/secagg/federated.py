@@ -1,25 +1,32 @@
 """Federated training of the anomaly detector across agents, with secure aggregation
 (004_… Section 5: secure aggregation as the enabler of federated learning).
 The agents' training (`federated_trainer`, `secmas detect train --federated`) sums over
-the agents' bus (`bus_aggregator`: every message a signed envelope).
+the agents' bus (`bus_aggregator`: every message a signed envelope); with agents as OS
+processes over their secure channel see `secmas.secagg.fedlaunch`.
 
 Each agent holds its own CNF telemetry (`secmas.analytics.datasets`) and never sends it;
 together the agents train the LSTM autoencoder of `secmas.analytics.autoencoder` with
 FedAvg (McMahan et al., "Communication-Efficient Learning of Deep Networks from
-Decentralized Data", AISTATS 2017). Every quantity that crosses agents is a secure sum
-(`secmas.secagg.run_secagg`, or MPC, or — for comparison only — in the clear):
+Decentralized Data", AISTATS 2017). The coordinator (`run_federated`) asks for each
+quantity as a `Task` (`secmas.secagg.tasks`); every agent's `LocalLearner`
+(`secmas.secagg.learner`) answers it and the answers are summed by a `Federation`: in
+this process (`local_federation` over an `Aggregator`: `run_secagg`, the bus, MPC, or —
+for comparison only — in the clear), or among agent processes (`fedbus.BusFederation`).
 
-1. the standardisation (`secure_scaler`): a unit per feature from the mean of the agents'
+1. the standardisation (`_scaler`): a unit per feature from the mean of the agents'
    log mean squares, then the weighted sums of their means, then of their squared
    deviations from the global mean: the global mean and standard deviation;
-2. each round (`train_federated`): every agent starts from the global weights, trains
-   `local_epochs` epochs on its own windows (Adam, MAE loss, as `train_autoencoder`),
-   and contributes w_k·Δ_k and w_k (w_k = its window count / `weight_unit`); the global
-   model moves by Σ w_k Δ_k / Σ w_k over the agents that survived the round;
+2. each round: every agent starts from the global weights, trains `local_epochs` epochs
+   on its own windows (Adam, MAE loss, as `train_autoencoder`) and contributes its change
+   clipped to L2 norm B = `plan.clip`, and a 1; the global model moves by their mean
+   over the agents that survived the round (`bounded_step`: every agent counts alike, so
+   no claimed data size is a lever), or stays where it was when the sum is beyond what n
+   clipped updates can make (poisoning detected, though not by whom);
 3. the threshold: each agent's histogram of its windows' reconstruction errors (fixed
    log-spaced bins) is summed securely; the static threshold is the 99th percentile of the
    pooled histogram (the upper edge of its bin), and the adaptive one starts from
-   quantiles of it.
+   quantiles of it. With `evaluate` this happens after every round, and the round's
+   global model is scored (window F1 on held-out labelled data), so convergence shows.
 
 The result is a `Detector` like one trained centrally; `central_detector` trains the
 same model on the pooled data, and `window_f1` scores both on labelled series with
@@ -35,12 +42,11 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from secmas.analytics.autoencoder import (
     Detector,
@@ -53,40 +59,49 @@ from secmas.analytics.reference import DetectorTrainer, Say, TrainingPlan
 from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold
 from secmas.analytics.windows import Scaler, sliding
 from secmas.secagg.agent import BusRun, aggregate_among
+from secmas.secagg.errors import OutputRangeError
+from secmas.secagg.learner import LocalLearner, get_parameters, global_model, set_parameters
 from secmas.secagg.mpc import run_mpc
 from secmas.secagg.neighbours import ThreatModel
 from secmas.secagg.quantise import Quantiser
+from secmas.secagg.robust import RobustOptions, robust_mpc
 from secmas.secagg.session import Identities, make_config, run_secagg
+from secmas.secagg.tasks import ERROR_BINS, FederatedPlan, Task
 from secmas.transport.memory import MemoryBus
 
 if TYPE_CHECKING:
     from secmas.scenario.model import Scenario
 
 __all__ = [
+    "ERROR_BINS",
     "AgentTelemetry",
     "Aggregator",
     "FederatedPlan",
     "FederatedResult",
+    "Federation",
     "RoundLog",
     "SecureSum",
     "agent_telemetry",
     "attack_runs",
+    "bounded_step",
     "bus_aggregator",
     "central_detector",
     "describe_round",
     "federated_trainer",
     "get_parameters",
+    "local_federation",
     "mpc_aggregator",
+    "own_telemetry",
     "plain_aggregator",
+    "robust_aggregator",
+    "run_federated",
     "secagg_aggregator",
     "secure_scaler",
     "set_parameters",
+    "telemetry_seconds",
     "train_federated",
     "window_f1",
 ]
-
-ERROR_BINS = np.geomspace(1e-4, 1e3, 513)
-"""Edges of the reconstruction-error histogram the agents sum securely (512 bins)."""
 
 T = TypeVar("T")
 
@@ -96,13 +111,19 @@ COUNTS = Quantiser(clip=float(2**23 - 1), bits=24)
 
 @dataclass(frozen=True)
 class SecureSum:
-    """A sum over the clients that survived, and what it cost."""
+    """A sum over the clients that survived, and what it cost: its seconds (the agents'
+    time on their contributions apart, `prepare_seconds`, or None where they compute
+    inside the sum, as agent processes do), bytes, values clipped, and how
+    many of the clients' vectors the engine refused (left out of `total`) over its norm
+    bound, without saying whose."""
 
     total: np.ndarray
     clients: tuple[int, ...]
     seconds: float
     bytes: int
     clipped: int = 0
+    refused: int = 0
+    prepare_seconds: float | None = 0.0
 
 
 Aggregator = Callable[[Mapping[int, np.ndarray], Quantiser], SecureSum]
@@ -190,6 +211,32 @@ def mpc_aggregator(parties: int = 3, threat: ThreatModel | None = None) -> Aggre
     return aggregate
 
 
+def robust_aggregator(plan: FederatedPlan, threat: ThreatModel | None = None) -> Aggregator:
+    """Sums by MPC between two computation parties; the model updates (the sums quantised
+    as `plan.quantiser` says) with norm bounding under MPC (`secmas.secagg.robust`): a
+    vector whose L2 norm exceeds that of a clipped update and its count, √(B² + 1), is
+    zeroed while secret-shared and only how many were is opened (`SecureSum.refused`).
+    A boosted update is thus left out by the engine itself, and counted, not named."""
+    options = RobustOptions(norm_bound=float(np.hypot(plan.clip, 1.0)))
+    plain = mpc_aggregator(parties=2, threat=threat)
+
+    def aggregate(vectors: Mapping[int, np.ndarray], quantiser: Quantiser) -> SecureSum:
+        if quantiser != plan.quantiser:
+            return plain(vectors, quantiser)
+        began = time.perf_counter()
+        result = robust_mpc(vectors, options, threat=threat, quantiser=quantiser)
+        return SecureSum(
+            result.mean * max(result.kept, 1),
+            result.clients,
+            time.perf_counter() - began,
+            result.bytes_parties + result.bytes_dealer,
+            result.clipped,
+            len(result.clients) - result.kept,
+        )
+
+    return aggregate
+
+
 def plain_aggregator() -> Aggregator:
     """Sums in the clear (no privacy: the baseline the secure sums are checked against)."""
 
@@ -201,80 +248,44 @@ def plain_aggregator() -> Aggregator:
     return aggregate
 
 
-def get_parameters(model: nn.Module) -> np.ndarray:
-    """All of a model's parameters as one float64 vector (state-dict order)."""
-    return np.concatenate(
-        [t.detach().cpu().numpy().astype(np.float64).ravel() for t in model.state_dict().values()]
-    )
+Federation = Callable[[Task, Quantiser], SecureSum]
+"""Asks every agent for its contribution to a task and sums the answers securely."""
 
 
-def set_parameters(model: nn.Module, vector: np.ndarray) -> None:
-    """Load a vector made by `get_parameters` into the model."""
-    state = model.state_dict()
-    expected = sum(t.numel() for t in state.values())
-    if len(vector) != expected:
-        raise ValueError(f"{len(vector)} values for a model of {expected} parameters")
-    offset = 0
-    loaded = {}
-    for name, tensor in state.items():
-        size = tensor.numel()
-        chunk = np.asarray(vector[offset : offset + size], dtype=np.float32)
-        loaded[name] = torch.from_numpy(chunk.reshape(tuple(tensor.shape)).copy())
-        offset += size
-    model.load_state_dict(loaded)
+def local_federation(learners: Mapping[int, LocalLearner], aggregate: Aggregator) -> Federation:
+    """The agents' learners in this process (`LocalLearner`), summed by `aggregate`; the
+    sum's `prepare_seconds` is the agents' time on their contributions."""
 
+    def federation(task: Task, quantiser: Quantiser) -> SecureSum:
+        began = time.perf_counter()
+        vectors = {a: learner.contribute(task) for a, learner in learners.items()}
+        prepared = time.perf_counter() - began
+        return replace(aggregate(vectors, quantiser), prepare_seconds=prepared)
 
-@dataclass(frozen=True)
-class FederatedPlan:
-    """Sizes of federated training (the model's as `secmas.analytics.reference`).
-
-    `clip` and `bits` quantise the weighted model updates; `weight_unit` divides an
-    agent's window count into its FedAvg weight (at most 1).
-    """
-
-    rounds: int = 10
-    local_epochs: int = 3
-    batch: int = 50
-    window: int = 10
-    hidden: int = 32
-    latent: int = 16
-    learning_rate: float = 1e-3
-    percentile: float = 99.0
-    clip: float = 0.5
-    bits: int = 24
-    weight_unit: int = 10_000
-    seed: int = 0
-
-    @classmethod
-    def of(cls, training: TrainingPlan, rounds: int, local_epochs: int, seed: int) -> FederatedPlan:
-        """The model sizes of `training` (batch, window, hidden) trained in `rounds` FedAvg
-        rounds of `local_epochs` epochs each."""
-        return cls(
-            rounds=rounds,
-            local_epochs=local_epochs,
-            batch=training.batch,
-            window=training.window,
-            hidden=training.hidden,
-            seed=seed,
-        )
-
-    @property
-    def quantiser(self) -> Quantiser:
-        """How the weighted updates are quantised."""
-        return Quantiser(self.clip, self.bits)
+    return federation
 
 
 @dataclass(frozen=True)
 class RoundLog:
-    """One FedAvg round: the agents aggregated, training and aggregation seconds, bytes,
-    and how many update values were clipped."""
+    """One FedAvg round: the agents aggregated, their training seconds (None where they
+    train inside the secure sum, as processes) and the aggregation seconds,
+    bytes, how many update values were clipped, how many updates the engine refused
+    over its norm bound, the global model's window F1 and static threshold (the 99th
+    percentile of the agents' reconstruction errors: it falls as the model learns) after
+    the round when evaluated, why the round was not applied (empty when it was) and how
+    far the global model moved (the L2 norm of its step: 0 when not applied)."""
 
     round: int
     agents: tuple[int, ...]
-    train_seconds: float
+    train_seconds: float | None
     aggregate_seconds: float
     bytes: int
     clipped: int
+    refused: int = 0
+    f1: float | None = None
+    rejected: str = ""
+    threshold: float | None = None
+    moved: float = 0.0
 
 
 @dataclass
@@ -289,17 +300,20 @@ class FederatedResult:
     @property
     def seconds(self) -> float:
         """Training plus aggregation time of all rounds."""
-        return sum(r.train_seconds + r.aggregate_seconds for r in self.rounds)
+        return sum((r.train_seconds or 0.0) + r.aggregate_seconds for r in self.rounds)
 
     @property
     def bytes(self) -> int:
-        """Everything the secure sums moved: scaler, every round, threshold."""
+        """Everything the secure sums moved: scaler, every round, thresholds."""
         return self.scaler_bytes + sum(r.bytes for r in self.rounds) + self.threshold_bytes
 
+    @property
+    def f1(self) -> list[float]:
+        """The global model's window F1 after each round (empty when not evaluated)."""
+        return [r.f1 for r in self.rounds if r.f1 is not None]
 
-def secure_scaler(
-    telemetry: Mapping[int, np.ndarray], aggregate: Aggregator, weight_unit: int = 10_000
-) -> tuple[Scaler, int]:
+
+def _scaler(federation: Federation, plan: FederatedPlan) -> tuple[Scaler, int]:
     """The pooled data's standardisation from three secure sums (and their bytes).
 
     First the mean of the agents' log10 mean squares gives a public unit per feature
@@ -307,57 +321,31 @@ def secure_scaler(
     count / `weight_unit`, which gives the global mean; then w·mean((x − mean)²)/unit², the
     global variance (centred, so no cancellation).
     """
-    first = next(iter(telemetry.values()))
-    features = np.asarray(first).shape[1]
-    logs = {
-        a: np.log10(np.maximum(np.mean(np.asarray(v, dtype=np.float64) ** 2, axis=0), 1e-12))
-        for a, v in telemetry.items()
-    }
-    magnitude = aggregate(logs, Quantiser(clip=32.0, bits=24))
+    magnitude = federation(Task("magnitude", plan), Quantiser(clip=32.0, bits=24))
     unit = 10.0 ** (magnitude.total / len(magnitude.clients) / 2.0)
-    scaled = {a: np.asarray(v, dtype=np.float64) / unit for a, v in telemetry.items()}
-    weights = {a: len(v) / weight_unit for a, v in scaled.items()}
-    if max(weights.values()) > 1:
-        raise ValueError(f"an agent has more than weight_unit = {weight_unit} steps")
-    means = aggregate(
-        {a: np.append(weights[a] * v.mean(axis=0), weights[a]) for a, v in scaled.items()},
-        Quantiser(clip=64.0, bits=44),
-    )
+    features = len(unit)
+    means = federation(Task("mean", plan, unit=unit), Quantiser(clip=64.0, bits=44))
     mean = means.total[:features] / means.total[-1]
-    spreads = aggregate(
-        {a: weights[a] * ((v - mean) ** 2).mean(axis=0) for a, v in scaled.items()},
-        Quantiser(clip=64.0, bits=44),
-    )
+    spreads = federation(Task("spread", plan, unit=unit, mean=mean), Quantiser(64.0, bits=44))
     std = np.sqrt(np.maximum(spreads.total / means.total[-1], 0.0))
     tiny = std <= 1e-9 * np.maximum(1.0, np.abs(mean))
     sent = magnitude.bytes + means.bytes + spreads.bytes
     return Scaler(mean * unit, np.where(tiny, 1.0, std * unit)), sent
 
 
-def _local_training(
-    model: LSTMAutoencoder, windows: torch.Tensor, plan: FederatedPlan, seed: int
-) -> None:
-    optimiser = torch.optim.Adam(model.parameters(), lr=plan.learning_rate)
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(plan.local_epochs):
-        order = torch.randperm(windows.shape[0], generator=generator)
-        for start in range(0, windows.shape[0], plan.batch):
-            chunk = windows[order[start : start + plan.batch]]
-            optimiser.zero_grad()
-            nn.functional.l1_loss(model(chunk), chunk).backward()
-            optimiser.step()
-    model.eval()
+def secure_scaler(
+    telemetry: Mapping[int, np.ndarray], aggregate: Aggregator, weight_unit: int = 10_000
+) -> tuple[Scaler, int]:
+    """The pooled standardisation of the agents' telemetry (agent → [T, F]) from three
+    secure sums by `aggregate` (see `_scaler`), and their bytes."""
+    learners = {a: LocalLearner(a, v) for a, v in telemetry.items()}
+    return _scaler(local_federation(learners, aggregate), FederatedPlan(weight_unit=weight_unit))
 
 
 def _thresholds(
-    errors: Mapping[int, np.ndarray], aggregate: Aggregator, percentile: float
+    federation: Federation, task: Task, percentile: float
 ) -> tuple[StaticThreshold, AdaptiveThreshold, int]:
-    counts = {
-        a: np.histogram(np.clip(e, ERROR_BINS[0], ERROR_BINS[-1]), ERROR_BINS)[0]
-        for a, e in errors.items()
-    }
-    pooled = aggregate(counts, COUNTS)
+    pooled = federation(task, COUNTS)
     histogram = np.rint(pooled.total).astype(np.int64)
     cumulative = np.cumsum(histogram) / histogram.sum()
     limit = float(ERROR_BINS[1 + int(np.searchsorted(cumulative, percentile / 100.0))])
@@ -371,52 +359,118 @@ def _thresholds(
     return StaticThreshold(percentile, limit), adaptive, pooled.bytes
 
 
+def bounded_step(summed: SecureSum, plan: FederatedPlan) -> tuple[np.ndarray | None, str]:
+    """The global model's step from a round's sum of clipped updates (each followed by a 1),
+    or None and why the sum is refused.
+
+    Each of the n agents summed clips its update to L2 norm B = `plan.clip`, so their sum
+    has norm at most n·B (plus the quantisation error) and counts n. A sum that does not
+    is poisoned: some registered client sent an update beyond the bound (Bonawitz et al.'s
+    masking hides which, so the round is refused whole). One within it moves the model by
+    at most B, whoever sent what: the mean of the n updates.
+    """
+    count = len(summed.clients) - summed.refused
+    if count < 1:
+        return None, "no update was summed"
+    updates, counted = summed.total[:-1], float(summed.total[-1])
+    if abs(counted - count) > 0.5:
+        return None, (
+            f"poisoned: the updates' counts sum to {counted:.6g}, not the {count} agents "
+            "summed (secure aggregation hides who sent which)"
+        )
+    norm = float(np.linalg.norm(updates))
+    slack = plan.quantiser.error_bound(count) * np.sqrt(len(updates))
+    if norm > count * plan.clip + slack:
+        return None, (
+            f"poisoned: the sum of {count} updates has L2 norm {norm:.4g}, beyond {count} × "
+            f"the bound {plan.clip:g}: a registered client sent an update over the bound "
+            "(secure aggregation hides which)"
+        )
+    return updates / count, ""
+
+
+def run_federated(
+    federation: Federation,
+    features: Sequence[str],
+    plan: FederatedPlan | None = None,
+    progress: Callable[[RoundLog], None] | None = None,
+    evaluate: Callable[[Detector], float] | None = None,
+) -> FederatedResult:
+    """FedAvg of the LSTM autoencoder, every exchange a secure sum by `federation`.
+
+    Each round every agent trains from the global weights and contributes its update
+    clipped to `plan.clip`; the global model moves by their mean (`bounded_step`), or
+    stays where it was when the sum is poisoned (the round's log says why). With
+    `evaluate` (a detector → its window F1 on held-out labelled data) the agents also sum
+    their error histograms after every round, so each round has a threshold and an F1.
+    """
+    plan = plan or FederatedPlan()
+    scaler, scaler_bytes = _scaler(federation, plan)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(plan.seed)
+        weights = get_parameters(LSTMAutoencoder(len(features), plan.hidden, plan.latent))
+    logs: list[RoundLog] = []
+    threshold_bytes = 0
+    thresholds = None
+    for number in range(1, plan.rounds + 1):
+        began = time.perf_counter()
+        task = Task("update", plan, number, scaler=scaler, weights=weights)
+        try:
+            summed = federation(task, plan.quantiser)
+            step, rejected = bounded_step(summed, plan)
+        except OutputRangeError as exc:  # a forged masked input: the sum itself is refused
+            summed = SecureSum(np.zeros(0), (), 0.0, 0)
+            step, rejected = None, f"poisoned: {exc}"
+        elapsed = time.perf_counter() - began
+        weights = weights if step is None else weights + step
+        thresholds, f1 = None, None
+        if evaluate is not None:
+            thresholds = _thresholds(
+                federation, Task("errors", plan, number, scaler=scaler, weights=weights),
+                plan.percentile,
+            )  # fmt: skip
+            threshold_bytes += thresholds[2]
+            model = global_model(len(features), plan, weights)
+            f1 = evaluate(Detector(model, scaler, features, plan.window, *thresholds[:2]))
+        log = RoundLog(
+            number,
+            summed.clients,
+            summed.prepare_seconds,
+            elapsed - (summed.prepare_seconds or 0.0),
+            summed.bytes,
+            summed.clipped,
+            summed.refused,
+            f1,
+            rejected,
+            None if thresholds is None else thresholds[0].value,
+            0.0 if step is None else float(np.linalg.norm(step)),
+        )
+        logs.append(log)
+        if progress is not None:
+            progress(log)
+    if thresholds is None:
+        thresholds = _thresholds(
+            federation, Task("errors", plan, plan.rounds, scaler=scaler, weights=weights),
+            plan.percentile,
+        )  # fmt: skip
+        threshold_bytes += thresholds[2]
+    model = global_model(len(features), plan, weights)
+    detector = Detector(model, scaler, features, plan.window, *thresholds[:2])
+    return FederatedResult(detector, logs, scaler_bytes, threshold_bytes)
+
+
 def train_federated(
     telemetry: Mapping[int, np.ndarray],
     features: Sequence[str],
     aggregate: Aggregator,
     plan: FederatedPlan | None = None,
     progress: Callable[[RoundLog], None] | None = None,
+    evaluate: Callable[[Detector], float] | None = None,
 ) -> FederatedResult:
-    """FedAvg of the LSTM autoencoder over the agents' normal telemetry (agent → [T, F]),
-    every exchange a secure sum by `aggregate`."""
-    plan = plan or FederatedPlan()
-    scaler, scaler_bytes = secure_scaler(telemetry, aggregate, plan.weight_unit)
-    windows = {
-        a: torch.from_numpy(sliding(scaler.transform(v), plan.window)) for a, v in telemetry.items()
-    }
-    for agent, w in windows.items():
-        if w.shape[0] > plan.weight_unit:
-            raise ValueError(f"agent {agent} has {w.shape[0]} windows, above weight_unit")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(plan.seed)
-        model = LSTMAutoencoder(len(features), plan.hidden, plan.latent)
-    weights = get_parameters(model)
-    logs: list[RoundLog] = []
-    for number in range(plan.rounds):
-        began = time.perf_counter()
-        updates = {}
-        for agent, data in windows.items():
-            local = LSTMAutoencoder(len(features), plan.hidden, plan.latent)
-            set_parameters(local, weights)
-            _local_training(local, data, plan, plan.seed * 1_000_003 + number * 1009 + agent)
-            weight = data.shape[0] / plan.weight_unit
-            updates[agent] = np.append(weight * (get_parameters(local) - weights), weight)
-        trained = time.perf_counter() - began
-        summed = aggregate(updates, plan.quantiser)
-        weights = weights + summed.total[:-1] / summed.total[-1]
-        log = RoundLog(
-            number + 1, summed.clients, trained, summed.seconds, summed.bytes, summed.clipped
-        )
-        logs.append(log)
-        if progress is not None:
-            progress(log)
-    set_parameters(model, weights)
-    model.eval()
-    errors = {a: reconstruction_errors(model, w.numpy()).mean(axis=1) for a, w in windows.items()}
-    static, adaptive, threshold_bytes = _thresholds(errors, aggregate, plan.percentile)
-    detector = Detector(model, scaler, features, plan.window, static, adaptive)
-    return FederatedResult(detector, logs, scaler_bytes, threshold_bytes)
+    """`run_federated` with the agents' learners in this process, each on its own normal
+    telemetry (agent → [T, F]), their vectors summed by `aggregate`."""
+    learners = {a: LocalLearner(a, v) for a, v in telemetry.items()}
+    return run_federated(local_federation(learners, aggregate), features, plan, progress, evaluate)
 
 
 def central_detector(
@@ -492,8 +546,6 @@ def agent_telemetry(
     reconfigurations on random PoPs; a seed of its own), long enough that the agents
     together hold `samples` windows of `window` steps — or `seconds` each when given.
     Nothing of one agent's series is visible to another: only secure sums leave it."""
-    from secmas.analytics.datasets import normal_series
-
     pops = tuple(p.id for p in scenario.pops)
     if len(pops) < 2:
         raise ValueError(
@@ -506,14 +558,31 @@ def agent_telemetry(
         raise ValueError(f"scenario {scenario.id!r} has no traffic section to simulate")
     step = scenario.traffic.step
     if seconds is None:
-        seconds = (math.ceil(samples / len(pops)) + window - 1) * step
+        seconds = telemetry_seconds(scenario, samples, window)
     if seconds < window * step:
         raise ValueError(f"{seconds:g} s per agent is shorter than one window of {window} steps")
     values, features = {}, ()
     for index in range(len(pops)):
-        series = normal_series(scenario, seconds, scenario.seed + TELEMETRY_SEED + index)
-        values[index], features = series.values, tuple(series.features)
+        values[index], features = own_telemetry(scenario, index, seconds)
     return AgentTelemetry(values, pops, features, scenario.cnfs[0].id)
+
+
+def telemetry_seconds(scenario: Scenario, samples: int, window: int) -> float:
+    """Seconds of telemetry per agent so that the scenario's agents (one per PoP)
+    together hold `samples` windows of `window` steps."""
+    step = scenario.traffic.step if scenario.traffic is not None else 1.0
+    return (math.ceil(samples / max(len(scenario.pops), 1)) + window - 1) * step
+
+
+def own_telemetry(
+    scenario: Scenario, index: int, seconds: float
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Agent `index`'s own normal run of the scenario's CNF, `seconds` long, on a seed
+    of its own (what its process simulates for itself), and the metric names."""
+    from secmas.analytics.datasets import normal_series
+
+    series = normal_series(scenario, seconds, scenario.seed + TELEMETRY_SEED + index)
+    return series.values, tuple(series.features)
 
 
 def attack_runs(
@@ -534,12 +603,18 @@ def attack_runs(
 
 
 def describe_round(log: RoundLog, rounds: int) -> str:
-    """One line of progress for a FedAvg round."""
+    """One line of progress for a FedAvg round (its F1 when evaluated, why it was refused
+    when it was)."""
     clipped = f"  {log.clipped} values clipped" if log.clipped else ""
+    refused = f"  {log.refused} updates over the norm bound left out" if log.refused else ""
+    train = "" if log.train_seconds is None else f"train {log.train_seconds:.1f} s  "
+    f1 = f"  F1 {log.f1:.3f}" if log.f1 is not None else ""
+    f1 += f"  threshold {log.threshold:.4g}" if log.threshold is not None else ""
+    rejected = f"  NOT APPLIED: {log.rejected}" if log.rejected else ""
     return (
         f"round {log.round:>3}/{rounds}  {len(log.agents)} agents  "
-        f"train {log.train_seconds:.1f} s  secure sum {log.aggregate_seconds:.2f} s "
-        f"{log.bytes / 1e3:.0f} kB{clipped}"
+        f"{train}secure sum {log.aggregate_seconds:.2f} s "
+        f"{log.bytes / 1e3:.0f} kB{clipped}{refused}{f1}{rejected}"
     )
 
 
