@@ -102,6 +102,14 @@ def test_synthetic_goals_are_refused_where_they_would_be_ignored() -> None:
         plan(text, engine="emulated")
 
 
+def test_a_closed_loop_of_agents_on_the_emulated_engine_is_refused_before_any_training() -> None:
+    text = embedded_path("cnf-attack").read_text()
+    assert plan(text, federated=True).scenario.analytics.training == "federated"
+    for federated in (False, True):
+        with pytest.raises(RunInputError, match="emulated engine has no CNF model"):
+            plan(text, engine="emulated", detect=True, federated=federated)
+
+
 @pytest.mark.parametrize(
     ("old", "new", "says", "caveat"),
     [

@@ -142,6 +142,12 @@ def plan(
             "the scenario's load section (synthetic goals) runs with in-process agents on "
             "the simulator: drop --processes and --dataplane emulated"
         )
+    if loaded.network.engine == "emulated" and loaded.cnfs and loaded.analytics.detect:
+        raise RunInputError(  # said before the closed loop's models are trained for nothing
+            "the emulated engine has no CNF model for the agents' closed loop: run it on "
+            "the simulator, or `secmas demo --scenario cnf-attack --dataplane emulated` for "
+            "the real CNF's own loop"
+        )
     if distribution.speed <= 0:
         raise RunInputError(f"{distribution.speed:g}: must be above 0", option="speed")
     if distribution.hosts is not None:
