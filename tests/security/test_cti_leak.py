@@ -116,15 +116,19 @@ def test_the_bundle_parses_without_custom_content(example) -> None:
     assert versions == {"4"}  # UUIDv4 for every SDO, SRO and marking (SCOs: v5 by spec)
 
 
+FINDING = {
+    "cve": "CVE-2023-44487",
+    "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
+    "published": "2023-10-10",
+    "cpe": "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*",
+    "port": "443/tcp",
+}
+"""One HTTP/2 Rapid Reset finding on nginx, the reports' building block."""
+
+
 def huge_report(path: Path, size: int) -> Path:
     """A well-formed secmas-scan/1 report of at least `size` bytes."""
-    finding = {
-        "cve": "CVE-2023-44487",
-        "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
-        "published": "2023-10-10",
-        "cpe": "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*",
-        "port": "443/tcp",
-    }
+    finding = FINDING
     host_bytes = len(json.dumps(finding)) * 4 + 80
     hosts = [
         {"ip": f"10.{i // 62500 + 1}.{i // 250 % 250}.{i % 250 + 1}", "findings": [finding] * 4}
@@ -185,14 +189,7 @@ TITLE = (
 def adversarial_reports(folder: Path) -> list[Path]:
     """A JSON report whose banner and titles, and an OpenVAS CSV whose task name and NVT
     names, are full of identifiers (`SECRETS`)."""
-    finding = {
-        "cve": "CVE-2023-44487",
-        "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
-        "published": "2023-10-10",
-        "cpe": "cpe:2.3:a:f5:nginx:1.24.0:*:*:*:*:*:*:*",
-        "port": "443/tcp",
-        "title": TITLE,
-    }
+    finding = {**FINDING, "title": TITLE}
     report = {
         "domain": "branch7",
         "scanner": BANNER,
