@@ -112,11 +112,14 @@ def print_adaptive(report: dict[str, Any]) -> None:
         refused = sum(r["count"] for r in cti["refusals"])
         taxii = cti["taxii"]
         polled = sum(r["objects"] for r in taxii["received"])
+        unverified = sum(x["count"] for r in taxii["received"] for x in r.get("refused", []))
         say(
             f"CTI: {cti['findings']} findings shared as STIX 2.1 ({cti['bundle']}), each "
-            f"domain's bundle published to its TAXII 2.1 collection on {taxii['server']}; "
-            f"hygiene from the {polled} objects the subscriber polled; "
-            f"{refused} calls for proposals of sensitive goals refused by low-hygiene PoPs"
+            f"domain's bundle signed with its own key and published to its TAXII 2.1 "
+            f"collection on {taxii['server']}; hygiene from the {polled} objects the "
+            f"subscriber polled ({unverified} refused as unsigned, forged or another "
+            f"domain's); {refused} calls for proposals of sensitive goals refused by "
+            "low-hygiene PoPs"
         )
     if mtd:
         console.print(mtd_table(mtd))
