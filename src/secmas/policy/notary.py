@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import select
-import stat
 import subprocess
 import sys
 import threading
@@ -50,6 +49,9 @@ from secmas.trust.keys import (
     public_key_hex,
     secmas_home,
     signing_key,
+)
+from secmas.trust.keys import (
+    check_private as check_owned,
 )
 
 if TYPE_CHECKING:
@@ -81,25 +83,11 @@ def notary_public_path() -> Path:
 
 
 def check_private(path: Path, *, secret: bool) -> None:
-    """Refuse a key file (or its folder) that is a link, another user's, writable by others
-    or, for a `secret`, readable by them; a missing file passes (it is made on first use)."""
+    """`secmas.trust.keys.check_private`, its refusal a NotaryError."""
     try:
-        status = path.lstat()
-    except FileNotFoundError:
-        return
+        check_owned(path, secret=secret)
     except OSError as exc:
-        raise NotaryError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if stat.S_ISLNK(status.st_mode):
-        raise NotaryError(f"{path} is a symbolic link")
-    if status.st_uid != os.geteuid():
-        raise NotaryError(f"{path} belongs to uid {status.st_uid}, not to you")
-    forbidden = stat.S_IWGRP | stat.S_IWOTH
-    if secret and not stat.S_ISDIR(status.st_mode):
-        forbidden |= stat.S_IRGRP | stat.S_IROTH
-    if status.st_mode & forbidden:
-        mode = stat.S_IMODE(status.st_mode)
-        whom = "readable or writable" if secret else "writable"
-        raise NotaryError(f"{path} is {whom} by others (mode {mode:o}): chmod go-rwx it")
+        raise NotaryError(str(exc)) from None
 
 
 def check_key_file(path: Path) -> None:

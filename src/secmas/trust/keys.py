@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 from pathlib import Path
 
@@ -111,3 +112,27 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def check_private(path: Path, *, secret: bool = False) -> None:
+    """Refuse a file or folder of the user's trust (a key, a store of measured files) that
+    is a link, another user's, writable by others or, for a `secret` file, readable by
+    them: whoever can write it can speak for its owner. A missing path passes (it is made
+    on first use). Raises OSError naming the path and what is wrong."""
+    try:
+        status = path.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OSError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(status.st_mode):
+        raise PermissionError(f"{path} is a symbolic link")
+    if status.st_uid != os.geteuid():
+        raise PermissionError(f"{path} belongs to uid {status.st_uid}, not to you")
+    forbidden = stat.S_IWGRP | stat.S_IWOTH
+    if secret and not stat.S_ISDIR(status.st_mode):
+        forbidden |= stat.S_IRGRP | stat.S_IROTH
+    if status.st_mode & forbidden:
+        mode = stat.S_IMODE(status.st_mode)
+        whom = "readable or writable" if secret else "writable"
+        raise PermissionError(f"{path} is {whom} by others (mode {mode:o}): chmod go-rwx it")

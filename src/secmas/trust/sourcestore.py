@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import stat
 import threading
 from pathlib import Path
+
+from secmas.trust.keys import check_private
 
 log = logging.getLogger(__name__)
 
@@ -81,24 +82,13 @@ class SourceStore:
         if self._connection is not None and self._pid == os.getpid():
             return self._connection
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _check_private(self.path.parent)
+        check_private(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
-        _check_private(self.path)
+        check_private(self.path)
         connection = sqlite3.connect(self.path, timeout=BUSY_WAIT_S, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute(_SCHEMA)
         self._connection, self._pid = connection, os.getpid()
         return connection
-
-
-def _check_private(path: Path) -> None:
-    """Refuse a store another user owns or anyone else may write."""
-    status = path.lstat()
-    if stat.S_ISLNK(status.st_mode):
-        raise OSError(f"{path} is a symbolic link")
-    if status.st_uid != os.geteuid():
-        raise OSError(f"{path} belongs to uid {status.st_uid}")
-    if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise OSError(f"{path} is writable by others (mode {stat.S_IMODE(status.st_mode):o})")
