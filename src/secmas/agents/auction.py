@@ -821,15 +821,17 @@ class Mailbox:
         needed; `renew` gives the request anew after a back-off. Candidates that are
         not admitted (revoked after a failed attestation) or on probation (they stopped
         answering) get no CFP."""
-        if self.admits is not None and not self.admits(self.name):
-            # revoked itself: it asks nobody (nobody would answer it) and acts on nothing
-            now = self.clock.now()
-            refusal = Refusal(self.name, "the initiator is not admitted (revoked)")
-            return AuctionRecord(AuctionOutcome(request, (), (refusal,)), "no-bids", now, now, 0, 0)
         failed: dict[str, str] = {}
         wait = self.settings.retry_wait
         attempt = 0
         while True:
+            if self.admits is not None and not self.admits(self.name):
+                # revoked itself (before the call or between attempts): it asks nobody
+                # (nobody would answer it) and acts on nothing
+                now = self.clock.now()
+                refusal = Refusal(self.name, "the initiator is not admitted (revoked)")
+                outcome = AuctionOutcome(request, (), (refusal,))
+                return AuctionRecord(outcome, "no-bids", now, now, 0, 0, attempt=attempt or 1)
             attempt += 1
             admitted = [c for c in candidates if self._admitted(c)]
             left_out = {c: failed[c] for c in admitted if c in failed}
