@@ -18,6 +18,9 @@ from secmas import strictjson
 from secmas.scenario.ddos import ddos_catalogue, ddos_goals
 from secmas.scenario.model import Scenario
 
+pytest_plugins = ("tests.containers",)
+"""The agent image's fixtures (`agent_image`, `image_reference`), for every test file."""
+
 # pytest-xdist's workers inherit COLUMNS=80, which Rich would fix as the consoles' width
 # when they are made; without it each CliRunner call's own COLUMNS applies.
 os.environ.pop("COLUMNS", None)

@@ -1,38 +1,23 @@
-"""The emulated CNF loop's pure parts: the DE's choice, in-effect test, ground-truth
-labels, evaluation; and the Monitoring Service's PromQL grid alignment."""
+"""The real CNF loop's pure parts: normal bounds, when a remedy is in effect, the ground
+truth of a step; and the Monitoring Service's PromQL grid alignment."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from secmas.analytics.cnfloop import (
-    Reaction,
-    attack_segments,
-    choose_mitigation,
-    evaluate,
-    evaluate_attacks,
-    false_alarms_within,
+    Condition,
+    condition_at,
+    first_in_effect,
     in_effect,
     normal_bounds,
     step_labels,
 )
 from secmas.analytics.cnftelemetry import align, grid, metric_queries
 from secmas.network.dataplane.cnf import METRICS
-
-
-def test_traffic_furthest_out_of_line_calls_for_the_guard() -> None:
-    assert choose_mitigation([("throughput", 9.0), ("cpu", 7.0)]) == "guard"
-    assert choose_mitigation([("connections", 1.5)]) == "guard"
-
-
-def test_resources_furthest_out_of_line_call_for_isolation() -> None:
-    assert choose_mitigation([("cpu", 30.0), ("throughput", 3.0)]) == "isolate"
-    assert choose_mitigation([("memory_rss", 2.0)]) == "isolate"
-
-
-def test_nothing_out_of_line_is_no_mitigation() -> None:
-    assert choose_mitigation([("cpu", 0.9), ("connections", 0.5), ("latency_p99", 40.0)]) is None
 
 
 def test_bounds_and_effect() -> None:
@@ -66,60 +51,47 @@ def test_step_labels_from_episodes() -> None:
     ]
 
 
-def test_reaction_delays() -> None:
-    reaction = Reaction("slowloris", 100.0, 110.0, 102.5, "guard", 104.0)
-    assert (reaction.delay, reaction.time_to_mitigate) == (2.5, 1.5)
-    missed = Reaction("high_memory", 100.0, 110.0, None, None, None)
-    assert missed.delay is None and missed.time_to_mitigate is None
+def test_a_replica_and_a_fresh_instance_are_in_effect_on_what_they_bring_back() -> None:
+    features = ("cpu", "memory_rss", "latency_p90")
+    bounds = normal_bounds(np.array([[0.1, 20.0, 2.0], [0.2, 20.0, 3.0]]), features)
+    hogged = np.array([1.0, 48.0, 40.0])
+    shared = np.array([1.0, 48.0, 3.0])  # a replica took half the requests: fast again
+    assert in_effect("scale_out", shared, features, bounds)
+    assert not in_effect("migrate", shared, features, bounds)  # the hog still runs
+    assert in_effect("migrate", np.array([0.2, 21.0, 40.0]), features, bounds)
+    assert not in_effect("scale_out", hogged, features, bounds)
 
 
-def test_evaluation_counts_false_alarms_in_normal_time() -> None:
-    labels = np.array(["normal"] * 6 + ["http_flood"] * 4 + ["normal"] * 10, dtype=object)
-    window = 2
-    flags = np.zeros(len(labels) - window + 1, dtype=bool)
-    flags[[7, 8]] = True  # windows ending at steps 8 and 9: inside the flood
-    flags[15] = True  # window ending at step 16: a false alarm
-    result = evaluate(flags, labels, step=0.5, window=window)
-    assert result.false_alarm_windows == 1
-    assert result.precision == pytest.approx(2 / 3)
-    assert result.normal_seconds == 7.5  # 15 normal steps end a window (step 0 only leads in)
-    assert result.false_alarms_per_hour == pytest.approx(480.0)
+def test_first_in_effect_is_the_first_step_after_the_action() -> None:
+    features = ("throughput", "connections")
+    bounds = {"throughput": 50.0, "connections": 5.0}
+    times = [10.0, 11.0, 12.0, 13.0, 14.0]
+    rows = np.array([[30.0, 2.0], [300.0, 900.0], [40.0, 3.0], [300.0, 9.0], [40.0, 2.0]])
+    assert first_in_effect(times, rows, 10.5, "guard", features, bounds) == 12.0
+    assert first_in_effect(times, rows, 12.0, "guard", features, bounds) == 14.0
+    assert first_in_effect(times, rows, 14.0, "guard", features, bounds) is None
 
 
-def _two_attacks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """20 steps of 1 s, window 3; a flood on steps 4–6, a CPU hog on steps 12–13; flagged
-    windows end at steps 3 (false alarm), 5, 6, 7 (flood), 13 (hog) and 18 (false alarm)."""
-    times = np.arange(20.0)
-    labels = step_labels(times, [("http_flood", 4.0, 7.0), ("high_cpu", 12.0, 14.0)])
-    flags = np.zeros(18, dtype=bool)
-    flags[[end - 2 for end in (3, 5, 6, 7, 13, 18)]] = True
-    return times, labels, flags
+def test_the_condition_of_a_step_is_what_ran_in_it() -> None:
+    conditions = [Condition("high_cpu", 20.0, 30.0), Condition("mixed", 35.0, 75.0)]
+    assert condition_at(conditions, 20.0, 1.0) is None  # step (19, 20]: before the hog
+    assert condition_at(conditions, 21.0, 1.0) == conditions[0]
+    assert condition_at(conditions, 30.5, 1.0) == conditions[0]  # (29.5, 30.5] held some
+    assert condition_at(conditions, 32.0, 1.0) is None
+    assert condition_at(conditions, 75.0, 1.0) == conditions[1]
 
 
-def test_each_window_belongs_to_one_attack() -> None:
-    times, _, _ = _two_attacks()
-    # the flood owns windows ending at steps 2–8 (step 9's window is the first free of it),
-    # the hog those ending at 9–19; each slice has the 2 steps leading into its first window
-    assert attack_segments(times, [7.0, 14.0], 3) == [slice(0, 9), slice(7, 20)]
-
-
-def test_per_attack_scores_by_hand() -> None:
-    times, labels, flags = _two_attacks()
-    flood, hog = evaluate_attacks(flags, labels, times, [7.0, 14.0], step=1.0, window=3)
-    # flood: anomalous windows end at 4–8 (5), flagged 5, 6, 7 → TP 3, FP 1 (end 3), FN 2;
-    # normal steps ending a window: 2, 3, 7, 8 → 4 s
-    assert (flood.precision, flood.recall) == (0.75, 0.6)
-    assert flood.f1 == pytest.approx(2 / 3)
-    assert flood.normal_seconds == 4.0 and flood.false_alarm_windows == 1
-    assert flood.false_alarms_per_hour == pytest.approx(900.0)
-    # hog: anomalous windows end at 12–15 (4), flagged 13 → TP 1, FP 1 (end 18), FN 3;
-    # normal steps 9–11 and 14–19 → 9 s
-    assert (hog.precision, hog.recall) == (0.5, 0.25)
-    assert hog.f1 == pytest.approx(1 / 3)
-    assert hog.normal_seconds == 9.0 and hog.false_alarms_per_hour == pytest.approx(400.0)
-    run = evaluate(flags, labels, step=1.0, window=3)  # the parts add up to the run
-    assert run.false_alarm_windows == 2 and run.normal_seconds == 13.0
-    assert run.f1 == pytest.approx(8 / 15)  # TP 4, FP 2, FN 5
+@given(
+    st.lists(
+        st.tuples(st.floats(-1e6, 1e6, allow_nan=False), st.floats(0, 1e6, allow_nan=False)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_every_normal_row_is_within_the_bounds(rows: list[tuple[float, float]]) -> None:
+    features = ("throughput", "connections")
+    bounds = normal_bounds(np.array(rows), features)
+    assert all(in_effect("guard", np.array(row), features, bounds) for row in rows)
 
 
 def test_queries_cover_every_metric() -> None:
@@ -143,12 +115,3 @@ def test_align_fills_gaps_and_nan() -> None:
     assert values[:, 0].tolist() == [3.0, 3.0, 3.0, 5.0]  # before: the first; gap: the last
     assert values[:, 1].tolist() == [1.0, 0.0, 2.0, 2.0]  # NaN (no request) is 0
     assert values[:, 2].tolist() == [0.0, 0.0, 0.0, 0.0]
-
-
-def test_false_alarms_within_spans() -> None:
-    times, labels, flags = _two_attacks()
-    # false alarms end at steps 3 and 18; flagged windows ending at 5–7 and 13 hold attacks
-    assert false_alarms_within(flags, labels, times, 3, [(0.0, 19.0)]) == 2
-    assert false_alarms_within(flags, labels, times, 3, [(5.0, 13.0)]) == 0
-    assert false_alarms_within(flags, labels, times, 3, [(2.0, 3.0), (18.0, 18.0)]) == 2
-    assert false_alarms_within(flags, labels, times, 3, []) == 0

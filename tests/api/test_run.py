@@ -102,12 +102,18 @@ def test_synthetic_goals_are_refused_where_they_would_be_ignored() -> None:
         plan(text, engine="emulated")
 
 
-def test_a_closed_loop_of_agents_on_the_emulated_engine_is_refused_before_any_training() -> None:
+def test_a_closed_loop_on_the_emulated_engine_refuses_what_its_real_cnf_cannot_run() -> None:
+    from secmas.api.loops import closed_loop
+    from secmas.api.observer import RunObserver
+
     text = embedded_path("cnf-attack").read_text()
     assert plan(text, federated=True).scenario.analytics.training == "federated"
-    for federated in (False, True):
-        with pytest.raises(RunInputError, match="emulated engine has no CNF model"):
-            plan(text, engine="emulated", detect=True, federated=federated)
+    emulated = plan(text, engine="emulated", detect=True).scenario
+    with pytest.raises(RunInputError, match="inside its real CNF, not network_latency"):
+        closed_loop(emulated, RunObserver())  # before any model is trained
+    federated = plan(text, engine="emulated", federated=True).scenario
+    with pytest.raises(RunInputError, match="federated training runs on the simulator"):
+        closed_loop(federated, RunObserver())
 
 
 @pytest.mark.parametrize(

@@ -256,13 +256,14 @@ CASES = [
         scenario(("  split_parts: 2\n", "  split_parts: 65024\n")),
     ),
     Case(
-        "emulated-http-flood",
+        "emulated-injection",
         VALIDATE,
-        "attack.kind: the emulated engine sends SYN floods only",
+        "attack.kind: the emulated engine sends SYN floods, HTTP floods, Slowloris and their "
+        "mix, no injection",
         {
             "s.yaml": edit(
                 default_scenario_path("ddos-emulated").read_text(),
-                ("  kind: syn_flood\n", "  kind: http_flood\n"),
+                ("  kind: syn_flood\n", "  kind: injection\n"),
             )
         },
     ),
@@ -405,6 +406,11 @@ CASES = [
         "--plaintext: with --insecure nothing is keyed",
     ),
     Case("speed-in-one-process", (*DEMO, "--speed", "5"), "--speed: paces agents as processes"),
+    Case(
+        "processes-with-real-cnf-demo",
+        (*DEMO, "--scenario", "cnf-attack", "--dataplane", "emulated", "--processes"),
+        "--processes: not with --scenario cnf-attack --dataplane emulated",
+    ),
     Case(
         "same-metrics-and-ui-port",
         (

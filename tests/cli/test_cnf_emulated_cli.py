@@ -1,5 +1,5 @@
-"""The emulated CNF's command-line checks that need no network: bad options, and the
-Debian packages named when a tool is missing."""
+"""The emulated CNF's command-line checks that need no network: bad options (refused
+before any network is built), and the Debian packages named when a tool is missing."""
 
 from __future__ import annotations
 
@@ -16,19 +16,6 @@ from secmas.network.emulation import cnfattacks, cnfnginx
 from secmas.network.emulation.errors import EmulationUnavailable
 
 runner = CliRunner()
-
-
-def test_prometheus_url_must_be_http() -> None:
-    args = ["demo", "--scenario", "cnf-attack", "--dataplane", "emulated"]
-    result = runner.invoke(app, [*args, "--prometheus", "localhost:9090"])
-    assert result.exit_code == 2
-    assert "--prometheus" in result.output and "not an http" in result.output
-
-
-def test_prometheus_only_for_the_emulated_cnf() -> None:
-    result = runner.invoke(app, ["demo", "--prometheus", "http://127.0.0.1:9090"])
-    assert result.exit_code == 2
-    assert "only with --scenario cnf-attack --dataplane emulated" in result.output
 
 
 def test_emulated_dataset_rejects_conditions_it_cannot_make(tmp_path: Path) -> None:

@@ -26,9 +26,22 @@ def test_an_unknown_engine_is_refused() -> None:
     assert code == 2 and "--dataplane 'ns3'" in output
 
 
-def test_the_emulated_engine_does_not_run_agents_as_processes() -> None:
-    code, output = invoke("run", EMULATED, "--processes")
-    assert code == 2 and "one process" in output
+def test_agents_on_the_emulated_engine_take_no_host_list(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text("hosts: []\n")
+    code, output = invoke("run", EMULATED, "--processes", "--hosts", str(hosts))
+    assert code == 2
+    assert "--hosts: on the emulated data plane each agent runs inside its PoP's namespace" in (
+        " ".join(output.split())
+    )
+
+
+def test_agents_on_the_emulated_engine_take_no_bus_of_the_users() -> None:
+    code, output = invoke("run", EMULATED, "--processes", "--bus", "nats://127.0.0.1:4222")
+    assert code == 2
+    assert "--bus: on the emulated data plane the agents reach the run's own NATS server" in (
+        " ".join(output.split())
+    )
 
 
 def test_a_machine_that_cannot_emulate_says_what_is_missing(

@@ -89,3 +89,27 @@ def test_bad_options_exit_2_naming_the_option(tmp_path: Path, extra: list[str], 
     assert result.exit_code == 2, result.output
     assert says in result.output and "Traceback" not in result.output
     assert "secret@" not in result.output
+
+
+def test_podman_manifests_are_what_podman_plays_and_say_how_to_run_them(tmp_path: Path) -> None:
+    out = tmp_path / "pods"
+    result = runner.invoke(app, [*DEPLOY, "--podman", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"secmas run {SCENARIO} --processes --pods {out}" in result.stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["agents.yaml", "ledger.yaml", "nats.yaml", "secrets.yaml"]
+    kinds = set()
+    for name in names:
+        for document in yaml.safe_load_all((out / name).read_text()):
+            kubernetes_validate.validate(
+                document, kubernetes_validate.latest_version(), strict=True
+            )
+            kinds.add(document["kind"])
+    assert kinds == {"Secret", "ConfigMap", "Pod"}
+    assert "localhost/secmas-agent:" in (out / "agents.yaml").read_text()
+
+
+def test_a_run_on_pods_without_processes_exits_2_naming_the_option(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(SCENARIO), "--pods", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "--pods: the agents run as pods, one process each; add --processes" in result.output

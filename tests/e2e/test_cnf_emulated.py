@@ -1,30 +1,33 @@
-"""The closed loop of `002_…` on a real CNF: nginx in an emulated network, real attacks,
-a real Prometheus in the loop (shortened: the four-PoP line network, two attacks, a
-short normal phase; the demo runs all five on the cnf-attack scenario).
+"""The agents defend a real CNF: a short agent run on the emulated engine (the four-PoP
+line network, 30 s) whose closed loop watches a real nginx under a real mixed attack (an
+HTTP flood, a Slowloris and a SYN flood at once). The Decision Engine's mitigation must be
+auctioned and won by an agent, and the winner's guard must cut the attack on real packets
+while legitimate requests succeed; everything the run started must be gone afterwards.
 
-Needs root, namespaces, Mininet, nftables, a cgroup hierarchy, and Debian's nginx,
-stress-ng and prometheus; skipped otherwise with what is missing. Everything the run
-started must be gone afterwards, and legitimate clients must never be caught.
+Needs root, namespaces, Mininet, nftables, a cgroup hierarchy and Debian's nginx and
+stress-ng; skipped otherwise with what is missing.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 from tests.network.emulation.conftest import leftovers, line_scenario, needs_emulation
 
+from secmas.api.cnf import run_cnf
 from secmas.network.emulation.cnfcgroup import CGROUP_ROOT, GROUP_PREFIX, unavailable
-from secmas.pipeline.cnf_emulated import CNFRunSettings, run_cnf_emulated
+from secmas.scenario.ddos import cnf_catalogue, cnf_goals, ddos_catalogue, ddos_goals
+from secmas.scenario.model import Scenario
 
-TOOLS = {"nginx": "nginx-light", "stress-ng": "stress-ng", "prometheus": "prometheus"}
+TOOLS = {"nginx": "nginx-light", "stress-ng": "stress-ng"}
 MISSING = [
     package
     for tool, package in TOOLS.items()
     if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
 ]
+ATTACK_START = 13.0
 
 pytestmark = [
     needs_emulation,
@@ -39,45 +42,51 @@ def _groups() -> set[str]:
     }
 
 
-def test_the_loop_detects_and_mitigates_real_attacks_read_through_prometheus(
-    tmp_path: Path,
-) -> None:
+def short_scenario() -> Scenario:
+    """The line network with the CNF on C, small images, security off, 30 s: 13 s of
+    normal behaviour for the detector, then three attackers, one of each kind."""
+    vnfs = [v.model_copy(update={"image_size": 5}) for v in (*ddos_catalogue(), *cnf_catalogue())]
+    return line_scenario(
+        vnfs=[v.model_dump() for v in vnfs],
+        goals=[g.model_dump() for g in (*ddos_goals(), *cnf_goals())],
+        cnfs=[{"id": "web", "host": "server", "pop": "C"}],
+        security={"enabled": False},
+        analytics={"detect": True, "cooldown": 8},
+        attack={
+            "kind": "mixed",
+            "attackers": 3,
+            "rate": 0.1,
+            "start": ATTACK_START,
+            "ports": [8000],
+            "attach": ["A"],
+        },
+        network={"engine": "emulated", "scale": 0.1},
+    )
+
+
+def test_the_agents_auction_the_guard_and_it_cuts_a_real_mixed_attack(tmp_path: Path) -> None:
     before, groups = set(leftovers()), _groups()
-    scenario = line_scenario(cnfs=[{"id": "web", "host": "server", "pop": "C"}])
-    settings = CNFRunSettings(
-        attacks=("slowloris", "high_cpu"),
-        normal_seconds=8.0,
-        window=4,
-        attack_max=5.0,
-        settle=0.5,
-        recovery_max=3.0,
-    )
-    result = run_cnf_emulated(scenario, tmp_path, settings, say=print)
-    for reaction in result.reactions:
-        assert reaction.detected is not None, reaction
-        assert reaction.start <= reaction.detected <= reaction.stop
-        assert reaction.effective is not None and reaction.effective >= reaction.detected
-    slowloris, hog = result.reactions
-    assert slowloris.mitigation == "guard" and hog.mitigation == "isolate"
-    sources = set(result.episodes[0]["sources"])
-    assert set(result.guard["offenders"]) == sources  # attackers, and no legitimate client
-    assert result.requests["outside_attacks"]["success"] >= 0.95
-    assert result.training["detector"] == "zscore"  # the default
-    assert "normal phase" in result.training["trained_on"]
-    # each window is judged once, for one attack: the per-attack counts add up to the run's
-    assert len(result.per_attack) == 2
-    assert sum(e.false_alarm_windows for e in result.per_attack) == (
-        result.evaluation.false_alarm_windows
-    )
-    assert sum(e.normal_seconds for e in result.per_attack) == pytest.approx(
-        result.evaluation.normal_seconds
-    )
-    waits = sum(r["false_alarm_windows"] for r in result.training["rebaselines"])
-    assert waits <= result.evaluation.false_alarm_windows
-    report = tmp_path / "cnf-report.json"
-    assert report in result.files and (tmp_path / "cnf-metrics.csv").exists()
-    reported = json.loads(report.read_text(encoding="utf-8"))["reactions"]
-    assert [r["evaluation"]["f1"] for r in reported] == [e.f1 for e in result.per_attack]
-    assert (tmp_path / "prometheus" / "data").is_dir()  # the run's own Prometheus stored it
-    assert set(leftovers()) == before
-    assert _groups() <= groups
+    try:
+        result = run_cnf(short_scenario(), out=tmp_path)
+        report = result.report
+        guards = [m for m in report["analytics"]["mitigations"] if m["remedy"] == "guard"]
+        assert guards, report["analytics"]["mitigations"]
+        first = guards[0]
+        assert first["condition"] == "mixed" and first["auction"] == "done"
+        assert first["winner"] in {"A", "B", "C", "D"} and first["bids"] >= 1
+        assert 0 <= first["delay"] < 10 and first["in_effect_at"] is not None
+        assert first["acted_at"] <= first["in_effect_at"]
+        # the real counters at the server: attack packets before and after the guard
+        server = report["emulation"]["server_packets"]
+        attacked = [s["attack_pps"] for s in server if ATTACK_START <= s["t"] < first["acted_at"]]
+        after = [s["attack_pps"] for s in server if s["t"] >= first["in_effect_at"] + 2]
+        assert after and max(attacked) > 0
+        assert sum(after) / len(after) <= 0.1 * max(attacked)
+        requests = {w["phase"]: w for w in report["emulation"]["requests"]}
+        assert requests["end window"]["requests"] > 0
+        assert requests["end window"]["success"] >= 0.9
+        actions = {a["action"] for a in report["actions"]}
+        assert "guard" in actions  # the winner's plan, journalled by the winner
+    finally:
+        assert set(leftovers()) <= before
+        assert _groups() <= groups

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import eth_abi
 import pytest
 from tests.ledger.conftest import free_port
 
+from secmas.ledger import rpcserver
 from secmas.ledger.abi import contract_abi
 from secmas.ledger.artifacts import load_artifact
 from secmas.ledger.errors import LedgerUnavailable
 from secmas.ledger.node import NodeRefused, NodeRevert
 from secmas.ledger.rpcnode import JsonRpcNode, RpcFailure, revert_rule
 from secmas.ledger.rpcserver import LedgerServer
+from secmas.transport.tls import issue_run_pki
 
 REASON = "AgentRegistry: caller is not the MLFO"
 
@@ -109,3 +113,20 @@ def test_a_served_chain_answers_and_reverts_through_the_client() -> None:
         data = abi.encode("anchor", [b"\x01" * 32, 1, b"\x02" * 32])
         with pytest.raises(NodeRevert, match="AuditAnchor: caller is not the owner"):
             node.call(server.secaas.address, anchor, data)
+
+
+@pytest.mark.parametrize("https", [False, True])
+def test_a_keep_alive_the_node_closed_while_idle_is_reopened(
+    https: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client idle longer than the node's keep-alive (a real-time run's agents between
+    bring-up and their next attestation) finds its connection closed: over HTTPS that
+    reads as an EOF in the TLS layer, not a reset, and is retried on a fresh one."""
+    monkeypatch.setattr(rpcserver._Handler, "timeout", 0.2)
+    tls = issue_run_pki(tmp_path / "pki", ["ledger"])["ledger"]
+    files = {"cert_file": tls.cert_file, "key_file": tls.key_file} if https else {}
+    with LedgerServer(port=0, **files) as server:  # type: ignore[arg-type]
+        node = JsonRpcNode(server.url, ca_file=tls.ca_file if https else None)
+        assert node.block_number() == 0
+        time.sleep(0.6)  # the node closed the idle connection meanwhile
+        assert node.block_number() == 0

@@ -1,6 +1,6 @@
-"""The emulated CNF run's choice of detector, without a network: a model file fitted
-offline (on a recording of the real CNF) is checked to read the CNF's metrics, whatever
-its column order; an unknown detector is refused."""
+"""The real CNF's choice of detector, without a network: a model file fitted offline (on
+a recording of the real CNF) is checked to read the CNF's metrics, whatever its column
+order; a recording's normal rows join the training; an unknown detector is refused."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ import pytest
 
 from secmas.analytics.detectors import fit_baseline
 from secmas.network.dataplane.cnf import METRICS
-from secmas.pipeline.cnf_emulated import CNFRunSettings, pretrained, recorded_normal
+from secmas.pipeline.cnf_emulated import (
+    DetectorChoice,
+    PreparedDetector,
+    pretrained,
+    recorded_normal,
+)
 from secmas.pipeline.errors import RunError
 
 RECORDING = Path(__file__).parents[2] / "benchmarks" / "recordings" / "cnf-emulated-normal.csv"
@@ -37,7 +42,23 @@ def test_a_model_fitted_on_the_recording_reads_the_live_metrics(tmp_path: Path) 
 
 def test_unknown_detector_is_refused() -> None:
     with pytest.raises(RunError, match="unknown detector 'svm'"):
-        CNFRunSettings(model="svm")
+        DetectorChoice(model="svm")
+    with pytest.raises(RunError, match="needs ≥ 2"):
+        DetectorChoice(window=1)
+
+
+def test_the_recording_joins_the_normal_phase_and_a_model_file_is_used_as_it_is(
+    tmp_path: Path,
+) -> None:
+    normal = _recorded(list(METRICS))[:40]
+    with_recording = PreparedDetector.read(DetectorChoice(recording=RECORDING))
+    assert with_recording.prior is not None and len(with_recording.prior) == 301
+    fitted = with_recording.fit(normal)
+    assert fitted.name == "zscore" and fitted.window == 4
+    model = tmp_path / "recorded.model"
+    fit_baseline("pca", _recorded(list(METRICS)), METRICS, window=5).save(model)
+    from_file = PreparedDetector.read(DetectorChoice(file=model))
+    assert from_file.window == 5 and from_file.fit(normal) is from_file.loaded
 
 
 def test_a_recording_gives_its_normal_rows_in_the_loops_order() -> None:

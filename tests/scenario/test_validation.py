@@ -266,8 +266,9 @@ def _emulated(**changes: Any) -> dict[str, Any]:
     ("data", "says"),
     [
         (
-            _emulated(attack=_emulated()["attack"] | {"kind": "http_flood"}),
-            "attack.kind: the emulated engine sends SYN floods only",
+            _emulated(attack=_emulated()["attack"] | {"kind": "injection"}),
+            "attack.kind: the emulated engine sends SYN floods, HTTP floods, Slowloris and "
+            "their mix, no injection",
         ),
         (
             _emulated(switches=[{"id": f"s{i}"} for i in range(195)]),
@@ -357,3 +358,8 @@ def test_a_host_inside_a_clients_address_plan_is_named_with_file_and_line(tmp_pa
         f"{path}:{line}: hosts[0].ip: host 'server' at 10.1.0.7 is inside the background "
         "clients' /16 address plan 10.1.0.0/16: its address would be a client's"
     )
+
+
+@pytest.mark.parametrize("kind", ["syn_flood", "http_flood", "slowloris", "mixed"])
+def test_the_emulated_engine_takes_every_attack_of_the_real_cnf_demo(kind: str) -> None:
+    assert problems(_emulated(attack=_emulated()["attack"] | {"kind": kind})) == []

@@ -32,7 +32,7 @@ SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
 def driver(raw: object, workdir: Path) -> Driver:
     scenario = load_scenario(SCENARIO_FILE)
     access = BusAccess(BusAddress.parse("nats://127.0.0.1:4222"))
-    return Driver(scenario, SCENARIO_FILE, access, None, None, raw, workdir, 10.0)  # type: ignore[arg-type]
+    return Driver(scenario, SCENARIO_FILE, access, None, None, raw, workdir)  # type: ignore[arg-type]
 
 
 async def join(

@@ -176,17 +176,22 @@ class ClosedLoop:
         self._attestations = attestations
         self.trust.base = world.admits
         world.admits = self.trust.admits
+        self._watch_cnfs(world.plane.cnf_ids)
+        if self.settings.metrics_port is not None:
+            self.exporter = self.collector.serve(self.settings.metrics_port)
+
+    def _watch_cnfs(self, cnfs: Sequence[str]) -> None:
+        """Watch `cnfs` from the next step on (each keeps what the detector's window and
+        the profiler's need)."""
         keep = max(self.detector.window, self.settings.profile_window)
         self._cnfs = {
             cnf: _CNFState(
                 deque(maxlen=keep), baseline=Rebaseline(self.settings.rebaseline_windows)
             )
-            for cnf in world.plane.cnf_ids
+            for cnf in cnfs
         }
         if len(self._cnfs) >= 2:
             self._slice = SliceLoop(tuple(self._cnfs))
-        if self.settings.metrics_port is not None:
-            self.exporter = self.collector.serve(self.settings.metrics_port)
 
     async def start(self, agents: Sequence[AgentHandle]) -> None:
         self._agents = {agent.pop: agent for agent in agents}

@@ -243,10 +243,14 @@ class WindowDetector(ABC):
     # -- scoring ---------------------------------------------------------------------------------
     def severity(self, per_feature: np.ndarray) -> tuple[tuple[str, float], ...]:
         """Each feature's error over its own limit (the same percentile of its training
-        errors), largest first; empty when the model has no per-feature limits."""
+        errors), largest first; empty when the model has no per-feature limits. A feature
+        with no training error at all (a metric constant in normal behaviour) is judged
+        against the window threshold instead: a step of one in a count must not outweigh
+        every other feature by nine orders of magnitude."""
         if self.feature_limits is None:
             return ()
-        limits = np.maximum(self.feature_limits, 1e-9)
+        limits = np.where(self.feature_limits > 0, self.feature_limits, self.static.value)
+        limits = np.maximum(limits, 1e-9)
         ratios = np.asarray(per_feature, dtype=float) / limits
         ranked = sorted(zip(self.features, ratios.tolist(), strict=True), key=lambda fr: -fr[1])
         return tuple(ranked)

@@ -15,6 +15,7 @@ from secmas.scenario.model import Scenario
 
 if TYPE_CHECKING:
     from secmas.analytics.loop import ClosedLoop
+    from secmas.pipeline.cnf_emulated import DetectorChoice
     from secmas.policy.manager import SSLAManager
     from secmas.policy.ssla import SSLA
     from secmas.secagg.fedrun import AgentTraining
@@ -119,8 +120,12 @@ def closed_loop(
     *,
     metrics_port: int | None = None,
     retrain: bool = False,
+    detector: DetectorChoice | None = None,
 ) -> ClosedLoop:
-    """The scenario's security closed loop, its models trained or loaded from the cache."""
+    """The scenario's security closed loop, its models trained or loaded from the cache;
+    on the emulated engine, the loop on its real CNF (`real_cnf_loop`, with `detector`)."""
+    if scenario.network.engine == "emulated":
+        return real_cnf_loop(scenario, observer, metrics_port, detector)
     from secmas.analytics.loop import ClosedLoop, LoopSettings
     from secmas.analytics.reference import detection_models, profiler_model
     from secmas.analytics.threads import limit_torch_threads
@@ -162,4 +167,63 @@ def closed_loop(
             metrics_port=metrics_port,
             training=settings.training,
         ),
+    )
+
+
+def real_cnf_loop(
+    scenario: Scenario,
+    observer: RunObserver,
+    metrics_port: int | None = None,
+    detector: DetectorChoice | None = None,
+) -> ClosedLoop:
+    """The closed loop on the emulated engine's real CNF, whose detector (`detector`, by
+    default the robust z-score baseline) learns the run's normal phase
+    (`secmas.pipeline.realcnf`); its files are read here, before any work."""
+    from secmas.analytics.loop import LoopSettings
+    from secmas.network.emulation.cnfservice import RUNS_INSIDE
+    from secmas.network.emulation.workload import served_cnf
+    from secmas.pipeline.cnf_emulated import DetectorChoice, PreparedDetector
+    from secmas.pipeline.errors import RunError
+    from secmas.pipeline.realcnf import (
+        REBASELINE_WINDOWS,
+        SETTLE,
+        RealCNFLoop,
+        check_normal_phase,
+    )
+
+    if served_cnf(scenario) is None:
+        raise RunInputError(
+            "closed loop: on the emulated engine it watches the CNF that serves the traffic "
+            "server (a `cnfs` entry whose host is traffic.server); the scenario has none"
+        )
+    if scenario.analytics.training == "federated":
+        raise RunInputError(
+            "closed loop: federated training runs on the simulator; on the emulated engine "
+            "the real CNF's detector learns the run's normal phase"
+        )
+    problems = [
+        f"incidents[{i}]: the emulated engine runs {', '.join(sorted(RUNS_INSIDE))} inside "
+        f"its real CNF, not {incident.kind} (run it on the simulator)"
+        for i, incident in enumerate(scenario.incidents)
+        if incident.kind not in RUNS_INSIDE
+    ]
+    if problems:
+        raise RunInputError(*problems)
+    try:
+        check_normal_phase(scenario)
+        prepared = PreparedDetector.read(detector or DetectorChoice(seed=scenario.seed))
+    except RunError as exc:
+        raise RunInputError(f"closed loop: {exc}") from None
+    settings = scenario.analytics
+    return RealCNFLoop(
+        prepared,
+        LoopSettings(
+            cooldown=settings.cooldown,
+            threshold=settings.threshold,
+            trust_threshold=settings.trust_threshold,
+            metrics_port=metrics_port,
+            settle=SETTLE,
+            rebaseline_windows=REBASELINE_WINDOWS,
+        ),
+        lambda text: observer.note(f"closed loop: {text}"),
     )

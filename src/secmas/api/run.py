@@ -21,6 +21,7 @@ arguments in between.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -49,8 +50,10 @@ from secmas.scenario.topology import dump_scenario
 
 if TYPE_CHECKING:
     from secmas.agents.journal import Journal
+    from secmas.deploy.kubeplay import PodDeployment
     from secmas.network.dataplane import Telemetry
     from secmas.pipeline.busaccess import BusAccess
+    from secmas.pipeline.cnf_emulated import DetectorChoice
     from secmas.pipeline.hosts import HostList
     from secmas.pipeline.operate import OperateResult
 
@@ -64,13 +67,16 @@ RUNS = Path("runs")
 class Distribution:
     """Where the agents run: in this process (default), or one OS process each over NATS
     (`processes`): a NATS server of the run's own unless `bus` names one, on this machine
-    unless `hosts` (a host list file or a loaded `HostList`) starts them on other hosts;
-    paced at `speed` simulated s per wall s."""
+    unless `hosts` (a host list file or a loaded `HostList`) starts them on other hosts or
+    `pods` as pods of a deployment; paced at `speed` simulated s per wall s."""
 
     processes: bool = False
     bus: BusAccess | None = None
     speed: float = SPEED
     hosts: Path | HostList | None = None
+    pods: Path | PodDeployment | None = None
+    """A folder of `secmas deploy kubernetes --podman` manifests: each agent runs as its pod
+    there, with its bus and ledger (`secmas.api.pods`)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class RunPlan:
     taxii: str | None = None
     metrics_port: int | None = None
     retrain: bool = False
+    detector: DetectorChoice | None = None
+    """The real CNF's detector on the emulated engine (`secmas.pipeline.realcnf`)."""
 
 
 @dataclass
@@ -129,12 +137,22 @@ def plan(
     service: Path | None = None,
     metrics_port: int | None = None,
     retrain: bool = False,
+    detector: DetectorChoice | None = None,
 ) -> RunPlan:
     """Resolve the scenario and apply the options (see `run`); RunInputError names
     every problem, before any work, and `MissingExtra` an extra the run needs."""
     distribution = distribution or Distribution()
+    if distribution.pods is not None:
+        pods = _pods(distribution, ledger)
+        distribution, ledger = replace(distribution, pods=pods), pods.ledger_url()
     resolved = resolve(scenario)
-    loaded = with_engine(with_service(resolved.scenario, service), engine, distribution.processes)
+    loaded = with_engine(
+        with_service(resolved.scenario, service),
+        engine,
+        distribution.processes,
+        hosts=distribution.hosts is not None,
+        bus=distribution.bus is not None,
+    )
     loaded = with_seed(loaded, seed)
     loaded = with_analytics(with_security(loaded, ledger, insecure, plaintext), detect, federated)
     if loaded.load is not None and (distribution.processes or loaded.network.engine == "emulated"):
@@ -142,16 +160,14 @@ def plan(
             "the scenario's load section (synthetic goals) runs with in-process agents on "
             "the simulator: drop --processes and --dataplane emulated"
         )
-    if loaded.network.engine == "emulated" and loaded.cnfs and loaded.analytics.detect:
-        raise RunInputError(  # said before the closed loop's models are trained for nothing
-            "the emulated engine has no CNF model for the agents' closed loop: run it on "
-            "the simulator, or `secmas demo --scenario cnf-attack --dataplane emulated` for "
-            "the real CNF's own loop"
-        )
     if distribution.speed <= 0:
         raise RunInputError(f"{distribution.speed:g}: must be above 0", option="speed")
     if distribution.hosts is not None:
         distribution = replace(distribution, hosts=host_list(loaded, distribution))
+    if distribution.pods is not None:
+        from secmas.api.pods import check_pods
+
+        check_pods(loaded, distribution.pods)
     _require_extras(loaded, adaptive)
     return RunPlan(
         loaded,
@@ -163,6 +179,7 @@ def plan(
         taxii,
         metrics_port,
         retrain,
+        detector,
     )
 
 
@@ -202,7 +219,8 @@ def run(
     and MTD sections; False skips them), `taxii` (an existing TAXII 2.1 server for the
     CTI), `tamper` (a PoP whose agent is patched in memory 5 s in), `ledger` ('memory' or
     a JSON-RPC URL), `insecure`, `plaintext`, `service` (an NSD file), `metrics_port`,
-    `retrain`. `progress(now, duration)` is told the simulated time after every step."""
+    `retrain`, `detector` (the real CNF's on the emulated engine, a `DetectorChoice`).
+    `progress(now, duration)` is told the simulated time after every step."""
     return execute(plan(scenario, **options), out=out, observer=observer, progress=progress)
 
 
@@ -230,7 +248,13 @@ def execute(
         observer.warning(f"{dotted(at)}: {caveat}")
     observer.begin(scenario, run_id, folder)
     loop = (
-        closed_loop(scenario, observer, metrics_port=plan.metrics_port, retrain=plan.retrain)
+        closed_loop(
+            scenario,
+            observer,
+            metrics_port=plan.metrics_port,
+            retrain=plan.retrain,
+            detector=plan.detector,
+        )
         if scenario.analytics.detect
         else None
     )
@@ -296,6 +320,8 @@ def _operate(
     """Deploy and operate on the plan's engine and distribution, giving the attested
     agents `work` after bring-up; the run's failures mapped onto RunInputError and
     RunFailed."""
+    from secmas.deploy.kubeplay import KubePlayError
+    from secmas.deploy.podman import PodmanError
     from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailable, PlanError
     from secmas.pipeline.errors import PipelineError, RunError
     from secmas.transport.credentials import CredentialError
@@ -309,6 +335,8 @@ def _operate(
         raise RunInputError(str(exc)) from None
     except PipelineError as exc:
         raise RunFailed(f"deployment stopped at {exc}") from None
+    except (KubePlayError, PodmanError) as exc:
+        raise RunFailed(f"pods: {exc}") from None
     except (BusUnavailable, FileNotFoundError) as exc:
         raise RunFailed(f"message bus: {exc}") from None
     except (EmulationUnavailable, PlanError) as exc:
@@ -351,21 +379,42 @@ def _operation(
         folder.mkdir(parents=True, exist_ok=True)
         scenario_file = folder / "scenario.yaml"
         scenario_file.write_text(dump_scenario(scenario), encoding="utf-8")
+        agents = None
+        if scenario.network.engine == "emulated":  # containers where podman is
+            from secmas.api.popagents import pop_agents
+
+            agents = pop_agents(observer)
         observer.note(
-            f"agents as processes over NATS, {distribution.speed:g}× real time; "
+            f"{agents.said} inside their PoPs' namespaces, over NATS on the emulated "
+            f"network, in real time; their logs in {folder}"
+            if agents is not None
+            else f"agents as processes over NATS, {distribution.speed:g}× real time"
+            f"{'' if distribution.pods is None else ', each in its pod (podman kube play)'}; "
             f"their logs in {folder}"
         )
-        return operate_processes(
+        operate = functools.partial(
+            operate_processes,
             scenario,
             scenario_file,
             workdir=folder,
-            bus=distribution.bus,
             speed=distribution.speed,
             progress=progress,
             steps=observer.step,
             tamper=plan.tamper,
             loops=loops,
             work=work,
+            pop_agents=agents,
+        )
+        if distribution.pods is not None:
+            from secmas.api.pods import operate_on_pods
+
+            return operate_on_pods(
+                distribution.pods,
+                folder,
+                lambda bus, iml: operate(bus=bus, iml=iml, wrap_image=iml.wrap_image),
+            )
+        return operate(
+            bus=distribution.bus,
             iml=None
             if distribution.hosts is None
             else _host_driver(distribution, folder, scenario),
@@ -386,6 +435,7 @@ def _operation(
             steps=observer.step,
             loops=loops,
             workdir=folder / "emulation",
+            tamper=plan.tamper,
         )
     from secmas.pipeline.operate import operate
 
@@ -424,6 +474,22 @@ def host_list(scenario: Scenario, distribution: Distribution) -> HostList:
     except HostListError as exc:
         raise RunInputError(*(str(p) for p in exc.problems)) from None
     return loaded
+
+
+def _pods(distribution: Distribution, ledger: str | None) -> PodDeployment:
+    """The deployment the agents run in (`secmas.api.pods.load_pods`)."""
+    from secmas.api.pods import load_pods
+
+    assert distribution.pods is not None
+    if not isinstance(distribution.pods, Path):
+        return distribution.pods
+    return load_pods(
+        distribution.pods,
+        processes=distribution.processes,
+        bus=distribution.bus,
+        hosts=distribution.hosts,
+        ledger=ledger,
+    )
 
 
 def _host_driver(distribution: Distribution, folder: Path, scenario: Scenario) -> Any:

@@ -69,15 +69,36 @@ def _runnable(scenario: Scenario) -> Scenario:
     return scenario
 
 
-def with_engine(scenario: Scenario, engine: str | None, processes: bool) -> Scenario:
-    """The scenario on the data-plane engine `engine` names (checked)."""
+def with_engine(
+    scenario: Scenario,
+    engine: str | None,
+    processes: bool,
+    *,
+    hosts: bool = False,
+    bus: bool = False,
+) -> Scenario:
+    """The scenario on the data-plane engine `engine` names (checked). On the emulated
+    engine, agents as processes run inside their PoPs' namespaces on this machine and
+    reach the run's own bus and ledger over the emulated links, so a host list (`hosts`)
+    or a bus of the caller's (`bus`) is refused, naming why."""
     if engine is not None:
         if engine not in ENGINES:
             raise RunInputError(f"{engine!r}: choose simulator or emulated", option="engine")
         network = scenario.network.model_copy(update={"engine": engine})
         scenario = scenario.model_copy(update={"network": network})
     if scenario.network.engine == "emulated" and processes:
-        raise RunInputError("the emulated data plane runs the agents in one process")
+        if hosts:
+            raise RunInputError(
+                ": on the emulated data plane each agent runs inside its PoP's namespace on "
+                "this machine; drop --hosts (or run on the simulator)",
+                option="hosts",
+            )
+        if bus:
+            raise RunInputError(
+                ": on the emulated data plane the agents reach the run's own NATS server on "
+                "its control host, over the emulated links; drop --bus",
+                option="bus",
+            )
     return scenario
 
 
@@ -139,7 +160,8 @@ TAMPER_AT = 5.0
 
 def tamper_plan(scenario: Scenario, tamper: str | None) -> dict[str, float] | None:
     """The PoP whose agent is patched in memory and when, checked: a PoP of the scenario,
-    and attestation on to catch it."""
+    attestation on, and a mutual attestation step that measures its agent after the patch
+    and before the run ends, to catch it."""
     if tamper is None:
         return None
     if tamper not in {p.id for p in scenario.pops}:
@@ -148,4 +170,36 @@ def tamper_plan(scenario: Scenario, tamper: str | None) -> dict[str, float] | No
         raise RunInputError(
             "with security off (insecure): nothing would detect it", option="tamper"
         )
+    caught = attested_after(scenario, tamper, TAMPER_AT)
+    duration = scenario.traffic.duration if scenario.traffic else 0.0
+    if caught is None:
+        raise RunInputError(
+            f"{tamper!r}: not in security.attestation.plan, so never attested: nothing "
+            "would detect it",
+            option="tamper",
+        )
+    if caught >= duration:
+        raise RunInputError(
+            f"{tamper!r}: patched at {TAMPER_AT:g} s, its agent is next attested at "
+            f"{caught:g} s, after the run's {duration:g} s: nothing would detect it "
+            "(shorten security.attestation.period)",
+            option="tamper",
+        )
     return {tamper: TAMPER_AT}
+
+
+def attested_after(scenario: Scenario, pop: str, at: float) -> float | None:
+    """The run second of the first mutual attestation step that measures `pop`'s agent at
+    or after `at` (None when the plan leaves it out): after the initial round, one step
+    every `period` seconds along the plan (`SecurePipeline`; `001_…` Section 3.B), the
+    k-th measuring its (k-1 mod n)-th agent. On the emulated engine the steps count from
+    the end of bring-up, about a second later."""
+    attestation = scenario.security.attestation
+    pops = [p.id for p in scenario.pops]
+    order = [p for p in attestation.plan or pops if p in pops]
+    if pop not in order:
+        return None
+    step = order.index(pop) + 1
+    while step * attestation.period < at:
+        step += len(order)
+    return step * attestation.period

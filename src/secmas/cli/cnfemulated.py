@@ -1,6 +1,7 @@
 """The emulated CNF from the command line: `secmas demo --scenario cnf-attack --dataplane
-emulated` (the closed loop on a real nginx under real attacks, read through a real
-Prometheus) and `secmas detect dataset --dataplane emulated` (recordings of it)."""
+emulated` (the agents defend a real nginx under real attacks, each mitigation a goal they
+auction) and `secmas detect dataset --dataplane emulated` (recordings of the real CNF,
+read through a real Prometheus)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from secmas.cli.output import FAILED_RUN, console, detail, fail, print_json, say
+from secmas.cli.output import FAILED_RUN, console, detail, fail
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -41,101 +42,68 @@ def _scenario(path: Path):
 
 
 def run_demo(
-    scenario_path: Path,
     out: Path | None,
-    prometheus: str | None,
     metrics_port: int | None,
     detector: str | None = None,
     recording: Path | None = None,
     *,
     as_json: bool = False,
+    **options: Any,
 ) -> None:
-    """The closed loop on the real CNF (`secmas.api.cnf`); prints the per-attack table (with
-    `as_json`, the result's JSON and its files); exit 1 when an attack went undetected or
-    unmitigated."""
+    """The agents defend the real CNF (`secmas.api.cnf`): the run's tables with, first, one
+    row per mitigation (with `as_json`, the run's JSON); exit 1 when the run missed its
+    acceptance figures (`options`: `secmas.api.run`'s)."""
     from secmas.api import RunFailed, RunInputError
     from secmas.api.cnf import run_cnf
-    from secmas.cli.running import ConsoleRun, refuse
+    from secmas.cli.running import ConsoleRun, print_result, refuse
 
+    observer = ConsoleRun()
     try:
         result = run_cnf(
-            scenario_path,
             out=out,
-            prometheus=prometheus,
             metrics_port=metrics_port,
             detector=detector,
             recording=recording,
-            observer=ConsoleRun(),
+            observer=observer,
+            **options,
         )
     except RunInputError as exc:
         raise refuse(exc) from None
     except RunFailed as exc:
         raise fail(str(exc), FAILED_RUN) from None
-    unmitigated = any(r.detected is None or r.effective is None for r in result.reactions)
-    if as_json:
-        print_json({**result.to_json(), "files": result.files, "passed": not unmitigated})
-        if unmitigated:
-            raise fail("an attack was not detected or not mitigated", FAILED_RUN)
-        return
-    console.print(reaction_table(result.to_json()))
-    say(f"detector: {result.training['detector']} from {result.training['trained_on']}")
-    evaluation = result.evaluation
-    per_hour = evaluation.false_alarms_per_hour
-    say(
-        f"held-out windows: F1 {evaluation.f1:.3f} (precision {evaluation.precision:.3f}, "
-        f"recall {evaluation.recall:.3f}); {evaluation.false_alarm_windows} false-alarm "
-        f"windows in {evaluation.normal_seconds:g} s of normal time"
-        + ("" if per_hour is None else f" ({per_hour:.0f} per hour)")
-    )
-    waits = result.training["rebaselines"]
-    if waits:
-        say(
-            f"{sum(w['false_alarm_windows'] for w in waits)} of the false-alarm windows came "
-            f"while waiting for a clean window before the {len(waits)} re-baselining(s)"
-        )
-    requests = result.requests
-    for phase in ("during_attacks", "outside_attacks"):
-        share = requests[phase]["success"]
-        say(
-            f"legitimate requests {phase.replace('_', ' ')}: {requests[phase]['requests']}, "
-            f"{'-' if share is None else f'{share:.1%}'} succeeded"
-        )
-    say(f"{result.wall_seconds:.0f} s wall; files: " + ", ".join(str(p) for p in result.files))
-    if unmitigated:
-        raise fail("an attack was not detected or not mitigated", FAILED_RUN)
+    finally:
+        observer.close()
+    if not as_json:
+        console.print(mitigation_table(result.report["analytics"]))
+    print_result(result, as_json=as_json)
 
 
-def reaction_table(report: dict[str, object]) -> Table:
-    """Per attack: detected, delay, mitigation, time to mitigate (real measurements), and
-    window F1 and false alarms per hour on the attack's windows (`attack_segments`)."""
+def mitigation_table(analytics: dict[str, Any]) -> Table:
+    """Per decision of the closed loop: the condition under way, the detection delay, the
+    goal, its auction and winner, and the time to mitigate (from real measurements)."""
     from rich.table import Table
 
+    real = analytics["real_cnf"]
     table = Table(
-        title="attacks on the real CNF (delays from Prometheus' samples)",
-        caption="mitigate s: detection → mitigation in effect; F1, FA/h: window F1 and "
-        "false-alarm windows per hour of normal time on the attack's windows (from the "
-        "previous attack's windows to its own)",
+        title="mitigations of the real CNF, each auctioned among the agents",
+        caption=f"detector: {real['detector']} from {real['trained_on']}; delay: condition "
+        "start → alert; mitigate s: alert → the metrics it acts on back within their normal "
+        "bounds, read from the real CNF",
     )
-    for column in ("attack", "detected", "delay s", "mitigation", "mitigate s", "F1", "FA/h"):
-        left = column in ("attack", "mitigation")
+    columns = ("t s", "condition", "delay s", "goal", "auction", "winner", "mitigate s")
+    for column in columns:
+        left = column in ("condition", "goal", "auction", "winner")
         table.add_column(column, justify="left" if left else "right", no_wrap=left)
-    reactions = report["reactions"]
-    assert isinstance(reactions, list)
-    for reaction in reactions:
-        delay, mitigate = reaction["delay"], reaction["time_to_mitigate"]
-        scores = reaction["evaluation"]
-        per_hour = scores["false_alarms_per_hour"]
-        detected = "no" if reaction["detected"] is None else "yes"
-        if reaction["detected"] is not None and not reaction["clean_before"]:
-            detected = "yes (window not clean at start)"
+    for row in analytics["mitigations"]:
+        delay, mitigate = row["delay"], row["time_to_mitigate"]
         table.add_row(
-            reaction["kind"],
-            detected,
+            f"{row['detected_at']:.0f}",
+            row["condition"] or "none (false alarm)",
             "-" if delay is None else f"{delay:.1f}",
-            reaction["mitigation"] or "-",
+            row["goal"],
+            row["auction"] or "-",
+            row["winner"] or "-",
             "-" if mitigate is None else f"{mitigate:.1f}",
-            f"{scores['f1']:.2f}",
-            "-" if per_hour is None else f"{per_hour:.0f}",
         )
     return table
 

@@ -65,6 +65,7 @@ from secmas.cli.dataplane import register as register_dataplane
 from secmas.cli.deploy import register as register_deploy
 from secmas.cli.detect import detect_app
 from secmas.cli.grammar import EMBEDDED, ENGINES, SPEED, Typer
+from secmas.cli.image import register as register_image
 from secmas.cli.ledger import register as register_ledger
 from secmas.cli.output import (
     BAD_INPUT,
@@ -131,6 +132,7 @@ register_ui(app)
 register_dataplane(app)
 register_bus(app)
 register_deploy(app)
+register_image(app)
 register_schema(app)
 app.add_typer(detect_app, name="detect")
 
@@ -414,6 +416,16 @@ HostsOption = Annotated[
         "pops); needs --bus and --ledger the hosts can reach",
     ),
 ]
+PodsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--pods",
+        metavar="DIR",
+        help="with --processes: run each agent as its pod of these manifests (`secmas deploy "
+        "kubernetes SCENARIO --podman -o DIR`) with podman kube play, NATS and the ledger "
+        "as their pods too; all removed when the run ends",
+    ),
+]
 ServiceOption = Annotated[
     Path | None,
     typer.Option(
@@ -545,16 +557,6 @@ def demo(
     force: ForceOption = False,
     quiet: RunQuietOption = False,
     hosts: HostsOption = None,
-    prometheus: Annotated[
-        str | None,
-        typer.Option(
-            "--prometheus",
-            metavar="URL",
-            help="with --scenario cnf-attack --dataplane emulated: read the CNF's metrics from "
-            "this Prometheus (http://HOST:PORT, scraping the exporter on --metrics-port) "
-            "instead of starting one",
-        ),
-    ] = None,
     detector: Annotated[
         str | None,
         typer.Option(
@@ -590,23 +592,37 @@ def demo(
     if dataplane == "emulated" and scenario == "adaptive-defence":
         scenario = "adaptive-emulated"  # compressed to 28 s; its MTD moves really happen
     if dataplane == "emulated" and scenario == "cnf-attack":
+        for name, given in (
+            ("--processes", processes),
+            ("--bus", bus),
+            ("--hosts", hosts),
+            ("--speed", speed),
+            ("--service", service),
+            ("--federated", federated),
+            ("--policy", policy),
+            ("--ui", ui),
+            ("--taxii", taxii),
+        ):
+            if given:  # said, not ignored: the real CNF's demo runs its agents in one process
+                raise fail(f"{name}: not with --scenario cnf-attack --dataplane emulated")
         if recording is not None:
             check_readable(recording, "--recording")
         from secmas.cli.cnfemulated import run_demo
 
         with json_mode(as_json):
             run_demo(
-                default_scenario_path(scenario),
                 out,
-                prometheus,
                 metrics_port,
                 detector,
                 recording,
                 as_json=as_json,
+                ledger=ledger,
+                insecure=insecure,
+                plaintext=plaintext,
+                tamper=tamper,
             )
         return
     for name, value in (
-        ("--prometheus", prometheus),
         ("--detector", detector),
         ("--recording", recording),
     ):
@@ -676,6 +692,7 @@ def run_scenario(
     force: ForceOption = False,
     quiet: RunQuietOption = False,
     hosts: HostsOption = None,
+    pods: PodsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions.
@@ -704,7 +721,7 @@ def run_scenario(
             checked = plan(
                 scenario,
                 engine=dataplane,
-                distribution=Distribution(processes, access, pace, hosts),
+                distribution=Distribution(processes, access, pace, hosts, pods),
                 seed=seed,
                 detect=detect,
                 federated=federated,

@@ -5,4 +5,9 @@ pipeline the local IML driver runs (`secmas.pipeline.processes`): a NATS cluster
 and per-agent nkeys, a development ledger node (or an external one), and one `secmas
 agent` pod per PoP with the external measurer beside it. Nothing here talks to a cluster:
 the objects are written as YAML (`secmas.deploy.writing`) for `kubectl apply -k`.
+
+`secmas.deploy.image` builds the image those pods run, `localhost/secmas-agent:<version>`,
+on this machine with podman (`secmas.deploy.podman`, the one way secmas calls it) and no
+registry; `secmas.deploy.containers` is the IML driver that runs agents as containers of
+it, each in a given network namespace with its measurer beside it (the emulated PoPs).
 """

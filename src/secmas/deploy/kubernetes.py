@@ -18,6 +18,11 @@ are written to (`secmas.deploy.writing`):
 Secrets are mounted as files (mode 0400), never passed in environment variables or
 arguments. The agents' one-time enrolment credentials are the MLFO's to issue when it
 runs (step 8), so they are referenced, not written (`secmas.deploy.agents`).
+
+The `podman` target writes the same agents, Secrets and ConfigMaps for `podman kube
+play` on this machine, changed where podman differs (`secmas.deploy.playable`): one NATS
+Pod instead of the StatefulSet, the ledger as a Pod, and no Namespace, Services or
+NetworkPolicies, which podman does not run.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 
 import secmas
 from secmas.deploy import material as issuing
+from secmas.deploy import playable
 from secmas.deploy.agents import AgentPlan, agent_objects, agent_resources, shared_objects
 from secmas.deploy.ledger import LedgerTarget, development, external, ledger_objects
 from secmas.deploy.naming import (
@@ -51,6 +57,8 @@ FILES = (
     "network-policies.yaml",
 )
 """The files, in the order `kubectl apply` should create their objects."""
+KUBERNETES = "kubernetes"
+PODMAN = "podman"
 
 
 @dataclass(frozen=True)
@@ -58,12 +66,16 @@ class Options:
     """What the user chose; the images are checked references (`naming.check_image`)."""
 
     image: str = DEFAULT_IMAGE
-    nats_image: str = NATS_IMAGE
+    nats_image: str | None = None
+    """None: `NATS_IMAGE` on a cluster, this machine's nats-server with podman
+    (`secmas.deploy.playable.nats_objects`)."""
     namespace: str | None = None
     """None: `secmas-<pipeline>`."""
     ledger: str | None = None
     """An external JSON-RPC endpoint (none: the scenario's own, or a development node)."""
     ledger_ca: bytes | None = field(default=None, repr=False)
+    target: str = KUBERNETES
+    """`KUBERNETES` (a cluster) or `PODMAN` (`podman kube play` here, `secmas.deploy.playable`)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class Bundle:
     place: Place
     files: dict[str, list[Manifest]]
     ledger: LedgerTarget | None
+    target: str = KUBERNETES
 
     def objects(self) -> list[Manifest]:
         return [obj for name in FILES for obj in self.files.get(name, [])]
@@ -94,6 +107,8 @@ def ledger_target(
     if url is None:
         if options.ledger_ca is not None:
             raise DeployInputError("--ledger-ca: only with an external --ledger https://…")
+        if options.target == PODMAN:
+            return LedgerTarget(playable.LEDGER_URL, node=True)
         return development(namespace)
     option = "--ledger" if options.ledger is not None else f"{source}: security.ledger"
     return external(url, options.ledger_ca, option)
@@ -119,29 +134,49 @@ def build(
     )
     target = ledger_target(scenario, options, namespace, source)
     place = Place(namespace, pipeline_label, secmas.__version__)
-    material = issuing.issue(pipeline, list(names), certificate_hosts(namespace))
+    podman = options.target == PODMAN
+    hosts = playable.certificate_hosts() if podman else certificate_hosts(namespace)
+    material = issuing.issue(pipeline, list(names), hosts)
+    bus = playable.BUS_URL if podman else bus_url(namespace)
     agents: list[Manifest] = shared_objects(place, scenario_yaml, material)
     for pop in scenario.pops:
         plan = AgentPlan(
-            pop.id,
-            names[pop.id],
-            pipeline,
-            bus_url(namespace),
-            target,
-            agent_resources(pop, scenario),
+            pop.id, names[pop.id], pipeline, bus, target, agent_resources(pop, scenario)
         )
         agents += agent_objects(place, plan, material, options.image)
-    files = {
-        "namespace.yaml": [_namespace(place)],
-        "nats.yaml": nats_objects(place, material.bus, options.nats_image),
-        "ledger.yaml": [] if target is None else ledger_objects(place, target, options.image),
-        "agents.yaml": agents,
-        "network-policies.yaml": network_policies(place, target),
-    }
+    if podman:
+        files = _podman_files(place, material, target, agents, options)
+    else:
+        files = {
+            "namespace.yaml": [_namespace(place)],
+            "nats.yaml": nats_objects(place, material.bus, options.nats_image or NATS_IMAGE),
+            "ledger.yaml": [] if target is None else ledger_objects(place, target, options.image),
+            "agents.yaml": agents,
+            "network-policies.yaml": network_policies(place, target),
+        }
     secrets = [obj for objs in files.values() for obj in objs if obj["kind"] == "Secret"]
+    if podman:
+        secrets = [playable.marked(s) for s in secrets]
     files = {name: [o for o in objs if o["kind"] != "Secret"] for name, objs in files.items()}
     files["secrets.yaml"] = secrets
-    return Bundle(place, {name: files[name] for name in FILES if files[name]}, target)
+    chosen = {name: files[name] for name in FILES if files.get(name)}
+    return Bundle(place, chosen, target, options.target)
+
+
+def _podman_files(
+    place: Place,
+    material: issuing.Material,
+    target: LedgerTarget | None,
+    agents: list[Manifest],
+    options: Options,
+) -> dict[str, list[Manifest]]:
+    """The objects `podman kube play` runs (`secmas.deploy.playable`)."""
+    image = options.image
+    return {
+        "nats.yaml": playable.nats_objects(place, material.bus, options.nats_image, image),
+        "ledger.yaml": [] if target is None else playable.ledger_objects(place, target, image),
+        "agents.yaml": [playable.playable(o, image) if o["kind"] == "Pod" else o for o in agents],
+    }
 
 
 def _namespace(place: Place) -> Manifest:

@@ -95,21 +95,11 @@ def ledger_objects(place: Place, target: LedgerTarget, image: str) -> list[Manif
         if target.ca is None:
             return []
         return [secret_object(place.metadata(CA_SECRET, COMPONENT), {"ca.pem": target.ca})]
-    container: Manifest = {
-        "name": "ledger",
-        "image": image,
-        "command": ["python", "-m", "secmas", "ledger", "serve"],
-        "args": ["--host", "0.0.0.0", "--port", str(PORT)],
-        "env": [{"name": "HOME", "value": "/tmp"}],
-        "ports": [{"name": "json-rpc", "containerPort": PORT, "protocol": "TCP"}],
-        "readinessProbe": {"tcpSocket": {"port": PORT}},
-        "resources": resources("250m", "256Mi", "1", "1Gi"),
-        "securityContext": locked_down(),
-        "volumeMounts": [mount("tmp", "/tmp", read_only=False)],
-    }
     pod: Manifest = {
         "metadata": {"labels": place.labels(COMPONENT)},
-        "spec": pod_spec(NODE_USER, containers=[container], volumes=[memory_volume("tmp", "64Mi")]),
+        "spec": node_spec(
+            node_container(image) | {"readinessProbe": {"tcpSocket": {"port": PORT}}}
+        ),
     }
     deployment: Manifest = {
         "apiVersion": "apps/v1",
@@ -126,3 +116,23 @@ def ledger_objects(place: Place, target: LedgerTarget, image: str) -> list[Manif
         place.metadata(NODE, COMPONENT), place.selector(COMPONENT), {"json-rpc": PORT}
     )
     return [deployment, node_service]
+
+
+def node_container(image: str) -> Manifest:
+    """The development node: `secmas ledger serve` on `PORT`."""
+    return {
+        "name": "ledger",
+        "image": image,
+        "command": ["python", "-m", "secmas", "ledger", "serve"],
+        "args": ["--host", "0.0.0.0", "--port", str(PORT)],
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "ports": [{"name": "json-rpc", "containerPort": PORT, "protocol": "TCP"}],
+        "resources": resources("250m", "256Mi", "1", "1Gi"),
+        "securityContext": locked_down(),
+        "volumeMounts": [mount("tmp", "/tmp", read_only=False)],
+    }
+
+
+def node_spec(container: Manifest) -> Manifest:
+    """The development node's pod spec: `container` as the node's user, a scratch /tmp."""
+    return pod_spec(NODE_USER, containers=[container], volumes=[memory_volume("tmp", "64Mi")])

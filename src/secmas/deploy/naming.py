@@ -33,6 +33,9 @@ MAX_IMAGE = 255
 DEFAULT_IMAGE = f"secmas:{secmas.__version__}"
 """The agents' image unless `--image` says otherwise: built from this source tree."""
 NATS_IMAGE = "nats:2.10.29-alpine"
+PODMAN_IMAGE = f"localhost/secmas-agent:{secmas.__version__}"
+"""The agents' image for `podman kube play` here, as `secmas image build` tags it
+(`secmas.deploy.image.agent_tag`; this module stays light for the command line)."""
 
 
 class DeployInputError(ValueError):

@@ -43,7 +43,8 @@ CLIENT_SERVICE = "nats"
 CLUSTER_SERVICE = "nats-cluster"
 CONFIG = "nats-config"
 TLS_SECRET = "nats-tls"
-CONFIG_DIR = "/etc/nats"
+CONFIG_DIR = "/etc/nats/config"
+"""Beside `TLS_DIR`, not above it: a volume cannot be mounted inside a read-only one."""
 TLS_DIR = "/etc/nats/tls"
 NATS_USER = 1000
 CLUSTER_DOMAIN = "cluster.local"
@@ -72,21 +73,27 @@ def certificate_hosts(namespace: str) -> list[str]:
     return short + server_names(namespace) + [f"{name}.{CLUSTER_DOMAIN}" for name in full]
 
 
-def nats_config(namespace: str, bus: BusMaterial) -> dict[str, object]:
-    """`nats.conf` (JSON, which nats-server reads): the local cluster configuration with
-    DNS routes (module docstring)."""
+def server_settings(bus: BusMaterial, cluster: ClusterPeer | None) -> dict[str, object]:
+    """What every server of the pipeline runs with: clients over TLS with their nkeys, each
+    agent held to its permissions (`secmas.transport.broker.server_config`)."""
     tls = ServerCertificate(
         Path(TLS_DIR) / "tls.crt", Path(TLS_DIR) / "tls.key", Path(TLS_DIR) / "ca.crt"
     )
-    config = server_config(
+    return server_config(
         "0.0.0.0",
         CLIENT_PORT,
         name=COMPONENT,
         tls=tls,
         users=bus.users,
-        cluster=ClusterPeer(CLUSTER_PORT, ()),
+        cluster=cluster,
         monitor_port=MONITOR_PORT,
     )
+
+
+def nats_config(namespace: str, bus: BusMaterial) -> dict[str, object]:
+    """`nats.conf` (JSON, which nats-server reads): the local cluster configuration with
+    DNS routes (module docstring)."""
+    config = server_settings(bus, ClusterPeer(CLUSTER_PORT, ()))
     del config["server_name"]  # one file for three servers: each picks its own id
     config["cluster"]["routes"] = [
         f"nats-route://{name}:{CLUSTER_PORT}" for name in server_names(namespace)
@@ -95,17 +102,23 @@ def nats_config(namespace: str, bus: BusMaterial) -> dict[str, object]:
     return config
 
 
-def nats_objects(place: Place, bus: BusMaterial, image: str) -> list[Manifest]:
-    """ConfigMap, TLS Secret, headless and client Services, and the StatefulSet."""
-    selector = place.selector(COMPONENT)
-    config = json.dumps(nats_config(place.namespace, bus), indent=1)
+def config_objects(place: Place, config: dict[str, object], bus: BusMaterial) -> list[Manifest]:
+    """The servers' configuration (ConfigMap) and TLS certificate and key (Secret)."""
     return [
-        config_map(place.metadata(CONFIG, COMPONENT), {"nats.conf": config}),
+        config_map(place.metadata(CONFIG, COMPONENT), {"nats.conf": json.dumps(config, indent=1)}),
         secret(
             place.metadata(TLS_SECRET, COMPONENT),
             {"tls.crt": bus.certificate, "tls.key": bus.key, "ca.crt": bus.ca},
             "kubernetes.io/tls",
         ),
+    ]
+
+
+def nats_objects(place: Place, bus: BusMaterial, image: str) -> list[Manifest]:
+    """ConfigMap, TLS Secret, headless and client Services, and the StatefulSet."""
+    selector = place.selector(COMPONENT)
+    return [
+        *config_objects(place, nats_config(place.namespace, bus), bus),
         service(
             place.metadata(CLUSTER_SERVICE, COMPONENT),
             selector,
@@ -117,8 +130,9 @@ def nats_objects(place: Place, bus: BusMaterial, image: str) -> list[Manifest]:
     ]
 
 
-def _stateful_set(place: Place, image: str) -> Manifest:
-    container: Manifest = {
+def nats_container(image: str) -> Manifest:
+    """One server: `nats-server` with the configuration and certificate mounted."""
+    return {
         "name": "nats",
         "image": image,
         "command": ["nats-server", "--config", f"{CONFIG_DIR}/nats.conf"],
@@ -127,23 +141,31 @@ def _stateful_set(place: Place, image: str) -> Manifest:
             {"name": "cluster", "containerPort": CLUSTER_PORT, "protocol": "TCP"},
             {"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"},
         ],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": MONITOR_PORT}},
-        "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": MONITOR_PORT},
-            "initialDelaySeconds": 10,
-        },
         "resources": resources("100m", "64Mi", "1", "512Mi"),
         "securityContext": locked_down(),
         "volumeMounts": [mount("config", CONFIG_DIR), mount("tls", TLS_DIR)],
     }
+
+
+def nats_spec(container: Manifest) -> Manifest:
+    """A server's pod spec: `container` as the NATS user, its configuration and certificate."""
+    return pod_spec(
+        NATS_USER,
+        files_group=True,
+        containers=[container],
+        volumes=[config_volume("config", CONFIG), secret_volume("tls", TLS_SECRET)],
+    )
+
+
+def _stateful_set(place: Place, image: str) -> Manifest:
+    health = {"httpGet": {"path": "/healthz", "port": MONITOR_PORT}}
+    container = nats_container(image) | {
+        "readinessProbe": health,
+        "livenessProbe": health | {"initialDelaySeconds": 10},
+    }
     pod: Manifest = {
         "metadata": {"labels": place.labels(COMPONENT)},
-        "spec": pod_spec(
-            NATS_USER,
-            files_group=True,
-            containers=[container],
-            volumes=[config_volume("config", CONFIG), secret_volume("tls", TLS_SECRET)],
-        ),
+        "spec": nats_spec(container),
     }
     return {
         "apiVersion": "apps/v1",

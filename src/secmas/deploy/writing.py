@@ -1,7 +1,8 @@
 """Writing a `Bundle` as YAML files for `kubectl apply -k FOLDER` (or `-f`).
 
-One multi-document file per part (`secmas.deploy.kubernetes.FILES`) and a
-`kustomization.yaml` listing them in order. The folder is created owner-only and
+One multi-document file per part (`secmas.deploy.kubernetes.FILES`) and, for a cluster, a
+`kustomization.yaml` listing them in order (`podman kube play` reads no kustomization:
+`secmas.deploy.kubeplay` plays the files). The folder is created owner-only and
 `secrets.yaml`, which holds the private keys and seeds, is written mode 0600 from the
 start. Multi-line strings (the NATS configuration, the scenario) are written as literal
 blocks, so the files read as the configuration they hold.
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from secmas.deploy.kubernetes import FILES, Bundle
+from secmas.deploy.kubernetes import FILES, KUBERNETES, Bundle
 from secmas.deploy.objects import Manifest
 from secmas.transport.tls import write_secret
 
@@ -67,5 +68,8 @@ def write_bundle(bundle: Bundle, folder: Path) -> list[Path]:
             path.write_text(text, encoding="utf-8")
         written.append(path)
     path = folder / KUSTOMIZATION
+    if bundle.target != KUBERNETES:
+        path.unlink(missing_ok=True)
+        return written
     path.write_text(dump(kustomization([p.name for p in written])), encoding="utf-8")
     return [*written, path]

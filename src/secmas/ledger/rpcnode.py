@@ -33,6 +33,14 @@ from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog
 RECEIPT_TIMEOUT_S = 120.0
 RECEIPT_POLL_S = 0.05
 MAX_RESPONSE_BYTES = 64 << 20
+DROPPED_KEEP_ALIVE = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ssl.SSLEOFError,
+)
+"""How a kept-alive connection the node closed while it was idle fails the next request
+(sending into it, or reading its end; over TLS an EOF): retried once on a new one."""
 _HARDHAT_REASON = re.compile(r"reverted with reason string '(.*)'", re.DOTALL)
 
 
@@ -123,7 +131,7 @@ class JsonRpcNode:
             except (OSError, http.client.HTTPException) as exc:
                 self._connection.close()
                 self._connection = None
-                reused = isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError)
+                reused = isinstance(exc, DROPPED_KEEP_ALIVE)
                 if attempt or not reused:
                     raise LedgerUnavailable(self.url, str(exc) or type(exc).__name__) from exc
         try:

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from secmas.mtd.dataset import Dataset
 from secmas.mtd.migration import DEFAULT_MODEL, METHODS, Load, Method, MigrationModel
@@ -217,6 +218,19 @@ def calibrate(
     )
 
 
+@functools.cache
+def _native_pools() -> ThreadpoolController:
+    """This process's native thread pools, found once (finding them costs ~7 ms)."""
+    return ThreadpoolController()
+
+
+def one_thread() -> AbstractContextManager[Any]:
+    """Predictions on one OpenMP thread: on 2 busy shared cores, OpenMP's threads made one
+    prediction of a migration take up to 0.9 s (3 ms on one), stalling a real-time run's
+    event loop (its samples, auctions and attestation steps) for seconds."""
+    return _native_pools().limit(limits=1, user_api="openmp")
+
+
 class CalibratedPredictor:
     """The planner's `Predictor`: per method and target, the model `calibration` chose."""
 
@@ -230,7 +244,8 @@ class CalibratedPredictor:
     def predict(self, method: Method | str, load: Load, bandwidth: float) -> Estimate:
         method = Method(method)
         phases = self.model.expected(method, load, bandwidth)
-        guess = self.learned.predict(method, load, bandwidth)
+        with one_thread():
+            guess = self.learned.predict(method, load, bandwidth)
         values = {
             t: getattr(guess if self.calibration.model_of(method, t) == LEARNED else phases, t)
             for t in TARGETS
@@ -260,7 +275,8 @@ class CalibratedSelector:
 
     def select(self, load: Load, bandwidth: float) -> Method:
         if self.model == LEARNED:
-            return self.learned.select(load, bandwidth)
+            with one_thread():
+                return self.learned.select(load, bandwidth)
         return model_choice(load, bandwidth, self.objective, self.analytic)
 
 

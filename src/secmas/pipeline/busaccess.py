@@ -34,6 +34,7 @@ refusal is logged by the bus and counted in `NatsBus.denied`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,10 +169,16 @@ def issue_pipeline_users(folder: Path, pipeline: str, agents: list[str]) -> tupl
     return (issued[MLFO], *held)
 
 
-def issue_run_bus(folder: Path, pipeline: str, agents: list[str]) -> RunBus:
-    """A fresh CA and server certificate and the pipeline's users (`issue_pipeline_users`),
-    all under `folder`; the access's address is filled in once the server has a port."""
-    certificate = issue_run_pki(folder, [SERVER])[SERVER]
+def issue_run_bus(
+    folder: Path,
+    pipeline: str,
+    agents: list[str],
+    hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+) -> RunBus:
+    """A fresh CA and a server certificate for `hosts` and the pipeline's users
+    (`issue_pipeline_users`), all under `folder`; the access's address is filled in once
+    the server has a port."""
+    certificate = issue_run_pki(folder, [SERVER], hosts)[SERVER]
     users = issue_pipeline_users(folder, pipeline, agents)
     return RunBus(BusAccess(BusAddress(()), folder / CA_FILE, folder), certificate, users)
 

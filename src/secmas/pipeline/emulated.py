@@ -1,13 +1,16 @@
 """The operate phase on the emulated data plane: the same agents, in real time.
 
-The scenario becomes a real network (`secmas.network.emulation`); the HTTP server and
-the clients start at t = 0 and the network is sampled every `traffic.step` wall seconds
-from then on, while the agents come up as in `operate` (the MLFO's plan, the trust
-layer, the in-memory bus and its secure channel, the closed loops), with an
-`EmulatedController` instead of the simulator's. From the first step after they are up
-the agents perceive every step; the SYN flood starts and stops at the attack's times. A
-VNF's download still takes the bid's T, now in wall seconds. Whatever happens — the run
-ends, fails, is interrupted or terminated — the network is taken down.
+The scenario becomes a real network (`secmas.network.emulation`); the HTTP server (a real
+nginx as the CNF a closed loop watches, `network.emulation.cnfservice`) and the clients
+start at t = 0 and the network is sampled every `traffic.step` wall seconds from then
+on, while the agents come up as in `operate` (the MLFO's plan, the trust layer, the
+in-memory bus and its secure channel, the closed loops), with an `EmulatedController`
+instead of the simulator's. From the first step after they are up the agents perceive
+every step; the attack starts and stops at its times. A
+VNF's download still takes the bid's T, now in wall seconds. As on the simulator, a
+measurer process of the run's own measures this process, each attester its own agent
+object, and `--tamper` patches an agent in memory at its second of the run. Whatever
+happens — the run ends, fails, is interrupted or terminated — the network is taken down.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import asyncio
 import contextlib
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +31,21 @@ from secmas.network.clock import WallClock
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork, terminate_as_interrupt
 from secmas.network.emulation.plan import EmulationPlan, emulation_plan
-from secmas.network.emulation.workload import Request, Workload
+from secmas.network.emulation.workload import Request, Workload, served_cnf
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.heap import hold, release
 from secmas.pipeline.mlfo import pipeline_name, plan_service
-from secmas.pipeline.operate import CapacityCheck, OperateResult, Progress, StepLoop, _merged
+from secmas.pipeline.operate import (
+    CapacityCheck,
+    OperateResult,
+    Progress,
+    StepLoop,
+    _merged,
+    _watch_agents,
+)
 from secmas.pipeline.secure import SecurePipeline, vni_of
+from secmas.pipeline.tamper import infect_due
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
 from secmas.transport.memory import MemoryBus
@@ -127,15 +138,15 @@ async def operate_emulated(
     steps: Told | None = None,
     loops: Sequence[StepLoop] = (),
     workdir: Path | None = None,
+    tamper: Mapping[str, float] | None = None,
 ) -> EmulatedResult:
-    """Run the scenario on a real emulated network with one agent per PoP.
+    """Run the scenario on a real emulated network with one agent per PoP (`tamper`: PoPs
+    whose agent object is patched in memory at that second of the run, as `operate`).
 
     Raises `EmulationUnavailable` when the machine cannot build it, `PlanError` when the
     scenario cannot be emulated, `RunError` when it cannot run at all.
     """
     check_runnable(scenario)
-    if scenario.cnfs and scenario.analytics.detect:
-        raise RunError("the emulated engine has no CNF model: run the closed loop on the simulator")
     started = time.perf_counter()
     plan = emulation_plan(scenario)
     assert scenario.traffic is not None and scenario.defence is not None
@@ -147,10 +158,19 @@ async def operate_emulated(
         network.start()
         try:
             build_seconds = time.perf_counter() - started
-            workload = Workload(network, folder, step, scenario.seed)
+            cnf = served_cnf(scenario)
+            workload = Workload(network, folder, step, scenario.seed, cnf, scenario.incidents)
             try:
                 result, controller, origin = await _operate(
-                    scenario, network, workload, settings, progress, steps, loops, duration
+                    scenario,
+                    network,
+                    workload,
+                    settings,
+                    progress,
+                    steps,
+                    loops,
+                    duration,
+                    dict(tamper or {}),
                 )
             finally:
                 workload.stop()
@@ -183,7 +203,13 @@ async def _deploy(
     secure = None
     if scenario.security.enabled:
         secure = await SecurePipeline.bring_up(
-            name, world.directory, world.bus, world.clock, scenario.security, workflow=flow
+            name,
+            world.directory,
+            world.bus,
+            world.clock,
+            scenario.security,
+            workflow=flow,
+            measure_from_outside=True,  # the run's own measurer process, as `operate`
         )
         world.admits = secure.view.admits
         secure.start_background(world.clock)
@@ -193,6 +219,8 @@ async def _deploy(
         PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
         for pop in world.directory
     ]
+    if secure is not None:
+        _watch_agents(secure, agents)
     for agent in agents:
         await agent.start()
     for loop in loops:
@@ -210,17 +238,18 @@ async def _operate(
     steps: Told | None,
     loops: Sequence[StepLoop],
     duration: float,
+    infections: dict[str, float],
 ) -> tuple[EmulatedResult, EmulatedController, float]:
     """Sample the network every step from t = 0 (the counters' history starts with the
     traffic) while the agents deploy; from the first step after they are up, they
-    perceive every step."""
+    perceive every step (an agent due for `infections` is patched just before)."""
     defence = scenario.defence
     assert defence is not None and scenario.traffic is not None
     step = scenario.traffic.step
     workload.start_service()
     clock = WallClock()
     origin = time.time()
-    controller = EmulatedController(network, clock, step)
+    controller = EmulatedController(network, clock, step, workload.cnfs)
     controller.watch(*defence.monitor.link)
     await controller.sample()
     bus = MemoryBus()
@@ -255,6 +284,7 @@ async def _operate(
                 deployed = deploying.result()
             if deployed is not None:
                 for agent in deployed.agents:
+                    infect_due(infections, agent, now)
                     await agent.observe()
                 for loop in loops:
                     await loop.after_step(now)

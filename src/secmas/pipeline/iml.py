@@ -6,7 +6,10 @@ from their log), kill one, stop all. The agents then join the pipeline over the 
 themselves, so the rest of the workflow (wrapping, registration, attestation, keys,
 operation) does not depend on the driver. `LocalProcesses` starts `secmas agent`
 processes on this machine; a Kubernetes driver would start the same command as a pod
-per agent, an OpenStack one as a VM, without any change to the workflow.
+per agent, an OpenStack one as a VM, without any change to the workflow. One thing
+depends on what the agents run: a driver whose agents run files of their own (an OCI
+image) gives the check from outside that can judge them (`ChecksItsAgents`), in place of
+this host's measurer.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from secmas.trust.enrolment import CREDENTIAL_ENV
+from secmas.trust.measurer import MeasurerAppraisal
 
 BUS_AUTH_ENV = "SECMAS_BUS_AUTH"
 """The environment variable that carries the bus credentials of a URL (never argv)."""
@@ -90,6 +94,27 @@ class IMLDriver(Protocol):
     def stop_all(self) -> None: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+
+class OutsideCheck(Protocol):
+    """The agents' processes checked from outside, which the attestation chain consults
+    before it acts on a pass (`AttestationChain.external`): this host's measurer
+    (`secmas.trust.measurer_service.ExternalAttestation`), or a driver's own check."""
+
+    async def check(self, agent: str) -> MeasurerAppraisal: ...
+
+    def report(self) -> dict[str, object]: ...
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class ChecksItsAgents(Protocol):
+    """An IML driver whose agents run files of their own (an OCI image), which this
+    host's measurer cannot judge (its reference is this host's files): the driver gives
+    the check that can (`secmas.deploy.containers`)."""
+
+    def outside(self) -> OutsideCheck: ...
 
 
 @dataclass

@@ -27,7 +27,7 @@ from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.heap import hold, long_lived
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.secure import SecurePipeline, vni_of
-from secmas.pipeline.tamper import infect_agent
+from secmas.pipeline.tamper import infect_due
 from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
@@ -211,9 +211,7 @@ async def operate(
                 plane.step()
                 await drive_clock(clock, plane.now)
                 for agent in agents:
-                    if infections.get(agent.pop, float("inf")) <= plane.now:
-                        infect_agent(agent)
-                        del infections[agent.pop]
+                    infect_due(infections, agent, plane.now)
                     await agent.observe()
                 await settle()
                 for loop in loops:

@@ -4,14 +4,16 @@
 ledger. It starts a `nats-server` (unless given one) and, for the in-process EVM, a
 JSON-RPC ledger server; it runs the MLFO and SECaaS (contracts, registration of the
 agents that join, initial and mutual attestation through the agents' own verifier
-roles, key epochs) and the network (the data plane behind a controller service, stepped
-on a scaled wall clock, one tick per step to every agent); an IML driver
-(`secmas.pipeline.iml`, by default one `secmas agent` process per PoP on this machine)
-starts the agents, and their journals and final state make the same report as an
-in-process run. A killed agent process stays dead: its auctions time out and are
-re-auctioned, and it fails its next attestation. Work the run gives its attested agents
-(`secmas.pipeline.work`: federated training) runs after bring-up, before the data plane
-starts, with each agent process serving its part from its seat.
+roles, key epochs) and the network (its controller served on the bus, one tick per step
+to every agent: the simulator on a scaled wall clock, `SimulatedNetwork`, or a real
+emulated network in real time with the agents inside their PoPs,
+`secmas.pipeline.emulated_processes`); an IML driver (`secmas.pipeline.iml`, by default
+one `secmas agent` process per PoP on this machine) starts the agents, and their
+journals and final state make the same report as an in-process run. A killed agent
+process stays dead: its auctions time out and are re-auctioned, and it fails its next
+attestation. Work the run gives its attested agents (`secmas.pipeline.work`: federated
+training) runs after bring-up, before the data plane starts, with each agent process
+serving its part from its seat.
 
 The run's step loops (closed loop, SSLA manager, CTI hygiene, moving target defence) run
 here, in the MLFO's process, where the data plane and its controller are: after each
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -43,8 +45,8 @@ from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import ScaledClock
-from secmas.network.dataplane import DataPlane
-from secmas.network.dataplane.controller import ControllerService, LocalController
+from secmas.network.dataplane import DataPlane, Telemetry
+from secmas.network.dataplane.controller import Controller, ControllerService, LocalController
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.agent_process import (
     MLFO,
@@ -67,11 +69,18 @@ from secmas.pipeline.agentcontrol import (
 from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, discard_secrets, issue_run_bus
 from secmas.pipeline.errors import PipelineError, RunError, check_runnable
 from secmas.pipeline.heap import long_lived
-from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
+from secmas.pipeline.iml import (
+    AgentLaunch,
+    ChecksItsAgents,
+    IMLDriver,
+    LocalProcesses,
+    OutsideCheck,
+)
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.operate import CapacityCheck, OperateResult, StepLoop, _merged, give_work
 from secmas.pipeline.registration import register_agents, revoke_active
 from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
+from secmas.pipeline.ticklatency import TickLatency
 from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
@@ -101,12 +110,17 @@ from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.verification import RemoteVerifier, peers_from_registry
 from secmas.trust.view import TrustView
 
+if TYPE_CHECKING:
+    from secmas.pipeline.emulated_processes import PopAgents
+
 logger = logging.getLogger(__name__)
 
 LEDGER_FOLDER = "ledger-tls"
 """Where a run keeps its ledger server's certificate (its key removed when the run ends)."""
 
 Progress = Callable[[float, float], None]
+ImageWrap = Callable[[Ed25519PrivateKey, ReferenceRepository], WrappedImage]
+"""Steps 3–4: how SECaaS wraps what the agents run, signed with the key, stored."""
 
 
 TICK_WAIT = 2.0
@@ -141,7 +155,6 @@ class Driver:
     """The MLFO's and SECaaS's keys on the ledger (None: the node's own accounts)."""
     raw: Bus
     workdir: Path
-    speed: float
     steps: Told | None = None
     tamper: Mapping[str, float] = field(default_factory=dict)
     workflow: Workflow = field(init=False)
@@ -151,6 +164,15 @@ class Driver:
     """Where the agents run (default: `LocalProcesses` on this machine)."""
     ledger_ca: Path | None = None
     """The CA the ledger's HTTPS certificate chains to (None: plain HTTP or system CAs)."""
+    agent_bus: BusAddress | None = None
+    """Where the agents reach the bus (None: where the MLFO does)."""
+    agent_ledger: str | None = None
+    """Where the agents reach the ledger (None: where the MLFO does)."""
+    perceived: TickLatency | None = None
+    """Measures how long each agent takes to perceive a tick (None: not measured)."""
+    wrap_image: ImageWrap = secmas_image
+    """What the agents run, wrapped (default: this machine's secmas package; agents in an
+    OCI image: `secmas.deploy.imagewrap`)."""
     killed: dict[str, float] = field(default_factory=dict)
     joined: dict[str, Peer] = field(default_factory=dict)
     ready: set[str] = field(default_factory=set)
@@ -167,14 +189,17 @@ class Driver:
     ledger: Ledger | None = None
     """The MLFO's ledger connection (None without the trust layer)."""
     liveness: LivenessMonitor | None = None
-    external: ExternalAttestation | None = None
-    """The host measurer: each agent process measured from outside (issue 21 item 1)."""
+    external: OutsideCheck | None = None
+    """Each agent checked from outside: this host's measurer measures its process (issue
+    21 item 1), or a driver whose agents run an image checks them (issue 33)."""
     secaas: AgentIdentity = field(default_factory=lambda: AgentIdentity.generate(SECAAS))
     directory: dict[str, PeerKeys] = field(default_factory=dict)
     """Public keys of the MLFO, SECaaS and every enrolled agent, by name."""
     control: ControlPlane = field(init=False)
     """The MLFO's control-plane endpoint (joins, welcome, rekey, verdicts, heartbeats)."""
     enrolment: Enrolment = field(init=False)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each live agent's final state, once collected."""
     _all_joined: asyncio.Event = field(default_factory=asyncio.Event)
     _all_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -240,7 +265,7 @@ class Driver:
             self._deploy_agents,
             {
                 "driver": self.iml.name,
-                "bus": self.bus.address.redacted,
+                "bus": (self.agent_bus or self.bus.address).redacted,
                 "agents": len(self.pops),
             },
             lambda _: {
@@ -257,14 +282,15 @@ class Driver:
         """Step 2: one `secmas agent` process per PoP; with the trust layer, each asks to
         join the pipeline."""
         security = self.scenario.security
-        ledger = self.ledger_url if security.enabled else None
+        ledger = (self.agent_ledger or self.ledger_url) if security.enabled else None
         bus = self.bus
+        address = self.agent_bus or bus.address
         for index, pop in enumerate(self.pops):  # spread over the nodes of a cluster
             enrolment = self._hand_credential(pop) if security.enabled else None
             launch = AgentLaunch(
                 pop,
                 self.scenario_file,
-                bus.address.rotated(index),
+                address.rotated(index),
                 self.name,
                 ledger,
                 self.tamper.get(pop),
@@ -299,7 +325,7 @@ class Driver:
         assert self.ledger_url is not None
         image = await flow.step(
             "3-4",
-            lambda: secmas_image(Ed25519PrivateKey.generate(), ReferenceRepository(":memory:")),
+            lambda: self.wrap_image(Ed25519PrivateKey.generate(), ReferenceRepository(":memory:")),
             {"artifact": "secmas (Python package)"},
             lambda wrapped: {"image": wrapped.manifest.image, "root": wrapped.manifest.root},
         )
@@ -513,23 +539,28 @@ class Driver:
 
     # -- operation ---------------------------------------------------------------------------
     async def operate(
-        self, progress: Progress | None, kill: Mapping[str, float], loops: Sequence[StepLoop] = ()
-    ) -> DataPlane:
-        traffic = self.scenario.traffic
-        assert traffic is not None
-        plane = DataPlane(self.scenario)
+        self,
+        progress: Progress | None,
+        kill: Mapping[str, float],
+        network: SteppedNetwork,
+        loops: Sequence[StepLoop] = (),
+    ) -> None:
+        """Serve `network`'s controller to the agents, start the shared clock and step the
+        network to its end, one tick to every agent per step; the run's step loops look
+        at each step once the agents perceived it."""
         bus = self.secure or self.raw
-        service = ControllerService(plane, bus, self.name)
+        clock = await network.begin()
+        service = ControllerService(network.controller, bus, self.name)
         await service.start()
         await bus.subscribe(journal_subject(self.name), self._on_journal)
-        origin = time.time() + 0.2
-        clock = ScaledClock(self.speed, origin)
-        beside = await self._attach(loops, plane, clock) if loops else None
+        beside = await self._attach(loops, network, clock) if loops else None
+        if self.perceived is not None:
+            await self.perceived.start(bus)
         start = {
-            "origin": origin,
-            "speed": self.speed,
+            "origin": clock.origin,
+            "speed": clock.speed,
             "declines": bool(beside and beside.declines),
-            "barrier": beside is not None,
+            "barrier": beside is not None or self.perceived is not None,
         }
         await bus.publish(start_subject(self.name), json.dumps(start).encode())
         if beside is not None:
@@ -541,34 +572,35 @@ class Driver:
             self.chain.now = clock.now  # attestation records carry the run's time
             background = asyncio.ensure_future(self._attest_periodically(clock))
         pending_kills = dict(kill)
+        now = 0.0
         try:
-            while plane.now < traffic.duration - 1e-9:
-                await clock.sleep_until(plane.now + plane.step_seconds)
-                plane.step()
-                await bus.publish(tick_subject(self.name), json.dumps({"now": plane.now}).encode())
+            while now < network.duration - 1e-9:
+                now = await network.step()
+                if self.perceived is not None:
+                    self.perceived.sent(now)
+                await bus.publish(tick_subject(self.name), json.dumps({"now": now}).encode())
                 for pop, at in list(pending_kills.items()):
-                    if plane.now >= at:
+                    if now >= at:
                         self.iml.kill(pop)
-                        self.killed[pop] = plane.now
+                        self.killed[pop] = now
                         del pending_kills[pop]
                 if beside is not None:
-                    await self._after_step(beside, loops, plane.now)
+                    await self._after_step(beside, loops, now)
                 if progress is not None:
-                    progress(plane.now, traffic.duration)
+                    progress(now, network.duration)
         finally:
             if background is not None:
                 background.cancel()
                 await asyncio.gather(background, return_exceptions=True)
-        await asyncio.sleep(0.5 / self.speed + 0.2)  # the last tick's effects arrive
+        await asyncio.sleep(0.5 / clock.speed + 0.2)  # the last tick's effects arrive
         await service.stop()
         if beside is not None:
             await beside.links.stop()
-        return plane
 
     async def _attach(
-        self, loops: Sequence[StepLoop], plane: DataPlane, clock: ScaledClock
+        self, loops: Sequence[StepLoop], network: SteppedNetwork, clock: ScaledClock
     ) -> Beside:
-        """The loops' world in this process (the data plane, a controller on it, a copy of
+        """The loops' world in this process (the network and its controller, a copy of
         the infrastructure the agents' link announcements keep in step, the journal the
         agents relay) and the bus services that carry what they need of the agents."""
         bus = self.secure or self.raw
@@ -579,8 +611,8 @@ class Driver:
         world = World(
             scenario=self.scenario,
             infra=infra,
-            plane=plane,
-            controller=LocalController(plane),
+            plane=network.plane,
+            controller=network.controller,
             bus=self.raw,  # the wire as the agents' frames cross it (taps see them sealed)
             clock=clock,
             journal=self.journal,
@@ -644,16 +676,49 @@ class Driver:
                 logger.warning("no final state from %s: %s", pop, exc)
         return states
 
+    def result(
+        self, telemetry: list[Telemetry], now: float, started: float, loops: Sequence[StepLoop]
+    ) -> OperateResult:
+        """The run's result from the agents' final states (their instances, initial ones
+        included, and capacity) and the network's telemetry up to `now`."""
+        infra = Infrastructure.from_scenario(self.scenario)
+        infra.instances.clear()  # the agents report every instance, initial ones included
+        capacity = CapacityCheck(steps=len(telemetry))
+        for pop, state in self.states.items():
+            capacity.peak_use[pop] = float(state["peak_use"])
+            capacity.violations.extend(state["violations"])
+            for inst in state["instances"]:
+                infra.adopt(pop, inst["vnf"], int(inst["units"]))
+        trust = self.trust_report(self.states, now) if self.chain is not None else None
+        return OperateResult(
+            scenario=self.scenario,
+            journal=self.journal,
+            telemetry=telemetry,
+            capacity=capacity,
+            infra=infra,
+            messages=self.raw.stats.messages_published,
+            wall_seconds=time.perf_counter() - started,
+            trust=trust,
+            workflow=self.workflow.to_json(),
+            analytics=_merged([loop.report() for loop in loops]),
+        )
+
     def _measure_from_outside(self, image: WrappedImage) -> None:
         """Start this host's measurer (own process, own key) and have the chain consult it
-        before acting on a pass; only where the IML driver knows the agents' processes."""
+        before acting on a pass; only where the IML driver knows the agents' processes. A
+        driver whose agents run an image of their own checks them itself."""
+        if self.chain is not None and isinstance(self.iml, ChecksItsAgents):
+            self.external = self.iml.outside()
+            self.chain.external = self.external.check
+            return
         pids = self.iml.describe().get("pids")
         if not pids or self.chain is None:
             return
         secaas = Ed25519PrivateKey.generate()  # signs this host's platform reference
-        self.external = ExternalAttestation.start(None, secaas, image.manifest)
-        self.external.pids.update(pids)
-        self.chain.external = self.external.check
+        host = ExternalAttestation.start(None, secaas, image.manifest)
+        host.pids.update(pids)
+        self.external = host
+        self.chain.external = host.check
 
     def stop_measurer(self) -> None:
         if self.external is not None:
@@ -716,6 +781,8 @@ async def operate_processes(
     iml: IMLDriver | None = None,
     loops: Sequence[StepLoop] = (),
     work: Sequence[AgentWork] = (),
+    wrap_image: ImageWrap = secmas_image,
+    pop_agents: PopAgents | None = None,
 ) -> OperateResult:
     """Run `scenario` with one `secmas agent` process per PoP (see the module docstring);
     `work` is given to the attested agents after bring-up (`secmas.pipeline.work`), whose
@@ -724,90 +791,249 @@ async def operate_processes(
     (a CA of its own) and an nkey per client (`secmas.pipeline.busaccess`), and removes
     the keys when it ends. `kill` maps PoPs to the simulated second their process is
     killed (resilience tests), `tamper` to the second their code is patched in memory
-    (infection demonstrations)."""
+    (infection demonstrations), `wrap_image` how SECaaS wraps what the agents run
+    (`Driver.wrap_image`). On the emulated engine the agents run in their PoPs'
+    namespaces, in real time (`secmas.pipeline.emulated_processes`), started as
+    `pop_agents` says (default: processes)."""
     check_runnable(scenario)
-    started = time.perf_counter()
-    workdir.mkdir(parents=True, exist_ok=True)
-    run_bus = None
-    if bus is None:
-        pops = [p.id for p in scenario.pops]
-        run_bus = issue_run_bus(workdir / BUS_FOLDER, pipeline_name(scenario.id), pops)
-    server = None
-    ledger_server = None
-    try:
-        if run_bus is not None:
-            server = NatsServer(tls=run_bus.certificate, users=run_bus.users)
-            await asyncio.to_thread(server.start)
-            bus = replace(run_bus.access, address=BusAddress.parse(server.url))
-        assert bus is not None
-        ledger_url, keys, ledger_ca = None, None, None
-        if scenario.security.enabled:
-            if scenario.security.ledger == "memory":
-                ledger_tls = issue_run_pki(workdir / LEDGER_FOLDER, ["ledger"])["ledger"]
-                ledger_ca = ledger_tls.ca_file  # the JSON-RPC calls go over HTTPS
-                ledger_server = LedgerServer(
-                    port=0, cert_file=ledger_tls.cert_file, key_file=ledger_tls.key_file
-                ).start()
-                ledger_url = ledger_server.url
-                keys = (ledger_server.mlfo_key, ledger_server.secaas_key)
-            else:
-                ledger_url = scenario.security.ledger
-        raw = await bus.connect(MLFO, name="secmas-mlfo")
-        driver = Driver(
+    if scenario.network.engine == "emulated":
+        from secmas.pipeline.emulated_processes import operate_emulated_processes
+
+        if bus is not None or iml is not None:
+            raise RunError(
+                "on the emulated engine the run serves its own bus on the emulated network "
+                "and starts the agents in their PoPs: name no bus and no IML driver"
+            )
+        return await operate_emulated_processes(
             scenario,
             scenario_file,
-            bus,
-            ledger_url,
-            keys,
-            raw,
-            workdir,
-            speed,
-            steps,
-            tamper=dict(tamper or {}),
-            iml=iml,
-            ledger_ca=ledger_ca,
+            workdir=workdir,
+            progress=progress,
+            steps=steps,
+            kill=kill,
+            tamper=tamper,
+            loops=loops,
+            work=work,
+            agents=pop_agents,
         )
-        try:
-            vni = vni_of(driver.name, scenario.security)
-            await plan_service(driver.workflow, scenario, driver.name, vni)
-            await driver.bring_up()
-            if work and driver.chain is None:
-                raise RunError("work for the attested agents needs the trust layer: it is off")
-            await give_work(driver.cohort, work)
-            with long_lived():  # what the MLFO built lives for the run
-                plane = await driver.operate(progress, kill or {}, loops)
-            states = await driver.collect()
-        finally:
-            driver.iml.stop_all()
-            driver.stop_measurer()
-            driver.discard_credentials()
-            await raw.close()
-        infra = Infrastructure.from_scenario(scenario)
-        infra.instances.clear()  # the agents report every instance, initial ones included
-        capacity = CapacityCheck(steps=len(plane.server_series()))
-        for pop, state in states.items():
-            capacity.peak_use[pop] = float(state["peak_use"])
-            capacity.violations.extend(state["violations"])
-            for inst in state["instances"]:
-                infra.adopt(pop, inst["vnf"], int(inst["units"]))
-        trust = driver.trust_report(states, plane.now) if driver.chain is not None else None
-        return OperateResult(
-            scenario=scenario,
-            journal=driver.journal,
-            telemetry=plane.server_series(),
-            capacity=capacity,
-            infra=infra,
-            messages=raw.stats.messages_published,
-            wall_seconds=time.perf_counter() - started,
-            trust=trust,
-            workflow=driver.workflow.to_json(),
-            analytics=_merged([loop.report() for loop in loops]),
+    started = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    servers = RunServers(workdir, scenario)
+    try:
+        access = await servers.local(bus)
+        network = SimulatedNetwork(scenario, speed)
+        driver = await run_driver(
+            scenario,
+            scenario_file,
+            access,
+            workdir,
+            network,
+            steps=steps,
+            progress=progress,
+            kill=kill,
+            tamper=tamper,
+            iml=iml,
+            loops=loops,
+            work=work,
+            wrap_image=wrap_image,
         )
     finally:
-        if ledger_server is not None:
-            ledger_server.stop()
-            discard_secrets(workdir / LEDGER_FOLDER)
+        await asyncio.to_thread(servers.stop)
+    telemetry = network.plane.server_series()
+    return driver.result(telemetry, network.plane.now, started, loops)
+
+
+class SteppedNetwork(Protocol):
+    """The network a multi-process run steps, one tick to the agents per step: the
+    simulator on a scaled clock (`SimulatedNetwork`), or an emulated network in real
+    time (`secmas.pipeline.emulated_processes.EmulatedSteps`)."""
+
+    @property
+    def controller(self) -> Controller: ...
+
+    @property
+    def plane(self) -> DataPlane | None:
+        """The simulator, for the step loops' world (None: an emulated network)."""
+        ...
+
+    @property
+    def duration(self) -> float: ...
+
+    async def begin(self) -> ScaledClock:
+        """Run time 0 starts (now, or just ahead); the clock every agent shares."""
+        ...
+
+    async def step(self) -> float:
+        """Wait for the next step and take it; its run time."""
+        ...
+
+
+@dataclass
+class SimulatedNetwork:
+    """The data-plane simulator, one step per `step_seconds / speed` wall seconds."""
+
+    scenario: Scenario
+    speed: float
+    plane: DataPlane = field(init=False)
+    controller: LocalController = field(init=False)
+    clock: ScaledClock | None = None
+
+    def __post_init__(self) -> None:
+        self.plane = DataPlane(self.scenario)
+        self.controller = LocalController(self.plane)
+
+    @property
+    def duration(self) -> float:
+        assert self.scenario.traffic is not None
+        return self.scenario.traffic.duration
+
+    async def begin(self) -> ScaledClock:
+        self.clock = ScaledClock(self.speed, time.time() + 0.2)  # the start arrives first
+        return self.clock
+
+    async def step(self) -> float:
+        assert self.clock is not None
+        await self.clock.sleep_until(self.plane.now + self.plane.step_seconds)
+        self.plane.step()
+        return self.plane.now
+
+
+@dataclass(frozen=True)
+class ControlAccess:
+    """Where the run's clients reach its bus and ledger: the MLFO at `bus` and `ledger`,
+    the agents at `agent_bus` and `agent_ledger` (None: where the MLFO does)."""
+
+    bus: BusAccess
+    ledger: str | None = None
+    ledger_keys: tuple[str, str] | None = None
+    """The MLFO's and SECaaS's keys on the ledger (None: the node's own accounts)."""
+    ledger_ca: Path | None = None
+    agent_bus: BusAddress | None = None
+    agent_ledger: str | None = None
+
+
+def _here(call: Callable[[], Any]) -> Any:
+    return call()
+
+
+@dataclass
+class RunServers:
+    """The bus and ledger a run starts for itself: a `nats-server` with TLS (a CA of the
+    run's own, its certificate naming `addresses`) and an nkey per client, and, for the
+    in-process EVM, the JSON-RPC ledger over HTTPS. `within` runs each server's start
+    where it must listen (default: here; a namespace of the emulated network for agents
+    in their PoPs). `stop` stops both and removes their private keys and seeds."""
+
+    workdir: Path
+    scenario: Scenario
+    addresses: tuple[str, ...] = ("127.0.0.1", "localhost")
+    bind: str = "127.0.0.1"
+    within: Callable[[Callable[[], Any]], Any] = _here
+    bus_server: NatsServer | None = None
+    ledger_server: LedgerServer | None = None
+    ledger_ca: Path | None = None
+    """The CA of the ledger's certificate (its calls go over HTTPS)."""
+    bus_folder: Path | None = None
+
+    async def start_bus(self, port: int | None = None, monitor: bool = False) -> BusAccess:
+        """The run's own server on `port` (free if None); its access without an address."""
+        pops = [p.id for p in self.scenario.pops]
+        self.bus_folder = self.workdir / BUS_FOLDER
+        name = pipeline_name(self.scenario.id)
+        run_bus = issue_run_bus(self.bus_folder, name, pops, self.addresses)
+        server = NatsServer(
+            port, host=self.bind, tls=run_bus.certificate, users=run_bus.users, monitor=monitor
+        )
+        self.bus_server = server
+        await asyncio.to_thread(self.within, server.start)
+        return run_bus.access
+
+    def start_ledger(self, port: int = 0) -> LedgerServer:
+        """The in-process EVM served over HTTPS on `port` (free if 0)."""
+        tls = issue_run_pki(self.workdir / LEDGER_FOLDER, ["ledger"], self.addresses)["ledger"]
+        server = LedgerServer(self.bind, port, cert_file=tls.cert_file, key_file=tls.key_file)
+        self.ledger_server, self.ledger_ca = server, tls.ca_file
+        self.within(server.start)
+        return server
+
+    async def local(self, bus: BusAccess | None) -> ControlAccess:
+        """The bus (`bus`, else the run's own server) and ledger on this machine's
+        loopback, as every client reaches them."""
+        if bus is None:
+            bus = await self.start_bus()
+            assert self.bus_server is not None
+            bus = replace(bus, address=BusAddress.parse(self.bus_server.url))
+        security = self.scenario.security
+        if not security.enabled:
+            return ControlAccess(bus)
+        if security.ledger != "memory":
+            return ControlAccess(bus, security.ledger)
+        ledger = self.start_ledger()
+        return ControlAccess(bus, ledger.url, (ledger.mlfo_key, ledger.secaas_key), self.ledger_ca)
+
+    def stop(self) -> None:
+        ledger, self.ledger_server = self.ledger_server, None
+        if ledger is not None:
+            ledger.stop()
+            discard_secrets(self.workdir / LEDGER_FOLDER)
+        server, self.bus_server = self.bus_server, None
         if server is not None:
-            await asyncio.to_thread(server.stop)
-        if run_bus is not None:
-            discard_secrets(workdir / BUS_FOLDER)
+            server.stop()
+        if self.bus_folder is not None:
+            discard_secrets(self.bus_folder)
+
+
+async def run_driver(
+    scenario: Scenario,
+    scenario_file: Path,
+    access: ControlAccess,
+    workdir: Path,
+    network: SteppedNetwork,
+    *,
+    steps: Told | None = None,
+    progress: Progress | None = None,
+    kill: Mapping[str, float] | None = None,
+    tamper: Mapping[str, float] | None = None,
+    iml: IMLDriver | None = None,
+    loops: Sequence[StepLoop] = (),
+    work: Sequence[AgentWork] = (),
+    perceived: TickLatency | None = None,
+    wrap_image: ImageWrap = secmas_image,
+) -> Driver:
+    """The MLFO's part of a multi-process run over `access`: plan, bring-up, the agents'
+    work, operation on `network`, their final states; the agents are stopped, the
+    measurer too and untaken credentials removed, however it ends."""
+    raw = await access.bus.connect(MLFO, name="secmas-mlfo")
+    driver = Driver(
+        scenario,
+        scenario_file,
+        access.bus,
+        access.ledger,
+        access.ledger_keys,
+        raw,
+        workdir,
+        steps,
+        tamper=dict(tamper or {}),
+        iml=iml,
+        ledger_ca=access.ledger_ca,
+        agent_bus=access.agent_bus,
+        agent_ledger=access.agent_ledger,
+        perceived=perceived,
+        wrap_image=wrap_image,
+    )
+    try:
+        vni = vni_of(driver.name, scenario.security)
+        await plan_service(driver.workflow, scenario, driver.name, vni)
+        await driver.bring_up()
+        if work and driver.chain is None:
+            raise RunError("work for the attested agents needs the trust layer: it is off")
+        await give_work(driver.cohort, work)
+        with long_lived():  # what the MLFO built lives for the run
+            await driver.operate(progress, kill or {}, network, loops)
+        driver.states = await driver.collect()
+    finally:
+        driver.iml.stop_all()
+        driver.stop_measurer()
+        driver.discard_credentials()
+        await raw.close()
+    return driver

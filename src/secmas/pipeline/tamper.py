@@ -11,7 +11,8 @@ is revoked and excluded from auctions.
 Where the agent has a process of its own, `infect` patches the class's code. In one
 process every agent runs the same code, so `infect_agent` binds the implant on the one
 agent object instead; its attester, which measures its own agent object's attributes
-(`RuntimeImage.watch`), reveals it.
+(`RuntimeImage.watch`), reveals it. `infect_due` does that at the agent's time, on the
+simulator's virtual clock and on the emulated engine's wall clock alike.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ def infect_agent(agent: PoPAgent) -> str:
     agent._act = types.MethodType(_implant, agent)  # type: ignore[method-assign]
     logger.warning("infected in memory: %s of %s", TARGET, agent.pop)
     return f"{TARGET} of {agent.pop}"
+
+
+def infect_due(schedule: dict[str, float], agent: PoPAgent, now: float) -> None:
+    """Bind the implant on `agent` once the run reaches its second in `schedule` (PoP →
+    run second; `--tamper`), and only once: its entry is taken out."""
+    if schedule.get(agent.pop, float("inf")) <= now:
+        infect_agent(agent)
+        del schedule[agent.pop]
 
 
 def infect() -> str:

@@ -232,7 +232,11 @@ class BackgroundTraffic(Strict):
     attach: tuple[Id, ...] = Field(min_length=1, description="PoPs/switches clients sit behind")
 
 
-AttackKind = Literal["syn_flood", "http_flood", "slowloris", "injection"]
+AttackKind = Literal["syn_flood", "http_flood", "slowloris", "injection", "mixed"]
+MIXED: tuple[str, ...] = ("http_flood", "slowloris", "syn_flood")
+"""The kinds a `mixed` attack's attackers take in turn: attacker i sends MIXED[i mod 3]."""
+HANDSHAKING = frozenset({"http_flood", "slowloris", "mixed"})
+"""Attack kinds whose sources complete TCP handshakes (so cannot forge their addresses)."""
 
 
 def _prefix(value: Any) -> IPv4Network:
@@ -258,9 +262,11 @@ class Attack(Strict):
     `slowloris` opens connections and keeps them open with a trickle of header bytes
     (the two application-layer attacks of the vCDN proof of concept, `002_…` Section IV);
     `injection` sends crafted datagrams into the service (no handshake), typically at a rate
-    too low for volumetric monitoring. `rate` is what each attacker sends, so a slowloris
-    needs a far smaller one than a flood. With `spoof`, the attackers forge their source
-    addresses from that prefix (one per attacker) instead of using their own.
+    too low for volumetric monitoring; `mixed` is the three network attacks of the real-CNF
+    demo at once, the attackers taking turns (`kind_of`). `rate` is what each attacker
+    sends, so a slowloris needs a far smaller one than a flood. With `spoof`, the attackers
+    forge their source addresses from that prefix (one per attacker) instead of using their
+    own; only attacks that need no handshake can (a SYN flood, an injection).
     """
 
     kind: AttackKind = "syn_flood"
@@ -284,12 +290,20 @@ class Attack(Strict):
     def _window(self) -> Attack:
         if self.stop is not None and self.stop <= self.start:
             raise ValueError(f"attack stop {self.stop:g} s is not after start {self.start:g} s")
+        if self.spoof is not None and self.kind in HANDSHAKING:
+            raise ValueError(
+                f"a {self.kind} completes TCP handshakes: its sources cannot be spoofed"
+            )
         if self.spoof is not None and self.attackers > self.spoof.num_addresses - 2:
             raise ValueError(
                 f"spoof prefix {self.spoof} has {max(0, self.spoof.num_addresses - 2)} host "
                 f"addresses for {self.attackers} attackers"
             )
         return self
+
+    def kind_of(self, index: int) -> str:
+        """What the `index`-th attacker sends: the attack's kind, or its turn of `MIXED`."""
+        return MIXED[index % len(MIXED)] if self.kind == "mixed" else self.kind
 
 
 MAX_STEPS = 100_000

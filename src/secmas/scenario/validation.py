@@ -199,8 +199,13 @@ def _emulation_problems(scenario: Scenario) -> list[tuple[Path, str]]:
         return []
     why = "the emulated engine"
     problems: list[tuple[Path, str]] = []
-    if scenario.attack is not None and scenario.attack.kind != "syn_flood":
-        problems.append((("attack", "kind"), f"{why} sends SYN floods only"))
+    if scenario.attack is not None and scenario.attack.kind == "injection":
+        problems.append(
+            (
+                ("attack", "kind"),
+                f"{why} sends SYN floods, HTTP floods, Slowloris and their mix, no injection",
+            )
+        )
     if len(scenario.pops) + len(scenario.switches) > EMULATED_NODES:
         problems.append(
             (

@@ -1,9 +1,10 @@
 """The reference manifest: what SECaaS measured when it wrapped an agent, signed.
 
-A manifest names the image and version, lists the measured parts (ELF sections, or Python
-modules and `module:qualname`s) with their SHA-256 digests and root, carries the ELF
-hardening report, and is signed with the SECaaS Ed25519 key over a canonical JSON of
-every other field (the signer's public key included), so no field can change unnoticed.
+A manifest names the image and version, lists the measured parts (ELF sections, Python
+modules and `module:qualname`s, or an OCI image's files, `secmas.trust.container`) with
+their SHA-256 digests and root, carries the ELF hardening report, and is signed with the
+SECaaS Ed25519 key over a canonical JSON of every other field (the signer's public key
+included), so no field can change unnoticed.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class ReferenceManifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: Literal["secmas.manifest/1"] = FORMAT
-    kind: Literal["elf", "python"]
+    kind: Literal["elf", "python", "oci"]
     image: str = Field(min_length=1)
     version: str = Field(min_length=1)
     created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

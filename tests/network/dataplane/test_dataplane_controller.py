@@ -47,7 +47,7 @@ def test_remedies_over_the_bus(make_scenario: Callable[..., Scenario]) -> None:
 
     async def scenario() -> list[str]:
         bus = MemoryBus()
-        service = ControllerService(plane, bus, "p")
+        service = ControllerService(LocalController(plane), bus, "p")
         await service.start()
         remote = RemoteController(bus, "p", plane.server_ip, plane.step_seconds)
         await remote.remedy("web", "scale_out", "pop5")

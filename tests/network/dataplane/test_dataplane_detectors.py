@@ -10,6 +10,8 @@ import pytest
 from secmas.network.dataplane import (
     Counters,
     DataPlane,
+    FlowId,
+    FlowStats,
     LinkOverUsage,
     TrafficSplit,
     UsageEvent,
@@ -19,6 +21,7 @@ from secmas.network.dataplane import (
     normal_steps,
     robust_z,
 )
+from secmas.network.dataplane.detectors import abusive_sources
 from secmas.scenario.model import Monitor, Scenario
 
 SEEDS = range(6)
@@ -152,6 +155,24 @@ def test_syn_flood_signature() -> None:
     assert not is_syn_flood(web)
     assert not is_syn_flood(slow_flood)  # 1 SYN/s is below the rate a flood needs
     assert not is_syn_flood(Counters(seconds=10, bytes=0, packets=0, syn=0, ack=0))
+
+
+def _flow(src: str, window: Counters) -> FlowStats:
+    return FlowStats(FlowId(src, SERVER, 8000), "server", None, window, window, window)
+
+
+def test_a_client_that_downloads_is_not_taken_for_an_http_flood() -> None:
+    """Real counters see a bare ACK for every few segments a client receives: a video
+    client opening one connection a second sends about six ACKs a second, which the ACKs
+    alone would put far above its peers, as a flood."""
+    peers = [
+        _flow(f"10.1.0.{i}", Counters(seconds=10, bytes=30_000, packets=40, syn=8, ack=10))
+        for i in range(2, 20)
+    ]
+    video = _flow("10.1.0.1", Counters(seconds=10, bytes=60_000, packets=120, syn=10, ack=60))
+    flood = _flow("10.66.0.1", Counters(seconds=10, bytes=90_000, packets=400, syn=130, ack=390))
+    found = {s.flow.src_ip for s in abusive_sources([*peers, video, flood])}
+    assert found == {"10.66.0.1"}
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -40,9 +40,11 @@ def test_held_sockets_count_open_service_connections_only() -> None:
 
 
 def test_intruders_are_what_is_not_nginx() -> None:
-    parents = {100: 1, 101: 100, 102: 100, 200: 100, 201: 200}
+    parents = {100: 1, 101: 100, 102: 100, 200: 100, 201: 200, 400: 1, 401: 400}
     # 200 is a child of the master too (a worker); 201, its child, is not nginx's
-    assert intruders([100, 101, 102, 200, 201, 300], 100, parents) == [201, 300]
+    assert intruders([100, 101, 102, 200, 201, 300], {100}, parents) == [201, 300]
+    # a replica's master (400) and its worker are the CNF's too
+    assert intruders([100, 101, 300, 400, 401], {100, 400}, parents) == [300]
 
 
 def test_guard_ruleset_names_ports_and_limits() -> None:
@@ -85,13 +87,20 @@ def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     layout = NginxLayout(tmp_path)
     (tmp_path / "tmp").mkdir()
     write_docroot(layout, [10, 2048])
-    layout.config.write_text(nginx_config(layout, "127.0.0.1", [8000, 8080]))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    done = subprocess.run(
-        [nginx, "-t", "-c", str(layout.config), "-p", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    shared = tmp_path / "shared.log"
+    for config in (
+        nginx_config(layout, "127.0.0.1", [8000, 8080]),
+        nginx_config(layout, "127.0.0.1", [8000], access_log=shared, header_timeout=5),
+    ):
+        layout.config.write_text(config)
+        done = subprocess.run(
+            [nginx, "-t", "-c", str(layout.config), "-p", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert "client_header_timeout 5s;" in config and f"access_log {shared} cnf;" in config
+    assert "reuseport" in config  # replicas share the address
     assert (tmp_path / "www" / "bytes" / "2048").stat().st_size == 2048

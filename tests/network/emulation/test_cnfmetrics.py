@@ -1,4 +1,5 @@
-"""Parsing the emulated CNF's real counters, on hand-written inputs."""
+"""Parsing the emulated CNF's real counters, and its metrics from two readings, on
+hand-written inputs."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from secmas.network.dataplane.cnf import METRICS
 from secmas.network.emulation.cnfcgroup import parse_cpu_seconds
 from secmas.network.emulation.cnfmetrics import (
     LATENCY_BUCKETS,
+    CNFCounters,
     bucket_counts,
     count_half_open,
+    histogram_quantile,
+    metric_row,
     parse_access_line,
     parse_net_dev,
     parse_process,
@@ -120,3 +125,64 @@ def test_cpu_seconds_v1_and_v2() -> None:
     assert parse_cpu_seconds("usage_usec 1500000\nuser_usec 1\n", "cpu.stat") == 1.5
     with pytest.raises(ValueError, match="usage_usec"):
         parse_cpu_seconds("user_usec 1\n", "cpu.stat")
+
+
+def _counters(cpu: float, requests: dict[str, int], durations: list[float], **extra: int):
+    fields = {
+        "processes": 2,
+        "runnable": 1,
+        "rss": 20 * 1048576,
+        "vsize": 60 * 1048576,
+        "disk_read": 0,
+        "disk_written": 0,
+        "net_rx": 0,
+        "net_tx": 0,
+        "connections": 3,
+    } | extra
+    return CNFCounters(
+        cpu_seconds=cpu,
+        requests=requests,
+        buckets=tuple(bucket_counts(durations)),
+        duration=sum(durations),
+        **fields,
+    )
+
+
+def test_a_step_of_the_cnf_from_two_readings() -> None:
+    before = _counters(10.0, {"2xx": 100, "5xx": 0}, [0.001] * 100)
+    after = _counters(
+        10.5,
+        {"2xx": 140, "5xx": 10},
+        [0.001] * 100 + [0.003] * 40 + [0.2] * 10,
+        net_rx=2 * 1048576,
+        disk_written=1048576,
+    )
+    row = metric_row(before, after, 2.0)
+    assert set(row) == set(METRICS)
+    assert row["cpu"] == pytest.approx(0.25) and row["load"] == 1.0
+    assert row["throughput"] == pytest.approx(20.0) and row["error_rate"] == pytest.approx(0.2)
+    assert row["net_rx"] == pytest.approx(1.0) and row["disk_write"] == pytest.approx(0.5)
+    assert row["memory_rss"] == 20.0 and row["connections"] == 3.0
+    # 50 requests in the step: 40 took 3 ms, 10 took 200 ms
+    assert 2.5 <= row["latency_p50"] <= 5.0 and 100.0 <= row["latency_p99"] <= 250.0
+
+
+def test_no_request_in_a_step_is_no_latency_and_no_error() -> None:
+    same = _counters(1.0, {"2xx": 5}, [0.01] * 5)
+    row = metric_row(same, same, 1.0)
+    assert row["latency_p99"] == 0.0 and row["error_rate"] == 0.0 and row["throughput"] == 0.0
+
+
+@given(
+    st.lists(st.floats(0.0, 20.0, allow_nan=False), min_size=1, max_size=200),
+    st.floats(0.01, 0.99),
+    st.floats(0.01, 0.99),
+)
+def test_quantiles_are_ordered_and_within_the_buckets(
+    seconds: list[float], q: float, r: float
+) -> None:
+    buckets = bucket_counts(seconds)
+    low, high = sorted((q, r))
+    assert 0.0 <= histogram_quantile(low, buckets) <= histogram_quantile(high, buckets)
+    assert histogram_quantile(high, buckets) <= LATENCY_BUCKETS[-1]
+    assert histogram_quantile(0.5, [0] * len(buckets)) == 0.0

@@ -52,11 +52,70 @@ def test_links_are_shaped_to_the_scaled_bandwidth() -> None:
 
 def test_an_attack_the_engine_cannot_send_is_refused_by_name() -> None:
     scenario = line_scenario()
-    attack = scenario.attack.model_copy(update={"kind": "slowloris"})
-    with pytest.raises(PlanError, match="slowloris"):
+    attack = scenario.attack.model_copy(update={"kind": "injection"})
+    with pytest.raises(PlanError, match="no injection"):
         emulation_plan(scenario.model_copy(update={"attack": attack}))
+
+
+def test_each_attacker_of_a_mixed_attack_is_planned_with_its_kind() -> None:
+    scenario = line_scenario()
+    attack = scenario.attack.model_copy(update={"kind": "mixed"})
+    plan = emulation_plan(scenario.model_copy(update={"attack": attack}))
+    kinds = [a.kind.value for g in plan.groups for a in g.attackers]
+    assert kinds == ["http_flood", "slowloris", "syn_flood", "http_flood"]
 
 
 def test_a_malformed_prefix_is_refused() -> None:
     with pytest.raises(PlanError, match="prefix"):
         emulation_plan(line_scenario(), prefix="bad/prefix")
+
+
+def test_a_control_host_hangs_off_the_servers_node_with_names_that_fit() -> None:
+    scenario = load_scenario(REFERENCE)
+    plan = emulation_plan(scenario, prefix="sab12", control=True)
+    control = plan.control
+    assert control is not None and control.attach == "pop6"  # where the server hangs off
+    assert control.name in plan.namespaces
+    ports = [control.link.a, control.link.b, control.root_port, control.management_port]
+    assert all(p.intf.startswith("sab12") and len(p.intf) <= 15 for p in ports)
+    addresses = [p.ip for link in plan.links for p in (link.a, link.b)]
+    assert control.link.a.ip not in addresses and control.link.b.ip not in addresses
+    assert control.root_port.ip.startswith("10.254.")
+    assert sorted(control.agents) == [p.id for p in scenario.pops]
+    assert len(set(control.agents.values())) == len(scenario.pops)
+    assert emulation_plan(scenario).control is None
+
+
+def test_agents_reach_the_control_host_from_their_own_address_along_the_tree() -> None:
+    scenario = line_scenario()
+    plan = emulation_plan(scenario, control=True)
+    control = plan.control
+    assert control is not None and control.attach == "C"
+    tree = shortest_path_tree(Network.from_scenario(scenario), "C")
+    for node in plan.routers:
+        [route] = [r for r in plan.routes[node] if r.dst == control.ip]
+        assert route.src == control.agents[node]
+        if node == "C":
+            assert (route.via, route.intf) == (control.link.b.ip, control.link.a.intf)
+        else:
+            hop = tree.next_hop[node]
+            assert (route.via, route.intf) == (plan.port(hop, node).ip, plan.port(node, hop).intf)
+    assert plan.defaults[control.name] == control.link.a.ip
+
+
+def test_every_agent_address_is_routed_back_towards_its_pop() -> None:
+    scenario = line_scenario()
+    plan = emulation_plan(scenario, control=True)
+    control = plan.control
+    assert control is not None
+    for pop, address in control.agents.items():
+        tree = shortest_path_tree(Network.from_scenario(scenario), pop)
+        for node in plan.routers:
+            found = [r for r in plan.routes[node] if r.dst == address]
+            if node == pop:
+                assert not found  # its own: on its loopback
+            else:
+                hop = tree.next_hop[node]
+                assert [(r.via, r.intf) for r in found] == [
+                    (plan.port(hop, node).ip, plan.port(node, hop).intf)
+                ]

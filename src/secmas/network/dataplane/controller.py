@@ -5,7 +5,9 @@ report link rates, per-destination history and per-flow counters (as an OpenFlow
 controller would) and to apply an enforcement action to a CNF (`remedy`).
 `LocalController` answers from a `DataPlane` in the same process; `RemoteController`
 asks a `ControllerService` over the bus, so agents in other processes or on other hosts
-act on the same simulated network.
+act on the same network. The service serves any `Controller`: the simulator's through a
+`LocalController`, or an emulated network's (`secmas.network.emulation.controller`),
+whose rules are nftables in real namespaces.
 
 Wire format (JSON over request/reply, subject `secmas.controller.<pipeline>`):
 request `{"op": NAME, "args": {...}}`, answer `{"ok": RESULT}` or `{"error": TEXT}`.
@@ -164,10 +166,12 @@ def controller_subject(pipeline: str) -> str:
 
 
 class ControllerService:
-    """Serves a data plane's controller API on the bus (the remote side of the VNFs)."""
+    """Serves a controller's API on the bus (the remote side of the VNFs). A request the
+    controller refuses (`ControllerError`, or a malformed one) is answered with its
+    reason and counted in `refused`."""
 
-    def __init__(self, plane: DataPlane, bus: Bus, pipeline: str) -> None:
-        self.local = LocalController(plane)
+    def __init__(self, controller: Controller, bus: Bus, pipeline: str) -> None:
+        self.controller = controller
         self.bus = bus
         self.pipeline = pipeline
         self.refused = 0
@@ -188,36 +192,36 @@ class ControllerService:
                 raise ValueError("request nested too deeply")
             request = json.loads(text)
             result = await self._call(request["op"], request.get("args") or {})
-        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError, ControllerError) as exc:
             self.refused += 1
             return json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
         return json.dumps({"ok": result}).encode()
 
     async def _call(self, op: str, args: dict[str, Any]) -> Any:
-        local = self.local
+        controller = self.controller
         match op:
             case "now":
-                return await local.now()
+                return await controller.now()
             case "rate":
-                return await local.rate(str(args["a"]), str(args["b"]))
+                return await controller.rate(str(args["a"]), str(args["b"]))
             case "load":
-                return await local.load(str(args["a"]), str(args["b"]))
+                return await controller.load(str(args["a"]), str(args["b"]))
             case "add_rule":
-                return await local.add_rule(rule_from_json(args["rule"]))
+                return await controller.add_rule(rule_from_json(args["rule"]))
             case "remove_rule":
-                await local.remove_rule(int(args["id"]))
+                await controller.remove_rule(int(args["id"]))
                 return None
             case "ingress":
-                return await local.ingress(str(args["src_ip"]))
+                return await controller.ingress(str(args["src_ip"]))
             case "flows_via":
-                flows = await local.flows_via(
+                flows = await controller.flows_via(
                     str(args["node"]), args.get("dst_ip"), args.get("part")
                 )
                 return [stats_to_json(s) for s in flows]
             case "destination_rates":
-                return await local.destination_rates(str(args["node"]))
+                return await controller.destination_rates(str(args["node"]))
             case "remedy":
-                await local.remedy(
+                await controller.remedy(
                     str(args["cnf"]),
                     str(args["remedy"]),
                     str(args["pop"]),
@@ -225,7 +229,7 @@ class ControllerService:
                 )
                 return None
             case "info":
-                return {"server_ip": local.server_ip, "step_seconds": local.step_seconds}
+                return {"server_ip": controller.server_ip, "step_seconds": controller.step_seconds}
         raise ValueError(f"unknown operation {op!r}")
 
 

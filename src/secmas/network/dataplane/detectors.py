@@ -176,15 +176,20 @@ def abusive_sources(
     - slow connections: a source opening connections at `min_slow_rate` or more per second
       while sending under `max_bytes_per_connection` bytes on each, as Slowloris does to
       hold the server's connection slots with partial requests.
+
+    A connection counts as completed once it was both attempted and acknowledged (the
+    smaller of the two counts): real counters see a bare ACK for every few segments a
+    client receives, so a client that downloads a video is not taken for a flood.
     """
     stats = [flow for flow in flows if flow.window.seconds > 0]
     if not stats:
         return []
-    rates = [flow.window.ack / flow.window.seconds for flow in stats]
+    completed = [min(flow.window.syn, flow.window.ack) for flow in stats]
+    rates = [count / flow.window.seconds for count, flow in zip(completed, stats, strict=True)]
     abusive = []
-    for flow, rate in zip(stats, rates, strict=True):
+    for flow, rate, count in zip(stats, rates, completed, strict=True):
         counters = flow.window
-        per_connection = counters.bytes / counters.ack if counters.ack > 0 else float("inf")
+        per_connection = counters.bytes / count if count > 0 else float("inf")
         flood = rate >= min_request_rate and (
             robust_z(rate, rates, floor=0.5, relative=0.05) > threshold
         )

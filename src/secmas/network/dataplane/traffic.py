@@ -30,7 +30,7 @@ HTTP_ON = 0.75  # chance an HTTP client requests in a step; its rate is scaled t
 class FlowKind(StrEnum):
     """What a client sends; fixes the packet size and the handshake behaviour.
 
-    The three attack kinds carry the names of `Attack.kind`.
+    The attack kinds carry the names of `Attack.kind` (`Attack.kind_of` for a mixed one).
     """
 
     VIDEO = "video"
@@ -134,10 +134,9 @@ def attack_flows(attack: Attack, dst_ip: str, first: int = 0) -> list[FlowSpec]:
 
     Attackers are numbered from `first` (their addresses follow from the number), so that
     several attacks in one run use distinct addresses; a spoofing attack's addresses are
-    forged from its prefix instead.
+    forged from its prefix instead. Each attacker sends its kind (`Attack.kind_of`).
     """
     stop = np.inf if attack.stop is None else attack.stop
-    kind = FlowKind(attack.kind)
 
     def source(index: int) -> str:
         if attack.spoof is not None:
@@ -147,7 +146,7 @@ def attack_flows(attack: Attack, dst_ip: str, first: int = 0) -> list[FlowSpec]:
     return [
         FlowSpec(
             id=FlowId(source(index), dst_ip, port),
-            kind=kind,
+            kind=FlowKind(attack.kind_of(index)),
             attach=attack.attach[index % len(attack.attach)],
             rate=attack.rate / len(attack.ports),
             start=attack.start,

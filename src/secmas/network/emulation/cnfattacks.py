@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +88,30 @@ def inside_command(kind: str, settings: AttackSettings, binary: str) -> list[str
     raise ValueError(f"{kind!r} is not an attack inside the CNF")
 
 
+def start_inside(
+    network: EmulatedNetwork, group: CNFGroup, kind: str, settings: AttackSettings, folder: Path
+) -> subprocess.Popen[bytes]:
+    """Start an attack inside the CNF (`INSIDE`): in the server's namespace and the CNF's
+    cgroup, logging to `folder`/KIND.log."""
+    command = inside_command(kind, settings, stress_ng())
+    server = group.inside(network.namespace(network.plan.server))
+    return network.spawn(server, command, str(folder / f"{kind}.log"))
+
+
+def accept_answers(namespace: Namespace, sources: Sequence[str]) -> str | None:
+    """Let an attacker namespace take the answers of connections `sources` opened (it
+    drops what comes back otherwise, as a spoofing SYN flood's sources would); the nft
+    command that takes this out again (None when nft printed no handle)."""
+    rule = (
+        f"insert rule inet {firewall.TABLE} input ip daddr {{ {', '.join(sources)} }} "
+        "ct state established accept\n"
+    )
+    found = HANDLE.search(namespace.nft(rule))
+    if found is None:
+        return None
+    return f"delete rule inet {firewall.TABLE} input handle {found.group(1)}\n"
+
+
 def _module(name: str) -> list[str]:
     return [sys.executable, "-m", f"secmas.network.emulation.{name}"]
 
@@ -151,9 +176,7 @@ class CNFAttacker:
         return episode
 
     def _inside(self, kind: str) -> subprocess.Popen[bytes]:
-        command = inside_command(kind, self.settings, stress_ng())
-        server = self.group.inside(self.network.namespace(self.network.plan.server))
-        return self.network.spawn(server, command, str(self.folder / f"{kind}.log"))
+        return start_inside(self.network, self.group, kind, self.settings, self.folder)
 
     def _outside(self, kind: str, group: Group) -> subprocess.Popen[bytes]:
         share = 1.0 / len(self._groups)
@@ -181,15 +204,11 @@ class CNFAttacker:
 
     def _accept_answers(self) -> None:
         """Let the attacker namespaces take the answers of their own connections."""
-        rule = f"insert rule inet {firewall.TABLE} input ct state established accept\n"
         for group in self._groups:
             namespace = self.network.namespace(group.name)
-            found = HANDLE.search(namespace.nft(rule))
-            if found is not None:
-                handle = found.group(1)
-                self._accepting.append(
-                    (namespace, f"delete rule inet {firewall.TABLE} input handle {handle}\n")
-                )
+            undo = accept_answers(namespace, [a.ip for a in group.attackers])
+            if undo is not None:
+                self._accepting.append((namespace, undo))
 
     def _drop_answers(self) -> None:
         for namespace, command in self._accepting:

@@ -3,12 +3,18 @@
 - `guard` (against floods and held connections): an nftables table in the server's
   namespace that puts a source opening more than `rate` connections a second, or holding
   more than `held` at once, on an offenders set (with a timeout) and drops everything
-  from offenders, counting it; and a sweep of the namespace's socket table (`ss`): a
+  from offenders, counting it; a sweep of the namespace's socket table (`ss`): a
   source holding more than `held` connections (established or half-open) on the
   service's ports becomes an offender at once and its sockets are destroyed (`ss -K`),
-  so what a slowloris or a SYN flood already holds goes too.
+  so what a slowloris or a SYN flood already holds goes too; and nginx reloaded with a
+  short header timeout (`header_timeout`), as a reverse proxy in front of it would
+  have, so that connections that never finish a request head are closed even when their
+  source holds few of them; half-open connections get `synack_retries` SYN-ACKs (the
+  namespace's `net.ipv4.tcp_synack_retries`) instead of five over a minute, since `ss -K`
+  cannot destroy them.
 - `isolate` (against code running inside the CNF): every process of the CNF's cgroup
-  that is neither nginx's master nor one of its workers is killed.
+  that is neither the master of one of the CNF's nginx instances nor one of its workers
+  is killed.
 
 `lift` takes the guard out again. Rule text and socket counting are pure.
 """
@@ -19,6 +25,7 @@ import contextlib
 import json
 import os
 import signal
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +34,7 @@ from secmas.network.emulation.cnfnginx import NginxCNF
 from secmas.network.emulation.namespaces import CommandFailed
 
 GUARD_TABLE = "secmasguard"
+SYNACK = "net.ipv4.tcp_synack_retries"
 HELD = frozenset({"ESTAB", "SYN-RECV"})
 """Socket states that hold a connection slot (a closed one in TIME-WAIT does not)."""
 
@@ -37,9 +45,14 @@ class GuardSettings:
 
     rate: int = 20
     burst: int = 40
-    held: int = 32
+    held: int = 8
+    """A browser holds at most six connections to one server (HTTP/1.1's norm): a source
+    holding more is taking connection slots."""
     timeout: int = 60
     """Seconds a source stays an offender after its last excess."""
+    header_timeout: float = 5.0
+    """Seconds a client may take to send its request head while the guard stands."""
+    synack_retries: int = 1
 
 
 def guard_ruleset(ports: list[int], settings: GuardSettings) -> str:
@@ -93,10 +106,12 @@ def held_sockets(ss_output: str, ports: set[int]) -> dict[str, int]:
     return counts
 
 
-def intruders(group_pids: list[int], master: int, parents: dict[int, int]) -> list[int]:
-    """Processes of the CNF's group that are not nginx: neither the master nor a child of
-    it (pure; `parents` maps PID → parent PID)."""
-    return [pid for pid in group_pids if pid != master and parents.get(pid) != master]
+def intruders(
+    group_pids: list[int], masters: Collection[int], parents: dict[int, int]
+) -> list[int]:
+    """Processes of the CNF's group that are not nginx: neither an instance's master nor a
+    child of one (pure; `parents` maps PID → parent PID)."""
+    return [pid for pid in group_pids if pid not in masters and parents.get(pid) not in masters]
 
 
 def _parent(pid: int) -> int | None:
@@ -108,18 +123,35 @@ def _parent(pid: int) -> int | None:
 
 
 class CNFDefence:
-    """The enforcement actions of one run's CNF."""
+    """The enforcement actions of one run's CNF (`instances`: its nginx instances, a list
+    that grows when a replica starts)."""
 
-    def __init__(self, cnf: NginxCNF, group: CNFGroup, settings: GuardSettings | None = None):
-        self.cnf = cnf
+    def __init__(
+        self,
+        instances: Sequence[NginxCNF],
+        group: CNFGroup,
+        settings: GuardSettings | None = None,
+    ):
+        self.instances = instances
         self.group = group
         self.settings = settings or GuardSettings()
         self.guarded = False
+        self._synack = ""
+        """The namespace's tcp_synack_retries before the guard."""
+
+    @property
+    def cnf(self) -> NginxCNF:
+        """The first instance: its namespace and ports are every instance's."""
+        return self.instances[0]
 
     def guard(self) -> list[str]:
         """Install the guard (once) and sweep the socket table; the sources swept."""
         if not self.guarded:
             self.cnf.namespace.nft(guard_ruleset(self.cnf.ports, self.settings))
+            for instance in self.instances:
+                instance.reload(self.settings.header_timeout)
+            self._synack = self.cnf.namespace.run(["sysctl", "-n", SYNACK]).strip()
+            self._set_synack(str(self.settings.synack_retries))
             self.guarded = True
         return self.sweep()
 
@@ -151,13 +183,22 @@ class CNFDefence:
             return
         with contextlib.suppress(CommandFailed):
             self.cnf.namespace.nft(f"delete table inet {GUARD_TABLE}\n")
+        for instance in self.instances:
+            instance.reload(None)
+        if self._synack:
+            self._set_synack(self._synack)
         self.guarded = False
+
+    def _set_synack(self, value: str) -> None:
+        with contextlib.suppress(CommandFailed):
+            self.cnf.namespace.run(["sysctl", "-q", "-w", f"{SYNACK}={value}"])
 
     def isolate(self) -> list[int]:
         """Kill every process of the CNF's group that is not nginx; their PIDs."""
         pids = self.group.pids()
         parents = {pid: parent for pid in pids if (parent := _parent(pid)) is not None}
-        killed = intruders(pids, self.cnf.master, parents)
+        masters = {instance.master for instance in self.instances if instance.process}
+        killed = intruders(pids, masters, parents)
         for pid in killed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

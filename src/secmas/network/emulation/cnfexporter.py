@@ -1,11 +1,12 @@
 """The emulated CNF's metrics exporter: its real counters in the Prometheus text format.
 
-Every scrape reads the CNF afresh (`cnfmetrics` parses): the cgroup's CPU time and
-member processes (memory, I/O, running), the server namespace's interface bytes and
-half-open connections, nginx's stub_status (over its Unix socket) and the access-log
-lines written since the last scrape (requests by status class and a histogram of their
-durations). The endpoint listens on the run's loopback (root namespace), where the run's
-Prometheus scrapes it.
+Every scrape, and every step of the agents' closed loop (`CNFCollector.counters`), reads
+the CNF afresh (`cnfmetrics` parses): the cgroup's CPU time and member processes
+(memory, I/O, running), the server namespace's interface bytes and half-open
+connections, the stub_status of each nginx instance (over its Unix socket) and the
+access-log lines written since the last reading (requests by status class and a
+histogram of their durations). The endpoint listens on the run's loopback (root
+namespace), where the run's Prometheus scrapes it.
 
 Metrics (all prefixed `secmas_cnf_`): `cpu_seconds_total`, `runnable_processes`,
 `memory_rss_bytes`, `memory_vsize_bytes`, `disk_read_bytes_total`,
@@ -19,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from prometheus_client.core import (
 from secmas.network.emulation.cnfcgroup import CNFGroup
 from secmas.network.emulation.cnfmetrics import (
     LATENCY_BUCKETS,
+    CNFCounters,
     ProcessSample,
     StubStatus,
     bucket_counts,
@@ -78,59 +80,55 @@ class _Totals:
 
 
 class CNFCollector:
-    """A prometheus_client collector reading the CNF at every scrape."""
+    """A prometheus_client collector reading the CNF at every scrape (and the agents'
+    closed loop, `counters`, every step). `instances` is the CNF's nginx instances, a list
+    that grows when a replica starts; they share one access log."""
 
-    def __init__(self, cnf: NginxCNF, group: CNFGroup) -> None:
-        self.cnf = cnf
+    def __init__(self, instances: Sequence[NginxCNF], group: CNFGroup) -> None:
+        self.instances = instances
         self.group = group
         self._totals = _Totals()
         self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            yield from self._collect()
+        yield from _families(self.counters())
 
-    def _collect(self) -> Iterator[Metric]:
-        totals = self._totals
-        self._read_log()
-        processes = self._processes()
-        yield _counter("cpu_seconds", "CPU time of the CNF's cgroup", self.group.cpu_seconds())
-        yield _gauge("processes", "processes in the CNF's cgroup", len(processes))
-        running = sum(p.running for p in processes.values())
-        yield _gauge("runnable_processes", "CNF processes running or runnable", running)
-        yield _gauge("memory_rss_bytes", "resident memory", sum(p.rss for p in processes.values()))
-        yield _gauge(
-            "memory_vsize_bytes", "virtual memory", sum(p.vsize for p in processes.values())
-        )
-        yield _counter("disk_read_bytes", "bytes read from storage", totals.read)
-        yield _counter("disk_written_bytes", "bytes written to storage", totals.written)
-        rx, tx, half_open = self._network()
-        yield _counter("network_receive_bytes", "bytes the server namespace received", rx)
-        yield _counter("network_transmit_bytes", "bytes the server namespace sent", tx)
-        try:
-            active = read_stub_status(self.cnf.layout.status_socket).active
-        except (OSError, ValueError):
-            active = 0
-        yield _gauge(
-            "connections", "nginx's active connections plus half-open ones", active + half_open
-        )
-        requests = CounterMetricFamily(
-            PREFIX + "requests", "requests nginx answered, by status class", labels=("code",)
-        )
-        for code, count in totals.requests.items():
-            requests.add_metric((code,), count)
-        yield requests
-        bounds = [*(f"{b:g}" for b in LATENCY_BUCKETS), "+Inf"]
-        yield HistogramMetricFamily(
-            PREFIX + "request_duration_seconds",
-            "nginx's request time",
-            buckets=list(zip(bounds, totals.buckets, strict=True)),
-            sum_value=totals.duration,
-        )
+    def counters(self) -> CNFCounters:
+        """Read the CNF now."""
+        with self._lock:
+            totals = self._totals
+            self._read_log()
+            processes = self._processes()
+            rx, tx, half_open = self._network()
+            return CNFCounters(
+                cpu_seconds=self.group.cpu_seconds(),
+                processes=len(processes),
+                runnable=sum(p.running for p in processes.values()),
+                rss=sum(p.rss for p in processes.values()),
+                vsize=sum(p.vsize for p in processes.values()),
+                disk_read=totals.read,
+                disk_written=totals.written,
+                net_rx=rx,
+                net_tx=tx,
+                connections=self._active() + half_open,
+                requests=dict(totals.requests),
+                buckets=tuple(totals.buckets),
+                duration=totals.duration,
+            )
+
+    def _active(self) -> int:
+        """nginx's active connections over every instance that answers, as one instance's
+        stub_status counts them: the status request it answers counts once (so a replica
+        adds only what it serves, and recordings of one instance keep their level)."""
+        counts = []
+        for instance in list(self.instances):
+            with contextlib.suppress(OSError, ValueError):
+                counts.append(read_stub_status(instance.layout.status_socket).active)
+        return sum(counts) - max(0, len(counts) - 1)
 
     def _read_log(self) -> None:
         """Count the access-log lines written since the last scrape."""
-        totals, log = self._totals, self.cnf.layout.access_log
+        totals, log = self._totals, self.instances[0].access_log
         try:
             with log.open("rb") as handle:
                 handle.seek(totals.offset)
@@ -175,13 +173,41 @@ class CNFCollector:
     def _network(self) -> tuple[int, int, int]:
         """The server namespace's bytes in and out and half-open connections, seen
         through nginx's master process."""
-        base = Path(f"/proc/{self.cnf.master}/net")
+        instance = self.instances[0]
+        base = Path(f"/proc/{instance.master}/net")
         try:
             rx, tx = parse_net_dev((base / "dev").read_text())
-            half_open = count_half_open((base / "tcp").read_text(), set(self.cnf.ports))
+            half_open = count_half_open((base / "tcp").read_text(), set(instance.ports))
         except (OSError, ValueError, IndexError):
             return 0, 0, 0
         return rx, tx, half_open
+
+
+def _families(read: CNFCounters) -> Iterator[Metric]:
+    """One reading as the exporter's metric families."""
+    yield _counter("cpu_seconds", "CPU time of the CNF's cgroup", read.cpu_seconds)
+    yield _gauge("processes", "processes in the CNF's cgroup", read.processes)
+    yield _gauge("runnable_processes", "CNF processes running or runnable", read.runnable)
+    yield _gauge("memory_rss_bytes", "resident memory", read.rss)
+    yield _gauge("memory_vsize_bytes", "virtual memory", read.vsize)
+    yield _counter("disk_read_bytes", "bytes read from storage", read.disk_read)
+    yield _counter("disk_written_bytes", "bytes written to storage", read.disk_written)
+    yield _counter("network_receive_bytes", "bytes the server namespace received", read.net_rx)
+    yield _counter("network_transmit_bytes", "bytes the server namespace sent", read.net_tx)
+    yield _gauge("connections", "nginx's active connections plus half-open ones", read.connections)
+    requests = CounterMetricFamily(
+        PREFIX + "requests", "requests nginx answered, by status class", labels=("code",)
+    )
+    for code, count in read.requests.items():
+        requests.add_metric((code,), count)
+    yield requests
+    bounds = [*(f"{b:g}" for b in LATENCY_BUCKETS), "+Inf"]
+    yield HistogramMetricFamily(
+        PREFIX + "request_duration_seconds",
+        "nginx's request time",
+        buckets=list(zip(bounds, read.buckets, strict=True)),
+        sum_value=read.duration,
+    )
 
 
 def _counter(name: str, documentation: str, value: float) -> Metric:

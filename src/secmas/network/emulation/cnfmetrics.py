@@ -1,13 +1,16 @@
-"""Parsing the emulated CNF's real counters (pure; `cnfexporter.py` reads the files).
+"""Parsing the emulated CNF's real counters, and its metrics from two readings of them
+(pure; `cnfexporter.py` reads the files).
 
 The sources are those the vCDN proof of concept scrapes (`002_…` Section IV): the
 server's own view (nginx's `stub_status` and access log, as the NGINX log exporter),
 the container's (its cgroup's CPU time and its processes' memory and I/O in procfs, as
-cadvisor) and the network namespace's interface and socket tables.
+cadvisor) and the network namespace's interface and socket tables. `metric_row` turns
+two readings into the fourteen metrics the agents' closed loop reads every step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -162,3 +165,79 @@ def parse_process(status: str, io: str, stat: str) -> ProcessSample:
         written=counters.get("write_bytes", 0),
         running=state == "R",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CNFCounters:
+    """One reading of the CNF (what the exporter serves at a scrape): cumulative counters
+    and gauges, bytes and seconds as read."""
+
+    cpu_seconds: float
+    processes: int
+    runnable: int
+    rss: int
+    vsize: int
+    disk_read: int
+    disk_written: int
+    net_rx: int
+    net_tx: int
+    connections: int
+    requests: dict[str, int]
+    """Requests answered so far, by status class ('2xx' … '5xx')."""
+    buckets: tuple[int, ...]
+    """Cumulative request-duration histogram over LATENCY_BUCKETS and +Inf."""
+    duration: float
+
+
+def histogram_quantile(q: float, buckets: Sequence[int]) -> float:
+    """The q-quantile (seconds) of a cumulative histogram over LATENCY_BUCKETS and +Inf,
+    interpolated within its bucket as Prometheus' `histogram_quantile` does; 0 with no
+    observations, the highest finite bound when the quantile falls in +Inf."""
+    total = buckets[-1]
+    if total <= 0:
+        return 0.0
+    rank = q * total
+    lower, below = 0.0, 0
+    for bound, count in zip(LATENCY_BUCKETS, buckets, strict=False):
+        if count >= rank:
+            inside = count - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, count
+    return LATENCY_BUCKETS[-1]
+
+
+MB = 1048576
+QUANTILES = {"latency_p50": 0.5, "latency_p90": 0.9, "latency_p99": 0.99}
+
+
+def metric_row(before: CNFCounters, after: CNFCounters, seconds: float) -> dict[str, float]:
+    """The CNF's fourteen metrics (`network.dataplane.cnf.METRICS`, the simulated CNF's
+    names and units) over the `seconds` between two readings, as the PromQL expressions
+    of `analytics.cnftelemetry` compute them from the same counters (pure): rates of the
+    counters, gauges as read, latency quantiles in ms, the failed share of requests."""
+    span = max(seconds, 1e-6)
+
+    def rate(name: str, unit: float = 1.0) -> float:
+        return max(getattr(after, name) - getattr(before, name), 0) / unit / span
+
+    answered = {code: n - before.requests.get(code, 0) for code, n in after.requests.items()}
+    total = sum(answered.values())
+    served = answered.get("2xx", 0) + answered.get("3xx", 0)
+    failed = answered.get("4xx", 0) + answered.get("5xx", 0)
+    window = [max(a - b, 0) for a, b in zip(after.buckets, before.buckets, strict=True)]
+    row = {
+        "cpu": rate("cpu_seconds"),
+        "load": float(after.runnable),
+        "memory_rss": after.rss / MB,
+        "memory_vsize": after.vsize / MB,
+        "disk_read": rate("disk_read", MB),
+        "disk_write": rate("disk_written", MB),
+        "net_rx": rate("net_rx", MB),
+        "net_tx": rate("net_tx", MB),
+        "throughput": served / span,
+        "error_rate": failed / total if total > 0 else 0.0,
+        "connections": float(after.connections),
+    }
+    for name, q in QUANTILES.items():
+        row[name] = 1000.0 * histogram_quantile(q, window)
+    return row

@@ -11,7 +11,9 @@ the exporter reads from outside the namespace.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -85,10 +87,23 @@ class NginxLayout:
         return self.root / "www"
 
 
-def nginx_config(layout: NginxLayout, address: str, ports: Iterable[int]) -> str:
-    """The whole nginx.conf of the CNF (pure)."""
-    listens = "\n".join(f"    listen {address}:{port} backlog=1024;" for port in sorted(ports))
+def nginx_config(
+    layout: NginxLayout,
+    address: str,
+    ports: Iterable[int],
+    access_log: Path | None = None,
+    header_timeout: float | None = None,
+) -> str:
+    """The whole nginx.conf of one instance of the CNF (pure). Its sockets share the
+    service address with the CNF's other instances (`reuseport`: the kernel spreads new
+    connections over them); it logs to `access_log` (default its own); `header_timeout`
+    seconds for a client to send its request head (default nginx's 60 s)."""
+    listens = "\n".join(
+        f"    listen {address}:{port} backlog=1024 reuseport;" for port in sorted(ports)
+    )
+    log = access_log or layout.access_log
     temp = layout.root / "tmp"
+    timeout = "" if header_timeout is None else f"\n  client_header_timeout {header_timeout:g}s;"
     return f"""user root;
 worker_processes 1;
 worker_rlimit_nofile 4096;
@@ -106,10 +121,10 @@ http {{
   uwsgi_temp_path {temp}/uwsgi;
   scgi_temp_path {temp}/scgi;
   default_type application/octet-stream;
-  keepalive_timeout 5s;
+  keepalive_timeout 5s;{timeout}
   server {{
 {listens}
-    access_log {layout.access_log} cnf;
+    access_log {log} cnf;
     root {layout.docroot};
     location /bytes/ {{ }}
   }}
@@ -130,18 +145,27 @@ def write_docroot(layout: NginxLayout, sizes: Iterable[int]) -> None:
 
 
 class NginxCNF:
-    """nginx in the server's namespace and the CNF's cgroup, for one run."""
+    """One nginx instance of the CNF, in the server's namespace and the CNF's cgroup; a
+    replica logs to the first instance's `access_log`."""
 
     def __init__(
-        self, network: EmulatedNetwork, group: CNFGroup, folder: Path, ports: Iterable[int]
+        self,
+        network: EmulatedNetwork,
+        group: CNFGroup,
+        folder: Path,
+        ports: Iterable[int],
+        access_log: Path | None = None,
     ) -> None:
         self.network = network
         self.group = group
         self.layout = NginxLayout(folder)
+        self.access_log = access_log or self.layout.access_log
         self.ports = sorted(set(ports))
         self.address = network.plan.server_ip
         self.namespace: Namespace = network.namespace(network.plan.server)
         self.process: subprocess.Popen[bytes] | None = None
+        self.header_timeout: float | None = None
+        """Seconds a client may take to send its request head (None: nginx's default)."""
 
     def start(self, sizes: Iterable[int]) -> None:
         """Write the configuration and files, start nginx, wait until it listens."""
@@ -149,7 +173,7 @@ class NginxCNF:
         layout = self.layout
         (layout.root / "tmp").mkdir(parents=True, exist_ok=True)
         write_docroot(layout, sizes)
-        layout.config.write_text(nginx_config(layout, self.address, self.ports), encoding="utf-8")
+        self._configure()
         command = [binary, "-c", str(layout.config), "-p", str(layout.root)]
         self.process = self.network.spawn(
             self.group.inside(self.namespace), command, str(layout.root / "nginx.out")
@@ -176,6 +200,21 @@ class NginxCNF:
         an attack holds as many (nginx keeps what it touched)."""
         port = str(self.ports[0])
         self.namespace.run([sys.executable, "-c", WARM_UP, self.address, port, str(connections)])
+
+    def _configure(self) -> None:
+        config = nginx_config(
+            self.layout, self.address, self.ports, self.access_log, self.header_timeout
+        )
+        self.layout.config.write_text(config, encoding="utf-8")
+
+    def reload(self, header_timeout: float | None) -> None:
+        """Serve on with another header timeout: the master reads the new configuration
+        and starts new workers; the old ones close what they hold within a second
+        (`worker_shutdown_timeout`)."""
+        self.header_timeout = header_timeout
+        self._configure()
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.master, signal.SIGHUP)
 
     @property
     def master(self) -> int:

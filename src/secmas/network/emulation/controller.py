@@ -16,7 +16,12 @@ Statistics come from one snapshot of every node per step (`sample`): per-flow co
 of the nodes' flow sets, interface byte counters for links, and the server's
 ground-truth counters for the telemetry. Bytes and packets are divided by the plan's
 scale, so VNFs see scenario MB/s and their thresholds hold unchanged; connection counts
-(SYNs, completed handshakes) are real, as the clients' connection rates are.
+(SYNs, completed handshakes) are real, as the clients' connection rates are. A host's
+flows are those its PoP or switch forwards to it.
+
+The run's real CNFs (`cnfservice.RealCNF`, when a closed loop watches one) are read at
+every sample too, and `remedy` carries out an enforcement action on one of them (guard,
+isolate, scale_out, migrate); any other CNF has no real counterpart to act on.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import contextlib
 import itertools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from secmas.network.clock import Clock
@@ -49,6 +55,7 @@ from secmas.network.dataplane.stats import (
     link_key,
 )
 from secmas.network.emulation import firewall
+from secmas.network.emulation.cnfservice import RealCNF
 from secmas.network.emulation.counters import (
     SNAPSHOT,
     TRUTH,
@@ -59,6 +66,7 @@ from secmas.network.emulation.counters import (
     parse_named_counters,
     parse_snapshot,
 )
+from secmas.network.emulation.errors import EmulationFailed
 from secmas.network.emulation.namespaces import CommandFailed, Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 
@@ -121,8 +129,16 @@ def _delta(now: FlowCount, before: FlowCount | None) -> FlowCount:
 class EmulatedController:
     """The controller of one emulated run (see the module docstring)."""
 
-    def __init__(self, network: EmulatedNetwork, clock: Clock, step_seconds: float) -> None:
+    def __init__(
+        self,
+        network: EmulatedNetwork,
+        clock: Clock,
+        step_seconds: float,
+        cnfs: Mapping[str, RealCNF] | None = None,
+    ) -> None:
         self.network = network
+        self.cnfs = dict(cnfs or {})
+        """The run's real CNFs by id."""
         self.plan = network.plan
         self.clock = clock
         self._step = step_seconds
@@ -176,6 +192,8 @@ class EmulatedController:
         self._times.append(now)
         self._truth, self._groups = truth, groups
         await self._map_new_clients()
+        for cnf in self.cnfs.values():
+            await asyncio.to_thread(cnf.sample, now)
 
     async def _map_new_clients(self) -> None:
         """Put clients a split has not mapped yet, now seen at its node, in its map."""
@@ -296,7 +314,7 @@ class EmulatedController:
         passes the step it records, before its time is appended)."""
         return max(self._rate_over(seconds, a, b), self._rate_over(seconds, b, a))
 
-    def _load_now(self, a: str, b: str) -> float:
+    def load_now(self, a: str, b: str) -> float:
         """The busier direction of link a–b over the last step."""
         return self._load_over(self._seconds(1), a, b) if len(self._times) >= 2 else 0.0
 
@@ -339,7 +357,7 @@ class EmulatedController:
         return None
 
     async def load(self, a: str, b: str) -> float:
-        return self._load_now(a, b)
+        return self.load_now(a, b)
 
     async def ingress(self, src_ip: str) -> str:
         try:
@@ -348,13 +366,13 @@ class EmulatedController:
             raise KeyError(f"no host with address {src_ip!r}") from None
 
     async def destination_rates(self, node: str) -> dict[str, list[float]]:
-        self._router(node)
+        node = self._router(node)
         return {dst: list(rates) for dst, rates in self._destinations[node].items()}
 
     async def flows_via(
         self, node: str, dst_ip: str | None = None, part: int | None = None
     ) -> list[FlowStats]:
-        self._router(node)
+        node = self._router(node)
         members = None if part is None else self._part_members(node, dst_ip, part)
         last, window = self._flow_deltas(node, 1), self._flow_deltas(node, WINDOW)
         snapshots = self._snapshots[node]
@@ -425,15 +443,29 @@ class EmulatedController:
                 return part
         return None
 
-    def _router(self, node: str) -> None:
-        if node not in self.plan.routers:
-            raise KeyError(f"unknown node {node!r} (flow statistics are kept at PoPs and switches)")
+    def _router(self, node: str) -> str:
+        """Where `node`'s flow statistics are kept: a PoP or switch itself, a host's own
+        PoP or switch."""
+        if node in self.plan.routers:
+            return node
+        for link in self.plan.links:
+            if node in (link.a.node, link.b.node) and node in self.plan.hosts:
+                return link.b.node if link.a.node == node else link.a.node
+        raise KeyError(f"unknown node {node!r} (flow statistics are kept at PoPs and switches)")
 
     async def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None:
-        raise ControllerError(
-            f"remedy {remedy} of CNF {cnf!r}: the emulated engine has no CNF model; "
-            "run CNF scenarios on the simulator"
-        )
+        """Carry out `remedy` on the real CNF for the winner at `pop` (`downtime` is the
+        simulator's; a real action takes what it takes)."""
+        real = self.cnfs.get(cnf)
+        if real is None:
+            raise ControllerError(
+                f"remedy {remedy} of CNF {cnf!r}: it does not run as a real CNF here (the "
+                "emulated engine runs the CNFs a closed loop watches)"
+            )
+        try:
+            await asyncio.to_thread(real.remedy, remedy, pop)
+        except (ValueError, CommandFailed, EmulationFailed) as exc:
+            raise ControllerError(f"remedy {remedy} of CNF {cnf!r}: {exc}") from None
 
     # -- rules ---------------------------------------------------------------------------------
     async def add_rule(self, rule: Rule) -> int:

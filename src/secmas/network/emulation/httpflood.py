@@ -1,10 +1,10 @@
 """A real HTTP flood (Hulk style, `002_…` Section IV), started in an attacker namespace.
 
-Workers open a fresh connection per request from one of the attackers' addresses and
-ask for a page with a random query string (so no cache can answer it), at a bounded
-total rate of requests a second; every answer is read to the end.
+Workers open a fresh connection per request from one of the attackers' addresses to one
+of the ports, in turn, and ask for a page with a random query string (so no cache can
+answer it), at a bounded total rate of requests a second; every answer is read to the end.
 
-    python -m secmas.network.emulation.httpflood DST PORT RPS SIZE SRC[,SRC…]
+    python -m secmas.network.emulation.httpflood DST PORT[,PORT…] RPS SIZE SRC[,SRC…]
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ async def request(dst: str, port: int, src: str, size: int, rng: random.Random) 
         writer.close()
 
 
-async def flood(dst: str, port: int, rps: float, size: int, sources: list[str]) -> None:
+async def flood(dst: str, ports: list[int], rps: float, size: int, sources: list[str]) -> None:
     """Start `rps` requests a second, at most WORKERS in flight, until killed."""
     rng = random.Random()
     slots = asyncio.Semaphore(WORKERS)
     started = time.monotonic()
     sent = 0
 
-    async def one(src: str) -> None:
+    async def one(src: str, port: int) -> None:
         try:
             with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(request(dst, port, src, size, rng), TIMEOUT)
@@ -54,7 +54,9 @@ async def flood(dst: str, port: int, rps: float, size: int, sources: list[str]) 
         due = int((time.monotonic() - started) * rps)
         while sent < due:
             await slots.acquire()
-            task = asyncio.ensure_future(one(sources[sent % len(sources)]))
+            task = asyncio.ensure_future(
+                one(sources[sent % len(sources)], ports[sent % len(ports)])
+            )
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             sent += 1
@@ -65,9 +67,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 5:
         print(__doc__, file=sys.stderr)
         return 2
-    dst, port, rps, size = argv[0], int(argv[1]), float(argv[2]), int(argv[3])
+    dst, rps, size = argv[0], float(argv[2]), int(argv[3])
+    ports = [int(port) for port in argv[1].split(",")]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(flood(dst, port, rps, size, argv[4].split(",")))
+        asyncio.run(flood(dst, ports, rps, size, argv[4].split(",")))
     return 0
 
 

@@ -6,34 +6,51 @@ kernel lacks, so they stay in the simulator's model) and the access switches
 (`LinuxBridge`; no Open vSwitch, no OpenFlow controller). Addresses, routes, forwarding
 and the nftables tables are then set with `ip`, `sysctl` and `nft` in each namespace.
 
+With a control host in the plan (agents as processes in their PoPs) it is one more
+namespace on a shaped link, with a management veth from the root namespace; each PoP's
+agent address sits on its router's loopback. `named` gives a node's namespace a name
+(`ip netns attach`, so `ip netns exec NAME` and `podman --network ns:PATH` find it) and
+`call_inside` runs code with a thread's network stack in a node's namespace (what it
+binds or starts lives there).
+
 `EmulatedNetwork` is a context manager: leaving it (normally, by an exception, Ctrl-C or
-SIGTERM) stops every process it started, stops Mininet and removes the run's record;
-SIGKILL is covered by the death signal of its processes and `registry.clean_dead_runs`.
+SIGTERM) stops every process it started, removes the names it gave, stops Mininet and
+removes the run's record; SIGKILL is covered by the death signal of its processes and
+`registry.clean_dead_runs`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from secmas.network.emulation import firewall
 from secmas.network.emulation.errors import EmulationFailed
 from secmas.network.emulation.namespaces import CommandFailed, Namespace
-from secmas.network.emulation.plan import EmulationPlan
+from secmas.network.emulation.plan import ControlHost, EmulationPlan, Route
 from secmas.network.emulation.preflight import check_machine
 from secmas.network.emulation.registry import (
+    NETNS_DIR,
     RunRegistration,
     clean_dead_runs,
     delete_interfaces,
+    delete_named_namespaces,
     kill_recorded,
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CLONE_NEWNET = 0x40000000
 
 ROUTER_SYSCTLS = (
     "net.ipv4.ip_forward=1",
@@ -55,6 +72,7 @@ class EmulatedNetwork:
         self._net: Any = None
         self._registration: RunRegistration | None = None
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._named: list[str] = []
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -80,6 +98,11 @@ class EmulatedNetwork:
             except subprocess.TimeoutExpired:
                 logger.warning("process %s did not stop", process.pid)
         self._processes.clear()
+        for name in self._named:
+            done = subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+            if done.returncode != 0:
+                logger.warning("ip netns delete %s: %s", name, done.stderr.decode().strip())
+        self._named.clear()
         if self._net is not None:
             net, self._net = self._net, None
             try:
@@ -89,6 +112,7 @@ class EmulatedNetwork:
         registration, self._registration = self._registration, None
         if registration is not None:
             kill_recorded(registration.record.processes)
+            delete_named_namespaces(self.plan.prefix)
             delete_interfaces(self.plan.prefix)
             registration.close()
 
@@ -114,6 +138,30 @@ class EmulatedNetwork:
         if self._registration is not None:
             self._registration.add_process(process.pid)
         return process
+
+    def record(self, pid: int) -> None:
+        """A process started in a namespace some other way (`call_inside`): killed with
+        the run's record if the run dies."""
+        if self._registration is not None:
+            self._registration.add_process(pid)
+
+    def named(self, node: str) -> Path:
+        """The path of `node`'s namespace under a name (`ip netns attach`, its namespace
+        name), so tools that take a named namespace (`ip netns exec`, podman's
+        `--network ns:PATH`) can join it; the name is removed when the run stops."""
+        namespace = self.namespace(node)
+        path = NETNS_DIR / namespace.name
+        if namespace.name not in self._named:
+            done = subprocess.run(
+                ["ip", "netns", "attach", namespace.name, str(namespace.pid)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise BuildError(f"naming {namespace.name}: {done.stderr.strip()}")
+            self._named.append(namespace.name)
+        return path
 
     def end(self, process: subprocess.Popen[bytes], grace: float = 3.0) -> int | None:
         """Stop a process started here (SIGTERM, then SIGKILL); its exit status."""
@@ -164,6 +212,15 @@ class EmulatedNetwork:
                 intfName2=link.b.intf,
                 bw=link.mbit,
             )
+        control = plan.control
+        if control is not None:
+            net.addLink(
+                nodes[plan.name(control.link.a.node)],
+                nodes[control.name],
+                intfName1=control.link.a.intf,
+                intfName2=control.link.b.intf,
+                bw=control.link.mbit,
+            )
         attached: set[str] = set()
         for group in plan.groups:
             bridge = nodes[group.bridge]
@@ -209,19 +266,44 @@ class EmulatedNetwork:
             if host in plan.host_ips:
                 intf = next(p.intf for (n, _), p in plan.ports.items() if n == host)
                 commands[name].append(f"addr add {plan.host_ips[host]}/32 dev {intf}")
+        control = plan.control
+        if control is not None:
+            link = control.link
+            commands[plan.name(link.a.node)].append(f"addr add {link.a.address} dev {link.a.intf}")
+            commands[control.name].append(f"addr add {link.b.address} dev {link.b.intf}")
+            for pop, address in control.agents.items():
+                commands[plan.name(pop)].append(f"addr add {address}/32 dev lo")
         for node, routes in plan.routes.items():
-            name = plan.name(node)
-            commands[name] += [f"route replace {r.dst}/32 via {r.via} dev {r.intf}" for r in routes]
+            commands[plan.name(node)] += [_route(r) for r in routes]
         for name, gateway in plan.defaults.items():
             commands[name].append(f"route replace default via {gateway}")
         for name, batch in commands.items():
             self._ip_batch(name, batch)
+        if control is not None:
+            self._manage(control)
         for name in plan.routers.values():
             self.namespaces[name].run(["sysctl", "-q", "-w", *ROUTER_SYSCTLS])
             self._nft(name, firewall.router_ruleset([plan.server_ip]))
         self._nft(plan.name(plan.server), firewall.truth_ruleset(plan.attack_sources))
         for group in plan.groups:
             self._nft(group.name, firewall.group_ruleset(drop_input=bool(group.attackers)))
+
+    def _manage(self, control: ControlHost) -> None:
+        """The management veth: root namespace end here, the other in the control host."""
+        root, far = control.root_port, control.management_port
+        pid = str(self.namespaces[control.name].pid)
+        steps = [
+            ["link", "add", root.intf, "type", "veth", "peer", "name", far.intf, "netns", pid],
+            ["addr", "add", root.address, "dev", root.intf],
+            ["link", "set", root.intf, "up"],
+        ]
+        for step in steps:
+            done = subprocess.run(["ip", *step], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise BuildError(f"management link {root.intf}: {done.stderr.strip()}")
+        self._ip_batch(
+            control.name, [f"addr add {far.address} dev {far.intf}", f"link set {far.intf} up"]
+        )
 
     def _ip_batch(self, name: str, batch: list[str]) -> None:
         namespace = self.namespaces[name]
@@ -239,6 +321,42 @@ class EmulatedNetwork:
             self.namespaces[name].nft(ruleset)
         except CommandFailed as exc:
             raise BuildError(f"nftables in {name}: {exc}") from None
+
+
+def _route(route: Route) -> str:
+    """The `ip` batch line of one /32 route."""
+    line = f"route replace {route.dst}/32 via {route.via} dev {route.intf}"
+    return line if route.src is None else f"{line} src {route.src}"
+
+
+def call_inside(namespace: Namespace, call: Callable[[], T]) -> T:
+    """`call()` in a thread of this process whose network stack is `namespace`'s
+    (setns(2) moves only the calling thread): the sockets it opens and the processes it
+    starts live in that namespace, and stay there once the thread is gone. The thread
+    then ends, so nothing else of this process ever runs inside."""
+    outcome: list[Any] = []
+
+    def inside() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            descriptor = os.open(f"/proc/{namespace.pid}/ns/net", os.O_RDONLY)
+            try:
+                if libc.setns(descriptor, CLONE_NEWNET) != 0:
+                    error = ctypes.get_errno()
+                    raise OSError(error, f"setns into {namespace.name}: {os.strerror(error)}")
+            finally:
+                os.close(descriptor)
+            outcome.append((True, call()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=inside, name=f"inside:{namespace.name}")
+    thread.start()
+    thread.join()
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
 
 
 @contextmanager

@@ -15,6 +15,15 @@ Addresses: scenario links get 172.16.0.0/12 point-to-point /30s; access LANs 10.
 (router .1, client group .2, attacker group .3); scenario addresses (server, clients
 10.1.x.y, attackers 10.66.x.y or a spoofed prefix) are /32s routed hop by hop along the
 lowest-latency path, exactly the route the simulator's traffic takes towards the server.
+
+With agents as processes in their PoPs (`control=True`) the plan adds a control host
+(`ControlHost`): a namespace on a shaped link to the node the traffic server hangs off,
+which serves the run's bus and ledger, and an address per PoP (10.251.0.N/32 on the
+router's loopback) that its agent's control traffic leaves from. Both are routed hop by
+hop along lowest-latency paths like the scenario addresses, so an agent's messages share
+the scenario's links with the traffic, flood included. A management link (a veth from
+the root namespace, 10.254.x.y/30 chosen from the prefix, unshaped) lets the MLFO reach
+the control host without entering the emulated network.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 
 from secmas.network.dataplane.routing import Network, shortest_path_tree
@@ -33,6 +42,8 @@ from secmas.scenario.model import Scenario
 PREFIX_LENGTH = 5
 LINK_NET = IPv4Network("172.16.0.0/12")
 ACCESS_NET = IPv4Network("10.250.0.0/16")
+AGENT_NET = IPv4Network("10.251.0.0/16")
+MANAGEMENT_NET = IPv4Network("10.254.0.0/16")
 MBIT_PER_MB = 8.0
 
 
@@ -72,6 +83,8 @@ class Route:
     dst: str
     via: str
     intf: str
+    src: str | None = None
+    """The source address this node's own sockets use on the route (None: the kernel's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +100,15 @@ class Client:
 
 @dataclass(frozen=True, slots=True)
 class Attacker:
-    """An attacker: its (possibly spoofed) source, the ports and scenario MB/s per port."""
+    """An attacker: its (possibly spoofed) source, the ports and scenario MB/s per port,
+    and what it sends."""
 
     ip: str
     ports: tuple[int, ...]
     rate: float
     start: float
     stop: float | None
+    kind: FlowKind = FlowKind.SYN_FLOOD
 
 
 @dataclass(slots=True)
@@ -112,6 +127,26 @@ class Group:
     def addresses(self) -> list[str]:
         """The scenario addresses this namespace sends from."""
         return [c.ip for c in self.clients] + [a.ip for a in self.attackers]
+
+
+@dataclass(frozen=True, slots=True)
+class ControlHost:
+    """The namespace serving a run's bus and ledger to agents in their PoPs (module
+    docstring): `link` joins `attach` (its `a` end) to it (`b`); the management veth
+    joins `root_port` (in the root namespace) to `management_port`; `agents` maps each
+    PoP to the address its agent sends from."""
+
+    name: str
+    attach: str
+    link: LinkPlan
+    root_port: Port
+    management_port: Port
+    agents: dict[str, str]
+
+    @property
+    def ip(self) -> str:
+        """Where agents reach the control host: its end of the shaped link."""
+        return self.link.b.ip
 
 
 @dataclass(slots=True)
@@ -138,6 +173,8 @@ class EmulationPlan:
     """Scenario source address → the node where it enters the network."""
     ports: dict[tuple[str, str], Port] = field(default_factory=dict)
     """(scenario node, neighbour) → the node's port towards the neighbour."""
+    control: ControlHost | None = None
+    """The control host of a run with agents in their PoPs (None: agents in one process)."""
 
     def name(self, node: str) -> str:
         """The namespace of a scenario node."""
@@ -162,20 +199,26 @@ class EmulationPlan:
     @property
     def namespaces(self) -> list[str]:
         """Every namespace name of the run."""
-        return [*self.routers.values(), *self.hosts.values(), *(g.name for g in self.groups)]
+        control = [] if self.control is None else [self.control.name]
+        names = [*self.routers.values(), *self.hosts.values(), *(g.name for g in self.groups)]
+        return names + control
 
 
-def emulation_plan(scenario: Scenario, prefix: str | None = None) -> EmulationPlan:
-    """The network one run of `scenario` builds; PlanError when it cannot be emulated."""
+def emulation_plan(
+    scenario: Scenario, prefix: str | None = None, *, control: bool = False
+) -> EmulationPlan:
+    """The network one run of `scenario` builds, with a control host when `control`
+    (agents as processes in their PoPs); PlanError when it cannot be emulated."""
     prefix = prefix or new_prefix()
     if len(prefix) != PREFIX_LENGTH or not prefix.isalnum():
         raise PlanError(f"run prefix must be {PREFIX_LENGTH} letters or digits, got {prefix!r}")
     traffic = scenario.traffic
     if traffic is None:
         raise PlanError(f"scenario {scenario.id!r} has no traffic section to emulate")
-    if scenario.attack is not None and scenario.attack.kind != "syn_flood":
+    if scenario.attack is not None and scenario.attack.kind == "injection":
         raise PlanError(
-            f"attack.kind {scenario.attack.kind!r}: the emulated engine sends SYN floods only"
+            "attack.kind 'injection': the emulated engine sends SYN floods, HTTP floods, "
+            "Slowloris and their mix, no injection"
         )
     if len(scenario.pops) + len(scenario.switches) > 200:
         raise PlanError("more than 200 PoPs and switches: use the simulator for this size")
@@ -205,8 +248,41 @@ def emulation_plan(scenario: Scenario, prefix: str | None = None) -> EmulationPl
         ingress=ingress,
         ports=ports,
     )
+    if control:
+        plan.control = _control_host(plan, scenario, len(links))
     _route(plan, scenario)
     return plan
+
+
+def _control_host(plan: EmulationPlan, scenario: Scenario, links: int) -> ControlHost:
+    """The control host beside the traffic server's node, on a link as wide as that
+    node's widest, with the next free link /30; the management /30 from the prefix."""
+    server = next(h for h in scenario.hosts if h.id == plan.server)
+    attach = server.attach
+    name = f"{plan.prefix}ctl"
+    first, second = _slash30(LINK_NET, links)
+    widest = max(link.bandwidth for link in scenario.links if attach in (link.a, link.b))
+    link = LinkPlan(
+        Port(attach, f"{plan.name(attach)}-ctl", f"{first}/30"),
+        Port(name, f"{name}-eth0", f"{second}/30"),
+        widest * plan.scale * MBIT_PER_MB,
+    )
+    near, far = _slash30(MANAGEMENT_NET, int(plan.prefix, 36))
+    agents = {pop.id: str(AGENT_NET[index + 1]) for index, pop in enumerate(scenario.pops)}
+    return ControlHost(
+        name,
+        attach,
+        link,
+        Port("", f"{plan.prefix}mgmt", f"{near}/30"),
+        Port(name, f"{name}-mg", f"{far}/30"),
+        agents,
+    )
+
+
+def _slash30(net: IPv4Network, index: int) -> tuple[IPv4Address, IPv4Address]:
+    """The two host addresses of the `index`-th /30 of `net` (modulo its size)."""
+    base = int(net.network_address) + 4 * (index % (net.num_addresses // 4))
+    return IPv4Address(base + 1), IPv4Address(base + 2)
 
 
 def _host_ips(scenario: Scenario) -> dict[str, str]:
@@ -289,43 +365,62 @@ def _add_attacker(group: Group, spec: FlowSpec) -> None:
     stop = None if spec.stop == float("inf") else spec.stop
     for index, attacker in enumerate(group.attackers):
         if attacker.ip == spec.id.src_ip:
+            ports = (*attacker.ports, spec.id.port)
             group.attackers[index] = Attacker(
-                attacker.ip, (*attacker.ports, spec.id.port), attacker.rate, spec.start, stop
+                attacker.ip, ports, attacker.rate, spec.start, stop, spec.kind
             )
             return
-    group.attackers.append(Attacker(spec.id.src_ip, (spec.id.port,), spec.rate, spec.start, stop))
+    group.attackers.append(
+        Attacker(spec.id.src_ip, (spec.id.port,), spec.rate, spec.start, stop, spec.kind)
+    )
 
 
 def _route(plan: EmulationPlan, scenario: Scenario) -> None:
-    """Per-node /32 routes to every scenario address along lowest-latency paths, and each
-    host's and group's default gateway."""
+    """Per-node /32 routes to every scenario address (and, with a control host, to it and
+    to every agent address) along lowest-latency paths, and each host's and group's
+    default gateway."""
     network = Network.from_scenario(scenario)
-    destinations: dict[str, list[str]] = {}
-    for host, ip in plan.host_ips.items():
-        destinations.setdefault(host, []).append(ip)
-    group_of: dict[str, Group] = {}
-    for group in plan.groups:
-        destinations.setdefault(group.attach, [])
-        destinations[group.attach] += group.addresses
-        for address in group.addresses:
-            group_of[address] = group
+    rooted = _destinations(plan)
     routes: dict[str, list[Route]] = {node: [] for node in plan.routers}
-    for root, addresses in destinations.items():
+    for root, addresses in rooted.items():
         tree = shortest_path_tree(network, root)
         for node in plan.routers:
             if node not in tree.depth:
                 continue
-            for address in addresses:
-                if node == root:
-                    group = group_of[address]
-                    routes[node].append(Route(address, group.port.ip, group.router_port.intf))
-                else:
+            for address, own in addresses.items():
+                if node != root:
                     hop = tree.next_hop[node]
-                    out = plan.port(node, hop)
-                    routes[node].append(Route(address, plan.port(hop, node).ip, out.intf))
+                    own = Route(address, plan.port(hop, node).ip, plan.port(node, hop).intf)
+                if own is not None:
+                    routes[node].append(own)
     plan.routes = routes
     for host, name in plan.hosts.items():
         attach = next(h.attach for h in scenario.hosts if h.id == host)
         plan.defaults[name] = plan.port(attach, host).ip
     for group in plan.groups:
         plan.defaults[group.name] = group.router_port.ip
+    control = plan.control
+    if control is not None:
+        plan.defaults[control.name] = control.link.a.ip
+        for node, own in routes.items():  # an agent speaks from its PoP's address
+            source = control.agents.get(node)
+            routes[node] = [replace(r, src=source) if r.dst == control.ip else r for r in own]
+
+
+def _destinations(plan: EmulationPlan) -> dict[str, dict[str, Route | None]]:
+    """Each address to route, under the node its routes are rooted at, with that node's
+    own route to it (None: the node reaches it without one, as a host or its own)."""
+    rooted: dict[str, dict[str, Route | None]] = {}
+    for host, ip in plan.host_ips.items():
+        rooted.setdefault(host, {})[ip] = None
+    for group in plan.groups:
+        for address in group.addresses:
+            own = Route(address, group.port.ip, group.router_port.intf)
+            rooted.setdefault(group.attach, {})[address] = own
+    control = plan.control
+    if control is not None:
+        own = Route(control.ip, control.link.b.ip, control.link.a.intf)
+        rooted.setdefault(control.attach, {})[control.ip] = own
+        for pop, address in control.agents.items():
+            rooted.setdefault(pop, {})[address] = None
+    return rooted

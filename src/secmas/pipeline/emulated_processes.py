@@ -1,0 +1,386 @@
+"""Agents as processes inside their PoPs on the emulated network (`--dataplane emulated
+--processes`): the control plane crosses the same links as the traffic.
+
+The scenario becomes a real network with a control host (`secmas.network.emulation.plan`:
+a namespace on a shaped link beside the traffic server's node, an address per PoP on its
+router). The run's NATS server (TLS, an nkey per client) and its JSON-RPC ledger (the
+in-process EVM over HTTPS) listen inside the control host (`RunServers` started through
+`call_inside`); the MLFO, in this process, reaches them over the unshaped management
+link, each agent over the emulated links from its PoP's address. Each PoP's namespace
+gets a name (`EmulatedNetwork.named`) and its agent is started inside it, as the
+application layer chose (`PopAgents`, `secmas.api.popagents`):
+
+- as a container of the agent image (Containernet-style, `003_…`): the application
+  layer hands down a factory of the IML driver (`secmas.deploy.containers.PodmanAgents`)
+  that takes each PoP's namespace path (`podman --network ns:PATH`), and how SECaaS
+  wraps the image; the driver checks its agents' containers from outside for the chain
+  (`ChecksItsAgents`), this host's measurer being no judge of the image's files;
+- or as a `secmas agent` process (`agents_in_pops`: the host-list driver of
+  `secmas.pipeline.hosts` with one local host per PoP, started through `ip netns exec`),
+  whose PID the run's host measurer attests from outside, as on one machine.
+
+This module imports nothing of podman or the image: `secmas.deploy` lies above it. The trust
+layer, the bring-up (steps 0–14) and the step loops are those of
+`secmas.pipeline.processes`.
+
+Once the agents are up the traffic starts (run time 0): the network is sampled every
+step on the wall clock (speed 1) by an `EmulatedController`, which `ControllerService`
+serves to the agents over the bus, and each sample is a tick. A flood on a link an
+agent's messages cross delays them: `TickLatency` measures, per agent and tick, the time
+from the MLFO's tick to the agent's report that it perceived it (its controller requests
+included), and report.json's `emulation.control_plane` gives it before, during and after
+the attack, with where the bus server saw each agent connect from, and how the agents
+ran (`agents_as`). Whatever happens, the agents (containers included), the servers and
+the network (names included) are taken down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from secmas.network.clock import ScaledClock
+from secmas.network.emulation.controller import EmulatedController
+from secmas.network.emulation.network import EmulatedNetwork, call_inside, terminate_as_interrupt
+from secmas.network.emulation.plan import ControlHost, emulation_plan
+from secmas.network.emulation.workload import Workload, served_cnf
+from secmas.pipeline.emulated import EmulatedResult, emulation_report, request_windows
+from secmas.pipeline.errors import RunError
+from secmas.pipeline.hosts import Host, HostList, HostProcesses
+from secmas.pipeline.iml import IMLDriver
+from secmas.pipeline.mlfo import pipeline_name
+from secmas.pipeline.operate import OperateResult, Progress, StepLoop
+from secmas.pipeline.processes import ControlAccess, ImageWrap, RunServers, run_driver
+from secmas.pipeline.secure import secmas_image
+from secmas.pipeline.ticklatency import Phase, TickLatency
+from secmas.pipeline.work import AgentWork
+from secmas.pipeline.workflow import Told
+from secmas.scenario.model import Scenario
+from secmas.transport.address import BusAddress
+
+BUS_PORT = 4222
+LEDGER_PORT = 8545
+"""Ports in the control host's namespace (its own: nothing else listens there)."""
+BIND_ALL = "0.0.0.0"
+"""The servers listen on both of the control host's addresses: the emulated link's
+(agents) and the management link's (the MLFO)."""
+DRIVER_NAME = "processes in their PoPs' namespaces"
+CONNECTION_FIELDS = ("ip", "port", "in_msgs", "out_msgs", "in_bytes", "out_bytes")
+"""What the report keeps of the bus server's view of a client's connection."""
+AS_PROCESSES = "agents as processes"
+
+
+@dataclass(frozen=True)
+class PopAgents:
+    """How each PoP's agent runs inside its PoP, as the application layer chose: `driver`
+    makes the IML driver from each PoP's namespace path and the run's folder (None: a
+    `secmas agent` process per PoP, `agents_in_pops`), `wrap_image` is how SECaaS wraps
+    what the agents run (steps 3–4), `said` tells which, and why, in the run's output and
+    report.json."""
+
+    driver: Callable[[Mapping[str, str], Path], IMLDriver] | None = None
+    wrap_image: ImageWrap = secmas_image
+    kind: str = "processes"
+    said: str = AS_PROCESSES
+
+
+def agents_in_pops(network: EmulatedNetwork, workdir: Path, pops: Sequence[str]) -> HostProcesses:
+    """The IML driver that starts each PoP's agent inside its PoP's namespace: one local
+    host per PoP, named for the namespace and started through `ip netns exec` on it, so
+    the agent gets its secrets over the launcher's stdin and the run's measurer its PID.
+    (A container driver takes the same namespace names: `podman --network ns:PATH`.)"""
+    control = network.plan.control
+    assert control is not None
+    hosts = []
+    for pop in pops:
+        name = network.named(pop).name
+        hosts.append(
+            Host(
+                name=name,
+                address=control.agents[pop],
+                start=f"ip netns exec {name} {{command}}",
+                python=sys.executable,
+                local=True,
+                pops=[pop],
+            )
+        )
+    return HostProcesses(HostList(hosts=hosts), workdir, pops, name=DRIVER_NAME)
+
+
+@dataclass
+class BusClients:
+    """The run's clients as the bus server sees them (its `/connz` monitoring page)."""
+
+    url: str
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Client name → where it connected from, its messages and bytes (as last read: a
+    client gone since keeps what was read before)."""
+
+    def look(self) -> None:
+        """Read the server's connections now (a failed read changes nothing)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/connz", timeout=2.0) as page:
+                connections = json.load(page).get("connections") or []
+        except (OSError, ValueError):
+            return
+        for entry in connections:
+            name = str(entry.get("name", ""))
+            self.seen[name] = {key: entry.get(key) for key in CONNECTION_FIELDS}
+
+
+@dataclass
+class EmulatedSteps:
+    """The emulated network as a multi-process run steps it (`processes.SteppedNetwork`):
+    run time 0 when the traffic starts, a sample of the real counters every step on the
+    wall clock, the attack started and stopped at its times."""
+
+    scenario: Scenario
+    network: EmulatedNetwork
+    workload: Workload
+    clients: BusClients
+    clock: ScaledClock | None = None
+    emulated: EmulatedController | None = None
+    plane: None = None
+
+    @property
+    def duration(self) -> float:
+        assert self.scenario.traffic is not None
+        return self.scenario.traffic.duration
+
+    @property
+    def controller(self) -> EmulatedController:
+        assert self.emulated is not None, "the network's time has not begun"
+        return self.emulated
+
+    async def begin(self) -> ScaledClock:
+        defence, traffic = self.scenario.defence, self.scenario.traffic
+        assert defence is not None and traffic is not None
+        await asyncio.to_thread(self.clients.look)  # every agent is connected by now
+        self.workload.start_service()
+        self.clock = ScaledClock(1.0)
+        self.emulated = EmulatedController(
+            self.network, self.clock, traffic.step, self.workload.cnfs
+        )
+        self.emulated.watch(*defence.monitor.link)
+        await self.emulated.sample()
+        return self.clock
+
+    async def step(self) -> float:
+        assert self.clock is not None and self.scenario.traffic is not None
+        step = self.scenario.traffic.step
+        boundary = (int(self.clock.now() / step) + 1) * step
+        await asyncio.sleep(max(0.0, boundary - self.clock.now()))
+        await self.controller.sample()
+        now = self.clock.now()
+        self._follow_attack(now)
+        if now >= self.duration - 1e-9:
+            await asyncio.to_thread(self.clients.look)  # the agents' traffic, whole run
+        return now
+
+    def _follow_attack(self, now: float) -> None:
+        attack, workload = self.scenario.attack, self.workload
+        if attack is None:
+            return
+        stopped = attack.stop is not None and now >= attack.stop
+        if not workload.attacking and attack.start <= now and not stopped:
+            workload.start_attack()
+        elif workload.attacking and stopped:
+            workload.stop_attack()
+
+
+async def operate_emulated_processes(
+    scenario: Scenario,
+    scenario_file: Path,
+    *,
+    workdir: Path,
+    progress: Progress | None = None,
+    steps: Told | None = None,
+    kill: Mapping[str, float] | None = None,
+    tamper: Mapping[str, float] | None = None,
+    loops: Sequence[StepLoop] = (),
+    work: Sequence[AgentWork] = (),
+    agents: PopAgents | None = None,
+) -> EmulatedResult:
+    """Run `scenario` on a real emulated network with each PoP's agent inside its PoP,
+    started as `agents` says (default: processes; module docstring). `kill` and `tamper`
+    as `operate_processes`, in run seconds.
+
+    Raises `EmulationUnavailable` when the machine cannot build the network, `PlanError`
+    when the scenario cannot be emulated, `RunError` when it cannot run at all."""
+    security = scenario.security
+    if security.enabled and security.ledger != "memory":
+        raise RunError(
+            f"ledger {security.ledger}: agents inside their PoPs reach only the emulated "
+            "network, where the run serves its own ledger; use --ledger memory"
+        )
+    started = time.perf_counter()
+    plan = emulation_plan(scenario, control=True)
+    control = plan.control
+    assert control is not None and scenario.traffic is not None
+    workdir.mkdir(parents=True, exist_ok=True)
+    network = EmulatedNetwork(plan)
+    pops = [p.id for p in scenario.pops]
+    agents = agents or PopAgents()
+    with terminate_as_interrupt():
+        network.start()
+        try:
+            build_seconds = time.perf_counter() - started
+            namespaces = {pop: network.named(pop).name for pop in pops}
+            servers = control_servers(network, workdir, scenario)
+            folder, cnf = workdir / "emulation", served_cnf(scenario)
+            step = scenario.traffic.step
+            workload = Workload(network, folder, step, scenario.seed, cnf, scenario.incidents)
+            try:
+                access = await serve_control(servers, network)
+                stepped = EmulatedSteps(scenario, network, workload, bus_clients(servers, network))
+                iml = pop_driver(agents, network, workdir, pops)
+                perceived = TickLatency(pipeline_name(scenario.id))
+                driver = await run_driver(
+                    scenario,
+                    scenario_file,
+                    access,
+                    workdir,
+                    stepped,
+                    steps=steps,
+                    progress=progress,
+                    kill=kill,
+                    tamper=tamper,
+                    iml=iml,
+                    loops=loops,
+                    work=work,
+                    perceived=perceived,
+                    wrap_image=agents.wrap_image,
+                )
+            finally:
+                workload.stop()
+                await asyncio.to_thread(servers.stop)
+            clock, controller = stepped.clock, stepped.controller
+            assert clock is not None
+            attack = scenario.attack
+            duration = scenario.traffic.duration
+            window = None if attack is None else (attack.start, attack.stop or duration)
+            windows = request_windows(workload.requests(), clock.origin, window, duration)
+        finally:
+            network.stop()
+    result = driver.result(list(controller.telemetry), clock.now(), started, loops)
+    emulated = EmulatedResult(**{f.name: getattr(result, f.name) for f in fields(OperateResult)})
+    emulated.emulation = emulation_report(plan, controller, windows, build_seconds)
+    emulated.emulation["control_plane"] = control_plane_report(
+        scenario, control, iml, stepped.clients, perceived, namespaces
+    )
+    emulated.emulation["control_plane"]["agents_as"] = {"kind": agents.kind, "said": agents.said}
+    return emulated
+
+
+def pop_driver(
+    agents: PopAgents, network: EmulatedNetwork, workdir: Path, pops: Sequence[str]
+) -> IMLDriver:
+    """The IML driver that starts each PoP's agent inside its PoP's named namespace."""
+    if agents.driver is None:
+        return agents_in_pops(network, workdir, pops)
+    return agents.driver({pop: str(network.named(pop)) for pop in pops}, workdir)
+
+
+def control_servers(network: EmulatedNetwork, workdir: Path, scenario: Scenario) -> RunServers:
+    """The run's servers as they start inside the control host, listening on both its
+    addresses (which their certificates name)."""
+    control = network.plan.control
+    assert control is not None
+    return RunServers(
+        workdir,
+        scenario,
+        addresses=(control.ip, control.management_port.ip),
+        bind=BIND_ALL,
+        within=functools.partial(call_inside, network.namespace(control.name)),
+    )
+
+
+async def serve_control(servers: RunServers, network: EmulatedNetwork) -> ControlAccess:
+    """Start the bus and the ledger inside the control host: the MLFO's way to them is
+    the management link, the agents' the emulated links."""
+    control = network.plan.control
+    assert control is not None
+    bus = await servers.start_bus(BUS_PORT, monitor=True)
+    assert servers.bus_server is not None and servers.bus_server.pid is not None
+    network.record(servers.bus_server.pid)  # killed with the run's record if the run dies
+    here, there = control.management_port.ip, control.ip
+    access = ControlAccess(
+        replace(bus, address=BusAddress.parse(f"tls://{here}:{BUS_PORT}")),
+        agent_bus=BusAddress.parse(f"tls://{there}:{BUS_PORT}"),
+    )
+    if not servers.scenario.security.enabled:
+        return access
+    ledger = servers.start_ledger(LEDGER_PORT)
+    return replace(
+        access,
+        ledger=f"https://{here}:{LEDGER_PORT}",
+        ledger_keys=(ledger.mlfo_key, ledger.secaas_key),
+        ledger_ca=servers.ledger_ca,
+        agent_ledger=f"https://{there}:{LEDGER_PORT}",
+    )
+
+
+def bus_clients(servers: RunServers, network: EmulatedNetwork) -> BusClients:
+    """The bus server's view of its clients, read over the management link."""
+    control = network.plan.control
+    assert control is not None and servers.bus_server is not None
+    return BusClients(f"http://{control.management_port.ip}:{servers.bus_server.monitor_port}")
+
+
+def control_plane_report(
+    scenario: Scenario,
+    control: ControlHost,
+    iml: IMLDriver,
+    clients: BusClients,
+    perceived: TickLatency,
+    namespaces: Mapping[str, str],
+) -> dict[str, Any]:
+    """report.json's `emulation.control_plane`: the control host, each agent's namespace
+    (`namespaces`: its name by PoP), address, PID (on this machine), container (when it
+    runs in one) and connection as the bus server saw it, and how long each took to
+    perceive the ticks before, during and after the attack."""
+    traffic, attack = scenario.traffic, scenario.attack
+    assert traffic is not None
+    end = traffic.duration + traffic.step
+    phases = [Phase("whole run", 0.0, end)]
+    if attack is not None:
+        stop = attack.stop or end
+        phases = [
+            Phase("before attack", 0.0, attack.start),
+            Phase("during attack", attack.start, stop),
+        ]
+        if attack.stop is not None:
+            phases.append(Phase("after attack", stop, end))
+    described = iml.describe()
+    pids: dict[str, int] = described.get("pids", {})
+    containers: dict[str, str] = described.get("containers", {})
+    agents = {
+        pop: {
+            "namespace": namespace,
+            "address": control.agents[pop],
+            "pid": pids.get(pop),
+            "container": containers.get(pop),
+            "connection": clients.seen.get(f"secmas-agent-{pop}"),
+        }
+        for pop, namespace in namespaces.items()
+    }
+    return {
+        "driver": described["driver"],
+        "image": described.get("image"),
+        "control_host": {
+            "namespace": control.name,
+            "address": control.ip,
+            "attach": control.attach,
+            "link_mbit": control.link.mbit,
+        },
+        "agents": agents,
+        "tick_latency": perceived.report(list(agents), phases),
+    }

@@ -1,0 +1,86 @@
+"""A run on the pods of a deployment (`Distribution(pods=DIR)`) is refused before any work
+when an option says what the deployment decides, or when its scenario is not the one the
+pods were written for; each refusal names `pods` and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from secmas.api import Distribution, RunInputError, plan
+from secmas.deploy.kubernetes import PODMAN, Options, build
+from secmas.deploy.podman import available
+from secmas.deploy.writing import write_bundle
+from secmas.pipeline.busaccess import BusAccess
+from secmas.scenario.model import Scenario
+from secmas.scenario.topology import dump_scenario
+from secmas.scenario.validation import load_runnable
+from secmas.transport.address import BusAddress
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "ddos-6pop.yaml"
+needs_podman = pytest.mark.skipif(not available(), reason="podman is not installed")
+
+
+def deployed(folder: Path, scenario: Scenario) -> Path:
+    bundle = build(scenario, dump_scenario(scenario), Options(image="localhost/a:1", target=PODMAN))
+    write_bundle(bundle, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pods(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return deployed(tmp_path_factory.mktemp("pods"), load_runnable(SCENARIO))
+
+
+def refusal(*lines: str, **options: object) -> list[str]:
+    with pytest.raises(RunInputError) as refused:
+        plan(SCENARIO, **options)  # type: ignore[arg-type]
+    assert refused.value.option == "pods"
+    return refused.value.lines(lambda o: f"--{o}")
+
+
+@needs_podman
+def test_a_run_on_the_deployments_pods_is_planned_with_its_ledger(pods: Path) -> None:
+    planned = plan(SCENARIO, distribution=Distribution(processes=True, pods=pods))
+    assert planned.scenario.security.ledger == "http://127.0.0.1:8545"
+    assert not isinstance(planned.distribution.pods, Path)
+
+
+def test_options_the_deployment_decides_are_refused(pods: Path) -> None:
+    bus = BusAccess(BusAddress.parse("nats://127.0.0.1:4222"))
+    (line,) = refusal(distribution=Distribution(pods=pods))
+    assert line == "--pods: the agents run as pods, one process each; add --processes"
+    for option, distribution, extra in (
+        ("bus", Distribution(processes=True, bus=bus, pods=pods), {}),
+        ("hosts", Distribution(processes=True, hosts=Path("h.yaml"), pods=pods), {}),
+        ("ledger", Distribution(processes=True, pods=pods), {"ledger": "http://10.0.0.1:8545"}),
+    ):
+        (line,) = refusal(distribution=distribution, **extra)
+        assert line.endswith(f"drop --{option}")
+
+
+@needs_podman
+def test_a_folder_that_is_no_deployment_is_refused_naming_the_file(tmp_path: Path) -> None:
+    (line,) = refusal(distribution=Distribution(processes=True, pods=tmp_path))
+    assert line.startswith(f"--pods {tmp_path}/secrets.yaml: missing")
+
+
+@needs_podman
+def test_a_scenario_other_than_the_deployed_one_is_refused(tmp_path: Path) -> None:
+    scenario = load_runnable(SCENARIO)
+    other = scenario.model_copy(
+        update={
+            "id": "other",
+            "pops": scenario.pops[:5],
+            "security": scenario.security.model_copy(update={"enabled": False}),
+        }
+    )
+    pods = deployed(tmp_path, other)
+    lines = refusal(distribution=Distribution(processes=True, pods=pods))
+    assert lines == [
+        f"--pods {pods}: written for pipeline 'other', not 'ddos-6pop'",
+        f"--pods {pods}: its agents are for PoPs pop1, pop2, pop3, pop4, pop5",
+        f"--pods {pods}: written with the trust layer off, the run has it the other way",
+    ]

@@ -1,0 +1,103 @@
+"""An agent that runs as a container inside its PoP on the emulated network has files of
+its container patched while it runs (issue 33 item 2): a start-up hook planted beside its
+libraries and a library it runs (the NATS client) altered, through the container's root
+on the host (`podman mount`), as the host's root or an escape from another container
+could.
+
+The agent's own measurement covers the secmas package (its live code and its files), not
+the rest of the image; this host's measurer reads the files of this host, not those of
+the container. Only the check of the running container against the image's reference,
+which the run gives the attestation chain for agents in containers, sees the patch: the
+agent fails its next mutual attestation on the external check alone, is revoked, and the
+others stay trusted. Needs root, podman, mmdebstrap, Mininet, nftables and nats-server
+(skipped otherwise, naming what is missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.containers import Reference, containers_in_pops, remove_labelled
+from tests.network.emulation.conftest import line_scenario, needs_emulation
+
+from secmas.deploy.containers import LABEL
+from secmas.deploy.image import AgentImage
+from secmas.deploy.podman import podman
+from secmas.pipeline.processes import operate_processes
+from secmas.scenario.topology import dump_scenario
+from secmas.transport.broker import MISSING_BINARY, find_nats_server
+
+pytestmark = [
+    needs_emulation,
+    pytest.mark.skipif(find_nats_server() is None, reason=MISSING_BINARY),
+]
+
+PATCHED = "B"
+PATCH_AT = 3.0
+PERIOD = 2.0
+SITE = "/usr/local/lib/python3.11/dist-packages"
+LIBRARY = f"{SITE}/nats/aio/client.py"
+HOOK = f"{SITE}/zz-hook.pth"
+
+
+def short_scenario() -> Any:
+    """The line network for 20 s, a mutual attestation step every 2 s: each of the four
+    agents is attested again within 8 s of the patch."""
+    scenario = line_scenario(security={"enabled": True, "attestation": {"period": PERIOD}})
+    traffic = scenario.traffic.model_copy(update={"duration": 20})
+    return scenario.model_copy(update={"traffic": traffic})
+
+
+def patch(container: str) -> None:
+    """Alter a library and plant a start-up hook in the running container's root."""
+    root = Path(podman(["mount", container]).strip())
+    try:
+        with (root / LIBRARY.lstrip("/")).open("a") as code:
+            code.write("\n__import__('os').system('id')  # implant\n")
+        (root / HOOK.lstrip("/")).write_text("import os\n")
+    finally:
+        podman(["unmount", container])
+
+
+def test_a_container_agent_patched_while_it_runs_is_revoked(
+    agent_image: AgentImage, image_reference: Reference, tmp_path: Path
+) -> None:
+    scenario = short_scenario()
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(dump_scenario(scenario), encoding="utf-8")
+    agents, drivers = containers_in_pops(agent_image, image_reference)
+    patched_at: list[float] = []
+
+    def attack(now: float, _duration: float) -> None:
+        if now >= PATCH_AT and not patched_at:
+            patch(drivers[0].agents[PATCHED].agent)
+            patched_at.append(now)
+
+    try:
+        run = operate_processes(
+            scenario, scenario_file, workdir=tmp_path / "run", progress=attack, pop_agents=agents
+        )
+        result = asyncio.run(run)
+    finally:
+        for driver in drivers:  # the run removes them; this only guards a failed run
+            remove_labelled(f"{LABEL}={driver.run_id}")
+    assert patched_at, "the run ended before the patch"
+    trust = result.trust
+    assert trust is not None
+    failed = [e for e in trust["attestations"] if e["result"] == "fail"]
+    assert [e["measured"] for e in failed] == [PATCHED], trust["attestations"]
+    [caught] = failed
+    assert caught["time"] >= patched_at[0]
+    assert caught["differing"] == []  # its own measurement passed: the external check failed it
+    assert caught["revoke_tx"] is not None
+    assert f"external measurement: changed {LIBRARY}" in caught["reasons"]
+    external = trust["external_measurement"]
+    assert external["measured_by"].startswith("container check")
+    assert {f["agent"] for f in external["failed"]} == {PATCHED}
+    reported = next(f for f in external["failed"] if f["agent"] == PATCHED)
+    assert f"changed {LIBRARY}" in reported["reasons"]
+    assert f"extra {HOOK}" in reported["reasons"]
+    assert {p for p, a in trust["agents"].items() if not a["trusted"]} == {PATCHED}
