@@ -13,7 +13,7 @@ from a changed tree (someone editing the checkout meanwhile) replaces it.
 `Containers` starts containers under a label of its own and removes every one of them on
 exit, whatever the test did. `containers_in_pops` runs the agents of an emulated run as
 containers of the session's image and keeps the drivers the run makes, for the test to
-look into.
+look into; it removes their containers on exit.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,14 +93,17 @@ def image_reference() -> Reference:
     return shared_reference()
 
 
+@contextmanager
 def containers_in_pops(
     image: AgentImage, reference: Reference
-) -> tuple[PopAgents, list[PodmanAgents]]:
+) -> Iterator[tuple[PopAgents, list[PodmanAgents]]]:
     """Agents as containers of `image` checked against `reference` (as
     `secmas.api.popagents` chooses them where podman is), and the list the run's drivers
-    go to once made (imported here: this plugin loads with every test)."""
+    go to once made; on exit every container of those drivers is removed (the run removes
+    them: this only guards a failed run). Imported here: this plugin loads with every
+    test."""
     from secmas.api.popagents import container_agents
-    from secmas.deploy.containers import PodmanAgents
+    from secmas.deploy.containers import LABEL, PodmanAgents
 
     chosen = container_agents(image, reference.manifest, reference.trusted)
     assert chosen.driver is not None
@@ -112,7 +116,11 @@ def containers_in_pops(
         made.append(started)
         return started
 
-    return replace(chosen, driver=driver), made
+    try:
+        yield replace(chosen, driver=driver), made
+    finally:
+        for started in made:
+            remove_labelled(f"{LABEL}={started.run_id}")
 
 
 @dataclass

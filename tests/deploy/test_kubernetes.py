@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.deploy.manifests import Objects, containers, named, of_kind
 
 from secmas.deploy import agents, nats
 from secmas.deploy.agents import agent_resources
@@ -46,7 +47,6 @@ from secmas.scenario.validation import load_runnable
 SCENARIO = Path("scenarios/ddos-6pop.yaml")
 VERSIONS = ("1.30", kubernetes_validate.latest_version())
 """The oldest release with native sidecars on by default (beta since 1.29), the newest."""
-Objects = list[dict[str, Any]]
 
 
 @cache
@@ -62,20 +62,6 @@ def scenario() -> Scenario:
 @pytest.fixture(scope="module")
 def bundle(scenario: Scenario) -> Bundle:
     return build(scenario, dump_scenario(scenario), Options())
-
-
-def of_kind(objects: Objects, kind: str) -> Objects:
-    return [o for o in objects if o["kind"] == kind]
-
-
-def named(objects: Objects, kind: str, name: str) -> dict[str, Any]:
-    (found,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
-    return found
-
-
-def containers(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    spec = pod["spec"]
-    return {c["name"]: c for c in [*spec.get("initContainers", []), *spec["containers"]]}
 
 
 # -- schemas ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from cryptography import x509
+from tests.deploy.manifests import Objects, containers, named, of_kind
 
 from secmas.deploy import agents, playable
 from secmas.deploy.kubernetes import PODMAN, Bundle, Options, build
@@ -25,7 +26,6 @@ from secmas.scenario.validation import load_runnable
 
 SCENARIO = Path("scenarios/ddos-6pop.yaml")
 IMAGE = "localhost/secmas-agent:t"
-Objects = list[dict[str, Any]]
 
 
 @cache
@@ -42,20 +42,6 @@ def bundles() -> tuple[Bundle, Bundle]:
 @pytest.fixture(scope="module")
 def objects() -> Objects:
     return bundles()[1].objects()
-
-
-def of_kind(objects: Objects, kind: str) -> Objects:
-    return [o for o in objects if o["kind"] == kind]
-
-
-def named(objects: Objects, kind: str, name: str) -> dict[str, Any]:
-    (found,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
-    return found
-
-
-def containers(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    spec = pod["spec"]
-    return {c["name"]: c for c in [*spec.get("initContainers", []), *spec["containers"]]}
 
 
 def mounts(container: dict[str, Any]) -> dict[str, str]:

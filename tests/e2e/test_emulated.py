@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.e2e.line_runs import ATTACK_START, short_line_scenario
 from tests.network.emulation.conftest import SERVER, leftovers, line_scenario, needs_emulation
 
 from secmas.agents.ddos.vnfs import ClassifierVNF
@@ -22,33 +23,14 @@ from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
 from secmas.pipeline.emulated import operate_emulated
 from secmas.report.acceptance import acceptance
-from secmas.scenario.ddos import ddos_catalogue
 
 pytestmark = needs_emulation
-
-ATTACK_START = 8.0
-
-
-def short_scenario():
-    """The line network, images small enough to download in a second or two, security
-    off, 50 s: the strategy from link limit to flow blocks on real packets."""
-    scenario = line_scenario(
-        vnfs=[v.model_copy(update={"image_size": 10}).model_dump() for v in ddos_catalogue()],
-        security={"enabled": False},
-    )
-    traffic = scenario.traffic.model_copy(update={"duration": 50})
-    attack = scenario.attack.model_copy(update={"start": ATTACK_START})
-    monitor = scenario.defence.monitor.model_copy(update={"threshold": 1.2})
-    defence = scenario.defence.model_copy(update={"monitor": monitor})
-    network = scenario.network.model_copy(update={"scale": 0.04})
-    return scenario.model_copy(
-        update={"traffic": traffic, "attack": attack, "defence": defence, "network": network}
-    )
 
 
 def test_agents_cut_a_real_syn_flood_and_real_requests_succeed(tmp_path: Path) -> None:
     before = set(leftovers())
-    result = asyncio.run(operate_emulated(short_scenario(), workdir=tmp_path))
+    scenario = short_line_scenario(50, security={"enabled": False})
+    result = asyncio.run(operate_emulated(scenario, workdir=tmp_path))
     actions = [a.action for a in result.journal.actions]
     assert "blockFlow" in actions, actions
     server = result.emulation["server_packets"]

@@ -19,35 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.network.emulation.conftest import leftovers, line_scenario, needs_emulation
+from tests.e2e.line_runs import ATTACK_START, short_line_scenario
+from tests.network.emulation.conftest import leftovers, needs_emulation
 
 from secmas.api import run
 from secmas.api.scenarios import TAMPER_AT
-from secmas.scenario.ddos import ddos_catalogue
-from secmas.scenario.model import Scenario
 
 pytestmark = needs_emulation
 
 TAMPERED = "D"
-ATTACK_START = 8.0
 PERIOD = 2.0
-
-
-def short_scenario() -> Scenario:
-    """The line network, images that download in a second or two, the trust layer on,
-    40 s: the strategy from link limit to flow blocks on real packets."""
-    scenario = line_scenario(
-        vnfs=[v.model_copy(update={"image_size": 10}).model_dump() for v in ddos_catalogue()],
-        security={"enabled": True, "attestation": {"period": PERIOD}},
-    )
-    traffic = scenario.traffic.model_copy(update={"duration": 40})
-    attack = scenario.attack.model_copy(update={"start": ATTACK_START})
-    monitor = scenario.defence.monitor.model_copy(update={"threshold": 1.2})
-    defence = scenario.defence.model_copy(update={"monitor": monitor})
-    network = scenario.network.model_copy(update={"scale": 0.04})
-    return scenario.model_copy(
-        update={"traffic": traffic, "attack": attack, "defence": defence, "network": network}
-    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +36,11 @@ def tampered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The report of the run, and what the machine held of secmas runs before and after."""
     before = set(leftovers())
     out: Path = tmp_path_factory.mktemp("tamper-emulated")
+    scenario = short_line_scenario(
+        40, security={"enabled": True, "attestation": {"period": PERIOD}}
+    )
     try:
-        result = run(short_scenario(), out=out, engine="emulated", tamper=TAMPERED)
+        result = run(scenario, out=out, engine="emulated", tamper=TAMPERED)
     finally:
         after = set(leftovers())
     return {"report": result.report, "left": after - before}

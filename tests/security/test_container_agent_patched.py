@@ -15,25 +15,17 @@ others stay trusted. Needs root, podman, mmdebstrap, Mininet, nftables and nats-
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-from tests.containers import Reference, containers_in_pops, remove_labelled
-from tests.network.emulation.conftest import line_scenario, needs_emulation
+from tests.containers import Reference, containers_in_pops
+from tests.e2e.agents_in_pops import NEEDS, run_in_pops
+from tests.network.emulation.conftest import line_scenario
 
-from secmas.deploy.containers import LABEL
 from secmas.deploy.image import AgentImage
 from secmas.deploy.podman import podman
-from secmas.pipeline.processes import operate_processes
-from secmas.scenario.topology import dump_scenario
-from secmas.transport.broker import MISSING_BINARY, find_nats_server
 
-pytestmark = [
-    needs_emulation,
-    pytest.mark.skipif(find_nats_server() is None, reason=MISSING_BINARY),
-]
+pytestmark = NEEDS
 
 PATCHED = "B"
 PATCH_AT = 3.0
@@ -66,9 +58,6 @@ def test_a_container_agent_patched_while_it_runs_is_revoked(
     agent_image: AgentImage, image_reference: Reference, tmp_path: Path
 ) -> None:
     scenario = short_scenario()
-    scenario_file = tmp_path / "scenario.yaml"
-    scenario_file.write_text(dump_scenario(scenario), encoding="utf-8")
-    agents, drivers = containers_in_pops(agent_image, image_reference)
     patched_at: list[float] = []
 
     def attack(now: float, _duration: float) -> None:
@@ -76,14 +65,8 @@ def test_a_container_agent_patched_while_it_runs_is_revoked(
             patch(drivers[0].agents[PATCHED].agent)
             patched_at.append(now)
 
-    try:
-        run = operate_processes(
-            scenario, scenario_file, workdir=tmp_path / "run", progress=attack, pop_agents=agents
-        )
-        result = asyncio.run(run)
-    finally:
-        for driver in drivers:  # the run removes them; this only guards a failed run
-            remove_labelled(f"{LABEL}={driver.run_id}")
+    with containers_in_pops(agent_image, image_reference) as (agents, drivers):
+        result = run_in_pops(scenario, tmp_path, attack, agents)
     assert patched_at, "the run ended before the patch"
     trust = result.trust
     assert trust is not None

@@ -34,8 +34,9 @@ from secmas.trust.measurer import (
     appraise,
     module_digests,
 )
-from secmas.trust.measurer_probe import Measurer, platform_reference
+from secmas.trust.measurer_probe import Measurer, _image_ranges, platform_reference
 from secmas.trust.measurer_service import ExternalVerifier, HostMeasurer
+from secmas.trust.procmem import Region
 from secmas.trust.wrap import wrap
 
 PACKAGE = "victim_pkg"
@@ -421,3 +422,23 @@ def test_a_dedicated_agent_process_gets_no_jit_allowance(host: Host) -> None:
     """Mapping PyTorch does not buy an agent process of its own the JIT allowance."""
     appraisal = host.attest(host.start(TORCH_JIT + WX_SHELLCODE))
     assert failed_because(appraisal, "wx mapping")
+
+
+def test_a_hook_page_placed_right_after_an_image_is_not_taken_for_its_bss() -> None:
+    """The GOT hijack's hook lives in an anonymous page; when the kernel places it right
+    after a library's last mapping, it used to count as that library's .bss (in about one
+    run in three), and the hijacked slot passed as pointing inside an image."""
+    libz = "/usr/lib/x86_64-linux-gnu/libz.so.1.2.13"
+    data = Region(0x7F0000001000, 0x7F0000002000, "rw-p", 0x1000, 1, 7, libz)
+    bss = Region(0x7F0000002000, 0x7F0000003000, "rw-p", 0, 0, 0, "")
+    hook = Region(0x7F0000003000, 0x7F0000004000, "rw-p", 0, 0, 0, "")
+    legacy = _image_ranges([data, merged(bss, hook)])
+    assert legacy[-1] == (bss.start, hook.end)  # layout unknown: the whole mapping
+    bounded = _image_ranges([data, merged(bss, hook)], {libz: bss.end})
+    assert bounded[-1] == (bss.start, bss.end)  # its ELF ends there: the hook is outside
+    assert _image_ranges([data, hook], {libz: data.end}) == [(data.start, data.end)]
+
+
+def merged(first: Region, second: Region) -> Region:
+    """One anonymous mapping covering both (the kernel merges adjacent ones)."""
+    return Region(first.start, second.end, first.perms, 0, 0, 0, "")

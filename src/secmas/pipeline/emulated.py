@@ -47,7 +47,7 @@ from secmas.pipeline.operate import (
 from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.tamper import infect_due
 from secmas.pipeline.workflow import Told, Workflow
-from secmas.scenario.model import Scenario
+from secmas.scenario.model import Attack, Scenario
 from secmas.transport.memory import MemoryBus
 
 
@@ -229,6 +229,18 @@ async def _deploy(
     return Deployed(agents, secure, flow)
 
 
+def follow_attack(attack: Attack | None, workload: Workload, now: float) -> None:
+    """Start the scenario's attack once run time `now` reaches its start, and stop it at
+    its stop (if it has one)."""
+    if attack is None:
+        return
+    stopped = attack.stop is not None and now >= attack.stop
+    if not workload.attacking and attack.start <= now and not stopped:
+        workload.start_attack()
+    elif workload.attacking and stopped:
+        workload.stop_attack()
+
+
 async def _operate(
     scenario: Scenario,
     network: EmulatedNetwork,
@@ -267,19 +279,13 @@ async def _operate(
     deploying = asyncio.ensure_future(_deploy(scenario, world, steps, loops))
     deployed: Deployed | None = None
     capacity = CapacityCheck()
-    attack = scenario.attack
     try:
         boundary = step
         while boundary <= duration + 1e-9:
             await asyncio.sleep(max(0.0, boundary - clock.now()))
             await controller.sample()
             now = clock.now()
-            if attack is not None:
-                stopped = attack.stop is not None and now >= attack.stop
-                if not workload.attacking and attack.start <= now and not stopped:
-                    workload.start_attack()
-                elif workload.attacking and stopped:
-                    workload.stop_attack()
+            follow_attack(scenario.attack, workload, now)
             if deployed is None and deploying.done():
                 deployed = deploying.result()
             if deployed is not None:

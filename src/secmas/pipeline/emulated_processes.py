@@ -52,17 +52,20 @@ from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork, call_inside, terminate_as_interrupt
 from secmas.network.emulation.plan import ControlHost, emulation_plan
 from secmas.network.emulation.workload import Workload, served_cnf
-from secmas.pipeline.emulated import EmulatedResult, emulation_report, request_windows
+from secmas.pipeline.emulated import (
+    EmulatedResult,
+    emulation_report,
+    follow_attack,
+    request_windows,
+)
 from secmas.pipeline.errors import RunError
 from secmas.pipeline.hosts import Host, HostList, HostProcesses
 from secmas.pipeline.iml import IMLDriver
 from secmas.pipeline.mlfo import pipeline_name
-from secmas.pipeline.operate import OperateResult, Progress, StepLoop
-from secmas.pipeline.processes import ControlAccess, ImageWrap, RunServers, run_driver
+from secmas.pipeline.operate import OperateResult
+from secmas.pipeline.processes import ControlAccess, ImageWrap, RunOptions, RunServers, run_driver
 from secmas.pipeline.secure import secmas_image
 from secmas.pipeline.ticklatency import Phase, TickLatency
-from secmas.pipeline.work import AgentWork
-from secmas.pipeline.workflow import Told
 from secmas.scenario.model import Scenario
 from secmas.transport.address import BusAddress
 
@@ -180,38 +183,23 @@ class EmulatedSteps:
         await asyncio.sleep(max(0.0, boundary - self.clock.now()))
         await self.controller.sample()
         now = self.clock.now()
-        self._follow_attack(now)
+        follow_attack(self.scenario.attack, self.workload, now)
         if now >= self.duration - 1e-9:
             await asyncio.to_thread(self.clients.look)  # the agents' traffic, whole run
         return now
-
-    def _follow_attack(self, now: float) -> None:
-        attack, workload = self.scenario.attack, self.workload
-        if attack is None:
-            return
-        stopped = attack.stop is not None and now >= attack.stop
-        if not workload.attacking and attack.start <= now and not stopped:
-            workload.start_attack()
-        elif workload.attacking and stopped:
-            workload.stop_attack()
 
 
 async def operate_emulated_processes(
     scenario: Scenario,
     scenario_file: Path,
+    options: RunOptions,
     *,
     workdir: Path,
-    progress: Progress | None = None,
-    steps: Told | None = None,
-    kill: Mapping[str, float] | None = None,
-    tamper: Mapping[str, float] | None = None,
-    loops: Sequence[StepLoop] = (),
-    work: Sequence[AgentWork] = (),
     agents: PopAgents | None = None,
 ) -> EmulatedResult:
     """Run `scenario` on a real emulated network with each PoP's agent inside its PoP,
-    started as `agents` says (default: processes; module docstring). `kill` and `tamper`
-    as `operate_processes`, in run seconds.
+    started as `agents` says (default: processes; module docstring). `options` as
+    `operate_processes` has them, `kill` and `tamper` in run seconds.
 
     Raises `EmulationUnavailable` when the machine cannot build the network, `PlanError`
     when the scenario cannot be emulated, `RunError` when it cannot run at all."""
@@ -249,28 +237,26 @@ async def operate_emulated_processes(
                     access,
                     workdir,
                     stepped,
-                    steps=steps,
-                    progress=progress,
-                    kill=kill,
-                    tamper=tamper,
+                    options,
                     iml=iml,
-                    loops=loops,
-                    work=work,
                     perceived=perceived,
                     wrap_image=agents.wrap_image,
                 )
+                clock, controller = stepped.clock, stepped.controller
+                assert clock is not None
+                # before the servers stop: the loops' reports may still write to the
+                # ledger (the audit's last anchor)
+                telemetry = list(controller.telemetry)
+                result = driver.result(telemetry, clock.now(), started, options.loops)
             finally:
                 workload.stop()
                 await asyncio.to_thread(servers.stop)
-            clock, controller = stepped.clock, stepped.controller
-            assert clock is not None
             attack = scenario.attack
             duration = scenario.traffic.duration
             window = None if attack is None else (attack.start, attack.stop or duration)
             windows = request_windows(workload.requests(), clock.origin, window, duration)
         finally:
             network.stop()
-    result = driver.result(list(controller.telemetry), clock.now(), started, loops)
     emulated = EmulatedResult(**{f.name: getattr(result, f.name) for f in fields(OperateResult)})
     emulated.emulation = emulation_report(plan, controller, windows, build_seconds)
     emulated.emulation["control_plane"] = control_plane_report(

@@ -796,6 +796,7 @@ async def operate_processes(
     namespaces, in real time (`secmas.pipeline.emulated_processes`), started as
     `pop_agents` says (default: processes)."""
     check_runnable(scenario)
+    options = RunOptions(progress, steps, kill, tamper, loops, work)
     if scenario.network.engine == "emulated":
         from secmas.pipeline.emulated_processes import operate_emulated_processes
 
@@ -805,16 +806,7 @@ async def operate_processes(
                 "and starts the agents in their PoPs: name no bus and no IML driver"
             )
         return await operate_emulated_processes(
-            scenario,
-            scenario_file,
-            workdir=workdir,
-            progress=progress,
-            steps=steps,
-            kill=kill,
-            tamper=tamper,
-            loops=loops,
-            work=work,
-            agents=pop_agents,
+            scenario, scenario_file, options, workdir=workdir, agents=pop_agents
         )
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -828,19 +820,29 @@ async def operate_processes(
             access,
             workdir,
             network,
-            steps=steps,
-            progress=progress,
-            kill=kill,
-            tamper=tamper,
+            options,
             iml=iml,
-            loops=loops,
-            work=work,
             wrap_image=wrap_image,
         )
+        # before the servers stop: the loops' reports may still write to the ledger (the
+        # audit's last anchor)
+        return driver.result(network.plane.server_series(), network.plane.now, started, loops)
     finally:
         await asyncio.to_thread(servers.stop)
-    telemetry = network.plane.server_series()
-    return driver.result(telemetry, network.plane.now, started, loops)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the caller asks of a multi-process run besides its scenario, handed down
+    unchanged to the MLFO's part (`run_driver`) on either engine (`operate_processes`
+    says what each means)."""
+
+    progress: Progress | None = None
+    steps: Told | None = None
+    kill: Mapping[str, float] | None = None
+    tamper: Mapping[str, float] | None = None
+    loops: Sequence[StepLoop] = ()
+    work: Sequence[AgentWork] = ()
 
 
 class SteppedNetwork(Protocol):
@@ -989,20 +991,15 @@ async def run_driver(
     access: ControlAccess,
     workdir: Path,
     network: SteppedNetwork,
+    options: RunOptions,
     *,
-    steps: Told | None = None,
-    progress: Progress | None = None,
-    kill: Mapping[str, float] | None = None,
-    tamper: Mapping[str, float] | None = None,
     iml: IMLDriver | None = None,
-    loops: Sequence[StepLoop] = (),
-    work: Sequence[AgentWork] = (),
     perceived: TickLatency | None = None,
     wrap_image: ImageWrap = secmas_image,
 ) -> Driver:
     """The MLFO's part of a multi-process run over `access`: plan, bring-up, the agents'
-    work, operation on `network`, their final states; the agents are stopped, the
-    measurer too and untaken credentials removed, however it ends."""
+    work, operation on `network`, their final states, as `options` ask; the agents are
+    stopped, the measurer too and untaken credentials removed, however it ends."""
     raw = await access.bus.connect(MLFO, name="secmas-mlfo")
     driver = Driver(
         scenario,
@@ -1012,8 +1009,8 @@ async def run_driver(
         access.ledger_keys,
         raw,
         workdir,
-        steps,
-        tamper=dict(tamper or {}),
+        options.steps,
+        tamper=dict(options.tamper or {}),
         iml=iml,
         ledger_ca=access.ledger_ca,
         agent_bus=access.agent_bus,
@@ -1025,11 +1022,11 @@ async def run_driver(
         vni = vni_of(driver.name, scenario.security)
         await plan_service(driver.workflow, scenario, driver.name, vni)
         await driver.bring_up()
-        if work and driver.chain is None:
+        if options.work and driver.chain is None:
             raise RunError("work for the attested agents needs the trust layer: it is off")
-        await give_work(driver.cohort, work)
+        await give_work(driver.cohort, options.work)
         with long_lived():  # what the MLFO built lives for the run
-            await driver.operate(progress, kill or {}, network, loops)
+            await driver.operate(options.progress, options.kill or {}, network, options.loops)
         driver.states = await driver.collect()
     finally:
         driver.iml.stop_all()

@@ -200,17 +200,19 @@ class Measurer:
         return entries
 
     def _relros(self, fd: int, regions: list[Region], files: list[str]) -> list[LogEntry]:
-        images = _image_ranges(regions)
-        starts = [start for start, _ in images]
-        entries = []
+        bases: dict[str, tuple[int, ElfLayout, Relro, str]] = {}
         for path in files:
             found = self.relros.get(Path(path))
             if found is None:
                 continue
             layout, relro, file_digest = found
             base = load_base(layout, [r for r in regions if r.path == path])
-            if base is None:
-                continue
+            if base is not None:
+                bases[path] = (base, layout, relro, file_digest)
+        images = _image_ranges(regions, {p: bss_end(b[1], b[0]) for p, b in bases.items()})
+        starts = [start for start, _ in images]
+        entries = []
+        for path, (base, _layout, relro, file_digest) in bases.items():
             memory = _read(fd, base + relro.address, relro.size)
             kept = self.relro_seen.get(path)
             if kept is None or kept[0] != (memory, base, images, file_digest):
@@ -324,17 +326,33 @@ def load_base(layout: ElfLayout, regions: list[Region]) -> int | None:
     return None if at is None else at.start - (first.address & ~(page - 1))
 
 
-def _image_ranges(regions: list[Region]) -> list[tuple[int, int]]:
+def _image_ranges(
+    regions: list[Region], bss_ends: dict[str, int] | None = None
+) -> list[tuple[int, int]]:
     """Address ranges of loaded images: file-backed mappings, the anonymous mapping right
-    after one (its .bss), and the vDSO."""
+    after one (its .bss), and the vDSO. Where the file's ELF layout is known (`bss_ends`:
+    where its last PT_LOAD segment ends in memory), the .bss stops there: an anonymous
+    mapping the kernel happened to place right after an image (a GOT hijack's hook page)
+    is not part of it."""
+    bss_ends = bss_ends or {}
     ranges: list[tuple[int, int]] = []
-    after_file = False
+    previous: Region | None = None
     for region in sorted(regions, key=lambda r: r.start):
-        bss = region.path == "" and after_file and ranges and ranges[-1][1] == region.start
-        if _image_file(region) or region.path == "[vdso]" or bss:
+        if _image_file(region) or region.path == "[vdso]":
             ranges.append((region.start, region.end))
-        after_file = _image_file(region)
+        elif region.path == "" and previous is not None and _image_file(previous):
+            end = min(region.end, bss_ends.get(previous.path, region.end))
+            if ranges and ranges[-1][1] == region.start and end > region.start:
+                ranges.append((region.start, end))
+        previous = region
     return ranges
+
+
+def bss_end(layout: ElfLayout, base: int) -> int:
+    """The page after the image's last loaded byte (its .bss included), mapped at `base`."""
+    page = mmap.PAGESIZE
+    end = max((s.address + s.memory_size for s in layout.segments if s.type == PT_LOAD), default=0)
+    return base + (end + page - 1) // page * page
 
 
 def _image_file(region: Region) -> bool:

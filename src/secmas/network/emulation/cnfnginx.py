@@ -180,7 +180,9 @@ class NginxCNF:
         )
         self._wait_listening()
 
-    def _wait_listening(self, seconds: float = 5.0) -> None:
+    def _wait_listening(self, seconds: float = 30.0) -> None:
+        """Until nginx listens on every port (a busy machine may take seconds to start
+        it); at once when it exited."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             listening = self.namespace.run(["ss", "-Hltn"])
