@@ -4,11 +4,14 @@ by the real nginx."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from secmas.network.emulation.cnfattacks import AttackSettings, inside_command
 from secmas.network.emulation.cnfdefence import (
@@ -104,3 +107,15 @@ def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     assert "client_header_timeout 5s;" in config and f"access_log {shared} cnf;" in config
     assert "reuseport" in config  # replicas share the address
     assert (tmp_path / "www" / "bytes" / "2048").stat().st_size == 2048
+
+
+@given(depth=st.integers(min_value=0, max_value=40))
+def test_the_status_socket_always_fits_a_unix_socket_address(depth: int) -> None:
+    """nginx refuses to start on a socket path over 107 bytes (a pytest folder under xdist
+    passed it): a long run folder puts the socket in the temporary folder instead."""
+    root = Path("/tmp/pytest-of-root/pytest-1/popen-gw0/test_a_run0") / ("folder/" * depth)
+    socket = NginxLayout(root).status_socket
+    assert len(os.fsencode(socket)) <= 107
+    assert socket == NginxLayout(root).status_socket  # the same run finds it again
+    if len(os.fsencode(root / "status.sock")) <= 107:
+        assert socket == root / "status.sock"

@@ -11,11 +11,13 @@ the exporter reads from outside the namespace.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,6 +58,10 @@ def nginx_binary() -> str:
     return shutil.which("nginx") or NGINX
 
 
+SOCKET_PATH_MAX = 107
+"""The longest path a Unix socket binds to (sun_path holds 108 bytes with its NUL)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NginxLayout:
     """Where one run's nginx keeps its files."""
@@ -80,7 +86,14 @@ class NginxLayout:
 
     @property
     def status_socket(self) -> Path:
-        return self.root / "status.sock"
+        """In the run's folder when the path fits a Unix socket address, else in the
+        temporary folder under a name derived from the run's folder (a pytest folder
+        under xdist easily passes the limit, and nginx then refuses to start)."""
+        inside = self.root / "status.sock"
+        if len(os.fsencode(inside)) <= SOCKET_PATH_MAX:
+            return inside
+        digest = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"secmas-nginx-{digest}.sock"
 
     @property
     def docroot(self) -> Path:
@@ -192,9 +205,11 @@ class NginxCNF:
             if self.process is not None and self.process.poll() is not None:
                 break
             time.sleep(0.05)
-        log = self.layout.error_log
-        detail = log.read_text(errors="replace")[-400:] if log.exists() else ""
-        raise EmulationFailed(f"nginx did not start; {log}: {detail.strip()}")
+        for log in (self.layout.error_log, self.layout.root / "nginx.out"):
+            detail = log.read_text(errors="replace")[-400:].strip() if log.exists() else ""
+            if detail:  # what nginx said before it opened its error log, if it got there
+                break
+        raise EmulationFailed(f"nginx did not start; {log}: {detail}")
 
     def warm_up(self, connections: int = WORKER_CONNECTIONS - 124) -> None:
         """Hold many connections once, so that the worker's connection memory is touched
@@ -230,3 +245,4 @@ class NginxCNF:
         if self.process is not None:
             self.network.end(self.process)
             self.process = None
+        self.layout.status_socket.unlink(missing_ok=True)
