@@ -19,6 +19,7 @@ from tests.transport.channel_members import Clock, Registered, identity
 
 from secmas.secagg.agent import ClientAgent, agent_input, aggregate_over_bus, main
 from secmas.secagg.errors import ThresholdError
+from secmas.secagg.fedlaunch import end_processes
 from secmas.secagg.messages import Config
 from secmas.secagg.session import Identities, make_config
 from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
@@ -153,12 +154,7 @@ def test_agent_processes_aggregate_over_nats(tmp_path: Path) -> None:
                 assert process.stdout is not None
                 assert "refused" not in process.stdout.read()
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-                if process.stdout is not None:
-                    process.stdout.close()
+            end_processes(processes)
 
 
 def test_an_agent_process_with_unusable_keys_says_which(

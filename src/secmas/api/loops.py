@@ -14,7 +14,7 @@ from secmas.api.observer import RunObserver
 from secmas.scenario.model import Scenario
 
 if TYPE_CHECKING:
-    from secmas.analytics.loop import ClosedLoop
+    from secmas.analytics.loop import ClosedLoop, LoopSettings
     from secmas.pipeline.cnf_emulated import DetectorChoice
     from secmas.policy.manager import SSLAManager
     from secmas.policy.ssla import SSLA
@@ -126,7 +126,7 @@ def closed_loop(
     on the emulated engine, the loop on its real CNF (`real_cnf_loop`, with `detector`)."""
     if scenario.network.engine == "emulated":
         return real_cnf_loop(scenario, observer, metrics_port, detector)
-    from secmas.analytics.loop import ClosedLoop, LoopSettings
+    from secmas.analytics.loop import ClosedLoop
     from secmas.analytics.reference import detection_models, profiler_model
     from secmas.analytics.threads import limit_torch_threads
 
@@ -156,17 +156,10 @@ def closed_loop(
     except ValueError as exc:  # a scenario federated training cannot work with
         raise RunInputError(f"closed loop: {exc}") from None
     say(f"models ready in {time.perf_counter() - started:.1f} s")
-    settings = scenario.analytics
     return ClosedLoop(
         detector,
         profiler,
-        LoopSettings(
-            cooldown=settings.cooldown,
-            threshold=settings.threshold,
-            trust_threshold=settings.trust_threshold,
-            metrics_port=metrics_port,
-            training=settings.training,
-        ),
+        loop_settings(scenario, metrics_port, training=scenario.analytics.training),
     )
 
 
@@ -179,7 +172,6 @@ def real_cnf_loop(
     """The closed loop on the emulated engine's real CNF, whose detector (`detector`, by
     default the robust z-score baseline) learns the run's normal phase
     (`secmas.pipeline.realcnf`); its files are read here, before any work."""
-    from secmas.analytics.loop import LoopSettings
     from secmas.network.emulation.cnfservice import RUNS_INSIDE
     from secmas.network.emulation.workload import served_cnf
     from secmas.pipeline.cnf_emulated import DetectorChoice, PreparedDetector
@@ -214,16 +206,23 @@ def real_cnf_loop(
         prepared = PreparedDetector.read(detector or DetectorChoice(seed=scenario.seed))
     except RunError as exc:
         raise RunInputError(f"closed loop: {exc}") from None
-    settings = scenario.analytics
     return RealCNFLoop(
         prepared,
-        LoopSettings(
-            cooldown=settings.cooldown,
-            threshold=settings.threshold,
-            trust_threshold=settings.trust_threshold,
-            metrics_port=metrics_port,
-            settle=SETTLE,
-            rebaseline_windows=REBASELINE_WINDOWS,
-        ),
+        loop_settings(scenario, metrics_port, settle=SETTLE, rebaseline_windows=REBASELINE_WINDOWS),
         lambda text: observer.note(f"closed loop: {text}"),
+    )
+
+
+def loop_settings(scenario: Scenario, metrics_port: int | None, **extra: Any) -> LoopSettings:
+    """The closed loop's settings from the scenario's analytics section, with `extra`
+    (how the models train, or the real CNF's settling and re-baselining)."""
+    from secmas.analytics.loop import LoopSettings
+
+    analytics = scenario.analytics
+    return LoopSettings(
+        cooldown=analytics.cooldown,
+        threshold=analytics.threshold,
+        trust_threshold=analytics.trust_threshold,
+        metrics_port=metrics_port,
+        **extra,
     )

@@ -82,7 +82,7 @@ def _end(processes: list[subprocess.Popen[str]], wait: float) -> tuple[list[int]
     return codes, outputs
 
 
-def _kill(processes: list[subprocess.Popen[str]]) -> None:
+def end_processes(processes: list[subprocess.Popen[str]]) -> None:
     """End the processes still running (a failed run), and reap them."""
     for process in processes:
         if process.poll() is None:
@@ -127,5 +127,5 @@ def train_among_processes(
             federation.stop(plan)
             codes, outputs = _end(processes, timeout)
         finally:
-            _kill(processes)
+            end_processes(processes)
     return ProcessRun(result, codes, outputs, federation.refused)
