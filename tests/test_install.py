@@ -114,7 +114,7 @@ def test_the_core_dependencies_bring_none_of_the_extras() -> None:
 
 def test_the_extras_chain_up_to_what_the_suite_needs() -> None:
     assert "torch==2.13.0" in EXTRAS["ml"]  # any other version downloads a CUDA build
-    assert EXTRAS["all"] == ["secmas[ml,ui,cti,emulated]"]
+    assert EXTRAS["all"] == ["secmas[ml,ui,cti,emulated,tpm]"]
     assert EXTRAS["emulated"] == ["secmas[overlay]"]
     assert "secmas[all]" in EXTRAS["test"]
     for extra, modules in EXTRA_MODULES.items():

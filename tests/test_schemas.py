@@ -176,6 +176,14 @@ SCENARIO_CASES: dict[str, tuple[Callable[[Any], None], bool]] = {
     "attackers past the address plan": (lambda d: d["attack"].update(attackers=70000), False),
     "a watched link with one end": (lambda d: d["defence"]["monitor"].update(link=["a"]), False),
     "an unknown cipher": (lambda d: d["security"].update(cipher="des"), False),
+    "no unannounced measurements": (
+        lambda d: d["security"]["attestation"].update(random=None),
+        True,
+    ),
+    "a negative rate of unannounced measurements": (
+        lambda d: d["security"]["attestation"].update(random={"rate": -1}),
+        False,
+    ),
     "a loss of 100 %": (lambda d: d["links"][0].update(loss=100), False),
     "an unknown constraint measure": (
         lambda d: d["goals"][0].update(constraints=[{"measure": "X", "op": "<", "value": 1}]),

@@ -14,6 +14,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "ui": ("fastapi", "uvicorn", "starlette"),
     "cti": ("stix2", "medallion", "taxii2client"),
     "overlay": ("pyroute2",),
+    "tpm": ("tpm2_pytss",),
 }
 """The top-level modules each extra installs that `secmas` imports (or its imports do)."""
 

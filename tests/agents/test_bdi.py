@@ -690,6 +690,38 @@ def test_lifecycle_errors_and_stop_fails_open_goals():
         Agent("x", max_intentions=0)
 
 
+def test_a_halted_agent_takes_no_goal_and_runs_no_plan():
+    """Revoked: its open goals fail for the reason, later ones fail at once (posted, or a
+    won goal performed), no plan body runs, and it cannot be started again."""
+
+    async def scenario():
+        vnf = RateLimiterVNF()
+        gate = asyncio.Event()
+
+        async def stuck(ctx: PlanContext) -> None:
+            await gate.wait()
+
+        stuck_plans = Capability("c", plans=[Plan("stuck", lit("x"), stuck)])
+        agent = Agent("pop1", [rate_limiter(vnf), stuck_plans])
+        agent.start()
+        open_goal = agent.post_goal(Goal(lit("x")))
+        await asyncio.sleep(0.01)
+        await agent.halt("revoked: test")
+        posted = agent.post_goal(Goal(lit("linkRateLimited", "l1")))
+        performed = await agent.perform(Goal(lit("linkRateLimited", "l2")), "RateLimiter")
+        with pytest.raises(RuntimeError, match="halted: revoked: test"):
+            agent.start()
+        await agent.stop()  # the run's teardown stops it again: nothing to do
+        return agent, vnf, open_goal, posted, performed
+
+    agent, vnf, open_goal, posted, performed = run(scenario())
+    assert agent.halted == "revoked: test" and not agent.running
+    assert (open_goal.status, open_goal.reason) == (GoalStatus.FAILED, "revoked: test")
+    assert (posted.status, posted.reason) == (GoalStatus.FAILED, "revoked: test")
+    assert performed is False and not agent.goals
+    assert vnf.calls == []
+
+
 def test_capability_functions_can_be_overridden_by_subclassing():
     ran: list[str] = []
 

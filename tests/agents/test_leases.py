@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.agents import test_resilience as resilience
@@ -261,6 +262,47 @@ def test_an_adopted_goal_done_already_is_taken_with_its_result():
     assert record.started == record.ended == 40.0  # every candidate answered at once
     assert net.runs == [("C", 15.0)]
     assert net.sent(Performative.ACCEPT_PROPOSAL) == [(0.0, "A", "C")]  # none from B
+
+
+# -- a revoked winner withdraws what it has not acted on ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("at", "stage", "terminated"),
+    [(5.0, "downloading", False), (15.0, "acting", True), (40.0, None, False)],
+)
+def test_a_revoked_winner_withdraws_its_work_in_flight_but_not_what_it_acted_on(
+    at: float, stage: str | None, terminated: bool
+):
+    """C wins (download 10 s), its plan acts at t = 31 and goes on. Revoked at `at`, it
+    gives up what is in flight and has wound it down when `withdraw` returns: a download
+    frees its resources, a started instance is terminated, each is told to `on_cancel`;
+    a plan that acted stands."""
+
+    async def main() -> None:
+        net = Net(plan_s=20.0, reports=True, after_s=100.0)
+        box = net.boxes["C"]
+        cancelled: list[Any] = []
+        box.on_cancel = cancelled.append
+        await net.start()
+
+        async def revoke() -> None:
+            await box.withdraw("revoked: test")
+            mine = [i for i in net.infra.instances.values() if i.pop == "C"]
+            if stage is None:  # acted: nothing withdrawn, its instance stays
+                assert not cancelled and len(mine) == 1 and not net.terminated
+                return
+            assert [(w.stage, w.cancelled) for w in cancelled] == [(stage, "revoked: test")]
+            assert not mine and net.infra.pops["C"].used == Amount()
+            assert [i.startswith("rate_limiter@C") for i, _ in net.terminated] == (
+                [True] if terminated else []
+            )
+
+        await net.auction(until=300, during=revoke, at=at)
+        assert [name for name, _ in net.runs].count("C") == (stage is None)
+        await net.bus.close()
+
+    run(main())
 
 
 # -- a dead agent is not waited for --------------------------------------------------------------

@@ -123,15 +123,21 @@ def test_demo_records_initial_and_mutual_attestation(tmp_path: Path) -> None:
         ("initial", "pop1", "secaas"),
         *[("mutual", f"pop{i + 1}", f"pop{i}") for i in range(1, 6)],
     ]
-    # one background step every 10 simulated seconds during the 240 s of operation
-    assert len(entries) == 6 + 24
+    # one background step every 10 simulated seconds during the 240 s of operation, and
+    # unannounced measurements by SECaaS between them
+    periodic = [e for e in entries if e["kind"] != "random"]
+    unannounced = [e for e in entries if e["kind"] == "random"]
+    assert len(periodic) == 6 + 24
+    assert trust["measurement"]["random"] == len(unannounced) > 0
+    assert {e["verifier"] for e in unannounced} == {"secaas"}
     assert all(e["result"] == "pass" for e in entries)
     assert all(re.fullmatch(r"0x[0-9a-f]{64}", e["tx"]) for e in entries)
     assert [e["root_of_trust"] for e in entries[:6]] == [f"pop{i}" for i in range(1, 7)]
     # each record carries the run's simulated time: deployment at 0, then a step per 10 s
     times = [e["time"] for e in entries]
     assert times[:6] == [0.0] * 6
-    assert all(10 * k <= t < 10 * k + 1 for k, t in enumerate(times[6:], 1)), times
+    steps = [e["time"] for e in periodic[6:]]
+    assert all(10 * k <= t < 10 * k + 1 for k, t in enumerate(steps, 1)), times
     assert all(a["trusted"] and a["key_epoch"] == 1 for a in trust["agents"].values())
     assert trust["key_epochs"][0]["recipients"] == 6
     rows = list(csv.DictReader((tmp_path / "attestation.csv").open()))

@@ -3,6 +3,7 @@ run here through the simplest template (`{command}`: the host is this machine)."
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from secmas.pipeline.agentuser import agent_user
 from secmas.pipeline.hostlaunch import PID_PREFIX
 from secmas.pipeline.hosts import HostListError, HostProcesses, load_hosts, parse_hosts
 from secmas.pipeline.iml import BUS_AUTH_ENV, AgentLaunch, IMLDriver
@@ -151,11 +153,13 @@ def local_driver(tmp_path: Path, pops: list[str]) -> HostProcesses:
 
 
 def agent_running(driver: HostProcesses, pop: str) -> int:
-    """The agent's PID once its process runs `secmas agent` (not yet its launcher)."""
+    """The agent's PID once its process runs `secmas agent` (not yet its launcher, nor
+    the step that makes it the agent user)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         pid = driver.remotes[pop].pid
-        if pid is not None and b"agent" in Path(f"/proc/{pid}/cmdline").read_bytes():
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid else []
+        if argv[1:4] == [b"-m", b"secmas", b"agent"]:
             return pid
         time.sleep(0.05)
     raise AssertionError(f"{pop} did not start: {driver.log_tail(pop)}")
@@ -186,7 +190,12 @@ def test_the_driver_hands_secrets_over_stdin_and_stops_its_agents(tmp_path: Path
         assert not credential.exists()
         pids = {"pop1": pid, "pop2": agent_running(driver, "pop2")}
         hosts = {"pop1": "here", "pop2": "here"}
-        assert driver.describe() == {"driver": "hosts", "hosts": hosts, "pids": pids}
+        user = agent_user()
+        users = {"pop1": user.report(), "pop2": user.report()}
+        described = {"driver": "hosts", "hosts": hosts, "agent_users": users, "pids": pids}
+        assert driver.describe() == described
+        assert os.stat(f"/proc/{pid}").st_uid == user.uid  # never root's (the measurer's)
+        assert folder.stat().st_uid == user.uid
 
         driver.kill("pop1")
         assert driver.dead() == ["pop1"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
+from secmas.pipeline.agentuser import agent_user
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
 
 
@@ -20,13 +24,41 @@ def test_launch_is_the_secmas_agent_command_line() -> None:
 
 def test_local_processes_start_report_kill_and_stop(tmp_path: Path) -> None:
     driver: IMLDriver = LocalProcesses(tmp_path)
-    # an agent that cannot reach its bus exits at once, saying why, in its log
-    driver.start(AgentLaunch("pop1", Path("nope.yaml"), "nats://127.0.0.1:1", "pipe"))
-    driver.start(AgentLaunch("pop2", Path("nope.yaml"), "nats://127.0.0.1:1", "pipe"))
+    # an agent whose scenario does not load exits at once, saying why, in its log
+    scenario = tmp_path / "nope.yaml"
+    scenario.write_text("id: [\n")
+    driver.start(AgentLaunch("pop1", scenario, "nats://127.0.0.1:1", "pipe"))
+    driver.start(AgentLaunch("pop2", scenario, "nats://127.0.0.1:1", "pipe"))
     assert isinstance(driver, LocalProcesses)
     driver.procs["pop2"].wait(30)
     driver.kill("pop1")
     assert sorted(driver.dead()) == ["pop1", "pop2"]
-    assert "nope.yaml" in driver.log_tail("pop2")
-    assert set(driver.describe()["pids"]) == {"pop1", "pop2"}
+    assert "YAML syntax" in driver.log_tail("pop2")
+    described = driver.describe()
+    assert set(described["pids"]) == {"pop1", "pop2"}
+    assert described["agent_user"] == agent_user().report()
+    seats = list(driver.seats.values())
     driver.stop_all()
+    assert not any(seat.exists() for seat in seats)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root starts agents as another user")
+def test_a_separated_agent_gets_copies_of_its_files_in_a_folder_of_its_own(
+    tmp_path: Path,
+) -> None:
+    credential = tmp_path / "enrolment-pop1.json"
+    credential.write_text("{}")
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("id: [\n")
+    driver = LocalProcesses(tmp_path)
+    driver.start(AgentLaunch("pop1", scenario, "nats://127.0.0.1:1", "p", enrolment=credential))
+    try:
+        seat = driver.seats["pop1"]
+        user = agent_user()
+        assert {(p.name, p.stat().st_uid, p.stat().st_mode & 0o777) for p in seat.iterdir()} == {
+            ("scenario.yaml", user.uid, 0o600), ("enrolment.json", user.uid, 0o600),
+        }  # fmt: skip
+        assert (seat.stat().st_uid, seat.stat().st_mode & 0o777) == (user.uid, 0o700)
+        assert not credential.exists()  # handed over: the driver keeps no copy
+    finally:
+        driver.stop_all()

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from secmas.agents.auction import AuctionRecord
+from secmas.agents.bdi import Belief, Goal, GoalStatus
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.ledger.ids import pipeline_id
@@ -66,6 +67,40 @@ def test_add_then_remove_an_agent() -> None:
         assert "pop3" not in {r.bidder for r in gone.outcome.refusals}
         for agent in agents.values():
             await agent.stop()
+        await pipeline.close()
+        await world.bus.close()
+
+    asyncio.run(asyncio.wait_for(main(), 300))
+
+
+def test_a_removed_agent_is_halted_and_removing_it_again_changes_nothing() -> None:
+    """The agents the run registered with the pipeline (`halts`) are stopped when it
+    revokes them: the removed one takes no goal any more and perceives nothing; a second
+    removal (the SSLA manager after a failed attestation) is no error and no new epoch."""
+
+    async def main() -> None:
+        world = World.simulated(SCENARIO)
+        members = ["pop1", "pop3", "pop5"]
+        pipeline = await SecurePipeline.bring_up(
+            "halts", members, world.bus, world.clock, SCENARIO.security
+        )
+        world.admits = pipeline.view.admits
+        agents = {p: PoPAgent(p, world, bus=pipeline.bus_for(p)) for p in members}
+        for agent in agents.values():
+            pipeline.halts[agent.pop] = agent.revoke
+            await agent.start()
+        await pipeline.remove_agent("pop3", "SSLA breached")
+        epoch = pipeline.contracts.registry.key_epoch(pipeline_id("halts"))
+        removed = agents["pop3"]
+        assert removed.bdi.halted == "revoked: SSLA breached" and not removed.bdi.running
+        assert "pop3" not in pipeline.halts
+        goal = await removed.post(Goal(Belief("linkRateLimited", ("pop6~server",))))
+        assert goal.status is GoalStatus.FAILED
+        await pipeline.remove_agent("pop3", "again")
+        assert pipeline.contracts.registry.key_epoch(pipeline_id("halts")) == epoch
+        assert pipeline.view.excluded["pop3"] == "SSLA breached"
+        for agent in agents.values():
+            await agent.stop()  # the run's teardown: the halted one too
         await pipeline.close()
         await world.bus.close()
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from secmas.trust.allowlist import agent_environment
 from secmas.trust.measurer import (
-    RISKY_ENVIRONMENT,
     Expectation,
     LogEntry,
     MeasurerAppraisal,
@@ -125,7 +125,7 @@ class Host:
     def start(
         self, attack: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> int:
-        clean = {k: v for k, v in os.environ.items() if k not in RISKY_ENVIRONMENT}
+        clean = agent_environment(os.environ)  # as the launchers hand it to an agent
         script = VICTIM.format(package=PACKAGE, attack=attack)
         victim = subprocess.Popen(
             [sys.executable, "-c", script],

@@ -31,7 +31,7 @@ from secmas.pipeline.secure import (
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.attestation import Challenge, Evidence, Measurement
-from secmas.trust.chain import AttesterEndpoint, attest_subject
+from secmas.trust.chain import HELD_STEPS, AttesterEndpoint, attest_subject
 from secmas.trust.elf import measure_elf
 from secmas.trust.envelope import Opened
 from secmas.trust.epochs import fetch_secret
@@ -298,6 +298,29 @@ def test_silent_agent_fails_its_attestation() -> None:
         entries = await pipeline.chain.run(3)
         verdict = next(e for e in entries if e.measured == "a2")
         assert not verdict.passed and "no evidence from a2" in verdict.reasons[0]
+
+    run(with_pipeline(["a1", "a2", "a3"], work))
+
+
+def test_a_step_waits_for_a_silent_agent_but_not_for_ever() -> None:
+    """The liveness monitor withdrew a2 (no heartbeat): the step that would challenge it
+    waits for it to answer again, HELD_STEPS steps at most; a2 is dead, so it is then
+    challenged all the same, and fails."""
+
+    async def work(pipeline: SecurePipeline) -> None:
+        await pipeline.members["a2"].endpoint.stop()
+        pipeline.chain.silent = lambda agent: agent == "a2"
+        pipeline.chain.timeout = 0.2
+        for member in pipeline.members.values():
+            member.role.timeout = 0.2
+        first = await pipeline.chain.step()
+        assert first is not None and first.measured == "a1"
+        for held in range(1, HELD_STEPS + 1):
+            assert await pipeline.chain.step() is None
+            assert pipeline.chain.held == held
+        verdict = await pipeline.chain.step()
+        assert verdict is not None and verdict.measured == "a2" and not verdict.passed
+        assert pipeline.chain.held == 0
 
     run(with_pipeline(["a1", "a2", "a3"], work))
 

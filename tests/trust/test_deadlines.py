@@ -6,8 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from secmas.scenario.model import Attestation
 from secmas.trust.attestation import Measurement, Verifier, produce_evidence
-from secmas.trust.deadlines import HANDLING_CAP, Deadlines, RoundTrips, round_trip_summary
+from secmas.trust.deadlines import (
+    HANDLING_CAP,
+    Deadlines,
+    RoundTrips,
+    round_trip_summary,
+    silence_window,
+)
 from secmas.trust.identity import AgentIdentity
 
 
@@ -84,3 +91,36 @@ def test_every_answer_is_kept_on_either_clock() -> None:
         deadlines.answered("pop1", 0.01)
         deadlines.answered("pop2", 0.03)
         assert deadlines.answers == [0.01, 0.03]
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=100.0), max_size=50))
+def test_a_bounded_wait_stays_within_the_declared_wait_and_one_period(
+    samples: list[float],
+) -> None:
+    deadlines = Deadlines.bounded(2.0, 10.0)
+    for sample in samples:
+        deadlines.answered("measurer", sample)
+    assert 2.0 <= deadlines.wait("measurer") <= 10.0
+
+
+def test_a_bounded_wait_is_the_period_until_the_first_answer_then_measured() -> None:
+    deadlines = Deadlines.bounded(1.0, 10.0)
+    assert deadlines.wait("measurer") == 10.0  # nothing measured yet: the whole period
+    deadlines.answered("measurer", 0.03)
+    assert deadlines.wait("measurer") == 1.0  # fast answers: the declared wait
+    for _ in range(8):
+        deadlines.answered("measurer", 4.0)  # a busy host: longer, up to the period
+    assert 4.0 < deadlines.wait("measurer") <= 10.0
+
+
+def test_the_bounded_defaults_are_the_scenarios() -> None:
+    defaults = Attestation()
+    deadlines = Deadlines.bounded()
+    assert (deadlines.declared, deadlines.longest) == (defaults.challenge_timeout, defaults.period)
+
+
+def test_the_silence_window_is_a_period_and_a_margin_up_to_the_longest() -> None:
+    assert silence_window(5.0, None, 10.0) == 10.0  # one beat may be lost or late
+    assert silence_window(5.0, 1.0, 10.0) == 10.0  # small lateness: the same
+    assert silence_window(5.0, 8.0, 10.0) == 13.0  # a loaded member: a longer margin
+    assert silence_window(5.0, 60.0, 10.0) == 15.0  # never beyond one attestation period

@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import secmas
+from secmas.trust.allowlist import CommandShape
 from secmas.trust.measurer import (
     Expectation,
     LogEntry,
@@ -38,9 +40,10 @@ NONCE = bytes(range(32))
 REFERENCE = PlatformReference(
     interpreter="aa" * 32,
     files={"/usr/lib/libc.so.6": "bb" * 32},
-    trusted_dirs=("/usr/lib/python3",),
     hooks={"/site/distutils-precedence.pth": "cc" * 32},
+    variables=frozenset({"PATH", "HOME"}),
 ).sign(SECAAS)
+SHAPE = CommandShape("python3", ("-m", "agent"))
 BASE = [
     LogEntry.of("exe", "/usr/bin/python3", sha256="aa" * 32),
     LogEntry.of("file", "/usr/lib/libc.so.6", sha256="bb" * 32),
@@ -49,9 +52,9 @@ BASE = [
 ]
 
 
-def verdict(*extra: LogEntry, prefix: tuple[str, ...] = ()) -> tuple[str, ...]:
+def verdict(*extra: LogEntry, command: CommandShape | None = None) -> tuple[str, ...]:
     evidence = SignedEvidence.sign(MEASURER, "host", 42, NONCE, [*BASE, *extra])
-    expected = Expectation(NONCE, 42, {"agent": "dd" * 32}, prefix)
+    expected = Expectation(NONCE, 42, {"agent": "dd" * 32}, command)
     return appraise(
         evidence, REFERENCE, MEASURER.public_key(), expected, SECAAS.public_key()
     ).reasons
@@ -79,19 +82,41 @@ def test_evidence_round_trips() -> None:
 
 def test_a_clean_log_passes_and_each_rule_bites() -> None:
     assert verdict() == ()
-    assert verdict(LogEntry.of("file", "/usr/lib/python3/x.so", sha256="ee" * 32)) == ()
-    assert verdict(LogEntry.of("file", "/tmp/evil.so", sha256="ee" * 32)) == (
-        "maps /tmp/evil.so, outside the trusted directories",
+    assert verdict(LogEntry.of("file", "/usr/lib/libc.so.6", sha256="ee" * 32)) == (
+        "mapped file /usr/lib/libc.so.6 differs from its reference",
+    )
+    # no directory is trusted: a file beside a listed one is not listed
+    assert verdict(LogEntry.of("file", "/usr/lib/evil.so", sha256="bb" * 32)) == (
+        "maps /usr/lib/evil.so, which the platform reference does not list",
     )
     assert verdict(LogEntry.of("file", "/usr/lib/libc.so.6 (deleted)", sha256="deleted"))
     assert verdict(LogEntry.of("text", "/usr/lib/libc.so.6@0", memory="1", file="2"))
     assert verdict(LogEntry.of("text", "/usr/lib/libc.so.6@0", memory="1", file="1")) == ()
     assert verdict(LogEntry.of("hook", "/site/distutils-precedence.pth", sha256="cc" * 32)) == ()
     assert verdict(LogEntry.of("hook", "/site/evil.pth", sha256="cc" * 32))
-    assert verdict(LogEntry.of("env", "LD_PRELOAD", value="/tmp/evil.so"))
+    assert verdict(LogEntry.of("env", "PATH", sha256="ee" * 32)) == ()
+    assert verdict(LogEntry.of("env", "OPENSSL_CONF", sha256="ee" * 32)) == (
+        "environment OPENSSL_CONF set, not on the allow-list",
+    )
     assert verdict(LogEntry.of("module", "agent.extra", sha256="ff" * 32))
-    assert verdict(prefix=("python3", "-m", "agent")) == ()
-    assert verdict(prefix=("python3", "-c"))
+    assert verdict(command=SHAPE) == ()
+    assert verdict(command=CommandShape("python3", ("-c",)))
+
+
+def test_the_allow_lists_are_under_the_reference_signature() -> None:
+    widened = replace(REFERENCE, variables=REFERENCE.variables | {"OPENSSL_CONF"})
+    assert not widened.signed_by(SECAAS.public_key())
+    added = replace(REFERENCE, files={**REFERENCE.files, "/tmp/evil.so": "ee" * 32})
+    assert not added.signed_by(SECAAS.public_key())
+    assert REFERENCE.signed_by(SECAAS.public_key())
+
+
+def test_a_command_line_not_recorded_as_words_fails_a_shape() -> None:
+    broken = LogEntry.of("cmdline", "argv", argv='{"not": "a list"}')
+    evidence = SignedEvidence.sign(MEASURER, "host", 42, NONCE, [*BASE[:2], broken, BASE[3]])
+    expected = Expectation(NONCE, 42, {"agent": "dd" * 32}, SHAPE)
+    appraisal = appraise(evidence, REFERENCE, MEASURER.public_key(), expected, SECAAS.public_key())
+    assert appraisal.reasons == ("command line not recorded as a list of words",)
 
 
 def test_a_log_without_its_module_files_fails() -> None:

@@ -10,7 +10,7 @@ const fs = require("fs");
 const path = require("path");
 const solc = require("solc");
 
-const CONTRACTS = ["AgentRegistry", "AuditAnchor", "SecretStore"];
+const CONTRACTS = ["AgentRegistry", "AuditAnchor", "Reputation", "SecretStore"];
 const SETTINGS = {
   evmVersion: "cancun",
   optimizer: { enabled: true, runs: 200 },

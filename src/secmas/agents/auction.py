@@ -15,6 +15,9 @@ beliefs achieved, the moment its plan has acted (`report_acted`), so an initiato
 loses it afterwards records the goal as done instead of running the plan again. A winner
 whose lease lapsed is sent CANCEL: if it was alive but cut off it stops and gives back what
 it took (a download's resources, an instance started for the goal, the path's bandwidth).
+Trust is checked at the act too, not only at the auction: a winner no longer admitted
+(revoked after it won) gives the goal up the same way at its next progress report, at the
+latest before its plan acts; told it is revoked, it gives up all it works on (`withdraw`).
 A winner still working for (or done for) an initiator that is gone answers the call for
 proposals of the stand-in that adopted the goal with its work in hand, reports to the
 stand-in from then on, and the goal is not auctioned again.
@@ -60,6 +63,8 @@ from secmas.agents.bidding import (
     shared_context,
 )
 from secmas.agents.outcome import AuctionOutcome, goal_label
+from secmas.agents.plausibility import IMPLAUSIBLE, implausible
+from secmas.agents.reputation import Conduct, Promise, ReputationBook
 from secmas.network.clock import Clock
 from secmas.network.infrastructure import CapacityError, Infrastructure, Instance
 from secmas.network.resources import Amount, req
@@ -114,6 +119,15 @@ class AuctionSettings:
     probation: float = 30.0
     """How long an agent that did not answer is left out of calls for proposals before it
     is asked again (any message from it ends the probation at once)."""
+    reputation_weight: float = 0.0
+    """How much Eq. 3.1 weighs a bidder's reputation (`secmas.agents.reputation`): 0 is
+    the dissertation's Eq. 3.1 (Table 5.8), 1 ranks bids by reputation alone."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.reputation_weight <= 1.0:
+            raise ValueError(
+                f"reputation_weight must be within [0, 1], got {self.reputation_weight:g}"
+            )
 
 
 @dataclass
@@ -181,6 +195,7 @@ SKIPPED = LEFT_OUT + "did not answer since t={:g} s"
 FAILED_BEFORE = LEFT_OUT + "{status} in attempt {attempt}"
 GONE = "gone: {}"
 LAPSED = "lease lapsed: no progress report for {:g} s"
+OVERRAN = "overran its bid: still downloading {:g} s after the award, its T was {:g} s"
 IN_HAND = "not needed: {agent} has the goal in hand (won from {initiator}, gone)"
 
 Declines = Callable[[GoalRequest], Awaitable[str | None]]
@@ -191,6 +206,10 @@ leaves), or None to bid as usual. The reason goes back in the REFUSE and into th
 Announce = Callable[[str, str, list[str], float], Awaitable[None]]
 """Tells the agents in other processes that a virtual path was reserved or given back:
 (op "reserve" | "release", holder, node path, MB/s)."""
+
+Promised = Callable[[Promise], None]
+"""Told of every promise an initiator judged: an award kept or broken, a bid refused as
+implausible (the run's journal records it and keeps the reputation book)."""
 
 
 def request_to_content(request: GoalRequest, payload: dict[str, Any]) -> dict[str, Any]:
@@ -319,6 +338,14 @@ class Work:
         )
 
 
+Cancelled = Callable[[Work], None]
+"""Told when a goal's work stopped before its plan acted (its initiator cancelled it, or
+this agent was no longer admitted): what it took is given back by then."""
+
+NOT_ADMITTED = "the winner is not admitted"
+"""Why a winner gives up a goal it may no longer act on (revoked after it won it)."""
+
+
 class Floor:
     """Who is auctioning now, learnt from FLOOR announcements (serialised mode only)."""
 
@@ -352,6 +379,9 @@ class Mailbox:
         space: str = SPACE,
         declines: Declines | None = None,
         terminate: Terminated | None = None,
+        on_cancel: Cancelled | None = None,
+        promised: Promised | None = None,
+        reputation: ReputationBook | None = None,
     ) -> None:
         self.name = name
         self.space = space
@@ -367,6 +397,10 @@ class Mailbox:
         self.announce = announce
         self.declines = declines
         self.terminate = terminate
+        self.on_cancel = on_cancel
+        self.promised = promised
+        self.reputation = reputation
+        """Whose judgements Eq. 3.1 weighs when `settings.reputation_weight` is above 0."""
         self.reservations: dict[str, Reservation] = {}
         self.malformed = 0
         self.excluded = 0
@@ -670,6 +704,8 @@ class Mailbox:
         except asyncio.CancelledError:
             if work.cancelled is None:
                 raise  # the agent stops (crashes): nothing more is sent
+            if self.on_cancel is not None:
+                self.on_cancel(work)
             return
         finally:
             lease.cancel()
@@ -697,9 +733,10 @@ class Mailbox:
         instance = await self._instance_for(request, held)
         try:
             instance.busy = True
-            work.stage = "acting"
             token = _ACTING.set(lambda result: self._acted(work, result))
             try:
+                self._may_act(work)
+                work.stage = "acting"
                 result = await self.executor(request, held.bid, payload)
             finally:
                 _ACTING.reset(token)
@@ -742,10 +779,21 @@ class Mailbox:
             self.on_start(instance, request)
         return instance
 
+    def _may_act(self, work: Work) -> None:
+        """Trust is checked at the act, not only at the auction: a winner no longer admitted
+        (revoked while it downloaded) gives the goal up instead of acting, as if cancelled."""
+        if self.admits is not None and not self.admits(self.name):
+            work.cancelled = NOT_ADMITTED
+            raise asyncio.CancelledError
+
     async def _renew_lease(self, work: Work) -> None:
-        """Report progress every `lease_renew` seconds while the goal is worked on."""
+        """Report progress every `lease_renew` seconds while the goal is worked on; a winner
+        no longer admitted renews nothing and gives the goal up (a download stops)."""
         while True:
             await self.clock.sleep(self.settings.lease_renew)
+            if self.admits is not None and not self.admits(self.name):
+                self._withdraw(work, NOT_ADMITTED)
+                return
             await self.send(work.report(self.name))
 
     async def _acted(self, work: Work, result: dict[str, Any]) -> None:
@@ -759,12 +807,27 @@ class Mailbox:
         cannot be undone; its result stands."""
         for work in self.works.values():
             if work.conversation == cancel.conversation_id and work.initiator == cancel.sender:
-                if work.ended is None and work.result is None:
-                    work.cancelled = str(cancel.content.get("reason", "cancelled"))
-                    logger.warning("%s: %s cancelled (%s)", self.name, work.goal, work.cancelled)
-                    if work.task is not None:
-                        work.task.cancel()
+                self._withdraw(work, str(cancel.content.get("reason", "cancelled")))
                 return
+
+    async def withdraw(self, reason: str) -> None:
+        """This agent may act no more (it was revoked): every goal it works on and has not
+        acted on yet is given up as its initiator's CANCEL would have it (a download gives
+        its resources back, an instance started for the goal is terminated, `on_cancel`
+        is told); returns once each has wound down."""
+        withdrawn = [w.task for w in list(self.works.values()) if self._withdraw(w, reason)]
+        await asyncio.gather(*(t for t in withdrawn if t is not None), return_exceptions=True)
+
+    def _withdraw(self, work: Work, reason: str) -> bool:
+        """Stop `work` for `reason` unless it ended, acted (a plan that acted cannot be
+        undone; its result stands) or is stopping already; whether it was stopped."""
+        if work.ended is not None or work.result is not None or work.cancelled is not None:
+            return False
+        work.cancelled = reason
+        logger.warning("%s: %s cancelled (%s)", self.name, work.goal, reason)
+        if work.task is not None:
+            work.task.cancel()
+        return True
 
     def _forget_old_works(self) -> None:
         now = self.clock.now()
@@ -844,6 +907,7 @@ class Mailbox:
             record = await self._one_auction(request, payload, asked, left_out, renew)
             request = record.outcome.request
             record.attempt = attempt
+            self._judge(record)
             lost = record.status in ("winner-lost", "failed")
             unanswered = record.status == "no-bids" and not _answered(record.outcome)
             if not (lost or unanswered):
@@ -919,7 +983,7 @@ class Mailbox:
                 self._note_silent(candidates, replies)
                 handed = _handed_over(replies, self._known_gone)
                 if handed is None:
-                    outcome = self._outcome(request, candidates, replies, skips)
+                    outcome = self._outcome(request, payload, candidates, replies, skips)
                     sent = await self._notify(cfp, outcome)
                 else:
                     outcome = _in_hand_outcome(request, handed, replies, skips)
@@ -953,25 +1017,75 @@ class Mailbox:
             if agent not in replies and agent != self.name:
                 self.silent[agent] = self.clock.now()  # its probation starts (again)
 
-    @staticmethod
     def _outcome(
+        self,
         request: GoalRequest,
+        payload: Mapping[str, Any],
         candidates: Sequence[str],
         replies: dict[str, ACLMessage],
         skips: Sequence[Refusal] = (),
     ) -> AuctionOutcome:
-        bids, refusals = [], list(skips)
+        """The call's bids and refusals, the bids weighed with their bidders' reputation
+        when `settings.reputation_weight` is above 0."""
+        bids: list[Bid] = []
+        refusals: list[Refusal] = list(skips)
         for sender, reply in replies.items():
-            if reply.performative is Performative.PROPOSE:
-                try:
-                    bids.append(bid_from_content(reply.content))
-                except (KeyError, TypeError, ValueError):
-                    refusals.append(Refusal(sender, "malformed proposal"))
+            answer = self._answer(request, payload, sender, reply)
+            if isinstance(answer, Bid):
+                bids.append(answer)
             else:
-                refusals.append(Refusal(sender, str(reply.content.get("reason", "refused"))))
+                refusals.append(answer)
         for silent in sorted(set(candidates) - replies.keys()):
             refusals.append(Refusal(silent, SILENT))
-        return AuctionOutcome(request, tuple(bids), tuple(refusals))
+        weight = self.settings.reputation_weight
+        standing: dict[str, float] = {}
+        if weight and self.reputation is not None:
+            standing = self.reputation.standing(b.bidder for b in bids)
+        return AuctionOutcome(request, tuple(bids), tuple(refusals), standing, weight)
+
+    def _answer(
+        self, request: GoalRequest, payload: Mapping[str, Any], sender: str, reply: ACLMessage
+    ) -> Bid | Refusal:
+        """One answer to the call: its bid, or why it counts as a refusal (the bidder's
+        own reason, a malformed proposal, or a bid that cannot be true: `implausible`, a
+        bound the initiator recomputes from the topology broken, judged a broken promise
+        and never scored by Eq. 3.1)."""
+        if reply.performative is not Performative.PROPOSE:
+            return Refusal(sender, str(reply.content.get("reason", "refused")))
+        try:
+            bid = bid_from_content(reply.content)
+        except (KeyError, TypeError, ValueError):
+            return Refusal(sender, "malformed proposal")
+        move = move_time(payload, sender)
+        why = implausible(self.infra, request, bid, sender, move, shared=self.announce is None)
+        if why is None:
+            return bid
+        logger.warning("%s: refused %s's bid: %s", self.name, sender, why)
+        self._promise(sender, Conduct.IMPLAUSIBLE, request)
+        return Refusal(sender, why)
+
+    def _judge(self, record: AuctionRecord) -> None:
+        """The award of one call, judged: kept when the winner's plan acted, broken when it
+        failed or was lost (how: from the record's reason)."""
+        win = record.outcome.winner
+        if win is None or record.status == "no-bids":
+            return
+        conduct = Conduct.KEPT
+        if record.status == "failed":
+            conduct = Conduct.FAILED
+        elif record.status == "winner-lost":
+            why = str(record.result.get("reason", ""))
+            conduct = Conduct.LAPSED
+            if why.startswith(GONE.format("")):
+                conduct = Conduct.GONE
+            elif why.startswith(OVERRAN.partition("{")[0]):
+                conduct = Conduct.OVERRAN
+        self._promise(win.bidder, conduct, record.outcome.request)
+
+    def _promise(self, peer: str, conduct: Conduct, request: GoalRequest) -> None:
+        if self.promised is not None and peer != self.name:
+            label = goal_label(request.goal, request.args)
+            self.promised(Promise(self.clock.now(), self.name, peer, conduct, label))
 
     async def _collect(
         self, queue: asyncio.Queue[ACLMessage], expected: set[str], deadline: float
@@ -1007,16 +1121,18 @@ class Mailbox:
 
     async def _notify(self, cfp: ACLMessage, outcome: AuctionOutcome) -> int:
         """ACCEPT-PROPOSAL to the winner (with the goal; its first progress report is due
-        within the lease), REJECT-PROPOSAL to the rest; how many were sent. The rejections
-        are one message whose frames differ only by receiver (encoded once, `frames`), sent
-        in the order of the bids as before."""
+        within the lease), REJECT-PROPOSAL to the rest, and then to the bidders refused as
+        implausible (so that they give back what their proposal holds); how many were
+        sent. The rejections are one message whose frames differ only by receiver (encoded
+        once, `frames`), sent in the order of the bids as before."""
         losers = tuple(bid.bidder for bid in outcome.bids if bid is not outcome.winner)
+        refused = tuple(r.bidder for r in outcome.refusals if r.reason.startswith(IMPLAUSIBLE))
         rejections: Iterator[tuple[str, bytes]] = iter(())
-        if losers:
+        if losers or refused:
             rejections = ACLMessage(
                 Performative.REJECT_PROPOSAL,
                 self.name,
-                losers,
+                losers + refused,
                 cfp.conversation_id,
                 protocol=PROTOCOL,
             ).frames()
@@ -1036,7 +1152,9 @@ class Mailbox:
             )
             await self.send(accept)
             await self._announce_win(outcome.request, bid)
-        return len(outcome.bids)
+        for receiver, frame in rejections:
+            await self.bus.publish(inbox(receiver, self.space), frame)
+        return len(outcome.bids) + len(refused)
 
     async def _announce_win(self, request: GoalRequest, win: Bid) -> None:
         """Agents in other processes learn of the winner's virtual path from the
@@ -1060,7 +1178,11 @@ class Mailbox:
         (see `gone`). A winner lost after it reported "acted" did the goal: the result it
         reported stands and nothing runs again. One lost before is sent CANCEL (it may be
         alive but cut off) so that it stops and gives back what it took. `progress` is
-        what the winner reported before (a work handed over by its holder)."""
+        what the winner reported before (a work handed over by its holder).
+
+        The bid is a promise too: a winner still downloading a lease after its own T (a
+        download takes T at most, `Mailbox._instance_for`) is lost the same way, however
+        often it renews its lease."""
         acted = _acted_result(progress)
         if progress.get("progress") == "done" and acted is not None:
             return "done", acted, 0
@@ -1068,9 +1190,13 @@ class Mailbox:
         self._awaiting[conversation], self._winners[conversation] = lost, win.bidder
         if not self._admitted(win.bidder):
             lost.set_result("not admitted")
-        expires, reports = self.clock.now() + self.settings.lease, 0
+        awarded = self.clock.now()
+        expires, reports = awarded + self.settings.lease, 0
+        due = None if progress else awarded + win.T + self.settings.lease
         try:
-            while (message := await self._next_report(queue, lost, expires)) is not None:
+            while (
+                message := await self._next_report(queue, lost, _until(expires, due))
+            ) is not None:
                 if message.sender != win.bidder:
                     continue
                 reports += 1
@@ -1083,7 +1209,9 @@ class Mailbox:
                 if message.performative is Performative.INFORM:
                     acted = _acted_result(message.content) or acted
                     expires = self.clock.now() + self.settings.lease
-            why = GONE.format(lost.result()) if lost.done() else LAPSED.format(self.settings.lease)
+                    if message.content.get("progress") not in _DOWNLOADING:
+                        due = None
+            why = self._why_lost(lost, expires, due, awarded, win)
             if acted is not None:
                 logger.warning("%s: %s lost after it acted (%s)", self.name, win.bidder, why)
                 return "done", {**acted, "lost": why}, reports
@@ -1102,6 +1230,23 @@ class Mailbox:
             return "winner-lost", {"reason": why}, reports + 1
         finally:
             del self._awaiting[conversation], self._winners[conversation]
+
+    def _why_lost(
+        self,
+        lost: asyncio.Future[str],
+        expires: float,
+        due: float | None,
+        awarded: float,
+        win: Bid,
+    ) -> str:
+        """Why a winner that sent no result is lost: gone, silent for a lease, or still
+        downloading past its bid (while it renews its lease)."""
+        if lost.done():
+            return GONE.format(lost.result())
+        now = self.clock.now()
+        if due is not None and now >= due and now < expires:
+            return OVERRAN.format(now - awarded, win.T)
+        return LAPSED.format(self.settings.lease)
 
     async def _next_report(
         self, queue: asyncio.Queue[ACLMessage], lost: asyncio.Future[str], expires: float
@@ -1134,12 +1279,20 @@ class Mailbox:
                 return
 
 
+_DOWNLOADING = ("accepted", "downloading")
+"""A winner's progress while its bid's T still runs (`Work.stage`)."""
+
 _ANSWERS = (
     Performative.PROPOSE,
     Performative.REFUSE,
     Performative.NOT_UNDERSTOOD,
     Performative.INFORM,  # the goal is in hand already (`Mailbox._hand_over`)
 )
+
+
+def _until(expires: float, due: float | None) -> float:
+    """When a winner is lost: its lease's expiry, or its bid's `due` time when earlier."""
+    return expires if due is None else min(expires, due)
 
 
 def _reused(outcome: AuctionOutcome, handed: bool) -> bool:

@@ -661,7 +661,8 @@ class Agent:
     tried before the goal fails (Section 4.2). Delegations, and plans that take no slot,
     run concurrently without an intention slot, so an agent can win its own auction.
     Goals can be dropped, suspended and resumed; goals a capability posts are its own and
-    go with it. Steps run in a deterministic order for a given event order.
+    go with it. Steps run in a deterministic order for a given event order. A halted
+    agent (revoked: `halt`) takes no goal and runs no plan any more.
     """
 
     def __init__(
@@ -703,6 +704,7 @@ class Agent:
         self._wake = asyncio.Event()
         self._runner: asyncio.Task | None = None
         self._crash: BaseException | None = None
+        self._halted: str | None = None
         self._busy = 0
         self._stepping = False
         self.beliefs.subscribe(self._on_belief_change)
@@ -733,6 +735,11 @@ class Agent:
     def running(self) -> bool:
         """Whether the reasoning cycle is started."""
         return self._runner is not None and not self._runner.done()
+
+    @property
+    def halted(self) -> str | None:
+        """Why the agent was stopped for good (`halt`), or None while it may act."""
+        return self._halted
 
     def owner(self, goal: Goal) -> str | None:
         """The capability that owns a current goal, or None for the agent's own."""
@@ -779,6 +786,8 @@ class Agent:
             raise ValueError(f"goal {goal} is {goal.status}, not a new pending goal")
         if owner is not None and self._capabilities.get(owner.name) is not owner:
             raise ValueError(f"goal {goal}: {owner!r} is not a capability of {self.name!r}")
+        if self._refused(goal):
+            return goal
         self._adopt(goal, owner)
         self._pending[goal] = None
         if goal.after is not None and not goal.after.status.final:
@@ -816,6 +825,8 @@ class Agent:
             raise ValueError(f"agent {self.name!r} has no capability {capability!r}")
         if goal.status is not GoalStatus.PENDING or goal in self._pending:
             raise ValueError(f"goal {goal} is {goal.status}, not a new pending goal")
+        if self._refused(goal):
+            return False
         self._adopt(goal, None)
         goal.status = GoalStatus.INTENDED
         self._intentions[goal] = None
@@ -897,6 +908,8 @@ class Agent:
         """Start the reasoning cycle on the running event loop."""
         if self.running:
             raise RuntimeError(f"agent {self.name!r} is already running")
+        if self._halted is not None:
+            raise RuntimeError(f"agent {self.name!r} was halted: {self._halted}")
         self._crash = None
         self._runner = asyncio.get_running_loop().create_task(
             self._run(), name=f"agent:{self.name}"
@@ -913,8 +926,23 @@ class Agent:
         self._runner = None
         self._busy = 0  # an intention cancelled before it ran never gave its slot back
         for goal in self.goals:
-            self._finish(goal, GoalStatus.FAILED, f"agent {self.name} stopped")
+            self._finish(goal, GoalStatus.FAILED, self._halted or f"agent {self.name} stopped")
         self._resolve_idle()
+
+    async def halt(self, reason: str) -> None:
+        """Stop for good: the agent was revoked and takes no further action. As `stop`,
+        with its open goals failed for `reason`; from now on a goal posted or performed
+        fails at once (no plan runs) and the cycle cannot be started again. A won goal's
+        plan runs in its caller's task (`perform`): the caller withdraws it."""
+        self._halted = reason
+        await self.stop()
+
+    def _refused(self, goal: Goal) -> bool:
+        """A halted agent adopts no goal: it fails at once (True when refused)."""
+        if self._halted is None:
+            return False
+        goal.status, goal.reason = GoalStatus.FAILED, self._halted
+        return True
 
     async def wait_idle(self) -> None:
         """Wait until no event is queued, no intention runs and a step started nothing."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from secmas.agents.reputation import beta_reputation, weighed
 from secmas.network.infrastructure import Infrastructure
 from secmas.network.paths import Graph, lowest_cost_path, widest_tree
 from secmas.network.resources import Amount, req, rsc_eval, rsc_eval_hop, sat_req, units_needed
@@ -202,9 +203,8 @@ def candidate_bid(
     required = Amount() if instance else req(vnf, units)
     free = state.unheld  # committed state plus the bidder's own pending holds
     if not sat_req(free, required):  # Eq. 4.1
-        return Refusal(
-            pop, f"sat_req fails for {units}×{vnf_id}: needs {_fmt(required)}, free {_fmt(free)}"
-        )
+        needs, left = amount_text(required), amount_text(free)
+        return Refusal(pop, f"sat_req fails for {units}×{vnf_id}: needs {needs}, free {left}")
     source_eval = rsc_eval(free, state.total, required, ctx.catalogue)  # Eq. 4.4
     path = lowest_cost_path(
         infra,
@@ -272,26 +272,54 @@ def normalise(values: Sequence[float]) -> list[float]:
     return [(v - low) / span for v in values]
 
 
-def utilities(bids: Sequence[Bid], prefs: Preferences) -> list[float]:
-    """Eq. 3.1 per bid: pf_T·β̂_T + pf_C·β̂_C + pf_D·(1 − β̂_D); lower is better."""
+def utilities(
+    bids: Sequence[Bid],
+    prefs: Preferences,
+    standing: Mapping[str, float] | None = None,
+    weight: float = 0.0,
+) -> list[float]:
+    """Eq. 3.1 per bid: pf_T·β̂_T + pf_C·β̂_C + pf_D·(1 − β̂_D); lower is better.
+
+    With a reputation `weight` above 0, each score is weighed with its bidder's
+    reputation in `standing` (`secmas.agents.reputation.weighed`; a bidder not in it has
+    the reputation of one never seen); with 0 (the default) it is Eq. 3.1 exactly."""
     if not bids:
         return []
     t_hat = normalise([b.T for b in bids])
     c_hat = normalise([b.C for b in bids])
     d_hat = normalise([b.D for b in bids])
-    return [
+    scores = [
         prefs.T * t + prefs.C * c + prefs.D * (1.0 - d)
         for t, c, d in zip(t_hat, c_hat, d_hat, strict=True)
     ]
+    if weight == 0.0:
+        return scores
+    unknown = beta_reputation(0, 0)
+    known = standing or {}
+    return [
+        weighed(score, known.get(bid.bidder, unknown), weight)
+        for bid, score in zip(bids, scores, strict=True)
+    ]
 
 
-def select(bids: Sequence[Bid], prefs: Preferences) -> int:
-    """Index of the argmin of Eq. 3.1; ties go to the earlier bid in `bids`."""
-    scores = utilities(bids, prefs)
+def select(
+    bids: Sequence[Bid],
+    prefs: Preferences,
+    standing: Mapping[str, float] | None = None,
+    weight: float = 0.0,
+) -> int:
+    """Index of the argmin of Eq. 3.1 (weighed as `utilities` says); ties go to the
+    earlier bid in `bids`."""
+    scores = utilities(bids, prefs, standing, weight)
     return min(range(len(bids)), key=lambda i: (scores[i], i))
 
 
-def winner(bids: Sequence[Bid], prefs: Preferences) -> Bid | None:
+def winner(
+    bids: Sequence[Bid],
+    prefs: Preferences,
+    standing: Mapping[str, float] | None = None,
+    weight: float = 0.0,
+) -> Bid | None:
     """The winning bid of an auction, or None without bids.
 
     Ties on utility are broken deterministically by bidder id (string order), so every
@@ -300,8 +328,9 @@ def winner(bids: Sequence[Bid], prefs: Preferences) -> Bid | None:
     if not bids:
         return None
     ordered = sorted(bids, key=lambda b: (b.bidder, b.vnf))
-    return ordered[select(ordered, prefs)]
+    return ordered[select(ordered, prefs, standing, weight)]
 
 
-def _fmt(amount: Amount) -> str:
+def amount_text(amount: Amount) -> str:
+    """An amount as refusals write it, e.g. `2c/4G/50G`."""
     return f"{amount.cpu:g}c/{amount.memory:g}G/{amount.disk:g}G"

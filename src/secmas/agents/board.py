@@ -16,9 +16,10 @@ leaves it out of calls for proposals, and whose requests meant for it go to the 
 not run twice: the winner answers the successor's call with the work in hand
 (`secmas.agents.auction`). An agent found gone that is back (`back`) is asked again.
 
-An agent is gone when the trust layer no longer admits it (revoked), or when its watcher
-went through `silence` live rounds without a fresh announcement from it (crashed,
-killed). A round is live when the watcher's own periodic announcement came back over the
+An agent is gone when the trust layer no longer admits it (revoked, or withdrawn while
+the orchestrator hears no heartbeat from it: `secmas.trust.liveness`), or when its
+watcher went through `silence` live rounds without a fresh announcement from it
+(crashed, killed). A round is live when the watcher's own periodic announcement came back over the
 bus fresh (within one period by its clock): during a broker outage no round is live, and
 the announcements buffered meanwhile arrive late, so nobody is taken for gone for an
 outage. Each agent hears its own subject, its watched agents' and the notices: the board
@@ -41,7 +42,7 @@ from secmas.transport.bus import Bus, BusClosed, Subscription
 logger = logging.getLogger(__name__)
 
 MAX_FRAME = 64 * 1024
-NOT_ADMITTED = "not admitted (revoked)"
+NOT_ADMITTED = "not admitted (revoked or withdrawn)"
 
 
 def board_subject(agent: str, space: str = SPACE) -> str:

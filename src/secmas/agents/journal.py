@@ -1,4 +1,5 @@
-"""What the agents did during a run: auctions, placements, mitigation actions.
+"""What the agents did during a run: auctions, placements, mitigation actions, and the
+promises initiators judged (`secmas.agents.reputation`).
 
 Agents write here; the report layer reads it. `Journal` holds plain records, no I/O;
 `RelayJournal` also sends them to the run's driver when agents run in other processes.
@@ -21,6 +22,7 @@ from secmas.agents.auction import (
 )
 from secmas.agents.bidding import Refusal
 from secmas.agents.outcome import AuctionOutcome
+from secmas.agents.reputation import Conduct, Promise, ReputationBook
 from secmas.transport.bus import Bus, BusClosed
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class Journal:
     placements: list[PlacementEvent] = field(default_factory=list)
     actions: list[ActionEvent] = field(default_factory=list)
     executions: list[ExecutionEvent] = field(default_factory=list)
+    reputation: ReputationBook = field(default_factory=ReputationBook)
+    """Every promise judged, and the peers' reputation they add up to."""
 
     def auction(self, initiator: str, record: AuctionRecord) -> None:
         """Record an auction run by `initiator`."""
@@ -85,11 +89,15 @@ class Journal:
         """Record that a winner's plan acted for a goal."""
         self.executions.append(event)
 
+    def promise(self, promise: Promise) -> None:
+        """Record a promise an initiator judged (kept or broken)."""
+        self.reputation.add(promise)
+
 
 # -- across processes ------------------------------------------------------------------------
 # Agents in their own processes relay what they journal to the run's driver, which merges
 # it into one Journal for the report. Format:
-# {"event": "auction" | "placement" | "action" | "execution", …}
+# {"event": "auction" | "placement" | "action" | "execution" | "promise", …}
 # (not "kind": placements have a field of that name).
 
 
@@ -108,6 +116,8 @@ def auction_to_json(initiator: str, record: AuctionRecord) -> dict[str, Any]:
         "messages": record.messages,
         "attempt": record.attempt,
         "result": record.result,
+        "standing": dict(outcome.standing),
+        "weight": outcome.weight,
     }
 
 
@@ -117,6 +127,8 @@ def _auction_from_json(data: dict[str, Any]) -> tuple[str, AuctionRecord]:
         request,
         tuple(bid_from_content(b) for b in data["bids"]),
         tuple(Refusal(str(r["bidder"]), str(r["reason"])) for r in data["refusals"]),
+        {str(k): float(v) for k, v in data.get("standing", {}).items()},
+        float(data.get("weight", 0.0)),
     )
     record = AuctionRecord(
         outcome,
@@ -144,6 +156,8 @@ def apply_json(journal: Journal, data: Any) -> None:
             journal.action(ActionEvent(**fields))
         elif event == "execution":
             journal.execution(ExecutionEvent(**fields))
+        elif event == "promise":
+            journal.promise(Promise(**fields | {"conduct": Conduct(fields["conduct"])}))
         else:
             raise ValueError(f"unknown journal event {event!r}")
     except (KeyError, TypeError) as exc:
@@ -201,3 +215,7 @@ class RelayJournal(Journal):
     def execution(self, event: ExecutionEvent) -> None:
         super().execution(event)
         self._queue.put_nowait({"event": "execution", **asdict(event)})
+
+    def promise(self, promise: Promise) -> None:
+        super().promise(promise)
+        self._queue.put_nowait({"event": "promise", **asdict(promise)})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from secmas.agents.bidding import Bid, GoalRequest, Refusal, utilities, winner
@@ -20,12 +20,17 @@ class AuctionOutcome:
     request: GoalRequest
     bids: tuple[Bid, ...]
     refusals: tuple[Refusal, ...]
+    standing: Mapping[str, float] = field(default_factory=dict)
+    """The bidders' reputation as the initiator weighed it (empty with weight 0)."""
+    weight: float = 0.0
+    """The reputation weight of Eq. 3.1 (`secmas.agents.reputation.weighed`)."""
     scores: tuple[float, ...] = field(init=False)
     winner: Bid | None = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scores", tuple(utilities(self.bids, self.request.preferences)))
-        object.__setattr__(self, "winner", winner(self.bids, self.request.preferences))
+        prefs, standing, weight = self.request.preferences, self.standing, self.weight
+        object.__setattr__(self, "scores", tuple(utilities(self.bids, prefs, standing, weight)))
+        object.__setattr__(self, "winner", winner(self.bids, prefs, standing, weight))
 
     @property
     def label(self) -> str:

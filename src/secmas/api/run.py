@@ -392,6 +392,9 @@ def _operation(
             f"{'' if distribution.pods is None else ', each in its pod (podman kube play)'}; "
             f"their logs in {folder}"
         )
+        here = distribution.hosts is None and distribution.pods is None
+        if here and (agents is None or agents.kind == "processes"):
+            say_agent_user(observer)
         operate = functools.partial(
             operate_processes,
             scenario,
@@ -447,6 +450,15 @@ def _operation(
         tamper=plan.tamper,
         work=work,
     )
+
+
+def say_agent_user(observer: RunObserver) -> None:
+    """Who this machine's agent processes run as (`secmas.pipeline.agentuser`), once: a
+    warning when it is the measurer's own user."""
+    from secmas.pipeline.agentuser import agent_user
+
+    user = agent_user()
+    (observer.note if user.separated else observer.warning)(user.said())
 
 
 def host_list(scenario: Scenario, distribution: Distribution) -> HostList:

@@ -35,6 +35,7 @@ from secmas.cli.output import (
 from secmas.cli.tables import (
     acceptance_table,
     alert_table,
+    attestation_summary,
     attestation_table,
     auction_tables,
     channel_summary,
@@ -145,6 +146,7 @@ def print_result(result: RunResult, as_json: bool = False) -> None:
     detail(*auction_tables(report["auctions"]), placement_table(report["placements"]))
     if report["trust"]:
         detail(attestation_table(report["trust"]))
+        console.print(attestation_summary(report["trust"]))
         console.print(channel_summary(report["trust"]["channel"]))
     detail(workflow_table(report["workflow"]))
     if report["analytics"]:

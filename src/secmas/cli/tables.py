@@ -138,10 +138,12 @@ def scenario_table(scenario: Scenario) -> Table:
             f"{attack.kind}: {attack.attackers} × {attack.rate:g} MB/s from t={attack.start:g} s",
         )
     security = scenario.security
+    random = security.attestation.random
     table.add_row(
         "security",
         f"ledger {security.ledger}, a mutual attestation step every "
         f"{security.attestation.period:g} s"
+        + ("" if random is None else f", unannounced ones every {random.mean_seconds:g} s or so")
         if security.enabled
         else "off (agents unattested)",
     )
@@ -185,6 +187,21 @@ def attestation_table(trust: dict[str, Any]) -> Table:
             entry["tx"][:12] + "…",
         )
     return table
+
+
+def attestation_summary(trust: dict[str, Any]) -> Text:
+    """One line on the run's measurements: how many, how many unannounced, how many
+    failed, and the longest time an agent went unmeasured (`secmas.trust.windows`)."""
+    entries = trust["attestations"]
+    windows = trust["measurement"]
+    failed = sum(e["result"] != "pass" for e in entries)
+    gaps = {a: w["longest_gap_s"] for a, w in windows["agents"].items() if w["longest_gap_s"]}
+    longest = max(gaps, key=lambda a: gaps[a], default=None)
+    return Text(
+        f"attestation: {len(entries)} measurements ({windows['random']} unannounced), "
+        f"{failed} failed"
+        + ("" if longest is None else f", longest gap {gaps[longest]:g} s ({longest})")
+    )
 
 
 def channel_summary(channel: dict[str, Any] | None) -> Text:

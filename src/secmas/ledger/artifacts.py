@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-CONTRACT_NAMES = ("AgentRegistry", "AuditAnchor", "SecretStore")
+CONTRACT_NAMES = ("AgentRegistry", "AuditAnchor", "Reputation", "SecretStore")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,14 @@ from secmas.ledger.chain import AccountLike, Chain, NodeAccount, Sender, address
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.evmnode import MEMORY, EvmNode
 from secmas.ledger.registry import RegistryClient
+from secmas.ledger.reputation import ReputationClient
 from secmas.ledger.rpcnode import JsonRpcNode
 from secmas.ledger.secretstore import SecretStoreClient
 
 _GAS_DEPLOY_REGISTRY = 3_100_000
 _GAS_DEPLOY_STORE = 1_200_000
 _GAS_DEPLOY_ANCHOR = 600_000
+_GAS_DEPLOY_REPUTATION = 900_000
 # The well-known test keys 1 and 2 (eth-tester's too): the in-process chain is private to the
 # process.
 _MEMORY_MLFO_KEY = (1).to_bytes(32, "big")
@@ -116,6 +118,15 @@ class Ledger:
     def attach_audit_anchor(self, address: str) -> AuditAnchorClient:
         """A client of an AuditAnchor deployed earlier, bound to the MLFO."""
         return AuditAnchorClient(self.chain, address, self.chain.sender(self.mlfo))
+
+    def deploy_reputation(self, registry: str) -> ReputationClient:
+        """Deploys a Reputation contract whose reporters the AgentRegistry at `registry`
+        vouches for; the client is bound to the MLFO (agents report with `as_`)."""
+        deployer = self.chain.sender(self.mlfo)
+        address = self._create(
+            deployer, ReputationClient.NAME, registry, gas=_GAS_DEPLOY_REPUTATION
+        )
+        return ReputationClient(self.chain, address, deployer)
 
 
 def _local(key: bytes | str | None) -> Account | None:

@@ -15,7 +15,8 @@ pipeline), sealed by the secure channel like every other control message:
 - `secmas.decline.<p>`, agent → MLFO, request: `{"pop", "request"}` (CFP content) on
   every call for proposals when the loops hold decline policies; answer `{"reason"}`;
 - `secmas.admit.<p>`, MLFO → every agent: `{"excluded": [AGENT, …]}`, the agents the
-  loops' trust rule keeps out of auctions, sent whenever it changes;
+  MLFO keeps out of auctions (withdrawn for silence, or by the loops' trust rule), sent
+  whenever that changes;
 - `secmas.ticked.<p>`, agent → MLFO: `{"pop", "now"}` once the agent perceived a tick,
   the barrier after which the loops look at the step.
 
@@ -31,9 +32,9 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from secmas.agents.auction import request_from_content, request_to_content
+from secmas.agents.auction import Admits, request_from_content, request_to_content
 from secmas.agents.bdi import Belief, Goal, GoalKind, GoalStatus
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.board import OpenGoal
@@ -257,12 +258,23 @@ class TickBarrier:
                 continue
 
 
+class Roster(Protocol):
+    """The agents of a run and the rule that admits them to auctions (a `World` is one)."""
+
+    @property
+    def directory(self) -> tuple[str, ...]: ...
+
+    @property
+    def admits(self) -> Admits | None: ...
+
+
 @dataclass
 class Admission:
-    """Tells the agents whom the loops' trust rule keeps out (`world.admits` narrowed by
-    a closed loop's or the SSLA manager's Trust Manager), whenever that changes."""
+    """Tells the agents whom the MLFO keeps out of auctions (`world.admits`: the trust
+    layer's view without the agents withdrawn for silence, narrowed by a closed loop's or
+    the SSLA manager's Trust Manager), whenever that changes."""
 
-    world: World
+    world: Roster
     bus: Bus
     pipeline: str
     excluded: tuple[str, ...] = ()

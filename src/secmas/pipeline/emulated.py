@@ -43,6 +43,7 @@ from secmas.pipeline.operate import (
     StepLoop,
     _merged,
     _watch_agents,
+    journalled,
 )
 from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.tamper import infect_due
@@ -211,7 +212,8 @@ async def _deploy(
             workflow=flow,
             measure_from_outside=True,  # the run's own measurer process, as `operate`
         )
-        world.admits = secure.view.admits
+        world.admits = secure.admits
+        secure.liveness.told = journalled(world.journal)
         secure.start_background(world.clock)
     for loop in loops:
         loop.attach(world, (lambda: secure.entries) if secure else list, secure)

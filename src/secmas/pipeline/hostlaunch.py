@@ -27,6 +27,11 @@ on one machine), readable only by its user and root. Its PID is announced on the
 line of output (`PID_PREFIX`), its output flows back to the driver, and the directory is
 removed when it ends. The agent dies with this process (PR_SET_PDEATHSIG), so an
 ssh session torn down by SIGKILL leaves no agent behind either.
+
+Run as root (`ip netns exec` on the emulated network, where the run's measurer attests
+the agents), the launcher hands the folder to the agent user and starts the agent as that
+user, never as root (`secmas.pipeline.agentuser`: out of the measurer's reach), and says
+who on the next line (`USER_PREFIX`, then the user's report as JSON).
 """
 
 from __future__ import annotations
@@ -45,26 +50,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from secmas.pipeline.iml import AgentLaunch
-from secmas.transport.tls import write_secret
+from secmas.pipeline.agentuser import AgentUser, agent_user
+from secmas.pipeline.iml import FILES, AgentLaunch, place
+from secmas.trust.allowlist import agent_environment
 
 PID_PREFIX = "secmas-hostlaunch: agent pid "
 """How the first line of output names the agent's PID on its host."""
+USER_PREFIX = "secmas-hostlaunch: agent user "
+"""How the second line names who the agent runs as (`AgentUser.report`, JSON)."""
 KILL = b"kill"
 MAX_HANDOVER_BYTES = 32 * 1024 * 1024
 """Largest handover line: a scenario file of the largest size the loader reads, and more."""
 STOP_GRACE_S = 5.0
 HANDOVER_FORMAT = "secmas.agent-handover/1"
-FILES = {
-    "scenario": "scenario.yaml",
-    "bus_ca": "bus-ca.pem",
-    "bus_nkey": "agent.nk",
-    "ledger_ca": "ledger-ca.pem",
-    "enrolment": "enrolment.json",
-}
-"""The AgentLaunch fields that name files the agent reads, and their names on the host."""
 _FIELDS = ("pop", "bus", "pipeline", "ledger", "tamper_at", "bus_auth")
 _PR_SET_PDEATHSIG = 1
 
@@ -76,11 +75,7 @@ class HandoverError(ValueError):
 def handover(launch: AgentLaunch) -> bytes:
     """The JSON line that hands `launch` to a host: its fields, its credentials and the
     contents of the files it names (OSError when one cannot be read)."""
-    files = {
-        name: path.read_text(encoding="utf-8")
-        for name in FILES
-        if (path := getattr(launch, name)) is not None
-    }
+    files = {name: path.read_text(encoding="utf-8") for name, path in launch.files().items()}
     fields = {name: getattr(launch, name) for name in _FIELDS}
     message = {"format": HANDOVER_FORMAT, **fields, "files": files}
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
@@ -98,12 +93,10 @@ def receive(line: bytes, folder: Path) -> AgentLaunch:
     files = message.get("files")
     if not isinstance(files, dict) or not set(files) <= set(FILES) or "scenario" not in files:
         raise HandoverError(f"the handover's files must be among {sorted(FILES)}, scenario too")
-    paths: dict[str, Any] = {}
     for name, text in files.items():
         if not isinstance(text, str):
             raise HandoverError(f"the handover's file {name} is not text")
-        paths[name] = folder / FILES[name]
-        write_secret(paths[name], text.encode("utf-8"))
+    paths = place({name: text.encode("utf-8") for name, text in files.items()}, folder)
     fields = {name: message.get(name) for name in _FIELDS}
     for name in ("pop", "bus", "pipeline"):
         if not isinstance(fields[name], str) or not fields[name]:
@@ -161,11 +154,11 @@ def _follow(agent: subprocess.Popen[bytes], orders: _Input) -> None:
     _stop(agent)
 
 
-def _run(launch: AgentLaunch, folder: Path, orders: _Input) -> int:
+def _run(launch: AgentLaunch, folder: Path, orders: _Input, user: AgentUser) -> int:
     agent = subprocess.Popen(
-        launch.argv(sys.executable),
+        user.command(launch.argv(sys.executable)),
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **launch.env()},
+        env={**agent_environment(os.environ), **launch.env(), **user.env(folder)},
         cwd=folder,
         preexec_fn=_die_with_parent,
     )
@@ -176,6 +169,7 @@ def _run(launch: AgentLaunch, folder: Path, orders: _Input) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, on_signal)
     print(f"{PID_PREFIX}{agent.pid}", flush=True)
+    print(f"{USER_PREFIX}{json.dumps(user.report())}", flush=True)
     threading.Thread(target=_follow, args=(agent, orders), daemon=True).start()
     code = agent.wait()
     return 128 - code if code < 0 else code  # killed by a signal: as a shell reports it
@@ -197,7 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"secmas-hostlaunch: cannot create the agent's folder: {exc}", file=sys.stderr)
         return 2
     try:
-        return _run(receive(line, folder), folder, orders)
+        launch, user = receive(line, folder), agent_user()
+        user.give(folder)
+        return _run(launch, folder, orders, user)
     except (HandoverError, OSError) as exc:
         print(f"secmas-hostlaunch: {exc}", file=sys.stderr)
         return 2

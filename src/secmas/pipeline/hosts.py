@@ -34,6 +34,7 @@ line (`secmas.pipeline.hostlaunch` says why). The agent's output comes back into
 from __future__ import annotations
 
 import ipaddress
+import json
 import shlex
 import string
 import subprocess
@@ -47,7 +48,7 @@ from typing import IO, Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from secmas.pipeline.hostlaunch import KILL, PID_PREFIX, handover
+from secmas.pipeline.hostlaunch import KILL, PID_PREFIX, USER_PREFIX, handover
 from secmas.pipeline.iml import AgentLaunch
 from secmas.scenario import yamlfile
 from secmas.scenario.loader import FieldPath, Problem, line_of
@@ -274,15 +275,20 @@ class _Remote:
     log: IO[bytes]
     pid: int | None = None
     """The agent's PID on its host, once the launcher announced it."""
+    user: Any = None
+    """Who the agent runs as on its host, as its launcher said (`AgentUser.report`)."""
     reader: threading.Thread | None = None
 
     def copy_output(self) -> None:
-        """The launcher's output into the agent's log; the PID line noted on the way."""
+        """The launcher's output into the agent's log; its PID and user lines noted on
+        the way."""
         assert self.process.stdout is not None
         for line in self.process.stdout:
             text = line.decode(errors="replace")
             if self.pid is None and text.startswith(PID_PREFIX):
                 self.pid = int(text.removeprefix(PID_PREFIX))
+            elif self.user is None and text.startswith(USER_PREFIX):
+                self.user = json.loads(text.removeprefix(USER_PREFIX))
             self.log.write(line)
             self.log.flush()
 
@@ -379,11 +385,13 @@ class HostProcesses:
             remote.wait(deadline - time.monotonic())
 
     def describe(self) -> dict[str, Any]:
-        """The driver, each agent's host and, when every host is this machine, the
-        agents' PIDs (for the run's host measurer; a remote PID means nothing here)."""
+        """The driver, each agent's host and user there and, when every host is this
+        machine, the agents' PIDs (for the run's host measurer; a remote PID means nothing
+        here)."""
         described: dict[str, Any] = {
             "driver": self.name,
             "hosts": {p: r.host.name for p, r in self.remotes.items()},
+            "agent_users": {p: r.user for p, r in self.remotes.items() if r.user is not None},
         }
         pids = {p: r.pid for p, r in self.remotes.items() if r.pid is not None}
         if self.remotes and all(r.host.local for r in self.remotes.values()):

@@ -10,24 +10,44 @@ per agent, an OpenStack one as a VM, without any change to the workflow. One thi
 depends on what the agents run: a driver whose agents run files of their own (an OCI
 image) gives the check from outside that can judge them (`ChecksItsAgents`), in place of
 this host's measurer.
+
+Run as root, `LocalProcesses` starts no agent as root: each runs as the agent user
+(`secmas.pipeline.agentuser`), out of reach of the measurer that attests it, in a folder of
+its own (its seat, in the temporary directory: a run folder may be one it cannot reach)
+holding its copies of the files it reads, as an agent on another host gets them
+(`secmas.pipeline.hostlaunch`); the original of its one-time credential is removed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from secmas.pipeline.agentuser import AgentUser, agent_user
+from secmas.transport.tls import write_secret
+from secmas.trust.allowlist import agent_environment
 from secmas.trust.enrolment import CREDENTIAL_ENV
 from secmas.trust.measurer import MeasurerAppraisal
 
 BUS_AUTH_ENV = "SECMAS_BUS_AUTH"
 """The environment variable that carries the bus credentials of a URL (never argv)."""
+FILES = {
+    "scenario": "scenario.yaml",
+    "bus_ca": "bus-ca.pem",
+    "bus_nkey": "agent.nk",
+    "ledger_ca": "ledger-ca.pem",
+    "enrolment": "enrolment.json",
+}
+"""The AgentLaunch fields that name files the agent reads, and their names in its folder."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,25 @@ class AgentLaunch:
             env[CREDENTIAL_ENV] = str(self.enrolment)
         return env
 
+    def files(self) -> dict[str, Path]:
+        """The files the agent reads, by field (`FILES`)."""
+        return {name: path for name in FILES if (path := getattr(self, name)) is not None}
+
+    def moved_to(self, folder: Path) -> AgentLaunch:
+        """This launch with copies of its files in `folder` (OSError when one cannot be
+        read); the originals stay."""
+        contents = {name: path.read_bytes() for name, path in self.files().items()}
+        return replace(self, **place(contents, folder))
+
+
+def place(contents: Mapping[str, bytes], folder: Path) -> dict[str, Any]:
+    """Write each file of a launch (by field) into `folder` under its name there, readable
+    by its owner only; their paths by field."""
+    paths = {name: folder / FILES[name] for name in contents}
+    for name, data in contents.items():
+        write_secret(paths[name], data)
+    return paths
+
 
 class IMLDriver(Protocol):
     """Starts and stops the agents of one pipeline somewhere."""
@@ -119,21 +158,35 @@ class ChecksItsAgents(Protocol):
 
 @dataclass
 class LocalProcesses:
-    """One `secmas agent` OS process per agent on this machine, logs in `workdir`."""
+    """One `secmas agent` OS process per agent on this machine, logs in `workdir`, each
+    as `user` (module docstring)."""
 
     workdir: Path
     name: str = "local processes"
     stop_timeout: float = 5.0
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    user: AgentUser = field(default_factory=agent_user)
+    seats: dict[str, Path] = field(default_factory=dict)
+    """Each separated agent's folder (removed by `stop_all`)."""
 
     def start(self, launch: AgentLaunch) -> None:
+        seat: Path | None = None
+        home: dict[str, str] = {}
+        if self.user.separated:
+            seat = self.seats[launch.pop] = Path(tempfile.mkdtemp(prefix="secmas-agent-"))
+            original, launch = launch, launch.moved_to(seat)
+            self.user.give(seat)
+            if original.enrolment is not None:
+                original.enrolment.unlink(missing_ok=True)  # the agent's now, in its seat
+            home = self.user.env(seat)
         with self._log(launch.pop).open("wb") as handle:
             self.procs[launch.pop] = subprocess.Popen(
-                launch.argv(),
+                self.user.command(launch.argv()),
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, **launch.env()},
+                env={**agent_environment(os.environ), **launch.env(), **home},
+                cwd=seat,
             )
 
     def dead(self) -> list[str]:
@@ -150,6 +203,21 @@ class LocalProcesses:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
 
+    def terminate(self, agent: str, grace: float) -> str:
+        """SIGTERM, then SIGKILL if the agent has not ended `grace` seconds later; how it
+        ended (`stop_agent`)."""
+        proc = self.procs[agent]
+        if proc.poll() is not None:
+            return ENDED
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return f"killed after {grace:g} s"
+        return "terminated"
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -161,9 +229,43 @@ class LocalProcesses:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for seat in self.seats.values():
+            shutil.rmtree(seat, ignore_errors=True)
 
     def describe(self) -> dict[str, Any]:
-        return {"driver": self.name, "pids": {p: proc.pid for p, proc in self.procs.items()}}
+        return {
+            "driver": self.name,
+            "pids": {p: proc.pid for p, proc in self.procs.items()},
+            "agent_user": self.user.report(),
+        }
 
     def _log(self, agent: str) -> Path:
         return self.workdir / f"agent-{agent}.log"
+
+
+# -- stopping a revoked agent ------------------------------------------------------------------
+
+STOP_GRACE_S = 5.0
+"""How long a revoked agent has to end on SIGTERM before it is killed."""
+
+ENDED = "had ended already"
+
+
+@runtime_checkable
+class TerminatesAnAgent(Protocol):
+    """An IML driver that can end one agent gently: SIGTERM, then SIGKILL after a grace."""
+
+    def terminate(self, agent: str, grace: float) -> str: ...
+
+
+def stop_agent(driver: IMLDriver, agent: str, grace: float = STOP_GRACE_S) -> str:
+    """Stop a revoked agent for good, however it runs: gently where its driver can
+    (`TerminatesAnAgent`), else as the driver kills one (a container, with its measurer
+    beside it; a process on another host); an agent that ended is left as it is. Returns
+    how it ended, for the journal. Blocks for up to `grace` seconds: run it in a thread."""
+    if agent in driver.dead():
+        return ENDED
+    if isinstance(driver, TerminatesAnAgent):
+        return driver.terminate(agent, grace)
+    driver.kill(agent)
+    return "killed"

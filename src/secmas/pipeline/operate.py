@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.handle import AgentHandle
-from secmas.agents.journal import Journal
+from secmas.agents.journal import ActionEvent, Journal
 from secmas.agents.workload import add_synthetic_load
 from secmas.ledger.connection import Ledger
 from secmas.network.clock import VirtualClock, settle
@@ -26,12 +26,15 @@ from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.heap import hold, long_lived
 from secmas.pipeline.mlfo import pipeline_name, plan_service
+from secmas.pipeline.reputation import record_reputation
 from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.tamper import infect_due
 from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
+from secmas.trust.control import MLFO
 from secmas.trust.image import RuntimeImage
+from secmas.trust.liveness import READMITTED, Changed, Presence
 
 Progress = Callable[[float, float], None]
 """Told (simulated now, duration) after every step."""
@@ -125,6 +128,9 @@ class OperateResult:
     """The deployment steps as they ran (number, name, seconds, outcome, in/out)."""
     analytics: dict[str, Any] | None = None
     """The closed loops' report (alerts, decisions, detection quality); None when off."""
+    reputation_ledger: dict[str, Any] | None = None
+    """Where the promises judged in the run are recorded on the ledger
+    (`secmas.pipeline.reputation`); None without the trust layer."""
 
 
 async def drive_clock(clock: VirtualClock, until: float) -> None:
@@ -183,9 +189,10 @@ async def operate(
             workflow=flow,
             measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
         )
-        world.admits = secure.view.admits
+        world.admits = secure.admits
+        secure.liveness.told = journalled(world.journal)
         await give_work(secure.cohort, work)
-        secure.start_background(clock)
+        secure.start_background(clock, seed=scenario.seed)
     elif work:
         raise RunError("work for the attested agents needs the trust layer: security is off")
     for loop in loops:
@@ -220,6 +227,10 @@ async def operate(
                 capacity.check(plane.now, world.infra)
                 if progress is not None:
                     progress(plane.now, duration)
+            recorded = None
+            if secure is not None:
+                book = world.journal.reputation
+                recorded = await clock.run_blocking(record_reputation, secure, book)
         finally:
             for agent in agents:
                 await agent.stop()
@@ -238,6 +249,7 @@ async def operate(
         trust=None if secure is None else secure.report(clock.now()),
         workflow=flow.to_json(),
         analytics=_merged([loop.report() for loop in loops]),
+        reputation_ledger=recorded,
     )
 
 
@@ -250,11 +262,24 @@ async def give_work(cohort: Callable[[], Awaitable[Cohort]], work: Sequence[Agen
         await job.run(agents)
 
 
+def journalled(journal: Journal) -> Changed:
+    """Each withdrawal of an agent for silence, and its re-admission, as the MLFO's
+    action in the run's journal (`secmas.trust.liveness`)."""
+
+    def told(change: Presence) -> None:
+        action = "readmitAgent" if change.state == READMITTED else "withdrawAgent"
+        detail = f"{change.agent}: {change.reason}"
+        journal.action(ActionEvent(change.time, MLFO, action, detail))
+
+    return told
+
+
 def _watch_agents(secure: SecurePipeline, agents: Sequence[PoPAgent]) -> None:
     """Each agent's attester also measures its own agent object (instance attributes): in
     one process all agents share the code, so only their objects tell an infected agent
-    from the others."""
+    from the others. A revoked agent is stopped (`SecurePipeline.halts`)."""
     for agent in agents:
+        secure.halts[agent.pop] = agent.revoke
         member = secure.members[agent.pop]
         if isinstance(member.image.runtime, RuntimeImage):
             own = replace(member.image.runtime, watched=[])

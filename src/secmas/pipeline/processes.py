@@ -10,10 +10,14 @@ emulated network in real time with the agents inside their PoPs,
 `secmas.pipeline.emulated_processes`); an IML driver (`secmas.pipeline.iml`, by default
 one `secmas agent` process per PoP on this machine) starts the agents, and their
 journals and final state make the same report as an in-process run. A killed agent
-process stays dead: its auctions time out and are re-auctioned, and it fails its next
-attestation. Work the run gives its attested agents (`secmas.pipeline.work`: federated
-training) runs after bring-up, before the data plane starts, with each agent process
-serving its part from its seat.
+process stays dead: it is withdrawn from auctions once silent for its window
+(`secmas.trust.liveness`), its auctions time out and are re-auctioned, and it fails its
+attestation once the chain stops waiting for it (`AttestationChain.silent`). A revoked
+agent (a failed attestation, the SSLA manager's REVOKE) takes no further action: the IML
+driver stops its process (SIGTERM, then SIGKILL after a grace), the MLFO journals it,
+and its goals go to the others as a killed agent's do. Work the run gives its attested
+agents (`secmas.pipeline.work`: federated training) runs after bring-up, before the data
+plane starts, with each agent process serving its part from its seat.
 
 The run's step loops (closed loop, SSLA manager, CTI hygiene, moving target defence) run
 here, in the MLFO's process, where the data plane and its controller are: after each
@@ -36,9 +40,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.agents.auction import SPACE, AuctionSettings
+from secmas.agents.auction import SPACE, Admits, AuctionSettings
 from secmas.agents.ddos.agent import World
-from secmas.agents.journal import Journal, apply_json, journal_subject
+from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subject
 from secmas.agents.linksync import LinkSync
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
@@ -75,11 +79,19 @@ from secmas.pipeline.iml import (
     IMLDriver,
     LocalProcesses,
     OutsideCheck,
+    stop_agent,
 )
 from secmas.pipeline.mlfo import pipeline_name, plan_service
-from secmas.pipeline.operate import CapacityCheck, OperateResult, StepLoop, _merged, give_work
+from secmas.pipeline.operate import (
+    CapacityCheck,
+    OperateResult,
+    StepLoop,
+    _merged,
+    give_work,
+    journalled,
+)
 from secmas.pipeline.registration import register_agents, revoke_active
-from secmas.pipeline.secure import WrappedImage, secmas_image, vni_of
+from secmas.pipeline.secure import WrappedImage, measurer_deadlines, secmas_image, vni_of
 from secmas.pipeline.ticklatency import TickLatency
 from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
@@ -107,8 +119,10 @@ from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
+from secmas.trust.schedule import Timetable
 from secmas.trust.verification import RemoteVerifier, peers_from_registry
 from secmas.trust.view import TrustView
+from secmas.trust.windows import measurement_report
 
 if TYPE_CHECKING:
     from secmas.pipeline.emulated_processes import PopAgents
@@ -143,6 +157,14 @@ class Beside:
         return bool(self.world.declines)
 
 
+@dataclass(frozen=True)
+class Members:
+    """The agents of a run and the MLFO's rule for them, for an `Admission` of its own."""
+
+    directory: tuple[str, ...]
+    admits: Admits
+
+
 @dataclass
 class Driver:
     """MLFO, SECaaS and the network for one multi-process run."""
@@ -174,6 +196,8 @@ class Driver:
     """What the agents run, wrapped (default: this machine's secmas package; agents in an
     OCI image: `secmas.deploy.imagewrap`)."""
     killed: dict[str, float] = field(default_factory=dict)
+    stopped: dict[str, float] = field(default_factory=dict)
+    """Revoked agents whose process the IML driver stopped, with the run second it did."""
     joined: dict[str, Peer] = field(default_factory=dict)
     ready: set[str] = field(default_factory=set)
     view: TrustView = field(default_factory=TrustView)
@@ -234,14 +258,18 @@ class Driver:
 
     async def _on_ready(self, subject: str, _data: bytes) -> None:
         self.ready.add(subject.rsplit(".", 1)[1])
-        if self.ready >= set(self.pops):
+        self._check_ready()
+
+    def _check_ready(self) -> None:
+        """Every agent is ready, but those stopped for good (revoked during bring-up)."""
+        if self.ready | self.stopped.keys() >= set(self.pops):
             self._all_ready.set()
 
     async def _wait(self, event: asyncio.Event, what: str, timeout: float) -> None:
         """Wait for `event`, failing early (naming the log) when an agent process died."""
         deadline = time.monotonic() + timeout
         while not event.is_set():
-            dead = self.iml.dead()
+            dead = [a for a in self.iml.dead() if a not in self.stopped]
             if dead:
                 tail = self.iml.log_tail(dead[0])
                 raise PipelineError(f"{what}: agent {dead[0]} exited\n{tail}")
@@ -450,6 +478,8 @@ class Driver:
             self.identity, self.name, vni, self.directory, grace=security.grace
         )
         self.liveness = LivenessMonitor(self.name, {m.name for m in members})
+        self.liveness.told, self.liveness.gone = journalled(self.journal), self._revoked_for_good
+        self.chain.silent = self.liveness.withdrew
 
     async def _attest(self, plan: tuple[str, ...]) -> None:
         """Steps 9–12: SECaaS's initial attestation, then one mutual round."""
@@ -499,10 +529,27 @@ class Driver:
         self.rotations.append(rotation)
 
     async def _revoked(self, peer: Peer, reason: str) -> None:
+        """A revocation: the agent's process is stopped first (it takes no further
+        action), then the others are keyed in a new epoch without it."""
         assert self.keyring is not None
         self.keyring.revoke(peer.name)
+        await self._stop_revoked(peer.name, reason)
         if self.pushes:  # before the first epoch is pushed, revocation needs no new one
             await self._push_keys()
+
+    async def _stop_revoked(self, agent: str, reason: str) -> None:
+        """Have the IML driver stop a revoked agent's process or container (SIGTERM, then
+        SIGKILL after a grace: `secmas.pipeline.iml.stop_agent`) and journal it as the
+        MLFO's action. Its goals are re-auctioned or adopted as a lost agent's are."""
+        if agent in self.stopped:
+            return
+        now = self.chain.now() if self.chain is not None and self.chain.now else 0.0
+        self.stopped[agent] = now
+        how = await asyncio.to_thread(stop_agent, self.iml, agent)
+        detail = f"{agent}: {how} (revoked: {reason})"
+        self.journal.action(ActionEvent(now, MLFO, "stopAgent", detail))
+        logger.warning("stopped revoked agent %s", detail)
+        self._check_ready()
 
     # -- the trust layer the step loops see (`secmas.pipeline.operate.TrustLayer`) ------------
     @property
@@ -510,11 +557,13 @@ class Driver:
         return tuple(self.scenario.security.attestation.plan or self.pops)
 
     async def remove_agent(self, agent: str, reason: str = "removed by the MLFO") -> None:
-        """Revoke `agent` on chain and re-key the others, who learn from the chain that it
-        is no longer trusted and exclude it (its process runs on, unheard)."""
+        """Revoke `agent` on chain, stop its process and re-key the others, who learn from
+        the chain that it is no longer trusted and exclude it."""
         peer = self.joined.get(agent)
         if peer is None or self.contracts is None or self.chain is None:
             raise PipelineError(f"remove {agent}: not a registered member of {self.name}")
+        if agent in self.view.excluded:  # revoked (and stopped) already: a failed attestation
+            return
         await self.chain.offload(
             self.contracts.registry.revoke, pipeline_id(self.name), peer.address
         )
@@ -563,6 +612,10 @@ class Driver:
             "barrier": beside is not None or self.perceived is not None,
         }
         await bus.publish(start_subject(self.name), json.dumps(start).encode())
+        admission = self._admission(beside, bus)
+        if self.liveness is not None:  # the agents beat from the start message on
+            security = self.scenario.security
+            self.liveness.watch(clock, security.heartbeat, security.attestation.period)
         if beside is not None:
             handles = [RemoteAgent(pop, bus, self.name, beside.tickets) for pop in self.pops]
             for loop in loops:
@@ -586,16 +639,37 @@ class Driver:
                         del pending_kills[pop]
                 if beside is not None:
                     await self._after_step(beside, loops, now)
+                if admission is not None:  # whom liveness withdrew or re-admitted since
+                    await admission.publish()
                 if progress is not None:
                     progress(now, network.duration)
         finally:
             if background is not None:
                 background.cancel()
                 await asyncio.gather(background, return_exceptions=True)
+            if self.liveness is not None:
+                await self.liveness.stop()
         await asyncio.sleep(0.5 / clock.speed + 0.2)  # the last tick's effects arrive
         await service.stop()
         if beside is not None:
             await beside.links.stop()
+
+    def _admits(self, agent: str) -> bool:
+        """Whether `agent` takes part in auctions: trusted (`view`) and not withdrawn for
+        silence (`liveness`, until it beats again)."""
+        return self.view.admits(agent) and (self.liveness is None or self.liveness.admits(agent))
+
+    def _revoked_for_good(self, agent: str) -> bool:
+        return agent in self.view.excluded
+
+    def _admission(self, beside: Beside | None, bus: Bus) -> Admission | None:
+        """What tells the agents whom the MLFO keeps out of auctions: the step loops' (whose
+        rule narrows `_admits`), or one of its own (None without the trust layer)."""
+        if beside is not None:
+            return beside.admission
+        if self.chain is None:
+            return None
+        return Admission(Members(tuple(self.pops), self._admits), bus, self.name)
 
     async def _attach(
         self, loops: Sequence[StepLoop], network: SteppedNetwork, clock: ScaledClock
@@ -619,7 +693,7 @@ class Driver:
             settings=AuctionSettings(serialised=bool(defence and defence.serialised)),
             directory=tuple(self.pops),
             space=f"{SPACE}.{self.name}",
-            admits=self.view.admits if self.chain is not None else None,
+            admits=self._admits if self.chain is not None else None,
         )
         chain = self.chain
         for loop in loops:
@@ -647,14 +721,21 @@ class Driver:
         await beside.admission.publish()
 
     async def _attest_periodically(self, clock: ScaledClock) -> None:
+        """The periodic steps and, between them, unannounced checks drawn from a secret of
+        this process (real time: `secmas.trust.schedule`)."""
         assert self.chain is not None
-        period = self.scenario.security.attestation.period
+        scenario = self.scenario
+        timetable = Timetable.for_run(
+            scenario.security.attestation, self.name, scenario.seed, False, clock.now()
+        )
         while True:
-            await clock.sleep(period)
+            due = timetable.next()
+            await clock.sleep(due.at - clock.now())
             try:
-                await self.chain.step()
+                await self.chain.attest(due)
             except (LedgerError, VerifierFailed, TimeoutError, BusClosed) as exc:
                 logger.error("mutual attestation step failed: %s", exc)  # the MAS goes on
+            timetable.done(due, clock.now())
 
     async def _on_journal(self, _subject: str, data: bytes) -> None:
         try:
@@ -667,7 +748,7 @@ class Driver:
         bus = self.secure or self.raw
         states: dict[str, dict[str, Any]] = {}
         for pop in self.pops:
-            if pop in self.killed:
+            if pop in self.killed or pop in self.stopped:
                 continue
             try:
                 answer = await bus.request(stop_subject(self.name, pop), b"{}", 10.0)
@@ -715,7 +796,8 @@ class Driver:
         if not pids or self.chain is None:
             return
         secaas = Ed25519PrivateKey.generate()  # signs this host's platform reference
-        host = ExternalAttestation.start(None, secaas, image.manifest)
+        deadlines = measurer_deadlines(self.scenario.security)
+        host = ExternalAttestation.start(None, secaas, image.manifest, deadlines=deadlines)
         host.pids.update(pids)
         self.external = host
         self.chain.external = host.check
@@ -757,6 +839,7 @@ class Driver:
             "silent_agents": (
                 self.liveness.silent(now, 3 * security.heartbeat) if self.liveness else []
             ),
+            "measurement": measurement_report(entries, self.pops, security.attestation, now),
             "channel": None
             if not security.encrypt
             else {

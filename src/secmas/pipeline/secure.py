@@ -12,8 +12,10 @@ For the agents of one run this module
   between identity keys over the shared bus, exactly as across processes; the MLFO acts
   on a verdict only once its signature and the on-chain record agree;
 - during operation, runs a mutual attestation step every `period` seconds of the run's
-  clock, in the background, revoking whoever fails and pushing a new epoch; agents ignore
-  revoked agents in auctions through the `TrustView`.
+  clock, in the background, and between the steps has SECaaS measure agents picked at
+  random at unannounced times (`secmas.trust.schedule`), revoking whoever fails and
+  pushing a new epoch; agents ignore revoked agents in auctions through the `TrustView`,
+  and agents the liveness monitor withdrew for silence until they beat again (`admits`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import asyncio
 import logging
 import os
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -69,11 +71,16 @@ from secmas.trust.measurer import MeasurerAppraisal
 from secmas.trust.measurer_service import ExternalAttestation, HostMeasurer
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
+from secmas.trust.schedule import Timetable
 from secmas.trust.verification import RemoteVerifier, VerifierEndpoint, peers_from_registry
 from secmas.trust.view import TrustView
+from secmas.trust.windows import measurement_report
 from secmas.trust.wrap import wrap
 
 logger = logging.getLogger(__name__)
+
+Halt = Callable[[str], Awaitable[None]]
+"""Stops an agent of this process for good, told why (`PoPAgent.revoke`)."""
 
 
 def vni_of(pipeline: str, security: Security) -> int:
@@ -171,6 +178,14 @@ def deadlines_for(clock: Clock, security: Security) -> Deadlines:
     return Deadlines.measured(declared)
 
 
+def measurer_deadlines(security: Security) -> Deadlines:
+    """How long the host measurer may take to answer: its measured round trips, never
+    below the declared challenge timeout nor beyond one attestation period, so that a
+    stopped or hung measurer is noticed within the period (`Deadlines.bounded`)."""
+    attestation = security.attestation
+    return Deadlines.bounded(attestation.challenge_timeout, attestation.period)
+
+
 def _remote(control: ControlPlane, agent: str, clock: Clock | None) -> RemoteVerifier:
     """The MLFO's handle on an elected verifier; on the virtual clock its step (ledger
     work the clock waits for) is not bounded by wall time."""
@@ -257,6 +272,9 @@ class SecurePipeline:
     coordinator: AgentIdentity | None = None
     """The MLFO's identity (it gives the agents their work after bring-up)."""
     _mlfo_bus: SecureBus | None = None
+    halts: dict[str, Halt] = field(default_factory=dict)
+    """How each agent of this process is stopped when it is revoked (its in-flight work
+    withdrawn), registered by the run once the agents exist."""
 
     # -- bring-up ----------------------------------------------------------------------------
     @classmethod
@@ -306,7 +324,13 @@ class SecurePipeline:
             # (hashlib releases the GIL) while the measurer measures ahead in its process;
             # the first check waits for both, not the bring-up.
             external = (
-                ExternalAttestation.begin(secaas_key, default.manifest, measurer, shared=True)
+                ExternalAttestation.begin(
+                    secaas_key,
+                    default.manifest,
+                    measurer,
+                    shared=True,
+                    deadlines=measurer_deadlines(security),
+                )
                 if measurer is not None
                 else None
             )
@@ -387,6 +411,7 @@ class SecurePipeline:
         for member in pipeline.members.values():
             member.heartbeat.start()
         await pipeline.liveness.start(pipeline.mlfo)
+        pipeline.liveness.watch(clock, security.heartbeat, security.attestation.period)
         return pipeline
 
     async def _distribute_credentials(self) -> None:
@@ -484,6 +509,7 @@ class SecurePipeline:
         pipeline.directory = directory
         pipeline.coordinator = mlfo
         chain.on_revoke = pipeline._revoked
+        chain.silent, liveness.gone = liveness.withdrew, view.excluded.__contains__
         return pipeline
 
     def _register(self) -> None:
@@ -587,10 +613,12 @@ class SecurePipeline:
 
     async def remove_agent(self, agent: str, reason: str = "removed by the MLFO") -> None:
         """Take an agent out: revoked on chain (a new key epoch for the others), excluded
-        from auctions, its attester and heartbeat stopped."""
+        from auctions, the agent stopped (`halts`), its attester and heartbeat too."""
         member = self.members.get(agent)
         if member is None:
             raise PipelineError(f"remove {agent}: not a member of {self.name}")
+        if agent in self.view.excluded:  # revoked (and stopped) already: a failed attestation
+            return
         await self.chain.offload(
             self.contracts.registry.revoke, pipeline_id(self.name), member.account.address
         )
@@ -599,13 +627,22 @@ class SecurePipeline:
         await member.stop()
 
     async def _revoked(self, peer: Peer, reason: str) -> None:
-        """A revocation started a new epoch: key the agents that are still trusted; every
-        link to or from the revoked agent closes at once."""
+        """A revocation: the agent, first, takes no further action (its halt: what it works
+        on is withdrawn, it stops); then a new epoch keys the agents that are still
+        trusted, and every link to or from the revoked agent closes at once."""
+        halt = self.halts.pop(peer.name, None)
+        if halt is not None:
+            await halt(reason)
         self.members[peer.name].secret = None
         for member in self.members.values():
             if member.identity.name != peer.name:
                 member.keyring.revoke(peer.name)
         await self._push_keys()
+
+    def admits(self, agent: str) -> bool:
+        """Whether `agent` takes part in auctions: attested and not revoked (`view`), and
+        not withdrawn for silence (`liveness`: until it beats again)."""
+        return self.view.admits(agent) and self.liveness.admits(agent)
 
     def bus_for(self, agent: str) -> Bus:
         """The bus `agent` talks to the others through: its SecureBus over the shared
@@ -682,26 +719,36 @@ class SecurePipeline:
         return channel
 
     # -- operation ---------------------------------------------------------------------------
-    def start_background(self, clock: Clock) -> None:
+    def start_background(self, clock: Clock, seed: int = 0) -> None:
         """Mutual attestation during operation, off the agents' critical path: they never
-        wait for it."""
-        self._background = asyncio.ensure_future(self._rounds(clock))
+        wait for it. Its unannounced checks are drawn for the run's `seed` on the virtual
+        clock, from a secret of this process in real time (`secmas.trust.schedule`)."""
+        timetable = Timetable.for_run(
+            self.security.attestation,
+            self.name,
+            seed,
+            simulated=isinstance(clock, VirtualClock),
+            now=clock.now(),
+        )
+        self._background = asyncio.ensure_future(self._rounds(clock, timetable))
 
-    async def _rounds(self, clock: Clock) -> None:
-        """One mutual attestation step every `period` seconds: each agent is re-attested
-        once per plan length × period, and the cost per simulated second is bounded
-        however many agents there are."""
+    async def _rounds(self, clock: Clock, timetable: Timetable) -> None:
+        """One mutual attestation step every `period` seconds (each agent re-attested once
+        per plan length × period, the cost per simulated second bounded however many
+        agents there are) and, between them, unannounced checks of agents at random."""
         while not self._stopping:
-            await clock.sleep(self.security.attestation.period)
+            due = timetable.next()
+            await clock.sleep(due.at - clock.now())
             if self._stopping:
                 return
             self._in_step = True
             try:
-                await self.chain.step()
+                await self.chain.attest(due)
             except LedgerError as exc:
                 logger.error("mutual attestation step failed: %s", exc)
             finally:
                 self._in_step = False
+            timetable.done(due, clock.now())
 
     async def close(self) -> None:
         """Stop the background rounds (a step in flight finishes first), then the beats
@@ -785,6 +832,9 @@ class SecurePipeline:
             "channel": self._channel_report(),
             "timings_s": {r.number: round(r.seconds, 4) for r in self.workflow.records},
             "challenge_round_trips": round_trip_summary(self._round_trips()),
+            "measurement": measurement_report(
+                self.entries, list(self.members), self.security.attestation, now
+            ),
         }
 
     def _round_trips(self) -> list[float]:

@@ -164,7 +164,9 @@ class TrustAgent(_Record):
 
 
 class Attestation(_Record):
-    kind: Literal["initial", "mutual"]
+    kind: Literal["initial", "mutual", "random"] = Field(
+        description="by SECaaS at bring-up, in a periodic mutual step, or by SECaaS unannounced"
+    )
     step: int
     time: Number = Field(description="simulated second the verdict was settled")
     measured: str
@@ -177,6 +179,26 @@ class Attestation(_Record):
     reasons: list[str]
     differing: list[str] = Field(description="modules that changed")
     revoke_tx: str | None
+
+
+class AgentWindows(_Record):
+    """When one agent was measured, and the gaps in between (`secmas.trust.windows`)."""
+
+    times: list[float] = Field(description="simulated seconds of each measurement")
+    longest_gap_s: Number = Field(description="longest time between two measurements")
+    mean_gap_s: Number = Field(description="mean time between two measurements")
+    since_last_s: Number = Field(description="unmeasured when the run ended")
+
+
+class MeasurementWindows(_Record):
+    """How long agents went unmeasured: periodic steps plus unannounced measurements."""
+
+    period_s: Number = Field(description="seconds between two periodic steps")
+    random_mean_interval_s: Number = Field(
+        description="mean seconds between two unannounced measurements; null: none"
+    )
+    random: int = Field(description="unannounced measurements that ran")
+    agents: dict[str, AgentWindows]
 
 
 class KeyEpoch(_Record):
@@ -215,6 +237,36 @@ class Trust(_Record):
         default_factory=dict, description="wall seconds of each bring-up step"
     )
     challenge_round_trips: RoundTrips | SkipJsonSchema[None] = None
+    measurement: MeasurementWindows
+
+
+class PeerReputation(_Record):
+    kept: int = Field(description="promises kept: awards whose plan acted")
+    broken: int = Field(description="promises broken: failed, lapsed, overran, gone, implausible")
+    reputation: Number = Field(description="beta reputation (kept + 1) / (kept + broken + 2)")
+
+
+class PromiseJudged(_Record):
+    time: Number = Field(description="simulated second it was judged")
+    observer: str = Field(description="the initiator that judged it")
+    peer: str
+    conduct: Literal["kept", "failed", "lapsed", "overran", "gone", "implausible"]
+    goal: str
+
+
+class ReputationLedger(_Record):
+    contract: str = Field(description="the Reputation contract's address")
+    reports: dict[str, str] = Field(description="per observer, its report's transaction")
+    skipped: dict[str, str] = Field(description="observers whose tallies were not recorded, why")
+
+
+class Reputation(_Record):
+    """Promises the initiators judged and the peers' reputation (issue 36 item 5)."""
+
+    weight: Number = Field(description="the scenario's auction.reputation_weight in Eq. 3.1")
+    peers: dict[str, PeerReputation]
+    promises: list[PromiseJudged]
+    ledger: ReputationLedger | None = Field(description="null without the trust layer")
 
 
 class Report(_Record):
@@ -244,6 +296,7 @@ class Report(_Record):
     cti: Object | None = Field(description="CTI sharing; null without a cti section")
     mtd: Object | None = Field(description="moving target defence; null without an mtd section")
     emulation: Object | None = Field(description="the emulated network; null on the simulator")
+    reputation: Reputation
     non_finite: dict[str, Literal["Infinity", "-Infinity", "NaN"]] = Field(
         default_factory=dict,
         description="JSON Pointer of each number written as null, and what it was; "

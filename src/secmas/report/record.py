@@ -111,4 +111,8 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "cti": cti,
         "mtd": mtd,
         "emulation": getattr(result, "emulation", None),
+        "reputation": {
+            **journal.reputation.report(scenario.auction.reputation_weight),
+            "ledger": result.reputation_ledger,
+        },
     }

@@ -351,6 +351,19 @@ class Defence(Strict):
     )
 
 
+class AuctionOptions(Strict):
+    """How initiators weigh bids beyond Eq. 3.1 (issue 36 item 5)."""
+
+    reputation_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="weight w of the bidder's reputation in Eq. 3.1: (1 − w)·U + "
+        "w·(1 − reputation); 0 (default) is the dissertation's Eq. 3.1 (Table 5.8), 1 "
+        "ranks bids by reputation alone",
+    )
+
+
 class ServiceVNF(Strict):
     """One VNF of a network service (an NSD's constituent VNF, after ETSI NFV-IFA 014)."""
 
@@ -423,6 +436,47 @@ class Slice(Strict):
     cnfs: tuple[Id, ...] = Field(default=(), description="CNFs that serve the slice")
 
 
+class RandomMeasurements(Strict):
+    """Unannounced measurements on top of the periodic steps (issue 36 item 6): SECaaS
+    challenges an agent chosen at random at the arrivals of a Poisson process, so that
+    code inside an agent cannot learn from the period when it is next looked at
+    (`secmas.trust.schedule`). Give the rate or the mean interval, one of the two."""
+
+    rate: Positive | None = Field(
+        default=None, description="unannounced measurements per simulated second, all agents"
+    )
+    mean_interval: Positive | None = Field(
+        default=None,
+        description="mean simulated seconds between two unannounced measurements (1 / rate)",
+    )
+
+    @model_validator(mode="after")
+    def _one_of_two(self) -> RandomMeasurements:
+        if (self.rate is None) == (self.mean_interval is None):
+            raise ValueError(
+                "give rate (measurements per second) or mean_interval (seconds between "
+                "two), one of the two"
+            )
+        return self
+
+    @property
+    def per_second(self) -> float:
+        """The Poisson process's rate."""
+        return self.rate if self.rate is not None else 1.0 / self.mean_seconds
+
+    @property
+    def mean_seconds(self) -> float:
+        """Mean seconds between two unannounced measurements."""
+        return self.mean_interval if self.mean_interval is not None else 1.0 / self.per_second
+
+
+DEFAULT_RANDOM = RandomMeasurements(mean_interval=60.0)
+"""On by default: one unannounced measurement a minute on average, about one per round of
+the reference scenario's plan (six agents, a step every 10 s), which adds a sixth to the
+periodic steps' work; the run's report gives each agent's measurement windows. A shorter
+interval narrows them at the cost of a ledger record per measurement."""
+
+
 class Attestation(Strict):
     """Mutual remote attestation during operation (`001_…` Section 3.B)."""
 
@@ -436,6 +490,11 @@ class Attestation(Strict):
         default=5.0,
         description="shortest wall-second wait for an agent's evidence (real time: "
         "lengthened by measured round trips)",
+    )
+    random: RandomMeasurements | None = Field(
+        default=DEFAULT_RANDOM,
+        description="unannounced measurements of agents chosen at random, between the "
+        "periodic steps; null: periodic steps only",
     )
 
 
@@ -571,6 +630,7 @@ class Scenario(Strict):
     cnfs: tuple[CNF, ...] = ()
     incidents: tuple[Incident, ...] = ()
     defence: Defence | None = None
+    auction: AuctionOptions = AuctionOptions()
     security: Security = Security()
     service: NetworkService | None = None
     analytics: Analytics = Analytics()
@@ -742,12 +802,19 @@ def _pacing_problems(scenario: Scenario) -> list[tuple[Path, str]]:
         return []
     step = scenario.traffic.step
     security = scenario.security
+    paced: list[tuple[Path, float, str]] = [
+        (("security", "attestation", "period"), security.attestation.period, ""),
+        (("security", "heartbeat"), security.heartbeat, ""),
+    ]
+    if security.attestation.random is not None:
+        where = ("security", "attestation", "random")
+        paced.append((where, security.attestation.random.mean_seconds, "a mean interval of "))
     return [
-        (where, f"{value:g} s is shorter than traffic.step ({step:g} s): at most one per step")
-        for where, value in (
-            (("security", "attestation", "period"), security.attestation.period),
-            (("security", "heartbeat"), security.heartbeat),
+        (
+            where,
+            f"{what}{value:g} s is shorter than traffic.step ({step:g} s): at most one per step",
         )
+        for where, value, what in paced
         if value < step
     ]
 

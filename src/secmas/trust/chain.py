@@ -58,6 +58,7 @@ from secmas.trust.deadlines import Deadlines
 from secmas.trust.envelope import Opened
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.measurer import MeasurerAppraisal
+from secmas.trust.schedule import Due
 from secmas.trust.sealing import SealError, open_sealed, seal
 from secmas.trust.view import TrustView
 
@@ -72,6 +73,10 @@ restart, a host busy measuring) is not one that fails, and is not revoked for it
 VERIFIER_PAUSES = (0.5, 1.0, 2.0, 4.0)
 """Wall seconds before an elected verifier that nobody answered for (no subscription: the
 broker restarted and its client is not back yet) is asked again rather than replaced."""
+
+HELD_STEPS = 3
+"""Steps in a row the chain waits for a silent agent (`AttestationChain.silent`) before it
+challenges it, or asks it to verify, all the same."""
 
 
 def challenge_lifetime(timeout: float) -> float:
@@ -322,11 +327,15 @@ class Expected:
         return Reference(agent, self.image, self.measurement.root)
 
 
+RANDOM = "random"
+"""The kind of a `ChainEntry` SECaaS settled unannounced (`AttestationChain.attest`)."""
+
+
 @dataclass(frozen=True)
 class ChainEntry:
     """One attestation as recorded on chain, with what only the verifier saw (reasons)."""
 
-    kind: str  # "initial" (verified by SECaaS) or "mutual"
+    kind: str  # "initial" or "random" (verified by SECaaS, at bring-up or unannounced), "mutual"
     step: int
     measured: str
     verifier: str
@@ -371,7 +380,8 @@ answer for (`secmas.trust.measurer_service.ExternalAttestation.check`)."""
 class AttestationChain:
     """Drives the chain for one pipeline: SECaaS's initial attestation, then steps in
     which SECaaS provides the sealed reference, the elected verifier attests, and the
-    MLFO (relying party) revokes whoever failed."""
+    MLFO (relying party) revokes whoever failed; between the steps, SECaaS's unannounced
+    checks of agents picked at random (`attest`)."""
 
     pipeline: str
     control: ControlPlane
@@ -394,6 +404,11 @@ class AttestationChain:
     """The run's clock (simulated seconds): each entry records when it was settled."""
     deadlines: Deadlines | None = None
     """SECaaS's waits for evidence; default: measured round trips, never below `timeout`."""
+    silent: Callable[[str], bool] | None = None
+    """Whether an agent is silent now (the liveness monitor withdrew it from auctions):
+    nothing challenges it, or asks it to verify, until it answers again (`_waits_for`)."""
+    held: int = 0
+    """Steps that waited in a row for a silent agent."""
 
     def __post_init__(self) -> None:
         if self.deadlines is None:
@@ -414,15 +429,34 @@ class AttestationChain:
 
     async def initial(self, first: str) -> ChainEntry:
         """Steps 9–12: SECaaS attests `first` itself; a pass makes it the root of trust."""
+        return await self._by_secaas(first, "initial")
+
+    async def attest(self, due: Due) -> ChainEntry | None:
+        """What the timetable says is due (`secmas.trust.schedule`): the periodic mutual
+        step, or an unannounced check of a trusted agent picked at random (None when
+        nobody is trusted)."""
+        if not due.unannounced:
+            return await self.step()
+        trusted = [
+            p.name for p in self.peers.values() if self.view.admits(p.name) and not self._mute(p)
+        ]
+        return await self._by_secaas(due.pick(trusted), RANDOM) if trusted else None
+
+    async def _by_secaas(self, agent: str, kind: str) -> ChainEntry:
+        """SECaaS attests `agent` itself under its own fresh nonce, recorded on chain as
+        an initial attestation is (a pass makes `agent` the root of trust, which the step
+        then open is handed to). The agent learns of it only from the challenge, so an
+        unannounced check (`kind` RANDOM) is nothing it can prepare for; nobody appraises
+        itself."""
         started = time.perf_counter()
-        peer = self.peer(first)
-        outside = self._outside(first)
+        peer = self.peer(agent)
+        outside = self._outside(agent)
         nonce = secrets.token_bytes(NONCE_BYTES)
         appraisal = await appraise_over_bus(
             self.control,
             self._secaas_verifier,
             peer,
-            self.expected[first].measurement.root,
+            self.expected[agent].measurement.root,
             nonce,
             self.deadlines,
         )
@@ -446,15 +480,18 @@ class AttestationChain:
             )
         finally:
             checked = await _outcome(outside)
-        return await self._settle("initial", 0, SECAAS, verdict, started, checked)
+        return await self._settle(kind, 0, SECAAS, verdict, started, checked)
 
     async def step(self) -> ChainEntry | None:
-        """One mutual attestation step; None when no step can open (no root of trust)."""
+        """One mutual attestation step; None when no step can open (no root of trust) or
+        the open one waits for a silent agent."""
         started = time.perf_counter()
         step = await self.offload(self.secaas_registry.current_step, self._pid)
         if step is None:
             return await self._restart()
         verifier, measured = self.peers[step.verifier], self.peers[step.measured]
+        if self._waits_for(verifier, measured):
+            return None
         sealed = seal(
             self.expected[measured.name].reference(measured.name).encode(),
             verifier.sealing_key,
@@ -481,6 +518,23 @@ class AttestationChain:
             return await self._reanchor(verifier, f"elected verifier unresponsive: {exc}")
         checked = await _outcome(outside)
         return await self._settle("mutual", step.index, verifier.name, verdict, started, checked)
+
+    def _mute(self, peer: Peer) -> bool:
+        return self.silent is not None and self.silent(peer.name)
+
+    def _waits_for(self, verifier: Peer, measured: Peer) -> bool:
+        """Whether the open step waits for its verifier or measured agent, silent now: it
+        is challenged once it answers again, so that a stop (SIGSTOP, a hung loop) is not
+        failed, nor revoked, as a broken agent is (and one tampered with while stopped is
+        caught then). After HELD_STEPS waits in a row the step goes on all the same: a
+        dead agent delays the others' attestation that long at most."""
+        mute = [p.name for p in (verifier, measured) if self._mute(p)]
+        if not mute or self.held >= HELD_STEPS:
+            self.held = 0
+            return False
+        self.held += 1
+        logger.info("attestation step waits for %s, silent (%d)", ", ".join(mute), self.held)
+        return True
 
     def _outside(self, agent: str) -> asyncio.Future[MeasurerAppraisal] | None:
         """The host measurer's check of `agent`, started now (None without a measurer)."""
@@ -573,18 +627,23 @@ class AttestationChain:
     ) -> ChainEntry:
         """Act as relying party on the verdict and keep the entry for the report; SECaaS's
         full reference names the parts that differ. A pass stands only if the host
-        measurer's check (`outside`) passed too."""
+        measurer's check (`outside`) passed too; when the measurer did not answer, the
+        agent is unmeasured, not failed: withdrawn (not revoked) until a check passes."""
         measured, appraisal = verdict.measured, verdict.appraisal
         revoke_tx = None
         differing: tuple[str, ...] = ()
         if not appraisal.passed and appraisal.measurement is not None:
             full = self.expected[measured.name].measurement
             differing = tuple(appraisal.measurement.differing(full))
+        unmeasured = appraisal.passed and outside is not None and outside.measurer_down
         if appraisal.passed and outside is not None and not outside.passed:
             reasons = tuple(f"external measurement: {r}" for r in outside.reasons[:5])
             appraisal = replace(appraisal, passed=False, reasons=reasons)
         if appraisal.passed:
             self.view.trust(measured.name)
+        elif unmeasured:
+            self.view.withdraw(measured.name)
+            logger.warning("%s: %s; withdrawn until measured", measured.name, appraisal.reasons)
         else:
             reason = "; ".join(appraisal.reasons) or "attestation failed"
             revoke = await self.offload(self.mlfo_registry.revoke, self._pid, measured.address)

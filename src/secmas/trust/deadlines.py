@@ -15,6 +15,12 @@ agent because its host is busy. Two regimes:
   α = 1/8, β = 1/4), never below the scenario's declared `challenge_timeout`: a host that
   answers slowly because it is busy gets a longer wait; one that never answers still
   fails once every try has passed.
+
+A service asked once per attestation period (the host's measurer) gets the measured wait
+too, but never longer than that period (`Deadlines.bounded`): one that has not answered
+by then is not answering (stopped, hung), which is noticed within the period, and the
+next check is due anyway. How long a member that reports periodically (a heartbeat) may
+stay silent is `silence_window`, from the same estimator over its reports' lateness.
 """
 
 from __future__ import annotations
@@ -75,11 +81,17 @@ class Deadlines:
     """Measured round trips that lengthen the wait, in real time; None keeps it fixed."""
     answers: list[float] = field(default_factory=list)
     """Every challenge → evidence round trip, in wall seconds (for the report)."""
+    longest: float | None = None
+    """The longest wait (one attestation period), and the wait before the first answer;
+    None: no bound beyond the measured round trips."""
 
     def wait(self, attester: str) -> float:
         """How long to wait for `attester`'s evidence on the first try."""
         measured = None if self.trips is None else self.trips.timeout(attester)
-        return self.declared if measured is None else max(self.declared, measured)
+        if self.longest is None:
+            return self.declared if measured is None else max(self.declared, measured)
+        longest = max(self.declared, self.longest)
+        return longest if measured is None else min(longest, max(self.declared, measured))
 
     def answered(self, attester: str, seconds: float) -> None:
         """Record a round trip that brought evidence back."""
@@ -97,6 +109,24 @@ class Deadlines:
     def measured(cls, declared: float) -> Deadlines:
         """In real time: waits from measured round trips, never below `declared`."""
         return cls(declared, time.monotonic, None, RoundTrips())
+
+    @classmethod
+    def bounded(cls, declared: float = 5.0, period: float = 10.0) -> Deadlines:
+        """In wall time, for a service asked once per attestation `period` (the host
+        measurer, which measures in real time whatever the run's clock): the whole period
+        before its first answer, then SRTT + 4·RTTVAR of its round trips, never below
+        `declared` nor beyond the period. The defaults are the scenario's
+        (`challenge_timeout`, attestation `period`)."""
+        return cls(declared, time.monotonic, None, RoundTrips(), longest=period)
+
+
+def silence_window(period: float, lateness: float | None, longest: float) -> float:
+    """How long a member that reports every `period` seconds may stay silent before it
+    is taken for stopped: one period, plus a margin of another (one report may be lost or
+    late) or, when longer, SRTT + 4·RTTVAR of how late its reports came so far (RFC 6298
+    over lateness instead of round trips: a member on a loaded host gets a longer margin),
+    up to `longest` (one attestation period)."""
+    return period + max(period, min(lateness or 0.0, longest))
 
 
 def round_trip_summary(answers: list[float]) -> dict[str, float | int | None]:

@@ -373,6 +373,44 @@ def interpreter_of(path: Path) -> str | None:
     return raw.split(b"\0", 1)[0].decode(errors="replace") or None
 
 
+DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
+
+
+@dataclass(frozen=True)
+class Linking:
+    """What the dynamic loader reads from an image's PT_DYNAMIC to find its libraries: the
+    names it needs (DT_NEEDED) and where to look first (DT_RPATH, DT_RUNPATH, `:`-split,
+    `$ORIGIN` unexpanded)."""
+
+    needed: tuple[str, ...] = ()
+    rpath: tuple[str, ...] = ()
+    runpath: tuple[str, ...] = ()
+
+
+def linking_of(path: Path) -> Linking:
+    """The libraries a little-endian ELF64 image names (empty for others, and for an image
+    without PT_DYNAMIC); ElfError names the path."""
+    with opened(path) as (memory, sections):
+        layout = _layout(memory, sections)
+        dynamic = next((s for s in layout.segments if s.type == PT_DYNAMIC), None)
+        if dynamic is None or not layout.elf64_little:
+            return Linking()
+        entries = _dynamic_entries(memory, dynamic)
+        strtab = next((v for tag, v in entries if tag == DT_STRTAB), None)
+        table = None if strtab is None else layout.file_offset(strtab)
+        if table is None:
+            return Linking()
+        strings = {
+            tag: [_name(memory, table + v) for t, v in entries if t == tag]
+            for tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH)
+        }
+
+    def split(tag: int) -> tuple[str, ...]:
+        return tuple(d for value in strings[tag] for d in value.split(":") if d)
+
+    return Linking(tuple(strings[DT_NEEDED]), split(DT_RPATH), split(DT_RUNPATH))
+
+
 def _relr_slots(memory: bytes | mmap.mmap, start: int, size: int) -> list[int]:
     """Addresses a packed RELR table relocates: an even entry is an address, an odd one
     a bitmap of the 63 slots after the last."""

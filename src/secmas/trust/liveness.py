@@ -7,6 +7,13 @@ beat on the run's clock, sealed between their identity keys (`secmas.trust.contr
 the monitor keeps the last beat per agent and names the silent ones. A beat that does
 not open as from a pipeline member, or that was seen before, is counted and ignored, so
 nobody can keep a dead agent looking alive, and the bus sees no beat in clear.
+
+Watching (`LivenessMonitor.watch`), the monitor withdraws from auctions an agent that sent
+no beat for its silence window (one period plus a margin, `secmas.trust.deadlines.
+silence_window`): a stopped process (SIGSTOP), a hung loop, a dead host. Withdrawal is not
+revocation: the agent keeps its keys and its trust, and its next fresh beat re-admits it;
+each change is told (`Presence`) to be journalled. When no member at all was heard within
+its window, the bus or the orchestrator itself is cut off, and nobody is withdrawn for it.
 """
 
 from __future__ import annotations
@@ -14,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from secmas.network.clock import Clock
 from secmas.transport.bus import BusClosed, Subscription
 from secmas.trust.control import MLFO, ControlPlane
+from secmas.trust.deadlines import RoundTrips, silence_window
 from secmas.trust.envelope import Opened
 
 logger = logging.getLogger(__name__)
@@ -59,24 +67,85 @@ class Heartbeat:
             await self.clock.sleep(self.period)
 
 
+WITHDRAWN = "withdrawn"
+READMITTED = "readmitted"
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A change in who takes part, on the run's clock: an agent withdrawn for silence, or
+    re-admitted once it beat again."""
+
+    time: float
+    agent: str
+    state: str
+    """`WITHDRAWN` or `READMITTED`."""
+    reason: str
+
+
+Changed = Callable[[Presence], None]
+"""Told every withdrawal and re-admission (the run journals them)."""
+
+
 @dataclass
 class LivenessMonitor:
-    """The orchestrator's side: last beat per member, as authenticated by its key."""
+    """The orchestrator's side: last beat per member, as authenticated by its key, and
+    (once watching) whom silence keeps out of auctions."""
 
     pipeline: str
     agents: Collection[str]
     last: dict[str, float] = field(default_factory=dict)
     beats: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
+    withdrawn: dict[str, str] = field(default_factory=dict)
+    """Agents withdrawn from auctions for silence, with why."""
+    changes: list[Presence] = field(default_factory=list)
+    told: Changed | None = None
+    gone: Callable[[str], bool] | None = None
+    """Agents out for good (revoked): no longer watched."""
+    period: float = 0.0
+    """Seconds between two beats (set by `watch`)."""
+    longest: float = 0.0
+    """The longest margin a member's lateness earns it: one attestation period."""
+    lateness: RoundTrips = field(default_factory=RoundTrips)
+    """How late each member's beats arrived (seconds after one period since its last)."""
     _sub: Subscription | None = None
+    _clock: Clock | None = None
+    _first: dict[str, float] = field(default_factory=dict)
+    """When the watch first counted each member (its silence starts there, not earlier)."""
+    _task: asyncio.Task[None] | None = None
 
     async def start(self, control: ControlPlane) -> None:
         self._sub = await control.serve(heartbeat_subject(self.pipeline), self._on_beat)
 
+    def watch(self, clock: Clock, period: float, longest: float) -> None:
+        """Withdraw agents silent for their window from now on, on `clock` (on which they
+        beat every `period` seconds; `longest`: the attestation period), and re-admit them
+        when they beat again."""
+        self._clock, self.period, self.longest = clock, period, longest
+        self._first = dict.fromkeys(self.agents, clock.now())
+        self._task = asyncio.ensure_future(self._watch())
+
     async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
+
+    def admits(self, agent: str) -> bool:
+        """Whether `agent` takes part in auctions as far as liveness goes (not withdrawn)."""
+        return agent not in self.withdrawn
+
+    def withdrew(self, agent: str) -> bool:
+        """Whether silence withdrew `agent` (until it beats again)."""
+        return agent in self.withdrawn
+
+    def window(self, agent: str) -> float:
+        """How long `agent` may stay silent before it is withdrawn (`silence_window`)."""
+        return silence_window(self.period, self.lateness.timeout(agent), self.longest)
 
     async def _on_beat(self, opened: Opened) -> None:
         agent = opened.sender
@@ -90,8 +159,59 @@ class LivenessMonitor:
         if agent not in self.agents or not opened.authenticated:
             self.rejected += 1
             return
+        if self._clock is not None:
+            self._heard(agent, at, self._clock.now())
         self.last[agent] = max(at, self.last.get(agent, at))
         self.beats[agent] = self.beats.get(agent, 0) + 1
+
+    def _heard(self, agent: str, at: float, now: float) -> None:
+        """A beat sent at `at` arrived `now`: how late it came is a sample, unless it ends
+        a withdrawal (as Karn's algorithm leaves retransmissions out, so that a stop does
+        not lengthen the next window); a fresh one re-admits a withdrawn agent (a stale
+        one, buffered somewhere, proves nothing)."""
+        if agent not in self.withdrawn:
+            late = now - self._heard_at(agent, now) - self.period
+            self.lateness.observe(agent, max(0.0, late))
+        elif now - at <= self.window(agent):
+            del self.withdrawn[agent]
+            logger.info("%s beats again: re-admitted to auctions", agent)
+            self._tell(Presence(now, agent, READMITTED, f"beat again at t={at:g} s"))
+
+    async def _watch(self) -> None:
+        clock = self._clock
+        assert clock is not None
+        while True:
+            now = clock.now()
+            self._sweep(now)
+            due = [self._heard_at(a, now) + self.window(a) for a in self._watched()]
+            due = [d for d in due if d > now]
+            await clock.sleep(min(due, default=now + self.period) - now)
+
+    def _heard_at(self, agent: str, now: float) -> float:
+        """When `agent` was last heard of: its last beat, or when the watch first counted
+        it (an agent added to the run later is not silent since the watch began)."""
+        return self.last.get(agent, self._first.setdefault(agent, now))
+
+    def _watched(self) -> list[str]:
+        return [a for a in self.agents if self.gone is None or not self.gone(a)]
+
+    def _sweep(self, now: float) -> None:
+        """Withdraw the agents silent for their window, if anybody was heard in theirs."""
+        watched = self._watched()
+        silent = {a for a in watched if now - self._heard_at(a, now) >= self.window(a)}
+        if len(silent) == len(watched):
+            return  # nobody heard: the bus or this orchestrator is cut off, not the agents
+        for agent in sorted(silent - self.withdrawn.keys()):
+            quiet = now - self._heard_at(agent, now)
+            reason = f"no heartbeat for {quiet:.3g} s (window {self.window(agent):.3g} s)"
+            self.withdrawn[agent] = reason
+            logger.warning("%s: %s; withdrawn from auctions", agent, reason)
+            self._tell(Presence(now, agent, WITHDRAWN, reason))
+
+    def _tell(self, change: Presence) -> None:
+        self.changes.append(change)
+        if self.told is not None:
+            self.told(change)
 
     def silent(self, now: float, timeout: float) -> list[str]:
         """Agents with no valid beat in the last `timeout` seconds (or never)."""

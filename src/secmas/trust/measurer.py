@@ -6,9 +6,9 @@ A measurer runs beside the agents of a host, in its own process with its own Ed2
 On a verifier's challenge it measures the agent's process from outside and answers with a
 `SignedEvidence`: an IMA-style event log — the interpreter, every file the process maps,
 the executable bytes it has in memory next to the file's bytes, writable-and-executable
-or anonymous executable mappings, its command line and the environment variables that
-change what Python or the loader runs, start-up hooks (`sitecustomize`, `.pth`) and the
-agent package's module files — folded into one aggregate by PCR-style extension
+or anonymous executable mappings, its command line and its environment variables (names,
+values only as digests), start-up hooks (`sitecustomize`, `.pth`) and the agent
+package's module files — folded into one aggregate by PCR-style extension
 (`aggregate = SHA-256(aggregate ‖ SHA-256(entry))`, from 32 zero bytes, as a TPM extends
 a PCR), and the measurer's signature over the verifier's nonce, the PID and that
 aggregate. The agent never sees the nonce's answer before it is signed, so an implant
@@ -16,17 +16,27 @@ cannot replay a measurement cached before the infection.
 
 `appraise` is the verifier's side, pure computation: signature under the measurer's key,
 nonce and PID, the log against its aggregate, then every entry against a
-`PlatformReference` that SECaaS signed (interpreter and library digests, directories
-whose unlisted libraries are accepted, the `.pth` files a genuine install has) and the
-agent image's reference manifest (module file digests).
+`PlatformReference` that SECaaS signed (the interpreter's digest and that of every
+shared object the host's install vouches for, the `.pth` files a genuine install has, the
+names of the variables an agent's environment may hold) and the agent image's reference
+manifest (module file digests). Everything is by allow-list (issue 36 item 2,
+`secmas.trust.allowlist`, `secmas.trust.libraries`): a file the reference does not list by
+its digest, a variable it does not name, a command line of another shape fail the
+verdict, whatever loaded them.
 
-Decision on a TPM (`swtpm` + `tpm2-tools`, both in Debian 12): not used. A software TPM
-is a process on the same host whose state is a file the host's root can read, so a
-quote from it is no stronger than this signature; what a TPM adds, a key that never
-leaves hardware and PCRs that only the firmware and kernel extend, needs a hardware TPM
-(and IMA in the kernel) or a TEE. The log keeps the PCR-extend form so that its
-aggregate can be extended into a real TPM's PCR and quoted (Keylime's model) without
-changing the appraisal.
+A TPM, where one is configured (issue 36 item 1; `secmas.trust.tpm`: swtpm in tests, the
+host's own in deployment), takes the Ed25519 file out of the attack that reads it: the
+measurer extends each measurement's aggregate into a PCR and its evidence carries the
+TPM's quote of that PCR by an attestation key the IML driver made in the TPM before the
+measurer started (Keylime's model). `appraise`, given that key (`TpmAnchor`), also requires
+the quote (`secmas.trust.tpmquote`): signed by the registered key, answering this challenge,
+of the value the log replays to. The key's private part never leaves the TPM and its
+authorisation lives only in the measurer's memory, so an agent holding the stolen Ed25519
+key still has no quote for the log it forges. This reverses the earlier decision not to
+use one: a software TPM is still a process whose state its user can read, and root (or a
+process that can ptrace the measurer) can still use the key through the measurer, so
+against those the guarantee needs a hardware TPM and agents under another user. Without
+a TPM the signature alone vouches for the log, as before.
 """
 
 from __future__ import annotations
@@ -34,18 +44,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from secmas.transport.nesting import too_deep
+from secmas.trust.allowlist import CommandShape
+from secmas.trust.tpmquote import QuoteError, TpmAnchor, TpmQuote, qualifying_data, quote_problems
 
 EVIDENCE_FORMAT = "secmas.measurer-evidence/1"
-REFERENCE_FORMAT = "secmas.platform-reference/1"
+REFERENCE_FORMAT = "secmas.platform-reference/2"
 _EVIDENCE_DOMAIN = b"secmas/measurer-evidence/1\x00"
-_REFERENCE_DOMAIN = b"secmas/platform-reference/1\x00"
+_REFERENCE_DOMAIN = b"secmas/platform-reference/2\x00"
 _ENTRY_DOMAIN = b"secmas/measurer-entry/1\x00"
 MAX_DEPTH = 8  # evidence → entries → entry → argv
 NONCE_BYTES = 32
@@ -54,20 +66,6 @@ KINDS = (
     "exe", "file", "text", "relro", "wx", "anon-exec", "cmdline", "env", "hook", "module", "shadow",
 )  # fmt: skip
 """Event kinds, in the order a measurement records them."""
-
-RISKY_ENVIRONMENT = (
-    "LD_PRELOAD",
-    "LD_LIBRARY_PATH",
-    "LD_AUDIT",
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONSTARTUP",
-    "PYTHONINSPECT",
-    "PYTHONUSERBASE",
-    "PYTHONEXECUTABLE",
-    "PYTHONBREAKPOINT",
-)
-"""Variables that change what the loader or the interpreter runs: recorded when set."""
 
 
 class MeasurerError(ValueError):
@@ -142,7 +140,8 @@ def _evidence_message(measurer: str, pid: int, nonce: bytes, aggregate: bytes) -
 
 @dataclass(frozen=True)
 class SignedEvidence:
-    """A measurer's answer: the log of one process, its aggregate, the signature."""
+    """A measurer's answer: the log of one process, its aggregate, the signature, and the
+    TPM's quote of the aggregate where the measurer has a TPM."""
 
     measurer: str
     pid: int
@@ -150,6 +149,7 @@ class SignedEvidence:
     entries: tuple[LogEntry, ...]
     aggregate: bytes
     signature: bytes
+    quote: TpmQuote | None = None
 
     @classmethod
     def sign(
@@ -179,17 +179,18 @@ class SignedEvidence:
         return True
 
     def encode(self) -> bytes:
-        return json.dumps(
-            {
-                "format": EVIDENCE_FORMAT,
-                "measurer": self.measurer,
-                "pid": self.pid,
-                "nonce": self.nonce.hex(),
-                "entries": [e.to_json() for e in self.entries],
-                "aggregate": self.aggregate.hex(),
-                "signature": self.signature.hex(),
-            }
-        ).encode()
+        frame: dict[str, object] = {
+            "format": EVIDENCE_FORMAT,
+            "measurer": self.measurer,
+            "pid": self.pid,
+            "nonce": self.nonce.hex(),
+            "entries": [e.to_json() for e in self.entries],
+            "aggregate": self.aggregate.hex(),
+            "signature": self.signature.hex(),
+        }
+        if self.quote is not None:
+            frame["quote"] = self.quote.to_json()
+        return json.dumps(frame).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> SignedEvidence:
@@ -208,7 +209,17 @@ class SignedEvidence:
             tuple(LogEntry.from_json(e) for e in entries),
             _hex(frame, "aggregate", 32),
             _hex(frame, "signature", 64),
+            _quote(frame),
         )
+
+
+def _quote(frame: Mapping[str, Any]) -> TpmQuote | None:
+    if "quote" not in frame:
+        return None
+    try:
+        return TpmQuote.from_json(frame["quote"])
+    except QuoteError as exc:
+        raise MeasurerError(f"field 'quote': {exc}") from None
 
 
 def _frame(data: bytes, expected: str) -> dict[str, Any]:
@@ -236,15 +247,15 @@ def _hex(frame: Mapping[str, Any], key: str, size: int) -> bytes:
 
 @dataclass(frozen=True)
 class PlatformReference:
-    """What SECaaS vouches for on a host: file digests (the interpreter, shared libraries,
-    native agents), directories whose other libraries are accepted, the `.pth` files and
-    environment a genuine install has, and who signed it."""
+    """What SECaaS vouches for on a host, each by allow-list: the interpreter's digest,
+    every file an agent may map (path → SHA-256: shared libraries, extension modules,
+    locale data, native agents), the `.pth` files a genuine install has, the names of the
+    variables an agent's environment may hold, and who signed it."""
 
     interpreter: str
     files: dict[str, str]
-    trusted_dirs: tuple[str, ...]
     hooks: dict[str, str] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)
+    variables: frozenset[str] = frozenset()
     public_key: str = ""
     signature: str = ""
 
@@ -253,21 +264,16 @@ class PlatformReference:
             "format": REFERENCE_FORMAT,
             "interpreter": self.interpreter,
             "files": self.files,
-            "trusted_dirs": list(self.trusted_dirs),
             "hooks": self.hooks,
-            "environment": self.environment,
+            "variables": sorted(self.variables),
             "public_key": self.public_key,
         }
         return _REFERENCE_DOMAIN + _CANONICAL.encode(data).encode()
 
     def sign(self, key: Ed25519PrivateKey) -> PlatformReference:
         public = key.public_key().public_bytes_raw().hex()
-        unsigned = PlatformReference(
-            self.interpreter, self.files, self.trusted_dirs, self.hooks, self.environment, public
-        )
-        return PlatformReference(
-            **{**unsigned.__dict__, "signature": key.sign(unsigned.signed_bytes()).hex()}
-        )
+        unsigned = replace(self, public_key=public, signature="")
+        return replace(unsigned, signature=key.sign(unsigned.signed_bytes()).hex())
 
     def signed_by(self, trusted: Ed25519PublicKey) -> bool:
         if self.public_key != trusted.public_bytes_raw().hex() or not self.signature:
@@ -283,12 +289,13 @@ class PlatformReference:
 class Expectation:
     """What one appraisal expects: the challenge's nonce and the measured process, the
     agent image's module file digests (`module name → SHA-256`, from its manifest) and,
-    optionally, how its command line must start."""
+    for an agent's own process, the shape its command line must have (None: not checked,
+    the run's own process runs its user's command)."""
 
     nonce: bytes
     pid: int
     modules: Mapping[str, str]
-    argv_prefix: tuple[str, ...] = ()
+    command: CommandShape | None = None
     shared_with_jit: bool = False
     """The process is the run's own (every agent in one process) and may host a JIT the
     run loaded itself: PyTorch's oneDNN and numba's LLVM write code into writable and
@@ -305,6 +312,9 @@ class MeasurerAppraisal:
     digest: bytes = bytes(32)
     notes: tuple[str, ...] = ()
     """Findings the expectation tolerates (W+X pages of a JIT in a shared run process)."""
+    measurer_down: bool = False
+    """No evidence came back because the measurer did not answer (stopped, hung, gone):
+    the process is unmeasured, not found wanting (`measurer_service.MeasurerDown`)."""
 
 
 def appraise(
@@ -313,9 +323,14 @@ def appraise(
     measurer_key: Ed25519PublicKey,
     expected: Expectation,
     secaas_key: Ed25519PublicKey,
+    *,
+    tpm: TpmAnchor | None = None,
 ) -> MeasurerAppraisal:
-    """The verifier's check of external evidence against the signed references."""
-    reasons = _authenticity(evidence, reference, measurer_key, expected, secaas_key)
+    """The verifier's check of external evidence against the signed references; with
+    `tpm` (the measurer's AK and PCR registered at enrolment), of its TPM quote too."""
+    reasons = _authenticity(
+        evidence, reference, measurer_key, expected, secaas_key
+    ) or _quote_problems(evidence, expected, tpm)
     notes: list[str] = []
     if not reasons:
         jit = expected.shared_with_jit and _maps_a_jit(evidence.entries)
@@ -360,6 +375,19 @@ def _authenticity(
     return []
 
 
+def _quote_problems(
+    evidence: SignedEvidence, expected: Expectation, tpm: TpmAnchor | None
+) -> list[str]:
+    """With a TPM registered for the measurer: its quote must vouch for this log, for this
+    challenge (an authentic signature alone may be by a stolen key)."""
+    if tpm is None:
+        return []
+    if evidence.quote is None:
+        return ["no TPM quote, and this measurer's evidence must carry one"]
+    qualifying = qualifying_data(evidence.measurer, expected.pid, expected.nonce)
+    return quote_problems(evidence.quote, tpm, qualifying, aggregate_of(evidence.entries))
+
+
 def _entry_problems(
     entry: LogEntry, reference: PlatformReference, expected: Expectation
 ) -> list[str]:
@@ -383,9 +411,8 @@ def _entry_problems(
     if kind in ("wx", "anon-exec"):
         return [f"{kind} mapping {subject} {entry.fact('perms') or ''}".rstrip()]
     if kind == "env":
-        value = entry.fact("value")
-        allowed = reference.environment.get(subject)
-        return [] if allowed is not None and allowed == value else [f"environment {subject} set"]
+        allowed = subject in reference.variables
+        return [] if allowed else [f"environment {subject} set, not on the allow-list"]
     if kind == "hook":
         same = reference.hooks.get(subject) == entry.fact("sha256")
         return [] if same else [f"start-up hook {subject}"]
@@ -395,9 +422,7 @@ def _entry_problems(
     if kind == "shadow":
         return [f"{subject} shadows the agent package"]
     if kind == "cmdline":
-        argv = tuple(json.loads(entry.fact("argv") or "[]"))
-        prefix = expected.argv_prefix
-        return [] if argv[: len(prefix)] == prefix else [f"command line {' '.join(argv)[:120]}"]
+        return _command_problems(entry, expected.command)
     return [f"unknown event {kind}"]
 
 
@@ -405,11 +430,22 @@ def _file_problem(path: str, digest: str | None, reference: PlatformReference) -
     if path.endswith(" (deleted)"):
         return [f"maps a deleted file {path}"]
     listed = reference.files.get(path)
-    if listed is not None:
-        return [] if listed == digest else [f"mapped file {path} differs from its reference"]
-    if any(path.startswith(d.rstrip("/") + "/") for d in reference.trusted_dirs):
+    if listed is None:
+        return [f"maps {path}, which the platform reference does not list"]
+    return [] if listed == digest else [f"mapped file {path} differs from its reference"]
+
+
+def _command_problems(entry: LogEntry, command: CommandShape | None) -> list[str]:
+    """The command line against the shape expected of it (`secmas.trust.allowlist`)."""
+    if command is None:
         return []
-    return [f"maps {path}, outside the trusted directories"]
+    try:
+        argv = json.loads(entry.fact("argv") or "")
+    except ValueError:
+        argv = None
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return ["command line not recorded as a list of words"]
+    return command.problems(argv)
 
 
 def _missing_modules(entries: Iterable[LogEntry], modules: Mapping[str, str]) -> list[str]:

@@ -23,10 +23,12 @@
   dynamic loader itself is left out (glibc writes its own RELRO data at start-up);
 - `wx`, `anon-exec`: mappings both writable and executable, or executable without a file
   (shellcode, a hook's trampoline); a genuine agent has none;
-- `cmdline`, `env`: the arguments and the variables of `RISKY_ENVIRONMENT` that are set;
+- `cmdline`, `env`: the arguments, and every environment variable by name with the
+  SHA-256 of its value (the appraisal allows names; a value, the bus credentials among
+  them, never goes into evidence);
 - `hook`: `sitecustomize`/`usercustomize` modules and `.pth` files in the directories the
   process searches (its PYTHONPATH entries, its working directory, the install's site
-  directories), with their digests;
+  directories and the user site directory its own `HOME` gives), with their digests;
 - `module`, `shadow`: the agent package's module files as the install holds them, and any
   module of the same name ahead of it on the process's path (working directory or
   PYTHONPATH).
@@ -49,12 +51,14 @@ import site
 import struct
 import sys
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from secmas.trust.allowlist import AGENT_VARIABLES
 from secmas.trust.compiled import FileVersion, PackageError
 from secmas.trust.elf import (
     PT_LOAD,
@@ -64,8 +68,8 @@ from secmas.trust.elf import (
     interpreter_of,
     measure_relro,
 )
+from secmas.trust.libraries import LibraryIndex, stdlib_extensions
 from secmas.trust.measurer import (
-    RISKY_ENVIRONMENT,
     LogEntry,
     MeasurerError,
     PlatformReference,
@@ -73,6 +77,9 @@ from secmas.trust.measurer import (
 )
 from secmas.trust.procmem import ProcessMemoryError, Region, read_maps
 from secmas.trust.pycode import module_files
+
+if TYPE_CHECKING:
+    from secmas.trust.tpm import PcrQuoter
 
 _HOOK_MODULES = ("sitecustomize", "usercustomize")
 _CHUNK = 1 << 20
@@ -143,13 +150,18 @@ class Measurer:
     )
     """Per file, the RELRO bytes last read (with the load base, the images around and the
     file's digest) and the entry they gave: the same bytes give the same entry."""
+    quoter: PcrQuoter | None = None
+    """The host's TPM, where one is configured: each measurement is extended into its PCR
+    and quoted (`secmas.trust.tpm`)."""
 
     def measure(self, pid: int, nonce: bytes) -> SignedEvidence:
-        """Measure process `pid` from outside and sign the log with the nonce.
+        """Measure process `pid` from outside and sign the log with the nonce (and have the
+        TPM quote it, with a quoter).
 
         Raises MeasurerError when the process is gone or cannot be read."""
         entries = self.entries(pid)
-        return SignedEvidence.sign(self.key, self.name, pid, nonce, entries)
+        evidence = SignedEvidence.sign(self.key, self.name, pid, nonce, entries)
+        return evidence if self.quoter is None else self.quoter.attest(evidence)
 
     def entries(self, pid: int) -> list[LogEntry]:
         proc = Path(f"/proc/{pid}")
@@ -168,12 +180,12 @@ class Measurer:
         entries += self._mapped(pid, regions)
         entries.append(LogEntry.of("cmdline", "argv", argv=json.dumps(argv)))
         entries += [
-            LogEntry.of("env", name, value=environ[name])
-            for name in RISKY_ENVIRONMENT
-            if name in environ
+            LogEntry.of("env", name, sha256=hashlib.sha256(value.encode()).hexdigest())
+            for name, value in sorted(environ.items())
         ]
-        search = _search_path(environ, cwd)
-        entries += self._hooks(search)
+        sites = _process_site_dirs(environ)
+        search = _search_path(environ, cwd, sites)
+        entries += self._hooks(search, sites)
         for package in self.packages:
             entries += self._package(package, search)
         return entries
@@ -249,14 +261,14 @@ class Measurer:
         memory = expected if same else _memory_digest(fd, region.start, size)
         return [LogEntry.of("text", f"{path}@{region.offset:x}", memory=memory, file=expected)]
 
-    def _hooks(self, search: list[Path]) -> list[LogEntry]:
+    def _hooks(self, search: list[Path], sites: tuple[str, ...]) -> list[LogEntry]:
         found: dict[str, str] = {}
         for directory in search:
             for name in _HOOK_MODULES:
                 for candidate in (directory / f"{name}.py", directory / name / "__init__.py"):
                     if candidate.is_file():
                         found[str(candidate)] = self.digests.file(candidate)
-            if str(directory) in _site_dirs():
+            if str(directory) in sites:
                 for pth in sorted(directory.glob("*.pth")):
                     found[str(pth)] = self.digests.file(pth)
         return [LogEntry.of("hook", path, sha256=d) for path, d in sorted(found.items())]
@@ -387,7 +399,7 @@ def _environ(raw: bytes) -> dict[str, str]:
     return {name: value for name, _, value in pairs}
 
 
-def _search_path(environ: dict[str, str], cwd: Path) -> list[Path]:
+def _search_path(environ: dict[str, str], cwd: Path, sites: tuple[str, ...]) -> list[Path]:
     """Where the process looks for modules before the install: its working directory
     (`-m` and `-c` put it first), PYTHONPATH, then the site directories."""
     entries = [cwd] + [
@@ -395,7 +407,20 @@ def _search_path(environ: dict[str, str], cwd: Path) -> list[Path]:
         for p in environ.get("PYTHONPATH", "").split(os.pathsep)
         if p
     ]
-    return entries + [Path(d) for d in _site_dirs()]
+    return entries + [Path(d) for d in sites]
+
+
+def _process_site_dirs(environ: dict[str, str]) -> tuple[str, ...]:
+    """The install's site directories, and the user site directory the process's own
+    environment gives it (its `HOME`, or `PYTHONUSERBASE`) where this install reads one:
+    `HOME` may hold any value, so its `.pth` files are the process's, not the measurer's."""
+    sites = set(_site_dirs())
+    base = environ.get("PYTHONUSERBASE") or (
+        f"{environ['HOME']}/.local" if "HOME" in environ else None
+    )
+    if site.ENABLE_USER_SITE and base:
+        sites.add(sysconfig.get_path("purelib", f"{os.name}_user", {"userbase": base}))
+    return tuple(sorted(sites))
 
 
 def _site_dirs() -> tuple[str, ...]:
@@ -488,36 +513,48 @@ def _memory_digest(fd: int, address: int, size: int) -> str:
     return digest.hexdigest()
 
 
+SECAAS_FILES = FileDigests()
+SECAAS_LIBRARIES = LibraryIndex()
+"""SECaaS's caches in this process: a file is hashed, a RECORD read, an image's linking
+parsed once per version, so a run's reference costs the files that changed."""
+
+
 def platform_reference(
     key: Ed25519PrivateKey,
     files: tuple[Path, ...] = (),
-    digests: FileDigests | None = None,
-    environment: Mapping[str, str] | None = None,
+    variables: Iterable[str] = AGENT_VARIABLES,
 ) -> PlatformReference:
-    """SECaaS's signed reference for this host: the interpreter, every file this (genuine)
-    process maps, and `files` (native agents), by digest; the standard library, the
-    install's site directories and the system library directories as trusted directories
-    (their other libraries are accepted, by path); the `.pth` files present now; and the
-    values of `RISKY_ENVIRONMENT` variables the deployment sets on purpose (default: those
-    of this process, which starts the agents)."""
-    digests = digests or FileDigests()
+    """SECaaS's signed reference for this host, each part an allow-list:
+
+    - files, each by digest: the shared objects the install's distributions declare
+      (their RECORD digests, `secmas.trust.libraries`); the interpreter, the standard
+      library's extension modules and `files` (native agents); the system files this
+      (genuine) process maps (locale data, libraries loaded by name); and every library
+      the loader maps for all of these. Nothing is accepted for the directory it is in;
+    - the `.pth` files present now in the install's site directories;
+    - `variables`: the names an agent's environment may hold (`secmas.trust.allowlist`)."""
     interpreter = Path(sys.executable).resolve()
-    mapped = {Path(r.path) for r in read_maps() if _image_file(r)}
-    listed = {str(p): digests.file(p) for p in sorted(mapped | {interpreter, *files})}
-    paths = sysconfig.get_paths()
-    system = {str(p.parent) for p in mapped if str(p).startswith(_SYSTEM_LIBRARIES)}
-    trusted = {paths["stdlib"], paths["platstdlib"], *_site_dirs(), *system}
+    declared = SECAAS_LIBRARIES.declared(_site_dirs())
+    system = {
+        Path(r.path) for r in read_maps() if _image_file(r) and r.path.startswith(_SYSTEM_LIBRARIES)
+    }
+    own = {interpreter, *stdlib_extensions(), *(p.resolve() for p in files), *system}
+    needed = SECAAS_LIBRARIES.needed([*map(Path, declared), *own])
+    hashed = {str(p): SECAAS_FILES.file(p) for p in sorted(own | needed) if str(p) not in declared}
     hooks = {}
     for directory in _site_dirs():
         for pth in sorted(Path(directory).glob("*.pth")):
-            hooks[str(pth)] = digests.file(pth)
-    if environment is None:
-        environment = {k: os.environ[k] for k in RISKY_ENVIRONMENT if k in os.environ}
+            hooks[str(pth)] = SECAAS_FILES.file(pth)
     reference = PlatformReference(
-        interpreter=digests.file(interpreter),
-        files=listed,
-        trusted_dirs=tuple(sorted(trusted)),
+        interpreter=SECAAS_FILES.file(interpreter),
+        files={**hashed, **declared},
         hooks=hooks,
-        environment=dict(environment),
+        variables=frozenset(variables),
     )
     return reference.sign(key)
+
+
+def started_with() -> frozenset[str]:
+    """The names in this process's environment as it started: what `/proc/PID/environ`
+    shows a measurer (later changes to `os.environ` stay in the process's memory)."""
+    return frozenset(_environ(Path("/proc/self/environ").read_bytes()))

@@ -1,11 +1,20 @@
 """The host's measurer as a service: one process per host, outside every agent, serving
 measurements over a Unix socket (`python -m secmas.trust.measurer_service`).
 
-The IML driver starts it (`HostMeasurer.start`) with a key of its own, written to a file
-only the driver's user can read, and keeps the public key; verifiers ask it through
-`MeasurerClient.measure(pid, nonce)` and appraise what comes back with
-`secmas.trust.measurer.appraise`. One request per connection: a JSON line
+The IML driver starts it (`HostMeasurer.start`) with a key of its own and keeps the public
+key; verifiers ask it through `MeasurerClient.measure(pid, nonce)` and appraise what comes
+back with `secmas.trust.measurer.appraise`. One request per connection: a JSON line
 `{"pid": …, "nonce": "<hex>"}`, answered by the signed evidence or `{"error": …}`.
+
+Out of the agents' reach (issue 36 item 1): whoever holds the key signs evidence of an
+implanted process that passes, so the key never touches a disk — the driver hands it over
+the service's stdin (`--key-file /dev/stdin`) — and the service makes itself undumpable
+(PR_SET_DUMPABLE 0), so that a process of its user without CAP_SYS_PTRACE reads neither
+its memory nor its file descriptors. Its socket (0600, in a private folder) answers only
+the driver that started it (`--client`, checked by SO_PEERCRED): a measurement is of a
+real process, but its nonce is the asker's choice, and no agent has a use for an answer
+signed for a challenge of its own. Agents run as another user besides
+(`secmas.pipeline.agentuser`), which reaches neither the socket nor the service's memory.
 """
 
 from __future__ import annotations
@@ -13,10 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import secrets
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -24,13 +35,17 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from socket import SO_PEERCRED, SOL_SOCKET
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from secmas.trust.keys import KeyFileError, load_private_key, save_private_key
+from secmas.trust.allowlist import AGENT_VARIABLES, CommandShape, agent_command
+from secmas.trust.deadlines import Deadlines
+from secmas.trust.keys import KeyFileError, load_private_key
 from secmas.trust.measurer import (
     NONCE_BYTES,
     Expectation,
@@ -41,7 +56,9 @@ from secmas.trust.measurer import (
     appraise,
     module_digests,
 )
-from secmas.trust.measurer_probe import Measurer, platform_reference
+from secmas.trust.measurer_probe import Measurer, platform_reference, started_with
+from secmas.trust.tpm import DEFAULT_PCR, PcrQuoter, TpmConfig, handover
+from secmas.trust.tpmquote import TpmAnchor
 
 if TYPE_CHECKING:  # the service itself never reads a manifest (and starts faster without)
     from secmas.trust.manifest import ReferenceManifest
@@ -49,6 +66,9 @@ if TYPE_CHECKING:  # the service itself never reads a manifest (and starts faste
 MAX_REQUEST = 4096
 MAX_ANSWER = 16 << 20
 PARENT_POLL_S = 0.5
+KEY_PIPE = Path("/dev/stdin")
+"""Where the service reads a key handed over its stdin (`HostMeasurer.launch`)."""
+_PR_SET_DUMPABLE = 4
 
 
 def _answer(measurer: Measurer, request: bytes) -> bytes:
@@ -68,14 +88,30 @@ def _answer(measurer: Measurer, request: bytes) -> bytes:
         return json.dumps({"error": str(exc)}).encode()
 
 
-async def serve(measurer: Measurer, socket: Path, parent: int | None = None) -> None:
+def _peer_pid(writer: asyncio.StreamWriter) -> int:
+    """The process at the other end of a Unix connection, as the kernel saw it connect."""
+    credentials = writer.get_extra_info("socket").getsockopt(
+        SOL_SOCKET, SO_PEERCRED, struct.calcsize("3i")
+    )
+    pid, _uid, _gid = struct.unpack("3i", credentials)
+    return int(pid)
+
+
+async def serve(
+    measurer: Measurer, socket: Path, parent: int | None = None, client: int | None = None
+) -> None:
     """Answer requests on `socket` until cancelled, or until process `parent` (the IML
-    driver that started it) is gone; each measurement runs off the loop."""
+    driver that started it) is gone; each measurement runs off the loop. With `client`,
+    only that process is answered (module docstring)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            asker = _peer_pid(writer)
             request = await reader.readline()
-            if len(request) <= MAX_REQUEST:
+            if client is not None and asker != client:
+                refusal = f"refused: process {asker} is not this measurer's client"
+                answer = json.dumps({"error": refusal}).encode()
+            elif len(request) <= MAX_REQUEST:
                 answer = await asyncio.to_thread(_answer, measurer, request)
             else:
                 answer = json.dumps({"error": "request too long"}).encode()
@@ -101,31 +137,54 @@ class MeasurerClient:
 
     socket: Path
     public_key: Ed25519PublicKey
-    timeout: float = 60.0
-    """Generous: a loaded 2-core host queues concurrent measurements of big processes;
-    a measurer that died is noticed at once (the connection fails)."""
+    deadlines: Deadlines = field(default_factory=Deadlines.bounded)
+    """How long an answer may take (`Deadlines.bounded`): the measured round trips, never
+    beyond one attestation period, so that a stopped or hung measurer is noticed within it
+    (a dead one at once: the connection fails). The run sets its scenario's."""
+    tpm: TpmAnchor | None = None
+    """The AK and PCR registered when the driver made the measurer's TPM key: evidence
+    without a valid quote by it is refused (`secmas.trust.measurer.appraise`)."""
 
     async def measure(self, pid: int, nonce: bytes) -> SignedEvidence:
-        """Signed evidence about process `pid`; MeasurerError when none comes back."""
+        """Signed evidence about process `pid`; MeasurerDown when the measurer did not
+        answer, MeasurerError when its answer is an error or no evidence."""
+        wait, started = self.deadlines.wait(str(self.socket)), time.perf_counter()
+        request = json.dumps({"pid": pid, "nonce": nonce.hex()}).encode() + b"\n"
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(self.socket), limit=MAX_ANSWER), self.timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            raise MeasurerError(f"measurer at {self.socket} unreachable: {exc}") from None
+            async with asyncio.timeout(wait):
+                answer = await self._ask(request)
+        except TimeoutError:
+            raise MeasurerDown(f"{NOT_ANSWERING} at {self.socket} in {wait:g} s") from None
+        except OSError as exc:
+            raise MeasurerDown(f"measurer at {self.socket} unreachable: {exc}") from None
+        if not answer:
+            raise MeasurerDown(f"measurer at {self.socket} closed without an answer")
+        self.deadlines.answered(str(self.socket), time.perf_counter() - started)
+        return _evidence(answer)
+
+    async def _ask(self, request: bytes) -> bytes:
+        """One request line over a fresh connection; the answer line (empty: none)."""
+        reader, writer = await asyncio.open_unix_connection(str(self.socket), limit=MAX_ANSWER)
         try:
-            writer.write(json.dumps({"pid": pid, "nonce": nonce.hex()}).encode() + b"\n")
+            writer.write(request)
             await writer.drain()
-            answer = await asyncio.wait_for(reader.readline(), self.timeout)
-        except (OSError, TimeoutError, ValueError) as exc:
+            return await reader.readline()
+        except ValueError as exc:  # a line beyond MAX_ANSWER
             raise MeasurerError(f"no answer from the measurer: {exc}") from None
         finally:
             writer.close()
-        return _evidence(answer)
 
     def measure_now(self, pid: int, nonce: bytes) -> SignedEvidence:
         """`measure` for callers without an event loop."""
         return asyncio.run(self.measure(pid, nonce))
+
+
+NOT_ANSWERING = "measurer not answering"
+
+
+class MeasurerDown(MeasurerError):
+    """No answer came from the measurer (stopped, hung, gone): the measurer's state,
+    which says nothing about the process it was asked about."""
 
 
 def _evidence(answer: bytes) -> SignedEvidence:
@@ -140,6 +199,28 @@ def _evidence(answer: bytes) -> SignedEvidence:
     return SignedEvidence.decode(answer.strip())
 
 
+def _hand_key(process: subprocess.Popen[bytes], key: Ed25519PrivateKey) -> None:
+    """Write `key` into the service's stdin and close it (a few hundred bytes: the pipe
+    holds them until it reads). A service that died first is noticed by `ready`."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.write(pem)
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
+
+
+def _undumpable() -> None:
+    """No core dump, and no process of this user without CAP_SYS_PTRACE may read this
+    one's memory or file descriptors (prctl(2), PR_SET_DUMPABLE)."""
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
 @dataclass
 class HostMeasurer:
     """The measurer process the IML driver started on this host."""
@@ -147,7 +228,7 @@ class HostMeasurer:
     process: subprocess.Popen[bytes]
     client: MeasurerClient
     private: Path | None = None
-    """A directory made for the key, socket and log (removed on `stop`)."""
+    """A directory made for the socket and log (removed on `stop`)."""
 
     @classmethod
     def start(
@@ -155,9 +236,10 @@ class HostMeasurer:
         workdir: Path | None = None,
         name: str = "measurer",
         packages: Sequence[str] = ("secmas",),
+        tpm: TpmConfig | None = None,
     ) -> HostMeasurer:
         """`launch`, then wait until the service answers."""
-        measurer = cls.launch(workdir, name, packages)
+        measurer = cls.launch(workdir, name, packages, tpm=tpm)
         measurer.ready()
         return measurer
 
@@ -168,30 +250,42 @@ class HostMeasurer:
         name: str = "measurer",
         packages: Sequence[str] = ("secmas",),
         ahead: int | None = None,
+        tpm: TpmConfig | None = None,
     ) -> HostMeasurer:
-        """A fresh key, then the service process, without waiting for it (`ready`).
-        Without a `workdir`, its files go to a new private directory (never a run's report
-        folder: the key is a secret). `ahead`: a process the service measures once before
-        it listens, as IMA measures at load, so that the first check pays for what
-        changed since (the files it maps are hashed, their RELRO relocations read)."""
+        """A fresh key, then the service process, without waiting for it (`ready`); the
+        key goes over its stdin, never to a file, and it answers this process only (module
+        docstring). Without a `workdir`, its socket and log go to a new private directory.
+        `ahead`: a process the service measures once before it listens, as IMA measures at
+        load, so that the first check pays for what changed since (the files it maps are
+        hashed, their RELRO relocations read). `tpm` (else `SECMAS_MEASURER_TPM`): make an
+        attestation key in that TPM first and hand it over, to quote every measurement."""
+        tpm = tpm or TpmConfig.from_environment()
+        enrolment = None if tpm is None else tpm.enrol()
         private = None if workdir is not None else Path(tempfile.mkdtemp(prefix="secmas-measurer-"))
         workdir = workdir or private
         assert workdir is not None
         key = Ed25519PrivateKey.generate()
-        key_file = workdir / f"{name}-ed25519.pem"
-        save_private_key(key, key_file)
         socket = workdir / f"{name}.sock"
+        driver = str(os.getpid())
         argv = [sys.executable, "-m", "secmas.trust.measurer_service", "--socket", str(socket)]
-        argv += ["--key-file", str(key_file), "--name", name, "--parent", str(os.getpid())]
+        argv += ["--key-file", str(KEY_PIPE), "--name", name]
+        argv += ["--parent", driver, "--client", driver]
         for package in packages:
             argv += ["--package", package]
         if ahead is not None:
             argv += ["--measure-ahead", str(ahead)]
-        with (workdir / f"{name}.log").open("wb") as log:
+        with (workdir / f"{name}.log").open("wb") as log, handover(enrolment) as (tpm_argv, fds):
             process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv + tpm_argv,
+                pass_fds=fds,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
-        return cls(process, MeasurerClient(socket, key.public_key()), private)
+        _hand_key(process, key)
+        anchor = enrolment.anchor if enrolment else None
+        return cls(process, MeasurerClient(socket, key.public_key(), tpm=anchor), private)
 
     def ready(self, timeout: float = 30.0) -> None:
         """Wait until the service listens; MeasurerError when it exited or took longer."""
@@ -226,7 +320,9 @@ class ExternalVerifier:
     reference: PlatformReference
     secaas_key: Ed25519PublicKey
     modules: Mapping[str, str]
-    argv_prefix: tuple[str, ...] = ()
+    command: CommandShape | None = None
+    """The shape an agent process's command line must have (`secmas.trust.allowlist`);
+    None for the run's own process, which runs its user's command."""
     shared_with_jit: bool = False
     """See `Expectation.shared_with_jit`: only for the run's own process."""
 
@@ -235,10 +331,15 @@ class ExternalVerifier:
         nonce = secrets.token_bytes(NONCE_BYTES)
         try:
             evidence = await self.client.measure(pid, nonce)
+        except MeasurerDown as exc:
+            return MeasurerAppraisal(False, (str(exc),), measurer_down=True)
         except MeasurerError as exc:
             return MeasurerAppraisal(False, (str(exc),))
-        expected = Expectation(nonce, pid, self.modules, self.argv_prefix, self.shared_with_jit)
-        return appraise(evidence, self.reference, self.client.public_key, expected, self.secaas_key)
+        expected = Expectation(nonce, pid, self.modules, self.command, self.shared_with_jit)
+        client = self.client
+        return appraise(
+            evidence, self.reference, client.public_key, expected, self.secaas_key, tpm=client.tpm
+        )
 
 
 @dataclass
@@ -265,17 +366,18 @@ class ExternalAttestation:
         secaas: Ed25519PrivateKey,
         manifest: ReferenceManifest,
         packages: Sequence[str] = ("secmas",),
-        argv_prefix: tuple[str, ...] = (),
         *,
         shared: bool = False,
         host: HostMeasurer | None = None,
+        deadlines: Deadlines | None = None,
     ) -> ExternalAttestation:
         """Start the host's measurer (or use `host`, launched earlier, once it answers);
         SECaaS signs this host's platform reference. `shared`: the agents live in the
-        run's own process (`Expectation.shared_with_jit`)."""
+        run's own process (`Expectation.shared_with_jit`); `deadlines`: how long the
+        measurer may take to answer (`begin`)."""
         if host is None:
             host = HostMeasurer.start(workdir, packages=packages)
-        external = cls.begin(secaas, manifest, host, argv_prefix, shared=shared)
+        external = cls.begin(secaas, manifest, host, shared=shared, deadlines=deadlines)
         external.prepared.result()  # waits for both; raises what went wrong
         return external
 
@@ -285,20 +387,35 @@ class ExternalAttestation:
         secaas: Ed25519PrivateKey,
         manifest: ReferenceManifest,
         host: HostMeasurer,
-        argv_prefix: tuple[str, ...] = (),
         *,
         shared: bool = False,
+        deadlines: Deadlines | None = None,
     ) -> ExternalAttestation:
         """`start` without waiting: SECaaS hashes this host's files for the platform
         reference in a thread of its own while `host` finishes measuring ahead in its
         process, and the caller goes on meanwhile (a secure bring-up begins it after
         wrapping, so that this runs beside steps 5-7); the first check waits for both
-        (`prepared`). A measurer that never answers fails that check, naming why."""
+        (`prepared`). A measurer that never answers fails that check, naming why.
+
+        Agents in processes of their own are held to the allow-lists of
+        `secmas.trust.allowlist`: their launchers hand them only allowed variables
+        and start them with `secmas agent`'s command line. The run's own process
+        (`shared`) has no launcher: its environment is its user's shell's, as it started
+        (SECaaS signs the reference inside it), and its command line is the user's; the
+        files it maps are held to the reference all the same.
+
+        `deadlines` (the run's `Deadlines.bounded`, from its attestation period) bound how
+        long the measurer may take to answer; without, the scenario defaults'."""
+        if deadlines is not None:
+            host.client = replace(host.client, deadlines=deadlines)
         prepared: Future[ExternalVerifier] = Future()
+        variables = AGENT_VARIABLES | started_with() if shared else AGENT_VARIABLES
+        command = None if shared else agent_command()
 
         def prepare() -> None:
             try:
-                reference = platform_reference(secaas)  # hashing releases the GIL
+                # hashing releases the GIL
+                reference = platform_reference(secaas, variables=variables)
                 host.ready()
                 prepared.set_result(
                     ExternalVerifier(
@@ -306,7 +423,7 @@ class ExternalAttestation:
                         reference,
                         secaas.public_key(),
                         module_digests(manifest.entries),
-                        argv_prefix,
+                        command,
                         shared,
                     )
                 )
@@ -323,8 +440,9 @@ class ExternalAttestation:
         A process is measured at the same rate whatever number of agents it hosts: one
         that hosts k agents (every agent of an in-process run) is measured on the first of
         every k checks of its agents, and the others in that round take that appraisal,
-        pass or fail (they are that process). With one agent per process, every check
-        measures."""
+        pass or fail (they are that process), but for an unanswered one (the measurer
+        down): no measurement, the next check asks again. With one agent per process,
+        every check measures."""
         pid = self.pids.get(agent)
         if pid is None:
             appraisal = MeasurerAppraisal(False, (f"no process known for {agent}",))
@@ -333,7 +451,7 @@ class ExternalAttestation:
             asked = self._asked.get(pid, 0)
             self._asked[pid] = asked + 1
             last = self._last.get(pid)
-            if last is None or asked % hosted == 0:
+            if last is None or last.measurer_down or asked % hosted == 0:
                 last = self._last[pid] = await self._measured(pid)
                 self.measurements += 1
             appraisal = last
@@ -346,7 +464,7 @@ class ExternalAttestation:
         try:
             verifier = await asyncio.wrap_future(self.prepared)
         except (MeasurerError, OSError) as exc:
-            return MeasurerAppraisal(False, (f"measurer unavailable: {exc}",))
+            return MeasurerAppraisal(False, (f"measurer unavailable: {exc}",), measurer_down=True)
         return await verifier.check(pid)
 
     def check_now(self, agent: str) -> MeasurerAppraisal:
@@ -361,6 +479,7 @@ class ExternalAttestation:
             "measurer_key": self.host.client.public_key.public_bytes_raw().hex(),
             "checks": len(self.results),
             "measurements": self.measurements,
+            "unanswered": sum(1 for _, a in self.results if a.measurer_down),
             "failed": [
                 {"agent": agent, "reasons": list(a.reasons[:5])}
                 for agent, a in self.results
@@ -373,37 +492,57 @@ class ExternalAttestation:
         self.host.stop()
 
 
+def _quoter(tcti: str | None, pcr: int, descriptor: int | None) -> PcrQuoter | None:
+    """The TPM quoter `--tpm` asks for, with the AK handed over `--tpm-key-fd`."""
+    if tcti is None:
+        return None
+    if descriptor is None:
+        raise MeasurerError("--tpm needs --tpm-key-fd: the pipe holding the attestation key")
+    return PcrQuoter.handed(tcti, pcr, descriptor)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m secmas.trust.measurer_service",
         description="Serve signed measurements of this host's agent processes.",
     )
     parser.add_argument("--socket", type=Path, required=True, help="Unix socket to listen on")
-    parser.add_argument("--key-file", type=Path, required=True, help="Ed25519 PEM signing key")
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        required=True,
+        help=f"Ed25519 PEM signing key ({KEY_PIPE}: handed over a pipe, never stored)",
+    )
     parser.add_argument("--name", default="measurer", help="the measurer's name in evidence")
     parser.add_argument(
         "--package", action="append", help="agent package whose files to measure (repeatable)"
     )
     parser.add_argument("--parent", type=int, help="exit when this process is gone")
+    parser.add_argument("--client", type=int, help="answer this process only")
     parser.add_argument(
         "--measure-ahead",
         type=int,
         metavar="PID",
         help="measure this process once before listening (its files are then kept)",
     )
+    parser.add_argument("--tpm", metavar="TCTI", help="quote each measurement with this TPM")
+    parser.add_argument("--tpm-pcr", type=int, default=DEFAULT_PCR, help="the PCR to extend")
+    parser.add_argument("--tpm-key-fd", type=int, help="pipe holding the attestation key")
     args = parser.parse_args(argv)
     try:
+        _undumpable()
         key = load_private_key(args.key_file)
-    except KeyFileError as exc:
+        quoter = _quoter(args.tpm, args.tpm_pcr, args.tpm_key_fd)
+    except (KeyFileError, OSError, MeasurerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    measurer = Measurer(args.name, key, tuple(args.package or ("secmas",)))
+    measurer = Measurer(args.name, key, tuple(args.package or ("secmas",)), quoter=quoter)
     if args.measure_ahead is not None:
         with contextlib.suppress(MeasurerError):  # a process gone or unreadable: checks say so
             measurer.measure(args.measure_ahead, bytes(NONCE_BYTES))
     args.socket.unlink(missing_ok=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(measurer, args.socket, args.parent))
+        asyncio.run(serve(measurer, args.socket, args.parent, args.client))
     return 0
 
 

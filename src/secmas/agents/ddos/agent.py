@@ -17,7 +17,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from secmas.agents.acl import ACLMessage, Performative
@@ -27,6 +27,7 @@ from secmas.agents.auction import (
     Announce,
     AuctionSettings,
     Mailbox,
+    Work,
     goal_label,
     report_acted,
 )
@@ -164,6 +165,12 @@ class World:
         )
 
     @property
+    def auction(self) -> AuctionSettings:
+        """The auction's settings with the scenario's reputation weight (its `auction`)."""
+        weight = self.scenario.auction.reputation_weight
+        return replace(self.settings, reputation_weight=weight)
+
+    @property
     def defence(self) -> Defence:
         """The strategy's parameters (RATE, PARTS, monitor)."""
         if self.scenario.defence is None:
@@ -279,7 +286,7 @@ class PoPAgent:
             self.bus or self.world.bus,
             self.world.clock,
             self._execute,
-            self.world.settings,
+            self.world.auction,
             seed=self.seed,
             on_start=self._started,
             on_request=self._requested,
@@ -288,6 +295,9 @@ class PoPAgent:
             space=self.world.space,
             declines=lambda request: self.world.decline(self.pop, request),
             terminate=self.terminate,
+            on_cancel=self._cancelled,
+            promised=self.world.journal.promise,
+            reputation=self.world.journal.reputation,
         )
         self.board = GoalBoard(
             self.pop,
@@ -342,6 +352,16 @@ class PoPAgent:
         await self.mailbox.stop()
         await self.bdi.stop()
 
+    async def revoke(self, reason: str) -> None:
+        """The trust layer revoked this agent: it takes no further action. Its reasoning
+        halts for good (no new goal, no plan), the goals it works on for others and has not
+        acted on are given up (a download stopped, an instance started for one terminated,
+        each journalled), then it leaves as `stop` does; it perceives nothing more."""
+        cause = f"revoked: {reason}"
+        await self.bdi.halt(cause)
+        await self.mailbox.withdraw(cause)
+        await self.stop()
+
     async def retire(self) -> list[str]:
         """Leave for good (the agent was removed from the pipeline): stop, then terminate
         every VNF instance on this PoP so its resources are free. Returns their ids."""
@@ -354,7 +374,7 @@ class PoPAgent:
 
     async def observe(self) -> None:
         """Perceive the last data-plane step through this agent's monitoring VNF."""
-        if self.monitor is None:
+        if self.monitor is None or self.bdi.halted is not None:
             return
         event = await self.monitor.observe()
         if event is not None:
@@ -769,6 +789,13 @@ class PoPAgent:
         )
         self.board.changed()  # what it holds now (a limit), told before it can be lost
         return result
+
+    def _cancelled(self, work: Work) -> None:
+        """A won goal given up before its plan acted (its initiator cancelled it, or this
+        agent was revoked), journalled."""
+        detail = f"{work.goal} for {work.initiator}, {work.stage}: {work.cancelled}"
+        event = ActionEvent(self.world.clock.now(), self.pop, "cancelGoal", detail)
+        self.world.journal.action(event)
 
     def _started(self, instance: Instance, request: GoalRequest) -> None:
         self.world.journal.placement(
