@@ -17,6 +17,7 @@ from hypothesis import settings
 from secmas import strictjson
 from secmas.scenario.ddos import ddos_catalogue, ddos_goals
 from secmas.scenario.model import Scenario
+from secmas.trust.tpm import SoftwareTpm, software_tpm_missing
 
 pytest_plugins = ("tests.containers",)
 """The agent image's fixtures (`agent_image`, `image_reference`), for every test file."""
@@ -155,3 +156,14 @@ def strict_json_files() -> Iterator[JsonWrites]:
     _JSON_WRITES.active = False
     problems = _JSON_WRITES.problems()
     assert not problems, "JSON files secmas wrote that are not strict:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def swtpm(tmp_path: Path) -> Iterator[SoftwareTpm]:
+    """A software TPM of the test's own, stopped after it (skipped, naming what is
+    missing, without swtpm or tpm2-pytss)."""
+    missing = software_tpm_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    with SoftwareTpm.start(tmp_path / "swtpm") as tpm:
+        yield tpm

@@ -402,12 +402,13 @@ async def mitigate(
     until: float = 240,
     outage: tuple[float, float] | None = None,
     prepare: Callable[[dict[str, PoPAgent]], None] | None = None,
+    scenario: Scenario = SCENARIO,
 ) -> tuple[World, list[Any]]:
-    """Run ddos-6pop the way `operate` does, stopping agents at given times; during
-    `outage` (from, to) the bus loses every message; `prepare` sees the agents first."""
-    world = World.simulated(SCENARIO, settings=AuctionSettings())
+    """Run `scenario` (ddos-6pop) the way `operate` does, stopping agents at given times;
+    during `outage` (from, to) the bus loses every message; `prepare` sees the agents first."""
+    world = World.simulated(scenario, settings=AuctionSettings())
     bus = world.bus = Outage()
-    agents = {pop: PoPAgent(pop, world, seed=SCENARIO.seed) for pop in world.directory}
+    agents = {pop: PoPAgent(pop, world, seed=scenario.seed) for pop in world.directory}
     if prepare is not None:
         prepare(agents)
     for agent in agents.values():
@@ -505,6 +506,31 @@ def test_the_goals_and_limits_of_a_killed_initiator_are_adopted_by_its_successor
         assert rule.endswith(") from pop5")
         assert actions(world, "unipRateLimited") == [("pop6", IP)]
         assert not any(a.agent == "pop5" and a.time > 30 for a in world.journal.actions)
+        assert _attack_share_last_20s(telemetry) < 0.10
+        assert _legit_ratio(telemetry) >= 0.90
+
+    run(main())
+
+
+def test_an_adopted_goal_names_who_holds_the_limit_its_follow_ups_lift():
+    """pop5 limited the server's IP and is auctioning flowRecord(ip) (nobody can host its
+    Classifier) when it dies at t = 28. pop6 adopts the goal and the limit, splits the
+    traffic itself and has the parts classified; the parts' lift requests must reach pop6
+    (pop5's stand-in): the board's copy of the goal names the limit's holder, pop5. The
+    Load Balancer and Classifiers are downloaded (pop5 is at the repository), so the run
+    lasts 400 s."""
+    assert SCENARIO.traffic is not None
+    longer = SCENARIO.model_copy(
+        update={"traffic": SCENARIO.traffic.model_copy(update={"duration": 400.0})}
+    )
+
+    async def main() -> None:
+        world, telemetry = await mitigate({28.0: "pop5"}, until=400, scenario=longer)
+        assert actions(world, "adoptGoal") == [
+            ("pop6", f"flowRecord({IP}) from pop5 (silent for 3 rounds)")
+        ]
+        assert actions(world, "splitTrafficIP") == [("pop6", f"{IP} into 2 at pop6")]
+        assert actions(world, "unipRateLimited") == [("pop6", IP)]
         assert _attack_share_last_20s(telemetry) < 0.10
         assert _legit_ratio(telemetry) >= 0.90
 

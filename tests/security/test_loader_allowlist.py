@@ -12,7 +12,6 @@ option or the file; before, each passed.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -32,7 +31,7 @@ from tests.security.test_measurement_external import (
     host as measured_host,  # noqa: F401  (the fixture `host`, shared)
 )
 
-from secmas.trust.allowlist import AGENT_VARIABLES, CommandShape, agent_environment
+from secmas.trust.allowlist import AGENT_VARIABLES, CommandShape
 from secmas.trust.measurer import Expectation, MeasurerAppraisal
 from secmas.trust.measurer_probe import platform_reference
 
@@ -105,21 +104,6 @@ def build(source: str, target: Path, *defines: str) -> Path:
     return target
 
 
-def start(host: Host, argv: list[str]) -> int:
-    """A victim started with `argv` after the interpreter, as a launcher hands it over."""
-    victim = subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=host.root.parent,
-        env=agent_environment(os.environ),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    host.victims.append(victim)
-    assert victim.stdout is not None
-    assert victim.stdout.readline() == b"ready\n", "the victim did not start"
-    return victim.pid
-
-
 def attest(host: Host, pid: int, command: CommandShape | None = SHAPE) -> MeasurerAppraisal:
     nonce = secrets.token_bytes(32)
     evidence = host.measurer.measure(pid, nonce)
@@ -133,7 +117,7 @@ def test_a_genuine_agent_passes_every_allow_list(host: Host) -> None:
     """OpenSSL initialised by the standard library and by `cryptography`, and the victim's
     command line held to its exact shape: nothing off a list."""
     script = VICTIM.format(package=PACKAGE, attack=GENUINE)
-    pid = start(host, ["-c", script])
+    pid = host.spawn(["-c", script])
     appraisal = attest(host, pid, CommandShape(sys.executable, ("-c", script)))
     assert appraisal.passed, appraisal.reasons
 
@@ -181,8 +165,8 @@ def test_a_variable_off_the_allow_list_is_caught(host: Host, name: str, value: s
 def test_a_command_line_of_another_shape_is_caught(
     host: Host, argv: list[str], reason: str
 ) -> None:
-    assert attest(host, start(host, ["-c", SCRIPT])).passed
-    assert failed_because(attest(host, start(host, argv)), reason)
+    assert attest(host, host.spawn(["-c", SCRIPT])).passed
+    assert failed_because(attest(host, host.spawn(argv)), reason)
 
 
 def test_a_library_dropped_into_site_packages_is_caught(host: Host, site_packages: Path) -> None:

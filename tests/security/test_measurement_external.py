@@ -125,10 +125,16 @@ class Host:
     def start(
         self, attack: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> int:
-        clean = agent_environment(os.environ)  # as the launchers hand it to an agent
         script = VICTIM.format(package=PACKAGE, attack=attack)
+        return self.spawn(["-c", script], env, cwd)
+
+    def spawn(
+        self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> int:
+        """A victim started with `argv` after the interpreter; its PID once it is ready."""
+        clean = agent_environment(os.environ)  # as the launchers hand it to an agent
         victim = subprocess.Popen(
-            [sys.executable, "-c", script],
+            [sys.executable, *argv],
             cwd=cwd or self.root.parent,
             env={**clean, **(env or {})},
             stdin=subprocess.PIPE,

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tests.security.test_measurement_external import LIBC_PATCH
 
 import secmas
 from secmas.pipeline.iml import AgentLaunch, LocalProcesses
@@ -53,7 +54,8 @@ ROOT_ONLY = pytest.mark.skipif(
     reason="agents run as a user of their own only when the IML driver is root",
 )
 
-ATTACKER = r"""
+ATTACKER = (
+    r"""
 import ctypes, json, mmap, os, signal, socket, sys
 from pathlib import Path
 import secmas.pipeline.agent_process  # loaded as in a genuine agent
@@ -127,17 +129,14 @@ if key is not None:  # clean now: measured and signed in the measurer's name, ke
 prot = mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC
 implant = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_PRIVATE, prot=prot)
 implant.write(b"\x90" * 15 + b"\xc3")
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-target = ctypes.cast(libc.l64a, ctypes.c_void_p).value
-page = target & ~(mmap.PAGESIZE - 1)
-assert libc.mprotect(page, mmap.PAGESIZE, 7) == 0
-ctypes.memmove(target, b"\xc3", 1)
-assert libc.mprotect(page, mmap.PAGESIZE, 5) == 0
+"""
+    + LIBC_PATCH
+    + r"""
 report = {"tried": tried, "evidence": evidence and evidence.encode().decode()}
 print("ATTACK " + json.dumps(report), flush=True)
 signal.pause()
 """
+)
 
 GENUINE = r"""
 import signal

@@ -34,20 +34,10 @@ from secmas.trust.tpm import (
     SoftwareTpm,
     TpmConfig,
     enrol_attestation_key,
-    software_tpm_missing,
 )
 from secmas.trust.tpmquote import AttestationKey, TpmAnchor
 
 PCR = 23
-
-
-@pytest.fixture
-def swtpm(tmp_path: Path) -> Iterator[SoftwareTpm]:
-    missing = software_tpm_missing()
-    if missing is not None:
-        pytest.skip(missing)
-    with SoftwareTpm.start(tmp_path / "swtpm") as tpm:
-        yield tpm
 
 
 @dataclass

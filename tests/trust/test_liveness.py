@@ -157,6 +157,32 @@ def test_nobody_is_withdrawn_when_nobody_is_heard() -> None:
     asyncio.run(main())
 
 
+def test_nobody_is_withdrawn_when_beats_come_back_one_by_one_after_an_outage() -> None:
+    """Every beat lost at once (a broker restarted), then one agent is heard before the
+    others: their silence was the bus's, so each gets a whole window from then; one that
+    stays silent after it is withdrawn."""
+
+    async def main() -> None:
+        bus, clock, monitor, beats, told, controls = await _beating(["a1", "a2", "a3"])
+        await drive_clock(clock, 7.0)
+        for beat in beats.values():
+            await beat.stop()
+        await drive_clock(clock, 40.0)
+        for at in (40.0, 45.0):  # a1 back first; the others not within its first beats
+            await drive_clock(clock, at)
+            beat = json.dumps({"at": at}).encode()
+            await controls["a1"].publish(heartbeat_subject("p", "a1"), MLFO, beat)
+        await drive_clock(clock, 46.0)
+        assert told == []
+        await controls["a2"].publish(heartbeat_subject("p", "a2"), MLFO, b'{"at": 46.0}')
+        await drive_clock(clock, 50.5)
+        assert [(c.time, c.agent, c.state) for c in told] == [(50.0, "a3", WITHDRAWN)]
+        await monitor.stop()
+        await bus.close()
+
+    asyncio.run(main())
+
+
 def test_late_beats_lengthen_the_window_up_to_one_attestation_period() -> None:
     async def main() -> None:
         bus, clock, monitor, beats, told, controls = await _beating(["a1", "a2"])

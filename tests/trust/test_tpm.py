@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,15 +40,6 @@ from secmas.trust.tpmquote import (
 PCR = 16
 KEY = Ed25519PrivateKey.generate()
 ENTRIES = [LogEntry.of("exe", "/usr/bin/python3", sha256="aa" * 32)]
-
-
-@pytest.fixture
-def swtpm(tmp_path: Path) -> Iterator[SoftwareTpm]:
-    missing = software_tpm_missing()
-    if missing is not None:
-        pytest.skip(missing)
-    with SoftwareTpm.start(tmp_path / "swtpm") as tpm:
-        yield tpm
 
 
 def read_pcr(tcti: str, pcr: int) -> bytes:

@@ -320,13 +320,17 @@ def _operate(
     """Deploy and operate on the plan's engine and distribution, giving the attested
     agents `work` after bring-up; the run's failures mapped onto RunInputError and
     RunFailed."""
-    from secmas.deploy.kubeplay import KubePlayError
     from secmas.deploy.podman import PodmanError
     from secmas.network.emulation.errors import EmulationFailed, EmulationUnavailable, PlanError
     from secmas.pipeline.errors import PipelineError, RunError
     from secmas.transport.credentials import CredentialError
     from secmas.transport.nats import BusUnavailable
 
+    pods: tuple[type[Exception], ...] = (PodmanError,)
+    if plan.distribution.pods is not None:  # kube play's module costs ~0.4 s to import
+        from secmas.deploy.kubeplay import KubePlayError
+
+        pods = (KubePlayError, PodmanError)
     try:
         return asyncio.run(
             _operation(plan, folder, observer, loops, _told(observer, progress), work)
@@ -335,7 +339,7 @@ def _operate(
         raise RunInputError(str(exc)) from None
     except PipelineError as exc:
         raise RunFailed(f"deployment stopped at {exc}") from None
-    except (KubePlayError, PodmanError) as exc:
+    except pods as exc:
         raise RunFailed(f"pods: {exc}") from None
     except (BusUnavailable, FileNotFoundError) as exc:
         raise RunFailed(f"message bus: {exc}") from None

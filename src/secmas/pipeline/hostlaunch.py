@@ -53,6 +53,7 @@ from types import FrameType
 
 from secmas.pipeline.agentuser import AgentUser, agent_user
 from secmas.pipeline.iml import FILES, AgentLaunch, place
+from secmas.processend import end_process
 from secmas.trust.allowlist import agent_environment
 
 PID_PREFIX = "secmas-hostlaunch: agent pid "
@@ -115,16 +116,6 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _stop(agent: subprocess.Popen[bytes]) -> None:
-    """Terminate the agent; kill it if it lingers."""
-    if agent.poll() is None:
-        agent.terminate()
-        try:
-            agent.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-
-
 class _Input:
     """Lines from stdin read with os.read: no buffered reader whose lock a thread still
     waiting on it at exit would hold (Python aborts the interpreter's shutdown then)."""
@@ -151,7 +142,7 @@ def _follow(agent: subprocess.Popen[bytes], orders: _Input) -> None:
     while (line := orders.line(len(KILL) + 64)) is not None:
         if line.strip() == KILL and agent.poll() is None:
             agent.kill()
-    _stop(agent)
+    end_process(agent, STOP_GRACE_S)
 
 
 def _run(launch: AgentLaunch, folder: Path, orders: _Input, user: AgentUser) -> int:
@@ -164,7 +155,7 @@ def _run(launch: AgentLaunch, folder: Path, orders: _Input, user: AgentUser) -> 
     )
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        threading.Thread(target=_stop, args=(agent,), daemon=True).start()
+        threading.Thread(target=end_process, args=(agent, STOP_GRACE_S), daemon=True).start()
 
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, on_signal)

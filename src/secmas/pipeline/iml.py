@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from secmas.pipeline.agentuser import AgentUser, agent_user
+from secmas.processend import ENDED, end_process
 from secmas.transport.tls import write_secret
 from secmas.trust.allowlist import agent_environment
 from secmas.trust.enrolment import CREDENTIAL_ENV
@@ -206,17 +207,7 @@ class LocalProcesses:
     def terminate(self, agent: str, grace: float) -> str:
         """SIGTERM, then SIGKILL if the agent has not ended `grace` seconds later; how it
         ended (`stop_agent`)."""
-        proc = self.procs[agent]
-        if proc.poll() is not None:
-            return ENDED
-        proc.terminate()
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            return f"killed after {grace:g} s"
-        return "terminated"
+        return end_process(self.procs[agent], grace)
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
@@ -247,8 +238,6 @@ class LocalProcesses:
 
 STOP_GRACE_S = 5.0
 """How long a revoked agent has to end on SIGTERM before it is killed."""
-
-ENDED = "had ended already"
 
 
 @runtime_checkable

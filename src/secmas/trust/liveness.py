@@ -113,6 +113,11 @@ class LivenessMonitor:
     _clock: Clock | None = None
     _first: dict[str, float] = field(default_factory=dict)
     """When the watch first counted each member (its silence starts there, not earlier)."""
+    _last_any: float | None = None
+    """When a beat last arrived from anyone."""
+    _resumed: float = float("-inf")
+    """When beats came again after a silence of everyone (a bus outage, a fail-over):
+    nobody's silence counts from before it."""
     _task: asyncio.Task[None] | None = None
 
     async def start(self, control: ControlPlane) -> None:
@@ -169,6 +174,9 @@ class LivenessMonitor:
         a withdrawal (as Karn's algorithm leaves retransmissions out, so that a stop does
         not lengthen the next window); a fresh one re-admits a withdrawn agent (a stale
         one, buffered somewhere, proves nothing)."""
+        if self._last_any is not None and now - self._last_any > self.period:
+            self._resumed = now  # nobody was heard for a beat period: the bus, not agents
+        self._last_any = now
         if agent not in self.withdrawn:
             late = now - self._heard_at(agent, now) - self.period
             self.lateness.observe(agent, max(0.0, late))
@@ -189,8 +197,11 @@ class LivenessMonitor:
 
     def _heard_at(self, agent: str, now: float) -> float:
         """When `agent` was last heard of: its last beat, or when the watch first counted
-        it (an agent added to the run later is not silent since the watch began)."""
-        return self.last.get(agent, self._first.setdefault(agent, now))
+        it (an agent added to the run later is not silent since the watch began), or when
+        beats resumed after everyone fell silent (whoever has not beaten since is given a
+        whole window from then: the silence was the bus's)."""
+        heard = self.last.get(agent, self._first.setdefault(agent, now))
+        return max(heard, self._resumed)
 
     def _watched(self) -> list[str]:
         return [a for a in self.agents if self.gone is None or not self.gone(a)]

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from secmas.processend import end_process
 from secmas.trust.allowlist import AGENT_VARIABLES, CommandShape, agent_command
 from secmas.trust.deadlines import Deadlines
 from secmas.trust.keys import KeyFileError, load_private_key
@@ -300,13 +301,7 @@ class HostMeasurer:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, 5.0)
         if self.private is not None:
             shutil.rmtree(self.private, ignore_errors=True)
 

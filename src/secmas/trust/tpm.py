@@ -47,6 +47,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from secmas.processend import end_process
 from secmas.trust.measurer import MeasurerError, SignedEvidence
 from secmas.trust.tpmquote import AttestationKey, QuoteError, TpmAnchor, TpmQuote, qualifying_data
 
@@ -147,13 +148,7 @@ class SoftwareTpm:
         return tpm
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, 5.0)
         if self.process.stderr is not None:
             self.process.stderr.close()
 

@@ -607,11 +607,15 @@ class PoPAgent:
         if spec is None:
             return False
         self.bdi.beliefs.remove(unplaced(goal.predicate))
-        payload = dict(goal.payload) | {"kind": goal.kind.value}
+        # who holds the limits its follow-ups ask to lift (`_ask`): told to the winner, and
+        # on the board, since an agent that adopts the goal must ask them (or their stand-in)
+        shared = dict(goal.payload) | {
+            "holders": {**goal.payload.get("holders", {}), **self.holders}
+        }
+        payload = shared | {"kind": goal.kind.value}
         args = tuple(str(a) for a in goal.predicate.args)
-        held = OpenGoal(name, args, goal.kind.value, goal.priority, dict(goal.payload))
+        held = OpenGoal(name, args, goal.kind.value, goal.priority, shared)
         self.board.hold(held)  # another agent takes it over if this one is gone
-        payload["holders"] = {**payload.get("holders", {}), **self.holders}
 
         async def renewed() -> GoalRequest:
             traffic = await self._measured(goal, spec, payload)
@@ -958,6 +962,7 @@ class PoPAgent:
                 self._lift(goal, part, parts)
                 return
             if not holder:
+                logger.warning("%s: nobody known to hold the limit %s lifts", self.pop, goal)
                 return
             request = self._request_of(holder, goal, part, parts, tag=part)
             if await self.mailbox.request(request, wait):

@@ -1,0 +1,23 @@
+"""Ending a child process the polite way: SIGTERM, then SIGKILL if it lingers, and always
+reaped, so no zombie is left behind."""
+
+from __future__ import annotations
+
+import subprocess
+
+ENDED = "had ended already"
+
+
+def end_process(process: subprocess.Popen[bytes], grace: float) -> str:
+    """Terminate `process`, kill it if it has not ended `grace` seconds later, and reap it;
+    how it ended, in words (for a journal or a log)."""
+    if process.poll() is not None:
+        return ENDED
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return f"killed after {grace:g} s"
+    return "terminated"
