@@ -207,11 +207,13 @@ class LivenessMonitor:
         return [a for a in self.agents if self.gone is None or not self.gone(a)]
 
     def _sweep(self, now: float) -> None:
-        """Withdraw the agents silent for their window, if anybody was heard in theirs."""
+        """Withdraw the agents silent for their window, while the others are heard: when
+        nobody was heard for a beat period, the bus or this orchestrator is cut off, not
+        the agents (their windows end at different times, so some would go first)."""
+        if self._last_any is None or now - self._last_any > self.period:
+            return
         watched = self._watched()
         silent = {a for a in watched if now - self._heard_at(a, now) >= self.window(a)}
-        if len(silent) == len(watched):
-            return  # nobody heard: the bus or this orchestrator is cut off, not the agents
         for agent in sorted(silent - self.withdrawn.keys()):
             quiet = now - self._heard_at(agent, now)
             reason = f"no heartbeat for {quiet:.3g} s (window {self.window(agent):.3g} s)"
