@@ -402,3 +402,27 @@ def test_native_agent_is_attested_from_its_mapped_code(tmp_path: Path) -> None:
         assert not verdicts["n2"].passed and verdicts["n2"].differing == ("text:.text",)
 
     run(with_pipeline(["n1", "n2", "p3"], work, images={"n1": genuine, "n2": impostor}))
+
+
+def test_a_step_closed_by_a_revocation_while_verified_does_not_blame_its_verifier() -> None:
+    """The MLFO revokes a1 (an SSLA breach, say) while a4 verifies it: the revocation
+    closes the open step, so a4's record of it reverts ("wrong step index"). That is the
+    timing's doing, not a4's: it stays trusted (a processes run revoked its honest
+    verifier this way), and the chain goes on."""
+
+    async def work(pipeline: SecurePipeline) -> None:
+        role = pipeline.chain.roles["a4"]
+        genuine = role.verify_open_step
+
+        async def verify_after_a_revocation(peers: Any) -> Any:
+            await pipeline.remove_agent("a1", "revoked by the MLFO meanwhile")
+            return await genuine(peers)
+
+        role.verify_open_step = verify_after_a_revocation  # type: ignore[method-assign]
+        assert await pipeline.chain.step() is None
+        assert pipeline.view.admits("a4") and not pipeline.view.admits("a1")
+        role.verify_open_step = genuine  # type: ignore[method-assign]
+        entry = await pipeline.chain.step()
+        assert entry is not None and entry.passed and entry.measured != "a1"
+
+    run(with_pipeline(["a1", "a2", "a3", "a4"], work))

@@ -515,9 +515,21 @@ class AttestationChain:
             return await self._reanchor(verifier, f"verdict rejected: {exc}")
         except (TimeoutError, BusClosed, VerifierFailed) as exc:
             await _outcome(outside)
+            if await self._superseded(step.index):
+                logger.warning(
+                    "step %d closed while %s verified it: %s", step.index, verifier.name, exc
+                )
+                return None  # the MLFO revoked someone meanwhile: not the verifier's fault
             return await self._reanchor(verifier, f"elected verifier unresponsive: {exc}")
         checked = await _outcome(outside)
         return await self._settle("mutual", step.index, verifier.name, verdict, started, checked)
+
+    async def _superseded(self, index: int) -> bool:
+        """Whether step `index` is no longer the open one: a revocation (the SSLA manager's,
+        a loop's) or SECaaS's own check closed it while its verifier worked, so that the
+        verifier's record of it reverts ("wrong step index") through no fault of its own."""
+        step = await self.offload(self.secaas_registry.current_step, self._pid)
+        return step is None or step.index != index
 
     def _mute(self, peer: Peer) -> bool:
         return self.silent is not None and self.silent(peer.name)
