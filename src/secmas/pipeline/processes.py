@@ -115,7 +115,7 @@ from secmas.trust.envelope import Opened
 from secmas.trust.epochs import EpochPush, Recipient, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
-from secmas.trust.liveness import LivenessMonitor
+from secmas.trust.liveness import LivenessMonitor, admitted
 from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
@@ -657,7 +657,7 @@ class Driver:
     def _admits(self, agent: str) -> bool:
         """Whether `agent` takes part in auctions: trusted (`view`) and not withdrawn for
         silence (`liveness`, until it beats again)."""
-        return self.view.admits(agent) and (self.liveness is None or self.liveness.admits(agent))
+        return admitted(self.view, self.liveness, agent)
 
     def _revoked_for_good(self, agent: str) -> bool:
         return agent in self.view.excluded

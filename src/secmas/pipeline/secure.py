@@ -65,7 +65,7 @@ from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secr
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import NativeImage, RuntimeImage
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
-from secmas.trust.liveness import Heartbeat, LivenessMonitor
+from secmas.trust.liveness import Heartbeat, LivenessMonitor, admitted
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.measurer import MeasurerAppraisal
 from secmas.trust.measurer_service import ExternalAttestation, HostMeasurer
@@ -642,7 +642,7 @@ class SecurePipeline:
     def admits(self, agent: str) -> bool:
         """Whether `agent` takes part in auctions: attested and not revoked (`view`), and
         not withdrawn for silence (`liveness`: until it beats again)."""
-        return self.view.admits(agent) and self.liveness.admits(agent)
+        return admitted(self.view, self.liveness, agent)
 
     def bus_for(self, agent: str) -> Bus:
         """The bus `agent` talks to the others through: its SecureBus over the shared

@@ -29,6 +29,7 @@ from secmas.transport.bus import BusClosed, Subscription
 from secmas.trust.control import MLFO, ControlPlane
 from secmas.trust.deadlines import RoundTrips, silence_window
 from secmas.trust.envelope import Opened
+from secmas.trust.view import TrustView
 
 logger = logging.getLogger(__name__)
 
@@ -229,3 +230,9 @@ class LivenessMonitor:
     def silent(self, now: float, timeout: float) -> list[str]:
         """Agents with no valid beat in the last `timeout` seconds (or never)."""
         return sorted(a for a in self.agents if now - self.last.get(a, float("-inf")) > timeout)
+
+
+def admitted(view: TrustView, liveness: LivenessMonitor | None, agent: str) -> bool:
+    """Whether `agent` takes part in auctions: trusted (`view`: attested, not revoked) and
+    not withdrawn for silence (`liveness`, until it beats again)."""
+    return view.admits(agent) and (liveness is None or liveness.admits(agent))
