@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,13 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 # benchmarks, not tests).
 settings.register_profile("secmas", deadline=None)
 settings.load_profile("secmas")
+
+# The release reference of `secmas` is made once per release store and every later run
+# checks the package against it (`secmas.trust.release`): a session gets a folder of
+# stores of its own, one per $SECMAS_HOME (its processes inherit it), so code edited
+# between sessions is released afresh and a test with a home of its own its own key.
+_RELEASES = tempfile.TemporaryDirectory(prefix="secmas-releases-")
+os.environ["SECMAS_RELEASES"] = _RELEASES.name
 
 
 REAL_TIME = "tests/e2e/"

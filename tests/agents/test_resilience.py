@@ -25,6 +25,7 @@ from tests.conftest import make_scenario
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox, Terminated
 from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.board import GoalBoard
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import FlowBlock
@@ -571,5 +572,49 @@ def test_a_bus_outage_makes_nobody_gone_and_loses_no_goal():
             assert board.gone == {}
         assert _attack_share_last_20s(telemetry) < 0.10
         assert _legit_ratio(telemetry) >= 0.90
+
+    run(main())
+
+
+class Late(MemoryBus):
+    """The in-memory bus on a busy host: what `slow` publishes arrives `delay` s late."""
+
+    def __init__(self, clock: VirtualClock, slow: str, delay: float) -> None:
+        super().__init__()
+        self.clock, self.slow, self.delay = clock, slow, delay
+        self._late: set[asyncio.Task[None]] = set()
+
+    async def publish(self, subject: str, data: bytes) -> None:
+        if not subject.endswith(f".{self.slow}"):
+            await super().publish(subject, data)
+            return
+
+        async def later() -> None:
+            await self.clock.sleep(self.delay)
+            await MemoryBus.publish(self, subject, data)
+
+        task = asyncio.ensure_future(later())
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+
+def test_an_agent_whose_announcements_come_late_is_not_gone_until_it_stops():
+    """B's announcements all come 1.5 periods late (a busy host after a fail-over): none
+    is fresh, yet each says B lived when it was sent, so its watcher keeps it. Once B
+    stops announcing, it is found gone."""
+
+    async def main():
+        clock = VirtualClock()
+        bus = Late(clock, "B", 7.5)
+        boards = {n: GoalBoard(n, ["A", "B"], bus, clock, period=5.0) for n in "AB"}
+        for board in boards.values():
+            await board.start()
+        await drive_clock(clock, 60.0)
+        assert boards["A"].gone == {} and boards["A"].rounds >= 10
+        await boards["B"].stop()
+        await drive_clock(clock, 100.0)
+        assert boards["A"].gone == {"B": "silent for 3 rounds"}
+        await boards["A"].stop()
+        await bus.close()
 
     run(main())

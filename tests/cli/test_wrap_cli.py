@@ -149,3 +149,37 @@ def _write(path: Path, data: bytes) -> Path:
 def _mkdir(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def test_release_of_a_package_is_stored_for_runs(
+    package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from secmas.trust.keys import signing_key
+    from secmas.trust.release import installed_release
+    from secmas.trust.sitelist import stored_allowlist, this_install
+
+    monkeypatch.delenv("SECMAS_RELEASES")
+    result = runner.invoke(app, ["wrap", str(package), "--release", "--version", "2.0"])
+    assert result.exit_code == 0, result.output
+    store = tmp_path / "home" / "releases.db"
+    stored = "stored the release secmas-agent:agentpkg 2.0 and this install's platform"
+    assert f"{stored} allow-list in {store}" in " ".join(result.output.split())
+    assert not installed_release(package, "secmas-agent:agentpkg", "2.0").first_use
+    assert stored_allowlist(store, signing_key().public_key(), this_install()) is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--release"], "no installed agentpkg to take the version from; pass --version"),
+        (["--release", "--version", "1"], ""),
+    ],
+)
+def test_release_without_a_version_or_of_a_bad_wheel_exits_2(
+    package: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    artifact = package if message else _write(tmp_path / "agentpkg.whl", b"PK")
+    result = runner.invoke(app, ["wrap", str(artifact), *args])
+    assert result.exit_code == 2, result.output
+    assert (message or "not a wheel file name") in result.output
+    assert len(result.output.strip().splitlines()) == 1

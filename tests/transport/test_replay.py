@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secmas.transport.replay import DEFAULT_SIZE, MAX_SEQ, MAX_SIZE, ReplayWindow
+from secmas.transport.replay import DEFAULT_SIZE, MAX_SEQ, MAX_SIZE, Heard, ReplayWindow
 
 
 class ModelWindow:
@@ -94,3 +94,28 @@ def test_agrees_with_a_model_that_remembers_everything(case):
         assert window.check(seq) == model.check(seq), seq
         assert window.accept(seq) == model.accept(seq), seq
         assert window.top == max(model.seen, default=0)
+
+
+# What a receiver accepted, shared by its subscriptions (issue 38 item 5)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(1, 1000))))
+def test_heard_keeps_the_highest_number_accepted_per_link(accepted):
+    heard: Heard[str] = Heard()
+    for link, seq in accepted:
+        heard.record(link, seq, alive=lambda _link: True)
+    tops: dict[str, int] = {}
+    for link, seq in accepted:
+        tops[link] = max(seq, tops.get(link, 0))
+    assert heard.floors() == tops
+
+
+def test_heard_prunes_links_whose_key_is_gone_when_a_new_one_comes():
+    heard: Heard[str] = Heard()
+    heard.record("epoch 1", 7, alive=lambda _link: True)
+    heard.record("epoch 1", 3, alive=lambda _link: False)  # a known link prunes nothing
+    floors = heard.floors()
+    heard.record("epoch 2", 1, alive=lambda link: link != "epoch 1")
+    assert floors == {"epoch 1": 7}  # a snapshot, not a view
+    assert heard.floors() == {"epoch 2": 1} and len(heard) == 1

@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secmas.trust.allowlist import AGENT_VARIABLES
 from secmas.trust.elf import linking_of
-from secmas.trust.libraries import LibraryIndex, is_shared_object, stdlib_extensions
+from secmas.trust.libraries import (
+    LibraryIndex,
+    is_path_hook,
+    is_python_module,
+    is_shared_object,
+    stdlib_extensions,
+)
 from secmas.trust.measurer_probe import platform_reference
 
 
@@ -108,3 +114,30 @@ def test_the_platform_reference_lists_files_never_directories() -> None:
     assert reference.files[libc] == hashlib.sha256(Path(libc).read_bytes()).hexdigest()
     assert reference.variables == AGENT_VARIABLES
     assert all(Path(p).is_file() for p in reference.files)
+
+
+def test_a_record_declares_modules_and_start_up_hooks_when_asked(tmp_path: Path) -> None:
+    module, hook = b"def f(): pass\n", b"import os\n"
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "core.py").write_bytes(module)
+    (tmp_path / "pkg.pth").write_bytes(hook)
+    (tmp_path / "dropped.pth").write_bytes(b"import implant\n")
+    info = tmp_path / "pkg-1.0.dist-info"
+    info.mkdir()
+    rows = [f"pkg/core.py,{record_hash(module)},14", f"pkg.pth,{record_hash(hook)},10"]
+    (info / "RECORD").write_text("\n".join(rows) + "\n")
+    index = LibraryIndex()
+    assert index.declared([str(tmp_path)], is_python_module) == {
+        os.path.realpath(tmp_path / "pkg" / "core.py"): hashlib.sha256(module).hexdigest()
+    }
+    assert index.declared([str(tmp_path)], is_path_hook) == {
+        os.path.realpath(tmp_path / "pkg.pth"): hashlib.sha256(hook).hexdigest()
+    }
+    assert index.declared([str(tmp_path)]) == {}
+
+
+def test_the_platform_reference_lists_the_declared_start_up_hooks() -> None:
+    hooks = platform_reference(Ed25519PrivateKey.generate()).hooks
+    assert hooks  # this install's editable `secmas` is a `.pth` its RECORD declares
+    assert all(Path(p).suffix == ".pth" for p in hooks)
+    assert all(hashlib.sha256(Path(p).read_bytes()).hexdigest() == d for p, d in hooks.items())

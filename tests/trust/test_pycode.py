@@ -3,12 +3,14 @@ and in-memory patches show up by qualname."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import FunctionType
 
 import pytest
 
@@ -16,6 +18,7 @@ import secmas
 from secmas.trust.codehash import code_digest
 from secmas.trust.compiled import PackageError, measure_source
 from secmas.trust.pycode import (
+    KnownCode,
     PackageMeasurement,
     diff_packages,
     measure_files,
@@ -143,3 +146,44 @@ def test_secmas_measures_the_same_from_files_and_live() -> None:
     assert diff_packages(reference, live).same
     assert live.root == reference.root
     assert reference.functions > 100
+
+
+def _loaded(path: Path) -> FunctionType:
+    """`f` of the module in `path`, compiled as the import system does."""
+    namespace: dict[str, object] = {}
+    exec(compile(path.read_bytes(), str(path), "exec", dont_inherit=True), namespace)
+    function = namespace["f"]
+    assert isinstance(function, FunctionType)
+    return function
+
+
+def test_site_packages_code_is_known_only_by_its_declared_digest(tmp_path: Path) -> None:
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    genuine, dropped = site / "genuine.py", site / "dropped.py"
+    genuine.write_text("def f():\n    return 1\n")
+    dropped.write_text("def f():\n    return 2\n")
+    declared = {str(genuine.resolve()): hashlib.sha256(genuine.read_bytes()).hexdigest()}
+    # A root above site-packages (as the standard library's is) does not reach into it.
+    known = KnownCode([tmp_path / "lib"], site=declared)
+    assert _loaded(genuine).__code__ in known
+    assert _loaded(dropped).__code__ not in known
+    # Rewritten since the release declared it: its code is no longer known.
+    genuine.write_text("def f():\n    return 3\n")
+    assert _loaded(genuine).__code__ not in KnownCode([tmp_path / "lib"], site=declared)
+
+
+def test_a_package_installed_in_site_packages_is_a_root_of_its_own(tmp_path: Path) -> None:
+    package = tmp_path / "site-packages" / "agent"
+    package.mkdir(parents=True)
+    (package / "core.py").write_text("def f():\n    return 1\n")
+    (package.parent / "beside.py").write_text("def f():\n    return 2\n")
+    known = KnownCode([package, package.parent], site={})
+    assert _loaded(package / "core.py").__code__ in known
+    assert _loaded(package.parent / "beside.py").__code__ not in known
+
+
+def test_the_installed_site_packages_are_known_file_by_file() -> None:
+    known = KnownCode.around(())
+    assert not any("site-packages" in root for root in known.roots)
+    assert pytest.approx.__code__ in known  # declared by pytest's RECORD, unchanged

@@ -22,6 +22,12 @@ A winner still working for (or done for) an initiator that is gone answers the c
 proposals of the stand-in that adopted the goal with its work in hand, reports to the
 stand-in from then on, and the goal is not auctioned again.
 
+Senders (issue 38, item 1): a message counts only from the agent the secure channel
+authenticated as its sender, and in that agent's role: a CFP, ACCEPT, REJECT or CANCEL
+in a conversation from its initiator alone, answers from the agents it asked, reports
+on an awarded goal from its winner alone (`secmas.agents.senders`); the rest is refused
+and journalled.
+
 Recovery (beyond 003): a goal whose winner fails or is lost is auctioned again without
 that winner, for as long as the initiator still needs it; an agent that gave no answer
 while others did is left out of later calls for proposals until it is heard from again
@@ -65,11 +71,20 @@ from secmas.agents.bidding import (
 from secmas.agents.outcome import AuctionOutcome, goal_label
 from secmas.agents.plausibility import IMPLAUSIBLE, implausible
 from secmas.agents.reputation import Conduct, Promise, ReputationBook
+from secmas.agents.senders import (
+    INITIATOR_ONLY,
+    Refused,
+    RefusedMessage,
+    misnamed,
+    not_party,
+    out_of_role,
+)
 from secmas.network.clock import Clock
 from secmas.network.infrastructure import CapacityError, Infrastructure, Instance
 from secmas.network.resources import Amount, req
 from secmas.scenario.model import Constraint, Preferences
 from secmas.transport.bus import Bus, Subscription
+from secmas.transport.channel import subscribe_authenticated
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +312,8 @@ class Reservation:
     amount: Amount
     bandwidth: float
     expires: float
+    initiator: str
+    """Who called for the bid: the only agent whose ACCEPT or REJECT counts."""
     committed: bool = False
 
 
@@ -382,6 +399,7 @@ class Mailbox:
         on_cancel: Cancelled | None = None,
         promised: Promised | None = None,
         reputation: ReputationBook | None = None,
+        refused: Refused | None = None,
     ) -> None:
         self.name = name
         self.space = space
@@ -399,12 +417,15 @@ class Mailbox:
         self.terminate = terminate
         self.on_cancel = on_cancel
         self.promised = promised
+        self.refused = refused
         self.reputation = reputation
         """Whose judgements Eq. 3.1 weighs when `settings.reputation_weight` is above 0."""
         self.reservations: dict[str, Reservation] = {}
         self.malformed = 0
         self.excluded = 0
         self._waiting: dict[str, asyncio.Queue[ACLMessage]] = {}
+        self._parties: dict[str, frozenset[str]] = {}
+        """Conversation → the agents whose answers it waits for (`_waiting`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._subs: list[Subscription] = []
         self._seq = itertools.count(1)
@@ -427,7 +448,8 @@ class Mailbox:
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Listen on this agent's inbox (and the floor in serialised mode)."""
-        self._subs.append(await self.bus.subscribe(inbox(self.name, self.space), self._on_message))
+        mine = inbox(self.name, self.space)
+        self._subs.append(await subscribe_authenticated(self.bus, mine, self._on_message))
         if self.settings.serialised:
             self._subs.append(await self.bus.subscribe(self._floor_subject, self._floor.handle))
 
@@ -459,6 +481,7 @@ class Mailbox:
         conversation = message.conversation_id
         queue: asyncio.Queue[ACLMessage] = asyncio.Queue()
         self._waiting[conversation] = queue
+        self._parties[conversation] = frozenset(message.receivers)
         timer = asyncio.ensure_future(self.clock.sleep(wait))
         try:
             await self.send(message)
@@ -469,14 +492,20 @@ class Mailbox:
         finally:
             timer.cancel()
             if self._waiting.get(conversation) is queue:
-                del self._waiting[conversation]
+                del self._waiting[conversation], self._parties[conversation]
 
-    async def _on_message(self, _subject: str, data: bytes) -> None:
+    async def _on_message(self, _subject: str, sender: str | None, data: bytes) -> None:
+        """One NFV-A message, sealed by `sender` (None where the bus authenticates nobody):
+        refused unless it names that sender and its role allows it (`secmas.agents.senders`)."""
         try:
             message = ACLMessage.decode(data)
         except MalformedMessage as exc:
             self.malformed += 1
             logger.warning("%s: dropped a malformed NFV-A frame: %s", self.name, exc)
+            return
+        spoofed = misnamed(message, sender)
+        if spoofed is not None:
+            self._refuse(message, sender, spoofed)
             return
         if not self._admitted(message.sender):
             self.excluded += 1
@@ -485,6 +514,10 @@ class Mailbox:
             )
             return
         self.heard(message.sender)
+        why = self._out_of_place(message)
+        if why is not None:
+            self._refuse(message, sender, why)
+            return
         match message.performative:
             case Performative.CFP:
                 work = self._in_hand(message)
@@ -508,6 +541,50 @@ class Mailbox:
                 queue = self._waiting.get(message.conversation_id)
                 if queue is not None:
                     queue.put_nowait(message)
+
+    def _out_of_place(self, message: ACLMessage) -> str | None:
+        """Why `message` is not its sender's to send: a call, award, rejection or
+        cancellation in a conversation another agent called (a bid held, a goal worked
+        on), or an answer in a conversation of ours from an agent it does not wait for
+        (after the award, a report on the goal from anyone but the winner; a bidder's
+        late answer is only too late)."""
+        conversation = message.conversation_id
+        performative = message.performative
+        if performative in INITIATOR_ONLY:
+            return out_of_role(message, self._initiator_of(conversation))
+        if performative is Performative.REQUEST:
+            return None
+        winner = self._winners.get(conversation)
+        if winner is not None and performative in _REPORTS:
+            return not_party(message, frozenset({winner}))
+        parties = self._parties.get(conversation)
+        return None if parties is None else not_party(message, parties)
+
+    def _initiator_of(self, conversation: str) -> str | None:
+        """Who called the conversation this agent bid in or works on; None if neither."""
+        held = self.reservations.get(conversation)
+        if held is not None:
+            return held.initiator
+        for work in self.works.values():
+            if work.conversation == conversation:
+                return work.initiator
+        return None
+
+    def _refuse(self, message: ACLMessage, sender: str | None, reason: str) -> None:
+        """Drop `message` and journal it, naming the agent that sealed it."""
+        logger.warning("%s: refused %s: %s", self.name, message.performative, reason)
+        if self.refused is not None:
+            self.refused(
+                RefusedMessage(
+                    self.clock.now(),
+                    self.name,
+                    message.performative.value,
+                    message.sender,
+                    message.sender if sender is None else sender,
+                    message.conversation_id,
+                    reason,
+                )
+            )
 
     def _admitted(self, agent: str) -> bool:
         return self.admits is None or agent == self.name or self.admits(agent)
@@ -572,7 +649,7 @@ class Mailbox:
             move_time(payload, self.name),
         )
         if isinstance(outcome, Bid):
-            reason = self._reserve(cfp.conversation_id, request, outcome, deadline)
+            reason = self._reserve(cfp, request, outcome, deadline)
             if reason is None:
                 await self.send(
                     cfp.reply(Performative.PROPOSE, bid_to_content(outcome), sender=self.name)
@@ -621,7 +698,7 @@ class Mailbox:
         return bool(mine) and all(i.busy for i in mine)
 
     def _reserve(
-        self, conversation: str, request: GoalRequest, bid: Bid, deadline: float
+        self, cfp: ACLMessage, request: GoalRequest, bid: Bid, deadline: float
     ) -> str | None:
         """Hold the PoP resources (or the idle instance) `bid` needs; the reason if not.
 
@@ -638,7 +715,9 @@ class Mailbox:
         if bid.instance:
             self.infra.instances[bid.instance].busy = True
         expires = deadline + self.settings.bid_deadline
-        self.reservations[conversation] = Reservation(bid, amount, bandwidth, expires)
+        self.reservations[cfp.conversation_id] = Reservation(
+            bid, amount, bandwidth, expires, cfp.sender
+        )
         return None
 
     def _release(self, conversation: str) -> None:
@@ -960,6 +1039,7 @@ class Mailbox:
         conversation = f"{self.name}.{next(self._seq)}"
         queue: asyncio.Queue[ACLMessage] = asyncio.Queue()
         self._waiting[conversation] = queue
+        self._parties[conversation] = frozenset(candidates)
         floor = self.settings.serialised
         try:
             if floor:
@@ -1001,7 +1081,7 @@ class Mailbox:
                 )
                 messages += reports
         finally:
-            del self._waiting[conversation]
+            del self._waiting[conversation], self._parties[conversation]
             if floor:
                 await self._close_floor(conversation)
         return AuctionRecord(
@@ -1281,6 +1361,9 @@ class Mailbox:
 
 _DOWNLOADING = ("accepted", "downloading")
 """A winner's progress while its bid's T still runs (`Work.stage`)."""
+
+_REPORTS = frozenset({Performative.INFORM, Performative.INFORM_DONE, Performative.FAILURE})
+"""What the winner alone sends once a goal is awarded (`_await_done`)."""
 
 _ANSWERS = (
     Performative.PROPOSE,

@@ -18,12 +18,16 @@ not run twice: the winner answers the successor's call with the work in hand
 
 An agent is gone when the trust layer no longer admits it (revoked, or withdrawn while
 the orchestrator hears no heartbeat from it: `secmas.trust.liveness`), or when its
-watcher went through `silence` live rounds without a fresh announcement from it
-(crashed, killed). A round is live when the watcher's own periodic announcement came back over the
-bus fresh (within one period by its clock): during a broker outage no round is live, and
-the announcements buffered meanwhile arrive late, so nobody is taken for gone for an
-outage. Each agent hears its own subject, its watched agents' and the notices: the board
-costs (1 + watchers) deliveries per agent and period, however many agents there are.
+watcher went through `silence` live rounds without a fresh announcement from it, and
+heard nothing at all dated within as many periods (crashed, killed). A round is live when
+the watcher's own periodic announcement came back over the bus fresh (within one period
+by its clock): during a broker outage no round is live, and the announcements buffered
+meanwhile arrive late, so nobody is taken for gone for an outage; an agent whose
+announcements come late (a busy host) is not gone either. The time an announcement
+claims is bounded by the watcher's clock (`claimed_time`): one dated in the future (or
+NaN) is dropped as malformed, never fresh.
+Each agent hears its own subject, its watched agents' and the notices: the board costs
+(1 + watchers) deliveries per agent and period, however many agents there are.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.agents.auction import SPACE, Admits
-from secmas.network.clock import Clock
+from secmas.network.clock import Clock, claimed_time
 from secmas.transport.bus import Bus, BusClosed, Subscription
 
 logger = logging.getLogger(__name__)
@@ -141,6 +145,8 @@ class GoalBoard:
     rounds: int = 0
     """Live rounds so far (this agent's periodic announcement came back fresh)."""
     _last: dict[str, int] = field(default_factory=dict)
+    _heard_at: dict[str, float] = field(default_factory=dict)
+    """The latest time each agent's announcements claimed, late ones included."""
     _seq: int = 0
     _subs: list[Subscription] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
@@ -226,7 +232,8 @@ class GoalBoard:
     async def _on_announce(self, subject: str, data: bytes) -> None:
         try:
             frame = _frame(data)
-            agent, at = str(frame["agent"]), float(frame["at"])
+            agent = str(frame["agent"])
+            at = claimed_time(float(frame["at"]), self.clock.now(), self.period)
             goals = [OpenGoal.from_json(g) for g in frame["goals"]]
             held = frame.get("held") or {}
             if not isinstance(held, dict):
@@ -241,6 +248,7 @@ class GoalBoard:
             return
         if agent != self.me:
             self.theirs[agent], self.held[agent] = {g.key: g for g in goals}, held
+            self._heard_at[agent] = max(at, self._heard_at.get(agent, at))
         if self.clock.now() - at > self.period:
             return  # late: delivered after an outage, it says nothing about who is alive
         if agent == self.me:
@@ -297,8 +305,19 @@ class GoalBoard:
                     self._is_back(agent)
             elif not admitted:
                 self._found_gone(agent, NOT_ADMITTED)
-            elif agent in watched and self.rounds - self._last[agent] >= self.silence:
+            elif agent in watched and self._silent(agent):
                 self._found_gone(agent, f"silent for {self.silence} rounds")
+
+    def _silent(self, agent: str) -> bool:
+        """`silence` live rounds without a fresh announcement from `agent`, and none at all
+        (late ones included) dated within as many periods: a late announcement says
+        nothing of a round, but it does say its agent lived when it was sent. On a busy
+        host whose agents' announcements came more than a period late, a watcher took them
+        for gone and their goals ran twice (after a broker fail-over, issue 37)."""
+        if self.rounds - self._last[agent] < self.silence:
+            return False
+        heard = self._heard_at.get(agent)
+        return heard is None or self.clock.now() - heard >= self.silence * self.period
 
     def _found_gone(self, agent: str, reason: str, notify: bool = True) -> None:
         logger.warning("%s: %s is gone (%s)", self.me, agent, reason)

@@ -1,5 +1,6 @@
-"""What the agents did during a run: auctions, placements, mitigation actions, and the
-promises initiators judged (`secmas.agents.reputation`).
+"""What the agents did during a run: auctions, placements, mitigation actions, the
+promises initiators judged (`secmas.agents.reputation`), and the NFV-A messages refused as
+not their named sender's, or out of its role (`secmas.agents.senders`).
 
 Agents write here; the report layer reads it. `Journal` holds plain records, no I/O;
 `RelayJournal` also sends them to the run's driver when agents run in other processes.
@@ -23,6 +24,7 @@ from secmas.agents.auction import (
 from secmas.agents.bidding import Refusal
 from secmas.agents.outcome import AuctionOutcome
 from secmas.agents.reputation import Conduct, Promise, ReputationBook
+from secmas.agents.senders import RefusedMessage
 from secmas.transport.bus import Bus, BusClosed
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class Journal:
     executions: list[ExecutionEvent] = field(default_factory=list)
     reputation: ReputationBook = field(default_factory=ReputationBook)
     """Every promise judged, and the peers' reputation they add up to."""
+    refusals: list[RefusedMessage] = field(default_factory=list)
+    """Messages refused: a spoofed sender, or a sender out of its role."""
 
     def auction(self, initiator: str, record: AuctionRecord) -> None:
         """Record an auction run by `initiator`."""
@@ -93,11 +97,15 @@ class Journal:
         """Record a promise an initiator judged (kept or broken)."""
         self.reputation.add(promise)
 
+    def refused(self, event: RefusedMessage) -> None:
+        """Record a message an agent refused (`secmas.agents.senders`)."""
+        self.refusals.append(event)
+
 
 # -- across processes ------------------------------------------------------------------------
 # Agents in their own processes relay what they journal to the run's driver, which merges
 # it into one Journal for the report. Format:
-# {"event": "auction" | "placement" | "action" | "execution" | "promise", …}
+# {"event": "auction" | "placement" | "action" | "execution" | "promise" | "refused", …}
 # (not "kind": placements have a field of that name).
 
 
@@ -158,6 +166,8 @@ def apply_json(journal: Journal, data: Any) -> None:
             journal.execution(ExecutionEvent(**fields))
         elif event == "promise":
             journal.promise(Promise(**fields | {"conduct": Conduct(fields["conduct"])}))
+        elif event == "refused":
+            journal.refused(RefusedMessage(**fields))
         else:
             raise ValueError(f"unknown journal event {event!r}")
     except (KeyError, TypeError) as exc:
@@ -219,3 +229,7 @@ class RelayJournal(Journal):
     def promise(self, promise: Promise) -> None:
         super().promise(promise)
         self._queue.put_nowait({"event": "promise", **asdict(promise)})
+
+    def refused(self, event: RefusedMessage) -> None:
+        super().refused(event)
+        self._queue.put_nowait({"event": "refused", **asdict(event)})

@@ -824,6 +824,7 @@ def agent(
     from secmas.pipeline.mlfo import pipeline_name
     from secmas.transport.nats import BusUnavailable
     from secmas.trust.enrolment import EnrolmentError
+    from secmas.trust.sitelist import AllowListError
 
     config = AgentConfig(
         pop,
@@ -844,6 +845,9 @@ def agent(
         error(str(exc))
         raise typer.Exit(FAILED_RUN) from None
     except EnrolmentError as exc:  # no, a wrong or a refused enrolment credential
+        error(str(exc))
+        raise typer.Exit(BAD_INPUT) from None
+    except AllowListError as exc:  # a handed platform allow-list, or a store, not usable
         error(str(exc))
         raise typer.Exit(BAD_INPUT) from None
 

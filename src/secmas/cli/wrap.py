@@ -1,13 +1,15 @@
 """`secmas wrap` and `secmas verify`: SECaaS measurement for operators.
 
 `wrap` measures an agent (ELF binary, Python package or module), signs the reference
-manifest and optionally stores it in the reference repository; `verify` checks an artifact
-against a manifest signed by a key it trusts: `--trusted-key`, or else this host's SECaaS
-key (the one `wrap` signs the repository's manifests with); a manifest that merely carries
-a valid signature by whatever key it names is refused. Exit codes as for every `secmas`
-command: 0 success, 1 a check that failed (mismatch, bad signature), 2 bad input
-(unreadable or unsupported artifact, manifest or key, no trusted key), with a one-line
-message and never a traceback.
+manifest and optionally stores it in the reference repository; with `--release` it wraps
+a release of an agent package (a wheel or the package directory) once, into the release
+store every run checks the installed package against (`secmas.trust.release`). `verify`
+checks an artifact against a manifest signed by a key it trusts: `--trusted-key`, or else
+this host's SECaaS key (the one `wrap` signs the repository's manifests with); a manifest
+that merely carries a valid signature by whatever key it names is refused. Exit codes as
+for every `secmas` command: 0 success, 1 a check that failed (mismatch, bad signature), 2
+bad input (unreadable or unsupported artifact, manifest or key, no trusted key), with a
+one-line message and never a traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from secmas.cli.arguments import JsonOption
 from secmas.cli.output import console, errors, fail, json_mode, line, print_json, say, styled
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
     from secmas.trust.manifest import ReferenceManifest
 
@@ -75,21 +80,37 @@ def wrap_artifact(
         bool,
         typer.Option("--replace", help="replace the repository's manifest of this image version"),
     ] = False,
+    release: Annotated[
+        bool,
+        typer.Option(
+            "--release",
+            help="wrap a release of an agent package (a wheel or the package directory) once"
+            " and keep it in the release store ($SECMAS_RELEASES, default"
+            " $SECMAS_HOME/releases.db) that every run checks the installed package against",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Measure an agent, print what was measured and write its signed reference manifest.
 
-    Example: secmas wrap /usr/bin/ls -o ls.manifest.json --repository refs.db"""
+    Example: secmas wrap /usr/bin/ls -o ls.manifest.json --repository refs.db
+    Example: secmas wrap dist/secmas-0.1.0-py3-none-any.whl --release"""
     from secmas.trust.keys import KeyFileError, load_private_key, signing_key
     from secmas.trust.manifest import ManifestError
+    from secmas.trust.release import ReleaseError, store_release
     from secmas.trust.repository import ReferenceExists, ReferenceRepository, RepositoryError
+    from secmas.trust.sitelist import AllowListError
     from secmas.trust.wrap import ArtifactError, wrap
 
     with json_mode(as_json):
         try:
             secret = load_private_key(key) if key is not None else signing_key()
-            manifest = wrap(artifact, secret, image, version)
-        except (KeyFileError, ArtifactError) as exc:
+            if release:
+                manifest = _wrap_release(artifact, secret, image, version)
+            else:
+                manifest = wrap(artifact, secret, image, version)
+            releases = store_release(manifest, secret) if release else None
+        except (KeyFileError, ArtifactError, ReleaseError, RepositoryError, AllowListError) as exc:
             raise fail(str(exc)) from None
         if not as_json:
             _print_measurement(manifest)
@@ -99,6 +120,11 @@ def wrap_artifact(
         except ManifestError as exc:
             raise fail(str(exc)) from None
         say(f"wrote {target}")
+        if releases is not None:
+            say(
+                f"stored the release {manifest.image} {manifest.version} and this install's"
+                f" platform allow-list in {releases}"
+            )
         if repository is not None:
             try:
                 with ReferenceRepository(repository) as store:
@@ -110,7 +136,36 @@ def wrap_artifact(
             where = f"{manifest.image} {manifest.version} in {repository}"
             say(f"stored {where}")
         if as_json:
-            print_json({**_measurement(manifest), "manifest": target, "repository": repository})
+            print_json(
+                {
+                    **_measurement(manifest),
+                    "manifest": target,
+                    "repository": repository,
+                    "releases": releases,
+                }
+            )
+
+
+def _wrap_release(
+    artifact: Path, key: Ed25519PrivateKey, image: str | None, version: str | None
+) -> ReferenceManifest:
+    """A release wrapped once: named as runs look it up (`secmas-agent:PACKAGE`), at the
+    wheel's version, or else the installed distribution's of that package."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    from secmas.pipeline.mlfo import AGENT_IMAGE
+    from secmas.trust.release import ReleaseError, wheel_version, wrap_release
+
+    package, found = wheel_version(artifact) if artifact.suffix == ".whl" else (artifact.name, "")
+    if version is None and not found:
+        try:
+            found = installed_version(package)
+        except PackageNotFoundError:
+            raise ReleaseError(
+                f"{artifact}: no installed {package} to take the version from; pass --version"
+            ) from None
+    return wrap_release(artifact, key, image or f"{AGENT_IMAGE}:{package}", version or found)
 
 
 def _measurement(manifest: ReferenceManifest) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -34,6 +35,22 @@ class Clock(Protocol):
         """Run blocking `fn(*args)` (a ledger transaction) in a worker thread, so that the
         other tasks go on meanwhile."""
         ...
+
+
+def claimed_time(at: float, now: float, ahead: float) -> float:
+    """A time a sender claims (`at`, on its clock) as the receiver, whose clock reads
+    `now`, may use it: never later than `now`. Clocks that share an origin still drift, so
+    a claim up to `ahead` seconds later is taken as `now`; ValueError for one further
+    ahead, or not finite. Taken at its word, a time from the future would make its sender
+    look fresh for ever: a heartbeat dated 1e300 kept an agent from ever being found
+    silent (issue 38 item 5). A time in the past, negative included, is only old: the
+    processes of a run start before their shared clock's origin (`ScaledClock`), and an
+    old claim makes nobody look fresher than they are."""
+    if not math.isfinite(at):
+        raise ValueError(f"time {at!r} is not a finite number")
+    if at > now + ahead:
+        raise ValueError(f"time {at:g} s is {at - now:g} s ahead of the receiver's clock")
+    return min(at, now)
 
 
 class WallClock:

@@ -38,6 +38,7 @@ from secmas.transport.tls import write_secret
 from secmas.trust.allowlist import agent_environment
 from secmas.trust.enrolment import CREDENTIAL_ENV
 from secmas.trust.measurer import MeasurerAppraisal
+from secmas.trust.sitelist import PLATFORM_ENV
 
 BUS_AUTH_ENV = "SECMAS_BUS_AUTH"
 """The environment variable that carries the bus credentials of a URL (never argv)."""
@@ -47,6 +48,7 @@ FILES = {
     "bus_nkey": "agent.nk",
     "ledger_ca": "ledger-ca.pem",
     "enrolment": "enrolment.json",
+    "platform": "platform.json",
 }
 """The AgentLaunch fields that name files the agent reads, and their names in its folder."""
 
@@ -72,6 +74,10 @@ class AgentLaunch:
     enrolment: Path | None = None
     """The file holding the agent's one-time enrolment credential (its path goes in the
     environment, `SECMAS_ENROLMENT`; the agent removes the file once read)."""
+    platform: Path | None = None
+    """The release's signed platform allow-list, for an agent that runs this host's
+    install and may not read the release store (its path goes in the environment,
+    `SECMAS_PLATFORM`; `secmas.trust.sitelist`)."""
 
     def argv(self, python: str = sys.executable) -> list[str]:
         """The command that runs this agent."""
@@ -96,6 +102,8 @@ class AgentLaunch:
         env = {} if self.bus_auth is None else {BUS_AUTH_ENV: self.bus_auth}
         if self.enrolment is not None:
             env[CREDENTIAL_ENV] = str(self.enrolment)
+        if self.platform is not None:
+            env[PLATFORM_ENV] = str(self.platform)
         return env
 
     def files(self) -> dict[str, Path]:

@@ -116,10 +116,12 @@ from secmas.trust.epochs import EpochPush, Recipient, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import LivenessMonitor, admitted
+from secmas.trust.measurer import MeasurerError
 from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.schedule import Timetable
+from secmas.trust.sitelist import held
 from secmas.trust.verification import RemoteVerifier, peers_from_registry
 from secmas.trust.view import TrustView
 from secmas.trust.windows import measurement_report
@@ -313,6 +315,7 @@ class Driver:
         ledger = (self.agent_ledger or self.ledger_url) if security.enabled else None
         bus = self.bus
         address = self.agent_bus or bus.address
+        platform = self._hand_platform() if security.enabled else None
         for index, pop in enumerate(self.pops):  # spread over the nodes of a cluster
             enrolment = self._hand_credential(pop) if security.enabled else None
             launch = AgentLaunch(
@@ -327,10 +330,21 @@ class Driver:
                 bus_auth=bus.address.userinfo,
                 enrolment=enrolment,
                 ledger_ca=self.ledger_ca,
+                platform=platform,
             )
             self.iml.start(launch)
         if security.enabled:
             await self._wait(self._all_joined, "agents joining", 120.0)
+
+    def _hand_platform(self) -> Path | None:
+        """The release's signed platform allow-list (`secmas.trust.sitelist`), for agents
+        that run this host's install and may not read its release store (another user);
+        none for a driver whose agents run files of their own (an image: theirs)."""
+        if isinstance(self.iml, ChecksItsAgents):
+            return None
+        path = self.workdir / "platform.json"
+        path.write_text(held().encode(), encoding="utf-8")
+        return path
 
     def _hand_credential(self, pop: str) -> Path:
         """The one-time enrolment credential of `pop` (step 8), in a file only this user
@@ -623,7 +637,9 @@ class Driver:
         background = None
         if self.chain is not None:
             self.chain.now = clock.now  # attestation records carry the run's time
-            background = asyncio.ensure_future(self._attest_periodically(clock))
+            background = asyncio.gather(
+                self._attest_periodically(clock), self._watch_measurer(clock)
+            )
         pending_kills = dict(kill)
         now = 0.0
         try:
@@ -655,9 +671,12 @@ class Driver:
             await beside.links.stop()
 
     def _admits(self, agent: str) -> bool:
-        """Whether `agent` takes part in auctions: trusted (`view`) and not withdrawn for
-        silence (`liveness`, until it beats again)."""
-        return admitted(self.view, self.liveness, agent)
+        """Whether `agent` takes part in auctions: trusted (`view`), not withdrawn for
+        silence (`liveness`, until it beats again), and its host's measurer answering
+        (`ExternalAttestation.down`: the host's state, never held against the agent)."""
+        host = self.external
+        measured = not isinstance(host, ExternalAttestation) or host.down is None
+        return admitted(self.view, self.liveness, agent) and measured
 
     def _revoked_for_good(self, agent: str) -> bool:
         return agent in self.view.excluded
@@ -801,6 +820,26 @@ class Driver:
         host.pids.update(pids)
         self.external = host
         self.chain.external = host.check
+
+    async def _watch_measurer(self, clock: ScaledClock) -> None:
+        """Each run second, replace this host's measurer if its process is gone, before a
+        check finds it missing (a hung one is replaced by the check it fails twice:
+        `ExternalAttestation._measured`); the MLFO journals every replacement."""
+        host = self.external
+        if not isinstance(host, ExternalAttestation):
+            return
+        journalled = 0
+        while True:
+            await clock.sleep(1.0)
+            try:
+                if host.host.process.poll() is not None:
+                    await asyncio.to_thread(host.revive)
+            except (MeasurerError, OSError) as exc:  # the next check replaces it, or says so
+                logger.error("could not replace this host's measurer: %s", exc)
+            for why in host.restarts[journalled:]:
+                detail = f"{why}: successor {host.host.process.pid}"
+                self.journal.action(ActionEvent(clock.now(), MLFO, "restartMeasurer", detail))
+            journalled = len(host.restarts)
 
     def stop_measurer(self) -> None:
         if self.external is not None:

@@ -69,6 +69,7 @@ from secmas.trust.liveness import Heartbeat, LivenessMonitor, admitted
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.measurer import MeasurerAppraisal
 from secmas.trust.measurer_service import ExternalAttestation, HostMeasurer
+from secmas.trust.release import installed_release
 from secmas.trust.repository import ReferenceRepository
 from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.schedule import Timetable
@@ -132,10 +133,16 @@ def wrap_native_image(
     return WrappedImage(manifest, NativeImage(path, pid))
 
 
-def secmas_image(key: Ed25519PrivateKey, repository: ReferenceRepository) -> WrappedImage:
-    """The image every in-process agent runs: the `secmas` package itself."""
+def secmas_image(_run_key: Ed25519PrivateKey, repository: ReferenceRepository) -> WrappedImage:
+    """The image every in-process agent runs: the `secmas` package itself, as SECaaS
+    released it. Its reference is the signed release reference, made once (not by this
+    run's key, `secmas.trust.release`); an installed package that differs fails the step."""
     root = Path(secmas.__file__).parent
-    return wrap_agent_image(root, "secmas", secmas.__version__, key, repository)
+    release = installed_release(root, f"{AGENT_IMAGE}:secmas", secmas.__version__)
+    if release.first_use:
+        logger.warning("release reference of secmas %s made on first use", secmas.__version__)
+    repository.put(release.manifest, replace=True)
+    return WrappedImage(release.manifest, RuntimeImage.of(release.manifest, root))
 
 
 @dataclass

@@ -164,8 +164,9 @@ class TrustAgent(_Record):
 
 
 class Attestation(_Record):
-    kind: Literal["initial", "mutual", "random"] = Field(
-        description="by SECaaS at bring-up, in a periodic mutual step, or by SECaaS unannounced"
+    kind: Literal["initial", "mutual", "random", "cross-check"] = Field(
+        description="by SECaaS at bring-up, in a periodic mutual step, by SECaaS unannounced, "
+        "or by SECaaS refuting a mutual step's FAIL"
     )
     step: int
     time: Number = Field(description="simulated second the verdict was settled")
@@ -269,6 +270,18 @@ class Reputation(_Record):
     ledger: ReputationLedger | None = Field(description="null without the trust layer")
 
 
+class RefusedMessage(_Record):
+    """An NFV-A message an agent refused (issue 38 item 1)."""
+
+    time: Number = Field(description="simulated second it was refused")
+    agent: str = Field(description="the agent that refused it (its receiver)")
+    performative: str
+    named: str = Field(description="the sender the message names")
+    authenticated: str = Field(description="the agent that sealed it")
+    conversation: str
+    reason: str
+
+
 class Report(_Record):
     """report.json, schema `secmas.run/1`: the machine-readable record of a run."""
 
@@ -297,6 +310,9 @@ class Report(_Record):
     mtd: Object | None = Field(description="moving target defence; null without an mtd section")
     emulation: Object | None = Field(description="the emulated network; null on the simulator")
     reputation: Reputation
+    refused_messages: list[RefusedMessage] = Field(
+        description="NFV-A messages refused: a spoofed sender, or one out of its role"
+    )
     non_finite: dict[str, Literal["Infinity", "-Infinity", "NaN"]] = Field(
         default_factory=dict,
         description="JSON Pointer of each number written as null, and what it was; "

@@ -115,4 +115,5 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
             **journal.reputation.report(scenario.auction.reputation_weight),
             "ledger": result.reputation_ledger,
         },
+        "refused_messages": [asdict(r) for r in journal.refusals],
     }

@@ -50,9 +50,17 @@ are per authenticated sender and epoch: a frame that names a sender it does not 
 from never opens, so it cannot move that sender's window (a sequence number of 2^64-1
 in another member's name would otherwise shut that member out until the next epoch).
 Each subscription keeps its own windows: messages of one publisher reach one
-subscription in order, while two subscriptions may run apart.
+subscription in order, while two subscriptions may run apart. What they accepted is
+shared, though, per receiver (`replay.Heard`, one per `ChannelKeys` object as the send
+counters are): a subscription made later, or on a SecureBus that re-joined on the same
+keys, refuses every frame numbered at or below what its receiver had accepted on that
+link when it was made, so a captured frame cannot be replayed into it (issue 38 item 5).
 Anything that fails is dropped and counted in `ChannelStats.dropped` by reason, never
 raised into the bus.
+
+What opens is handed on with its authenticated sender (`subscribe_from`): the channel
+proves who sealed a frame, not who its payload says sent it, so a payload naming a sender
+of its own (an ACL message's `sender`) counts only where the two agree.
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ import secrets
 import struct
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, NamedTuple, Protocol
@@ -74,7 +82,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from secmas.transport.bus import Bus, BusClosed, BusStats, Handler, NoResponders, Subscription
-from secmas.transport.replay import DEFAULT_SIZE, MAX_SEQ, ReplayWindow
+from secmas.transport.replay import DEFAULT_SIZE, MAX_SEQ, Heard, ReplayWindow
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +107,11 @@ _TAIL = struct.Struct(">IQB")  # epoch, sequence number, flags
 _NONCE = struct.Struct(">4xQ")
 _CACHE_LIMIT = 1024
 """AEAD objects and addressees cached; made-up senders must not grow them without bound."""
+
+
+SenderHandler = Callable[[str, str | None, bytes], Awaitable[bytes | None]]
+"""Receives (subject, authenticated sender, data), else as `Handler`; the sender is None
+on a bus that authenticates nobody (`subscribe_authenticated`)."""
 
 
 class ChannelKeys(Protocol):
@@ -215,34 +228,55 @@ def id_bytes(agent: str) -> bytes:
     return raw
 
 
+Link = tuple[str, int, str]
+"""(sender, epoch, receiver): what a sender numbers its frames on, and one key."""
+
+# What each receiver accepted, per ChannelKeys object (its identity), shared by all its
+# subscriptions, those of every SecureBus built on it included.
+_HEARD: weakref.WeakKeyDictionary[ChannelKeys, Heard[Link]] = weakref.WeakKeyDictionary()
+
+
 class ReplayWindows:
-    """One subscription's replay windows, per (sender, epoch, receiver).
+    """One subscription's replay windows, per (sender, epoch, receiver), above the floors
+    its receiver's `Heard` had when the subscription was made (module docstring).
 
     A window is only added after a frame from its link authenticated, so forged frames
     cannot fill memory; windows of links whose key is gone are pruned as new ones come."""
 
-    __slots__ = ("_keys", "_size", "_windows")
+    __slots__ = ("_floors", "_heard", "_keys", "_size", "_windows")
 
     def __init__(self, keys: ChannelKeys, size: int = DEFAULT_SIZE) -> None:
         ReplayWindow(size)  # validates the size
         self._keys = keys
         self._size = size
-        self._windows: dict[tuple[str, int, str], ReplayWindow] = {}
+        self._heard = _HEARD.setdefault(keys, Heard())
+        self._floors = self._heard.floors()
+        self._windows: dict[Link, ReplayWindow] = {}
 
     def __len__(self) -> int:
         return len(self._windows)
 
-    def get(self, link: tuple[str, int, str]) -> ReplayWindow | None:
-        """The link's window, None while nothing from it was accepted."""
-        return self._windows.get(link)
+    def check(self, link: Link, seq: int) -> bool:
+        """Whether frame `seq` of `link` may open here: sent after this subscription was
+        made, and new to its window. Records nothing (the frame is not authenticated)."""
+        if seq <= self._floors.get(link, 0):
+            return False
+        window = self._windows.get(link)
+        return window is None or window.check(seq)
 
-    def add(self, link: tuple[str, int, str]) -> ReplayWindow:
-        """A new window for `link`, once a frame from it authenticated."""
-        gone = [k for k in self._windows if self._keys.receive_key(*k) is None]
-        for k in gone:
-            del self._windows[k]
-        window = self._windows[link] = ReplayWindow(self._size)
-        return window
+    def accept(self, link: Link, seq: int) -> None:
+        """Record frame `seq` of `link`, authenticated: here, and for the subscriptions
+        its receiver makes from now on."""
+        window = self._windows.get(link)
+        if window is None:
+            for gone in [k for k in self._windows if not self._alive(k)]:
+                del self._windows[gone]
+            window = self._windows[link] = ReplayWindow(self._size)
+        window.accept(seq)
+        self._heard.record(link, seq, self._alive)
+
+    def _alive(self, link: Link) -> bool:
+        return self._keys.receive_key(*link) is not None
 
 
 # Send counters per ChannelKeys object, so that two SecureBus on one keyring (an agent
@@ -406,8 +440,7 @@ class SecureChannel:
         if key is None:
             raise FrameDropped(Drop.REVOKED if sender in self.keys.revoked else Drop.NO_KEY)
         link = (sender, epoch, receiver)
-        window = windows.get(link)
-        if window is not None and not window.check(seq):
+        if not windows.check(link, seq):
             raise FrameDropped(Drop.REPLAY)
         aead = self._openers.get(key)
         if aead is None:
@@ -422,9 +455,7 @@ class SecureChannel:
             sender, frame[end_body:], authenticated + body
         ):
             raise FrameDropped(Drop.SIGNATURE)
-        if window is None:
-            window = windows.add(link)
-        window.accept(seq)
+        windows.accept(link, seq)
         self.stats.opened += 1
         return Opened(sender, epoch, seq, flags, reply_to, payload)
 
@@ -545,6 +576,13 @@ class SecureBus:
     async def subscribe(self, subject: str, handler: Handler) -> SecureSubscription:
         """Deliver the frames on `subject` that open to `handler`, as plaintext; bytes it
         returns to a request are sealed for the requester and sent to its reply subject."""
+        if not callable(handler):
+            raise TypeError(f"handler for {subject!r} is not callable")
+        return await self.subscribe_from(subject, lambda got, _sender, data: handler(got, data))
+
+    async def subscribe_from(self, subject: str, handler: SenderHandler) -> SecureSubscription:
+        """As `subscribe`, and `handler` also gets who sealed each frame: the sender the
+        channel authenticated, which a payload naming a sender of its own must match."""
         self._check_open()
         if not callable(handler):
             raise TypeError(f"handler for {subject!r} is not callable")
@@ -556,7 +594,7 @@ class SecureBus:
                 opened = channel.open(received, frame, windows)
             except FrameDropped:
                 return
-            answer = await handler(received, opened.payload)
+            answer = await handler(received, opened.sender, opened.payload)
             if answer is not None and opened.reply is not None:
                 if type(answer) is not bytes:
                     raise TypeError(f"handler for {subject!r} answered {answer!r}, not bytes")
@@ -650,6 +688,15 @@ class SecureBus:
             logger.info("%s dropped a reply from %s on %r", self.me, opened.sender, subject)
             return
         pending.future.set_result(opened.payload)
+
+
+async def subscribe_authenticated(bus: Bus, subject: str, handler: SenderHandler) -> Subscription:
+    """Subscribe `handler` with each message's authenticated sender: the channel's on a
+    `SecureBus`; None on a bus that seals nothing (encryption off), where no message
+    proves who sent it and a name in the payload is all there is (issue 38, item 1)."""
+    if isinstance(bus, SecureBus):
+        return await bus.subscribe_from(subject, handler)
+    return await bus.subscribe(subject, lambda got, data: handler(got, None, data))
 
 
 def _relay_refusal(sent: asyncio.Future[bytes], future: asyncio.Future[bytes]) -> None:

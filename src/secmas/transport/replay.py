@@ -13,6 +13,9 @@ only if the integrity verification succeeds").
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
 DEFAULT_SIZE = 64
 """RFC 4303 §3.4.3: "a window size of 64 SHOULD be employed as the default"."""
 
@@ -57,3 +60,43 @@ class ReplayWindow:
         else:
             self._bits |= 1 << (self.top - seq)
         return True
+
+
+L = TypeVar("L", bound=Hashable)
+"""A link: what a sender numbers its frames on."""
+
+
+class Heard(Generic[L]):
+    """The highest sequence number a receiver accepted on each link, whichever of its
+    subscriptions accepted it: the part of its replay windows every subscription shares.
+
+    One frame rightly reaches every subscription of its receiver that matches its subject,
+    each in its own order, so each subscription keeps its own `ReplayWindow`. A window made
+    later, though, knows nothing of what came before it: a frame captured on the wire and
+    published again would open in a subscription made after the frame was first sent
+    (issue 38 item 5). So a subscription starts above its receiver's `floors` as they were
+    when it was made: a frame numbered at or below them was sealed before a frame the
+    receiver had already accepted, hence before the subscription existed, and is not owed
+    to it. Like the windows, only frames that authenticated are recorded."""
+
+    __slots__ = ("_tops",)
+
+    def __init__(self) -> None:
+        self._tops: dict[L, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._tops)
+
+    def floors(self) -> dict[L, int]:
+        """What was accepted so far, per link: the floors of a subscription made now."""
+        return dict(self._tops)
+
+    def record(self, link: L, seq: int, alive: Callable[[L], bool]) -> None:
+        """`seq` was accepted on `link`. A link heard for the first time first prunes those
+        `alive` no longer answers for (their key is gone), so the record stays bounded."""
+        top = self._tops.get(link)
+        if top is None:
+            for gone in [k for k in self._tops if not alive(k)]:
+                del self._tops[gone]
+        if top is None or seq > top:
+            self._tops[link] = seq

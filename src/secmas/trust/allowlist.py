@@ -56,7 +56,7 @@ PYTHON_VARIABLES = frozenset({
 PROJECT_VARIABLES = frozenset({
     "SECMAS_BUS_AUTH", "SECMAS_ENROLMENT", "SECMAS_HOME", "SECMAS_CACHE", "XDG_CACHE_HOME",
     "SECMAS_TORCH_THREADS", "SECMAS_CTI_KEYS", "SECMAS_TAXII_USER", "SECMAS_TAXII_PASSWORD",
-    "SECMAS_DATAPLANE_RUNS",
+    "SECMAS_DATAPLANE_RUNS", "SECMAS_PLATFORM", "SECMAS_RELEASES",
 })  # fmt: skip
 """The project's own: credentials the launchers hand over, where keys and caches live
 (models are read with `weights_only`, so a cache holds no code)."""

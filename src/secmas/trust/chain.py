@@ -22,6 +22,12 @@ at an agent SECaaS verified itself, and the contract never makes a failed agent 
 of trust: a corrupted agent is measured by a genuine one and excluded before it could
 verify anybody.
 
+A verifier can still lie the other way: attested, it records and signs FAIL for whomever it
+measures. So a FAIL is acted on only once an independent appraisal agrees (issue 38 item
+2): SECaaS challenges the agent itself, beside the host measurer's check of the step. A
+refuted FAIL costs its verifier its role, its trust and the root of trust (it is revoked;
+SECaaS's recorded pass makes the agent it failed the root), never the agent it failed.
+
 Ledger calls are blocking (web3); they run in worker threads (`Offload`) so that agents
 keep auctioning while an attestation step waits for its transactions.
 """
@@ -330,6 +336,14 @@ class Expected:
 RANDOM = "random"
 """The kind of a `ChainEntry` SECaaS settled unannounced (`AttestationChain.attest`)."""
 
+REFUTED_SILENCES = 2
+"""Refuted FAILs for evidence that never came before their verifier is revoked: the
+first may be an honest verifier's report of a busy agent (`AttestationChain._cross_check`)."""
+
+CROSS_CHECK = "cross-check"
+"""The kind of a `ChainEntry` in which SECaaS's own appraisal refuted a verifier's FAIL
+(`AttestationChain._cross_check`)."""
+
 
 @dataclass(frozen=True)
 class ChainEntry:
@@ -409,6 +423,8 @@ class AttestationChain:
     nothing challenges it, or asks it to verify, until it answers again (`_waits_for`)."""
     held: int = 0
     """Steps that waited in a row for a silent agent."""
+    refuted: dict[str, int] = field(default_factory=dict)
+    """Per verifier, its refuted FAILs that claimed no evidence came (`_cross_check`)."""
 
     def __post_init__(self) -> None:
         if self.deadlines is None:
@@ -451,15 +467,30 @@ class AttestationChain:
         started = time.perf_counter()
         peer = self.peer(agent)
         outside = self._outside(agent)
+        appraisal, nonce = await self._appraised_by_secaas(peer)
+        try:
+            verdict = await self._recorded_by_secaas(peer, appraisal, nonce)
+        finally:
+            checked = await _outcome(outside)
+        return await self._settle(kind, 0, SECAAS, verdict, started, checked)
+
+    async def _appraised_by_secaas(self, peer: Peer) -> tuple[Appraisal, bytes]:
+        """SECaaS challenges `peer` itself under a fresh nonce of its own and appraises
+        the evidence against the full reference it holds: the appraisal and the nonce."""
         nonce = secrets.token_bytes(NONCE_BYTES)
         appraisal = await appraise_over_bus(
             self.control,
             self._secaas_verifier,
             peer,
-            self.expected[agent].measurement.root,
+            self.expected[peer.name].measurement.root,
             nonce,
             self.deadlines,
         )
+        return appraisal, nonce
+
+    async def _recorded_by_secaas(self, peer: Peer, appraisal: Appraisal, nonce: bytes) -> Verdict:
+        """SECaaS's appraisal signed and recorded on chain as an initial attestation (a
+        pass makes `peer` trusted and the root of trust), checked as any verdict is."""
         signed = SignedVerdict(
             self.pipeline, 0, nonce, peer.name, SECAAS, appraisal.evidence, appraisal.passed
         ).signed_by(self.secaas)
@@ -474,13 +505,10 @@ class AttestationChain:
         verdict = Verdict(
             peer, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
         )
-        try:
-            await self._check(
-                verdict, 0, nonce, self.secaas.signing_public, self.secaas_registry.sender.address
-            )
-        finally:
-            checked = await _outcome(outside)
-        return await self._settle(kind, 0, SECAAS, verdict, started, checked)
+        await self._check(
+            verdict, 0, nonce, self.secaas.signing_public, self.secaas_registry.sender.address
+        )
+        return verdict
 
     async def step(self) -> ChainEntry | None:
         """One mutual attestation step; None when no step can open (no root of trust) or
@@ -522,7 +550,49 @@ class AttestationChain:
                 return None  # the MLFO revoked someone meanwhile: not the verifier's fault
             return await self._reanchor(verifier, f"elected verifier unresponsive: {exc}")
         checked = await _outcome(outside)
+        if not verdict.appraisal.passed:
+            return await self._cross_check(verifier, verdict, step.index, started, checked)
         return await self._settle("mutual", step.index, verifier.name, verdict, started, checked)
+
+    async def _cross_check(
+        self,
+        verifier: Peer,
+        verdict: Verdict,
+        step: int,
+        started: float,
+        outside: MeasurerAppraisal | None,
+    ) -> ChainEntry:
+        """A verifier's FAIL is acted on only once an independent appraisal agrees (issue
+        38 item 2): SECaaS challenges the measured agent itself, and the host measurer has
+        checked it during the step. The FAIL stands when SECaaS fails the agent too or the
+        measurer did. Otherwise it is refuted: it stays on record, not acted on; SECaaS's
+        pass is recorded, which trusts the agent again and makes it the root of trust; and
+        the verifier is revoked, losing its role and its trust, so that one lying verifier
+        can take out nobody but itself. A FAIL for evidence that never came may be the
+        honest report of a busy agent that answers SECaaS a moment later: its verifier is
+        revoked on its second such refuted FAIL (`REFUTED_SILENCES`), not its first."""
+        measured = verdict.measured
+        second, nonce = await self._appraised_by_secaas(measured)
+        measurer_failed = outside is not None and not (outside.passed or outside.measurer_down)
+        if not second.passed or measurer_failed:
+            return await self._settle("mutual", step, verifier.name, verdict, started, outside)
+        overturned = (*verdict.appraisal.reasons, "overturned: SECaaS's own appraisal passed it")
+        lie = replace(verdict.appraisal, reasons=overturned)
+        self.entries.append(self._entry("mutual", step, verifier.name, verdict, lie, started))
+        recorded = await self._recorded_by_secaas(measured, second, nonce)
+        entry = await self._settle(CROSS_CHECK, 0, SECAAS, recorded, started, outside)
+        if verdict.appraisal.evidence == bytes(32):
+            strikes = self.refuted[verifier.name] = self.refuted.get(verifier.name, 0) + 1
+            if strikes < REFUTED_SILENCES:
+                logger.warning(
+                    "%s found no evidence from %s, which answered SECaaS: FAIL overturned",
+                    verifier.name,
+                    measured.name,
+                )
+                return entry
+        logger.warning("%s failed %s, refuted by SECaaS: revoking it", verifier.name, measured.name)
+        await self._revoke(verifier, f"its FAIL of {measured.name} (step {step}) was refuted")
+        return entry
 
     async def _superseded(self, index: int) -> bool:
         """Whether step `index` is no longer the open one: a revocation (the SSLA manager's,
@@ -607,10 +677,7 @@ class AttestationChain:
         """A dead root of trust stalls the chain: the MLFO revokes it (which closes the
         step) and SECaaS attests the next trusted agent itself, the new root of trust."""
         logger.warning("%s: %s; revoking it and re-anchoring the chain", verifier.name, reason)
-        await self.offload(self.mlfo_registry.revoke, self._pid, verifier.address)
-        self.view.exclude(verifier.name, reason)
-        if self.on_revoke is not None:
-            await self.on_revoke(verifier, reason)
+        await self._revoke(verifier, reason)
         names = [p.name for p in self.peers.values()]
         start = names.index(verifier.name)
         for name in names[start + 1 :] + names[:start]:
@@ -642,15 +709,11 @@ class AttestationChain:
         measurer's check (`outside`) passed too; when the measurer did not answer, the
         agent is unmeasured, not failed: withdrawn (not revoked) until a check passes."""
         measured, appraisal = verdict.measured, verdict.appraisal
-        revoke_tx = None
-        differing: tuple[str, ...] = ()
-        if not appraisal.passed and appraisal.measurement is not None:
-            full = self.expected[measured.name].measurement
-            differing = tuple(appraisal.measurement.differing(full))
         unmeasured = appraisal.passed and outside is not None and outside.measurer_down
         if appraisal.passed and outside is not None and not outside.passed:
             reasons = tuple(f"external measurement: {r}" for r in outside.reasons[:5])
             appraisal = replace(appraisal, passed=False, reasons=reasons)
+        entry = self._entry(kind, step, verifier, verdict, appraisal, started)
         if appraisal.passed:
             self.view.trust(measured.name)
         elif unmeasured:
@@ -658,22 +721,42 @@ class AttestationChain:
             logger.warning("%s: %s; withdrawn until measured", measured.name, appraisal.reasons)
         else:
             reason = "; ".join(appraisal.reasons) or "attestation failed"
-            revoke = await self.offload(self.mlfo_registry.revoke, self._pid, measured.address)
-            revoke_tx = revoke.tx_hash
-            self.view.exclude(measured.name, reason)
+            differing = f": {', '.join(entry.differing)}" if entry.differing else ""
             logger.warning(
-                "%s failed attestation (%s%s): revoked",
-                measured.name,
-                reason,
-                f": {', '.join(differing)}" if differing else "",
+                "%s failed attestation (%s%s): revoked", measured.name, reason, differing
             )
-            if self.on_revoke is not None:
-                await self.on_revoke(measured, reason)
-        root = verdict.new_root
-        entry = ChainEntry(
+            entry = replace(entry, revoke_tx=await self._revoke(measured, reason))
+        self.entries.append(entry)
+        return entry
+
+    async def _revoke(self, peer: Peer, reason: str) -> str:
+        """The MLFO revokes `peer` on chain (which takes the root of trust from it if it
+        holds it), excludes it and tells `on_revoke`: the revocation's transaction."""
+        receipt = await self.offload(self.mlfo_registry.revoke, self._pid, peer.address)
+        self.view.exclude(peer.name, reason)
+        if self.on_revoke is not None:
+            await self.on_revoke(peer, reason)
+        return receipt.tx_hash
+
+    def _entry(
+        self,
+        kind: str,
+        step: int,
+        verifier: str,
+        verdict: Verdict,
+        appraisal: Appraisal,
+        started: float,
+    ) -> ChainEntry:
+        """The report's entry for `verdict` as the relying party settled it (`appraisal`);
+        SECaaS's full reference names the parts of a failed agent's report that differ."""
+        root, report = verdict.new_root, verdict.appraisal.measurement
+        differing: tuple[str, ...] = ()
+        if not verdict.appraisal.passed and report is not None:
+            differing = tuple(report.differing(self.expected[verdict.measured.name].measurement))
+        return ChainEntry(
             kind=kind,
             step=step,
-            measured=measured.name,
+            measured=verdict.measured.name,
             verifier=verifier,
             passed=appraisal.passed,
             root_of_trust=self.peers[root].name if root in self.peers else "",
@@ -682,11 +765,8 @@ class AttestationChain:
             wall_ms=(time.perf_counter() - started) * 1000,
             reasons=appraisal.reasons,
             differing=differing,
-            revoke_tx=revoke_tx,
             time=None if self.now is None else self.now(),
         )
-        self.entries.append(entry)
-        return entry
 
 
 async def _outcome(

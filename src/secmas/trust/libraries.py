@@ -1,14 +1,18 @@
-"""The shared objects a Python install vouches for, each by its SHA-256 (issue 36 item 2:
-every file an agent maps must be on the platform reference by digest).
+"""The files a Python install vouches for, each by its SHA-256: the shared objects an
+agent may map (issue 36 item 2: every file an agent maps must be on the platform reference
+by digest), and the Python modules and `.pth` start-up hooks its distributions declare
+(issue 38 item 4: site-packages is known file by file, not as a directory).
 
 A directory is no allow-list: anyone who can write one file into site-packages (an
 OpenSSL provider named by `OPENSSL_CONF`, a library loaded with `ctypes`) would have it
 accepted. So SECaaS lists files, from what declares them:
 
-- `declared`: every shared object the installed distributions' RECORD files list, with the
-  SHA-256 pip wrote when it installed the wheel (PEP 376/627); a file dropped beside them
-  is in no RECORD. Reading them costs no hashing, which matters for wheels of a gigabyte
-  (PyTorch);
+- `declared`: every shared object (or, asked for, Python module or `.pth` file) the
+  installed distributions' RECORD files list, with the SHA-256 the wheel carries for it
+  and pip wrote when it installed it (PEP 376/627): what the release declares, not what
+  the directory holds now, so a file dropped beside them is in no RECORD and a file
+  rewritten since differs from its digest. Reading them costs no hashing, which matters
+  for wheels of a gigabyte (PyTorch);
 - `stdlib_extensions`: the interpreter's own extension modules (`lib-dynload`), only those
   named for a module of the standard library (`sys.stdlib_module_names`);
 - `needed`: the libraries the loader maps for those (DT_NEEDED, searched through
@@ -24,9 +28,10 @@ from __future__ import annotations
 import base64
 import csv
 import os
+import site
 import sys
 import sysconfig
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +53,17 @@ def is_shared_object(name: str) -> bool:
     return bool(stem and dot) and all(n.isdigit() for n in numbers)
 
 
+def is_python_module(name: str) -> bool:
+    """`json.py`: a module's source, what `KnownCode` compiles."""
+    return name.endswith(".py")
+
+
+def is_path_hook(name: str) -> bool:
+    """`distutils-precedence.pth`: a file `site` reads, and runs its `import` lines, at
+    every interpreter start."""
+    return name.endswith(".pth")
+
+
 def _version(path: Path) -> FileVersion | None:
     try:
         return FileVersion.of(path.stat())
@@ -67,18 +83,23 @@ def _record_digest(hash_field: str) -> str | None:
 
 
 def _read_record(record: Path) -> dict[str, str]:
-    """The shared objects one RECORD lists (real path → SHA-256); paths are relative to
-    the directory holding the `.dist-info`."""
+    """The files one RECORD lists with a SHA-256 (real path → digest); paths are relative
+    to the directory holding the `.dist-info`. A wheel holds no links, so only the
+    directories are resolved, each once (a RECORD of PyTorch lists thousands of files)."""
     base = record.parent.parent
     listed = {}
+    real: dict[str, str] = {}
     try:
         with record.open(newline="", encoding="utf-8") as stream:
             for row in csv.reader(stream):
-                if len(row) < 2 or not is_shared_object(Path(row[0]).name):
+                if len(row) < 2 or not row[1]:
                     continue
                 digest = _record_digest(row[1])
                 if digest is not None:
-                    listed[os.path.realpath(base / row[0])] = digest
+                    folder, _, name = row[0].rpartition("/")
+                    if folder not in real:
+                        real[folder] = os.path.realpath(base / folder)
+                    listed[f"{real[folder]}/{name}"] = digest
     except (OSError, UnicodeDecodeError, csv.Error):
         return {}
     return listed
@@ -91,8 +112,11 @@ class LibraryIndex:
     records: dict[str, tuple[FileVersion, dict[str, str]]] = field(default_factory=dict)
     linking: dict[str, tuple[FileVersion, Linking]] = field(default_factory=dict)
 
-    def declared(self, site_dirs: Iterable[str]) -> dict[str, str]:
-        """Every shared object the distributions installed in `site_dirs` declare."""
+    def declared(
+        self, site_dirs: Iterable[str], wanted: Callable[[str], bool] = is_shared_object
+    ) -> dict[str, str]:
+        """Every file the distributions installed in `site_dirs` declare whose name is
+        `wanted` (default: the shared objects)."""
         listed: dict[str, str] = {}
         for directory in site_dirs:
             for record in sorted(Path(directory).glob("*.dist-info/RECORD")):
@@ -102,7 +126,7 @@ class LibraryIndex:
                 cached = self.records.get(str(record))
                 if cached is None or cached[0] != version:
                     cached = self.records[str(record)] = (version, _read_record(record))
-                listed.update(cached[1])
+                listed.update((p, d) for p, d in cached[1].items() if wanted(p.rpartition("/")[2]))
         return listed
 
     def needed(self, roots: Iterable[Path]) -> set[Path]:
@@ -151,6 +175,21 @@ class LibraryIndex:
         if version is not None:
             self.linking[str(image)] = (version, linking)
         return linking
+
+
+def site_dirs() -> tuple[str, ...]:
+    """The install's site directories, and the user's where this install reads one."""
+    paths = sysconfig.get_paths()
+    dirs = {paths["purelib"], paths["platlib"], *site.getsitepackages()}
+    user = site.getusersitepackages()
+    if user:
+        dirs.add(user)
+    return tuple(sorted(dirs))
+
+
+INSTALL = LibraryIndex()
+"""This process's index of its install's linking (SECaaS's platform reference): each
+image's linking is parsed once per version."""
 
 
 def stdlib_extensions() -> list[Path]:

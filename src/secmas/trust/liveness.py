@@ -6,7 +6,9 @@ shows up even when nothing asks the agent anything. Each agent sends the MLFO a 
 beat on the run's clock, sealed between their identity keys (`secmas.trust.control`);
 the monitor keeps the last beat per agent and names the silent ones. A beat that does
 not open as from a pipeline member, or that was seen before, is counted and ignored, so
-nobody can keep a dead agent looking alive, and the bus sees no beat in clear.
+nobody can keep a dead agent looking alive, and the bus sees no beat in clear. Nor can a
+member itself: the time a beat claims is bounded by the monitor's clock (`claimed_time`),
+so a beat dated 1e300 s (or NaN) is refused, not kept as a last beat never silent.
 
 Watching (`LivenessMonitor.watch`), the monitor withdraws from auctions an agent that sent
 no beat for its silence window (one period plus a margin, `secmas.trust.deadlines.
@@ -21,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from secmas.network.clock import Clock
+from secmas.network.clock import Clock, claimed_time
 from secmas.transport.bus import BusClosed, Subscription
 from secmas.trust.control import MLFO, ControlPlane
 from secmas.trust.deadlines import RoundTrips, silence_window
@@ -158,7 +161,7 @@ class LivenessMonitor:
         try:
             if len(opened.payload) > 1024:
                 raise ValueError("heartbeat frame too long")
-            at = float(json.loads(opened.payload)["at"])
+            at = claimed_time(float(json.loads(opened.payload)["at"]), self._now(), self.period)
         except (ValueError, KeyError, TypeError):
             self.rejected += 1
             return
@@ -169,6 +172,11 @@ class LivenessMonitor:
             self._heard(agent, at, self._clock.now())
         self.last[agent] = max(at, self.last.get(agent, at))
         self.beats[agent] = self.beats.get(agent, 0) + 1
+
+    def _now(self) -> float:
+        """The monitor's clock, which bounds the time a beat claims (`claimed_time`);
+        before `watch` there is none, and no beat is from the future."""
+        return math.inf if self._clock is None else self._clock.now()
 
     def _heard(self, agent: str, at: float, now: float) -> None:
         """A beat sent at `at` arrived `now`: how late it came is a sample, unless it ends

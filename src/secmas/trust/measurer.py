@@ -44,7 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -52,6 +52,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from secmas.transport.nesting import too_deep
 from secmas.trust.allowlist import CommandShape
+from secmas.trust.signed import SignedDocument
 from secmas.trust.tpmquote import QuoteError, TpmAnchor, TpmQuote, qualifying_data, quote_problems
 
 EVIDENCE_FORMAT = "secmas.measurer-evidence/1"
@@ -246,7 +247,7 @@ def _hex(frame: Mapping[str, Any], key: str, size: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class PlatformReference:
+class PlatformReference(SignedDocument):
     """What SECaaS vouches for on a host, each by allow-list: the interpreter's digest,
     every file an agent may map (path → SHA-256: shared libraries, extension modules,
     locale data, native agents), the `.pth` files a genuine install has, the names of the
@@ -269,20 +270,6 @@ class PlatformReference:
             "public_key": self.public_key,
         }
         return _REFERENCE_DOMAIN + _CANONICAL.encode(data).encode()
-
-    def sign(self, key: Ed25519PrivateKey) -> PlatformReference:
-        public = key.public_key().public_bytes_raw().hex()
-        unsigned = replace(self, public_key=public, signature="")
-        return replace(unsigned, signature=key.sign(unsigned.signed_bytes()).hex())
-
-    def signed_by(self, trusted: Ed25519PublicKey) -> bool:
-        if self.public_key != trusted.public_bytes_raw().hex() or not self.signature:
-            return False
-        try:
-            trusted.verify(bytes.fromhex(self.signature), self.signed_bytes())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ from secmas.trust.elf import (
     interpreter_of,
     measure_relro,
 )
-from secmas.trust.libraries import LibraryIndex, stdlib_extensions
+from secmas.trust.libraries import INSTALL, site_dirs, stdlib_extensions
 from secmas.trust.measurer import (
     LogEntry,
     MeasurerError,
@@ -77,6 +77,7 @@ from secmas.trust.measurer import (
 )
 from secmas.trust.procmem import ProcessMemoryError, Region, read_maps
 from secmas.trust.pycode import module_files
+from secmas.trust.sitelist import held
 
 if TYPE_CHECKING:
     from secmas.trust.tpm import PcrQuoter
@@ -414,22 +415,13 @@ def _process_site_dirs(environ: dict[str, str]) -> tuple[str, ...]:
     """The install's site directories, and the user site directory the process's own
     environment gives it (its `HOME`, or `PYTHONUSERBASE`) where this install reads one:
     `HOME` may hold any value, so its `.pth` files are the process's, not the measurer's."""
-    sites = set(_site_dirs())
+    sites = set(site_dirs())
     base = environ.get("PYTHONUSERBASE") or (
         f"{environ['HOME']}/.local" if "HOME" in environ else None
     )
     if site.ENABLE_USER_SITE and base:
         sites.add(sysconfig.get_path("purelib", f"{os.name}_user", {"userbase": base}))
     return tuple(sorted(sites))
-
-
-def _site_dirs() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    dirs = {paths["purelib"], paths["platlib"], *site.getsitepackages()}
-    user = site.getusersitepackages()
-    if user:
-        dirs.add(user)
-    return tuple(sorted(dirs))
 
 
 def _package_root(package: str) -> Path | None:
@@ -514,9 +506,9 @@ def _memory_digest(fd: int, address: int, size: int) -> str:
 
 
 SECAAS_FILES = FileDigests()
-SECAAS_LIBRARIES = LibraryIndex()
-"""SECaaS's caches in this process: a file is hashed, a RECORD read, an image's linking
-parsed once per version, so a run's reference costs the files that changed."""
+"""SECaaS's cache in this process: a file is hashed once per version (an image's linking
+parsed, in `secmas.trust.libraries.INSTALL`), so a run's reference costs the files that
+changed."""
 
 
 def platform_reference(
@@ -526,29 +518,29 @@ def platform_reference(
 ) -> PlatformReference:
     """SECaaS's signed reference for this host, each part an allow-list:
 
-    - files, each by digest: the shared objects the install's distributions declare
-      (their RECORD digests, `secmas.trust.libraries`); the interpreter, the standard
+    - files, each by digest: the shared objects of the platform allow-list (the RECORD
+      digests of the install's distributions as they were when the release reference
+      was made and signed, `secmas.trust.sitelist`); the interpreter, the standard
       library's extension modules and `files` (native agents); the system files this
       (genuine) process maps (locale data, libraries loaded by name); and every library
       the loader maps for all of these. Nothing is accepted for the directory it is in;
-    - the `.pth` files present now in the install's site directories;
+    - the `.pth` files of the platform allow-list, by its digest: not those present now,
+      nor those a RECORD declares now, so one placed before the run, or a declared one
+      rewritten (its RECORD with it), is not on the list;
     - `variables`: the names an agent's environment may hold (`secmas.trust.allowlist`)."""
     interpreter = Path(sys.executable).resolve()
-    declared = SECAAS_LIBRARIES.declared(_site_dirs())
+    allowed = held()
+    declared = allowed.libraries()
     system = {
         Path(r.path) for r in read_maps() if _image_file(r) and r.path.startswith(_SYSTEM_LIBRARIES)
     }
     own = {interpreter, *stdlib_extensions(), *(p.resolve() for p in files), *system}
-    needed = SECAAS_LIBRARIES.needed([*map(Path, declared), *own])
+    needed = INSTALL.needed([*map(Path, declared), *own])
     hashed = {str(p): SECAAS_FILES.file(p) for p in sorted(own | needed) if str(p) not in declared}
-    hooks = {}
-    for directory in _site_dirs():
-        for pth in sorted(Path(directory).glob("*.pth")):
-            hooks[str(pth)] = SECAAS_FILES.file(pth)
     reference = PlatformReference(
         interpreter=SECAAS_FILES.file(interpreter),
         files={**hashed, **declared},
-        hooks=hooks,
+        hooks=allowed.hooks(site_dirs()),
         variables=frozenset(variables),
     )
     return reference.sign(key)

@@ -15,6 +15,12 @@ the driver that started it (`--client`, checked by SO_PEERCRED): a measurement i
 real process, but its nonce is the asker's choice, and no agent has a use for an answer
 signed for a challenge of its own. Agents run as another user besides
 (`secmas.pipeline.agentuser`), which reaches neither the socket nor the service's memory.
+
+Not a single point of failure (issue 38 item 3): a measurer that exited, or missed two
+answers in a row, is replaced by a successor with a key of its own
+(`ExternalAttestation._replace`), checks waiting for it. A check left unanswered makes
+the host down (`down`) until one is answered: a state of the host, under which its
+agents are withdrawn from auctions, never a verdict on them.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -70,6 +77,8 @@ PARENT_POLL_S = 0.5
 KEY_PIPE = Path("/dev/stdin")
 """Where the service reads a key handed over its stdin (`HostMeasurer.launch`)."""
 _PR_SET_DUMPABLE = 4
+
+logger = logging.getLogger(__name__)
 
 
 def _answer(measurer: Measurer, request: bytes) -> bytes:
@@ -230,6 +239,11 @@ class HostMeasurer:
     client: MeasurerClient
     private: Path | None = None
     """A directory made for the socket and log (removed on `stop`)."""
+    workdir: Path | None = None
+    name: str = "measurer"
+    packages: tuple[str, ...] = ("secmas",)
+    tpm: TpmConfig | None = None
+    """What it was launched with (`launch`), for a successor (`relaunch`)."""
 
     @classmethod
     def start(
@@ -286,7 +300,9 @@ class HostMeasurer:
             )
         _hand_key(process, key)
         anchor = enrolment.anchor if enrolment else None
-        return cls(process, MeasurerClient(socket, key.public_key(), tpm=anchor), private)
+        client = MeasurerClient(socket, key.public_key(), tpm=anchor)
+        home = workdir if private is None else None
+        return cls(process, client, private, home, name, tuple(packages), tpm)
 
     def ready(self, timeout: float = 30.0) -> None:
         """Wait until the service listens; MeasurerError when it exited or took longer."""
@@ -304,6 +320,17 @@ class HostMeasurer:
         end_process(self.process, 5.0)
         if self.private is not None:
             shutil.rmtree(self.private, ignore_errors=True)
+
+    def relaunch(self) -> HostMeasurer:
+        """A successor launched as this one was, with a key of its own (its client keeps
+        this one's deadlines), once this one is killed: it exited or stopped answering,
+        and nothing it was doing is worth a grace. The caller waits for it (`ready`)."""
+        self.process.kill()
+        self.process.wait()
+        self.stop()
+        successor = self.launch(self.workdir, self.name, self.packages, tpm=self.tpm)
+        successor.client = replace(successor.client, deadlines=self.client.deadlines)
+        return successor
 
 
 @dataclass(frozen=True)
@@ -351,8 +378,14 @@ class ExternalAttestation:
     results: list[tuple[str, MeasurerAppraisal]] = field(default_factory=list)
     measurements: int = 0
     """How many times the measurer was asked (`results` holds one verdict per check)."""
+    restarts: list[str] = field(default_factory=list)
+    """Why each successor replaced the host's measurer (`_replace`)."""
+    down: str | None = None
+    """Why the host's measurer does not answer now (None: it answers). The host's state,
+    not a verdict on its agents: the driver withdraws them from auctions meanwhile."""
     _asked: dict[int, int] = field(default_factory=dict)
     _last: dict[int, MeasurerAppraisal] = field(default_factory=dict)
+    _replacing: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def start(
@@ -455,12 +488,45 @@ class ExternalAttestation:
 
     async def _measured(self, pid: int) -> MeasurerAppraisal:
         """A fresh measurement of `pid`, appraised; failed when the measurer never came
-        up or the platform reference could not be made."""
+        up or the platform reference could not be made. A measurer that exited, or did
+        not answer twice in a row (once may be a busy host), is replaced and asked again."""
         try:
             verifier = await asyncio.wrap_future(self.prepared)
         except (MeasurerError, OSError) as exc:
             return MeasurerAppraisal(False, (f"measurer unavailable: {exc}",), measurer_down=True)
-        return await verifier.check(pid)
+        appraisal = await verifier.check(pid)
+        if appraisal.measurer_down and (self.host.process.poll() is not None or self.down):
+            replaced = await asyncio.to_thread(self._replace, verifier, appraisal.reasons[0])
+            appraisal = await (await asyncio.wrap_future(replaced)).check(pid)
+        self.down = appraisal.reasons[0] if appraisal.measurer_down else None
+        return appraisal
+
+    def revive(self) -> None:
+        """Between checks (the driver's watch): replace the host's measurer if its process
+        is gone, so that no check finds it missing."""
+        status = self.host.process.poll()
+        if status is not None and self.prepared.done() and not self.prepared.exception():
+            self._replace(self.prepared.result(), f"measurer exited with status {status}")
+
+    def _replace(self, verifier: ExternalVerifier, why: str) -> Future[ExternalVerifier]:
+        """The verifier with a successor of the measurer `verifier` asked, which exited or
+        stopped answering, once it listens; checks wait for it meanwhile (the host is
+        down only for a check that went unanswered: `_measured`). Its key is new;
+        SECaaS's platform reference still holds (the host's files did not change). One
+        that fails to start is replaced at the next check, its agents withdrawn
+        meanwhile, never failed."""
+        with self._replacing:
+            if self.host.client.public_key is not verifier.client.public_key:
+                return self.prepared  # replaced meanwhile, by the other path
+            logger.warning("host measurer: %s; starting a successor", why)
+            host = self.host = self.host.relaunch()
+            prepared: Future[ExternalVerifier] = Future()
+            self.prepared = prepared
+            self.restarts.append(why)
+        with contextlib.suppress(MeasurerError):  # not listening: the check says so
+            host.ready()
+        prepared.set_result(replace(verifier, client=host.client))
+        return prepared
 
     def check_now(self, agent: str) -> MeasurerAppraisal:
         """`check` for a worker thread (a run on a virtual clock waits for it through
@@ -474,6 +540,7 @@ class ExternalAttestation:
             "measurer_key": self.host.client.public_key.public_bytes_raw().hex(),
             "checks": len(self.results),
             "measurements": self.measurements,
+            "restarts": list(self.restarts),
             "unanswered": sum(1 for _, a in self.results if a.measurer_down),
             "failed": [
                 {"agent": agent, "reasons": list(a.reasons[:5])}

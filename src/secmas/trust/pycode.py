@@ -16,8 +16,9 @@ Both routes compile at the interpreter's optimisation level, so a reference made
 
 A decorator's wrapper is not measured itself: the live digest is that of the function
 found under it (through `__wrapped__` and the like), provided every wrapper on the way is
-known code (`KnownCode`: compiled from a file under a trusted root, the agent's package,
-the standard library or site-packages, as that file is now). A wrapper injected at runtime
+known code (`KnownCode`: compiled from a file of the agent's package or the standard
+library as that file is now, or from a file of site-packages that the release declares
+with its digest). A wrapper injected at runtime
 that keeps `__wrapped__` pointing at the original (`functools.wraps`) is code from nowhere
 the reference knows, so the digest covers the wrapper too and the function shows up as
 changed.
@@ -45,6 +46,7 @@ from types import CodeType, FunctionType, ModuleType
 from secmas.trust.codehash import code_digest
 from secmas.trust.compiled import PackageError, all_code_digests, source_file
 from secmas.trust.digests import EntryDiff, diff_entries, multiset_digest, root_digest
+from secmas.trust.sitelist import held
 from secmas.trust.versiontags import Watch, watch
 
 # Attributes through which decorators and descriptors reach the function they wrap:
@@ -53,6 +55,7 @@ from secmas.trust.versiontags import Watch, watch
 _WRAPPED = ("__wrapped__", "__func__", "fget", "fset", "fdel", "func", "wrapped")
 _UNWRAP_LIMIT = 64
 _FROZEN = "<frozen "
+_SITE_DIRS = frozenset({"site-packages", "dist-packages"})
 # Frozen modules whose code carries another name than the one they are frozen under.
 _FROZEN_AS = {
     "importlib._bootstrap": "_frozen_importlib",
@@ -379,9 +382,19 @@ def _attribute(item: object, name: str) -> object | None:
 
 
 class KnownCode:
-    """Which code objects are genuine: compiled from a `.py` file under a trusted root,
-    with the same digest as a function (at any depth, `<locals>` included) that the file
-    compiles to now.
+    """Which code objects are genuine: compiled from a `.py` file under a trusted root, or
+    one the release declares with the digest the file has (issue 38 item 4), with the same
+    digest as a function (at any depth, `<locals>` included) that the file compiles to now.
+
+    Site-packages is no root: anyone who can write one file there (an implant placed
+    before the run) would have its code accepted wherever a genuine function is expected,
+    `json.loads` or the channel's AEAD table rebound to it. So a file in a `site-packages`
+    or `dist-packages` directory is known only file by file, through `site` (real path →
+    SHA-256: by default the signed platform allow-list of the release, read from the
+    RECORDs once when it was made, `secmas.trust.sitelist.held`), under a root or not;
+    the agent's own package, when installed there, is a root of its own. Its digest is
+    the one compiling it yields anyway (`source_file`, kept per file version), so this
+    costs no hashing.
 
     A code object names its file (`co_filename`), which an attacker can forge; but a
     forged name only passes when the code is byte-for-byte what the named file compiles
@@ -392,22 +405,26 @@ class KnownCode:
     file measurement's to catch.
     """
 
-    def __init__(self, roots: Iterable[Path]):
+    def __init__(self, roots: Iterable[Path], site: Mapping[str, str] | None = None):
         self.roots = tuple(sorted({str(r.resolve()) for r in roots}))
-        self._stdlib = Path(sysconfig.get_paths()["stdlib"])
+        self.site = {} if site is None else site
         self._files: dict[str, frozenset[str]] = {}
         self._verdicts: dict[int, tuple[CodeType, bool]] = {}
 
     @classmethod
-    def around(cls, modules: Iterable[ModuleType], *roots: Path) -> KnownCode:
-        """The standard library, site-packages, `roots` and the modules' directories."""
+    def around(
+        cls, modules: Iterable[ModuleType], *roots: Path, site: Mapping[str, str] | None = None
+    ) -> KnownCode:
+        """The standard library, `roots` and the modules' directories; site-packages file
+        by file (`site`, default: the modules of this process's signed platform
+        allow-list)."""
         paths = sysconfig.get_paths()
-        found = [Path(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+        found = [Path(paths[k]) for k in ("stdlib", "platstdlib")]
         for module in modules:
             file = getattr(module, "__file__", None)
             if isinstance(file, str):
                 found.append(Path(file).parent)
-        return cls([*found, *roots])
+        return cls([*found, *roots], held().modules() if site is None else site)
 
     def __contains__(self, code: object) -> bool:
         """Whether `code` is genuine; the verdict is kept per code object (immutable)."""
@@ -437,9 +454,22 @@ class KnownCode:
             except ImportError:
                 return frozenset()
         path = Path(filename).resolve()
-        if path.suffix != ".py" or not any(str(path).startswith(r + "/") for r in self.roots):
+        declared = self.site.get(str(path))
+        if path.suffix != ".py" or (declared is None and not self._under_root(path)):
             return frozenset()
         try:
-            return source_file(path).every
+            measured = source_file(path)
         except OSError:
             return frozenset()
+        if declared is not None and measured.sha256.hex() != declared:
+            return frozenset()
+        return measured.every
+
+    def _under_root(self, path: Path) -> bool:
+        """Under a root, and in no site directory from the root down (the standard
+        library's directory holds the system's site-packages)."""
+        return any(
+            str(path).startswith(root + "/")
+            and not _SITE_DIRS.intersection(path.parts[len(Path(root).parts) - 1 :])
+            for root in self.roots
+        )

@@ -297,6 +297,7 @@ class PoPAgent:
             terminate=self.terminate,
             on_cancel=self._cancelled,
             promised=self.world.journal.promise,
+            refused=self.world.journal.refused,
             reputation=self.world.journal.reputation,
         )
         self.board = GoalBoard(

@@ -1,0 +1,83 @@
+"""Who may say what in NFV-A: a message counts only from the agent it names, in its role.
+
+The secure channel proves which agent sealed a frame (`secmas.transport.channel`); an ACL
+message names a sender of its own (FIPA `sender`), which any member can write. An
+attested insider used that gap (issue 38, item 1): over its own authenticated links it
+sent REJECT-PROPOSAL and CANCEL in initiators' names, and bids were released before their
+award, winners gave their goals up. So a message is taken only when the sender it names
+is the one the channel authenticated, and then only in its role in the Contract Net
+(`003_…` Section 3.3.1): the initiator alone calls, awards, rejects or cancels
+(`INITIATOR_ONLY`), and in a conversation only the agents it asked answer (the bidders;
+after the award, the winner alone). What is refused is journalled as a `RefusedMessage`,
+which names the agent that sealed it: the insider, not the agent it spoke for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from secmas.agents.acl import ACLMessage, Performative
+
+SPOOFED = "spoofed sender"
+"""The message names another sender than the agent that sealed it."""
+NOT_INITIATOR = "not the initiator"
+"""A call, award, rejection or cancellation in a conversation another agent called."""
+NOT_PARTY = "not a party"
+"""An answer in a conversation from an agent it did not ask (or, after the award, not
+from the winner)."""
+
+INITIATOR_ONLY = frozenset(
+    {
+        Performative.CFP,
+        Performative.ACCEPT_PROPOSAL,
+        Performative.REJECT_PROPOSAL,
+        Performative.CANCEL,
+    }
+)
+"""What only the initiator of a conversation sends (FIPA Contract Net): a call under a
+conversation id another agent called, whose bid this agent holds, is refused too."""
+
+
+@dataclass(frozen=True)
+class RefusedMessage:
+    """An NFV-A message an agent refused: who it names, who sealed it, and why."""
+
+    time: float
+    agent: str
+    """The agent that refused it (its receiver)."""
+    performative: str
+    named: str
+    """The sender the message names."""
+    authenticated: str
+    """The agent that sealed it (the named one where the bus authenticates nobody)."""
+    conversation: str
+    reason: str
+
+
+Refused = Callable[[RefusedMessage], None]
+"""Told of every message refused (the run's journal records it)."""
+
+
+def misnamed(message: ACLMessage, authenticated: str | None) -> str | None:
+    """Why `message` is not from the sender it names (`SPOOFED`, with both names), or
+    None when it is, or when the bus authenticates nobody (`authenticated` is None)."""
+    if authenticated is None or message.sender == authenticated:
+        return None
+    return f"{SPOOFED}: sealed by {authenticated}, names {message.sender}"
+
+
+def out_of_role(message: ACLMessage, initiator: str | None) -> str | None:
+    """Why an initiator-only `message` is refused (`NOT_INITIATOR`) when the conversation's
+    `initiator` is known (None: this agent holds nothing of it) and is not its sender."""
+    if initiator is None or message.sender == initiator:
+        return None
+    return f"{NOT_INITIATOR}: {message.conversation_id} was called by {initiator}"
+
+
+def not_party(message: ACLMessage, parties: frozenset[str]) -> str | None:
+    """Why an answer is refused (`NOT_PARTY`) when its sender is not among the `parties`
+    the conversation expects it from."""
+    if message.sender in parties:
+        return None
+    return f"{NOT_PARTY}: {message.conversation_id} expects {', '.join(sorted(parties))}"

@@ -1,0 +1,98 @@
+"""The host's measurer killed mid-run, agents as processes (issue 38 item 3).
+
+Found by the red team: SIGKILL the measurer of a `--processes` run and every agent the
+chain checked from then on was taken out (none of its passes could be confirmed), until
+none was left and acceptance failed: nothing told "measurer down" from "agent bad", and
+nothing started it again. Now the driver notices a measurer that no longer answers and
+starts a fresh one (new key, same host); meanwhile its absence is the host's state: the
+agents checked then are withdrawn from auctions, never revoked, and trusted again once
+the new measurer confirms them.
+
+The reference DDoS scenario with `secmas agent` processes over a real nats-server; the
+measurer is found as any process of this host is (its command line) and SIGKILLed twice,
+before the attack and during its mitigation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
+
+from secmas.pipeline.processes import operate_processes
+from secmas.report.acceptance import acceptance
+from secmas.transport.broker import find_nats_server
+
+NEEDS_NATS = pytest.mark.skipif(find_nats_server() is None, reason="needs nats-server")
+KILLS = (30.0, 70.0)
+"""When the measurer is killed: before the attack (60 s) and during its mitigation."""
+
+
+def measurers() -> list[int]:
+    """This process's measurer children, as `ps` shows them."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if b"secmas.trust.measurer_service" in argv and int(parent) == os.getpid():
+            found.append(int(proc.name))
+    return found
+
+
+class MeasurerKiller:
+    """A step loop that SIGKILLs the host's measurer at each of `KILLS` (if there is one
+    then: on HEAD, nothing started one again after the first kill)."""
+
+    def __init__(self) -> None:
+        self.killed: list[int] = []
+        self.due = list(KILLS)
+
+    def attach(self, *_: Any) -> None:
+        return None
+
+    async def start(self, _agents: Any) -> None:
+        return None
+
+    async def after_step(self, now: float) -> None:
+        if self.due and now >= self.due[0]:
+            del self.due[0]
+            for pid in measurers():
+                os.kill(pid, signal.SIGKILL)
+                self.killed.append(pid)
+
+    def report(self) -> dict[str, Any]:
+        return {}
+
+
+@NEEDS_NATS
+def test_killing_the_measurer_mid_run_revokes_nobody_and_the_run_meets_acceptance(
+    tmp_path: Path,
+) -> None:
+    killer = MeasurerKiller()
+    result = asyncio.run(
+        operate_processes(SCENARIO, SCENARIO_FILE, workdir=tmp_path, speed=10.0, loops=[killer])
+    )
+    trust = result.trust
+    assert trust is not None
+    assert not [e for e in trust["attestations"] if e["revoke_tx"]], trust["attestations"]
+    assert all(a["excluded"] is None for a in trust["agents"].values()), trust["agents"]
+    assert all(a["trusted"] for a in trust["agents"].values()), trust["agents"]
+    assert len(killer.killed) == len(KILLS)  # a measurer was there to kill each time
+    measurement = trust["external_measurement"]
+    assert len(measurement["restarts"]) >= len(KILLS), measurement
+    assert measurement["measurer_pid"] not in killer.killed
+    restarted = [a for a in result.journal.actions if a.action == "restartMeasurer"]
+    assert len(restarted) == len(measurement["restarts"])
+    attack = SCENARIO.attack
+    assert attack is not None
+    accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
+    auctions = [(r.outcome.label, r.status) for _, r in result.journal.auctions]
+    assert accepted.passed, (accepted, auctions, result.journal.actions)
