@@ -51,7 +51,7 @@ def test_every_performative_has_its_fipa_name():
     names = {p.value for p in Performative}
     assert {"cfp", "propose", "refuse", "accept-proposal", "reject-proposal"} <= names
     assert {"inform", "inform-done", "failure", "request", "agree"} <= names
-    assert {"not-understood", "cancel"} <= names and len(names) == 12
+    assert {"not-understood", "cancel", "confirm"} <= names and len(names) == 13
 
 
 def test_reply_keeps_conversation_and_answers_reply_with():

@@ -208,10 +208,11 @@ def test_the_initiator_re_auctions_when_the_winner_dies_after_accept():
         net, record = await _winner_dies_during_download()
         assert record.attempt == 2
         assert record.status == "done" and record.achieved
-        # The second auction opened once C's lease lapsed: everyone answered at once, so
-        # ACCEPT went at 0; C reported at 2 and 4 s, died at 5 s, and no report came for a
-        # lease since (not at T + 30 s = 40 s, the fixed deadline before leases).
-        assert record.started == 2 * SETTINGS.lease_renew + SETTINGS.lease
+        # The second auction opened once C's lease lapsed and its CANCEL went unanswered
+        # for a lease more: everyone answered at once, so ACCEPT went at 0; C reported at 2
+        # and 4 s, died at 5 s, and no report came for a lease since (not at T + 30 s =
+        # 40 s, the fixed deadline before leases).
+        assert record.started == 2 * SETTINGS.lease_renew + 2 * SETTINGS.lease
         assert record.started < 10.0 + 30.0
         assert record.outcome.winner.bidder == "B"
         # C lost the goal once: the second call leaves it out, and says so
@@ -244,7 +245,8 @@ def test_a_bidder_that_dies_between_propose_and_accept_is_replaced_and_releases(
         assert [r for _, _, r in net.sent(Performative.ACCEPT_PROPOSAL)] == ["C", "B"]
         assert record.attempt == 2 and record.status == "done"
         assert record.outcome.winner.bidder == "B"
-        assert record.started == SETTINGS.bid_deadline + SETTINGS.lease  # no report ever came
+        # no report ever came, nor an answer to the CANCEL
+        assert record.started == SETTINGS.bid_deadline + 2 * SETTINGS.lease
         assert net.runs == [("B", record.ended)]
         assert net.infra.pops["C"].used == Amount()
         await net.bus.close()

@@ -183,3 +183,10 @@ def test_release_without_a_version_or_of_a_bad_wheel_exits_2(
     assert result.exit_code == 2, result.output
     assert (message or "not a wheel file name") in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_release_of_something_neither_a_wheel_nor_a_package_exits_2(tmp_path: Path) -> None:
+    for artifact in (tmp_path / "missing", _write(tmp_path / "agent.py", b"x = 1\n")):
+        result = runner.invoke(app, ["wrap", str(artifact), "--release", "--version", "1"])
+        assert result.exit_code == 2, result.output
+        assert f"{artifact}: a release is a wheel file or a package directory" in result.output

@@ -212,3 +212,49 @@ def test_the_graph_walk_is_algorithm_1_on_every_pair(
             assert fast is None
             continue
         assert fast is not None and (fast.nodes, fast.cost, fast.latency) == plain
+
+
+@st.composite
+def meshes(draw: st.DrawFn) -> tuple[Scenario, list[Constraint]]:
+    """Connected graphs of up to 30 PoPs (a random tree plus chords) with whole MB/s and
+    latencies, so that equal-cost paths abound, and constraints that sometimes bind."""
+    n = draw(st.integers(3, 30))
+    names = [f"p{i:02}" for i in range(n)]
+    pairs = {(names[draw(st.integers(0, i - 1))], names[i]) for i in range(1, n)}
+    chords = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=2 * n))
+    pairs |= {(names[min(a, b)], names[max(a, b)]) for a, b in chords if a != b}
+    links = [
+        (a, b, draw(st.integers(1, 4)), draw(st.integers(1, 9)), draw(st.sampled_from([0, 0.5])))
+        for a, b in sorted(pairs)
+    ]
+    pops = [(p, 8, 16, 100) for p in names]
+    bounds = st.sampled_from(
+        [
+            *(c("L", "<=", 20), c("L", "<", 35), c("L", ">=", 3), c("P", "<=", 1.5)),
+            *(c("H", "<=", 4), c("H", ">=", 2), c("B", ">=", 2), c("B", ">", 1)),
+        ]
+    )
+    return make_scenario(pops, links, names[0]), draw(st.lists(bounds, max_size=3))
+
+
+@settings(max_examples=120, deadline=None)
+@given(meshes(), st.sampled_from([0.0, 0.1, 0.5, 1.0]), st.data())
+def test_bounded_search_answers_as_the_full_one(
+    case: tuple[Scenario, list[Constraint]], source_eval: float, data: st.DataObject
+) -> None:
+    """A bid on a shared graph (its search narrowed by the lower bounds to the auctioneer)
+    finds the very path, cost, latency, loss and hops of the full search (no graph given),
+    and of the plain Algorithm 1, for every bidder towards a few auctioneers; hop values
+    from a small set (0 for full PoPs) and whole bandwidths make ties common."""
+    scenario, cons = case
+    infra = Infrastructure.from_scenario(scenario)
+    names = [p.id for p in scenario.pops]
+    hop = {p: data.draw(st.sampled_from([0.0, 0.25, 0.5, 1.0])) for p in names}
+    graph = Graph.of(infra, hop.__getitem__)
+    for target in data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3)):
+        for source in names:
+            bounded = lowest_cost_path(infra, source, target, cons, source_eval, hop.get, graph)
+            full = lowest_cost_path(infra, source, target, cons, source_eval, hop.__getitem__)
+            assert bounded == full
+            plain = reference_algorithm_1(infra, source, target, cons, source_eval, hop.get)
+            assert (None if full is None else (full.nodes, full.cost, full.latency)) == plain

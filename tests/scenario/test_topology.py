@@ -356,3 +356,19 @@ def test_shapes_that_make_no_scenario_are_refused() -> None:
         AttackShape(pops=0)
     with pytest.raises(ValueError, match="server bandwidth"):
         PoPShape(server_bandwidth=0)
+    with pytest.raises(ValueError, match="repository hops"):
+        PoPShape(repository_hops=0)
+
+
+@pytest.mark.parametrize("within", [1, 2, 3])
+def test_the_repository_is_a_hub_within_the_hops_asked_for(within: int) -> None:
+    """With `repository_hops`, the repository is a best-connected PoP among those that
+    many hops of the server or fewer."""
+    scenario = scenario_from_topology("sndlib/germany50", 2, pops=PoPShape(repository_hops=within))
+    graph = adjacency(scenario)
+    server_pop = scenario.hosts[0].attach
+    hops = {p.id: len(shortest_path(graph, server_pop, p.id)) - 1 for p in scenario.pops}
+    degree = {p.id: len(graph[p.id]) for p in scenario.pops}
+    near = [p for p, h in hops.items() if 0 < h <= within]
+    repository = scenario.repository.attach
+    assert repository in near and degree[repository] == max(degree[p] for p in near)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import secmas
@@ -91,6 +91,7 @@ def test_any_other_command_line_is_named(argv: list[str], reason: str) -> None:
 
 
 @given(st.lists(st.text(max_size=12), max_size=12))
+@example(["000\x1f\x1f\x1f\x08\U00010d3a\U0001239a\U00018d09"] * 5)  # escapes grow 10×
 def test_any_words_give_problems_or_none_never_an_error(argv: list[str]) -> None:
     shape = CommandShape("python", ("-m", "secmas"), 1, frozenset({"--a"}), frozenset({"--a"}))
     problems = shape.problems(argv)

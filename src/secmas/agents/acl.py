@@ -46,6 +46,8 @@ class Performative(StrEnum):
     AGREE = "agree"
     NOT_UNDERSTOOD = "not-understood"
     CANCEL = "cancel"
+    CONFIRM = "confirm"
+    """The initiator confirms a winner's progress report (its lease holds) or its end."""
 
 
 def _finite(value: object) -> bool:

@@ -15,6 +15,16 @@ beliefs achieved, the moment its plan has acted (`report_acted`), so an initiato
 loses it afterwards records the goal as done instead of running the plan again. A winner
 whose lease lapsed is sent CANCEL: if it was alive but cut off it stops and gives back what
 it took (a download's resources, an instance started for the goal, the path's bandwidth).
+Lost messages (issue 40): the bus delivers at most once, so the lease is kept where both
+sides read it. The initiator confirms each progress report (CONFIRM), and the winner acts
+only while a report it sent less than `lease` seconds ago is confirmed: a plan that has not
+acted when its lease runs out unconfirmed stops there and gives back what it took, so a
+CANCEL that is lost leaves no cut-off winner acting (its lease has ended before the
+initiator's, which counts from the report's arrival). The winner sends its INFORM-DONE or
+FAILURE again until it is confirmed; an initiator whose winner's lease lapsed waits a lease
+for the answer to its CANCEL (what the winner acted on, or that it stopped), answers every
+report meanwhile and after with CANCEL again, and calls again only then: a lost "acted"
+report never makes the goal run twice.
 Trust is checked at the act too, not only at the auction: a winner no longer admitted
 (revoked after it won) gives the goal up the same way at its next progress report, at the
 latest before its plan acts; told it is revoked, it gives up all it works on (`withdraw`).
@@ -56,18 +66,21 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from secmas.agents.acl import ACLMessage, MalformedMessage, Performative
 from secmas.agents.bidding import (
     Bid,
     GoalRequest,
+    Ranges,
     Refusal,
+    candidate_ranges,
     compute_bid,
     move_time,
     shared_context,
 )
+from secmas.agents.floor import Floor
 from secmas.agents.outcome import AuctionOutcome, goal_label
 from secmas.agents.plausibility import IMPLAUSIBLE, implausible
 from secmas.agents.reputation import Conduct, Promise, ReputationBook
@@ -212,6 +225,12 @@ GONE = "gone: {}"
 LAPSED = "lease lapsed: no progress report for {:g} s"
 OVERRAN = "overran its bid: still downloading {:g} s after the award, its T was {:g} s"
 IN_HAND = "not needed: {agent} has the goal in hand (won from {initiator}, gone)"
+LEASE_ENDED = "lease ended: no report confirmed for {:g} s"
+"""Why a winner stops a plan that has not acted (its initiator may have given it up)."""
+CANCELLED = "cancelled"
+"""The progress a winner answers a CANCEL with once it stopped (or held nothing)."""
+END = "end"
+"""The reply-with token of a winner's INFORM-DONE or FAILURE, which the initiator confirms."""
 
 Declines = Callable[[GoalRequest], Awaitable[str | None]]
 """A PoP's local policy on calls for proposals: the reason it refuses to bid for a goal (its
@@ -250,7 +269,26 @@ def request_to_content(request: GoalRequest, payload: dict[str, Any]) -> dict[st
             if request.predicted_traffic is None
             else {"predicted_traffic": request.predicted_traffic}
         ),
+        **({} if request.ranges is None else {"ranges": ranges_to_content(request.ranges)}),
     }
+
+
+def ranges_to_content(ranges: Ranges) -> dict[str, list[float]]:
+    """A call's normalisation ranges as CFP content: {"T": [low, high], "C": …, "D": …}."""
+    return {"T": list(ranges.T), "C": list(ranges.C), "D": list(ranges.D)}
+
+
+def ranges_from_content(content: Any) -> Ranges | None:
+    """Parse a call's ranges (absent: None); raises KeyError, TypeError or ValueError."""
+    if content is None:
+        return None
+    bounds = []
+    for component in ("T", "C", "D"):
+        low, high = (float(v) for v in content[component])
+        if not low <= high:
+            raise ValueError(f"ranges.{component}: low {low} above high {high}")
+        bounds.append((low, high))
+    return Ranges(*bounds)
 
 
 def request_from_content(content: dict[str, Any]) -> tuple[GoalRequest, dict[str, Any]]:
@@ -268,6 +306,7 @@ def request_from_content(content: dict[str, Any]) -> tuple[GoalRequest, dict[str
             if content.get("predicted_traffic") is None
             else float(content["predicted_traffic"])
         ),
+        ranges=ranges_from_content(content.get("ranges")),
     )
     payload = content.get("payload") or {}
     if not isinstance(payload, dict):
@@ -335,6 +374,13 @@ class Work:
     cancelled: str | None = None
     """Why the initiator cancelled it (its lease lapsed), if it did."""
     task: asyncio.Task[Any] | None = field(default=None, repr=False)
+    lease_until: float = 0.0
+    """Until when the plan may act: `lease` after the last report the initiator confirmed."""
+    sent: dict[str, float] = field(default_factory=dict, repr=False)
+    """Reports not confirmed yet: reply-with token → when each was sent."""
+    settled: bool = False
+    """Whether the initiator confirmed the end of the work (its INFORM-DONE or FAILURE)."""
+    _tokens: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
     def progress(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """How far the work got (`extra` after the stage), with the result once it acted."""
@@ -343,16 +389,42 @@ class Work:
             content["result"] = self.result
         return content
 
-    def report(self, sender: str) -> ACLMessage:
-        """The progress report that renews the lease (FIPA INFORM)."""
+    def report(self, sender: str, now: float) -> ACLMessage:
+        """The progress report that renews the lease (FIPA INFORM) once it is confirmed."""
+        token = str(next(self._tokens))
+        self.sent[token] = now
         return ACLMessage(
             Performative.INFORM,
             sender,
             (self.initiator,),
             self.conversation,
             self.progress(),
+            reply_with=token,
             protocol=PROTOCOL,
         )
+
+    def confirmed(self, token: str | None, lease: float) -> None:
+        """The initiator confirmed the report `token`: the lease runs `lease` from its
+        sending (reports sent before it need no answer any more), or the end is known."""
+        if token == END:
+            self.settled = True
+            return
+        at = self.sent.get(token or "")
+        if at is None:
+            return
+        self.lease_until = max(self.lease_until, at + lease)
+        self.sent = {t: s for t, s in self.sent.items() if s > at}
+
+
+@dataclass
+class Closed:
+    """A conversation whose wait for its winner is over. The winner's late reports are
+    confirmed (its end, whose CONFIRM was lost), or, when it was given up, answered with
+    the `cancel` again (the CANCEL was lost) until it says it stopped."""
+
+    winner: str
+    cancel: ACLMessage | None
+    heard: float
 
 
 Cancelled = Callable[[Work], None]
@@ -361,20 +433,6 @@ this agent was no longer admitted): what it took is given back by then."""
 
 NOT_ADMITTED = "the winner is not admitted"
 """Why a winner gives up a goal it may no longer act on (revoked after it won it)."""
-
-
-class Floor:
-    """Who is auctioning now, learnt from FLOOR announcements (serialised mode only)."""
-
-    def __init__(self) -> None:
-        self.open: set[str] = set()
-
-    async def handle(self, _subject: str, data: bytes) -> None:
-        kind, _, conversation = data.decode().partition(" ")
-        if kind == "open":
-            self.open.add(conversation)
-        else:
-            self.open.discard(conversation)
 
 
 class Mailbox:
@@ -400,10 +458,13 @@ class Mailbox:
         promised: Promised | None = None,
         reputation: ReputationBook | None = None,
         refused: Refused | None = None,
+        peers: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.space = space
-        self._floor_subject = f"{space}.floor"
+        self.peers = tuple(peers)
+        """Every agent that may take the floor in serialised mode (the directory): each one
+        not known to be gone must grant it, besides the call's candidates."""
         self.infra = infra
         self.bus = bus
         self.clock = clock
@@ -430,7 +491,16 @@ class Mailbox:
         self._subs: list[Subscription] = []
         self._seq = itertools.count(1)
         self._rng = random.Random(f"{seed}:{name}")
-        self._floor = Floor()
+        self._floor = Floor(
+            name,
+            bus,
+            f"{space}.floor",
+            clock,
+            gone=self._known_gone,
+            rng=self._rng,
+            backoff=self.settings.backoff,
+            resend=self.settings.backoff,
+        )
         self._bidding = asyncio.Lock()
         self.silent: dict[str, float] = {}
         """Agents that stopped answering, with when: left out of calls for proposals."""
@@ -444,6 +514,8 @@ class Mailbox:
         """Agents known to be gone (until heard from again)."""
         self._queued: list[tuple[str, frozenset[str]]] = []
         """Calls for proposals waiting for an instance this PoP holds, first come first."""
+        self._closed: dict[str, Closed] = {}
+        """Conversations whose wait for the winner is over, for its late reports."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -451,7 +523,7 @@ class Mailbox:
         mine = inbox(self.name, self.space)
         self._subs.append(await subscribe_authenticated(self.bus, mine, self._on_message))
         if self.settings.serialised:
-            self._subs.append(await self.bus.subscribe(self._floor_subject, self._floor.handle))
+            self._subs.append(await self._floor.start())
 
     async def stop(self) -> None:
         """Stop answering (as a crashed agent would); held reservations are released."""
@@ -531,6 +603,8 @@ class Mailbox:
                 self._release(message.conversation_id)
             case Performative.CANCEL:
                 self._cancel(message)
+            case Performative.CONFIRM:
+                self._confirmed(message)
             case Performative.REQUEST if self.on_request is not None:
                 self.on_request(message)
                 agree = ACLMessage(
@@ -541,6 +615,8 @@ class Mailbox:
                 queue = self._waiting.get(message.conversation_id)
                 if queue is not None:
                     queue.put_nowait(message)
+                elif message.conversation_id in self._closed:
+                    self._late(message)
 
     def _out_of_place(self, message: ACLMessage) -> str | None:
         """Why `message` is not its sender's to send: a call, award, rejection or
@@ -598,11 +674,12 @@ class Mailbox:
 
     def gone(self, agent: str, reason: str) -> None:
         """`agent` is known to be gone (revoked, crashed, killed): it is left out of calls
-        for proposals until it is heard from again, and auctions waiting on its lease are
-        re-run at once."""
+        for proposals until it is heard from again, auctions waiting on its lease are
+        re-run at once, and the floor it held (serialised mode) is no longer waited for."""
         if agent != self.name and self._admitted(agent):  # (a revoked one gets no CFP)
             self._gone.add(agent)
             self.silent.setdefault(agent, self.clock.now())
+        self._floor.changed()
         for conversation, winner in list(self._winners.items()):
             waiter = self._awaiting.get(conversation)
             if winner == agent and waiter is not None and not waiter.done():
@@ -776,6 +853,8 @@ class Mailbox:
             accept.sender, accept.conversation_id, goal_label(request.goal, request.args), bid
         )
         work.task = asyncio.current_task()
+        lease_end = self.clock.now() + self.settings.lease
+        work.lease_until = min(lease_end, accept.reply_by or lease_end)
         self.works[accept.conversation_id] = work
         lease = asyncio.ensure_future(self._renew_lease(work))
         try:
@@ -790,16 +869,28 @@ class Mailbox:
             lease.cancel()
             work.ended = self.clock.now()
             self.infra.release_path(path, held.bandwidth)
-        await self.send(
-            ACLMessage(
-                performative,
-                self.name,
-                (work.initiator,),
-                work.conversation,
-                result,
-                protocol=PROTOCOL,
+        await self._report_end(work, performative, result)
+
+    async def _report_end(
+        self, work: Work, performative: Performative, result: dict[str, Any]
+    ) -> None:
+        """INFORM-DONE or FAILURE, sent again every `lease_renew` seconds until the initiator
+        confirms it (a lost one would have the goal run again), for `handover` seconds at
+        most; to whoever the work reports to by then (a stand-in that took it over)."""
+        until = self.clock.now() + self.settings.handover
+        while not work.settled and self.clock.now() < until:
+            await self.send(
+                ACLMessage(
+                    performative,
+                    self.name,
+                    (work.initiator,),
+                    work.conversation,
+                    result,
+                    reply_with=END,
+                    protocol=PROTOCOL,
+                )
             )
-        )
+            await self.clock.sleep(self.settings.lease_renew)
 
     async def _work_on(
         self, work: Work, request: GoalRequest, held: Reservation, payload: dict[str, Any]
@@ -814,7 +905,7 @@ class Mailbox:
             instance.busy = True
             token = _ACTING.set(lambda result: self._acted(work, result))
             try:
-                self._may_act(work)
+                await self._may_act(work)
                 work.stage = "acting"
                 result = await self.executor(request, held.bid, payload)
             finally:
@@ -858,35 +949,71 @@ class Mailbox:
             self.on_start(instance, request)
         return instance
 
-    def _may_act(self, work: Work) -> None:
+    async def _may_act(self, work: Work) -> None:
         """Trust is checked at the act, not only at the auction: a winner no longer admitted
-        (revoked while it downloaded) gives the goal up instead of acting, as if cancelled."""
+        (revoked while it downloaded) gives the goal up instead of acting, as if cancelled.
+        The plan starts only under a confirmed lease: without one (its reports or their
+        CONFIRMs were lost, or it was given up) the winner waits, still reporting, for a
+        CONFIRM or a CANCEL."""
         if self.admits is not None and not self.admits(self.name):
             work.cancelled = NOT_ADMITTED
             raise asyncio.CancelledError
+        while not self._leased(work):
+            await self.clock.sleep(self.settings.lease_renew / 4)
+
+    def _leased(self, work: Work) -> bool:
+        """Whether `work` may act now: its lease holds, or its initiator is known gone (the
+        stand-in that adopts the goal takes the work over)."""
+        return self.clock.now() < work.lease_until or self._known_gone(work.initiator)
 
     async def _renew_lease(self, work: Work) -> None:
-        """Report progress every `lease_renew` seconds while the goal is worked on; a winner
-        no longer admitted renews nothing and gives the goal up (a download stops)."""
+        """Report progress every `lease_renew` seconds while the goal is worked on; a plan
+        that has not acted when its lease runs out unconfirmed is stopped then (its
+        initiator may have given it up and called again, the CANCEL lost) and gives back
+        what it took; a winner no longer admitted renews nothing and gives the goal up (a
+        download stops)."""
+        renew = self.settings.lease_renew
         while True:
-            await self.clock.sleep(self.settings.lease_renew)
+            ends = work.lease_until - self.clock.now()
+            early = 0 < ends < renew  # the lease ends before the next report is due
+            await self.clock.sleep(ends if early else renew)
+            acting = work.stage == "acting" and work.result is None
+            if acting and not self._leased(work):
+                self._withdraw(work, LEASE_ENDED.format(self.settings.lease))
+                return
+            if early:
+                continue
             if self.admits is not None and not self.admits(self.name):
                 self._withdraw(work, NOT_ADMITTED)
                 return
-            await self.send(work.report(self.name))
+            await self.send(work.report(self.name, self.clock.now()))
 
     async def _acted(self, work: Work, result: dict[str, Any]) -> None:
         """The plan acted (`report_acted`): tell the initiator at once, with the result."""
         work.stage, work.result = "acted", dict(result)
-        await self.send(work.report(self.name))
+        await self.send(work.report(self.name, self.clock.now()))
 
     def _cancel(self, cancel: ACLMessage) -> None:
         """The initiator cancelled a goal this agent works on (its lease lapsed: this agent
-        was cut off): stop, and give back what the work took. A plan that acted already
-        cannot be undone; its result stands."""
+        was cut off): stop, give back what the work took, and answer how far it got. A plan
+        that acted already cannot be undone: the answer carries its result, which stands.
+        A goal this agent holds nothing of (the ACCEPT was lost) is answered "cancelled"
+        too, after a proposal still held is given back."""
+        self._release(cancel.conversation_id)
+        answer: dict[str, Any] = {"progress": CANCELLED}
         for work in self.works.values():
             if work.conversation == cancel.conversation_id and work.initiator == cancel.sender:
                 self._withdraw(work, str(cancel.content.get("reason", "cancelled")))
+                if work.result is not None:
+                    answer = work.progress()
+                break
+        self._spawn(self.send(cancel.reply(Performative.INFORM, answer, sender=self.name)))
+
+    def _confirmed(self, confirm: ACLMessage) -> None:
+        """The initiator confirmed a report of a goal this agent works on (or its end)."""
+        for work in self.works.values():
+            if work.conversation == confirm.conversation_id and work.initiator == confirm.sender:
+                work.confirmed(confirm.in_reply_to, self.settings.lease)
                 return
 
     async def withdraw(self, reason: str) -> None:
@@ -942,6 +1069,7 @@ class Mailbox:
         )
         content = work.progress({"bid": bid_to_content(work.bid), "for": work.initiator})
         work.initiator, work.conversation = cfp.sender, cfp.conversation_id
+        work.lease_until = self.clock.now() + self.settings.lease  # from the stand-in now
         await self.send(cfp.reply(Performative.INFORM, content, sender=self.name))
 
     # -- initiator (GoalRequest) -------------------------------------------------------------
@@ -1035,17 +1163,15 @@ class Mailbox:
             now = self.clock.now()
             return AuctionRecord(outcome, "no-bids", now, now, 0.0, 0)
         if self.settings.serialised:
-            await self._take_floor()
+            await self._floor.take({*self.peers, *candidates})
         conversation = f"{self.name}.{next(self._seq)}"
         queue: asyncio.Queue[ACLMessage] = asyncio.Queue()
         self._waiting[conversation] = queue
         self._parties[conversation] = frozenset(candidates)
         floor = self.settings.serialised
         try:
-            if floor:
-                await self.bus.publish(self._floor_subject, f"open {conversation}".encode())
-                if renew is not None:  # sized now: after the previous award took effect
-                    request = await renew()
+            if floor and renew is not None:  # sized now: after the previous award took effect
+                request = await renew()
             async with self._bidding:  # one call for proposals at a time per initiator
                 started, wall = self.clock.now(), time.perf_counter()
                 cfp = ACLMessage(
@@ -1053,7 +1179,7 @@ class Mailbox:
                     self.name,
                     tuple(candidates),
                     conversation,
-                    request_to_content(request, payload),
+                    request_to_content(self._ranged(request, candidates), payload),
                     reply_with=f"{conversation}.cfp",
                     protocol=PROTOCOL,
                     reply_by=started + self.settings.bid_deadline,
@@ -1071,7 +1197,7 @@ class Mailbox:
                 wall_ms = (time.perf_counter() - wall) * 1000
             if floor and not _reused(outcome, handed is not None):
                 floor = False  # the negotiation ended with the award: the next may start
-                await self._close_floor(conversation)
+                await self._floor.give()
             messages = len(candidates) + len(replies) + sent
             status, result = "no-bids", {}
             if outcome.winner is not None:
@@ -1083,10 +1209,16 @@ class Mailbox:
         finally:
             del self._waiting[conversation], self._parties[conversation]
             if floor:
-                await self._close_floor(conversation)
+                await self._floor.give()
         return AuctionRecord(
             outcome, status, started, self.clock.now(), wall_ms, messages, result=result
         )
+
+    def _ranged(self, request: GoalRequest, candidates: Sequence[str]) -> GoalRequest:
+        """The request with the ranges every candidate normalises its VNFs' bids over, when
+        several VNFs achieve the goal (`candidate_ranges`); unchanged otherwise."""
+        ranges = candidate_ranges(shared_context(self.infra), request, candidates)
+        return request if ranges is None else replace(request, ranges=ranges)
 
     def _note_silent(self, candidates: Sequence[str], replies: dict[str, ACLMessage]) -> None:
         """Candidates that did not answer while someone did go on probation; when nobody
@@ -1257,14 +1389,17 @@ class Mailbox:
         (no report for `settings.lease` seconds), or at once when it is known to be gone
         (see `gone`). A winner lost after it reported "acted" did the goal: the result it
         reported stands and nothing runs again. One lost before is sent CANCEL (it may be
-        alive but cut off) so that it stops and gives back what it took. `progress` is
-        what the winner reported before (a work handed over by its holder).
+        alive but cut off) so that it stops and gives back what it took, and its answer is
+        waited for (`_answer_to_cancel`). Each report is confirmed (CONFIRM): the winner's
+        lease holds only so. `progress` is what the winner reported before (a work handed
+        over by its holder).
 
         The bid is a promise too: a winner still downloading a lease after its own T (a
         download takes T at most, `Mailbox._instance_for`) is lost the same way, however
         often it renews its lease."""
         acted = _acted_result(progress)
         if progress.get("progress") == "done" and acted is not None:
+            self._close(conversation, win.bidder, None)
             return "done", acted, 0
         lost = asyncio.get_running_loop().create_future()
         self._awaiting[conversation], self._winners[conversation] = lost, win.bidder
@@ -1273,6 +1408,7 @@ class Mailbox:
         awarded = self.clock.now()
         expires, reports = awarded + self.settings.lease, 0
         due = None if progress else awarded + win.T + self.settings.lease
+        cancel: ACLMessage | None = None
         try:
             while (
                 message := await self._next_report(queue, lost, _until(expires, due))
@@ -1280,6 +1416,7 @@ class Mailbox:
                 if message.sender != win.bidder:
                     continue
                 reports += 1
+                await self._confirm(message)
                 if message.performative is Performative.INFORM_DONE:
                     return "done", dict(message.content), reports
                 if message.performative is Performative.FAILURE:
@@ -1297,19 +1434,91 @@ class Mailbox:
                 return "done", {**acted, "lost": why}, reports
             if win.bidder != self.name:
                 self.silent.setdefault(win.bidder, self.clock.now())
-            await self.send(
-                ACLMessage(
-                    Performative.CANCEL,
-                    self.name,
-                    (win.bidder,),
-                    conversation,
-                    {"reason": why},
-                    protocol=PROTOCOL,
-                )
+            cancel = ACLMessage(
+                Performative.CANCEL,
+                self.name,
+                (win.bidder,),
+                conversation,
+                {"reason": why},
+                protocol=PROTOCOL,
             )
-            return "winner-lost", {"reason": why}, reports + 1
+            await self.send(cancel)
+            answer, answers = await self._answer_to_cancel(win, queue, lost, cancel)
+            if answer is not None:
+                cancel = None
+                return answer[0], answer[1], reports + answers + 1
+            return "winner-lost", {"reason": why}, reports + answers + 1
         finally:
             del self._awaiting[conversation], self._winners[conversation]
+            self._close(conversation, win.bidder, cancel)
+
+    async def _answer_to_cancel(
+        self,
+        win: Bid,
+        queue: asyncio.Queue[ACLMessage],
+        lost: asyncio.Future[str],
+        cancel: ACLMessage,
+    ) -> tuple[tuple[str, dict[str, Any]] | None, int]:
+        """The winner's answer to `cancel`, waited for a lease (by then the winner's lease,
+        confirmed no more, has ended: it starts no act), and how many reports came: its
+        end ("done" or "failed", with the content) or the result it acted on ("done"),
+        None when it stopped, stayed silent or is gone. Any other report meanwhile (a
+        winner that did not get the CANCEL) is answered with the CANCEL again. A winner no
+        longer admitted is not waited for: its answers count no more, and it gives its work
+        up itself at the latest before it acts (`_may_act`)."""
+        if not self._admitted(win.bidder):
+            return None, 0
+        until, reports = self.clock.now() + self.settings.lease, 0
+        while (message := await self._next_report(queue, lost, until)) is not None:
+            if message.sender != win.bidder:
+                continue
+            reports += 1
+            content = dict(message.content)
+            if message.performative is not Performative.INFORM:
+                await self._confirm(message)
+                failed = message.performative is Performative.FAILURE
+                return ("failed" if failed else "done", content), reports
+            acted = _acted_result(content)
+            if acted is not None:
+                reason = str(cancel.content["reason"])
+                logger.warning("%s: %s acted before its CANCEL (%s)", self.name, win.bidder, reason)
+                return ("done", {**acted, "lost": reason}), reports
+            if content.get("progress") == CANCELLED:
+                return None, reports
+            await self.send(cancel)
+        return None, reports
+
+    async def _confirm(self, report: ACLMessage) -> None:
+        """CONFIRM a winner's report that asks for it: its lease holds, or its end is known."""
+        if report.reply_with is not None:
+            await self.send(report.reply(Performative.CONFIRM, sender=self.name))
+
+    def _close(self, conversation: str, winner: str, cancel: ACLMessage | None) -> None:
+        """Keep the ended `conversation` for the winner's late reports (`_late`), those
+        not heard of for `handover` seconds forgotten."""
+        now = self.clock.now()
+        for old, closed in list(self._closed.items()):
+            if now > closed.heard + self.settings.handover:
+                del self._closed[old]
+        self._closed[conversation] = Closed(winner, cancel, now)
+
+    def _late(self, report: ACLMessage) -> None:
+        """A report from the winner of a closed conversation: its end confirmed again, or,
+        if it was given up, the CANCEL sent again until it answers that it stopped."""
+        closed = self._closed[report.conversation_id]
+        if report.sender != closed.winner or report.performative not in _REPORTS:
+            return
+        closed.heard = self.clock.now()
+        acted = report.performative is Performative.INFORM_DONE or _acted_result(report.content)
+        if closed.cancel is not None and acted:
+            logger.warning("%s: %s acted after it was given up", self.name, report.sender)
+        elif closed.cancel is not None and report.performative is Performative.INFORM:
+            if report.content.get("progress") == CANCELLED:
+                del self._closed[report.conversation_id]
+            else:
+                self._spawn(self.send(closed.cancel))
+            return
+        self._spawn(self._confirm(report))
 
     def _why_lost(
         self,
@@ -1344,19 +1553,6 @@ class Mailbox:
         finally:
             lapse.cancel()
             ends.cancel()
-
-    async def _close_floor(self, conversation: str) -> None:
-        await self.bus.publish(self._floor_subject, f"close {conversation}".encode())
-
-    async def _take_floor(self) -> None:
-        """Serialised mode (003 Section 5.1): wait for the ongoing negotiation, then back
-        off."""
-        while True:
-            while self._floor.open:
-                await self.clock.sleep(self.settings.backoff / 4)
-            await self.clock.sleep(self._rng.uniform(0, self.settings.backoff))
-            if not self._floor.open:
-                return
 
 
 _DOWNLOADING = ("accepted", "downloading")

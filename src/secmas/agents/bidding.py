@@ -21,6 +21,24 @@ from secmas.network.paths import Graph, lowest_cost_path, widest_tree
 from secmas.network.resources import Amount, req, rsc_eval, rsc_eval_hop, sat_req, units_needed
 from secmas.scenario.model import VNF, Constraint, GoalSpec, Measure, Operator, Preferences
 
+Bounds = tuple[float, float]
+"""(low, high) of one bid component."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ranges:
+    """The low and high T, C and D of every candidate bid of an auction (Eq. 3.1's
+    normalisation ranges), the same for every bidder."""
+
+    T: Bounds
+    C: Bounds
+    D: Bounds
+
+    @classmethod
+    def over(cls, bids: Sequence[Bid]) -> Ranges:
+        """The ranges spanned by `bids` (at least one)."""
+        return cls(*((min(v), max(v)) for v in zip(*((b.T, b.C, b.D) for b in bids), strict=True)))
+
 
 @dataclass(frozen=True, slots=True)
 class GoalRequest:
@@ -39,6 +57,10 @@ class GoalRequest:
     passed in as plain data. When given, the bid is sized for the larger of it and the
     current traffic (units, sat_req of Eq. 4.1, the path's B ≥ traffic); when None, for
     the current traffic, as in the dissertation (Table 5.8)."""
+    ranges: Ranges | None = None
+    """The range every bidder normalises its candidate VNFs' T, C and D over when several
+    achieve the goal (`candidate_ranges`, set by the auctioneer in the call); None: a
+    bidder normalises over its own candidates (any bidder with one candidate)."""
 
     @property
     def sizing_traffic(self) -> float:
@@ -244,7 +266,8 @@ def compute_bid(
 
     Every plan (VNF) that can achieve the goal is evaluated; when several can, the bidder
     offers the one with the best score under the auctioneer's own preferences, i.e. Eq. 3.1
-    over its own candidates (an extension of 003, which picks by execution time only).
+    over the call's common `request.ranges` (an extension of 003, which picks by execution
+    time only; over its own candidates when the call gives no ranges).
     `move_s`: see `candidate_bid`.
     """
     ctx = ctx or BidContext(infra)
@@ -260,16 +283,42 @@ def compute_bid(
             reasons.append(outcome.reason)
     if not offers:
         return Refusal(pop, "; ".join(reasons))
-    return offers[0] if len(offers) == 1 else offers[select(offers, request.preferences)]
+    if len(offers) == 1:
+        return offers[0]
+    return offers[select(offers, request.preferences, ranges=request.ranges)]
 
 
-def normalise(values: Sequence[float]) -> list[float]:
-    """Min–max normalisation to [0, 1]; all-equal values normalise to 0 (Section 3.3.2)."""
-    low, high = min(values), max(values)
+def candidate_ranges(
+    ctx: BidContext, request: GoalRequest, bidders: Sequence[str]
+) -> Ranges | None:
+    """The ranges of T, C and D over every candidate VNF's bid of every bidder, as the
+    auctioneer computes them on its view of the network before the call (003_… §7.2:
+    several VNFs achieve one goal); None when only one VNF does or nobody could bid.
+
+    A bidder that chose among its own candidates by Eq. 3.1 over them alone would weigh
+    a difference of 1 s in T as much as one of 100 s; over these ranges, every bidder
+    offers the candidate that Eq. 3.1 over all candidates of all bidders would rank
+    first among its own."""
+    if len(request.vnfs) < 2:
+        return None
+    bids = [
+        outcome
+        for pop in bidders
+        if pop in ctx.infra.pops
+        for vnf in request.vnfs
+        if isinstance(outcome := candidate_bid(ctx, pop, request, vnf), Bid)
+    ]
+    return Ranges.over(bids) if bids else None
+
+
+def normalise(values: Sequence[float], bounds: Bounds | None = None) -> list[float]:
+    """Min–max normalisation to [0, 1] over `bounds` (default: the values' own); values
+    over an empty range normalise to 0 (Section 3.3.2)."""
+    low, high = bounds if bounds is not None else (min(values), max(values))
     span = high - low
     if span <= 0:
         return [0.0] * len(values)
-    return [(v - low) / span for v in values]
+    return [min(1.0, max(0.0, (v - low) / span)) for v in values]
 
 
 def utilities(
@@ -277,17 +326,19 @@ def utilities(
     prefs: Preferences,
     standing: Mapping[str, float] | None = None,
     weight: float = 0.0,
+    ranges: Ranges | None = None,
 ) -> list[float]:
     """Eq. 3.1 per bid: pf_T·β̂_T + pf_C·β̂_C + pf_D·(1 − β̂_D); lower is better.
 
     With a reputation `weight` above 0, each score is weighed with its bidder's
     reputation in `standing` (`secmas.agents.reputation.weighed`; a bidder not in it has
-    the reputation of one never seen); with 0 (the default) it is Eq. 3.1 exactly."""
+    the reputation of one never seen); with 0 (the default) it is Eq. 3.1 exactly. The
+    β̂ are normalised over `ranges` when given, else over `bids` themselves."""
     if not bids:
         return []
-    t_hat = normalise([b.T for b in bids])
-    c_hat = normalise([b.C for b in bids])
-    d_hat = normalise([b.D for b in bids])
+    t_hat = normalise([b.T for b in bids], ranges.T if ranges else None)
+    c_hat = normalise([b.C for b in bids], ranges.C if ranges else None)
+    d_hat = normalise([b.D for b in bids], ranges.D if ranges else None)
     scores = [
         prefs.T * t + prefs.C * c + prefs.D * (1.0 - d)
         for t, c, d in zip(t_hat, c_hat, d_hat, strict=True)
@@ -307,10 +358,11 @@ def select(
     prefs: Preferences,
     standing: Mapping[str, float] | None = None,
     weight: float = 0.0,
+    ranges: Ranges | None = None,
 ) -> int:
-    """Index of the argmin of Eq. 3.1 (weighed as `utilities` says); ties go to the
-    earlier bid in `bids`."""
-    scores = utilities(bids, prefs, standing, weight)
+    """Index of the argmin of Eq. 3.1 (weighed and normalised as `utilities` says); ties
+    go to the earlier bid in `bids`."""
+    scores = utilities(bids, prefs, standing, weight, ranges)
     return min(range(len(bids)), key=lambda i: (scores[i], i))
 
 

@@ -6,10 +6,11 @@ attested insider used that gap (issue 38, item 1): over its own authenticated li
 sent REJECT-PROPOSAL and CANCEL in initiators' names, and bids were released before their
 award, winners gave their goals up. So a message is taken only when the sender it names
 is the one the channel authenticated, and then only in its role in the Contract Net
-(`003_…` Section 3.3.1): the initiator alone calls, awards, rejects or cancels
-(`INITIATOR_ONLY`), and in a conversation only the agents it asked answer (the bidders;
-after the award, the winner alone). What is refused is journalled as a `RefusedMessage`,
-which names the agent that sealed it: the insider, not the agent it spoke for.
+(`003_…` Section 3.3.1): the initiator alone calls, awards, rejects, cancels or confirms
+a winner's lease (`INITIATOR_ONLY`), and in a conversation only the agents it asked
+answer (the bidders; after the award, the winner alone). What is refused is journalled as
+a `RefusedMessage`, which names the agent that sealed it: the insider, not the agent it
+spoke for.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ INITIATOR_ONLY = frozenset(
         Performative.ACCEPT_PROPOSAL,
         Performative.REJECT_PROPOSAL,
         Performative.CANCEL,
+        Performative.CONFIRM,
     }
 )
 """What only the initiator of a conversation sends (FIPA Contract Net): a call under a

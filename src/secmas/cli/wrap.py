@@ -157,6 +157,8 @@ def _wrap_release(
     from secmas.pipeline.mlfo import AGENT_IMAGE
     from secmas.trust.release import ReleaseError, wheel_version, wrap_release
 
+    if not (artifact.is_dir() or (artifact.is_file() and artifact.suffix == ".whl")):
+        raise ReleaseError(f"{artifact}: a release is a wheel file or a package directory")
     package, found = wheel_version(artifact) if artifact.suffix == ".whl" else (artifact.name, "")
     if version is None and not found:
         try:

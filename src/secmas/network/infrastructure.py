@@ -79,6 +79,8 @@ class Instance:
     pop: str
     units: int
     busy: bool = False
+    image: str = ""
+    """The image it runs (a version or digest); "" for the catalogue's first image."""
 
     def can_serve(self, vnf: str, units: int) -> bool:
         """Idle and large enough to take a goal needing `units` units of `vnf`."""
@@ -254,6 +256,14 @@ class Infrastructure:
         freed = req(self.catalogue[instance.vnf], instance.units - units)
         instance.units = units
         self.release(instance.pop, freed)
+
+    def scale_out(self, instance_id: str, units: int) -> None:
+        """Grow an instance to `units` units on its PoP (CapacityError if they do not fit)."""
+        instance = self.instances[instance_id]
+        if units < instance.units:
+            raise ValueError(f"cannot scale {instance_id} out from {instance.units} to {units}")
+        self.allocate(instance.pop, req(self.catalogue[instance.vnf], units - instance.units))
+        instance.units = units
 
     def idle_instance(self, pop: str, vnf: str, traffic: float = 0.0) -> Instance | None:
         """An idle instance of `vnf` on `pop` big enough for `traffic` MB/s, if any."""

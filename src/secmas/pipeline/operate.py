@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 from secmas.agents.auction import AuctionSettings
@@ -35,6 +36,7 @@ from secmas.scenario.model import Scenario
 from secmas.trust.control import MLFO
 from secmas.trust.image import RuntimeImage
 from secmas.trust.liveness import READMITTED, Changed, Presence
+from secmas.trust.vnfimages import image_refusal
 
 Progress = Callable[[float, float], None]
 """Told (simulated now, duration) after every step."""
@@ -190,6 +192,7 @@ async def operate(
             measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
         )
         world.admits = secure.admits
+        world.image_check = partial(image_refusal, secure.repository)  # an update's image
         secure.liveness.told = journalled(world.journal)
         await give_work(secure.cohort, work)
         secure.start_background(clock, seed=scenario.seed)
@@ -197,6 +200,8 @@ async def operate(
         raise RunError("work for the attested agents needs the trust layer: security is off")
     for loop in loops:
         loop.attach(world, (lambda: secure.entries) if secure else list, secure)
+    if secure is not None and world.admits == secure.admits:  # no loop's rule narrowed it
+        world.admission_changes = secure.admission_changes
     agents = [
         PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
         for pop in world.directory

@@ -497,7 +497,7 @@ class SecurePipeline:
             now=clock.now,
             deadlines=deadlines_for(clock, security),
         )
-        liveness = LivenessMonitor(name, set(members))
+        liveness = LivenessMonitor(name, set(members), changed=view.changed)
         pipeline = cls(
             name,
             security,
@@ -650,6 +650,12 @@ class SecurePipeline:
         """Whether `agent` takes part in auctions: attested and not revoked (`view`), and
         not withdrawn for silence (`liveness`: until it beats again)."""
         return admitted(self.view, self.liveness, agent)
+
+    @property
+    def admission_changes(self) -> list[str]:
+        """Every agent whose `admits` changed, in order: one log for the view and the
+        liveness monitor, which the goal boards read instead of asking about everyone."""
+        return self.view.changed
 
     def bus_for(self, agent: str) -> Bus:
         """The bus `agent` talks to the others through: its SecureBus over the shared

@@ -121,10 +121,18 @@ class PoPShape:
 
     flavour: Flavour = "mixed"
     server_bandwidth: float = SERVER_BANDWIDTH_MBPS
+    repository_hops: int | None = None
+    """The VNF repository is a best-connected node among those within this many hops of
+    the server's PoP; None: of the whole network. On a geometric graph the whole
+    network's hubs drift out of the goals' reach (L ≤ 100 ms, P ≤ 8 %) of the server as it
+    grows (21 hops at 3 000 Gabriel PoPs), and every VNF then downloads for tens of
+    seconds: a bound keeps runs of every size telling the same story."""
 
     def __post_init__(self) -> None:
         if not self.server_bandwidth > 0:
             raise ValueError(f"server bandwidth must be positive, got {self.server_bandwidth}")
+        if self.repository_hops is not None and self.repository_hops < 1:
+            raise ValueError(f"repository hops must be at least 1, got {self.repository_hops}")
 
 
 LonLat = tuple[float, float]
@@ -216,7 +224,7 @@ def scenario_from_graph(
     links = [_draw_link(rng, a, b, positions) for a, b in edges]
     adjacency = _adjacency(count, edges)
     server_pop = rng.choice(_with_degree(adjacency, min, exclude=None))
-    repository = rng.choice(_with_degree(adjacency, max, exclude=server_pop))
+    repository = rng.choice(_with_degree(adjacency, max, server_pop, pops.repository_hops))
     if pops.flavour == "mixed":
         _make_mitigable(flavours, _path(adjacency, repository, server_pop))
     else:
@@ -406,10 +414,17 @@ def _draw_link(rng: random.Random, a: int, b: int, positions: Sequence[LonLat] |
 
 
 def _with_degree(
-    adjacency: Sequence[Sequence[int]], pick: Callable[[Iterable[int]], int], exclude: int | None
+    adjacency: Sequence[Sequence[int]],
+    pick: Callable[[Iterable[int]], int],
+    exclude: int | None,
+    within: int | None = None,
 ) -> list[int]:
-    """Nodes (but `exclude`) whose degree is `pick` (min: the edge; max: the core)."""
-    candidates = [n for n in range(len(adjacency)) if n != exclude]
+    """Nodes (but `exclude`) whose degree is `pick` (min: the edge; max: the core), among
+    those `within` hops of `exclude` when given."""
+    if within is not None and exclude is not None:
+        candidates = sorted(n for n, h in _hops(adjacency, exclude).items() if 0 < h <= within)
+    else:
+        candidates = [n for n in range(len(adjacency)) if n != exclude]
     degree = pick(len(adjacency[n]) for n in candidates)
     return [n for n in candidates if len(adjacency[n]) == degree]
 

@@ -86,8 +86,8 @@ class CommandShape:
         """What makes `argv` another command line, naming the word; empty when it fits."""
         head = (self.program, *self.fixed)
         if tuple(argv[: len(head)]) != head:
-            shown = " ".join(argv[: len(head) + 2])[:160]
-            return [f"command line starts {shown!r}, expected {' '.join(head)!r}"]
+            shown = _quoted(" ".join(argv[: len(head) + 2]), 160)
+            return [f"command line starts {shown}, expected {' '.join(head)!r}"]
         rest = list(argv[len(head) :])
         arguments, given = rest[: self.positionals], rest[self.positionals :]
         if len(arguments) < self.positionals or any(a.startswith("-") for a in arguments):
@@ -95,7 +95,7 @@ class CommandShape:
         problems, seen = [], set()
         for name, value in zip(given[::2], [*given[1::2], None], strict=False):
             if name not in self.options:
-                problems.append(f"command line option {name[:60]!r} is not expected")
+                problems.append(f"command line option {_quoted(name, 60)} is not expected")
             elif name in seen:
                 problems.append(f"command line option {name} given twice")
             elif value is None:
@@ -103,6 +103,13 @@ class CommandShape:
             seen.add(name)
         problems += [f"command line lacks {name}" for name in sorted(self.required - seen)]
         return problems
+
+
+def _quoted(word: str, limit: int) -> str:
+    """`word` quoted with its unprintable characters escaped, cut to `limit` characters:
+    a message names what it found without growing with what an attacker wrote."""
+    quoted = repr(word)
+    return quoted if len(quoted) <= limit else f"{quoted[: limit - 1]}…"
 
 
 AGENT_OPTIONS = frozenset({

@@ -104,6 +104,8 @@ class LivenessMonitor:
     withdrawn: dict[str, str] = field(default_factory=dict)
     """Agents withdrawn from auctions for silence, with why."""
     changes: list[Presence] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    """The agents of `changes`, appended to a log that may be shared (`TrustView.changed`)."""
     told: Changed | None = None
     gone: Callable[[str], bool] | None = None
     """Agents out for good (revoked): no longer watched."""
@@ -232,6 +234,7 @@ class LivenessMonitor:
 
     def _tell(self, change: Presence) -> None:
         self.changes.append(change)
+        self.changed.append(change.agent)
         if self.told is not None:
             self.told(change)
 

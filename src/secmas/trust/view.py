@@ -16,6 +16,10 @@ class TrustView:
 
     trusted: set[str] = field(default_factory=set)
     excluded: dict[str, str] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    """Every agent whose admission changed, in order (append-only; the liveness monitor
+    writes its withdrawals here too): the goal board reads it from where it left off
+    rather than asking about every agent at every round (`secmas.agents.board`)."""
 
     def admits(self, agent: str) -> bool:
         """Whether `agent` passed attestation and was not revoked since."""
@@ -23,15 +27,21 @@ class TrustView:
 
     def trust(self, agent: str) -> None:
         """`agent` passed an attestation (unless it was excluded for good)."""
-        if agent not in self.excluded:
+        if agent not in self.excluded and agent not in self.trusted:
             self.trusted.add(agent)
+            self.changed.append(agent)
 
     def withdraw(self, agent: str) -> None:
         """`agent`'s last verdict could not be confirmed (its verifier lied or the chain
         disagreed): untrusted until an attestation passes again, without exclusion."""
-        self.trusted.discard(agent)
+        self._distrust(agent)
 
     def exclude(self, agent: str, reason: str) -> None:
         """`agent` failed attestation or was revoked: it takes no further part."""
-        self.trusted.discard(agent)
+        self._distrust(agent)
         self.excluded.setdefault(agent, reason)
+
+    def _distrust(self, agent: str) -> None:
+        if agent in self.trusted:
+            self.trusted.discard(agent)
+            self.changed.append(agent)

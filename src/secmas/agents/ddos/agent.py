@@ -45,7 +45,7 @@ from secmas.agents.bdi import (
     PlanContext,
     Var,
 )
-from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.bidding import Bid, GoalRequest, shared_context
 from secmas.agents.board import GoalBoard, OpenGoal
 from secmas.agents.ddos.chaining import Chains, links_of
 from secmas.agents.ddos.cnf import CNFAction, CNFPlans
@@ -65,12 +65,21 @@ from secmas.agents.ddos.vnfs import (
     RateLimiterVNF,
 )
 from secmas.agents.journal import ActionEvent, ExecutionEvent, Journal, PlacementEvent
+from secmas.agents.lifecycle import (
+    UpdateRefused,
+    Where,
+    plan_resize,
+    plan_update,
+    resize_in_place,
+    roll,
+)
 from secmas.network.clock import Clock, VirtualClock
 from secmas.network.dataplane import DataPlane, Steer, UsageEvent
 from secmas.network.dataplane.controller import Controller, LocalController
 from secmas.network.infrastructure import Infrastructure, Instance
+from secmas.network.resources import units_needed
 from secmas.scenario import ddos
-from secmas.scenario.model import Defence, GoalSpec, Scenario
+from secmas.scenario.model import Defence, GoalSpec, Preferences, Scenario
 from secmas.transport.bus import Bus, BusClosed
 from secmas.transport.memory import MemoryBus
 
@@ -107,6 +116,10 @@ Decline = Callable[[str, GoalRequest], str | Awaitable[str | None] | None]
 another process answers over the bus (awaitable)."""
 
 
+ImageCheck = Callable[[str, str], str | None]
+"""(VNF, image version) → why that image may not run, or None (003_… §7.2's re-attestation)."""
+
+
 @dataclass
 class World:
     """What every agent of one run shares: the network they act on and the bus."""
@@ -126,9 +139,15 @@ class World:
     """The NFV-A subject space (per pipeline when several share a bus)."""
     admits: Admits | None = None
     """Which agents may take part (the trust layer's view); None admits every agent."""
+    admission_changes: Sequence[str] | None = None
+    """The trust layer's log of whose admission changed (`GoalBoard.admissions`); None when
+    `admits` keeps none."""
     declines: list[Decline] = field(default_factory=list)
     """Local policies that make a PoP refuse a goal, with the reason (CTI hygiene, moving
     target defence); consulted on every call for proposals."""
+    image_check: ImageCheck | None = None
+    """The trust layer's reference check of an image an update starts (a secure run:
+    `secmas.trust.vnfimages`); None (an insecure run): any image that is named runs."""
 
     async def decline(self, pop: str, request: GoalRequest) -> str | None:
         """The first reason a policy gives for `pop` not to bid for `request`, if any."""
@@ -234,7 +253,13 @@ splitting, and the requests to lift a limit held by another agent."""
 
 ORCHESTRATOR = "orchestrator"
 """The Orchestrator capability every agent has (003 §5.1): InstantiateVNF is the download
-a won auction starts (`Mailbox`); ScaleIn is its counterpart once the attack subsided."""
+a won auction starts (`Mailbox`); ScaleIn is its counterpart once the attack subsided;
+Resize and Update are the lifecycle 003 left open (§7.2, `secmas.agents.lifecycle`)."""
+
+RESIZED, UPDATED = "resized", "updated"
+"""The Orchestrator's lifecycle goals: resized(instance, units), updated(instance, image)."""
+LIFECYCLE_PREFERENCES = Preferences(T=1.0, C=0.0, D=0.0)
+"""How a lifecycle auction ranks bids for a VNF no goal of the scenario names: soonest."""
 
 
 def unplaced(goal: Belief) -> Belief:
@@ -277,6 +302,10 @@ class PoPAgent:
     _auctions: dict[Goal, asyncio.Task[bool]] = field(default_factory=dict)
     _awards: dict[Goal, tuple[GoalRequest, Bid]] = field(default_factory=dict)
     """Goals this agent won the auction of, while their plan runs (GoalResponse)."""
+    _serving: dict[Goal, str] = field(default_factory=dict)
+    """The instance each won goal's plan runs on, while it runs."""
+    _fresh: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
+    """Instances the Orchestrator just started, by the goal (name, args) they serve."""
 
     def __post_init__(self) -> None:
         self.bdi = Agent(self.pop)
@@ -299,6 +328,7 @@ class PoPAgent:
             promised=self.world.journal.promise,
             refused=self.world.journal.refused,
             reputation=self.world.journal.reputation,
+            peers=self.world.directory,
         )
         self.board = GoalBoard(
             self.pop,
@@ -311,6 +341,7 @@ class PoPAgent:
             lost=self.mailbox.gone,
             back=self.mailbox.heard,
             holdings=self._holdings,
+            admissions=self.world.admission_changes,
         )
         plane = self.world.controller
         self._vnfs: dict[str, Any] = {
@@ -438,7 +469,8 @@ class PoPAgent:
         """The plans of `vnf`'s capability: those of each goal whose spec names the VNF,
         and Table 5.1's UnlimitLink and UnlimitIP for the Rate Limiter."""
         won = tuple(p for p in self._won_plans if vnf in self._vnfs_for(p.goal.name))
-        return won + (self._unlimit_plans() if vnf == ddos.RATE_LIMITER else ())
+        unlimit = self._unlimit_plans() if vnf == ddos.RATE_LIMITER else ()
+        return won + unlimit + self._copy_plans()
 
     def _vnfs_for(self, goal: str) -> tuple[str, ...]:
         spec = self._spec(goal)
@@ -534,7 +566,10 @@ class PoPAgent:
             precondition=self._quiet,
             slot=False,
         )
-        return Capability(ORCHESTRATOR, plans=(scale_in,))
+        x, y = Var("x"), Var("y")
+        resize = Plan("Resize", Belief(RESIZED, (x, y)), self._resize, slot=False)
+        update = Plan("Update", Belief(UPDATED, (x, y)), self._update, slot=False)
+        return Capability(ORCHESTRATOR, plans=(scale_in, resize, update))
 
     def _auction_capability(self) -> Capability:
         """The Auction capability (003 §5.1): GoalRequest for every goal a VNF achieves,
@@ -756,10 +791,13 @@ class PoPAgent:
         sized = any(catalogue[vnf].throughput is not None for vnf in spec.vnfs)
         if not sized or "link" not in payload:
             return 0.0
-        controller = self.world.controller
-        await self.world.clock.sleep(controller.step_seconds)
+        await self.world.clock.sleep(self.world.controller.step_seconds)
+        return await self._link_traffic(payload)
+
+    async def _link_traffic(self, payload: dict[str, Any]) -> float:
+        """MB/s on the goal's watched link now (its part of a split)."""
         a, b = payload["link"]
-        return await controller.rate(a, b) / int(payload.get("parts", 1))
+        return await self.world.controller.rate(a, b) / int(payload.get("parts", 1))
 
     # -- GoalResponse: run the won goal's plan -----------------------------------------------
     async def _execute(self, request: GoalRequest, bid: Bid, payload: dict[str, Any]) -> dict:
@@ -774,10 +812,15 @@ class PoPAgent:
         kind = GoalKind(payload.pop("kind", GoalKind.ACHIEVE.value))
         goal = Goal(Belief(request.goal, request.args), kind, payload=payload)
         self._awards[goal] = (request, bid)
+        served = bid.instance or self._fresh.pop((request.goal, request.args), None)
+        if served is not None:
+            self._serving[goal] = served
         try:
+            await self._fit_served(served, request, payload)
             achieved = await self.bdi.perform(goal, bid.vnf)
         finally:
             del self._awards[goal]
+            self._serving.pop(goal, None)
         if not achieved:
             raise RuntimeError(f"{goal} not achieved at {self.pop}: {goal.reason}")
         # the plan has acted: what it achieved is told to the auctioneer
@@ -803,6 +846,11 @@ class PoPAgent:
         self.world.journal.action(event)
 
     def _started(self, instance: Instance, request: GoalRequest) -> None:
+        self._fresh[(request.goal, request.args)] = instance.id
+        self._placed(instance, f"{request.goal}({','.join(request.args)})")
+
+    def _placed(self, instance: Instance, cause: str) -> None:
+        """Journal an instance started here."""
         self.world.journal.placement(
             PlacementEvent(
                 self.world.clock.now(),
@@ -811,7 +859,7 @@ class PoPAgent:
                 instance.vnf,
                 instance.units,
                 instance.id,
-                f"{request.goal}({','.join(request.args)})",
+                cause,
             )
         )
 
@@ -1003,6 +1051,164 @@ class PoPAgent:
         if len(votes) >= parts:
             del self._votes[goal]
             self.bdi.post_goal(Goal(goal, priority=PROTECT))
+
+    # Resize and Update (003 §7.2) -----------------------------------------------------------
+    def fit(self, instance: str, traffic: float) -> Goal | None:
+        """Post resized(instance, units) when `traffic` MB/s needs other units than the
+        instance of a sized VNF here has (Section 5.4.1's units); None when they fit."""
+        held = self.world.infra.instances.get(instance)
+        if held is None or held.pop != self.pop:
+            return None
+        to = units_needed(self.world.infra.catalogue[held.vnf], traffic)
+        if to == held.units or self.world.infra.catalogue[held.vnf].throughput is None:
+            return None
+        resized = Belief(RESIZED, (instance, str(to)))
+        if any(g.predicate == resized for g in self.bdi.goals):
+            return None
+        goal = Goal(resized, priority=DIAGNOSE, payload={"traffic": traffic})
+        return self.bdi.post_goal(goal)
+
+    def update(self, instance: str, image: str) -> Goal:
+        """Post updated(instance, image): the operator's call for a new image (003 §7.2)."""
+        return self.bdi.post_goal(Goal(Belief(UPDATED, (instance, image)), priority=DIAGNOSE))
+
+    async def _fit_served(
+        self, instance: str | None, request: GoalRequest, payload: dict[str, Any]
+    ) -> None:
+        """Resize's trigger: a won goal's traffic measured again as its plan starts on
+        `instance` (a download may have taken T seconds since the bid sized it); when it
+        needs other units, resized(instance, units) is posted and the plan goes on."""
+        if instance is None or "link" not in payload:
+            return
+        try:
+            traffic = await self._link_traffic(payload)
+        except (TimeoutError, BusClosed):
+            return  # the controller cannot be reached: the instance keeps its units
+        self.fit(instance, max(traffic, request.predicted_traffic or 0.0))
+
+    async def _resize(self, ctx: PlanContext) -> bool:
+        """Resize: in place when the PoP has room (or the instance shrinks), else the
+        larger instance is auctioned and the old one stops once its plan is over."""
+        instance = str(ctx.goal.predicate.args[0])
+        if instance not in self.world.infra.instances:
+            return False
+        traffic = float(ctx.goal.payload["traffic"])
+        plan = plan_resize(self.world.infra, instance, traffic)
+        moved = ""
+        if plan.where is Where.IN_PLACE:
+            resize_in_place(self.world.infra, plan)
+        elif plan.where is Where.ANOTHER_POP:
+            copy = await self._copy_elsewhere(ctx.goal, instance, traffic)
+            if copy is None:
+                return False
+            await self._stop_when_idle(instance, f"resized to {plan.to} units by {copy}")
+            moved = f": {copy}"
+        if plan.where is not Where.UNCHANGED:
+            sizes = f"{plan.units}→{plan.to} units"
+            self._act(
+                "resizeInstance", f"{instance} {sizes} at {self.pop}{moved} ({traffic:.2f} MB/s)"
+            )
+        return True
+
+    async def _update(self, ctx: PlanContext) -> bool:
+        """Update, rolling: a copy running the new image starts beside the old instance
+        (here when the PoP has room, else on the winner of an auction), is re-attested,
+        and only then does the old one stop; a refused image leaves the old one serving."""
+        instance, image = (str(a) for a in ctx.goal.predicate.args)
+        if instance not in self.world.infra.instances:
+            return False
+        plan = plan_update(self.world.infra, instance, image)
+        if plan.where is Where.UNCHANGED:
+            return True
+        if plan.where is Where.ANOTHER_POP:
+            old = self.world.infra.instances[instance]
+            sized = self.world.infra.catalogue[old.vnf].throughput
+            copy = await self._copy_elsewhere(ctx.goal, instance, old.units * (sized or 0.0))
+            if copy is None:
+                return False
+            await self._stop_when_idle(instance, f"updated to {image} by {copy}")
+            self._act("updateInstance", f"{instance} to {image}: {copy}")
+            return True
+        vnf = self.world.infra.catalogue[plan.vnf]
+
+        async def attest(new: Instance) -> str | None:
+            self._placed(new, f"{UPDATED}({instance},{image})")
+            return self._attest(new)
+
+        download = shared_context(self.world.infra).download_time(self.pop, vnf)
+        try:
+            new = await roll(
+                self.world.infra, plan, self.world.clock, download, attest, self._stop_when_idle
+            )
+        except UpdateRefused as exc:
+            self._act("updateInstance", str(exc))
+            return False
+        self._act("updateInstance", f"{instance} to {image}: {new.id} at {self.pop}")
+        return True
+
+    def _attest(self, instance: Instance) -> str | None:
+        """Re-attestation of the image an update starts: the trust layer's reference check
+        where the run has one (`World.image_check`), else only that an image is named."""
+        if not instance.image:
+            return "no image named"
+        check = self.world.image_check
+        return None if check is None else check(instance.vnf, instance.image)
+
+    async def _copy_elsewhere(self, goal: Goal, instance: str, traffic: float) -> str | None:
+        """The NFV-A call for the larger instance or the updated copy of `instance` among
+        the other PoPs, journalled; "<new instance> at <PoP>" once its winner runs it,
+        None when nobody did."""
+        old = self.world.infra.instances[instance]
+        specs = (*self.world.scenario.goals, ddos.monitor_goal())
+        prefs = next((s.preferences for s in specs if old.vnf in s.vnfs), LIFECYCLE_PREFERENCES)
+        args = tuple(str(a) for a in goal.predicate.args)
+        request = GoalRequest(
+            goal.predicate.name, self.pop, prefs, vnfs=(old.vnf,), traffic=traffic, args=args
+        )
+        others = [pop for pop in self.world.directory if pop != self.pop]
+        record = await self.mailbox.auction(request, {"kind": GoalKind.ACHIEVE.value}, others)
+        self.world.journal.auction(self.pop, record)
+        winner = record.outcome.winner
+        if not record.achieved or winner is None:
+            return None
+        return f"{record.result.get('instance')} at {winner.bidder}"
+
+    async def _stop_when_idle(self, instance: str, cause: str) -> None:
+        """Terminate `instance` here once no plan runs on it."""
+        held = self.world.infra.instances.get(instance)
+        while held is not None and held.busy:
+            await self.world.clock.sleep(self.world.controller.step_seconds)
+            held = self.world.infra.instances.get(instance)
+        await self.terminate(instance, cause)
+
+    def _copy_plans(self) -> tuple[Plan, ...]:
+        """What the winner of a lifecycle auction runs once its Orchestrator started the
+        VNF: the larger instance serves as it is; the updated copy is re-attested first."""
+        return (
+            self._plan("StartResized", Belief(RESIZED, (REST,)), self._start_resized),
+            self._plan("StartUpdated", Belief(UPDATED, (REST,)), self._start_updated),
+        )
+
+    async def _start_resized(self, ctx: PlanContext, request: GoalRequest, _bid: Bid) -> bool:
+        """The larger instance runs here: nothing more to do before it serves."""
+        ctx.believe(Belief(RESIZED, request.args))
+        return True
+
+    async def _start_updated(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
+        """The copy runs the new image, then is re-attested; a refused one is stopped."""
+        old, image = request.args
+        infra = self.world.infra
+        copy = infra.instances[self._serving[ctx.goal]]
+        if bid.instance is not None:  # an idle instance bid on: the new image downloads now
+            vnf = infra.catalogue[copy.vnf]
+            await self.world.clock.sleep(shared_context(infra).download_time(self.pop, vnf))
+        copy.image = image
+        refused = self._attest(copy)
+        if refused is not None:
+            await self.terminate(copy.id, f"update of {old} to {image} refused: {refused}")
+            raise UpdateRefused(f"{old}: image {image} refused: {refused}")
+        ctx.believe(Belief(UPDATED, request.args))
+        return True
 
     # Tables 5.3–5.5 --------------------------------------------------------------------------
     async def _analyse_link(self, ctx: PlanContext, request: GoalRequest, bid: Bid) -> bool:
