@@ -10,6 +10,7 @@ another's.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Self
 
@@ -19,15 +20,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from secmas.trust.keys import public_key_hex
 
 
-class SignedDocument:
+class SignedDocument(ABC):
     """Signing and checking for a frozen dataclass with `public_key` and `signature`."""
 
     public_key: str
     signature: str
 
+    @abstractmethod
     def signed_bytes(self) -> bytes:
         """What the signature covers (its domain tag first)."""
-        raise NotImplementedError
 
     def sign(self, key: Ed25519PrivateKey) -> Self:
         """This document signed by `key`, which it names."""
