@@ -22,7 +22,7 @@
 2. One mutual attestation step (`pipeline.chain.step()`) on a pipeline of 6 agents
    (`SecurePipeline.bring_up` on a MemoryBus, in-process EVM): p50/p99 over many steps,
    split into the ledger calls (awaited in worker threads: `current_step`,
-   `provide_reference`, `reference_for`, `record_result`), the attester's measure() and
+   `sign_reference`, `record_step`), the attester's measure() and
    the rest (sealing, bus round trip, evidence signing and appraisal). The split is taken
    from outside: the pipeline gets a VirtualClock subclass whose `run_blocking` (the
    chain's and verifiers' `offload`) times each call, and each attester endpoint's
@@ -107,7 +107,7 @@ TARGET_RATIO = 0.80
 TARGET_AGENTS, TARGET_CHAIN_S, TARGET_CPUS = 50, 5.0, 2
 STEP_AGENTS = 6
 PIPELINE = "bench-attestation"
-LEDGER_TX = ("provide_reference", "record_result", "record_initial", "push_epoch", "revoke")
+LEDGER_TX = ("record_step", "record_initial", "push_epoch", "revoke")
 PACKAGES = ("web3", "eth-tester", "py-evm", "coincurve", "cryptography", "eth-account")
 ELF_PATHS = (
     "/usr/bin/python3.11",
@@ -534,8 +534,8 @@ async def step_latency(repeat: int, warmup: int = 5) -> dict[str, Any]:
             f"await pipeline.chain.step() on a pipeline of {STEP_AGENTS} genuine agents "
             "(in-process EVM, MemoryBus); ledger = awaited run_blocking calls (worker "
             "thread hop included; ledger_in_thread without it), split into transactions "
-            "(provide_reference, record_result) and view calls (current_step, "
-            "reference_for); measure = the attester's RuntimeImage.measure(); other = the "
+            "(record_step) and view calls and signatures (current_step, "
+            "sign_reference); measure = the attester's RuntimeImage.measure(); other = the "
             "rest (sealing the reference, bus round trip, evidence signing, appraisal)"
         ),
         "agents": STEP_AGENTS,

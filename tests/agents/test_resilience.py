@@ -620,3 +620,66 @@ def test_an_agent_whose_announcements_come_late_is_not_gone_until_it_stops():
         await bus.close()
 
     run(main())
+
+
+class Reconnected(MemoryBus):
+    """A broker outage from `start` to `end` as `watcher` lives it: what it publishes
+    meanwhile is buffered and flushed when it reconnects (at `end`), and what the others
+    publish meanwhile is lost to it (flushed by their clients before it resubscribed)."""
+
+    def __init__(self, clock: VirtualClock, watcher: str, start: float, end: float) -> None:
+        super().__init__()
+        self.clock, self.watcher, self.start, self.end = clock, watcher, start, end
+        self._buffered: list[tuple[str, bytes]] = []
+        self._flush: asyncio.Task[None] | None = None
+
+    async def publish(self, subject: str, data: bytes) -> None:
+        if not self.start <= self.clock.now() < self.end:
+            await super().publish(subject, data)
+        elif subject.endswith(f".{self.watcher}"):
+            self._buffered.append((subject, data))
+            if self._flush is None:
+                self._flush = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        await self.clock.sleep(self.end - self.clock.now())
+        for subject, data in self._buffered:
+            await MemoryBus.publish(self, subject, data)
+
+
+def test_a_watcher_back_from_an_outage_counts_no_round_it_missed():
+    """A broker outage (t = 16 to 29) as A lives it: B's announcements of 17.5 to 27.5 are
+    lost to A (B's client flushed them before A resubscribed), while A's own buffered one
+    of 25 comes back fresh at 29, a live round. Counting it and the next (30) with the
+    one before the outage made three silent rounds, and B was taken for gone 2.5 s
+    before its next announcement (pop4 "gone" and "back" within 3 ms in the nats-restart
+    test, issue 37 item 4). After a gap in its live rounds a watcher starts counting
+    over; a B that stops for good is still found gone."""
+
+    async def main():
+        clock = VirtualClock()
+        bus = Reconnected(clock, "A", 16.0, 29.0)
+        lost: list[tuple[float, str]] = []
+        boards = {
+            n: GoalBoard(
+                n,
+                ["A", "B"],
+                bus,
+                clock,
+                period=5.0,
+                lost=lambda a, _: lost.append((clock.now(), a)),
+            )
+            for n in "AB"
+        }
+        await boards["A"].start()
+        await drive_clock(clock, 2.5)
+        await boards["B"].start()
+        await drive_clock(clock, 60.0)
+        assert lost == [] and boards["A"].rounds >= 10
+        await boards["B"].stop()
+        await drive_clock(clock, 90.0)
+        assert [agent for _, agent in lost] == ["B"]
+        await boards["A"].stop()
+        await bus.close()
+
+    run(main())

@@ -428,6 +428,23 @@ CASES = [
         "are both",
     ),
     Case("negative-seed-option", (*RUN, "--seed", "-1"), "Invalid value for '--seed'", scenario()),
+    Case(
+        "mlfo-key-missing",
+        (*RUN, "--ledger", "http://127.0.0.1:1", "--mlfo-key", "{tmp}/gone.key"),
+        "--mlfo-key: {tmp}/gone.key: no such file",
+        scenario(),
+    ),
+    Case(
+        "secaas-key-malformed-folder",
+        (*RUN, "--ledger", "http://127.0.0.1:1", "--secaas-key", "{tmp}"),
+        "--secaas-key: {tmp}: not a regular file",
+        scenario(),
+    ),
+    Case(
+        "key-on-the-in-process-chain",
+        (*DEMO, "--mlfo-key", "{tmp}/k.key"),
+        "--mlfo-key: only with a JSON-RPC --ledger URL",
+    ),
     # -- run arguments handled before (tests/cli/*) ---------------------------------------
     Case("ledger-scheme", (*DEMO, "--ledger", "ftp://x"), "--ledger 'ftp://x'"),
     Case("tamper-unknown-pop", (*DEMO, "--tamper", "nope"), "--tamper 'nope': not a PoP"),

@@ -34,6 +34,7 @@ from secmas.ledger import (
     connect,
     pipeline_id,
 )
+from secmas.ledger.messages import signer_of
 from secmas.ledger.rpcserver import MAX_BODY_BYTES, LedgerServer
 from secmas.ledger.transactions import Transaction
 from secmas.transport.tls import issue_run_pki
@@ -156,6 +157,19 @@ def test_clients_without_keys_get_the_funded_node_accounts(server: LedgerServer)
         contracts.registry.record_initial(
             PID, ledger.new_account(), evidence("nonce"), True, evidence("x")
         )
+
+
+def test_the_node_signs_messages_for_the_accounts_it_holds_only(server: LedgerServer) -> None:
+    """`eth_sign` as Geth and Hardhat answer it: the SECaaS's step references are signed by
+    the node that holds its key (`AgentRegistry.recordStep`, issue 37 item 2)."""
+    message = b"step 3 reference"
+    signed = rpc(server, "eth_sign", [server.secaas.address, "0x" + message.hex()])["result"]
+    assert signer_of(message, bytes.fromhex(signed.removeprefix("0x"))) == server.secaas.address
+    stranger = Account.create().address
+    refused = rpc(server, "eth_sign", [stranger, "0x00"])["error"]
+    assert refused["code"] == -32000 and stranger in refused["message"]
+    assert rpc(server, "eth_sign", [server.secaas.address, "0xzz"])["error"]["code"] == -32602
+    assert rpc(server, "eth_sign", [server.secaas.address])["error"]["code"] == -32602
 
 
 def test_parallel_clients_are_served_one_request_at_a_time(server: LedgerServer) -> None:

@@ -184,8 +184,8 @@ def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
             real = liar.role.verify_open_step
             earlier: list[Verdict] = []
 
-            async def lying(peers: Any) -> Verdict:
-                verdict = await real(peers)
+            async def lying(peers: Any, ticket: Any) -> Verdict:
+                verdict = await real(peers, ticket)
                 if verdict.measured.name != "a3" or verdict.appraisal.passed:
                     earlier.append(verdict)  # honest while a3 is genuine
                     return verdict

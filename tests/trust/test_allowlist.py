@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import secmas
 from secmas.experiment.worker import THREAD_VARIABLES
+from secmas.ledger.keyfile import MLFO_KEY_ENV, SECAAS_KEY_ENV
 from secmas.pipeline.iml import AgentLaunch
 from secmas.trust.allowlist import AGENT_VARIABLES, CommandShape, agent_command, agent_environment
 
@@ -29,18 +30,25 @@ LAUNCH = AgentLaunch(
     enrolment=Path("/run/enrolment.json"),
 )
 FULL = LAUNCH.argv()
+DRIVER_KEYS = {MLFO_KEY_ENV, SECAAS_KEY_ENV}
+
+
+def test_the_mlfo_s_and_secaas_s_key_files_never_reach_an_agent() -> None:
+    """The driver's ledger keys (issue 37 item 1) stay out of every agent's environment."""
+    source = {MLFO_KEY_ENV: "/keys/mlfo.key", SECAAS_KEY_ENV: "/keys/secaas.key", "PATH": "/bin"}
+    assert agent_environment(source) == {"PATH": "/bin"}
 
 
 def test_the_project_s_own_variables_are_all_allowed() -> None:
-    """Every `SECMAS_…` variable the source reads (but the measurer's settings, which the
-    driver reads and hands to no agent), the credentials the launchers hand over and the
-    thread counts the experiment runner sets."""
+    """Every `SECMAS_…` variable the source reads (but the measurer's settings and the
+    MLFO's and SECaaS's ledger keys, which the driver reads and hands to no agent), the
+    credentials the launchers hand over and the thread counts the experiment runner sets."""
     source = Path(secmas.__file__).parent
     read = {
         name
         for path in source.rglob("*.py")
         for name in re.findall(r"\"(SECMAS_[A-Z_]+)\"", path.read_text(encoding="utf-8"))
-        if not name.startswith("SECMAS_MEASURER_")
+        if not name.startswith("SECMAS_MEASURER_") and name not in DRIVER_KEYS
     }
     assert read and read <= AGENT_VARIABLES, read - AGENT_VARIABLES
     assert set(LAUNCH.env()) <= AGENT_VARIABLES

@@ -270,7 +270,7 @@ def test_two_colluding_corrupted_agents_both_end_untrusted(tmp_path: Path) -> No
     async def work(pipeline: SecurePipeline) -> None:
         colluder = pipeline.members["c1"].role
 
-        async def vouch(peers: Any) -> Any:  # a corrupted verifier passes everybody
+        async def vouch(peers: Any, ticket: Any) -> Any:  # a corrupted verifier passes everybody
             raise AssertionError("a corrupted agent was elected verifier")
 
         colluder.verify_open_step = vouch  # type: ignore[method-assign]
@@ -414,9 +414,9 @@ def test_a_step_closed_by_a_revocation_while_verified_does_not_blame_its_verifie
         role = pipeline.chain.roles["a4"]
         genuine = role.verify_open_step
 
-        async def verify_after_a_revocation(peers: Any) -> Any:
+        async def verify_after_a_revocation(peers: Any, ticket: Any) -> Any:
             await pipeline.remove_agent("a1", "revoked by the MLFO meanwhile")
-            return await genuine(peers)
+            return await genuine(peers, ticket)
 
         role.verify_open_step = verify_after_a_revocation  # type: ignore[method-assign]
         assert await pipeline.chain.step() is None

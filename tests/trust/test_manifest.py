@@ -14,8 +14,10 @@ from secmas.trust.elf import measure_elf
 from secmas.trust.hardening import hardening_report
 from secmas.trust.manifest import (
     FORMAT,
+    InterpreterBuild,
     ManifestError,
     ReferenceManifest,
+    interpreter_mismatch,
     sign,
     verify_signature,
 )
@@ -150,3 +152,25 @@ def test_near_manifests_load_or_raise_manifest_error(data: dict) -> None:
     except ManifestError:
         return
     assert not verify_signature(loaded)  # nothing random is validly signed
+
+
+def test_a_manifest_without_a_build_signs_as_before_the_field(
+    manifest: ReferenceManifest,
+) -> None:
+    """Manifests signed before builds were recorded keep verifying, and bind no build."""
+    assert "interpreter" not in json.loads(manifest.signed_bytes())
+    assert interpreter_mismatch(manifest) is None
+
+
+def test_only_a_python_manifest_names_a_build(manifest: ReferenceManifest) -> None:
+    data = manifest.model_dump(mode="json") | {
+        "interpreter": InterpreterBuild.running().model_dump()
+    }
+    with pytest.raises(ManifestError, match="only a Python manifest names an interpreter build"):
+        ReferenceManifest.parse(json.dumps(data))
+
+
+def test_the_build_round_trips_and_names_itself() -> None:
+    build = InterpreterBuild.running()
+    assert InterpreterBuild.model_validate_json(build.model_dump_json()) == build
+    assert build.version in str(build) and build.magic in str(build)

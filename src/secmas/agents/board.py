@@ -22,8 +22,10 @@ watcher went through `silence` live rounds without a fresh announcement from it,
 heard nothing at all dated within as many periods (crashed, killed). A round is live when
 the watcher's own periodic announcement came back over the bus fresh (within one period
 by its clock): during a broker outage no round is live, and the announcements buffered
-meanwhile arrive late, so nobody is taken for gone for an outage; an agent whose
-announcements come late (a busy host) is not gone either. The time an announcement
+meanwhile arrive late, so nobody is taken for gone for an outage; after one (a gap in the
+watcher's live rounds) silence is counted over, since what the others sent during it may
+never reach the watcher; an agent whose announcements come late (a busy host) is not
+gone either. The time an announcement
 claims is bounded by the watcher's clock (`claimed_time`): one dated in the future (or
 NaN) is dropped as malformed, never fresh.
 Each agent hears its own subject, its watched agents' and the notices: the board costs
@@ -51,6 +53,9 @@ from secmas.transport.bus import Bus, BusClosed, Subscription
 logger = logging.getLogger(__name__)
 
 MAX_FRAME = 64 * 1024
+GAP = 1.5
+"""Live rounds further apart than this many periods have a gap between them (they come
+one period apart, give or take the bus's jitter)."""
 NOT_ADMITTED = "not admitted (revoked or withdrawn)"
 
 
@@ -156,6 +161,8 @@ class GoalBoard:
     _last: dict[str, int] = field(default_factory=dict)
     _heard_at: dict[str, float] = field(default_factory=dict)
     """The latest time each agent's announcements claimed, late ones included."""
+    _live_at: float | None = None
+    """When the last live round was."""
     _read: int | None = None
     """How much of `admissions` the checks have read (None: no check yet)."""
     _review: set[str] = field(default_factory=set)
@@ -273,14 +280,28 @@ class GoalBoard:
             return  # late: delivered after an outage, it says nothing about who is alive
         if agent == self.me:
             if frame.get("periodic") is True:
-                self.rounds += 1
-                self.check()
+                self._live_round()
             return
         self._last[agent] = self.rounds
         if agent in self.gone:
             logger.info("%s: %s is back", self.me, agent)
             self._is_back(agent)
             await self._publish(notice_subject(self.space), self._notice(agent, "back", ""))
+
+    def _live_round(self) -> None:
+        """This agent's own periodic announcement came back fresh. After a gap in its live
+        rounds (a broker outage, or its loop held), what its watched agents sent meanwhile
+        may have been lost to it: their clients flushed it before this one resubscribed,
+        while its own buffered announcement comes back fresh. So their silence is counted
+        over from here; counting the rounds before the gap took live agents for gone
+        (issue 37 item 4)."""
+        now = self.clock.now()
+        if self._live_at is not None and now - self._live_at > GAP * self.period:
+            for agent in self.watched():
+                self._last[agent] = self.rounds
+        self._live_at = now
+        self.rounds += 1
+        self.check()
 
     async def _on_notice(self, _subject: str, data: bytes) -> None:
         try:

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secmas.api.blocktime import fit_block_time
 from secmas.api.defence import AdaptiveDefence, adaptive_defence
 from secmas.api.errors import RunFailed, RunInputError
+from secmas.api.ledgerkeys import run_keys
 from secmas.api.loops import agent_training, closed_loop, policies, policy_files, ssla_manager
 from secmas.api.observer import RunObserver
 from secmas.api.scenarios import (
@@ -42,6 +45,7 @@ from secmas.api.scenarios import (
     with_service,
 )
 from secmas.extras import require
+from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.report.acceptance import Acceptance, acceptance, failure_reasons
 from secmas.scenario.caveats import run_warnings
 from secmas.scenario.loader import dotted
@@ -95,6 +99,8 @@ class RunPlan:
     retrain: bool = False
     detector: DetectorChoice | None = None
     """The real CNF's detector on the emulated engine (`secmas.pipeline.realcnf`)."""
+    ledger_keys: LedgerKeys = LEDGER_OWN
+    """The MLFO's and SECaaS's ledger accounts (default the ledger's own)."""
 
 
 @dataclass
@@ -138,6 +144,8 @@ def plan(
     metrics_port: int | None = None,
     retrain: bool = False,
     detector: DetectorChoice | None = None,
+    mlfo_key: Path | None = None,
+    secaas_key: Path | None = None,
 ) -> RunPlan:
     """Resolve the scenario and apply the options (see `run`); RunInputError names
     every problem, before any work, and `MissingExtra` an extra the run needs."""
@@ -169,6 +177,9 @@ def plan(
 
         check_pods(loaded, distribution.pods)
     _require_extras(loaded, adaptive)
+    if distribution.processes:
+        loaded = fit_block_time(loaded, distribution.speed)
+    keys = run_keys(loaded, mlfo_key, secaas_key, os.environ)
     return RunPlan(
         loaded,
         resolved.source,
@@ -180,6 +191,7 @@ def plan(
         metrics_port,
         retrain,
         detector,
+        keys,
     )
 
 
@@ -219,7 +231,10 @@ def run(
     and MTD sections; False skips them), `taxii` (an existing TAXII 2.1 server for the
     CTI), `tamper` (a PoP whose agent is patched in memory 5 s in), `ledger` ('memory' or
     a JSON-RPC URL), `insecure`, `plaintext`, `service` (an NSD file), `metrics_port`,
-    `retrain`, `detector` (the real CNF's on the emulated engine, a `DetectorChoice`).
+    `retrain`, `detector` (the real CNF's on the emulated engine, a `DetectorChoice`),
+    `mlfo_key` and `secaas_key` (key files of the MLFO's and SECaaS's accounts on a
+    JSON-RPC ledger; default the files SECMAS_MLFO_KEY and SECMAS_SECAAS_KEY name, else
+    the node's own accounts).
     `progress(now, duration)` is told the simulated time after every step."""
     return execute(plan(scenario, **options), out=out, observer=observer, progress=progress)
 
@@ -411,6 +426,7 @@ def _operation(
             loops=loops,
             work=work,
             pop_agents=agents,
+            ledger_keys=plan.ledger_keys,
         )
         if distribution.pods is not None:
             from secmas.api.pods import operate_on_pods
@@ -453,6 +469,7 @@ def _operation(
         loops=loops,
         tamper=plan.tamper,
         work=work,
+        ledger_keys=plan.ledger_keys,
     )
 
 

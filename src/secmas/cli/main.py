@@ -398,6 +398,24 @@ LedgerOption = Annotated[
         help="'memory' (in-process EVM, the default) or an Ethereum JSON-RPC URL (http://…)",
     ),
 ]
+MlfoKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mlfo-key",
+        metavar="FILE",
+        help="with a JSON-RPC --ledger: the MLFO's account key (64 hex digits, mode 600); "
+        "default the file SECMAS_MLFO_KEY names, else the node's first unlocked account",
+    ),
+]
+SecaasKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--secaas-key",
+        metavar="FILE",
+        help="with a JSON-RPC --ledger: the SECaaS's account key (64 hex digits, mode 600); "
+        "default the file SECMAS_SECAAS_KEY names, else the node's second unlocked account",
+    ),
+]
 InsecureOption = Annotated[
     bool,
     typer.Option("--insecure", help="skip wrapping, attestation and keys (for measurements)"),
@@ -535,6 +553,8 @@ def demo(
         ),
     ] = EMBEDDED[0],
     ledger: LedgerOption = None,
+    mlfo_key: MlfoKeyOption = None,
+    secaas_key: SecaasKeyOption = None,
     insecure: InsecureOption = False,
     plaintext: PlaintextOption = False,
     processes: ProcessesOption = False,
@@ -602,6 +622,8 @@ def demo(
             ("--policy", policy),
             ("--ui", ui),
             ("--taxii", taxii),
+            ("--mlfo-key", mlfo_key),
+            ("--secaas-key", secaas_key),
         ):
             if given:  # said, not ignored: the real CNF's demo runs its agents in one process
                 raise fail(f"{name}: not with --scenario cnf-attack --dataplane emulated")
@@ -656,6 +678,8 @@ def demo(
         quiet=quiet,
         hosts=hosts,
         as_json=as_json,
+        mlfo_key=mlfo_key,
+        secaas_key=secaas_key,
     )
 
 
@@ -694,6 +718,8 @@ def run_scenario(
     hosts: HostsOption = None,
     pods: PodsOption = None,
     as_json: JsonOption = False,
+    mlfo_key: MlfoKeyOption = None,
+    secaas_key: SecaasKeyOption = None,
 ) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions.
 
@@ -734,6 +760,8 @@ def run_scenario(
                 service=service,
                 metrics_port=metrics_port,
                 retrain=retrain,
+                mlfo_key=mlfo_key,
+                secaas_key=secaas_key,
             )
         except RunInputError as exc:
             raise refuse(exc) from None

@@ -42,6 +42,8 @@ from secmas.cli.tables import (
     compliance_table,
     detection_table,
     enforcement_table,
+    gas_summary,
+    gas_table,
     placement_table,
     workflow_table,
 )
@@ -147,6 +149,9 @@ def print_result(result: RunResult, as_json: bool = False) -> None:
     if report["trust"]:
         detail(attestation_table(report["trust"]))
         console.print(attestation_summary(report["trust"]))
+        if report["trust"].get("gas"):
+            detail(gas_table(report["trust"]["gas"]))
+            console.print(gas_summary(report["trust"]["gas"]))
         console.print(channel_summary(report["trust"]["channel"]))
     detail(workflow_table(report["workflow"]))
     if report["analytics"]:

@@ -204,6 +204,46 @@ def attestation_summary(trust: dict[str, Any]) -> Text:
     )
 
 
+def _gas(amount: int) -> str:
+    """Gas in k, M or G, three significant figures."""
+    for unit, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if amount >= scale:
+            return f"{amount / scale:.3g} {unit}"
+    return str(amount)
+
+
+def _eth(wei: int) -> str:
+    return f"{wei / 10**18:.4g} ETH"
+
+
+def gas_summary(gas: dict[str, Any]) -> Text:
+    """One line on what the ledger cost: the run's gas and fees from its receipts, a mean
+    attestation step, and a day of steps at the period (`secmas.ledger.gas`)."""
+    total, step, day = gas["total"], gas["per_step"], gas["per_day"]
+    text = (
+        f"gas: {total['transactions']} transactions, {_gas(total['gas'])} gas, "
+        f"{_eth(total['fee_wei'])} in fees"
+    )
+    if step is not None and day is not None:
+        text += (
+            f"; a step {_gas(step['gas'])} gas in {step['transactions']} tx, a day at "
+            f"{gas['period_s']:g} s {_gas(day['gas'])} gas, {_eth(day['fee_wei'])}"
+        )
+    return Text(text)
+
+
+def gas_table(gas: dict[str, Any]) -> Table:
+    """Gas and fees per contract function, as the receipts report them."""
+    table = Table(title="ledger gas by function")
+    for column in ("function", "tx", "gas", "fees (ETH)"):
+        table.add_column(column, justify="left" if column == "function" else "right")
+    for name, spent in gas["by_function"].items():
+        table.add_row(
+            name, str(spent["transactions"]), f"{spent['gas']:,}", f"{spent['fee_wei'] / 1e18:.6f}"
+        )
+    return table
+
+
 def channel_summary(channel: dict[str, Any] | None) -> Text:
     """One line on the secure channel: cipher, segment, frames sealed and dropped."""
     if channel is None:

@@ -111,6 +111,10 @@ class ContractAbi:
         values = eth_abi.decode(f.output_types, data)
         return tuple(_checksummed(p, v) for p, v in zip(f.outputs, values, strict=True))
 
+    def function_of(self, selector: bytes) -> str | None:
+        """The name of the function whose 4-byte selector is `selector`, None if none."""
+        return next((n for n, f in self._functions.items() if f.selector == selector), None)
+
     def constructor_data(self, bytecode: bytes, args: Sequence[Any]) -> bytes:
         """Creation code: the bytecode followed by the encoded constructor arguments."""
         return bytecode + eth_abi.encode(self._constructor_inputs, list(args))

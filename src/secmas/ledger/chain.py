@@ -1,9 +1,10 @@
 """Transactions and calls on one chain, whichever node serves it (`secmas.ledger.node`).
 
 Local accounts sign their transactions here (EIP-1559, explicit gas limit, locally counted
-nonce), so the hot path is one signed submission per transaction: no gas estimation, no
-nonce or fee queries. Accounts whose key the node holds (Hardhat's prefunded ones) are
-signed for by the node instead.
+nonce), so the hot path is one signed submission per transaction: no gas estimation and no
+nonce query; the fees are quoted again once this client has seen a block newer than its
+last quote (EIP-1559 §"Specification": the base fee moves by up to 1/8 a block). Accounts
+whose key the node holds (Hardhat's prefunded ones) are signed for by the node instead.
 
 A node's revert becomes `LedgerRevert` here, naming the contract and function; a
 transaction mined with status 0 is replayed as a call at its block to recover the reason.
@@ -21,11 +22,18 @@ from eth_utils import to_checksum_address
 
 from secmas.ledger.abi import ContractAbi, LedgerEvent, contract_abi
 from secmas.ledger.accounts import Account
-from secmas.ledger.errors import LedgerRevert, LedgerUnavailable, TransactionRejected
-from secmas.ledger.node import Mined, Node, NodeRefused, NodeRevert, RawLog
+from secmas.ledger.errors import (
+    LedgerError,
+    LedgerRevert,
+    LedgerUnavailable,
+    TransactionRejected,
+)
+from secmas.ledger.messages import sign_personal
+from secmas.ledger.node import Mined, Node, NodeRefused, NodeRevert, RawLog, SentTransaction
 from secmas.ledger.transactions import Transaction
 
 DEFAULT_PRIORITY_FEE_WEI = 10**9
+"""The tip when the node suggests none (it lacks eth_maxPriorityFeePerGas)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,17 @@ class Sender:
 
 
 @dataclass(frozen=True, slots=True)
+class FeeQuote:
+    """The fees of the next transactions, from the latest block `block`: the tip the node
+    suggests, and a cap of twice the base fee plus the tip, which holds through six full
+    blocks in a row (each raises the base fee by at most 1/8)."""
+
+    block: int
+    max_priority_fee: int
+    max_fee: int
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """A mined, successful transaction and the events it logged."""
 
@@ -70,13 +89,13 @@ class Chain:
     should send through one Chain only.
     """
 
-    def __init__(self, node: Node, *, priority_fee_wei: int = DEFAULT_PRIORITY_FEE_WEI) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self._lock = threading.RLock()
         self._keys: dict[ChecksumAddress, Account] = {}
         self._nonces: dict[ChecksumAddress, int] = {}
-        self._priority_fee = priority_fee_wei
-        self._max_fee: int | None = None
+        self._fees: FeeQuote | None = None
+        self._last_block = -1
         self._node_accounts: frozenset[ChecksumAddress] | None = None
         self.chain_id = node.chain_id()
 
@@ -127,6 +146,22 @@ class Chain:
         with self._lock:
             return self.node.balance(address_of(account))
 
+    def sign_message(self, sender: Sender, message: bytes) -> bytes:
+        """`message` signed by `sender` as an EIP-191 personal message (`ecrecover`
+        checks it on chain): by its local key, or by the node that holds it."""
+        if sender.key is not None:
+            return sign_personal(sender.key.key, message)
+        with self._lock:
+            return self.node.sign_message(sender.address, message)
+
+    def sent_by(
+        self, senders: frozenset[ChecksumAddress], from_block: int
+    ) -> list[SentTransaction]:
+        """What `senders` had mined from `from_block` to the latest block, with the gas and
+        price their receipts report."""
+        with self._lock:
+            return self.node.sent_by(senders, from_block, self.node.block_number())
+
     def call(self, sender: ChecksumAddress, to: str, data: bytes, where: tuple[str, str]) -> bytes:
         """The return data of a view call from `sender` (msg.sender matters to some views)."""
         with self._lock:
@@ -159,8 +194,9 @@ class Chain:
                 raise LedgerRevert(*where, exc.reason) from exc
             except NodeRefused as exc:
                 self._nonces.pop(sender.address, None)
-                self._max_fee = None
+                self._fees = None
                 raise TransactionRejected(*where, str(exc)) from exc
+            self._last_block = max(self._last_block, mined.block)
             if mined.status != 1:
                 if mined.gas_used >= gas:
                     raise LedgerRevert(*where, f"out of gas (gas limit {gas})")
@@ -176,12 +212,13 @@ class Chain:
         nonce = self._nonces.get(sender.address)
         if nonce is None:
             nonce = self.node.nonce(sender.address)
+        fees = self.fees()
         signed = sender.key.sign_transaction(
             Transaction(
                 chain_id=self.chain_id,
                 nonce=nonce,
-                max_priority_fee=self._priority_fee,
-                max_fee=self._fee_cap(),
+                max_priority_fee=fees.max_priority_fee,
+                max_fee=fees.max_fee,
                 gas=gas,
                 to=None if to is None else bytes.fromhex(to.removeprefix("0x")),
                 value=value,
@@ -191,13 +228,24 @@ class Chain:
         self._nonces[sender.address] = nonce + 1
         return self.node.submit(signed)
 
-    def _fee_cap(self) -> int:
-        """maxFeePerGas: twice the base fee seen first, plus the tip; refreshed after a refusal.
+    def fees(self) -> FeeQuote:
+        """The fees for the next transaction: the last quote while no block has been mined
+        since, else a new one from the latest block's base fee and the node's tip."""
+        with self._lock:
+            if self._fees is None or self._last_block > self._fees.block:
+                self._fees = self._quote()
+            return self._fees
 
-        Dev chains' base fee only falls while blocks are less than half full."""
-        if self._max_fee is None:
-            self._max_fee = 2 * self.node.base_fee() + self._priority_fee
-        return self._max_fee
+    def _quote(self) -> FeeQuote:
+        block = self.node.block_number()
+        try:
+            tip = self.node.priority_fee()
+        except LedgerUnavailable:
+            raise
+        except LedgerError:
+            tip = DEFAULT_PRIORITY_FEE_WEI
+        self._last_block = max(self._last_block, block)
+        return FeeQuote(block, tip, 2 * self.node.base_fee() + tip)
 
     def _replay(
         self, sender: Sender, to: str | None, data: bytes, gas: int, value: int, block: int

@@ -8,6 +8,7 @@ node's first two unlocked accounts (Hardhat's prefunded ones).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from secmas.ledger.artifacts import load_artifact
 from secmas.ledger.chain import AccountLike, Chain, NodeAccount, Sender, address_of
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.evmnode import MEMORY, EvmNode
+from secmas.ledger.gas import GasReport, measure_gas
 from secmas.ledger.registry import RegistryClient
 from secmas.ledger.reputation import ReputationClient
 from secmas.ledger.rpcnode import JsonRpcNode
@@ -57,6 +59,8 @@ class Ledger:
         self.chain = chain
         self.mlfo = mlfo
         self.secaas = secaas
+        self.first_block = chain.block_number() + 1
+        """The first block this connection's transactions can be in: where its gas is read."""
         for account in (mlfo, secaas):
             if isinstance(account, Account):
                 chain.add_key(account)
@@ -83,6 +87,14 @@ class Ledger:
     def block_number(self) -> int:
         """The latest block, e.g. where to resume polling events."""
         return self.chain.block_number()
+
+    def gas_report(
+        self, agents: Sequence[AccountLike], *, steps: int, period_s: float
+    ) -> GasReport:
+        """What the MLFO, the SECaaS and `agents` had mined since this connection was made,
+        from the receipts; `steps` mutual attestation steps ran, one per `period_s`."""
+        senders = [address_of(a) for a in (self.mlfo, self.secaas, *agents)]
+        return measure_gas(self.chain, senders, self.first_block, steps=steps, period_s=period_s)
 
     def deploy(self, secaas: AccountLike | None = None) -> Contracts:
         """Deploys AgentRegistry (attested by `secaas`, default this ledger's SECaaS) and

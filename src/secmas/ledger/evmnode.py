@@ -38,7 +38,7 @@ from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
 from secmas.ledger.abi import revert_reason
-from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog
+from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog, SentTransaction
 from secmas.ledger.transactions import (
     InvalidTransaction,
     Transaction,
@@ -51,6 +51,8 @@ CHAIN_ID = 131277322940537
 """eth-tester's chain id, kept so that nothing outside notices the change of EVM."""
 BASE_FEE_WEI = 10**9
 """A constant 1 gwei base fee: the chain is private, its blocks never fill."""
+PRIORITY_FEE_WEI = 10**9
+"""The tip this node suggests, as Hardhat does."""
 BLOCK_GAS_LIMIT = 30_000_000
 COINBASE = "0x0000000000000000000000000000000000000000"
 
@@ -92,6 +94,7 @@ class EvmNode:
         for address, wei in funded.items():
             self._evm.set_balance(address, wei)
         self._logs: list[RawLog] = []
+        self._sent: list[SentTransaction] = []
 
     def chain_id(self) -> int:
         return self._chain_id
@@ -118,6 +121,17 @@ class EvmNode:
 
     def base_fee(self) -> int:
         return BASE_FEE_WEI
+
+    def priority_fee(self) -> int:
+        return PRIORITY_FEE_WEI
+
+    def sent_by(
+        self, senders: frozenset[ChecksumAddress], from_block: int, to_block: int
+    ) -> list[SentTransaction]:
+        with self._lock:
+            return [
+                s for s in self._sent if s.sender in senders and from_block <= s.block <= to_block
+            ]
 
     def call(
         self,
@@ -160,6 +174,9 @@ class EvmNode:
     def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
         raise NodeRefused("the in-process chain holds no keys: sign the transaction")
 
+    def sign_message(self, address: str, message: bytes) -> bytes:
+        raise NodeRefused("the in-process chain holds no keys: sign the message")
+
     def _execute(self, tx: Transaction, sender: ChecksumAddress, tx_hash: bytes) -> Mined:
         account = self._evm.basic(sender)
         if tx.nonce != account.nonce:
@@ -193,7 +210,8 @@ class EvmNode:
             raise _failure(exc, tx.gas) from None
         result = self._evm.result
         gas_used = int(result.gas_used)
-        self._charge(sender, gas_used * min(tx.max_fee, BASE_FEE_WEI + tx.max_priority_fee))
+        price = min(tx.max_fee, BASE_FEE_WEI + tx.max_priority_fee)
+        self._charge(sender, gas_used * price)
         self._evm.set_balance(
             COINBASE, self._evm.get_balance(COINBASE) + gas_used * tx.max_priority_fee
         )
@@ -211,6 +229,12 @@ class EvmNode:
         self._number = number
         self._times.append(stamp)
         self._logs.extend(logs)
+        to = None if tx.to is None else to_checksum_address(tx.to)
+        self._sent.append(
+            SentTransaction(
+                tx_hash, number, sender, to, tx.data, tx.value, gas_used, price, created
+            )
+        )
         return Mined(tx_hash, number, gas_used, 1, logs, created)
 
     def _bump_nonce(self, address: str) -> None:

@@ -65,6 +65,22 @@ class Mined:
     contract_address: ChecksumAddress | None
 
 
+@dataclass(frozen=True, slots=True)
+class SentTransaction:
+    """A mined transaction as its receipt reports it: what the sender paid is
+    `gas_used` × `effective_gas_price` (EIP-1559: min(fee cap, base fee + tip))."""
+
+    tx_hash: bytes
+    block: int
+    sender: ChecksumAddress
+    to: ChecksumAddress | None
+    data: bytes
+    value: int
+    gas_used: int
+    effective_gas_price: int
+    contract_address: ChecksumAddress | None
+
+
 class Node(Protocol):
     """A chain node. Every method may raise `LedgerUnavailable` when the node is out of
     reach; transactions are automined or waited for, so `submit*` return them mined."""
@@ -99,6 +115,17 @@ class Node(Protocol):
         """The base fee per gas of the latest block, in wei."""
         ...
 
+    def priority_fee(self) -> int:
+        """The tip per gas the node suggests (`eth_maxPriorityFeePerGas`), in wei."""
+        ...
+
+    def sent_by(
+        self, senders: frozenset[ChecksumAddress], from_block: int, to_block: int
+    ) -> list[SentTransaction]:
+        """The transactions `senders` had mined in blocks `from_block`…`to_block`, in
+        chain order, with their receipts' gas and price."""
+        ...
+
     def call(
         self,
         sender: str,
@@ -119,6 +146,11 @@ class Node(Protocol):
 
     def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
         """Executes a transaction from one of `accounts()`, signed by the node."""
+        ...
+
+    def sign_message(self, address: str, message: bytes) -> bytes:
+        """`message` signed as an EIP-191 personal message by one of `accounts()`
+        (`eth_sign`): 65 bytes r ‖ s ‖ v."""
         ...
 
     def logs(

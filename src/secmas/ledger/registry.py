@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_typing import ChecksumAddress
+from eth_utils import keccak
 
 from secmas.ledger.chain import AccountLike, BoundContract, Receipt, address_of
 from secmas.ledger.ids import ID_SIZE, id_name
@@ -212,6 +213,14 @@ class RegistryClient(BoundContract):
             gas=_GAS_REFERENCE_BASE + _GAS_PER_STORED_WORD * (_words(sealed_reference) + 1),
         )
 
+    def sign_reference(self, pipeline: bytes, sealed_reference: bytes) -> bytes:
+        """SECaaS's signature handing the open step's verifier `sealed_reference` off chain,
+        for `record_step`: over the contract's `referenceDigest` (which binds the chain, the
+        contract, the step, its nonce, verifier and measured agent). One view call and a
+        signature, no transaction."""
+        (digest,) = self._call("referenceDigest", pipeline, keccak(sealed_reference))
+        return self._chain.sign_message(self.sender, bytes(digest))
+
     # Agent (verifier) calls and transactions
 
     def reference_for(self, pipeline: bytes) -> Reference:
@@ -232,6 +241,30 @@ class RegistryClient(BoundContract):
             _bytes32(nonce, "nonce"),
             passed,
             _bytes32(evidence, "evidence"),
+            gas=_GAS_ELECTING,
+        )
+
+    def record_step(
+        self,
+        pipeline: bytes,
+        step: int,
+        nonce: bytes,
+        passed: bool,
+        evidence: bytes,
+        sealed_reference: bytes,
+        secaas_signature: bytes,
+    ) -> Receipt:
+        """The whole step in one transaction: the reference SECaaS signed for it
+        (`sign_reference`) and the elected verifier's verdict, as `record_result`."""
+        return self._send(
+            "recordStep",
+            pipeline,
+            step,
+            _bytes32(nonce, "nonce"),
+            passed,
+            _bytes32(evidence, "evidence"),
+            sealed_reference,
+            secaas_signature,
             gas=_GAS_ELECTING,
         )
 

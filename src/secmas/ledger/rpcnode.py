@@ -28,7 +28,7 @@ from eth_utils import to_checksum_address
 
 from secmas.ledger.abi import revert_reason
 from secmas.ledger.errors import LedgerError, LedgerUnavailable
-from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog
+from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog, SentTransaction
 
 RECEIPT_TIMEOUT_S = 120.0
 RECEIPT_POLL_S = 0.05
@@ -175,6 +175,40 @@ class JsonRpcNode:
     def base_fee(self) -> int:
         return _quantity(self._block("latest").get("baseFeePerGas", "0x0"))
 
+    def priority_fee(self) -> int:
+        return _quantity(self.request("eth_maxPriorityFeePerGas", []))
+
+    def sent_by(
+        self, senders: frozenset[ChecksumAddress], from_block: int, to_block: int
+    ) -> list[SentTransaction]:
+        sent = []
+        for number in range(from_block, to_block + 1):
+            block = self.request("eth_getBlockByNumber", [hex(number), True])
+            for tx in block["transactions"] if isinstance(block, dict) else ():
+                if to_checksum_address(tx["from"]) in senders:
+                    sent.append(self._sent_transaction(tx, number))
+        return sent
+
+    def _sent_transaction(self, tx: Mapping[str, Any], block: int) -> SentTransaction:
+        """`tx`, mined in `block`, with its receipt's gas (eth-tester's block bodies leave
+        a transaction's blockNumber out, and name no creation's `to`); a receipt without
+        effectiveGasPrice (older nodes) falls back on the mined transaction's gasPrice,
+        which nodes fill with it."""
+        receipt = self.request("eth_getTransactionReceipt", [tx["hash"]])
+        price = receipt.get("effectiveGasPrice", tx.get("gasPrice"))
+        created = receipt.get("contractAddress")
+        return SentTransaction(
+            bytes.fromhex(tx["hash"][2:]),
+            block,
+            to_checksum_address(tx["from"]),
+            to_checksum_address(tx["to"]) if tx.get("to") else None,
+            bytes.fromhex(str(tx.get("input", tx.get("data", "0x")))[2:]),
+            _quantity(tx["value"]),
+            _quantity(receipt["gasUsed"]),
+            _quantity(price),
+            None if created is None else to_checksum_address(created),
+        )
+
     def call(
         self,
         sender: str,
@@ -199,6 +233,10 @@ class JsonRpcNode:
 
     def submit(self, signed: bytes) -> Mined:
         return self._mined(self._sent("eth_sendRawTransaction", _hex(signed)))
+
+    def sign_message(self, address: str, message: bytes) -> bytes:
+        signature = self.request("eth_sign", [address, _hex(message)])
+        return bytes.fromhex(str(signature).removeprefix("0x"))
 
     def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
         wire = {

@@ -59,6 +59,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 
 from secmas.ledger.accounts import Account
 from secmas.ledger.connection import Ledger, connect, memory_accounts
+from secmas.ledger.messages import sign_personal
 from secmas.ledger.node import restore_recursion_limit
 
 restore_recursion_limit()
@@ -113,6 +114,7 @@ METHODS = frozenset(
         "eth_getBlockTransactionCountByHash",
         "eth_getBlockTransactionCountByNumber",
         "eth_getLogs",
+        "eth_sign",
     }
 )
 """What web3 and `secmas.ledger` use, and the rest of eth-tester's read and send methods.
@@ -266,12 +268,16 @@ class JsonRpcEndpoint:
     """JSON-RPC 2.0 over one EthereumTesterProvider, without the HTTP: parsing, batches,
     error codes and result encoding. Thread-safe: requests run one at a time."""
 
-    def __init__(self, provider: EthereumTesterProvider) -> None:
+    def __init__(
+        self, provider: EthereumTesterProvider, holds: Mapping[str, Account] | None = None
+    ) -> None:
         # No web3 middleware of our own: only the provider's request and result formatting.
         w3 = Web3(provider, middleware=[])
         self._request = provider.request_func(w3, w3.middleware_onion)
         self._lock = threading.Lock()
         self._logs = _LogIndex()
+        self._holds = {address.lower(): account for address, account in (holds or {}).items()}
+        """The accounts this node signs messages for (`eth_sign`), by address."""
 
     def answer(self, body: bytes) -> bytes | None:
         """The response body to a request body; None when there is nothing to answer (a
@@ -317,10 +323,27 @@ class JsonRpcEndpoint:
         with self._lock:
             if method == "eth_getLogs":
                 return self._logs.select(params, int(self._forward("eth_blockNumber", []), 16))
+            if method == "eth_sign":
+                return self._sign(params)
             result = self._forward(method, params)
             if method in _SENDS:  # mined at once: eth-tester mines every transaction
                 self._logs.add(self._forward("eth_getTransactionReceipt", [result]))
             return result
+
+    def _sign(self, params: list[Any]) -> str:
+        """`eth_sign` [address, data]: the data signed as an EIP-191 personal message by an
+        account this node holds, as Geth and Hardhat sign for their unlocked accounts (the
+        SECaaS's step references, `AgentRegistry.recordStep`)."""
+        if len(params) != 2 or not all(isinstance(p, str) for p in params):
+            raise RpcError(INVALID_PARAMS, "eth_sign takes an address and hex data")
+        account = self._holds.get(params[0].lower())
+        if account is None:
+            raise RpcError(SERVER_ERROR, f"unknown account {params[0]}")
+        try:
+            data = bytes.fromhex(params[1].removeprefix("0x"))
+        except ValueError as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid params: data is not hex: {exc}") from exc
+        return "0x" + sign_personal(account.key, data).hex()
 
     def _forward(self, method: str, params: list[Any]) -> Any:
         """The provider's answer written for the wire, its failures as RpcError."""
@@ -500,7 +523,8 @@ class LedgerServer:
         self.port = port
         self._tls = None if cert_file is None else _server_context(cert_file, key_file)
         self.mlfo, self.secaas = memory_accounts()
-        self._endpoint = JsonRpcEndpoint(memory_provider(self.mlfo, self.secaas))
+        holds = {self.mlfo.address: self.mlfo, self.secaas.address: self.secaas}
+        self._endpoint = JsonRpcEndpoint(memory_provider(self.mlfo, self.secaas), holds)
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 

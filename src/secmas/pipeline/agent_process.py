@@ -43,8 +43,10 @@ from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import RelayJournal
 from secmas.agents.linksync import LinkSync
 from secmas.ledger.accounts import Account
+from secmas.ledger.chain import Chain
 from secmas.ledger.connection import connect
 from secmas.ledger.errors import LedgerError
+from secmas.ledger.funding import sweep
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import RegistryClient
 from secmas.ledger.secretstore import SecretStoreClient
@@ -185,6 +187,8 @@ class AgentProcess:
     clock: ScaledClock | None = None
     registry: RegistryClient | None = None
     store: SecretStoreClient | None = None
+    wallet: tuple[Chain, Account, str] | None = None
+    """This agent's chain client, account and funder: swept back on stop (issue 37)."""
     peers: dict[str, Peer] = field(default_factory=dict)
     heartbeat_period: float = 5.0
     peak_use: float = 0.0
@@ -309,6 +313,8 @@ class AgentProcess:
         ledger = connect(cfg.ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca)
         contracts = ledger.attach(welcome["registry"], welcome["secret_store"])
         self.registry, self.store = contracts.registry, contracts.secret_store
+        if isinstance(welcome.get("funder"), str):
+            self.wallet = (ledger.chain, account, welcome["funder"])
         peers = await asyncio.to_thread(peers_from_registry, contracts.registry, cfg.pipeline)
         self.directory.update(
             {p.name: PeerKeys(p.sealing_key, p.signing_key) for p in peers.values()}
@@ -425,6 +431,11 @@ class AgentProcess:
         ticked = json.dumps({"pop": self.config.pop, "now": now}).encode()
         await self.agent.world.bus.publish(ticked_subject(self.config.pipeline), ticked)
 
+    def _sweep(self) -> int:
+        """The account's money back to the MLFO once the run is over (its final state)."""
+        wallet, self.wallet = self.wallet, None
+        return _sweep_wallet(wallet, self.config.pop)
+
     async def _on_stop(self, _subject: str, _data: bytes) -> bytes:
         """Final state for the report; the process then winds down."""
         infra = self.agent.world.infra if self.agent else None
@@ -447,9 +458,22 @@ class AgentProcess:
             "violations": self.violations,
             "channel": channel,
             "excluded": self.agent.mailbox.excluded if self.agent else 0,
+            "published": self.raw.stats.messages_published + 1,  # this answer included
+            "swept_wei": await asyncio.to_thread(self._sweep),
         }
         asyncio.get_running_loop().call_later(0.05, self._done.set)
         return json.dumps(state).encode()
+
+
+def _sweep_wallet(wallet: tuple[Chain, Account, str] | None, pop: str) -> int:
+    """What this agent's account sent back to its funder (0: none, or refused)."""
+    if wallet is None:
+        return 0
+    try:
+        return sweep(*wallet).value
+    except LedgerError as exc:
+        logger.error("%s could not sweep its account back: %s", pop, exc)
+        return 0
 
 
 def _switch_epoch(data: bytes) -> int | None:

@@ -24,6 +24,14 @@ literal braces). Over ssh the command's words are joined into the remote shell's
 marks a host that is this machine (a network namespace, a container): its agents' PIDs
 are this machine's, so the run's host measurer attests their processes from outside too.
 
+Every other host gets a measurer of its own (issue 37 item 5, `measure_hosts`): the driver
+starts `python -m secmas.trust.measurer_service --stdio` there through the host's
+template once its agents are up; it makes its key on the host and announces it, SECaaS
+registers that key for the host, and the attestation chain consults it, over the
+template's pipe, as it consults this machine's (`HostsAttestation`). A remote host must
+run the same install at the same paths and the same interpreter build as this machine:
+the platform reference and the release reference are this machine's.
+
 `HostProcesses` is the IML driver (`secmas.pipeline.iml.IMLDriver`): for each agent it
 runs `python -m secmas.pipeline.hostlaunch` through its host's template and hands the
 `secmas agent` launch over on its stdin, secrets and files included, never on a command
@@ -46,12 +54,17 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from secmas.pipeline.hostlaunch import KILL, PID_PREFIX, USER_PREFIX, handover
 from secmas.pipeline.iml import AgentLaunch
 from secmas.scenario import yamlfile
 from secmas.scenario.loader import FieldPath, Problem, line_of
+from secmas.trust.deadlines import Deadlines
+from secmas.trust.manifest import ReferenceManifest
+from secmas.trust.measurer import MeasurerAppraisal
+from secmas.trust.measurer_service import ExternalAttestation, HostMeasurer
 
 COMMAND = "command"
 PLACEHOLDERS = (COMMAND, "address", "name")
@@ -127,10 +140,18 @@ class Host(BaseModel):
 
     def argv(self) -> list[str]:
         """The local command that runs `command()` on this host, through `start`."""
+        return self._through(self.command())
+
+    def start_python(self, args: Sequence[str]) -> list[str]:
+        """The local command that runs the host's interpreter with `args` there (its
+        measurer: `secmas.trust.measurer_service.StartOn`)."""
+        return self._through([self.python, *args])
+
+    def _through(self, command: list[str]) -> list[str]:
         argv: list[str] = []
         for word in shlex.split(self.start):
             if word == f"{{{COMMAND}}}":
-                argv += self.command()
+                argv += command
             else:
                 argv.append(word.format(address=self.address, name=self.name))
         return argv
@@ -319,6 +340,47 @@ class _Remote:
             self.log.close()
 
 
+THIS_MACHINE = "this machine"
+"""Where the local hosts' agents are measured: by one measurer here."""
+
+
+@dataclass
+class HostsAttestation:
+    """The attestation chain's check from outside (`secmas.pipeline.iml.OutsideCheck`) for
+    agents on several hosts: each agent's by the measurer of the host it runs on, this
+    machine's for the `local` ones (module docstring)."""
+
+    measurers: dict[str, ExternalAttestation]
+    """Each host's measurer use, by host name (`THIS_MACHINE` for the local hosts)."""
+    places: dict[str, str]
+    """Each agent's host name, a key of `measurers`."""
+
+    async def check(self, agent: str) -> MeasurerAppraisal:
+        place = self.places.get(agent)
+        if place is None:
+            return MeasurerAppraisal(False, (f"no host known for {agent}",))
+        return await self.measurers[place].check(agent)
+
+    def report(self) -> dict[str, object]:
+        """The run report's view: the sums over hosts, then each host's measurer."""
+        results = [(a, r) for m in self.measurers.values() for a, r in m.results]
+        return {
+            "measured_by": "a measurer on each host, its key registered by SECaaS",
+            "checks": len(results),
+            "measurements": sum(m.measurements for m in self.measurers.values()),
+            "unanswered": sum(1 for _, r in results if r.measurer_down),
+            "failed": [
+                {"agent": a, "reasons": list(r.reasons[:5])} for a, r in results if not r.passed
+            ],
+            "tolerated": sorted({note for _, r in results for note in r.notes})[:5],
+            "hosts": {name: m.report() for name, m in self.measurers.items()},
+        }
+
+    def stop(self) -> None:
+        for measurer in self.measurers.values():
+            measurer.stop()
+
+
 @dataclass
 class HostProcesses:
     """The IML driver for a host list: each agent started on the host `hosts.assign`
@@ -397,6 +459,40 @@ class HostProcesses:
         if self.remotes and all(r.host.local for r in self.remotes.values()):
             described["pids"] = pids
         return described
+
+    def measure_hosts(
+        self, manifest: ReferenceManifest, deadlines: Deadlines | None = None
+    ) -> HostsAttestation | None:
+        """A measurer on each remote host agents run on and one here for the local ones,
+        each ready and registered (module docstring); None when every host is local (the
+        run's host measurer sees them all: `describe`'s PIDs). MeasurerError when a
+        remote measurer announces no key."""
+        if all(r.host.local for r in self.remotes.values()):
+            return None
+        secaas = Ed25519PrivateKey.generate()  # signs the platform reference, registers keys
+        places = {p: THIS_MACHINE if r.host.local else r.host.name for p, r in self.remotes.items()}
+        measurers: dict[str, ExternalAttestation] = {}
+        try:
+            for place in dict.fromkeys(places.values()):
+                host = None if place == THIS_MACHINE else self._host(place)
+                measurer = None if host is None else self._remote_measurer(host)
+                external = ExternalAttestation.start(
+                    None, secaas, manifest, host=measurer, deadlines=deadlines
+                )
+                measurers[place] = external
+                external.pids.update(
+                    {p: r.pid for p, r in self.remotes.items() if places[p] == place and r.pid}
+                )
+        except BaseException:
+            HostsAttestation(measurers, places).stop()
+            raise
+        return HostsAttestation(measurers, places)
+
+    def _host(self, name: str) -> Host:
+        return next(h for h in self.hosts.hosts if h.name == name)
+
+    def _remote_measurer(self, host: Host) -> HostMeasurer:
+        return HostMeasurer.remote(host.start_python, self.workdir, host.name)
 
     def _log(self, agent: str) -> Path:
         return self.workdir / f"agent-{agent}.log"

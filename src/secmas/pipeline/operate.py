@@ -21,6 +21,7 @@ from secmas.agents.handle import AgentHandle
 from secmas.agents.journal import ActionEvent, Journal
 from secmas.agents.workload import add_synthetic_load
 from secmas.ledger.connection import Ledger
+from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
@@ -160,6 +161,7 @@ async def operate(
     loops: Sequence[StepLoop] = (),
     tamper: Mapping[str, float] | None = None,
     work: Sequence[AgentWork] = (),
+    ledger_keys: LedgerKeys = LEDGER_OWN,
 ) -> OperateResult:
     """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus.
 
@@ -169,7 +171,8 @@ async def operate(
     `work` is given to the attested agents once they are keyed, before the loops attach
     (`secmas.pipeline.work`: federated training); `loops` run after every step (closed
     loops of `secmas.analytics`); `tamper` maps PoPs to the simulated second their agent
-    object is patched in memory (`--tamper`).
+    object is patched in memory (`--tamper`); `ledger_keys` the MLFO's and SECaaS's
+    ledger accounts (default the ledger's own).
     """
     check_runnable(scenario)
     started = time.perf_counter()
@@ -190,6 +193,8 @@ async def operate(
             scenario.security,
             workflow=flow,
             measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
+            keys=ledger_keys,
+            duration=scenario.traffic.duration,
         )
         world.admits = secure.admits
         world.image_check = partial(image_refusal, secure.repository)  # an update's image

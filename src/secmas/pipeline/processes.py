@@ -33,7 +33,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,9 +44,12 @@ from secmas.agents.auction import SPACE, Admits, AuctionSettings
 from secmas.agents.ddos.agent import World
 from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subject
 from secmas.agents.linksync import LinkSync
+from secmas.ledger.chain import address_of
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
+from secmas.ledger.funding import Budget, budget, run_steps
 from secmas.ledger.ids import pipeline_id
+from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import DataPlane, Telemetry
@@ -70,9 +73,11 @@ from secmas.pipeline.agentcontrol import (
     RemoteAgent,
     TickBarrier,
 )
+from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, discard_secrets, issue_run_bus
 from secmas.pipeline.errors import PipelineError, RunError, check_runnable
 from secmas.pipeline.heap import long_lived
+from secmas.pipeline.hosts import HostProcesses
 from secmas.pipeline.iml import (
     AgentLaunch,
     ChecksItsAgents,
@@ -175,7 +180,7 @@ class Driver:
     scenario_file: Path
     bus: BusAccess
     ledger_url: str | None
-    ledger_keys: tuple[str, str] | None
+    ledger_keys: tuple[str | None, str | None] | None
     """The MLFO's and SECaaS's keys on the ledger (None: the node's own accounts)."""
     raw: Bus
     workdir: Path
@@ -214,6 +219,8 @@ class Driver:
     secure: Bus | None = None
     ledger: Ledger | None = None
     """The MLFO's ledger connection (None without the trust layer)."""
+    budget: Budget | None = None
+    """What the run may spend: each agent's funding (`secmas.ledger.funding`)."""
     liveness: LivenessMonitor | None = None
     external: OutsideCheck | None = None
     """Each agent checked from outside: this host's measurer measures its process (issue
@@ -226,6 +233,8 @@ class Driver:
     enrolment: Enrolment = field(init=False)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each live agent's final state, once collected."""
+    arrival: BringUp = field(default_factory=BringUp)
+    """How long the agents may take to join and be ready (`secmas.pipeline.bringup`)."""
     _all_joined: asyncio.Event = field(default_factory=asyncio.Event)
     _all_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -267,16 +276,26 @@ class Driver:
         if self.ready | self.stopped.keys() >= set(self.pops):
             self._all_ready.set()
 
-    async def _wait(self, event: asyncio.Event, what: str, timeout: float) -> None:
-        """Wait for `event`, failing early (naming the log) when an agent process died."""
-        deadline = time.monotonic() + timeout
+    async def _wait(self, event: asyncio.Event, what: str, arrived: Callable[[], set[str]]) -> None:
+        """Wait for `event` while the agents keep arriving (`arrived`: those in), failing
+        early (naming the log) when an agent process died, or when none arrived for
+        longer than `arrival` allows (naming those missing)."""
+        began = time.monotonic()
+        wait = self.arrival.arrivals(len(self.pops), began, len(arrived()))
         while not event.is_set():
             dead = [a for a in self.iml.dead() if a not in self.stopped]
             if dead:
                 tail = self.iml.log_tail(dead[0])
                 raise PipelineError(f"{what}: agent {dead[0]} exited\n{tail}")
-            if time.monotonic() > deadline:
-                raise PipelineError(f"{what}: timed out after {timeout:g} s")
+            now = time.monotonic()
+            wait.seen(len(arrived()), now)
+            if now > wait.deadline():
+                missing = ", ".join(sorted(set(self.pops) - arrived()))
+                raise PipelineError(
+                    f"{what}: timed out after {now - began:.0f} s with {wait.count} of "
+                    f"{len(self.pops)} in, none for longer than their pace allows "
+                    f"(missing: {missing})"
+                )
             try:
                 await asyncio.wait_for(asyncio.shield(event.wait()), 0.2)
             except TimeoutError:
@@ -306,7 +325,7 @@ class Driver:
         )
         if security.enabled:
             await self._secure()
-        await self._wait(self._all_ready, "agents ready", 60.0)
+        await self._wait(self._all_ready, "agents ready", lambda: self.ready | self.stopped.keys())
 
     async def _deploy_agents(self) -> None:
         """Step 2: one `secmas agent` process per PoP; with the trust layer, each asks to
@@ -334,7 +353,7 @@ class Driver:
             )
             self.iml.start(launch)
         if security.enabled:
-            await self._wait(self._all_joined, "agents joining", 120.0)
+            await self._wait(self._all_joined, "agents joining", lambda: set(self.joined))
 
     def _hand_platform(self) -> Path | None:
         """The release's signed platform allow-list (`secmas.trust.sitelist`), for agents
@@ -438,7 +457,11 @@ class Driver:
         self.ledger, self.contracts = ledger, contracts
         members = [self.joined[p] for p in self.pops]
         plan = [self.joined[p] for p in security.attestation.plan or self.pops]
-        self.setup_tx.update(register_agents(contracts.registry, self.name, members, plan))
+        assert self.scenario.traffic is not None
+        steps = run_steps(self.scenario.traffic.duration, security.attestation.period, len(plan))
+        self.budget = budget(ledger.chain, len(members), steps)
+        funding = self.budget.per_agent_wei
+        self.setup_tx.update(register_agents(contracts.registry, self.name, members, plan, funding))
         return ledger
 
     def _revoke_all(self) -> None:
@@ -447,9 +470,12 @@ class Driver:
             revoke_active(self.contracts.registry, self.name, self.joined.values())
 
     async def _welcome_all(self) -> int:
-        """Step 8: each agent gets the contracts' addresses and the overlay settings."""
+        """Step 8: each agent gets the contracts' addresses and the overlay settings, all
+        at once: each answers once it read its peers' keys from the registry and serves
+        its verifier role, which N agents do side by side rather than one after another
+        (each within the bring-up budget of N agents: they share the cores)."""
         security = self.scenario.security
-        assert self.contracts is not None
+        assert self.contracts is not None and self.ledger is not None
         welcome = {
             "mlfo": {
                 "sealing_key": self.identity.sealing_public.hex(),
@@ -457,6 +483,7 @@ class Driver:
             },
             "registry": self.contracts.registry.address,
             "secret_store": self.contracts.secret_store.address,
+            "funder": address_of(self.ledger.mlfo),
             "vni": vni_of(self.name, security),
             "cipher": security.cipher,
             "grace": security.grace,
@@ -464,10 +491,14 @@ class Driver:
             "timeout": security.attestation.challenge_timeout,
             "heartbeat": security.heartbeat,
         }
-        for name in self.pops:
-            await self.control.request(
-                welcome_subject(self.name, name), name, json.dumps(welcome).encode(), 30.0
+        payload = json.dumps(welcome).encode()
+        timeout = self.arrival.budget(len(self.pops))
+        await asyncio.gather(
+            *(
+                self.control.request(welcome_subject(self.name, name), name, payload, timeout)
+                for name in self.pops
             )
+        )
         return len(self.pops)
 
     def _build_chain(self, ledger: Ledger, members: list[Peer], image: WrappedImage) -> None:
@@ -796,7 +827,7 @@ class Driver:
             telemetry=telemetry,
             capacity=capacity,
             infra=infra,
-            messages=self.raw.stats.messages_published,
+            messages=bus_messages(self.raw.stats.messages_published, self.states.values()),
             wall_seconds=time.perf_counter() - started,
             trust=trust,
             workflow=self.workflow.to_json(),
@@ -811,11 +842,17 @@ class Driver:
             self.external = self.iml.outside()
             self.chain.external = self.external.check
             return
+        deadlines = measurer_deadlines(self.scenario.security)
+        if self.chain is not None and isinstance(self.iml, HostProcesses):  # issue 37 item 5
+            remote = self.iml.measure_hosts(image.manifest, deadlines)
+            if remote is not None:  # a measurer on each remote host, one here for the local
+                self.external = remote
+                self.chain.external = remote.check
+                return
         pids = self.iml.describe().get("pids")
         if not pids or self.chain is None:
             return
         secaas = Ed25519PrivateKey.generate()  # signs this host's platform reference
-        deadlines = measurer_deadlines(self.scenario.security)
         host = ExternalAttestation.start(None, secaas, image.manifest, deadlines=deadlines)
         host.pids.update(pids)
         self.external = host
@@ -845,8 +882,20 @@ class Driver:
         if self.external is not None:
             self.external.stop()
 
+    def _funding_report(self, states: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
+        """What each agent was given, what the agents sent back on stop and what their
+        accounts still hold (a killed agent's stays: its key died with it)."""
+        if self.budget is None or self.ledger is None:
+            return None
+        return {
+            **self.budget.to_json(),
+            "funded_wei": self.budget.per_agent_wei * len(self.joined),
+            "swept_wei": sum(int(s.get("swept_wei", 0)) for s in states.values()),
+            "left_wei": sum(self.ledger.balance(p.address) for p in self.joined.values()),
+        }
+
     def trust_report(self, states: Mapping[str, dict[str, Any]], now: float) -> dict[str, Any]:
-        assert self.chain is not None and self.contracts is not None
+        assert self.chain is not None and self.contracts is not None and self.ledger is not None
         security = self.scenario.security
         entries: list[ChainEntry] = self.chain.entries
         return {
@@ -879,6 +928,12 @@ class Driver:
                 self.liveness.silent(now, 3 * security.heartbeat) if self.liveness else []
             ),
             "measurement": measurement_report(entries, self.pops, security.attestation, now),
+            "gas": self.ledger.gas_report(
+                [self.joined[p].address for p in self.pops],
+                steps=sum(e.kind == "mutual" for e in entries),
+                period_s=security.attestation.period,
+            ).to_json(),
+            "funding": self._funding_report(states),
             "channel": None
             if not security.encrypt
             else {
@@ -905,6 +960,8 @@ async def operate_processes(
     work: Sequence[AgentWork] = (),
     wrap_image: ImageWrap = secmas_image,
     pop_agents: PopAgents | None = None,
+    arrival: BringUp | None = None,
+    ledger_keys: LedgerKeys = LEDGER_OWN,
 ) -> OperateResult:
     """Run `scenario` with one `secmas agent` process per PoP (see the module docstring);
     `work` is given to the attested agents after bring-up (`secmas.pipeline.work`), whose
@@ -916,9 +973,12 @@ async def operate_processes(
     (infection demonstrations), `wrap_image` how SECaaS wraps what the agents run
     (`Driver.wrap_image`). On the emulated engine the agents run in their PoPs'
     namespaces, in real time (`secmas.pipeline.emulated_processes`), started as
-    `pop_agents` says (default: processes)."""
+    `pop_agents` says (default: processes). `arrival`: how long the agents may take to
+    join and be ready (default: sized from their number, `secmas.pipeline.bringup`).
+    `ledger_keys`: the MLFO's and SECaaS's accounts on a JSON-RPC ledger (default the
+    node's own)."""
     check_runnable(scenario)
-    options = RunOptions(progress, steps, kill, tamper, loops, work)
+    options = RunOptions(progress, steps, kill, tamper, loops, work, arrival or BringUp())
     if scenario.network.engine == "emulated":
         from secmas.pipeline.emulated_processes import operate_emulated_processes
 
@@ -935,6 +995,8 @@ async def operate_processes(
     servers = RunServers(workdir, scenario)
     try:
         access = await servers.local(bus)
+        if ledger_keys.given:
+            access = replace(access, ledger_keys=ledger_keys.hex())
         network = SimulatedNetwork(scenario, speed)
         driver = await run_driver(
             scenario,
@@ -965,6 +1027,7 @@ class RunOptions:
     tamper: Mapping[str, float] | None = None
     loops: Sequence[StepLoop] = ()
     work: Sequence[AgentWork] = ()
+    arrival: BringUp = field(default_factory=BringUp)
 
 
 class SteppedNetwork(Protocol):
@@ -1029,11 +1092,18 @@ class ControlAccess:
 
     bus: BusAccess
     ledger: str | None = None
-    ledger_keys: tuple[str, str] | None = None
+    ledger_keys: tuple[str | None, str | None] | None = None
     """The MLFO's and SECaaS's keys on the ledger (None: the node's own accounts)."""
     ledger_ca: Path | None = None
     agent_bus: BusAddress | None = None
     agent_ledger: str | None = None
+
+
+def bus_messages(own: int, states: Iterable[Mapping[str, Any]]) -> int:
+    """Every message published on the bus in a run: the MLFO's own (`own`) and what each
+    agent process counted it published, its final answer included (issue 37 item 7: the
+    MLFO's alone were 620 of at least 2 279). A killed agent's count is lost with it."""
+    return own + sum(int(state.get("published", 0)) for state in states)
 
 
 def _here(call: Callable[[], Any]) -> Any:
@@ -1139,6 +1209,7 @@ async def run_driver(
         agent_ledger=access.agent_ledger,
         perceived=perceived,
         wrap_image=wrap_image,
+        arrival=options.arrival,
     )
     try:
         vni = vni_of(driver.name, scenario.security)

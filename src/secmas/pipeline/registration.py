@@ -16,10 +16,15 @@ logger = logging.getLogger(__name__)
 
 
 def register_agents(
-    registry: RegistryClient, pipeline: str, peers: Sequence[Peer], plan: Sequence[Peer]
+    registry: RegistryClient,
+    pipeline: str,
+    peers: Sequence[Peer],
+    plan: Sequence[Peer],
+    funding_per_agent_wei: int,
 ) -> dict[str, str]:
-    """Register and fund `peers` (in batches the contract accepts), then set the plan
-    (every member in attestation order); the transaction hashes by what they did."""
+    """Register `peers` (in batches the contract accepts), each funded with
+    `funding_per_agent_wei` (`secmas.ledger.funding.Budget`), then set the plan (every
+    member in attestation order); the transaction hashes by what they did."""
     pid = pipeline_id(pipeline)
     registrations = [
         AgentRegistration(p.address, agent_id(p.name), p.signing_key, p.sealing_key) for p in peers
@@ -27,7 +32,9 @@ def register_agents(
     txs = {}
     for start in range(0, len(registrations), MAX_AGENTS_PER_REGISTRATION):
         batch = registrations[start : start + MAX_AGENTS_PER_REGISTRATION]
-        txs[f"register[{start}]"] = registry.register_agents(pid, batch).tx_hash
+        txs[f"register[{start}]"] = registry.register_agents(
+            pid, batch, funding_per_agent_wei=funding_per_agent_wei
+        ).tx_hash
     txs["plan"] = registry.set_plan(pid, [p.address for p in plan]).tx_hash
     return txs
 

@@ -38,7 +38,9 @@ from secmas.agents.auction import inbox_owner
 from secmas.ledger.accounts import Account
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
+from secmas.ledger.funding import Budget, Sweep, budget, run_steps, sweep
 from secmas.ledger.ids import pipeline_id
+from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.network.clock import Clock, VirtualClock
 from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.mlfo import AGENT_IMAGE
@@ -82,6 +84,9 @@ logger = logging.getLogger(__name__)
 
 Halt = Callable[[str], Awaitable[None]]
 """Stops an agent of this process for good, told why (`PoPAgent.revoke`)."""
+
+DEFAULT_RUN_S = 3600.0
+"""The run length the agents' funding is sized for when the caller names none."""
 
 
 def vni_of(pipeline: str, security: Security) -> int:
@@ -282,6 +287,10 @@ class SecurePipeline:
     halts: dict[str, Halt] = field(default_factory=dict)
     """How each agent of this process is stopped when it is revoked (its in-flight work
     withdrawn), registered by the run once the agents exist."""
+    budget: Budget | None = None
+    """What the run may spend: each agent's funding (`secmas.ledger.funding`)."""
+    sweeps: list[Sweep] = field(default_factory=list)
+    """Each agent's money sent back to the MLFO when the run ended."""
 
     # -- bring-up ----------------------------------------------------------------------------
     @classmethod
@@ -296,12 +305,16 @@ class SecurePipeline:
         images: Mapping[str, WrappedImage] | None = None,
         workflow: Workflow | None = None,
         measure_from_outside: bool = False,
+        keys: LedgerKeys = LEDGER_OWN,
+        duration: float = DEFAULT_RUN_S,
     ) -> SecurePipeline:
         """Steps 2–14 for `agents` with the in-process IML driver; `images` gives an agent
         another image than `secmas` (tests use it to compromise one agent only). A step
         that fails stops the workflow; agents registered by then are revoked. With
         `measure_from_outside`, a measurer process of its own measures this process (every
-        agent's) before the chain acts on a pass (issue 21 item 1)."""
+        agent's) before the chain acts on a pass (issue 21 item 1). `keys`: the MLFO's and
+        SECaaS's ledger accounts (default the ledger's own); the agents are funded for
+        `duration` simulated seconds of attestation steps."""
         flow = workflow or Workflow()
         vni = vni_of(name, security)
         await flow.step(
@@ -357,13 +370,16 @@ class SecurePipeline:
             )
 
             def deploy_and_register() -> SecurePipeline:
-                ledger = connect(security.ledger)
+                mlfo_key, secaas_key = keys.hex()
+                ledger = connect(security.ledger, mlfo_key=mlfo_key, secaas_key=secaas_key)
                 contracts = ledger.deploy()
                 pipeline = cls._assemble(
                     name, security, ledger, contracts, repository, chosen, bus, clock
                 )
                 planned = security.attestation.plan or tuple(agents)
                 pipeline.plan = tuple(a for a in planned if a in agents)
+                steps = run_steps(duration, security.attestation.period, len(pipeline.plan))
+                pipeline.budget = budget(ledger.chain, len(agents), steps)
                 pipeline._register()
                 return pipeline
 
@@ -446,6 +462,7 @@ class SecurePipeline:
         revoke_active(self.contracts.registry, self.name, self._peers())
         for member in self.members.values():
             await member.stop()
+        await self._sweep()
         await self.mlfo.close()
         await self.chain.control.close()
 
@@ -522,7 +539,11 @@ class SecurePipeline:
     def _register(self) -> None:
         """Steps 6–7: register and fund every agent account, then set the plan."""
         peers = self._peers()
-        txs = register_agents(self.contracts.registry, self.name, peers, self._planned(peers))
+        assert self.budget is not None
+        funding = self.budget.per_agent_wei
+        txs = register_agents(
+            self.contracts.registry, self.name, peers, self._planned(peers), funding
+        )
         self.setup_tx.update(txs)
 
     async def _attest_initially(self) -> None:
@@ -600,7 +621,9 @@ class SecurePipeline:
         peer = Peer(agent, member.account.address, *_keys(member))
         plan = self._planned(self._peers())
         registry = self.contracts.registry
-        await self.chain.offload(register_agents, registry, self.name, [peer], plan)
+        assert self.budget is not None
+        funding = self.budget.per_agent_wei
+        await self.chain.offload(register_agents, registry, self.name, [peer], plan, funding)
         self.chain.peers[peer.address] = peer
         self.chain.expected[agent] = Expected(image.manifest.image, image.reference)
         self.chain.roles = {**self.chain.roles, agent: _remote(self.mlfo, agent, self._clock)}
@@ -777,12 +800,37 @@ class SecurePipeline:
                 await channel.close()
         for member in self.members.values():
             await member.stop()
+        await self._sweep()
         await self.liveness.stop()
         await self.mlfo.close()
         await self.chain.control.close()
         self.repository.close()
         if self.external is not None:
             self.external.stop()
+
+    async def _sweep(self) -> None:
+        """Every agent's money back to the MLFO, which funded it (issue 37 item 1): the
+        run is over, or its bring-up failed; one refused sweep does not keep the others."""
+        for agent, member in self.members.items():
+            try:
+                swept = await self.chain.offload(
+                    sweep, self.ledger.chain, member.account, self.ledger.mlfo
+                )
+            except LedgerError as exc:
+                logger.error("could not sweep %s's account back to the MLFO: %s", agent, exc)
+            else:
+                self.sweeps.append(swept)
+
+    def _funding_report(self) -> dict[str, Any] | None:
+        """What each agent was given and what came back (wei)."""
+        if self.budget is None:
+            return None
+        return {
+            **self.budget.to_json(),
+            "funded_wei": self.budget.per_agent_wei * len(self.members),
+            "swept_wei": sum(s.value for s in self.sweeps),
+            "left_wei": sum(s.left for s in self.sweeps),
+        }
 
     def _channel_report(self) -> dict[str, Any] | None:
         """Per agent: frames sealed and opened, and frames dropped by reason."""
@@ -848,7 +896,16 @@ class SecurePipeline:
             "measurement": measurement_report(
                 self.entries, list(self.members), self.security.attestation, now
             ),
+            "gas": self._gas_report(),
+            "funding": self._funding_report(),
         }
+
+    def _gas_report(self) -> dict[str, Any]:
+        """The run's gas and fees from its receipts (issue 37 item 1)."""
+        steps = sum(e.kind == "mutual" for e in self.entries)
+        accounts = [m.account for m in self.members.values()]
+        period = self.security.attestation.period
+        return self.ledger.gas_report(accounts, steps=steps, period_s=period).to_json()
 
     def _round_trips(self) -> list[float]:
         """Challenge → evidence round trips of the verifiers in this process: SECaaS's

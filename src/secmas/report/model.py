@@ -217,6 +217,39 @@ class RoundTrips(_Record):
     max_ms: Number
 
 
+class GasSpent(_Record):
+    """Transactions, gas and fees (wei) read from the receipts (gasUsed × effectiveGasPrice)."""
+
+    transactions: int
+    gas: int
+    fee_wei: int
+
+
+class Gas(_Record):
+    """What the run's ledger transactions cost (issue 37 item 1; `secmas.ledger.gas`)."""
+
+    total: GasSpent
+    by_function: dict[str, GasSpent] = Field(description="per Contract.function, or transfer")
+    steps: int = Field(description="mutual attestation steps the run made")
+    period_s: Number = Field(description="the scenario's attestation period")
+    per_step: GasSpent | None = Field(description="a mean step; null before the first")
+    per_day: GasSpent | None = Field(description="a day of steps at the period")
+
+
+class Funding(_Record):
+    """The agents' gas money (issue 37 item 1; `secmas.ledger.funding`): sized from the
+    measured step gas, swept back to the MLFO when the run ends."""
+
+    steps: int = Field(description="attestation steps the run could make")
+    max_fee_wei: int = Field(description="the fee cap the funding was sized at")
+    step_gas: int = Field(description="the measured gas of one step")
+    margin: int
+    per_agent_wei: int
+    funded_wei: int = Field(description="sent to the agents at registration")
+    swept_wei: int = Field(description="sent back to the MLFO at the end")
+    left_wei: int = Field(description="left on the agents' accounts: below a transfer's fee")
+
+
 class Trust(_Record):
     """The trust layer; agents in the run's process (the default) also give `image`,
     `timings_s` and `challenge_round_trips`."""
@@ -239,6 +272,8 @@ class Trust(_Record):
     )
     challenge_round_trips: RoundTrips | SkipJsonSchema[None] = None
     measurement: MeasurementWindows
+    gas: Gas | SkipJsonSchema[None] = None
+    funding: Funding | SkipJsonSchema[None] = None
 
 
 class PeerReputation(_Record):

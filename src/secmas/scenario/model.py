@@ -496,6 +496,12 @@ class Attestation(Strict):
         description="unannounced measurements of agents chosen at random, between the "
         "periodic steps; null: periodic steps only",
     )
+    block_time: Literal["refuse", "adapt"] = Field(
+        default="refuse",
+        description="a period shorter than a JSON-RPC chain's block time carries (two "
+        "block intervals, measured before a run with agents as processes): refuse the run "
+        "(exit 2, naming both) or lengthen the period to fit",
+    )
 
 
 class Security(Strict):

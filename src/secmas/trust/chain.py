@@ -6,8 +6,11 @@ Roles (RFC 9334): every agent is an attester (`AttesterEndpoint`, answering chal
 on the bus) and, when the registry contract elects it, the verifier of the next agent in
 the plan (`VerifierRole`); SECaaS holds the reference measurements and hands each one to
 the elected verifier sealed to that verifier's key, so other (possibly infected) agents
-never learn it; the MLFO is the relying party (`AttestationChain`) that revokes an agent
-whose attestation failed, which starts a new key epoch on chain.
+never learn it, with SECaaS's ledger signature for the step (`Ticket`): the verifier
+records the reference and its verdict in one transaction (`RegistryClient.record_step`),
+so that a step waits for one block, not two (issue 37 item 2); the MLFO is the relying
+party (`AttestationChain`) that revokes an agent whose attestation failed, which starts a
+new key epoch on chain.
 
 Challenges and evidence travel as envelopes between the verifier's and the attester's
 identity keys (`secmas.trust.control`); the verifier challenges with the nonce the
@@ -244,6 +247,18 @@ async def appraise_over_bus(
 
 
 @dataclass(frozen=True)
+class Ticket:
+    """What SECaaS hands the elected verifier of step `step` off chain: the reference
+    sealed to the verifier and SECaaS's ledger signature over it and the step
+    (`RegistryClient.sign_reference`), which the contract checks when the verifier records
+    both with its verdict."""
+
+    step: int
+    sealed_reference: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What the elected verifier reports: whom it attested, how, its signed verdict and
     the chain record."""
@@ -259,13 +274,14 @@ class Verdict:
 class Verifies(Protocol):
     """An elected verifier, in this process (`VerifierRole`) or another (`RemoteVerifier`)."""
 
-    async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict: ...
+    async def verify_open_step(self, peers: Mapping[str, Peer], ticket: Ticket) -> Verdict: ...
 
 
 @dataclass
 class VerifierRole:
-    """What an agent does when the contract elects it verifier of the open step: read
-    its sealed reference, challenge the measured agent, record the verdict on chain."""
+    """What an agent does when the contract elects it verifier of the open step: open
+    the sealed reference SECaaS handed it, challenge the measured agent, record the
+    reference and the verdict on chain in one transaction."""
 
     identity: AgentIdentity
     registry: RegistryClient
@@ -283,38 +299,47 @@ class VerifierRole:
             self.deadlines = Deadlines.measured(self.timeout)
         self.verifier = _verifier(self.identity.name, self.deadlines)
 
-    async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict:
-        """Attest the open step's measured agent; `peers` maps addresses to members."""
+    async def verify_open_step(self, peers: Mapping[str, Peer], ticket: Ticket) -> Verdict:
+        """Attest the open step's measured agent with the reference in `ticket`; `peers`
+        maps addresses to members."""
         pid = pipeline_id(self.pipeline)
-        ref = await self.offload(self.registry.reference_for, pid)
-        measured = peers[ref.measured]
+        step = await self.offload(self.registry.current_step, pid)
+        if (
+            step is None
+            or step.index != ticket.step
+            or step.verifier != self.registry.sender.address
+        ):
+            raise VerifierFailed(f"no open step {ticket.step} for {self.identity.name} to verify")
+        measured = peers[step.measured]
         try:
-            context = reference_context(self.pipeline, ref.step)
+            context = reference_context(self.pipeline, step.index)
             reference = Reference.decode(
-                open_sealed(ref.sealed_reference, self.identity.sealing, context)
+                open_sealed(ticket.sealed_reference, self.identity.sealing, context)
             )
         except (SealError, EvidenceError) as exc:
             appraisal = Appraisal(measured.name, False, (f"unusable reference: {exc}",))
         else:
             appraisal = await appraise_over_bus(
-                self.control, self.verifier, measured, reference.root, ref.nonce, self.deadlines
+                self.control, self.verifier, measured, reference.root, step.nonce, self.deadlines
             )
         signed = SignedVerdict(
             self.pipeline,
-            ref.step,
-            ref.nonce,
+            step.index,
+            step.nonce,
             measured.name,
             self.identity.name,
             appraisal.evidence,
             appraisal.passed,
         ).signed_by(self.identity)
         receipt = await self.offload(
-            self.registry.record_result,
+            self.registry.record_step,
             pid,
-            ref.step,
-            ref.nonce,
+            step.index,
+            step.nonce,
             appraisal.passed,
             appraisal.evidence,
+            ticket.sealed_reference,
+            ticket.signature,
         )
         return Verdict(
             measured, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
@@ -393,7 +418,7 @@ answer for (`secmas.trust.measurer_service.ExternalAttestation.check`)."""
 @dataclass
 class AttestationChain:
     """Drives the chain for one pipeline: SECaaS's initial attestation, then steps in
-    which SECaaS provides the sealed reference, the elected verifier attests, and the
+    which SECaaS hands the elected verifier the sealed reference (`Ticket`), it attests, and the
     MLFO (relying party) revokes whoever failed; between the steps, SECaaS's unannounced
     checks of agents picked at random (`attest`)."""
 
@@ -525,13 +550,13 @@ class AttestationChain:
             verifier.sealing_key,
             reference_context(self.pipeline, step.index),
         )
-        await self.offload(self.secaas_registry.provide_reference, self._pid, step.index, sealed)
+        signature = await self.offload(self.secaas_registry.sign_reference, self._pid, sealed)
         role = self.roles.get(verifier.name)
         if role is None:
             raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
         outside = self._outside(measured.name)
         try:
-            verdict = await self._ask(role, verifier.name)
+            verdict = await self._ask(role, verifier.name, Ticket(step.index, sealed, signature))
             if verdict.measured.address != measured.address:
                 raise VerdictRejected(f"verdict on {verdict.measured.name}, not {measured.name}")
             await self._check(
@@ -653,16 +678,17 @@ class AttestationChain:
             return None
         return record if record.nonce == nonce else None
 
-    async def _ask(self, role: Verifies, name: str) -> Verdict:
-        """The elected verifier's verdict; asked again while nobody answers for it (a
-        broker restart), so that an unreachable verifier is not taken for a dead one."""
+    async def _ask(self, role: Verifies, name: str, ticket: Ticket) -> Verdict:
+        """The elected verifier's verdict on the step `ticket` hands it; asked again while
+        nobody answers for it (a broker restart), so that an unreachable verifier is not
+        taken for a dead one."""
         for pause in VERIFIER_PAUSES:
             try:
-                return await role.verify_open_step(self.peers)
+                return await role.verify_open_step(self.peers, ticket)
             except NoResponders:
                 logger.warning("verifier %s unreachable; asked again in %g s", name, pause)
                 await asyncio.sleep(pause)
-        return await role.verify_open_step(self.peers)
+        return await role.verify_open_step(self.peers, ticket)
 
     async def _restart(self) -> ChainEntry | None:
         """No step is open: when that is because the chain lost its root of trust (the MLFO

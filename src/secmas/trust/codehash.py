@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+from functools import partial
 from types import CodeType
 
 CANONICAL_VERSION = "secmas.code/2"
@@ -34,7 +35,8 @@ def code_digest(code: CodeType) -> str:
     if seen is not None and seen[0]() is code:
         return seen[1]
     digest = _digest(code)
-    _DIGESTS[key] = (weakref.ref(code, lambda _, key=key: _DIGESTS.pop(key, None)), digest)
+    gone = partial(_DIGESTS.pop, key, None)  # bound now: module globals are cleared at exit
+    _DIGESTS[key] = (weakref.ref(code, lambda _: gone()), digest)
     return digest
 
 

@@ -46,6 +46,7 @@ from secmas.trust.pycode import (
     PackageMeasurement,
     module_files,
 )
+from secmas.trust.sitelist import PlatformAllowList, held
 
 
 def reference_measurement(manifest: ReferenceManifest) -> Measurement:
@@ -98,9 +99,16 @@ class RuntimeImage:
     @classmethod
     def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
         layout = _package(manifest)
-        known = KnownCode.around((), root)
-        files = module_files(root, layout.name)
-        return cls(root, layout, files, bindings=Bindings(known), live=LiveCode(known))
+        kept = _kept(root, layout.name)
+        return cls(
+            root,
+            layout,
+            kept.files,
+            bindings=kept.bindings,
+            live=kept.live,
+            lock=kept.lock,
+            code_roots=kept.code_roots,
+        )
 
     def watch(self, *objects: object) -> None:
         """Measure these agent objects' attributes too (held weakly)."""
@@ -165,6 +173,39 @@ class RuntimeImage:
         """What is foreign on the watched agent objects that are still alive."""
         alive = [o for o in (ref() for ref in self.watched) if o is not None]
         return [p for o in alive for p in self.bindings.instance_problems(o)]
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What the measurements of one package keep in this process from one run to the next:
+    the same caches a run keeps between its own challenges, valid as long as the platform
+    allow-list they were built against is the one held (`sitelist.held`)."""
+
+    site: PlatformAllowList
+    files: dict[str, Path]
+    bindings: Bindings
+    live: LiveCode
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    code_roots: dict[str, tuple[tuple[tuple[str, str], ...], bytes]] = field(default_factory=dict)
+
+
+_KEPT: dict[tuple[Path, str], _Kept] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def _kept(root: Path, package: str) -> _Kept:
+    """The caches for `package` under `root`: a run's first measurement then costs what
+    changed since the previous run's last one in this process (issue 32: tests and
+    sweeps run many pipelines in one process), not a cold walk of every loaded module."""
+    site = held()
+    with _KEPT_LOCK:
+        kept = _KEPT.get((root, package))
+        if kept is None or kept.site is not site:
+            known = KnownCode.around((), root, site=site.modules())
+            files = module_files(root, package)
+            kept = _Kept(site, files, Bindings(known), LiveCode(known))
+            _KEPT[(root, package)] = kept
+        return kept
 
 
 def _initializing(module: ModuleType) -> bool:

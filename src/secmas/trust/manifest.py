@@ -5,11 +5,20 @@ modules and `module:qualname`s, or an OCI image's files, `secmas.trust.container
 their SHA-256 digests and root, carries the ELF hardening report, and is signed with the
 SECaaS Ed25519 key over a canonical JSON of every other field (the signer's public key
 included), so no field can change unnoticed.
+
+A Python manifest also names the interpreter build that made it (`InterpreterBuild`, issue
+37 item 6): its code digests hash the bytecode that interpreter compiled (`co_code`), which
+another micro version or another compiler's build compiles differently (CPython 3.11.2
+and 3.11.7 give different roots). A reference is checked only by the build that made it
+(`interpreter_mismatch`), and a mismatch says so, naming both builds, instead of listing
+every function as changed. Manifests made before the build was recorded bind none.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import platform
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -36,6 +45,54 @@ class ManifestError(Exception):
     """A manifest that cannot be read, parsed, validated or written."""
 
 
+class InterpreterBuild(BaseModel):
+    """The interpreter whose bytecode a Python manifest's digests hash: implementation,
+    full version, build number and date, compiler, and the bytecode's magic number."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    implementation: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=64)
+    build: str = Field(min_length=1, max_length=128)
+    compiler: str = Field(min_length=1, max_length=256)
+    magic: str = Field(pattern=r"^[0-9a-f]{8}$")
+
+    @classmethod
+    def running(cls) -> InterpreterBuild:
+        """This process's interpreter (`sys.version`, `platform.python_build()`)."""
+        number, date = platform.python_build()
+        return cls(
+            implementation=platform.python_implementation(),
+            version=platform.python_version(),
+            build=f"{number}, {date}",
+            compiler=platform.python_compiler() or "unknown compiler",
+            magic=importlib.util.MAGIC_NUMBER.hex(),
+        )
+
+    def __str__(self) -> str:
+        """As `sys.version` spells it, with the bytecode's magic number."""
+        return (
+            f"{self.implementation} {self.version} ({self.build}) [{self.compiler}],"
+            f" bytecode {self.magic}"
+        )
+
+
+def interpreter_mismatch(
+    manifest: ReferenceManifest, running: InterpreterBuild | None = None
+) -> str | None:
+    """Why `running` (default: this interpreter) cannot check `manifest`'s code digests,
+    naming both builds; None when it is the build that made them (or none is recorded)."""
+    running = running or InterpreterBuild.running()
+    made = manifest.interpreter
+    if made is None or made == running:
+        return None
+    return (
+        f"interpreter build mismatch: the reference {manifest.image} {manifest.version} was"
+        f" made by {made}; this is {running} (code digests hash the bytecode the"
+        " interpreter compiles: run the build that made it, or wrap the release with this one)"
+    )
+
+
 class ReferenceManifest(BaseModel):
     """A signed reference measurement of one image version."""
 
@@ -49,6 +106,8 @@ class ReferenceManifest(BaseModel):
     entries: dict[str, HexDigest]
     root: HexDigest
     hardening: HardeningReport | None = None
+    interpreter: InterpreterBuild | None = None
+    """The build whose bytecode `entries` hash (Python manifests; module docstring)."""
     public_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     signature: str | None = Field(default=None, pattern=r"^[0-9a-f]{128}$")
 
@@ -67,11 +126,15 @@ class ReferenceManifest(BaseModel):
     def _hardening_for_elf_only(self) -> ReferenceManifest:
         if (self.kind == "elf") != (self.hardening is not None):
             raise ValueError("an ELF manifest needs a hardening report, a Python one has none")
+        if self.interpreter is not None and self.kind != "python":
+            raise ValueError("only a Python manifest names an interpreter build")
         return self
 
     def signed_bytes(self) -> bytes:
-        """Canonical JSON of every field but the signature: sorted keys, no spaces, ASCII."""
-        data = self.model_dump(mode="json", exclude={"signature"})
+        """Canonical JSON of every field but the signature: sorted keys, no spaces, ASCII.
+        A manifest without an interpreter build signs as one made before the field was."""
+        unbound = {"interpreter"} if self.interpreter is None else set()
+        data = self.model_dump(mode="json", exclude={"signature", *unbound})
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
 
     def save(self, path: Path) -> None:

@@ -16,6 +16,17 @@ real process, but its nonce is the asker's choice, and no agent has a use for an
 signed for a challenge of its own. Agents run as another user besides
 (`secmas.pipeline.agentuser`), which reaches neither the socket nor the service's memory.
 
+On another host (issue 37 item 5: `secmas.pipeline.hosts`, agents started over ssh), the
+driver starts the service through that host's start template with `--stdio`: it makes its
+key there, in its memory, and announces the public key on its first line (`KEY_PREFIX`);
+requests and answers then travel as lines over the template's stdin and stdout (the ssh
+channel, which already authenticates the host: no port opens), one at a time
+(`PipeClient`), and the service ends with its input. SECaaS registers the announced key
+for that host (`MeasurerRegistration`) and the verifier checks evidence only under a key so
+registered; the platform reference is this host's, so a remote host runs the identical
+install at the same paths (the same interpreter build too:
+`secmas.trust.manifest.InterpreterBuild`).
+
 Not a single point of failure (issue 38 item 3): a measurer that exited, or missed two
 answers in a row, is replaced by a successor with a key of its own
 (`ExternalAttestation._replace`), checks waiting for it. A check left unanswered makes
@@ -40,12 +51,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from socket import SO_PEERCRED, SOL_SOCKET
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -53,7 +64,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from secmas.processend import end_process
 from secmas.trust.allowlist import AGENT_VARIABLES, CommandShape, agent_command
 from secmas.trust.deadlines import Deadlines
-from secmas.trust.keys import KeyFileError, load_private_key
+from secmas.trust.keys import KeyFileError, load_private_key, public_key_hex
 from secmas.trust.measurer import (
     NONCE_BYTES,
     Expectation,
@@ -65,6 +76,7 @@ from secmas.trust.measurer import (
     module_digests,
 )
 from secmas.trust.measurer_probe import Measurer, platform_reference, started_with
+from secmas.trust.signed import SignedDocument
 from secmas.trust.tpm import DEFAULT_PCR, PcrQuoter, TpmConfig, handover
 from secmas.trust.tpmquote import TpmAnchor
 
@@ -77,6 +89,14 @@ PARENT_POLL_S = 0.5
 KEY_PIPE = Path("/dev/stdin")
 """Where the service reads a key handed over its stdin (`HostMeasurer.launch`)."""
 _PR_SET_DUMPABLE = 4
+KEY_PREFIX = "secmas-measurer: key "
+"""How a `--stdio` service's first line announces its public key (hex)."""
+SERVICE = ("-m", "secmas.trust.measurer_service")
+_REGISTRATION_DOMAIN = b"secmas/measurer-registration/1\x00"
+
+StartOn = Callable[[Sequence[str]], list[str]]
+"""How a command runs on a remote host: the interpreter's arguments there → the local
+argv that starts it (`secmas.pipeline.hosts.Host.start_python`)."""
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +161,41 @@ async def serve(
         serving.cancel()  # orphaned: the driver died without stopping it
 
 
+def serve_lines(measurer: Measurer, requests: IO[bytes], answers: IO[bytes]) -> None:
+    """`--stdio`: answer each request line of `requests` on `answers` until its end."""
+    for request in iter(lambda: requests.readline(MAX_REQUEST + 1), b""):
+        if len(request) > MAX_REQUEST and not request.endswith(b"\n"):
+            answer = json.dumps({"error": "request too long"}).encode()
+            requests.readline()  # the rest of that line
+        else:
+            answer = _answer(measurer, request)
+        answers.write(answer + b"\n")
+        answers.flush()
+
+
+@dataclass(frozen=True)
+class MeasurerRegistration(SignedDocument):
+    """SECaaS's record, made at enrolment, of the key a host's measurer announced: evidence
+    from that host counts only under the key registered for it (module docstring)."""
+
+    host: str
+    measurer_key: str
+    public_key: str = ""
+    signature: str = ""
+
+    def signed_bytes(self) -> bytes:
+        data = {"host": self.host, "measurer_key": self.measurer_key, "public_key": self.public_key}
+        return _REGISTRATION_DOMAIN + json.dumps(data, sort_keys=True).encode()
+
+    def problem(self, host: str, key: Ed25519PublicKey, secaas: Ed25519PublicKey) -> str | None:
+        """Why this does not register `key` for `host` under `secaas` (None: it does)."""
+        if not self.signed_by(secaas):
+            return f"the registration of {host}'s measurer is not signed by SECaaS"
+        if self.host != host or self.measurer_key != public_key_hex(key):
+            return f"{host}'s measurer answers under a key not registered for it"
+        return None
+
+
 @dataclass(frozen=True)
 class MeasurerClient:
     """A verifier's handle on a host's measurer."""
@@ -188,6 +243,61 @@ class MeasurerClient:
         """`measure` for callers without an event loop."""
         return asyncio.run(self.measure(pid, nonce))
 
+    def listening(self) -> bool:
+        return self.socket.exists()
+
+
+@dataclass(frozen=True)
+class PipeClient:
+    """A verifier's handle on a remote host's measurer (`--stdio`): requests over the
+    start template's stdin, answers from its stdout, one at a time. An answer that comes
+    too late would be read as the next one's, so a late measurer is killed: the check says
+    it is down, and the next one starts a successor (`ExternalAttestation._measured`)."""
+
+    process: subprocess.Popen[bytes]
+    public_key: Ed25519PublicKey
+    host: str
+    deadlines: Deadlines = field(default_factory=Deadlines.bounded)
+    tpm: TpmAnchor | None = None
+    """Always None: a remote host's TPM is not used (yet)."""
+    _turn: threading.Lock = field(default_factory=threading.Lock, compare=False)
+
+    async def measure(self, pid: int, nonce: bytes) -> SignedEvidence:
+        """As `MeasurerClient.measure`, over the pipe."""
+        wait, started = self.deadlines.wait(self.host), time.perf_counter()
+        request = json.dumps({"pid": pid, "nonce": nonce.hex()}).encode() + b"\n"
+        try:
+            async with asyncio.timeout(wait):
+                answer = await asyncio.to_thread(self._ask, request)
+        except TimeoutError:
+            self._end()
+            raise MeasurerDown(f"{NOT_ANSWERING} on {self.host} in {wait:g} s") from None
+        except OSError as exc:
+            self._end()
+            raise MeasurerDown(f"measurer on {self.host} unreachable: {exc}") from None
+        if not answer:
+            self._end()
+            raise MeasurerDown(f"measurer on {self.host} ended without an answer")
+        self.deadlines.answered(self.host, time.perf_counter() - started)
+        return _evidence(answer)
+
+    def _ask(self, request: bytes) -> bytes:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        with self._turn:
+            stdin.write(request)
+            stdin.flush()
+            return stdout.readline(MAX_ANSWER)
+
+    def listening(self) -> bool:
+        return self.process.poll() is None
+
+    def _end(self) -> None:
+        """A pipe that failed once is out of step or closed: its process is ended here,
+        so that the check replaces it at once (`ExternalAttestation._measured`)."""
+        self.process.kill()
+        self.process.wait()
+
 
 NOT_ANSWERING = "measurer not answering"
 
@@ -207,6 +317,28 @@ def _evidence(answer: bytes) -> SignedEvidence:
             error = None
         raise MeasurerError(f"measurer: {error if isinstance(error, str) else answer[:80]!r}")
     return SignedEvidence.decode(answer.strip())
+
+
+def _announced(process: subprocess.Popen[bytes], timeout: float, log: Path) -> Ed25519PublicKey:
+    """The public key a `--stdio` service announces on its first line (module docstring);
+    MeasurerError, with the end of its log, when none comes within `timeout`."""
+    assert process.stdout is not None
+    line: list[bytes] = []
+    reader = threading.Thread(target=lambda: line.append(process.stdout.readline(256)))  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout)
+    text = line[0].decode(errors="replace").strip() if line else ""
+    try:
+        if not text.startswith(KEY_PREFIX):
+            raise ValueError("no key announced")
+        return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text.removeprefix(KEY_PREFIX)))
+    except ValueError:
+        end_process(process, 5.0)
+        said = log.read_text(errors="replace")[-400:].strip() if log.exists() else ""
+        raise MeasurerError(
+            f"the remote measurer announced no key in {timeout:g} s"
+            f" (first line {text[:80]!r}; it said: {said or 'nothing'})"
+        ) from None
 
 
 def _hand_key(process: subprocess.Popen[bytes], key: Ed25519PrivateKey) -> None:
@@ -236,14 +368,15 @@ class HostMeasurer:
     """The measurer process the IML driver started on this host."""
 
     process: subprocess.Popen[bytes]
-    client: MeasurerClient
+    client: MeasurerClient | PipeClient
     private: Path | None = None
     """A directory made for the socket and log (removed on `stop`)."""
     workdir: Path | None = None
     name: str = "measurer"
     packages: tuple[str, ...] = ("secmas",)
     tpm: TpmConfig | None = None
-    """What it was launched with (`launch`), for a successor (`relaunch`)."""
+    start_on: StartOn | None = None
+    """What it was launched with (`launch`, `remote`), for a successor (`relaunch`)."""
 
     @classmethod
     def start(
@@ -304,16 +437,43 @@ class HostMeasurer:
         home = workdir if private is None else None
         return cls(process, client, private, home, name, tuple(packages), tpm)
 
+    @classmethod
+    def remote(
+        cls,
+        start_on: StartOn,
+        workdir: Path,
+        host: str,
+        packages: Sequence[str] = ("secmas",),
+        timeout: float = 30.0,
+    ) -> HostMeasurer:
+        """The service on `host` through `start_on` (`--stdio`, module docstring), once it
+        announced its key; its errors go to `workdir/measurer-<host>.log`. MeasurerError
+        when it ended, or announced nothing usable, within `timeout`."""
+        name = f"measurer-{host}"
+        argv = [*SERVICE, "--stdio", "--name", name]
+        for package in packages:
+            argv += ["--package", package]
+        with (workdir / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                start_on(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+            )
+        key = _announced(process, timeout, workdir / f"{name}.log")
+        client = PipeClient(process, key, host)
+        return cls(process, client, None, workdir, name, tuple(packages), start_on=start_on)
+
     def ready(self, timeout: float = 30.0) -> None:
         """Wait until the service listens; MeasurerError when it exited or took longer."""
-        socket = self.client.socket
         deadline = time.monotonic() + timeout
-        while not socket.exists():
+        while not self.client.listening():
             if self.process.poll() is not None:
                 raise MeasurerError(f"measurer exited with status {self.process.returncode}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise MeasurerError(f"measurer did not listen on {socket} in {timeout:g} s")
+                raise MeasurerError(f"measurer {self.name} did not listen in {timeout:g} s")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -328,7 +488,12 @@ class HostMeasurer:
         self.process.kill()
         self.process.wait()
         self.stop()
-        successor = self.launch(self.workdir, self.name, self.packages, tpm=self.tpm)
+        if isinstance(self.client, PipeClient):
+            assert self.start_on is not None and self.workdir is not None
+            host = self.client.host
+            successor = self.remote(self.start_on, self.workdir, host, self.packages)
+        else:
+            successor = self.launch(self.workdir, self.name, self.packages, tpm=self.tpm)
         successor.client = replace(successor.client, deadlines=self.client.deadlines)
         return successor
 
@@ -338,7 +503,7 @@ class ExternalVerifier:
     """What a verifier needs to attest a process through the host's measurer: the
     client, the SECaaS-signed platform reference and key, the image's module digests."""
 
-    client: MeasurerClient
+    client: MeasurerClient | PipeClient
     reference: PlatformReference
     secaas_key: Ed25519PublicKey
     modules: Mapping[str, str]
@@ -347,9 +512,15 @@ class ExternalVerifier:
     None for the run's own process, which runs its user's command."""
     shared_with_jit: bool = False
     """See `Expectation.shared_with_jit`: only for the run's own process."""
+    registration: MeasurerRegistration | None = None
+    """A remote measurer's key as SECaaS registered it (a local one's key is the driver's)."""
 
     async def check(self, pid: int) -> MeasurerAppraisal:
-        """Challenge the measurer with a fresh nonce about `pid` and appraise its answer."""
+        """Challenge the measurer with a fresh nonce about `pid` and appraise its answer;
+        a remote measurer's evidence only under the key registered for its host."""
+        unregistered = self._unregistered()
+        if unregistered is not None:
+            return MeasurerAppraisal(False, (unregistered,))
         nonce = secrets.token_bytes(NONCE_BYTES)
         try:
             evidence = await self.client.measure(pid, nonce)
@@ -362,6 +533,22 @@ class ExternalVerifier:
         return appraise(
             evidence, self.reference, client.public_key, expected, self.secaas_key, tpm=client.tpm
         )
+
+    def _unregistered(self) -> str | None:
+        client = self.client
+        if not isinstance(client, PipeClient):
+            return None
+        if self.registration is None:
+            return f"{client.host}'s measurer key was never registered"
+        return self.registration.problem(client.host, client.public_key, self.secaas_key)
+
+
+def registered(host: HostMeasurer, secaas: Ed25519PrivateKey) -> MeasurerRegistration | None:
+    """SECaaS's registration of a remote measurer's announced key (None: a local one)."""
+    client = host.client
+    if not isinstance(client, PipeClient):
+        return None
+    return MeasurerRegistration(client.host, public_key_hex(client.public_key)).sign(secaas)
 
 
 @dataclass
@@ -383,6 +570,8 @@ class ExternalAttestation:
     down: str | None = None
     """Why the host's measurer does not answer now (None: it answers). The host's state,
     not a verdict on its agents: the driver withdraws them from auctions meanwhile."""
+    secaas: Ed25519PrivateKey | None = None
+    """Registers a successor's key (`_replace`)."""
     _asked: dict[int, int] = field(default_factory=dict)
     _last: dict[int, MeasurerAppraisal] = field(default_factory=dict)
     _replacing: threading.Lock = field(default_factory=threading.Lock)
@@ -453,13 +642,14 @@ class ExternalAttestation:
                         module_digests(manifest.entries),
                         command,
                         shared,
+                        registered(host, secaas),
                     )
                 )
             except BaseException as exc:  # handed to whoever waits for the verifier
                 prepared.set_exception(exc)
 
         threading.Thread(target=prepare, name="secaas-platform-reference", daemon=True).start()
-        return cls(host, prepared)
+        return cls(host, prepared, secaas=secaas)
 
     async def check(self, agent: str) -> MeasurerAppraisal:
         """Attest `agent`'s process through the measurer (failed when its process is not
@@ -525,7 +715,8 @@ class ExternalAttestation:
             self.restarts.append(why)
         with contextlib.suppress(MeasurerError):  # not listening: the check says so
             host.ready()
-        prepared.set_result(replace(verifier, client=host.client))
+        registration = None if self.secaas is None else registered(host, self.secaas)
+        prepared.set_result(replace(verifier, client=host.client, registration=registration))
         return prepared
 
     def check_now(self, agent: str) -> MeasurerAppraisal:
@@ -568,11 +759,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m secmas.trust.measurer_service",
         description="Serve signed measurements of this host's agent processes.",
     )
-    parser.add_argument("--socket", type=Path, required=True, help="Unix socket to listen on")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket", type=Path, help="Unix socket to listen on")
+    where.add_argument(
+        "--stdio",
+        action="store_true",
+        help="on a remote host: make a key, announce it, answer lines on stdin (no --key-file)",
+    )
     parser.add_argument(
         "--key-file",
         type=Path,
-        required=True,
         help=f"Ed25519 PEM signing key ({KEY_PIPE}: handed over a pipe, never stored)",
     )
     parser.add_argument("--name", default="measurer", help="the measurer's name in evidence")
@@ -591,14 +787,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tpm-pcr", type=int, default=DEFAULT_PCR, help="the PCR to extend")
     parser.add_argument("--tpm-key-fd", type=int, help="pipe holding the attestation key")
     args = parser.parse_args(argv)
+    if (args.key_file is None) != args.stdio:
+        parser.error("--socket needs --key-file; --stdio makes its own key")
     try:
         _undumpable()
-        key = load_private_key(args.key_file)
+        key = Ed25519PrivateKey.generate() if args.stdio else load_private_key(args.key_file)
         quoter = _quoter(args.tpm, args.tpm_pcr, args.tpm_key_fd)
     except (KeyFileError, OSError, MeasurerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     measurer = Measurer(args.name, key, tuple(args.package or ("secmas",)), quoter=quoter)
+    if args.stdio:
+        print(f"{KEY_PREFIX}{public_key_hex(key.public_key())}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+            serve_lines(measurer, sys.stdin.buffer, sys.stdout.buffer)
+        return 0
     if args.measure_ahead is not None:
         with contextlib.suppress(MeasurerError):  # a process gone or unreadable: checks say so
             measurer.measure(args.measure_ahead, bytes(NONCE_BYTES))

@@ -12,8 +12,10 @@ answer that opens as from the agent it asked, so nobody else on the bus can answ
 its name (a forged pass, or an error that would make the MLFO drop an honest verifier).
 
 Wire format (JSON inside the envelopes, subject `secmas.verify.<pipeline>.<agent>`):
-request `{}`, answer `{"measured": ADDRESS, "appraisal": {...}, "verdict": {...},
-"tx": HASH, "block": N, "new_root": ADDRESS}` or `{"error": TEXT}`.
+request `{"step": N, "reference": HEX, "signature": HEX}` (the `Ticket`: the reference
+sealed to the agent and SECaaS's ledger signature for the step), answer `{"measured":
+ADDRESS, "appraisal": {...}, "verdict": {...}, "tx": HASH, "block": N, "new_root":
+ADDRESS}` or `{"error": TEXT}`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from secmas.ledger.registry import RegistryClient
 from secmas.transport.bus import Subscription
 from secmas.transport.nesting import too_deep
 from secmas.trust.attestation import Appraisal, EvidenceError, SignedVerdict
-from secmas.trust.chain import Peer, Verdict, VerifierFailed, VerifierRole
+from secmas.trust.chain import Peer, Ticket, Verdict, VerifierFailed, VerifierRole
 from secmas.trust.control import MLFO, ControlPlane
 from secmas.trust.envelope import Opened
 
@@ -73,8 +75,8 @@ class VerifierEndpoint:
         if opened.sender != MLFO:
             return None  # only the MLFO runs the chain
         try:
-            verdict = await self.role.verify_open_step(self.peers)
-        except (LedgerError, KeyError) as exc:
+            verdict = await self.role.verify_open_step(self.peers, ticket_from(opened.payload))
+        except (LedgerError, KeyError, VerifierFailed) as exc:
             logger.warning("%s: cannot verify the open step: %s", self.role.identity.name, exc)
             return json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
         return json.dumps(
@@ -106,11 +108,30 @@ class RemoteVerifier:
         self.handling = handling
         """Wall seconds the verifier may take over its step (`ControlPlane.request`)."""
 
-    async def verify_open_step(self, peers: Mapping[str, Peer]) -> Verdict:
+    async def verify_open_step(self, peers: Mapping[str, Peer], ticket: Ticket) -> Verdict:
+        request = json.dumps(
+            {
+                "step": ticket.step,
+                "reference": ticket.sealed_reference.hex(),
+                "signature": ticket.signature.hex(),
+            }
+        ).encode()
         answer = await self.control.request(
-            self.subject, self.agent, b"{}", self.timeout, handling=self.handling
+            self.subject, self.agent, request, self.timeout, handling=self.handling
         )
         return _verdict(answer, peers)
+
+
+def ticket_from(request: bytes) -> Ticket:
+    """The `Ticket` in a verify request; VerifierFailed names what is wrong with it."""
+    try:
+        data: Any = json.loads(request.decode())
+        step = data["step"]
+        if not isinstance(step, int) or isinstance(step, bool) or step < 1:
+            raise ValueError(f"step {step!r} is not a step number")
+        return Ticket(step, bytes.fromhex(data["reference"]), bytes.fromhex(data["signature"]))
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise VerifierFailed(f"malformed verify request: {exc}") from None
 
 
 def _verdict(answer: bytes, peers: Mapping[str, Peer]) -> Verdict:

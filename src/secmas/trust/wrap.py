@@ -17,7 +17,13 @@ from secmas.trust.compiled import PackageError
 from secmas.trust.digests import EntryDiff, diff_entries
 from secmas.trust.elf import ELF_MAGIC, ElfError, measure_elf
 from secmas.trust.hardening import hardening_report
-from secmas.trust.manifest import ReferenceManifest, sign, verify_signature
+from secmas.trust.manifest import (
+    InterpreterBuild,
+    ReferenceManifest,
+    interpreter_mismatch,
+    sign,
+    verify_signature,
+)
 from secmas.trust.pycode import (
     PackageMeasurement,
     diff_packages,
@@ -85,6 +91,7 @@ def wrap(
         entries=entries,
         root=root,
         hardening=hardening,
+        interpreter=InterpreterBuild.running() if kind == "python" else None,
     )
     return sign(manifest, signing_key)
 
@@ -95,6 +102,7 @@ class Verification:
 
     bad_signature: bool = False
     kind: Kind | None = None  # the artifact's, when it is not the manifest's
+    interpreter: str | None = None  # why this interpreter cannot check the code digests
     spoofs: tuple[str, ...] = ()  # section headers that disagree with the program headers
     root_matches: bool = True
     changed: tuple[str, ...] = ()
@@ -111,6 +119,8 @@ class Verification:
             return ["bad signature"]
         if self.kind is not None:
             return [f"kind mismatch: the artifact is {self.kind}"]
+        if self.interpreter is not None:
+            return [self.interpreter]
         lines = [f"header spoof: {s}" for s in self.spoofs]
         lines += EntryDiff(self.changed, self.missing, self.extra).lines()
         return lines or ([] if self.root_matches else ["changed root"])
@@ -130,6 +140,8 @@ def verify(
         return Verification(bad_signature=True)
     if kind != manifest.kind:
         return Verification(kind=kind)
+    if (mismatch := interpreter_mismatch(manifest)) is not None:
+        return Verification(interpreter=mismatch)
     package = _reference(manifest).name if kind == "python" else None
     entries, root, spoofs = _measure(artifact, kind, package)
     verification = _verification(manifest, diff_entries(manifest.entries, entries), root)
@@ -164,6 +176,8 @@ def verify_running(
         return Verification(bad_signature=True)
     if manifest.kind != "python":
         return Verification(kind="python")
+    if (mismatch := interpreter_mismatch(manifest)) is not None:
+        return Verification(interpreter=mismatch)
     reference = _reference(manifest)
     live = measure_live(reference, modules)
     return _verification(manifest, diff_packages(reference, live), live.root)

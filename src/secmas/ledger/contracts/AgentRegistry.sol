@@ -14,6 +14,11 @@ pragma solidity ^0.8.24;
 /// record its verdict under it, and a pass must name the digest of the evidence it
 /// appraised, so a record cannot be made for evidence that was never produced for this
 /// step (`001_…` steps 10–12; RFC 9334 freshness).
+/// A step costs one transaction (`recordStep`): SECaaS hands the verifier its sealed
+/// reference off chain with an ECDSA signature over the step, and the verifier records the
+/// reference (as calldata) and its verdict together, so that a step waits for one block,
+/// not two (issue 37 item 2). `provideReference` + `recordResult` remain the two-transaction
+/// form, where the verifier reads the reference from storage (`referenceFor`).
 /// Revert reasons are plain strings "AgentRegistry: <rule>" so every client can show them.
 contract AgentRegistry {
     struct Agent {
@@ -62,6 +67,12 @@ contract AgentRegistry {
         Step step;
         mapping(uint32 => bytes) sealedReferences;
     }
+
+    /// @notice Domain tag of the digest SECaaS signs for `recordStep` (`referenceDigest`).
+    bytes32 public constant REFERENCE_TAG = keccak256("secmas/AgentRegistry/reference/v1");
+    /// Half the secp256k1 order: signatures with a higher s are refused (EIP-2).
+    uint256 private constant HALF_ORDER =
+        0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     address public immutable owner;
     address public immutable secaas;
@@ -261,6 +272,63 @@ contract AgentRegistry {
         bytes32 evidence
     ) external {
         Pipeline storage p = pipelines[pipeline];
+        _checkVerifier(p, step);
+        require(p.step.referenceProvided, "AgentRegistry: reference not provided");
+        _result(pipeline, p, step, nonce, passed, evidence);
+    }
+
+    /// @notice One transaction per step: the elected verifier records the sealed reference
+    /// SECaaS handed it off chain together with its verdict (as `recordResult`). SECaaS's
+    /// signature over `referenceDigest` of the open step and this reference proves where
+    /// the reference came from; it names the step's nonce, so it fits no other step.
+    function recordStep(
+        bytes32 pipeline,
+        uint32 step,
+        bytes32 nonce,
+        bool passed,
+        bytes32 evidence,
+        bytes calldata sealedReference,
+        bytes calldata secaasSignature
+    ) external {
+        require(sealedReference.length > 0, "AgentRegistry: empty reference");
+        Pipeline storage p = pipelines[pipeline];
+        _checkVerifier(p, step);
+        bytes32 digest = referenceDigest(pipeline, keccak256(sealedReference));
+        require(
+            _signer(digest, secaasSignature) == secaas,
+            "AgentRegistry: reference not signed by the SECaaS"
+        );
+        p.step.referenceProvided = true;
+        emit ReferenceProvided(pipeline, step, msg.sender);
+        _result(pipeline, p, step, nonce, passed, evidence);
+    }
+
+    /// @notice What SECaaS signs (EIP-191 personal message of 32 bytes) to hand the open
+    /// step's verifier a reference whose keccak256 is `referenceHash`: it binds the chain,
+    /// this contract, the pipeline, the step, its nonce, verifier and measured agent.
+    function referenceDigest(bytes32 pipeline, bytes32 referenceHash)
+        public
+        view
+        returns (bytes32)
+    {
+        Step storage s = pipelines[pipeline].step;
+        require(s.open, "AgentRegistry: no open step");
+        return keccak256(
+            abi.encode(
+                REFERENCE_TAG,
+                block.chainid,
+                address(this),
+                pipeline,
+                s.index,
+                s.nonce,
+                s.verifier,
+                s.measured,
+                referenceHash
+            )
+        );
+    }
+
+    function _checkVerifier(Pipeline storage p, uint32 step) private view {
         Agent storage caller = p.agents[msg.sender];
         require(caller.registered, "AgentRegistry: agent not registered");
         require(!caller.revoked, "AgentRegistry: agent revoked");
@@ -269,7 +337,19 @@ contract AgentRegistry {
         require(s.open, "AgentRegistry: no open step");
         require(s.verifier == msg.sender, "AgentRegistry: caller is not the elected verifier");
         require(s.index == step, "AgentRegistry: wrong step index");
-        require(s.referenceProvided, "AgentRegistry: reference not provided");
+    }
+
+    /// @dev The verdict on the open step: a pass hands the RoT to the measured agent;
+    /// either way the next step opens.
+    function _result(
+        bytes32 pipeline,
+        Pipeline storage p,
+        uint32 step,
+        bytes32 nonce,
+        bool passed,
+        bytes32 evidence
+    ) private {
+        Step storage s = p.step;
         require(nonce == s.nonce, "AgentRegistry: nonce is not the step's");
         require(!passed || evidence != bytes32(0), "AgentRegistry: a pass needs an evidence digest");
         address measured = s.measured;
@@ -385,6 +465,25 @@ contract AgentRegistry {
 
     function _epoch(Pipeline storage p) private view returns (uint64) {
         return p.epoch == 0 ? 1 : p.epoch;
+    }
+
+    /// @dev The signer of an EIP-191 personal message of the 32 bytes `digest`; the zero
+    /// address for a malformed or high-s signature.
+    function _signer(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) {
+            return address(0);
+        }
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 sv = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (v < 27) {
+            v += 27;
+        }
+        if (uint256(sv) > HALF_ORDER || (v != 27 && v != 28)) {
+            return address(0);
+        }
+        bytes32 message = keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", digest));
+        return ecrecover(message, v, r, sv);
     }
 
     function _pay(address to, uint256 amount) private {

@@ -1,0 +1,296 @@
+"""Bring-up time and resident memory of N agents as OS processes on one machine (issue 37
+item 3).
+
+Each size N (default 12, 25, 50, 100) is a Gabriel graph of N PoPs made as topohub makes
+them (`gabriel.py`, instance 0), one agent per PoP, run as `secmas run --processes` runs
+it (`operate_processes`, in a subprocess of its own) with the full trust layer
+(in-process EVM over HTTPS, TLS NATS with an nkey per agent, SECaaS's initial
+attestation and N-1 mutual steps, the first key epoch) and a short operation
+(`--duration` simulated s at `--speed`). Its release store is its own, so the working
+tree as it stands is the signed release (`secmas.trust.release`: made on first use); a
+run that fails because the tree was saved meanwhile (several people edit it) is run
+again. While it runs, every `secmas agent` process under it is sampled each `SAMPLE_S`
+wall seconds from /proc: its resident set (VmRSS) and its private memory (Private_Clean
++ Private_Dirty of smaps_rollup: what this process alone costs, shared pages left out).
+
+Reported per N: its bring-up (wall seconds from the workflow's step 2, the agents
+started, to the first tick: every agent joined, registered, welcomed, attested, keyed
+and ready), each step's share, the whole run's wall seconds, how the run ended, and the
+agents' RSS and private memory at the last sample with all N alive (steady state: after
+operation, before the stop). A size that fails is recorded with its error, and the
+larger ones are still tried.
+
+The simulated 1 000 PoPs (and 3 000) on the virtual clock, in one process, are
+`bench_scale.py --large` (`scale.json`'s `large`).
+
+    python benchmarks/bench_process_scale.py [--sizes 12 25 50 100] [--speed 2] [--duration 30]
+
+Writes benchmarks/results/process_scale.json and process_scale.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gabriel import gabriel
+from machine import describe
+from secmas.scenario.topology import scenario_from_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SIZES = (12, 25, 50, 100)
+SAMPLE_S = 2.0
+ATTEMPTS = 5
+EDITED = ("differs from the reference", "is not the signed release")
+"""How a run fails when the shared working tree was saved while it ran (its reference is
+made at its start, the agents measure the files as they find them): run again."""
+MIB = 1024 * 1024
+
+
+def write_scenario(nodes: int, duration: float, folder: Path) -> Path:
+    """The DDoS scenario on `gabriel/<nodes>/0`, seed 1, `duration` simulated s."""
+    key = f"gabriel/{nodes}/0"
+    scenario = scenario_from_graph(gabriel(nodes, nodes), key, seed=1)
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    data["traffic"]["duration"] = duration
+    path = folder / f"gabriel-{nodes}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of `pid` (from /proc/<pid>/task/*/children)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def _memory(pid: int) -> tuple[int, int] | None:
+    """(RSS, private bytes) of `pid` if it is a `secmas agent` process, else None."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"agent" not in command:
+            return None
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return None
+    fields = {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in rollup if ln.endswith("kB")}
+    private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return fields.get("Rss", 0), private
+
+
+@dataclass
+class Sampler:
+    """The run's agent processes' memory, every `SAMPLE_S` s, in a thread."""
+
+    pid: int
+    agents: int
+    started: float
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self._stop.wait(SAMPLE_S):
+            found = [m for m in map(_memory, _children(self.pid)) if m is not None]
+            if found:
+                self.samples.append(
+                    {
+                        "t_s": round(time.perf_counter() - self.started, 1),
+                        "agents": len(found),
+                        "rss": [r for r, _ in found],
+                        "private": [p for _, p in found],
+                    }
+                )
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def steady(self) -> dict[str, Any] | None:
+        """Per-agent memory at the last sample with every agent alive."""
+        full = [s for s in self.samples if s["agents"] >= self.agents]
+        if not full:
+            return None
+        last = full[-1]
+        rss, private = sorted(last["rss"]), sorted(last["private"])
+        return {
+            "at_s": last["t_s"],
+            "rss_mib_mean": round(sum(rss) / len(rss) / MIB, 1),
+            "rss_mib_max": round(rss[-1] / MIB, 1),
+            "private_mib_mean": round(sum(private) / len(private) / MIB, 1),
+            "rss_mib_total": round(sum(rss) / MIB, 1),
+        }
+
+
+def measure(nodes: int, speed: float, duration: float, timeout: float) -> dict[str, Any]:
+    """`measured`, run again (up to `ATTEMPTS` times) while a failure is the tree's edit."""
+    edits = []
+    for _ in range(ATTEMPTS):
+        row = measured(nodes, speed, duration, timeout)
+        edited = [ln for ln in row.pop("log") if any(e in ln for e in EDITED)]
+        if "error" not in row or not edited:
+            return {**row, "runs_lost_to_edits": edits}
+        edits.append(edited[0])
+    return {**row, "runs_lost_to_edits": edits}
+
+
+def measured(nodes: int, speed: float, duration: float, timeout: float) -> dict[str, Any]:
+    """One run of `nodes` agents as processes (`one`, in a subprocess of its own whose
+    agent processes are sampled), its bring-up and memory."""
+    with tempfile.TemporaryDirectory(prefix=f"procscale{nodes}-") as folder:
+        command = [sys.executable, __file__, "--one", str(nodes), "--folder", folder]
+        command += ["--speed", str(speed), "--duration", str(duration)]
+        environment = {**os.environ, "OMP_NUM_THREADS": "1", "SECMAS_RELEASES": folder}
+        print(f"{nodes} agents as processes", file=sys.stderr, flush=True)
+        began = time.perf_counter()
+        run = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, text=True
+        )
+        sampler = Sampler(run.pid, nodes, began)
+        thread = threading.Thread(target=sampler.run, daemon=True)
+        thread.start()
+        try:
+            output, log = run.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            run.terminate()
+            output, log = run.communicate()
+        sampler.stop()
+        thread.join()
+        lines = output.strip().splitlines()
+        row = json.loads(lines[-1]) if lines else {"error": f"exit status {run.returncode}"}
+        row.update(
+            agents=nodes,
+            wall_s=round(time.perf_counter() - began, 1),
+            steady=sampler.steady(),
+            peak_agents_rss_mib=max(
+                (round(sum(s["rss"]) / MIB, 1) for s in sampler.samples), default=None
+            ),
+        )
+        print(f"  {json.dumps(row)}", file=sys.stderr, flush=True)
+        return {**row, "log": log.splitlines()}
+
+
+def one(nodes: int, folder: Path, speed: float, duration: float) -> dict[str, Any]:
+    """In the subprocess: the run, timed from step 2 (the agents started) to its first
+    tick (every agent joined, attested, keyed and ready), each step, and how it ended."""
+    from secmas.pipeline.processes import operate_processes
+    from secmas.scenario.loader import load_scenario
+
+    path = write_scenario(nodes, duration, folder)
+    told: dict[str, float] = {}
+    ticked: list[float] = []
+
+    def progress(_now: float, _duration: float) -> None:
+        if not ticked:
+            ticked.append(time.perf_counter())
+
+    row: dict[str, Any] = {}
+    try:
+        result = asyncio.run(
+            operate_processes(
+                load_scenario(path),
+                path,
+                workdir=folder / "run",
+                speed=speed,
+                progress=progress,
+                steps=lambda number, _name: told.setdefault(number, time.perf_counter()),
+            )
+        )
+        trust = result.trust or {}
+        row.update(
+            attestations=len(trust.get("attestations", [])),
+            auctions=len(result.journal.auctions),
+        )
+    except Exception as exc:  # the row says how it failed; the next size is still tried
+        row["error"] = f"{type(exc).__name__}: {exc}"[-2000:]
+    if "2" in told and ticked:
+        row["bring_up_s"] = round(ticked[0] - told["2"], 1)
+    ordered = sorted(told.items(), key=lambda item: item[1])
+    ends = [at for _, at in ordered[1:]] + [ticked[0] if ticked else time.perf_counter()]
+    row["steps_s"] = {n: round(end - at, 1) for (n, at), end in zip(ordered, ends, strict=True)}
+    return row
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in rows if "bring_up_s" in r and r["steady"]]
+    fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    xs = [r["agents"] for r in done]
+    time_ax.plot(xs, [r["bring_up_s"] for r in done], "o-", label="bring-up (step 2 to first tick)")
+    time_ax.plot(xs, [r["wall_s"] for r in done], "s--", label="whole run")
+    time_ax.set(xlabel="agents (processes)", ylabel="wall seconds")
+    memory_ax.plot(xs, [r["steady"]["rss_mib_mean"] for r in done], "o-", label="RSS")
+    memory_ax.plot(xs, [r["steady"]["private_mib_mean"] for r in done], "s--", label="private")
+    memory_ax.set(xlabel="agents (processes)", ylabel="MiB per agent process (steady)")
+    for ax in (time_ax, memory_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--speed", type=float, default=2.0, help="simulated s per wall s")
+    parser.add_argument("--duration", type=float, default=30.0, help="simulated s of traffic")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="wall s per run")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other sizes' rows of the last results"
+    )
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one, args.folder, args.speed, args.duration)))
+        return
+    rows = [measure(n, args.speed, args.duration, args.timeout) for n in args.sizes]
+    data = RESULTS / "process_scale.json"
+    if args.merge and data.exists():
+        kept = [r for r in json.loads(data.read_text())["rows"] if r["agents"] not in args.sizes]
+        rows = sorted(kept + rows, key=lambda r: r["agents"])
+    result = {
+        "benchmark": "process_scale",
+        "what": "operate_processes on gabriel/<N>/0 (full trust layer, in-process EVM "
+        "over HTTPS, TLS NATS): bring-up seconds (step 2 to the first tick) and each agent "
+        "process's RSS and private memory at the last sample with all N alive",
+        "machine": describe(["nats-py", "cryptography", "py-evm"]),
+        "speed": args.speed,
+        "duration_s": args.duration,
+        "large_simulated": "bench_scale.py --large: 1 000 and 3 000 PoPs on the virtual clock "
+        "in one process (scale.json, 'large')",
+        "rows": rows,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    image = RESULTS / "process_scale.png"
+    data.write_text(json.dumps(result, indent=2) + "\n")
+    plot(rows, image)
+    print(f"wrote {data} and {image}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

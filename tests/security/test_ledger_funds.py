@@ -1,0 +1,66 @@
+"""Attacks on a run's money (issue 37 item 1): a key whose account cannot pay is refused
+before any work, naming the account, its balance and the need; and no agent keeps what
+it was given: every agent account is swept back to the MLFO when the run ends, down to
+less than one transfer's fee."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from secmas.agents.ddos.agent import World
+from secmas.api import RunInputError, plan
+from secmas.ledger.accounts import Account
+from secmas.ledger.funding import STEP_GAS, TRANSFER_GAS
+from secmas.ledger.rpcserver import LedgerServer
+from secmas.pipeline.secure import SecurePipeline
+from secmas.scenario.loader import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "scenarios" / "ddos-6pop.yaml"
+SCENARIO = load_scenario(REFERENCE)
+
+
+def test_a_key_without_funds_is_refused_before_the_run(tmp_path: Path) -> None:
+    """An attacker (or a typo) hands the run an empty account: it would fail mid-run,
+    agents registered and half-funded; it is refused in the plan instead."""
+    empty = Account.create()
+    key = tmp_path / "mlfo.key"
+    key.write_text(empty.key_hex + "\n", encoding="ascii")
+    key.chmod(0o600)
+    with LedgerServer(port=0) as server:
+        with pytest.raises(RunInputError) as refused:
+            plan(REFERENCE, ledger=server.url, mlfo_key=key)
+        said = str(refused.value)
+        assert f"the MLFO account {empty.address} holds 0.000000 ETH" in said
+        assert "the run needs" in said and "6 agents, 30 attestation steps" in said
+        # the node's funded accounts pay: the same run is planned
+        assert plan(REFERENCE, ledger=server.url).ledger_keys.given is False
+
+
+def test_every_agent_account_is_swept_back_to_the_mlfo_when_the_run_ends() -> None:
+    async def main() -> SecurePipeline:
+        world = World.simulated(SCENARIO)
+        members = ["pop1", "pop2", "pop3"]
+        pipeline = await SecurePipeline.bring_up(
+            "swept", members, world.bus, world.clock, SCENARIO.security, duration=60.0
+        )
+        for _ in range(3):
+            await pipeline.chain.step()
+        await pipeline.close()
+        return pipeline
+
+    pipeline = asyncio.run(asyncio.wait_for(main(), 120))
+    ledger = pipeline.ledger
+    fee = TRANSFER_GAS * pipeline.ledger.chain.fees().max_fee
+    for member in pipeline.members.values():
+        assert ledger.balance(member.account) < fee, member.identity.name
+    report = pipeline.report(0.0)
+    funding = report["funding"]
+    assert funding["funded_wei"] == 3 * funding["per_agent_wei"] < 3 * 10**17
+    assert funding["swept_wei"] > 0 and funding["left_wei"] < 3 * fee
+    assert report["gas"]["by_function"]["transfer"]["transactions"] == 3
+    # the funding is sized from this figure: a step must not cost more than it says
+    assert 0 < report["gas"]["per_step"]["gas"] <= STEP_GAS
