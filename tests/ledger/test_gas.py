@@ -69,3 +69,15 @@ def test_step_and_day_divide_the_step_functions_by_the_steps() -> None:
     assert report.by_function()["AgentRegistry.openStep"] == Spent(2, 400_000, 1_200_000)
     assert function_name(_sent(b"\xde\xad\xbe\xef", 1)) == "unknown"
     assert function_name(_sent(b"\x60\x80", 1, to=None)) == "unknown.constructor"
+
+
+def test_a_step_mined_after_the_last_report_counts_as_a_step() -> None:
+    """A step still running as the run ended is on chain (its `recordStep`) but in no
+    report: it is counted, so the mean step is not its two neighbours' gas over one."""
+    abi = contract_abi("AgentRegistry")
+    step = abi.encode(
+        "recordStep", [b"\x01" * 32, 1, b"\x02" * 32, True, b"\x03" * 32, b"ref", b"sig"]
+    )
+    report = GasReport((_sent(step, 200_000, 1), _sent(step, 202_000, 1)), steps=1, period_s=10)
+    assert report.steps_made() == 2
+    assert report.step() == Spent(1, 201_000, 201_000)

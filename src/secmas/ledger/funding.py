@@ -8,8 +8,9 @@ its agents along the plan. Each agent gets
 
     (MARGIN × its share of the steps × STEP_GAS + HEADROOM_GAS) × fee cap
 
-STEP_GAS is the gas report's measured `per_step` (ddos-6pop: 161 k gas, one `recordStep`;
-`tests/ledger/test_funding.py` checks a run's report against it); MARGIN 2 covers
+STEP_GAS is the gas report's `per_step` measured on a real node (Hardhat, one `recordStep`:
+202 k gas, `benchmarks/bench_block_time.py`; the in-process revm's 161 k is a lower bound,
+and `tests/security/test_ledger_funds.py` checks a run's report against it); MARGIN 2 covers
 agents revoked mid-run (the others verify their share) and the reputation report;
 HEADROOM_GAS the balance a node asks of the sender before a transaction (gas limit × fee
 cap) or, eth-tester's, before a view call (the block gas limit, 30 M, × the gas price).
@@ -32,8 +33,8 @@ from secmas.ledger.accounts import Account
 from secmas.ledger.chain import AccountLike, Chain, address_of
 from secmas.ledger.errors import LedgerError
 
-STEP_GAS = 161_000
-"""Measured gas of one attestation step (report.json `trust.gas.per_step.gas`)."""
+STEP_GAS = 203_000
+"""Measured gas of one attestation step on Hardhat (report.json `trust.gas.per_step.gas`)."""
 SETUP_GAS = 5_000_000
 """Measured gas of the MLFO's setup for ddos-6pop less the registration: AgentRegistry
 2.93 M, SecretStore 0.79 M, Reputation 0.63 M, the plan 0.19 M, a key push 0.60 M."""

@@ -37,6 +37,8 @@ STEP_FUNCTIONS = frozenset(
 )
 """The registry calls a periodic attestation step makes: opening, reference and verdict,
 or `recordStep`, which records the reference and the verdict in one transaction."""
+VERDICTS = frozenset({"AgentRegistry.recordResult", "AgentRegistry.recordStep"})
+"""The call that ends a step: one per step made."""
 
 
 @cache
@@ -106,14 +108,16 @@ class GasReport:
     def step(self) -> Spent | None:
         """The mean attestation step (None before any mutual step): its functions' gas and
         fees over the steps made, its transactions per step rounded up."""
-        if self.steps == 0:
+        steps = self.steps_made()
+        if steps == 0:
             return None
         spent = Spent.of(t for t in self.transactions if function_name(t) in STEP_FUNCTIONS)
-        return Spent(
-            -(-spent.transactions // self.steps),
-            spent.gas // self.steps,
-            spent.fee_wei // self.steps,
-        )
+        return Spent(-(-spent.transactions // steps), spent.gas // steps, spent.fee_wei // steps)
+
+    def steps_made(self) -> int:
+        """The mutual steps the run reported or, when more verdicts were mined, those: a
+        step still running as the run ended is on chain but in no report."""
+        return max(self.steps, sum(function_name(t) in VERDICTS for t in self.transactions))
 
     def per_day(self) -> Spent | None:
         """A day of steps at the scenario's attestation period."""
@@ -132,7 +136,7 @@ class GasReport:
         return {
             "total": self.total().to_json(),
             "by_function": {n: s.to_json() for n, s in self.by_function().items()},
-            "steps": self.steps,
+            "steps": self.steps_made(),
             "period_s": self.period_s,
             "per_step": None if step is None else step.to_json(),
             "per_day": None if day is None else day.to_json(),
