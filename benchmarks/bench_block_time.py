@@ -51,7 +51,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -73,6 +72,7 @@ from secmas.ledger import AgentRegistration, Ledger, agent_id, connect, pipeline
 from secmas.ledger.abi import contract_abi
 from secmas.ledger.blocks import measure_interval
 from secmas.ledger.chain import Chain
+from secmas.ledger.devnode import hardhat_node, stop_process_group
 from secmas.ledger.rpcnode import JsonRpcNode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,62 +132,14 @@ def rpc(url: str, method: str, *params: Any) -> Any:
         return json.load(response)["result"]
 
 
-def _answers(url: str) -> bool:
-    try:
-        return rpc(url, "eth_chainId") is not None
-    except (OSError, ValueError):
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop_group(process: subprocess.Popen[Any]) -> None:
-    """Stops `process` and everything it started (its own process group)."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @contextmanager
 def hardhat(block_ms: int) -> Iterator[str]:
     """A fresh Hardhat node on a free loopback port mining every `block_ms` ms, stopped
     with its whole process group (npx starts several processes) on leaving."""
-    url = f"http://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"}
-    with tempfile.TemporaryFile() as log:
-        port = url.rsplit(":", 1)[1]
-        process = subprocess.Popen(
-            ["npx", "--no", "hardhat", "node", "--hostname", "127.0.0.1", "--port", port],
-            cwd=TOOLS,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + NODE_START_S
-            while not _answers(url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"no Hardhat node on {url}: {log.read()[-2000:]!r}")
-                time.sleep(0.2)
-            rpc(url, "evm_setAutomine", False)
-            rpc(url, "evm_setIntervalMining", block_ms)
-            yield url
-        finally:
-            _stop_group(process)
+    with hardhat_node(TOOLS, timeout=NODE_START_S) as url:
+        rpc(url, "evm_setAutomine", False)
+        rpc(url, "evm_setIntervalMining", block_ms)
+        yield url
 
 
 def write_scenario(case: Case, folder: Path) -> Path:
@@ -221,7 +173,7 @@ def secmas_run(case: Case, url: str, folder: Path) -> tuple[int, float, str]:
         except subprocess.TimeoutExpired:
             status = 124
         finally:
-            _stop_group(process)
+            stop_process_group(process)
         log.seek(0)
         return status, round(time.perf_counter() - began, 1), log.read()
 

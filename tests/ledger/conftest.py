@@ -4,15 +4,9 @@ agents, and a Hardhat JSON-RPC node for the tests that need one."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +26,7 @@ from secmas.ledger import (
     connect,
     pipeline_id,
 )
+from secmas.ledger.devnode import NodeDidNotStart, hardhat_node
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools" / "ledger"
 FUNDING_WEI = 10**17
@@ -145,18 +140,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _answers(url: str) -> bool:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(
-        url, body.encode(), {"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=0.5) as response:
-            return "result" in json.load(response)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def hardhat_url() -> Iterator[str]:
     """A Hardhat node on a free loopback port, in its own process group (npx spawns
@@ -164,32 +147,8 @@ def hardhat_url() -> Iterator[str]:
     missing = node_tools_missing()
     if missing:
         pytest.skip(f"Hardhat JSON-RPC tests need node tools: {missing}")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"}
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            ["npx", "--no", "hardhat", "node", "--hostname", "127.0.0.1", "--port", str(port)],
-            cwd=TOOLS,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + HARDHAT_START_TIMEOUT_S
-            while not _answers(url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    output = log.read().decode(errors="replace")[-2000:]
-                    pytest.fail(f"Hardhat node did not come up on {url}:\n{output}")
-                time.sleep(0.1)
+    try:
+        with hardhat_node(TOOLS, timeout=HARDHAT_START_TIMEOUT_S) as url:
             yield url
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    except NodeDidNotStart as exc:
+        pytest.fail(str(exc))

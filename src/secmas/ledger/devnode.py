@@ -1,0 +1,97 @@
+"""A Hardhat development node (npm `hardhat`, which `scripts/setup --test` installs under
+`tools/ledger`) on a free loopback port, for the tests and benchmarks that need a real
+JSON-RPC chain: `npx` starts several processes, so the node runs in a process group of
+its own and is stopped as a whole, even when the caller fails.
+
+    with hardhat_node(Path("tools/ledger"), timeout=60.0) as url:
+        ledger = connect(url)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+STOP_GRACE_S = 15.0
+
+
+class NodeDidNotStart(RuntimeError):
+    """The node exited or did not answer in time; the message ends with its output."""
+
+
+@contextmanager
+def hardhat_node(tools: Path, *, timeout: float) -> Iterator[str]:
+    """The URL of a fresh Hardhat node started in `tools` (automining, as Hardhat starts),
+    stopped with its process group on leaving; NodeDidNotStart when it does not answer
+    `eth_chainId` within `timeout` s."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"}
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            ["npx", "--no", "hardhat", "node", "--hostname", "127.0.0.1", "--port", str(port)],
+            cwd=tools,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_answering(url, process, log, time.monotonic() + timeout)
+            yield url
+        finally:
+            stop_process_group(process)
+
+
+def _wait_answering(
+    url: str, process: subprocess.Popen[bytes], log: IO[bytes], deadline: float
+) -> None:
+    while not _answers(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            output = log.read().decode(errors="replace")[-2000:]
+            raise NodeDidNotStart(f"Hardhat node did not come up on {url}:\n{output}")
+        time.sleep(0.1)
+
+
+def _answers(url: str) -> bool:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(
+        url, body.encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=0.5) as response:
+            return "result" in json.load(response)
+    except (OSError, ValueError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_process_group(process: subprocess.Popen[Any]) -> None:
+    """Stops `process` and everything it started (its own process group)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=STOP_GRACE_S)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
