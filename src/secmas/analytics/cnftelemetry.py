@@ -10,6 +10,10 @@ read with `query_range` on one time grid.
 A quantile or ratio over no requests is NaN in PromQL; here it is 0 (no request was
 slow, none failed). A metric absent at a step takes the value of the step before it
 (the first scrapes: the first value there is); a metric never present is 0.
+
+Prometheus repeats a series' last sample for up to five minutes when scrapes stop, so
+every frame also says which rows are stale (`MetricFrame.stale`): those whose samples
+come from no newer scrape than the row before (`SCRAPE_QUERY`, `freshness.stale_rows`).
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from secmas.analytics.freshness import stale_rows
 from secmas.analytics.prometheus import PrometheusClient, PrometheusError
 from secmas.network.dataplane.cnf import METRICS
 
 MB = 1048576
+SCRAPE_QUERY = "timestamp(secmas_cnf_connections)"
+"""When each step's samples were scraped (a gauge of the exporter's, Unix s)."""
 
 
 def metric_queries(interval: float) -> dict[str, str]:
@@ -55,11 +62,18 @@ def metric_queries(interval: float) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class MetricFrame:
-    """Metrics on a time grid: times [T] (Unix s) and values [T, len(METRICS)]."""
+    """Metrics on a time grid: times [T] (Unix s), values [T, len(METRICS)], and whether
+    each row is stale (a repeat of an older scrape, not a measurement)."""
 
     times: np.ndarray
     values: np.ndarray
+    stale: np.ndarray
     features: tuple[str, ...] = METRICS
+
+    def fresh(self) -> MetricFrame:
+        """The frame without its stale rows."""
+        keep = ~self.stale
+        return MetricFrame(self.times[keep], self.values[keep], self.stale[keep], self.features)
 
 
 def grid(start: float, end: float, step: float) -> np.ndarray:
@@ -99,11 +113,15 @@ class CNFTelemetry:
         """Every metric from `start` to `end` (Unix s), one row per interval."""
         start = round(start / self.interval) * self.interval
         times = grid(start, end, self.interval)
-        points = []
-        for name in METRICS:
-            query = self.queries[name]
-            series = self.client.query_range(query, start, end, self.interval)
-            if len(series) > 1:
-                raise PrometheusError(f"{query!r}: {len(series)} series where one was expected")
-            points.append((series[0].times, series[0].values) if series else (times[:0], times[:0]))
-        return MetricFrame(times, align(times, points))
+        points = [self._points(self.queries[name], start, end, times) for name in METRICS]
+        scrapes = align(times, [self._points(SCRAPE_QUERY, start, end, times)])[:, 0]
+        return MetricFrame(times, align(times, points), stale_rows(scrapes))
+
+    def _points(
+        self, query: str, start: float, end: float, times: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The one series of `query` (none: no points)."""
+        series = self.client.query_range(query, start, end, self.interval)
+        if len(series) > 1:
+            raise PrometheusError(f"{query!r}: {len(series)} series where one was expected")
+        return (series[0].times, series[0].values) if series else (times[:0], times[:0])

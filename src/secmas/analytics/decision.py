@@ -18,16 +18,22 @@ a fresh goal rather than one the agent already believes achieved):
    absorb the load, a guard drops abusive sources if there are any;
 5. high_memory, network_latency → cnfMigrated(cnf, n): a fresh instance (restart within
    limits), rescheduled elsewhere (topology-aware scheduling);
-6. unknown, a traffic feature `STRONG` times beyond its own limit → cnfGuarded(cnf, n),
-   plus cnfScaledOut when CPU or load is too: an application-layer attack (HTTP flood,
-   Slowloris, SYN flood reaching the CNF); the guard comes first because it is harmless
-   when nobody is abusive;
+6. unknown, a network anomaly (`anomaly_kind`: a traffic feature `STRONG` times beyond
+   its own limit, and no host resource more than `HOST_MARGIN` times further out) →
+   cnfGuarded(cnf, n), plus cnfScaledOut when CPU or load is strong too: an
+   application-layer attack (HTTP flood, Slowloris, SYN flood reaching the CNF); the guard
+   comes first because it is harmless when nobody is abusive;
 7. unknown, a latency feature `STRONG` times beyond its limit → cnfMigrated(cnf, n);
-8. unknown otherwise → cnfIsolated(cnf, n): quarantine the suspect instance.
+8. unknown otherwise (a host or process anomaly: a hog, a leak, or nothing clear) →
+   cnfIsolated(cnf, n): quarantine the suspect instance.
 
-A feature's severity is its reconstruction error over its own limit (the same percentile
-of its training errors), so a feature that is nearly constant in normal operation, whose
-scaled error explodes, is judged against what is normal for it.
+The remedy follows the kind of the anomaly, not whichever rule catches it last: a flood
+makes the CNF busy too, so the traffic group wins unless the host's resources are far
+further out (a CPU hog or memory leak that merely leaves a connection count the detector
+never saw move). A feature's severity is its error over its own limit (the same
+percentile of its training errors); one that barely varied in training is judged against
+the window threshold and capped at `STRONG` (`WindowDetector.severity`), so it can tip
+no choice on its own.
 
 The slice-level loop (`SliceLoop`, Figure 2 of `002_…`) aggregates the node-level alerts
 of several CNFs: when at least `min_cnfs` CNFs of the slice alert within `window`
@@ -40,13 +46,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from secmas.analytics.scoring import FLAT_CAP
+
 TRAFFIC_FEATURES = frozenset({"net_rx", "net_tx", "connections", "error_rate", "throughput"})
 """Features that point at the traffic a CNF receives rather than at the CNF itself."""
 LATENCY_FEATURES = frozenset({"latency_p50", "latency_p90", "latency_p99"})
+HOST_FEATURES = frozenset({"cpu", "load", "memory_rss", "memory_vsize", "disk_read", "disk_write"})
+"""Features that point at the CNF's host resources: what a hog or a leak inside it uses."""
+HOST_MARGIN = 4.0
+"""How many times further out than the strongest traffic feature the host's resources must
+be for a window with strong traffic to read as a host anomaly rather than a flood."""
 MAX_REPLICAS = 3
 """The autoscaler's ceiling (an HPA's maxReplicas): past it, scaling stops."""
-STRONG = 5.0
-"""Severity (error over the feature's own limit) that counts as strongly elevated."""
+STRONG = FLAT_CAP
+"""Severity (error over the feature's own limit) that counts as strongly elevated: the
+cap of a feature that barely varied in training (`scoring.FLAT_CAP`)."""
 
 
 @dataclass(frozen=True)
@@ -91,13 +105,33 @@ class Mitigation:
         return f"{prefix}{self.goal}({','.join(self.args)})"
 
 
-def _strong(alert: Alert, group: frozenset[str]) -> bool:
-    """Whether a feature of `group` is strongly elevated (severity ≥ `STRONG`; without
-    per-feature limits, an error `STRONG` times the alert's threshold)."""
+def _level(alert: Alert, group: frozenset[str]) -> float:
+    """How far out the group's worst feature is: its severity, or without per-feature
+    limits its error over the alert's threshold (0 when none of the group is named)."""
     if alert.severity:
-        return any(name in group and ratio >= STRONG for name, ratio in alert.severity)
-    limit = STRONG * alert.threshold
-    return any(name in group and error >= limit for name, error in alert.features)
+        return max((ratio for name, ratio in alert.severity if name in group), default=0.0)
+    scale = max(alert.threshold, 1e-12)
+    return max((error / scale for name, error in alert.features if name in group), default=0.0)
+
+
+def _strong(alert: Alert, group: frozenset[str]) -> bool:
+    """Whether a feature of `group` is strongly elevated (severity ≥ `STRONG`)."""
+    return _level(alert, group) >= STRONG
+
+
+AnomalyKind = Literal["network", "latency", "host"]
+
+
+def anomaly_kind(alert: Alert) -> AnomalyKind:
+    """What an unprofiled alert is: a network anomaly when a traffic feature is strong and
+    the host's resources are not `HOST_MARGIN` times further out; else a latency one when
+    a latency feature is strong; else a host (or unexplained) one."""
+    traffic = _level(alert, TRAFFIC_FEATURES)
+    if traffic >= STRONG and _level(alert, HOST_FEATURES) <= HOST_MARGIN * traffic:
+        return "network"
+    if _strong(alert, LATENCY_FEATURES):
+        return "latency"
+    return "host"
 
 
 def decide(
@@ -137,12 +171,13 @@ def decide(
             return [scale, guard] if can_scale else [guard]
         case "high_memory" | "network_latency":
             return [migrate]
-    if _strong(alert, TRAFFIC_FEATURES):
-        busy = can_scale and _strong(alert, frozenset({"cpu", "load"}))
-        return [guard, scale] if busy else [guard]
-    if _strong(alert, LATENCY_FEATURES):
-        return [migrate]
-    return [nth("cnfIsolated", "unexplained behaviour: quarantine the instance")]
+    match anomaly_kind(alert):
+        case "network":
+            busy = can_scale and _strong(alert, frozenset({"cpu", "load"}))
+            return [guard, scale] if busy else [guard]
+        case "latency":
+            return [migrate]
+    return [nth("cnfIsolated", "a host or unexplained anomaly: quarantine the instance")]
 
 
 @dataclass

@@ -30,6 +30,8 @@ from secmas.analytics.threshold import (
 from secmas.analytics.windows import window_ends
 
 __all__ = [
+    "FLAT_CAP",
+    "FLAT_SHARE",
     "DetectorInputError",
     "Scores",
     "StoredBasics",
@@ -41,6 +43,12 @@ __all__ = [
 ]
 
 ThresholdName = Literal["static", "adaptive"]
+FLAT_SHARE = 0.1
+"""A feature whose own training limit is under this share of the window threshold barely
+varied in training: its severity is judged against the window threshold (`severity`)."""
+FLAT_CAP = 5.0
+"""The highest severity of a feature that barely varied in training: the decision engine's
+`STRONG`, so it can count as strongly elevated but never dominate."""
 
 
 class DetectorInputError(ValueError):
@@ -243,15 +251,22 @@ class WindowDetector(ABC):
     # -- scoring ---------------------------------------------------------------------------------
     def severity(self, per_feature: np.ndarray) -> tuple[tuple[str, float], ...]:
         """Each feature's error over its own limit (the same percentile of its training
-        errors), largest first; empty when the model has no per-feature limits. A feature
-        with no training error at all (a metric constant in normal behaviour) is judged
-        against the window threshold instead: a step of one in a count must not outweigh
-        every other feature by nine orders of magnitude."""
+        errors), largest first; empty when the model has no per-feature limits.
+
+        A feature that barely varied in training — its own limit under `FLAT_SHARE` of the
+        window threshold, e.g. a metric constant in normal behaviour, whose limit is 0 or
+        rounding noise — has no spread to be measured against: it is judged against the
+        window threshold instead and its severity is capped at `FLAT_CAP`. It can still
+        mark a window strongly out of line, but never outrank a feature that moved
+        against a spread it really had (a step of one in a count, or of 477 MB in a
+        virtual size the detector saw in raw units, read ×10⁹ over a limit of 0)."""
         if self.feature_limits is None:
             return ()
-        limits = np.where(self.feature_limits > 0, self.feature_limits, self.static.value)
-        limits = np.maximum(limits, 1e-9)
+        reference = max(float(self.static.value), 1e-9)
+        flat = self.feature_limits < FLAT_SHARE * reference
+        limits = np.where(flat, reference, self.feature_limits)
         ratios = np.asarray(per_feature, dtype=float) / limits
+        ratios = np.where(flat, np.minimum(ratios, FLAT_CAP), ratios)
         ranked = sorted(zip(self.features, ratios.tolist(), strict=True), key=lambda fr: -fr[1])
         return tuple(ranked)
 
