@@ -56,7 +56,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,10 +125,8 @@ CASE_ORDER = ("refused", "fixed", "adapt")
 
 
 def rpc(url: str, method: str, *params: Any) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["result"]
+    """One JSON-RPC call's result (the project's client, `JsonRpcNode.request`)."""
+    return JsonRpcNode(url).request(method, params)
 
 
 @contextmanager

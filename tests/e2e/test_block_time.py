@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,10 +45,8 @@ def short_scenario(folder: Path) -> Path:
 
 
 def rpc(url: str, method: str, *params: Any) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
-    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["result"]
+    """One JSON-RPC call's result (the project's client, `JsonRpcNode.request`)."""
+    return JsonRpcNode(url).request(method, params)
 
 
 @pytest.fixture

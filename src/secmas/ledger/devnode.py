@@ -9,18 +9,19 @@ its own and is stopped as a whole, even when the caller fails.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from secmas.ledger.errors import LedgerError
+from secmas.ledger.rpcnode import JsonRpcNode
 
 STOP_GRACE_S = 15.0
 
@@ -66,15 +67,11 @@ def _wait_answering(
 
 
 def _answers(url: str) -> bool:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(
-        url, body.encode(), {"Content-Type": "application/json"}, method="POST"
-    )
     try:
-        with urllib.request.urlopen(request, timeout=0.5) as response:
-            return "result" in json.load(response)
-    except (OSError, ValueError):
+        JsonRpcNode(url, timeout_s=0.5).request("eth_chainId", [])
+    except LedgerError:  # not listening yet, or not answering JSON-RPC
         return False
+    return True
 
 
 def _free_port() -> int:
