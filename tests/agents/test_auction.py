@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.conftest import make_scenario
@@ -28,6 +29,7 @@ from secmas.agents.auction import (
     Mailbox,
     bid_from_content,
     inbox,
+    paced,
     request_from_content,
     request_to_content,
 )
@@ -902,3 +904,18 @@ def test_a_call_for_proposals_names_each_receiver_alone_on_the_wire():
         await net.close()
 
     run(main())
+
+
+@pytest.mark.parametrize(
+    ("speed", "deadline", "expected"),
+    [(1.0, 1.0, 1.0), (4.0, 1.0, 1.0), (10.0, 1.0, 2.5), (40.0, 1.0, 10.0), (10.0, 5.0, 5.0)],
+)
+def test_a_real_time_call_stays_open_a_quarter_second_of_wall_time_at_least(
+    speed: float, deadline: float, expected: float
+) -> None:
+    """The scenario's deadline, or 250 ms of wall time at `speed`, whichever is longer."""
+    settings = AuctionSettings(bid_deadline=deadline, serialised=True)
+    chosen = paced(settings, speed)
+    assert chosen.bid_deadline == pytest.approx(expected)
+    assert chosen.bid_deadline / speed >= 0.25 or chosen.bid_deadline == deadline
+    assert chosen.serialised and chosen.lease == settings.lease

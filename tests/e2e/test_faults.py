@@ -34,8 +34,10 @@ if find_nats_server() is None:
     pytest.skip(f"multi-process runs need a server: {MISSING_BINARY}", allow_module_level=True)
 
 SPEED = 5.0
-"""Half the demo's 10×: a bid deadline of 1 simulated second is then 0.2 s of wall time, so
-answers are not lost to a busy two-core machine instead of to the fault under test."""
+"""Half the demo's 10×: the seconds of wall time a NATS fail-over or a silent agent's
+detection take stay few simulated ones (at 10× on a loaded machine the Link Monitor's goal
+was auctioned 50 simulated s late and the run missed acceptance); bids are due 0.25 s of
+wall time after a call (`auction.paced`)."""
 KILLS_AT = (24.0, 30.0)
 """When the run's first and second NATS servers are killed (simulated seconds): the Link
 Monitor's goals auctioned, the Anomaly Detector's follow-ups starting."""

@@ -27,10 +27,11 @@ from secmas.scenario.loader import load_scenario
 pytestmark = NEEDS_NATS
 
 SEED = 1
-SPEED = 4.0
-"""Simulated seconds per wall second: a call's 1 s bid deadline is 250 ms of wall time,
-room for another auction's plan on a shared instance to run over the bus (at 10, a
-loaded machine can take longer, and the PoP then bids without the instance: see
+SPEED = 10.0
+"""Simulated seconds per wall second: a call's bid deadline is then 2.5 simulated s, the
+250 ms of wall time a real-time run keeps open at least (`auction.paced`), room for another
+auction's plan on a shared instance to run over the bus (the seed's 1 s would be 100 ms, and
+a loaded machine can take longer: the PoP then bids without the instance, see
 docs/guides/agents-auctions.md)."""
 
 

@@ -9,12 +9,12 @@ from tests.e2e.loops_runs import NEEDS_NATS, in_process, run, same_acceptance
 
 pytestmark = NEEDS_NATS
 
-SPEED = 4.0
-"""Bids are due 1 simulated s after the call: 250 ms of wall time here, where at 10×
-(100 ms) an agent process busy a moment (answering an attestation challenge, on a loaded
-two-core machine) missed the deadline of the conn guard's auction at 61 s; another PoP
-then won it, the CNF's profiles and goals came out differently, and the test failed (two
-of seven full-suite runs)."""
+SPEED = 10.0
+"""Bids are due 2.5 simulated s after the call here: a real-time run keeps a call open 250 ms
+of wall time at least (`auction.paced`). At the seed's 1 s (100 ms at 10x) an agent process
+busy a moment (answering an attestation challenge, on a loaded two-core machine) missed the
+deadline of the conn guard's auction at 61 s; another PoP then won it, the CNF's profiles and
+goals came out differently, and the test failed (two of seven full-suite runs)."""
 
 
 def test_the_closed_loop_detects_and_decides_as_in_one_process(tmp_path: Path) -> None:

@@ -158,6 +158,22 @@ class AuctionSettings:
             )
 
 
+REAL_TIME_BID_WALL_S = 0.25
+"""Least wall time a call for proposals stays open on a scaled wall clock (agents as
+processes at `speed`): room for a busy agent process to answer, and for another auction's
+plan on a shared instance to run over the bus first (at 10x the seed's 1 s deadline is
+100 ms of wall time, which a bidder answering an attestation challenge on a loaded 2-core
+machine missed). Issue 32 item 3: a real-time deadline is the scenario's bound or this
+margin, whichever is longer, never what the machine's load happens to allow."""
+
+
+def paced(settings: AuctionSettings, speed: float) -> AuctionSettings:
+    """`settings` for a run on a wall clock sped up `speed` times: the bid deadline is at
+    least `REAL_TIME_BID_WALL_S` of wall time (one simulated second up to 4x)."""
+    least = speed * REAL_TIME_BID_WALL_S
+    return settings if settings.bid_deadline >= least else replace(settings, bid_deadline=least)
+
+
 @dataclass
 class AuctionRecord:
     """One auction as it happened: the outcome plus status, timings and messages."""

@@ -38,7 +38,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import secmas
-from secmas.agents.auction import SPACE, AuctionSettings, inbox_owner
+from secmas.agents.auction import SPACE, AuctionSettings, inbox_owner, paced
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import RelayJournal
 from secmas.agents.linksync import LinkSync
@@ -239,8 +239,9 @@ class AgentProcess:
             bus=bus,
             clock=self.clock,
             journal=RelayJournal(bus, cfg.pipeline),
-            settings=AuctionSettings(
-                serialised=bool(scenario.defence and scenario.defence.serialised)
+            settings=paced(
+                AuctionSettings(serialised=bool(scenario.defence and scenario.defence.serialised)),
+                self.clock.speed,
             ),
             directory=tuple(p.id for p in scenario.pops),
             space=f"{SPACE}.{cfg.pipeline}",

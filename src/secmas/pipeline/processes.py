@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.agents.auction import SPACE, Admits, AuctionSettings
+from secmas.agents.auction import SPACE, Admits, AuctionSettings, paced
 from secmas.agents.ddos.agent import World
 from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subject
 from secmas.agents.linksync import LinkSync
@@ -740,7 +740,9 @@ class Driver:
             bus=self.raw,  # the wire as the agents' frames cross it (taps see them sealed)
             clock=clock,
             journal=self.journal,
-            settings=AuctionSettings(serialised=bool(defence and defence.serialised)),
+            settings=paced(
+                AuctionSettings(serialised=bool(defence and defence.serialised)), clock.speed
+            ),
             directory=tuple(self.pops),
             space=f"{SPACE}.{self.name}",
             admits=self._admits if self.chain is not None else None,
