@@ -27,8 +27,19 @@ anomalies and `disk_storm`, operations on, windows of 30 steps every 2, disk_sto
 two-stage 1D-CNN and the MLP / Random Forest / SVM baselines for the binary task (scores
 of the "anomalous" class) and the 7-class task (macro average; the weighted average as
 well, for a like-for-like look at Table 3, whose baseline rows have recall = accuracy).
+The CNN, MLP and Random Forest are trained again with model seeds 0–4 on the same windows:
+F1 mean ± sd, so a gap can be told from seed noise.
 Open set: windows of the three attacks, which no model saw in training: what share each
 model calls "unknown", "normal" or a (wrong) known anomaly.
+
+(2b) Profiling on recorded emulated telemetry (real nginx, real packets): the attack
+recording of benchmarks/recordings (`--attack-recording`; 4 episodes of each of syn_flood,
+slowloris, http_flood, high_memory, high_cpu), windows of 10 steps (5 s) every step,
+4-fold cross-validation by episode (fold f tests the f-th episode of each kind with the
+normal rows after it; no window spans two segments): the same four models, 7 classes (the
+five kinds, normal, unknown), F1 mean ± sd over the model seeds; the multiclass macro F1
+both as Table 3's (an "unknown" answer adds a class of F1 0) and over the six true classes,
+and the CNN with its open-set rejection off. `--profiler-only` runs this part alone.
 
 (3) Forecaster (004_… Section 6.3). `Forecaster.fit` for cpu and memory_rss, horizon 10,
 window 10, 30 epochs, on a run with episodes of the five anomalies (operations on): one
@@ -46,16 +57,22 @@ a warm-up, once with 2 torch threads and once with 1 (taking turns): on 2 shared
 
 (5) Detectors side by side (`--detectors`, a run of its own): the LSTM autoencoder and the
 baselines of `secmas detect fit --model` (robust z-score, PCA, IsolationForest,
-matrix-profile discords) with one setting each, fitted on normal data and scored on
-labelled data: a public real labelled series shipped inside an installable package
-(KDD-TSAD 135 from the UCR anomaly archive, in the aeon 1.6.0 wheel; its data files are
-read without importing aeon), aeon's synthetic GutenTAG ECG series (labelled as synthetic),
-the project's simulated CNF under the three attacks, and, with `--recorded FOLDER`, recorded
-emulated telemetry. Per detector and dataset: event recall, window F1 (static threshold),
-false-alarm windows, ROC-AUC of the window scores, and whether the top-scoring window lies
-on the anomaly.
+matrix-profile discords) with one setting each, and `--model auto`, fitted on normal data
+and scored on labelled data: public labelled series shipped inside installable packages
+(their data files read without importing the packages; ./scripts/setup --bench installs
+them with --no-deps): KDD-TSAD 135 of the UCR anomaly archive and the synthetic GutenTAG ECG
+(aeon 1.6.0), a Yahoo S5 series and an MIT-BIH ECG (sktime 1.2.0), the Shuttle outlier set
+and two TCPD change-point series with their annotators' agreed changes (river 0.26.1); the
+project's simulated CNF under the three attacks, and, with `--recorded FOLDER`, recorded
+emulated telemetry. Per detector and dataset: window F1 (static threshold), the UCR rule
+(top-scoring window within 100 steps of the labelled anomaly), event recall, false alarms
+(runs of flagged normal windows) per 1 000 steps, ROC-AUC of the window scores, fit and
+score time; whether it is at least as good as the better trivial reference (zscore,
+discord) and where it beats both; and each detector's standing over the series (the order
+`--model auto` follows, `secmas.analytics.selection.BENCHMARK_ORDER`).
 
-    python benchmarks/bench_detection.py [--quick]
+    python benchmarks/bench_detection.py [--quick] [--attack-recording CSV]
+    python benchmarks/bench_detection.py --profiler-only [--quick] [--attack-recording CSV]
     python benchmarks/bench_detection.py --detectors [--quick] [--recorded FOLDER]
 
 Writes benchmarks/results/detection.json, detection.md and detection.png; with
@@ -65,6 +82,7 @@ Writes benchmarks/results/detection.json, detection.md and detection.png; with
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -166,6 +184,7 @@ class Sizes:
     profile_epochs: int = PLAN.profile_epochs
     profile_test_seconds: int = 3000
     profile_test_seeds: int = 3
+    profile_model_seeds: int = 5
     open_set_seconds: int = 1800
     forecast_seconds: int = 3000
     forecast_test_seconds: int = 1800
@@ -186,6 +205,7 @@ QUICK = replace(
     profile_epochs=2,
     profile_test_seconds=400,
     profile_test_seeds=1,
+    profile_model_seeds=2,
     open_set_seconds=300,
     forecast_seconds=400,
     forecast_test_seconds=300,
@@ -640,6 +660,38 @@ def diagnostics(
     return out
 
 
+SPREAD_MODELS = ("1D-CNN", "MLP", "Random Forest")
+"""The models trained again with other seeds: is the gap between the CNN and the best
+baselines (seed 0 rows) larger than what a training seed alone moves?"""
+
+
+def seed_spread(
+    train: tuple[np.ndarray, list[str]], test: tuple[np.ndarray, list[str]], seeds: int
+) -> dict[str, Any]:
+    """F1 of each of `SPREAD_MODELS` per task over model seeds 0 … seeds − 1 (same data):
+    the values, their mean and sample standard deviation."""
+    f1: dict[str, dict[str, list[float]]] = {m: {} for m in SPREAD_MODELS}
+    for seed in range(seeds):
+        models = default_models(seed, epochs=PLAN.profile_epochs)
+        chosen = {name: models[name] for name in SPREAD_MODELS}
+        for row in compare(train, test, (BINARY, MULTICLASS, WEIGHTED), chosen):
+            f1[row.model].setdefault(row.task, []).append(row.f1)
+    return {
+        "seeds": list(range(seeds)),
+        "f1": {
+            model: {
+                task: {
+                    "values": values,
+                    "mean": statistics.fmean(values),
+                    "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                }
+                for task, values in by_task.items()
+            }
+            for model, by_task in f1.items()
+        },
+    }
+
+
 def profiling(scenario: Scenario, sizes: Sizes) -> tuple[dict[str, Any], dict[str, Any]]:
     conditions = PROFILED + UNKNOWN_FAMILY
     train_seed = scenario.seed + SEED_OFFSET + 1
@@ -662,6 +714,8 @@ def profiling(scenario: Scenario, sizes: Sizes) -> tuple[dict[str, Any], dict[st
         f"({sizes.profile_window} steps every {sizes.profile_stride}); training 4 models ..."
     )
     rows = compare((train_x, train_y), (test_x, test_y), (BINARY, MULTICLASS, WEIGHTED), wrapped)
+    print(f"profiling: {', '.join(SPREAD_MODELS)} again over {sizes.profile_model_seeds} seeds ...")
+    spread = seed_spread((train_x, train_y), (test_x, test_y), sizes.profile_model_seeds)
     open_x, open_y, open_whole = profile_windows(
         scenario, ATTACK_CONDITIONS, OPEN_SET_SEED, sizes.open_set_seconds, sizes
     )
@@ -712,6 +766,7 @@ def profiling(scenario: Scenario, sizes: Sizes) -> tuple[dict[str, Any], dict[st
         "rows": by_task,
         "paper": {"table2": TABLE2, "table3": TABLE3},
         "bars": bars,
+        "seed_spread": spread,
         "fit": fits,
         "diagnostics": why,
         "open_set": {
@@ -727,6 +782,250 @@ def profiling(scenario: Scenario, sizes: Sizes) -> tuple[dict[str, Any], dict[st
         },
     }
     return result, {"predictors": predictors, "window": open_x[len(open_x) // 2]}
+
+
+# -- 2b. profiling on the recorded emulated telemetry ------------------------------------------
+
+RECORDED_KINDS = ("syn_flood", "slowloris", "http_flood", "high_memory", "high_cpu")
+"""The five kinds of episode `secmas detect dataset --dataplane emulated` records."""
+RECORDED_CLASSES = ("normal", *RECORDED_KINDS, "unknown")
+RECORDED_TASK = Task("multiclass", RECORDED_CLASSES, "macro")
+RECORDED_FOLDS = 4
+"""Episodes per kind in the recording: fold f tests the f-th episode of every kind."""
+RECORDED_WINDOW, RECORDED_STRIDE = 10, 1
+"""5 s windows at the recorder's 0.5 s scrape interval, every step (an episode is 30 steps)."""
+ATTACK_RECORDING = RECORDINGS / "cnf-emulated-attacks.csv"
+CLOSED = "1D-CNN, open-set rejection off"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Rows [start, stop) of a recording: one episode and the normal phase after it."""
+
+    start: int
+    stop: int
+    kind: str
+    occurrence: int
+
+
+def episode_segments(labels: np.ndarray) -> tuple[int, list[Segment]]:
+    """The rows before the first episode and one `Segment` per episode, so that an
+    episode's aftermath (labelled normal, still draining) stays on its episode's side."""
+    found = events(labels)
+    if not found:
+        raise SystemExit("the attack recording holds no episode")
+    seen: Counter[str] = Counter()
+    segments = []
+    for i, event in enumerate(found):
+        stop = found[i + 1].start if i + 1 < len(found) else len(labels)
+        segments.append(Segment(event.start, stop, event.label, seen[event.label]))
+        seen[event.label] += 1
+    return found[0].start, segments
+
+
+def segment_windows(
+    values: np.ndarray, labels: np.ndarray, spans: Sequence[tuple[int, int]]
+) -> tuple[np.ndarray, list[str]]:
+    """Windows and last-step labels of each span, windowed apart (none crosses two)."""
+    parts = [
+        (
+            sliding(values[a:b], RECORDED_WINDOW, RECORDED_STRIDE),
+            [str(x) for x in window_labels(labels[a:b], RECORDED_WINDOW, RECORDED_STRIDE)],
+        )
+        for a, b in spans
+        if b - a >= RECORDED_WINDOW
+    ]
+    return np.concatenate([p[0] for p in parts]), [x for p in parts for x in p[1]]
+
+
+def macro_over_truth(truth: Sequence[str], guesses: Sequence[str]) -> float:
+    """Macro F1 over the classes present in `truth` only: an "unknown" answer on this
+    closed-set test counts as a miss of its true class, without adding an "unknown" class
+    whose F1 is 0 (which `classification_scores`' macro mean does once one is given)."""
+    matrix = confusion(truth, guesses, RECORDED_CLASSES)
+    support, said = matrix.sum(axis=1), matrix.sum(axis=0)
+    return statistics.fmean(
+        2 * matrix[i, i] / (support[i] + said[i]) for i in range(len(matrix)) if support[i]
+    )
+
+
+def closed_set(profiler: TwoStageProfiler, windows: np.ndarray) -> list[str]:
+    """The two-stage answer with the envelope and confidence rejections switched off."""
+    margin, confidence = profiler.envelope_margin, profiler.confidence
+    try:
+        profiler.envelope_margin, profiler.confidence = None, 0.0
+        return profiler.predict(windows)
+    finally:
+        profiler.envelope_margin, profiler.confidence = margin, confidence
+
+
+def recorded_fold(
+    seed: int, epochs: int, train: tuple[np.ndarray, list[str]], test: np.ndarray
+) -> tuple[dict[str, dict[str, list[str]]], list[str]]:
+    """Each model's binary and multiclass answers on `test` after training on `train`, and
+    the CNN's decision paths."""
+    answers: dict[str, dict[str, list[str]]] = {}
+    paths: list[str] = []
+    for name, fit in default_models(seed, epochs=epochs, classes=RECORDED_CLASSES).items():
+        for task in (BINARY, RECORDED_TASK):
+            predict = fit(*train, task)
+            answers.setdefault(name, {})[task.name] = list(predict(test))
+            profiler = getattr(predict, "__self__", None)
+            if isinstance(profiler, TwoStageProfiler) and task is RECORDED_TASK:
+                answers[CLOSED] = {task.name: closed_set(profiler, test)}
+                paths = profiler.predict_detailed(test).paths
+    return answers, paths
+
+
+def mean_sd(values: list[float]) -> dict[str, Any]:
+    return {
+        "values": values,
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+    }
+
+
+def recorded_profiling(path: Path, sizes: Sizes) -> dict[str, Any]:
+    """Two-stage 1D-CNN vs MLP / Random Forest / SVM on a recording of the emulated CNF,
+    cross-validated by episode: fold f trains on every episode but the f-th of each kind
+    (and the normal rows before the first), tests on those five; each model seed's answers
+    of the folds are pooled (every test window scored once) into one F1 per task."""
+    from secmas.analytics.csvdata import CSVDataError, read_recording
+
+    try:
+        series = read_recording(path)
+    except (CSVDataError, OSError) as error:
+        raise SystemExit(f"attack recording: {error}") from None
+    if series.truth() is None:
+        raise SystemExit(f"{path}: no label column")
+    labels = np.array(series.labels[next(iter(series.labels))], dtype=object)
+    lead, segments = episode_segments(labels)
+    kinds = Counter(s.kind for s in segments)
+    if set(kinds) != set(RECORDED_KINDS) or min(kinds.values()) < RECORDED_FOLDS:
+        raise SystemExit(
+            f"{path}: needs {RECORDED_FOLDS} episodes of each of {list(RECORDED_KINDS)}, "
+            f"has {dict(kinds)}"
+        )
+    folds = [
+        (
+            segment_windows(
+                series.values,
+                labels,
+                [(0, lead)] + [(s.start, s.stop) for s in segments if s.occurrence != f],
+            ),
+            segment_windows(
+                series.values, labels, [(s.start, s.stop) for s in segments if s.occurrence == f]
+            ),
+        )
+        for f in range(RECORDED_FOLDS)
+    ]
+    truth = [y for _, (_, test_y) in folds for y in test_y]
+    f1: dict[str, dict[str, list[float]]] = {}
+    paths: dict[str, Counter[str]] = {}
+    seeds = range(sizes.profile_model_seeds)
+    print(
+        f"profiling, recorded: {path.name}, {len(truth)} test windows over {RECORDED_FOLDS} "
+        f"episode folds, {len(seeds)} model seeds ..."
+    )
+    began = time.perf_counter()
+    for seed in seeds:
+        pooled: dict[str, dict[str, list[str]]] = {}
+        for train, (test_x, test_y) in folds:
+            answers, cnn_paths = recorded_fold(seed, sizes.profile_epochs, train, test_x)
+            for name, by_task in answers.items():
+                for task, said in by_task.items():
+                    pooled.setdefault(name, {}).setdefault(task, []).extend(said)
+            for label, taken in zip(test_y, cnn_paths if seed == 0 else [], strict=False):
+                paths.setdefault(label, Counter())[taken] += 1
+        for name, by_task in pooled.items():
+            for task_name, said in by_task.items():
+                task = BINARY if task_name == BINARY.name else RECORDED_TASK
+                t, g = task.relabel(truth), task.relabel(said)
+                scores = classification_scores(
+                    t, g, task.labels, average=task.average, positive=task.positive
+                )
+                f1.setdefault(name, {}).setdefault(task_name, []).append(scores.f1)
+                if task is RECORDED_TASK:
+                    f1[name].setdefault("multiclass-known", []).append(macro_over_truth(t, g))
+    return {
+        "what": (
+            "two-stage 1D-CNN vs MLP / Random Forest / SVM on recorded emulated telemetry "
+            "(real nginx, real packets); binary F1 of 'anomalous' (stage 1 alone for the "
+            "CNN); multiclass: macro F1 as in Table 3 (an 'unknown' answer adds an "
+            "'unknown' class of F1 0 to the mean), multiclass-known: macro F1 over the six "
+            "classes of the test windows ('unknown' answers count as misses only)"
+        ),
+        "recording": {
+            "file": str(path),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "rows": len(labels),
+            "episodes": dict(kinds),
+        },
+        "split": (
+            f"{RECORDED_FOLDS}-fold cross-validation by episode: fold f tests the f-th "
+            "episode of each kind with the normal rows after it (its aftermath) and trains "
+            "on the rest plus the normal rows before the first episode; each segment is "
+            "windowed apart, so no window spans two and no episode is on both sides; a "
+            "seed's answers over the folds are pooled into one F1"
+        ),
+        "window": RECORDED_WINDOW,
+        "stride": RECORDED_STRIDE,
+        "epochs": sizes.profile_epochs,
+        "test_windows": len(truth),
+        "test_labels": dict(sorted(Counter(truth).items())),
+        "seeds": list(seeds),
+        "f1": {m: {t: mean_sd(v) for t, v in by_task.items()} for m, by_task in f1.items()},
+        "cnn_paths_by_truth_seed_0": {k: dict(v) for k, v in sorted(paths.items())},
+        "wall_s": time.perf_counter() - began,
+    }
+
+
+def recorded_tables(rec: dict[str, Any]) -> list[str]:
+    """The recorded-telemetry comparison: F1 mean ± sd per model and task."""
+    source = rec["recording"]
+    lines = [
+        f"`{Path(source['file']).name}` ({source['rows']} rows at 0.5 s; episodes "
+        + ", ".join(f"{k} {v}" for k, v in source["episodes"].items())
+        + f"). Split: {rec['split']}. Windows of {rec['window']} steps every "
+        f"{rec['stride']}, {rec['epochs']} epochs; {rec['test_windows']} test windows ("
+        + ", ".join(f"{k} {v}" for k, v in rec["test_labels"].items())
+        + f"). F1 mean ± sd over model seeds {', '.join(map(str, rec['seeds']))}.",
+        "",
+        "| Model | binary | multiclass (macro, Table 3) | multiclass (macro over the six "
+        "true classes) |",
+        "|---|---|---|---|",
+    ]
+    for model, by_task in rec["f1"].items():
+        cells = [by_task.get(t) for t in (BINARY.name, RECORDED_TASK.name, "multiclass-known")]
+        lines.append(
+            f"| {model} | "
+            + " | ".join("–" if c is None else f"{c['mean']:.4f} ± {c['sd']:.4f}" for c in cells)
+            + " |"
+        )
+    lines += ["", "The two-stage CNN against the best baseline (mean over the seeds):", ""]
+    for task in (BINARY.name, RECORDED_TASK.name, "multiclass-known"):
+        cnn = rec["f1"]["1D-CNN"][task]
+        name, best = max(
+            ((m, r[task]) for m, r in rec["f1"].items() if not m.startswith("1D-CNN")),
+            key=lambda item: item[1]["mean"],
+        )
+        gap = cnn["mean"] - best["mean"]
+        noise = math.hypot(cnn["sd"], best["sd"])
+        lines.append(
+            f"- {task}: 1D-CNN {cnn['mean']:.4f} vs {name} {best['mean']:.4f}, difference "
+            f"{gap:+.4f} ({'within' if abs(gap) <= noise else 'beyond'} the seeds' combined "
+            f"sd {noise:.4f}) **{verdict(gap >= 0)}**"
+        )
+    lines += [
+        "",
+        "1D-CNN decision paths per true class (seed 0, all folds): "
+        + "; ".join(
+            f"{label}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            for label, counts in rec["cnn_paths_by_truth_seed_0"].items()
+        )
+        + ".",
+    ]
+    return lines
 
 
 # -- 3. forecaster -----------------------------------------------------------------------------
@@ -1031,6 +1330,20 @@ def profiling_tables(prof: dict[str, Any]) -> list[str]:
         lines.append(
             f"- {task}: 1D-CNN {bar['cnn_f1']:.4f} vs {bar['best_baseline']} "
             f"{bar['best_baseline_f1']:.4f} **{verdict(bar['met'])}**"
+        )
+    spread = prof["seed_spread"]
+    lines += [
+        "",
+        f"**Seed spread**: F1 mean ± sd over model seeds {', '.join(map(str, spread['seeds']))} "
+        "(same training and test windows; the rows above are seed 0).",
+        "",
+        "| Model | binary | multiclass (macro) | multiclass (weighted) |",
+        "|---|---|---|---|",
+    ]
+    for model, by_task in spread["f1"].items():
+        cells = [by_task[t] for t in (BINARY.name, MULTICLASS.name, WEIGHTED.name)]
+        lines.append(
+            f"| {model} | " + " | ".join(f"{c['mean']:.4f} ± {c['sd']:.4f}" for c in cells) + " |"
         )
     unseen = prof["open_set"]
     lines += [
@@ -1337,8 +1650,20 @@ def summary(result: dict[str, Any]) -> list[str]:
 
 # -- (5) the detectors side by side: public real labelled series and simulated CNF ----------
 AEON_DATA = "aeon/datasets/data"
-AEON_VERSION = "1.6.0"
+KDD_FILE = "135_UCR_Anomaly_InternalBleeding16_TEST.csv"
 KDD_TRAIN_STEPS = 1200  # UCR name 135_UCR_Anomaly_InternalBleeding16_1200_4187_4199
+BENCH_PACKAGES = {"aeon": "1.6.0", "sktime": "1.2.0", "river": "0.26.1"}
+"""Packages whose wheels ship the public labelled series (./scripts/setup --bench installs
+them with --no-deps; only their data files are read, none is imported)."""
+YAHOO_TRAIN_STEPS = 400  # its first labelled anomaly is at step 431
+MITDB_TRAIN_STEPS = 2500  # its labelled anomaly spans steps 6936–7287
+SHUTTLE_TRAIN_ROWS, SHUTTLE_TEST_ROWS = 3000, 5000
+CHANGE_TOLERANCE = 5
+"""Steps either side of a change point that annotators place alike, and that are labelled."""
+TCPD = {  # river's copies of TCPD series (van den Burg & Williams 2020): steps to train on
+    "apple": 300,  # annotators agree on a change at step 319
+    "bitcoin": 450,  # their first agreed changes are near step 580
+}
 
 
 @dataclass(frozen=True)
@@ -1354,30 +1679,44 @@ class LabelledRun:
     labels: np.ndarray  # per test step: "normal" or the anomaly's name
 
 
-def aeon_file(relative: str) -> Path:
-    """A data file shipped inside the aeon wheel, found without importing aeon (its code
-    pins older numba/pandas than the project's; only its data is used)."""
+def package_file(package: str, relative: str) -> Path:
+    """A data file shipped inside a package's wheel, found without importing the package
+    (aeon and sktime pin older numba/pandas than the project's; only their data is used)."""
     from importlib.metadata import PackageNotFoundError, distribution
 
+    wanted = f"{package}=={BENCH_PACKAGES[package]}"
     try:
-        path = Path(str(distribution("aeon").locate_file(f"{AEON_DATA}/{relative}")))
+        found = distribution(package)
     except PackageNotFoundError:
         raise SystemExit(
-            f"the real-data table needs aeon's data files: pip install --no-deps "
-            f"aeon=={AEON_VERSION} (./scripts/setup --bench does it)"
+            f"the real-data table needs {package}'s data files: pip install --no-deps {wanted} "
+            "(./scripts/setup --bench does it)"
         ) from None
-    if not path.exists():
-        raise SystemExit(f"{path} is missing: install aeon=={AEON_VERSION}")
+    path = Path(str(found.locate_file(relative)))
+    if found.version != BENCH_PACKAGES[package] or not path.exists():
+        raise SystemExit(f"{path} is missing or not from {wanted}: install {wanted}")
     return path
 
 
-def timeeval_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Values [T, F] and 0/1 labels of a TimeEval CSV (timestamp, values…, is_anomaly)."""
+def csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file, gzip-compressed when its name ends in .gz."""
     import csv
+    import gzip
 
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    body = np.array([[float(x) for x in row[1:]] for row in rows[1:]])
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", newline="") as handle:
+            rows = list(csv.reader(handle))
+    else:
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+    return rows[0], rows[1:]
+
+
+def labelled_columns(path: Path, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Values [T, F] and 0/1 labels of a CSV whose last column is the label (the first
+    `skip` columns, e.g. a timestamp, left out)."""
+    _, rows = csv_rows(path)
+    body = np.array([[float(x) for x in row[skip:]] for row in rows])
     return body[:, :-1], body[:, -1].astype(int)
 
 
@@ -1385,35 +1724,151 @@ def as_labels(flags: np.ndarray, name: str) -> np.ndarray:
     return np.where(flags > 0, name, NORMAL).astype(object)
 
 
-def public_runs() -> list[LabelledRun]:
-    kdd_values, kdd_flags = timeeval_csv(
-        aeon_file("KDD-TSAD_135/135_UCR_Anomaly_InternalBleeding16_TEST.csv")
+def split_run(
+    name: str, kind: str, source: str, features: tuple[str, ...], values: np.ndarray,
+    flags: np.ndarray, train_steps: int, anomaly: str = "anomaly",
+) -> LabelledRun:  # fmt: skip
+    """Train on the first `train_steps` steps (which must be normal), test on the rest."""
+    if np.any(flags[:train_steps]):
+        raise SystemExit(f"{name}: labelled anomalies in the first {train_steps} steps")
+    rest = as_labels(flags[train_steps:], anomaly)
+    return LabelledRun(
+        name, kind, source, features, values[:train_steps], values[train_steps:], rest
     )
-    ecg_train, _ = timeeval_csv(aeon_file("UnitTest/ecg-diff-count-3_TRAIN_NA.csv"))
-    ecg_values, ecg_flags = timeeval_csv(aeon_file("UnitTest/ecg-diff-count-3_TEST.csv"))
+
+
+def aeon_runs() -> list[LabelledRun]:
+    data = f"aeon {BENCH_PACKAGES['aeon']} wheel: {AEON_DATA}"
+    kdd = package_file(
+        "aeon", f"{AEON_DATA}/KDD-TSAD_135/135_UCR_Anomaly_InternalBleeding16_TEST.csv"
+    )
+    ecg_train, _ = labelled_columns(
+        package_file("aeon", f"{AEON_DATA}/UnitTest/ecg-diff-count-3_TRAIN_NA.csv"), 1
+    )
+    ecg_values, ecg_flags = labelled_columns(
+        package_file("aeon", f"{AEON_DATA}/UnitTest/ecg-diff-count-3_TEST.csv"), 1
+    )
     return [
-        LabelledRun(
+        split_run(
             "KDD-TSAD 135 (UCR InternalBleeding16)",
             "real",
-            f"aeon {AEON_VERSION} wheel: {AEON_DATA}/KDD-TSAD_135 (KDD Cup 2021 / UCR anomaly "
-            "archive; a patient's physiological signal, one labelled anomaly; train = the "
-            "first 1 200 steps, test = the rest)",
+            f"{data}/KDD-TSAD_135 (KDD Cup 2021 / UCR anomaly archive; a patient's "
+            "physiological signal, one labelled anomaly; train = the first 1 200 steps, "
+            "test = the rest)",
             ("value",),
-            kdd_values[:KDD_TRAIN_STEPS],
-            kdd_values[KDD_TRAIN_STEPS:],
-            as_labels(kdd_flags[KDD_TRAIN_STEPS:], "anomaly"),
+            *labelled_columns(kdd, 1),
+            KDD_TRAIN_STEPS,
         ),
         LabelledRun(
             "ecg-diff-count-3 (GutenTAG)",
             "synthetic",
-            f"aeon {AEON_VERSION} wheel: {AEON_DATA}/UnitTest/ecg-diff-count-3 (synthetic ECG "
-            "with injected anomalies from the GutenTAG generator; NOT real data)",
+            f"{data}/UnitTest/ecg-diff-count-3 (synthetic ECG with injected anomalies from "
+            "the GutenTAG generator; NOT real data)",
             ("value",),
             ecg_train,
             ecg_values,
             as_labels(ecg_flags, "anomaly"),
         ),
     ]
+
+
+def sktime_runs() -> list[LabelledRun]:
+    data = f"sktime {BENCH_PACKAGES['sktime']} wheel: sktime/datasets/data"
+    yahoo = labelled_columns(package_file("sktime", "sktime/datasets/data/yahoo/yahoo.csv"))
+    mitdb = labelled_columns(package_file("sktime", "sktime/datasets/data/mitdb/mitdb.csv"))
+    return [
+        split_run(
+            "Yahoo S5 (sktime's copy)",
+            "real",
+            f"{data}/yahoo/yahoo.csv (a Yahoo Webscope S5 series: 1 000 points, 7 labelled "
+            f"outliers; train = the first {YAHOO_TRAIN_STEPS} steps)",
+            ("value",),
+            *yahoo,
+            YAHOO_TRAIN_STEPS,
+        ),
+        split_run(
+            "MIT-BIH ECG (sktime's copy)",
+            "real",
+            f"{data}/mitdb/mitdb.csv (7 500 points of an MIT-BIH Arrhythmia Database ECG, "
+            f"one labelled anomalous stretch; train = the first {MITDB_TRAIN_STEPS} steps)",
+            ("value",),
+            *mitdb,
+            MITDB_TRAIN_STEPS,
+        ),
+    ]
+
+
+def agreed_changes(annotations: dict[str, list[int]]) -> list[int]:
+    """Change points a majority of annotators place within `CHANGE_TOLERANCE` steps of
+    each other (the first of each group)."""
+    points = sorted({p for marks in annotations.values() for p in marks})
+    agreed: list[int] = []
+    for point in points:
+        near = sum(
+            any(abs(p - point) <= CHANGE_TOLERANCE for p in marks) for marks in annotations.values()
+        )
+        if 2 * near > len(annotations) and all(abs(point - a) > CHANGE_TOLERANCE for a in agreed):
+            agreed.append(point)
+    return agreed
+
+
+def tcpd_annotations(module: Path) -> dict[str, list[int]]:
+    """The `annotations={…}` literal of a river.drift.datasets module, read with ast."""
+    import ast
+
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.keyword) and node.arg == "annotations":
+            return ast.literal_eval(node.value)
+    raise SystemExit(f"{module}: no annotations")
+
+
+def river_runs() -> list[LabelledRun]:
+    data = f"river {BENCH_PACKAGES['river']} wheel: river"
+    header, rows = csv_rows(package_file("river", "river/datasets/shuttle.csv.gz"))
+    table = np.array([[float(x) for x in row] for row in rows])
+    values, flags = table[:, :-1], table[:, -1].astype(int)
+    normal = np.flatnonzero(flags == 0)[:SHUTTLE_TRAIN_ROWS]
+    start = normal[-1] + 1
+    runs = [
+        LabelledRun(
+            "Shuttle (river's copy)",
+            "real (tabular)",
+            f"{data}/datasets/shuttle.csv.gz (Statlog Shuttle as an outlier set: 9 features, "
+            f"rows in file order, not a time series; train = the first {SHUTTLE_TRAIN_ROWS} "
+            f"inlier rows, test = the next {SHUTTLE_TEST_ROWS} rows)",
+            tuple(header[:-1]),
+            values[normal],
+            values[start : start + SHUTTLE_TEST_ROWS],
+            as_labels(flags[start : start + SHUTTLE_TEST_ROWS], "outlier"),
+        )
+    ]
+    for name, train_steps in TCPD.items():
+        folder = "river/drift/datasets"
+        header, rows = csv_rows(package_file("river", f"{folder}/{name}.csv"))
+        values = np.array([[float(x) for x in row[1:]] for row in rows])
+        changes = agreed_changes(tcpd_annotations(package_file("river", f"{folder}/{name}.py")))
+        flags = np.zeros(len(values), dtype=int)
+        for point in changes:
+            flags[max(0, point - CHANGE_TOLERANCE) : point + CHANGE_TOLERANCE + 1] = 1
+        runs.append(
+            split_run(
+                f"{name} (TCPD, river's copy)",
+                "real (change points)",
+                f"{data}/drift/datasets/{name}.csv (Turing change-point data set; the steps "
+                f"within {CHANGE_TOLERANCE} of a change a majority of its annotators agree "
+                f"on, {changes}, labelled; train = the first {train_steps} steps)",
+                tuple(header[1:]),
+                values,
+                flags,
+                train_steps,
+                "change",
+            )
+        )
+    return runs
+
+
+def public_runs() -> list[LabelledRun]:
+    return [*aeon_runs(), *sktime_runs(), *river_runs()]
 
 
 def simulated_run(scenario: Scenario, sizes: Sizes) -> LabelledRun:
@@ -1437,31 +1892,41 @@ def simulated_run(scenario: Scenario, sizes: Sizes) -> LabelledRun:
 def recorded_runs(folder: Path | None) -> list[LabelledRun]:
     """Recorded emulated telemetry (`secmas detect dataset --dataplane emulated`): a folder
     with one CSV of normal behaviour (`*normal*.csv`, training) and any number of other CSVs
-    with a label column."""
+    with a label column, each read by `read_recording` (a file with frozen runs is refused).
+    A `*instance*.csv` is another CNF instance's recording: its row is the cross-instance
+    one (issue 39 item 5), a model of this instance applied to that one."""
     if folder is None or not folder.is_dir():
         return []
-    from secmas.analytics.csvdata import read_series
+    from secmas.analytics.csvdata import CSVDataError, read_recording
+
+    def read(path: Path) -> Any:
+        try:
+            return read_recording(path)
+        except (CSVDataError, OSError) as error:
+            raise SystemExit(f"recorded run: {error}") from None
 
     normals = sorted(folder.glob("*normal*.csv"))
     if len(normals) != 1:
         raise SystemExit(f"{folder}: expected one *normal*.csv, found {len(normals)}")
-    normal = read_series(normals[0])
+    normal = read(normals[0])
     runs = []
     for path in sorted(folder.glob("*.csv")):
         if path == normals[0]:
             continue
-        test = read_series(path)
+        test = read(path)
         truth = test.truth()
         if truth is None:
             continue
         index = [test.features.index(f) for f in normal.features]
+        other = "instance" in path.stem
+        where = f"{path.relative_to(folder.parent.parent)}, trained on {normals[0].name}"
         runs.append(
             LabelledRun(
-                f"emulated {path.stem}",
+                f"emulated {path.stem}" + (" (cross-instance)" if other else ""),
                 "real (emulated data plane)",
                 "recorded by secmas detect dataset --dataplane emulated (no mitigation "
-                f"running): {path.relative_to(folder.parent.parent)}, trained on "
-                f"{normals[0].name}",
+                f"running): {where}"
+                + (", another CNF instance's recording than the one trained on" if other else ""),
                 normal.features,
                 normal.values,
                 test.values[:, index],
@@ -1483,6 +1948,31 @@ def fitted(run: LabelledRun, name: str, sizes: Sizes) -> tuple[Any, Any]:
     return choose_detector(run.train, run.features, **options)
 
 
+UCR_MARGIN = 100
+"""The UCR anomaly archive's rule: the top-scoring location within 100 points of the
+labelled anomaly counts as found (Wu & Keogh, 2021)."""
+REFERENCES = ("zscore", "discord")
+"""The two trivial references every detector is measured against (issue 35)."""
+
+
+def ucr_rule(scores: Any, labels: np.ndarray, window: int) -> bool:
+    """Whether the top-scoring window (its `window` steps) lies within `UCR_MARGIN` steps
+    of a labelled anomalous step."""
+    top = int(scores.end[int(np.argmax(scores.score))])
+    anomalous = np.flatnonzero(labels != NORMAL)
+    gap = np.maximum(0, np.maximum(anomalous - top, top - window + 1 - anomalous))
+    return bool(gap.min() <= UCR_MARGIN)
+
+
+def false_alarm_runs(flags: np.ndarray, labels: np.ndarray, ends: np.ndarray, span: int) -> int:
+    """Runs of consecutive flagged windows none of which holds an anomalous step: the
+    alerts an operator would see for nothing."""
+    from secmas.analytics.events import window_truth
+
+    wrong = np.asarray(flags, dtype=bool) & ~window_truth(labels, ends, span)
+    return int(np.sum(wrong[1:] & ~wrong[:-1]) + wrong[:1].sum())
+
+
 def detector_row(run: LabelledRun, name: str, sizes: Sizes) -> dict[str, Any]:
     from secmas.analytics.events import rank_windows
 
@@ -1490,9 +1980,10 @@ def detector_row(run: LabelledRun, name: str, sizes: Sizes) -> dict[str, Any]:
         fit, (detector, selection) = timed(lambda: fitted(run, name, sizes))
     except ValueError as exc:
         return {"detector": name, "error": str(exc)}
-    scores = detector.score(run.test)
+    score, scores = timed(lambda: detector.score(run.test))
     result = score_events(scores.flags, run.labels, ends=scores.end, span=sizes.window)
     ranking = rank_windows(scores.score, run.labels, scores.end, sizes.window)
+    runs = false_alarm_runs(scores.flags, run.labels, scores.end, sizes.window)
     return {
         "detector": name,
         "chosen": None if selection is None else selection.chosen,
@@ -1503,11 +1994,63 @@ def detector_row(run: LabelledRun, name: str, sizes: Sizes) -> dict[str, Any]:
         "window_recall": result.recall,
         "window_f1": result.f1,
         "false_alarm_windows": result.false_alarm_windows,
+        "false_alarms_per_1000": 1000 * runs / len(run.test),
         "roc_auc": ranking.roc_auc,
-        "top_window_on_anomaly": ranking.top_on_anomaly,
+        "ucr_rule": ucr_rule(scores, run.labels, sizes.window),
         "top_window_end": ranking.top_end,
         "fit_s": fit["wall_s"],
+        "score_s": score["wall_s"],
     }
+
+
+def versus_references(rows: list[dict[str, Any]]) -> None:
+    """Mark on every row whether it is at least as good as the better trivial reference,
+    by window F1 and by the UCR rule, and whether it beats both on either."""
+    refs = [r for r in rows if r["detector"] in REFERENCES and "error" not in r]
+    best_f1 = max(r["window_f1"] for r in refs)
+    best_ucr = any(r["ucr_rule"] for r in refs)
+    for row in rows:
+        if "error" in row:
+            continue
+        row["f1_at_least_references"] = row["window_f1"] >= best_f1 - 1e-9
+        row["ucr_at_least_references"] = row["ucr_rule"] or not best_ucr
+        row["beats_references"] = row["window_f1"] > best_f1 + 1e-9 or (
+            row["ucr_rule"] and not best_ucr
+        )
+
+
+def standing(tables: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per detector, over the public real series and then over all: on how many it is at
+    least as good as the better reference (F1, UCR rule, both), where it beats them, and
+    its mean rank by window F1 (1 = best) — the order `--model auto` follows."""
+    out: dict[str, Any] = {}
+    for scope, chosen in (
+        (
+            "the public real series",
+            [t for t in tables if t["kind"].startswith("real") and t["public"]],
+        ),
+        ("all the series", tables),
+    ):
+        ranks: dict[str, list[float]] = {}
+        counts: dict[str, dict[str, Any]] = {}
+        for table in chosen:
+            rows = [r for r in table["rows"] if "error" not in r]
+            f1s = sorted({r["window_f1"] for r in rows}, reverse=True)
+            for row in rows:
+                ranks.setdefault(row["detector"], []).append(1 + f1s.index(row["window_f1"]))
+                count = counts.setdefault(
+                    row["detector"], {"series": 0, "f1": 0, "ucr": 0, "both": 0, "beats_on": []}
+                )
+                count["series"] += 1
+                count["f1"] += row["f1_at_least_references"]
+                count["ucr"] += row["ucr_at_least_references"]
+                count["both"] += row["f1_at_least_references"] and row["ucr_at_least_references"]
+                if row["beats_references"]:
+                    count["beats_on"].append(table["dataset"])
+        for name, count in counts.items():
+            count["mean_f1_rank"] = statistics.fmean(ranks[name])
+        out[scope] = counts
+    return out
 
 
 def detectors_side_by_side(
@@ -1515,7 +2058,8 @@ def detectors_side_by_side(
 ) -> dict[str, Any]:
     from secmas.analytics.detectors import DETECTORS
 
-    runs = [*public_runs(), simulated_run(scenario, sizes), *recorded_runs(recorded)]
+    public = public_runs()
+    runs = [*public, simulated_run(scenario, sizes), *recorded_runs(recorded)]
     tables = []
     for run in runs:
         rows = []
@@ -1523,14 +2067,16 @@ def detectors_side_by_side(
             rows.append(detector_row(run, name, sizes))
             row = rows[-1]
             print(
-                f"{run.name}: {name}: F1 {row.get('window_f1', float('nan')):.3f} "
-                f"AUC {row.get('roc_auc', float('nan')):.3f} top-on-anomaly "
-                f"{row.get('top_window_on_anomaly')}"
+                f"{run.name}: {name}: F1 {row.get('window_f1', math.nan):.3f} "
+                f"AUC {row.get('roc_auc', math.nan):.3f} UCR rule {row.get('ucr_rule')}",
+                flush=True,
             )
+        versus_references(rows)
         tables.append(
             {
                 "dataset": run.name,
                 "kind": run.kind,
+                "public": any(run is p for p in public),
                 "source": run.source,
                 "features": list(run.features),
                 "train_steps": len(run.train),
@@ -1547,42 +2093,74 @@ def detectors_side_by_side(
             "20 % validation) fitted on "
             "each dataset's normal part and scored on its labelled part; a window is anomalous "
             "when it holds an anomalous step (score_events span = window); no point adjustment. "
-            "auto = `--model auto`: every detector validated on the last 30 % (at least 17 "
-            "windows) of the normal part with injected spikes, level shifts and drifts, the "
-            "best window F1 refitted "
-            "on the whole normal part (it never sees the labelled part)"
+            f"UCR rule: the top-scoring window lies within {UCR_MARGIN} steps of a labelled "
+            "anomalous step; false alarms: runs of flagged windows holding no anomalous step, "
+            "per 1 000 test steps. References: zscore (robust z-score of levels and first "
+            "differences) and discord (matrix-profile discord); ≥ ref: at least as good as the "
+            "better of the two, by F1 and by the UCR rule. auto = `--model auto`: the "
+            "detectors in the benchmark's order (zscore, discord, pca, iforest, lstm-ae), the "
+            "first that flags at most 3 % of held-out normal windows (the last 30 % of the "
+            "normal part, at least 17 windows) chosen and refitted on the whole normal part "
+            "(it never sees the labelled part)"
         ),
         "recorded_emulated": None if recorded is None else str(recorded),
         "datasets": tables,
+        "standing": standing(tables),
     }
 
 
+def yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
 def side_by_side_tables(data: dict[str, Any]) -> list[str]:
-    lines = [data["what"].capitalize() + ".", ""]
+    what = data["what"]
+    lines = [what[0].upper() + what[1:] + ".", "", *standing_table(data["standing"]), ""]
     for table in data["datasets"]:
         lines += [
-            f"**{table['dataset']}** ({table['kind']}; {table['train_steps']} training steps, "
-            f"{table['test_steps']} test steps, {table['anomalous_steps']} anomalous). "
-            f"Source: {table['source']}.",
+            f"**{table['dataset']}** ({table['kind']}; {len(table['features'])} metric(s), "
+            f"{table['train_steps']} training steps, {table['test_steps']} test steps, "
+            f"{table['anomalous_steps']} anomalous). Source: {table['source']}.",
             "",
-            "| detector | event recall | window F1 | precision | recall | false-alarm windows "
-            "| ROC-AUC | top window on anomaly | fit (s) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| detector | window F1 | UCR rule | event recall | false alarms /1000 | ROC-AUC "
+            "| ≥ ref F1 | ≥ ref UCR | beats both | fit (s) | score (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in table["rows"]:
             if "error" in row:
-                lines.append(f"| {row['detector']} | not fitted: {row['error']} |||||||| ")
+                lines.append(f"| {row['detector']} | not fitted: {row['error']} |||||||||| ")
                 continue
             events = f"{fmt(row['event_recall'], 2)} of {row['events']}"
             name = row["detector"] + (f" → {row['chosen']}" if row["chosen"] else "")
             lines.append(
-                f"| {name} | {events} | {fmt(row['window_f1'], 3)} | "
-                f"{fmt(row['window_precision'], 3)} | {fmt(row['window_recall'], 3)} | "
-                f"{row['false_alarm_windows']} | {fmt(row['roc_auc'], 3)} | "
-                f"{'yes' if row['top_window_on_anomaly'] else 'no'} | {row['fit_s']:.1f} |"
+                f"| {name} | {fmt(row['window_f1'], 3)} | {yes(row['ucr_rule'])} | {events} | "
+                f"{row['false_alarms_per_1000']:.1f} | {fmt(row['roc_auc'], 3)} | "
+                f"{yes(row['f1_at_least_references'])} | "
+                f"{yes(row['ucr_at_least_references'])} | {yes(row['beats_references'])} | "
+                f"{row['fit_s']:.1f} | {row['score_s']:.2f} |"
             )
         chose = [row["selection"]["reason"] for row in table["rows"] if row.get("selection")]
         lines += ["", f"auto chose {chose[0]}."] if chose else []
+        lines.append("")
+    return lines
+
+
+def standing_table(standing: dict[str, Any]) -> list[str]:
+    lines = []
+    for scope, counts in standing.items():
+        lines += [
+            f"**Standing over {scope}** (≥ ref: at least as good as the better "
+            "trivial reference; mean rank by window F1, 1 = best):",
+            "",
+            "| detector | ≥ ref by F1 | ≥ ref by UCR rule | both | mean F1 rank | beats both on |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, c in sorted(counts.items(), key=lambda kv: kv[1]["mean_f1_rank"]):
+            n = c["series"]
+            lines.append(
+                f"| {name} | {c['f1']} of {n} | {c['ucr']} of {n} | {c['both']} of {n} | "
+                f"{c['mean_f1_rank']:.2f} | {', '.join(c['beats_on']) or '—'} |"
+            )
         lines.append("")
     return lines
 
@@ -1595,26 +2173,31 @@ def side_by_side_plot(data: dict[str, Any], path: Path) -> None:
 
     tables = data["datasets"]
     names = [row["detector"] for row in tables[0]["rows"]]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(2, 1, figsize=(13, 7.5))
     width = 0.8 / len(names)
     for panel, (key, title) in zip(
-        axes, (("window_f1", "window F1"), ("roc_auc", "ROC-AUC")), strict=True
-    ):
+        axes, (("window_f1", "window F1 (hatched: UCR rule missed)"), ("roc_auc", "ROC-AUC")),
+        strict=True,
+    ):  # fmt: skip
         for i, name in enumerate(names):
-            heights = []
+            heights, missed = [], []
             for table in tables:
                 row = next(r for r in table["rows"] if r["detector"] == name)
                 value = row.get(key, math.nan)
                 heights.append(0.0 if value is None or math.isnan(value) else value)
+                missed.append(not row.get("ucr_rule", False))
             xs = np.arange(len(tables)) + i * width
-            panel.bar(xs, heights, width, label=name)
+            bars = panel.bar(xs, heights, width, label=name)
+            if key == "window_f1":
+                for bar, miss in zip(bars, missed, strict=True):
+                    bar.set_hatch("//" if miss else "")
         panel.set_xticks(np.arange(len(tables)) + 0.4 - width / 2)
         panel.set_xticklabels(
-            [f"{t['dataset'].split(' (')[0]}\n({t['kind']})" for t in tables], fontsize=8
+            [f"{t['dataset'].split(' (')[0]}\n({t['kind']})" for t in tables], fontsize=7
         )
         panel.set_ylim(0, 1.05)
-        panel.set_title(title)
-    axes[0].legend(fontsize=8)
+        panel.set_title(title, fontsize=9)
+    axes[0].legend(fontsize=7, ncol=len(names))
     fig.suptitle("Detectors side by side (benchmarks/bench_detection.py --detectors)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -1632,6 +2215,7 @@ def run_side_by_side(sizes: Sizes, quick: bool, recorded: Path | None) -> None:
         "benchmark": "detectors",
         "quick": quick,
         "sizes": {"window": sizes.window, "epochs": sizes.epochs, "batch": sizes.batch},
+        "packages": BENCH_PACKAGES,
         "machine": machine(),
         **data,
         "total_wall_s": time.perf_counter() - began,
@@ -1656,6 +2240,31 @@ def run_side_by_side(sizes: Sizes, quick: bool, recorded: Path | None) -> None:
     print(f"wrote {RESULTS}/detectors.{{json,md,png}}")
 
 
+RECORDED_HEADING = "### 2b. Profiling on recorded emulated telemetry (004_… Tables 2 and 3)"
+
+
+def run_recorded_profiling(sizes: Sizes, recording: Path) -> None:
+    """`--profiler-only`: (2b) alone, written into the existing detection.json and .md."""
+    torch.set_num_threads(1)
+    json_path, md_path = RESULTS / "detection.json", RESULTS / "detection.md"
+    if not json_path.is_file() or not md_path.is_file():
+        raise SystemExit(f"{json_path} and {md_path.name} are needed: run the full benchmark once")
+    result = json.loads(json_path.read_text())
+    result["profiling"]["recorded"] = recorded_profiling(recording, sizes)
+    section = "\n".join([RECORDED_HEADING, "", *recorded_tables(result["profiling"]["recorded"])])
+    text = md_path.read_text()
+    if RECORDED_HEADING in text:
+        head, rest = text.split(RECORDED_HEADING, 1)
+        text = head + section + rest[rest.index("\n### 3.") :]
+    else:
+        head, rest = text.split("### 3.", 1)
+        text = head + section + "\n\n### 3." + rest
+    print(section)
+    json_path.write_text(json.dumps(clean(result), indent=2) + "\n")
+    md_path.write_text(text)
+    print(f"wrote {json_path} and {md_path} (section 2b)")
+
+
 def machine() -> dict[str, Any]:
     return describe(PACKAGES, torch_threads=torch.get_num_threads())
 
@@ -1675,10 +2284,26 @@ def main() -> None:
         help="with --detectors: folder of recorded emulated CSVs (one *normal*.csv + labelled "
         "ones; default benchmarks/recordings)",
     )
+    parser.add_argument(
+        "--attack-recording",
+        type=Path,
+        default=ATTACK_RECORDING,
+        help="recorded emulated telemetry with 4 episodes of each of the five kinds, for the "
+        "profiler comparison (2b) (default benchmarks/recordings/cnf-emulated-attacks.csv)",
+    )
+    parser.add_argument(
+        "--profiler-only",
+        action="store_true",
+        help="only (2b), the profiler on the attack recording: updates its part of "
+        "detection.json and detection.md, keeps the rest",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.detectors:
         run_side_by_side(sizes, args.quick, args.recorded)
+        return
+    if args.profiler_only:
+        run_recorded_profiling(sizes, args.attack_recording)
         return
     torch.set_num_threads(THREADS)
     began, load_before = time.perf_counter(), os.getloadavg()
@@ -1688,6 +2313,7 @@ def main() -> None:
 
     det, detector, plot_data = detection(scenario, sizes)
     prof, prof_live = profiling(scenario, sizes)
+    prof["recorded"] = recorded_profiling(args.attack_recording, sizes)
     fc, forecasters, forecast_series = forecasting(scenario, sizes)
     live = inference(
         detector, plot_data["live_series"], prof_live, forecasters, forecast_series, sizes.repeat
@@ -1755,6 +2381,10 @@ def main() -> None:
         "### 2. Profiling (004_… Section 6.2)",
         "",
         *profiling_tables(prof),
+        "",
+        RECORDED_HEADING,
+        "",
+        *recorded_tables(prof["recorded"]),
         "",
         "### 3. Forecasting (004_… Section 6.3)",
         "",

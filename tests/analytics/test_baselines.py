@@ -82,6 +82,17 @@ def test_one_profiler_serves_both_tasks() -> None:
     assert set(binary(x)) <= {"normal", "anomalous"}
 
 
+def test_the_profiler_trains_on_the_classes_it_is_given() -> None:
+    x, labels = make_windows(4, seed=2)
+    recorded = ("normal", "syn_flood", "high_cpu")
+    keep = [i for i, label in enumerate(labels) if label in ("normal", "high_cpu", "high_memory")]
+    mine = [{"high_memory": "syn_flood"}.get(labels[i], labels[i]) for i in keep]
+    fit = profiler_model(width=0.25, epochs=1, seed=0, classes=recorded)
+    predict = fit(x[keep], mine, MULTICLASS)
+    assert predict.__self__.classes == recorded  # type: ignore[attr-defined]
+    assert set(predict(x[keep])) <= {*recorded, "unknown"}
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_compare_builds_table_rows() -> None:
     train = make_windows(10, seed=3)

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from secmas.analytics.cnfloop import (
     Condition,
+    above,
     condition_at,
+    families,
     first_in_effect,
     in_effect,
     normal_bounds,
@@ -115,3 +117,15 @@ def test_align_fills_gaps_and_nan() -> None:
     assert values[:, 0].tolist() == [3.0, 3.0, 3.0, 5.0]  # before: the first; gap: the last
     assert values[:, 1].tolist() == [1.0, 0.0, 2.0, 2.0]  # NaN (no request) is 0
     assert values[:, 2].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_a_step_names_the_families_of_attacks_whose_metrics_it_has_above_bounds() -> None:
+    """What lets a new attack through the loop's cooldown and settle (realcnf): a hog
+    while a guard settles moves the host's metrics, which the guard's alert did not."""
+    bounds = {"cpu": 0.02, "connections": 14.0, "load": 1.5, "memory_rss": 29.0}
+    hog = {"cpu": 0.9, "connections": 2.0, "load": 9.0, "memory_rss": 20.0}
+    assert above(hog, bounds) == ["cpu", "load"]
+    assert families(above(hog, bounds)) == {"host"}  # the machine's load is no evidence
+    flood = hog | {"cpu": 0.01, "connections": 300.0}
+    assert families(above(flood, bounds)) == {"network"}
+    assert families(["load", "disk_write"]) == frozenset()

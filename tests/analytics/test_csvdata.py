@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +18,18 @@ from secmas.analytics.csvdata import (
     CSVSeries,
     check_rows,
     constant_columns,
+    read_recording,
     read_series,
+    shipped_normal_recording,
     timestamp_seconds,
     write_scores,
 )
+from secmas.network.dataplane.cnf import METRICS
+from secmas.pipeline.cnf_emulated import recorded_normal
+
+ROOT = Path(__file__).parents[2]
+SEED_NORMAL_SAMPLES = 2361
+"""Samples of normal behaviour `002_…` trains its detector on (issue 35 item 4)."""
 
 
 def write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:
@@ -186,3 +196,39 @@ def test_write_scores(tmp_path: Path) -> None:
 def test_a_series_is_a_named_tuple() -> None:
     series = CSVSeries(("a",), np.zeros((1, 1)), None)
     assert series.seconds is None
+
+
+def test_a_recording_with_a_frozen_run_is_refused_naming_rows_and_times(tmp_path: Path) -> None:
+    rows = [f"{0.5 * i:.1f},{i},{i % 7}" for i in range(30)]
+    rows[10:19] = [f"{0.5 * i:.1f},10,3" for i in range(10, 19)]  # one scrape, nine steps
+    path = write(tmp_path, "timestamp,cpu,connections\n" + "\n".join(rows) + "\n", "rec.csv")
+    assert len(read_series(path).values) == 30  # a user's CSV is read as it is
+    with pytest.raises(CSVDataError, match=r"rec\.csv: 9 rows .*rows 10–18 .*time 5\.0 to 9\.0"):
+        read_recording(path)
+
+
+def test_a_live_recording_reads_as_a_series(tmp_path: Path) -> None:
+    path = write(tmp_path, "timestamp,cpu,label\n0,1,normal\n0.5,1,normal\n1,2,http_flood\n")
+    series = read_recording(path)
+    assert series.features == ("cpu",)
+    assert series.labels["label"] == ("normal", "normal", "http_flood")
+
+
+def test_the_shipped_normal_recording_loads() -> None:
+    """Over 40 minutes of the emulated CNF's normal behaviour, no frozen run, every metric
+    of the loop; the loop reads all of it as normal."""
+    path = shipped_normal_recording()
+    series = read_recording(path)
+    assert set(METRICS) <= set(series.features)
+    assert len(series.values) >= SEED_NORMAL_SAMPLES
+    assert series.seconds is not None and series.seconds[-1] - series.seconds[0] >= 40 * 60
+    truth = series.truth()
+    assert truth is not None and set(truth) == {"normal"}
+    assert recorded_normal(path).shape == (len(series.values), len(METRICS))
+
+
+def test_the_shipped_normal_recording_is_package_data() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["secmas"]
+    relative = shipped_normal_recording().relative_to(ROOT / "src" / "secmas").as_posix()
+    assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns)

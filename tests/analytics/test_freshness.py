@@ -11,13 +11,14 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from secmas.analytics.cnftelemetry import CNFTelemetry, MetricFrame
-from secmas.analytics.csvdata import read_series
+from secmas.analytics.csvdata import read_recording, read_series
 from secmas.analytics.freshness import (
     FrozenRecordingError,
     FrozenRun,
     check_not_frozen,
     frozen_runs,
     stale_rows,
+    start_fill,
 )
 from secmas.analytics.promserver import PrometheusServer
 
@@ -65,6 +66,17 @@ def test_short_repeats_are_not_frozen() -> None:
     assert frozen_runs(values, min_rows=3) == [FrozenRun(3 * i, 3 * i + 3) for i in range(10)]
 
 
+def test_the_fill_before_the_first_scrapes_is_dropped_to_its_last_row() -> None:
+    """`cnftelemetry.align` copies the first value back over the steps before Prometheus
+    held two scrapes: all but the last of those rows go (the last is a measurement)."""
+    live = np.arange(12.0).reshape(6, 2)
+    filled = np.concatenate([np.repeat(live[:1], 7, axis=0), live[1:]])
+    assert start_fill(filled) == 6
+    assert np.array_equal(filled[start_fill(filled) :], live)
+    assert start_fill(live) == 0
+    assert start_fill(np.zeros((0, 2))) == 0
+
+
 def test_bad_shapes() -> None:
     with pytest.raises(ValueError, match="rows, metrics"):
         frozen_runs(np.zeros(4))
@@ -73,13 +85,18 @@ def test_bad_shapes() -> None:
     assert frozen_runs(np.zeros((0, 2))) == []
 
 
-def test_the_shipped_attack_recording_is_frozen_where_issue_39_says() -> None:
-    """Not refused by its loaders yet (it is to be recorded again): the check finds the
-    HTTP flood frozen from row 31 to 70."""
-    series = read_series(RECORDINGS / "cnf-emulated-attacks.csv")
-    runs = frozen_runs(series.values)
-    assert FrozenRun(31, 71) in runs
-    assert sum(run.rows for run in runs) == 90
+def test_a_frozen_run_is_named_with_its_times() -> None:
+    run = FrozenRun(31, 71)
+    times = [f"{0.5 * i:.3f}" for i in range(80)]
+    assert run.describe() == "rows 31–70 (40 identical)"
+    assert run.describe(times) == "rows 31–70 (40 identical, time 15.500 to 35.000)"
+
+
+@pytest.mark.parametrize("path", sorted(RECORDINGS.glob("*.csv")), ids=lambda p: p.name)
+def test_the_shipped_recordings_hold_no_frozen_run(path: Path) -> None:
+    """Recorded again (issue 39 item 3): the loaders accept every one of them, and
+    each is labelled with the attacks' ground truth."""
+    assert read_recording(path).truth() is not None
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian package prometheus")

@@ -241,3 +241,95 @@ def test_fit_is_deterministic_for_a_seed() -> None:
     assert np.array_equal(
         first.predict_detailed(x).probabilities, second.predict_detailed(x).probabilities
     )
+
+
+def pulse_windows(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Windows whose label is the state at their last step, as `window_labels` gives it.
+
+    Every window holds one pulse of the same height and length range on channel 0; in a
+    "high_cpu" window it lasts to the window's end, in a "normal" one it ended before. Level,
+    spread and rise from the window's start are alike in both: only where the pulse sits
+    tells them apart.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=0.1, size=(count, STEPS * 2, CHANNELS)).astype(np.float32)
+    labels = []
+    for i in range(count):
+        length = int(rng.integers(3, 8))
+        ongoing = i % 2 == 1
+        end = STEPS * 2 if ongoing else int(rng.integers(length + 1, STEPS * 2 - 2))
+        x[i, end - length : end, 0] += 3.0
+        labels.append("high_cpu" if ongoing else "normal")
+    return x, labels
+
+
+def test_the_state_at_the_window_end_is_learnt() -> None:
+    x, labels = pulse_windows(160, seed=5)
+    test_x, test_labels = pulse_windows(80, seed=6)
+    profiler = TwoStageProfiler.fit(x, labels, width=0.5, epochs=8, batch=32, lr=0.01, seed=0)
+    truth = ["normal" if label == "normal" else "anomalous" for label in test_labels]
+    assert np.mean(np.array(profiler.predict_binary(test_x)) == np.array(truth)) > 0.9
+
+
+def test_inputs_take_each_metric_relative_to_the_anchor_step(
+    profiler: TwoStageProfiler,
+) -> None:
+    scaled = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3)
+    assert profiler.anchor == "end"
+    inputs = profiler.inputs(scaled)
+    assert np.array_equal(inputs[..., :3], scaled)
+    assert np.array_equal(inputs[..., 3:], scaled - scaled[:, -1:, :])
+    start = copy.deepcopy(profiler)
+    start.anchor = "start"
+    assert np.array_equal(start.inputs(scaled)[..., 3:], scaled - scaled[:, :1, :])
+    with pytest.raises(ValueError, match="anchor 'middle'"):
+        TwoStageProfiler.fit(*make_windows(2, seed=3), anchor="middle")  # type: ignore[arg-type]
+
+
+def test_a_file_from_before_anchor_existed_keeps_its_start_anchor(
+    profiler: TwoStageProfiler, tmp_path: Path
+) -> None:
+    path = tmp_path / "profiler.pt"
+    profiler.save(path)
+    stored = load_model(path, "profiler")
+    older = tmp_path / "older.pt"
+    config = {k: v for k, v in stored.config.items() if k != "anchor"} | {"anchored": True}
+    save_model(older, "profiler", config, stored.state, stored.extras)
+    assert TwoStageProfiler.load(older).anchor == "start"
+    odd = tmp_path / "odd.pt"
+    save_model(odd, "profiler", stored.config | {"anchor": "middle"}, stored.state, stored.extras)
+    with pytest.raises(ModelFileError, match=r"odd\.pt.*anchor 'middle'"):
+        TwoStageProfiler.load(odd)
+
+
+RECORDED = ("normal", "syn_flood", "slowloris", "http_flood", "high_memory", "high_cpu")
+
+
+def test_a_deployment_names_its_own_classes(tmp_path: Path) -> None:
+    x, labels = make_windows(30, seed=5)
+    mine = [RECORDED[PROFILE_CLASSES.index(label) % len(RECORDED)] for label in labels]
+    trained = TwoStageProfiler.fit(
+        x, mine, classes=RECORDED, width=0.5, epochs=5, batch=32, lr=0.01, seed=0
+    )
+    trained.save(tmp_path / "recorded.pt")
+    loaded = TwoStageProfiler.load(tmp_path / "recorded.pt")
+    assert trained.classes == loaded.classes == RECORDED
+    said = loaded.predict(x)
+    assert set(said) <= {*RECORDED, "unknown"}
+    assert np.mean(np.array(said) == np.array(mine)) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (("syn_flood", "normal"), "start with 'normal'"),
+        (("normal",), "start with 'normal'"),
+        (("normal", "syn_flood", "syn_flood"), "repeat"),
+    ],
+)
+def test_a_class_set_without_normal_first_or_with_repeats_is_refused(
+    classes: tuple[str, ...], message: str
+) -> None:
+    x, _ = make_windows(2, seed=6)
+    with pytest.raises(ValueError, match=message):
+        TwoStageProfiler.fit(x, ["normal", "syn_flood"] * (len(x) // 2), classes=classes)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from secmas.analytics.detectors import RobustZDetector, fit_baseline
-from secmas.analytics.scoring import FLAT_CAP
+from secmas.analytics.scoring import FLAT_CAP, still_features
 from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold
 
 FEATURES = ("cpu", "load", "memory_vsize", "connections")
@@ -76,3 +76,22 @@ def hand_made(limits: tuple[float, ...] | None, static: float) -> RobustZDetecto
         AdaptiveThreshold(percentile=99.0).calibrate(np.full(10, static)),
         None if limits is None else np.array(limits),
     )
+
+
+def test_still_features_by_hand() -> None:
+    """Spreads 0, 2e-6 (under 1e-4 of a level of 30: 3e-3), 1e-2 (over it) and 5e-5
+    (under 1e-4 of the floor of 1, for a level near 0)."""
+    series = np.array([[1.0, 30.0, 30.0, 0.0], [1.0, 30.000002, 30.01, 0.00005]])
+    assert still_features(series).tolist() == [True, True, False, True]
+
+
+def test_calibrating_on_the_training_series_zeroes_a_still_features_limit() -> None:
+    """memory_vsize moved by rounding noise only: limit 0 (bounded severity); the others
+    keep the percentile of their errors."""
+    values = normal()
+    values[::3, FEATURES.index("memory_vsize")] += 1e-6
+    detector = fit_baseline("zscore", values, FEATURES, window=4)
+    limits = dict(zip(FEATURES, detector.feature_limits.tolist(), strict=True))
+    assert limits["memory_vsize"] == 0.0
+    assert limits["load"] == 0.0
+    assert limits["cpu"] > 0.0 and limits["connections"] > 0.0

@@ -13,14 +13,28 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from secmas.analytics.detectors import DETECTORS
+from secmas.analytics.detectors import DETECTORS, load_detector
+from secmas.analytics.selection import DEFAULT_DETECTOR
 from secmas.cli.detect import ModelChoice, detect_app
 
 runner = CliRunner()
 app = typer.Typer(pretty_exceptions_enable=False)
 app.add_typer(detect_app, name="detect")
 
-TINY = ["--window", "5", "--epochs", "2", "--batch", "20", "--hidden", "4", "--latent", "2"]
+TINY = [
+    "--model",
+    "lstm-ae",
+    "--window",
+    "5",
+    "--epochs",
+    "2",
+    "--batch",
+    "20",
+    "--hidden",
+    "4",
+    "--latent",
+    "2",
+]
 
 
 def metrics(steps: int, seed: int = 0) -> np.ndarray:
@@ -215,11 +229,11 @@ def test_baselines_and_auto_behind_the_same_fit_and_score(tmp_path: Path) -> Non
     args = ["--model", "auto", "--candidates", "zscore,pca", "--report", str(report)]
     chosen = runner.invoke(app, ["detect", "fit", "--csv", str(normal), "-o", str(auto), *args])
     assert chosen.exit_code == 0, chosen.output
-    assert "auto: candidates on held-out normal data" in chosen.output
-    assert "auto chose" in chosen.output and "the highest window F1" in chosen.output
+    assert "auto: candidates in the benchmark's order on held-out normal data" in chosen.output
+    assert "auto chose zscore: the first in the benchmark's order" in chosen.output
     written = json.loads(report.read_text())
-    assert written["selection"]["chosen"] == written["detector"]
-    assert {c["detector"] for c in written["selection"]["candidates"]} == {"zscore", "pca"}
+    assert written["selection"]["chosen"] == written["detector"] == "zscore"
+    assert [c["detector"] for c in written["selection"]["candidates"]] == ["zscore"]
     again = runner.invoke(app, ["detect", "score", "--csv", str(test), "--model", str(auto)])
     assert again.exit_code == 0 and again.output.startswith(written["detector"])
 
@@ -326,3 +340,12 @@ def test_bad_arguments_are_refused_before_torch_and_sklearn_load(tmp_path: Path)
 
 def test_the_model_choices_are_the_detectors_and_auto() -> None:
     assert [m.value for m in ModelChoice] == [*DETECTORS, "auto"]
+
+
+def test_fit_defaults_to_the_detector_the_benchmark_chose(tmp_path: Path) -> None:
+    normal = write_csv(tmp_path / "normal.csv", metrics(150))
+    model = tmp_path / "default.pt"
+    result = runner.invoke(app, ["detect", "fit", "--csv", str(normal), "-o", str(model)])
+    assert result.exit_code == 0, result.output
+    assert f"{DEFAULT_DETECTOR}: threshold" in result.output and "epoch" not in result.output
+    assert load_detector(model).name == DEFAULT_DETECTOR

@@ -180,7 +180,18 @@ def test_dataplane_clean_json(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_json_keeps_stdout_for_the_document_alone(tmp_path: Path) -> None:
     """Progress and tables go to stderr: what a script parses is the document alone."""
     normal = metrics_csv(tmp_path / "normal.csv", 300)
-    tiny = ["--window", "5", "--epochs", "2", "--hidden", "4", "--latent", "2"]
+    tiny = [
+        "--model",
+        "lstm-ae",
+        "--window",
+        "5",
+        "--epochs",
+        "2",
+        "--hidden",
+        "4",
+        "--latent",
+        "2",
+    ]
     result = runner.invoke(
         app, ["detect", "fit", "--csv", str(normal), "-o", str(tmp_path / "m.pt"), *tiny, "--json"]
     )

@@ -1,8 +1,10 @@
 """The agents defend a real CNF: a short agent run on the emulated engine (the four-PoP
-line network, 30 s) whose closed loop watches a real nginx under a real mixed attack (an
-HTTP flood, a Slowloris and a SYN flood at once). The Decision Engine's mitigation must be
-auctioned and won by an agent, and the winner's guard must cut the attack on real packets
-while legitimate requests succeed; everything the run started must be gone afterwards.
+line network, 40 s) whose closed loop watches a real nginx under a real mixed attack (an
+HTTP flood, a Slowloris and a SYN flood at once; the scenario's timeline, known to the
+test, not the demo's hidden attacker; the loop itself is not told it). The Decision
+Engine's mitigation must be auctioned and won by an agent, and the winner's guard must cut
+the attack on real packets while legitimate requests succeed; everything the run started
+must be gone afterwards.
 
 Needs root, namespaces, Mininet, nftables, a cgroup hierarchy and Debian's nginx and
 stress-ng; skipped otherwise with what is missing.
@@ -27,7 +29,8 @@ MISSING = [
     for tool, package in TOOLS.items()
     if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
 ]
-ATTACK_START = 13.0
+ATTACK_START = 23.0
+"""After the loop's warm-up (`realcnf.WARMUP`, 20 s)."""
 
 pytestmark = [
     needs_emulation,
@@ -43,8 +46,8 @@ def _groups() -> set[str]:
 
 
 def short_scenario() -> Scenario:
-    """The line network with the CNF on C, small images, security off, 30 s: 13 s of
-    normal behaviour for the detector, then three attackers, one of each kind."""
+    """The line network with the CNF on C, small images, security off, 40 s: the loop's
+    20 s warm-up, then three attackers, one of each kind."""
     vnfs = [v.model_copy(update={"image_size": 5}) for v in (*ddos_catalogue(), *cnf_catalogue())]
     return line_scenario(
         vnfs=[v.model_dump() for v in vnfs],
@@ -61,13 +64,14 @@ def short_scenario() -> Scenario:
             "attach": ["A"],
         },
         network={"engine": "emulated", "scale": 0.1},
+        traffic=line_scenario().traffic.model_dump() | {"duration": 40},
     )
 
 
 def test_the_agents_auction_the_guard_and_it_cuts_a_real_mixed_attack(tmp_path: Path) -> None:
     before, groups = set(leftovers()), _groups()
     try:
-        result = run_cnf(short_scenario(), out=tmp_path)
+        result = run_cnf(short_scenario(), out=tmp_path, timeline=True)
         report = result.report
         guards = [m for m in report["analytics"]["mitigations"] if m["remedy"] == "guard"]
         assert guards, report["analytics"]["mitigations"]

@@ -35,7 +35,7 @@ def test_a_model_fitted_on_the_recording_reads_the_live_metrics(tmp_path: Path) 
     fit_baseline("zscore", _recorded(columns), columns, window=6).save(model)
     detector = pretrained(model)
     assert detector.window == 6 and detector.name == "zscore"
-    live = _recorded(list(METRICS))[:6]  # the loop's rows, in its own order
+    live = _recorded(list(METRICS))[100:106]  # the loop's rows (past nginx's start)
     flagged = detector.score_window(detector.align(live, METRICS))[2]["static"]
     assert not flagged  # normal rows of the recording are normal to it
 
@@ -52,7 +52,8 @@ def test_the_recording_joins_the_normal_phase_and_a_model_file_is_used_as_it_is(
 ) -> None:
     normal = _recorded(list(METRICS))[:40]
     with_recording = PreparedDetector.read(DetectorChoice(recording=RECORDING))
-    assert with_recording.prior is not None and len(with_recording.prior) == 301
+    assert with_recording.prior is not None
+    assert len(with_recording.prior) == len(_recorded(list(METRICS)))
     fitted = with_recording.fit(normal)
     assert fitted.name == "zscore" and fitted.window == 4
     model = tmp_path / "recorded.model"
@@ -63,12 +64,13 @@ def test_the_recording_joins_the_normal_phase_and_a_model_file_is_used_as_it_is(
 
 def test_a_recording_gives_its_normal_rows_in_the_loops_order() -> None:
     normal = recorded_normal(RECORDING)
-    assert normal.shape == (301, len(METRICS))
+    assert normal.shape == (len(_recorded(list(METRICS))), len(METRICS))
     assert np.array_equal(normal, _recorded(list(METRICS)))
     attacks = RECORDING.with_name("cnf-emulated-attacks.csv")
     with attacks.open(encoding="utf-8") as handle:
-        quiet = sum(row["label"] == "normal" for row in csv.DictReader(handle))
-    assert len(recorded_normal(attacks)) == quiet < 344  # the attacks' rows are left out
+        labels = [row["label"] for row in csv.DictReader(handle)]
+    quiet = labels.count("normal")
+    assert len(recorded_normal(attacks)) == quiet < len(labels)  # the attacks' rows left out
 
 
 def test_a_recording_without_the_cnf_metrics_is_refused(tmp_path: Path) -> None:
@@ -78,3 +80,19 @@ def test_a_recording_without_the_cnf_metrics_is_refused(tmp_path: Path) -> None:
         recorded_normal(other)
     with pytest.raises(RunError, match=r"missing\.csv"):
         recorded_normal(tmp_path / "missing.csv")
+
+
+def test_the_recording_gives_the_spread_and_the_warm_up_the_levels() -> None:
+    recording = PreparedDetector.read(DetectorChoice(recording=RECORDING))
+    assert recording.prior is not None
+    own = recording.prior[200:240].copy()  # this instance: the same CNF at other levels
+    moved = [METRICS.index(name) for name in ("cpu", "memory_rss", "memory_vsize")]
+    own[:, moved] += [0.05, 12.0, 40.0]
+    warm_up, watched = own[:14], own[14:]
+    detector = recording.fit(warm_up)
+    for end in range(detector.window, len(watched) + 1):
+        flags = detector.score_window(watched[end - detector.window : end])[2]
+        assert not flags["static"], f"normal steps {end - detector.window}–{end} flagged"
+    attacked = watched[: detector.window].copy()
+    attacked[:, METRICS.index("cpu")] += 1.0  # a CPU hog on this instance
+    assert detector.score_window(attacked)[2]["static"]

@@ -304,7 +304,8 @@ class Detector(WindowDetector):
         )
         static, rule = StaticThreshold(percentile), AdaptiveThreshold(percentile=percentile)
         detector = cls(trained.model, scaler, names, window, static, rule, trained.history)
-        detector.calibrate(reconstruction_errors(trained.model, windows), adaptive)
+        errors = reconstruction_errors(trained.model, windows)
+        detector.calibrate(errors, adaptive, training=series)
         return detector
 
     def _errors(self, series: np.ndarray) -> np.ndarray:

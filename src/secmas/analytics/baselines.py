@@ -144,15 +144,17 @@ def profiler_model(**fit_options: Any) -> Fit:
     One profiler serves both tasks, as in the system: the binary task reads stage 1 alone
     (`predict_binary`), the multiclass task the full two-stage answer. The profiler trained for
     one task is reused for the next when the training windows and labels are the same objects.
-    Training labels outside `PROFILE_CLASSES` are trained as "unknown".
+    Training labels outside the profiler's classes (option `classes`, default
+    `PROFILE_CLASSES`) are trained as "unknown".
     """
     cache: dict[tuple[int, int], TwoStageProfiler] = {}
+    known = Task("profiler", tuple(fit_options.get("classes", PROFILE_CLASSES)), "macro")
 
     def fit(windows: np.ndarray, labels: Sequence[str], task: Task) -> Predict:
         key = (id(windows), id(labels))
         if key not in cache:
             cache.clear()
-            cache[key] = TwoStageProfiler.fit(windows, MULTICLASS.relabel(labels), **fit_options)
+            cache[key] = TwoStageProfiler.fit(windows, known.relabel(labels), **fit_options)
         profiler = cache[key]
         return profiler.predict_binary if task.average == "binary" else profiler.predict
 

@@ -7,17 +7,23 @@ matrix counts every (kind, choice) pair, and `right` is the share of episodes wh
 choice fits the kind (`FITS`): a network attack needs a network remedy (the CNF's guard,
 or the watched link's rate limit of `003_…` Section 5.1), a hog or a leak inside the CNF
 an isolation, a fresh instance or (a hog) more replicas, a slow network a fresh instance
-elsewhere. A benchmark builds the episodes; this module only counts them.
+elsewhere. `met_episodes` builds the episodes of a labelled recording as the loop meets
+them; a benchmark or a test counts them here.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from secmas.analytics.decision import Mitigation
+import numpy as np
+
+from secmas.analytics.decision import Alert, Mitigation, decide
+from secmas.analytics.events import events
+from secmas.analytics.persistence import Persistence
+from secmas.analytics.scoring import WindowDetector
 
 NO_CHOICE = "none"
 """The choice of an episode the DE took no action on (no alert, or a dismissed one)."""
@@ -45,6 +51,8 @@ class Episode:
 
     kind: str
     choice: str
+    severity: tuple[tuple[str, float], ...] = ()
+    """The severities of the alert the choice was made on (its explanation; () if none)."""
 
     def __post_init__(self) -> None:
         if self.kind not in FITS:
@@ -98,3 +106,38 @@ class ConfusionMatrix:
             "counts": {k: {c: self.count(k, c) for c in self.choices} for k in self.kinds},
             "right": self.right,
         }
+
+
+def met_episodes(
+    values: np.ndarray,
+    labels: np.ndarray,
+    fit: Callable[[np.ndarray], WindowDetector],
+    hold: int,
+    skip: int = 2,
+) -> list[Episode]:
+    """Each attack or incident of a labelled recording (`values` in the detector's feature
+    order) as a loop that learnt the normal stretch before it meets it (as after its new
+    normal, the previous episode's remedies in effect): `fit` on that stretch less its
+    first `skip` steps (the previous episode's draining counters), the DE deciding on the
+    window at which the alert fires (flags held `hold` windows in a row, `Persistence`)
+    inside the episode; `NO_CHOICE` when it never fires there. Kinds not in `FITS` are
+    left out."""
+    found, before = [], 0
+    for event in events(labels):
+        detector = fit(values[before + skip : event.start])
+        scores = detector.score(values[before : event.stop])
+        persistence = Persistence(hold)
+        firing = [persistence.observe(bool(flag)) for flag in scores.flags]
+        start = event.start - before
+        at = next((i for i, on in enumerate(firing) if on and scores.end[i] >= start), None)
+        before = event.stop
+        if event.label not in FITS:
+            continue
+        if at is None:
+            found.append(Episode(event.label, NO_CHOICE))
+            continue
+        severity = detector.severity(scores.per_feature[at])
+        score, limit = float(scores.score[at]), float(scores.limit[at])
+        alert = Alert(0.0, "cnf", "pop", score, limit, (), severity=severity)
+        found.append(Episode(event.label, first_choice(decide(alert)), severity))
+    return found

@@ -18,6 +18,13 @@ refuses always: there is nothing to learn from them.
 
 Every problem is a `CSVDataError` naming the file, the line and the column, e.g.
 `metrics.csv:17: column 'cpu' is empty`.
+
+Recordings of the real CNF (`secmas detect dataset --dataplane emulated`) are read with
+`read_recording`, which also refuses a frozen run (`freshness`): rows that repeat one
+Prometheus scrape are a monitoring gap, and a detector must not learn or be scored on
+them (issue 39 item 3). A long recording of the CNF's normal behaviour (over 40 minutes
+at the 0.5 s scrape interval: more than the 2,361 samples `002_…` trains on, issue 35
+item 4) ships with the package: `shipped_normal_recording`.
 """
 
 from __future__ import annotations
@@ -28,11 +35,14 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+from secmas.analytics.freshness import FrozenRecordingError, check_not_frozen
 
 if TYPE_CHECKING:  # the scores' type only: reading CSV files needs no torch
     from secmas.analytics.scoring import Scores
@@ -45,7 +55,9 @@ __all__ = [
     "check_rows",
     "constant_columns",
     "label_like_columns",
+    "read_recording",
     "read_series",
+    "shipped_normal_recording",
     "timestamp_seconds",
     "write_scores",
 ]
@@ -58,6 +70,8 @@ LABEL_WORDS = frozenset(
     {"label", "labels", "anomaly", "anomalous", "attack", "attacks", "outlier", "truth", "target"}
 )
 """Words that make a metric column's name look like ground truth (`label_like_columns`)."""
+SHIPPED_NORMAL = "cnf-emulated-normal.csv"
+"""The normal recording of the emulated CNF in the package's data."""
 
 
 class CSVDataError(ValueError):
@@ -290,6 +304,23 @@ def read_series(path: str | os.PathLike[str]) -> CSVSeries:
     features = tuple(names[i] for i in metrics)
     labels = {names[i]: tuple(row[i].strip() for _, row in body) for i in truth}
     return CSVSeries(features, values, tuple(stamps) if time_index is not None else None, labels)
+
+
+def read_recording(path: str | os.PathLike[str]) -> CSVSeries:
+    """A recording of the real CNF, read as `read_series` does; CSVDataError also when
+    it holds a frozen run, naming the file, the rows and their timestamps."""
+    series = read_series(path)
+    try:
+        check_not_frozen(series.values, str(path), times=series.timestamps)
+    except FrozenRecordingError as exc:
+        raise CSVDataError(str(exc)) from None
+    return series
+
+
+def shipped_normal_recording() -> Path:
+    """The package's recording of the emulated CNF's normal behaviour (`SHIPPED_NORMAL`:
+    timestamp, the fourteen metrics, label), for the closed loop to learn from."""
+    return Path(str(resources.files("secmas") / "data" / SHIPPED_NORMAL))
 
 
 def check_rows(path: str | os.PathLike[str], rows: int, needed: int) -> None:

@@ -7,6 +7,10 @@ anomalies. Here the data plane plays both: `simulate` runs a scenario and return
 CNF's metrics with the ground-truth condition of every step, `normal_series` the same
 without attack or incidents, and `episode_series` lays random, non-overlapping episodes
 of chosen conditions (attacks and incidents) over normal traffic.
+
+`shipped_ecg` is the exception: a small real labelled series (an MIT-BIH ECG, labels
+"normal" and "anomaly") shipped with the package, so that the choice `--model auto` makes
+can be tested on data the project did not make (issue 35).
 """
 
 from __future__ import annotations
@@ -212,3 +216,25 @@ def _attack(scenario: Scenario, kind: str, start: float, stop: float) -> Attack:
             "attach": attach,
         }
     )
+
+
+SHIPPED_ECG = "mitdb-ecg.csv"
+ECG_NORMAL_STEPS = 2500
+"""The shipped ECG's first steps, before its labelled anomaly (6 936–7 287): normal."""
+
+
+def shipped_ecg() -> tuple[LabelledSeries, LabelledSeries]:
+    """A real labelled series shipped with the package (secmas/data/series/README.md: an
+    MIT-BIH ECG, ODC-By): its normal first `ECG_NORMAL_STEPS` steps and the labelled rest,
+    one step per sample. Small enough for a test to fit and score detectors in seconds."""
+    import csv
+    from importlib import resources
+
+    source = resources.files("secmas") / "data" / "series" / SHIPPED_ECG
+    with source.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    values = np.array([[float(row["data"])] for row in rows])
+    labels = np.array(["anomaly" if row["label"] == "1" else "normal" for row in rows], object)
+    parts = slice(None, ECG_NORMAL_STEPS), slice(ECG_NORMAL_STEPS, None)
+    normal, rest = (LabelledSeries(("ecg",), values[p], labels[p], 1.0) for p in parts)
+    return normal, rest

@@ -19,13 +19,14 @@ a fresh goal rather than one the agent already believes achieved):
 5. high_memory, network_latency → cnfMigrated(cnf, n): a fresh instance (restart within
    limits), rescheduled elsewhere (topology-aware scheduling);
 6. unknown, a network anomaly (`anomaly_kind`: a traffic feature `STRONG` times beyond
-   its own limit, and no host resource more than `HOST_MARGIN` times further out) →
+   its own limit, and no host resource more than `HOST_MARGIN` times further out; or,
+   nothing strong, a traffic feature beyond its limit and ahead of every host one) →
    cnfGuarded(cnf, n), plus cnfScaledOut when CPU or load is strong too: an
    application-layer attack (HTTP flood, Slowloris, SYN flood reaching the CNF); the guard
    comes first because it is harmless when nobody is abusive;
 7. unknown, a latency feature `STRONG` times beyond its limit → cnfMigrated(cnf, n);
-8. unknown otherwise (a host or process anomaly: a hog, a leak, or nothing clear) →
-   cnfIsolated(cnf, n): quarantine the suspect instance.
+8. unknown otherwise (a host or process anomaly: a hog, a leak, or nothing clear that
+   the traffic leads) → cnfIsolated(cnf, n): quarantine the suspect instance.
 
 The remedy follows the kind of the anomaly, not whichever rule catches it last: a flood
 makes the CNF busy too, so the traffic group wins unless the host's resources are far
@@ -125,12 +126,16 @@ AnomalyKind = Literal["network", "latency", "host"]
 def anomaly_kind(alert: Alert) -> AnomalyKind:
     """What an unprofiled alert is: a network anomaly when a traffic feature is strong and
     the host's resources are not `HOST_MARGIN` times further out; else a latency one when
-    a latency feature is strong; else a host (or unexplained) one."""
-    traffic = _level(alert, TRAFFIC_FEATURES)
-    if traffic >= STRONG and _level(alert, HOST_FEATURES) <= HOST_MARGIN * traffic:
+    a latency feature is strong; else, nothing strong, a network one when a traffic feature
+    is out of its limit and leads the host's (a flood against a wide training spread,
+    issue 39); else a host (or unexplained) one."""
+    traffic, host = _level(alert, TRAFFIC_FEATURES), _level(alert, HOST_FEATURES)
+    if traffic >= STRONG and host <= HOST_MARGIN * traffic:
         return "network"
     if _strong(alert, LATENCY_FEATURES):
         return "latency"
+    if host < STRONG and traffic > max(host, 1.0):
+        return "network"
     return "host"
 
 

@@ -400,10 +400,10 @@ def fit_baseline(
     else:
         raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     if isinstance(detector, DiscordDetector):
-        detector.calibrate(detector.self_join(), adaptive)
+        detector.calibrate(detector.self_join(), adaptive, training=series)
     else:
         scores, per_feature = detector.evaluate(series)
-        detector.calibrate(per_feature, adaptive, scores)
+        detector.calibrate(per_feature, adaptive, scores, training=series)
     return detector
 
 

@@ -10,11 +10,17 @@ monitoring gap, not the CNF. Two checks, both pure:
 * an exporter that keeps serving the same numbers gets fresh timestamps, so the values
   are checked too: a *frozen run* is `FROZEN_ROWS` or more consecutive rows identical
   in every metric (`frozen_runs`), which live counters such as CPU seconds and bytes
-  sent do not produce. `check_not_frozen` is that test as a loader's check.
+  sent do not produce. `check_not_frozen` is that test as a loader's check
+  (`csvdata.read_recording` applies it to every recording of the CNF).
+
+A recording's first steps, before Prometheus holds the two scrapes a rate needs, are
+copies of its first values (`cnftelemetry.align` fills them in): `start_fill` counts
+those the recorder drops.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +45,10 @@ class FrozenRun:
     def rows(self) -> int:
         return self.stop - self.start
 
-    def describe(self) -> str:
-        return f"rows {self.start}–{self.stop - 1} ({self.rows} identical)"
+    def describe(self, times: Sequence[str] | None = None) -> str:
+        """The rows in words, with their first and last `times` (one per row) if given."""
+        span = "" if times is None else f", time {times[self.start]} to {times[self.stop - 1]}"
+        return f"rows {self.start}–{self.stop - 1} ({self.rows} identical{span})"
 
 
 def stale_rows(scrapes: np.ndarray) -> np.ndarray:
@@ -71,11 +79,26 @@ def frozen_runs(values: np.ndarray, min_rows: int = FROZEN_ROWS) -> list[FrozenR
     ]
 
 
-def check_not_frozen(values: np.ndarray, where: str, min_rows: int = FROZEN_ROWS) -> None:
-    """FrozenRecordingError naming `where` (e.g. the file) and its frozen runs, if any."""
+def start_fill(values: np.ndarray) -> int:
+    """Leading rows of [T, F] to drop: all but the last of a first run of identical rows,
+    the copies of the first value `cnftelemetry.align` fills in before Prometheus holds
+    the two scrapes a rate needs (0 when the first two rows differ)."""
+    array = np.asarray(values)
+    changed = np.flatnonzero(np.any(array[1:] != array[:-1], axis=1))
+    return int(changed[0]) if changed.size else max(len(array) - 1, 0)
+
+
+def check_not_frozen(
+    values: np.ndarray,
+    where: str,
+    min_rows: int = FROZEN_ROWS,
+    times: Sequence[str] | None = None,
+) -> None:
+    """FrozenRecordingError naming `where` (e.g. the file) and its frozen runs, if any:
+    rows counted from 0 after the header, with their `times` (one per row) if given."""
     runs = frozen_runs(values, min_rows)
     if runs:
-        listed = "; ".join(run.describe() for run in runs)
+        listed = "; ".join(run.describe(times) for run in runs)
         frozen = sum(run.rows for run in runs)
         raise FrozenRecordingError(
             f"{where}: {frozen} rows sit in runs identical in every metric ({listed}): "

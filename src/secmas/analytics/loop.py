@@ -28,6 +28,7 @@ from secmas.analytics.autoencoder import Detector
 from secmas.analytics.decision import Alert, Mitigation, SliceLoop, decide
 from secmas.analytics.events import score_events, window_truth
 from secmas.analytics.monitoring import Exporter, MetricsCollector
+from secmas.analytics.persistence import Persistence
 from secmas.analytics.profiling import TwoStageProfiler
 from secmas.analytics.rebaseline import Rebaseline
 from secmas.analytics.trust import DEFAULT_THRESHOLD, TrustManager
@@ -62,6 +63,9 @@ class LoopSettings:
     (`secmas.analytics.rebaseline`)."""
     rebaseline_windows: int = 20
     """Windows of the new normal collected before its limit is set."""
+    persistence: int = 1
+    """Flagged windows in a row before the CNF alerts (Prometheus' `for:`,
+    `secmas.analytics.persistence`; 1: at once)."""
 
 
 @dataclass
@@ -123,6 +127,7 @@ class _CNFState:
     baseline: Rebaseline = field(default_factory=Rebaseline)
     mitigated_at: float | None = None
     """When the loop first handed a mitigation for this CNF to an agent."""
+    persistence: Persistence = field(default_factory=Persistence)
 
 
 class ClosedLoop:
@@ -186,7 +191,9 @@ class ClosedLoop:
         keep = max(self.detector.window, self.settings.profile_window)
         self._cnfs = {
             cnf: _CNFState(
-                deque(maxlen=keep), baseline=Rebaseline(self.settings.rebaseline_windows)
+                deque(maxlen=keep),
+                baseline=Rebaseline(self.settings.rebaseline_windows),
+                persistence=Persistence(self.settings.persistence),
             )
             for cnf in cnfs
         }
@@ -207,6 +214,24 @@ class ClosedLoop:
             self.collector.record_trust(pop, self.trust.score(pop))
 
     def report(self) -> dict[str, Any]:
+        port = None
+        if self.exporter is not None:
+            port = self.exporter.port
+            self.exporter.close()
+            self.exporter = None
+        return {
+            "detector": {**self.detector.describe(), "training": self.settings.training},
+            "profiler": None if self.profiler is None else _profiler_summary(self.profiler),
+            "threshold": self.settings.threshold,
+            "alerts": [alert.to_json() for alert in self.alerts],
+            "decisions": [decision.to_json() for decision in self.decisions],
+            "detection": self._detection(),
+            "trust": self.trust.report(self._require_world().directory),
+            "metrics_served": port,
+        }
+
+    def _detection(self) -> dict[str, Any]:
+        """Per CNF, the loop's flags scored against the data plane's ground truth."""
         plane = self._plane()
         step = plane.step_seconds
         detection = {}
@@ -222,21 +247,7 @@ class ClosedLoop:
                 None if state.mitigated_at is None else state.mitigated_at / step,
             )
             detection[cnf]["rebaselines"] = state.baseline.events
-        port = None
-        if self.exporter is not None:
-            port = self.exporter.port
-            self.exporter.close()
-            self.exporter = None
-        return {
-            "detector": {**self.detector.describe(), "training": self.settings.training},
-            "profiler": None if self.profiler is None else _profiler_summary(self.profiler),
-            "threshold": self.settings.threshold,
-            "alerts": [alert.to_json() for alert in self.alerts],
-            "decisions": [decision.to_json() for decision in self.decisions],
-            "detection": detection,
-            "trust": self.trust.report(self._require_world().directory),
-            "metrics_served": port,
-        }
+        return detection
 
     # -- MS → AE -----------------------------------------------------------------------------
     async def _observe(self, now: float, cnf: str, state: _CNFState) -> None:
@@ -255,9 +266,12 @@ class ClosedLoop:
         score, per_feature, flags = self.detector.score_window(window)
         limit = self.detector.threshold_value(self.settings.threshold)
         state.baseline.observe(now, score, limit)
-        flag = bool(flags[self.settings.threshold]) and state.baseline.flags(score)
+        flag = state.persistence.observe(
+            (bool(flags[self.settings.threshold]) and state.baseline.flags(score))
+            or self._rule_fires(cnf)
+        )
         state.flags.append(flag)
-        quiet = now < state.quiet_until
+        quiet = now < state.quiet_until and not self._breaks_quiet(cnf)
         watched = None if flag or quiet else self._watch(now, state)
         if not (flag or watched):
             self._clean(now, placement.pop)
@@ -287,13 +301,23 @@ class ClosedLoop:
             if state.mitigated_at is None:
                 state.mitigated_at = now
             if self.settings.rebaseline:
-                state.baseline.arm(now, skip=self.detector.window)
+                state.baseline.arm(now, skip=self.detector.window, alert=float(score))
             return
         # dismissed: look again once the window holds more of whatever this is, backing
         # off while the profiler keeps calling it normal
         first = self.detector.window * plane.step_seconds
         state.recheck = min(self.settings.cooldown, 2 * state.recheck if state.recheck else first)
         state.quiet_until = now + state.recheck
+
+    def _rule_fires(self, cnf: str) -> bool:
+        """Whether an alerting rule beside the detector holds for the CNF's last step (none
+        here; a loop that keeps normal bounds adds its own)."""
+        return False
+
+    def _breaks_quiet(self, cnf: str) -> bool:
+        """Whether the CNF's last step shows a condition its cooldown or settle must not
+        hide (a loop that can tell one condition from another; none here)."""
+        return False
 
     def _watch(self, now: float, state: _CNFState) -> str | None:
         """Every `profile_every` seconds, the profiler's own look at the CNF."""

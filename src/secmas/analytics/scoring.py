@@ -32,6 +32,7 @@ from secmas.analytics.windows import window_ends
 __all__ = [
     "FLAT_CAP",
     "FLAT_SHARE",
+    "STILL_SPREAD",
     "DetectorInputError",
     "Scores",
     "StoredBasics",
@@ -39,6 +40,7 @@ __all__ = [
     "WindowDetector",
     "check_features",
     "check_series",
+    "still_features",
     "stored_basics",
 ]
 
@@ -49,6 +51,10 @@ varied in training: its severity is judged against the window threshold (`severi
 FLAT_CAP = 5.0
 """The highest severity of a feature that barely varied in training: the decision engine's
 `STRONG`, so it can count as strongly elevated but never dominate."""
+STILL_SPREAD = 1e-4
+"""A feature whose training values spread over less than this share of their level (of 1
+at least) had no variance: what moved was rounding noise (a virtual size of 30.0977 MB,
+now and then 30.0977001), and a spread measured on it would read a real step ×10⁸."""
 
 
 class DetectorInputError(ValueError):
@@ -90,6 +96,15 @@ class Scores:
     def top_feature(self, index: int) -> str:
         """The metric that deviated most in the window."""
         return self.features[int(np.argmax(self.per_feature[index]))]
+
+
+def still_features(series: np.ndarray) -> np.ndarray:
+    """Per feature of a series [T, F] (or windows [N, T, F]), whether its values had no
+    variance: max − min ≤ `STILL_SPREAD` · max(1, |median|)."""
+    flat = np.asarray(series, dtype=np.float64)
+    flat = flat.reshape(-1, flat.shape[-1])
+    spread = flat.max(axis=0) - flat.min(axis=0)
+    return spread <= STILL_SPREAD * np.maximum(1.0, np.abs(np.median(flat, axis=0)))
 
 
 def check_features(features: Sequence[str]) -> tuple[str, ...]:
@@ -227,16 +242,22 @@ class WindowDetector(ABC):
         per_feature: np.ndarray,
         adaptive: AdaptiveThreshold | None = None,
         scores: np.ndarray | None = None,
+        training: np.ndarray | None = None,
     ) -> None:
         """Set both thresholds and the per-feature limits from normal windows' errors [N, F]
         (and their `scores`, by default combined from the errors) at the percentile of the
-        static threshold; `adaptive` gives the adaptive rule's window and k."""
+        static threshold; `adaptive` gives the adaptive rule's window and k. With the raw
+        `training` series, a feature that had no variance there (`still_features`) gets
+        the limit 0, so `severity` bounds it whatever errors its rounding noise made."""
         percentile = self.static.percentile
         scores = self.combine(per_feature) if scores is None else scores
         self.static = StaticThreshold(percentile).calibrate(scores)
         rule = adaptive if adaptive is not None else AdaptiveThreshold(percentile=percentile)
         self.adaptive = AdaptiveThreshold(rule.window, rule.k, rule.percentile).calibrate(scores)
-        self.feature_limits = np.percentile(per_feature, percentile, axis=0)
+        limits = np.percentile(per_feature, percentile, axis=0)
+        if training is not None:
+            limits = np.where(still_features(training), 0.0, limits)
+        self.feature_limits = limits
         self.reset_live()
 
     def thresholds_json(self) -> dict[str, Any]:
@@ -255,7 +276,8 @@ class WindowDetector(ABC):
 
         A feature that barely varied in training — its own limit under `FLAT_SHARE` of the
         window threshold, e.g. a metric constant in normal behaviour, whose limit is 0 or
-        rounding noise — has no spread to be measured against: it is judged against the
+        rounding noise, or one whose values moved by rounding noise only (limit 0 by
+        `calibrate`) — has no spread to be measured against: it is judged against the
         window threshold instead and its severity is capped at `FLAT_CAP`. It can still
         mark a window strongly out of line, but never outrank a feature that moved
         against a spread it really had (a step of one in a count, or of 477 MB in a

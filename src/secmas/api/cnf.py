@@ -2,12 +2,17 @@
 attacks on the emulated data plane (`secmas demo --scenario cnf-attack --dataplane
 emulated` runs the embedded `cnf-emulated`). It is a run of `secmas.api.run` whose
 closed loop watches the real CNF (`secmas.pipeline.realcnf`) with the detector the
-caller chooses; each mitigation is a goal the agents auction, and the report's
-`analytics.mitigations` says, from real measurements, who won it, the detection delay
-and the time to mitigate."""
+caller chooses, continuously, while an attacker process of its own attacks the CNF on a
+schedule drawn from its seed, which the loop is never told
+(`network.emulation.attacker_process`, issue 39 item 1). Each mitigation is a goal the
+agents auction; the report's `analytics.mitigations` says, from real measurements, who
+won it and the time to mitigate, and `analytics.run_score`, computed after the run from
+what the attacker did, the detection delay and time to mitigate of each attack, and the
+false alerts and needless mitigations per hour."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +36,20 @@ def run_cnf(
     metrics_port: int | None = None,
     detector: str | None = None,
     recording: Path | None = None,
+    attack_seed: int | None = None,
+    timeline: bool = False,
     observer: RunObserver | None = None,
     **options: Any,
 ) -> RunResult:
     """Run the scenario on the emulated engine with its closed loop on the real CNF;
-    `detector` names a detector to train on the run's normal phase or a model file of
-    `secmas detect fit`, `recording` adds a recording of normal behaviour to its training
-    data; `options` are `secmas.api.run`'s."""
+    `detector` names a detector to train or a model file of `secmas detect fit`,
+    `recording` the normal recording it trains on beside the run's warm-up (default the
+    shipped one), `attack_seed` the hidden attacker's seed (default the scenario's);
+    `timeline`: the scenario's own attack and incidents instead of a hidden attacker (a
+    known attack, for tests); `options` are `secmas.api.run`'s."""
+    from secmas.network.emulation.attacker_process import HiddenAttacker
+    from secmas.pipeline.realcnf import WARMUP
+
     source = embedded_path(SCENARIO) if scenario == SCENARIO else scenario
     checked = plan(
         source,
@@ -47,20 +59,26 @@ def run_cnf(
         detector=detector_choice(detector, recording),
         **options,
     )
-    return execute(checked, out=out, observer=observer)
+    if timeline:
+        return execute(checked, out=out, observer=observer)
+    seed = checked.scenario.seed if attack_seed is None else attack_seed
+    attacker = HiddenAttacker(seed, start=WARMUP)
+    return execute(replace(checked, attacker=attacker), out=out, observer=observer)
 
 
 def detector_choice(value: str | None, recording: Path | None = None) -> DetectorChoice:
     """A detector name or model file, and a recording, as the real CNF's detector: one to
-    train on the run's normal phase, or a model file to use as it is."""
+    train on the recording (default the shipped one) and the run's warm-up, or a model
+    file to use as it is."""
     from secmas.analytics.detectors import DETECTORS
     from secmas.pipeline.cnf_emulated import DetectorChoice
 
+    recorded = {} if recording is None else {"recording": recording}
     if value is None or value in DETECTORS:
-        return DetectorChoice(model=value or "zscore", recording=recording)
+        return DetectorChoice(model=value or "zscore", **recorded)
     path = Path(value)
     if not path.is_file():
         raise RunInputError(
             f"{value}: neither a detector ({', '.join(DETECTORS)}) nor a file", option="detector"
         )
-    return DetectorChoice(file=path, recording=recording)
+    return DetectorChoice(file=path, **recorded)

@@ -170,8 +170,8 @@ def real_cnf_loop(
     detector: DetectorChoice | None = None,
 ) -> ClosedLoop:
     """The closed loop on the emulated engine's real CNF, whose detector (`detector`, by
-    default the robust z-score baseline) learns the run's normal phase
-    (`secmas.pipeline.realcnf`); its files are read here, before any work."""
+    default the robust z-score baseline) learns the shipped normal recording and the
+    run's warm-up (`secmas.pipeline.realcnf`); its files are read here, before any work."""
     from secmas.network.emulation.cnfservice import RUNS_INSIDE
     from secmas.network.emulation.workload import served_cnf
     from secmas.pipeline.cnf_emulated import DetectorChoice, PreparedDetector
@@ -180,7 +180,7 @@ def real_cnf_loop(
         REBASELINE_WINDOWS,
         SETTLE,
         RealCNFLoop,
-        check_normal_phase,
+        check_warmup,
     )
 
     if served_cnf(scenario) is None:
@@ -191,7 +191,7 @@ def real_cnf_loop(
     if scenario.analytics.training == "federated":
         raise RunInputError(
             "closed loop: federated training runs on the simulator; on the emulated engine "
-            "the real CNF's detector learns the run's normal phase"
+            "the real CNF's detector learns a normal recording and the run's warm-up"
         )
     problems = [
         f"incidents[{i}]: the emulated engine runs {', '.join(sorted(RUNS_INSIDE))} inside "
@@ -202,7 +202,7 @@ def real_cnf_loop(
     if problems:
         raise RunInputError(*problems)
     try:
-        check_normal_phase(scenario)
+        check_warmup(scenario)
         prepared = PreparedDetector.read(detector or DetectorChoice(seed=scenario.seed))
     except RunError as exc:
         raise RunInputError(f"closed loop: {exc}") from None

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from secmas.agents.journal import Journal
     from secmas.deploy.kubeplay import PodDeployment
     from secmas.network.dataplane import Telemetry
+    from secmas.network.emulation.attacker_process import HiddenAttacker
     from secmas.pipeline.busaccess import BusAccess
     from secmas.pipeline.cnf_emulated import DetectorChoice
     from secmas.pipeline.hosts import HostList
@@ -99,6 +100,9 @@ class RunPlan:
     retrain: bool = False
     detector: DetectorChoice | None = None
     """The real CNF's detector on the emulated engine (`secmas.pipeline.realcnf`)."""
+    attacker: HiddenAttacker | None = None
+    """On the emulated engine, the attacks come from this attacker process, not from the
+    scenario (`secmas.pipeline.emulated`)."""
     ledger_keys: LedgerKeys = LEDGER_OWN
     """The MLFO's and SECaaS's ledger accounts (default the ledger's own)."""
 
@@ -191,7 +195,7 @@ def plan(
         metrics_port,
         retrain,
         detector,
-        keys,
+        ledger_keys=keys,
     )
 
 
@@ -459,6 +463,7 @@ def _operation(
             loops=loops,
             workdir=folder / "emulation",
             tamper=plan.tamper,
+            attacker=plan.attacker,
         )
     from secmas.pipeline.operate import operate
 

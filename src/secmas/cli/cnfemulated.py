@@ -74,7 +74,10 @@ def run_demo(
     finally:
         observer.close()
     if not as_json:
-        console.print(mitigation_table(result.report["analytics"]))
+        analytics = result.report["analytics"]
+        console.print(mitigation_table(analytics))
+        if "run_score" in analytics:
+            console.print(score_table(analytics["run_score"]))
     print_result(result, as_json=as_json)
 
 
@@ -86,19 +89,20 @@ def mitigation_table(analytics: dict[str, Any]) -> Table:
     real = analytics["real_cnf"]
     table = Table(
         title="mitigations of the real CNF, each auctioned among the agents",
-        caption=f"detector: {real['detector']} from {real['trained_on']}; delay: condition "
-        "start → alert; mitigate s: alert → the metrics it acts on back within their normal "
-        "bounds, read from the real CNF",
+        caption=f"detector: {real['detector']} from {real['trained_on']} normal steps; "
+        "condition: the attack under way, from the attacker's own record after the run; "
+        "delay: its start → alert; mitigate s: alert → the metrics it acts on back within "
+        "their normal bounds, read from the real CNF",
     )
     columns = ("t s", "condition", "delay s", "goal", "auction", "winner", "mitigate s")
     for column in columns:
         left = column in ("condition", "goal", "auction", "winner")
         table.add_column(column, justify="left" if left else "right", no_wrap=left)
     for row in analytics["mitigations"]:
-        delay, mitigate = row["delay"], row["time_to_mitigate"]
+        delay, mitigate = row.get("delay"), row["time_to_mitigate"]
         table.add_row(
             f"{row['detected_at']:.0f}",
-            row["condition"] or "none (false alarm)",
+            row.get("condition") or "none (false alarm)",
             "-" if delay is None else f"{delay:.1f}",
             row["goal"],
             row["auction"] or "-",
@@ -106,6 +110,47 @@ def mitigation_table(analytics: dict[str, Any]) -> Table:
             "-" if mitigate is None else f"{mitigate:.1f}",
         )
     return table
+
+
+def score_table(score: dict[str, Any]) -> Table:
+    """Per attack of the hidden attacker: when it ran, the loop's detection delay and time
+    to mitigate; the caption: false alerts and needless mitigations per hour."""
+    from rich.table import Table
+
+    median = score["median_delay"]
+    table = Table(
+        title=f"the loop against the hidden attacker: {score['detected']} attacks detected"
+        + (
+            f", {score['mitigated_before_detection']} mitigated before detection"
+            if score.get("mitigated_before_detection")
+            else ""
+        )
+        + ("" if median is None else f", median delay {median:.1f} s"),
+        caption=f"over {score['normal_seconds']:g} s of normal time: "
+        f"{score['false_alerts']} false alerts ({score['false_alerts_per_hour']:g}/h), "
+        f"{score['needless_mitigations']} needless mitigations "
+        f"({score['needless_mitigations_per_hour']:g}/h)",
+    )
+    for column in ("attack", "start s", "stop s", "delay s", "mitigate s"):
+        table.add_column(column, justify="left" if column == "attack" else "right")
+    for attack in score["attacks"]:
+        delay, mitigate = attack["delay"], attack["time_to_mitigate"]
+        table.add_row(
+            str(attack["kind"]),
+            f"{attack['start']:.1f}",
+            f"{attack['stop']:.1f}",
+            _missed(attack) if delay is None else f"{delay:.1f}",
+            "-" if mitigate is None else f"{mitigate:.1f}",
+        )
+    return table
+
+
+def _missed(attack: dict[str, Any]) -> str:
+    """An undetected attack in words: held off by a standing remedy, or missed (and whether
+    it left anything above the CNF's normal bounds)."""
+    if attack.get("mitigated_before_detection"):
+        return "mitigated before detection"
+    return "missed" if attack.get("showed", True) else "missed (no effect seen)"
 
 
 def record_dataset(

@@ -2,7 +2,8 @@
 with the LSTM autoencoder of `002_…` (Section IV) or a baseline.
 
 `fit` trains a detector (`--model lstm-ae|pca|zscore|iforest|discord|auto`, see
-`secmas.analytics.detectors` and `secmas.analytics.selection`) on a CSV of normal behaviour
+`secmas.analytics.detectors` and `secmas.analytics.selection`; by default the robust z-score,
+the winner of benchmarks/results/detectors.md) on a CSV of normal behaviour
 (one column per metric) and writes the model file, which records the detector; it refuses
 columns that look like ground truth (named like a label, or all 0/1) unless `--columns`
 names the columns to train on, and columns that hold one value in every row. `score`
@@ -115,10 +116,12 @@ def fit(
         ModelChoice,
         typer.Option(
             metavar="[" + "|".join(m.value for m in ModelChoice) + "]",
-            help="the detector: lstm-ae (002_…'s), a baseline, or auto (chosen by validation "
-            "on held-out normal rows with injected spikes, level shifts and drifts)",
+            help="the detector: zscore (the default: the best on benchmarks/results/"
+            "detectors.md), lstm-ae (002_…'s), another baseline, or auto (the first in the "
+            "benchmark's order that keeps its false alarms on held-out normal rows within "
+            "3 %)",
         ),
-    ] = ModelChoice.lstm_ae,
+    ] = ModelChoice.zscore,
     columns: Annotated[
         str | None,
         typer.Option(
@@ -337,8 +340,9 @@ def _candidates(text: str | None) -> tuple[str, ...]:
 def _selection_table(selection: Selection) -> Table:
     from rich.table import Table
 
-    table = Table(title="auto: candidates on held-out normal data with injected anomalies")
-    for column in ("detector", "window F1", "event recall", "false alarms", "ROC-AUC", "s"):
+    table = Table(title="auto: candidates in the benchmark's order on held-out normal data")
+    columns = ("detector", "false alarms", "window F1", "event recall", "ROC-AUC", "s")
+    for column in columns:
         table.add_column(column, justify="left" if column == "detector" else "right")
     for c in selection.candidates:
         if c.error is not None:
@@ -348,9 +352,9 @@ def _selection_table(selection: Selection) -> Table:
         chosen = " ✓" if c.name == selection.chosen else ""
         table.add_row(
             c.name + chosen,
+            f"{c.false_alarm_windows} of {c.normal_windows}",
             f"{c.f1:.3f}",
             f"{c.event_recall:.0%}",
-            str(c.false_alarm_windows),
             auc,
             f"{c.seconds:.1f}",
         )

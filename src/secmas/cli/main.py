@@ -583,8 +583,8 @@ def demo(
             "--detector",
             metavar="NAME|FILE",
             help="with --scenario cnf-attack --dataplane emulated: the loop's detector, "
-            "trained on the run's normal phase (zscore, the default; lstm-ae, pca, iforest, "
-            "discord) or a model file of `secmas detect fit` (e.g. fitted on a recording)",
+            "trained on the normal recording and the run's warm-up (zscore, the default; "
+            "lstm-ae, pca, iforest, discord) or a model file of `secmas detect fit`",
         ),
     ] = None,
     recording: Annotated[
@@ -592,9 +592,18 @@ def demo(
         typer.Option(
             "--recording",
             metavar="FILE",
-            help="with --scenario cnf-attack --dataplane emulated: a recording of normal "
-            "behaviour (`detect dataset --dataplane emulated`) to train the detector on, "
-            "with the run's normal phase",
+            help="with --scenario cnf-attack --dataplane emulated: the recording of normal "
+            "behaviour (`detect dataset --dataplane emulated`) the detector trains on, with "
+            "the run's warm-up (default: the one the package ships)",
+        ),
+    ] = None,
+    attack_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--attack-seed",
+            metavar="N",
+            help="with --scenario cnf-attack --dataplane emulated: the seed the hidden "
+            "attacker draws its schedule from (default: the scenario's seed)",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -638,6 +647,7 @@ def demo(
                 detector,
                 recording,
                 as_json=as_json,
+                attack_seed=attack_seed,
                 ledger=ledger,
                 insecure=insecure,
                 plaintext=plaintext,
@@ -647,6 +657,7 @@ def demo(
     for name, value in (
         ("--detector", detector),
         ("--recording", recording),
+        ("--attack-seed", attack_seed),
     ):
         if value is not None:
             raise fail(f"{name}: only with --scenario cnf-attack --dataplane emulated")

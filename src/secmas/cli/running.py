@@ -156,7 +156,8 @@ def print_result(result: RunResult, as_json: bool = False) -> None:
     detail(workflow_table(report["workflow"]))
     if report["analytics"]:
         detail(alert_table(report["analytics"]))
-        console.print(detection_table(report["analytics"]))
+        if "run_score" not in report["analytics"]:  # the real CNF's loop: scored after the run
+            console.print(detection_table(report["analytics"]))
     if report["policy"]:
         _print_policy(report["policy"])
     print_adaptive(report)

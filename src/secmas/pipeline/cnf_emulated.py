@@ -13,9 +13,11 @@ The agents' closed loop on a real CNF (`secmas.pipeline.realcnf`) learns the CNF
 normal behaviour with the detector `DetectorChoice` names: by default the robust z-score
 baseline of `detectors`, which measured 5–10× fewer false alarms here than the seed's
 LSTM autoencoder (`lstm-ae` trains that with the seed's settings: 20 % validation, 30
-epochs, batch 50, MAE, 99th percentile), trained on the run's normal phase and on the
-normal rows of a `recording`, when given; or the detector of a model file (`secmas
-detect fit`, e.g. on a recording of normal behaviour).
+epochs, batch 50, MAE, 99th percentile), trained on the normal rows of a `recording` (by
+default the normal recording the package ships), moved to the levels of the run's
+warm-up (`at_levels_of`: the recording gives the spread, this instance the levels), and
+the warm-up itself; or the detector
+of a model file (`secmas detect fit`, e.g. on a recording of normal behaviour).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ import numpy as np
 from secmas.analytics.autoencoder import Detector
 from secmas.analytics.cnfloop import step_labels
 from secmas.analytics.cnftelemetry import CNFTelemetry, MetricFrame
-from secmas.analytics.csvdata import CSVDataError, read_series
+from secmas.analytics.csvdata import CSVDataError, read_recording, shipped_normal_recording
 from secmas.analytics.datasets import LabelledSeries
+from secmas.analytics.decision import TRAFFIC_FEATURES
 from secmas.analytics.detectors import BASELINES, fit_baseline, load_detector
 from secmas.analytics.events import NORMAL
+from secmas.analytics.freshness import start_fill
 from secmas.analytics.modelfile import ModelFileError
 from secmas.analytics.prometheus import PrometheusClient
 from secmas.analytics.promserver import PrometheusServer, prometheus_binary
@@ -77,13 +81,14 @@ class CNFRunSettings:
 
 @dataclass(frozen=True)
 class DetectorChoice:
-    """The real CNF's detector: `model` (a baseline or lstm-ae) trained on the run's
-    normal phase and the normal rows of `recording`, or the model file `file` as it is
-    (its window replaces `window`)."""
+    """The real CNF's detector: `model` (a baseline or lstm-ae) trained on the normal
+    rows of `recording` (by default the package's normal recording)
+    and the run's warm-up, or the model file `file` as it is (its window replaces
+    `window`)."""
 
     model: str = "zscore"
     file: Path | None = None
-    recording: Path | None = None
+    recording: Path | None = field(default_factory=shipped_normal_recording)
     window: int = 4
     """Steps per detector window."""
     epochs: int = 30
@@ -225,7 +230,7 @@ def recorded_normal(path: Path) -> np.ndarray:
     """The normal rows of a recording [N, F], in the loop's metric order (RunError naming
     the file and the problem)."""
     try:
-        series = read_series(path)
+        series = read_recording(path)
     except (CSVDataError, OSError) as exc:
         raise RunError(f"--recording {path}: {exc}") from None
     missing = [name for name in METRIC_NAMES if name not in series.features]
@@ -252,7 +257,8 @@ class PreparedDetector:
     def read(cls, choice: DetectorChoice) -> PreparedDetector:
         """Read the choice's files (RunError naming a bad one)."""
         loaded = None if choice.file is None else pretrained(choice.file)
-        prior = None if choice.recording is None else recorded_normal(choice.recording)
+        recording = None if choice.file is not None else choice.recording  # a file: as it is
+        prior = None if recording is None else recorded_normal(recording)
         return cls(choice, loaded, prior)
 
     @property
@@ -264,8 +270,40 @@ class PreparedDetector:
         recording's normal rows and `normal` [N, F] (in METRIC_NAMES order)."""
         if self.loaded is not None:
             return self.loaded
-        data = normal if self.prior is None else np.concatenate([self.prior, normal])
+        data = self.training(normal)
+        if len(data) <= self.window:
+            raise RunError(
+                f"{len(data)} steps of normal behaviour to train the real CNF's detector on; "
+                f"it needs more than its window ({self.window}): give a normal recording"
+            )
         return train(data, self.choice)
+
+    def training(self, normal: np.ndarray) -> np.ndarray:
+        """What the choice's model learns: the recording's normal rows at the levels of
+        `normal` (`at_levels_of`), then `normal`."""
+        if self.prior is None:
+            return normal
+        return np.concatenate([at_levels_of(self.prior, normal), normal])
+
+
+def at_levels_of(recorded: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """The recording [N, F] moved, per metric, from its median to the median of `own` [M, F]
+    (this instance's warm-up; as it is when `own` is empty): the recording knows how the CNF
+    varies, the warm-up where this instance sits. Another nginx instance under other
+    client rates holds other memory and CPU levels with the same spread; a detector learnt
+    at the recording's levels flags the live instance's first normal steps (issue 39 item
+    5's shift, here on the live loop). What the clients send (`TRAFFIC_FEATURES`) grows
+    with their rates, and its spread with it: those metrics are scaled by the ratio of the
+    medians instead, so a flood on an instance with half the recording's clients is not
+    lost in the recording's wider swing. Medians, so a few odd warm-up steps move nothing."""
+    if len(own) == 0:
+        return recorded
+    theirs, mine = np.median(recorded, axis=0), np.median(own, axis=0)
+    moved = recorded - theirs + mine
+    for i, name in enumerate(METRIC_NAMES):
+        if name in TRAFFIC_FEATURES and theirs[i] > 0:
+            moved[:, i] = recorded[:, i] * (mine[i] / theirs[i])
+    return moved
 
 
 def train(values: np.ndarray, choice: DetectorChoice) -> WindowDetector:
@@ -312,16 +350,21 @@ def record(
     conditions: Sequence[str],
     settings: CNFRunSettings,
     say: Say = print,
+    *,
+    lead: float | None = None,
 ) -> tuple[LabelledSeries, np.ndarray]:
-    """Record the real CNF: `seconds` of normal behaviour, or (with `conditions`) each
-    attack for `seconds` between stretches of normal behaviour as long; no mitigation.
-    The series (labels from the attacks' ground truth) and its Unix times."""
+    """Record the real CNF: `seconds` of normal behaviour (`lead`, when given), then (with
+    `conditions`) each attack for `seconds` followed by as long of normal behaviour; no
+    mitigation. The series (labels from the attacks' ground truth) and its Unix times,
+    without the rows no scrape measured (stale: a failed scrape; the fill before the
+    first scrapes)."""
     with terminate_as_interrupt(), CNFTestbed(scenario, folder, settings) as bed:
         assert bed.attacker is not None
         start = bed.now_step() + 4 * settings.interval
         time.sleep(max(0.0, start - time.time()))
-        say(f"recording normal behaviour for {seconds:g} s")
-        time.sleep(seconds)
+        opening = seconds if lead is None else lead
+        say(f"recording normal behaviour for {opening:g} s")
+        time.sleep(opening)
         for kind in conditions:
             bed.attacker.start(kind)
             say(f"{kind} for {seconds:g} s")
@@ -331,5 +374,10 @@ def record(
             time.sleep(seconds)
         frame = bed.read(start, bed.now_step())
         truth = [(e.kind, e.start, e.stop or time.time()) for e in bed.attacker.episodes]
-    labels = step_labels(frame.times, truth)
-    return LabelledSeries(frame.features, frame.values, labels, settings.interval), frame.times
+    measured = frame.fresh()  # a failed scrape is no measurement (issue 39 item 3)
+    if len(measured.times) < len(frame.times):
+        say(f"left out {len(frame.times) - len(measured.times)} stale rows (no newer scrape)")
+    first = start_fill(measured.values)  # not yet measured: Prometheus' first scrapes
+    times, values = measured.times[first:], measured.values[first:]
+    labels = step_labels(times, truth)
+    return LabelledSeries(frame.features, values, labels, settings.interval), times

@@ -11,6 +11,12 @@ VNF's download still takes the bid's T, now in wall seconds. As on the simulator
 measurer process of the run's own measures this process, each attester its own agent
 object, and `--tamper` patches an agent in memory at its second of the run. Whatever
 happens — the run ends, fails, is interrupted or terminated — the network is taken down.
+
+With a `HiddenAttacker` the scenario's attack and incidents do not run: an attacker
+process of its own (`network.emulation.attacker_process`) attacks the CNF on a schedule it
+draws from its seed, which nothing in this process holds; once the run is over it is
+stopped, and the closed loop's alerts and mitigations are scored against what it did
+(`realcnf.score_against`, issue 39 item 1).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import Journal
 from secmas.network.clock import WallClock
+from secmas.network.emulation.attacker_process import AttackerProcess, HiddenAttacker
+from secmas.network.emulation.cnfservice import RUNS_INSIDE
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork, terminate_as_interrupt
 from secmas.network.emulation.plan import EmulationPlan, emulation_plan
@@ -45,6 +53,7 @@ from secmas.pipeline.operate import (
     _watch_agents,
     journalled,
 )
+from secmas.pipeline.realcnf import score_against
 from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.tamper import infect_due
 from secmas.pipeline.workflow import Told, Workflow
@@ -140,9 +149,11 @@ async def operate_emulated(
     loops: Sequence[StepLoop] = (),
     workdir: Path | None = None,
     tamper: Mapping[str, float] | None = None,
+    attacker: HiddenAttacker | None = None,
 ) -> EmulatedResult:
     """Run the scenario on a real emulated network with one agent per PoP (`tamper`: PoPs
-    whose agent object is patched in memory at that second of the run, as `operate`).
+    whose agent object is patched in memory at that second of the run, as `operate`;
+    `attacker`: the attacks come from it, not from the scenario, module docstring).
 
     Raises `EmulationUnavailable` when the machine cannot build it, `PlanError` when the
     scenario cannot be emulated, `RunError` when it cannot run at all.
@@ -160,7 +171,9 @@ async def operate_emulated(
         try:
             build_seconds = time.perf_counter() - started
             cnf = served_cnf(scenario)
-            workload = Workload(network, folder, step, scenario.seed, cnf, scenario.incidents)
+            incidents = scenario.incidents if attacker is None else ()
+            workload = Workload(network, folder, step, scenario.seed, cnf, incidents)
+            hidden = None if attacker is None else _Hidden(attacker, folder, duration)
             try:
                 result, controller, origin = await _operate(
                     scenario,
@@ -172,17 +185,78 @@ async def operate_emulated(
                     loops,
                     duration,
                     dict(tamper or {}),
+                    hidden,
                 )
             finally:
+                if hidden is not None:
+                    hidden.stop()
                 workload.stop()
-            attack = scenario.attack
+            attack = None if attacker is not None else scenario.attack
             window = None if attack is None else (attack.start, attack.stop or duration)
             windows = request_windows(workload.requests(), origin, window, duration)
         finally:
             network.stop()
     result.emulation = emulation_report(plan, controller, windows, build_seconds)
+    if hidden is not None:
+        episodes = hidden.done()
+        result.emulation["attacker"] = {"seed": hidden.attacker.seed, "episodes": episodes}
+    else:
+        episodes = scenario_episodes(scenario, duration)
+    if result.analytics is not None and "real_cnf" in result.analytics:
+        result.analytics |= score_against(result.analytics, episodes, step)
     result.wall_seconds = time.perf_counter() - started
     return result
+
+
+def scenario_episodes(scenario: Scenario, end: float) -> list[dict[str, object]]:
+    """What the scenario's timeline ran (without a hidden attacker): its attack and the
+    incidents inside its CNF, as an attacker's episodes, to score the loop after the run."""
+    found: list[dict[str, object]] = []
+    if scenario.attack is not None:
+        attack = scenario.attack
+        found.append({"kind": attack.kind, "start": attack.start, "stop": attack.stop or end})
+    found += [
+        {"kind": i.kind, "start": i.start, "stop": i.stop or end}
+        for i in scenario.incidents
+        if i.kind in RUNS_INSIDE
+    ]
+    return found
+
+
+@dataclass
+class _Hidden:
+    """The run's hidden attacker: launched once the CNF serves, stopped whatever happens."""
+
+    attacker: HiddenAttacker
+    folder: Path
+    end: float
+    process: AttackerProcess | None = None
+    episodes: list[dict[str, object]] | None = None
+    problem: str = "the run ended before the hidden attacker started"
+
+    def launch(self, network: EmulatedNetwork, workload: Workload, origin: float) -> None:
+        cnf = workload.cnf
+        if cnf is None or cnf.group is None:
+            raise RunError("the hidden attacker needs the run's real CNF")
+        where = self.attacker.places(network, str(cnf.group.path), cnf.ports[0], origin, self.end)
+        self.process = self.attacker.launch(where, self.folder / "attacker")
+        network.record(self.process.process.pid)  # killed with the run's record if it dies
+
+    def stop(self) -> None:
+        """Stop it, if it runs, and keep what it did (never raises: the run's own error,
+        if any, comes first)."""
+        if self.process is None:
+            return
+        try:
+            self.episodes = self.process.stop()
+        except ValueError as exc:
+            self.problem = str(exc)
+
+    def done(self) -> list[dict[str, object]]:
+        """What it did (RunError when it said nothing)."""
+        if self.episodes is None:
+            raise RunError(self.problem)
+        return self.episodes
 
 
 @dataclass
@@ -253,6 +327,7 @@ async def _operate(
     loops: Sequence[StepLoop],
     duration: float,
     infections: dict[str, float],
+    hidden: _Hidden | None = None,
 ) -> tuple[EmulatedResult, EmulatedController, float]:
     """Sample the network every step from t = 0 (the counters' history starts with the
     traffic) while the agents deploy; from the first step after they are up, they
@@ -263,6 +338,8 @@ async def _operate(
     workload.start_service()
     clock = WallClock()
     origin = time.time()
+    if hidden is not None:
+        hidden.launch(network, workload, origin)
     controller = EmulatedController(network, clock, step, workload.cnfs)
     controller.watch(*defence.monitor.link)
     await controller.sample()
@@ -287,7 +364,7 @@ async def _operate(
             await asyncio.sleep(max(0.0, boundary - clock.now()))
             await controller.sample()
             now = clock.now()
-            follow_attack(scenario.attack, workload, now)
+            follow_attack(None if hidden else scenario.attack, workload, now)
             if deployed is None and deploying.done():
                 deployed = deploying.result()
             if deployed is not None:

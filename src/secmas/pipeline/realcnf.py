@@ -7,18 +7,30 @@ AE → DE → ES, the DE's mitigations handed as goals to the agent of the CNF's
 auctions them like any other; the winner's VNF acts through the controller's `remedy` on
 the real CNF, its packets and its processes. What differs is the detector: models
 trained on the simulated CNF do not know nginx, so the loop learns the real CNF's
-normal behaviour first (`DetectorChoice`, by default the robust z-score baseline) from
-its metrics up to the first attack or incident, leaving the first `WARMUP_STEPS` out,
-and watches it from then on. Remedies change the CNF for good (a replica's memory, a
+normal behaviour (`DetectorChoice`, by default the robust z-score baseline) from a
+recording of its normal behaviour (by default the one the package ships,
+`csvdata.shipped_normal_recording`: how the CNF varies) moved to the levels of the run's
+fixed warm-up (`cnf_emulated.at_levels_of`: where this instance sits), and that warm-up
+(its first `WARMUP` seconds, the testbed's bring-up, leaving the first `WARMUP_STEPS` out;
+the attacker starts after it, and `score_against` refuses a run it attacked), and watches
+it from then on, every step, whatever happens: it is never told when an attack begins
+(issue 39 item 1). Remedies change the CNF for good (a replica's memory, a
 fresh instance's): once every remedy is in effect and the windows made only of later
 steps stay flagged with its traffic in line, the loop learns the CNF's new normal at once
-(`NEW_NORMAL`), as the real-CNF loop of `002_…` re-baselined after an attack.
+(`NEW_NORMAL`), as the real-CNF loop of `002_…` re-baselined after an attack. The
+cooldown after an alert and the settle after a remedy keep the loop from handing out
+remedies for what it already answered, not from seeing a new attack: a step with a family
+of metrics above its normal bounds that the last alert did not have (`cnfloop.families`: a
+CPU hog while a guard settles, a flood after an isolation) alerts at once.
 
-For every decision the report says, from real measurements: the condition under way
-and when it began (the scenario's attack and incidents), when the loop alerted (the
-detection delay), which agent won the goal's auction and when it acted, and when the
-mitigation was in effect on the CNF's metrics (`cnfloop.first_in_effect`; the time to
-mitigate counts from the alert).
+For every decision the report says, from real measurements: when the loop alerted, how
+sure it was and why (`persistence.confidence`, the top features), which agent won the
+goal's auction and when it acted, and when the mitigation was in effect on the CNF's
+metrics (`cnfloop.first_in_effect`; the time to mitigate counts from the alert). What
+was under way comes only afterwards: `score_against` scores the alerts and mitigations
+against the episodes the run's attacker wrote once it was stopped (`cnfloop.score_run`):
+per attack the detection delay and time to mitigate, false alerts and needless
+mitigations per hour.
 """
 
 from __future__ import annotations
@@ -36,33 +48,43 @@ from secmas.agents.outcome import goal_label
 from secmas.analytics.cnfloop import (
     ACTS_ON,
     Condition,
-    condition_at,
+    above,
+    families,
     first_in_effect,
+    mitigated_before,
     normal_bounds,
+    score_run,
+    showed,
 )
-from secmas.analytics.decision import LATENCY_FEATURES, STRONG, TRAFFIC_FEATURES
-from secmas.analytics.events import NORMAL
+from secmas.analytics.decision import LATENCY_FEATURES, STRONG, TRAFFIC_FEATURES, Alert
 from secmas.analytics.loop import ClosedLoop, Decision, LoopSettings
+from secmas.analytics.persistence import confidence
 from secmas.analytics.rebaseline import Rebaseline
 from secmas.network.dataplane.cnf import METRICS, CNFPlacement
-from secmas.network.emulation.cnfservice import RUNS_INSIDE, RealCNF
+from secmas.network.emulation.cnfservice import RealCNF
 from secmas.network.emulation.controller import EmulatedController
-from secmas.pipeline.cnf_emulated import PreparedDetector
+from secmas.pipeline.cnf_emulated import PreparedDetector, train
 from secmas.pipeline.errors import RunError
 from secmas.scenario.model import Scenario
 
 Say = Callable[[str], None]
+WARMUP = 20.0
+"""The run's warm-up (run seconds): the testbed's bring-up, while the agents deploy, in
+which nothing attacks (the run's attacker starts after it, `HiddenAttacker.start`); the
+detector learns its steps beside the recording's, then the loop watches."""
 WARMUP_STEPS = 2
-"""Steps at the start of a run that the normal phase leaves out (clients ramping up)."""
-MIN_NORMAL_STEPS = 10
-"""Fewest steps of normal behaviour the detector learns from."""
-SETTLE = 5.0
+"""Steps at the start of a run that the warm-up leaves out (clients ramping up)."""
+SETTLE = 8.0
 """Seconds without alerts after a remedy changed the CNF: a real one shows in its counters
-within a few steps (`LoopSettings.settle`)."""
+within a few steps (`LoopSettings.settle`), and the new normal (`NEW_NORMAL` windows of
+later steps) is judged before the next alert can hand out another remedy."""
 REBASELINE_WINDOWS = 8
 """Windows of the new normal collected after a mitigation (`LoopSettings.rebaseline_windows`)."""
 NEW_NORMAL = 2
 """Flagged windows in a row after the remedies took effect that make a new normal."""
+PERSISTENCE = 2
+"""Flagged windows in a row before the real CNF alerts (Prometheus' `for:`,
+`secmas.analytics.persistence`, issue 35 item 3): one noisy window never pages."""
 CAP = 5.0
 """A new normal is refused when its detector's threshold would be more than this many times
 the one before (`Rebaseline.cap`'s rule): what it learnt would hide attacks."""
@@ -77,52 +99,23 @@ REMEDIES = {
 """The remedy each CNF goal's plan carries out (`agents.ddos.cnf`)."""
 
 
-def conditions(scenario: Scenario) -> list[Condition]:
-    """The run's ground truth on its real CNF: the attack and the incidents the emulated
-    engine runs inside it, each with its [start, stop) run seconds."""
+def check_warmup(scenario: Scenario) -> None:
+    """RunError when the run ends before the loop's warm-up does."""
     assert scenario.traffic is not None
-    end = scenario.traffic.duration
-    found = []
-    if scenario.attack is not None:
-        attack = scenario.attack
-        found.append(Condition(attack.kind, attack.start, attack.stop or end))
-    found += [
-        Condition(i.kind, i.start, i.stop or end)
-        for i in scenario.incidents
-        if i.kind in RUNS_INSIDE
-    ]
-    return sorted(found, key=lambda c: c.start)
-
-
-def normal_phase(scenario: Scenario) -> float:
-    """When the normal phase ends (run seconds): at the first condition, else halfway."""
-    assert scenario.traffic is not None
-    found = conditions(scenario)
-    return found[0].start if found else scenario.traffic.duration / 2
-
-
-def check_normal_phase(scenario: Scenario) -> None:
-    """RunError when the run leaves the detector too little normal behaviour."""
-    assert scenario.traffic is not None
-    step = scenario.traffic.step
-    needed = (WARMUP_STEPS + MIN_NORMAL_STEPS) * step
-    if normal_phase(scenario) < needed:
+    if scenario.traffic.duration <= WARMUP:
         raise RunError(
-            f"the real CNF's detector learns its normal behaviour before the first attack or "
-            f"incident, which starts at {normal_phase(scenario):g} s: start it at "
-            f"{needed:g} s or later ({WARMUP_STEPS} + {MIN_NORMAL_STEPS} steps of "
-            f"{step:g} s)"
+            f"the real CNF's detector learns the run's first {WARMUP:g} s (its warm-up); "
+            f"the run lasts {scenario.traffic.duration:g} s: make it longer"
         )
 
 
 class CNFView:
     """The run's real CNFs as the closed loop reads a data plane (the calls of the
-    simulator's `DataPlane` it makes); it remembers which steps the loop looked at, so
-    that the ground truth it gives lines up with the loop's flags."""
+    simulator's `DataPlane` it makes; no ground truth: the loop is not told what happens);
+    it remembers which steps the loop looked at."""
 
-    def __init__(self, controller: EmulatedController, truth: Sequence[Condition]) -> None:
+    def __init__(self, controller: EmulatedController) -> None:
         self.controller = controller
-        self.truth = truth
         self.seen: dict[str, list[float]] = {cnf: [] for cnf in controller.cnfs}
 
     @property
@@ -149,12 +142,6 @@ class CNFView:
         self.seen[cnf].append(sample.t)
         return sample.metrics
 
-    def cnf_truth(self, cnf: str) -> list[str]:
-        """The ground truth of each step the loop looked at."""
-        step = self.step_seconds
-        found = (condition_at(self.truth, t, step) for t in self.seen[cnf])
-        return [NORMAL if c is None else c.kind for c in found]
-
     def load(self, a: str, b: str) -> float:
         return self.controller.load_now(a, b)
 
@@ -172,14 +159,14 @@ class RealCNFLoop(ClosedLoop):
     def __init__(
         self, detector: PreparedDetector, settings: LoopSettings, say: Say = lambda _: None
     ) -> None:
-        super().__init__(None, None, settings)
+        super().__init__(None, None, dataclasses.replace(settings, persistence=PERSISTENCE))
         self.prepared = detector
         self.say = say
         self.view: CNFView | None = None
         self.bounds: dict[str, float] = {}
         self.training: dict[str, Any] = {}
-        self.truth: list[Condition] = []
-        self._until = 0.0
+        self._watching_from: float | None = None
+        self._last_step = 0.0
         self._waiting: tuple[str, ...] = ()
         self._normal = np.empty((0, len(METRICS)))
         self._learnt_after = -np.inf
@@ -187,6 +174,8 @@ class RealCNFLoop(ClosedLoop):
         self._effective: dict[str, float] = {}
         """Goal label → when its remedy was in effect."""
         self._journal: Journal | None = None
+        self._alerted: dict[str, frozenset[str]] = {}
+        """CNF → the families of metrics above their bounds at its last alert."""
 
     def attach(
         self, world: World, attestations: Callable[[], Sequence[Any]], layer: Any = None
@@ -194,41 +183,41 @@ class RealCNFLoop(ClosedLoop):
         controller = world.controller
         if not isinstance(controller, EmulatedController) or not controller.cnfs:
             raise ValueError("the real CNF's closed loop needs the emulated engine's real CNF")
-        self.truth = conditions(world.scenario)
-        self._until = normal_phase(world.scenario)
-        self.view = CNFView(controller, self.truth)
+        self.view = CNFView(controller)
         seen = dataclasses.replace(world, plane=self.view)  # type: ignore[arg-type]
         super().attach(seen, attestations, layer)
         world.admits = seen.admits  # the trust manager's rule, for the agents made next
         self._journal = world.journal
 
     def _watch_cnfs(self, cnfs: Sequence[str]) -> None:
-        """Watch the CNFs once their normal phase is over and the detector learnt it."""
+        """Watch the CNFs once the warm-up is over and the detector learnt it."""
         if self._detector is None:
             self._waiting = tuple(cnfs)
         else:
             super()._watch_cnfs(cnfs)
 
     async def after_step(self, now: float) -> None:
-        if self._waiting and now >= self._until:
-            await self._learn()
+        self._last_step = now
+        if self._waiting and now >= WARMUP:
+            await self._learn(now)
         for cnf in self._cnfs:  # on the windows up to the last step, before this one's
             await self._new_normal(now, cnf)
         await super().after_step(now)
 
-    async def _learn(self) -> None:
-        """Fit the detector on the normal phase of the (first) real CNF and start watching
-        with its last window already in hand."""
+    async def _learn(self, now: float) -> None:
+        """Fit the detector on the recording and the warm-up of the (first) real CNF and
+        watch from `now` on, with the warm-up's last window already in hand."""
         assert self.view is not None
         cnfs, self._waiting = self._waiting, ()
-        times, self._normal = self.view.normal(cnfs[0], self._until)
+        times, self._normal = self.view.normal(cnfs[0], WARMUP)
         self.detector = await asyncio.to_thread(self.prepared.fit, self._normal)
-        self.bounds = normal_bounds(self._normal, METRICS)
+        self.bounds = normal_bounds(self.prepared.training(self._normal), METRICS)
         seconds = times[-1] - times[0] + self.view.step_seconds if times else 0.0
         self.training = {
             "detector": self.prepared.choice.name,
-            "trained_on": f"{seconds:.0f} s of normal behaviour ({len(times)} steps)",
-            "normal_until": self._until,
+            "trained_on": f"{seconds:.0f} s of warm-up ({len(times)} steps)"
+            + ("" if self.prepared.prior is None else f" and {len(self.prepared.prior)} recorded"),
+            "warmup": WARMUP,
             "recording": None
             if self.prepared.prior is None
             else {"file": str(self.prepared.choice.recording), "rows": len(self.prepared.prior)},
@@ -236,9 +225,10 @@ class RealCNFLoop(ClosedLoop):
             "threshold": self.detector.threshold_value(self.settings.threshold),
             "new_normals": [],
         }
+        self._watching_from = now
         self.say(
             f"real CNF {cnfs[0]}: {self.training['detector']} detector from "
-            f"{self.training['trained_on']}; watching it from {self._until:g} s"
+            f"{self.training['trained_on']} normal steps; watching it from {now:g} s on"
         )
         super()._watch_cnfs(cnfs)
         for state in self._cnfs.values():
@@ -251,9 +241,10 @@ class RealCNFLoop(ClosedLoop):
         windows, made only of steps after the last one took effect, are all flagged
         without its traffic or latency strongly out of line (`decision.STRONG`): a
         replica's memory, a reloaded worker's, what the remedies left behind (traffic
-        strongly out of line is an attack still under way, never learnt). A model file's
-        detector is used as it is, and a new normal whose threshold would exceed `CAP`
-        times the one before is refused."""
+        strongly out of line is an attack still under way, never learnt). The new normal is
+        the run's own: the warm-up and the steps since, not the recording, which knew the
+        CNF before its remedies. A model file's detector is used as it is, and a new normal
+        whose threshold would exceed `CAP` times the one before is refused."""
         assert self.view is not None
         mine = [
             d
@@ -278,8 +269,8 @@ class RealCNFLoop(ClosedLoop):
         self._learnt_after = since
         after = [s for s in self.view.real(cnf).samples if s.t - step >= since - 1e-6]
         recent = np.array([[s.metrics[name] for name in METRICS] for s in after])
-        data = np.concatenate([self._normal, recent])
-        fitted = await asyncio.to_thread(self.prepared.fit, data)
+        data = np.concatenate([self._normal, recent])  # the recording knew the CNF before
+        fitted = await asyncio.to_thread(train, data, self.prepared.choice)
         threshold = self.settings.threshold
         before, after = (d.threshold_value(threshold) for d in (self.detector, fitted))
         record = {"at": now, "since": since, "steps": len(recent), "threshold": after}
@@ -295,6 +286,27 @@ class RealCNFLoop(ClosedLoop):
             f"real CNF {cnf}: still out of line after its remedies took effect ({since:.0f} "
             f"s), its traffic in line: learnt its new normal from {len(recent)} more steps"
         )
+
+    def _moved(self, cnf: str) -> frozenset[str]:
+        """The families of metrics above their normal bounds at the CNF's last step."""
+        assert self.view is not None
+        return families(above(self.view.real(cnf).samples[-1].metrics, self.bounds))
+
+    def _rule_fires(self, cnf: str) -> bool:
+        """Prometheus' rule beside the detector: what the clients send above its normal bound
+        (the recording's and warm-up's maximum × 1.5, `cnfloop.normal_bounds`), through the
+        same `for:` persistence. Measured on the recordings (benchmarks/results/cnf_loop.md)
+        the rule found floods the z-score missed, whose limit the noisiest metric sets (a
+        flood at 4× nginx' normal throughput scored under it), at no false alert in 20 min."""
+        return "network" in self._moved(cnf)
+
+    def _breaks_quiet(self, cnf: str) -> bool:
+        """A family above its bounds that the last alert did not have (module docstring)."""
+        return bool(self._moved(cnf) - self._alerted.get(cnf, frozenset()))
+
+    async def _decide(self, alert: Alert, replicas: int) -> bool:
+        self._alerted[alert.cnf] = self._moved(alert.cnf)
+        return await super()._decide(alert, replicas)
 
     def _effect(self, decision: Decision) -> tuple[float, float | None] | None:
         """When the winner of the decision's goal acted and when its remedy was in effect
@@ -325,24 +337,50 @@ class RealCNFLoop(ClosedLoop):
         return acted, self._effective[label]
 
     def report(self) -> dict[str, Any]:
-        if self._detector is None:
-            raise RunError(
-                f"the run ended before the real CNF's normal phase did ({self._until:g} s)"
-            )
+        if self._detector is None or self._watching_from is None:
+            raise RunError(f"the run ended before the real CNF's warm-up did ({WARMUP:g} s)")
         report = super().report()
         assert self.view is not None
         done = [r for cnf in self.view.cnf_ids for r in self.view.real(cnf).remedies]
         report["real_cnf"] = self.training | {
-            "remedies": [{"remedy": r, "pop": pop, "done": what} for r, pop, what in done]
+            "remedies": [{"remedy": r, "pop": pop, "done": what} for r, pop, what in done],
+            "watched": [self._watching_from, self._last_step],
+            "persistence": PERSISTENCE,
+            "above_bounds": self._above_bounds(),
         }
         report["mitigations"] = [self._mitigation(d) for d in self.decisions]
+        for alert, record in zip(self.alerts, report["alerts"], strict=True):
+            record["confidence"] = round(confidence(alert.score, alert.threshold, PERSISTENCE), 3)
         return report
+
+    def _above_bounds(self) -> list[tuple[float, list[str]]]:
+        """The watched steps at which some metric of the first CNF was above its normal
+        bound (`cnfloop.normal_bounds`, of the last normal learnt), with those metrics:
+        what an attack left to see, for the scoring afterwards."""
+        assert self.view is not None and self._watching_from is not None
+        cnf = self.view.cnf_ids[0]
+        steps = [s for s in self.view.real(cnf).samples if s.t >= self._watching_from]
+        return [(s.t, names) for s in steps if (names := above(s.metrics, self.bounds))]
+
+    def _detection(self) -> dict[str, Any]:
+        """Per CNF, the steps whose windows the loop flagged (run seconds) and its
+        re-baselinings; no ground truth (`score_against` scores the run afterwards)."""
+        assert self.view is not None
+        return {
+            cnf: {
+                "windows": len(state.flags),
+                "flagged_at": [
+                    t for t, flag in zip(self.view.seen[cnf], state.flags, strict=True) if flag
+                ],
+                "rebaselines": state.baseline.events,
+            }
+            for cnf, state in self._cnfs.items()
+        }
 
     def _mitigation(self, decision: Decision) -> dict[str, Any]:
         """What one decision did, from real measurements (module docstring)."""
         assert self.view is not None and self._journal is not None
         alert = self.alerts[decision.alert]
-        condition = condition_at(self.truth, alert.time, self.view.step_seconds)
         mitigation = decision.mitigation
         auction = next(
             (
@@ -369,15 +407,74 @@ class RealCNFLoop(ClosedLoop):
             "cnf": alert.cnf,
             "goal": mitigation.label,
             "remedy": remedy,
-            "condition": None if condition is None else condition.kind,
-            "condition_start": None if condition is None else condition.start,
             "detected_at": alert.time,
-            "delay": None if condition is None else alert.time - condition.start,
             "auction": None if auction is None else auction.status,
             "bids": None if auction is None else len(auction.outcome.bids),
             "winner": winner,
             "acted_at": acted,
             "in_effect_at": effective,
             "time_to_mitigate": None if effective is None else effective - alert.time,
+            "confidence": round(confidence(alert.score, alert.threshold, PERSISTENCE), 3),
+            "explanation": [name for name, _ in alert.severity[:3]],
             "acts_on": list(ACTS_ON.get(remedy or "", ())),
         }
+
+
+def _detection_grace(analytics: dict[str, Any], step: float) -> float:
+    """Seconds after an attack's stop in which an alert is still its own: the detector's
+    window and the persistence still hold its steps."""
+    window = int(analytics["real_cnf"]["window"])
+    return (window + int(analytics["real_cnf"]["persistence"]) - 1) * step
+
+
+def _check_warm_up_unattacked(truth: Sequence[Condition], warmup: float) -> None:
+    """RunError when an attack began in the warm-up: the loop learnt the CNF's levels there
+    (`cnf_emulated.at_levels_of`), so it would have learnt that attack as normal."""
+    early = [c for c in truth if c.start < warmup]
+    if early:
+        raise RunError(
+            f"the attacker began {early[0].kind} at {early[0].start:g} s, in the warm-up "
+            f"(first {warmup:g} s) the loop learnt normal from: the run cannot be scored"
+        )
+
+
+def score_against(
+    analytics: dict[str, Any], episodes: Sequence[dict[str, Any]], step: float
+) -> dict[str, Any]:
+    """After the run: the loop's report (`RealCNFLoop.report`) scored against the episodes
+    its attacker wrote (`cnfloop.score_run`) as `run_score` (each attack also says whether
+    it `showed`: some metric where it shows above its normal bound while it ran, and an
+    undetected one whether it was `mitigated_before_detection`: a standing remedy already
+    held it off, `cnfloop.mitigated_before`), and each mitigation with the attack it
+    answered (`condition`: the newest under way; None: a needless one) and its delay."""
+    truth = [Condition(str(e["kind"]), float(e["start"]), float(e["stop"])) for e in episodes]
+    _check_warm_up_unattacked(truth, float(analytics["real_cnf"]["warmup"]))
+    grace = _detection_grace(analytics, step)
+    mitigations = analytics["mitigations"]
+    begin, end = analytics["real_cnf"]["watched"]
+    score = score_run(
+        truth,
+        [(float(a["time"]), [n for n, _ in a["severity"][:3]]) for a in analytics["alerts"]],
+        [(float(m["detected_at"]), m["in_effect_at"]) for m in mitigations],
+        (float(begin), float(end)),
+        grace,
+    )
+    answered = []
+    for row in mitigations:
+        found = [c for c in truth if c.start < row["detected_at"] <= c.stop + grace]
+        newest = max(found, key=lambda c: c.start) if found else None
+        answered.append(
+            row
+            | {
+                "condition": None if newest is None else newest.kind,
+                "delay": None if newest is None else row["detected_at"] - newest.start,
+            }
+        )
+    moved = [(float(t), names) for t, names in analytics["real_cnf"]["above_bounds"]]
+    remedies = [(m["remedy"], float(m["in_effect_at"])) for m in mitigations if m["in_effect_at"]]
+    for attack, condition in zip(score.attacks, truth, strict=True):
+        attack["showed"] = showed(condition, moved, grace)
+        attack["mitigated_before_detection"] = attack["delay"] is None and mitigated_before(
+            condition, moved, remedies, grace
+        )
+    return {"run_score": score.to_json(), "mitigations": answered}

@@ -264,9 +264,7 @@ def explain_profile(
 
     def game(coalitions: np.ndarray) -> np.ndarray:
         def chance(windows: np.ndarray) -> np.ndarray:
-            if profiler.anchored:  # as the profiler builds its inputs (profiling._inputs)
-                windows = np.concatenate([windows, windows - windows[:, :1, :]], axis=2)
-            return probabilities(profiler.multiclass, windows)[:, k]
+            return probabilities(profiler.multiclass, profiler.inputs(windows))[:, k]
 
         return _play(coalitions, scaled, scaled_bg, chance)
 

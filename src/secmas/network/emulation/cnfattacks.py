@@ -48,6 +48,8 @@ class AttackSettings:
     http_size: int = 2048
     slowloris_connections: int = 900
     slowloris_interval: float = 3.0
+    slowloris_opening: float = 200.0
+    """Slowloris connections opened a second (`slowloris.OPEN_RATE`)."""
     syn_pps: float = 1500.0
     cpu_load: int = 95
     """Per cent of one core the CPU hog burns."""
