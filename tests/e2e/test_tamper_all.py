@@ -37,6 +37,11 @@ EVERY_WAY = os.environ.get("SECMAS_TAMPER_ALL") == "1"
 IN_ONE = EVERY_POP if EVERY_WAY else ["pop2", "pop5", "pop6"]
 IN_PROCESSES = EVERY_POP if EVERY_WAY else ["pop6"]
 needs_nats = pytest.mark.skipif(find_nats_server() is None, reason="needs nats-server")
+SPEED = 5.0
+"""With processes, half the demo's 10×: the seconds of wall time a busy machine takes to
+hear of the revocation and hand the revoked agent's duties on stay few simulated ones (at
+10× the end window's legitimate traffic fell to 0.86–0.89 of its level in 2 of about 10
+loaded suites, under the 0.9 the acceptance asks)."""
 
 
 def report(result: OperateResult) -> dict[str, Any]:
@@ -87,6 +92,8 @@ def test_in_one_process(pop: str):
 @pytest.mark.parametrize("pop", IN_PROCESSES)
 def test_with_processes(pop: str, tmp_path: Path):
     result = asyncio.run(
-        operate_processes(SCENARIO, SCENARIO_FILE, workdir=tmp_path, tamper={pop: TAMPER_AT})
+        operate_processes(
+            SCENARIO, SCENARIO_FILE, workdir=tmp_path, speed=SPEED, tamper={pop: TAMPER_AT}
+        )
     )
     check(report(result), pop)
