@@ -92,12 +92,9 @@ def load(path: Path, accept_frozen: bool) -> Recording:
     """A recording in `METRICS` order (SystemExit naming the file when it cannot be used)."""
     try:
         series = read_series(path) if accept_frozen else read_recording(path)
+        values = series.columns(METRICS)
     except (CSVDataError, FrozenRecordingError) as exc:
         raise SystemExit(f"{path}: {exc}") from None
-    missing = [m for m in METRICS if m not in series.features]
-    if missing:
-        raise SystemExit(f"{path}: no column {', '.join(missing)}")
-    values = series.values[:, [series.features.index(m) for m in METRICS]]
     seconds = series.seconds
     times = STEP * np.arange(len(values)) if seconds is None else seconds - seconds[0]
     truth = series.truth()

@@ -232,3 +232,10 @@ def test_the_shipped_normal_recording_is_package_data() -> None:
     patterns = config["tool"]["setuptools"]["package-data"]["secmas"]
     relative = shipped_normal_recording().relative_to(ROOT / "src" / "secmas").as_posix()
     assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns)
+
+
+def test_columns_come_in_the_order_asked_and_a_missing_one_is_named(tmp_path: Path) -> None:
+    series = read_series(write(tmp_path, "cpu,memory,net\n1,2,3\n4,5,6\n"))
+    assert series.columns(["net", "cpu"]).tolist() == [[3.0, 1.0], [6.0, 4.0]]
+    with pytest.raises(CSVDataError, match="no column disk, load"):
+        series.columns(["cpu", "disk", "load"])

@@ -94,6 +94,14 @@ class CSVSeries(NamedTuple):
             return None
         return np.array([timestamp_seconds(t) for t in self.timestamps], dtype=np.float64)
 
+    def columns(self, names: Sequence[str]) -> np.ndarray:
+        """The values [T, len(names)] of these metrics, in this order; CSVDataError naming
+        the ones the file has no column for."""
+        missing = [name for name in names if name not in self.features]
+        if missing:
+            raise CSVDataError(f"no column {', '.join(missing)}")
+        return self.values[:, [self.features.index(name) for name in names]]
+
     def truth(self) -> np.ndarray | None:
         """Per step, the first ground-truth column's label with "0" and "normal" (any case)
         as "normal" and any other number as "anomaly"; None without such a column."""

@@ -231,12 +231,9 @@ def recorded_normal(path: Path) -> np.ndarray:
     the file and the problem)."""
     try:
         series = read_recording(path)
+        values = series.columns(METRIC_NAMES)
     except (CSVDataError, OSError) as exc:
         raise RunError(f"--recording {path}: {exc}") from None
-    missing = [name for name in METRIC_NAMES if name not in series.features]
-    if missing:
-        raise RunError(f"--recording {path}: no column {', '.join(missing)}")
-    values = series.values[:, [series.features.index(name) for name in METRIC_NAMES]]
     truth = series.truth()
     normal = values if truth is None else values[truth == NORMAL]
     if len(normal) < MIN_RECORDED:
