@@ -57,6 +57,7 @@ from secmas.network.emulation.namespaces import Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import EmulationPlan
 from secmas.network.emulation.workload import MAX_ATTACK_PPS, MAX_SLOW_HELD, SLOW_HOLD
+from secmas.processend import end_process
 
 OUTSIDE = ("http_flood", "slowloris", "syn_flood")
 """The network attacks (from the attacker namespaces)."""
@@ -241,12 +242,7 @@ class ScheduledAttacker:
         running = next(r for r in self.running if r.planned == planned)
         stopped = self.now()
         for process in running.processes:
-            process.terminate()
-            try:
-                process.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            end_process(process, grace=1.0)
         for namespace, rule in running.undo:
             namespace.nft(rule)
         self.running.remove(running)
