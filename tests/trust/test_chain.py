@@ -426,3 +426,35 @@ def test_a_step_closed_by_a_revocation_while_verified_does_not_blame_its_verifie
         assert entry is not None and entry.passed and entry.measured != "a1"
 
     run(with_pipeline(["a1", "a2", "a3", "a4"], work))
+
+
+def test_a_verdict_lost_once_is_asked_for_again_but_not_for_ever() -> None:
+    """A broker fail-over loses a4's answer while the step is still open: a4 is asked
+    once more and stays trusted (a processes run revoked its honest verifier this way).
+    A verifier that does not answer twice is revoked, and the chain goes on."""
+
+    async def work(pipeline: SecurePipeline) -> None:
+        role = pipeline.chain.roles["a4"]
+        genuine = role.verify_open_step
+        asked = []
+
+        async def lost(times: int, peers: Any, ticket: Any) -> Any:
+            asked.append(ticket.step)
+            if len(asked) <= times:
+                raise TimeoutError("no authentic reply from a4")
+            return await genuine(peers, ticket)
+
+        role.verify_open_step = lambda p, t: lost(1, p, t)  # type: ignore[method-assign]
+        entry = await pipeline.chain.step()
+        assert entry is not None and entry.passed and entry.verifier == "a4"
+        assert len(asked) == 2 and asked[0] == asked[1]
+        assert pipeline.view.admits("a4")
+        asked.clear()
+        role.verify_open_step = lambda p, t: lost(2, p, t)  # type: ignore[method-assign]
+        for _ in range(8):  # a4 verifies again within one rotation
+            if len(asked) == 2:
+                break
+            await pipeline.chain.step()
+        assert len(asked) == 2 and not pipeline.view.admits("a4")
+
+    run(with_pipeline(["a1", "a2", "a3", "a4"], work))

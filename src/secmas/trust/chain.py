@@ -680,15 +680,24 @@ class AttestationChain:
 
     async def _ask(self, role: Verifies, name: str, ticket: Ticket) -> Verdict:
         """The elected verifier's verdict on the step `ticket` hands it; asked again while
-        nobody answers for it (a broker restart), so that an unreachable verifier is not
-        taken for a dead one."""
-        for pause in VERIFIER_PAUSES:
+        nobody answers for it (a broker restart), and once more when its answer does not
+        come while the step is still open (a reply lost in a fail-over), so that an
+        unreachable verifier is not taken for a dead one."""
+        pauses, asked_again = iter(VERIFIER_PAUSES), False
+        while True:
             try:
                 return await role.verify_open_step(self.peers, ticket)
             except NoResponders:
+                pause = next(pauses, None)
+                if pause is None:
+                    raise
                 logger.warning("verifier %s unreachable; asked again in %g s", name, pause)
                 await asyncio.sleep(pause)
-        return await role.verify_open_step(self.peers, ticket)
+            except TimeoutError as exc:
+                if asked_again or await self._superseded(ticket.step):
+                    raise
+                asked_again = True
+                logger.warning("no verdict from %s (%s); asked once more", name, exc)
 
     async def _restart(self) -> ChainEntry | None:
         """No step is open: when that is because the chain lost its root of trust (the MLFO
