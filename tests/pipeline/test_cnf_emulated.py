@@ -17,6 +17,7 @@ from secmas.pipeline.cnf_emulated import (
     PreparedDetector,
     pretrained,
     recorded_normal,
+    train,
 )
 from secmas.pipeline.errors import RunError
 
@@ -96,3 +97,30 @@ def test_the_recording_gives_the_spread_and_the_warm_up_the_levels() -> None:
     attacked = watched[: detector.window].copy()
     attacked[:, METRICS.index("cpu")] += 1.0  # a CPU hog on this instance
     assert detector.score_window(attacked)[2]["static"]
+
+
+def test_a_new_normal_after_a_remedy_keeps_the_recordings_spread() -> None:
+    """A remedy moved the CNF for good (a replica's memory, say) and the loop relearns it
+    from the dozen steps since: fitted on those and the warm-up alone, its limit came from
+    as few windows and the next normal swing was a false alert (demo seed 13, 80 s). The
+    recording at the new levels keeps the spread; a CPU hog is still caught."""
+    recording = PreparedDetector.read(DetectorChoice(recording=RECORDING))
+    assert recording.prior is not None
+    warm_up = recording.prior[300:307]
+    moved = recording.prior[307:360].copy()
+    shifted = [METRICS.index(name) for name in ("cpu", "memory_rss", "memory_vsize")]
+    moved[:, shifted] += [0.04, 30.0, 60.0]  # what the remedy left behind
+    since, watched = moved[:6], moved[6:]
+    detector = train(recording.relearning(warm_up, since), recording.choice)
+    for end in range(detector.window, len(watched) + 1):
+        flags = detector.score_window(watched[end - detector.window : end])[2]
+        assert not flags["static"], f"normal steps {end - detector.window}–{end} flagged"
+    attacked = watched[: detector.window].copy()
+    attacked[:, METRICS.index("cpu")] += 1.0
+    assert detector.score_window(attacked)[2]["static"]
+
+
+def test_without_a_recording_a_new_normal_is_the_warm_up_and_the_steps_since() -> None:
+    choice = PreparedDetector.read(DetectorChoice(recording=None))
+    warm_up, since = np.zeros((7, len(METRICS))), np.ones((6, len(METRICS)))
+    assert np.array_equal(choice.relearning(warm_up, since), np.concatenate([warm_up, since]))

@@ -1656,8 +1656,9 @@ async def _next(queue: asyncio.Queue[ACLMessage], timer: asyncio.Future[Any]) ->
     if not queue.empty():
         return queue.get_nowait()
     getter = asyncio.ensure_future(queue.get())
-    done, _ = await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
-    if getter in done:
-        return getter.result()
-    getter.cancel()
-    return None
+    try:
+        done, _ = await asyncio.wait({getter, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when the auction itself is cancelled: no getter outlives the run
+        if not getter.done():
+            getter.cancel()
+    return getter.result() if getter in done else None

@@ -282,6 +282,17 @@ class PreparedDetector:
             return normal
         return np.concatenate([at_levels_of(self.prior, normal), normal])
 
+    def relearning(self, warm_up: np.ndarray, since: np.ndarray) -> np.ndarray:
+        """What the choice's model learns when the remedies moved the CNF to a new normal:
+        the recording at the levels of the steps `since` them, then those steps (as
+        `training` placed it at the warm-up's); without a recording, the warm-up and the
+        steps since. A dozen steps tell where the CNF sits now, not how much it varies: fitted
+        on them and the warm-up alone, the z-score took its limit from as few windows and
+        flagged the next normal swing (a false alert in one demo run of three)."""
+        if self.prior is None:
+            return np.concatenate([warm_up, since])
+        return self.training(since)
+
 
 def at_levels_of(recorded: np.ndarray, own: np.ndarray) -> np.ndarray:
     """The recording [N, F] moved, per metric, from its median to the median of `own` [M, F]

@@ -241,10 +241,11 @@ class RealCNFLoop(ClosedLoop):
         windows, made only of steps after the last one took effect, are all flagged
         without its traffic or latency strongly out of line (`decision.STRONG`): a
         replica's memory, a reloaded worker's, what the remedies left behind (traffic
-        strongly out of line is an attack still under way, never learnt). The new normal is
-        the run's own: the warm-up and the steps since, not the recording, which knew the
-        CNF before its remedies. A model file's detector is used as it is, and a new normal
-        whose threshold would exceed `CAP` times the one before is refused."""
+        strongly out of line is an attack still under way, never learnt). The steps since
+        say where the CNF sits now, the recording how much it varies: it is moved to their
+        levels, as the warm-up's placed it at first (`PreparedDetector.relearning`). A model
+        file's detector is used as it is, and a new normal whose threshold would exceed
+        `CAP` times the one before is refused."""
         assert self.view is not None
         mine = [
             d
@@ -269,7 +270,7 @@ class RealCNFLoop(ClosedLoop):
         self._learnt_after = since
         after = [s for s in self.view.real(cnf).samples if s.t - step >= since - 1e-6]
         recent = np.array([[s.metrics[name] for name in METRICS] for s in after])
-        data = np.concatenate([self._normal, recent])  # the recording knew the CNF before
+        data = self.prepared.relearning(self._normal, recent)
         fitted = await asyncio.to_thread(train, data, self.prepared.choice)
         threshold = self.settings.threshold
         before, after = (d.threshold_value(threshold) for d in (self.detector, fitted))

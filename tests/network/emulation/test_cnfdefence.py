@@ -119,3 +119,13 @@ def test_the_status_socket_always_fits_a_unix_socket_address(depth: int) -> None
     assert socket == NginxLayout(root).status_socket  # the same run finds it again
     if len(os.fsencode(root / "status.sock")) <= 107:
         assert socket == root / "status.sock"
+
+
+def test_a_relative_run_folder_gives_nginx_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nginx reads a relative -c path from its -p prefix: `secmas demo --out runs/x`
+    passed runs/x/… twice over and nginx did not start."""
+    monkeypatch.chdir(tmp_path)
+    layout = NginxLayout(Path("runs/x"))
+    assert layout.config == tmp_path / "runs/x/nginx.conf" and layout.root.is_absolute()

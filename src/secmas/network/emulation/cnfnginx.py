@@ -64,9 +64,13 @@ SOCKET_PATH_MAX = 107
 
 @dataclass(frozen=True, slots=True)
 class NginxLayout:
-    """Where one run's nginx keeps its files."""
+    """Where one run's nginx keeps its files: under an absolute `root`, since nginx reads
+    a relative path from its prefix, not from the folder it was started in."""
 
     root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", self.root.absolute())
 
     @property
     def config(self) -> Path:
