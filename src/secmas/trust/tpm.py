@@ -44,6 +44,8 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from socket import AF_UNIX, SOCK_STREAM
+from socket import socket as unix_socket
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +139,7 @@ class SoftwareTpm:
                                    stderr=subprocess.PIPE)  # fmt: skip
         tpm = cls(process, state)
         deadline = time.monotonic() + timeout
-        while not (socket.exists() and Path(f"{socket}.ctrl").exists()):
+        while not (_listens(socket) and _listens(Path(f"{socket}.ctrl"))):
             if process.poll() is not None or time.monotonic() > deadline:
                 tpm.stop()
                 said = (process.stderr.read() if process.stderr else b"").decode(errors="replace")
@@ -159,6 +161,17 @@ class SoftwareTpm:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _listens(path: Path) -> bool:
+    """Whether a Unix socket at `path` takes a connection: swtpm creates the file when it
+    binds, a moment before it listens (a client between the two was refused under load)."""
+    with unix_socket(AF_UNIX, SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
