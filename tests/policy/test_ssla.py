@@ -3,7 +3,6 @@ the figure as published, round trips, hostile and malformed XML named by line an
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -223,9 +222,7 @@ PARAMETER_ENTITY = """<?xml version="1.0"?>
     ids=["billion-laughs", "external-entity", "external-dtd", "internal-dtd", "parameter"],
 )
 def test_hostile_documents_are_refused_without_expansion(document: str) -> None:
-    started = time.perf_counter()
     message = refused(document)
-    assert time.perf_counter() - started < 1.0
     assert message.startswith("s.xml: refused:") and "DTD" in message
     assert "lollol" not in message and "root:" not in message
 
