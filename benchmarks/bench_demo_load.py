@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench_security_overhead import LOAD_FACTOR, ROOT, cpu_load, digest, journal
+from bench_security_overhead import LOAD_FACTOR, cpu_load, digest, journal, timed_demo
 from machine import describe
 
 RESULTS = Path(__file__).parent / "results"
@@ -40,30 +39,10 @@ TIMEOUT_S = {"in-process": 300, "emulated": 600}
 
 def demo(engine: str, folder: Path) -> dict[str, Any]:
     """One `secmas demo` in a subprocess: exit code, acceptance, wall time, journal."""
-    command = [sys.executable, "-m", "secmas", "demo", "--out", str(folder), "--force"]
-    command += ["--dataplane", "emulated"] if engine == "emulated" else []
-    env = os.environ | {"PYTHONPATH": str(ROOT / "src")}
-    started = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=TIMEOUT_S[engine]
-        )
-        code: int | None = done.returncode
-        error = done.stderr[-600:] if done.returncode else ""
-    except subprocess.TimeoutExpired:
-        code, error = None, f"timed out after {TIMEOUT_S[engine]} s"
-    row: dict[str, Any] = {
-        "engine": engine,
-        "command_wall_s": round(time.perf_counter() - started, 2),
-        "exit_code": code,
-        "passed": False,
-    }
-    if error:
-        row["error"] = error
-    report_file = folder / "report.json"
-    if report_file.is_file():
-        report = json.loads(report_file.read_text())
-        row["passed"] = bool((report.get("acceptance") or {}).get("passed"))
+    options = ["--dataplane", "emulated"] if engine == "emulated" else []
+    row, report = timed_demo(folder, options, TIMEOUT_S[engine])
+    row = {"engine": engine} | row | {"command_wall_s": round(row["command_wall_s"], 2)}
+    if report is not None:
         row["journal_sha256"] = digest(journal(report))
     return row
 

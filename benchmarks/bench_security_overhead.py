@@ -105,34 +105,45 @@ def digest_of(run: dict[str, Any]) -> dict[str, str]:
     return {"journal_sha256": digest(run["journal"])} if "journal" in run else {}
 
 
-def demo(mode: str, security: str, folder: Path) -> dict[str, Any]:
-    """One `secmas demo` in a subprocess: its timings, exit code, acceptance and journal."""
+def timed_demo(
+    folder: Path, options: list[str], timeout: float
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """`secmas demo --out folder --force OPTIONS` in a subprocess on this tree's sources: a
+    row of its wall seconds, exit code (None: timed out), acceptance and, if it failed, the
+    end of its stderr; and its report (None without one)."""
     command = [sys.executable, "-m", "secmas", "demo", "--out", str(folder), "--force"]
-    command += ["--processes"] if mode == "processes" else []
-    command += ["--insecure"] if security == "insecure" else []
     env = os.environ | {"PYTHONPATH": str(ROOT / "src")}
     started = time.perf_counter()
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=TIMEOUT_S[mode]
+            [*command, *options], capture_output=True, text=True, env=env, timeout=timeout
         )
         code: int | None = done.returncode
-        tail = done.stderr[-400:] if done.returncode else ""
+        error = done.stderr[-600:] if done.returncode else ""
     except subprocess.TimeoutExpired:
-        code, tail = None, f"timed out after {TIMEOUT_S[mode]} s"
+        code, error = None, f"timed out after {timeout} s"
     row: dict[str, Any] = {
         "command_wall_s": time.perf_counter() - started,
         "exit_code": code,
-        "report_wall_s": None,
         "passed": False,
     }
-    if tail:
-        row["error"] = tail
+    if error:
+        row["error"] = error
     report_file = folder / "report.json"
-    if report_file.is_file():
-        report = json.loads(report_file.read_text())
-        row["report_wall_s"] = report.get("wall_seconds")
-        row["passed"] = bool((report.get("acceptance") or {}).get("passed"))
+    if not report_file.is_file():
+        return row, None
+    report = json.loads(report_file.read_text())
+    row["passed"] = bool((report.get("acceptance") or {}).get("passed"))
+    return row, report
+
+
+def demo(mode: str, security: str, folder: Path) -> dict[str, Any]:
+    """One `secmas demo` in a subprocess: its timings, exit code, acceptance and journal."""
+    options = ["--processes"] if mode == "processes" else []
+    options += ["--insecure"] if security == "insecure" else []
+    row, report = timed_demo(folder, options, TIMEOUT_S[mode])
+    row["report_wall_s"] = None if report is None else report.get("wall_seconds")
+    if report is not None:
         row |= trust_figures(report)
         if security == "secure" and mode == "in-process":
             row["journal"] = journal(report)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,16 +49,12 @@ os.environ["SECMAS_RELEASES"] = _RELEASES.name
 
 REAL_TIME = "tests/e2e/"
 """Files of real-time runs (30-120 s each, mostly waiting on agents, a network, a browser)."""
-REAL_TIME_AT_ONCE = 2
-"""Real-time runs under way at once across the workers: a third worker runs the CPU-bound
-files beside them rather than a third run of agent processes, which on a machine loaded
-twice over (`stress-ng --cpu 2` beside the suite) starved the runs' agents of seconds."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the files for the workers (`--dist loadfile --no-loadscope-reorder`): the
-    real-time files spread over the first half of the queue, a few other files after
-    each, so that a worker waiting on one overlaps the others' CPU-bound files and
+    """Order the files for the two workers (`--dist loadfile --no-loadscope-reorder`):
+    the real-time files spread over the first half of the queue, a few other files after
+    each, so that a worker waiting on one overlaps the other worker's CPU-bound files and
     none is left to run alone at the end (xdist's own order, most tests first, put the
     one-test real-time files last: the suite ended on one worker for 2-3 minutes)."""
     files: dict[str, list[pytest.Item]] = {}
@@ -74,30 +68,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         order += [name, *others[i * step : (i + 1) * step]]
     order += others[len(real_time) * step :]
     items[:] = [item for name in order for item in files[name]]
-
-
-@pytest.fixture(autouse=True)
-def real_time_slot(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """A real-time test waits for one of `REAL_TIME_AT_ONCE` slots shared by the session's
-    workers: a lock file each in the folder above the workers' own temporary folders
-    (pytest's, removed with the session's), released by the kernel if a worker dies."""
-    if not request.node.nodeid.startswith(REAL_TIME):
-        yield
-        return
-    base = tmp_path_factory.getbasetemp()
-    folder = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
-    while True:
-        for slot in range(REAL_TIME_AT_ONCE):
-            with (folder / f"slot-{slot}").open("w") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                yield  # the lock is held while the test runs, dropped when the file closes
-                return
-        time.sleep(0.2)
 
 
 def make_scenario(
