@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_security_overhead import LOAD_FACTOR, cpu_load, digest, journal, timed_demo
+from bench_security_overhead import LOAD_FACTOR, cpu_load, digest, journal, median, timed_demo
 from machine import describe
 
 RESULTS = Path(__file__).parent / "results"
@@ -67,9 +67,7 @@ def tally(rows: list[dict[str, Any]], reference: str | None) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "runs": len(rows),
         "passed": sum(r["exit_code"] == 0 and r["passed"] for r in rows),
-        "median_wall_s": sorted(r["command_wall_s"] for r in rows)[len(rows) // 2]
-        if rows
-        else None,
+        "median_wall_s": median([r["command_wall_s"] for r in rows]),
     }
     if reference is not None:
         summary["journal_identical"] = sum(r.get("journal_sha256") == reference for r in rows)
