@@ -27,17 +27,23 @@ def test_the_closed_loop_detects_and_decides_as_in_one_process(tmp_path: Path) -
     analytics, expected = processes["analytics"], reference["analytics"]
 
     def anomalous(a: dict[str, Any]) -> list[tuple[str, str, str]]:
-        return [
-            (x["cnf"], x["source"], x["profile"]) for x in a["alerts"] if x["profile"] != "normal"
+        """Each known anomalous profile, in the order it first shows. A window that
+        straddles the start of an attack on the wall clock may read `unknown` (the
+        processes run did so once beside `stress-ng --cpu 2`), so that label is left out."""
+        seen = [
+            (x["cnf"], x["source"], x["profile"])
+            for x in a["alerts"]
+            if x["profile"] not in ("normal", "unknown")
         ]
+        return list(dict.fromkeys(seen))
 
     def goals(a: dict[str, Any]) -> list[str]:
         return [d["goal"] for d in a["decisions"]]
 
     # Agents as processes run on a shared wall clock, so the CNF's profiles may come a
-    # window or two apart from one process's. What must hold: every anomalous profile, in
-    # order; the same goals, in order, each handed to the agent of the PoP the CNF was on;
-    # every attack detected.
+    # window or two apart from one process's. What must hold: every known anomalous
+    # profile, in order; the same goals, in order, each handed to the agent of the PoP the
+    # CNF was on; every attack detected.
     assert anomalous(analytics) == anomalous(expected) and anomalous(analytics)
     assert goals(analytics) == goals(expected) and goals(analytics)
     for report in (analytics, expected):

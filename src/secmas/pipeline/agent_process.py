@@ -204,6 +204,7 @@ class AgentProcess:
     keyed: federated training, say."""
     _done: asyncio.Event = field(default_factory=asyncio.Event)
     _started: asyncio.Event = field(default_factory=asyncio.Event)
+    _built: asyncio.Event = field(default_factory=asyncio.Event)
     _closing: list[Any] = field(default_factory=list)
 
     async def run(self) -> None:
@@ -228,6 +229,8 @@ class AgentProcess:
         self.loops = LoopExclusions(bus, cfg.pipeline)
         await self.loops.start()
         await self._serve_work(tuple(p.id for p in scenario.pops))
+        # ticks queue from the start: one that comes while the agent is built waits for it
+        await bus.subscribe(tick_subject(cfg.pipeline), self._on_tick)
         await self.raw.publish(ready_subject(cfg.pipeline, cfg.pop), b"{}")
         await self._started.wait()
         assert self.clock is not None
@@ -259,7 +262,7 @@ class AgentProcess:
         control = AgentControl(self.agent, bus, cfg.pipeline)
         await control.start()
         self._closing.insert(0, control.stop)
-        await bus.subscribe(tick_subject(cfg.pipeline), self._on_tick)
+        self._built.set()
         with long_lived():  # the agent as deployed lives until it is stopped
             await self._done.wait()
         await self.agent.stop()
@@ -411,8 +414,11 @@ class AgentProcess:
         self._started.set()
 
     async def _on_tick(self, _subject: str, data: bytes) -> None:
-        if self.agent is None:
-            return
+        """Perceive a data-plane step. A tick published while the agent is still being
+        built (on a busy machine, seconds after the start) waits for it: it is perceived
+        late, and its report says so, instead of being lost."""
+        await self._built.wait()
+        assert self.agent is not None
         at = self.config.tamper_at
         if at is not None and self.clock is not None and self.clock.now() >= at:
             infect()

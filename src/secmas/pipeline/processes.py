@@ -144,6 +144,20 @@ ImageWrap = Callable[[Ed25519PrivateKey, ReferenceRepository], WrappedImage]
 """Steps 3–4: how SECaaS wraps what the agents run, signed with the key, stored."""
 
 
+@dataclass(frozen=True)
+class KillCue:
+    """Kill an agent `after` simulated seconds once the run's journal shows it did
+    `action` (resilience tests that must hit one stage of the mitigation, whenever a
+    loaded machine makes it come)."""
+
+    action: str
+    after: float = 0.0
+
+
+Kill = float | KillCue
+"""When an agent process is killed: at a simulated second, or on a cue."""
+
+
 TICK_WAIT = 2.0
 """Wall seconds the loops wait for the agents to perceive a step before looking at it."""
 
@@ -635,7 +649,7 @@ class Driver:
     async def operate(
         self,
         progress: Progress | None,
-        kill: Mapping[str, float],
+        kill: Mapping[str, Kill],
         network: SteppedNetwork,
         loops: Sequence[StepLoop] = (),
     ) -> None:
@@ -679,8 +693,9 @@ class Driver:
                 if self.perceived is not None:
                     self.perceived.sent(now)
                 await bus.publish(tick_subject(self.name), json.dumps({"now": now}).encode())
-                for pop, at in list(pending_kills.items()):
-                    if now >= at:
+                for pop, when in list(pending_kills.items()):
+                    at = self._kill_due(pop, when)
+                    if at is not None and now >= at:
                         self.iml.kill(pop)
                         self.killed[pop] = now
                         del pending_kills[pop]
@@ -700,6 +715,14 @@ class Driver:
         await service.stop()
         if beside is not None:
             await beside.links.stop()
+
+    def _kill_due(self, pop: str, when: Kill) -> float | None:
+        """The simulated second `pop` is due to be killed (None: its cue has not come)."""
+        if not isinstance(when, KillCue):
+            return when
+        done = (a.time for a in self.journal.actions if a.agent == pop and a.action == when.action)
+        cued = next(done, None)
+        return None if cued is None else cued + when.after
 
     def _admits(self, agent: str) -> bool:
         """Whether `agent` takes part in auctions: trusted (`view`), not withdrawn for
@@ -955,7 +978,7 @@ async def operate_processes(
     speed: float = 10.0,
     progress: Progress | None = None,
     steps: Told | None = None,
-    kill: Mapping[str, float] | None = None,
+    kill: Mapping[str, Kill] | None = None,
     tamper: Mapping[str, float] | None = None,
     iml: IMLDriver | None = None,
     loops: Sequence[StepLoop] = (),
@@ -971,10 +994,10 @@ async def operate_processes(
     `bus`: a running NATS server or cluster; without it the run starts its own with TLS
     (a CA of its own) and an nkey per client (`secmas.pipeline.busaccess`), and removes
     the keys when it ends. `kill` maps PoPs to the simulated second their process is
-    killed (resilience tests), `tamper` to the second their code is patched in memory
-    (infection demonstrations), `wrap_image` how SECaaS wraps what the agents run
-    (`Driver.wrap_image`). On the emulated engine the agents run in their PoPs'
-    namespaces, in real time (`secmas.pipeline.emulated_processes`), started as
+    killed, or the cue for it (resilience tests: `KillCue`), `tamper` to the second their
+    code is patched in memory (infection demonstrations), `wrap_image` how SECaaS wraps
+    what the agents run (`Driver.wrap_image`). On the emulated engine the agents run in
+    their PoPs' namespaces, in real time (`secmas.pipeline.emulated_processes`), started as
     `pop_agents` says (default: processes). `arrival`: how long the agents may take to
     join and be ready (default: sized from their number, `secmas.pipeline.bringup`).
     `ledger_keys`: the MLFO's and SECaaS's accounts on a JSON-RPC ledger (default the
@@ -1025,7 +1048,7 @@ class RunOptions:
 
     progress: Progress | None = None
     steps: Told | None = None
-    kill: Mapping[str, float] | None = None
+    kill: Mapping[str, Kill] | None = None
     tamper: Mapping[str, float] | None = None
     loops: Sequence[StepLoop] = ()
     work: Sequence[AgentWork] = ()
