@@ -13,7 +13,9 @@ operator starts by hand on another host. In order:
    MLFO runs once every agent is attested and keyed);
 3. on the MLFO's start message (origin and speed of the shared scaled clock) it runs its
    BDI agent: NFV-A over its secure channel, VNFs acting through the remote controller,
-   journal relayed to the driver, one observation per data-plane tick;
+   journal relayed to the driver, one observation per data-plane tick (subscribed before
+   it says it is ready, so that the ticks of the seconds it takes to build its agent on a
+   busy machine wait for it rather than being lost);
 4. on the stop request it answers its final state and exits.
 
 Subjects (`<p>` the pipeline): join, welcome, rekey, challenges, evidence, verdicts and

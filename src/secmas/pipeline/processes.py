@@ -158,6 +158,15 @@ Kill = float | KillCue
 """When an agent process is killed: at a simulated second, or on a cue."""
 
 
+def kill_due(pop: str, when: Kill, actions: Iterable[ActionEvent]) -> float | None:
+    """The simulated second `pop` is due to be killed: `when` itself, or `after` seconds
+    past the first of its `actions` its cue names (None while there is none)."""
+    if not isinstance(when, KillCue):
+        return when
+    cued = next((a.time for a in actions if a.agent == pop and a.action == when.action), None)
+    return None if cued is None else cued + when.after
+
+
 TICK_WAIT = 2.0
 """Wall seconds the loops wait for the agents to perceive a step before looking at it."""
 
@@ -694,7 +703,7 @@ class Driver:
                     self.perceived.sent(now)
                 await bus.publish(tick_subject(self.name), json.dumps({"now": now}).encode())
                 for pop, when in list(pending_kills.items()):
-                    at = self._kill_due(pop, when)
+                    at = kill_due(pop, when, self.journal.actions)
                     if at is not None and now >= at:
                         self.iml.kill(pop)
                         self.killed[pop] = now
@@ -715,14 +724,6 @@ class Driver:
         await service.stop()
         if beside is not None:
             await beside.links.stop()
-
-    def _kill_due(self, pop: str, when: Kill) -> float | None:
-        """The simulated second `pop` is due to be killed (None: its cue has not come)."""
-        if not isinstance(when, KillCue):
-            return when
-        done = (a.time for a in self.journal.actions if a.agent == pop and a.action == when.action)
-        cued = next(done, None)
-        return None if cued is None else cued + when.after
 
     def _admits(self, agent: str) -> bool:
         """Whether `agent` takes part in auctions: trusted (`view`), not withdrawn for
