@@ -199,7 +199,7 @@ async def operate_emulated_processes(
 ) -> EmulatedResult:
     """Run `scenario` on a real emulated network with each PoP's agent inside its PoP,
     started as `agents` says (default: processes; module docstring). `options` as
-    `operate_processes` has them, `kill` and `tamper` in run seconds.
+    `operate_processes` has them, `kill` (or its cues) and `tamper` in run seconds.
 
     Raises `EmulationUnavailable` when the machine cannot build the network, `PlanError`
     when the scenario cannot be emulated, `RunError` when it cannot run at all."""
