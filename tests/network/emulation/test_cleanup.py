@@ -86,8 +86,9 @@ def test_a_sigkilled_run_leaves_only_what_clean_removes(tmp_path: Path) -> None:
     process.wait()
     # the kernel's death signal took the traffic processes and shells down with the run
     assert wait_gone(pids) == []
-    cleaned = clean_dead_runs()
-    assert [c.prefix for c in cleaned] == ["sk1ll"]
+    # this clean, or another test's worker's that came first (cleans are machine-wide:
+    # once this one also removed `test_control_host`'s killed run)
+    clean_dead_runs()
     assert interfaces_with_prefix("sk1ll") == []
     assert not (RUN_DIR / "sk1ll.json").exists()
 

@@ -111,5 +111,6 @@ def test_a_sigkilled_runs_namespace_names_go_with_its_clean() -> None:
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert (NETNS_DIR / name).exists()  # the name keeps the namespace alive
-    assert "sn4me" in [c.prefix for c in clean_dead_runs()]
+    # this clean, or another test's worker's that came first (cleans are machine-wide)
+    clean_dead_runs()
     assert not (NETNS_DIR / name).exists()
