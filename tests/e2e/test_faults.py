@@ -44,7 +44,8 @@ KILL = KillCue("splitTrafficIP", after=4.5)
 """When pop5 is SIGKILLed: while it auctions the parts of the traffic it split (in a
 quiet run it splits at about 29.5 s; a fixed second missed that stage under load, and
 the successor had to split again, too late for acceptance)."""
-STEP = 1.0
+assert SCENARIO.traffic is not None
+STEP = SCENARIO.traffic.step
 """The scenario's data-plane step: a kill is carried out at the first step past its cue."""
 KILLS_AT = (24.0, 30.0)
 """When the run's first and second NATS servers are killed (simulated seconds): the Link
