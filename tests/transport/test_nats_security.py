@@ -230,6 +230,7 @@ def test_a_three_node_tls_cluster_carries_requests_between_nodes(tmp_path: Path)
 
                 await bus.subscribe("cast", keep)
             await until(lambda: all(NatsCluster.routes(s) == 2 for s in cluster.servers))
+            await until(lambda: NatsCluster.interest(cluster.servers[0], "cast") == 2)
             reply = await _retry_request(pop1, "svc.pop2", b"hello")
             await mlfo.publish("cast", b"to all")
             await pop1.publish("cast", b"forged")

@@ -21,7 +21,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secmas.trust.deadlines import Deadlines
-from secmas.trust.measurer_service import NOT_ANSWERING, ExternalAttestation, HostMeasurer
+from secmas.trust.measurer_service import (
+    NOT_ANSWERING,
+    ExternalAttestation,
+    HostMeasurer,
+    MeasurerError,
+)
 from secmas.trust.wrap import wrap
 
 ROOT = Path(__file__).resolve().parents[2] / "src" / "secmas"
@@ -93,3 +98,24 @@ def test_a_stopped_measurer_is_the_hosts_state_then_replaced_at_its_second_miss(
     assert external.host.process.pid != stopped
     with pytest.raises(ProcessLookupError):  # the stopped one was killed and reaped
         os.kill(stopped, 0)
+
+
+def test_no_successor_starts_once_the_run_stopped_its_measurer(
+    external: ExternalAttestation,
+) -> None:
+    """A watch that finds the measurer gone after the run ended (its `stop` raced the
+    watch) must not start one that outlives the run, nor leave its folder behind."""
+    first = external.host
+    _kill(first, signal.SIGKILL)
+    external.stop()
+    external.revive()
+    assert external.restarts == [] and external.host is first
+    assert first.private is not None and not first.private.exists()
+
+
+def test_a_measurer_that_exited_before_it_listened_leaves_no_folder() -> None:
+    host = HostMeasurer.launch()
+    _kill(host, signal.SIGKILL)
+    with pytest.raises(MeasurerError, match="exited with status -9"):
+        host.ready()
+    assert host.private is not None and not host.private.exists()

@@ -380,13 +380,28 @@ class NatsCluster(_Started):
     @staticmethod
     def routes(server: NatsServer) -> int:
         """How many routes `server` has now (0 when its monitoring page does not answer)."""
-        url = f"http://{server.host}:{server.monitor_port}/routez"
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as page:
-                return int(json.load(page).get("num_routes", 0))
-        except (OSError, ValueError):
-            return 0
+        return int(_routez(server).get("num_routes", 0))
+
+    @staticmethod
+    def interest(server: NatsServer, subject: str) -> int:
+        """How many of `server`'s routes have told it of a subscription to `subject`.
+
+        Interest crosses a route asynchronously: until a peer's subscription has arrived,
+        `server` does not forward a publish to that peer, so a message published right
+        after a subscription on another node may be lost to it (NATS is at most once)."""
+        routes = _routez(server, subs=True).get("routes") or []
+        return sum(subject in (route.get("subscriptions_list") or ()) for route in routes)
 
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
+
+
+def _routez(server: NatsServer, subs: bool = False) -> dict[str, Any]:
+    """`server`'s route monitoring page, or {} when it does not answer."""
+    url = f"http://{server.host}:{server.monitor_port}/routez" + ("?subs=1" if subs else "")
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as page:
+            return dict(json.load(page))
+    except (OSError, ValueError):
+        return {}

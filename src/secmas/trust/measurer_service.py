@@ -470,6 +470,7 @@ class HostMeasurer:
         deadline = time.monotonic() + timeout
         while not self.client.listening():
             if self.process.poll() is not None:
+                self.stop()
                 raise MeasurerError(f"measurer exited with status {self.process.returncode}")
             if time.monotonic() > deadline:
                 self.stop()
@@ -575,6 +576,7 @@ class ExternalAttestation:
     _asked: dict[int, int] = field(default_factory=dict)
     _last: dict[int, MeasurerAppraisal] = field(default_factory=dict)
     _replacing: threading.Lock = field(default_factory=threading.Lock)
+    _stopped: bool = False
 
     @classmethod
     def start(
@@ -706,8 +708,8 @@ class ExternalAttestation:
         that fails to start is replaced at the next check, its agents withdrawn
         meanwhile, never failed."""
         with self._replacing:
-            if self.host.client.public_key is not verifier.client.public_key:
-                return self.prepared  # replaced meanwhile, by the other path
+            if self._stopped or self.host.client.public_key is not verifier.client.public_key:
+                return self.prepared  # replaced meanwhile by the other path, or the run ended
             logger.warning("host measurer: %s; starting a successor", why)
             host = self.host = self.host.relaunch()
             prepared: Future[ExternalVerifier] = Future()
@@ -742,7 +744,11 @@ class ExternalAttestation:
         }
 
     def stop(self) -> None:
-        self.host.stop()
+        """Stop the host's measurer. A successor a check is starting now waits for this,
+        and none starts after: a measurer started past the end would outlive the run."""
+        with self._replacing:
+            self._stopped = True
+            self.host.stop()
 
 
 def _quoter(tcti: str | None, pcr: int, descriptor: int | None) -> PcrQuoter | None:
