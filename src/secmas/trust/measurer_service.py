@@ -744,8 +744,8 @@ class ExternalAttestation:
         }
 
     def stop(self) -> None:
-        """Stop the host's measurer. A successor a check is starting now waits for this,
-        and none starts after: a measurer started past the end would outlive the run."""
+        """Stop the host's measurer. A successor that a check is starting now is started
+        first, then stopped; none starts after: it would outlive the run."""
         with self._replacing:
             self._stopped = True
             self.host.stop()
