@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +258,48 @@ def test_generated_topology_same_seed_same_journal(key: str):
     _, result = generated(key)
     again = run_operate(unattested(scenario_from_topology(key, seed=1)))
     assert projection(result.journal) == projection(again.journal)
+
+
+class Refuses:
+    """A loop that refuses the run once the trust layer is up, as an SSLA on a slice the
+    scenario lacks does at `attach`; or once the agents started."""
+
+    def __init__(self, at: str) -> None:
+        self.at = at
+
+    def attach(self, *_: Any) -> None:
+        if self.at == "attach":
+            raise RuntimeError("refused at attach")
+
+    async def start(self, _agents: Any) -> None:
+        if self.at == "start":
+            raise RuntimeError("refused at start")
+
+    async def after_step(self, _now: float) -> None:
+        """Nothing to do: the run never gets this far."""
+
+    def report(self) -> dict[str, Any]:
+        return {}
+
+
+def measurers_of_this_process() -> list[int]:
+    """PIDs of live measurer services this process started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or gone meanwhile
+        if parent == os.getpid() and b"secmas.trust.measurer_service" in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("at", ["attach", "start"])
+def test_a_run_that_fails_after_its_bring_up_leaves_no_measurer_running(at: str):
+    """The trust layer's measurer process (and its folder) lived on until the test worker
+    ended when a loop refused the run after the bring-up (a leak the suite showed)."""
+    with pytest.raises(RuntimeError, match=f"refused at {at}"):
+        asyncio.run(operate(SCENARIO, until=1.0, loops=[Refuses(at)]))
+    assert measurers_of_this_process() == []

@@ -52,6 +52,7 @@ from secmas.pipeline.operate import (
     _merged,
     _watch_agents,
     journalled,
+    take_down,
 )
 from secmas.pipeline.realcnf import score_against
 from secmas.pipeline.secure import SecurePipeline, vni_of
@@ -276,31 +277,37 @@ async def _deploy(
     name = pipeline_name(scenario.id)
     await plan_service(flow, scenario, name, vni_of(name, scenario.security))
     secure = None
-    if scenario.security.enabled:
-        secure = await SecurePipeline.bring_up(
-            name,
-            world.directory,
-            world.bus,
-            world.clock,
-            scenario.security,
-            workflow=flow,
-            measure_from_outside=True,  # the run's own measurer process, as `operate`
-        )
-        world.admits = secure.admits
-        secure.liveness.told = journalled(world.journal)
-        secure.start_background(world.clock)
-    for loop in loops:
-        loop.attach(world, (lambda: secure.entries) if secure else list, secure)
-    agents = [
-        PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
-        for pop in world.directory
-    ]
-    if secure is not None:
-        _watch_agents(secure, agents)
-    for agent in agents:
-        await agent.start()
-    for loop in loops:
-        await loop.start(agents)
+    running: list[PoPAgent] = []
+    try:
+        if scenario.security.enabled:
+            secure = await SecurePipeline.bring_up(
+                name,
+                world.directory,
+                world.bus,
+                world.clock,
+                scenario.security,
+                workflow=flow,
+                measure_from_outside=True,  # the run's own measurer process, as `operate`
+            )
+            world.admits = secure.admits
+            secure.liveness.told = journalled(world.journal)
+            secure.start_background(world.clock)
+        for loop in loops:
+            loop.attach(world, (lambda: secure.entries) if secure else list, secure)
+        agents = [
+            PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
+            for pop in world.directory
+        ]
+        if secure is not None:
+            _watch_agents(secure, agents)
+        for agent in agents:
+            await agent.start()
+            running.append(agent)
+        for loop in loops:
+            await loop.start(agents)
+    except BaseException:  # a loop refused the run, or it ended first: nothing outlives it
+        await take_down(running, secure)
+        raise
     hold()  # the agents as deployed live for the run (released by `_operate`)
     return Deployed(agents, secure, flow)
 
@@ -386,10 +393,7 @@ async def _operate(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 deployed = await deploying
         if deployed is not None:
-            for agent in deployed.agents:
-                await agent.stop()
-            if deployed.secure is not None:
-                await deployed.secure.close()
+            await take_down(deployed.agents, deployed.secure)
         await bus.close()
         await asyncio.sleep(0)
     secure = deployed.secure

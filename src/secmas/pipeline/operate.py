@@ -183,47 +183,49 @@ async def operate(
     name = pipeline_name(scenario.id)
     await plan_service(flow, scenario, name, vni_of(name, scenario.security))
     secure = None
-    if scenario.security.enabled:
-        hold()  # the imports live for the run: bring-up's collections skip them
-        secure = await SecurePipeline.bring_up(
-            name,
-            world.directory,
-            bus,
-            clock,
-            scenario.security,
-            workflow=flow,
-            measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
-            keys=ledger_keys,
-            duration=scenario.traffic.duration,
-        )
-        world.admits = secure.admits
-        world.image_check = partial(image_refusal, secure.repository)  # an update's image
-        secure.liveness.told = journalled(world.journal)
-        await give_work(secure.cohort, work)
-        secure.start_background(clock, seed=scenario.seed)
-    elif work:
-        raise RunError("work for the attested agents needs the trust layer: security is off")
-    for loop in loops:
-        loop.attach(world, (lambda: secure.entries) if secure else list, secure)
-    if secure is not None and world.admits == secure.admits:  # no loop's rule narrowed it
-        world.admission_changes = secure.admission_changes
-    agents = [
-        PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
-        for pop in world.directory
-    ]
-    if secure is not None:
-        _watch_agents(secure, agents)
-    for agent in agents:
-        await agent.start()
-    if scenario.load is not None:  # unrelated work on one agent (003 Figure 5.5)
-        add_synthetic_load(scenario.load, agents, world)
-    for loop in loops:
-        await loop.start(agents)
-    infections = dict(tamper or {})
-    capacity = CapacityCheck()
-    duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
-    with long_lived():  # the imports, the EVM and the agents live for the run
-        try:
+    running: list[PoPAgent] = []
+    try:  # what went up is taken down, however the run ends (a loop may refuse it)
+        if scenario.security.enabled:
+            hold()  # the imports live for the run: bring-up's collections skip them
+            secure = await SecurePipeline.bring_up(
+                name,
+                world.directory,
+                bus,
+                clock,
+                scenario.security,
+                workflow=flow,
+                measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
+                keys=ledger_keys,
+                duration=scenario.traffic.duration,
+            )
+            world.admits = secure.admits
+            world.image_check = partial(image_refusal, secure.repository)  # an update's image
+            secure.liveness.told = journalled(world.journal)
+            await give_work(secure.cohort, work)
+            secure.start_background(clock, seed=scenario.seed)
+        elif work:
+            raise RunError("work for the attested agents needs the trust layer: security is off")
+        for loop in loops:
+            loop.attach(world, (lambda: secure.entries) if secure else list, secure)
+        if secure is not None and world.admits == secure.admits:  # no loop's rule narrowed it
+            world.admission_changes = secure.admission_changes
+        agents = [
+            PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
+            for pop in world.directory
+        ]
+        if secure is not None:
+            _watch_agents(secure, agents)
+        for agent in agents:
+            await agent.start()
+            running.append(agent)
+        if scenario.load is not None:  # unrelated work on one agent (003 Figure 5.5)
+            add_synthetic_load(scenario.load, agents, world)
+        for loop in loops:
+            await loop.start(agents)
+        infections = dict(tamper or {})
+        capacity = CapacityCheck()
+        duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
+        with long_lived():  # the imports, the EVM and the agents live for the run
             while plane.now < duration - 1e-9:
                 plane.step()
                 await drive_clock(clock, plane.now)
@@ -241,13 +243,10 @@ async def operate(
             if secure is not None:
                 book = world.journal.reputation
                 recorded = await clock.run_blocking(record_reputation, secure, book)
-        finally:
-            for agent in agents:
-                await agent.stop()
-            if secure is not None:
-                await secure.close()
-            await bus.close()
-            await asyncio.sleep(0)
+    finally:
+        await take_down(running, secure)
+        await bus.close()
+        await asyncio.sleep(0)
     return OperateResult(
         scenario=scenario,
         journal=world.journal,
@@ -282,6 +281,15 @@ def journalled(journal: Journal) -> Changed:
         journal.action(ActionEvent(change.time, MLFO, action, detail))
 
     return told
+
+
+async def take_down(agents: Sequence[PoPAgent], secure: SecurePipeline | None) -> None:
+    """Stop the agents that started, then the trust layer (its attesters, its measurer
+    process, the agents' funds back): at a run's end, or when it fails midway."""
+    for agent in agents:
+        await agent.stop()
+    if secure is not None:
+        await secure.close()
 
 
 def _watch_agents(secure: SecurePipeline, agents: Sequence[PoPAgent]) -> None:
