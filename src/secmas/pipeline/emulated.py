@@ -50,8 +50,8 @@ from secmas.pipeline.operate import (
     Progress,
     StepLoop,
     _merged,
-    _watch_agents,
     journalled,
+    start_agents,
     take_down,
 )
 from secmas.pipeline.realcnf import score_against
@@ -294,15 +294,7 @@ async def _deploy(
             secure.start_background(world.clock)
         for loop in loops:
             loop.attach(world, (lambda: secure.entries) if secure else list, secure)
-        agents = [
-            PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
-            for pop in world.directory
-        ]
-        if secure is not None:
-            _watch_agents(secure, agents)
-        for agent in agents:
-            await agent.start()
-            running.append(agent)
+        agents = await start_agents(scenario, world, secure, running)
         for loop in loops:
             await loop.start(agents)
     except BaseException:  # a loop refused the run, or it ended first: nothing outlives it

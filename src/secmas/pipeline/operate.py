@@ -209,15 +209,7 @@ async def operate(
             loop.attach(world, (lambda: secure.entries) if secure else list, secure)
         if secure is not None and world.admits == secure.admits:  # no loop's rule narrowed it
             world.admission_changes = secure.admission_changes
-        agents = [
-            PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
-            for pop in world.directory
-        ]
-        if secure is not None:
-            _watch_agents(secure, agents)
-        for agent in agents:
-            await agent.start()
-            running.append(agent)
+        agents = await start_agents(scenario, world, secure, running)
         if scenario.load is not None:  # unrelated work on one agent (003 Figure 5.5)
             add_synthetic_load(scenario.load, agents, world)
         for loop in loops:
@@ -281,6 +273,24 @@ def journalled(journal: Journal) -> Changed:
         journal.action(ActionEvent(change.time, MLFO, action, detail))
 
     return told
+
+
+async def start_agents(
+    scenario: Scenario, world: World, secure: SecurePipeline | None, running: list[PoPAgent]
+) -> list[PoPAgent]:
+    """One agent per PoP, on its channel of the trust layer when there is one (whose
+    attesters then measure the agents' objects too); each joins `running` once started,
+    so that a run failing midway stops those (`take_down`)."""
+    agents = [
+        PoPAgent(pop, world, seed=scenario.seed, bus=secure.bus_for(pop) if secure else None)
+        for pop in world.directory
+    ]
+    if secure is not None:
+        _watch_agents(secure, agents)
+    for agent in agents:
+        await agent.start()
+        running.append(agent)
+    return agents
 
 
 async def take_down(agents: Sequence[PoPAgent], secure: SecurePipeline | None) -> None:
