@@ -18,7 +18,6 @@ SECMAS_TAMPER_ALL=1 runs all six both ways (about eight minutes on two cores).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
+from secmas import strictjson
 from secmas.api.scenarios import TAMPER_AT
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.processes import operate_processes
@@ -101,5 +101,5 @@ def test_with_processes(pop: str, tmp_path: Path):
         )
     )
     run = report(result)
-    (tmp_path / "report.json").write_text(json.dumps(run, indent=1, default=str))
+    strictjson.write(tmp_path / "report.json", run)  # as `secmas demo` writes it
     check(run, pop)
