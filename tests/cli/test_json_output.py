@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from secmas.cli.main import app, default_scenario_path
@@ -198,3 +199,26 @@ def test_json_keeps_stdout_for_the_document_alone(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     json.loads(result.stdout)  # the epochs and the threshold line went to stderr
     assert "epoch" in result.stderr and "wrote" in result.stderr
+
+
+def test_a_run_without_legitimate_clients_is_not_measured_and_exits_1(tmp_path: Path) -> None:
+    """A scenario with no legitimate clients: the legitimate-traffic figure cannot be
+    measured, and a figure nobody could measure is not a pass (it once read null and
+    passed)."""
+    data = yaml.safe_load(default_scenario_path().read_text())
+    data["traffic"]["duration"] = 40
+    data["traffic"]["background"]["hosts"] = 0
+    scenario = tmp_path / "no-clients.yaml"
+    scenario.write_text(yaml.safe_dump(data))
+    out = document("run", scenario, "--out", tmp_path / "run", "--insecure", code=1)
+    assert out["passed"] is False and out["acceptance"]["legit_ratio"] is None
+    assert out["acceptance"]["not_measured"] == {
+        "legitimate traffic": "the scenario has no legitimate clients "
+        "(traffic.background.hosts is 0)"
+    }
+    assert out["why"][0] == (
+        "legitimate traffic not measured: the scenario has no legitimate clients "
+        "(traffic.background.hosts is 0)"
+    )
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["acceptance"]["passed"] is False

@@ -20,7 +20,7 @@ from tests.network.emulation.conftest import leftovers, needs_emulation
 from secmas.mtd.calibration import calibrated
 from secmas.mtd.emulated import EmulatedMovingTargetLoop
 from secmas.pipeline.emulated import operate_emulated
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.record import build_report
 from secmas.scenario.loader import load_scenario
 
@@ -48,7 +48,9 @@ def test_every_move_reports_predicted_and_measured_and_the_quota_is_on_measured(
     scenario = short_scenario()
     loop = EmulatedMovingTargetLoop(scenario, scenario.mtd)
     result = asyncio.run(operate_emulated(scenario, loops=[loop], workdir=tmp_path))
-    report = build_report(result, acceptance(result.telemetry, None, result.capacity.ok), "t")
+    report = build_report(
+        result, acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok), "t"
+    )
     mtd = report["mtd"]
     assert (mtd["engine"], mtd["quota_judged_on"]) == ("emulated", "measured")
     moved = [m for m in mtd["moves"] if m["outcome"] == "moved"]

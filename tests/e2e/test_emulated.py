@@ -22,7 +22,7 @@ from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
 from secmas.pipeline.emulated import operate_emulated
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 
 pytestmark = needs_emulation
 
@@ -39,7 +39,7 @@ def test_agents_cut_a_real_syn_flood_and_real_requests_succeed(tmp_path: Path) -
     assert sum(end) / len(end) <= 0.1 * peak  # attack packets reaching the server fell ≥ 90 %
     [window] = [w for w in result.emulation["requests"] if w["phase"] == "end window"]
     assert window["requests"] > 0 and window["success"] >= 0.9
-    accepted = acceptance(result.telemetry, ATTACK_START, result.capacity.ok)
+    accepted = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     assert accepted.attack_reduction is not None and accepted.attack_reduction >= 0.9
     assert set(leftovers()) <= before
 

@@ -24,7 +24,7 @@ from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, issue_pipeline_user
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.pipeline.operate import OperateResult
 from secmas.pipeline.processes import KillCue, operate_processes
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.record import build_report
 from secmas.transport.address import BusAddress
 from secmas.transport.broker import MISSING_BINARY, NatsCluster, NatsServer, find_nats_server
@@ -59,9 +59,7 @@ Monitor's goals auctioned, the Anomaly Detector's follow-ups starting."""
 
 
 def report(result: OperateResult) -> dict[str, Any]:
-    attack = SCENARIO.attack
-    assert attack is not None
-    accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
+    accepted = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     return build_report(result, accepted, "test")
 
 

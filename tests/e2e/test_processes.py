@@ -15,7 +15,7 @@ from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.processes import operate_processes
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.record import build_report
 from secmas.transport.broker import MISSING_BINARY, find_nats_server
 
@@ -26,9 +26,7 @@ SPEED = 10.0
 
 
 def report(result: OperateResult) -> dict[str, Any]:
-    attack = SCENARIO.attack
-    assert attack is not None
-    accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
+    accepted = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     return build_report(result, accepted, "test")
 
 

@@ -29,7 +29,7 @@ from secmas import strictjson
 from secmas.api.scenarios import TAMPER_AT
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.processes import operate_processes
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.record import build_report
 from secmas.transport.broker import find_nats_server
 
@@ -49,9 +49,7 @@ Each run's report is kept in its `tmp_path` (`report.json`) to read when it fail
 
 
 def report(result: OperateResult) -> dict[str, Any]:
-    attack = SCENARIO.attack
-    assert attack is not None
-    accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
+    accepted = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     return build_report(result, accepted, "test")
 
 

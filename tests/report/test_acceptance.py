@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
 from secmas.cli.main import default_scenario_path
 from secmas.network.dataplane import Telemetry
-from secmas.report.acceptance import acceptance, failure_reasons
+from secmas.report.acceptance import Timeline, acceptance, failure_reasons
 from secmas.scenario.model import Scenario
 
 REFERENCE = yaml.safe_load(default_scenario_path().read_text())
 NOT_MITIGATED = 1.0  # attack MB/s delivered, all of what was offered
+ATTACKED = Timeline(attack_start=1.0)
+"""Telemetry made by hand: the attack on from its second step (the first shows the
+legitimate traffic before it), no scenario end to reach."""
 
 
 def reference(**changes: Any) -> Scenario:
@@ -29,7 +33,7 @@ def steps(*monitored: float) -> list[Telemetry]:
 
 def reasons(telemetry: list[Telemetry]) -> tuple[str, ...]:
     """Why a run of the reference scenario with this telemetry and no auction failed."""
-    return failure_reasons(acceptance(telemetry, 0.0, True), reference(), telemetry, [])
+    return failure_reasons(acceptance(telemetry, ATTACKED, True), reference(), telemetry, [])
 
 
 def test_a_link_monitor_that_never_perceived_the_attack_is_the_reason() -> None:
@@ -51,8 +55,8 @@ def test_a_load_over_the_threshold_too_briefly_is_named_so() -> None:
 def test_a_perceived_attack_or_a_passed_run_needs_no_reason() -> None:
     assert reasons(steps(3.0, 4.5, 4.6, 4.7, 4.8)) == ()
     mitigated = [Telemetry(float(t), 2.0, 0.0, 2.0, NOT_MITIGATED, 2.0) for t in range(5)]
-    assert acceptance(mitigated, 0.0, True).passed
-    assert failure_reasons(acceptance(mitigated, 0.0, True), reference(), mitigated, []) == ()
+    assert acceptance(mitigated, ATTACKED, True).passed
+    assert failure_reasons(acceptance(mitigated, ATTACKED, True), reference(), mitigated, []) == ()
 
 
 def auction(goal: str, status: str, refusals: dict[str, str], **fields: Any) -> dict[str, Any]:
@@ -89,7 +93,7 @@ def test_a_goal_nobody_could_bid_for_names_the_constraint_no_path_meets() -> Non
         ),
     ]
     telemetry = steps(5.0, 5.0, 5.0, 5.0)
-    [reason] = failure_reasons(acceptance(telemetry, 0.0, True), scenario, telemetry, auctions)
+    [reason] = failure_reasons(acceptance(telemetry, ATTACKED, True), scenario, telemetry, auctions)
     assert reason == (
         "anomalousUsage(pop6~server) got no bid (t=86.5 s): no path from pop1, pop2, pop3, "
         "pop4, pop5 to pop6 meets goals[1].constraints[0] P <= 0 (the least lossy loses "
@@ -99,7 +103,7 @@ def test_a_goal_nobody_could_bid_for_names_the_constraint_no_path_meets() -> Non
 
 def test_a_goal_met_in_a_later_auction_or_refused_for_other_reasons_is_told_as_it_was() -> None:
     telemetry = steps(5.0, 5.0, 5.0, 5.0)
-    accepted = acceptance(telemetry, 0.0, True)
+    accepted = acceptance(telemetry, ATTACKED, True)
     later = [
         auction("flowRecord(10.0.0.100)", "no-bids", {"pop1": "x"}),
         auction("flowRecord(10.0.0.100)", "done", {}),
@@ -120,4 +124,97 @@ def test_a_run_without_a_monitored_link_says_nothing_of_the_monitor() -> None:
     data = dict(REFERENCE)
     del data["defence"]
     scenario = Scenario.model_validate(data)
-    assert failure_reasons(acceptance(telemetry, 0.0, True), scenario, telemetry, []) == ()
+    assert failure_reasons(acceptance(telemetry, ATTACKED, True), scenario, telemetry, []) == ()
+
+
+def test_a_run_whose_samples_stop_short_of_the_end_has_measured_nothing() -> None:
+    """An emulated run whose sampling fell behind: its samples stop at 41 s of a 75 s
+    scenario, and the last one, mitigated and legitimate traffic back, would pass."""
+    before = [Telemetry(float(t), 2.0, 0.0, 2.0, 0.0, 2.0) for t in range(20)]
+    after = [Telemetry(float(t), 2.02, 0.0, 2.0, 5.0, 2.0) for t in range(20, 42)]
+    timeline = Timeline(attack_start=20.0, end=75.0, step=1.0)
+    accepted = acceptance(before + after, timeline, True)
+    assert accepted.attack_reduction == 1.0 and accepted.legit_ratio == pytest.approx(1.01)
+    assert not accepted.passed
+    assert accepted.telemetry_until == 42.0
+    why = "the telemetry stops at 42 s of the scenario's 75 s"
+    assert set(accepted.not_measured) == {"attack reduction", "legitimate traffic"}
+    assert all(text.startswith(why) for text in accepted.not_measured.values())
+    telemetry = before + after
+    [first, second] = failure_reasons(accepted, reference(), telemetry, [])[:2]
+    assert first.startswith(f"attack reduction not measured: {why}")
+    assert second.startswith(f"legitimate traffic not measured: {why}")
+
+
+def test_samples_that_reach_the_end_after_one_late_step_are_enough() -> None:
+    """The last sample may start a step early (it came late and covers two slots)."""
+    telemetry = [Telemetry(float(t), 2.0, 0.0, 2.0, 1.0, 2.0) for t in range(74)]
+    accepted = acceptance(telemetry, Timeline(attack_start=20.0, end=75.0), True)
+    assert accepted.passed and accepted.not_measured == {}
+
+
+def test_an_end_window_with_too_few_samples_is_not_measured() -> None:
+    """Samples every 5 s in the end window of a 1 s step: a late sample's average stands
+    for seconds it never saw."""
+    early = [Telemetry(float(t), 2.0, 0.0, 2.0, 1.0, 2.0) for t in range(55)]
+    sparse = [Telemetry(float(t), 2.0, 0.0, 2.0, 1.0, 2.0) for t in (60, 65, 70, 74)]
+    accepted = acceptance(early + sparse, Timeline(attack_start=20.0, end=75.0), True)
+    assert not accepted.passed
+    assert accepted.not_measured["legitimate traffic"] == (
+        "the last 20 s hold 4 samples of the 20 expected (one every 1 s): sampling fell behind"
+    )
+
+
+def test_a_scenario_without_legitimate_clients_is_not_measured_never_met() -> None:
+    telemetry = [Telemetry(float(t), 0.0, 0.0, 0.0, 1.0, 2.0) for t in range(10)]
+    timeline = Timeline(attack_start=5.0, end=10.0, legit_clients=False)
+    accepted = acceptance(telemetry, timeline, True)
+    assert accepted.legit_ratio is None and accepted.attack_reduction == 1.0
+    assert not accepted.passed
+    assert accepted.not_measured == {
+        "legitimate traffic": "the scenario has no legitimate clients "
+        "(traffic.background.hosts is 0)"
+    }
+    assert accepted.as_dict()["passed"] is False
+
+
+def test_an_attack_that_stops_early_is_judged_over_its_own_last_20_s() -> None:
+    """Attack offered 4 MB/s from 10 s to 50 s of a 100 s run; from 30 s on, 0.2 MB/s of
+    it still arrives: reduction = 1 - 0.2 / 4 = 0.95 over 30-50 s, and the run's end
+    window (no attack in it) judges legitimate traffic alone."""
+    telemetry = [
+        Telemetry(
+            float(t),
+            2.0,
+            (0.2 if t >= 30 else 4.0) if 10 <= t < 50 else 0.0,
+            2.0,
+            4.0 if 10 <= t < 50 else 0.0,
+            2.0,
+        )
+        for t in range(100)
+    ]
+    timeline = Timeline(attack_start=10.0, attack_stop=50.0, end=100.0)
+    accepted = acceptance(telemetry, timeline, True)
+    assert accepted.attack_reduction == pytest.approx(0.95)
+    assert accepted.end_offered_attack == pytest.approx(4.0)
+    assert accepted.legit_ratio == pytest.approx(1.0)
+    assert accepted.passed
+
+
+def test_a_run_without_telemetry_measured_nothing_unless_it_had_no_traffic() -> None:
+    assert acceptance([], Timeline(attack_start=5.0, end=10.0), True).not_measured == {
+        "legitimate traffic": "the run recorded no telemetry",
+        "attack reduction": "the run recorded no telemetry",
+    }
+    assert acceptance([], Timeline(traffic=False), True).passed
+    assert not acceptance([], Timeline(traffic=False), False).passed
+
+
+def test_the_timeline_of_a_scenario() -> None:
+    assert Timeline.of(reference()) == Timeline(
+        attack_start=20.0, attack_stop=None, end=240.0, step=1.0
+    )
+    data = REFERENCE | {"traffic": REFERENCE["traffic"] | {"duration": 75, "step": 0.5}}
+    data["traffic"]["background"] = data["traffic"]["background"] | {"hosts": 0}
+    timeline = Timeline.of(Scenario.model_validate(data))
+    assert (timeline.end, timeline.step, timeline.legit_clients) == (75.0, 0.5, False)

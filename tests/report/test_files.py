@@ -7,7 +7,7 @@ from pathlib import Path
 
 from secmas import strictjson
 from secmas.pipeline.operate import operate
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.files import write_run
 from secmas.report.record import build_report
 from secmas.scenario.loader import load_scenario
@@ -21,7 +21,9 @@ def test_report_json_is_strict_and_notes_the_service_without_latency_limit(tmp_p
     # without a network service of its own, the run's default one has no latency limit (inf)
     scenario = scenario.model_copy(update={"security": security, "service": None})
     result = asyncio.run(operate(scenario, until=5.0))
-    report = build_report(result, acceptance(result.telemetry, None, result.capacity.ok), "x")
+    report = build_report(
+        result, acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok), "x"
+    )
     paths = write_run(tmp_path, report, result.journal, result.telemetry, None, scenario)
     data = strictjson.loads((tmp_path / "report.json").read_text())
     [(pointer, was)] = [(p, v) for p, v in data["non_finite"].items() if "max_latency" in p]

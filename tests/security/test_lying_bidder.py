@@ -34,7 +34,7 @@ from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.outcome import goal_label
 from secmas.agents.reputation import Conduct, Tally
 from secmas.pipeline.operate import OperateResult, operate
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
 
@@ -135,7 +135,7 @@ def with_reputation(weight: float) -> Scenario:
 
 def passed(result: OperateResult) -> bool:
     assert SCENARIO.attack is not None
-    return acceptance(result.telemetry, SCENARIO.attack.start, result.capacity.ok).passed
+    return acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok).passed
 
 
 def attested(result: OperateResult, pop: str) -> bool:

@@ -29,7 +29,7 @@ from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.secure import SecurePipeline
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
@@ -207,5 +207,5 @@ def test_a_run_with_a_lying_verifier_revokes_nobody_honest_and_meets_acceptance(
     kinds = [(e["kind"], e["verifier"], e["result"]) for e in result.trust["attestations"]]
     assert ("mutual", "pop1", "fail") in kinds and (CROSS_CHECK, "secaas", "pass") in kinds
     assert SCENARIO.attack is not None
-    verdict = acceptance(result.telemetry, SCENARIO.attack.start, result.capacity.ok)
+    verdict = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     assert verdict.passed, verdict

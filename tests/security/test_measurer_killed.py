@@ -25,7 +25,7 @@ import pytest
 from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
 from secmas.pipeline.processes import operate_processes
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.transport.broker import find_nats_server
 
 NEEDS_NATS = pytest.mark.skipif(find_nats_server() is None, reason="needs nats-server")
@@ -99,8 +99,6 @@ def test_killing_the_measurer_mid_run_revokes_nobody_and_the_run_meets_acceptanc
     assert measurement["measurer_pid"] not in killer.killed
     restarted = [a for a in result.journal.actions if a.action == "restartMeasurer"]
     assert len(restarted) == len(measurement["restarts"])
-    attack = SCENARIO.attack
-    assert attack is not None
-    accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
+    accepted = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     auctions = [(r.outcome.label, r.status) for _, r in result.journal.auctions]
     assert accepted.passed, (accepted, auctions, result.journal.actions)

@@ -35,7 +35,7 @@ from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import Journal
 from secmas.agents.senders import NOT_INITIATOR, NOT_PARTY, SPOOFED
 from secmas.pipeline.operate import OperateResult, operate
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.scenario.loader import load_scenario
 from secmas.transport.channel import SecureBus
 from secmas.transport.memory import MemoryBus
@@ -249,7 +249,7 @@ def test_a_run_with_an_insider_spoofing_the_initiators_reject_and_cancel_still_m
     failed (the issue saw 3 of 5 auctions end with no bids, acceptance at 50 % / 50 %)."""
     result, insider = insider_run()
     assert SCENARIO.attack is not None
-    verdict = acceptance(result.telemetry, SCENARIO.attack.start, result.capacity.ok)
+    verdict = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     assert verdict.passed, verdict.reasons
     assert insider.sent > 0
     assert result.trust is not None and result.trust["agents"][INSIDER]["trusted"]

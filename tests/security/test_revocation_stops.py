@@ -45,7 +45,7 @@ from secmas.pipeline.operate import OperateResult, TrustLayer, operate
 from secmas.pipeline.processes import operate_processes
 from secmas.policy.audit import AuditLog
 from secmas.policy.manager import SSLAManager
-from secmas.report.acceptance import acceptance
+from secmas.report.acceptance import Timeline, acceptance
 from secmas.scenario.loader import load_scenario
 from secmas.transport.broker import find_nats_server
 
@@ -117,9 +117,7 @@ def test_a_winner_revoked_during_its_download_takes_no_further_action(how: str) 
     [done] = [r for _, r in journal.auctions if r.outcome.label == GOAL and r.status == "done"]
     assert done.outcome.winner is not None and done.outcome.winner.bidder != WINNER
     assert [e.agent for e in journal.executions if e.goal == GOAL] == [done.outcome.winner.bidder]
-    attack = SCENARIO.attack
-    assert attack is not None
-    accepted = acceptance(result.telemetry, attack.start, result.capacity.ok)
+    accepted = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     assert accepted.passed, accepted
 
 

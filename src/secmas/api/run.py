@@ -46,7 +46,7 @@ from secmas.api.scenarios import (
 )
 from secmas.extras import require
 from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
-from secmas.report.acceptance import Acceptance, acceptance, failure_reasons
+from secmas.report.acceptance import Acceptance, Timeline, acceptance, failure_reasons
 from secmas.scenario.caveats import run_warnings
 from secmas.scenario.loader import dotted
 from secmas.scenario.model import Scenario
@@ -125,7 +125,8 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        """The acceptance figures were met: the attack mitigated, legitimate traffic back."""
+        """The acceptance figures were measured and met: the attack mitigated, legitimate
+        traffic back."""
         return self.acceptance.passed
 
 
@@ -283,9 +284,7 @@ def execute(
     work = [training] if training is not None else []
     operated = _operate(plan, folder, observer, loops, progress, work)
     attack = scenario.attack
-    accepted = acceptance(
-        operated.telemetry, attack.start if attack else None, operated.capacity.ok
-    )
+    accepted = acceptance(operated.telemetry, Timeline.of(scenario), operated.capacity.ok)
     from secmas.report.files import write_run
     from secmas.report.record import build_report
 

@@ -170,10 +170,17 @@ def print_result(result: RunResult, as_json: bool = False) -> None:
     )
     say("files: " + ", ".join(str(p) for p in result.paths))  # unwrapped: paths stay whole
     if not result.passed:
-        errors.print(styled("the attack was not mitigated: acceptance figures not met", "red"))
+        errors.print(styled(_verdict(result), "red"))
         for reason in _why(result):
             errors.print(line(("why:", "red"), " ", reason), soft_wrap=True)
         raise typer.Exit(FAILED_RUN)
+
+
+def _verdict(result: RunResult) -> str:
+    """A failed run's headline: figures it missed, or could not measure (which is no pass)."""
+    if result.acceptance.not_measured:
+        return "acceptance not met: the run could not measure its figures"
+    return "the attack was not mitigated: acceptance figures not met"
 
 
 def result_json(result: RunResult) -> dict[str, Any]:

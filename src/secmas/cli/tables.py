@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from secmas.cli.output import styled
-from secmas.report.acceptance import REQUIRED, Acceptance
+from secmas.report.acceptance import ATTACK_REDUCTION, LEGIT_RATIO, REQUIRED, Acceptance
 from secmas.scenario.model import Scenario
 
 
@@ -94,18 +94,15 @@ def acceptance_table(accepted: Acceptance) -> Table:
     def verdict(ok: bool) -> Text:
         return styled("ok", "green") if ok else styled("FAILED", "red")
 
-    if accepted.attack_reduction is not None:
-        table.add_row(
-            "attack traffic removed (last 20 s)",
-            f"{accepted.attack_reduction:.1%}",
-            verdict(accepted.attack_reduction >= REQUIRED),
-        )
-    if accepted.legit_ratio is not None:
-        table.add_row(
-            "legitimate traffic vs before the attack",
-            f"{accepted.legit_ratio:.1%}",
-            verdict(accepted.legit_ratio >= REQUIRED),
-        )
+    unmeasured = accepted.not_measured
+    for figure, label, value in (
+        (ATTACK_REDUCTION, "attack traffic removed (last 20 s)", accepted.attack_reduction),
+        (LEGIT_RATIO, "legitimate traffic vs before the attack", accepted.legit_ratio),
+    ):
+        if figure in unmeasured:
+            table.add_row(label, "not measured", styled("FAILED", "red"))
+        elif value is not None:
+            table.add_row(label, f"{value:.1%}", verdict(value >= REQUIRED))
     table.add_row("PoP and link capacity respected", "every step", verdict(accepted.capacity_ok))
     return table
 

@@ -1,10 +1,17 @@
 """The run's acceptance figures, computed from its own telemetry (issue: DDoS scenario).
 
-- attack reduction: 1 − attack delivered to the server / attack offered, over the end
-  window (the last 20 s): at least 90 %;
-- legitimate traffic: delivered over the end window / delivered before the attack: at
+- attack reduction: 1 − attack delivered to the server / attack offered, over the attack's
+  end window (the last 20 s before it stops, or before the run ends if it never does): at
   least 90 %;
+- legitimate traffic: delivered over the run's end window / delivered before the attack:
+  at least 90 %;
 - capacity: no PoP and no link allocated beyond capacity at any step.
+
+A figure is only met when it was measured. The telemetry must reach the scenario's end
+(an emulated run whose sampling fell behind stops short of it, and its last sample would
+stand for a window it never saw), and a figure with nothing to measure (no legitimate
+traffic before the attack, no attack offered in its window) is `not measured`, which fails
+the run as a missed figure does: a verdict nobody could check is not a pass.
 
 A run that misses them says why where its telemetry and auctions show it
 (`failure_reasons`): a Link Monitor that never perceived the attack, a goal no agent
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from secmas.network.dataplane import LinkOverUsage, Telemetry, UsageEvent
@@ -30,6 +37,38 @@ from secmas.scenario.model import Constraint, Scenario
 
 END_WINDOW_S = 20.0
 REQUIRED = 0.9
+ATTACK_REDUCTION = "attack reduction"
+LEGIT_RATIO = "legitimate traffic"
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """What the scenario says the telemetry must show: whether there is traffic to judge
+    (a scenario of synthetic load has none), when the attack runs, where the run ends and
+    how long a step is. `end` None checks no coverage (telemetry made by hand for one
+    figure); `legit_clients` False when the scenario has none."""
+
+    attack_start: float | None = None
+    attack_stop: float | None = None
+    end: float | None = None
+    step: float = 1.0
+    traffic: bool = True
+    legit_clients: bool = True
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Timeline:
+        """The scenario's own timeline."""
+        traffic = scenario.traffic
+        if traffic is None:
+            return cls(traffic=False)
+        attack = scenario.attack
+        return cls(
+            attack_start=None if attack is None else attack.start,
+            attack_stop=None if attack is None else attack.stop,
+            end=traffic.duration,
+            step=traffic.step,
+            legit_clients=traffic.background.hosts > 0,
+        )
 
 
 @dataclass(frozen=True)
@@ -44,15 +83,20 @@ class Acceptance:
     end_legit: float
     end_attack: float
     end_offered_attack: float
+    telemetry_until: float | None = None
+    """Where the run's samples end (the last one's start plus a step), simulated s."""
+    not_measured: dict[str, str] = field(default_factory=dict)
+    """Each figure the run had to meet but could not measure, with why."""
     reasons: tuple[str, ...] = ()
     """Why the figures were missed, where the run shows it (`failure_reasons`)."""
 
     @property
     def passed(self) -> bool:
-        """All three hold (a run without an attack only needs capacity and legit)."""
+        """Every figure that applies was measured and holds (a run without an attack
+        only needs capacity and legitimate traffic)."""
         attack_ok = self.attack_reduction is None or self.attack_reduction >= REQUIRED
         legit_ok = self.legit_ratio is None or self.legit_ratio >= REQUIRED
-        return attack_ok and legit_ok and self.capacity_ok
+        return attack_ok and legit_ok and self.capacity_ok and not self.not_measured
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready, with `passed`."""
@@ -63,30 +107,107 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def acceptance(
-    telemetry: Sequence[Telemetry], attack_start: float | None, capacity_ok: bool
-) -> Acceptance:
+def acceptance(telemetry: Sequence[Telemetry], timeline: Timeline, capacity_ok: bool) -> Acceptance:
     """Compute the figures from per-step telemetry (t is each step's start)."""
     if not telemetry:
-        return Acceptance(None, None, capacity_ok, END_WINDOW_S, 0.0, 0.0, 0.0, 0.0)
+        missing = _unmeasurable_without_telemetry(timeline)
+        return Acceptance(None, None, capacity_ok, END_WINDOW_S, 0.0, 0.0, 0.0, 0.0, None, missing)
+    until = telemetry[-1].t + timeline.step
     end = telemetry[-1].t + 1e-9 - END_WINDOW_S
     tail = [x for x in telemetry if x.t > end] or list(telemetry[-1:])
-    start = attack_start if attack_start is not None else float("inf")
+    start = timeline.attack_start if timeline.attack_start is not None else float("inf")
     before = [x.legit for x in telemetry if x.t < start]
-    end_attack = _mean([x.attack for x in tail])
-    end_offered = _mean([x.offered_attack for x in tail])
+    attacked = _attack_window(telemetry, timeline, tail)
+    end_attack = _mean([x.attack for x in attacked])
+    end_offered = _mean([x.offered_attack for x in attacked])
     end_legit = _mean([x.legit for x in tail])
     pre = _mean(before)
+    reduction = None if end_offered <= 0 else 1.0 - end_attack / end_offered
+    ratio = None if pre <= 0 else end_legit / pre
     return Acceptance(
-        attack_reduction=None if end_offered <= 0 else 1.0 - end_attack / end_offered,
-        legit_ratio=None if pre <= 0 else end_legit / pre,
+        attack_reduction=reduction,
+        legit_ratio=ratio,
         capacity_ok=capacity_ok,
         end_window_s=END_WINDOW_S,
         pre_attack_legit=pre,
         end_legit=end_legit,
         end_attack=end_attack,
         end_offered_attack=end_offered,
+        telemetry_until=until,
+        not_measured=_not_measured(telemetry, timeline, reduction, ratio),
     )
+
+
+def _attack_window(
+    telemetry: Sequence[Telemetry], timeline: Timeline, tail: list[Telemetry]
+) -> list[Telemetry]:
+    """The samples of the attack's end window: the run's own end window for an attack
+    that lasts to the end (or telemetry made without a timeline), else the last
+    END_WINDOW_S seconds before the attack stops, where a mitigation shows."""
+    stop = timeline.attack_stop
+    if stop is None or timeline.end is None or stop >= timeline.end:
+        return tail
+    return [x for x in telemetry if stop - END_WINDOW_S - 1e-9 <= x.t < stop]
+
+
+def _unmeasurable_without_telemetry(timeline: Timeline) -> dict[str, str]:
+    """Each figure a run without a single sample could not measure."""
+    if not timeline.traffic:
+        return {}
+    missing = {LEGIT_RATIO: "the run recorded no telemetry"}
+    if timeline.attack_start is not None:
+        missing[ATTACK_REDUCTION] = "the run recorded no telemetry"
+    return missing
+
+
+def _not_measured(
+    telemetry: Sequence[Telemetry],
+    timeline: Timeline,
+    reduction: float | None,
+    ratio: float | None,
+) -> dict[str, str]:
+    """Each figure the run had to meet and could not measure, with why: samples that
+    stop short of the scenario's end spoil both; otherwise a figure with nothing to
+    divide by (no legitimate traffic before the attack, no attack offered in its
+    window)."""
+    short = _short_of_the_end(telemetry, timeline)
+    missing: dict[str, str] = {}
+    if timeline.attack_start is not None and (short or reduction is None):
+        missing[ATTACK_REDUCTION] = short or (
+            "no attack traffic was offered in the attack's end window"
+        )
+    if timeline.traffic and (short or ratio is None):
+        missing[LEGIT_RATIO] = short or (
+            "no legitimate traffic was delivered before the attack"
+            if timeline.legit_clients
+            else "the scenario has no legitimate clients (traffic.background.hosts is 0)"
+        )
+    return missing
+
+
+def _short_of_the_end(telemetry: Sequence[Telemetry], timeline: Timeline) -> str:
+    """Why the samples do not stand for the scenario's end, or "": the last one starts
+    more than a step before the last step, or the end window holds fewer than half the
+    samples it should (sampling fell behind, and a late sample averages over a window
+    it mostly did not see)."""
+    if timeline.end is None:
+        return ""
+    step = timeline.step
+    last = telemetry[-1].t
+    if last + 2 * step < timeline.end - 1e-9:
+        return (
+            f"the telemetry stops at {last + step:g} s of the scenario's {timeline.end:g} s "
+            "(sampling fell behind or the run ended early)"
+        )
+    window = min(END_WINDOW_S, timeline.end)
+    expected = max(1, round(window / step))
+    held = sum(1 for x in telemetry if x.t > timeline.end - window - 1e-9)
+    if held * 2 < expected:
+        return (
+            f"the last {window:g} s hold {held} samples of the {expected} expected "
+            f"(one every {step:g} s): sampling fell behind"
+        )
+    return ""
 
 
 def failure_reasons(
@@ -99,7 +220,14 @@ def failure_reasons(
     records them): none for a run that passed."""
     if accepted.passed:
         return ()
-    return (*_unperceived(accepted, scenario, telemetry), *_unmet_goals(scenario, auctions))
+    unmeasured = tuple(
+        f"{figure} not measured: {why}" for figure, why in accepted.not_measured.items()
+    )
+    return (
+        *unmeasured,
+        *_unperceived(accepted, scenario, telemetry),
+        *_unmet_goals(scenario, auctions),
+    )
 
 
 def _unperceived(

@@ -140,6 +140,14 @@ class Acceptance(_Record):
     end_legit: Number
     end_attack: Number
     end_offered_attack: Number
+    telemetry_until: Number = Field(
+        description="where the run's samples end (the last one's start plus a step), s; "
+        "null without telemetry"
+    )
+    not_measured: dict[str, str] = Field(
+        description="each figure the run had to meet but could not measure, with why: "
+        "such a run has not passed"
+    )
     reasons: list[str]
     passed: bool
     required: Number

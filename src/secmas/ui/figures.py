@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from secmas.ui.compliance import SslaView
-from secmas.ui.models import Alert, Figure, Report
+from secmas.ui.models import Acceptance, Alert, Figure, Report
 from secmas.ui.network import NetworkView
 from secmas.ui.views import DETECTIONS, MITIGATIONS
 
@@ -74,14 +74,14 @@ def key_figures(
         Figure(
             key="attack_reduction",
             label="attack traffic removed (last 20 s)",
-            value=_percent(acceptance.attack_reduction),
+            value=_measured(acceptance.attack_reduction, "attack reduction", acceptance),
             unit="%",
             better="higher",
         ),
         Figure(
             key="legit_ratio",
             label="legitimate traffic kept",
-            value=_percent(acceptance.legit_ratio),
+            value=_measured(acceptance.legit_ratio, "legitimate traffic", acceptance),
             unit="%",
             better="higher",
         ),
@@ -172,5 +172,9 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def _percent(share: float | None) -> float | None:
-    return None if share is None else round(share * 100, 2)
+def _measured(share: float | None, figure: str, acceptance: Acceptance) -> float | None:
+    """The figure in %, or None (shown as not measured) where the run could not measure it
+    (its samples stopped short of the end: a number there would stand for nothing)."""
+    if share is None or figure in acceptance.not_measured:
+        return None
+    return round(share * 100, 2)

@@ -170,6 +170,9 @@ class Acceptance(_Read):
     attack_reduction: float | None = Field(description="1 - delivered/offered attack, end")
     legit_ratio: float | None = Field(description="legitimate delivered, end / before attack")
     capacity_ok: bool
+    not_measured: dict[str, str] = Field(
+        default_factory=dict, description="figures the run could not measure, with why"
+    )
     passed: bool
 
 
