@@ -361,7 +361,7 @@ def test_the_demo_implant_is_caught_and_keeps_the_agent_running() -> None:
     image = RuntimeImage.of(wrap(root, Ed25519PrivateKey.generate()), root)
     try:
         before = image.measure()
-        tamper.infect()
+        PoPAgent._act.__code__ = tamper.implant.__code__  # the class's code, rewritten
         assert f"code:{PoPAgent.__module__}" in image.measure().differing(before)
         journal: list[object] = []
         fake = types.SimpleNamespace(

@@ -63,8 +63,9 @@ from secmas.pipeline.agentcontrol import (
     remote_decline,
     ticked_subject,
 )
+from secmas.pipeline.agentwatch import watch_agent
 from secmas.pipeline.heap import long_lived
-from secmas.pipeline.tamper import infect
+from secmas.pipeline.tamper import infect_agent
 from secmas.pipeline.work import Seat, SeatService, work_recipient
 from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
@@ -186,6 +187,9 @@ class AgentProcess:
     keyring: EpochKeyring | None = None
     secure: Bus | None = None
     agent: PoPAgent | None = None
+    image: RuntimeImage | None = None
+    """What the attester measures (None without the trust layer): the agent and its parts
+    are watched once built, as in one process."""
     clock: ScaledClock | None = None
     registry: RegistryClient | None = None
     store: SecretStoreClient | None = None
@@ -260,6 +264,8 @@ class AgentProcess:
         await links.start()
         self._closing.insert(0, links.stop)
         self.agent = PoPAgent(cfg.pop, world, seed=scenario.seed, announce=links.announce)
+        if self.image is not None:
+            watch_agent(self.image, self.agent)
         await self.agent.start()
         control = AgentControl(self.agent, bus, cfg.pipeline)
         await control.start()
@@ -283,7 +289,7 @@ class AgentProcess:
         self.directory[SECAAS] = PeerKeys(credential.secaas_key, credential.secaas_signing_key)
         control = self.control = ControlPlane(self.raw, self.identity, self.directory, cfg.pipeline)
         self._closing.append(control.close)
-        image = await asyncio.to_thread(self_image)
+        image = self.image = await asyncio.to_thread(self_image)
         await asyncio.to_thread(image.measure)  # ahead of any challenge: caches warm
         attester = AttesterEndpoint(
             self.identity, cfg.pipeline, image.measure, control, offload=asyncio.to_thread
@@ -423,7 +429,7 @@ class AgentProcess:
         assert self.agent is not None
         at = self.config.tamper_at
         if at is not None and self.clock is not None and self.clock.now() >= at:
-            infect()
+            infect_agent(self.agent)
             self.config = replace(self.config, tamper_at=None)
         await self.agent.observe()
         state = self.agent.world.infra.pops[self.config.pop]

@@ -25,6 +25,7 @@ from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
+from secmas.pipeline.agentwatch import watch_agent
 from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.heap import hold, long_lived
 from secmas.pipeline.mlfo import pipeline_name, plan_service
@@ -303,15 +304,14 @@ async def take_down(agents: Sequence[PoPAgent], secure: SecurePipeline | None) -
 
 
 def _watch_agents(secure: SecurePipeline, agents: Sequence[PoPAgent]) -> None:
-    """Each agent's attester also measures its own agent object (instance attributes): in
-    one process all agents share the code, so only their objects tell an infected agent
-    from the others. A revoked agent is stopped (`SecurePipeline.halts`)."""
+    """Each agent's attester also measures its own agent object and its parts
+    (`secmas.pipeline.agentwatch`). A revoked agent is stopped (`SecurePipeline.halts`)."""
     for agent in agents:
         secure.halts[agent.pop] = agent.revoke
         member = secure.members[agent.pop]
         if isinstance(member.image.runtime, RuntimeImage):
             own = replace(member.image.runtime, watched=[])
-            own.watch(agent)
+            watch_agent(own, agent)
             member.endpoint.measure = own.measure
 
 
