@@ -64,8 +64,9 @@ def test_a_killed_agent_process_is_routed_around(tmp_path: Path) -> None:
 def test_an_agent_infected_in_memory_is_caught_revoked_and_routed_around(
     tmp_path: Path,
 ) -> None:
-    """pop3's code is patched in memory 5 s in (as `secmas demo --tamper pop3` does); the
-    next mutual-attestation step that measures it fails naming the module, it is revoked,
+    """pop3's live agent object gets the implant bound in place of a method 5 s in (as
+    `secmas demo --tamper pop3` does, in one process as here); the next mutual-attestation
+    step that measures it fails on the watched objects, it is revoked,
     keys rotate to the five others, and its goal is re-auctioned to a genuine agent."""
     result = asyncio.run(
         operate_processes(
@@ -76,7 +77,7 @@ def test_an_agent_infected_in_memory_is_caught_revoked_and_routed_around(
     trust = run["trust"]
     failed = [e for e in trust["attestations"] if e["result"] == "fail"]
     assert [e["measured"] for e in failed] == ["pop3"]
-    assert failed[0]["differing"] == ["code:secmas.agents.ddos.agent"]
+    assert failed[0]["differing"] == ["bind:objects"]
     assert failed[0]["revoke_tx"] is not None
     assert not trust["agents"]["pop3"]["trusted"]
     assert [(k["epoch"], k["recipients"]) for k in trust["key_epochs"]] == [(1, 6), (2, 5)]

@@ -59,8 +59,39 @@ def test_a_count_that_does_not_grow_is_no_arrival() -> None:
 
 
 @pytest.mark.parametrize(
-    "settings", [{"first": 0.0}, {"start_cost": -1.0}, {"slack": 0.0}, {"cores": 0}]
+    "settings",
+    [{"first": 0.0}, {"start_cost": -1.0}, {"slack": 0.0}, {"cores": 0}, {"cpu_allowance": 0}],
 )
 def test_settings_out_of_range_are_refused(settings: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="bring-up settings out of range"):
         BringUp(**settings)
+
+
+def test_agents_slow_to_start_are_waited_for_while_they_work() -> None:
+    """On a starved host none of six agents has joined after the 45 s budget; each still
+    gains CPU (imports, its self-measurement), so the wait goes on, `first` s past the
+    last sign of work, and fails once they stop working."""
+    wait = TWO_CORES.arrivals(6, now=0.0)
+    agents = [f"pop{i}" for i in range(1, 7)]
+    for second in range(0, 121, 5):
+        wait.worked({a: 0.02 * second for a in agents}, agents, float(second))
+        assert second <= wait.deadline()
+    assert wait.deadline() == pytest.approx(120.0 + TWO_CORES.first)
+    wait.worked({a: 2.4 for a in agents}, agents, 125.0)  # nobody gained CPU: no work
+    assert wait.deadline() == pytest.approx(150.0)
+
+
+def test_work_of_agents_already_in_or_beyond_the_allowance_is_no_progress() -> None:
+    wait = TWO_CORES.arrivals(2, now=0.0)
+    wait.worked({"pop1": 1.0, "pop2": 0.0}, ["pop2"], 50.0)  # pop1 is in: its work is not
+    assert wait.busy is None
+    allowance = TWO_CORES.cpu_allowance * TWO_CORES.start_cost
+    wait.worked({"pop2": allowance + 1.0}, ["pop2"], 60.0)  # spinning past its allowance
+    wait.worked({"pop2": allowance + 5.0}, ["pop2"], 70.0)
+    assert wait.busy is None and wait.deadline() == pytest.approx(TWO_CORES.budget(2))
+
+
+def test_the_ceiling_is_far_beyond_any_wait_that_follows_progress() -> None:
+    assert TWO_CORES.ceiling(6) == pytest.approx(
+        TWO_CORES.budget(6) * TWO_CORES.cpu_allowance * TWO_CORES.slack
+    )

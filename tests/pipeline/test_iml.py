@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from secmas.pipeline.agentuser import agent_user
-from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses
+from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses, process_cpu_seconds
 
 
 def test_launch_is_the_secmas_agent_command_line() -> None:
@@ -60,5 +60,22 @@ def test_a_separated_agent_gets_copies_of_its_files_in_a_folder_of_its_own(
         }  # fmt: skip
         assert (seat.stat().st_uid, seat.stat().st_mode & 0o777) == (user.uid, 0o700)
         assert not credential.exists()  # handed over: the driver keeps no copy
+    finally:
+        driver.stop_all()
+
+
+def test_an_agent_processs_cpu_seconds_grow_while_it_works(tmp_path: Path) -> None:
+    """What the bring-up's wait reads as progress: a real agent process importing the
+    package and failing on its scenario spends CPU, read from /proc; none once reaped."""
+    driver = LocalProcesses(tmp_path)
+    scenario = tmp_path / "nope.yaml"
+    scenario.write_text("id: [\n")
+    driver.start(AgentLaunch("pop1", scenario, "nats://127.0.0.1:1", "pipe"))
+    try:
+        seen = [driver.cpu_seconds().get("pop1", 0.0)]
+        while driver.procs["pop1"].poll() is None:
+            seen.append(driver.cpu_seconds().get("pop1", seen[-1]))
+        assert max(seen) > 0.05 and seen == sorted(seen)
+        assert process_cpu_seconds(driver.procs["pop1"].pid) is None  # reaped: gone
     finally:
         driver.stop_all()

@@ -12,6 +12,13 @@ agents as they come: a wait fails only when they stop arriving.
   arrivals each, and at least `first` s: a steady stream of joins never times out, an
   agent that hangs is named once the others are in and none arrived for that long.
 
+* While a missing agent keeps working (its CPU time grows, as the IML driver reads it:
+  `secmas.pipeline.iml.ReportsWork`), the wait goes on for `first` s after each such
+  sign: an agent slow to start on a busy host (starved of CPU by other work: one suite
+  saw 0 of 6 agents in after 45 s) is waited for while it makes progress, not for a
+  fixed time. Work counts until the agent has spent `cpu_allowance` times `start_cost`
+  of CPU without arriving: one spinning in a loop is then named like one that hangs.
+
 `start_cost` is measured (`benchmarks/bench_process_scale.py`): CPU seconds one agent
 process spends from exec to its join on this kind of host.
 """
@@ -19,6 +26,7 @@ process spends from exec to its join on this kind of host.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 
@@ -36,14 +44,29 @@ class BringUp:
     """How many measured intervals between arrivals each missing agent may take."""
     cores: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
     """The cores the agents share (default: those this process may run on)."""
+    cpu_allowance: float = 4.0
+    """How many times `start_cost` of CPU a missing agent may spend and still count as
+    making progress."""
 
     def __post_init__(self) -> None:
-        if self.first <= 0 or self.start_cost < 0 or self.slack <= 0 or self.cores < 1:
+        if (
+            self.first <= 0
+            or self.start_cost < 0
+            or self.slack <= 0
+            or self.cores < 1
+            or self.cpu_allowance <= 0
+        ):
             raise ValueError(f"bring-up settings out of range: {self}")
 
     def budget(self, agents: int) -> float:
         """Wall seconds `agents` processes started together may take to the first arrival."""
         return self.first + agents * self.start_cost / self.cores
+
+    def ceiling(self, agents: int) -> float:
+        """Wall seconds past which no single request of the bring-up is waited for, however
+        the agents work: a backstop for a host starved for many minutes; the waits
+        themselves fail on the agents' progress (`Arrivals.deadline`) long before."""
+        return self.budget(agents) * self.cpu_allowance * self.slack
 
     def arrivals(self, expected: int, now: float, count: int = 0) -> Arrivals:
         """A wait for `expected` arrivals starting at `now`, `count` of them in already."""
@@ -62,6 +85,10 @@ class Arrivals:
     """When the latest arrival was seen (None: none since the wait started)."""
     _first: tuple[float, int] | None = None
     """When the first arrival of this wait was seen, and the count then."""
+    busy: float | None = None
+    """When a missing agent was last seen working (None: not since the wait started)."""
+    _cpu: dict[str, float] = field(default_factory=dict)
+    """Each agent's CPU seconds at the previous sample."""
 
     def seen(self, count: int, now: float) -> None:
         """`count` agents are in at `now` (a count that did not grow changes nothing)."""
@@ -70,6 +97,17 @@ class Arrivals:
         self.count, self.last = count, now
         if self._first is None:
             self._first = (now, count)
+
+    def worked(self, cpu: Mapping[str, float], missing: Collection[str], now: float) -> None:
+        """The agents' CPU seconds at `now`: a missing agent whose CPU grew since the last
+        sample, within its allowance, is making progress."""
+        allowance = self.settings.cpu_allowance * self.settings.start_cost
+        if any(
+            cpu.get(agent, 0.0) > self._cpu.get(agent, 0.0) and cpu[agent] <= allowance
+            for agent in missing
+        ):
+            self.busy = now
+        self._cpu = dict(cpu)
 
     def interval(self) -> float | None:
         """The measured mean wall seconds between arrivals (None: fewer than two seen)."""
@@ -82,6 +120,8 @@ class Arrivals:
         """When the wait fails if no further agent arrives."""
         settings = self.settings
         initial = self.started + settings.budget(self.expected)
+        if self.busy is not None:
+            initial = max(initial, self.busy + settings.first)
         if self.last is None:
             return initial
         missing = max(self.expected - self.count, 0)

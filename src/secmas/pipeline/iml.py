@@ -231,6 +231,14 @@ class LocalProcesses:
         for seat in self.seats.values():
             shutil.rmtree(seat, ignore_errors=True)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """Each running agent's CPU seconds so far (`ReportsWork`)."""
+        return {
+            agent: seconds
+            for agent, proc in self.procs.items()
+            if (seconds := process_cpu_seconds(proc.pid)) is not None
+        }
+
     def describe(self) -> dict[str, Any]:
         return {
             "driver": self.name,
@@ -240,6 +248,28 @@ class LocalProcesses:
 
     def _log(self, agent: str) -> Path:
         return self.workdir / f"agent-{agent}.log"
+
+
+@runtime_checkable
+class ReportsWork(Protocol):
+    """An IML driver that can tell how much CPU each agent has spent: the MLFO waits for
+    agents slow to start while they work (`secmas.pipeline.bringup`)."""
+
+    def cpu_seconds(self) -> dict[str, float]: ...
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user and system, its waited-for children's too) process `pid` has
+    spent, from /proc/PID/stat; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after the command, which may hold spaces
+    return sum(int(value) for value in fields[11:15]) / _TICKS
 
 
 # -- stopping a revoked agent ------------------------------------------------------------------

@@ -84,6 +84,7 @@ from secmas.pipeline.iml import (
     IMLDriver,
     LocalProcesses,
     OutsideCheck,
+    ReportsWork,
     stop_agent,
 )
 from secmas.pipeline.mlfo import pipeline_name, plan_service
@@ -300,9 +301,10 @@ class Driver:
             self._all_ready.set()
 
     async def _wait(self, event: asyncio.Event, what: str, arrived: Callable[[], set[str]]) -> None:
-        """Wait for `event` while the agents keep arriving (`arrived`: those in), failing
-        early (naming the log) when an agent process died, or when none arrived for
-        longer than `arrival` allows (naming those missing)."""
+        """Wait for `event` while the agents keep arriving (`arrived`: those in) or the
+        missing ones keep working, failing early (naming the log) when an agent process
+        died, or when none arrived or worked for longer than `arrival` allows (naming
+        those missing)."""
         began = time.monotonic()
         wait = self.arrival.arrivals(len(self.pops), began, len(arrived()))
         while not event.is_set():
@@ -311,12 +313,15 @@ class Driver:
                 tail = self.iml.log_tail(dead[0])
                 raise PipelineError(f"{what}: agent {dead[0]} exited\n{tail}")
             now = time.monotonic()
+            if isinstance(self.iml, ReportsWork):
+                wait.worked(self.iml.cpu_seconds(), set(self.pops) - arrived(), now)
             wait.seen(len(arrived()), now)
             if now > wait.deadline():
                 missing = ", ".join(sorted(set(self.pops) - arrived()))
                 raise PipelineError(
                     f"{what}: timed out after {now - began:.0f} s with {wait.count} of "
-                    f"{len(self.pops)} in, none for longer than their pace allows "
+                    f"{len(self.pops)} in, none arrived or worked for longer than their pace "
+                    "allows "
                     f"(missing: {missing})"
                 )
             try:
@@ -515,13 +520,21 @@ class Driver:
             "heartbeat": security.heartbeat,
         }
         payload = json.dumps(welcome).encode()
-        timeout = self.arrival.budget(len(self.pops))
-        await asyncio.gather(
-            *(
-                self.control.request(welcome_subject(self.name, name), name, payload, timeout)
-                for name in self.pops
-            )
-        )
+        ceiling = self.arrival.ceiling(len(self.pops))
+        answered: set[str] = set()
+        ended = asyncio.Event()
+
+        async def ask(name: str) -> None:
+            await self.control.request(welcome_subject(self.name, name), name, payload, ceiling)
+            answered.add(name)
+
+        asking = asyncio.gather(*(ask(name) for name in self.pops))
+        asking.add_done_callback(lambda _: ended.set())
+        try:  # waited for while the agents answer or work, as for their joins
+            await self._wait(ended, "agents welcomed", lambda: answered | self.stopped.keys())
+            await asking
+        finally:
+            asking.cancel()
         return len(self.pops)
 
     def _build_chain(self, ledger: Ledger, members: list[Peer], image: WrappedImage) -> None:

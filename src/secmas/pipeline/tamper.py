@@ -55,4 +55,3 @@ def infect_due(schedule: dict[str, float], agent: PoPAgent, now: float) -> None:
     if schedule.get(agent.pop, float("inf")) <= now:
         infect_agent(agent)
         del schedule[agent.pop]
-
