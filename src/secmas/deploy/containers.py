@@ -60,7 +60,7 @@ from secmas.deploy.imagewrap import wrap_in_image
 from secmas.deploy.podman import PodmanError, podman
 from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.hostlaunch import FILES
-from secmas.pipeline.iml import AgentLaunch
+from secmas.pipeline.iml import AgentLaunch, process_cpu_seconds
 from secmas.pipeline.secure import WrappedImage
 from secmas.transport.tls import write_secret
 from secmas.trust.container import (
@@ -262,6 +262,16 @@ class PodmanAgents:
 
     def dead(self) -> list[str]:
         return [pop for pop, a in self.agents.items() if _start_time(a.pid) != a.started]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """Each running agent's CPU seconds so far, read from its host process
+        (`secmas.pipeline.iml.ReportsWork`)."""
+        return {
+            pop: seconds
+            for pop, a in self.agents.items()
+            if _start_time(a.pid) == a.started
+            and (seconds := process_cpu_seconds(a.pid)) is not None
+        }
 
     def log_tail(self, agent: str, size: int = 800) -> str:
         started = self.agents.get(agent)

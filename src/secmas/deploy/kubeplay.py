@@ -51,7 +51,7 @@ from secmas.deploy.objects import PIPELINE, POP_ID, Manifest
 from secmas.deploy.podman import PodmanError, podman
 from secmas.deploy.writing import SECRETS, dump
 from secmas.pipeline.busaccess import BusAccess
-from secmas.pipeline.iml import AgentLaunch
+from secmas.pipeline.iml import AgentLaunch, process_cpu_seconds
 from secmas.pipeline.secure import WrappedImage
 from secmas.transport.address import BusAddress
 from secmas.transport.credentials import seed_file_of
@@ -361,6 +361,16 @@ class PodAgents:
     def dead(self) -> list[str]:
         states = self._look()
         return [p for p in self.pods if states.get(self.container(p), ("gone", 0))[0] != "running"]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """Each running agent's CPU seconds so far, read from its container's host process
+        (`secmas.pipeline.iml.ReportsWork`)."""
+        states = self._look()
+        spent = {
+            pop: process_cpu_seconds(states.get(self.container(pop), ("gone", 0))[1])
+            for pop in self.pods
+        }
+        return {pop: seconds for pop, seconds in spent.items() if seconds is not None}
 
     def log_tail(self, agent: str, size: int = 800) -> str:
         return _logs(self.container(agent))[-size:]
