@@ -74,7 +74,7 @@ def test_the_cli_reference_is_generated_with_every_command(site: Path) -> None:
 
 def test_the_api_reference_is_generated_from_the_docstrings(site: Path) -> None:
     page = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
-    for name in ("run.run", "run.plan", "run.execute", "run.RunResult", "run.Distribution"):
+    for name in ("run.run", "run.plan", "run.execute", "run.RunResult", "placement.Processes"):
         assert f'id="secmas.api.{name}"' in page, name
     assert "Run <code>scenario</code> end to end" in page
 

@@ -1,6 +1,8 @@
 """The `secmas` console script and `python -m secmas`: the command line (`secmas.cli`), with
 an import that fails for want of an extra turned into one line naming the extra, exit 2
-(bad input: the installation lacks what the command asks for), never a traceback."""
+(bad input: the installation lacks what the command asks for), never a traceback. Every
+command stops on SIGTERM as on Ctrl-C (`secmas.interrupt`): a run takes down what it
+started, in whatever placement, before the command exits."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from secmas.extras import MissingExtra, missing_extra
+from secmas.interrupt import terminate_as_interrupt
 
 BAD_INPUT = 2
 
@@ -17,7 +20,8 @@ def run() -> None:
     try:
         from secmas.cli.main import run as cli
 
-        cli()
+        with terminate_as_interrupt():
+            cli()
     except ModuleNotFoundError as exc:
         missing = missing_extra(exc)
         if missing is None:

@@ -1,5 +1,5 @@
-"""A run on the pods of a deployment (`Distribution(pods=DIR)`) is refused before any work
-when an option says what the deployment decides, or when its scenario is not the one the
+"""A run on the pods of a deployment (`Pods(DIR)`) is refused before any work when an
+option says what the deployment decides, or when its scenario is not the one the
 pods were written for; each refusal names `pods` and the reason."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from secmas.api import Distribution, RunInputError, plan
+from secmas.api import Pods, RunInputError, placement_of, plan
 from secmas.deploy.kubernetes import PODMAN, Options, build
 from secmas.deploy.podman import available
 from secmas.deploy.writing import write_bundle
@@ -43,27 +43,35 @@ def refusal(*lines: str, **options: object) -> list[str]:
 
 @needs_podman
 def test_a_run_on_the_deployments_pods_is_planned_with_its_ledger(pods: Path) -> None:
-    planned = plan(SCENARIO, distribution=Distribution(processes=True, pods=pods))
+    planned = plan(SCENARIO, placement=Pods(pods))
     assert planned.scenario.security.ledger == "http://127.0.0.1:8545"
-    assert not isinstance(planned.distribution.pods, Path)
+    assert isinstance(planned.placement, Pods) and not isinstance(planned.placement.pods, Path)
 
 
 def test_options_the_deployment_decides_are_refused(pods: Path) -> None:
+    """The CLI's options become one placement (`placement_of`); those that do not fit a
+    deployment's pods are refused naming them, and so is a ledger beside them."""
     bus = BusAccess(BusAddress.parse("nats://127.0.0.1:4222"))
-    (line,) = refusal(distribution=Distribution(pods=pods))
-    assert line == "--pods: the agents run as pods, one process each; add --processes"
-    for option, distribution, extra in (
-        ("bus", Distribution(processes=True, bus=bus, pods=pods), {}),
-        ("hosts", Distribution(processes=True, hosts=Path("h.yaml"), pods=pods), {}),
-        ("ledger", Distribution(processes=True, pods=pods), {"ledger": "http://10.0.0.1:8545"}),
-    ):
-        (line,) = refusal(distribution=distribution, **extra)
-        assert line.endswith(f"drop --{option}")
+
+    def options_refused(**options: object) -> str:
+        with pytest.raises(RunInputError) as refused:
+            placement_of(**options)  # type: ignore[arg-type]
+        assert refused.value.option == "pods"
+        (line,) = refused.value.lines(lambda o: f"--{o}")
+        return line
+
+    assert options_refused(pods=pods) == (
+        "--pods: the agents run as pods, one process each; add --processes"
+    )
+    assert options_refused(processes=True, bus=bus, pods=pods).endswith("drop --bus")
+    assert options_refused(processes=True, hosts=Path("h.yaml"), pods=pods).endswith("drop --hosts")
+    (line,) = refusal(placement=Pods(pods), ledger="http://10.0.0.1:8545")
+    assert line.endswith("drop --ledger")
 
 
 @needs_podman
 def test_a_folder_that_is_no_deployment_is_refused_naming_the_file(tmp_path: Path) -> None:
-    (line,) = refusal(distribution=Distribution(processes=True, pods=tmp_path))
+    (line,) = refusal(placement=Pods(tmp_path))
     assert line.startswith(f"--pods {tmp_path}/secrets.yaml: missing")
 
 
@@ -78,7 +86,7 @@ def test_a_scenario_other_than_the_deployed_one_is_refused(tmp_path: Path) -> No
         }
     )
     pods = deployed(tmp_path, other)
-    lines = refusal(distribution=Distribution(processes=True, pods=pods))
+    lines = refusal(placement=Pods(pods))
     assert lines == [
         f"--pods {pods}: written for pipeline 'other', not 'ddos-6pop'",
         f"--pods {pods}: its agents are for PoPs pop1, pop2, pop3, pop4, pop5",

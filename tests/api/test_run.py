@@ -92,12 +92,12 @@ def test_a_default_run_folder_is_never_written_over(tmp_path: Path) -> None:
 
 
 def test_synthetic_goals_are_refused_where_they_would_be_ignored() -> None:
-    from secmas.api import Distribution
+    from secmas.api import Processes
 
     text = embedded_path("ddos-6pop").read_text() + "load: {pop: pop6, synthetic_goals: 5}\n"
     assert plan(text).scenario.load is not None
     with pytest.raises(RunInputError, match="in-process agents on the simulator"):
-        plan(text, distribution=Distribution(processes=True))
+        plan(text, placement=Processes())
     with pytest.raises(RunInputError, match="in-process agents on the simulator"):
         plan(text, engine="emulated")
 

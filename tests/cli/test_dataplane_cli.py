@@ -29,7 +29,8 @@ def test_an_unknown_engine_is_refused() -> None:
 def test_agents_on_the_emulated_engine_take_no_host_list(tmp_path: Path) -> None:
     hosts = tmp_path / "hosts.yaml"
     hosts.write_text("hosts: []\n")
-    code, output = invoke("run", EMULATED, "--processes", "--hosts", str(hosts))
+    bus = "nats://127.0.0.1:4222"  # a whole placement on other hosts: still not here
+    code, output = invoke("run", EMULATED, "--processes", "--hosts", str(hosts), "--bus", bus)
     assert code == 2
     assert "--hosts: on the emulated data plane each agent runs inside its PoP's namespace" in (
         " ".join(output.split())

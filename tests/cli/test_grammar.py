@@ -259,7 +259,7 @@ def test_the_constants_the_help_repeats_are_their_owners() -> None:
     from secmas.scenario import model
 
     assert grammar.EMBEDDED == api.EMBEDDED
-    assert grammar.SPEED == importlib.import_module("secmas.api.run").SPEED
+    assert grammar.SPEED == importlib.import_module("secmas.api.placement").SPEED
     assert grammar.ENGINES == scenarios.ENGINES
     assert grammar.TAXII_PASSWORD_VARIABLE == defence.PASSWORD_VARIABLE
     assert grammar.TAXII_USER_VARIABLE == defence.USER_VARIABLE

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from secmas.api import Distribution, embedded_path
+from secmas.api import InProcess, Processes, embedded_path
 from secmas.api import run as api_run
 from secmas.transport.broker import MISSING_BINARY, find_nats_server
 
@@ -32,8 +32,8 @@ def run(name: str, folder: Path, processes: bool, speed: float = SPEED) -> dict[
     the application layer builds its loops (its policy, its closed loop with the cached
     reference models, its CTI and MTD sections) in either mode; `speed` paces only the
     processes run (one process runs on its virtual clock)."""
-    distribution = Distribution(processes=processes, speed=speed)
-    return api_run(embedded_path(name), out=folder, distribution=distribution).report
+    placement = Processes(speed=speed) if processes else InProcess()
+    return api_run(embedded_path(name), out=folder, placement=placement).report
 
 
 def in_process(name: str, folder: Path) -> dict[str, Any]:

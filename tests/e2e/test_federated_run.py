@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.e2e.loops_runs import NEEDS_NATS
 
-from secmas.api import Distribution
+from secmas.api import Processes
 from secmas.api import run as api_run
 from secmas.scenario.loader import load_scenario
 
@@ -34,7 +34,7 @@ def test_the_run_trains_its_detector_among_its_attested_agent_processes(tmp_path
     )
     scenario = scenario.model_copy(update={"analytics": analytics})
     folder = tmp_path / "run"
-    result = api_run(scenario, out=folder, distribution=Distribution(processes=True))
+    result = api_run(scenario, out=folder, placement=Processes())
     report = result.report
     training = report["analytics"]["federated_training"]
     assert report["analytics"]["detector"]["training"] == "federated"

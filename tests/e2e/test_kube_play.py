@@ -3,7 +3,7 @@
 
 `secmas deploy kubernetes --podman` writes the reference DDoS scenario's manifests (cut
 to 40 simulated s: the bring-up is under test, not the mitigation) for the agent image;
-`secmas.api.run` with `Distribution(processes=True, pods=DIR)` plays them, runs the MLFO
+`secmas.api.run` with `placement=Pods(DIR)` plays them, runs the MLFO
 on this machine and takes everything down. Nothing of the deployment may be left, even
 when the run fails. Skipped only where podman, mmdebstrap or root is missing.
 """
@@ -16,7 +16,7 @@ import yaml
 from tests.pods import leftovers, one_deployment
 from typer.testing import CliRunner
 
-from secmas.api import Distribution, run
+from secmas.api import Pods, run
 from secmas.cli.main import app
 from secmas.deploy.image import AgentImage
 from secmas.deploy.kubeplay import PodDeployment
@@ -52,7 +52,7 @@ def test_the_manifests_run_the_pipeline_in_pods_and_leave_nothing(
             result = run(
                 scenario,
                 out=tmp_path / "run",
-                distribution=Distribution(processes=True, pods=pods),
+                placement=Pods(pods),
             )
         finally:
             left = leftovers(deployment)

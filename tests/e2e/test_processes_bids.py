@@ -20,7 +20,7 @@ import pytest
 from tests.e2e.ddos_runs import SCENARIO_FILE
 from tests.e2e.loops_runs import NEEDS_NATS
 
-from secmas.api import Distribution
+from secmas.api import InProcess, Processes
 from secmas.api import run as api_run
 from secmas.scenario.loader import load_scenario
 
@@ -36,8 +36,8 @@ docs/guides/agents-auctions.md)."""
 
 
 def report(folder: Path, processes: bool) -> dict[str, Any]:
-    distribution = Distribution(processes=processes, speed=SPEED)
-    return api_run(SCENARIO_FILE, out=folder, seed=SEED, distribution=distribution).report
+    placement = Processes(speed=SPEED) if processes else InProcess()
+    return api_run(SCENARIO_FILE, out=folder, seed=SEED, placement=placement).report
 
 
 Award = tuple[str, str | None, str, int]

@@ -3,12 +3,17 @@ UI and the benchmarks (`secmas.api.run`)."""
 
 from secmas.api.errors import RunFailed, RunInputError
 from secmas.api.observer import RunObserver
-from secmas.api.run import Distribution, RunPlan, RunResult, execute, plan, run
+from secmas.api.placement import Hosts, InProcess, Placement, Pods, Processes, placement_of
+from secmas.api.run import RunPlan, RunResult, execute, plan, run
 from secmas.api.scenarios import EMBEDDED, embedded_path
 
 __all__ = [
     "EMBEDDED",
-    "Distribution",
+    "Hosts",
+    "InProcess",
+    "Placement",
+    "Pods",
+    "Processes",
     "RunFailed",
     "RunInputError",
     "RunObserver",
@@ -16,6 +21,7 @@ __all__ = [
     "RunResult",
     "embedded_path",
     "execute",
+    "placement_of",
     "plan",
     "run",
 ]

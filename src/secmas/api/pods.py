@@ -1,4 +1,4 @@
-"""Agents as the pods of `secmas deploy kubernetes --podman` manifests (`Distribution.pods`).
+"""Agents as the pods of `secmas deploy kubernetes --podman` manifests (`placement=Pods(DIR)`).
 
 The folder is the deployment: its NATS pod is the run's bus, its ledger pod (or the
 external node its agents use) the run's ledger, and each agent runs its pod's command
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from secmas.api.errors import RunInputError
+from secmas.interrupt import uninterrupted
 
 if TYPE_CHECKING:
     from secmas.deploy.kubeplay import PodAgents, PodDeployment
@@ -31,30 +32,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def load_pods(
-    folder: Path,
-    *,
-    processes: bool,
-    bus: object | None,
-    hosts: object | None,
-    ledger: str | None,
-) -> PodDeployment:
-    """The deployment in `folder`, for a run with these options; RunInputError naming an
-    option that the deployment already decides, or a folder that cannot run here."""
+def load_pods(folder: Path, *, ledger: str | None) -> PodDeployment:
+    """The deployment in `folder`; RunInputError naming a ledger given beside it (the
+    deployment decides what its agents reach), or a folder that cannot run here."""
     from secmas.deploy.kubeplay import KubePlayError, PodDeployment
     from secmas.deploy.podman import PODMAN_MISSING, available
 
-    if not processes:
+    if ledger is not None:
         raise RunInputError(
-            ": the agents run as pods, one process each; add --processes", option="pods"
+            ": the deployment decides where the agents are and what they reach; drop --ledger",
+            option="pods",
         )
-    for option, given in (("bus", bus), ("hosts", hosts), ("ledger", ledger)):
-        if given is not None:
-            raise RunInputError(
-                f": the deployment decides where the agents are and what they reach; drop "
-                f"--{option}",
-                option="pods",
-            )
     if not available():
         raise RunInputError(f": {PODMAN_MISSING}", option="pods")
     if os.geteuid() != 0:
@@ -110,7 +98,7 @@ async def operate_on_pods(
     deployment = _loaded(pods)
     await asyncio.to_thread(deployment.check_clean)
     try:
-        await asyncio.to_thread(deployment.up)
+        await uninterrupted(deployment.up)  # a stop meanwhile: `down` after, not beside
         with tempfile.TemporaryDirectory(prefix="secmas-mlfo-") as private:
             bus = deployment.mlfo_bus(Path(private))
             return await operate(bus, PodAgents(deployment, workdir))

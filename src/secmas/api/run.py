@@ -35,6 +35,7 @@ from secmas.api.errors import RunFailed, RunInputError
 from secmas.api.ledgerkeys import run_keys
 from secmas.api.loops import agent_training, closed_loop, policies, policy_files, ssla_manager
 from secmas.api.observer import RunObserver
+from secmas.api.placement import Hosts, InProcess, Outside, Placement, Pods, Processes
 from secmas.api.scenarios import (
     resolve,
     tamper_plan,
@@ -57,31 +58,12 @@ if TYPE_CHECKING:
     from secmas.deploy.kubeplay import PodDeployment
     from secmas.network.dataplane import Telemetry
     from secmas.network.emulation.attacker_process import HiddenAttacker
-    from secmas.pipeline.busaccess import BusAccess
     from secmas.pipeline.cnf_emulated import DetectorChoice
     from secmas.pipeline.hosts import HostList
     from secmas.pipeline.operate import OperateResult
 
-SPEED = 10.0
-"""Simulated seconds per wall second of a paced run (agents as processes, a live view)."""
 RUNS = Path("runs")
 """Where a run without `out` writes its folder."""
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """Where the agents run: in this process (default), or one OS process each over NATS
-    (`processes`): a NATS server of the run's own unless `bus` names one, on this machine
-    unless `hosts` (a host list file or a loaded `HostList`) starts them on other hosts or
-    `pods` as pods of a deployment; paced at `speed` simulated s per wall s."""
-
-    processes: bool = False
-    bus: BusAccess | None = None
-    speed: float = SPEED
-    hosts: Path | HostList | None = None
-    pods: Path | PodDeployment | None = None
-    """A folder of `secmas deploy kubernetes --podman` manifests: each agent runs as its pod
-    there, with its bus and ledger (`secmas.api.pods`)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +73,7 @@ class RunPlan:
     scenario: Scenario
     source: Path
     """The scenario's file (relative paths of the scenario are read beside it)."""
-    distribution: Distribution = Distribution()
+    placement: Placement = field(default_factory=InProcess)
     tamper: dict[str, float] | None = None
     policy: Path | None = None
     adaptive: bool = True
@@ -134,7 +116,7 @@ def plan(
     scenario: Scenario | Path | str,
     *,
     engine: str | None = None,
-    distribution: Distribution | None = None,
+    placement: Placement | None = None,
     seed: int | None = None,
     detect: bool = False,
     federated: bool = False,
@@ -154,41 +136,42 @@ def plan(
 ) -> RunPlan:
     """Resolve the scenario and apply the options (see `run`); RunInputError names
     every problem, before any work, and `MissingExtra` an extra the run needs."""
-    distribution = distribution or Distribution()
-    if distribution.pods is not None:
-        pods = _pods(distribution, ledger)
-        distribution, ledger = replace(distribution, pods=pods), pods.ledger_url()
+    placement = placement or InProcess()
+    if isinstance(placement, Pods):
+        pods = _pods(placement, ledger)
+        placement, ledger = replace(placement, pods=pods), pods.ledger_url()
+    outside = isinstance(placement, Outside)
     resolved = resolve(scenario)
     loaded = with_engine(
         with_service(resolved.scenario, service),
         engine,
-        distribution.processes,
-        hosts=distribution.hosts is not None,
-        bus=distribution.bus is not None,
+        outside,
+        hosts=isinstance(placement, Hosts),
+        bus=isinstance(placement, Processes | Hosts) and placement.bus is not None,
     )
     loaded = with_seed(loaded, seed)
     loaded = with_analytics(with_security(loaded, ledger, insecure, plaintext), detect, federated)
-    if loaded.load is not None and (distribution.processes or loaded.network.engine == "emulated"):
+    if loaded.load is not None and (outside or loaded.network.engine == "emulated"):
         raise RunInputError(
             "the scenario's load section (synthetic goals) runs with in-process agents on "
             "the simulator: drop --processes and --dataplane emulated"
         )
-    if distribution.speed <= 0:
-        raise RunInputError(f"{distribution.speed:g}: must be above 0", option="speed")
-    if distribution.hosts is not None:
-        distribution = replace(distribution, hosts=host_list(loaded, distribution))
-    if distribution.pods is not None:
+    if isinstance(placement, Outside) and placement.speed <= 0:
+        raise RunInputError(f"{placement.speed:g}: must be above 0", option="speed")
+    if isinstance(placement, Hosts):
+        placement = replace(placement, hosts=host_list(loaded, placement))
+    if isinstance(placement, Pods):
         from secmas.api.pods import check_pods
 
-        check_pods(loaded, distribution.pods)
+        check_pods(loaded, placement.pods)
     _require_extras(loaded, adaptive)
-    if distribution.processes:
-        loaded = fit_block_time(loaded, distribution.speed)
+    if isinstance(placement, Outside):
+        loaded = fit_block_time(loaded, placement.speed)
     keys = run_keys(loaded, mlfo_key, secaas_key, os.environ)
     return RunPlan(
         loaded,
         resolved.source,
-        distribution,
+        placement,
         tamper_plan(loaded, tamper),
         policy,
         adaptive,
@@ -230,9 +213,10 @@ def run(
     """Run `scenario` end to end and write its files to `out` (default runs/<id>).
 
     Options (all keyword): `engine` ('simulator' or 'emulated'; default the scenario's),
-    `distribution` (a `Distribution`), `seed`, `detect` (the closed loop), `federated`
-    (its autoencoder trained by the agents over secure aggregation), `policy` (intents
-    or an SSLA to assess, replacing the scenario's own), `adaptive` (the scenario's CTI
+    `placement` (where the agents run, one typed value of `secmas.api.placement`: default
+    `InProcess()`), `seed`, `detect` (the closed loop), `federated` (its autoencoder
+    trained by the agents over secure aggregation), `policy` (intents or an SSLA to
+    assess, replacing the scenario's own), `adaptive` (the scenario's CTI
     and MTD sections; False skips them), `taxii` (an existing TAXII 2.1 server for the
     CTI), `tamper` (a PoP whose agent is patched in memory 5 s in), `ledger` ('memory' or
     a JSON-RPC URL), `insecure`, `plaintext`, `service` (an NSD file), `metrics_port`,
@@ -335,7 +319,7 @@ def _operate(
     progress: Callable[[float, float], None] | None,
     work: list[Any],
 ) -> OperateResult:
-    """Deploy and operate on the plan's engine and distribution, giving the attested
+    """Deploy and operate on the plan's engine and placement, giving the attested
     agents `work` after bring-up; the run's failures mapped onto RunInputError and
     RunFailed."""
     from secmas.deploy.podman import PodmanError
@@ -345,7 +329,7 @@ def _operate(
     from secmas.transport.nats import BusUnavailable
 
     pods: tuple[type[Exception], ...] = (PodmanError,)
-    if plan.distribution.pods is not None:  # kube play's module costs ~0.4 s to import
+    if isinstance(plan.placement, Pods):  # kube play's module costs ~0.4 s to import
         from secmas.deploy.kubeplay import KubePlayError
 
         pods = (KubePlayError, PodmanError)
@@ -394,8 +378,8 @@ def _operation(
     """The operate coroutine of the plan: agents as processes, or in this process on the
     scenario's data-plane engine (`work`: on the simulator, see `agent_training`)."""
     scenario = plan.scenario
-    distribution = plan.distribution
-    if distribution.processes:
+    placement = plan.placement
+    if isinstance(placement, Outside):
         from secmas.pipeline.processes import operate_processes
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -410,19 +394,18 @@ def _operation(
             f"{agents.said} inside their PoPs' namespaces, over NATS on the emulated "
             f"network, in real time; their logs in {folder}"
             if agents is not None
-            else f"agents as processes over NATS, {distribution.speed:g}× real time"
-            f"{'' if distribution.pods is None else ', each in its pod (podman kube play)'}; "
+            else f"agents as processes over NATS, {placement.speed:g}× real time"
+            f"{', each in its pod (podman kube play)' if isinstance(placement, Pods) else ''}; "
             f"their logs in {folder}"
         )
-        here = distribution.hosts is None and distribution.pods is None
-        if here and (agents is None or agents.kind == "processes"):
+        if isinstance(placement, Processes) and (agents is None or agents.kind == "processes"):
             say_agent_user(observer)
         operate = functools.partial(
             operate_processes,
             scenario,
             scenario_file,
             workdir=folder,
-            speed=distribution.speed,
+            speed=placement.speed,
             progress=progress,
             steps=observer.step,
             tamper=plan.tamper,
@@ -431,20 +414,17 @@ def _operation(
             pop_agents=agents,
             ledger_keys=plan.ledger_keys,
         )
-        if distribution.pods is not None:
+        if isinstance(placement, Pods):
             from secmas.api.pods import operate_on_pods
 
             return operate_on_pods(
-                distribution.pods,
+                placement.pods,
                 folder,
                 lambda bus, iml: operate(bus=bus, iml=iml, wrap_image=iml.wrap_image),
             )
-        return operate(
-            bus=distribution.bus,
-            iml=None
-            if distribution.hosts is None
-            else _host_driver(distribution, folder, scenario),
-        )
+        if isinstance(placement, Hosts):
+            return operate(bus=placement.bus, iml=_host_driver(placement, folder, scenario))
+        return operate(bus=placement.bus, iml=None)
     live = observer.loop(loops)
     if live is not None:
         loops = [*loops, live]
@@ -486,25 +466,17 @@ def say_agent_user(observer: RunObserver) -> None:
     (observer.note if user.separated else observer.warning)(user.said())
 
 
-def host_list(scenario: Scenario, distribution: Distribution) -> HostList:
-    """The distribution's host list, loaded and checked against the scenario: agents on
-    other hosts run as processes and reach the bus and the ledger over the network."""
+def host_list(scenario: Scenario, placement: Hosts) -> HostList:
+    """The placement's host list, loaded and checked against the scenario: agents on
+    other hosts reach the bus and the ledger over the network."""
     from secmas.pipeline.hosts import HostList, HostListError, load_hosts
 
-    hosts = distribution.hosts
-    if not distribution.processes:
-        raise RunInputError(
-            ": agents on other hosts run as processes; add --processes", option="hosts"
-        )
-    if distribution.bus is None:
-        raise RunInputError(
-            ": agents on other hosts need a NATS server they can reach; add --bus", option="hosts"
-        )
     if scenario.security.enabled and scenario.security.ledger == "memory":
         raise RunInputError(
             ": agents on other hosts need a JSON-RPC ledger they can reach; add --ledger URL",
             option="hosts",
         )
+    hosts = placement.hosts
     try:
         loaded = hosts if isinstance(hosts, HostList) else load_hosts(hosts)
         loaded.assign([pop.id for pop in scenario.pops])
@@ -513,28 +485,21 @@ def host_list(scenario: Scenario, distribution: Distribution) -> HostList:
     return loaded
 
 
-def _pods(distribution: Distribution, ledger: str | None) -> PodDeployment:
+def _pods(placement: Pods, ledger: str | None) -> PodDeployment:
     """The deployment the agents run in (`secmas.api.pods.load_pods`)."""
     from secmas.api.pods import load_pods
 
-    assert distribution.pods is not None
-    if not isinstance(distribution.pods, Path):
-        return distribution.pods
-    return load_pods(
-        distribution.pods,
-        processes=distribution.processes,
-        bus=distribution.bus,
-        hosts=distribution.hosts,
-        ledger=ledger,
-    )
+    if not isinstance(placement.pods, Path):
+        return placement.pods
+    return load_pods(placement.pods, ledger=ledger)
 
 
-def _host_driver(distribution: Distribution, folder: Path, scenario: Scenario) -> Any:
+def _host_driver(placement: Hosts, folder: Path, scenario: Scenario) -> Any:
     """The IML driver that starts each agent on its host of the host list."""
     from secmas.pipeline.hosts import HostList, HostProcesses
 
-    assert isinstance(distribution.hosts, HostList)
-    return HostProcesses(distribution.hosts, folder, [pop.id for pop in scenario.pops])
+    assert isinstance(placement.hosts, HostList)
+    return HostProcesses(placement.hosts, folder, [pop.id for pop in scenario.pops])
 
 
 def fresh_folder(folder: Path, observer: RunObserver) -> Path:

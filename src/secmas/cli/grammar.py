@@ -32,7 +32,7 @@ EMBEDDED = (
 ENGINES = ("simulator", "emulated")
 """The data-plane engines `--dataplane` names (`secmas.api.scenarios.ENGINES`)."""
 SPEED = 10.0
-"""Simulated seconds per wall second of a paced run (`secmas.api.run.SPEED`)."""
+"""Simulated seconds per wall second of a paced run (`secmas.api.placement.SPEED`)."""
 TAXII_PASSWORD_VARIABLE = "SECMAS_TAXII_PASSWORD"
 """Where a TAXII server's password is read from (`secmas.api.defence.PASSWORD_VARIABLE`)."""
 TAXII_USER_VARIABLE = "SECMAS_TAXII_USER"

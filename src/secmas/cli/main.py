@@ -751,14 +751,17 @@ def run_scenario(
         check_run_arguments(arguments)
         access = bus_access(bus, bus_ca, bus_keys)
         # the application layer (scenario model, runtime, ledger) loads from here on
-        from secmas.api import Distribution, RunFailed, RunInputError, execute, plan
+        from secmas.api import RunFailed, RunInputError, execute, placement_of, plan
         from secmas.cli.running import ConsoleRun, print_result, refuse
 
         try:
+            placement = placement_of(
+                processes=processes, bus=access, speed=pace, hosts=hosts, pods=pods
+            )
             checked = plan(
                 scenario,
                 engine=dataplane,
-                distribution=Distribution(processes, access, pace, hosts, pods),
+                placement=placement,
                 seed=seed,
                 detect=detect,
                 federated=federated,

@@ -43,13 +43,14 @@ from secmas.analytics.modelfile import ModelFileError
 from secmas.analytics.prometheus import PrometheusClient
 from secmas.analytics.promserver import PrometheusServer, prometheus_binary
 from secmas.analytics.scoring import DetectorInputError, WindowDetector
+from secmas.interrupt import terminate_as_interrupt
 from secmas.network.dataplane.cnf import METRICS as METRIC_NAMES
 from secmas.network.emulation.cnfattacks import AttackSettings, CNFAttacker, stress_ng
 from secmas.network.emulation.cnfcgroup import CNFGroup
 from secmas.network.emulation.cnfdefence import CNFDefence
 from secmas.network.emulation.cnfexporter import CNFCollector, CNFExporter
 from secmas.network.emulation.cnfnginx import NginxCNF, nginx_binary
-from secmas.network.emulation.network import EmulatedNetwork, terminate_as_interrupt
+from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
 from secmas.pipeline.errors import RunError

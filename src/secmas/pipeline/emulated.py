@@ -33,11 +33,12 @@ from typing import Any
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import Journal
+from secmas.interrupt import terminate_as_interrupt
 from secmas.network.clock import WallClock
 from secmas.network.emulation.attacker_process import AttackerProcess, HiddenAttacker
 from secmas.network.emulation.cnfservice import RUNS_INSIDE
 from secmas.network.emulation.controller import EmulatedController
-from secmas.network.emulation.network import EmulatedNetwork, terminate_as_interrupt
+from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import EmulationPlan, emulation_plan
 from secmas.network.emulation.workload import Request, Workload, served_cnf
 from secmas.network.infrastructure import Infrastructure

@@ -47,9 +47,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from secmas.interrupt import terminate_as_interrupt
 from secmas.network.clock import ScaledClock
 from secmas.network.emulation.controller import EmulatedController
-from secmas.network.emulation.network import EmulatedNetwork, call_inside, terminate_as_interrupt
+from secmas.network.emulation.network import EmulatedNetwork, call_inside
 from secmas.network.emulation.plan import ControlHost, emulation_plan
 from secmas.network.emulation.workload import Workload, served_cnf
 from secmas.pipeline.emulated import (

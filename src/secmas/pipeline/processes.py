@@ -44,6 +44,7 @@ from secmas.agents.auction import SPACE, Admits, AuctionSettings, paced
 from secmas.agents.ddos.agent import World
 from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subject
 from secmas.agents.linksync import LinkSync
+from secmas.interrupt import uninterrupted
 from secmas.ledger.chain import address_of
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
@@ -1178,7 +1179,7 @@ class RunServers:
             port, host=self.bind, tls=run_bus.certificate, users=run_bus.users, monitor=monitor
         )
         self.bus_server = server
-        await asyncio.to_thread(self.within, server.start)
+        await uninterrupted(lambda: self.within(server.start))  # a stop meanwhile: `stop` after
         return run_bus.access
 
     def start_ledger(self, port: int = 0) -> LedgerServer:

@@ -27,7 +27,8 @@ pytestmark = needs_emulation
 RUN = """
 import sys, time
 from pathlib import Path
-from secmas.network.emulation.network import EmulatedNetwork, terminate_as_interrupt
+from secmas.interrupt import terminate_as_interrupt
+from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
 from tests.network.emulation.conftest import line_scenario
