@@ -276,3 +276,20 @@ def test_arguments_show_their_metavar_alone() -> None:
     assert "Usage: secmas run [OPTIONS] {SCENARIO}" in shown.output
     assert "\n  SCENARIO  scenario YAML file" in shown.output
     assert "-o, --out DIR" in shown.output
+
+
+def test_run_and_demo_take_the_same_run_options_in_the_same_order() -> None:
+    """One definition (`secmas.cli.runoptions`): the run options are the same objects'
+    names, help and order in both commands; each has only its own way of naming the
+    scenario (and demo the real CNF's options) before them."""
+
+    def run_options(path: str) -> list[tuple[tuple[str, ...], str | None]]:
+        found, _context = command(path)
+        listed = [(tuple(o.opts), o.help) for o in options(found)]
+        start = next(i for i, (names, _help) in enumerate(listed) if "--out" in names)
+        return listed[start:]
+
+    shared = run_options("run")
+    assert shared == run_options("demo")
+    names = {name for option_names, _help in shared for name in option_names}
+    assert {"--seed", "--pods", "--hosts", "--processes", "--mlfo-key", "--json"} <= names

@@ -37,13 +37,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from secmas import __version__
-from secmas.cli.adaptive import TaxiiOption
 from secmas.cli.adaptive import register as register_cti
 from secmas.cli.arguments import (
     SEED_RANGE,
-    ForceOption,
     JsonOption,
-    OutOption,
     RunArguments,
     check_closed_loop,
     check_readable,
@@ -53,8 +50,6 @@ from secmas.cli.arguments import (
 from secmas.cli.audit import register as register_audit
 from secmas.cli.bus import (
     BusCAOption,
-    BusKeysOption,
-    BusOption,
     bus_access,
     check_ca,
     check_seed,
@@ -80,9 +75,10 @@ from secmas.cli.output import (
     warn,
 )
 from secmas.cli.policy import register as register_policy
+from secmas.cli.runoptions import RunOptions, with_run_options
 from secmas.cli.schema import register as register_schema
 from secmas.cli.sweep import register as register_sweep
-from secmas.cli.ui import UIExitOption, UIOption, UIPortOption, live_view
+from secmas.cli.ui import live_view
 from secmas.cli.ui import register as register_ui
 from secmas.cli.wrap import register as register_wrap
 
@@ -390,157 +386,9 @@ def _first_line(exc: ValueError) -> str:
     return str(exc)
 
 
-LedgerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ledger",
-        metavar="URL",
-        help="'memory' (in-process EVM, the default) or an Ethereum JSON-RPC URL (http://…)",
-    ),
-]
-MlfoKeyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--mlfo-key",
-        metavar="FILE",
-        help="with a JSON-RPC --ledger: the MLFO's account key (64 hex digits, mode 600); "
-        "default the file SECMAS_MLFO_KEY names, else the node's first unlocked account",
-    ),
-]
-SecaasKeyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--secaas-key",
-        metavar="FILE",
-        help="with a JSON-RPC --ledger: the SECaaS's account key (64 hex digits, mode 600); "
-        "default the file SECMAS_SECAAS_KEY names, else the node's second unlocked account",
-    ),
-]
-InsecureOption = Annotated[
-    bool,
-    typer.Option("--insecure", help="skip wrapping, attestation and keys (for measurements)"),
-]
-ProcessesOption = Annotated[
-    bool,
-    typer.Option("--processes", help="run each agent as its own OS process over NATS"),
-]
-HostsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--hosts",
-        metavar="FILE",
-        help="with --processes: start each agent on a host of this host list (YAML: name, "
-        "address, start template such as 'ssh -o BatchMode=yes user@{address} {command}', "
-        "pops); needs --bus and --ledger the hosts can reach",
-    ),
-]
-PodsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--pods",
-        metavar="DIR",
-        help="with --processes: run each agent as its pod of these manifests (`secmas deploy "
-        "kubernetes SCENARIO --podman -o DIR`) with podman kube play, NATS and the ledger "
-        "as their pods too; all removed when the run ends",
-    ),
-]
-ServiceOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--service",
-        metavar="FILE",
-        help="a network-service descriptor (NSD YAML) replacing the scenario's",
-    ),
-]
-TamperOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tamper",
-        metavar="POP",
-        help="patch this PoP's agent in memory 5 s into the run; attestation must revoke it",
-    ),
-]
-SpeedOption = Annotated[
-    float | None,
-    typer.Option(
-        "--speed",
-        min=0.1,
-        max=1000.0,
-        metavar="X",
-        help=f"with --processes or --ui: simulated seconds per wall second (default {SPEED:g})",
-    ),
-]
-DataplaneOption = Annotated[
-    str | None,
-    typer.Option(
-        "--dataplane",
-        metavar="ENGINE",
-        help="'simulator' (flow-level, virtual clock) or 'emulated' (a real Linux network "
-        "on this machine, real packets, real time; needs root); default: the scenario's "
-        "network.engine",
-    ),
-]
-PlaintextOption = Annotated[
-    bool,
-    typer.Option(
-        "--plaintext", help="attest and key the agents but send their messages unencrypted"
-    ),
-]
-
-
-DetectOption = Annotated[
-    bool,
-    typer.Option(
-        "--detect",
-        help="run the security closed loop live: monitoring, LSTM autoencoder, profiler, "
-        "decisions handed to the agents as goals",
-    ),
-]
-MetricsPortOption = Annotated[
-    int | None,
-    typer.Option(
-        "--metrics-port",
-        min=0,
-        max=65535,
-        metavar="PORT",
-        help="with the closed loop: serve Prometheus metrics on this port while the run is live",
-    ),
-]
-RetrainOption = Annotated[
-    bool,
-    typer.Option("--retrain", help="with the closed loop: train the models even if cached"),
-]
-FederatedOption = Annotated[
-    bool,
-    typer.Option(
-        "--federated",
-        help="run the closed loop with its autoencoder trained by the agents: FedAvg over "
-        "one agent per PoP, each on its own telemetry, every exchange a secure sum",
-    ),
-]
-RunQuietOption = Annotated[
-    bool,
-    typer.Option(
-        "--quiet",
-        "-q",
-        help="for big runs: no progress bar, step lines or per-auction, placement, "
-        "attestation and workflow tables; the summary, warnings and errors remain",
-    ),
-]
-PolicyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--policy",
-        metavar="FILE",
-        help="security intents (YAML) or an SSLA (XML) to assess live, replacing the "
-        "scenario's own policy: breaches are enforced, explained and audited",
-    ),
-]
-
-
-@app.command()
+@app.command("demo")
+@with_run_options
 def demo(
-    out: OutOption = None,
     scenario: Annotated[
         str,
         typer.Option(
@@ -552,31 +400,6 @@ def demo(
             "hygiene steering placement and proactive moving target defence)",
         ),
     ] = EMBEDDED[0],
-    ledger: LedgerOption = None,
-    mlfo_key: MlfoKeyOption = None,
-    secaas_key: SecaasKeyOption = None,
-    insecure: InsecureOption = False,
-    plaintext: PlaintextOption = False,
-    processes: ProcessesOption = False,
-    bus: BusOption = None,
-    speed: SpeedOption = None,
-    tamper: TamperOption = None,
-    service: ServiceOption = None,
-    detect: DetectOption = False,
-    metrics_port: MetricsPortOption = None,
-    retrain: RetrainOption = False,
-    federated: FederatedOption = False,
-    policy: PolicyOption = None,
-    ui: UIOption = False,
-    ui_port: UIPortOption = None,
-    ui_exit: UIExitOption = False,
-    bus_ca: BusCAOption = None,
-    bus_keys: BusKeysOption = None,
-    dataplane: DataplaneOption = None,
-    taxii: TaxiiOption = None,
-    force: ForceOption = False,
-    quiet: RunQuietOption = False,
-    hosts: HostsOption = None,
     detector: Annotated[
         str | None,
         typer.Option(
@@ -606,53 +429,24 @@ def demo(
             "attacker draws its schedule from (default: the scenario's seed)",
         ),
     ] = None,
-    as_json: JsonOption = False,
+    *,
+    options: RunOptions,
 ) -> None:
     """Run an embedded scenario end to end and report it (default: the reference DDoS
     scenario, six PoPs, Section 5.3; with --dataplane emulated, its compressed version
     ddos-emulated on a real network).
 
     Example: secmas demo --scenario cnf-attack -o runs/cnf"""
-    if dataplane == "emulated" and scenario == EMBEDDED[0]:
+    emulated = options.dataplane == "emulated"
+    if emulated and scenario == EMBEDDED[0]:
         scenario = "ddos-emulated"
     if scenario not in EMBEDDED:
         error(f"--scenario {scenario!r}: choose one of {', '.join(EMBEDDED)}")
         raise typer.Exit(BAD_INPUT)
-    if dataplane == "emulated" and scenario == "adaptive-defence":
+    if emulated and scenario == "adaptive-defence":
         scenario = "adaptive-emulated"  # compressed to 28 s; its MTD moves really happen
-    if dataplane == "emulated" and scenario == "cnf-attack":
-        for name, given in (
-            ("--processes", processes),
-            ("--bus", bus),
-            ("--hosts", hosts),
-            ("--speed", speed),
-            ("--service", service),
-            ("--federated", federated),
-            ("--policy", policy),
-            ("--ui", ui),
-            ("--taxii", taxii),
-            ("--mlfo-key", mlfo_key),
-            ("--secaas-key", secaas_key),
-        ):
-            if given:  # said, not ignored: the real CNF's demo runs its agents in one process
-                raise fail(f"{name}: not with --scenario cnf-attack --dataplane emulated")
-        if recording is not None:
-            check_readable(recording, "--recording")
-        from secmas.cli.cnfemulated import run_demo
-
-        with json_mode(as_json):
-            run_demo(
-                out,
-                metrics_port,
-                detector,
-                recording,
-                as_json=as_json,
-                attack_seed=attack_seed,
-                ledger=ledger,
-                insecure=insecure,
-                plaintext=plaintext,
-                tamper=tamper,
-            )
+    if emulated and scenario == "cnf-attack":
+        _real_cnf_demo(options, detector, recording, attack_seed)
         return
     for name, value in (
         ("--detector", detector),
@@ -661,136 +455,119 @@ def demo(
     ):
         if value is not None:
             raise fail(f"{name}: only with --scenario cnf-attack --dataplane emulated")
-    run_scenario(
-        default_scenario_path(scenario),
-        out,
-        None,
-        ledger,
-        insecure,
-        plaintext,
-        processes,
-        bus,
-        speed,
-        tamper,
-        service,
-        detect,
-        metrics_port,
-        retrain,
-        federated,
-        policy,
-        ui,
-        ui_port,
-        ui_exit,
-        bus_ca,
-        bus_keys,
-        dataplane=dataplane,
-        taxii=taxii,
-        force=force,
-        quiet=quiet,
-        hosts=hosts,
-        as_json=as_json,
-        mlfo_key=mlfo_key,
-        secaas_key=secaas_key,
-    )
+    _run(default_scenario_path(scenario), options)
+
+
+def _real_cnf_demo(
+    options: RunOptions, detector: str | None, recording: Path | None, attack_seed: int | None
+) -> None:
+    """`demo --scenario cnf-attack --dataplane emulated`: a real nginx defended by agents
+    in this process (`secmas.cli.cnfemulated`); the options of other placements refused."""
+    for name, given in (
+        ("--processes", options.processes),
+        ("--bus", options.bus),
+        ("--hosts", options.hosts),
+        ("--pods", options.pods),
+        ("--speed", options.speed),
+        ("--service", options.service),
+        ("--federated", options.federated),
+        ("--policy", options.policy),
+        ("--ui", options.ui),
+        ("--taxii", options.taxii),
+        ("--mlfo-key", options.mlfo_key),
+        ("--secaas-key", options.secaas_key),
+        ("--seed", options.seed),
+    ):
+        if given:  # said, not ignored: the real CNF's demo runs its agents in one process
+            raise fail(f"{name}: not with --scenario cnf-attack --dataplane emulated")
+    if recording is not None:
+        check_readable(recording, "--recording")
+    from secmas.cli.cnfemulated import run_demo
+
+    with json_mode(options.as_json):
+        run_demo(
+            options.out,
+            options.metrics_port,
+            detector,
+            recording,
+            as_json=options.as_json,
+            attack_seed=attack_seed,
+            ledger=options.ledger,
+            insecure=options.insecure,
+            plaintext=options.plaintext,
+            tamper=options.tamper,
+        )
 
 
 @app.command("run")
-def run_scenario(
-    scenario: ScenarioArgument,
-    out: OutOption = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            parser=parse_seed, metavar="N", help=f"override the scenario's seed ({SEED_RANGE})"
-        ),
-    ] = None,
-    ledger: LedgerOption = None,
-    insecure: InsecureOption = False,
-    plaintext: PlaintextOption = False,
-    processes: ProcessesOption = False,
-    bus: BusOption = None,
-    speed: SpeedOption = None,
-    tamper: TamperOption = None,
-    service: ServiceOption = None,
-    detect: DetectOption = False,
-    metrics_port: MetricsPortOption = None,
-    retrain: RetrainOption = False,
-    federated: FederatedOption = False,
-    policy: PolicyOption = None,
-    ui: UIOption = False,
-    ui_port: UIPortOption = None,
-    ui_exit: UIExitOption = False,
-    bus_ca: BusCAOption = None,
-    bus_keys: BusKeysOption = None,
-    dataplane: DataplaneOption = None,
-    taxii: TaxiiOption = None,
-    force: ForceOption = False,
-    quiet: RunQuietOption = False,
-    hosts: HostsOption = None,
-    pods: PodsOption = None,
-    as_json: JsonOption = False,
-    mlfo_key: MlfoKeyOption = None,
-    secaas_key: SecaasKeyOption = None,
-) -> None:
+@with_run_options
+def run_scenario(scenario: ScenarioArgument, *, options: RunOptions) -> None:
     """Run a scenario: agents detect and mitigate its attack through auctions.
 
     Example: secmas run scenarios/ddos-6pop.yaml -o runs/mine --detect"""
-    set_quiet(quiet or as_json)
-    with json_mode(as_json):
-        speed_given, pace = speed is not None, SPEED if speed is None else speed
+    _run(scenario, options)
+
+
+def _run(scenario: Path, options: RunOptions) -> None:
+    """Check the options, plan the run, execute it and print it (`run` and `demo`)."""
+    o = options
+    set_quiet(o.quiet or o.as_json)
+    with json_mode(o.as_json):
+        speed_given, pace = o.speed is not None, SPEED if o.speed is None else o.speed
         arguments = RunArguments(
-            out, force, processes, bus, None, metrics_port, retrain, ui, ui_port, ui_exit,
-            insecure, plaintext, speed_given,
+            o.out, o.force, o.processes, o.bus, None, o.metrics_port, o.retrain, o.ui,
+            o.ui_port, o.ui_exit, o.insecure, o.plaintext, speed_given,
         )  # fmt: skip
         check_readable(scenario)
-        for option, path in (("--service", service), ("--policy", policy), ("--hosts", hosts)):
+        files = (("--service", o.service), ("--policy", o.policy), ("--hosts", o.hosts))
+        for option, path in files:
             if path is not None:
                 check_readable(path, option)
-        if dataplane is not None and dataplane not in ENGINES:
-            raise fail(f"--dataplane {dataplane!r}: choose simulator or emulated")
+        if o.dataplane is not None and o.dataplane not in ENGINES:
+            raise fail(f"--dataplane {o.dataplane!r}: choose simulator or emulated")
         check_run_arguments(arguments)
-        access = bus_access(bus, bus_ca, bus_keys)
+        access = bus_access(o.bus, o.bus_ca, o.bus_keys)
         # the application layer (scenario model, runtime, ledger) loads from here on
         from secmas.api import RunFailed, RunInputError, execute, placement_of, plan
         from secmas.cli.running import ConsoleRun, print_result, refuse
 
         try:
             placement = placement_of(
-                processes=processes, bus=access, speed=pace, hosts=hosts, pods=pods
+                processes=o.processes, bus=access, speed=pace, hosts=o.hosts, pods=o.pods
             )
             checked = plan(
                 scenario,
-                engine=dataplane,
+                engine=o.dataplane,
                 placement=placement,
-                seed=seed,
-                detect=detect,
-                federated=federated,
-                policy=policy,
-                taxii=taxii,
-                tamper=tamper,
-                ledger=ledger,
-                insecure=insecure,
-                plaintext=plaintext,
-                service=service,
-                metrics_port=metrics_port,
-                retrain=retrain,
-                mlfo_key=mlfo_key,
-                secaas_key=secaas_key,
+                seed=o.seed,
+                detect=o.detect,
+                federated=o.federated,
+                policy=o.policy,
+                taxii=o.taxii,
+                tamper=o.tamper,
+                ledger=o.ledger,
+                insecure=o.insecure,
+                plaintext=o.plaintext,
+                service=o.service,
+                metrics_port=o.metrics_port,
+                retrain=o.retrain,
+                mlfo_key=o.mlfo_key,
+                secaas_key=o.secaas_key,
             )
         except RunInputError as exc:
             raise refuse(exc) from None
         check_closed_loop(replace(arguments, detect=checked.scenario.analytics.detect))
-        with live_view(ui, out, ui_port, ui_exit, pace) as live:
-            observer = ConsoleRun(None if live is None else live.observer(processes))
+        with live_view(o.ui, o.out, o.ui_port, o.ui_exit, pace) as live:
+            observer = ConsoleRun(None if live is None else live.observer(o.processes))
             try:
-                result = execute(checked, out=out, observer=observer)
+                result = execute(checked, out=o.out, observer=observer)
             except RunInputError as exc:
                 raise refuse(exc) from None
             except RunFailed as exc:
                 raise fail(str(exc), FAILED_RUN) from None
             finally:
                 observer.close()
-            print_result(result, as_json=as_json)
+            print_result(result, as_json=o.as_json)
 
 
 @app.command("agent")
