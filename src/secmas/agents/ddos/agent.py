@@ -1220,7 +1220,7 @@ class PoPAgent:
         part, parts = payload.get("part"), int(payload.get("parts", 1))
         outliers = await self._analysed(
             await self._chain(request, bid, payload, self.world.controller.server_ip, part),
-            self._vnfs[ddos.ANOMALY_DETECTOR].detect(
+            lambda: self._vnfs[ddos.ANOMALY_DETECTOR].detect(
                 payload["node"], payload["since"], part, parts, payload.get("over", ())
             ),
         )
@@ -1250,7 +1250,7 @@ class PoPAgent:
         part, parts = payload.get("part"), int(payload.get("parts", 1))
         sources = await self._analysed(
             await self._chain(request, bid, payload, ip, part),
-            self._vnfs[ddos.CLASSIFIER].malicious_sources(ip, part, parts),
+            lambda: self._vnfs[ddos.CLASSIFIER].malicious_sources(ip, part, parts),
         )
         which = "" if part is None else f" part {part}"
         self._act("classifyFlows", f"{ip}{which}: {len(sources)} malicious at {self.pop}")
@@ -1380,13 +1380,15 @@ class PoPAgent:
             self._steers[int(rule)] = steer
         return result
 
-    async def _analysed(self, steer: Steer | None, analysis: Awaitable[T]) -> T:
+    async def _analysed(self, steer: Steer | None, analysis: Callable[[], Awaitable[T]]) -> T:
         """Run an analysis on this PoP's traffic; with traffic newly steered here, after
-        SETTLE_STEPS steps, and the steering is let go once the analysis is done."""
+        SETTLE_STEPS steps, and the steering is let go once the analysis is done. The
+        analysis is made only then: a plan cancelled while it waits (its agent revoked)
+        leaves no coroutine that was never awaited."""
         try:
             if steer is not None:
                 await self.world.clock.sleep(SETTLE_STEPS * self.world.controller.step_seconds)
-            return await analysis
+            return await analysis()
         finally:
             if steer is not None:
                 await self.chains.release(steer)
