@@ -76,11 +76,14 @@ def test_a_container_agent_patched_while_it_runs_is_revoked(
     assert caught["time"] >= patched_at[0]
     assert caught["differing"] == []  # its own measurement passed: the external check failed it
     assert caught["revoke_tx"] is not None
-    assert f"external measurement: changed {LIBRARY}" in caught["reasons"]
     external = trust["external_measurement"]
     assert external["measured_by"].startswith("container check")
     assert {f["agent"] for f in external["failed"]} == {PATCHED}
     reported = next(f for f in external["failed"] if f["agent"] == PATCHED)
-    assert f"changed {LIBRARY}" in reported["reasons"]
-    assert f"extra {HOOK}" in reported["reasons"]
+    # The patch is two writes, and a check walking the container's root meanwhile sees
+    # the one it reaches after its write (a suite saw the library changed, the hook's
+    # folder listed before the hook was planted); either fails the agent on its own.
+    seen = set(reported["reasons"])
+    assert seen and seen <= {f"changed {LIBRARY}", f"extra {HOOK}"}, seen
+    assert any(f"external measurement: {reason}" in caught["reasons"] for reason in seen)
     assert {p for p, a in trust["agents"].items() if not a["trusted"]} == {PATCHED}

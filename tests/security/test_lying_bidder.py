@@ -10,9 +10,9 @@ lease lapse; it loses reputation, and with the scenario's reputation weight on i
 winning.
 
 The attackers are the run's own `PoPAgent`s, their mailbox's `send` and executor bound
-anew in memory by a step loop once the agents run (the in-process attester measures the
-agent object and the code, not what its mailbox holds, so they stay attested: this test
-is about what an attested agent can still do).
+anew in memory by a step loop once the agents run, and kept attested (`insiders.blind_spot`:
+this test is about what an attested agent can still do; the rebinding itself is caught
+in `test_agent_parts_watched.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.security.insiders import blind_spot
 
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import AuctionRecord, Mailbox
@@ -72,12 +73,15 @@ class Attacker:
         self.corrupt = corrupt
         self.awarded: list[str] = []
         """The goals it won and started to work on (the goal's label)."""
+        self.trust_layer: Any = None
 
     def attach(self, world: World, attestations: Any, trust_layer: Any = None) -> None:
-        del world, attestations, trust_layer
+        del world, attestations
+        self.trust_layer = trust_layer
 
     async def start(self, agents: Sequence[PoPAgent]) -> None:
         [agent] = [a for a in agents if a.pop == self.pop]
+        blind_spot(self.trust_layer, self.pop, agent.mailbox)
         self.corrupt(agent.mailbox)
         agent.mailbox.executor = self.hold
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from tests.agents import test_resilience as resilience
 from tests.agents.test_leases import SETTINGS
+from tests.security.insiders import blind_spot
 from tests.transport.channel_members import identity, recipient
 
 from secmas.agents.acl import ACLMessage, Performative
@@ -197,14 +198,17 @@ class Insider:
         self.pop = pop
         self.sent = 0
         self.others: tuple[str, ...] = ()
+        self.trust_layer: Any = None
 
     def attach(self, world: World, attestations: Any, trust_layer: Any = None) -> None:
-        del attestations, trust_layer
+        del attestations
         self.others = tuple(p for p in world.directory if p != self.pop)
+        self.trust_layer = trust_layer
 
     async def start(self, agents: Sequence[PoPAgent]) -> None:
         [agent] = [a for a in agents if a.pop == self.pop]
         box = agent.mailbox
+        blind_spot(self.trust_layer, self.pop, box)  # attested: the lie is in what it says
         honest = box._answer_cfp
 
         async def answer(cfp: ACLMessage) -> None:
