@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
 import typer
 
@@ -186,72 +186,42 @@ PolicyOption = Annotated[
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Every option of a run, as given on the command line (None or False: not given)."""
+    """Every option of a run, as given on the command line (None or False: not given);
+    each field's type is its typer declaration, so the commands' parameters come from
+    here alone."""
 
-    out: Path | None = None
-    seed: int | None = None
-    dataplane: str | None = None
-    ledger: str | None = None
-    mlfo_key: Path | None = None
-    secaas_key: Path | None = None
-    insecure: bool = False
-    plaintext: bool = False
-    processes: bool = False
-    bus: str | None = None
-    bus_ca: Path | None = None
-    bus_keys: Path | None = None
-    hosts: Path | None = None
-    pods: Path | None = None
-    speed: float | None = None
-    tamper: str | None = None
-    service: Path | None = None
-    detect: bool = False
-    metrics_port: int | None = None
-    retrain: bool = False
-    federated: bool = False
-    policy: Path | None = None
-    taxii: str | None = None
-    ui: bool = False
-    ui_port: int | None = None
-    ui_exit: bool = False
-    force: bool = False
-    quiet: bool = False
-    as_json: bool = False
+    out: OutOption = None
+    seed: SeedOption = None
+    dataplane: DataplaneOption = None
+    ledger: LedgerOption = None
+    mlfo_key: MlfoKeyOption = None
+    secaas_key: SecaasKeyOption = None
+    insecure: InsecureOption = False
+    plaintext: PlaintextOption = False
+    processes: ProcessesOption = False
+    bus: BusOption = None
+    bus_ca: BusCAOption = None
+    bus_keys: BusKeysOption = None
+    hosts: HostsOption = None
+    pods: PodsOption = None
+    speed: SpeedOption = None
+    tamper: TamperOption = None
+    service: ServiceOption = None
+    detect: DetectOption = False
+    metrics_port: MetricsPortOption = None
+    retrain: RetrainOption = False
+    federated: FederatedOption = False
+    policy: PolicyOption = None
+    taxii: TaxiiOption = None
+    ui: UIOption = False
+    ui_port: UIPortOption = None
+    ui_exit: UIExitOption = False
+    force: ForceOption = False
+    quiet: RunQuietOption = False
+    as_json: JsonOption = False
 
 
-_DECLARED: dict[str, Any] = {
-    "out": OutOption,
-    "seed": SeedOption,
-    "dataplane": DataplaneOption,
-    "ledger": LedgerOption,
-    "mlfo_key": MlfoKeyOption,
-    "secaas_key": SecaasKeyOption,
-    "insecure": InsecureOption,
-    "plaintext": PlaintextOption,
-    "processes": ProcessesOption,
-    "bus": BusOption,
-    "bus_ca": BusCAOption,
-    "bus_keys": BusKeysOption,
-    "hosts": HostsOption,
-    "pods": PodsOption,
-    "speed": SpeedOption,
-    "tamper": TamperOption,
-    "service": ServiceOption,
-    "detect": DetectOption,
-    "metrics_port": MetricsPortOption,
-    "retrain": RetrainOption,
-    "federated": FederatedOption,
-    "policy": PolicyOption,
-    "taxii": TaxiiOption,
-    "ui": UIOption,
-    "ui_port": UIPortOption,
-    "ui_exit": UIExitOption,
-    "force": ForceOption,
-    "quiet": RunQuietOption,
-    "as_json": JsonOption,
-}
-"""Each field's typer declaration."""
-
+_DECLARED = get_type_hints(RunOptions, include_extras=True)
 _PARAMETERS = tuple(
     inspect.Parameter(
         f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=_DECLARED[f.name]
