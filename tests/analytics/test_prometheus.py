@@ -18,7 +18,8 @@ from secmas.analytics.prometheus import (
     parse_matrix,
     parse_vector,
 )
-from secmas.analytics.promserver import PrometheusServer, free_port, scrape_config
+from secmas.analytics.promserver import PrometheusServer, scrape_config
+from secmas.listenport import free_port
 
 needs_prometheus = pytest.mark.skipif(
     shutil.which("prometheus") is None and not Path("/usr/bin/prometheus").exists(),

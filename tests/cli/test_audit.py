@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 
 from secmas.cli.audit import register
 from secmas.ledger.rpcserver import LedgerServer
+from secmas.listenport import free_port
 from secmas.policy.audit import (
     ANCHORS_FILE,
     AUDIT_FILE,
@@ -145,12 +145,6 @@ def test_an_explicit_anchors_file_is_used(run: Path, tmp_path: Path) -> None:
     assert code == 0 and "3 of 3 confirmed" in output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -165,7 +159,7 @@ def _free_port() -> int:
     ],
 )
 def test_bad_input_exits_2_with_one_line(run: Path, args: tuple[str, ...], message: str) -> None:
-    values = {"run": run, "log": run / AUDIT_FILE, "port": _free_port()}
+    values = {"run": run, "log": run / AUDIT_FILE, "port": free_port()}
     code, output = audit(*(a.format(**values) for a in args))
     assert code == 2
     assert message.format(**values) in output

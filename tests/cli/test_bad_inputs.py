@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from secmas.cli.main import app, default_scenario_path
+from secmas.listenport import free_port
 from secmas.policy.audit import AuditLog
 
 REFERENCE = default_scenario_path().read_text()
@@ -1026,12 +1027,6 @@ def busy() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         yield sock.getsockname()[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

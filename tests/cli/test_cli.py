@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from secmas import __version__
 from secmas.cli.main import app, default_scenario_path
+from secmas.listenport import free_port
 
 runner = CliRunner()
 
@@ -187,12 +188,6 @@ def test_run_generated_topology(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", str(scenario), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "report.json").read_text())["acceptance"]["passed"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_agent_for_an_unknown_pop_is_bad_input() -> None:

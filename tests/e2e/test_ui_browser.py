@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 import pytest
 from tests.ui.demo_runs import make_runs
 
+from secmas.listenport import free_port
 from secmas.ui.app import create_app
 from secmas.ui.server import Background, bind, serve_in_thread
 
@@ -152,12 +152,6 @@ def test_a_finished_run_renders_topology_auctions_and_attestation_steps(
     assert page.locator("#topology .vnf").count() == 4
     assert page.locator("#auction-table tr.future").count() > 0
     assert page.problems == []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_live_run_is_shown_as_it_goes_then_saved(page: Any, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,12 +131,6 @@ def contracts(ledger: Ledger) -> Contracts:
 @pytest.fixture
 def pipeline3(ledger: Ledger, contracts: Contracts) -> Pipeline:
     return build_pipeline(ledger, contracts, 3)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import eth_abi
 import pytest
-from tests.ledger.conftest import free_port
 
 from secmas.ledger import rpcserver
 from secmas.ledger.abi import contract_abi
@@ -19,6 +18,7 @@ from secmas.ledger.errors import LedgerUnavailable
 from secmas.ledger.node import NodeRefused, NodeRevert
 from secmas.ledger.rpcnode import JsonRpcNode, RpcFailure, revert_rule
 from secmas.ledger.rpcserver import LedgerServer
+from secmas.listenport import free_port
 from secmas.transport.tls import issue_run_pki
 
 REASON = "AgentRegistry: caller is not the MLFO"

@@ -22,6 +22,7 @@ from tests.conftest import until
 
 from secmas.agents.auction import SPACE
 from secmas.agents.board import board_subject
+from secmas.listenport import free_port
 from secmas.pipeline.agent_process import (
     MLFO,
     ready_subject,
@@ -39,7 +40,6 @@ from secmas.transport.broker import (
     NatsCluster,
     NatsServer,
     find_nats_server,
-    free_port,
 )
 from secmas.transport.nats import TLS_NOT_OFFERED, BusUnavailable, NatsBus
 from secmas.transport.tls import issue_run_pki

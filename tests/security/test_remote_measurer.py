@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from secmas.listenport import free_port
 from secmas.pipeline.hosts import Host, HostsAttestation
 from secmas.processend import end_process
 from secmas.trust.allowlist import agent_environment
@@ -51,12 +52,6 @@ page.write(b"\\x90" * 15 + b"\\xc3")
 VICTIM = "import sys, secmas\n{attack}\nprint('ready', flush=True)\nsys.stdin.read()\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _keygen(path: Path) -> None:
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
@@ -74,7 +69,7 @@ def ssh_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     _keygen(folder / "host_key")
     _keygen(folder / "client_key")
     (folder / "authorized_keys").write_bytes((folder / "client_key.pub").read_bytes())
-    port = _free_port()
+    port = free_port()
     config = folder / "sshd_config"
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\n"

@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 from tests.conftest import until
 
+from secmas.listenport import free_port
 from secmas.transport import (
     Bus,
     MemoryBus,
     NoResponders,
 )
-from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server, free_port
+from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
 from secmas.transport.nats import BusUnavailable, NatsBus
 
 if find_nats_server() is None:

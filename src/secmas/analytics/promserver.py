@@ -11,13 +11,13 @@ from __future__ import annotations
 import ctypes
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from secmas.analytics.prometheus import PrometheusClient
+from secmas.listenport import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 PR_SET_PDEATHSIG = 1
@@ -55,13 +55,6 @@ scrape_configs:
     static_configs:
       - targets: [{listed}]
 """
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _die_with_parent() -> None:

@@ -44,7 +44,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -76,6 +75,7 @@ from secmas.cti.signing import (
     thumbprint,
 )
 from secmas.cti.stix import parse_bundle, read_bundle
+from secmas.listenport import free_port
 
 API_ROOT = "cti"
 PAGE = 500
@@ -167,13 +167,6 @@ class Exchange:
 
 
 # -- the server ---------------------------------------------------------------------------
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
 def medallion_files(
     folder: Path,
     domains: Sequence[str],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,7 @@ from typing import IO, Any
 
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.rpcnode import JsonRpcNode
+from secmas.listenport import free_port
 
 STOP_GRACE_S = 15.0
 
@@ -35,7 +35,7 @@ def hardhat_node(tools: Path, *, timeout: float) -> Iterator[str]:
     """The URL of a fresh Hardhat node started in `tools` (automining, as Hardhat starts),
     stopped with its process group on leaving; NodeDidNotStart when it does not answer
     `eth_chainId` within `timeout` s."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "CI": "true"}
     with tempfile.TemporaryFile() as log:
@@ -72,12 +72,6 @@ def _answers(url: str) -> bool:
     except LedgerError:  # not listening yet, or not answering JSON-RPC
         return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stop_process_group(process: subprocess.Popen[Any]) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from secmas.listenport import free_port
 from secmas.transport.credentials import NatsUser, Permissions
 from secmas.transport.tls import ServerCertificate
 
@@ -51,13 +52,6 @@ def find_nats_server(binary: str = "nats-server") -> str | None:
     """The binary's path, or None. Debian installs it in /usr/sbin, which is only on
     root's PATH, so look there too."""
     return shutil.which(binary) or shutil.which(binary, path=_SBIN)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel's pick for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def _accepts(host: str, port: int) -> bool:
