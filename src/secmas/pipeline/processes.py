@@ -49,7 +49,6 @@ from secmas.ledger.chain import address_of
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.funding import Budget, budget, run_steps
-from secmas.ledger.ids import pipeline_id
 from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import ScaledClock
@@ -553,7 +552,8 @@ class Driver:
             roles={m.name: RemoteVerifier(self.control, m.name) for m in members},
             view=self.view,
             timeout=security.attestation.challenge_timeout,
-            on_revoke=self._revoked,
+            on_halt=self._halt,
+            on_revoke=self._rekey,
         )
         vni = vni_of(self.name, security)
         self.keyring = EpochKeyring(
@@ -610,12 +610,15 @@ class Driver:
         self.keyring.activate(push.epoch)
         self.rotations.append(rotation)
 
-    async def _revoked(self, peer: Peer, reason: str) -> None:
-        """A revocation: the agent's process is stopped first (it takes no further
-        action), then the others are keyed in a new epoch without it."""
+    async def _halt(self, peer: Peer, reason: str) -> None:
+        """A revocation, first: the agent's process is stopped (it takes no further
+        action) and the MLFO's keyring closes its links."""
         assert self.keyring is not None
         self.keyring.revoke(peer.name)
         await self._stop_revoked(peer.name, reason)
+
+    async def _rekey(self, peer: Peer, reason: str) -> None:
+        """A revocation on chain: the others are keyed in a new epoch without the agent."""
         if self.pushes:  # before the first epoch is pushed, revocation needs no new one
             await self._push_keys()
 
@@ -639,18 +642,14 @@ class Driver:
         return tuple(self.scenario.security.attestation.plan or self.pops)
 
     async def remove_agent(self, agent: str, reason: str = "removed by the MLFO") -> None:
-        """Revoke `agent` on chain, stop its process and re-key the others, who learn from
-        the chain that it is no longer trusted and exclude it."""
+        """Stop `agent`'s process, revoke it on chain and re-key the others, who learn
+        from the chain that it is no longer trusted and exclude it."""
         peer = self.joined.get(agent)
         if peer is None or self.contracts is None or self.chain is None:
             raise PipelineError(f"remove {agent}: not a registered member of {self.name}")
         if agent in self.view.excluded:  # revoked (and stopped) already: a failed attestation
             return
-        await self.chain.offload(
-            self.contracts.registry.revoke, pipeline_id(self.name), peer.address
-        )
-        self.view.exclude(agent, reason)
-        await self._revoked(peer, reason)
+        await self.chain.revoke(peer, reason)
 
     # -- work --------------------------------------------------------------------------------
     async def cohort(self) -> Cohort:

@@ -532,7 +532,7 @@ class SecurePipeline:
         pipeline._clock = clock
         pipeline.directory = directory
         pipeline.coordinator = mlfo
-        chain.on_revoke = pipeline._revoked
+        chain.on_halt, chain.on_revoke = pipeline._halt, pipeline._rekey
         chain.silent, liveness.gone = liveness.withdrew, view.excluded.__contains__
         return pipeline
 
@@ -649,20 +649,19 @@ class SecurePipeline:
             raise PipelineError(f"remove {agent}: not a member of {self.name}")
         if agent in self.view.excluded:  # revoked (and stopped) already: a failed attestation
             return
-        await self.chain.offload(
-            self.contracts.registry.revoke, pipeline_id(self.name), member.account.address
-        )
-        self.view.exclude(agent, reason)
-        await self._revoked(Peer(agent, member.account.address, *_keys(member)), reason)
+        await self.chain.revoke(Peer(agent, member.account.address, *_keys(member)), reason)
         await member.stop()
 
-    async def _revoked(self, peer: Peer, reason: str) -> None:
-        """A revocation: the agent, first, takes no further action (its halt: what it works
-        on is withdrawn, it stops); then a new epoch keys the agents that are still
-        trusted, and every link to or from the revoked agent closes at once."""
+    async def _halt(self, peer: Peer, reason: str) -> None:
+        """A revocation, first: the agent takes no further action (its halt: what it works
+        on is withdrawn, it stops)."""
         halt = self.halts.pop(peer.name, None)
         if halt is not None:
             await halt(reason)
+
+    async def _rekey(self, peer: Peer, reason: str) -> None:
+        """A revocation on chain: a new epoch keys the agents that are still trusted, and
+        every link to or from the revoked agent closes at once."""
         self.members[peer.name].secret = None
         for member in self.members.values():
             if member.identity.name != peer.name:

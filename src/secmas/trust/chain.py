@@ -433,7 +433,12 @@ class AttestationChain:
     view: TrustView
     timeout: float = 5.0
     offload: Offload = asyncio.to_thread
+    on_halt: Revoked | None = None
+    """Told first when an agent is revoked, before the revocation's transaction: the
+    agent takes no further action from the verdict on, not a ledger round trip later
+    (seconds on a loaded machine, in which a revoked agent went on acting)."""
     on_revoke: Revoked | None = None
+    """Told once the revocation is on chain (its new key epoch keys the others)."""
     entries: list[ChainEntry] = field(default_factory=list)
     external: ExternalCheck | None = None
     """Consulted before a pass is acted on: a failed external measurement revokes too.
@@ -616,7 +621,7 @@ class AttestationChain:
                 )
                 return entry
         logger.warning("%s failed %s, refuted by SECaaS: revoking it", verifier.name, measured.name)
-        await self._revoke(verifier, f"its FAIL of {measured.name} (step {step}) was refuted")
+        await self.revoke(verifier, f"its FAIL of {measured.name} (step {step}) was refuted")
         return entry
 
     async def _superseded(self, index: int) -> bool:
@@ -712,7 +717,7 @@ class AttestationChain:
         """A dead root of trust stalls the chain: the MLFO revokes it (which closes the
         step) and SECaaS attests the next trusted agent itself, the new root of trust."""
         logger.warning("%s: %s; revoking it and re-anchoring the chain", verifier.name, reason)
-        await self._revoke(verifier, reason)
+        await self.revoke(verifier, reason)
         names = [p.name for p in self.peers.values()]
         start = names.index(verifier.name)
         for name in names[start + 1 :] + names[:start]:
@@ -760,15 +765,18 @@ class AttestationChain:
             logger.warning(
                 "%s failed attestation (%s%s): revoked", measured.name, reason, differing
             )
-            entry = replace(entry, revoke_tx=await self._revoke(measured, reason))
+            entry = replace(entry, revoke_tx=await self.revoke(measured, reason))
         self.entries.append(entry)
         return entry
 
-    async def _revoke(self, peer: Peer, reason: str) -> str:
-        """The MLFO revokes `peer` on chain (which takes the root of trust from it if it
-        holds it), excludes it and tells `on_revoke`: the revocation's transaction."""
-        receipt = await self.offload(self.mlfo_registry.revoke, self._pid, peer.address)
+    async def revoke(self, peer: Peer, reason: str) -> str:
+        """The MLFO excludes `peer` and halts it (`on_halt`), then revokes it on chain
+        (which takes the root of trust from it if it holds it) and tells `on_revoke`:
+        the revocation's transaction."""
         self.view.exclude(peer.name, reason)
+        if self.on_halt is not None:
+            await self.on_halt(peer, reason)
+        receipt = await self.offload(self.mlfo_registry.revoke, self._pid, peer.address)
         if self.on_revoke is not None:
             await self.on_revoke(peer, reason)
         return receipt.tx_hash
