@@ -739,12 +739,13 @@ class Driver:
             await beside.links.stop()
 
     def _admits(self, agent: str) -> bool:
-        """Whether `agent` takes part in auctions: trusted (`view`), not withdrawn for
-        silence (`liveness`, until it beats again), and its host's measurer answering
-        (`ExternalAttestation.down`: the host's state, never held against the agent)."""
-        host = self.external
-        measured = not isinstance(host, ExternalAttestation) or host.down is None
-        return admitted(self.view, self.liveness, agent) and measured
+        """Whether `agent` takes part in auctions: trusted (`view`: an agent whose check
+        found the host's measurer down is withdrawn there until measured) and not
+        withdrawn for silence (`liveness`, until it beats again). A measurer that is down
+        withdraws no agent it was not asked about: withdrawing every agent of the host
+        while a successor started made winners give up work in progress (a Classifier's
+        download) and stalled every initiator, and the mitigation came too late."""
+        return admitted(self.view, self.liveness, agent)
 
     def _revoked_for_good(self, agent: str) -> bool:
         return agent in self.view.excluded
