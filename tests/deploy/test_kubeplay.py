@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import nkeys
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from secmas.deploy import playable
-from secmas.deploy.kubeplay import KubePlayError, PodDeployment
+from secmas.deploy.kubeplay import KubePlayError, PodAgents, PodDeployment
 from secmas.deploy.kubernetes import KUBERNETES, PODMAN, Options, build
 from secmas.deploy.writing import write_bundle
 from secmas.scenario.topology import dump_scenario
@@ -91,3 +92,15 @@ def test_without_the_trust_layer_there_is_no_ledger_to_reach(tmp_path: Path) -> 
     deployment = PodDeployment.load(tmp_path / "pods")
     assert not deployment.trusted and deployment.ledger_url() is None
     assert not [s for s in deployment.secrets() if s.endswith("-enrolment")]
+
+
+def test_an_agent_whose_container_is_still_starting_is_not_dead(folder: Path) -> None:
+    """On a loaded machine `podman ps` shows a pod's agent container "created" or
+    "initialized" for a while after `kube play`: the bring-up took it for dead ("agent
+    pop1 exited", with an empty log). Only an ended or missing container is dead."""
+    agents = PodAgents(PodDeployment.load(folder), folder)
+    states = ["created", "initialized", "running", "paused", "exited", "stopped", "removing"]
+    agents.pods = {f"pop{i}": f"pod{i}" for i in range(len(states) + 1)}
+    agents._states = {f"pod{i}-agent": (state, 0) for i, state in enumerate(states)}
+    agents._looked = time.monotonic() + 3600  # this look stands: no podman is asked
+    assert agents.dead() == ["pop4", "pop5", "pop6", "pop7"]  # pop7's container is gone

@@ -65,6 +65,10 @@ PLAYED = ("nats.yaml", "ledger.yaml")
 READY_TIMEOUT_S = 60.0
 POLL_S = 0.5
 STATE_TTL_S = 1.0
+ENDED_STATES = frozenset({"exited", "stopping", "stopped", "removing", "gone"})
+"""Container states of an agent that no longer runs ("gone": not listed). A container
+just played may still be "created" or "initialized" on a loaded machine: not dead (the
+bring-up's wait, on its CPU time, judges one that never starts)."""
 """How long the driver reuses one look at the pods (`dead` is asked several times a second)."""
 STOP_TIMEOUT_S = 5
 MLFO = "mlfo"
@@ -360,7 +364,9 @@ class PodAgents:
 
     def dead(self) -> list[str]:
         states = self._look()
-        return [p for p in self.pods if states.get(self.container(p), ("gone", 0))[0] != "running"]
+        return [
+            p for p in self.pods if states.get(self.container(p), ("gone", 0))[0] in ENDED_STATES
+        ]
 
     def cpu_seconds(self) -> dict[str, float]:
         """Each running agent's CPU seconds so far, read from its container's host process
