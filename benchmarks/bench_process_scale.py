@@ -193,7 +193,7 @@ def measured(nodes: int, speed: float, duration: float, timeout: float) -> dict[
 def one(nodes: int, folder: Path, speed: float, duration: float) -> dict[str, Any]:
     """In the subprocess: the run, timed from step 2 (the agents started) to its first
     tick (every agent joined, attested, keyed and ready), each step, and how it ended."""
-    from secmas.pipeline.processes import operate_processes
+    from secmas.pipeline.outside import operate_processes
     from secmas.scenario.loader import load_scenario
 
     path = write_scenario(nodes, duration, folder)

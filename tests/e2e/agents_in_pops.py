@@ -26,7 +26,7 @@ from secmas.network.emulation.registry import NETNS_DIR, live_runs
 from secmas.pipeline.emulated import EmulatedResult
 from secmas.pipeline.emulated_processes import BUS_PORT, PopAgents
 from secmas.pipeline.operate import Progress
-from secmas.pipeline.processes import operate_processes
+from secmas.pipeline.outside import operate_processes
 from secmas.report.acceptance import Timeline, acceptance
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario

@@ -23,7 +23,8 @@ from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, issue_pipeline_users
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.pipeline.operate import OperateResult
-from secmas.pipeline.processes import KillCue, operate_processes
+from secmas.pipeline.outside import operate_processes
+from secmas.pipeline.processes import KillCue
 from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.record import build_report
 from secmas.transport.address import BusAddress

@@ -63,7 +63,7 @@ if __name__ == "__main__":
 
 from tests.e2e import test_processes as reference  # noqa: E402 (the script needs none of it)
 
-from secmas.pipeline.processes import operate_processes  # noqa: E402
+from secmas.pipeline.outside import operate_processes  # noqa: E402
 
 if find_nats_server() is None:
     pytest.skip(f"multi-host runs need a server: {MISSING_BINARY}", allow_module_level=True)

@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
 from secmas.pipeline.operate import OperateResult, operate
-from secmas.pipeline.processes import operate_processes
+from secmas.pipeline.outside import operate_processes
 from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.record import build_report
 from secmas.transport.broker import MISSING_BINARY, find_nats_server

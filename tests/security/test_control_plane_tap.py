@@ -18,7 +18,7 @@ from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
 from secmas.pipeline.busaccess import BusAccess
 from secmas.pipeline.operate import drive_clock
-from secmas.pipeline.processes import operate_processes
+from secmas.pipeline.outside import operate_processes
 from secmas.pipeline.secure import SecurePipeline
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Security

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
-from secmas.pipeline.processes import operate_processes
+from secmas.pipeline.outside import operate_processes
 from secmas.report.acceptance import Timeline, acceptance
 from secmas.transport.broker import find_nats_server
 

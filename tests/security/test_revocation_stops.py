@@ -42,7 +42,7 @@ from secmas.api.scenarios import TAMPER_AT
 from secmas.network.resources import Amount
 from secmas.pipeline.iml import LocalProcesses
 from secmas.pipeline.operate import OperateResult, TrustLayer, operate
-from secmas.pipeline.processes import operate_processes
+from secmas.pipeline.outside import operate_processes
 from secmas.policy.audit import AuditLog
 from secmas.policy.manager import SSLAManager
 from secmas.report.acceptance import Timeline, acceptance

@@ -380,7 +380,7 @@ def _operation(
     scenario = plan.scenario
     placement = plan.placement
     if isinstance(placement, Outside):
-        from secmas.pipeline.processes import operate_processes
+        from secmas.pipeline.outside import operate_processes
 
         folder.mkdir(parents=True, exist_ok=True)
         scenario_file = folder / "scenario.yaml"

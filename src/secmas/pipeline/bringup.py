@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class BringUp:
-    """The wait's settings (`operate_processes(bring_up=…)`); see the module docstring."""
+    """The wait's settings (`operate_processes(arrival=…)`); see the module docstring."""
 
     first: float = 30.0
     """Wall seconds any agent may take beyond its share of the start cost."""

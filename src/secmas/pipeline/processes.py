@@ -1,7 +1,7 @@
 """The multi-process workflow: every agent its own process, over a real NATS server.
 
-`operate_processes` is `operate` for agents that share nothing but the bus and the
-ledger. It starts a `nats-server` (unless given one) and, for the in-process EVM, a
+`operate_processes` (`secmas.pipeline.outside`, which picks the engine) is `operate` for
+agents that share nothing but the bus and the ledger. It starts a `nats-server` (unless given one) and, for the in-process EVM, a
 JSON-RPC ledger server; it runs the MLFO and SECaaS (contracts, registration of the
 agents that join, initial and mutual attestation through the agents' own verifier
 roles, key epochs) and the network (its controller served on the bus, one tick per step
@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -49,7 +49,6 @@ from secmas.ledger.chain import address_of
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.funding import Budget, budget, run_steps
-from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import DataPlane, Telemetry
@@ -75,7 +74,7 @@ from secmas.pipeline.agentcontrol import (
 )
 from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, discard_secrets, issue_run_bus
-from secmas.pipeline.errors import PipelineError, RunError, check_runnable
+from secmas.pipeline.errors import PipelineError, RunError
 from secmas.pipeline.heap import long_lived
 from secmas.pipeline.hosts import HostProcesses
 from secmas.pipeline.iml import (
@@ -131,9 +130,6 @@ from secmas.trust.sitelist import held
 from secmas.trust.verification import RemoteVerifier, peers_from_registry
 from secmas.trust.view import TrustView
 from secmas.trust.windows import measurement_report
-
-if TYPE_CHECKING:
-    from secmas.pipeline.emulated_processes import PopAgents
 
 logger = logging.getLogger(__name__)
 
@@ -982,77 +978,6 @@ class Driver:
                 "agents": {p: s["channel"] for p, s in states.items() if s.get("channel")},
             },
         }
-
-
-async def operate_processes(
-    scenario: Scenario,
-    scenario_file: Path,
-    *,
-    workdir: Path,
-    bus: BusAccess | None = None,
-    speed: float = 10.0,
-    progress: Progress | None = None,
-    steps: Told | None = None,
-    kill: Mapping[str, Kill] | None = None,
-    tamper: Mapping[str, float] | None = None,
-    iml: IMLDriver | None = None,
-    loops: Sequence[StepLoop] = (),
-    work: Sequence[AgentWork] = (),
-    wrap_image: ImageWrap = secmas_image,
-    pop_agents: PopAgents | None = None,
-    arrival: BringUp | None = None,
-    ledger_keys: LedgerKeys = LEDGER_OWN,
-) -> OperateResult:
-    """Run `scenario` with one `secmas agent` process per PoP (see the module docstring);
-    `work` is given to the attested agents after bring-up (`secmas.pipeline.work`), whose
-    processes serve their part of it (`secmas agent` with the work's seat services).
-    `bus`: a running NATS server or cluster; without it the run starts its own with TLS
-    (a CA of its own) and an nkey per client (`secmas.pipeline.busaccess`), and removes
-    the keys when it ends. `kill` maps PoPs to the simulated second their process is
-    killed, or the cue for it (resilience tests: `KillCue`), `tamper` to the second their
-    code is patched in memory (infection demonstrations), `wrap_image` how SECaaS wraps
-    what the agents run (`Driver.wrap_image`). On the emulated engine the agents run in
-    their PoPs' namespaces, in real time (`secmas.pipeline.emulated_processes`), started as
-    `pop_agents` says (default: processes). `arrival`: how long the agents may take to
-    join and be ready (default: sized from their number, `secmas.pipeline.bringup`).
-    `ledger_keys`: the MLFO's and SECaaS's accounts on a JSON-RPC ledger (default the
-    node's own)."""
-    check_runnable(scenario)
-    options = RunOptions(progress, steps, kill, tamper, loops, work, arrival or BringUp())
-    if scenario.network.engine == "emulated":
-        from secmas.pipeline.emulated_processes import operate_emulated_processes
-
-        if bus is not None or iml is not None:
-            raise RunError(
-                "on the emulated engine the run serves its own bus on the emulated network "
-                "and starts the agents in their PoPs: name no bus and no IML driver"
-            )
-        return await operate_emulated_processes(
-            scenario, scenario_file, options, workdir=workdir, agents=pop_agents
-        )
-    started = time.perf_counter()
-    workdir.mkdir(parents=True, exist_ok=True)
-    servers = RunServers(workdir, scenario)
-    try:
-        access = await servers.local(bus)
-        if ledger_keys.given:
-            access = replace(access, ledger_keys=ledger_keys.hex())
-        network = SimulatedNetwork(scenario, speed)
-        driver = await run_driver(
-            scenario,
-            scenario_file,
-            access,
-            workdir,
-            network,
-            options,
-            iml=iml,
-            wrap_image=wrap_image,
-        )
-        # before the servers stop: the loops' reports may still write to the ledger (the
-        # audit's last anchor)
-        return driver.result(network.plane.server_series(), network.plane.now, started, loops)
-    finally:
-        await asyncio.to_thread(servers.stop)
 
 
 @dataclass(frozen=True)
