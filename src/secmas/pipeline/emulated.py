@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from secmas.agents.auction import AuctionSettings
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import World
 from secmas.agents.journal import Journal
 from secmas.interrupt import terminate_as_interrupt
 from secmas.network.clock import WallClock
@@ -43,22 +43,20 @@ from secmas.network.emulation.plan import EmulationPlan, emulation_plan
 from secmas.network.emulation.workload import Request, Workload, served_cnf
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.errors import RunError, check_runnable
-from secmas.pipeline.heap import hold, release
-from secmas.pipeline.mlfo import pipeline_name, plan_service
+from secmas.pipeline.heap import release
 from secmas.pipeline.operate import (
     CapacityCheck,
+    Deployed,
     OperateResult,
     Progress,
     StepLoop,
     _merged,
-    journalled,
-    start_agents,
+    deploy,
     take_down,
 )
 from secmas.pipeline.realcnf import score_against
-from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.tamper import infect_due
-from secmas.pipeline.workflow import Told, Workflow
+from secmas.pipeline.workflow import Told
 from secmas.scenario.model import Attack, Scenario
 from secmas.transport.memory import MemoryBus
 
@@ -261,50 +259,6 @@ class _Hidden:
         return self.episodes
 
 
-@dataclass
-class Deployed:
-    """The agents once the trust layer let them in (deployed while traffic runs)."""
-
-    agents: list[PoPAgent]
-    secure: SecurePipeline | None
-    workflow: Workflow
-
-
-async def _deploy(
-    scenario: Scenario, world: World, steps: Told | None, loops: Sequence[StepLoop]
-) -> Deployed:
-    """The MLFO's plan, the trust layer's bring-up and the agents, as `operate` does."""
-    flow = Workflow(steps)
-    name = pipeline_name(scenario.id)
-    await plan_service(flow, scenario, name, vni_of(name, scenario.security))
-    secure = None
-    running: list[PoPAgent] = []
-    try:
-        if scenario.security.enabled:
-            secure = await SecurePipeline.bring_up(
-                name,
-                world.directory,
-                world.bus,
-                world.clock,
-                scenario.security,
-                workflow=flow,
-                measure_from_outside=True,  # the run's own measurer process, as `operate`
-            )
-            world.admits = secure.admits
-            secure.liveness.told = journalled(world.journal)
-            secure.start_background(world.clock)
-        for loop in loops:
-            loop.attach(world, (lambda: secure.entries) if secure else list, secure)
-        agents = await start_agents(scenario, world, secure, running)
-        for loop in loops:
-            await loop.start(agents)
-    except BaseException:  # a loop refused the run, or it ended first: nothing outlives it
-        await take_down(running, secure)
-        raise
-    hold()  # the agents as deployed live for the run (released by `_operate`)
-    return Deployed(agents, secure, flow)
-
-
 def follow_attack(attack: Attack | None, workload: Workload, now: float) -> None:
     """Start the scenario's attack once run time `now` reaches its start, and stop it at
     its stop (if it has one)."""
@@ -355,7 +309,7 @@ async def _operate(
         settings=settings or AuctionSettings(serialised=defence.serialised),
         directory=tuple(p.id for p in scenario.pops),
     )
-    deploying = asyncio.ensure_future(_deploy(scenario, world, steps, loops))
+    deploying = asyncio.ensure_future(deploy(scenario, world, steps, loops))
     deployed: Deployed | None = None
     capacity = CapacityCheck()
     try:

@@ -27,7 +27,7 @@ from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.agentwatch import watch_agent
 from secmas.pipeline.errors import RunError, check_runnable
-from secmas.pipeline.heap import hold, long_lived
+from secmas.pipeline.heap import hold, long_lived, release
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.reputation import record_reputation
 from secmas.pipeline.secure import SecurePipeline, vni_of
@@ -180,41 +180,10 @@ async def operate(
     world = World.simulated(scenario, settings=settings)
     clock, bus, plane = world.clock, world.bus, world.plane
     assert isinstance(clock, VirtualClock) and plane is not None
-    flow = Workflow(steps)
-    name = pipeline_name(scenario.id)
-    await plan_service(flow, scenario, name, vni_of(name, scenario.security))
-    secure = None
-    running: list[PoPAgent] = []
-    try:  # what went up is taken down, however the run ends (a loop may refuse it)
-        if scenario.security.enabled:
-            hold()  # the imports live for the run: bring-up's collections skip them
-            secure = await SecurePipeline.bring_up(
-                name,
-                world.directory,
-                bus,
-                clock,
-                scenario.security,
-                workflow=flow,
-                measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
-                keys=ledger_keys,
-                duration=scenario.traffic.duration,
-            )
-            world.admits = secure.admits
-            world.image_check = partial(image_refusal, secure.repository)  # an update's image
-            secure.liveness.told = journalled(world.journal)
-            await give_work(secure.cohort, work)
-            secure.start_background(clock, seed=scenario.seed)
-        elif work:
-            raise RunError("work for the attested agents needs the trust layer: security is off")
-        for loop in loops:
-            loop.attach(world, (lambda: secure.entries) if secure else list, secure)
-        if secure is not None and world.admits == secure.admits:  # no loop's rule narrowed it
-            world.admission_changes = secure.admission_changes
-        agents = await start_agents(scenario, world, secure, running)
-        if scenario.load is not None:  # unrelated work on one agent (003 Figure 5.5)
-            add_synthetic_load(scenario.load, agents, world)
-        for loop in loops:
-            await loop.start(agents)
+    deployed = None
+    try:  # what went up is taken down, however the run ends
+        deployed = await deploy(scenario, world, steps, loops, work, ledger_keys)
+        agents, secure = deployed.agents, deployed.secure
         infections = dict(tamper or {})
         capacity = CapacityCheck()
         duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
@@ -237,7 +206,8 @@ async def operate(
                 book = world.journal.reputation
                 recorded = await clock.run_blocking(record_reputation, secure, book)
     finally:
-        await take_down(running, secure)
+        if deployed is not None:
+            await take_down(deployed.agents, deployed.secure)
         await bus.close()
         await asyncio.sleep(0)
     return OperateResult(
@@ -249,10 +219,76 @@ async def operate(
         messages=bus.stats.messages_published,
         wall_seconds=time.perf_counter() - started,
         trust=None if secure is None else secure.report(clock.now()),
-        workflow=flow.to_json(),
+        workflow=deployed.workflow.to_json(),
         analytics=_merged([loop.report() for loop in loops]),
         reputation_ledger=recorded,
     )
+
+
+@dataclass
+class Deployed:
+    """The agents of a run in this process, one per PoP, with the trust layer that let
+    them in (None when security is off) and the deployment's steps as they ran."""
+
+    agents: list[PoPAgent]
+    secure: SecurePipeline | None
+    workflow: Workflow
+
+
+async def deploy(
+    scenario: Scenario,
+    world: World,
+    steps: Told | None,
+    loops: Sequence[StepLoop],
+    work: Sequence[AgentWork] = (),
+    ledger_keys: LedgerKeys = LEDGER_OWN,
+) -> Deployed:
+    """The MLFO's plan; unless security is off, the trust layer's bring-up (wrapped,
+    registered, attested and keyed agents, measured by a measurer process of the run's
+    own, mutual attestation in the background) and `work` for the attested agents; the
+    loops attached; one agent per PoP started; the loops started. The same on either
+    engine; if any of it fails (a loop may refuse the run), what went up is taken down."""
+    flow = Workflow(steps)
+    name = pipeline_name(scenario.id)
+    await plan_service(flow, scenario, name, vni_of(name, scenario.security))
+    secure = None
+    running: list[PoPAgent] = []
+    try:
+        if scenario.security.enabled:
+            hold()  # the imports live for the run: bring-up's collections skip them
+            secure = await SecurePipeline.bring_up(
+                name,
+                world.directory,
+                world.bus,
+                world.clock,
+                scenario.security,
+                workflow=flow,
+                measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
+                keys=ledger_keys,
+                duration=scenario.traffic.duration,
+            )
+            world.admits = secure.admits
+            world.image_check = partial(image_refusal, secure.repository)  # an update's image
+            secure.liveness.told = journalled(world.journal)
+            await give_work(secure.cohort, work)
+            secure.start_background(world.clock, seed=scenario.seed)
+        elif work:
+            raise RunError("work for the attested agents needs the trust layer: security is off")
+        for loop in loops:
+            loop.attach(world, (lambda: secure.entries) if secure else list, secure)
+        if secure is not None and world.admits == secure.admits:  # no loop's rule narrowed it
+            world.admission_changes = secure.admission_changes
+        agents = await start_agents(scenario, world, secure, running)
+        if scenario.load is not None:  # unrelated work on one agent (003 Figure 5.5)
+            add_synthetic_load(scenario.load, agents, world)
+        for loop in loops:
+            await loop.start(agents)
+    except BaseException:
+        await take_down(running, secure)
+        release()
+        raise
+    hold()  # the agents as deployed live for the run
+    return Deployed(agents, secure, flow)
 
 
 async def give_work(cohort: Callable[[], Awaitable[Cohort]], work: Sequence[AgentWork]) -> None:

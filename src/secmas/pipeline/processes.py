@@ -1,23 +1,24 @@
 """The multi-process workflow: every agent its own process, over a real NATS server.
 
 `operate_processes` (`secmas.pipeline.outside`, which picks the engine) is `operate` for
-agents that share nothing but the bus and the ledger. It starts a `nats-server` (unless given one) and, for the in-process EVM, a
-JSON-RPC ledger server; it runs the MLFO and SECaaS (contracts, registration of the
-agents that join, initial and mutual attestation through the agents' own verifier
-roles, key epochs) and the network (its controller served on the bus, one tick per step
-to every agent: the simulator on a scaled wall clock, `SimulatedNetwork`, or a real
-emulated network in real time with the agents inside their PoPs,
-`secmas.pipeline.emulated_processes`); an IML driver (`secmas.pipeline.iml`, by default
-one `secmas agent` process per PoP on this machine) starts the agents, and their
-journals and final state make the same report as an in-process run. A killed agent
-process stays dead: it is withdrawn from auctions once silent for its window
-(`secmas.trust.liveness`), its auctions time out and are re-auctioned, and it fails its
-attestation once the chain stops waiting for it (`AttestationChain.silent`). A revoked
-agent (a failed attestation, the SSLA manager's REVOKE) takes no further action: the IML
-driver stops its process (SIGTERM, then SIGKILL after a grace), the MLFO journals it,
-and its goals go to the others as a killed agent's do. Work the run gives its attested
-agents (`secmas.pipeline.work`: federated training) runs after bring-up, before the data
-plane starts, with each agent process serving its part from its seat.
+agents that share nothing but the bus and the ledger. It starts a `nats-server` (unless
+given one) and, for the in-process EVM, a JSON-RPC ledger server; it runs the MLFO and
+SECaaS (contracts, registration of the agents that join, initial and mutual attestation
+through the agents' own verifier roles, key epochs) and the network (its controller
+served on the bus, one tick per step to every agent: the simulator on a scaled wall
+clock, `SimulatedNetwork`, or a real emulated network in real time with the agents
+inside their PoPs, `secmas.pipeline.emulated_processes`); an IML driver
+(`secmas.pipeline.iml`, by default one `secmas agent` process per PoP on this machine)
+starts the agents, and their journals and final state make the same report as an
+in-process run. A killed agent process stays dead: it is withdrawn from auctions once
+silent for its window (`secmas.trust.liveness`), its auctions time out and are
+re-auctioned, and it fails its attestation once the chain stops waiting for it
+(`AttestationChain.silent`). A revoked agent (a failed attestation, the SSLA manager's
+REVOKE) takes no further action: the IML driver stops its process (SIGTERM, then SIGKILL
+after a grace), the MLFO journals it, and its goals go to the others as a killed agent's
+do. Work the run gives its attested agents (`secmas.pipeline.work`: federated training)
+runs after bring-up, before the data plane starts, with each agent process serving its
+part from its seat.
 
 The run's step loops (closed loop, SSLA manager, CTI hygiene, moving target defence) run
 here, in the MLFO's process, where the data plane and its controller are: after each
