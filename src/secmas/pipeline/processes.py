@@ -99,17 +99,17 @@ from secmas.pipeline.operate import (
 from secmas.pipeline.registration import register_agents, revoke_active
 from secmas.pipeline.secure import WrappedImage, measurer_deadlines, secmas_image, vni_of
 from secmas.pipeline.ticklatency import TickLatency
+from secmas.pipeline.trustreport import TrustRecords, trust_report
 from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
-from secmas.transport.address import BusAddress, redact_userinfo
+from secmas.transport.address import BusAddress
 from secmas.transport.broker import NatsServer
 from secmas.transport.bus import Bus, BusClosed
 from secmas.transport.channel import SecureBus
 from secmas.transport.tls import issue_run_pki
 from secmas.trust.chain import (
     AttestationChain,
-    ChainEntry,
     Expected,
     Peer,
     VerifierFailed,
@@ -122,6 +122,7 @@ from secmas.trust.epochs import EpochPush, Recipient, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import LivenessMonitor, admitted
+from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.measurer import MeasurerError
 from secmas.trust.measurer_service import ExternalAttestation
 from secmas.trust.repository import ReferenceRepository
@@ -130,7 +131,6 @@ from secmas.trust.schedule import Timetable
 from secmas.trust.sitelist import held
 from secmas.trust.verification import RemoteVerifier, peers_from_registry
 from secmas.trust.view import TrustView
-from secmas.trust.windows import measurement_report
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +243,8 @@ class Driver:
     budget: Budget | None = None
     """What the run may spend: each agent's funding (`secmas.ledger.funding`)."""
     liveness: LivenessMonitor | None = None
+    manifest: ReferenceManifest | None = None
+    """The wrapped image the agents run (steps 3–4), for the report."""
     external: OutsideCheck | None = None
     """Each agent checked from outside: this host's measurer measures its process (issue
     21 item 1), or a driver whose agents run an image checks them (issue 33)."""
@@ -442,6 +444,7 @@ class Driver:
                     "refused_joins": len(self.enrolment.refused),
                 },
             )
+            self.manifest = image.manifest
             self._build_chain(ledger, members, image)
             await asyncio.to_thread(self._measure_from_outside, image)
             plan = security.attestation.plan or tuple(self.pops)
@@ -932,53 +935,47 @@ class Driver:
         }
 
     def trust_report(self, states: Mapping[str, dict[str, Any]], now: float) -> dict[str, Any]:
-        assert self.chain is not None and self.contracts is not None and self.ledger is not None
+        """report.json's trust section (`secmas.pipeline.trustreport`); the agents' own
+        states give their channel counts and what they swept back."""
+        chain, contracts, ledger = self.chain, self.contracts, self.ledger
+        assert chain is not None and contracts is not None and ledger is not None
         security = self.scenario.security
-        entries: list[ChainEntry] = self.chain.entries
-        return {
-            "pipeline": self.name,
-            "ledger": None if self.ledger_url is None else redact_userinfo(self.ledger_url),
-            "contracts": {
-                "AgentRegistry": self.contracts.registry.address,
-                "SecretStore": self.contracts.secret_store.address,
-            },
-            "agents": {
-                p: {
-                    "account": self.joined[p].address,
-                    "trusted": self.view.admits(p),
-                    "excluded": self.view.excluded.get(p),
-                    "killed_at": self.killed.get(p),
-                    "heartbeats": self.liveness.beats.get(p, 0) if self.liveness else 0,
-                }
-                for p in self.pops
-            },
-            "plan": list(security.attestation.plan or self.pops),
-            "setup_tx": dict(self.setup_tx),
-            "attestations": [e.to_json() for e in entries],
-            "key_epochs": [
-                {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
-                for p in self.pushes
-            ],
-            "rotations": [r.to_json() for r in self.rotations],
-            "external_measurement": None if self.external is None else self.external.report(),
-            "silent_agents": (
-                self.liveness.silent(now, 3 * security.heartbeat) if self.liveness else []
-            ),
-            "measurement": measurement_report(entries, self.pops, security.attestation, now),
-            "gas": self.ledger.gas_report(
-                [self.joined[p].address for p in self.pops],
-                steps=sum(e.kind == "mutual" for e in entries),
-                period_s=security.attestation.period,
-            ).to_json(),
-            "funding": self._funding_report(states),
-            "channel": None
-            if not security.encrypt
-            else {
+        accounts = {p: self.joined[p].address for p in self.pops}
+        channel = None
+        if security.encrypt:
+            channel = {
                 "cipher": security.cipher,
                 "vni": vni_of(self.name, security),
                 "agents": {p: s["channel"] for p, s in states.items() if s.get("channel")},
-            },
-        }
+            }
+        records = TrustRecords(
+            pipeline=self.name,
+            ledger_url=self.ledger_url,
+            contracts=contracts,
+            security=security,
+            view=self.view,
+            accounts=accounts,
+            columns={p: {"killed_at": self.killed.get(p)} for p in self.pops},
+            plan=self.plan,
+            setup_tx=self.setup_tx,
+            entries=chain.entries,
+            pushes=self.pushes,
+            rotations=self.rotations,
+            heartbeats=self.liveness.beats if self.liveness else {},
+            silent=self.liveness.silent(now, 3 * security.heartbeat) if self.liveness else [],
+            workflow=self.workflow,
+            round_trips=chain.deadlines.answers if chain.deadlines else [],
+            gas=ledger.gas_report(
+                list(accounts.values()),
+                steps=sum(e.kind == "mutual" for e in chain.entries),
+                period_s=security.attestation.period,
+            ).to_json(),
+            funding=self._funding_report(states),
+            channel=channel,
+            external=None if self.external is None else self.external.report(),
+            image=self.manifest,
+        )
+        return trust_report(records, now)
 
 
 @dataclass(frozen=True)

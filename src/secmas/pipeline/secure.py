@@ -45,6 +45,7 @@ from secmas.network.clock import Clock, VirtualClock
 from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.mlfo import AGENT_IMAGE
 from secmas.pipeline.registration import register_agents, revoke_active
+from secmas.pipeline.trustreport import TrustRecords, trust_report
 from secmas.pipeline.work import Cohort, Seat, work_recipient
 from secmas.pipeline.workflow import Workflow
 from secmas.scenario.model import Security
@@ -62,7 +63,7 @@ from secmas.trust.chain import (
     peers_by_address,
 )
 from secmas.trust.control import MLFO, SECAAS, ControlPlane
-from secmas.trust.deadlines import HANDLING_CAP, Deadlines, round_trip_summary
+from secmas.trust.deadlines import HANDLING_CAP, Deadlines
 from secmas.trust.epochs import EpochPush, PipelineSecret, Recipient, fetch_secret, push_epoch
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import NativeImage, RuntimeImage
@@ -77,7 +78,6 @@ from secmas.trust.rotation import Rotation, rotate
 from secmas.trust.schedule import Timetable
 from secmas.trust.verification import RemoteVerifier, VerifierEndpoint, peers_from_registry
 from secmas.trust.view import TrustView
-from secmas.trust.windows import measurement_report
 from secmas.trust.wrap import wrap
 
 logger = logging.getLogger(__name__)
@@ -854,57 +854,38 @@ class SecurePipeline:
         return self.chain.entries
 
     def report(self, now: float) -> dict[str, Any]:
-        """What report.json holds about the trust layer."""
-        image = next(iter(self.members.values())).image.manifest
-        return {
-            "pipeline": self.name,
-            "ledger": self.ledger.url,
-            "contracts": {
-                "AgentRegistry": self.contracts.registry.address,
-                "SecretStore": self.contracts.secret_store.address,
+        """report.json's trust section (`secmas.pipeline.trustreport`)."""
+        members = self.members
+        records = TrustRecords(
+            pipeline=self.name,
+            ledger_url=self.ledger.url,
+            contracts=self.contracts,
+            security=self.security,
+            view=self.view,
+            accounts={a: m.account.address for a, m in members.items()},
+            columns={
+                a: {"key_epoch": m.secret.epoch if m.secret else None} for a, m in members.items()
             },
-            "image": {
-                "name": image.image,
-                "version": image.version,
-                "root": image.root,
-                "entries": len(image.entries),
-            },
-            "agents": {
-                a: {
-                    "account": m.account.address,
-                    "trusted": self.view.admits(a),
-                    "excluded": self.view.excluded.get(a),
-                    "key_epoch": m.secret.epoch if m.secret else None,
-                    "heartbeats": self.liveness.beats.get(a, 0),
-                }
-                for a, m in self.members.items()
-            },
-            "plan": list(self.plan),
-            "setup_tx": dict(self.setup_tx),
-            "attestations": [e.to_json() for e in self.entries],
-            "key_epochs": [
-                {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
-                for p in self.pushes
-            ],
-            "rotations": [r.to_json() for r in self.rotations],
-            "external_measurement": None if self.external is None else self.external.report(),
-            "silent_agents": self.liveness.silent(now, 3 * self.security.heartbeat),
-            "channel": self._channel_report(),
-            "timings_s": {r.number: round(r.seconds, 4) for r in self.workflow.records},
-            "challenge_round_trips": round_trip_summary(self._round_trips()),
-            "measurement": measurement_report(
-                self.entries, list(self.members), self.security.attestation, now
-            ),
-            "gas": self._gas_report(),
-            "funding": self._funding_report(),
-        }
-
-    def _gas_report(self) -> dict[str, Any]:
-        """The run's gas and fees from its receipts (issue 37 item 1)."""
-        steps = sum(e.kind == "mutual" for e in self.entries)
-        accounts = [m.account for m in self.members.values()]
-        period = self.security.attestation.period
-        return self.ledger.gas_report(accounts, steps=steps, period_s=period).to_json()
+            plan=self.plan,
+            setup_tx=self.setup_tx,
+            entries=self.entries,
+            pushes=self.pushes,
+            rotations=self.rotations,
+            heartbeats=self.liveness.beats,
+            silent=self.liveness.silent(now, 3 * self.security.heartbeat),
+            workflow=self.workflow,
+            round_trips=self._round_trips(),
+            gas=self.ledger.gas_report(
+                [m.account for m in members.values()],
+                steps=sum(e.kind == "mutual" for e in self.entries),
+                period_s=self.security.attestation.period,
+            ).to_json(),
+            funding=self._funding_report(),
+            channel=self._channel_report(),
+            external=None if self.external is None else self.external.report(),
+            image=next(iter(members.values())).image.manifest,
+        )
+        return trust_report(records, now)
 
     def _round_trips(self) -> list[float]:
         """Challenge → evidence round trips of the verifiers in this process: SECaaS's

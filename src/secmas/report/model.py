@@ -259,8 +259,8 @@ class Funding(_Record):
 
 
 class Trust(_Record):
-    """The trust layer; agents in the run's process (the default) also give `image`,
-    `timings_s` and `challenge_round_trips`."""
+    """The trust layer, with the same keys whatever the agents' placement
+    (`secmas.pipeline.trustreport`)."""
 
     pipeline: str
     ledger: str | None

@@ -1,0 +1,107 @@
+"""The trust layer's section of report.json, made one way whatever the agents' placement.
+
+The MLFO of agents in this process (`secmas.pipeline.secure`) and that of agents outside
+it (`secmas.pipeline.processes`) keep the same records (the chain's entries, the key
+epochs, the setup transactions, the gas); each gives them here as `TrustRecords`, with
+what only it knows (an agent's key epoch, or when its process was killed) as that
+agent's extra columns. So the two reports have the same keys, and a ledger URL that
+carries credentials is shown without them in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from secmas.ledger.connection import Contracts
+from secmas.pipeline.workflow import Workflow
+from secmas.scenario.model import Security
+from secmas.transport.address import redact_userinfo
+from secmas.trust.chain import ChainEntry
+from secmas.trust.deadlines import round_trip_summary
+from secmas.trust.epochs import EpochPush
+from secmas.trust.manifest import ReferenceManifest
+from secmas.trust.rotation import Rotation
+from secmas.trust.view import TrustView
+from secmas.trust.windows import measurement_report
+
+
+@dataclass(frozen=True)
+class TrustRecords:
+    """What an MLFO kept of a run's trust life, for the report."""
+
+    pipeline: str
+    ledger_url: str | None
+    """The node's URL ("memory" for the in-process EVM); None when not known."""
+    contracts: Contracts
+    security: Security
+    view: TrustView
+    accounts: Mapping[str, str]
+    """Each agent's ledger account, in the scenario's order."""
+    columns: Mapping[str, Mapping[str, Any]]
+    """Each agent's columns that only its placement knows."""
+    plan: Sequence[str]
+    setup_tx: Mapping[str, str]
+    entries: Sequence[ChainEntry]
+    pushes: Sequence[EpochPush]
+    rotations: Sequence[Rotation]
+    heartbeats: Mapping[str, int]
+    silent: Sequence[str]
+    workflow: Workflow
+    round_trips: Sequence[float]
+    """Challenge → evidence round trips of the verifiers in the MLFO's process."""
+    gas: dict[str, Any]
+    funding: dict[str, Any] | None
+    channel: dict[str, Any] | None
+    external: dict[str, Any] | None
+    """The host measurers' report (None without measurement from outside)."""
+    image: ReferenceManifest
+
+
+def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
+    """report.json's `trust` section at run time `now`."""
+    r = records
+    image = r.image
+    return {
+        "pipeline": r.pipeline,
+        "ledger": None if r.ledger_url is None else redact_userinfo(r.ledger_url),
+        "contracts": {
+            "AgentRegistry": r.contracts.registry.address,
+            "SecretStore": r.contracts.secret_store.address,
+        },
+        "image": {
+            "name": image.image,
+            "version": image.version,
+            "root": image.root,
+            "entries": len(image.entries),
+        },
+        "agents": {
+            agent: {
+                "account": account,
+                "trusted": r.view.admits(agent),
+                "excluded": r.view.excluded.get(agent),
+                "heartbeats": r.heartbeats.get(agent, 0),
+                **r.columns.get(agent, {}),
+            }
+            for agent, account in r.accounts.items()
+        },
+        "plan": list(r.plan),
+        "setup_tx": dict(r.setup_tx),
+        "attestations": [e.to_json() for e in r.entries],
+        "key_epochs": [
+            {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
+            for p in r.pushes
+        ],
+        "rotations": [rotation.to_json() for rotation in r.rotations],
+        "external_measurement": r.external,
+        "silent_agents": list(r.silent),
+        "channel": r.channel,
+        "timings_s": {step.number: round(step.seconds, 4) for step in r.workflow.records},
+        "challenge_round_trips": round_trip_summary(list(r.round_trips)),
+        "measurement": measurement_report(
+            list(r.entries), list(r.accounts), r.security.attestation, now
+        ),
+        "gas": r.gas,
+        "funding": r.funding,
+    }
