@@ -1106,19 +1106,14 @@ class Mailbox:
         back-off (the exclusions start over), so a goal is never dropped while it is
         needed; `renew` gives the request anew after a back-off. Candidates that are
         not admitted (revoked after a failed attestation) or on probation (they stopped
-        answering) get no CFP. An initiator that is not admitted itself asks nobody and
-        acts on nothing: while its goal is `needed`, it waits (a withdrawal, its host's
-        measurer down, ends when it is measured again; a revoked agent is halted, which
-        ends the need), else the call ends."""
+        answering) get no CFP."""
         failed: dict[str, str] = {}
         wait = self.settings.retry_wait
         attempt = 0
         while True:
             if self.admits is not None and not self.admits(self.name):
-                if needed is not None and needed():
-                    await self.clock.sleep(wait)
-                    wait = min(2 * wait, self.settings.retry_wait_max)
-                    continue
+                # revoked itself (before the call or between attempts): it asks nobody
+                # (nobody would answer it) and acts on nothing
                 now = self.clock.now()
                 refusal = Refusal(self.name, "the initiator is not admitted (revoked)")
                 outcome = AuctionOutcome(request, (), (refusal,))
