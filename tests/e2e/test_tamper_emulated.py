@@ -29,6 +29,10 @@ pytestmark = needs_emulation
 
 TAMPERED = "D"
 PERIOD = 2.0
+WITHDRAWAL = {"unsteer", "cancelGoal"}
+"""What a revoked agent's halt journals, when its plans are cancelled: the steering it
+held let go (real rules taken out, which takes a while on a loaded machine) and the goals
+it worked on given up."""
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +68,18 @@ def test_the_tampered_agent_fails_its_next_attestation_and_is_revoked(tampered):
 
 
 def test_once_revoked_it_wins_no_auction_and_acts_on_no_packet(tampered):
+    """From its verdict on, the revoked agent only withdraws (its halt); a period later
+    every agent knows of it, and it takes part in no auction."""
     report = tampered["report"]
-    heard = caught_at(report) + PERIOD  # a period later, every agent knows of it
+    caught = caught_at(report)
+    own = [a for a in report["actions"] if a["time"] > caught and a["agent"] == TAMPERED]
+    assert all(a["action"] in WITHDRAWAL for a in own), own
+    assert all("revoked" in a["detail"] for a in own if a["action"] == "cancelGoal"), own
+    heard = caught + PERIOD
     after = [a for a in report["auctions"] if a["sim_start_s"] > heard]
     assert after and all(a["winner"] != TAMPERED for a in after), after
     assert all(b["agent"] != TAMPERED for a in after for b in a["bids"])
-    actions = [a for a in report["actions"] if a["time"] > heard]
-    assert actions and all(a["agent"] != TAMPERED for a in actions), actions
+    assert [a for a in report["actions"] if a["time"] > heard and a["agent"] != TAMPERED]
 
 
 def test_the_others_still_cut_the_real_flood(tampered):

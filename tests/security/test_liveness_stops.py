@@ -39,6 +39,7 @@ from secmas.pipeline.secure import SecurePipeline, measurer_deadlines
 from secmas.scenario.model import Attestation, Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.liveness import READMITTED, WITHDRAWN
+from secmas.trust.measurer import MeasurerAppraisal
 from secmas.trust.measurer_service import (
     NOT_ANSWERING,
     ExternalAttestation,
@@ -145,6 +146,53 @@ def test_a_stopped_measurer_leaves_the_agents_unmeasured_not_revoked(
                 assert entry is not None and entry.passed
             assert pipeline.view.admits(unmeasured.measured)
             assert _all_trusted_on_chain(pipeline)
+        finally:
+            await pipeline.close()
+            await bus.close()
+
+    run(main())
+
+
+def test_an_initial_attestation_the_measurer_left_unanswered_is_made_again(
+    stopped: list[int],
+) -> None:
+    """A measurer that does not answer SECaaS's initial attestation (busy, here stopped)
+    failed the bring-up: "initial attestation of pop1 failed". The agent is unmeasured,
+    not failed, so the attestation is made again; the measurer is continued once the
+    first try has given up on it (the chain's own check, wrapped, says when)."""
+
+    async def main() -> None:
+        bus = MemoryBus()
+        pipeline = await SecurePipeline.bring_up(
+            "measurer-initial",
+            ["a1", "a2", "a3"],
+            bus,
+            VirtualClock(),
+            SHARED,
+            measure_from_outside=True,
+        )
+        try:
+            external, chain = pipeline.external, pipeline.chain
+            assert external is not None and chain.external is not None
+            measurer = external.host.process.pid
+            check, tries = chain.external, []
+
+            async def continued_after_the_first(agent: str) -> MeasurerAppraisal:
+                appraisal = await check(agent)
+                tries.append(appraisal)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(measurer, signal.SIGCONT)
+                return appraisal
+
+            chain.external = continued_after_the_first
+            os.kill(measurer, signal.SIGSTOP)
+            stopped.append(measurer)
+            entry = await chain.initial("a2")
+            assert tries[0].measurer_down and not tries[-1].measurer_down
+            assert entry.passed and entry.kind == "initial" and entry.revoke_tx is None
+            unmeasured = [e for e in chain.entries if e.kind == "initial" and not e.passed]
+            assert [e.measured for e in unmeasured][-1:] == ["a2"]
+            assert pipeline.view.admits("a2") and pipeline.view.excluded == {}
         finally:
             await pipeline.close()
             await bus.close()

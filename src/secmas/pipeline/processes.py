@@ -35,6 +35,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -1174,7 +1175,11 @@ async def run_driver(
         wrap_image=wrap_image,
         arrival=options.arrival,
     )
-    try:
+    async with AsyncExitStack() as teardown:  # each runs, last first, if another fails
+        teardown.push_async_callback(raw.close)
+        teardown.callback(driver.discard_credentials)
+        teardown.callback(driver.stop_measurer)
+        teardown.callback(driver.iml.stop_all)
         vni = vni_of(driver.name, scenario.security)
         await plan_service(driver.workflow, scenario, driver.name, vni)
         await driver.bring_up()
@@ -1184,9 +1189,4 @@ async def run_driver(
         with long_lived():  # what the MLFO built lives for the run
             await driver.operate(options.progress, options.kill or {}, network, options.loops)
         driver.states = await driver.collect()
-    finally:
-        driver.iml.stop_all()
-        driver.stop_measurer()
-        driver.discard_credentials()
-        await raw.close()
     return driver

@@ -428,7 +428,7 @@ class SecurePipeline:
                     "tx": pipeline.pushes[-1].receipt.tx_hash,
                 },
             )
-        except PipelineError:
+        except BaseException:  # a failed step, or the run interrupted meanwhile
             await pipeline.rollback()
             raise
         for member in pipeline.members.values():
@@ -787,25 +787,28 @@ class SecurePipeline:
 
     async def close(self) -> None:
         """Stop the background rounds (a step in flight finishes first), then the beats
-        and attesters."""
+        and attesters. The measurer process and its folder go whatever else fails or is
+        interrupted on the way (Ctrl-C during the close left its folder behind)."""
         self._stopping = True
-        if self._background is not None:
-            if not self._in_step:
-                self._background.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._background
-        for channel in (*self._channels.values(), self._mlfo_bus):
-            if channel is not None:
-                await channel.close()
-        for member in self.members.values():
-            await member.stop()
-        await self._sweep()
-        await self.liveness.stop()
-        await self.mlfo.close()
-        await self.chain.control.close()
-        self.repository.close()
-        if self.external is not None:
-            self.external.stop()
+        try:
+            if self._background is not None:
+                if not self._in_step:
+                    self._background.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._background
+            for channel in (*self._channels.values(), self._mlfo_bus):
+                if channel is not None:
+                    await channel.close()
+            for member in self.members.values():
+                await member.stop()
+            await self._sweep()
+            await self.liveness.stop()
+            await self.mlfo.close()
+            await self.chain.control.close()
+        finally:
+            self.repository.close()
+            if self.external is not None:
+                self.external.stop()
 
     async def _sweep(self) -> None:
         """Every agent's money back to the MLFO, which funded it (issue 37 item 1): the

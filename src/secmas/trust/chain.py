@@ -410,6 +410,10 @@ class ChainEntry:
 Revoked = Callable[[Peer, str], Awaitable[None]]
 """Told after the MLFO revoked an agent (with the reason): e.g. push a new key epoch."""
 
+INITIAL_TRIES = 3
+"""How often the initial attestation is made while the host's measurer leaves it
+unanswered (`AttestationChain.initial`)."""
+
 ExternalCheck = Callable[[str], Awaitable[MeasurerAppraisal]]
 """The host measurer's verdict on an agent's process, from a party the agent cannot
 answer for (`secmas.trust.measurer_service.ExternalAttestation.check`)."""
@@ -474,8 +478,19 @@ class AttestationChain:
         raise KeyError(name)
 
     async def initial(self, first: str) -> ChainEntry:
-        """Steps 9–12: SECaaS attests `first` itself; a pass makes it the root of trust."""
-        return await self._by_secaas(first, "initial")
+        """Steps 9–12: SECaaS attests `first` itself; a pass makes it the root of trust.
+
+        A check the host's measurer left unanswered says nothing of the agent (it is
+        withdrawn, not revoked): it is made again, up to `INITIAL_TRIES` times in all (a
+        measurer that missed twice is replaced meanwhile). On a loaded machine a measurer
+        busy for the first check's wait failed the whole bring-up."""
+        entry = await self._by_secaas(first, "initial")
+        for _ in range(INITIAL_TRIES - 1):
+            if entry.passed or entry.revoke_tx is not None:
+                break
+            logger.warning("%s unmeasured at the initial attestation; asked again", first)
+            entry = await self._by_secaas(first, "initial")
+        return entry
 
     async def attest(self, due: Due) -> ChainEntry | None:
         """What the timetable says is due (`secmas.trust.schedule`): the periodic mutual
