@@ -263,7 +263,7 @@ async def deploy(
                 world.clock,
                 scenario.security,
                 workflow=flow,
-                measure_from_outside=True,  # the run's own measurer process (issue 21 item 1)
+                measure_from_outside=True,  # a measurer process of the run's own
                 keys=ledger_keys,
                 duration=scenario.traffic.duration,
             )
