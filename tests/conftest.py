@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from tests.realtime import one_run_at_a_time
 
 from secmas import strictjson
 from secmas.scenario.ddos import ddos_catalogue, ddos_goals
@@ -68,6 +69,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         order += [name, *others[i * step : (i + 1) * step]]
     order += others[len(real_time) * step :]
     items[:] = [item for name in order for item in files[name]]
+
+
+@pytest.fixture(scope="module")
+def alone() -> Iterator[None]:
+    """The machine's one place for a heavy real-time run (`tests.realtime`), held for a
+    whole module: `pytestmark = pytest.mark.usefixtures("alone")` in a module of runs on
+    the emulated network, whose module fixtures run them."""
+    with one_run_at_a_time():
+        yield
 
 
 def make_scenario(

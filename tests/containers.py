@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from tests.realtime import one_run_at_a_time
 
 from secmas.deploy.image import AgentImage, build_image, wrap_image
 from secmas.deploy.podman import PodmanError, podman
@@ -64,7 +65,8 @@ def shared_image() -> AgentImage:
         reason = container_tools_missing()
         if reason is not None:
             pytest.skip(reason)
-        _made["image"] = build_image()
+        with one_run_at_a_time():  # the build takes both cores: no real-time run beside it
+            _made["image"] = build_image()
     return _made["image"]
 
 

@@ -9,18 +9,17 @@ other tests of agents in their PoPs (`tests/security/test_container_agent_patche
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import re
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.network.emulation.conftest import leftovers, needs_emulation
+from tests.realtime import one_run_at_a_time
 
 from secmas.network.emulation.registry import NETNS_DIR, live_runs
 from secmas.pipeline.emulated import EmulatedResult
@@ -50,21 +49,6 @@ def short_scenario() -> Scenario:
     attack = scenario.attack.model_copy(update={"start": ATTACK_START})
     vnfs = tuple(v.model_copy(update={"image_size": 10}) for v in scenario.vnfs)
     return scenario.model_copy(update={"traffic": traffic, "attack": attack, "vnfs": vnfs})
-
-
-@contextmanager
-def one_run_at_a_time() -> Iterator[None]:
-    """Hold the machine's one place for such a run while the block runs: two of them at
-    once on two cores (six agents, a real flood and its defence each, beside the other
-    tests) made both miss their bounds in two of the last eight suites (once beside
-    `stress-ng --cpu 2`, once beside two installs). A lock on this file (flock, released
-    when its holder dies): nothing is left."""
-    with open(__file__, "rb") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_in_pops(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from tests.network.emulation.conftest import leftovers, needs_emulation
 
 from secmas.mtd.calibration import calibrated
@@ -24,7 +25,7 @@ from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.record import build_report
 from secmas.scenario.loader import load_scenario
 
-pytestmark = needs_emulation
+pytestmark = [needs_emulation, pytest.mark.usefixtures("alone")]
 
 SCENARIO = Path(__file__).parents[2] / "scenarios" / "adaptive-emulated.yaml"
 DURATION = 30

@@ -36,6 +36,7 @@ pytestmark = [
     needs_emulation,
     pytest.mark.skipif(bool(MISSING), reason=f"Debian packages missing: {MISSING}"),
     pytest.mark.skipif(unavailable() is not None, reason=f"no CNF cgroup: {unavailable()}"),
+    pytest.mark.usefixtures("alone"),
 ]
 
 

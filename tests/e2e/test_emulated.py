@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from tests.e2e.line_runs import ATTACK_START, short_line_scenario
 from tests.network.emulation.conftest import SERVER, leftovers, line_scenario, needs_emulation
 
@@ -24,7 +25,7 @@ from secmas.network.emulation.workload import Workload
 from secmas.pipeline.emulated import operate_emulated
 from secmas.report.acceptance import Timeline, acceptance
 
-pytestmark = needs_emulation
+pytestmark = [needs_emulation, pytest.mark.usefixtures("alone")]
 
 
 def test_agents_cut_a_real_syn_flood_and_real_requests_succeed(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from tests.network.emulation.conftest import leftovers, needs_emulation
 from secmas.api import run
 from secmas.api.scenarios import TAMPER_AT
 
-pytestmark = needs_emulation
+pytestmark = [needs_emulation, pytest.mark.usefixtures("alone")]
 
 TAMPERED = "D"
 PERIOD = 2.0
