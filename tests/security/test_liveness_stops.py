@@ -77,6 +77,13 @@ def stopped() -> Iterator[list[int]]:
             os.kill(pid, signal.SIGCONT)
 
 
+async def measured_pipeline(name: str, bus: MemoryBus) -> SecurePipeline:
+    """Three agents in this process, measured by a measurer process of the run's own."""
+    return await SecurePipeline.bring_up(
+        name, ["a1", "a2", "a3"], bus, VirtualClock(), SHARED, measure_from_outside=True
+    )
+
+
 def test_a_stopped_measurer_is_noticed_within_one_attestation_period(
     victim: subprocess.Popen[bytes], stopped: list[int]
 ) -> None:
@@ -121,14 +128,7 @@ def test_a_stopped_measurer_leaves_the_agents_unmeasured_not_revoked(
 
     async def main() -> None:
         bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up(
-            "measurer-stop",
-            ["a1", "a2", "a3"],
-            bus,
-            VirtualClock(),
-            SHARED,
-            measure_from_outside=True,
-        )
+        pipeline = await measured_pipeline("measurer-stop", bus)
         try:
             assert pipeline.external is not None
             measurer = pipeline.external.host.process.pid
@@ -163,14 +163,7 @@ def test_an_initial_attestation_the_measurer_left_unanswered_is_made_again(
 
     async def main() -> None:
         bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up(
-            "measurer-initial",
-            ["a1", "a2", "a3"],
-            bus,
-            VirtualClock(),
-            SHARED,
-            measure_from_outside=True,
-        )
+        pipeline = await measured_pipeline("measurer-initial", bus)
         try:
             external, chain = pipeline.external, pipeline.chain
             assert external is not None and chain.external is not None
