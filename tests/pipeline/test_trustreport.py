@@ -12,6 +12,7 @@ from secmas.pipeline.trustreport import TrustRecords, trust_report
 from secmas.pipeline.workflow import Workflow
 from secmas.report.model import Trust
 from secmas.scenario.model import Security
+from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.view import TrustView
 from secmas.trust.wrap import wrap
 
@@ -40,11 +41,10 @@ def records(tmp_path: Path, ledger_url: str, columns: dict[str, dict[str, object
         entries=[],
         pushes=[],
         rotations=[],
-        heartbeats={"pop1": 3},
-        silent=[],
+        liveness=LivenessMonitor("p", set(accounts), beats={"pop1": 3}),
         workflow=Workflow(),
         round_trips=[0.01, 0.03],
-        gas=ledger.gas_report(list(accounts.values()), steps=0, period_s=5.0).to_json(),
+        ledger=ledger,
         funding=None,
         channel=None,
         external=None,

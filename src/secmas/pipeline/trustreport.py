@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from secmas.ledger.connection import Contracts
+from secmas.ledger.connection import Contracts, Ledger
 from secmas.pipeline.workflow import Workflow
 from secmas.scenario.model import Security
 from secmas.transport.address import redact_userinfo
 from secmas.trust.chain import ChainEntry
 from secmas.trust.deadlines import round_trip_summary
 from secmas.trust.epochs import EpochPush
+from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.rotation import Rotation
 from secmas.trust.view import TrustView
@@ -46,12 +47,13 @@ class TrustRecords:
     entries: Sequence[ChainEntry]
     pushes: Sequence[EpochPush]
     rotations: Sequence[Rotation]
-    heartbeats: Mapping[str, int]
-    silent: Sequence[str]
+    liveness: LivenessMonitor | None
+    """Heartbeats and silences (None when the run kept no watch)."""
     workflow: Workflow
     round_trips: Sequence[float]
     """Challenge → evidence round trips of the verifiers in the MLFO's process."""
-    gas: dict[str, Any]
+    ledger: Ledger
+    """Where the run's receipts are read back for its gas and fees."""
     funding: dict[str, Any] | None
     channel: dict[str, Any] | None
     external: dict[str, Any] | None
@@ -62,6 +64,11 @@ class TrustRecords:
 def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
     """report.json's `trust` section at run time `now`."""
     r = records
+    beats = r.liveness.beats if r.liveness else {}
+    mutual_steps = sum(e.kind == "mutual" for e in r.entries)
+    gas = r.ledger.gas_report(
+        list(r.accounts.values()), steps=mutual_steps, period_s=r.security.attestation.period
+    )
     image = r.image
     return {
         "pipeline": r.pipeline,
@@ -81,7 +88,7 @@ def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
                 "account": account,
                 "trusted": r.view.admits(agent),
                 "excluded": r.view.excluded.get(agent),
-                "heartbeats": r.heartbeats.get(agent, 0),
+                "heartbeats": beats.get(agent, 0),
                 **r.columns.get(agent, {}),
             }
             for agent, account in r.accounts.items()
@@ -95,13 +102,13 @@ def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
         ],
         "rotations": [rotation.to_json() for rotation in r.rotations],
         "external_measurement": r.external,
-        "silent_agents": list(r.silent),
+        "silent_agents": (r.liveness.silent(now, 3 * r.security.heartbeat) if r.liveness else []),
         "channel": r.channel,
         "timings_s": {step.number: round(step.seconds, 4) for step in r.workflow.records},
         "challenge_round_trips": round_trip_summary(list(r.round_trips)),
         "measurement": measurement_report(
             list(r.entries), list(r.accounts), r.security.attestation, now
         ),
-        "gas": r.gas,
+        "gas": gas.to_json(),
         "funding": r.funding,
     }
