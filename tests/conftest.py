@@ -48,6 +48,12 @@ _RELEASES = tempfile.TemporaryDirectory(prefix="secmas-releases-")
 os.environ["SECMAS_RELEASES"] = _RELEASES.name
 
 
+def pytest_unconfigure() -> None:
+    """The session's release stores go with it (each xdist worker ends without running
+    the folder's finalizer: a suite left three such folders in /tmp)."""
+    _RELEASES.cleanup()
+
+
 REAL_TIME = "tests/e2e/"
 """Files of real-time runs (30-120 s each, mostly waiting on agents, a network, a browser)."""
 
