@@ -6,7 +6,7 @@ kept; the first run of each is not thrown away (every run is a new process, and 
 are in the page cache after the first command of all). Two floors are timed the same way:
 `python -c pass` (the interpreter) and `python -c "import typer, rich.console"` (the
 libraries the command line is built on), and the modules `secmas --help` loaded are
-checked for the heavy ones (the application layer, the runtime, torch, web3).
+checked for the heavy ones (the application layer, the runtime, torch, py-evm).
 
 `secmas <group> --help` takes about 0.1 s more than `secmas --help`: to run a group, typer
 first converts the values of the options before it (`--version`, `--help`), and builds a
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_S = 0.5
 """What `secmas --help` must take at most (issue 34)."""
-HEAVY = ("torch", "web3", "secmas.api", "secmas.pipeline", "secmas.ledger", "secmas.ui")
+HEAVY = ("torch", "eth", "secmas.api", "secmas.pipeline", "secmas.ledger", "secmas.ui")
 """Modules that `secmas --help` must not load."""
 LOADED = (
     "import runpy, sys\n"

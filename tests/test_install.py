@@ -109,7 +109,9 @@ def test_the_core_dependencies_bring_none_of_the_extras() -> None:
     for extra in ("ml", "ui", "cti", "overlay"):
         assert not _requirement_names(EXTRAS[extra]) & core, extra
     assert not (_requirement_names(EXTRAS["test"]) - {"secmas"}) & core
-    assert {"web3", "eth-tester", "py-evm", "numpy", "matplotlib"} <= core
+    assert {"py-evm", "eth-abi", "numpy", "matplotlib"} <= core
+    # One EVM: the in-process chain and the served one are the same py-evm node.
+    assert not {"web3", "eth-tester", "pyrevm"} & core
 
 
 def test_the_extras_chain_up_to_what_the_suite_needs() -> None:
@@ -129,7 +131,7 @@ def test_the_hidden_modules_are_the_extras() -> None:
     installed = set(metadata.packages_distributions())
     for modules in EXTRA_MODULES.values():
         assert set(modules) & installed <= hidden
-    assert not {"web3", "eth_tester", "numpy", "matplotlib", "typer", "cvss"} & hidden
+    assert not {"eth", "eth_abi", "numpy", "matplotlib", "typer", "cvss"} & hidden
 
 
 def test_a_missing_extra_reads_as_one_line_naming_it() -> None:

@@ -37,7 +37,7 @@ NO_JSON = {
 """Commands without `--json`, and why."""
 PROGRESS = {"run", "demo", "sweep", "detect fit", "detect train", "detect dataset"}
 """Commands that show progress, so take `-q/--quiet`."""
-HEAVY = ("torch", "sklearn", "web3", "secmas.api", "secmas.pipeline", "secmas.ledger", "secmas.ui")
+HEAVY = ("torch", "sklearn", "eth", "secmas.api", "secmas.pipeline", "secmas.ledger", "secmas.ui")
 
 
 def commands() -> Iterator[tuple[str, Any, Any]]:

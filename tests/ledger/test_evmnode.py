@@ -1,5 +1,5 @@
 """The in-process chain node: what it checks before executing, what a mined transaction
-costs, blocks, logs and revert reasons (on revm, with signed transactions)."""
+costs, blocks, logs and revert reasons (on py-evm, with signed transactions)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from eth_utils import keccak, to_checksum_address
 from secmas.ledger.abi import contract_abi
 from secmas.ledger.accounts import Account
 from secmas.ledger.artifacts import load_artifact
-from secmas.ledger.evmnode import BASE_FEE_WEI, BLOCK_GAS_LIMIT, CHAIN_ID, COINBASE, EvmNode
+from secmas.ledger.evmnode import BLOCK_GAS_LIMIT, CHAIN_ID, COINBASE, EvmNode
 from secmas.ledger.node import NodeRefused, NodeRevert
 from secmas.ledger.transactions import Transaction
 
@@ -33,7 +33,7 @@ def _tx(node: EvmNode, sender: Account, **fields: object) -> Transaction:
         "chain_id": CHAIN_ID,
         "nonce": node.nonce(sender.address),
         "max_priority_fee": TIP,
-        "max_fee": 2 * BASE_FEE_WEI + TIP,
+        "max_fee": 2 * node.base_fee() + TIP,
         "gas": 100_000,
         "to": b"\x22" * 20,
         "value": 0,
@@ -46,10 +46,14 @@ def _tx(node: EvmNode, sender: Account, **fields: object) -> Transaction:
 def test_a_transfer_moves_value_and_charges_gas_at_base_fee_plus_tip(
     node: EvmNode, owner: Account
 ) -> None:
+    base_fee = node.base_fee()
+    assert base_fee < 10**9  # EIP-1559: below genesis's 1 gwei after an empty block
     mined = node.submit(owner.sign_transaction(_tx(node, owner, value=5)))
     assert (mined.status, mined.block, mined.gas_used) == (1, 1, 21_000)
+    assert node.block(1).base_fee == base_fee
     assert node.balance("0x" + "22" * 20) == 5
-    assert node.balance(owner.address) == FUNDS - 5 - 21_000 * (BASE_FEE_WEI + TIP)
+    assert node.balance(owner.address) == FUNDS - 5 - 21_000 * (base_fee + TIP)
+    assert node.balance(owner.address, block=0) == FUNDS
     assert node.balance(COINBASE) == 21_000 * TIP  # the base fee is burnt
     assert node.nonce(owner.address) == 1
 
@@ -60,7 +64,7 @@ def test_a_transfer_moves_value_and_charges_gas_at_base_fee_plus_tip(
         ({"nonce": 7}, "nonce 7"),
         ({"chain_id": 1}, "chain id 1"),
         ({"gas": BLOCK_GAS_LIMIT + 1}, "block gas limit"),
-        ({"max_fee": BASE_FEE_WEI - 1, "max_priority_fee": 0}, "below the base fee"),
+        ({"max_fee": 1, "max_priority_fee": 0}, "below the base fee"),
         ({"value": FUNDS}, "insufficient funds"),
     ],
 )

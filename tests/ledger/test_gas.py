@@ -7,7 +7,7 @@ from tests.ledger.conftest import build_pipeline
 
 from secmas.ledger import Ledger, connect
 from secmas.ledger.abi import contract_abi
-from secmas.ledger.evmnode import BASE_FEE_WEI, PRIORITY_FEE_WEI
+from secmas.ledger.evmnode import PRIORITY_FEE_WEI, EvmNode
 from secmas.ledger.gas import SECONDS_PER_DAY, GasReport, Spent, function_name
 from secmas.ledger.node import SentTransaction
 
@@ -34,11 +34,13 @@ def test_report_covers_every_transaction_at_its_receipts_gas(ledger: Ledger) -> 
     by_hash = {"0x" + t.tx_hash.hex(): t for t in report.transactions}
     for receipt in receipts:
         assert by_hash[receipt.tx_hash].gas_used == receipt.gas_used
-    # The in-process chain charges base fee + tip (EIP-1559), below the fee cap.
-    price = BASE_FEE_WEI + PRIORITY_FEE_WEI
-    assert {t.effective_gas_price for t in report.transactions} == {price}
+    # The in-process chain charges its block's base fee + tip (EIP-1559), below the fee cap.
+    node = ledger.chain.node
+    assert isinstance(node, EvmNode)
+    for t in report.transactions:
+        assert t.effective_gas_price == node.block(t.block).base_fee + PRIORITY_FEE_WEI
     total = report.total()
-    assert total.fee_wei == total.gas * price
+    assert total.fee_wei == sum(t.gas_used * t.effective_gas_price for t in report.transactions)
     assert sum(s.gas for s in report.by_function().values()) == total.gas
 
 

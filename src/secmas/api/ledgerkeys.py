@@ -15,9 +15,9 @@ from pathlib import Path
 from secmas.api.errors import RunInputError
 from secmas.ledger.connection import connect
 from secmas.ledger.errors import LedgerError, LedgerUnavailable
-from secmas.ledger.evmnode import MEMORY
 from secmas.ledger.funding import InsufficientFunds, budget, require_funds, run_steps
 from secmas.ledger.keyfile import KeyFileError, LedgerKeys, ledger_keys
+from secmas.ledger.node import MEMORY
 from secmas.scenario.model import Scenario
 
 

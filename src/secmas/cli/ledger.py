@@ -46,7 +46,7 @@ def serve(
     take --ledger http://127.0.0.1:8545.
 
     Example: secmas ledger serve --port 8545"""
-    from secmas.ledger.rpcserver import LedgerServer  # web3 and py-evm load only here
+    from secmas.ledger.rpcserver import LedgerServer  # py-evm loads only here
 
     server = LedgerServer(host, port)
     try:

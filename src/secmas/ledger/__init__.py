@@ -1,6 +1,6 @@
 """The ledger: AgentRegistry (agents, attestation chain, rotating root of trust) and
 SecretStore (the pipeline key per key epoch, sealed per agent), with a client for the
-in-process EVM (revm) and any Ethereum JSON-RPC node.
+in-process EVM (py-evm) and any Ethereum JSON-RPC node.
 
     ledger = connect(None)                     # or connect("http://127.0.0.1:8545")
     contracts = ledger.deploy()

@@ -1,6 +1,6 @@
 """Connecting to a chain: the in-process EVM or any Ethereum JSON-RPC node.
 
-`connect(None)` starts a private in-process chain (`secmas.ledger.evmnode`, revm) whose
+`connect(None)` starts a private in-process chain (`secmas.ledger.evmnode`, py-evm) whose
 genesis funds the MLFO and the SECaaS; agents get their gas money from `register_agents`.
 `connect("http://…")` uses a node: the MLFO and SECaaS are the given keys, or else the
 node's first two unlocked accounts (Hardhat's prefunded ones).
@@ -19,8 +19,8 @@ from secmas.ledger.anchor import AuditAnchorClient
 from secmas.ledger.artifacts import load_artifact
 from secmas.ledger.chain import AccountLike, Chain, NodeAccount, Sender, address_of
 from secmas.ledger.errors import LedgerError
-from secmas.ledger.evmnode import MEMORY, EvmNode
 from secmas.ledger.gas import GasReport, measure_gas
+from secmas.ledger.node import MEMORY
 from secmas.ledger.registry import RegistryClient
 from secmas.ledger.reputation import ReputationClient
 from secmas.ledger.rpcnode import JsonRpcNode
@@ -30,8 +30,7 @@ _GAS_DEPLOY_REGISTRY = 3_100_000
 _GAS_DEPLOY_STORE = 1_200_000
 _GAS_DEPLOY_ANCHOR = 600_000
 _GAS_DEPLOY_REPUTATION = 900_000
-# The well-known test keys 1 and 2 (eth-tester's too): the in-process chain is private to the
-# process.
+# The well-known test keys 1 and 2: the in-process chain is private to the process.
 _MEMORY_MLFO_KEY = (1).to_bytes(32, "big")
 _MEMORY_SECAAS_KEY = (2).to_bytes(32, "big")
 
@@ -148,15 +147,15 @@ def _local(key: bytes | str | None) -> Account | None:
 def memory_accounts(
     mlfo_key: bytes | str | None = None, secaas_key: bytes | str | None = None
 ) -> tuple[Account, Account]:
-    """The MLFO and SECaaS of an in-process chain: the given keys, else eth-tester's test
-    keys 1 and 2, which its chain also lists as `eth_accounts` (and so signs for)."""
+    """The MLFO and SECaaS of an in-process chain: the given keys, else the test keys 1
+    and 2, which `secmas ledger serve` also lists as `eth_accounts` (and so signs for)."""
     mlfo = Account.from_key(_MEMORY_MLFO_KEY if mlfo_key is None else mlfo_key)
     secaas = Account.from_key(_MEMORY_SECAAS_KEY if secaas_key is None else secaas_key)
     return mlfo, secaas
 
 
 GENESIS_FUNDING_WEI = 10**24
-"""What the in-process chain's genesis gives the MLFO and the SECaaS (eth-tester's amount)."""
+"""What the in-process chain's genesis gives the MLFO and the SECaaS."""
 
 
 def connect(
@@ -172,6 +171,8 @@ def connect(
     or the system's trust store). Without keys, the in-process chain uses two fixed funded
     test keys and a node its first two unlocked accounts (one only: it is both)."""
     if url is None or url == MEMORY:
+        from secmas.ledger.evmnode import EvmNode  # py-evm loads only for a chain here
+
         mlfo, secaas = memory_accounts(mlfo_key, secaas_key)
         funded = {a.address: GENESIS_FUNDING_WEI for a in (mlfo, secaas)}
         return Ledger(Chain(EvmNode(funded)), mlfo, secaas)

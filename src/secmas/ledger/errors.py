@@ -1,7 +1,7 @@
 """The ledger's exceptions: one for contract reverts whatever the backend, one per other cause.
 
-The in-process EVM, Hardhat and production nodes each report a revert differently (revm's
-error text, web3's `ContractLogicError`, an RPC error, a mined receipt with status 0);
+The in-process EVM, Hardhat and production nodes each report a revert differently (py-evm's
+failed computation, an RPC error with or without the payload, a mined receipt with status 0);
 callers see `LedgerRevert` with the contract's own rule text in every case.
 """
 

@@ -1,44 +1,63 @@
-"""A private chain in this process: revm (the Rust EVM of Reth and Foundry, through pyrevm)
-executes the contracts; this module is the node around it.
+"""A private chain in this process: py-evm (the Ethereum Foundation's Python EVM) executes
+the contracts; this module is the node around it. The same node answers `connect(None)` in
+one process and, served over JSON-RPC (`secmas.ledger.rpcserver`), agents in others.
 
 Like a development node with automining, it mines one block per transaction, at once:
 - it accepts only signed type-2 transactions and recovers their sender itself, so an
   account's key is what lets it act, as on any chain;
 - it checks the chain id, the nonce, the fee cap against the base fee, the block gas limit
   and the sender's funds for gas × fee cap + value before executing;
-- it charges gas at min(fee cap, base fee + tip), burns the base fee and pays the tip to
-  the block's coinbase (EIP-1559);
+- the base fee follows EIP-1559 from block to block (from 1 gwei at genesis), the sender
+  pays gas at min(fee cap, base fee + tip), the base fee is burnt and the tip goes to the
+  block's coinbase;
 - a transaction that reverts is refused, not mined, and spends neither nonce nor gas (as
   eth-tester does), and its revert reason comes back;
 - each block gets a fresh random prevrandao and a timestamp of the wall clock, strictly
   increasing.
 
-Executing a transaction here takes well under a millisecond, against tens of
-milliseconds through web3 and eth-tester over py-evm, which this node replaces for
-`connect(None)`.
-
-Gas is a lower bound of a real chain's: pyrevm keeps one journal open across transactions,
-so accounts and storage slots an earlier transaction touched stay warm (EIP-2929) and
-SSTORE is priced against the value first loaded (EIP-2200), about 20 000 gas less per
-registry transaction. Contracts behave the same (none of ours reads `gasleft`); gas
-budgets come from a real node (`tests/ledger/test_hardhat.py`, `secmas ledger serve`).
+Each transaction starts from the committed state of the block before it, so gas is what a
+real chain charges (EIP-2929 cold and warm access, EIP-2200/3529 storage pricing): the same,
+function by function, as Hardhat's (`tests/ledger/test_evmnode_gas.py`). revm through pyrevm,
+which this node replaces, kept one journal across transactions and so undercharged by about
+20 000 gas per registry transaction.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import pyrevm
+from eth.abc import BlockHeaderAPI, ComputationAPI
+from eth.chains.base import MiningChain
+from eth.constants import (
+    BLANK_ROOT_HASH,
+    POST_MERGE_DIFFICULTY,
+    POST_MERGE_MIX_HASH,
+    POST_MERGE_NONCE,
+    ZERO_ADDRESS,
+)
+from eth.db.atomic import AtomicDB
+from eth.exceptions import OutOfGas, PyEVMError, Revert, VMError
+from eth.vm.forks.prague import PragueVM
+from eth.vm.spoof import SpoofTransaction
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
+from eth_utils.exceptions import ValidationError
 
 from secmas.ledger.abi import revert_reason
-from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog, SentTransaction
+from secmas.ledger.node import (
+    MEMORY,
+    Mined,
+    NodeRefused,
+    NodeRevert,
+    RawLog,
+    SentTransaction,
+    restore_recursion_limit,
+)
 from secmas.ledger.transactions import (
     InvalidTransaction,
     Transaction,
@@ -46,31 +65,83 @@ from secmas.ledger.transactions import (
     transaction_hash,
 )
 
-MEMORY = "memory"
+restore_recursion_limit()  # py-evm raised it on import
+
 CHAIN_ID = 131277322940537
 """eth-tester's chain id, kept so that nothing outside notices the change of EVM."""
-BASE_FEE_WEI = 10**9
-"""A constant 1 gwei base fee: the chain is private, its blocks never fill."""
 PRIORITY_FEE_WEI = 10**9
 """The tip this node suggests, as Hardhat does."""
 BLOCK_GAS_LIMIT = 30_000_000
 COINBASE = "0x0000000000000000000000000000000000000000"
+FORK = "prague"
+"""The fork rules the chain runs (Hardhat's default, Osaka, charges these contracts the
+same: it changes no opcode or precompile they use)."""
 
-_REVERT = re.compile(r"Revert \{ gas_used: \d+, output: 0x([0-9a-fA-F]*) \}")
-_HALT = re.compile(r"Halt \{ reason: (\w+)")
+
+class _Chain(MiningChain):
+    """A post-merge chain of one fork whose gas limit stays constant."""
+
+    chain_id = CHAIN_ID
+    vm_configuration = ((0, PragueVM),)
+
+    def create_header_from_parent(
+        self, parent_header: BlockHeaderAPI, **header_params: Any
+    ) -> BlockHeaderAPI:
+        return super().create_header_from_parent(
+            parent_header, **{**header_params, "gas_limit": parent_header.gas_limit}
+        )
 
 
-def _failure(exc: RuntimeError, gas: int) -> Exception:
-    """revm's error text as NodeRevert (the EVM ran and failed) or NodeRefused (it did not)."""
-    message = str(exc)
-    revert = _REVERT.search(message)
-    if revert:
-        return NodeRevert(revert_reason(bytes.fromhex(revert.group(1))))
-    halt = _HALT.search(message)
-    if halt:
-        kind = halt.group(1)
-        return NodeRevert(f"out of gas (gas limit {gas})" if kind == "OutOfGas" else kind)
-    return NodeRefused(message)
+@dataclass(frozen=True, slots=True)
+class Included:
+    """A mined transaction: what was signed, what it paid, what it did."""
+
+    tx: Transaction
+    sent: SentTransaction
+    mined: Mined
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A mined block as `eth_getBlockByNumber` reports it."""
+
+    number: int
+    hash: bytes
+    parent_hash: bytes
+    timestamp: int
+    base_fee: int
+    gas_limit: int
+    gas_used: int
+    transactions: tuple[bytes, ...]
+
+
+def _genesis(clock: Callable[[], float]) -> dict[str, Any]:
+    return {
+        "coinbase": ZERO_ADDRESS,
+        "difficulty": POST_MERGE_DIFFICULTY,
+        "extra_data": b"",
+        "gas_limit": BLOCK_GAS_LIMIT,
+        "mix_hash": POST_MERGE_MIX_HASH,
+        "nonce": POST_MERGE_NONCE,
+        "receipt_root": BLANK_ROOT_HASH,
+        "timestamp": int(clock()),
+        "transaction_root": BLANK_ROOT_HASH,
+    }
+
+
+def _canonical(address: str) -> bytes:
+    return bytes.fromhex(address.removeprefix("0x"))
+
+
+def _failure(error: Exception, gas: int) -> NodeRevert:
+    """The EVM ran and failed: the contract's revert reason and data, or what halted it
+    (out of the transaction's `gas`, an invalid opcode, …)."""
+    if isinstance(error, Revert):
+        payload = error.args[0] if error.args and isinstance(error.args[0], bytes) else b""
+        return NodeRevert(revert_reason(payload), payload)
+    if isinstance(error, OutOfGas):
+        return NodeRevert(f"out of gas (gas limit {gas})")
+    return NodeRevert(type(error).__name__)
 
 
 class EvmNode:
@@ -88,13 +159,15 @@ class EvmNode:
         self._chain_id = chain_id
         self._clock = clock
         self._lock = threading.Lock()
-        self._number = 0
-        self._times = [int(clock())]
-        self._evm = pyrevm.EVM(env=pyrevm.Env(cfg=pyrevm.CfgEnv(chain_id=chain_id)))
-        for address, wei in funded.items():
-            self._evm.set_balance(address, wei)
+        state = {
+            _canonical(a): {"balance": wei, "nonce": 0, "code": b"", "storage": {}}
+            for a, wei in funded.items()
+        }
+        chain_class = _Chain.configure(chain_id=chain_id)
+        self._chain = chain_class.from_genesis(AtomicDB(), _genesis(clock), state)
         self._logs: list[RawLog] = []
         self._sent: list[SentTransaction] = []
+        self._by_hash: dict[bytes, Included] = {}
 
     def chain_id(self) -> int:
         return self._chain_id
@@ -104,23 +177,55 @@ class EvmNode:
         return []
 
     def block_number(self) -> int:
-        return self._number
+        with self._lock:
+            return int(self._chain.get_canonical_head().block_number)
+
+    def _header(self, number: int | None) -> BlockHeaderAPI:
+        head = self._chain.get_canonical_head()
+        if number is None or number == head.block_number:
+            return head
+        if not 0 <= number <= head.block_number:
+            raise ValueError(f"no block {number}: the chain is at {head.block_number}")
+        return self._chain.get_canonical_block_header_by_number(number)
+
+    def block(self, number: int | None = None) -> Block:
+        """Block `number` (None: the latest); ValueError for one not mined."""
+        with self._lock:
+            header = self._header(number)
+            body = self._chain.get_canonical_block_by_number(header.block_number)
+            return Block(
+                header.block_number,
+                header.hash,
+                header.parent_hash,
+                header.timestamp,
+                header.base_fee_per_gas,
+                header.gas_limit,
+                header.gas_used,
+                tuple(tx.hash for tx in body.transactions),
+            )
 
     def block_time(self, number: int) -> int:
-        if not 0 <= number <= self._number:
-            raise ValueError(f"no block {number}: the chain is at {self._number}")
-        return self._times[number]
+        return self.block(number).timestamp
 
-    def balance(self, address: str) -> int:
-        with self._lock:
-            return int(self._evm.get_balance(address))
+    def _state(self, block: int | None = None) -> Any:
+        return self._chain.get_vm(self._header(block)).state
 
-    def nonce(self, address: str) -> int:
+    def balance(self, address: str, block: int | None = None) -> int:
         with self._lock:
-            return int(self._evm.basic(address).nonce)
+            return int(self._state(block).get_balance(_canonical(address)))
+
+    def nonce(self, address: str, block: int | None = None) -> int:
+        with self._lock:
+            return int(self._state(block).get_nonce(_canonical(address)))
+
+    def code(self, address: str, block: int | None = None) -> bytes:
+        with self._lock:
+            return bytes(self._state(block).get_code(_canonical(address)))
 
     def base_fee(self) -> int:
-        return BASE_FEE_WEI
+        """The base fee of the next block, which the next transaction pays."""
+        with self._lock:
+            return int(self._chain.header.base_fee_per_gas)
 
     def priority_fee(self) -> int:
         return PRIORITY_FEE_WEI
@@ -133,27 +238,63 @@ class EvmNode:
                 s for s in self._sent if s.sender in senders and from_block <= s.block <= to_block
             ]
 
+    def included(self, tx_hash: bytes) -> Included | None:
+        """A mined transaction and its receipt; None for one this chain never mined."""
+        with self._lock:
+            return self._by_hash.get(tx_hash)
+
+    def _spoof(
+        self, sender: str, to: str | None, data: bytes, gas: int, value: int, header: BlockHeaderAPI
+    ) -> SpoofTransaction:
+        vm = self._chain.get_vm(header)
+        origin = _canonical(sender)
+        unsigned = vm.create_unsigned_transaction(
+            nonce=vm.state.get_nonce(origin),
+            gas_price=0,
+            gas=gas,
+            to=b"" if to is None else _canonical(to),
+            value=value,
+            data=data,
+        )
+        return SpoofTransaction(unsigned, from_=origin)
+
     def call(
         self,
         sender: str,
-        to: str,
+        to: str | None,
         data: bytes,
         *,
         gas: int | None = None,
         value: int = 0,
         block: int | None = None,
     ) -> bytes:
-        """A static call on the latest state (this node keeps no history: every block's
-        state is the latest as far as reverts go, since reverted transactions are not
-        mined)."""
+        """A read-only call on the state after block `block` (default: the latest); `to`
+        None runs `data` as init code."""
+        limit = gas or BLOCK_GAS_LIMIT
         with self._lock:
+            header = self._header(block)
+            tx = self._spoof(sender, to, data, limit, value, header)
             try:
-                out = self._evm.message_call(
-                    sender, to, data, value=value or None, gas=gas, is_static=True
-                )
-            except RuntimeError as exc:
-                raise _failure(exc, gas or BLOCK_GAS_LIMIT) from None
-            return bytes(out)
+                with self._chain.get_vm(header).in_costless_state() as state:
+                    computation = state.costless_execute_transaction(tx)
+            except (ValidationError, PyEVMError) as exc:
+                raise NodeRefused(str(exc)) from None
+            if computation.is_error:
+                raise _failure(computation.error, limit)
+            return bytes(computation.output)
+
+    def estimate_gas(self, sender: str, to: str | None, data: bytes, value: int = 0) -> int:
+        """The least gas limit under which the transaction does not run out (py-evm's
+        binary search); NodeRevert when it reverts under any."""
+        with self._lock:
+            header = self._chain.get_canonical_head()
+            tx = self._spoof(sender, to, data, BLOCK_GAS_LIMIT, value, header)
+            try:
+                return int(self._chain.estimate_gas(tx, header))
+            except VMError as exc:
+                raise _failure(exc, BLOCK_GAS_LIMIT) from None
+            except (ValidationError, PyEVMError) as exc:
+                raise NodeRefused(str(exc)) from None
 
     def submit(self, signed: bytes) -> Mined:
         try:
@@ -164,12 +305,8 @@ class EvmNode:
             raise NodeRefused(f"chain id {tx.chain_id}, this chain is {self._chain_id}")
         if tx.gas > BLOCK_GAS_LIMIT:
             raise NodeRefused(f"gas {tx.gas} above the block gas limit {BLOCK_GAS_LIMIT}")
-        if tx.max_fee < BASE_FEE_WEI or tx.max_priority_fee > tx.max_fee:
-            raise NodeRefused(
-                f"fee cap {tx.max_fee} below the base fee {BASE_FEE_WEI} or under the tip"
-            )
         with self._lock:
-            return self._execute(tx, sender, transaction_hash(signed))
+            return self._execute(tx, sender, signed)
 
     def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
         raise NodeRefused("the in-process chain holds no keys: sign the transaction")
@@ -177,90 +314,85 @@ class EvmNode:
     def sign_message(self, address: str, message: bytes) -> bytes:
         raise NodeRefused("the in-process chain holds no keys: sign the message")
 
-    def _execute(self, tx: Transaction, sender: ChecksumAddress, tx_hash: bytes) -> Mined:
-        account = self._evm.basic(sender)
-        if tx.nonce != account.nonce:
-            raise NodeRefused(f"nonce {tx.nonce} for {sender}, expected {account.nonce}")
-        if account.balance < tx.gas * tx.max_fee + tx.value:
-            raise NodeRefused(f"insufficient funds for gas × fee cap + value on {sender}")
-        number, stamp = self._number + 1, max(self._times[-1] + 1, int(self._clock()))
-        self._evm.set_block_env(
-            pyrevm.BlockEnv(
-                number=number,
-                timestamp=stamp,
-                basefee=0,
-                coinbase=COINBASE,
-                prevrandao=os.urandom(32),
-                gas_limit=BLOCK_GAS_LIMIT,
+    def _execute(self, tx: Transaction, sender: ChecksumAddress, signed: bytes) -> Mined:
+        pending = self._chain.header
+        base_fee = pending.base_fee_per_gas
+        if tx.max_fee < base_fee or tx.max_priority_fee > tx.max_fee:
+            raise NodeRefused(
+                f"fee cap {tx.max_fee} below the base fee {base_fee} or under the tip"
             )
-        )
-        self._evm.reset_transient_storage()  # EIP-1153: transient storage lasts one tx
-        created: ChecksumAddress | None = None
+        state = self._chain.get_vm(pending).state
+        nonce = state.get_nonce(_canonical(sender))
+        if tx.nonce != nonce:
+            raise NodeRefused(f"nonce {tx.nonce} for {sender}, expected {nonce}")
+        if state.get_balance(_canonical(sender)) < tx.gas * tx.max_fee + tx.value:
+            raise NodeRefused(f"insufficient funds for gas × fee cap + value on {sender}")
+        parent = self._chain.get_canonical_head()
+        stamp = max(parent.timestamp + 1, int(self._clock()))
+        self._chain.header = pending.copy(timestamp=stamp, mix_hash=os.urandom(32))
         try:
-            if tx.to is None:
-                created = to_checksum_address(
-                    self._evm.deploy(sender, tx.data, value=tx.value or None, gas=tx.gas)
-                )
-            else:
-                self._evm.message_call(
-                    sender, "0x" + tx.to.hex(), tx.data, value=tx.value or None, gas=tx.gas
-                )
-                self._bump_nonce(sender)
-        except RuntimeError as exc:
-            raise _failure(exc, tx.gas) from None
-        result = self._evm.result
-        gas_used = int(result.gas_used)
-        price = min(tx.max_fee, BASE_FEE_WEI + tx.max_priority_fee)
-        self._charge(sender, gas_used * price)
-        self._evm.set_balance(
-            COINBASE, self._evm.get_balance(COINBASE) + gas_used * tx.max_priority_fee
-        )
+            evm_tx = self._chain.get_vm().get_transaction_builder().decode(signed)
+            _block, receipt, computation = self._chain.apply_transaction(evm_tx)
+        except (ValidationError, PyEVMError) as exc:
+            self._chain.header = pending
+            raise NodeRefused(str(exc)) from None
+        if computation.is_error:
+            self._chain.header = pending  # what it did is dropped with the unmined block
+            raise _failure(computation.error, tx.gas)
+        mined = self._chain.mine_block()
+        return self._record(tx, sender, signed, mined.number, receipt, computation)
+
+    def _record(
+        self,
+        tx: Transaction,
+        sender: ChecksumAddress,
+        signed: bytes,
+        number: int,
+        receipt: Any,
+        computation: ComputationAPI,
+    ) -> Mined:
+        tx_hash = transaction_hash(signed)
+        gas_used = int(receipt.gas_used)
+        base_fee = self._chain.get_canonical_head().base_fee_per_gas
+        price = min(tx.max_fee, base_fee + tx.max_priority_fee)
         logs = tuple(
             RawLog(
                 to_checksum_address(log.address),
-                tuple(bytes.fromhex(t.removeprefix("0x")) for t in log.topics),
-                bytes(log.data[1]),
+                tuple(t.to_bytes(32, "big") for t in log.topics),
+                bytes(log.data),
                 number,
                 tx_hash,
                 i,
             )
-            for i, log in enumerate(result.logs)
+            for i, log in enumerate(receipt.logs)
         )
-        self._number = number
-        self._times.append(stamp)
-        self._logs.extend(logs)
+        created = None
+        if tx.to is None:
+            created = to_checksum_address(computation.msg.storage_address)
         to = None if tx.to is None else to_checksum_address(tx.to)
-        self._sent.append(
-            SentTransaction(
-                tx_hash, number, sender, to, tx.data, tx.value, gas_used, price, created
-            )
+        sent = SentTransaction(
+            tx_hash, number, sender, to, tx.data, tx.value, gas_used, price, created
         )
-        return Mined(tx_hash, number, gas_used, 1, logs, created)
+        mined = Mined(tx_hash, number, gas_used, 1, logs, created)
+        self._logs.extend(logs)
+        self._sent.append(sent)
+        self._by_hash[tx_hash] = Included(tx, sent, mined)
+        return mined
 
-    def _bump_nonce(self, address: str) -> None:
-        """revm's message calls leave the caller's nonce alone; a mined transaction does not."""
-        info = self._evm.basic(address)
-        self._evm.insert_account_info(
-            address,
-            pyrevm.AccountInfo(
-                balance=info.balance, nonce=info.nonce + 1, code_hash=info.code_hash
-            ),
-        )
-
-    def _charge(self, address: str, wei: int) -> None:
-        self._evm.set_balance(address, self._evm.get_balance(address) - wei)
+    def every_log(self, from_block: int, to_block: int) -> list[RawLog]:
+        """Every log of blocks `from_block`…`to_block`, in chain order."""
+        with self._lock:
+            return [log for log in self._logs if from_block <= log.block <= to_block]
 
     def logs(
         self, address: str, topics: Sequence[bytes | None], from_block: int, to_block: int | None
     ) -> list[RawLog]:
-        last = self._number if to_block is None else to_block
         wanted = to_checksum_address(address)
-        with self._lock:
-            return [
-                log
-                for log in self._logs
-                if log.address == wanted
-                and from_block <= log.block <= last
-                and len(log.topics) >= len(topics)
-                and all(t is None or log.topics[i] == t for i, t in enumerate(topics))
-            ]
+        last = self.block_number() if to_block is None else to_block
+        return [
+            log
+            for log in self.every_log(from_block, last)
+            if log.address == wanted
+            and len(log.topics) >= len(topics)
+            and all(t is None or log.topics[i] == t for i, t in enumerate(topics))
+        ]

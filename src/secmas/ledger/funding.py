@@ -9,11 +9,12 @@ its agents along the plan. Each agent gets
     (MARGIN × its share of the steps × STEP_GAS + HEADROOM_GAS) × fee cap
 
 STEP_GAS is the gas report's `per_step` measured on a real node (Hardhat, one `recordStep`:
-202 k gas, `benchmarks/bench_block_time.py`; the in-process revm's 161 k is a lower bound,
-and `tests/security/test_ledger_funds.py` checks a run's report against it); MARGIN 2 covers
+202 k gas, `benchmarks/bench_block_time.py`; the in-process node charges the same,
+`tests/ledger/test_evmnode_gas.py`, and `tests/security/test_ledger_funds.py` checks a run's
+report against it); MARGIN 2 covers
 agents revoked mid-run (the others verify their share) and the reputation report;
 HEADROOM_GAS the balance a node asks of the sender before a transaction (gas limit × fee
-cap) or, eth-tester's, before a view call (the block gas limit, 30 M, × the gas price).
+cap) or, on some nodes, before a view call (the block gas limit, 30 M, × the gas price).
 The fee cap is the client's current EIP-1559 quote (twice the base fee plus the tip,
 `secmas.ledger.chain.FeeQuote`).
 
@@ -42,7 +43,7 @@ REGISTER_GAS_PER_AGENT = 160_000
 """Measured gas of registering one agent (`registerAgents`: 945 k for six)."""
 MARGIN = 2
 HEADROOM_GAS = 30_000_000
-"""The block gas limit (Hardhat's and eth-tester's default): no call or transaction of an
+"""The block gas limit (Hardhat's and the in-process node's): no call or transaction of an
 agent names more, so a balance of it × the fee cap is never refused."""
 TRANSFER_GAS = 21_000
 """A plain payment's gas (Yellow Paper G_transaction): the sweep's cost."""

@@ -15,12 +15,14 @@ from typing import Any, Protocol
 from eth_typing import ChecksumAddress
 
 PYTHON_RECURSION_LIMIT = 1000
+MEMORY = "memory"
+"""The ledger URL of the in-process chain (`secmas.ledger.evmnode`)."""
 
 
 def restore_recursion_limit() -> None:
     """Puts back the interpreter's recursion limit after web3 or py-evm raised it.
 
-    web3's eth_account (through py_ecc) and py-evm raise it to 100 000 on import. Deep
+    py-evm (through py_ecc) raises it to 100 000 on import. Deep
     recursion anywhere in the process (a deeply nested JSON message, say) then overflows the
     C stack and kills the process instead of raising RecursionError. The contracts nest
     calls two deep, well within Python's default limit."""
@@ -29,11 +31,13 @@ def restore_recursion_limit() -> None:
 
 
 class NodeRevert(Exception):
-    """The EVM reverted a call or a transaction; `reason` is the contract's revert text."""
+    """The EVM reverted a call or a transaction; `reason` is the contract's revert text,
+    `payload` the revert data as the EVM returned it (where the node passes it on)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, payload: bytes = b"") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.payload = payload
 
 
 class NodeRefused(Exception):

@@ -19,7 +19,7 @@ from secmas.ledger.ids import ID_SIZE, id_name
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DEFAULT_AGENT_FUNDING_WEI = 10**18
 MAX_AGENTS_PER_REGISTRATION = 128
-"""Keeps one registration under ~25 M gas (blocks hold 30 M here and in eth-tester)."""
+"""Keeps one registration under ~25 M gas (blocks hold 30 M here and on Hardhat)."""
 
 # Measured gas with headroom (a stored 32-byte word costs ~22.7k). Functions that elect the
 # next verifier scan the plan past revoked entries (~4.8k gas each): the flat allowance

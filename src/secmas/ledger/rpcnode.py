@@ -190,7 +190,7 @@ class JsonRpcNode:
         return sent
 
     def _sent_transaction(self, tx: Mapping[str, Any], block: int) -> SentTransaction:
-        """`tx`, mined in `block`, with its receipt's gas (eth-tester's block bodies leave
+        """`tx`, mined in `block`, with its receipt's gas (some nodes' block bodies leave
         a transaction's blockNumber out, and name no creation's `to`); a receipt without
         effectiveGasPrice (older nodes) falls back on the mined transaction's gasPrice,
         which nodes fill with it."""

@@ -1,34 +1,32 @@
-"""The in-process EVM served over HTTP JSON-RPC, so that agents in separate OS processes share
-one ledger without Geth, Besu or Hardhat.
+"""The in-process chain served over HTTP JSON-RPC, so that agents in separate OS processes
+share one ledger without Geth, Besu or Hardhat.
 
     with LedgerServer(port=0) as server:       # or `secmas ledger serve`
         operator = server.connect()            # connect(server.url, mlfo_key=…, secaas_key=…)
         contracts = operator.deploy()
 
-The chain is eth-tester's over py-evm (`connect(None)` runs revm in-process instead, with
-the same chain id and genesis): its genesis funds the MLFO and the SECaaS, which are also its
-`eth_accounts`, so `connect(server.url)` without keys works too (the server
-signs for them, like Hardhat for its prefunded accounts). Their keys are eth-tester's
-well-known test keys: anyone who can reach the port can act as either, which is why the
-server listens on the loopback interface unless told otherwise.
+The chain is the very node `connect(None)` runs in one process (`secmas.ledger.evmnode`):
+one EVM whichever way the agents are placed, with the same chain id, genesis and gas. Its
+genesis funds the MLFO and the SECaaS, which are also its `eth_accounts`, so
+`connect(server.url)` without keys works too (the server signs for them, like Hardhat for
+its prefunded accounts). Their keys are the in-process chain's fixed test keys: anyone who
+can reach the port can act as either, which is why the server listens on the loopback
+interface unless told otherwise.
 
 Given a certificate and its key (`cert_file`, `key_file`: PEM), the server speaks HTTPS
 (TLS ≥ 1.2, the handshake in each connection's own thread, so a client that never
 completes one holds up nobody) and its `url` is `https://…`; clients check it with
 `connect(url, ca_file=…)`.
 
-Requests go through web3's `EthereumTesterProvider` (with its request and result formatting,
-as in-process) one at a time, under a lock: eth-tester is not thread-safe. Results are
-written the way nodes write them (quantities as hex strings), and reverts the way Geth and
-Hardhat report them (code 3, the revert payload as data), so `secmas.ledger.chain` maps
-them to the same `LedgerRevert` as for any node. State-rewriting development methods
-(`evm_revert`, `evm_snapshot`, `testing_timeTravel`, …) are not served: the ledger is an
-audit trail.
+Requests are answered one at a time, under a lock. Results are written the way nodes write
+them (quantities as hex strings), and reverts the way Geth and Hardhat report them (code 3,
+the revert payload as data), so `secmas.ledger.chain` maps them to the same `LedgerRevert`
+as for any node. State-rewriting development methods (`evm_revert`, `evm_snapshot`,
+`hardhat_setBalance`, …) are not served: the ledger is an audit trail.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import logging
@@ -36,33 +34,24 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import eth_abi
-from eth.exceptions import PyEVMError
-from eth_keys import keys
-from eth_tester import EthereumTester, PyEVMBackend
-from eth_tester.backends.pyevm.main import generate_genesis_state_for_keys
-from eth_tester.exceptions import BlockNotFound, TransactionFailed
-from eth_tester.exceptions import TransactionNotFound as TesterTransactionNotFound
-from eth_tester.exceptions import ValidationError as TesterValidationError
-from eth_utils.exceptions import ValidationError as EvmValidationError
-from rlp.exceptions import RLPException
-from web3 import Web3
-from web3.exceptions import ContractLogicError
-from web3.providers.eth_tester import EthereumTesterProvider
+from eth_typing import ChecksumAddress
+from eth_utils import is_hex_address, to_checksum_address
 
+import secmas
 from secmas.ledger.accounts import Account
-from secmas.ledger.connection import Ledger, connect, memory_accounts
+from secmas.ledger.connection import GENESIS_FUNDING_WEI, Ledger, connect, memory_accounts
+from secmas.ledger.evmnode import FORK, Block, EvmNode, Included
 from secmas.ledger.messages import sign_personal
-from secmas.ledger.node import restore_recursion_limit
+from secmas.ledger.node import NodeRefused, NodeRevert, RawLog
+from secmas.ledger.transactions import InvalidTransaction, Transaction, recover
 
-restore_recursion_limit()
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
@@ -83,62 +72,8 @@ SERVER_ERROR = -32000
 REVERTED = 3
 """Geth's and Hardhat's code for execution reverted; the error's data is the payload."""
 
-METHODS = frozenset(
-    {
-        "web3_clientVersion",
-        "web3_sha3",
-        "net_version",
-        "net_listening",
-        "net_peerCount",
-        "eth_chainId",
-        "eth_syncing",
-        "eth_accounts",
-        "eth_blockNumber",
-        "eth_gasPrice",
-        "eth_maxPriorityFeePerGas",
-        "eth_feeHistory",
-        "eth_getBalance",
-        "eth_getTransactionCount",
-        "eth_getCode",
-        "eth_getStorageAt",
-        "eth_call",
-        "eth_estimateGas",
-        "eth_sendRawTransaction",
-        "eth_sendTransaction",
-        "eth_getTransactionReceipt",
-        "eth_getTransactionByHash",
-        "eth_getTransactionByBlockHashAndIndex",
-        "eth_getTransactionByBlockNumberAndIndex",
-        "eth_getBlockByNumber",
-        "eth_getBlockByHash",
-        "eth_getBlockTransactionCountByHash",
-        "eth_getBlockTransactionCountByNumber",
-        "eth_getLogs",
-        "eth_sign",
-    }
-)
-"""What web3 and `secmas.ledger` use, and the rest of eth-tester's read and send methods.
-No log filters: installing one makes eth-tester scan every past block (see _LogIndex)."""
-_SENDS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})
 _HEAD_TAGS = frozenset({"latest", "safe", "finalized", "pending"})
-
 _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
-# Malformed input surfaces from eth-tester's validators, web3's formatters or RLP decoding.
-_BAD_PARAMS = (
-    TesterValidationError,
-    RLPException,
-    TypeError,
-    ValueError,
-    LookupError,
-    AttributeError,
-)
-# The chain refusing a well-formed request: py-evm's transaction checks, unknown objects.
-_REFUSED = (
-    EvmValidationError,
-    PyEVMError,
-    BlockNotFound,
-    TesterTransactionNotFound,
-)
 
 
 class RpcError(Exception):
@@ -158,37 +93,18 @@ class RpcError(Exception):
         return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
-def _wire(value: Any) -> Any:
-    """An eth-tester result as nodes write it: integers as hex quantities, bytes as hex."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | float):
-        return value
-    if isinstance(value, int):
-        return hex(value)
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, Mapping):
-        return {str(k): _wire(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_wire(v) for v in value]
-    raise TypeError(f"cannot write a {type(value).__name__} as JSON-RPC")
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
 
 
-def _revert(message: str) -> RpcError:
-    """A revert as Geth and Hardhat report it, from eth-tester's "execution reverted: …".
-
-    eth-tester has already decoded an `Error(string)` payload into its reason, so that is
-    encoded back; any other payload (custom errors, a bare `revert()`) it writes as a
-    Python bytes literal, which is the raw payload."""
-    reason = message.removeprefix("execution reverted").removeprefix(": ")
-    if reason.startswith(("b'", 'b"')):
-        try:
-            payload = ast.literal_eval(reason)
-        except (ValueError, SyntaxError):
-            payload = None
-        if isinstance(payload, bytes):
-            return RpcError(REVERTED, "execution reverted", "0x" + payload.hex())
-    data = _ERROR_STRING + eth_abi.encode(["string"], [reason])
-    return RpcError(REVERTED, f"execution reverted: {reason}", "0x" + data.hex())
+def _revert(exc: NodeRevert) -> RpcError:
+    """A revert as Geth and Hardhat report it: the reason in the message when it is an
+    Error(string), the payload as the error's data."""
+    if exc.payload[:4] == _ERROR_STRING:
+        message = f"execution reverted: {exc.reason}"
+    else:
+        message = "execution reverted" if exc.payload else f"execution reverted: {exc.reason}"
+    return RpcError(REVERTED, message, _hex(exc.payload))
 
 
 def _reject_constant(name: str) -> float:
@@ -200,16 +116,45 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
 
 
+# -- parameters ----------------------------------------------------------------------------
+def _param(params: list[Any], index: int, what: str, default: Any = ...) -> Any:
+    if index < len(params):
+        return params[index]
+    if default is ...:
+        raise RpcError(INVALID_PARAMS, f"missing {what}")
+    return default
+
+
+def _quantity(value: Any, what: str) -> int:
+    if isinstance(value, str) and value.startswith("0x"):
+        with contextlib.suppress(ValueError):
+            return int(value, 16)
+    raise RpcError(INVALID_PARAMS, f"invalid {what} {value!r}: not a hex quantity")
+
+
+def _data(value: Any, what: str) -> bytes:
+    if isinstance(value, str) and value.startswith("0x"):
+        with contextlib.suppress(ValueError):
+            return bytes.fromhex(value[2:])
+    raise RpcError(INVALID_PARAMS, f"invalid {what} {value!r}: not hex data")
+
+
+def _address(value: Any, what: str = "address") -> ChecksumAddress:
+    if isinstance(value, str) and is_hex_address(value):
+        return to_checksum_address(value)
+    raise RpcError(INVALID_PARAMS, f"invalid {what} {value!r}")
+
+
 def _block_number(value: Any, head: int) -> int:
-    """A filter's block bound: a tag or a hex quantity (absent: the head)."""
+    """A block tag or a hex quantity (absent: the head)."""
     if value is None or (isinstance(value, str) and value in _HEAD_TAGS):
         return head
     if value == "earliest":
         return 0
-    if isinstance(value, str) and value.startswith("0x"):
-        with contextlib.suppress(ValueError):
-            return int(value, 16)
-    raise RpcError(INVALID_PARAMS, f"invalid block {value!r}")
+    number = _quantity(value, "block")
+    if number > head:
+        raise RpcError(SERVER_ERROR, f"no block {number}: the chain is at {head}")
+    return number
 
 
 def _accepted(value: Any, what: str) -> frozenset[str] | None:
@@ -223,61 +168,108 @@ def _accepted(value: Any, what: str) -> frozenset[str] | None:
     return frozenset(v.lower() for v in values) or None
 
 
-class _LogIndex:
-    """Every log of the chain in order, kept from the receipts of the transactions sent
-    through the server (the only way in), to answer eth_getLogs with Geth's filter rules.
+def _call_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise RpcError(INVALID_PARAMS, "a call or transaction must be an object")
+    to = value.get("to")
+    return {
+        "from": _address(value["from"], "from") if "from" in value else None,
+        "to": None if to is None else _address(to, "to"),
+        "data": _data(value.get("data", value.get("input", "0x")), "data"),
+        "value": _quantity(value.get("value", "0x0"), "value"),
+        "gas": None if value.get("gas") is None else _quantity(value["gas"], "gas"),
+    }
 
-    eth-tester answers it by looking each receipt up with a scan back from the head:
-    quadratic in the chain's length, over 10 s for 700 blocks, all of it holding the lock
-    that every client waits on."""
 
-    def __init__(self) -> None:
-        self._logs: list[tuple[int, Mapping[str, Any]]] = []
+# -- results -------------------------------------------------------------------------------
+def _log(entry: RawLog, block_hash: bytes) -> dict[str, Any]:
+    return {
+        "address": entry.address,
+        "topics": [_hex(t) for t in entry.topics],
+        "data": _hex(entry.data),
+        "blockNumber": hex(entry.block),
+        "blockHash": _hex(block_hash),
+        "transactionHash": _hex(entry.tx_hash),
+        "transactionIndex": "0x0",
+        "logIndex": hex(entry.log_index),
+        "removed": False,
+    }
 
-    def add(self, receipt: Mapping[str, Any]) -> None:
-        """Indexes the logs of a mined transaction's receipt (written for the wire)."""
-        self._logs.extend((int(log["blockNumber"], 16), log) for log in receipt["logs"])
 
-    def select(self, params: list[Any], head: int) -> list[Mapping[str, Any]]:
-        """The logs matching eth_getLogs's one filter object."""
-        if len(params) != 1 or not isinstance(params[0], dict):
-            raise RpcError(INVALID_PARAMS, "eth_getLogs takes one filter object")
-        criteria = params[0]
-        block_hash = criteria.get("blockHash")
-        if block_hash is not None and ("fromBlock" in criteria or "toBlock" in criteria):
-            raise RpcError(INVALID_PARAMS, "blockHash excludes fromBlock and toBlock")
-        first = _block_number(criteria.get("fromBlock"), head)
-        last = _block_number(criteria.get("toBlock"), head)
-        in_block = _accepted(block_hash, "blockHash")
-        addresses = _accepted(criteria.get("address"), "address")
-        topics = criteria.get("topics") or []
-        if not isinstance(topics, list):
-            raise RpcError(INVALID_PARAMS, f"invalid topics {topics!r}")
-        wanted = [_accepted(t, "topic") for t in topics]
-        return [
-            log
-            for number, log in self._logs
-            if (first <= number <= last if in_block is None else log["blockHash"] in in_block)
-            and (addresses is None or log["address"].lower() in addresses)
-            and len(log["topics"]) >= len(wanted)
-            and all(w is None or log["topics"][i] in w for i, w in enumerate(wanted))
-        ]
+def _transaction(included: Included, block_hash: bytes) -> dict[str, Any]:
+    tx, sent = included.tx, included.sent
+    return {
+        "hash": _hex(sent.tx_hash),
+        "type": "0x2",
+        "chainId": hex(tx.chain_id),
+        "nonce": hex(tx.nonce),
+        "blockHash": _hex(block_hash),
+        "blockNumber": hex(sent.block),
+        "transactionIndex": "0x0",
+        "from": sent.sender,
+        "to": sent.to,
+        "value": hex(tx.value),
+        "gas": hex(tx.gas),
+        "maxFeePerGas": hex(tx.max_fee),
+        "maxPriorityFeePerGas": hex(tx.max_priority_fee),
+        "gasPrice": hex(sent.effective_gas_price),
+        "input": _hex(tx.data),
+        "accessList": [],
+    }
+
+
+def _receipt(included: Included, block_hash: bytes) -> dict[str, Any]:
+    sent, mined = included.sent, included.mined
+    return {
+        "transactionHash": _hex(sent.tx_hash),
+        "transactionIndex": "0x0",
+        "blockHash": _hex(block_hash),
+        "blockNumber": hex(sent.block),
+        "from": sent.sender,
+        "to": sent.to,
+        "type": "0x2",
+        "cumulativeGasUsed": hex(sent.gas_used),
+        "gasUsed": hex(sent.gas_used),
+        "effectiveGasPrice": hex(sent.effective_gas_price),
+        "contractAddress": sent.contract_address,
+        "logs": [_log(entry, block_hash) for entry in mined.logs],
+        "status": hex(mined.status),
+    }
 
 
 class JsonRpcEndpoint:
-    """JSON-RPC 2.0 over one EthereumTesterProvider, without the HTTP: parsing, batches,
-    error codes and result encoding. Thread-safe: requests run one at a time."""
+    """JSON-RPC 2.0 over one `EvmNode`, without the HTTP: parsing, batches, error codes and
+    result encoding; it signs for the accounts it `holds`. Thread-safe: requests run one at
+    a time."""
 
-    def __init__(
-        self, provider: EthereumTesterProvider, holds: Mapping[str, Account] | None = None
-    ) -> None:
-        # No web3 middleware of our own: only the provider's request and result formatting.
-        w3 = Web3(provider, middleware=[])
-        self._request = provider.request_func(w3, w3.middleware_onion)
+    def __init__(self, node: EvmNode, holds: Mapping[str, Account] | None = None) -> None:
+        self.node = node
         self._lock = threading.Lock()
-        self._logs = _LogIndex()
         self._holds = {address.lower(): account for address, account in (holds or {}).items()}
-        """The accounts this node signs messages for (`eth_sign`), by address."""
+        """The accounts this node signs transactions and messages for, by address."""
+        self._methods: dict[str, Callable[[list[Any]], Any]] = {
+            "web3_clientVersion": lambda _: f"secmas/{secmas.__version__}/py-evm/{FORK}",
+            "net_version": lambda _: str(node.chain_id()),
+            "net_listening": lambda _: True,
+            "eth_chainId": lambda _: hex(node.chain_id()),
+            "eth_syncing": lambda _: False,
+            "eth_accounts": lambda _: [a.address for a in self._holds.values()],
+            "eth_blockNumber": lambda _: hex(node.block_number()),
+            "eth_gasPrice": lambda _: hex(node.base_fee() + node.priority_fee()),
+            "eth_maxPriorityFeePerGas": lambda _: hex(node.priority_fee()),
+            "eth_getBalance": lambda p: hex(node.balance(*self._at(p))),
+            "eth_getTransactionCount": lambda p: hex(node.nonce(*self._at(p))),
+            "eth_getCode": lambda p: _hex(node.code(*self._at(p))),
+            "eth_call": self._call,
+            "eth_estimateGas": self._estimate,
+            "eth_sendRawTransaction": self._send_raw,
+            "eth_sendTransaction": self._send,
+            "eth_getTransactionReceipt": lambda p: self._mined(p, _receipt),
+            "eth_getTransactionByHash": lambda p: self._mined(p, _transaction),
+            "eth_getBlockByNumber": self._block,
+            "eth_getLogs": self._logs,
+            "eth_sign": self._sign,
+        }
 
     def answer(self, body: bytes) -> bytes | None:
         """The response body to a request body; None when there is nothing to answer (a
@@ -311,24 +303,135 @@ class JsonRpcEndpoint:
             reply = {"jsonrpc": "2.0", "id": request_id, "result": self.call(method, params)}
         except RpcError as exc:
             reply = exc.reply(request_id)
-        except Exception as exc:  # a bug here or in eth-tester must not take the server down
+        except Exception as exc:  # a bug here or in the EVM must not take the server down
             log.exception("JSON-RPC %s failed", method)
             reply = RpcError(INTERNAL_ERROR, f"internal error: {exc!r}").reply(request_id)
         return reply if "id" in message else None
 
     def call(self, method: str, params: list[Any]) -> Any:
         """The result of `method`, written for the wire; RpcError when it fails."""
-        if method not in METHODS:
+        handler = self._methods.get(method)
+        if handler is None:
             raise RpcError(METHOD_NOT_FOUND, f"method {method!r} not found")
         with self._lock:
-            if method == "eth_getLogs":
-                return self._logs.select(params, int(self._forward("eth_blockNumber", []), 16))
-            if method == "eth_sign":
-                return self._sign(params)
-            result = self._forward(method, params)
-            if method in _SENDS:  # mined at once: eth-tester mines every transaction
-                self._logs.add(self._forward("eth_getTransactionReceipt", [result]))
-            return result
+            try:
+                return handler(params)
+            except NodeRevert as exc:
+                raise _revert(exc) from exc
+            except NodeRefused as exc:
+                raise RpcError(SERVER_ERROR, str(exc)) from exc
+
+    def _at(self, params: list[Any]) -> tuple[ChecksumAddress, int]:
+        """[address, block]: the address and the block's number."""
+        address = _address(_param(params, 0, "address"))
+        return address, _block_number(_param(params, 1, "block", None), self.node.block_number())
+
+    def _call(self, params: list[Any]) -> str:
+        call = _call_object(_param(params, 0, "call"))
+        block = _block_number(_param(params, 1, "block", None), self.node.block_number())
+        sender = call["from"] or "0x" + "00" * 20
+        output = self.node.call(
+            sender, call["to"], call["data"], gas=call["gas"], value=call["value"], block=block
+        )
+        return _hex(output)
+
+    def _estimate(self, params: list[Any]) -> str:
+        call = _call_object(_param(params, 0, "transaction"))
+        sender = call["from"] or "0x" + "00" * 20
+        return hex(self.node.estimate_gas(sender, call["to"], call["data"], call["value"]))
+
+    def _send_raw(self, params: list[Any]) -> str:
+        signed = _data(_param(params, 0, "transaction"), "transaction")
+        try:
+            recover(signed)
+        except InvalidTransaction as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid transaction: {exc}") from exc
+        return _hex(self.node.submit(signed).tx_hash)
+
+    def _send(self, params: list[Any]) -> str:
+        """`eth_sendTransaction` from an account this node holds: it fills in the nonce and
+        the fees (and the gas, estimated, when absent), signs and submits."""
+        call = _call_object(_param(params, 0, "transaction"))
+        account = self._holds.get(str(call["from"]).lower())
+        if account is None:
+            raise RpcError(SERVER_ERROR, f"unknown account {call['from']}")
+        gas = call["gas"]
+        if gas is None:
+            gas = self.node.estimate_gas(account.address, call["to"], call["data"], call["value"])
+        tip = self.node.priority_fee()
+        tx = Transaction(
+            chain_id=self.node.chain_id(),
+            nonce=self.node.nonce(account.address),
+            max_priority_fee=tip,
+            max_fee=2 * self.node.base_fee() + tip,
+            gas=gas,
+            to=None if call["to"] is None else bytes.fromhex(call["to"][2:]),
+            value=call["value"],
+            data=call["data"],
+        )
+        return _hex(self.node.submit(account.sign_transaction(tx)).tx_hash)
+
+    def _mined(
+        self, params: list[Any], write: Callable[[Included, bytes], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """A mined transaction (receipt or body) by hash; None (null) for an unknown one."""
+        included = self.node.included(_data(_param(params, 0, "transaction hash"), "hash"))
+        if included is None:
+            return None
+        return write(included, self.node.block(included.sent.block).hash)
+
+    def _block(self, params: list[Any]) -> dict[str, Any] | None:
+        try:
+            number = _block_number(_param(params, 0, "block"), self.node.block_number())
+        except RpcError as exc:
+            if exc.code == SERVER_ERROR:
+                return None  # not mined yet: null, as nodes answer
+            raise
+        full = _param(params, 1, "full transactions flag", False) is True
+        block = self.node.block(number)
+        transactions: list[Any] = [_hex(h) for h in block.transactions]
+        if full:
+            transactions = [
+                _transaction(included, block.hash)
+                for h in block.transactions
+                if (included := self.node.included(h)) is not None
+            ]
+        return _block_json(block, transactions)
+
+    def _logs(self, params: list[Any]) -> list[dict[str, Any]]:
+        """eth_getLogs with Geth's filter rules: a block range or one block hash, addresses
+        and topic positions each matching any of a list (null or empty: any)."""
+        if len(params) != 1 or not isinstance(params[0], dict):
+            raise RpcError(INVALID_PARAMS, "eth_getLogs takes one filter object")
+        criteria = params[0]
+        block_hash = criteria.get("blockHash")
+        if block_hash is not None and ("fromBlock" in criteria or "toBlock" in criteria):
+            raise RpcError(INVALID_PARAMS, "blockHash excludes fromBlock and toBlock")
+        head = self.node.block_number()
+        first = _block_number(criteria.get("fromBlock"), head)
+        last = _block_number(criteria.get("toBlock"), head)
+        in_block = _accepted(block_hash, "blockHash")
+        if in_block is not None:
+            first, last = 0, head
+        addresses = _accepted(criteria.get("address"), "address")
+        topics = criteria.get("topics") or []
+        if not isinstance(topics, list):
+            raise RpcError(INVALID_PARAMS, f"invalid topics {topics!r}")
+        wanted = [_accepted(t, "topic") for t in topics]
+        hashes: dict[int, bytes] = {}
+        found = []
+        for entry in self.node.every_log(first, last):
+            if entry.block not in hashes:
+                hashes[entry.block] = self.node.block(entry.block).hash
+            written = _log(entry, hashes[entry.block])
+            if (
+                (in_block is None or written["blockHash"] in in_block)
+                and (addresses is None or entry.address.lower() in addresses)
+                and len(written["topics"]) >= len(wanted)
+                and all(w is None or written["topics"][i] in w for i, w in enumerate(wanted))
+            ):
+                found.append(written)
+        return found
 
     def _sign(self, params: list[Any]) -> str:
         """`eth_sign` [address, data]: the data signed as an EIP-191 personal message by an
@@ -339,28 +442,22 @@ class JsonRpcEndpoint:
         account = self._holds.get(params[0].lower())
         if account is None:
             raise RpcError(SERVER_ERROR, f"unknown account {params[0]}")
-        try:
-            data = bytes.fromhex(params[1].removeprefix("0x"))
-        except ValueError as exc:
-            raise RpcError(INVALID_PARAMS, f"invalid params: data is not hex: {exc}") from exc
-        return "0x" + sign_personal(account.key, data).hex()
+        data = _data(params[1], "data")
+        return _hex(sign_personal(account.key, data))
 
-    def _forward(self, method: str, params: list[Any]) -> Any:
-        """The provider's answer written for the wire, its failures as RpcError."""
-        try:
-            response = self._request(method, params)
-        except TransactionFailed as exc:
-            raise _revert(str(exc.args[0]) if exc.args else "") from exc
-        except ContractLogicError as exc:  # panics, as eth-tester's web3 glue raises them
-            raise RpcError(REVERTED, "execution reverted", exc.data) from exc
-        except _BAD_PARAMS as exc:
-            raise RpcError(INVALID_PARAMS, f"invalid params: {exc}") from exc
-        except _REFUSED as exc:
-            raise RpcError(SERVER_ERROR, str(exc)) from exc
-        error = response.get("error")
-        if error is not None:
-            raise RpcError(int(error.get("code", SERVER_ERROR)), str(error.get("message")))
-        return _wire(response.get("result"))
+
+def _block_json(block: Block, transactions: list[Any]) -> dict[str, Any]:
+    return {
+        "number": hex(block.number),
+        "hash": _hex(block.hash),
+        "parentHash": _hex(block.parent_hash),
+        "timestamp": hex(block.timestamp),
+        "baseFeePerGas": hex(block.base_fee),
+        "gasLimit": hex(block.gas_limit),
+        "gasUsed": hex(block.gas_used),
+        "miner": "0x" + "00" * 20,
+        "transactions": transactions,
+    }
 
 
 def _dump(reply: Any) -> bytes:
@@ -485,14 +582,6 @@ class _HttpServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
-def memory_provider(mlfo: Account, secaas: Account) -> EthereumTesterProvider:
-    """A fresh eth-tester chain whose genesis funds the MLFO and the SECaaS (once if they are
-    one account)."""
-    funded = [mlfo] if mlfo.address == secaas.address else [mlfo, secaas]
-    state = generate_genesis_state_for_keys([keys.PrivateKey(a.key) for a in funded])
-    return EthereumTesterProvider(EthereumTester(PyEVMBackend(genesis_state=state)))
-
-
 def _server_context(cert_file: Path, key_file: Path | None) -> ssl.SSLContext:
     """TLS ≥ 1.2 with the server's certificate chain and key (ValueError naming the file)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -524,7 +613,8 @@ class LedgerServer:
         self._tls = None if cert_file is None else _server_context(cert_file, key_file)
         self.mlfo, self.secaas = memory_accounts()
         holds = {self.mlfo.address: self.mlfo, self.secaas.address: self.secaas}
-        self._endpoint = JsonRpcEndpoint(memory_provider(self.mlfo, self.secaas), holds)
+        node = EvmNode({a: GENESIS_FUNDING_WEI for a in holds})
+        self._endpoint = JsonRpcEndpoint(node, holds)
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -31,8 +31,9 @@ measures. So a FAIL is acted on only once an independent appraisal agrees (issue
 refuted FAIL costs its verifier its role, its trust and the root of trust (it is revoked;
 SECaaS's recorded pass makes the agent it failed the root), never the agent it failed.
 
-Ledger calls are blocking (web3); they run in worker threads (`Offload`) so that agents
-keep auctioning while an attestation step waits for its transactions.
+Ledger calls are blocking (the EVM, or HTTP to a node); they run in worker threads
+(`Offload`) so that agents keep auctioning while an attestation step waits for its
+transactions.
 """
 
 from __future__ import annotations
