@@ -38,11 +38,11 @@
 3. A whole bring-up of 6, 50 and 200 agents (`--quick`: 6 and 20): the workflow
    steps' seconds as phases (`PHASES`: wrap, register, credentials, attest, keys),
    where attest is the SECaaS's initial attestation plus one mutual step per other
-   agent (N records on chain). Transactions are counted as blocks mined (eth-tester
-   mines one per transaction) and checked against 2 deployments + registrations + plan
-   + initial + 2 per mutual step + 1 key push. A bring-up of 6 agents runs first,
-   untimed, so the imports of the first `secmas_image` are not charged to any size; its
-   wrap time is reported as `cold_wrap_s`.
+   agent (N records on chain). Transactions are counted as blocks mined (the
+   in-process node mines one per transaction) and checked against 2 deployments +
+   registrations + plan + initial + 2 per mutual step + 1 key push. A bring-up of 6
+   agents runs first, untimed, so the imports of the first `secmas_image` are not charged
+   to any size; its wrap time is reported as `cold_wrap_s`.
 
 5. The sealed control plane and signed verdicts in a bring-up of 50 agents (`--quick`:
    20) against the clear control plane they replaced: the bring-up's wall time, the
@@ -108,7 +108,7 @@ TARGET_AGENTS, TARGET_CHAIN_S, TARGET_CPUS = 50, 5.0, 2
 STEP_AGENTS = 6
 PIPELINE = "bench-attestation"
 LEDGER_TX = ("record_step", "record_initial", "push_epoch", "revoke")
-PACKAGES = ("web3", "eth-tester", "py-evm", "coincurve", "cryptography", "eth-account")
+PACKAGES = ("py-evm", "eth-abi", "coincurve", "cryptography")
 ELF_PATHS = (
     "/usr/bin/python3.11",
     "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0",
@@ -997,7 +997,7 @@ def main() -> None:
                 "on the in-process EVM; timings_s from the workflow steps (PHASES); attest = the "
                 "SECaaS's initial attestation + N-1 mutual steps (N records); attest_ledger_s "
                 "= awaited ledger calls in that phase; transactions = blocks mined "
-                "(eth-tester mines one per transaction), checked against "
+                "(the in-process node mines one per transaction), checked against "
                 "transactions_expected; the median run by bring-up time is kept "
                 "(repeat 3 up to 50 agents, 1 above)"
             ),

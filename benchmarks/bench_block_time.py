@@ -436,7 +436,7 @@ def main() -> None:
         "one adapted; each mutual step's simulated second and block, their spacing against "
         "the period, bring-up (workflow steps 2 to 13-14), gas per step from the receipts; "
         "and one step as two transactions vs recordStep on Hardhat and the in-process EVM",
-        "machine": describe(["web3", "py-evm", "nats-py"], load_average=load),
+        "machine": describe(["py-evm", "nats-py"], load_average=load),
         "rows": rows,
         "step_forms": comparison,
     }

@@ -69,6 +69,13 @@ def test_options_the_deployment_decides_are_refused(pods: Path) -> None:
     assert line.endswith("drop --ledger")
 
 
+def test_pods_on_the_emulated_network_are_refused_naming_why(pods: Path) -> None:
+    """On the emulated engine the agents run inside their PoPs' namespaces, where the
+    pods' network does not reach."""
+    (line,) = refusal(placement=Pods(pods), engine="emulated")
+    assert "inside its PoP's namespace" in line and line.endswith("(or run on the simulator)")
+
+
 @needs_podman
 def test_a_folder_that_is_no_deployment_is_refused_naming_the_file(tmp_path: Path) -> None:
     (line,) = refusal(placement=Pods(tmp_path))

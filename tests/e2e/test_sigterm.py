@@ -28,7 +28,9 @@ import pytest
 import yaml
 from tests.network.emulation.conftest import leftovers, needs_emulation
 
+from secmas.deploy.containers import LABEL
 from secmas.deploy.image import AgentImage
+from secmas.deploy.podman import available, podman
 from secmas.network.emulation.registry import clean_dead_runs
 from secmas.transport.broker import MISSING_BINARY, find_nats_server
 from secmas.transport.credentials import SEED_SUFFIX
@@ -216,6 +218,35 @@ def test_sigterm_stops_an_emulated_run(tmp_path: Path) -> None:
             run.terminate()
             assert_no_secrets(run)
             assert set(leftovers()) <= before
+    finally:
+        clean_dead_runs()
+
+
+def agent_containers() -> set[str]:
+    """The agent containers of any run on this machine (none without podman)."""
+    if not available():
+        return set()
+    return set(podman(["ps", "--all", "--quiet", "--filter", f"label={LABEL}"]).split())
+
+
+@needs_emulation
+@needs_nats
+def test_sigterm_stops_a_run_of_agents_in_their_pops(tmp_path: Path) -> None:
+    """Each agent inside its PoP's namespace (a container where podman is, else a
+    process), nats-server and the ledger served inside the network too, its shells and
+    traffic."""
+    before, containers = set(leftovers()), agent_containers()
+    try:
+        args = ("demo", "--processes", "--dataplane", "emulated")
+        with started(*args, folder=tmp_path) as run:
+            run.operating()
+            processes = [a for a in naming("secmas agent") if str(run.tmp) in a]
+            started_containers = agent_containers() - containers  # each with a sidecar
+            assert len(processes) == 6 or len(started_containers) == 12, started_containers
+            run.terminate()
+            assert_no_secrets(run)
+            assert set(leftovers()) <= before
+            assert agent_containers() <= containers
     finally:
         clean_dead_runs()
 

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import eth_abi
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.ledger.conftest import evidence
 
 from secmas.ledger import (
@@ -34,8 +36,9 @@ from secmas.ledger import (
     connect,
     pipeline_id,
 )
+from secmas.ledger.connection import memory_accounts
 from secmas.ledger.messages import signer_of
-from secmas.ledger.rpcserver import MAX_BODY_BYTES, LedgerServer
+from secmas.ledger.rpcserver import INTERNAL_ERROR, MAX_BODY_BYTES, LedgerServer
 from secmas.ledger.transactions import Transaction
 from secmas.transport.tls import issue_run_pki
 
@@ -370,6 +373,45 @@ def test_get_logs_follows_the_filter_rules(server: LedgerServer) -> None:
     }
 
 
+def test_reads_of_blocks_transactions_state_and_history(server: LedgerServer) -> None:
+    """What a block explorer or web3 asks: blocks, transactions and receipts by hash,
+    balances and code at a past block, the fee and client queries, and a node-signed
+    send whose gas the node estimates."""
+    contracts = server.connect().deploy()
+    registry = contracts.registry.address
+    transfer = {"from": server.mlfo.address, "to": server.secaas.address, "value": "0x5"}
+    sent = rpc(server, "eth_sendTransaction", [transfer])["result"]
+    tx = rpc(server, "eth_getTransactionByHash", [sent])["result"]
+    receipt = rpc(server, "eth_getTransactionReceipt", [sent])["result"]
+    assert (tx["from"], tx["to"], tx["value"], tx["gas"]) == (
+        server.mlfo.address,
+        server.secaas.address,
+        "0x5",
+        "0x5208",  # estimated: a plain transfer's 21 000
+    )
+    assert receipt["blockHash"] == tx["blockHash"] and receipt["status"] == "0x1"
+    head = int(rpc(server, "eth_blockNumber", [])["result"], 16)
+    block = rpc(server, "eth_getBlockByNumber", [hex(head), True])["result"]
+    assert [t["hash"] for t in block["transactions"]] == [sent]
+    assert block["hash"] == tx["blockHash"] and int(block["baseFeePerGas"], 16) > 0
+    assert rpc(server, "eth_getBlockByNumber", [hex(head + 1), False])["result"] is None
+    before = hex(head - 1)
+    balances = [
+        int(rpc(server, "eth_getBalance", [server.secaas.address, at])["result"], 16)
+        for at in (before, "latest")
+    ]
+    assert balances[1] - balances[0] == 5
+    assert rpc(server, "eth_getCode", [registry, "0x0"])["result"] == "0x"
+    assert len(rpc(server, "eth_getCode", [registry, "latest"])["result"]) > 1000
+    unknown = "0x" + "ab" * 32
+    assert rpc(server, "eth_getTransactionReceipt", [unknown])["result"] is None
+    assert rpc(server, "net_version", [])["result"] == str(131277322940537)
+    assert rpc(server, "web3_clientVersion", [])["result"].startswith("secmas/")
+    price = int(rpc(server, "eth_gasPrice", [])["result"], 16)
+    tip = int(rpc(server, "eth_maxPriorityFeePerGas", [])["result"], 16)
+    assert price > tip > 0
+
+
 def test_stop_closes_kept_alive_connections_and_frees_the_port() -> None:
     server = LedgerServer(port=0).start()
     ledger = server.connect(timeout_s=2)
@@ -397,3 +439,34 @@ def test_https_with_the_runs_ca(tmp_path: Path) -> None:
             connect(server.url, timeout_s=5, **keys).deploy()
     with pytest.raises(ValueError, match="ledger certificate"):
         LedgerServer(port=0, cert_file=tmp_path / "missing.pem", key_file=tls.key_file)
+
+
+WORDS = ["0x", "0x0", "0x5208", "latest", "earliest", "0xzz", "-0x1", "0x" + "f" * 70]
+ADDRESSES = [a.address for a in memory_accounts()] + ["0x" + "11" * 20]
+KEYS = ["from", "to", "data", "value", "gas", "topics", "address", "fromBlock", "toBlock"]
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=20)
+    | st.sampled_from(WORDS + ADDRESSES),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from([*KEYS, "blockHash", "input"]), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+"""JSON values, with the hex strings, tags, keys and accounts (the MLFO, whom the node
+signs for) the methods read among them."""
+
+ENDPOINT = LedgerServer(port=0)._endpoint  # served without HTTP: the same answers
+
+
+@settings(max_examples=300, deadline=None)
+@given(method=st.sampled_from(ENDPOINT.methods), params=st.lists(JSON, max_size=3))
+def test_any_params_get_a_result_or_a_json_rpc_error_never_an_internal_one(
+    method: str, params: list[object]
+) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    reply = json.loads(ENDPOINT.answer(body.encode()) or b"null")
+    assert "result" in reply or reply["error"]["code"] != INTERNAL_ERROR, reply

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secmas.network.clock import claimed_time
+from secmas.network.clock import WallClock, claimed_time
 
 times = st.floats(allow_nan=True, allow_infinity=True)
 
@@ -32,3 +33,15 @@ def test_skew_within_the_bound_is_taken_as_now_and_beyond_it_refused():
     for lie in (math.nan, math.inf, -math.inf):
         with pytest.raises(ValueError, match="not a finite number"):
             claimed_time(lie, now=12.0, ahead=5.0)
+
+
+def test_a_held_wall_clock_reads_0_until_it_begins_then_counts_from_there() -> None:
+    """An in-process run on the emulated network brings its agents up at time 0, as on
+    the virtual clock, however long that takes; the scenario's time starts after."""
+    clock = WallClock(held=True)
+    time.sleep(0.05)
+    assert clock.now() == 0.0
+    clock.begin()
+    time.sleep(0.05)
+    assert clock.now() >= 0.05
+    assert WallClock().now() >= 0.0

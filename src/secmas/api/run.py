@@ -148,6 +148,7 @@ def plan(
         outside,
         hosts=isinstance(placement, Hosts),
         bus=isinstance(placement, Processes | Hosts) and placement.bus is not None,
+        pods=isinstance(placement, Pods),
     )
     loaded = with_seed(loaded, seed)
     loaded = with_analytics(with_security(loaded, ledger, insecure, plaintext), detect, federated)

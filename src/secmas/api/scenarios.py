@@ -76,11 +76,13 @@ def with_engine(
     *,
     hosts: bool = False,
     bus: bool = False,
+    pods: bool = False,
 ) -> Scenario:
     """The scenario on the data-plane engine `engine` names (checked). On the emulated
     engine, agents as processes run inside their PoPs' namespaces on this machine and
-    reach the run's own bus and ledger over the emulated links, so a host list (`hosts`)
-    or a bus of the caller's (`bus`) is refused, naming why."""
+    reach the run's own bus and ledger over the emulated links, so a host list (`hosts`),
+    a bus of the caller's (`bus`) or a deployment's pods (`pods`, on podman's network) is
+    refused, naming why."""
     if engine is not None:
         if engine not in ENGINES:
             raise RunInputError(f"{engine!r}: choose simulator or emulated", option="engine")
@@ -98,6 +100,13 @@ def with_engine(
                 ": on the emulated data plane the agents reach the run's own NATS server on "
                 "its control host, over the emulated links; drop --bus",
                 option="bus",
+            )
+        if pods:
+            raise RunInputError(
+                ": on the emulated data plane each agent runs inside its PoP's namespace (a "
+                "container where podman is), not in a pod on podman's network; drop --pods "
+                "(or run on the simulator)",
+                option="pods",
             )
     return scenario
 

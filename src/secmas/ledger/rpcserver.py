@@ -271,6 +271,11 @@ class JsonRpcEndpoint:
             "eth_sign": self._sign,
         }
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods served, in order."""
+        return tuple(sorted(self._methods))
+
     def answer(self, body: bytes) -> bytes | None:
         """The response body to a request body; None when there is nothing to answer (a
         notification, or a batch of them)."""

@@ -54,13 +54,19 @@ def claimed_time(at: float, now: float, ahead: float) -> float:
 
 
 class WallClock:
-    """Real time, from the event loop's monotonic clock."""
+    """Real time, from the event loop's monotonic clock: counted from the clock's making,
+    or, `held`, from `begin()` and 0 until then (a bring-up before the run's time starts,
+    at time 0 as on the virtual clock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, held: bool = False) -> None:
+        self._start: float | None = None if held else time.monotonic()
+
+    def begin(self) -> None:
+        """Run time 0 is now."""
         self._start = time.monotonic()
 
     def now(self) -> float:
-        return time.monotonic() - self._start
+        return 0.0 if self._start is None else time.monotonic() - self._start
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))

@@ -64,6 +64,7 @@ from secmas.pipeline.agentcontrol import (
     ticked_subject,
 )
 from secmas.pipeline.agentwatch import watch_agent
+from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.heap import long_lived
 from secmas.pipeline.tamper import infect_agent
 from secmas.pipeline.work import Seat, SeatService, work_recipient
@@ -151,7 +152,10 @@ class AgentConfig:
     bus: str
     pipeline: str
     ledger: str | None = None  # None: the pipeline runs without the trust layer
-    join_timeout: float = 120.0
+    join_timeout: float | None = None
+    """How long to wait for the MLFO's welcome (None: as long as the MLFO may wait for N
+    agents to come up on this host's cores, `BringUp.ceiling`): the welcome comes once
+    every agent joined, which on a busy host is minutes, not a fixed time."""
     tamper_at: float | None = None
     """Demonstrations and tests: patch this agent in memory at this simulated second."""
     bus_ca: Path | None = None
@@ -216,7 +220,8 @@ class AgentProcess:
     async def run(self) -> None:
         cfg = self.config
         scenario = load_scenario(cfg.scenario)
-        welcome = await self._join() if cfg.ledger is not None else {"encrypt": False}
+        agents = len(scenario.pops)
+        welcome = await self._join(agents) if cfg.ledger is not None else {"encrypt": False}
         if welcome.get("encrypt", False):
             assert self.keyring is not None
             self.secure = SecureBus(
@@ -279,9 +284,10 @@ class AgentProcess:
             await closing()
 
     # -- joining -----------------------------------------------------------------------------
-    async def _join(self) -> dict[str, Any]:
+    async def _join(self, agents: int) -> dict[str, Any]:
         """Attester up, sealed join under the enrolment credential, then verifier and key
-        service; every message with the MLFO is an envelope between identity keys."""
+        service; every message with the MLFO is an envelope between identity keys. The
+        welcome is waited for as long as the MLFO may wait for the run's `agents`."""
         cfg, credential = self.config, self.credential
         if credential is None:
             raise EnrolmentError(f"no enrolment credential: {CREDENTIAL_ENV} names none")
@@ -319,7 +325,8 @@ class AgentProcess:
         )
         if "error" in answer:
             raise EnrolmentError(f"the MLFO refused {cfg.pop}: {answer['error']}")
-        welcome = await asyncio.wait_for(welcomed, cfg.join_timeout)
+        patience = cfg.join_timeout or BringUp().ceiling(agents)
+        welcome = await asyncio.wait_for(welcomed, patience)
         assert cfg.ledger is not None
         key = account.key
         ledger = connect(cfg.ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca)

@@ -1,12 +1,13 @@
 """The operate phase on the emulated data plane: the same agents, in real time.
 
-The scenario becomes a real network (`secmas.network.emulation`); the HTTP server (a real
-nginx as the CNF a closed loop watches, `network.emulation.cnfservice`) and the clients
-start at t = 0 and the network is sampled every `traffic.step` wall seconds from then
-on, while the agents come up as in `operate` (the MLFO's plan, the trust layer, the
-in-memory bus and its secure channel, the closed loops), with an `EmulatedController`
-instead of the simulator's. From the first step after they are up the agents perceive
-every step; the attack starts and stops at its times. A
+The scenario becomes a real network (`secmas.network.emulation`); the agents come up as
+in `operate` (the MLFO's plan, the trust layer, the in-memory bus and its secure channel,
+the closed loops), with an `EmulatedController` instead of the simulator's, while the
+run's clock holds at 0 as the virtual clock does; then the HTTP server (a real nginx as
+the CNF a closed loop watches, `network.emulation.cnfservice`) and the clients start at
+t = 0, the network is sampled every `traffic.step` wall seconds from then on and the
+agents perceive every step; the attack starts and stops at its times. However slow the
+bring-up (a busy machine), the scenario's time is the agents' whole. A
 VNF's download still takes the bid's T, now in wall seconds. As on the simulator, a
 measurer process of the run's own measures this process, each attester its own agent
 object, and `--tamper` patches an agent in memory at its second of the run. Whatever
@@ -22,7 +23,6 @@ stopped, and the closed loop's alerts and mitigations are scored against what it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -283,20 +283,15 @@ async def _operate(
     infections: dict[str, float],
     hidden: _Hidden | None = None,
 ) -> tuple[EmulatedResult, EmulatedController, float]:
-    """Sample the network every step from t = 0 (the counters' history starts with the
-    traffic) while the agents deploy; from the first step after they are up, they
-    perceive every step (an agent due for `infections` is patched just before)."""
+    """Deploy the agents with the clock held at 0; then start the traffic and sample the
+    network every step from t = 0 (the counters' history starts with the traffic), the
+    agents perceiving every step (an agent due for `infections` is patched just before)."""
     defence = scenario.defence
     assert defence is not None and scenario.traffic is not None
     step = scenario.traffic.step
-    workload.start_service()
-    clock = WallClock()
-    origin = time.time()
-    if hidden is not None:
-        hidden.launch(network, workload, origin)
+    clock = WallClock(held=True)
     controller = EmulatedController(network, clock, step, workload.cnfs)
     controller.watch(*defence.monitor.link)
-    await controller.sample()
     bus = MemoryBus()
     world = World(
         scenario=scenario,
@@ -309,36 +304,33 @@ async def _operate(
         settings=settings or AuctionSettings(serialised=defence.serialised),
         directory=tuple(p.id for p in scenario.pops),
     )
-    deploying = asyncio.ensure_future(deploy(scenario, world, steps, loops))
     deployed: Deployed | None = None
     capacity = CapacityCheck()
     try:
+        deployed = await deploy(scenario, world, steps, loops)  # taken down if it fails
+        workload.start_service()
+        clock.begin()
+        origin = time.time()
+        if hidden is not None:
+            hidden.launch(network, workload, origin)
+        await controller.sample()
         boundary = step
         while boundary <= duration + 1e-9:
             await asyncio.sleep(max(0.0, boundary - clock.now()))
             await controller.sample()
             now = clock.now()
             follow_attack(None if hidden else scenario.attack, workload, now)
-            if deployed is None and deploying.done():
-                deployed = deploying.result()
-            if deployed is not None:
-                for agent in deployed.agents:
-                    infect_due(infections, agent, now)
-                    await agent.observe()
-                for loop in loops:
-                    await loop.after_step(now)
+            for agent in deployed.agents:
+                infect_due(infections, agent, now)
+                await agent.observe()
+            for loop in loops:
+                await loop.after_step(now)
             capacity.check(now, world.infra)
             if progress is not None:
                 progress(min(now, duration), duration)
             boundary = (int(now / step) + 1) * step
-        if deployed is None:
-            raise RunError(f"the agents were not deployed within the run's {duration:g} s")
     finally:
         release()
-        if deployed is None:
-            deploying.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                deployed = await deploying
         if deployed is not None:
             await take_down(deployed.agents, deployed.secure)
         await bus.close()
