@@ -32,6 +32,7 @@ from secmas.deploy.containers import LABEL
 from secmas.deploy.image import AgentImage
 from secmas.deploy.podman import available, podman
 from secmas.network.emulation.registry import clean_dead_runs
+from secmas.procstat import read_stat
 from secmas.transport.broker import MISSING_BINARY, find_nats_server
 from secmas.transport.credentials import SEED_SUFFIX
 from secmas.transport.tls import KEY_SUFFIX
@@ -47,16 +48,8 @@ OPERATING = "step 13-14"
 
 needs_nats = pytest.mark.skipif(find_nats_server() is None, reason=MISSING_BINARY)
 
-Identity = tuple[int, str]
+Identity = tuple[int, int]
 """A process: its PID and its start time (a PID may be reused)."""
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
 
 
 def _pids() -> list[int]:
@@ -67,9 +60,9 @@ def process_tree(root: int) -> set[Identity]:
     """`root` and every process below it now, whatever session each started."""
     children: dict[int, list[Identity]] = {}
     for pid in _pids():
-        fields = _stat(pid)
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append((pid, fields[19]))
+        stat = read_stat(pid)
+        if stat is not None:
+            children.setdefault(stat.parent, []).append((pid, stat.start_ticks))
     tree, todo = set(), [root]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -80,20 +73,20 @@ def process_tree(root: int) -> set[Identity]:
 
 def alive(identity: Identity) -> bool:
     """Whether that process still runs (a zombie has ended)."""
-    fields = _stat(identity[0])
-    return fields is not None and fields[19] == identity[1] and fields[0] != "Z"
+    stat = read_stat(identity[0])
+    return stat is not None and stat.start_ticks == identity[1] and stat.state != "Z"
 
 
 def naming(*texts: str) -> list[str]:
     """Live processes whose command line holds one of `texts` (the run's folders)."""
     found = []
     for pid in _pids():
-        fields = _stat(pid)
+        stat = read_stat(pid)
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if fields is not None and fields[0] != "Z" and any(t in argv for t in texts):
+        if stat is not None and stat.state != "Z" and any(t in argv for t in texts):
             found.append(f"{pid}: {argv}")
     return found
 

@@ -1,5 +1,5 @@
-"""Importing the ledger, its web3 client or its JSON-RPC server leaves the process's recursion
-limit alone (see secmas.ledger.node.restore_recursion_limit)."""
+"""Importing the ledger, its in-process node (py-evm), its JSON-RPC client or its server
+leaves the process's recursion limit alone (see secmas.ledger.node.restore_recursion_limit)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import secmas.ledger
 
 
 @pytest.mark.parametrize(
-    "module", ["secmas.ledger", "secmas.ledger.rpcnode", "secmas.ledger.rpcserver"]
+    "module",
+    ["secmas.ledger", "secmas.ledger.evmnode", "secmas.ledger.rpcnode", "secmas.ledger.rpcserver"],
 )
 def test_deep_recursion_still_raises_recursion_error(module: str) -> None:
     importlib.import_module(module)

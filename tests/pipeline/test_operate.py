@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.children import children_running
 
 from secmas.agents.journal import ActionEvent, Journal, PlacementEvent
 from secmas.network.dataplane import DataPlane, Telemetry
@@ -284,16 +284,7 @@ class Refuses:
 
 def measurers_of_this_process() -> list[int]:
     """PIDs of live measurer services this process started."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue  # not a process, or gone meanwhile
-        if parent == os.getpid() and b"secmas.trust.measurer_service" in command:
-            found.append(int(entry.name))
-    return found
+    return children_running(b"secmas.trust.measurer_service")
 
 
 @pytest.mark.parametrize("at", ["attach", "start"])

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.children import children_running
 from tests.e2e.ddos_runs import SCENARIO, SCENARIO_FILE
 
 from secmas.pipeline.outside import operate_processes
@@ -39,17 +40,8 @@ KILLS = (30.0, 70.0)
 
 
 def measurers() -> list[int]:
-    """This process's measurer children, as `ps` shows them."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-            parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
-        except OSError:
-            continue
-        if b"secmas.trust.measurer_service" in argv and int(parent) == os.getpid():
-            found.append(int(proc.name))
-    return found
+    """This process's measurer children."""
+    return children_running(b"secmas.trust.measurer_service")
 
 
 class MeasurerKiller:

@@ -62,6 +62,7 @@ from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.hostlaunch import FILES
 from secmas.pipeline.iml import AgentLaunch, process_cpu_seconds
 from secmas.pipeline.secure import WrappedImage
+from secmas.procstat import read_stat
 from secmas.transport.tls import write_secret
 from secmas.trust.container import (
     RUNTIME_MOUNTS,
@@ -390,9 +391,5 @@ def _safe(pop: str) -> str:
 
 def _start_time(pid: int) -> str:
     """The process's start time in clock ticks since boot, "" when it is gone or a zombie."""
-    try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    fields = stat_line.rpartition(")")[2].split()
-    return "" if fields[0] == "Z" else fields[19]
+    stat = read_stat(pid)
+    return "" if stat is None or stat.state == "Z" else str(stat.start_ticks)

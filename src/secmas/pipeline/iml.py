@@ -34,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from secmas.pipeline.agentuser import AgentUser, agent_user
 from secmas.processend import ENDED, end_process
+from secmas.procstat import read_stat
 from secmas.transport.tls import write_secret
 from secmas.trust.allowlist import agent_environment
 from secmas.trust.enrolment import CREDENTIAL_ENV
@@ -258,18 +259,11 @@ class ReportsWork(Protocol):
     def cpu_seconds(self) -> dict[str, float]: ...
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def process_cpu_seconds(pid: int) -> float | None:
     """CPU seconds (user and system, its waited-for children's too) process `pid` has
-    spent, from /proc/PID/stat; None once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()  # after the command, which may hold spaces
-    return sum(int(value) for value in fields[11:15]) / _TICKS
+    spent; None once it is gone."""
+    stat = read_stat(pid)
+    return None if stat is None else stat.cpu_seconds
 
 
 # -- stopping a revoked agent ------------------------------------------------------------------

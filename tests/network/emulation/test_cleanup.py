@@ -21,6 +21,7 @@ from secmas.network.emulation.registry import (
     live_runs,
     process_start,
 )
+from secmas.procstat import read_stat
 
 pytestmark = needs_emulation
 
@@ -73,10 +74,8 @@ def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
 
 
 def _not_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    stat = read_stat(pid)
+    return stat is not None and stat.state != "Z"
 
 
 def test_a_sigkilled_run_leaves_only_what_clean_removes(tmp_path: Path) -> None:

@@ -27,11 +27,11 @@ import os
 import signal
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from secmas.network.emulation.cnfcgroup import CNFGroup
 from secmas.network.emulation.cnfnginx import NginxCNF
 from secmas.network.emulation.namespaces import CommandFailed
+from secmas.procstat import read_stat
 
 GUARD_TABLE = "secmasguard"
 SYNACK = "net.ipv4.tcp_synack_retries"
@@ -115,11 +115,8 @@ def intruders(
 
 
 def _parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    stat = read_stat(pid)
+    return None if stat is None else stat.parent
 
 
 class CNFDefence:

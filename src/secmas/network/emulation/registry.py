@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from secmas.procstat import read_stat
+
 RUN_DIR = Path(os.environ.get("SECMAS_DATAPLANE_RUNS", "/run/secmas-dataplane"))
 NETNS_DIR = Path("/run/netns")
 """Where `ip netns` keeps named network namespaces."""
@@ -30,11 +32,8 @@ NETNS_DIR = Path("/run/netns")
 
 def process_start(pid: int) -> int | None:
     """The process's start time in clock ticks since boot, or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    stat = read_stat(pid)
+    return None if stat is None else stat.start_ticks
 
 
 @dataclass
