@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth.abc import BlockHeaderAPI, ComputationAPI
+from eth.abc import BlockHeaderAPI, ComputationAPI, VirtualMachineAPI
 from eth.chains.base import MiningChain
 from eth.constants import (
     BLANK_ROOT_HASH,
@@ -243,10 +243,10 @@ class EvmNode:
         with self._lock:
             return self._by_hash.get(tx_hash)
 
+    @staticmethod
     def _spoof(
-        self, sender: str, to: str | None, data: bytes, gas: int, value: int, header: BlockHeaderAPI
+        vm: VirtualMachineAPI, sender: str, to: str | None, data: bytes, gas: int, value: int
     ) -> SpoofTransaction:
-        vm = self._chain.get_vm(header)
         origin = _canonical(sender)
         unsigned = vm.create_unsigned_transaction(
             nonce=vm.state.get_nonce(origin),
@@ -273,9 +273,10 @@ class EvmNode:
         limit = gas or BLOCK_GAS_LIMIT
         with self._lock:
             header = self._header(block)
-            tx = self._spoof(sender, to, data, limit, value, header)
+            vm = self._chain.get_vm(header)
+            tx = self._spoof(vm, sender, to, data, limit, value)
             try:
-                with self._chain.get_vm(header).in_costless_state() as state:
+                with vm.in_costless_state() as state:
                     computation = state.costless_execute_transaction(tx)
             except (ValidationError, PyEVMError) as exc:
                 raise NodeRefused(str(exc)) from None
@@ -288,7 +289,7 @@ class EvmNode:
         binary search); NodeRevert when it reverts under any."""
         with self._lock:
             header = self._chain.get_canonical_head()
-            tx = self._spoof(sender, to, data, BLOCK_GAS_LIMIT, value, header)
+            tx = self._spoof(self._chain.get_vm(header), sender, to, data, BLOCK_GAS_LIMIT, value)
             try:
                 return int(self._chain.estimate_gas(tx, header))
             except VMError as exc:
@@ -321,7 +322,8 @@ class EvmNode:
             raise NodeRefused(
                 f"fee cap {tx.max_fee} below the base fee {base_fee} or under the tip"
             )
-        state = self._chain.get_vm(pending).state
+        vm = self._chain.get_vm(pending)
+        state = vm.state
         nonce = state.get_nonce(_canonical(sender))
         if tx.nonce != nonce:
             raise NodeRefused(f"nonce {tx.nonce} for {sender}, expected {nonce}")
@@ -331,7 +333,7 @@ class EvmNode:
         stamp = max(parent.timestamp + 1, int(self._clock()))
         self._chain.header = pending.copy(timestamp=stamp, mix_hash=os.urandom(32))
         try:
-            evm_tx = self._chain.get_vm().get_transaction_builder().decode(signed)
+            evm_tx = vm.get_transaction_builder().decode(signed)
             _block, receipt, computation = self._chain.apply_transaction(evm_tx)
         except (ValidationError, PyEVMError) as exc:
             self._chain.header = pending
@@ -340,7 +342,8 @@ class EvmNode:
             self._chain.header = pending  # what it did is dropped with the unmined block
             raise _failure(computation.error, tx.gas)
         mined = self._chain.mine_block()
-        return self._record(tx, sender, signed, mined.number, receipt, computation)
+        price = min(tx.max_fee, base_fee + tx.max_priority_fee)  # the mined block's base fee
+        return self._record(tx, sender, signed, mined.number, price, receipt, computation)
 
     def _record(
         self,
@@ -348,13 +351,12 @@ class EvmNode:
         sender: ChecksumAddress,
         signed: bytes,
         number: int,
+        price: int,
         receipt: Any,
         computation: ComputationAPI,
     ) -> Mined:
         tx_hash = transaction_hash(signed)
         gas_used = int(receipt.gas_used)
-        base_fee = self._chain.get_canonical_head().base_fee_per_gas
-        price = min(tx.max_fee, base_fee + tx.max_priority_fee)
         logs = tuple(
             RawLog(
                 to_checksum_address(log.address),
