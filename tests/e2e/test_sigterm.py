@@ -242,6 +242,9 @@ def test_sigterm_stops_a_run_of_agents_in_their_pops(tmp_path: Path) -> None:
             assert agent_containers() <= containers
     finally:
         clean_dead_runs()
+        left = agent_containers() - containers  # a failed test SIGKILLs the run: they stay
+        if left:
+            podman(["rm", "--force", *left])
 
 
 def test_sigterm_stops_a_run_on_pods(tmp_path: Path, agent_image: AgentImage) -> None:
