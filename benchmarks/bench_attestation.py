@@ -19,8 +19,8 @@
      then hashed with the same number of calls), and (b) SHA-256 over the module files
      alone (in memory, and read from disk). Ratios are baseline time / measure() time
      over the same bytes.
-2. One mutual attestation step (`pipeline.chain.step()`) on a pipeline of 6 agents
-   (`SecurePipeline.bring_up` on a MemoryBus, in-process EVM): p50/p99 over many steps,
+2. One mutual attestation step (`pipeline.mlfo.chain.step()`) on a pipeline of 6 agents
+   (`InProcessAgents.bring_up` on a MemoryBus, in-process EVM): p50/p99 over many steps,
    split into the ledger calls (awaited in worker threads: `current_step`,
    `sign_reference`, `record_step`), the attester's measure() and
    the rest (sealing, bus round trip, evidence signing and appraisal). The split is taken
@@ -87,7 +87,8 @@ from machine import describe
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION
 from secmas.network.clock import VirtualClock
-from secmas.pipeline.secure import SecurePipeline, WrappedImage, secmas_image
+from secmas.pipeline.images import WrappedImage, secmas_image
+from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.elf import PT_LOAD, ElfError, measure_elf, read_layout
@@ -461,7 +462,7 @@ class TimedClock(VirtualClock):
             self.calls.append((name, time.perf_counter() - began, sum(inner)))
 
 
-def time_measure(pipeline: SecurePipeline) -> list[float]:
+def time_measure(pipeline: InProcessAgents) -> list[float]:
     """Wrap each attester's `measure` attribute (an instance attribute, not secmas code)."""
     spent: list[float] = []
     for member in pipeline.members.values():
@@ -478,31 +479,31 @@ def time_measure(pipeline: SecurePipeline) -> list[float]:
     return spent
 
 
-async def bring_up(n: int) -> tuple[SecurePipeline, MemoryBus, TimedClock, float]:
+async def pipeline_of(n: int) -> tuple[InProcessAgents, MemoryBus, TimedClock, float]:
     bus, clock = MemoryBus(), TimedClock()
     agents = [f"pop{i}" for i in range(n)]
     began = time.perf_counter()
-    pipeline = await SecurePipeline.bring_up(PIPELINE, agents, bus, clock, Security())
+    pipeline = await bring_up(PIPELINE, agents, bus, clock, Security())
     return pipeline, bus, clock, time.perf_counter() - began
 
 
-async def close(pipeline: SecurePipeline, bus: MemoryBus) -> None:
+async def close(pipeline: InProcessAgents, bus: MemoryBus) -> None:
     await pipeline.close()
     await bus.close()
 
 
 async def step_latency(repeat: int, warmup: int = 5) -> dict[str, Any]:
-    pipeline, bus, clock, _ = await bring_up(STEP_AGENTS)
+    pipeline, bus, clock, _ = await pipeline_of(STEP_AGENTS)
     try:
         spent = time_measure(pipeline)
         for _ in range(warmup):
-            await pipeline.chain.step()
+            await pipeline.mlfo.chain.step()
         rows = []
         for _ in range(repeat):
             clock.calls.clear()
             spent.clear()
             began = time.perf_counter()
-            entry = await pipeline.chain.step()
+            entry = await pipeline.mlfo.chain.step()
             total = time.perf_counter() - began
             assert entry is not None and entry.passed, entry
             calls = list(clock.calls)
@@ -521,7 +522,7 @@ async def step_latency(repeat: int, warmup: int = 5) -> dict[str, Any]:
                     "calls": [c[0] for c in calls],
                 }
             )
-        passed = all(pipeline.view.admits(a) for a in pipeline.members)
+        passed = all(pipeline.mlfo.view.admits(a) for a in pipeline.members)
     finally:
         await close(pipeline, bus)
     totals = [r["total"] for r in rows]
@@ -531,7 +532,7 @@ async def step_latency(repeat: int, warmup: int = 5) -> dict[str, Any]:
 
     return {
         "what": (
-            f"await pipeline.chain.step() on a pipeline of {STEP_AGENTS} genuine agents "
+            f"await pipeline.mlfo.chain.step() on a pipeline of {STEP_AGENTS} genuine agents "
             "(in-process EVM, MemoryBus); ledger = awaited run_blocking calls (worker "
             "thread hop included; ledger_in_thread without it), split into transactions "
             "(record_step) and view calls and signatures (current_step, "
@@ -606,15 +607,15 @@ def control_unit_costs(image: WrappedImage, repeat: int) -> dict[str, float]:
 async def control_plane_run(n: int, unit: dict[str, float]) -> dict[str, Any]:
     """One bring-up of `n` agents: its wall time and what the sealed control plane and
     the signed, chain-checked verdicts cost in it."""
-    pipeline, bus, clock, wall = await bring_up(n)
+    pipeline, bus, clock, wall = await pipeline_of(n)
     try:
-        planes = [pipeline.mlfo, pipeline.chain.control]
+        planes = [pipeline.mlfo.control, pipeline.mlfo.chain.control]
         planes += [m.control for m in pipeline.members.values()]
         sealed = sum(p.stats.sealed for p in planes)
         opened = sum(p.stats.opened for p in planes)
         dropped = sum(sum(p.stats.dropped.values()) for p in planes)
         beats = sum(m.heartbeat.sent for m in pipeline.members.values())
-        records = len(pipeline.entries)
+        records = len(pipeline.mlfo.entries)
     finally:
         await close(pipeline, bus)
     steps = records  # one verdict per record: SECaaS's initial one, then one per step
@@ -649,7 +650,7 @@ async def control_plane_run(n: int, unit: dict[str, float]) -> dict[str, Any]:
 
 async def warm_up() -> None:
     """One small bring-up, untimed: imports and caches are not charged to any size."""
-    pipeline, bus, _, _ = await bring_up(STEP_AGENTS)
+    pipeline, bus, _, _ = await pipeline_of(STEP_AGENTS)
     await close(pipeline, bus)
 
 
@@ -696,18 +697,18 @@ signs the image), register (contracts deployed, an account per agent, registered
 credentials, attest (initial attestation and one mutual step per other agent), keys."""
 
 
-def phase_timings(pipeline: SecurePipeline) -> dict[str, float]:
+def phase_timings(pipeline: InProcessAgents) -> dict[str, float]:
     """Seconds per bring-up phase, from the pipeline's workflow records."""
-    seconds = {r.number: r.seconds for r in pipeline.workflow.records}
+    seconds = {r.number: r.seconds for r in pipeline.mlfo.workflow.records}
     return {phase: seconds[step] for phase, step in PHASES.items()}
 
 
 async def chain_run(n: int) -> dict[str, Any]:
-    pipeline, bus, clock, wall = await bring_up(n)
+    pipeline, bus, clock, wall = await pipeline_of(n)
     try:
-        blocks = pipeline.ledger.block_number()
-        records = pipeline.contracts.registry.records(pipeline_id(PIPELINE))
-        entries = pipeline.entries
+        blocks = pipeline.mlfo.ledger.block_number()
+        records = pipeline.mlfo.contracts.registry.records(pipeline_id(PIPELINE))
+        entries = pipeline.mlfo.entries
         assert len(records) == n == len(entries), (len(records), n, len(entries))
         assert all(e.passed for e in entries)
         assert all(m.secret is not None for m in pipeline.members.values())
@@ -738,7 +739,7 @@ async def chain_run(n: int) -> dict[str, Any]:
 
 
 async def chain_sizes(sizes: tuple[int, ...], repeat: int) -> dict[str, Any]:
-    pipeline, bus, _, cold_wall = await bring_up(STEP_AGENTS)  # imports, caches: untimed
+    pipeline, bus, _, cold_wall = await pipeline_of(STEP_AGENTS)  # imports, caches: untimed
     cold_wrap = phase_timings(pipeline)["wrap"]
     await close(pipeline, bus)
     rows = []
@@ -993,7 +994,7 @@ def main() -> None:
         "step": step,
         "chain": {
             "what": (
-                "SecurePipeline.bring_up(name, N agents, MemoryBus, VirtualClock, Security()) "
+                "bring_up(name, N agents, MemoryBus, VirtualClock, Security()) "
                 "on the in-process EVM; timings_s from the workflow steps (PHASES); attest = the "
                 "SECaaS's initial attestation + N-1 mutual steps (N records); attest_ledger_s "
                 "= awaited ledger calls in that phase; transactions = blocks mined "

@@ -13,7 +13,7 @@ from tests.network.emulation.conftest import line_scenario, needs_emulation
 
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
-from secmas.pipeline.agent_process import MLFO, ready_subject
+from secmas.pipeline.agent_process import ready_subject
 from secmas.pipeline.emulated_processes import (
     agents_in_pops,
     bus_clients,
@@ -24,6 +24,7 @@ from secmas.pipeline.iml import AgentLaunch
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.scenario.topology import dump_scenario
 from secmas.transport.broker import MISSING_BINARY, find_nats_server
+from secmas.trust.control import MLFO
 
 pytestmark = [
     needs_emulation,

@@ -11,8 +11,8 @@ from secmas.agents.bdi import Belief, Goal, GoalStatus
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.ledger.ids import pipeline_id
+from secmas.pipeline.inprocess import bring_up
 from secmas.pipeline.operate import drive_clock
-from secmas.pipeline.secure import SecurePipeline
 from secmas.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,10 +31,8 @@ def test_add_then_remove_an_agent() -> None:
     async def main() -> None:
         world = World.simulated(SCENARIO)
         first = [p for p in world.directory if p != "pop2"]
-        pipeline = await SecurePipeline.bring_up(
-            "reconf", first, world.bus, world.clock, SCENARIO.security
-        )
-        world.admits = pipeline.view.admits
+        pipeline = await bring_up("reconf", first, world.bus, world.clock, SCENARIO.security)
+        world.admits = pipeline.mlfo.view.admits
         agents = {p: PoPAgent(p, world, bus=pipeline.bus_for(p)) for p in first}
         for agent in agents.values():
             await agent.start()
@@ -42,9 +40,9 @@ def test_add_then_remove_an_agent() -> None:
         assert "pop2" not in {b.bidder for b in before.outcome.bids}
         assert "pop2" not in {r.bidder for r in before.outcome.refusals}
 
-        entry = await pipeline.add_agent("pop2")
+        entry = await pipeline.mlfo.add_agent("pop2")
         assert entry.passed and entry.measured == "pop2"
-        pid, registry = pipeline_id("reconf"), pipeline.contracts.registry
+        pid, registry = pipeline_id("reconf"), pipeline.mlfo.contracts.registry
         newcomer = pipeline.members["pop2"]
         assert registry.is_trusted(pid, newcomer.account.address)
         assert newcomer.secret is not None and newcomer.secret.epoch == 1
@@ -58,7 +56,7 @@ def test_add_then_remove_an_agent() -> None:
         retired = await agents.pop("pop3").retire()
         assert retired and not any(i.pop == "pop3" for i in world.infra.instances.values())
         assert all(u == 0 for u in world.infra.pops["pop3"].used)
-        await pipeline.remove_agent("pop3")
+        await pipeline.mlfo.remove_agent("pop3")
         assert not registry.is_active(pid, pipeline.members["pop3"].account.address)
         assert registry.key_epoch(pid) == 2
         assert pipeline.members["pop1"].secret.epoch == 2  # type: ignore[union-attr]
@@ -81,24 +79,22 @@ def test_a_removed_agent_is_halted_and_removing_it_again_changes_nothing() -> No
     async def main() -> None:
         world = World.simulated(SCENARIO)
         members = ["pop1", "pop3", "pop5"]
-        pipeline = await SecurePipeline.bring_up(
-            "halts", members, world.bus, world.clock, SCENARIO.security
-        )
-        world.admits = pipeline.view.admits
+        pipeline = await bring_up("halts", members, world.bus, world.clock, SCENARIO.security)
+        world.admits = pipeline.mlfo.view.admits
         agents = {p: PoPAgent(p, world, bus=pipeline.bus_for(p)) for p in members}
         for agent in agents.values():
             pipeline.halts[agent.pop] = agent.revoke
             await agent.start()
-        await pipeline.remove_agent("pop3", "SSLA breached")
-        epoch = pipeline.contracts.registry.key_epoch(pipeline_id("halts"))
+        await pipeline.mlfo.remove_agent("pop3", "SSLA breached")
+        epoch = pipeline.mlfo.contracts.registry.key_epoch(pipeline_id("halts"))
         removed = agents["pop3"]
         assert removed.bdi.halted == "revoked: SSLA breached" and not removed.bdi.running
         assert "pop3" not in pipeline.halts
         goal = await removed.post(Goal(Belief("linkRateLimited", ("pop6~server",))))
         assert goal.status is GoalStatus.FAILED
-        await pipeline.remove_agent("pop3", "again")
-        assert pipeline.contracts.registry.key_epoch(pipeline_id("halts")) == epoch
-        assert pipeline.view.excluded["pop3"] == "SSLA breached"
+        await pipeline.mlfo.remove_agent("pop3", "again")
+        assert pipeline.mlfo.contracts.registry.key_epoch(pipeline_id("halts")) == epoch
+        assert pipeline.mlfo.view.excluded["pop3"] == "SSLA breached"
         for agent in agents.values():
             await agent.stop()  # the run's teardown: the halted one too
         await pipeline.close()

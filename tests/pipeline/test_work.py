@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secmas.pipeline.agent_process import recipient
 from secmas.pipeline.busaccess import agent_permissions
-from secmas.pipeline.secure import agent_recipient
+from secmas.pipeline.membership import recipient
+from secmas.pipeline.membership import recipient as agent_recipient
 from secmas.pipeline.work import sum_prefix, work_recipient, work_subject
 from secmas.trust.control import MLFO
 

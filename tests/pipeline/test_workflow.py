@@ -13,8 +13,9 @@ from secmas.ledger.ids import pipeline_id
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import VirtualClock
 from secmas.pipeline.errors import PipelineError
+from secmas.pipeline.images import WrappedImage, wrap_native_image
+from secmas.pipeline.inprocess import bring_up
 from secmas.pipeline.operate import operate
-from secmas.pipeline.secure import SecurePipeline, WrappedImage, wrap_native_image
 from secmas.pipeline.workflow import STEPS, Workflow
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Security
@@ -70,7 +71,7 @@ def test_a_failed_initial_attestation_stops_and_revokes_every_registered_agent(
     async def main(flow: Workflow, url: str) -> None:
         bus = MemoryBus()
         try:
-            await SecurePipeline.bring_up(
+            await bring_up(
                 "rollback",
                 ["a1", "a2", "a3"],
                 bus,

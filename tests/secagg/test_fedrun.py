@@ -15,7 +15,7 @@ import torch
 from secmas.analytics.loop import ClosedLoop
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import WallClock
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.inprocess import bring_up
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario, Security
 from secmas.secagg.fedrun import AgentTraining, agent_services, trains_among_agents
@@ -41,7 +41,7 @@ def test_the_attested_agents_train_the_closed_loops_detector() -> None:
 
     async def main() -> tuple[AgentTraining, dict[str, bytes], dict[str, bytes]]:
         bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up("fedrun", agents, bus, WallClock(), Security())
+        pipeline = await bring_up("fedrun", agents, bus, WallClock(), Security())
         try:
             loop = ClosedLoop(None)
             with pytest.raises(RuntimeError, match="not trained yet"):
@@ -49,7 +49,7 @@ def test_the_attested_agents_train_the_closed_loops_detector() -> None:
             training = AgentTraining(scenario, loop)
             await training.run(await pipeline.cohort())
             assert loop.detector is training.result.detector  # type: ignore[union-attr]
-            registry, pid = pipeline.contracts.registry, pipeline_id("fedrun")
+            registry, pid = pipeline.mlfo.contracts.registry, pipeline_id("fedrun")
             on_chain = {
                 a: registry.agent(pid, m.account.address).signing_key
                 for a, m in pipeline.members.items()

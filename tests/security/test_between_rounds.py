@@ -24,8 +24,9 @@ from tests.security.conftest import run
 from tests.trust.test_chain import agent_image
 
 from secmas.network.clock import VirtualClock
+from secmas.pipeline.images import WrappedImage
+from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.pipeline.operate import drive_clock
-from secmas.pipeline.secure import SecurePipeline, WrappedImage
 from secmas.scenario.model import Attestation, Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.chain import ChainEntry
@@ -84,23 +85,23 @@ def victim_images(tmp_path: Path) -> dict[str, WrappedImage]:
 
 async def hide_between_rounds(
     tmp_path: Path, security: Security, seed: int, dwell: float
-) -> tuple[SecurePipeline, Implant, list[ChainEntry]]:
+) -> tuple[InProcessAgents, Implant, list[ChainEntry]]:
     """Bring the pipeline up, start its background attestation and the implant, and
     run the virtual clock until the victim is revoked or HORIZON; the chain's entries."""
     chosen = victim_images(tmp_path)
     module = sys.modules[chosen[VICTIM].runtime.layout.name]
     bus, clock = MemoryBus(), VirtualClock()
-    pipeline = await SecurePipeline.bring_up(PIPE, AGENTS, bus, clock, security, images=chosen)
+    pipeline = await bring_up(PIPE, AGENTS, bus, clock, security, images=chosen)
     implant = Implant(module, dwell)
-    pipeline.start_background(clock, seed=seed)
+    pipeline.mlfo.attest_in_background(clock, seed)
     work = agent_work(module, clock, implant.acted)
     tasks = [asyncio.ensure_future(t) for t in (implant.hide(clock), work)]
     try:
         t = 0.0
-        while t < HORIZON and pipeline.view.admits(VICTIM):
+        while t < HORIZON and pipeline.mlfo.view.admits(VICTIM):
             t += 1.0
             await drive_clock(clock, t)
-        return pipeline, implant, list(pipeline.entries)
+        return pipeline, implant, list(pipeline.mlfo.entries)
     finally:
         for task in tasks:
             task.cancel()
@@ -118,7 +119,7 @@ def test_periodic_steps_alone_never_see_an_implant_that_hides_between_them(
     pipeline, implant, entries = run(
         hide_between_rounds(tmp_path, periodic_only, SEED, dwell=PERIOD - 2 * LEAD)
     )
-    assert pipeline.view.admits(VICTIM)
+    assert pipeline.mlfo.view.admits(VICTIM)
     assert len(implant.acted) > HORIZON / 2  # it acted most of the time
     periodic = [e for e in entries if e.kind == "mutual" and e.time and e.measured == VICTIM]
     assert len(periodic) >= 4  # looked at again and again ...
@@ -134,7 +135,7 @@ def test_unannounced_measurements_catch_it_within_the_run(tmp_path: Path) -> Non
     pipeline, implant, entries = run(
         hide_between_rounds(tmp_path, security, SEED, dwell=PERIOD - 2 * LEAD)
     )
-    assert not pipeline.view.admits(VICTIM)
+    assert not pipeline.mlfo.view.admits(VICTIM)
     caught = [e for e in entries if not e.passed]
     assert [(e.kind, e.measured, e.verifier) for e in caught] == [("random", VICTIM, "secaas")]
     assert caught[0].time is not None and implant.covers(caught[0].time)
@@ -144,7 +145,7 @@ def test_unannounced_measurements_catch_it_within_the_run(tmp_path: Path) -> Non
 
 
 def caught_by_schedule(seed: int, dwell: float, horizon: float) -> bool:
-    """Whether the run's unannounced checks (the timetable `SecurePipeline` follows for
+    """Whether the run's unannounced checks (the timetable `InProcessAgents` follows for
     `seed` on the virtual clock) land on the victim inside one of its patched windows
     (k·period + LEAD, k·period + LEAD + dwell) before `horizon`."""
     timetable = Timetable.for_run(Attestation(period=PERIOD), PIPE, seed, simulated=True)

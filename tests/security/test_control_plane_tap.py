@@ -17,9 +17,9 @@ from tests.security.test_verdicts_bus import AGENTS, PIPE, images
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
 from secmas.pipeline.busaccess import BusAccess
+from secmas.pipeline.inprocess import bring_up
 from secmas.pipeline.operate import drive_clock
 from secmas.pipeline.outside import operate_processes
-from secmas.pipeline.secure import SecurePipeline
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Security
 from secmas.transport.address import BusAddress
@@ -82,19 +82,17 @@ def test_a_tap_on_the_in_memory_bus_sees_no_trust_message_in_clear(tmp_path: Pat
             frames.append((subject, data))
 
         await bus.subscribe(">", tap)
-        pipeline = await SecurePipeline.bring_up(
-            PIPE, AGENTS, bus, clock, Security(), images=images(tmp_path)
-        )
+        pipeline = await bring_up(PIPE, AGENTS, bus, clock, Security(), images=images(tmp_path))
         try:
-            await pipeline.chain.run(len(AGENTS))
+            await pipeline.mlfo.chain.run(len(AGENTS))
             await drive_clock(clock, 30.0)  # heartbeats
-            await pipeline.remove_agent("a4")  # a revocation and a new key epoch
+            await pipeline.mlfo.remove_agent("a4")  # a revocation and a new key epoch
             await bus.flush()
-            records = pipeline.contracts.registry.records(pipeline_id(PIPE))
-            secrets = [p.secret for p in pipeline.pushes if p.secret is not None]
+            records = pipeline.mlfo.contracts.registry.records(pipeline_id(PIPE))
+            secrets = [p.secret for p in pipeline.mlfo.pushes if p.secret is not None]
             secrets += [m.secret.secret for m in pipeline.members.values() if m.secret]
             secrets += [r.nonce for r in records] + [r.evidence for r in records]
-            secrets += [e.measurement.root for e in pipeline.chain.expected.values()]
+            secrets += [e.measurement.root for e in pipeline.mlfo.chain.expected.values()]
             assert len(secrets) > 3 * len(AGENTS)
             trust = assert_sealed(frames, secrets)
             subjects = {s.split(".")[1] for s, _ in frames}

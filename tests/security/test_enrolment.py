@@ -15,8 +15,10 @@ import pytest
 from tests.security.conftest import BusPair, run
 
 from secmas.ledger import Account
-from secmas.pipeline.agent_process import AgentConfig, handed_credential, join_subject
+from secmas.pipeline.agent_process import AgentConfig, handed_credential
 from secmas.pipeline.busaccess import BusAccess
+from secmas.pipeline.membership import join_subject
+from secmas.pipeline.orchestrator import Orchestrator
 from secmas.pipeline.processes import Driver
 from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
@@ -29,10 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_FILE = ROOT / "scenarios" / "ddos-6pop.yaml"
 
 
-def driver(raw: object, workdir: Path) -> Driver:
+def driver(raw: object, workdir: Path) -> Orchestrator:
+    """The MLFO of a multi-process run over `raw`."""
     scenario = load_scenario(SCENARIO_FILE)
     access = BusAccess(BusAddress.parse("nats://127.0.0.1:4222"))
-    return Driver(scenario, SCENARIO_FILE, access, None, None, raw, workdir)  # type: ignore[arg-type]
+    run = Driver(scenario, SCENARIO_FILE, access, None, None, raw, workdir)  # type: ignore[arg-type]
+    return run.mlfo
 
 
 async def join(

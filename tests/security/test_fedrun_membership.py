@@ -24,7 +24,7 @@ import torch
 from secmas.analytics.loop import ClosedLoop
 from secmas.network.clock import WallClock
 from secmas.network.dataplane.cnf import METRICS
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.inprocess import bring_up
 from secmas.pipeline.work import sum_prefix, work_subject
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario, Security
@@ -81,9 +81,9 @@ def test_an_agent_revoked_before_training_contributes_nothing() -> None:
 
     async def main() -> tuple[AgentTraining, TrainingMember]:
         bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up(PIPELINE, agents, bus, WallClock(), Security())
+        pipeline = await bring_up(PIPELINE, agents, bus, WallClock(), Security())
         try:
-            await pipeline.remove_agent(REVOKED, "failed attestation")
+            await pipeline.mlfo.remove_agent(REVOKED, "failed attestation")
             cohort = await pipeline.cohort()
             seconds = telemetry_seconds(scenario, scenario.analytics.samples, 10)
             values = own_telemetry(scenario, revoked, seconds)[0]
@@ -126,7 +126,7 @@ def test_a_process_that_never_enrolled_can_neither_read_nor_add_to_the_sums() ->
 
     async def main() -> tuple[AgentTraining, int]:
         bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up(PIPELINE, agents, bus, WallClock(), Security())
+        pipeline = await bring_up(PIPELINE, agents, bus, WallClock(), Security())
         intruder = AgentIdentity.generate("pop7")
         try:
             sent: set[bytes] = set()

@@ -15,7 +15,7 @@ from secmas.api import RunInputError, plan
 from secmas.ledger.accounts import Account
 from secmas.ledger.funding import STEP_GAS, TRANSFER_GAS
 from secmas.ledger.rpcserver import LedgerServer
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,20 +41,20 @@ def test_a_key_without_funds_is_refused_before_the_run(tmp_path: Path) -> None:
 
 
 def test_every_agent_account_is_swept_back_to_the_mlfo_when_the_run_ends() -> None:
-    async def main() -> SecurePipeline:
+    async def main() -> InProcessAgents:
         world = World.simulated(SCENARIO)
         members = ["pop1", "pop2", "pop3"]
-        pipeline = await SecurePipeline.bring_up(
+        pipeline = await bring_up(
             "swept", members, world.bus, world.clock, SCENARIO.security, duration=60.0
         )
         for _ in range(3):
-            await pipeline.chain.step()
+            await pipeline.mlfo.chain.step()
         await pipeline.close()
         return pipeline
 
     pipeline = asyncio.run(asyncio.wait_for(main(), 120))
-    ledger = pipeline.ledger
-    fee = TRANSFER_GAS * pipeline.ledger.chain.fees().max_fee
+    ledger = pipeline.mlfo.ledger
+    fee = TRANSFER_GAS * pipeline.mlfo.ledger.chain.fees().max_fee
     for member in pipeline.members.values():
         assert ledger.balance(member.account) < fee, member.identity.name
     report = pipeline.report(0.0)

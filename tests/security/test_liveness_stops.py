@@ -34,8 +34,9 @@ from secmas.agents.bidding import Bid, GoalRequest
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
 from secmas.network.infrastructure import Infrastructure
+from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.pipeline.operate import drive_clock
-from secmas.pipeline.secure import SecurePipeline, measurer_deadlines
+from secmas.pipeline.orchestrator import measurer_deadlines
 from secmas.scenario.model import Attestation, Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.liveness import READMITTED, WITHDRAWN
@@ -77,9 +78,9 @@ def stopped() -> Iterator[list[int]]:
             os.kill(pid, signal.SIGCONT)
 
 
-async def measured_pipeline(name: str, bus: MemoryBus) -> SecurePipeline:
+async def measured_pipeline(name: str, bus: MemoryBus) -> InProcessAgents:
     """Three agents in this process, measured by a measurer process of the run's own."""
-    return await SecurePipeline.bring_up(
+    return await bring_up(
         name, ["a1", "a2", "a3"], bus, VirtualClock(), SHARED, measure_from_outside=True
     )
 
@@ -130,21 +131,21 @@ def test_a_stopped_measurer_leaves_the_agents_unmeasured_not_revoked(
         bus = MemoryBus()
         pipeline = await measured_pipeline("measurer-stop", bus)
         try:
-            assert pipeline.external is not None
-            measurer = pipeline.external.host.process.pid
+            assert pipeline.mlfo.external is not None
+            measurer = pipeline.mlfo.external.host.process.pid
             os.kill(measurer, signal.SIGSTOP)
             stopped.append(measurer)
-            unmeasured = await pipeline.chain.step()
+            unmeasured = await pipeline.mlfo.chain.step()
             assert unmeasured is not None and not unmeasured.passed
             assert unmeasured.revoke_tx is None
             assert unmeasured.reasons[0].startswith(f"external measurement: {NOT_ANSWERING}")
-            assert not pipeline.view.admits(unmeasured.measured)
-            assert pipeline.view.excluded == {}
+            assert not pipeline.mlfo.view.admits(unmeasured.measured)
+            assert pipeline.mlfo.view.excluded == {}
             os.kill(measurer, signal.SIGCONT)
-            for _ in pipeline.plan:  # its turn comes again, the measurer answering
-                entry = await pipeline.chain.step()
+            for _ in pipeline.mlfo.plan:  # its turn comes again, the measurer answering
+                entry = await pipeline.mlfo.chain.step()
                 assert entry is not None and entry.passed
-            assert pipeline.view.admits(unmeasured.measured)
+            assert pipeline.mlfo.view.admits(unmeasured.measured)
             assert _all_trusted_on_chain(pipeline)
         finally:
             await pipeline.close()
@@ -165,7 +166,7 @@ def test_an_initial_attestation_the_measurer_left_unanswered_is_made_again(
         bus = MemoryBus()
         pipeline = await measured_pipeline("measurer-initial", bus)
         try:
-            external, chain = pipeline.external, pipeline.chain
+            external, chain = pipeline.mlfo.external, pipeline.mlfo.chain
             assert external is not None and chain.external is not None
             measurer = external.host.process.pid
             check, tries = chain.external, []
@@ -185,7 +186,7 @@ def test_an_initial_attestation_the_measurer_left_unanswered_is_made_again(
             assert entry.passed and entry.kind == "initial" and entry.revoke_tx is None
             unmeasured = [e for e in chain.entries if e.kind == "initial" and not e.passed]
             assert [e.measured for e in unmeasured][-1:] == ["a2"]
-            assert pipeline.view.admits("a2") and pipeline.view.excluded == {}
+            assert pipeline.mlfo.view.admits("a2") and pipeline.mlfo.view.excluded == {}
         finally:
             await pipeline.close()
             await bus.close()
@@ -193,8 +194,8 @@ def test_an_initial_attestation_the_measurer_left_unanswered_is_made_again(
     run(main())
 
 
-def _all_trusted_on_chain(pipeline: SecurePipeline) -> bool:
-    registry, pid = pipeline.contracts.registry, pipeline_id(pipeline.name)
+def _all_trusted_on_chain(pipeline: InProcessAgents) -> bool:
+    registry, pid = pipeline.mlfo.contracts.registry, pipeline_id(pipeline.mlfo.name)
     return all(registry.is_trusted(pid, m.account.address) for m in pipeline.members.values())
 
 
@@ -207,13 +208,13 @@ def test_an_agent_that_stops_answering_is_withdrawn_then_readmitted_not_revoked(
         bus, clock = MemoryBus(), VirtualClock()
         names = ["A", "B", "C", "D", "E"]
         security = Security(encrypt=False)  # the spy reads the calls for proposals
-        pipeline = await SecurePipeline.bring_up("hung-pipe", names, bus, clock, security)
+        pipeline = await bring_up("hung-pipe", names, bus, clock, security)
         infra = Infrastructure.from_scenario(star(FIVE))
         spy = Spy(clock)
         await bus.subscribe("nfva.agent.*", spy.handle)
         boxes = {
             n: Mailbox(
-                n, infra, pipeline.bus_for(n), clock, _execute, seed=3, admits=pipeline.admits
+                n, infra, pipeline.bus_for(n), clock, _execute, seed=3, admits=pipeline.mlfo.admits
             )
             for n in names
         }
@@ -240,28 +241,28 @@ def test_an_agent_that_stops_answering_is_withdrawn_then_readmitted_not_revoked(
             await c.heartbeat.stop()  # C hangs: nothing of it answers any more
             await c.endpoint.stop()
             await boxes["C"].stop()
-            window = pipeline.liveness.window("C")  # a beat period, and one more
+            window = pipeline.mlfo.liveness.window("C")  # a beat period, and one more
             assert window == 2 * security.heartbeat <= security.attestation.period
 
             assert "C" not in await call(12.0 + window)  # withdrawn: not asked, not awaited
-            withdrawn = pipeline.liveness.changes[0]
+            withdrawn = pipeline.mlfo.liveness.changes[0]
             assert (withdrawn.agent, withdrawn.state) == ("C", WITHDRAWN)
             assert withdrawn.time <= 10.0 + window
             # The chain's steps go on; the one that would challenge C waits for it.
-            measured = [e.measured for e in await pipeline.chain.run(len(names))]
-            assert "C" not in measured and pipeline.chain.held >= 1
+            measured = [e.measured for e in await pipeline.mlfo.chain.run(len(names))]
+            assert "C" not in measured and pipeline.mlfo.chain.held >= 1
 
             await drive_clock(clock, 40.0)
             c.heartbeat.start()  # C answers again
             await c.endpoint.start()
             await boxes["C"].start()
             assert "C" in await call(41.0)  # re-admitted at its first beat
-            readmitted = pipeline.liveness.changes[1]
+            readmitted = pipeline.mlfo.liveness.changes[1]
             assert (readmitted.agent, readmitted.state, readmitted.time) == ("C", READMITTED, 40.0)
-            entry = await pipeline.chain.step()  # the step that waited for C measures it now
+            entry = await pipeline.mlfo.chain.step()  # the step that waited for C measures it now
             assert entry is not None and (entry.measured, entry.passed) == ("C", True)
 
-            assert pipeline.view.excluded == {}  # nothing revoked for the stop
+            assert pipeline.mlfo.view.excluded == {}  # nothing revoked for the stop
             assert _all_trusted_on_chain(pipeline)
         finally:
             for task in auctions:

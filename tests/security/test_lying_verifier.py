@@ -27,8 +27,9 @@ from tests.trust.test_chain import agent_image
 from secmas.agents.ddos.agent import World
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
+from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.pipeline.operate import OperateResult, operate
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.orchestrator import Orchestrator
 from secmas.report.acceptance import Timeline, acceptance
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Security
@@ -65,10 +66,10 @@ def turn_liar(role: VerifierRole, liar: type[Verifier] = LyingAppraiser) -> None
     role.verifier = liar(genuine.name, genuine.max_age, genuine.clock)
 
 
-async def brought_up(tmp_path: Path) -> tuple[MemoryBus, SecurePipeline]:
+async def brought_up(tmp_path: Path) -> tuple[MemoryBus, InProcessAgents]:
     image = agent_image(tmp_path)
     bus = MemoryBus()
-    pipeline = await SecurePipeline.bring_up(
+    pipeline = await bring_up(
         PIPE, AGENTS, bus, VirtualClock(), Security(), images=dict.fromkeys(AGENTS, image)
     )
     return bus, pipeline
@@ -82,12 +83,12 @@ def test_a_verifier_that_fails_everybody_revokes_nobody_honest(tmp_path: Path) -
         bus, pipeline = await brought_up(tmp_path)
         try:
             turn_liar(pipeline.members[LIAR].role)
-            entries = await pipeline.chain.run(2 * len(AGENTS))
+            entries = await pipeline.mlfo.chain.run(2 * len(AGENTS))
             honest = [a for a in AGENTS if a != LIAR]
-            assert set(pipeline.view.excluded) == {LIAR}, pipeline.view.excluded
-            assert all(pipeline.view.admits(a) for a in honest)
-            assert "refuted" in pipeline.view.excluded[LIAR]
-            pid, registry = pipeline_id(PIPE), pipeline.contracts.registry
+            assert set(pipeline.mlfo.view.excluded) == {LIAR}, pipeline.mlfo.view.excluded
+            assert all(pipeline.mlfo.view.admits(a) for a in honest)
+            assert "refuted" in pipeline.mlfo.view.excluded[LIAR]
+            pid, registry = pipeline_id(PIPE), pipeline.mlfo.contracts.registry
             liar = pipeline.members[LIAR].account.address
             assert not registry.is_trusted(pid, liar) and not registry.is_active(pid, liar)
             assert registry.root_of_trust(pid) != liar
@@ -95,10 +96,10 @@ def test_a_verifier_that_fails_everybody_revokes_nobody_honest(tmp_path: Path) -
                 assert registry.is_trusted(pid, pipeline.members[agent].account.address)
             # its one lie is on record, overturned by SECaaS's own pass of the agent it
             # failed, which became the root of trust; the liar verified nothing after it
-            lies = [e for e in pipeline.entries if e.verifier == LIAR and not e.passed]
+            lies = [e for e in pipeline.mlfo.entries if e.verifier == LIAR and not e.passed]
             [lie] = lies
             assert lie.revoke_tx is None and any("overturned" in r for r in lie.reasons)
-            after = pipeline.entries[pipeline.entries.index(lie) + 1 :]
+            after = pipeline.mlfo.entries[pipeline.mlfo.entries.index(lie) + 1 :]
             assert (after[0].kind, after[0].measured, after[0].passed) == (
                 CROSS_CHECK,
                 lie.measured,
@@ -125,13 +126,13 @@ def test_a_verifier_that_hears_nobody_is_revoked_on_its_second_refuted_silence(
         bus, pipeline = await brought_up(tmp_path)
         try:
             turn_liar(pipeline.members[LIAR].role, DeafAppraiser)
-            await pipeline.chain.run(3 * len(AGENTS))
-            assert set(pipeline.view.excluded) == {LIAR}, pipeline.view.excluded
-            lies = [e for e in pipeline.entries if e.verifier == LIAR and not e.passed]
+            await pipeline.mlfo.chain.run(3 * len(AGENTS))
+            assert set(pipeline.mlfo.view.excluded) == {LIAR}, pipeline.mlfo.view.excluded
+            lies = [e for e in pipeline.mlfo.entries if e.verifier == LIAR and not e.passed]
             assert len(lies) == 2 and all(e.revoke_tx is None for e in lies)
-            first = pipeline.entries.index(lies[0])
-            assert pipeline.entries[first + 1].kind == CROSS_CHECK
-            assert "refuted" in pipeline.view.excluded[LIAR]
+            first = pipeline.mlfo.entries.index(lies[0])
+            assert pipeline.mlfo.entries[first + 1].kind == CROSS_CHECK
+            assert "refuted" in pipeline.mlfo.view.excluded[LIAR]
         finally:
             await pipeline.close()
             await bus.close()
@@ -152,8 +153,8 @@ def test_a_fail_the_host_measurer_confirms_stands(tmp_path: Path) -> None:
                 passed = agent != "a1"
                 return MeasurerAppraisal(passed, () if passed else ("text of a1 changed",))
 
-            pipeline.chain.external = measurer
-            [entry] = await pipeline.chain.run(1)
+            pipeline.mlfo.chain.external = measurer
+            [entry] = await pipeline.mlfo.chain.run(1)
             assert (entry.kind, entry.measured, entry.verifier, entry.passed) == (
                 "mutual",
                 "a1",
@@ -161,8 +162,8 @@ def test_a_fail_the_host_measurer_confirms_stands(tmp_path: Path) -> None:
                 False,
             )
             assert entry.revoke_tx is not None
-            assert set(pipeline.view.excluded) == {"a1"}
-            assert pipeline.view.admits("a6")
+            assert set(pipeline.mlfo.view.excluded) == {"a1"}
+            assert pipeline.mlfo.view.admits("a6")
         finally:
             await pipeline.close()
             await bus.close()
@@ -179,8 +180,9 @@ class LyingVerifierLoop:
 
     def attach(self, world: World, attestations: Any, trust_layer: Any = None) -> None:
         del world, attestations
-        assert isinstance(trust_layer, SecurePipeline)
-        turn_liar(trust_layer.members[self.pop].role)
+        assert isinstance(trust_layer, Orchestrator)  # the run's MLFO: its agents here
+        assert isinstance(trust_layer.iml, InProcessAgents)
+        turn_liar(trust_layer.iml.members[self.pop].role)
 
     async def start(self, agents: Any) -> None:
         del agents

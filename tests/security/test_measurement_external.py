@@ -352,23 +352,24 @@ def test_the_host_service_measures_from_its_own_process(host: Host, tmp_path: Pa
 IN_PROCESS_RUN = """\
 import asyncio, mmap, os, sys
 from secmas.network.clock import VirtualClock
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
 {jit}
 
 async def scenario():
     bus = MemoryBus()
-    pipeline = await SecurePipeline.bring_up(
+    pipeline = await bring_up(
         "outside", ["a1", "a2", "a3"], bus, VirtualClock(), Security(), measure_from_outside=True
     )
     try:
-        assert all(e.passed for e in pipeline.entries), [e.reasons for e in pipeline.entries]
-        assert pipeline.external.host.process.pid != os.getpid()
+        entries = pipeline.mlfo.entries
+        assert all(e.passed for e in entries), [e.reasons for e in entries]
+        assert pipeline.mlfo.external.host.process.pid != os.getpid()
         prot = mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC
         shellcode = {implant}
         try:
-            entry = await pipeline.chain.step()
+            entry = await pipeline.mlfo.chain.step()
         finally:
             shellcode and shellcode.close()
         print("passed" if entry.passed else "failed", entry.reasons)

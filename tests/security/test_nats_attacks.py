@@ -23,16 +23,9 @@ from tests.conftest import until
 from secmas.agents.auction import SPACE
 from secmas.agents.board import board_subject
 from secmas.listenport import free_port
-from secmas.pipeline.agent_process import (
-    MLFO,
-    ready_subject,
-    rekey_subject,
-    start_subject,
-    stop_subject,
-    tick_subject,
-    welcome_subject,
-)
+from secmas.pipeline.agent_process import ready_subject, start_subject, tick_subject
 from secmas.pipeline.busaccess import BusAccess, RunBus, issue_run_bus
+from secmas.pipeline.membership import rekey_subject, stop_subject, welcome_subject
 from secmas.transport.address import BusAddress
 from secmas.transport.broker import (
     MISSING_BINARY,
@@ -44,6 +37,7 @@ from secmas.transport.broker import (
 from secmas.transport.nats import TLS_NOT_OFFERED, BusUnavailable, NatsBus
 from secmas.transport.tls import issue_run_pki
 from secmas.trust.chain import attest_subject
+from secmas.trust.control import MLFO
 from secmas.trust.liveness import heartbeat_subject
 from secmas.trust.verification import verify_subject
 

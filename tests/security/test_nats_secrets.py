@@ -17,7 +17,7 @@ from tests.conftest import until
 from typer.testing import CliRunner
 
 from secmas.cli.main import app
-from secmas.pipeline.agent_process import MLFO, ready_subject
+from secmas.pipeline.agent_process import ready_subject
 from secmas.pipeline.busaccess import issue_pipeline_users, issue_run_bus
 from secmas.pipeline.iml import BUS_AUTH_ENV, AgentLaunch, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name
@@ -25,6 +25,7 @@ from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
 from secmas.transport.broker import MISSING_BINARY, NatsCluster, NatsServer, find_nats_server
 from secmas.transport.tls import issue_run_pki
+from secmas.trust.control import MLFO
 
 if find_nats_server() is None:
     pytest.skip(f"runs over NATS need a server: {MISSING_BINARY}", allow_module_level=True)

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 import secmas
 from secmas.cli.wrap import register
 from secmas.pipeline.errors import PipelineError
-from secmas.pipeline.secure import WrappedImage, secmas_image
+from secmas.pipeline.images import WrappedImage, secmas_image
 from secmas.pipeline.workflow import Workflow
 from secmas.trust.keys import signing_key
 from secmas.trust.repository import ReferenceRepository

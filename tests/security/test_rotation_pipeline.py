@@ -1,6 +1,6 @@
 """A revocation in a running pipeline rotates the key epoch without dropping a frame.
 
-`SecurePipeline.remove_agent` revokes an agent on chain, which starts a new key epoch:
+`InProcessAgents.remove_agent` revokes an agent on chain, which starts a new key epoch:
 the MLFO pushes its secret to the remaining agents, each fetches and installs it from
 the ledger (one after another), and only then do they switch. Meanwhile every agent keeps
 publishing to the group and to its peers' inboxes through its SecureBus; the revoked
@@ -14,7 +14,7 @@ from collections import Counter
 from secmas.agents.auction import inbox
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import WallClock
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.inprocess import bring_up
 from secmas.scenario.model import Security
 from secmas.transport import MemoryBus
 from secmas.transport.channel import Drop
@@ -27,7 +27,7 @@ GROUP = "secmas.links.rotation"
 def test_removing_an_agent_under_load_rotates_without_dropping_a_frame() -> None:
     async def main() -> None:
         bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up("rotation", AGENTS, bus, WallClock(), Security())
+        pipeline = await bring_up("rotation", AGENTS, bus, WallClock(), Security())
         buses = {a: pipeline.bus_for(a) for a in AGENTS}
         received: Counter[tuple[str, str, str]] = Counter()  # (receiver, sender, kind)
         sent: Counter[tuple[str, str, str]] = Counter()
@@ -49,7 +49,7 @@ def test_removing_an_agent_under_load_rotates_without_dropping_a_frame() -> None
                 i += 1
                 await buses[agent].publish(GROUP, agent.encode())
                 sent["*", agent, "group"] += 1
-                peers = [a for a in AGENTS if a != agent and pipeline.view.admits(a)]
+                peers = [a for a in AGENTS if a != agent and pipeline.mlfo.view.admits(a)]
                 peer = peers[i % len(peers)]
                 await buses[agent].publish(inbox(peer), agent.encode())
                 sent[peer, agent, "inbox"] += 1
@@ -58,7 +58,7 @@ def test_removing_an_agent_under_load_rotates_without_dropping_a_frame() -> None
         senders = [asyncio.ensure_future(stream(a)) for a in AGENTS]
         try:
             await asyncio.sleep(0.1)
-            await pipeline.remove_agent(REVOKED, "test: revoked under load")
+            await pipeline.mlfo.remove_agent(REVOKED, "test: revoked under load")
             await asyncio.sleep(0.1)
         finally:
             stop.set()
@@ -66,9 +66,9 @@ def test_removing_an_agent_under_load_rotates_without_dropping_a_frame() -> None
         await bus.flush()
 
         pid = pipeline_id("rotation")
-        assert pipeline.contracts.registry.key_epoch(pid) == 2
+        assert pipeline.mlfo.contracts.registry.key_epoch(pid) == 2
         honest = [a for a in AGENTS if a != REVOKED]
-        rotation = pipeline.rotations[-1]
+        rotation = pipeline.mlfo.rotations[-1]
         assert rotation.epoch == 2 and rotation.missing == {}
         assert sorted(rotation.acknowledged) == honest
         for me in honest:

@@ -27,7 +27,7 @@ from secmas.agents.auction import AuctionSettings, Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.network.clock import WallClock
 from secmas.network.infrastructure import Infrastructure
-from secmas.pipeline.secure import WrappedImage, wrap_native_image
+from secmas.pipeline.images import WrappedImage, wrap_native_image
 from secmas.transport.memory import MemoryBus
 from secmas.trust.attestation import Evidence, Verifier
 from secmas.trust.chain import AttesterEndpoint, Offload, attest_subject

@@ -11,7 +11,7 @@ from tests.security.test_verdicts_bus import AGENTS, PIPE, images
 
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.inprocess import bring_up
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
 
@@ -19,15 +19,15 @@ from secmas.transport.memory import MemoryBus
 def test_revoking_the_root_of_trust_does_not_stall_the_chain(tmp_path: Path) -> None:
     async def main() -> None:
         bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up(
+        pipeline = await bring_up(
             PIPE, AGENTS, bus, VirtualClock(), Security(), images=images(tmp_path)
         )
         try:
-            registry, pid = pipeline.contracts.registry, pipeline_id(PIPE)
+            registry, pid = pipeline.mlfo.contracts.registry, pipeline_id(PIPE)
             assert registry.root_of_trust(pid) == pipeline.members["a4"].account.address
-            await pipeline.remove_agent("a4")
+            await pipeline.mlfo.remove_agent("a4")
             assert registry.root_of_trust(pid) is None
-            entries = await pipeline.chain.run(3)
+            entries = await pipeline.mlfo.chain.run(3)
             assert [(e.kind, e.measured, e.verifier) for e in entries] == [
                 ("initial", "a1", "secaas"),
                 ("mutual", "a2", "a1"),

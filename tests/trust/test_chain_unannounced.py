@@ -11,7 +11,7 @@ from tests.trust.test_chain import agent_image
 
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.inprocess import bring_up
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.schedule import Due
@@ -25,12 +25,16 @@ def test_a_check_picks_a_trusted_agent_and_the_chain_goes_on_from_it(tmp_path: P
 
     async def main() -> None:
         bus = MemoryBus()
-        pipeline = await SecurePipeline.bring_up(
+        pipeline = await bring_up(
             PIPE, AGENTS, bus, VirtualClock(), Security(), images=dict.fromkeys(AGENTS, image)
         )
         try:
-            await pipeline.remove_agent("a3")
-            chain, registry, pid = pipeline.chain, pipeline.contracts.registry, pipeline_id(PIPE)
+            await pipeline.mlfo.remove_agent("a3")
+            chain, registry, pid = (
+                pipeline.mlfo.chain,
+                pipeline.mlfo.contracts.registry,
+                pipeline_id(PIPE),
+            )
             checked = [await chain.attest(Due(1.0, draw)) for draw in (0.0, 0.5, 0.9)]
             assert [(e.kind, e.measured, e.verifier, e.passed) for e in checked if e] == [
                 ("random", "a1", "secaas", True),

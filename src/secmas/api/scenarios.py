@@ -200,7 +200,7 @@ def tamper_plan(scenario: Scenario, tamper: str | None) -> dict[str, float] | No
 def attested_after(scenario: Scenario, pop: str, at: float) -> float | None:
     """The run second of the first mutual attestation step that measures `pop`'s agent at
     or after `at` (None when the plan leaves it out): after the initial round, one step
-    every `period` seconds along the plan (`SecurePipeline`; `001_…` Section 3.B), the
+    every `period` seconds along the plan (`Orchestrator`; `001_…` Section 3.B), the
     k-th measuring its (k-1 mod n)-th agent. On the emulated engine the steps count from
     the end of bring-up, about a second later."""
     attestation = scenario.security.attestation

@@ -60,8 +60,8 @@ from secmas.deploy.imagewrap import wrap_in_image
 from secmas.deploy.podman import PodmanError, podman
 from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.hostlaunch import FILES
+from secmas.pipeline.images import WrappedImage
 from secmas.pipeline.iml import AgentLaunch, process_cpu_seconds
-from secmas.pipeline.secure import WrappedImage
 from secmas.procstat import read_stat
 from secmas.transport.tls import write_secret
 from secmas.trust.container import (

@@ -23,8 +23,8 @@ from pydantic import ValidationError
 
 import secmas
 from secmas.deploy.podman import podman
+from secmas.pipeline.images import WrappedImage
 from secmas.pipeline.mlfo import AGENT_IMAGE
-from secmas.pipeline.secure import WrappedImage
 from secmas.trust.image import RuntimeImage
 from secmas.trust.manifest import ReferenceManifest, sign
 from secmas.trust.pycode import PackageMeasurement

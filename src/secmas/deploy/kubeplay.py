@@ -51,8 +51,8 @@ from secmas.deploy.objects import PIPELINE, POP_ID, Manifest
 from secmas.deploy.podman import PodmanError, podman
 from secmas.deploy.writing import SECRETS, dump
 from secmas.pipeline.busaccess import BusAccess
+from secmas.pipeline.images import WrappedImage
 from secmas.pipeline.iml import AgentLaunch, process_cpu_seconds
-from secmas.pipeline.secure import WrappedImage
 from secmas.transport.address import BusAddress
 from secmas.transport.credentials import seed_file_of
 from secmas.transport.tls import CA_FILE, write_secret

@@ -38,7 +38,7 @@ DIED = "the worker process died (killed, or out of memory)"
 PRELOAD = (
     "secmas.experiment.worker",
     "secmas.pipeline.operate",
-    "secmas.pipeline.secure",
+    "secmas.pipeline.inprocess",
     "secmas.report.files",
     "matplotlib.pyplot",
 )

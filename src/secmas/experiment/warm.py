@@ -7,7 +7,7 @@ version and is compiled again in the run that measures it."""
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.pipeline.secure import secmas_image
+from secmas.pipeline.images import secmas_image
 from secmas.trust.repository import ReferenceRepository
 
 secmas_image(Ed25519PrivateKey.generate(), ReferenceRepository()).runtime.measure()

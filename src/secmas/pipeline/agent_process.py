@@ -40,18 +40,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import secmas
-from secmas.agents.auction import SPACE, AuctionSettings, inbox_owner, paced
+from secmas.agents.auction import SPACE, AuctionSettings, paced
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import RelayJournal
 from secmas.agents.linksync import LinkSync
 from secmas.ledger.accounts import Account
-from secmas.ledger.chain import Chain
-from secmas.ledger.connection import connect
-from secmas.ledger.errors import LedgerError
-from secmas.ledger.funding import sweep
-from secmas.ledger.ids import pipeline_id
-from secmas.ledger.registry import RegistryClient
-from secmas.ledger.secretstore import SecretStoreClient
+from secmas.ledger.connection import Ledger, connect
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane.controller import RemoteController
 from secmas.network.dataplane.traffic import server_ip
@@ -59,46 +53,25 @@ from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.agentcontrol import (
     AgentControl,
     LoopExclusions,
-    control_recipient,
     remote_decline,
     ticked_subject,
 )
 from secmas.pipeline.agentwatch import watch_agent
 from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.heap import long_lived
+from secmas.pipeline.membership import Membership, stop_subject
 from secmas.pipeline.tamper import infect_agent
-from secmas.pipeline.work import Seat, SeatService, work_recipient
+from secmas.pipeline.work import SeatService
 from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
 from secmas.transport.bus import Bus
-from secmas.transport.channel import SecureBus
 from secmas.transport.nats import NatsBus
-from secmas.trust.chain import AttesterEndpoint, Peer, VerifierRole
-from secmas.trust.control import MLFO, SECAAS, ControlPlane
-from secmas.trust.enrolment import CREDENTIAL_ENV, Credential, EnrolmentError, JoinRequest
-from secmas.trust.envelope import Opened
-from secmas.trust.epochs import fetch_secret
+from secmas.trust.enrolment import CREDENTIAL_ENV, Credential, EnrolmentError
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import RuntimeImage
-from secmas.trust.linkkeys import EpochKeyring, PeerKeys
-from secmas.trust.liveness import Heartbeat
-from secmas.trust.verification import VerifierEndpoint, peers_from_registry
-from secmas.trust.view import TrustView
 from secmas.trust.wrap import wrap
 
 logger = logging.getLogger(__name__)
-
-
-def join_subject(pipeline: str) -> str:
-    return f"secmas.join.{pipeline}"
-
-
-def welcome_subject(pipeline: str, agent: str) -> str:
-    return f"secmas.welcome.{pipeline}.{agent}"
-
-
-def rekey_subject(pipeline: str, agent: str) -> str:
-    return f"secmas.rekey.{pipeline}.{agent}"
 
 
 def start_subject(pipeline: str) -> str:
@@ -109,31 +82,8 @@ def tick_subject(pipeline: str) -> str:
     return f"secmas.tick.{pipeline}"
 
 
-def stop_subject(pipeline: str, agent: str) -> str:
-    return f"secmas.stop.{pipeline}.{agent}"
-
-
 def ready_subject(pipeline: str, agent: str) -> str:
     return f"secmas.ready.{pipeline}.{agent}"
-
-
-def recipient(subject: str) -> str | None:
-    """Whom a subject addresses on the secure channel (None: every member)."""
-    owner = inbox_owner(subject)
-    if owner is not None:
-        return owner
-    tokens = subject.split(".")
-    loop = control_recipient(tokens)
-    if loop is not None:
-        return loop or MLFO
-    work = work_recipient(subject)
-    if work is not None:
-        return work
-    if tokens[:2] in (["secmas", "controller"], ["secmas", "journal"]):
-        return MLFO
-    if tokens[:2] == ["secmas", "stop"] and len(tokens) == 4:
-        return tokens[3]
-    return None
 
 
 CONNECT_TIMEOUT_S = 15.0
@@ -185,22 +135,13 @@ class AgentProcess:
     identity: AgentIdentity
     credential: Credential | None = None
     """The one-time enrolment credential (None: the pipeline runs without trust layer)."""
-    view: TrustView = field(default_factory=TrustView)
-    control: ControlPlane | None = None
-    directory: dict[str, PeerKeys] = field(default_factory=dict)
-    keyring: EpochKeyring | None = None
-    secure: Bus | None = None
+    member: Membership | None = None
+    """Its side of the pipeline's trust life (None without the trust layer)."""
     agent: PoPAgent | None = None
     image: RuntimeImage | None = None
     """What the attester measures (None without the trust layer): the agent and its parts
     are watched once built, as in one process."""
     clock: ScaledClock | None = None
-    registry: RegistryClient | None = None
-    store: SecretStoreClient | None = None
-    wallet: tuple[Chain, Account, str] | None = None
-    """This agent's chain client, account and funder: swept back on stop (issue 37)."""
-    peers: dict[str, Peer] = field(default_factory=dict)
-    heartbeat_period: float = 5.0
     peak_use: float = 0.0
     violations: list[str] = field(default_factory=list)
     loops: LoopExclusions | None = None
@@ -220,21 +161,9 @@ class AgentProcess:
     async def run(self) -> None:
         cfg = self.config
         scenario = load_scenario(cfg.scenario)
-        agents = len(scenario.pops)
-        welcome = await self._join(agents) if cfg.ledger is not None else {"encrypt": False}
-        if welcome.get("encrypt", False):
-            assert self.keyring is not None
-            self.secure = SecureBus(
-                self.raw,
-                cfg.pop,
-                int(welcome["vni"]),
-                self.keyring,
-                recipient,
-                cipher=welcome["cipher"],
-            )
-        else:
-            self.secure = self.raw
-        bus = self.secure
+        if cfg.ledger is not None:
+            await self._join(len(scenario.pops))
+        bus = self.raw if self.member is None else self.member.bus
         await bus.subscribe(start_subject(cfg.pipeline), self._on_start)
         await bus.subscribe(stop_subject(cfg.pipeline, cfg.pop), self._on_stop)
         self.loops = LoopExclusions(bus, cfg.pipeline)
@@ -284,136 +213,41 @@ class AgentProcess:
             await closing()
 
     # -- joining -----------------------------------------------------------------------------
-    async def _join(self, agents: int) -> dict[str, Any]:
-        """Attester up, sealed join under the enrolment credential, then verifier and key
-        service; every message with the MLFO is an envelope between identity keys. The
+    async def _join(self, agents: int) -> None:
+        """Attester up (measuring this very process), sealed join under the enrolment
+        credential, then verifier and key service (`secmas.pipeline.membership`). The
         welcome is waited for as long as the MLFO may wait for the run's `agents`."""
         cfg, credential = self.config, self.credential
         if credential is None:
             raise EnrolmentError(f"no enrolment credential: {CREDENTIAL_ENV} names none")
-        self.directory[MLFO] = PeerKeys(credential.mlfo_key, credential.mlfo_signing_key)
-        self.directory[SECAAS] = PeerKeys(credential.secaas_key, credential.secaas_signing_key)
-        control = self.control = ControlPlane(self.raw, self.identity, self.directory, cfg.pipeline)
-        self._closing.append(control.close)
         image = self.image = await asyncio.to_thread(self_image)
         await asyncio.to_thread(image.measure)  # ahead of any challenge: caches warm
-        attester = AttesterEndpoint(
-            self.identity, cfg.pipeline, image.measure, control, offload=asyncio.to_thread
-        )
-        await attester.start()
-        self._closing.append(attester.stop)
-        account = Account.create()
-        welcomed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        serving = asyncio.Event()
+        ledger = cfg.ledger
+        assert ledger is not None
 
-        async def on_welcome(opened: Opened) -> bytes | None:
-            """Answered once this agent serves its verifier role and key fetches: the
-            MLFO starts attesting as soon as every agent answered."""
-            if opened.sender != MLFO:
-                return None
-            if not welcomed.done():
-                welcomed.set_result(json.loads(opened.payload))
-            await serving.wait()
-            return b"{}"
+        def reach(account: Account) -> Ledger:
+            key = account.key
+            return connect(ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca)
 
-        await control.serve(welcome_subject(cfg.pipeline, cfg.pop), on_welcome)
-        join = JoinRequest.make(self.identity, account.address, credential)
-        answer = json.loads(
-            await control.enrol(
-                join_subject(cfg.pipeline), MLFO, credential.mlfo_key, join.encode(), 30.0
-            )
+        self.member = Membership(
+            cfg.pipeline, self.identity, self.raw, credential, image.measure, reach
         )
-        if "error" in answer:
-            raise EnrolmentError(f"the MLFO refused {cfg.pop}: {answer['error']}")
-        patience = cfg.join_timeout or BringUp().ceiling(agents)
-        welcome = await asyncio.wait_for(welcomed, patience)
-        assert cfg.ledger is not None
-        key = account.key
-        ledger = connect(cfg.ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca)
-        contracts = ledger.attach(welcome["registry"], welcome["secret_store"])
-        self.registry, self.store = contracts.registry, contracts.secret_store
-        if isinstance(welcome.get("funder"), str):
-            self.wallet = (ledger.chain, account, welcome["funder"])
-        peers = await asyncio.to_thread(peers_from_registry, contracts.registry, cfg.pipeline)
-        self.directory.update(
-            {p.name: PeerKeys(p.sealing_key, p.signing_key) for p in peers.values()}
-        )
-        role = VerifierRole(
-            self.identity, contracts.registry, control, cfg.pipeline, float(welcome["timeout"])
-        )
-        verifier = VerifierEndpoint(role, peers)
-        await verifier.start()
-        self._closing.append(verifier.stop)
-        self.peers = peers
-        self.keyring = EpochKeyring(
-            self.identity,
-            cfg.pipeline,
-            int(welcome["vni"]),
-            self.directory,
-            grace=float(welcome["grace"]),
-        )
-        await control.serve(rekey_subject(cfg.pipeline, cfg.pop), self._on_rekey)
-        self.heartbeat_period = float(welcome["heartbeat"])
-        serving.set()
-        return welcome
+        self._closing.append(self.member.close)
+        await self.member.join(cfg.join_timeout or BringUp().ceiling(agents))
 
     async def _serve_work(self, agents: tuple[str, ...]) -> None:
         """Start this agent's parts of the run's work from its seat: its identity, its end
         of the secure channel, the keys the registry holds (no trust layer: no work)."""
-        if not self.services or self.credential is None:
+        if not self.services or self.member is None:
             return
-        assert self.secure is not None
-        seat = Seat(
-            self.config.pipeline,
-            self.config.pop,
-            agents,
-            self.identity,
-            self.secure,
-            {p.name: p.signing_key for p in self.peers.values()},
-            self.credential.mlfo_signing_key,
-        )
+        seat = self.member.seat(agents)
         for service in self.services:
             await service.start(seat)
             self._closing.insert(0, service.stop)
 
-    async def _on_rekey(self, opened: Opened) -> bytes | None:
-        """A new key epoch, in two phases (`secmas.trust.rotation`): told to install, fetch
-        and open this agent's box, install it (received, not yet sent under) and learn
-        who is trusted from the chain itself (the message only says where to look); told
-        to switch (`{"switch": epoch}`, once every member installed it), send under it."""
-        cfg, data = self.config, opened.payload
-        if opened.sender != MLFO:
-            return None  # only the MLFO starts epochs
-        keyring, registry, store = self.keyring, self.registry, self.store
-        assert keyring is not None and registry is not None and store is not None
-        switch = _switch_epoch(data)
-        if switch is not None:
-            try:
-                keyring.activate(switch)
-            except LookupError as exc:
-                return json.dumps({"error": str(exc)}).encode()
-            return json.dumps({"epoch": switch}).encode()
-        try:
-            secret = await asyncio.to_thread(fetch_secret, cfg.pipeline, store, self.identity)
-            pid = pipeline_id(cfg.pipeline)
-            trusted = await asyncio.to_thread(
-                lambda: {p.name for a, p in self.peers.items() if registry.is_trusted(pid, a)}
-            )
-        except (LedgerError, ValueError, OSError) as exc:  # told to the MLFO, which decides
-            logger.warning("%s: rekey failed: %s", cfg.pop, exc)
-            return json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
-        keyring.install(secret.epoch, secret.secret)
-        for peer in self.peers.values():
-            if peer.name in trusted:
-                self.view.trust(peer.name)
-            elif peer.name != cfg.pop and peer.name not in keyring.revoked:
-                keyring.revoke(peer.name)
-                self.view.exclude(peer.name, "not trusted on chain")
-        return json.dumps({"epoch": secret.epoch}).encode()
-
     def _admits(self, agent: str) -> bool:
         """The trust layer's view (every agent without one), narrowed by the MLFO's loops."""
-        trusted = self.config.ledger is None or self.view.admits(agent)
+        trusted = self.member is None or self.member.view.admits(agent)
         return trusted and (self.loops is None or self.loops.admits(agent))
 
     # -- operation ---------------------------------------------------------------------------
@@ -422,10 +256,8 @@ class AgentProcess:
         self.clock = ScaledClock(float(message["speed"]), float(message["origin"]))
         self.declines = bool(message.get("declines", False))
         self.barrier = bool(message.get("barrier", False))
-        if self.control is not None:
-            beat = Heartbeat(self.control, self.clock, self.heartbeat_period)
-            beat.start()
-            self._closing.append(beat.stop)
+        if self.member is not None:
+            self.member.beat(self.clock)
         self._started.set()
 
     async def _on_tick(self, _subject: str, data: bytes) -> None:
@@ -453,11 +285,6 @@ class AgentProcess:
         ticked = json.dumps({"pop": self.config.pop, "now": now}).encode()
         await self.agent.world.bus.publish(ticked_subject(self.config.pipeline), ticked)
 
-    def _sweep(self) -> int:
-        """The account's money back to the MLFO once the run is over (its final state)."""
-        wallet, self.wallet = self.wallet, None
-        return _sweep_wallet(wallet, self.config.pop)
-
     async def _on_stop(self, _subject: str, _data: bytes) -> bytes:
         """Final state for the report; the process then winds down."""
         infra = self.agent.world.infra if self.agent else None
@@ -466,46 +293,20 @@ class AgentProcess:
             for i in (infra.instances.values() if infra else ())
             if i.pop == self.config.pop
         ]
-        channel = None
-        if isinstance(self.secure, SecureBus):
-            stats = self.secure.channel_stats
-            channel = {
-                "sealed": stats.sealed,
-                "opened": stats.opened,
-                "dropped": dict(stats.dropped),
-            }
+        member = self.member
+        if member is not None:
+            await asyncio.to_thread(member.sweep)
         state = {
             "instances": instances,
             "peak_use": self.peak_use,
             "violations": self.violations,
-            "channel": channel,
+            "channel": None,
             "excluded": self.agent.mailbox.excluded if self.agent else 0,
             "published": self.raw.stats.messages_published + 1,  # this answer included
-            "swept_wei": await asyncio.to_thread(self._sweep),
+            **({} if member is None else member.state()),
         }
         asyncio.get_running_loop().call_later(0.05, self._done.set)
         return json.dumps(state).encode()
-
-
-def _sweep_wallet(wallet: tuple[Chain, Account, str] | None, pop: str) -> int:
-    """What this agent's account sent back to its funder (0: none, or refused)."""
-    if wallet is None:
-        return 0
-    try:
-        return sweep(*wallet).value
-    except LedgerError as exc:
-        logger.error("%s could not sweep its account back: %s", pop, exc)
-        return 0
-
-
-def _switch_epoch(data: bytes) -> int | None:
-    """The epoch a rekey message says to switch to; None for an install."""
-    try:
-        message = json.loads(data)
-    except ValueError:
-        return None
-    epoch = message.get("switch") if isinstance(message, dict) else None
-    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
 
 
 def _step(scenario: Any) -> float:

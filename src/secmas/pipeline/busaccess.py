@@ -45,14 +45,9 @@ from secmas.agents.linksync import links_subject
 from secmas.network.dataplane.controller import controller_subject
 from secmas.pipeline.agent_process import (
     CONNECT_TIMEOUT_S,
-    MLFO,
-    join_subject,
     ready_subject,
-    rekey_subject,
     start_subject,
-    stop_subject,
     tick_subject,
-    welcome_subject,
 )
 from secmas.pipeline.agentcontrol import (
     admit_subject,
@@ -61,6 +56,7 @@ from secmas.pipeline.agentcontrol import (
     goals_subject,
     ticked_subject,
 )
+from secmas.pipeline.membership import join_subject, rekey_subject, stop_subject, welcome_subject
 from secmas.pipeline.work import sum_prefix, work_subject
 from secmas.transport.address import BusAddress
 from secmas.transport.credentials import (
@@ -73,6 +69,7 @@ from secmas.transport.credentials import (
 from secmas.transport.nats import NatsBus
 from secmas.transport.tls import CA_FILE, KEY_SUFFIX, ServerCertificate, issue_run_pki
 from secmas.trust.chain import attest_subject
+from secmas.trust.control import MLFO
 from secmas.trust.liveness import heartbeat_subject
 from secmas.trust.verification import verify_subject
 

@@ -61,11 +61,12 @@ from secmas.pipeline.emulated import (
 )
 from secmas.pipeline.errors import RunError
 from secmas.pipeline.hosts import Host, HostList, HostProcesses
+from secmas.pipeline.images import secmas_image
 from secmas.pipeline.iml import IMLDriver
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.pipeline.operate import OperateResult
-from secmas.pipeline.processes import ControlAccess, ImageWrap, RunOptions, RunServers, run_driver
-from secmas.pipeline.secure import secmas_image
+from secmas.pipeline.orchestrator import ImageWrap
+from secmas.pipeline.processes import ControlAccess, RunOptions, RunServers, run_driver
 from secmas.pipeline.ticklatency import Phase, TickLatency
 from secmas.scenario.model import Scenario
 from secmas.transport.address import BusAddress

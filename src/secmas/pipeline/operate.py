@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.handle import AgentHandle
-from secmas.agents.journal import ActionEvent, Journal
+from secmas.agents.journal import Journal
 from secmas.agents.workload import add_synthetic_load
 from secmas.ledger.connection import Ledger
 from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
@@ -28,16 +28,15 @@ from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.agentwatch import watch_agent
 from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.heap import hold, long_lived, release
+from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.pipeline.mlfo import pipeline_name, plan_service
+from secmas.pipeline.orchestrator import vni_of
 from secmas.pipeline.reputation import record_reputation
-from secmas.pipeline.secure import SecurePipeline, vni_of
 from secmas.pipeline.tamper import infect_due
 from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
-from secmas.trust.control import MLFO
 from secmas.trust.image import RuntimeImage
-from secmas.trust.liveness import READMITTED, Changed, Presence
 from secmas.trust.vnfimages import image_refusal
 
 Progress = Callable[[float, float], None]
@@ -45,8 +44,8 @@ Progress = Callable[[float, float], None]
 
 
 class TrustLayer(Protocol):
-    """What a step loop may ask of the run's trust layer: the in-process `SecurePipeline`,
-    or the MLFO and SECaaS of a multi-process run (`secmas.pipeline.processes.Driver`)."""
+    """What a step loop may ask of the run's trust layer: the MLFO and SECaaS of the run
+    (`secmas.pipeline.orchestrator.Orchestrator`), wherever its agents are placed."""
 
     @property
     def ledger(self) -> Ledger: ...
@@ -167,8 +166,8 @@ async def operate(
     """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus.
 
     Unless the scenario turns security off, the agents are first wrapped, registered,
-    attested and keyed (`SecurePipeline`), only attested agents take part in auctions, and
-    mutual attestation goes on in the background. `steps` is told each bring-up step;
+    attested and keyed (`secmas.pipeline.inprocess`), only attested agents take part in
+    auctions, and mutual attestation goes on in the background. `steps` is told each bring-up step;
     `work` is given to the attested agents once they are keyed, before the loops attach
     (`secmas.pipeline.work`: federated training); `loops` run after every step (closed
     loops of `secmas.analytics`); `tamper` maps PoPs to the simulated second their agent
@@ -231,7 +230,7 @@ class Deployed:
     them in (None when security is off) and the deployment's steps as they ran."""
 
     agents: list[PoPAgent]
-    secure: SecurePipeline | None
+    secure: InProcessAgents | None
     workflow: Workflow
 
 
@@ -256,28 +255,30 @@ async def deploy(
     try:
         if scenario.security.enabled:
             hold()  # the imports live for the run: bring-up's collections skip them
-            secure = await SecurePipeline.bring_up(
+            secure = await bring_up(
                 name,
                 world.directory,
                 world.bus,
                 world.clock,
                 scenario.security,
                 workflow=flow,
+                journal=world.journal,
                 measure_from_outside=True,  # a measurer process of the run's own
                 keys=ledger_keys,
                 duration=scenario.traffic.duration,
             )
-            world.admits = secure.admits
+            mlfo = secure.mlfo
+            world.admits = mlfo.admits
             world.image_check = partial(image_refusal, secure.repository)  # an update's image
-            secure.liveness.told = journalled(world.journal)
             await give_work(secure.cohort, work)
-            secure.start_background(world.clock, seed=scenario.seed)
+            mlfo.attest_in_background(world.clock, seed=scenario.seed)
         elif work:
             raise RunError("work for the attested agents needs the trust layer: security is off")
+        mlfo = secure.mlfo if secure is not None else None
         for loop in loops:
-            loop.attach(world, (lambda: secure.entries) if secure else list, secure)
-        if secure is not None and world.admits == secure.admits:  # no loop's rule narrowed it
-            world.admission_changes = secure.admission_changes
+            loop.attach(world, (lambda: mlfo.entries) if mlfo else list, mlfo)
+        if mlfo is not None and world.admits == mlfo.admits:  # no loop's rule narrowed it
+            world.admission_changes = mlfo.view.changed
         agents = await start_agents(scenario, world, secure, running)
         if scenario.load is not None:  # unrelated work on one agent (003 Figure 5.5)
             add_synthetic_load(scenario.load, agents, world)
@@ -300,20 +301,8 @@ async def give_work(cohort: Callable[[], Awaitable[Cohort]], work: Sequence[Agen
         await job.run(agents)
 
 
-def journalled(journal: Journal) -> Changed:
-    """Each withdrawal of an agent for silence, and its re-admission, as the MLFO's
-    action in the run's journal (`secmas.trust.liveness`)."""
-
-    def told(change: Presence) -> None:
-        action = "readmitAgent" if change.state == READMITTED else "withdrawAgent"
-        detail = f"{change.agent}: {change.reason}"
-        journal.action(ActionEvent(change.time, MLFO, action, detail))
-
-    return told
-
-
 async def start_agents(
-    scenario: Scenario, world: World, secure: SecurePipeline | None, running: list[PoPAgent]
+    scenario: Scenario, world: World, secure: InProcessAgents | None, running: list[PoPAgent]
 ) -> list[PoPAgent]:
     """One agent per PoP, on its channel of the trust layer when there is one (whose
     attesters then measure the agents' objects too); each joins `running` once started,
@@ -330,7 +319,7 @@ async def start_agents(
     return agents
 
 
-async def take_down(agents: Sequence[PoPAgent], secure: SecurePipeline | None) -> None:
+async def take_down(agents: Sequence[PoPAgent], secure: InProcessAgents | None) -> None:
     """Stop the agents that started, then the trust layer (its attesters, its measurer
     process, the agents' funds back): at a run's end, or when it fails midway."""
     for agent in agents:
@@ -339,16 +328,16 @@ async def take_down(agents: Sequence[PoPAgent], secure: SecurePipeline | None) -
         await secure.close()
 
 
-def _watch_agents(secure: SecurePipeline, agents: Sequence[PoPAgent]) -> None:
+def _watch_agents(secure: InProcessAgents, agents: Sequence[PoPAgent]) -> None:
     """Each agent's attester also measures its own agent object and its parts
-    (`secmas.pipeline.agentwatch`). A revoked agent is stopped (`SecurePipeline.halts`)."""
+    (`secmas.pipeline.agentwatch`). A revoked agent is stopped (`InProcessAgents.halts`)."""
     for agent in agents:
         secure.halts[agent.pop] = agent.revoke
-        member = secure.members[agent.pop]
-        if isinstance(member.image.runtime, RuntimeImage):
-            own = replace(member.image.runtime, watched=[])
+        runtime = secure.image(agent.pop).runtime
+        if isinstance(runtime, RuntimeImage):
+            own = replace(runtime, watched=[])
             watch_agent(own, agent)
-            member.endpoint.measure = own.measure
+            secure.members[agent.pop].measure = own.measure
 
 
 def _merged(reports: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -22,10 +22,11 @@ from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.busaccess import BusAccess
 from secmas.pipeline.emulated_processes import PopAgents, operate_emulated_processes
 from secmas.pipeline.errors import RunError, check_runnable
+from secmas.pipeline.images import secmas_image
 from secmas.pipeline.iml import IMLDriver
 from secmas.pipeline.operate import OperateResult, StepLoop
+from secmas.pipeline.orchestrator import ImageWrap
 from secmas.pipeline.processes import (
-    ImageWrap,
     Kill,
     Progress,
     RunOptions,
@@ -33,7 +34,6 @@ from secmas.pipeline.processes import (
     SimulatedNetwork,
     run_driver,
 )
-from secmas.pipeline.secure import secmas_image
 from secmas.pipeline.work import AgentWork
 from secmas.pipeline.workflow import Told
 from secmas.scenario.model import Scenario

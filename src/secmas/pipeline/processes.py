@@ -47,26 +47,12 @@ from secmas.agents.ddos.agent import World
 from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subject
 from secmas.agents.linksync import LinkSync
 from secmas.interrupt import uninterrupted
-from secmas.ledger.chain import address_of
-from secmas.ledger.connection import Contracts, Ledger, connect
-from secmas.ledger.errors import LedgerError
-from secmas.ledger.funding import Budget, budget, run_steps
 from secmas.ledger.rpcserver import LedgerServer
-from secmas.network.clock import ScaledClock
+from secmas.network.clock import ScaledClock, WallClock
 from secmas.network.dataplane import DataPlane, Telemetry
 from secmas.network.dataplane.controller import Controller, ControllerService, LocalController
 from secmas.network.infrastructure import Infrastructure
-from secmas.pipeline.agent_process import (
-    MLFO,
-    join_subject,
-    ready_subject,
-    recipient,
-    rekey_subject,
-    start_subject,
-    stop_subject,
-    tick_subject,
-    welcome_subject,
-)
+from secmas.pipeline.agent_process import ready_subject, start_subject, tick_subject
 from secmas.pipeline.agentcontrol import (
     Admission,
     DeclineService,
@@ -76,62 +62,32 @@ from secmas.pipeline.agentcontrol import (
 )
 from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.busaccess import BUS_FOLDER, BusAccess, discard_secrets, issue_run_bus
-from secmas.pipeline.errors import PipelineError, RunError
+from secmas.pipeline.errors import RunError
 from secmas.pipeline.heap import long_lived
 from secmas.pipeline.hosts import HostProcesses
+from secmas.pipeline.images import WrappedImage, secmas_image
 from secmas.pipeline.iml import (
     AgentLaunch,
     ChecksItsAgents,
     IMLDriver,
     LocalProcesses,
     OutsideCheck,
-    ReportsWork,
-    stop_agent,
 )
+from secmas.pipeline.membership import stop_subject
 from secmas.pipeline.mlfo import pipeline_name, plan_service
-from secmas.pipeline.operate import (
-    CapacityCheck,
-    OperateResult,
-    StepLoop,
-    _merged,
-    give_work,
-    journalled,
-)
-from secmas.pipeline.registration import register_agents, revoke_active
-from secmas.pipeline.secure import WrappedImage, measurer_deadlines, secmas_image, vni_of
+from secmas.pipeline.operate import CapacityCheck, OperateResult, StepLoop, _merged, give_work
+from secmas.pipeline.orchestrator import ImageWrap, Orchestrator, measurer_deadlines, vni_of
 from secmas.pipeline.ticklatency import TickLatency
-from secmas.pipeline.trustreport import TrustRecords, trust_report
-from secmas.pipeline.work import AgentWork, Cohort
+from secmas.pipeline.work import AgentWork
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
 from secmas.transport.address import BusAddress
 from secmas.transport.broker import NatsServer
-from secmas.transport.bus import Bus, BusClosed
-from secmas.transport.channel import SecureBus
+from secmas.transport.bus import Bus
 from secmas.transport.tls import issue_run_pki
-from secmas.trust.chain import (
-    AttestationChain,
-    Expected,
-    Peer,
-    VerifierFailed,
-    peers_by_address,
-)
-from secmas.trust.control import SECAAS, ControlPlane
-from secmas.trust.enrolment import Enrolment, EnrolmentError, JoinRequest
-from secmas.trust.envelope import Opened
-from secmas.trust.epochs import EpochPush, Recipient, push_epoch
-from secmas.trust.identity import AgentIdentity
-from secmas.trust.linkkeys import EpochKeyring, PeerKeys
-from secmas.trust.liveness import LivenessMonitor, admitted
-from secmas.trust.manifest import ReferenceManifest
-from secmas.trust.measurer import MeasurerError
+from secmas.trust.control import MLFO
 from secmas.trust.measurer_service import ExternalAttestation
-from secmas.trust.repository import ReferenceRepository
-from secmas.trust.rotation import Rotation, rotate
-from secmas.trust.schedule import Timetable
 from secmas.trust.sitelist import held
-from secmas.trust.verification import RemoteVerifier, peers_from_registry
-from secmas.trust.view import TrustView
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +95,6 @@ LEDGER_FOLDER = "ledger-tls"
 """Where a run keeps its ledger server's certificate (its key removed when the run ends)."""
 
 Progress = Callable[[float, float], None]
-ImageWrap = Callable[[Ed25519PrivateKey, ReferenceRepository], WrappedImage]
-"""Steps 3–4: how SECaaS wraps what the agents run, signed with the key, stored."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +150,8 @@ class Members:
 
 @dataclass
 class Driver:
-    """MLFO, SECaaS and the network for one multi-process run."""
+    """The network and the step loops of one multi-process run, beside its MLFO
+    (`secmas.pipeline.orchestrator`), which brings the agents up and keeps them honest."""
 
     scenario: Scenario
     scenario_file: Path
@@ -208,8 +163,6 @@ class Driver:
     workdir: Path
     steps: Told | None = None
     tamper: Mapping[str, float] = field(default_factory=dict)
-    workflow: Workflow = field(init=False)
-    name: str = ""
     journal: Journal = field(default_factory=Journal)
     iml: IMLDriver | None = None
     """Where the agents run (default: `LocalProcesses` on this machine)."""
@@ -224,72 +177,59 @@ class Driver:
     wrap_image: ImageWrap = secmas_image
     """What the agents run, wrapped (default: this machine's secmas package; agents in an
     OCI image: `secmas.deploy.imagewrap`)."""
-    killed: dict[str, float] = field(default_factory=dict)
-    stopped: dict[str, float] = field(default_factory=dict)
-    """Revoked agents whose process the IML driver stopped, with the run second it did."""
-    joined: dict[str, Peer] = field(default_factory=dict)
-    ready: set[str] = field(default_factory=set)
-    view: TrustView = field(default_factory=TrustView)
-    pushes: list[EpochPush] = field(default_factory=list)
-    setup_tx: dict[str, str] = field(default_factory=dict)
-    chain: AttestationChain | None = None
-    contracts: Contracts | None = None
-    keyring: EpochKeyring | None = None
-    identity: AgentIdentity = field(default_factory=lambda: AgentIdentity.generate(MLFO))
-    """The MLFO's keys on the secure channel (its link keys are pairwise too)."""
-    rotations: list[Rotation] = field(default_factory=list)
-    secure: Bus | None = None
-    ledger: Ledger | None = None
-    """The MLFO's ledger connection (None without the trust layer)."""
-    budget: Budget | None = None
-    """What the run may spend: each agent's funding (`secmas.ledger.funding`)."""
-    liveness: LivenessMonitor | None = None
-    manifest: ReferenceManifest | None = None
-    """The wrapped image the agents run (steps 3–4), for the report."""
-    external: OutsideCheck | None = None
-    """Each agent checked from outside: this host's measurer measures its process (issue
-    21 item 1), or a driver whose agents run an image checks them (issue 33)."""
-    secaas: AgentIdentity = field(default_factory=lambda: AgentIdentity.generate(SECAAS))
-    directory: dict[str, PeerKeys] = field(default_factory=dict)
-    """Public keys of the MLFO, SECaaS and every enrolled agent, by name."""
-    control: ControlPlane = field(init=False)
-    """The MLFO's control-plane endpoint (joins, welcome, rekey, verdicts, heartbeats)."""
-    enrolment: Enrolment = field(init=False)
-    states: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Each live agent's final state, once collected."""
     arrival: BringUp = field(default_factory=BringUp)
     """How long the agents may take to join and be ready (`secmas.pipeline.bringup`)."""
-    _all_joined: asyncio.Event = field(default_factory=asyncio.Event)
+    killed: dict[str, float] = field(default_factory=dict)
+    ready: set[str] = field(default_factory=set)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each live agent's final state, once collected."""
+    name: str = field(init=False)
+    mlfo: Orchestrator = field(init=False)
     _all_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _platform: Path | None = None
 
     def __post_init__(self) -> None:
         self.name = pipeline_name(self.scenario.id)
-        self.workflow = Workflow(self.steps)
         if self.iml is None:
             self.iml = LocalProcesses(self.workdir)
-        self.directory.update({MLFO: PeerKeys.of(self.identity), SECAAS: PeerKeys.of(self.secaas)})
-        self.control = ControlPlane(self.raw, self.identity, self.directory, self.name)
-        self.enrolment = Enrolment(self.name, self.identity, self.secaas)
+        assert self.scenario.traffic is not None
+        self.mlfo = Orchestrator(
+            self.name,
+            self.scenario.security,
+            self.raw,
+            self.iml,
+            self._launch,
+            tuple(self.pops),
+            WallClock(held=True),
+            ledger_url=self.ledger_url,
+            ledger_keys=self.ledger_keys,
+            ledger_ca=self.ledger_ca,
+            duration=self.scenario.traffic.duration,
+            wrap_image=self.wrap_image,
+            outside=self._outside,
+            workflow=Workflow(self.steps),
+            journal=self.journal,
+            arrival=self.arrival,
+            workdir=self.workdir,
+            on_stopped=lambda _agent: self._check_ready(),
+        )
 
     @property
     def pops(self) -> list[str]:
         return [p.id for p in self.scenario.pops]
 
-    # -- agents joining ----------------------------------------------------------------------
-    async def _on_join(self, opened: Opened) -> bytes:
-        """A sealed join: admitted only under the one-time credential issued for it."""
-        try:
-            join = JoinRequest.decode(opened.payload)
-            self.enrolment.admit(join, opened.sender, opened.sender_key)
-        except EnrolmentError as exc:
-            logger.warning("refused a join as %r: %s", opened.sender, exc)
-            return json.dumps({"error": str(exc)}).encode()
-        member = Peer(join.agent, join.address, join.signing_key, join.sealing_key)
-        self.directory[member.name] = PeerKeys(member.sealing_key, member.signing_key)
-        self.joined[member.name] = member
-        if len(self.joined) == len(self.pops):
-            self._all_joined.set()
-        return json.dumps({"accepted": member.name}).encode()
+    @property
+    def workflow(self) -> Workflow:
+        return self.mlfo.workflow
+
+    # -- bring-up ----------------------------------------------------------------------------
+    async def bring_up(self) -> None:
+        """Steps 2–14 (the MLFO's), then every agent built and ready to perceive ticks."""
+        await self.raw.subscribe(ready_subject(self.name, "*"), self._on_ready)
+        address = (self.agent_bus or self.bus.address).redacted
+        await self.mlfo.bring_up(self.bus.address.redacted, {"bus": address})
+        stopped = self.mlfo.stopped
+        await self.mlfo.wait(self._all_ready, "agents ready", lambda: self.ready | stopped.keys())
 
     async def _on_ready(self, subject: str, _data: bytes) -> None:
         self.ready.add(subject.rsplit(".", 1)[1])
@@ -297,91 +237,29 @@ class Driver:
 
     def _check_ready(self) -> None:
         """Every agent is ready, but those stopped for good (revoked during bring-up)."""
-        if self.ready | self.stopped.keys() >= set(self.pops):
+        if self.ready | self.mlfo.stopped.keys() >= set(self.pops):
             self._all_ready.set()
 
-    async def _wait(self, event: asyncio.Event, what: str, arrived: Callable[[], set[str]]) -> None:
-        """Wait for `event` while the agents keep arriving (`arrived`: those in) or the
-        missing ones keep working, failing early (naming the log) when an agent process
-        died, or when none arrived or worked for longer than `arrival` allows (naming
-        those missing)."""
-        began = time.monotonic()
-        wait = self.arrival.arrivals(len(self.pops), began, len(arrived()))
-        while not event.is_set():
-            dead = [a for a in self.iml.dead() if a not in self.stopped]
-            if dead:
-                tail = self.iml.log_tail(dead[0])
-                raise PipelineError(f"{what}: agent {dead[0]} exited\n{tail}")
-            now = time.monotonic()
-            if isinstance(self.iml, ReportsWork):
-                wait.worked(self.iml.cpu_seconds(), set(self.pops) - arrived(), now)
-            wait.seen(len(arrived()), now)
-            if now > wait.deadline():
-                missing = ", ".join(sorted(set(self.pops) - arrived()))
-                raise PipelineError(
-                    f"{what}: timed out after {now - began:.0f} s with {wait.count} of "
-                    f"{len(self.pops)} in, none arrived or worked for longer than their pace "
-                    "allows "
-                    f"(missing: {missing})"
-                )
-            try:
-                await asyncio.wait_for(asyncio.shield(event.wait()), 0.2)
-            except TimeoutError:
-                continue
-
-    # -- bring-up ----------------------------------------------------------------------------
-    async def bring_up(self) -> None:
-        """Steps 2–14 with the local-process IML driver."""
-        flow = self.workflow
-        security = self.scenario.security
-        await self.raw.subscribe(ready_subject(self.name, "*"), self._on_ready)
-        if security.enabled:
-            await self.control.serve(join_subject(self.name), self._on_join, enrolment=True)
-        await flow.step(
-            "2",
-            self._deploy_agents,
-            {
-                "driver": self.iml.name,
-                "bus": (self.agent_bus or self.bus.address).redacted,
-                "agents": len(self.pops),
-            },
-            lambda _: {
-                **self.iml.describe(),
-                "overlay": f"VNI {vni_of(self.name, security)} on {self.bus.address.redacted}",
-                "joined": sorted(self.joined),
-            },
-        )
-        if security.enabled:
-            await self._secure()
-        await self._wait(self._all_ready, "agents ready", lambda: self.ready | self.stopped.keys())
-
-    async def _deploy_agents(self) -> None:
-        """Step 2: one `secmas agent` process per PoP; with the trust layer, each asks to
-        join the pipeline."""
+    def _launch(self, pop: str, enrolment: Path | None) -> AgentLaunch:
+        """Step 2: one `secmas agent` process per PoP, spread over a cluster's nodes;
+        with the trust layer, it asks to join holding its credential."""
         security = self.scenario.security
         ledger = (self.agent_ledger or self.ledger_url) if security.enabled else None
-        bus = self.bus
-        address = self.agent_bus or bus.address
-        platform = self._hand_platform() if security.enabled else None
-        for index, pop in enumerate(self.pops):  # spread over the nodes of a cluster
-            enrolment = self._hand_credential(pop) if security.enabled else None
-            launch = AgentLaunch(
-                pop,
-                self.scenario_file,
-                address.rotated(index),
-                self.name,
-                ledger,
-                self.tamper.get(pop),
-                bus_ca=bus.ca_file,
-                bus_nkey=bus.nkey(pop),
-                bus_auth=bus.address.userinfo,
-                enrolment=enrolment,
-                ledger_ca=self.ledger_ca,
-                platform=platform,
-            )
-            self.iml.start(launch)
-        if security.enabled:
-            await self._wait(self._all_joined, "agents joining", lambda: set(self.joined))
+        address = self.agent_bus or self.bus.address
+        return AgentLaunch(
+            pop,
+            self.scenario_file,
+            address.rotated(self.pops.index(pop) if pop in self.pops else 0),
+            self.name,
+            ledger,
+            self.tamper.get(pop),
+            bus_ca=self.bus.ca_file,
+            bus_nkey=self.bus.nkey(pop),
+            bus_auth=self.bus.address.userinfo,
+            enrolment=enrolment,
+            ledger_ca=self.ledger_ca,
+            platform=self._hand_platform() if security.enabled else None,
+        )
 
     def _hand_platform(self) -> Path | None:
         """The release's signed platform allow-list (`secmas.trust.sitelist`), for agents
@@ -389,284 +267,35 @@ class Driver:
         none for a driver whose agents run files of their own (an image: theirs)."""
         if isinstance(self.iml, ChecksItsAgents):
             return None
-        path = self.workdir / "platform.json"
-        path.write_text(held().encode(), encoding="utf-8")
-        return path
+        if self._platform is None:
+            self._platform = self.workdir / "platform.json"
+            self._platform.write_text(held().encode(), encoding="utf-8")
+        return self._platform
 
-    def _hand_credential(self, pop: str) -> Path:
-        """The one-time enrolment credential of `pop` (step 8), in a file only this user
-        reads, for the IML driver to hand over; the agent removes it once read."""
-        path = self.workdir / f"enrolment-{pop}.json"
-        path.unlink(missing_ok=True)
-        self.enrolment.issue(pop).write(path)
-        return path
+    def _outside(self, image: WrappedImage) -> OutsideCheck | None:
+        """The agents checked from outside: a driver whose agents run an image of their
+        own checks them itself; remote hosts' measurers; else this host's measurer (own
+        process, own key) measuring the agents' processes it knows."""
+        if isinstance(self.iml, ChecksItsAgents):
+            return self.iml.outside()
+        deadlines = measurer_deadlines(self.scenario.security)
+        if isinstance(self.iml, HostProcesses):
+            remote = self.iml.measure_hosts(image.manifest, deadlines)
+            if remote is not None:  # a measurer on each remote host, one here for the local
+                return remote
+        pids = self.iml.describe().get("pids")
+        if not pids:
+            return None
+        secaas = Ed25519PrivateKey.generate()  # signs this host's platform reference
+        host = ExternalAttestation.start(None, secaas, image.manifest, deadlines=deadlines)
+        host.pids.update(pids)
+        return host
 
     def discard_credentials(self) -> None:
-        """Remove credentials no agent took (it died before reading its own)."""
-        for pop in self.pops:
-            (self.workdir / f"enrolment-{pop}.json").unlink(missing_ok=True)
+        self.mlfo.discard_credentials()
 
-    async def _secure(self) -> None:
-        """Steps 3–14 with agents in other processes; registered agents are revoked if a
-        later step fails."""
-        flow = self.workflow
-        security = self.scenario.security
-        assert self.ledger_url is not None
-        image = await flow.step(
-            "3-4",
-            lambda: self.wrap_image(Ed25519PrivateKey.generate(), ReferenceRepository(":memory:")),
-            {"artifact": "secmas (Python package)"},
-            lambda wrapped: {"image": wrapped.manifest.image, "root": wrapped.manifest.root},
-        )
-        await flow.step(
-            "5",
-            lambda: sorted(self.joined),
-            {"image": image.manifest.image},
-            lambda agents: {"agents": agents, "runs": "the installed secmas package"},
-        )
-        members = [self.joined[p] for p in self.pops]
-        ledger = await flow.step(
-            "6-7",
-            self._register,
-            {"ledger": self.ledger_url, "agents": len(members)},
-            lambda _: {
-                "AgentRegistry": self.contracts.registry.address if self.contracts else None,
-                "tx": dict(self.setup_tx),
-            },
-        )
-        try:
-            await flow.step(
-                "8",
-                self._welcome_all,
-                {"agents": len(members)},
-                lambda n: {
-                    "welcomed": n,
-                    "enrolled": sorted(self.enrolment.enrolled),
-                    "refused_joins": len(self.enrolment.refused),
-                },
-            )
-            self.manifest = image.manifest
-            self._build_chain(ledger, members, image)
-            await asyncio.to_thread(self._measure_from_outside, image)
-            plan = security.attestation.plan or tuple(self.pops)
-            await flow.step(
-                "9-12",
-                lambda: self._attest(plan),
-                {"plan": list(plan)},
-                lambda _: {"records": len(self.chain.entries) if self.chain else 0},
-            )
-            await flow.step(
-                "13-14",
-                self._push_keys,
-                {"encrypt": security.encrypt, "cipher": security.cipher},
-                lambda _: {
-                    "epoch": self.pushes[-1].epoch,
-                    "recipients": len(self.pushes[-1].recipients),
-                },
-            )
-        except PipelineError:
-            await asyncio.to_thread(self._revoke_all)
-            raise
-        if security.encrypt:
-            assert self.keyring is not None
-            vni = vni_of(self.name, security)
-            self.secure = SecureBus(
-                self.raw, MLFO, vni, self.keyring, recipient, cipher=security.cipher
-            )
-
-    def _register(self) -> Ledger:
-        """Steps 6–7: contracts, then every joined agent's account registered and funded
-        in one transaction, and the attestation plan."""
-        security = self.scenario.security
-        mlfo_key, secaas_key = self.ledger_keys or (None, None)
-        ledger = connect(
-            self.ledger_url, mlfo_key=mlfo_key, secaas_key=secaas_key, ca_file=self.ledger_ca
-        )
-        contracts = ledger.deploy()
-        self.ledger, self.contracts = ledger, contracts
-        members = [self.joined[p] for p in self.pops]
-        plan = [self.joined[p] for p in security.attestation.plan or self.pops]
-        assert self.scenario.traffic is not None
-        steps = run_steps(self.scenario.traffic.duration, security.attestation.period, len(plan))
-        self.budget = budget(ledger.chain, len(members), steps)
-        funding = self.budget.per_agent_wei
-        self.setup_tx.update(register_agents(contracts.registry, self.name, members, plan, funding))
-        return ledger
-
-    def _revoke_all(self) -> None:
-        """Rollback: nothing stays registered after a failed deployment."""
-        if self.contracts is not None:
-            revoke_active(self.contracts.registry, self.name, self.joined.values())
-
-    async def _welcome_all(self) -> int:
-        """Step 8: each agent gets the contracts' addresses and the overlay settings, all
-        at once: each answers once it read its peers' keys from the registry and serves
-        its verifier role, which N agents do side by side rather than one after another
-        (each within the bring-up budget of N agents: they share the cores)."""
-        security = self.scenario.security
-        assert self.contracts is not None and self.ledger is not None
-        welcome = {
-            "mlfo": {
-                "sealing_key": self.identity.sealing_public.hex(),
-                "signing_key": self.identity.signing_public.hex(),
-            },
-            "registry": self.contracts.registry.address,
-            "secret_store": self.contracts.secret_store.address,
-            "funder": address_of(self.ledger.mlfo),
-            "vni": vni_of(self.name, security),
-            "cipher": security.cipher,
-            "grace": security.grace,
-            "encrypt": security.encrypt,
-            "timeout": security.attestation.challenge_timeout,
-            "heartbeat": security.heartbeat,
-        }
-        payload = json.dumps(welcome).encode()
-        ceiling = self.arrival.ceiling(len(self.pops))
-        answered: set[str] = set()
-        ended = asyncio.Event()
-
-        async def ask(name: str) -> None:
-            await self.control.request(welcome_subject(self.name, name), name, payload, ceiling)
-            answered.add(name)
-
-        asking = asyncio.gather(*(ask(name) for name in self.pops))
-        asking.add_done_callback(lambda _: ended.set())
-        try:  # waited for while the agents answer or work, as for their joins
-            await self._wait(ended, "agents welcomed", lambda: answered | self.stopped.keys())
-            await asking
-        finally:
-            asking.cancel()
-        return len(self.pops)
-
-    def _build_chain(self, ledger: Ledger, members: list[Peer], image: WrappedImage) -> None:
-        security = self.scenario.security
-        assert self.contracts is not None
-        peers = peers_by_address(members)
-        expected = {m.name: Expected(image.manifest.image, image.reference) for m in members}
-        self.chain = AttestationChain(
-            pipeline=self.name,
-            control=ControlPlane(self.raw, self.secaas, self.directory, self.name),
-            secaas_registry=self.contracts.registry.as_(ledger.secaas),
-            mlfo_registry=self.contracts.registry,
-            peers=peers,
-            expected=expected,
-            roles={m.name: RemoteVerifier(self.control, m.name) for m in members},
-            view=self.view,
-            timeout=security.attestation.challenge_timeout,
-            on_halt=self._halt,
-            on_revoke=self._rekey,
-        )
-        vni = vni_of(self.name, security)
-        self.keyring = EpochKeyring(
-            self.identity, self.name, vni, self.directory, grace=security.grace
-        )
-        self.liveness = LivenessMonitor(self.name, {m.name for m in members})
-        self.liveness.told, self.liveness.gone = journalled(self.journal), self._revoked_for_good
-        self.chain.silent = self.liveness.withdrew
-
-    async def _attest(self, plan: tuple[str, ...]) -> None:
-        """Steps 9–12: SECaaS's initial attestation, then one mutual round."""
-        assert self.chain is not None and self.liveness is not None
-        await self.liveness.start(self.control)
-        first = await self.chain.initial(plan[0])
-        if not first.passed:
-            raise PipelineError(f"initial attestation of {first.measured} failed")
-        await self.chain.run(len(plan) - 1)
-
-    async def _push_keys(self) -> None:
-        """A new epoch's secret to every trusted member; each fetches it when told."""
-        assert self.contracts is not None and self.chain is not None and self.keyring is not None
-        recipients = [
-            Recipient(p.address, p.sealing_key)
-            for p in self.chain.peers.values()
-            if self.view.admits(p.name)
-        ]
-        push = await asyncio.to_thread(
-            push_epoch,
-            self.name,
-            self.contracts.registry,
-            self.contracts.secret_store,
-            recipients,
-            keep_secret=True,
-        )
-        self.pushes.append(push)
-        assert push.secret is not None
-        self.keyring.install(push.epoch, push.secret)
-        admitted = [p.name for p in self.chain.peers.values() if self.view.admits(p.name)]
-
-        async def tell(agent: str, message: dict[str, int]) -> None:
-            subject = rekey_subject(self.name, agent)
-            payload = json.dumps(message).encode()
-            answer = json.loads(await self.control.request(subject, agent, payload, 30.0))
-            if "error" in answer:
-                raise PipelineError(str(answer["error"]))
-
-        rotation = await rotate(
-            push.epoch,
-            admitted,
-            lambda agent: tell(agent, {"epoch": push.epoch}),
-            lambda agent: tell(agent, {"switch": push.epoch}),
-            timeout=30.0,
-        )
-        self.keyring.activate(push.epoch)
-        self.rotations.append(rotation)
-
-    async def _halt(self, peer: Peer, reason: str) -> None:
-        """A revocation, first: the agent's process is stopped (it takes no further
-        action) and the MLFO's keyring closes its links."""
-        assert self.keyring is not None
-        self.keyring.revoke(peer.name)
-        await self._stop_revoked(peer.name, reason)
-
-    async def _rekey(self, peer: Peer, reason: str) -> None:
-        """A revocation on chain: the others are keyed in a new epoch without the agent."""
-        if self.pushes:  # before the first epoch is pushed, revocation needs no new one
-            await self._push_keys()
-
-    async def _stop_revoked(self, agent: str, reason: str) -> None:
-        """Have the IML driver stop a revoked agent's process or container (SIGTERM, then
-        SIGKILL after a grace: `secmas.pipeline.iml.stop_agent`) and journal it as the
-        MLFO's action. Its goals are re-auctioned or adopted as a lost agent's are."""
-        if agent in self.stopped:
-            return
-        now = self.chain.now() if self.chain is not None and self.chain.now else 0.0
-        self.stopped[agent] = now
-        how = await asyncio.to_thread(stop_agent, self.iml, agent)
-        detail = f"{agent}: {how} (revoked: {reason})"
-        self.journal.action(ActionEvent(now, MLFO, "stopAgent", detail))
-        logger.warning("stopped revoked agent %s", detail)
-        self._check_ready()
-
-    # -- the trust layer the step loops see (`secmas.pipeline.operate.TrustLayer`) ------------
-    @property
-    def plan(self) -> tuple[str, ...]:
-        return tuple(self.scenario.security.attestation.plan or self.pops)
-
-    async def remove_agent(self, agent: str, reason: str = "removed by the MLFO") -> None:
-        """Stop `agent`'s process, revoke it on chain and re-key the others, who learn
-        from the chain that it is no longer trusted and exclude it."""
-        peer = self.joined.get(agent)
-        if peer is None or self.contracts is None or self.chain is None:
-            raise PipelineError(f"remove {agent}: not a registered member of {self.name}")
-        if agent in self.view.excluded:  # revoked (and stopped) already: a failed attestation
-            return
-        await self.chain.revoke(peer, reason)
-
-    # -- work --------------------------------------------------------------------------------
-    async def cohort(self) -> Cohort:
-        """The agents as the MLFO gives them work after bring-up (`secmas.pipeline.work`):
-        their keys read back from the registry; each serves its seat in its own process."""
-        assert self.contracts is not None
-        on_chain = await asyncio.to_thread(peers_from_registry, self.contracts.registry, self.name)
-        agents = tuple(self.pops)
-        return Cohort(
-            self.name,
-            agents,
-            tuple(a for a in agents if self.view.admits(a)),
-            {p.name: p.signing_key for p in on_chain.values()},
-            self.identity,
-            self.secure or self.raw,
-        )
+    def stop_measurer(self) -> None:
+        self.mlfo.stop_measurer()
 
     # -- operation ---------------------------------------------------------------------------
     async def operate(
@@ -679,7 +308,7 @@ class Driver:
         """Serve `network`'s controller to the agents, start the shared clock and step the
         network to its end, one tick to every agent per step; the run's step loops look
         at each step once the agents perceived it."""
-        bus = self.secure or self.raw
+        bus = self.mlfo.bus
         clock = await network.begin()
         service = ControllerService(network.controller, bus, self.name)
         await service.start()
@@ -695,19 +324,13 @@ class Driver:
         }
         await bus.publish(start_subject(self.name), json.dumps(start).encode())
         admission = self._admission(beside, bus)
-        if self.liveness is not None:  # the agents beat from the start message on
-            security = self.scenario.security
-            self.liveness.watch(clock, security.heartbeat, security.attestation.period)
         if beside is not None:
             handles = [RemoteAgent(pop, bus, self.name, beside.tickets) for pop in self.pops]
             for loop in loops:
                 await loop.start(handles)
-        background = None
-        if self.chain is not None:
-            self.chain.now = clock.now  # attestation records carry the run's time
-            background = asyncio.gather(
-                self._attest_periodically(clock), self._watch_measurer(clock)
-            )
+        if self.mlfo.chain is not None:  # the agents beat from the start message on
+            self.mlfo.watch_liveness(clock)
+            self.mlfo.attest_in_background(clock, self.scenario.seed)
         pending_kills = dict(kill)
         now = 0.0
         try:
@@ -729,36 +352,20 @@ class Driver:
                 if progress is not None:
                     progress(now, network.duration)
         finally:
-            if background is not None:
-                background.cancel()
-                await asyncio.gather(background, return_exceptions=True)
-            if self.liveness is not None:
-                await self.liveness.stop()
+            await self.mlfo.stop_background()
         await asyncio.sleep(0.5 / clock.speed + 0.2)  # the last tick's effects arrive
         await service.stop()
         if beside is not None:
             await beside.links.stop()
-
-    def _admits(self, agent: str) -> bool:
-        """Whether `agent` takes part in auctions: trusted (`view`: an agent whose check
-        found the host's measurer down is withdrawn there until measured) and not
-        withdrawn for silence (`liveness`, until it beats again). A measurer that is down
-        withdraws no agent it was not asked about: withdrawing every agent of the host
-        while a successor started made winners give up work in progress (a Classifier's
-        download) and stalled every initiator, and the mitigation came too late."""
-        return admitted(self.view, self.liveness, agent)
-
-    def _revoked_for_good(self, agent: str) -> bool:
-        return agent in self.view.excluded
 
     def _admission(self, beside: Beside | None, bus: Bus) -> Admission | None:
         """What tells the agents whom the MLFO keeps out of auctions: the step loops' (whose
         rule narrows `_admits`), or one of its own (None without the trust layer)."""
         if beside is not None:
             return beside.admission
-        if self.chain is None:
+        if self.mlfo.chain is None:
             return None
-        return Admission(Members(tuple(self.pops), self._admits), bus, self.name)
+        return Admission(Members(tuple(self.pops), self.mlfo.admits), bus, self.name)
 
     async def _attach(
         self, loops: Sequence[StepLoop], network: SteppedNetwork, clock: ScaledClock
@@ -766,7 +373,7 @@ class Driver:
         """The loops' world in this process (the network and its controller, a copy of
         the infrastructure the agents' link announcements keep in step, the journal the
         agents relay) and the bus services that carry what they need of the agents."""
-        bus = self.secure or self.raw
+        bus = self.mlfo.bus
         infra = Infrastructure.from_scenario(self.scenario)
         links = LinkSync(infra, bus, self.name, MLFO)
         await links.start()
@@ -784,11 +391,11 @@ class Driver:
             ),
             directory=tuple(self.pops),
             space=f"{SPACE}.{self.name}",
-            admits=self._admits if self.chain is not None else None,
+            admits=self.mlfo.admits if self.mlfo.chain is not None else None,
         )
-        chain = self.chain
+        mlfo = self.mlfo if self.mlfo.chain is not None else None
         for loop in loops:
-            loop.attach(world, (lambda: chain.entries) if chain else list, self if chain else None)
+            loop.attach(world, (lambda: mlfo.entries) if mlfo else list, mlfo)
         beside = Beside(world, links, GoalTickets(bus, self.name), TickBarrier(bus, self.name))
         beside.admission = Admission(world, bus, self.name)
         await beside.tickets.start()
@@ -811,23 +418,6 @@ class Driver:
             await loop.after_step(now)
         await beside.admission.publish()
 
-    async def _attest_periodically(self, clock: ScaledClock) -> None:
-        """The periodic steps and, between them, unannounced checks drawn from a secret of
-        this process (real time: `secmas.trust.schedule`)."""
-        assert self.chain is not None
-        scenario = self.scenario
-        timetable = Timetable.for_run(
-            scenario.security.attestation, self.name, scenario.seed, False, clock.now()
-        )
-        while True:
-            due = timetable.next()
-            await clock.sleep(due.at - clock.now())
-            try:
-                await self.chain.attest(due)
-            except (LedgerError, VerifierFailed, TimeoutError, BusClosed) as exc:
-                logger.error("mutual attestation step failed: %s", exc)  # the MAS goes on
-            timetable.done(due, clock.now())
-
     async def _on_journal(self, _subject: str, data: bytes) -> None:
         try:
             apply_json(self.journal, json.loads(data))
@@ -836,10 +426,10 @@ class Driver:
 
     async def collect(self) -> dict[str, dict[str, Any]]:
         """Each live agent's final state (its instances, capacity, channel counters)."""
-        bus = self.secure or self.raw
+        bus = self.mlfo.bus
         states: dict[str, dict[str, Any]] = {}
         for pop in self.pops:
-            if pop in self.killed or pop in self.stopped:
+            if pop in self.killed or pop in self.mlfo.stopped:
                 continue
             try:
                 answer = await bus.request(stop_subject(self.name, pop), b"{}", 10.0)
@@ -861,7 +451,10 @@ class Driver:
             capacity.violations.extend(state["violations"])
             for inst in state["instances"]:
                 infra.adopt(pop, inst["vnf"], int(inst["units"]))
-        trust = self.trust_report(self.states, now) if self.chain is not None else None
+        trust = None
+        if self.mlfo.chain is not None:
+            killed = {p: {"killed_at": self.killed.get(p)} for p in self.pops}
+            trust = self.mlfo.report(self.states, now, killed)
         return OperateResult(
             scenario=self.scenario,
             journal=self.journal,
@@ -874,104 +467,6 @@ class Driver:
             workflow=self.workflow.to_json(),
             analytics=_merged([loop.report() for loop in loops]),
         )
-
-    def _measure_from_outside(self, image: WrappedImage) -> None:
-        """Start this host's measurer (own process, own key) and have the chain consult it
-        before acting on a pass; only where the IML driver knows the agents' processes. A
-        driver whose agents run an image of their own checks them itself."""
-        if self.chain is not None and isinstance(self.iml, ChecksItsAgents):
-            self.external = self.iml.outside()
-            self.chain.external = self.external.check
-            return
-        deadlines = measurer_deadlines(self.scenario.security)
-        if self.chain is not None and isinstance(self.iml, HostProcesses):  # issue 37 item 5
-            remote = self.iml.measure_hosts(image.manifest, deadlines)
-            if remote is not None:  # a measurer on each remote host, one here for the local
-                self.external = remote
-                self.chain.external = remote.check
-                return
-        pids = self.iml.describe().get("pids")
-        if not pids or self.chain is None:
-            return
-        secaas = Ed25519PrivateKey.generate()  # signs this host's platform reference
-        host = ExternalAttestation.start(None, secaas, image.manifest, deadlines=deadlines)
-        host.pids.update(pids)
-        self.external = host
-        self.chain.external = host.check
-
-    async def _watch_measurer(self, clock: ScaledClock) -> None:
-        """Each run second, replace this host's measurer if its process is gone, before a
-        check finds it missing (a hung one is replaced by the check it fails twice:
-        `ExternalAttestation._measured`); the MLFO journals every replacement."""
-        host = self.external
-        if not isinstance(host, ExternalAttestation):
-            return
-        journalled = 0
-        while True:
-            await clock.sleep(1.0)
-            try:
-                if host.host.process.poll() is not None:
-                    await asyncio.to_thread(host.revive)
-            except (MeasurerError, OSError) as exc:  # the next check replaces it, or says so
-                logger.error("could not replace this host's measurer: %s", exc)
-            for why in host.restarts[journalled:]:
-                detail = f"{why}: successor {host.host.process.pid}"
-                self.journal.action(ActionEvent(clock.now(), MLFO, "restartMeasurer", detail))
-            journalled = len(host.restarts)
-
-    def stop_measurer(self) -> None:
-        if self.external is not None:
-            self.external.stop()
-
-    def _funding_report(self, states: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
-        """What each agent was given, what the agents sent back on stop and what their
-        accounts still hold (a killed agent's stays: its key died with it)."""
-        if self.budget is None or self.ledger is None:
-            return None
-        return {
-            **self.budget.to_json(),
-            "funded_wei": self.budget.per_agent_wei * len(self.joined),
-            "swept_wei": sum(int(s.get("swept_wei", 0)) for s in states.values()),
-            "left_wei": sum(self.ledger.balance(p.address) for p in self.joined.values()),
-        }
-
-    def trust_report(self, states: Mapping[str, dict[str, Any]], now: float) -> dict[str, Any]:
-        """report.json's trust section (`secmas.pipeline.trustreport`); the agents' own
-        states give their channel counts and what they swept back."""
-        chain, contracts, ledger = self.chain, self.contracts, self.ledger
-        assert chain is not None and contracts is not None and ledger is not None
-        security = self.scenario.security
-        accounts = {p: self.joined[p].address for p in self.pops}
-        channel = None
-        if security.encrypt:
-            channel = {
-                "cipher": security.cipher,
-                "vni": vni_of(self.name, security),
-                "agents": {p: s["channel"] for p, s in states.items() if s.get("channel")},
-            }
-        records = TrustRecords(
-            pipeline=self.name,
-            ledger_url=self.ledger_url,
-            contracts=contracts,
-            security=security,
-            view=self.view,
-            accounts=accounts,
-            columns={p: {"killed_at": self.killed.get(p)} for p in self.pops},
-            plan=self.plan,
-            setup_tx=self.setup_tx,
-            entries=chain.entries,
-            pushes=self.pushes,
-            rotations=self.rotations,
-            liveness=self.liveness,
-            workflow=self.workflow,
-            round_trips=chain.deadlines.answers if chain.deadlines else [],
-            ledger=ledger,
-            funding=self._funding_report(states),
-            channel=channel,
-            external=None if self.external is None else self.external.report(),
-            image=self.manifest,
-        )
-        return trust_report(records, now)
 
 
 @dataclass(frozen=True)
@@ -1178,9 +673,9 @@ async def run_driver(
         vni = vni_of(driver.name, scenario.security)
         await plan_service(driver.workflow, scenario, driver.name, vni)
         await driver.bring_up()
-        if options.work and driver.chain is None:
+        if options.work and driver.mlfo.chain is None:
             raise RunError("work for the attested agents needs the trust layer: it is off")
-        await give_work(driver.cohort, options.work)
+        await give_work(driver.mlfo.cohort, options.work)
         with long_lived():  # what the MLFO built lives for the run
             await driver.operate(options.progress, options.kill or {}, network, options.loops)
         driver.states = await driver.collect()

@@ -14,16 +14,18 @@ from typing import Any
 from secmas.agents.reputation import ReputationBook, tallies_by_observer
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.reputation import PeerTally
-from secmas.pipeline.secure import SecurePipeline
+from secmas.pipeline.inprocess import InProcessAgents
 
 
-def record_reputation(secure: SecurePipeline, book: ReputationBook) -> dict[str, Any]:
+def record_reputation(secure: InProcessAgents, book: ReputationBook) -> dict[str, Any]:
     """Deploy the contract and report every trusted observer's tallies (blocking: ledger
     transactions); report.json's `reputation.ledger`: the contract, each observer's
     transaction, and the observers whose tallies were not recorded, with why."""
-    pipeline = pipeline_id(secure.name)
-    registry = secure.contracts.registry
-    contract = secure.ledger.deploy_reputation(registry.address)
+    mlfo = secure.mlfo
+    assert mlfo is not None and mlfo.contracts is not None and mlfo.ledger is not None
+    pipeline = pipeline_id(mlfo.name)
+    registry = mlfo.contracts.registry
+    contract = mlfo.ledger.deploy_reputation(registry.address)
     reports: dict[str, str] = {}
     skipped: dict[str, str] = {}
     for observer, seen in tallies_by_observer(book).items():

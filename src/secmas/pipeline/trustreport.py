@@ -1,11 +1,10 @@
 """The trust layer's section of report.json, made one way whatever the agents' placement.
 
-The MLFO of agents in this process (`secmas.pipeline.secure`) and that of agents outside
-it (`secmas.pipeline.processes`) keep the same records (the chain's entries, the key
-epochs, the setup transactions, the gas); each gives them here as `TrustRecords`, with
-what only it knows (an agent's key epoch, or when its process was killed) as that
-agent's extra columns. So the two reports have the same keys, and a ledger URL that
-carries credentials is shown without them in both.
+The MLFO (`secmas.pipeline.orchestrator`) keeps the same records whatever the agents'
+placement (the chain's entries, the key epochs, the setup transactions, the gas) and
+gives them here as `TrustRecords`, with what only the placement knows (when an agent's
+process was killed) as that agent's extra columns. So every placement's report has the
+same keys, and a ledger URL that carries credentials is shown without it.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from secmas.ledger.connection import connect
 from secmas.network.dataplane import DataPlane, FlowBlock
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.pipeline.operate import TrustLayer
-from secmas.pipeline.secure import vni_of
+from secmas.pipeline.orchestrator import vni_of
 from secmas.policy.assessment import Assessment, TermMonitor
 from secmas.policy.audit import DEFAULT_ANCHOR_EVERY, Anchorer, AuditLog
 from secmas.policy.conflicts import Resolution, check

@@ -781,7 +781,12 @@ class AttestationChain:
             logger.warning(
                 "%s failed attestation (%s%s): revoked", measured.name, reason, differing
             )
-            entry = replace(entry, revoke_tx=await self.revoke(measured, reason))
+            # Recorded before the revocation: its re-keying may outlast the run, whose end
+            # cancels it, and the failure must stay on the record all the same.
+            self.entries.append(entry)
+            at = len(self.entries) - 1
+            entry = self.entries[at] = replace(entry, revoke_tx=await self.revoke(measured, reason))
+            return entry
         self.entries.append(entry)
         return entry
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from secmas.ledger.errors import LedgerError
@@ -55,11 +55,20 @@ def peers_from_registry(registry: RegistryClient, pipeline: str) -> dict[str, Pe
 
 
 class VerifierEndpoint:
-    """An agent's side: verifies the open step when the driver asks."""
+    """An agent's side: verifies the open step when the driver asks. A step about a
+    member it does not know (one registered after it read the registry: the pipeline
+    grew) has it read the members again from the registry, the only source it trusts,
+    and `learned` is told of them (the agent's keys for the newcomer)."""
 
-    def __init__(self, role: VerifierRole, peers: Mapping[str, Peer]) -> None:
+    def __init__(
+        self,
+        role: VerifierRole,
+        peers: Mapping[str, Peer],
+        learned: Callable[[Mapping[str, Peer]], None] | None = None,
+    ) -> None:
         self.role = role
-        self.peers = peers
+        self.peers = dict(peers)
+        self.learned = learned
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
@@ -75,7 +84,7 @@ class VerifierEndpoint:
         if opened.sender != MLFO:
             return None  # only the MLFO runs the chain
         try:
-            verdict = await self.role.verify_open_step(self.peers, ticket_from(opened.payload))
+            verdict = await self._verify_step(ticket_from(opened.payload))
         except (LedgerError, KeyError, VerifierFailed) as exc:
             logger.warning("%s: cannot verify the open step: %s", self.role.identity.name, exc)
             return json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
@@ -89,6 +98,17 @@ class VerifierEndpoint:
                 "new_root": verdict.new_root,
             }
         ).encode()
+
+    async def _verify_step(self, ticket: Ticket) -> Verdict:
+        try:
+            return await self.role.verify_open_step(self.peers, ticket)
+        except KeyError:  # a member registered since: read the members again, once
+            role = self.role
+            fresh = await role.offload(peers_from_registry, role.registry, role.pipeline)
+            self.peers.update(fresh)
+            if self.learned is not None:
+                self.learned(fresh)
+            return await self.role.verify_open_step(self.peers, ticket)
 
 
 class RemoteVerifier:
