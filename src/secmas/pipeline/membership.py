@@ -52,9 +52,6 @@ from secmas.trust.view import TrustView
 
 logger = logging.getLogger(__name__)
 
-ENROL_TIMEOUT_S = 30.0
-"""How long a member waits for the MLFO's answer to its join (one message, one answer)."""
-
 
 def join_subject(pipeline: str) -> str:
     return f"secmas.join.{pipeline}"
@@ -150,8 +147,10 @@ class Membership:
 
     # -- joining -----------------------------------------------------------------------------
     async def join(self, patience: float) -> dict[str, Any]:
-        """Attester up, sealed join, then verifier and key service once welcomed (waited
-        for `patience` seconds: the MLFO welcomes when every member joined)."""
+        """Attester up, sealed join, then verifier and key service once welcomed. The
+        MLFO's answer to the join and its welcome are each waited for `patience` s: it
+        welcomes when every member joined, which on a busy host is minutes, not a fixed
+        time."""
         await self.endpoint.start()
         welcomed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         serving = asyncio.Event()
@@ -173,7 +172,7 @@ class Membership:
                 MLFO,
                 self.credential.mlfo_key,
                 join.encode(),
-                ENROL_TIMEOUT_S,
+                patience,
             )
         )
         if "error" in answer:

@@ -81,7 +81,8 @@ from secmas.trust.view import TrustView
 logger = logging.getLogger(__name__)
 
 REKEY_TIMEOUT_S = 30.0
-"""How long one agent may take to answer one rekey message (fetch its box, or switch)."""
+"""How long one live agent may take to answer one key-service message during operation
+(fetch its box, or switch); in the bring-up the agents' progress decides (`_key_agents`)."""
 
 ImageWrap = Callable[[Ed25519PrivateKey, ReferenceRepository], WrappedImage]
 """Steps 3–4: how SECaaS wraps what the agents run, signed with the key, stored."""
@@ -191,6 +192,8 @@ class Orchestrator:
     """Told of each agent stopped for good (a bring-up waiting for it waits no more)."""
     _channel: SecureBus | None = None
     _all_joined: asyncio.Event = field(default_factory=asyncio.Event)
+    _keyed: set[str] = field(default_factory=set)
+    """The agents that switched to the latest epoch pushed."""
     _background: asyncio.Future[Any] | None = None
 
     def __post_init__(self) -> None:
@@ -352,7 +355,7 @@ class Orchestrator:
             )
             await flow.step(
                 "13-14",
-                self.push_keys,
+                self._key_agents,
                 {"encrypt": self.security.encrypt, "cipher": self.security.cipher},
                 lambda _: {
                     "epoch": self.pushes[-1].epoch,
@@ -503,9 +506,27 @@ class Orchestrator:
             )
         await self.chain.run(len(self.plan) - 1)
 
-    async def push_keys(self, newcomers: tuple[str, ...] = ()) -> None:
+    async def _key_agents(self) -> None:
+        """Steps 13–14 of the bring-up: as for their joins, no fixed time; each agent may
+        answer as late as any request of a bring-up of N agents may be (they share the
+        cores), and the wait fails early, naming it, when an agent dies meanwhile or none
+        answers or works for longer than their pace allows (`wait`)."""
+        ended = asyncio.Event()
+        patience = self.arrival.ceiling(len(self.pops))
+        pushing = asyncio.ensure_future(self.push_keys(patience=patience))
+        pushing.add_done_callback(lambda _: ended.set())
+        try:
+            await self.wait(ended, "agents keyed", lambda: self._keyed | self.stopped.keys())
+            await pushing
+        finally:
+            pushing.cancel()
+
+    async def push_keys(
+        self, newcomers: tuple[str, ...] = (), patience: float = REKEY_TIMEOUT_S
+    ) -> None:
         """Steps 13–14: a new epoch's secret to every trusted member, each told to fetch
-        it, then to switch to it; with `newcomers`, the current epoch to those only."""
+        it, then to switch to it, within `patience` s; with `newcomers`, the current epoch
+        to those only."""
         assert self.contracts is not None and self.chain is not None and self.keyring is not None
         registry, store = self.contracts.registry, self.contracts.secret_store
         peers = [p for p in self.chain.peers.values() if self.view.admits(p.name)]
@@ -521,22 +542,30 @@ class Orchestrator:
         self.pushes.append(push)
         assert push.secret is not None
         self.keyring.install(push.epoch, push.secret)
+        self._keyed = set()
+
+        async def switch(agent: str) -> None:
+            await self._tell(agent, {"switch": push.epoch}, patience)
+            self._keyed.add(agent)
 
         rotation = await rotate(
             push.epoch,
             [p.name for p in peers],
-            lambda agent: self._tell(agent, {"epoch": push.epoch}),
-            lambda agent: self._tell(agent, {"switch": push.epoch}),
-            timeout=REKEY_TIMEOUT_S,
+            lambda agent: self._tell(agent, {"epoch": push.epoch}, patience),
+            switch,
+            timeout=patience,
         )
         self.keyring.activate(push.epoch)
         self.rotations.append(rotation)
 
-    async def _tell(self, agent: str, message: Mapping[str, int | bool]) -> None:
-        """One key-service message to `agent`, answered (an error it reports raises)."""
+    async def _tell(
+        self, agent: str, message: Mapping[str, int | bool], patience: float = REKEY_TIMEOUT_S
+    ) -> None:
+        """One key-service message to `agent`, answered within `patience` s (an error it
+        reports raises)."""
         subject = rekey_subject(self.name, agent)
         payload = json.dumps(message).encode()
-        answer = json.loads(await self.control.request(subject, agent, payload, REKEY_TIMEOUT_S))
+        answer = json.loads(await self.control.request(subject, agent, payload, patience))
         if "error" in answer:
             raise PipelineError(str(answer["error"]))
 
