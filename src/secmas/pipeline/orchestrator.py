@@ -140,7 +140,8 @@ class Orchestrator:
     pops: tuple[str, ...]
     clock: Clock
     """The run's clock during bring-up: simulated for agents in this process (every wait
-    and record in simulated seconds), real otherwise (`operate` swaps in the run's)."""
+    and record in simulated seconds), real otherwise (`attest_in_background` swaps in
+    the clock the run operates on)."""
     ledger_url: str | None = None
     """Where the MLFO reaches the ledger (None: the scenario's)."""
     ledger_keys: tuple[str | None, str | None] | None = None
