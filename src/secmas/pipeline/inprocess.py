@@ -30,7 +30,6 @@ from secmas.ledger.accounts import Account
 from secmas.ledger.connection import Ledger
 from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.network.clock import Clock, VirtualClock
-from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.images import WrappedImage
 from secmas.pipeline.iml import AgentLaunch, OutsideCheck
 from secmas.pipeline.membership import Membership
@@ -94,7 +93,8 @@ class InProcessAgents:
             deadlines=Deadlines.run_clock(timeout, self.clock.now) if simulated else None,
         )
         self.members[pop] = member
-        await member.join(BringUp().ceiling(len(self._joins)))
+        assert self.mlfo is not None  # the MLFO's own patience for its N agents
+        await member.join(self.mlfo.arrival.ceiling(len(self.mlfo.pops)))
 
     def _reach(self, account: Account) -> Ledger:
         """The MLFO's chain, with `account` signing (one in-process node for the run)."""
