@@ -35,7 +35,7 @@ from typing import Any
 
 from machine import describe
 from secmas.api import run
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
@@ -157,7 +157,7 @@ def scale_point(pops: int, samples: int = 5) -> dict[str, Any]:
             workload = Workload(network, Path(folder), 1.0, 1)
             workload.start_service()
             workload.start_attack()
-            controller = EmulatedController(network, WallClock(), 1.0)
+            controller = EmulatedController(network, ScaledClock(), 1.0)
 
             async def sample() -> list[float]:
                 took = []

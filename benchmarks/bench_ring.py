@@ -46,8 +46,7 @@ from secmas.experiment.generators import (
     UNLIMITED,
     ring_scenario,
 )
-from secmas.network.clock import VirtualClock, settle
-from secmas.pipeline.operate import drive_clock
+from secmas.network.clock import VirtualClock, drive_clock, settle
 
 RESULTS = Path(__file__).parent / "results"
 FULL_SIZES = (*range(6, 97, 6), 192, 384, 1000)

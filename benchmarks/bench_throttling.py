@@ -42,8 +42,7 @@ from secmas.agents.bdi import Belief, Capability, Goal, GoalStatus, Plan, PlanCo
 from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
 from secmas.agents.ddos.facts import link_name
 from secmas.agents.journal import ActionEvent, Journal
-from secmas.network.clock import VirtualClock, settle
-from secmas.pipeline.operate import drive_clock
+from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
 

@@ -34,10 +34,9 @@ from secmas.agents.auction import (
     request_to_content,
 )
 from secmas.agents.bidding import Bid, BidContext, GoalRequest, compute_bid, normalise
-from secmas.network.clock import VirtualClock, settle
+from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.network.infrastructure import Infrastructure, Instance
 from secmas.network.resources import Amount, req
-from secmas.pipeline.operate import drive_clock
 from secmas.scenario.ddos import ddos_goals
 from secmas.scenario.model import Preferences, Scenario
 from secmas.transport.memory import MemoryBus

@@ -22,7 +22,7 @@ from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import DIAGNOSE, PROTECT, LinkMonitorCapability, PoPAgent, World
 from secmas.agents.ddos.facts import flow_name
 from secmas.agents.ddos.vnfs import LinkMonitorVNF
-from secmas.network.clock import settle
+from secmas.network.clock import drive_clock, settle
 from secmas.network.dataplane import (
     DataPlane,
     FlowBlock,
@@ -33,7 +33,6 @@ from secmas.network.dataplane import (
     UsageEvent,
     split_part,
 )
-from secmas.pipeline.operate import drive_clock
 from secmas.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]

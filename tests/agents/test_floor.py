@@ -24,9 +24,8 @@ from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.floor import ASK, GRANT, Floor, FloorFrame
-from secmas.network.clock import VirtualClock
+from secmas.network.clock import VirtualClock, drive_clock
 from secmas.network.infrastructure import Infrastructure
-from secmas.pipeline.operate import drive_clock
 from secmas.scenario.ddos import ddos_goals
 from secmas.transport.bus import Handler, Subscription
 from secmas.transport.memory import MemoryBus

@@ -28,8 +28,8 @@ from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import AuctionRecord, AuctionSettings, report_acted
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.network.clock import drive_clock
 from secmas.network.resources import Amount, req
-from secmas.pipeline.operate import drive_clock
 from secmas.report.record import executions
 from secmas.transport.memory import MemoryBus
 

@@ -19,9 +19,8 @@ from secmas.agents.auction import AuctionSettings
 from secmas.agents.bdi import Goal
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
-from secmas.network.clock import VirtualClock, settle
+from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.network.resources import Amount
-from secmas.pipeline.operate import drive_clock
 from secmas.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]

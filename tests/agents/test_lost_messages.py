@@ -27,9 +27,8 @@ from tests.agents import test_resilience as resilience
 
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import AuctionRecord
-from secmas.network.clock import VirtualClock
+from secmas.network.clock import VirtualClock, drive_clock
 from secmas.network.resources import Amount, req
-from secmas.pipeline.operate import drive_clock
 from secmas.transport.memory import MemoryBus
 
 run = leases.run

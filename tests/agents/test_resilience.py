@@ -27,11 +27,10 @@ from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox, Termi
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.board import GoalBoard
 from secmas.agents.ddos.agent import PoPAgent, World
-from secmas.network.clock import VirtualClock, settle
+from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.network.dataplane import FlowBlock
 from secmas.network.infrastructure import Infrastructure
 from secmas.network.resources import Amount, req
-from secmas.pipeline.operate import drive_clock
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
 from secmas.transport.memory import MemoryBus

@@ -24,8 +24,8 @@ from tests.realtime import one_run_at_a_time
 from secmas.network.emulation.registry import NETNS_DIR, live_runs
 from secmas.pipeline.emulated import EmulatedResult
 from secmas.pipeline.emulated_processes import BUS_PORT, PopAgents
-from secmas.pipeline.operate import Progress
 from secmas.pipeline.outside import operate_processes
+from secmas.pipeline.runloop import Progress
 from secmas.report.acceptance import Timeline, acceptance
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario

@@ -16,7 +16,7 @@ from tests.e2e.line_runs import ATTACK_START, short_line_scenario
 from tests.network.emulation.conftest import SERVER, leftovers, line_scenario, needs_emulation
 
 from secmas.agents.ddos.vnfs import ClassifierVNF
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import Steer, TrafficSplit, split_part
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork
@@ -53,7 +53,7 @@ def test_moving_a_classifier_to_another_pop_changes_which_flows_it_sees(
         workload = Workload(network, tmp_path, 1.0, 1)
         workload.start_service()
         workload.start_attack()
-        controller = EmulatedController(network, WallClock(), 1.0)
+        controller = EmulatedController(network, ScaledClock(), 1.0)
 
         async def steps(count: int) -> None:
             for _ in range(count):

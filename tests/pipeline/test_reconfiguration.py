@@ -11,8 +11,8 @@ from secmas.agents.bdi import Belief, Goal, GoalStatus
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.ledger.ids import pipeline_id
+from secmas.network.clock import drive_clock
 from secmas.pipeline.inprocess import bring_up
-from secmas.pipeline.operate import drive_clock
 from secmas.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]

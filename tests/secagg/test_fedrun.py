@@ -14,7 +14,7 @@ import torch
 
 from secmas.analytics.loop import ClosedLoop
 from secmas.ledger.ids import pipeline_id
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.pipeline.inprocess import bring_up
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario, Security
@@ -41,7 +41,7 @@ def test_the_attested_agents_train_the_closed_loops_detector() -> None:
 
     async def main() -> tuple[AgentTraining, dict[str, bytes], dict[str, bytes]]:
         bus = MemoryBus()
-        pipeline = await bring_up("fedrun", agents, bus, WallClock(), Security())
+        pipeline = await bring_up("fedrun", agents, bus, ScaledClock(), Security())
         try:
             loop = ClosedLoop(None)
             with pytest.raises(RuntimeError, match="not trained yet"):

@@ -23,10 +23,9 @@ from types import ModuleType
 from tests.security.conftest import run
 from tests.trust.test_chain import agent_image
 
-from secmas.network.clock import VirtualClock
+from secmas.network.clock import VirtualClock, drive_clock
 from secmas.pipeline.images import WrappedImage
 from secmas.pipeline.inprocess import InProcessAgents, bring_up
-from secmas.pipeline.operate import drive_clock
 from secmas.scenario.model import Attestation, Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.chain import ChainEntry

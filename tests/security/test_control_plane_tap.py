@@ -15,10 +15,9 @@ from tests.security.conftest import run
 from tests.security.test_verdicts_bus import AGENTS, PIPE, images
 
 from secmas.ledger.ids import pipeline_id
-from secmas.network.clock import VirtualClock
+from secmas.network.clock import VirtualClock, drive_clock
 from secmas.pipeline.busaccess import BusAccess
 from secmas.pipeline.inprocess import bring_up
-from secmas.pipeline.operate import drive_clock
 from secmas.pipeline.outside import operate_processes
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Security

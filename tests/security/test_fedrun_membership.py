@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from secmas.analytics.loop import ClosedLoop
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.network.dataplane.cnf import METRICS
 from secmas.pipeline.inprocess import bring_up
 from secmas.pipeline.work import sum_prefix, work_subject
@@ -81,7 +81,7 @@ def test_an_agent_revoked_before_training_contributes_nothing() -> None:
 
     async def main() -> tuple[AgentTraining, TrainingMember]:
         bus = MemoryBus()
-        pipeline = await bring_up(PIPELINE, agents, bus, WallClock(), Security())
+        pipeline = await bring_up(PIPELINE, agents, bus, ScaledClock(), Security())
         try:
             await pipeline.mlfo.remove_agent(REVOKED, "failed attestation")
             cohort = await pipeline.cohort()
@@ -126,7 +126,7 @@ def test_a_process_that_never_enrolled_can_neither_read_nor_add_to_the_sums() ->
 
     async def main() -> tuple[AgentTraining, int]:
         bus = MemoryBus()
-        pipeline = await bring_up(PIPELINE, agents, bus, WallClock(), Security())
+        pipeline = await bring_up(PIPELINE, agents, bus, ScaledClock(), Security())
         intruder = AgentIdentity.generate("pop7")
         try:
             sent: set[bytes] = set()

@@ -13,8 +13,7 @@ import json
 import pytest
 
 from secmas.agents.board import GoalBoard, board_subject
-from secmas.network.clock import VirtualClock
-from secmas.pipeline.operate import drive_clock
+from secmas.network.clock import VirtualClock, drive_clock
 from secmas.transport.memory import MemoryBus
 from secmas.trust.control import MLFO, ControlPlane
 from secmas.trust.identity import AgentIdentity

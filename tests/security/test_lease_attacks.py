@@ -15,7 +15,7 @@ from tests.agents.test_leases import SETTINGS, Net, run
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import PROTOCOL, bid_to_content, inbox
 from secmas.agents.bidding import Bid
-from secmas.pipeline.operate import drive_clock
+from secmas.network.clock import drive_clock
 
 
 async def _say(

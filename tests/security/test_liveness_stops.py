@@ -32,10 +32,9 @@ from secmas.agents.acl import Performative
 from secmas.agents.auction import AuctionSettings, Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.ledger.ids import pipeline_id
-from secmas.network.clock import VirtualClock
+from secmas.network.clock import VirtualClock, drive_clock
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.inprocess import InProcessAgents, bring_up
-from secmas.pipeline.operate import drive_clock
 from secmas.pipeline.orchestrator import measurer_deadlines
 from secmas.scenario.model import Attestation, Security
 from secmas.transport.memory import MemoryBus

@@ -41,8 +41,9 @@ from secmas.agents.handle import AgentHandle
 from secmas.api.scenarios import TAMPER_AT
 from secmas.network.resources import Amount
 from secmas.pipeline.iml import LocalProcesses
-from secmas.pipeline.operate import OperateResult, TrustLayer, operate
+from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.outside import operate_processes
+from secmas.pipeline.runloop import TrustLayer
 from secmas.policy.audit import AuditLog
 from secmas.policy.manager import SSLAManager
 from secmas.report.acceptance import Timeline, acceptance

@@ -13,7 +13,7 @@ from collections import Counter
 
 from secmas.agents.auction import inbox
 from secmas.ledger.ids import pipeline_id
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.pipeline.inprocess import bring_up
 from secmas.scenario.model import Security
 from secmas.transport import MemoryBus
@@ -27,7 +27,7 @@ GROUP = "secmas.links.rotation"
 def test_removing_an_agent_under_load_rotates_without_dropping_a_frame() -> None:
     async def main() -> None:
         bus = MemoryBus()
-        pipeline = await bring_up("rotation", AGENTS, bus, WallClock(), Security())
+        pipeline = await bring_up("rotation", AGENTS, bus, ScaledClock(), Security())
         buses = {a: pipeline.bus_for(a) for a in AGENTS}
         received: Counter[tuple[str, str, str]] = Counter()  # (receiver, sender, kind)
         sent: Counter[tuple[str, str, str]] = Counter()

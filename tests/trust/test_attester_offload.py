@@ -25,7 +25,7 @@ from tests.agents.test_auction import request, star
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import AuctionSettings, Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.images import WrappedImage, wrap_native_image
 from secmas.transport.memory import MemoryBus
@@ -55,7 +55,7 @@ async def _execute(req: GoalRequest, bid: Bid, payload: dict[str, Any]) -> dict[
 async def _bid_while_measured(image: WrappedImage, offload: Offload | None) -> dict[str, Any]:
     """Challenge B, then call for proposals at once; what B bid and when its evidence came."""
     infra = Infrastructure.from_scenario(star(TWO))
-    bus, clock = MemoryBus(), WallClock()
+    bus, clock = MemoryBus(), ScaledClock()
     settings = AuctionSettings(bid_deadline=0.3, attempts=1)
     boxes = {n: Mailbox(n, infra, bus, clock, _execute, settings, seed=3) for n in ("A", "B")}
     for box in boxes.values():

@@ -7,8 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from secmas.network.clock import VirtualClock
-from secmas.pipeline.operate import drive_clock
+from secmas.network.clock import VirtualClock, drive_clock
 from secmas.transport.memory import MemoryBus
 from secmas.trust.control import MLFO, ControlPlane
 from secmas.trust.identity import AgentIdentity

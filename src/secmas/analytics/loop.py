@@ -131,7 +131,7 @@ class _CNFState:
 
 
 class ClosedLoop:
-    """Runs beside the agents (a `secmas.pipeline.operate.StepLoop`)."""
+    """Runs beside the agents (a `secmas.pipeline.runloop.StepLoop`)."""
 
     def __init__(
         self,

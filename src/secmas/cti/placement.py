@@ -12,7 +12,7 @@ out.
 `HygieneFilter.prepare` does the sharing and the exchange (file and network I/O; bad input
 → CTIInputError, a key file that lacks a domain → KeyFileError, a TAXII server that fails
 → TaxiiError); the filter is then one of the
-run's step loops (`secmas.pipeline.operate.StepLoop`).
+run's step loops (`secmas.pipeline.runloop.StepLoop`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Agents, auctions and VNF downloads await `clock.sleep(seconds)`. Under `VirtualClock` the
 run driver advances time to the next timer once no task can make progress, so a run is a
 discrete-event simulation: deterministic for a seed and far faster than real time. Under
-`WallClock` or `ScaledClock` (wall time sped up, shared by processes) the same code runs
-in real time (distributed mode).
+`ScaledClock` (wall time, sped up or not, shared by processes) the same code runs in real
+time (distributed mode).
 """
 
 from __future__ import annotations
@@ -53,28 +53,6 @@ def claimed_time(at: float, now: float, ahead: float) -> float:
     return min(at, now)
 
 
-class WallClock:
-    """Real time, from the event loop's monotonic clock: counted from the clock's making,
-    or, `held`, from `begin()` and 0 until then (a bring-up before the run's time starts,
-    at time 0 as on the virtual clock)."""
-
-    def __init__(self, *, held: bool = False) -> None:
-        self._start: float | None = None if held else time.monotonic()
-
-    def begin(self) -> None:
-        """Run time 0 is now."""
-        self._start = time.monotonic()
-
-    def now(self) -> float:
-        return 0.0 if self._start is None else time.monotonic() - self._start
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
-    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(fn, *args)
-
-
 class ScaledClock:
     """Wall time sped up `speed` times, counted from a shared `origin` (Unix time).
 
@@ -82,14 +60,24 @@ class ScaledClock:
     and speed agree on `now`, so a scenario's simulated minutes can run in wall seconds
     while every message still really crosses the network."""
 
-    def __init__(self, speed: float = 1.0, origin: float | None = None) -> None:
+    def __init__(
+        self, speed: float = 1.0, origin: float | None = None, *, held: bool = False
+    ) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed!r}")
         self.speed = speed
         self.origin = time.time() if origin is None else origin
+        self.held = held
+        """At 0 until `begin` (a bring-up before the run's time starts, as on the
+        virtual clock)."""
+
+    def begin(self, origin: float | None = None) -> None:
+        """Run time 0 is at `origin` (Unix time; default now)."""
+        self.origin = time.time() if origin is None else origin
+        self.held = False
 
     def now(self) -> float:
-        return (time.time() - self.origin) * self.speed
+        return 0.0 if self.held else (time.time() - self.origin) * self.speed
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
@@ -171,3 +159,18 @@ async def settle(max_rounds: int = 100_000) -> None:
         if not getattr(loop, "_ready", None):
             return
     raise RuntimeError("the agents did not settle: a task keeps itself busy")
+
+
+async def drive_clock(clock: VirtualClock, until: float) -> None:
+    """Let the agents settle and blocking work finish, then move the clock to `until`,
+    firing timers in order."""
+    while True:
+        await settle()
+        if await clock.drain():
+            continue
+        due = clock.next_timer()
+        if due is None or due > until:
+            clock.advance(until)
+            await settle()
+            return
+        clock.advance(due)

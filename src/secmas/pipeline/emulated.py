@@ -1,64 +1,55 @@
-"""The operate phase on the emulated data plane: the same agents, in real time.
+"""The emulated data plane as the run loop's engine: a real network, in real time.
 
-The scenario becomes a real network (`secmas.network.emulation`); the agents come up as
-in `operate` (the MLFO's plan, the trust layer, the in-memory bus and its secure channel,
-the closed loops), with an `EmulatedController` instead of the simulator's, while the
-run's clock holds at 0 as the virtual clock does; then the HTTP server (a real nginx as
+The scenario becomes a real network (`secmas.network.emulation`, `emulated_run`), with a
+control host when the agents run inside their PoPs. `EmulatedSteps` is the engine the run
+loop (`secmas.pipeline.runloop`) steps, wherever the agents are: the run's clock holds at
+0 while they come up, as the virtual clock does; then the HTTP server (a real nginx as
 the CNF a closed loop watches, `network.emulation.cnfservice`) and the clients start at
 t = 0, the network is sampled every `traffic.step` wall seconds from then on and the
 agents perceive every step; the attack starts and stops at its times. However slow the
-bring-up (a busy machine), the scenario's time is the agents' whole. A
-VNF's download still takes the bid's T, now in wall seconds. As on the simulator, a
-measurer process of the run's own measures this process, each attester its own agent
-object, and `--tamper` patches an agent in memory at its second of the run. Whatever
-happens — the run ends, fails, is interrupted or terminated — the network is taken down.
+bring-up (a busy machine), the scenario's time is the agents' whole. A VNF's download
+still takes the bid's T, now in wall seconds. Whatever happens — the run ends, fails, is
+interrupted or terminated — the network is taken down.
 
 With a `HiddenAttacker` the scenario's attack and incidents do not run: an attacker
 process of its own (`network.emulation.attacker_process`) attacks the CNF on a schedule it
 draws from its seed, which nothing in this process holds; once the run is over it is
 stopped, and the closed loop's alerts and mitigations are scored against what it did
-(`realcnf.score_against`, issue 39 item 1).
+(`realcnf.score_against`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+import urllib.request
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from secmas.agents.auction import AuctionSettings
-from secmas.agents.ddos.agent import World
-from secmas.agents.journal import Journal
 from secmas.interrupt import terminate_as_interrupt
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
+from secmas.network.dataplane import Telemetry
 from secmas.network.emulation.attacker_process import AttackerProcess, HiddenAttacker
 from secmas.network.emulation.cnfservice import RUNS_INSIDE
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import EmulationPlan, emulation_plan
 from secmas.network.emulation.workload import Request, Workload, served_cnf
-from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.errors import RunError, check_runnable
-from secmas.pipeline.heap import release
-from secmas.pipeline.operate import (
-    CapacityCheck,
-    Deployed,
-    OperateResult,
-    Progress,
-    StepLoop,
-    _merged,
-    deploy,
-    take_down,
-)
+from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.realcnf import score_against
-from secmas.pipeline.tamper import infect_due
+from secmas.pipeline.runloop import Progress, StepLoop
 from secmas.pipeline.workflow import Told
 from secmas.scenario.model import Attack, Scenario
-from secmas.transport.memory import MemoryBus
+
+CONNECTION_FIELDS = ("ip", "port", "in_msgs", "out_msgs", "in_bytes", "out_bytes")
+"""What the report keeps of the bus server's view of a client's connection."""
 
 
 @dataclass
@@ -144,68 +135,187 @@ async def operate_emulated(
     *,
     settings: AuctionSettings | None = None,
     progress: Progress | None = None,
-    until: float | None = None,
     steps: Told | None = None,
     loops: Sequence[StepLoop] = (),
     workdir: Path | None = None,
     tamper: Mapping[str, float] | None = None,
     attacker: HiddenAttacker | None = None,
 ) -> EmulatedResult:
-    """Run the scenario on a real emulated network with one agent per PoP (`tamper`: PoPs
-    whose agent object is patched in memory at that second of the run, as `operate`;
-    `attacker`: the attacks come from it, not from the scenario, module docstring).
+    """Run the scenario on a real emulated network with one agent per PoP in this process
+    (`operate` on `EmulatedSteps`; `tamper`: PoPs whose agent object is patched in memory
+    at that second of the run; `attacker`: the attacks come from it, not from the
+    scenario, module docstring).
 
     Raises `EmulationUnavailable` when the machine cannot build it, `PlanError` when the
     scenario cannot be emulated, `RunError` when it cannot run at all.
     """
     check_runnable(scenario)
     started = time.perf_counter()
-    plan = emulation_plan(scenario)
-    assert scenario.traffic is not None and scenario.defence is not None
-    step = scenario.traffic.step
-    duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
     folder = workdir or Path(tempfile.mkdtemp(prefix="secmas-emulated-"))
+    async with emulated_run(scenario, folder, attacker=attacker) as run:
+        operated = await operate(
+            scenario,
+            network=run.steps,
+            settings=settings,
+            progress=progress,
+            steps=steps,
+            loops=loops,
+            tamper=tamper,
+        )
+    return run.result(operated, started)
+
+
+@dataclass
+class BusClients:
+    """The run's clients as the bus server sees them (its `/connz` monitoring page)."""
+
+    url: str
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Client name → where it connected from, its messages and bytes (as last read: a
+    client gone since keeps what was read before)."""
+
+    def look(self) -> None:
+        """Read the server's connections now (a failed read changes nothing)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/connz", timeout=2.0) as page:
+                connections = json.load(page).get("connections") or []
+        except (OSError, ValueError):
+            return
+        for entry in connections:
+            name = str(entry.get("name", ""))
+            self.seen[name] = {key: entry.get(key) for key in CONNECTION_FIELDS}
+
+
+@dataclass
+class EmulatedSteps:
+    """The emulated network as the run loop steps it (`runloop.SteppedNetwork`): the clock
+    held at 0 while the agents come up; run time 0 when the service starts; a sample of
+    the real counters every step on the wall clock; the scenario's attack started and
+    stopped at its times (none with a hidden attacker, launched at time 0 instead).
+    `clients`: the bus server's view of the agent processes, read at the start and end."""
+
+    scenario: Scenario
+    network: EmulatedNetwork
+    workload: Workload
+    hidden: _Hidden | None = None
+    clients: BusClients | None = None
+    clock: ScaledClock = field(default_factory=lambda: ScaledClock(1.0, held=True))
+    controller: EmulatedController = field(init=False)
+    plane: None = None
+
+    def __post_init__(self) -> None:
+        defence, traffic = self.scenario.defence, self.scenario.traffic
+        assert defence is not None and traffic is not None
+        self.controller = EmulatedController(
+            self.network, self.clock, traffic.step, self.workload.cnfs
+        )
+        self.controller.watch(*defence.monitor.link)
+
+    @property
+    def duration(self) -> float:
+        assert self.scenario.traffic is not None
+        return self.scenario.traffic.duration
+
+    async def begin(self) -> None:
+        if self.clients is not None:
+            await asyncio.to_thread(self.clients.look)  # every agent is connected by now
+        self.workload.start_service()
+        self.clock.begin()
+        if self.hidden is not None:
+            self.hidden.launch(self.network, self.workload, self.clock.origin)
+        await self.controller.sample()
+
+    async def step(self) -> float:
+        assert self.scenario.traffic is not None
+        step = self.scenario.traffic.step
+        boundary = (int(self.clock.now() / step) + 1) * step
+        await asyncio.sleep(max(0.0, boundary - self.clock.now()))
+        await self.controller.sample()
+        now = self.clock.now()
+        follow_attack(None if self.hidden else self.scenario.attack, self.workload, now)
+        if self.clients is not None and now >= self.duration - 1e-9:
+            await asyncio.to_thread(self.clients.look)  # the agents' traffic, whole run
+        return now
+
+    async def quiet(self) -> None:
+        await asyncio.sleep(0)
+
+    def telemetry(self) -> list[Telemetry]:
+        return list(self.controller.telemetry)
+
+
+@dataclass
+class EmulatedRun:
+    """A run's emulated network, its workload and the engine stepping it; once the run is
+    over, the legitimate requests' windows (`request_windows`)."""
+
+    scenario: Scenario
+    plan: EmulationPlan
+    network: EmulatedNetwork
+    workload: Workload
+    steps: EmulatedSteps
+    build_seconds: float
+    windows: list[RequestWindow] = field(default_factory=list)
+
+    def result(self, operated: OperateResult, started: float) -> EmulatedResult:
+        """`operated` with the emulation's report; the closed loop on a real CNF scored
+        against what the attacker (or the scenario's timeline) did."""
+        result = EmulatedResult(
+            **{f.name: getattr(operated, f.name) for f in fields(OperateResult)}
+        )
+        controller, hidden = self.steps.controller, self.steps.hidden
+        result.emulation = emulation_report(self.plan, controller, self.windows, self.build_seconds)
+        if hidden is not None:
+            episodes = hidden.done()
+            result.emulation["attacker"] = {"seed": hidden.attacker.seed, "episodes": episodes}
+        else:
+            episodes = scenario_episodes(self.scenario, self.steps.duration)
+        if result.analytics is not None and "real_cnf" in result.analytics:
+            step = self.steps.controller.step_seconds
+            result.analytics |= score_against(result.analytics, episodes, step)
+        result.wall_seconds = time.perf_counter() - started
+        return result
+
+
+@asynccontextmanager
+async def emulated_run(
+    scenario: Scenario,
+    folder: Path,
+    *,
+    control: bool = False,
+    attacker: HiddenAttacker | None = None,
+) -> AsyncIterator[EmulatedRun]:
+    """The scenario's real network (with a control host for agents in their PoPs,
+    `control`), built and, whatever happens (the run ends, fails, is interrupted or
+    terminated), taken down; the workload's clients and the hidden attacker stopped first."""
+    started = time.perf_counter()
+    plan = emulation_plan(scenario, control=control)
+    assert scenario.traffic is not None
+    duration = scenario.traffic.duration
     network = EmulatedNetwork(plan)
     with terminate_as_interrupt():
         network.start()
         try:
-            build_seconds = time.perf_counter() - started
+            built = time.perf_counter() - started
             cnf = served_cnf(scenario)
             incidents = scenario.incidents if attacker is None else ()
-            workload = Workload(network, folder, step, scenario.seed, cnf, incidents)
+            workload = Workload(
+                network, folder, scenario.traffic.step, scenario.seed, cnf, incidents
+            )
             hidden = None if attacker is None else _Hidden(attacker, folder, duration)
+            steps = EmulatedSteps(scenario, network, workload, hidden)
+            run = EmulatedRun(scenario, plan, network, workload, steps, built)
             try:
-                result, controller, origin = await _operate(
-                    scenario,
-                    network,
-                    workload,
-                    settings,
-                    progress,
-                    steps,
-                    loops,
-                    duration,
-                    dict(tamper or {}),
-                    hidden,
-                )
+                yield run
             finally:
                 if hidden is not None:
                     hidden.stop()
                 workload.stop()
             attack = None if attacker is not None else scenario.attack
             window = None if attack is None else (attack.start, attack.stop or duration)
-            windows = request_windows(workload.requests(), origin, window, duration)
+            run.windows = request_windows(workload.requests(), steps.clock.origin, window, duration)
         finally:
             network.stop()
-    result.emulation = emulation_report(plan, controller, windows, build_seconds)
-    if hidden is not None:
-        episodes = hidden.done()
-        result.emulation["attacker"] = {"seed": hidden.attacker.seed, "episodes": episodes}
-    else:
-        episodes = scenario_episodes(scenario, duration)
-    if result.analytics is not None and "real_cnf" in result.analytics:
-        result.analytics |= score_against(result.analytics, episodes, step)
-    result.wall_seconds = time.perf_counter() - started
-    return result
 
 
 def scenario_episodes(scenario: Scenario, end: float) -> list[dict[str, object]]:
@@ -269,83 +379,3 @@ def follow_attack(attack: Attack | None, workload: Workload, now: float) -> None
         workload.start_attack()
     elif workload.attacking and stopped:
         workload.stop_attack()
-
-
-async def _operate(
-    scenario: Scenario,
-    network: EmulatedNetwork,
-    workload: Workload,
-    settings: AuctionSettings | None,
-    progress: Progress | None,
-    steps: Told | None,
-    loops: Sequence[StepLoop],
-    duration: float,
-    infections: dict[str, float],
-    hidden: _Hidden | None = None,
-) -> tuple[EmulatedResult, EmulatedController, float]:
-    """Deploy the agents with the clock held at 0; then start the traffic and sample the
-    network every step from t = 0 (the counters' history starts with the traffic), the
-    agents perceiving every step (an agent due for `infections` is patched just before)."""
-    defence = scenario.defence
-    assert defence is not None and scenario.traffic is not None
-    step = scenario.traffic.step
-    clock = WallClock(held=True)
-    controller = EmulatedController(network, clock, step, workload.cnfs)
-    controller.watch(*defence.monitor.link)
-    bus = MemoryBus()
-    world = World(
-        scenario=scenario,
-        infra=Infrastructure.from_scenario(scenario),
-        plane=None,
-        controller=controller,
-        bus=bus,
-        clock=clock,
-        journal=Journal(),
-        settings=settings or AuctionSettings(serialised=defence.serialised),
-        directory=tuple(p.id for p in scenario.pops),
-    )
-    deployed: Deployed | None = None
-    capacity = CapacityCheck()
-    try:
-        deployed = await deploy(scenario, world, steps, loops)  # taken down if it fails
-        workload.start_service()
-        clock.begin()
-        origin = time.time()
-        if hidden is not None:
-            hidden.launch(network, workload, origin)
-        await controller.sample()
-        boundary = step
-        while boundary <= duration + 1e-9:
-            await asyncio.sleep(max(0.0, boundary - clock.now()))
-            await controller.sample()
-            now = clock.now()
-            follow_attack(None if hidden else scenario.attack, workload, now)
-            for agent in deployed.agents:
-                infect_due(infections, agent, now)
-                await agent.observe()
-            for loop in loops:
-                await loop.after_step(now)
-            capacity.check(now, world.infra)
-            if progress is not None:
-                progress(min(now, duration), duration)
-            boundary = (int(now / step) + 1) * step
-    finally:
-        release()
-        if deployed is not None:
-            await take_down(deployed.agents, deployed.secure)
-        await bus.close()
-        await asyncio.sleep(0)
-    secure = deployed.secure
-    result = EmulatedResult(
-        scenario=scenario,
-        journal=world.journal,
-        telemetry=list(controller.telemetry),
-        capacity=capacity,
-        infra=world.infra,
-        messages=bus.stats.messages_published,
-        wall_seconds=0.0,
-        trust=None if secure is None else secure.report(clock.now()),
-        workflow=deployed.workflow.to_json(),
-        analytics=_merged([loop.report() for loop in loops]),
-    )
-    return result, controller, origin

@@ -38,33 +38,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from secmas.interrupt import terminate_as_interrupt
-from secmas.network.clock import ScaledClock
-from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork, call_inside
-from secmas.network.emulation.plan import ControlHost, emulation_plan
-from secmas.network.emulation.workload import Workload, served_cnf
-from secmas.pipeline.emulated import (
-    EmulatedResult,
-    emulation_report,
-    follow_attack,
-    request_windows,
-)
+from secmas.network.emulation.plan import ControlHost
+from secmas.pipeline.emulated import BusClients, EmulatedResult, emulated_run
 from secmas.pipeline.errors import RunError
 from secmas.pipeline.hosts import Host, HostList, HostProcesses
 from secmas.pipeline.images import secmas_image
 from secmas.pipeline.iml import IMLDriver
 from secmas.pipeline.mlfo import pipeline_name
-from secmas.pipeline.operate import OperateResult
 from secmas.pipeline.orchestrator import ImageWrap
 from secmas.pipeline.processes import ControlAccess, RunOptions, RunServers, run_driver
 from secmas.pipeline.ticklatency import Phase, TickLatency
@@ -78,8 +66,6 @@ BIND_ALL = "0.0.0.0"
 """The servers listen on both of the control host's addresses: the emulated link's
 (agents) and the management link's (the MLFO)."""
 DRIVER_NAME = "processes in their PoPs' namespaces"
-CONNECTION_FIELDS = ("ip", "port", "in_msgs", "out_msgs", "in_bytes", "out_bytes")
-"""What the report keeps of the bus server's view of a client's connection."""
 AS_PROCESSES = "agents as processes"
 
 
@@ -120,77 +106,6 @@ def agents_in_pops(network: EmulatedNetwork, workdir: Path, pops: Sequence[str])
     return HostProcesses(HostList(hosts=hosts), workdir, pops, name=DRIVER_NAME)
 
 
-@dataclass
-class BusClients:
-    """The run's clients as the bus server sees them (its `/connz` monitoring page)."""
-
-    url: str
-    seen: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Client name → where it connected from, its messages and bytes (as last read: a
-    client gone since keeps what was read before)."""
-
-    def look(self) -> None:
-        """Read the server's connections now (a failed read changes nothing)."""
-        try:
-            with urllib.request.urlopen(f"{self.url}/connz", timeout=2.0) as page:
-                connections = json.load(page).get("connections") or []
-        except (OSError, ValueError):
-            return
-        for entry in connections:
-            name = str(entry.get("name", ""))
-            self.seen[name] = {key: entry.get(key) for key in CONNECTION_FIELDS}
-
-
-@dataclass
-class EmulatedSteps:
-    """The emulated network as a multi-process run steps it (`processes.SteppedNetwork`):
-    run time 0 when the traffic starts, a sample of the real counters every step on the
-    wall clock, the attack started and stopped at its times."""
-
-    scenario: Scenario
-    network: EmulatedNetwork
-    workload: Workload
-    clients: BusClients
-    clock: ScaledClock | None = None
-    emulated: EmulatedController | None = None
-    plane: None = None
-
-    @property
-    def duration(self) -> float:
-        assert self.scenario.traffic is not None
-        return self.scenario.traffic.duration
-
-    @property
-    def controller(self) -> EmulatedController:
-        assert self.emulated is not None, "the network's time has not begun"
-        return self.emulated
-
-    async def begin(self) -> ScaledClock:
-        defence, traffic = self.scenario.defence, self.scenario.traffic
-        assert defence is not None and traffic is not None
-        await asyncio.to_thread(self.clients.look)  # every agent is connected by now
-        self.workload.start_service()
-        self.clock = ScaledClock(1.0)
-        self.emulated = EmulatedController(
-            self.network, self.clock, traffic.step, self.workload.cnfs
-        )
-        self.emulated.watch(*defence.monitor.link)
-        await self.emulated.sample()
-        return self.clock
-
-    async def step(self) -> float:
-        assert self.clock is not None and self.scenario.traffic is not None
-        step = self.scenario.traffic.step
-        boundary = (int(self.clock.now() / step) + 1) * step
-        await asyncio.sleep(max(0.0, boundary - self.clock.now()))
-        await self.controller.sample()
-        now = self.clock.now()
-        follow_attack(self.scenario.attack, self.workload, now)
-        if now >= self.duration - 1e-9:
-            await asyncio.to_thread(self.clients.look)  # the agents' traffic, whole run
-        return now
-
-
 async def operate_emulated_processes(
     scenario: Scenario,
     scenario_file: Path,
@@ -212,60 +127,43 @@ async def operate_emulated_processes(
             "network, where the run serves its own ledger; use --ledger memory"
         )
     started = time.perf_counter()
-    plan = emulation_plan(scenario, control=True)
-    control = plan.control
-    assert control is not None and scenario.traffic is not None
     workdir.mkdir(parents=True, exist_ok=True)
-    network = EmulatedNetwork(plan)
     pops = [p.id for p in scenario.pops]
     agents = agents or PopAgents()
-    with terminate_as_interrupt():
-        network.start()
+    async with emulated_run(scenario, workdir / "emulation", control=True) as run:
+        network = run.network
+        namespaces = {pop: network.named(pop).name for pop in pops}
+        servers = control_servers(network, workdir, scenario)
         try:
-            build_seconds = time.perf_counter() - started
-            namespaces = {pop: network.named(pop).name for pop in pops}
-            servers = control_servers(network, workdir, scenario)
-            folder, cnf = workdir / "emulation", served_cnf(scenario)
-            step = scenario.traffic.step
-            workload = Workload(network, folder, step, scenario.seed, cnf, scenario.incidents)
-            try:
-                access = await serve_control(servers, network)
-                stepped = EmulatedSteps(scenario, network, workload, bus_clients(servers, network))
-                iml = pop_driver(agents, network, workdir, pops)
-                perceived = TickLatency(pipeline_name(scenario.id))
-                driver = await run_driver(
-                    scenario,
-                    scenario_file,
-                    access,
-                    workdir,
-                    stepped,
-                    options,
-                    iml=iml,
-                    perceived=perceived,
-                    wrap_image=agents.wrap_image,
-                )
-                clock, controller = stepped.clock, stepped.controller
-                assert clock is not None
-                # before the servers stop: the loops' reports may still write to the
-                # ledger (the audit's last anchor)
-                telemetry = list(controller.telemetry)
-                result = driver.result(telemetry, clock.now(), started, options.loops)
-            finally:
-                workload.stop()
-                await asyncio.to_thread(servers.stop)
-            attack = scenario.attack
-            duration = scenario.traffic.duration
-            window = None if attack is None else (attack.start, attack.stop or duration)
-            windows = request_windows(workload.requests(), clock.origin, window, duration)
+            access = await serve_control(servers, network)
+            run.steps.clients = bus_clients(servers, network)
+            iml = pop_driver(agents, network, workdir, pops)
+            perceived = TickLatency(pipeline_name(scenario.id))
+            driver = await run_driver(
+                scenario,
+                scenario_file,
+                access,
+                workdir,
+                run.steps,
+                options,
+                iml=iml,
+                perceived=perceived,
+                wrap_image=agents.wrap_image,
+            )
+            # before the servers stop: the loops' reports may still write to the ledger
+            # (the audit's last anchor)
+            now = run.steps.clock.now()
+            operated = driver.result(run.steps.telemetry(), now, started, options.loops)
         finally:
-            network.stop()
-    emulated = EmulatedResult(**{f.name: getattr(result, f.name) for f in fields(OperateResult)})
-    emulated.emulation = emulation_report(plan, controller, windows, build_seconds)
-    emulated.emulation["control_plane"] = control_plane_report(
-        scenario, control, iml, stepped.clients, perceived, namespaces
-    )
-    emulated.emulation["control_plane"]["agents_as"] = {"kind": agents.kind, "said": agents.said}
-    return emulated
+            await asyncio.to_thread(servers.stop)
+    result = run.result(operated, started)
+    control = run.plan.control
+    assert control is not None
+    report = control_plane_report(scenario, control, iml, run.steps.clients, perceived, namespaces)
+    result.emulation["control_plane"] = report | {
+        "agents_as": {"kind": agents.kind, "said": agents.said}
+    }
+    return result
 
 
 def pop_driver(

@@ -1,9 +1,11 @@
-"""The local IML driver for the operate phase: agents as asyncio tasks on one machine.
+"""Agents in this process: one task per PoP over the in-memory bus, on either engine.
 
-The data plane advances one step at a time; after each step the agents perceive it and
-run until they are quiet, and the virtual clock then moves to the next step, waking the
-sleepers (VNF downloads, deadlines, back-offs) in time order on the way. So a 240 s
-scenario runs in about a second, the same way for a given seed.
+`operate` deploys them (the MLFO's plan; unless security is off, the trust layer's
+bring-up, `secmas.pipeline.inprocess`) and runs the one run loop
+(`secmas.pipeline.runloop`) with them: after each step every agent perceives it in turn
+(`AgentsHere`). On the simulator's virtual clock a 240 s scenario runs in about a second,
+the same way for a given seed; on an emulated network (`secmas.pipeline.emulated`) in
+real time.
 """
 
 from __future__ import annotations
@@ -13,16 +15,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
-from secmas.agents.handle import AgentHandle
 from secmas.agents.journal import Journal
 from secmas.agents.workload import add_synthetic_load
-from secmas.ledger.connection import Ledger
 from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
-from secmas.network.clock import VirtualClock, settle
 from secmas.network.dataplane import Telemetry
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.agentwatch import watch_agent
@@ -32,60 +31,15 @@ from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.pipeline.mlfo import pipeline_name, plan_service
 from secmas.pipeline.orchestrator import vni_of
 from secmas.pipeline.reputation import record_reputation
+from secmas.pipeline.runloop import Progress, StepLoop, SteppedNetwork, run_steps
+from secmas.pipeline.simulated import Simulator
 from secmas.pipeline.tamper import infect_due
 from secmas.pipeline.work import AgentWork, Cohort
 from secmas.pipeline.workflow import Told, Workflow
 from secmas.scenario.model import Scenario
+from secmas.transport.memory import MemoryBus
 from secmas.trust.image import RuntimeImage
 from secmas.trust.vnfimages import image_refusal
-
-Progress = Callable[[float, float], None]
-"""Told (simulated now, duration) after every step."""
-
-
-class TrustLayer(Protocol):
-    """What a step loop may ask of the run's trust layer: the MLFO and SECaaS of the run
-    (`secmas.pipeline.orchestrator.Orchestrator`), wherever its agents are placed."""
-
-    @property
-    def ledger(self) -> Ledger: ...
-
-    @property
-    def plan(self) -> Sequence[str]: ...
-
-    async def remove_agent(self, agent: str, reason: str) -> None:
-        """Revoke `agent` on chain, exclude it from auctions and re-key the others."""
-        ...
-
-
-class StepLoop(Protocol):
-    """Something that runs beside the agents, step by step: a closed loop of
-    `secmas.analytics` (monitoring, analytics, decisions handed to the agents as goals),
-    the SSLA manager of `secmas.policy`, CTI hygiene or moving target defence.
-
-    A loop runs where the data plane is (this process, or the MLFO's with agents as
-    processes) and reaches the agents only through the world and their handles: the same
-    loop runs in both modes."""
-
-    def attach(
-        self,
-        world: World,
-        attestations: Callable[[], Sequence[Any]],
-        trust_layer: TrustLayer | None = None,
-    ) -> None:
-        """Before the agents start: the world they share (its `admits` may be narrowed and
-        `declines` extended: with agents as processes both reach every agent over the
-        bus), the attestation records so far (empty without the trust layer) and the
-        trust layer itself (None when security is off), through which agents are revoked."""
-
-    async def start(self, agents: Sequence[AgentHandle]) -> None:
-        """The agents are running; each is reached through its handle."""
-
-    async def after_step(self, now: float) -> None:
-        """The data plane finished a step and every agent perceived it."""
-
-    def report(self) -> dict[str, Any]:
-        """What report.json holds about this loop."""
 
 
 @dataclass
@@ -136,24 +90,10 @@ class OperateResult:
     (`secmas.pipeline.reputation`); None without the trust layer."""
 
 
-async def drive_clock(clock: VirtualClock, until: float) -> None:
-    """Let the agents settle and blocking work finish, then move the clock to `until`,
-    firing timers in order."""
-    while True:
-        await settle()
-        if await clock.drain():
-            continue
-        due = clock.next_timer()
-        if due is None or due > until:
-            clock.advance(until)
-            await settle()
-            return
-        clock.advance(due)
-
-
 async def operate(
     scenario: Scenario,
     *,
+    network: SteppedNetwork | None = None,
     settings: AuctionSettings | None = None,
     progress: Progress | None = None,
     until: float | None = None,
@@ -163,43 +103,32 @@ async def operate(
     work: Sequence[AgentWork] = (),
     ledger_keys: LedgerKeys = LEDGER_OWN,
 ) -> OperateResult:
-    """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus.
+    """Run the scenario's traffic and attack with one agent per PoP on an in-memory bus,
+    on `network` (default: the simulator on the virtual clock), to its end or to run time
+    `until` if sooner.
 
     Unless the scenario turns security off, the agents are first wrapped, registered,
     attested and keyed (`secmas.pipeline.inprocess`), only attested agents take part in
     auctions, and mutual attestation goes on in the background. `steps` is told each bring-up step;
     `work` is given to the attested agents once they are keyed, before the loops attach
     (`secmas.pipeline.work`: federated training); `loops` run after every step (closed
-    loops of `secmas.analytics`); `tamper` maps PoPs to the simulated second their agent
+    loops of `secmas.analytics`); `tamper` maps PoPs to the second of the run their agent
     object is patched in memory (`--tamper`); `ledger_keys` the MLFO's and SECaaS's
     ledger accounts (default the ledger's own).
     """
     check_runnable(scenario)
     started = time.perf_counter()
-    world = World.simulated(scenario, settings=settings)
-    clock, bus, plane = world.clock, world.bus, world.plane
-    assert isinstance(clock, VirtualClock) and plane is not None
+    network = network or Simulator(scenario)
+    world = world_on(scenario, network, settings)
+    clock, bus = world.clock, world.bus
     deployed = None
     try:  # what went up is taken down, however the run ends
         deployed = await deploy(scenario, world, steps, loops, work, ledger_keys)
-        agents, secure = deployed.agents, deployed.secure
-        infections = dict(tamper or {})
-        capacity = CapacityCheck()
-        duration = min(until, scenario.traffic.duration) if until else scenario.traffic.duration
+        secure = deployed.secure
+        here = AgentsHere(deployed.agents, dict(tamper or {}), network, world.infra)
         with long_lived():  # the imports, the EVM and the agents live for the run
-            while plane.now < duration - 1e-9:
-                plane.step()
-                await drive_clock(clock, plane.now)
-                for agent in agents:
-                    infect_due(infections, agent, plane.now)
-                    await agent.observe()
-                await settle()
-                for loop in loops:
-                    await loop.after_step(plane.now)
-                await settle()
-                capacity.check(plane.now, world.infra)
-                if progress is not None:
-                    progress(plane.now, duration)
+            await network.begin()
+            await run_steps(network, here, loops, progress, until)
             recorded = None
             if secure is not None:
                 book = world.journal.reputation
@@ -212,8 +141,8 @@ async def operate(
     return OperateResult(
         scenario=scenario,
         journal=world.journal,
-        telemetry=plane.server_series(),
-        capacity=capacity,
+        telemetry=network.telemetry(),
+        capacity=here.capacity,
         infra=world.infra,
         messages=bus.stats.messages_published,
         wall_seconds=time.perf_counter() - started,
@@ -222,6 +151,48 @@ async def operate(
         analytics=_merged([loop.report() for loop in loops]),
         reputation_ledger=recorded,
     )
+
+
+def world_on(
+    scenario: Scenario, network: SteppedNetwork, settings: AuctionSettings | None
+) -> World:
+    """The world the agents of this process share on `network`: its controller and clock,
+    an in-memory bus, one agent per PoP in the directory."""
+    defence = scenario.defence
+    return World(
+        scenario=scenario,
+        infra=Infrastructure.from_scenario(scenario),
+        plane=network.plane,
+        controller=network.controller,
+        bus=MemoryBus(),
+        clock=network.clock,
+        journal=Journal(),
+        settings=settings or AuctionSettings(serialised=bool(defence and defence.serialised)),
+        directory=tuple(p.id for p in scenario.pops),
+    )
+
+
+@dataclass
+class AgentsHere:
+    """How a step reaches the agents of this process (`runloop.Perception`): each
+    perceives it in turn (an agent due for `infections` patched just before); once the
+    loops looked, the PoPs' allocations are checked against their capacity."""
+
+    agents: Sequence[PoPAgent]
+    infections: dict[str, float]
+    network: SteppedNetwork
+    infra: Infrastructure
+    capacity: CapacityCheck = field(default_factory=CapacityCheck)
+
+    async def perceive(self, now: float) -> None:
+        for agent in self.agents:
+            infect_due(self.infections, agent, now)
+            await agent.observe()
+        await self.network.quiet()
+
+    async def looked(self, now: float) -> None:
+        await self.network.quiet()
+        self.capacity.check(now, self.infra)
 
 
 @dataclass

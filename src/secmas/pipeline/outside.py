@@ -2,8 +2,8 @@
 application layer calls for a run whose agents are processes (on this machine, in pods,
 on hosts) or run inside their PoPs.
 
-The simulator steps on a scaled wall clock here, with the MLFO's part in
-`secmas.pipeline.processes`; the emulated engine runs in real time with the agents in
+The simulator steps on a scaled wall clock here (`secmas.pipeline.simulated`), with the
+MLFO's part in `secmas.pipeline.processes`; the emulated engine runs in real time with the agents in
 their PoPs' namespaces, `secmas.pipeline.emulated_processes`. Both run the same driver
 (`run_driver`); this module only picks the engine, so neither of the two imports the
 other.
@@ -24,16 +24,16 @@ from secmas.pipeline.emulated_processes import PopAgents, operate_emulated_proce
 from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.images import secmas_image
 from secmas.pipeline.iml import IMLDriver
-from secmas.pipeline.operate import OperateResult, StepLoop
+from secmas.pipeline.operate import OperateResult
 from secmas.pipeline.orchestrator import ImageWrap
 from secmas.pipeline.processes import (
     Kill,
-    Progress,
     RunOptions,
     RunServers,
-    SimulatedNetwork,
     run_driver,
 )
+from secmas.pipeline.runloop import Progress, StepLoop
+from secmas.pipeline.simulated import Simulator
 from secmas.pipeline.work import AgentWork
 from secmas.pipeline.workflow import Told
 from secmas.scenario.model import Scenario
@@ -90,7 +90,7 @@ async def operate_processes(
         access = await servers.local(bus)
         if ledger_keys.given:
             access = replace(access, ledger_keys=ledger_keys.hex())
-        network = SimulatedNetwork(scenario, speed)
+        network = Simulator(scenario, speed)
         driver = await run_driver(
             scenario,
             scenario_file,
@@ -103,6 +103,6 @@ async def operate_processes(
         )
         # before the servers stop: the loops' reports may still write to the ledger (the
         # audit's last anchor)
-        return driver.result(network.plane.server_series(), network.plane.now, started, loops)
+        return driver.result(network.telemetry(), network.plane.now, started, loops)
     finally:
         await asyncio.to_thread(servers.stop)

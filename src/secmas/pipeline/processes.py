@@ -5,9 +5,10 @@ agents that share nothing but the bus and the ledger. It starts a `nats-server` 
 given one) and, for the in-process EVM, a JSON-RPC ledger server; it runs the MLFO and
 SECaaS (contracts, registration of the agents that join, initial and mutual attestation
 through the agents' own verifier roles, key epochs) and the network (its controller
-served on the bus, one tick per step to every agent: the simulator on a scaled wall
-clock, `SimulatedNetwork`, or a real emulated network in real time with the agents
-inside their PoPs, `secmas.pipeline.emulated_processes`); an IML driver
+served on the bus, one tick per step to every agent, `Ticks`, in the one run loop of
+`secmas.pipeline.runloop`: the simulator on a scaled wall clock, or a real emulated network
+in real time with the agents inside their PoPs, `secmas.pipeline.emulated_processes`); an
+IML driver
 (`secmas.pipeline.iml`, by default one `secmas agent` process per PoP on this machine)
 starts the agents, and their journals and final state make the same report as an
 in-process run. A killed agent process stays dead: it is withdrawn from auctions once
@@ -38,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -48,9 +49,9 @@ from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subj
 from secmas.agents.linksync import LinkSync
 from secmas.interrupt import uninterrupted
 from secmas.ledger.rpcserver import LedgerServer
-from secmas.network.clock import ScaledClock, WallClock
-from secmas.network.dataplane import DataPlane, Telemetry
-from secmas.network.dataplane.controller import Controller, ControllerService, LocalController
+from secmas.network.clock import ScaledClock
+from secmas.network.dataplane import Telemetry
+from secmas.network.dataplane.controller import ControllerService
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.agent_process import ready_subject, start_subject, tick_subject
 from secmas.pipeline.agentcontrol import (
@@ -75,8 +76,9 @@ from secmas.pipeline.iml import (
 )
 from secmas.pipeline.membership import stop_subject
 from secmas.pipeline.mlfo import pipeline_name, plan_service
-from secmas.pipeline.operate import CapacityCheck, OperateResult, StepLoop, _merged, give_work
+from secmas.pipeline.operate import CapacityCheck, OperateResult, _merged, give_work
 from secmas.pipeline.orchestrator import ImageWrap, Orchestrator, measurer_deadlines, vni_of
+from secmas.pipeline.runloop import Progress, StepLoop, SteppedNetwork, run_steps
 from secmas.pipeline.ticklatency import TickLatency
 from secmas.pipeline.work import AgentWork
 from secmas.pipeline.workflow import Told, Workflow
@@ -93,8 +95,6 @@ logger = logging.getLogger(__name__)
 
 LEDGER_FOLDER = "ledger-tls"
 """Where a run keeps its ledger server's certificate (its key removed when the run ends)."""
-
-Progress = Callable[[float, float], None]
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class Driver:
             self.iml,
             self._launch,
             tuple(self.pops),
-            WallClock(held=True),
+            ScaledClock(held=True),
             ledger_url=self.ledger_url,
             ledger_keys=self.ledger_keys,
             ledger_ca=self.ledger_ca,
@@ -305,11 +305,12 @@ class Driver:
         network: SteppedNetwork,
         loops: Sequence[StepLoop] = (),
     ) -> None:
-        """Serve `network`'s controller to the agents, start the shared clock and step the
-        network to its end, one tick to every agent per step; the run's step loops look
-        at each step once the agents perceived it."""
+        """Serve `network`'s controller to the agents, start the shared clock and run the
+        run loop to the network's end, one tick to every agent per step (`Ticks`)."""
         bus = self.mlfo.bus
-        clock = await network.begin()
+        await network.begin()
+        clock = network.clock
+        assert isinstance(clock, ScaledClock)
         service = ControllerService(network.controller, bus, self.name)
         await service.start()
         await bus.subscribe(journal_subject(self.name), self._on_journal)
@@ -323,7 +324,7 @@ class Driver:
             "barrier": beside is not None or self.perceived is not None,
         }
         await bus.publish(start_subject(self.name), json.dumps(start).encode())
-        admission = self._admission(beside, bus)
+        ticks = Ticks(self, dict(kill), beside, self._admission(beside, bus))
         if beside is not None:
             handles = [RemoteAgent(pop, bus, self.name, beside.tickets) for pop in self.pops]
             for loop in loops:
@@ -331,26 +332,8 @@ class Driver:
         if self.mlfo.chain is not None:  # the agents beat from the start message on
             self.mlfo.watch_liveness(clock)
             self.mlfo.attest_in_background(clock, self.scenario.seed)
-        pending_kills = dict(kill)
-        now = 0.0
         try:
-            while now < network.duration - 1e-9:
-                now = await network.step()
-                if self.perceived is not None:
-                    self.perceived.sent(now)
-                await bus.publish(tick_subject(self.name), json.dumps({"now": now}).encode())
-                for pop, when in list(pending_kills.items()):
-                    at = kill_due(pop, when, self.journal.actions)
-                    if at is not None and now >= at:
-                        self.iml.kill(pop)
-                        self.killed[pop] = now
-                        del pending_kills[pop]
-                if beside is not None:
-                    await self._after_step(beside, loops, now)
-                if admission is not None:  # whom liveness withdrew or re-admitted since
-                    await admission.publish()
-                if progress is not None:
-                    progress(now, network.duration)
+            await run_steps(network, ticks, loops, progress)
         finally:
             await self.mlfo.stop_background()
         await asyncio.sleep(0.5 / clock.speed + 0.2)  # the last tick's effects arrive
@@ -405,19 +388,6 @@ class Driver:
         await beside.admission.publish()
         return beside
 
-    async def _after_step(self, beside: Beside, loops: Sequence[StepLoop], now: float) -> None:
-        """Once every live agent perceived the tick, the loops look at the step; then
-        the agents hear whom the loops' trust rule keeps out, if that changed."""
-        dead = set(self.iml.dead())
-        late = await beside.barrier.wait(
-            now, lambda: [p for p in self.pops if p not in self.killed and p not in dead], TICK_WAIT
-        )
-        if late:
-            logger.warning("t=%gs: %s did not perceive the step in time", now, ", ".join(late))
-        for loop in loops:
-            await loop.after_step(now)
-        await beside.admission.publish()
-
     async def _on_journal(self, _subject: str, data: bytes) -> None:
         try:
             apply_json(self.journal, json.loads(data))
@@ -469,6 +439,42 @@ class Driver:
         )
 
 
+@dataclass
+class Ticks:
+    """How a step reaches agent processes (`runloop.Perception`): a tick over the bus;
+    the agents due to be killed then are; with step loops, a wait until every live agent
+    reported it perceived the tick (at most `TICK_WAIT`). Once the loops looked, the agents
+    hear whom the MLFO keeps out of auctions, if that changed."""
+
+    driver: Driver
+    kills: dict[str, Kill]
+    beside: Beside | None
+    admission: Admission | None
+
+    async def perceive(self, now: float) -> None:
+        driver = self.driver
+        if driver.perceived is not None:
+            driver.perceived.sent(now)
+        tick = json.dumps({"now": now}).encode()
+        await driver.mlfo.bus.publish(tick_subject(driver.name), tick)
+        for pop, when in list(self.kills.items()):
+            at = kill_due(pop, when, driver.journal.actions)
+            if at is not None and now >= at:
+                driver.iml.kill(pop)
+                driver.killed[pop] = now
+                del self.kills[pop]
+        if self.beside is not None:
+            dead = set(driver.iml.dead())
+            live = [p for p in driver.pops if p not in driver.killed and p not in dead]
+            late = await self.beside.barrier.wait(now, lambda: live, TICK_WAIT)
+            if late:
+                logger.warning("t=%gs: %s did not perceive the step in time", now, ", ".join(late))
+
+    async def looked(self, now: float) -> None:
+        if self.admission is not None:
+            await self.admission.publish()
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """What the caller asks of a multi-process run besides its scenario, handed down
@@ -482,61 +488,6 @@ class RunOptions:
     loops: Sequence[StepLoop] = ()
     work: Sequence[AgentWork] = ()
     arrival: BringUp = field(default_factory=BringUp)
-
-
-class SteppedNetwork(Protocol):
-    """The network a multi-process run steps, one tick to the agents per step: the
-    simulator on a scaled clock (`SimulatedNetwork`), or an emulated network in real
-    time (`secmas.pipeline.emulated_processes.EmulatedSteps`)."""
-
-    @property
-    def controller(self) -> Controller: ...
-
-    @property
-    def plane(self) -> DataPlane | None:
-        """The simulator, for the step loops' world (None: an emulated network)."""
-        ...
-
-    @property
-    def duration(self) -> float: ...
-
-    async def begin(self) -> ScaledClock:
-        """Run time 0 starts (now, or just ahead); the clock every agent shares."""
-        ...
-
-    async def step(self) -> float:
-        """Wait for the next step and take it; its run time."""
-        ...
-
-
-@dataclass
-class SimulatedNetwork:
-    """The data-plane simulator, one step per `step_seconds / speed` wall seconds."""
-
-    scenario: Scenario
-    speed: float
-    plane: DataPlane = field(init=False)
-    controller: LocalController = field(init=False)
-    clock: ScaledClock | None = None
-
-    def __post_init__(self) -> None:
-        self.plane = DataPlane(self.scenario)
-        self.controller = LocalController(self.plane)
-
-    @property
-    def duration(self) -> float:
-        assert self.scenario.traffic is not None
-        return self.scenario.traffic.duration
-
-    async def begin(self) -> ScaledClock:
-        self.clock = ScaledClock(self.speed, time.time() + 0.2)  # the start arrives first
-        return self.clock
-
-    async def step(self) -> float:
-        assert self.clock is not None
-        await self.clock.sleep_until(self.plane.now + self.plane.step_seconds)
-        self.plane.step()
-        return self.plane.now
 
 
 @dataclass(frozen=True)

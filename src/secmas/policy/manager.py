@@ -1,7 +1,7 @@
 """The Security Policy & SSLA Manager of a run (`002_…` Section II.B): assess every active
 SSLA on the live streams, enforce the remediation of breaches, explain and audit everything.
 
-It runs beside the agents as a `secmas.pipeline.operate.StepLoop`. Before the run the
+It runs beside the agents as a `secmas.pipeline.runloop.StepLoop`. Before the run the
 conflict check settles contradicting policies (`conflicts.py`); after every data-plane step
 each slice's sources are read (`streams.py`), each term's period is assessed
 (`assessment.py`), and a breach triggers its term's actions:
@@ -40,8 +40,8 @@ from secmas.analytics.trust import TrustManager
 from secmas.ledger.connection import connect
 from secmas.network.dataplane import DataPlane, FlowBlock
 from secmas.pipeline.mlfo import pipeline_name
-from secmas.pipeline.operate import TrustLayer
 from secmas.pipeline.orchestrator import vni_of
+from secmas.pipeline.runloop import TrustLayer
 from secmas.policy.assessment import Assessment, TermMonitor
 from secmas.policy.audit import DEFAULT_ANCHOR_EVERY, Anchorer, AuditLog
 from secmas.policy.conflicts import Resolution, check
@@ -136,7 +136,7 @@ class _Episode:
 
 
 class SSLAManager:
-    """Runs beside the agents (a `secmas.pipeline.operate.StepLoop`)."""
+    """Runs beside the agents (a `secmas.pipeline.runloop.StepLoop`)."""
 
     def __init__(
         self,

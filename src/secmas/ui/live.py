@@ -118,7 +118,7 @@ def _apply(state: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
 
 
 class LiveLoop:
-    """A `secmas.pipeline.operate.StepLoop` that reports the run to a hub after every step:
+    """A `secmas.pipeline.runloop.StepLoop` that reports the run to a hub after every step:
     new auctions, placements, actions and attestation records, the traffic, and alerts of
     the agents, the trust layer and the `watch`ed loops (closed loop, SSLA manager).
 

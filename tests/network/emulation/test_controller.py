@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from tests.network.emulation.conftest import line_scenario
 
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.network.dataplane.controller import ControllerError
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork
@@ -16,7 +16,7 @@ from secmas.network.emulation.plan import emulation_plan
 
 
 def _controller() -> EmulatedController:
-    return EmulatedController(EmulatedNetwork(emulation_plan(line_scenario())), WallClock(), 1.0)
+    return EmulatedController(EmulatedNetwork(emulation_plan(line_scenario())), ScaledClock(), 1.0)
 
 
 def test_a_hosts_flows_are_kept_at_its_pop() -> None:

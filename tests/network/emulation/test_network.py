@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.network.emulation.conftest import SERVER, line_scenario, needs_emulation
 
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import (
     FlowBlock,
     IpRateLimit,
@@ -68,7 +68,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         workload = Workload(network, Path(tmp_path_factory.mktemp("emulated")), 1.0, 1)
         workload.start_service()
         workload.start_attack()
-        controller = EmulatedController(network, WallClock(), 1.0)
+        controller = EmulatedController(network, ScaledClock(), 1.0)
         asyncio.run(controller.sample())
         running = Running(network, workload, controller)
         running.steps(3)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tests.network.emulation.conftest import SERVER, line_scenario, needs_emulation
 
-from secmas.network.clock import WallClock
+from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import FlowBlock
 from secmas.network.dataplane.controller import (
     ControllerError,
@@ -31,7 +31,7 @@ def test_an_emulated_controller_answers_remote_vnfs(tmp_path: Path, no_leftovers
         workload = Workload(network, tmp_path, 1.0, 1)
         workload.start_service()
         workload.start_attack()
-        controller = EmulatedController(network, WallClock(), 1.0)
+        controller = EmulatedController(network, ScaledClock(), 1.0)
         attacker = network.plan.attack_sources[0]
 
         async def serve() -> tuple[set[str], str, int, str]:
