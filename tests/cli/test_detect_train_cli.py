@@ -127,7 +127,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(find_nats_server() is None, reason=MISSING_BINARY)
 def test_federated_training_among_agent_processes_reports_f1_per_round(tmp_path: Path) -> None:
-    """`--processes`: one agent process per PoP over a nats-server, enrolled, the secure
+    """`--processes`: one agent process per PoP over a nats-server, attested, the secure
     sums over their secure channel; the global model's F1 printed after each round."""
     model, report = tmp_path / "fed.pt", tmp_path / "fed.json"
     arguments = [str(SCENARIO), "-o", str(model), "--report", str(report), *SMALL]

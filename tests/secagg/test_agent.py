@@ -19,7 +19,6 @@ from tests.transport.channel_members import Clock, Registered, identity
 
 from secmas.secagg.agent import ClientAgent, agent_input, aggregate_over_bus, main
 from secmas.secagg.errors import ThresholdError
-from secmas.secagg.fedlaunch import end_processes
 from secmas.secagg.messages import Config
 from secmas.secagg.session import Identities, make_config
 from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
@@ -154,7 +153,12 @@ def test_agent_processes_aggregate_over_nats(tmp_path: Path) -> None:
                 assert process.stdout is not None
                 assert "refused" not in process.stdout.read()
         finally:
-            end_processes(processes)
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+                if process.stdout is not None:
+                    process.stdout.close()
 
 
 def test_an_agent_process_with_unusable_keys_says_which(

@@ -574,7 +574,7 @@ def train(
         typer.Option(
             "--processes",
             help="with --federated: every agent its own OS process over a nats-server, "
-            "enrolled with a one-time credential, the secure sums over their secure channel",
+            "attested and keyed as in a run, the secure sums over their secure channel",
         ),
     ] = False,
     norm_bound: Annotated[
@@ -727,6 +727,7 @@ def _train_federated(
     scenario file, seconds of telemetry per agent) among agent processes. The detector and
     what the report keeps of it (rounds, bytes, threshold)."""
     from secmas.analytics.threads import limit_torch_threads
+    from secmas.pipeline.errors import PipelineError
     from secmas.secagg.errors import SecAggError
     from secmas.secagg.federated import (
         RoundLog,
@@ -735,7 +736,6 @@ def _train_federated(
         train_federated,
         window_f1,
     )
-    from secmas.trust.enrolment import EnrolmentError
 
     limit_torch_threads(1)  # the agents' local training: one core each, as deployed
     evaluate = (lambda d: window_f1(d, labelled)["f1"]) if labelled else None
@@ -750,17 +750,17 @@ def _train_federated(
                 data.values, data.features, bus_aggregator(threat), plan, progress, evaluate
             )
         else:
-            from secmas.secagg.fedlaunch import train_among_processes
+            from secmas.api.training import train_among_processes
 
             path, seconds = processes
-            say(f"starting {len(data.values)} agent processes over a nats-server")
-            run = train_among_processes(
-                path, plan, seconds, threat=threat, evaluate=evaluate, progress=progress
+            say(
+                f"starting {len(data.values)} agent processes over a nats-server of their "
+                "own: each joins, is attested on the ledger and keyed before it trains"
             )
-            if any(run.exit_codes):
-                raise ValueError(f"agent processes exited with {run.exit_codes}: {run.outputs}")
-            trained = run.result
-    except (SecAggError, EnrolmentError, ValueError, OSError, TimeoutError) as exc:
+            trained = train_among_processes(
+                path, plan, seconds, threat=threat, evaluate=evaluate, progress=progress
+            ).result
+    except (SecAggError, PipelineError, ValueError, OSError, TimeoutError) as exc:
         raise fail(f"federated training failed: {exc}", FAILED_RUN) from None
     elapsed = time.perf_counter() - began
     say(

@@ -48,11 +48,6 @@ class Path:
     loss: float
     hops: int
 
-    @property
-    def loss_percent(self) -> float:
-        """Compounded packet loss in percent."""
-        return self.loss * 100.0
-
 
 def sat_cst(measure: Measure, value: float, constraints: Iterable[Constraint]) -> bool:
     """Eq. 4.2: every constraint on `measure` holds for `value` (loss in percent)."""

@@ -172,7 +172,9 @@ class AgentProcess:
         # ticks queue from the start: one that comes while the agent is built waits for it
         await bus.subscribe(tick_subject(cfg.pipeline), self._on_tick)
         await self.raw.publish(ready_subject(cfg.pipeline, cfg.pop), b"{}")
-        await self._started.wait()
+        if not await self._begins():  # stopped first: a run of work only, or a failed one
+            await self._close()
+            return
         assert self.clock is not None
         world = World(
             scenario=scenario,
@@ -209,6 +211,20 @@ class AgentProcess:
             await self._done.wait()
         await self.agent.stop()
         await world.journal.stop()
+        await self._close()
+
+    async def _begins(self) -> bool:
+        """Wait for the run's start; False when the MLFO stops this agent before it (a
+        run whose agents only do work, such as federated training, or one that failed
+        between bring-up and start): the process then ends instead of waiting for ever."""
+        started = asyncio.ensure_future(self._started.wait())
+        stopped = asyncio.ensure_future(self._done.wait())
+        await asyncio.wait({started, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        stopped.cancel()
+        return self._started.is_set()
+
+    async def _close(self) -> None:
         for closing in self._closing:
             await closing()
 

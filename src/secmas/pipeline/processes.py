@@ -587,7 +587,7 @@ async def run_driver(
     scenario_file: Path,
     access: ControlAccess,
     workdir: Path,
-    network: SteppedNetwork,
+    network: SteppedNetwork | None,
     options: RunOptions,
     *,
     iml: IMLDriver | None = None,
@@ -595,8 +595,9 @@ async def run_driver(
     wrap_image: ImageWrap = secmas_image,
 ) -> Driver:
     """The MLFO's part of a multi-process run over `access`: plan, bring-up, the agents'
-    work, operation on `network`, their final states, as `options` ask; the agents are
-    stopped, the measurer too and untaken credentials removed, however it ends."""
+    work, operation on `network` (None: the work only, no data plane), their final
+    states, as `options` ask; the agents are stopped, the measurer too and untaken
+    credentials removed, however it ends."""
     raw = await access.bus.connect(MLFO, name="secmas-mlfo")
     driver = Driver(
         scenario,
@@ -627,7 +628,8 @@ async def run_driver(
         if options.work and driver.mlfo.chain is None:
             raise RunError("work for the attested agents needs the trust layer: it is off")
         await give_work(driver.mlfo.cohort, options.work)
-        with long_lived():  # what the MLFO built lives for the run
-            await driver.operate(options.progress, options.kill or {}, network, options.loops)
+        if network is not None:
+            with long_lived():  # what the MLFO built lives for the run
+                await driver.operate(options.progress, options.kill or {}, network, options.loops)
         driver.states = await driver.collect()
     return driver

@@ -12,9 +12,8 @@ single party seeing one of them.
   aggregation of the model updates, each clipped to a norm bound: `secmas.secagg.federated`
   (the coordinator), `tasks` and `learner` (what each agent contributes); over a secure
   channel, each agent's side and the coordinator's: `fedbus`; by a run's attested agents
-  after bring-up, in one process or each its own: `fedrun`; by agent processes enrolled
-  for the training alone (`secmas detect train --federated --processes`): `fedagent`,
-  `fedlaunch`.
+  after bring-up, in one process or each its own (also for the training alone, `secmas
+  detect train --federated --processes`, `secmas.api.training`): `fedrun`.
 - Among agents: every round message in a signed envelope (`secmas.secagg.envelope`:
   spoofed and replayed messages refused), the rounds over the agents' bus — in-memory,
   NATS, or through the secure channel (`secmas.secagg.agent`: `ClientAgent`,

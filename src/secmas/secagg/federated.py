@@ -1,8 +1,8 @@
 """Federated training of the anomaly detector across agents, with secure aggregation
 (004_… Section 5: secure aggregation as the enabler of federated learning).
 The agents' training (`federated_trainer`, `secmas detect train --federated`) sums over
-the agents' bus (`bus_aggregator`: every message a signed envelope); with agents as OS
-processes over their secure channel see `secmas.secagg.fedlaunch`.
+the agents' bus (`bus_aggregator`: every message a signed envelope); with attested agent
+processes over their secure channel see `secmas.secagg.fedrun` and `secmas.api.training`.
 
 Each agent holds its own CNF telemetry (`secmas.analytics.datasets`) and never sends it;
 together the agents train the LSTM autoencoder of `secmas.analytics.autoencoder` with
@@ -11,7 +11,8 @@ Decentralized Data", AISTATS 2017). The coordinator (`run_federated`) asks for e
 quantity as a `Task` (`secmas.secagg.tasks`); every agent's `LocalLearner`
 (`secmas.secagg.learner`) answers it and the answers are summed by a `Federation`: in
 this process (`local_federation` over an `Aggregator`: `run_secagg`, the bus, MPC, or —
-for comparison only — in the clear), or among agent processes (`fedbus.BusFederation`).
+for comparison only — in the clear), or among agents over their secure channel
+(`fedbus.ChannelFederation`).
 
 1. the standardisation (`_scaler`): a unit per feature from the mean of the agents'
    log mean squares, then the weighted sums of their means, then of their squared

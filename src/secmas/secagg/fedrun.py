@@ -179,11 +179,14 @@ class AgentTraining:
     def __init__(
         self,
         scenario: Scenario,
-        loop: ClosedLoop,
+        loop: ClosedLoop | None,
         say: Callable[[str], None] = lambda _text: None,
         *,
-        threat: ThreatModel = THREAT,
+        threat: ThreatModel | None = THREAT,
         round_timeout: float = ROUND_TIMEOUT,
+        plan: FederatedPlan | None = None,
+        evaluate: Callable[[Detector], float] | None = None,
+        progress: Callable[[RoundLog], None] | None = None,
     ) -> None:
         if len(scenario.pops) < 2 or not scenario.cnfs or scenario.traffic is None:
             raise ValueError(
@@ -195,7 +198,9 @@ class AgentTraining:
         self.say = say
         self.threat = threat
         self.round_timeout = round_timeout
-        self.plan = training_plan(scenario)
+        self.plan = plan or training_plan(scenario)
+        self.evaluate = evaluate
+        self.progress = progress
         self.result: FederatedResult | None = None
         self.agents: dict[int, str] = {}
         self.signers: dict[str, str] = {}
@@ -238,23 +243,29 @@ class AgentTraining:
             for seat in seats:
                 await seat.stop()
         self.refused = federation.refused
-        self.loop.detector = self.result.detector
+        if self.loop is not None:
+            self.loop.detector = self.result.detector
         self.say(
             f"federated training done: F1 per round {_f1s(self.result)}; the secure sums "
             f"moved {self.result.bytes / 1e6:.1f} MB"
         )
 
     def _train(self, federation: ChannelFederation) -> FederatedResult:
-        """FedAvg, scored after every round on a held-out labelled run as long as the
-        scenario's traffic (this thread: the agents answer on the run's event loop)."""
-        assert self.scenario.traffic is not None
-        held_out = attack_runs(self.scenario, 1, self.scenario.traffic.duration)
+        """FedAvg, scored after every round by `evaluate` (default: on a held-out labelled
+        run as long as the scenario's traffic), each round told to `progress` (default: a
+        line said); this thread: the agents answer on the run's event loop."""
+        evaluate, progress = self.evaluate, self.progress
+        if evaluate is None:
+            assert self.scenario.traffic is not None
+            held_out = attack_runs(self.scenario, 1, self.scenario.traffic.duration)
 
-        def evaluate(detector: Detector) -> float:
-            return window_f1(detector, held_out)["f1"]
+            def evaluate(detector: Detector) -> float:
+                return window_f1(detector, held_out)["f1"]
 
-        def progress(log: RoundLog) -> None:
-            self.say(describe_round(log, self.plan.rounds))
+        if progress is None:
+
+            def progress(log: RoundLog) -> None:
+                self.say(describe_round(log, self.plan.rounds))
 
         return run_federated(federation, METRICS, self.plan, progress, evaluate)
 

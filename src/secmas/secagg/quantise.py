@@ -49,11 +49,6 @@ class Ring:
         return np.uint32 if self.bits == 32 else np.uint64
 
     @property
-    def modulus(self) -> int:
-        """2^bits."""
-        return 1 << self.bits
-
-    @property
     def bytes(self) -> int:
         """Bytes per element."""
         return self.bits // 8

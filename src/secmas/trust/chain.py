@@ -42,7 +42,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -852,8 +852,3 @@ def _new_root(receipt: Receipt) -> str:
         if event.name == "AttestationRecorded":
             return str(event.args["newRoot"])
     return ""
-
-
-def peers_by_address(peers: Iterable[Peer]) -> dict[str, Peer]:
-    """Index members by account address, as the contract names them."""
-    return {p.address: p for p in peers}
