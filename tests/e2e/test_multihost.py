@@ -44,8 +44,8 @@ SPEED = 5.0
 """Simulated seconds per wall second. Agents on hosts reach the bus and the ledger over
 the lab's links, and every ledger call of theirs is a JSON-RPC call: at 10× a busy
 machine let the last stages of the mitigation come late in the run's end window (two
-suites of three saw legitimate traffic at 84 %, acceptance asks 90 %), at 5× they
-have the wall time the other process runs have."""
+suites of three saw legitimate traffic at 84 %, acceptance asks 90 %); at 5× every
+simulated second has twice the wall time for them."""
 HOSTS = ("h1", "h2", "h3")
 READY = "infra ready"
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
