@@ -54,34 +54,36 @@ class Recorder:
         return {}
 
 
-def test_each_step_is_perceived_then_looked_at_by_the_loops_then_checked() -> None:
-    network = Simulator(lasting(3.0))
+def run_recorded(
+    seconds: float, with_loop: bool, until: float | None = None
+) -> tuple[float, Recorder, list[tuple[float, float]]]:
+    """A run of `seconds` through the loop, the recorder as its perception (and as its
+    one step loop, `with_loop`): the last step's time, the recorder, what progress heard."""
+    network = Simulator(lasting(seconds))
     recorder = Recorder(network)
     told: list[tuple[float, float]] = []
 
     async def run() -> float:
         await network.begin()
-        return await run_steps(network, recorder, [recorder], lambda n, d: told.append((n, d)))
+        loops = [recorder] if with_loop else []
+        return await run_steps(network, recorder, loops, lambda n, d: told.append((n, d)), until)
 
-    last = asyncio.run(run())
+    return asyncio.run(run()), recorder, told
+
+
+def test_each_step_is_perceived_then_looked_at_by_the_loops_then_checked() -> None:
+    last, recorder, told = run_recorded(3.0, with_loop=True)
     assert last == 3.0
     assert recorder.seen == [
         (part, now) for now in (1.0, 2.0, 3.0) for part in ("perceive", "loop", "looked")
     ]
     assert told == [(1.0, 3.0), (2.0, 3.0), (3.0, 3.0)]
-    assert len(network.telemetry()) == 3
+    assert len(recorder.network.telemetry()) == 3
 
 
 def test_until_ends_the_run_early_and_progress_counts_to_it() -> None:
-    network = Simulator(lasting(10.0))
-    recorder = Recorder(network)
-    told: list[tuple[float, float]] = []
-
-    async def run() -> float:
-        await network.begin()
-        return await run_steps(network, recorder, [], lambda n, d: told.append((n, d)), 2.0)
-
-    assert asyncio.run(run()) == 2.0
+    last, recorder, told = run_recorded(10.0, with_loop=False, until=2.0)
+    assert last == 2.0
     assert told == [(1.0, 2.0), (2.0, 2.0)]
     assert [part for part, _ in recorder.seen] == ["perceive", "looked"] * 2
 
