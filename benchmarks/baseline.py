@@ -1,11 +1,11 @@
 """Side-by-side runs of one benchmark on the baseline's sources and on this tree's.
 
-The developers' guide asks benchmarks to compare, in one run, against the baseline the
-issue names. Issue 23's baseline is commit `dad9f6d` (the code before the issue): its
-`src` is exported once with `git archive` into the temp directory, and the benchmark
-script runs itself in a subprocess with `PYTHONPATH` pointing at those sources, then at
-this tree's, in turn (`rounds` times, interleaved, so that a noisy machine slows both
-sides alike); each subprocess prints its rows as JSON on its last line.
+The developers' guide asks benchmarks to compare, in one run, against a baseline: here
+commit `dad9f6d`, the code before the speed-ups these benchmarks measure. Its `src` is
+exported once with `git archive` into the temp directory, and the benchmark script runs
+itself in a subprocess with `PYTHONPATH` pointing at those sources, then at this tree's,
+in turn (`rounds` times, interleaved, so that a noisy machine slows both sides alike);
+each subprocess prints its rows as JSON on its last line.
 """
 
 from __future__ import annotations

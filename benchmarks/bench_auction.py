@@ -19,13 +19,13 @@ auction at N = 100 is profiled with cProfile (top functions by cumulative time).
 
     python benchmarks/bench_auction.py [--quick] [--repeat 30] [--rounds 3]
 
-Side by side with the baseline of issue 23 (commit dad9f6d, `benchmarks/baseline.py`):
+Side by side with the baseline (commit dad9f6d, `benchmarks/baseline.py`):
 each round runs the measurement on the baseline's sources, then on this tree's, in
 subprocesses; the figures are medians over the rounds. The profile is of this tree.
 `--quick`: 10, 25, 50 agents, 5 repetitions, one round.
 
-Writes benchmarks/results/auction.json and auction.png. Target (issue 23): one auction
-among 100 agents in under 20 ms.
+Writes benchmarks/results/auction.json and auction.png. Target: one auction among
+100 agents in under 20 ms.
 """
 
 from __future__ import annotations

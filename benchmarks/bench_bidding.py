@@ -7,13 +7,13 @@ host do.
 
     python benchmarks/bench_bidding.py [--quick] [--repeat 15] [--rounds 3]
 
-Side by side with the baseline of issue 23 (commit dad9f6d, `benchmarks/baseline.py`):
+Side by side with the baseline (commit dad9f6d, `benchmarks/baseline.py`):
 each round runs the measurement on the baseline's sources, then on this tree's, in
 subprocesses; the figures are medians over the rounds. `--quick`: the three smallest
 topologies, 3 repeats, one round.
 
-Writes benchmarks/results/bidding.json and bidding.png. Target (issue 23): all bids on
-100 PoPs under 10 ms.
+Writes benchmarks/results/bidding.json and bidding.png. Target: all bids on 100 PoPs
+under 10 ms.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Attestation on a JSON-RPC chain that mines a block every 2 s and every 12 s (issue 37
-item 2): what the block time does to a run of agents as processes.
+"""Attestation on a JSON-RPC chain that mines a block every 2 s and every 12 s: what the
+block time does to a run of agents as processes.
 
 For each block time a Hardhat node of its own (`npx hardhat node` in tools/ledger, in a
 process group of its own, stopped with the whole group at the end, also on failure)
@@ -31,7 +31,7 @@ did not pass and the run's warning and error lines.
 Last, the gas of one step in its two forms, on the Hardhat node (automine) and on the
 in-process EVM, for the same pipeline of 6 agents after the same initial attestation and
 with a sealed reference of the size the runs recorded: SECaaS's `provideReference` plus
-the verifier's `recordResult` (before issue 37) against the verifier's `recordStep`
+the verifier's `recordResult` (the older form) against the verifier's `recordStep`
 (SECaaS's signature off chain); the mean over one round of the plan.
 
 Each run has a release store of its own, so the working tree as it stands is the signed

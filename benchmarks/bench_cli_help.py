@@ -1,4 +1,4 @@
-"""How long `secmas --help` and `secmas <group> --help` take, cold (issue 34: under 0.5 s).
+"""How long `secmas --help` and `secmas <group> --help` take, cold (target: under 0.5 s).
 
 Each command runs N times in a fresh Python process (`python -m secmas …`, what the console
 script runs), one after the other, and the median, minimum and maximum wall times are
@@ -42,7 +42,7 @@ from machine import describe
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_S = 0.5
-"""What `secmas --help` must take at most (issue 34)."""
+"""What `secmas --help` must take at most."""
 HEAVY = ("torch", "eth", "secmas.api", "secmas.pipeline", "secmas.ledger", "secmas.ui")
 """Modules that `secmas --help` must not load."""
 LOADED = (

@@ -1,4 +1,4 @@
-"""The real CNF's loop detector against plain Prometheus alerting rules (issue 39 item 4).
+"""The real CNF's loop detector against plain Prometheus alerting rules.
 
 Both run on the same recorded telemetry of the emulated CNF (`secmas detect dataset
 --dataplane emulated`: real nginx, real attacks, read back from Prometheus) and learn from

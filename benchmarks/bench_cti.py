@@ -10,7 +10,7 @@ one-decision-per-value rule has work to do. Each row times, on one core:
 - build: `build_bundles` (the bundle of the domain as dictionaries);
 - serialise (new): `bundle_text` (`json.dumps`, what `secmas` writes and publishes);
 - serialise (old): the same bundle as `stix2` objects serialised with
-  `serialize(pretty=True)`, as the CTI agent did before issue 26 (it took 164 s for a
+  `serialize(pretty=True)`, as the CTI agent once did (it took 164 s for a
   200 KB report), for the sizes where it finishes within `--old-budget` seconds;
 - subscribe: `parse_bundle` (`stix2.parse(allow_custom=False)`) and `read_bundle`,
   what a subscriber does with a polled bundle before computing hygiene.

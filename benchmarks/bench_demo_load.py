@@ -1,5 +1,4 @@
-"""`secmas demo` on a busy machine: acceptance and journal under 2× CPU oversubscription
-(issue 32's first done-when).
+"""`secmas demo` on a busy machine: acceptance and journal under 2× CPU oversubscription.
 
 Measured, in one run, each `secmas demo` its own subprocess with `PYTHONPATH` on this
 tree's `src` and one empty `$SECMAS_HOME` (the first run measures cold):

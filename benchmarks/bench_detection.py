@@ -1894,7 +1894,7 @@ def recorded_runs(folder: Path | None) -> list[LabelledRun]:
     with one CSV of normal behaviour (`*normal*.csv`, training) and any number of other CSVs
     with a label column, each read by `read_recording` (a file with frozen runs is refused).
     A `*instance*.csv` is another CNF instance's recording: its row is the cross-instance
-    one (issue 39 item 5), a model of this instance applied to that one."""
+    one, a model of this instance applied to that one."""
     if folder is None or not folder.is_dir():
         return []
     from secmas.analytics.csvdata import CSVDataError, read_recording
@@ -1952,7 +1952,7 @@ UCR_MARGIN = 100
 """The UCR anomaly archive's rule: the top-scoring location within 100 points of the
 labelled anomaly counts as found (Wu & Keogh, 2021)."""
 REFERENCES = ("zscore", "discord")
-"""The two trivial references every detector is measured against (issue 35)."""
+"""The two trivial references every detector is measured against."""
 
 
 def ucr_rule(scores: Any, labels: np.ndarray, window: int) -> bool:

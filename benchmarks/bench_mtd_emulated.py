@@ -1,4 +1,4 @@
-"""MTD moves measured against the migration model's prediction (issue 26, emulated side).
+"""MTD moves measured against the migration model's prediction, on the emulated network.
 
 On the emulated network of `scenarios/adaptive-emulated.yaml` (six PoPs, scale 0.025),
 CNFs of several memory sizes (real key/value state: M MB × scale of sessions, the
@@ -16,7 +16,7 @@ routed to the destination).
 
 Writes benchmarks/results/mtd_emulated.json and .png.
 
-`--record MINUTES` instead records measured migrations for the learned models (issue 41):
+`--record MINUTES` instead records measured migrations for the learned models:
 sampled CNFs (CPU load uniform in [0.1, 0.9], resident memory log-uniform in [2, 24] MB,
 disk writes uniform in [0, 1] MB/s) move between the two PoPs of one of four links
 (pop2–pop3 4 MB/s, pop4–pop6 5, pop5–pop6 8, pop1–pop5 10), each once by every method (the
@@ -214,7 +214,7 @@ def record(minutes: float, seed: int) -> None:
             out.write(
                 header(
                     [
-                        "Measured live migrations of real CNFs on the emulated engine (issue 41).",
+                        "Measured live migrations of real CNFs on the emulated engine.",
                         "Made by: python benchmarks/bench_mtd_emulated.py --record MINUTES "
                         f"(seed {seed}), started {started}.",
                         f"Scenario {SCENARIO.relative_to(ROOT)} (scale {scenario.network.scale}); "

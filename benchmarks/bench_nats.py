@@ -3,7 +3,7 @@ the in-memory bus as the floor, and across a 3-node TLS cluster.
 
 Buses, measured side by side in one run:
 * `memory`: one MemoryBus (no network);
-* `nats`: plain TCP, no authentication (the bus before issue 21);
+* `nats`: plain TCP, no authentication (the bus before it was secured);
 * `nats-tls`: as `secmas run --processes` sets it up: TLS 1.3 with a per-run CA, each
   client its own nkey, the responder held to subject permissions;
 * `nats-tls-cluster`: the same on a 3-node cluster, requester on node 1, responder on

@@ -1,5 +1,4 @@
-"""Bring-up time and resident memory of N agents as OS processes on one machine (issue 37
-item 3).
+"""Bring-up time and resident memory of N agents as OS processes on one machine.
 
 Each size N (default 12, 25, 50, 100) is a Gabriel graph of N PoPs made as topohub makes
 them (`gabriel.py`, instance 0), one agent per PoP, run as `secmas run --processes` runs

@@ -8,9 +8,9 @@ simulated s). Separately, the MLFO's step 1 (`compute_pipeline`: one agent per P
 each checked against the service's latency bound) is timed on the same scenario.
 
 The growth exponent k of wall ∝ N^k is the least-squares slope of log wall on log N.
-Issue 23's target for the whole run: k ≤ 1.5 from 100 to 1000 PoPs.
+The target for the whole run: k ≤ 1.5 from 100 to 1000 PoPs.
 
-Then, on this tree only, whole runs of 100, 300, 1 000 and 3 000 PoPs (issue 40 item 3:
+Then, on this tree only, whole runs of 100, 300, 1 000 and 3 000 PoPs (target:
 k ≤ 1.2 up to 3 000): Gabriel graphs made as topohub makes them (`gabriel.py`; topohub
 ships none above 500 nodes), one subprocess each. The baseline is left out there: its
 goal board scanned the whole directory for every agent at every round, and 3 000 PoPs
@@ -18,7 +18,7 @@ would take it most of an hour.
 
     python benchmarks/bench_scale.py [--quick] [--rounds 2] [--large 100 300 1000 3000]
 
-Side by side with the baseline of issue 23 (commit dad9f6d, `benchmarks/baseline.py`):
+Side by side with the baseline (commit dad9f6d, `benchmarks/baseline.py`):
 each round runs the measurement on the baseline's sources, then on this tree's, in
 subprocesses; the figures are medians over the rounds. `--quick`: 100 and 200 PoPs,
 one round.

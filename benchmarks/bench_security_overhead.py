@@ -1,4 +1,4 @@
-"""What the trust layer costs a whole `secmas demo` run, idle and under CPU load (issue 32).
+"""What the trust layer costs a whole `secmas demo` run, idle and under CPU load.
 
 Measured, side by side in one run: the reference six-PoP DDoS demo (`python -m secmas
 demo`) secure against `--insecure` (no wrapping, attestation or keys), each as its own

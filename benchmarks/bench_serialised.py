@@ -4,12 +4,12 @@
 Limiter wins all eight flow limits. Across processes, over the TLS nats-server `secmas run
 --processes` starts, a floor that is not a mutex let two auctions overlap: pop3 and pop4
 opened the floor 3 ms apart, pop5's Rate Limiter was busy, pop1 downloaded its own, and
-the flows were blocked at 201–205 s instead of about 150 s (issue 40). The floor is now
-a mutual exclusion (`secmas.agents.floor`); this runs `scenarios/ddos-6pop.yaml` with
+the flows were blocked at 201–205 s instead of about 150 s. The floor is now a mutual
+exclusion (`secmas.agents.floor`); this runs `scenarios/ddos-6pop.yaml` with
 `defence.serialised: true` as `secmas run --processes` (the full trust layer, real time at
 `--speed`) `--runs` times and counts the runs in which:
 
-* `flow_limits`: pop5 wins all eight flowRateLimited auctions (the issue's criterion);
+* `flow_limits`: pop5 wins all eight flowRateLimited auctions (Table 5.8's result);
 * `sequence`: besides, Section 5.4.1's other awards: the link limit, the Anomaly Detector,
   the IP limit and the Load Balancer at pop5, no bid for the whole-IP Classifier, the two
   parts' Classifiers at pop3 and pop4.

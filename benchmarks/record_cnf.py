@@ -1,4 +1,4 @@
-"""Recordings of the real CNF for the detection benchmarks (issues 35 and 39).
+"""Recordings of the real CNF for the detection benchmarks.
 
 `record` runs the emulated CNF of scenarios/cnf-emulated.yaml (Debian's nginx in its own
 namespace and cgroup, real clients, real attack processes, read through a real Prometheus

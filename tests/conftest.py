@@ -173,7 +173,7 @@ sys.addaudithook(_JSON_WRITES.hook)
 
 @pytest.fixture(scope="session", autouse=True)
 def strict_json_files() -> Iterator[JsonWrites]:
-    """Issue 24: every JSON file secmas writes during the tests parses with a strict parser
+    """Every JSON file secmas writes during the tests parses with a strict parser
     (no bare Infinity or NaN); checked once, at the end of the session."""
     _JSON_WRITES.active = True
     yield _JSON_WRITES

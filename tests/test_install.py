@@ -1,4 +1,4 @@
-"""The lean install (issue 34 item 5): `pip install secmas` without extras runs `secmas demo`,
+"""The lean install: `pip install secmas` without extras runs `secmas demo`,
 and a command that needs an extra says which in one line, exit 2, without a traceback.
 
 The lean environment is this one with every module that only the extras bring hidden: the

@@ -1,9 +1,9 @@
-"""The JSON Schemas (issue 34 item 7): each packaged file is what its model generates now,
-so neither can drift; every scenario and sweep spec shipped or benchmarked names its
-schema on its first line, where an editor finds it, and fits it, as do the documented
-host lists; and each schema refuses what its model refuses field by field (it is no
-looser than the model wherever JSON Schema can say it). report.json's schema is checked
-against a fresh run in `tests/report/test_model.py`."""
+"""The JSON Schemas: each packaged file is what its model generates now, so neither can
+drift; every scenario and sweep spec shipped or benchmarked names its schema on its
+first line, where an editor finds it, and fits it, as do the documented host lists; and
+each schema refuses what its model refuses field by field (it is no looser than the
+model wherever JSON Schema can say it). report.json's schema is checked against a fresh
+run in `tests/report/test_model.py`."""
 
 from __future__ import annotations
 

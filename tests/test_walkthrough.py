@@ -6,7 +6,7 @@ Each `Quote` below finds its figures in the page's text (whitespace collapsed) a
 computes the same figures from the report.json of a fresh `secmas demo`: the UI tests'
 session run `secure` (tests/ui/demo_runs.py), made once per session. The page is the
 single place the figures live, so when the demo's figures change the update is one edit
-of the page; a failure names the figure and says what the run says (issue 40, item 5).
+of the page; a failure names the figure and says what the run says.
 """
 
 from __future__ import annotations

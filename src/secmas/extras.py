@@ -1,4 +1,4 @@
-"""Which extra brings which module, and the error a missing one gives (issue 34 item 5):
+"""Which extra brings which module, and the error a missing one gives:
 `pip install secmas` is enough for `secmas demo`, the rest comes in extras
 (docs/installation.md). Code imports an extra's modules only where it uses them; a run
 checks what its options need before any work (`require`), and the `secmas` command turns a

@@ -1,6 +1,6 @@
-"""The goal board's check after a live round costs O(changes), not O(directory) (issue 40,
-item 3): it asks the trust layer about its watched agents and about those the trust
-layer's log says changed, and finds exactly what a scan of the whole directory finds.
+"""The goal board's check after a live round costs O(changes), not O(directory): it
+asks the trust layer about its watched agents and about those the trust layer's log
+says changed, and finds exactly what a scan of the whole directory finds.
 
 Real GoalBoards on the MemoryBus with a VirtualClock that is not driven (the checks are
 called as a live round would call them), and a real TrustView whose `changed` log the

@@ -1,7 +1,7 @@
-"""The goal board across a broker fail-over (issue 37 item 4): six agents' boards on a
-real 3-server NATS cluster, spread over its servers, two of which are killed in a row
-mid-run. Every agent reconnects to a survivor, and no watcher takes a live agent for gone
-or adopts its duty (which ran a second Link Monitor to the end).
+"""The goal board across a broker fail-over: six agents' boards on a real 3-server NATS
+cluster, spread over its servers, two of which are killed in a row mid-run. Every agent
+reconnects to a survivor, and no watcher takes a live agent for gone or adopts its duty
+(which ran a second Link Monitor to the end).
 
 Real parts: `nats-server` ×3 in a full mesh (`NatsCluster`, stopped on the way out even
 when the test fails), one `NatsBus` client per agent, the run's scaled wall clock

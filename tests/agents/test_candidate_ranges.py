@@ -1,5 +1,5 @@
 """Bids for several candidate VNFs, normalised over the same range for every bidder
-(issue 40 item 4; 003_… §7.2: several VNFs achieve one goal)."""
+(003_… §7.2: several VNFs achieve one goal)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Serialised mode's floor is a real mutual exclusion (issue 40 item 1, `secmas.agents.floor`).
+"""Serialised mode's floor is a real mutual exclusion (`secmas.agents.floor`).
 
 Two agents race for the floor over a bus that delays every frame (as NATS between
 processes does), a thousand times on the virtual clock: their negotiations (call for

@@ -1,4 +1,4 @@
-"""Exactly-once execution of an awarded goal (issue 23 item 1): the winner's lease.
+"""Exactly-once execution of an awarded goal: the winner's lease.
 
 The faults first: a plan slower than the old fixed deadline (T + 30 s) must run once, not
 three times; a winner that dies while downloading must be replaced within a few missed

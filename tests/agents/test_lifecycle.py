@@ -1,4 +1,4 @@
-"""Resize and update of a running VNF (003_… §7.2; issue 40 item 4)."""
+"""Resize and update of a running VNF (003_… §7.2)."""
 
 from __future__ import annotations
 

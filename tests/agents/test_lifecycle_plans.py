@@ -1,4 +1,4 @@
-"""Resize and update as plans of the Orchestrator capability (003_… §7.2; issue 40 item 4).
+"""Resize and update as plans of the Orchestrator capability (003_… §7.2).
 
 Agents of the ddos-6pop scenario on one World (MemoryBus, VirtualClock, Infrastructure):
 a goal resized(instance, units) or updated(instance, image) runs in place when the PoP has

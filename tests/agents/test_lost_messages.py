@@ -1,4 +1,4 @@
-"""Exactly-once execution when messages are lost (issue 40 item 2).
+"""Exactly-once execution when messages are lost.
 
 The bus delivers at most once, so a CANCEL or a winner's "acted" report can be lost. Before
 the fix a lost CANCEL left a cut-off winner acting and holding its instance while the goal

@@ -1,11 +1,11 @@
 """Agents that stop answering: NFV-A's deadlines keep auctions going, lost winners are
 replaced by re-auctioning, and the DDoS mitigation still completes.
 
-Recovery (issue 21 item 8): a winner that fails is left out and the goal done elsewhere,
-never dropped while it is needed; a call nobody answers (the bus is down) is repeated with
-a back-off; a silent agent is skipped until it is heard again; a winner known to be gone is
-replaced at once; the goals, limits and Link Monitor duty of an agent that is gone are
-adopted by its successor; an outage of the bus makes nobody gone.
+Recovery: a winner that fails is left out and the goal done elsewhere, never dropped while
+it is needed; a call nobody answers (the bus is down) is repeated with a back-off; a silent
+agent is skipped until it is heard again; a winner known to be gone is replaced at once;
+the goals, limits and Link Monitor duty of an agent that is gone are adopted by its
+successor; an outage of the bus makes nobody gone.
 
 Runs on the real MemoryBus (`Outage` drops what is published while the bus is down, as a
 broker outage loses messages), VirtualClock (advanced with `drive_clock`), Infrastructure
@@ -652,8 +652,8 @@ def test_a_watcher_back_from_an_outage_counts_no_round_it_missed():
     of 25 comes back fresh at 29, a live round. Counting it and the next (30) with the
     one before the outage made three silent rounds, and B was taken for gone 2.5 s
     before its next announcement (pop4 "gone" and "back" within 3 ms in the nats-restart
-    test, issue 37 item 4). After a gap in its live rounds a watcher starts counting
-    over; a B that stops for good is still found gone."""
+    test). After a gap in its live rounds a watcher starts counting over; a B that stops
+    for good is still found gone."""
 
     async def main():
         clock = VirtualClock()

@@ -1,5 +1,5 @@
 """The decision engine's confusion matrix (secmas.analytics.confusion), and the DE's choice
-on the real CNF's recorded attacks (issue 39: floods were isolated)."""
+on the real CNF's recorded attacks (floods used to be isolated)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_recorded_floods_are_guarded_and_host_incidents_isolated() -> None:
     """20 recorded episodes, 4 of each kind: every flood gets the guard from the DE's own
     rules (no isolation that finds nothing and falls back), every hog or leak isolation."""
     episodes = recorded_episodes()
-    for episode in episodes:  # sane ratios, not ×10⁹ (issue 39)
+    for episode in episodes:  # sane ratios, not ×10⁹
         assert 0 < max(ratio for _, ratio in episode.severity) < 1e4
     matrix = ConfusionMatrix.of(episodes)
     kinds = ("http_flood", "slowloris", "syn_flood", "high_cpu", "high_memory")
@@ -104,7 +104,7 @@ def test_a_flood_that_makes_the_cnf_busy_is_still_a_network_anomaly() -> None:
 
 def test_strong_traffic_far_below_a_hog_is_a_host_anomaly() -> None:
     """A connection count flat in training (capped at 5) beside a CPU 108 limits out: the
-    hog's, not a flood's (issue 39's high_memory episode under IsolationForest)."""
+    hog's, not a flood's (the recorded high_memory episode under IsolationForest)."""
     severity = (("cpu", 108.0), ("memory_rss", 5.0), ("connections", 5.0))
     assert anomaly_kind(alert(severity)) == "host"
     assert [m.goal for m in decide(alert(severity))] == ["cnfIsolated"]
@@ -113,7 +113,7 @@ def test_strong_traffic_far_below_a_hog_is_a_host_anomaly() -> None:
 def test_a_flood_that_leads_but_is_nowhere_strong_is_still_a_network_anomaly() -> None:
     """The recorded HTTP flood of episode 16 at the loop's alert: throughput ×7 its normal
     maximum, yet only 4.2 limits out (its training spread was wide), the CPU serving it
-    close behind; no feature strong. Isolating the instance for it was issue 39's error."""
+    close behind; no feature strong. The DE used to isolate the instance for it."""
     severity = (("net_rx", 4.22), ("throughput", 4.2), ("cpu", 4.19), ("net_tx", 1.28))
     assert anomaly_kind(alert(severity)) == "network"
     assert [m.goal for m in decide(alert(severity))] == ["cnfGuarded"]

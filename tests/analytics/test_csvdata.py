@@ -29,7 +29,7 @@ from secmas.pipeline.cnf_emulated import recorded_normal
 
 ROOT = Path(__file__).parents[2]
 SEED_NORMAL_SAMPLES = 2361
-"""Samples of normal behaviour `002_…` trains its detector on (issue 35 item 4)."""
+"""Samples of normal behaviour `002_…` trains its detector on."""
 
 
 def write(tmp_path: Path, text: str, name: str = "m.csv") -> Path:

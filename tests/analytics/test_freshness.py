@@ -94,7 +94,7 @@ def test_a_frozen_run_is_named_with_its_times() -> None:
 
 @pytest.mark.parametrize("path", sorted(RECORDINGS.glob("*.csv")), ids=lambda p: p.name)
 def test_the_shipped_recordings_hold_no_frozen_run(path: Path) -> None:
-    """Recorded again (issue 39 item 3): the loaders accept every one of them, and
+    """Recorded again: the loaders accept every one of them, and
     each is labelled with the attacks' ground truth."""
     assert read_recording(path).truth() is not None
 

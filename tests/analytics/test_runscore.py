@@ -1,5 +1,5 @@
 """Scoring a continuous run against the attacker's episodes, afterwards
-(secmas.analytics.cnfloop.score_run, issue 39 item 1)."""
+(secmas.analytics.cnfloop.score_run)."""
 
 from __future__ import annotations
 

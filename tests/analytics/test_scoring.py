@@ -14,7 +14,7 @@ FEATURES = ("cpu", "load", "memory_vsize", "connections")
 
 def normal(steps: int = 60, seed: int = 0) -> np.ndarray:
     """cpu and connections vary; load (0) and memory_vsize (30.0977 MB) never move, as on
-    the real CNF's first 25 s (issue 39)."""
+    the real CNF's first 25 s."""
     rng = np.random.default_rng(seed)
     cpu = 0.006 + 0.001 * rng.standard_normal(steps)
     connections = 2.0 + rng.integers(-1, 2, steps)
@@ -38,7 +38,7 @@ def test_a_feature_constant_in_training_cannot_dominate_severity() -> None:
 
 
 def test_a_rounding_noise_limit_cannot_blow_a_ratio_up() -> None:
-    """A training limit of 1e-12 (rounding noise) read ×10⁹ before (issue 39's load)."""
+    """A training limit of 1e-12 (rounding noise) read ×10⁹ before."""
     detector = hand_made(limits=(2.0, 1e-12, 1e-12, 3.0), static=4.0)
     severity = dict(detector.severity(np.array([1.0, 1.000000028, 477.25, 0.0])))
     assert severity == {

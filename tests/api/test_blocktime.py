@@ -1,6 +1,6 @@
-"""The attestation period against the chain's block time (issue 37 item 2): a period of at
-least two block intervals (in wall seconds, at the run's speed) goes ahead, a shorter one
-is refused naming both, or lengthened when the scenario asks to adapt."""
+"""The attestation period against the chain's block time: a period of at least two
+block intervals (in wall seconds, at the run's speed) goes ahead, a shorter one is
+refused naming both, or lengthened when the scenario asks to adapt."""
 
 from __future__ import annotations
 

@@ -566,7 +566,7 @@ CASES = [
         "--pop 'nope': not a PoP",
     ),
     # -- rows other helpers listed in /work/notes/bad-inputs-*.md ---------------------------
-    # bounded YAML and the SSLA reader (issue 24 parts 1-2)
+    # bounded YAML and the SSLA reader
     Case(
         "yaml-bomb-intents",
         ("policy", "check", "{tmp}/p.yaml"),
@@ -701,7 +701,7 @@ CASES = [
         {"f3.xml": FIGURE_3},
         code=0,
     ),
-    # audit logs and Rich markup (issue 24 parts 4-5)
+    # audit logs and Rich markup
     Case(
         "audit-no-anchors",
         ("audit", "verify", "{tmp}/run/audit.jsonl"),
@@ -755,8 +755,8 @@ CASES = [
         "ddos[v2][red]x[/]:100:.yaml",
         {"ddos[v2][red]x[/keep": ""},
     ),
-    # detect fit / score (issue 22 part 6); an empty CSV is refused before torch loads
-    # (issue 34: it took 9-13 s; test_grammar checks nothing heavy was imported)
+    # detect fit / score; an empty CSV is refused before torch loads (it took 9-13 s;
+    # test_grammar checks nothing heavy was imported)
     Case(
         "detect-empty-csv",
         ("detect", "fit", "--csv", "{tmp}/e.csv", "-o", "{tmp}/m.pt"),
@@ -855,7 +855,7 @@ CASES = [
         "the discord detector needs windows of ≥ 3 steps, not 2",
         {"labelled.csv": LABELLED},
     ),
-    # -- found by a new user (issue 34): accepted silently before ----------------------------
+    # -- found by a new user: accepted silently before ---------------------------------------
     Case(
         "cpu-true",
         VALIDATE,

@@ -1,4 +1,4 @@
-"""One grammar for every `secmas` command (issue 34; the rules are in `secmas.cli.main`'s
+"""One grammar for every `secmas` command (the rules are in `secmas.cli.main`'s
 docstring): the whole command tree is walked and each command checked, so that a new
 command or option that breaks a rule fails here. Also: `secmas --help` and argument errors
 load nothing heavy, the constants the help repeats match their owners, and `--json`."""

@@ -1,4 +1,4 @@
-"""`--json` on every command that reports (issue 34): stdout holds one JSON document and
+"""`--json` on every command that reports: stdout holds one JSON document and
 nothing else (what is printed for people goes to stderr), a failed check still prints its
 document and exits 1, bad input exits 2 with its error on stderr."""
 

@@ -300,7 +300,7 @@ def test_one_domain_per_csv_file() -> None:
 
 
 def test_a_free_text_task_name_is_not_taken_as_the_domain(tmp_path: Path) -> None:
-    """Issue 41: the task name went out as the domain, e-mail address and all."""
+    """The task name used to go out as the domain, e-mail address and all."""
     task = "weekly scan for dave@branch7.example"
     path = tmp_path / "branch-7.csv"
     path.write_text(f"{HEADER}\n{ROW.replace('edge-y', task)}\n")

@@ -258,7 +258,7 @@ def test_a_value_shared_by_a_clean_host_stays_anonymised_on_a_risky_one() -> Non
 
 
 def test_free_text_is_dropped_unless_the_map_lets_it_through() -> None:
-    """Issue 41: the scanner banner and titles are fields like the others; unlisted, they
+    """The scanner banner and titles are fields like the others; unlisted, they
     take the publisher's default (confidential) and are left out."""
     banner = "GVM on gvm-01.corp.internal"
     report = ScanReport("r.json", "edge-a", banner, SCAN, (finding().host,), (finding(),), "t")

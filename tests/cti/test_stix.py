@@ -1,6 +1,6 @@
 """Strict STIX 2.1 bundles: entities as objects, own properties in a property extension,
 validity (stix2 without custom content, the OASIS validator), TLP 2.0, the anonymised
-marking; sightings, confidence, indicators and courses of action (issue 41)."""
+marking; sightings, confidence, indicators and courses of action."""
 
 from __future__ import annotations
 

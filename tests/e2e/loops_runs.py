@@ -1,5 +1,5 @@
 """Runs of an embedded scenario with the agents in one process and as OS processes, for
-the tests that every step loop works with agents as processes (issue 25 item 2):
+the tests that every step loop works with agents as processes:
 `test_processes_ssla.py` (the SSLA manager, `spoofed-injection`),
 `test_processes_closed_loop.py` (the security closed loop, `cnf-attack`, the cached
 reference models) and `test_processes_adaptive.py` (CTI hygiene and moving target

@@ -1,4 +1,4 @@
-"""Issue 9's acceptance run: `secmas demo --scenario adaptive-defence` shares CTI as a
+"""Acceptance run: `secmas demo --scenario adaptive-defence` shares CTI as a
 STIX bundle with anonymised fields, keeps the low-hygiene domain out of the CNFs'
 placement, and moves the vulnerable CNFs proactively within their quota."""
 

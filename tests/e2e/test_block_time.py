@@ -1,6 +1,6 @@
 """Agents as processes on a JSON-RPC chain that mines a block every 2 s (Hardhat's interval
-mining), issue 37 item 2: the run first measures the block time; a period the chain cannot
-carry (10 simulated s at 10x real time: 1 wall s against 2 s blocks) is refused before any
+mining): the run first measures the block time; a period the chain cannot carry (10
+simulated s at 10x real time: 1 wall s against 2 s blocks) is refused before any
 work, exit 2, naming both; at 2x real time the period holds: each mutual step is one
 transaction, and the chain keeps up with one step per period to the end of the run."""
 

@@ -1,4 +1,4 @@
-"""Bids do not depend on message timing (issue 23 item 2): the reference scenario with the
+"""Bids do not depend on message timing: the reference scenario with the
 same seed, agents in one process and as OS processes over a real nats-server and a
 JSON-RPC ledger, awards every auction to the same PoP and reaches the same outcome.
 

@@ -1,4 +1,4 @@
-"""The dissertation's serialised mode reproduces its emergent mitigation (issue 23 item 3).
+"""The dissertation's serialised mode reproduces its emergent mitigation.
 
 003 Section 5.1: "multiple auctions do not exist simultaneously. If an agent wants to
 trigger an auction, it waits for an ongoing negotiation to end. Moreover, it waits an

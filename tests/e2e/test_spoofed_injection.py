@@ -1,4 +1,4 @@
-"""Issue 8's acceptance run: a slice-isolation intent and a spoofed-source injection.
+"""The acceptance run of a slice-isolation intent and a spoofed-source injection.
 
 `secmas demo --scenario spoofed-injection` must show the breach detected within one period,
 the offending packets rejected in the data plane, the explanation, the conflict reported,

@@ -1,5 +1,5 @@
 """The gas report reads what the chain charged: every transaction of the run's accounts,
-named by the function it called, at the gas and price its receipt gives (issue 37 item 1)."""
+named by the function it called, at the gas and price its receipt gives."""
 
 from __future__ import annotations
 

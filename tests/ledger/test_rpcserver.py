@@ -164,7 +164,7 @@ def test_clients_without_keys_get_the_funded_node_accounts(server: LedgerServer)
 
 def test_the_node_signs_messages_for_the_accounts_it_holds_only(server: LedgerServer) -> None:
     """`eth_sign` as Geth and Hardhat answer it: the SECaaS's step references are signed by
-    the node that holds its key (`AgentRegistry.recordStep`, issue 37 item 2)."""
+    the node that holds its key (`AgentRegistry.recordStep`)."""
     message = b"step 3 reference"
     signed = rpc(server, "eth_sign", [server.secaas.address, "0x" + message.hex()])["result"]
     assert signer_of(message, bytes.fromhex(signed.removeprefix("0x"))) == server.secaas.address

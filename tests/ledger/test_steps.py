@@ -1,7 +1,7 @@
-"""One transaction per attestation step (`recordStep`, issue 37 item 2): the reference
-SECaaS signed off chain and the verdict are recorded together, the next step opens, and
-the step costs less gas than the two-transaction form (`provideReference` +
-`recordResult`) on the same reference."""
+"""One transaction per attestation step (`recordStep`): the reference SECaaS signed off
+chain and the verdict are recorded together, the next step opens, and the step costs
+less gas than the two-transaction form (`provideReference` + `recordResult`) on the
+same reference."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`report.json`'s `bus_messages` with processes counts every agent's publishes besides
-the MLFO's (issue 37 item 7: the MLFO's own were 620 of at least 2 279 on the bus)."""
+the MLFO's (the MLFO's own were 620 of at least 2 279 on the bus)."""
 
 from __future__ import annotations
 

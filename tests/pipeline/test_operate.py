@@ -177,10 +177,10 @@ def test_the_emergent_sequence_of_section_5_4_1_appears_in_order():
 
 
 def test_once_the_attack_subsided_only_what_serves_a_rule_stays_allocated():
-    """Issue 23, item 5: the instances started during the mitigation are reused while it
-    lasts (Table 5.8), then scaled in once the IP limit is lifted, the strategy's last
-    step; the Link Monitor (a standing duty) and the Rate Limiter holding the flow blocks
-    stay, and every other PoP has all of its resources back."""
+    """The instances started during the mitigation are reused while it lasts (Table 5.8),
+    then scaled in once the IP limit is lifted, the strategy's last step; the Link
+    Monitor (a standing duty) and the Rate Limiter holding the flow blocks stay, and
+    every other PoP has all of its resources back."""
     result = reference()
     journal, infra = result.journal, result.infra
     actions = journal.actions

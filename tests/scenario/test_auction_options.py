@@ -1,5 +1,5 @@
-"""The scenario's `auction` section: the reputation weight of Eq. 3.1 (issue 36 item 5),
-off by default, checked to lie in [0, 1] with a message that names the file, line and
+"""The scenario's `auction` section: the reputation weight of Eq. 3.1, off by
+default, checked to lie in [0, 1] with a message that names the file, line and
 field; the agents' Mailboxes take it from the scenario."""
 
 from __future__ import annotations

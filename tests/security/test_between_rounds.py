@@ -1,4 +1,4 @@
-"""An implant that hides between two attestation rounds (issue 36 item 6).
+"""An implant that hides between two attestation rounds.
 
 The scenario says when the periodic mutual-attestation steps run (`period`), so code
 running inside an attested agent knows when it will be looked at: it patches the agent

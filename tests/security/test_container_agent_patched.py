@@ -1,8 +1,7 @@
 """An agent that runs as a container inside its PoP on the emulated network has files of
-its container patched while it runs (issue 33 item 2): a start-up hook planted beside its
-libraries and a library it runs (the NATS client) altered, through the container's root
-on the host (`podman mount`), as the host's root or an escape from another container
-could.
+its container patched while it runs: a start-up hook planted beside its libraries and a
+library it runs (the NATS client) altered, through the container's root on the host
+(`podman mount`), as the host's root or an escape from another container could.
 
 The agent's own measurement covers the secmas package (its live code and its files), not
 the rest of the image; this host's measurer reads the files of this host, not those of

@@ -1,5 +1,5 @@
-"""Attacks on an agent that runs as a container of the agent image (issue 33 item 1): the
-reference SECaaS signs covers the image's files, and a running container is measured
+"""Attacks on an agent that runs as a container of the agent image: the reference
+SECaaS signs covers the image's files, and a running container is measured
 from the host (`/proc/PID/root`, its mounts, its mapped files) against it
 (`secmas.trust.container`).
 

@@ -5,7 +5,7 @@ The subscriber's aim: recover a value the publisher's rule anonymised (a host's 
 its IP, its software versions) from anywhere in the STIX bundle, e.g. from a sibling
 finding of the same host, or another host with the same software; or read the scanner's
 own free text (its banner, a CSV task name, a finding's title), where host names,
-addresses, e-mail addresses, credentials and paths turn up (issue 41). The flooder's aim:
+addresses, e-mail addresses, credentials and paths turn up. The flooder's aim:
 stall the CTI agent with a report too big to serialise. Each test must see them fail."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_no_anonymised_value_appears_anywhere_in_the_examples_bundle(example) ->
 
 
 def test_a_sibling_finding_of_the_same_host_does_not_reveal_its_os_or_software() -> None:
-    """Issue 26's leak: one host, a dangerous and a harmless finding on the same software.
+    """A leak found before: one host, a dangerous and a harmless finding on the same software.
     Decided per finding, the harmless one anonymised the OS and CPE and the dangerous one
     shared them in clear; decided per attribute of the host and of the software, the
     bundle holds one form only."""
@@ -158,7 +158,7 @@ def test_a_200_kb_report_is_shared(tmp_path) -> None:
     assert leaks(result, result.bundle_json) == []
 
 
-# ------------------------------------------------------------------ free text (issue 41)
+# ----------------------------------------------------------------------------- free text
 
 SECRETS = (
     "gvm-master.corp.internal",
@@ -215,7 +215,7 @@ def secrets_in(text: str, secrets: tuple[str, ...] = SECRETS) -> list[str]:
 
 
 def test_scanner_free_text_is_not_published_under_the_example_maps(tmp_path) -> None:
-    """Issue 41: the JSON `scanner` and the CSV `Task Name` went out verbatim. The example
+    """The JSON `scanner` and the CSV `Task Name` used to go out verbatim. The example
     maps do not list them (nor does any map written before free text was a field), so
     their default (confidential) holds: they are left out."""
     result = share(adversarial_reports(tmp_path), *MAPS, key=KEY)

@@ -1,4 +1,4 @@
-"""CTI poisoning (issue 41): a peer domain that lowers another domain's hygiene, a publisher
+"""CTI poisoning: a peer domain that lowers another domain's hygiene, a publisher
 that lowers its own risk values, and bundles that are not what the domain signed. Each is
 tried on a real medallion server of the run's kind; each must be refused, and the hygiene
 of a domain must stay what its own, honest, signed CTI implies."""

@@ -1,5 +1,5 @@
-"""A monitoring gap passed off as normal behaviour (issue 39 item 3): a recording of the
-real CNF in which Prometheus kept repeating one scrape, given to the closed loop as the
+"""A monitoring gap passed off as normal behaviour: a recording of the real CNF in
+which Prometheus kept repeating one scrape, given to the closed loop as the
 normal behaviour it learns (`--recording`).
 
 When scrapes stall, a range query repeats the last sample at every step: in the shipped

@@ -1,9 +1,9 @@
-"""Heartbeats from the future (issue 38 item 5): an attested insider dates its beat, or its
-goal announcement, at 1e300 s (or NaN, infinity) with its own genuine keys. The
-orchestrator kept the latest `at` it was told as the agent's last beat, so one such beat
-made the agent never silent, never withdrawn, however long it then stayed quiet; a
-watcher took such an announcement as fresh, however late it arrived. A time a sender
-claims is now bounded by the receiver's clock: each test is the insider's attempt."""
+"""Heartbeats from the future: an attested insider dates its beat, or its goal
+announcement, at 1e300 s (or NaN, infinity) with its own genuine keys. The orchestrator
+kept the latest `at` it was told as the agent's last beat, so one such beat made the
+agent never silent, never withdrawn, however long it then stayed quiet; a watcher took
+such an announcement as fresh, however late it arrived. A time a sender claims is now
+bounded by the receiver's clock: each test is the insider's attempt."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A release reference checked by another interpreter build (issue 37 item 6).
+"""A release reference checked by another interpreter build.
 
 The code digests of a Python reference hash the bytecode the wrapping interpreter compiled
 (`co_code`): CPython 3.11.2 and 3.11.7 give different roots for the same source. A

@@ -1,5 +1,4 @@
-"""Code an implant dropped into site-packages before the run, and start-up hooks beside it
-(issue 38 item 4, second half).
+"""Code an implant dropped into site-packages before the run, and start-up hooks beside it.
 
 The agent's own measurement accepts a function bound where the reference expects another
 only when its code is known: compiled from a file it trusts. Site-packages used to be

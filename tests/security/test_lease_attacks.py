@@ -1,4 +1,4 @@
-"""Attacks on the winner's lease and on the hand-over of a gone initiator's work (issue 23).
+"""Attacks on the winner's lease and on the hand-over of a gone initiator's work.
 
 The adversary is an admitted agent (B) that speaks for itself on the bus (forging another
 agent's name is the sealed channel's to stop: test_channel_attacks.py). It tries to make a

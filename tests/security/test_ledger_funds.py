@@ -1,5 +1,5 @@
-"""Attacks on a run's money (issue 37 item 1): a key whose account cannot pay is refused
-before any work, naming the account, its balance and the need; and no agent keeps what
+"""Attacks on a run's money: a key whose account cannot pay is refused before any
+work, naming the account, its balance and the need; and no agent keeps what
 it was given: every agent account is swept back to the MLFO when the run ends, down to
 less than one transfer's fee."""
 

@@ -1,6 +1,6 @@
-"""A measurer or an agent that stops answering (issue 36 item 3): noticed within one
-attestation period plus a small margin, not a fixed minute; the agent is withdrawn from
-auctions until it answers again, and nothing is revoked for the stop alone.
+"""A measurer or an agent that stops answering: noticed within one attestation period
+plus a small margin, not a fixed minute; the agent is withdrawn from auctions until it
+answers again, and nothing is revoked for the stop alone.
 
 The measurer is the real service process (`python -m secmas.trust.measurer_service`),
 stopped with SIGSTOP; before, a check of it waited a fixed 60 s. The agent runs on the

@@ -1,5 +1,5 @@
 """Native code and options that reach an agent's process through its environment, its
-command line or a directory the measurer trusted (issue 36 item 2).
+command line or a directory the measurer trusted.
 
 The victim is a real Python process measured from outside, as in
 `test_measurement_external` (whose host, victim and helpers these tests share). The

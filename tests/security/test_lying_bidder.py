@@ -1,4 +1,4 @@
-"""A lying but attested agent in NFV-A auctions (issue 36, item 5).
+"""A lying but attested agent in NFV-A auctions.
 
 The trust layer proves which code an agent runs, not that what it says is true. Here one
 enrolled, attested agent of the reference run lies on the wire: every PROPOSE it sends

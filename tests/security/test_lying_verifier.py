@@ -1,5 +1,5 @@
 """A lying verifier: an attested agent that records and signs FAIL for every agent it
-measures (issue 38 item 2).
+measures.
 
 Found by the red team: a FAIL was never cross-checked (the host measurer was consulted on
 a pass only) and the contract kept the verifier as root of trust after it, so once the

@@ -1,4 +1,4 @@
-"""The host's measurer killed mid-run, agents as processes (issue 38 item 3).
+"""The host's measurer killed mid-run, agents as processes.
 
 Found by the red team: SIGKILL the measurer of a `--processes` run and every agent the
 chain checked from then on was taken out (none of its passes could be confirmed), until

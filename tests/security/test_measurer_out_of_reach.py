@@ -1,4 +1,4 @@
-"""An agent process that reaches into the host's measurer (issue 36 item 1).
+"""An agent process that reaches into the host's measurer.
 
 The host's measurer signs what it reads of an agent's process; its verdict is worth
 something only while no agent can sign in its name. Here an agent process, started by the
@@ -13,7 +13,7 @@ verifier, must see the implant; what the agent signed itself must never pass. A 
 agent started the same way still passes.
 
 Beside it: the measurer keeps no key file and answers only the driver that started it,
-whoever else reaches its socket; agents as containers (issue 33) mount nothing of theirs.
+whoever else reaches its socket; agents as containers mount nothing of theirs.
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def test_the_measurer_keeps_no_key_file_and_answers_only_its_driver(tmp_path: Pa
 
 
 def test_an_agent_container_mounts_nothing_of_its_measurer(tmp_path: Path) -> None:
-    """Agents as containers (issue 33) already hold no measurer key: the agent's container
+    """Agents as containers already hold no measurer key: the agent's container
     runs as the image's user without capabilities and mounts its own files only; the key
     is mounted into the measurer's sidecar alone, from a folder of root's."""
     from secmas.deploy.agents import AGENT_USER

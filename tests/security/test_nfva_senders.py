@@ -1,4 +1,4 @@
-"""An attested insider speaks in another agent's name inside NFV-A (issue 38, item 1).
+"""An attested insider speaks in another agent's name inside NFV-A.
 
 The insider (B here, pop1 in the full run) passed attestation and sends over its own
 authenticated links. The secure channel proves which agent sealed a frame, but the mailbox

@@ -1,5 +1,5 @@
-"""An implant in site-packages with a matching edit of its distribution's RECORD (issue 38
-item 4: references made once, off the host).
+"""An implant in site-packages with a matching edit of its distribution's RECORD
+(references made once, off the host).
 
 Site-packages is known file by file, by the digests its distributions' RECORD files
 declare. Read from the host at each run's start, those RECORDs vouched for whatever the

@@ -1,11 +1,11 @@
 """Attack: an attack that outlives the mitigation taught as the CNF's new normal.
 
 The loop re-baselines a CNF's alarm limit on the windows after its own mitigation
-(`secmas.analytics.rebaseline`, issue 35 item 3). An attacker who keeps going after the
-remedy (a flood the guard does not stop, a hog restarted after the isolation) at a level
-under `cap` × the detector's limit would be collected as the "new normal" and raise the
-limit over itself: from then on the attack, and any other at its level, is silent. The
-defence refuses a collection that still scores like the attack it followed, or that is
+(`secmas.analytics.rebaseline`). An attacker who keeps going after the remedy (a flood
+the guard does not stop, a hog restarted after the isolation) at a level under `cap` ×
+the detector's limit would be collected as the "new normal" and raise the limit over
+itself: from then on the attack, and any other at its level, is silent. The defence
+refuses a collection that still scores like the attack it followed, or that is
 still rising (a leak that goes on growing).
 """
 

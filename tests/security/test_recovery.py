@@ -1,4 +1,4 @@
-"""Attacks on the mitigation's recovery (issue 21 item 8), each of which must fail.
+"""Attacks on the mitigation's recovery, each of which must fail.
 
 * An infected agent that is not detected yet wins goals and sabotages every plan it runs
   (it reports FAILURE): before, each goal was given up after three attempts that the same

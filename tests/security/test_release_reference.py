@@ -1,4 +1,4 @@
-"""Issue 38 item 4 (first half): references made once, off the host.
+"""References made once, off the host.
 
 The attack: SECaaS wrapped the installed `secmas` package at each run (steps 3–4), so an
 implant written into the installed package before a run was part of that run's reference,

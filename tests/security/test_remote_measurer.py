@@ -1,4 +1,4 @@
-"""Remote hosts measured from outside (issue 37 item 5), over a real sshd.
+"""Remote hosts measured from outside, over a real sshd.
 
 Before, only agents on this machine (or `local: true` hosts) got the external measurer: an
 agent on a host reached by ssh was attested by its own measurement alone, so an implant

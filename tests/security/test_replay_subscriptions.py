@@ -1,9 +1,9 @@
-"""Replay into a later subscription (issue 38 item 5). Each subscription kept its own
-replay windows, so a frame captured on the wire and published again reached every
-subscription of its receiver made after the frame was first sent: an attested insider
-who taps the bus replays an initiator's CANCEL to an agent that has just (re-)subscribed,
-or that re-joined the bus on the same keys. Windows are now per sender and epoch and
-shared by every subscription of a receiver: each test is the replay, refused."""
+"""Replay into a later subscription. Each subscription kept its own replay windows, so a
+frame captured on the wire and published again reached every subscription of its receiver
+made after the frame was first sent: an attested insider who taps the bus replays an
+initiator's CANCEL to an agent that has just (re-)subscribed, or that re-joined the bus
+on the same keys. Windows are now per sender and epoch and shared by every subscription
+of a receiver: each test is the replay, refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A revoked agent takes no further action (issue 36 item 4), in one process and as a process.
+"""A revoked agent takes no further action, in one process and as a process.
 
 Found on HEAD: in one process, pop3 wins flowRecord(10.0.0.100, 0) at t = 26 s and
 downloads its Classifier for 100 s. Tampered at 5 s, it fails the attestation step at

@@ -1,6 +1,6 @@
 """A revoked initiator keeps acting on an auction it started before it was revoked.
 
-Found on the emulated engine (issue 33): a tampered agent that was auctioning a goal when
+Found on the emulated engine: a tampered agent that was auctioning a goal when
 its attestation failed lost its winner, ran its own auction again, bid in it and won it,
 so a revoked agent went on placing VNFs. Once an agent knows it is revoked, no attempt of
 an auction it initiated may ask anyone, and it may not pick itself.

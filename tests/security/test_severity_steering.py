@@ -1,6 +1,6 @@
 """An attacker steering the decision engine's remedy through a metric that never moved in
-training (issue 39 item 2): a flood that also grows the CNF's virtual size must still be
-guarded, not isolated, and the explanation must name what moved.
+training: a flood that also grows the CNF's virtual size must still be guarded, not
+isolated, and the explanation must name what moved.
 
 A metric the exporter rounds (memory_vsize 30.0977 MB, sometimes 30.0977001) or one the
 autoencoder reconstructs imperfectly has a spread in training of rounding noise; measured

@@ -1,5 +1,5 @@
-"""Attacks on the one-transaction attestation step (`AgentRegistry.recordStep`, issue 37
-item 2): the verifier records the reference SECaaS handed it off chain, so the contract
+"""Attacks on the one-transaction attestation step (`AgentRegistry.recordStep`):
+the verifier records the reference SECaaS handed it off chain, so the contract
 must take only a reference SECaaS signed for this very step. A verifier that signs its
 own reference, swaps the reference after the signature, replays a signature of an earlier
 step or sends a malleated (high-s) copy of a genuine signature is refused, and nothing is

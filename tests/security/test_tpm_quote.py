@@ -1,4 +1,4 @@
-"""Attacks on a measurer whose log is quoted by a TPM (issue 36 item 1, the TPM part).
+"""Attacks on a measurer whose log is quoted by a TPM.
 
 The issue's finding: the measurer's Ed25519 key is a file, and an agent that reads it
 answers challenges for its own implanted process. With a TPM configured, each measurement

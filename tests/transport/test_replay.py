@@ -96,7 +96,7 @@ def test_agrees_with_a_model_that_remembers_everything(case):
         assert window.top == max(model.seen, default=0)
 
 
-# What a receiver accepted, shared by its subscriptions (issue 38 item 5)
+# What a receiver accepted, shared by its subscriptions
 
 
 @settings(max_examples=200)

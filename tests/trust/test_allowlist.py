@@ -34,7 +34,7 @@ DRIVER_KEYS = {MLFO_KEY_ENV, SECAAS_KEY_ENV}
 
 
 def test_the_mlfo_s_and_secaas_s_key_files_never_reach_an_agent() -> None:
-    """The driver's ledger keys (issue 37 item 1) stay out of every agent's environment."""
+    """The driver's ledger keys stay out of every agent's environment."""
     source = {MLFO_KEY_ENV: "/keys/mlfo.key", SECAAS_KEY_ENV: "/keys/secaas.key", "PATH": "/bin"}
     assert agent_environment(source) == {"PATH": "/bin"}
 

@@ -1,4 +1,4 @@
-"""A host's measurer that exits or stops answering is replaced (issue 38 item 3).
+"""A host's measurer that exits or stops answering is replaced.
 
 The real service processes (`python -m secmas.trust.measurer_service`), killed with
 SIGKILL or stopped with SIGSTOP, measuring a real process. A killed one is replaced at

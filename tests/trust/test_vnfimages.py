@@ -1,4 +1,4 @@
-"""The reference check of a VNF image before an update runs it (issue 40 item 4)."""
+"""The reference check of a VNF image before an update runs it."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def _make(root: Path) -> None:
     big = root / "gabriel-200.yaml"
     _invoke(["scenario", "from-topology", "gabriel/200/0", "--out", str(big)])
     # 130 s: the flow limits' rate limiter, a 36 s download away, blocks the last flow at
-    # t = 102 s (issue 23: bids read committed state, and the Classifier goes elsewhere)
+    # t = 102 s (bids read committed state, and the Classifier goes elsewhere)
     big.write_text(big.read_text().replace("\ntraffic:\n", "\ntraffic:\n  duration: 130\n", 1))
     _invoke(["run", str(big), "--insecure", "--out", str(runs / "gabriel 200")])
     (runs / "broken").mkdir()

@@ -1,5 +1,5 @@
-"""The page's views of issue 34 in a real browser (Debian's Chromium, headless, through
-Playwright, as tests/e2e/test_ui_browser.py drives it), over the session's run folders
+"""The page's views in a real browser (Debian's Chromium, headless, through Playwright, as
+tests/e2e/test_ui_browser.py drives it), over the session's run folders
 (tests/ui/demo_runs.py): link load, steered paths and blocked flows on the topology over
 time; the auction timeline; two runs side by side; CSV and PNG export; no column clipped
 at 1400 px; SSLA periods not measured drawn as such; every chart with its axes, units and

@@ -15,16 +15,16 @@ beliefs achieved, the moment its plan has acted (`report_acted`), so an initiato
 loses it afterwards records the goal as done instead of running the plan again. A winner
 whose lease lapsed is sent CANCEL: if it was alive but cut off it stops and gives back what
 it took (a download's resources, an instance started for the goal, the path's bandwidth).
-Lost messages (issue 40): the bus delivers at most once, so the lease is kept where both
-sides read it. The initiator confirms each progress report (CONFIRM), and the winner acts
-only while a report it sent less than `lease` seconds ago is confirmed: a plan that has not
-acted when its lease runs out unconfirmed stops there and gives back what it took, so a
-CANCEL that is lost leaves no cut-off winner acting (its lease has ended before the
-initiator's, which counts from the report's arrival). The winner sends its INFORM-DONE or
-FAILURE again until it is confirmed; an initiator whose winner's lease lapsed waits a lease
-for the answer to its CANCEL (what the winner acted on, or that it stopped), answers every
-report meanwhile and after with CANCEL again, and calls again only then: a lost "acted"
-report never makes the goal run twice.
+Lost messages: the bus delivers at most once, so the lease is kept where both sides read
+it. The initiator confirms each progress report (CONFIRM), and the winner acts only while a
+report it sent less than `lease` seconds ago is confirmed: a plan that has not acted when
+its lease runs out unconfirmed stops there and gives back what it took, so a CANCEL that is
+lost leaves no cut-off winner acting (its lease has ended before the initiator's, which
+counts from the report's arrival). The winner sends its INFORM-DONE or FAILURE again until
+it is confirmed; an initiator whose winner's lease lapsed waits a lease for the answer to
+its CANCEL (what the winner acted on, or that it stopped), answers every report meanwhile
+and after with CANCEL again, and calls again only then: a lost "acted" report never makes
+the goal run twice.
 Trust is checked at the act too, not only at the auction: a winner no longer admitted
 (revoked after it won) gives the goal up the same way at its next progress report, at the
 latest before its plan acts; told it is revoked, it gives up all it works on (`withdraw`).
@@ -32,11 +32,10 @@ A winner still working for (or done for) an initiator that is gone answers the c
 proposals of the stand-in that adopted the goal with its work in hand, reports to the
 stand-in from then on, and the goal is not auctioned again.
 
-Senders (issue 38, item 1): a message counts only from the agent the secure channel
-authenticated as its sender, and in that agent's role: a CFP, ACCEPT, REJECT or CANCEL
-in a conversation from its initiator alone, answers from the agents it asked, reports
-on an awarded goal from its winner alone (`secmas.agents.senders`); the rest is refused
-and journalled.
+Senders: a message counts only from the agent the secure channel authenticated as its
+sender, and in that agent's role: a CFP, ACCEPT, REJECT or CANCEL in a conversation
+from its initiator alone, answers from the agents it asked, reports on an awarded goal
+from its winner alone (`secmas.agents.senders`); the rest is refused and journalled.
 
 Recovery (beyond 003): a goal whose winner fails or is lost is auctioned again without
 that winner, for as long as the initiator still needs it; an agent that gave no answer
@@ -163,8 +162,8 @@ REAL_TIME_BID_WALL_S = 0.25
 processes at `speed`): room for a busy agent process to answer, and for another auction's
 plan on a shared instance to run over the bus first (at 10x the seed's 1 s deadline is
 100 ms of wall time, which a bidder answering an attestation challenge on a loaded 2-core
-machine missed). Issue 32 item 3: a real-time deadline is the scenario's bound or this
-margin, whichever is longer, never what the machine's load happens to allow."""
+machine missed). A real-time deadline is the scenario's bound or this margin, whichever
+is longer, never what the machine's load happens to allow."""
 
 
 def paced(settings: AuctionSettings, speed: float) -> AuctionSettings:

@@ -34,7 +34,7 @@ after each live round costs as little: it looks at its watched agents, at those 
 admission changed since (read from the trust layer's log of changes, `admissions`) and at
 those whose gone state a notice changed, not at the whole directory; with nobody to ask
 (`admits` None) no other agent can be revoked. Scanning the directory for every agent at
-every round made liveness quadratic: 39 % of a 594-PoP run's time (issue 40, item 3).
+every round made liveness quadratic: 39 % of a 594-PoP run's time.
 """
 
 from __future__ import annotations
@@ -293,8 +293,7 @@ class GoalBoard:
         rounds (a broker outage, or its loop held), what its watched agents sent meanwhile
         may have been lost to it: their clients flushed it before this one resubscribed,
         while its own buffered announcement comes back fresh. So their silence is counted
-        over from here; counting the rounds before the gap took live agents for gone
-        (issue 37 item 4)."""
+        over from here; counting the rounds before the gap took live agents for gone."""
         now = self.clock.now()
         if self._live_at is not None and now - self._live_at > GAP * self.period:
             for agent in self.watched():
@@ -375,7 +374,7 @@ class GoalBoard:
         (late ones included) dated within as many periods: a late announcement says
         nothing of a round, but it does say its agent lived when it was sent. On a busy
         host whose agents' announcements came more than a period late, a watcher took them
-        for gone and their goals ran twice (after a broker fail-over, issue 37)."""
+        for gone and their goals ran twice (after a broker fail-over)."""
         if self.rounds - self._last[agent] < self.silence:
             return False
         heard = self._heard_at.get(agent)

@@ -4,8 +4,8 @@
 trigger an auction, it waits for an ongoing negotiation to end. Moreover, it waits an
 additional random time". Watching "open"/"close" announcements and going once none is
 heard is no agreement: two agents whose back-offs end within one bus latency of each other
-both see the floor free (6 in 200 races at 10 ms, 38 at 50 ms; issue 40), and one that
-dies holding the floor blocks everyone for ever.
+both see the floor free (6 in 200 races at 10 ms, 38 at 50 ms), and one that dies holding
+the floor blocks everyone for ever.
 
 The floor is taken instead by Ricart and Agrawala's algorithm ("An optimal algorithm for
 mutual exclusion in computer networks", CACM 24(1), 1981), leaderless and ledger-free, over
@@ -19,7 +19,7 @@ death; an ask is sent again every `resend` seconds while grants are missing, so 
 lost on the bus, or a peer that was away and is back, delays the floor but never keeps it.
 The dissertation's random back-off follows: the taker waits it out holding the floor.
 
-A frame counts only from the agent the channel authenticated as its sender (issue 38); a
+A frame counts only from the agent the channel authenticated as its sender; a
 grant only for this agent's current ask, so a late grant of an earlier one gives nothing.
 """
 

@@ -2,15 +2,14 @@
 
 The secure channel proves which agent sealed a frame (`secmas.transport.channel`); an ACL
 message names a sender of its own (FIPA `sender`), which any member can write. An
-attested insider used that gap (issue 38, item 1): over its own authenticated links it
-sent REJECT-PROPOSAL and CANCEL in initiators' names, and bids were released before their
-award, winners gave their goals up. So a message is taken only when the sender it names
-is the one the channel authenticated, and then only in its role in the Contract Net
-(`003_…` Section 3.3.1): the initiator alone calls, awards, rejects, cancels or confirms
-a winner's lease (`INITIATOR_ONLY`), and in a conversation only the agents it asked
-answer (the bidders; after the award, the winner alone). What is refused is journalled as
-a `RefusedMessage`, which names the agent that sealed it: the insider, not the agent it
-spoke for.
+attested insider used that gap: over its own authenticated links it sent REJECT-PROPOSAL
+and CANCEL in initiators' names, and bids were released before their award, winners gave
+their goals up. So a message is taken only when the sender it names is the one the
+channel authenticated, and then only in its role in the Contract Net (`003_…` Section
+3.3.1): the initiator alone calls, awards, rejects, cancels or confirms a winner's lease
+(`INITIATOR_ONLY`), and in a conversation only the agents it asked answer (the bidders;
+after the award, the winner alone). What is refused is journalled as a `RefusedMessage`,
+which names the agent that sealed it: the insider, not the agent it spoke for.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Prometheus alerting rules on the CNF's metrics: the baseline an operator would write.
 
-Issue 39 (item 4) measures the loop's detectors against what a Prometheus user has without
-any model: one rule per metric, `expr: metric > threshold` with a `for:` duration, the
-threshold read off a recording of normal behaviour (its maximum times `factor`). The rules
-run on the same telemetry as the detectors (`cnftelemetry.METRICS` columns).
+The loop's detectors are measured against what a Prometheus user has without any model:
+one rule per metric, `expr: metric > threshold` with a `for:` duration, the threshold read
+off a recording of normal behaviour (its maximum times `factor`). The rules run on the
+same telemetry as the detectors (`cnftelemetry.METRICS` columns).
 
 Evaluation follows Prometheus' alerting rules (`rules/alerting.go`, "Alerting rules" in its
 documentation): at each evaluation time t a rule whose expression holds is *pending* since
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_FACTOR = 1.5
-"""Threshold = the metric's largest normal value × this (issue 39's rules)."""
+"""Threshold = the metric's largest normal value × this."""
 DEFAULT_FOR = 1.0
 """Seconds a condition must hold before its rule fires (`for: 1s`)."""
 DEFAULT_METRICS = (

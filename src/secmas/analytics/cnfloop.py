@@ -168,13 +168,13 @@ def score_run(
     watched: tuple[float, float],
     grace: float,
 ) -> RunScore:
-    """Score a continuous run afterwards (issue 39 item 1): `alerts` are the loop's alerts
-    (time, the metrics that explain it), `mitigations` (alert time, in effect time or None)
-    its enforced decisions, `watched` the [from, to) seconds it watched. An alert under
-    way of an attack or less than `grace` after its stop (its windows still hold the
-    attack's steps) is that attack's detection when it `explains` it; an alert outside
-    every attack is a false alert, and a mitigation on one is needless. Normal seconds
-    are the watched ones outside every attack and its grace."""
+    """Score a continuous run afterwards: `alerts` are the loop's alerts (time, the metrics
+    that explain it), `mitigations` (alert time, in effect time or None) its enforced
+    decisions, `watched` the [from, to) seconds it watched. An alert under way of an attack
+    or less than `grace` after its stop (its windows still hold the attack's steps) is that
+    attack's detection when it `explains` it; an alert outside every attack is a false
+    alert, and a mitigation on one is needless. Normal seconds are the watched ones outside
+    every attack and its grace."""
     begin, end = watched
     spans = [(max(begin, e.start), min(end, e.stop + grace)) for e in episodes]
 

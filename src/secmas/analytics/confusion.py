@@ -1,7 +1,7 @@
 """The decision engine's choices against what was going on: a confusion matrix.
 
-`002_…` Section II.A has the DE pick the mitigation that fits the anomaly; issue 39 found
-it isolating network floods. Over many episodes — each an attack or incident of known
+`002_…` Section II.A has the DE pick the mitigation that fits the anomaly; it was once
+found isolating network floods. Over many episodes — each an attack or incident of known
 kind and the first goal the DE chose for it (`NO_CHOICE` when it chose nothing) — the
 matrix counts every (kind, choice) pair, and `right` is the share of episodes whose
 choice fits the kind (`FITS`): a network attack needs a network remedy (the CNF's guard,

@@ -22,9 +22,9 @@ Every problem is a `CSVDataError` naming the file, the line and the column, e.g.
 Recordings of the real CNF (`secmas detect dataset --dataplane emulated`) are read with
 `read_recording`, which also refuses a frozen run (`freshness`): rows that repeat one
 Prometheus scrape are a monitoring gap, and a detector must not learn or be scored on
-them (issue 39 item 3). A long recording of the CNF's normal behaviour (over 40 minutes
-at the 0.5 s scrape interval: more than the 2,361 samples `002_…` trains on, issue 35
-item 4) ships with the package: `shipped_normal_recording`.
+them. A long recording of the CNF's normal behaviour (over 40 minutes at the 0.5 s
+scrape interval: more than the 2,361 samples `002_…` trains on) ships with the package:
+`shipped_normal_recording`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ of chosen conditions (attacks and incidents) over normal traffic.
 
 `shipped_ecg` is the exception: a small real labelled series (an MIT-BIH ECG, labels
 "normal" and "anomaly") shipped with the package, so that the choice `--model auto` makes
-can be tested on data the project did not make (issue 35).
+can be tested on data the project did not make.
 """
 
 from __future__ import annotations

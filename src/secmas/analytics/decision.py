@@ -127,8 +127,8 @@ def anomaly_kind(alert: Alert) -> AnomalyKind:
     """What an unprofiled alert is: a network anomaly when a traffic feature is strong and
     the host's resources are not `HOST_MARGIN` times further out; else a latency one when
     a latency feature is strong; else, nothing strong, a network one when a traffic feature
-    is out of its limit and leads the host's (a flood against a wide training spread,
-    issue 39); else a host (or unexplained) one."""
+    is out of its limit and leads the host's (a flood against a wide training spread);
+    else a host (or unexplained) one."""
     traffic, host = _level(alert, TRAFFIC_FEATURES), _level(alert, HOST_FEATURES)
     if traffic >= STRONG and host <= HOST_MARGIN * traffic:
         return "network"

@@ -1,4 +1,4 @@
-"""Stale and frozen samples: telemetry that repeats instead of measuring (issue 39).
+"""Stale and frozen samples: telemetry that repeats instead of measuring.
 
 Prometheus answers a query at time t with the newest sample of each series up to five
 minutes old (its lookback delta), so when scrapes fail or fall behind a range query

@@ -2,10 +2,10 @@
 
 Production alerting does not page on one bad sample: a Prometheus alerting rule's
 `for:` keeps the rule *pending* until its expression held for the whole duration, and
-only then *firing* (Prometheus documentation, "Alerting rules"). Issue 35 item 3 asks the
-same of the closed loop (the real-CNF loop raised about 306 false alarms an hour on
-single flagged windows): `Persistence` fires when the detector's condition held for
-`hold` windows in a row, and a single flagged window of noise stays pending.
+only then *firing* (Prometheus documentation, "Alerting rules"). The closed loop needs the
+same (the real-CNF loop raised about 306 false alarms an hour on single flagged
+windows): `Persistence` fires when the detector's condition held for `hold` windows
+in a row, and a single flagged window of noise stays pending.
 
 `confidence` gives each alert a number in [0, 1) from how far and how long the score
 stayed above its limit: 1 − (limit / score)^held. It is 0 at the limit, and it grows

@@ -14,15 +14,15 @@ the remedy made normal. `Rebaseline` does this for one CNF, on the detector's sc
    detector's own limit: they are counted, not hidden);
 3. then the new normal is accepted when its median score is at most `cap` × the detector's
    limit — a CNF still under attack scores far higher, and stays flagged (refused) — and
-   it is not the attack going on (issue 35 item 3: re-baselining an attack that outlives
-   the mitigation must not poison the limit): refused when its median is at least
-   `resemble` × the attack's peak (the alert's score and the skipped windows', which
-   hold the attack), or when it is still rising (the median of the collection's second
-   half above (1 + `margin`) × its first half's: a leak that goes on growing); the
-   raised limit is the collected scores' median + `k` · 1.4826 · MAD (the adaptive
-   threshold's rule), at least (1 + `margin`) × their median, never below the detector's
-   own limit. Median and MAD, not the largest score: the first collected windows may still
-   hold the end of the attack, and their scores must not set the limit;
+   it is not the attack going on (re-baselining an attack that outlives the mitigation
+   must not poison the limit): refused when its median is at least `resemble` × the
+   attack's peak (the alert's score and the skipped windows', which hold the attack), or
+   when it is still rising (the median of the collection's second half above (1 +
+   `margin`) × its first half's: a leak that goes on growing); the raised limit is the
+   collected scores' median + `k` · 1.4826 · MAD (the adaptive threshold's rule), at least
+   (1 + `margin`) × their median, never below the detector's own limit. Median and MAD,
+   not the largest score: the first collected windows may still hold the end of the
+   attack, and their scores must not set the limit;
 4. from then on a window of this CNF is flagged only above the raised limit, until the
    next mitigation arms it again (which starts over from the detector's own limit).
 

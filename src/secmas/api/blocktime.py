@@ -1,5 +1,5 @@
-"""The attestation period checked against the chain's block time before a run (issue 37
-item 2): a period the chain cannot carry is refused with the reason, or lengthened when
+"""The attestation period checked against the chain's block time before a run: a period
+the chain cannot carry is refused with the reason, or lengthened when
 the scenario says so (`security.attestation.block_time: adapt`).
 
 The check concerns paced runs (agents as processes), where a simulated second is

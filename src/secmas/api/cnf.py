@@ -4,10 +4,10 @@ emulated` runs the embedded `cnf-emulated`). It is a run of `secmas.api.run` who
 closed loop watches the real CNF (`secmas.pipeline.realcnf`) with the detector the
 caller chooses, continuously, while an attacker process of its own attacks the CNF on a
 schedule drawn from its seed, which the loop is never told
-(`network.emulation.attacker_process`, issue 39 item 1). Each mitigation is a goal the
-agents auction; the report's `analytics.mitigations` says, from real measurements, who
-won it and the time to mitigate, and `analytics.run_score`, computed after the run from
-what the attacker did, the detection delay and time to mitigate of each attack, and the
+(`network.emulation.attacker_process`). Each mitigation is a goal the agents auction;
+the report's `analytics.mitigations` says, from real measurements, who won it and the
+time to mitigate, and `analytics.run_score`, computed after the run from what the
+attacker did, the detection delay and time to mitigate of each attack, and the
 false alerts and needless mitigations per hour."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The MLFO's and SECaaS's ledger keys of a run, checked before any work (issue 37 item
-1): each from its key file (`--mlfo-key`, `--secaas-key`, else `SECMAS_MLFO_KEY`,
+"""The MLFO's and SECaaS's ledger keys of a run, checked before any work: each
+from its key file (`--mlfo-key`, `--secaas-key`, else `SECMAS_MLFO_KEY`,
 `SECMAS_SECAAS_KEY`; `secmas.ledger.keyfile`), and the accounts able to pay for the run's
 planned gas at the node's current fee cap (`secmas.ledger.funding`).
 

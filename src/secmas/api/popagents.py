@@ -1,7 +1,6 @@
 """How the agents run inside their PoPs on the emulated network (`--dataplane emulated
 --processes`): as containers of the agent image where podman is, as processes otherwise
-(issue 33 item 2; Containernet-style, as `003_…` ran its VNFs as containers on Mininet
-hosts).
+(Containernet-style, as `003_…` ran its VNFs as containers on Mininet hosts).
 
 The choice is the application layer's, since `secmas.deploy` (the image, podman) lies
 above the pipeline: `pop_agents` returns the `PopAgents` the emulated run starts its

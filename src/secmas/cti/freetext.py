@@ -1,5 +1,5 @@
 """Scrubbing identifiers out of free text before it is shared (deliverable 004, Section
-4.1: only what the sensitivity map lets through leaves the domain; issue 41).
+4.1: only what the sensitivity map lets through leaves the domain).
 
 A scanner's free text (the report's `scanner`, a CSV's `Task Name`, a finding's `title`
 or `NVT Name`, the OS string) is written by people and tools that do not know it will be

@@ -15,8 +15,8 @@ Both are YAML files of the same shape, with values in [0, 1]::
 
 Field names are those of `secmas.cti.reports.MAP_FIELDS`: a finding's fields, its free
 `title`, and the report's free-text `scanner` and `task`; unknown names are refused. Free
-text is a field like the others (issue 41): left out of a map, it takes the map's default
-(a publisher's 1.0: confidential), so it is dropped; let through, the identifiers inside it
+text is a field like the others: left out of a map, it takes the map's default (a
+publisher's 1.0: confidential), so it is dropped; let through, the identifiers inside it
 are still scrubbed (`secmas.cti.freetext`).
 """
 

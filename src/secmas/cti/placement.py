@@ -4,10 +4,9 @@ on a TAXII 2.1 server (medallion, started for the run on loopback with credentia
 own, or an existing server), signed with the domain's own key, and the orchestrator's CTI
 subscriber polls the collections, keeps what each domain's pinned key verifies and that
 speaks of that domain only, and computes the hygiene scores from it with risks it
-recomputes itself (`secmas.cti.taxii`; issue 41). They then steer placement: a PoP
-whose domain scores below the threshold refuses the calls for proposals of sensitive
-goals, and the REFUSE carries the reason, so the auction record says why the PoP was left
-out.
+recomputes itself (`secmas.cti.taxii`). They then steer placement: a PoP whose domain
+scores below the threshold refuses the calls for proposals of sensitive goals, and the
+REFUSE carries the reason, so the auction record says why the PoP was left out.
 
 `HygieneFilter.prepare` does the sharing and the exchange (file and network I/O; bad input
 → CTIInputError, a key file that lacks a domain → KeyFileError, a TAXII server that fails

@@ -1,4 +1,4 @@
-"""The subscriber's own risk for each finding it receives (issue 41; deliverable 004,
+"""The subscriber's own risk for each finding it receives (deliverable 004,
 Section 4.1: hygiene scores "are calculated from the shared CTI data together with
 severity scores").
 

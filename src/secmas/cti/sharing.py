@@ -23,11 +23,11 @@ attribute of one of them:
 | vulnerability | CVE id | `cve`, `cvss_vector`, `published`, `title` |
 | scan | domain, report | `scanner`, `task` |
 
-**Free text** (`title`, `scanner`, `task`; issue 41) is decided like every other
-attribute, so a map that does not list it drops it (`anonymise`: redaction). What a map
-lets through, and the OS string, is still scrubbed of identifiers (host names, addresses,
-e-mail addresses, credentials, paths, URLs; the scanned hosts' own names and IPs by
-name): `secmas.cti.freetext`. A value changed by scrubbing is recorded as included with
+**Free text** (`title`, `scanner`, `task`) is decided like every other attribute, so a
+map that does not list it drops it (`anonymise`: redaction). What a map lets through, and
+the OS string, is still scrubbed of identifiers (host names, addresses, e-mail addresses,
+credentials, paths, URLs; the scanned hosts' own names and IPs by name):
+`secmas.cti.freetext`. A value changed by scrubbing is recorded as included with
 method `scrubbed`, and listed among the object's anonymised properties.
 
 An entity's risk is the highest risk of the findings it takes part in (0 for a host

@@ -1,5 +1,5 @@
 """Each domain's identity in the CTI exchange: an Ed25519 key per domain, a detached JWS
-over each bundle it publishes, and the keys a subscriber pins (issue 41; deliverable 004,
+over each bundle it publishes, and the keys a subscriber pins (deliverable 004,
 Section 4.1: CTI is "exchanged with peer clusters", so a subscriber must know which
 cluster speaks, not take a report's word for it).
 

@@ -20,7 +20,7 @@ The bundle models the entities the sharing rule decides on (`secmas.cti.sharing`
 (1) `software_ref`; its title as `description`, its observation time as `start_time`.
 (2) `host_ref` names the infrastructure. (3) Only when its CPE is shared as is.
 
-**What CTI tools expect** (issue 41). A *sighting* says a vulnerability was seen on a host
+**What CTI tools expect**. A *sighting* says a vulnerability was seen on a host
 of a domain at scan time: one per host and vulnerability in a report, `count` its findings
 (one per port), `first_seen`/`last_seen` their observation times. An *indicator* is
 written only where a finding allows a pattern that gives nothing away: the software's CPE

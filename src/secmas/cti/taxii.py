@@ -6,7 +6,7 @@ collection on a TAXII 2.1 server (Add Objects); subscribers poll every collectio
 read (Get Objects, page by page), parse what they received with `stix2` (no custom
 content) and compute hygiene from that alone.
 
-Nothing a collection holds is taken on its word (issue 41: a peer that wrote into another
+Nothing a collection holds is taken on its word (a peer that wrote into another
 domain's collection, or claimed another domain in its own, lowered that domain's hygiene
 below the placement threshold). Each domain signs what it publishes with its own key
 (`secmas.cti.signing`: a detached JWS over the canonical bundle, in a `note` of the

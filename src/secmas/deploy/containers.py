@@ -1,8 +1,8 @@
 """The IML driver that runs each agent as a podman container of the agent image inside
-its PoP's network namespace, with its measurer beside it (issue 33 item 2;
-Containernet-style, as `003_…` ran its VNFs as containers on Mininet hosts). The
-application layer hands it to the emulated network's multi-process run
-(`secmas.pipeline.emulated_processes.PopAgents`), which names no container itself.
+its PoP's network namespace, with its measurer beside it (Containernet-style, as `003_…`
+ran its VNFs as containers on Mininet hosts). The application layer hands it to the
+emulated network's multi-process run (`secmas.pipeline.emulated_processes.PopAgents`),
+which names no container itself.
 
 `PodmanAgents` is an `IMLDriver` (`secmas.pipeline.iml`): for each agent it starts
 

@@ -1,5 +1,5 @@
 """How often the chain mines a block, measured before a run, and the shortest attestation
-period that fits it (issue 37 item 2).
+period that fits it.
 
 An attestation step is one transaction (`AgentRegistry.recordStep`), mined in the first
 block after it is sent, so up to one block interval after the verifier's verdict; the

@@ -1,5 +1,5 @@
 """What a run may spend on the chain, sized from measured gas, and the agents' money swept
-back when it ends (issue 37 item 1: a flat 1 ETH went to each fresh agent key and stayed).
+back when it ends (a flat 1 ETH used to go to each fresh agent key and stay there).
 
 An agent sends one transaction per attestation step it verifies (`recordStep`, 001_…
 steps 9–12) and one reputation report at the end. A run of `duration` s at `period` makes

@@ -1,6 +1,6 @@
 """What a run's transactions cost, read from the chain: each transaction's receipt gives
 the gas it used and the price per gas it paid (EIP-1559 `effectiveGasPrice`: min(fee cap,
-base fee + tip)); nothing here is estimated (issue 37 item 1).
+base fee + tip)); nothing here is estimated.
 
     report = measure_gas(chain, senders, first_block, steps=12, period_s=10.0)
     report.to_json()                           # report.json's trust.gas

@@ -1,4 +1,4 @@
-"""The MLFO's and SECaaS's ledger keys from files (issue 37 item 1): a real chain's
+"""The MLFO's and SECaaS's ledger keys from files: a real chain's
 accounts are the operator's, not the node's unlocked ones.
 
 A key file holds one secp256k1 private key as 64 hex digits (an optional 0x, surrounding

@@ -1,7 +1,7 @@
 """Signed personal messages (EIP-191 version 0x45, what `eth_sign` produces), which a
 contract checks with `ecrecover`: SECaaS signs each step's reference this way so that the
 verifier can record the reference and its verdict in one transaction (`AgentRegistry.
-recordStep`, issue 37 item 2).
+recordStep`).
 
 A local key signs here; an account the node holds is signed for by the node (`eth_sign`).
 Signatures are 65 bytes r ‖ s ‖ v with v 27 or 28 and a low s (EIP-2), as the contract

@@ -1,5 +1,5 @@
 """Learned or analytical: the migration models a run uses, chosen on held-out measured
-migrations (issue 41; 004_… Section 2.1's selector and regressor).
+migrations (004_… Section 2.1's selector and regressor).
 
 The deliverable trains its method selector and migration-time regressor on measured
 migrations. Ours train on the recording of real moves on the emulated engine

@@ -1,4 +1,4 @@
-"""Measured migrations: the recording of real moves on the emulated engine (issue 41).
+"""Measured migrations: the recording of real moves on the emulated engine.
 
 `benchmarks/bench_mtd_emulated.py --record` moves real CNFs (key/value services with real
 state, `secmas.network.emulation.migration`) between adjacent PoPs of

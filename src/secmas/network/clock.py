@@ -43,9 +43,9 @@ def claimed_time(at: float, now: float, ahead: float) -> float:
     a claim up to `ahead` seconds later is taken as `now`; ValueError for one further
     ahead, or not finite. Taken at its word, a time from the future would make its sender
     look fresh for ever: a heartbeat dated 1e300 kept an agent from ever being found
-    silent (issue 38 item 5). A time in the past, negative included, is only old: the
-    processes of a run start before their shared clock's origin (`ScaledClock`), and an
-    old claim makes nobody look fresher than they are."""
+    silent. A time in the past, negative included, is only old: the processes of a run
+    start before their shared clock's origin (`ScaledClock`), and an old claim makes
+    nobody look fresher than they are."""
     if not math.isfinite(at):
         raise ValueError(f"time {at!r} is not a finite number")
     if at > now + ahead:

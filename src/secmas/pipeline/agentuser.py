@@ -1,4 +1,4 @@
-"""The user agent processes run as: not the measurer's (issue 36 item 1).
+"""The user agent processes run as: not the measurer's.
 
 The host's measurer signs what it reads of an agent's process; whoever holds its key, or
 its memory, or its socket, signs in its name, and an implanted agent that can do so passes

@@ -1,4 +1,4 @@
-"""How long the MLFO waits for N agent processes to join and to be ready (issue 37 item 3).
+"""How long the MLFO waits for N agent processes to join and to be ready.
 
 Fixed deadlines (60 s "agents ready", 120 s "agents joining") held 6 agents on a 2-core
 host and failed 25: every agent process starts an interpreter, imports the package,

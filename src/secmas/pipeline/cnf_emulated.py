@@ -300,10 +300,10 @@ def at_levels_of(recorded: np.ndarray, own: np.ndarray) -> np.ndarray:
     (this instance's warm-up; as it is when `own` is empty): the recording knows how the CNF
     varies, the warm-up where this instance sits. Another nginx instance under other
     client rates holds other memory and CPU levels with the same spread; a detector learnt
-    at the recording's levels flags the live instance's first normal steps (issue 39 item
-    5's shift, here on the live loop). What the clients send (`TRAFFIC_FEATURES`) grows
-    with their rates, and its spread with it: those metrics are scaled by the ratio of the
-    medians instead, so a flood on an instance with half the recording's clients is not
+    at the recording's levels flags the live instance's first normal steps (the shift
+    between instances, here on the live loop). What the clients send (`TRAFFIC_FEATURES`)
+    grows with their rates, and its spread with it: those metrics are scaled by the ratio of
+    the medians instead, so a flood on an instance with half the recording's clients is not
     lost in the recording's wider swing. Medians, so a few odd warm-up steps move nothing."""
     if len(own) == 0:
         return recorded
@@ -383,7 +383,7 @@ def record(
             time.sleep(seconds)
         frame = bed.read(start, bed.now_step())
         truth = [(e.kind, e.start, e.stop or time.time()) for e in bed.attacker.episodes]
-    measured = frame.fresh()  # a failed scrape is no measurement (issue 39 item 3)
+    measured = frame.fresh()  # a failed scrape is no measurement
     if len(measured.times) < len(frame.times):
         say(f"left out {len(frame.times) - len(measured.times)} stale rows (no newer scrape)")
     first = start_fill(measured.values)  # not yet measured: Prometheus' first scrapes

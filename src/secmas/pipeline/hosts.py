@@ -24,9 +24,9 @@ literal braces). Over ssh the command's words are joined into the remote shell's
 marks a host that is this machine (a network namespace, a container): its agents' PIDs
 are this machine's, so the run's host measurer attests their processes from outside too.
 
-Every other host gets a measurer of its own (issue 37 item 5, `measure_hosts`): the driver
-starts `python -m secmas.trust.measurer_service --stdio` there through the host's
-template once its agents are up; it makes its key on the host and announces it, SECaaS
+Every other host gets a measurer of its own (`measure_hosts`): the driver starts
+`python -m secmas.trust.measurer_service --stdio` there through the host's template
+once its agents are up; it makes its key on the host and announces it, SECaaS
 registers that key for the host, and the attestation chain consults it, over the
 template's pipe, as it consults this machine's (`HostsAttestation`). A remote host must
 run the same install at the same paths and the same interpreter build as this machine:

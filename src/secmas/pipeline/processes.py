@@ -506,8 +506,8 @@ class ControlAccess:
 
 def bus_messages(own: int, states: Iterable[Mapping[str, Any]]) -> int:
     """Every message published on the bus in a run: the MLFO's own (`own`) and what each
-    agent process counted it published, its final answer included (issue 37 item 7: the
-    MLFO's alone were 620 of at least 2 279). A killed agent's count is lost with it."""
+    agent process counted it published, its final answer included (the MLFO's alone were
+    620 of at least 2 279). A killed agent's count is lost with it."""
     return own + sum(int(state.get("published", 0)) for state in states)
 
 

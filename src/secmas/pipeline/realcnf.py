@@ -13,15 +13,15 @@ recording of its normal behaviour (by default the one the package ships,
 fixed warm-up (`cnf_emulated.at_levels_of`: where this instance sits), and that warm-up
 (its first `WARMUP` seconds, the testbed's bring-up, leaving the first `WARMUP_STEPS` out;
 the attacker starts after it, and `score_against` refuses a run it attacked), and watches
-it from then on, every step, whatever happens: it is never told when an attack begins
-(issue 39 item 1). Remedies change the CNF for good (a replica's memory, a
-fresh instance's): once every remedy is in effect and the windows made only of later
-steps stay flagged with its traffic in line, the loop learns the CNF's new normal at once
-(`NEW_NORMAL`), as the real-CNF loop of `002_…` re-baselined after an attack. The
-cooldown after an alert and the settle after a remedy keep the loop from handing out
-remedies for what it already answered, not from seeing a new attack: a step with a family
-of metrics above its normal bounds that the last alert did not have (`cnfloop.families`: a
-CPU hog while a guard settles, a flood after an isolation) alerts at once.
+it from then on, every step, whatever happens: it is never told when an attack begins.
+Remedies change the CNF for good (a replica's memory, a fresh instance's): once every
+remedy is in effect and the windows made only of later steps stay flagged with its traffic
+in line, the loop learns the CNF's new normal at once (`NEW_NORMAL`), as the real-CNF loop
+of `002_…` re-baselined after an attack. The cooldown after an alert and the settle after
+a remedy keep the loop from handing out remedies for what it already answered, not from
+seeing a new attack: a step with a family of metrics above its normal bounds that the last
+alert did not have (`cnfloop.families`: a CPU hog while a guard settles, a flood after an
+isolation) alerts at once.
 
 For every decision the report says, from real measurements: when the loop alerted, how
 sure it was and why (`persistence.confidence`, the top features), which agent won the
@@ -84,7 +84,7 @@ NEW_NORMAL = 2
 """Flagged windows in a row after the remedies took effect that make a new normal."""
 PERSISTENCE = 2
 """Flagged windows in a row before the real CNF alerts (Prometheus' `for:`,
-`secmas.analytics.persistence`, issue 35 item 3): one noisy window never pages."""
+`secmas.analytics.persistence`): one noisy window never pages."""
 CAP = 5.0
 """A new normal is refused when its detector's threshold would be more than this many times
 the one before (`Rebaseline.cap`'s rule): what it learnt would hide attacks."""

@@ -1,4 +1,4 @@
-"""The run's reputation tallies, recorded on the ledger when the run ends (issue 36 item 5).
+"""The run's reputation tallies, recorded on the ledger when the run ends.
 
 The MLFO deploys a Reputation contract beside the run's AgentRegistry; every agent still
 trusted then reports its own tallies of its peers (`secmas.agents.reputation`) from its

@@ -109,7 +109,7 @@ class SourceKind(StrEnum):
 
 
 class ActionKind(StrEnum):
-    """The remediation actions of the SSLA assessment function (issue 8)."""
+    """The remediation actions of the SSLA assessment function."""
 
     NOTIFY = "NOTIFY"
     """Tell the agents (a goal, e.g. block a flow) or the security orchestrator."""

@@ -234,7 +234,7 @@ class GasSpent(_Record):
 
 
 class Gas(_Record):
-    """What the run's ledger transactions cost (issue 37 item 1; `secmas.ledger.gas`)."""
+    """What the run's ledger transactions cost (`secmas.ledger.gas`)."""
 
     total: GasSpent
     by_function: dict[str, GasSpent] = Field(description="per Contract.function, or transfer")
@@ -245,7 +245,7 @@ class Gas(_Record):
 
 
 class Funding(_Record):
-    """The agents' gas money (issue 37 item 1; `secmas.ledger.funding`): sized from the
+    """The agents' gas money (`secmas.ledger.funding`): sized from the
     measured step gas, swept back to the MLFO when the run ends."""
 
     steps: int = Field(description="attestation steps the run could make")
@@ -305,7 +305,7 @@ class ReputationLedger(_Record):
 
 
 class Reputation(_Record):
-    """Promises the initiators judged and the peers' reputation (issue 36 item 5)."""
+    """Promises the initiators judged and the peers' reputation."""
 
     weight: Number = Field(description="the scenario's auction.reputation_weight in Eq. 3.1")
     peers: dict[str, PeerReputation]
@@ -314,7 +314,7 @@ class Reputation(_Record):
 
 
 class RefusedMessage(_Record):
-    """An NFV-A message an agent refused (issue 38 item 1)."""
+    """An NFV-A message an agent refused."""
 
     time: Number = Field(description="simulated second it was refused")
     agent: str = Field(description="the agent that refused it (its receiver)")

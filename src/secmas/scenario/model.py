@@ -352,7 +352,7 @@ class Defence(Strict):
 
 
 class AuctionOptions(Strict):
-    """How initiators weigh bids beyond Eq. 3.1 (issue 36 item 5)."""
+    """How initiators weigh bids beyond Eq. 3.1."""
 
     reputation_weight: float = Field(
         default=0.0,
@@ -437,9 +437,9 @@ class Slice(Strict):
 
 
 class RandomMeasurements(Strict):
-    """Unannounced measurements on top of the periodic steps (issue 36 item 6): SECaaS
-    challenges an agent chosen at random at the arrivals of a Poisson process, so that
-    code inside an agent cannot learn from the period when it is next looked at
+    """Unannounced measurements on top of the periodic steps: SECaaS challenges an
+    agent chosen at random at the arrivals of a Poisson process, so that code inside
+    an agent cannot learn from the period when it is next looked at
     (`secmas.trust.schedule`). Give the rate or the mean interval, one of the two."""
 
     rate: Positive | None = Field(

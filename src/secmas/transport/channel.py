@@ -54,7 +54,7 @@ subscription in order, while two subscriptions may run apart. What they accepted
 shared, though, per receiver (`replay.Heard`, one per `ChannelKeys` object as the send
 counters are): a subscription made later, or on a SecureBus that re-joined on the same
 keys, refuses every frame numbered at or below what its receiver had accepted on that
-link when it was made, so a captured frame cannot be replayed into it (issue 38 item 5).
+link when it was made, so a captured frame cannot be replayed into it.
 Anything that fails is dropped and counted in `ChannelStats.dropped` by reason, never
 raised into the bus.
 
@@ -693,7 +693,7 @@ class SecureBus:
 async def subscribe_authenticated(bus: Bus, subject: str, handler: SenderHandler) -> Subscription:
     """Subscribe `handler` with each message's authenticated sender: the channel's on a
     `SecureBus`; None on a bus that seals nothing (encryption off), where no message
-    proves who sent it and a name in the payload is all there is (issue 38, item 1)."""
+    proves who sent it and a name in the payload is all there is."""
     if isinstance(bus, SecureBus):
         return await bus.subscribe_from(subject, handler)
     return await bus.subscribe(subject, lambda got, data: handler(got, None, data))

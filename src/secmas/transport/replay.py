@@ -73,11 +73,11 @@ class Heard(Generic[L]):
     One frame rightly reaches every subscription of its receiver that matches its subject,
     each in its own order, so each subscription keeps its own `ReplayWindow`. A window made
     later, though, knows nothing of what came before it: a frame captured on the wire and
-    published again would open in a subscription made after the frame was first sent
-    (issue 38 item 5). So a subscription starts above its receiver's `floors` as they were
-    when it was made: a frame numbered at or below them was sealed before a frame the
-    receiver had already accepted, hence before the subscription existed, and is not owed
-    to it. Like the windows, only frames that authenticated are recorded."""
+    published again would open in a subscription made after the frame was first sent.
+    So a subscription starts above its receiver's `floors` as they were when it was made: a
+    frame numbered at or below them was sealed before a frame the receiver had already
+    accepted, hence before the subscription existed, and is not owed to it. Like the
+    windows, only frames that authenticated are recorded."""
 
     __slots__ = ("_tops",)
 

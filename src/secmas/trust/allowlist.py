@@ -1,5 +1,5 @@
 """What a genuine agent process is started with, as allow-lists: the names of its
-environment variables and the exact shape of its command line (issue 36 item 2).
+environment variables and the exact shape of its command line.
 
 A deny-list of the variables that load code (`LD_PRELOAD`, `PYTHONPATH`, …) keeps being
 outrun: `OPENSSL_CONF` loads a provider's shared object into every process that starts

@@ -8,8 +8,8 @@ the plan (`VerifierRole`); SECaaS holds the reference measurements and hands eac
 the elected verifier sealed to that verifier's key, so other (possibly infected) agents
 never learn it, with SECaaS's ledger signature for the step (`Ticket`): the verifier
 records the reference and its verdict in one transaction (`RegistryClient.record_step`),
-so that a step waits for one block, not two (issue 37 item 2); the MLFO is the relying
-party (`AttestationChain`) that revokes an agent whose attestation failed, which starts a
+so that a step waits for one block, not two; the MLFO is the relying party
+(`AttestationChain`) that revokes an agent whose attestation failed, which starts a
 new key epoch on chain.
 
 Challenges and evidence travel as envelopes between the verifier's and the attester's
@@ -26,10 +26,10 @@ of trust: a corrupted agent is measured by a genuine one and excluded before it 
 verify anybody.
 
 A verifier can still lie the other way: attested, it records and signs FAIL for whomever it
-measures. So a FAIL is acted on only once an independent appraisal agrees (issue 38 item
-2): SECaaS challenges the agent itself, beside the host measurer's check of the step. A
-refuted FAIL costs its verifier its role, its trust and the root of trust (it is revoked;
-SECaaS's recorded pass makes the agent it failed the root), never the agent it failed.
+measures. So a FAIL is acted on only once an independent appraisal agrees: SECaaS
+challenges the agent itself, beside the host measurer's check of the step. A refuted FAIL
+costs its verifier its role, its trust and the root of trust (it is revoked; SECaaS's
+recorded pass makes the agent it failed the root), never the agent it failed.
 
 Ledger calls are blocking (the EVM, or HTTP to a node); they run in worker threads
 (`Offload`) so that agents keep auctioning while an attestation step waits for its

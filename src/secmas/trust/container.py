@@ -1,5 +1,5 @@
 """An OCI image's files as a reference measurement, and a running container checked
-against it (issue 33 item 1: SECaaS wraps the image itself).
+against it (SECaaS wraps the image itself).
 
 SECaaS wraps the agent image as it wraps a Python package or an ELF file
 (`secmas.trust.wrap`): the image's files are the parts of a signed `ReferenceManifest` of

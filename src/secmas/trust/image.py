@@ -195,8 +195,8 @@ _KEPT_LOCK = threading.Lock()
 
 def _kept(root: Path, package: str) -> _Kept:
     """The caches for `package` under `root`: a run's first measurement then costs what
-    changed since the previous run's last one in this process (issue 32: tests and
-    sweeps run many pipelines in one process), not a cold walk of every loaded module."""
+    changed since the previous run's last one in this process (tests and sweeps run many
+    pipelines in one process), not a cold walk of every loaded module."""
     site = held()
     with _KEPT_LOCK:
         kept = _KEPT.get((root, package))

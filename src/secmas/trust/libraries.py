@@ -1,7 +1,7 @@
 """The files a Python install vouches for, each by its SHA-256: the shared objects an
-agent may map (issue 36 item 2: every file an agent maps must be on the platform reference
-by digest), and the Python modules and `.pth` start-up hooks its distributions declare
-(issue 38 item 4: site-packages is known file by file, not as a directory).
+agent may map (every file an agent maps must be on the platform reference by digest), and
+the Python modules and `.pth` start-up hooks its distributions declare (site-packages
+is known file by file, not as a directory).
 
 A directory is no allow-list: anyone who can write one file into site-packages (an
 OpenSSL provider named by `OPENSSL_CONF`, a library loaded with `ctypes`) would have it

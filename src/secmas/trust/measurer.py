@@ -1,5 +1,5 @@
 """Evidence from a party the agent cannot answer for: the external measurer's log, its
-signature and the appraisal of both (issue 21 item 1; Keylime's agent/verifier split).
+signature and the appraisal of both (Keylime's agent/verifier split).
 
 A measurer runs beside the agents of a host, in its own process with its own Ed25519 key
 (`secmas.trust.measurer_probe` reads `/proc`, `secmas.trust.measurer_service` serves it).
@@ -19,17 +19,16 @@ nonce and PID, the log against its aggregate, then every entry against a
 `PlatformReference` that SECaaS signed (the interpreter's digest and that of every
 shared object the host's install vouches for, the `.pth` files a genuine install has, the
 names of the variables an agent's environment may hold) and the agent image's reference
-manifest (module file digests). Everything is by allow-list (issue 36 item 2,
-`secmas.trust.allowlist`, `secmas.trust.libraries`): a file the reference does not list by
-its digest, a variable it does not name, a command line of another shape fail the
-verdict, whatever loaded them.
+manifest (module file digests). Everything is by allow-list (`secmas.trust.allowlist`,
+`secmas.trust.libraries`): a file the reference does not list by its digest, a variable
+it does not name, a command line of another shape fail the verdict, whatever loaded them.
 
-A TPM, where one is configured (issue 36 item 1; `secmas.trust.tpm`: swtpm in tests, the
-host's own in deployment), takes the Ed25519 file out of the attack that reads it: the
-measurer extends each measurement's aggregate into a PCR and its evidence carries the
-TPM's quote of that PCR by an attestation key the IML driver made in the TPM before the
-measurer started (Keylime's model). `appraise`, given that key (`TpmAnchor`), also requires
-the quote (`secmas.trust.tpmquote`): signed by the registered key, answering this challenge,
+A TPM, where one is configured (`secmas.trust.tpm`: swtpm in tests, the host's own in
+deployment), takes the Ed25519 file out of the attack that reads it: the measurer extends
+each measurement's aggregate into a PCR and its evidence carries the TPM's quote of that PCR
+by an attestation key the IML driver made in the TPM before the measurer started (Keylime's
+model). `appraise`, given that key (`TpmAnchor`), also requires the quote
+(`secmas.trust.tpmquote`): signed by the registered key, answering this challenge,
 of the value the log replays to. The key's private part never leaves the TPM and its
 authorisation lives only in the measurer's memory, so an agent holding the stolen Ed25519
 key still has no quote for the log it forges. This reverses the earlier decision not to

@@ -6,9 +6,9 @@ key; verifiers ask it through `MeasurerClient.measure(pid, nonce)` and appraise 
 back with `secmas.trust.measurer.appraise`. One request per connection: a JSON line
 `{"pid": …, "nonce": "<hex>"}`, answered by the signed evidence or `{"error": …}`.
 
-Out of the agents' reach (issue 36 item 1): whoever holds the key signs evidence of an
-implanted process that passes, so the key never touches a disk — the driver hands it over
-the service's stdin (`--key-file /dev/stdin`) — and the service makes itself undumpable
+Out of the agents' reach: whoever holds the key signs evidence of an implanted process
+that passes, so the key never touches a disk — the driver hands it over the service's
+stdin (`--key-file /dev/stdin`) — and the service makes itself undumpable
 (PR_SET_DUMPABLE 0), so that a process of its user without CAP_SYS_PTRACE reads neither
 its memory nor its file descriptors. Its socket (0600, in a private folder) answers only
 the driver that started it (`--client`, checked by SO_PEERCRED): a measurement is of a
@@ -16,22 +16,21 @@ real process, but its nonce is the asker's choice, and no agent has a use for an
 signed for a challenge of its own. Agents run as another user besides
 (`secmas.pipeline.agentuser`), which reaches neither the socket nor the service's memory.
 
-On another host (issue 37 item 5: `secmas.pipeline.hosts`, agents started over ssh), the
-driver starts the service through that host's start template with `--stdio`: it makes its
-key there, in its memory, and announces the public key on its first line (`KEY_PREFIX`);
-requests and answers then travel as lines over the template's stdin and stdout (the ssh
-channel, which already authenticates the host: no port opens), one at a time
-(`PipeClient`), and the service ends with its input. SECaaS registers the announced key
-for that host (`MeasurerRegistration`) and the verifier checks evidence only under a key so
-registered; the platform reference is this host's, so a remote host runs the identical
-install at the same paths (the same interpreter build too:
-`secmas.trust.manifest.InterpreterBuild`).
+On another host (`secmas.pipeline.hosts`, agents started over ssh), the driver starts the
+service through that host's start template with `--stdio`: it makes its key there, in its
+memory, and announces the public key on its first line (`KEY_PREFIX`); requests and answers
+then travel as lines over the template's stdin and stdout (the ssh channel, which already
+authenticates the host: no port opens), one at a time (`PipeClient`), and the service ends
+with its input. SECaaS registers the announced key for that host (`MeasurerRegistration`)
+and the verifier checks evidence only under a key so registered; the platform reference is
+this host's, so a remote host runs the identical install at the same paths (the same
+interpreter build too: `secmas.trust.manifest.InterpreterBuild`).
 
-Not a single point of failure (issue 38 item 3): a measurer that exited, or missed two
-answers in a row, is replaced by a successor with a key of its own
-(`ExternalAttestation._replace`), checks waiting for it. A check left unanswered makes
-the host down (`down`) until one is answered: a state of the host, under which its
-agents are withdrawn from auctions, never a verdict on them.
+Not a single point of failure: a measurer that exited, or missed two answers in a row, is
+replaced by a successor with a key of its own (`ExternalAttestation._replace`), checks
+waiting for it. A check left unanswered makes the host down (`down`) until one is
+answered: a state of the host, under which its agents are withdrawn from auctions, never
+a verdict on them.
 """
 
 from __future__ import annotations

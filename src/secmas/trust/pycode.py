@@ -383,8 +383,8 @@ def _attribute(item: object, name: str) -> object | None:
 
 class KnownCode:
     """Which code objects are genuine: compiled from a `.py` file under a trusted root, or
-    one the release declares with the digest the file has (issue 38 item 4), with the same
-    digest as a function (at any depth, `<locals>` included) that the file compiles to now.
+    one the release declares with the digest the file has, with the same digest as a
+    function (at any depth, `<locals>` included) that the file compiles to now.
 
     Site-packages is no root: anyone who can write one file there (an implant placed
     before the run) would have its code accepted wherever a genuine function is expected,

@@ -1,5 +1,5 @@
 """The release reference: SECaaS wraps a release of the agent package once, signs it, and
-every run and every host checks against that signed reference (issue 38, item 4).
+every run and every host checks against that signed reference.
 
 Wrapping the installed package at each run made whatever was installed the reference, so
 an implant written into it before the run was part of the reference and never flagged.

@@ -3,9 +3,9 @@
 Mutual attestation runs one step every `period` seconds along the plan (`001_…` Section
 3.B). The period is in the scenario, so code inside an agent knows when the next step is
 and can patch the agent right after one measurement and undo it before the next: it is
-never seen (issue 36 item 6). On top of the periodic steps the MLFO therefore has SECaaS
-measure an agent chosen at random, at the arrivals of a Poisson process of the scenario's
-rate (`security.attestation.random`). A Poisson process is memoryless: however many
+never seen. On top of the periodic steps the MLFO therefore has SECaaS measure an agent
+chosen at random, at the arrivals of a Poisson process of the scenario's rate
+(`security.attestation.random`). A Poisson process is memoryless: however many
 checks an agent has watched go by (their challenges cross the bus), the time to the next
 one is still exponential with the same mean, so no moment is safe, and a patch that stays
 `d` seconds is missed by every check with probability exp(−rate·d / agents) only.
@@ -18,7 +18,7 @@ from the run's seed and a per-run secret that only the MLFO holds (`run_secret`)
   `os.urandom` in the MLFO's process and never leaves it: nothing an agent sees, the
   scenario and its seed included, lets it compute the schedule;
 - on the virtual clock the secret is derived from the seed, so that a run is the same
-  for the same seed on an idle machine and a loaded one (issue 32: identical journals).
+  for the same seed on an idle machine and a loaded one (identical journals).
   That is the trade-off: there the schedule follows from the seed, and code that knows
   the seed and this derivation could compute it. A simulation is not a place an adversary
   lives, though (every agent shares the MLFO's process and memory); its implants are the

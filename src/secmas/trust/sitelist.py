@@ -1,5 +1,5 @@
 """The platform allow-list: site-packages file by file, by digest, read once and signed
-(issue 38 item 4: references made once, off the host).
+(references made once, off the host).
 
 `KnownCode` (which code may stand where genuine code is expected) and SECaaS's platform
 reference (the shared objects an agent may map, the `.pth` start-up hooks its install may

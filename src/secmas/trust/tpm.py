@@ -1,6 +1,6 @@
-"""The measurer's TPM (issue 36 item 1): a software TPM for a host or a test, the
-attestation key the IML driver makes at enrolment, and the measurer's extend-and-quote
-(the I/O half; `secmas.trust.tpmquote` reads and checks a quote without a TPM).
+"""The measurer's TPM: a software TPM for a host or a test, the attestation key the
+IML driver makes at enrolment, and the measurer's extend-and-quote (the I/O half;
+`secmas.trust.tpmquote` reads and checks a quote without a TPM).
 
 With a TPM configured, the measurer extends each measurement's aggregate into one PCR
 and answers with a quote of it by an attestation key (AK): a restricted ECDSA P-256

@@ -1,5 +1,5 @@
-"""A TPM 2.0 quote of the measurer's PCR, read and checked without a TPM (issue 36 item 1;
-the verifier's half of `secmas.trust.tpm`).
+"""A TPM 2.0 quote of the measurer's PCR, read and checked without a TPM (the verifier's
+half of `secmas.trust.tpm`).
 
 The measurer extends each measurement's aggregate (`secmas.trust.measurer.aggregate_of`,
 itself the PCR-extend fold of the log's entries) into one PCR and has the TPM quote that

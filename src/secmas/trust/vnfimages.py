@@ -1,4 +1,4 @@
-"""The reference check of a VNF image before an update runs it (003_… §7.2, issue 40).
+"""The reference check of a VNF image before an update runs it (003_… §7.2).
 
 A rolling update starts a copy of a VNF with a new image; the copy takes the old one's
 place only once re-attested. What is attested is that SECaaS signed a reference for that

@@ -1,10 +1,10 @@
 """Measurement windows: how long each agent went unmeasured during a run.
 
 Between two measurements of an agent nothing looks at it, so code inside it may change
-it there and undo the change before the next one (issue 36 item 6). The report therefore
-gives, per agent, when it was measured (every attestation the chain settled on it: at
-bring-up, in a periodic step, unannounced), the longest and the mean gap between two of
-those, and how long it had gone unmeasured when the run ended; and how many unannounced
+it there and undo the change before the next one. The report therefore gives, per
+agent, when it was measured (every attestation the chain settled on it: at bring-up, in
+a periodic step, unannounced), the longest and the mean gap between two of those, and
+how long it had gone unmeasured when the run ended; and how many unannounced
 measurements ran (`secmas.trust.schedule`).
 """
 

@@ -205,7 +205,7 @@ def test_a_limit_met_at_two_distances_shares_its_cap_in_proportion() -> None:
 
 
 def test_parts_steered_past_the_servers_pop_reach_their_classifiers() -> None:
-    """The reference scenario once pop2 is lost (issue 20): pop5 holds the IP limit and the
+    """The reference scenario once pop2 is lost: pop5 holds the IP limit and the
     split; part 0 is steered to pop3 over pop5→pop2→pop3, part 1 to pop4 over
     pop5→pop6→pop4, through pop6 where the server attaches. Part 1 reaches pop5 nearer the
     server than part 0 does, yet must get its share of the limit and arrive at pop4 whole:

@@ -1,5 +1,5 @@
 """The attacker as an actor of its own: a process that runs a seeded attack schedule
-against the emulated CNF and tells nobody until the run is over (issue 39 item 1).
+against the emulated CNF and tells nobody until the run is over.
 
 An operator's closed loop is never told when an attack begins (`002_…`'s loops run on
 whatever the monitoring reports). So the attacker is a separate OS process, sharing no
