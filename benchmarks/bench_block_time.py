@@ -119,7 +119,7 @@ CASES = (
     Case("adapt", 12, speed=1, period=10, duration=100, block_time="adapt"),
 )
 """2 s blocks: 1 wall s per period is refused (it needs 4), 5 s holds, and at 10x real
-time the period adapts to 40 simulated s; 12 s blocks: the issue's 10 s period at real
+time the period adapts to 40 simulated s; 12 s blocks: the scenario's 10 s period at real
 time is refused (it needs 24), 30 s holds, and 10 s adapts to 24 s."""
 CASE_ORDER = ("refused", "fixed", "adapt")
 

@@ -391,7 +391,7 @@ def latencies(url: str, n: int, blocks: int) -> list[dict[str, Any]]:
 
 
 def ratio_target(lat: list[dict[str, Any]]) -> dict[str, Any]:
-    """The issue's target per NATS transport and cipher, over both payload sizes."""
+    """The target per NATS transport and cipher, over both payload sizes."""
     met: dict[str, dict[str, bool]] = {}
     ratios: dict[str, dict[str, dict[str, float]]] = {}
     for row in lat:
@@ -987,7 +987,7 @@ def control_messages() -> dict[str, bytes]:
     appraisal and signed verdict, a heartbeat."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey as Key
 
-    from secmas.pipeline.secure import secmas_image
+    from secmas.pipeline.images import secmas_image
     from secmas.trust.attestation import Appraisal, SignedVerdict, Verifier, produce_evidence
     from secmas.trust.repository import ReferenceRepository
 

@@ -10,7 +10,7 @@ it is held out and every alert there is a false one.
   (`analytics.persistence.Persistence`, the loop's `for:`; by default the real-CNF loop's
   `pipeline.realcnf.PERSISTENCE`), the limit scaled by `m`.
 * Prometheus rules (`analytics.alertrules`): `metric > normal max × factor` on seven
-  metrics with `for:` a duration; the issue's rules are factor 1.5, `for: 1s`.
+  metrics with `for:` a duration; the rules here are factor 1.5, `for: 1s`.
 
 Per setting: false alerts per hour on the held-out normal part (alerts = starts of alerting
 stretches), and per attack episode of the attack recordings its detection delay (the

@@ -11,7 +11,7 @@ secure, insecure …) so that a noisy machine slows both alike:
   in fewer rounds;
 - bring-up: a ring of 50 and of 200 agents (`secmas.experiment.generators.ring_scenario`)
   run securely in one process, the wall time of deployment steps 0–14 (report.json's
-  `trust.timings_s`), against the issue's ≤ 5 s at 50 agents;
+  `trust.timings_s`), against the target of ≤ 5 s at 50 agents;
 - challenge round trips: report.json's `trust.challenge_round_trips` (wall time from a
   challenge to its evidence) of the six-agent demo and of the 50-agent ring, p99 against
   ≤ 50 ms at 6 agents and ≤ 100 ms at 50;
@@ -27,7 +27,7 @@ secure, insecure …) so that a noisy machine slows both alike:
 Every case runs on the idle machine and again under 2× CPU oversubscription: the script
 starts `stress-ng --cpu 2×CPUs` (4 on the 2-core machine) for the loaded rounds and
 always stops it. Reported: medians per case, the secure/insecure ratios of the medians
-beside the issue's targets (≤ 1.3× in one process, ≤ 1.2× with processes), pass counts
+beside the targets (≤ 1.3× in one process, ≤ 1.2× with processes), pass counts
 and journal-identical counts, the CPU count and load averages.
 
     .venv/bin/python benchmarks/bench_security_overhead.py [--quick] [--no-load]
@@ -59,11 +59,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 NAME = "security_overhead"
 TARGETS = {"in-process": 1.3, "processes": 1.2}
-"""The issue's bounds on secure/insecure wall time."""
+"""The target bounds on secure/insecure wall time."""
 BRING_UP_TARGET_S = {50: 5.0}
-"""The issue's bound on bringing up a secure pipeline of N agents."""
+"""The target bound on bringing up a secure pipeline of N agents."""
 CHALLENGE_P99_TARGET_MS = {6: 50.0, 50: 100.0}
-"""The issue's bounds on the 99th percentile challenge round trip at N agents."""
+"""The target bounds on the 99th percentile challenge round trip at N agents."""
 RING = """\
 import sys
 from pathlib import Path

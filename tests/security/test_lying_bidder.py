@@ -50,7 +50,7 @@ Lie = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def zero(bid: dict[str, Any]) -> dict[str, Any]:
-    """T = C = D = 0, as the issue found it."""
+    """T = C = D = 0, as an attacker first set it."""
     return bid | {"T": 0.0, "C": 0.0, "D": 0.0}
 
 

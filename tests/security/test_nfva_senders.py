@@ -250,7 +250,7 @@ def insider_run() -> tuple[OperateResult, Insider]:
 
 def test_a_run_with_an_insider_spoofing_the_initiators_reject_and_cancel_still_mitigates():
     """Before: bids released before every award and winners cancelled: the mitigation
-    failed (the issue saw 3 of 5 auctions end with no bids, acceptance at 50 % / 50 %)."""
+    failed (3 of 5 auctions ended with no bids, acceptance at 50 % / 50 %)."""
     result, insider = insider_run()
     assert SCENARIO.attack is not None
     verdict = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
@@ -259,7 +259,7 @@ def test_a_run_with_an_insider_spoofing_the_initiators_reject_and_cancel_still_m
     assert result.trust is not None and result.trust["agents"][INSIDER]["trusted"]
     assert {record.status for _, record in result.journal.auctions} <= {"done", "no-bids"}
     started = {p.vnf for p in result.journal.placements if p.kind == "start"}
-    assert "anomaly_detector" in started  # the issue's run never placed one
+    assert "anomaly_detector" in started  # the run before the fix never placed one
     spoofs = result.journal.refusals
     assert len(spoofs) == insider.sent  # every spoofed message refused, and journalled
     assert {(r.authenticated, r.reason.split(":")[0]) for r in spoofs} == {(INSIDER, SPOOFED)}

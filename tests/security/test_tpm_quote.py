@@ -1,6 +1,6 @@
 """Attacks on a measurer whose log is quoted by a TPM.
 
-The issue's finding: the measurer's Ed25519 key is a file, and an agent that reads it
+The finding: the measurer's Ed25519 key is a file, and an agent that reads it
 answers challenges for its own implanted process. With a TPM configured, each measurement
 is extended into a PCR and quoted with an attestation key (AK) that lives in the TPM and
 whose authorisation only the measurer process holds, so the stolen file is no longer
@@ -89,7 +89,7 @@ def test_evidence_signed_with_the_stolen_measurer_key_and_no_quote_is_refused(
     pid, nonce = quoted.host.start(WX_SHELLCODE), secrets.token_bytes(32)
     stolen = quoted.host.measurer.key
     forged = SignedEvidence.sign(stolen, "host-1", pid, nonce, clean_log(quoted.host))
-    assert quoted.appraise(forged, pid, nonce, quoted=False).passed  # the issue's attack
+    assert quoted.appraise(forged, pid, nonce, quoted=False).passed  # the attack
     assert failed_because(quoted.appraise(forged, pid, nonce), "no TPM quote")
 
 

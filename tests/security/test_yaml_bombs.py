@@ -27,7 +27,7 @@ INTENTS = Path(__file__).parents[2] / "scenarios" / "policies" / "slice-isolatio
 SENSITIVITY = Path(__file__).parents[2] / "scenarios" / "cti" / "sensitivity.yaml"
 NSD = "id: web-only\nvnfs:\n  - {id: guard, vnfd: rate_limiter, pop: pop5}\nmax_latency: 80\n"
 
-# The issue's 382-byte attack on `secmas policy check`: nine anchors, each nine aliases of
+# A 382-byte attack on `secmas policy check`: nine anchors, each nine aliases of
 # the one before (9^9 ≈ 387 million strings once expanded), used as an intent's whitelist.
 BOMB_382 = (
     "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
@@ -144,7 +144,7 @@ def test_a_nested_duplicate_key_in_a_scenario_names_its_line(tmp_path: Path) -> 
 
 def test_an_allowed_alias_is_never_echoed_in_full(tmp_path: Path) -> None:
     """Under the alias bound a value may still be large: an intent's bad whitelist of 10 000
-    nested strings is named, not printed (the issue's 226 MB message)."""
+    nested strings is named, not printed (a 226 MB message before)."""
     text = bomb(10, 4) + "intents: [{id: x, slice: w, kind: isolation, whitelist: [*l3]}]\n"
     path = _write(tmp_path, text)
     problems = READERS["intents"][0](path)

@@ -23,7 +23,6 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,9 +220,6 @@ class Enrolment:
             self.secaas.sealing_public,
             self.secaas.signing_public,
         )
-
-    def issue_all(self, agents: Iterable[str]) -> dict[str, Credential]:
-        return {a: self.issue(a) for a in agents}
 
     def admit(self, join: JoinRequest, sender: str, sender_key: bytes) -> JoinRequest:
         """Check a join that arrived in an enrolment envelope from `sender` holding

@@ -17,7 +17,7 @@ pragma solidity ^0.8.24;
 /// A step costs one transaction (`recordStep`): SECaaS hands the verifier its sealed
 /// reference off chain with an ECDSA signature over the step, and the verifier records the
 /// reference (as calldata) and its verdict together, so that a step waits for one block,
-/// not two (issue 37 item 2). `provideReference` + `recordResult` remain the two-transaction
+/// not two. `provideReference` + `recordResult` remain the two-transaction
 /// form, where the verifier reads the reference from storage (`referenceFor`).
 /// Revert reasons are plain strings "AgentRegistry: <rule>" so every client can show them.
 contract AgentRegistry {
