@@ -1,11 +1,15 @@
 """The lean install: `pip install secmas` without extras runs `secmas demo`,
 and a command that needs an extra says which in one line, exit 2, without a traceback.
+Each extra is enough for what docs/installation.md says it is for: those commands run
+with the core and that extra alone (the tutorial's real-network step with `emulated`).
 
 The lean environment is this one with every module that only the extras bring hidden: the
 installed distributions outside the transitive closure of pyproject's core dependencies
-(their metadata says what each requires), and Debian's mininet. A meta-path finder in
-the command's own process refuses them; no start-up hook is used, since the external
-measurer of a secure run rightly refuses a process that has one.
+(and of the extras a test names; their metadata says what each requires), and Debian's
+mininet. A path entry finder in the command's own process finds none of them, as if they
+were not installed; no start-up hook is used and nothing of the standard library is
+patched, since the external measurer of a secure run rightly refuses a process that has
+either.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import signal
 import subprocess
 import sys
 import tomllib
@@ -23,10 +28,12 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from tests.network.emulation.conftest import needs_emulation
 
 from secmas.api.scenarios import embedded_path
 from secmas.console import command_path, message
 from secmas.extras import EXTRA_MODULES, MissingExtra, missing_extra, require
+from secmas.scenario.starter import starter_scenario, starter_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -35,19 +42,38 @@ ALWAYS = {"pip", "setuptools", "wheel", "secmas"}
 """In every venv (Python 3.11's venv brings pip and setuptools), or the project itself."""
 
 RUNNER = """
-import importlib.abc, json, sys
+import json, sys
 
 HIDDEN = frozenset(json.loads(sys.argv[1]))
+FILES = next(h for h in sys.path_hooks if "FileFinder" in getattr(h, "__name__", ""))
 
 
-class Lean(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
+class Lean:
+    # a path entry finder for site-packages that finds no hidden module, as if absent
+    def __init__(self, path):
+        if "-packages" not in path:
+            raise ImportError(path)
+        self.inner = FILES(path)
+
+    def find_spec(self, name, target=None):
         if name.partition(".")[0] in HIDDEN:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
+            return None
+        return self.inner.find_spec(name, target)
+
+    def invalidate_caches(self):
+        self.inner.invalidate_caches()
+
+    def iter_modules(self, prefix=""):
+        # what pkgutil walks (stix2 finds its object types so)
+        import pkgutil
+
+        for name, package in pkgutil.iter_importer_modules(self.inner, prefix):
+            if name.removeprefix(prefix) not in HIDDEN:
+                yield name, package
 
 
-sys.meta_path.insert(0, Lean())
+sys.path_hooks.insert(0, Lean)
+sys.path_importer_cache.clear()
 sys.argv = ["secmas", *sys.argv[2:]]
 from secmas.console import run
 
@@ -59,12 +85,25 @@ def _requirement_names(texts: list[str]) -> set[str]:
     return {canonicalize_name(Requirement(t).name) for t in texts}
 
 
+def extra_requirements(extra: str) -> list[str]:
+    """The requirements `extra` installs, with the project's own extras it names expanded
+    (`emulated` is `secmas[overlay]`)."""
+    found: list[str] = []
+    for text in EXTRAS[extra]:
+        requirement = Requirement(text)
+        if canonicalize_name(requirement.name) == "secmas":
+            found += [r for named in requirement.extras for r in extra_requirements(named)]
+        else:
+            found.append(text)
+    return found
+
+
 @cache
-def core_closure() -> frozenset[str]:
-    """The distributions `pip install secmas` installs: the core dependencies and, as their
-    installed metadata says, what they require (with the extras they ask for)."""
+def closure(requirements: tuple[str, ...]) -> frozenset[str]:
+    """The distributions pip installs for `requirements`: those and, as their installed
+    metadata says, what they require (with the extras they ask for)."""
     wanted: dict[str, set[str]] = {}
-    todo = [Requirement(text) for text in PROJECT["dependencies"]]
+    todo = [Requirement(text) for text in requirements]
     while todo:
         requirement = todo.pop()
         name = canonicalize_name(requirement.name)
@@ -85,22 +124,29 @@ def core_closure() -> frozenset[str]:
     return frozenset(wanted)
 
 
+def core_closure() -> frozenset[str]:
+    """The distributions `pip install secmas` installs."""
+    return closure(tuple(PROJECT["dependencies"]))
+
+
 @cache
-def hidden_modules() -> tuple[str, ...]:
-    """The top-level modules of the installed distributions a lean install would not have."""
-    core = core_closure() | ALWAYS
+def hidden_modules(extras: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The top-level modules of the installed distributions an install of the core and
+    `extras` would not have (Debian's mininet comes with `emulated`)."""
+    wanted = [r for extra in extras for r in extra_requirements(extra)]
+    kept = closure((*PROJECT["dependencies"], *wanted)) | ALWAYS
     providers = metadata.packages_distributions()
-    hidden = {"mininet"}
+    hidden = set() if "emulated" in extras else {"mininet"}
     for module, distributions in providers.items():
         names = {canonicalize_name(d) for d in distributions}
-        if module.isidentifier() and not names & core:
+        if module.isidentifier() and not names & kept:
             hidden.add(module)
     return tuple(sorted(hidden))
 
 
-def lean(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`secmas ARGS` as a lean install runs it."""
-    command = [sys.executable, "-c", RUNNER, json.dumps(hidden_modules()), *args]
+def lean(*args: str, cwd: Path, extras: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """`secmas ARGS` as an install of the core and `extras` (none: the lean one) runs it."""
+    command = [sys.executable, "-c", RUNNER, json.dumps(hidden_modules(extras)), *args]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
@@ -208,3 +254,74 @@ def test_a_command_that_needs_an_extra_names_it(
     assert "Traceback" not in done.stderr
     assert f"secmas {args[0]}" in text and extras in text and "pip install 'secmas[" in text
     assert not (tmp_path / "run").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("extras", "args"),
+    [
+        (("ml",), ("detect", "fit", "--csv", "{csv}", "-o", "{out}/model.pt")),
+        (("ml",), ("demo", "--detect", "--out", "{out}/run", "--quiet")),
+        (
+            ("cti", "ml"),
+            ("demo", "--scenario", "adaptive-defence", "--out", "{out}/run", "--quiet"),
+        ),
+        (
+            ("cti",),
+            (
+                *("cti", "share", "{cti}/edge-a.json", "-o", "{out}/bundle.json"),
+                *("--taxii", "local", "--sensitivity", "{cti}/sensitivity.yaml"),
+                *("--necessity", "{cti}/necessity.yaml"),
+            ),
+        ),
+    ],
+)
+def test_each_documented_command_runs_with_only_the_extras_named_for_it(
+    tmp_path: Path, extras: tuple[str, ...], args: tuple[str, ...]
+) -> None:
+    """docs/installation.md's table: what each option is for runs with the core and that
+    option's extras alone."""
+    data = tmp_path / "normal.csv"
+    data.write_text("t,cpu\n" + "".join(f"{i},{i % 7}\n" for i in range(40)))
+    filled = (a.format(csv=data, out=tmp_path, cti=ROOT / "scenarios" / "cti") for a in args)
+    done = lean(*filled, cwd=tmp_path, extras=extras)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_the_ui_serves_with_only_the_ui_extra(tmp_path: Path) -> None:
+    """`secmas ui` with the core and the `ui` extra alone: it serves, then stops on SIGINT."""
+    command = [sys.executable, "-c", RUNNER, json.dumps(hidden_modules(("ui",)))]
+    command += ["ui", "--runs", str(tmp_path), "--port", "0"]
+    server = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert first.startswith("serving 0 run(s)"), first + server.stdout.read()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+
+@needs_emulation
+def test_the_tutorials_real_network_step_runs_with_only_the_emulated_extra(tmp_path: Path) -> None:
+    """The tutorial's step 6, `secmas run my.yaml --dataplane emulated`, on the starter
+    scenario cut to 25 s, with the core and the `emulated` extra alone (PyTorch was once
+    imported on that path, and the step exited 2)."""
+    scenario = tmp_path / "my.yaml"
+    scenario.write_text(starter_yaml(starter_scenario(duration=25), "the test"), encoding="utf-8")
+    out = tmp_path / "run"
+    done = lean(
+        "run",
+        str(scenario),
+        "--dataplane",
+        "emulated",
+        "--out",
+        str(out),
+        "--quiet",
+        cwd=tmp_path,
+        extras=("emulated",),
+    )
+    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["engine"] == "emulated"

@@ -16,7 +16,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,17 +24,19 @@ from secmas.agents.bdi import Belief, Goal, GoalKind
 from secmas.agents.ddos.agent import PROTECT, World
 from secmas.agents.ddos.facts import link_name
 from secmas.agents.handle import AgentHandle, GoalTicket
-from secmas.analytics.autoencoder import Detector
 from secmas.analytics.decision import Alert, Mitigation, SliceLoop, decide
 from secmas.analytics.events import score_events, window_truth
 from secmas.analytics.monitoring import Exporter, MetricsCollector
 from secmas.analytics.persistence import Persistence
-from secmas.analytics.profiling import TwoStageProfiler
 from secmas.analytics.rebaseline import Rebaseline
 from secmas.analytics.trust import DEFAULT_THRESHOLD, TrustManager
 from secmas.network.dataplane import DataPlane
 from secmas.network.dataplane.cnf import CNFPlacement
 from secmas.scenario.model import CNF, Monitor
+
+if TYPE_CHECKING:  # the models need PyTorch (the `ml` extra): a run handed them does not
+    from secmas.analytics.autoencoder import Detector
+    from secmas.analytics.profiling import TwoStageProfiler
 
 
 @dataclass(frozen=True)

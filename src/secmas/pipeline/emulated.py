@@ -43,7 +43,6 @@ from secmas.network.emulation.plan import EmulationPlan, emulation_plan
 from secmas.network.emulation.workload import Request, Workload, served_cnf
 from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.operate import OperateResult, operate
-from secmas.pipeline.realcnf import score_against
 from secmas.pipeline.runloop import Progress, StepLoop
 from secmas.pipeline.workflow import Told
 from secmas.scenario.model import Attack, Scenario
@@ -271,6 +270,9 @@ class EmulatedRun:
         else:
             episodes = scenario_episodes(self.scenario, self.steps.duration)
         if result.analytics is not None and "real_cnf" in result.analytics:
+            # only a real CNF's loop (its detectors need the `ml` extra) is scored here
+            from secmas.pipeline.realcnf import score_against
+
             step = self.steps.controller.step_seconds
             result.analytics |= score_against(result.analytics, episodes, step)
         result.wall_seconds = time.perf_counter() - started
