@@ -14,6 +14,7 @@ sum to 1) are the loaders' own (`secmas scenario validate`).
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import sys
@@ -99,8 +100,13 @@ def packaged(kind: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the packaged schemas (or those of the folder given) from the models."""
-    args = sys.argv[1:] if argv is None else argv
-    folder = Path(args[0]) if args else packaged("scenario").parent
+    parser = argparse.ArgumentParser(
+        prog="python -m secmas.schemas", description="Write the JSON schemas of the models."
+    )
+    parser.add_argument(
+        "folder", nargs="?", type=Path, help="where to write them (default: the packaged ones)"
+    )
+    folder = parser.parse_args(argv).folder or packaged("scenario").parent
     folder.mkdir(parents=True, exist_ok=True)
     for kind in KINDS:
         path = folder / file_name(kind)

@@ -9,6 +9,7 @@ import pytest
 
 from secmas.api import RunInputError, RunObserver, embedded_path, plan, run
 from secmas.api.run import fresh_folder
+from secmas.report.folder import AUDIT_LOG
 from secmas.scenario.loader import load_scenario
 
 
@@ -89,6 +90,51 @@ def test_a_default_run_folder_is_never_written_over(tmp_path: Path) -> None:
     (tmp_path / f"{folder.name}-2").mkdir()
     assert fresh_folder(folder, Notes()) == tmp_path / f"{folder.name}-3"
     assert said == [f"{folder} exists: writing to {folder}-3"]
+
+
+def test_an_out_folder_that_holds_files_is_written_over_only_when_forced(
+    tmp_path: Path,
+) -> None:
+    """As the command's `--out` and `--force`: refused before any work, naming the fix; an
+    audit log, evidence, is never written over."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "report.json").write_text("{}")
+    with pytest.raises(RunInputError) as refused:
+        run("ddos-6pop", out=out, insecure=True, observer=Failing())
+    assert refused.value.option == "out"
+    assert refused.value.problems == [
+        f"{out} already holds files (report.json): pass force=True to write over them, or "
+        "choose another folder"
+    ]
+    assert (out / "report.json").read_text() == "{}"
+    (out / AUDIT_LOG).write_text("")
+    with pytest.raises(RunInputError, match="holds the audit log of an earlier run"):
+        run("ddos-6pop", out=out, insecure=True, force=True, observer=Failing())
+    (out / AUDIT_LOG).unlink()
+    assert run("ddos-6pop", out=out, insecure=True, force=True).passed
+
+
+def test_a_secmas_folder_in_the_working_directory_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout's `secmas/` beside the run shadows the installed package, and the
+    measurer refuses the agents that could import it: said at once, with the fix, not at
+    step 9-12 after the bring-up's work."""
+    (tmp_path / "secmas").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunInputError) as refused:
+        plan("ddos-6pop")
+    assert refused.value.problems[0].startswith(f"{tmp_path / 'secmas'} shadows the installed")
+    assert "run from another folder" in refused.value.problems[0]
+    assert plan("ddos-6pop", insecure=True).scenario.id == "ddos-6pop"  # no agent measured
+
+
+class Failing(RunObserver):
+    """An observer a refused run must never reach: it began no work."""
+
+    def begin(self, *_args: object) -> None:
+        raise AssertionError("the run began")
 
 
 def test_synthetic_goals_are_refused_where_they_would_be_ignored() -> None:

@@ -113,3 +113,10 @@ def test_a_run_on_pods_without_processes_exits_2_naming_the_option(tmp_path: Pat
     result = runner.invoke(app, ["run", str(SCENARIO), "--pods", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert "--pods: the agents run as pods, one process each; add --processes" in result.output
+
+
+def test_an_empty_image_is_refused_not_taken_for_the_default(tmp_path: Path) -> None:
+    result = runner.invoke(app, [*DEPLOY, "--out", str(tmp_path / "k8s"), "--image", ""])
+    assert result.exit_code == 2
+    assert "--image '': not a container image reference" in " ".join(result.output.split())
+    assert not (tmp_path / "k8s").exists()

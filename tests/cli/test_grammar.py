@@ -256,6 +256,7 @@ def test_the_constants_the_help_repeats_are_their_owners() -> None:
     from secmas.cli import arguments, audit, bus, grammar
     from secmas.pipeline import iml
     from secmas.policy import audit as policy_audit
+    from secmas.report import folder
     from secmas.scenario import model
 
     assert grammar.EMBEDDED == api.EMBEDDED
@@ -267,7 +268,7 @@ def test_the_constants_the_help_repeats_are_their_owners() -> None:
     assert arguments.MAX_SEED == model.MAX_SEED
     assert audit.ANCHORS_FILE == policy_audit.ANCHORS_FILE
     assert audit.GENESIS == policy_audit.GENESIS
-    assert arguments.AUDIT_LOG == policy_audit.AUDIT_FILE
+    assert folder.AUDIT_LOG == policy_audit.AUDIT_FILE
     assert bus.BUS_AUTH_ENV == iml.BUS_AUTH_ENV
 
 

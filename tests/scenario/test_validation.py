@@ -124,6 +124,39 @@ def test_the_closed_loop_needs_its_goals_and_a_scenario_without_strategies_needs
     assert problems(bare) == ["defence: a run needs a defence section: the Link Monitor's link"]
 
 
+def test_the_link_monitors_pop_must_start_with_one() -> None:
+    """Its agent watches the link only where a Link Monitor runs: elsewhere no auction ever
+    starts, and the run failed after its whole length."""
+    data = reference()
+    data["defence"]["monitor"]["pop"] = "pop5"
+    assert problems(data) == [
+        "defence.monitor.pop: pop5 runs the Link Monitor, but placements put it on pop6: add "
+        "{vnf: link_monitor, pop: pop5} to placements, or name that PoP here; else no agent "
+        "watches the link and no auction ever starts"
+    ]
+    data["placements"] = []
+    assert "but no placement starts one" in problems(data)[0]
+
+
+def test_a_vnf_a_goal_places_must_fit_some_pop() -> None:
+    data = reference()
+    classifier = next(i for i, v in enumerate(data["vnfs"]) if v["id"] == "classifier")
+    data["vnfs"][classifier]["requirements"]["cpu"] = 10_000
+    assert problems(data) == [
+        f"vnfs.{classifier}.requirements: classifier needs cpu 10000, memory 4 GB, disk 10 GB, "
+        "more than any PoP has: goal 'flowRecord' could never be placed"
+    ]
+    # a catalogue entry no goal places may be as large as its author likes
+    data["goals"] = [g for g in data["goals"] if "classifier" not in g.get("vnfs", [])]
+    assert not [p for p in problems(data) if p.startswith(f"vnfs.{classifier}")]
+
+
+def test_an_id_is_at_most_a_hundred_characters() -> None:
+    with pytest.raises(ValueError, match="at most 100 characters"):
+        Scenario.model_validate(reference(id="a" * 4000))
+    assert Scenario.model_validate(reference(id="a" * 100)).id == "a" * 100
+
+
 def test_load_runnable_gives_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(REFERENCE.replace("name: flowRecord\n", "name: flowRecorded\n"))
@@ -250,6 +283,7 @@ def test_initial_placements_fit_their_pops_in_order() -> None:
     data["placements"] = [
         {"vnf": "classifier", "pop": "pop3"},
         {"vnf": "link_monitor", "pop": "pop3"},
+        {"vnf": "link_monitor", "pop": "pop6"},
     ]
     assert problems(data) == [
         "placements.1: link_monitor needs cpu 1, memory 1 GB, disk 2 GB; pop3 has cpu 0, "

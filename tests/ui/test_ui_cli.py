@@ -26,7 +26,7 @@ def test_demo_with_ui_serves_the_live_page_and_stops_with_ui_exit(tmp_path: Path
     assert (out / "scenario.yaml").is_file()
 
 
-def test_ui_refuses_a_taken_port_and_a_file_for_runs(tmp_path: Path) -> None:
+def test_ui_refuses_a_taken_port_and_a_file_or_missing_folder_for_runs(tmp_path: Path) -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen(1)
@@ -42,6 +42,9 @@ def test_ui_refuses_a_taken_port_and_a_file_for_runs(tmp_path: Path) -> None:
     file.write_text("")
     result = runner.invoke(app, ["ui", "--runs", str(file)])
     assert result.exit_code == 2 and "not a folder" in result.output
+    # a mistyped folder is said, not served as an empty dashboard
+    result = runner.invoke(app, ["ui", "--runs", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "no such folder" in result.output
 
 
 def test_the_default_port_falls_back_to_a_free_one() -> None:

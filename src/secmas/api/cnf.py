@@ -39,6 +39,7 @@ def run_cnf(
     attack_seed: int | None = None,
     timeline: bool = False,
     observer: RunObserver | None = None,
+    force: bool = False,
     **options: Any,
 ) -> RunResult:
     """Run the scenario on the emulated engine with its closed loop on the real CNF;
@@ -46,7 +47,7 @@ def run_cnf(
     `recording` the normal recording it trains on beside the run's warm-up (default the
     shipped one), `attack_seed` the hidden attacker's seed (default the scenario's);
     `timeline`: the scenario's own attack and incidents instead of a hidden attacker (a
-    known attack, for tests); `options` are `secmas.api.run`'s."""
+    known attack, for tests); `force` and `options` are `secmas.api.run`'s."""
     from secmas.network.emulation.attacker_process import HiddenAttacker
     from secmas.pipeline.realcnf import WARMUP
 
@@ -60,10 +61,10 @@ def run_cnf(
         **options,
     )
     if timeline:
-        return execute(checked, out=out, observer=observer)
+        return execute(checked, out=out, observer=observer, force=force)
     seed = checked.scenario.seed if attack_seed is None else attack_seed
     attacker = HiddenAttacker(seed, start=WARMUP)
-    return execute(replace(checked, attacker=attacker), out=out, observer=observer)
+    return execute(replace(checked, attacker=attacker), out=out, observer=observer, force=force)
 
 
 def detector_choice(value: str | None, recording: Path | None = None) -> DetectorChoice:

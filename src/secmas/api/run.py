@@ -48,6 +48,7 @@ from secmas.api.scenarios import (
 from secmas.extras import require
 from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.report.acceptance import Acceptance, Timeline, acceptance, failure_reasons
+from secmas.report.folder import refusal
 from secmas.scenario.caveats import run_warnings
 from secmas.scenario.loader import dotted
 from secmas.scenario.model import Scenario
@@ -166,6 +167,8 @@ def plan(
 
         check_pods(loaded, placement.pods)
     _require_extras(loaded, adaptive)
+    if loaded.security.enabled and isinstance(placement, InProcess):
+        _refuse_shadowed_package()
     if isinstance(placement, Outside):
         loaded = fit_block_time(loaded, placement.speed)
     keys = run_keys(loaded, mlfo_key, secaas_key, os.environ)
@@ -203,12 +206,28 @@ def _require_extras(scenario: Scenario, adaptive: bool) -> None:
         require(extras, " and ".join(purposes))
 
 
+def _refuse_shadowed_package() -> None:
+    """RunInputError, before any work, when this process finds a `secmas` ahead of the
+    installed one (a checkout in the working directory, a PYTHONPATH entry): its agents are
+    measured from outside, and the measurer rightly refuses such a process at step 9-12."""
+    from secmas.trust.measurer_probe import shadowing
+
+    found = shadowing("secmas", dict(os.environ), Path.cwd())
+    if found:
+        raise RunInputError(
+            f"{found[0]} shadows the installed secmas package, and the measurer refuses an "
+            "agent that could import it (attestation would fail at step 9-12): run from "
+            "another folder, or take it off PYTHONPATH"
+        )
+
+
 def run(
     scenario: Scenario | Path | str,
     *,
     out: Path | None = None,
     progress: Callable[[float, float], None] | None = None,
     observer: RunObserver | None = None,
+    force: bool = False,
     **options: Any,
 ) -> RunResult:
     """Run `scenario` end to end and write its files to `out` (default runs/<id>).
@@ -225,8 +244,13 @@ def run(
     `mlfo_key` and `secaas_key` (key files of the MLFO's and SECaaS's accounts on a
     JSON-RPC ledger; default the files SECMAS_MLFO_KEY and SECMAS_SECAAS_KEY name, else
     the node's own accounts).
-    `progress(now, duration)` is told the simulated time after every step."""
-    return execute(plan(scenario, **options), out=out, observer=observer, progress=progress)
+    `progress(now, duration)` is told the simulated time after every step. An `out` that
+    already holds files is refused before any work (`RunInputError`) unless `force`; one
+    holding an audit log always is.
+    """
+    return execute(
+        plan(scenario, **options), out=out, observer=observer, progress=progress, force=force
+    )
 
 
 def execute(
@@ -235,8 +259,12 @@ def execute(
     out: Path | None = None,
     observer: RunObserver | None = None,
     progress: Callable[[float, float], None] | None = None,
+    force: bool = False,
 ) -> RunResult:
-    """Deploy, operate and report a checked run (see the module docstring)."""
+    """Deploy, operate and report a checked run (see the module docstring); `out` and
+    `force` as for `run`."""
+    if out is not None and (why := refusal(out, force, "pass force=True")) is not None:
+        raise RunInputError(why, option="out")
     observer = observer or RunObserver()
     scenario = plan.scenario
     sslas = policies(scenario, plan.source, plan.policy)

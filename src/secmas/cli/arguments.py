@@ -25,16 +25,13 @@ from typing import Annotated
 import typer
 
 from secmas.cli.output import fail
+from secmas.report.folder import refusal
 
 MAX_SEED = 2**32 - 1
 """The largest seed (`secmas.scenario.model.MAX_SEED`, repeated so that the options' help
 needs no scenario model; a test keeps the two equal)."""
-AUDIT_LOG = "audit.jsonl"
-"""The SSLA manager's audit log (`secmas.policy.audit.AUDIT_FILE`): never overwritten."""
 METRICS_HOST = "127.0.0.1"
 """Where the closed loop serves Prometheus metrics (`secmas.analytics.monitoring`)."""
-SHOWN = 3
-"""Entries of a non-empty --out folder named in the message."""
 SEED_RANGE = f"0 to {MAX_SEED}"
 """What a `--seed` may be, for its help."""
 _WHOLE = re.compile(r"-?[0-9]+")
@@ -205,19 +202,8 @@ def check_out(out: Path | None, force: bool) -> None:
     folder = out if out is not None else Path("runs")
     if folder.exists() and not folder.is_dir():
         raise fail(f"{option} {folder}: a file, not a folder")
-    if out is not None and folder.is_dir():
-        entries = sorted(entry.name for entry in folder.iterdir())
-        if AUDIT_LOG in entries:
-            raise fail(
-                f"--out {folder} holds the audit log of an earlier run: choose another --out "
-                "(audit logs are never overwritten)"
-            )
-        if entries and not force:
-            shown = ", ".join(entries[:SHOWN]) + (", …" if len(entries) > SHOWN else "")
-            raise fail(
-                f"--out {folder} already holds files ({shown}): add --force to write over "
-                "them, or choose another folder"
-            )
+    if out is not None and (why := refusal(folder, force, "add --force")) is not None:
+        raise fail(f"--out {why}")
     _check_writable(option, folder)
 
 

@@ -115,7 +115,9 @@ def kubernetes(
     Example: secmas deploy kubernetes scenarios/ddos-6pop.yaml -o k8s"""
     try:
         images = (
-            check_image(image or (PODMAN_IMAGE if podman else DEFAULT_IMAGE)),
+            check_image(PODMAN_IMAGE if podman else DEFAULT_IMAGE)
+            if image is None  # "" is no image, said as such, not the default
+            else check_image(image),
             None if nats_image is None else check_image(nats_image, "--nats-image"),
         )
     except DeployInputError as exc:

@@ -496,6 +496,7 @@ def _real_cnf_demo(
             insecure=options.insecure,
             plaintext=options.plaintext,
             tamper=options.tamper,
+            force=options.force,
         )
 
 
@@ -560,7 +561,7 @@ def _run(scenario: Path, options: RunOptions) -> None:
         with live_view(o.ui, o.out, o.ui_port, o.ui_exit, pace) as live:
             observer = ConsoleRun(None if live is None else live.observer(o.processes))
             try:
-                result = execute(checked, out=o.out, observer=observer)
+                result = execute(checked, out=o.out, observer=observer, force=o.force)
             except RunInputError as exc:
                 raise refuse(exc) from None
             except RunFailed as exc:

@@ -210,8 +210,9 @@ def _why(result: RunResult) -> tuple[str, ...]:
     if reasons or result.report["auctions"]:
         return reasons
     return (
-        "no auction ran: the agents never started the DDoS strategy (see the warnings above; "
-        "`secmas scenario validate` checks the attack against the Link Monitor's threshold)",
+        "no auction ran: the Link Monitor never saw its link over the threshold, so the agents "
+        "never started the DDoS strategy (`secmas scenario validate` checks the attack against "
+        "the threshold)",
     )
 
 

@@ -90,7 +90,12 @@ def ui(
     /openapi.json).
 
     Example: secmas ui --runs runs --port 8000"""
-    if runs.exists() and not runs.is_dir():
+    if not runs.exists():
+        raise fail(
+            f"--runs {runs}: no such folder (runs go to runs/ unless --out says otherwise: "
+            "`secmas demo` writes one)"
+        )
+    if not runs.is_dir():
         raise fail(f"--runs {runs}: not a folder")
     from secmas.ui.app import create_app
     from secmas.ui.runs import RunStore
@@ -100,10 +105,8 @@ def ui(
         sock = bind(host, port)
     except (PortTaken, OSError) as exc:
         raise fail(str(exc)) from None
-    found = len(RunStore(runs).folders()) if runs.is_dir() else 0
+    found = len(RunStore(runs).folders())
     say(f"serving {found} run(s) under {runs} at {url_of(sock)} (Ctrl-C stops)")
-    if not runs.is_dir():
-        say(f"{runs} does not exist yet: runs written there will show up")
     serve(create_app(runs), sock)
 
 

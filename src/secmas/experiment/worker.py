@@ -69,7 +69,8 @@ def execute(job: Job) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="secmas-sweep-") as scratch:
         folder = job.folder or Path(scratch) / "run"
         try:
-            result = run(job.scenario, out=folder, seed=job.key.seed)
+            # the sweep owns its runs' folders: a job run again writes its own anew
+            result = run(job.scenario, out=folder, seed=job.key.seed, force=True)
         except (RunInputError, RunFailed) as exc:
             return row | {"passed": False, "error": f"{type(exc).__name__}: {exc}"}
         except Exception as exc:  # a bug in a run must not stop the sweep: recorded

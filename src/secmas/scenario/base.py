@@ -66,7 +66,10 @@ _bounded = at_most(
     "the largest amount a scenario may give (far beyond any real PoP, link or rate; "
     "larger values overflow in bids and rates)",
 )
-Id = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+ID_MAX = 100
+"""The longest id: ids name folders (`runs/<scenario id>`), bus subjects and ledger
+records, and a file name holds 255 bytes at most."""
+Id = Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False), _bounded]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False), _bounded]
 

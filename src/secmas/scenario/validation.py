@@ -18,7 +18,7 @@ from pathlib import Path as FilePath
 import yaml
 
 from secmas.scenario.caveats import run_warnings
-from secmas.scenario.ddos import cnf_goals, ddos_goals
+from secmas.scenario.ddos import LINK_MONITOR, cnf_goals, ddos_goals
 from secmas.scenario.loader import (
     Problem,
     ScenarioError,
@@ -80,6 +80,55 @@ def run_problems(scenario: Scenario, strategy: bool = True) -> list[tuple[Path, 
     problems += _emulation_problems(scenario)
     if strategy:
         problems = _sections(scenario) + problems + _strategy_goals(scenario)
+        problems += _monitor_placed(scenario) + _goal_vnfs_fit(scenario)
+    return problems
+
+
+def _monitor_placed(scenario: Scenario) -> list[tuple[Path, str]]:
+    """The Link Monitor's PoP starts with one: its agent watches the link only once a Link
+    Monitor runs there, and every auction of the DDoS strategy follows what it sees."""
+    if scenario.defence is None:
+        return []
+    pop = scenario.defence.monitor.pop
+    placed = [p.pop for p in scenario.placements if p.vnf == LINK_MONITOR]
+    if pop in placed:
+        return []
+    where = f"placements put it on {', '.join(placed)}" if placed else "no placement starts one"
+    return [
+        (
+            ("defence", "monitor", "pop"),
+            f"{pop} runs the Link Monitor, but {where}: add {{vnf: {LINK_MONITOR}, pop: {pop}}} "
+            "to placements, or name that PoP here; else no agent watches the link and no "
+            "auction ever starts",
+        )
+    ]
+
+
+def _goal_vnfs_fit(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Each VNF a goal places fits an empty PoP: one that fits none makes every auction
+    of its goals end without a bid."""
+    needed: dict[str, str] = {}
+    for goal in scenario.goals:
+        for vnf in goal.vnfs:
+            needed.setdefault(vnf, goal.name)
+    problems: list[tuple[Path, str]] = []
+    for index, vnf in enumerate(scenario.vnfs):
+        if vnf.id not in needed:
+            continue
+        need = vnf.requirements
+        if any(
+            need.cpu <= pop.cpu and need.memory <= pop.memory and need.disk <= pop.disk
+            for pop in scenario.pops
+        ):
+            continue
+        problems.append(
+            (
+                ("vnfs", index, "requirements"),
+                f"{vnf.id} needs cpu {need.cpu:g}, memory {need.memory:g} GB, disk "
+                f"{need.disk:g} GB, more than any PoP has: goal {needed[vnf.id]!r} could "
+                "never be placed",
+            )
+        )
     return problems
 
 

@@ -275,12 +275,9 @@ class Measurer:
         return [LogEntry.of("hook", path, sha256=d) for path, d in sorted(found.items())]
 
     def _package(self, package: str, search: list[Path]) -> list[LogEntry]:
-        entries = []
         installed = _package_root(package)
-        for directory in search:
-            for candidate in (directory / package, directory / f"{package}.py"):
-                if candidate.exists() and candidate.resolve() != installed:
-                    entries.append(LogEntry.of("shadow", str(candidate)))
+        shadows = _shadows(package, search, installed)
+        entries = [LogEntry.of("shadow", str(path)) for path in shadows]
         if installed is None:
             return entries
         try:
@@ -398,6 +395,23 @@ def _read(fd: int, address: int, size: int) -> bytes:
 def _environ(raw: bytes) -> dict[str, str]:
     pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
     return {name: value for name, _, value in pairs}
+
+
+def shadowing(package: str, environ: dict[str, str], cwd: Path) -> list[Path]:
+    """Modules named `package` that a process with this environment and working directory
+    finds ahead of the installed package: what a measurement of it logs as `shadow`, and
+    its appraisal refuses. A run checks its own before any work."""
+    search = _search_path(environ, cwd, _process_site_dirs(environ))
+    return _shadows(package, search, _package_root(package))
+
+
+def _shadows(package: str, search: list[Path], installed: Path | None) -> list[Path]:
+    return [
+        candidate
+        for directory in search
+        for candidate in (directory / package, directory / f"{package}.py")
+        if candidate.exists() and candidate.resolve() != installed
+    ]
 
 
 def _search_path(environ: dict[str, str], cwd: Path, sites: tuple[str, ...]) -> list[Path]:
