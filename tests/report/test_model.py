@@ -91,3 +91,10 @@ def test_a_number_that_was_not_finite_may_be_null(fresh: dict[str, Any]) -> None
 def test_the_model_names_the_schema_the_run_writes() -> None:
     assert get_args(Report.model_fields["schema_"].annotation) == (SCHEMA,)
     assert Path(str(packaged("report"))).name == "report.schema.json"
+
+
+def test_each_attestation_has_its_own_number(fresh: dict[str, Any]) -> None:
+    """SECaaS's checks all stand at the chain's step 0: the number tells them apart."""
+    entries = fresh["trust"]["attestations"]
+    assert [e["check"] for e in entries] == list(range(1, len(entries) + 1))
+    assert [e["kind"] for e in entries if e["step"] == 0][0] == "initial"

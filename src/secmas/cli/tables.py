@@ -45,7 +45,7 @@ def auction_table(auction: dict[str, Any]) -> Table:
         title=auction_title(auction),
         caption=f"pf_T={prefs['T']:g} pf_C={prefs['C']:g} pf_D={prefs['D']:g}",
     )
-    for column in ("agent", "VNF", "T (s)", "C", "D (ms)", "utility", ""):
+    for column in ("agent", "VNF", "T (s)", "C", "D (ms)", "utility (lowest wins)", ""):
         table.add_column(column, justify="left" if column in ("agent", "VNF", "") else "right")
     for bid in sorted(auction["bids"], key=lambda b: b["agent"]):
         mark = styled("winner", "bold green") if bid["agent"] == auction["winner"] else ""
@@ -154,6 +154,7 @@ def attestation_table(trust: dict[str, Any]) -> Table:
         f"(AgentRegistry {trust['contracts']['AgentRegistry'][:10]}…)"
     )
     columns = (
+        "#",
         "step",
         "t (s)",
         "kind",
@@ -172,6 +173,7 @@ def attestation_table(trust: dict[str, Any]) -> Table:
         if entry["differing"]:
             result.append(" " + ", ".join(entry["differing"][:3]))
         table.add_row(
+            str(entry["check"]),
             str(entry["step"]),
             "-" if entry.get("time") is None else f"{entry['time']:g}",
             entry["kind"],

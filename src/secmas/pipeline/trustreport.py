@@ -94,7 +94,8 @@ def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
         },
         "plan": list(r.plan),
         "setup_tx": dict(r.setup_tx),
-        "attestations": [e.to_json() for e in r.entries],
+        # numbered in the order settled: SECaaS's checks share the chain's step 0
+        "attestations": [{"check": n} | e.to_json() for n, e in enumerate(r.entries, 1)],
         "key_epochs": [
             {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
             for p in r.pushes

@@ -99,6 +99,7 @@ def write_run(
 
 
 ATTESTATION_FIELDS = (
+    "check",
     "step",
     "time",
     "kind",

@@ -176,7 +176,10 @@ class Attestation(_Record):
         description="by SECaaS at bring-up, in a periodic mutual step, by SECaaS unannounced, "
         "or by SECaaS refuting a mutual step's FAIL"
     )
-    step: int
+    check: int = Field(description="1, 2, …: each attestation's number, in the order settled")
+    step: int = Field(
+        description="the chain's step: 0 for SECaaS's checks (initial, unannounced, cross-check)"
+    )
     time: Number = Field(description="simulated second the verdict was settled")
     measured: str
     verifier: str
