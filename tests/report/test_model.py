@@ -97,4 +97,4 @@ def test_each_attestation_has_its_own_number(fresh: dict[str, Any]) -> None:
     """SECaaS's checks all stand at the chain's step 0: the number tells them apart."""
     entries = fresh["trust"]["attestations"]
     assert [e["check"] for e in entries] == list(range(1, len(entries) + 1))
-    assert [e["kind"] for e in entries if e["step"] == 0][0] == "initial"
+    assert next(e["kind"] for e in entries if e["step"] == 0) == "initial"

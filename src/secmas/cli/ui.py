@@ -92,8 +92,8 @@ def ui(
     Example: secmas ui --runs runs --port 8000"""
     if not runs.exists():
         raise fail(
-            f"--runs {runs}: no such folder (runs go to runs/ unless --out says otherwise: "
-            "`secmas demo` writes one)"
+            f"--runs {runs}: no such folder; a run writes under runs/ unless told --out, so "
+            "run `secmas demo` first or name the folder that holds your runs"
         )
     if not runs.is_dir():
         raise fail(f"--runs {runs}: not a folder")
