@@ -144,9 +144,15 @@ def hidden_modules(extras: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(sorted(hidden))
 
 
+def lean_command(*args: str, extras: tuple[str, ...] = ()) -> list[str]:
+    """The command line of `secmas ARGS` as an install of the core and `extras` (none: the
+    lean one) runs it."""
+    return [sys.executable, "-c", RUNNER, json.dumps(hidden_modules(extras)), *args]
+
+
 def lean(*args: str, cwd: Path, extras: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    """`secmas ARGS` as an install of the core and `extras` (none: the lean one) runs it."""
-    command = [sys.executable, "-c", RUNNER, json.dumps(hidden_modules(extras)), *args]
+    """`secmas ARGS` as an install of the core and `extras` runs it, to its end."""
+    command = lean_command(*args, extras=extras)
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
@@ -289,8 +295,7 @@ def test_each_documented_command_runs_with_only_the_extras_named_for_it(
 
 def test_the_ui_serves_with_only_the_ui_extra(tmp_path: Path) -> None:
     """`secmas ui` with the core and the `ui` extra alone: it serves, then stops on SIGINT."""
-    command = [sys.executable, "-c", RUNNER, json.dumps(hidden_modules(("ui",)))]
-    command += ["ui", "--runs", str(tmp_path), "--port", "0"]
+    command = lean_command("ui", "--runs", str(tmp_path), "--port", "0", extras=("ui",))
     server = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

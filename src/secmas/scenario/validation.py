@@ -116,20 +116,27 @@ def _goal_vnfs_fit(scenario: Scenario) -> list[tuple[Path, str]]:
         if vnf.id not in needed:
             continue
         need = vnf.requirements
-        if any(
-            need.cpu <= pop.cpu and need.memory <= pop.memory and need.disk <= pop.disk
-            for pop in scenario.pops
-        ):
+        wanted = [need.cpu, need.memory, need.disk]
+        if any(_fits(wanted, [pop.cpu, pop.memory, pop.disk]) for pop in scenario.pops):
             continue
         problems.append(
             (
                 ("vnfs", index, "requirements"),
-                f"{vnf.id} needs cpu {need.cpu:g}, memory {need.memory:g} GB, disk "
-                f"{need.disk:g} GB, more than any PoP has: goal {needed[vnf.id]!r} could "
-                "never be placed",
+                f"{vnf.id} needs {_amounts(wanted)}, more than any PoP has: goal "
+                f"{needed[vnf.id]!r} could never be placed",
             )
         )
     return problems
+
+
+def _fits(wanted: Sequence[float], room: Sequence[float]) -> bool:
+    """Each of cpu, memory and disk wanted fits the room there is."""
+    return all(n <= r for n, r in zip(wanted, room, strict=True))
+
+
+def _amounts(values: Sequence[float]) -> str:
+    cpu, memory, disk = values
+    return f"cpu {cpu:g}, memory {memory:g} GB, disk {disk:g} GB"
 
 
 def _placement_room(scenario: Scenario) -> list[tuple[Path, str]]:
@@ -141,15 +148,14 @@ def _placement_room(scenario: Scenario) -> list[tuple[Path, str]]:
         need = scenario.vnf(placement.vnf).requirements
         left = free[placement.pop]
         wanted = [need.cpu, need.memory, need.disk]
-        if all(n <= f for n, f in zip(wanted, left, strict=True)):
+        if _fits(wanted, left):
             free[placement.pop] = [f - n for n, f in zip(wanted, left, strict=True)]
             continue
         problems.append(
             (
                 ("placements", index),
-                f"{placement.vnf} needs cpu {need.cpu:g}, memory {need.memory:g} GB, disk "
-                f"{need.disk:g} GB; {placement.pop} has cpu {left[0]:g}, memory {left[1]:g} GB, "
-                f"disk {left[2]:g} GB free",
+                f"{placement.vnf} needs {_amounts(wanted)}; {placement.pop} has "
+                f"{_amounts(left)} free",
             )
         )
     return problems
