@@ -1,7 +1,7 @@
 """The lean install: `pip install secmas` without extras runs `secmas demo`,
 and a command that needs an extra says which in one line, exit 2, without a traceback.
 Each extra is enough for what docs/installation.md says it is for: those commands run
-with the core and that extra alone (the tutorial's real-network step with `emulated`).
+with the core and that extra alone (tests/e2e/test_tutorial.py runs the tutorial so).
 
 The lean environment is this one with every module that only the extras bring hidden: the
 installed distributions outside the transitive closure of pyproject's core dependencies
@@ -28,12 +28,10 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from tests.network.emulation.conftest import needs_emulation
 
 from secmas.api.scenarios import embedded_path
 from secmas.console import command_path, message
 from secmas.extras import EXTRA_MODULES, MissingExtra, missing_extra, require
-from secmas.scenario.starter import starter_scenario, starter_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -306,27 +304,3 @@ def test_the_ui_serves_with_only_the_ui_extra(tmp_path: Path) -> None:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
-
-
-@needs_emulation
-def test_the_tutorials_real_network_step_runs_with_only_the_emulated_extra(tmp_path: Path) -> None:
-    """The tutorial's step 6, `secmas run my.yaml --dataplane emulated`, on the starter
-    scenario cut to 25 s, with the core and the `emulated` extra alone (PyTorch was once
-    imported on that path, and the step exited 2)."""
-    scenario = tmp_path / "my.yaml"
-    scenario.write_text(starter_yaml(starter_scenario(duration=25), "the test"), encoding="utf-8")
-    out = tmp_path / "run"
-    done = lean(
-        "run",
-        str(scenario),
-        "--dataplane",
-        "emulated",
-        "--out",
-        str(out),
-        "--quiet",
-        cwd=tmp_path,
-        extras=("emulated",),
-    )
-    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
-    report = json.loads((out / "report.json").read_text())
-    assert report["engine"] == "emulated"

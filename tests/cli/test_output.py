@@ -5,8 +5,11 @@ is."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typer.testing import CliRunner
 
 from secmas.cli import output
 from secmas.cli.main import app, default_scenario_path
+from secmas.cli.running import ConsoleRun
 from secmas.cli.tables import auction_table, compliance_table
 from secmas.policy.assessment import TermMonitor
 
@@ -84,6 +88,81 @@ def test_an_auction_without_traffic_keeps_its_title() -> None:
     assert without == "anomalousUsage(link) by pop5 at t=20.0 s — done"
     loaded = auction_table(base | {"traffic_mbps": 2.5}).title
     assert loaded == "anomalousUsage(link) by pop5 at t=20.0 s (2.50 MB/s) — done"
+
+
+def _bid(agent: str, utility: float) -> dict[str, Any]:
+    return {
+        "agent": agent,
+        "vnf": "rate_limiter",
+        "units": 1,
+        "T": 1.0,
+        "C": 2.0,
+        "D": 3.0,
+        "utility": utility,
+    }
+
+
+AUCTION = {
+    "goal": "linkRateLimited(pop6~server)",
+    "initiator": "pop6",
+    "sim_start_s": 23.0,
+    "traffic_mbps": 0.0,
+    "status": "done",
+    "preferences": {"T": 0.8, "C": 0.1, "D": 0.1},
+    "bids": [_bid("pop1", 0.57), _bid("pop5", 0.1), _bid("pop2", 0.54)],
+    "refusals": [],
+    "winner": "pop5",
+}
+
+
+@pytest.mark.parametrize(
+    ("changed", "verdict"),
+    [
+        ({}, "pop5 wins with the lowest utility, 0.10 (next: pop2, 0.54)"),
+        ({"bids": [_bid("pop5", 0.0)]}, "pop5 wins with the lowest utility, 0.00"),
+        ({"winner": "pop1"}, "pop1 wins with utility, 0.57 (next: pop5, 0.10)"),
+        ({"winner": None, "status": "failed"}, "no winner (failed)"),
+        (
+            {"winner": None, "bids": [], "refusals": [{"agent": "pop1", "reason": "full"}]},
+            "no bids: every PoP refused (reasons above)",
+        ),
+    ],
+)
+def test_an_auction_table_says_who_won_and_why(changed: dict[str, Any], verdict: str) -> None:
+    """The caption names the winner, its utility against the next bid, and the formula with
+    the goal's preferences: the console alone tells who won and why."""
+    caption = str(auction_table(AUCTION | changed).caption)
+    assert caption.splitlines() == [
+        verdict,
+        "utility (Eq. 3.1) = 0.8·T̂ + 0.1·Ĉ + 0.1·(1 − D̂), with T, C and D normalised over the bids",
+    ]
+
+
+def test_output_that_is_not_a_terminal_is_printed_full_width() -> None:
+    """Piped into a file or a CI log, tables are not squeezed into 80 columns."""
+    environment = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    code = "from secmas.cli.output import console, errors; print(console.width, errors.width)"
+    widths = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert widths == [str(output.PIPED_WIDTH)] * 2
+    environment["COLUMNS"] = "90"
+    chosen = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert chosen == ["90", "90"]
+
+
+def test_a_run_in_a_pipe_prints_a_progress_line_per_tenth() -> None:
+    """No bar can draw in a pipe: the run says how far it got, ten times over its length."""
+    run = ConsoleRun()
+    run.duration = 240.0
+    with output.console.capture() as captured:
+        for now in range(0, 241, 4):
+            run.progress(float(now), 240.0)
+        run.close()
+    lines = [x.split(",")[0] for x in captured.get().splitlines()]
+    assert lines == [f"simulated {24 * k}/240 s ({10 * k}%)" for k in range(1, 11)]
 
 
 def test_a_term_never_measured_is_shown_as_not_measured() -> None:

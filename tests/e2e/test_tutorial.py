@@ -1,11 +1,14 @@
-"""docs/tutorial.md works as written: its `$ ` commands run in order, in a fresh folder
-whose `.venv` is this environment, each exits 0 and prints the output lines the page shows
-(`…` elides), and the secure run on the simulator meets acceptance.
+"""docs/tutorial.md works as written: its `$ ` commands run in order, in a fresh folder,
+each exits 0 and prints the output lines the page shows (`…` elides), and the secure run on
+the simulator meets acceptance.
 
-A console block is left out only when a marker comment right above it says why
-(`<!-- not run by the test: needs root … -->`); the test checks that the marked blocks are
-exactly those that need root, the emulated network or a served UI, and that every `$ `
-line of the page is in a console block, so nothing else is silently skipped.
+Each block runs with only what the page has installed by then: `.venv/bin/secmas` in the
+folder is this environment with every extra hidden (`tests.test_install`'s lean install),
+and a block the page says needs a `./scripts/setup` option gets that option's extra alone.
+A marker comment right above the block names the option (`<!-- setup: --emulated -->`);
+the test checks that the page's prose names the same option, and that every block that
+needs an extra has its marker. The UI block serves until Ctrl-C: the test waits for its
+page, reads it and stops it.
 
 docs/guides/own-strategy.md too: its YAML fragments, merged into the starter scenario,
 validate without a warning, and its commands run the new VNF to a won auction.
@@ -16,24 +19,33 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from tests.network.emulation.conftest import needs_emulation
+from tests.test_install import lean_command
 
+from secmas.listenport import free_port
 from secmas.scenario.starter import starter_scenario, starter_yaml
 from secmas.scenario.validation import load_with_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
-MARKER = re.compile(r"<!-- not run by the test: (?P<why>[^>]+) -->")
-SKIPPABLE = ("root", "emulated", "UI")
-"""What a marker may give as the reason: only these blocks are not run."""
-NEEDS = re.compile(r"^sudo |secmas ui\b|--dataplane emulated|--ui\b")
-"""Commands the test cannot run: root, the real network, a page served until Ctrl-C."""
+MARKER = re.compile(r"<!-- setup: (?P<option>--[a-z]+)[^>]*-->")
+NEEDS = {
+    "--emulated": re.compile(r"--dataplane emulated"),
+    "--ui": re.compile(r"secmas ui\b|--ui\b"),
+}
+"""The `./scripts/setup` option a command needs beyond the core, by what the command says."""
+SERVES = re.compile(r"secmas ui\b")
+"""A command that serves until Ctrl-C."""
 ELIDED = "…"
 
 
@@ -48,8 +60,8 @@ class Command:
 class Block:
     start: int
     commands: list[Command]
-    skip: str | None
-    """The marker's reason, for a block the test does not run."""
+    setup: str | None
+    """The `./scripts/setup` option the block needs beyond the core, from its marker."""
 
 
 def console_blocks(text: str) -> list[Block]:
@@ -73,7 +85,7 @@ def console_blocks(text: str) -> list[Block]:
                 assert commands, f"line {index + 1}: output before any command"
                 commands[-1].shown.append(line)
             index += 1
-        blocks.append(Block(start + 1, commands, marker["why"] if marker else None))
+        blocks.append(Block(start + 1, commands, marker["option"] if marker else None))
         index += 1
     return blocks
 
@@ -82,41 +94,94 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_the_marked_blocks_are_the_only_ones_left_out() -> None:
+def test_each_block_that_needs_an_extra_names_its_setup_option() -> None:
     text = TUTORIAL.read_text(encoding="utf-8")
     blocks = console_blocks(text)
-    in_blocks = sum(len(block.commands) for block in blocks)
-    assert in_blocks == sum(line.startswith("$ ") for line in text.splitlines())
-    assert len(MARKER.findall(text)) == sum(block.skip is not None for block in blocks)
+    assert sum(len(block.commands) for block in blocks) == sum(
+        line.startswith("$ ") for line in text.splitlines()
+    )
+    assert len(MARKER.findall(text)) == sum(block.setup is not None for block in blocks)
     for block in blocks:
-        needs = [c.line for c in block.commands if NEEDS.search(c.line)]
-        if block.skip is None:
-            assert not needs, f"line {block.start}: {needs} cannot run here: mark the block"
-        else:
-            assert any(word in block.skip for word in SKIPPABLE), block.skip
-            assert needs == [c.line for c in block.commands], f"line {block.start}: {needs}"
-    skipped = [block.skip for block in blocks if block.skip]
-    assert len(skipped) == 2 and "root" in skipped[0] and "UI" in skipped[1]
-    assert len(blocks) - len(skipped) >= 6
+        needed = {
+            option
+            for command in block.commands
+            for option, says in NEEDS.items()
+            if says.search(command.line)
+        }
+        assert needed == ({block.setup} if block.setup else set()), f"line {block.start}"
+        if block.setup:
+            assert f"./scripts/setup {block.setup}" in text, block.setup
+    assert [block.setup for block in blocks if block.setup] == ["--emulated", "--ui"]
 
 
+def _install(folder: Path, setup: str | None) -> None:
+    """`folder/.venv` as `./scripts/setup [SETUP]` leaves it: `secmas` with the core and
+    that option's extra only (`python` is this interpreter, for the page's one-liners)."""
+    bin_folder = folder / ".venv" / "bin"
+    bin_folder.mkdir(parents=True, exist_ok=True)
+    extras = (setup.removeprefix("--"),) if setup else ()
+    launcher = bin_folder / "secmas"
+    launcher.write_text(f'#!/bin/sh\nexec {shlex.join(lean_command(extras=extras))} "$@"\n')
+    launcher.chmod(0o755)
+    python = bin_folder / "python"
+    if not python.exists():
+        python.symlink_to(sys.executable)
+
+
+def _as_root(line: str) -> str:
+    """The page's `sudo …`, run as it is by root (the test's user: emulation needs it)."""
+    return line.removeprefix("sudo ")
+
+
+def _serve_and_read(line: str, folder: Path, env: dict[str, str]) -> str:
+    """Start a command that serves until Ctrl-C, read its page, stop it with Ctrl-C."""
+    port = free_port()
+    line = re.sub(r"--port \d+", f"--port {port}", line)
+    server = subprocess.Popen(
+        ["bash", "-c", f"exec {line}"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert first.startswith("serving"), first + server.stdout.read()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs", timeout=5) as got:
+                    return got.read().decode()
+            except OSError:
+                assert time.monotonic() < deadline, "the UI never answered"
+                time.sleep(0.5)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+
+@needs_emulation
 def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    assert (tmp_path / ".venv" / "bin" / "secmas").exists()
     env = os.environ | {"COLUMNS": "80"}  # Rich's tables as the page shows them
     ran: list[tuple[str, float]] = []
     for block in console_blocks(TUTORIAL.read_text(encoding="utf-8")):
-        if block.skip is not None:
-            continue
+        _install(tmp_path, block.setup)
         for command in block.commands:
             began = time.monotonic()
+            if SERVES.search(command.line):
+                runs = json.loads(_serve_and_read(command.line, tmp_path, env))
+                assert {"mine", "mine-emulated"} <= {run["id"] for run in runs}, runs
+                ran.append((command.line, time.monotonic() - began))
+                continue
             done = subprocess.run(
-                ["bash", "-c", command.line],
+                ["bash", "-c", _as_root(command.line)],
                 cwd=tmp_path,
                 env=env,
                 capture_output=True,
                 text=True,
-                timeout=300,
+                timeout=600,
             )
             ran.append((command.line, time.monotonic() - began))
             output = done.stdout + done.stderr
@@ -125,11 +190,13 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
             for line in command.shown:
                 if line.strip() != ELIDED:
                     assert _flat(line) in said, f"{command.line}: {line!r} not in\n{output[-3000:]}"
-    assert len(ran) >= 9
+    assert len(ran) >= 11
     report = json.loads((tmp_path / "runs" / "mine" / "report.json").read_text())
     assert report["acceptance"]["passed"], report["acceptance"]
     assert report["engine"] == "simulator" and report["trust"] is not None  # the secure run
     assert report["auctions"]
+    emulated = json.loads((tmp_path / "runs" / "mine-emulated" / "report.json").read_text())
+    assert emulated["engine"] == "emulated" and emulated["acceptance"]["passed"]
     print("\n".join(f"{seconds:6.1f} s  {line}" for line, seconds in ran))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import Enum
@@ -31,10 +32,17 @@ from rich.text import Text
 
 BAD_INPUT = 2
 FAILED_RUN = 1
+PIPED_WIDTH = 200
+"""Columns of output that is not a terminal (a file, a pipe, a CI log): wide enough that no
+table squeezes its cells into wrapped fragments, as Rich's default of 80 would. `COLUMNS`
+in the environment overrides it."""
 
 
 def _console(*, stderr: bool = False) -> Console:
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    console = Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPED_WIDTH
+    return console
 
 
 console = _console()

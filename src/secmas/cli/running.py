@@ -2,12 +2,14 @@
 layer (`secmas.api`) runs a scenario, and the tables they print after it.
 
 `ConsoleRun` is the run's observer: step lines, notes and warnings, a spinner while the
-models load, a progress bar on the simulated clock, and the live page of `--ui` when one
-rides along. `finish_run` prints the report and decides the exit code.
+models load, a progress bar on the simulated clock (where no bar can draw, in a pipe or a
+file, a line per tenth of the run instead), and the live page of `--ui` when one rides
+along. `finish_run` prints the report and decides the exit code.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
     from secmas.api import RunResult
     from secmas.scenario.model import Scenario
 
+PROGRESS_LINES = 10
+"""Lines a run prints over its simulated time when its output is not a terminal."""
 FLAGS = {"engine": "--dataplane"}
 """Run parameters whose command-line option is not `--` + their name."""
 
@@ -75,6 +79,8 @@ class ConsoleRun(RunObserver):
         self.live = live
         self._bar: Progress | None = None
         self._task: Any = None
+        self._lines = 0
+        self._started = time.monotonic()
 
     def note(self, text: str) -> None:
         detail(text, style="dim")
@@ -102,10 +108,24 @@ class ConsoleRun(RunObserver):
 
     def progress(self, now: float, duration: float) -> None:
         self._start_bar()
-        assert self._bar is not None
-        self._bar.update(self._task, completed=now)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=now)
+        self._progress_line(now, duration)
         if self.live is not None:
             self.live.progress(now, duration)
+
+    def _progress_line(self, now: float, duration: float) -> None:
+        """Where the bar cannot draw: a line each time the run passes another tenth."""
+        if console.is_terminal or duration <= 0:
+            return
+        passed = min(int(now / duration * PROGRESS_LINES), PROGRESS_LINES)
+        if passed > self._lines:
+            self._lines = passed
+            wall = time.monotonic() - self._started
+            detail(
+                f"simulated {now:.0f}/{duration:.0f} s ({now / duration:.0%}), {wall:.1f} s wall",
+                style="dim",
+            )
 
     def loop(self, watch: Sequence[Any]) -> Any | None:
         return None if self.live is None else self.live.loop(watch)
@@ -116,7 +136,8 @@ class ConsoleRun(RunObserver):
             self.live.finish(passed)
 
     def _start_bar(self) -> None:
-        if self._bar is not None:
+        """The bar on the simulated clock, where one can draw (a terminal)."""
+        if self._bar is not None or not console.is_terminal:
             return
         columns = (
             TextColumn("simulated"),

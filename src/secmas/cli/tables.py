@@ -40,11 +40,7 @@ def auction_tables(auctions: list[dict[str, Any]]) -> Iterator[Table]:
 
 def auction_table(auction: dict[str, Any]) -> Table:
     """Bids with T, C, D and Eq. 3.1 utility; refusals with their reason (Table 5.8)."""
-    prefs = auction["preferences"]
-    table = Table(
-        title=auction_title(auction),
-        caption=f"pf_T={prefs['T']:g} pf_C={prefs['C']:g} pf_D={prefs['D']:g}",
-    )
+    table = Table(title=auction_title(auction), caption=auction_caption(auction))
     for column in ("agent", "VNF", "T (s)", "C", "D (ms)", "utility (lowest wins)", ""):
         table.add_column(column, justify="left" if column in ("agent", "VNF", "") else "right")
     for bid in sorted(auction["bids"], key=lambda b: b["agent"]):
@@ -62,6 +58,33 @@ def auction_table(auction: dict[str, Any]) -> Table:
     for refusal in sorted(auction["refusals"], key=lambda r: r["agent"]):
         table.add_row(refusal["agent"], "-", "-", "-", "-", "-", styled(refusal["reason"], "dim"))
     return table
+
+
+def auction_caption(auction: dict[str, Any]) -> str:
+    """Who won and why, in words: the winner's utility against the next best, and the
+    utility's formula with the goal's preferences (Eq. 3.1 of `003_…`), so that a reader of
+    the console alone needs neither the UI nor the paper to read the table."""
+    prefs = auction["preferences"]
+    formula = (
+        f"utility (Eq. 3.1) = {prefs['T']:g}·T̂ + {prefs['C']:g}·Ĉ + {prefs['D']:g}·(1 − D̂), "
+        "with T, C and D normalised over the bids"
+    )
+    return f"{_verdict(auction)}\n{formula}"
+
+
+def _verdict(auction: dict[str, Any]) -> str:
+    """The outcome of an auction in one sentence."""
+    bids = sorted(auction["bids"], key=lambda b: b["utility"])
+    winner = auction["winner"]
+    if winner is None:
+        if bids:
+            return f"no winner ({auction['status']})"
+        return "no bids: every PoP refused (reasons above)" if auction["refusals"] else "no bids"
+    (won,) = [b for b in bids if b["agent"] == winner]
+    others = [b for b in bids if b["agent"] != winner]
+    lowest = "the lowest utility" if won is bids[0] else "utility"
+    against = f" (next: {others[0]['agent']}, {others[0]['utility']:.2f})" if others else ""
+    return f"{winner} wins with {lowest}, {won['utility']:.2f}{against}"
 
 
 def auction_title(auction: dict[str, Any]) -> str:
