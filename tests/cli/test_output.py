@@ -155,6 +155,7 @@ def test_output_that_is_not_a_terminal_is_printed_full_width() -> None:
 
 def test_a_run_in_a_pipe_prints_a_progress_line_per_tenth() -> None:
     """No bar can draw in a pipe: the run says how far it got, ten times over its length."""
+    output.set_quiet(False)  # as a command without --quiet leaves it
     run = ConsoleRun()
     run.duration = 240.0
     with output.console.capture() as captured:

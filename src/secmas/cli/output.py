@@ -27,7 +27,7 @@ from pathlib import PurePath
 from typing import Any
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleDimensions, RenderableType
 from rich.text import Text
 
 BAD_INPUT = 2
@@ -38,11 +38,19 @@ table squeezes its cells into wrapped fragments, as Rich's default of 80 would. 
 in the environment overrides it."""
 
 
+class _Console(Console):
+    """A console that prints at `PIPED_WIDTH` where its output is not a terminal."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and "COLUMNS" not in os.environ and not self.is_terminal:
+            return ConsoleDimensions(PIPED_WIDTH, size.height)
+        return size
+
+
 def _console(*, stderr: bool = False) -> Console:
-    console = Console(stderr=stderr, markup=False, emoji=False, highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = PIPED_WIDTH
-    return console
+    return _Console(stderr=stderr, markup=False, emoji=False, highlight=False)
 
 
 console = _console()
