@@ -1,4 +1,4 @@
-"""`--bus`, `--bus-ca`, `--bus-keys` and `--bus-nkey` on the command line: bad values exit 2
+"""`--bus`, `--bus-ca`, `--bus-keys` and `--bus-key` on the command line: bad values exit 2
 with a message naming the option and the fault, before anything starts."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def test_an_nkey_seed_open_to_others_exits_2(tmp_path: Path) -> None:
     seed = issue_users(tmp_path, ["pop1"])["pop1"].seed_file
     assert seed is not None
     seed.chmod(0o644)
-    args = ["agent", "--pop", "pop1", "--bus", "tls://127.0.0.1:1", "--bus-nkey", str(seed)]
+    args = ["agent", "--pop", "pop1", "--bus", "tls://127.0.0.1:1", "--bus-key", str(seed)]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "chmod 600" in result.output
 
