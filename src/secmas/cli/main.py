@@ -10,8 +10,9 @@ One grammar for every command (a test walks the command tree and checks it):
   only picks an embedded scenario, in `demo`;
 * **the file or folder a command writes** is `-o/--out FILE|DIR`, short `-o` always; other
   files it can write beside it are named for what they hold (`--report`, `--decisions`);
-* **overwriting** what exists (a folder that holds files, a stored manifest, an image
-  already built from the same inputs) is `--force`, in every command, and nothing else;
+* **overwriting** what a command otherwise refuses to write over (a folder that holds
+  files, a scenario file, a stored manifest, an image built from the same inputs) is
+  `--force`, the one name for it;
 * **key files** have one name per role: `--key FILE` the private key the command itself
   signs with (`wrap`, `image build`); `--<role>-key FILE` the private key of a named party
   the command acts for (`--mlfo-key`, `--secaas-key`, `agent --bus-key`); `--trusted-key KEY`
