@@ -58,9 +58,9 @@ def test_an_nkey_seed_open_to_others_exits_2(tmp_path: Path) -> None:
 
 
 def test_missing_bus_keys_folder_exits_2(tmp_path: Path) -> None:
-    args = [*RUN, "--bus", "nats://127.0.0.1:1", "--bus-keys", str(tmp_path / "none")]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "not a folder" in result.output
+    none = tmp_path / "none"
+    result = runner.invoke(app, [*RUN, "--bus", "nats://127.0.0.1:1", "--bus-keys", str(none)])
+    assert result.exit_code == 2 and f"--bus-keys {none}: no such folder" in result.output
 
 
 def test_a_seed_missing_from_bus_keys_exits_2(tmp_path: Path) -> None:

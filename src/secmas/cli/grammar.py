@@ -3,7 +3,9 @@ options need before anything runs.
 
 Every command group is a `Typer` of this module, whose commands are `Command`s: an
 argument's help row shows its metavar alone (`SCENARIO`, not `scenario <path>`), as the
-options' rows do (`--out DIR`). The rules the commands follow (one spelling per option,
+options' rows do (`--out DIR`). Its groups are `Group`s: they list their commands in the
+order a user needs them (`BY_USE`) and tell click's own errors as every other error is
+told, `error: <message>`. The rules the commands follow (one spelling per option,
 metavars, an example per command, `--json`) are in `secmas.cli.main`'s docstring; a test
 walks the command tree and checks them.
 
