@@ -63,6 +63,6 @@ def _error(text: str) -> None:
     try:
         from secmas.cli.output import error
     except ImportError:
-        sys.stderr.write(f"error {text}\n")
+        sys.stderr.write(f"error: {text}\n")
     else:
         error(text)

@@ -152,9 +152,12 @@ def test_an_explicit_anchors_file_is_used(run: Path, tmp_path: Path) -> None:
         (("verify", "{log}", "--anchors", "{run}/none.json"), "none.json: cannot read file"),
         (("verify", "{log}", "--ledger", "ftp://x"), "--ledger ftp://x: ledger URL must be"),
         (("verify", "{log}", "--ledger", "http://127.0.0.1:{port}"), "unavailable"),
-        (("verify", "{log}", "--notary", "{run}/none.pem"), "--notary: {run}/none.pem: cannot"),
-        (("verify", "{log}", "--notary", "ab", "--ledger", "http://x"), "drop --notary"),
-        (("verify", "{log}", "--notary", "ab", "--no-anchors"), "alone: drop --notary"),
+        (
+            ("verify", "{log}", "--trusted-key", "{run}/none.pem"),
+            "--trusted-key: {run}/none.pem: cannot",
+        ),
+        (("verify", "{log}", "--trusted-key", "ab", "--ledger", "http://x"), "drop --trusted-key"),
+        (("verify", "{log}", "--trusted-key", "ab", "--no-anchors"), "alone: drop --trusted-key"),
         (("show", "{run}/missing.jsonl"), "missing.jsonl: cannot read file"),
     ],
 )
@@ -213,10 +216,10 @@ def test_unsigned_anchors_are_left_out_and_said_so(run: Path) -> None:
 
 def test_another_pinned_notary_key_fails_and_a_named_one_is_used(run: Path, home: Path) -> None:
     other = Ed25519PrivateKey.generate().public_key()
-    code, output = audit("verify", run / AUDIT_FILE, "--notary", public_key_hex(other))
+    code, output = audit("verify", run / AUDIT_FILE, "--trusted-key", public_key_hex(other))
     assert code == 1 and "signature does not hold" in output and "the pinned one is" in output
     key = (home / NOTARY_PUBLIC_FILE).read_text().strip()
-    code, output = audit("verify", run / AUDIT_FILE, "--notary", key)
+    code, output = audit("verify", run / AUDIT_FILE, "--trusted-key", key)
     assert code == 0, output
 
 
@@ -226,7 +229,7 @@ def test_without_a_usable_notary_key_exits_2(
     monkeypatch.setenv("SECMAS_HOME", str(tmp_path / "empty"))
     code, output = audit("verify", run / AUDIT_FILE)
     assert code == 2, output
-    assert "no notary public key" in output and "--notary KEY" in output
+    assert "no notary public key" in output and "--trusted-key KEY" in output
     writable = tmp_path / "writable"
     writable.mkdir()
     (writable / NOTARY_PUBLIC_FILE).write_text("ab" * 32)

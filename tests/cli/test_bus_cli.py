@@ -1,4 +1,4 @@
-"""`--bus`, `--bus-ca`, `--bus-keys` and `--bus-nkey` on the command line: bad values exit 2
+"""`--bus`, `--bus-ca`, `--bus-keys` and `--bus-key` on the command line: bad values exit 2
 with a message naming the option and the fault, before anything starts."""
 
 from __future__ import annotations
@@ -52,15 +52,15 @@ def test_an_nkey_seed_open_to_others_exits_2(tmp_path: Path) -> None:
     seed = issue_users(tmp_path, ["pop1"])["pop1"].seed_file
     assert seed is not None
     seed.chmod(0o644)
-    args = ["agent", "--pop", "pop1", "--bus", "tls://127.0.0.1:1", "--bus-nkey", str(seed)]
+    args = ["agent", "--pop", "pop1", "--bus", "tls://127.0.0.1:1", "--bus-key", str(seed)]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "chmod 600" in result.output
 
 
 def test_missing_bus_keys_folder_exits_2(tmp_path: Path) -> None:
-    args = [*RUN, "--bus", "nats://127.0.0.1:1", "--bus-keys", str(tmp_path / "none")]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "not a folder" in result.output
+    none = tmp_path / "none"
+    result = runner.invoke(app, [*RUN, "--bus", "nats://127.0.0.1:1", "--bus-keys", str(none)])
+    assert result.exit_code == 2 and f"--bus-keys {none}: no such folder" in result.output
 
 
 def test_a_seed_missing_from_bus_keys_exits_2(tmp_path: Path) -> None:

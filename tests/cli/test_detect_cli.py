@@ -189,7 +189,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_file(
         assert result.exit_code == 2, (arguments, result.output)
         assert message in result.output, (arguments, result.output)
         assert "Traceback" not in result.output
-        assert sum(line.startswith("error") for line in result.output.splitlines()) == 1
+        assert sum(line.startswith("error: ") for line in result.output.splitlines()) == 1
 
 
 def test_help_lists_both_commands() -> None:

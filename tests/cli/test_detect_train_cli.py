@@ -119,7 +119,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
         assert result.exit_code == 2, (arguments, result.output)
         assert message in result.output, (arguments, result.output)
         assert "Traceback" not in result.output
-        assert sum(line.startswith("error") for line in result.output.splitlines()) == 1
+        assert sum(line.startswith("error: ") for line in result.output.splitlines()) == 1
     assert not (tmp_path / "m.pt").exists()
     result = runner.invoke(app, ["detect", "train", str(SCENARIO), "-o", "m.pt", "--rounds", "0"])
     assert result.exit_code == 2 and "--rounds" in result.output

@@ -294,3 +294,138 @@ def test_run_and_demo_take_the_same_run_options_in_the_same_order() -> None:
     assert shared == run_options("demo")
     names = {name for option_names, _help in shared for name in option_names}
     assert {"--seed", "--pods", "--hosts", "--processes", "--mlfo-key", "--json"} <= names
+
+
+# -- one name per concept --------------------------------------------------------------
+
+OVERWRITES = re.compile(r"\b(replac\w*|overwrit\w*|write over|again)\b")
+"""What the help of a flag that overwrites says."""
+KEY_OPTION = re.compile(r"^--(?:trusted-key|(?:[a-z]+-)?(?:key|keys|ca))$")
+"""`--key`, `--<role>-key`, `--trusted-key`, `--keys`, `--<role>-keys`, `--<role>-ca`."""
+KEY_METAVARS = {"key": {"FILE"}, "keys": {"DIR", "FILE"}, "ca": {"FILE"}}
+"""What each kind of key option takes (`--trusted-key`: a KEY, hex digits or a file)."""
+KEY_MATERIAL = re.compile(r"\bnkey\b|\bprivate key|\bpublic key|\bPEM\b|\bseed file|\bJWK\b")
+"""What the help of an option that names key material says."""
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_overwriting_is_force(path: str) -> None:
+    found, _ = command(path)
+    for option in options(found):
+        names = set(option.opts)
+        assert not names & {"--replace", "--rebuild", "--overwrite", "--clobber"}, path
+        if not takes_value(option) and OVERWRITES.search(option.help or ""):
+            assert option.opts == ["--force"], f"secmas {path} {option.opts}: overwrites"
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_key_files_have_one_name_per_role(path: str) -> None:
+    found, _ = command(path)
+    for option in options(found):
+        name = option.opts[0]
+        if not ("key" in name or name.endswith("-ca") or KEY_MATERIAL.search(option.help or "")):
+            continue
+        assert KEY_OPTION.match(name), f"secmas {path} {name}: not a key option's name"
+        if name == "--trusted-key":
+            assert option.metavar == "KEY", f"secmas {path} {name} {option.metavar}"
+        else:
+            kind = name.rsplit("-", 1)[-1]
+            assert option.metavar in KEY_METAVARS[kind], f"secmas {path} {name}"
+
+
+def test_the_key_options_are_the_documented_ones() -> None:
+    found = {o.opts[0] for _path, c, _ctx in commands() for o in options(c)}
+    keys = {name for name in found if KEY_OPTION.match(name)}
+    assert keys == {
+        "--key", "--trusted-key", "--mlfo-key", "--secaas-key", "--bus-key", "--keys",
+        "--bus-keys", "--bus-ca", "--ledger-ca",
+    }  # fmt: skip
+    rules = (ROOT / "src/secmas/cli/main.py").read_text(encoding="utf-8")
+    assert all(f"`{name}" in rules or f"{name}`" in rules for name in keys)
+
+
+def test_secmas_help_lists_the_commands_by_use() -> None:
+    shown = runner.invoke(app, ["--help"], terminal_width=120)
+    rows = shown.output.split("Commands:\n", 1)[1].splitlines()
+    listed = [row.split()[0] for row in rows if row.startswith("  ") and row.strip()]
+    assert listed == [
+        "demo", "run", "scenario", "ui", "detect", "policy", "audit", "cti", "sweep", "agent",
+        "bus", "ledger", "deploy", "image", "dataplane", "wrap", "verify", "schema",
+    ]  # fmt: skip
+
+
+def test_run_and_demo_differ_only_in_what_the_other_cannot_use() -> None:
+    def names(path: str) -> set[str]:
+        found, _ = command(path)
+        return {name for option in options(found) for name in option.opts}
+
+    assert names("demo") - names("run") == {
+        "--scenario",
+        "--detector",
+        "--recording",
+        "--attack-seed",
+    }
+    assert names("run") - names("demo") == set()
+
+
+# -- errors, one way ---------------------------------------------------------------------
+
+
+def error_lines(argv: list[str]) -> tuple[int, list[str]]:
+    """The exit code of `secmas argv` run as a user runs it, and its stderr's lines that
+    tell an error (any line with 'error' in any case)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "secmas", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    said = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    return done.returncode, said
+
+
+@pytest.mark.parametrize(
+    ("argv", "told"),
+    [
+        (["run", str(default_scenario_path()), "--bogus"], "error: No such option: --bogus"),
+        (["run"], "error: Missing argument 'SCENARIO'"),
+        (["run", "none.yaml"], "error: none.yaml: (top level): cannot read file"),
+        (["run", str(default_scenario_path()), "--seed", "x"], "error: Invalid value for '--seed'"),
+        (["nope"], "error: No such command 'nope'"),
+    ],
+    ids=["unknown-option", "missing-argument", "our-bad-input", "bad-value", "unknown-command"],
+)
+def test_every_error_reads_error_colon_on_stderr_with_exit_2(argv: list[str], told: str) -> None:
+    code, said = error_lines(argv)
+    assert code == 2 and len(said) == 1 and said[0].startswith(told), said
+
+
+def test_a_subcommands_usage_error_reads_the_same(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["audit", "verify", str(tmp_path / "a.jsonl"), "--notary", "x"])
+    assert result.exit_code == 2
+    assert "error: No such option: --notary" in result.output and "Error:" not in result.output
+
+
+# -- input folders -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ui", "--runs", "{none}"],
+        ["run", "{scenario}", "--processes", "--pods", "{none}"],
+        ["run", "{scenario}", "--processes", "--bus", "nats://127.0.0.1:1", "--bus-keys", "{none}"],
+        ["image", "build", "--source", "{none}"],
+    ],
+    ids=["runs", "pods", "bus-keys", "source"],
+)
+def test_an_input_folder_that_does_not_exist_exits_2_naming_it(
+    argv: list[str], tmp_path: Path
+) -> None:
+    none = tmp_path / "none"
+    given = [a.format(none=none, scenario=default_scenario_path()) for a in argv]
+    result = runner.invoke(app, given)
+    option = argv[argv.index("{none}") - 1]
+    assert result.exit_code == 2
+    assert f"error: {option} {none}: no such folder" in result.output, result.output

@@ -51,7 +51,7 @@ def test_an_error_naming_such_a_file_prints_it_as_it_is(tmp_path: Path) -> None:
     missing = hostile(tmp_path)
     result = runner.invoke(app, ["scenario", "validate", str(missing)])
     assert result.exit_code == 2
-    assert f"error {missing}" in result.output and "Traceback" not in result.output
+    assert f"error: {missing}" in result.output and "Traceback" not in result.output
 
 
 def test_user_text_in_tables_prints_as_it_is() -> None:
@@ -192,7 +192,7 @@ def test_any_text_prints_as_it_is(text: str) -> None:
         output.say(text)
     with output.errors.capture() as failed:
         output.error(text)
-    assert captured.get() == text + "\n" and failed.get() == f"error {text}\n"
+    assert captured.get() == text + "\n" and failed.get() == f"error: {text}\n"
 
 
 MARKUP = re.compile(r"\[/?(red|green|yellow|dim|bold|blue|cyan|magenta|italic)\b[^\]]*\]|\[/\]")

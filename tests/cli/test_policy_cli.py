@@ -99,7 +99,7 @@ def test_bad_intent_files_exit_2(tmp_path: Path, text: str, expected: str) -> No
     path.write_text(text)
     code, output = check(path)
     assert code == 2
-    assert f"error {tmp_path / expected}" in output.replace("\n", "")
+    assert f"error: {tmp_path / expected}" in output.replace("\n", "")
 
 
 BOMB = """<?xml version="1.0"?>
@@ -130,7 +130,7 @@ def test_bad_ssla_documents_exit_2(tmp_path: Path, text: str, expected: str) -> 
     code, output = check(path)
     assert code == 2
     [line] = output.strip().splitlines()
-    assert line.startswith(f"error {tmp_path / expected}")
+    assert line.startswith(f"error: {tmp_path / expected}")
     assert "aaaaaaaaaaaaaaaaaaaa" not in output
 
 
@@ -213,7 +213,7 @@ def test_empty_and_non_utf8_files_exit_2_saying_so(
     code, output = check(path)
     assert code == 2, output
     [line] = output.strip().splitlines()
-    assert line.startswith(f"error {path}: "), line
+    assert line.startswith(f"error: {path}: "), line
     assert says in line and "codec" not in line
     if "UTF-8" in says or "byte" in says:
         assert line.endswith(": save it as UTF-8")

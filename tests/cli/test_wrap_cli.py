@@ -52,7 +52,7 @@ def test_wrap_elf_prints_hardening_and_writes_the_manifest(ls: Path, tmp_path: P
     with ReferenceRepository(tmp_path / "refs.db") as repo:
         assert repo.get("ls", "9.1") is not None
     again = runner.invoke(app, ["wrap", str(ls), "--repository", "refs.db", "--version", "9.1"])
-    assert again.exit_code == 2 and "--replace" in again.output
+    assert again.exit_code == 2 and "--force" in again.output
 
 
 def test_verify_elf_match_then_tampered_text(ls: Path) -> None:

@@ -37,7 +37,7 @@ def test_a_launch_arrives_with_its_files_and_secrets(tmp_path: Path) -> None:
         str(host / "scenario.yaml"), "--pop", "pop1", "--bus",
         "tls://10.0.0.2:4222", "--pipeline", "pipe", "--ledger", "http://10.0.0.2:8545",
         "--tamper-at", "5.0", "--bus-ca", str(host / "bus-ca.pem"),
-        "--bus-nkey", str(host / "agent.nk"),
+        "--bus-key", str(host / "agent.nk"),
     ]  # fmt: skip
     assert got.bus_auth == "u:pw" and got.enrolment == host / "enrolment.json"
     assert {p.name: p.stat().st_mode & 0o777 for p in host.iterdir()} == {

@@ -206,7 +206,7 @@ def test_a_linked_key_is_refused(home: Path, tmp_path: Path) -> None:
 def test_the_pinned_key_is_the_users_own_or_the_one_named(
     home: Path, notary: NotaryProcess
 ) -> None:
-    with pytest.raises(NotaryError, match=r"no notary public key .*--notary KEY"):
+    with pytest.raises(NotaryError, match=r"no notary public key .*--trusted-key KEY"):
         pinned_key(None)
     sign(notary, 1)
     assert public_key_hex(pinned_key(None)) == notary.key

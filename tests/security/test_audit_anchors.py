@@ -176,7 +176,7 @@ def test_anchors_re_signed_with_the_forgers_own_key_are_not_intact(demo: Path) -
     code, output = verify(demo / AUDIT_FILE)
     assert code == 1, output
     assert f"the file names notary key {key}" in " ".join(output.split())
-    code, output = verify(demo / AUDIT_FILE, "--notary", key)  # unless told to trust it
+    code, output = verify(demo / AUDIT_FILE, "--trusted-key", key)  # unless told to trust it
     assert code == 0, output
 
 

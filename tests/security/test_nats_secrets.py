@@ -77,7 +77,7 @@ def test_an_agent_process_shows_no_secret_on_its_command_line(tmp_path: Path) ->
 
         cmdline, environ = asyncio.run(watch())
     seed = access.nkey("pop1").read_bytes().strip()
-    assert b"--bus-nkey" in cmdline and seed not in cmdline and PASSWORD.encode() not in cmdline
+    assert b"--bus-key" in cmdline and seed not in cmdline and PASSWORD.encode() not in cmdline
     assert f"{BUS_AUTH_ENV}=agent:{PASSWORD}".encode() in environ.split(b"\0")
 
 

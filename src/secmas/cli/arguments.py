@@ -182,6 +182,18 @@ def check_readable(path: Path, option: str | None = None) -> None:
         raise fail(f"{where}: cannot read file: {exc}") from None
 
 
+def check_folder(path: Path | None, option: str) -> None:
+    """Exit 2 unless `path` (None: not given) is an existing folder, naming the option that
+    gave it: a mistyped input folder is told as such before any work, not later as some
+    file missing inside it."""
+    if path is None:
+        return
+    if not path.exists():
+        raise fail(f"{option} {path}: no such folder")
+    if not path.is_dir():
+        raise fail(f"{option} {path}: not a folder")
+
+
 def check_port(option: str, port: int | None, host: str) -> None:
     """Exit 2 unless `host`:`port` can be listened on now (0 and None pick a free one)."""
     if not port:

@@ -3,7 +3,7 @@
 `verify` re-checks every entry's hash and link (see `secmas.policy.audit` for the rule) and
 the anchors: with `--ledger URL` the ones the AuditAnchor contract holds, which the log's
 writer cannot take back; otherwise those in the anchors file beside the log, each of which
-must carry the audit notary's signature under the pinned notary key (`--notary KEY`, by
+must carry the audit notary's signature under the pinned notary key (`--trusted-key KEY`, by
 default the user's own, `$SECMAS_HOME/audit-notary-ed25519.pub`) and the last of which must
 seal the log (`secmas.policy.notary`). A file rewritten along with the log fails: its forged
 anchors are not signed by that key.
@@ -122,10 +122,10 @@ def verify_command(
             help="read the anchors from the contract on this Ethereum JSON-RPC node (http://…)",
         ),
     ] = None,
-    notary: Annotated[
+    trusted_key: Annotated[
         str | None,
         typer.Option(
-            "--notary",
+            "--trusted-key",
             metavar="KEY",
             help="public key of the audit notary that signed the anchors file: 64 hex digits "
             "or a PEM file (default: yours, $SECMAS_HOME/audit-notary-ed25519.pub)",
@@ -154,12 +154,14 @@ def verify_command(
     Example: secmas audit verify runs/mine/audit.jsonl"""
     if no_anchors and (anchors is not None or ledger is not None):
         raise fail("--no-anchors checks the chain alone: drop --anchors and --ledger")
-    if no_anchors and notary is not None:
-        raise fail("--no-anchors checks the chain alone: drop --notary")
-    if ledger is not None and notary is not None:
-        raise fail("--ledger reads the anchors on the ledger: drop --notary (it checks the file)")
+    if no_anchors and trusted_key is not None:
+        raise fail("--no-anchors checks the chain alone: drop --trusted-key")
+    if ledger is not None and trusted_key is not None:
+        raise fail(
+            "--ledger reads the anchors on the ledger: drop --trusted-key (it checks the file)"
+        )
     with json_mode(as_json):
-        document = _verify(log, anchors, ledger, notary, no_anchors, as_json)
+        document = _verify(log, anchors, ledger, trusted_key, no_anchors, as_json)
         if as_json:
             print_json(document)
         if not document["ok"]:
@@ -183,7 +185,7 @@ def _verify(
     log: Path,
     anchors: Path | None,
     ledger: str | None,
-    notary: str | None,
+    trusted_key: str | None,
     no_anchors: bool,
     as_json: bool,
 ) -> dict[str, Any]:
@@ -209,7 +211,7 @@ def _verify(
             raise fail(missing, FAILED_RUN)
         found = _Anchors([], f"no anchors file {anchors_path}")
     else:
-        found = _anchor_points(anchors_path, ledger, notary)
+        found = _anchor_points(anchors_path, ledger, trusted_key)
     points, refused = found.points, found.refused
     result = verify(entries, points, found.sealed)
     head = entries[-1].hash if entries else GENESIS
@@ -265,7 +267,7 @@ def _verify(
     }
 
 
-def _anchor_points(anchors_path: Path, ledger: str | None, notary: str | None) -> _Anchors:
+def _anchor_points(anchors_path: Path, ledger: str | None, trusted_key: str | None) -> _Anchors:
     """The anchors on the ledger, or those in the file that the pinned notary key signed
     (refused when one does not hold or none seals the log). An anchors file that cannot be
     read, or no usable notary key, is bad input."""
@@ -278,9 +280,9 @@ def _anchor_points(anchors_path: Path, ledger: str | None, notary: str | None) -
     if not anchor_file.anchors:
         return _Anchors([], f"none in {anchors_path}")
     try:
-        key = pinned_key(notary)
+        key = pinned_key(trusted_key)
     except NotaryError as exc:
-        raise fail(f"--notary: {exc}" if notary is not None else str(exc)) from None
+        raise fail(f"--trusted-key: {exc}" if trusted_key is not None else str(exc)) from None
     try:
         signed = check_anchors(anchor_file, key)
     except NotaryError as exc:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from secmas.cli.arguments import JsonOption, check_readable
+from secmas.cli.arguments import JsonOption, check_folder, check_readable
 from secmas.cli.grammar import Typer
 from secmas.cli.output import console, errors, fail, line, print_json, say
 
@@ -104,7 +104,7 @@ def check_seed(seed: Path | None) -> None:
     try:
         read_seed(seed)
     except CredentialError as exc:
-        raise fail(f"--bus-nkey: {exc}") from None
+        raise fail(f"--bus-key: {exc}") from None
 
 
 def bus_access(bus: str | None, ca: Path | None, keys: Path | None) -> BusAccess | None:
@@ -116,8 +116,7 @@ def bus_access(bus: str | None, ca: Path | None, keys: Path | None) -> BusAccess
         return None
     address = parse_bus(bus)
     check_ca(ca)
-    if keys is not None and not keys.is_dir():
-        raise fail(f"--bus-keys {keys}: not a folder")
+    check_folder(keys, "--bus-keys")
     from secmas.pipeline.busaccess import BusAccess  # the runtime loads with the run
 
     return BusAccess(address, ca, keys)

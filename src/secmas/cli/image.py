@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from secmas.cli.arguments import QuietOption, parse_out
+from secmas.cli.arguments import QuietOption, check_folder, parse_out
 from secmas.cli.grammar import Typer
 from secmas.cli.output import (
     FAILED_RUN,
@@ -85,9 +85,9 @@ def build(
             help="SECaaS Ed25519 PEM key (default $SECMAS_HOME/secaas-ed25519.pem, made once)",
         ),
     ] = None,
-    rebuild: Annotated[
+    force: Annotated[
         bool,
-        typer.Option("--rebuild", help="build again even when the image's inputs are unchanged"),
+        typer.Option("--force", help="build again even when the image's inputs are unchanged"),
     ] = False,
     quiet: QuietOption = False,
     as_json: Annotated[
@@ -107,6 +107,7 @@ def build(
     podman and mmdebstrap (./scripts/setup --containers).
 
     Example: secmas image build -o agent.manifest.json"""
+    check_folder(source, "--source")
     _check_machine()
     set_quiet(quiet or as_json)
     from secmas.deploy.image import ImageError, ImageInputError, build_image, wrap_image
@@ -116,7 +117,7 @@ def build(
     with json_mode(as_json):
         try:
             secret = load_private_key(key) if key is not None else signing_key()
-            image = build_image(source, rebuild=rebuild, progress=say)
+            image = build_image(source, rebuild=force, progress=say)
             manifest = wrap_image(image.tag, secret)
         except (ImageInputError, KeyFileError) as exc:
             raise fail(str(exc)) from None
@@ -163,8 +164,8 @@ def verify(
     trusted_key: Annotated[
         str | None,
         typer.Option(
-            metavar="FILE|HEX",
-            help="signer to require: PEM file or 64 hex digits (default: this host's SECaaS key)",
+            metavar="KEY",
+            help="signer to require: 64 hex digits or a PEM file (default: this host's SECaaS key)",
         ),
     ] = None,
     as_json: Annotated[

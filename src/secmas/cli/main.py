@@ -8,8 +8,26 @@ One grammar for every command (a test walks the command tree and checks it):
   (`run`, `scenario validate`, `deploy kubernetes`, `bus keys`, `detect train`,
   `detect dataset`; optional in `agent`, where it defaults to the demo's); `--scenario NAME`
   only picks an embedded scenario, in `demo`;
-* **the file or folder a command writes** is `-o/--out FILE|DIR`; other files it can write
-  beside it are named for what they hold (`--report`, `--decisions`);
+* **the file or folder a command writes** is `-o/--out FILE|DIR`, short `-o` always; other
+  files it can write beside it are named for what they hold (`--report`, `--decisions`);
+* **overwriting** what a command otherwise refuses to write over (a folder that holds
+  files, a scenario file, a stored manifest, an image built from the same inputs) is
+  `--force`, the one name for it;
+* **key files** have one name per role: `--key FILE` the private key the command itself
+  signs with (`wrap`, `image build`); `--<role>-key FILE` the private key of a named party
+  the command acts for (`--mlfo-key`, `--secaas-key`, `agent --bus-key`); `--trusted-key KEY`
+  the pinned public key a check trusts (`verify`, `image verify`, `audit verify`), 64 hex
+  digits or a PEM file; `--keys`/`--<role>-keys` a set of keys, a folder (`--bus-keys DIR`)
+  or a key set file (`cti share --keys FILE`); `--<role>-ca FILE` the CA a TLS peer's
+  certificate chains to (`--bus-ca`, `--ledger-ca`);
+* **an input folder** an option names (`--runs`, `--pods`, `--bus-keys`, `--source`) that
+  does not exist, or is not a folder, is bad input: exit 2 naming the option;
+* **errors** print one way, `error: <message>` on stderr (`secmas.cli.output.error`), click's
+  own usage errors too (`secmas.cli.grammar.UsageError`), with exit 2 for bad input;
+* **`run` and `demo`** take the same run options, declared once (`secmas.cli.runoptions`),
+  and differ only where the other could not use an option (listed there);
+* **`secmas --help`** lists the commands in the order a new user needs them
+  (`secmas.cli.grammar.BY_USE`);
 * **`--json`** on every command that reports a result or a verdict: one JSON document on
   stdout (`secmas.cli.output.print_json`), with what is printed for people moved to stderr;
   a failed check still prints its document (exit 1), bad input prints an error (exit 2);
@@ -43,6 +61,7 @@ from secmas.cli.arguments import (
     JsonOption,
     RunArguments,
     check_closed_loop,
+    check_folder,
     check_readable,
     check_run_arguments,
     parse_seed,
@@ -524,6 +543,7 @@ def _run(scenario: Path, options: RunOptions) -> None:
         for option, path in files:
             if path is not None:
                 check_readable(path, option)
+        check_folder(o.pods, "--pods")
         if o.dataplane is not None and o.dataplane not in ENGINES:
             raise fail(f"--dataplane {o.dataplane!r}: choose simulator or emulated")
         check_run_arguments(arguments)
@@ -608,9 +628,11 @@ def agent(
         ),
     ] = None,
     bus_ca: BusCAOption = None,
-    bus_nkey: Annotated[
+    bus_key: Annotated[
         Path | None,
-        typer.Option("--bus-nkey", metavar="FILE", help="this agent's nkey seed file (mode 0600)"),
+        typer.Option(
+            "--bus-key", metavar="FILE", help="this agent's bus key: its nkey seed file (mode 0600)"
+        ),
     ] = None,
     ledger_ca: Annotated[
         Path | None,
@@ -630,7 +652,7 @@ def agent(
     check_ca(bus_ca)
     _check_ledger_ca(ledger, ledger_ca)
     check_ca(ledger_ca, "--ledger-ca")
-    check_seed(bus_nkey)
+    check_seed(bus_key)
     if scenario is not None:
         check_readable(scenario)
     path = scenario or default_scenario_path()
@@ -654,7 +676,7 @@ def agent(
         ledger,
         tamper_at=tamper_at,
         bus_ca=bus_ca,
-        bus_nkey=bus_nkey,
+        bus_nkey=bus_key,
         bus_auth=address.userinfo,
         ledger_ca=ledger_ca,
     )

@@ -71,12 +71,13 @@ def line(*parts: str | tuple[str, str] | Text) -> Text:
 
 
 def error(message: str) -> None:
-    """Print `error <message>` on stderr."""
-    errors.print(line(("error", "red"), " ", message), soft_wrap=True)
+    """Print `error: <message>` on stderr: every error of every command (click's usage
+    errors included, `secmas.cli.grammar.UsageError`) starts so, for a script to find."""
+    errors.print(line(("error:", "red"), " ", message), soft_wrap=True)
 
 
 def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
-    """Print `error <message>` on stderr and return the exit to raise."""
+    """Print `error: <message>` on stderr and return the exit to raise."""
     error(message)
     return typer.Exit(code)
 

@@ -5,6 +5,12 @@ embedded name). So every option of a run is defined here, in the order `--help` 
 them, gathered into one `RunOptions` value, and `with_run_options` gives a command all of
 them after its own: a new run option is added in one place and both commands take it,
 with the same name, help and checks.
+
+What only one of them takes could not serve the other: `run` names its scenario by the
+positional SCENARIO file, `demo` by `--scenario NAME`; and `demo`'s `--detector`,
+`--recording` and `--attack-seed` shape the real CNF's demo (`--scenario cnf-attack
+--dataplane emulated`, `secmas.cli.cnfemulated`), which runs no scenario file, so `run`
+has nothing to give them to. A test holds the two commands to these differences.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from secmas.cli.arguments import check_folder
 from secmas.cli.output import BAD_INPUT, FAILED_RUN, console, fail, say
 
 if TYPE_CHECKING:
@@ -95,8 +96,7 @@ def ui(
             f"--runs {runs}: no such folder; a run writes under runs/ unless told --out, so "
             "run `secmas demo` first or name the folder that holds your runs"
         )
-    if not runs.is_dir():
-        raise fail(f"--runs {runs}: not a folder")
+    check_folder(runs, "--runs")
     from secmas.ui.app import create_app
     from secmas.ui.runs import RunStore
     from secmas.ui.server import PortTaken, bind, serve, url_of

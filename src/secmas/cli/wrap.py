@@ -76,9 +76,9 @@ def wrap_artifact(
         Path | None,
         typer.Option(metavar="FILE", help="SQLite reference repository to store the manifest in"),
     ] = None,
-    replace: Annotated[
+    force: Annotated[
         bool,
-        typer.Option("--replace", help="replace the repository's manifest of this image version"),
+        typer.Option("--force", help="replace the repository's manifest of this image version"),
     ] = False,
     release: Annotated[
         bool,
@@ -128,9 +128,9 @@ def wrap_artifact(
         if repository is not None:
             try:
                 with ReferenceRepository(repository) as store:
-                    store.put(manifest, replace=replace)
+                    store.put(manifest, replace=force)
             except ReferenceExists as exc:
-                raise fail(f"{exc} (--replace overwrites it)") from None
+                raise fail(f"{exc} (--force overwrites it)") from None
             except RepositoryError as exc:
                 raise fail(str(exc)) from None
             where = f"{manifest.image} {manifest.version} in {repository}"
@@ -225,9 +225,9 @@ def verify_artifact(
     trusted_key: Annotated[
         str | None,
         typer.Option(
-            metavar="FILE|HEX",
-            help="signer to require: PEM file (public or private key) or 64 hex digits"
-            " (default: this host's SECaaS key)",
+            metavar="KEY",
+            help="signer to require: 64 hex digits or a PEM file (public or private key; "
+            "default: this host's SECaaS key)",
         ),
     ] = None,
     as_json: Annotated[

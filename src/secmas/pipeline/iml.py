@@ -95,7 +95,7 @@ class AgentLaunch:
         if self.ledger_ca is not None:
             argv += ["--ledger-ca", str(self.ledger_ca)]
         if self.bus_nkey is not None:
-            argv += ["--bus-nkey", str(self.bus_nkey)]
+            argv += ["--bus-key", str(self.bus_nkey)]
         return argv
 
     def env(self) -> dict[str, str]:

@@ -127,7 +127,7 @@ def pinned_key(spec: str | None) -> Ed25519PublicKey:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         raise NotaryError(
-            f"no notary public key {path} (no run of yours was notarised here): --notary KEY "
+            f"no notary public key {path} (no run of yours was notarised here): --trusted-key KEY "
             "names the key of the notary that signed the anchors (64 hex digits or a PEM file)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:

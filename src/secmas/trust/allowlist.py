@@ -114,7 +114,7 @@ def _quoted(word: str, limit: int) -> str:
 
 AGENT_OPTIONS = frozenset({
     "--pop", "--bus", "--pipeline", "--ledger", "--tamper-at", "--bus-ca", "--ledger-ca",
-    "--bus-nkey",
+    "--bus-key",
 })  # fmt: skip
 """The options a launcher gives `secmas agent` (`secmas.pipeline.iml.AgentLaunch.argv`)."""
 
