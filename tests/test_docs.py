@@ -178,6 +178,7 @@ def test_every_command_has_a_page_with_its_prose_and_help(site: Path) -> None:
     prose = {p.name for p in COMMAND_PROSE.glob("*.md")} - {"index.md"}
     assert prose == {f"{'-'.join(words)}.md" for words in every}
     index = (site / "reference" / "commands" / "index.html").read_text(encoding="utf-8")
+    assert "&lt;pop&gt;.nk" in index, "a placeholder in a summary taken for an HTML tag"
     for words in every:
         name = "-".join(words)
         written = (COMMAND_PROSE / f"{name}.md").read_text(encoding="utf-8")

@@ -14,6 +14,7 @@ longer exists, fails the build: the reference is complete or it is not built.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,10 @@ def page_path(words: list[str]) -> str:
 
 
 def summary(command: Any) -> str:
-    """The command's first help sentence, on one line, for the index table."""
+    """The command's first help sentence, on one line, safe in a table cell: help text
+    names placeholders such as `<pop>.nk`, which Markdown would take for HTML tags."""
     text = command.get_short_help_str(limit=SUMMARY_LIMIT) if command.help else ""
-    return " ".join(text.split()).replace("|", "\\|")
+    return html.escape(" ".join(text.split()), quote=False).replace("|", "\\|")
 
 
 def command_page(words: list[str], command: Any, ctx: Any, prose: str) -> str:
