@@ -221,6 +221,8 @@ def test_every_glossary_term_is_defined_once_and_every_link_resolves() -> None:
     ids = glossary_ids()
     assert len(ids) >= 40
     assert len(ids) == len(set(ids)), "a term defined twice"
+    titles = re.findall(r"^## (.+) \{#", GLOSSARY.read_text(encoding="utf-8"), re.M)
+    assert titles == sorted(titles, key=str.lower), "entries out of alphabetical order"
     text = GLOSSARY.read_text(encoding="utf-8")
     entries = re.split(r"^## .+$", text, flags=re.M)[1:]
     assert all(len(entry.split()) >= 15 for entry in entries), "an entry without a definition"
