@@ -746,12 +746,11 @@ class Agent:
         """The capability that owns a current goal, or None for the agent's own."""
         return self._owners.get(goal)
 
-    def watch(self, listener: Callable[[], None]) -> Callable[[], None]:
+    def watch(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever a goal is adopted, changes status or is pursued by
         another plan (beliefs have `BeliefBase.subscribe`): what an inspector of the
-        agent's mind needs to know it must look again. Returns the function that stops it."""
+        agent's mind needs to know it must look again."""
         self._watchers.append(listener)
-        return lambda: self._watchers.remove(listener)
 
     # ---- capabilities
 
