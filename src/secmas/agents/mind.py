@@ -23,7 +23,7 @@ Atom = tuple[str, tuple[Hashable, ...]]
 """A belief's predicate and arguments, whatever its sign."""
 
 DELEGATED = "(delegated)"
-"""The plan shown for an intention another agent pursues (an auction won by a peer)."""
+"""The plan shown for an intention handed to other agents (the goal's auction)."""
 
 
 @dataclass(frozen=True)

@@ -335,7 +335,7 @@ class GoalState(_Record):
     id: int = Field(description="the goal's number in its agent's mind (two may read alike)")
     goal: str
     status: GoalStatus
-    plan: str = Field(description="the plan pursuing it; (delegated) for a peer's; empty: none")
+    plan: str = Field(description="the plan pursuing it; (delegated) while auctioned; empty: none")
     reason: str = Field(description="why it ended, for a final status")
 
 

@@ -31,7 +31,7 @@ def mind_at(report: Report, agent: str, time: float) -> MindView:
         raise UnknownAgent(f"no agent {agent!r} in this run; its agents: {', '.join(known.agents)}")
     if not (math.isfinite(time) and 0.0 <= time <= known.end):
         raise OutOfRun(f"time {time} s is not in the run: from 0 to {known.end:g} s")
-    mind = minds.replay((change(item) for item in report.minds), agent, time)
+    mind = minds.replay((_recorded(item) for item in report.minds), agent, time)
     return view(mind, agent, time)
 
 
@@ -47,7 +47,7 @@ def view(mind: minds.Mind, agent: str, time: float) -> MindView:
     )
 
 
-def change(data: MindChange) -> minds.MindChange:
+def _recorded(data: MindChange) -> minds.MindChange:
     """A change as report.json holds it, as the agents recorded it."""
     return minds.MindChange(
         data.time,

@@ -405,7 +405,7 @@ class MindGoal(BaseModel):
     id: int = Field(description="its number in the agent's mind (two goals may read alike)")
     goal: str
     status: str
-    plan: str = Field(description="the plan pursuing it; (delegated) for a peer's; empty: none")
+    plan: str = Field(description="the plan pursuing it; (delegated) while auctioned; empty: none")
 
 
 class MindView(BaseModel):
