@@ -920,6 +920,44 @@ def test_suspended_goals_keep_their_place_and_resume_where_they_were():
     assert all(g.status is GoalStatus.ACHIEVED for g in (first, slow, second))
 
 
+def test_a_watcher_hears_each_change_of_a_goal_and_of_the_plan_pursuing_it():
+    async def fails(ctx: PlanContext) -> bool:
+        return False
+
+    goal = Goal(lit("q", "1"))
+    heard: list[tuple[str, str]] = []
+
+    def listen() -> None:
+        candidate = agent.intentions.get(goal)
+        state = (str(goal.status), candidate.plan.name if candidate else "")
+        if not heard or heard[-1] != state:
+            heard.append(state)
+
+    capability = Capability(
+        "c", plans=[Plan("slow", lit("q", ANY), noop, time=2), Plan("fast", lit("q", ANY), fails)]
+    )
+    agent = Agent("pop1", [capability])
+    agent.watch(listen)
+
+    async def scenario() -> None:
+        agent.post_goal(goal)
+        agent.suspend_goal(goal)
+        agent.resume_goal(goal)
+        agent.start()
+        await agent.wait_idle()
+        await agent.stop()
+
+    run(scenario())
+    assert heard == [
+        ("pending", ""),
+        ("suspended", ""),
+        ("pending", ""),
+        ("intended", "fast"),
+        ("intended", "slow"),
+        ("achieved", "slow"),
+    ]
+
+
 def test_drop_goal_ends_a_pending_or_intended_goal_and_wakes_its_waiters():
     gate = Gate()
 

@@ -88,6 +88,11 @@ def test_the_same_seed_awards_the_same_auctions_in_one_process_and_as_processes(
     # --cpu 2) pop3's classifier was still serving when the processes run ended
     assert placed(run, "start") == placed(one, "start")
     assert placed(run, "terminate") <= placed(one, "terminate")
+    # each agent's mind reaches the report from its process as it does in one process
+    for done in (one, run):
+        assert {c["agent"] for c in done["minds"]} == {f"pop{n}" for n in range(1, 7)}
+        seen = {b for c in done["minds"] if c["agent"] == "pop6" for b in c["believed"]}
+        assert "overUsage(pop6~server)" in seen
     trust = run["trust"]
     assert trust["ledger"].startswith("https://127.0.0.1:")  # JSON-RPC over TLS
     assert [e["kind"] for e in trust["attestations"][:6]] == ["initial"] + ["mutual"] * 5

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from secmas.agents.mind import Mind
 from secmas.cli.main import default_scenario_path
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.scenario.loader import load_scenario
+from secmas.ui import minds
 from secmas.ui.app import create_app
 from secmas.ui.live import LiveHub, LiveLoop
 from secmas.ui.topology import scenario_view
@@ -97,3 +99,31 @@ def test_the_loop_keeps_pace_with_the_wall_clock() -> None:
         return asyncio.get_running_loop().time() - started
 
     assert 0.18 <= asyncio.run(steps()) < 1.0
+
+
+def test_each_agents_mind_streams_as_it_changes(
+    live_run: tuple[LiveHub, OperateResult],
+) -> None:
+    """Each `mind` event is the agent's mind after the changes journalled so far: one of
+    the minds its changes pass through, in their order."""
+    hub, result = live_run
+    client = TestClient(create_app(Path("/nonexistent"), hub))
+    shown = [data for _, kind, data in parse(client.get("/api/live/events").text) if kind == "mind"]
+    agents = sorted({change.agent for change in result.journal.minds})
+    assert sorted({data["agent"] for data in shown}) == agents == [f"pop{n}" for n in range(1, 7)]
+    went: dict[str, int] = {}
+    for agent in agents:
+        mind, passed = Mind(), []
+        for change in (c for c in result.journal.minds if c.agent == agent):
+            mind.apply(change)
+            passed.append(minds.view(mind, agent, 0).model_dump(exclude={"time"}))
+        steps = [
+            passed.index({k: v for k, v in data.items() if k != "time"})
+            for data in shown
+            if data["agent"] == agent
+        ]
+        assert steps == sorted(steps), agent
+        went[agent] = len(set(steps))
+    assert went["pop6"] > 3  # the monitored link's agent saw the attack and acted on it
+    last = hub.snapshot().minds["pop6"]
+    assert last.model_dump(mode="json") == [d for d in shown if d["agent"] == "pop6"][-1]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.ui.test_minds import busy_moment
 
 from secmas.ui.app import create_app
 from secmas.ui.server import Background, bind, serve_in_thread
@@ -99,6 +100,17 @@ def open_run(page: Any, served: Background, run: str, ready: str = "#summary .ch
 
 def at(page: Any, t: float) -> None:
     page.locator("#time-slider").fill(str(t))
+
+
+def shows_mind(page: Any, agent: str, t: float) -> None:
+    """Wait until the minds panel shows `agent` at `t`."""
+    page.wait_for_function(
+        """([agent, t]) => {
+          const shown = document.querySelector("#mind [data-agent]");
+          return shown && shown.dataset.agent === agent && Number(shown.dataset.time) === t;
+        }""",
+        arg=[agent, t],
+    )
 
 
 def save(page: Any, path: Path, name: str, selector: str) -> None:
@@ -232,6 +244,32 @@ def test_auction_timeline_shows_each_auction_and_goes_to_its_time(
     save(page, tmp_path, "ui-auction-timeline.png", "#auction-timeline-panel")
 
 
+def test_one_agents_mind_at_a_time_of_a_finished_run(
+    served: Background, folder: Path, page: Any, tmp_path: Path
+) -> None:
+    agent, t, mind = busy_moment(report_of(folder, "secure"))
+    open_run(page, served, "secure", "#mind [data-agent]")
+    page.locator("#mind-agent").select_option(agent)
+    page.locator("#mind-time").fill(str(t))
+    shows_mind(page, agent, t)
+    assert page.locator("#mind-time-label").inner_text() == f"t = {round(t, 3):g} s"
+    assert page.locator("#mind-beliefs li").all_inner_texts() == sorted(mind.beliefs)
+    goals = sorted(mind.goals.values(), key=lambda g: g.id)
+    rows = page.locator("#mind-goals tbody tr")
+    assert [rows.nth(k).locator("td").all_inner_texts() for k in range(rows.count())] == [
+        [g.goal, g.status, g.plan] for g in goals
+    ]
+    rows = page.locator("#mind-intentions tbody tr")
+    assert [rows.nth(k).locator("td").all_inner_texts() for k in range(rows.count())] == [
+        [g.goal, g.plan] for g in mind.intentions
+    ]
+    save(page, tmp_path, "ui-mind.png", "#minds-panel")
+    # the page's time moves the mind with it: at 0 the agent pursues nothing yet
+    at(page, 0)
+    shows_mind(page, agent, 0)
+    assert page.locator("#mind-intentions").count() == 0
+
+
 def test_two_runs_side_by_side(served: Background, folder: Path, page: Any, tmp_path: Path) -> None:
     open_run(page, served, "secure")
     page.locator("#compare-open").click()
@@ -260,6 +298,11 @@ def test_two_runs_side_by_side(served: Background, folder: Path, page: Any, tmp_
     ]
     assert ticks[0] == ticks[1] and ticks[0]
     assert page.locator("#compare-auctions-a .auction-bar").count() == len(secure["auctions"])
+    # what differs between the two scenarios, field by field
+    page.wait_for_selector("#scenario-diff")
+    cells = page.locator('#scenario-diff tr[data-path="id"] td').all_inner_texts()
+    assert cells == ["id", "ddos-6pop", "spoofed-injection"]
+    assert page.locator("#scenario-diff tbody tr").count() > 1
     save(page, tmp_path, "ui-compare.png", "#compare")
     # back to one run
     page.locator("#run-select").select_option("policy")

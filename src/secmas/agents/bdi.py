@@ -707,6 +707,7 @@ class Agent:
         self._halted: str | None = None
         self._busy = 0
         self._stepping = False
+        self._watchers: list[Callable[[], None]] = []
         self.beliefs.subscribe(self._on_belief_change)
         for capability in capabilities:
             self.add_capability(capability)
@@ -744,6 +745,12 @@ class Agent:
     def owner(self, goal: Goal) -> str | None:
         """The capability that owns a current goal, or None for the agent's own."""
         return self._owners.get(goal)
+
+    def watch(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a goal is adopted, changes status or is pursued by
+        another plan (beliefs have `BeliefBase.subscribe`): what an inspector of the
+        agent's mind needs to know it must look again."""
+        self._watchers.append(listener)
 
     # ---- capabilities
 
@@ -855,6 +862,7 @@ class Agent:
         if goal in self._pending:
             goal.status = GoalStatus.SUSPENDED
             self._deferred[goal] = None
+            self._changed()
             return
         if goal not in self._intentions:
             raise ValueError(f"goal {goal} is not a current goal of {self.name!r}")
@@ -869,6 +877,7 @@ class Agent:
         self._pending[goal] = None
         self._deferred[goal] = None
         heapq.heappush(self._queue, (-goal.priority, self._order[goal], goal))
+        self._changed()
         self._wake.set()
 
     def resume_goal(self, goal: Goal) -> None:
@@ -878,6 +887,7 @@ class Agent:
         goal.status = GoalStatus.PENDING
         if goal.after is None or goal.after.status.final:
             self._deferred.pop(goal, None)
+        self._changed()
         self._wake.set()
 
     def plan_for(
@@ -1095,6 +1105,7 @@ class Agent:
         del self._pending[goal]
         goal.status = GoalStatus.INTENDED
         self._intentions[goal] = candidate
+        self._changed()
         slot = candidate is not None and candidate.plan.slot
         if slot:
             self._busy += 1
@@ -1127,6 +1138,7 @@ class Agent:
         tried: list[tuple[Capability, Plan]] = []
         while candidate is not None and not goal.status.final:
             self._intentions[goal] = candidate
+            self._changed()
             tried.append((candidate.capability, candidate.plan))
             reason = await self._execute(goal, candidate)
             if not reason:
@@ -1180,6 +1192,7 @@ class Agent:
         if owner is not None:
             self._owners[goal] = owner.name
         self._keys[goal.key] = self._keys.get(goal.key, 0) + 1
+        self._changed()
 
     def _end(self, goal: Goal, status: GoalStatus, reason: str) -> None:
         """End a current goal from outside its plan (reconsideration, drop, a capability
@@ -1198,6 +1211,7 @@ class Agent:
             return
         goal.status = status
         goal.reason = reason
+        self._changed()
         self._pending.pop(goal, None)
         self._deferred.pop(goal, None)
         self._intentions.pop(goal, None)
@@ -1216,6 +1230,10 @@ class Agent:
             self._wake.set()  # a goal may wait for this one
 
     # ---- bookkeeping
+
+    def _changed(self) -> None:
+        for listener in self._watchers:
+            listener()
 
     def _on_belief_change(self, change: BeliefChange) -> None:
         if not self._stepping:

@@ -1,6 +1,7 @@
 """What the agents did during a run: auctions, placements, mitigation actions, the
-promises initiators judged (`secmas.agents.reputation`), and the NFV-A messages refused as
-not their named sender's, or out of its role (`secmas.agents.senders`).
+promises initiators judged (`secmas.agents.reputation`), the NFV-A messages refused as
+not their named sender's, or out of its role (`secmas.agents.senders`), and how each
+agent's mind changed (`secmas.agents.mind`).
 
 Agents write here; the report layer reads it. `Journal` holds plain records, no I/O;
 `RelayJournal` also sends them to the run's driver when agents run in other processes.
@@ -22,6 +23,7 @@ from secmas.agents.auction import (
     request_to_content,
 )
 from secmas.agents.bidding import Refusal
+from secmas.agents.mind import GoalState, MindChange
 from secmas.agents.outcome import AuctionOutcome
 from secmas.agents.reputation import Conduct, Promise, ReputationBook
 from secmas.agents.senders import RefusedMessage
@@ -76,6 +78,8 @@ class Journal:
     """Every promise judged, and the peers' reputation they add up to."""
     refusals: list[RefusedMessage] = field(default_factory=list)
     """Messages refused: a spoofed sender, or a sender out of its role."""
+    minds: list[MindChange] = field(default_factory=list)
+    """Each agent's beliefs, goals and intentions, as they changed."""
 
     def auction(self, initiator: str, record: AuctionRecord) -> None:
         """Record an auction run by `initiator`."""
@@ -101,11 +105,16 @@ class Journal:
         """Record a message an agent refused (`secmas.agents.senders`)."""
         self.refusals.append(event)
 
+    def mind(self, change: MindChange) -> None:
+        """Record a change of an agent's mind (`secmas.agents.mind.MindRecorder`)."""
+        self.minds.append(change)
+
 
 # -- across processes ------------------------------------------------------------------------
 # Agents in their own processes relay what they journal to the run's driver, which merges
 # it into one Journal for the report. Format:
-# {"event": "auction" | "placement" | "action" | "execution" | "promise" | "refused", …}
+# {"event": "auction" | "placement" | "action" | "execution" | "promise" | "refused" | "mind",
+#  …}
 # (not "kind": placements have a field of that name).
 
 
@@ -151,6 +160,17 @@ def _auction_from_json(data: dict[str, Any]) -> tuple[str, AuctionRecord]:
     return str(data["initiator"]), record
 
 
+def _mind_from_json(fields: dict[str, Any]) -> MindChange:
+    return MindChange(
+        **fields
+        | {
+            "believed": tuple(fields["believed"]),
+            "forgotten": tuple(fields["forgotten"]),
+            "goals": tuple(GoalState(**goal) for goal in fields["goals"]),
+        }
+    )
+
+
 def apply_json(journal: Journal, data: Any) -> None:
     """Add one relayed event to `journal`; ValueError when it is malformed."""
     try:
@@ -168,6 +188,8 @@ def apply_json(journal: Journal, data: Any) -> None:
             journal.promise(Promise(**fields | {"conduct": Conduct(fields["conduct"])}))
         elif event == "refused":
             journal.refused(RefusedMessage(**fields))
+        elif event == "mind":
+            journal.mind(_mind_from_json(fields))
         else:
             raise ValueError(f"unknown journal event {event!r}")
     except (KeyError, TypeError) as exc:
@@ -233,3 +255,7 @@ class RelayJournal(Journal):
     def refused(self, event: RefusedMessage) -> None:
         super().refused(event)
         self._queue.put_nowait({"event": "refused", **asdict(event)})
+
+    def mind(self, change: MindChange) -> None:
+        super().mind(change)
+        self._queue.put_nowait({"event": "mind", **asdict(change)})

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from secmas.agents.bdi import GoalStatus
 from secmas.scenario.model import Measure, Operator
 
 Number = Annotated[float | None, Field(description="null: not finite (see non_finite)")]
@@ -328,6 +329,29 @@ class RefusedMessage(_Record):
     reason: str
 
 
+class GoalState(_Record):
+    """A goal as a change of its agent's mind left it."""
+
+    id: int = Field(description="the goal's number in its agent's mind (two may read alike)")
+    goal: str
+    status: GoalStatus
+    plan: str = Field(description="the plan pursuing it; (delegated) while auctioned; empty: none")
+    reason: str = Field(description="why it ended, for a final status")
+
+
+class MindChange(_Record):
+    """What changed in one agent's beliefs, goals and intentions at one time."""
+
+    time: Number = Field(description="simulated second")
+    agent: str
+    fresh: bool = Field(description="the agent (re)starts: its earlier mind is gone")
+    believed: list[str] = Field(description="literals believed from now on")
+    forgotten: list[str] = Field(description="literals no longer believed")
+    goals: list[GoalState] = Field(
+        description="goals adopted or changed; a final status ends the goal"
+    )
+
+
 class Report(_Record):
     """report.json, schema `secmas.run/1`: the machine-readable record of a run."""
 
@@ -358,6 +382,9 @@ class Report(_Record):
     reputation: Reputation
     refused_messages: list[RefusedMessage] = Field(
         description="NFV-A messages refused: a spoofed sender, or one out of its role"
+    )
+    minds: list[MindChange] = Field(
+        description="each agent's mind as it changed; replay up to a time for its state then"
     )
     non_finite: dict[str, Literal["Infinity", "-Infinity", "NaN"]] = Field(
         default_factory=dict,

@@ -116,4 +116,5 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
             "ledger": result.reputation_ledger,
         },
         "refused_messages": [asdict(r) for r in journal.refusals],
+        "minds": [asdict(m) for m in journal.minds],
     }

@@ -6,9 +6,12 @@ and the page at /.
 | `GET /api/runs` | every run under the runs directory, newest first (unreadable: why) |
 | `GET /api/runs/{id}` | everything the page shows about one run |
 | `GET /api/runs/{id}/scenario` | the scenario, its topology drawn, traffic and attack windows |
+| `GET /api/runs/{id}/scenario/diff?other=B` | what differs from run B's scenario, field by field |
 | `GET /api/runs/{id}/workflow` | the deployment steps 0–14 as they ran |
 | `GET /api/runs/{id}/agents` | per agent: PoP, status, trust score, attestation history |
 | `GET /api/runs/{id}/auctions` | every auction: bids with T, C, D, utility, refusals, winner |
+| `GET /api/runs/{id}/minds` | the agents whose beliefs, goals and intentions were recorded |
+| `GET /api/runs/{id}/minds/{agent}?time=T` | that agent's beliefs, goals and intentions at T s |
 | `GET /api/runs/{id}/placements` | VNF instances at the start and every placement event |
 | `GET /api/runs/{id}/ledger` | contracts, attestation plan and records, key epochs, audit anchors |
 | `GET /api/runs/{id}/alerts` | alerts of every source, with explanations and what was done |
@@ -23,8 +26,10 @@ and the page at /.
 | `GET /api/live/events` | what follows, as server-sent events |
 
 An unknown run is 404, an id that is not one (a separator or a control character, too
-long) 422, a run whose report.json is unreadable 422 with the reason; each with a
-`detail` message. The last three answer null when the run has no such section.
+long) 422, a run whose report.json is unreadable 422 with the reason, an agent whose
+mind the run did not record 404, a time outside the run (or not a number) 422, a
+scenario to compare that cannot be read 422; each with a `detail` message. The last
+three answer null when the run has no such section.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from secmas.scenario.model import Scenario
+from secmas.ui import minds, views
 from secmas.ui import runs as store
-from secmas.ui import views
 from secmas.ui.adaptive import CtiView, MtdView
 from secmas.ui.compliance import SslaView
 from secmas.ui.live import LiveHub
@@ -55,6 +61,8 @@ from secmas.ui.models import (
     Ledger,
     LiveState,
     Metrics,
+    MindIndex,
+    MindView,
     PlacementTimeline,
     RunDetail,
     RunSummary,
@@ -63,6 +71,7 @@ from secmas.ui.models import (
 )
 from secmas.ui.network import NetworkView
 from secmas.ui.runs import RUN_ID, LoadedRun, RunStore, UnknownRun, UnreadableRun
+from secmas.ui.scenario_diff import Difference, scenario_diff
 
 T = TypeVar("T")
 
@@ -78,6 +87,10 @@ RunId = Annotated[
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no run of that id"},
     422: {"description": "not a run id, or the run's report.json is unreadable"},
+}
+MIND_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no run of that id, or no agent of that name in it"},
+    422: {"description": "not a run id, an unreadable run, or a time not in the run"},
 }
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 10.0
@@ -130,6 +143,14 @@ def create_app(runs: Path, hub: LiveHub | None = None) -> FastAPI:
         """The scenario: topology (PoPs, links, hosts, clients, attackers), traffic, attack."""
         return loaded(run_id, store.scenario_of)
 
+    @app.get("/api/runs/{run_id}/scenario/diff", tags=["runs"], responses=ERRORS)
+    def run_scenario_diff(
+        run_id: RunId,
+        other: Annotated[str, Query(max_length=255, description="the run to compare with (B)")],
+    ) -> list[Difference]:
+        """What differs between this run's scenario (A) and `other`'s (B), field by field."""
+        return scenario_diff(loaded(run_id, _scenario), loaded(other, _scenario))
+
     @app.get("/api/runs/{run_id}/workflow", tags=["runs"], responses=ERRORS)
     def run_workflow(run_id: RunId) -> list[WorkflowStep]:
         """The deployment workflow's steps (0–14) with inputs, outputs, time and outcome."""
@@ -144,6 +165,26 @@ def create_app(runs: Path, hub: LiveHub | None = None) -> FastAPI:
     def run_auctions(run_id: RunId) -> list[Auction]:
         """Every auction: bids with T, C, D and Eq. 3.1 utility, refusals, winner."""
         return loaded(run_id, lambda r: r.report.auctions)
+
+    @app.get("/api/runs/{run_id}/minds", tags=["runs"], responses=ERRORS)
+    def run_minds(run_id: RunId) -> MindIndex:
+        """The agents whose beliefs, goals and intentions the run recorded."""
+        return loaded(run_id, lambda r: minds.index(r.report))
+
+    @app.get("/api/runs/{run_id}/minds/{agent}", tags=["runs"], responses=MIND_ERRORS)
+    def run_mind(
+        run_id: RunId,
+        agent: str,
+        time: Annotated[float, Query(description="simulated second, within the run")],
+    ) -> MindView:
+        """One agent's beliefs, goals and intentions at a time of the run."""
+        report = loaded(run_id, lambda r: r.report)
+        try:
+            return minds.mind_at(report, agent, time)
+        except minds.UnknownAgent as exc:
+            raise HTTPException(404, str(exc)) from None
+        except minds.OutOfRun as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @app.get("/api/runs/{run_id}/placements", tags=["runs"], responses=ERRORS)
     def run_placements(run_id: RunId) -> PlacementTimeline:
@@ -221,6 +262,14 @@ def create_app(runs: Path, hub: LiveHub | None = None) -> FastAPI:
         )
 
     return app
+
+
+def _scenario(run: LoadedRun) -> Scenario:
+    """The run's scenario, or a 422 that says why there is none."""
+    if run.scenario is None:
+        why = run.scenario_problem or "neither in the run folder nor embedded"
+        raise HTTPException(422, f"run {run.id!r}: its scenario cannot be read: {why}")
+    return run.scenario
 
 
 async def _stream(hub: LiveHub, last: int, request: Request) -> AsyncIterator[str]:

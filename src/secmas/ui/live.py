@@ -10,7 +10,8 @@ Event kinds and their data: `start` (run id, scenario view), `step` (a deploymen
 number, name), `plan` (the attestation plan), `initial` (instances there from the
 start), `progress` (now, duration, the step's telemetry point), `auction`, `placement`,
 `action`, `attestation` (report.json records), `alert` (an Alert), `network` (steered
-paths and blocked flows so far, after new actions), `end` (status, folder, passed, error).
+paths and blocked flows so far, after new actions), `mind` (an agent's mind after it
+changed: a MindView), `end` (status, folder, passed, error).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from secmas.agents.mind import Mind, MindChange
 from secmas.api.observer import RunObserver
-from secmas.ui import views
+from secmas.ui import minds, views
 from secmas.ui.models import Alert, LiveState
 from secmas.ui.network import network_view
 
@@ -106,6 +108,8 @@ def _apply(state: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
         state["initial"] = data["instances"]
     elif kind == "network":
         state["network"] = data
+    elif kind == "mind":
+        state.setdefault("minds", {})[data["agent"]] = data
     elif kind == "progress":
         state["now"] = data["now"]
         state["duration"] = data["duration"]
@@ -133,6 +137,8 @@ class LiveLoop:
         self._world: Any = None
         self._attestations: Callable[[], Sequence[Any]] = list
         self._seen: dict[str, int] = {}
+        self._minds: dict[str, Mind] = {}
+        """Each agent's mind as far as the run got."""
         self._started: tuple[float, float] | None = None
 
     def attach(
@@ -199,6 +205,15 @@ class LiveLoop:
             self.hub.publish("alert", alert.model_dump(mode="json"))
         for number, loop in enumerate(self.watch):
             self._alerts(f"watch-{number}", _loop_alerts(loop))
+        self._publish_minds(self._new("minds", journal.minds))
+
+    def _publish_minds(self, changes: Sequence[MindChange]) -> None:
+        """Each agent's mind now, for the agents whose mind changed."""
+        for change in changes:
+            self._minds.setdefault(change.agent, Mind()).apply(change)
+        for agent in dict.fromkeys(change.agent for change in changes):
+            now = minds.view(self._minds[agent], agent, self._now())
+            self.hub.publish("mind", now.model_dump(mode="json"))
 
     def _alerts(self, key: str, alerts: Sequence[Alert]) -> None:
         """Publish the alerts of one source that were not published yet (sources only

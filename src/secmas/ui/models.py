@@ -176,6 +176,23 @@ class Acceptance(_Read):
     passed: bool
 
 
+class GoalState(_Read):
+    id: int
+    goal: str
+    status: str
+    plan: str
+    reason: str
+
+
+class MindChange(_Read):
+    time: float
+    agent: str
+    fresh: bool
+    believed: list[str]
+    forgotten: list[str]
+    goals: list[GoalState]
+
+
 class Report(_Read):
     """report.json, schema `secmas.run/1`."""
 
@@ -201,6 +218,7 @@ class Report(_Read):
     cti: dict[str, Any] | None = None
     mtd: dict[str, Any] | None = None
     engine: str = "simulator"
+    minds: list[MindChange] = []
 
 
 # -- what the API answers -------------------------------------------------------------------
@@ -381,6 +399,32 @@ class Figure(BaseModel):
     )
 
 
+class MindGoal(BaseModel):
+    """A current goal of an agent: what it asks, its status and the plan pursuing it."""
+
+    id: int = Field(description="its number in the agent's mind (two goals may read alike)")
+    goal: str
+    status: str
+    plan: str = Field(description="the plan pursuing it; (delegated) while auctioned; empty: none")
+
+
+class MindView(BaseModel):
+    """One agent's beliefs, goals and intentions at one simulated time."""
+
+    agent: str
+    time: float
+    beliefs: list[str] = Field(description="literals believed, sorted")
+    goals: list[MindGoal] = Field(description="current goals, in the order adopted")
+    intentions: list[MindGoal] = Field(description="the goals being pursued, with their plans")
+
+
+class MindIndex(BaseModel):
+    """Whose minds a run recorded, and over which simulated time."""
+
+    agents: list[str]
+    end: float = Field(description="the last simulated second a mind can be asked at")
+
+
 class RunDetail(BaseModel):
     """Everything the page shows about one run."""
 
@@ -404,6 +448,7 @@ class RunDetail(BaseModel):
     cnf_metrics: dict[str, Series] = Field({}, description="per CNF: metrics-<cnf>.csv")
     network: NetworkView = Field(description="steered paths and blocked flows over time")
     figures: list[Figure] = Field(description="key figures, the same for every run")
+    minds: MindIndex = Field(description="whose beliefs, goals and intentions were recorded")
 
 
 class LiveState(BaseModel):
@@ -428,3 +473,4 @@ class LiveState(BaseModel):
     alerts: list[Alert] = []
     plan: list[str] = []
     network: NetworkView | None = None
+    minds: dict[str, MindView] = Field({}, description="per agent, its mind now")

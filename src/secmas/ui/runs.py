@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from secmas.scenario.loader import Problem, ScenarioError, load_scenario
 from secmas.scenario.model import Scenario
-from secmas.ui import views
+from secmas.ui import minds, views
 from secmas.ui.adaptive import CtiView, MtdView, cti_view, mtd_view
 from secmas.ui.compliance import SslaView, ssla_view
 from secmas.ui.figures import key_figures
@@ -582,4 +582,5 @@ def detail(run: LoadedRun) -> RunDetail:
         cnf_metrics=cnf_metrics(run),
         network=network(run),
         figures=figures(run),
+        minds=minds.index(report),
     )

@@ -73,6 +73,7 @@ from secmas.agents.lifecycle import (
     resize_in_place,
     roll,
 )
+from secmas.agents.mind import MindRecorder
 from secmas.network.clock import Clock, VirtualClock
 from secmas.network.dataplane import DataPlane, Steer, UsageEvent
 from secmas.network.dataplane.controller import Controller, LocalController
@@ -309,6 +310,7 @@ class PoPAgent:
 
     def __post_init__(self) -> None:
         self.bdi = Agent(self.pop)
+        self.mind = MindRecorder(self.bdi, self.world.clock, self.world.journal.mind)
         self.mailbox = Mailbox(
             self.pop,
             self.world.infra,
@@ -383,6 +385,7 @@ class PoPAgent:
         await self.board.stop()
         await self.mailbox.stop()
         await self.bdi.stop()
+        self.mind.flush()
 
     async def revoke(self, reason: str) -> None:
         """The trust layer revoked this agent: it takes no further action. Its reasoning
