@@ -37,11 +37,16 @@ def _collapsed(text: str) -> str:
     return " ".join(text.split())
 
 
+LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+"""A Markdown link, whose text alone is what a reader reads (glossary links sit in figures'
+sentences)."""
+
+
 def walkthrough() -> str:
-    """The page's section on the demo, collapsed."""
+    """The page's section on the demo, collapsed, its links read as their text."""
     text = PAGE.read_text(encoding="utf-8")
     start, end = text.index(SECTION[0]), text.index(SECTION[1])
-    return _collapsed(text[start:end])
+    return _collapsed(LINK.sub(r"\1", text[start:end]))
 
 
 def _pop(agent: str) -> str:
