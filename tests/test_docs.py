@@ -271,7 +271,7 @@ def test_every_message_quoted_in_troubleshooting_is_still_in_the_code() -> None:
     assert len(blocks) >= 15
     missing = []
     for line in "".join(blocks).splitlines():
-        for fragment in line.removeprefix("error ").split("…"):
+        for fragment in line.removeprefix("error: ").split("…"):
             if fragment.strip(" :") not in code:
                 missing.append(f"{fragment!r} (in {line!r})")
     assert not missing

@@ -958,7 +958,7 @@ CASES = [
     Case(
         "cti-decisions-unwritable",
         ("cti", "share", EDGE_A, *CTI_MAPS, "--decisions", "{tmp}/none/d.csv"),
-        "--decisions {tmp}/none/d.csv: cannot write: No such file or directory",
+        "--decisions {tmp}/none/d.csv: no folder {tmp}/none",
     ),
     Case(
         "cti-report-twice",

@@ -80,7 +80,8 @@ def test_taxii_url_of_an_existing_server(tmp_path: Path, monkeypatch) -> None:
         command = ["cti", "share", *ALL, *maps(), "--out", str(tmp_path / "b.json")]
         ok = runner.invoke(app, [*command, "--taxii", server.url, "--taxii-user", access.user])
         monkeypatch.setenv("SECMAS_TAXII_PASSWORD", "wrong")
-        refused = runner.invoke(app, [*command, "--taxii", server.url, "--taxii-user", access.user])
+        again = [*command, "--force", "--taxii", server.url, "--taxii-user", access.user]
+        refused = runner.invoke(app, again)
     assert ok.exit_code == 0, ok.output
     assert "hygiene edge-a: 0.738\n" in ok.output
     assert refused.exit_code == 2
@@ -152,7 +153,7 @@ def test_an_unwritable_output_exits_2_naming_the_option_and_path(
     result = runner.invoke(app, ["cti", "share", ALL[0], *maps(), option, str(target)])
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
-    assert f"{option} {target}: cannot write: No such file or directory" in said
+    assert f"{option} {target}: no folder {target.parent}" in said
     assert "Errno" not in said and "Traceback" not in said
 
 

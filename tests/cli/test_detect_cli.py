@@ -153,7 +153,7 @@ def bad_inputs(tmp_path: Path, model: Path) -> list[tuple[list[str], str]]:
                 "-o",
                 str(tmp_path / "no" / "s.csv"),
             ],
-            "cannot write",
+            f"--out {tmp_path / 'no' / 's.csv'}: no folder {tmp_path / 'no'}",
         ),
         (["fit", "--csv", str(short), "-o", str(tmp_path / "m.pt"), *TINY], "short.csv has 3 rows"),
         (
@@ -175,7 +175,7 @@ def bad_inputs(tmp_path: Path, model: Path) -> list[tuple[list[str], str]]:
                 "--hidden",
                 "2",
             ],
-            "cannot write",
+            f"--out {tmp_path / 'no' / 'm.pt'}: no folder {tmp_path / 'no'}",
         ),
     ]
 

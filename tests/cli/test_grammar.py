@@ -429,3 +429,88 @@ def test_an_input_folder_that_does_not_exist_exits_2_naming_it(
     option = argv[argv.index("{none}") - 1]
     assert result.exit_code == 2
     assert f"error: {option} {none}: no such folder" in result.output, result.output
+
+
+# -- outputs are never silently written over ---------------------------------------------
+
+CTI_SHARE = ["cti", "share", "{input}", "--sensitivity", "{input}", "--necessity", "{input}"]
+WRITERS = {
+    "schema": ["schema", "scenario", "-o", "{file}"],
+    "scenario init": ["scenario", "init", "--out", "{file}"],
+    "scenario from-topology": ["scenario", "from-topology", "sndlib/abilene", "-o", "{file}"],
+    "detect fit": ["detect", "fit", "--csv", "{input}", "-o", "{file}"],
+    "detect fit --report": [
+        "detect",
+        "fit",
+        "--csv",
+        "{input}",
+        "-o",
+        "{new}",
+        "--report",
+        "{file}",
+    ],
+    "detect score": ["detect", "score", "--csv", "{input}", "--model", "{input}", "-o", "{file}"],
+    "detect train": ["detect", "train", "{scenario}", "-o", "{file}"],
+    "detect dataset": ["detect", "dataset", "{scenario}", "-o", "{file}"],
+    "cti share": [*CTI_SHARE, "-o", "{file}"],
+    "cti share --decisions": [*CTI_SHARE, "--decisions", "{file}"],
+    "wrap": ["wrap", "{input}", "-o", "{file}"],
+    "policy check": ["policy", "check", "{input}", "-o", "{folder}"],
+    "bus keys": ["bus", "keys", "{scenario}", "-o", "{folder}"],
+    "bus certs": ["bus", "certs", "-o", "{folder}", "--server", "n1", "--host", "127.0.0.1"],
+    "deploy kubernetes": ["deploy", "kubernetes", "{scenario}", "--out", "{folder}"],
+    "run": ["run", "{scenario}", "--out", "{folder}"],
+}
+"""A command line of every command that writes files, its output already there."""
+OWN_RULE = {
+    "sweep": "a folder of results goes on with --resume, or is refused",
+    "image build": "its manifest is the image's, rewritten with it; --force builds again",
+    "demo": "the same --out and --force as run, declared once",
+}
+"""Commands with an --out that keep a rule of their own, and why."""
+
+
+def test_every_command_that_writes_has_its_refusal_tested() -> None:
+    writing = {path for path, found, _ in commands() if "--out" in _names(found)}
+    assert writing - OWN_RULE.keys() == {case.split(" --")[0] for case in WRITERS}
+    for path, found, _ in commands():
+        if path in {case.split(" --")[0] for case in WRITERS}:
+            assert "--force" in _names(found), path
+
+
+def _names(command: Any) -> set[str]:
+    return {name for option in options(command) for name in option.opts}
+
+
+@pytest.mark.parametrize("case", sorted(WRITERS))
+def test_an_existing_output_is_kept_without_force(case: str, tmp_path: Path) -> None:
+    """Before any work, and with what was there untouched: a model trained for an hour or
+    a folder of keys is not lost to a repeated command."""
+    earlier = tmp_path / "earlier"
+    earlier.write_text("earlier work\n")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("earlier work\n")
+    values = {
+        "file": earlier,
+        "folder": folder,
+        "new": tmp_path / "new",
+        "input": tmp_path / "input",
+        "scenario": default_scenario_path(),
+    }
+    values["input"].write_text("x\n")
+    result = runner.invoke(app, [a.format(**values) for a in WRITERS[case]])
+    assert result.exit_code == 2, result.output
+    (said,) = [x for x in result.output.splitlines() if x.startswith("error: ")]
+    assert "add --force" in said and str(earlier if "{file}" in WRITERS[case] else folder) in said
+    assert earlier.read_text() == "earlier work\n"
+    assert [p.name for p in folder.iterdir()] == ["kept.txt"]
+    assert not values["new"].exists()
+
+
+def test_force_writes_over_an_existing_output(tmp_path: Path) -> None:
+    out = tmp_path / "scenario.schema.json"
+    out.write_text("earlier work\n")
+    result = runner.invoke(app, ["schema", "scenario", "-o", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["title"]

@@ -37,5 +37,5 @@ def test_schema_refuses_an_unknown_kind_and_an_unwritable_file(tmp_path: Path) -
     missing = tmp_path / "no" / "such" / "x.json"
     unwritable = runner.invoke(app, ["schema", "hosts", "-o", str(missing)])
     assert unwritable.exit_code == 2
-    assert f"cannot write {missing}" in unwritable.output
+    assert f"--out {missing}: no folder {missing.parent}" in unwritable.output
     assert unwritable.exception is None or isinstance(unwritable.exception, SystemExit)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from secmas.cli.arguments import ForceFileOption, check_new_files
 from secmas.cli.grammar import CTI_KEYS_VARIABLE as KEYS_VARIABLE
 from secmas.cli.grammar import TAXII_PASSWORD_VARIABLE as PASSWORD_VARIABLE
 from secmas.cli.grammar import TAXII_USER_VARIABLE as USER_VARIABLE
@@ -203,6 +204,7 @@ def share_command(
         float,
         typer.Option(min=0.001, metavar="X", help="refuse scanner reports larger than this (MiB)"),
     ] = 16.0,
+    force: ForceFileOption = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -222,9 +224,7 @@ def share_command(
       secmas cti share scenarios/cti/edge-a.json -o bundle.json \\
         --sensitivity scenarios/cti/sensitivity.yaml \\
         --necessity scenarios/cti/necessity.yaml"""
-    for option, path in (("--out", out), ("--decisions", decisions)):
-        if path is not None and not path.parent.is_dir():
-            raise fail(f"{option} {path}: cannot write: No such file or directory")
+    check_new_files(force, ("--out", out), ("--decisions", decisions))
     with json_mode(as_json):
         _share(reports, sensitivity, necessity, out, decisions, threshold, taxii, taxii_user,
                keys, max_report_mb, as_json)  # fmt: skip

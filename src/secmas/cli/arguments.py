@@ -97,6 +97,10 @@ ForceOption = Annotated[
         "run writes (never an audit log)",
     ),
 ]
+ForceFileOption = Annotated[
+    bool, typer.Option("--force", help="write over output files that already exist")
+]
+"""`--force` of a command that writes files: without it, an existing one is refused."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,34 @@ def check_readable(path: Path, option: str | None = None) -> None:
         raise fail(f"{where}: cannot read file: {exc}") from None
 
 
+def check_new_files(force: bool, *outputs: tuple[str, Path | None]) -> None:
+    """Exit 2 unless each output file, (option, path), can be written: its folder exists,
+    it is not itself a folder, and without `force` it does not exist yet. What a command
+    writes never silently replaces earlier work (a model trained for an hour, a recorded
+    dataset, a signed manifest)."""
+    for option, path in outputs:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise fail(f"{option} {path} is a folder: give the file to write")
+        if not path.absolute().parent.is_dir():
+            raise fail(f"{option} {path}: no folder {path.parent}")
+        if path.exists() and not force:
+            raise fail(f"{option} {path} already exists: add --force to write over it")
+
+
+def check_new_folder(force: bool, option: str, folder: Path | None) -> None:
+    """Exit 2 unless the command may write its files into `folder` (None: not given): a
+    file there, or a folder that holds files without `force`, is refused, as a run's
+    `--out` is (`secmas.report.folder.refusal`)."""
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise fail(f"{option} {folder}: a file, not a folder")
+    if (why := refusal(folder, force, "add --force")) is not None:
+        raise fail(f"{option} {why}")
+
+
 def check_folder(path: Path | None, option: str) -> None:
     """Exit 2 unless `path` (None: not given) is an existing folder, naming the option that
     gave it: a mistyped input folder is told as such before any work, not later as some
@@ -212,10 +244,7 @@ def check_out(out: Path | None, force: bool) -> None:
     """Exit 2 unless the run can write its files to `out` (or, without it, under runs/)."""
     option = "--out" if out is not None else "the default folder runs/"
     folder = out if out is not None else Path("runs")
-    if folder.exists() and not folder.is_dir():
-        raise fail(f"{option} {folder}: a file, not a folder")
-    if out is not None and (why := refusal(folder, force, "add --force")) is not None:
-        raise fail(f"--out {why}")
+    check_new_folder(force or out is None, option, folder)  # runs/ holds every run
     _check_writable(option, folder)
 
 

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from secmas.cli.arguments import JsonOption, check_folder, check_readable
+from secmas.cli.arguments import (
+    ForceFileOption,
+    JsonOption,
+    check_folder,
+    check_new_folder,
+    check_readable,
+)
 from secmas.cli.grammar import Typer
 from secmas.cli.output import console, errors, fail, line, print_json, say
 
@@ -134,6 +140,7 @@ def keys(
         Path, typer.Argument(metavar="SCENARIO", help="the scenario the pipeline runs")
     ],
     out: OutDirOption,
+    force: ForceFileOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """An nkey per client of the scenario's pipeline (mlfo.nk, <pop>.nk, mode 0600) and
@@ -142,6 +149,7 @@ def keys(
 
     Example: secmas bus keys scenarios/ddos-6pop.yaml -o nats-keys"""
     check_readable(scenario)
+    check_new_folder(force, "--out", out)
     from secmas.pipeline.busaccess import issue_pipeline_users
     from secmas.pipeline.mlfo import pipeline_name
     from secmas.scenario.loader import ScenarioError, load_scenario
@@ -181,12 +189,14 @@ def certs(
         list[str],
         typer.Option("--host", metavar="HOST", help="an address or DNS name the servers answer on"),
     ],
+    force: ForceFileOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """A new CA and a certificate per server for `host`s (ca.pem, NAME.pem, NAME-key.pem);
     the CA's key is not kept. Clients then run with --bus-ca OUT/ca.pem.
 
     Example: secmas bus certs -o pki --server n1 --host nats.example"""
+    check_new_folder(force, "--out", out)
     from secmas.transport.tls import check_host, check_server_names, issue_run_pki
 
     try:

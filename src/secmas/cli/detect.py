@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from secmas.cli.arguments import SEED_RANGE, JsonOption, QuietOption, check_readable, parse_seed
+from secmas.cli.arguments import (
+    SEED_RANGE,
+    ForceFileOption,
+    JsonOption,
+    QuietOption,
+    check_new_files,
+    check_readable,
+    parse_seed,
+)
 from secmas.cli.grammar import Typer
 from secmas.cli.output import (
     FAILED_RUN,
@@ -159,6 +167,7 @@ def fit(
         ),
     ] = 0,
     report: ReportOption = None,
+    force: ForceFileOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -169,6 +178,7 @@ def fit(
 
     Example: secmas detect fit --csv normal.csv -o model.pt --model auto"""
     set_quiet(quiet)
+    check_new_files(force, ("--out", out), ("--report", report))
     with json_mode(as_json):
         _fit(csv, out, model, columns, candidates, window, percentile, seed, report, as_json,
              {"epochs": epochs, "batch": batch, "hidden": hidden, "latent": latent})  # fmt: skip
@@ -189,9 +199,6 @@ def _fit(
 ) -> None:
     from secmas.analytics.csvdata import CSVDataError, check_rows
 
-    for path in (out, report):
-        if path is not None and not path.parent.is_dir():
-            raise fail(f"cannot write {path}: no folder {path.parent}")
     tried = _candidates(candidates) if model is ModelChoice.auto else ()
     series = _read(csv)
     values, features = _training_columns(csv, series, columns)
@@ -378,12 +385,14 @@ def score(
         ),
     ] = ThresholdChoice.static,
     top: Annotated[int, typer.Option(min=0, metavar="N", help="how many alerts to list")] = 10,
+    force: ForceFileOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Score a CSV of metrics with a fitted detector (any `detect fit` wrote): flagged
     windows and their causes, and with a ground-truth column, how they match it.
 
     Example: secmas detect score --csv test.csv --model model.pt -o scores.csv"""
+    check_new_files(force, ("--out", out))
     with json_mode(as_json):
         _score(csv, model, out, threshold, top, as_json)
 
@@ -602,6 +611,7 @@ def train(
         Path | None,
         typer.Option("--report", metavar="FILE", help="JSON file of the rounds and F1 to write"),
     ] = None,
+    force: ForceFileOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -610,9 +620,7 @@ def train(
 
     Example: secmas detect train scenarios/cnf-attack.yaml -o model.pt --federated"""
     set_quiet(quiet)
-    for path in (out, report):
-        if path is not None and not path.parent.is_dir():
-            raise fail(f"cannot write {path}: no folder {path.parent}")
+    check_new_files(force, ("--out", out), ("--report", report))
     if (processes or norm_bound is not None) and not federated:
         raise fail("--processes and --norm-bound go with --federated")
     check_readable(scenario)
@@ -878,6 +886,7 @@ def dataset(
             "(root; --seconds is then each phase's wall time: normal, each attack, normal)",
         ),
     ] = "simulator",
+    force: ForceFileOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -886,6 +895,7 @@ def dataset(
 
     Example: secmas detect dataset scenarios/cnf-attack.yaml -o normal.csv"""
     set_quiet(quiet)
+    check_new_files(force, ("--out", out))
     if dataplane not in ("simulator", "emulated"):
         raise fail(f"--dataplane {dataplane!r}: choose simulator or emulated")
     check_readable(scenario)

@@ -10,9 +10,13 @@ One grammar for every command (a test walks the command tree and checks it):
   only picks an embedded scenario, in `demo`;
 * **the file or folder a command writes** is `-o/--out FILE|DIR`, short `-o` always; other
   files it can write beside it are named for what they hold (`--report`, `--decisions`);
-* **overwriting** what a command otherwise refuses to write over (a folder that holds
-  files, a scenario file, a stored manifest, an image built from the same inputs) is
-  `--force`, the one name for it;
+* **overwriting** is `--force`, the one name for it: no command writes over an existing
+  output file, or into an output folder that holds files, without it (`arguments.
+  check_new_files`, `check_new_folder`): a model trained for an hour, a recorded dataset,
+  a folder of keys are never lost to a repeated command. `--force` also replaces a
+  stored manifest (`wrap --repository`) and builds an image again from unchanged inputs
+  (`image build`, whose manifest belongs to the image it built and is rewritten with it);
+  `sweep` goes on in a folder of results with `--resume` instead;
 * **key files** have one name per role: `--key FILE` the private key the command itself
   signs with (`wrap`, `image build`); `--<role>-key FILE` the private key of a named party
   the command acts for (`--mlfo-key`, `--secaas-key`, `agent --bus-key`); `--trusted-key KEY`
@@ -58,10 +62,12 @@ from secmas import __version__
 from secmas.cli.adaptive import register as register_cti
 from secmas.cli.arguments import (
     SEED_RANGE,
+    ForceFileOption,
     JsonOption,
     RunArguments,
     check_closed_loop,
     check_folder,
+    check_new_files,
     check_readable,
     check_run_arguments,
     parse_seed,
@@ -297,6 +303,7 @@ def from_topology(
         float,
         typer.Option(min=0.001, metavar="X", help="MB/s of the server's link (the monitored one)"),
     ] = 10.0,
+    force: ForceFileOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Generate a DDoS scenario from a real topology (SNDlib, Topology Zoo, CAIDA, Gabriel).
@@ -307,6 +314,7 @@ def from_topology(
     has room for the classifier, so the load balancer splits the traffic.
 
     Example: secmas scenario from-topology sndlib/abilene -o abilene.yaml --seed 3"""
+    check_new_files(force, ("--out", out))
     with json_mode(as_json):
         try:
             kind = _choice("--attack-kind", attack_kind, ATTACK_KINDS)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from secmas.cli.arguments import ForceFileOption, check_new_folder
 from secmas.cli.grammar import Typer
 from secmas.cli.output import BAD_INPUT, console, error, fail, line, print_json, say
 
@@ -43,6 +44,7 @@ def check(
             "--out", "-o", metavar="DIR", help="write each SSLA to this folder as <ssla id>.xml"
         ),
     ] = None,
+    force: ForceFileOption = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -58,6 +60,7 @@ def check(
     Example: secmas policy check scenarios/policies/slice-isolation.yaml -o sslas/"""
     from secmas.policy.conflicts import check as conflict_check
 
+    check_new_folder(force, "--out", out)
     if as_json:
         _check_as_json(file, out)
         return

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from secmas.cli.arguments import SEED_RANGE, parse_seed
+from secmas.cli.arguments import SEED_RANGE, ForceFileOption, check_new_files, parse_seed
 from secmas.cli.output import BAD_INPUT, console, error, fail, say, warn
 
 if TYPE_CHECKING:
@@ -80,9 +80,7 @@ def init(
             help="simulated seconds the run lasts (default 90 for --pops, 240 for --topology)",
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="write over an existing --out file")
-    ] = False,
+    force: ForceFileOption = False,
 ) -> None:
     """Write a complete scenario, commented section by section, to edit: the network
     (PoPs, links, resources), traffic, attack, the DDoS strategy's goals and their VNFs,
@@ -92,7 +90,7 @@ def init(
     secmas run my.yaml."""
     if pops is not None and topology is not None:
         raise fail("--pops and --topology: give one (a hand-written network or a real one)")
-    _check_out(out, force)
+    check_new_files(force, ("--out", out))
     from secmas.scenario.loader import ScenarioError
     from secmas.scenario.starter import DURATION_S, starter_scenario, starter_yaml, with_duration
     from secmas.scenario.validation import load_with_warnings, runnable_text
@@ -131,16 +129,6 @@ def init(
     for caveat in caveats:
         warn(str(caveat))
     say(f"wrote {out}: edit it, then `secmas scenario validate {out}` and `secmas run {out}`")
-
-
-def _check_out(out: Path, force: bool) -> None:
-    """Exit 2 for an --out that is a folder, or a file without --force."""
-    if out.is_dir():
-        raise fail(f"--out {out} is a folder: give the file to write, e.g. {out}/my.yaml")
-    if out.exists() and not force:
-        raise fail(f"--out {out} already exists: add --force to write over it")
-    if not out.parent.is_dir():
-        raise fail(f"--out {out}: no folder {out.parent}")
 
 
 def _from_topology(key: str, seed: int) -> Scenario:

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from secmas.cli.arguments import ForceFileOption, check_new_files
 from secmas.cli.output import fail, say
 
 
@@ -42,6 +43,7 @@ def schema(
         Path | None,
         typer.Option("--out", "-o", metavar="FILE", help="write it to FILE (default: print it)"),
     ] = None,
+    force: ForceFileOption = False,
 ) -> None:
     """Print the JSON Schema (draft 07) of a scenario, a sweep spec, a host list or
     report.json, generated from the models secmas checks them with.
@@ -51,6 +53,7 @@ def schema(
 
     Example: secmas schema scenario -o scenario.schema.json
     """
+    check_new_files(force, ("--out", out))
     # pydantic's schema generation and the models load here, not for every command
     from secmas.schemas import generate, render
 

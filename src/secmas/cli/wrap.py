@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from secmas.cli.arguments import JsonOption
+from secmas.cli.arguments import JsonOption, check_new_files
 from secmas.cli.output import console, errors, fail, json_mode, line, print_json, say, styled
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ def wrap_artifact(
             "--out",
             "-o",
             metavar="FILE",
-            help="manifest file (default <artifact>.manifest.json)",
+            help="manifest file (default <artifact>.manifest.json; with --release, none: "
+            "the release store keeps it)",
         ),
     ] = None,
     key: Annotated[
@@ -78,7 +79,11 @@ def wrap_artifact(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="replace the repository's manifest of this image version"),
+        typer.Option(
+            "--force",
+            help="write over an existing manifest file and the repository's manifest of this "
+            "image version",
+        ),
     ] = False,
     release: Annotated[
         bool,
@@ -102,6 +107,8 @@ def wrap_artifact(
     from secmas.trust.sitelist import AllowListError
     from secmas.trust.wrap import ArtifactError, wrap
 
+    target = out if out is not None or release else Path(f"{artifact.name}.manifest.json")
+    check_new_files(force, ("--out", target))
     with json_mode(as_json):
         try:
             secret = load_private_key(key) if key is not None else signing_key()
@@ -114,12 +121,12 @@ def wrap_artifact(
             raise fail(str(exc)) from None
         if not as_json:
             _print_measurement(manifest)
-        target = out or Path(f"{artifact.name}.manifest.json")
-        try:
-            manifest.save(target)
-        except ManifestError as exc:
-            raise fail(str(exc)) from None
-        say(f"wrote {target}")
+        if target is not None:
+            try:
+                manifest.save(target)
+            except ManifestError as exc:
+                raise fail(str(exc)) from None
+            say(f"wrote {target}")
         if releases is not None:
             say(
                 f"stored the release {manifest.image} {manifest.version} and this install's"
