@@ -23,7 +23,10 @@ def auction_tables(auctions: list[dict[str, Any]]) -> Iterator[Table]:
         if auction["goal_name"] != "flowRateLimited":
             yield auction_table(auction)
     if repeated:
-        table = Table(title=f"{len(repeated)} × flowRateLimited (one per malicious flow)")
+        table = Table(
+            title=f"{len(repeated)} × flowRateLimited (one per malicious flow)",
+            caption="winners by the lowest utility (Eq. 3.1); auctions.csv holds every bid",
+        )
         for column in ("flow", "initiator", "t (s)", "winner", "bids", "status"):
             table.add_column(column)
         for auction in repeated:
