@@ -135,6 +135,18 @@ def test_returned_path_satisfies_every_constraint(
     assert path.hops == hops
 
 
+def test_a_loss_bound_too_small_for_a_fraction_still_refuses_a_lossless_path() -> None:
+    """5e-324 % is 0 as a fraction: the scaled bound once admitted a path of loss 0, which
+    the bound in percent refuses (hypothesis found it)."""
+    scenario = make_scenario([("p0", 1, 1, 100), ("p1", 1, 1, 100)], [("p0", "p1", 1, 0, 0)], "p0")
+    infra = Infrastructure.from_scenario(scenario)
+    floor = [c("P", ">=", 5e-324)]
+    assert not sat_cst(Measure.LOSS, 0.0, floor)
+    assert lowest_cost_path(infra, "p0", "p1", floor, 0.0, lambda _: 0.5) is None
+    ceiling = [c("P", "<=", 5e-324)]
+    assert lowest_cost_path(infra, "p0", "p1", ceiling, 0.0, lambda _: 0.5) is not None
+
+
 def reference_algorithm_1(
     infra: Infrastructure,
     source: str,

@@ -54,6 +54,14 @@ def sat_cst(measure: Measure, value: float, constraints: Iterable[Constraint]) -
     return Window.of(constraints, measure).admits(value)
 
 
+def _inside(bound: float, value: float, scale: float, towards: float) -> float:
+    """`bound` (`value` times `scale`) moved one float `towards` the window's inside when
+    the scaling rounded it outwards: a loss bound of 5e-324 % is 0 as a fraction, which
+    would admit a lossless path that the bound in percent refuses."""
+    outside = bound / scale < value if towards > 0 else bound / scale > value
+    return math.nextafter(bound, towards) if scale != 1.0 and outside else bound
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """The constraints on one measure as an interval lo ≤ x ≤ hi, plus any == / !=.
@@ -76,13 +84,15 @@ class Window:
             bound = c.value * scale
             match c.op:
                 case Operator.LE:
-                    hi = min(hi, bound)
+                    hi = min(hi, _inside(bound, c.value, scale, -math.inf))
                 case Operator.LT:
-                    hi = min(hi, math.nextafter(bound, -math.inf))
+                    hi = min(
+                        hi, math.nextafter(_inside(bound, c.value, scale, -math.inf), -math.inf)
+                    )
                 case Operator.GE:
-                    lo = max(lo, bound)
+                    lo = max(lo, _inside(bound, c.value, scale, math.inf))
                 case Operator.GT:
-                    lo = max(lo, math.nextafter(bound, math.inf))
+                    lo = max(lo, math.nextafter(_inside(bound, c.value, scale, math.inf), math.inf))
                 case _:
                     exact.append(c.model_copy(update={"value": bound}))
         return cls(lo, hi, tuple(exact))
