@@ -6,19 +6,25 @@ so this machine runs one at a time: `one_deployment()` takes turns across test p
 such test asserts is nothing once it took the deployment down.
 
 Use: `with one_deployment(): …` in a test that takes the `agent_image` fixture
-(`tests.containers`).
+(`tests.containers`). `beyond_loopback` lists which of a deployment's server ports listen
+on another address than 127.0.0.1 (podman's conmon holds each published port open on the
+host).
 """
 
 from __future__ import annotations
 
 import fcntl
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from secmas.deploy import ledger, nats
 from secmas.deploy.kubeplay import PodDeployment
 from secmas.deploy.podman import podman
+
+SERVER_PORTS = {nats.CLIENT_PORT, nats.CLUSTER_PORT, nats.MONITOR_PORT, ledger.PORT}
 
 LOCK = Path(tempfile.gettempdir()) / "secmas-kube-play.lock"
 
@@ -48,3 +54,15 @@ def leftovers(deployment: PodDeployment) -> dict[str, list[str]]:
         "volumes": sorted(set(deployment.volumes()) & listed("volume", "ls")),
         "networks": sorted({deployment.network} & listed("network", "ls")),
     }
+
+
+def beyond_loopback() -> list[str]:
+    """`address:port` of each socket listening on a server port (`SERVER_PORTS`) of this
+    host on an address other than 127.0.0.1."""
+    lines = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
+    sockets = [line.split()[3] for line in lines.splitlines() if line.strip()]
+    return sorted(
+        s
+        for s in sockets
+        if int(s.rpartition(":")[2]) in SERVER_PORTS and s.rpartition(":")[0] != "127.0.0.1"
+    )

@@ -5,8 +5,10 @@ podman makes an `emptyDir` a named volume, named as the pod spec names it, so ev
 pod mounted the one volume `credentials` at /run/secmas, and pop2's pod held pop1's nkey
 seed and one-time enrolment credential (and overwrote them with its own). Now each pod's
 own volumes are named after it. An agent pod whose enrolment Secret was not issued is not
-started at all (on a cluster it waits for the Secret). Skipped only where podman,
-mmdebstrap or root is missing.
+started at all (on a cluster it waits for the Secret). The NATS pod published its cluster
+and monitoring ports (6222, 8222) on 0.0.0.0: podman 4.3 publishes every declared
+container port. Now the servers listen on this host's 127.0.0.1 alone. Skipped only where
+podman, mmdebstrap or root is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.pods import leftovers, one_deployment
+from tests.pods import beyond_loopback, leftovers, one_deployment
 
 from secmas.deploy.image import AgentImage
 from secmas.deploy.kubeplay import PodDeployment
@@ -87,4 +89,16 @@ def test_an_agent_pod_without_its_enrolment_secret_is_not_started(
             deployment.down()
             left = leftovers(deployment)
     assert not [c for c in running if c.startswith("agent-pop3-")]
+    assert left == NOTHING
+
+
+def test_the_servers_are_reached_from_this_host_alone(deployment: PodDeployment) -> None:
+    with one_deployment():
+        try:
+            deployment.up()
+            exposed = beyond_loopback()
+        finally:
+            deployment.down()
+            left = leftovers(deployment)
+    assert exposed == [], f"published beyond 127.0.0.1: {exposed}"
     assert left == NOTHING

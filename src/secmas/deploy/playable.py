@@ -130,10 +130,14 @@ def _unpack(image: str, pairs: list[str], mounts: list[Manifest]) -> Manifest:
 
 
 def published(container: Manifest, port: int) -> Manifest:
-    """`container` with `port` published on the host's loopback address only."""
+    """`container` with `port` published on the host's loopback address only, and no
+    other port declared: podman 4.3 publishes every declared `containerPort` on 0.0.0.0,
+    `hostPort` or not (4.7 stopped, keeping the old way behind `--publish-all`). Pods on
+    the podman network reach each other's ports undeclared."""
     ports = [
-        p | {"hostPort": port, "hostIP": HOST} if p["containerPort"] == port else p
+        p | {"hostPort": port, "hostIP": HOST}
         for p in container["ports"]
+        if p["containerPort"] == port
     ]
     return container | {"ports": ports}
 
