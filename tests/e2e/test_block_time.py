@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from tests.ledger.conftest import hardhat_url  # noqa: F401  (the session's Hardhat node)
 
-from secmas.ledger.blocks import measure_interval
+from secmas.ledger.blocks import SAMPLE_BLOCKS, measure_interval
 from secmas.ledger.chain import Chain
 from secmas.ledger.rpcnode import JsonRpcNode
 from secmas.transport.broker import MISSING_BINARY, find_nats_server
@@ -51,10 +52,17 @@ def rpc(url: str, method: str, *params: Any) -> Any:
 
 @pytest.fixture
 def two_second_blocks(hardhat_url: str) -> Iterator[str]:  # noqa: F811
-    """The session's Hardhat node mining every 2 s instead of on arrival, for this test."""
+    """The session's Hardhat node mining every 2 s instead of on arrival, for this test,
+    once the latest blocks a measurement reads were all mined on the interval: a block
+    mined on arrival before the switch made a 3 s gap of two (the median read 2.5 s)."""
     rpc(hardhat_url, "evm_setAutomine", False)
     rpc(hardhat_url, "evm_setIntervalMining", BLOCK_MS)
+    switched = int(rpc(hardhat_url, "eth_blockNumber"), 16)
     try:
+        deadline = time.monotonic() + 4 * SAMPLE_BLOCKS * BLOCK_MS / 1000
+        while int(rpc(hardhat_url, "eth_blockNumber"), 16) <= switched + SAMPLE_BLOCKS:
+            assert time.monotonic() < deadline, "the node mined no interval blocks"
+            time.sleep(0.5)
         yield hardhat_url
     finally:
         rpc(hardhat_url, "evm_setIntervalMining", 0)

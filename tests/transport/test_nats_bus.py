@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
@@ -18,6 +19,7 @@ from secmas.transport import (
     MemoryBus,
     NoResponders,
 )
+from secmas.transport import broker as broker_module
 from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
 from secmas.transport.nats import BusUnavailable, NatsBus
 
@@ -202,3 +204,22 @@ def test_the_server_process_is_reaped_and_a_missing_binary_is_explained():
         os.kill(pid, 0)
     with pytest.raises(FileNotFoundError, match="apt-get install nats-server"):
         NatsServer(binary="nats-server-that-is-not-installed").start()
+
+
+@pytest.mark.parametrize("port", ["client", "monitor"])
+def test_a_port_taken_between_pick_and_bind_is_picked_again(
+    port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process binds the port the server picked before the server does: the
+    server starts on a port picked again. A port the caller gave is not changed."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        picks = iter([taken] if port == "client" else [free_port(), taken])  # client first
+        monkeypatch.setattr(broker_module, "free_port", lambda host: next(picks, free_port(host)))
+        with NatsServer(monitor=True) as server:
+            used = server.port if port == "client" else server.monitor_port
+            assert used != taken and server.running
+        with pytest.raises(RuntimeError, match="address already in use"):
+            NatsServer(port=taken).start()

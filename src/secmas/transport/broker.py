@@ -44,6 +44,9 @@ _SBIN = os.pathsep.join(("/usr/local/sbin", "/usr/sbin"))
 _READY_LINE = "Server is ready"
 _POLL_S = 0.02
 _STOP_GRACE_S = 5.0
+_PORT_TAKEN = "address already in use"
+_BIND_TRIES = 3
+"""Starts on newly picked ports when another process took one between pick and bind."""
 _TLS_HANDSHAKE_S = 2.0
 CLUSTER_NAME = "secmas"
 
@@ -164,6 +167,10 @@ class _Started(ABC):
         self.stop()
 
 
+class _PortTaken(RuntimeError):
+    """nats-server exited because a port it was to listen on is taken."""
+
+
 class NatsServer(_Started):
     """One `nats-server` child process; a (sync or async) context manager.
 
@@ -231,6 +238,11 @@ class NatsServer(_Started):
     def start(self) -> NatsServer:
         """Start the server and wait until it accepts connections (at most startup_timeout).
 
+        A port picked here (client or monitor) can be taken by another process between the
+        pick and the server's bind; the server then exits "address already in use" and is
+        started again on newly picked ports, up to `_BIND_TRIES` times. A port the caller
+        gave, or one a restart must keep, is not picked again.
+
         Raises FileNotFoundError when the binary is missing, RuntimeError when the server
         exits early (its log is quoted), TimeoutError when it never becomes ready."""
         if self._process is not None:
@@ -238,9 +250,22 @@ class NatsServer(_Started):
         binary = find_nats_server(self.binary)
         if binary is None:
             raise FileNotFoundError(MISSING_BINARY)
-        self._port = self._port or free_port(self.host)
-        if self.monitor:
-            self.monitor_port = self.monitor_port or free_port(self.host)
+        picks_port, picks_monitor = self._port is None, self.monitor and self.monitor_port is None
+        tries = 1
+        while True:
+            if picks_port:
+                self._port = free_port(self.host)
+            if picks_monitor:
+                self.monitor_port = free_port(self.host)
+            try:
+                return self._launch(binary)
+            except _PortTaken:
+                if not (picks_port or picks_monitor) or tries == _BIND_TRIES:
+                    raise
+                tries += 1
+
+    def _launch(self, binary: str) -> NatsServer:
+        assert self._port is not None
         self._workdir = Path(tempfile.mkdtemp(prefix="nats_server_"))
         log = self._workdir / "nats-server.log"
         config = server_config(
@@ -275,7 +300,8 @@ class NatsServer(_Started):
             text = log.read_text(errors="replace") if log.exists() else ""
             if code is not None:
                 tail = "\n".join(text.splitlines()[-5:])
-                raise RuntimeError(f"nats-server exited with status {code} on start:\n{tail}")
+                error = _PortTaken if _PORT_TAKEN in text else RuntimeError
+                raise error(f"nats-server exited with status {code} on start:\n{tail}")
             if _READY_LINE in text and _accepts(self.host, self._port):
                 return
             time.sleep(_POLL_S)
