@@ -402,20 +402,20 @@ def test_an_unanswered_proposal_expires_and_releases():
             Performative.CFP,
             "A",
             ("B",),
-            "ghost.1",
+            "A.ghost.1",
             request_to_content(goal, {}),
-            reply_with="ghost.1.cfp",
+            reply_with="A.ghost.1.cfp",
             protocol="nfv-a",
             reply_by=1.0,
         )
         await net.bus.publish(inbox("B"), cfp.encode())
         await drive_clock(net.clock, 0.1)
-        [propose] = net.spy.of(Performative.PROPOSE, "ghost.1")
+        [propose] = net.spy.of(Performative.PROPOSE, "A.ghost.1")
         assert propose.receiver == "A"
         assert bid_from_content(propose.message.content).bidder == "B"
         one = req(net.infra.catalogue["rate_limiter"])
         assert net.infra.pops["B"].held == one
-        assert net.boxes["B"].reservations["ghost.1"].expires == 2.0
+        assert net.boxes["B"].reservations["A.ghost.1"].expires == 2.0
 
         await drive_clock(net.clock, 1.99)
         assert net.infra.pops["B"].held == one  # still held just before expiry
@@ -425,11 +425,11 @@ def test_an_unanswered_proposal_expires_and_releases():
 
         # A late ACCEPT is answered with FAILURE: nothing is held for it any more.
         late = ACLMessage(
-            Performative.ACCEPT_PROPOSAL, "A", ("B",), "ghost.1", cfp.content, protocol="nfv-a"
+            Performative.ACCEPT_PROPOSAL, "A", ("B",), "A.ghost.1", cfp.content, protocol="nfv-a"
         )
         await net.bus.publish(inbox("B"), late.encode())
         await drive_clock(net.clock, 3.0)
-        [failure] = net.spy.of(Performative.FAILURE, "ghost.1")
+        [failure] = net.spy.of(Performative.FAILURE, "A.ghost.1")
         assert failure.message.content == {"reason": "proposal expired"}
         assert net.runs == [] and not net.started
         assert net.infra.pops["B"].used == Amount()
@@ -460,11 +460,11 @@ def test_malformed_frames_are_dropped_and_counted_without_crashing():
         assert net.bus.stats.handler_errors == 0
 
         # A well-formed frame whose CFP content is not a goal: NOT-UNDERSTOOD, also counted.
-        bad_cfp = ACLMessage(Performative.CFP, "A", ("B",), "bad.1", {"goal": "x"})
+        bad_cfp = ACLMessage(Performative.CFP, "A", ("B",), "A.bad.1", {"goal": "x"})
         await net.bus.publish(inbox("B"), bad_cfp.encode())
         await settle()
         assert net.boxes["B"].malformed == len(frames) + 1
-        [nu] = net.spy.of(Performative.NOT_UNDERSTOOD, "bad.1")
+        [nu] = net.spy.of(Performative.NOT_UNDERSTOOD, "A.bad.1")
         assert nu.message.sender == "B" and nu.receiver == "A"
         assert "reason" in nu.message.content
 

@@ -118,6 +118,12 @@ class Net:
         for name in names or tuple(self.boxes):
             await self.boxes[name].start()
 
+    def called(self) -> str:
+        """The conversation of A's auction under way (its id is A's to make: the agents
+        it calls learn it from the CFP)."""
+        [conversation] = self.boxes["A"]._waiting
+        return conversation
+
     def sent(self, performative: Performative) -> list[tuple[float, str, str]]:
         return [(t, s, r) for t, p, s, r in self.log if p is performative]
 

@@ -12,10 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from secmas.agents.acl import ACLMessage, Performative
+from secmas.agents.conversations import Conversations, opened_by
 from secmas.agents.journal import Journal, apply_json
 from secmas.agents.senders import (
     NOT_INITIATOR,
     NOT_PARTY,
+    OWN_CONVERSATION,
     SPOOFED,
     RefusedMessage,
     misnamed,
@@ -45,10 +47,31 @@ def test_on_a_bus_that_authenticates_nobody_the_named_sender_stands():
 
 
 def test_awards_rejections_and_cancellations_are_the_initiators_alone():
-    reject = said(Performative.REJECT_PROPOSAL, "pop1")
-    assert out_of_role(reject, "pop2") == f"{NOT_INITIATOR}: pop2.7 was called by pop2"
-    assert out_of_role(reject, "pop1") is None
+    reject = said(Performative.REJECT_PROPOSAL, "pop2")
+    assert out_of_role(reject, "pop2") is None
     assert out_of_role(reject, None) is None  # nothing held in that conversation
+    assert out_of_role(reject, "pop3") == f"{NOT_INITIATOR}: pop2.7 was called by pop3"
+
+
+@given(performative=st.sampled_from(sorted(OWN_CONVERSATION)), sender=names)
+def test_only_in_a_conversation_its_sender_opened(performative: Performative, sender: str):
+    """A call, an award or a request under another agent's id is refused, even where
+    this agent holds nothing of that conversation (a call before its initiator's)."""
+    why = out_of_role(said(performative, sender), None)
+    assert (why is None) == (sender == "pop2")
+    if why is not None:
+        assert why == f"{NOT_INITIATOR}: pop2.7 is not {sender}'s"
+
+
+def test_conversation_ids_are_their_initiators_and_unpredictable():
+    """Two mailboxes of one name (one agent in two runs) make other ids; each id begins
+    with its initiator's name, which no other agent's does."""
+    first, again = Conversations("pop2"), Conversations("pop2")
+    ids = [first.open() for _ in range(3)]
+    assert [again.open() for _ in range(3)] != ids
+    assert len({i.split(".")[1] for i in ids}) == 3  # a token each, not one per run
+    assert [i.split(".")[2] for i in ids] == ["1", "2", "3"]
+    assert all(opened_by(i, "pop2") and not opened_by(i, "pop") for i in ids)
 
 
 def test_answers_only_from_the_agents_the_conversation_asked():

@@ -32,7 +32,7 @@ def test_a_cancel_from_another_agent_than_the_initiator_does_not_stop_the_winner
         await net.start()
 
         async def cancel() -> None:  # C downloads (T = 10 s), then its plan runs 40 s
-            await _say(net, Performative.CANCEL, "C", "A.1", {"reason": "B says stop"})
+            await _say(net, Performative.CANCEL, "C", net.called(), {"reason": "B says stop"})
 
         record = await net.auction(until=200, during=cancel, at=20.0)
         assert record.status == "done" and record.attempt == 1
@@ -53,7 +53,7 @@ def test_progress_reports_from_another_agent_do_not_keep_a_dead_winners_lease():
         async def crash_and_cover() -> None:
             await net.boxes["C"].stop()  # C dies while downloading
             for _ in range(10):  # B reports progress on A's auction, in C's stead
-                await _say(net, Performative.INFORM, "A", "A.1", {"progress": "downloading"})
+                await _say(net, Performative.INFORM, "A", net.called(), {"progress": "downloading"})
                 await drive_clock(net.clock, net.clock.now() + SETTINGS.lease_renew)
 
         record = await net.auction(until=300, during=crash_and_cover, at=crashed)

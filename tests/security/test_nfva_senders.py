@@ -76,7 +76,8 @@ class Sealed(resilience.Net):
 
     async def say(self, performative: Performative, named: str, to: str, **content: Any) -> None:
         """B, the insider, sends over its own authenticated link, naming `named` as sender."""
-        message = ACLMessage(performative, named, (to,), "A.1", content, protocol=PROTOCOL)
+        conversation = self.called()  # B, a candidate, has A's CFP
+        message = ACLMessage(performative, named, (to,), conversation, content, protocol=PROTOCOL)
         await self.boxes["B"].send(message)
 
     async def attacked(self, attack: Callable[[], Awaitable[None]], at: float) -> AuctionRecord:
@@ -162,8 +163,8 @@ def test_an_accept_proposal_from_an_agent_that_did_not_run_the_auction_is_refuse
 
 
 def test_a_call_for_proposals_in_a_conversation_another_agent_called_is_refused():
-    """B calls for proposals under A's conversation id (A.1: ids are predictable) after C
-    bid in it: C's bid would then be B's to accept, and A's award refused."""
+    """B calls for proposals under A's conversation id after C bid in it: C's bid would
+    then be B's to accept, and A's award refused. (Before C bid: test_conversation_ids.)"""
     net = Sealed()
     content = request_to_content(resilience.RATE_LIMIT, {})
     squat = functools.partial(net.say, Performative.CFP, "B", "C", **content)

@@ -36,6 +36,8 @@ Senders: a message counts only from the agent the secure channel authenticated a
 sender, and in that agent's role: a CFP, ACCEPT, REJECT or CANCEL in a conversation
 from its initiator alone, answers from the agents it asked, reports on an awarded goal
 from its winner alone (`secmas.agents.senders`); the rest is refused and journalled.
+A conversation's id is bound to its initiator and unpredictable to the others
+(`secmas.agents.conversations`): nobody can call under another initiator's id.
 
 Recovery (beyond 003): a goal whose winner fails or is lost is auctioned again without
 that winner, for as long as the initiator still needs it; an agent that gave no answer
@@ -79,12 +81,13 @@ from secmas.agents.bidding import (
     move_time,
     shared_context,
 )
+from secmas.agents.conversations import Conversations
 from secmas.agents.floor import Floor
 from secmas.agents.outcome import AuctionOutcome, goal_label
 from secmas.agents.plausibility import IMPLAUSIBLE, implausible
 from secmas.agents.reputation import Conduct, Promise, ReputationBook
 from secmas.agents.senders import (
-    INITIATOR_ONLY,
+    OWN_CONVERSATION,
     Refused,
     RefusedMessage,
     misnamed,
@@ -504,7 +507,7 @@ class Mailbox:
         """Conversation → the agents whose answers it waits for (`_waiting`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._subs: list[Subscription] = []
-        self._seq = itertools.count(1)
+        self._conversations = Conversations(name)
         self._rng = random.Random(f"{seed}:{name}")
         self._floor = Floor(
             name,
@@ -634,17 +637,16 @@ class Mailbox:
                     self._late(message)
 
     def _out_of_place(self, message: ACLMessage) -> str | None:
-        """Why `message` is not its sender's to send: a call, award, rejection or
-        cancellation in a conversation another agent called (a bid held, a goal worked
-        on), or an answer in a conversation of ours from an agent it does not wait for
-        (after the award, a report on the goal from anyone but the winner; a bidder's
-        late answer is only too late)."""
+        """Why `message` is not its sender's to send: a call, award, rejection,
+        cancellation or request in a conversation another agent opened or called (a bid
+        held, a goal worked on), or an answer in a conversation of ours from an agent it
+        does not wait for (after the award, a report on the goal from anyone but the
+        winner; a bidder's late answer is only too late)."""
         conversation = message.conversation_id
         performative = message.performative
-        if performative in INITIATOR_ONLY:
-            return out_of_role(message, self._initiator_of(conversation))
-        if performative is Performative.REQUEST:
-            return None
+        if performative in OWN_CONVERSATION:
+            requested = performative is Performative.REQUEST
+            return out_of_role(message, None if requested else self._initiator_of(conversation))
         winner = self._winners.get(conversation)
         if winner is not None and performative in _REPORTS:
             return not_party(message, frozenset({winner}))
@@ -1179,7 +1181,7 @@ class Mailbox:
             return AuctionRecord(outcome, "no-bids", now, now, 0.0, 0)
         if self.settings.serialised:
             await self._floor.take({*self.peers, *candidates})
-        conversation = f"{self.name}.{next(self._seq)}"
+        conversation = self._conversations.open()
         queue: asyncio.Queue[ACLMessage] = asyncio.Queue()
         self._waiting[conversation] = queue
         self._parties[conversation] = frozenset(candidates)
