@@ -3,6 +3,7 @@ scenario keeps: problems name the field, and the line through `load_runnable`.""
 
 from __future__ import annotations
 
+import re
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,15 @@ def test_an_id_is_at_most_a_hundred_characters() -> None:
     with pytest.raises(ValueError, match="at most 100 characters"):
         Scenario.model_validate(reference(id="a" * 4000))
     assert Scenario.model_validate(reference(id="a" * 100)).id == "a" * 100
+
+
+def test_a_pop_id_holds_no_dot(tmp_path: Path) -> None:
+    """A PoP's id names its agent, whose conversation ids begin `<id>.`: `pop` would pass
+    for the opener of `pop.1`'s conversations."""
+    path = tmp_path / "s.yaml"
+    path.write_text(re.sub(r"\bpop1\b", "pop.1", REFERENCE))
+    with pytest.raises(ScenarioError, match=r"pops\[0\]\.id: String should match pattern"):
+        load_runnable(path)
 
 
 def test_load_runnable_gives_file_and_line(tmp_path: Path) -> None:

@@ -40,5 +40,5 @@ class Conversations:
 
 def opened_by(conversation: str, agent: str) -> bool:
     """Whether `conversation` is one `agent` opened: its id begins with the agent's name
-    (an agent's name is one token of its inbox subject, so it holds no dot)."""
+    (an agent's name, a PoP id, holds no dot: `secmas.scenario.base.PoPId`)."""
     return conversation.startswith(f"{agent}.")

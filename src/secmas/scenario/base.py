@@ -70,6 +70,10 @@ ID_MAX = 100
 """The longest id: ids name folders (`runs/<scenario id>`), bus subjects and ledger
 records, and a file name holds 255 bytes at most."""
 Id = Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+PoPId = Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=r"^[A-Za-z0-9_:\-]+$")]
+"""A PoP's id, which names its agent: no dot, since the agent's name is one token of its
+bus subjects and the first part of the conversation ids it opens (`pop` would otherwise
+pass for the opener of `pop.1`'s)."""
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False), _bounded]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False), _bounded]
 

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from secmas.scenario.adaptive import CTISharing, MovingTargetDefence
-from secmas.scenario.base import Id, NonNegative, Positive, Strict, at_most
+from secmas.scenario.base import Id, NonNegative, PoPId, Positive, Strict, at_most
 
 MAX_SEED = 2**32 - 1
 """Largest seed of a run (a scenario's `seed`, a sweep's `seeds`, every `--seed`): 32 bits,
@@ -92,7 +92,7 @@ class Resources(Strict):
 class PoP(Strict):
     """An NFVI point of presence: compute for VNFs and the switch that connects it."""
 
-    id: Id
+    id: PoPId
     cpu: Positive = Field(description="total CPU cores (U)")
     memory: Positive = Field(description="total RAM in GB (M)")
     disk: Positive = Field(description="total disk in GB (D)")
