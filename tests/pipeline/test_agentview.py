@@ -24,6 +24,8 @@ def test_the_trail_to_a_path_names_each_link_followed(tmp_path: Path) -> None:
     (venv / "python").symlink_to(real / "python3")
     assert trail(venv / "python") == [venv / "python", real / "python3", real / "python3.11"]
     assert trail(real / ".." / "bin" / "python3.11") == [real / "python3.11"]
+    (tmp_path / "up").symlink_to(real)  # ".." after a link: from where the link leads
+    assert trail(tmp_path / "up" / ".." / "bin") == [tmp_path / "up", real]
 
 
 @pytest.fixture

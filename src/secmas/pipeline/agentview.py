@@ -48,7 +48,8 @@ def trail(path: Path) -> list[Path]:
     """Every path the kernel reaches on its way to `path`: each symbolic link followed,
     where it lies, then the file itself; none of them has a link among its folders."""
     found: list[Path] = []
-    current, rest = Path("/"), list(Path(os.path.abspath(path)).parts[1:])
+    full = path if path.is_absolute() else Path.cwd() / path  # ".." as the kernel takes it
+    current, rest = Path("/"), list(full.parts[1:])
     while rest:
         name = rest.pop(0)
         candidate = current.parent if name == ".." else current / name
