@@ -488,10 +488,14 @@ def _operation(
 
 def say_agent_user(observer: RunObserver) -> None:
     """Who this machine's agent processes run as (`secmas.pipeline.agentuser`), once: a
-    warning when it is the measurer's own user."""
-    from secmas.pipeline.agentuser import agent_user
+    warning when it is the measurer's own user; RunInputError when agents cannot run as
+    their own user here (their runtime out of its reach)."""
+    from secmas.pipeline.agentuser import AgentUserError, agent_user
 
-    user = agent_user()
+    try:
+        user = agent_user()
+    except AgentUserError as exc:
+        raise RunInputError(f"agent processes: {exc}") from None
     (observer.note if user.separated else observer.warning)(user.said())
 
 

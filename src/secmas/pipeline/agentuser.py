@@ -19,14 +19,13 @@ gid, uid, then, where needed, one capability kept in the ambient set; done there
 the driver, because a driver has threads and a forked child of a threaded process may run
 no Python (preexec_fn) safely.
 
-That one capability: the agent must read the interpreter, the packages and the secmas
-source it runs. Where any of them is out of the agent user's reach (a checkout or a
-pyenv interpreter under /root, mode 0700, as on a fresh `git clone` there), the agent
-keeps CAP_DAC_READ_SEARCH: it reads every file of the host, and writes, signals and
-traces nothing of root's. The measurer's key is never in a file (it reaches the measurer
-over a pipe, `secmas.trust.measurer_service`), so that is still out of its reach; the
-run's other secrets on disk are not. The run's report says which (`report`); installing
-under a folder others may search (/opt, /srv) makes it unnecessary.
+The agent must read the interpreter, the packages and the secmas source it runs. Where
+any of them lies under a folder out of the agent user's reach (a pyenv interpreter or a
+checkout under /root, mode 0700, as on a fresh `git clone` there), the launcher gives the
+agent a view of the host's files of its own in which exactly those are reachable
+(`secmas.pipeline.agentview`); it never keeps a capability to read past the mode bits.
+Where the host cannot make that view, agents are not started: the run is refused, naming
+the path and the fix (install them outside /root, or run without root).
 
 A driver that is not root (a user's laptop) cannot start a process as anyone else: agents
 run as its user, which is the measurer's, and the report says so (`separated: false`).
@@ -48,16 +47,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from secmas.pipeline.agentview import allowed, expose
+
 AGENT_USER = "secmas-agent"
 _MODULE = "secmas.pipeline.agentuser"
-_CAP_DAC_READ_SEARCH = 2
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _PR_GET_PDEATHSIG = 2
 _PR_SET_PDEATHSIG = 1
-_PR_SET_KEEPCAPS = 8
 _PR_SET_NO_NEW_PRIVS = 38
-_PR_CAP_AMBIENT = 47
-_PR_CAP_AMBIENT_RAISE = 2
+_PROBE = "import secmas.pipeline.agent_process"
+"""What a probe of the agent's view imports: what every agent process loads first."""
 
 
 class AgentUserError(OSError):
@@ -74,8 +72,6 @@ class AgentUser:
     separated: bool
     """Another user than the driver's (and the measurer's)."""
     why: str
-    reads_all: bool = False
-    """Kept CAP_DAC_READ_SEARCH: its interpreter or packages are out of its reach."""
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """`argv` run as this user: through this module's drop, then exec (module
@@ -83,7 +79,7 @@ class AgentUser:
         if not self.separated:
             return list(argv)
         drop = [sys.executable, "-m", _MODULE, "--uid", str(self.uid), "--gid", str(self.gid)]
-        return [*drop, *(["--read-all"] if self.reads_all else []), "--", *argv]
+        return [*drop, "--", *argv]
 
     def give(self, folder: Path) -> None:
         """Make `folder` and the files in it this user's (its seat: its copies of the files
@@ -93,7 +89,7 @@ class AgentUser:
             return
         for path in (folder, *folder.iterdir()):
             os.chown(path, self.uid, self.gid, follow_symlinks=False)
-        blocked = None if self.reads_all else unreachable([folder], self.uid, self.gid)
+        blocked = unreachable([folder], self.uid, self.gid)
         if blocked is not None:
             raise AgentUserError(f"the agent's folder: {blocked}")
 
@@ -108,7 +104,6 @@ class AgentUser:
             "user": self.name,
             "uid": self.uid,
             "separated": self.separated,
-            "reads_all_files": self.reads_all,
             "why": self.why,
         }
 
@@ -121,7 +116,8 @@ class AgentUser:
 
 @functools.cache
 def agent_user() -> AgentUser:
-    """This host's agent user (module docstring), made once per process."""
+    """This host's agent user (module docstring), made once per process; AgentUserError
+    when its runtime is out of its reach and no view of its own can be made for it."""
     uid = os.geteuid()
     if uid != 0:
         name = _user_name(uid)
@@ -135,8 +131,28 @@ def agent_user() -> AgentUser:
     if blocked is None:
         why = "the measurer runs as root; the agents reach only what any user may"
         return AgentUser(AGENT_USER, entry.pw_uid, entry.pw_gid, True, why)
-    why = f"{blocked}, so it keeps CAP_DAC_READ_SEARCH (it reads every file, writes none)"
-    return AgentUser(AGENT_USER, entry.pw_uid, entry.pw_gid, True, why, reads_all=True)
+    why = f"{blocked}: each agent sees only its runtime there, in a view of its own"
+    user = AgentUser(AGENT_USER, entry.pw_uid, entry.pw_gid, True, why)
+    _probe(user, blocked)
+    return user
+
+
+def _probe(user: AgentUser, blocked: str) -> None:
+    """Start a process as `user` that loads what an agent loads first; AgentUserError
+    naming `blocked` and the fix when it cannot (no view of its own can be made here)."""
+    argv = user.command([sys.executable, "-c", _PROBE])
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd="/")
+        complaint = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        if done.returncode == 0:
+            return
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        complaint = str(exc)
+    raise AgentUserError(
+        f"{blocked}, and an agent cannot be given a view of its own here ({complaint}): "
+        f"install the interpreter and secmas where {AGENT_USER} may read them (outside "
+        "/root, e.g. under /opt), or run without root"
+    )
 
 
 def system_user(name: str) -> pwd.struct_passwd:
@@ -162,18 +178,26 @@ def system_user(name: str) -> pwd.struct_passwd:
 
 
 def runtime_paths() -> list[Path]:
-    """What an agent process reads to run: the interpreter, the standard library and its
-    extension modules, the installed packages and the secmas package itself."""
+    """What an agent process reads to run: the interpreter (its folder, where it links
+    to, its shared library), the standard library and its extension modules, the
+    installed packages, the secmas package itself and the rest of the import path
+    (what `.pth` files add) but its first entry (the folder of the script, or the
+    working folder: the agent's own)."""
     import secmas
 
     paths = sysconfig.get_paths()
     dynload = Path(paths["platstdlib"]) / "lib-dynload"
     package = Path(secmas.__file__).parent
     interpreter = Path(sys.executable)
-    found = [interpreter.parent, interpreter, Path(sys.prefix) / "pyvenv.cfg"]
+    found = [interpreter.parent, interpreter, interpreter.resolve().parent]
+    found.append(Path(sys.prefix) / "pyvenv.cfg")
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        libdir, soname = (sysconfig.get_config_var(v) for v in ("LIBDIR", "INSTSONAME"))
+        found.append(Path(str(libdir)) / str(soname))
     found += [Path(paths["stdlib"]), dynload, Path(paths["purelib"]), Path(paths["platlib"])]
     found.append(package)
-    return [p for p in found if p.exists()]
+    found += [Path(entry) for entry in sys.path[1:] if entry]
+    return list(dict.fromkeys(p for p in found if p.exists()))
 
 
 def unreachable(paths: Iterable[Path], uid: int, gid: int) -> str | None:
@@ -183,24 +207,13 @@ def unreachable(paths: Iterable[Path], uid: int, gid: int) -> str | None:
     for path in paths:
         real = path.resolve()
         for folder in reversed(real.parents):
-            if not _allowed(folder.stat(), uid, gid, stat.S_IXOTH):
+            if not allowed(folder.stat(), uid, gid, stat.S_IXOTH):
                 return f"{real} is out of reach of {AGENT_USER}: {folder} is not searchable"
         status = real.stat()
         need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(status.st_mode) else 0)
-        if not _allowed(status, uid, gid, need):
+        if not allowed(status, uid, gid, need):
             return f"{real} is out of reach of {AGENT_USER}: not readable"
     return None
-
-
-def _allowed(status: os.stat_result, uid: int, gid: int, need: int) -> bool:
-    """Whether the mode bits give `uid`/`gid` `need` (as the others' bits: r=4, x=1)."""
-    if status.st_uid == uid:
-        shift = 6
-    elif status.st_gid == gid:
-        shift = 3
-    else:
-        shift = 0
-    return (status.st_mode >> shift) & need == need
 
 
 def _user_name(uid: int) -> str:
@@ -210,24 +223,11 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    ]
-
-
-def become(uid: int, gid: int, *, read_all: bool = False) -> None:
+def become(uid: int, gid: int) -> None:
     """Turn this (single-threaded, root) process into user `uid`, group `gid` and no other
-    group, with no capability but CAP_DAC_READ_SEARCH when `read_all` (then ambient, so
-    that it survives exec), no new privileges; the parent-death signal a launcher set is
-    set again (the kernel clears it on a change of credentials). AgentUserError when a
-    step fails."""
+    group, with no capability and no new privileges; the parent-death signal a launcher
+    set is set again (the kernel clears it on a change of credentials). AgentUserError
+    when a step fails."""
     libc = ctypes.CDLL(None, use_errno=True)
 
     def prctl(*args: int) -> int:
@@ -243,19 +243,9 @@ def become(uid: int, gid: int, *, read_all: bool = False) -> None:
     try:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
-        if read_all:
-            prctl(_PR_SET_KEEPCAPS, 1)
         os.setresuid(uid, uid, uid)
     except OSError as exc:
         raise AgentUserError(f"cannot become uid {uid}, gid {gid}: {exc}") from None
-    if read_all:
-        bit = 1 << _CAP_DAC_READ_SEARCH
-        data = (_CapData * 2)(_CapData(bit, bit, bit), _CapData(0, 0, 0))
-        header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-        if libc.capset(ctypes.byref(header), data) != 0:
-            error = ctypes.get_errno()
-            raise AgentUserError(error, f"capset: {os.strerror(error)}")
-        prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, _CAP_DAC_READ_SEARCH, 0, 0)
     prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if signal.value:
         prctl(_PR_SET_PDEATHSIG, signal.value)
@@ -263,19 +253,30 @@ def become(uid: int, gid: int, *, read_all: bool = False) -> None:
             os._exit(128 + signal.value)
 
 
+def see_runtime(uid: int, gid: int) -> None:
+    """Make the runtime this interpreter runs reachable by user `uid` (`agentview`);
+    AgentUserError naming what is still out of its reach."""
+    paths = runtime_paths()
+    expose(paths, uid, gid)
+    blocked = unreachable(paths, uid, gid)
+    if blocked is not None:
+        raise AgentUserError(blocked)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Become the agent user, then exec the command after `--` (never returns then)."""
+    """See the runtime, become the agent user, then exec the command after `--` (never
+    returns then)."""
     parser = argparse.ArgumentParser(prog=f"python -m {_MODULE}")
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--gid", type=int, required=True)
-    parser.add_argument("--read-all", action="store_true", help="keep CAP_DAC_READ_SEARCH")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- ARGV...")
     args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no command after --")
+    if args.command[:1] != ["--"] or len(args.command) < 2:
+        parser.error("expected -- and the command to run after the options")
+    command = args.command[1:]
     try:
-        become(args.uid, args.gid, read_all=args.read_all)
+        see_runtime(args.uid, args.gid)
+        become(args.uid, args.gid)
         os.execv(command[0], command)
     except OSError as exc:
         print(f"{_MODULE}: {command[0]}: {exc}", file=sys.stderr)
