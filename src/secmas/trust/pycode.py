@@ -12,7 +12,9 @@ the code around them). Each is hashed by a canonical serialisation of its code o
 not `marshal.dumps`, whose reference flags depend on reference counts; file names and line
 tables are left out so the digest does not depend on where the package is installed.
 Both routes compile at the interpreter's optimisation level, so a reference made without
-`-O` (which drops asserts) does not match an agent run with it.
+`-O` (which drops asserts) does not match an agent run with it. A function's digest also
+covers what a call falls back on besides its code: its defaults, keyword defaults and
+cells (`secmas.trust.funcstate`), which can be rewritten without touching the code.
 
 A decorator's wrapper is not measured itself: the live digest is that of the function
 found under it (through `__wrapped__` and the like), provided every wrapper on the way is
