@@ -476,3 +476,33 @@ def test_a_methods_class_cell_rewritten_is_caught(infected: Infected, held: obje
     finally:
         cell.cell_contents = infected.module.Careful
     assert infected.appraise().passed
+
+
+def test_an_object_posing_as_a_method_with_its_genuine_code_is_caught(infected: Infected) -> None:
+    # Not a function: an object that carries the genuine method's code as `__code__`, and
+    # runs the implant's when called.
+    cls = type(infected.agent)
+    namespace: dict[str, object] = {}
+    exec(
+        compile(
+            "import types\n"
+            "class Impostor:\n"
+            "    def __init__(self, code):\n"
+            "        self.__code__ = code\n"
+            "    def __call__(self, *args):\n"
+            "        return args[-1]\n"
+            "    def __get__(self, obj, owner):\n"
+            "        return types.MethodType(self, obj)\n",
+            "<implant>",
+            "exec",
+        ),
+        namespace,
+    )
+    genuine = cls.seal
+    cls.seal = namespace["Impostor"](genuine.__code__)  # type: ignore[operator]
+    try:
+        assert infected.agent.seal("aes-256-gcm", bytes(12), b"secret") == b"secret"  # type: ignore[attr-defined]
+        assert not infected.appraise().passed
+    finally:
+        cls.seal = genuine  # type: ignore[method-assign]
+    assert infected.appraise().passed

@@ -469,8 +469,10 @@ def _unwrapped_code(target: object) -> list[tuple[CodeType, object]]:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        code = _attribute(item, "__code__")
-        if isinstance(code, CodeType) and all(code is not c for c, _ in found):
+        # Only a function runs its `__code__`: any other object may carry a genuine
+        # function's code as an attribute and run something else when called.
+        code = item.__code__ if isinstance(item, FunctionType) else None
+        if code is not None and all(code is not c for c, _ in found):
             found.append((code, item))
         queue.extend(x for x in (_attribute(item, a) for a in _WRAPPED) if x is not None)
     return found
