@@ -37,6 +37,7 @@ from secmas.trust.image import RuntimeImage, reference_measurement
 from secmas.trust.wrap import wrap
 
 AGENT = """\
+import functools
 import hmac
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
@@ -56,6 +57,30 @@ class Agent:
 
     def check(self, tag: bytes, expected: bytes) -> bool:
         return hmac.compare_digest(tag, expected)
+
+    def wait(self, timeout: float = 5.0, *, retries: int = 3) -> float:
+        return timeout * retries
+
+
+class Careful(Agent):
+    def check(self, tag: bytes, expected: bytes) -> bool:
+        return len(tag) == 32 and super().check(tag, expected)
+
+
+def limited(seconds):
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            return function(*args, **kwargs, timeout=seconds)
+
+        return wrapper
+
+    return decorate
+
+
+@limited(5.0)
+def verify(answer: bytes, timeout: float) -> float:
+    return timeout
 """
 
 # What the attacker sends over the network and `exec`s inside the agent.
@@ -375,3 +400,109 @@ def test_the_demo_implant_is_caught_and_keeps_the_agent_running() -> None:
         assert len(journal) == 1 and tamper.EXFILTRATED[-1] == ("rate-limit", "link 1-2")
     finally:
         PoPAgent._act.__code__ = original
+
+
+def test_a_default_argument_rewritten_is_caught_and_passes_once_restored(
+    infected: Infected,
+) -> None:
+    # No code, no name, no namespace changes: only the value a call falls back on.
+    wait = type(infected.agent).wait
+    genuine = wait.__defaults__
+    wait.__defaults__ = (1e9,)
+    try:
+        assert infected.agent.wait() == 3e9  # type: ignore[attr-defined]
+        assert not infected.appraise().passed
+        assert not infected.appraise().passed
+    finally:
+        wait.__defaults__ = genuine
+    assert infected.appraise().passed
+
+
+def test_defaults_given_to_a_function_that_had_none_are_caught(infected: Infected) -> None:
+    check = type(infected.agent).check
+    check.__defaults__ = (b"forged",)
+    try:
+        assert not infected.appraise().passed
+    finally:
+        check.__defaults__ = None
+    assert infected.appraise().passed
+
+
+@pytest.mark.parametrize("in_place", [False, True], ids=["replaced", "in-place"])
+def test_a_keyword_default_rewritten_is_caught_and_passes_once_restored(
+    infected: Infected, in_place: bool
+) -> None:
+    wait = type(infected.agent).wait
+    genuine = wait.__kwdefaults__
+    assert genuine is not None
+    if in_place:
+        genuine["retries"] = 10**9
+    else:
+        wait.__kwdefaults__ = {"retries": 10**9}
+    try:
+        assert infected.agent.wait() == 5e9  # type: ignore[attr-defined]
+        assert not infected.appraise().passed
+    finally:
+        genuine["retries"] = 3
+        wait.__kwdefaults__ = genuine
+    assert infected.appraise().passed
+
+
+def test_a_closure_cell_rewritten_in_a_decorators_wrapper_is_caught(infected: Infected) -> None:
+    # `verify` is the wrapper `limited(5.0)` made: its cell holds the timeout it passes,
+    # which no file says; the measurement pins it when it first sees it (an agent measures
+    # itself at start, ahead of any challenge).
+    infected.image.measure()
+    verify = infected.module.verify
+    cell = verify.__closure__[verify.__code__.co_freevars.index("seconds")]
+    cell.cell_contents = 1e9
+    try:
+        assert verify(b"answer") == 1e9
+        assert not infected.appraise().passed
+        assert not infected.appraise().passed
+    finally:
+        cell.cell_contents = 5.0
+    assert infected.appraise().passed
+
+
+@pytest.mark.parametrize("held", [1e9, "plain", type], ids=["number", "string", "class"])
+def test_a_methods_class_cell_rewritten_is_caught(infected: Infected, held: object) -> None:
+    # `super()` reads the method's `__class__` cell: whatever else it holds is caught.
+    check = infected.module.Careful.check
+    cell = check.__closure__[check.__code__.co_freevars.index("__class__")]
+    cell.cell_contents = held
+    try:
+        assert not infected.appraise().passed
+    finally:
+        cell.cell_contents = infected.module.Careful
+    assert infected.appraise().passed
+
+
+def test_an_object_posing_as_a_method_with_its_genuine_code_is_caught(infected: Infected) -> None:
+    # Not a function: an object that carries the genuine method's code as `__code__`, and
+    # runs the implant's when called.
+    cls = type(infected.agent)
+    namespace: dict[str, object] = {}
+    exec(
+        compile(
+            "import types\n"
+            "class Impostor:\n"
+            "    def __init__(self, code):\n"
+            "        self.__code__ = code\n"
+            "    def __call__(self, *args):\n"
+            "        return args[-1]\n"
+            "    def __get__(self, obj, owner):\n"
+            "        return types.MethodType(self, obj)\n",
+            "<implant>",
+            "exec",
+        ),
+        namespace,
+    )
+    genuine = cls.seal
+    cls.seal = namespace["Impostor"](genuine.__code__)  # type: ignore[operator]
+    try:
+        assert infected.agent.seal("aes-256-gcm", bytes(12), b"secret") == b"secret"  # type: ignore[attr-defined]
+        assert not infected.appraise().passed
+    finally:
+        cls.seal = genuine  # type: ignore[method-assign]
+    assert infected.appraise().passed

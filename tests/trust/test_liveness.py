@@ -28,7 +28,7 @@ def test_beats_are_counted_and_a_stopped_agent_turns_silent() -> None:
         ids = {n: AgentIdentity.generate(n) for n in (MLFO, "a1", "a2")}
         directory = {n: PeerKeys.of(i) for n, i in ids.items()}
         controls = {n: ControlPlane(bus, i, directory, "p") for n, i in ids.items()}
-        monitor = LivenessMonitor("p", {"a1", "a2"})
+        monitor = LivenessMonitor("p", {"a1", "a2"}, clock=clock, period=5.0)
         await monitor.start(controls[MLFO])
         beats = {n: Heartbeat(controls[n], clock, period=5.0) for n in ("a1", "a2")}
         for beat in beats.values():
@@ -54,7 +54,7 @@ def test_forged_replayed_and_malformed_beats_are_rejected() -> None:
         impostor, stranger = AgentIdentity.generate("a1"), AgentIdentity.generate("x")
         directory = {MLFO: PeerKeys.of(mlfo), "a1": PeerKeys.of(genuine)}
         control = ControlPlane(bus, mlfo, directory, "p")
-        monitor = LivenessMonitor("p", {"a1"})
+        monitor = LivenessMonitor("p", {"a1"}, clock=VirtualClock(start=200.0))
         await monitor.start(control)
         clock = VirtualClock(start=100.0)
         # The impostor holds other keys under the genuine agent's name; the stranger is

@@ -187,3 +187,13 @@ def test_the_installed_site_packages_are_known_file_by_file() -> None:
     known = KnownCode.around(())
     assert not any("site-packages" in root for root in known.roots)
     assert pytest.approx.__code__ in known  # declared by pytest's RECORD, unchanged
+
+
+def test_a_functions_digest_covers_the_literal_defaults_its_file_writes() -> None:
+    # One code object for `f` in all three: only the defaults the module passes differ.
+    written = [b"5.0", b"1e9", b"TIMEOUT"]
+    digests = {
+        measure_source(b"def f(x=" + d + b", *, y='a'):\n    return x\n", "m.py")["f"]
+        for d in written
+    }
+    assert len(digests) == 3

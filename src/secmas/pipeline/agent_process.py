@@ -201,7 +201,7 @@ class AgentProcess:
         self._closing.insert(0, links.stop)
         self.agent = PoPAgent(cfg.pop, world, seed=scenario.seed, announce=links.announce)
         if self.image is not None:
-            watch_agent(self.image, self.agent)
+            watch_agent(self.image, self.agent, self.member)
         await self.agent.start()
         control = AgentControl(self.agent, bus, cfg.pipeline)
         await control.start()

@@ -307,8 +307,9 @@ def _watch_agents(secure: InProcessAgents, agents: Sequence[PoPAgent]) -> None:
         runtime = secure.image(agent.pop).runtime
         if isinstance(runtime, RuntimeImage):
             own = replace(runtime, watched=[])
-            watch_agent(own, agent)
-            secure.members[agent.pop].measure = own.measure
+            member = secure.members[agent.pop]
+            watch_agent(own, agent, member)
+            member.measure = own.measure
 
 
 def _merged(reports: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -480,7 +480,13 @@ class Orchestrator:
         self.keyring = EpochKeyring(
             self.identity, self.name, vni, self.directory, grace=security.grace
         )
-        self.liveness = LivenessMonitor(self.name, set(self.pops), changed=self.view.changed)
+        self.liveness = LivenessMonitor(
+            self.name,
+            set(self.pops),
+            changed=self.view.changed,
+            clock=self.clock,
+            period=security.heartbeat,
+        )
         self.liveness.told = journalled(self.journal)
         self.liveness.gone = self.view.excluded.__contains__
         self.chain.silent = self.liveness.withdrew

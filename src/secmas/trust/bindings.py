@@ -154,15 +154,17 @@ class Bindings:
 
     def instance_problems(self, obj: object) -> list[str]:
         """Attributes of an agent object that shadow its class's methods or hold foreign
-        code."""
+        code. A dataclass field whose default is a function (`offload = asyncio.to_thread`)
+        is data: what it holds is examined, as any attribute's."""
         label = f"{type(obj).__module__}.{type(obj).__qualname__}"
         try:
             attributes = dict(vars(obj))
         except TypeError:  # __slots__ only: nothing can be bound on the instance
             return []
+        fields = getattr(type(obj), "__dataclass_fields__", {})
         found = []
         for name, value in attributes.items():
-            if isinstance(getattr(type(obj), name, None), FunctionType):
+            if name not in fields and isinstance(getattr(type(obj), name, None), FunctionType):
                 found.append(f"{label}.{name}: instance attribute shadows the class's method")
                 continue
             for where, item in _bound(value):

@@ -27,13 +27,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
 
-from secmas.trust import codehash, digests
+from secmas.trust import codehash, digests, funcstate
 from secmas.trust.codehash import code_digest
 from secmas.trust.digests import multiset_digest
+from secmas.trust.funcstate import Shape, reference_record, source_shapes, state_digest
 from secmas.trust.keys import secmas_home
 from secmas.trust.sourcestore import SourceStore
 
@@ -43,26 +44,32 @@ class PackageError(Exception):
 
 
 def measure_source(source: bytes, filename: str) -> dict[str, str]:
-    """Qualname → code digest for every reachable function compiled from `source`."""
-    return _functions(_compile(source, filename), source, filename)
+    """Qualname → digest (code and state, `secmas.trust.funcstate`) for every reachable
+    function compiled from `source`."""
+    tree, module = _compile(source, filename)
+    return _functions(module, tree, source_shapes(tree))
 
 
-def _compile(source: bytes, filename: str) -> CodeType:
+def _compile(source: bytes, filename: str) -> tuple[ast.Module, CodeType]:
+    """The syntax tree (for what the code does not say: `@overload`, literal defaults)
+    and the module's code compiled from it."""
     try:
+        tree = ast.parse(source, filename)
         # As the import system compiles: no __future__ flags inherited from this module.
-        return compile(source, filename, "exec", dont_inherit=True)
+        return tree, compile(tree, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
         raise PackageError(f"{filename}:{exc.lineno}: not valid Python: {exc.msg}") from exc
     except ValueError as exc:  # null bytes
         raise PackageError(f"{filename}: not valid Python: {exc}") from exc
 
 
-def _functions(module: CodeType, source: bytes, filename: str) -> dict[str, str]:
-    stubs = _overload_stubs(ast.parse(source, filename)) if b"overload" in source else set()
+def _functions(module: CodeType, tree: ast.Module, shapes: dict[str, Shape]) -> dict[str, str]:
+    stubs = _overload_stubs(tree)
     found: dict[str, list[str]] = {}
     for code in _reachable_functions(module):
         if (code.co_qualname, code.co_firstlineno) not in stubs:
-            found.setdefault(code.co_qualname, []).append(code_digest(code))
+            digest = state_digest(code_digest(code), reference_record(code, shapes))
+            found.setdefault(code.co_qualname, []).append(digest)
     return {qualname: multiset_digest(digests) for qualname, digests in found.items()}
 
 
@@ -135,14 +142,16 @@ class FileVersion:
 @dataclass(frozen=True)
 class SourceFile:
     """One version of a `.py` file, measured: its SHA-256, its reachable functions' digests
-    (`measure_source`) and every code object's (`all_code_digests`); `error` says why it
-    is not valid Python (then both are empty)."""
+    (`measure_source`), every code object's (`all_code_digests`) and the defaults its
+    functions write (`secmas.trust.funcstate.source_shapes`); `error` says why it is not
+    valid Python (then all are empty)."""
 
     version: FileVersion
     sha256: bytes
     functions: dict[str, str]
     every: frozenset[str]
     error: str | None = None
+    shapes: dict[str, Shape] = field(default_factory=dict)
 
 
 _FILES: dict[str, SourceFile] = {}
@@ -183,12 +192,12 @@ def source_file(path: Path) -> SourceFile:
 def _measure(version: FileVersion, source: bytes, filename: str) -> SourceFile:
     digest = hashlib.sha256(source).digest()
     try:
-        module = _compile(source, filename)
+        tree, module = _compile(source, filename)
     except PackageError as exc:
         return SourceFile(version, digest, {}, frozenset(), str(exc))
-    return SourceFile(
-        version, digest, _functions(module, source, filename), all_code_digests(module)
-    )
+    shapes = source_shapes(tree)
+    functions = _functions(module, tree, shapes)
+    return SourceFile(version, digest, functions, all_code_digests(module), None, shapes)
 
 
 def _stored(key: str, version: FileVersion) -> SourceFile | None:
@@ -203,6 +212,7 @@ def _stored(key: str, version: FileVersion) -> SourceFile | None:
             dict(fields["functions"]),
             frozenset(fields["every"]),
             fields["error"],
+            {key: tuple(shape) for key, shape in fields["shapes"].items()},
         )
     except (ValueError, KeyError, TypeError):
         return None  # a record this code cannot read: compiled again, then replaced
@@ -214,6 +224,7 @@ def _record(measured: SourceFile) -> bytes:
         "functions": measured.functions,
         "every": sorted(measured.every),
         "error": measured.error,
+        "shapes": measured.shapes,
     }
     return json.dumps(fields, separators=(",", ":")).encode()
 
@@ -237,6 +248,6 @@ def _store() -> SourceStore:
 def _algorithm() -> str:
     """A digest of the code that computes the records: this module, codehash and digests."""
     h = hashlib.sha256(sys.version.encode())
-    for module in (sys.modules[__name__], codehash, digests):
+    for module in (sys.modules[__name__], codehash, digests, funcstate):
         h.update(Path(module.__file__ or "").read_bytes())
     return h.hexdigest()[:16]

@@ -133,13 +133,14 @@ class RuntimeImage:
             for name, module in (sys.modules.copy() if modules is None else modules).items()
             if name in self.layout.modules and not _initializing(module)
         }
-        live = self.live.measure(self.layout, loaded)
+        sources = {name: _source(self.files.get(name)) for name in self.layout.modules}
+        shapes = {name: s.shapes for name, s in sources.items() if s is not None}
+        live = self.live.measure(self.layout, loaded, shapes)
         self.bindings.round()
         problems = self.bindings.group_problems("package", list(loaded.values()))
         bound = dict(zip(loaded, problems, strict=True))
         parts: dict[str, bytes] = {}
-        for name in self.layout.modules:
-            source = _source(self.files.get(name))
+        for name, source in sources.items():
             file = source.sha256 if source is not None else bytes(32)
             if name in loaded:
                 parts[f"code:{name}"] = self._code_part(name, live.modules[name].code)

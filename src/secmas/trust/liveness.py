@@ -8,7 +8,10 @@ the monitor keeps the last beat per agent and names the silent ones. A beat that
 not open as from a pipeline member, or that was seen before, is counted and ignored, so
 nobody can keep a dead agent looking alive, and the bus sees no beat in clear. Nor can a
 member itself: the time a beat claims is bounded by the monitor's clock (`claimed_time`),
-so a beat dated 1e300 s (or NaN) is refused, not kept as a last beat never silent.
+so a beat dated 1e300 s (or NaN) is refused, not kept as a last beat never silent. The
+monitor has that clock from the moment it listens (the run's bring-up clock, until
+`watch` gives it the run's), and refuses every beat while it has none: a beat taken
+without a bound before the watch began kept an agent fresh for ever.
 
 Watching (`LivenessMonitor.watch`), the monitor withdraws from auctions an agent that sent
 no beat for its silence window (one period plus a margin, `secmas.trust.deadlines.
@@ -23,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
@@ -109,14 +111,18 @@ class LivenessMonitor:
     told: Changed | None = None
     gone: Callable[[str], bool] | None = None
     """Agents out for good (revoked): no longer watched."""
+    clock: Clock | None = None
+    """What bounds the time a beat claims: from construction (the run's bring-up clock),
+    replaced by the run's clock at `watch`. Without one every beat is refused."""
     period: float = 0.0
-    """Seconds between two beats (set by `watch`)."""
+    """Seconds between two beats (set again by `watch`): how far ahead of `clock` a
+    claim may be."""
     longest: float = 0.0
     """The longest margin a member's lateness earns it: one attestation period."""
     lateness: RoundTrips = field(default_factory=RoundTrips)
     """How late each member's beats arrived (seconds after one period since its last)."""
     _sub: Subscription | None = None
-    _clock: Clock | None = None
+    _watching: bool = False
     _first: dict[str, float] = field(default_factory=dict)
     """When the watch first counted each member (its silence starts there, not earlier)."""
     _last_any: float | None = None
@@ -133,7 +139,10 @@ class LivenessMonitor:
         """Withdraw agents silent for their window from now on, on `clock` (on which they
         beat every `period` seconds; `longest`: the attestation period), and re-admit them
         when they beat again."""
-        self._clock, self.period, self.longest = clock, period, longest
+        self.clock, self.period, self.longest = clock, period, longest
+        self._watching = True
+        # Beats kept before were bounded by the bring-up clock: none is later than now.
+        self.last = {a: min(at, clock.now()) for a, at in self.last.items()}
         self._first = dict.fromkeys(self.agents, clock.now())
         self._task = asyncio.ensure_future(self._watch())
 
@@ -170,15 +179,17 @@ class LivenessMonitor:
         if agent not in self.agents or not opened.authenticated:
             self.rejected += 1
             return
-        if self._clock is not None:
-            self._heard(agent, at, self._clock.now())
+        if self._watching and self.clock is not None:
+            self._heard(agent, at, self.clock.now())
         self.last[agent] = max(at, self.last.get(agent, at))
         self.beats[agent] = self.beats.get(agent, 0) + 1
 
     def _now(self) -> float:
         """The monitor's clock, which bounds the time a beat claims (`claimed_time`);
-        before `watch` there is none, and no beat is from the future."""
-        return math.inf if self._clock is None else self._clock.now()
+        ValueError (the beat is refused) while it has none."""
+        if self.clock is None:
+            raise ValueError("no clock to bound the time a beat claims")
+        return self.clock.now()
 
     def _heard(self, agent: str, at: float, now: float) -> None:
         """A beat sent at `at` arrived `now`: how late it came is a sample, unless it ends
@@ -197,7 +208,7 @@ class LivenessMonitor:
             self._tell(Presence(now, agent, READMITTED, f"beat again at t={at:g} s"))
 
     async def _watch(self) -> None:
-        clock = self._clock
+        clock = self.clock
         assert clock is not None
         while True:
             now = clock.now()

@@ -12,7 +12,9 @@ the code around them). Each is hashed by a canonical serialisation of its code o
 not `marshal.dumps`, whose reference flags depend on reference counts; file names and line
 tables are left out so the digest does not depend on where the package is installed.
 Both routes compile at the interpreter's optimisation level, so a reference made without
-`-O` (which drops asserts) does not match an agent run with it.
+`-O` (which drops asserts) does not match an agent run with it. A function's digest also
+covers what a call falls back on besides its code: its defaults, keyword defaults and
+cells (`secmas.trust.funcstate`), which can be rewritten without touching the code.
 
 A decorator's wrapper is not measured itself: the live digest is that of the function
 found under it (through `__wrapped__` and the like), provided every wrapper on the way is
@@ -40,12 +42,14 @@ import sys
 import sysconfig
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 
 from secmas.trust.codehash import code_digest
 from secmas.trust.compiled import PackageError, all_code_digests, source_file
 from secmas.trust.digests import EntryDiff, diff_entries, multiset_digest, root_digest
+from secmas.trust.funcstate import Pins, Shape, cell_contents, live_record, state_digest
 from secmas.trust.sitelist import held
 from secmas.trust.versiontags import Watch, watch
 
@@ -198,24 +202,78 @@ def measure_live(
     measured = {}
     for name, module in reference.modules.items():
         live = loaded.get(name)
-        code = {} if live is None else _measure_module(live, module.code, known)
+        code = {} if live is None else _measure_module(live, module.code, known, _shapes(live))
         measured[name] = ModuleMeasurement(name, code)
     return PackageMeasurement(reference.name, measured)
 
 
+Shapes = Mapping[str, Shape]
+"""A module's functions' defaults as its file writes them (`funcstate.source_shapes`)."""
+
+
+def _shapes(module: ModuleType) -> Shapes:
+    """The defaults the module's file writes now (none when it has no readable file)."""
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str):
+        return {}
+    try:
+        return source_file(Path(file)).shapes
+    except OSError:
+        return {}
+
+
 def _measure_module(
-    module: ModuleType, qualnames: Iterable[str], known: KnownCode
+    module: ModuleType,
+    qualnames: Iterable[str],
+    known: KnownCode,
+    shapes: Shapes,
+    pins: Pins | None = None,
 ) -> dict[str, str]:
     code = {}
     for qualname in qualnames:
-        found = live_code(module, qualname, known)
+        found = _live_functions(module, qualname, known, pins)
         if found:
-            code[qualname] = multiset_digest(code_digest(c) for c in found)
+            code[qualname] = multiset_digest(
+                _function_digest(module, qualname, c, f, shapes, pins) for c, f in found
+            )
     return code
 
 
+def _function_digest(
+    module: ModuleType,
+    qualname: str,
+    code: CodeType,
+    function: object,
+    shapes: Shapes,
+    pins: Pins | None,
+) -> str:
+    """The code's digest with the state the function holds (`secmas.trust.funcstate`),
+    marked when what the file cannot say has changed since first measured (`Pins`)."""
+    owner = _owner(module, qualname) if code.co_freevars else None
+    record = live_record(function, code, shapes, owner)
+    if pins is not None and not pins.holds(function, code, shapes):
+        record = (*record, _REPINNED)
+    return state_digest(code_digest(code), record)
+
+
+_REPINNED = "state=changed since first measured"
+
+
+def _owner(module: ModuleType, qualname: str) -> object:
+    """The class a method is found in (the module, for a module's function)."""
+    path, dot, _ = qualname.rpartition(".")
+    return _target(module, path) if dot else module
+
+
 def live_code(module: ModuleType, qualname: str, known: KnownCode | None = None) -> list[CodeType]:
-    """The code objects bound under `qualname` now.
+    """The code objects bound under `qualname` now (`_live_functions`)."""
+    return [code for code, _ in _live_functions(module, qualname, known)]
+
+
+def _live_functions(
+    module: ModuleType, qualname: str, known: KnownCode | None = None, pins: Pins | None = None
+) -> list[tuple[CodeType, object]]:
+    """The code objects bound under `qualname` now, each with what holds it.
 
     Follows the attribute path through namespaces (`vars`, so descriptors are seen as
     they are, not invoked), then unwraps decorators and descriptors. Code whose co_qualname
@@ -223,17 +281,20 @@ def live_code(module: ModuleType, qualname: str, known: KnownCode | None = None)
     wrapper) is `known`, only the function's own code is returned. Otherwise the wrappers
     come too, and when no code carries the qualname (the code was swapped or the function
     replaced) the code that is bound is returned: either way the digest differs from the
-    reference. Without `known` no wrapper is trusted.
+    reference. Without `known` no wrapper is trusted; with `pins`, nor is one whose
+    state (a decorator's arguments in its cells) has changed since first measured.
     """
     target = _target(module, qualname)
     if target is _MISSING:
         return []
     found = _unwrapped_code(target)
-    own = [c for c in found if c.co_qualname == qualname]
+    own = [(c, f) for c, f in found if c.co_qualname == qualname]
     if not own:
         return found[:1]
-    wrappers = [c for c in found if c.co_qualname != qualname]
-    if all(known is not None and c in known for c in wrappers):
+    wrappers = [(c, f) for c, f in found if c.co_qualname != qualname]
+    if all(
+        known is not None and c in known and (pins is None or pins.holds(f, c)) for c, f in wrappers
+    ):
         return own
     return found
 
@@ -264,37 +325,48 @@ class LiveCode:
     paying for what changed since the last time: per module, the digests of its plain
     functions (no decorator, nothing set on the function) are kept while the module's
     namespace, the classes' on the way to them and the functions' own dictionaries carry
-    the version tags they had (`secmas.trust.versiontags`) and the functions the same
-    code; anything else (wrapped functions, descriptors) is resolved again each time."""
+    the version tags they had (`secmas.trust.versiontags`), the functions the same code,
+    defaults and keyword defaults (whose dictionary is watched too) and their cells the
+    same contents (none of these writes changes a tag), and the module's file the same
+    version; anything else (wrapped functions, descriptors) is resolved again each time.
+    What no file says a function holds is pinned when first seen (`Pins`)."""
 
     def __init__(self, known: KnownCode):
         self.known = known
+        self.pins = Pins()
         self._kept: dict[str, _LiveModule] = {}
 
     def measure(
-        self, reference: PackageMeasurement, modules: Mapping[str, ModuleType]
+        self,
+        reference: PackageMeasurement,
+        modules: Mapping[str, ModuleType],
+        shapes: Mapping[str, Shapes],
     ) -> PackageMeasurement:
+        """`shapes`: per module, the defaults its file writes now (none when absent)."""
         measured = {}
         for name, module in reference.modules.items():
             live = modules.get(name)
-            code = {} if live is None else self._module(live, module.code)
+            code = {} if live is None else self._module(live, module.code, shapes.get(name, {}))
             measured[name] = ModuleMeasurement(name, code)
         return PackageMeasurement(reference.name, measured)
 
-    def _module(self, module: ModuleType, qualnames: Iterable[str]) -> dict[str, str]:
+    def _module(
+        self, module: ModuleType, qualnames: Iterable[str], shapes: Shapes
+    ) -> dict[str, str]:
         kept = self._kept.get(module.__name__)
-        if kept is None or kept.module is not module or not kept.holds():
-            kept = self._examine(module, qualnames)
+        if kept is None or not kept.holds(module, shapes):
+            kept = self._examine(module, qualnames, shapes)
             self._kept[module.__name__] = kept
         code = dict(kept.plain)
-        code.update(_measure_module(module, kept.others, self.known))
+        code.update(_measure_module(module, kept.others, self.known, shapes, self.pins))
         return code
 
-    def _examine(self, module: ModuleType, qualnames: Iterable[str]) -> _LiveModule:
+    def _examine(self, module: ModuleType, qualnames: Iterable[str], shapes: Shapes) -> _LiveModule:
         tags = _Tags()
         plain: dict[str, str] = {}
         functions: list[FunctionType] = []
-        code: list[CodeType] = []
+        state: list[object] = []
+        closed: list[tuple[FunctionType, tuple[object, ...]]] = []
         others: list[str] = []
         for qualname in qualnames:
             target = _target(module, qualname, tags.visit)
@@ -302,12 +374,29 @@ class LiveCode:
                 own = target.__dict__
                 tags.visit(own)  # before it is read, as every namespace
                 if not own:
-                    code.append(target.__code__)
-                    plain[qualname] = code_digest(code[-1])
+                    # What the digest rests on, read before it is computed.
+                    keywords = target.__kwdefaults__
+                    if keywords is not None:
+                        tags.visit(keywords)
+                    state.extend((target.__code__, target.__defaults__, keywords))
+                    if target.__closure__ is not None:
+                        closed.append((target, cell_contents(target.__closure__)))
+                    plain[qualname] = _function_digest(
+                        module, qualname, target.__code__, target, shapes, self.pins
+                    )
                     functions.append(target)
                     continue
             others.append(qualname)
-        return _LiveModule(module, tags.joined(), tuple(functions), tuple(code), plain, others)
+        return _LiveModule(
+            module,
+            shapes,
+            tags.joined(),
+            tuple(functions),
+            tuple(state),
+            tuple(closed),
+            plain,
+            others,
+        )
 
 
 class _Tags:
@@ -336,30 +425,43 @@ class _LiveModule:
     qualnames resolved at every measurement."""
 
     module: ModuleType
+    shapes: Shapes
     watched: Watch | None
     functions: tuple[FunctionType, ...]
-    code: tuple[CodeType, ...]
+    state: tuple[object, ...]
+    """Each function's code, defaults and keyword defaults, one after the other
+    (compared by identity)."""
+    closed: tuple[tuple[FunctionType, tuple[object, ...]], ...]
+    """The functions with cells, and what the cells held."""
     plain: dict[str, str]
     others: list[str]
 
-    def holds(self) -> bool:
+    def holds(self, module: ModuleType, shapes: Shapes) -> bool:
+        """Whether the digests kept still stand for `module`, its file's `shapes`."""
         return (
-            self.watched is not None
+            self.module is module
+            and self.shapes is shapes
+            and self.watched is not None
             and self.watched.unchanged()
-            and all(map(operator.is_, self.code, map(_CODE, self.functions)))
+            and all(map(operator.is_, self.state, chain.from_iterable(map(_STATE, self.functions))))
+            and all(
+                all(map(operator.is_, held, cell_contents(f.__closure__ or ())))
+                for f, held in self.closed
+            )
         )
 
 
-_CODE = operator.attrgetter("__code__")
+_STATE = operator.attrgetter("__code__", "__defaults__", "__kwdefaults__")
 
 
-def _unwrapped_code(target: object) -> list[CodeType]:
-    """Code objects reachable from `target` through wrapping attributes, outermost first."""
+def _unwrapped_code(target: object) -> list[tuple[CodeType, object]]:
+    """Code objects reachable from `target` through wrapping attributes, outermost first,
+    each with the object it was found on."""
     if type(target) is FunctionType and not target.__dict__:
         # A plain function: none of the wrapping attributes exist on the function type,
         # and nothing is set on this one, so its own code is all there is.
-        return [target.__code__]
-    found: list[CodeType] = []
+        return [(target.__code__, target)]
+    found: list[tuple[CodeType, object]] = []
     seen: set[int] = set()
     queue = [target]
     while queue and len(seen) < _UNWRAP_LIMIT:
@@ -367,9 +469,11 @@ def _unwrapped_code(target: object) -> list[CodeType]:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        code = _attribute(item, "__code__")
-        if isinstance(code, CodeType) and all(code is not c for c in found):
-            found.append(code)
+        # Only a function runs its `__code__`: any other object may carry a genuine
+        # function's code as an attribute and run something else when called.
+        code = item.__code__ if isinstance(item, FunctionType) else None
+        if code is not None and all(code is not c for c, _ in found):
+            found.append((code, item))
         queue.extend(x for x in (_attribute(item, a) for a in _WRAPPED) if x is not None)
     return found
 
