@@ -1,8 +1,14 @@
 """`secmas ledger serve`: the in-process EVM over HTTP JSON-RPC, so that agents and runs in
 separate processes share one ledger (`--ledger http://127.0.0.1:8545`) without a node.
 
+The chain's MLFO and SECaaS have fresh random keys, and the server answers only clients
+showing its random bearer token: both are written, readable by their owner only, into
+the `--out` folder for the run that uses the ledger (`--mlfo-key`, `--secaas-key`,
+`SECMAS_LEDGER_TOKEN`), and removed when the server stops.
+
 Exit codes as for every `secmas` command: 0 after Ctrl-C, 2 bad input (a port out of range,
-one in use, an address that cannot be bound), with a one-line message.
+one in use, an address that cannot be bound, an `--out` folder holding files without
+`--force`), with a one-line message.
 """
 
 from __future__ import annotations
@@ -10,12 +16,19 @@ from __future__ import annotations
 import errno
 import ipaddress
 import threading
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from secmas.cli.arguments import ForceFileOption, check_new_folder
 from secmas.cli.grammar import Typer
 from secmas.cli.output import errors, fail, line, say
+from secmas.transport.tls import write_secret
+from secmas.trust.keys import secmas_home
+
+if TYPE_CHECKING:
+    from secmas.ledger.rpcserver import LedgerServer
 
 ledger_app = Typer(help="A shared development ledger for separate processes.")
 
@@ -34,20 +47,60 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+CLIENT_FILES = ("mlfo.key", "secaas.key", "token")
+"""What the `--out` folder holds while the server runs."""
+
+
+def _write_client_files(server: LedgerServer, folder: Path) -> tuple[Path, Path, Path]:
+    """The MLFO's and SECaaS's key files and the token file in `folder` (made 0700), each
+    0600; exit 2 naming the folder when it cannot be written."""
+    paths = tuple(folder / name for name in CLIENT_FILES)
+    secrets = (server.mlfo_key, server.secaas_key, server.token)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path, secret in zip(paths, secrets, strict=True):
+            write_secret(path, secret.encode("ascii") + b"\n")
+    except OSError as exc:
+        raise fail(f"--out {folder}: cannot write the client files ({exc.strerror})") from None
+    return paths[0], paths[1], paths[2]
+
+
 @ledger_app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(metavar="HOST", help="address to listen on")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            metavar="HOST",
+            help="address to listen on (default loopback only; any other is reached over "
+            "plain HTTP, the token in the clear)",
+        ),
+    ] = "127.0.0.1",
     port: Annotated[
         int,
         typer.Option(min=0, max=65535, metavar="PORT", help="TCP port (0: any free port)"),
     ] = 8545,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="folder for the MLFO's and SECaaS's key files and the bearer token, "
+            "removed at stop (default $SECMAS_HOME/ledger)",
+        ),
+    ] = None,
+    force: ForceFileOption = False,
 ) -> None:
-    """Serve a fresh in-process EVM over HTTP JSON-RPC until Ctrl-C; runs and agents then
-    take --ledger http://127.0.0.1:8545.
+    """Serve a fresh in-process EVM over HTTP JSON-RPC until Ctrl-C, to clients showing
+    its bearer token; runs then take --ledger http://127.0.0.1:8545 with the key files
+    and the token it writes.
 
     Example: secmas ledger serve --port 8545"""
+    from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV  # web3's helpers load only here
     from secmas.ledger.rpcserver import LedgerServer  # py-evm loads only here
 
+    folder = secmas_home() / "ledger" if out is None else out
+    check_new_folder(force, "--out", folder)  # another server's files, left by a crash
     server = LedgerServer(host, port)
     try:
         server.start()
@@ -56,20 +109,22 @@ def serve(
             raise fail(f"port {port} on {host} is already in use") from None
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
+        mlfo_file, secaas_file, token_file = _write_client_files(server, folder)
         for text in (
             f"ledger JSON-RPC at {server.url}",
             f"MLFO    {server.mlfo.address}",
             f"SECaaS  {server.secaas.address}",
-            f"clients: --ledger {server.url} (the server signs for the MLFO and the SECaaS)",
-            "Ctrl-C stops it",
+            f'clients: {LEDGER_TOKEN_ENV}="$(cat {token_file})" … --ledger {server.url} '
+            f"--mlfo-key {mlfo_file} --secaas-key {secaas_file}",
+            "Ctrl-C stops it (and removes the key files and the token)",
         ):
             say(text)
         if not _is_loopback(host):
             errors.print(
                 line(
                     ("warning", "yellow"),
-                    f" listening on {host}: whoever reaches it can act as the MLFO and the "
-                    "SECaaS (their keys are public test keys)",
+                    f" listening on {host} over plain HTTP: the bearer token and the "
+                    "requests cross the network in the clear",
                 ),
                 soft_wrap=True,
             )
@@ -78,3 +133,5 @@ def serve(
         say("stopped")
     finally:
         server.stop()
+        for name in CLIENT_FILES:
+            (folder / name).unlink(missing_ok=True)

@@ -2,8 +2,9 @@
 
 A scenario whose ledger is `memory` (the in-process EVM of a local run) gets a
 development node in the namespace: `secmas ledger serve` from the same image, an EVM
-over HTTP JSON-RPC whose MLFO and SECaaS accounts are public test keys — for trying
-the pipeline out, never for production. Production points `--ledger` at a Besu or Geth
+over HTTP JSON-RPC for trying the pipeline out, never for production (its MLFO's and
+SECaaS's keys and its bearer token stay in the node's pod: the pods are not handed them
+yet). Production points `--ledger` at a Besu or Geth
 endpoint (or the scenario names one); then no node is written, and `--ledger-ca` gives
 the CA an `https://` endpoint's certificate chains to, mounted from a Secret.
 """

@@ -77,7 +77,7 @@ def _key_hex(raw: bytes, path: Path) -> str:
 @dataclass(frozen=True, slots=True)
 class LedgerKeys:
     """The MLFO's and SECaaS's accounts; None: the ledger's default (the in-process
-    chain's funded test keys, a node's unlocked accounts)."""
+    chain's funded random keys, a node's unlocked accounts)."""
 
     mlfo: Account | None = None
     secaas: Account | None = None
