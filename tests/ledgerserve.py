@@ -35,10 +35,10 @@ class Served:
 
 
 @contextmanager
-def ledger_serve(out: Path) -> Iterator[Served]:
-    """A server on a free port writing its files into `out`, stopped with SIGINT on leaving
-    (killed if the block failed)."""
-    argv = [sys.executable, "-c", SERVE, "ledger", "serve", "--port", "0", "--out", str(out)]
+def ledger_serve(out: Path, option: str = "--out") -> Iterator[Served]:
+    """A server on a free port writing its files into `out` (or, `option` "--access",
+    reading them there), stopped with SIGINT on leaving (killed if the block failed)."""
+    argv = [sys.executable, "-c", SERVE, "ledger", "serve", "--port", "0", option, str(out)]
     process = subprocess.Popen(argv, stdout=PIPE, stderr=PIPE, text=True)
     try:
         served = Served(process, "")

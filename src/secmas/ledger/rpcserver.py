@@ -8,7 +8,8 @@ share one ledger without Geth, Besu or Hardhat.
 The chain is the very node `connect(None)` runs in one process (`secmas.ledger.evmnode`):
 one EVM whichever way the agents are placed, with the same chain id, genesis and gas. Its
 genesis funds the MLFO and the SECaaS, two accounts of fresh random keys that only the
-server's owner is handed (`mlfo_key`, `secaas_key`).
+server's owner is handed (`mlfo_key`, `secaas_key`), or the keys its owner drew
+(`access`, with the token: a deployment hands them to the server's pod).
 
 Whoever reaches the port is a stranger until shown otherwise: every request must carry
 `Authorization: Bearer <token>`, the server's random `token` (compared in constant time;
@@ -34,7 +35,6 @@ import contextlib
 import hmac
 import json
 import logging
-import secrets
 import socket
 import ssl
 import sys
@@ -52,6 +52,7 @@ from eth_utils import is_hex_address, to_checksum_address
 import secmas
 from secmas.ledger.connection import GENESIS_FUNDING_WEI, Ledger, connect, memory_accounts
 from secmas.ledger.evmnode import FORK, Block, EvmNode, Included
+from secmas.ledger.keyfile import LedgerAccess, new_token
 from secmas.ledger.node import NodeRefused, NodeRevert, RawLog
 from secmas.ledger.transactions import InvalidTransaction, recover
 
@@ -62,8 +63,6 @@ DEFAULT_PORT = 8545
 MAX_BODY_BYTES = 4 * 1024 * 1024
 IDLE_TIMEOUT_S = 60.0
 """How long a kept-alive connection may sit idle (or a body take to arrive)."""
-TOKEN_BYTES = 32
-"""The bearer token's randomness (256 bits)."""
 SHUTDOWN_POLL_S = 0.05
 """How often the accept loop looks for `stop()` (the standard library's 0.5 s slows tests)."""
 
@@ -588,7 +587,8 @@ class LedgerServer:
 
     `port` 0 picks a free port. `start()` raises OSError when the address cannot be bound
     (port in use, no such host). The chain lives as long as the object: stopping and
-    starting again serves the same ledger."""
+    starting again serves the same ledger. `access`: the MLFO's and SECaaS's keys and the
+    token, drawn by whoever hands them to the clients (default: fresh ones)."""
 
     def __init__(
         self,
@@ -597,12 +597,14 @@ class LedgerServer:
         *,
         cert_file: Path | None = None,
         key_file: Path | None = None,
+        access: LedgerAccess | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self._tls = None if cert_file is None else _server_context(cert_file, key_file)
-        self.mlfo, self.secaas = memory_accounts()
-        self.token = secrets.token_urlsafe(TOKEN_BYTES)
+        keys = (None, None) if access is None else access.keys.hex()
+        self.mlfo, self.secaas = memory_accounts(*keys)
+        self.token = new_token() if access is None else access.token
         """The bearer token every client must show: hand it over as a secret."""
         node = EvmNode({a.address: GENESIS_FUNDING_WEI for a in (self.mlfo, self.secaas)})
         self._endpoint = JsonRpcEndpoint(node)

@@ -49,6 +49,7 @@ FILES = {
     "bus_ca": "bus-ca.pem",
     "bus_nkey": "agent.nk",
     "ledger_ca": "ledger-ca.pem",
+    "ledger_token_file": "ledger-token",
     "enrolment": "enrolment.json",
     "platform": "platform.json",
 }
@@ -75,6 +76,8 @@ class AgentLaunch:
     """The CA of the ledger's HTTPS certificate (a path: public)."""
     ledger_token: str | None = field(default=None, repr=False)
     """The bearer token of the ledger the run serves (in the environment, never argv)."""
+    ledger_token_file: Path | None = None
+    """A file holding the ledger's bearer token, for an agent handed it as a file (a pod)."""
     enrolment: Path | None = None
     """The file holding the agent's one-time enrolment credential (its path goes in the
     environment, `SECMAS_ENROLMENT`; the agent removes the file once read)."""
@@ -99,6 +102,8 @@ class AgentLaunch:
             argv += ["--ledger-ca", str(self.ledger_ca)]
         if self.bus_nkey is not None:
             argv += ["--bus-key", str(self.bus_nkey)]
+        if self.ledger_token_file is not None:
+            argv += ["--ledger-token", str(self.ledger_token_file)]
         return argv
 
     def env(self) -> dict[str, str]:
