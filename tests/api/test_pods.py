@@ -46,6 +46,17 @@ def test_a_run_on_the_deployments_pods_is_planned_with_its_ledger(pods: Path) ->
     planned = plan(SCENARIO, placement=Pods(pods))
     assert planned.scenario.security.ledger == "http://127.0.0.1:8545"
     assert isinstance(planned.placement, Pods) and not isinstance(planned.placement.pods, Path)
+    access = planned.placement.pods.ledger_access()
+    assert access is not None  # the node's keys and token, drawn for the deployment
+    assert planned.ledger_keys == access.keys and planned.ledger_token == access.token
+
+
+@needs_podman
+def test_key_files_beside_the_deployments_ledger_are_refused(pods: Path, tmp_path: Path) -> None:
+    """The deployment's ledger funds only the keys it drew: another MLFO could not pay."""
+    with pytest.raises(RunInputError, match="funds the keys it drew") as refused:
+        plan(SCENARIO, placement=Pods(pods), mlfo_key=tmp_path / "mlfo.key")
+    assert refused.value.option == "mlfo_key"
 
 
 def test_options_the_deployment_decides_are_refused(pods: Path) -> None:

@@ -17,6 +17,7 @@ from tests.policy.test_audit import rechain, write_log
 from typer.testing import CliRunner
 
 from secmas.cli.audit import register
+from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.listenport import free_port
 from secmas.policy.audit import (
@@ -56,8 +57,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _secmas_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _secmas_home(home: Path, server: LedgerServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECMAS_HOME", str(home))
+    monkeypatch.setenv(LEDGER_TOKEN_ENV, server.token)
 
 
 @pytest.fixture(scope="module")

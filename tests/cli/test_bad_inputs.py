@@ -951,6 +951,32 @@ CASES = [
         "--ledger-ca: only for an https:// --ledger, not 'http://127.0.0.1:1'",
     ),
     Case(
+        "agent-ledger-token-open-to-others",
+        (*AGENT, "--ledger", "http://127.0.0.1:1", "--ledger-token", "{tmp}/token"),
+        "--ledger-token: {tmp}/token: a private token open to others",
+        files={"token": "abc\n"},
+    ),
+    Case(
+        "ledger-serve-access-missing",
+        ("ledger", "serve", "--port", "0", "--access", "{tmp}/none"),
+        "--access {tmp}/none: no such folder",
+    ),
+    Case(
+        "agent-ledger-token-without-ledger",
+        (*AGENT, "--ledger-token", "{tmp}/token"),
+        "--ledger-token needs --ledger",
+    ),
+    Case(
+        "ledger-serve-access-without-token",
+        ("ledger", "serve", "--port", "0", "--access", "{tmp}"),
+        "--access: {tmp}/mlfo.key: no such file",
+    ),
+    Case(
+        "ledger-serve-access-and-out",
+        ("ledger", "serve", "--port", "0", "--access", "{tmp}", "--out", "{tmp}/o"),
+        "--access: the server writes no files then; drop --out and --force",
+    ),
+    Case(
         "cti-out-unwritable",
         ("cti", "share", EDGE_A, *CTI_MAPS, "--out", "/proc/b.json"),
         "--out /proc/b.json: cannot write: No such file or directory",

@@ -460,6 +460,7 @@ WRITERS = {
     "bus certs": ["bus", "certs", "-o", "{folder}", "--server", "n1", "--host", "127.0.0.1"],
     "deploy kubernetes": ["deploy", "kubernetes", "{scenario}", "--out", "{folder}"],
     "run": ["run", "{scenario}", "--out", "{folder}"],
+    "ledger serve": ["ledger", "serve", "--port", "0", "-o", "{folder}"],
 }
 """A command line of every command that writes files, its output already there."""
 OWN_RULE = {

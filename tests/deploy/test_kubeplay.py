@@ -5,7 +5,9 @@ test_kube_play.py`."""
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -14,10 +16,10 @@ import nkeys
 import pytest
 import yaml
 
-from secmas.deploy import playable
+from secmas.deploy import ledger, playable
 from secmas.deploy.kubeplay import KubePlayError, PodAgents, PodDeployment
 from secmas.deploy.kubernetes import KUBERNETES, PODMAN, Options, build
-from secmas.deploy.writing import write_bundle
+from secmas.deploy.writing import SECRETS, write_bundle
 from secmas.scenario.topology import dump_scenario
 from secmas.scenario.validation import load_runnable
 
@@ -65,6 +67,22 @@ def test_the_mlfo_reaches_the_published_bus_with_its_own_nkey(folder: Path, tmp_
     assert [u for u in users if u["nkey"] == public] == [{"nkey": public}]  # unrestricted
 
 
+def test_the_mlfo_holds_the_ledger_nodes_keys_and_token(folder: Path, tmp_path: Path) -> None:
+    access = PodDeployment.load(folder).ledger_access()
+    assert access is not None and access.keys.mlfo is not None and access.keys.secaas is not None
+    (*_, token_secret) = [
+        s for s in yaml.safe_load_all((folder / SECRETS).read_text())
+        if s["metadata"]["name"] == ledger.TOKEN_SECRET
+    ]  # fmt: skip
+    assert base64.b64decode(token_secret["data"][ledger.TOKEN]).decode() == access.token
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    text = (broken / SECRETS).read_text()
+    (broken / SECRETS).write_text(text.replace(token_secret["data"][ledger.TOKEN], "Kg=="))
+    with pytest.raises(KubePlayError, match=r"ledger-access/token: not a token"):
+        PodDeployment.load(broken).ledger_access()
+
+
 def test_a_folder_for_a_cluster_is_refused_naming_why(tmp_path: Path) -> None:
     with pytest.raises(KubePlayError, match="StatefulSet, which podman does not run"):
         PodDeployment.load(written(tmp_path / "k8s"))
@@ -91,6 +109,7 @@ def test_without_the_trust_layer_there_is_no_ledger_to_reach(tmp_path: Path) -> 
     write_bundle(bundle, tmp_path / "pods")
     deployment = PodDeployment.load(tmp_path / "pods")
     assert not deployment.trusted and deployment.ledger_url() is None
+    assert deployment.ledger_access() is None
     assert not [s for s in deployment.secrets() if s.endswith("-enrolment")]
 
 

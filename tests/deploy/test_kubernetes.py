@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.deploy.manifests import Objects, containers, named, of_kind
 
-from secmas.deploy import agents, nats
+from secmas.deploy import agents, ledger, nats
 from secmas.deploy.agents import agent_resources
 from secmas.deploy.kubernetes import Bundle, Options, build
 from secmas.deploy.naming import (
@@ -38,6 +38,7 @@ from secmas.deploy.naming import (
     pop_names,
 )
 from secmas.deploy.writing import dump
+from secmas.ledger.keyfile import access_of
 from secmas.pipeline.busaccess import agent_permissions
 from secmas.pipeline.iml import AgentLaunch
 from secmas.scenario.model import Scenario
@@ -147,6 +148,7 @@ def test_the_agent_runs_the_local_iml_command_line(bundle: Bundle) -> None:
         bus_ca=Path(agents.BUS_DIR) / "ca.pem",
         bus_nkey=Path(agents.RUN_DIR) / agents.SEED,
         enrolment=Path(agents.RUN_DIR) / agents.CREDENTIAL,
+        ledger_token_file=Path(agents.RUN_DIR) / ledger.TOKEN,
     )
     assert agent["command"] == expected.argv("python")
     assert {e["name"]: e["value"] for e in agent["env"]} == {**expected.env(), "HOME": "/tmp"}
@@ -294,6 +296,58 @@ def test_secrets_are_files_owner_only_never_environment(bundle: Bundle) -> None:
         for container in containers(pod).values():
             assert "envFrom" not in container
             assert all("valueFrom" not in e for e in container.get("env", []))
+
+
+def pod_specs(objects: Objects) -> dict[str, dict[str, Any]]:
+    """Every pod's spec, a Deployment's or StatefulSet's template too, by name."""
+    specs = {o["metadata"]["name"]: o["spec"] for o in of_kind(objects, "Pod")}
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            specs[obj["metadata"]["name"]] = obj["spec"]["template"]["spec"]
+    return specs
+
+
+def mounted_by(objects: Objects, secret_name: str) -> set[str]:
+    """The pods that mount the Secret `secret_name`."""
+    return {
+        name
+        for name, spec in pod_specs(objects).items()
+        if any(v.get("secret", {}).get("secretName") == secret_name for v in spec["volumes"])
+    }
+
+
+def test_the_ledger_node_alone_holds_its_keys_and_the_agents_only_its_token(
+    bundle: Bundle,
+) -> None:
+    objects = bundle.objects()
+    files = named(objects, "Secret", ledger.ACCESS_SECRET)["data"]
+    access = access_of({k: base64.b64decode(v) for k, v in files.items()}, "access")
+    token = named(objects, "Secret", ledger.TOKEN_SECRET)["data"][ledger.TOKEN]
+    assert base64.b64decode(token).decode() == access.token
+    assert mounted_by(objects, ledger.ACCESS_SECRET) == {ledger.NODE}
+    assert mounted_by(objects, ledger.TOKEN_SECRET) == {f"agent-pop{i}" for i in range(1, 7)}
+    node = containers({"spec": pod_specs(objects)[ledger.NODE]})
+    serve = node["ledger"]["command"] + node["ledger"]["args"]
+    assert serve[serve.index("--access") + 1] == ledger.ACCESS_DIR
+    copied = node["credentials"]["command"][-1]
+    assert copied.count("install -m 0400") == 3 and ledger.ACCESS_DIR in copied
+
+
+def test_every_deployment_draws_its_own_ledger_keys_and_token(scenario: Scenario) -> None:
+    drawn = [
+        named(build(scenario, "", Options()).objects(), "Secret", ledger.ACCESS_SECRET)["data"]
+        for _ in range(2)
+    ]
+    assert all(drawn[0][name] != drawn[1][name] for name in drawn[0])
+
+
+def test_an_external_ledger_gets_no_access_secret_and_agents_no_token(scenario: Scenario) -> None:
+    objects = build(scenario, "", Options(ledger="http://10.0.0.9:8545")).objects()
+    names = {s["metadata"]["name"] for s in of_kind(objects, "Secret")}
+    assert not names & {ledger.ACCESS_SECRET, ledger.TOKEN_SECRET}
+    assert (
+        "--ledger-token" not in containers(named(objects, "Pod", "agent-pop1"))["agent"]["command"]
+    )
 
 
 # -- network policies ------------------------------------------------------------------------

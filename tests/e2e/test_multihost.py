@@ -30,16 +30,20 @@ from pathlib import Path
 
 import pytest
 
+from secmas.ledger.accounts import Account
+from secmas.ledger.keyfile import LedgerKeys
+from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.pipeline.busaccess import SERVER, BusAccess, issue_pipeline_users
 from secmas.pipeline.hosts import HostProcesses, load_hosts
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.transport.address import BusAddress
 from secmas.transport.broker import MISSING_BINARY, NatsServer, find_nats_server
-from secmas.transport.tls import CA_FILE, issue_run_pki
+from secmas.transport.tls import CA_FILE, issue_run_pki, write_secret
 
 NATS_PORT = 4222
 LEDGER_PORT = 8545
+LEDGER_FILES = ("ledger.token", "mlfo.key", "secaas.key")
 SPEED = 5.0
 """Simulated seconds per wall second. Agents on hosts reach the bus and the ledger over
 the lab's links, and every ledger call of theirs is a JSON-RPC call: at 10× a busy
@@ -53,11 +57,16 @@ LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 def serve_infra(folder: Path, address: str, pipeline: str, pops: list[str]) -> None:
     """The infra namespace's bus and ledger, bound to `address` only, until stdin ends:
-    a CA and a server certificate for `address`, an nkey per client, in `folder`."""
+    a CA and a server certificate for `address`, an nkey per client, the ledger's token
+    and its MLFO's and SECaaS's keys, in `folder`."""
     certificate = issue_run_pki(folder, [SERVER], hosts=(address,))[SERVER]
     users = issue_pipeline_users(folder, pipeline, pops)
     bus = NatsServer(NATS_PORT, host=address, tls=certificate, users=users)
-    with bus, LedgerServer(address, LEDGER_PORT):
+    ledger = LedgerServer(address, LEDGER_PORT)
+    secrets = (ledger.token, ledger.mlfo_key, ledger.secaas_key)
+    for name, secret in zip(LEDGER_FILES, secrets, strict=True):
+        write_secret(folder / name, secret.encode())
+    with bus, ledger:
         print(READY, flush=True)
         sys.stdin.read()
 
@@ -211,9 +220,11 @@ def host_list(lab: Lab, path: Path) -> Path:
 
 
 def test_agents_on_namespace_hosts_mitigate_the_attack(
-    lab: Lab, infra: subprocess.Popen[str], tmp_path: Path
+    lab: Lab, infra: subprocess.Popen[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger = f"http://{lab.address('infra')}:{LEDGER_PORT}"
+    token, mlfo, secaas = ((tmp_path / "bus" / name).read_text() for name in LEDGER_FILES)
+    monkeypatch.setenv(LEDGER_TOKEN_ENV, token)  # as a user hands a served ledger's token
     scenario = reference.SCENARIO
     scenario = scenario.model_copy(
         update={"security": scenario.security.model_copy(update={"ledger": ledger})}
@@ -241,6 +252,7 @@ def test_agents_on_namespace_hosts_mitigate_the_attack(
             speed=SPEED,
             progress=look,
             iml=driver,
+            ledger_keys=LedgerKeys(Account.from_key(mlfo), Account.from_key(secaas)),
         )
     )
     run = reference.report(result)

@@ -1,9 +1,11 @@
 """Key files of the MLFO and SECaaS (`secmas.ledger.keyfile`): a good file gives its
-account; every bad one is refused naming the file, where it was named and the problem."""
+account; every bad one is refused naming the file, where it was named and the problem.
+A served ledger's token file and access folder likewise."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -13,11 +15,15 @@ from hypothesis import strategies as st
 
 from secmas.ledger.accounts import Account
 from secmas.ledger.keyfile import (
+    ACCESS_FILES,
     MLFO_KEY_ENV,
     SECAAS_KEY_ENV,
     KeyFileError,
     ledger_keys,
+    new_token,
+    read_access,
     read_key_file,
+    read_token_file,
 )
 from secmas.ledger.transactions import SECP256K1_N
 
@@ -93,3 +99,38 @@ def test_a_bad_file_says_which_option_or_variable_named_it(tmp_path: Path) -> No
         ledger_keys(None, open_key, {})
     with pytest.raises(KeyFileError, match=rf"^{MLFO_KEY_ENV}: {tmp_path}/gone: no such file"):
         ledger_keys(None, None, {MLFO_KEY_ENV: str(tmp_path / "gone")})
+
+
+def test_a_token_file_gives_its_one_line() -> None:
+    token = new_token()
+    with tempfile.TemporaryDirectory() as folder:
+        assert read_token_file(key_file(Path(folder), f"{token}\n")) == token
+
+
+@pytest.mark.parametrize(
+    ("text", "mode", "says"),
+    [
+        ("", 0o600, "not a token"),
+        ("two words\n", 0o600, "not a token"),
+        ("x" * 5000, 0o600, "not a token"),
+        ("abc\n", 0o640, "a private token open to others (mode 0640)"),
+    ],
+    ids=["empty", "spaces", "too-long", "group-readable"],
+)
+def test_a_bad_token_file_is_refused_naming_it(text: str, mode: int, says: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = key_file(Path(folder), text, mode)
+        with pytest.raises(KeyFileError, match=rf"^{path}: {re.escape(says)}"):
+            read_token_file(path)
+
+
+def test_an_access_folder_gives_both_accounts_and_the_token(tmp_path: Path) -> None:
+    token, other = new_token(), Account.create().key_hex
+    for name, text in zip(ACCESS_FILES, (KEY, other, token), strict=True):
+        key_file(tmp_path, text, name=name)
+    access = read_access(tmp_path)
+    assert access.keys.mlfo == Account.from_key(KEY) and access.token == token
+    assert access.keys.secaas == Account.from_key(other)
+    (tmp_path / "token").unlink()
+    with pytest.raises(KeyFileError, match=rf"^{tmp_path}/token: no such file"):
+        read_access(tmp_path)

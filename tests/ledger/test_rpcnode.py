@@ -18,6 +18,7 @@ from secmas.ledger.errors import LedgerUnavailable
 from secmas.ledger.node import NodeRefused, NodeRevert
 from secmas.ledger.rpcnode import JsonRpcNode, RpcFailure, revert_rule
 from secmas.ledger.rpcserver import LedgerServer
+from secmas.ledger.transactions import Transaction
 from secmas.listenport import free_port
 from secmas.transport.tls import issue_run_pki
 
@@ -95,20 +96,17 @@ def test_urls_other_than_http_are_refused() -> None:
 
 def test_a_served_chain_answers_and_reverts_through_the_client() -> None:
     with LedgerServer(port=0) as server:
-        node = JsonRpcNode(server.url)
+        node = JsonRpcNode(server.url, token=server.token)
         assert node.chain_id() == 131277322940537 and node.block_number() == 0
-        assert node.accounts() == [server.mlfo.address, server.secaas.address]
+        assert node.accounts() == []
+        with pytest.raises(LedgerUnavailable, match=r"HTTP 401: .*bearer token"):
+            JsonRpcNode(server.url).block_number()
         with pytest.raises(NodeRefused, match=r"(?i)invalid|decode|rlp"):
             node.submit(b"\x02\x00")
         abi = contract_abi("AuditAnchor")
-        deployed = node.submit_unsigned(
-            {
-                "from": server.mlfo.address,
-                "gas": 600_000,
-                "value": 0,
-                "data": load_artifact("AuditAnchor").bytecode,
-            }
-        )
+        code = load_artifact("AuditAnchor").bytecode
+        creation = Transaction(node.chain_id(), 0, 10**9, 10**11, 600_000, None, 0, code)
+        deployed = node.submit(server.mlfo.sign_transaction(creation))
         anchor = str(deployed.contract_address)
         data = abi.encode("anchor", [b"\x01" * 32, 1, b"\x02" * 32])
         with pytest.raises(NodeRevert, match="AuditAnchor: caller is not the owner"):
@@ -126,7 +124,8 @@ def test_a_keep_alive_the_node_closed_while_idle_is_reopened(
     tls = issue_run_pki(tmp_path / "pki", ["ledger"])["ledger"]
     files = {"cert_file": tls.cert_file, "key_file": tls.key_file} if https else {}
     with LedgerServer(port=0, **files) as server:  # type: ignore[arg-type]
-        node = JsonRpcNode(server.url, ca_file=tls.ca_file if https else None)
+        ca = tls.ca_file if https else None
+        node = JsonRpcNode(server.url, ca_file=ca, token=server.token)
         assert node.block_number() == 0
         time.sleep(0.6)  # the node closed the idle connection meanwhile
         assert node.block_number() == 0

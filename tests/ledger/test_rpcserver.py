@@ -1,6 +1,8 @@
 """The in-process EVM over HTTP JSON-RPC: one ledger shared by clients that know nothing of
-each other (separate connections, a separate process), reverts surfacing as LedgerRevert
-as for any node, and JSON-RPC errors, never a crash, for whatever a client sends."""
+each other (separate connections, a separate process) but its token, reverts surfacing as
+LedgerRevert as for any node, and JSON-RPC errors, never a crash, for whatever a client
+sends. (Clients without the token, and signing for the server's accounts:
+tests/security/test_ledger_access.py.)"""
 
 from __future__ import annotations
 
@@ -28,17 +30,16 @@ from secmas.ledger import (
     AgentRegistration,
     Contracts,
     Ledger,
+    LedgerError,
     LedgerRevert,
     LedgerUnavailable,
-    NodeAccount,
     RegistryClient,
     agent_id,
     connect,
     pipeline_id,
 )
-from secmas.ledger.connection import memory_accounts
-from secmas.ledger.messages import signer_of
-from secmas.ledger.rpcserver import INTERNAL_ERROR, MAX_BODY_BYTES, LedgerServer
+from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
+from secmas.ledger.rpcserver import INTERNAL_ERROR, MAX_BODY_BYTES, METHOD_NOT_FOUND, LedgerServer
 from secmas.ledger.transactions import Transaction
 from secmas.transport.tls import issue_run_pki
 
@@ -60,7 +61,8 @@ def post(
     address = urlsplit(server.url)
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
     try:
-        connection.request("POST", "/", body, {"Content-Type": content_type})
+        headers = {"Content-Type": content_type, "Authorization": f"Bearer {server.token}"}
+        connection.request("POST", "/", body, headers)
         response = connection.getresponse()
         payload = response.read()
     finally:
@@ -151,36 +153,31 @@ def test_attestation_flow_across_separate_connections(server: LedgerServer) -> N
     assert seen.registry.as_(second).reference_for(PID).sealed_reference == b"next"
 
 
-def test_clients_without_keys_get_the_funded_node_accounts(server: LedgerServer) -> None:
-    ledger = connect(server.url)
-    assert ledger.mlfo == NodeAccount(server.mlfo.address)
-    assert ledger.secaas == NodeAccount(server.secaas.address)
-    contracts = ledger.deploy()  # the server signs (eth_sendTransaction)
-    with pytest.raises(LedgerRevert, match="caller is not the SECaaS"):
-        contracts.registry.record_initial(
-            PID, ledger.new_account(), evidence("nonce"), True, evidence("x")
-        )
-
-
-def test_the_node_signs_messages_for_the_accounts_it_holds_only(server: LedgerServer) -> None:
-    """`eth_sign` as Geth and Hardhat answer it: the SECaaS's step references are signed by
-    the node that holds its key (`AgentRegistry.recordStep`)."""
-    message = b"step 3 reference"
-    signed = rpc(server, "eth_sign", [server.secaas.address, "0x" + message.hex()])["result"]
-    assert signer_of(message, bytes.fromhex(signed.removeprefix("0x"))) == server.secaas.address
-    stranger = Account.create().address
-    refused = rpc(server, "eth_sign", [stranger, "0x00"])["error"]
-    assert refused["code"] == -32000 and stranger in refused["message"]
-    assert rpc(server, "eth_sign", [server.secaas.address, "0xzz"])["error"]["code"] == -32602
-    assert rpc(server, "eth_sign", [server.secaas.address])["error"]["code"] == -32602
+def test_clients_without_keys_are_told_to_bring_them(server: LedgerServer) -> None:
+    """The server holds no account to lend: a client names the MLFO's key or has none."""
+    assert rpc(server, "eth_accounts", [])["result"] == []
+    with pytest.raises(LedgerError, match="no unlocked accounts: pass mlfo_key"):
+        connect(server.url, token=server.token)
+    for method in ("eth_sign", "eth_sendTransaction", "personal_sign", "eth_signTransaction"):
+        params = [server.secaas.address, "0x00"]
+        assert rpc(server, method, params)["error"]["code"] == METHOD_NOT_FOUND, method
 
 
 def test_parallel_clients_are_served_one_request_at_a_time(server: LedgerServer) -> None:
-    def deploy(_: int) -> str:
-        return connect(server.url).deploy().registry.address
+    operator = server.connect()
+    deployers = [operator.new_account() for _ in range(8)]
+    for deployer in deployers:  # each client deploys from an account of its own
+        operator.chain.transact(
+            operator.chain.sender(operator.mlfo), deployer.address, b"", gas=21_000,
+            value=10**18, where=("test", "fund"),
+        )  # fmt: skip
+
+    def deploy(deployer: Account) -> str:
+        keys = {"mlfo_key": deployer.key, "secaas_key": deployer.key}
+        return connect(server.url, token=server.token, **keys).deploy().registry.address
 
     with ThreadPoolExecutor(4) as pool:
-        addresses = list(pool.map(deploy, range(8)))
+        addresses = list(pool.map(deploy, deployers))
     assert len(set(addresses)) == 8
 
 
@@ -197,7 +194,8 @@ def test_a_client_in_another_process(server: LedgerServer) -> None:
         from secmas.ledger import Account, LedgerRevert, connect
         url, registry, store, key, pid = sys.argv[1:]
         agent = Account.from_key(key)
-        view = connect(url).attach(registry, store).registry.as_(agent)
+        contracts = connect(url, mlfo_key=key, secaas_key=key).attach(registry, store)
+        view = contracts.registry.as_(agent)
         pid = bytes.fromhex(pid)
         reference = view.reference_for(pid)
         digest = bytes(range(32))
@@ -214,6 +212,7 @@ def test_a_client_in_another_process(server: LedgerServer) -> None:
     args += [first.key_hex, PID.hex()]
     result = subprocess.run(
         [sys.executable, "-c", script, *args],
+        env=os.environ | {LEDGER_TOKEN_ENV: server.token},  # as a run hands it to an agent
         capture_output=True,
         text=True,
         timeout=SUBPROCESS_TIMEOUT_S,
@@ -333,12 +332,17 @@ def exchange(
         ("POST", {"Content-Length": "²"}, 411),
         ("POST", {"Content-Length": "2", "Content-Type": "text/plain"}, 415),
         ("GET", {}, 405),
+        # A wrong token, or none: refused before anything else.
+        ("POST", {"Content-Length": "2", "Authorization": "Bearer wrong"}, 401),
+        ("POST", {"Content-Length": "2", "Authorization": ""}, 401),
+        ("GET", {"Authorization": "Basic d3Jvbmc="}, 401),
     ],
 )
 def test_http_level_refusals(
     server: LedgerServer, method: str, headers: dict[str, str], status: int
 ) -> None:
-    response, body = exchange(server, method, {"Content-Type": "application/json"} | headers)
+    shown = {"Content-Type": "application/json", "Authorization": f"Bearer {server.token}"}
+    response, body = exchange(server, method, shown | headers)
     assert (response.status, response.getheader("Connection")) == (status, "close")
     assert json.loads(body)["error"]["code"] == -32600
     assert rpc(server, "eth_chainId", [])["result"].startswith("0x")
@@ -375,19 +379,22 @@ def test_get_logs_follows_the_filter_rules(server: LedgerServer) -> None:
 
 def test_reads_of_blocks_transactions_state_and_history(server: LedgerServer) -> None:
     """What a block explorer or web3 asks: blocks, transactions and receipts by hash,
-    balances and code at a past block, the fee and client queries, and a node-signed
-    send whose gas the node estimates."""
+    balances and code at a past block, the fee and client queries, after a transfer the
+    client signed."""
     contracts = server.connect().deploy()
     registry = contracts.registry.address
-    transfer = {"from": server.mlfo.address, "to": server.secaas.address, "value": "0x5"}
-    sent = rpc(server, "eth_sendTransaction", [transfer])["result"]
+    nonce = int(rpc(server, "eth_getTransactionCount", [server.mlfo.address])["result"], 16)
+    to = bytes.fromhex(server.secaas.address[2:])
+    transfer = Transaction(131277322940537, nonce, 10**9, 10**11, 21000, to, 5, b"")
+    raw = "0x" + server.mlfo.sign_transaction(transfer).hex()
+    sent = rpc(server, "eth_sendRawTransaction", [raw])["result"]
     tx = rpc(server, "eth_getTransactionByHash", [sent])["result"]
     receipt = rpc(server, "eth_getTransactionReceipt", [sent])["result"]
     assert (tx["from"], tx["to"], tx["value"], tx["gas"]) == (
         server.mlfo.address,
         server.secaas.address,
         "0x5",
-        "0x5208",  # estimated: a plain transfer's 21 000
+        "0x5208",  # a plain transfer's 21 000
     )
     assert receipt["blockHash"] == tx["blockHash"] and receipt["status"] == "0x1"
     head = int(rpc(server, "eth_blockNumber", [])["result"], 16)
@@ -433,6 +440,7 @@ def test_https_with_the_runs_ca(tmp_path: Path) -> None:
         assert server.url.startswith("https://127.0.0.1:")
         with socket.create_connection((server.host, server.port)):  # silent, no handshake
             keys = {"mlfo_key": server.mlfo_key, "secaas_key": server.secaas_key}
+            keys |= {"token": server.token}
             ledger = connect(server.url, ca_file=tls.ca_file, timeout_s=5, **keys)
             assert ledger.deploy().registry.address.startswith("0x")
         with pytest.raises(LedgerUnavailable, match="SSL"):
@@ -442,7 +450,8 @@ def test_https_with_the_runs_ca(tmp_path: Path) -> None:
 
 
 WORDS = ["0x", "0x0", "0x5208", "latest", "earliest", "0xzz", "-0x1", "0x" + "f" * 70]
-ADDRESSES = [a.address for a in memory_accounts()] + ["0x" + "11" * 20]
+SERVED = LedgerServer(port=0)
+ADDRESSES = [SERVED.mlfo.address, SERVED.secaas.address, "0x" + "11" * 20]
 KEYS = ["from", "to", "data", "value", "gas", "topics", "address", "fromBlock", "toBlock"]
 JSON = st.recursive(
     st.none()
@@ -456,10 +465,10 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-"""JSON values, with the hex strings, tags, keys and accounts (the MLFO, whom the node
-signs for) the methods read among them."""
+"""JSON values, with the hex strings, tags, keys and accounts (the funded MLFO and SECaaS)
+the methods read among them."""
 
-ENDPOINT = LedgerServer(port=0)._endpoint  # served without HTTP: the same answers
+ENDPOINT = SERVED._endpoint  # served without HTTP: the same answers
 
 
 @settings(max_examples=300, deadline=None)

@@ -26,7 +26,7 @@ def test_a_launch_arrives_with_its_files_and_secrets(tmp_path: Path) -> None:
     launch = AgentLaunch(
         "pop1", files["s.yaml"], "tls://10.0.0.2:4222", "pipe", "http://10.0.0.2:8545", 5.0,
         bus_ca=files["ca.pem"], bus_nkey=files["pop1.nk"], bus_auth="u:pw",
-        enrolment=files["cred.json"],
+        enrolment=files["cred.json"], ledger_token="t0k",
     )  # fmt: skip
     line = handover(launch)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
@@ -40,6 +40,7 @@ def test_a_launch_arrives_with_its_files_and_secrets(tmp_path: Path) -> None:
         "--bus-key", str(host / "agent.nk"),
     ]  # fmt: skip
     assert got.bus_auth == "u:pw" and got.enrolment == host / "enrolment.json"
+    assert got.env()["SECMAS_LEDGER_TOKEN"] == "t0k"
     assert {p.name: p.stat().st_mode & 0o777 for p in host.iterdir()} == {
         "scenario.yaml": 0o600, "bus-ca.pem": 0o600, "agent.nk": 0o600, "enrolment.json": 0o600,
     }  # fmt: skip

@@ -10,6 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secmas.ledger.ids import pipeline_id
+from secmas.ledger.keyfile import LedgerKeys
+from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import VirtualClock
 from secmas.pipeline.errors import PipelineError
@@ -56,7 +58,7 @@ def test_the_demo_records_every_step_in_order() -> None:
 
 
 def test_a_failed_initial_attestation_stops_and_revokes_every_registered_agent(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first agent of the plan runs other code than SECaaS wrapped: step 9–12 fails,
     and the agents registered at step 6–7 are all revoked on chain."""
@@ -68,7 +70,7 @@ def test_a_failed_initial_attestation_stops_and_revokes_every_registered_agent(
     stale = wrap_native_image(other, Ed25519PrivateKey.generate(), repository)
     impostor = WrappedImage(stale.manifest, genuine.runtime)
 
-    async def main(flow: Workflow, url: str) -> None:
+    async def main(flow: Workflow, server: LedgerServer) -> None:
         bus = MemoryBus()
         try:
             await bring_up(
@@ -76,7 +78,8 @@ def test_a_failed_initial_attestation_stops_and_revokes_every_registered_agent(
                 ["a1", "a2", "a3"],
                 bus,
                 VirtualClock(),
-                Security(ledger=url),
+                Security(ledger=server.url),
+                keys=LedgerKeys(server.mlfo, server.secaas),
                 images={"a1": impostor},
                 workflow=flow,
             )
@@ -84,9 +87,10 @@ def test_a_failed_initial_attestation_stops_and_revokes_every_registered_agent(
             await bus.close()
 
     with LedgerServer(port=0) as server:
+        monkeypatch.setenv(LEDGER_TOKEN_ENV, server.token)  # the agents' way to the token
         flow = Workflow()
         with pytest.raises(PipelineError, match=r"step 9-12 .*initial attestation of a1 failed"):
-            asyncio.run(main(flow, server.url))
+            asyncio.run(main(flow, server))
         registered = next(r for r in flow.records if r.number == "6-7").outputs
         contracts = server.connect().attach(registered["AgentRegistry"], registered["SecretStore"])
         pid = pipeline_id("rollback")

@@ -14,6 +14,7 @@ from secmas.agents.ddos.agent import World
 from secmas.api import RunInputError, plan
 from secmas.ledger.accounts import Account
 from secmas.ledger.funding import STEP_GAS, TRANSFER_GAS
+from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.scenario.loader import load_scenario
@@ -23,21 +24,32 @@ REFERENCE = ROOT / "scenarios" / "ddos-6pop.yaml"
 SCENARIO = load_scenario(REFERENCE)
 
 
-def test_a_key_without_funds_is_refused_before_the_run(tmp_path: Path) -> None:
+def key_file(path: Path, account: Account) -> Path:
+    path.write_text(account.key_hex + "\n", encoding="ascii")
+    path.chmod(0o600)
+    return path
+
+
+def test_a_key_without_funds_is_refused_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An attacker (or a typo) hands the run an empty account: it would fail mid-run,
     agents registered and half-funded; it is refused in the plan instead."""
     empty = Account.create()
-    key = tmp_path / "mlfo.key"
-    key.write_text(empty.key_hex + "\n", encoding="ascii")
-    key.chmod(0o600)
+    key = key_file(tmp_path / "mlfo.key", empty)
     with LedgerServer(port=0) as server:
+        monkeypatch.setenv(LEDGER_TOKEN_ENV, server.token)
+        secaas = key_file(tmp_path / "secaas.key", server.secaas)
         with pytest.raises(RunInputError) as refused:
-            plan(REFERENCE, ledger=server.url, mlfo_key=key)
+            plan(REFERENCE, ledger=server.url, mlfo_key=key, secaas_key=secaas)
         said = str(refused.value)
         assert f"the MLFO account {empty.address} holds 0.000000 ETH" in said
         assert "the run needs" in said and "6 agents, 30 attestation steps" in said
-        # the node's funded accounts pay: the same run is planned
-        assert plan(REFERENCE, ledger=server.url).ledger_keys.given is False
+        # the served chain's funded accounts pay: the same run is planned
+        funded = key_file(tmp_path / "funded.key", server.mlfo)
+        assert plan(
+            REFERENCE, ledger=server.url, mlfo_key=funded, secaas_key=secaas
+        ).ledger_keys.given
 
 
 def test_every_agent_account_is_swept_back_to_the_mlfo_when_the_run_ends() -> None:

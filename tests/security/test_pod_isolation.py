@@ -7,19 +7,25 @@ seed and one-time enrolment credential (and overwrote them with its own). Now ea
 own volumes are named after it. An agent pod whose enrolment Secret was not issued is not
 started at all (on a cluster it waits for the Secret). The NATS pod published its cluster
 and monitoring ports (6222, 8222) on 0.0.0.0: podman 4.3 publishes every declared
-container port. Now the servers listen on this host's 127.0.0.1 alone. Skipped only where
+container port. Now the servers listen on this host's 127.0.0.1 alone. The development
+ledger's pod answers only who shows the token drawn for the deployment, on its published
+port too; an agent pod holds that token, never the MLFO's or SECaaS's keys. Skipped only where
 podman, mmdebstrap or root is missing.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.pods import beyond_loopback, leftovers, one_deployment
 
+from secmas.deploy import playable
 from secmas.deploy.image import AgentImage
 from secmas.deploy.kubeplay import PodDeployment
 from secmas.deploy.kubernetes import PODMAN, Options, build
@@ -56,6 +62,20 @@ def mounted_files(container: str) -> dict[str, dict[str, bytes]]:
     }
 
 
+def ledger_status(token: str | None) -> int:
+    """The HTTP status the published ledger port answers a JSON-RPC call with."""
+    call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(playable.HOST_LEDGER_URL, call.encode(), headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def test_an_agent_pod_holds_no_other_agents_credentials(deployment: PodDeployment) -> None:
     credentials = {"pop1": b'{"for": "pop1"}', "pop2": b'{"for": "pop2"}'}
     with one_deployment():
@@ -64,12 +84,23 @@ def test_an_agent_pod_holds_no_other_agents_credentials(deployment: PodDeploymen
             for pop, credential in credentials.items():
                 deployment.play_agent(pop, credential)
             seen = {pop: mounted_files(f"agent-{pop}-agent") for pop in credentials}
+            access = deployment.ledger_access()
+            assert access is not None
+            answers = {
+                who: ledger_status(t) for who, t in (("stranger", None), ("mlfo", access.token))
+            }
         finally:
             problems = deployment.down()
             left = leftovers(deployment)
     assert not problems and left == NOTHING
     assert seen["pop1"]["/run/secmas"]["seed.nk"] == seed(deployment, "pop1")
     assert seen["pop2"]["/run/secmas"]["seed.nk"] == seed(deployment, "pop2")
+    assert answers == {"stranger": 401, "mlfo": 200}
+    keys = [k.key_hex.encode() for k in (access.keys.mlfo, access.keys.secaas) if k is not None]
+    for pop in credentials:
+        assert seen[pop]["/run/secmas"]["token"].strip() == access.token.encode()
+        held = b"".join(v for files in seen[pop].values() for v in files.values())
+        assert not [k for k in keys if k in held], f"{pop}'s pod holds the ledger's keys"
     for pop, other in (("pop1", "pop2"), ("pop2", "pop1")):
         held = [value for files in seen[pop].values() for value in files.values()]
         assert seed(deployment, other) not in held, f"{pop}'s pod holds {other}'s nkey seed"

@@ -4,10 +4,11 @@ The folder is the deployment: its NATS pod is the run's bus, its ledger pod (or 
 external node its agents use) the run's ledger, and each agent runs its pod's command
 line from the scenario written into it. So a run on pods names no bus, ledger or host
 list of its own, and its scenario must be the deployed one: the same pipeline, PoPs and
-trust layer (`check_pods`), checked before any work. The run itself is the multi-process
-workflow with the `secmas.deploy.kubeplay` IML driver, between `up` and `down`
-(`operate_on_pods`), which removes the pods, secrets, volumes and network even when the
-run fails.
+trust layer (`check_pods`), checked before any work. The MLFO's and SECaaS's keys and
+the token of a development ledger pod are the deployment's own (`pods_ledger`). The run
+itself is the multi-process workflow with the `secmas.deploy.kubeplay` IML driver,
+between `up` and `down` (`operate_on_pods`), which removes the pods, secrets, volumes and
+network even when the run fails.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from secmas.interrupt import uninterrupted
 
 if TYPE_CHECKING:
     from secmas.deploy.kubeplay import PodAgents, PodDeployment
+    from secmas.ledger.keyfile import LedgerAccess
     from secmas.pipeline.busaccess import BusAccess
     from secmas.scenario.model import Scenario
 
@@ -61,6 +63,30 @@ def _loaded(pods: Path | PodDeployment) -> PodDeployment:
 
     assert isinstance(pods, PodDeployment), "a planned run holds the loaded deployment"
     return pods
+
+
+def pods_ledger(
+    pods: Path | PodDeployment, mlfo_key: Path | None, secaas_key: Path | None
+) -> LedgerAccess | None:
+    """The MLFO's and SECaaS's keys and the token of the deployment's development ledger,
+    which funds those keys alone (None: its agents use an external node, or none);
+    RunInputError naming key files given beside it, or a deployment without them."""
+    from secmas.deploy.kubeplay import KubePlayError
+
+    deployment = _loaded(pods)
+    try:
+        access = deployment.ledger_access()
+    except KubePlayError as exc:
+        raise RunInputError(str(exc), option="pods") from None
+    if access is None:
+        return None
+    for option, path in (("mlfo_key", mlfo_key), ("secaas_key", secaas_key)):
+        if path is not None:
+            raise RunInputError(
+                ": the deployment's ledger funds the keys it drew (its Secret ledger-access)",
+                option=option,
+            )
+    return access
 
 
 def check_pods(scenario: Scenario, pods: Path | PodDeployment) -> None:

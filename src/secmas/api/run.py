@@ -88,6 +88,8 @@ class RunPlan:
     scenario (`secmas.pipeline.emulated`)."""
     ledger_keys: LedgerKeys = LEDGER_OWN
     """The MLFO's and SECaaS's ledger accounts (default the ledger's own)."""
+    ledger_token: str | None = field(default=None, repr=False)
+    """The ledger's bearer token (None: `SECMAS_LEDGER_TOKEN`'s, if any)."""
 
 
 @dataclass
@@ -162,16 +164,18 @@ def plan(
         raise RunInputError(f"{placement.speed:g}: must be above 0", option="speed")
     if isinstance(placement, Hosts):
         placement = replace(placement, hosts=host_list(loaded, placement))
+    access = None
     if isinstance(placement, Pods):
-        from secmas.api.pods import check_pods
+        from secmas.api.pods import check_pods, pods_ledger
 
         check_pods(loaded, placement.pods)
+        access = pods_ledger(placement.pods, mlfo_key, secaas_key)
     _require_extras(loaded, adaptive)
     if loaded.security.enabled and isinstance(placement, InProcess):
         _refuse_shadowed_package()
     if isinstance(placement, Outside):
         loaded = fit_block_time(loaded, placement.speed)
-    keys = run_keys(loaded, mlfo_key, secaas_key, os.environ)
+    keys = run_keys(loaded, mlfo_key, secaas_key, os.environ) if access is None else access.keys
     return RunPlan(
         loaded,
         resolved.source,
@@ -184,6 +188,7 @@ def plan(
         retrain,
         detector,
         ledger_keys=keys,
+        ledger_token=None if access is None else access.token,
     )
 
 
@@ -442,6 +447,7 @@ def _operation(
             work=work,
             pop_agents=agents,
             ledger_keys=plan.ledger_keys,
+            ledger_token=plan.ledger_token,
         )
         if isinstance(placement, Pods):
             from secmas.api.pods import operate_on_pods

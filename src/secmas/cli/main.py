@@ -650,10 +650,20 @@ def agent(
             help="CA (PEM) the https:// ledger's certificate chains to",
         ),
     ] = None,
+    ledger_token: Annotated[
+        Path | None,
+        typer.Option(
+            "--ledger-token",
+            metavar="FILE",
+            help="file holding the ledger's bearer token (mode 0600; default "
+            "SECMAS_LEDGER_TOKEN's value)",
+        ),
+    ] = None,
 ) -> None:
     """Run one agent as its own process: join the pipeline, get attested and keyed, then
     take part in auctions until the MLFO stops it. Bus credentials of a URL may come in
-    the environment variable SECMAS_BUS_AUTH instead of on the command line.
+    the environment variable SECMAS_BUS_AUTH instead of on the command line, the ledger's
+    bearer token in SECMAS_LEDGER_TOKEN or a file (--ledger-token).
 
     Example: secmas agent --pop pop1 --bus nats://127.0.0.1:4222"""
     address = parse_bus(bus)
@@ -661,6 +671,7 @@ def agent(
     _check_ledger_ca(ledger, ledger_ca)
     check_ca(ledger_ca, "--ledger-ca")
     check_seed(bus_key)
+    token = _ledger_token(ledger, ledger_token)
     if scenario is not None:
         check_readable(scenario)
     path = scenario or default_scenario_path()
@@ -687,6 +698,7 @@ def agent(
         bus_nkey=bus_key,
         bus_auth=address.userinfo,
         ledger_ca=ledger_ca,
+        ledger_token=token,
     )
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {pop} %(levelname)s %(message)s")
     try:
@@ -710,6 +722,21 @@ def _work_services(scenario: Scenario) -> tuple[SeatService, ...]:
     from secmas.secagg.fedrun import agent_services
 
     return agent_services(scenario)
+
+
+def _ledger_token(ledger: str | None, path: Path | None) -> str | None:
+    """The bearer token in `--ledger-token`'s file (None: not given); exit 2 on a file
+    that cannot be used, or one given without --ledger."""
+    if path is None:
+        return None
+    if ledger is None:
+        raise fail("--ledger-token needs --ledger (the ledger whose token it is)")
+    from secmas.ledger.keyfile import KeyFileError, read_token_file
+
+    try:
+        return read_token_file(path)
+    except KeyFileError as exc:
+        raise fail(f"--ledger-token: {exc}") from None
 
 
 def _check_ledger_ca(ledger: str | None, ledger_ca: Path | None) -> None:

@@ -2,10 +2,12 @@
 
 The agent container runs exactly the command line the local IML driver starts
 (`secmas.pipeline.iml.AgentLaunch.argv`), with paths inside the pod: the scenario from a
-ConfigMap, the bus CA and the ledger CA from Secrets, the nkey seed and the one-time
-enrolment credential from an in-memory folder. The last two are copied there by an init
+ConfigMap, the bus CA and the ledger CA from Secrets, the nkey seed, the one-time
+enrolment credential and the development ledger's bearer token (the Secret `ledger-token`,
+`secmas.deploy.ledger`) from an in-memory folder. Those three are copied there by an init
 container because Secret volumes are read-only and, with `fsGroup`, group-readable: the
-agent refuses a seed open to its group (as ssh does) and removes its credential once read.
+agent refuses a seed or token open to its group (as ssh does) and removes its credential
+once read.
 
 The enrolment credential is not in these manifests: it is one-time and bound to the
 running MLFO's keys (`secmas.trust.enrolment`), so the MLFO creates the Secret
@@ -37,7 +39,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from secmas.deploy.ledger import CA_SECRET, LedgerTarget
+from secmas.deploy.ledger import CA_SECRET, TOKEN, TOKEN_SECRET, LedgerTarget
 from secmas.deploy.material import Material
 from secmas.deploy.naming import AGENT_PREFIX
 from secmas.deploy.objects import (
@@ -48,6 +50,7 @@ from secmas.deploy.objects import (
     Place,
     config_map,
     config_volume,
+    copier,
     locked_down,
     memory_volume,
     mount,
@@ -70,6 +73,7 @@ MEASURER_DIR = "/run/measurer"
 BUS_DIR = f"{SECRET_MOUNTS}/bus"
 ENROLMENT_DIR = f"{SECRET_MOUNTS}/enrolment"
 LEDGER_DIR = f"{SECRET_MOUNTS}/ledger"
+LEDGER_TOKEN_DIR = f"{SECRET_MOUNTS}/ledger-token"
 MEASURER_KEY_DIR = f"{SECRET_MOUNTS}/measurer"
 SEED = "seed.nk"
 CREDENTIAL = "credential.json"
@@ -153,6 +157,7 @@ class AgentPlan:
             bus_nkey=Path(RUN_DIR) / SEED,
             ledger_ca=Path(LEDGER_DIR) / "ca.pem" if trusted and self.ledger.ca else None,
             enrolment=Path(RUN_DIR) / CREDENTIAL if trusted else None,
+            ledger_token_file=Path(RUN_DIR) / TOKEN if trusted and self.ledger.node else None,
         )
 
 
@@ -209,6 +214,10 @@ def _pod(place: Place, plan: AgentPlan, image: str) -> Manifest:
     if launch.ledger_ca is not None:
         volumes.append(secret_volume("ledger-ca", CA_SECRET))
         agent_mounts.append(mount("ledger-ca", LEDGER_DIR))
+    if launch.ledger_token_file is not None:
+        volumes.append(secret_volume("ledger-token", TOKEN_SECRET))
+        copies.append((f"{LEDGER_TOKEN_DIR}/{TOKEN}", str(launch.ledger_token_file)))
+        copy_mounts.append(mount("ledger-token", LEDGER_TOKEN_DIR))
     env = [{"name": k, "value": v} for k, v in sorted(launch.env().items())]
     agent: Manifest = {
         "name": "agent",
@@ -219,14 +228,7 @@ def _pod(place: Place, plan: AgentPlan, image: str) -> Manifest:
         "securityContext": locked_down(),
         "volumeMounts": agent_mounts,
     }
-    copy: Manifest = {
-        "name": "credentials",
-        "image": image,
-        "command": ["sh", "-c", " && ".join(f"install -m 0400 {a} {b}" for a, b in copies)],
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}},
-        "securityContext": locked_down(),
-        "volumeMounts": copy_mounts,
-    }
+    copy = copier(image, copies, copy_mounts)
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -6,7 +6,8 @@ the namespace (its DNS answers the pods' names, `secmas.deploy.playable`), the S
 (`podman kube play secrets.yaml`), then the NATS and ledger pods, and waits until NATS
 sends its INFO line and the ledger answers `eth_chainId` on the ports they publish on
 127.0.0.1, where the MLFO on the host reaches them; its bus credentials are the Secret
-`mlfo-bus`, written for it to a private folder (`mlfo_bus`).
+`mlfo-bus`, written for it to a private folder (`mlfo_bus`), and its keys and token on
+the development ledger the Secret `ledger-access` (`ledger_access`).
 
 `PodAgents` is the IML driver (`secmas.pipeline.iml.IMLDriver`). At step 2 the MLFO
 issues each agent's one-time enrolment credential (`secmas.trust.enrolment`); the driver
@@ -47,9 +48,11 @@ from secmas.deploy import nats, playable
 from secmas.deploy.agents import COMPONENT as AGENT
 from secmas.deploy.agents import MLFO_BUS, SEED
 from secmas.deploy.imagewrap import wrap_in_image
+from secmas.deploy.ledger import ACCESS_SECRET
 from secmas.deploy.objects import PIPELINE, POP_ID, Manifest
 from secmas.deploy.podman import PodmanError, podman
 from secmas.deploy.writing import SECRETS, dump
+from secmas.ledger.keyfile import KeyFileError, LedgerAccess, access_of
 from secmas.pipeline.busaccess import BusAccess
 from secmas.pipeline.images import WrappedImage
 from secmas.pipeline.iml import AgentLaunch, process_cpu_seconds
@@ -167,10 +170,15 @@ class PodDeployment:
         pod = next(iter(self.agent_pods().values()))
         return any(v["name"] == "enrolment" for v in pod["spec"]["volumes"])
 
+    @property
+    def node(self) -> bool:
+        """Whether the deployment runs the development ledger's pod."""
+        return any(o["kind"] == "Pod" for o in self.files.get("ledger.yaml", []))
+
     def ledger_url(self) -> str | None:
         """Where the MLFO reaches the agents' ledger: the development node's published port,
         the external node the agents use, or None (no trust layer)."""
-        if any(o["kind"] == "Pod" for o in self.files.get("ledger.yaml", [])):
+        if self.node:
             return playable.HOST_LEDGER_URL
         command = next(iter(self.agent_pods().values()))["spec"]["containers"][-1]["command"]
         return command[command.index("--ledger") + 1] if "--ledger" in command else None
@@ -180,6 +188,19 @@ class PodDeployment:
             if obj["metadata"]["name"] == name:
                 return {k: base64.b64decode(v) for k, v in obj["data"].items()}
         raise KubePlayError(f"{self.folder / SECRETS}: no Secret {name!r}")
+
+    def ledger_access(self) -> LedgerAccess | None:
+        """The MLFO's and SECaaS's keys and the bearer token of the development ledger
+        (None: the agents use an external node, or none); KubePlayError naming a Secret
+        that is missing or does not hold them."""
+        if not self.node:
+            return None
+        try:
+            return access_of(
+                self._secret(ACCESS_SECRET), f"{self.folder / SECRETS}: {ACCESS_SECRET}"
+            )
+        except KeyFileError as exc:
+            raise KubePlayError(str(exc)) from None
 
     def mlfo_bus(self, folder: Path) -> BusAccess:
         """The MLFO's access to the NATS pod: the bus CA and its nkey seed, written to
@@ -211,8 +232,9 @@ class PodDeployment:
                 podman(["kube", "play", "--network", self.network, str(self.folder / name)])
         deadline = time.monotonic() + timeout
         _wait(_nats_answers, "nats", deadline)
-        if any(o["kind"] == "Pod" for o in self.files.get("ledger.yaml", [])):
-            _wait(_ledger_answers, "ledger", deadline)
+        access = self.ledger_access()
+        if access is not None:
+            _wait(lambda: _ledger_answers(access.token), "ledger", deadline)
 
     def play_agent(self, pop: str, credential: bytes | None) -> str:
         """Hand `pop` its enrolment Secret (when the trust layer is on) and play its pod,
@@ -303,12 +325,12 @@ def _nats_answers() -> bool:
         return False
 
 
-def _ledger_answers() -> bool:
-    """Whether the development ledger answers a JSON-RPC call on the published port."""
+def _ledger_answers(token: str) -> bool:
+    """Whether the development ledger answers a JSON-RPC call shown `token` on the
+    published port."""
     call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(
-        playable.HOST_LEDGER_URL, call.encode(), {"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(playable.HOST_LEDGER_URL, call.encode(), headers)
     try:
         with urllib.request.urlopen(request, timeout=2.0) as answer:
             return "result" in json.loads(answer.read())

@@ -90,6 +90,20 @@ def mount(name: str, path: str, read_only: bool = True) -> Manifest:
     return {"name": name, "mountPath": path, "readOnly": read_only}
 
 
+def copier(image: str, copies: list[tuple[str, str]], mounts: list[Manifest]) -> Manifest:
+    """An init container that copies each (Secret file, private copy) pair, the copy
+    readable by the pod's user alone: a mounted Secret is read-only and, with `fsGroup`,
+    group-readable, and a private key or token open to the group is refused."""
+    return {
+        "name": "credentials",
+        "image": image,
+        "command": ["sh", "-c", " && ".join(f"install -m 0400 {a} {b}" for a, b in copies)],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}},
+        "securityContext": locked_down(),
+        "volumeMounts": mounts,
+    }
+
+
 def locked_down(**extra: Any) -> Manifest:
     """A container's security context: no privilege escalation, a read-only root file
     system, every capability dropped (`extra` overrides, e.g. for the measurer)."""

@@ -185,9 +185,11 @@ def _host_server(spec: Manifest) -> Manifest:
 
 
 def ledger_objects(place: Place, target: ledger.LedgerTarget, image: str) -> list[Manifest]:
-    """The development node as the Pod `ledger`, or the external node's CA Secret."""
+    """The development node as the Pod `ledger` with its Secrets, or the external node's CA
+    Secret."""
     if not target.node:
         return ledger.ledger_objects(place, target, image)
     container = published(ledger.node_container(image), ledger.PORT)
-    spec = ledger.node_spec(container)
-    return [playable(_server(place.metadata(ledger.NODE, ledger.COMPONENT), spec), image)]
+    spec = ledger.node_spec(container, image)
+    pod = playable(_server(place.metadata(ledger.NODE, ledger.COMPONENT), spec), image)
+    return [*ledger.access_secrets(place), pod]

@@ -1,13 +1,17 @@
 """Connecting to a chain: the in-process EVM or any Ethereum JSON-RPC node.
 
 `connect(None)` starts a private in-process chain (`secmas.ledger.evmnode`, py-evm) whose
-genesis funds the MLFO and the SECaaS; agents get their gas money from `register_agents`.
-`connect("http://…")` uses a node: the MLFO and SECaaS are the given keys, or else the
-node's first two unlocked accounts (Hardhat's prefunded ones).
+genesis funds the MLFO and the SECaaS, two accounts of fresh random keys (known to no one
+else: the well-known test keys would let whoever reaches a served copy act as either);
+agents get their gas money from `register_agents`. `connect("http://…")` uses a node: the
+MLFO and SECaaS are the given keys, or else the node's first two unlocked accounts
+(Hardhat's prefunded ones); a node that asks for a bearer token (`secmas ledger serve`)
+gets `token`, else the one in `SECMAS_LEDGER_TOKEN`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +27,13 @@ from secmas.ledger.gas import GasReport, measure_gas
 from secmas.ledger.node import MEMORY
 from secmas.ledger.registry import RegistryClient
 from secmas.ledger.reputation import ReputationClient
-from secmas.ledger.rpcnode import JsonRpcNode
+from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV, JsonRpcNode
 from secmas.ledger.secretstore import SecretStoreClient
 
 _GAS_DEPLOY_REGISTRY = 3_100_000
 _GAS_DEPLOY_STORE = 1_200_000
 _GAS_DEPLOY_ANCHOR = 600_000
 _GAS_DEPLOY_REPUTATION = 900_000
-# The well-known test keys 1 and 2: the in-process chain is private to the process.
-_MEMORY_MLFO_KEY = (1).to_bytes(32, "big")
-_MEMORY_SECAAS_KEY = (2).to_bytes(32, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +148,10 @@ def _local(key: bytes | str | None) -> Account | None:
 def memory_accounts(
     mlfo_key: bytes | str | None = None, secaas_key: bytes | str | None = None
 ) -> tuple[Account, Account]:
-    """The MLFO and SECaaS of an in-process chain: the given keys, else the test keys 1
-    and 2, which `secmas ledger serve` also lists as `eth_accounts` (and so signs for)."""
-    mlfo = Account.from_key(_MEMORY_MLFO_KEY if mlfo_key is None else mlfo_key)
-    secaas = Account.from_key(_MEMORY_SECAAS_KEY if secaas_key is None else secaas_key)
+    """The MLFO and SECaaS of an in-process chain: the given keys, else fresh random ones,
+    so that no two chains share them and no one outside the run knows them."""
+    mlfo = Account.create() if mlfo_key is None else Account.from_key(mlfo_key)
+    secaas = Account.create() if secaas_key is None else Account.from_key(secaas_key)
     return mlfo, secaas
 
 
@@ -165,11 +166,13 @@ def connect(
     secaas_key: bytes | str | None = None,
     timeout_s: float = 10.0,
     ca_file: Path | None = None,
+    token: str | None = None,
 ) -> Ledger:
     """A ledger on the in-process EVM (`url` None or "memory") or on the JSON-RPC node at
     `url` (http:// or https://; an https node's certificate is checked against `ca_file`,
-    or the system's trust store). Without keys, the in-process chain uses two fixed funded
-    test keys and a node its first two unlocked accounts (one only: it is both)."""
+    or the system's trust store; `token`, else `SECMAS_LEDGER_TOKEN`, is its bearer
+    token). Without keys, the in-process chain funds two fresh random keys and a node
+    uses its first two unlocked accounts (one only: it is both)."""
     if url is None or url == MEMORY:
         from secmas.ledger.evmnode import EvmNode  # py-evm loads only for a chain here
 
@@ -177,7 +180,9 @@ def connect(
         funded = {a.address: GENESIS_FUNDING_WEI for a in (mlfo, secaas)}
         return Ledger(Chain(EvmNode(funded)), mlfo, secaas)
     mlfo, secaas = _local(mlfo_key), _local(secaas_key)
-    chain = Chain(JsonRpcNode(url, timeout_s=timeout_s, ca_file=ca_file))
+    if token is None:
+        token = os.environ.get(LEDGER_TOKEN_ENV) or None
+    chain = Chain(JsonRpcNode(url, timeout_s=timeout_s, ca_file=ca_file, token=token))
     if mlfo is not None and secaas is not None:
         return Ledger(chain, mlfo, secaas)
     unlocked = chain.node_accounts()

@@ -8,6 +8,9 @@ Every node's way of reporting a revert becomes `NodeRevert` here: Geth and `secm
 serve` answer code 3 with the ABI-encoded `Error(string)` as the error's data, Hardhat a
 message "… reverted with reason string '…'" with the payload under data.data; other
 errors become `NodeRefused`, and a node out of reach `LedgerUnavailable`.
+
+Given a `token`, each request carries it as `Authorization: Bearer …` (what `secmas ledger
+serve` and a run's own served ledger ask of every client); a refusal names the token.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 import ssl
 import time
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +34,8 @@ from secmas.ledger.abi import revert_reason
 from secmas.ledger.errors import LedgerError, LedgerUnavailable
 from secmas.ledger.node import Mined, NodeRefused, NodeRevert, RawLog, SentTransaction
 
+LEDGER_TOKEN_ENV = "SECMAS_LEDGER_TOKEN"
+"""The environment variable that carries a served ledger's bearer token (never argv)."""
 RECEIPT_TIMEOUT_S = 120.0
 RECEIPT_POLL_S = 0.05
 MAX_RESPONSE_BYTES = 64 << 20
@@ -89,9 +95,16 @@ def _log(entry: Mapping[str, Any]) -> RawLog:
 
 class JsonRpcNode:
     """The node at `url` (http:// or https://; an https node's certificate is checked
-    against `ca_file`, or the system's trust store)."""
+    against `ca_file`, or the system's trust store), shown `token` if given."""
 
-    def __init__(self, url: str, *, timeout_s: float = 10.0, ca_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 10.0,
+        ca_file: Path | None = None,
+        token: str | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"ledger URL must be 'memory' or http(s)://…, got {url!r}")
@@ -103,6 +116,9 @@ class JsonRpcNode:
             if parts.scheme == "https"
             else None
         )
+        self._headers = {"Content-Type": "application/json"}
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"
         self._connection: http.client.HTTPConnection | None = None
         self._ids = itertools.count(1)
 
@@ -122,9 +138,7 @@ class JsonRpcNode:
             if self._connection is None:
                 self._connection = self._connect()
             try:
-                self._connection.request(
-                    "POST", self._parts.path or "/", body, {"Content-Type": "application/json"}
-                )
+                self._connection.request("POST", self._parts.path or "/", body, self._headers)
                 response = self._connection.getresponse()
                 payload = response.read(MAX_RESPONSE_BYTES)
                 break
@@ -134,6 +148,9 @@ class JsonRpcNode:
                 reused = isinstance(exc, DROPPED_KEEP_ALIVE)
                 if attempt or not reused:
                     raise LedgerUnavailable(self.url, str(exc) or type(exc).__name__) from exc
+        if response.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+            wanted = f"a valid bearer token ({LEDGER_TOKEN_ENV})"
+            raise LedgerUnavailable(self.url, f"HTTP {response.status}: the node wants {wanted}")
         try:
             reply = json.loads(payload)
         except ValueError:

@@ -2,16 +2,20 @@
 share one ledger without Geth, Besu or Hardhat.
 
     with LedgerServer(port=0) as server:       # or `secmas ledger serve`
-        operator = server.connect()            # connect(server.url, mlfo_key=…, secaas_key=…)
+        operator = server.connect()            # connect(server.url, token=server.token, …)
         contracts = operator.deploy()
 
 The chain is the very node `connect(None)` runs in one process (`secmas.ledger.evmnode`):
 one EVM whichever way the agents are placed, with the same chain id, genesis and gas. Its
-genesis funds the MLFO and the SECaaS, which are also its `eth_accounts`, so
-`connect(server.url)` without keys works too (the server signs for them, like Hardhat for
-its prefunded accounts). Their keys are the in-process chain's fixed test keys: anyone who
-can reach the port can act as either, which is why the server listens on the loopback
-interface unless told otherwise.
+genesis funds the MLFO and the SECaaS, two accounts of fresh random keys that only the
+server's owner is handed (`mlfo_key`, `secaas_key`), or the keys its owner drew
+(`access`, with the token: a deployment hands them to the server's pod).
+
+Whoever reaches the port is a stranger until shown otherwise: every request must carry
+`Authorization: Bearer <token>`, the server's random `token` (compared in constant time;
+401 otherwise, before the body is read). And the server signs for nobody: it holds no
+`eth_accounts`, answers no `eth_sign` or `eth_sendTransaction`, so a client acts only
+as the accounts whose keys it holds, submitting what it signed (`eth_sendRawTransaction`).
 
 Given a certificate and its key (`cert_file`, `key_file`: PEM), the server speaks HTTPS
 (TLS ≥ 1.2, the handshake in each connection's own thread, so a client that never
@@ -28,13 +32,14 @@ as for any node. State-rewriting development methods (`evm_revert`, `evm_snapsho
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,12 +50,11 @@ from eth_typing import ChecksumAddress
 from eth_utils import is_hex_address, to_checksum_address
 
 import secmas
-from secmas.ledger.accounts import Account
 from secmas.ledger.connection import GENESIS_FUNDING_WEI, Ledger, connect, memory_accounts
 from secmas.ledger.evmnode import FORK, Block, EvmNode, Included
-from secmas.ledger.messages import sign_personal
+from secmas.ledger.keyfile import LedgerAccess, new_token
 from secmas.ledger.node import NodeRefused, NodeRevert, RawLog
-from secmas.ledger.transactions import InvalidTransaction, Transaction, recover
+from secmas.ledger.transactions import InvalidTransaction, recover
 
 log = logging.getLogger(__name__)
 
@@ -239,21 +243,19 @@ def _receipt(included: Included, block_hash: bytes) -> dict[str, Any]:
 
 class JsonRpcEndpoint:
     """JSON-RPC 2.0 over one `EvmNode`, without the HTTP: parsing, batches, error codes and
-    result encoding; it signs for the accounts it `holds`. Thread-safe: requests run one at
-    a time."""
+    result encoding. It holds no account: clients submit transactions they signed.
+    Thread-safe: requests run one at a time."""
 
-    def __init__(self, node: EvmNode, holds: Mapping[str, Account] | None = None) -> None:
+    def __init__(self, node: EvmNode) -> None:
         self.node = node
         self._lock = threading.Lock()
-        self._holds = {address.lower(): account for address, account in (holds or {}).items()}
-        """The accounts this node signs transactions and messages for, by address."""
         self._methods: dict[str, Callable[[list[Any]], Any]] = {
             "web3_clientVersion": lambda _: f"secmas/{secmas.__version__}/py-evm/{FORK}",
             "net_version": lambda _: str(node.chain_id()),
             "net_listening": lambda _: True,
             "eth_chainId": lambda _: hex(node.chain_id()),
             "eth_syncing": lambda _: False,
-            "eth_accounts": lambda _: [a.address for a in self._holds.values()],
+            "eth_accounts": lambda _: [],
             "eth_blockNumber": lambda _: hex(node.block_number()),
             "eth_gasPrice": lambda _: hex(node.base_fee() + node.priority_fee()),
             "eth_maxPriorityFeePerGas": lambda _: hex(node.priority_fee()),
@@ -263,12 +265,10 @@ class JsonRpcEndpoint:
             "eth_call": self._call,
             "eth_estimateGas": self._estimate,
             "eth_sendRawTransaction": self._send_raw,
-            "eth_sendTransaction": self._send,
             "eth_getTransactionReceipt": lambda p: self._mined(p, _receipt),
             "eth_getTransactionByHash": lambda p: self._mined(p, _transaction),
             "eth_getBlockByNumber": self._block,
             "eth_getLogs": self._logs,
-            "eth_sign": self._sign,
         }
 
     @property
@@ -353,29 +353,6 @@ class JsonRpcEndpoint:
             raise RpcError(INVALID_PARAMS, f"invalid transaction: {exc}") from exc
         return _hex(self.node.submit(signed).tx_hash)
 
-    def _send(self, params: list[Any]) -> str:
-        """`eth_sendTransaction` from an account this node holds: it fills in the nonce and
-        the fees (and the gas, estimated, when absent), signs and submits."""
-        call = _call_object(_param(params, 0, "transaction"))
-        account = self._holds.get(str(call["from"]).lower())
-        if account is None:
-            raise RpcError(SERVER_ERROR, f"unknown account {call['from']}")
-        gas = call["gas"]
-        if gas is None:
-            gas = self.node.estimate_gas(account.address, call["to"], call["data"], call["value"])
-        tip = self.node.priority_fee()
-        tx = Transaction(
-            chain_id=self.node.chain_id(),
-            nonce=self.node.nonce(account.address),
-            max_priority_fee=tip,
-            max_fee=2 * self.node.base_fee() + tip,
-            gas=gas,
-            to=None if call["to"] is None else bytes.fromhex(call["to"][2:]),
-            value=call["value"],
-            data=call["data"],
-        )
-        return _hex(self.node.submit(account.sign_transaction(tx)).tx_hash)
-
     def _mined(
         self, params: list[Any], write: Callable[[Included, bytes], dict[str, Any]]
     ) -> dict[str, Any] | None:
@@ -438,18 +415,6 @@ class JsonRpcEndpoint:
                 found.append(written)
         return found
 
-    def _sign(self, params: list[Any]) -> str:
-        """`eth_sign` [address, data]: the data signed as an EIP-191 personal message by an
-        account this node holds, as Geth and Hardhat sign for their unlocked accounts (the
-        SECaaS's step references, `AgentRegistry.recordStep`)."""
-        if len(params) != 2 or not all(isinstance(p, str) for p in params):
-            raise RpcError(INVALID_PARAMS, "eth_sign takes an address and hex data")
-        account = self._holds.get(params[0].lower())
-        if account is None:
-            raise RpcError(SERVER_ERROR, f"unknown account {params[0]}")
-        data = _data(params[1], "data")
-        return _hex(sign_personal(account.key, data))
-
 
 def _block_json(block: Block, transactions: list[Any]) -> dict[str, Any]:
     return {
@@ -480,7 +445,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = self._content_length()
-        if length is None:
+        if not self._authorized():
+            self._refuse(HTTPStatus.UNAUTHORIZED, "a valid bearer token is required")
+        elif length is None:
             self._refuse(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
         elif length > MAX_BODY_BYTES:
             self._refuse(
@@ -512,8 +479,17 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return length if length >= 0 else None
 
+    def _authorized(self) -> bool:
+        """Whether the request shows the server's token (compared in constant time)."""
+        scheme, _, shown = self.headers.get("Authorization", "").partition(" ")
+        expected = self.server.token.encode()
+        return scheme.lower() == "bearer" and hmac.compare_digest(shown.strip().encode(), expected)
+
     def do_GET(self) -> None:
-        self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "JSON-RPC requests are POSTed")
+        if not self._authorized():
+            self._refuse(HTTPStatus.UNAUTHORIZED, "a valid bearer token is required")
+        else:
+            self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "JSON-RPC requests are POSTed")
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
         """Answers and closes: an unread body must not be taken for the next request."""
@@ -526,6 +502,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         if status == HTTPStatus.METHOD_NOT_ALLOWED:
             self.send_header("Allow", "POST")
+        if status == HTTPStatus.UNAUTHORIZED:
+            self.send_header("WWW-Authenticate", "Bearer")
         if self.close_connection:
             self.send_header("Connection", "close")
         if status != HTTPStatus.NO_CONTENT:
@@ -544,10 +522,15 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], endpoint: JsonRpcEndpoint, tls: ssl.SSLContext | None
+        self,
+        address: tuple[str, int],
+        endpoint: JsonRpcEndpoint,
+        tls: ssl.SSLContext | None,
+        token: str,
     ) -> None:
         self.endpoint = endpoint
         self.tls = tls
+        self.token = token
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -599,11 +582,13 @@ def _server_context(cert_file: Path, key_file: Path | None) -> ssl.SSLContext:
 
 
 class LedgerServer:
-    """A fresh in-process chain served over HTTP JSON-RPC at `url` while started.
+    """A fresh in-process chain served over HTTP JSON-RPC at `url` while started, to
+    clients showing `token`.
 
     `port` 0 picks a free port. `start()` raises OSError when the address cannot be bound
     (port in use, no such host). The chain lives as long as the object: stopping and
-    starting again serves the same ledger."""
+    starting again serves the same ledger. `access`: the MLFO's and SECaaS's keys and the
+    token, drawn by whoever hands them to the clients (default: fresh ones)."""
 
     def __init__(
         self,
@@ -612,14 +597,17 @@ class LedgerServer:
         *,
         cert_file: Path | None = None,
         key_file: Path | None = None,
+        access: LedgerAccess | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self._tls = None if cert_file is None else _server_context(cert_file, key_file)
-        self.mlfo, self.secaas = memory_accounts()
-        holds = {self.mlfo.address: self.mlfo, self.secaas.address: self.secaas}
-        node = EvmNode({a: GENESIS_FUNDING_WEI for a in holds})
-        self._endpoint = JsonRpcEndpoint(node, holds)
+        keys = (None, None) if access is None else access.keys.hex()
+        self.mlfo, self.secaas = memory_accounts(*keys)
+        self.token = new_token() if access is None else access.token
+        """The bearer token every client must show: hand it over as a secret."""
+        node = EvmNode({a.address: GENESIS_FUNDING_WEI for a in (self.mlfo, self.secaas)})
+        self._endpoint = JsonRpcEndpoint(node)
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -639,17 +627,22 @@ class LedgerServer:
         """The SECaaS's private key (hex), for clients in other processes."""
         return self.secaas.key_hex
 
-    def connect(self, timeout_s: float = 10.0) -> Ledger:
+    def connect(self, timeout_s: float = 10.0, ca_file: Path | None = None) -> Ledger:
         """A client of this server signing as the MLFO and the SECaaS with their keys."""
         return connect(
-            self.url, mlfo_key=self.mlfo_key, secaas_key=self.secaas_key, timeout_s=timeout_s
+            self.url,
+            mlfo_key=self.mlfo_key,
+            secaas_key=self.secaas_key,
+            timeout_s=timeout_s,
+            ca_file=ca_file,
+            token=self.token,
         )
 
     def start(self) -> Self:
         """Binds and serves from a background thread; returns at once."""
         if self._httpd is not None:
             raise RuntimeError(f"ledger server already serving at {self.url}")
-        self._httpd = _HttpServer((self.host, self.port), self._endpoint, self._tls)
+        self._httpd = _HttpServer((self.host, self.port), self._endpoint, self._tls, self.token)
         self.port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,

@@ -113,9 +113,11 @@ class AgentConfig:
     bus_nkey: Path | None = None
     """This agent's nkey seed file (mode 0600)."""
     bus_auth: str | None = field(default=None, repr=False)
+    """Credentials for the bus servers (`user:password` or a token), from the environment."""
     ledger_ca: Path | None = None
     """The CA the ledger's HTTPS certificate chains to."""
-    """Credentials for the bus servers (`user:password` or a token), from the environment."""
+    ledger_token: str | None = field(default=None, repr=False)
+    """The ledger's bearer token (None: the one in `SECMAS_LEDGER_TOKEN`, if any)."""
 
 
 def self_image() -> RuntimeImage:
@@ -243,7 +245,9 @@ class AgentProcess:
 
         def reach(account: Account) -> Ledger:
             key = account.key
-            return connect(ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca)
+            return connect(
+                ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca, token=cfg.ledger_token
+            )
 
         self.member = Membership(
             cfg.pipeline, self.identity, self.raw, credential, image.measure, reach

@@ -210,6 +210,7 @@ async def serve_control(servers: RunServers, network: EmulatedNetwork) -> Contro
         ledger=f"https://{here}:{LEDGER_PORT}",
         ledger_keys=(ledger.mlfo_key, ledger.secaas_key),
         ledger_ca=servers.ledger_ca,
+        ledger_token=ledger.token,
         agent_ledger=f"https://{there}:{LEDGER_PORT}",
     )
 

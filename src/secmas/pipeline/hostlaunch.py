@@ -65,7 +65,7 @@ MAX_HANDOVER_BYTES = 32 * 1024 * 1024
 """Largest handover line: a scenario file of the largest size the loader reads, and more."""
 STOP_GRACE_S = 5.0
 HANDOVER_FORMAT = "secmas.agent-handover/1"
-_FIELDS = ("pop", "bus", "pipeline", "ledger", "tamper_at", "bus_auth")
+_FIELDS = ("pop", "bus", "pipeline", "ledger", "tamper_at", "bus_auth", "ledger_token")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -102,7 +102,7 @@ def receive(line: bytes, folder: Path) -> AgentLaunch:
     for name in ("pop", "bus", "pipeline"):
         if not isinstance(fields[name], str) or not fields[name]:
             raise HandoverError(f"the handover's {name} must be a non-empty string")
-    for name in ("ledger", "bus_auth"):
+    for name in ("ledger", "bus_auth", "ledger_token"):
         if fields[name] is not None and not isinstance(fields[name], str):
             raise HandoverError(f"the handover's {name} must be a string or null")
     tamper_at = fields["tamper_at"]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.pipeline.agentuser import AgentUser, agent_user
 from secmas.processend import ENDED, end_process
 from secmas.procstat import read_stat
@@ -48,6 +49,7 @@ FILES = {
     "bus_ca": "bus-ca.pem",
     "bus_nkey": "agent.nk",
     "ledger_ca": "ledger-ca.pem",
+    "ledger_token_file": "ledger-token",
     "enrolment": "enrolment.json",
     "platform": "platform.json",
 }
@@ -72,6 +74,10 @@ class AgentLaunch:
     bus_auth: str | None = field(default=None, repr=False)
     ledger_ca: Path | None = None
     """The CA of the ledger's HTTPS certificate (a path: public)."""
+    ledger_token: str | None = field(default=None, repr=False)
+    """The bearer token of the ledger the run serves (in the environment, never argv)."""
+    ledger_token_file: Path | None = None
+    """A file holding the ledger's bearer token, for an agent handed it as a file (a pod)."""
     enrolment: Path | None = None
     """The file holding the agent's one-time enrolment credential (its path goes in the
     environment, `SECMAS_ENROLMENT`; the agent removes the file once read)."""
@@ -96,11 +102,15 @@ class AgentLaunch:
             argv += ["--ledger-ca", str(self.ledger_ca)]
         if self.bus_nkey is not None:
             argv += ["--bus-key", str(self.bus_nkey)]
+        if self.ledger_token_file is not None:
+            argv += ["--ledger-token", str(self.ledger_token_file)]
         return argv
 
     def env(self) -> dict[str, str]:
         """Environment variables the agent needs beside its command line (secrets)."""
         env = {} if self.bus_auth is None else {BUS_AUTH_ENV: self.bus_auth}
+        if self.ledger_token is not None:
+            env[LEDGER_TOKEN_ENV] = self.ledger_token
         if self.enrolment is not None:
             env[CREDENTIAL_ENV] = str(self.enrolment)
         if self.platform is not None:

@@ -147,6 +147,8 @@ class Orchestrator:
     ledger_keys: tuple[str | None, str | None] | None = None
     """The MLFO's and SECaaS's keys on the ledger (None: the node's own accounts)."""
     ledger_ca: Path | None = None
+    ledger_token: str | None = field(default=None, repr=False)
+    """The bearer token of a ledger the run serves (None: none, or SECMAS_LEDGER_TOKEN's)."""
     duration: float = 3600.0
     """The run length the agents' funding is sized for (simulated seconds)."""
     simulated: bool = False
@@ -377,6 +379,7 @@ class Orchestrator:
             mlfo_key=mlfo_key,
             secaas_key=secaas_key,
             ca_file=self.ledger_ca,
+            token=self.ledger_token,
         )
         self.contracts = ledger.deploy()
         self.ledger = ledger

@@ -57,6 +57,7 @@ async def operate_processes(
     pop_agents: PopAgents | None = None,
     arrival: BringUp | None = None,
     ledger_keys: LedgerKeys = LEDGER_OWN,
+    ledger_token: str | None = None,
 ) -> OperateResult:
     """Run `scenario` with one `secmas agent` process per PoP (see the module docstring);
     `work` is given to the attested agents after bring-up (`secmas.pipeline.work`), whose
@@ -71,7 +72,7 @@ async def operate_processes(
     `pop_agents` says (default: processes). `arrival`: how long the agents may take to
     join and be ready (default: sized from their number, `secmas.pipeline.bringup`).
     `ledger_keys`: the MLFO's and SECaaS's accounts on a JSON-RPC ledger (default the
-    node's own)."""
+    node's own), `ledger_token` its bearer token (default `SECMAS_LEDGER_TOKEN`'s)."""
     check_runnable(scenario)
     options = RunOptions(progress, steps, kill, tamper, loops, work, arrival or BringUp())
     if scenario.network.engine == "emulated":
@@ -90,6 +91,8 @@ async def operate_processes(
         access = await servers.local(bus)
         if ledger_keys.given:
             access = replace(access, ledger_keys=ledger_keys.hex())
+        if ledger_token is not None:
+            access = replace(access, ledger_token=ledger_token)
         network = Simulator(scenario, speed)
         driver = await run_driver(
             scenario,

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -48,6 +49,7 @@ from secmas.agents.ddos.agent import World
 from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subject
 from secmas.agents.linksync import LinkSync
 from secmas.interrupt import uninterrupted
+from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.ledger.rpcserver import LedgerServer
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import Telemetry
@@ -168,6 +170,8 @@ class Driver:
     """Where the agents run (default: `LocalProcesses` on this machine)."""
     ledger_ca: Path | None = None
     """The CA the ledger's HTTPS certificate chains to (None: plain HTTP or system CAs)."""
+    ledger_token: str | None = field(default=None, repr=False)
+    """The bearer token of the ledger the run serves, handed to the agents as a secret."""
     agent_bus: BusAddress | None = None
     """Where the agents reach the bus (None: where the MLFO does)."""
     agent_ledger: str | None = None
@@ -204,6 +208,7 @@ class Driver:
             ledger_url=self.ledger_url,
             ledger_keys=self.ledger_keys,
             ledger_ca=self.ledger_ca,
+            ledger_token=self.ledger_token,
             duration=self.scenario.traffic.duration,
             wrap_image=self.wrap_image,
             outside=self._outside,
@@ -258,6 +263,7 @@ class Driver:
             bus_auth=self.bus.address.userinfo,
             enrolment=enrolment,
             ledger_ca=self.ledger_ca,
+            ledger_token=self.ledger_token if security.enabled else None,
             platform=self._hand_platform() if security.enabled else None,
         )
 
@@ -500,6 +506,8 @@ class ControlAccess:
     ledger_keys: tuple[str | None, str | None] | None = None
     """The MLFO's and SECaaS's keys on the ledger (None: the node's own accounts)."""
     ledger_ca: Path | None = None
+    ledger_token: str | None = field(default=None, repr=False)
+    """The bearer token of the ledger the run serves (None: an outside ledger's own way)."""
     agent_bus: BusAddress | None = None
     agent_ledger: str | None = None
 
@@ -565,10 +573,12 @@ class RunServers:
         security = self.scenario.security
         if not security.enabled:
             return ControlAccess(bus)
-        if security.ledger != "memory":
-            return ControlAccess(bus, security.ledger)
+        if security.ledger != "memory":  # its token, if it asks one, from the environment
+            token = os.environ.get(LEDGER_TOKEN_ENV) or None
+            return ControlAccess(bus, security.ledger, ledger_token=token)
         ledger = self.start_ledger()
-        return ControlAccess(bus, ledger.url, (ledger.mlfo_key, ledger.secaas_key), self.ledger_ca)
+        keys = (ledger.mlfo_key, ledger.secaas_key)
+        return ControlAccess(bus, ledger.url, keys, self.ledger_ca, ledger.token)
 
     def stop(self) -> None:
         ledger, self.ledger_server = self.ledger_server, None
@@ -611,6 +621,7 @@ async def run_driver(
         tamper=dict(options.tamper or {}),
         iml=iml,
         ledger_ca=access.ledger_ca,
+        ledger_token=access.ledger_token,
         agent_bus=access.agent_bus,
         agent_ledger=access.agent_ledger,
         perceived=perceived,
