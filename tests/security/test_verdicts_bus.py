@@ -218,3 +218,43 @@ def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
             await pipeline.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("signer", ["another key", "no signature"])
+def test_a_true_verdict_its_verifier_could_disown_is_not_believed(
+    signer: str, tmp_path: Path
+) -> None:
+    """The verifier records the truth on chain and tells the MLFO the same, but under a
+    signature that is not by its registered key (a key it made for the purpose, or none):
+    a verdict it could later disown. The signed verdicts are the MLFO's evidence of who
+    vouched for whom, so the MLFO acts on none it cannot hold its verifier to: the chain
+    record agreeing is not enough, and the verifier is dropped as for any bad verdict."""
+
+    async def main() -> None:
+        pipeline = await pipeline_of(MemoryBus(), images(tmp_path))
+        try:
+            verifier = pipeline.members["a2"]  # a2 verifies a3 once per round
+            real = verifier.role.verify_open_step
+            disowned: list[Verdict] = []
+
+            async def deniable(peers: Any, ticket: Any) -> Verdict:
+                verdict = await real(peers, ticket)
+                if verdict.measured.name != "a3":
+                    return verdict
+                other = AgentIdentity.generate("a2")
+                signed = verdict.signed.signed_by(other)
+                if signer == "no signature":
+                    signed = replace(signed, signature=bytes(64))
+                disowned.append(verdict)
+                return replace(verdict, signed=signed)
+
+            verifier.role.verify_open_step = deniable  # type: ignore[method-assign]
+            entries = await pipeline.mlfo.chain.run(len(AGENTS))
+            assert [v.appraisal.passed for v in disowned] == [True]  # a3 is genuine
+            reason = pipeline.mlfo.view.excluded.get("a2", "")
+            assert "bad signature for the verifier's registered key" in reason, reason
+            assert not any(e.verifier == "a2" and e.measured == "a3" for e in entries)
+        finally:
+            await pipeline.close()
+
+    run(main())
