@@ -11,13 +11,14 @@ they passed: then nothing tests it."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -54,15 +55,18 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _run(command: list[str], log: Path | None = None, timeout: float | None = None) -> int:
-    """Run `command` in the checkout, its output into `log` (or discarded)."""
-    out = subprocess.DEVNULL if log is None else log.open("w")
-    try:
-        return subprocess.run(
-            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=timeout
-        ).returncode
-    finally:
-        if log is not None:
-            out.close()
+    """Run `command` in the checkout, its output into `log` (or discarded); on a timeout
+    or an interruption its whole process group is killed (servers a test started too)."""
+    with log.open("w") if log is not None else nullcontext(subprocess.DEVNULL) as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            return process.wait(timeout)
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
 
 
 def _build(defence: Defence) -> None:
@@ -121,24 +125,17 @@ def _pytest(defence: Defence, log: Path, workers: int, timeout: float) -> tuple[
         for key in counts:
             counts[key] += int(suite.get(key, "0"))
     failed = counts["failures"] + counts["errors"]
-    first = next(
-        (
-            line
-            for line in log.read_text(errors="replace").splitlines()
-            if line.startswith(("FAILED", "ERROR"))
-        ),
-        "",
-    )
     if failed:
-        return CAUGHT, first
+        return CAUGHT, _first(log, ("FAILED tests/", "ERROR tests/"))
     if counts["tests"] == counts["skipped"]:
-        skips = [
-            line
-            for line in log.read_text(errors="replace").splitlines()
-            if line.startswith("SKIPPED")
-        ]
-        return SKIPPED, skips[0] if skips else "no test ran"
+        return SKIPPED, _first(log, ("SKIPPED [",)) or "no test ran"
     return NOT_CAUGHT, f"{counts['tests'] - counts['skipped']} passed"
+
+
+def _first(log: Path, starts: tuple[str, ...]) -> str:
+    """The first line of pytest's short summary that begins with one of `starts`."""
+    lines = log.read_text(errors="replace").splitlines()
+    return next((line for line in lines if line.startswith(starts)), "")
 
 
 def check(defence: Defence, logs: Path, workers: int, timeout: float, baseline: bool) -> Outcome:

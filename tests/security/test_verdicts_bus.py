@@ -258,3 +258,35 @@ def test_a_true_verdict_its_verifier_could_disown_is_not_believed(
             await pipeline.close()
 
     run(main())
+
+
+def test_an_insiders_answer_for_the_verifier_asked_is_not_taken(tmp_path: Path) -> None:
+    """An attested member (a4, with its own real keys) answers the MLFO's verification
+    requests to the other verifiers before they can, with an envelope that opens: as
+    from a4, not from the verifier asked. Taken as the verifier's answer, its "error"
+    would have the MLFO revoke each honest verifier in turn; the MLFO waits for the
+    party it asked instead."""
+
+    async def main() -> None:
+        bus = MemoryBus()
+        pipeline = await pipeline_of(bus, images(tmp_path))
+        try:
+            insider = pipeline.members["a4"].role
+            assert insider is not None
+
+            def forge(header: Header, _subject: str, _seen: list[bytes]) -> list[bytes]:
+                if header.receiver == "a4":
+                    return []
+                error = json.dumps({"error": "LedgerError: verifier crashed"}).encode()
+                return [insider.control.envelopes.seal(Kind.REPLY, MLFO, header.reply, error)]
+
+            adversary = Adversary(bus, forge)
+            await adversary.start()
+            await pipeline.mlfo.chain.run(len(AGENTS))
+            assert adversary.answered >= len(AGENTS) - 1
+            assert pipeline.mlfo.view.excluded == {}
+            assert pipeline.mlfo.control.stats.dropped["impostor"] == adversary.answered
+        finally:
+            await pipeline.close()
+
+    run(main())

@@ -82,6 +82,28 @@ def test_only_the_assigned_verifier_records(opened: Pipeline) -> None:
     assert not p.mlfo.is_trusted(p.pid, step.measured)
 
 
+def test_a_trusted_member_not_elected_cannot_record(opened: Pipeline) -> None:
+    """Once a step passed, its verifier is still trusted but no longer elected: its record
+    of the next step (a pass, for whoever that measures) reverts."""
+    p = opened
+    first = p.secaas.current_step(p.pid)
+    assert first is not None
+    p.member(first.verifier).registry.record_result(
+        p.pid, first.index, first.nonce, True, evidence("genuine")
+    )
+    second = p.secaas.current_step(p.pid)
+    assert second is not None and second.verifier != first.verifier
+    assert p.mlfo.is_trusted(p.pid, first.verifier)
+    p.secaas.provide_reference(p.pid, second.index, b"sealed reference")
+    with pytest.raises(LedgerRevert) as caught:
+        p.member(first.verifier).registry.record_result(
+            p.pid, second.index, second.nonce, True, evidence("forged")
+        )
+    assert caught.value.rule == "AgentRegistry: caller is not the elected verifier"
+    still = p.secaas.current_step(p.pid)
+    assert still is not None and still.index == second.index  # the step is still open
+
+
 def test_before_any_record_there_is_no_last_one() -> None:
     ledger = connect(None)
     p = build_pipeline(ledger, ledger.deploy(), 2)
