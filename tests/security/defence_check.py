@@ -40,6 +40,9 @@ FAILING = (NOT_CAUGHT, TIMED_OUT, BROKEN)
 
 @dataclass(frozen=True)
 class Outcome:
+    """What one defence's check found: its verdict, in how long, and the first failure
+    (or why none)."""
+
     defence: Defence
     verdict: str
     seconds: float

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,20 @@ def test_a_forged_pass_does_not_save_a_tampered_agent(buses: BusPair, tmp_path: 
     run(main())
 
 
+def verdicts_on_a3(pipeline: InProcessAgents, told: Callable[[Verdict], Verdict]) -> None:
+    """a2, which verifies a3 once per round, tells the MLFO `told(verdict)` of each verdict
+    it reached on a3 (and the truth of the others)."""
+    role = pipeline.members["a2"].role
+    assert role is not None
+    real = role.verify_open_step
+
+    async def telling(peers: Any, ticket: Any) -> Verdict:
+        verdict = await real(peers, ticket)
+        return told(verdict) if verdict.measured.name == "a3" else verdict
+
+    role.verify_open_step = telling  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize("lie", ["flipped", "flipped-and-re-signed", "old-verdict"])
 def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
     """The verifier of the tampered agent records the fail on chain (it must: the
@@ -182,18 +197,13 @@ def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
         bus = MemoryBus()
         pipeline = await pipeline_of(bus, chosen)
         try:
-            liar = pipeline.members["a2"]  # a2 verifies a3 once per round
-            real = liar.role.verify_open_step
+            liar = pipeline.members["a2"]
             earlier: list[Verdict] = []
 
-            async def lying(peers: Any, ticket: Any) -> Verdict:
-                verdict = await real(peers, ticket)
-                if verdict.measured.name != "a3" or verdict.appraisal.passed:
+            def told(verdict: Verdict) -> Verdict:
+                if verdict.appraisal.passed:
                     earlier.append(verdict)  # honest while a3 is genuine
                     return verdict
-                return told(verdict, earlier)
-
-            def told(verdict: Verdict, earlier: list[Verdict]) -> Verdict:
                 passed = replace(verdict.appraisal, passed=True, reasons=())
                 if lie == "old-verdict":
                     old = earlier[-1]
@@ -203,7 +213,7 @@ def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
                     signed = signed.signed_by(liar.identity)
                 return replace(verdict, appraisal=passed, signed=signed)
 
-            liar.role.verify_open_step = lying  # type: ignore[method-assign]
+            verdicts_on_a3(pipeline, told)
             await pipeline.mlfo.chain.run(len(AGENTS))  # one honest round: a2 passes a3
             assert [v.measured.name for v in earlier] == ["a3"]
             module.decide.__code__ = (lambda load: True).__code__
@@ -233,14 +243,9 @@ def test_a_true_verdict_its_verifier_could_disown_is_not_believed(
     async def main() -> None:
         pipeline = await pipeline_of(MemoryBus(), images(tmp_path))
         try:
-            verifier = pipeline.members["a2"]  # a2 verifies a3 once per round
-            real = verifier.role.verify_open_step
             disowned: list[Verdict] = []
 
-            async def deniable(peers: Any, ticket: Any) -> Verdict:
-                verdict = await real(peers, ticket)
-                if verdict.measured.name != "a3":
-                    return verdict
+            def deniable(verdict: Verdict) -> Verdict:
                 other = AgentIdentity.generate("a2")
                 signed = verdict.signed.signed_by(other)
                 if signer == "no signature":
@@ -248,7 +253,7 @@ def test_a_true_verdict_its_verifier_could_disown_is_not_believed(
                 disowned.append(verdict)
                 return replace(verdict, signed=signed)
 
-            verifier.role.verify_open_step = deniable  # type: ignore[method-assign]
+            verdicts_on_a3(pipeline, deniable)
             entries = await pipeline.mlfo.chain.run(len(AGENTS))
             assert [v.appraisal.passed for v in disowned] == [True]  # a3 is genuine
             reason = pipeline.mlfo.view.excluded.get("a2", "")
