@@ -269,8 +269,9 @@ def test_an_insiders_answer_for_the_verifier_asked_is_not_taken(tmp_path: Path) 
     """An attested member (a4, with its own real keys) answers the MLFO's verification
     requests to the other verifiers before they can, with an envelope that opens: as
     from a4, not from the verifier asked. Taken as the verifier's answer, its "error"
-    would have the MLFO revoke each honest verifier in turn; the MLFO waits for the
-    party it asked instead."""
+    makes the MLFO give the step up (or revoke the honest verifier, if it comes before
+    the verifier recorded), and the chain stops; the MLFO waits for the party it asked
+    instead, and every step is settled."""
 
     async def main() -> None:
         bus = MemoryBus()
@@ -287,7 +288,8 @@ def test_an_insiders_answer_for_the_verifier_asked_is_not_taken(tmp_path: Path) 
 
             adversary = Adversary(bus, forge)
             await adversary.start()
-            await pipeline.mlfo.chain.run(len(AGENTS))
+            entries = await pipeline.mlfo.chain.run(len(AGENTS))
+            assert len(entries) == len(AGENTS) and all(e.passed for e in entries)
             assert pipeline.mlfo.view.excluded == {}
             assert adversary.answered >= len(AGENTS) - 1
             assert pipeline.mlfo.control.stats.dropped["impostor"] == adversary.answered
