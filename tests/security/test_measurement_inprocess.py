@@ -15,6 +15,7 @@ the evidence the infected agent signs with its genuine key.
 from __future__ import annotations
 
 import functools
+import heapq
 import hmac
 import importlib
 import itertools
@@ -283,6 +284,21 @@ def test_the_agents_own_method_swapped_in_place_is_caught_and_passes_once_restor
         assert not infected.appraise().passed
     finally:
         method.__code__ = original
+    assert infected.appraise().passed
+
+
+def test_a_method_running_other_genuine_code_is_caught(infected: Infected) -> None:
+    # Known code in the wrong place: `check` runs the standard library's `heapq.merge`,
+    # whose generator is always true. Every code object is genuine, so what the names
+    # are bound to looks clean; only the method's own code digest differs.
+    method = type(infected.agent).check
+    original = method.__code__
+    method.__code__, method.__kwdefaults__ = heapq.merge.__code__, heapq.merge.__kwdefaults__
+    try:
+        assert infected.agent.check(b"forged", b"tag")  # type: ignore[attr-defined]
+        assert not infected.appraise().passed
+    finally:
+        method.__code__, method.__kwdefaults__ = original, None
     assert infected.appraise().passed
 
 

@@ -257,6 +257,57 @@ def test_the_measurer_keeps_no_key_file_and_answers_only_its_driver(tmp_path: Pa
         measurer.stop()
 
 
+PEEK = """\
+import sys
+pid = int(sys.argv[1])
+try:
+    with open(f"/proc/{pid}/maps") as maps:
+        start = int(next(line for line in maps if " r" in line).split("-")[0], 16)
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        mem.seek(start)
+        print(f"read {len(mem.read(4096))} bytes")
+except OSError as exc:
+    print(f"denied: {exc.strerror}")
+"""
+
+SAME_USER = """\
+import subprocess, sys
+from pathlib import Path
+from secmas.trust.measurer_service import HostMeasurer
+measurer = HostMeasurer.start(Path(sys.argv[1]), "m")
+other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+try:
+    measurer.ready()
+    for pid in (other.pid, measurer.process.pid):
+        peek = [sys.executable, "-c", sys.argv[2], str(pid)]
+        print(subprocess.run(peek, capture_output=True, text=True, check=True).stdout.strip())
+finally:
+    other.kill()
+    measurer.stop()
+"""
+"""A driver, its measurer, another process of theirs and a peek at each, all of one user
+and one set of capabilities (CAP_SYS_PTRACE dropped: what tells root from the agents of a
+driver that is not root)."""
+
+
+@ROOT_ONLY
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_the_measurers_memory_is_closed_to_its_own_user(tmp_path: Path) -> None:
+    """The measurer's key lives in its memory only, and a driver that is not root starts
+    agents as its own user: the measurer makes itself not dumpable, so a process of its
+    user and capabilities reads none of its memory, where it reads any other process of
+    that user (here one that sleeps)."""
+    done = subprocess.run(
+        ["setpriv", "--bounding-set=-sys_ptrace", sys.executable, "-c", SAME_USER,
+         str(tmp_path), PEEK],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    other, measurer = done.stdout.splitlines()[-2:]
+    assert other == "read 4096 bytes"
+    assert measurer.startswith("denied"), f"a process of its user read the measurer: {measurer}"
+
+
 def test_an_agent_container_mounts_nothing_of_its_measurer(tmp_path: Path) -> None:
     """Agents as containers already hold no measurer key: the agent's container
     runs as the image's user without capabilities and mounts its own files only; the key

@@ -153,14 +153,26 @@ def _untold(lease_renew: float) -> tuple[Net, Any]:
 
 def test_a_winner_revoked_before_its_download_ends_does_not_act_when_it_ends() -> None:
     """No lease renewal falls in C's download: only the check at the act can stop it. It
-    terminates the instance it just started instead of running its plan; B does the goal."""
+    terminates the instance it just started instead of running its plan, when its download
+    ends: long before its first renewal (t = 100 s), which would stop it otherwise; B does
+    the goal."""
 
     async def main() -> None:
         net, revoke = _untold(lease_renew=100.0)
+        box, stopped = net.boxes["C"], []
+        terminate = box.terminate
+        assert terminate is not None
+
+        async def timed(instance: str, cause: str) -> None:
+            stopped.append(net.clock.now())
+            await terminate(instance, cause)
+
+        box.terminate = timed
         await net.start()
         record = await net.auction(until=300, during=revoke, at=5.0)
         assert record.status == "done" and record.outcome.winner.bidder == "B"
         assert [name for name, _ in net.runs] == ["B"]  # C's plan never ran
+        assert len(stopped) == 1 and stopped[0] < 100.0, stopped  # at its act, not renewal
         [(instance, cause)] = net.terminated
         assert instance.startswith("rate_limiter@C")
         assert cause == "linkRateLimited(pop6~server) cancelled: the winner is not admitted"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,20 @@ def test_a_forged_pass_does_not_save_a_tampered_agent(buses: BusPair, tmp_path: 
     run(main())
 
 
+def verdicts_on_a3(pipeline: InProcessAgents, told: Callable[[Verdict], Verdict]) -> None:
+    """a2, which verifies a3 once per round, tells the MLFO `told(verdict)` of each verdict
+    it reached on a3 (and the truth of the others)."""
+    role = pipeline.members["a2"].role
+    assert role is not None
+    real = role.verify_open_step
+
+    async def telling(peers: Any, ticket: Any) -> Verdict:
+        verdict = await real(peers, ticket)
+        return told(verdict) if verdict.measured.name == "a3" else verdict
+
+    role.verify_open_step = telling  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize("lie", ["flipped", "flipped-and-re-signed", "old-verdict"])
 def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
     """The verifier of the tampered agent records the fail on chain (it must: the
@@ -182,18 +197,13 @@ def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
         bus = MemoryBus()
         pipeline = await pipeline_of(bus, chosen)
         try:
-            liar = pipeline.members["a2"]  # a2 verifies a3 once per round
-            real = liar.role.verify_open_step
+            liar = pipeline.members["a2"]
             earlier: list[Verdict] = []
 
-            async def lying(peers: Any, ticket: Any) -> Verdict:
-                verdict = await real(peers, ticket)
-                if verdict.measured.name != "a3" or verdict.appraisal.passed:
+            def told(verdict: Verdict) -> Verdict:
+                if verdict.appraisal.passed:
                     earlier.append(verdict)  # honest while a3 is genuine
                     return verdict
-                return told(verdict, earlier)
-
-            def told(verdict: Verdict, earlier: list[Verdict]) -> Verdict:
                 passed = replace(verdict.appraisal, passed=True, reasons=())
                 if lie == "old-verdict":
                     old = earlier[-1]
@@ -203,7 +213,7 @@ def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
                     signed = signed.signed_by(liar.identity)
                 return replace(verdict, appraisal=passed, signed=signed)
 
-            liar.role.verify_open_step = lying  # type: ignore[method-assign]
+            verdicts_on_a3(pipeline, told)
             await pipeline.mlfo.chain.run(len(AGENTS))  # one honest round: a2 passes a3
             assert [v.measured.name for v in earlier] == ["a3"]
             module.decide.__code__ = (lambda load: True).__code__
@@ -214,6 +224,75 @@ def test_a_lying_verifier_is_not_believed(lie: str, tmp_path: Path) -> None:
             pid = pipeline_id(PIPE)
             address = pipeline.members["a3"].account.address
             assert not pipeline.mlfo.contracts.registry.is_trusted(pid, address)
+        finally:
+            await pipeline.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("signer", ["another key", "no signature"])
+def test_a_true_verdict_its_verifier_could_disown_is_not_believed(
+    signer: str, tmp_path: Path
+) -> None:
+    """The verifier records the truth on chain and tells the MLFO the same, but under a
+    signature that is not by its registered key (a key it made for the purpose, or none):
+    a verdict it could later disown. The signed verdicts are the MLFO's evidence of who
+    vouched for whom, so the MLFO acts on none it cannot hold its verifier to: the chain
+    record agreeing is not enough, and the verifier is dropped as for any bad verdict."""
+
+    async def main() -> None:
+        pipeline = await pipeline_of(MemoryBus(), images(tmp_path))
+        try:
+            disowned: list[Verdict] = []
+
+            def deniable(verdict: Verdict) -> Verdict:
+                other = AgentIdentity.generate("a2")
+                signed = verdict.signed.signed_by(other)
+                if signer == "no signature":
+                    signed = replace(signed, signature=bytes(64))
+                disowned.append(verdict)
+                return replace(verdict, signed=signed)
+
+            verdicts_on_a3(pipeline, deniable)
+            entries = await pipeline.mlfo.chain.run(len(AGENTS))
+            assert [v.appraisal.passed for v in disowned] == [True]  # a3 is genuine
+            reason = pipeline.mlfo.view.excluded.get("a2", "")
+            assert "bad signature for the verifier's registered key" in reason, reason
+            assert not any(e.verifier == "a2" and e.measured == "a3" for e in entries)
+        finally:
+            await pipeline.close()
+
+    run(main())
+
+
+def test_an_insiders_answer_for_the_verifier_asked_is_not_taken(tmp_path: Path) -> None:
+    """An attested member (a4, with its own real keys) answers the MLFO's verification
+    requests to the other verifiers before they can, with an envelope that opens: as
+    from a4, not from the verifier asked. Taken as the verifier's answer, its "error"
+    makes the MLFO give the step up (or revoke the honest verifier, if it comes before
+    the verifier recorded), and the chain stops; the MLFO waits for the party it asked
+    instead, and every step is settled."""
+
+    async def main() -> None:
+        bus = MemoryBus()
+        pipeline = await pipeline_of(bus, images(tmp_path))
+        try:
+            insider = pipeline.members["a4"].role
+            assert insider is not None
+
+            def forge(header: Header, _subject: str, _seen: list[bytes]) -> list[bytes]:
+                if header.receiver == "a4":
+                    return []
+                error = json.dumps({"error": "LedgerError: verifier crashed"}).encode()
+                return [insider.control.envelopes.seal(Kind.REPLY, MLFO, header.reply, error)]
+
+            adversary = Adversary(bus, forge)
+            await adversary.start()
+            entries = await pipeline.mlfo.chain.run(len(AGENTS))
+            assert len(entries) == len(AGENTS) and all(e.passed for e in entries)
+            assert pipeline.mlfo.view.excluded == {}
+            assert adversary.answered >= len(AGENTS) - 1
+            assert pipeline.mlfo.control.stats.dropped["impostor"] == adversary.answered
         finally:
             await pipeline.close()
 

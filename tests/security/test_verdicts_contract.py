@@ -8,6 +8,7 @@ import pytest
 from tests.ledger.conftest import Pipeline, build_pipeline, evidence
 
 from secmas.ledger import Contracts, Ledger, LedgerRevert, connect
+from secmas.ledger.registry import StepInfo
 
 
 @pytest.fixture
@@ -48,16 +49,23 @@ def test_a_verdict_under_another_nonce_is_refused(opened: Pipeline) -> None:
     assert not p.mlfo.is_trusted(p.pid, step.measured)
 
 
-def test_an_old_steps_nonce_cannot_be_replayed(opened: Pipeline) -> None:
-    p = opened
+def passed_first_step(p: Pipeline) -> tuple[StepInfo, StepInfo]:
+    """The first step, passed by its verifier, and the second, open with its reference."""
     first = p.secaas.current_step(p.pid)
     assert first is not None
     p.member(first.verifier).registry.record_result(
         p.pid, first.index, first.nonce, True, evidence("genuine")
     )
     second = p.secaas.current_step(p.pid)
-    assert second is not None and second.nonce != first.nonce
+    assert second is not None
     p.secaas.provide_reference(p.pid, second.index, b"sealed reference")
+    return first, second
+
+
+def test_an_old_steps_nonce_cannot_be_replayed(opened: Pipeline) -> None:
+    p = opened
+    first, second = passed_first_step(p)
+    assert second.nonce != first.nonce
     with pytest.raises(LedgerRevert, match="nonce is not the step's"):
         p.member(second.verifier).registry.record_result(
             p.pid, second.index, first.nonce, True, evidence("replayed")
@@ -80,6 +88,21 @@ def test_only_the_assigned_verifier_records(opened: Pipeline) -> None:
         with pytest.raises(LedgerRevert, match="agent not registered"):
             operator.record_result(p.pid, step.index, step.nonce, True, evidence("forged"))
     assert not p.mlfo.is_trusted(p.pid, step.measured)
+
+
+def test_a_trusted_member_not_elected_cannot_record(opened: Pipeline) -> None:
+    """Once a step passed, its verifier is still trusted but no longer elected: its record
+    of the next step (a pass, for whoever that measures) reverts."""
+    p = opened
+    first, second = passed_first_step(p)
+    assert second.verifier != first.verifier and p.mlfo.is_trusted(p.pid, first.verifier)
+    with pytest.raises(LedgerRevert) as caught:
+        p.member(first.verifier).registry.record_result(
+            p.pid, second.index, second.nonce, True, evidence("forged")
+        )
+    assert caught.value.rule == "AgentRegistry: caller is not the elected verifier"
+    still = p.secaas.current_step(p.pid)
+    assert still is not None and still.index == second.index  # the step is still open
 
 
 def test_before_any_record_there_is_no_last_one() -> None:
