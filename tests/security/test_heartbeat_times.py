@@ -106,6 +106,7 @@ def test_a_beat_dated_beyond_any_clock_before_the_watch_does_not_keep_an_insider
         bus, controls = await listening(monitor)
         await lie(controls, at)
         await bus.flush()
+        assert monitor.rejected == 1 and "insider" not in monitor.last  # refused, not kept
         monitor.watch(clock, 5.0, 10.0)
         honest = Heartbeat(controls["honest"], clock, period=5.0)
         honest.start()
