@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secmas.ledger import LedgerRevert, connect
+from secmas.ledger import Ledger, LedgerRevert, connect
 from secmas.ledger.anchor import AuditAnchorClient
 from secmas.policy.audit import (
     GENESIS,
@@ -355,8 +355,15 @@ def test_any_single_field_edit_is_reported_at_its_entry(
 
 
 @pytest.fixture(scope="module")
-def anchor_client() -> AuditAnchorClient:
-    return connect(None).deploy_audit_anchor()
+def ledger() -> Ledger:
+    """An in-process chain: its MLFO deploys the anchor contract, its SECaaS is not its
+    owner."""
+    return connect(None)
+
+
+@pytest.fixture(scope="module")
+def anchor_client(ledger: Ledger) -> AuditAnchorClient:
+    return ledger.deploy_audit_anchor()
 
 
 def test_log_id_is_the_sha256_of_the_run_id() -> None:
@@ -394,10 +401,12 @@ def test_anchoring_only_when_told(anchor_client: AuditAnchorClient) -> None:
     assert anchor is not None and anchor.count == 5 and anchor.tx_hash.startswith("0x")
 
 
-def test_a_failing_ledger_does_not_stop_the_log(anchor_client: AuditAnchorClient) -> None:
+def test_a_failing_ledger_does_not_stop_the_log(
+    ledger: Ledger, anchor_client: AuditAnchorClient
+) -> None:
     """A client the contract refuses (not its owner) stands for a ledger that fails: the
     entries are still appended, the failures kept, and retried `every` entries later."""
-    intruder = anchor_client.as_(connect(None).secaas.address)
+    intruder = anchor_client.as_(ledger.secaas)
     log = AuditLog()
     anchorer = Anchorer(log, intruder, audit_log_id("refused"), every=2)
     for i in range(5):
