@@ -205,3 +205,31 @@ def test_the_driver_hands_secrets_over_stdin_and_stops_its_agents(tmp_path: Path
         driver.stop_all()
     assert sorted(driver.dead()) == ["pop1", "pop2"]
     assert not Path(f"/proc/{driver.describe()['pids']['pop2']}").exists()
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_an_agents_cpu_seconds_grow_while_it_works_on_this_machine_only(
+    tmp_path: Path, local: bool
+) -> None:
+    """What the bring-up's wait reads as progress: an agent started through its launcher
+    here (importing the package, failing on its scenario) spends CPU, launcher's and
+    agent's, read from /proc; a host not marked local (its PIDs another machine's) is
+    never read, though this one ran it."""
+    hosts = parse_hosts(
+        "hosts:\n  - name: here\n    address: 127.0.0.1\n    start: '{command}'\n"
+        f"    python: {sys.executable}\n    local: {str(local).lower()}\n"
+    )
+    driver = HostProcesses(hosts, tmp_path, ["pop1"])
+    scenario = tmp_path / "nope.yaml"
+    scenario.write_text("id: [\n")
+    driver.start(AgentLaunch("pop1", scenario, "nats://127.0.0.1:1", "pipe"))
+    try:
+        seen = [driver.cpu_seconds().get("pop1", 0.0)]
+        while not driver.dead():
+            seen.append(driver.cpu_seconds().get("pop1", seen[-1]))
+        if local:
+            assert max(seen) > 0.05 and seen[0] < max(seen)
+        else:
+            assert set(seen) == {0.0}
+    finally:
+        driver.stop_all()

@@ -58,7 +58,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from secmas.pipeline.hostlaunch import KILL, PID_PREFIX, USER_PREFIX, handover
-from secmas.pipeline.iml import AgentLaunch
+from secmas.pipeline.iml import AgentLaunch, process_cpu_seconds
 from secmas.scenario import yamlfile
 from secmas.scenario.loader import FieldPath, Problem, line_of
 from secmas.trust.deadlines import Deadlines
@@ -423,6 +423,21 @@ class HostProcesses:
 
     def dead(self) -> list[str]:
         return [p for p, r in self.remotes.items() if r.process.poll() is not None]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each agent on this machine has spent so far, with its launcher's
+        (`secmas.pipeline.iml.ReportsWork`): the bring-up's wait follows agents that start
+        slowly on a busy host while they work. A remote host's agent is not read: its PID
+        means nothing here."""
+        spent = {}
+        for pop, remote in self.remotes.items():
+            if not remote.host.local:
+                continue
+            pids = [remote.process.pid] + ([remote.pid] if remote.pid is not None else [])
+            seconds = [s for pid in pids if (s := process_cpu_seconds(pid)) is not None]
+            if seconds:
+                spent[pop] = sum(seconds)
+        return spent
 
     def log_tail(self, agent: str, size: int = 800) -> str:
         log = self._log(agent)
