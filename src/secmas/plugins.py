@@ -41,7 +41,7 @@ GROUPS: dict[str, Group] = {
 }
 """Every entry-point group secmas reads."""
 
-NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 """A plug-in's name: what scenario files and command lines call it by."""
 
 
@@ -128,7 +128,7 @@ def _scan() -> dict[str, dict[str, Plugin]]:
             current = Plugin(group, entry.name, entry.value, name, version)
             if not NAME.fullmatch(entry.name):
                 raise PluginError(
-                    f"{current.where()}: a plug-in's name is lower case letters, digits "
+                    f"{current.where()}: a plug-in's name is lower case letters, digits, "
                     "and '_', starting with a letter"
                 )
             earlier = found[group].get(entry.name)
