@@ -129,7 +129,7 @@ def _scan() -> dict[str, dict[str, Plugin]]:
             if not NAME.fullmatch(entry.name):
                 raise PluginError(
                     f"{current.where()}: a plug-in's name is lower case letters, digits, "
-                    "and '_', starting with a letter"
+                    "'_' and '-', starting with a letter"
                 )
             earlier = found[group].get(entry.name)
             if earlier is not None and earlier != current:
