@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import pytest
 
-from secmas.api import RunInputError, RunObserver, embedded_path, plan, run
+from secmas.api import PlanOptions, RunInputError, RunObserver, embedded_path, plan, run
 from secmas.api.run import fresh_folder
 from secmas.report.folder import AUDIT_LOG
 from secmas.scenario.loader import load_scenario
@@ -199,3 +200,11 @@ def test_a_run_that_misses_its_figures_tells_why(
     assert warned[-len(reasons) :] == reasons  # at the end
     saved = json.loads((result.folder / "report.json").read_text())["acceptance"]["reasons"]
     assert saved == list(result.acceptance.reasons)
+
+
+def test_the_typed_options_are_exactly_the_plans_keywords() -> None:
+    """`run(**options)` is typed by `PlanOptions`: each of its keys is one of `plan`'s
+    keywords, and none of `plan`'s is missing from it."""
+    keywords = set(inspect.signature(plan).parameters) - {"scenario"}
+    assert set(PlanOptions.__optional_keys__) == keywords
+    assert not PlanOptions.__required_keys__

@@ -4,7 +4,7 @@ UI and the benchmarks (`secmas.api.run`)."""
 from secmas.api.errors import RunFailed, RunInputError
 from secmas.api.observer import RunObserver
 from secmas.api.placement import Hosts, InProcess, Placement, Pods, Processes, placement_of
-from secmas.api.run import RunPlan, RunResult, execute, plan, run
+from secmas.api.run import PlanOptions, RunPlan, RunResult, execute, plan, run
 from secmas.api.scenarios import EMBEDDED, embedded_path
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Hosts",
     "InProcess",
     "Placement",
+    "PlanOptions",
     "Pods",
     "Processes",
     "RunFailed",

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 from secmas.api.errors import RunInputError
 from secmas.api.observer import RunObserver
-from secmas.api.run import RunResult, execute, plan
+from secmas.api.run import PlanOptions, RunResult, execute, plan
 from secmas.api.scenarios import embedded_path
 from secmas.scenario.model import Scenario
 
@@ -40,7 +40,7 @@ def run_cnf(
     timeline: bool = False,
     observer: RunObserver | None = None,
     force: bool = False,
-    **options: Any,
+    **options: Unpack[PlanOptions],
 ) -> RunResult:
     """Run the scenario on the emulated engine with its closed loop on the real CNF;
     `detector` names a detector to train or a model file of `secmas detect fit`,

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from secmas.api.blocktime import fit_block_time
 from secmas.api.defence import AdaptiveDefence, adaptive_defence
@@ -65,6 +65,50 @@ if TYPE_CHECKING:
 
 RUNS = Path("runs")
 """Where a run without `out` writes its folder."""
+
+
+class PlanOptions(TypedDict, total=False):
+    """The options of one run, all keywords of `plan` and `run`; each left out takes its
+    default."""
+
+    engine: str | None
+    """'simulator' or 'emulated' (default: the scenario's)."""
+    placement: Placement | None
+    """Where the agents run, one typed value of `secmas.api.placement` (default
+    `InProcess()`)."""
+    seed: int | None
+    """The run's seed (default: the scenario's)."""
+    detect: bool
+    """Run the closed loop (its detector watching the telemetry)."""
+    federated: bool
+    """Train the closed loop's autoencoder by the agents over secure aggregation."""
+    policy: Path | None
+    """Intents or an SSLA to assess, replacing the scenario's own."""
+    adaptive: bool
+    """Run the scenario's CTI and MTD sections (default True; False skips them)."""
+    taxii: str | None
+    """An existing TAXII 2.1 server for the CTI (default: one of the run's own)."""
+    tamper: str | None
+    """A PoP whose agent is patched in memory 5 s in."""
+    ledger: str | None
+    """'memory' or a JSON-RPC URL (default: the scenario's)."""
+    insecure: bool
+    """Run without the trust layer (no attestation, ledger or keys)."""
+    plaintext: bool
+    """Agents' messages travel unsealed (no AEAD channel between them)."""
+    service: Path | None
+    """A network-service descriptor file to deploy (default: the scenario's)."""
+    metrics_port: int | None
+    """Serve the run's metrics (Prometheus exposition) on this port."""
+    retrain: bool
+    """Train the closed loop's models again rather than load them from the cache."""
+    detector: DetectorChoice | None
+    """The real CNF's detector on the emulated engine."""
+    mlfo_key: Path | None
+    """Key file of the MLFO's account on a JSON-RPC ledger (default: the file
+    SECMAS_MLFO_KEY names, else the node's own account)."""
+    secaas_key: Path | None
+    """Key file of SECaaS's account, as `mlfo_key`."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +181,7 @@ def plan(
     mlfo_key: Path | None = None,
     secaas_key: Path | None = None,
 ) -> RunPlan:
-    """Resolve the scenario and apply the options (see `run`); RunInputError names
+    """Resolve the scenario and apply the options (`PlanOptions`); RunInputError names
     every problem, before any work, and `MissingExtra` an extra the run needs."""
     placement = placement or InProcess()
     if isinstance(placement, Pods):
@@ -233,25 +277,14 @@ def run(
     progress: Callable[[float, float], None] | None = None,
     observer: RunObserver | None = None,
     force: bool = False,
-    **options: Any,
+    **options: Unpack[PlanOptions],
 ) -> RunResult:
     """Run `scenario` end to end and write its files to `out` (default runs/<id>).
 
-    Options (all keyword): `engine` ('simulator' or 'emulated'; default the scenario's),
-    `placement` (where the agents run, one typed value of `secmas.api.placement`: default
-    `InProcess()`), `seed`, `detect` (the closed loop), `federated` (its autoencoder
-    trained by the agents over secure aggregation), `policy` (intents or an SSLA to
-    assess, replacing the scenario's own), `adaptive` (the scenario's CTI
-    and MTD sections; False skips them), `taxii` (an existing TAXII 2.1 server for the
-    CTI), `tamper` (a PoP whose agent is patched in memory 5 s in), `ledger` ('memory' or
-    a JSON-RPC URL), `insecure`, `plaintext`, `service` (an NSD file), `metrics_port`,
-    `retrain`, `detector` (the real CNF's on the emulated engine, a `DetectorChoice`),
-    `mlfo_key` and `secaas_key` (key files of the MLFO's and SECaaS's accounts on a
-    JSON-RPC ledger; default the files SECMAS_MLFO_KEY and SECMAS_SECAAS_KEY name, else
-    the node's own accounts).
-    `progress(now, duration)` is told the simulated time after every step. An `out` that
-    already holds files is refused before any work (`RunInputError`) unless `force`; one
-    holding an audit log always is.
+    `options` are the run's options (`PlanOptions`: engine, placement, seed, closed loop,
+    ledger, ...). `progress(now, duration)` is told the simulated time after every step.
+    An `out` that already holds files is refused before any work (`RunInputError`) unless
+    `force`; one holding an audit log always is.
     """
     return execute(
         plan(scenario, **options), out=out, observer=observer, progress=progress, force=force
