@@ -35,7 +35,7 @@ def test_the_emulated_engine_launches_it_and_counts_its_packets(
     network = EmulatedNetwork(plan)
     network.start()
     try:
-        workload = Workload(network, tmp_path / "run", 1.0, 1)
+        workload = Workload(network, tmp_path, 1.0, 1)
         try:
             workload.start_attack()
             controller = EmulatedController(network, ScaledClock(), 1.0)
