@@ -69,7 +69,7 @@ emulated telemetry. Per detector and dataset: window F1 (static threshold), the 
 (runs of flagged normal windows) per 1 000 steps, ROC-AUC of the window scores, fit and
 score time; whether it is at least as good as the better trivial reference (zscore,
 discord) and where it beats both; and each detector's standing over the series (the order
-`--model auto` follows, `secmas.analytics.selection.BENCHMARK_ORDER`).
+`--model auto` follows, each detector's `WindowDetector.standing`).
 
     python benchmarks/bench_detection.py [--quick] [--attack-recording CSV]
     python benchmarks/bench_detection.py --profiler-only [--quick] [--attack-recording CSV]
