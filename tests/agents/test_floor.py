@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 from tests.conftest import make_scenario
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.floor import ASK, GRANT, Floor, FloorFrame
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import VirtualClock, drive_clock
 from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.ddos import ddos_goals

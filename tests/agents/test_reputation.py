@@ -15,9 +15,11 @@ from tests.agents.test_auction import FIVE, Net, request, run, star
 from tests.agents.test_bidding import TABLE_5_8, WINNERS
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, utilities, winner
 from secmas.agents.journal import Journal, apply_json, auction_to_json
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.agents.outcome import AuctionOutcome
 from secmas.agents.plausibility import IMPLAUSIBLE
 from secmas.agents.reputation import (
@@ -130,7 +132,7 @@ async def judged_net(settings: AuctionSettings | None = None) -> tuple[Net, Jour
     net = await Net.build(star(FIVE), settings=settings)
     journal = Journal()
     for box in net.boxes.values():
-        box.promised, box.reputation = journal.promise, journal.reputation
+        box.hooks.promised, box.initiator.appraisal.reputation = journal.promise, journal.reputation
     return net, journal
 
 
@@ -159,7 +161,7 @@ def test_an_implausible_bid_is_refused_rejected_and_judged_a_broken_promise():
         [why] = [r.reason for r in record.outcome.refusals if r.bidder == "C"]
         assert why.startswith(IMPLAUSIBLE + "T = 0 s is below 10 s")
         rejected = [s.receiver for s in net.spy.of(Performative.REJECT_PROPOSAL)]
-        assert "C" in rejected and not net.boxes["C"].reservations  # its hold given back
+        assert "C" in rejected and not net.boxes["C"].participant.holds.held  # its hold given back
         assert record.messages == 5 + 5 + 3 + 12 + 1  # the refused one's REJECT counted
         assert [(p.observer, p.peer, p.conduct) for p in journal.reputation.promises] == [
             ("A", "C", Conduct.IMPLAUSIBLE),

@@ -29,9 +29,10 @@ import pytest
 from tests.security.insiders import blind_spot
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.outcome import goal_label
 from secmas.agents.reputation import Conduct, Tally
 from secmas.pipeline.operate import OperateResult, operate
@@ -83,7 +84,7 @@ class Attacker:
         [agent] = [a for a in agents if a.pop == self.pop]
         blind_spot(self.trust_layer, self.pop, agent.mailbox)
         self.corrupt(agent.mailbox)
-        agent.mailbox.executor = self.hold
+        agent.mailbox.participant.executor = self.hold
 
     async def hold(self, request: GoalRequest, bid: Bid, payload: dict[str, Any]) -> dict:
         del bid, payload
