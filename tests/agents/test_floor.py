@@ -180,13 +180,13 @@ def test_a_floor_holder_that_dies_releases_the_floor_once_declared_gone():
     async def main() -> None:
         pair = await Pair.build(7, latency=(0.001, 0.01))
         a, b = pair.boxes["A"], pair.boxes["B"]
-        a.infra.deploy("A", "rate_limiter")
+        a.endpoint.infra.deploy("A", "rate_limiter")
 
         async def hold(_r: GoalRequest, _b: Bid, _p: dict[str, Any]) -> dict[str, Any]:
             await pair.clock.sleep(100.0)
             return {}
 
-        a.executor = hold
+        a.participant.executor = hold
         first = pair.auction("A")
         await pair.until(5)
         [(called, awarded)] = pair.wires["A"].windows().values()

@@ -138,14 +138,14 @@ async def judged_net(settings: AuctionSettings | None = None) -> tuple[Net, Jour
 
 def lying(box: Mailbox, **lie: float) -> None:
     """`box`'s PROPOSEs carry `lie`'s values instead of its own."""
-    honest_send = box.send
+    honest_send = box.endpoint.send
 
     async def send(message: ACLMessage) -> None:
         if message.performative is Performative.PROPOSE:
             message = replace(message, content={**message.content, **lie})
         await honest_send(message)
 
-    box.send = send  # type: ignore[method-assign]
+    box.endpoint.send = send  # type: ignore[method-assign]
 
 
 def test_an_implausible_bid_is_refused_rejected_and_judged_a_broken_promise():
@@ -176,14 +176,14 @@ def test_a_winner_that_lets_its_lease_lapse_is_judged_lapsed_and_the_goal_goes_o
     async def main() -> None:
         net, journal = await judged_net(AuctionSettings(lease=6.0))  # lapses before T = 10 s
         silent = net.boxes["C"]
-        honest_send = silent.send
+        honest_send = silent.endpoint.send
 
         async def send(message: ACLMessage) -> None:
             if message.performative in (Performative.INFORM, Performative.INFORM_DONE):
                 return  # no progress, no result: wins and falls silent
             await honest_send(message)
 
-        silent.send = send  # type: ignore[method-assign]
+        silent.endpoint.send = send  # type: ignore[method-assign]
         goal = request("linkRateLimited", "A", 0.0, "pop6~server")
         task = asyncio.ensure_future(net.boxes["A"].auction(goal, {}, list(net.boxes)))
         await net.until(120)

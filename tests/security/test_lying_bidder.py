@@ -32,6 +32,7 @@ from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.nfva.endpoint import Endpoint
 from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.outcome import goal_label
 from secmas.agents.reputation import Conduct, Tally
@@ -104,14 +105,14 @@ def lying(lie: Lie) -> Callable[[Mailbox], None]:
     lease is renewed all the same, so only the bid itself gives the lie away)."""
 
     def corrupt(box: Mailbox) -> None:
-        honest_send = box.send
+        honest_send = box.endpoint.send
 
-        async def send(self: Mailbox, message: ACLMessage) -> None:
+        async def send(self: Endpoint, message: ACLMessage) -> None:
             if message.performative is Performative.PROPOSE:
                 message = replace(message, content=lie(dict(message.content)))
             await honest_send(message)
 
-        box.send = types.MethodType(send, box)  # type: ignore[method-assign]
+        box.endpoint.send = types.MethodType(send, box.endpoint)  # type: ignore[method-assign]
 
     return corrupt
 
@@ -119,14 +120,14 @@ def lying(lie: Lie) -> Callable[[Mailbox], None]:
 def breaking_promises(box: Mailbox) -> None:
     """Honest bids; a won goal is never acted on and no progress is reported, so its
     lease lapses and the initiator auctions it again."""
-    honest_send = box.send
+    honest_send = box.endpoint.send
 
-    async def send(self: Mailbox, message: ACLMessage) -> None:
+    async def send(self: Endpoint, message: ACLMessage) -> None:
         if message.performative is Performative.INFORM and "progress" in message.content:
             return
         await honest_send(message)
 
-    box.send = types.MethodType(send, box)  # type: ignore[method-assign]
+    box.endpoint.send = types.MethodType(send, box.endpoint)  # type: ignore[method-assign]
 
 
 def run(scenario: Scenario, attacker: Attacker) -> OperateResult:

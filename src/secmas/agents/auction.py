@@ -130,17 +130,35 @@ class Mailbox:
         peers: Sequence[str] = (),
         bid: str = DEFAULT_BID,
     ) -> None:
+        """`executor` runs a won goal's plan; `hooks` are the agent's policies and listeners
+        (none by default); `bid` names the bid function, a `secmas.bids` plug-in (the
+        scenario's `auction.bid`): PluginError when it is not installed or no bid function."""
         self.name = name
         self.hooks = hooks or MailboxHooks()
         """Shared by both roles: change a hook in place (`hooks.admits = …`)."""
         settings = settings or AuctionSettings()
         self.endpoint = Endpoint(name, infra, bus, clock, settings, self.hooks, space)
         self.participant = Participant(self.endpoint, executor, bid_function(bid))
-        """`bid` names the bid function, a `secmas.bids` plug-in (the scenario's `auction.bid`)."""
         self.initiator = Initiator(self.endpoint, seed, reputation, peers)
         self.excluded = 0
         """Messages ignored because their sender is not admitted."""
         self._subs: list[Subscription] = []
+
+    def parts(self) -> tuple[object, ...]:
+        """The objects this mailbox acts through: its endpoint (every message sent), its
+        hooks, its roles and theirs. An attester watches each as it watches the mailbox:
+        a method rebound on any of them does what one rebound on the mailbox would."""
+        participant, initiator = self.participant, self.initiator
+        return (
+            self.endpoint,
+            self.hooks,
+            participant,
+            participant.holds,
+            initiator,
+            initiator.winners,
+            initiator.appraisal,
+            initiator.floor,
+        )
 
     async def start(self) -> None:
         """Listen on this agent's inbox (and the floor in serialised mode)."""
@@ -186,9 +204,7 @@ class Mailbox:
         """`agent` is known to be gone (revoked, crashed, killed): it is left out of calls
         for proposals until it is heard from again, auctions waiting on its lease are
         re-run at once, and the floor it held (serialised mode) is no longer waited for."""
-        if agent != self.name and self.endpoint.admitted(agent):  # (a revoked one gets no CFP)
-            self.endpoint.departed.add(agent)
-            self.endpoint.silent.setdefault(agent, self.endpoint.clock.now())
+        self.endpoint.depart(agent)
         self.initiator.floor.changed()
         self.initiator.winners.gone(agent, reason)
 

@@ -4,10 +4,10 @@ In one process all agents share the code, so only their objects tell an infected
 from the others; in an agent's own process an implant need not touch the code either: a
 method bound on a live object does the same work. So the attester measures the agent
 object and what it acts through (its mailbox, where every call for proposals, bid and
-award passes; its goal board; its BDI engine; its end of the bus: its own, or in an agent
-process its world's) and its trust side (its membership, its attester, its control plane),
-in one process and in an agent process alike (`RuntimeImage.watch`,
-`Bindings.instance_problems`).
+award passes, with the mailbox's parts: its endpoint, hooks and roles; its goal board;
+its BDI engine; its end of the bus: its own, or in an agent process its world's) and its
+trust side (its membership, its attester, its control plane), in one process and in an
+agent process alike (`RuntimeImage.watch`, `Bindings.instance_problems`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from secmas.trust.image import RuntimeImage
 
 def watched_parts(agent: PoPAgent, member: Membership | None = None) -> tuple[object, ...]:
     """The agent object, the objects it acts through and its trust side (`member`)."""
-    parts = (agent, agent.mailbox, agent.board, agent.bdi, agent.bus or agent.world.bus)
+    mailbox = agent.mailbox
+    parts = (agent, mailbox, *mailbox.parts(), agent.board, agent.bdi, agent.bus or agent.world.bus)
     return parts if member is None else (*parts, member, member.endpoint, member.control)
 
 

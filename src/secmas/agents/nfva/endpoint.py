@@ -88,6 +88,13 @@ class Endpoint:
         """Whether `agent` is known to be gone (told so, or no longer admitted)."""
         return agent != self.name and (agent in self.departed or not self.admitted(agent))
 
+    def depart(self, agent: str) -> None:
+        """`agent` is known to be gone: left out of calls for proposals until it is heard
+        from again (`heard`)."""
+        if agent != self.name and self.admitted(agent):  # (a revoked one gets no CFP)
+            self.departed.add(agent)
+            self.silent.setdefault(agent, self.clock.now())
+
     def heard(self, agent: str) -> None:
         """`agent` is back (a message from it arrived): ask it again from now on."""
         self.departed.discard(agent)
