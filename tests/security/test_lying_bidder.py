@@ -83,7 +83,7 @@ class Attacker:
 
     async def start(self, agents: Sequence[PoPAgent]) -> None:
         [agent] = [a for a in agents if a.pop == self.pop]
-        blind_spot(self.trust_layer, self.pop, agent.mailbox)
+        blind_spot(self.trust_layer, self.pop, agent.mailbox, *agent.mailbox.parts())
         self.corrupt(agent.mailbox)
         agent.mailbox.participant.executor = self.hold
 

@@ -212,7 +212,8 @@ class Insider:
     async def start(self, agents: Sequence[PoPAgent]) -> None:
         [agent] = [a for a in agents if a.pop == self.pop]
         box = agent.mailbox
-        blind_spot(self.trust_layer, self.pop, box)  # attested: the lie is in what it says
+        # attested: the lie is in what it says
+        blind_spot(self.trust_layer, self.pop, box, *box.parts())
         honest = box.participant.answer_cfp
 
         async def answer(cfp: ACLMessage) -> None:
