@@ -44,8 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from baseline import BASELINE, INTERLEAVED, SIDES, merged, save_log_log, side_by_side, write_results
-from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, BidContext, GoalRequest, compute_bid
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import VirtualClock, settle
 from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.topology import scenario_from_topology

@@ -87,8 +87,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from secmas.agents.auction import AuctionSettings, Mailbox, inbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.nfva.settings import AuctionSettings
+from secmas.agents.nfva.subjects import inbox
 from secmas.network.clock import ScaledClock
 from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.topology import scenario_from_topology

@@ -37,11 +37,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from secmas.agents.auction import AuctionRecord
 from secmas.agents.bdi import Belief, Capability, Goal, GoalStatus, Plan, PlanContext, Var
 from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
 from secmas.agents.ddos.facts import link_name
 from secmas.agents.journal import ActionEvent, Journal
+from secmas.agents.nfva.records import AuctionRecord
 from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario

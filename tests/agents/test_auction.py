@@ -23,17 +23,13 @@ from hypothesis import strategies as st
 from tests.conftest import make_scenario
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import (
-    AuctionRecord,
-    AuctionSettings,
-    Mailbox,
-    bid_from_content,
-    inbox,
-    paced,
-    request_from_content,
-    request_to_content,
-)
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, BidContext, GoalRequest, compute_bid, normalise
+from secmas.agents.nfva.codec import bid_from_content, request_from_content, request_to_content
+from secmas.agents.nfva.hooks import Hooks
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.settings import AuctionSettings, paced
+from secmas.agents.nfva.subjects import inbox
 from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.network.infrastructure import Infrastructure, Instance
 from secmas.network.resources import Amount, req
@@ -147,7 +143,7 @@ class Net:
                 started[_job(req_)] = instance
 
             boxes[name] = Mailbox(
-                name, infra, bus, clock, execute, settings, seed=3, on_start=on_start
+                name, infra, bus, clock, execute, settings, seed=3, hooks=Hooks(on_start=on_start)
             )
         net = cls(infra, bus, clock, spy, boxes, runs, started)
         if start:
@@ -280,7 +276,7 @@ def test_full_auction_cfp_bids_winner_accept_reject_and_inform_done():
         assert net.infra.pops["C"].used == req(net.infra.catalogue["rate_limiter"])
         for pop in "ABDE":
             assert net.infra.pops[pop].used == Amount()
-        assert all(not box.reservations for box in net.boxes.values())
+        assert all(not box.participant.holds.held for box in net.boxes.values())
         await net.close()
 
     run(main())
@@ -360,7 +356,7 @@ def test_proposals_reserve_until_the_award_and_rejected_ones_release():
         for pop in "ABC":
             # a hold, not an allocation: rivals' bids read committed state only
             assert net.infra.pops[pop].held == need and net.infra.pops[pop].used == Amount()
-            [held] = net.boxes[pop].reservations.values()
+            [held] = net.boxes[pop].participant.holds.held.values()
             assert held.amount == need and held.bid.units == 2 and not held.committed
             assert held.expires == 1.0 + AuctionSettings().bid_deadline
         assert net.infra.pops["D"].held == Amount()
@@ -387,7 +383,7 @@ def test_proposals_reserve_until_the_award_and_rejected_ones_release():
             assert net.infra.pops[pop].used == (need if pop == win.bidder else Amount()), pop
             assert net.infra.pops[pop].held == Amount(), pop
         assert net.started["l"].units == 2 and net.started["l"].pop == win.bidder
-        assert all(not box.reservations for box in net.boxes.values())
+        assert all(not box.participant.holds.held for box in net.boxes.values())
         await net.close()
 
     run(main())
@@ -415,13 +411,13 @@ def test_an_unanswered_proposal_expires_and_releases():
         assert bid_from_content(propose.message.content).bidder == "B"
         one = req(net.infra.catalogue["rate_limiter"])
         assert net.infra.pops["B"].held == one
-        assert net.boxes["B"].reservations["A.ghost.1"].expires == 2.0
+        assert net.boxes["B"].participant.holds.held["A.ghost.1"].expires == 2.0
 
         await drive_clock(net.clock, 1.99)
         assert net.infra.pops["B"].held == one  # still held just before expiry
         await drive_clock(net.clock, 2.0)
         assert net.infra.pops["B"].held == Amount()
-        assert not net.boxes["B"].reservations
+        assert not net.boxes["B"].participant.holds.held
 
         # A late ACCEPT is answered with FAILURE: nothing is held for it any more.
         late = ACLMessage(
@@ -456,14 +452,14 @@ def test_malformed_frames_are_dropped_and_counted_without_crashing():
         for frame in frames:
             await net.bus.publish(inbox("B"), frame)
         await settle()
-        assert net.boxes["B"].malformed == len(frames)
+        assert net.boxes["B"].endpoint.malformed == len(frames)
         assert net.bus.stats.handler_errors == 0
 
         # A well-formed frame whose CFP content is not a goal: NOT-UNDERSTOOD, also counted.
         bad_cfp = ACLMessage(Performative.CFP, "A", ("B",), "A.bad.1", {"goal": "x"})
         await net.bus.publish(inbox("B"), bad_cfp.encode())
         await settle()
-        assert net.boxes["B"].malformed == len(frames) + 1
+        assert net.boxes["B"].endpoint.malformed == len(frames) + 1
         [nu] = net.spy.of(Performative.NOT_UNDERSTOOD, "A.bad.1")
         assert nu.message.sender == "B" and nu.receiver == "A"
         assert "reason" in nu.message.content
@@ -473,7 +469,7 @@ def test_malformed_frames_are_dropped_and_counted_without_crashing():
         record = await _auction(net, "A", goal, ["A", "B", "C"], until=60)
         assert record.status == "done"
         assert {b.bidder for b in record.outcome.bids} == {"A", "B", "C"}
-        assert net.boxes["A"].malformed == net.boxes["C"].malformed == 0
+        assert net.boxes["A"].endpoint.malformed == net.boxes["C"].endpoint.malformed == 0
         await net.close()
 
     run(main())
@@ -610,10 +606,10 @@ class Ledger:
         holders: Counter[str] = Counter()
         for instance in infra.instances.values():
             expected[instance.pop] += req(infra.catalogue[instance.vnf], instance.units)
-        held_now = sum(len(box.reservations) for box in boxes.values())
+        held_now = sum(len(box.participant.holds.held) for box in boxes.values())
         self.peak_reservations = max(self.peak_reservations, held_now)
         for box in boxes.values():
-            for held in box.reservations.values():
+            for held in box.participant.holds.held.values():
                 pending[box.name] += held.amount
                 if held.bid.instance:
                     holders[held.bid.instance] += 1
@@ -723,7 +719,7 @@ async def stress(
     ledger.check()
 
     # At the end nothing is held but the instances.
-    assert all(not box.reservations for box in net.boxes.values())
+    assert all(not box.participant.holds.held for box in net.boxes.values())
     assert all(link.reserved == 0 for link in net.infra.links)
     assert not any(i.busy for i in net.infra.instances.values())
     for pop, state in net.infra.pops.items():
@@ -827,7 +823,7 @@ def test_agents_that_are_not_admitted_get_no_cfp_and_are_ignored():
         trusted = {"A", "B", "D", "E"}  # C, the best bidder, was revoked
         for name, box in net.boxes.items():
             if name != "C":  # C itself does not know it was revoked
-                box.admits = trusted.__contains__
+                box.hooks.admits = trusted.__contains__
         goal = request("linkRateLimited", "A", 0.0, "pop6~server")
         task = asyncio.ensure_future(net.boxes["A"].auction(goal, {}, names))
         await net.until(60)
@@ -862,7 +858,14 @@ def test_a_request_is_agreed_to_and_one_lost_on_the_bus_is_reported_unagreed():
             return {}
 
         a = Mailbox("A", infra, bus, clock, nothing)
-        b = Mailbox("B", infra, bus, clock, nothing, on_request=lambda m: heard.append(m.sender))
+        b = Mailbox(
+            "B",
+            infra,
+            bus,
+            clock,
+            nothing,
+            hooks=Hooks(on_request=lambda m: heard.append(m.sender)),
+        )
         await a.start()
         ask = ACLMessage(Performative.REQUEST, "A", ("B",), "A.req.1", {"goal": "x"})
         lost = asyncio.ensure_future(a.request(ask, 2.0))

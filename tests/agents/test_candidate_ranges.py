@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from tests.conftest import make_scenario
 
-from secmas.agents.auction import request_from_content, request_to_content
 from secmas.agents.bidding import (
     Bid,
     BidContext,
@@ -18,6 +17,7 @@ from secmas.agents.bidding import (
     select,
     utilities,
 )
+from secmas.agents.nfva.codec import request_from_content, request_to_content
 from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.model import Preferences, Scenario
 

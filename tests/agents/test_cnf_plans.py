@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from secmas.agents.auction import AuctionSettings
 from secmas.agents.bidding import Bid, GoalRequest, compute_bid, move_time, utilities, winner
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import settle
 from secmas.network.dataplane import FlowBlock
 from secmas.network.dataplane.detectors import abusive_sources

@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 from tests.conftest import make_scenario
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.floor import ASK, GRANT, Floor, FloorFrame
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import VirtualClock, drive_clock
 from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.ddos import ddos_goals
@@ -178,13 +180,13 @@ def test_a_floor_holder_that_dies_releases_the_floor_once_declared_gone():
     async def main() -> None:
         pair = await Pair.build(7, latency=(0.001, 0.01))
         a, b = pair.boxes["A"], pair.boxes["B"]
-        a.infra.deploy("A", "rate_limiter")
+        a.endpoint.infra.deploy("A", "rate_limiter")
 
         async def hold(_r: GoalRequest, _b: Bid, _p: dict[str, Any]) -> dict[str, Any]:
             await pair.clock.sleep(100.0)
             return {}
 
-        a.executor = hold
+        a.participant.executor = hold
         first = pair.auction("A")
         await pair.until(5)
         [(called, awarded)] = pair.wires["A"].windows().values()

@@ -25,9 +25,11 @@ from tests.agents import test_resilience as resilience
 from tests.agents.test_resilience import RATE_LIMIT, SCENARIO, mitigate
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, AuctionSettings, report_acted
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.settings import AuctionSettings
+from secmas.agents.nfva.work import report_acted
 from secmas.network.clock import drive_clock
 from secmas.network.resources import Amount, req
 from secmas.report.record import executions
@@ -299,7 +301,7 @@ def test_a_revoked_winner_withdraws_its_work_in_flight_but_not_what_it_acted_on(
         net = Net(plan_s=20.0, reports=True, after_s=100.0)
         box = net.boxes["C"]
         cancelled: list[Any] = []
-        box.on_cancel = cancelled.append
+        box.hooks.on_cancel = cancelled.append
         await net.start()
 
         async def revoke() -> None:
@@ -423,11 +425,13 @@ def test_an_agent_the_board_found_gone_is_asked_again_once_it_is_back():
         await agents["pop3"].board.stop()
         await drive_clock(world.clock, 40.0)
         assert "pop3" in agents["pop5"].board.gone
-        assert all(agents[p].mailbox._skipped("pop3") for p in ("pop1", "pop5", "pop6"))
+        assert all(agents[p].mailbox.initiator.skipped("pop3") for p in ("pop1", "pop5", "pop6"))
         await agents["pop3"].board.start()
         await drive_clock(world.clock, 50.0)
         assert "pop3" not in agents["pop5"].board.gone
-        assert not any(agents[p].mailbox._skipped("pop3") for p in ("pop1", "pop5", "pop6"))
+        assert not any(
+            agents[p].mailbox.initiator.skipped("pop3") for p in ("pop1", "pop5", "pop6")
+        )
         for agent in agents.values():
             await agent.stop()
         await world.bus.close()

@@ -15,10 +15,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from secmas.agents.auction import AuctionSettings
 from secmas.agents.bdi import Goal
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.network.resources import Amount
 from secmas.scenario.loader import load_scenario

@@ -26,7 +26,7 @@ from tests.agents import test_leases as leases
 from tests.agents import test_resilience as resilience
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord
+from secmas.agents.nfva.records import AuctionRecord
 from secmas.network.clock import VirtualClock, drive_clock
 from secmas.network.resources import Amount, req
 from secmas.transport.memory import MemoryBus
@@ -99,8 +99,10 @@ def _holds_nothing_but(net: Net, runner: str) -> None:
         expected = req(infra.catalogue["rate_limiter"]) if pop == runner else Amount()
         assert state.used == expected, pop
     assert all(link.available == link.bandwidth for link in infra.links)
-    assert all(not box.reservations for box in net.boxes.values())
-    assert all(w.ended is not None for box in net.boxes.values() for w in box.works.values())
+    assert all(not box.participant.holds.held for box in net.boxes.values())
+    assert all(
+        w.ended is not None for box in net.boxes.values() for w in box.participant.works.values()
+    )
 
 
 def test_a_cut_off_winner_whose_cancel_is_lost_stops_at_its_lease_and_gives_back():

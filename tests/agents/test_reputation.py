@@ -15,9 +15,11 @@ from tests.agents.test_auction import FIVE, Net, request, run, star
 from tests.agents.test_bidding import TABLE_5_8, WINNERS
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, utilities, winner
 from secmas.agents.journal import Journal, apply_json, auction_to_json
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.agents.outcome import AuctionOutcome
 from secmas.agents.plausibility import IMPLAUSIBLE
 from secmas.agents.reputation import (
@@ -130,20 +132,20 @@ async def judged_net(settings: AuctionSettings | None = None) -> tuple[Net, Jour
     net = await Net.build(star(FIVE), settings=settings)
     journal = Journal()
     for box in net.boxes.values():
-        box.promised, box.reputation = journal.promise, journal.reputation
+        box.hooks.promised, box.initiator.appraisal.reputation = journal.promise, journal.reputation
     return net, journal
 
 
 def lying(box: Mailbox, **lie: float) -> None:
     """`box`'s PROPOSEs carry `lie`'s values instead of its own."""
-    honest_send = box.send
+    honest_send = box.endpoint.send
 
     async def send(message: ACLMessage) -> None:
         if message.performative is Performative.PROPOSE:
             message = replace(message, content={**message.content, **lie})
         await honest_send(message)
 
-    box.send = send  # type: ignore[method-assign]
+    box.endpoint.send = send  # type: ignore[method-assign]
 
 
 def test_an_implausible_bid_is_refused_rejected_and_judged_a_broken_promise():
@@ -159,7 +161,7 @@ def test_an_implausible_bid_is_refused_rejected_and_judged_a_broken_promise():
         [why] = [r.reason for r in record.outcome.refusals if r.bidder == "C"]
         assert why.startswith(IMPLAUSIBLE + "T = 0 s is below 10 s")
         rejected = [s.receiver for s in net.spy.of(Performative.REJECT_PROPOSAL)]
-        assert "C" in rejected and not net.boxes["C"].reservations  # its hold given back
+        assert "C" in rejected and not net.boxes["C"].participant.holds.held  # its hold given back
         assert record.messages == 5 + 5 + 3 + 12 + 1  # the refused one's REJECT counted
         assert [(p.observer, p.peer, p.conduct) for p in journal.reputation.promises] == [
             ("A", "C", Conduct.IMPLAUSIBLE),
@@ -174,14 +176,14 @@ def test_a_winner_that_lets_its_lease_lapse_is_judged_lapsed_and_the_goal_goes_o
     async def main() -> None:
         net, journal = await judged_net(AuctionSettings(lease=6.0))  # lapses before T = 10 s
         silent = net.boxes["C"]
-        honest_send = silent.send
+        honest_send = silent.endpoint.send
 
         async def send(message: ACLMessage) -> None:
             if message.performative in (Performative.INFORM, Performative.INFORM_DONE):
                 return  # no progress, no result: wins and falls silent
             await honest_send(message)
 
-        silent.send = send  # type: ignore[method-assign]
+        silent.endpoint.send = send  # type: ignore[method-assign]
         goal = request("linkRateLimited", "A", 0.0, "pop6~server")
         task = asyncio.ensure_future(net.boxes["A"].auction(goal, {}, list(net.boxes)))
         await net.until(120)

@@ -23,10 +23,13 @@ import pytest
 from tests.conftest import make_scenario
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, AuctionSettings, Mailbox, Terminated
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.board import GoalBoard
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.nfva.hooks import Hooks, Terminated
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.network.dataplane import FlowBlock
 from secmas.network.infrastructure import Infrastructure
@@ -93,7 +96,14 @@ class Net:
         self.failing: dict[str, int] = {}
         self.log: list[tuple[float, Performative, str, str]] = []
         self.boxes = {
-            n: Mailbox(n, self.infra, self.bus, self.clock, self._executor(n), terminate=terminate)
+            n: Mailbox(
+                n,
+                self.infra,
+                self.bus,
+                self.clock,
+                self._executor(n),
+                hooks=Hooks(terminate=terminate),
+            )
             for n in "ABC"
         }
 
@@ -121,7 +131,7 @@ class Net:
     def called(self) -> str:
         """The conversation of A's auction under way (its id is A's to make: the agents
         it calls learn it from the CFP)."""
-        [conversation] = self.boxes["A"]._waiting
+        [conversation] = self.boxes["A"].endpoint.waiting
         return conversation
 
     def sent(self, performative: Performative) -> list[tuple[float, str, str]]:
@@ -262,7 +272,7 @@ def test_a_bidder_that_dies_between_propose_and_accept_is_replaced_and_releases(
 def test_a_winner_that_dies_during_its_download_holds_no_resources():
     async def main() -> None:
         net, _ = await _winner_dies_during_download()
-        assert not net.boxes["C"].reservations
+        assert not net.boxes["C"].participant.holds.held
         assert not [i for i in net.infra.instances.values() if i.pop == "C"]
         assert net.infra.pops["C"].used == Amount()  # fails: 1 core, 1 GB, 2 GB leaked
         assert net.infra.pops["B"].used == req(net.infra.catalogue["rate_limiter"])
@@ -344,7 +354,7 @@ def test_a_call_nobody_answers_is_repeated_with_a_back_off_and_blames_nobody():
         assert record.status == "done" and record.attempt == 3
         first_wait = SETTINGS.retry_wait
         assert record.started == 2 * SETTINGS.bid_deadline + first_wait + 2 * first_wait
-        assert net.boxes["A"].silent == {}  # an outage is nobody's fault
+        assert net.boxes["A"].endpoint.silent == {}  # an outage is nobody's fault
         await net.bus.close()
 
     run(main())
@@ -360,7 +370,7 @@ def test_an_agent_that_stopped_answering_is_skipped_until_it_is_heard_again():
         assert ("C", "no answer before the deadline") in [
             (r.bidder, r.reason) for r in first.outcome.refusals
         ]
-        assert box.silent == {"C": SETTINGS.bid_deadline}
+        assert box.endpoint.silent == {"C": SETTINGS.bid_deadline}
         second = await net.auction(until=60)  # within C's probation of 30 s
         assert ("C", "left out: did not answer since t=1 s") in [
             (r.bidder, r.reason) for r in second.outcome.refusals
@@ -370,7 +380,7 @@ def test_an_agent_that_stopped_answering_is_skipped_until_it_is_heard_again():
         await net.boxes["C"].start()
         own = asyncio.ensure_future(net.boxes["C"].auction(RATE_LIMIT, {}, ("A",)))
         await drive_clock(net.clock, 62)
-        assert box.silent == {}
+        assert box.endpoint.silent == {}
         third = await net.auction(until=120)
         assert "C" in {b.bidder for b in third.outcome.bids}
         own.cancel()

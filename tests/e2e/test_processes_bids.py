@@ -4,7 +4,7 @@ JSON-RPC ledger, awards every auction to the same PoP and reaches the same outco
 
 A bid reads committed state plus the bidder's own holds, never a rival's pending
 proposal, and a PoP whose instance another auction holds answers calls in arrival
-order once it is free (`Mailbox._wait_for_held_instance`). What may differ, as the
+order once it is free (`Holds.wait_for_held_instance`). What may differ, as the
 docs say (docs/guides/agents-auctions.md, design notes: processes vs one process): how
 auctions of different initiators that run at the same simulated time interleave in the
 report's list, so they are compared per initiator, in each initiator's order.

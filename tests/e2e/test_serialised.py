@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from secmas.agents.auction import AuctionRecord
+from secmas.agents.nfva.records import AuctionRecord
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.report.record import executions
 from secmas.scenario.loader import load_scenario

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from secmas.agents.auction import AuctionRecord
 from secmas.agents.bdi import Belief, Goal, GoalStatus
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.nfva.records import AuctionRecord
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import drive_clock
 from secmas.pipeline.inprocess import bring_up

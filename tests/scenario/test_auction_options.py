@@ -19,7 +19,7 @@ def test_off_by_default_so_eq_3_1_is_the_dissertations() -> None:
     scenario = parse_scenario(REFERENCE)
     assert scenario.auction.reputation_weight == 0.0
     agent = PoPAgent("pop1", World.simulated(scenario))
-    assert agent.mailbox.settings.reputation_weight == 0.0
+    assert agent.mailbox.endpoint.settings.reputation_weight == 0.0
 
 
 def test_the_weight_reaches_every_agents_mailbox() -> None:
@@ -28,8 +28,8 @@ def test_the_weight_reaches_every_agents_mailbox() -> None:
     assert world.auction.reputation_weight == 0.4
     assert world.auction.serialised == world.settings.serialised
     agent = PoPAgent("pop1", world)
-    assert agent.mailbox.settings.reputation_weight == 0.4
-    assert agent.mailbox.reputation is world.journal.reputation
+    assert agent.mailbox.endpoint.settings.reputation_weight == 0.4
+    assert agent.mailbox.initiator.appraisal.reputation is world.journal.reputation
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ channel end, and neither that nor the attester was watched."""
 from __future__ import annotations
 
 import importlib
+import operator
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -89,6 +90,43 @@ def test_the_mailboxs_send_rebound_is_caught_and_clean_once_removed(
     assert objects() != clean
     del agent.mailbox.send
     assert objects() == clean
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        "endpoint",
+        "participant",
+        "participant.holds",
+        "initiator",
+        "initiator.winners",
+        "initiator.appraisal",
+        "initiator.floor",
+    ],
+)
+def test_a_method_rebound_on_a_part_of_the_mailbox_is_caught(
+    watched: tuple[PoPAgent, Membership, Callable[[], bytes]], part: str
+) -> None:
+    """The mailbox routes every message to its roles, which send through its endpoint:
+    a method rebound there does what one rebound on the mailbox did."""
+    agent, _, objects = watched
+    clean = objects()
+    held = operator.attrgetter(part)(agent.mailbox)
+    name = next(n for n, v in vars(type(held)).items() if isinstance(v, types.FunctionType))
+    setattr(held, name, implant["post"])
+    assert objects() != clean
+
+
+def test_the_mailboxs_send_rebound_on_its_endpoint_or_a_hook_replaced_is_caught(
+    watched: tuple[PoPAgent, Membership, Callable[[], bytes]],
+) -> None:
+    agent, _, objects = watched
+    clean = objects()
+    agent.mailbox.endpoint.send = implant["send"]  # type: ignore[method-assign]
+    assert objects() != clean
+    del agent.mailbox.endpoint.send
+    agent.mailbox.hooks.admits = implant["post"]
+    assert objects() != clean
 
 
 @pytest.mark.parametrize("part", ["board", "bdi", "auctioneer", "orchestrator"])

@@ -33,7 +33,10 @@ from tests.security.test_nfva_senders import (
 )
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import PROTOCOL, AuctionRecord, Mailbox, request_to_content
+from secmas.agents.auction import Mailbox
+from secmas.agents.nfva.codec import request_to_content
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.subjects import PROTOCOL
 from secmas.agents.senders import NOT_INITIATOR
 from secmas.network.clock import settle
 from secmas.pipeline.operate import OperateResult, operate
@@ -69,7 +72,7 @@ def test_calls_under_the_initiators_next_conversation_ids_do_not_take_its_best_b
     won_by_c_once(net, record)
     assert refused(net) == [("C", "cfp", "B", "B", NOT_INITIATOR)] * len(GUESSED)
     assert {r.conversation for r in net.journal.refusals} == set(GUESSED)
-    assert not net.boxes["C"].reservations
+    assert not net.boxes["C"].participant.holds.held
 
 
 # -- a whole run ----------------------------------------------------------------------------
@@ -97,7 +100,7 @@ class Squatter(Insider):
                 f"{head}.{int(n) + ahead}",
                 cfp.content,
                 protocol=PROTOCOL,
-                reply_by=box.clock.now() + 60.0,
+                reply_by=box.endpoint.clock.now() + 60.0,
             )
             await box.send(squat)
             self.sent += len(victims)

@@ -13,8 +13,9 @@ from __future__ import annotations
 from tests.agents.test_leases import SETTINGS, Net, run
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import PROTOCOL, bid_to_content, inbox
 from secmas.agents.bidding import Bid
+from secmas.agents.nfva.codec import bid_to_content
+from secmas.agents.nfva.subjects import PROTOCOL, inbox
 from secmas.network.clock import drive_clock
 
 

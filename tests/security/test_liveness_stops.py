@@ -29,8 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.agents.test_auction import FIVE, Spy, request, star
 
 from secmas.agents.acl import Performative
-from secmas.agents.auction import AuctionSettings, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.nfva.hooks import Hooks
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock, drive_clock
 from secmas.network.infrastructure import Infrastructure
@@ -213,7 +215,13 @@ def test_an_agent_that_stops_answering_is_withdrawn_then_readmitted_not_revoked(
         await bus.subscribe("nfva.agent.*", spy.handle)
         boxes = {
             n: Mailbox(
-                n, infra, pipeline.bus_for(n), clock, _execute, seed=3, admits=pipeline.mlfo.admits
+                n,
+                infra,
+                pipeline.bus_for(n),
+                clock,
+                _execute,
+                seed=3,
+                hooks=Hooks(admits=pipeline.mlfo.admits),
             )
             for n in names
         }

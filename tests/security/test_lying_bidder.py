@@ -29,9 +29,11 @@ import pytest
 from tests.security.insiders import blind_spot
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionRecord, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.nfva.endpoint import Endpoint
+from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.outcome import goal_label
 from secmas.agents.reputation import Conduct, Tally
 from secmas.pipeline.operate import OperateResult, operate
@@ -81,9 +83,9 @@ class Attacker:
 
     async def start(self, agents: Sequence[PoPAgent]) -> None:
         [agent] = [a for a in agents if a.pop == self.pop]
-        blind_spot(self.trust_layer, self.pop, agent.mailbox)
+        blind_spot(self.trust_layer, self.pop, agent.mailbox, *agent.mailbox.parts())
         self.corrupt(agent.mailbox)
-        agent.mailbox.executor = self.hold
+        agent.mailbox.participant.executor = self.hold
 
     async def hold(self, request: GoalRequest, bid: Bid, payload: dict[str, Any]) -> dict:
         del bid, payload
@@ -103,14 +105,14 @@ def lying(lie: Lie) -> Callable[[Mailbox], None]:
     lease is renewed all the same, so only the bid itself gives the lie away)."""
 
     def corrupt(box: Mailbox) -> None:
-        honest_send = box.send
+        honest_send = box.endpoint.send
 
-        async def send(self: Mailbox, message: ACLMessage) -> None:
+        async def send(self: Endpoint, message: ACLMessage) -> None:
             if message.performative is Performative.PROPOSE:
                 message = replace(message, content=lie(dict(message.content)))
             await honest_send(message)
 
-        box.send = types.MethodType(send, box)  # type: ignore[method-assign]
+        box.endpoint.send = types.MethodType(send, box.endpoint)  # type: ignore[method-assign]
 
     return corrupt
 
@@ -118,14 +120,14 @@ def lying(lie: Lie) -> Callable[[Mailbox], None]:
 def breaking_promises(box: Mailbox) -> None:
     """Honest bids; a won goal is never acted on and no progress is reported, so its
     lease lapses and the initiator auctions it again."""
-    honest_send = box.send
+    honest_send = box.endpoint.send
 
-    async def send(self: Mailbox, message: ACLMessage) -> None:
+    async def send(self: Endpoint, message: ACLMessage) -> None:
         if message.performative is Performative.INFORM and "progress" in message.content:
             return
         await honest_send(message)
 
-    box.send = types.MethodType(send, box)  # type: ignore[method-assign]
+    box.endpoint.send = types.MethodType(send, box.endpoint)  # type: ignore[method-assign]
 
 
 def run(scenario: Scenario, attacker: Attacker) -> OperateResult:

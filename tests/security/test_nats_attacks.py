@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import until
 
-from secmas.agents.auction import SPACE
 from secmas.agents.board import board_subject
+from secmas.agents.nfva.subjects import SPACE
 from secmas.listenport import free_port
 from secmas.pipeline.agent_process import ready_subject, start_subject, tick_subject
 from secmas.pipeline.busaccess import BusAccess, RunBus, issue_run_bus

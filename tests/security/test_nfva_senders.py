@@ -31,9 +31,12 @@ from tests.security.insiders import blind_spot
 from tests.transport.channel_members import identity, recipient
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import PROTOCOL, AuctionRecord, Mailbox, request_to_content
+from secmas.agents.auction import Mailbox
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import Journal
+from secmas.agents.nfva.codec import request_to_content
+from secmas.agents.nfva.records import AuctionRecord
+from secmas.agents.nfva.subjects import PROTOCOL
 from secmas.agents.senders import NOT_INITIATOR, NOT_PARTY, SPOOFED
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.report.acceptance import Timeline, acceptance
@@ -58,9 +61,9 @@ class Sealed(resilience.Net):
         for name, box in self.boxes.items():
             keys = EpochKeyring(identity(name), PIPELINE, VNI, directory, clock=self.clock.now)
             keys.install(1, SECRET)
-            box.bus = SecureBus(self.bus, name, VNI, keys, recipient)
-            box.refused = self.journal.refused
-            box.executor = self._slow(name, box.executor)
+            box.endpoint.bus = SecureBus(self.bus, name, VNI, keys, recipient)
+            box.hooks.refused = self.journal.refused
+            box.participant.executor = self._slow(name, box.participant.executor)
 
     def _slow(self, name: str, honest: Callable[..., Awaitable[dict]]) -> Callable[..., Any]:
         async def execute(*args: Any) -> dict:
@@ -158,7 +161,7 @@ def test_an_accept_proposal_from_an_agent_that_did_not_run_the_auction_is_refuse
     accept = functools.partial(net.say, Performative.ACCEPT_PROPOSAL, "B", "C")
     record = run(net.attacked(accept, at=SETTINGS.bid_deadline / 2))
     won_by_c_once(net, record)
-    assert [w.initiator for w in net.boxes["C"].works.values()] == ["A"]
+    assert [w.initiator for w in net.boxes["C"].participant.works.values()] == ["A"]
     assert refused(net) == [("C", "accept-proposal", "B", "B", NOT_INITIATOR)]
 
 
@@ -209,21 +212,22 @@ class Insider:
     async def start(self, agents: Sequence[PoPAgent]) -> None:
         [agent] = [a for a in agents if a.pop == self.pop]
         box = agent.mailbox
-        blind_spot(self.trust_layer, self.pop, box)  # attested: the lie is in what it says
-        honest = box._answer_cfp
+        # attested: the lie is in what it says
+        blind_spot(self.trust_layer, self.pop, box, *box.parts())
+        honest = box.participant.answer_cfp
 
         async def answer(cfp: ACLMessage) -> None:
-            box._spawn(self.spoof(box, cfp))
+            box.endpoint.spawn(self.spoof(box, cfp))
             await honest(cfp)
 
-        box._answer_cfp = answer  # type: ignore[method-assign]
+        box.participant.answer_cfp = answer  # type: ignore[method-assign]
 
     async def spoof(self, box: Mailbox, cfp: ACLMessage) -> None:
-        award = cfp.reply_by if cfp.reply_by is not None else box.clock.now()
-        await box.clock.sleep(max(0.0, award - box.clock.now()) * 0.9)
+        award = cfp.reply_by if cfp.reply_by is not None else box.endpoint.clock.now()
+        await box.endpoint.clock.sleep(max(0.0, award - box.endpoint.clock.now()) * 0.9)
         await self.tell(box, cfp, Performative.REJECT_PROPOSAL)
         for _ in range(4):
-            await box.clock.sleep(box.settings.lease_renew)
+            await box.endpoint.clock.sleep(box.endpoint.settings.lease_renew)
             await self.tell(box, cfp, Performative.CANCEL)
 
     async def tell(self, box: Mailbox, cfp: ACLMessage, performative: Performative) -> None:

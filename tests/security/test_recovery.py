@@ -33,7 +33,7 @@ def sabotage(pop: str, agents: dict[str, PoPAgent]) -> None:
     async def fail(request: GoalRequest, bid: Bid, payload: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"{pop} sabotaged {request.goal}")
 
-    agents[pop].mailbox.executor = fail
+    agents[pop].mailbox.participant.executor = fail
 
 
 def test_an_undetected_saboteur_that_wins_every_goal_cannot_make_one_be_dropped():

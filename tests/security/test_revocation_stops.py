@@ -141,9 +141,9 @@ def _untold(lease_renew: float) -> tuple[Net, Any]:
     net = Net(plan_s=1.0)
     trusted = {"A", "B", "C"}
     for box in net.boxes.values():
-        box.admits = trusted.__contains__
-    net.boxes["A"].settings = replace(SETTINGS, lease=200.0)
-    net.boxes["C"].settings = replace(SETTINGS, lease_renew=lease_renew)
+        box.hooks.admits = trusted.__contains__
+    net.boxes["A"].endpoint.settings = replace(SETTINGS, lease=200.0)
+    net.boxes["C"].endpoint.settings = replace(SETTINGS, lease_renew=lease_renew)
 
     async def revoke() -> None:
         trusted.discard("C")
@@ -160,14 +160,14 @@ def test_a_winner_revoked_before_its_download_ends_does_not_act_when_it_ends() -
     async def main() -> None:
         net, revoke = _untold(lease_renew=100.0)
         box, stopped = net.boxes["C"], []
-        terminate = box.terminate
+        terminate = box.hooks.terminate
         assert terminate is not None
 
         async def timed(instance: str, cause: str) -> None:
             stopped.append(net.clock.now())
             await terminate(instance, cause)
 
-        box.terminate = timed
+        box.hooks.terminate = timed
         await net.start()
         record = await net.auction(until=300, during=revoke, at=5.0)
         assert record.status == "done" and record.outcome.winner.bidder == "B"

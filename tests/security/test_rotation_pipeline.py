@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from secmas.agents.auction import inbox
+from secmas.agents.nfva.subjects import inbox
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import ScaledClock
 from secmas.pipeline.inprocess import bring_up

@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.agents.test_auction import request, star
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.auction import AuctionSettings, Mailbox
+from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import ScaledClock
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.images import WrappedImage, wrap_native_image

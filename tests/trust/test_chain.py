@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.agents.auction import inbox
+from secmas.agents.nfva.subjects import inbox
 from secmas.ledger.errors import LedgerRevert
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock

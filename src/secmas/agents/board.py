@@ -46,7 +46,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from secmas.agents.auction import SPACE, Admits
+from secmas.agents.nfva.hooks import Admits
+from secmas.agents.nfva.subjects import SPACE
 from secmas.network.clock import Clock, claimed_time
 from secmas.transport.bus import Bus, BusClosed, Subscription
 

@@ -15,15 +15,15 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from secmas.agents.auction import (
-    AuctionRecord,
+from secmas.agents.bidding import Refusal
+from secmas.agents.mind import GoalState, MindChange
+from secmas.agents.nfva.codec import (
     bid_from_content,
     bid_to_content,
     request_from_content,
     request_to_content,
 )
-from secmas.agents.bidding import Refusal
-from secmas.agents.mind import GoalState, MindChange
+from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.outcome import AuctionOutcome
 from secmas.agents.reputation import Conduct, Promise, ReputationBook
 from secmas.agents.senders import RefusedMessage

@@ -40,10 +40,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import secmas
-from secmas.agents.auction import SPACE, AuctionSettings, paced
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import RelayJournal
 from secmas.agents.linksync import LinkSync
+from secmas.agents.nfva.settings import AuctionSettings, paced
+from secmas.agents.nfva.subjects import SPACE
 from secmas.ledger.accounts import Account
 from secmas.ledger.connection import Ledger, connect
 from secmas.network.clock import ScaledClock

@@ -38,10 +38,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from secmas.agents.auction import SPACE, inbox
 from secmas.agents.board import board_subject, notice_subject
 from secmas.agents.journal import journal_subject
 from secmas.agents.linksync import links_subject
+from secmas.agents.nfva.subjects import SPACE, inbox
 from secmas.network.dataplane.controller import controller_subject
 from secmas.pipeline.agent_process import (
     CONNECT_TIMEOUT_S,

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from secmas.agents.auction import AuctionSettings
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.interrupt import terminate_as_interrupt
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import Telemetry

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from secmas.agents.auction import inbox_owner
+from secmas.agents.nfva.subjects import inbox_owner
 from secmas.ledger.accounts import Account
 from secmas.ledger.connection import Ledger
 from secmas.ledger.errors import LedgerError

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from secmas.agents.auction import AuctionSettings
 from secmas.agents.ddos.agent import PoPAgent, World
 from secmas.agents.journal import Journal
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.agents.workload import add_synthetic_load
 from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
 from secmas.network.dataplane import Telemetry

@@ -44,10 +44,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.agents.auction import SPACE, Admits, AuctionSettings, paced
 from secmas.agents.ddos.agent import World
 from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subject
 from secmas.agents.linksync import LinkSync
+from secmas.agents.nfva.hooks import Admits
+from secmas.agents.nfva.settings import AuctionSettings, paced
+from secmas.agents.nfva.subjects import SPACE
 from secmas.interrupt import uninterrupted
 from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.ledger.rpcserver import LedgerServer

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from secmas.agents.auction import AuctionRecord, request_to_content
 from secmas.agents.journal import ExecutionEvent
+from secmas.agents.nfva.codec import request_to_content
+from secmas.agents.nfva.records import AuctionRecord
 from secmas.pipeline.operate import OperateResult
 from secmas.report.acceptance import Acceptance
 

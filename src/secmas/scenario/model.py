@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from secmas.plugins import PluginError, plugin
 from secmas.scenario.adaptive import CTISharing, MovingTargetDefence
 from secmas.scenario.attacks import checked_parameters, installed_kind, traits
 from secmas.scenario.base import Id, NonNegative, PoPId, Positive, Strict, at_most
@@ -354,8 +355,20 @@ class Defence(Strict):
     )
 
 
+DEFAULT_BID = "nfva"
+"""The bid function of a scenario that names none: the dissertation's U (T, C, D)."""
+
+
 class AuctionOptions(Strict):
-    """How initiators weigh bids beyond Eq. 3.1."""
+    """How agents price goals (the bid function) and how initiators weigh bids beyond
+    Eq. 3.1."""
+
+    bid: str = Field(
+        default=DEFAULT_BID,
+        description="the bid function every agent prices a goal with: the name of a "
+        "plug-in of the secmas.bids entry-point group (default nfva, the dissertation's "
+        "T, C, D of Section 4.2)",
+    )
 
     reputation_weight: float = Field(
         default=0.0,
@@ -365,6 +378,16 @@ class AuctionOptions(Strict):
         "w·(1 − reputation); 0 (default) is the dissertation's Eq. 3.1 (Table 5.8), 1 "
         "ranks bids by reputation alone",
     )
+
+    @field_validator("bid")
+    @classmethod
+    def _installed(cls, name: str) -> str:
+        """A bid function no installed distribution provides is refused at load."""
+        try:
+            plugin("secmas.bids", name)
+        except PluginError as exc:
+            raise ValueError(str(exc)) from exc
+        return name
 
 
 class ServiceVNF(Strict):
