@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from secmas.agents.bdi import Belief, Goal
-from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
-from secmas.agents.ddos.facts import link_name
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.facts import PROTECT, link_name
+from secmas.agents.ddos.world import World
 from secmas.experiment.generators import (
     ATTACK_RATE,
     BANDWIDTH,

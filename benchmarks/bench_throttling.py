@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from secmas.agents.bdi import Belief, Capability, Goal, GoalStatus, Plan, PlanContext, Var
-from secmas.agents.ddos.agent import PROTECT, PoPAgent, World
-from secmas.agents.ddos.facts import link_name
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.facts import PROTECT, link_name
+from secmas.agents.ddos.world import World
 from secmas.agents.journal import ActionEvent, Journal
 from secmas.agents.nfva.records import AuctionRecord
 from secmas.network.clock import VirtualClock, drive_clock, settle

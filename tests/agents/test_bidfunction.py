@@ -17,7 +17,8 @@ from tests.agents.test_auction import run
 
 from secmas.agents.bidding import Bid, GoalRequest, compute_bid
 from secmas.agents.bidfunction import BidFunction, bid_function
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.nfva.records import AuctionRecord
 from secmas.cli.main import default_scenario_path
 from secmas.network.clock import VirtualClock, drive_clock

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from secmas.agents.bidding import Bid, GoalRequest, compute_bid, move_time, utilities, winner
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import settle
 from secmas.network.dataplane import FlowBlock

@@ -18,10 +18,11 @@ import pytest
 
 from secmas.agents.bdi import Belief, BeliefBase, Forget, Goal, GoalKind, GoalStatus
 from secmas.agents.bidding import Bid, GoalRequest
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
 from secmas.agents.ddos.facts import DIAGNOSE, PROTECT, flow_name
 from secmas.agents.ddos.link_monitor import LinkMonitorCapability
 from secmas.agents.ddos.vnfs import LinkMonitorVNF
+from secmas.agents.ddos.world import World
 from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import drive_clock, settle
 from secmas.network.dataplane import (

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from secmas.agents.bidding import GoalRequest
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.pipeline.operate import operate
 from secmas.scenario.loader import load_scenario
 

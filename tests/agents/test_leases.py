@@ -26,7 +26,8 @@ from tests.agents.test_resilience import RATE_LIMIT, SCENARIO, mitigate
 
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.bidding import Bid, GoalRequest
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.nfva.settings import AuctionSettings
 from secmas.agents.nfva.work import report_acted

@@ -17,7 +17,8 @@ from typing import Any
 
 from secmas.agents.bdi import Goal
 from secmas.agents.bidding import GoalRequest
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.network.resources import Amount

@@ -26,7 +26,8 @@ from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.board import GoalBoard
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.nfva.hooks import Hooks, Terminated
 from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.nfva.settings import AuctionSettings

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from secmas.agents.auction import AuctionSettings
 from secmas.agents.bdi import Belief, Goal
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
 from secmas.agents.ddos.facts import DIAGNOSE
+from secmas.agents.ddos.world import World
+from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import drive_clock, settle
 from secmas.plugins import PluginError, rescan
 from secmas.scenario.loader import ScenarioError, parse_scenario

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from secmas.agents.bidding import GoalRequest
-from secmas.agents.ddos.agent import World
+from secmas.agents.ddos.world import World
 from secmas.analytics.forecast import Forecaster, metric_forecast
 from secmas.cti.placement import HygieneFilter
 from secmas.mtd.calibration import calibrated

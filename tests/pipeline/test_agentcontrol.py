@@ -8,7 +8,8 @@ from pathlib import Path
 
 from secmas.agents.bdi import Belief, Goal, GoalKind, GoalStatus
 from secmas.agents.bidding import GoalRequest
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.network.clock import settle
 from secmas.pipeline.agentcontrol import (
     Admission,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from secmas.agents.bdi import Belief, Goal, GoalStatus
 from secmas.agents.bidding import GoalRequest
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.nfva.records import AuctionRecord
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import drive_clock

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from secmas.agents.acl import ACLMessage, Performative
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.policy.assessment import TermMonitor
 from secmas.policy.audit import AuditLog, verify

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from tests.policy.test_manager import ROGUE, ROGUE_AT, SCENARIO, RogueSender, sslas
 from tests.test_plugins import install, site
+from typer.testing import CliRunner
 
+from secmas.cli.main import app
 from secmas.pipeline.operate import operate
 from secmas.plugins import PluginError, plugin, rescan
 from secmas.policy.audit import AuditLog, verify
@@ -72,6 +74,8 @@ def test_the_built_ins_are_plug_ins_of_secmas() -> None:
 
 def test_an_installed_remedy_is_named_in_a_document_and_run_on_a_breach(site: Path) -> None:
     install(site, "tally", ENTRY, TALLY)
+    signed = CliRunner().invoke(app, ["wrap", "tally", "--plugin"])  # a secure run checks it
+    assert signed.exit_code == 0, signed.output
     assert "TALLY" in action_words()
     ssla = tallied()
     assert from_xml(to_xml(ssla)) == ssla  # a document may name it

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.cli.main import default_scenario_path
 from secmas.scenario.loader import ScenarioError, load_scenario, parse_scenario
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.cli.main import default_scenario_path
 from secmas.pipeline.agentwatch import watch_agent
 from secmas.pipeline.membership import Membership

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from secmas.agents.ddos.agent import World
+from secmas.agents.ddos.world import World
 from secmas.api import RunInputError, plan
 from secmas.ledger.accounts import Account
 from secmas.ledger.funding import STEP_GAS, TRANSFER_GAS

@@ -31,7 +31,8 @@ from tests.security.insiders import blind_spot
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.nfva.endpoint import Endpoint
 from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.outcome import goal_label

@@ -24,7 +24,7 @@ from typing import Any
 from tests.security.conftest import run
 from tests.trust.test_chain import agent_image
 
-from secmas.agents.ddos.agent import World
+from secmas.agents.ddos.world import World
 from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import VirtualClock
 from secmas.pipeline.inprocess import InProcessAgents, bring_up

@@ -32,7 +32,8 @@ from tests.transport.channel_members import identity, recipient
 
 from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import Mailbox
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.journal import Journal
 from secmas.agents.nfva.codec import request_to_content
 from secmas.agents.nfva.records import AuctionRecord

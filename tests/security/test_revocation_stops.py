@@ -36,7 +36,7 @@ from tests.agents.test_leases import SETTINGS, Net
 from tests.e2e.ddos_runs import SCENARIO
 from tests.policy.test_manager import ROGUE, ROGUE_AT, RogueSender, sslas
 
-from secmas.agents.ddos.agent import World
+from secmas.agents.ddos.world import World
 from secmas.agents.handle import AgentHandle
 from secmas.api.scenarios import TAMPER_AT
 from secmas.network.resources import Amount

@@ -59,8 +59,7 @@ award, then a random back-off) is kept as an option.
 Structure: `Mailbox` (here) admits each message and routes it to a role, the
 initiator's (`secmas.agents.nfva.initiator`) or the participant's
 (`secmas.agents.nfva.participant`); what both share lives in `secmas.agents.nfva`
-(subjects, settings, codec, records, hooks, the endpoint). The names an agent's plans use
-are this module's too (`__all__`).
+(subjects, settings, codec, records, hooks, the endpoint).
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ from secmas.agents.acl import ACLMessage, MalformedMessage, Performative
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.bidfunction import bid_function
 from secmas.agents.nfva.endpoint import Endpoint, next_message
-from secmas.agents.nfva.hooks import Admits, Announce, Executor, Needed, Renew
+from secmas.agents.nfva.hooks import Executor, Needed, Renew
 from secmas.agents.nfva.hooks import Hooks as MailboxHooks
 from secmas.agents.nfva.initiator import Initiator
 from secmas.agents.nfva.participant import Participant
@@ -82,8 +81,6 @@ from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.nfva.settings import AuctionSettings
 from secmas.agents.nfva.subjects import SPACE, inbox
 from secmas.agents.nfva.winners import REPORTS
-from secmas.agents.nfva.work import Work, report_acted
-from secmas.agents.outcome import goal_label
 from secmas.agents.reputation import ReputationBook
 from secmas.agents.senders import OWN_CONVERSATION, misnamed, not_party, out_of_role
 from secmas.network.clock import Clock
@@ -91,19 +88,6 @@ from secmas.network.infrastructure import Infrastructure
 from secmas.scenario.model import DEFAULT_BID
 from secmas.transport.bus import Bus, Subscription
 from secmas.transport.channel import subscribe_authenticated
-
-__all__ = [
-    "SPACE",
-    "Admits",
-    "Announce",
-    "AuctionSettings",
-    "Mailbox",
-    "Work",
-    "goal_label",
-    "report_acted",
-]
-"""`Mailbox`, and what an agent built on it names besides: its settings, its hooks' types,
-the work its plans run for and how they report that they acted."""
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ import random
 from collections.abc import Sequence
 
 from secmas.agents.bdi import Belief, BeliefChange, Capability, Goal, Plan, PlanContext, Var
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
 from secmas.agents.ddos.facts import link_name
+from secmas.agents.ddos.world import World
 from secmas.agents.journal import ActionEvent
 from secmas.network.clock import Clock
 from secmas.scenario.model import Load

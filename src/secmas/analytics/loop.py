@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from secmas.agents.bdi import Belief, Goal, GoalKind
-from secmas.agents.ddos.agent import PROTECT, World
-from secmas.agents.ddos.facts import link_name
+from secmas.agents.ddos.facts import PROTECT, link_name
+from secmas.agents.ddos.world import World
 from secmas.agents.handle import AgentHandle, GoalTicket
 from secmas.analytics.decision import Alert, Mitigation, SliceLoop, decide
 from secmas.analytics.events import score_events, window_truth

@@ -34,7 +34,7 @@ from secmas.scenario.adaptive import CTISharing
 from secmas.scenario.model import Scenario
 
 if TYPE_CHECKING:
-    from secmas.agents.ddos.agent import World
+    from secmas.agents.ddos.world import World
     from secmas.agents.handle import AgentHandle
 
 BUNDLE_FILE = "cti-bundle.json"

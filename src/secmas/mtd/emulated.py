@@ -51,7 +51,7 @@ from secmas.network.emulation.migration import (
 from secmas.network.emulation.mobility import StateShape, state_shape
 
 if TYPE_CHECKING:
-    from secmas.agents.ddos.agent import World
+    from secmas.agents.ddos.world import World
     from secmas.agents.handle import AgentHandle
     from secmas.mtd.execution import Move
     from secmas.mtd.migration import Load

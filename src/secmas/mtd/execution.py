@@ -71,7 +71,7 @@ from secmas.scenario.adaptive import MovingTarget, MovingTargetDefence
 from secmas.scenario.model import CNF, MOVE_GOAL, Scenario
 
 if TYPE_CHECKING:
-    from secmas.agents.ddos.agent import World
+    from secmas.agents.ddos.world import World
     from secmas.agents.handle import AgentHandle, GoalTicket
 
 MOVE_PRIORITY = 3.0

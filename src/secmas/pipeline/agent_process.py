@@ -40,7 +40,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import secmas
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.journal import RelayJournal
 from secmas.agents.linksync import LinkSync
 from secmas.agents.nfva.settings import AuctionSettings, paced

@@ -37,7 +37,8 @@ from typing import Any, Protocol
 from secmas.agents.bdi import Belief, Goal, GoalKind, GoalStatus
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.board import OpenGoal
-from secmas.agents.ddos.agent import Decline, PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import Decline, World
 from secmas.agents.nfva.codec import request_from_content, request_to_content
 from secmas.agents.nfva.hooks import Admits
 from secmas.network.infrastructure import Instance

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.agent import PoPAgent
+from secmas.agents.ddos.world import World
 from secmas.agents.journal import Journal
 from secmas.agents.nfva.settings import AuctionSettings
 from secmas.agents.workload import add_synthetic_load

@@ -44,7 +44,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from secmas.agents.ddos.agent import World
+from secmas.agents.ddos.world import World
 from secmas.agents.journal import ActionEvent, Journal, apply_json, journal_subject
 from secmas.agents.linksync import LinkSync
 from secmas.agents.nfva.hooks import Admits

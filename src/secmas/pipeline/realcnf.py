@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from secmas.agents.ddos.agent import World
+from secmas.agents.ddos.world import World
 from secmas.agents.journal import Journal
 from secmas.agents.outcome import goal_label
 from secmas.analytics.cnfloop import (

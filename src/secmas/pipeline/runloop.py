@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from secmas.agents.ddos.agent import World
+from secmas.agents.ddos.world import World
 from secmas.agents.handle import AgentHandle
 from secmas.ledger.connection import Ledger
 from secmas.network.clock import Clock

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from secmas.agents.ddos.agent import World
+from secmas.agents.ddos.world import World
 from secmas.agents.handle import AgentHandle
 from secmas.analytics.decision import Alert
 from secmas.analytics.trust import TrustManager

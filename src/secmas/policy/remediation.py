@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from secmas.plugins import PluginError, plugins
 
 if TYPE_CHECKING:
-    from secmas.agents.ddos.agent import World
+    from secmas.agents.ddos.world import World
     from secmas.agents.handle import AgentHandle
     from secmas.pipeline.runloop import TrustLayer
     from secmas.policy.assessment import Assessment

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 
 from secmas.agents.bdi import Belief, Goal, GoalKind
-from secmas.agents.ddos.agent import PROTECT
+from secmas.agents.ddos.facts import PROTECT
 from secmas.network.dataplane import FlowBlock
 from secmas.policy.manager import ACTOR
 from secmas.policy.remediation import Breach, Enforcer, Remedy

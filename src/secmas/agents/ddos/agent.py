@@ -22,29 +22,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.agents.acl import ACLMessage
-from secmas.agents.auction import (
-    Announce,
-    Mailbox,
-    Work,
-    goal_label,
-    report_acted,
-)
+from secmas.agents.auction import Mailbox
 from secmas.agents.bdi import Agent, Belief, BeliefBase, Goal, GoalKind, Plan, PlanContext
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.board import GoalBoard, OpenGoal
 from secmas.agents.ddos.auctioneer import Auctioneer
 from secmas.agents.ddos.chaining import Chains
-from secmas.agents.ddos.facts import PROTECT, beliefs_from_json, beliefs_to_json
+from secmas.agents.ddos.facts import beliefs_from_json, beliefs_to_json
 from secmas.agents.ddos.orchestrator import Orchestrator
 from secmas.agents.ddos.steering import Steering, steer_detail
-from secmas.agents.ddos.world import Decline, World
+from secmas.agents.ddos.world import World
 from secmas.agents.journal import ActionEvent, ExecutionEvent, PlacementEvent
 from secmas.agents.mind import MindRecorder
+from secmas.agents.nfva.hooks import Announce
+from secmas.agents.nfva.work import Work, report_acted
+from secmas.agents.outcome import goal_label
 from secmas.agents.vnfplugin import VNFContext, VNFPlugin, WonPlan, installed
 from secmas.network.infrastructure import Instance
 from secmas.transport.bus import Bus
-
-__all__ = ["PROTECT", "Decline", "PoPAgent", "World"]
 
 
 @dataclass

@@ -7,9 +7,11 @@ import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from secmas.agents.auction import SPACE, Admits, AuctionSettings
 from secmas.agents.bidding import GoalRequest
 from secmas.agents.journal import Journal
+from secmas.agents.nfva.hooks import Admits
+from secmas.agents.nfva.settings import AuctionSettings
+from secmas.agents.nfva.subjects import SPACE
 from secmas.network.clock import Clock, VirtualClock
 from secmas.network.dataplane import DataPlane
 from secmas.network.dataplane.controller import Controller, LocalController
