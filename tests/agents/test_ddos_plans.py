@@ -19,8 +19,9 @@ import pytest
 from secmas.agents.auction import AuctionSettings
 from secmas.agents.bdi import Belief, BeliefBase, Forget, Goal, GoalKind, GoalStatus
 from secmas.agents.bidding import Bid, GoalRequest
-from secmas.agents.ddos.agent import DIAGNOSE, PROTECT, LinkMonitorCapability, PoPAgent, World
-from secmas.agents.ddos.facts import flow_name
+from secmas.agents.ddos.agent import PoPAgent, World
+from secmas.agents.ddos.facts import DIAGNOSE, PROTECT, flow_name
+from secmas.agents.ddos.link_monitor import LinkMonitorCapability
 from secmas.agents.ddos.vnfs import LinkMonitorVNF
 from secmas.network.clock import drive_clock, settle
 from secmas.network.dataplane import (
@@ -641,7 +642,7 @@ def test_link_monitor_on_its_agent_auctions_the_two_goals_once():
         rig = await Rig.at(0)
         await rig.start()
         pop6 = rig.agents["pop6"]
-        assert pop6.monitor is not None
+        assert pop6.plugins["link_monitor"].monitor is not None  # it watches the link
         for _ in range(60):
             rig.plane.step()
             await drive_clock(rig.world.clock, rig.plane.now)

@@ -214,7 +214,7 @@ def test_a_won_plan_whose_traffic_grew_during_the_download_resizes_its_instance(
             request = GoalRequest.for_goal(
                 SCENARIO.goal("anomalousUsage"), "pop6", 2.0, ("pop6~server",)
             )
-            await agent._fit_served(small.id, request, {"link": ["pop6", "server"]})
+            await agent.orchestrator.fit_served(small.id, request, {"link": ["pop6", "server"]})
             await settle()
             await drive_clock(w.clock, w.clock.now() + 1.0)
         assert rate > 2.0

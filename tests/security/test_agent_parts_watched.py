@@ -1,7 +1,8 @@
 """An insider with code execution in an agent's process rebinds a method, not on the
 agent object the attester has always watched, but one object below it: the mailbox's
-`send` (every bid and award goes through it), the goal board, the BDI engine, its end of
-the bus, its attester and its control plane. The same measurement must see it in every
+`send` (every bid and award goes through it), the goal board, the BDI engine, its Auction
+and Orchestrator capabilities, its VNF plug-ins, its end of the bus, its attester and its
+control plane. The same measurement must see it in every
 placement (`secmas.pipeline.agentwatch` is what one process and an agent process both
 watch): in an agent process the agent holds no bus of its own, its world's bus is its
 channel end, and neither that nor the attester was watched."""
@@ -90,7 +91,7 @@ def test_the_mailboxs_send_rebound_is_caught_and_clean_once_removed(
     assert objects() == clean
 
 
-@pytest.mark.parametrize("part", ["board", "bdi"])
+@pytest.mark.parametrize("part", ["board", "bdi", "auctioneer", "orchestrator"])
 def test_a_method_rebound_on_another_part_of_the_agent_is_caught(
     watched: tuple[PoPAgent, Membership, Callable[[], bytes]], part: str
 ) -> None:
@@ -100,6 +101,18 @@ def test_a_method_rebound_on_another_part_of_the_agent_is_caught(
     name = next(n for n, v in vars(type(held)).items() if isinstance(v, types.FunctionType))
     setattr(held, name, implant["post"])
     assert objects() != clean
+
+
+def test_a_method_rebound_on_a_vnf_plugin_of_the_agent_is_caught(
+    watched: tuple[PoPAgent, Membership, Callable[[], bytes]],
+) -> None:
+    agent, _, objects = watched
+    clean = objects()
+    for plugin in agent.plugins.values():
+        plugin.observe = implant["post"]  # type: ignore[method-assign]
+        assert objects() != clean, plugin.name
+        del plugin.observe
+    assert objects() == clean
 
 
 def test_the_demo_implant_bound_on_the_agent_is_caught(

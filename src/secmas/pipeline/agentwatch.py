@@ -4,8 +4,9 @@ In one process all agents share the code, so only their objects tell an infected
 from the others; in an agent's own process an implant need not touch the code either: a
 method bound on a live object does the same work. So the attester measures the agent
 object and what it acts through (its mailbox, where every call for proposals, bid and
-award passes; its goal board; its BDI engine; its end of the bus: its own, or in an agent
-process its world's) and its trust side (its membership, its attester, its control plane),
+award passes; its goal board; its BDI engine; its Auction and Orchestrator capabilities;
+its VNF plug-ins, whose plans act on the network; its end of the bus: its own, or in an
+agent process its world's) and its trust side (its membership, its attester, its control plane),
 in one process and in an agent process alike (`RuntimeImage.watch`,
 `Bindings.instance_problems`).
 """
@@ -19,7 +20,8 @@ from secmas.trust.image import RuntimeImage
 
 def watched_parts(agent: PoPAgent, member: Membership | None = None) -> tuple[object, ...]:
     """The agent object, the objects it acts through and its trust side (`member`)."""
-    parts = (agent, agent.mailbox, agent.board, agent.bdi, agent.bus or agent.world.bus)
+    own = (agent.mailbox, agent.board, agent.bdi, agent.auctioneer, agent.orchestrator)
+    parts = (agent, *own, *agent.plugins.values(), agent.bus or agent.world.bus)
     return parts if member is None else (*parts, member, member.endpoint, member.control)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path as FilePath
 
 import yaml
 
+from secmas.plugins import PluginError, plugin
 from secmas.scenario.caveats import run_warnings
 from secmas.scenario.ddos import LINK_MONITOR, cnf_goals, ddos_goals
 from secmas.scenario.loader import (
@@ -35,6 +36,8 @@ CLOSED_LOOP_GOALS = tuple(goal.name for goal in cnf_goals() if goal.name != MOVE
 """Goals the closed loop's decisions hand to the agents (`secmas.analytics.decision`)."""
 LISTED = 10
 """Unreachable nodes named one by one; the rest are counted."""
+VNF_PLUGINS = "secmas.vnfs"
+"""The entry-point group of the VNFs agents run (`secmas.agents.vnfplugin`)."""
 EMULATED_NODES = 200
 """PoPs and switches the emulated engine builds at most (one namespace each;
 `secmas.network.emulation.plan`)."""
@@ -81,6 +84,19 @@ def run_problems(scenario: Scenario, strategy: bool = True) -> list[tuple[Path, 
     if strategy:
         problems = _sections(scenario) + problems + _strategy_goals(scenario)
         problems += _monitor_placed(scenario) + _goal_vnfs_fit(scenario)
+        problems += _vnfs_provided(scenario)
+    return problems
+
+
+def _vnfs_provided(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Each VNF of the catalogue is provided by an installed plug-in: an agent runs a VNF
+    through its plug-in's capability and plans, and has none for one without."""
+    problems: list[tuple[Path, str]] = []
+    for index, vnf in enumerate(scenario.vnfs):
+        try:
+            plugin(VNF_PLUGINS, vnf.id)
+        except PluginError as exc:
+            problems.append((("vnfs", index, "id"), f"{exc}: the agents run a VNF by its plug-in"))
     return problems
 
 

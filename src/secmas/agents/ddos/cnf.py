@@ -2,7 +2,8 @@
 
 The Decision Engine hands the agents goals (`secmas.analytics.decision`); these are the
 plans that achieve them on the PoP that won the goal's auction, whose Orchestrator has
-already started the VNF the goal needs (a CNF replica or a connection guard):
+already started the VNF the goal needs, each VNF a plug-in (a CNF replica, `WebReplica`,
+or a connection guard, `ConnGuard`):
 
 - cnfScaledOut(cnf, n): the new replica serves its share of the CNF's load;
 - cnfMigrated(cnf): the CNF's instance moves to the new one;
@@ -20,20 +21,30 @@ already started the VNF the goal needs (a CNF replica or a connection guard):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from secmas.agents.bdi import Belief
-from secmas.agents.bidding import GoalRequest
+from secmas.agents.bdi import REST, Belief, PlanContext
+from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.ddos.vnfs import RateLimiterVNF
-from secmas.network.clock import Clock
+from secmas.agents.vnfplugin import VNFPlugin, WonPlan
 from secmas.network.dataplane.controller import Controller
 from secmas.network.dataplane.detectors import abusive_sources
+from secmas.scenario import ddos
 
-Act = Callable[[str, str], None]
-Spawn = Callable[[Awaitable[None]], None]
 CNFAction = Callable[[GoalRequest, dict[str, Any]], Awaitable[list[Belief]]]
+"""A mitigation: (the won goal's request, its payload) → the beliefs it achieved."""
+
+
+def _won(goal: str, action: CNFAction) -> WonPlan:
+    """The plan of `goal`, whatever its arguments: the mitigation, then what it achieved."""
+
+    async def run(ctx: PlanContext, request: GoalRequest, _bid: Bid) -> bool:
+        ctx.believe(*await action(request, ctx.goal.payload))
+        return True
+
+    return WonPlan(goal, Belief(goal, (REST,)), run)
 
 
 @dataclass
@@ -49,31 +60,24 @@ class ConnGuardVNF:
         )
 
 
-@dataclass
-class CNFPlans:
-    """The mitigation plans of one agent, keyed by goal name in `plans`."""
+class WebReplica(VNFPlugin):
+    """One more instance of the web CNF: scale-out, migration, isolation and moving
+    target defence all start one here."""
 
-    pop: str
-    plane: Controller
-    act: Act
-    clock: Clock
-    spawn: Spawn
-    """Runs work in the background, cancelled when the agent stops."""
+    name = ddos.WEB_REPLICA
 
-    @property
-    def plans(self) -> dict[str, CNFAction]:
-        return {
-            "cnfScaledOut": self._scale_out,
-            "cnfMigrated": self._migrate,
-            "cnfIsolated": self._isolate,
-            "cnfGuarded": self._guard,
-            "cnfMoved": self._move,
-        }
+    def plans(self) -> Sequence[WonPlan]:
+        return (
+            _won("cnfScaledOut", self._scale_out),
+            _won("cnfMigrated", self._migrate),
+            _won("cnfIsolated", self._isolate),
+            _won("cnfMoved", self._move),
+        )
 
     async def _remedy(self, request: GoalRequest, remedy: str, action: str) -> list[Belief]:
         cnf = request.args[0]
-        await self.plane.remedy(cnf, remedy, self.pop)
-        self.act(action, f"{cnf} on {self.pop}")
+        await self.context.controller.remedy(cnf, remedy, self.context.pop)
+        self.context.act(action, f"{cnf} on {self.context.pop}")
         return [Belief(request.goal, request.args)]
 
     async def _scale_out(self, request: GoalRequest, _payload: dict[str, Any]) -> list[Belief]:
@@ -93,9 +97,10 @@ class CNFPlans:
         transfer and downtime predicted on the path to this PoP where the payload has them
         (`destinations`), else the payload's own."""
         cnf = request.args[0]
-        payload = payload | dict(payload.get("destinations", {}).get(self.pop, {}))
-        start = float(payload.get("start_at", self.clock.now()))
-        self.spawn(
+        pop, clock = self.context.pop, self.context.clock
+        payload = payload | dict(payload.get("destinations", {}).get(pop, {}))
+        start = float(payload.get("start_at", clock.now()))
+        self.context.follow_up(
             self._live_migrate(
                 cnf,
                 str(payload.get("method", "live")),
@@ -104,26 +109,41 @@ class CNFPlans:
                 float(payload.get("downtime", 0.0)),
             )
         )
-        self.act("scheduleMigration", f"{cnf} to {self.pop} from {start:g} s")
+        self.context.act("scheduleMigration", f"{cnf} to {pop} from {start:g} s")
         return [Belief(request.goal, request.args)]
 
     async def _live_migrate(
         self, cnf: str, method: str, start: float, transfer: float, downtime: float
     ) -> None:
         """Wait for the start, copy the state while the CNF serves, then switch over."""
-        await self.clock.sleep(max(0.0, start - self.clock.now()) + transfer)
-        await self.plane.remedy(cnf, "live_migrate", self.pop, downtime)
-        self.act("liveMigrate", f"{cnf} to {self.pop} ({method}, {downtime:.2f} s down)")
+        pop, clock = self.context.pop, self.context.clock
+        await clock.sleep(max(0.0, start - clock.now()) + transfer)
+        await self.context.controller.remedy(cnf, "live_migrate", pop, downtime)
+        self.context.act("liveMigrate", f"{cnf} to {pop} ({method}, {downtime:.2f} s down)")
+
+
+class ConnGuard(VNFPlugin):
+    """A reverse proxy in front of a CNF that closes slow connections and blocks the
+    abusive sources where they enter the network."""
+
+    name = ddos.CONN_GUARD
+
+    def build(self) -> ConnGuardVNF:
+        return ConnGuardVNF(self.context.controller)
+
+    def plans(self) -> Sequence[WonPlan]:
+        return (_won("cnfGuarded", self._guard),)
 
     async def _guard(self, request: GoalRequest, payload: dict[str, Any]) -> list[Belief]:
         """Close slow connections, then block each abusive source at its ingress."""
         cnf = request.args[0]
+        plane, act = self.context.controller, self.context.act
         host, ip = payload["host"], payload["ip"]
-        sources = await ConnGuardVNF(self.plane).abusive(host, ip)
-        limiter = RateLimiterVNF(self.plane, self.pop)
+        sources = await self.vnf.abusive(host, ip)
+        limiter = RateLimiterVNF(plane, self.context.pop)
         for src in sources:
             _rule, node = await limiter.block_at_ingress(src, ip)
-            self.act("blockFlow", f"{src}>{ip} at {node}")
-        await self.plane.remedy(cnf, "guard", self.pop)
-        self.act("guard", f"{cnf}: {len(sources)} abusive sources blocked")
+            act("blockFlow", f"{src}>{ip} at {node}")
+        await plane.remedy(cnf, "guard", self.context.pop)
+        act("guard", f"{cnf}: {len(sources)} abusive sources blocked")
         return [Belief(request.goal, request.args)]

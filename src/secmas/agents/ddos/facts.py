@@ -1,4 +1,5 @@
-"""Names of links and flows in goals, and beliefs as they travel in messages."""
+"""Names of links and flows in goals, the goals' priorities, and beliefs as they travel in
+messages."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from secmas.agents.bdi import Belief
+
+PROTECT, DIAGNOSE = 10.0, 5.0  # goal deliberation: protect the network first (Section 5.1)
+
+
+def unplaced(goal: Belief) -> Belief:
+    """unplaced(g, args): no PoP took goal g(args) in its auction (the Load Balancer's
+    precondition, Table 5.5: the Anomaly Detector's or Classifier's auction failed)."""
+    return Belief("unplaced", (goal.name, *goal.args))
 
 
 def link_name(a: str, b: str) -> str:
