@@ -259,8 +259,7 @@ CASES = [
     Case(
         "emulated-injection",
         VALIDATE,
-        "attack.kind: the emulated engine sends SYN floods, HTTP floods, Slowloris and their "
-        "mix, no injection",
+        "attack.kind: the emulated engine does not launch attack 'injection' (the simulator does)",
         {
             "s.yaml": edit(
                 default_scenario_path("ddos-emulated").read_text(),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from secmas.cli.main import default_scenario_path
 from secmas.network.dataplane.routing import Network, shortest_path_tree
-from secmas.network.dataplane.traffic import ATTACK_PREFIX, LEGIT_PREFIX, client_ip
+from secmas.network.dataplane.flows import ATTACK_PREFIX, LEGIT_PREFIX, client_ip
 from secmas.network.emulation.errors import PlanError
 from secmas.network.emulation.plan import emulation_plan
 from secmas.scenario.loader import ScenarioError
@@ -311,8 +311,8 @@ def _emulated(**changes: Any) -> dict[str, Any]:
     [
         (
             _emulated(attack=_emulated()["attack"] | {"kind": "injection"}),
-            "attack.kind: the emulated engine sends SYN floods, HTTP floods, Slowloris and "
-            "their mix, no injection",
+            "attack.kind: the emulated engine does not launch attack 'injection' (the "
+            "simulator does)",
         ),
         (
             _emulated(switches=[{"id": f"s{i}"} for i in range(195)]),

@@ -238,7 +238,6 @@ def _validate_as_json(file: Path) -> None:
     )
 
 
-ATTACK_KINDS = ("syn_flood", "http_flood", "slowloris", "injection")
 SPREADS = ("random", "near", "far")
 FLAVOUR_NAMES = ("mixed", "small", "medium", "large")
 
@@ -261,7 +260,8 @@ def from_topology(
         str,
         typer.Option(
             metavar="KIND",
-            help="syn_flood (what the DDoS agents classify), http_flood, slowloris or injection",
+            help="an installed attack (the secmas.attacks plug-ins); syn_flood is what the "
+            "DDoS agents classify",
         ),
     ] = "syn_flood",
     attackers: Annotated[int, typer.Option(min=1, metavar="N", help="number of attackers")] = 8,
@@ -314,10 +314,12 @@ def from_topology(
     has room for the classifier, so the load balancer splits the traffic.
 
     Example: secmas scenario from-topology sndlib/abilene -o abilene.yaml --seed 3"""
+    from secmas.scenario.attacks import installed_kinds
+
     check_new_files(force, ("--out", out))
     with json_mode(as_json):
         try:
-            kind = _choice("--attack-kind", attack_kind, ATTACK_KINDS)
+            kind = _choice("--attack-kind", attack_kind, tuple(installed_kinds()))
             spread = _choice("--attack-spread", attack_spread, SPREADS)
             flavour = _choice("--pop-flavour", pop_flavour, FLAVOUR_NAMES)
             ports = _ports(attack_ports)
@@ -366,7 +368,7 @@ def _generate(
 
     try:
         attack = AttackShape(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             attackers=attackers,
             rate=rate,
             ports=ports,

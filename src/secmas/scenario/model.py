@@ -17,11 +17,13 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from secmas.scenario.adaptive import CTISharing, MovingTargetDefence
+from secmas.scenario.attacks import checked_parameters, installed_kind, traits
 from secmas.scenario.base import Id, NonNegative, PoPId, Positive, Strict, at_most
 
 MAX_SEED = 2**32 - 1
@@ -210,7 +212,7 @@ class Placement(Strict):
 
 ADDRESS_PLAN = 254 * 256
 """Clients an address plan holds: legitimate clients and attackers each get a /16 whose
-addresses x.y.z.1 … x.y.z.254 are numbered in order (`secmas.network.dataplane.traffic`)."""
+addresses x.y.z.1 … x.y.z.254 are numbered in order (`secmas.network.dataplane.flows`)."""
 _in_address_plan = at_most(
     ADDRESS_PLAN, "a /16 address plan holds 254 × 256 clients (x.y.z.1 … x.y.z.254)"
 )
@@ -219,7 +221,7 @@ CLIENT_PLANS = {
     "attackers": IPv4Network("10.66.0.0/16"),
 }
 """The /16 address plans of the clients (`LEGIT_PREFIX` and `ATTACK_PREFIX` of
-`secmas.network.dataplane.traffic`): a host inside one could share a client's address."""
+`secmas.network.dataplane.flows`): a host inside one could share a client's address."""
 
 
 class BackgroundTraffic(Strict):
@@ -232,11 +234,8 @@ class BackgroundTraffic(Strict):
     attach: tuple[Id, ...] = Field(min_length=1, description="PoPs/switches clients sit behind")
 
 
-AttackKind = Literal["syn_flood", "http_flood", "slowloris", "injection", "mixed"]
-MIXED: tuple[str, ...] = ("http_flood", "slowloris", "syn_flood")
-"""The kinds a `mixed` attack's attackers take in turn: attacker i sends MIXED[i mod 3]."""
-HANDSHAKING = frozenset({"http_flood", "slowloris", "mixed"})
-"""Attack kinds whose sources complete TCP handshakes (so cannot forge their addresses)."""
+AttackKind = Annotated[str, AfterValidator(installed_kind)]
+"""An installed attack's name (`secmas.scenario.attacks`): the `secmas.attacks` plug-ins."""
 
 
 def _prefix(value: Any) -> IPv4Network:
@@ -257,19 +256,16 @@ Prefix = Annotated[IPv4Network, BeforeValidator(_prefix)]
 class Attack(Strict):
     """An attack on the service ports of the server.
 
-    `syn_flood` sends SYNs that are never acknowledged (Section 5.3 of `003_…`);
-    `http_flood` sends complete HTTP requests as fast as it can, like the Hulk tool, and
-    `slowloris` opens connections and keeps them open with a trickle of header bytes
-    (the two application-layer attacks of the vCDN proof of concept, `002_…` Section IV);
-    `injection` sends crafted datagrams into the service (no handshake), typically at a rate
-    too low for volumetric monitoring; `mixed` is the three network attacks of the real-CNF
-    demo at once, the attackers taking turns (`kind_of`). `rate` is what each attacker
-    sends, so a slowloris needs a far smaller one than a flood. With `spoof`, the attackers
-    forge their source addresses from that prefix (one per attacker) instead of using their
-    own; only attacks that need no handshake can (a SYN flood, an injection).
+    `kind` is an installed attack plug-in (`secmas.network.attack`; the built-ins are in
+    `secmas.network.attacks`), `parameters` what that kind takes of its own. `rate` is what
+    each attacker sends, so a slowloris needs a far smaller one than a flood. With `spoof`,
+    the attackers forge their source addresses from that prefix (one per attacker) instead
+    of using their own; only attacks that need no handshake can (a SYN flood, an injection).
     """
 
-    kind: AttackKind = "syn_flood"
+    kind: AttackKind = Field(
+        default="syn_flood", description="an installed attack: a secmas.attacks plug-in's name"
+    )
     attackers: Annotated[int, _in_address_plan] = Field(default=8, ge=1)
     rate: Positive = Field(default=0.5, description="MB/s sent by each attacker")
     start: NonNegative = Field(default=20.0, description="simulated seconds")
@@ -277,6 +273,9 @@ class Attack(Strict):
     ports: tuple[int, ...] = (8000, 8080)
     attach: tuple[Id, ...] = Field(min_length=1, description="PoPs/switches attackers sit behind")
     spoof: Prefix | None = Field(default=None, description="forge source addresses from this")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="what the attack kind takes of its own"
+    )
 
     @field_validator("ports")
     @classmethod
@@ -286,11 +285,19 @@ class Attack(Strict):
                 raise ValueError(f"port {port} is outside 1..65535")
         return ports
 
+    @field_validator("parameters")
+    @classmethod
+    def _own_parameters(cls, given: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        kind = info.data.get("kind")
+        if kind is not None:  # an unknown kind is refused at `kind` already
+            checked_parameters(kind, given)
+        return given
+
     @model_validator(mode="after")
     def _window(self) -> Attack:
         if self.stop is not None and self.stop <= self.start:
             raise ValueError(f"attack stop {self.stop:g} s is not after start {self.start:g} s")
-        if self.spoof is not None and self.kind in HANDSHAKING:
+        if self.spoof is not None and traits(self.kind).handshakes:
             raise ValueError(
                 f"a {self.kind} completes TCP handshakes: its sources cannot be spoofed"
             )
@@ -300,10 +307,6 @@ class Attack(Strict):
                 f"addresses for {self.attackers} attackers"
             )
         return self
-
-    def kind_of(self, index: int) -> str:
-        """What the `index`-th attacker sends: the attack's kind, or its turn of `MIXED`."""
-        return MIXED[index % len(MIXED)] if self.kind == "mixed" else self.kind
 
 
 MAX_STEPS = 100_000

@@ -331,10 +331,13 @@ def _constraint(constraint: Mapping[str, Any]) -> str:
 
 
 def _mapping(path: str, data: Mapping[str, Any], indent: str) -> list[str]:
-    """A mapping section, one key a line with its comment; nested mappings indented."""
+    """A mapping section, one key a line with its comment; nested mappings indented, an
+    empty one (`attack.parameters` of a kind that takes none) left out: it is the default."""
     lines: list[str] = []
     for key, value in data.items():
         where = f"{path}.{key}"
+        if value == {}:
+            continue
         if isinstance(value, dict):
             lines.append(_commented(f"{indent}{key}:", FIELDS.get(where)))
             lines += _mapping(where, value, indent + "  ")

@@ -18,6 +18,7 @@ from pathlib import Path as FilePath
 import yaml
 
 from secmas.plugins import PluginError, plugin
+from secmas.scenario.attacks import traits
 from secmas.scenario.caveats import run_warnings
 from secmas.scenario.ddos import LINK_MONITOR, cnf_goals, ddos_goals
 from secmas.scenario.loader import (
@@ -270,11 +271,11 @@ def _emulation_problems(scenario: Scenario) -> list[tuple[Path, str]]:
         return []
     why = "the emulated engine"
     problems: list[tuple[Path, str]] = []
-    if scenario.attack is not None and scenario.attack.kind == "injection":
+    if scenario.attack is not None and not traits(scenario.attack.kind).emulated:
         problems.append(
             (
                 ("attack", "kind"),
-                f"{why} sends SYN floods, HTTP floods, Slowloris and their mix, no injection",
+                f"{why} does not launch attack {scenario.attack.kind!r} (the simulator does)",
             )
         )
     if len(scenario.pops) + len(scenario.switches) > EMULATED_NODES:

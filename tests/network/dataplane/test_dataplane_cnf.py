@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from secmas.network.dataplane import PACKET_BYTES, DataPlane, FlowBlock, FlowKind
+from secmas.network.dataplane import DataPlane, FlowBlock, packet_bytes
 from secmas.network.dataplane.cnf import METRICS
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Attack, Scenario
@@ -163,7 +163,7 @@ def test_http_flood_flows_complete_every_handshake(
     flood = [s for s in plane.flows_via("pop6", SERVER) if s.flow.src_ip.startswith("10.66.")]
     assert len(flood) == 2
     for stats in flood:
-        assert stats.window.packet_size == pytest.approx(PACKET_BYTES[FlowKind.HTTP_FLOOD])
+        assert stats.window.packet_size == pytest.approx(packet_bytes("http_flood"))
         assert stats.window.half_open == pytest.approx(0.0)
         # 0.1 MB/s of 800-byte requests: about 131 requests a second.
         assert stats.window.ack / 5 == pytest.approx(0.1 * 1_048_576 / 800, rel=0.15)
@@ -180,7 +180,7 @@ def test_slowloris_flows_are_a_trickle_of_open_connections(
     slow = [s for s in plane.flows_via("pop6", SERVER) if s.flow.src_ip.startswith("10.66.")]
     assert len(slow) == 3
     for stats in slow:
-        assert stats.window.packet_size == pytest.approx(PACKET_BYTES[FlowKind.SLOWLORIS])
+        assert stats.window.packet_size == pytest.approx(packet_bytes("slowloris"))
         assert stats.window.ack == pytest.approx(stats.window.syn)
         assert stats.window.rate < 0.01
     assert set(plane.cnf_truth("web")) == {"slowloris"}

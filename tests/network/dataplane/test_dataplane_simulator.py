@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from secmas.network.dataplane import PACKET_BYTES, DataPlane, FlowKind
+from secmas.network.dataplane import DataPlane, FlowKind, packet_bytes
 from secmas.scenario.model import Scenario
 
 SERVER = "10.0.0.100"
@@ -124,14 +124,14 @@ def test_stats_count_what_each_kind_sends(ddos_scenario: Scenario) -> None:
         s = stats[flow]
         assert (s.window.seconds, s.last.seconds, s.total.seconds) == (5.0, 1.0, 30.0)
         if attack:
-            assert s.window.packet_size == pytest.approx(PACKET_BYTES[FlowKind.SYN_FLOOD])
+            assert s.window.packet_size == pytest.approx(packet_bytes("syn_flood"))
             assert s.window.half_open_ratio == 1.0
             assert s.total.rate == pytest.approx(0.25 * 10 / 30, rel=0.05)  # 10 of 30 s
         else:
             assert s.window.half_open == pytest.approx(0.0)
             assert s.total.syn == pytest.approx(s.total.ack)
             video = flow.port == 8080
-            size = PACKET_BYTES[FlowKind.VIDEO if video else FlowKind.HTTP]
+            size = packet_bytes(FlowKind.VIDEO if video else FlowKind.HTTP)
             assert s.window.packet_size == pytest.approx(size)
 
 

@@ -108,7 +108,7 @@ def test_the_attacks_hit_as_hard_as_the_scenarios_own_attack_at_the_runs_scale()
             attack_rate(plan.scale, g, a)
             for g in plan.groups
             for a in g.attackers
-            if a.kind.value == kind
+            if a.kind == kind
         )
         for kind in OUTSIDE
     }

@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.network.emulation.conftest import SERVER, line_scenario
 
+from secmas.network.attacks.slowloris import MAX_SLOW_HELD
 from secmas.network.dataplane.stats import BYTES_PER_MB
-from secmas.network.dataplane.traffic import PACKET_BYTES, FlowKind
+from secmas.network.dataplane.traffic import packet_bytes
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import (
     MAX_ATTACK_PPS,
-    MAX_SLOW_HELD,
     attack_command,
     attack_rate,
     served_cnf,
@@ -27,12 +27,12 @@ def test_a_mixed_attack_runs_each_kind_from_its_own_attacker() -> None:
     plan = emulation_plan(line_scenario(attack=MIXED, network={"engine": "emulated", "scale": 0.1}))
     [group] = [g for g in plan.groups if g.attackers]
     commands = [
-        attack_command(plan.server_ip, a, attack_rate(0.1, group, a)) for a in group.attackers
+        attack_command(plan.server_ip, a, attack_rate(0.1, group, a), 5.0) for a in group.attackers
     ]
     modules = [command[2].rsplit(".", 1)[1] for command in commands]
     assert modules == ["httpflood", "slowloris", "synflood"]
     http, slow, syn = commands
-    requests = 0.1 * 0.1 * BYTES_PER_MB / PACKET_BYTES[FlowKind.HTTP_FLOOD]
+    requests = 0.1 * 0.1 * BYTES_PER_MB / packet_bytes("http_flood")
     assert http[3:7] == [SERVER, "8000", f"{requests:.1f}", "2048"]
     assert slow[3:5] == [SERVER, "8000"] and int(slow[5]) == min(MAX_SLOW_HELD, round(35.0 * 30))
     assert syn[3] == SERVER and syn[-1] == group.attackers[2].ip

@@ -24,6 +24,7 @@ from secmas.network.dataplane.detectors import (
     normal_steps,
     robust_z,
 )
+from secmas.network.dataplane.flows import FlowKind
 from secmas.network.dataplane.routing import Network, RouteTree, shortest_path_tree
 from secmas.network.dataplane.rules import (
     FlowBlock,
@@ -36,12 +37,11 @@ from secmas.network.dataplane.rules import (
 )
 from secmas.network.dataplane.simulator import DataPlane, Drop
 from secmas.network.dataplane.stats import Counters, FlowId, FlowStats, Telemetry
-from secmas.network.dataplane.traffic import PACKET_BYTES, FlowKind
+from secmas.network.dataplane.traffic import packet_bytes
 
 __all__ = [
     "CONDITIONS",
     "METRICS",
-    "PACKET_BYTES",
     "REMEDIES",
     "Arrivals",
     "CNFModel",
@@ -68,6 +68,7 @@ __all__ = [
     "detect_intrusion",
     "is_syn_flood",
     "normal_steps",
+    "packet_bytes",
     "robust_z",
     "shortest_path_tree",
     "split_part",

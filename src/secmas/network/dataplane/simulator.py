@@ -28,12 +28,14 @@ host; their metric series, ground-truth labels and placements are kept for the r
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from secmas.network import attack as registry
 from secmas.network.dataplane.cnf import METRICS, Arrivals, CNFModel, CNFPlacement
+from secmas.network.dataplane.flows import LEGITIMATE
 from secmas.network.dataplane.routing import Network, shortest_path_tree, steered_path
 from secmas.network.dataplane.rules import (
     FlowBlock,
@@ -54,7 +56,6 @@ from secmas.network.dataplane.stats import (
     link_key,
 )
 from secmas.network.dataplane.traffic import (
-    ATTACK_KINDS,
     FlowKind,
     Offered,
     TrafficModel,
@@ -64,6 +65,13 @@ from secmas.network.dataplane.traffic import (
 from secmas.scenario.model import CNF, Attack, Scenario
 
 _NONE = np.zeros(0, dtype=int)
+
+
+def _each(
+    senders: list[registry.Sender | None], trait: Callable[[registry.Sender], bool]
+) -> np.ndarray:
+    """Which flows an attack with `trait` sends (None: a legitimate client's flow)."""
+    return np.array([s is not None and trait(s) for s in senders], dtype=bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +235,11 @@ class _Tap:
         self.flows = flows
         self.pairs = pairs
         self.kinds = kinds
-        self.requests = (kinds == FlowKind.HTTP) | (kinds == FlowKind.HTTP_FLOOD)
+        senders = [None if kind in LEGITIMATE else registry.sender(kind) for kind in kinds]
+        self.requests = (kinds == FlowKind.HTTP) | _each(senders, lambda s: s.requests)
         self.video = kinds == FlowKind.VIDEO
-        self.slow = kinds == FlowKind.SLOWLORIS
-        self.attack = np.array([kind in ATTACK_KINDS for kind in kinds], dtype=bool)
+        self.slow = _each(senders, lambda s: s.holds)
+        self.attack = np.array([s is not None for s in senders], dtype=bool)
 
     def append(self, row: np.ndarray, label: str) -> None:
         steps = len(self.truth)

@@ -42,8 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
+from secmas.network.attack import sender
+from secmas.network.attacks.slowloris import MAX_SLOW_HELD, SLOW_HOLD
 from secmas.network.dataplane.stats import BYTES_PER_MB
-from secmas.network.dataplane.traffic import PACKET_BYTES, FlowKind
 from secmas.network.emulation.cnfattacks import (
     APPLICATION,
     INSIDE,
@@ -56,7 +57,7 @@ from secmas.network.emulation.cnfcgroup import GroupedNamespace
 from secmas.network.emulation.namespaces import Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import EmulationPlan
-from secmas.network.emulation.workload import MAX_ATTACK_PPS, MAX_SLOW_HELD, SLOW_HOLD
+from secmas.network.emulation.workload import MAX_ATTACK_PPS
 from secmas.processend import end_process
 
 OUTSIDE = ("http_flood", "slowloris", "syn_flood")
@@ -259,7 +260,7 @@ def scaled_settings(plan: EmulationPlan) -> AttackSettings:
     (`workload.attack_rate`): every attacker's bytes a second (its rate × ports ×
     `plan.scale`), all of them behind the one network attack under way (the lane runs one
     at a time), sent in its units (SYNs, requests, Slowloris connections opened a second,
-    `traffic.PACKET_BYTES`) and held to `MAX_ATTACK_PPS` a group; a Slowloris holds what it
+    `Sender.packet_bytes`) and held to `MAX_ATTACK_PPS` a group; a Slowloris holds what it
     opened in `SLOW_HOLD` seconds, at most `MAX_SLOW_HELD` per attacker of a kind. The bytes are the
     scripted mixed attack's (six attackers, two of each kind), not the recorder's
     full-rate floods that load the link to the server; one kind at a third of them (25
@@ -272,7 +273,7 @@ def scaled_settings(plan: EmulationPlan) -> AttackSettings:
     cap = MAX_ATTACK_PPS * len([g for g in plan.groups if g.attackers])
 
     def units(kind: str) -> float:
-        return min(cap, sent / PACKET_BYTES[FlowKind(kind)])
+        return min(cap, sent / sender(kind).packet_bytes)
 
     opening = units("slowloris")
     held = min(MAX_SLOW_HELD * max(1, len(attackers) // len(OUTSIDE)), opening * SLOW_HOLD)

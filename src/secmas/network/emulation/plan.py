@@ -34,8 +34,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 
+from secmas.network.attack import attack_kind
+from secmas.network.dataplane.flows import FlowKind, FlowSpec
 from secmas.network.dataplane.routing import Network, shortest_path_tree
-from secmas.network.dataplane.traffic import FlowKind, FlowSpec, scenario_flows, server_ip
+from secmas.network.dataplane.traffic import scenario_flows, server_ip
 from secmas.network.emulation.errors import PlanError
 from secmas.scenario.model import Scenario
 
@@ -108,7 +110,8 @@ class Attacker:
     rate: float
     start: float
     stop: float | None
-    kind: FlowKind = FlowKind.SYN_FLOOD
+    kind: str
+    """The attack it sends (`secmas.network.attack.Sender`)."""
 
 
 @dataclass(slots=True)
@@ -215,10 +218,10 @@ def emulation_plan(
     traffic = scenario.traffic
     if traffic is None:
         raise PlanError(f"scenario {scenario.id!r} has no traffic section to emulate")
-    if scenario.attack is not None and scenario.attack.kind == "injection":
+    if scenario.attack is not None and not attack_kind(scenario.attack.kind).emulated:
         raise PlanError(
-            "attack.kind 'injection': the emulated engine sends SYN floods, HTTP floods, "
-            "Slowloris and their mix, no injection"
+            f"attack.kind {scenario.attack.kind!r}: the emulated engine does not launch it "
+            "(the simulator does)"
         )
     if len(scenario.pops) + len(scenario.switches) > 200:
         raise PlanError("more than 200 PoPs and switches: use the simulator for this size")
@@ -354,7 +357,7 @@ def _groups(
             _add_attacker(groups["attack"], spec)
         else:
             groups["client"].clients.append(
-                Client(spec.id.src_ip, spec.kind, spec.id.port, spec.rate)
+                Client(spec.id.src_ip, FlowKind(spec.kind), spec.id.port, spec.rate)
             )
     every = [g for groups in by_node.values() for g in groups.values() if g.addresses]
     return every, list(bridges.values())

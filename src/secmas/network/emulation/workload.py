@@ -5,28 +5,27 @@ CNF as a real nginx (`cnfservice.RealCNF`). Rates are the scenario's × `plan.sc
 2-core machine carries about 2 000 small packets a second through a handful of
 namespaces without starving the agents): an HTTP client fetches
 `http_rate × scale × step / HTTP_ON` bytes when it requests, a video client
-`video_rate × scale × step` bytes every step. An attacker sends its kind
-(`Attack.kind_of`) at `rate × scale` over the bytes of one unit of it
-(`traffic.PACKET_BYTES`): SYNs a second (`synflood`, 60 B each), HTTP requests a second
-(`httpflood`, 800 B each, a new connection per request), or Slowloris connections opened
-a second (`slowloris`, 300 B each), holding what it opened in the last `SLOW_HOLD`
-seconds (at most `MAX_SLOW_HELD`). The attackers of one kind behind one node send at
-most `MAX_ATTACK_PPS` units a second together. HTTP-flood and Slowloris sources take the
-answers of their own connections; SYN-flood sources drop them, as a spoofed source
-would never answer.
+`video_rate × scale × step` bytes every step. An attacker runs the process of what it
+sends (`secmas.network.attack.Sender.command`: SYNs, HTTP requests or Slowloris
+connections opened a second, for the built-ins) at `rate × scale` over the bytes of one
+unit of it (`Sender.packet_bytes`). The attackers of one kind behind one node send at
+most `MAX_ATTACK_PPS` units a second together. Sources of an attack that completes
+handshakes (an HTTP flood, a Slowloris) take the answers of their own connections; the
+others' (a SYN flood's) drop them, as a spoofed source would never answer.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
 
+from secmas.network.attack import Launch, fetched_sizes, module, sender
+from secmas.network.dataplane.flows import FlowKind
 from secmas.network.dataplane.stats import BYTES_PER_MB
-from secmas.network.dataplane.traffic import HTTP_ON, PACKET_BYTES, FlowKind
+from secmas.network.dataplane.traffic import HTTP_ON
 from secmas.network.emulation.cnfattacks import accept_answers
 from secmas.network.emulation.cnfservice import RealCNF
 from secmas.network.emulation.errors import EmulationFailed
@@ -37,15 +36,6 @@ from secmas.scenario.model import CNF, Incident, Scenario
 
 REQUEST_TIMEOUT = 3.0
 MAX_ATTACK_PPS = 4000.0
-HTTP_FLOOD_SIZE = 2048
-"""Bytes each HTTP-flood request fetches (`GET /bytes/2048`, as the real-CNF demo's)."""
-SLOW_HOLD = 30.0
-"""Seconds of a Slowloris attacker's openings it holds at once (then it only reopens what
-the server closes), at most `MAX_SLOW_HELD` connections."""
-MAX_SLOW_HELD = 512
-SLOW_INTERVAL = 3.0
-"""Seconds between the header lines that keep a Slowloris connection open."""
-ANSWERED = frozenset({FlowKind.HTTP_FLOOD, FlowKind.SLOWLORIS})
 
 
 class WorkloadError(EmulationFailed):
@@ -62,32 +52,25 @@ class Request:
     bytes: int
 
 
-def _module(name: str) -> list[str]:
-    return [sys.executable, "-m", f"secmas.network.emulation.{name}"]
-
-
 def attack_rate(scale: float, group: Group, attacker: Attacker) -> float:
     """What `attacker` of `group` sends a second at `scale` (module docstring): SYNs, HTTP
     requests or Slowloris connections opened (pure)."""
 
     def units(one: Attacker) -> float:
-        return one.rate * len(one.ports) * scale * BYTES_PER_MB / PACKET_BYTES[one.kind]
+        return one.rate * len(one.ports) * scale * BYTES_PER_MB / sender(one.kind).packet_bytes
 
     total = sum(units(a) for a in group.attackers if a.kind is attacker.kind)
     return units(attacker) * min(1.0, MAX_ATTACK_PPS / total) if total else 0.0
 
 
-def attack_command(server_ip: str, attacker: Attacker, rate: float) -> list[str]:
-    """The process an attacker runs at `rate` units a second (pure)."""
-    ports = ",".join(map(str, sorted(attacker.ports)))
-    if attacker.kind is FlowKind.HTTP_FLOOD:
-        size = str(HTTP_FLOOD_SIZE)
-        return [*_module("httpflood"), server_ip, ports, f"{rate:.1f}", size, attacker.ip]
-    if attacker.kind is FlowKind.SLOWLORIS:
-        held = str(max(1, min(MAX_SLOW_HELD, round(rate * SLOW_HOLD))))
-        interval, opening = f"{SLOW_INTERVAL:g}", f"{max(rate, 0.1):.1f}"
-        return [*_module("slowloris"), server_ip, ports, held, interval, attacker.ip, opening]
-    return [*_module("synflood"), server_ip, f"{rate:.1f}", ports, attacker.ip]
+def attack_command(server_ip: str, attacker: Attacker, rate: float, started: float) -> list[str]:
+    """The process an attacker runs at `rate` units a second, for an attack started at
+    `started` run seconds: what it sends says (`Sender.command`), its window counted from
+    that start (pure)."""
+    delay = attacker.start - started
+    length = None if attacker.stop is None else attacker.stop - attacker.start
+    launch = Launch(server_ip, attacker.ports, rate, attacker.ip, delay, length)
+    return sender(attacker.kind).command(launch)
 
 
 def served_cnf(scenario: Scenario) -> CNF | None:
@@ -136,7 +119,7 @@ class Workload:
             self._service.append(
                 self.network.spawn(
                     self.network.namespace(plan.server),
-                    [*_module("webserver"), plan.server_ip, *map(str, self.ports)],
+                    [*module("webserver"), plan.server_ip, *map(str, self.ports)],
                     str(self.workdir / "webserver.log"),
                 )
             )
@@ -150,8 +133,9 @@ class Workload:
         return sorted({c.port for g in plan.groups for c in g.clients} | self._attack_ports())
 
     def request_sizes(self) -> set[int]:
-        """The sizes of what the clients and HTTP floods fetch (`GET /bytes/N`)."""
-        return {self._size(c) for g in self.plan.groups for c in g.clients} | {HTTP_FLOOD_SIZE}
+        """The sizes of what the clients and the attacks' requests fetch (`GET /bytes/N`,
+        `Sender.fetches`)."""
+        return {self._size(c) for g in self.plan.groups for c in g.clients} | fetched_sizes()
 
     def start_clients(self) -> None:
         """Every client group (the server already listens)."""
@@ -165,7 +149,7 @@ class Workload:
             self._service.append(
                 self.network.spawn(
                     self.network.namespace(group.name),
-                    [*_module("clients"), str(spec), str(log)],
+                    [*module("clients"), str(spec), str(log)],
                     str(self.workdir / f"{group.name}.log"),
                 )
             )
@@ -220,9 +204,11 @@ class Workload:
         sent twice the packets in each burst after a busy machine had delayed it, and the IP
         limit's token bucket, shared by every flow, dropped more of them: the two attackers
         behind one PoP reached the Classifier at a third of the others' rate."""
+        attackers = [a for g in self.plan.groups for a in g.attackers]
+        started = min((a.start for a in attackers), default=0.0)
         for group in self.plan.groups:
             namespace = self.network.namespace(group.name)
-            answered = [a.ip for a in group.attackers if a.kind in ANSWERED]
+            answered = [a.ip for a in group.attackers if sender(a.kind).handshakes]
             if answered:
                 undo = accept_answers(namespace, answered)
                 if undo is not None:
@@ -232,7 +218,7 @@ class Workload:
                 self._attack.append(
                     self.network.spawn(
                         namespace,
-                        attack_command(self.plan.server_ip, attacker, rate),
+                        attack_command(self.plan.server_ip, attacker, rate, started),
                         str(self.workdir / f"{group.name}-{attacker.ip}.log"),
                     )
                 )
