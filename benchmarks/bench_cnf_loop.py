@@ -52,11 +52,11 @@ from secmas.analytics.alertrules import DEFAULT_FACTOR, DEFAULT_FOR, evaluate_ru
 from secmas.analytics.alertrules import rules_from_normal as prometheus_rules
 from secmas.analytics.confusion import ConfusionMatrix, Episode, met_episodes
 from secmas.analytics.csvdata import CSVDataError, read_recording, read_series
-from secmas.analytics.detectors import fit_baseline
 from secmas.analytics.events import NORMAL, events
 from secmas.analytics.freshness import FrozenRecordingError
 from secmas.analytics.persistence import Persistence
-from secmas.analytics.scoring import WindowDetector
+from secmas.analytics.registry import fit_detector
+from secmas.analytics.scoring import Fitting, WindowDetector
 from secmas.network.dataplane.cnf import METRICS
 from secmas.pipeline.cnf_emulated import DetectorChoice
 from secmas.pipeline.realcnf import PERSISTENCE
@@ -122,7 +122,7 @@ class Scored:
 
 def loop_detector(train: Recording) -> WindowDetector:
     choice = DetectorChoice()
-    return fit_baseline(choice.model, train.values, METRICS, window=choice.window)
+    return fit_detector(choice.model, train.values, METRICS, Fitting(window=choice.window))
 
 
 def scored(detector: WindowDetector, test: Recording) -> Scored:
@@ -263,7 +263,7 @@ def decisions(rec: Recording, hold: int) -> list[Episode]:
     choice = DetectorChoice()
 
     def fit(normal: np.ndarray) -> WindowDetector:
-        return fit_baseline(choice.model, normal, METRICS, window=choice.window)
+        return fit_detector(choice.model, normal, METRICS, Fitting(window=choice.window))
 
     return met_episodes(rec.values, rec.labels, fit, hold)
 

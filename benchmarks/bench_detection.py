@@ -69,7 +69,7 @@ emulated telemetry. Per detector and dataset: window F1 (static threshold), the 
 (runs of flagged normal windows) per 1 000 steps, ROC-AUC of the window scores, fit and
 score time; whether it is at least as good as the better trivial reference (zscore,
 discord) and where it beats both; and each detector's standing over the series (the order
-`--model auto` follows, `secmas.analytics.selection.BENCHMARK_ORDER`).
+`--model auto` follows, each detector's `WindowDetector.standing`).
 
     python benchmarks/bench_detection.py [--quick] [--attack-recording CSV]
     python benchmarks/bench_detection.py --profiler-only [--quick] [--attack-recording CSV]
@@ -1939,13 +1939,15 @@ def recorded_runs(folder: Path | None) -> list[LabelledRun]:
 def fitted(run: LabelledRun, name: str, sizes: Sizes) -> tuple[Any, Any]:
     """The named detector fitted on the run's normal part ("auto": chosen by
     `choose_detector` on it), and auto's `Selection` (None for the others)."""
-    from secmas.analytics.selection import LSTMSettings, choose_detector, fit_detector
+    from secmas.analytics.registry import fit_detector
+    from secmas.analytics.scoring import Fitting, LSTMSettings
+    from secmas.analytics.selection import choose_detector
 
     lstm = LSTMSettings(epochs=sizes.epochs, batch=sizes.batch)
-    options = {"window": sizes.window, "seed": 0, "lstm": lstm}
+    fitting = Fitting(window=sizes.window, seed=0, lstm=lstm)
     if name != "auto":
-        return fit_detector(name, run.train, run.features, **options), None
-    return choose_detector(run.train, run.features, **options)
+        return fit_detector(name, run.train, run.features, fitting), None
+    return choose_detector(run.train, run.features, fitting=fitting)
 
 
 UCR_MARGIN = 100
@@ -2056,14 +2058,14 @@ def standing(tables: list[dict[str, Any]]) -> dict[str, Any]:
 def detectors_side_by_side(
     scenario: Scenario, sizes: Sizes, recorded: Path | None
 ) -> dict[str, Any]:
-    from secmas.analytics.detectors import DETECTORS
+    from secmas.analytics.registry import detector_names
 
     public = public_runs()
     runs = [*public, simulated_run(scenario, sizes), *recorded_runs(recorded)]
     tables = []
     for run in runs:
         rows = []
-        for name in (*DETECTORS, "auto"):
+        for name in (*detector_names(), "auto"):
             rows.append(detector_row(run, name, sizes))
             row = rows[-1]
             print(

@@ -17,8 +17,8 @@ from secmas.analytics.confusion import (
 )
 from secmas.analytics.csvdata import read_recording
 from secmas.analytics.decision import Alert, Mitigation, anomaly_kind, decide
-from secmas.analytics.detectors import fit_baseline
-from secmas.analytics.scoring import WindowDetector
+from secmas.analytics.registry import fit_detector
+from secmas.analytics.scoring import Fitting, WindowDetector
 from secmas.network.dataplane.cnf import METRICS
 from secmas.pipeline.realcnf import PERSISTENCE
 
@@ -71,7 +71,7 @@ def recorded_episodes() -> list[Episode]:
     values = series.values[:, [series.features.index(m) for m in METRICS]]
 
     def fit(normal: np.ndarray) -> WindowDetector:
-        return fit_baseline("zscore", normal, METRICS, window=WINDOW)
+        return fit_detector("zscore", normal, METRICS, Fitting(window=WINDOW))
 
     return met_episodes(values, series.truth(), fit, PERSISTENCE)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from secmas.analytics.detectors import BASELINES, fit_baseline, load_detector
 from secmas.analytics.modelfile import ModelFileError, load_model, save_model
-from secmas.analytics.scoring import DetectorInputError
+from secmas.analytics.registry import fit_detector, load_detector
+from secmas.analytics.scoring import DetectorInputError, Fitting
 
 FEATURES = ("cpu", "connections")
 LEVEL_SENSITIVE = ("zscore", "pca", "iforest")
@@ -33,7 +33,7 @@ def with_flood(steps: int = 300) -> np.ndarray:
 
 @pytest.fixture(scope="module", params=LEVEL_SENSITIVE)
 def detector(request):
-    return fit_baseline(request.param, normal(800), FEATURES, window=10)
+    return fit_detector(request.param, normal(800), FEATURES, Fitting(window=10))
 
 
 def test_a_level_shift_is_flagged_explained_and_the_normal_part_is_quiet(detector) -> None:
@@ -86,7 +86,7 @@ def test_columns_by_name_and_data_it_cannot_score(detector) -> None:
 
 
 def test_a_single_spike_is_seen_by_the_robust_z_score_of_differences() -> None:
-    detector = fit_baseline("zscore", normal(800), FEATURES, window=10)
+    detector = fit_detector("zscore", normal(800), FEATURES, Fitting(window=10))
     series = normal(200, seed=2)
     series[100, 0] += 0.15  # cpu: 15 noise σ but inside the sine's range of levels
     scores = detector.score(series)
@@ -95,7 +95,7 @@ def test_a_single_spike_is_seen_by_the_robust_z_score_of_differences() -> None:
 
 
 def test_discord_finds_a_shape_never_seen_in_normal_behaviour(tmp_path: Path) -> None:
-    detector = fit_baseline("discord", normal(600), FEATURES, window=10)
+    detector = fit_detector("discord", normal(600), FEATURES, Fitting(window=10))
     series = normal(300, seed=3)
     series[120:130, 0] = 0.5 + 0.2 * np.sin(np.arange(10) * 2.5)  # a fast oscillation
     series[120:130, 1] = 40 + 60 * (series[120:130, 0] - 0.5)
@@ -107,17 +107,20 @@ def test_discord_finds_a_shape_never_seen_in_normal_behaviour(tmp_path: Path) ->
     loaded = load_detector(tmp_path / "d.pt")
     np.testing.assert_allclose(loaded.score(series).score, scores.score)
     with pytest.raises(ValueError, match="≥ 3 steps"):
-        fit_baseline("discord", normal(100), FEATURES, window=2)
+        fit_detector("discord", normal(100), FEATURES, Fitting(window=2))
 
 
 def test_unknown_names_and_foreign_or_damaged_files(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown baseline 'lof'"):
-        fit_baseline("lof", normal(100), FEATURES)
-    assert set(BASELINES) == {"zscore", "pca", "iforest", "discord"}
+    with pytest.raises(ValueError, match=r"no detector 'lof' is installed \(installed: discord"):
+        fit_detector("lof", normal(100), FEATURES)
     save_model(tmp_path / "p.pt", "profiler", {}, {}, {})
-    with pytest.raises(ModelFileError, match="holds a 'profiler' model, expected 'autoencoder'"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"holds a 'profiler' model, which no installed detector reads \(installed "
+        r"detectors read: autoencoder \(lstm-ae\), discord \(discord\)",
+    ):
         load_detector(tmp_path / "p.pt")
-    good = fit_baseline("pca", normal(200), FEATURES)
+    good = fit_detector("pca", normal(200), FEATURES)
     good.save(tmp_path / "pca.pt")
     stored = load_model(tmp_path / "pca.pt", "pca")
     state = {k: v for k, v in stored.state.items() if k != "components"}

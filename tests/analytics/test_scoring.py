@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from secmas.analytics.detectors import RobustZDetector, fit_baseline
-from secmas.analytics.scoring import FLAT_CAP, still_features
+from secmas.analytics.detectors import RobustZDetector
+from secmas.analytics.registry import fit_detector
+from secmas.analytics.scoring import FLAT_CAP, Fitting, still_features
 from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold
 
 FEATURES = ("cpu", "load", "memory_vsize", "connections")
@@ -24,7 +25,7 @@ def normal(steps: int = 60, seed: int = 0) -> np.ndarray:
 def test_a_feature_constant_in_training_cannot_dominate_severity() -> None:
     """memory_vsize constant in training, 477 MB more in the window; connections ten of
     its spreads up: connections explains the window, memory_vsize stays bounded."""
-    detector = fit_baseline("zscore", normal(), FEATURES, window=4)
+    detector = fit_detector("zscore", normal(), FEATURES, Fitting(window=4))
     window = normal(4, seed=1)
     window[:, FEATURES.index("memory_vsize")] += 477.25
     window[:, FEATURES.index("load")] = 1.0
@@ -90,7 +91,7 @@ def test_calibrating_on_the_training_series_zeroes_a_still_features_limit() -> N
     keep the percentile of their errors."""
     values = normal()
     values[::3, FEATURES.index("memory_vsize")] += 1e-6
-    detector = fit_baseline("zscore", values, FEATURES, window=4)
+    detector = fit_detector("zscore", values, FEATURES, Fitting(window=4))
     limits = dict(zip(FEATURES, detector.feature_limits.tolist(), strict=True))
     assert limits["memory_vsize"] == 0.0
     assert limits["load"] == 0.0

@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 
 from secmas.analytics.datasets import shipped_ecg
-from secmas.analytics.detectors import DETECTORS
 from secmas.analytics.events import events, score_events
+from secmas.analytics.registry import benchmark_order, detector_names, fit_detector
+from secmas.analytics.scoring import Fitting
 from secmas.analytics.selection import (
-    BENCHMARK_ORDER,
     DEFAULT_DETECTOR,
     FALSE_ALARM_BUDGET,
     INJECTIONS,
     choose_detector,
-    fit_detector,
     inject_anomalies,
 )
 
@@ -55,14 +54,19 @@ def drifting(steps: int = 600) -> np.ndarray:
 
 
 def test_benchmark_order_holds_every_detector_and_starts_with_the_default() -> None:
-    assert sorted(BENCHMARK_ORDER) == sorted(DETECTORS)
-    assert BENCHMARK_ORDER[0] == DEFAULT_DETECTOR == "zscore"
+    order = benchmark_order()
+    assert sorted(order) == sorted(detector_names())
+    assert order == ("zscore", "discord", "pca", "iforest", "lstm-ae")
+    assert order[0] == DEFAULT_DETECTOR
 
 
 def test_auto_takes_the_first_in_the_benchmark_order_within_the_false_alarm_budget() -> None:
     notes: list[str] = []
     detector, selection = choose_detector(
-        normal(), ("cpu", "connections"), candidates=("iforest", "pca", "zscore"), note=notes.append
+        normal(),
+        ("cpu", "connections"),
+        candidates=("iforest", "pca", "zscore"),
+        fitting=Fitting(note=notes.append),
     )
     assert [c.name for c in selection.candidates] == ["zscore"]  # the first passed
     first = selection.candidates[0]
@@ -70,7 +74,7 @@ def test_auto_takes_the_first_in_the_benchmark_order_within_the_false_alarm_budg
     assert selection.chosen == detector.name == "zscore"
     assert selection.reason.startswith("zscore: the first in the benchmark's order")
     report = selection.to_json()
-    assert report["order"] == list(BENCHMARK_ORDER) and report["false_alarm_budget"] == 0.03
+    assert report["order"] == list(benchmark_order()) and report["false_alarm_budget"] == 0.03
     assert report["candidates"][0]["normal_windows"] == first.normal_windows > 0
     assert not any("validating pca" in n for n in notes)
     assert detector.score(normal()).score.shape == (591,)  # refitted on the whole series
@@ -117,7 +121,7 @@ def test_auto_bad_input() -> None:
     with pytest.raises(ValueError, match="unknown candidates"):
         choose_detector(normal(), ("cpu", "connections"), candidates=("lof",))
     detector, selection = choose_detector(
-        normal(), ("cpu", "connections"), candidates=("pca", "discord"), window=2
+        normal(), ("cpu", "connections"), candidates=("pca", "discord"), fitting=Fitting(window=2)
     )
     failed = next(c for c in selection.candidates if c.name == "discord")
     assert failed.error and "≥ 3 steps" in failed.error and detector.name == "pca"

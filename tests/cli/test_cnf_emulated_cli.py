@@ -66,11 +66,12 @@ def test_detector_only_for_the_emulated_cnf() -> None:
 
 
 def test_detector_file_must_read_the_cnf_metrics(tmp_path: Path) -> None:
-    from secmas.analytics.detectors import fit_baseline
+    from secmas.analytics.registry import fit_detector
+    from secmas.analytics.scoring import Fitting
 
     model = tmp_path / "other.model"
     series = np.random.default_rng(0).normal(size=(40, 2))
-    fit_baseline("zscore", series, ["a", "b"], window=4).save(model)
+    fit_detector("zscore", series, ["a", "b"], Fitting(window=4)).save(model)
     result = runner.invoke(app, [*DEMO, "--detector", str(model)])
     assert result.exit_code == 2
     assert "not a model of the CNF's metrics" in result.output and "'cpu'" in result.output

@@ -13,9 +13,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from secmas.analytics.detectors import DETECTORS, load_detector
+from secmas.analytics.registry import detector_names, load_detector
 from secmas.analytics.selection import DEFAULT_DETECTOR
-from secmas.cli.detect import ModelChoice, detect_app
+from secmas.cli.detect import detect_app
 
 runner = CliRunner()
 app = typer.Typer(pretty_exceptions_enable=False)
@@ -338,8 +338,13 @@ def test_bad_arguments_are_refused_before_torch_and_sklearn_load(tmp_path: Path)
     assert loaded == []
 
 
-def test_the_model_choices_are_the_detectors_and_auto() -> None:
-    assert [m.value for m in ModelChoice] == [*DETECTORS, "auto"]
+def test_the_model_choices_are_the_installed_detectors_and_auto() -> None:
+    option = next(
+        p
+        for p in typer.main.get_command(app).commands["detect"].commands["fit"].params
+        if p.name == "model"
+    )
+    assert option.metavar == "[" + "|".join((*detector_names(), "auto")) + "]"
 
 
 def test_fit_defaults_to_the_detector_the_benchmark_chose(tmp_path: Path) -> None:

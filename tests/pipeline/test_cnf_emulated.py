@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from secmas.analytics.detectors import fit_baseline
+from secmas.analytics.registry import fit_detector
+from secmas.analytics.scoring import Fitting
 from secmas.network.dataplane.cnf import METRICS
 from secmas.pipeline.cnf_emulated import (
     DetectorChoice,
@@ -33,7 +34,7 @@ def _recorded(columns: list[str]) -> np.ndarray:
 def test_a_model_fitted_on_the_recording_reads_the_live_metrics(tmp_path: Path) -> None:
     columns = list(reversed(METRICS))  # another order than the loop's
     model = tmp_path / "recorded.model"
-    fit_baseline("zscore", _recorded(columns), columns, window=6).save(model)
+    fit_detector("zscore", _recorded(columns), columns, Fitting(window=6)).save(model)
     detector = pretrained(model)
     assert detector.window == 6 and detector.name == "zscore"
     live = _recorded(list(METRICS))[100:106]  # the loop's rows (past nginx's start)
@@ -58,7 +59,7 @@ def test_the_recording_joins_the_normal_phase_and_a_model_file_is_used_as_it_is(
     fitted = with_recording.fit(normal)
     assert fitted.name == "zscore" and fitted.window == 4
     model = tmp_path / "recorded.model"
-    fit_baseline("pca", _recorded(list(METRICS)), METRICS, window=5).save(model)
+    fit_detector("pca", _recorded(list(METRICS)), METRICS, Fitting(window=5)).save(model)
     from_file = PreparedDetector.read(DetectorChoice(file=model))
     assert from_file.window == 5 and from_file.fit(normal) is from_file.loaded
 

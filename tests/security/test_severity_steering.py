@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from secmas.analytics.decision import Alert, decide
-from secmas.analytics.scoring import FLAT_CAP, WindowDetector
-from secmas.analytics.selection import LSTMSettings, fit_detector
+from secmas.analytics.registry import fit_detector
+from secmas.analytics.scoring import FLAT_CAP, Fitting, LSTMSettings, WindowDetector
 
 FEATURES = ("cpu", "load", "memory_vsize", "connections", "throughput")
 VSIZE = FEATURES.index("memory_vsize")
@@ -44,8 +44,8 @@ def flood_window(detector: WindowDetector, jitter: float) -> np.ndarray:
 
 def fitted(model: str, jitter: float) -> WindowDetector:
     torch.set_num_threads(1)
-    lstm = LSTMSettings(epochs=3, batch=50)
-    return fit_detector(model, normal(160, 0, jitter), FEATURES, window=4, seed=0, lstm=lstm)
+    fitting = Fitting(window=4, seed=0, lstm=LSTMSettings(epochs=3, batch=50))
+    return fit_detector(model, normal(160, 0, jitter), FEATURES, fitting)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from secmas.analytics.modelfile import load_model, malformed, save_model
+from secmas.analytics.modelfile import ModelFile, load_model, malformed, save_model
 from secmas.analytics.scoring import (
     DetectorInputError,
+    Fitting,
+    Progress,
     Scores,
     WindowDetector,
     check_features,
@@ -59,9 +61,6 @@ __all__ = [
 
 KIND = "autoencoder"
 """The model-file kind of a saved `Detector`."""
-
-Progress = Callable[[int, float, float | None], None]
-"""Called after each epoch with (epoch from 1, training loss, validation loss or None)."""
 
 INFERENCE_CHUNK = 4096
 """Windows per forward pass in batch scoring (bounds memory on long series)."""
@@ -243,6 +242,8 @@ class Detector(WindowDetector):
     """
 
     name = "lstm-ae"
+    kind = KIND
+    standing = 5
 
     def __init__(
         self,
@@ -307,6 +308,30 @@ class Detector(WindowDetector):
         errors = reconstruction_errors(trained.model, windows)
         detector.calibrate(errors, adaptive, training=series)
         return detector
+
+    @classmethod
+    def train(cls, values: np.ndarray, features: Sequence[str], fitting: Fitting) -> Detector:
+        """`fit` with the fitting's window, threshold, seed and network settings."""
+        settings = fitting.lstm
+        if fitting.note is not None:
+            fitting.note(f"training the LSTM autoencoder ({settings.epochs} epochs)")
+        return cls.fit(
+            values,
+            features,
+            window=fitting.window,
+            epochs=settings.epochs,
+            batch=settings.batch,
+            hidden=settings.hidden,
+            latent=settings.latent,
+            seed=fitting.seed,
+            percentile=fitting.percentile,
+            adaptive=fitting.adaptive,
+            progress=fitting.progress,
+        )
+
+    @classmethod
+    def restore(cls, stored: ModelFile) -> Detector:
+        return _rebuild(stored.config, stored.state, stored.extras)
 
     def _errors(self, series: np.ndarray) -> np.ndarray:
         windows = sliding(self.scaler.transform(series), self.window)

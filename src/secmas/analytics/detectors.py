@@ -40,35 +40,33 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
 
 from secmas.analytics.baselines import summary_features
 from secmas.analytics.matrixprofile import ab_join, self_join
-from secmas.analytics.modelfile import load_model, malformed, save_model
-from secmas.analytics.scoring import WindowDetector, check_features, check_series, stored_basics
+from secmas.analytics.modelfile import ModelFile, save_model
+from secmas.analytics.scoring import (
+    Fitting,
+    StoredBasics,
+    WindowDetector,
+    check_features,
+    check_series,
+    stored_basics,
+)
 from secmas.analytics.threshold import AdaptiveThreshold, StaticThreshold
 from secmas.analytics.windows import Scaler, sliding
 
 __all__ = [
-    "BASELINES",
-    "DETECTORS",
-    "KINDS",
+    "BaselineDetector",
     "DiscordDetector",
     "ForestDetector",
     "PCADetector",
     "RobustZDetector",
-    "load_detector",
 ]
-
-DetectorName = Literal["lstm-ae", "pca", "zscore", "iforest", "discord"]
-DETECTORS: tuple[DetectorName, ...] = ("lstm-ae", "pca", "zscore", "iforest", "discord")
-BASELINES: tuple[DetectorName, ...] = ("pca", "zscore", "iforest", "discord")
-Note = Callable[[str], None]
-"""Told what a detector is preparing (one line of text), for a progress display."""
 
 MAD_TO_SIGMA = 1.4826
 PCA_VARIANCE = 0.95
@@ -86,15 +84,67 @@ def _robust_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return median, scale
 
 
+def _thresholds(fitting: Fitting) -> tuple[StaticThreshold, AdaptiveThreshold]:
+    """Both thresholds at the fitting's percentile, to be calibrated."""
+    return StaticThreshold(fitting.percentile), AdaptiveThreshold(percentile=fitting.percentile)
+
+
+def _stored(
+    basics: StoredBasics,
+) -> tuple[StaticThreshold, AdaptiveThreshold, np.ndarray | None]:
+    """A model file's calibrated thresholds and per-feature limits, as constructors take them."""
+    return basics.static, basics.adaptive, basics.feature_limits
+
+
 def _tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
 
 
 class BaselineDetector(WindowDetector):
-    """A baseline: its parameters are arrays (model-file state) plus JSON settings."""
+    """A baseline: its parameters are arrays (model-file state) plus JSON settings.
 
-    kind: ClassVar[str] = ""
+    A plug-in's detector that is fitted without training a network is best one of these
+    too: it says how it is fitted (`fit`), what arrays define it (`state`) and how they
+    rebuild it (`rebuild`); fitting, calibration, saving and restoring are shared."""
+
     title: ClassVar[str] = ""
+    """What it is, in words (its `describe`)."""
+    preparing: ClassVar[str] = ""
+    """What its fitting does that takes a while, told to a progress display ('' nothing)."""
+
+    @classmethod
+    @abstractmethod
+    def fit(cls, series: np.ndarray, features: tuple[str, ...], fitting: Fitting) -> Self:
+        """The detector fitted on a checked normal series [T, F], not yet calibrated."""
+
+    @classmethod
+    @abstractmethod
+    def rebuild(
+        cls, basics: StoredBasics, arrays: dict[str, np.ndarray], config: dict[str, Any]
+    ) -> Self:
+        """The detector a model file's `state` arrays and `config` define."""
+
+    @classmethod
+    def train(cls, values: np.ndarray, features: Sequence[str], fitting: Fitting) -> Self:
+        names = check_features(features)
+        series = check_series(values, len(names), fitting.window)
+        if cls.preparing and fitting.note is not None:
+            fitting.note(cls.preparing)
+        detector = cls.fit(series, names, fitting)
+        detector.calibrate_on(series, fitting.adaptive)
+        return detector
+
+    def calibrate_on(self, series: np.ndarray, adaptive: AdaptiveThreshold | None) -> None:
+        """Calibrate both thresholds on the scores of the normal series' own windows (as
+        the autoencoder's)."""
+        scores, per_feature = self.evaluate(series)
+        self.calibrate(per_feature, adaptive, scores, training=series)
+
+    @classmethod
+    def restore(cls, stored: ModelFile) -> Self:
+        basics = stored_basics(stored.config, stored.extras)
+        arrays = {name: tensor.numpy().astype(np.float64) for name, tensor in stored.state.items()}
+        return cls.rebuild(basics, arrays, stored.config)
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
@@ -131,6 +181,7 @@ class RobustZDetector(BaselineDetector):
 
     name = "zscore"
     kind = "zscore"
+    standing = 1
     title = "robust z-score of levels and first differences (median/MAD)"
 
     def __init__(
@@ -148,13 +199,18 @@ class RobustZDetector(BaselineDetector):
         self.change = change
 
     @classmethod
-    def fit(
-        cls, series: np.ndarray, features: Sequence[str], window: int, percentile: float
-    ) -> RobustZDetector:
+    def fit(cls, series: np.ndarray, features: tuple[str, ...], fitting: Fitting) -> Self:
         changes = np.diff(series, axis=0)
         level, change = _robust_scale(series), _robust_scale(changes)
-        thresholds = StaticThreshold(percentile), AdaptiveThreshold(percentile=percentile)
-        return cls(features, window, level, change, *thresholds)
+        return cls(features, fitting.window, level, change, *_thresholds(fitting))
+
+    @classmethod
+    def rebuild(
+        cls, basics: StoredBasics, arrays: dict[str, np.ndarray], config: dict[str, Any]
+    ) -> Self:
+        level = arrays["level_median"], arrays["level_scale"]
+        change = arrays["change_median"], arrays["change_scale"]
+        return cls(basics.features, basics.window, level, change, *_stored(basics))
 
     @staticmethod
     def combine(per_feature: np.ndarray) -> np.ndarray:
@@ -185,6 +241,7 @@ class PCADetector(BaselineDetector):
 
     name = "pca"
     kind = "pca"
+    standing = 3
     title = "PCA reconstruction error (95 % of the variance of normal windows)"
 
     def __init__(
@@ -207,18 +264,24 @@ class PCADetector(BaselineDetector):
         self.components = components
 
     @classmethod
-    def fit(
-        cls, series: np.ndarray, features: Sequence[str], window: int, percentile: float
-    ) -> PCADetector:
+    def fit(cls, series: np.ndarray, features: tuple[str, ...], fitting: Fitting) -> Self:
         from sklearn.decomposition import PCA
 
+        window = fitting.window
         scaler = Scaler.fit(series)
         flat = sliding(scaler.transform(series), window).reshape(-1, window * series.shape[1])
         if len(flat) < 2:
             raise ValueError("PCA needs at least two training windows")
         pca = PCA(n_components=PCA_VARIANCE, svd_solver="full").fit(flat.astype(np.float64))
-        thresholds = StaticThreshold(percentile), AdaptiveThreshold(percentile=percentile)
-        return cls(features, window, scaler, pca.mean_, pca.components_, *thresholds)
+        return cls(features, window, scaler, pca.mean_, pca.components_, *_thresholds(fitting))
+
+    @classmethod
+    def rebuild(
+        cls, basics: StoredBasics, arrays: dict[str, np.ndarray], config: dict[str, Any]
+    ) -> Self:
+        scaler = Scaler(arrays["scaler_mean"], arrays["scaler_scale"])
+        head = basics.features, basics.window, scaler, arrays["centre"], arrays["components"]
+        return cls(*head, *_stored(basics))
 
     def _errors(self, series: np.ndarray) -> np.ndarray:
         windows = sliding(self.scaler.transform(series).astype(np.float64), self.window)
@@ -244,7 +307,9 @@ class ForestDetector(BaselineDetector):
 
     name = "iforest"
     kind = "iforest"
+    standing = 4
     title = "IsolationForest (scikit-learn, 100 trees) on window features"
+    preparing = f"growing {FOREST_TREES} isolation trees"
 
     def __init__(
         self,
@@ -267,16 +332,15 @@ class ForestDetector(BaselineDetector):
         self.forest = forest.fit(self._inputs(self.training))
 
     @classmethod
-    def fit(
-        cls,
-        series: np.ndarray,
-        features: Sequence[str],
-        window: int,
-        percentile: float,
-        seed: int = 0,
-    ) -> ForestDetector:
-        thresholds = StaticThreshold(percentile), AdaptiveThreshold(percentile=percentile)
-        return cls(features, window, series, seed, *thresholds)
+    def fit(cls, series: np.ndarray, features: tuple[str, ...], fitting: Fitting) -> Self:
+        return cls(features, fitting.window, series, fitting.seed, *_thresholds(fitting))
+
+    @classmethod
+    def rebuild(
+        cls, basics: StoredBasics, arrays: dict[str, np.ndarray], config: dict[str, Any]
+    ) -> Self:
+        head = basics.features, basics.window, arrays["training"], int(config["seed"])
+        return cls(*head, *_stored(basics))
 
     def _inputs(self, series: np.ndarray) -> np.ndarray:
         windows = sliding(self.scaler.transform(series), self.window)
@@ -306,7 +370,9 @@ class DiscordDetector(BaselineDetector):
 
     name = "discord"
     kind = "discord"
+    standing = 2
     title = "matrix-profile discords (AB-join against normal behaviour)"
+    preparing = "matrix profile of the normal series"
 
     def __init__(
         self,
@@ -330,14 +396,24 @@ class DiscordDetector(BaselineDetector):
             raise ValueError(f"discord reference distances must be {len(self.features)} > 0")
 
     @classmethod
-    def fit(
-        cls, series: np.ndarray, features: Sequence[str], window: int, percentile: float
-    ) -> DiscordDetector:
-        thresholds = StaticThreshold(percentile), AdaptiveThreshold(percentile=percentile)
-        detector = cls(features, window, series, np.ones(series.shape[1]), *thresholds)
+    def fit(cls, series: np.ndarray, features: tuple[str, ...], fitting: Fitting) -> Self:
+        ones = np.ones(series.shape[1])
+        detector = cls(features, fitting.window, series, ones, *_thresholds(fitting))
         distances = detector.self_join()
-        detector.reference = np.maximum(np.percentile(distances, percentile, axis=0), 1e-6)
+        detector.reference = np.maximum(np.percentile(distances, fitting.percentile, axis=0), 1e-6)
         return detector
+
+    @classmethod
+    def rebuild(
+        cls, basics: StoredBasics, arrays: dict[str, np.ndarray], config: dict[str, Any]
+    ) -> Self:
+        head = basics.features, basics.window, arrays["training"], arrays["reference"]
+        return cls(*head, *_stored(basics))
+
+    def calibrate_on(self, series: np.ndarray, adaptive: AdaptiveThreshold | None) -> None:
+        """Calibrate on the training windows' self-join distances: scored against the
+        normal series itself, each would find itself at distance 0."""
+        self.calibrate(self.self_join(), adaptive, training=series)
 
     @staticmethod
     def combine(per_feature: np.ndarray) -> np.ndarray:
@@ -362,79 +438,3 @@ class DiscordDetector(BaselineDetector):
 
     def state(self) -> dict[str, np.ndarray]:
         return {"training": self.training, "reference": self.reference}
-
-
-KINDS: dict[str, type[BaselineDetector]] = {
-    cls.kind: cls for cls in (RobustZDetector, PCADetector, ForestDetector, DiscordDetector)
-}
-"""Model-file kind → baseline class."""
-
-
-def fit_baseline(
-    name: str,
-    values: np.ndarray,
-    features: Sequence[str],
-    *,
-    window: int = 10,
-    percentile: float = 99.0,
-    seed: int = 0,
-    adaptive: AdaptiveThreshold | None = None,
-    note: Note | None = None,
-) -> BaselineDetector:
-    """Fit the named baseline on a normal series [T, F] and calibrate its thresholds on the
-    series' own windows (as the autoencoder's)."""
-    names = check_features(features)
-    series = check_series(values, len(names), window)
-    tell = note or (lambda _text: None)
-    detector: BaselineDetector
-    if name == "zscore":
-        detector = RobustZDetector.fit(series, names, window, percentile)
-    elif name == "pca":
-        detector = PCADetector.fit(series, names, window, percentile)
-    elif name == "iforest":
-        tell(f"growing {FOREST_TREES} isolation trees")
-        detector = ForestDetector.fit(series, names, window, percentile, seed)
-    elif name == "discord":
-        tell("matrix profile of the normal series")
-        detector = DiscordDetector.fit(series, names, window, percentile)
-    else:
-        raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
-    if isinstance(detector, DiscordDetector):
-        detector.calibrate(detector.self_join(), adaptive, training=series)
-    else:
-        scores, per_feature = detector.evaluate(series)
-        detector.calibrate(per_feature, adaptive, scores, training=series)
-    return detector
-
-
-def _rebuild(
-    kind: str, config: dict[str, Any], state: dict[str, torch.Tensor], extras: dict[str, Any]
-) -> BaselineDetector:
-    basics = stored_basics(config, extras)
-    arrays = {name: tensor.numpy().astype(np.float64) for name, tensor in state.items()}
-    head = basics.features, basics.window
-    rest = basics.static, basics.adaptive, basics.feature_limits
-    if kind == "zscore":
-        level = arrays["level_median"], arrays["level_scale"]
-        change = arrays["change_median"], arrays["change_scale"]
-        return RobustZDetector(*head, level, change, *rest)
-    if kind == "pca":
-        scaler = Scaler(arrays["scaler_mean"], arrays["scaler_scale"])
-        return PCADetector(*head, scaler, arrays["centre"], arrays["components"], *rest)
-    if kind == "iforest":
-        return ForestDetector(*head, arrays["training"], int(config["seed"]), *rest)
-    return DiscordDetector(*head, arrays["training"], arrays["reference"], *rest)
-
-
-def load_detector(path: str | os.PathLike[str]) -> WindowDetector:
-    """Any detector `detect fit` writes — the LSTM autoencoder or a baseline — by the kind
-    its model file records; ModelFileError names the file and the problem."""
-    from secmas.analytics.autoencoder import KIND, Detector
-
-    stored = load_model(path, (KIND, *KINDS))
-    if stored.kind == KIND:
-        return Detector.load(path)
-    try:
-        return _rebuild(stored.kind, stored.config, stored.state, stored.extras)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise malformed(path, stored.kind, exc) from None

@@ -126,7 +126,7 @@ def _read(path: Path) -> Any:
         raise not_torch from None
 
 
-def _check_header(path: Path, payload: Any, kinds: tuple[str, ...]) -> str:
+def _check_header(path: Path, payload: Any, kinds: tuple[str, ...] | None) -> str:
     if not isinstance(payload, dict):
         raise ModelFileError(
             f"{path} is not a secmas model file (it holds a {type(payload).__name__}, "
@@ -148,7 +148,9 @@ def _check_header(path: Path, payload: Any, kinds: tuple[str, ...]) -> str:
             f"({VERSION}): fit the model again"
         )
     found = payload.get("kind")
-    if found not in kinds:
+    if not isinstance(found, str) or not found:
+        raise ModelFileError(f"{path}: malformed model file (kind {found!r})")
+    if kinds is not None and found not in kinds:
         expected = " or ".join(repr(k) for k in kinds)
         raise ModelFileError(f"{path} holds a {found!r} model, expected {expected}")
     return str(found)
@@ -163,9 +165,9 @@ def _check_body(path: Path, payload: dict[str, Any]) -> None:
             raise ModelFileError(f"{path}: malformed model file (state {name!r} not a tensor)")
 
 
-def load_model(path: str | os.PathLike[str], kind: str | tuple[str, ...]) -> ModelFile:
-    """Read a model file of the given kind (or of any of several); ModelFileError names the
-    file and the problem."""
+def load_model(path: str | os.PathLike[str], kind: str | tuple[str, ...] | None) -> ModelFile:
+    """Read a model file of the given kind (or of any of several, or None: of any kind, for
+    the caller to dispatch on); ModelFileError names the file and the problem."""
     source = Path(path)
     payload = _read(source)
     found = _check_header(source, payload, (kind,) if isinstance(kind, str) else kind)

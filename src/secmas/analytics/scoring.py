@@ -8,15 +8,21 @@ score is compared with a threshold calibrated on the scores of normal windows
 `WindowDetector` holds that plumbing — column matching, batch and live scoring, thresholds,
 per-metric severity — so that every detector is scored, explained and thresholded alike;
 a subclass only says how a window's errors are computed.
+
+`WindowDetector` is also what a detector plug-in is: a distribution names its subclass
+under the `secmas.detectors` entry-point group (`secmas.analytics.registry`), as secmas
+names its own. The class says its name (the entry point's), the kind of model file it
+writes and reads back, where it stands in the benchmark, how it is fitted from a
+`Fitting` (`train`) and how a model file of its kind rebuilds it (`restore`).
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -29,11 +35,18 @@ from secmas.analytics.threshold import (
 )
 from secmas.analytics.windows import window_ends
 
+if TYPE_CHECKING:
+    from secmas.analytics.modelfile import ModelFile
+
 __all__ = [
     "FLAT_CAP",
     "FLAT_SHARE",
     "STILL_SPREAD",
     "DetectorInputError",
+    "Fitting",
+    "LSTMSettings",
+    "Note",
+    "Progress",
     "Scores",
     "StoredBasics",
     "ThresholdName",
@@ -55,6 +68,43 @@ STILL_SPREAD = 1e-4
 """A feature whose training values spread over less than this share of their level (of 1
 at least) had no variance: what moved was rounding noise (a virtual size of 30.0977 MB,
 now and then 30.0977001), and a spread measured on it would read a real step ×10⁸."""
+
+
+Note = Callable[[str], None]
+"""Told what a detector is preparing (one line of text), for a progress display."""
+Progress = Callable[[int, float, float | None], None]
+"""Called after each epoch of a trained network with (epoch from 1, training loss,
+validation loss or None)."""
+
+
+@dataclass(frozen=True)
+class LSTMSettings:
+    """The autoencoder's training settings (`002_…` Section IV by default)."""
+
+    epochs: int = 30
+    batch: int = 50
+    hidden: int = 32
+    latent: int = 16
+
+
+@dataclass(frozen=True)
+class Fitting:
+    """How a detector is fitted on a normal series: what every detector's `train` gets.
+
+    A detector uses what applies to it (a baseline has no epochs) and ignores the rest, so
+    that one request fits any installed detector by name."""
+
+    window: int = 10
+    """Time steps per window."""
+    percentile: float = 99.0
+    """The static threshold: this percentile of the training windows' scores."""
+    seed: int = 0
+    adaptive: AdaptiveThreshold | None = None
+    """The adaptive rule's window and k (None: the default rule at `percentile`)."""
+    lstm: LSTMSettings = field(default_factory=LSTMSettings)
+    """Sizes and schedule of a detector that trains a network."""
+    note: Note | None = None
+    progress: Progress | None = None
 
 
 class DetectorInputError(ValueError):
@@ -175,8 +225,14 @@ class WindowDetector(ABC):
     (`evaluate`, `evaluate_window`).
     """
 
-    name: str = ""
-    """The detector's name on the command line (`--model`)."""
+    name: ClassVar[str] = ""
+    """The detector's name on the command line (`--model`): its plug-in's name."""
+    kind: ClassVar[str] = ""
+    """The kind of model file it writes (`save`) and rebuilds itself from (`restore`)."""
+    standing: ClassVar[int | None] = None
+    """Its place in the side-by-side benchmark (benchmarks/results/detectors.md), 1 the
+    best: `--model auto` tries detectors in this order; None (not benchmarked) after
+    those that are, by name."""
 
     def __init__(
         self,
@@ -202,6 +258,19 @@ class WindowDetector(ABC):
             raise ValueError(f"{len(self.feature_limits)} feature limits for {len(self.features)}")
         self._live: dict[str, LiveThreshold] = {}
         self._last_limit: dict[str, float] = {}
+
+    # -- what a detector plug-in provides ----------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def train(cls, values: np.ndarray, features: Sequence[str], fitting: Fitting) -> Self:
+        """Fit on a normal series [T, F] and calibrate both thresholds on its windows;
+        ValueError (DetectorInputError for bad data) when it cannot be fitted."""
+
+    @classmethod
+    @abstractmethod
+    def restore(cls, stored: ModelFile) -> Self:
+        """The detector a model file of its `kind` holds; KeyError, TypeError, ValueError or
+        AttributeError when the file's content does not rebuild it."""
 
     # -- what a detector computes ------------------------------------------------------------
     @abstractmethod

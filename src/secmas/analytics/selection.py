@@ -1,20 +1,18 @@
-"""Fitting a detector by name, the default detector, and `auto`: choosing one per CNF.
+"""The default detector, and `auto`: choosing one of the installed detectors per CNF.
 
-`fit_detector` fits any detector of `secmas.analytics.detectors.DETECTORS` on a normal
-series — the LSTM autoencoder with the settings of `002_…` Section IV, or a baseline.
-
-`DEFAULT_DETECTOR` and `BENCHMARK_ORDER` are what the side-by-side evaluation of
-`benchmarks/bench_detection.py --detectors` (benchmarks/results/detectors.md: six public
-real labelled series from three packages, a synthetic one, the simulated and the recorded
-emulated CNF) found. The robust z-score of levels and first differences has the best mean
-rank by window F1 and is at least as good as the better of the two trivial references
-(itself and the matrix-profile discord) on most series, by window F1 and by the UCR rule.
-The discord comes next, though its mean rank is the worst: it is the z-score's
-complement, blind to level (z-normalised), and wins where the normal level drifts (Yahoo
-S5), which is what makes the z-score flag held-out normal data. PCA, IsolationForest and
-the LSTM autoencoder follow by mean rank (the autoencoder last: it costs the most); each
-beats both references somewhere (Shuttle, the synthetic ECG, the recorded CNF) but none
-on most series.
+`DEFAULT_DETECTOR` and the detectors' standings (`WindowDetector.standing`, the order
+`secmas.analytics.registry.benchmark_order` sorts the installed ones in) are what the
+side-by-side evaluation of `benchmarks/bench_detection.py --detectors`
+(benchmarks/results/detectors.md: six public real labelled series from three packages, a
+synthetic one, the simulated and the recorded emulated CNF) found. The robust z-score of
+levels and first differences has the best mean rank by window F1 and is at least as good
+as the better of the two trivial references (itself and the matrix-profile discord) on
+most series, by window F1 and by the UCR rule. The discord comes next, though its mean
+rank is the worst: it is the z-score's complement, blind to level (z-normalised), and wins
+where the normal level drifts (Yahoo S5), which is what makes the z-score flag held-out
+normal data. PCA, IsolationForest and the LSTM autoencoder follow by mean rank (the
+autoencoder last: it costs the most); each beats both references somewhere (Shuttle, the
+synthetic ECG, the recorded CNF) but none on most series.
 
 `choose_detector` (`--model auto`) combines that order with validation on the CNF's own
 held-out normal data, without any labelled attack:
@@ -29,7 +27,8 @@ held-out normal data, without any labelled attack:
    * level shift: 3·window steps moved by 3σ;
    * drift: a ramp from 0 to 5σ over 3·window steps, then back;
    each with a random sign (seeded);
-3. the candidates are tried in `BENCHMARK_ORDER`; each scores the validation series: its
+3. the candidates (by default every installed detector) are tried in the benchmark's
+   order, the detectors it did not rank after, by name; each scores the validation series: its
    false alarms on the held-out normal windows, and (reported, not deciding) its window
    F1, event recall and ROC-AUC on the injected events (`secmas.analytics.events`);
 4. the first candidate whose static threshold flags at most `FALSE_ALARM_BUDGET` of the
@@ -46,27 +45,23 @@ The `Selection` keeps every tried candidate's figures and says why the winner wo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from secmas.analytics.detectors import DETECTORS, Note, fit_baseline
 from secmas.analytics.events import NORMAL, rank_windows, score_events
-from secmas.analytics.scoring import WindowDetector, check_features, check_series
-from secmas.analytics.threshold import AdaptiveThreshold
+from secmas.analytics.registry import benchmark_order, detector_names, fit_detector
+from secmas.analytics.scoring import Fitting, WindowDetector, check_features, check_series
 
 __all__ = [
-    "BENCHMARK_ORDER",
     "DEFAULT_DETECTOR",
     "FALSE_ALARM_BUDGET",
     "INJECTIONS",
     "Candidate",
-    "LSTMSettings",
     "Selection",
     "choose_detector",
-    "fit_detector",
     "inject_anomalies",
 ]
 
@@ -77,67 +72,11 @@ VALIDATION_WINDOWS = 17
 """Validation rows per window length: 2·window of normal lead-in, then three events of
 3·window with 2·window of normal after each (one spike, one level shift, one drift)."""
 FIT_WINDOWS = 10
-BENCHMARK_ORDER: tuple[str, ...] = ("zscore", "discord", "pca", "iforest", "lstm-ae")
-"""The detectors by their standing in benchmarks/results/detectors.md (module docstring)."""
-DEFAULT_DETECTOR = BENCHMARK_ORDER[0]
+DEFAULT_DETECTOR = "zscore"
+"""The detector `detect fit` fits unless told otherwise: the benchmark's best (module
+docstring)."""
 FALSE_ALARM_BUDGET = 0.03
 """The share of held-out normal windows a candidate may flag and still be chosen."""
-Progress = Callable[[int, float, float | None], None]
-
-
-@dataclass(frozen=True)
-class LSTMSettings:
-    """The autoencoder's training settings (`002_…` Section IV by default)."""
-
-    epochs: int = 30
-    batch: int = 50
-    hidden: int = 32
-    latent: int = 16
-
-
-def fit_detector(
-    name: str,
-    values: np.ndarray,
-    features: Sequence[str],
-    *,
-    window: int = 10,
-    percentile: float = 99.0,
-    seed: int = 0,
-    lstm: LSTMSettings | None = None,
-    adaptive: AdaptiveThreshold | None = None,
-    progress: Progress | None = None,
-    note: Note | None = None,
-) -> WindowDetector:
-    """Fit the named detector (`DETECTORS`, not "auto") on a normal series [T, F]."""
-    if name != "lstm-ae":
-        return fit_baseline(
-            name,
-            values,
-            features,
-            window=window,
-            percentile=percentile,
-            seed=seed,
-            adaptive=adaptive,
-            note=note,
-        )
-    from secmas.analytics.autoencoder import Detector
-
-    settings = lstm or LSTMSettings()
-    if note is not None:
-        note(f"training the LSTM autoencoder ({settings.epochs} epochs)")
-    return Detector.fit(
-        values,
-        features,
-        window=window,
-        epochs=settings.epochs,
-        batch=settings.batch,
-        hidden=settings.hidden,
-        latent=settings.latent,
-        seed=seed,
-        percentile=percentile,
-        adaptive=adaptive,
-        progress=progress,
-    )
 
 
 def _sigma(values: np.ndarray) -> np.ndarray:
@@ -227,6 +166,8 @@ class Selection:
     candidates: tuple[Candidate, ...]
     validation_steps: int
     events: int
+    order: tuple[str, ...]
+    """The installed detectors in the benchmark's order (`benchmark_order`)."""
 
     @property
     def reason(self) -> str:
@@ -237,7 +178,7 @@ class Selection:
             f"{c.name} {'not fitted' if c.error else f'{c.false_alarm_share:.0%}'}" for c in passed
         )
         why = (
-            f"the first in the benchmark's order ({', '.join(BENCHMARK_ORDER)}) to flag at "
+            f"the first in the benchmark's order ({', '.join(self.order)}) to flag at "
             f"most {FALSE_ALARM_BUDGET:.0%}"
             if best.within_budget
             else f"none flagged at most {FALSE_ALARM_BUDGET:.0%}; the fewest false alarms"
@@ -256,7 +197,7 @@ class Selection:
             "validation_steps": self.validation_steps,
             "injected_events": self.events,
             "false_alarm_budget": FALSE_ALARM_BUDGET,
-            "order": list(BENCHMARK_ORDER),
+            "order": list(self.order),
             "injections": {
                 "spike_sigma": SPIKE_SIGMA,
                 "level_shift_sigma": SHIFT_SIGMA,
@@ -271,11 +212,11 @@ def _try(
     fit_part: np.ndarray,
     features: tuple[str, ...],
     validation: tuple[np.ndarray, np.ndarray],
-    options: dict[str, Any],
+    fitting: Fitting,
 ) -> Candidate:
     began = time.perf_counter()
     try:
-        detector = fit_detector(name, fit_part, features, **options)
+        detector = fit_detector(name, fit_part, features, fitting)
         scores = detector.score(validation[0])
     except ValueError as exc:
         return Candidate(name, 0.0, 0.0, 0, 0, None, time.perf_counter() - began, str(exc))
@@ -292,20 +233,23 @@ def choose_detector(
     values: np.ndarray,
     features: Sequence[str],
     *,
-    candidates: Sequence[str] = BENCHMARK_ORDER,
-    window: int = 10,
-    percentile: float = 99.0,
-    seed: int = 0,
-    lstm: LSTMSettings | None = None,
-    note: Note | None = None,
-    progress: Progress | None = None,
+    candidates: Sequence[str] | None = None,
+    fitting: Fitting | None = None,
 ) -> tuple[WindowDetector, Selection]:
-    """Choose a detector for a normal series [T, F] (module docstring) and fit it on the
-    whole series; ValueError when the series is too short or no candidate can be fitted."""
+    """Choose a detector for a normal series [T, F] among `candidates` (default: every
+    installed detector; module docstring) and fit it on the whole series as `fitting`
+    says; ValueError when a candidate is not installed, the series is too short or no
+    candidate can be fitted."""
     names = check_features(features)
-    unknown = [c for c in candidates if c not in DETECTORS]
-    if unknown or not candidates:
-        raise ValueError(f"unknown candidates {unknown}; choose from {', '.join(DETECTORS)}")
+    fitting = fitting or Fitting()
+    window = fitting.window
+    installed = detector_names()
+    wanted = installed if candidates is None else tuple(candidates)
+    unknown = [c for c in wanted if c not in installed]
+    if unknown or not wanted:
+        raise ValueError(
+            f"unknown candidates {unknown}; the installed detectors are {', '.join(installed)}"
+        )
     series = check_series(values, len(names), window)
     held = max(int(np.ceil(len(series) * VALIDATION_SHARE)), VALIDATION_WINDOWS * window)
     split = len(series) - held
@@ -317,15 +261,15 @@ def choose_detector(
             f"got {len(series)}"
         )
     fit_part = series[:split]
-    validation = inject_anomalies(series[split:], _sigma(fit_part), window, seed)
+    validation = inject_anomalies(series[split:], _sigma(fit_part), window, fitting.seed)
     events = int(np.sum(validation[1][1:] != validation[1][:-1]) + 1) // 2
-    options: dict[str, Any] = {"window": window, "percentile": percentile, "seed": seed}
-    tell = note or (lambda _text: None)
+    quiet = replace(fitting, note=None, progress=None)
+    tell = fitting.note or (lambda _text: None)
+    order = benchmark_order()
     results: list[Candidate] = []
-    for name in sorted(set(candidates), key=BENCHMARK_ORDER.index):
+    for name in benchmark_order(wanted):
         tell(f"auto: validating {name}")
-        extra = {"lstm": lstm} if name == "lstm-ae" else {}
-        results.append(_try(name, fit_part, names, validation, options | extra))
+        results.append(_try(name, fit_part, names, validation, quiet))
         found = results[-1]
         tell(f"auto: {name}: {found.false_alarm_share:.1%} of held-out normal windows flagged")
         if found.within_budget:
@@ -334,9 +278,7 @@ def choose_detector(
     if not usable:
         problems = "; ".join(f"{c.name}: {c.error}" for c in results)
         raise ValueError(f"no candidate detector could be fitted ({problems})")
-    best = min(usable, key=lambda c: (c.false_alarm_share, BENCHMARK_ORDER.index(c.name)))
-    selection = Selection(best.name, tuple(results), len(series) - split, events)
+    best = min(usable, key=lambda c: (c.false_alarm_share, order.index(c.name)))
+    selection = Selection(best.name, tuple(results), len(series) - split, events, order)
     tell(f"auto: fitting {best.name} on all {len(series)} normal rows")
-    extra = {"lstm": lstm, "progress": progress} if best.name == "lstm-ae" else {}
-    detector = fit_detector(best.name, series, names, note=note, **options, **extra)
-    return detector, selection
+    return fit_detector(best.name, series, names, fitting), selection

@@ -71,15 +71,17 @@ def detector_choice(value: str | None, recording: Path | None = None) -> Detecto
     """A detector name or model file, and a recording, as the real CNF's detector: one to
     train on the recording (default the shipped one) and the run's warm-up, or a model
     file to use as it is."""
-    from secmas.analytics.detectors import DETECTORS
+    from secmas.analytics.registry import detector_names
     from secmas.pipeline.cnf_emulated import DetectorChoice
 
     recorded = {} if recording is None else {"recording": recording}
-    if value is None or value in DETECTORS:
-        return DetectorChoice(model=value or "zscore", **recorded)
+    installed = detector_names()
+    if value is None or value in installed:
+        return DetectorChoice(model=value or DetectorChoice.model, **recorded)
     path = Path(value)
     if not path.is_file():
         raise RunInputError(
-            f"{value}: neither a detector ({', '.join(DETECTORS)}) nor a file", option="detector"
+            f"{value}: neither an installed detector ({', '.join(installed)}) nor a file",
+            option="detector",
         )
     return DetectorChoice(file=path, **recorded)

@@ -1,9 +1,9 @@
 """`secmas detect fit`, `score`, `train` and `dataset`: anomaly detection on CNF metrics
 with the LSTM autoencoder of `002_…` (Section IV) or a baseline.
 
-`fit` trains a detector (`--model lstm-ae|pca|zscore|iforest|discord|auto`, see
-`secmas.analytics.detectors` and `secmas.analytics.selection`; by default the robust z-score,
-the winner of benchmarks/results/detectors.md) on a CSV of normal behaviour
+`fit` trains a detector (`--model NAME|auto`: any installed detector plug-in, see
+`secmas.analytics.registry`, or auto, see `secmas.analytics.selection`; by default the
+robust z-score, the winner of benchmarks/results/detectors.md) on a CSV of normal behaviour
 (one column per metric) and writes the model file, which records the detector; it refuses
 columns that look like ground truth (named like a label, or all 0/1) unless `--columns`
 names the columns to train on, and columns that hold one value in every row. `score`
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from secmas.analytics.selection import DEFAULT_DETECTOR
 from secmas.cli.arguments import (
     SEED_RANGE,
     ForceFileOption,
@@ -39,6 +40,7 @@ from secmas.cli.arguments import (
     QuietOption,
     check_new_files,
     check_readable,
+    clip,
     parse_seed,
 )
 from secmas.cli.grammar import Typer
@@ -71,16 +73,29 @@ detect_app = Typer(
 )
 
 
-class ModelChoice(StrEnum):
-    """Which detector `detect fit` trains: one of `DETECTORS` (a test keeps the two lists
-    one), or auto."""
+AUTO = "auto"
+"""`--model auto`: choose among the installed detectors (`secmas.analytics.selection`)."""
 
-    lstm_ae = "lstm-ae"
-    pca = "pca"
-    zscore = "zscore"
-    iforest = "iforest"
-    discord = "discord"
-    auto = "auto"
+
+def parse_model(given: str) -> str:
+    """`--model` as given: an installed detector (read from the registry when the command
+    runs, so one installed since is taken) or auto; refused naming the installed ones."""
+    from secmas.analytics.registry import detector_names
+
+    installed = detector_names()
+    if given != AUTO and given not in installed:
+        raise typer.BadParameter(
+            f"no detector {clip(given, 40)!r} is installed (installed: "
+            f"{', '.join(installed) or 'none'}; or {AUTO})"
+        )
+    return given
+
+
+def _model_metavar() -> str:
+    """The `--model` choices: the detectors installed when the command line is built."""
+    from secmas.analytics.registry import detector_names
+
+    return "[" + "|".join((*detector_names(), AUTO)) + "]"
 
 
 class ThresholdChoice(StrEnum):
@@ -121,15 +136,16 @@ def fit(
     csv: CsvOption,
     out: Annotated[Path, _out_option("model file to write")],
     model: Annotated[
-        ModelChoice,
+        str,
         typer.Option(
-            metavar="[" + "|".join(m.value for m in ModelChoice) + "]",
-            help="the detector: zscore (the default: the best on benchmarks/results/"
-            "detectors.md), lstm-ae (002_…'s), another baseline, or auto (the first in the "
-            "benchmark's order that keeps its false alarms on held-out normal rows within "
-            "3 %)",
+            parser=parse_model,
+            metavar=_model_metavar(),
+            help="an installed detector: zscore (the default: the best on benchmarks/results/"
+            "detectors.md), lstm-ae (002_…'s), another baseline or a plug-in's, or auto (the "
+            "first in the benchmark's order that keeps its false alarms on held-out normal "
+            "rows within 3 %)",
         ),
-    ] = ModelChoice.zscore,
+    ] = DEFAULT_DETECTOR,
     columns: Annotated[
         str | None,
         typer.Option(
@@ -142,7 +158,7 @@ def fit(
         str | None,
         typer.Option(
             metavar="NAMES",
-            help="with --model auto: comma-separated detectors to try (default: all)",
+            help="with --model auto: comma-separated detectors to try (default: all installed)",
         ),
     ] = None,
     window: Annotated[int, typer.Option(min=1, metavar="N", help="time steps per window")] = 10,
@@ -187,7 +203,7 @@ def fit(
 def _fit(
     csv: Path,
     out: Path,
-    model: ModelChoice,
+    model: str,
     columns: str | None,
     candidates: str | None,
     window: int,
@@ -199,7 +215,7 @@ def _fit(
 ) -> None:
     from secmas.analytics.csvdata import CSVDataError, check_rows
 
-    tried = _candidates(candidates) if model is ModelChoice.auto else ()
+    tried = _candidates(candidates) if model == AUTO else ()
     series = _read(csv)
     values, features = _training_columns(csv, series, columns)
     _refuse_constant(csv, values, features, named=columns is not None)
@@ -208,28 +224,27 @@ def _fit(
         check_rows(csv, rows, window)
     except CSVDataError as exc:
         raise fail(str(exc)) from None
-    from secmas.analytics.selection import LSTMSettings, choose_detector, fit_detector
+    from secmas.analytics.registry import fit_detector
+    from secmas.analytics.scoring import Fitting, LSTMSettings
+    from secmas.analytics.selection import choose_detector
 
     say(f"{csv}: {rows} rows of {len(features)} metrics ({', '.join(features)})")
-    lstm = LSTMSettings(**sizes)
     epochs = sizes["epochs"]
 
     def progress(epoch: int, train: float, validation: float | None) -> None:
         held = "" if validation is None else f"  validation MAE {validation:.4f}"
         detail(f"epoch {epoch:>3}/{epochs}  train MAE {train:.4f}{held}")
 
-    options = {"window": window, "percentile": percentile, "seed": seed, "lstm": lstm}
+    fitting = Fitting(window, percentile, seed, None, LSTMSettings(**sizes), say, progress)
     selection = None
     started = time.perf_counter()
     try:
-        if model is ModelChoice.auto:
+        if model == AUTO:
             detector, selection = choose_detector(
-                values, features, candidates=tried, note=say, progress=progress, **options
+                values, features, candidates=tried, fitting=fitting
             )
         else:
-            detector = fit_detector(
-                model.value, values, features, progress=progress, note=say, **options
-            )
+            detector = fit_detector(model, values, features, fitting)
     except ValueError as exc:
         raise fail(f"{csv}: {exc}") from None
     elapsed = time.perf_counter() - started
@@ -329,9 +344,11 @@ def _refuse_constant(
 
 
 def _candidates(text: str | None) -> tuple[str, ...]:
-    """The detectors `--model auto` tries, checked against `ModelChoice` (whose names are
-    `DETECTORS` and auto) so that a typo is refused before torch is imported."""
-    detectors = tuple(m.value for m in ModelChoice if m is not ModelChoice.auto)
+    """The detectors `--model auto` tries, checked against the installed ones so that a
+    typo is refused before torch is imported."""
+    from secmas.analytics.registry import detector_names
+
+    detectors = detector_names()
     if text is None:
         return detectors
     wanted = tuple(c.strip() for c in text.split(",") if c.strip())
@@ -339,7 +356,7 @@ def _candidates(text: str | None) -> tuple[str, ...]:
     if unknown or not wanted:
         raise fail(
             f"--candidates: unknown {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(detectors)}"
+            f"the installed detectors are {', '.join(detectors)}"
         )
     return wanted
 
@@ -401,8 +418,8 @@ def _score(
     csv: Path, model: Path, out: Path | None, threshold: ThresholdChoice, top: int, as_json: bool
 ) -> None:
     from secmas.analytics.csvdata import CSVDataError, check_rows, write_scores
-    from secmas.analytics.detectors import load_detector
     from secmas.analytics.modelfile import ModelFileError
+    from secmas.analytics.registry import load_detector
     from secmas.analytics.scoring import DetectorInputError
 
     try:

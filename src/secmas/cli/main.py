@@ -435,8 +435,9 @@ def demo(
             "--detector",
             metavar="NAME|FILE",
             help="with --scenario cnf-attack --dataplane emulated: the loop's detector, "
-            "trained on the normal recording and the run's warm-up (zscore, the default; "
-            "lstm-ae, pca, iforest, discord) or a model file of `secmas detect fit`",
+            "trained on the normal recording and the run's warm-up (zscore, the default, or "
+            "another installed detector: `secmas detect fit --help` lists them) or a model "
+            "file of `secmas detect fit`",
         ),
     ] = None,
     recording: Annotated[

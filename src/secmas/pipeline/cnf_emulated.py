@@ -30,19 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
-from secmas.analytics.autoencoder import Detector
 from secmas.analytics.cnfloop import step_labels
 from secmas.analytics.cnftelemetry import CNFTelemetry, MetricFrame
 from secmas.analytics.csvdata import CSVDataError, read_recording, shipped_normal_recording
 from secmas.analytics.datasets import LabelledSeries
 from secmas.analytics.decision import TRAFFIC_FEATURES
-from secmas.analytics.detectors import BASELINES, fit_baseline, load_detector
 from secmas.analytics.events import NORMAL
 from secmas.analytics.freshness import start_fill
 from secmas.analytics.modelfile import ModelFileError
 from secmas.analytics.prometheus import PrometheusClient
 from secmas.analytics.promserver import PrometheusServer, prometheus_binary
-from secmas.analytics.scoring import DetectorInputError, WindowDetector
+from secmas.analytics.registry import detector_names, fit_detector, load_detector
+from secmas.analytics.scoring import DetectorInputError, Fitting, LSTMSettings, WindowDetector
 from secmas.interrupt import terminate_as_interrupt
 from secmas.network.dataplane.cnf import METRICS as METRIC_NAMES
 from secmas.network.emulation.cnfattacks import AttackSettings, CNFAttacker, stress_ng
@@ -82,7 +81,7 @@ class CNFRunSettings:
 
 @dataclass(frozen=True)
 class DetectorChoice:
-    """The real CNF's detector: `model` (a baseline or lstm-ae) trained on the normal
+    """The real CNF's detector: `model` (an installed detector) trained on the normal
     rows of `recording` (by default the package's normal recording)
     and the run's warm-up, or the model file `file` as it is (its window replaces
     `window`)."""
@@ -97,9 +96,10 @@ class DetectorChoice:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.model not in ("lstm-ae", *BASELINES):
+        installed = detector_names()
+        if self.model not in installed:
             raise RunError(
-                f"unknown detector {self.model!r}; choose from lstm-ae, {', '.join(BASELINES)}"
+                f"no detector {self.model!r} is installed (installed: {', '.join(installed)})"
             )
         if self.window < 2:
             raise RunError(f"a detector window of {self.window} step; needs ≥ 2")
@@ -316,24 +316,15 @@ def at_levels_of(recorded: np.ndarray, own: np.ndarray) -> np.ndarray:
 
 
 def train(values: np.ndarray, choice: DetectorChoice) -> WindowDetector:
-    """`choice.model` trained on normal rows [N, F] (METRIC_NAMES order)."""
+    """`choice.model` trained on normal rows [N, F] (METRIC_NAMES order): a network with
+    the seed's settings (20 % validation, 99th percentile) and the choice's epochs and
+    batch."""
     import torch
 
     torch.set_num_threads(1)
-    if choice.model != "lstm-ae":
-        return fit_baseline(
-            choice.model, values, METRIC_NAMES, window=choice.window, seed=choice.seed
-        )
-    return Detector.fit(
-        values,
-        METRIC_NAMES,
-        window=choice.window,
-        epochs=choice.epochs,
-        batch=choice.batch,
-        validation=0.2,
-        seed=choice.seed,
-        percentile=99.0,
-    )
+    lstm = LSTMSettings(epochs=choice.epochs, batch=choice.batch)
+    fitting = Fitting(window=choice.window, seed=choice.seed, lstm=lstm)
+    return fit_detector(choice.model, values, METRIC_NAMES, fitting)
 
 
 def write_recording(
