@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,51 @@ def test_release_of_something_neither_a_wheel_nor_a_package_exits_2(tmp_path: Pa
         result = runner.invoke(app, ["wrap", str(artifact), "--release", "--version", "1"])
         assert result.exit_code == 2, result.output
         assert f"{artifact}: a release is a wheel file or a package directory" in result.output
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The test's plug-in distribution installed on the import path."""
+    from tests.security.plugin_install import install
+
+    from secmas import plugins
+
+    site = install(tmp_path / "site-packages").site
+    monkeypatch.syspath_prepend(str(site))
+    plugins.rescan()
+    yield site
+    monkeypatch.undo()
+    plugins.rescan()
+
+
+def test_a_plugin_distribution_is_wrapped_into_the_release_store(
+    plugin_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from secmas.trust.distribution import trusted_plugins
+
+    monkeypatch.delenv("SECMAS_RELEASES")
+    result = runner.invoke(app, ["wrap", "examples-scrub", "--plugin"])
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert "secmas-plugin:examples-scrub 0.1: 6 files, root" in printed
+    store = tmp_path / "home" / "releases.db"
+    assert "stored the plug-in secmas-plugin:examples-scrub 0.1 and this install's" in printed
+    assert f"allow-list in {store}" in printed
+    (reference,) = trusted_plugins().references
+    assert reference.manifest.image == "secmas-plugin:examples-scrub"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope", "--plugin"], "no installed distribution 'nope' provides a secmas plug-in"),
+        (["examples-scrub", "--plugin", "--release"], "--release wraps the secmas package"),
+        (["examples-scrub", "--plugin", "--version", "2"], "no --image, --version"),
+    ],
+)
+def test_a_plugin_that_cannot_be_wrapped_exits_2(
+    plugin_site: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["wrap", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output

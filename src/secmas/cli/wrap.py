@@ -3,7 +3,9 @@
 `wrap` measures an agent (ELF binary, Python package or module), signs the reference
 manifest and optionally stores it in the reference repository; with `--release` it wraps
 a release of an agent package (a wheel or the package directory) once, into the release
-store every run checks the installed package against (`secmas.trust.release`). `verify`
+store every run checks the installed package against (`secmas.trust.release`); with
+`--plugin` it wraps an installed plug-in distribution, named, into the same store
+(`secmas.trust.distribution`). `verify`
 checks an artifact against a manifest signed by a key it trusts: `--trusted-key`, or else
 this host's SECaaS key (the one `wrap` signs the repository's manifests with); a manifest
 that merely carries a valid signature by whatever key it names is refused. Exit codes as
@@ -46,7 +48,14 @@ ArtifactArgument = Annotated[
 
 
 def wrap_artifact(
-    artifact: ArtifactArgument,
+    artifact: Annotated[
+        Path,
+        typer.Argument(
+            metavar="ARTIFACT",
+            help="ELF binary, Python package directory or .py file; with --plugin, the name"
+            " of an installed plug-in distribution",
+        ),
+    ],
     out: Annotated[
         Path | None,
         typer.Option(
@@ -94,12 +103,29 @@ def wrap_artifact(
             " $SECMAS_HOME/releases.db) that every run checks the installed package against",
         ),
     ] = False,
+    plugin: Annotated[
+        bool,
+        typer.Option(
+            "--plugin",
+            help="wrap the installed plug-in distribution ARTIFACT names (one providing a"
+            " secmas.* entry point), file by file, and keep it in the release store that"
+            " every run checks it against",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Measure an agent, print what was measured and write its signed reference manifest.
 
     Example: secmas wrap /usr/bin/ls -o ls.manifest.json --repository refs.db
-    Example: secmas wrap dist/secmas-0.1.0-py3-none-any.whl --release"""
+    Example: secmas wrap dist/secmas-0.1.0-py3-none-any.whl --release
+    Example: secmas wrap examples-scrub --plugin"""
+    from secmas.plugins import PluginError
+    from secmas.trust.distribution import (
+        PluginTrustError,
+        plugin_distribution,
+        store_plugin,
+        wrap_distribution,
+    )
     from secmas.trust.keys import KeyFileError, load_private_key, signing_key
     from secmas.trust.manifest import ManifestError
     from secmas.trust.release import ReleaseError, store_release
@@ -107,17 +133,34 @@ def wrap_artifact(
     from secmas.trust.sitelist import AllowListError
     from secmas.trust.wrap import ArtifactError, wrap
 
-    target = out if out is not None or release else Path(f"{artifact.name}.manifest.json")
+    if release and plugin:
+        raise fail("--release wraps the secmas package, --plugin a plug-in: give one")
+    if plugin and (image is not None or version is not None):
+        raise fail("--plugin names its reference by the distribution: no --image, --version")
+    stored = release or plugin
+    target = out if out is not None or stored else Path(f"{artifact.name}.manifest.json")
     check_new_files(force, ("--out", target))
     with json_mode(as_json):
         try:
             secret = load_private_key(key) if key is not None else signing_key()
             if release:
                 manifest = _wrap_release(artifact, secret, image, version)
+            elif plugin:
+                manifest = wrap_distribution(plugin_distribution(str(artifact)), secret)
             else:
                 manifest = wrap(artifact, secret, image, version)
-            releases = store_release(manifest, secret) if release else None
-        except (KeyFileError, ArtifactError, ReleaseError, RepositoryError, AllowListError) as exc:
+            releases = None
+            if stored:
+                releases = (store_release if release else store_plugin)(manifest, secret)
+        except (
+            KeyFileError,
+            ArtifactError,
+            ReleaseError,
+            RepositoryError,
+            AllowListError,
+            PluginError,
+            PluginTrustError,
+        ) as exc:
             raise fail(str(exc)) from None
         if not as_json:
             _print_measurement(manifest)
@@ -128,8 +171,9 @@ def wrap_artifact(
                 raise fail(str(exc)) from None
             say(f"wrote {target}")
         if releases is not None:
+            what = "release" if release else "plug-in"
             say(
-                f"stored the release {manifest.image} {manifest.version} and this install's"
+                f"stored the {what} {manifest.image} {manifest.version} and this install's"
                 f" platform allow-list in {releases}"
             )
         if repository is not None:
@@ -203,6 +247,8 @@ def _print_measurement(manifest: ReferenceManifest) -> None:
             table.add_row(name, state)
         console.print(table)
         parts = f"{len(manifest.entries)} sections"
+    elif manifest.kind == "distribution":
+        parts = f"{len(manifest.entries)} files"
     else:
         modules = sum(":" not in key for key in manifest.entries)
         parts = f"{modules} modules, {len(manifest.entries) - modules} functions"

@@ -66,6 +66,7 @@ from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
 from secmas.transport.bus import Bus
 from secmas.transport.nats import NatsBus
+from secmas.trust.distribution import installed_plugins
 from secmas.trust.enrolment import CREDENTIAL_ENV, Credential, EnrolmentError
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.image import RuntimeImage
@@ -121,11 +122,13 @@ class AgentConfig:
 
 
 def self_image() -> RuntimeImage:
-    """What this process measures when challenged: the `secmas` package it runs. The
-    layout (which modules and functions) comes from the files; the digests SECaaS
-    compares with come from SECaaS's own wrapping, never from here."""
+    """What this process measures when challenged: the `secmas` package it runs and the
+    plug-in distributions installed beside it. The layout (which modules and functions,
+    which plug-in files) comes from the files; the digests SECaaS compares with come from
+    SECaaS's own wrapping, never from here."""
     root = Path(secmas.__file__).parent
-    return RuntimeImage.of(wrap(root, Ed25519PrivateKey.generate()), root)
+    plugins = tuple(installed_plugins().values())
+    return RuntimeImage.of(wrap(root, Ed25519PrivateKey.generate()), root, plugins)
 
 
 @dataclass

@@ -9,7 +9,7 @@ of its own, a native executable, or an OCI image (`secmas.deploy.imagewrap`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import secmas
 from secmas.pipeline.mlfo import AGENT_IMAGE
 from secmas.trust.attestation import Measurement
+from secmas.trust.distribution import PluginTrust, trusted_plugins
 from secmas.trust.image import NativeImage, RuntimeImage
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.release import installed_release
@@ -33,12 +34,17 @@ class WrappedImage:
 
     manifest: ReferenceManifest
     runtime: RuntimeImage | NativeImage
+    plugins: PluginTrust = field(default_factory=PluginTrust)
+    """The plug-in distributions its agents run beside it, each with its reference."""
 
     @cached_property
     def reference(self) -> Measurement:
         """What a genuine agent running this image measures (once per image: the manifest
         is immutable, and every agent placed on the image expects the same)."""
-        return self.runtime.reference(self.manifest)
+        own = self.runtime.reference(self.manifest)
+        if not self.plugins.references:
+            return own
+        return Measurement.of({**dict(own.parts), **self.plugins.parts()})
 
 
 def wrap_agent_image(
@@ -65,11 +71,17 @@ def wrap_native_image(
 
 def secmas_image(_run_key: Ed25519PrivateKey, repository: ReferenceRepository) -> WrappedImage:
     """The image every in-process agent runs: the `secmas` package itself, as SECaaS
-    released it. Its reference is the signed release reference, made once (not by this
-    run's key, `secmas.trust.release`); an installed package that differs fails the step."""
+    released it, with the installed plug-in distributions. Its reference is the signed
+    release reference, made once (not by this run's key, `secmas.trust.release`), and each
+    plug-in's signed reference (`secmas.trust.distribution`); an installed package or
+    plug-in that differs, or a plug-in never signed, fails the step."""
     root = Path(secmas.__file__).parent
     release = installed_release(root, f"{AGENT_IMAGE}:secmas", secmas.__version__)
     if release.first_use:
         logger.warning("release reference of secmas %s made on first use", secmas.__version__)
+    plugins = trusted_plugins()
+    if (notice := plugins.notice()) is not None:
+        logger.warning(notice)
     repository.put(release.manifest, replace=True)
-    return WrappedImage(release.manifest, RuntimeImage.of(release.manifest, root))
+    runtime = RuntimeImage.of(release.manifest, root, plugins.distributions)
+    return WrappedImage(release.manifest, runtime, plugins)

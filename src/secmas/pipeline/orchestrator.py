@@ -843,5 +843,6 @@ class Orchestrator:
             channel=channel,
             external=None if self.external is None else self.external.report(),
             image=self.image.manifest,
+            plugins=self.image.plugins,
         )
         return trust_report(records, now)

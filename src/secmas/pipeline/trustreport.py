@@ -10,7 +10,7 @@ same keys, and a ledger URL that carries credentials is shown without it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.ledger.connection import Contracts, Ledger
@@ -19,6 +19,7 @@ from secmas.scenario.model import Security
 from secmas.transport.address import redact_userinfo
 from secmas.trust.chain import ChainEntry
 from secmas.trust.deadlines import round_trip_summary
+from secmas.trust.distribution import PluginTrust
 from secmas.trust.epochs import EpochPush
 from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
@@ -58,6 +59,8 @@ class TrustRecords:
     external: dict[str, Any] | None
     """The host measurers' report (None without measurement from outside)."""
     image: ReferenceManifest
+    plugins: PluginTrust = field(default_factory=PluginTrust)
+    """The plug-in distributions the agents ran, and how each was trusted."""
 
 
 def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
@@ -82,6 +85,7 @@ def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
             "root": image.root,
             "entries": len(image.entries),
         },
+        "plugins": r.plugins.report(),
         "agents": {
             agent: {
                 "account": account,

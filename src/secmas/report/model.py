@@ -262,6 +262,25 @@ class Funding(_Record):
     left_wei: int = Field(description="left on the agents' accounts: below a transfer's fee")
 
 
+class TrustedPlugin(_Record):
+    name: str = Field(description="the plug-in distribution")
+    version: str
+    root: str = Field(description="the root of its files' digests its agents measured against")
+    files: int
+    reference: Literal["signed", "working tree"] = Field(
+        description="signed by SECaaS (`secmas wrap NAME --plugin`), or its working tree"
+        " trusted as found (SECMAS_TRUST_WORKING_TREE)"
+    )
+
+
+class TrustedPlugins(_Record):
+    working_tree: bool = Field(
+        default=False,
+        description="SECMAS_TRUST_WORKING_TREE was set: plug-ins were trusted as found",
+    )
+    distributions: list[TrustedPlugin] = Field(default_factory=list)
+
+
 class Trust(_Record):
     """The trust layer, with the same keys whatever the agents' placement
     (`secmas.pipeline.trustreport`)."""
@@ -270,6 +289,10 @@ class Trust(_Record):
     ledger: str | None
     contracts: dict[str, str]
     image: Object = Field(default_factory=dict, description="the measured secmas image")
+    plugins: TrustedPlugins = Field(
+        default_factory=TrustedPlugins,
+        description="the plug-in distributions the agents ran, and how each was trusted",
+    )
     agents: dict[str, TrustAgent]
     plan: list[str]
     setup_tx: dict[str, str]

@@ -14,7 +14,9 @@ runtime measurement subroutine:
   and dispatch tables holding foreign functions or classes), `bind:stdlib` (the loaded
   standard-library modules) and `bind:objects` (attributes of the agent objects it was
   told to `watch`, such as a method bound on the instance). Their reference is the digest
-  of no problem (`CLEAN`);
+  of no problem (`CLEAN`). The plug-in distributions it runs beside the package are
+  measured file by file (`plugin:<distribution>`, `secmas.trust.distribution`) against
+  their signed references;
 - a native agent measures the code its process has mapped from its ELF file, read from
   `/proc/PID/mem` (parts `text:<section>`), against the sections SECaaS measured.
 Either way a failed appraisal can name the module or section that changed.
@@ -36,6 +38,7 @@ from types import ModuleType
 from secmas.trust.attestation import Measurement
 from secmas.trust.bindings import CLEAN, Bindings, problems_digest
 from secmas.trust.compiled import SourceFile, source_file
+from secmas.trust.distribution import PluginDistribution, part_name
 from secmas.trust.elf import measure_elf
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.procmem import check_process_image
@@ -87,6 +90,9 @@ class RuntimeImage:
     """The live code's digests, kept while the modules do not change. Copies of the image
     (`dataclasses.replace`, one per agent watching its own objects) share it, as they share
     `bindings` and `lock`."""
+    plugins: tuple[PluginDistribution, ...] = ()
+    """The plug-in distributions the agent runs beside its package: their files, as they
+    are at each measurement, are parts `plugin:<distribution>` (`secmas.trust.distribution`)."""
     watched: list[weakref.ref[object]] = field(default_factory=list, compare=False)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     """One measurement at a time: every agent of a process may share this image."""
@@ -97,13 +103,16 @@ class RuntimeImage:
     part: most measurements find them unchanged and skip the root's hashing."""
 
     @classmethod
-    def of(cls, manifest: ReferenceManifest, root: Path) -> RuntimeImage:
+    def of(
+        cls, manifest: ReferenceManifest, root: Path, plugins: tuple[PluginDistribution, ...] = ()
+    ) -> RuntimeImage:
         layout = _package(manifest)
         kept = _kept(root, layout.name)
         return cls(
             root,
             layout,
             kept.files,
+            plugins=plugins,
             bindings=kept.bindings,
             live=kept.live,
             lock=kept.lock,
@@ -151,6 +160,8 @@ class RuntimeImage:
             parts[f"file:{name}"] = file
         parts["bind:stdlib"] = problems_digest(self.bindings.stdlib_problems(modules))
         parts["bind:objects"] = problems_digest(self.object_problems())
+        for plugin in self.plugins:
+            parts[part_name(plugin.name)] = bytes.fromhex(plugin.root())
         return Measurement.of(parts)
 
     def _code_part(self, name: str, code: dict[str, str]) -> bytes:

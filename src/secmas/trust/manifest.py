@@ -1,7 +1,8 @@
 """The reference manifest: what SECaaS measured when it wrapped an agent, signed.
 
 A manifest names the image and version, lists the measured parts (ELF sections, Python
-modules and `module:qualname`s, or an OCI image's files, `secmas.trust.container`) with
+modules and `module:qualname`s, an OCI image's files, `secmas.trust.container`, or a plug-in
+distribution's files, `secmas.trust.distribution`) with
 their SHA-256 digests and root, carries the ELF hardening report, and is signed with the
 SECaaS Ed25519 key over a canonical JSON of every other field (the signer's public key
 included), so no field can change unnoticed.
@@ -99,7 +100,9 @@ class ReferenceManifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: Literal["secmas.manifest/1"] = FORMAT
-    kind: Literal["elf", "python", "oci"]
+    kind: Literal["elf", "python", "oci", "distribution"]
+    """What was measured: an ELF file's sections, a Python package's modules and functions,
+    an OCI image's files, or a plug-in distribution's files (`secmas.trust.distribution`)."""
     image: str = Field(min_length=1)
     version: str = Field(min_length=1)
     created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
