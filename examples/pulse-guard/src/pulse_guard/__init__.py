@@ -6,7 +6,9 @@
 - `sentinel`: `pulse_sentinel`, a VNF whose capability watches the traffic towards the
   server with that detector and posts the goal `pulseScrubbed(server)`;
 - `scrubber`: `pulse_scrubber`, the VNF whose plan, run by the auction's winner, finds the
-  bots by their own swing and blocks them through the controller.
+  bots by their own swing and blocks them through the controller;
+- `light`: `light_classifier`, the built-in Classifier under a name of its own, which the
+  guide's scenario sizes apart in YAML.
 
 Each is registered in this package's `pyproject.toml` under a `secmas.*` entry-point
 group; secmas names none of them.
