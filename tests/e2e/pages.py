@@ -7,7 +7,12 @@ option a block needs, from the marker comment right above it
 from __future__ import annotations
 
 import re
+import subprocess
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.realtime import one_run_at_a_time
 
 MARKER = re.compile(r"<!-- setup: (?P<option>--[a-z]+)[^>]*-->")
 ELIDED = "…"
@@ -74,3 +79,20 @@ def shows(output: str, line: str) -> bool:
             return False
         at = found + len(part)
     return True
+
+
+def run_as_written(
+    line: str, block: Block, folder: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run one of `block`'s commands in `folder` as the page writes it (as root, `sudo`
+    left out); a block of the emulated network holds the machine's one place for a
+    real-time run (`tests.realtime`) meanwhile."""
+    with one_run_at_a_time() if block.setup == "--emulated" else nullcontext():
+        return subprocess.run(
+            ["bash", "-c", as_root(line)],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )

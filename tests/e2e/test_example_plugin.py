@@ -19,11 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from pydantic import ValidationError
 from tests.network.emulation.conftest import needs_emulation
 from tests.realtime import one_run_at_a_time
 
 from secmas import plugins
+from secmas.analytics.registry import fit_detector
+from secmas.analytics.scoring import Fitting
+from secmas.network.dataplane.traffic import attack_flows
+from secmas.scenario.loader import load_scenario
+from secmas.scenario.model import Attack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pulse-guard"
@@ -97,6 +104,30 @@ def test_the_registry_finds_each_kind_in_the_example(example: Installed) -> None
         assert found.distribution == NAME, found.where()
         assert Path(found.load().__module__.replace(".", "/")).parts[0] == "pulse_guard"
     assert NAME in plugins.distributions()
+
+
+def test_the_pulse_flood_bursts_from_the_same_bots(example: Installed) -> None:
+    scenario = load_scenario(SCENARIO)
+    attack = scenario.attack
+    assert attack is not None
+    flows = attack_flows(attack, "10.0.0.100", scenario.traffic.duration)
+    windows = sorted({(flow.start, flow.stop) for flow in flows})
+    assert windows == [(t, t + 2.0) for t in range(20, 70, 8)]  # 2 s every 8 s from 20 s
+    for start, _ in windows:
+        assert len({f.id.src_ip for f in flows if f.start == start}) == BOTS
+    assert len({flow.id.src_ip for flow in flows}) == BOTS  # the same bots every burst
+    with pytest.raises(ValidationError, match=r"burst \(8 s\) must be shorter than period"):
+        Attack.model_validate(attack.model_dump() | {"parameters": {"period": 8, "burst": 8}})
+
+
+def test_the_swing_detector_flags_pulses_and_not_normal_traffic(example: Installed) -> None:
+    rng = np.random.default_rng(0)
+    normal = 2.0 + rng.uniform(-0.1, 0.1, (200, 1))
+    detector = fit_detector("swing", normal, ("rate",), Fitting(window=8))
+    later = 2.0 + rng.uniform(-0.1, 0.1, (60, 1))
+    assert detector.score(later).flags.mean() <= 0.05
+    pulsing = later + 4.0 * (np.arange(60)[:, None] % 8 < 2)
+    assert detector.score(pulsing).flags.all()
 
 
 def run_report(installed: Installed, out: Path, *options: str) -> dict[str, Any]:

@@ -16,17 +16,14 @@ import csv
 import json
 import os
 import re
-import subprocess
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.pages import Block, as_root, console_blocks, shows
+from tests.e2e.pages import Block, console_blocks, run_as_written, shows
 from tests.network.emulation.conftest import LACKING
-from tests.realtime import one_run_at_a_time
 
 from secmas import plugins
 from secmas.scenario.starter import starter_scenario, starter_yaml
@@ -74,15 +71,7 @@ def folder_of_the_page(tmp_path: Path) -> dict[str, str]:
 def run_block(block: Block, folder: Path, env: dict[str, str]) -> None:
     """Each command of `block`, as written: it exits 0 and prints what the page shows."""
     for command in block.commands:
-        with one_run_at_a_time() if block.setup == "--emulated" else nullcontext():
-            done = subprocess.run(
-                ["bash", "-c", as_root(command.line)],
-                cwd=folder,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
+        done = run_as_written(command.line, block, folder, env)
         output = done.stdout + done.stderr
         assert done.returncode == 0, f"{command.line}\n{output[-3000:]}"
         for line in command.shown:

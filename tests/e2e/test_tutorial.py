@@ -25,12 +25,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import nullcontext
 from pathlib import Path
 
-from tests.e2e.pages import ELIDED, MARKER, as_root, console_blocks, flat
+from tests.e2e.pages import ELIDED, MARKER, console_blocks, flat, run_as_written
 from tests.network.emulation.conftest import needs_emulation
-from tests.realtime import one_run_at_a_time
 from tests.test_install import lean_command
 
 from secmas.listenport import free_port
@@ -132,15 +130,7 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
                 assert {"mine", "mine-emulated"} <= {run["id"] for run in runs}, runs
                 ran.append((command.line, time.monotonic() - began))
                 continue
-            with one_run_at_a_time() if block.setup == "--emulated" else nullcontext():
-                done = subprocess.run(
-                    ["bash", "-c", as_root(command.line)],
-                    cwd=tmp_path,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                )
+            done = run_as_written(command.line, block, tmp_path, env)
             ran.append((command.line, time.monotonic() - began))
             output = done.stdout + done.stderr
             if block.setup == "--emulated" and done.returncode == 1:

@@ -51,7 +51,7 @@ class Swing(BaselineDetector):
     ) -> None:
         super().__init__(features, window, static, adaptive, feature_limits)
         self.level = level
-        """The normal mean of each feature (what its swings rode on, for `describe`)."""
+        """The normal mean of each feature (what its swings rode on), kept in its model file."""
 
     @classmethod
     def fit(cls, series: np.ndarray, features: tuple[str, ...], fitting: Fitting) -> Self:
