@@ -32,7 +32,8 @@ GROUP = "secmas.vnfs"
 Won = Callable[[PlanContext, GoalRequest, Bid], Awaitable[bool]]
 """The body of a plan run for a won auction: (context, request, winning bid) → achieved."""
 
-Test = Callable[[BeliefBase, Goal], bool]
+Condition = Callable[[BeliefBase, Goal], bool]
+"""A test of the beliefs and the goal that must hold for a plan to apply."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class WonPlan:
     goal: Belief
     body: Won
     kind: GoalKind = GoalKind.ACHIEVE
-    requires: tuple[Belief | Test, ...] = ()
+    requires: tuple[Belief | Condition, ...] = ()
 
 
 @dataclass(frozen=True)
