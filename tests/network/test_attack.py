@@ -7,6 +7,7 @@ launches it in `emulation/test_attack_launch.py`.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,28 @@ def test_the_simulator_numbers_a_later_attack_after_every_bot(pulse: Path) -> No
     flooders = {flow.id.src_ip for flow in flows if flow.kind == "syn_flood"}
     assert len(bots) == 2 * 7 and len(flooders) == 1  # 7 bursts in the 30 s run
     assert not bots & flooders
+
+
+@pytest.mark.parametrize(
+    ("module", "why"),
+    [
+        ("raise ImportError('no numpy here')\n", r"cannot be loaded: no numpy here"),
+        ("class Broken:\n    handshakes = False\n", r"is no attack \(it has no emulated, param"),
+    ],
+)
+def test_an_attack_that_fails_to_load_is_refused_at_its_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, why: str
+) -> None:
+    info = tmp_path / "broken-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[secmas.attacks]\nbroken = broken_mod:Broken\n")
+    (tmp_path / "broken_mod.py").write_text(module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rescan()
+    try:
+        with pytest.raises(ValidationError, match=rf"kind\n.*attack 'broken' \(broken 1.0.*{why}"):
+            Attack.model_validate(PULSE | {"kind": "broken", "parameters": {}})
+    finally:
+        sys.modules.pop("broken_mod", None)
+        rescan()

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secmas.cli.main import default_scenario_path
-from secmas.network.dataplane.routing import Network, shortest_path_tree
 from secmas.network.dataplane.flows import ATTACK_PREFIX, LEGIT_PREFIX, client_ip
+from secmas.network.dataplane.routing import Network, shortest_path_tree
 from secmas.network.emulation.errors import PlanError
 from secmas.network.emulation.plan import emulation_plan
 from secmas.scenario.loader import ScenarioError

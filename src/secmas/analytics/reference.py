@@ -27,7 +27,7 @@ from secmas.analytics.datasets import episode_series, normal_series
 from secmas.analytics.modelfile import VERSION, ModelFileError
 from secmas.analytics.profiling import TwoStageProfiler
 from secmas.analytics.windows import sliding, window_labels
-from secmas.network.dataplane import cnf, simulator, traffic
+from secmas.network.dataplane import cnf, flows, simulator, traffic
 from secmas.scenario.model import Scenario
 
 Say = Callable[[str], None]
@@ -36,7 +36,7 @@ T = TypeVar("T")
 PROFILED = ("high_cpu", "high_memory", "traffic_spike", "load_step", "network_latency")
 UNKNOWN_FAMILY = ("disk_storm",)
 """Conditions the profiler learns as its "unknown" class."""
-TRAINING_CODE = (autoencoder, datasets, profiling, cnf, simulator, traffic)
+TRAINING_CODE = (autoencoder, datasets, profiling, cnf, flows, simulator, traffic)
 """Modules whose source is part of the cache key: a change to any of them retrains."""
 SEED_OFFSET = 1_000_003
 """Training seeds are the scenario's seed plus this (and plus one for the profiler)."""

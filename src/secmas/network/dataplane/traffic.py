@@ -106,7 +106,8 @@ class TrafficModel:
         self._http = np.array([f.kind is FlowKind.HTTP for f in flows], dtype=bool)
         self._video = np.array([f.kind is FlowKind.VIDEO for f in flows], dtype=bool)
         senders = [registry.sender(f.kind) if f.is_attack else None for f in flows]
-        self._flood = np.array([s is not None and not s.handshakes for s in senders], dtype=bool)
+        half_open = [s is not None and s.connects and not s.handshakes for s in senders]
+        self._flood = np.array(half_open, dtype=bool)
         self._datagram = np.array([s is not None and not s.connects for s in senders], dtype=bool)
         self._attack = np.array([s is not None for s in senders], dtype=bool)
         self._packet_bytes = np.array([packet_bytes(f.kind) for f in flows], dtype=float)

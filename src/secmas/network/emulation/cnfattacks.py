@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from secmas.network.attack import module
 from secmas.network.emulation import firewall
 from secmas.network.emulation.cnfcgroup import CNFGroup
 from secmas.network.emulation.errors import EmulationUnavailable
@@ -114,10 +114,6 @@ def accept_answers(namespace: Namespace, sources: Sequence[str]) -> str | None:
     return f"delete rule inet {firewall.TABLE} input handle {found.group(1)}\n"
 
 
-def _module(name: str) -> list[str]:
-    return [sys.executable, "-m", f"secmas.network.emulation.{name}"]
-
-
 class CNFAttacker:
     """Starts and stops one attack at a time against the CNF; keeps the episodes."""
 
@@ -187,11 +183,11 @@ class CNFAttacker:
         port = str(self.port)
         if kind == "http_flood":
             rps = f"{settings.http_rps * share:.1f}"
-            command = [*_module("httpflood"), server, port, rps, str(settings.http_size), sources]
+            command = [*module("httpflood"), server, port, rps, str(settings.http_size), sources]
         elif kind == "slowloris":
             count = max(1, round(settings.slowloris_connections * share))
             command = [
-                *_module("slowloris"),
+                *module("slowloris"),
                 server,
                 port,
                 str(count),
@@ -200,7 +196,7 @@ class CNFAttacker:
             ]
         else:
             pps = f"{settings.syn_pps * share:.1f}"
-            command = [*_module("synflood"), server, pps, port, sources]
+            command = [*module("synflood"), server, pps, port, sources]
         namespace = self.network.namespace(group.name)
         return self.network.spawn(namespace, command, str(self.folder / f"{group.name}-{kind}.log"))
 
