@@ -658,7 +658,7 @@ CASES = [
     Case(
         "ssla-action-kind",
         ("policy", "check", "{tmp}/s.xml"),
-        "unknown action kind 'DELETE'; expected one of NOTIFY, LOG, REJECT_PACKET, REVOKE",
+        "unknown action kind 'DELETE'; expected one of LOG, NOTIFY, REJECT_PACKET, REVOKE",
         {"s.xml": FIGURE_3.replace("<action>LOG</action>", "<action>DELETE</action>")},
     ),
     Case(

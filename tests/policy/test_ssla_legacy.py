@@ -11,7 +11,6 @@ from tests.policy.ssla_refusal import refused
 
 from secmas.policy.ssla import (
     NAMESPACE,
-    ActionKind,
     NamedSet,
     SetKind,
     Source,
@@ -89,9 +88,9 @@ def test_the_first_vocabulary_parses() -> None:
     assert "192.0.2.8" not in whitelist and "not an address" not in whitelist
     assert term.breach == "InvalidSourcePacketCount > 0"
     assert [a.kind for a in term.remediation] == [
-        ActionKind.NOTIFY,
-        ActionKind.LOG,
-        ActionKind.REJECT_PACKET,
+        "NOTIFY",
+        "LOG",
+        "REJECT_PACKET",
     ]
     assert term.remediation[2].detail == "immediate enforcement"
     assert term.remediation[0].detail == ""

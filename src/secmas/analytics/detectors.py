@@ -4,7 +4,9 @@ Every detector learns normal behaviour from a normal series [T, F], scores windo
 `window` steps (stride 1) and is thresholded like the autoencoder: the static threshold is
 the 99th percentile of the scores of the training windows (`002_…` Section IV), the
 adaptive one follows drift (`secmas.analytics.threshold`). Each names, per window, the
-metrics that deviated most. The baselines:
+metrics that deviated most. Each is a detector plug-in, registered under the
+`secmas.detectors` entry points of secmas's `pyproject.toml` (`secmas.analytics.registry`)
+as a package of one's own registers a `BaselineDetector` subclass. The baselines:
 
 * `zscore` — robust z-scores of the levels and of the first differences: per metric, the
   median and the scaled median absolute deviation (1.4826·MAD; the standard deviation where

@@ -248,7 +248,8 @@ def choose_detector(
     unknown = [c for c in wanted if c not in installed]
     if unknown or not wanted:
         raise ValueError(
-            f"unknown candidates {unknown}; the installed detectors are {', '.join(installed)}"
+            f"unknown candidates {unknown}; choose from {', '.join(installed)} (the installed "
+            "detectors)"
         )
     series = check_series(values, len(names), window)
     held = max(int(np.ceil(len(series) * VALIDATION_SHARE)), VALIDATION_WINDOWS * window)

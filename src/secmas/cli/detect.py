@@ -356,7 +356,7 @@ def _candidates(text: str | None) -> tuple[str, ...]:
     if unknown or not wanted:
         raise fail(
             f"--candidates: unknown {', '.join(unknown) or '(none given)'}; "
-            f"the installed detectors are {', '.join(detectors)}"
+            f"choose from {', '.join(detectors)} (the installed detectors)"
         )
     return wanted
 

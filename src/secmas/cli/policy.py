@@ -170,8 +170,7 @@ def terms_table(sslas: list[SSLA]) -> Table:
                 ),
             )
             actions = tuple(
-                f"{a.kind.value} → {a.target}" if a.target else a.kind.value
-                for a in term.remediation
+                f"{a.kind} → {a.target}" if a.target else a.kind for a in term.remediation
             )
             cells = (about, measured, formula, (term.breach,), actions)
             table.add_row(*(Text("\n".join(part for part in cell if part)) for cell in cells))

@@ -99,7 +99,8 @@ class DetectorChoice:
         installed = detector_names()
         if self.model not in installed:
             raise RunError(
-                f"no detector {self.model!r} is installed (installed: {', '.join(installed)})"
+                f"unknown detector {self.model!r}; choose from {', '.join(installed)} (the "
+                "installed detectors)"
             )
         if self.window < 2:
             raise RunError(f"a detector window of {self.window} step; needs ≥ 2")

@@ -29,7 +29,7 @@ from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
 from typing import Any, Literal
 
 from secmas.policy.kpi import Compare, Formula, Member, atoms, parse
-from secmas.policy.ssla import SSLA, ActionKind, GuaranteeTerm, NamedSet, SetKind
+from secmas.policy.ssla import SSLA, GuaranteeTerm, NamedSet, SetKind
 
 IPNetwork = IPv4Network | IPv6Network
 TermKey = tuple[str, str]
@@ -168,7 +168,7 @@ def traffic_rule(ssla: SSLA, term: GuaranteeTerm) -> TrafficRule | None:
         return None
     prefixes = tuple(ip_network(value) for value in named.values)
     key = (ssla.id, term.name)
-    rejects = any(action.kind is ActionKind.REJECT_PACKET for action in term.remediation)
+    rejects = any(action.kind == "REJECT_PACKET" for action in term.remediation)
     if member.negated and rejects:
         return TrafficRule(key, ssla.slice, "block", named.name, prefixes, ssla.priority)
     if not member.negated and formula.stream == REJECTED_STREAM:

@@ -4,17 +4,11 @@ SSLA on the live streams, enforce the remediation of breaches, explain and audit
 It runs beside the agents as a `secmas.pipeline.runloop.StepLoop`. Before the run the
 conflict check settles contradicting policies (`conflicts.py`); after every data-plane step
 each slice's sources are read (`streams.py`), each term's period is assessed
-(`assessment.py`), and a breach triggers its term's actions:
-
-- REJECT_PACKET: a data-plane rule (`FlowBlock`) drops each offending source's packets where
-  they enter the network, installed through the agents' controller within the period;
-- NOTIFY: when the target names one of the agents' goals (`cnfScaledOut`), that goal is
-  posted to the agent of the PoP that runs the slice's CNF and auctioned like any other;
-  otherwise the target (the security orchestrator) gets the notification on the bus
-  subject `policy.notify.<target>`; once per breach episode;
-- LOG: an audit entry for the breach (at its start, when new offenders appear, and when the
-  term is met again);
-- REVOKE: the offending agents are revoked through the trust layer (on chain, re-keyed).
+(`assessment.py`), and a breach triggers its term's actions: each is an installed remedy
+plug-in (`remediation.py`; secmas's own REJECT_PACKET, NOTIFY, LOG and REVOKE are in
+`remedies.py`), which acts on the run through the manager (an `Enforcer`). The manager
+audits every breach itself (at its start, when new offenders appear, and when the term is
+met again).
 
 Every assessed period is SSLA evidence for the Trust Manager: the PoPs where offending
 packets entered (or the CNF's PoP, or the offending senders) count against, the others for.
@@ -24,7 +18,6 @@ closed loop's alerts and decisions join (with SHAP attributions, when an explain
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,21 +25,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from secmas.agents.bdi import Belief, Goal, GoalKind
-from secmas.agents.ddos.agent import PROTECT, World
+from secmas.agents.ddos.agent import World
 from secmas.agents.handle import AgentHandle
 from secmas.analytics.decision import Alert
 from secmas.analytics.trust import TrustManager
 from secmas.ledger.connection import connect
-from secmas.network.dataplane import DataPlane, FlowBlock
+from secmas.network.dataplane import DataPlane
 from secmas.pipeline.mlfo import pipeline_name
 from secmas.pipeline.orchestrator import vni_of
 from secmas.pipeline.runloop import TrustLayer
+from secmas.plugins import PluginError
 from secmas.policy.assessment import Assessment, TermMonitor
 from secmas.policy.audit import DEFAULT_ANCHOR_EVERY, Anchorer, AuditLog
 from secmas.policy.conflicts import Resolution, check
 from secmas.policy.notary import NotaryProcess
-from secmas.policy.ssla import SSLA, ActionKind, GuaranteeTerm
+from secmas.policy.remediation import Breach, Remedy, remedy_class
+from secmas.policy.ssla import SSLA, GuaranteeTerm
 from secmas.policy.streams import SliceTap, SliceView, message_record, split_source
 from secmas.scenario.model import Scenario
 
@@ -54,9 +48,7 @@ if TYPE_CHECKING:  # the closed loop needs the 'ml' extra; an SSLA alone does no
     from secmas.analytics.loop import ClosedLoop
 
 ACTOR = "SSLAManager"
-NOTIFY_SUBJECT = "policy.notify"
-AGENT_GOALS = frozenset({"cnfScaledOut", "cnfMigrated", "cnfGuarded"})
-"""NOTIFY targets the agents have plans for (`secmas.agents.ddos.cnf`)."""
+"""Who the audit log says acted on a breach."""
 
 Explainer = Callable[[Alert, np.ndarray], dict[str, Any]]
 """Feature attributions (SHAP) of a closed-loop alert, given the samples the loop held when it
@@ -135,8 +127,26 @@ class _Episode:
     notified: bool = False
 
 
+def remedies_of(sslas: Sequence[SSLA]) -> dict[str, Remedy]:
+    """An instance of the installed remedy of every action word the SSLAs name; PolicyError
+    naming the SSLA, the term and the plug-in when one is not installed or cannot be
+    loaded."""
+    found: dict[str, Remedy] = {}
+    for ssla in sslas:
+        for term in ssla.terms:
+            for action in term.remediation:
+                if action.kind in found:
+                    continue
+                try:
+                    found[action.kind] = remedy_class(action.kind)()
+                except PluginError as exc:
+                    raise PolicyError(f"{ssla.id}/{term.name}: {exc}") from None
+    return found
+
+
 class SSLAManager:
-    """Runs beside the agents (a `secmas.pipeline.runloop.StepLoop`)."""
+    """Runs beside the agents (a `secmas.pipeline.runloop.StepLoop`), and lends the
+    remedies of breached terms what they act with (`remediation.Enforcer`)."""
 
     def __init__(
         self,
@@ -154,6 +164,7 @@ class SSLAManager:
         self.closed_loop = closed_loop
         self.explain = explain
         self.resolution: Resolution = check(self.sslas)
+        self.remedies = remedies_of(self.sslas)
         self.monitors = [
             TermMonitor(ssla, term, self.resolution.named_sets((ssla.id, term.name), term))
             for ssla in self.sslas
@@ -166,13 +177,14 @@ class SSLAManager:
         self.enforcements: list[Enforcement] = []
         self.trust = closed_loop.trust if closed_loop is not None else TrustManager()
         self._world: World | None = None
-        self._secure: TrustLayer | None = None
-        self._agents: dict[str, AgentHandle] = {}
+        self.trust_layer: TrustLayer | None = None
+        self.agents: dict[str, AgentHandle] = {}
         self._taps: dict[str, SliceTap] = {}
         self._messages: list[dict[str, Any]] = []
         self._episodes: dict[tuple[str, str], _Episode] = {}
-        self._blocked: dict[tuple[str, str], int] = {}
-        self._revoked: set[str] = set()
+        self.blocked: dict[tuple[str, str], int] = {}
+        """Installed blockFlow rules by (source, destination) address."""
+        self.revoked: set[str] = set()
         self._alerts_seen = 0
         self._decisions_seen = 0
         self._vni = 0
@@ -190,7 +202,7 @@ class SSLAManager:
         if problems:
             raise PolicyError("; ".join(problems))
         self._world = world
-        self._secure = trust_layer
+        self.trust_layer = trust_layer
         self._vni = vni_of(pipeline_name(world.scenario.id), world.scenario.security)
         slices = {s.id: s for s in world.scenario.slices}
         self._taps = {
@@ -219,9 +231,9 @@ class SSLAManager:
             )
 
     async def start(self, agents: Sequence[AgentHandle]) -> None:
-        self._agents = {agent.pop: agent for agent in agents}
+        self.agents = {agent.pop: agent for agent in agents}
         if any(m.kind == "agent-bus" for m in self.monitors):
-            world = self._require_world()
+            world = self.world()
             await world.bus.subscribe(f"{world.space}.>", self._tap_message)
 
     async def after_step(self, now: float) -> None:
@@ -265,7 +277,7 @@ class SSLAManager:
                 "rejected_packets": self._rejected(),
                 "attributions": self.attributions,
                 "audit": {"entries": len(self.audit), "head": self.audit.head, "anchors": anchors},
-                "trust": self.trust.report(self._require_world().directory),
+                "trust": self.trust.report(self.world().directory),
             }
         }
 
@@ -297,100 +309,24 @@ class SSLAManager:
                 assessment.end, ACTOR, "breach", assessment.explain(), assessment.to_json()
             )
         for action in term.remediation:
-            match action.kind:
-                case ActionKind.REJECT_PACKET:
-                    await self._reject(assessment)
-                case ActionKind.NOTIFY if not episode.notified:
-                    await self._notify(assessment, action.target, action.detail)
-                case ActionKind.REVOKE:
-                    await self._revoke(assessment, news or offenders)
+            remedy = self.remedies[action.kind]
+            if remedy.once_per_episode and episode.notified:
+                continue
+            breach = Breach(assessment, action, frozenset(offenders), frozenset(news))
+            await remedy.enforce(breach, self)
         episode.notified = True
 
-    async def _reject(self, assessment: Assessment) -> None:
-        """Block each offending (source, destination) where the source enters the network."""
-        world = self._require_world()
-        tap = self._taps[assessment.slice]
-        installed = []
-        for record in assessment.offending:
-            src, dst = str(record.get("source_ip")), str(record.get("destination_ip"))
-            if (src, dst) in self._blocked:
-                continue
-            node = tap.ingress_of(src)
-            if node == "unknown":
-                node = next(iter(tap.view.attach.values()))
-            rule_id = await world.controller.add_rule(FlowBlock(node, src, dst))
-            self._blocked[(src, dst)] = rule_id
-            installed.append({"rule": rule_id, "node": node, "source": src, "destination": dst})
-            self._enforced(assessment, "REJECT_PACKET", f"{src}>{dst} at {node}", "rule installed")
-        if installed:
-            nodes = sorted({item["node"] for item in installed})
-            self.audit.append(
-                assessment.end,
-                ACTOR,
-                "reject_packet",
-                f"{assessment.ssla}/{assessment.term}: {len(installed)} blockFlow rules drop the "
-                f"offending sources' packets where they enter ({', '.join(nodes)}), because "
-                f"{assessment.kpi} = {assessment.value:g} breached '{assessment.breach}'",
-                {"rules": installed},
-            )
+    # -- what a remedy acts with (`remediation.Enforcer`) -----------------------------------
+    def world(self) -> World:
+        """The run's world; RuntimeError before `attach`."""
+        if self._world is None:
+            raise RuntimeError("the SSLA manager is not attached to a run")
+        return self._world
 
-    async def _notify(self, assessment: Assessment, target: str, detail: str) -> None:
-        world = self._require_world()
-        if target in AGENT_GOALS:
-            outcome = await self._post_goal(assessment, target)
-        else:
-            message = {"ssla": assessment.ssla, "term": assessment.term, "detail": detail}
-            message["explanation"] = assessment.explain()
-            await world.bus.publish(f"{NOTIFY_SUBJECT}.{target}", json.dumps(message).encode())
-            outcome = f"notified on {NOTIFY_SUBJECT}.{target}"
-        self._enforced(assessment, "NOTIFY", target, outcome)
-        self.audit.append(
-            assessment.end,
-            ACTOR,
-            "notify",
-            f"{assessment.ssla}/{assessment.term}: {outcome}: {detail}",
-            {"target": target},
-        )
+    def tap(self, slice_id: str) -> SliceTap:
+        return self._taps[slice_id]
 
-    async def _post_goal(self, assessment: Assessment, goal: str) -> str:
-        """Hand `goal` for the slice's first CNF to the agent of the PoP running it."""
-        world = self._require_world()
-        plane = self._plane()
-        view = self._taps[assessment.slice].view
-        if not view.pop_of_cnf:
-            return f"not posted: slice {assessment.slice} has no CNF for {goal}"
-        cnf = next(iter(view.pop_of_cnf))
-        placement = plane.cnf_placement(cnf)
-        agent = self._agents.get(placement.pop)
-        if agent is None:
-            return f"not posted: no agent on {placement.pop}"
-        args = (cnf, str(len(placement.replicas) + 1)) if goal == "cnfScaledOut" else (cnf, "1")
-        spec = next(c for c in world.scenario.cnfs if c.id == cnf)
-        ips = {host.id: host.ip for host in world.scenario.hosts}
-        payload = {
-            "cnf": cnf,
-            "host": spec.host,
-            "ip": ips.get(spec.host) or plane.server_ip,
-            "since": assessment.start,
-        }
-        await agent.post(Goal(Belief(goal, args), GoalKind.ACHIEVE, PROTECT, payload=payload))
-        return f"goal {goal}({','.join(args)}) posted to {agent.pop}"
-
-    async def _revoke(self, assessment: Assessment, senders: set[str]) -> None:
-        world = self._require_world()
-        for agent in sorted(senders & set(world.directory) - self._revoked):
-            reason = f"{assessment.ssla}/{assessment.term} breached: {assessment.kpi} = "
-            reason += f"{assessment.value:g}"
-            if self._secure is None:
-                outcome = "not revoked: the run has no trust layer"
-            else:
-                await self._secure.remove_agent(agent, reason)
-                self._revoked.add(agent)
-                outcome = "revoked on chain, its keys withdrawn"
-            self._enforced(assessment, "REVOKE", agent, outcome)
-            self.audit.append(assessment.end, ACTOR, "revoke", f"{agent}: {outcome} ({reason})", {})
-
-    def _enforced(self, assessment: Assessment, action: str, target: str, outcome: str) -> None:
+    def enforced(self, assessment: Assessment, action: str, target: str, outcome: str) -> None:
         self.enforcements.append(
             Enforcement(assessment.end, assessment.ssla, assessment.term, action, target, outcome)
         )
@@ -400,7 +336,7 @@ class SSLAManager:
         """SSLA compliance per agent for the Trust Manager (see the module docstring)."""
         if assessment.status == "not measured":
             return
-        directory = set(self._require_world().directory)
+        directory = set(self.world().directory)
         bad = {_subject(r) for r in assessment.offending} & directory
         if monitor.kind == "availability":
             view = self._taps[monitor.slice_id].view
@@ -446,23 +382,18 @@ class SSLAManager:
         plane = self._plane()
         return [
             {"source": src, "destination": dst, "rule": rule_id, "packets": plane.dropped(rule_id)}
-            for (src, dst), rule_id in self._blocked.items()
+            for (src, dst), rule_id in self.blocked.items()
         ]
 
     async def _tap_message(self, subject: str, data: bytes) -> None:
-        world = self._require_world()
+        world = self.world()
         record = message_record(subject, data, self._vni)
         if not record["encrypted"] and record["sender"] not in world.directory:
             record = {**record, "sender": "unknown"}  # a claim nobody vouches for
         self._messages.append(record)
 
-    def _require_world(self) -> World:
-        if self._world is None:
-            raise RuntimeError("the SSLA manager is not attached to a run")
-        return self._world
-
     def _plane(self) -> DataPlane:
-        plane = self._require_world().plane
+        plane = self.world().plane
         assert plane is not None
         return plane
 

@@ -66,7 +66,7 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -75,6 +75,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from secmas.policy.kpi import Formula, FormulaError, Prefixes, parse
+from secmas.policy.remediation import action_words
 
 
 class Dialect(StrEnum):
@@ -106,19 +107,6 @@ class SourceKind(StrEnum):
     """A sampled metric (a time series of values, e.g. a CNF's availability)."""
     STREAM = "stream"
     """A stream of records (packets, flows, agents' messages, patch events)."""
-
-
-class ActionKind(StrEnum):
-    """The remediation actions of the SSLA assessment function."""
-
-    NOTIFY = "NOTIFY"
-    """Tell the agents (a goal, e.g. block a flow) or the security orchestrator."""
-    LOG = "LOG"
-    """Record the breach in the audit log."""
-    REJECT_PACKET = "REJECT_PACKET"
-    """Install a data-plane rule dropping the offending packets."""
-    REVOKE = "REVOKE"
-    """Revoke an agent: it is no longer trusted nor keyed."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +180,9 @@ class Action:
     """A remediation action: what to do (`kind`), to whom or what (`target`, may be empty:
     Figure 3's LOG and REJECT_PACKET name none), and how."""
 
-    kind: ActionKind
+    kind: str
+    """The action's word: an installed remedy's (`secmas.policy.remediation`), e.g.
+    REJECT_PACKET."""
     target: str
     detail: str = ""
 
@@ -287,7 +277,7 @@ def _write_term(node: ET.Element, term: GuaranteeTerm) -> None:
     _text(ET.SubElement(node, "breachCondition"), "formula", term.breach)
     remediation = ET.SubElement(node, "remediationAction")
     for action in term.remediation:
-        _text(remediation, "action", action.kind.value)
+        _text(remediation, "action", action.kind)
         _optional(remediation, "target", action.target)
         _optional(remediation, "detail", action.detail)
 
@@ -373,6 +363,12 @@ class _LineTreeBuilder(ET.TreeBuilder):
 
 Children = tuple[dict[str, ET.Element], list[ET.Element]]
 Choice = TypeVar("Choice", bound=StrEnum)
+Kind = TypeVar("Kind")
+
+
+def _one_of(values: Sequence[str]) -> str:
+    """What was expected, in words: `A or B`, `one of A, B, C`."""
+    return " or ".join(values) if len(values) == 2 else "one of " + ", ".join(values)
 
 
 class _Reader:
@@ -633,7 +629,9 @@ class _Reader:
         source_element = self.required(found, "measurementSource", path, element)
         if legacy:
             source = Source(
-                *self.kind_and_texts(source_element, source_path, SourceKind, ("name", "collector"))
+                *self.kind_and_texts(
+                    source_element, source_path, self.source_kind, ("name", "collector")
+                )
             )
         else:
             source = self.source_of(source_element, source_path, formula)
@@ -668,17 +666,16 @@ class _Reader:
         self,
         element: ET.Element,
         path: str,
-        kind: type[Choice],
+        kind: Callable[[str, str, ET.Element], Kind],
         fields: tuple[str, str],
         optional: str = "",
-    ) -> tuple[Choice, str, str]:
-        """The first vocabulary's <kind> and two texts: a source's <name> and <collector>,
-        an action's <target> and <detail>."""
+    ) -> tuple[Kind, str, str]:
+        """The first vocabulary's <kind> (read by `kind`) and two texts: a source's <name>
+        and <collector>, an action's <target> and <detail>."""
         self.attributes(element, path)
         found, _ = self.children(element, path, ("kind", *fields))
         kind_text = self.text(found, "kind", path, element)
-        what = "source kind" if kind is SourceKind else "action kind"
-        member = self.choice(kind, kind_text, what, f"{path}/kind", found["kind"])
+        member = kind(kind_text, f"{path}/kind", found["kind"])
         first, second = (self.text(found, f, path, element, optional=f == optional) for f in fields)
         return member, first, second
 
@@ -712,19 +709,19 @@ class _Reader:
             for index, action in enumerate(actions, 1):
                 where = f"{path}/action[{index}]"
                 parts = self.kind_and_texts(
-                    action, where, ActionKind, ("target", "detail"), "detail"
+                    action, where, self.action_word, ("target", "detail"), "detail"
                 )
                 legacy.append(Action(*parts))
             return tuple(legacy)
         # Figure 3: <action>NOTIFY</action><target>…</target><action>LOG</action>…, each
         # <target> (and <detail>) belonging to the <action> before it.
-        kinds: list[ActionKind] = []
+        kinds: list[str] = []
         parts: list[dict[str, str]] = []
         for tag, child in self.sequence(element, path, ("action", "target", "detail")):
             if tag == "action":
                 where = f"{path}/action[{len(kinds) + 1}]"
                 text = self.content(child, where)
-                kinds.append(self.choice(ActionKind, text, "action kind", where, child))
+                kinds.append(self.action_word(text, where, child))
                 parts.append({})
                 continue
             where = f"{path}/action[{len(kinds)}]/{tag}"
@@ -747,11 +744,25 @@ class _Reader:
         try:
             return kind(text)
         except ValueError:
-            values = [member.value for member in kind]
-            expected = " or ".join(values) if len(values) == 2 else "one of " + ", ".join(values)
+            expected = _one_of([member.value for member in kind])
             raise self.fail(
                 path, f"unknown {what} {text[:40]!r}; expected {expected}", element
             ) from None
+
+    def source_kind(self, text: str, path: str, element: ET.Element) -> SourceKind:
+        return self.choice(SourceKind, text, "source kind", path, element)
+
+    def action_word(self, text: str, path: str, element: ET.Element) -> str:
+        """`text` as the word of an installed remedy, or an error listing them."""
+        words = action_words()
+        if text not in words:
+            raise self.fail(
+                path,
+                f"unknown action kind {text[:40]!r}; expected {_one_of(words)} (the installed "
+                "remedies)",
+                element,
+            )
+        return text
 
     def formula(self, text: str, path: str, what: str, element: ET.Element) -> Formula:
         try:

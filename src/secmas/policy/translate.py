@@ -24,7 +24,6 @@ from secmas.policy.kpi import parse
 from secmas.policy.ssla import (
     SSLA,
     Action,
-    ActionKind,
     GuaranteeTerm,
     Indicator,
     NamedSet,
@@ -90,7 +89,7 @@ def _number(value: float) -> str:
 
 
 def _log(what: str) -> Action:
-    return Action(ActionKind.LOG, AUDIT_LOG, what)
+    return Action("LOG", AUDIT_LOG, what)
 
 
 def _isolation(intent: IsolationIntent) -> GuaranteeTerm:
@@ -110,12 +109,12 @@ def _isolation(intent: IsolationIntent) -> GuaranteeTerm:
         breach="InvalidSourcePackets > 0",
         remediation=(
             Action(
-                ActionKind.REJECT_PACKET,
+                "REJECT_PACKET",
                 intent.slice,
                 f"drop packets to slice {intent.slice} from the offending sources "
                 f"(outside {prefixes})",
             ),
-            Action(ActionKind.NOTIFY, ORCHESTRATOR, f"isolation of slice {intent.slice} breached"),
+            Action("NOTIFY", ORCHESTRATOR, f"isolation of slice {intent.slice} breached"),
             _log(f"packets from non-whitelisted sources reached slice {intent.slice}"),
         ),
     )
@@ -141,7 +140,7 @@ def _access(intent: AccessIntent) -> GuaranteeTerm:
         breach="RejectedAllowedPackets > 0",
         remediation=(
             Action(
-                ActionKind.NOTIFY,
+                "NOTIFY",
                 ORCHESTRATOR,
                 f"lift the rules dropping packets from {prefixes} towards slice {intent.slice}",
             ),
@@ -165,7 +164,7 @@ def _residency(intent: ResidencyIntent) -> GuaranteeTerm:
         breach="OutOfRegionPlacements > 0",
         remediation=(
             Action(
-                ActionKind.NOTIFY,
+                "NOTIFY",
                 ORCHESTRATOR,
                 f"move the data of slice {intent.slice} back to region {intent.region}",
             ),
@@ -190,7 +189,7 @@ def _patching(intent: PatchingIntent) -> GuaranteeTerm:
         breach="LateCriticalPatches > 0",
         remediation=(
             Action(
-                ActionKind.NOTIFY,
+                "NOTIFY",
                 ORCHESTRATOR,
                 f"apply the pending critical patches of slice {intent.slice} or replace the "
                 "unpatched instances",
@@ -216,7 +215,7 @@ def _availability(intent: AvailabilityIntent) -> GuaranteeTerm:
         breach=f"Availability < {percent}",
         remediation=(
             Action(
-                ActionKind.NOTIFY,
+                "NOTIFY",
                 SCALE_OUT,
                 f"replicate the CNF instances of slice {intent.slice}",
             ),
@@ -239,7 +238,7 @@ def _encryption(intent: EncryptionIntent) -> GuaranteeTerm:
         breach="PlaintextMessages > 0",
         remediation=(
             Action(
-                ActionKind.REVOKE,
+                "REVOKE",
                 "sender",
                 "revoke the agent that sent a message in clear: it loses its key and trust",
             ),
