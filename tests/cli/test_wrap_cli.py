@@ -196,24 +196,17 @@ def test_release_of_something_neither_a_wheel_nor_a_package_exits_2(tmp_path: Pa
 @pytest.fixture
 def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The test's plug-in distribution installed on the import path."""
-    from tests.security.plugin_install import install
+    from tests.security.plugin_install import installed_for_a_test
 
-    from secmas import plugins
-
-    site = install(tmp_path / "site-packages").site
-    monkeypatch.syspath_prepend(str(site))
-    plugins.rescan()
-    yield site
-    monkeypatch.undo()
-    plugins.rescan()
+    for installed in installed_for_a_test(tmp_path, monkeypatch):
+        yield installed.site
 
 
 def test_a_plugin_distribution_is_wrapped_into_the_release_store(
-    plugin_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    plugin_site: Path, tmp_path: Path
 ) -> None:
     from secmas.trust.distribution import trusted_plugins
 
-    monkeypatch.delenv("SECMAS_RELEASES")
     result = runner.invoke(app, ["wrap", "examples-scrub", "--plugin"])
     assert result.exit_code == 0, result.output
     printed = " ".join(result.output.split())

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+
+from secmas import plugins
 
 NAME = "examples-scrub"
 VERSION = "0.1"
@@ -65,3 +70,19 @@ def install(site: Path) -> InstalledPlugin:
     rows.append(f"{info}/RECORD,,")
     (site / info / "RECORD").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return InstalledPlugin(site)
+
+
+def installed_for_a_test(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InstalledPlugin]:
+    """A fixture's body: the distribution installed in `tmp_path/site-packages` on the
+    import path, with a SECaaS home and release store of the test's own; found by
+    `secmas.plugins` until the test ends."""
+    monkeypatch.setenv("SECMAS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SECMAS_RELEASES", str(tmp_path / "home" / "releases.db"))
+    installed = install(tmp_path / "site-packages")
+    monkeypatch.syspath_prepend(str(installed.site))
+    plugins.rescan()
+    yield installed
+    monkeypatch.undo()
+    plugins.rescan()

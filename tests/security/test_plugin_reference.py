@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from tests.security.plugin_install import MODULE, NAME, InstalledPlugin, install
+from tests.security.plugin_install import MODULE, NAME, InstalledPlugin, installed_for_a_test
 from typer.testing import CliRunner
 
-from secmas import plugins
 from secmas.cli.main import app
 from secmas.pipeline.errors import PipelineError
 from secmas.pipeline.images import WrappedImage, secmas_image
@@ -37,16 +36,9 @@ runner = CliRunner()
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InstalledPlugin]:
     """The plug-in distribution installed in a site-packages folder of the test's, with a
-    SECaaS home and release store of the test's own."""
-    monkeypatch.setenv("SECMAS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SECMAS_RELEASES", str(tmp_path / "home" / "releases.db"))
+    SECaaS home and release store of the test's own, out of the working-tree mode."""
     monkeypatch.delenv(WORKING_TREE_ENV, raising=False)
-    installed = install(tmp_path / "site-packages")
-    monkeypatch.syspath_prepend(str(installed.site))
-    plugins.rescan()
-    yield installed
-    monkeypatch.undo()
-    plugins.rescan()
+    yield from installed_for_a_test(tmp_path, monkeypatch)
 
 
 def sign(plugin: InstalledPlugin) -> None:

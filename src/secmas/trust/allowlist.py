@@ -57,9 +57,11 @@ PROJECT_VARIABLES = frozenset({
     "SECMAS_BUS_AUTH", "SECMAS_LEDGER_TOKEN", "SECMAS_ENROLMENT", "SECMAS_HOME", "SECMAS_CACHE",
     "XDG_CACHE_HOME", "SECMAS_TORCH_THREADS", "SECMAS_CTI_KEYS", "SECMAS_TAXII_USER",
     "SECMAS_TAXII_PASSWORD", "SECMAS_DATAPLANE_RUNS", "SECMAS_PLATFORM", "SECMAS_RELEASES",
+    "SECMAS_TRUST_WORKING_TREE",
 })  # fmt: skip
 """The project's own: credentials the launchers hand over, where keys and caches live
-(models are read with `weights_only`, so a cache holds no code)."""
+(models are read with `weights_only`, so a cache holds no code), and the development switch
+that trusts plug-ins as found (read at steps 3–4 only, and said by every run)."""
 AGENT_VARIABLES = SYSTEM_VARIABLES | SESSION_VARIABLES | PYTHON_VARIABLES | PROJECT_VARIABLES
 """Every name a genuine agent process's environment may hold."""
 

@@ -305,11 +305,17 @@ def _refusal(
 ) -> str | None:
     """Why `dist` is not its signed reference, in one message; None when it is."""
     named = f"plug-in distribution {dist.name} {dist.version} ({'; '.join(dist.provides)})"
-    again = f"sign it with `{dist.sign_command}` once it is what you mean to run"
+    command = dist.sign_command
     if signed is None:
-        return f"{named} was never signed ({path} holds no {dist.image} {dist.version}); {again}"
+        return (
+            f"{named} was never signed ({path} holds no {dist.image} {dist.version});"
+            f" sign it with `{command}` once it is what you mean to run"
+        )
     if signed.kind != KIND or not verify_signature(signed, key.public_key()):
-        return f"{named}: {path} holds no plug-in reference of it signed by SECaaS; {again}"
+        return (
+            f"{named}: {path} holds no plug-in reference of it signed by SECaaS;"
+            f" sign it with `{command}` once it is what you mean to run"
+        )
     problems = diff_entries(signed.entries, dist.measure()).lines()
     if not problems:
         return None
@@ -317,7 +323,7 @@ def _refusal(
     more = f" and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
     return (
         f"{named} is not what SECaaS signed on {signed.created} ({path}): {shown}{more};"
-        f" an implant, or a change: {again}"
+        f" an implant, or a change: sign it with `{command}` once it is what you mean to run"
     )
 
 
