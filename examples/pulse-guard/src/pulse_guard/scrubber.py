@@ -48,8 +48,10 @@ class PulseScrubber(VNFPlugin):
         bots = sorted(src for src, series in rates.items() if swing(series) > limit)
         self.context.act("findPulses", f"{ip}: {len(bots)} of {len(rates)} sources pulse")
         await self._block(bots, ip, steer)
+        if not bots:
+            return False  # nothing pulsed here: the goal is not achieved
         ctx.believe(Belief(GOAL, (ip,)))
-        return bool(bots)
+        return True
 
     async def _watch(self, ip: str) -> dict[str, list[float]]:
         """Each source's rate towards `ip` at this PoP, one value a step (0 when silent)."""

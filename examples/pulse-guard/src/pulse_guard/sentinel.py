@@ -22,7 +22,7 @@ import numpy as np
 
 from secmas.agents.bdi import Belief, Capability, Goal, Plan
 from secmas.agents.ddos.facts import PROTECT
-from secmas.agents.vnfplugin import VNFPlugin
+from secmas.agents.vnfplugin import VNFContext, VNFPlugin
 from secmas.analytics.registry import fit_detector
 from secmas.analytics.scoring import Fitting, WindowDetector
 
@@ -83,8 +83,8 @@ class PulseSentinel(VNFPlugin):
 
     name = NAME
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, context: VNFContext) -> None:
+        super().__init__(context)
         self.detector: WindowDetector | None = None
         self.above = 0
         self.reported = False
