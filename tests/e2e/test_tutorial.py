@@ -12,9 +12,6 @@ page, reads it and stops it. The real-network block holds the machine's one plac
 heavy real-time run (`tests.realtime`): beside another, both miss their bounds. Even
 alone it runs in real time beside the suite's other workers, so it may exit 1 as the page
 says it can on a busy machine: the attack all removed, only the legitimate traffic short.
-
-docs/guides/own-strategy.md too: its YAML fragments, merged into the starter scenario,
-validate without a warning, and its commands run the new VNF to a won auction.
 """
 
 from __future__ import annotations
@@ -28,22 +25,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from tests.e2e.pages import ELIDED, MARKER, console_blocks, flat, run_as_written
 from tests.network.emulation.conftest import needs_emulation
-from tests.realtime import one_run_at_a_time
 from tests.test_install import lean_command
 
 from secmas.listenport import free_port
-from secmas.scenario.starter import starter_scenario, starter_yaml
-from secmas.scenario.validation import load_with_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
-MARKER = re.compile(r"<!-- setup: (?P<option>--[a-z]+)[^>]*-->")
 NEEDS = {
     "--emulated": re.compile(r"--dataplane emulated"),
     "--ui": re.compile(r"secmas ui\b|--ui\b"),
@@ -51,52 +42,6 @@ NEEDS = {
 """The `./scripts/setup` option a command needs beyond the core, by what the command says."""
 SERVES = re.compile(r"secmas ui\b")
 """A command that serves until Ctrl-C."""
-ELIDED = "…"
-
-
-@dataclass
-class Command:
-    line: str
-    shown: list[str] = field(default_factory=list)
-    """Output lines the page shows after it."""
-
-
-@dataclass
-class Block:
-    start: int
-    commands: list[Command]
-    setup: str | None
-    """The `./scripts/setup` option the block needs beyond the core, from its marker."""
-
-
-def console_blocks(text: str) -> list[Block]:
-    """Every ```console block of `text`, its commands and the output shown for each."""
-    lines = text.splitlines()
-    blocks: list[Block] = []
-    index = 0
-    while index < len(lines):
-        if lines[index].strip() != "```console":
-            index += 1
-            continue
-        before = next((x for x in reversed(lines[:index]) if x.strip()), "")
-        marker = MARKER.fullmatch(before.strip())
-        start, index = index, index + 1
-        commands: list[Command] = []
-        while lines[index].strip() != "```":
-            line = lines[index]
-            if line.startswith("$ "):
-                commands.append(Command(line[2:]))
-            else:
-                assert commands, f"line {index + 1}: output before any command"
-                commands[-1].shown.append(line)
-            index += 1
-        blocks.append(Block(start + 1, commands, marker["option"] if marker else None))
-        index += 1
-    return blocks
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 def test_each_block_that_needs_an_extra_names_its_setup_option() -> None:
@@ -131,11 +76,6 @@ def _install(folder: Path, setup: str | None) -> None:
     python = bin_folder / "python"
     if not python.exists():
         python.symlink_to(sys.executable)
-
-
-def _as_root(line: str) -> str:
-    """The page's `sudo …`, run as it is by root (the test's user: emulation needs it)."""
-    return line.removeprefix("sudo ")
 
 
 def _serve_and_read(line: str, folder: Path, env: dict[str, str]) -> str:
@@ -190,25 +130,17 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
                 assert {"mine", "mine-emulated"} <= {run["id"] for run in runs}, runs
                 ran.append((command.line, time.monotonic() - began))
                 continue
-            with one_run_at_a_time() if block.setup == "--emulated" else nullcontext():
-                done = subprocess.run(
-                    ["bash", "-c", _as_root(command.line)],
-                    cwd=tmp_path,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                )
+            done = run_as_written(command.line, block, tmp_path, env)
             ran.append((command.line, time.monotonic() - began))
             output = done.stdout + done.stderr
             if block.setup == "--emulated" and done.returncode == 1:
                 _only_legitimate_traffic_short(tmp_path / "runs" / "mine-emulated", output)
                 continue
             assert done.returncode == 0, f"{command.line}\n{output[-3000:]}"
-            said = _flat(output)
+            said = flat(output)
             for line in command.shown:
                 if line.strip() != ELIDED:
-                    assert _flat(line) in said, f"{command.line}: {line!r} not in\n{output[-3000:]}"
+                    assert flat(line) in said, f"{command.line}: {line!r} not in\n{output[-3000:]}"
     assert len(ran) >= 11
     report = json.loads((tmp_path / "runs" / "mine" / "report.json").read_text())
     assert report["acceptance"]["passed"], report["acceptance"]
@@ -217,57 +149,3 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     emulated = json.loads((tmp_path / "runs" / "mine-emulated" / "report.json").read_text())
     assert emulated["engine"] == "emulated" and emulated["acceptance"]["attack_reduction"] >= 0.9
     print("\n".join(f"{seconds:6.1f} s  {line}" for line, seconds in ran))
-
-
-GUIDE = ROOT / "docs" / "guides" / "own-strategy.md"
-
-
-def yaml_blocks(text: str) -> list[dict[str, list[dict[str, object]]]]:
-    """The ```yaml blocks of `text`, loaded."""
-    found = re.findall(r"^```yaml\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
-    return [yaml.safe_load(block) for block in found]
-
-
-def merged(scenario: dict, fragment: dict) -> dict:
-    """`scenario` with the fragment's VNFs added and its goals added or replaced by name."""
-    vnfs = [v for v in scenario["vnfs"] if v["id"] not in {f["id"] for f in fragment["vnfs"]}]
-    goals = {goal["name"]: goal for goal in scenario["goals"]}
-    goals.update({goal["name"]: goal for goal in fragment["goals"]})
-    return scenario | {"vnfs": vnfs + fragment["vnfs"], "goals": list(goals.values())}
-
-
-def test_the_strategy_guide_fragments_validate_and_the_new_vnf_wins(tmp_path: Path) -> None:
-    (tmp_path / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    text = GUIDE.read_text(encoding="utf-8")
-    new_vnf, new_goal = yaml_blocks(text)
-    starter = yaml.safe_load(starter_yaml(starter_scenario(), "The guide's starting point."))
-    for fragment in (new_vnf, new_goal):
-        scenario, caveats = load_with_warnings(_written(tmp_path, merged(starter, fragment)))
-        assert caveats == []
-    assert [goal.name for goal in scenario.goals][-1] == "flowLogged"  # valid, if unposted
-    _written(tmp_path, merged(starter, new_vnf))
-    env = os.environ | {"COLUMNS": "80"}
-    (block,) = console_blocks(text)
-    for command in block.commands:
-        done = subprocess.run(
-            ["bash", "-c", command.line], cwd=tmp_path, env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        for line in command.shown:
-            assert line.strip() == ELIDED or _flat(line) in _flat(done.stdout)
-    report = json.loads((tmp_path / "runs" / "strategy" / "report.json").read_text())
-    assert report["acceptance"]["passed"]
-    (record,) = [a for a in report["auctions"] if a["goal_name"] == "flowRecord"]
-    assert (record["winner"], record["winner_vnf"]) == ("pop2", "light_classifier")
-    offered = {bid["agent"]: (bid["vnf"], bid["units"]) for bid in record["bids"]}
-    assert offered == {
-        "pop1": ("classifier", 2),
-        "pop2": ("light_classifier", 3),
-        "pop3": ("light_classifier", 3),
-    }
-
-
-def _written(folder: Path, scenario: dict) -> Path:
-    path = folder / "strategy.yaml"
-    path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
-    return path

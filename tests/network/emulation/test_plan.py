@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from tests.network.emulation.conftest import SERVER, line_scenario
 
 from secmas.network.dataplane.routing import Network, shortest_path_tree
 from secmas.network.emulation.plan import PlanError, emulation_plan
+from secmas.plugins import rescan
 from secmas.scenario.loader import load_scenario
 
 REFERENCE = Path(__file__).parents[3] / "scenarios" / "ddos-emulated.yaml"
@@ -119,3 +121,54 @@ def test_every_agent_address_is_routed_back_towards_its_pop() -> None:
                 assert [(r.via, r.intf) for r in found] == [
                     (plan.port(hop, node).ip, plan.port(node, hop).intf)
                 ]
+
+
+REPEATING = '''
+from secmas.network.attack import source
+from secmas.network.attacks.syn_flood import SynFlood
+from secmas.network.dataplane.flows import FlowSpec
+from secmas.network.dataplane.stats import FlowId
+
+
+class Repeating(SynFlood):
+    """Every attacker floods in two windows, [start, start + 2) and [start + 4, start + 6)."""
+
+    def flows(self, attack, dst_ip, first, until):
+        return [
+            FlowSpec(FlowId(source(attack, first, bot), dst_ip, port), attack.kind,
+                     attack.attach[0], attack.rate, attack.start + at, attack.start + at + 2)
+            for at in (0, 4)
+            for bot in range(attack.attackers)
+            for port in attack.ports
+        ]
+'''
+
+
+@pytest.fixture
+def repeating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An installed attack whose attackers keep their addresses from window to window."""
+    info = tmp_path / "secmas_repeating-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: secmas-repeating\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[secmas.attacks]\nrepeating = repeating_mod:Repeating\n"
+    )
+    (tmp_path / "repeating_mod.py").write_text(REPEATING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rescan()
+    yield
+    rescan()
+
+
+def test_a_source_sending_in_several_windows_is_an_attacker_in_each(repeating: None) -> None:
+    scenario = line_scenario()
+    attack = scenario.attack.model_copy(update={"kind": "repeating"})
+    plan = emulation_plan(scenario.model_copy(update={"attack": attack}))
+    attackers = [a for g in plan.groups for a in g.attackers]
+    windows = sorted({(a.start, a.stop) for a in attackers})
+    assert windows == [(5, 7), (9, 11)]  # neither window lost to the other
+    assert all(a.ports == (8000, 8080) for a in attackers)  # one window's ports merge
+    assert len(attackers) == 2 * attack.attackers
+    addresses = [address for g in plan.groups for address in g.addresses]
+    assert len(addresses) == len(set(addresses))  # each address is set up once
+    assert len(plan.attack_sources) == attack.attackers

@@ -128,8 +128,8 @@ class Group:
 
     @property
     def addresses(self) -> list[str]:
-        """The scenario addresses this namespace sends from."""
-        return [c.ip for c in self.clients] + [a.ip for a in self.attackers]
+        """The scenario addresses this namespace sends from, each once."""
+        return list(dict.fromkeys([c.ip for c in self.clients] + [a.ip for a in self.attackers]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +196,8 @@ class EmulationPlan:
 
     @property
     def attack_sources(self) -> list[str]:
-        """Ground truth, for reports only: every attacker's source address."""
-        return [a.ip for g in self.groups for a in g.attackers]
+        """Ground truth, for reports only: every attacker's source address, each once."""
+        return list(dict.fromkeys(a.ip for g in self.groups for a in g.attackers))
 
     @property
     def namespaces(self) -> list[str]:
@@ -364,10 +364,12 @@ def _groups(
 
 
 def _add_attacker(group: Group, spec: FlowSpec) -> None:
-    """One attacker per source address; its flows (one per port) merge into it."""
+    """One attacker per source address and window: the flows of one window (one per port)
+    merge into it, and a source that sends in several windows (a pulsing attack's bot,
+    burst after burst) is an attacker in each."""
     stop = None if spec.stop == float("inf") else spec.stop
     for index, attacker in enumerate(group.attackers):
-        if attacker.ip == spec.id.src_ip:
+        if attacker.ip == spec.id.src_ip and (attacker.start, attacker.stop) == (spec.start, stop):
             ports = (*attacker.ports, spec.id.port)
             group.attackers[index] = Attacker(
                 attacker.ip, ports, attacker.rate, spec.start, stop, spec.kind
