@@ -12,10 +12,15 @@ from secmas.experiment.grid import encode, expand, points
 from secmas.experiment.spec import SweepSpec
 
 values = st.lists(
-    st.one_of(st.integers(-5, 5), st.booleans(), st.sampled_from(["pop0", "pop1"])),
+    st.one_of(
+        st.integers(-5, 5),
+        st.booleans(),
+        st.sampled_from(["pop0", "pop1"]),
+        st.lists(st.integers(1, 9), min_size=1, max_size=2),  # e.g. an attack's ports
+    ),
     min_size=1,
     max_size=3,
-    unique_by=lambda v: (type(v), v),
+    unique_by=encode,
 )
 
 

@@ -27,6 +27,11 @@ class Point:
         """The parameter values as a mapping, path → value."""
         return dict(self.values)
 
+    def __hash__(self) -> int:
+        """By the values as the CSV writes them: a value may be a list or a mapping (an
+        attack's ports, a section), which Python cannot hash as it is."""
+        return hash((self.scenario, tuple((path, encode(v)) for path, v in self.values)))
+
 
 @dataclass(frozen=True)
 class RunKey:
