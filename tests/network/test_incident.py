@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from secmas.network.dataplane.cnf import METRICS, Arrivals, CNFModel, CNFParams
+from secmas.network.dataplane.cnf import METRICS, Arrivals, CNFModel, CNFParams, known_conditions
 from secmas.network.incident import IncidentPlugin, ended_by, incident_kind, inside_kinds
 from secmas.plugins import PluginError, rescan
 from secmas.scenario.incidents import installed_incidents
@@ -36,6 +36,7 @@ def test_without_the_distribution_the_kind_is_refused() -> None:
 def test_an_installed_incident_raises_the_cpu_in_its_window_only(neighbour: Path) -> None:
     incident = Incident(kind="noisy_neighbour", cnf="web", start=10, stop=20)
     assert isinstance(incident_kind("noisy_neighbour"), IncidentPlugin)
+    assert "noisy_neighbour" in known_conditions()  # it labels its own steps
     quiet, noisy = cpu([]), cpu([incident])
     np.testing.assert_array_equal(noisy[:10], quiet[:10])
     assert noisy[10:20] == pytest.approx(quiet[10:20] + 0.5 * SPEC.cores)

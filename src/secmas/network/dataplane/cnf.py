@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from secmas.network.incident import Active, Effects, ended_by, incident_kind
+from secmas.scenario.incidents import installed_incidents
 from secmas.scenario.model import CNF, Incident
 
 METRICS: tuple[str, ...] = (
@@ -50,16 +51,13 @@ METRICS: tuple[str, ...] = (
 )
 
 ATTACK_CONDITIONS: tuple[str, ...] = ("http_flood", "slowloris", "syn_flood")
-INCIDENT_CONDITIONS: tuple[str, ...] = (
-    "high_cpu",
-    "high_memory",
-    "traffic_spike",
-    "load_step",
-    "network_latency",
-    "disk_storm",
-)
-CONDITIONS: tuple[str, ...] = ("normal", *ATTACK_CONDITIONS, *INCIDENT_CONDITIONS)
-"""Every per-step ground-truth label; `disk_storm` is a pattern profilers are not taught."""
+
+
+def known_conditions() -> tuple[str, ...]:
+    """Every per-step ground-truth label: normal, the attacks, then the installed incidents
+    (sorted; secmas's `disk_storm` is a pattern profilers are not taught)."""
+    return ("normal", *ATTACK_CONDITIONS, *installed_incidents())
+
 
 REMEDIES: tuple[str, ...] = ("scale_out", "migrate", "isolate", "guard", "live_migrate")
 
