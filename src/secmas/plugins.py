@@ -36,6 +36,7 @@ GROUPS: dict[str, Group] = {
     "secmas.vnfs": Group("VNF", "a VNF, the goals it serves and the plans that serve them"),
     "secmas.bids": Group("bid function", "how a PoP's agent prices a goal it is asked for"),
     "secmas.attacks": Group("attack", "simulated as flows, and launched on the emulated network"),
+    "secmas.incidents": Group("incident", "a CNF's resource effect, and started inside a real CNF"),
     "secmas.detectors": Group("detector", "fitted on normal telemetry, then scoring it"),
     "secmas.remedies": Group("remedy", "what an SSLA violation makes the agents do"),
 }

@@ -16,12 +16,12 @@ from secmas.analytics.datasets import (
     normal_series,
     simulate,
 )
-from secmas.network.dataplane.cnf import CONDITIONS, METRICS
+from secmas.network.dataplane.cnf import METRICS, known_conditions
 from secmas.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = load_scenario(ROOT / "scenarios" / "cnf-attack.yaml")
-ANOMALIES = [c for c in CONDITIONS if c != "normal"]
+ANOMALIES = [c for c in known_conditions() if c != "normal"]
 
 
 def runs(labels: np.ndarray) -> list[tuple[str, int, int]]:
@@ -89,7 +89,7 @@ def test_episodes_are_deterministic_for_a_seed() -> None:
 
 @settings(max_examples=15)
 @given(
-    conditions=st.lists(st.sampled_from(CONDITIONS), min_size=1, max_size=4, unique=True),
+    conditions=st.lists(st.sampled_from(known_conditions()), min_size=1, max_size=4, unique=True),
     seed=st.integers(0, 2**16),
     low=st.integers(5, 20),
     extra=st.integers(0, 20),

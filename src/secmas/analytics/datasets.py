@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from secmas.network.dataplane.cnf import ATTACK_CONDITIONS, CONDITIONS, INCIDENT_CONDITIONS, METRICS
+from secmas.network.dataplane.cnf import ATTACK_CONDITIONS, METRICS, known_conditions
 from secmas.network.dataplane.simulator import DataPlane
 from secmas.scenario.model import Attack, Incident, Scenario
 
@@ -39,7 +39,7 @@ class LabelledSeries:
     """Metrics of one CNF, one row per step, with each step's condition.
 
     `values` is [T, F] with columns `features`; `labels` is [T] strings from
-    `cnf.CONDITIONS`; `step` is the seconds between rows.
+    `cnf.known_conditions()`; `step` is the seconds between rows.
     """
 
     features: tuple[str, ...]
@@ -113,10 +113,11 @@ def episode_series(
     attack and incidents are left out. With `operations`, the routine reconfigurations of
     `normal_series` happen too, so anomalies are seen on one replica and on several.
     """
-    unknown = [c for c in conditions if c not in CONDITIONS]
+    known = known_conditions()
+    unknown = [c for c in conditions if c not in known]
     if unknown or not conditions:
         raise ValueError(
-            f"unknown conditions {unknown}; known: {', '.join(CONDITIONS)}"
+            f"unknown conditions {unknown}; known: {', '.join(known)}"
             if unknown
             else "no conditions to draw episodes of"
         )
@@ -139,7 +140,7 @@ def episode_series(
         condition = order.pop(0)
         if condition in ATTACK_CONDITIONS:
             attacks.append(_attack(scenario, condition, t, t + length))
-        elif condition in INCIDENT_CONDITIONS:
+        elif condition != "normal":
             incidents.append(
                 Incident.model_validate(
                     {"kind": condition, "cnf": target, "start": t, "stop": t + length}

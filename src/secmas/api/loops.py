@@ -172,8 +172,8 @@ def real_cnf_loop(
     """The closed loop on the emulated engine's real CNF, whose detector (`detector`, by
     default the robust z-score baseline) learns the shipped normal recording and the
     run's warm-up (`secmas.pipeline.realcnf`); its files are read here, before any work."""
-    from secmas.network.emulation.cnfservice import RUNS_INSIDE
     from secmas.network.emulation.workload import served_cnf
+    from secmas.network.incident import inside_kinds
     from secmas.pipeline.cnf_emulated import DetectorChoice, PreparedDetector
     from secmas.pipeline.errors import RunError
     from secmas.pipeline.realcnf import (
@@ -193,11 +193,12 @@ def real_cnf_loop(
             "closed loop: federated training runs on the simulator; on the emulated engine "
             "the real CNF's detector learns a normal recording and the run's warm-up"
         )
+    inside = inside_kinds()
     problems = [
-        f"incidents[{i}]: the emulated engine runs {', '.join(sorted(RUNS_INSIDE))} inside "
+        f"incidents[{i}]: the emulated engine runs {', '.join(sorted(inside))} inside "
         f"its real CNF, not {incident.kind} (run it on the simulator)"
         for i, incident in enumerate(scenario.incidents)
-        if incident.kind not in RUNS_INSIDE
+        if incident.kind not in inside
     ]
     if problems:
         raise RunInputError(*problems)

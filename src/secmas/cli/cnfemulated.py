@@ -158,14 +158,14 @@ def record_dataset(
 ) -> Any:
     """`detect dataset --dataplane emulated`: a labelled recording of the real CNF, written
     to `output`; the series."""
-    from secmas.network.emulation.cnfattacks import ATTACKS
+    from secmas.network.emulation.cnfattacks import attacks
     from secmas.pipeline.cnf_emulated import CNFRunSettings, record, write_recording
 
-    unknown = [c for c in conditions if c not in ATTACKS]
+    known = attacks()
+    unknown = [c for c in conditions if c not in known]
     if unknown:
         raise fail(
-            f"--conditions: the emulated CNF has no {', '.join(unknown)}; known: "
-            f"{', '.join(ATTACKS)}"
+            f"--conditions: the emulated CNF has no {', '.join(unknown)}; known: {', '.join(known)}"
         )
     if not output.parent.is_dir():
         raise fail(f"cannot write {output}: no folder {output.parent}")

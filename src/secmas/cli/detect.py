@@ -951,7 +951,7 @@ def _simulated_dataset(
 ) -> Any:
     """The simulated series, written to `out`."""
     from secmas.analytics.datasets import episode_series, normal_series
-    from secmas.network.dataplane.cnf import CONDITIONS
+    from secmas.network.dataplane.cnf import known_conditions
     from secmas.scenario.loader import ScenarioError
     from secmas.scenario.validation import load_runnable
 
@@ -959,9 +959,10 @@ def _simulated_dataset(
         loaded = load_runnable(scenario, strategy=False)
     except ScenarioError as exc:
         raise fail("; ".join(str(p) for p in exc.problems)) from None
-    unknown = [c for c in wanted if c not in CONDITIONS]
+    known = known_conditions()
+    unknown = [c for c in wanted if c not in known]
     if unknown:
-        raise fail(f"--conditions: unknown {', '.join(unknown)}; known: {', '.join(CONDITIONS)}")
+        raise fail(f"--conditions: unknown {', '.join(unknown)}; known: {', '.join(known)}")
     try:
         if wanted:
             series = episode_series(loaded, wanted, seed, seconds=seconds, cnf=cnf)

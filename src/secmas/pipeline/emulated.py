@@ -36,11 +36,11 @@ from secmas.interrupt import terminate_as_interrupt
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import Telemetry
 from secmas.network.emulation.attacker_process import AttackerProcess, HiddenAttacker
-from secmas.network.emulation.cnfservice import RUNS_INSIDE
 from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import EmulationPlan, emulation_plan
 from secmas.network.emulation.workload import Request, Workload, served_cnf
+from secmas.network.incident import inside_kinds
 from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.runloop import Progress, StepLoop
@@ -327,10 +327,11 @@ def scenario_episodes(scenario: Scenario, end: float) -> list[dict[str, object]]
     if scenario.attack is not None:
         attack = scenario.attack
         found.append({"kind": attack.kind, "start": attack.start, "stop": attack.stop or end})
+    inside = inside_kinds()
     found += [
         {"kind": i.kind, "start": i.start, "stop": i.stop or end}
         for i in scenario.incidents
-        if i.kind in RUNS_INSIDE
+        if i.kind in inside
     ]
     return found
 

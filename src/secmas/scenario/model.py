@@ -26,6 +26,7 @@ from secmas.plugins import PluginError, plugin
 from secmas.scenario.adaptive import CTISharing, MovingTargetDefence
 from secmas.scenario.attacks import checked_parameters, installed_kind, traits
 from secmas.scenario.base import Id, NonNegative, PoPId, Positive, Strict, at_most
+from secmas.scenario.incidents import installed_incident
 
 MAX_SEED = 2**32 - 1
 """Largest seed of a run (a scenario's `seed`, a sweep's `seeds`, every `--seed`): 32 bits,
@@ -428,19 +429,22 @@ class CNF(Strict):
     max_connections: int = Field(default=512, ge=1, description="open connections per replica")
 
 
-IncidentKind = Literal[
-    "high_cpu", "high_memory", "traffic_spike", "load_step", "network_latency", "disk_storm"
-]
+IncidentKind = Annotated[str, AfterValidator(installed_incident)]
+"""An installed incident's name (`secmas.scenario.incidents`): the `secmas.incidents`
+plug-ins."""
 
 
 class Incident(Strict):
     """A microservice anomaly injected into a CNF for [start, stop) simulated seconds.
 
-    The first five are the anomalies of the profiling data set of `004_…` Section 6.2;
-    `disk_storm` is a disk-I/O surge the profiler is not trained on.
+    `kind` is an installed incident plug-in (`secmas.network.incident`; the built-ins, in
+    `secmas.network.incidents`, are the five anomalies of the profiling data set of `004_…`
+    Section 6.2 and `disk_storm`, a disk-I/O surge the profiler is not trained on).
     """
 
-    kind: IncidentKind
+    kind: IncidentKind = Field(
+        description="an installed incident: a secmas.incidents plug-in's name"
+    )
     cnf: Id = Field(description="id of the CNF it happens to")
     start: NonNegative = Field(description="simulated seconds")
     stop: Positive | None = Field(default=None, description="simulated seconds; none = never")

@@ -15,14 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secmas.network.dataplane.cnf import (
-    CONDITIONS,
-    ENDED_BY_MIGRATION,
-    INSTANCE_BOUND,
     METRICS,
     Arrivals,
     CNFModel,
     CNFParams,
+    known_conditions,
 )
+from secmas.network.incident import ended_by
 from secmas.scenario.model import CNF, Incident
 
 QUIET = CNFParams(noise=0.0)
@@ -60,8 +59,9 @@ def steady(arrivals: Arrivals, **kw: Any) -> dict[str, float]:
 
 def test_the_names_agree_with_the_contract() -> None:
     assert len(METRICS) == 14 and METRICS[0] == "cpu" and METRICS[-1] == "connections"
-    assert CONDITIONS[0] == "normal" and "disk_storm" in CONDITIONS
-    assert ENDED_BY_MIGRATION < INSTANCE_BOUND
+    assert known_conditions()[0] == "normal" and "disk_storm" in known_conditions()
+    assert ended_by("migrate") == {"high_cpu", "high_memory", "network_latency"}
+    assert ended_by("isolate") == ended_by("migrate") | {"disk_storm"}
 
 
 # -- load and saturation -------------------------------------------------------------------
@@ -281,9 +281,10 @@ def test_migration_ends_a_memory_leak_after_a_short_cold_start() -> None:
     assert m(after, "disk_read")[-1] < 1.0
 
 
-@pytest.mark.parametrize("kind", sorted(INSTANCE_BOUND))
+@pytest.mark.parametrize("kind", sorted(ended_by("isolate")))
 def test_migration_and_isolation_end_what_is_bound_to_the_instance(kind: str) -> None:
-    for remedy, ends in (("migrate", ENDED_BY_MIGRATION), ("isolate", INSTANCE_BOUND)):
+    for remedy in ("migrate", "isolate"):
+        ends = ended_by(remedy)
         cnf = model([{"kind": kind, "start": 0}])
         run(cnf, NORMAL, 5)
         cnf.remedy(remedy, "p3", 5.0)

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from secmas.network.emulation import attacker_process
 from secmas.network.emulation.attacker_process import (
-    INSIDE,
     OUTSIDE,
     AttackerGroup,
     HiddenAttacker,
@@ -26,6 +25,7 @@ from secmas.network.emulation.attacker_process import (
 )
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import attack_rate
+from secmas.network.incident import inside_kinds
 from secmas.scenario.loader import load_scenario
 
 SCENARIOS = Path(__file__).parents[3] / "scenarios"
@@ -40,7 +40,7 @@ def test_the_same_seed_draws_the_same_schedule_and_another_seed_another() -> Non
 @given(st.integers(min_value=0, max_value=2**32 - 1))
 def test_every_schedule_has_both_lanes_overlaps_allowed_one_attack_per_lane(seed: int) -> None:
     planned = draw_schedule(seed, 10.0, 400.0)
-    for lane in (set(OUTSIDE), set(INSIDE)):
+    for lane in (set(OUTSIDE), inside_kinds()):
         mine = [p for p in planned if p.kind in lane]
         assert mine and all(p.start >= 10.0 and p.stop > p.start for p in mine)
         assert all(a.stop <= b.start for a, b in itertools.pairwise(mine))

@@ -7,13 +7,13 @@ compute from the statistics it exports.
 """
 
 from secmas.network.dataplane.cnf import (
-    CONDITIONS,
     METRICS,
     REMEDIES,
     Arrivals,
     CNFModel,
     CNFParams,
     CNFPlacement,
+    known_conditions,
 )
 from secmas.network.dataplane.detectors import (
     LinkOverUsage,
@@ -40,7 +40,6 @@ from secmas.network.dataplane.stats import Counters, FlowId, FlowStats, Telemetr
 from secmas.network.dataplane.traffic import packet_bytes
 
 __all__ = [
-    "CONDITIONS",
     "METRICS",
     "REMEDIES",
     "Arrivals",
@@ -67,6 +66,7 @@ __all__ = [
     "classify_flows",
     "detect_intrusion",
     "is_syn_flood",
+    "known_conditions",
     "normal_steps",
     "packet_bytes",
     "robust_z",

@@ -12,8 +12,9 @@ The model is small on purpose. A CNF runs `replicas` instances of `cores` cores 
 one address; work is shared evenly between instances. Requests cost CPU; above the
 cores' capacity a backlog builds, so latency, errors and the run queue grow while
 throughput stays flat. Connections are limited per instance; connections held open by
-a slowloris take slots away from clients. The docstrings of `CNFModel._effects` (the
-incidents) and `CNFModel.remedy` (the enforcement actions) say what each does.
+a slowloris take slots away from clients. The incidents are plug-ins
+(`secmas.network.incident`; each built-in's module says what it does) and the docstring
+of `CNFModel.remedy` says what each enforcement action does.
 
 Units: cpu in cores used (0 … cores × replicas), load as run-queue length, memory in
 MB, disk and network in MB/s, latency in ms, throughput in successful requests/s,
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from secmas.network.incident import Active, Effects, ended_by, incident_kind
+from secmas.scenario.incidents import installed_incidents
 from secmas.scenario.model import CNF, Incident
 
 METRICS: tuple[str, ...] = (
@@ -48,25 +51,15 @@ METRICS: tuple[str, ...] = (
 )
 
 ATTACK_CONDITIONS: tuple[str, ...] = ("http_flood", "slowloris", "syn_flood")
-INCIDENT_CONDITIONS: tuple[str, ...] = (
-    "high_cpu",
-    "high_memory",
-    "traffic_spike",
-    "load_step",
-    "network_latency",
-    "disk_storm",
-)
-CONDITIONS: tuple[str, ...] = ("normal", *ATTACK_CONDITIONS, *INCIDENT_CONDITIONS)
-"""Every per-step ground-truth label; `disk_storm` is a pattern profilers are not taught."""
+
+
+def known_conditions() -> tuple[str, ...]:
+    """Every per-step ground-truth label: normal, the attacks, then the installed incidents
+    (sorted; secmas's `disk_storm` is a pattern profilers are not taught)."""
+    return ("normal", *ATTACK_CONDITIONS, *installed_incidents())
+
 
 REMEDIES: tuple[str, ...] = ("scale_out", "migrate", "isolate", "guard", "live_migrate")
-
-INSTANCE_BOUND = frozenset({"high_cpu", "high_memory", "network_latency", "disk_storm"})
-"""Incidents that live in one instance (the primary): isolating it ends every one."""
-
-ENDED_BY_MIGRATION = frozenset({"high_cpu", "high_memory", "network_latency"})
-"""Incidents a migration ends: the instance restarts from its image on another PoP. A
-disk storm runs on the instance's persistent volume, which a migration carries along."""
 
 QUANTILES = (0.5, 0.9, 0.99)
 EXP_QUANTILE = tuple(-math.log(1 - q) for q in QUANTILES)  # of an exponential, mean 1
@@ -190,17 +183,6 @@ class _Served:
     established: float  # clients' open connections
 
 
-@dataclass(slots=True)
-class _Effects:
-    """The active incidents' combined effect on one step."""
-
-    load: float = 1.0  # factor on users' load
-    hog: float = 0.0  # cores a CPU hog wants on the primary instance
-    leak: float = 0.0  # MB/s leaked
-    delay: float = 0.0  # ms added on the primary instance's PoP
-    storm: float = 0.0  # disk storm magnitude
-
-
 class CNFModel:
     """One CNF's resources, state and placement; `sample` advances it one step.
 
@@ -253,9 +235,9 @@ class CNFModel:
         """Apply an enforcement action at time `t`; it shows from the next sample on.
 
         scale_out: a replica at `pop`; work is shared evenly, capacity and connection
-        slots grow. migrate: the primary instance restarts at `pop`; high_cpu,
-        high_memory and network_latency end. isolate: the primary is quarantined and a
-        clean one starts at `pop`; every instance-bound incident ends. A migration or
+        slots grow. migrate: the primary instance restarts at `pop`. isolate: the primary is
+        quarantined and a clean one starts at `pop`. Each ends the incidents whose plug-in
+        says so (`IncidentPlugin.ended_by`: those living in the instance). A migration or
         isolation drops the instance's open connections, queued requests and a
         `move_loss` share of one step's requests, and starts cold (memory reset, cache
         refilled from disk, slower answers) for `transient_s`. guard: a reverse proxy with
@@ -277,10 +259,10 @@ class CNFModel:
             case "guard":
                 self._guarded = True
             case "migrate":
-                self._restart(pop, ENDED_BY_MIGRATION, t)
+                self._restart(pop, ended_by(remedy), t)
             case "isolate":
                 self._isolated.append(self._replicas[0])
-                self._restart(pop, INSTANCE_BOUND, t)
+                self._restart(pop, ended_by(remedy), t)
             case "live_migrate":
                 self._replicas[0] = pop
                 self._state.down = max(self._state.down, downtime)
@@ -421,37 +403,15 @@ class CNFModel:
         )
 
     # -- effects -------------------------------------------------------------------------
-    def _effects(self, t: float) -> _Effects:
-        """Combine the incidents active at `t`.
-
-        high_cpu: a hog wants `hog_share` × magnitude of the primary instance's cores.
-        high_memory: the primary leaks `leak_mb` × magnitude MB/s. traffic_spike: users'
-        load × the incident's factor (drawn in `spike`, × magnitude). load_step: users'
-        load rises by `step_gain` × magnitude every `step_every_s` from the start, at most
-        `max_steps` times. network_latency: `delay_ms` × magnitude on the primary's PoP.
-        disk_storm: heavy disk reads and writes on the primary (see CNFParams).
-        """
-        p = self.params
-        effects = _Effects()
+    def _effects(self, t: float) -> Effects:
+        """Combine the incidents active at `t`: each installed incident's plug-in adds its
+        own (`secmas.network.incidents`, `IncidentPlugin.affect`); a hog never wants more
+        than the instance's cores."""
+        effects = Effects()
         for live in self._incidents:
-            if not live.active(t):
-                continue
-            incident = live.incident
-            size = incident.magnitude
-            match incident.kind:
-                case "high_cpu":
-                    effects.hog += min(1.0, p.hog_share * size) * self.spec.cores
-                case "high_memory":
-                    effects.leak += p.leak_mb * size
-                case "traffic_spike":
-                    effects.load *= live.factor
-                case "load_step":
-                    steps = min(p.max_steps, math.floor((t - incident.start) / p.step_every_s) + 1)
-                    effects.load *= 1.0 + p.step_gain * size * steps
-                case "network_latency":
-                    effects.delay += p.delay_ms * size
-                case "disk_storm":
-                    effects.storm += size
+            if live.active(t):
+                active = Active(live.incident, t, live.factor, self.params, self.spec.cores)
+                incident_kind(live.incident.kind).affect(effects, active)
         effects.hog = min(effects.hog, self.spec.cores)
         return effects
 
@@ -489,7 +449,7 @@ class CNFModel:
         return False
 
     def _latency(
-        self, rho: float, effects: _Effects, wait_s: float, held: float, fill: float
+        self, rho: float, effects: Effects, wait_s: float, held: float, fill: float
     ) -> tuple[float, float, float]:
         """p50, p90, p99 in ms.
 

@@ -47,7 +47,6 @@ from secmas.network.attacks.slowloris import MAX_SLOW_HELD, SLOW_HOLD
 from secmas.network.dataplane.stats import BYTES_PER_MB
 from secmas.network.emulation.cnfattacks import (
     APPLICATION,
-    INSIDE,
     AttackSettings,
     accept_answers,
     inside_command,
@@ -58,6 +57,7 @@ from secmas.network.emulation.namespaces import Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import EmulationPlan
 from secmas.network.emulation.workload import MAX_ATTACK_PPS
+from secmas.network.incident import inside_kinds
 from secmas.processend import end_process
 
 OUTSIDE = ("http_flood", "slowloris", "syn_flood")
@@ -89,7 +89,7 @@ class Lane:
 
 LANES = (
     Lane(OUTSIDE, duration=(5.0, 10.0), gap=(14.0, 24.0)),
-    Lane(tuple(sorted(INSIDE)), duration=(5.0, 10.0), gap=(20.0, 32.0)),
+    Lane(tuple(sorted(inside_kinds())), duration=(5.0, 10.0), gap=(20.0, 32.0)),
 )
 
 
@@ -209,7 +209,7 @@ class ScheduledAttacker:
     def _start(self, planned: Planned) -> None:
         places, kind = self.places, planned.kind
         undo: list[tuple[Namespace, str]] = []
-        if kind in INSIDE:
+        if kind in inside_kinds():
             server = GroupedNamespace(places.server.name, places.server.pid, places.cgroup)
             log = f"{places.folder}/attacker-{kind}.log"
             processes = [server.spawn(inside_command(kind, self.settings, stress_ng()), log)]

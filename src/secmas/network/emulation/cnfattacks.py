@@ -6,9 +6,9 @@ processes in namespaces the run created, each recorded as ground truth.
   answers of their own connections (otherwise they drop what comes back, as a spoofing
   SYN flood's sources would);
 - `syn_flood` (`synflood.py`, raw SYNs) from the attacker namespaces;
-- `high_cpu` (a CPU hog: `stress-ng --cpu`) and `high_memory` (a memory leak: `stress-ng
-  --bigheap`, a heap grown by realloc without end) inside the CNF: in the server's
-  namespace and the CNF's cgroup, as code an attacker got to run in the container.
+- the installed incidents that run inside a real CNF (`IncidentPlugin.inside`: the
+  built-in `high_cpu` and `high_memory`, stress-ng workers): in the server's namespace
+  and the CNF's cgroup, as code an attacker got to run in the container.
 
 An `Episode` holds an attack's kind, its Unix start and stop times and its sources: the
 ground truth that labels recordings and scores the loop.
@@ -31,11 +31,11 @@ from secmas.network.emulation.errors import EmulationUnavailable
 from secmas.network.emulation.namespaces import Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import Group
+from secmas.network.incident import incident_kind, inside_kinds
 
-ATTACKS: tuple[str, ...] = ("http_flood", "slowloris", "syn_flood", "high_cpu", "high_memory")
-"""Every attack the emulated CNF suffers; the names are the simulated CNF's conditions."""
+NETWORK_ATTACKS: tuple[str, ...] = ("http_flood", "slowloris", "syn_flood")
+"""The attacks from the attacker namespaces; the names are the simulated CNF's conditions."""
 APPLICATION = frozenset({"http_flood", "slowloris"})
-INSIDE = frozenset({"high_cpu", "high_memory"})
 HANDLE = re.compile(r"# handle (\d+)")
 STRESS_NG = "/usr/bin/stress-ng"
 
@@ -81,19 +81,24 @@ def stress_ng() -> str:
     return found
 
 
+def attacks() -> tuple[str, ...]:
+    """Every attack the emulated CNF suffers: the network attacks, then the installed
+    incidents that run inside it, sorted."""
+    return (*NETWORK_ATTACKS, *sorted(inside_kinds()))
+
+
 def inside_command(kind: str, settings: AttackSettings, binary: str) -> list[str]:
-    """The stress-ng command line of an attack inside the CNF (pure)."""
-    if kind == "high_cpu":
-        return [binary, "--cpu", "1", "--cpu-load", str(settings.cpu_load), "--quiet"]
-    if kind == "high_memory":
-        return [binary, "--bigheap", "1", "--bigheap-growth", settings.leak_growth, "--quiet"]
-    raise ValueError(f"{kind!r} is not an attack inside the CNF")
+    """The stress-ng command line of incident `kind` inside the CNF (its plug-in's
+    `command`); ValueError for one that does not run inside."""
+    if kind not in inside_kinds():
+        raise ValueError(f"{kind!r} is not an attack inside the CNF")
+    return incident_kind(kind).command(binary, settings)
 
 
 def start_inside(
     network: EmulatedNetwork, group: CNFGroup, kind: str, settings: AttackSettings, folder: Path
 ) -> subprocess.Popen[bytes]:
-    """Start an attack inside the CNF (`INSIDE`): in the server's namespace and the CNF's
+    """Start an incident inside the CNF (`inside_kinds`): in the server's namespace and the CNF's
     cgroup, logging to `folder`/KIND.log."""
     command = inside_command(kind, settings, stress_ng())
     server = group.inside(network.namespace(network.plan.server))
@@ -145,11 +150,12 @@ class CNFAttacker:
 
     def start(self, kind: str) -> Episode:
         """Start an attack (one at a time); its episode, start time taken once it runs."""
-        if kind not in ATTACKS:
-            raise ValueError(f"unknown attack {kind!r}; known: {', '.join(ATTACKS)}")
+        known = attacks()
+        if kind not in known:
+            raise ValueError(f"unknown attack {kind!r}; known: {', '.join(known)}")
         if self.current is not None:
             raise RuntimeError(f"{self.current.kind} is still under way")
-        if kind in INSIDE:
+        if kind in inside_kinds():
             processes = [self._inside(kind)]
             sources: tuple[str, ...] = ()
         else:

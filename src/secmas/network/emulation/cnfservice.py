@@ -17,9 +17,10 @@ winner of a goal's auction) change it for real, with the mitigations of `cnfdefe
 
 Every instance runs in the server's namespace, where the CNF's address is; the PoP of
 each (the auction winner's) is what `placement` records, as the simulator's placement
-does. The scenario's `high_cpu` and `high_memory` incidents on the CNF run inside it at
-their times (`cnfattacks.start_inside`: stress-ng in the server's namespace and the
-CNF's cgroup), so the ground truth of a step is the attack or incident under way.
+does. The scenario's incidents on the CNF that run inside a real one (`inside_kinds`: the
+built-in `high_cpu` and `high_memory`) run inside it at their times
+(`cnfattacks.start_inside`: stress-ng in the server's namespace and the CNF's cgroup),
+so the ground truth of a step is the attack or incident under way.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ from secmas.network.emulation.cnfnginx import NginxCNF
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.scenario.model import CNF, Incident
 
-RUNS_INSIDE = frozenset({"high_cpu", "high_memory"})
-"""The incidents the emulated engine runs in a real CNF."""
 REMEDIES = ("guard", "isolate", "scale_out", "migrate")
 
 
