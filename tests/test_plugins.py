@@ -3,6 +3,7 @@ the test as pip installs them (a `.dist-info` folder on the import path)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +15,22 @@ from secmas.plugins import PluginError, plugin, rescan
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder on the import path into which a test installs distributions."""
+    """A folder on the import path into which a test installs distributions; once the
+    test ends, the modules imported from it are forgotten too (another test may install
+    a module of the same name)."""
     monkeypatch.syspath_prepend(str(tmp_path))
     rescan()
     yield tmp_path
+    forget_modules(tmp_path)
     rescan()
+
+
+def forget_modules(folder: Path) -> None:
+    """Forget the modules imported from `folder`: a later test may install another module
+    of the same name, which Python would otherwise not import again."""
+    for name, module in list(sys.modules.items()):
+        if Path(getattr(module, "__file__", None) or "/").is_relative_to(folder):
+            del sys.modules[name]
 
 
 def install(site: Path, name: str, entries: str, module: str = "") -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.test_plugins import forget_modules
 
 from secmas.plugins import rescan
 
@@ -61,6 +62,7 @@ def _installed(
     monkeypatch.syspath_prepend(str(site))
     rescan()
     yield site
+    forget_modules(site)
     rescan()
 
 

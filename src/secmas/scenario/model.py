@@ -22,11 +22,15 @@ from pydantic import (
     model_validator,
 )
 
-from secmas.plugins import PluginError, plugin
+from secmas.plugins import NAME, PluginError, plugin
 from secmas.scenario.adaptive import CTISharing, MovingTargetDefence
 from secmas.scenario.attacks import checked_parameters, installed_kind, traits
 from secmas.scenario.base import Id, NonNegative, PoPId, Positive, Strict, at_most
 from secmas.scenario.incidents import installed_incident
+
+PLUGIN_NAME = f"^{NAME.pattern}$"
+"""What a plug-in's name may be (`secmas.plugins.NAME`), for the JSON schema (the model names the
+installed ones instead, which only it can know)."""
 
 MAX_SEED = 2**32 - 1
 """Largest seed of a run (a scenario's `seed`, a sweep's `seeds`, every `--seed`): 32 bits,
@@ -266,7 +270,10 @@ class Attack(Strict):
     """
 
     kind: AttackKind = Field(
-        default="syn_flood", description="an installed attack: a secmas.attacks plug-in's name"
+        default="syn_flood",
+        json_schema_extra={"pattern": PLUGIN_NAME},
+        description="an installed attack: a secmas.attacks plug-in's name (which are "
+        "installed, `secmas scenario validate` checks)",
     )
     attackers: Annotated[int, _in_address_plan] = Field(default=8, ge=1)
     rate: Positive = Field(default=0.5, description="MB/s sent by each attacker")
@@ -366,6 +373,7 @@ class AuctionOptions(Strict):
 
     bid: str = Field(
         default=DEFAULT_BID,
+        json_schema_extra={"pattern": PLUGIN_NAME},
         description="the bid function every agent prices a goal with: the name of a "
         "plug-in of the secmas.bids entry-point group (default nfva, the dissertation's "
         "T, C, D of Section 4.2)",
@@ -443,7 +451,9 @@ class Incident(Strict):
     """
 
     kind: IncidentKind = Field(
-        description="an installed incident: a secmas.incidents plug-in's name"
+        json_schema_extra={"pattern": PLUGIN_NAME},
+        description="an installed incident: a secmas.incidents plug-in's name (which are "
+        "installed, `secmas scenario validate` checks)",
     )
     cnf: Id = Field(description="id of the CNF it happens to")
     start: NonNegative = Field(description="simulated seconds")
