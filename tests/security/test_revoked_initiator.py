@@ -23,7 +23,7 @@ def test_a_revoked_initiator_does_not_run_its_auction_again_nor_win_it_itself():
         await net.until(5)
         accepted = net.spy.of(Performative.ACCEPT_PROPOSAL)
         assert [s.receiver for s in accepted] == ["C"]  # C won and is working on it
-        a.admits = lambda agent: agent != "A"  # A's attestation failed: it is revoked
+        a.hooks.admits = lambda agent: agent != "A"  # A's attestation failed: it is revoked
         a.gone("C", "killed")  # its winner is lost: the auction would run again
         await net.until(60)
         record: AuctionRecord = await task

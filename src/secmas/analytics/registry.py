@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from secmas.analytics.scoring import Fitting, WindowDetector
+from secmas.extras import missing_extra
 from secmas.plugins import Plugin, PluginError, plugins
 
 if TYPE_CHECKING:
@@ -62,7 +63,13 @@ def detector_class(name: str) -> type[WindowDetector]:
 
 
 def _load(found: Plugin) -> type[WindowDetector]:
-    loaded = found.load(WindowDetector)
+    try:
+        loaded = found.load(WindowDetector)
+    except PluginError as exc:  # a built-in that needs an extra names the extra
+        lacking = missing_extra(exc)
+        if lacking is not None:
+            raise lacking from None
+        raise
     if not isinstance(loaded, type):
         raise PluginError(f"{found.where()}: is a fitted detector, not a detector class")
     if loaded.name != found.name or not loaded.kind:
