@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.network.emulation.conftest import leftovers, needs_emulation
+from tests.realtime import one_run_at_a_time
 
 from secmas.deploy.containers import LABEL
 from secmas.deploy.image import AgentImage
@@ -204,15 +205,16 @@ def test_sigterm_stops_a_run_of_agent_processes(tmp_path: Path) -> None:
 @needs_emulation
 def test_sigterm_stops_an_emulated_run(tmp_path: Path) -> None:
     """A real network of namespaces, its shells and traffic, the agents in the command."""
-    before = set(leftovers())
-    try:
-        with started("demo", "--dataplane", "emulated", folder=tmp_path) as run:
-            run.operating()
-            run.terminate()
-            assert_no_secrets(run)
-            assert set(leftovers()) <= before
-    finally:
-        clean_dead_runs()
+    with one_run_at_a_time():  # another run's names are not this one's leftovers
+        before = set(leftovers())
+        try:
+            with started("demo", "--dataplane", "emulated", folder=tmp_path) as run:
+                run.operating()
+                run.terminate()
+                assert_no_secrets(run)
+                assert set(leftovers()) <= before
+        finally:
+            clean_dead_runs()
 
 
 def agent_containers() -> set[str]:
@@ -228,23 +230,24 @@ def test_sigterm_stops_a_run_of_agents_in_their_pops(tmp_path: Path) -> None:
     """Each agent inside its PoP's namespace (a container where podman is, else a
     process), nats-server and the ledger served inside the network too, its shells and
     traffic."""
-    before, containers = set(leftovers()), agent_containers()
-    try:
-        args = ("demo", "--processes", "--dataplane", "emulated")
-        with started(*args, folder=tmp_path) as run:
-            run.operating()
-            processes = [a for a in naming("secmas agent") if str(run.tmp) in a]
-            started_containers = agent_containers() - containers  # each with a sidecar
-            assert len(processes) == 6 or len(started_containers) == 12, started_containers
-            run.terminate()
-            assert_no_secrets(run)
-            assert set(leftovers()) <= before
-            assert agent_containers() <= containers
-    finally:
-        clean_dead_runs()
-        left = agent_containers() - containers  # a failed test SIGKILLs the run: they stay
-        if left:
-            podman(["rm", "--force", *left])
+    with one_run_at_a_time():  # another run's names and containers are not this one's
+        before, containers = set(leftovers()), agent_containers()
+        try:
+            args = ("demo", "--processes", "--dataplane", "emulated")
+            with started(*args, folder=tmp_path) as run:
+                run.operating()
+                processes = [a for a in naming("secmas agent") if str(run.tmp) in a]
+                started_containers = agent_containers() - containers  # each with a sidecar
+                assert len(processes) == 6 or len(started_containers) == 12, started_containers
+                run.terminate()
+                assert_no_secrets(run)
+                assert set(leftovers()) <= before
+                assert agent_containers() <= containers
+        finally:
+            clean_dead_runs()
+            left = agent_containers() - containers  # a failed test SIGKILLs the run: they stay
+            if left:
+                podman(["rm", "--force", *left])
 
 
 def test_sigterm_stops_a_run_on_pods(tmp_path: Path, agent_image: AgentImage) -> None:
