@@ -45,7 +45,7 @@ import numpy as np
 from secmas.analytics.csvdata import CSVDataError, read_recording
 from secmas.analytics.events import events
 from secmas.analytics.freshness import frozen_runs
-from secmas.network.emulation.cnfattacks import ATTACKS
+from secmas.network.emulation.cnfattacks import attacks
 from secmas.pipeline.cnf_emulated import CNFRunSettings, record, write_recording
 from secmas.scenario.loader import load_scenario
 
@@ -74,7 +74,7 @@ def attack_order(rounds: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     order: list[str] = []
     for _ in range(rounds):
-        batch = list(ATTACKS)
+        batch = list(attacks())
         rng.shuffle(batch)
         order += batch
     return order
