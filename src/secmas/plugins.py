@@ -9,8 +9,8 @@ loaded and measured alike: nothing of the package names a plug-in by hand.
 
 This module only finds and loads: what a plug-in of each group must be is said where it is
 used (each group's `kind`), and the trust layer measures and signs every distribution that
-provides one (`distributions`). A foundation module (no secmas imports): every layer may
-look plug-ins up through it.
+provides one (`distributions`). A foundation module (it imports only `secmas.extras`, to
+name an extra a plug-in lacks): every layer may look plug-ins up through it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
+
+from secmas.extras import missing_extra
 
 T = TypeVar("T")
 
@@ -75,6 +77,9 @@ class Plugin:
         try:
             loaded = entry.load()
         except Exception as exc:  # a plug-in's import may fail in any way: name it
+            lacking = missing_extra(exc)  # or the extra of secmas's that it needs
+            if lacking is not None:
+                raise lacking from exc
             raise PluginError(f"{self.where()}: cannot be loaded: {exc}") from exc
         if kind is not None and not _is_kind(loaded, kind):
             raise PluginError(f"{self.where()}: is no {kind.__name__}")

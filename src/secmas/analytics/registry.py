@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from secmas.analytics.scoring import Fitting, WindowDetector
-from secmas.extras import missing_extra
 from secmas.plugins import Plugin, PluginError, plugins
 
 if TYPE_CHECKING:
@@ -63,13 +62,7 @@ def detector_class(name: str) -> type[WindowDetector]:
 
 
 def _load(found: Plugin) -> type[WindowDetector]:
-    try:
-        loaded = found.load(WindowDetector)
-    except PluginError as exc:  # a built-in that needs an extra names the extra
-        lacking = missing_extra(exc)
-        if lacking is not None:
-            raise lacking from None
-        raise
+    loaded = found.load(WindowDetector)
     if not isinstance(loaded, type):
         raise PluginError(f"{found.where()}: is a fitted detector, not a detector class")
     if loaded.name != found.name or not loaded.kind:
