@@ -45,7 +45,8 @@ import numpy as np
 from secmas.analytics.csvdata import CSVDataError, read_recording
 from secmas.analytics.events import events
 from secmas.analytics.freshness import frozen_runs
-from secmas.network.emulation.cnfattacks import attacks
+from secmas.network.emulation.cnfattacks import AttackSettings, attacks
+from secmas.network.emulation.trafficprofile import TrafficProfile
 from secmas.pipeline.cnf_emulated import CNFRunSettings, record, write_recording
 from secmas.scenario.loader import load_scenario
 
@@ -104,7 +105,13 @@ def figures(path: Path) -> RecordingFigures:
 def run_record(args: argparse.Namespace) -> int:
     """Record, write, then check the file; 1 when it is frozen somewhere."""
     order = attack_order(args.rounds, args.seed)
-    settings = CNFRunSettings(scale=args.scale, seed=args.seed)
+    settings = CNFRunSettings(
+        scale=args.scale,
+        seed=args.seed,
+        attack=AttackSettings().scaled(args.attack_size),
+        traffic=TrafficProfile() if args.traffic == "realistic" else None,
+        restart_after=args.restart_after,
+    )
     folder = Path(tempfile.mkdtemp(prefix="secmas-cnf-record-"))
     lead = args.seconds if args.lead is None else args.lead
     print(f"recording {lead:g} s of normal behaviour, then {', '.join(order)}")
@@ -158,6 +165,13 @@ def main() -> int:
     rec.add_argument("--rounds", type=int, default=4, help="times each attack kind runs")
     rec.add_argument("--seconds", type=float, default=15.0, help="wall seconds per phase")
     rec.add_argument("--lead", type=float, help="wall seconds of the first normal phase")
+    rec.add_argument(
+        "--traffic", choices=("steady", "realistic"), default="steady", help="normal traffic"
+    )
+    rec.add_argument(
+        "--attack-size", type=float, default=1.0, help="attacks' share of their full size"
+    )
+    rec.add_argument("--restart-after", type=float, help="restart nginx this many seconds in")
     rec.add_argument("--seed", type=int, default=0, help="attack order and testbed seed")
     rec.add_argument("--scale", type=float, default=0.2, help="share of the clients' rates")
     check = commands.add_parser("check", help="figures of recordings, as the loaders read them")

@@ -101,6 +101,10 @@ def align(times: np.ndarray, points: list[tuple[np.ndarray, np.ndarray]]) -> np.
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+MAX_POINTS = 10_000
+"""Steps one range query reads (Prometheus answers at most 11,000 points a series)."""
+
+
 class CNFTelemetry:
     """Reads the CNF's metrics from one Prometheus."""
 
@@ -120,8 +124,19 @@ class CNFTelemetry:
     def _points(
         self, query: str, start: float, end: float, times: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The one series of `query` (none: no points)."""
-        series = self.client.query_range(query, start, end, self.interval)
-        if len(series) > 1:
-            raise PrometheusError(f"{query!r}: {len(series)} series where one was expected")
-        return (series[0].times, series[0].values) if series else (times[:0], times[:0])
+        """The one series of `query` (none: no points), read in spans of at most
+        `MAX_POINTS` steps: Prometheus refuses a longer range query (11,000 points), and a
+        recording of hours holds more."""
+        found_times, found_values = [times[:0]], [times[:0]]
+        span = MAX_POINTS * self.interval
+        first = start
+        while first <= end:
+            last = min(end, first + span - self.interval)
+            series = self.client.query_range(query, first, last, self.interval)
+            if len(series) > 1:
+                raise PrometheusError(f"{query!r}: {len(series)} series where one was expected")
+            if series:
+                found_times.append(series[0].times)
+                found_values.append(series[0].values)
+            first = last + self.interval
+        return np.concatenate(found_times), np.concatenate(found_values)

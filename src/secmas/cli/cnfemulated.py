@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,13 +154,43 @@ def _missed(attack: dict[str, Any]) -> str:
     return "missed" if attack.get("showed", True) else "missed (no effect seen)"
 
 
+@dataclass(frozen=True)
+class RecordingShape:
+    """What `detect dataset --dataplane emulated` records beyond its phases: realistic
+    normal traffic (`trafficprofile.TrafficProfile`'s defaults, nginx restarted halfway
+    through the first normal phase) and the attacks' share of their full size."""
+
+    realistic: bool = False
+    attack_size: float = 1.0
+    seed: int = 0
+    """The testbed's seed: the clients' schedules."""
+
+    def settings(self, seconds: float) -> Any:
+        """The testbed's settings for phases of `seconds`."""
+        from secmas.network.emulation.cnfattacks import AttackSettings
+        from secmas.network.emulation.trafficprofile import TrafficProfile
+        from secmas.pipeline.cnf_emulated import CNFRunSettings
+
+        return CNFRunSettings(
+            seed=self.seed,
+            attack=AttackSettings().scaled(self.attack_size),
+            traffic=TrafficProfile() if self.realistic else None,
+            restart_after=seconds / 2 if self.realistic else None,
+        )
+
+
 def record_dataset(
-    scenario_path: Path, output: Path, seconds: float, conditions: list[str], labels: bool
+    scenario_path: Path,
+    output: Path,
+    seconds: float,
+    conditions: list[str],
+    labels: bool,
+    shape: RecordingShape,
 ) -> Any:
     """`detect dataset --dataplane emulated`: a labelled recording of the real CNF, written
     to `output`; the series."""
     from secmas.network.emulation.cnfattacks import attacks
-    from secmas.pipeline.cnf_emulated import CNFRunSettings, record, write_recording
+    from secmas.pipeline.cnf_emulated import record, write_recording
 
     known = attacks()
     unknown = [c for c in conditions if c not in known]
@@ -183,7 +214,7 @@ def record_dataset(
             folder,
             seconds,
             conditions,
-            CNFRunSettings(),
+            shape.settings(seconds),
             say=lambda m: detail(m, style="dim"),
         )
     except _errors() as exc:

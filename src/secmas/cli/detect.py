@@ -878,7 +878,9 @@ def dataset(
     seed: Annotated[
         int,
         typer.Option(
-            parser=parse_seed, metavar="N", help=f"seed of the simulated run ({SEED_RANGE})"
+            parser=parse_seed,
+            metavar="N",
+            help=f"seed of the simulated run, or of the emulated clients' schedules ({SEED_RANGE})",
         ),
     ] = 1,
     conditions: Annotated[
@@ -903,6 +905,24 @@ def dataset(
             "(root; --seconds is then each phase's wall time: normal, each attack, normal)",
         ),
     ] = "simulator",
+    traffic: Annotated[
+        str,
+        typer.Option(
+            metavar="KIND",
+            help="emulated only: steady clients, or realistic normal traffic (a compressed "
+            "daily cycle, bursty clients, cache-miss spikes, nginx restarted halfway "
+            "through the first normal phase)",
+        ),
+    ] = "steady",
+    attack_size: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            max=1.0,
+            metavar="SHARE",
+            help="emulated only: every attack at this share of its full size (e.g. 0.03)",
+        ),
+    ] = 1.0,
     force: ForceFileOption = False,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
@@ -915,13 +935,18 @@ def dataset(
     check_new_files(force, ("--out", out))
     if dataplane not in ("simulator", "emulated"):
         raise fail(f"--dataplane {dataplane!r}: choose simulator or emulated")
+    if traffic not in ("steady", "realistic"):
+        raise fail(f"--traffic {traffic!r}: choose steady or realistic")
+    if dataplane != "emulated" and (traffic != "steady" or attack_size != 1.0):
+        raise fail("--traffic and --attack-size need --dataplane emulated")
     check_readable(scenario)
     wanted = [c.strip() for c in (conditions or "").split(",") if c.strip()]
     with json_mode(as_json):
         if dataplane == "emulated":
-            from secmas.cli.cnfemulated import record_dataset
+            from secmas.cli.cnfemulated import RecordingShape, record_dataset
 
-            series = record_dataset(scenario, out, seconds, wanted, labels)
+            shape = RecordingShape(traffic == "realistic", attack_size, seed)
+            series = record_dataset(scenario, out, seconds, wanted, labels, shape)
         else:
             series = _simulated_dataset(scenario, out, seconds, seed, wanted, cnf, labels)
         flagged = int((series.labels != "normal").sum())

@@ -51,6 +51,7 @@ from secmas.network.emulation.cnfexporter import CNFCollector, CNFExporter
 from secmas.network.emulation.cnfnginx import NginxCNF, nginx_binary
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
+from secmas.network.emulation.trafficprofile import TrafficProfile
 from secmas.network.emulation.workload import Workload
 from secmas.pipeline.errors import RunError
 from secmas.scenario.model import Scenario
@@ -73,10 +74,16 @@ class CNFRunSettings:
     metrics_port: int = 0
     seed: int = 0
     attack: AttackSettings = field(default_factory=AttackSettings)
+    traffic: TrafficProfile | None = None
+    """How the clients' traffic varies (None: steady clients at their mean rates)."""
+    restart_after: float | None = None
+    """Seconds into the first normal phase at which nginx restarts (None: never)."""
 
     def __post_init__(self) -> None:
         if self.interval <= 0 or self.scale <= 0:
             raise RunError("interval and scale must be positive")
+        if self.restart_after is not None and self.restart_after <= 0:
+            raise RunError("restart_after must be positive")
 
 
 @dataclass(frozen=True)
@@ -165,10 +172,12 @@ class CNFTestbed:
         settings, network = self.settings, self.network
         self.group = CNFGroup.create(network.plan.prefix)
         assert network.plan.groups
-        self.workload = Workload(network, self.folder, settings.interval * 2, settings.seed)
+        self.workload = Workload(
+            network, self.folder, settings.interval * 2, settings.seed, profile=settings.traffic
+        )
         ports = self.workload.ports
         self.cnf = NginxCNF(network, self.group, self.folder / "nginx", ports)
-        self.cnf.start(self.workload.request_sizes() | {settings.attack.http_size})
+        self.cnf.start(self.sizes)
         self.cnf.warm_up()
         collector = CNFCollector([self.cnf], self.group)
         self.exporter = CNFExporter.serve(collector, settings.metrics_port)
@@ -180,7 +189,7 @@ class CNFTestbed:
         else:
             client = PrometheusClient(settings.prometheus)
         self.telemetry = CNFTelemetry(client, settings.interval)
-        self.workload.start_clients()
+        self.workload.start_clients(self.cnf.layout.docroot / "bytes")
         self.attacker = CNFAttacker(network, self.group, self.folder, ports[0], settings.attack)
         self.defence = CNFDefence([self.cnf], self.group)
 
@@ -200,6 +209,19 @@ class CNFTestbed:
                 step()
             except Exception as exc:  # every later clean-up must still run
                 logger.warning("emulated CNF clean-up: %s", exc)
+
+    @property
+    def sizes(self) -> set[int]:
+        """Every size a client or an attack fetches."""
+        assert self.workload is not None
+        return self.workload.request_sizes() | {self.settings.attack.http_size}
+
+    def restart(self) -> None:
+        """Restart nginx (stop, then start afresh), as an operator's restart does: its
+        counters start from zero and its memory is touched anew."""
+        assert self.cnf is not None
+        self.cnf.stop()
+        self.cnf.start(self.sizes)
 
     # -- reading -------------------------------------------------------------------------
     def now_step(self) -> float:
@@ -365,7 +387,14 @@ def record(
         time.sleep(max(0.0, start - time.time()))
         opening = seconds if lead is None else lead
         say(f"recording normal behaviour for {opening:g} s")
-        time.sleep(opening)
+        restart = settings.restart_after
+        if restart is not None and restart < opening:
+            time.sleep(restart)
+            say(f"restarting nginx ({restart:g} s in)")
+            bed.restart()
+            time.sleep(max(0.0, start + opening - time.time()))
+        else:
+            time.sleep(opening)
         for kind in conditions:
             bed.attacker.start(kind)
             say(f"{kind} for {seconds:g} s")

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from secmas.network.attack import module
@@ -55,6 +55,28 @@ class AttackSettings:
     """Per cent of one core the CPU hog burns."""
     leak_growth: str = "4K"
     """stress-ng's --bigheap-growth: bytes the leak adds per realloc."""
+
+    def scaled(self, share: float) -> AttackSettings:
+        """Every attack at `share` of its size (rates, connections held, CPU burnt, bytes
+        leaked per realloc): the weak attacks a detector must still find (pure)."""
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"attack size {share:g}: needs 0 < share ≤ 1")
+        return replace(
+            self,
+            http_rps=self.http_rps * share,
+            slowloris_connections=max(1, round(self.slowloris_connections * share)),
+            slowloris_opening=self.slowloris_opening * share,
+            syn_pps=self.syn_pps * share,
+            cpu_load=max(1, round(self.cpu_load * share)),
+            leak_growth=str(max(1, round(growth_bytes(self.leak_growth) * share))),
+        )
+
+
+def growth_bytes(size: str) -> int:
+    """Bytes of a stress-ng size such as `4K`, `1M` or `512` (pure)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    suffix = size[-1:].upper()
+    return int(size[:-1]) * units[suffix] if suffix in units else int(size)
 
 
 @dataclass
@@ -199,6 +221,7 @@ class CNFAttacker:
                 str(count),
                 f"{settings.slowloris_interval:g}",
                 sources,
+                f"{settings.slowloris_opening:g}",
             ]
         else:
             pps = f"{settings.syn_pps * share:.1f}"

@@ -32,6 +32,7 @@ from secmas.network.emulation.errors import EmulationFailed
 from secmas.network.emulation.namespaces import Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import Attacker, Client, Group
+from secmas.network.emulation.trafficprofile import TrafficProfile, cold_sizes
 from secmas.scenario.model import CNF, Incident, Scenario
 
 REQUEST_TIMEOUT = 3.0
@@ -92,8 +93,11 @@ class Workload:
         seed: int,
         cnf: CNF | None = None,
         incidents: tuple[Incident, ...] = (),
+        profile: TrafficProfile | None = None,
     ) -> None:
         self.network = network
+        self.profile = profile
+        """How the clients' traffic varies (None: steady, every client at its mean rate)."""
         self.plan = network.plan
         self.workdir = workdir
         self.step = step
@@ -135,16 +139,25 @@ class Workload:
     def request_sizes(self) -> set[int]:
         """The sizes of what the clients and the attacks' requests fetch (`GET /bytes/N`,
         `Sender.fetches`)."""
-        return {self._size(c) for g in self.plan.groups for c in g.clients} | fetched_sizes()
+        clients = {self._size(c) for g in self.plan.groups for c in g.clients}
+        return clients | fetched_sizes() | cold_sizes(self.profile)
 
-    def start_clients(self) -> None:
-        """Every client group (the server already listens)."""
+    def start_clients(self, docroot: Path | None = None) -> None:
+        """Every client group (the server already listens). With a profile's cache misses
+        and the server's `docroot` (where `/bytes/N` lies), the first group fetches the
+        cold objects."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         plan = self.plan
+        origin = time.time()
+        cold = [str(docroot / str(size)) for size in sorted(cold_sizes(self.profile))]
         for index, group in enumerate(g for g in plan.groups if g.clients):
             spec = self.workdir / f"{group.name}.json"
             log = self.workdir / f"{group.name}.jsonl"
-            spec.write_text(json.dumps(self._client_spec(group, index)))
+            settings = self._client_spec(group, index)
+            if self.profile is not None:
+                settings |= {"profile": self.profile.to_json(), "origin": origin}
+                settings |= {"cold": cold if index == 0 and docroot is not None else []}
+            spec.write_text(json.dumps(settings))
             self._logs.append(log)
             self._service.append(
                 self.network.spawn(
