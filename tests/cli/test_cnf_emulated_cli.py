@@ -37,6 +37,26 @@ def test_emulated_dataset_rejects_conditions_it_cannot_make(tmp_path: Path) -> N
     assert "disk_storm" in result.output and "http_flood" in result.output
 
 
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--dataplane", "emulated", "--traffic", "bursty"], "--traffic 'bursty'"),
+        (["--traffic", "realistic"], "need --dataplane emulated"),
+        (["--attack-size", "0.1"], "need --dataplane emulated"),
+        (["--dataplane", "emulated", "--attack-size", "2"], "--attack-size"),
+    ],
+)
+def test_recording_options_are_checked_before_any_network(
+    tmp_path: Path, options: list[str], words: str
+) -> None:
+    scenario = "src/secmas/data/cnf-attack.yaml"
+    out = str(tmp_path / "x.csv")
+    result = runner.invoke(app, ["detect", "dataset", scenario, "-o", out, *options])
+    assert result.exit_code == 2
+    assert words in result.output
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_missing_tools_name_their_debian_packages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shutil.which", lambda _name: None)
     monkeypatch.setattr(promserver, "PROMETHEUS", "/nonexistent/prometheus")
