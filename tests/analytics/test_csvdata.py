@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import gzip
 import tomllib
 from pathlib import Path
 
@@ -239,3 +240,20 @@ def test_columns_come_in_the_order_asked_and_a_missing_one_is_named(tmp_path: Pa
     assert series.columns(["net", "cpu"]).tolist() == [[3.0, 1.0], [6.0, 4.0]]
     with pytest.raises(CSVDataError, match="no column disk, load"):
         series.columns(["cpu", "disk", "load"])
+
+
+def test_a_gzipped_recording_reads_as_its_csv(tmp_path: Path) -> None:
+    text = "timestamp,cpu,label\n0,0.1,normal\n0.5,0.2,normal\n1.0,0.9,high_cpu\n"
+    plain, packed = tmp_path / "r.csv", tmp_path / "r.csv.gz"
+    plain.write_text(text, encoding="utf-8")
+    packed.write_bytes(gzip.compress(text.encode()))
+    a, b = read_series(plain), read_series(packed)
+    assert a.values.tolist() == b.values.tolist()
+    assert list(a.truth()) == list(b.truth())
+
+
+def test_a_truncated_gzip_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv.gz"
+    path.write_bytes(gzip.compress(b"timestamp,cpu\n0,1\n" * 100)[:40])
+    with pytest.raises(CSVDataError, match="not a complete gzip file"):
+        read_series(path)

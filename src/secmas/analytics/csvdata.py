@@ -30,9 +30,11 @@ scrape interval: more than the 2,361 samples `002_…` trains on) ships with the
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import os
 import re
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -184,9 +186,13 @@ def _is_iso_time(text: str) -> bool:
 
 
 def _open_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """The file's non-blank rows with their line numbers."""
+    """The file's non-blank rows with their line numbers (a `.gz` file decompressed:
+    recordings of hours are committed compressed)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
+        text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8-sig")
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        raise CSVDataError(f"{path} is not a complete gzip file") from None
     except FileNotFoundError:
         raise CSVDataError(f"{path}: no such file") from None
     except IsADirectoryError:

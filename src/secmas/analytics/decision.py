@@ -82,7 +82,11 @@ class Alert:
     severity: tuple[tuple[str, float], ...] = ()
     """Per feature: its error over its own training limit, largest first."""
     source: str = "autoencoder"
-    """What raised it: the autoencoder's threshold, or the profiler's confirmed verdict."""
+    """What raised it: the autoencoder's threshold, the profiler's confirmed verdict, or
+    the detection channel that fired first (`channels.Channels`: level, onset, model)."""
+    channels: tuple[dict[str, Any], ...] = ()
+    """The channels firing when it was raised: alert, value, limit and ratio (value over
+    limit), most out of line first."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

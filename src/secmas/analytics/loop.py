@@ -268,10 +268,7 @@ class ClosedLoop:
         score, per_feature, flags = self.detector.score_window(window)
         limit = self.detector.threshold_value(self.settings.threshold)
         state.baseline.observe(now, score, limit)
-        flag = state.persistence.observe(
-            (bool(flags[self.settings.threshold]) and state.baseline.flags(score))
-            or self._rule_fires(cnf)
-        )
+        flag = state.persistence.observe(self._condition(now, cnf, state, score, flags))
         state.flags.append(flag)
         quiet = now < state.quiet_until and not self._breaks_quiet(cnf)
         watched = None if flag or quiet else self._watch(now, state)
@@ -295,7 +292,8 @@ class ClosedLoop:
             profile=watched or self._profile(state),
             link_over=self._link_over(cnf),
             severity=self.detector.severity(per_feature),
-            source="profiler" if watched else "autoencoder",
+            source="profiler" if watched else self._source(cnf),
+            channels=self._fired(cnf),
         )
         self.evidence.append(np.stack(list(state.values)))
         if await self._decide(alert, len(placement.replicas)):
@@ -311,10 +309,21 @@ class ClosedLoop:
         state.recheck = min(self.settings.cooldown, 2 * state.recheck if state.recheck else first)
         state.quiet_until = now + state.recheck
 
-    def _rule_fires(self, cnf: str) -> bool:
-        """Whether an alerting rule beside the detector holds for the CNF's last step (none
-        here; a loop that keeps normal bounds adds its own)."""
-        return False
+    def _condition(
+        self, now: float, cnf: str, state: _CNFState, score: float, flags: dict[str, bool]
+    ) -> bool:
+        """Whether the CNF's last window is out of line, before the `for:` persistence:
+        the detector's flag, unless the re-baselined limit since a mitigation clears it. A
+        loop with detection channels of its own decides this itself."""
+        return bool(flags[self.settings.threshold]) and state.baseline.flags(score)
+
+    def _source(self, cnf: str) -> str:
+        """What raised the CNF's alert (a loop with channels names the one that fired)."""
+        return "autoencoder"
+
+    def _fired(self, cnf: str) -> tuple[dict[str, Any], ...]:
+        """The channels firing at the CNF's alert, with how far out each is (none here)."""
+        return ()
 
     def _breaks_quiet(self, cnf: str) -> bool:
         """Whether the CNF's last step shows a condition its cooldown or settle must not

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from secmas.analytics.channels import DEFAULT_CHANNELS, check_channels
 from secmas.analytics.cnfloop import step_labels
 from secmas.analytics.cnftelemetry import CNFTelemetry, MetricFrame
 from secmas.analytics.csvdata import CSVDataError, read_recording, shipped_normal_recording
@@ -101,8 +102,14 @@ class DetectorChoice:
     epochs: int = 30
     batch: int = 50
     seed: int = 0
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    """The loop's detection channels (`analytics.channels`): each its own alert."""
 
     def __post_init__(self) -> None:
+        try:
+            check_channels(self.channels)
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
         installed = detector_names()
         if self.model not in installed:
             raise RunError(

@@ -45,6 +45,7 @@ import numpy as np
 from secmas.agents.ddos.world import World
 from secmas.agents.journal import Journal
 from secmas.agents.outcome import goal_label
+from secmas.analytics.channels import Channels, Firing, loop_channels
 from secmas.analytics.cnfloop import (
     ACTS_ON,
     Condition,
@@ -83,8 +84,9 @@ REBASELINE_WINDOWS = 8
 NEW_NORMAL = 2
 """Flagged windows in a row after the remedies took effect that make a new normal."""
 PERSISTENCE = 2
-"""Flagged windows in a row before the real CNF alerts (Prometheus' `for:`,
-`secmas.analytics.persistence`): one noisy window never pages."""
+"""Steps a channel's condition holds before it fires (Prometheus' `for:`, here 1 s at the
+CNF's 0.5 s step; `channels.Channels` holds each rule's own): one noisy step never
+pages."""
 CAP = 5.0
 """A new normal is refused when its detector's threshold would be more than this many times
 the one before (`Rebaseline.cap`'s rule): what it learnt would hide attacks."""
@@ -159,7 +161,7 @@ class RealCNFLoop(ClosedLoop):
     def __init__(
         self, detector: PreparedDetector, settings: LoopSettings, say: Say = lambda _: None
     ) -> None:
-        super().__init__(None, None, dataclasses.replace(settings, persistence=PERSISTENCE))
+        super().__init__(None, None, dataclasses.replace(settings, persistence=1))
         self.prepared = detector
         self.say = say
         self.view: CNFView | None = None
@@ -175,7 +177,11 @@ class RealCNFLoop(ClosedLoop):
         """Goal label → when its remedy was in effect."""
         self._journal: Journal | None = None
         self._alerted: dict[str, frozenset[str]] = {}
-        """CNF → the families of metrics above their bounds at its last alert."""
+        """CNF → the families of metrics firing at its last alert."""
+        self.channels: dict[str, Channels] = {}
+        """CNF → its detection channels (`analytics.channels`), fitted with the detector."""
+        self._firing: dict[str, list[Firing]] = {}
+        """CNF → the channels firing at its last step."""
 
     def attach(
         self, world: World, attestations: Callable[[], Sequence[Any]], layer: Any = None
@@ -231,9 +237,22 @@ class RealCNFLoop(ClosedLoop):
             f"{self.training['trained_on']} normal steps; watching it from {now:g} s on"
         )
         super()._watch_cnfs(cnfs)
-        for state in self._cnfs.values():
+        training = self.prepared.training(self._normal)
+        for cnf, state in self._cnfs.items():
             for row in self._normal[-self.detector.window :]:
                 state.values.append(row[[METRICS.index(f) for f in self.detector.features]])
+            self.channels[cnf] = self._fit_channels(training, self._normal)
+        self.training["channels"] = [r.to_json() for r in self.channels[cnfs[0]].all_rules]
+
+    def _fit_channels(self, training: np.ndarray, recent: np.ndarray) -> Channels:
+        """The CNF's channels (`DetectorChoice.channels`) learnt from `training` [N, F],
+        their history primed with the `recent` steps they watch on from."""
+        assert self.view is not None
+        step = self.view.step_seconds
+        chosen = self.prepared.choice.channels
+        fitted = loop_channels(chosen, METRICS, step, self.detector).fit(training, METRICS)
+        fitted.prime(recent)
+        return fitted
 
     async def _new_normal(self, now: float, cnf: str) -> None:
         """Learn the CNF's new normal at once when the agents' remedies changed it for
@@ -282,27 +301,41 @@ class RealCNFLoop(ClosedLoop):
             return
         self.detector = fitted
         self.bounds = normal_bounds(data, METRICS)
+        self.channels[cnf] = self._fit_channels(data, recent)
         state.baseline = Rebaseline(self.settings.rebaseline_windows)
         self.say(
             f"real CNF {cnf}: still out of line after its remedies took effect ({since:.0f} "
             f"s), its traffic in line: learnt its new normal from {len(recent)} more steps"
         )
 
-    def _moved(self, cnf: str) -> frozenset[str]:
-        """The families of metrics above their normal bounds at the CNF's last step."""
+    def _condition(
+        self, now: float, cnf: str, state: Any, score: float, flags: dict[str, bool]
+    ) -> bool:
+        """Whether any of the CNF's channels fires at its last step (each its own `for:`;
+        the model's only while the re-baselined limit since a mitigation agrees)."""
         assert self.view is not None
-        return families(above(self.view.real(cnf).samples[-1].metrics, self.bounds))
+        metrics = self.view.real(cnf).samples[-1].metrics
+        row = np.array([metrics[name] for name in METRICS])
+        firing = self.channels[cnf].step(now, row)
+        kept = [f for f in firing if f.rule.metric is not None or state.baseline.flags(score)]
+        self._firing[cnf] = sorted(kept, key=lambda f: -f.ratio)
+        return bool(kept)
 
-    def _rule_fires(self, cnf: str) -> bool:
-        """Prometheus' rule beside the detector: what the clients send above its normal bound
-        (the recording's and warm-up's maximum × 1.5, `cnfloop.normal_bounds`), through the
-        same `for:` persistence. Measured on the recordings (benchmarks/results/cnf_loop.md)
-        the rule found floods the z-score missed, whose limit the noisiest metric sets (a
-        flood at 4× nginx' normal throughput scored under it), at no false alert in 20 min."""
-        return "network" in self._moved(cnf)
+    def _source(self, cnf: str) -> str:
+        firing = self._firing.get(cnf, [])
+        started = [f for f in firing if f.started] or firing
+        return started[0].rule.channel if started else "model"
+
+    def _fired(self, cnf: str) -> tuple[dict[str, Any], ...]:
+        return tuple(f.to_json() for f in self._firing.get(cnf, []))
+
+    def _moved(self, cnf: str) -> frozenset[str]:
+        """The families of the metrics whose channels fire at the CNF's last step."""
+        names = [f.rule.metric for f in self._firing.get(cnf, []) if f.rule.metric is not None]
+        return families(names)
 
     def _breaks_quiet(self, cnf: str) -> bool:
-        """A family above its bounds that the last alert did not have (module docstring)."""
+        """A family firing that the last alert did not have (module docstring)."""
         return bool(self._moved(cnf) - self._alerted.get(cnf, frozenset()))
 
     async def _decide(self, alert: Alert, replicas: int) -> bool:
