@@ -104,3 +104,29 @@ def test_recording_must_be_readable(tmp_path: Path) -> None:
     result = runner.invoke(app, [*DEMO, "--recording", str(tmp_path / "none.csv")])
     assert result.exit_code == 2 and "--recording" in result.output
     assert "none.csv" in result.output
+
+
+def test_unknown_detection_channels_are_refused_before_any_network(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "demo",
+            "--scenario",
+            "cnf-attack",
+            "--dataplane",
+            "emulated",
+            "--channels",
+            "level,spike",
+            "-o",
+            str(tmp_path / "run"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "unknown detection channel 'spike'" in result.output
+    assert "level, onset, model" in result.output
+
+
+def test_channels_only_with_the_real_cnf_demo() -> None:
+    result = runner.invoke(app, ["demo", "--channels", "level"])
+    assert result.exit_code == 2
+    assert "--channels: only with --scenario cnf-attack --dataplane emulated" in result.output

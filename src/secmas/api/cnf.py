@@ -12,9 +12,10 @@ false alerts and needless mitigations per hour."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from secmas.api.errors import RunInputError
 from secmas.api.observer import RunObserver
@@ -36,6 +37,7 @@ def run_cnf(
     metrics_port: int | None = None,
     detector: str | None = None,
     recording: Path | None = None,
+    channels: Sequence[str] | None = None,
     attack_seed: int | None = None,
     timeline: bool = False,
     observer: RunObserver | None = None,
@@ -45,7 +47,8 @@ def run_cnf(
     """Run the scenario on the emulated engine with its closed loop on the real CNF;
     `detector` names a detector to train or a model file of `secmas detect fit`,
     `recording` the normal recording it trains on beside the run's warm-up (default the
-    shipped one), `attack_seed` the hidden attacker's seed (default the scenario's);
+    shipped one), `channels` the detection channels the loop alerts on (default
+    `channels.DEFAULT_CHANNELS`), `attack_seed` the hidden attacker's seed (default the scenario's);
     `timeline`: the scenario's own attack and incidents instead of a hidden attacker (a
     known attack, for tests); `force` and `options` are `secmas.api.run`'s."""
     from secmas.network.emulation.attacker_process import HiddenAttacker
@@ -57,7 +60,7 @@ def run_cnf(
         engine="emulated",
         detect=True,
         metrics_port=metrics_port,
-        detector=detector_choice(detector, recording),
+        detector=detector_choice(detector, recording, channels),
         **options,
     )
     if timeline:
@@ -67,14 +70,22 @@ def run_cnf(
     return execute(replace(checked, attacker=attacker), out=out, observer=observer, force=force)
 
 
-def detector_choice(value: str | None, recording: Path | None = None) -> DetectorChoice:
-    """A detector name or model file, and a recording, as the real CNF's detector: one to
-    train on the recording (default the shipped one) and the run's warm-up, or a model
-    file to use as it is."""
+def detector_choice(
+    value: str | None, recording: Path | None = None, channels: Sequence[str] | None = None
+) -> DetectorChoice:
+    """A detector name or model file, a recording and detection channels, as the real
+    CNF's detector: one to train on the recording (default the shipped one) and the run's
+    warm-up, or a model file to use as it is; RunInputError naming a bad one."""
+    from secmas.analytics.channels import check_channels
     from secmas.analytics.registry import detector_names
     from secmas.pipeline.cnf_emulated import DetectorChoice
 
-    recorded = {} if recording is None else {"recording": recording}
+    recorded: dict[str, Any] = {} if recording is None else {"recording": recording}
+    if channels is not None:
+        try:
+            recorded["channels"] = check_channels([c.strip() for c in channels])
+        except ValueError as exc:
+            raise RunInputError(str(exc), option="channels") from None
     installed = detector_names()
     if value is None or value in installed:
         return DetectorChoice(model=value or DetectorChoice.model, **recorded)

@@ -47,6 +47,7 @@ def run_demo(
     metrics_port: int | None,
     detector: str | None = None,
     recording: Path | None = None,
+    channels: list[str] | None = None,
     *,
     as_json: bool = False,
     **options: Any,
@@ -65,6 +66,7 @@ def run_demo(
             metrics_port=metrics_port,
             detector=detector,
             recording=recording,
+            channels=channels,
             observer=observer,
             **options,
         )

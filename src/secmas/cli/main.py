@@ -450,6 +450,17 @@ def demo(
             "the run's warm-up (default: the one the package ships)",
         ),
     ] = None,
+    channels: Annotated[
+        str | None,
+        typer.Option(
+            "--channels",
+            metavar="NAMES",
+            help="with --scenario cnf-attack --dataplane emulated: the detection channels "
+            "the loop alerts on, comma-separated, each its own alert: level (a metric above "
+            "its normal range), onset (a metric rising), model (the detector's window "
+            "score); default level,onset",
+        ),
+    ] = None,
     attack_seed: Annotated[
         int | None,
         typer.Option(
@@ -476,11 +487,12 @@ def demo(
     if emulated and scenario == "adaptive-defence":
         scenario = "adaptive-emulated"  # compressed to 28 s; its MTD moves really happen
     if emulated and scenario == "cnf-attack":
-        _real_cnf_demo(options, detector, recording, attack_seed)
+        _real_cnf_demo(options, detector, recording, attack_seed, channels)
         return
     for name, value in (
         ("--detector", detector),
         ("--recording", recording),
+        ("--channels", channels),
         ("--attack-seed", attack_seed),
     ):
         if value is not None:
@@ -489,7 +501,11 @@ def demo(
 
 
 def _real_cnf_demo(
-    options: RunOptions, detector: str | None, recording: Path | None, attack_seed: int | None
+    options: RunOptions,
+    detector: str | None,
+    recording: Path | None,
+    attack_seed: int | None,
+    channels: str | None,
 ) -> None:
     """`demo --scenario cnf-attack --dataplane emulated`: a real nginx defended by agents
     in this process (`secmas.cli.cnfemulated`); the options of other placements refused."""
@@ -522,6 +538,7 @@ def _real_cnf_demo(
             recording,
             as_json=options.as_json,
             attack_seed=attack_seed,
+            channels=None if channels is None else channels.split(","),
             ledger=options.ledger,
             insecure=options.insecure,
             plaintext=options.plaintext,
