@@ -218,3 +218,27 @@ def test_the_timeline_of_a_scenario() -> None:
     data["traffic"]["background"] = data["traffic"]["background"] | {"hosts": 0}
     timeline = Timeline.of(Scenario.model_validate(data))
     assert (timeline.end, timeline.step, timeline.legit_clients) == (75.0, 0.5, False)
+
+
+def test_a_hidden_attackers_own_record_sets_the_attack_window() -> None:
+    """The demo's hidden attacker ran a flood at 27.6–35.7 s and another at 51.2–56.5 s
+    of an 80 s run (and a CPU hog, which offers no traffic): its end window is the 20 s
+    before 56.5 s, not the run's last 20 s, where nothing was offered."""
+    scenario = reference(traffic=REFERENCE["traffic"] | {"duration": 80, "step": 1})
+    timeline = Timeline.of(scenario, [(27.6, 35.7), (51.2, 56.5)])
+    assert (timeline.attack_start, timeline.attack_stop) == (27.6, 56.5)
+    offered = [4.0 if 27.6 <= t < 35.7 or 51.2 <= t < 56.5 else 0.0 for t in range(80)]
+    telemetry = [Telemetry(float(t), 2.0, 0.0, 2.0, o, 2.0) for t, o in enumerate(offered)]
+    accepted = acceptance(telemetry, timeline, True)
+    assert accepted.attack_reduction == pytest.approx(1.0) and accepted.passed
+
+
+def test_a_hidden_attack_lasting_to_the_end_is_judged_at_the_end() -> None:
+    scenario = reference(traffic=REFERENCE["traffic"] | {"duration": 80, "step": 1})
+    timeline = Timeline.of(scenario, [(30.0, 79.5)])
+    assert (timeline.attack_start, timeline.attack_stop) == (30.0, None)
+
+
+def test_a_hidden_attacker_with_no_network_attack_leaves_nothing_to_reduce() -> None:
+    timeline = Timeline.of(reference(), [])
+    assert timeline.attack_start is None and timeline.attack_stop is None

@@ -335,7 +335,9 @@ def execute(
     work = [training] if training is not None else []
     operated = _operate(plan, folder, observer, loops, progress, work)
     attack = scenario.attack
-    accepted = acceptance(operated.telemetry, Timeline.of(scenario), operated.capacity.ok)
+    attacked = getattr(operated, "hidden_attacks", None)  # a hidden attacker's own record
+    timeline = Timeline.of(scenario, attacked)
+    accepted = acceptance(operated.telemetry, timeline, operated.capacity.ok)
     from secmas.report.files import write_run
     from secmas.report.record import build_report
 

@@ -59,6 +59,21 @@ class EmulatedResult(OperateResult):
     emulation: dict[str, Any] = field(default_factory=dict)
     """What was built and the real counters (see `emulation_report`)."""
 
+    @property
+    def hidden_attacks(self) -> list[tuple[float, float]] | None:
+        """The (start, stop) run seconds of the network attacks a hidden attacker ran, from
+        its own record after the run (None: the run had no hidden attacker). Its attacks
+        inside the CNF load no link and offer no attack traffic."""
+        attacker = self.emulation.get("attacker")
+        if attacker is None:
+            return None
+        inside = inside_kinds()
+        return [
+            (float(e["start"]), float(e["stop"]))
+            for e in attacker["episodes"]
+            if e["kind"] not in inside
+        ]
+
 
 @dataclass(frozen=True)
 class RequestWindow:

@@ -56,15 +56,27 @@ class Timeline:
     legit_clients: bool = True
 
     @classmethod
-    def of(cls, scenario: Scenario) -> Timeline:
-        """The scenario's own timeline."""
+    def of(
+        cls, scenario: Scenario, attacked: Sequence[tuple[float, float]] | None = None
+    ) -> Timeline:
+        """The scenario's own timeline; with `attacked`, the (start, stop) of the network
+        attacks a hidden attacker really ran instead of the scenario's attack section (the
+        run never knew them; its schedule is the attacker's, read after the run): the
+        attack window runs from the first start to the last stop, or to the end when the
+        last one lasted to the end of the run."""
         traffic = scenario.traffic
         if traffic is None:
             return cls(traffic=False)
         attack = scenario.attack
+        start = None if attack is None else attack.start
+        stop = None if attack is None else attack.stop
+        if attacked is not None:
+            start = min((a for a, _ in attacked), default=None)
+            last = max((b for _, b in attacked), default=None)
+            stop = None if last is None or last >= traffic.duration - traffic.step else last
         return cls(
-            attack_start=None if attack is None else attack.start,
-            attack_stop=None if attack is None else attack.stop,
+            attack_start=start,
+            attack_stop=stop,
             end=traffic.duration,
             step=traffic.step,
             legit_clients=traffic.background.hosts > 0,
