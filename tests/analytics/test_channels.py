@@ -133,3 +133,14 @@ def test_a_normal_series_too_short_or_misnamed_is_refused() -> None:
         Channels([LevelChannel(("cpu",))]).fit(np.zeros((1, 1)), ("cpu",))
     with pytest.raises(ValueError, match="no column 'cpu'"):
         Channels([LevelChannel(("cpu",))]).fit(np.zeros((3, 1)), ("net_rx",))
+
+
+def test_holding_names_the_rules_pending_or_firing() -> None:
+    channels = Channels([LevelChannel(("cpu", "net_rx"), hold=1.0)])
+    channels.fit(np.array([[0.1, 1.0], [0.2, 2.0]]), ("cpu", "net_rx"))  # limits 0.3, 3
+    channels.step(0.0, np.array([0.5, 1.0]))  # cpu out of line, not yet for 1 s
+    assert [r.name for r in channels.holding] == ["level:cpu"]
+    channels.step(0.5, np.array([0.5, 9.0]))
+    assert [r.name for r in channels.holding] == ["level:cpu", "level:net_rx"]
+    channels.step(1.0, np.array([0.1, 1.0]))
+    assert channels.holding == []

@@ -276,6 +276,11 @@ class Channels:
     def all_rules(self) -> list[ChannelRule]:
         return [rule for _, rules in self.rules for rule in rules]
 
+    @property
+    def holding(self) -> list[ChannelRule]:
+        """The rules whose condition holds at the last step, firing or still pending."""
+        return [rule for rule in self.all_rules if rule.name in self._active_at]
+
     def prime(self, rows: np.ndarray) -> None:
         """Take rows as history without evaluating (the warm-up the channels start from)."""
         for row in rows:

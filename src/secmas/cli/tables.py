@@ -298,7 +298,7 @@ def alert_table(analytics: dict[str, Any]) -> Table:
     table = Table(title=f"closed-loop alerts ({analytics['threshold']} threshold)")
     table.add_column("t (s)", justify="right")
     table.add_column("CNF@PoP")
-    table.add_column("score/limit", justify="right")
+    table.add_column("fired: score/limit", justify="right", overflow="fold")
     table.add_column("explained by", overflow="fold")
     table.add_column("profile", overflow="fold")
     table.add_column("goals → status", overflow="fold")
@@ -307,14 +307,23 @@ def alert_table(analytics: dict[str, Any]) -> Table:
         table.add_row(
             f"{alert['time']:.0f}",
             f"{alert['cnf']}@{alert['pop']}",
-            f"{alert['score']:.2f}/{alert['threshold']:.2f}"
-            if alert.get("source", "autoencoder") == "autoencoder"
-            else "profiler",
+            _fired(alert),
             " ".join(name for name, _ in alert["features"][:3]),
             alert["profile"] or "-",
             "\n".join(f"{d['goal']} → {d['status']}" for d in goals) or "none",
         )
     return table
+
+
+def _fired(alert: dict[str, Any]) -> str:
+    """What raised an alert, and how far out: the detection channels that fired (each
+    alert name with its value over its limit), the model's score over its limit, or the
+    profiler's verdict."""
+    if alert.get("channels"):
+        return "\n".join(f"{c['alert']} ×{c['ratio']:.1f}" for c in alert["channels"][:2])
+    if alert.get("source", "autoencoder") == "autoencoder":
+        return f"{alert['score']:.2f}/{alert['threshold']:.2f}"
+    return str(alert["source"])
 
 
 def detection_table(analytics: dict[str, Any]) -> Table:

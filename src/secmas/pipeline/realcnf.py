@@ -260,7 +260,9 @@ class RealCNFLoop(ClosedLoop):
         windows, made only of steps after the last one took effect, are all flagged
         without its traffic or latency strongly out of line (`decision.STRONG`): a
         replica's memory, a reloaded worker's, what the remedies left behind (traffic
-        strongly out of line is an attack still under way, never learnt). The steps since
+        strongly out of line is an attack still under way, never learnt), and no channel
+        holding on a family of metrics the last alert did not have (`_new_evidence`: a
+        CPU hog starting while a guard's effect settles is an alert). The steps since
         say where the CNF sits now, the recording how much it varies: it is moved to their
         levels, as the warm-up's placed it at first (`PreparedDetector.relearning`). A model
         file's detector is used as it is, and a new normal whose threshold would exceed
@@ -273,6 +275,8 @@ class RealCNFLoop(ClosedLoop):
         ]
         acted = [e for e in map(self._effect, mine) if e is not None]
         if self.prepared.loaded is not None or not acted or any(e[1] is None for e in acted):
+            return
+        if self._new_evidence(cnf):  # something the remedies never answered: alert, not learn
             return
         since = max(float(e[1]) for e in acted if e[1] is not None)
         state, seen = self._cnfs[cnf], self.view.seen[cnf]
@@ -337,6 +341,16 @@ class RealCNFLoop(ClosedLoop):
     def _breaks_quiet(self, cnf: str) -> bool:
         """A family firing that the last alert did not have (module docstring)."""
         return bool(self._moved(cnf) - self._alerted.get(cnf, frozenset()))
+
+    def _new_evidence(self, cnf: str) -> bool:
+        """Whether a channel's condition holds, firing or still pending its `for:`, on a
+        family of metrics the CNF's last alert did not have: a new attack starting (a CPU
+        hog while a guard's effect settles), never a new normal to learn."""
+        channels = self.channels.get(cnf)
+        if channels is None:
+            return False
+        names = [r.metric for r in channels.holding if r.metric is not None]
+        return bool(families(names) - self._alerted.get(cnf, frozenset()))
 
     async def _decide(self, alert: Alert, replicas: int) -> bool:
         self._alerted[alert.cnf] = self._moved(alert.cnf)
