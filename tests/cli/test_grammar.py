@@ -363,6 +363,7 @@ def test_run_and_demo_differ_only_in_what_the_other_cannot_use() -> None:
         "--scenario",
         "--detector",
         "--recording",
+        "--channels",
         "--attack-seed",
     }
     assert names("run") - names("demo") == set()
