@@ -120,7 +120,7 @@ def parse_time_order(given: str) -> TimeOrder:
 
 
 TimestampsOption = Annotated[
-    str,
+    TimeOrder,
     typer.Option(
         "--timestamps",
         parser=parse_time_order,
@@ -233,7 +233,7 @@ def fit(
     with json_mode(as_json):
         _fit(csv, out, model, columns, candidates, window, percentile, seed, report, as_json,
              {"epochs": epochs, "batch": batch, "hidden": hidden, "latent": latent},
-             parse_time_order(timestamps))  # fmt: skip
+             timestamps)  # fmt: skip
 
 
 def _fit(
@@ -450,7 +450,7 @@ def score(
     Example: secmas detect score --csv test.csv --model model.pt -o scores.csv"""
     check_new_files(force, ("--out", out))
     with json_mode(as_json):
-        _score(csv, model, out, threshold, top, as_json, parse_time_order(timestamps))
+        _score(csv, model, out, threshold, top, as_json, timestamps)
 
 
 def _score(
