@@ -347,10 +347,91 @@ def test_the_model_choices_are_the_installed_detectors_and_auto() -> None:
     assert option.metavar == "[" + "|".join((*detector_names(), "auto")) + "]"
 
 
-def test_fit_defaults_to_the_detector_the_benchmark_chose(tmp_path: Path) -> None:
-    normal = write_csv(tmp_path / "normal.csv", metrics(150))
+def test_fit_defaults_to_auto_which_keeps_the_zscore_where_normal_data_shows_no_failing(
+    tmp_path: Path,
+) -> None:
+    assert DEFAULT_DETECTOR == "auto"
+    normal = write_csv(tmp_path / "normal.csv", metrics(400))
     model = tmp_path / "default.pt"
     result = runner.invoke(app, ["detect", "fit", "--csv", str(normal), "-o", str(model)])
     assert result.exit_code == 0, result.output
-    assert f"{DEFAULT_DETECTOR}: threshold" in result.output and "epoch" not in result.output
-    assert load_detector(model).name == DEFAULT_DETECTOR
+    assert "auto chose zscore: the first in the benchmark's order" in result.output
+    assert "zscore: threshold" in result.output and "epoch" not in result.output
+    assert load_detector(model).name == "zscore"
+    short = write_csv(tmp_path / "short.csv", metrics(150))
+    result = runner.invoke(app, ["detect", "fit", "--csv", str(short), "-o", str(model), "--force"])
+    assert result.exit_code == 0, result.output
+    assert "150 normal rows are too few to validate on" in result.output
+
+
+def repeated_hour(path: Path, labelled: bool = False) -> Path:
+    """Two hours of 5-minute rows of a zoneless local clock that repeats 02:00–02:55, as
+    when daylight saving time ends: 36 rows, 12 of them a second time."""
+    clock = [f"{h:02d}:{m:02d}" for h in (1, 2, 2, 3) for m in range(0, 60, 5)][:36]
+    values = metrics(len(clock))
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("timestamp", "cpu", "load", "p99", *(["label"] if labelled else [])))
+        for time, row in zip(clock, values, strict=True):
+            cells = (f"2025-10-26T{time}:00", *(f"{v:.5f}" for v in row))
+            writer.writerow((*cells, *(["normal"] if labelled else [])))
+    return path
+
+
+def test_rows_back_in_time_are_refused_naming_the_option(tmp_path: Path) -> None:
+    data = repeated_hour(tmp_path / "dst.csv")
+    model = tmp_path / "m.pt"
+    normal = write_csv(tmp_path / "normal.csv", metrics(100))
+    fitted = runner.invoke(
+        app, ["detect", "fit", "--csv", str(normal), "-o", str(model), "--model", "zscore"]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    for command in (
+        ["fit", "--csv", str(data), "-o", str(tmp_path / "n.pt"), "--model", "zscore"],
+        ["score", "--csv", str(data), "--model", str(model)],
+    ):
+        result = runner.invoke(app, ["detect", *command])
+        assert result.exit_code == 2, result.output
+        assert "dst.csv:26: column 'timestamp': '2025-10-26T02:00:00' is earlier" in result.output
+        assert "--timestamps sort" in result.output and "drop-duplicates" in result.output
+    for bad in (["--timestamps", "shuffle"], ["--timestamps", "sort", "--csv", str(tmp_path)]):
+        result = runner.invoke(app, ["detect", "fit", "--csv", str(data), "-o", str(model), *bad])
+        assert result.exit_code == 2, result.output
+    bare = tmp_path / "bare.csv"
+    bare.write_text("cpu\n1\n2\n")
+    result = runner.invoke(
+        app,
+        ["detect", "fit", "--csv", str(bare), "-o", str(tmp_path / "n.pt"), "--timestamps", "sort"],
+    )
+    assert result.exit_code == 2 and "has no timestamp column" in result.output
+
+
+def test_sorted_or_deduplicated_rows_are_counted_on_stderr_and_in_json(tmp_path: Path) -> None:
+    data = repeated_hour(tmp_path / "dst.csv", labelled=True)
+    model = tmp_path / "m.pt"
+    fit = runner.invoke(
+        app,
+        ["detect", "fit", "--csv", str(data), "-o", str(model), "--model", "zscore",
+         "--columns", "cpu,load,p99", "--timestamps", "drop-duplicates", "--json"],
+    )  # fmt: skip
+    assert fit.exit_code == 0, fit.output
+    told = "dst.csv: --timestamps drop-duplicates: of 36 rows, 0 moved into time order and 12"
+    assert told in fit.stderr and told not in fit.stdout
+    report = json.loads(fit.stdout)
+    assert report["rows"] == 24
+    assert report["timestamps"] == {
+        "rule": "drop-duplicates",
+        "rows": 36,
+        "moved": 0,
+        "dropped": 12,
+    }
+    scored = runner.invoke(
+        app,
+        ["detect", "score", "--csv", str(data), "--model", str(model), "--timestamps", "sort",
+         "--json"],
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert "--timestamps sort: of 36 rows, 22 moved into time order and 0 dropped" in scored.stderr
+    result = json.loads(scored.stdout)
+    assert result["timestamps"] == {"rule": "sort", "rows": 36, "moved": 22, "dropped": 0}
+    assert result["windows"] == 36 - 10 + 1 and result["truth"] is not None

@@ -19,6 +19,15 @@ refuses always: there is nothing to learn from them.
 Every problem is a `CSVDataError` naming the file, the line and the column, e.g.
 `metrics.csv:17: column 'cpu' is empty`.
 
+Rows must come in time order: a row earlier than the one before is refused, since a
+detector reads the rows as consecutive steps. Public series break that rule for reasons of
+their own — a local clock that repeats an hour when daylight saving time ends, rows
+exported by another key than time — so `read_series_in_order` can be told what to do
+instead (`TIME_ORDERS`): `sort` the rows by time (rows of one time keep their file order),
+or `drop-duplicates`, which sorts them too and keeps only the first row of each time (a
+repeated hour is then read once, as the clock first showed it). It says what it did
+(`Reordering`: rows moved, rows dropped), for the command line to tell.
+
 Recordings of the real CNF (`secmas detect dataset --dataplane emulated`) are read with
 `read_recording`, which also refuses a frozen run (`freshness`): rows that repeat one
 Prometheus scrape are a monitoring gap, and a detector must not learn or be scored on
@@ -36,11 +45,12 @@ import os
 import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 
 import numpy as np
 
@@ -52,13 +62,17 @@ if TYPE_CHECKING:  # the scores' type only: reading CSV files needs no torch
 __all__ = [
     "LABEL_COLUMNS",
     "TIME_COLUMNS",
+    "TIME_ORDERS",
     "CSVDataError",
     "CSVSeries",
+    "Reordering",
+    "TimeOrder",
     "check_rows",
     "constant_columns",
     "label_like_columns",
     "read_recording",
     "read_series",
+    "read_series_in_order",
     "shipped_normal_recording",
     "timestamp_seconds",
     "write_scores",
@@ -72,12 +86,40 @@ LABEL_WORDS = frozenset(
     {"label", "labels", "anomaly", "anomalous", "attack", "attacks", "outlier", "truth", "target"}
 )
 """Words that make a metric column's name look like ground truth (`label_like_columns`)."""
+TimeOrder = Literal["refuse", "sort", "drop-duplicates"]
+TIME_ORDERS: tuple[TimeOrder, ...] = get_args(TimeOrder)
+"""What reading does with rows out of time order (module docstring); `refuse` by default."""
 SHIPPED_NORMAL = "cnf-emulated-normal.csv"
 """The normal recording of the emulated CNF in the package's data."""
 
 
 class CSVDataError(ValueError):
     """A CSV file that cannot be read as a metric series; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Reordering:
+    """What `read_series_in_order` did to put a file's rows in time order: the rule, the
+    rows it read, how many of the rows kept it moved from their place in the file, and how
+    many it dropped as repeating a time already read."""
+
+    rule: TimeOrder
+    rows: int
+    moved: int
+    dropped: int
+
+    @property
+    def sentence(self) -> str:
+        """What was done, in words, for a person."""
+        if not self.moved and not self.dropped:
+            return f"--timestamps {self.rule}: the {self.rows} rows were in time order already"
+        return (
+            f"--timestamps {self.rule}: of {self.rows} rows, {self.moved} moved into time "
+            f"order and {self.dropped} dropped as repeating a time already read"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {"rule": self.rule, "rows": self.rows, "moved": self.moved, "dropped": self.dropped}
 
 
 class CSVSeries(NamedTuple):
@@ -261,30 +303,61 @@ def _cell(path: Path, line: int, name: str, text: str) -> float:
     return number
 
 
-def _timestamp(path: Path, line: int, name: str, text: str, previous: float | None) -> float:
+def _timestamp(path: Path, line: int, name: str, text: str) -> float:
     value = text.strip()
     if not value:
         raise CSVDataError(f"{path}:{line}: column {name!r} (the timestamp) is empty")
     try:
-        seconds = timestamp_seconds(value)
+        return timestamp_seconds(value)
     except ValueError:
         raise CSVDataError(
             f"{path}:{line}: column {name!r}: {value!r} is not an ISO 8601 time or epoch seconds"
         ) from None
-    if previous is not None and seconds < previous:
+
+
+def _refuse_disorder(
+    path: Path, lines: list[int], name: str, stamps: list[str], seconds: np.ndarray
+) -> None:
+    """CSVDataError at the first row earlier than the row before, naming the options."""
+    back = np.flatnonzero(np.diff(seconds) < 0)
+    if back.size:
+        row = int(back[0]) + 1
         raise CSVDataError(
-            f"{path}:{line}: column {name!r}: {value!r} is earlier than the row before; "
-            "rows must be in time order"
+            f"{path}:{lines[row]}: column {name!r}: {stamps[row]!r} is earlier than the row "
+            "before; rows must be in time order (--timestamps sort puts them in order, "
+            "--timestamps drop-duplicates also keeps one row of each time, e.g. of an hour "
+            "a local clock repeats)"
         )
-    return seconds
+
+
+def _time_order(seconds: np.ndarray, rule: TimeOrder) -> tuple[np.ndarray, int]:
+    """The rows to keep, in time order, and how many of them left their place in the file:
+    a stable sort by time, and with `drop-duplicates` only the first row of each time."""
+    order = np.argsort(seconds, kind="stable")
+    if rule == "drop-duplicates":
+        ordered = seconds[order]
+        first = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+        order = order[first]
+    return order, int(np.sum(order != np.sort(order)))
 
 
 def read_series(path: str | os.PathLike[str]) -> CSVSeries:
     """Read a metric series from a CSV file (see the module docstring for the layout).
 
-    Returns (features, values [T, F] float64, timestamps' text or None); raises
-    CSVDataError naming the file, line and column of the first problem.
+    Returns (features, values [T, F] float64, timestamps' text or None, labels); raises
+    CSVDataError naming the file, line and column of the first problem, a row earlier than
+    the one before among them.
     """
+    return read_series_in_order(path, "refuse")[0]
+
+
+def read_series_in_order(
+    path: str | os.PathLike[str], timestamps: TimeOrder = "refuse"
+) -> tuple[CSVSeries, Reordering | None]:
+    """`read_series`, with rows out of time order refused, sorted or sorted with repeated
+    times dropped as `timestamps` says (module docstring), and what was done to them (None
+    when refusing). CSVDataError also when `timestamps` asks to order a file that has no
+    timestamp column."""
     source = Path(path)
     rows = _open_rows(source)
     first = next(rows, None)
@@ -302,22 +375,37 @@ def read_series(path: str | os.PathLike[str]) -> CSVSeries:
         raise CSVDataError(
             f"{source}:{header_line}: no metric columns, only the timestamp or labels"
         )
+    if time_index is None and timestamps != "refuse":
+        raise CSVDataError(
+            f"{source}: --timestamps {timestamps} orders rows by time, but the file has no "
+            f"timestamp column (one named {', '.join(sorted(TIME_COLUMNS))}, or a first "
+            "column of ISO 8601 times)"
+        )
     values = np.empty((len(body), len(metrics)), dtype=np.float64)
-    stamps: list[str] = []
-    previous: float | None = None
+    seconds = np.empty(len(body), dtype=np.float64)
     for r, (line, row) in enumerate(body):
         if len(row) != len(names):
             raise CSVDataError(
                 f"{source}:{line}: {len(row)} values, but the header names {len(names)} columns"
             )
         if time_index is not None:
-            previous = _timestamp(source, line, names[time_index], row[time_index], previous)
-            stamps.append(row[time_index].strip())
+            seconds[r] = _timestamp(source, line, names[time_index], row[time_index])
         for c, i in enumerate(metrics):
             values[r, c] = _cell(source, line, names[i], row[i])
     features = tuple(names[i] for i in metrics)
-    labels = {names[i]: tuple(row[i].strip() for _, row in body) for i in truth}
-    return CSVSeries(features, values, tuple(stamps) if time_index is not None else None, labels)
+    if time_index is None:
+        labels = {names[i]: tuple(row[i].strip() for _, row in body) for i in truth}
+        return CSVSeries(features, values, None, labels), None
+    stamps = [row[time_index].strip() for _, row in body]
+    if timestamps == "refuse":
+        _refuse_disorder(source, [line for line, _ in body], names[time_index], stamps, seconds)
+        labels = {names[i]: tuple(row[i].strip() for _, row in body) for i in truth}
+        return CSVSeries(features, values, tuple(stamps), labels), None
+    keep, moved = _time_order(seconds, timestamps)
+    kept = [body[k][1] for k in keep]
+    labels = {names[i]: tuple(row[i].strip() for row in kept) for i in truth}
+    series = CSVSeries(features, values[keep], tuple(stamps[k] for k in keep), labels)
+    return series, Reordering(timestamps, len(body), moved, len(body) - len(keep))
 
 
 def read_recording(path: str | os.PathLike[str]) -> CSVSeries:
