@@ -144,3 +144,12 @@ def test_holding_names_the_rules_pending_or_firing() -> None:
     assert [r.name for r in channels.holding] == ["level:cpu", "level:net_rx"]
     channels.step(1.0, np.array([0.1, 1.0]))
     assert channels.holding == []
+
+
+def test_a_short_history_measures_its_rise_from_what_it_has() -> None:
+    onset = OnsetChannel(("net_rx",), step=1.0, recent_s=2.0, before_s=20.0)
+    onset.fit(np.zeros((30, 1)), ("net_rx",))
+    # 2 recent steps (4, 6: mean 5) over the 3 before them (median 0): a rise of 5
+    assert onset.signal(np.array([[0.0], [0.0], [0.0], [4.0], [6.0]])).tolist() == [5.0]
+    # fewer than 2 steps before the recent ones: no rise yet
+    assert onset.signal(np.array([[0.0], [4.0], [6.0]])).tolist() == [0.0]
