@@ -92,7 +92,7 @@ def test_a_frozen_run_is_named_with_its_times() -> None:
     assert run.describe(times) == "rows 31–70 (40 identical, time 15.500 to 35.000)"
 
 
-@pytest.mark.parametrize("path", sorted(RECORDINGS.glob("*.csv")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(RECORDINGS.glob("*.csv*")), ids=lambda p: p.name)
 def test_the_shipped_recordings_hold_no_frozen_run(path: Path) -> None:
     """Recorded again: the loaders accept every one of them, and
     each is labelled with the attacks' ground truth."""
