@@ -84,9 +84,9 @@ REBASELINE_WINDOWS = 8
 NEW_NORMAL = 2
 """Flagged windows in a row after the remedies took effect that make a new normal."""
 PERSISTENCE = 2
-"""Steps a channel's condition holds before it fires (Prometheus' `for:`, here 1 s at the
-CNF's 0.5 s step; `channels.Channels` holds each rule's own): one noisy step never
-pages."""
+"""Steps in a row a channel's condition holds before it fires: its `for:` of 1 s
+(`channels.DEFAULT_FOR`, Prometheus' semantics, each rule its own) at the run's 1 s step.
+One noisy step never pages; the score's grace and an alert's confidence count it."""
 CAP = 5.0
 """A new normal is refused when its detector's threshold would be more than this many times
 the one before (`Rebaseline.cap`'s rule): what it learnt would hide attacks."""
