@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from secmas.ui.views import attestation_alerts
+from secmas.ui.views import attestation_alerts, loop_alerts
 
 FAILED = {
     "step": 7,
@@ -25,3 +25,24 @@ def test_a_record_without_a_time_is_alerted_when_seen() -> None:
     for record in (FAILED, FAILED | {"time": None}):
         [alert] = attestation_alerts([record], at=12.0)
         assert alert.time == 12.0
+
+
+def test_a_loop_alert_says_which_channels_fired_by_how_much() -> None:
+    alert = {
+        "time": 30.0,
+        "cnf": "web",
+        "pop": "pop6",
+        "score": 1994.0,
+        "threshold": 13.6,
+        "severity": [["connections", 170.8]],
+        "profile": "",
+        "source": "onset",
+        "channels": [
+            {"alert": "onset:connections", "value": 1025.0, "limit": 11.25, "ratio": 91.1},
+            {"alert": "level:connections", "value": 1026.0, "limit": 13.5, "ratio": 76.0},
+        ],
+    }
+    [shown] = loop_alerts([alert], [])
+    assert shown.source == "closed loop (onset)"
+    assert "fired: onset:connections 1.02e+03 over 11.2 (×91.1)" in shown.explanation
+    assert "level:connections" in shown.explanation

@@ -127,6 +127,16 @@ def loop_alerts(
         measured = ""
         if isinstance(score, int | float) and isinstance(threshold, int | float):
             measured = f"score {score:.3g} against threshold {threshold:.3g}; "
+        fired = alert.get("channels") or []
+        if fired:  # the detection channels that fired: which, on what, by how much
+            measured = (
+                "fired: "
+                + ", ".join(
+                    f"{c['alert']} {c['value']:.3g} over {c['limit']:.3g} (×{c['ratio']:.1f})"
+                    for c in fired[:3]
+                )
+                + "; "
+            )
         out.append(
             Alert(
                 time=alert["time"],
