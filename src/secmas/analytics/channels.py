@@ -65,10 +65,10 @@ DEFAULT_RECENT_S = 2.0
 """Seconds the onset channel averages (the rise's level)."""
 DEFAULT_BEFORE_S = 20.0
 """Seconds before them whose median the rise is measured from. With 1 s over 10 s the
-weak floods of the 10 % attack recording hid in the bursts of realistic traffic (16 of 20
-episodes found); 2 s over 20 s found 19 at no more false alerts on the training
-recording's held-back part (`bench_cnf_loop.py`'s recordings; the 3 % one and the 2-hour
-normal were not looked at before it ran)."""
+weak floods of a 10 % attack recording hid in the bursts of realistic traffic (16 of 20
+episodes found); 2 s over 20 s found 19 at no more false alerts on the last 40 % of the
+training recording. Chosen there; the benchmark's own 10 % and 3 % recordings and its
+2-hour normal one were made or first read afterwards (benchmarks/recordings/README.md)."""
 MIN_BEFORE = 2
 """Steps before the recent ones the onset channel needs at least (fewer at the start of a
 run: it measures from what it has)."""
