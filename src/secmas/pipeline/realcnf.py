@@ -45,7 +45,7 @@ import numpy as np
 from secmas.agents.ddos.world import World
 from secmas.agents.journal import Journal
 from secmas.agents.outcome import goal_label
-from secmas.analytics.channels import Channels, Firing, loop_channels
+from secmas.analytics.channels import ChannelRule, Channels, Firing, loop_channels
 from secmas.analytics.cnfloop import (
     ACTS_ON,
     Condition,
@@ -177,7 +177,7 @@ class RealCNFLoop(ClosedLoop):
         """Goal label → when its remedy was in effect."""
         self._journal: Journal | None = None
         self._alerted: dict[str, frozenset[str]] = {}
-        """CNF → the families of metrics firing at its last alert."""
+        """CNF → the families of metrics out of their normal range at its last alert."""
         self.channels: dict[str, Channels] = {}
         """CNF → its detection channels (`analytics.channels`), fitted with the detector."""
         self._firing: dict[str, list[Firing]] = {}
@@ -334,9 +334,12 @@ class RealCNFLoop(ClosedLoop):
         return tuple(f.to_json() for f in self._firing.get(cnf, []))
 
     def _moved(self, cnf: str) -> frozenset[str]:
-        """The families of the metrics whose channels fire at the CNF's last step."""
-        names = [f.rule.metric for f in self._firing.get(cnf, []) if f.rule.metric is not None]
-        return families(names)
+        """The families of the metrics out of their normal range at the CNF's last step
+        (`_ranged`). A rise alone does not move a family: the CPU nginx spends serving a
+        flood rises too, and once read as a host anomaly of its own it broke the alert's
+        cooldown with a needless isolation, after which a real CPU hog met an alert that
+        already had its family."""
+        return families([f.rule.metric for f in self._firing.get(cnf, []) if _ranged(f.rule)])
 
     def _breaks_quiet(self, cnf: str) -> bool:
         """A family firing that the last alert did not have (module docstring)."""
@@ -349,7 +352,7 @@ class RealCNFLoop(ClosedLoop):
         channels = self.channels.get(cnf)
         if channels is None:
             return False
-        names = [r.metric for r in channels.holding if r.metric is not None]
+        names = [r.metric for r in channels.holding if _ranged(r)]
         return bool(families(names) - self._alerted.get(cnf, frozenset()))
 
     async def _decide(self, alert: Alert, replicas: int) -> bool:
@@ -466,6 +469,12 @@ class RealCNFLoop(ClosedLoop):
             "explanation": [name for name, _ in alert.severity[:3]],
             "acts_on": list(ACTS_ON.get(remedy or "", ())),
         }
+
+
+def _ranged(rule: ChannelRule) -> bool:
+    """Whether a firing rule says its metric is out of its normal range: a level rule (an
+    onset says it rose, a model's score names no metric)."""
+    return rule.metric is not None and rule.channel == "level"
 
 
 def _detection_grace(analytics: dict[str, Any], step: float) -> float:
