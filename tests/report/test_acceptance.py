@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -220,17 +221,34 @@ def test_the_timeline_of_a_scenario() -> None:
     assert (timeline.end, timeline.step, timeline.legit_clients) == (75.0, 0.5, False)
 
 
-def test_a_hidden_attackers_own_record_sets_the_attack_window() -> None:
-    """The demo's hidden attacker ran a flood at 27.6–35.7 s and another at 51.2–56.5 s
-    of an 80 s run (and a CPU hog, which offers no traffic): its end window is the 20 s
-    before 56.5 s, not the run's last 20 s, where nothing was offered."""
+def test_a_hidden_attackers_attacks_are_judged_after_their_first_seconds() -> None:
+    """The demo's hidden attacker ran floods at 28.3–34.2 s and 51.7–60.1 s of an 80 s run
+    (and a CPU hog, which offers no traffic); the loop cut each 3 s after it began. Judged
+    over each flood after its first 5 s, all of it was removed; over the 20 s before the
+    last one stopped, its undetected first seconds would count (6 of 9 s removed), and the
+    run's last 20 s saw no attack at all."""
     scenario = reference(traffic=REFERENCE["traffic"] | {"duration": 80, "step": 1})
-    timeline = Timeline.of(scenario, [(27.6, 35.7), (51.2, 56.5)])
-    assert (timeline.attack_start, timeline.attack_stop) == (27.6, 56.5)
-    offered = [4.0 if 27.6 <= t < 35.7 or 51.2 <= t < 56.5 else 0.0 for t in range(80)]
-    telemetry = [Telemetry(float(t), 2.0, 0.0, 2.0, o, 2.0) for t, o in enumerate(offered)]
+    timeline = Timeline.of(scenario, [(28.3, 34.2), (51.7, 60.1)])
+    assert (timeline.attack_start, timeline.attack_stop) == (28.3, 60.1)
+    judged = [w for pair in timeline.judged or () for w in pair]
+    assert judged == pytest.approx([33.3, 34.2, 56.7, 60.1])
+
+    def flood(t: float) -> tuple[float, float]:
+        for start, stop in ((28.3, 34.2), (51.7, 60.1)):
+            if start <= t < stop:
+                return 4.0, (4.0 if t < start + 3 else 0.0)
+        return 0.0, 0.0
+
+    telemetry = [Telemetry(float(t), 2.0, flood(t)[1], 2.0, flood(t)[0], 2.0) for t in range(80)]
     accepted = acceptance(telemetry, timeline, True)
     assert accepted.attack_reduction == pytest.approx(1.0) and accepted.passed
+    unjudged = replace(timeline, judged=None)
+    assert acceptance(telemetry, unjudged, True).attack_reduction == pytest.approx(6 / 9)
+
+
+def test_a_hidden_attack_shorter_than_the_allowance_is_not_judged() -> None:
+    timeline = Timeline.of(reference(), [(30.0, 33.0)])
+    assert timeline.judged == ()
 
 
 def test_a_hidden_attack_lasting_to_the_end_is_judged_at_the_end() -> None:

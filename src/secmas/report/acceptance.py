@@ -1,7 +1,8 @@
 """The run's acceptance figures, computed from its own telemetry (issue: DDoS scenario).
 
 - attack reduction: 1 − attack delivered to the server / attack offered, over the attack's
-  end window (the last 20 s before it stops, or before the run ends if it never does): at
+  end window (the last 20 s before it stops, or before the run ends if it never does; a
+  hidden attacker's attacks of seconds: each of them after its first `ALLOWANCE_S`): at
   least 90 %;
 - legitimate traffic: delivered over the run's end window / delivered before the attack:
   at least 90 %;
@@ -37,6 +38,10 @@ from secmas.scenario.model import Constraint, Scenario
 
 END_WINDOW_S = 20.0
 REQUIRED = 0.9
+ALLOWANCE_S = 5.0
+"""Seconds of a hidden attacker's attack in which the defence may still be detecting and
+acting: its traffic counts against the defence after them (the real-CNF demo's loop
+alerts 1–4 s after an attack starts and its remedy is in effect within 2 s)."""
 ATTACK_REDUCTION = "attack reduction"
 LEGIT_RATIO = "legitimate traffic"
 
@@ -50,6 +55,9 @@ class Timeline:
 
     attack_start: float | None = None
     attack_stop: float | None = None
+    judged: tuple[tuple[float, float], ...] | None = None
+    """Where attack reduction is judged instead of the attack's end window: the parts of
+    a hidden attacker's attacks after `ALLOWANCE_S` (`Timeline.of`)."""
     end: float | None = None
     step: float = 1.0
     traffic: bool = True
@@ -61,22 +69,26 @@ class Timeline:
     ) -> Timeline:
         """The scenario's own timeline; with `attacked`, the (start, stop) of the network
         attacks a hidden attacker really ran instead of the scenario's attack section (the
-        run never knew them; its schedule is the attacker's, read after the run): the
-        attack window runs from the first start to the last stop, or to the end when the
-        last one lasted to the end of the run."""
+        run never knew them; its schedule is the attacker's, read after the run). Its
+        attacks last seconds, not the run, so reduction is judged over each of them after
+        the first `ALLOWANCE_S` (`judged`: a defence cannot have acted before it saw the
+        attack); the legitimate traffic before the first one."""
         traffic = scenario.traffic
         if traffic is None:
             return cls(traffic=False)
         attack = scenario.attack
         start = None if attack is None else attack.start
         stop = None if attack is None else attack.stop
+        judged = None
         if attacked is not None:
             start = min((a for a, _ in attacked), default=None)
             last = max((b for _, b in attacked), default=None)
             stop = None if last is None or last >= traffic.duration - traffic.step else last
+            judged = tuple((a + ALLOWANCE_S, b) for a, b in attacked if b > a + ALLOWANCE_S)
         return cls(
             attack_start=start,
             attack_stop=stop,
+            judged=judged,
             end=traffic.duration,
             step=traffic.step,
             legit_clients=traffic.background.hosts > 0,
@@ -156,6 +168,8 @@ def _attack_window(
     """The samples of the attack's end window: the run's own end window for an attack
     that lasts to the end (or telemetry made without a timeline), else the last
     END_WINDOW_S seconds before the attack stops, where a mitigation shows."""
+    if timeline.judged is not None:
+        return [x for x in telemetry if any(a - 1e-9 <= x.t < b for a, b in timeline.judged)]
     stop = timeline.attack_stop
     if stop is None or timeline.end is None or stop >= timeline.end:
         return tail
