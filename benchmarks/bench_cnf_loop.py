@@ -88,7 +88,8 @@ DEFAULT_RECORDINGS = {
     "other": "cnf-realistic-instance2.csv.gz",
 }
 FA_BUDGET = 1.0
-"""False alerts per hour a default may raise on the held-out normal recording."""
+"""False alerts per hour a loop should stay under on the held-out normal recording (the
+plot's dotted line)."""
 GROUP_S = 5.0
 """Alerts starting within this many seconds of the one before are one incident (what an
 Alertmanager group would send as one notification)."""
@@ -312,20 +313,25 @@ def decisions(run: Recording) -> ConfusionMatrix:
 
 # -- choosing the default -------------------------------------------------------------------
 def ranking(results: dict[str, dict[str, Any]]) -> list[str]:
-    """Channel choices (not the rules, not the reference) ordered by: false alerts per hour
-    within `FA_BUDGET`, then episodes found at 3 %, at 10 %, at full size, across
-    instances, then the median delay at 3 %."""
+    """Channel choices (not the rules, not the reference) ordered by: whether they find at
+    least as many episodes as the rules at every attack size, then false alerts per hour
+    on the held-out normal recording, then episodes found at 3 %, at 10 %, at full size and
+    across instances, then the median delay at 3 %. (Ranked by false alerts within
+    `FA_BUDGET` first, the z-score alone came first, finding 10 of 20 full-size attacks:
+    nothing that finds what the rules find stays within the budget on these recordings.)"""
+    rules = results["rules"]["sizes"]
 
     def key(name: str) -> tuple[Any, ...]:
         r = results[name]
         sizes = r["sizes"]
+        behind = any(sizes[s]["detected"] < rules[s]["detected"] for s in rules)
         cross = r.get("cross", {}).get("this instance", {}).get("detected", 0)
         delay = sizes.get("3 %", {}).get("median_delay_s") or float("inf")
         return (
-            r["normal"]["false_alerts_per_hour"] > FA_BUDGET,
+            behind,
+            r["normal"]["false_alerts_per_hour"],
             *(-sizes.get(s, {}).get("detected", 0) for s in ("3 %", "10 %", "full")),
             -cross,
-            r["normal"]["false_alerts_per_hour"],
             delay,
         )
 

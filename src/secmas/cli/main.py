@@ -458,7 +458,7 @@ def demo(
             help="with --scenario cnf-attack --dataplane emulated: the detection channels "
             "the loop alerts on, comma-separated, each its own alert: level (a metric above "
             "its normal range), onset (a metric rising), model (the detector's window "
-            "score); default level,onset",
+            "score); default level",
         ),
     ] = None,
     attack_seed: Annotated[
