@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import time
+from http.server import HTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from secmas.analytics.cnftelemetry import CNFTelemetry, MetricFrame
 from secmas.analytics.csvdata import read_recording, read_series
@@ -20,7 +19,6 @@ from secmas.analytics.freshness import (
     stale_rows,
     start_fill,
 )
-from secmas.analytics.promserver import PrometheusServer
 
 RECORDINGS = Path(__file__).parents[2] / "benchmarks" / "recordings"
 
@@ -99,30 +97,14 @@ def test_the_shipped_recordings_hold_no_frozen_run(path: Path) -> None:
     assert read_recording(path).truth() is not None
 
 
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian package prometheus")
-def test_rows_prometheus_repeats_after_the_exporter_stopped_are_stale(tmp_path: Path) -> None:
-    registry = CollectorRegistry()
-    connections = Gauge("secmas_cnf_connections", "open connections", registry=registry)
-    connections.set(3)
-    server, thread = start_http_server(0, "127.0.0.1", registry=registry)
-    prometheus = PrometheusServer(tmp_path / "prom", [f"127.0.0.1:{server.server_address[1]}"], 0.2)
-    try:
-        telemetry = CNFTelemetry(prometheus.start(), 0.2)
-        deadline = time.time() + 15
-        while time.time() < deadline:  # until a second of scrapes is stored
-            frame = telemetry.read(time.time() - 1.0, time.time())
-            if (~frame.stale).sum() >= 4:
-                break
-            time.sleep(0.1)
-        assert (~frame.stale).sum() >= 4  # fresh scrapes every 0.2 s
-        server.shutdown()
-        stopped = time.time()
-        time.sleep(1.0)
-        frame = telemetry.read(stopped - 1.0, stopped + 0.8)
-        after = frame.times > stopped + 0.4
-        assert after.any() and frame.stale[after].all()
-        assert (~frame.stale[frame.times < stopped - 0.2]).sum() >= 3
-    finally:
-        prometheus.stop()
-        server.server_close()
-        thread.join(timeout=5)
+def test_rows_prometheus_repeats_after_the_exporter_stopped_are_stale(
+    scraped: tuple[CNFTelemetry, HTTPServer],
+) -> None:
+    telemetry, server = scraped
+    server.shutdown()
+    stopped = time.time()
+    time.sleep(1.0)
+    frame = telemetry.read(stopped - 1.0, stopped + 0.8)
+    after = frame.times > stopped + 0.4
+    assert after.any() and frame.stale[after].all()
+    assert (~frame.stale[frame.times < stopped - 0.2]).sum() >= 3
