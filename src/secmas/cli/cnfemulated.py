@@ -223,6 +223,9 @@ def record_dataset(
         raise fail(f"emulated CNF: {exc}") from None
     except _failures() as exc:
         raise fail(f"emulated CNF: {exc} (the run's files: {folder})", FAILED_RUN) from None
+    except KeyboardInterrupt:  # SIGINT or SIGTERM: the user stopped it, nothing to keep
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     try:
         write_recording(output, series, times, labels)
