@@ -82,7 +82,7 @@ def test_contracts_deploy_at_the_create_address_revert_with_reasons_and_log(
     abi = contract_abi("AgentRegistry")
     code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
     deployed = node.submit(
-        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=3_100_000))
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=3_500_000))
     )
     create = keccak(rlp.encode([bytes.fromhex(owner.address[2:]), 0]))[-20:]
     assert deployed.contract_address == to_checksum_address(create)
@@ -109,6 +109,52 @@ def test_contracts_deploy_at_the_create_address_revert_with_reasons_and_log(
     assert log == mined.logs[0] and log.block == 2 and log.tx_hash == mined.tx_hash
     assert node.logs(registry, [abi.topic("AgentRegistered")], 3, None) == []
     assert abi.decode_log(log).args["account"] == owner.address  # type: ignore[union-attr]
+
+
+def test_a_view_is_executed_once_per_block_and_answers_as_the_state_does(
+    node: EvmNode, owner: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    abi = contract_abi("AgentRegistry")
+    code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
+    registry = node.submit(
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=3_500_000))
+    ).contract_address
+    executed: list[bytes] = []
+    execute = node._execute_call
+
+    def counted(*args: object) -> bytes | NodeRevert:
+        executed.append(args[3])  # type: ignore[arg-type]
+        return execute(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node, "_execute_call", counted)
+    pipeline = b"\x01" * 32
+    members = abi.encode("members", [pipeline])
+    assert abi.decode("members", node.call(COINBASE, registry, members)) == ([],)
+    assert abi.decode("members", node.call(COINBASE, registry, members)) == ([],)
+    assert len(executed) == 1
+    entry = abi.encode("agentOf", [pipeline, owner.address])
+    node.call(owner.address, registry, entry)
+    node.call(COINBASE, registry, entry)
+    assert len(executed) == 3  # another sender is another call
+    set_plan = abi.encode("setPlan", [pipeline, [owner.address]])
+    for _ in range(2):  # a revert is kept, and raised again
+        with pytest.raises(NodeRevert, match="agent not registered"):
+            node.call(owner.address, registry, set_plan)
+    assert len(executed) == 4
+    register = abi.encode(
+        "registerAgents",
+        [pipeline, [owner.address], [b"\x02" * 32], [b"\x03" * 32], [b"\x04" * 32]],
+    )
+    node.submit(
+        owner.sign_transaction(
+            _tx(node, owner, to=bytes.fromhex(registry[2:]), data=register, gas=500_000)
+        )
+    )
+    # a new block: the same call runs again and sees the registration
+    assert abi.decode("members", node.call(COINBASE, registry, members)) == ([owner.address],)
+    assert len(executed) == 5
+    earlier = node.block_number() - 1
+    assert abi.decode("members", node.call(COINBASE, registry, members, block=earlier)) == ([],)
 
 
 def test_out_of_gas_is_a_revert_and_blocks_keep_increasing_times(

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.ledger.conftest import FUNDING_WEI, Pipeline, build_pipeline, evidence
 
-from secmas.ledger import Contracts, Ledger, connect, id_name
+from secmas.ledger import Contracts, Ledger, connect, id_name, pipeline_id, registry
 
 
 def test_registration_funds_agents_and_leaves_them_untrusted(pipeline3: Pipeline) -> None:
@@ -32,6 +33,19 @@ def test_registration_funds_agents_and_leaves_them_untrusted(pipeline3: Pipeline
         assert p.ledger.balance(m.account) == FUNDING_WEI
     stranger = p.ledger.new_account()
     assert not p.mlfo.agent(p.pid, stranger).registered
+
+
+def test_members_are_read_page_by_page_with_their_entries(
+    pipeline3: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = pipeline3
+    p.mlfo.revoke(p.pid, p.members[1].account)
+    one_by_one = [p.mlfo.agent(p.pid, a) for a in p.mlfo.members(p.pid)]
+    for page in (1, 2, 3, 256):
+        monkeypatch.setattr(registry, "MEMBER_PAGE", page)
+        assert p.mlfo.member_infos(p.pid) == one_by_one
+    assert [i.revoked for i in one_by_one] == [False, True, False]
+    assert p.mlfo.member_infos(pipeline_id("nobody")) == []
 
 
 def test_root_of_trust_rotates_along_the_plan(pipeline3: Pipeline) -> None:

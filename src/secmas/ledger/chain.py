@@ -33,6 +33,8 @@ from secmas.ledger.node import Mined, Node, NodeRefused, NodeRevert, RawLog, Sen
 from secmas.ledger.transactions import Transaction
 
 DEFAULT_PRIORITY_FEE_WEI = 10**9
+ANYONE = "0x0000000000000000000000000000000000000000"
+"""The sender of views that answer everybody alike (`BoundContract._read`)."""
 """The tip when the node suggests none (it lacks eth_maxPriorityFeePerGas)."""
 
 
@@ -290,6 +292,13 @@ class BoundContract:
         data = self._chain.call(
             self.sender.address, self.address, self._abi.encode(function, args), where
         )
+        return self._abi.decode(function, data)
+
+    def _read(self, function: str, *args: Any) -> tuple[Any, ...]:
+        """A view whose answer does not depend on who asks, asked from the zero address:
+        every sender's call is then the same call, which a node answers once per block."""
+        where = (self.NAME, function)
+        data = self._chain.call(ANYONE, self.address, self._abi.encode(function, args), where)
         return self._abi.decode(function, data)
 
     def _send(self, function: str, *args: Any, gas: int, value: int = 0) -> Receipt:

@@ -13,7 +13,11 @@ Like a development node with automining, it mines one block per transaction, at 
 - a transaction that reverts is refused, not mined, and spends neither nonce nor gas (as
   eth-tester does), and its revert reason comes back;
 - each block gets a fresh random prevrandao and a timestamp of the wall clock, strictly
-  increasing.
+  increasing;
+- a view call's answer is kept per block (`CALLS_KEPT` of them): the state after a block
+  never changes, so the same call on it (same sender, contract, data, gas and value) gets
+  the same answer. Agents of one pipeline all read the same views; on a large one, that
+  is most of the work.
 
 Each transaction starts from the committed state of the block before it, so gas is what a
 real chain charges (EIP-2929 cold and warm access, EIP-2200/3529 storage pricing): the same,
@@ -27,6 +31,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +77,8 @@ CHAIN_ID = 131277322940537
 PRIORITY_FEE_WEI = 10**9
 """The tip this node suggests, as Hardhat does."""
 BLOCK_GAS_LIMIT = 30_000_000
+CALLS_KEPT = 1024
+"""View-call answers kept, the most recent first (`EvmNode.call`)."""
 COINBASE = "0x0000000000000000000000000000000000000000"
 FORK = "prague"
 """The fork rules the chain runs (Hardhat's default, Osaka, charges these contracts the
@@ -168,6 +175,7 @@ class EvmNode:
         self._logs: list[RawLog] = []
         self._sent: list[SentTransaction] = []
         self._by_hash: dict[bytes, Included] = {}
+        self._calls: OrderedDict[tuple[object, ...], bytes | NodeRevert] = OrderedDict()
 
     def chain_id(self) -> int:
         return self._chain_id
@@ -273,16 +281,40 @@ class EvmNode:
         limit = gas or BLOCK_GAS_LIMIT
         with self._lock:
             header = self._header(block)
-            vm = self._chain.get_vm(header)
-            tx = self._spoof(vm, sender, to, data, limit, value)
-            try:
-                with vm.in_costless_state() as state:
-                    computation = state.costless_execute_transaction(tx)
-            except (ValidationError, PyEVMError) as exc:
-                raise NodeRefused(str(exc)) from None
-            if computation.is_error:
-                raise _failure(computation.error, limit)
-            return bytes(computation.output)
+            key = (header.hash, sender.lower(), to and to.lower(), bytes(data), limit, value)
+            answer = self._calls.get(key)
+            if answer is None:
+                answer = self._execute_call(header, sender, to, data, limit, value)
+                self._calls[key] = answer
+                if len(self._calls) > CALLS_KEPT:
+                    self._calls.popitem(last=False)
+            else:
+                self._calls.move_to_end(key)
+        if isinstance(answer, NodeRevert):
+            raise NodeRevert(answer.reason, answer.payload)
+        return answer
+
+    def _execute_call(
+        self,
+        header: BlockHeaderAPI,
+        sender: str,
+        to: str | None,
+        data: bytes,
+        limit: int,
+        value: int,
+    ) -> bytes | NodeRevert:
+        """The call's output, or the revert it ends in; NodeRefused (not kept) when the
+        transaction is not even valid."""
+        vm = self._chain.get_vm(header)
+        tx = self._spoof(vm, sender, to, data, limit, value)
+        try:
+            with vm.in_costless_state() as state:
+                computation = state.costless_execute_transaction(tx)
+        except (ValidationError, PyEVMError) as exc:
+            raise NodeRefused(str(exc)) from None
+        if computation.is_error:
+            return _failure(computation.error, limit)
+        return bytes(computation.output)
 
     def estimate_gas(self, sender: str, to: str | None, data: bytes, value: int = 0) -> int:
         """The least gas limit under which the transaction does not run out (py-evm's

@@ -20,6 +20,9 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DEFAULT_AGENT_FUNDING_WEI = 10**18
 MAX_AGENTS_PER_REGISTRATION = 128
 """Keeps one registration under ~25 M gas (blocks hold 30 M here and on Hardhat)."""
+MEMBER_PAGE = 256
+"""Members per `memberRange` view call: ~20 k gas each (eight cold storage reads), well
+within the gas a node allows a call."""
 
 # Measured gas with headroom (a stored 32-byte word costs ~22.7k). Functions that elect the
 # next verifier scan the plan past revoked entries (~4.8k gas each): the flat allowance
@@ -287,6 +290,18 @@ class RegistryClient(BoundContract):
     def members(self, pipeline: bytes) -> list[ChecksumAddress]:
         """Every agent ever registered in `pipeline`, in registration order."""
         return list(self._call("members", pipeline)[0])
+
+    def member_infos(self, pipeline: bytes) -> list[AgentInfo]:
+        """Every agent ever registered in `pipeline` with its entry, in registration order,
+        read MEMBER_PAGE at a time: a handful of calls where `agent` per member would be
+        one per member (and every agent reads them all, so N² calls in a pipeline), and
+        the same calls for every agent (`_read`), which the node answers once per block."""
+        infos: list[AgentInfo] = []
+        while True:
+            accounts, fields = self._read("memberRange", pipeline, len(infos), MEMBER_PAGE)
+            infos.extend(AgentInfo(a, *f) for a, f in zip(accounts, fields, strict=True))
+            if len(accounts) < MEMBER_PAGE:
+                return infos
 
     def plan(self, pipeline: bytes) -> list[ChecksumAddress]:
         """The attestation plan."""

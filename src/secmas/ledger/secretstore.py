@@ -5,13 +5,36 @@ Sealing (encryption to each agent's X25519 key) happens off-chain; this only mov
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from secmas.ledger.chain import AccountLike, BoundContract, Receipt, address_of
 
 _GAS_PUSH_BASE = 60_000
 _GAS_PUSH_PER_ACCOUNT = 35_000
 _GAS_PER_STORED_WORD = 24_000
+MAX_PUSH_GAS = 25_000_000
+"""The most gas one push may ask for: blocks hold 30 M here and on Hardhat, and one push of
+every sealed secret of a 404-agent pipeline would need 53 M."""
+
+
+def _gas_for(sealed: bytes) -> int:
+    return _GAS_PUSH_PER_ACCOUNT + _GAS_PER_STORED_WORD * ((len(sealed) + 31) // 32 + 1)
+
+
+def push_batches(secrets: Mapping[AccountLike, bytes]) -> Iterator[dict[AccountLike, bytes]]:
+    """`secrets` in consecutive batches whose push fits MAX_PUSH_GAS each, so that a key
+    epoch reaches any number of agents (one transaction per batch)."""
+    batch: dict[AccountLike, bytes] = {}
+    gas = _GAS_PUSH_BASE
+    for account, sealed in secrets.items():
+        cost = _gas_for(sealed)
+        if batch and gas + cost > MAX_PUSH_GAS:
+            yield batch
+            batch, gas = {}, _GAS_PUSH_BASE
+        batch[account] = sealed
+        gas += cost
+    if batch:
+        yield batch
 
 
 class SecretStoreClient(BoundContract):
@@ -23,12 +46,16 @@ class SecretStoreClient(BoundContract):
         self, pipeline: bytes, epoch: int, secrets: Mapping[AccountLike, bytes]
     ) -> Receipt:
         """Stores each agent's sealed secret for key epoch `epoch` (the registry's current
-        one); every agent must be active and trusted."""
+        one) in one transaction; every agent must be active and trusted. ValueError when
+        the push would ask for more than MAX_PUSH_GAS (`push_batches` splits it)."""
         accounts = [address_of(a) for a in secrets]
         sealed = [bytes(s) for s in secrets.values()]
-        gas = _GAS_PUSH_BASE + sum(
-            _GAS_PUSH_PER_ACCOUNT + _GAS_PER_STORED_WORD * ((len(s) + 31) // 32 + 1) for s in sealed
-        )
+        gas = _GAS_PUSH_BASE + sum(_gas_for(s) for s in sealed)
+        if gas > MAX_PUSH_GAS:
+            raise ValueError(
+                f"pushing {len(sealed)} secrets needs {gas} gas, above {MAX_PUSH_GAS}: "
+                "push them in batches (push_batches)"
+            )
         return self._send("pushSecrets", pipeline, epoch, accounts, sealed, gas=gas)
 
     def fetch_secret(self, pipeline: bytes) -> tuple[int, bytes]:

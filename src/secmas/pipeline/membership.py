@@ -250,9 +250,12 @@ class Membership:
         try:
             secret = await self.offload(fetch_secret, self.pipeline, store, self.identity)
             pid = pipeline_id(self.pipeline)
-            trusted = await self.offload(
-                lambda: {p.name for a, p in self.peers.items() if registry.is_trusted(pid, a)}
-            )
+            entries = await self.offload(registry.member_infos, pid)
+            trusted = {
+                self.peers[e.account].name
+                for e in entries
+                if e.trusted and not e.revoked and e.account in self.peers
+            }
         except (LedgerError, ValueError, OSError) as exc:  # told to the MLFO, which decides
             logger.warning("%s: rekey failed: %s", self.name, exc)
             return json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()

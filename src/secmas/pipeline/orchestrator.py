@@ -363,7 +363,8 @@ class Orchestrator:
                 lambda _: {
                     "epoch": self.pushes[-1].epoch,
                     "recipients": len(self.pushes[-1].recipients),
-                    "tx": self.pushes[-1].receipt.tx_hash,
+                    "tx": self.pushes[-1].receipts[-1].tx_hash,
+                    "batches": len(self.pushes[-1].receipts),
                 },
             )
         except BaseException:

@@ -101,7 +101,12 @@ def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
         # numbered in the order settled: SECaaS's checks share the chain's step 0
         "attestations": [{"check": n} | e.to_json() for n, e in enumerate(r.entries, 1)],
         "key_epochs": [
-            {"epoch": p.epoch, "recipients": len(p.recipients), "tx": p.receipt.tx_hash}
+            {
+                "epoch": p.epoch,
+                "recipients": len(p.recipients),
+                "tx": p.receipts[-1].tx_hash,
+                "batches": len(p.receipts),
+            }
             for p in r.pushes
         ],
         "rotations": [rotation.to_json() for rotation in r.rotations],

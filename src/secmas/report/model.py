@@ -218,6 +218,9 @@ class KeyEpoch(_Record):
     epoch: int
     recipients: int
     tx: str
+    """The last of its pushes."""
+    batches: int = 1
+    """Transactions the push took (each fits the block gas limit)."""
 
 
 class RoundTrips(_Record):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from secmas.ledger.chain import Receipt
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import RegistryClient
-from secmas.ledger.secretstore import SecretStoreClient
+from secmas.ledger.secretstore import SecretStoreClient, push_batches
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.sealing import open_sealed, seal
 
@@ -40,12 +40,13 @@ class Recipient:
 
 @dataclass(frozen=True)
 class EpochPush:
-    """What the MLFO pushed: the epoch, to whom, and the transaction; the secret itself
-    only when the MLFO takes part in the encrypted overlay (`keep_secret`)."""
+    """What the MLFO pushed: the epoch, to whom, and the transactions (one per batch that
+    fits a block); the secret itself only when the MLFO takes part in the encrypted
+    overlay (`keep_secret`)."""
 
     epoch: int
     recipients: tuple[str, ...]
-    receipt: Receipt
+    receipts: tuple[Receipt, ...]
     secret: bytes | None = field(default=None, repr=False)
 
 
@@ -59,17 +60,18 @@ def push_epoch(
     secret: bytes | None = None,
 ) -> EpochPush:
     """The MLFO's step 13: a fresh secret for the registry's current epoch, sealed to each
-    recipient and pushed in one transaction. The MLFO keeps the secret only when it talks
-    on the encrypted overlay itself (`keep_secret`): the driver of a multi-process run
-    serves the data-plane controller there. `secret` re-sends the current epoch's secret
-    to newcomers (an agent added to a running pipeline)."""
+    recipient and pushed in as few transactions as the block gas limit allows. The MLFO
+    keeps the secret only when it talks on the encrypted overlay itself (`keep_secret`):
+    the driver of a multi-process run serves the data-plane controller there. `secret`
+    re-sends the current epoch's secret to newcomers (an agent added to a running
+    pipeline)."""
     pid = pipeline_id(pipeline)
     epoch = registry.key_epoch(pid)
     secret = secret or secrets.token_bytes(SECRET_BYTES)
     context = secret_context(pipeline, epoch)
     boxes = {r.address: seal(secret, r.sealing_key, context) for r in recipients}
-    receipt = store.push_secrets(pid, epoch, boxes)
-    return EpochPush(epoch, tuple(boxes), receipt, secret if keep_secret else None)
+    receipts = tuple(store.push_secrets(pid, epoch, batch) for batch in push_batches(boxes))
+    return EpochPush(epoch, tuple(boxes), receipts, secret if keep_secret else None)
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,10 @@ def verify_subject(pipeline: str, agent: str) -> str:
 
 def peers_from_registry(registry: RegistryClient, pipeline: str) -> dict[str, Peer]:
     """Every registered member with its keys, by address, as the chain knows them."""
-    pid = pipeline_id(pipeline)
-    peers = {}
-    for address in registry.members(pid):
-        info = registry.agent(pid, address)
-        peers[address] = Peer(info.name, address, info.signing_key, info.sealing_key)
-    return peers
+    return {
+        info.account: Peer(info.name, info.account, info.signing_key, info.sealing_key)
+        for info in registry.member_infos(pipeline_id(pipeline))
+    }
 
 
 class VerifierEndpoint:

@@ -150,6 +150,7 @@ class KeyEpoch(_Read):
     epoch: int
     recipients: int
     tx: str
+    batches: int = 1
 
 
 class Trust(_Read):

@@ -371,6 +371,27 @@ contract AgentRegistry {
         return pipelines[pipeline].members;
     }
 
+    /// @notice Up to `count` members from index `start` with what is registered of each,
+    /// so that an agent learns a large pipeline's members in a few calls, not one per member.
+    function memberRange(bytes32 pipeline, uint256 start, uint256 count)
+        external
+        view
+        returns (address[] memory accounts, Agent[] memory agents)
+    {
+        Pipeline storage p = pipelines[pipeline];
+        uint256 end = start + count;
+        if (end > p.members.length) {
+            end = p.members.length;
+        }
+        uint256 n = start < end ? end - start : 0;
+        accounts = new address[](n);
+        agents = new Agent[](n);
+        for (uint256 i = 0; i < n; i++) {
+            accounts[i] = p.members[start + i];
+            agents[i] = p.agents[accounts[i]];
+        }
+    }
+
     function plan(bytes32 pipeline) external view returns (address[] memory) {
         return pipelines[pipeline].plan;
     }

@@ -1,0 +1,67 @@
+"""Key epochs pushed through the SecretStore: whatever the number of agents, every push
+fits a block, and every agent opens the same secret."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tests.ledger.conftest import build_pipeline
+
+from secmas.ledger import connect, secretstore
+from secmas.ledger.secretstore import MAX_PUSH_GAS, push_batches
+from secmas.trust.epochs import Recipient, fetch_secret, push_epoch
+from secmas.trust.identity import AgentIdentity
+
+BOX = 92
+"""Bytes of one sealed 32-byte secret."""
+
+
+@given(sizes=st.lists(st.integers(1, 4096), max_size=300))
+def test_batches_keep_every_secret_in_order_and_fit_the_limit(sizes: list[int]) -> None:
+    secrets = {f"0x{i:040x}": bytes(size) for i, size in enumerate(sizes)}
+    batches = list(push_batches(secrets))
+    assert [a for batch in batches for a in batch] == list(secrets)
+    assert all(batch for batch in batches)
+    for batch in batches:
+        gas = secretstore._GAS_PUSH_BASE + sum(secretstore._gas_for(s) for s in batch.values())
+        assert gas <= MAX_PUSH_GAS or len(batch) == 1
+
+
+def test_a_404_agent_push_takes_several_transactions_each_under_the_limit() -> None:
+    secrets = {f"0x{i:040x}": bytes(BOX) for i in range(404)}
+    batches = list(push_batches(secrets))
+    assert len(batches) == 3  # one push of all 404 would ask for 53 M gas
+    assert sum(map(len, batches)) == 404
+
+
+def test_one_push_too_large_for_a_block_is_refused_before_it_is_sent() -> None:
+    ledger = connect(None)
+    contracts = ledger.deploy()
+    p = build_pipeline(ledger, contracts, 1)
+    too_many = {f"0x{i:040x}": bytes(BOX) for i in range(250)}
+    with pytest.raises(ValueError, match="push them in batches"):
+        contracts.secret_store.push_secrets(p.pid, 1, too_many)
+
+
+def test_every_agent_opens_the_secret_pushed_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = connect(None)
+    contracts = ledger.deploy()
+    p = build_pipeline(ledger, contracts, 3, "batched")
+    p.bootstrap()
+    p.attest()
+    p.attest()
+    # room for one box per push: three transactions on the real EVM
+    monkeypatch.setattr(secretstore, "MAX_PUSH_GAS", secretstore._GAS_PUSH_BASE + 200_000)
+    identities = [AgentIdentity.generate(m.name) for m in p.members]
+    recipients = [
+        Recipient(m.address, i.sealing_public) for m, i in zip(p.members, identities, strict=True)
+    ]
+    pushed = push_epoch("batched", contracts.registry, contracts.secret_store, recipients)
+    assert len(pushed.receipts) == 3
+    assert len({r.tx_hash for r in pushed.receipts}) == 3
+    opened = {
+        fetch_secret("batched", m.store, identity).secret
+        for m, identity in zip(p.members, identities, strict=True)
+    }
+    assert len(opened) == 1
