@@ -30,7 +30,8 @@
    it).
 4. External measurement (`secmas.trust.measurer`) side by side with today's in-process one:
    a genuine agent process (`python -c "import secmas.pipeline.agent_process"`, what a
-   `secmas agent` loads) measured by the host's measurer process over its Unix socket
+   `secmas agent` loads; appraised as the run's own process, whose command line is not
+   held to the launcher's shape) measured by the host's measurer process over its Unix socket
    (`ExternalAttestation.check`: fresh nonce, /proc reading, file digests, code in memory vs
    file, log signed, appraisal) — cold (first request, every mapped file hashed) and warm
    (p50/p99) — against `RuntimeImage.measure()` inside the process (the agent measuring
@@ -283,7 +284,13 @@ def external_measurement(image: WrappedImage, in_process_ms: float, repeat: int)
     root = Path(secmas.__file__).parent
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            external = ExternalAttestation.start(Path(workdir), secaas, wrap(root, secaas))
+            # The stand-in runs `-c`, not `secmas agent`'s command line (which needs a bus
+            # and an MLFO to stay up), so it is appraised as the run's own process is: the
+            # same files, mappings, code and environment, its command line not held to
+            # the launcher's shape (a comparison of words, nothing to time).
+            external = ExternalAttestation.start(
+                Path(workdir), secaas, wrap(root, secaas), shared=True
+            )
             try:
                 external.pids["agent"] = agent.pid
                 cold_s, first = timed(lambda: asyncio.run(external.check("agent")))

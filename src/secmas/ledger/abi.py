@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import eth_abi
 from eth_abi.exceptions import DecodingError
+from eth_typing import ChecksumAddress
 from eth_utils import (
     collapse_if_tuple,
     event_abi_to_log_topic,
@@ -44,6 +45,13 @@ def _types(params: Sequence[Mapping[str, Any]]) -> list[str]:
     return [collapse_if_tuple(dict(p)) for p in params]
 
 
+@lru_cache(maxsize=1 << 16)
+def _checksum(address: str) -> ChecksumAddress:
+    """EIP-55 costs a Keccak hash per address, and the same addresses come back in every
+    call: a pipeline's members, read by each of its agents."""
+    return to_checksum_address(address)
+
+
 def _checksummed(param: Mapping[str, Any], value: Any) -> Any:
     """`value` decoded for `param`, with every address (also inside tuples/arrays) checksummed."""
     kind: str = param["type"]
@@ -51,7 +59,7 @@ def _checksummed(param: Mapping[str, Any], value: Any) -> Any:
         inner = dict(param, type=kind[: kind.rindex("[")])
         return [_checksummed(inner, v) for v in value]
     if kind == "address":
-        return to_checksum_address(value)
+        return _checksum(value)
     if kind == "tuple":
         return tuple(_checksummed(c, v) for c, v in zip(param["components"], value, strict=True))
     return value

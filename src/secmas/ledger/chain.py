@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Self
 
 from eth_typing import ChecksumAddress
@@ -296,10 +297,12 @@ class BoundContract:
 
     def _read(self, function: str, *args: Any) -> tuple[Any, ...]:
         """A view whose answer does not depend on who asks, asked from the zero address:
-        every sender's call is then the same call, which a node answers once per block."""
+        every sender's call is then the same call, which a node answers once per block,
+        and the same answer is decoded once (the values are shared: read, never change
+        them)."""
         where = (self.NAME, function)
         data = self._chain.call(ANYONE, self.address, self._abi.encode(function, args), where)
-        return self._abi.decode(function, data)
+        return _decoded(self._abi, function, data)
 
     def _send(self, function: str, *args: Any, gas: int, value: int = 0) -> Receipt:
         mined = self._chain.transact(
@@ -328,3 +331,10 @@ class BoundContract:
         event's first topic is the pipeline id, so `pipeline` filters on the node."""
         logs = self._chain.logs(self.address, [None, pipeline], from_block, to_block)
         return list(self._decode_logs(logs))
+
+
+@lru_cache(maxsize=256)
+def _decoded(abi: ContractAbi, function: str, data: bytes) -> tuple[Any, ...]:
+    """`data` decoded as `function`'s answer, kept: a pipeline's agents each read the same
+    few hundred members, and decoding them is most of what a read costs."""
+    return abi.decode(function, data)
