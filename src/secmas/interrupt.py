@@ -15,7 +15,6 @@ stops waiting at once, but a thread it waited on runs on: a start that is still 
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +51,8 @@ async def uninterrupted(call: Callable[[], T]) -> T:
     meanwhile (a stop asked during a start): whatever it starts (a server, pods) is then
     there for the caller's clean-up to stop, rather than appearing after it. The
     cancellation is raised once the call has returned, or failed."""
+    import asyncio  # here: `secmas --help` loads this module, and asyncio costs it 40 ms
+
     future = asyncio.ensure_future(asyncio.to_thread(call))
     try:
         return await asyncio.shield(future)

@@ -26,6 +26,7 @@ from secmas.ledger import (
     pipeline_id,
 )
 from secmas.ledger.devnode import NodeDidNotStart, hardhat_node
+from secmas.ledger.registry import MAX_AGENTS_PER_REGISTRATION
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools" / "ledger"
 FUNDING_WEI = 10**17
@@ -94,20 +95,28 @@ class Pipeline:
         return step, receipt
 
 
+def register_fresh(ledger: Ledger, contracts: Contracts, pid: bytes, size: int) -> list[Account]:
+    """Registers `size` fresh funded agents in `pid`, in batches as the MLFO does."""
+    accounts = [ledger.new_account() for _ in range(size)]
+    registrations = [
+        AgentRegistration(a.address, agent_id(f"agent-{i}"), os.urandom(32), os.urandom(32))
+        for i, a in enumerate(accounts)
+    ]
+    for start in range(0, size, MAX_AGENTS_PER_REGISTRATION):
+        contracts.registry.register_agents(
+            pid,
+            registrations[start : start + MAX_AGENTS_PER_REGISTRATION],
+            funding_per_agent_wei=FUNDING_WEI,
+        )
+    return accounts
+
+
 def build_pipeline(
     ledger: Ledger, contracts: Contracts, size: int, name: str = "pipeline-1"
 ) -> Pipeline:
     """Registers `size` fresh agents in pipeline `name` and sets the plan to them."""
     pid = pipeline_id(name)
-    accounts = [ledger.new_account() for _ in range(size)]
-    contracts.registry.register_agents(
-        pid,
-        [
-            AgentRegistration(a.address, agent_id(f"agent-{i}"), os.urandom(32), os.urandom(32))
-            for i, a in enumerate(accounts)
-        ],
-        funding_per_agent_wei=FUNDING_WEI,
-    )
+    accounts = register_fresh(ledger, contracts, pid, size)
     contracts.registry.set_plan(pid, accounts)
     members = [
         Member(a, f"agent-{i}", contracts.registry.as_(a), contracts.secret_store.as_(a))

@@ -9,9 +9,16 @@ from itertools import pairwise
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.ledger.conftest import FUNDING_WEI, Pipeline, build_pipeline, evidence
+from tests.ledger.conftest import (
+    FUNDING_WEI,
+    Pipeline,
+    build_pipeline,
+    evidence,
+    register_fresh,
+)
 
 from secmas.ledger import Contracts, Ledger, connect, id_name, pipeline_id, registry
+from secmas.ledger.node import BLOCK_GAS_LIMIT
 
 
 def test_registration_funds_agents_and_leaves_them_untrusted(pipeline3: Pipeline) -> None:
@@ -46,6 +53,20 @@ def test_members_are_read_page_by_page_with_their_entries(
         assert p.mlfo.member_infos(p.pid) == one_by_one
     assert [i.revoked for i in one_by_one] == [False, True, False]
     assert p.mlfo.member_infos(pipeline_id("nobody")) == []
+
+
+def test_a_plan_of_hundreds_costs_what_the_client_allows_and_the_largest_fits_a_block(
+    ledger: Ledger, contracts: Contracts
+) -> None:
+    pid = pipeline_id("pipeline-200")
+    accounts = register_fresh(ledger, contracts, pid, 200)
+    receipt = contracts.registry.set_plan(pid, accounts)  # 200 storage slots written anew
+    assert receipt.gas_used <= registry._GAS_ELECTING + 200 * registry._GAS_PLAN_PER_ENTRY
+    assert receipt.gas_used / 200 > 0.9 * registry._GAS_PLAN_PER_ENTRY  # a close bound
+    most = registry._GAS_ELECTING + registry.MAX_PLAN * registry._GAS_PLAN_PER_ENTRY
+    assert registry.MAX_PLAN > 1000 and most <= BLOCK_GAS_LIMIT
+    with pytest.raises(ValueError, match=f"at most {registry.MAX_PLAN}"):
+        contracts.registry.set_plan(pid, accounts * 6)
 
 
 def test_root_of_trust_rotates_along_the_plan(pipeline3: Pipeline) -> None:

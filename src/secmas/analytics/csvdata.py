@@ -50,11 +50,12 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from secmas.analytics.freshness import FrozenRecordingError, check_not_frozen
+from secmas.analytics.options import TIME_ORDERS, TimeOrder
 
 if TYPE_CHECKING:  # the scores' type only: reading CSV files needs no torch
     from secmas.analytics.scoring import Scores
@@ -86,9 +87,6 @@ LABEL_WORDS = frozenset(
     {"label", "labels", "anomaly", "anomalous", "attack", "attacks", "outlier", "truth", "target"}
 )
 """Words that make a metric column's name look like ground truth (`label_like_columns`)."""
-TimeOrder = Literal["refuse", "sort", "drop-duplicates"]
-TIME_ORDERS: tuple[TimeOrder, ...] = get_args(TimeOrder)
-"""What reading does with rows out of time order (module docstring); `refuse` by default."""
 SHIPPED_NORMAL = "cnf-emulated-normal.csv"
 """The normal recording of the emulated CNF in the package's data."""
 

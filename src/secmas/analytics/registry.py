@@ -17,8 +17,8 @@ A model file records the kind of detector that wrote it (each class's `kind`), a
 read back by the installed detector of that kind: a model file of a kind that no
 installed plug-in reads is refused, naming the kinds that are.
 
-Listing the names imports no plug-in, nor torch: the command line builds its choices from
-them before it knows whether it will fit anything.
+Listing the names imports no plug-in, nor torch, nor numpy: the command line builds its
+choices from them before it knows whether it will fit anything (`secmas --help` too).
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from secmas.analytics.scoring import Fitting, WindowDetector
 from secmas.plugins import Plugin, PluginError, plugins
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from secmas.analytics.scoring import Fitting, WindowDetector
 
 __all__ = [
     "GROUP",
@@ -62,6 +63,8 @@ def detector_class(name: str) -> type[WindowDetector]:
 
 
 def _load(found: Plugin) -> type[WindowDetector]:
+    from secmas.analytics.scoring import WindowDetector  # numpy: only once one is loaded
+
     loaded = found.load(WindowDetector)
     if not isinstance(loaded, type):
         raise PluginError(f"{found.where()}: is a fitted detector, not a detector class")
@@ -93,6 +96,8 @@ def fit_detector(
 ) -> WindowDetector:
     """Fit the installed detector `name` on a normal series [T, F]; ValueError naming the
     installed detectors when there is no such one, or why it cannot be fitted."""
+    from secmas.analytics.scoring import Fitting
+
     try:
         detector = detector_class(name)
     except PluginError as exc:

@@ -71,6 +71,7 @@ from typing import Any
 import numpy as np
 
 from secmas.analytics.events import NORMAL, rank_windows, score_events
+from secmas.analytics.options import DEFAULT_DETECTOR
 from secmas.analytics.registry import benchmark_order, detector_names, fit_detector
 from secmas.analytics.scoring import Fitting, WindowDetector, check_features, check_series
 
@@ -92,9 +93,6 @@ VALIDATION_WINDOWS = 17
 """Validation rows per window length: 2·window of normal lead-in, then three events of
 3·window with 2·window of normal after each (one spike, one level shift, one drift)."""
 FIT_WINDOWS = 10
-DEFAULT_DETECTOR = "auto"
-"""What `detect fit` fits unless told otherwise: `choose_detector`, which keeps the
-benchmark's first, the z-score, unless normal data shows it would fail (module docstring)."""
 FALSE_ALARM_BUDGET = 0.03
 """The share of held-out normal windows a candidate may flag and still be chosen."""
 SEEN_AUC = 0.6

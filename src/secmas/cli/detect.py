@@ -36,8 +36,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from secmas.analytics.csvdata import TIME_ORDERS, TimeOrder
-from secmas.analytics.selection import DEFAULT_DETECTOR
+from secmas.analytics.options import DEFAULT_DETECTOR, TIME_ORDERS, TimeOrder
 from secmas.cli.arguments import (
     SEED_RANGE,
     ForceFileOption,

@@ -27,8 +27,6 @@ import typer
 from secmas.cli.arguments import ForceFileOption, check_folder, check_new_folder
 from secmas.cli.grammar import Typer
 from secmas.cli.output import errors, fail, line, say
-from secmas.transport.tls import write_secret
-from secmas.trust.keys import secmas_home
 
 if TYPE_CHECKING:
     from secmas.ledger.keyfile import LedgerAccess
@@ -55,6 +53,7 @@ def _write_client_files(server: LedgerServer, folder: Path) -> tuple[Path, Path,
     """The MLFO's and SECaaS's key files and the token file in `folder` (made 0700), each
     0600; exit 2 naming the folder when it cannot be written."""
     from secmas.ledger.keyfile import ACCESS_FILES
+    from secmas.transport.tls import write_secret
 
     paths = tuple(folder / name for name in ACCESS_FILES)
     secrets = (server.mlfo_key, server.secaas_key, server.token)
@@ -109,6 +108,7 @@ def serve(
 
     Example: secmas ledger serve --port 8545"""
     from secmas.ledger.rpcserver import LedgerServer  # py-evm loads only here
+    from secmas.trust.keys import secmas_home
 
     given = _given_access(access, out, force)
     folder = secmas_home() / "ledger" if out is None else out

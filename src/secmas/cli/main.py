@@ -49,8 +49,6 @@ web stack) after its arguments are checked.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -720,6 +718,9 @@ def agent(
         ledger_ca=ledger_ca,
         ledger_token=token,
     )
+    import asyncio
+    import logging
+
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {pop} %(levelname)s %(message)s")
     try:
         asyncio.run(run_agent(config, _work_services(loaded)))

@@ -55,6 +55,7 @@ from eth_utils.exceptions import ValidationError
 
 from secmas.ledger.abi import revert_reason
 from secmas.ledger.node import (
+    BLOCK_GAS_LIMIT,
     MEMORY,
     Mined,
     NodeRefused,
@@ -76,7 +77,6 @@ CHAIN_ID = 131277322940537
 """eth-tester's chain id, kept so that nothing outside notices the change of EVM."""
 PRIORITY_FEE_WEI = 10**9
 """The tip this node suggests, as Hardhat does."""
-BLOCK_GAS_LIMIT = 30_000_000
 CALLS_KEPT = 1024
 """View-call answers kept, the most recent first (`EvmNode.call`)."""
 COINBASE = "0x0000000000000000000000000000000000000000"

@@ -16,6 +16,9 @@ from eth_typing import ChecksumAddress
 
 PYTHON_RECURSION_LIMIT = 1000
 MEMORY = "memory"
+BLOCK_GAS_LIMIT = 30_000_000
+"""What a block holds on the in-process node, as on Hardhat: no transaction may ask more,
+so whatever grows with the number of agents goes in batches that fit."""
 """The ledger URL of the in-process chain (`secmas.ledger.evmnode`)."""
 
 

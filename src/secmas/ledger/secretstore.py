@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from secmas.ledger.chain import AccountLike, BoundContract, Receipt, address_of
+from secmas.ledger.node import BLOCK_GAS_LIMIT
 
 _GAS_PUSH_BASE = 60_000
 _GAS_PUSH_PER_ACCOUNT = 35_000
 _GAS_PER_STORED_WORD = 24_000
-MAX_PUSH_GAS = 25_000_000
-"""The most gas one push may ask for: blocks hold 30 M here and on Hardhat, and one push of
-every sealed secret of a 404-agent pipeline would need 53 M."""
+MAX_PUSH_GAS = BLOCK_GAS_LIMIT * 5 // 6
+"""The most gas one push may ask for (25 M, within a block with room to spare): one push
+of every sealed secret of a 404-agent pipeline would need 53 M."""
 
 
 def _gas_for(sealed: bytes) -> int:

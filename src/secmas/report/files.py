@@ -14,7 +14,6 @@ from typing import Any
 from secmas import strictjson
 from secmas.agents.journal import Journal
 from secmas.network.dataplane import Telemetry
-from secmas.report.timeline import plot_timeline
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import dump_scenario
 
@@ -82,6 +81,8 @@ def write_run(
     paths = [report_path, csv_path]
     if report.get("trust"):
         paths.append(_write_attestations(out / "attestation.csv", report["trust"]))
+    from secmas.report.timeline import plot_timeline  # matplotlib: once a run has a plot
+
     png_path = out / "timeline.png"
     plot_timeline(
         telemetry,
