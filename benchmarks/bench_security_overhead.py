@@ -157,8 +157,10 @@ def trust_figures(report: dict[str, Any]) -> dict[str, Any]:
     if not trust:
         return {}
     trips = trust.get("challenge_round_trips") or {}
+    steps = trust.get("timings_s") or {}
     return {
-        "bring_up_s": sum((trust.get("timings_s") or {}).values()),
+        "bring_up_s": sum(steps.values()),
+        "bring_up_steps_s": steps,
         "challenges": trips.get("count"),
         "challenge_p50_ms": trips.get("p50_ms"),
         "challenge_p99_ms": trips.get("p99_ms"),
@@ -292,10 +294,11 @@ def summary(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict
                     "exit_ok": sum(r["exit_code"] == 0 for r in same),
                     "passed": sum(r["passed"] for r in same),
                 }
-                if security == "secure" and mode == "in-process":
+                if security == "secure":  # where the time goes, in every placement
                     p99 = median([r.get("challenge_p99_ms") for r in same])
                     case[security] |= {
                         "bring_up_s": median([r.get("bring_up_s") for r in same]),
+                        "bring_up_steps_s": step_medians(same),
                         "challenge_p99_ms": p99,
                         "challenge_p99_target_ms": CHALLENGE_P99_TARGET_MS[6],
                         "challenge_p99_met": p99 is not None and p99 <= CHALLENGE_P99_TARGET_MS[6],
@@ -310,6 +313,13 @@ def summary(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict
                 entry[f"{metric}_met"] = value is not None and value <= TARGETS[mode]
             ratios.append(entry)
     return rows, ratios
+
+
+def step_medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each deployment step's median seconds over `runs` (with `--processes`, step 2 is
+    the agent processes starting and joining)."""
+    names = dict.fromkeys(n for r in runs for n in r.get("bring_up_steps_s") or {})
+    return {n: median([(r.get("bring_up_steps_s") or {}).get(n) for r in runs]) for n in names}
 
 
 def cold(runs: list[dict[str, Any]]) -> dict[str, Any]:
