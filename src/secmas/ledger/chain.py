@@ -34,9 +34,9 @@ from secmas.ledger.node import Mined, Node, NodeRefused, NodeRevert, RawLog, Sen
 from secmas.ledger.transactions import Transaction
 
 DEFAULT_PRIORITY_FEE_WEI = 10**9
+"""The tip when the node suggests none (it lacks eth_maxPriorityFeePerGas)."""
 ANYONE = "0x0000000000000000000000000000000000000000"
 """The sender of views that answer everybody alike (`BoundContract._read`)."""
-"""The tip when the node suggests none (it lacks eth_maxPriorityFeePerGas)."""
 
 
 @dataclass(frozen=True, slots=True)
