@@ -139,6 +139,7 @@ def test_a_stopped_measurer_leaves_the_agents_unmeasured_not_revoked(
             unmeasured = await pipeline.mlfo.chain.step()
             assert unmeasured is not None and not unmeasured.passed
             assert unmeasured.revoke_tx is None
+            assert unmeasured.to_json()["result"] == "unmeasured"  # the report says no verdict
             assert unmeasured.reasons[0].startswith(f"external measurement: {NOT_ANSWERING}")
             assert not pipeline.mlfo.view.admits(unmeasured.measured)
             assert pipeline.mlfo.view.excluded == {}

@@ -21,6 +21,14 @@ def test_a_failed_attestation_is_alerted_at_its_simulated_time() -> None:
     assert "secmas.agents.bidding" in alert.explanation and "0xab" in alert.actions[0]
 
 
+def test_an_unmeasured_check_is_a_warning_that_revokes_nobody() -> None:
+    record = FAILED | {"result": "unmeasured", "revoke_tx": None, "differing": []}
+    [alert] = attestation_alerts([record], at=3.0)
+    assert alert.severity == "warning" and alert.title == "attestation step 7 unmeasured: pop6"
+    assert "measurer did not answer" in alert.explanation
+    assert alert.actions == ["withdrawn from auctions until a check passes, not revoked"]
+
+
 def test_a_record_without_a_time_is_alerted_when_seen() -> None:
     for record in (FAILED, FAILED | {"time": None}):
         [alert] = attestation_alerts([record], at=12.0)

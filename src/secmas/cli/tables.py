@@ -15,6 +15,9 @@ from secmas.cli.output import styled
 from secmas.report.acceptance import ATTACK_REDUCTION, LEGIT_RATIO, REQUIRED, Acceptance
 from secmas.scenario.model import Scenario
 
+RESULT_STYLES = {"pass": "green", "fail": "red", "unmeasured": "yellow"}
+"""How an attestation's result shows: `unmeasured` is no verdict on the agent."""
+
 
 def auction_tables(auctions: list[dict[str, Any]]) -> Iterator[Table]:
     """A table per auction (as Table 5.8); repeated flowRateLimited auctions in one."""
@@ -195,7 +198,7 @@ def attestation_table(trust: dict[str, Any]) -> Table:
     for column in columns:
         table.add_column(column)
     for entry in trust["attestations"]:
-        result = styled("pass", "green") if entry["result"] == "pass" else styled("fail", "red")
+        result = styled(entry["result"], RESULT_STYLES.get(entry["result"], "red"))
         if entry["differing"]:
             result.append(" " + ", ".join(entry["differing"][:3]))
         table.add_row(
@@ -219,12 +222,14 @@ def attestation_summary(trust: dict[str, Any]) -> Text:
     failed, and the longest time an agent went unmeasured (`secmas.trust.windows`)."""
     entries = trust["attestations"]
     windows = trust["measurement"]
-    failed = sum(e["result"] != "pass" for e in entries)
+    failed = sum(e["result"] == "fail" for e in entries)
+    unmeasured = sum(e["result"] == "unmeasured" for e in entries)
     gaps = {a: w["longest_gap_s"] for a, w in windows["agents"].items() if w["longest_gap_s"]}
     longest = max(gaps, key=lambda a: gaps[a], default=None)
     return Text(
         f"attestation: {len(entries)} measurements ({windows['random']} unannounced), "
         f"{failed} failed"
+        + (f", {unmeasured} unmeasured (the host's measurer did not answer)" if unmeasured else "")
         + ("" if longest is None else f", longest gap {gaps[longest]:g} s ({longest})")
     )
 

@@ -184,7 +184,7 @@ class Attestation(_Record):
     time: Number = Field(description="simulated second the verdict was settled")
     measured: str
     verifier: str
-    result: Literal["pass", "fail"]
+    result: Literal["pass", "fail", "unmeasured"]
     root_of_trust: str
     tx: str
     block: int

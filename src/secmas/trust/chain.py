@@ -389,6 +389,9 @@ class ChainEntry:
     revoke_tx: str | None = None
     time: float | None = None
     """Run time (simulated seconds) when the relying party settled it; None without a clock."""
+    unmeasured: bool = False
+    """The host's measurer did not answer: no verdict on the agent, which is withdrawn
+    until a check passes, not revoked (reported as `unmeasured`, not `fail`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -397,7 +400,7 @@ class ChainEntry:
             "time": None if self.time is None else round(self.time, 3),
             "measured": self.measured,
             "verifier": self.verifier,
-            "result": "pass" if self.passed else "fail",
+            "result": "pass" if self.passed else "unmeasured" if self.unmeasured else "fail",
             "root_of_trust": self.root_of_trust,
             "tx": self.tx,
             "block": self.block,
@@ -773,6 +776,7 @@ class AttestationChain:
         if appraisal.passed:
             self.view.trust(measured.name)
         elif unmeasured:
+            entry = replace(entry, unmeasured=True)
             self.view.withdraw(measured.name)
             logger.warning("%s: %s; withdrawn until measured", measured.name, appraisal.reasons)
         else:

@@ -82,7 +82,8 @@ def agent_alerts(actions: Iterable[Mapping[str, Any]]) -> list[Alert]:
 
 
 def attestation_alerts(attestations: Iterable[Mapping[str, Any]], at: float = 0.0) -> list[Alert]:
-    """Failed attestations: what differed, and the revocation; at the record's simulated
+    """Failed attestations (what differed, and the revocation) and unmeasured ones (the
+    host's measurer did not answer: withdrawn, not revoked); at the record's simulated
     `time`, or `at` for records without one (reports written before records had it)."""
     alerts = []
     for entry in attestations:
@@ -92,15 +93,21 @@ def attestation_alerts(attestations: Iterable[Mapping[str, Any]], at: float = 0.
         differing = entry.get("differing") or []
         if differing:
             why += f"; modules that changed: {', '.join(differing)}"
-        taken = [
-            "revoked on chain" + (f" ({entry['revoke_tx']})" if entry.get("revoke_tx") else "")
-        ]
+        unmeasured = entry["result"] == "unmeasured"  # no verdict on the agent
+        if unmeasured:
+            why = "the host's measurer did not answer: " + why
+            taken = ["withdrawn from auctions until a check passes, not revoked"]
+        else:
+            taken = [
+                "revoked on chain" + (f" ({entry['revoke_tx']})" if entry.get("revoke_tx") else "")
+            ]
         alerts.append(
             Alert(
                 time=at if entry.get("time") is None else float(entry["time"]),
                 source="attestation",
-                severity="critical",
-                title=f"attestation step {entry['step']} failed: {entry['measured']}",
+                severity="warning" if unmeasured else "critical",
+                title=f"attestation step {entry['step']} "
+                f"{'unmeasured' if unmeasured else 'failed'}: {entry['measured']}",
                 explanation=f"{entry['verifier']} measured {entry['measured']}: {why}",
                 actions=taken,
             )
