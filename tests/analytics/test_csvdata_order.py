@@ -12,12 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from secmas.analytics.csvdata import (
-    TIME_ORDERS,
-    CSVDataError,
-    read_series,
-    read_series_in_order,
-)
+from secmas.analytics.csvdata import CSVDataError, read_series, read_series_in_order
+from secmas.analytics.options import TIME_ORDERS
 
 SETTINGS = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

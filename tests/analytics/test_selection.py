@@ -9,10 +9,10 @@ import pytest
 
 from secmas.analytics.datasets import shipped_ecg
 from secmas.analytics.events import events, score_events
+from secmas.analytics.options import DEFAULT_DETECTOR
 from secmas.analytics.registry import benchmark_order, detector_names, fit_detector
 from secmas.analytics.scoring import Fitting
 from secmas.analytics.selection import (
-    DEFAULT_DETECTOR,
     FALSE_ALARM_BUDGET,
     INJECTIONS,
     SEEN_AUC,

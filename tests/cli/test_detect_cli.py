@@ -13,8 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from secmas.analytics.options import DEFAULT_DETECTOR
 from secmas.analytics.registry import detector_names, load_detector
-from secmas.analytics.selection import DEFAULT_DETECTOR
 from secmas.cli.detect import detect_app
 
 runner = CliRunner()

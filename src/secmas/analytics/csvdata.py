@@ -23,10 +23,10 @@ Rows must come in time order: a row earlier than the one before is refused, sinc
 detector reads the rows as consecutive steps. Public series break that rule for reasons of
 their own — a local clock that repeats an hour when daylight saving time ends, rows
 exported by another key than time — so `read_series_in_order` can be told what to do
-instead (`TIME_ORDERS`): `sort` the rows by time (rows of one time keep their file order),
-or `drop-duplicates`, which sorts them too and keeps only the first row of each time (a
-repeated hour is then read once, as the clock first showed it). It says what it did
-(`Reordering`: rows moved, rows dropped), for the command line to tell.
+instead (`TIME_ORDERS`, `secmas.analytics.options`): `sort` the rows by time (rows of one
+time keep their file order), or `drop-duplicates`, which sorts them too and keeps only the
+first row of each time (a repeated hour is then read once, as the clock first showed it).
+It says what it did (`Reordering`: rows moved, rows dropped), for the command line to tell.
 
 Recordings of the real CNF (`secmas detect dataset --dataplane emulated`) are read with
 `read_recording`, which also refuses a frozen run (`freshness`): rows that repeat one
@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from secmas.analytics.freshness import FrozenRecordingError, check_not_frozen
-from secmas.analytics.options import TIME_ORDERS, TimeOrder
+from secmas.analytics.options import TimeOrder
 
 if TYPE_CHECKING:  # the scores' type only: reading CSV files needs no torch
     from secmas.analytics.scoring import Scores
@@ -63,11 +63,9 @@ if TYPE_CHECKING:  # the scores' type only: reading CSV files needs no torch
 __all__ = [
     "LABEL_COLUMNS",
     "TIME_COLUMNS",
-    "TIME_ORDERS",
     "CSVDataError",
     "CSVSeries",
     "Reordering",
-    "TimeOrder",
     "check_rows",
     "constant_columns",
     "label_like_columns",

@@ -1,7 +1,8 @@
 """The default detector, and `auto`: choosing one of the installed detectors per CNF.
 
-`DEFAULT_DETECTOR` is `auto`, and the detectors' standings (`WindowDetector.standing`, the
-order `secmas.analytics.registry.benchmark_order` sorts the installed ones in) are what the
+`DEFAULT_DETECTOR` (`options`) is `auto`, and the detectors' standings
+(`WindowDetector.standing`, the order `secmas.analytics.registry.benchmark_order` sorts the
+installed ones in) are what the
 side-by-side evaluation of `benchmarks/bench_detection.py --detectors`
 (benchmarks/results/detectors.md: public labelled series from three packages' wheels, a
 synthetic one, the simulated and the recorded emulated CNF) found. The robust z-score of
@@ -71,12 +72,10 @@ from typing import Any
 import numpy as np
 
 from secmas.analytics.events import NORMAL, rank_windows, score_events
-from secmas.analytics.options import DEFAULT_DETECTOR
 from secmas.analytics.registry import benchmark_order, detector_names, fit_detector
 from secmas.analytics.scoring import Fitting, WindowDetector, check_features, check_series
 
 __all__ = [
-    "DEFAULT_DETECTOR",
     "FALSE_ALARM_BUDGET",
     "INJECTIONS",
     "SEEN_AUC",

@@ -81,6 +81,11 @@ class AgentInfo:
         """The agent id as text."""
         return id_name(self.agent_id)
 
+    @property
+    def is_trusted(self) -> bool:
+        """What `isTrusted` answers for it: passed its last attestation, not revoked."""
+        return self.trusted and not self.revoked
+
 
 @dataclass(frozen=True, slots=True)
 class AttestationRecord:

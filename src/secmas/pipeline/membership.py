@@ -254,7 +254,7 @@ class Membership:
             trusted = {
                 self.peers[e.account].name
                 for e in entries
-                if e.trusted and not e.revoked and e.account in self.peers
+                if e.is_trusted and e.account in self.peers
             }
         except (LedgerError, ValueError, OSError) as exc:  # told to the MLFO, which decides
             logger.warning("%s: rekey failed: %s", self.name, exc)
