@@ -308,7 +308,7 @@ def step_forms(ledger: Ledger, sealed_bytes: int, agents: int = 6) -> dict[str, 
             ],
             funding_per_agent_wei=FUNDING_WEI,
         )
-        contracts.registry.set_plan(pid, accounts)
+        contracts.registry.set_plans(pid, [accounts])[0]
         secaas = contracts.registry.as_(ledger.secaas)
         secaas.record_initial(pid, accounts[0], os.urandom(32), True, os.urandom(32))
         by_address = {a.address: contracts.registry.as_(a) for a in accounts}

@@ -81,16 +81,17 @@ class Pipeline:
             self.pid, self.members[index].account, evidence("nonce"), True, evidence("initial")
         )
 
-    def attest(self, passed: bool = True) -> tuple[StepInfo, Receipt]:
-        """Runs the open step: reference from the SECaaS, verdict from the verifier."""
-        step = self.secaas.current_step(self.pid)
+    def attest(self, passed: bool = True, group: int = 0) -> tuple[StepInfo, Receipt]:
+        """Runs the group's open step: reference from the SECaaS, verdict from the verifier."""
+        step = self.secaas.current_step(self.pid, group)
         assert step is not None, "no open step"
-        self.secaas.provide_reference(self.pid, step.index, b"sealed-ref-" + bytes([step.index]))
+        sealed = b"sealed-ref-" + bytes([step.index])
+        self.secaas.provide_reference(self.pid, step.index, sealed, group)
         verifier = self.member(step.verifier)
-        reference = verifier.registry.reference_for(self.pid)
+        reference = verifier.registry.reference_for(self.pid, group)
         assert (reference.step, reference.measured) == (step.index, step.measured)
         receipt = verifier.registry.record_result(
-            self.pid, step.index, reference.nonce, passed, evidence(f"step {step.index}")
+            self.pid, step.index, reference.nonce, passed, evidence(f"step {step.index}"), group
         )
         return step, receipt
 
@@ -112,12 +113,14 @@ def register_fresh(ledger: Ledger, contracts: Contracts, pid: bytes, size: int) 
 
 
 def build_pipeline(
-    ledger: Ledger, contracts: Contracts, size: int, name: str = "pipeline-1"
+    ledger: Ledger, contracts: Contracts, size: int, name: str = "pipeline-1", groups: int = 1
 ) -> Pipeline:
-    """Registers `size` fresh agents in pipeline `name` and sets the plan to them."""
+    """Registers `size` fresh agents in pipeline `name` and sets the plans to them: in
+    `groups` attestation groups of consecutive members, all of the same size."""
     pid = pipeline_id(name)
     accounts = register_fresh(ledger, contracts, pid, size)
-    contracts.registry.set_plan(pid, accounts)
+    each = size // groups
+    contracts.registry.set_plans(pid, [accounts[g * each : (g + 1) * each] for g in range(groups)])
     members = [
         Member(a, f"agent-{i}", contracts.registry.as_(a), contracts.secret_store.as_(a))
         for i, a in enumerate(accounts)

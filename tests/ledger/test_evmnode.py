@@ -82,7 +82,7 @@ def test_contracts_deploy_at_the_create_address_revert_with_reasons_and_log(
     abi = contract_abi("AgentRegistry")
     code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
     deployed = node.submit(
-        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=3_500_000))
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=4_500_000))
     )
     create = keccak(rlp.encode([bytes.fromhex(owner.address[2:]), 0]))[-20:]
     assert deployed.contract_address == to_checksum_address(create)
@@ -90,7 +90,7 @@ def test_contracts_deploy_at_the_create_address_revert_with_reasons_and_log(
     assert node.call(owner.address, registry, abi.encode("owner", [])) == bytes(12) + bytes.fromhex(
         owner.address[2:]
     )
-    set_plan = abi.encode("setPlan", [b"\x01" * 32, [owner.address]])
+    set_plan = abi.encode("setPlans", [b"\x01" * 32, 1, 0, [[owner.address]]])
     with pytest.raises(NodeRevert, match="agent not registered"):
         node.submit(
             owner.sign_transaction(_tx(node, owner, to=bytes.fromhex(registry[2:]), data=set_plan))
@@ -117,7 +117,7 @@ def test_a_view_is_executed_once_per_block_and_answers_as_the_state_does(
     abi = contract_abi("AgentRegistry")
     code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
     registry = node.submit(
-        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=3_500_000))
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=4_500_000))
     ).contract_address
     executed: list[bytes] = []
     execute = node._execute_call
@@ -136,7 +136,7 @@ def test_a_view_is_executed_once_per_block_and_answers_as_the_state_does(
     node.call(owner.address, registry, entry)
     node.call(COINBASE, registry, entry)
     assert len(executed) == 3  # another sender is another call
-    set_plan = abi.encode("setPlan", [pipeline, [owner.address]])
+    set_plan = abi.encode("setPlans", [pipeline, 1, 0, [[owner.address]]])
     for _ in range(2):  # a revert is kept, and raised again
         with pytest.raises(NodeRevert, match="agent not registered"):
             node.call(owner.address, registry, set_plan)

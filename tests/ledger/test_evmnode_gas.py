@@ -45,7 +45,7 @@ def every_function(ledger: Ledger) -> list[tuple[str, int]]:
         ],
         funding_per_agent_wei=10**17,
     )
-    registry.set_plan(pid, agents)
+    registry.set_plans(pid, [agents])[0]
     secaas = registry.as_(ledger.secaas)
     secaas.record_initial(pid, agents[0], _fixed("nonce"), True, _fixed("initial"))
     for index, verdict in enumerate((True, True)):

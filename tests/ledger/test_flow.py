@@ -55,18 +55,39 @@ def test_members_are_read_page_by_page_with_their_entries(
     assert p.mlfo.member_infos(pipeline_id("nobody")) == []
 
 
-def test_a_plan_of_hundreds_costs_what_the_client_allows_and_the_largest_fits_a_block(
+def test_plans_cost_what_the_client_allows_and_large_ones_take_several_blocks(
     ledger: Ledger, contracts: Contracts
 ) -> None:
     pid = pipeline_id("pipeline-200")
     accounts = register_fresh(ledger, contracts, pid, 200)
-    receipt = contracts.registry.set_plan(pid, accounts)  # 200 storage slots written anew
-    assert receipt.gas_used <= registry._GAS_ELECTING + 200 * registry._GAS_PLAN_PER_ENTRY
-    assert receipt.gas_used / 200 > 0.9 * registry._GAS_PLAN_PER_ENTRY  # a close bound
-    most = registry._GAS_ELECTING + registry.MAX_PLAN * registry._GAS_PLAN_PER_ENTRY
-    assert registry.MAX_PLAN > 1000 and most <= BLOCK_GAS_LIMIT
-    with pytest.raises(ValueError, match=f"at most {registry.MAX_PLAN}"):
-        contracts.registry.set_plan(pid, accounts * 6)
+    (one,) = contracts.registry.set_plans(pid, [accounts])  # 200 storage slots written anew
+    assert one.gas_used <= registry._plans_gas([200], 0, 1)
+    assert one.gas_used > 0.9 * registry._plans_gas([200], 0, 1) - registry._GAS_ELECTING
+    pairs = [accounts[i : i + 2] for i in range(0, 200, 2)]
+    (split,) = contracts.registry.set_plans(pid, pairs)
+    bound = registry._plans_gas([2] * 100, 0, 100)
+    assert split.gas_used <= bound and split.gas_used > 0.8 * (bound - registry._GAS_ELECTING)
+    assert contracts.registry.group_count(pid) == 100
+    assert contracts.registry.group_of(pid, accounts[3]) == 1
+    assert contracts.registry.plan(pid, 99) == [a.address for a in accounts[198:]]
+    assert registry.most_per_plan(0) > 1000 and registry.most_per_plan(1) > 500
+    with pytest.raises(ValueError, match=f"at most {registry.most_per_plan(0)} in group 0"):
+        contracts.registry.set_plans(pid, [accounts * 6])
+
+
+def test_plans_are_batched_to_fit_blocks() -> None:
+    """1,000 agents in 500 groups of two: 500 × (2 × 50 k + 40 k) = 70 M gas, three blocks."""
+    batches = registry.plan_batches([2] * 500)
+    assert batches[0][0] == 0 and batches[-1][1] == 500
+    assert all(a[1] == b[0] for a, b in pairwise(batches))
+    assert len(batches) == 3
+    assert all(
+        registry._plans_gas([2] * 500, first, end) <= BLOCK_GAS_LIMIT for first, end in batches
+    )
+    with pytest.raises(ValueError, match="group 1 has an empty plan"):
+        registry.plan_batches([2, 0])
+    with pytest.raises(ValueError, match="no attestation plan"):
+        registry.plan_batches([])
 
 
 def test_root_of_trust_rotates_along_the_plan(pipeline3: Pipeline) -> None:
@@ -83,7 +104,14 @@ def test_root_of_trust_rotates_along_the_plan(pipeline3: Pipeline) -> None:
     step1, receipt1 = p.attest()
     assert p.mlfo.root_of_trust(p.pid) == a1
     opened = [e for e in receipt1.events if e.name == "StepOpened"]
-    assert opened[0].args == {"pipeline": p.pid, "step": 2, "verifier": a1, "measured": a2}
+    assert opened[0].args == {
+        "pipeline": p.pid,
+        "group": 0,
+        "step": 2,
+        "verifier": a1,
+        "measured": a2,
+        "guest": False,
+    }
     step2, receipt2 = p.attest()
     assert p.mlfo.root_of_trust(p.pid) == a2
     # The plan wraps round: the RoT a2 measures a0 next.

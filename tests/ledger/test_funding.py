@@ -21,6 +21,7 @@ from secmas.ledger.funding import (
 
 def test_each_agent_gets_its_share_of_the_steps_with_the_margin() -> None:
     assert run_steps(240.0, 10.0, 6) == 30  # ddos-6pop: 24 periods and the first round
+    assert run_steps(240.0, 10.0, 6, groups=2) == 54  # a step a period in each group
     plan = Budget(agents=6, steps=30, max_fee=3 * 10**9)
     assert plan.per_agent_wei == (MARGIN * 5 * STEP_GAS + HEADROOM_GAS) * 3 * 10**9
     assert plan.per_agent_wei < 10**17  # not a flat 1 ETH

@@ -28,7 +28,7 @@ def test_report_covers_every_transaction_at_its_receipts_gas(ledger: Ledger) -> 
         "AgentRegistry.constructor",
         "SecretStore.constructor",
         "AgentRegistry.registerAgents",
-        "AgentRegistry.setPlan",
+        "AgentRegistry.setPlans",
     ]
     assert names.count("AgentRegistry.recordResult") == 2
     by_hash = {"0x" + t.tx_hash.hex(): t for t in report.transactions}
@@ -57,7 +57,7 @@ def test_mlfo_balance_falls_by_the_reported_fees_and_the_funding() -> None:
 
 def test_step_and_day_divide_the_step_functions_by_the_steps() -> None:
     abi = contract_abi("AgentRegistry")
-    open_step = abi.encode("openStep", [b"\x01" * 32])
+    open_step = abi.encode("openStep", [b"\x01" * 32, 0])
     transactions = (
         _sent(open_step, 100_000, 3),
         _sent(open_step, 300_000, 3),
@@ -78,7 +78,7 @@ def test_a_step_mined_after_the_last_report_counts_as_a_step() -> None:
     report: it is counted, so the mean step is not its two neighbours' gas over one."""
     abi = contract_abi("AgentRegistry")
     step = abi.encode(
-        "recordStep", [b"\x01" * 32, 1, b"\x02" * 32, True, b"\x03" * 32, b"ref", b"sig"]
+        "recordStep", [b"\x01" * 32, 0, 1, b"\x02" * 32, True, b"\x03" * 32, b"ref", b"sig"]
     )
     report = GasReport((_sent(step, 200_000, 1), _sent(step, 202_000, 1)), steps=1, period_s=10)
     assert report.steps_made() == 2

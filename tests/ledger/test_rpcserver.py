@@ -102,7 +102,7 @@ def first_step(
         ],
         funding_per_agent_wei=FUNDING_WEI,
     )
-    contracts.registry.set_plan(PID, [first, second])
+    contracts.registry.set_plans(PID, [[first, second]])[0]
     secaas = contracts.registry.as_(operator.secaas)
     secaas.record_initial(PID, first, evidence("nonce"), True, evidence("initial"))
     return secaas
@@ -357,7 +357,7 @@ def test_get_logs_follows_the_filter_rules(server: LedgerServer) -> None:
         [AgentRegistration(agent.address, agent_id("agent-0"), os.urandom(32), os.urandom(32))],
         funding_per_agent_wei=FUNDING_WEI,
     )
-    receipt = registry.set_plan(PID, [agent])
+    receipt = registry.set_plans(PID, [[agent]])[0]
     logs = rpc(server, "eth_getLogs", [{"fromBlock": "earliest"}])["result"]
     assert logs and all(log["address"] == registry.address for log in logs)
     either = ["0x" + PID.hex(), "0x" + "00" * 32]

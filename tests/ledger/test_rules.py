@@ -47,7 +47,7 @@ def test_only_the_mlfo_manages_agents_and_plans(pipeline3: Pipeline) -> None:
         with pytest.raises(LedgerRevert, match="caller is not the MLFO"):
             secaas_or_agent.revoke(p.pid, p.members[1].account)
         with pytest.raises(LedgerRevert, match="caller is not the MLFO"):
-            secaas_or_agent.set_plan(p.pid, [m.account for m in p.members])
+            secaas_or_agent.set_plans(p.pid, [[m.account for m in p.members]])[0]
     with pytest.raises(LedgerRevert, match="caller is not the MLFO or the SECaaS"):
         agent.open_step(p.pid)
     with pytest.raises(LedgerRevert, match="SecretStore: caller is not the MLFO"):
@@ -77,7 +77,7 @@ def test_registration_rules(pipeline3: Pipeline) -> None:
         p.mlfo.register_agents(p.pid, [twice, twice])
     stranger = p.ledger.new_account()
     with pytest.raises(LedgerRevert, match="AgentRegistry: agent not registered"):
-        p.mlfo.set_plan(p.pid, [p.members[0].account, stranger])
+        p.mlfo.set_plans(p.pid, [[p.members[0].account, stranger]])[0]
     with pytest.raises(LedgerRevert, match="AgentRegistry: agent not registered"):
         p.secaas.record_initial(p.pid, stranger, evidence("nonce"), True, evidence("x"))
     with pytest.raises(ValueError, match="32 bytes"):
@@ -208,7 +208,7 @@ def test_revocation_starts_a_key_epoch_without_old_secrets(pipeline3: Pipeline) 
     with pytest.raises(LedgerRevert, match="AgentRegistry: agent revoked"):
         p.mlfo.revoke(p.pid, a0.account)
     with pytest.raises(LedgerRevert, match="AgentRegistry: agent revoked"):
-        p.mlfo.set_plan(p.pid, [a0.account, a1.account])
+        p.mlfo.set_plans(p.pid, [[a0.account, a1.account]])[0]
 
 
 def test_revoking_the_root_of_trust_closes_the_step(pipeline3: Pipeline) -> None:
@@ -275,11 +275,11 @@ def test_unreachable_node_is_reported_with_its_url() -> None:
 
 def test_a_transaction_out_of_gas_says_so(pipeline3: Pipeline) -> None:
     p = pipeline3
-    data = contract_abi("AgentRegistry").encode("setPlan", [p.pid, [p.members[0].address]])
+    data = contract_abi("AgentRegistry").encode("setPlans", [p.pid, 1, 0, [[p.members[0].address]]])
     mlfo = p.ledger.chain.sender(p.ledger.mlfo)
     with pytest.raises(LedgerRevert) as caught:
         p.ledger.chain.transact(
-            mlfo, p.mlfo.address, data, gas=22_500, where=("AgentRegistry", "setPlan")
+            mlfo, p.mlfo.address, data, gas=23_000, where=("AgentRegistry", "setPlans")
         )
-    assert caught.value.rule == "out of gas (gas limit 22500)"
-    p.mlfo.set_plan(p.pid, [p.members[0].account])  # the nonce stayed in step
+    assert caught.value.rule == "out of gas (gas limit 23000)"
+    p.mlfo.set_plans(p.pid, [[p.members[0].account]])[0]  # the nonce stayed in step

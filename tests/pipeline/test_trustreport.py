@@ -37,6 +37,7 @@ def records(tmp_path: Path, ledger_url: str, columns: dict[str, dict[str, object
         accounts=accounts,
         columns=columns,
         plan=["pop1", "pop2"],
+        groups=[["pop1", "pop2"]],
         setup_tx={"deploy": "0x01"},
         entries=[],
         pushes=[],

@@ -22,7 +22,9 @@ def ledger_and_registry() -> Setup:
 
 
 def _set_plan(registry: RegistryClient, sender: Account, nonce: int) -> Transaction:
-    data = contract_abi("AgentRegistry").encode("setPlan", [b"\x01" * 32, [sender.address]])
+    data = contract_abi("AgentRegistry").encode(
+        "setPlans", [b"\x01" * 32, 1, 0, [[sender.address]]]
+    )
     to = bytes.fromhex(registry.address[2:])
     return Transaction(CHAIN_ID, nonce, 10**9, 3 * 10**9, 200_000, to, 0, data)
 
@@ -57,7 +59,7 @@ def test_a_transaction_cannot_be_sent_in_the_mlfos_name(ledger_and_registry: Set
     mlfo = ledger.chain.sender(ledger.mlfo)
     ledger.chain.transact(mlfo, intruder.address, b"", gas=21_000, value=10**18, where=("", ""))
     with pytest.raises(LedgerRevert, match="not the MLFO"):
-        registry.as_(intruder).set_plan(b"\x01" * 32, [intruder.address])
+        registry.as_(intruder).set_plans(b"\x01" * 32, [[intruder.address]])[0]
 
 
 def test_the_high_s_twin_of_a_signature_is_refused(ledger_and_registry: Setup) -> None:
@@ -90,4 +92,4 @@ def test_a_transaction_signed_for_another_chain_is_refused(ledger_and_registry: 
 def test_an_unfunded_account_cannot_act(ledger_and_registry: Setup) -> None:
     ledger, registry = ledger_and_registry
     with pytest.raises(TransactionRejected, match="insufficient funds"):
-        registry.as_(ledger.new_account()).set_plan(b"\x01" * 32, [])
+        registry.as_(ledger.new_account()).open_step(b"\x01" * 32)

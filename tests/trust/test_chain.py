@@ -311,10 +311,10 @@ def test_a_step_waits_for_a_silent_agent_but_not_for_ever() -> None:
         assert first is not None and first.measured == "a1"
         for held in range(1, HELD_STEPS + 1):
             assert await pipeline.mlfo.chain.step() is None
-            assert pipeline.mlfo.chain.held == held
+            assert pipeline.mlfo.chain.held[0] == held
         verdict = await pipeline.mlfo.chain.step()
         assert verdict is not None and verdict.measured == "a2" and not verdict.passed
-        assert pipeline.mlfo.chain.held == 0
+        assert pipeline.mlfo.chain.held[0] == 0
 
     run(with_pipeline(["a1", "a2", "a3"], work))
 

@@ -19,6 +19,7 @@ from secmas.ledger.funding import InsufficientFunds, budget, require_funds, run_
 from secmas.ledger.keyfile import KeyFileError, LedgerKeys, ledger_keys
 from secmas.ledger.node import MEMORY
 from secmas.scenario.model import Scenario
+from secmas.trust.groups import attestation_groups
 
 
 def run_keys(
@@ -50,11 +51,13 @@ def check_funds(scenario: Scenario, keys: LedgerKeys) -> None:
     security = scenario.security
     mlfo_key, secaas_key = keys.hex()
     agents = len(scenario.pops)
-    planned = len(security.attestation.plan or scenario.pops)
+    attestation = security.attestation
+    plan = attestation.plan or scenario.pops
+    groups = attestation_groups(plan, attestation.period, attestation.interval)
     duration = scenario.traffic.duration if scenario.traffic else 0.0
     try:
         ledger = connect(security.ledger, mlfo_key=mlfo_key, secaas_key=secaas_key)
-        steps = run_steps(duration, security.attestation.period, planned)
+        steps = run_steps(duration, attestation.period, len(plan), len(groups))
         require_funds(ledger.chain, ledger.mlfo, ledger.secaas, budget(ledger.chain, agents, steps))
     except LedgerUnavailable:
         return

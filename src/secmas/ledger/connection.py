@@ -30,7 +30,7 @@ from secmas.ledger.reputation import ReputationClient
 from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV, JsonRpcNode
 from secmas.ledger.secretstore import SecretStoreClient
 
-_GAS_DEPLOY_REGISTRY = 3_500_000
+_GAS_DEPLOY_REGISTRY = 4_500_000
 _GAS_DEPLOY_STORE = 1_200_000
 _GAS_DEPLOY_ANCHOR = 600_000
 _GAS_DEPLOY_REPUTATION = 900_000

@@ -4,12 +4,15 @@ back when it ends (a flat 1 ETH used to go to each fresh agent key and stay ther
 An agent sends one transaction per attestation step it verifies (`recordStep`, 001_…
 steps 9–12) and one reputation report at the end. A run of `duration` s at `period` makes
 duration / period steps plus the first mutual round (one per planned agent), shared among
-its agents along the plan. Each agent gets
+its agents along the plan (with attestation groups, one step per period in each). Each
+agent gets
 
     (MARGIN × its share of the steps × STEP_GAS + HEADROOM_GAS) × fee cap
 
 STEP_GAS is the gas report's `per_step` measured on a real node (Hardhat, one `recordStep`:
-202 k gas, `benchmarks/bench_block_time.py`; the in-process node charges the same,
+202 k gas, `benchmarks/bench_block_time.py`, before each record named its attestation
+group and each group kept its last record: 213 k in-process since; the in-process node
+charges what Hardhat does,
 `tests/ledger/test_evmnode_gas.py`, and `tests/security/test_ledger_funds.py` checks a run's
 report against it); MARGIN 2 covers
 agents revoked mid-run (the others verify their share) and the reputation report;
@@ -34,7 +37,7 @@ from secmas.ledger.accounts import Account
 from secmas.ledger.chain import AccountLike, Chain, address_of
 from secmas.ledger.errors import LedgerError
 
-STEP_GAS = 203_000
+STEP_GAS = 215_000
 """Measured gas of one attestation step on Hardhat (report.json `trust.gas.per_step.gas`)."""
 SETUP_GAS = 5_000_000
 """Measured gas of the MLFO's setup for ddos-6pop less the registration: AgentRegistry
@@ -88,9 +91,10 @@ class Budget:
         }
 
 
-def run_steps(duration: float, period: float, planned: int) -> int:
-    """The attestation steps a run can make: one per period and the first mutual round."""
-    return math.ceil(duration / period) + planned
+def run_steps(duration: float, period: float, planned: int, groups: int = 1) -> int:
+    """The attestation steps a run can make: one per period in each attestation group,
+    and the first mutual round."""
+    return math.ceil(duration / period) * groups + planned
 
 
 def budget(chain: Chain, agents: int, steps: int) -> Budget:

@@ -31,9 +31,10 @@ within the gas a node allows a call."""
 _GAS_ELECTING = 1_000_000
 _GAS_REGISTER_BASE = 80_000
 _GAS_REGISTER_PER_AGENT = 190_000
-_GAS_PLAN_PER_ENTRY = 27_000  # 25.5 k measured at 100 and 200 entries
-MAX_PLAN = (BLOCK_GAS_LIMIT - _GAS_ELECTING) // _GAS_PLAN_PER_ENTRY
-"""The most agents one plan holds (1 074): `setPlan` writes them all in one transaction."""
+_GAS_PLAN_PER_ENTRY = (28_500, 50_000)
+"""Per plan entry in the first group and in the others (28.2 k and 45.8 k measured): an
+agent's group is written beside it, which costs nothing for group 0."""
+_GAS_PLAN_PER_GROUP = 40_000  # 35.6 k measured
 _GAS_REFERENCE_BASE = 90_000
 _GAS_PER_STORED_WORD = 24_000
 
@@ -95,6 +96,7 @@ class AttestationRecord:
 
     index: int
     step: int
+    group: int
     measured: ChecksumAddress
     verifier: ChecksumAddress
     passed: bool
@@ -107,14 +109,17 @@ class AttestationRecord:
 
 @dataclass(frozen=True, slots=True)
 class StepInfo:
-    """The open attestation step: `verifier` (the RoT) is to measure `measured`, with the
-    `nonce` the contract drew when the step opened."""
+    """The open attestation step of `group`: `verifier` (its RoT) is to measure `measured`
+    (a member of another group when `guest`), with the `nonce` the contract drew when the
+    step opened."""
 
     index: int
     verifier: ChecksumAddress
     measured: ChecksumAddress
     reference_provided: bool
     nonce: bytes
+    group: int = 0
+    guest: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +138,11 @@ def _root(address: str) -> ChecksumAddress | None:
 
 
 def _record(values: tuple[Any, ...], index: int, tx_hash: str | None) -> AttestationRecord:
-    step, measured, verifier, passed, timestamp, new_root, evidence, nonce = values
+    step, group, measured, verifier, passed, timestamp, new_root, evidence, nonce = values
     return AttestationRecord(
         index,
         step,
+        group,
         measured,
         verifier,
         passed,
@@ -183,20 +189,22 @@ class RegistryClient(BoundContract):
         """Revokes an agent; starts a new key epoch."""
         return self._send("revoke", pipeline, address_of(account), gas=_GAS_ELECTING)
 
-    def set_plan(self, pipeline: bytes, plan: Sequence[AccountLike]) -> Receipt:
-        """Sets the order in which agents are attested (cyclic); ValueError for a plan of
-        more than MAX_PLAN agents, which no block holds."""
-        if len(plan) > MAX_PLAN:
-            raise ValueError(
-                f"a plan of {len(plan)} agents does not fit one block "
-                f"({BLOCK_GAS_LIMIT} gas): at most {MAX_PLAN}"
+    def set_plans(self, pipeline: bytes, plans: Sequence[Sequence[AccountLike]]) -> list[Receipt]:
+        """Splits the pipeline into `len(plans)` attestation groups, each measured in its
+        plan's order (cyclic): as many transactions as the plans need to fit a block each
+        (`plan_batches`). ValueError for an empty plan or a plan no block holds."""
+        lengths = [len(plan) for plan in plans]
+        return [
+            self._send(
+                "setPlans",
+                pipeline,
+                len(plans),
+                first,
+                [[address_of(a) for a in plan] for plan in plans[first:end]],
+                gas=_plans_gas(lengths, first, end),
             )
-        return self._send(
-            "setPlan",
-            pipeline,
-            [address_of(a) for a in plan],
-            gas=_GAS_ELECTING + _GAS_PLAN_PER_ENTRY * len(plan),
-        )
+            for first, end in plan_batches(lengths)
+        ]
 
     # SECaaS transactions
 
@@ -216,44 +224,54 @@ class RegistryClient(BoundContract):
             gas=_GAS_ELECTING,
         )
 
-    def open_step(self, pipeline: bytes) -> Receipt:
-        """(Re)opens a step with the current root of trust as verifier (MLFO or SECaaS)."""
-        return self._send("openStep", pipeline, gas=_GAS_ELECTING)
+    def open_step(self, pipeline: bytes, group: int = 0) -> Receipt:
+        """(Re)opens a step of `group` with its root of trust as verifier (MLFO or SECaaS)."""
+        return self._send("openStep", pipeline, group, gas=_GAS_ELECTING)
 
-    def provide_reference(self, pipeline: bytes, step: int, sealed_reference: bytes) -> Receipt:
+    def provide_reference(
+        self, pipeline: bytes, step: int, sealed_reference: bytes, group: int = 0
+    ) -> Receipt:
         """Hands the elected verifier of `step` the reference, sealed to its sealing key."""
         return self._send(
             "provideReference",
             pipeline,
+            group,
             step,
             sealed_reference,
             gas=_GAS_REFERENCE_BASE + _GAS_PER_STORED_WORD * (_words(sealed_reference) + 1),
         )
 
-    def sign_reference(self, pipeline: bytes, sealed_reference: bytes) -> bytes:
+    def sign_reference(self, pipeline: bytes, sealed_reference: bytes, group: int = 0) -> bytes:
         """SECaaS's signature handing the open step's verifier `sealed_reference` off chain,
         for `record_step`: over the contract's `referenceDigest` (which binds the chain, the
-        contract, the step, its nonce, verifier and measured agent). One view call and a
-        signature, no transaction."""
-        (digest,) = self._call("referenceDigest", pipeline, keccak(sealed_reference))
+        contract, the group, the step, its nonce, verifier and measured agent). One view
+        call and a signature, no transaction."""
+        (digest,) = self._call("referenceDigest", pipeline, group, keccak(sealed_reference))
         return self._chain.sign_message(self.sender, bytes(digest))
 
     # Agent (verifier) calls and transactions
 
-    def reference_for(self, pipeline: bytes) -> Reference:
+    def reference_for(self, pipeline: bytes, group: int = 0) -> Reference:
         """The open step's sealed reference; only its elected verifier may read it."""
-        step, measured, nonce, sealed = self._call("referenceFor", pipeline)
+        step, measured, nonce, sealed = self._call("referenceFor", pipeline, group)
         return Reference(step, measured, bytes(nonce), bytes(sealed))
 
     def record_result(
-        self, pipeline: bytes, step: int, nonce: bytes, passed: bool, evidence: bytes
+        self,
+        pipeline: bytes,
+        step: int,
+        nonce: bytes,
+        passed: bool,
+        evidence: bytes,
+        group: int = 0,
     ) -> Receipt:
-        """The elected verifier's verdict on step `step` under the step's `nonce`; the
-        next step opens with it. `evidence` is a 32-byte digest of what was measured
-        (required for a pass)."""
+        """The elected verifier's verdict on step `step` of `group` under the step's
+        `nonce`; the group's next step opens with it. `evidence` is a 32-byte digest of
+        what was measured (required for a pass)."""
         return self._send(
             "recordResult",
             pipeline,
+            group,
             step,
             _bytes32(nonce, "nonce"),
             passed,
@@ -270,12 +288,14 @@ class RegistryClient(BoundContract):
         evidence: bytes,
         sealed_reference: bytes,
         secaas_signature: bytes,
+        group: int = 0,
     ) -> Receipt:
         """The whole step in one transaction: the reference SECaaS signed for it
         (`sign_reference`) and the elected verifier's verdict, as `record_result`."""
         return self._send(
             "recordStep",
             pipeline,
+            group,
             step,
             _bytes32(nonce, "nonce"),
             passed,
@@ -317,18 +337,27 @@ class RegistryClient(BoundContract):
             if len(accounts) < MEMBER_PAGE:
                 return infos
 
-    def plan(self, pipeline: bytes) -> list[ChecksumAddress]:
-        """The attestation plan."""
-        return list(self._call("plan", pipeline)[0])
+    def plan(self, pipeline: bytes, group: int = 0) -> list[ChecksumAddress]:
+        """The attestation plan of `group`."""
+        return list(self._call("plan", pipeline, group)[0])
 
-    def cursor(self, pipeline: bytes) -> tuple[int, int]:
-        """(plan position of the next agent to attest, completed rounds)."""
-        position, rounds = self._call("cursor", pipeline)
+    def group_count(self, pipeline: bytes) -> int:
+        """The number of attestation groups (0 before a plan is set)."""
+        return int(self._call("groupCount", pipeline)[0])
+
+    def group_of(self, pipeline: bytes, account: AccountLike) -> int:
+        """The attestation group `account` is measured in."""
+        return int(self._call("groupOf", pipeline, address_of(account))[0])
+
+    def cursor(self, pipeline: bytes, group: int = 0) -> tuple[int, int]:
+        """(the group's next turn: a plan position, or the plan's length for its guest
+        slot; completed rounds)."""
+        position, rounds = self._call("cursor", pipeline, group)
         return int(position), int(rounds)
 
-    def root_of_trust(self, pipeline: bytes) -> ChecksumAddress | None:
-        """The last verified agent, None when there is none."""
-        return _root(self._call("rootOfTrust", pipeline)[0])
+    def root_of_trust(self, pipeline: bytes, group: int = 0) -> ChecksumAddress | None:
+        """The group's last verified agent, None when there is none."""
+        return _root(self._call("rootOfTrust", pipeline, group)[0])
 
     def key_epoch(self, pipeline: bytes) -> int:
         """The pipeline's key epoch (1, then one more per revocation)."""
@@ -351,10 +380,10 @@ class RegistryClient(BoundContract):
         (values,) = self._call("recordAt", pipeline, index)
         return _record(values, index, None)
 
-    def last_record(self, pipeline: bytes) -> AttestationRecord:
-        """The latest record (without its tx hash), in one call; LedgerRevert when there
-        is none yet."""
-        index, values = self._call("lastRecord", pipeline)
+    def last_record(self, pipeline: bytes, group: int = 0) -> AttestationRecord:
+        """The group's latest record (without its tx hash), in one call; LedgerRevert
+        when there is none yet."""
+        index, values = self._call("lastRecord", pipeline, group)
         return _record(values, int(index), None)
 
     def records(
@@ -368,9 +397,47 @@ class RegistryClient(BoundContract):
         hashes = {e.args["index"]: e.tx_hash for e in self._decode_logs(logs)}
         return [_record(row, start + i, hashes.get(start + i)) for i, row in enumerate(rows)]
 
-    def current_step(self, pipeline: bytes) -> StepInfo | None:
-        """The open step, None when no step is open."""
-        index, verifier, measured, provided, is_open, nonce = self._call("currentStep", pipeline)
+    def current_step(self, pipeline: bytes, group: int = 0) -> StepInfo | None:
+        """The group's open step, None when no step is open."""
+        (fields,) = self._call("currentStep", pipeline, group)
+        index, verifier, measured, provided, is_open, guest, nonce = fields
         if not is_open:
             return None
-        return StepInfo(int(index), verifier, measured, bool(provided), bytes(nonce))
+        return StepInfo(
+            int(index), verifier, measured, bool(provided), bytes(nonce), group, bool(guest)
+        )
+
+
+def _plans_gas(lengths: Sequence[int], first: int, end: int) -> int:
+    """Gas for a `setPlans` call writing the plans of groups `first` to `end` (excluded),
+    of `lengths` agents each."""
+    entries = sum(_GAS_PLAN_PER_ENTRY[g > 0] * lengths[g] for g in range(first, end))
+    return _GAS_ELECTING + entries + _GAS_PLAN_PER_GROUP * (end - first)
+
+
+def most_per_plan(group: int) -> int:
+    """The most agents the plan of `group` may hold: one `setPlans` call, one block."""
+    room = BLOCK_GAS_LIMIT - _GAS_ELECTING - _GAS_PLAN_PER_GROUP
+    return room // _GAS_PLAN_PER_ENTRY[group > 0]
+
+
+def plan_batches(lengths: Sequence[int]) -> list[tuple[int, int]]:
+    """The `setPlans` calls for plans of `lengths` agents: (first, end) group ranges, each
+    within a block's gas; ValueError for no plan, an empty one or one no block holds."""
+    if not lengths:
+        raise ValueError("no attestation plan")
+    batches: list[tuple[int, int]] = []
+    first = 0
+    for group, length in enumerate(lengths):
+        if length == 0:
+            raise ValueError(f"attestation group {group} has an empty plan")
+        if length > most_per_plan(group):
+            raise ValueError(
+                f"a plan of {length} agents does not fit one block ({BLOCK_GAS_LIMIT} gas): "
+                f"at most {most_per_plan(group)} in group {group}"
+            )
+        if group > first and _plans_gas(lengths, first, group + 1) > BLOCK_GAS_LIMIT:
+            batches.append((first, group))
+            first = group
+    batches.append((first, len(lengths)))
+    return batches

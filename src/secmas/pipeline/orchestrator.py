@@ -67,6 +67,7 @@ from secmas.trust.deadlines import HANDLING_CAP, Deadlines
 from secmas.trust.enrolment import Enrolment, EnrolmentError, JoinRequest
 from secmas.trust.envelope import Opened
 from secmas.trust.epochs import EpochPush, Recipient, push_epoch
+from secmas.trust.groups import attestation_groups
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import READMITTED, Changed, LivenessMonitor, Presence, admitted
@@ -205,6 +206,8 @@ class Orchestrator:
         self.enrolment = Enrolment(self.name, self.identity, self.secaas)
         planned = self.security.attestation.plan or self.pops
         self.plan = tuple(a for a in planned if a in self.pops)
+        attestation = self.security.attestation
+        self.groups = attestation_groups(self.plan, attestation.period, attestation.interval)
 
     # -- steps 2-14 --------------------------------------------------------------------------
     async def bring_up(self, where: str, told: Mapping[str, Any]) -> None:
@@ -349,7 +352,7 @@ class Orchestrator:
             await flow.step(
                 "9-12",
                 self._attest_initially,
-                {"plan": list(self.plan)},
+                {"plan": list(self.plan), "groups": len(self.groups)},
                 lambda _: {
                     "records": len(self.entries),
                     "root_of_trust": self.entries[-1].root_of_trust if self.entries else None,
@@ -385,13 +388,19 @@ class Orchestrator:
         self.contracts = ledger.deploy()
         self.ledger = ledger
         members = [self.joined[p] for p in self.pops]
-        plan = [self.joined[p] for p in self.plan]
-        steps = run_steps(self.duration, self.security.attestation.period, len(plan))
+        period = self.security.attestation.period
+        steps = run_steps(self.duration, period, len(self.plan), len(self.groups))
         self.budget = budget(ledger.chain, len(members), steps)
         funding = self.budget.per_agent_wei
         self.setup_tx.update(
-            register_agents(self.contracts.registry, self.name, members, plan, funding)
+            register_agents(
+                self.contracts.registry, self.name, members, self._group_peers(), funding
+            )
         )
+
+    def _group_peers(self) -> list[list[Peer]]:
+        """The attestation groups' plans, as the members the MLFO knows."""
+        return [[self.joined[a] for a in group] for group in self.groups]
 
     def _revoke_all(self) -> None:
         """Rollback: nothing stays registered after a failed deployment."""
@@ -479,6 +488,7 @@ class Orchestrator:
             on_revoke=self._rekey,
             now=self.clock.now,
             deadlines=deadlines,
+            groups=self.groups,
         )
         vni = vni_of(self.name, security)
         self.keyring = EpochKeyring(
@@ -507,15 +517,31 @@ class Orchestrator:
         return await external.check(agent)
 
     async def _attest_initially(self) -> None:
-        """Steps 9–12: SECaaS attests the first agent, then one mutual round."""
-        assert self.chain is not None and self.liveness is not None
+        """Steps 9–12: in every attestation group side by side, SECaaS attests its first
+        agent, then one mutual round; the first group to fail stops the others."""
+        assert self.liveness is not None
         await self.liveness.start(self.control)
-        first = await self.chain.initial(self.plan[0])
+        groups = [
+            asyncio.ensure_future(self._attest_group(g, members))
+            for g, members in enumerate(self.groups)
+        ]
+        try:
+            for done in asyncio.as_completed(groups):
+                await done
+        finally:
+            for group in groups:
+                group.cancel()
+            await asyncio.gather(*groups, return_exceptions=True)
+
+    async def _attest_group(self, group: int, members: tuple[str, ...]) -> None:
+        """SECaaS attests the group's first agent (its root of trust), then one round."""
+        assert self.chain is not None
+        first = await self.chain.initial(members[0])
         if not first.passed:
             raise PipelineError(
                 f"initial attestation of {first.measured} failed: {'; '.join(first.reasons)}"
             )
-        await self.chain.run(len(self.plan) - 1)
+        await self.chain.run(len(members) - 1, group)
 
     async def _key_agents(self) -> None:
         """Steps 13–14 of the bring-up: as for their joins, no fixed time; each agent may
@@ -638,24 +664,25 @@ class Orchestrator:
         assert self.liveness is not None and self.image is not None
         self.pops = (*self.pops, agent)
         self.plan = (*self.plan, agent)
+        self.groups = (*self.groups[:-1], (*self.groups[-1], agent))
         self.images = {**self.images, agent: self.images.get(agent, self.image)}
         self._all_joined.clear()
         self.iml.start(self.launch(agent, self._hand_credential(agent)))
         await self.wait(self._all_joined, f"add {agent}", lambda: set(self.joined))
         peer = self.joined[agent]
-        plan = [self.joined[a] for a in self.plan]
         funding = self.budget.per_agent_wei
         await self.clock.run_blocking(
-            register_agents, contracts.registry, self.name, [peer], plan, funding
+            register_agents, contracts.registry, self.name, [peer], self._group_peers(), funding
         )
+        chain.regroup(self.groups)
         chain.peers[peer.address] = peer
         chain.expected[agent] = self._expected(agent)
         chain.roles = {**chain.roles, agent: self._remote(agent)}
         self.liveness.agents = {*self.liveness.agents, agent}
         await self._welcome_all((agent,))
-        entry = None
-        for _ in self.plan:
-            entry = await chain.step()
+        entry, group = None, chain.group_of(agent)
+        for _ in range(len(self.groups[group]) + 1):
+            entry = await chain.step(group)
             if entry is None or entry.measured == agent:
                 break
         if entry is None or entry.measured != agent or not entry.passed:
@@ -720,13 +747,25 @@ class Orchestrator:
         self._background = asyncio.gather(self._attest_periodically(seed), self._watch_measurer())
 
     async def _attest_periodically(self, seed: int) -> None:
-        """One mutual attestation step every period and, between them, unannounced checks
-        drawn for the run's `seed` on simulated time, from a secret of this process in
-        real time (`secmas.trust.schedule`)."""
+        """In every attestation group side by side, one mutual attestation step every
+        period and, between the first group's, unannounced checks drawn for the run's
+        `seed` on simulated time, from a secret of this process in real time
+        (`secmas.trust.schedule`)."""
+        count = len(self.groups)
+        await asyncio.gather(
+            *(self._attest_group_periodically(seed, g, count) for g in range(count))
+        )
+
+    async def _attest_group_periodically(self, seed: int, group: int, groups: int) -> None:
         assert self.chain is not None
         clock = self.clock
         timetable = Timetable.for_run(
-            self.security.attestation, self.name, seed, self.simulated, clock.now()
+            self.security.attestation,
+            self.name,
+            seed,
+            self.simulated,
+            clock.now(),
+            group=(group, groups),
         )
         while True:
             due = timetable.next()
@@ -829,6 +868,7 @@ class Orchestrator:
                 for p in self.pops
             },
             plan=self.plan,
+            groups=self.groups,
             setup_tx=self.setup_tx,
             entries=chain.entries,
             pushes=self.pushes,

@@ -19,12 +19,13 @@ def register_agents(
     registry: RegistryClient,
     pipeline: str,
     peers: Sequence[Peer],
-    plan: Sequence[Peer],
+    groups: Sequence[Sequence[Peer]],
     funding_per_agent_wei: int,
 ) -> dict[str, str]:
     """Register `peers` (in batches the contract accepts), each funded with
-    `funding_per_agent_wei` (`secmas.ledger.funding.Budget`), then set the plan (every
-    member in attestation order); the transaction hashes by what they did."""
+    `funding_per_agent_wei` (`secmas.ledger.funding.Budget`), then set the attestation
+    groups' plans (every member once, in attestation order); the transaction hashes by
+    what they did."""
     pid = pipeline_id(pipeline)
     registrations = [
         AgentRegistration(p.address, agent_id(p.name), p.signing_key, p.sealing_key) for p in peers
@@ -35,7 +36,9 @@ def register_agents(
         txs[f"register[{start}]"] = registry.register_agents(
             pid, batch, funding_per_agent_wei=funding_per_agent_wei
         ).tx_hash
-    txs["plan"] = registry.set_plan(pid, [p.address for p in plan]).tx_hash
+    plans = registry.set_plans(pid, [[p.address for p in plan] for plan in groups])
+    txs["plan"] = plans[0].tx_hash
+    txs.update({f"plan[{i}]": receipt.tx_hash for i, receipt in enumerate(plans[1:], 1)})
     return txs
 
 

@@ -25,6 +25,7 @@ from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.rotation import Rotation
 from secmas.trust.view import TrustView
+from secmas.trust.chain import GUEST
 from secmas.trust.windows import measurement_report
 
 
@@ -43,6 +44,8 @@ class TrustRecords:
     columns: Mapping[str, Mapping[str, Any]]
     """Each agent's columns that only its placement knows."""
     plan: Sequence[str]
+    groups: Sequence[Sequence[str]]
+    """The attestation groups, each in its plan's order."""
     setup_tx: Mapping[str, str]
     entries: Sequence[ChainEntry]
     pushes: Sequence[EpochPush]
@@ -67,10 +70,10 @@ def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
     """report.json's `trust` section at run time `now`."""
     r = records
     beats = r.liveness.beats if r.liveness else {}
-    mutual_steps = sum(e.kind == "mutual" for e in r.entries)
-    gas = r.ledger.gas_report(
-        list(r.accounts.values()), steps=mutual_steps, period_s=r.security.attestation.period
-    )
+    mutual_steps = sum(e.kind in ("mutual", GUEST) for e in r.entries)
+    # the groups step side by side: the pipeline makes a step every period / groups
+    spacing = r.security.attestation.period / max(1, len(r.groups))
+    gas = r.ledger.gas_report(list(r.accounts.values()), steps=mutual_steps, period_s=spacing)
     image = r.image
     return {
         "pipeline": r.pipeline,
@@ -97,6 +100,7 @@ def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
             for agent, account in r.accounts.items()
         },
         "plan": list(r.plan),
+        "groups": [list(group) for group in r.groups],
         "setup_tx": dict(r.setup_tx),
         # numbered in the order settled: SECaaS's checks share the chain's step 0
         "attestations": [{"check": n} | e.to_json() for n, e in enumerate(r.entries, 1)],

@@ -173,13 +173,20 @@ class TrustAgent(_Record):
 
 
 class Attestation(_Record):
-    kind: Literal["initial", "mutual", "random", "cross-check"] = Field(
-        description="by SECaaS at bring-up, in a periodic mutual step, by SECaaS unannounced, "
-        "or by SECaaS refuting a mutual step's FAIL"
+    kind: Literal["initial", "mutual", "guest", "random", "cross-check", "audit"] = Field(
+        description="by SECaaS at bring-up, in a periodic mutual step, in a group's guest "
+        "step (its root of trust measuring a member of another group), by SECaaS "
+        "unannounced, by SECaaS refuting a mutual step's FAIL, or by SECaaS auditing a "
+        "group one of whose members was failed from outside it"
     )
     check: int = Field(description="1, 2, …: each attestation's number, in the order settled")
     step: int = Field(
-        description="the chain's step: 0 for SECaaS's checks (initial, unannounced, cross-check)"
+        description="the chain's step: 0 for SECaaS's checks (initial, unannounced, "
+        "cross-check, audit)"
+    )
+    group: int = Field(
+        description="the attestation group whose chain recorded it (the measured agent's "
+        "for SECaaS's checks); 0 with one group"
     )
     time: Number = Field(description="simulated second the verdict was settled")
     measured: str
@@ -206,7 +213,13 @@ class AgentWindows(_Record):
 class MeasurementWindows(_Record):
     """How long agents went unmeasured: periodic steps plus unannounced measurements."""
 
-    period_s: Number = Field(description="seconds between two periodic steps")
+    period_s: Number = Field(description="seconds between two periodic steps of a group")
+    interval_s: Number = Field(
+        description="the longest gap the attestation groups were sized for; null: one chain"
+    )
+    longest_gap_s: Number = Field(
+        description="the longest gap between two measurements of any agent; null: none yet"
+    )
     random_mean_interval_s: Number = Field(
         description="mean seconds between two unannounced measurements; null: none"
     )
@@ -245,8 +258,11 @@ class Gas(_Record):
 
     total: GasSpent
     by_function: dict[str, GasSpent] = Field(description="per Contract.function, or transfer")
-    steps: int = Field(description="mutual attestation steps the run made")
-    period_s: Number = Field(description="the scenario's attestation period")
+    steps: int = Field(description="mutual attestation steps the run made (guest steps too)")
+    period_s: Number = Field(
+        description="seconds between two steps of the pipeline: the scenario's attestation "
+        "period over the number of attestation groups"
+    )
     per_step: GasSpent | None = Field(description="a mean step; null before the first")
     per_day: GasSpent | None = Field(description="a day of steps at the period")
 
@@ -298,6 +314,10 @@ class Trust(_Record):
     )
     agents: dict[str, TrustAgent]
     plan: list[str]
+    groups: list[list[str]] = Field(
+        description="the attestation groups, each its own chain in its plan's order "
+        "(`security.attestation.interval`); one group: the seed's single chain"
+    )
     setup_tx: dict[str, str]
     attestations: list[Attestation]
     key_epochs: list[KeyEpoch]

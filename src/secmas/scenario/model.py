@@ -517,6 +517,10 @@ periodic steps' work; the run's report gives each agent's measurement windows. A
 interval narrows them at the cost of a ledger record per measurement."""
 
 
+MIN_ROUND_PERIODS = 3
+"""The shortest round of an attestation group among several: two members and a guest."""
+
+
 class Attestation(Strict):
     """Mutual remote attestation during operation (`001_…` Section 3.B)."""
 
@@ -525,6 +529,14 @@ class Attestation(Strict):
     )
     plan: tuple[Id, ...] = Field(
         default=(), description="order in which agents (PoP ids) are attested; default PoP order"
+    )
+    interval: Positive | None = Field(
+        default=None,
+        description="longest simulated seconds between two attestations of an agent: "
+        "the agents are split into attestation groups small enough for it, each its own "
+        "chain and root of trust, the groups measuring each other once a round; null: one "
+        "chain of all agents (re-attested every agents × period seconds); at least three "
+        "periods",
     )
     challenge_timeout: Positive = Field(
         default=5.0,
@@ -542,6 +554,16 @@ class Attestation(Strict):
         "block intervals, measured before a run with agents as processes): refuse the run "
         "(exit 2, naming both) or lengthen the period to fit",
     )
+
+    @model_validator(mode="after")
+    def _interval_fits_a_group(self) -> Attestation:
+        if self.interval is not None and self.interval < MIN_ROUND_PERIODS * self.period:
+            raise ValueError(
+                f"interval {self.interval:g} s is shorter than {MIN_ROUND_PERIODS} periods "
+                f"({MIN_ROUND_PERIODS * self.period:g} s): a group of two re-attests each "
+                f"member every {MIN_ROUND_PERIODS} periods (two steps and its guest step)"
+            )
+        return self
 
 
 class Security(Strict):

@@ -25,6 +25,13 @@ at an agent SECaaS verified itself, and the contract never makes a failed agent 
 of trust: a corrupted agent is measured by a genuine one and excluded before it could
 verify anybody.
 
+Large pipelines run several chains side by side, one per attestation group
+(`secmas.trust.groups`), each with its own root of trust; every round of a group ends
+with a guest step in which its root of trust measures a member of another group. Agents
+corrupted after they passed could otherwise take a whole group and pass each other for
+good; a guest step (or SECaaS's unannounced check) that fails one of them has SECaaS
+audit its whole group itself (`audit`), so the group falls within one cross-check.
+
 A verifier can still lie the other way: attested, it records and signs FAIL for whomever it
 measures. So a FAIL is acted on only once an independent appraisal agrees: SECaaS
 challenges the agent itself, beside the host measurer's check of the step. A refuted FAIL
@@ -257,6 +264,7 @@ class Ticket:
     step: int
     sealed_reference: bytes
     signature: bytes
+    group: int = 0
 
 
 @dataclass(frozen=True)
@@ -304,7 +312,7 @@ class VerifierRole:
         """Attest the open step's measured agent with the reference in `ticket`; `peers`
         maps addresses to members."""
         pid = pipeline_id(self.pipeline)
-        step = await self.offload(self.registry.current_step, pid)
+        step = await self.offload(self.registry.current_step, pid, ticket.group)
         if (
             step is None
             or step.index != ticket.step
@@ -341,6 +349,7 @@ class VerifierRole:
             appraisal.evidence,
             ticket.sealed_reference,
             ticket.signature,
+            ticket.group,
         )
         return Verdict(
             measured, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
@@ -370,12 +379,20 @@ CROSS_CHECK = "cross-check"
 """The kind of a `ChainEntry` in which SECaaS's own appraisal refuted a verifier's FAIL
 (`AttestationChain._cross_check`)."""
 
+AUDIT = "audit"
+"""The kind of a `ChainEntry` SECaaS settled auditing a group one of whose members was
+failed from outside it (`AttestationChain.audit`)."""
+
+GUEST = "guest"
+"""The kind of a `ChainEntry` of a guest step: a group's root of trust measured a member
+of another group."""
+
 
 @dataclass(frozen=True)
 class ChainEntry:
     """One attestation as recorded on chain, with what only the verifier saw (reasons)."""
 
-    kind: str  # "initial" or "random" (verified by SECaaS, at bring-up or unannounced), "mutual"
+    kind: str  # "initial", "random", "audit" (by SECaaS), "mutual", "guest", "cross-check"
     step: int
     measured: str
     verifier: str
@@ -392,11 +409,14 @@ class ChainEntry:
     unmeasured: bool = False
     """The host's measurer did not answer: no verdict on the agent, which is withdrawn
     until a check passes, not revoked (reported as `unmeasured`, not `fail`)."""
+    group: int = 0
+    """The attestation group whose chain recorded it (the measured agent's, for SECaaS's)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "step": self.step,
+            "group": self.group,
             "time": None if self.time is None else round(self.time, 3),
             "measured": self.measured,
             "verifier": self.verifier,
@@ -459,16 +479,29 @@ class AttestationChain:
     silent: Callable[[str], bool] | None = None
     """Whether an agent is silent now (the liveness monitor withdrew it from auctions):
     nothing challenges it, or asks it to verify, until it answers again (`_waits_for`)."""
-    held: int = 0
-    """Steps that waited in a row for a silent agent."""
+    held: dict[int, int] = field(default_factory=dict)
+    """Per group, its steps that waited in a row for a silent agent."""
     refuted: dict[str, int] = field(default_factory=dict)
     """Per verifier, its refuted FAILs that claimed no evidence came (`_cross_check`)."""
+    groups: tuple[tuple[str, ...], ...] = ()
+    """The attestation groups, each in its plan's order (`secmas.trust.groups`), as set
+    on chain; default: one group of every peer."""
 
     def __post_init__(self) -> None:
         if self.deadlines is None:
             self.deadlines = Deadlines.measured(self.timeout)
         self._secaas_verifier = _verifier(SECAAS, self.deadlines)
         self._pid = pipeline_id(self.pipeline)
+        self.regroup(self.groups or (tuple(p.name for p in self.peers.values()),))
+
+    def group_of(self, agent: str) -> int:
+        """The attestation group `agent` is measured in."""
+        return self._group_of.get(agent, 0)
+
+    def regroup(self, groups: tuple[tuple[str, ...], ...]) -> None:
+        """The groups as set on chain anew (an agent added to the pipeline)."""
+        self.groups = groups
+        self._group_of = {name: g for g, members in enumerate(groups) for name in members}
 
     @property
     def secaas(self) -> AgentIdentity:
@@ -501,11 +534,33 @@ class AttestationChain:
         step, or an unannounced check of a trusted agent picked at random (None when
         nobody is trusted)."""
         if not due.unannounced:
-            return await self.step()
+            return await self.step(due.group)
         trusted = [
             p.name for p in self.peers.values() if self.view.admits(p.name) and not self._mute(p)
         ]
-        return await self._by_secaas(due.pick(trusted), RANDOM) if trusted else None
+        if not trusted:
+            return None
+        entry = await self._by_secaas(due.pick(trusted), RANDOM)
+        await self._audit_if_failed(entry)
+        return entry
+
+    async def audit(self, group: int, besides: str = "") -> list[ChainEntry]:
+        """SECaaS attests every admitted member of `group` (but `besides`) itself: one of
+        them was failed from outside the group, so the group's own chain vouched for a
+        corrupted agent, and none of its passes since is worth anything. Whoever fails
+        is revoked; the group falls at once, not one step at a time."""
+        logger.warning("auditing attestation group %d", group)
+        entries = []
+        for name in self.groups[group]:
+            if name != besides and self.view.admits(name):
+                entries.append(await self._by_secaas(name, AUDIT))
+        return entries
+
+    async def _audit_if_failed(self, entry: ChainEntry | None) -> None:
+        """Audit the group of an agent that a check from outside its group failed and
+        revoked; with one group there is no outside, and SECaaS's checks go on as before."""
+        if len(self.groups) > 1 and entry is not None and entry.revoke_tx is not None:
+            await self.audit(self.group_of(entry.measured), besides=entry.measured)
 
     async def _by_secaas(self, agent: str, kind: str) -> ChainEntry:
         """SECaaS attests `agent` itself under its own fresh nonce, recorded on chain as
@@ -521,7 +576,8 @@ class AttestationChain:
             verdict = await self._recorded_by_secaas(peer, appraisal, nonce)
         finally:
             checked = await _outcome(outside)
-        return await self._settle(kind, 0, SECAAS, verdict, started, checked)
+        group = self.group_of(agent)
+        return await self._settle(kind, 0, SECAAS, verdict, started, checked, group)
 
     async def _appraised_by_secaas(self, peer: Peer) -> tuple[Appraisal, bytes]:
         """SECaaS challenges `peer` itself under a fresh nonce of its own and appraises
@@ -554,37 +610,47 @@ class AttestationChain:
         verdict = Verdict(
             peer, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
         )
-        await self._check(
-            verdict, 0, nonce, self.secaas.signing_public, self.secaas_registry.sender.address
-        )
+        secaas = self.secaas_registry.sender.address
+        group = self.group_of(peer.name)
+        await self._check(verdict, 0, nonce, self.secaas.signing_public, secaas, group)
         return verdict
 
-    async def step(self) -> ChainEntry | None:
-        """One mutual attestation step; None when no step can open (no root of trust) or
-        the open one waits for a silent agent."""
+    async def step(self, group: int = 0) -> ChainEntry | None:
+        """One mutual attestation step of `group`; None when no step can open (no root of
+        trust) or the open one waits for a silent agent. A guest step that fails its
+        guest has SECaaS audit the guest's group (`audit`)."""
+        entry = await self._step(group)
+        if entry is not None and entry.kind == GUEST:
+            await self._audit_if_failed(entry)
+        return entry
+
+    async def _step(self, group: int) -> ChainEntry | None:
         started = time.perf_counter()
-        step = await self.offload(self.secaas_registry.current_step, self._pid)
+        step = await self.offload(self.secaas_registry.current_step, self._pid, group)
         if step is None:
-            return await self._restart()
+            return await self._restart(group)
         verifier, measured = self.peers[step.verifier], self.peers[step.measured]
-        if self._waits_for(verifier, measured):
+        if self._waits_for(verifier, measured, group):
             return None
         sealed = seal(
             self.expected[measured.name].reference(measured.name).encode(),
             verifier.sealing_key,
             reference_context(self.pipeline, step.index),
         )
-        signature = await self.offload(self.secaas_registry.sign_reference, self._pid, sealed)
+        signature = await self.offload(
+            self.secaas_registry.sign_reference, self._pid, sealed, group
+        )
         role = self.roles.get(verifier.name)
         if role is None:
             raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
         outside = self._outside(measured.name)
+        ticket = Ticket(step.index, sealed, signature, group)
         try:
-            verdict = await self._ask(role, verifier.name, Ticket(step.index, sealed, signature))
+            verdict = await self._ask(role, verifier.name, ticket)
             if verdict.measured.address != measured.address:
                 raise VerdictRejected(f"verdict on {verdict.measured.name}, not {measured.name}")
             await self._check(
-                verdict, step.index, step.nonce, verifier.signing_key, verifier.address
+                verdict, step.index, step.nonce, verifier.signing_key, verifier.address, group
             )
         except VerdictRejected as exc:
             await _outcome(outside)
@@ -592,22 +658,24 @@ class AttestationChain:
             return await self._reanchor(verifier, f"verdict rejected: {exc}")
         except (TimeoutError, BusClosed, VerifierFailed) as exc:
             await _outcome(outside)
-            if await self._superseded(step.index):
+            if await self._superseded(ticket):
                 logger.warning(
                     "step %d closed while %s verified it: %s", step.index, verifier.name, exc
                 )
                 return None  # the MLFO revoked someone meanwhile: not the verifier's fault
             return await self._reanchor(verifier, f"elected verifier unresponsive: {exc}")
         checked = await _outcome(outside)
+        kind = GUEST if step.guest else "mutual"
         if not verdict.appraisal.passed:
-            return await self._cross_check(verifier, verdict, step.index, started, checked)
-        return await self._settle("mutual", step.index, verifier.name, verdict, started, checked)
+            return await self._cross_check(verifier, verdict, ticket, kind, started, checked)
+        return await self._settle(kind, step.index, verifier.name, verdict, started, checked, group)
 
     async def _cross_check(
         self,
         verifier: Peer,
         verdict: Verdict,
-        step: int,
+        ticket: Ticket,
+        kind: str,
         started: float,
         outside: MeasurerAppraisal | None,
     ) -> ChainEntry:
@@ -620,16 +688,17 @@ class AttestationChain:
         can take out nobody but itself. A FAIL for evidence that never came may be the
         honest report of a busy agent that answers SECaaS a moment later: its verifier is
         revoked on its second such refuted FAIL (`REFUTED_SILENCES`), not its first."""
-        measured = verdict.measured
+        measured, step, group = verdict.measured, ticket.step, ticket.group
         second, nonce = await self._appraised_by_secaas(measured)
         measurer_failed = outside is not None and not (outside.passed or outside.measurer_down)
         if not second.passed or measurer_failed:
-            return await self._settle("mutual", step, verifier.name, verdict, started, outside)
+            return await self._settle(kind, step, verifier.name, verdict, started, outside, group)
         overturned = (*verdict.appraisal.reasons, "overturned: SECaaS's own appraisal passed it")
         lie = replace(verdict.appraisal, reasons=overturned)
-        self.entries.append(self._entry("mutual", step, verifier.name, verdict, lie, started))
+        self.entries.append(self._entry(kind, step, verifier.name, verdict, lie, started, group))
         recorded = await self._recorded_by_secaas(measured, second, nonce)
-        entry = await self._settle(CROSS_CHECK, 0, SECAAS, recorded, started, outside)
+        own = self.group_of(measured.name)
+        entry = await self._settle(CROSS_CHECK, 0, SECAAS, recorded, started, outside, own)
         if verdict.appraisal.evidence == bytes(32):
             strikes = self.refuted[verifier.name] = self.refuted.get(verifier.name, 0) + 1
             if strikes < REFUTED_SILENCES:
@@ -643,28 +712,30 @@ class AttestationChain:
         await self.revoke(verifier, f"its FAIL of {measured.name} (step {step}) was refuted")
         return entry
 
-    async def _superseded(self, index: int) -> bool:
-        """Whether step `index` is no longer the open one: a revocation (the SSLA manager's,
-        a loop's) or SECaaS's own check closed it while its verifier worked, so that the
-        verifier's record of it reverts ("wrong step index") through no fault of its own."""
-        step = await self.offload(self.secaas_registry.current_step, self._pid)
-        return step is None or step.index != index
+    async def _superseded(self, ticket: Ticket) -> bool:
+        """Whether the ticket's step is no longer its group's open one: a revocation (the
+        SSLA manager's, a loop's) or SECaaS's own check closed it while its verifier
+        worked, so that the verifier's record of it reverts ("wrong step index") through
+        no fault of its own."""
+        step = await self.offload(self.secaas_registry.current_step, self._pid, ticket.group)
+        return step is None or step.index != ticket.step
 
     def _mute(self, peer: Peer) -> bool:
         return self.silent is not None and self.silent(peer.name)
 
-    def _waits_for(self, verifier: Peer, measured: Peer) -> bool:
+    def _waits_for(self, verifier: Peer, measured: Peer, group: int) -> bool:
         """Whether the open step waits for its verifier or measured agent, silent now: it
         is challenged once it answers again, so that a stop (SIGSTOP, a hung loop) is not
         failed, nor revoked, as a broken agent is (and one tampered with while stopped is
         caught then). After HELD_STEPS waits in a row the step goes on all the same: a
         dead agent delays the others' attestation that long at most."""
         mute = [p.name for p in (verifier, measured) if self._mute(p)]
-        if not mute or self.held >= HELD_STEPS:
-            self.held = 0
+        held = self.held.get(group, 0)
+        if not mute or held >= HELD_STEPS:
+            self.held[group] = 0
             return False
-        self.held += 1
-        logger.info("attestation step waits for %s, silent (%d)", ", ".join(mute), self.held)
+        self.held[group] = held + 1
+        logger.info("attestation step waits for %s, silent (%d)", ", ".join(mute), held + 1)
         return True
 
     def _outside(self, agent: str) -> asyncio.Future[MeasurerAppraisal] | None:
@@ -672,11 +743,17 @@ class AttestationChain:
         return None if self.external is None else asyncio.ensure_future(self.external(agent))
 
     async def _check(
-        self, verdict: Verdict, step: int, nonce: bytes, signing_key: bytes, verifier: str
+        self,
+        verdict: Verdict,
+        step: int,
+        nonce: bytes,
+        signing_key: bytes,
+        verifier: str,
+        group: int,
     ) -> None:
         """The relying party's checks before it acts: the verdict is signed by the step's
         verifier over this step and nonce, agrees with the appraisal it came with, and the
-        chain holds the same record. VerdictRejected says which check failed."""
+        group's chain holds the same record. VerdictRejected says which check failed."""
         signed, appraisal = verdict.signed, verdict.appraisal
         if not signed.valid(signing_key):
             raise VerdictRejected("bad signature for the verifier's registered key")
@@ -685,7 +762,7 @@ class AttestationChain:
             raise VerdictRejected(f"verdict signed for another step: {claims[:2]}")
         if (signed.passed, signed.evidence) != (appraisal.passed, appraisal.evidence):
             raise VerdictRejected("the signed verdict and its appraisal differ")
-        record = await self.offload(self._record_of, nonce)
+        record = await self.offload(self._record_of, nonce, group)
         if record is None:
             raise VerdictRejected("no record on chain under the step's nonce")
         seen = (record.step, record.measured, record.verifier, record.passed, record.evidence)
@@ -693,11 +770,11 @@ class AttestationChain:
         if seen != said:
             raise VerdictRejected("the on-chain record differs from the signed verdict")
 
-    def _record_of(self, nonce: bytes) -> AttestationRecord | None:
-        """The latest record if it was made under `nonce` (a step's record is the last one
-        written when its verdict arrives), in one view call."""
+    def _record_of(self, nonce: bytes, group: int) -> AttestationRecord | None:
+        """The group's latest record if it was made under `nonce` (a step's record is the
+        group's last one written when its verdict arrives), in one view call."""
         try:
-            record = self.mlfo_registry.last_record(self._pid)
+            record = self.mlfo_registry.last_record(self._pid, group)
         except LedgerRevert:
             return None
         return record if record.nonce == nonce else None
@@ -718,18 +795,19 @@ class AttestationChain:
                 logger.warning("verifier %s unreachable; asked again in %g s", name, pause)
                 await asyncio.sleep(pause)
             except TimeoutError as exc:
-                if asked_again or await self._superseded(ticket.step):
+                if asked_again or await self._superseded(ticket):
                     raise
                 asked_again = True
                 logger.warning("no verdict from %s (%s); asked once more", name, exc)
 
-    async def _restart(self) -> ChainEntry | None:
-        """No step is open: when that is because the chain lost its root of trust (the MLFO
-        revoked an agent the chain had passed), SECaaS attests the first trusted member
-        itself, the new root; None when there is a root (nothing to measure) or nobody."""
-        if await self.offload(self.mlfo_registry.root_of_trust, self._pid) is not None:
+    async def _restart(self, group: int) -> ChainEntry | None:
+        """No step of `group` is open: when that is because its chain lost its root of
+        trust (the MLFO revoked an agent the chain had passed), SECaaS attests the group's
+        first trusted member itself, the new root; None when there is a root (nothing to
+        measure) or nobody."""
+        if await self.offload(self.mlfo_registry.root_of_trust, self._pid, group) is not None:
             return None
-        first = next((p.name for p in self.peers.values() if self.view.admits(p.name)), None)
+        first = next((name for name in self.groups[group] if self.view.admits(name)), None)
         return None if first is None else await self.initial(first)
 
     async def _reanchor(self, verifier: Peer, reason: str) -> ChainEntry | None:
@@ -737,18 +815,18 @@ class AttestationChain:
         step) and SECaaS attests the next trusted agent itself, the new root of trust."""
         logger.warning("%s: %s; revoking it and re-anchoring the chain", verifier.name, reason)
         await self.revoke(verifier, reason)
-        names = [p.name for p in self.peers.values()]
+        names = list(self.groups[self.group_of(verifier.name)])
         start = names.index(verifier.name)
         for name in names[start + 1 :] + names[:start]:
             if self.view.admits(name):
                 return await self.initial(name)
         return None
 
-    async def run(self, steps: int) -> list[ChainEntry]:
-        """Up to `steps` mutual steps (fewer when the chain cannot go on)."""
+    async def run(self, steps: int, group: int = 0) -> list[ChainEntry]:
+        """Up to `steps` mutual steps of `group` (fewer when its chain cannot go on)."""
         done = []
         for _ in range(steps):
-            entry = await self.step()
+            entry = await self.step(group)
             if entry is None:
                 break
             done.append(entry)
@@ -761,7 +839,8 @@ class AttestationChain:
         verifier: str,
         verdict: Verdict,
         started: float,
-        outside: MeasurerAppraisal | None = None,
+        outside: MeasurerAppraisal | None,
+        group: int,
     ) -> ChainEntry:
         """Act as relying party on the verdict and keep the entry for the report; SECaaS's
         full reference names the parts that differ. A pass stands only if the host
@@ -772,7 +851,7 @@ class AttestationChain:
         if appraisal.passed and outside is not None and not outside.passed:
             reasons = tuple(f"external measurement: {r}" for r in outside.reasons[:5])
             appraisal = replace(appraisal, passed=False, reasons=reasons)
-        entry = self._entry(kind, step, verifier, verdict, appraisal, started)
+        entry = self._entry(kind, step, verifier, verdict, appraisal, started, group)
         if appraisal.passed:
             self.view.trust(measured.name)
         elif unmeasured:
@@ -814,6 +893,7 @@ class AttestationChain:
         verdict: Verdict,
         appraisal: Appraisal,
         started: float,
+        group: int,
     ) -> ChainEntry:
         """The report's entry for `verdict` as the relying party settled it (`appraisal`);
         SECaaS's full reference names the parts of a failed agent's report that differ."""
@@ -834,6 +914,7 @@ class AttestationChain:
             reasons=appraisal.reasons,
             differing=differing,
             time=None if self.now is None else self.now(),
+            group=group,
         )
 
 

@@ -69,11 +69,13 @@ class Draws:
 
 @dataclass(frozen=True)
 class Due:
-    """The next measurement: at `at` run seconds, the periodic step (`draw` None) or an
-    unannounced check of the agent `draw` picks among those trusted then."""
+    """The next measurement: at `at` run seconds, the periodic step of attestation group
+    `group` (`draw` None) or an unannounced check of the agent `draw` picks among those
+    trusted then."""
 
     at: float
     draw: float | None = None
+    group: int = 0
 
     @property
     def unannounced(self) -> bool:
@@ -88,31 +90,44 @@ class Due:
 
 @dataclass
 class Timetable:
-    """The periodic steps (`period` seconds after the previous one ended, as before) and
-    the unannounced checks (Poisson arrivals of `rate` per second, none when None), in
-    the order they fall due; one runs at a time, a check due during a step right after."""
+    """The periodic steps of one attestation group (`period` seconds after the previous
+    one ended, as before) and the unannounced checks (Poisson arrivals of `rate` per
+    second, none when None), in the order they fall due; one runs at a time, a check due
+    during a step right after."""
 
     period: float
     rate: float | None
     draws: Draws
     periodic_at: float
     unannounced: Due = Due(math.inf)
+    group: int = 0
 
     def __post_init__(self) -> None:
         self._arrival(self.periodic_at - self.period)
 
     @classmethod
     def for_run(
-        cls, attestation: Attestation, pipeline: str, seed: int, simulated: bool, now: float = 0.0
+        cls,
+        attestation: Attestation,
+        pipeline: str,
+        seed: int,
+        simulated: bool,
+        now: float = 0.0,
+        group: tuple[int, int] = (0, 1),
     ) -> Timetable:
-        """The timetable of one pipeline's run whose operation starts at `now`, its draws
-        keyed by `run_secret`."""
+        """The timetable of group `group[0]` of `group[1]` in one pipeline's run whose
+        operation starts at `now`, its draws keyed by `run_secret`. The first group's
+        carries the pipeline's unannounced checks; the groups' first steps are spread
+        over the first period (the last group's one period on, as with one group), so
+        that they do not all fall due at once and none waits longer than a period."""
+        index, groups = group
         random = attestation.random
         return cls(
             attestation.period,
-            None if random is None else random.per_second,
+            None if random is None or index > 0 else random.per_second,
             Draws.of(run_secret(seed, simulated), pipeline, seed),
-            now + attestation.period,
+            now + attestation.period * (index + 1) / groups,
+            group=index,
         )
 
     def _arrival(self, after: float) -> None:
@@ -127,7 +142,7 @@ class Timetable:
         """What falls due first (the periodic step on a tie)."""
         if self.unannounced.at < self.periodic_at:
             return self.unannounced
-        return Due(self.periodic_at)
+        return Due(self.periodic_at, group=self.group)
 
     def done(self, due: Due, now: float) -> None:
         """`due` ran and ended at `now`: the next periodic step one period later, or the

@@ -12,8 +12,9 @@ answer that opens as from the agent it asked, so nobody else on the bus can answ
 its name (a forged pass, or an error that would make the MLFO drop an honest verifier).
 
 Wire format (JSON inside the envelopes, subject `secmas.verify.<pipeline>.<agent>`):
-request `{"step": N, "reference": HEX, "signature": HEX}` (the `Ticket`: the reference
-sealed to the agent and SECaaS's ledger signature for the step), answer `{"measured":
+request `{"step": N, "group": G, "reference": HEX, "signature": HEX}` (the `Ticket`: the
+attestation group's open step, the reference sealed to the agent and SECaaS's ledger
+signature for the step), answer `{"measured":
 ADDRESS, "appraisal": {...}, "verdict": {...}, "tx": HASH, "block": N, "new_root":
 ADDRESS}` or `{"error": TEXT}`.
 """
@@ -130,6 +131,7 @@ class RemoteVerifier:
         request = json.dumps(
             {
                 "step": ticket.step,
+                "group": ticket.group,
                 "reference": ticket.sealed_reference.hex(),
                 "signature": ticket.signature.hex(),
             }
@@ -144,10 +146,14 @@ def ticket_from(request: bytes) -> Ticket:
     """The `Ticket` in a verify request; VerifierFailed names what is wrong with it."""
     try:
         data: Any = json.loads(request.decode())
-        step = data["step"]
+        step, group = data["step"], data["group"]
         if not isinstance(step, int) or isinstance(step, bool) or step < 1:
             raise ValueError(f"step {step!r} is not a step number")
-        return Ticket(step, bytes.fromhex(data["reference"]), bytes.fromhex(data["signature"]))
+        if not isinstance(group, int) or isinstance(group, bool) or not 0 <= group < 2**32:
+            raise ValueError(f"group {group!r} is not a group number")
+        return Ticket(
+            step, bytes.fromhex(data["reference"]), bytes.fromhex(data["signature"]), group
+        )
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise VerifierFailed(f"malformed verify request: {exc}") from None
 

@@ -56,9 +56,13 @@ def measurement_report(
 ) -> dict[str, Any]:
     """What report.json says of the measurement windows (its trust section)."""
     random = attestation.random
+    each = windows(entries, agents, end)
+    gaps = [gap for window in each.values() for gap in window.gaps]
     return {
         "period_s": attestation.period,
+        "interval_s": attestation.interval,
+        "longest_gap_s": round(max(gaps), 3) if gaps else None,
         "random_mean_interval_s": None if random is None else round(random.mean_seconds, 3),
         "random": sum(e.kind == RANDOM for e in entries),
-        "agents": {a: w.to_json() for a, w in windows(entries, agents, end).items()},
+        "agents": {a: w.to_json() for a, w in each.items()},
     }

@@ -19,6 +19,14 @@ pragma solidity ^0.8.24;
 /// reference (as calldata) and its verdict together, so that a step waits for one block,
 /// not two. `provideReference` + `recordResult` remain the two-transaction
 /// form, where the verifier reads the reference from storage (`referenceFor`).
+/// The agents may be split into attestation groups, each its own chain: its own plan, cursor,
+/// rotating RoT and open step, so that the groups' steps run side by side and an agent is
+/// re-attested every round of its group, however many agents there are. With more than one
+/// group every round of a group ends with a guest step, in which its RoT measures a member
+/// of another group (the group and the member rotate with the round): every group is
+/// measured from outside once per round, so a corrupted group cannot vouch for itself for
+/// longer than that. A guest's pass trusts it but does not hand it the RoT: each group keeps
+/// its own. One group is the seed's single chain, with no guest steps.
 /// Revert reasons are plain strings "AgentRegistry: <rule>" so every client can show them.
 contract AgentRegistry {
     struct Agent {
@@ -33,6 +41,7 @@ contract AgentRegistry {
 
     struct Record {
         uint32 step;
+        uint32 group;
         address measured;
         address verifier;
         bool passed;
@@ -48,23 +57,40 @@ contract AgentRegistry {
         address measured;
         bool referenceProvided;
         bool open;
+        bool guest;
         bytes32 nonce;
+    }
+
+    /// @dev An agent's place: its attestation group, and the group whose guest step last
+    /// measured it (plus one; 0 for none), so that its revocation ends that step too.
+    struct Seat {
+        uint32 group;
+        uint32 guestOf;
+    }
+
+    /// @dev One attestation group's chain. Its turns cycle through the plan and, with more
+    /// than one group, a guest slot after it: turn = cursor % span, round = cursor / span.
+    struct Chain {
+        address[] plan;
+        uint64 cursor;
+        // Absolute turn of the open step's measured agent.
+        uint64 stepPosition;
+        address rootOfTrust;
+        Step step;
+        // Index of the group's latest record plus one (0: none yet).
+        uint256 lastRecord;
     }
 
     struct Pipeline {
         mapping(address => Agent) agents;
+        mapping(address => Seat) seats;
         address[] members;
-        address[] plan;
-        // Absolute plan position: entry = plan[cursor % plan.length], round = cursor / plan.length.
-        uint64 cursor;
-        // Absolute plan position of the open step's measured agent.
-        uint64 stepPosition;
-        address rootOfTrust;
+        mapping(uint32 => Chain) chains;
+        uint32 groups;
         // 0 stands for epoch 1, so a fresh pipeline needs no initialisation.
         uint64 epoch;
         uint32 stepCount;
         Record[] records;
-        Step step;
         mapping(uint32 => bytes) sealedReferences;
     }
 
@@ -81,15 +107,23 @@ contract AgentRegistry {
     event AgentRegistered(bytes32 indexed pipeline, address indexed account, bytes32 id);
     event AgentRevoked(bytes32 indexed pipeline, address indexed account);
     event KeyEpochStarted(bytes32 indexed pipeline, uint64 epoch);
-    event PlanSet(bytes32 indexed pipeline, uint32 length);
-    event StepOpened(bytes32 indexed pipeline, uint32 step, address verifier, address measured);
+    event PlanSet(bytes32 indexed pipeline, uint32 group, uint32 length);
+    event StepOpened(
+        bytes32 indexed pipeline,
+        uint32 group,
+        uint32 step,
+        address verifier,
+        address measured,
+        bool guest
+    );
     /// @notice A step ended without a result (revocation, re-election).
-    event StepClosed(bytes32 indexed pipeline, uint32 step);
+    event StepClosed(bytes32 indexed pipeline, uint32 group, uint32 step);
     event ReferenceProvided(bytes32 indexed pipeline, uint32 step, address verifier);
     event AttestationRecorded(
         bytes32 indexed pipeline,
         uint32 index,
         uint32 step,
+        uint32 group,
         address indexed measured,
         address indexed verifier,
         bool passed,
@@ -157,7 +191,7 @@ contract AgentRegistry {
 
     /// @notice Revokes an agent for good: it loses trust, the key epoch advances (the
     /// pipeline key must be re-sealed to the remaining agents), and any step it takes
-    /// part in ends (a revoked RoT leaves the pipeline without one).
+    /// part in ends (a revoked RoT leaves its group without one).
     function revoke(bytes32 pipeline, address account) external onlyOwner {
         Pipeline storage p = pipelines[pipeline];
         Agent storage a = _active(p, account);
@@ -166,28 +200,52 @@ contract AgentRegistry {
         emit AgentRevoked(pipeline, account);
         p.epoch = _epoch(p) + 1;
         emit KeyEpochStarted(pipeline, p.epoch);
-        if (p.rootOfTrust == account) {
-            p.rootOfTrust = address(0);
-            _close(pipeline, p);
-        } else if (p.step.open && p.step.measured == account) {
-            _close(pipeline, p);
-            _elect(pipeline, p);
+        Seat storage seat = p.seats[account];
+        Chain storage own = p.chains[seat.group];
+        if (own.rootOfTrust == account) {
+            own.rootOfTrust = address(0);
+            _close(pipeline, seat.group, own);
+        } else if (own.step.open && own.step.measured == account) {
+            _close(pipeline, seat.group, own);
+            _elect(pipeline, p, seat.group);
+        }
+        if (seat.guestOf != 0) {
+            uint32 host = seat.guestOf - 1;
+            Chain storage c = p.chains[host];
+            if (c.step.open && c.step.measured == account) {
+                _close(pipeline, host, c);
+                _elect(pipeline, p, host);
+            }
         }
     }
 
-    /// @notice Sets the attestation plan (the order in which agents are measured) and
-    /// starts from its first entry; with a RoT in place the first step opens at once.
-    function setPlan(bytes32 pipeline, address[] calldata plan_) external onlyOwner {
-        require(plan_.length > 0, "AgentRegistry: empty plan");
+    /// @notice Splits the pipeline into `groups` attestation groups and sets the plans
+    /// (the order in which each group's agents are measured) of groups `first` onwards,
+    /// each from its first entry; a group with a RoT in place opens its first step at once.
+    /// Large pipelines set their plans in several calls (each within a block's gas).
+    function setPlans(bytes32 pipeline, uint32 groups, uint32 first, address[][] calldata plans)
+        external
+        onlyOwner
+    {
+        require(plans.length > 0, "AgentRegistry: no plan");
+        require(first + plans.length <= groups, "AgentRegistry: group out of range");
         Pipeline storage p = pipelines[pipeline];
-        for (uint256 i = 0; i < plan_.length; i++) {
-            _active(p, plan_[i]);
+        p.groups = groups;
+        for (uint256 g = 0; g < plans.length; g++) {
+            uint32 group = first + uint32(g);
+            address[] calldata plan_ = plans[g];
+            require(plan_.length > 0, "AgentRegistry: empty plan");
+            for (uint256 i = 0; i < plan_.length; i++) {
+                _active(p, plan_[i]);
+                p.seats[plan_[i]].group = group;
+            }
+            Chain storage c = p.chains[group];
+            c.plan = plan_;
+            c.cursor = 0;
+            emit PlanSet(pipeline, group, uint32(plan_.length));
+            _close(pipeline, group, c);
+            _elect(pipeline, p, group);
         }
-        p.plan = plan_;
-        p.cursor = 0;
-        emit PlanSet(pipeline, uint32(plan_.length));
-        _close(pipeline, p);
-        _elect(pipeline, p);
     }
 
     /// @notice The SECaaS's own attestation of an agent under the SECaaS's own fresh
@@ -203,40 +261,45 @@ contract AgentRegistry {
         require(!passed || evidence != bytes32(0), "AgentRegistry: a pass needs an evidence digest");
         Pipeline storage p = pipelines[pipeline];
         Agent storage a = _active(p, measured);
+        uint32 group = p.seats[measured].group;
+        Chain storage c = p.chains[group];
         a.trusted = passed;
         if (passed) {
-            p.rootOfTrust = measured;
-        } else if (p.rootOfTrust == measured) {
-            p.rootOfTrust = address(0);
+            c.rootOfTrust = measured;
+        } else if (c.rootOfTrust == measured) {
+            c.rootOfTrust = address(0);
         }
-        _record(pipeline, p, 0, measured, msg.sender, passed, evidence, nonce);
-        if (p.plan.length > 0) {
-            _close(pipeline, p);
-            _elect(pipeline, p);
+        _record(pipeline, p, _entry(0, group, measured, passed, evidence, nonce));
+        if (c.plan.length > 0) {
+            _close(pipeline, group, c);
+            _elect(pipeline, p, group);
         }
     }
 
-    /// @notice Opens a step again, e.g. after a revocation ended the previous one.
-    function openStep(bytes32 pipeline) external {
+    /// @notice Opens a step of `group` again, e.g. after a revocation ended the previous one.
+    function openStep(bytes32 pipeline, uint32 group) external {
         require(
             msg.sender == owner || msg.sender == secaas,
             "AgentRegistry: caller is not the MLFO or the SECaaS"
         );
         Pipeline storage p = pipelines[pipeline];
-        require(p.rootOfTrust != address(0), "AgentRegistry: no root of trust");
-        _close(pipeline, p);
-        require(_elect(pipeline, p), "AgentRegistry: no agent to measure");
+        Chain storage c = p.chains[group];
+        require(c.rootOfTrust != address(0), "AgentRegistry: no root of trust");
+        _close(pipeline, group, c);
+        require(_elect(pipeline, p, group), "AgentRegistry: no agent to measure");
     }
 
     /// @notice The SECaaS hands the elected verifier the reference measurement of the
     /// measured agent, sealed to the verifier's sealing key.
-    function provideReference(bytes32 pipeline, uint32 step, bytes calldata sealedReference)
-        external
-        onlySecaas
-    {
+    function provideReference(
+        bytes32 pipeline,
+        uint32 group,
+        uint32 step,
+        bytes calldata sealedReference
+    ) external onlySecaas {
         require(sealedReference.length > 0, "AgentRegistry: empty reference");
         Pipeline storage p = pipelines[pipeline];
-        Step storage s = p.step;
+        Step storage s = p.chains[group].step;
         require(s.open, "AgentRegistry: no open step");
         require(s.index == step, "AgentRegistry: wrong step index");
         require(!s.referenceProvided, "AgentRegistry: reference already provided");
@@ -247,13 +310,13 @@ contract AgentRegistry {
 
     /// @notice What the elected verifier needs: the step, whom to measure, the nonce to
     /// challenge with and the sealed reference. Only the verifier may ask (msg.sender).
-    function referenceFor(bytes32 pipeline)
+    function referenceFor(bytes32 pipeline, uint32 group)
         external
         view
         returns (uint32 step, address measured, bytes32 nonce, bytes memory sealedReference)
     {
         Pipeline storage p = pipelines[pipeline];
-        Step storage s = p.step;
+        Step storage s = p.chains[group].step;
         require(s.open, "AgentRegistry: no open step");
         require(s.verifier == msg.sender, "AgentRegistry: caller is not the elected verifier");
         require(s.referenceProvided, "AgentRegistry: reference not provided");
@@ -266,15 +329,17 @@ contract AgentRegistry {
     /// agent; either way the next step opens.
     function recordResult(
         bytes32 pipeline,
+        uint32 group,
         uint32 step,
         bytes32 nonce,
         bool passed,
         bytes32 evidence
     ) external {
         Pipeline storage p = pipelines[pipeline];
-        _checkVerifier(p, step);
-        require(p.step.referenceProvided, "AgentRegistry: reference not provided");
-        _result(pipeline, p, step, nonce, passed, evidence);
+        Chain storage c = p.chains[group];
+        _checkVerifier(p, c, step);
+        require(c.step.referenceProvided, "AgentRegistry: reference not provided");
+        _result(pipeline, p, group, step, nonce, passed, evidence);
     }
 
     /// @notice One transaction per step: the elected verifier records the sealed reference
@@ -283,6 +348,7 @@ contract AgentRegistry {
     /// the reference came from; it names the step's nonce, so it fits no other step.
     function recordStep(
         bytes32 pipeline,
+        uint32 group,
         uint32 step,
         bytes32 nonce,
         bool passed,
@@ -292,26 +358,28 @@ contract AgentRegistry {
     ) external {
         require(sealedReference.length > 0, "AgentRegistry: empty reference");
         Pipeline storage p = pipelines[pipeline];
-        _checkVerifier(p, step);
-        bytes32 digest = referenceDigest(pipeline, keccak256(sealedReference));
+        Chain storage c = p.chains[group];
+        _checkVerifier(p, c, step);
+        bytes32 digest = referenceDigest(pipeline, group, keccak256(sealedReference));
         require(
             _signer(digest, secaasSignature) == secaas,
             "AgentRegistry: reference not signed by the SECaaS"
         );
-        p.step.referenceProvided = true;
+        c.step.referenceProvided = true;
         emit ReferenceProvided(pipeline, step, msg.sender);
-        _result(pipeline, p, step, nonce, passed, evidence);
+        _result(pipeline, p, group, step, nonce, passed, evidence);
     }
 
     /// @notice What SECaaS signs (EIP-191 personal message of 32 bytes) to hand the open
-    /// step's verifier a reference whose keccak256 is `referenceHash`: it binds the chain,
-    /// this contract, the pipeline, the step, its nonce, verifier and measured agent.
-    function referenceDigest(bytes32 pipeline, bytes32 referenceHash)
+    /// step of `group` to its verifier with a reference whose keccak256 is `referenceHash`:
+    /// it binds the chain, this contract, the pipeline, the group, the step, its nonce,
+    /// verifier and measured agent.
+    function referenceDigest(bytes32 pipeline, uint32 group, bytes32 referenceHash)
         public
         view
         returns (bytes32)
     {
-        Step storage s = pipelines[pipeline].step;
+        Step storage s = pipelines[pipeline].chains[group].step;
         require(s.open, "AgentRegistry: no open step");
         return keccak256(
             abi.encode(
@@ -319,6 +387,7 @@ contract AgentRegistry {
                 block.chainid,
                 address(this),
                 pipeline,
+                group,
                 s.index,
                 s.nonce,
                 s.verifier,
@@ -328,39 +397,41 @@ contract AgentRegistry {
         );
     }
 
-    function _checkVerifier(Pipeline storage p, uint32 step) private view {
+    function _checkVerifier(Pipeline storage p, Chain storage c, uint32 step) private view {
         Agent storage caller = p.agents[msg.sender];
         require(caller.registered, "AgentRegistry: agent not registered");
         require(!caller.revoked, "AgentRegistry: agent revoked");
         require(caller.trusted, "AgentRegistry: caller not trusted");
-        Step storage s = p.step;
+        Step storage s = c.step;
         require(s.open, "AgentRegistry: no open step");
         require(s.verifier == msg.sender, "AgentRegistry: caller is not the elected verifier");
         require(s.index == step, "AgentRegistry: wrong step index");
     }
 
-    /// @dev The verdict on the open step: a pass hands the RoT to the measured agent;
-    /// either way the next step opens.
+    /// @dev The verdict on the open step of `group`: a pass hands the group's RoT to the
+    /// measured agent (a guest's pass trusts it only); either way the next step opens.
     function _result(
         bytes32 pipeline,
         Pipeline storage p,
+        uint32 group,
         uint32 step,
         bytes32 nonce,
         bool passed,
         bytes32 evidence
     ) private {
-        Step storage s = p.step;
+        Chain storage c = p.chains[group];
+        Step storage s = c.step;
         require(nonce == s.nonce, "AgentRegistry: nonce is not the step's");
         require(!passed || evidence != bytes32(0), "AgentRegistry: a pass needs an evidence digest");
         address measured = s.measured;
         p.agents[measured].trusted = passed;
-        if (passed) {
-            p.rootOfTrust = measured;
+        if (passed && !s.guest) {
+            c.rootOfTrust = measured;
         }
         s.open = false;
-        p.cursor = p.stepPosition + 1;
-        _record(pipeline, p, step, measured, msg.sender, passed, evidence, nonce);
-        _elect(pipeline, p);
+        c.cursor = c.stepPosition + 1;
+        _record(pipeline, p, _entry(step, group, measured, passed, evidence, nonce));
+        _elect(pipeline, p, group);
     }
 
     function agentOf(bytes32 pipeline, address account) external view returns (Agent memory) {
@@ -392,22 +463,36 @@ contract AgentRegistry {
         }
     }
 
-    function plan(bytes32 pipeline) external view returns (address[] memory) {
-        return pipelines[pipeline].plan;
+    function plan(bytes32 pipeline, uint32 group) external view returns (address[] memory) {
+        return pipelines[pipeline].chains[group].plan;
     }
 
-    /// @notice Position of the next plan entry to measure and the number of full rounds.
-    function cursor(bytes32 pipeline) external view returns (uint32 position, uint32 rounds) {
+    function groupCount(bytes32 pipeline) external view returns (uint32) {
+        return pipelines[pipeline].groups;
+    }
+
+    function groupOf(bytes32 pipeline, address account) external view returns (uint32) {
+        return pipelines[pipeline].seats[account].group;
+    }
+
+    /// @notice The group's next turn (a plan position, or the plan's length for its guest
+    /// slot) and the number of full rounds.
+    function cursor(bytes32 pipeline, uint32 group)
+        external
+        view
+        returns (uint32 position, uint32 rounds)
+    {
         Pipeline storage p = pipelines[pipeline];
-        uint256 n = p.plan.length;
+        uint256 n = _span(p, p.chains[group]);
         if (n == 0) {
             return (0, 0);
         }
-        return (uint32(p.cursor % n), uint32(p.cursor / n));
+        uint64 turns = p.chains[group].cursor;
+        return (uint32(turns % n), uint32(turns / n));
     }
 
-    function rootOfTrust(bytes32 pipeline) external view returns (address) {
-        return pipelines[pipeline].rootOfTrust;
+    function rootOfTrust(bytes32 pipeline, uint32 group) external view returns (address) {
+        return pipelines[pipeline].chains[group].rootOfTrust;
     }
 
     function keyEpoch(bytes32 pipeline) external view returns (uint64) {
@@ -434,11 +519,16 @@ contract AgentRegistry {
         return records[i];
     }
 
-    /// @notice The latest record (what a relying party checks a verdict against).
-    function lastRecord(bytes32 pipeline) external view returns (uint256 index, Record memory) {
-        Record[] storage records = pipelines[pipeline].records;
-        require(records.length > 0, "AgentRegistry: no record yet");
-        return (records.length - 1, records[records.length - 1]);
+    /// @notice The latest record of `group` (what a relying party checks a verdict against).
+    function lastRecord(bytes32 pipeline, uint32 group)
+        external
+        view
+        returns (uint256 index, Record memory)
+    {
+        Pipeline storage p = pipelines[pipeline];
+        uint256 last = p.chains[group].lastRecord;
+        require(last > 0, "AgentRegistry: no record yet");
+        return (last - 1, p.records[last - 1]);
     }
 
     /// @notice Up to `count` records from index `start`, so clients read a chain in one call.
@@ -461,21 +551,9 @@ contract AgentRegistry {
         }
     }
 
-    /// @notice The current step without its sealed reference (see referenceFor).
-    function currentStep(bytes32 pipeline)
-        external
-        view
-        returns (
-            uint32 index,
-            address verifier,
-            address measured,
-            bool referenceProvided,
-            bool open,
-            bytes32 nonce
-        )
-    {
-        Step storage s = pipelines[pipeline].step;
-        return (s.index, s.verifier, s.measured, s.referenceProvided, s.open, s.nonce);
+    /// @notice The current step of `group` without its sealed reference (see referenceFor).
+    function currentStep(bytes32 pipeline, uint32 group) external view returns (Step memory) {
+        return pipelines[pipeline].chains[group].step;
     }
 
     function _active(Pipeline storage p, address account) private view returns (Agent storage a) {
@@ -512,77 +590,130 @@ contract AgentRegistry {
         require(ok, "AgentRegistry: funding transfer failed");
     }
 
-    function _record(
-        bytes32 pipeline,
-        Pipeline storage p,
+    /// @dev A record of the caller's verdict, made now; `_record` fills in the new root.
+    function _entry(
         uint32 step,
+        uint32 group,
         address measured,
-        address verifier,
         bool passed,
         bytes32 evidence,
         bytes32 nonce
-    ) private {
+    ) private view returns (Record memory) {
+        return Record({
+            step: step,
+            group: group,
+            measured: measured,
+            verifier: msg.sender,
+            passed: passed,
+            timestamp: uint64(block.timestamp),
+            newRoot: address(0),
+            evidence: evidence,
+            nonce: nonce
+        });
+    }
+
+    function _record(bytes32 pipeline, Pipeline storage p, Record memory r) private {
+        Chain storage c = p.chains[r.group];
+        r.newRoot = c.rootOfTrust;
         uint32 index = uint32(p.records.length);
-        p.records.push(
-            Record({
-                step: step,
-                measured: measured,
-                verifier: verifier,
-                passed: passed,
-                timestamp: uint64(block.timestamp),
-                newRoot: p.rootOfTrust,
-                evidence: evidence,
-                nonce: nonce
-            })
-        );
+        p.records.push(r);
+        c.lastRecord = uint256(index) + 1;
         emit AttestationRecorded(
-            pipeline, index, step, measured, verifier, passed, p.rootOfTrust, evidence, nonce
+            pipeline,
+            index,
+            r.step,
+            r.group,
+            r.measured,
+            r.verifier,
+            r.passed,
+            r.newRoot,
+            r.evidence,
+            r.nonce
         );
     }
 
-    function _close(bytes32 pipeline, Pipeline storage p) private {
-        if (p.step.open) {
-            p.step.open = false;
-            emit StepClosed(pipeline, p.step.index);
+    function _close(bytes32 pipeline, uint32 group, Chain storage c) private {
+        if (c.step.open) {
+            c.step.open = false;
+            emit StepClosed(pipeline, group, c.step.index);
         }
     }
 
-    /// @dev Elects the RoT as verifier of the next active plan entry other than itself,
-    /// scanning at most one round from the cursor. Returns whether a step opened.
-    function _elect(bytes32 pipeline, Pipeline storage p) private returns (bool) {
-        address verifier = p.rootOfTrust;
+    /// @dev Turns in a round of the group: its plan, and a guest slot when there are
+    /// other groups.
+    function _span(Pipeline storage p, Chain storage c) private view returns (uint256) {
+        uint256 n = c.plan.length;
+        return p.groups > 1 && n > 0 ? n + 1 : n;
+    }
+
+    /// @dev The guest of `group`'s round `round`: a member of another group, the group
+    /// offset by 1 + round (mod the others), so that in each round every group is some
+    /// group's guest; the member rotates with the round too. Zero when that group has no plan.
+    function _guest(Pipeline storage p, uint32 group, uint64 round) private view returns (address) {
+        uint64 others = p.groups - 1;
+        uint32 host = uint32((uint64(group) + 1 + (round % others)) % p.groups);
+        address[] storage guests = p.chains[host].plan;
+        if (guests.length == 0) {
+            return address(0);
+        }
+        return guests[round % guests.length];
+    }
+
+    /// @dev Elects the group's RoT as verifier of its next turn's agent (a plan entry, or
+    /// the round's guest) that is active and not itself, scanning at most one round from
+    /// the cursor. Returns whether a step opened.
+    function _elect(bytes32 pipeline, Pipeline storage p, uint32 group) private returns (bool) {
+        Chain storage c = p.chains[group];
+        address verifier = c.rootOfTrust;
         if (verifier == address(0) || !p.agents[verifier].trusted) {
             return false;
         }
-        uint256 n = p.plan.length;
-        for (uint256 k = 0; k < n; k++) {
-            uint64 position = p.cursor + uint64(k);
-            address candidate = p.plan[position % n];
-            if (candidate != verifier && !p.agents[candidate].revoked) {
-                Step storage s = p.step;
-                uint32 index = ++p.stepCount;
-                s.index = index;
-                s.verifier = verifier;
-                s.measured = candidate;
-                s.referenceProvided = false;
-                s.open = true;
-                // Fresh per step: nobody knows it before the block that opens the step.
-                s.nonce = keccak256(
-                    abi.encode(
-                        blockhash(block.number - 1),
-                        block.prevrandao,
-                        address(this),
-                        pipeline,
-                        index,
-                        verifier,
-                        candidate
-                    )
-                );
-                p.stepPosition = position;
-                emit StepOpened(pipeline, index, verifier, candidate);
+        uint256 n = c.plan.length;
+        uint256 span = _span(p, c);
+        for (uint256 k = 0; k < span; k++) {
+            uint64 position = c.cursor + uint64(k);
+            bool guest = position % span == n;
+            address candidate =
+                guest ? _guest(p, group, position / uint64(span)) : c.plan[position % span];
+            if (
+                candidate != address(0) && candidate != verifier
+                    && !p.agents[candidate].revoked
+            ) {
+                c.stepPosition = position;
+                _open(pipeline, p, group, candidate, guest);
                 return true;
             }
         }
         return false;
+    }
+
+    /// @dev Opens the group's step in which its RoT measures `measured`.
+    function _open(bytes32 pipeline, Pipeline storage p, uint32 group, address measured, bool guest)
+        private
+    {
+        Step storage s = p.chains[group].step;
+        uint32 index = ++p.stepCount;
+        s.index = index;
+        s.verifier = p.chains[group].rootOfTrust;
+        s.measured = measured;
+        s.referenceProvided = false;
+        s.open = true;
+        s.guest = guest;
+        if (guest) {
+            p.seats[measured].guestOf = group + 1;
+        }
+        // Fresh per step: nobody knows it before the block that opens the step.
+        s.nonce = keccak256(
+            abi.encode(
+                blockhash(block.number - 1),
+                block.prevrandao,
+                address(this),
+                pipeline,
+                index,
+                s.verifier,
+                measured
+            )
+        );
+        emit StepOpened(pipeline, group, index, s.verifier, measured, guest);
     }
 }
