@@ -91,7 +91,9 @@ class Due:
 @dataclass
 class Timetable:
     """The periodic steps of one attestation group (`period` seconds after the previous
-    one ended, as before) and the unannounced checks (Poisson arrivals of `rate` per
+    one ended, as before; with `on_grid`, every `period` seconds from the first, at once
+    when a step overran, so that the time steps take does not stretch the interval the
+    groups were sized for) and the unannounced checks (Poisson arrivals of `rate` per
     second, none when None), in the order they fall due; one runs at a time, a check due
     during a step right after."""
 
@@ -101,6 +103,7 @@ class Timetable:
     periodic_at: float
     unannounced: Due = Due(math.inf)
     group: int = 0
+    on_grid: bool = False
 
     def __post_init__(self) -> None:
         self._arrival(self.periodic_at - self.period)
@@ -128,6 +131,7 @@ class Timetable:
             Draws.of(run_secret(seed, simulated), pipeline, seed),
             now + attestation.period * (index + 1) / groups,
             group=index,
+            on_grid=attestation.interval is not None,
         )
 
     def _arrival(self, after: float) -> None:
@@ -145,9 +149,12 @@ class Timetable:
         return Due(self.periodic_at, group=self.group)
 
     def done(self, due: Due, now: float) -> None:
-        """`due` ran and ended at `now`: the next periodic step one period later, or the
-        next arrival of the Poisson process (its arrivals do not wait for the checks)."""
+        """`due` ran and ended at `now`: the next periodic step one period later (on the
+        grid: one period after `due` was due, or now if that has passed), or the next
+        arrival of the Poisson process (its arrivals do not wait for the checks)."""
         if due.unannounced:
             self._arrival(due.at)
+        elif self.on_grid:
+            self.periodic_at = max(due.at + self.period, now)
         else:
             self.periodic_at = now + self.period
