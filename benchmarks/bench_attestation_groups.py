@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,30 +37,17 @@ import yaml
 
 from machine import describe
 from secmas.experiment.generators import DURATION, ring_scenario
+from wholerun import sign_release, timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 SIZES = (50, 200, 1000)
 INTERVAL_S = 30.0
-TIMEOUT_S = 3600
 MODES = {
     "insecure": None,
     "single chain": {},
     "groups": {"interval": INTERVAL_S},
 }
-
-
-def secmas(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m secmas ARGS` on this tree's sources, `home` as `$SECMAS_HOME`."""
-    env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "SECMAS_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "secmas", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
 
 
 def scenario_file(n: int, attestation: dict[str, Any] | None, path: Path) -> Path:
@@ -103,19 +89,9 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def one_run(home: Path, scenario: Path, out: Path, secure: bool, processes: bool) -> dict[str, Any]:
-    args = ["run", str(scenario), "--out", str(out), "--force"]
-    args += [] if secure else ["--insecure"]
-    args += ["--processes"] if processes else []
-    began = time.perf_counter()
-    done = secmas(home, *args)
-    row: dict[str, Any] = {"wall_s": round(time.perf_counter() - began, 3), "exit": done.returncode}
-    report_file = out / "report.json"
-    if done.returncode != 0 or not report_file.exists():
-        row["error"] = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        return row
-    report = json.loads(report_file.read_text())
-    row["passed"] = report["acceptance"]["passed"]
-    if secure:
+    flags = ([] if secure else ["--insecure"]) + (["--processes"] if processes else [])
+    row, report = timed_run(ROOT / "src", home, scenario, out, *flags)
+    if secure and report is not None:
         row |= summary(report)
     return row
 
@@ -176,9 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="secmas-groups-") as folder:
         work = Path(folder)
         home = work / "home"
-        signed = secmas(home, "wrap", "--release", str(ROOT / "src" / "secmas"))
-        if signed.returncode != 0:
-            raise SystemExit(f"secmas wrap --release failed: {signed.stderr[-500:]}")
+        sign_release(ROOT / "src", home)
         rows = [size_rows(n, work, home, args.processes) for n in args.sizes]
     result = {
         "benchmark": name,

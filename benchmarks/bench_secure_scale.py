@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from typing import Any
 
 from baseline import baseline_src
 from machine import describe
+from wholerun import secmas, sign_release, timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -45,20 +45,6 @@ GRAPHS = {52: "caida/2024-08/1916", 160: "caida/2024-08/8151", 404: "caida/2024-
           594: "caida/2024-08/7018"}  # fmt: skip
 QUICK = (52, 160)
 BASELINE_UP_TO = 160
-TIMEOUT_S = 1800
-
-
-def secmas(src: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m secmas ARGS` on the sources in `src`, with `home` as `$SECMAS_HOME`."""
-    env = os.environ | {"PYTHONPATH": str(src), "SECMAS_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "secmas", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
 
 
 def longest_gap(measurement: dict[str, Any] | None) -> float | None:
@@ -71,18 +57,8 @@ def longest_gap(measurement: dict[str, Any] | None) -> float | None:
 
 def one_run(src: Path, home: Path, scenario: Path, out: Path, secure: bool) -> dict[str, Any]:
     """One whole `secmas run`: its wall time, exit code and what report.json says."""
-    args = ["run", str(scenario), "--out", str(out), "--force"]
-    began = time.perf_counter()
-    done = secmas(src, home, *args, *([] if secure else ["--insecure"]))
-    wall = time.perf_counter() - began
-    row: dict[str, Any] = {"wall_s": wall, "exit": done.returncode}
-    report_file = out / "report.json"
-    if done.returncode != 0 or not report_file.exists():
-        row["error"] = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        return row
-    report = json.loads(report_file.read_text())
-    row["passed"] = report["acceptance"]["passed"]
-    trust = report.get("trust")
+    row, report = timed_run(src, home, scenario, out, *([] if secure else ["--insecure"]))
+    trust = report and report.get("trust")
     if trust:
         row["timings_s"] = trust["timings_s"]
         row["bring_up_s"] = sum(trust["timings_s"].values())
@@ -96,9 +72,7 @@ def one_run(src: Path, home: Path, scenario: Path, out: Path, secure: bool) -> d
 def side(src: Path, pops: tuple[int, ...], work: Path, label: str) -> list[dict[str, Any]]:
     """Every graph on one source tree: secure and insecure."""
     home = work / f"home-{label}"
-    signed = secmas(src, home, "wrap", "--release", str(src / "secmas"))
-    if signed.returncode != 0:
-        raise SystemExit(f"{label}: secmas wrap --release failed: {signed.stderr[-500:]}")
+    sign_release(src, home)
     rows = []
     for n in pops:
         scenario = work / f"caida-{n}.yaml"

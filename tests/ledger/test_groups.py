@@ -10,6 +10,7 @@ from tests.ledger.conftest import Pipeline, build_pipeline, evidence
 
 from secmas.ledger.connection import Contracts, Ledger
 from secmas.ledger.errors import LedgerRevert
+from secmas.ledger.registry import StepInfo
 
 
 @pytest.fixture
@@ -55,14 +56,20 @@ def test_each_group_runs_its_own_chain_and_ends_each_round_with_a_guest(grouped:
     assert all(p.mlfo.is_trusted(p.pid, m.address) for m in p.members)
 
 
-def test_a_guest_revoked_during_its_step_ends_that_step(grouped: Pipeline) -> None:
-    p = grouped
+def _to_group_0s_guest_step(p: Pipeline) -> StepInfo:
+    """Both groups anchored by SECaaS, group 0 through its members: its guest step."""
     p.bootstrap(0)
     p.bootstrap(3)
     p.attest(group=0)
     p.attest(group=0)
-    guest_step = p.mlfo.current_step(p.pid, 0)
-    assert guest_step is not None and guest_step.guest
+    step = p.mlfo.current_step(p.pid, 0)
+    assert step is not None and step.guest
+    return step
+
+
+def test_a_guest_revoked_during_its_step_ends_that_step(grouped: Pipeline) -> None:
+    p = grouped
+    guest_step = _to_group_0s_guest_step(p)
     p.mlfo.revoke(p.pid, p.members[3].address)
     assert p.mlfo.root_of_trust(p.pid, 1) is None  # it held group 1's root of trust
     assert _measured(p, 0) == ("agent-2", "agent-0", False)
@@ -73,10 +80,7 @@ def test_a_guest_revoked_during_its_step_ends_that_step(grouped: Pipeline) -> No
 
 def test_a_failed_guest_loses_trust_and_the_group_keeps_its_root(grouped: Pipeline) -> None:
     p = grouped
-    p.bootstrap(0)
-    p.bootstrap(3)
-    p.attest(group=0)
-    p.attest(group=0)
+    _to_group_0s_guest_step(p)
     p.attest(passed=False, group=0)
     assert not p.mlfo.is_trusted(p.pid, p.members[3].address)
     assert p.mlfo.root_of_trust(p.pid, 0) == p.members[2].address

@@ -91,9 +91,7 @@ def test_with_an_interval_the_groups_step_on_a_grid_spread_over_the_first_period
     """The groups were sized for the interval at one step a period: a step that took
     2.5 s does not push the next one back, and one that overran runs the next at once."""
     sized = Attestation(period=10, interval=30, random=None)
-    first, last = (
-        Timetable.for_run(sized, "pipe", 0, True, now=5.0, group=(g, 4)) for g in (0, 3)
-    )
+    first, last = (Timetable.for_run(sized, "pipe", 0, True, now=5.0, group=(g, 4)) for g in (0, 3))
     assert (first.next(), last.next()) == (Due(7.5), Due(15.0, group=3))
     first.done(Due(7.5), 10.0)
     assert first.next() == Due(17.5)

@@ -17,7 +17,7 @@ from secmas.ledger.connection import Contracts, Ledger
 from secmas.pipeline.workflow import Workflow
 from secmas.scenario.model import Security
 from secmas.transport.address import redact_userinfo
-from secmas.trust.chain import ChainEntry
+from secmas.trust.chain import GUEST, ChainEntry
 from secmas.trust.deadlines import round_trip_summary
 from secmas.trust.distribution import PluginTrust
 from secmas.trust.epochs import EpochPush
@@ -25,7 +25,6 @@ from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.manifest import ReferenceManifest
 from secmas.trust.rotation import Rotation
 from secmas.trust.view import TrustView
-from secmas.trust.chain import GUEST
 from secmas.trust.windows import measurement_report
 
 
