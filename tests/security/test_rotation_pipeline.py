@@ -82,3 +82,33 @@ def test_removing_an_agent_under_load_rotates_without_dropping_a_frame() -> None
         await bus.close()
 
     asyncio.run(asyncio.wait_for(main(), 300))
+
+
+def test_a_key_push_skips_an_agent_a_verdict_untrusted_before_the_mlfo_settled_it() -> None:
+    """A verifier's FAIL untrusts its agent on chain a moment before the MLFO acts on it;
+    a rekey in that moment (another agent's revocation: groups make them overlap) used
+    to put that agent among the recipients, and the contract refused the whole push
+    (`SecretStore: agent not trusted`). The push goes to who is trusted on chain then."""
+
+    async def main() -> None:
+        bus = MemoryBus()
+        pipeline = await bring_up("untrusted-push", AGENTS, bus, ScaledClock(), Security())
+        mlfo = pipeline.mlfo
+        try:
+            assert mlfo.contracts is not None and mlfo.ledger is not None
+            secaas = mlfo.contracts.registry.as_(mlfo.ledger.secaas)
+            failed = pipeline.members[REVOKED].account.address
+            secaas.record_initial(
+                pipeline_id("untrusted-push"), failed, b"\x01" * 32, False, bytes(32)
+            )
+            assert mlfo.view.admits(REVOKED)  # not settled by the MLFO yet
+            await mlfo.remove_agent("pop4", "revoked meanwhile")  # a rekey now
+            push = mlfo.pushes[-1]
+            assert push.epoch == 2
+            assert failed not in push.recipients
+            assert len(push.recipients) == len(AGENTS) - 2
+        finally:
+            await pipeline.close()
+            await bus.close()
+
+    asyncio.run(asyncio.wait_for(main(), 120))

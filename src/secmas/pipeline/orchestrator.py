@@ -43,6 +43,7 @@ from secmas.ledger.chain import address_of
 from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.funding import Budget, budget, run_steps
+from secmas.ledger.ids import pipeline_id
 from secmas.network.clock import Clock
 from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.errors import PipelineError
@@ -563,19 +564,27 @@ class Orchestrator:
     ) -> None:
         """Steps 13–14: a new epoch's secret to every trusted member, each told to fetch
         it, then to switch to it, within `patience` s; with `newcomers`, the current epoch
-        to those only."""
+        to those only. Trusted means admitted by the MLFO and trusted on chain when the
+        push is made: a verifier's FAIL untrusts an agent on chain a moment before the MLFO
+        settles it, and the contract refuses a push to it (which failed a whole rekey)."""
         assert self.contracts is not None and self.chain is not None and self.keyring is not None
         registry, store = self.contracts.registry, self.contracts.secret_store
-        peers = [p for p in self.chain.peers.values() if self.view.admits(p.name)]
+        admitted = [p for p in self.chain.peers.values() if self.view.admits(p.name)]
         if newcomers:
-            peers = [p for p in peers if p.name in newcomers]
-        recipients = [Recipient(p.address, p.sealing_key) for p in peers]
+            admitted = [p for p in admitted if p.name in newcomers]
         secret = self.pushes[-1].secret if newcomers else None
-        push = await self.clock.run_blocking(
-            lambda: push_epoch(
+        peers: list[Peer] = []
+
+        def push_to_trusted() -> EpochPush:
+            members = registry.member_infos(pipeline_id(self.name))
+            trusted = {info.account for info in members if info.is_trusted}
+            peers.extend(p for p in admitted if p.address in trusted)
+            recipients = [Recipient(p.address, p.sealing_key) for p in peers]
+            return push_epoch(
                 self.name, registry, store, recipients, keep_secret=True, secret=secret
             )
-        )
+
+        push = await self.clock.run_blocking(push_to_trusted)
         self.pushes.append(push)
         assert push.secret is not None
         self.keyring.install(push.epoch, push.secret)
