@@ -102,6 +102,7 @@ def write_run(
 ATTESTATION_FIELDS = (
     "check",
     "step",
+    "group",
     "time",
     "kind",
     "measured",
