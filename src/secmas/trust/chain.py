@@ -544,17 +544,15 @@ class AttestationChain:
         await self._audit_if_failed(entry)
         return entry
 
-    async def audit(self, group: int, besides: str = "") -> list[ChainEntry]:
+    async def audit(self, group: int, besides: str = "") -> None:
         """SECaaS attests every admitted member of `group` (but `besides`) itself: one of
         them was failed from outside the group, so the group's own chain vouched for a
         corrupted agent, and none of its passes since is worth anything. Whoever fails
-        is revoked; the group falls at once, not one step at a time."""
+        is revoked; the group falls at once, not one step at a time (the entries)."""
         logger.warning("auditing attestation group %d", group)
-        entries = []
         for name in self.groups[group]:
             if name != besides and self.view.admits(name):
-                entries.append(await self._by_secaas(name, AUDIT))
-        return entries
+                await self._by_secaas(name, AUDIT)
 
     async def _audit_if_failed(self, entry: ChainEntry | None) -> None:
         """Audit the group of an agent that a check from outside its group failed and
