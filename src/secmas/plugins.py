@@ -127,8 +127,9 @@ def rescan() -> None:
 @functools.cache
 def _scan() -> dict[str, dict[str, Plugin]]:
     found: dict[str, dict[str, Plugin]] = {group: {} for group in GROUPS}
+    installed = metadata.entry_points()  # one pass over the distributions for every group
     for group in GROUPS:
-        for entry in metadata.entry_points(group=group):
+        for entry in installed.select(group=group):
             dist = entry.dist
             name, version = (dist.metadata["Name"], dist.version) if dist else ("?", "?")
             current = Plugin(group, entry.name, entry.value, name, version)

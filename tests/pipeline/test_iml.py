@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from secmas.pipeline import iml
 from secmas.pipeline.agentuser import agent_user
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses, process_cpu_seconds
+from secmas.trust import compiled
+from secmas.trust.compiled import SHARED_STORE_ENV
+from secmas.trust.sourcestore import SourceStore
 
 
 def test_launch_is_the_secmas_agent_command_line() -> None:
@@ -60,8 +64,17 @@ def test_a_separated_agent_gets_copies_of_its_files_in_a_folder_of_its_own(
         }  # fmt: skip
         assert (seat.stat().st_uid, seat.stat().st_mode & 0o777) == (user.uid, 0o700)
         assert not credential.exists()  # handed over: the driver keeps no copy
+        # What it measures it reads from root's store, copied where it may read, not write.
+        (copy,) = Path(driver.measured or "").glob("measured-*.db")
+        for path, mode in ((copy, 0o644), (copy.parent, 0o755)):
+            assert (path.stat().st_uid, path.stat().st_mode & 0o777) == (0, mode)
+        assert driver._share_measured() == {SHARED_STORE_ENV: str(copy)}  # made once
+        packaged = Path(iml.__file__)
+        version = compiled._version_key(compiled.FileVersion.of(packaged.stat()))
+        assert SourceStore(copy, shared=True).get(str(packaged), version) is not None
     finally:
         driver.stop_all()
+    assert not copy.parent.exists()
 
 
 def test_an_agent_processs_cpu_seconds_grow_while_it_works(tmp_path: Path) -> None:

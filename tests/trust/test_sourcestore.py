@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from secmas.trust import compiled
-from secmas.trust.compiled import source_file
+from secmas.trust.compiled import SHARED_STORE_ENV, source_file
 from secmas.trust.sourcestore import SourceStore
 
 FORGED = "00" * 32
@@ -169,3 +171,130 @@ def test_a_store_another_process_is_writing_is_passed_by_not_waited_for(
     compiled._FILES.clear()
     assert source_file(second) == measured  # compiled again, and kept now
     assert compiled._store().get(str(second), compiled._version_key(measured.version))
+
+
+def _shared_copy(home: Path, tmp_path: Path, path: Path) -> Path:
+    """The owner's store, with `path` measured, copied for another user (`share_store`)
+    into a folder of its own; the owner's store emptied after, so that only the copy holds
+    the record."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    copy = compiled.share_store(folder, [path])
+    for stale in (home / "cache").iterdir():
+        stale.unlink()
+    compiled._FILES.clear()
+    compiled._STORES.clear()
+    return copy
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root starts a process as the agent user")
+def test_an_agent_user_process_reads_the_copy_root_shared_instead_of_compiling(
+    home: Path, tmp_path: Path
+) -> None:
+    from secmas.pipeline.agentuser import agent_user
+
+    user = agent_user()
+    open_folder = Path(tempfile.mkdtemp(prefix="secmas-shared-test-"))
+    try:
+        open_folder.chmod(0o755)
+        path = open_folder / "m.py"
+        path.write_bytes(SOURCE)
+        path.chmod(0o644)
+        genuine = source_file(path)
+        copy = compiled.share_store(open_folder, [path])
+        agent_home = open_folder / "agent-home"
+        agent_home.mkdir()
+        os.chown(agent_home, user.uid, user.gid)
+        other = subprocess.run(
+            user.command([sys.executable, "-c", FROM_STORE, str(path)]),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "SECMAS_HOME": str(agent_home), SHARED_STORE_ENV: str(copy)},
+            check=False,
+        )
+        assert other.returncode == 0, other.stderr
+        assert other.stdout.strip() == genuine.functions["f"]
+        assert (copy.stat().st_uid, copy.stat().st_mode & 0o777) == (0, 0o644)
+    finally:
+        shutil.rmtree(open_folder)
+
+
+@pytest.mark.parametrize(
+    ("file_mode", "folder_mode", "believed"),
+    [(0o644, 0o755, True), (0o646, 0o755, False), (0o644, 0o757, False)],
+    ids=["read-only", "others-may-write-the-copy", "others-may-write-its-folder"],
+)
+def test_a_shared_copy_others_may_write_is_not_believed(
+    home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    file_mode: int,
+    folder_mode: int,
+    believed: bool,
+) -> None:
+    path, genuine, copy = _forged_copy(home, tmp_path)
+    copy.chmod(file_mode)
+    copy.parent.chmod(folder_mode)
+    monkeypatch.setenv(SHARED_STORE_ENV, str(copy))
+    assert (source_file(path).functions["f"] == FORGED) is believed
+    assert (source_file(path).functions["f"] == genuine.functions["f"]) is not believed
+
+
+def test_a_shared_copy_of_a_user_other_than_root_is_not_believed(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, genuine, copy = _forged_copy(home, tmp_path)
+    os.chown(copy, 65534, -1)
+    monkeypatch.setenv(SHARED_STORE_ENV, str(copy))
+    assert source_file(path).functions["f"] == genuine.functions["f"]
+
+
+def test_a_shared_copy_is_read_and_never_written(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, new = tmp_path / "m.py", tmp_path / "new.py"
+    path.write_bytes(SOURCE)
+    new.write_bytes(SOURCE.replace(b"x + 1", b"x + 3"))
+    genuine = source_file(path)
+    copy = _shared_copy(home, tmp_path, path)
+    before = copy.read_bytes()
+    monkeypatch.setenv(SHARED_STORE_ENV, str(copy))
+    measure = compiled._measure
+    monkeypatch.setattr(compiled, "_measure", _refuse)
+    assert source_file(path).functions == genuine.functions  # from the copy
+    monkeypatch.setattr(compiled, "_measure", measure)
+    source_file(new)  # compiled, and kept in the user's own store only
+    assert copy.read_bytes() == before
+    assert compiled._store().get(
+        str(new), compiled._version_key(compiled.FileVersion.of(new.stat()))
+    )
+
+
+def _forged_copy(home: Path, tmp_path: Path) -> tuple[Path, compiled.SourceFile, Path]:
+    """A file, its genuine measurement, and a shared copy whose record of it is forged."""
+    path = tmp_path / "m.py"
+    path.write_bytes(SOURCE)
+    genuine = source_file(path)
+    copy = _shared_copy(home, tmp_path, path)
+    _forge_copy(copy, path)
+    return path, genuine, copy
+
+
+def _forge_copy(copy: Path, path: Path) -> None:
+    """`_forge` on a shared copy, as its writer would (it stays one file, no WAL)."""
+    database = sqlite3.connect(copy)
+    try:
+        (record,) = database.execute("SELECT record FROM files WHERE path = ?", (str(path),))
+        fields = json.loads(record[0])
+        fields["functions"]["f"] = FORGED
+        with database:
+            database.execute(
+                "UPDATE files SET record = ? WHERE path = ?",
+                (json.dumps(fields).encode(), str(path)),
+            )
+    finally:
+        database.close()
+
+
+def _refuse(*args: object) -> None:
+    raise AssertionError("compiled again")

@@ -20,9 +20,11 @@ holding its copies of the files it reads, as an agent on another host gets them
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -32,15 +34,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import secmas
 from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.pipeline.agentuser import AgentUser, agent_user
 from secmas.processend import ENDED, end_process
 from secmas.procstat import read_stat
 from secmas.transport.tls import write_secret
 from secmas.trust.allowlist import agent_environment
+from secmas.trust.compiled import SHARED_STORE_ENV, share_store
 from secmas.trust.enrolment import CREDENTIAL_ENV
 from secmas.trust.measurer import MeasurerAppraisal
+from secmas.trust.pycode import module_files
 from secmas.trust.sitelist import PLATFORM_ENV
+
+logger = logging.getLogger(__name__)
 
 BUS_AUTH_ENV = "SECMAS_BUS_AUTH"
 """The environment variable that carries the bus credentials of a URL (never argv)."""
@@ -176,6 +183,18 @@ class ChecksItsAgents(Protocol):
     def outside(self) -> OutsideCheck: ...
 
 
+def _agent_sources() -> set[Path]:
+    """The files an agent measures: its package's, and those of the modules it may have
+    loaded, whose functions its objects may hold (the driver has loaded at least those)."""
+    package = Path(secmas.__file__).parent
+    files = set(module_files(package, "secmas").values())
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and file.endswith(".py"):
+            files.add(Path(file))
+    return files
+
+
 @dataclass
 class LocalProcesses:
     """One `secmas agent` OS process per agent on this machine, logs in `workdir`, each
@@ -188,6 +207,9 @@ class LocalProcesses:
     user: AgentUser = field(default_factory=agent_user)
     seats: dict[str, Path] = field(default_factory=dict)
     """Each separated agent's folder (removed by `stop_all`)."""
+    measured: Path | None = None
+    """The folder of the read-only copy of this user's measured-file store that separated
+    agents read (`_share_measured`; removed by `stop_all`)."""
 
     def start(self, launch: AgentLaunch) -> None:
         seat: Path | None = None
@@ -198,7 +220,7 @@ class LocalProcesses:
             self.user.give(seat)
             if original.enrolment is not None:
                 original.enrolment.unlink(missing_ok=True)  # the agent's now, in its seat
-            home = self.user.env(seat)
+            home = self.user.env(seat) | self._share_measured()
         with self._log(launch.pop).open("wb") as handle:
             self.procs[launch.pop] = subprocess.Popen(
                 self.user.command(launch.argv()),
@@ -208,6 +230,21 @@ class LocalProcesses:
                 env={**agent_environment(os.environ), **launch.env(), **home},
                 cwd=seat,
             )
+
+    def _share_measured(self) -> dict[str, str]:
+        """The environment that hands a separated agent the copy of this user's store of
+        measured files (`secmas.trust.compiled.share_store`), made at the first start
+        with the agent's package measured: its home is its own, so without the copy every
+        agent compiled the whole package again (seconds of CPU each). None is handed when
+        the copy cannot be made: the agents compile, as before."""
+        if self.measured is None:
+            self.measured = Path(tempfile.mkdtemp(prefix="secmas-measured-"))
+            try:
+                share_store(self.measured, _agent_sources())
+            except (OSError, sqlite3.Error) as exc:
+                logger.warning("agents compile what they measure: no shared store (%s)", exc)
+        copies = list(self.measured.glob("measured-*.db"))
+        return {SHARED_STORE_ENV: str(copies[0])} if copies else {}
 
     def dead(self) -> list[str]:
         return [p for p, proc in self.procs.items() if proc.poll() is not None]
@@ -241,6 +278,8 @@ class LocalProcesses:
                 proc.wait()
         for seat in self.seats.values():
             shutil.rmtree(seat, ignore_errors=True)
+        if self.measured is not None:
+            shutil.rmtree(self.measured, ignore_errors=True)
 
     def cpu_seconds(self) -> dict[str, float]:
         """Each running agent's CPU seconds so far (`ReportsWork`)."""

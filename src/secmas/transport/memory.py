@@ -3,7 +3,10 @@
 Each subscription owns a queue and a task that feeds its handler one message at a time, so
 publishing never waits for handlers, order per subscription is publish order, and a slow
 or failing handler delays nobody else. Subject matching is cached per published subject,
-so the hot path of `publish` is a dict lookup and one append per matching subscription.
+so the hot path of `publish` is a dict lookup and one append per matching subscription;
+wildcard subscriptions are filed under their literal head, so that a subject the cache
+does not hold (every reply inbox) is matched against the few patterns that could match it,
+not against every agent's.
 """
 
 from __future__ import annotations
@@ -36,6 +39,17 @@ _CACHE_LIMIT = 4096
 def _check_data(data: object) -> None:
     if type(data) is not bytes:
         raise TypeError(f"message data must be bytes, got {type(data).__name__}")
+
+
+def _literal_prefix(pattern: str) -> tuple[str, ...] | None:
+    """The tokens of a wildcard subscription before its first wildcard (None for a literal
+    subject): only published subjects that start with them can match, so a lookup checks
+    the patterns under each of the subject's prefixes, not every wildcard subscription."""
+    tokens = pattern.split(".")
+    for i, token in enumerate(tokens):
+        if token in ("*", ">"):
+            return tuple(tokens[:i])
+    return None
 
 
 class MemorySubscription:
@@ -144,7 +158,7 @@ class MemoryBus:
         self.stats = BusStats()
         self._subs: dict[MemorySubscription, None] = {}
         self._exact: dict[str, list[MemorySubscription]] = {}
-        self._wild: list[MemorySubscription] = []
+        self._wild: dict[tuple[str, ...], list[MemorySubscription]] = {}
         self._cache: dict[str, tuple[MemorySubscription, ...]] = {}
         self._inboxes: dict[str, asyncio.Future[bytes]] = {}
         self._inbox_ids = itertools.count(1)
@@ -170,8 +184,9 @@ class MemoryBus:
             raise TypeError(f"handler for {subject!r} is not callable")
         sub = MemorySubscription(self, subject, handler, next(self._sub_ids))
         self._subs[sub] = None
-        if "*" in subject.split(".") or subject.endswith(">"):
-            self._wild.append(sub)
+        prefix = _literal_prefix(subject)
+        if prefix is not None:
+            self._wild.setdefault(prefix, []).append(sub)
         else:
             self._exact.setdefault(subject, []).append(sub)
         self._cache.clear()
@@ -235,7 +250,11 @@ class MemoryBus:
         if subs is None:
             check_subject(subject, wildcards=False)
             found = [*self._exact.get(subject, ())]
-            found.extend(s for s in self._wild if subject_matches(s.subject, subject))
+            tokens = tuple(subject.split("."))
+            for end in range(len(tokens)):  # a wildcard pattern's literal head is a prefix
+                for s in self._wild.get(tokens[:end], ()):
+                    if subject_matches(s.subject, subject):
+                        found.append(s)
             subs = tuple(sorted(found, key=lambda s: s._seq))
             if cache:
                 if len(self._cache) >= _CACHE_LIMIT:
@@ -268,8 +287,12 @@ class MemoryBus:
         if sub not in self._subs:
             return
         del self._subs[sub]
-        if sub in self._wild:
-            self._wild.remove(sub)
+        prefix = _literal_prefix(sub.subject)
+        if prefix is not None:
+            wild = self._wild[prefix]
+            wild.remove(sub)
+            if not wild:
+                del self._wild[prefix]
         else:
             exact = self._exact[sub.subject]
             exact.remove(sub)

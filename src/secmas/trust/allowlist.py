@@ -57,7 +57,7 @@ PROJECT_VARIABLES = frozenset({
     "SECMAS_BUS_AUTH", "SECMAS_LEDGER_TOKEN", "SECMAS_ENROLMENT", "SECMAS_HOME", "SECMAS_CACHE",
     "XDG_CACHE_HOME", "SECMAS_TORCH_THREADS", "SECMAS_CTI_KEYS", "SECMAS_TAXII_USER",
     "SECMAS_TAXII_PASSWORD", "SECMAS_DATAPLANE_RUNS", "SECMAS_PLATFORM", "SECMAS_RELEASES",
-    "SECMAS_TRUST_WORKING_TREE",
+    "SECMAS_TRUST_WORKING_TREE", "SECMAS_MEASURED_FILES",
 })  # fmt: skip
 """The project's own: credentials the launchers hand over, where keys and caches live
 (models are read with `weights_only`, so a cache holds no code), and the development switch

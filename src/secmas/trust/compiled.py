@@ -18,6 +18,7 @@ process of the machine compiles a file version once, not once each.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -158,6 +159,8 @@ _FILES: dict[str, SourceFile] = {}
 _LOCK = threading.Lock()
 RACY_NS = 2_000_000_000
 """A file changed this recently is measured again next time (timestamp granularity)."""
+SHARED_STORE_ENV = "SECMAS_MEASURED_FILES"
+"""The path of a read-only copy of another user's store (`share_store`) to read from."""
 
 
 def source_file(path: Path) -> SourceFile:
@@ -202,6 +205,9 @@ def _measure(version: FileVersion, source: bytes, filename: str) -> SourceFile:
 
 def _stored(key: str, version: FileVersion) -> SourceFile | None:
     record = _store().get(key, _version_key(version))
+    shared = _shared_store()
+    if record is None and shared is not None:
+        record = shared.get(key, _version_key(version))
     if record is None:
         return None
     try:
@@ -242,6 +248,31 @@ def _store() -> SourceStore:
     path = secmas_home() / "cache" / f"measured-{sys.implementation.cache_tag}-{_algorithm()}.db"
     with _LOCK:
         return _STORES.setdefault(path, SourceStore(path))
+
+
+def _shared_store() -> SourceStore | None:
+    """The read-only copy of another user's store this process was handed
+    (`SHARED_STORE_ENV`), if any."""
+    path = os.environ.get(SHARED_STORE_ENV)
+    if not path:
+        return None
+    with _LOCK:
+        return _STORES.setdefault(Path(path), SourceStore(Path(path), shared=True))
+
+
+def share_store(folder: Path, files: Iterable[Path]) -> Path:
+    """A read-only copy of this user's store in `folder` (made readable by all) for
+    processes that run as another user (the agents a root driver starts), with `files`
+    measured first so that the copy holds them: they compile none of them again. Its
+    path goes in their `SHARED_STORE_ENV`. OSError or sqlite3.Error when it cannot be
+    made."""
+    for path in files:
+        with contextlib.suppress(OSError):  # gone or unreadable: whoever needs it compiles
+            source_file(path)
+    folder.chmod(0o755)
+    copy = folder / f"measured-{sys.implementation.cache_tag}-{_algorithm()}.db"
+    _store().copy_to(copy)
+    return copy
 
 
 @functools.cache

@@ -114,11 +114,12 @@ def _read(path: Path) -> bytes:
         raise KeyFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
-def check_private(path: Path, *, secret: bool = False) -> None:
+def check_private(path: Path, *, secret: bool = False, root_too: bool = False) -> None:
     """Refuse a file or folder of the user's trust (a key, a store of measured files) that
     is a link, another user's, writable by others or, for a `secret` file, readable by
-    them: whoever can write it can speak for its owner. A missing path passes (it is made
-    on first use). Raises OSError naming the path and what is wrong."""
+    them: whoever can write it can speak for its owner. With `root_too`, root's is the
+    user's too (root can already write whatever the user runs). A missing path passes (it
+    is made on first use). Raises OSError naming the path and what is wrong."""
     try:
         status = path.lstat()
     except FileNotFoundError:
@@ -127,7 +128,7 @@ def check_private(path: Path, *, secret: bool = False) -> None:
         raise OSError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if stat.S_ISLNK(status.st_mode):
         raise PermissionError(f"{path} is a symbolic link")
-    if status.st_uid != os.geteuid():
+    if status.st_uid != os.geteuid() and not (root_too and status.st_uid == 0):
         raise PermissionError(f"{path} belongs to uid {status.st_uid}, not to you")
     forbidden = stat.S_IWGRP | stat.S_IWOTH
     if secret and not stat.S_ISDIR(status.st_mode):

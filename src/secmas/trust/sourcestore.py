@@ -14,6 +14,13 @@ describes, so it is refused when it or its folder belongs to another user or any
 may write it. It is a cache: a measurement waits at most `BUSY_WAIT_S` for another
 process's write, and any other error opening, reading or writing it turns it off for the
 process; either way the file is compiled as before.
+
+Agents that a root driver starts as the agent user (`secmas.pipeline.agentuser`) have a
+home of their own, empty: each compiled every file again, seconds of CPU per agent that
+dominated a bring-up of many agent processes. The driver hands them a read-only copy of
+its store instead (`copy_to`, opened `shared`): root's, which the agent user may read but
+not write, describing files that only root may write; a file the copy does not hold, or
+holds for another version, is compiled as before.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 from secmas.trust.keys import check_private
 
@@ -40,8 +48,10 @@ class SourceStore:
     while one writes). A connection is opened per process (one made before a fork is not
     used after it) and shared by its threads under a lock."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, shared: bool = False):
         self.path = path
+        self.shared = shared
+        """A copy another user (root) made for this one: read, never written."""
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._pid = 0
@@ -56,7 +66,10 @@ class SourceStore:
         return bytes(row[1])
 
     def put(self, key: str, version: str, record: bytes) -> None:
-        """Keep `record` as this file's, replacing an older version's."""
+        """Keep `record` as this file's, replacing an older version's (not in a shared
+        copy)."""
+        if self.shared:
+            return
         self._execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (key, version, record))
 
     def _execute(self, sql: str, parameters: tuple[object, ...]) -> tuple[object, ...] | None:
@@ -78,9 +91,25 @@ class SourceStore:
                 self._off = True
                 return None
 
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of the store at `path` (a new file, readable by all, in a
+        folder only its maker may write), for processes of another user to open `shared`;
+        OSError or sqlite3.Error when it cannot be made."""
+        with self._lock:
+            source = self._connect()
+            target = sqlite3.connect(path)
+            try:
+                source.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")  # one file: read without -shm
+            finally:
+                target.close()
+        path.chmod(0o644)
+
     def _connect(self) -> sqlite3.Connection:
         if self._connection is not None and self._pid == os.getpid():
             return self._connection
+        if self.shared:
+            return self._connect_shared()
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         check_private(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -90,5 +119,14 @@ class SourceStore:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute(_SCHEMA)
+        self._connection, self._pid = connection, os.getpid()
+        return connection
+
+    def _connect_shared(self) -> sqlite3.Connection:
+        """Read-only and immutable (no lock, no journal): its maker never writes it again."""
+        check_private(self.path.parent, root_too=True)
+        check_private(self.path, root_too=True)
+        uri = f"file:{quote(str(self.path))}?mode=ro&immutable=1"
+        connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._connection, self._pid = connection, os.getpid()
         return connection
