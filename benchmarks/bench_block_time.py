@@ -323,7 +323,7 @@ def step_forms(ledger: Ledger, sealed_bytes: int, agents: int = 6) -> dict[str, 
                 recorded = verifier.record_result(pid, step.index, step.nonce, True, os.urandom(32))
                 gas.append(provided.gas_used + recorded.gas_used)
             else:
-                signature = secaas.sign_reference(pid, sealed)
+                signature = secaas.sign_reference(pid, step, sealed)
                 receipt = verifier.record_step(
                     pid, step.index, step.nonce, True, os.urandom(32), sealed, signature
                 )

@@ -16,7 +16,7 @@ from secmas.ledger import AgentRegistration, Ledger, agent_id, connect, pipeline
 from secmas.ledger.accounts import Account
 from secmas.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from secmas.ledger.gas import function_name
-from secmas.ledger.registry import RegistryClient
+from secmas.ledger.registry import RegistryClient, StepInfo
 from secmas.ledger.reputation import PeerTally
 
 MLFO_KEY = (0xA11CE).to_bytes(32, "big")
@@ -57,7 +57,7 @@ def every_function(ledger: Ledger) -> list[tuple[str, int]]:
         verifier.record_result(pid, step.index, nonce, verdict, _fixed(f"step{index}"))
     step = secaas.current_step(pid)
     assert step is not None
-    sealed, signature = _even_signature(secaas, pid)
+    sealed, signature = _even_signature(secaas, pid, step)
     verifier = registry.as_(next(a for a in agents if a.address == step.verifier))
     verifier.record_step(pid, step.index, step.nonce, True, _fixed("step"), sealed, signature)
     store.push_secrets(pid, 1, {a: b"sealed secret" * 6 for a in agents})
@@ -78,12 +78,12 @@ def calldata_gas(data: bytes) -> int:
     return 4 * zeros + 16 * (len(data) - zeros)
 
 
-def _even_signature(secaas: RegistryClient, pid: bytes) -> tuple[bytes, bytes]:
+def _even_signature(secaas: RegistryClient, pid: bytes, step: StepInfo) -> tuple[bytes, bytes]:
     """A reference whose SECaaS signature has recovery id 27: the registry checks the id
     with a short-circuit, so the other one costs 20 gas more (by design, on any chain)."""
     for extra in range(64):
         sealed = b"sealed reference" * 4 + bytes([extra])
-        signature = secaas.sign_reference(pid, sealed)
+        signature = secaas.sign_reference(pid, step, sealed)
         if signature[64] in (0, 27):
             return sealed, signature
     raise AssertionError("64 signatures in a row with recovery id 28")

@@ -50,14 +50,14 @@ def test_a_reference_the_verifier_signed_itself_is_refused(opened: Pipeline) -> 
     p = opened
     step = _open(p)
     verifier = p.member(step.verifier)
-    signature = verifier.registry.sign_reference(p.pid, b"own reference")
+    signature = verifier.registry.sign_reference(p.pid, step, b"own reference")
     _refused(p, step, b"own reference", signature)
 
 
 def test_a_reference_swapped_after_signing_is_refused(opened: Pipeline) -> None:
     p = opened
     step = _open(p)
-    signature = p.secaas.sign_reference(p.pid, b"genuine reference")
+    signature = p.secaas.sign_reference(p.pid, step, b"genuine reference")
     _refused(p, step, b"a reference the verifier likes better", signature)
 
 
@@ -65,7 +65,7 @@ def test_a_signature_of_an_earlier_step_is_refused(opened: Pipeline) -> None:
     p = opened
     first = _open(p)
     sealed = b"sealed reference"
-    signature = p.secaas.sign_reference(p.pid, sealed)
+    signature = p.secaas.sign_reference(p.pid, first, sealed)
     p.member(first.verifier).registry.record_step(
         p.pid, first.index, first.nonce, True, evidence("first"), sealed, signature
     )
@@ -78,7 +78,7 @@ def test_a_malleated_signature_is_refused(opened: Pipeline) -> None:
     p = opened
     step = _open(p)
     sealed = b"sealed reference"
-    genuine = p.secaas.sign_reference(p.pid, sealed)
+    genuine = p.secaas.sign_reference(p.pid, step, sealed)
     s = int.from_bytes(genuine[32:64], "big")
     flipped = genuine[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - genuine[64]])
     _refused(p, step, sealed, flipped)
@@ -87,7 +87,7 @@ def test_a_malleated_signature_is_refused(opened: Pipeline) -> None:
 def test_a_signature_by_the_mlfo_is_refused(opened: Pipeline) -> None:
     p = opened
     step = _open(p)
-    signature = p.mlfo.sign_reference(p.pid, b"sealed reference")
+    signature = p.mlfo.sign_reference(p.pid, step, b"sealed reference")
     _refused(p, step, b"sealed reference", signature)
 
 

@@ -28,6 +28,8 @@ which this node replaces, kept one journal across transactions and so undercharg
 
 from __future__ import annotations
 
+import bisect
+import operator
 import os
 import threading
 import time
@@ -77,6 +79,7 @@ CHAIN_ID = 131277322940537
 """eth-tester's chain id, kept so that nothing outside notices the change of EVM."""
 PRIORITY_FEE_WEI = 10**9
 """The tip this node suggests, as Hardhat does."""
+_block_of = operator.attrgetter("block")
 CALLS_KEPT = 1024
 """View-call answers kept, the most recent first (`EvmNode.call`)."""
 COINBASE = "0x0000000000000000000000000000000000000000"
@@ -414,9 +417,12 @@ class EvmNode:
         return mined
 
     def every_log(self, from_block: int, to_block: int) -> list[RawLog]:
-        """Every log of blocks `from_block`…`to_block`, in chain order."""
+        """Every log of blocks `from_block`…`to_block`, in chain order (found by bisection:
+        logs are kept in block order, and relying parties read one block's at a time)."""
         with self._lock:
-            return [log for log in self._logs if from_block <= log.block <= to_block]
+            start = bisect.bisect_left(self._logs, from_block, key=_block_of)
+            end = bisect.bisect_right(self._logs, to_block, key=_block_of)
+            return self._logs[start:end]
 
     def logs(
         self, address: str, topics: Sequence[bytes | None], from_block: int, to_block: int | None

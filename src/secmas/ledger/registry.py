@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import encode
 from eth_typing import ChecksumAddress
 from eth_utils import keccak
 
@@ -120,6 +121,27 @@ class StepInfo:
     nonce: bytes
     group: int = 0
     guest: bool = False
+
+
+REFERENCE_TAG = keccak(b"secmas/AgentRegistry/reference/v1")
+"""`AgentRegistry.REFERENCE_TAG`: the domain of the digest SECaaS signs for a step."""
+_REFERENCE_FIELDS = [
+    "bytes32", "uint256", "address", "bytes32", "uint32", "uint32", "bytes32", "address",
+    "address", "bytes32",
+]  # fmt: skip
+
+
+def reference_digest(
+    chain_id: int, registry: str, pipeline: bytes, step: StepInfo, reference_hash: bytes
+) -> bytes:
+    """`AgentRegistry.referenceDigest` for `step` of the registry at `registry`:
+    keccak256(abi.encode(tag, chain id, registry, pipeline, group, step, nonce, verifier,
+    measured, keccak256(sealed reference))), the 32 bytes SECaaS signs (EIP-191)."""
+    values = (
+        REFERENCE_TAG, chain_id, registry, pipeline, step.group, step.index, step.nonce,
+        step.verifier, step.measured, reference_hash,
+    )  # fmt: skip
+    return keccak(encode(_REFERENCE_FIELDS, values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,13 +263,25 @@ class RegistryClient(BoundContract):
             gas=_GAS_REFERENCE_BASE + _GAS_PER_STORED_WORD * (_words(sealed_reference) + 1),
         )
 
-    def sign_reference(self, pipeline: bytes, sealed_reference: bytes, group: int = 0) -> bytes:
-        """SECaaS's signature handing the open step's verifier `sealed_reference` off chain,
-        for `record_step`: over the contract's `referenceDigest` (which binds the chain, the
-        contract, the group, the step, its nonce, verifier and measured agent). One view
-        call and a signature, no transaction."""
+    def sign_reference(self, pipeline: bytes, step: StepInfo, sealed_reference: bytes) -> bytes:
+        """SECaaS's signature handing `step`'s verifier `sealed_reference` off chain, for
+        `record_step`: over the digest the contract's `referenceDigest` computes for that
+        step (`reference_digest`: it binds the chain, the contract, the group, the step,
+        its nonce, verifier and measured agent). Computed here from the step as read, not
+        asked of the contract: a signature and no call, and it binds exactly the step the
+        reference was sealed for (a step closed since is refused on chain)."""
+        digest = reference_digest(
+            self._chain.chain_id, self.address, pipeline, step, keccak(sealed_reference)
+        )
+        return self._chain.sign_message(self.sender, digest)
+
+    def reference_digest_on_chain(
+        self, pipeline: bytes, sealed_reference: bytes, group: int = 0
+    ) -> bytes:
+        """What the contract's `referenceDigest` says for the open step of `group` (one
+        view call): `reference_digest` must agree."""
         (digest,) = self._call("referenceDigest", pipeline, group, keccak(sealed_reference))
-        return self._chain.sign_message(self.sender, bytes(digest))
+        return bytes(digest)
 
     # Agent (verifier) calls and transactions
 
@@ -396,6 +430,20 @@ class RegistryClient(BoundContract):
         logs = self._chain.logs(self.address, topics, from_block, None)
         hashes = {e.args["index"]: e.tx_hash for e in self._decode_logs(logs)}
         return [_record(row, start + i, hashes.get(start + i)) for i, row in enumerate(rows)]
+
+    def recorded_in(self, pipeline: bytes, tx_hash: str, block: int) -> AttestationRecord | None:
+        """The attestation record the transaction `tx_hash` wrote in `block`, from its
+        `AttestationRecorded` log (one block's logs, no call: what a relying party checks
+        a verdict's record against); None when it wrote none there."""
+        topics = [self._abi.topic("AttestationRecorded"), pipeline]
+        for event in self._decode_logs(self._chain.logs(self.address, topics, block, block)):
+            if event.tx_hash == tx_hash:
+                a = event.args
+                values = (a["step"], a["group"], a["measured"], a["verifier"], a["passed"])
+                time = self._chain.block_time(block)
+                later = (time, a["newRoot"], a["evidence"], a["nonce"])
+                return _record((*values, *later), a["index"], tx_hash)
+        return None
 
     def current_step(self, pipeline: bytes, group: int = 0) -> StepInfo | None:
         """The group's open step, None when no step is open."""

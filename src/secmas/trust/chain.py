@@ -54,7 +54,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from secmas.ledger.chain import Receipt
-from secmas.ledger.errors import LedgerRevert
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import AttestationRecord, RegistryClient
 from secmas.transport.bus import BusClosed, NoResponders, Subscription
@@ -635,9 +634,7 @@ class AttestationChain:
             verifier.sealing_key,
             reference_context(self.pipeline, step.index),
         )
-        signature = await self.offload(
-            self.secaas_registry.sign_reference, self._pid, sealed, group
-        )
+        signature = await self.offload(self.secaas_registry.sign_reference, self._pid, step, sealed)
         role = self.roles.get(verifier.name)
         if role is None:
             raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
@@ -760,7 +757,7 @@ class AttestationChain:
             raise VerdictRejected(f"verdict signed for another step: {claims[:2]}")
         if (signed.passed, signed.evidence) != (appraisal.passed, appraisal.evidence):
             raise VerdictRejected("the signed verdict and its appraisal differ")
-        record = await self.offload(self._record_of, nonce, group)
+        record = await self.offload(self._record_of, verdict, nonce, group)
         if record is None:
             raise VerdictRejected("no record on chain under the step's nonce")
         seen = (record.step, record.measured, record.verifier, record.passed, record.evidence)
@@ -768,14 +765,13 @@ class AttestationChain:
         if seen != said:
             raise VerdictRejected("the on-chain record differs from the signed verdict")
 
-    def _record_of(self, nonce: bytes, group: int) -> AttestationRecord | None:
-        """The group's latest record if it was made under `nonce` (a step's record is the
-        group's last one written when its verdict arrives), in one view call."""
-        try:
-            record = self.mlfo_registry.last_record(self._pid, group)
-        except LedgerRevert:
+    def _record_of(self, verdict: Verdict, nonce: bytes, group: int) -> AttestationRecord | None:
+        """The record the verdict's transaction wrote, if it wrote one for `group` under
+        `nonce`: read from that transaction's log in its block (no contract call)."""
+        record = self.mlfo_registry.recorded_in(self._pid, verdict.tx, verdict.block)
+        if record is None or (record.nonce, record.group) != (nonce, group):
             return None
-        return record if record.nonce == nonce else None
+        return record
 
     async def _ask(self, role: Verifies, name: str, ticket: Ticket) -> Verdict:
         """The elected verifier's verdict on the step `ticket` hands it; asked again while
