@@ -108,8 +108,7 @@ def test_a_trusted_member_not_elected_cannot_record(opened: Pipeline) -> None:
 def test_before_any_record_there_is_no_last_one() -> None:
     ledger = connect(None)
     p = build_pipeline(ledger, ledger.deploy(), 2)
-    with pytest.raises(LedgerRevert, match="AgentRegistry: no record yet"):
-        p.mlfo.last_record(p.pid)
+    assert p.mlfo.last_record(p.pid) is None
 
 
 def test_an_initial_pass_needs_evidence_and_a_nonce(opened: Pipeline) -> None:
@@ -135,5 +134,5 @@ def test_the_record_keeps_the_steps_nonce(opened: Pipeline) -> None:
         evidence("genuine"),
     )
     assert record.tx_hash == receipt.tx_hash
-    last = p.mlfo.last_record(p.pid)  # what the relying party reads, in one call
+    last = p.mlfo.recorded_in(p.pid, receipt.tx_hash, receipt.block)  # the relying party's read
     assert (last.index, last.nonce, last.passed) == (record.index, step.nonce, True)

@@ -9,12 +9,11 @@ agent gets
 
     (MARGIN × its share of the steps × STEP_GAS + HEADROOM_GAS) × fee cap
 
-STEP_GAS is the gas report's `per_step` measured on a real node (Hardhat, one `recordStep`:
-202 k gas, `benchmarks/bench_block_time.py`, before each record named its attestation
-group and each group kept its last record: 213 k in-process since; the in-process node
-charges what Hardhat does,
-`tests/ledger/test_evmnode_gas.py`, and `tests/security/test_ledger_funds.py` checks a run's
-report against it); MARGIN 2 covers
+STEP_GAS is the gas report's `per_step` measured (one `recordStep`: 92 k in the demo, 94 k
+at 1,000 agents, up to 118 k when a group's step is first written; the in-process node
+charges what Hardhat does, `tests/ledger/test_evmnode_gas.py`, and
+`tests/security/test_ledger_funds.py` checks a run's report against it; 202–215 k while
+the registry kept each record in storage as well as in its log); MARGIN 2 covers
 agents revoked mid-run (the others verify their share) and the reputation report;
 HEADROOM_GAS the balance a node asks of the sender before a transaction (gas limit × fee
 cap) or, on some nodes, before a view call (the block gas limit, 30 M, × the gas price).
@@ -37,8 +36,8 @@ from secmas.ledger.accounts import Account
 from secmas.ledger.chain import AccountLike, Chain, address_of
 from secmas.ledger.errors import LedgerError
 
-STEP_GAS = 215_000
-"""Measured gas of one attestation step on Hardhat (report.json `trust.gas.per_step.gas`)."""
+STEP_GAS = 120_000
+"""Measured gas of one attestation step (report.json `trust.gas.per_step.gas`), rounded up."""
 SETUP_GAS = 5_000_000
 """Measured gas of the MLFO's setup for ddos-6pop less the registration: AgentRegistry
 2.93 M, SecretStore 0.79 M, Reputation 0.63 M, the plan 0.19 M, a key push 0.60 M."""

@@ -409,41 +409,40 @@ class RegistryClient(BoundContract):
         """The number of attestation records."""
         return int(self._call("recordCount", pipeline)[0])
 
-    def record_at(self, pipeline: bytes, index: int) -> AttestationRecord:
-        """Record `index` (without its tx hash)."""
-        (values,) = self._call("recordAt", pipeline, index)
-        return _record(values, index, None)
-
-    def last_record(self, pipeline: bytes, group: int = 0) -> AttestationRecord:
-        """The group's latest record (without its tx hash), in one call; LedgerRevert
-        when there is none yet."""
-        index, values = self._call("lastRecord", pipeline, group)
-        return _record(values, int(index), None)
+    def last_record(self, pipeline: bytes, group: int = 0) -> AttestationRecord | None:
+        """The group's latest record, None when it has none yet."""
+        mine = [r for r in self.records(pipeline) if r.group == group]
+        return mine[-1] if mine else None
 
     def records(
         self, pipeline: bytes, start: int = 0, *, from_block: int = 0
     ) -> list[AttestationRecord]:
-        """Records from index `start` on, with the hash of the transaction that wrote each,
-        looked up in the logs from `from_block` on (one view call, one log query)."""
-        (rows,) = self._call("recordRange", pipeline, start, 2**32)
-        topics = [self._abi.topic("AttestationRecorded"), pipeline]
-        logs = self._chain.logs(self.address, topics, from_block, None)
-        hashes = {e.args["index"]: e.tx_hash for e in self._decode_logs(logs)}
-        return [_record(row, start + i, hashes.get(start + i)) for i, row in enumerate(rows)]
+        """Records from index `start` on, each with the hash of the transaction that wrote
+        it, from the `AttestationRecorded` logs of blocks `from_block` on (one log query;
+        a record is its log: the contract keeps none in storage)."""
+        return [r for r in self._recorded(pipeline, from_block, None) if r.index >= start]
 
     def recorded_in(self, pipeline: bytes, tx_hash: str, block: int) -> AttestationRecord | None:
         """The attestation record the transaction `tx_hash` wrote in `block`, from its
         `AttestationRecorded` log (one block's logs, no call: what a relying party checks
         a verdict's record against); None when it wrote none there."""
+        found = [r for r in self._recorded(pipeline, block, block) if r.tx_hash == tx_hash]
+        return found[0] if found else None
+
+    def _recorded(
+        self, pipeline: bytes, from_block: int, to_block: int | None
+    ) -> list[AttestationRecord]:
+        """The records logged in a block range, in chain order; a record's time is its
+        block's."""
         topics = [self._abi.topic("AttestationRecorded"), pipeline]
-        for event in self._decode_logs(self._chain.logs(self.address, topics, block, block)):
-            if event.tx_hash == tx_hash:
-                a = event.args
-                values = (a["step"], a["group"], a["measured"], a["verifier"], a["passed"])
-                time = self._chain.block_time(block)
-                later = (time, a["newRoot"], a["evidence"], a["nonce"])
-                return _record((*values, *later), a["index"], tx_hash)
-        return None
+        logs = self._chain.logs(self.address, topics, from_block, to_block)
+        records = []
+        for event in self._decode_logs(logs):
+            a = event.args
+            values = (a["step"], a["group"], a["measured"], a["verifier"], a["passed"])
+            later = (self._chain.block_time(event.block), a["newRoot"], a["evidence"], a["nonce"])
+            records.append(_record((*values, *later), a["index"], event.tx_hash))
+        return records
 
     def current_step(self, pipeline: bytes, group: int = 0) -> StepInfo | None:
         """The group's open step, None when no step is open."""

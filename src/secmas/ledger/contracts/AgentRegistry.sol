@@ -8,6 +8,10 @@ pragma solidity ^0.8.24;
 /// becomes the new RoT, so trust travels along the plan (cyclically, round after round).
 /// A failed agent is distrusted and never becomes RoT.
 /// Steps are numbered from 1; records of the SECaaS's initial attestations carry step 0.
+/// A record lives in its `AttestationRecorded` log, which every field of it is in, not in
+/// storage: nothing on chain reads a past record, a relying party reads the log of the
+/// verdict's own transaction, and a record in storage cost seven more slots a step (more
+/// than half of its gas). The contract counts records (`recordCount`, each record's index).
 /// Each step's sealed reference is kept under its step number and written once, so its
 /// gas depends on its own length only (overwriting a longer one would pay to clear it).
 /// Every step commits a fresh nonce when it opens; the verifier must challenge with it and
@@ -77,8 +81,6 @@ contract AgentRegistry {
         uint64 stepPosition;
         address rootOfTrust;
         Step step;
-        // Index of the group's latest record plus one (0: none yet).
-        uint256 lastRecord;
     }
 
     struct Pipeline {
@@ -90,7 +92,7 @@ contract AgentRegistry {
         // 0 stands for epoch 1, so a fresh pipeline needs no initialisation.
         uint64 epoch;
         uint32 stepCount;
-        Record[] records;
+        uint32 recordCount;
         mapping(uint32 => bytes) sealedReferences;
     }
 
@@ -510,45 +512,7 @@ contract AgentRegistry {
     }
 
     function recordCount(bytes32 pipeline) external view returns (uint256) {
-        return pipelines[pipeline].records.length;
-    }
-
-    function recordAt(bytes32 pipeline, uint256 i) external view returns (Record memory) {
-        Record[] storage records = pipelines[pipeline].records;
-        require(i < records.length, "AgentRegistry: record index out of range");
-        return records[i];
-    }
-
-    /// @notice The latest record of `group` (what a relying party checks a verdict against).
-    function lastRecord(bytes32 pipeline, uint32 group)
-        external
-        view
-        returns (uint256 index, Record memory)
-    {
-        Pipeline storage p = pipelines[pipeline];
-        uint256 last = p.chains[group].lastRecord;
-        require(last > 0, "AgentRegistry: no record yet");
-        return (last - 1, p.records[last - 1]);
-    }
-
-    /// @notice Up to `count` records from index `start`, so clients read a chain in one call.
-    function recordRange(bytes32 pipeline, uint256 start, uint256 count)
-        external
-        view
-        returns (Record[] memory out)
-    {
-        Record[] storage records = pipelines[pipeline].records;
-        uint256 end = start + count;
-        if (end > records.length) {
-            end = records.length;
-        }
-        if (start >= end) {
-            return new Record[](0);
-        }
-        out = new Record[](end - start);
-        for (uint256 i = start; i < end; i++) {
-            out[i - start] = records[i];
-        }
+        return pipelines[pipeline].recordCount;
     }
 
     /// @notice The current step of `group` without its sealed reference (see referenceFor).
@@ -615,9 +579,7 @@ contract AgentRegistry {
     function _record(bytes32 pipeline, Pipeline storage p, Record memory r) private {
         Chain storage c = p.chains[r.group];
         r.newRoot = c.rootOfTrust;
-        uint32 index = uint32(p.records.length);
-        p.records.push(r);
-        c.lastRecord = uint256(index) + 1;
+        uint32 index = p.recordCount++;
         emit AttestationRecorded(
             pipeline,
             index,
