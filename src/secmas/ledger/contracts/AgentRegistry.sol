@@ -49,7 +49,6 @@ contract AgentRegistry {
         address measured;
         address verifier;
         bool passed;
-        uint64 timestamp;
         address newRoot;
         bytes32 evidence;
         bytes32 nonce;
@@ -554,7 +553,8 @@ contract AgentRegistry {
         require(ok, "AgentRegistry: funding transfer failed");
     }
 
-    /// @dev A record of the caller's verdict, made now; `_record` fills in the new root.
+    /// @dev A record of the caller's verdict (its time is its block's); `_record` fills in
+    /// the new root.
     function _entry(
         uint32 step,
         uint32 group,
@@ -569,7 +569,6 @@ contract AgentRegistry {
             measured: measured,
             verifier: msg.sender,
             passed: passed,
-            timestamp: uint64(block.timestamp),
             newRoot: address(0),
             evidence: evidence,
             nonce: nonce
