@@ -210,6 +210,9 @@ class LocalProcesses:
     measured: Path | None = None
     """The folder of the read-only copy of this user's measured-file store that separated
     agents read (`_share_measured`; removed by `stop_all`)."""
+    handed: dict[str, str] = field(default_factory=dict)
+    """What each separated agent's environment gets to read that copy (empty when it could
+    not be made)."""
 
     def start(self, launch: AgentLaunch) -> None:
         seat: Path | None = None
@@ -240,11 +243,12 @@ class LocalProcesses:
         if self.measured is None:
             self.measured = Path(tempfile.mkdtemp(prefix="secmas-measured-"))
             try:
-                share_store(self.measured, _agent_sources())
+                copy = share_store(self.measured, _agent_sources())
             except (OSError, sqlite3.Error) as exc:
                 logger.warning("agents compile what they measure: no shared store (%s)", exc)
-        copies = list(self.measured.glob("measured-*.db"))
-        return {SHARED_STORE_ENV: str(copies[0])} if copies else {}
+            else:
+                self.handed = {SHARED_STORE_ENV: str(copy)}
+        return self.handed
 
     def dead(self) -> list[str]:
         return [p for p, proc in self.procs.items() if proc.poll() is not None]

@@ -245,7 +245,7 @@ _STORES: dict[Path, SourceStore] = {}
 def _store() -> SourceStore:
     """This user's store for this interpreter and this digest algorithm (a change to
     either starts a new file)."""
-    path = secmas_home() / "cache" / f"measured-{sys.implementation.cache_tag}-{_algorithm()}.db"
+    path = secmas_home() / "cache" / _store_name()
     with _LOCK:
         return _STORES.setdefault(path, SourceStore(path))
 
@@ -270,9 +270,14 @@ def share_store(folder: Path, files: Iterable[Path]) -> Path:
         with contextlib.suppress(OSError):  # gone or unreadable: whoever needs it compiles
             source_file(path)
     folder.chmod(0o755)
-    copy = folder / f"measured-{sys.implementation.cache_tag}-{_algorithm()}.db"
+    copy = folder / _store_name()
     _store().copy_to(copy)
     return copy
+
+
+def _store_name() -> str:
+    """A store's file name: one per interpreter and digest algorithm."""
+    return f"measured-{sys.implementation.cache_tag}-{_algorithm()}.db"
 
 
 @functools.cache
