@@ -196,8 +196,8 @@ def test_sigterm_stops_a_run_of_agent_processes(tmp_path: Path) -> None:
     """Six `secmas agent` processes in sessions of their own, nats-server, the ledger."""
     with started("demo", "--processes", folder=tmp_path) as run:
         run.operating()
-        agents = naming("secmas agent")
-        assert len([a for a in agents if str(run.tmp) in a]) == 6, agents
+        forked = [p for p in naming("secmas.pipeline.spawner --run") if str(run.out) in p]
+        assert len(forked) == 7, forked  # the spawner and the six agents it forked
         run.terminate()
         assert_no_secrets(run)
 

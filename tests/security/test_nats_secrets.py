@@ -21,6 +21,7 @@ from secmas.pipeline.agent_process import ready_subject
 from secmas.pipeline.busaccess import issue_pipeline_users, issue_run_bus
 from secmas.pipeline.iml import BUS_AUTH_ENV, AgentLaunch, LocalProcesses
 from secmas.pipeline.mlfo import pipeline_name
+from secmas.pipeline.spawner import spawner_argv
 from secmas.scenario.loader import load_scenario
 from secmas.transport.address import BusAddress
 from secmas.transport.broker import MISSING_BINARY, NatsCluster, NatsServer, find_nats_server
@@ -77,8 +78,12 @@ def test_an_agent_process_shows_no_secret_on_its_command_line(tmp_path: Path) ->
 
         cmdline, environ = asyncio.run(watch())
     seed = access.nkey("pop1").read_bytes().strip()
-    assert b"--bus-key" in cmdline and seed not in cmdline and PASSWORD.encode() not in cmdline
-    assert f"{BUS_AUTH_ENV}=agent:{PASSWORD}".encode() in environ.split(b"\0")
+    assert seed not in cmdline and PASSWORD.encode() not in cmdline
+    # forked from the run's spawner: it shows the spawner's start, and its secrets reached
+    # it over the spawner's socket, not in an environment any of its user's processes read
+    assert cmdline.split(b"\0")[:-1] == [w.encode() for w in spawner_argv(tmp_path)]
+    assert seed not in environ and PASSWORD.encode() not in environ
+    assert BUS_AUTH_ENV.encode() not in environ
 
 
 def test_a_run_on_a_cluster_records_no_bus_secret(tmp_path: Path) -> None:

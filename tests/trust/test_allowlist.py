@@ -14,6 +14,7 @@ import secmas
 from secmas.experiment.worker import THREAD_VARIABLES
 from secmas.ledger.keyfile import MLFO_KEY_ENV, SECAAS_KEY_ENV
 from secmas.pipeline.iml import AgentLaunch
+from secmas.pipeline.spawner import spawner_argv
 from secmas.trust.allowlist import AGENT_VARIABLES, CommandShape, agent_command, agent_environment
 
 LAUNCH = AgentLaunch(
@@ -75,6 +76,19 @@ def test_the_launchers_command_line_has_the_agent_shape() -> None:
     minimal = AgentLaunch("pop1", Path("s.yaml"), "nats://h:1", "p1").argv()
     assert agent_command().problems(minimal) == []
     assert agent_command("python").problems(LAUNCH.argv("python")) == []
+
+
+def test_an_agent_forked_by_the_spawner_shows_the_spawner_s_command_line() -> None:
+    spawner = spawner_argv(Path("/tmp/run"))
+    assert agent_command().problems(spawner) == []
+    for argv, reason in (
+        ([*spawner, "--run", "/x"], "--run given twice"),
+        ([*spawner, "-X", "importtime"], "'-X' is not expected"),
+        (spawner[:3], "lacks --run"),
+        ([sys.executable, "-X", "dev", *spawner[1:]], "command line starts"),
+    ):
+        problems = agent_command().problems(argv)
+        assert problems and reason in problems[0], (argv, problems)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ offers: start an agent from its launch description, tell which agents died (and 
 from their log), kill one, stop all. The agents then join the pipeline over the bus by
 themselves, so the rest of the workflow (wrapping, registration, attestation, keys,
 operation) does not depend on the driver. `LocalProcesses` starts `secmas agent`
-processes on this machine; a Kubernetes driver would start the same command as a pod
+processes on this machine, each forked from the run's spawner, which has loaded the agent
+once (`secmas.pipeline.spawner`); a Kubernetes driver would start the same command as a pod
 per agent, an OpenStack one as a VM, without any change to the workflow. One thing
 depends on what the agents run: a driver whose agents run files of their own (an OCI
 image) gives the check from outside that can judge them (`ChecksItsAgents`), in place of
@@ -37,6 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 import secmas
 from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV
 from secmas.pipeline.agentuser import AgentUser, agent_user
+from secmas.pipeline.spawner import SpawnedAgent, Spawner, spawner_argv
 from secmas.processend import ENDED, end_process
 from secmas.procstat import read_stat
 from secmas.transport.tls import write_secret
@@ -203,7 +205,11 @@ class LocalProcesses:
     workdir: Path
     name: str = "local processes"
     stop_timeout: float = 5.0
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    procs: dict[str, SpawnedAgent] = field(default_factory=dict)
+    spawner: Spawner | None = None
+    """What forks the agents (`secmas.pipeline.spawner`; started with the first)."""
+    spawner_home: Path | None = None
+    """The spawner's folder when separated (removed by `stop_all`)."""
     user: AgentUser = field(default_factory=agent_user)
     seats: dict[str, Path] = field(default_factory=dict)
     """Each separated agent's folder (removed by `stop_all`)."""
@@ -223,16 +229,31 @@ class LocalProcesses:
             self.user.give(seat)
             if original.enrolment is not None:
                 original.enrolment.unlink(missing_ok=True)  # the agent's now, in its seat
-            home = self.user.env(seat) | self._share_measured()
+            home = self.user.env(seat)
+        spawner = self._spawner()
         with self._log(launch.pop).open("wb") as handle:
-            self.procs[launch.pop] = subprocess.Popen(
-                self.user.command(launch.argv()),
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**agent_environment(os.environ), **launch.env(), **home},
-                cwd=seat,
-            )
+            cwd = None if seat is None else str(seat)
+            pid = spawner.spawn(launch.argv(), {**launch.env(), **home}, cwd, handle)
+        self.procs[launch.pop] = SpawnedAgent(pid, spawner)
+
+    def _spawner(self) -> Spawner:
+        """The run's agent spawner (`secmas.pipeline.spawner`), started at the first agent:
+        as the agent user, with the agents' environment (the allow-listed variables and
+        the shared store of measured files), in a folder of root's that agents may read
+        but not write (when separated; else the driver's)."""
+        if self.spawner is None:
+            env = agent_environment(os.environ)
+            cwd: str | None = None
+            if self.user.separated:
+                env |= self._share_measured()
+                self.spawner_home = Path(tempfile.mkdtemp(prefix="secmas-spawner-"))
+                self.spawner_home.chmod(0o755)
+                cwd = str(self.spawner_home)
+                env |= self.user.env(self.spawner_home)
+            with self._log("spawner").open("wb") as handle:
+                command = self.user.command(spawner_argv(self.workdir))
+                self.spawner = Spawner.start(command, env, cwd, handle)
+        return self.spawner
 
     def _share_measured(self) -> dict[str, str]:
         """The environment that hands a separated agent the copy of this user's store of
@@ -280,10 +301,11 @@ class LocalProcesses:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for seat in self.seats.values():
-            shutil.rmtree(seat, ignore_errors=True)
-        if self.measured is not None:
-            shutil.rmtree(self.measured, ignore_errors=True)
+        if self.spawner is not None:
+            self.spawner.close(self.stop_timeout)
+        for folder in (*self.seats.values(), self.measured, self.spawner_home):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def cpu_seconds(self) -> dict[str, float]:
         """Each running agent's CPU seconds so far (`ReportsWork`)."""

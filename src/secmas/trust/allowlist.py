@@ -26,7 +26,8 @@ holds variables of its own (CA bundles, tool settings) that an agent has no use 
 The command line must be exactly the launcher's (`CommandShape`): the interpreter path as
 launched (it decides which `pyvenv.cfg`, so which site-packages, the interpreter reads),
 no interpreter option (`-X importtime`, `-c`, `-W`), the module and its arguments, and
-only the options `secmas agent` is given, each once.
+only the options `secmas agent` is given, each once; or, for an agent the local driver
+forked from its spawner, the spawner's, which takes none (`agent_command`).
 """
 
 from __future__ import annotations
@@ -84,10 +85,15 @@ class CommandShape:
     options: frozenset[str] = frozenset()
     required: frozenset[str] = frozenset()
 
+    def starts(self, argv: Sequence[str]) -> bool:
+        """Whether `argv` starts with this shape's program and fixed words."""
+        head = (self.program, *self.fixed)
+        return tuple(argv[: len(head)]) == head
+
     def problems(self, argv: Sequence[str]) -> list[str]:
         """What makes `argv` another command line, naming the word; empty when it fits."""
         head = (self.program, *self.fixed)
-        if tuple(argv[: len(head)]) != head:
+        if not self.starts(argv):
             shown = _quoted(" ".join(argv[: len(head) + 2]), 160)
             return [f"command line starts {shown}, expected {' '.join(head)!r}"]
         rest = list(argv[len(head) :])
@@ -121,8 +127,43 @@ AGENT_OPTIONS = frozenset({
 """The options a launcher gives `secmas agent` (`secmas.pipeline.iml.AgentLaunch.argv`)."""
 
 
-def agent_command(program: str = sys.executable) -> CommandShape:
+SPAWNER_MODULE = "secmas.pipeline.spawner"
+"""The module a local driver's agents are forked from (`secmas.pipeline.spawner`)."""
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Any of several command lines: fits when one of its shapes fits."""
+
+    shapes: tuple[CommandShape, ...]
+
+    def problems(self, argv: Sequence[str]) -> list[str]:
+        """Empty when one shape fits; else what makes `argv` differ from the shape whose
+        program and words it starts with (the first shape when none)."""
+        found = [shape.problems(argv) for shape in self.shapes]
+        if any(not problems for problems in found):
+            return []
+        started = [shape for shape in self.shapes if shape.starts(argv)]
+        return found[self.shapes.index(started[0])] if started else found[0]
+
+
+Command = CommandShape | OneOf
+"""A command line's expected shape: one, or any of several."""
+
+
+def agent_launch(program: str = sys.executable) -> CommandShape:
     """`<program> -m secmas agent <scenario> --pop … --bus … --pipeline … [options]`, as
     the launchers start an agent with this interpreter."""
     required = frozenset({"--pop", "--bus", "--pipeline"})
     return CommandShape(program, ("-m", "secmas", "agent"), 1, AGENT_OPTIONS, required)
+
+
+def agent_command(program: str = sys.executable) -> OneOf:
+    """What a genuine agent process's command line is: `secmas agent`'s as launched
+    (`agent_launch`), or, for an agent forked by the local driver's spawner, the
+    spawner's (`<program> -m secmas.pipeline.spawner --run FOLDER`): a forked process
+    shows the command line it started as, and the spawner's one option, the run's folder,
+    loads no code."""
+    run = frozenset({"--run"})
+    spawner = CommandShape(program, ("-m", SPAWNER_MODULE), 0, run, run)
+    return OneOf((agent_launch(program), spawner))

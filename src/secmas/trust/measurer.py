@@ -50,7 +50,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from secmas.transport.nesting import too_deep
-from secmas.trust.allowlist import CommandShape
+from secmas.trust.allowlist import Command
 from secmas.trust.signed import SignedDocument
 from secmas.trust.tpmquote import QuoteError, TpmAnchor, TpmQuote, qualifying_data, quote_problems
 
@@ -281,7 +281,7 @@ class Expectation:
     nonce: bytes
     pid: int
     modules: Mapping[str, str]
-    command: CommandShape | None = None
+    command: Command | None = None
     shared_with_jit: bool = False
     """The process is the run's own (every agent in one process) and may host a JIT the
     run loaded itself: PyTorch's oneDNN and numba's LLVM write code into writable and
@@ -421,7 +421,7 @@ def _file_problem(path: str, digest: str | None, reference: PlatformReference) -
     return [] if listed == digest else [f"mapped file {path} differs from its reference"]
 
 
-def _command_problems(entry: LogEntry, command: CommandShape | None) -> list[str]:
+def _command_problems(entry: LogEntry, command: Command | None) -> list[str]:
     """The command line against the shape expected of it (`secmas.trust.allowlist`)."""
     if command is None:
         return []

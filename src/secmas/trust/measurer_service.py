@@ -61,7 +61,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from secmas.processend import end_process
-from secmas.trust.allowlist import AGENT_VARIABLES, CommandShape, agent_command
+from secmas.trust.allowlist import AGENT_VARIABLES, Command, agent_command
 from secmas.trust.deadlines import Deadlines
 from secmas.trust.keys import KeyFileError, load_private_key, public_key_hex
 from secmas.trust.measurer import (
@@ -507,7 +507,7 @@ class ExternalVerifier:
     reference: PlatformReference
     secaas_key: Ed25519PublicKey
     modules: Mapping[str, str]
-    command: CommandShape | None = None
+    command: Command | None = None
     """The shape an agent process's command line must have (`secmas.trust.allowlist`);
     None for the run's own process, which runs its user's command."""
     shared_with_jit: bool = False
