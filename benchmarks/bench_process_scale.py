@@ -8,9 +8,11 @@ attestation and N-1 mutual steps, the first key epoch) and a short operation
 (`--duration` simulated s at `--speed`). Its release store is its own, so the working
 tree as it stands is the signed release (`secmas.trust.release`: made on first use); a
 run that fails because the tree was saved meanwhile (several people edit it) is run
-again. While it runs, every `secmas agent` process under it is sampled each `SAMPLE_S`
-wall seconds from /proc: its resident set (VmRSS) and its private memory (Private_Clean
-+ Private_Dirty of smaps_rollup: what this process alone costs, shared pages left out).
+again. While it runs, every agent process under it is sampled each `SAMPLE_S` wall
+seconds from /proc: its resident set (VmRSS), its private memory (Private_Clean +
+Private_Dirty of smaps_rollup: what this process alone costs, shared pages left out) and
+its proportional set (Pss: its private pages and its share of those it shares with the
+spawner it was forked from and its siblings; the sum over agents is what they cost).
 
 Reported per N: its bring-up (wall seconds from the workflow's step 2, the agents
 started, to the first tick: every agent joined, registered, welcomed, attested, keyed
@@ -85,18 +87,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _memory(pid: int) -> tuple[int, int] | None:
-    """(RSS, private bytes) of `pid` if it is a `secmas agent` process, else None."""
+def _memory(pid: int) -> tuple[int, int, int] | None:
+    """(RSS, private, proportional bytes) of `pid` if it is an agent process (forked by
+    the run's spawner, which names it `agent <PoP>`), else None."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if b"agent" not in command:
+        if not Path(f"/proc/{pid}/comm").read_text().startswith("agent "):
             return None
         rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
     except OSError:
         return None
     fields = {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in rollup if ln.endswith("kB")}
     private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-    return fields.get("Rss", 0), private
+    return fields.get("Rss", 0), private, fields.get("Pss", 0)
 
 
 @dataclass
@@ -117,8 +119,9 @@ class Sampler:
                     {
                         "t_s": round(time.perf_counter() - self.started, 1),
                         "agents": len(found),
-                        "rss": [r for r, _ in found],
-                        "private": [p for _, p in found],
+                        "rss": [m[0] for m in found],
+                        "private": [m[1] for m in found],
+                        "pss": [m[2] for m in found],
                     }
                 )
 
@@ -137,6 +140,7 @@ class Sampler:
             "rss_mib_mean": round(sum(rss) / len(rss) / MIB, 1),
             "rss_mib_max": round(rss[-1] / MIB, 1),
             "private_mib_mean": round(sum(private) / len(private) / MIB, 1),
+            "pss_mib_mean": round(sum(last["pss"]) / len(last["pss"]) / MIB, 1),
             "rss_mib_total": round(sum(rss) / MIB, 1),
         }
 
