@@ -210,6 +210,8 @@ class LocalProcesses:
     """What forks the agents (`secmas.pipeline.spawner`; started with the first)."""
     spawner_home: Path | None = None
     """The spawner's folder when separated (removed by `stop_all`)."""
+    platform: bytes | None = None
+    """The platform allow-list handed to the spawner (its agents need no copy of theirs)."""
     user: AgentUser = field(default_factory=agent_user)
     seats: dict[str, Path] = field(default_factory=dict)
     """Each separated agent's folder (removed by `stop_all`)."""
@@ -223,6 +225,7 @@ class LocalProcesses:
     def start(self, launch: AgentLaunch) -> None:
         seat: Path | None = None
         home: dict[str, str] = {}
+        spawner = self._spawner(launch.platform)
         if self.user.separated:
             seat = self.seats[launch.pop] = Path(tempfile.mkdtemp(prefix="secmas-agent-"))
             original, launch = launch, launch.moved_to(seat)
@@ -230,26 +233,37 @@ class LocalProcesses:
             if original.enrolment is not None:
                 original.enrolment.unlink(missing_ok=True)  # the agent's now, in its seat
             home = self.user.env(seat)
-        spawner = self._spawner()
+        env = launch.env() | home
+        if env.get(PLATFORM_ENV) is not None and self.platform == _read(launch.platform):
+            del env[PLATFORM_ENV]  # the spawner's copy: its measurement is warm for it
         with self._log(launch.pop).open("wb") as handle:
             cwd = None if seat is None else str(seat)
-            pid = spawner.spawn(launch.argv(), {**launch.env(), **home}, cwd, handle)
+            pid = spawner.spawn(launch.argv(), env, cwd, handle)
         self.procs[launch.pop] = SpawnedAgent(pid, spawner)
 
-    def _spawner(self) -> Spawner:
+    def _spawner(self, platform: Path | None) -> Spawner:
         """The run's agent spawner (`secmas.pipeline.spawner`), started at the first agent:
-        as the agent user, with the agents' environment (the allow-listed variables and
-        the shared store of measured files), in a folder of root's that agents may read
-        but not write (when separated; else the driver's)."""
+        as the agent user, with the agents' environment (the allow-listed variables, the
+        shared store of measured files and the platform allow-list the first agent is
+        handed, which the spawner measures itself against before it forks any), in a
+        folder of root's that agents may read but not write (when separated; else the
+        driver's)."""
         if self.spawner is None:
             env = agent_environment(os.environ)
             cwd: str | None = None
+            self.platform = _read(platform)
             if self.user.separated:
                 env |= self._share_measured()
                 self.spawner_home = Path(tempfile.mkdtemp(prefix="secmas-spawner-"))
                 self.spawner_home.chmod(0o755)
                 cwd = str(self.spawner_home)
                 env |= self.user.env(self.spawner_home)
+                if self.platform is not None:
+                    platform = self.spawner_home / "platform.json"
+                    platform.write_bytes(self.platform)
+                    platform.chmod(0o644)
+            if platform is not None and self.platform is not None:
+                env[PLATFORM_ENV] = str(platform)
             with self._log("spawner").open("wb") as handle:
                 command = self.user.command(spawner_argv(self.workdir))
                 self.spawner = Spawner.start(command, env, cwd, handle)
@@ -324,6 +338,16 @@ class LocalProcesses:
 
     def _log(self, agent: str) -> Path:
         return self.workdir / f"agent-{agent}.log"
+
+
+def _read(path: Path | None) -> bytes | None:
+    """A launch's file as it is (None: none, or unreadable: the agent says so)."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 @runtime_checkable

@@ -86,10 +86,19 @@ def spawner_argv(run: Path, python: str = sys.executable) -> list[str]:
 
 
 def preload() -> None:
-    """Import what an agent imports (`PRELOADED`) and keep those objects out of the
-    collector's generations, so that children do not copy the pages a collection touches."""
+    """Import what an agent imports (`PRELOADED`), measure it once as an agent measures
+    itself (its children's first measurements then cost what changed since, as an agent's
+    later ones do: `secmas.trust.image`), and keep those objects out of the collector's
+    generations, so that children do not copy the pages a collection touches."""
     for name in PRELOADED:
         importlib.import_module(name)
+    from secmas.pipeline.agent_process import self_image
+    from secmas.trust.sitelist import AllowListError
+
+    try:
+        self_image().measure()
+    except (AllowListError, OSError) as exc:  # each agent says so, or measures cold
+        print(f"{SPAWNER_MODULE}: not measured ahead: {exc}", file=sys.stderr, flush=True)
     gc.collect()
     gc.freeze()
 
