@@ -25,6 +25,11 @@ The simulated 1 000 PoPs (and 3 000) on the virtual clock, in one process, are
 `bench_scale.py --large` (`scale.json`'s `large`).
 
     python benchmarks/bench_process_scale.py [--sizes 12 25 50 100] [--speed 2] [--duration 30]
+        [--interval S] [--merge]
+
+With `--interval S` the scenario sets `security.attestation.interval` (attestation groups
+sized to re-attest every agent within S simulated seconds) and each row records the
+longest any agent went unmeasured; `--merge` keeps the last results' other rows.
 
 Writes benchmarks/results/process_scale.json and process_scale.png.
 """
@@ -61,12 +66,15 @@ made at its start, the agents measure the files as they find them): run again.""
 MIB = 1024 * 1024
 
 
-def write_scenario(nodes: int, duration: float, folder: Path) -> Path:
-    """The DDoS scenario on `gabriel/<nodes>/0`, seed 1, `duration` simulated s."""
+def write_scenario(nodes: int, duration: float, folder: Path, interval: float | None) -> Path:
+    """The DDoS scenario on `gabriel/<nodes>/0`, seed 1, `duration` simulated s; with
+    `interval`, attestation groups sized to re-attest every agent that often."""
     key = f"gabriel/{nodes}/0"
     scenario = scenario_from_graph(gabriel(nodes, nodes), key, seed=1)
     data = scenario.model_dump(mode="json", exclude_none=True)
     data["traffic"]["duration"] = duration
+    if interval is not None:
+        data["security"]["attestation"]["interval"] = interval
     path = folder / f"gabriel-{nodes}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -145,11 +153,13 @@ class Sampler:
         }
 
 
-def measure(nodes: int, speed: float, duration: float, timeout: float) -> dict[str, Any]:
+def measure(
+    nodes: int, speed: float, duration: float, timeout: float, interval: float | None
+) -> dict[str, Any]:
     """`measured`, run again (up to `ATTEMPTS` times) while a failure is the tree's edit."""
     edits = []
     for _ in range(ATTEMPTS):
-        row = measured(nodes, speed, duration, timeout)
+        row = measured(nodes, speed, duration, timeout, interval)
         edited = [ln for ln in row.pop("log") if any(e in ln for e in EDITED)]
         if "error" not in row or not edited:
             return {**row, "runs_lost_to_edits": edits}
@@ -157,12 +167,16 @@ def measure(nodes: int, speed: float, duration: float, timeout: float) -> dict[s
     return {**row, "runs_lost_to_edits": edits}
 
 
-def measured(nodes: int, speed: float, duration: float, timeout: float) -> dict[str, Any]:
+def measured(
+    nodes: int, speed: float, duration: float, timeout: float, interval: float | None
+) -> dict[str, Any]:
     """One run of `nodes` agents as processes (`one`, in a subprocess of its own whose
     agent processes are sampled), its bring-up and memory."""
     with tempfile.TemporaryDirectory(prefix=f"procscale{nodes}-") as folder:
         command = [sys.executable, __file__, "--one", str(nodes), "--folder", folder]
         command += ["--speed", str(speed), "--duration", str(duration)]
+        if interval is not None:
+            command += ["--interval", str(interval)]
         environment = {**os.environ, "OMP_NUM_THREADS": "1", "SECMAS_RELEASES": folder}
         print(f"{nodes} agents as processes", file=sys.stderr, flush=True)
         began = time.perf_counter()
@@ -183,6 +197,7 @@ def measured(nodes: int, speed: float, duration: float, timeout: float) -> dict[
         row = json.loads(lines[-1]) if lines else {"error": f"exit status {run.returncode}"}
         row.update(
             agents=nodes,
+            interval_s=interval,
             wall_s=round(time.perf_counter() - began, 1),
             steady=sampler.steady(),
             peak_agents_rss_mib=max(
@@ -193,13 +208,16 @@ def measured(nodes: int, speed: float, duration: float, timeout: float) -> dict[
         return {**row, "log": log.splitlines()}
 
 
-def one(nodes: int, folder: Path, speed: float, duration: float) -> dict[str, Any]:
+def one(
+    nodes: int, folder: Path, speed: float, duration: float, interval: float | None
+) -> dict[str, Any]:
     """In the subprocess: the run, timed from step 2 (the agents started) to its first
-    tick (every agent joined, attested, keyed and ready), each step, and how it ended."""
+    tick (every agent joined, attested, keyed and ready), each step, how it ended and the
+    longest any agent went unmeasured."""
     from secmas.pipeline.outside import operate_processes
     from secmas.scenario.loader import load_scenario
 
-    path = write_scenario(nodes, duration, folder)
+    path = write_scenario(nodes, duration, folder, interval)
     told: dict[str, float] = {}
     ticked: list[float] = []
 
@@ -223,6 +241,7 @@ def one(nodes: int, folder: Path, speed: float, duration: float) -> dict[str, An
         row.update(
             attestations=len(trust.get("attestations", [])),
             auctions=len(result.journal.auctions),
+            longest_gap_s=(trust.get("measurement") or {}).get("longest_gap_s"),
         )
     except Exception as exc:  # the row says how it failed; the next size is still tried
         row["error"] = f"{type(exc).__name__}: {exc}"[-2000:]
@@ -240,14 +259,23 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = [r for r in rows if "bring_up_s" in r and r["steady"]]
     fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    xs = [r["agents"] for r in done]
-    time_ax.plot(xs, [r["bring_up_s"] for r in done], "o-", label="bring-up (step 2 to first tick)")
-    time_ax.plot(xs, [r["wall_s"] for r in done], "s--", label="whole run")
+    for interval in sorted({r.get("interval_s") or 0 for r in rows}):
+        done = [
+            r for r in rows
+            if "bring_up_s" in r and r["steady"] and (r.get("interval_s") or 0) == interval
+        ]  # fmt: skip
+        which = f"groups for {interval:g} s" if interval else "one chain"
+        xs = [r["agents"] for r in done]
+        time_ax.plot(xs, [r["bring_up_s"] for r in done], "o-", label=f"bring-up, {which}")
+        time_ax.plot(xs, [r["wall_s"] for r in done], "s--", label=f"whole run, {which}")
+        if interval:
+            continue
+        memory_ax.plot(xs, [r["steady"]["rss_mib_mean"] for r in done], "o-", label="RSS")
+        memory_ax.plot(xs, [r["steady"]["private_mib_mean"] for r in done], "s--", label="private")
+        pss = [r["steady"].get("pss_mib_mean") for r in done]
+        memory_ax.plot(xs, pss, "^:", label="proportional (Pss)")
     time_ax.set(xlabel="agents (processes)", ylabel="wall seconds")
-    memory_ax.plot(xs, [r["steady"]["rss_mib_mean"] for r in done], "o-", label="RSS")
-    memory_ax.plot(xs, [r["steady"]["private_mib_mean"] for r in done], "s--", label="private")
     memory_ax.set(xlabel="agents (processes)", ylabel="MiB per agent process (steady)")
     for ax in (time_ax, memory_ax):
         ax.grid(alpha=0.3)
@@ -263,19 +291,26 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="simulated s of traffic")
     parser.add_argument("--timeout", type=float, default=1800.0, help="wall s per run")
     parser.add_argument(
+        "--interval", type=float, help="re-attestation interval (attestation groups), s"
+    )
+    parser.add_argument(
         "--merge", action="store_true", help="keep the other sizes' rows of the last results"
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.folder, args.speed, args.duration)))
+        print(json.dumps(one(args.one, args.folder, args.speed, args.duration, args.interval)))
         return
-    rows = [measure(n, args.speed, args.duration, args.timeout) for n in args.sizes]
+    rows = [measure(n, args.speed, args.duration, args.timeout, args.interval) for n in args.sizes]
     data = RESULTS / "process_scale.json"
     if args.merge and data.exists():
-        kept = [r for r in json.loads(data.read_text())["rows"] if r["agents"] not in args.sizes]
-        rows = sorted(kept + rows, key=lambda r: r["agents"])
+        ran = {(n, args.interval) for n in args.sizes}
+        kept = [
+            r for r in json.loads(data.read_text())["rows"]
+            if (r["agents"], r.get("interval_s")) not in ran
+        ]  # fmt: skip
+        rows = sorted(kept + rows, key=lambda r: (r.get("interval_s") or 0, r["agents"]))
     result = {
         "benchmark": "process_scale",
         "what": "operate_processes on gabriel/<N>/0 (full trust layer, in-process EVM "
@@ -284,6 +319,8 @@ def main() -> None:
         "machine": describe(["nats-py", "cryptography", "py-evm"]),
         "speed": args.speed,
         "duration_s": args.duration,
+        "interval": "rows with interval_s ran attestation groups sized for it (longest_gap_s:"
+        " the longest any agent went unmeasured); null: the seed's single chain",
         "large_simulated": "bench_scale.py --large: 1 000 and 3 000 PoPs on the virtual clock "
         "in one process (scale.json, 'large')",
         "rows": rows,

@@ -72,9 +72,14 @@ def test_a_separated_agent_gets_copies_of_its_files_in_a_folder_of_its_own(
         packaged = Path(iml.__file__)
         version = compiled._version_key(compiled.FileVersion.of(packaged.stat()))
         assert SourceStore(copy, shared=True).get(str(packaged), version) is not None
+        # the spawner it was forked from lives in a folder of root's it may not write
+        home = driver.spawner_home
+        assert home is not None and (home.stat().st_uid, home.stat().st_mode & 0o777) == (
+            0, 0o755,
+        )  # fmt: skip
     finally:
         driver.stop_all()
-    assert not copy.parent.exists()
+    assert not copy.parent.exists() and not home.exists()
 
 
 def test_an_agent_processs_cpu_seconds_grow_while_it_works(tmp_path: Path) -> None:
