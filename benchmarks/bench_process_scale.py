@@ -198,6 +198,7 @@ def measured(
         row.update(
             agents=nodes,
             interval_s=interval,
+            duration_s=duration,
             wall_s=round(time.perf_counter() - began, 1),
             steady=sampler.steady(),
             peak_agents_rss_mib=max(
