@@ -199,6 +199,7 @@ def measured(
             agents=nodes,
             interval_s=interval,
             duration_s=duration,
+            speed=speed,
             wall_s=round(time.perf_counter() - began, 1),
             steady=sampler.steady(),
             peak_agents_rss_mib=max(
@@ -261,15 +262,18 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for interval in sorted({r.get("interval_s") or 0 for r in rows}):
+    for interval, speed in sorted({(r.get("interval_s") or 0, r["speed"]) for r in rows}):
         done = [
             r for r in rows
-            if "bring_up_s" in r and r["steady"] and (r.get("interval_s") or 0) == interval
+            if "bring_up_s" in r and r["steady"]
+            and ((r.get("interval_s") or 0), r["speed"]) == (interval, speed)
         ]  # fmt: skip
-        which = f"groups for {interval:g} s" if interval else "one chain"
+        chain = f"groups for {interval:g} s" if interval else "one chain"
+        which = f"{chain}, speed {speed:g}"
         xs = [r["agents"] for r in done]
         time_ax.plot(xs, [r["bring_up_s"] for r in done], "o-", label=f"bring-up, {which}")
-        time_ax.plot(xs, [r["wall_s"] for r in done], "s--", label=f"whole run, {which}")
+        if not interval:
+            time_ax.plot(xs, [r["wall_s"] for r in done], "s--", label=f"whole run, {which}")
         if interval:
             continue
         memory_ax.plot(xs, [r["steady"]["rss_mib_mean"] for r in done], "o-", label="RSS")
@@ -306,10 +310,10 @@ def main() -> None:
     rows = [measure(n, args.speed, args.duration, args.timeout, args.interval) for n in args.sizes]
     data = RESULTS / "process_scale.json"
     if args.merge and data.exists():
-        ran = {(n, args.interval) for n in args.sizes}
+        ran = {(n, args.interval, args.speed) for n in args.sizes}
         kept = [
             r for r in json.loads(data.read_text())["rows"]
-            if (r["agents"], r.get("interval_s")) not in ran
+            if (r["agents"], r.get("interval_s"), r.get("speed", args.speed)) not in ran
         ]  # fmt: skip
         rows = sorted(kept + rows, key=lambda r: (r.get("interval_s") or 0, r["agents"]))
     result = {
@@ -318,8 +322,7 @@ def main() -> None:
         "over HTTPS, TLS NATS): bring-up seconds (step 2 to the first tick) and each agent "
         "process's RSS and private memory at the last sample with all N alive",
         "machine": describe(["nats-py", "cryptography", "py-evm"]),
-        "speed": args.speed,
-        "duration_s": args.duration,
+        "speed_and_duration": "each row's speed (simulated s per wall s) and duration_s",
         "interval": "rows with interval_s ran attestation groups sized for it (longest_gap_s:"
         " the longest any agent went unmeasured); null: the seed's single chain",
         "large_simulated": "bench_scale.py --large: 1 000 and 3 000 PoPs on the virtual clock "
