@@ -199,8 +199,9 @@ def _agent_sources() -> set[Path]:
 
 @dataclass
 class LocalProcesses:
-    """One `secmas agent` OS process per agent on this machine, logs in `workdir`, each
-    as `user` (module docstring)."""
+    """One `secmas agent` OS process per agent on this machine, each forked from the run's
+    spawner (`secmas.pipeline.spawner`), logs in `workdir`, each as `user` (module
+    docstring)."""
 
     workdir: Path
     name: str = "local processes"
