@@ -252,19 +252,19 @@ class LocalProcesses:
         if self.spawner is None:
             env = agent_environment(os.environ)
             cwd: str | None = None
-            self.platform = _read(platform)
+            self.platform, handed = _read(platform), platform
             if self.user.separated:
                 env |= self._share_measured()
                 self.spawner_home = Path(tempfile.mkdtemp(prefix="secmas-spawner-"))
                 self.spawner_home.chmod(0o755)
                 cwd = str(self.spawner_home)
                 env |= self.user.env(self.spawner_home)
-                if self.platform is not None:
-                    platform = self.spawner_home / "platform.json"
-                    platform.write_bytes(self.platform)
-                    platform.chmod(0o644)
-            if platform is not None and self.platform is not None:
-                env[PLATFORM_ENV] = str(platform)
+                if self.platform is not None:  # the original may be out of its reach
+                    handed = self.spawner_home / "platform.json"
+                    handed.write_bytes(self.platform)
+                    handed.chmod(0o644)
+            if handed is not None and self.platform is not None:
+                env[PLATFORM_ENV] = str(handed)
             with self._log("spawner").open("wb") as handle:
                 command = self.user.command(spawner_argv(self.workdir))
                 self.spawner = Spawner.start(command, env, cwd, handle)

@@ -27,7 +27,8 @@ The command line must be exactly the launcher's (`CommandShape`): the interprete
 launched (it decides which `pyvenv.cfg`, so which site-packages, the interpreter reads),
 no interpreter option (`-X importtime`, `-c`, `-W`), the module and its arguments, and
 only the options `secmas agent` is given, each once; or, for an agent the local driver
-forked from its spawner, the spawner's, which takes none (`agent_command`).
+forked from its spawner, the spawner's, whose one option names the run's folder
+(`agent_command`).
 """
 
 from __future__ import annotations
