@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
+from secmas.api import embedded_path
 from secmas.pipeline import iml
 from secmas.pipeline.agentuser import agent_user
 from secmas.pipeline.iml import AgentLaunch, IMLDriver, LocalProcesses, process_cpu_seconds
@@ -83,17 +86,22 @@ def test_a_separated_agent_gets_copies_of_its_files_in_a_folder_of_its_own(
 
 
 def test_an_agent_processs_cpu_seconds_grow_while_it_works(tmp_path: Path) -> None:
-    """What the bring-up's wait reads as progress: a real agent process importing the
-    package and failing on its scenario spends CPU, read from /proc; none once reaped."""
+    """What the bring-up's wait reads as progress: a real agent process (forked from the
+    spawner, which imported the package) loading its scenario and waiting for a bus that
+    never answers spends CPU, read from /proc; none once reaped."""
     driver = LocalProcesses(tmp_path)
-    scenario = tmp_path / "nope.yaml"
-    scenario.write_text("id: [\n")
-    driver.start(AgentLaunch("pop1", scenario, "nats://127.0.0.1:1", "pipe"))
+    silent = socket.create_server(("127.0.0.1", 0))
+    bus = f"nats://127.0.0.1:{silent.getsockname()[1]}"
+    driver.start(AgentLaunch("pop1", embedded_path("ddos-6pop"), bus, "pipe"))
     try:
-        seen = [driver.cpu_seconds().get("pop1", 0.0)]
-        while driver.procs["pop1"].poll() is None:
+        seen = [0.0]
+        deadline = time.monotonic() + 60.0
+        while seen[-1] < 0.05 and time.monotonic() < deadline:
+            time.sleep(0.01)
             seen.append(driver.cpu_seconds().get("pop1", seen[-1]))
-        assert max(seen) > 0.05 and seen == sorted(seen)
+        assert seen[-1] >= 0.05 and seen == sorted(seen)
+        driver.kill("pop1")
         assert process_cpu_seconds(driver.procs["pop1"].pid) is None  # reaped: gone
     finally:
         driver.stop_all()
+        silent.close()
