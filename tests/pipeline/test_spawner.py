@@ -140,3 +140,15 @@ def test_a_malformed_request_is_refused_and_the_spawner_serves_on(
     assert "refused" in (spawner._receive(30.0) or {})
     agent = spawn(spawner, tmp_path, "after", [sys.executable, "-c", "pass"])
     assert agent.wait(60) == 0
+
+
+def test_started_by_hand_it_says_what_it_needs(tmp_path: Path) -> None:
+    for stdin in (subprocess.DEVNULL, None):
+        done = subprocess.run(
+            spawner_argv(tmp_path), stdin=stdin, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 2
+        assert "standard input must be the driver's socket" in done.stderr
+        assert "Traceback" not in done.stderr
+    done = subprocess.run(spawner_argv(tmp_path)[:3], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--run" in done.stderr

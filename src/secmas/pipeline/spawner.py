@@ -284,7 +284,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="the run's folder (to be told apart)")
     parser.parse_args(argv)
     _prctl(_PR_SET_DUMPABLE, 0)
-    control = socket.socket(fileno=os.dup(0))
+    try:
+        control = socket.socket(fileno=os.dup(0))
+    except OSError:
+        control = None
+    if control is None or control.type != socket.SOCK_SEQPACKET:
+        parser.error(
+            "standard input must be the driver's socket: the local IML driver starts the"
+            " spawner (secmas.pipeline.iml.LocalProcesses), not a person"
+        )
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
