@@ -211,8 +211,9 @@ class LocalProcesses:
     """What forks the agents (`secmas.pipeline.spawner`; started with the first)."""
     spawner_home: Path | None = None
     """The spawner's folder when separated (removed by `stop_all`)."""
-    platform: bytes | None = None
-    """The platform allow-list handed to the spawner (its agents need no copy of theirs)."""
+    platform: Path | None = None
+    """The platform allow-list handed to the spawner: agents launched with the same file
+    get no copy of it, and inherit the spawner's."""
     user: AgentUser = field(default_factory=agent_user)
     seats: dict[str, Path] = field(default_factory=dict)
     """Each separated agent's folder (removed by `stop_all`)."""
@@ -227,6 +228,8 @@ class LocalProcesses:
         seat: Path | None = None
         home: dict[str, str] = {}
         spawner = self._spawner(launch.platform)
+        if launch.platform is not None and launch.platform == self.platform:
+            launch = replace(launch, platform=None)  # the spawner holds it, measured warm
         if self.user.separated:
             seat = self.seats[launch.pop] = Path(tempfile.mkdtemp(prefix="secmas-agent-"))
             original, launch = launch, launch.moved_to(seat)
@@ -234,12 +237,9 @@ class LocalProcesses:
             if original.enrolment is not None:
                 original.enrolment.unlink(missing_ok=True)  # the agent's now, in its seat
             home = self.user.env(seat)
-        env = launch.env() | home
-        if env.get(PLATFORM_ENV) is not None and self.platform == _read(launch.platform):
-            del env[PLATFORM_ENV]  # the spawner's copy: its measurement is warm for it
         with self._log(launch.pop).open("wb") as handle:
             cwd = None if seat is None else str(seat)
-            pid = spawner.spawn(launch.argv(), env, cwd, handle)
+            pid = spawner.spawn(launch.argv(), launch.env() | home, cwd, handle)
         self.procs[launch.pop] = SpawnedAgent(pid, spawner)
 
     def _spawner(self, platform: Path | None) -> Spawner:
@@ -252,18 +252,18 @@ class LocalProcesses:
         if self.spawner is None:
             env = agent_environment(os.environ)
             cwd: str | None = None
-            self.platform, handed = _read(platform), platform
+            self.platform = handed = platform
             if self.user.separated:
                 env |= self._share_measured()
                 self.spawner_home = Path(tempfile.mkdtemp(prefix="secmas-spawner-"))
                 self.spawner_home.chmod(0o755)
                 cwd = str(self.spawner_home)
                 env |= self.user.env(self.spawner_home)
-                if self.platform is not None:  # the original may be out of its reach
+                if platform is not None:  # the original may be out of its reach
                     handed = self.spawner_home / "platform.json"
-                    handed.write_bytes(self.platform)
+                    shutil.copyfile(platform, handed)
                     handed.chmod(0o644)
-            if handed is not None and self.platform is not None:
+            if handed is not None:
                 env[PLATFORM_ENV] = str(handed)
             with self._log("spawner").open("wb") as handle:
                 command = self.user.command(spawner_argv(self.workdir))
@@ -339,16 +339,6 @@ class LocalProcesses:
 
     def _log(self, agent: str) -> Path:
         return self.workdir / f"agent-{agent}.log"
-
-
-def _read(path: Path | None) -> bytes | None:
-    """A launch's file as it is (None: none, or unreadable: the agent says so)."""
-    if path is None:
-        return None
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
 
 
 @runtime_checkable

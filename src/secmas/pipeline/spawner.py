@@ -363,10 +363,8 @@ class Spawner:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while pid not in self.ended and not self._gone:
-                left = None if deadline is None else deadline - time.monotonic()
-                if self._receive(None if left is None else max(0.0, left)) is None and (
-                    left is not None and left <= 0.0
-                ):
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if self._receive(left) is None and left == 0.0:
                     break
             if pid not in self.ended and self._gone:
                 _kill_orphan(pid)
