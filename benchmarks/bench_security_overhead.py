@@ -16,7 +16,7 @@ secure, insecure …) so that a noisy machine slows both alike:
   challenge to its evidence) of the six-agent demo and of the 50-agent ring, p99 against
   ≤ 50 ms at 6 agents and ≤ 100 ms at 50;
 - journal determinism: each secure in-process round's journal (report.json's auctions
-  without `wall_ms`, placements, actions, executions, and trust.attestations reduced to
+  without `wall_ms`, placements, actions without `wall`, executions, and trust.attestations reduced to
   kind, step, time, measured, verifier, result, root_of_trust) against the first idle
   secure round's, counted idle and loaded;
 - cold start: the runs use an empty `$SECMAS_HOME`, so the very first secure run compiles
@@ -89,7 +89,9 @@ def journal(report: dict[str, Any]) -> dict[str, Any]:
             for auction in report.get("auctions", [])
         ],
         "placements": report.get("placements"),
-        "actions": report.get("actions"),
+        "actions": [
+            {k: v for k, v in action.items() if k != "wall"} for action in report.get("actions", [])
+        ],
         "executions": report.get("executions"),
         "attestations": [
             {k: entry.get(k) for k in ATTESTATION} for entry in trust.get("attestations", [])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,6 +54,10 @@ class ActionEvent:
     agent: str
     action: str
     detail: str
+    wall: float = field(default_factory=time.time, compare=False)
+    """Unix time the acting process journalled it: how long the loop from a data-plane
+    event to its enforced rule took in real time (`secmas.report.looplatency`). Not
+    compared: two runs of one seed act alike at different wall times."""
 
 
 @dataclass(frozen=True)

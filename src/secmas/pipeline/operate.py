@@ -89,6 +89,8 @@ class OperateResult:
     reputation_ledger: dict[str, Any] | None = None
     """Where the promises judged in the run are recorded on the ledger
     (`secmas.pipeline.reputation`); None without the trust layer."""
+    step_walls: dict[float, float] = field(default_factory=dict)
+    """Each data-plane step's run time → Unix time it was taken (`runloop.run_steps`)."""
 
 
 async def operate(
@@ -123,13 +125,14 @@ async def operate(
     world = world_on(scenario, network, settings)
     clock, bus = world.clock, world.bus
     deployed = None
+    walls: dict[float, float] = {}
     try:  # what went up is taken down, however the run ends
         deployed = await deploy(scenario, world, steps, loops, work, ledger_keys)
         secure = deployed.secure
         here = AgentsHere(deployed.agents, dict(tamper or {}), network, world.infra)
         with long_lived():  # the imports, the EVM and the agents live for the run
             await network.begin()
-            await run_steps(network, here, loops, progress, until)
+            await run_steps(network, here, loops, progress, until, walls)
             recorded = None
             if secure is not None:
                 book = world.journal.reputation
@@ -151,6 +154,7 @@ async def operate(
         workflow=deployed.workflow.to_json(),
         analytics=_merged([loop.report() for loop in loops]),
         reputation_ledger=recorded,
+        step_walls=walls,
     )
 
 

@@ -189,6 +189,8 @@ class Driver:
     ready: set[str] = field(default_factory=set)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each live agent's final state, once collected."""
+    step_walls: dict[float, float] = field(default_factory=dict)
+    """Each tick's run time → Unix time it was taken (`runloop.run_steps`)."""
     name: str = field(init=False)
     mlfo: Orchestrator = field(init=False)
     _all_ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -341,7 +343,7 @@ class Driver:
             self.mlfo.watch_liveness(clock)
             self.mlfo.attest_in_background(clock, self.scenario.seed)
         try:
-            await run_steps(network, ticks, loops, progress)
+            await run_steps(network, ticks, loops, progress, walls=self.step_walls)
         finally:
             await self.mlfo.stop_background()
         await asyncio.sleep(0.5 / clock.speed + 0.2)  # the last tick's effects arrive
@@ -444,6 +446,7 @@ class Driver:
             trust=trust,
             workflow=self.workflow.to_json(),
             analytics=_merged([loop.report() for loop in loops]),
+            step_walls=self.step_walls,
         )
 
 

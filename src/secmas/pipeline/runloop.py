@@ -17,6 +17,7 @@ and the agents' handles, so the same loop runs in every placement.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -127,13 +128,18 @@ async def run_steps(
     loops: Sequence[StepLoop],
     progress: Progress | None,
     until: float | None = None,
+    walls: dict[float, float] | None = None,
 ) -> float:
     """Step `network` (begun) to its end, or to run time `until` if sooner: after each
-    step the agents perceive it, then the loops look at it. The last step's run time."""
+    step the agents perceive it, then the loops look at it. The last step's run time.
+    `walls`, if given, gets each step's Unix time as it was taken, before the agents
+    perceived it: where the real-time loop from a data-plane event starts."""
     end = network.duration if until is None else min(until, network.duration)
     now = 0.0
     while now < end - 1e-9:
         now = await network.step()
+        if walls is not None:
+            walls[now] = time.time()
         await agents.perceive(now)
         for loop in loops:
             await loop.after_step(now)

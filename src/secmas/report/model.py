@@ -96,6 +96,9 @@ class Action(_Record):
     agent: str
     action: str
     detail: str
+    wall: Number = Field(
+        description="Unix time the acting agent journalled it (real time, not deterministic)"
+    )
 
 
 class Execution(_Record):
@@ -243,6 +246,35 @@ class RoundTrips(_Record):
     p50_ms: Number
     p99_ms: Number
     max_ms: Number
+
+
+class LoopEpisode(_Record):
+    """One detection and the rule enforced for it, in real time (`secmas.report.looplatency`)."""
+
+    detection: str = Field(description="overUsage, detectIntrusion or classifyFlows")
+    detector: str
+    time: Number = Field(description="simulated second of the detection")
+    event_wall: Number = Field(description="Unix time the data-plane step was taken")
+    detected_wall: Number
+    rule: str = Field(description="the rule that answers it: limitLink, limitIP or blockFlow")
+    enforcer: str | None = Field(description="who installed the rule; null: none did")
+    enforced_time: Number
+    enforced_wall: Number
+    attested: list[str] = Field(
+        description="deciding agents (detector, enforcer) measured or verifying in an "
+        "attestation settled from the event's step until the step after the rule's"
+    )
+    detect_ms: Number = Field(description="from the step to the detection")
+    enforce_ms: Number = Field(description="from the detection to the rule")
+    total_ms: Number = Field(description="from the step to the rule")
+
+
+class LoopLatency(RoundTrips):
+    """From a data-plane event to its enforced rule: each episode, and the summary over
+    those enforced (wall milliseconds, nearest rank)."""
+
+    episodes: list[LoopEpisode]
+    unenforced: int = Field(description="detections no rule followed")
 
 
 class GasSpent(_Record):
@@ -413,6 +445,7 @@ class Report(_Record):
     auctions: list[Auction]
     placements: list[Placement]
     actions: list[Action]
+    loop: LoopLatency
     executions: list[Execution]
     final_instances: list[Instance]
     capacity: Capacity

@@ -10,6 +10,7 @@ from secmas.agents.nfva.codec import request_to_content
 from secmas.agents.nfva.records import AuctionRecord
 from secmas.pipeline.operate import OperateResult
 from secmas.report.acceptance import Acceptance
+from secmas.report.looplatency import episodes, loop_report
 
 SCHEMA = "secmas.run/1"
 
@@ -72,6 +73,16 @@ def executions(events: list[ExecutionEvent]) -> list[dict[str, Any]]:
     ]
 
 
+def loop_latency(result: OperateResult) -> dict[str, Any]:
+    """report.json's `loop`: event to enforced rule in real time, with the attestations
+    that ran meanwhile."""
+    scenario = result.scenario
+    step = scenario.traffic.step if scenario.traffic else 1.0
+    attestations = (result.trust or {}).get("attestations", [])
+    found = episodes(result.journal.actions, result.step_walls, attestations, step)
+    return loop_report(found)
+
+
 def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> dict[str, Any]:
     """The whole run as plain JSON data."""
     scenario = result.scenario
@@ -93,6 +104,7 @@ def build_report(result: OperateResult, accepted: Acceptance, run_id: str) -> di
         "auctions": [auction_entry(init, rec) for init, rec in journal.auctions],
         "placements": [asdict(p) for p in journal.placements],
         "actions": [asdict(a) for a in journal.actions],
+        "loop": loop_latency(result),
         "executions": executions(journal.executions),
         "final_instances": [
             {"id": i.id, "vnf": i.vnf, "pop": i.pop, "units": i.units}
