@@ -16,9 +16,9 @@ secure, insecure …) so that a noisy machine slows both alike:
   challenge to its evidence) of the six-agent demo and of the 50-agent ring, p99 against
   ≤ 50 ms at 6 agents and ≤ 100 ms at 50;
 - journal determinism: each secure in-process round's journal (report.json's auctions
-  without `wall_ms`, placements, actions without `wall`, executions, and trust.attestations reduced to
-  kind, step, time, measured, verifier, result, root_of_trust) against the first idle
-  secure round's, counted idle and loaded;
+  without `wall_ms`, placements, actions without `wall`, executions, and
+  trust.attestations reduced to kind, step, time, measured, verifier, result,
+  root_of_trust) against the first idle secure round's, counted idle and loaded;
 - cold start: the runs use an empty `$SECMAS_HOME`, so the very first secure run compiles
   every file it measures (as on a new machine) and the later ones read the store of
   measured files (`secmas.trust.sourcestore`); `cold` sets each mode's first secure run
