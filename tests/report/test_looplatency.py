@@ -29,11 +29,17 @@ def test_the_stages_are_the_step_the_detection_and_the_rule() -> None:
     assert data["total_ms"] == pytest.approx(25.0)
 
 
-def test_a_detection_on_a_timer_before_the_step_is_noted_is_its_own_event() -> None:
-    """The Anomaly Detector's analysis ends on the clock's timer, inside the step."""
-    actions = [act(27.0, "pop5", "detectIntrusion", 103.990), act(27.0, "pop5", "limitIP", 103.995)]
+@pytest.mark.parametrize("noted", [103.990, 104.0])
+def test_a_detection_on_a_timer_is_its_own_event(noted: float) -> None:
+    """The Anomaly Detector's analysis ends on the clock's timer, not on a step: before
+    or after the step's wall time was noted, the step is not its event."""
+    actions = [
+        act(27.2, "pop5", "detectIntrusion", noted),
+        act(27.2, "pop5", "limitIP", noted + 0.005),
+    ]
     [episode] = episodes(actions, WALLS)
-    assert episode.event_wall == 103.990
+    assert episode.event_wall == noted
+    assert episode.as_dict()["detect_ms"] == 0.0
     assert episode.as_dict()["total_ms"] == pytest.approx(5.0)
 
 
@@ -51,12 +57,12 @@ def test_a_rule_is_claimed_once_and_never_one_from_before_the_detection() -> Non
         act(133.0, "pop5", "blockFlow", 100.030),
         act(140.0, "pop3", "classifyFlows", 100.500),
     ]
-    first, second = episodes(actions, WALLS | {133.0: 100.005, 140.0: 100.490})
+    first, second = episodes(actions, WALLS)
     assert (first.detector, first.enforced_wall) == ("pop3", 100.030)
     assert second.enforcer is None and second.total_ms is None
     report = loop_report([first, second])
     assert (report["count"], report["unenforced"]) == (1, 1)
-    assert report["p50_ms"] == report["p99_ms"] == pytest.approx(25.0)
+    assert report["p50_ms"] == report["p99_ms"] == pytest.approx(20.0)
 
 
 def test_attested_names_the_deciding_agents_measured_from_the_step_to_the_next() -> None:
@@ -72,6 +78,14 @@ def test_attested_names_the_deciding_agents_measured_from_the_step_to_the_next()
     assert episode.attested == ("pop5", "pop6")
     [alone] = episodes(actions, WALLS, attestations[:1] + attestations[3:], step=1.0)
     assert alone.attested == ()
+
+
+def test_a_detection_on_a_step_before_any_step_has_no_event() -> None:
+    [episode] = episodes(
+        [act(5.0, "pop6", "overUsage", 1.0), act(5.0, "pop5", "limitLink", 1.1)], WALLS
+    )
+    assert episode.event_wall is None and episode.total_ms is None
+    assert loop_report([episode])["count"] == 0
 
 
 def test_no_detection_no_episode() -> None:

@@ -13,10 +13,10 @@ compete for the same cores meanwhile.
 Each episode's stages, Unix seconds on this machine's clock (agent processes on it share
 it):
 
-- event: the data-plane step that brought the run to the detection's time was taken
-  (`secmas.pipeline.runloop.run_steps`), or the detection itself when it came first: the
-  Anomaly Detector and the Classifier detect when their own analysis ends, on a timer of
-  the run's clock that may fire before the step's wall time is noted;
+- event: for a detection made on perceiving a step (the Link Monitor reads its link's
+  load), the step was taken (`secmas.pipeline.runloop.run_steps`); the Anomaly Detector
+  and the Classifier detect when their own analysis ends, on a timer of the run's clock
+  and not on a step, so for them the event is the detection;
 - detected: the detecting agent journalled the detection;
 - enforced: the first rule of the kind that answers it was journalled by its winner.
 
@@ -38,6 +38,8 @@ from secmas.trust.deadlines import round_trip_summary
 
 ENFORCED_BY = {"overUsage": "limitLink", "detectIntrusion": "limitIP", "classifyFlows": "blockFlow"}
 """Each detection and the rule that answers it (Tables 5.2–5.5 of `003_…`)."""
+ON_STEP = frozenset({"overUsage"})
+"""Detections an agent makes on perceiving a data-plane step."""
 SAME_TIME = 1e-6
 """Run times closer than this are one step (steps add floating-point fractions)."""
 
@@ -51,8 +53,8 @@ class LoopEpisode:
     time: float
     """Run time of the detection."""
     event_wall: float | None
-    """Unix time of the event: the step at (or just before) the detection, or the
-    detection if sooner; None when the run recorded no step by then."""
+    """Unix time of the event: the step at (or just before) a detection made on a step,
+    else the detection; None when the run recorded no step by then."""
     detected_wall: float
     rule: str
     enforcer: str | None
@@ -89,9 +91,10 @@ def step_wall(walls: Mapping[float, float], time: float) -> float | None:
 
 
 def _event_wall(walls: Mapping[float, float], detection: ActionEvent) -> float | None:
-    """When the event behind `detection` happened: its step, or the detection if sooner."""
-    stepped = step_wall(walls, detection.time)
-    return None if stepped is None else min(stepped, detection.wall)
+    """When the event behind `detection` happened: its step, or the detection itself."""
+    if detection.action not in ON_STEP:
+        return detection.wall
+    return step_wall(walls, detection.time)
 
 
 def _detections(actions: Iterable[ActionEvent]) -> list[ActionEvent]:
@@ -170,6 +173,6 @@ def loop_report(found: Sequence[LoopEpisode]) -> dict[str, Any]:
     totals = [e.total_ms / 1000 for e in found if e.total_ms is not None]
     return {
         "episodes": [e.as_dict() for e in found],
-        "unenforced": len(found) - len(totals),
+        "unenforced": sum(e.enforcer is None for e in found),
         **round_trip_summary(totals),
     }

@@ -254,7 +254,10 @@ class LoopEpisode(_Record):
     detection: str = Field(description="overUsage, detectIntrusion or classifyFlows")
     detector: str
     time: Number = Field(description="simulated second of the detection")
-    event_wall: Number = Field(description="Unix time the data-plane step was taken")
+    event_wall: Number = Field(
+        description="Unix time the data-plane step was taken (overUsage, made on a step); "
+        "the detection's own for the others, which end an analysis on a timer"
+    )
     detected_wall: Number
     rule: str = Field(description="the rule that answers it: limitLink, limitIP or blockFlow")
     enforcer: str | None = Field(description="who installed the rule; null: none did")
