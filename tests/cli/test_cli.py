@@ -151,6 +151,7 @@ def test_demo_insecure_is_explicit_and_quiet_keeps_the_summary(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert "security is off" in result.output  # warnings stay under --quiet …
     assert "acceptance" in result.output and "simulated s in" in result.output  # … summary
+    assert "event to enforced rule: 3 times" in result.output  # the loop, in real time
     assert "step 0" not in result.output and " by pop" not in result.output  # no per-step
     assert json.loads((tmp_path / "report.json").read_text())["trust"] is None
     assert not (tmp_path / "attestation.csv").exists()

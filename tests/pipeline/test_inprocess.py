@@ -11,6 +11,7 @@ the measurement takes no time, so the verdict is the same on any machine.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secmas.network.clock import VirtualClock
 from secmas.pipeline.errors import PipelineError
-from secmas.pipeline.images import wrap_native_image
+from secmas.pipeline.images import secmas_image, wrap_native_image
 from secmas.pipeline.iml import AgentLaunch
-from secmas.pipeline.inprocess import InProcessAgents, bring_up
+from secmas.pipeline.inprocess import InProcessAgents, bring_up, warm
 from secmas.scenario.model import Attestation, Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.identity import AgentIdentity
@@ -148,3 +149,23 @@ def test_an_agent_whose_join_fails_stops_the_bring_up_naming_it(
         run(main())
     assert "step 2" in str(failed.value) and "agent a2 exited" in str(failed.value)
     assert "EnrolmentError" in str(failed.value) and "cannot read" in str(failed.value)
+
+
+def test_warming_leaves_what_a_genuine_image_measures_unchanged() -> None:
+    """The first challenge finds the caches filled, and the measurement still the
+    reference's."""
+    image = secmas_image(Ed25519PrivateKey.generate(), ReferenceRepository())
+    warm(image).join(timeout=120)
+    assert image.runtime.measure().root == image.reference.root
+
+
+def test_a_walk_that_fails_is_logged_and_leaves_the_challenge_to_measure(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    library = tmp_path / "gone"
+    library.write_bytes(Path("/bin/true").read_bytes())
+    image = wrap_native_image(library, Ed25519PrivateKey.generate(), ReferenceRepository())
+    library.unlink()
+    with caplog.at_level(logging.DEBUG, logger="secmas.pipeline.inprocess"):
+        warm(image).join(timeout=60)
+    assert "warming the agents' measurement failed" in caplog.text

@@ -12,6 +12,7 @@ from secmas.pipeline.trustreport import TrustRecords, trust_report
 from secmas.pipeline.workflow import Workflow
 from secmas.report.model import Trust
 from secmas.scenario.model import Security
+from secmas.trust.epochs import EpochPush
 from secmas.trust.liveness import LivenessMonitor
 from secmas.trust.view import TrustView
 from secmas.trust.wrap import wrap
@@ -51,6 +52,16 @@ def records(tmp_path: Path, ledger_url: str, columns: dict[str, dict[str, object
         external=None,
         image=wrap(agent, Ed25519PrivateKey.generate(), image="agent", version="1"),
     )
+
+
+def test_an_epoch_pushed_to_nobody_is_reported_without_a_transaction(tmp_path: Path) -> None:
+    """Every admitted agent untrusted on chain when the rekey came (all failed): the push
+    sealed the secret for nobody and sent nothing."""
+    nobody = records(tmp_path, "memory", {})
+    nobody.pushes.append(EpochPush(2, (), (), None))
+    section = trust_report(nobody, now=10.0)
+    Trust.model_validate(section)
+    assert section["key_epochs"] == [{"epoch": 2, "recipients": 0, "tx": None, "batches": 0}]
 
 
 def test_the_ledger_url_is_reported_without_its_credentials(tmp_path: Path) -> None:

@@ -189,6 +189,12 @@ def print_result(result: RunResult, as_json: bool = False) -> None:
         f"{len(report['auctions'])} auctions, {result.messages} bus messages, "
         f"{report['simulated_seconds']:g} simulated s in {result.wall_seconds:.2f} s wall"
     )
+    loop = report["loop"]
+    if loop["count"]:
+        console.print(
+            f"event to enforced rule: {loop['count']} times, p50 {loop['p50_ms']:.1f} ms, "
+            f"p99 {loop['p99_ms']:.1f} ms wall"
+        )
     say("files: " + ", ".join(str(p) for p in result.paths))  # unwrapped: paths stay whole
     if not result.passed:
         errors.print(styled(_verdict(result), "red"))

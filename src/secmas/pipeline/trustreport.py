@@ -107,7 +107,7 @@ def trust_report(records: TrustRecords, now: float) -> dict[str, Any]:
             {
                 "epoch": p.epoch,
                 "recipients": len(p.recipients),
-                "tx": p.receipts[-1].tx_hash,
+                "tx": p.receipts[-1].tx_hash if p.receipts else None,  # nobody trusted
                 "batches": len(p.receipts),
             }
             for p in r.pushes

@@ -233,8 +233,8 @@ class MeasurementWindows(_Record):
 class KeyEpoch(_Record):
     epoch: int
     recipients: int
-    tx: str
-    """The last of its pushes."""
+    tx: str | None
+    """The last of its pushes; null when nobody was trusted to push to (none made)."""
     batches: int = 1
     """Transactions the push took (each fits the block gas limit)."""
 
