@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -165,6 +166,21 @@ def _auction_from_json(data: dict[str, Any]) -> tuple[str, AuctionRecord]:
     return str(data["initiator"]), record
 
 
+def _action(fields: dict[str, Any]) -> ActionEvent:
+    """A relayed action whose run time and wall time are finite numbers: the report
+    subtracts wall times (`secmas.report.looplatency`), so one that is not would fail it."""
+    action = ActionEvent(**fields)
+    for name in ("time", "wall"):
+        value = getattr(action, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ValueError(f"malformed journal event: action {name} {value!r}")
+    return action
+
+
 def _mind_from_json(fields: dict[str, Any]) -> MindChange:
     return MindChange(
         **fields
@@ -186,7 +202,7 @@ def apply_json(journal: Journal, data: Any) -> None:
         elif event == "placement":
             journal.placement(PlacementEvent(**fields))
         elif event == "action":
-            journal.action(ActionEvent(**fields))
+            journal.action(_action(fields))
         elif event == "execution":
             journal.execution(ExecutionEvent(**fields))
         elif event == "promise":
