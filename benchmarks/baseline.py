@@ -110,6 +110,22 @@ def save_log_log(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> Non
     fig.savefig(path, dpi=120)
 
 
+def matching(runs: Sequence[dict[str, Any]], **fields: Any) -> list[dict[str, Any]]:
+    """The `runs` whose `fields` have the values given (one case of a side-by-side run)."""
+    return [r for r in runs if all(r.get(k) == v for k, v in fields.items())]
+
+
+def labelled_bars(
+    axis: Any, offset: float, values: Sequence[float], width: float, label: str, colour: str
+) -> None:
+    """One series of a grouped bar chart at `offset` from each group's centre, each bar
+    labelled with its value."""
+    bars = axis.bar(
+        [x + offset for x in range(len(values))], values, width, label=label, color=colour
+    )
+    axis.bar_label(bars, fmt="%.1f", fontsize=7)
+
+
 INTERLEAVED = (
     "baseline and new interleaved round by round in subprocesses; on a shared "
     "machine the absolute figures are noisy, the ratio less so"

@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from baseline import INTERLEAVED, write_results
+from baseline import INTERLEAVED, labelled_bars, matching, write_results
 from bench_security_overhead import LOAD_FACTOR, cpu_load
 from machine import describe
 
@@ -124,11 +124,7 @@ def summary(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict
         for load in LOADS:
             case: dict[str, dict[str, Any]] = {}
             for security in SECURITY:
-                same = [
-                    r
-                    for r in runs
-                    if (r["placement"], r["load"], r["security"]) == (placement, load, security)
-                ]
+                same = matching(runs, placement=placement, load=load, security=security)
                 if not same:
                     continue
                 pooled = [e for r in same for e in r["episodes"]]
@@ -204,25 +200,12 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         for offset, security in zip((-0.27, 0.0, 0.27), SECURITY, strict=True):
             values = []
             for load, q in cases:
-                row = next(
-                    (
-                        r
-                        for r in rows
-                        if (r["placement"], r["load"], r["security"]) == (placement, load, security)
-                    ),
-                    None,
-                )
+                case = matching(rows, placement=placement, load=load, security=security)
+                row = case[0] if case else None
                 basis = (row or {}).get("while_attested") if security == "attested" else row
                 values.append((basis or {}).get(f"total_ms_{q}") or 0.0)
             label = "attested (while)" if security == "attested" else security
-            bars = axis.bar(
-                [x + offset for x in range(len(cases))],
-                values,
-                0.27,
-                label=label,
-                color=colours[security],
-            )
-            axis.bar_label(bars, fmt="%.0f", fontsize=7)
+            labelled_bars(axis, offset, values, 0.27, label, colours[security])
         axis.set_xticks(range(len(cases)), [f"{load}\n{q}" for load, q in cases])
         axis.set_ylabel("event to enforced rule (wall ms)")
         axis.set_title(f"{placement}: trust layer off / on / attesting")

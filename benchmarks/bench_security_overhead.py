@@ -52,7 +52,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from baseline import INTERLEAVED, write_results
+from baseline import INTERLEAVED, labelled_bars, matching, write_results
 from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,11 +279,7 @@ def summary(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict
         for load in LOADS:
             case = {}
             for security in SECURITY:
-                same = [
-                    r
-                    for r in runs
-                    if (r["mode"], r["load"], r["security"]) == (mode, load, security)
-                ]
+                same = matching(runs, mode=mode, load=load, security=security)
                 if not same:
                     continue
                 case[security] = {
@@ -378,24 +374,13 @@ def plot(rows: list[dict[str, Any]], bring_ups: list[dict[str, Any]], path: Path
         ]
         for offset, security in ((-0.2, "secure"), (0.2, "insecure")):
             values = [
-                next(
-                    (
-                        r["command_wall_s"] or 0.0
-                        for r in rows
-                        if (r["mode"], r["load"], r["security"]) == (mode, load, security)
-                    ),
-                    0.0,
+                sum(
+                    r["command_wall_s"] or 0.0
+                    for r in matching(rows, mode=mode, load=load, security=security)
                 )
                 for load in loads
             ]
-            bars = axis.bar(
-                [x + offset for x in range(len(loads))],
-                values,
-                0.4,
-                label=security,
-                color=colours[security],
-            )
-            axis.bar_label(bars, fmt="%.1f", fontsize=8)
+            labelled_bars(axis, offset, values, 0.4, security, colours[security])
         axis.set_xticks(range(len(loads)), loads)
         axis.set_ylabel("median wall time of the command (s)")
         axis.set_title(f"secmas demo, {mode} (target ≤ {TARGETS[mode]}×)")
