@@ -27,7 +27,7 @@ secure, insecure …) so that a noisy machine slows both alike:
 Every case runs on the idle machine and again under 2× CPU oversubscription: the script
 starts `stress-ng --cpu 2×CPUs` (4 on the 2-core machine) for the loaded rounds and
 always stops it. Reported: medians per case, the secure/insecure ratios of the medians
-beside the targets (≤ 1.3× in one process, ≤ 1.2× with processes), pass counts
+beside the targets (≤ 1.3× in one process, ≤ 1.1× with processes), pass counts
 and journal-identical counts, the CPU count and load averages.
 
     .venv/bin/python benchmarks/bench_security_overhead.py [--quick] [--no-load]
@@ -58,7 +58,7 @@ from machine import describe
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 NAME = "security_overhead"
-TARGETS = {"in-process": 1.3, "processes": 1.2}
+TARGETS = {"in-process": 1.3, "processes": 1.1}
 """The target bounds on secure/insecure wall time."""
 BRING_UP_TARGET_S = {50: 5.0}
 """The target bound on bringing up a secure pipeline of N agents."""
