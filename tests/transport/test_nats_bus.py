@@ -131,6 +131,43 @@ def test_ten_thousand_messages_arrive_in_publish_order(server: NatsServer):
     assert got == list(range(10_000)) and dropped == 0
 
 
+def test_a_flush_cancelled_before_its_pong_leaves_the_connection_reading(
+    server: NatsServer, caplog
+):
+    """A signal or timeout can cancel a flush between its PING and the PONG: the PONG
+    must not fail nats-py's reading loop (it would log a traceback and go deaf)."""
+
+    async def scenario():
+        a = await NatsBus.connect(server.url, name="a")
+        b = await NatsBus.connect(server.url, name="b")
+        got: list[bytes] = []
+
+        async def collect(subject: str, data: bytes) -> None:
+            got.append(data)
+
+        await b.subscribe("after.cancel", collect)
+        await b.flush()
+        for turns in range(20):  # cancelled at successive points, some between PING and PONG
+            flushing = asyncio.ensure_future(b.flush())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            flushing.cancel()
+            await asyncio.gather(flushing, return_exceptions=True)
+        await a.publish("after.cancel", b"heard")
+        await a.flush()
+        await until(lambda: got == [b"heard"])
+        await b.flush()
+        await a.close()
+        await b.close()
+
+    with caplog.at_level(logging.DEBUG, logger="nats"):
+        run(scenario())
+    failures = [
+        r for r in caplog.records if r.name.startswith("nats") and r.levelno >= logging.ERROR
+    ]
+    assert failures == []
+
+
 # --- the server goes away ------------------------------------------------------------------
 
 

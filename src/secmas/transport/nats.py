@@ -74,13 +74,18 @@ _AUTH_REFUSED = "Authorization Violation"
 _DENIED = re.compile(r'permissions violation for (publish|subscription) to "([^"]*)"')
 
 
-class _TLSOnlyClient(Client):
-    """nats-py's client that never sends CONNECT (with its credentials or nonce
-    signature) over a connection that is not TLS, when told so.
+class _GuardedClient(Client):
+    """nats-py's client with two guards nats-py 2.16 lacks.
 
-    nats-py upgrades to TLS only when the server's INFO says `tls_required`, and builds
-    CONNECT right after that upgrade: an INFO without it (a plain server, or an attacker
-    in the path who removed the flag) would otherwise get the credentials in clear."""
+    * It never sends CONNECT (with its credentials or nonce signature) over a connection
+      that is not TLS, when told so. nats-py upgrades to TLS only when the server's INFO
+      says `tls_required`, and builds CONNECT right after that upgrade: an INFO without
+      it (a plain server, or an attacker in the path who removed the flag) would
+      otherwise get the credentials in clear.
+    * A PONG whose flush was cancelled (by a signal or a timeout, between its PING and the
+      PONG) is counted and otherwise dropped. nats-py would set the result of the
+      cancelled future, and the InvalidStateError ends its reading loop: a traceback in
+      the log and a connection that hears nothing more."""
 
     require_tls = False
 
@@ -88,6 +93,14 @@ class _TLSOnlyClient(Client):
         if self.require_tls and not self._server_info.get("tls_required", False):
             raise nats.errors.Error(TLS_NOT_OFFERED)
         return super()._connect_command()
+
+    async def _process_pong(self) -> None:
+        if self._pongs and self._pongs[0].done():
+            self._pongs.pop(0)
+            self._pongs_received += 1
+            self._pings_outstanding = 0
+            return
+        await super()._process_pong()
 
 
 class _QuietTLSClose(logging.Filter):
@@ -238,7 +251,7 @@ class NatsBus:
         self._refused_subscriptions: set[str] = set()
         self._pending_msgs_limit = pending_msgs_limit
         self._pending_bytes_limit = pending_bytes_limit
-        self._nc = _TLSOnlyClient()
+        self._nc = _GuardedClient()
         self._fatal: asyncio.Future[str] | None = None
         self._fatal_servers: set[str] = set()
         self._first_error: Exception | None = None
