@@ -75,6 +75,16 @@ def test_a_module_imported_later_is_measured_live(agent: tuple[RuntimeImage, str
     ]
 
 
+def test_a_patch_made_after_warming_is_still_caught(agent: tuple[RuntimeImage, str]) -> None:
+    """Warm caches cost what changed, never hide it."""
+    runtime, name = agent
+    reference = runtime.measure()
+    runtime.warm()
+    module = sys.modules[f"{name}.used"]
+    module.act.__code__ = (lambda x: x).__code__
+    assert runtime.measure().differing(reference) == [f"code:{name}.used"]
+
+
 def test_a_module_still_being_imported_is_measured_from_its_file(
     agent: tuple[RuntimeImage, str],
 ) -> None:

@@ -244,7 +244,7 @@ class AgentProcess:
         if credential is None:
             raise EnrolmentError(f"no enrolment credential: {CREDENTIAL_ENV} names none")
         image = self.image = await asyncio.to_thread(self_image)
-        await asyncio.to_thread(image.measure)  # ahead of any challenge: caches warm
+        await asyncio.to_thread(image.warm)  # ahead of any challenge
         ledger = cfg.ledger
         assert ledger is not None
 

@@ -55,27 +55,18 @@ DEFAULT_RUN_S = 3600.0
 """The run length the agents' funding is sized for when the caller names none."""
 
 
-WARM_WALKS = 2
-"""Measurements `warm` takes before the first challenge: the cold walk and the one that
-completes the caches."""
-
-
 def warm(image: WrappedImage) -> threading.Thread:
-    """Measure `image` in a thread, beside bring-up steps 5–8, until its caches are warm.
-
-    The agents of this process share its modules and their measurement's caches
-    (`RuntimeImage`): the first measurement walks every loaded module (about 0.4–0.6 s),
-    the second still fills what the first left (about 80 ms), each later one costs only
-    what changed since (about 15 ms). Taken by the first challenges, those walks made the
-    initial attestation's round trip 0.75 s against a median of 30 ms; taken now, while
-    the bring-up waits on the ledger, the first challenge pays what later ones do (it
-    waits on the image's lock if the walks are not done). A walk that fails leaves the
-    caches cold: the first challenge measures in full, as before. The thread, started."""
+    """Warm `image`'s measurement (`RuntimeImage.warm`) in a thread, beside bring-up steps
+    5–8: the agents of this process share its modules and their measurement's caches.
+    Taken by the first challenges, those walks made the initial attestation's round trip
+    0.75 s against a median of 30 ms; taken now, while the bring-up waits on the ledger,
+    the first challenge pays what later ones do (it waits on the image's lock if the
+    walks are not done). A walk that fails leaves the caches cold: the first challenge
+    measures in full, as before. The thread, started."""
 
     def measure() -> None:
         try:
-            for _ in range(WARM_WALKS):
-                image.runtime.measure()
+            image.runtime.warm()
         except Exception as exc:  # the challenge measures again and reports it
             logger.debug("warming the agents' measurement failed: %s", exc)
 

@@ -86,9 +86,9 @@ def spawner_argv(run: Path, python: str = sys.executable) -> list[str]:
 
 
 def preload() -> None:
-    """Import what an agent imports (`PRELOADED`), measure it once as an agent measures
-    itself (its children's first measurements then cost what changed since, as an agent's
-    later ones do: `secmas.trust.image`), and keep those objects out of the collector's
+    """Import what an agent imports (`PRELOADED`), warm its measurement as an agent warms
+    its own (its children's first measurements then cost what changed since, as an agent's
+    later ones do: `RuntimeImage.warm`), and keep those objects out of the collector's
     generations, so that children do not copy the pages a collection touches."""
     for name in PRELOADED:
         importlib.import_module(name)
@@ -96,7 +96,7 @@ def preload() -> None:
     from secmas.trust.sitelist import AllowListError
 
     try:
-        self_image().measure()
+        self_image().warm()
     except (AllowListError, OSError) as exc:  # each agent says so, or measures cold
         print(f"{SPAWNER_MODULE}: not measured ahead: {exc}", file=sys.stderr, flush=True)
     gc.collect()
