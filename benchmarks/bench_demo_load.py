@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_security_overhead import LOAD_FACTOR, cpu_load, digest, journal, median, timed_demo
+from bench_security_overhead import digest, journal, median, timed_demo
+from load import cpu_load, workers
 from machine import describe
 
 RESULTS = Path(__file__).parent / "results"
@@ -104,13 +105,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.emulated_rounds and os.geteuid() != 0:
         parser.error("--emulated-rounds needs root (network namespaces); give 0 to skip them")
-    workers = LOAD_FACTOR * (os.cpu_count() or 1)
-    machine = describe(["secmas"], load_average=os.getloadavg(), stress_workers=workers)
+    machine = describe(["secmas"], load_average=os.getloadavg(), stress_workers=workers())
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="secmas-demo-load-") as scratch:
         os.environ["SECMAS_HOME"] = str(Path(scratch) / "home")
         idle = rounds("in-process", "idle", args.idle_rounds, Path(scratch))
-        with cpu_load(workers) as stress:
+        with cpu_load(workers()) as stress:
             loaded = rounds("in-process", "loaded", args.rounds, Path(scratch))
             emulated = rounds("emulated", "loaded", args.emulated_rounds, Path(scratch))
     reference = idle[0].get("journal_sha256") if idle else None

@@ -43,8 +43,8 @@ from typing import Any
 
 import yaml
 
-from baseline import INTERLEAVED, labelled_bars, matching, write_results
-from bench_security_overhead import LOAD_FACTOR, cpu_load
+from baseline import labelled_bars, matching, write_results
+from load import LOADS, loaded_result, under_each_load, workers
 from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,6 @@ NAME = "loop_latency"
 SCENARIO = ROOT / "scenarios" / "ddos-6pop.yaml"
 SECURITY = ("off", "on", "attested")
 PLACEMENTS = ("in-process", "processes")
-LOADS = ("idle", "loaded")
 TARGET = 1.2
 """Event-to-rule p99 with security on (and while attested) against off, at most."""
 TIMEOUT_S = {"in-process": 300, "processes": 600}
@@ -230,28 +229,19 @@ def main() -> None:
     if not args.no_processes:
         counts["processes"] = 1 if args.quick else args.process_rounds
     loads = ("idle",) if args.no_load or args.quick else LOADS
-    workers = LOAD_FACTOR * (os.cpu_count() or 1)
-    machine = describe(["secmas"], load_average=os.getloadavg(), stress_workers=workers)
+    machine = describe(["secmas"], load_average=os.getloadavg(), stress_workers=workers())
     started = time.perf_counter()
     runs: list[dict[str, Any]] = []
-    stress: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="secmas-loop-") as scratch:
         files = scenarios(Path(scratch))
-        for load in loads:
-            if load == "idle":
-                for placement, n in counts.items():
-                    runs.extend(rounds_of(placement, load, n, files, Path(scratch)))
-                continue
-            with cpu_load(workers) as stress:
-                for placement, n in counts.items():
-                    runs.extend(rounds_of(placement, "loaded", n, files, Path(scratch)))
+
+        def measure(load: str) -> None:
+            for placement, n in counts.items():
+                runs.extend(rounds_of(placement, load, n, files, Path(scratch)))
+
+        stress = under_each_load(loads, measure)
     rows, ratios = summary(runs)
-    result = {
-        "benchmark": NAME,
-        "machine": machine,
-        "load_average_after": os.getloadavg(),
-        "stress": stress or None,
-        "note": INTERLEAVED.replace("baseline and new", "off, on and attested"),
+    result = loaded_result(NAME, machine, stress, "off, on and attested") | {
         "rounds": counts,
         "loads": list(loads),
         "attested_case": ATTESTED,

@@ -41,18 +41,16 @@ import argparse
 import hashlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from baseline import INTERLEAVED, labelled_bars, matching, write_results
+from baseline import labelled_bars, matching, write_results
+from load import LOADS, loaded_result, under_each_load, workers
 from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,9 +70,6 @@ from secmas.experiment.generators import ring_scenario
 run(ring_scenario(int(sys.argv[1])), out=Path(sys.argv[2]), seed=0)
 """
 SECURITY = ("secure", "insecure")
-LOADS = ("idle", "loaded")
-STRESS = "/usr/bin/stress-ng"
-LOAD_FACTOR = 2
 """CPU-bound stress-ng workers per CPU in the loaded rounds."""
 TIMEOUT_S = {"in-process": 300, "processes": 600}
 ATTESTATION = ("kind", "step", "time", "measured", "verifier", "result", "root_of_trust")
@@ -212,32 +207,6 @@ def bring_up(agents: int, load: str, folder: Path) -> dict[str, Any]:
         flush=True,
     )
     return row
-
-
-@contextmanager
-def cpu_load(workers: int) -> Iterator[dict[str, Any]]:
-    """`stress-ng --cpu workers` for the duration (its own process group, always stopped);
-    yields a dict that gets the load averages seen before the stop."""
-    stress = subprocess.Popen(
-        [STRESS, "--cpu", str(workers), "--timeout", "3h", "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    seen: dict[str, Any] = {"workers": workers}
-    try:
-        time.sleep(3.0)  # let the workers spin up before the first round
-        yield seen
-        seen["load_average_at_end"] = os.getloadavg()
-    finally:
-        try:
-            os.killpg(stress.pid, signal.SIGTERM)
-            stress.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(stress.pid, signal.SIGKILL)
-            stress.wait()
 
 
 def rounds_of(mode: str, load: str, rounds: int, scratch: Path) -> list[dict[str, Any]]:
@@ -432,12 +401,10 @@ def main() -> None:
     if not (args.quick or args.no_processes):
         modes["processes"] = args.process_rounds
     loads = ("idle",) if args.no_load else LOADS
-    workers = LOAD_FACTOR * (os.cpu_count() or 1)
-    machine = describe(["secmas"], load_average=os.getloadavg(), stress_workers=workers)
+    machine = describe(["secmas"], load_average=os.getloadavg(), stress_workers=workers())
     started = time.perf_counter()
     runs: list[dict[str, Any]] = []
     bring_ups: list[dict[str, Any]] = []
-    stress: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="secmas-overhead-") as scratch:
         # An empty store of measured files: the first secure run compiles cold, as on a
         # new machine (`cold` in the JSON); the later ones find what it kept.
@@ -449,19 +416,9 @@ def main() -> None:
             for agents in args.agents:
                 bring_ups.append(bring_up(agents, load, Path(scratch) / f"ring-{agents}-{load}"))
 
-        for load in loads:
-            if load == "idle":
-                measure(load)
-                continue
-            with cpu_load(workers) as stress:
-                measure(load)
+        stress = under_each_load(loads, measure)
     rows, ratios = summary(runs)
-    result = {
-        "benchmark": NAME,
-        "machine": machine,
-        "load_average_after": os.getloadavg(),
-        "stress": stress or None,
-        "note": INTERLEAVED.replace("baseline and new", "secure and --insecure"),
+    result = loaded_result(NAME, machine, stress, "secure and --insecure") | {
         "rounds": modes,
         "loads": list(loads),
         "rows": rows,
