@@ -40,18 +40,27 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 settings.register_profile("secmas", deadline=None)
 settings.load_profile("secmas")
 
-# The release reference of `secmas` is made once per release store and every later run
-# checks the package against it (`secmas.trust.release`): a session gets a folder of
-# stores of its own, one per $SECMAS_HOME (its processes inherit it), so code edited
-# between sessions is released afresh and a test with a home of its own its own key.
-_RELEASES = tempfile.TemporaryDirectory(prefix="secmas-releases-")
-os.environ["SECMAS_RELEASES"] = _RELEASES.name
+_RELEASES: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def pytest_configure() -> None:
+    """The release reference of `secmas` is made once per release store and every later
+    run checks the package against it (`secmas.trust.release`): a session gets a folder
+    of stores of its own, one per $SECMAS_HOME (its processes inherit it), so code edited
+    between sessions is released afresh and a test with a home of its own its own key.
+
+    Made here, not when this file is imported: a run that a test starts in a process of
+    its own, and kills, imports it for its helpers (a suite left two such folders)."""
+    folder = tempfile.TemporaryDirectory(prefix="secmas-releases-")
+    _RELEASES.append(folder)
+    os.environ["SECMAS_RELEASES"] = folder.name
 
 
 def pytest_unconfigure() -> None:
     """The session's release stores go with it (each xdist worker ends without running
     the folder's finalizer: a suite left three such folders in /tmp)."""
-    _RELEASES.cleanup()
+    while _RELEASES:
+        _RELEASES.pop().cleanup()
 
 
 REAL_TIME = "tests/e2e/"
