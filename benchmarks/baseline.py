@@ -110,6 +110,15 @@ def save_log_log(fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> Non
     fig.savefig(path, dpi=120)
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay `fig` out, write it to `path` (120 dpi) and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def matching(runs: Sequence[dict[str, Any]], **fields: Any) -> list[dict[str, Any]]:
     """The `runs` whose `fields` have the values given (one case of a side-by-side run)."""
     return [r for r in runs if all(r.get(k) == v for k, v in fields.items())]

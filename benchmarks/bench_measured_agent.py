@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from baseline import labelled_bars, write_results
+from baseline import labelled_bars, save_figure, write_results
 from bench_auction import Bench, percentile
 from load import LOADS, loaded_result, under_each_load, workers
 from machine import describe
@@ -169,9 +169,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         axis.set_title(title)
         axis.legend()
     fig.suptitle("An agent being measured, and one that is not")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
@@ -205,13 +203,17 @@ def main() -> None:
         "seconds": time.perf_counter() - started,
     }
     write_results(args.out, NAME, result, plot)
-    for row in rows:
-        print(
-            f"{row['load']:6} {row['case']:8} auction p50 {row['auction_p50_ms']:.2f} "
-            f"p99 {row['auction_p99_ms']:.2f} ms, lag p50 {row['lag_p50_ms']:.2f} "
-            f"p99 {row['lag_p99_ms']:.2f} ms, {row['evidence_per_s']:.1f} evidence/s"
-            + (f", {'met' if row['met'] else 'not met'}" if "met" in row else "")
-        )
+    print("\n".join(map(line, rows)))
+
+
+def line(row: dict[str, Any]) -> str:
+    """One row of the summary, as printed."""
+    verdict = f", {'met' if row['met'] else 'not met'}" if "met" in row else ""
+    return (
+        f"{row['load']:6} {row['case']:8} auction p50 {row['auction_p50_ms']:.2f} "
+        f"p99 {row['auction_p99_ms']:.2f} ms, lag p50 {row['lag_p50_ms']:.2f} "
+        f"p99 {row['lag_p99_ms']:.2f} ms, {row['evidence_per_s']:.1f} evidence/s{verdict}"
+    )
 
 
 if __name__ == "__main__":
