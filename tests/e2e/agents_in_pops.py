@@ -184,16 +184,18 @@ def check_all_trusted(result: EmulatedResult) -> dict[str, Any]:
 
 def check_agents_in_pops(result: EmulatedResult, scenario: Scenario, seen: Seen) -> None:
     """Each agent ran in its PoP's namespace (as `seen` while the run went on) and its
-    control traffic crossed the emulated links from its PoP's address; each perceived
-    the ticks before and during the attack."""
+    control traffic ran over the pipeline's VXLAN overlay (whose frames cross the emulated
+    links from its PoP's address); each perceived the ticks before and during the attack."""
     plane = result.emulation["control_plane"]
-    control = plane["control_host"]["address"]
+    overlay = plane["overlay"]
+    assert overlay["kind"] == "vxlan" and overlay["agents"].keys() == plane["agents"].keys()
     assert set(plane["agents"]) == {p.id for p in scenario.pops}
     for pop, agent in plane["agents"].items():
         namespace, sockets = seen.processes[agent["pid"]]
         assert namespace == seen.names[agent["namespace"]], pop
-        assert (agent["address"], control, BUS_PORT, ESTABLISHED) in sockets, pop
-        assert agent["connection"]["ip"] == agent["address"], pop  # as the server saw it
+        here, there = agent["overlay_address"], overlay["control_host"]
+        assert (here, there, BUS_PORT, ESTABLISHED) in sockets, pop
+        assert agent["connection"]["ip"] == here, pop  # as the server saw it
         assert agent["connection"]["in_msgs"] > 0, pop
     latency = plane["tick_latency"]["phases"]
     for phase in ("before attack", "during attack"):

@@ -286,6 +286,19 @@ def test_overlay_is_configured_as_specified(hosts: Hosts) -> None:
 
 
 @needs_overlay
+def test_an_overlay_tied_to_no_device_follows_the_routes(hosts: Hosts) -> None:
+    # a router's peers lie behind different links: its interface names none, and the
+    # kernel routes each encapsulated packet (its MTU: an Ethernet underlay's less the
+    # VXLAN headroom)
+    spec = VxlanSpec(4301, None, A_UNDERLAY, "192.168.79.1/24", (B_UNDERLAY,), netns=hosts.a)
+    with VxlanOverlay(spec) as free:
+        assert free.remotes() == [B_UNDERLAY]
+        link = _link(hosts.a, spec.name)
+        assert link["mtu"] == 1500 - VXLAN_HEADROOM
+    assert not free.exists
+
+
+@needs_overlay
 @needs_nats
 def test_agents_talk_through_the_overlay(hosts: Hosts, server: NatsServer) -> None:
     vxlan = hosts.overlay_a.spec.name

@@ -6,7 +6,8 @@ a namespace on a shaped link beside the traffic server's node, an address per Po
 router). The run's NATS server (TLS, an nkey per client) and its JSON-RPC ledger (the
 in-process EVM over HTTPS) listen inside the control host (`RunServers` started through
 `call_inside`); the MLFO, in this process, reaches them over the unshaped management
-link, each agent over the emulated links from its PoP's address. Each PoP's namespace
+link, each agent over the pipeline's VXLAN overlay (`secmas.pipeline.controloverlay`),
+whose frames cross the emulated links from its PoP's address. Each PoP's namespace
 gets a name (`EmulatedNetwork.named`) and its agent is started inside it, as the
 application layer chose (`PopAgents`, `secmas.api.popagents`):
 
@@ -37,27 +38,36 @@ the network (names included) are taken down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from secmas.network.emulation.network import EmulatedNetwork, call_inside
 from secmas.network.emulation.plan import ControlHost
+from secmas.pipeline.controloverlay import (
+    CONTROL,
+    ControlOverlay,
+    overlay_down,
+    overlay_up,
+    plan_overlay,
+)
 from secmas.pipeline.emulated import BusClients, EmulatedResult, emulated_run
 from secmas.pipeline.errors import RunError
 from secmas.pipeline.hosts import Host, HostList, HostProcesses
 from secmas.pipeline.images import secmas_image
 from secmas.pipeline.iml import IMLDriver
 from secmas.pipeline.mlfo import pipeline_name
-from secmas.pipeline.orchestrator import ImageWrap
+from secmas.pipeline.orchestrator import ImageWrap, vni_of
 from secmas.pipeline.processes import ControlAccess, RunOptions, RunServers, run_driver
 from secmas.pipeline.ticklatency import Phase, TickLatency
 from secmas.scenario.model import Scenario
 from secmas.transport.address import BusAddress
+from secmas.transport.overlay import OverlayError
 
 BUS_PORT = 4222
 LEDGER_PORT = 8545
@@ -132,38 +142,62 @@ async def operate_emulated_processes(
     agents = agents or PopAgents()
     async with emulated_run(scenario, workdir / "emulation", control=True) as run:
         network = run.network
+        control = run.plan.control
+        assert control is not None
         namespaces = {pop: network.named(pop).name for pop in pops}
-        servers = control_servers(network, workdir, scenario)
-        try:
-            access = await serve_control(servers, network)
-            run.steps.clients = bus_clients(servers, network)
-            iml = pop_driver(agents, network, workdir, pops)
-            perceived = TickLatency(pipeline_name(scenario.id))
-            driver = await run_driver(
-                scenario,
-                scenario_file,
-                access,
-                workdir,
-                run.steps,
-                options,
-                iml=iml,
-                perceived=perceived,
-                wrap_image=agents.wrap_image,
-            )
-            # before the servers stop: the loops' reports may still write to the ledger
-            # (the audit's last anchor)
-            now = run.steps.clock.now()
-            operated = driver.result(run.steps.telemetry(), now, started, options.loops)
-        finally:
-            await asyncio.to_thread(servers.stop)
+        overlay = plan_overlay(control, vni_of(pipeline_name(scenario.id), security))
+        servers = control_servers(network, workdir, scenario, overlay)
+        async with joined(overlay, network):
+            try:
+                access = await serve_control(servers, network, overlay)
+                run.steps.clients = bus_clients(servers, network)
+                iml = pop_driver(agents, network, workdir, pops)
+                perceived = TickLatency(pipeline_name(scenario.id))
+                driver = await run_driver(
+                    scenario,
+                    scenario_file,
+                    access,
+                    workdir,
+                    run.steps,
+                    options,
+                    iml=iml,
+                    perceived=perceived,
+                    wrap_image=agents.wrap_image,
+                )
+                # before the servers stop: the loops' reports may still write to the ledger
+                # (the audit's last anchor)
+                now = run.steps.clock.now()
+                operated = driver.result(run.steps.telemetry(), now, started, options.loops)
+            finally:
+                await asyncio.to_thread(servers.stop)
     result = run.result(operated, started)
-    control = run.plan.control
-    assert control is not None
-    report = control_plane_report(scenario, control, iml, run.steps.clients, perceived, namespaces)
+    report = control_plane_report(
+        scenario, control, overlay, iml, run.steps.clients, perceived, namespaces
+    )
     result.emulation["control_plane"] = report | {
         "agents_as": {"kind": agents.kind, "said": agents.said}
     }
     return result
+
+
+@contextlib.asynccontextmanager
+async def joined(overlay: ControlOverlay, network: EmulatedNetwork) -> AsyncIterator[None]:
+    """The pipeline's overlay up among the control host and the PoPs' namespaces for
+    the run, down after it; RunError naming why when it cannot be configured."""
+    control = network.plan.control
+    assert control is not None
+
+    def name(member: str) -> str:
+        return network.named(control.name if member == CONTROL else member).name
+
+    try:
+        interfaces = await asyncio.to_thread(overlay_up, overlay, name)
+    except OverlayError as exc:
+        raise RunError(f"the agents' VXLAN overlay (VNI {overlay.vni}): {exc}") from exc
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(overlay_down, interfaces)
 
 
 def pop_driver(
@@ -175,29 +209,34 @@ def pop_driver(
     return agents.driver({pop: str(network.named(pop)) for pop in pops}, workdir)
 
 
-def control_servers(network: EmulatedNetwork, workdir: Path, scenario: Scenario) -> RunServers:
-    """The run's servers as they start inside the control host, listening on both its
-    addresses (which their certificates name)."""
+def control_servers(
+    network: EmulatedNetwork, workdir: Path, scenario: Scenario, overlay: ControlOverlay
+) -> RunServers:
+    """The run's servers as they start inside the control host, listening on all its
+    addresses (which their certificates name): the overlay's (agents), the emulated
+    link's and the management link's (the MLFO)."""
     control = network.plan.control
     assert control is not None
     return RunServers(
         workdir,
         scenario,
-        addresses=(control.ip, control.management_port.ip),
+        addresses=(overlay.control_ip, control.ip, control.management_port.ip),
         bind=BIND_ALL,
         within=functools.partial(call_inside, network.namespace(control.name)),
     )
 
 
-async def serve_control(servers: RunServers, network: EmulatedNetwork) -> ControlAccess:
+async def serve_control(
+    servers: RunServers, network: EmulatedNetwork, overlay: ControlOverlay
+) -> ControlAccess:
     """Start the bus and the ledger inside the control host: the MLFO's way to them is
-    the management link, the agents' the emulated links."""
+    the management link, the agents' the overlay over the emulated links."""
     control = network.plan.control
     assert control is not None
     bus = await servers.start_bus(BUS_PORT, monitor=True)
     assert servers.bus_server is not None and servers.bus_server.pid is not None
     network.record(servers.bus_server.pid)  # killed with the run's record if the run dies
-    here, there = control.management_port.ip, control.ip
+    here, there = control.management_port.ip, overlay.control_ip
     access = ControlAccess(
         replace(bus, address=BusAddress.parse(f"tls://{here}:{BUS_PORT}")),
         agent_bus=BusAddress.parse(f"tls://{there}:{BUS_PORT}"),
@@ -225,15 +264,17 @@ def bus_clients(servers: RunServers, network: EmulatedNetwork) -> BusClients:
 def control_plane_report(
     scenario: Scenario,
     control: ControlHost,
+    overlay: ControlOverlay,
     iml: IMLDriver,
     clients: BusClients,
     perceived: TickLatency,
     namespaces: Mapping[str, str],
 ) -> dict[str, Any]:
-    """report.json's `emulation.control_plane`: the control host, each agent's namespace
-    (`namespaces`: its name by PoP), address, PID (on this machine), container (when it
-    runs in one) and connection as the bus server saw it, and how long each took to
-    perceive the ticks before, during and after the attack."""
+    """report.json's `emulation.control_plane`: the control host, the overlay that
+    carried the agents' control traffic, each agent's namespace (`namespaces`: its name by
+    PoP), underlay and overlay address, PID (on this machine), container (when it runs in
+    one) and connection as the bus server saw it, and how long each took to perceive the
+    ticks before, during and after the attack."""
     traffic, attack = scenario.traffic, scenario.attack
     assert traffic is not None
     end = traffic.duration + traffic.step
@@ -253,6 +294,7 @@ def control_plane_report(
         pop: {
             "namespace": namespace,
             "address": control.agents[pop],
+            "overlay_address": overlay.overlay[pop],
             "pid": pids.get(pop),
             "container": containers.get(pop),
             "connection": clients.seen.get(f"secmas-agent-{pop}"),
@@ -268,6 +310,7 @@ def control_plane_report(
             "attach": control.attach,
             "link_mbit": control.link.mbit,
         },
+        "overlay": overlay.describe(),
         "agents": agents,
         "tick_latency": perceived.report(list(agents), phases),
     }

@@ -52,6 +52,10 @@ FLOOD_MAC = "00:00:00:00:00:00"
 """The FDB address whose entries list the peers that broadcast traffic is sent to."""
 CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21
+ETHERNET_MTU = 1500
+HEADROOM = {4: 50, 6: 70}
+"""Bytes VXLAN adds to a frame over IPv4 and IPv6: outer IP, UDP, VXLAN and inner
+Ethernet headers."""
 MAX_IFNAME = 15
 """Linux interface names are at most IFNAMSIZ - 1 bytes."""
 INSTALL_HINT = "pip install 'secmas[overlay]'"
@@ -115,13 +119,16 @@ class VxlanSpec:
 
     `remotes` are the other members' underlay addresses, reachable through `underlay`:
     the interface is tied to that device, so the kernel sends the encapsulated packets out
-    of it only (a peer routed via another device is unreachable). `netns` names the network
+    of it only (a peer routed via another device is unreachable). With `underlay` None the
+    interface is tied to no device: each encapsulated packet follows the namespace's
+    routes to its peer, as on a router whose peers lie behind different links (`local`
+    then is an address of the namespace, such as one on its loopback). `netns` names the network
     namespace the underlay lives in (None: this process's); `ifname` defaults to
     `vxlan<VNI>`. Values are checked here, so a typo fails before anything is configured.
     """
 
     vni: int
-    underlay: str
+    underlay: str | None
     local: str
     address: str
     remotes: tuple[str, ...] = ()
@@ -208,9 +215,11 @@ class VxlanOverlay:
         """Create and configure the interface; OverlayError (and nothing left) on failure."""
         spec = self.spec
         with _rtnl(spec) as ipr:
-            underlay = _lookup(ipr, spec.underlay)
-            if underlay is None:
-                raise OverlayError(f"no underlay device {spec.underlay!r} in {_where(spec)}")
+            underlay = None
+            if spec.underlay is not None:
+                underlay = _lookup(ipr, spec.underlay)
+                if underlay is None:
+                    raise OverlayError(f"no underlay device {spec.underlay!r} in {_where(spec)}")
             try:
                 ipr.link("add", **self._link_attrs(underlay))
             except _FAILURES as exc:  # EEXIST, EPERM, ...
@@ -235,20 +244,25 @@ class VxlanOverlay:
                 raise
         return self
 
-    def _link_attrs(self, underlay: int) -> dict[str, Any]:
+    def _link_attrs(self, underlay: int | None) -> dict[str, Any]:
         """The rtnetlink request: learning stays on, so unicast frames go straight to the
         peer that owns a MAC once it has been seen; the kernel derives the MTU from the
-        underlay (minus the VXLAN headroom) because the link is given."""
+        underlay (minus the VXLAN headroom) when the link is given; without one it
+        would keep Ethernet's 1500, and every full frame would leave fragmented, so the
+        MTU is set to an Ethernet underlay's less the headroom."""
         spec = self.spec
         local = ipaddress.ip_address(spec.local)
         attrs: dict[str, Any] = {
             "ifname": spec.name,
             "kind": "vxlan",
             "vxlan_id": spec.vni,
-            "vxlan_link": underlay,
             "vxlan_port": spec.port,
             "vxlan_learning": 1,
         }
+        if underlay is not None:
+            attrs["vxlan_link"] = underlay
+        else:
+            attrs["mtu"] = ETHERNET_MTU - HEADROOM[local.version]
         attrs["vxlan_local" if local.version == 4 else "vxlan_local6"] = str(local)
         return attrs
 
