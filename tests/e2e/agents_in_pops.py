@@ -21,6 +21,7 @@ import pytest
 from tests.network.emulation.conftest import leftovers, needs_emulation
 from tests.realtime import one_run_at_a_time
 
+from secmas.network.emulation.latency import LinkLatency
 from secmas.network.emulation.registry import NETNS_DIR, live_runs
 from secmas.pipeline.emulated import EmulatedResult
 from secmas.pipeline.emulated_processes import BUS_PORT, PopAgents
@@ -186,6 +187,7 @@ def check_agents_in_pops(result: EmulatedResult, scenario: Scenario, seen: Seen)
     """Each agent ran in its PoP's namespace (as `seen` while the run went on) and its
     control traffic ran over the pipeline's VXLAN overlay (whose frames cross the emulated
     links from its PoP's address); each perceived the ticks before and during the attack."""
+    assert result.emulation["link_latency"] == LinkLatency.of_this_kernel().describe()
     plane = result.emulation["control_plane"]
     overlay = plane["overlay"]
     assert overlay["kind"] == "vxlan" and overlay["agents"].keys() == plane["agents"].keys()

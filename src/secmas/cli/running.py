@@ -244,7 +244,11 @@ def _why(result: RunResult) -> tuple[str, ...]:
 
 
 def _print_requests(emulation: dict[str, Any]) -> None:
-    """The emulated run's legitimate HTTP requests, phase by phase (real counts)."""
+    """The emulated run's legitimate HTTP requests, phase by phase (real counts), after
+    whether its links delayed packets (when they did not)."""
+    said = emulation.get("link_latency", {}).get("said")
+    if said:
+        console.print(styled(said, "dim"))
     for window in emulation["requests"]:
         share = "-" if window["success"] is None else f"{window['success']:.1%}"
         console.print(

@@ -123,12 +123,14 @@ def request_windows(
 
 
 def emulation_report(
-    plan: EmulationPlan,
+    network: EmulatedNetwork,
     controller: EmulatedController,
     windows: list[RequestWindow],
     build_seconds: float,
 ) -> dict[str, Any]:
-    """report.json's `emulation` section: what was built and the real counters."""
+    """report.json's `emulation` section: what was built (its links' latency emulated or
+    not) and the real counters."""
+    plan = network.plan
     return {
         "prefix": plan.prefix,
         "scale": plan.scale,
@@ -139,6 +141,7 @@ def emulation_report(
         "client_addresses": sum(len(g.clients) for g in plan.groups),
         "attacker_addresses": len(plan.attack_sources),
         "build_seconds": build_seconds,
+        "link_latency": network.latency.describe(),
         "requests": [asdict(w) | {"success": w.success} for w in windows],
         "server_packets": [asdict(s) for s in controller.server],
     }
@@ -278,7 +281,9 @@ class EmulatedRun:
             **{f.name: getattr(operated, f.name) for f in fields(OperateResult)}
         )
         controller, hidden = self.steps.controller, self.steps.hidden
-        result.emulation = emulation_report(self.plan, controller, self.windows, self.build_seconds)
+        result.emulation = emulation_report(
+            self.network, controller, self.windows, self.build_seconds
+        )
         if hidden is not None:
             episodes = hidden.done()
             result.emulation["attacker"] = {"seed": hidden.attacker.seed, "episodes": episodes}

@@ -1,8 +1,8 @@
 """Builds an `EmulationPlan` as a Mininet network on this machine, and takes it down.
 
 Mininet (Debian's 2.3.0) creates the namespaces, the veth pairs (`TCLink`: an HTB class
-at the link's scaled bandwidth on both ends; latency and loss need netem, which this
-kernel lacks, so they stay in the simulator's model) and the access switches
+at the link's scaled bandwidth on both ends, and the link's latency where the kernel has
+netem, `secmas.network.emulation.latency`; loss stays the simulator's model) and the access switches
 (`LinuxBridge`; no Open vSwitch, no OpenFlow controller). Addresses, routes, forwarding
 and the nftables tables are then set with `ip`, `sysctl` and `nft` in each namespace.
 
@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from secmas.network.emulation import firewall
 from secmas.network.emulation.errors import EmulationFailed
+from secmas.network.emulation.latency import LinkLatency
 from secmas.network.emulation.namespaces import CommandFailed, Namespace
 from secmas.network.emulation.plan import ControlHost, EmulationPlan, Route
 from secmas.network.emulation.preflight import check_machine
@@ -64,8 +65,10 @@ class BuildError(EmulationFailed):
 class EmulatedNetwork:
     """One run's network: its namespaces, and the processes started in them."""
 
-    def __init__(self, plan: EmulationPlan) -> None:
+    def __init__(self, plan: EmulationPlan, latency: LinkLatency | None = None) -> None:
         self.plan = plan
+        self.latency = latency or LinkLatency.of_this_kernel()
+        """Whether the links delay their packets by the scenario's latencies."""
         self.namespaces: dict[str, Namespace] = {}
         self._net: Any = None
         self._registration: RunRegistration | None = None
@@ -209,6 +212,7 @@ class EmulatedNetwork:
                 intfName1=link.a.intf,
                 intfName2=link.b.intf,
                 bw=link.mbit,
+                **self.latency.link_options(link.latency_ms),
             )
         control = plan.control
         if control is not None:

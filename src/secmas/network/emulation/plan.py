@@ -71,11 +71,14 @@ class Port:
 
 @dataclass(frozen=True, slots=True)
 class LinkPlan:
-    """A scenario link as a shaped veth pair; `mbit` is its emulated bandwidth."""
+    """A scenario link as a shaped veth pair; `mbit` is its emulated bandwidth,
+    `latency_ms` the scenario's latency (delayed where the kernel can,
+    `secmas.network.emulation.latency`)."""
 
     a: Port
     b: Port
     mbit: float
+    latency_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +319,7 @@ def _links(
         net = next(subnets)
         first, second = list(net.hosts())
         a, b = port(link.a, first), port(link.b, second)
-        links.append(LinkPlan(a, b, link.bandwidth * scale * MBIT_PER_MB))
+        links.append(LinkPlan(a, b, link.bandwidth * scale * MBIT_PER_MB, link.latency))
         ports[link.a, link.b], ports[link.b, link.a] = a, b
     for node in names:
         counts.setdefault(node, 0)
