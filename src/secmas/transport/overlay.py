@@ -24,15 +24,17 @@ tests can skip with a clear message. The driver configures a given network names
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import ipaddress
 import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from secmas.transport.channel import MAX_VNI
 
@@ -45,6 +47,12 @@ with contextlib.suppress(ImportError):  # optional: overlay_available says it is
     from pyroute2.netlink.exceptions import NetlinkError
 
     _FAILURES = (OSError, NetlinkError)
+
+T = TypeVar("T")
+NETNS_DIR = Path("/run/netns")
+"""Where `ip netns` keeps named network namespaces."""
+CLONE_NEWNET = 0x40000000
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 VXLAN_PORT = 4789
 """The IANA VXLAN port; every member of a segment must use the same one."""
@@ -173,22 +181,53 @@ def _where(spec: VxlanSpec) -> str:
     return f"netns {spec.netns!r}" if spec.netns else "this network namespace"
 
 
-@contextlib.contextmanager
-def _rtnl(spec: VxlanSpec) -> Iterator[IPRoute]:
-    """A netlink socket in the spec's namespace. flags=0: a missing namespace is an error,
-    never silently created (pyroute2 creates it by default)."""
+def _netlink(spec: VxlanSpec, work: Callable[[IPRoute], T]) -> T:
+    """`work` done over a netlink socket of the spec's namespace (a missing one is an
+    error, never created).
+
+    In a namespace, a thread that entered it (setns(2) moves only the calling thread)
+    opens the socket and does the work: pyroute2's own way in forks a helper process per
+    socket, and a fork in a process with threads can deadlock the helper (it hung a run's
+    take-down after SIGTERM)."""
     from pyroute2 import IPRoute
 
-    if spec.netns is None:
+    def opened() -> T:
         with IPRoute() as ipr:
-            yield ipr
-        return
+            return work(ipr)
+
+    if spec.netns is None:
+        return opened()
+    outcome: list[tuple[bool, Any]] = []
+
+    def inside() -> None:
+        try:
+            _enter(NETNS_DIR / spec.netns)
+        except OSError as exc:
+            outcome.append((False, OverlayError(f"cannot enter {_where(spec)}: {exc}")))
+            return
+        try:
+            outcome.append((True, opened()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=inside, name=f"netns:{spec.netns}")
+    thread.start()
+    thread.join()
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def _enter(namespace: Path) -> None:
+    """This thread into the network namespace at `namespace`."""
+    descriptor = os.open(namespace, os.O_RDONLY)
     try:
-        ipr = IPRoute(netns=spec.netns, flags=0)
-    except _FAILURES as exc:
-        raise OverlayError(f"cannot enter {_where(spec)}: {exc}") from exc
-    with ipr:
-        yield ipr
+        if _LIBC.setns(descriptor, CLONE_NEWNET) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"setns into {namespace}: {os.strerror(error)}")
+    finally:
+        os.close(descriptor)
 
 
 def _lookup(ipr: IPRoute, ifname: str) -> int | None:
@@ -213,36 +252,38 @@ class VxlanOverlay:
 
     def up(self) -> VxlanOverlay:
         """Create and configure the interface; OverlayError (and nothing left) on failure."""
-        spec = self.spec
-        with _rtnl(spec) as ipr:
-            underlay = None
-            if spec.underlay is not None:
-                underlay = _lookup(ipr, spec.underlay)
-                if underlay is None:
-                    raise OverlayError(f"no underlay device {spec.underlay!r} in {_where(spec)}")
-            try:
-                ipr.link("add", **self._link_attrs(underlay))
-            except _FAILURES as exc:  # EEXIST, EPERM, ...
-                raise OverlayError(f"cannot create {self!r}: {exc}") from exc
-            try:
-                index = _lookup(ipr, spec.name)
-                if index is None:
-                    raise OverlayError(f"{self!r} vanished right after it was created")
-                for remote in spec.remotes:
-                    self._flood(ipr, "append", index, remote)
-                overlay = spec.overlay
-                prefix = overlay.network.prefixlen
-                ipr.addr("add", index=index, address=str(overlay.ip), prefixlen=prefix)
-                ipr.link("set", index=index, state="up")
-            except BaseException as exc:
-                created = _lookup(ipr, spec.name)
-                if created is not None:
-                    with contextlib.suppress(*_FAILURES):
-                        ipr.link("del", index=created)
-                if isinstance(exc, _FAILURES):
-                    raise OverlayError(f"cannot configure {self!r}: {exc}") from exc
-                raise
+        _netlink(self.spec, self._create)
         return self
+
+    def _create(self, ipr: IPRoute) -> None:
+        spec = self.spec
+        underlay = None
+        if spec.underlay is not None:
+            underlay = _lookup(ipr, spec.underlay)
+            if underlay is None:
+                raise OverlayError(f"no underlay device {spec.underlay!r} in {_where(spec)}")
+        try:
+            ipr.link("add", **self._link_attrs(underlay))
+        except _FAILURES as exc:  # EEXIST, EPERM, ...
+            raise OverlayError(f"cannot create {self!r}: {exc}") from exc
+        try:
+            index = _lookup(ipr, spec.name)
+            if index is None:
+                raise OverlayError(f"{self!r} vanished right after it was created")
+            for remote in spec.remotes:
+                self._flood(ipr, "append", index, remote)
+            overlay = spec.overlay
+            prefix = overlay.network.prefixlen
+            ipr.addr("add", index=index, address=str(overlay.ip), prefixlen=prefix)
+            ipr.link("set", index=index, state="up")
+        except BaseException as exc:
+            created = _lookup(ipr, spec.name)
+            if created is not None:
+                with contextlib.suppress(*_FAILURES):
+                    ipr.link("del", index=created)
+            if isinstance(exc, _FAILURES):
+                raise OverlayError(f"cannot configure {self!r}: {exc}") from exc
+            raise
 
     def _link_attrs(self, underlay: int | None) -> dict[str, Any]:
         """The rtnetlink request: learning stays on, so unicast frames go straight to the
@@ -279,7 +320,7 @@ class VxlanOverlay:
         self._change_remote("del", remote)
 
     def _change_remote(self, command: str, remote: str) -> None:
-        with _rtnl(self.spec) as ipr:
+        def change(ipr: IPRoute) -> None:
             index = _lookup(ipr, self.spec.name)
             if index is None:
                 raise OverlayError(f"{self!r} is not up")
@@ -288,31 +329,38 @@ class VxlanOverlay:
             except _FAILURES as exc:
                 raise OverlayError(f"cannot {command} remote {remote} on {self!r}: {exc}") from exc
 
+        _netlink(self.spec, change)
+
     def remotes(self) -> list[str]:
         """The peers the kernel floods to now (read back, not what the spec asked for)."""
-        with _rtnl(self.spec) as ipr:
+
+        def read(ipr: IPRoute) -> list[str]:
             index = _lookup(ipr, self.spec.name)
             if index is None:
                 return []
             entries = ipr.fdb("dump", ifindex=index, lladdr=FLOOD_MAC)
             return [str(entry.get("NDA_DST")) for entry in entries if entry.get("NDA_DST")]
 
+        return _netlink(self.spec, read)
+
     @property
     def exists(self) -> bool:
         """Whether the interface is there (False too when its namespace is gone)."""
         try:
-            with _rtnl(self.spec) as ipr:
-                return _lookup(ipr, self.spec.name) is not None
+            return _netlink(self.spec, lambda ipr: _lookup(ipr, self.spec.name) is not None)
         except OverlayError:
             return False
 
     def down(self) -> None:
         """Remove the interface, with its address and FDB entries; nothing if it is gone."""
+
+        def remove(ipr: IPRoute) -> None:
+            index = _lookup(ipr, self.spec.name)
+            if index is not None:
+                ipr.link("del", index=index)
+
         try:
-            with _rtnl(self.spec) as ipr:
-                index = _lookup(ipr, self.spec.name)
-                if index is not None:
-                    ipr.link("del", index=index)
+            _netlink(self.spec, remove)
         except OverlayError:  # the namespace is gone, and the interface with it
             return
 
