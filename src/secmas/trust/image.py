@@ -78,6 +78,66 @@ def _package(manifest: ReferenceManifest) -> PackageMeasurement:
     return PackageMeasurement.from_entries(min(modules, key=len, default=""), manifest.entries)
 
 
+@dataclass
+class _Asked:
+    """One measurement asked of a shared walk, and what answers it."""
+
+    image: RuntimeImage
+    answer: Measurement | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+@dataclass
+class SharedWalks:
+    """The measurement walks of one package that the agents of a process share.
+
+    A measurement asked for is queued; whoever then holds `walking` takes the whole
+    queue and walks once for it, so each answer comes from a walk that began after it
+    was asked for (a patch made before the ask is always seen), and the agents asking
+    while a walk is under way cost one more walk, not one each (group commit)."""
+
+    walking: threading.Lock = field(default_factory=threading.Lock)
+    _queue: list[_Asked] = field(default_factory=list)
+    _queued: threading.Lock = field(default_factory=threading.Lock)
+
+    def waiting(self) -> int:
+        """Measurements queued for the next walk."""
+        with self._queued:
+            return len(self._queue)
+
+    def measure(self, image: RuntimeImage) -> Measurement:
+        """`image` measured by a walk that began after this call."""
+        asked = _Asked(image)
+        with self._queued:
+            self._queue.append(asked)
+        with self.walking:
+            if not asked.done:
+                with self._queued:
+                    batch, self._queue = self._queue, []
+                self._walk(batch)
+        if asked.error is not None:
+            raise asked.error
+        assert asked.answer is not None
+        return asked.answer
+
+    @staticmethod
+    def _walk(batch: list[_Asked]) -> None:
+        """One walk per package layout in `batch`, every ask answered from its own."""
+        walked: dict[tuple[int, int, tuple[PluginDistribution, ...]], dict[str, bytes]] = {}
+        for asked in batch:
+            try:
+                image = asked.image
+                package = walked.get(image._walk_of())
+                if package is None:
+                    with image.lock:
+                        package = walked[image._walk_of()] = image._package_parts()
+                asked.answer = image._with_objects(package)
+            except BaseException as exc:  # each asker gets what its walk raised
+                asked.error = exc
+            asked.done = True
+
+
 @dataclass(frozen=True)
 class RuntimeImage:
     """What an agent needs to measure itself: where its package lives, and which modules
@@ -100,6 +160,8 @@ class RuntimeImage:
     watched: list[weakref.ref[object]] = field(default_factory=list, compare=False)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     """One measurement at a time: every agent of a process may share this image."""
+    walks: SharedWalks = field(default_factory=lambda: SharedWalks(), compare=False, repr=False)
+    """The walks the agents of this process share (`measure`)."""
     code_roots: dict[str, tuple[tuple[tuple[str, str], ...], bytes]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -120,6 +182,7 @@ class RuntimeImage:
             bindings=kept.bindings,
             live=kept.live,
             lock=kept.lock,
+            walks=kept.walks,
             code_roots=kept.code_roots,
         )
 
@@ -144,11 +207,29 @@ class RuntimeImage:
         """The runtime measurement subroutine: the live code of the loaded modules, the
         code the others would run (compiled from their files now), and the files. Each
         costs what changed since the previous measurement (`LiveCode`, `Bindings`, and
-        `source_file` per file version)."""
-        with self.lock:
-            return self._measure(modules)
+        `source_file` per file version).
 
-    def _measure(self, modules: dict[str, ModuleType] | None) -> Measurement:
+        The agents of one process run the same code, so what they measure of the package
+        is one walk of it: a measurement asked for while another agent's walk is under
+        way waits for the next walk (which begins after it was asked for, so it sees any
+        change made meanwhile), and every one waiting then is answered from that walk,
+        each with its own objects (`SharedWalks`). `modules` (a given module table) is
+        measured on its own."""
+        if modules is not None:
+            with self.lock:
+                return self._with_objects(self._package_parts(modules))
+        return self.walks.measure(self)
+
+    def _with_objects(self, package: dict[str, bytes]) -> Measurement:
+        """The package's parts and this agent's own: what is foreign on its objects."""
+        return Measurement.of({**package, "bind:objects": problems_digest(self.object_problems())})
+
+    def _walk_of(self) -> tuple[int, int, tuple[PluginDistribution, ...]]:
+        """What a walk's package parts depend on: images sharing it share the walk."""
+        return id(self.layout), id(self.files), self.plugins
+
+    def _package_parts(self, modules: dict[str, ModuleType] | None = None) -> dict[str, bytes]:
+        """Every part but this agent's objects: one walk of the package as loaded now."""
         loaded = {
             name: module
             for name, module in (sys.modules.copy() if modules is None else modules).items()
@@ -171,10 +252,9 @@ class RuntimeImage:
                 parts[f"bind:{name}"] = CLEAN
             parts[f"file:{name}"] = file
         parts["bind:stdlib"] = problems_digest(self.bindings.stdlib_problems(modules))
-        parts["bind:objects"] = problems_digest(self.object_problems())
         for plugin in self.plugins:
             parts[part_name(plugin.name)] = bytes.fromhex(plugin.root())
-        return Measurement.of(parts)
+        return parts
 
     def _code_part(self, name: str, code: dict[str, str]) -> bytes:
         """The module's code digest (`ModuleMeasurement.digest`) over `code`."""
@@ -210,6 +290,7 @@ class _Kept:
     bindings: Bindings
     live: LiveCode
     lock: threading.Lock = field(default_factory=threading.Lock)
+    walks: SharedWalks = field(default_factory=SharedWalks)
     code_roots: dict[str, tuple[tuple[tuple[str, str], ...], bytes]] = field(default_factory=dict)
 
 

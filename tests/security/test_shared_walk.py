@@ -1,0 +1,109 @@
+"""Agents in one process share their measurement walks: a challenge that arrives while
+another agent's walk is under way waits for the next walk, which begins after it arrived,
+and every challenge waiting then is answered from that one walk.
+
+The attack: patch the process's code while one agent's walk is in flight (it measured
+the code before the patch), then challenge a second agent. Were the second answered from
+the walk in flight, its evidence would show the code as it was before the patch, and the
+implant would pass. It must show the patch. (The test holds the walk in flight at its
+end, as a slow walk on a busy host would last.)"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from tests.trust.test_image import image
+
+from secmas.trust.attestation import Measurement
+from secmas.trust.image import RuntimeImage
+
+WAIT_S = 10.0
+
+
+class Hold:
+    """Once armed, holds the next walk at its end until released; counts the walks
+    since it was armed."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.walks = 0
+        self.in_walk = threading.Event()
+        self.release = threading.Event()
+
+    def arm(self) -> None:
+        self.armed, self.walks = True, 0
+
+
+@pytest.fixture
+def hold(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hold]:
+    held = Hold()
+    walk = RuntimeImage._package_parts
+
+    def slow(self: RuntimeImage) -> dict[str, bytes]:
+        parts = walk(self)
+        if held.armed:
+            held.walks += 1
+            if held.walks == 1:
+                held.in_walk.set()
+                assert held.release.wait(WAIT_S)
+        return parts
+
+    monkeypatch.setattr(RuntimeImage, "_package_parts", slow)
+    yield held
+    held.release.set()
+
+
+def _measured(runtime: RuntimeImage, into: list[Measurement]) -> threading.Thread:
+    """`runtime` measured in a thread of its own (an agent's attester), into `into`."""
+    thread = threading.Thread(target=lambda: into.append(runtime.measure()))
+    thread.start()
+    return thread
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+def test_a_patch_made_during_another_agents_walk_is_caught(tmp_path: Path, hold: Hold) -> None:
+    runtime, name = image(tmp_path)
+    reference = runtime.measure()
+    first, second = replace(runtime, watched=[]), replace(runtime, watched=[])
+    firsts: list[Measurement] = []
+    seconds: list[Measurement] = []
+    hold.arm()
+    walking = _measured(first, firsts)
+    assert hold.in_walk.wait(WAIT_S)  # the first walk measured the code as shipped
+    sys.modules[f"{name}.used"].act.__code__ = (lambda x: x).__code__  # the implant
+    challenged = _measured(second, seconds)
+    _until(lambda: runtime.walks.waiting() == 1)
+    hold.release.set()
+    for thread in (walking, challenged):
+        thread.join(WAIT_S)
+    assert firsts[0].differing(reference) == []  # the walk in flight began before it
+    assert seconds[0].differing(reference) == [f"code:{name}.used"]
+
+
+def test_challenges_waiting_together_share_one_walk(tmp_path: Path, hold: Hold) -> None:
+    runtime, _ = image(tmp_path)
+    reference = runtime.measure()
+    agents = [replace(runtime, watched=[]) for _ in range(5)]
+    results: list[Measurement] = []
+    hold.arm()
+    walking = _measured(agents[0], results)
+    assert hold.in_walk.wait(WAIT_S)
+    waiting = [_measured(a, results) for a in agents[1:]]
+    _until(lambda: runtime.walks.waiting() == 4)
+    hold.release.set()
+    for thread in (walking, *waiting):
+        thread.join(WAIT_S)
+    assert len(results) == 5 and all(r.root == reference.root for r in results)
+    assert hold.walks == 2  # the one in flight, then one for the four that waited
