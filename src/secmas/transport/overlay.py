@@ -24,12 +24,10 @@ tests can skip with a clear message. The driver configures a given network names
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.util
 import ipaddress
 import os
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from secmas.transport.channel import MAX_VNI
+from secmas.transport.netns import NETNS_DIR, NamespaceUnreachable, call_in_namespace
 
 if TYPE_CHECKING:
     from pyroute2 import IPRoute
@@ -49,11 +48,6 @@ with contextlib.suppress(ImportError):  # optional: overlay_available says it is
     _FAILURES = (OSError, NetlinkError)
 
 T = TypeVar("T")
-NETNS_DIR = Path("/run/netns")
-"""Where `ip netns` keeps named network namespaces."""
-CLONE_NEWNET = 0x40000000
-_LIBC = ctypes.CDLL(None, use_errno=True)
-
 VXLAN_PORT = 4789
 """The IANA VXLAN port; every member of a segment must use the same one."""
 FLOOD_MAC = "00:00:00:00:00:00"
@@ -183,12 +177,9 @@ def _where(spec: VxlanSpec) -> str:
 
 def _netlink(spec: VxlanSpec, work: Callable[[IPRoute], T]) -> T:
     """`work` done over a netlink socket of the spec's namespace (a missing one is an
-    error, never created).
-
-    In a namespace, a thread that entered it (setns(2) moves only the calling thread)
-    opens the socket and does the work: pyroute2's own way in forks a helper process per
-    socket, and a fork in a process with threads can deadlock the helper (it hung a run's
-    take-down after SIGTERM)."""
+    error, never created), by a thread that entered it (`secmas.transport.netns`):
+    pyroute2's own way in forks a helper process per socket, and a fork in a process
+    with threads can deadlock the helper (it hung a run's take-down after SIGTERM)."""
     from pyroute2 import IPRoute
 
     def opened() -> T:
@@ -197,37 +188,10 @@ def _netlink(spec: VxlanSpec, work: Callable[[IPRoute], T]) -> T:
 
     if spec.netns is None:
         return opened()
-    outcome: list[tuple[bool, Any]] = []
-
-    def inside() -> None:
-        try:
-            _enter(NETNS_DIR / spec.netns)
-        except OSError as exc:
-            outcome.append((False, OverlayError(f"cannot enter {_where(spec)}: {exc}")))
-            return
-        try:
-            outcome.append((True, opened()))
-        except BaseException as exc:
-            outcome.append((False, exc))
-
-    thread = threading.Thread(target=inside, name=f"netns:{spec.netns}")
-    thread.start()
-    thread.join()
-    done, value = outcome[0]
-    if not done:
-        raise value
-    return value  # type: ignore[no-any-return]
-
-
-def _enter(namespace: Path) -> None:
-    """This thread into the network namespace at `namespace`."""
-    descriptor = os.open(namespace, os.O_RDONLY)
     try:
-        if _LIBC.setns(descriptor, CLONE_NEWNET) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, f"setns into {namespace}: {os.strerror(error)}")
-    finally:
-        os.close(descriptor)
+        return call_in_namespace(NETNS_DIR / spec.netns, opened, f"netns:{spec.netns}")
+    except NamespaceUnreachable as exc:
+        raise OverlayError(f"cannot enter {_where(spec)}: {exc}") from exc
 
 
 def _lookup(ipr: IPRoute, ifname: str) -> int | None:

@@ -21,12 +21,9 @@ removes the run's record; SIGKILL is covered by the death signal of its processe
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
 import signal
 import subprocess
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,11 +42,11 @@ from secmas.network.emulation.registry import (
     delete_named_namespaces,
     kill_recorded,
 )
+from secmas.transport.netns import call_in_namespace
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
 
 ROUTER_SYSCTLS = (
     "net.ipv4.ip_forward=1",
@@ -333,29 +330,7 @@ def _route(route: Route) -> str:
 
 def call_inside(namespace: Namespace, call: Callable[[], T]) -> T:
     """`call()` in a thread of this process whose network stack is `namespace`'s
-    (setns(2) moves only the calling thread): the sockets it opens and the processes it
-    starts live in that namespace, and stay there once the thread is gone. The thread
-    then ends, so nothing else of this process ever runs inside."""
-    outcome: list[Any] = []
-
-    def inside() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            descriptor = os.open(f"/proc/{namespace.pid}/ns/net", os.O_RDONLY)
-            try:
-                if libc.setns(descriptor, CLONE_NEWNET) != 0:
-                    error = ctypes.get_errno()
-                    raise OSError(error, f"setns into {namespace.name}: {os.strerror(error)}")
-            finally:
-                os.close(descriptor)
-            outcome.append((True, call()))
-        except BaseException as exc:
-            outcome.append((False, exc))
-
-    thread = threading.Thread(target=inside, name=f"inside:{namespace.name}")
-    thread.start()
-    thread.join()
-    done, value = outcome[0]
-    if not done:
-        raise value
-    return value
+    (`secmas.transport.netns`): the sockets it opens and the processes it starts live in
+    that namespace, and stay there once the thread is gone."""
+    path = Path(f"/proc/{namespace.pid}/ns/net")
+    return call_in_namespace(path, call, f"inside:{namespace.name}")
