@@ -126,13 +126,13 @@ class SharedWalks:
         """One walk per package layout in `batch`, every ask answered from its own."""
         walked: dict[tuple[int, int, tuple[PluginDistribution, ...]], dict[str, bytes]] = {}
         for asked in batch:
+            image = asked.image
             try:
-                image = asked.image
-                package = walked.get(image._walk_of())
-                if package is None:
-                    with image.lock:
+                with image.lock:  # the bindings' caches, which `measure(modules)` uses too
+                    package = walked.get(image._walk_of())
+                    if package is None:
                         package = walked[image._walk_of()] = image._package_parts()
-                asked.answer = image._with_objects(package)
+                    asked.answer = image._with_objects(package)
             except BaseException as exc:  # each asker gets what its walk raised
                 asked.error = exc
             asked.done = True
@@ -160,7 +160,7 @@ class RuntimeImage:
     watched: list[weakref.ref[object]] = field(default_factory=list, compare=False)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     """One measurement at a time: every agent of a process may share this image."""
-    walks: SharedWalks = field(default_factory=lambda: SharedWalks(), compare=False, repr=False)
+    walks: SharedWalks = field(default_factory=SharedWalks, compare=False, repr=False)
     """The walks the agents of this process share (`measure`)."""
     code_roots: dict[str, tuple[tuple[tuple[str, str], ...], bytes]] = field(
         default_factory=dict, compare=False, repr=False
