@@ -460,8 +460,8 @@ def _operation(
 
             agents = pop_agents(observer)
         observer.note(
-            f"{agents.said} inside their PoPs' namespaces, over NATS on the emulated "
-            f"network, in real time; their logs in {folder}"
+            f"{agents.said} inside their PoPs' namespaces, over NATS on the pipeline's "
+            f"VXLAN overlay of the emulated network, in real time; their logs in {folder}"
             if agents is not None
             else f"agents as processes over NATS, {placement.speed:g}× real time"
             f"{', each in its pod (podman kube play)' if isinstance(placement, Pods) else ''}; "
