@@ -21,6 +21,7 @@ import pytest
 from tests.trust.test_image import image
 
 from secmas.trust.attestation import Measurement
+from secmas.trust.distribution import PluginDistribution, part_name
 from secmas.trust.image import RuntimeImage
 
 WAIT_S = 10.0
@@ -107,3 +108,16 @@ def test_challenges_waiting_together_share_one_walk(tmp_path: Path, hold: Hold) 
         thread.join(WAIT_S)
     assert len(results) == 5 and all(r.root == reference.root for r in results)
     assert hold.walks == 2  # the one in flight, then one for the four that waited
+
+
+def test_an_agent_with_plug_ins_is_measured_through_the_shared_walk(tmp_path: Path) -> None:
+    # a plug-in distribution holds a dict of its files, so it cannot key a walk by value
+    runtime, _ = image(tmp_path)
+    plugin_file = tmp_path / "tally.py"
+    plugin_file.write_text("def tally():\n    return 1\n")
+    tally = PluginDistribution("tally", "1.0", ("remedy 'TALLY'",), {"tally.py": plugin_file})
+    with_plugin = replace(runtime, plugins=(tally,))
+    reference = with_plugin.measure()
+    assert part_name("tally") in dict(reference.parts)
+    plugin_file.write_text("def tally():\n    return 2\n")  # the plug-in changed on disk
+    assert with_plugin.measure().differing(reference) == [part_name("tally")]

@@ -124,7 +124,7 @@ class SharedWalks:
     @staticmethod
     def _walk(batch: list[_Asked]) -> None:
         """One walk per package layout in `batch`, every ask answered from its own."""
-        walked: dict[tuple[int, int, tuple[PluginDistribution, ...]], dict[str, bytes]] = {}
+        walked: dict[tuple[int, ...], dict[str, bytes]] = {}
         for asked in batch:
             image = asked.image
             try:
@@ -224,9 +224,10 @@ class RuntimeImage:
         """The package's parts and this agent's own: what is foreign on its objects."""
         return Measurement.of({**package, "bind:objects": problems_digest(self.object_problems())})
 
-    def _walk_of(self) -> tuple[int, int, tuple[PluginDistribution, ...]]:
-        """What a walk's package parts depend on: images sharing it share the walk."""
-        return id(self.layout), id(self.files), self.plugins
+    def _walk_of(self) -> tuple[int, ...]:
+        """What a walk's package parts depend on, by identity (a plug-in distribution
+        holds a dict, and is not hashable): images sharing it share the walk."""
+        return id(self.layout), id(self.files), *map(id, self.plugins)
 
     def _package_parts(self, modules: dict[str, ModuleType] | None = None) -> dict[str, bytes]:
         """Every part but this agent's objects: one walk of the package as loaded now."""
