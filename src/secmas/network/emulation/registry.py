@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import IO
 
 from secmas.procstat import read_stat
+from secmas.transport.netns import NETNS_DIR
 
 RUN_DIR = Path(os.environ.get("SECMAS_DATAPLANE_RUNS", "/run/secmas-dataplane"))
-NETNS_DIR = Path("/run/netns")
 """Where `ip netns` keeps named network namespaces."""
 
 
