@@ -1,4 +1,4 @@
-"""Parsing a node's counter snapshot (nft and ip JSON)."""
+"""Parsing a node's counter snapshot (nft JSON beside its interface counters)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import pytest
 
 from secmas.network.emulation.counters import FlowCount, parse_named_counters, parse_snapshot
+from secmas.network.emulation.linkstats import LinkCounters
 
 
 def _set(name: str, elements: list[object]) -> dict[str, object]:
@@ -29,22 +30,17 @@ def test_a_snapshot_joins_flow_syn_and_ack_counts_per_flow() -> None:
             _set("split3p1", ["10.66.0.1", "10.1.0.1"]),
         ]
     }
-    links = [
-        {
-            "ifname": "sx-eth0",
-            "stats64": {"tx": {"bytes": 740, "packets": 10}, "rx": {"bytes": 9, "packets": 0}},
-        }
-    ]
-    snapshot = parse_snapshot(json.dumps(table) + "\n\n" + json.dumps(links) + "\n")
+    links = LinkCounters(1.5, {"sx-eth0": 600}, {"sx-eth0": 9})
+    snapshot = parse_snapshot(json.dumps(table), links)
     assert snapshot.flows[("10.66.0.1", "10.0.0.100", 8000)] == FlowCount(6000, 100, 100, 0)
     assert snapshot.flows[("10.1.0.1", "10.0.0.100", 8080)] == FlowCount(30000, 40, 2, 2)
     assert snapshot.parts == {"split3p1": {"10.66.0.1", "10.1.0.1"}}
-    assert (snapshot.tx["sx-eth0"], snapshot.rx["sx-eth0"]) == (600, 9)  # IP bytes
+    assert snapshot.links is links
 
 
-def test_a_snapshot_that_is_not_two_json_lines_is_refused() -> None:
-    with pytest.raises(ValueError, match="JSON lines"):
-        parse_snapshot('{"nftables": []}\n')
+def test_a_snapshot_that_is_not_an_nftables_object_is_refused() -> None:
+    with pytest.raises(ValueError, match="nftables JSON object"):
+        parse_snapshot("[]", LinkCounters(0.0))
 
 
 def test_named_counters_by_name() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +24,13 @@ from secmas.network.dataplane import (
     classify_flows,
     split_part,
 )
-from secmas.network.emulation.controller import MAX_STEERS, WINDOW, EmulatedController
-from secmas.network.emulation.namespaces import Namespace
+from secmas.network.emulation.controller import (
+    MAX_STEERS,
+    POLICE_BITES_S,
+    WINDOW,
+    EmulatedController,
+)
+from secmas.network.emulation.linkstats import LinkCounters
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
@@ -188,6 +195,29 @@ def test_a_link_limit_polices_one_direction_of_one_link(running: Running, rules:
     assert asyncio.run(running.controller.rate("A", "B")) < before / 2
 
 
+def test_a_rate_read_a_step_after_a_limit_counts_only_policed_traffic(
+    running: Running, rules: list[int]
+) -> None:
+    """An nftables limit lets its first full bucket (a second of its rate plus its
+    burst) through unpoliced, where the model's limits act at once. A VNF sized a step
+    after the limit read the unlimited rate that way: an Anomaly Detector of 3 units,
+    that only pop1 could host, where Table 5.8 has 2 at pop5. The rate now counts from
+    when the limit bites."""
+    controller = running.controller
+    before = asyncio.run(controller.rate("A", "B"))
+
+    async def limited_then_read() -> tuple[float, float]:
+        rules.append(await controller.add_rule(LinkRateLimit("A", "B", before / 4)))
+        started = controller.clock.now()
+        await asyncio.sleep(controller.step_seconds)
+        rate = await controller.rate("A", "B")
+        return rate, controller.clock.now() - started
+
+    rate, waited = asyncio.run(limited_then_read())
+    assert rate < before / 2, (rate, before)
+    assert waited >= POLICE_BITES_S + controller.step_seconds
+
+
 def test_a_split_puts_each_client_in_the_part_the_simulator_would(
     running: Running, rules: list[int]
 ) -> None:
@@ -290,6 +320,39 @@ def test_an_unknown_node_is_refused_by_name(running: Running) -> None:
         running.add(FlowBlock("nowhere", "10.66.0.1", SERVER))
 
 
+def test_a_steady_link_reads_steady_when_its_counters_are_read_late(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy machine reads a node's counters late, and by a delay that varies: every
+    other read here comes 0.4 s after the sample began. A rate stamped with the sample's
+    start would then swing by about ±40 % on a steady flood (one step's bytes counted in
+    the next); stamped at the read, it stays within ±15 % of its mean."""
+    network = running.network
+    read = network.link_counters
+    late = [False]
+
+    def alternately_late(node: str, now: Callable[[], float]) -> LinkCounters:
+        if late[0]:
+            time.sleep(0.4)
+        return read(node, now)
+
+    monkeypatch.setattr(network, "link_counters", alternately_late)
+
+    async def go() -> list[float]:
+        rates = []
+        for step in range(6):
+            late[0] = step % 2 == 1
+            await asyncio.sleep(1.0)
+            await running.controller.sample()
+            rates.append(running.controller.load_now("A", "B"))
+        return rates[1:]
+
+    rates = asyncio.run(go())
+    mean = sum(rates) / len(rates)
+    assert mean > 0
+    assert all(abs(r - mean) <= 0.15 * mean for r in rates), rates
+
+
 def test_a_link_rate_read_while_a_sample_lands_spans_a_whole_step(
     running: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,27 +363,30 @@ def test_a_link_rate_read_while_a_sample_lands_spans_a_whole_step(
     saw too few SYNs to flag three of four attackers. Last in the file: its short steps
     would shift the step slots of tests after it."""
     controller = running.controller
-    read = Namespace.run_async
+    network = running.network
+    read = network.link_counters
+    released = threading.Event()
+    held: list[str] = []
+
+    def hold_first(node: str, now: Callable[[], float]) -> LinkCounters:
+        if not held:  # the rate's live read; the sample's reads pass
+            held.append(node)
+            released.wait(10)
+        return read(node, now)
 
     async def go() -> tuple[float, float]:
         for _ in range(WINDOW + 2):  # the window full, so each sample drops one
             await asyncio.sleep(0.1)
             await controller.sample()
         await asyncio.sleep(1.0)
-        landed = asyncio.Event()
-
-        async def held(self: Namespace, command: list[str], stdin: str | None = None) -> str:
-            if command[:4] == ["ip", "-j", "-s", "link"]:
-                await landed.wait()
-            return await read(self, command, stdin)
-
-        monkeypatch.setattr(Namespace, "run_async", held)
+        monkeypatch.setattr(network, "link_counters", hold_first)
         reading = asyncio.create_task(controller.rate("A", "B"))
-        await asyncio.sleep(0)  # the rate picks its snapshot and waits on its read
+        await asyncio.sleep(0.05)  # the rate picks its snapshot and waits on its read
+        assert held
         await controller.sample()
-        landed.set()
+        released.set()
         during = await reading
-        monkeypatch.setattr(Namespace, "run_async", read)
+        monkeypatch.setattr(network, "link_counters", read)
         await asyncio.sleep(1.0)
         await controller.sample()
         return during, await controller.rate("A", "B")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,15 +61,18 @@ from secmas.network.emulation.counters import (
     FlowCount,
     FlowKey,
     Snapshot,
-    ip_bytes,
     parse_named_counters,
     parse_snapshot,
 )
 from secmas.network.emulation.errors import EmulationFailed
+from secmas.network.emulation.linkstats import LinkCounters
 from secmas.network.emulation.namespaces import CommandFailed, Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 
 WINDOW = 10
+POLICE_BITES_S = 1.0 + firewall.BURST_SECONDS
+"""Seconds a new rate limit lets traffic through unpoliced: an nftables limit starts with
+a full bucket, a second of its rate plus its burst (the kernel's `nft_limit_init`)."""
 HANDLE = re.compile(r"# handle (\d+)")
 STEER_TABLE_BASE = 1000
 MAX_STEERS = 6  # one DSCP bit each
@@ -156,6 +158,10 @@ class EmulatedController:
         self._ids = itertools.count(1)
         self._paths: dict[PathKey, SteerPath] = {}
         self._monitor: tuple[str, str] | None = None
+        self._after_change: dict[str, LinkCounters] = {}
+        """Each router's counters read just after the latest rule change."""
+        self._bites_at = 0.0
+        """When the latest rate limit's initial bucket is spent (run time)."""
 
     def watch(self, a: str, b: str) -> None:
         """The telemetry's `monitored` is the load of link a–b."""
@@ -166,7 +172,8 @@ class EmulatedController:
         """Read every node's counters (one step ends here) and record the telemetry."""
         now = self.clock.now()
         routers = list(self.plan.routers)
-        texts = await asyncio.gather(
+        links, *texts = await asyncio.gather(
+            asyncio.to_thread(self._read_links, routers),
             *(self.network.namespace(node).run_async(SNAPSHOT) for node in routers),
             self.network.namespace(self.plan.server).run_async(TRUTH),
             *(self.network.namespace(g.name).run_async(TRUTH) for g in self.plan.groups),
@@ -174,7 +181,7 @@ class EmulatedController:
         # snapshots and their time are kept together, with no await between: a VNF
         # reading them meanwhile pairs each snapshot with its own time
         for node, text in zip(routers, texts, strict=False):
-            self._snapshots[node].append(parse_snapshot(text))
+            self._snapshots[node].append(parse_snapshot(text, links[node]))
             del self._snapshots[node][: -(WINDOW + 2)]
         truth = parse_named_counters(texts[len(routers)])
         groups: dict[str, FlowCount] = {}
@@ -194,6 +201,10 @@ class EmulatedController:
         await self._map_new_clients()
         for cnf in self.cnfs.values():
             await asyncio.to_thread(cnf.sample, now)
+
+    def _read_links(self, routers: list[str]) -> dict[str, LinkCounters]:
+        """Every router's interface counters, each stamped as it is read (blocking)."""
+        return {node: self.network.link_counters(node, self.clock.now) for node in routers}
 
     async def _map_new_clients(self) -> None:
         """Put clients a split has not mapped yet, now seen at its node, in its map."""
@@ -246,13 +257,11 @@ class EmulatedController:
                 attack=attack / unit,
                 offered_legit=offered_legit / unit,
                 offered_attack=offered_attack / unit,
-                monitored=None
-                if self._monitor is None
-                else self._load_over(seconds, *self._monitor),
+                monitored=None if self._monitor is None else self._load_over(*self._monitor),
                 links=busy_links(
                     (
                         link_key(link.a.node, link.b.node),
-                        self._load_over(seconds, link.a.node, link.b.node),
+                        self._load_over(link.a.node, link.b.node),
                     )
                     for link in self.plan.links
                 ),
@@ -299,43 +308,66 @@ class EmulatedController:
     async def now(self) -> float:
         return self.clock.now()
 
-    def _rate_over(self, seconds: float, a: str, b: str) -> float:
-        """MB/s sent a→b between the last two samples, `seconds` apart (its interface
-        counters)."""
-        node, intf, counters = self._link_end(a, b)
+    def _link_rate(self, old: LinkCounters, new: LinkCounters, intf: str, direction: str) -> float:
+        """MB/s (scenario units) `intf` sent ("tx") or received ("rx") between two reads of
+        its counters, over the time between those reads."""
+        sent = getattr(new, direction).get(intf, 0) - getattr(old, direction).get(intf, 0)
+        return max(sent, 0) / (BYTES_PER_MB * self._scale * max(new.at - old.at, 1e-6))
+
+    def _rate_over(self, a: str, b: str) -> float:
+        """MB/s sent a→b between the last two samples (its interface counters)."""
+        node, intf, direction = self._link_end(a, b)
         snapshots = self._snapshots[node][-2:]
         if len(snapshots) < 2:
             return 0.0
-        old, new = (getattr(s, counters).get(intf, 0) for s in snapshots)
-        return max(new - old, 0) / (BYTES_PER_MB * self._scale * seconds)
+        return self._link_rate(snapshots[0].links, snapshots[1].links, intf, direction)
 
-    def _load_over(self, seconds: float, a: str, b: str) -> float:
-        """The busier direction of link a–b between the last two samples (`_record`
-        passes the step it records, before its time is appended)."""
-        return max(self._rate_over(seconds, a, b), self._rate_over(seconds, b, a))
+    def _load_over(self, a: str, b: str) -> float:
+        """The busier direction of link a–b between the last two samples."""
+        return max(self._rate_over(a, b), self._rate_over(b, a))
 
     def load_now(self, a: str, b: str) -> float:
         """The busier direction of link a–b over the last step."""
-        return self._load_over(self._seconds(1), a, b) if len(self._times) >= 2 else 0.0
+        return self._load_over(a, b)
 
     async def rate(self, a: str, b: str) -> float:
         """MB/s (scenario units) sent a→b over the last step up to now: read live, so a
-        VNF that waits a step after a change measures only traffic after it."""
+        VNF that waits a step after a change measures only traffic after it. A rate
+        limit set moments ago has not bitten yet (`POLICE_BITES_S`), where the model's
+        limits act at once: the rate is then measured over a step from when it bites, so
+        that a VNF is sized for the limited traffic, as on the simulator."""
         node, intf, direction = self._link_end(a, b)
-        base = self._base(0.9 * self._step)
-        if base is None:
-            return self._rate_over(self._seconds(1), a, b) if len(self._times) >= 2 else 0.0
-        index, then = base
-        # taken before the read: a sample landing meanwhile drops the oldest snapshot,
-        # and `index` would then name the next one, a step too new (the rate of a few
-        # milliseconds spread over a step: a limit set near zero)
-        old = getattr(self._snapshots[node][index], direction).get(intf, 0)
-        text = await self.network.namespace(node).run_async(
-            ["ip", "-j", "-s", "link", "show", "dev", intf]
-        )
-        now_bytes = ip_bytes(json.loads(text)[0], direction)
-        seconds = max(self.clock.now() - then, 1e-6)
-        return (now_bytes - old) / (BYTES_PER_MB * self._scale * seconds)
+        if self.clock.now() < self._bites_at:
+            await self.clock.sleep(self._bites_at - self.clock.now())
+            old = await asyncio.to_thread(self.network.link_counters, node, self.clock.now)
+            await self.clock.sleep(self._step)
+        else:
+            # taken before the read: a sample landing meanwhile drops the oldest
+            # snapshot, and an index would then name the next one, a step too new (the
+            # rate of a few milliseconds spread over a step: a limit set near zero)
+            base = self._rate_base(node)
+            if base is None:
+                return self._rate_over(a, b)
+            old = base
+        new = await asyncio.to_thread(self.network.link_counters, node, self.clock.now)
+        return self._link_rate(old, new, intf, direction)
+
+    def _rate_base(self, node: str) -> LinkCounters | None:
+        """The read a live rate at `node` counts from: the newest sample at least 0.9 step
+        old; or, once half a step has passed since a rule changed after that sample, the
+        read taken just after the change. Samples fall on the step's grid and changes
+        between them, so a rate read a step after a limit would otherwise count up to a
+        step of the traffic before it (a detector sized for the unlimited link)."""
+        index = self._base(0.9 * self._step)
+        base = None if index is None else self._snapshots[node][index].links
+        changed = self._after_change.get(node)
+        if (
+            changed is not None
+            and (base is None or changed.at > base.at)
+            and self.clock.now() - changed.at >= 0.5 * self._step
+        ):
+            return changed
+        return base
 
     def _link_end(self, a: str, b: str) -> tuple[str, str, str]:
         """Where link a→b's traffic is counted: (node, interface, "tx" or "rx")."""
@@ -345,15 +377,15 @@ class EmulatedController:
             return b, self.plan.port(b, a).intf, "rx"
         raise KeyError(f"no link {a!r}→{b!r}")
 
-    def _base(self, age: float) -> tuple[int, float] | None:
-        """The newest kept snapshot at least `age` seconds old: (index in the kept
-        snapshots, its time)."""
+    def _base(self, age: float) -> int | None:
+        """The index, in the kept snapshots, of the newest one at least `age` seconds
+        old."""
         now = self.clock.now()
         kept = len(next(iter(self._snapshots.values()), []))
         times = self._times[-kept:] if kept else []
         for index in range(len(times) - 1, -1, -1):
             if now - times[index] >= age:
-                return index, times[index]
+                return index
         return None
 
     async def load(self, a: str, b: str) -> float:
@@ -480,6 +512,9 @@ class EmulatedController:
             self._uninstall(installed)
             raise
         self._rules[rule_id] = installed
+        self._changed()
+        if isinstance(rule, LinkRateLimit | IpRateLimit):
+            self._bites_at = max(self._bites_at, self.clock.now() + POLICE_BITES_S)
         return rule_id
 
     async def remove_rule(self, rule_id: int) -> None:
@@ -487,6 +522,12 @@ class EmulatedController:
         if installed is None:
             raise KeyError(f"no rule with id {rule_id}")
         self._uninstall(installed)
+        self._changed()
+
+    def _changed(self) -> None:
+        """The rules just changed: every router's counters read now (a millisecond over
+        rtnetlink), so that a rate read a step later starts after the change."""
+        self._after_change = self._read_links(list(self.plan.routers))
 
     @property
     def rules(self) -> dict[int, Rule]:

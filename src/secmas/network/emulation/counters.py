@@ -1,9 +1,9 @@
 """Reading a routing namespace's real counters: one snapshot per step (parsing is pure).
 
-`SNAPSHOT` prints the node's nftables table and its interface statistics as two JSON
-lines; `parse_snapshot` turns them into per-flow bytes, packets, SYNs and completed
-handshakes (`flows`, `syns`, `acks` sets), split-part memberships and per-interface
-IP byte counters.
+`SNAPSHOT` prints the node's nftables table as JSON; `parse_snapshot` turns it into
+per-flow bytes, packets, SYNs and completed handshakes (`flows`, `syns`, `acks` sets) and
+split-part memberships, kept with the node's interface counters (`linkstats`, read over
+rtnetlink at a known instant).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secmas.network.emulation.firewall import TABLE
+from secmas.network.emulation.linkstats import LinkCounters
 
-SNAPSHOT = ["sh", "-c", f"nft -j list table inet {TABLE}; echo; ip -j -s link show"]
+SNAPSHOT = ["nft", "-j", "list", "table", "inet", TABLE]
 
 FlowKey = tuple[str, str, int]
 """(client address, server address, service port)."""
@@ -32,13 +33,13 @@ class FlowCount:
 
 @dataclass(slots=True)
 class Snapshot:
-    """One node's cumulative counters at one instant."""
+    """One node's cumulative counters in one step."""
 
+    links: LinkCounters
+    """Its interfaces' IP bytes, and the instant they were read."""
     flows: dict[FlowKey, FlowCount] = field(default_factory=dict)
     parts: dict[str, set[str]] = field(default_factory=dict)
     """Split-part set name (`split<rule>p<part>`) → the client addresses hashed into it."""
-    tx: dict[str, int] = field(default_factory=dict)
-    rx: dict[str, int] = field(default_factory=dict)
 
 
 def _key(value: Any) -> FlowKey | None:
@@ -58,13 +59,13 @@ def _elements(entry: dict[str, Any]) -> list[tuple[Any, dict[str, int]]]:
     return rows
 
 
-def parse_snapshot(text: str) -> Snapshot:
-    """A snapshot from SNAPSHOT's output; ValueError if it is not that."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) != 2:
-        raise ValueError(f"expected nft and ip JSON lines, got {len(lines)} lines")
-    table, links = json.loads(lines[0]), json.loads(lines[1])
-    snapshot = Snapshot()
+def parse_snapshot(text: str, links: LinkCounters) -> Snapshot:
+    """A snapshot from SNAPSHOT's output and the node's `links`; ValueError if the output
+    is not an nftables table in JSON."""
+    table = json.loads(text)
+    if not isinstance(table, dict):
+        raise ValueError(f"expected an nftables JSON object, got {type(table).__name__}")
+    snapshot = Snapshot(links)
     counts: dict[str, dict[FlowKey, dict[str, int]]] = {"flows": {}, "syns": {}, "acks": {}}
     for item in table.get("nftables", []):
         entry = item.get("set")
@@ -85,21 +86,7 @@ def parse_snapshot(text: str) -> Snapshot:
             syn=int(counts["syns"].get(key, {}).get("packets", 0)),
             ack=int(counts["acks"].get(key, {}).get("packets", 0)),
         )
-    for link in links:
-        name = str(link.get("ifname", ""))
-        snapshot.tx[name], snapshot.rx[name] = ip_bytes(link, "tx"), ip_bytes(link, "rx")
     return snapshot
-
-
-ETHERNET_HEADER = 14
-
-
-def ip_bytes(link: dict[str, Any], direction: str) -> int:
-    """IP bytes an interface sent ("tx") or received ("rx"): its byte counter less the
-    Ethernet header of each packet, so link rates count what nftables and the scenario
-    count (a SYN is 60 bytes)."""
-    stats = (link.get("stats64") or link.get("stats") or {}).get(direction, {})
-    return int(stats.get("bytes", 0)) - ETHERNET_HEADER * int(stats.get("packets", 0))
 
 
 TRUTH = ["nft", "-j", "list", "counters", "table", "inet", TABLE]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 from secmas.network.emulation import firewall
 from secmas.network.emulation.errors import EmulationFailed
 from secmas.network.emulation.latency import LinkLatency
+from secmas.network.emulation.linkstats import LinkCounters, LinkStatsSocket
 from secmas.network.emulation.namespaces import CommandFailed, Namespace
 from secmas.network.emulation.plan import ControlHost, EmulationPlan, Route
 from secmas.network.emulation.preflight import check_machine
@@ -71,6 +73,8 @@ class EmulatedNetwork:
         self._registration: RunRegistration | None = None
         self._processes: list[subprocess.Popen[bytes]] = []
         self._named: list[str] = []
+        self._link_stats: dict[str, LinkStatsSocket] = {}
+        self._link_stats_lock = threading.Lock()
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -87,6 +91,11 @@ class EmulatedNetwork:
 
     def stop(self) -> None:
         """Stop every process, take the network down, delete the record. Idempotent."""
+        with self._link_stats_lock:
+            # an open socket holds its namespace: closed first, or it would outlive the run
+            for stats in self._link_stats.values():
+                stats.close()
+            self._link_stats.clear()
         for process in self._processes:
             if process.poll() is None:
                 process.kill()
@@ -126,6 +135,18 @@ class EmulatedNetwork:
         """The namespace of a scenario node (router or host) or of a group (by its name)."""
         name = node if node in self.namespaces else self.plan.name(node)
         return self.namespaces[name]
+
+    def link_counters(self, node: str, now: Callable[[], float]) -> LinkCounters:
+        """`node`'s interface counters, stamped with `now()`, over its own rtnetlink
+        socket (`linkstats`), opened inside its namespace on first use and closed with the
+        network. Safe to call from several threads."""
+        with self._link_stats_lock:
+            stats = self._link_stats.get(node)
+            if stats is None:
+                namespace = self.namespace(node)
+                stats = call_inside(namespace, lambda: LinkStatsSocket.open_here(now))
+                self._link_stats[node] = stats
+        return stats.read()
 
     def spawn(
         self, namespace: Namespace, command: Sequence[str], log: str | None = None
