@@ -50,7 +50,11 @@ def demo(engine: str, folder: Path) -> dict[str, Any]:
     row = {"engine": engine} | row | {"command_wall_s": round(row["command_wall_s"], 2)}
     if report is not None:
         row["journal_sha256"] = digest(journal(report))
-        row["story"] = departures(report.get("auctions") or [])
+        auctions = report.get("auctions") or []
+        row["story"] = departures(auctions)
+        row["auctions"] = [
+            [a["goal"], a["status"], a["winner"], round(a["sim_start_s"], 1)] for a in auctions
+        ]  # enough to read the run for the story again
     return row
 
 
@@ -76,7 +80,7 @@ def tally(rows: list[dict[str, Any]], reference: str | None) -> dict[str, Any]:
         "runs": len(rows),
         "passed": sum(r["exit_code"] == 0 and r["passed"] for r in rows),
         "told_story": sum(r.get("story") == [] for r in rows),
-        "median_wall_s": median([r["command_wall_s"] for r in rows]),
+        "median_wall_s": round(median([r["command_wall_s"] for r in rows]), 2),
     }
     if reference is not None:
         summary["journal_identical"] = sum(r.get("journal_sha256") == reference for r in rows)

@@ -41,14 +41,9 @@ def test_the_reference_sequence_tells_the_story_in_any_listed_order() -> None:
 def test_a_detector_sized_for_the_unlimited_link_elsewhere_and_no_split_are_named() -> None:
     """An emulated demo before the limits were measured once they bit: the detector at
     3 units fitted only pop1, and the Classifier's retry found room without the split."""
-    run = [
-        auction("linkRateLimited(pop6~server)", "done", "pop5", 13.1),
-        auction("anomalousUsage(pop6~server)", "done", "pop1", 14.1),
-        auction(f"ipRateLimited({IP})", "done", "pop5", 23.4),
-        auction(f"flowRecord({IP})", "no-bids", None, 24.6),
-        auction(f"flowRecord({IP})", "done", "pop4", 25.7),
-        auction(f"flowRateLimited(10.66.0.1>{IP})", "done", "pop5", 39.8),
-    ]
+    run = told()
+    run[1] = auction("anomalousUsage(pop6~server)", "done", "pop1", 14.1)
+    run[4:7] = [auction(f"flowRecord({IP})", "done", "pop4", 25.7)]
     assert departures(run) == [
         "anomalousUsage(pop6~server) went to pop1, not pop5",
         "no splitTrafficTowardsIp auction was won",
@@ -66,6 +61,18 @@ def test_both_parts_classifiers_on_one_pop_and_no_flow_limits_are_named() -> Non
     ]
 
 
+def test_a_later_episodes_classifier_leaves_the_story_told() -> None:
+    """The attack came back after the scale-in (a second over-usage): the Classifier
+    auctioned again for the whole traffic found room then. The story is the first
+    episode's (a run's whole-traffic Classifier once counted against it)."""
+    run = [
+        *told(),
+        auction(f"flowRecord({IP})", "done", "pop4", 36.2),
+        auction(f"flowRecord({IP}, 0)", "done", "pop2", 37.0),
+    ]
+    assert departures(run) == []
+
+
 def test_steps_out_of_order_are_named() -> None:
     run = told()
     run[2] = auction(f"ipRateLimited({IP})", "done", "pop5", 12.0)
@@ -75,4 +82,4 @@ def test_steps_out_of_order_are_named() -> None:
 def test_an_empty_run_tells_nothing() -> None:
     found = departures([])
     assert "no linkRateLimited auction was won" in found
-    assert "no Classifier was auctioned for the whole traffic" in found
+    assert "no Classifier was auctioned for the whole traffic before the split" in found

@@ -34,6 +34,7 @@ EVIDENCE_FORMAT = "secmas.evidence/1"
 CHALLENGE_FORMAT = "secmas.challenge/1"
 REFERENCE_FORMAT = "secmas.reference/1"
 VERDICT_FORMAT = "secmas.verdict/1"
+UNMEASURED_FORMAT = "secmas.unmeasured/1"
 _DOMAIN = b"secmas/evidence/1\x00"
 _VERDICT_DOMAIN = b"secmas/verdict/1\x00"
 NONCE_BYTES = 32
@@ -183,6 +184,23 @@ class Evidence:
             Measurement.from_json(frame.get("measurement")),
             _hex_field(frame, "signature", 64),
         )
+
+
+def unmeasured(agent: str, reason: str) -> bytes:
+    """An attester's answer when it could not measure itself. Unsigned: it can only fail
+    the agent that sends it, and it fails the step at once, where no answer would hold
+    the verifier for its whole wait (on the virtual clock, minutes of wall time)."""
+    frame = {"format": UNMEASURED_FORMAT, "agent": agent, "reason": reason[:300]}
+    return json.dumps(frame).encode()
+
+
+def unmeasured_reason(data: bytes) -> str | None:
+    """Why the attester could not measure itself, if `data` is its `unmeasured` answer."""
+    try:
+        frame = _frame(data, UNMEASURED_FORMAT)
+    except EvidenceError:
+        return None
+    return str(frame.get("reason", ""))[:300]
 
 
 def produce_evidence(

@@ -68,6 +68,8 @@ from secmas.trust.attestation import (
     SignedVerdict,
     Verifier,
     produce_evidence,
+    unmeasured,
+    unmeasured_reason,
 )
 from secmas.trust.control import SECAAS, ControlPlane
 from secmas.trust.deadlines import Deadlines
@@ -176,6 +178,8 @@ class AttesterEndpoint:
         self.offload = offload
         self.answered = 0
         self.malformed = 0
+        self.unmeasured = 0
+        """Challenges it could not measure itself for (each answered as such)."""
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
@@ -198,10 +202,15 @@ class AttesterEndpoint:
         if challenge.measured != self.identity.name or challenge.verifier != opened.sender:
             self.malformed += 1
             return None
-        if self.offload is None:
-            evidence = self._evidence(challenge)
-        else:
-            evidence = await self.offload(self._evidence, challenge)
+        try:
+            if self.offload is None:
+                evidence = self._evidence(challenge)
+            else:
+                evidence = await self.offload(self._evidence, challenge)
+        except Exception as exc:  # fail the step now: silence would hold it for its wait
+            logger.exception("%s: could not measure itself", self.identity.name)
+            self.unmeasured += 1
+            return unmeasured(self.identity.name, f"{type(exc).__name__}: {exc}")
         self.answered += 1
         return evidence
 
@@ -230,6 +239,9 @@ async def challenge_over_bus(
 
     try:
         answer = await _retried(ask, wait, f"attester {measured}")
+        refused = unmeasured_reason(answer)
+        if refused is not None:
+            return Appraisal(measured, False, (f"{measured} could not measure itself: {refused}",))
         return Evidence.decode(answer)
     except (TimeoutError, BusClosed, LookupError) as exc:
         reason = f"no evidence from {measured} ({type(exc).__name__})"
