@@ -218,6 +218,27 @@ def test_a_rate_read_a_step_after_a_limit_counts_only_policed_traffic(
     assert waited >= POLICE_BITES_S + controller.step_seconds
 
 
+def test_a_rate_read_a_step_after_a_change_counts_only_traffic_after_it(
+    running: Running, rules: list[int]
+) -> None:
+    """Samples fall on the step's grid, changes between them: read a step after a block
+    set half a step after a sample, a rate from the sample before counted half a step of
+    the flood the block then stopped. It counts from the change now."""
+    controller = running.controller
+
+    async def blocked_mid_step() -> tuple[float, float]:
+        await controller.sample()
+        before = await controller.rate("A", "B")
+        await asyncio.sleep(controller.step_seconds / 2)
+        for source in attackers(running):
+            rules.append(await controller.add_rule(FlowBlock("A", source, SERVER)))
+        await asyncio.sleep(controller.step_seconds)
+        return before, await controller.rate("A", "B")
+
+    before, after = asyncio.run(blocked_mid_step())
+    assert after < before / 4, (after, before)
+
+
 def test_a_split_puts_each_client_in_the_part_the_simulator_would(
     running: Running, rules: list[int]
 ) -> None:
