@@ -4,6 +4,7 @@ every rule kind acts on real packets at the node it names."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import threading
 import time
@@ -341,13 +342,15 @@ def test_an_unknown_node_is_refused_by_name(running: Running) -> None:
         running.add(FlowBlock("nowhere", "10.66.0.1", SERVER))
 
 
-def test_a_steady_link_reads_steady_when_its_counters_are_read_late(
+def test_a_link_read_late_is_not_counted_in_the_wrong_step(
     running: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A busy machine reads a node's counters late, and by a delay that varies: every
-    other read here comes 0.4 s after the sample began. A rate stamped with the sample's
-    start would then swing by about ±40 % on a steady flood (one step's bytes counted in
-    the next); stamped at the read, it stays within ±15 % of its mean."""
+    """A busy machine reads a node's counters late, by a delay that varies: every other
+    read here comes 0.4 s after the sample began. A rate stamped with the sample's start
+    then counts 1.4 s of bytes in the late step and 0.6 s in the next (a ratio near
+    2.3 between the two, whatever the flood does); stamped at the read, the two steps
+    read alike but for the flood's own jitter on a loaded machine (±20 % seen beside
+    stress-ng and the suite)."""
     network = running.network
     read = network.link_counters
     late = [False]
@@ -361,17 +364,18 @@ def test_a_steady_link_reads_steady_when_its_counters_are_read_late(
 
     async def go() -> list[float]:
         rates = []
-        for step in range(6):
+        for step in range(9):
             late[0] = step % 2 == 1
             await asyncio.sleep(1.0)
             await running.controller.sample()
             rates.append(running.controller.load_now("A", "B"))
-        return rates[1:]
+        return rates[1:]  # pairs: (a late step, the step after it)
 
     rates = asyncio.run(go())
-    mean = sum(rates) / len(rates)
-    assert mean > 0
-    assert all(abs(r - mean) <= 0.15 * mean for r in rates), rates
+    assert min(rates) > 0, rates
+    ratios = [late_step / after for late_step, after in zip(rates[::2], rates[1::2], strict=True)]
+    mean = math.prod(ratios) ** (1 / len(ratios))
+    assert 0.7 < mean < 1.4, (ratios, rates)
 
 
 def test_a_link_rate_read_while_a_sample_lands_spans_a_whole_step(
