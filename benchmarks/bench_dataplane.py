@@ -44,7 +44,7 @@ from secmas.network.emulation.workload import Workload
 from secmas.pipeline.operate import OperateResult
 from secmas.report.acceptance import Timeline, acceptance
 from secmas.report.record import auction_entry
-from secmas.report.story import departures
+from secmas.report.story import departures, sequence
 from secmas.scenario.loader import load_scenario
 from secmas.scenario.model import Scenario
 from secmas.scenario.topology import scenario_from_graph, scenario_from_topology
@@ -119,9 +119,7 @@ def figures(scenario: Scenario, result: OperateResult, engine: str) -> dict[str,
         "requests": emulation.get("requests"),
         # Table 5.8 is the reference scenario's story; a generated topology tells its own
         "story": departures(auctions) if scenario.id == "ddos-emulated" else None,
-        "auction_sequence": [
-            [a["goal"], a["status"], a["winner"], round(a["sim_start_s"], 1)] for a in auctions
-        ],
+        "auction_sequence": sequence(auctions),
     }
 
 

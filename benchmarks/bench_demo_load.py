@@ -36,7 +36,7 @@ from typing import Any
 from bench_security_overhead import digest, journal, median, timed_demo
 from load import cpu_load, workers
 from machine import describe
-from secmas.report.story import departures
+from secmas.report.story import departures, sequence
 
 RESULTS = Path(__file__).parent / "results"
 NAME = "demo_load"
@@ -52,9 +52,7 @@ def demo(engine: str, folder: Path) -> dict[str, Any]:
         row["journal_sha256"] = digest(journal(report))
         auctions = report.get("auctions") or []
         row["story"] = departures(auctions)
-        row["auctions"] = [
-            [a["goal"], a["status"], a["winner"], round(a["sim_start_s"], 1)] for a in auctions
-        ]  # enough to read the run for the story again
+        row["auctions"] = sequence(auctions)
     return row
 
 

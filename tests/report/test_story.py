@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from secmas.report.story import departures
+from secmas.report.story import departures, sequence
 
 IP = "10.0.0.100"
 
@@ -83,3 +83,11 @@ def test_an_empty_run_tells_nothing() -> None:
     found = departures([])
     assert "no linkRateLimited auction was won" in found
     assert "no Classifier was auctioned for the whole traffic before the split" in found
+
+
+def test_a_sequence_keeps_what_the_story_is_read_from() -> None:
+    run = told()
+    kept = sequence(run)
+    assert kept[0] == ["linkRateLimited(pop6~server)", "done", "pop5", 13.1]
+    rebuilt = [auction(goal, status, winner, at) for goal, status, winner, at in kept]
+    assert departures(rebuilt) == departures(run) == []

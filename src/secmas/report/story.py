@@ -32,6 +32,12 @@ def _is_part(auction: Mapping[str, Any]) -> bool:
     return "," in str(auction["goal"])
 
 
+def sequence(auctions: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """Each auction as [goal, status, winner, start s]: what `departures` reads, kept
+    short, so a benchmark's JSON can be read for the story again."""
+    return [[a["goal"], a["status"], a["winner"], round(a["sim_start_s"], 1)] for a in auctions]
+
+
 def departures(auctions: Sequence[Mapping[str, Any]]) -> list[str]:
     """Where a run's auctions (report.json's, in any order) leave Table 5.8's story, in
     words; empty when they tell it."""
