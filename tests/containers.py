@@ -58,6 +58,15 @@ def container_tools_missing() -> str | None:
     return None
 
 
+def vnf_tools_missing() -> str | None:
+    """Why VNF instances cannot run as containers here (no containers, or no VNF
+    registry), or None."""
+    reason = container_tools_missing()
+    if reason is None and shutil.which("docker-registry") is None:
+        return "docker-registry is not installed: ./scripts/setup --test installs it"
+    return reason
+
+
 def shared_image() -> AgentImage:
     """The agent image, built (or found up to date) once per process; skips the test
     where the tools are missing."""

@@ -33,6 +33,7 @@ from secmas.agents.nfva.records import AuctionRecord
 from secmas.agents.nfva.settings import AuctionSettings
 from secmas.network.clock import VirtualClock, drive_clock, settle
 from secmas.network.dataplane import FlowBlock
+from secmas.network.dataplane.controller import ControllerError
 from secmas.network.infrastructure import Infrastructure
 from secmas.network.resources import Amount, req
 from secmas.scenario.loader import load_scenario
@@ -301,6 +302,31 @@ def test_a_winner_whose_plan_fails_is_left_out_and_the_goal_done_elsewhere():
             (r.bidder, r.reason) for r in record.outcome.refusals
         ]
         assert [r for _, _, r in net.sent(Performative.CFP)][-2:] == ["A", "B"]
+        await net.bus.close()
+
+    run(main())
+
+
+def test_a_winner_whose_download_fails_reports_it_gives_back_and_the_goal_is_done_elsewhere():
+    """A real pull (the emulated engine's) that fails: the winner answers FAILURE with the
+    reason instead of losing the goal, holds nothing, and the goal goes to another bidder."""
+
+    async def pull_fails(bid: Bid) -> bool:
+        raise ControllerError(f"C could not pull {bid.vnf}: connection refused")
+
+    async def main() -> None:
+        net = Net()
+        net.boxes["C"].hooks.download = pull_fails
+        await net.start("A", "B", "C")
+        record = await net.auction(until=200, needed=always)
+        assert record.status == "done" and record.outcome.winner.bidder == "B"
+        assert ("C", "left out: failed in attempt 1") in [
+            (r.bidder, r.reason) for r in record.outcome.refusals
+        ]
+        failures = [m for _, p, m, _ in net.log if p is Performative.FAILURE]
+        assert failures == ["C"]
+        assert net.infra.pops["C"].used == Amount()
+        assert not [i for i in net.infra.instances.values() if i.pop == "C"]
         await net.bus.close()
 
     run(main())

@@ -158,7 +158,7 @@ def test_the_image_is_built_once_and_again_to_the_same_digests(
             assert image.id == agent_image.id  # same inputs, same image under another tag
         inputs = inputs_of(source)
         cache = secmas_home() / "images"
-        base = base_layer(inputs, cache, print)  # cached: mmdebstrap does not run again
+        base = base_layer(cache, print)  # cached: mmdebstrap does not run again
         wheels = wheelhouse(inputs, cache, print)  # cached too
         rebuilt = project_layer(base, wheels, tmp_path / "project.tar", print)
         assert (f"sha256:{base.digest}", f"sha256:{rebuilt.digest}") == image.layers

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.vnf_instances import check_vnfs_in_their_pops
 from tests.network.emulation.conftest import leftovers, needs_emulation
 from tests.realtime import one_run_at_a_time
 
@@ -144,6 +145,7 @@ def check_defended_from_pops(
 ) -> dict[str, Any]:
     """The checks both tests make of a run (below); the trust report, for theirs."""
     check_flood_cut(result)
+    check_vnfs_in_their_pops(result)
     trust = check_all_trusted(result)
     check_agents_in_pops(result, scenario, seen)
     return trust

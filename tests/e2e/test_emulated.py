@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.line_runs import ATTACK_START, short_line_scenario
+from tests.e2e.vnf_instances import check_vnfs_in_their_pops
 from tests.network.emulation.conftest import SERVER, leftovers, line_scenario, needs_emulation
 
 from secmas.agents.ddos.vnfs import ClassifierVNF
@@ -42,6 +43,7 @@ def test_agents_cut_a_real_syn_flood_and_real_requests_succeed(tmp_path: Path) -
     assert window["requests"] > 0 and window["success"] >= 0.9
     accepted = acceptance(result.telemetry, Timeline.of(result.scenario), result.capacity.ok)
     assert accepted.attack_reduction is not None and accepted.attack_reduction >= 0.9
+    check_vnfs_in_their_pops(result)
     assert set(leftovers()) <= before
 
 

@@ -47,6 +47,7 @@ from secmas.cli.tables import (
     gas_summary,
     gas_table,
     placement_table,
+    vnf_instance_table,
     workflow_table,
 )
 
@@ -245,10 +246,13 @@ def _why(result: RunResult) -> tuple[str, ...]:
 
 def _print_requests(emulation: dict[str, Any]) -> None:
     """The emulated run's legitimate HTTP requests, phase by phase (real counts), after
-    whether its links delayed packets (when they did not)."""
+    whether its links delayed packets (when they did not) and how its VNFs ran."""
     said = emulation.get("link_latency", {}).get("said")
     if said:
         console.print(styled(said, "dim"))
+    console.print(styled(emulation["vnf_workloads"], "dim"))
+    if emulation["vnf_instances"]:
+        detail(vnf_instance_table(emulation["vnf_instances"]))
     for window in emulation["requests"]:
         share = "-" if window["success"] is None else f"{window['success']:.1%}"
         console.print(

@@ -401,3 +401,28 @@ def enforcement_table(policy: dict[str, Any]) -> Table:
     if len(actions) > MAX_ROWS:
         table.add_row("", "", f"… {len(actions) - MAX_ROWS} more", "", "", "")
     return table
+
+
+def vnf_instance_table(rows: list[dict[str, Any]]) -> Table:
+    """The emulated run's VNF instances: where each ran, its container and image, the bid's
+    T against the pull measured, and what the VNF itself saw towards the server."""
+    table = Table(
+        title="VNF instances (containers in their PoPs)",
+        caption="T: the bid's download estimate; pulled: the real pull over the emulated links",
+    )
+    for column in ("instance", "VNF", "PoP", "container", "image", "T (s)", "pulled (s)", "seen"):
+        table.add_column(column, justify="right" if column.endswith("(s)") else "left")
+    for row in rows:
+        estimate = row["estimated_s"]
+        seen = row["packets_seen"]
+        table.add_row(
+            str(row["instance"]),
+            str(row["vnf"]),
+            str(row["pop"]),
+            str(row["container"]),
+            str(row["digest"])[:19],
+            "-" if estimate is None else f"{estimate:.2f}",
+            f"{row['pulled_s']:.2f}",
+            "-" if seen is None else f"{seen} pkts from {row['sources_seen']} sources",
+        )
+    return table

@@ -161,16 +161,7 @@ class Inputs:
 
     @property
     def base_key(self) -> str:
-        return _digest(
-            {
-                "suite": SUITE,
-                "variant": VARIANT,
-                "packages": PACKAGES,
-                "mirrors": MIRRORS,
-                "dpkg": DPKG_OPTIONS,
-                "epoch": EPOCH,
-            }
-        )
+        return base_key()
 
     @property
     def wheels_key(self) -> str:
@@ -184,6 +175,20 @@ class Inputs:
     def digest(self) -> str:
         """Everything the image is a function of (`LABEL_INPUTS`)."""
         return _digest({"layer": self.layer_key, "env": ENV, "cmd": CMD, "epoch": EPOCH})
+
+
+def base_key() -> str:
+    """The digest of the Debian base's recipe (the base is a function of nothing else)."""
+    return _digest(
+        {
+            "suite": SUITE,
+            "variant": VARIANT,
+            "packages": PACKAGES,
+            "mirrors": MIRRORS,
+            "dpkg": DPKG_OPTIONS,
+            "epoch": EPOCH,
+        }
+    )
 
 
 def _digest(document: object) -> str:
@@ -269,7 +274,7 @@ def build_image(
             if existing is not None and existing.inputs == inputs.digest and not rebuild:
                 say(f"{tag}: up to date ({existing.id[:12]})")
                 return existing
-            base = base_layer(inputs, cache, say)
+            base = base_layer(cache, say)
             wheels = wheelhouse(inputs, cache, say)
             layer = _cached_layer(inputs, base, wheels, cache, say)
             say(f"{tag}: loading the image into podman")
@@ -305,9 +310,9 @@ def image_config(inputs: Inputs) -> ImageConfig:
     return ImageConfig(EPOCH, ENV, CMD, labels)
 
 
-def base_layer(inputs: Inputs, cache: Path, say: Progress) -> Layer:
+def base_layer(cache: Path, say: Progress) -> Layer:
     """The base rootfs tarball (cached by its recipe), made by mmdebstrap when missing."""
-    path = cache / f"base-{inputs.base_key[:16]}.tar"
+    path = cache / f"base-{base_key()[:16]}.tar"
     created_by = f"mmdebstrap --variant={VARIANT} --include={','.join(PACKAGES)} {SUITE}"
     if not path.exists():
         if shutil.which("mmdebstrap") is None:

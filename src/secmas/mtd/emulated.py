@@ -154,6 +154,15 @@ class MigratingController:
     async def remove_rule(self, rule_id: int) -> None:
         await self.inner.remove_rule(rule_id)
 
+    async def pull_image(self, pop: str, vnf: str, estimated_s: float) -> float | None:
+        return await self.inner.pull_image(pop, vnf, estimated_s)
+
+    async def start_vnf(self, instance: str, pop: str, vnf: str) -> None:
+        await self.inner.start_vnf(instance, pop, vnf)
+
+    async def stop_vnf(self, instance: str) -> None:
+        await self.inner.stop_vnf(instance)
+
     async def ingress(self, src_ip: str) -> str:
         return await self.inner.ingress(src_ip)
 

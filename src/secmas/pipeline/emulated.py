@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import tempfile
 import time
 import urllib.request
@@ -32,20 +33,29 @@ from pathlib import Path
 from typing import Any
 
 from secmas.agents.nfva.settings import AuctionSettings
+from secmas.deploy.image import ImageError
+from secmas.deploy.podman import PodmanError
+from secmas.deploy.podman import available as podman_available
+from secmas.deploy.vnfimages import VNFRegistry, layer_bytes, prepare_registry
+from secmas.deploy.vnfworkloads import VNFWorkloads
 from secmas.interrupt import terminate_as_interrupt
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import Telemetry
 from secmas.network.emulation.attacker_process import AttackerProcess, HiddenAttacker
 from secmas.network.emulation.controller import EmulatedController
+from secmas.network.emulation.errors import VNFFailed
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import EmulationPlan, emulation_plan
 from secmas.network.emulation.workload import Request, Workload, served_cnf
 from secmas.network.incident import inside_kinds
+from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.errors import RunError, check_runnable
 from secmas.pipeline.operate import OperateResult, operate
 from secmas.pipeline.runloop import Progress, StepLoop
 from secmas.pipeline.workflow import Told
 from secmas.scenario.model import Attack, Scenario
+
+logger = logging.getLogger(__name__)
 
 CONNECTION_FIELDS = ("ip", "port", "in_msgs", "out_msgs", "in_bytes", "out_bytes")
 """What the report keeps of the bus server's view of a client's connection."""
@@ -127,9 +137,10 @@ def emulation_report(
     controller: EmulatedController,
     windows: list[RequestWindow],
     build_seconds: float,
+    vnfs: VNFReport,
 ) -> dict[str, Any]:
     """report.json's `emulation` section: what was built (its links' latency emulated or
-    not) and the real counters."""
+    not), the VNF instances as they ran, and the real counters."""
     plan = network.plan
     return {
         "prefix": plan.prefix,
@@ -142,6 +153,8 @@ def emulation_report(
         "attacker_addresses": len(plan.attack_sources),
         "build_seconds": build_seconds,
         "link_latency": network.latency.describe(),
+        "vnf_instances": vnfs.rows,
+        "vnf_workloads": vnfs.said,
         "requests": [asdict(w) | {"success": w.success} for w in windows],
         "server_packets": [asdict(s) for s in controller.server],
     }
@@ -262,9 +275,17 @@ class EmulatedSteps:
 
 
 @dataclass
+class VNFReport:
+    """How the run's VNF instances ran: as workloads (a row each) or modelled (why)."""
+
+    said: str
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass
 class EmulatedRun:
     """A run's emulated network, its workload and the engine stepping it; once the run is
-    over, the legitimate requests' windows (`request_windows`)."""
+    over, the legitimate requests' windows (`request_windows`) and its VNF instances."""
 
     scenario: Scenario
     plan: EmulationPlan
@@ -273,6 +294,7 @@ class EmulatedRun:
     steps: EmulatedSteps
     build_seconds: float
     windows: list[RequestWindow] = field(default_factory=list)
+    vnfs: VNFReport = field(default_factory=lambda: VNFReport(""))
 
     def result(self, operated: OperateResult, started: float) -> EmulatedResult:
         """`operated` with the emulation's report; the closed loop on a real CNF scored
@@ -282,7 +304,7 @@ class EmulatedRun:
         )
         controller, hidden = self.steps.controller, self.steps.hidden
         result.emulation = emulation_report(
-            self.network, controller, self.windows, self.build_seconds
+            self.network, controller, self.windows, self.build_seconds, self.vnfs
         )
         if hidden is not None:
             episodes = hidden.done()
@@ -316,6 +338,7 @@ async def emulated_run(
     duration = scenario.traffic.duration
     network = EmulatedNetwork(plan)
     with terminate_as_interrupt():
+        registry = await asyncio.to_thread(vnf_registry, scenario)
         network.start()
         try:
             built = time.perf_counter() - started
@@ -327,17 +350,61 @@ async def emulated_run(
             hidden = None if attacker is None else _Hidden(attacker, folder, duration)
             steps = EmulatedSteps(scenario, network, workload, hidden)
             run = EmulatedRun(scenario, plan, network, workload, steps, built)
+            vnfs = await asyncio.to_thread(start_vnfs, registry, run, folder / "vnfs")
             try:
                 yield run
             finally:
                 if hidden is not None:
                     hidden.stop()
+                if vnfs is not None:
+                    run.vnfs.rows = vnfs.close()
                 workload.stop()
             attack = None if attacker is not None else scenario.attack
             window = None if attack is None else (attack.start, attack.stop or duration)
             run.windows = request_windows(workload.requests(), steps.clock.origin, window, duration)
         finally:
             network.stop()
+
+
+def vnf_registry(scenario: Scenario) -> VNFRegistry | str:
+    """The registry folder with an image of each VNF of the catalogue, sized for the run's
+    scale (made on first use: `secmas.deploy.vnfimages`); or why the VNFs are modelled."""
+    if not podman_available():
+        return "podman is not installed (./scripts/setup --emulated installs it)"
+    scale = scenario.network.scale
+    sizes = {vnf.id: layer_bytes(vnf.image_size, scale) for vnf in scenario.vnfs}
+    try:
+        return prepare_registry(sizes, lambda line: logger.info("%s", line))
+    except (ImageError, PodmanError, OSError) as exc:
+        return f"the VNF images could not be made: {exc}"
+
+
+def start_vnfs(registry: VNFRegistry | str, run: EmulatedRun, folder: Path) -> VNFWorkloads | None:
+    """The run's VNF workloads, serving from the repository's PoP and handed to the
+    controller; None (the reason in the run's report) where the VNFs stay modelled."""
+    repository = run.scenario.repository.attach
+    if isinstance(registry, str):
+        run.vnfs.said = f"VNF instances modelled (rules only, downloads take T): {registry}"
+        return None
+    vnfs = VNFWorkloads(run.network, registry, repository, folder, run.steps.clock.now)
+    try:
+        vnfs.start()
+    except VNFFailed as exc:
+        vnfs.close()
+        run.vnfs.said = f"VNF instances modelled (rules only, downloads take T): {exc}"
+        return None
+    try:  # the scenario's own placements run from the start, pulled at bring-up
+        for instance in Infrastructure.from_scenario(run.scenario).instances.values():
+            vnfs.run(instance.id, instance.pop, instance.vnf)
+    except VNFFailed:
+        vnfs.close()
+        raise
+    run.steps.controller.vnfs = vnfs
+    run.vnfs.said = (
+        f"VNF instances run as containers in their PoPs, images pulled from the registry in "
+        f"{repository} over the emulated links"
+    )
+    return vnfs
 
 
 def scenario_episodes(scenario: Scenario, end: float) -> list[dict[str, object]]:

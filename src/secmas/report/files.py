@@ -1,5 +1,6 @@
 """The files of a run under runs/<id>/: report.json, auctions.csv, attestation.csv
-(when the trust layer ran), timeline.png and the scenario that ran (scenario.yaml).
+(when the trust layer ran), vnf_instances.csv (when VNF instances ran as containers on
+the emulated engine), timeline.png and the scenario that ran (scenario.yaml).
 
 report.json is strict JSON (`secmas.strictjson`): a number that is infinite or NaN, such
 as the `max_latency_ms` of a service without a latency limit, is written as null and
@@ -79,6 +80,9 @@ def write_run(
                     | {"agent": refusal["agent"], "winner": False, "refusal": refusal["reason"]}
                 )
     paths = [report_path, csv_path]
+    instances = (report.get("emulation") or {}).get("vnf_instances")
+    if instances:
+        paths.append(_write_rows(out / "vnf_instances.csv", instances))
     if report.get("trust"):
         paths.append(_write_attestations(out / "attestation.csv", report["trust"]))
     from secmas.report.timeline import plot_timeline  # matplotlib: once a run has a plot
@@ -116,6 +120,15 @@ ATTESTATION_FIELDS = (
     "reasons",
     "revoke_tx",
 )
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Rows of one shape as a CSV file, their keys as its header."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def _write_attestations(path: Path, trust: dict[str, Any]) -> Path:

@@ -100,3 +100,66 @@ def test_every_rule_survives_the_wire(rule: Rule) -> None:
 def test_a_malformed_steering_rule_is_refused(data: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"Steer|steering path"):
         rule_from_json(data)
+
+
+class SlowPulls(LocalController):
+    """A controller whose pulls take until `release` is set (as a real pull takes seconds)
+    and whose workloads start only for known VNFs: the wire's side of `pull_image`."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        super().__init__(plane)
+        self.release = asyncio.Event()
+        self.started: list[tuple[str, str, str]] = []
+
+    async def pull_image(self, pop: str, vnf: str, estimated_s: float) -> float | None:
+        await self.release.wait()
+        return estimated_s + 0.5
+
+    async def start_vnf(self, instance: str, pop: str, vnf: str) -> None:
+        if vnf != "classifier":
+            raise ControllerError(f"no image of VNF {vnf!r}")
+        self.started.append((instance, pop, vnf))
+
+
+def test_a_pull_over_the_bus_runs_beside_the_other_requests(
+    make_scenario: Callable[..., Scenario],
+) -> None:
+    plane = DataPlane(make_scenario())
+
+    async def scenario() -> tuple[float | None, float, list[str]]:
+        bus = MemoryBus()
+        controller = SlowPulls(plane)
+        service = ControllerService(controller, bus, "p")
+        await service.start()
+        remote = RemoteController(bus, "p", plane.server_ip, plane.step_seconds, timeout=1.0)
+        pulling = asyncio.ensure_future(remote.pull_image("pop3", "classifier", 4.0))
+        await asyncio.sleep(0.3)
+        now = await remote.now()  # answered while the pull is under way
+        assert not pulling.done()
+        controller.release.set()
+        seconds = await pulling
+        await remote.start_vnf("classifier@pop3#1", "pop3", "classifier")
+        errors = []
+        with pytest.raises(ControllerError) as caught:
+            await remote.start_vnf("ids@pop3#2", "pop3", "ids")
+        errors.append(str(caught.value))
+        with pytest.raises(ControllerError) as caught:
+            await remote._ask("outcome", ticket="w999")
+        errors.append(str(caught.value))
+        await service.stop()
+        await bus.close()
+        assert controller.started == [("classifier@pop3#1", "pop3", "classifier")]
+        return seconds, now, errors
+
+    seconds, now, errors = run(scenario())
+    assert seconds == 4.5 and now == plane.now
+    assert "no image of VNF 'ids'" in errors[0]
+    assert "no work under ticket 'w999'" in errors[1]
+
+
+def test_the_simulator_models_downloads_and_runs_no_workload(
+    make_scenario: Callable[..., Scenario],
+) -> None:
+    controller = LocalController(DataPlane(make_scenario()))
+    assert run(controller.pull_image("pop3", "classifier", 4.0)) is None
+    assert run(controller.start_vnf("classifier@pop3#1", "pop3", "classifier")) is None

@@ -17,6 +17,7 @@ others ask it with a FIPA REQUEST (RequestLift).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,8 +39,11 @@ from secmas.agents.nfva.hooks import Announce
 from secmas.agents.nfva.work import Work, report_acted
 from secmas.agents.outcome import goal_label
 from secmas.agents.vnfplugin import VNFContext, VNFPlugin, WonPlan, installed
+from secmas.network.dataplane.controller import ControllerError
 from secmas.network.infrastructure import Instance
 from secmas.transport.bus import Bus
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,6 +67,10 @@ class PoPAgent:
     serving: dict[Goal, str] = field(default_factory=dict)
     """The instance each won goal's plan runs on, while it runs."""
     _follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
+    _pulled: list[str] = field(default_factory=list)
+    """VNFs whose image this PoP pulled for real and has not started yet."""
+    _workloads: set[str] = field(default_factory=set)
+    """Instances here that run as workloads of the engine (started, not yet stopped)."""
     _awards: dict[Goal, tuple[GoalRequest, Bid]] = field(default_factory=dict)
     """Goals this agent won the auction of, while their plan runs (GoalResponse)."""
 
@@ -83,6 +91,7 @@ class PoPAgent:
                 admits=self.world.admits,
                 declines=lambda request: self.world.decline(self.pop, request),
                 announce=self.announce,
+                download=self._download,
                 on_start=self._started,
                 on_request=self._requested,
                 on_cancel=self._cancelled,
@@ -188,6 +197,7 @@ class PoPAgent:
         mine = [i.id for i in infra.instances.values() if i.pop == self.pop]
         for instance in mine:
             infra.terminate(instance)
+            await self._stop_workload(instance)
         return mine
 
     async def observe(self) -> None:
@@ -228,6 +238,7 @@ class PoPAgent:
         if gone is None or gone.pop != self.pop:
             return None
         self.world.infra.terminate(instance)
+        await self._stop_workload(instance)
         self.world.journal.placement(
             PlacementEvent(
                 self.world.clock.now(), "terminate", gone.pop, gone.vnf, gone.units, gone.id, cause
@@ -349,9 +360,38 @@ class PoPAgent:
         event = ActionEvent(self.world.clock.now(), self.pop, "cancelGoal", detail)
         self.world.journal.action(event)
 
+    async def _download(self, bid: Bid) -> bool:
+        """The Orchestrator's download of the bid's image: pulled for real where the engine
+        runs VNFs as workloads (it measures the pull against the bid's T), else False."""
+        pulled = await self.world.controller.pull_image(self.pop, bid.vnf, bid.download_s)
+        if pulled is None:
+            return False
+        self._pulled.append(bid.vnf)
+        return True
+
     def _started(self, instance: Instance, request: GoalRequest) -> None:
-        """The Orchestrator's InstantiateVNF is over: the instance serves the won goal."""
+        """The Orchestrator's InstantiateVNF is over: the instance serves the won goal (as a
+        workload in this PoP where its image was pulled for real)."""
         self.orchestrator.started(instance, request)
+        if instance.vnf in self._pulled:
+            self._pulled.remove(instance.vnf)
+            self._workloads.add(instance.id)
+            self._follow_up(self._start_workload(instance))
+
+    async def _start_workload(self, instance: Instance) -> None:
+        try:
+            await self.world.controller.start_vnf(instance.id, self.pop, instance.vnf)
+        except ControllerError as exc:  # the plan's rules act without it; said, not fatal
+            self._workloads.discard(instance.id)
+            logger.warning("%s: %s", self.pop, exc)
+
+    async def _stop_workload(self, instance: str) -> None:
+        if instance in self._workloads:
+            self._workloads.discard(instance)
+            try:
+                await self.world.controller.stop_vnf(instance)
+            except ControllerError as exc:
+                logger.warning("%s: %s", self.pop, exc)
 
     def _requested(self, message: ACLMessage) -> None:
         """Another agent's FIPA REQUEST (to lift a limit, to scale in)."""

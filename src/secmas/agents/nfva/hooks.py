@@ -21,6 +21,10 @@ Executor = Callable[[GoalRequest, Bid, dict[str, Any]], Awaitable[dict[str, Any]
 Started = Callable[[Instance, GoalRequest], None]
 """Told when the Orchestrator has downloaded and started a new VNF instance."""
 
+Download = Callable[[Bid], Awaitable[bool]]
+"""Downloads the bid's VNF image to this PoP for real; False where the engine models
+downloads (then the Orchestrator waits the bid's T)."""
+
 Terminated = Callable[[str, str], Awaitable[object]]
 """Stops a VNF instance started for a goal that was cancelled: (instance id, cause); it
 gives the resources back and journals the termination."""
@@ -69,6 +73,8 @@ class Hooks:
     """None: this agent bids for every goal it can."""
     announce: Announce | None = None
     """None: every agent shares one `Infrastructure` (one process), nothing to tell."""
+    download: Download | None = None
+    """None: every download takes the bid's T."""
     on_start: Started | None = None
     on_request: Requested | None = None
     """None: a REQUEST is not this agent's to answer (it is queued like any answer)."""

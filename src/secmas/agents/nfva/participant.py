@@ -172,7 +172,12 @@ class Participant:
         is terminated (a download in progress gives its resources back)."""
         new = held.bid.instance is None
         work.stage = "downloading" if new else "instantiating"
-        instance = await self._instance_for(request, held)
+        try:
+            instance = await self._instance_for(request, held)
+        except Exception as exc:  # a download that failed fails the goal, said to its initiator
+            logger.warning("%s: %s not instantiated: %s", self.name, held.bid.vnf, exc)
+            work.stage = "failed"
+            return Performative.FAILURE, {"reason": f"{held.bid.vnf} not instantiated: {exc}"}
         try:
             instance.busy = True
             token = ACTING.set(lambda result: self._acted(work, result))
@@ -204,15 +209,17 @@ class Participant:
     async def _instance_for(self, request: GoalRequest, held: Reservation) -> Instance:
         """The instance that runs the plan: the idle one bid on, or a new one.
 
-        A new one is the Orchestrator's InstantiateVNF: download for T seconds, then start.
-        Resources held for a download that never finishes (the agent stops, or the goal is
-        cancelled) go back.
+        A new one is the Orchestrator's InstantiateVNF: download (for T seconds where the
+        engine models it), then start. Resources held for a download that never finishes
+        (the agent stops, or the goal is cancelled) go back.
         """
         bid = held.bid
         if bid.instance is not None:
             return self.infra.instances[bid.instance]
+        download = self.hooks.download
         try:
-            await self.clock.sleep(bid.download_s)
+            if download is None or not await download(bid):
+                await self.clock.sleep(bid.download_s)
         except BaseException:
             self.infra.release(self.name, held.amount)
             raise

@@ -11,13 +11,19 @@ whose rules are nftables in real namespaces.
 
 Wire format (JSON over request/reply, subject `secmas.controller.<pipeline>`):
 request `{"op": NAME, "args": {...}}`, answer `{"ok": RESULT}` or `{"error": TEXT}`.
-Rules and flow statistics are encoded by `rule_to_json` / `stats_to_json`.
+Rules and flow statistics are encoded by `rule_to_json` / `stats_to_json`. A VNF's image
+pull and its workload's start and stop take seconds: the service answers them with a
+ticket at once, runs them beside its other requests, and answers `outcome` for the ticket
+with `{"done": false}` until they end.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import logging
+from collections.abc import Coroutine
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -37,6 +43,8 @@ from secmas.transport.nesting import too_deep
 logger = logging.getLogger(__name__)
 
 MAX_DEPTH = 8
+POLL_S = 0.25
+"""How often a remote caller asks after an operation that runs beside the service."""
 
 
 class ControllerError(RuntimeError):
@@ -71,6 +79,19 @@ class Controller(Protocol):
     async def destination_rates(self, node: str) -> dict[str, list[float]]: ...
 
     async def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None: ...
+
+    async def pull_image(self, pop: str, vnf: str, estimated_s: float) -> float | None:
+        """Download `vnf`'s image to `pop` for a bid whose T was `estimated_s`: the seconds
+        the pull took, or None where the engine models downloads (the caller waits T)."""
+        ...
+
+    async def start_vnf(self, instance: str, pop: str, vnf: str) -> None:
+        """Run a new VNF instance as a workload in its PoP (nothing where VNFs are modelled)."""
+        ...
+
+    async def stop_vnf(self, instance: str) -> None:
+        """Stop an instance's workload (nothing where there is none)."""
+        ...
 
 
 class LocalController:
@@ -116,6 +137,15 @@ class LocalController:
 
     async def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None:
         self.plane.remedy(cnf, remedy, pop, downtime)
+
+    async def pull_image(self, pop: str, vnf: str, estimated_s: float) -> float | None:
+        return None  # the simulator models downloads: the bidder waits its T
+
+    async def start_vnf(self, instance: str, pop: str, vnf: str) -> None:
+        return None
+
+    async def stop_vnf(self, instance: str) -> None:
+        return None
 
 
 # -- codec ---------------------------------------------------------------------------------
@@ -176,6 +206,11 @@ class ControllerService:
         self.pipeline = pipeline
         self.refused = 0
         self._sub: Subscription | None = None
+        self._work: dict[str, asyncio.Task[Any]] = {}
+        self._tickets = itertools.count(1)
+        """Pulls and workload starts under way, by ticket: they take seconds, and the
+        service answers one request at a time, so they run beside it and are asked after
+        (`pulled`)."""
 
     async def start(self) -> None:
         self._sub = await self.bus.subscribe(controller_subject(self.pipeline), self._serve)
@@ -184,6 +219,29 @@ class ControllerService:
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
+        for task in self._work.values():
+            task.cancel()
+        self._work.clear()
+
+    def _beside(self, work: Coroutine[Any, Any, Any]) -> str:
+        """Start `work` beside the service; its ticket."""
+        ticket = f"w{next(self._tickets)}"
+        self._work[ticket] = asyncio.ensure_future(work)
+        return ticket
+
+    def _outcome(self, ticket: str) -> dict[str, Any]:
+        """Where the work of `ticket` stands; once done, its result or error (then the
+        ticket is forgotten)."""
+        task = self._work.get(ticket)
+        if task is None:
+            raise ValueError(f"no work under ticket {ticket!r}")
+        if not task.done():
+            return {"done": False}
+        del self._work[ticket]
+        error = task.exception()
+        if error is not None:
+            return {"done": True, "error": f"{type(error).__name__}: {error}"}
+        return {"done": True, "result": task.result()}
 
     async def _serve(self, _subject: str, data: bytes) -> bytes:
         try:
@@ -228,6 +286,16 @@ class ControllerService:
                     float(args.get("downtime", 0.0)),
                 )
                 return None
+            case "pull_image":
+                pop, vnf = str(args["pop"]), str(args["vnf"])
+                return self._beside(controller.pull_image(pop, vnf, float(args["estimated_s"])))
+            case "start_vnf":
+                instance, pop, vnf = str(args["instance"]), str(args["pop"]), str(args["vnf"])
+                return self._beside(controller.start_vnf(instance, pop, vnf))
+            case "stop_vnf":
+                return self._beside(controller.stop_vnf(str(args["instance"])))
+            case "outcome":
+                return self._outcome(str(args["ticket"]))
             case "info":
                 return {"server_ip": controller.server_ip, "step_seconds": controller.step_seconds}
         raise ValueError(f"unknown operation {op!r}")
@@ -292,3 +360,25 @@ class RemoteController:
 
     async def remedy(self, cnf: str, remedy: str, pop: str, downtime: float = 0.0) -> None:
         await self._ask("remedy", cnf=cnf, remedy=remedy, pop=pop, downtime=downtime)
+
+    async def pull_image(self, pop: str, vnf: str, estimated_s: float) -> float | None:
+        seconds = await self._beside("pull_image", pop=pop, vnf=vnf, estimated_s=estimated_s)
+        return None if seconds is None else float(seconds)
+
+    async def start_vnf(self, instance: str, pop: str, vnf: str) -> None:
+        await self._beside("start_vnf", instance=instance, pop=pop, vnf=vnf)
+
+    async def stop_vnf(self, instance: str) -> None:
+        await self._beside("stop_vnf", instance=instance)
+
+    async def _beside(self, op: str, **args: Any) -> Any:
+        """An operation the service runs beside its others (it takes seconds): asked for
+        its outcome every `POLL_S` until done; its result, or ControllerError."""
+        ticket = str(await self._ask(op, **args))
+        while True:
+            await asyncio.sleep(POLL_S)
+            outcome = await self._ask("outcome", ticket=ticket)
+            if outcome.get("done"):
+                if "error" in outcome:
+                    raise ControllerError(f"controller failed {op}: {outcome['error']}")
+                return outcome.get("result")

@@ -12,6 +12,10 @@ it names, so a VNF acts only on packets that really cross that node:
   previous node to the next by a routing table of its own (`ip rule fwmark`), the last
   one routes it on as usual.
 
+With a `VNFHost` (`secmas.deploy.vnfworkloads`) every VNF instance the agents start is a
+real workload in its PoP: its image pulled over the emulated links (`pull_image`, the
+bid's T measured), then run in the PoP's namespace (`start_vnf`) until it stops.
+
 Statistics come from one snapshot of every node per step (`sample`): per-flow counters
 of the nodes' flow sets, interface byte counters for links, and the server's
 ground-truth counters for the telemetry. Bytes and packets are divided by the plan's
@@ -30,8 +34,9 @@ import asyncio
 import contextlib
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from secmas.network.clock import Clock
 from secmas.network.dataplane.controller import ControllerError
@@ -64,11 +69,12 @@ from secmas.network.emulation.counters import (
     parse_named_counters,
     parse_snapshot,
 )
-from secmas.network.emulation.errors import EmulationFailed
+from secmas.network.emulation.errors import EmulationFailed, VNFFailed
 from secmas.network.emulation.linkstats import LinkCounters
 from secmas.network.emulation.namespaces import CommandFailed, Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 
+T = TypeVar("T")
 WINDOW = 10
 POLICE_BITES_S = 1.0 + firewall.BURST_SECONDS
 """Seconds a new rate limit lets traffic through unpoliced: an nftables limit starts with
@@ -76,6 +82,17 @@ a full bucket, a second of its rate plus its burst (the kernel's `nft_limit_init
 HANDLE = re.compile(r"# handle (\d+)")
 STEER_TABLE_BASE = 1000
 MAX_STEERS = 6  # one DSCP bit each
+
+
+class VNFHost(Protocol):
+    """Runs VNF instances as workloads in their PoPs; blocking calls, run in a thread, that
+    raise VNFFailed."""
+
+    def pull(self, pop: str, vnf: str, estimated_s: float | None) -> float: ...
+
+    def run(self, instance: str, pop: str, vnf: str) -> object: ...
+
+    def stop(self, instance: str) -> None: ...
 
 
 @dataclass
@@ -137,10 +154,14 @@ class EmulatedController:
         clock: Clock,
         step_seconds: float,
         cnfs: Mapping[str, RealCNF] | None = None,
+        vnfs: VNFHost | None = None,
     ) -> None:
         self.network = network
         self.cnfs = dict(cnfs or {})
         """The run's real CNFs by id."""
+        self.vnfs = vnfs
+        """What runs the VNF instances as workloads (None: they are the rules alone and a
+        download takes the bid's T)."""
         self.plan = network.plan
         self.clock = clock
         self._step = step_seconds
@@ -498,6 +519,28 @@ class EmulatedController:
             await asyncio.to_thread(real.remedy, remedy, pop)
         except (ValueError, CommandFailed, EmulationFailed) as exc:
             raise ControllerError(f"remedy {remedy} of CNF {cnf!r}: {exc}") from None
+
+    # -- VNF workloads -----------------------------------------------------------------------
+    async def pull_image(self, pop: str, vnf: str, estimated_s: float) -> float | None:
+        if self.vnfs is None:
+            return None
+        return await self._on_vnfs(self.vnfs.pull, pop, vnf, estimated_s)
+
+    async def start_vnf(self, instance: str, pop: str, vnf: str) -> None:
+        if self.vnfs is not None:
+            await self._on_vnfs(self.vnfs.run, instance, pop, vnf)
+
+    async def stop_vnf(self, instance: str) -> None:
+        if self.vnfs is not None:
+            await self._on_vnfs(self.vnfs.stop, instance)
+
+    @staticmethod
+    async def _on_vnfs(call: Callable[..., T], *args: object) -> T:
+        """A blocking call of the VNF host in a thread; its VNFFailed as ControllerError."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        except VNFFailed as exc:
+            raise ControllerError(str(exc)) from None
 
     # -- rules ---------------------------------------------------------------------------------
     async def add_rule(self, rule: Rule) -> int:

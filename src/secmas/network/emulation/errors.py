@@ -15,3 +15,7 @@ class PlanError(ValueError):
 
 class EmulationFailed(RuntimeError):
     """The emulated network could not be built or its traffic could not run."""
+
+
+class VNFFailed(EmulationFailed):
+    """A VNF instance could not be pulled or started in its PoP (the text says why)."""

@@ -291,8 +291,8 @@ class EmulatedNetwork:
             link = control.link
             commands[plan.name(link.a.node)].append(f"addr add {link.a.address} dev {link.a.intf}")
             commands[control.name].append(f"addr add {link.b.address} dev {link.b.intf}")
-            for pop, address in control.agents.items():
-                commands[plan.name(pop)].append(f"addr add {address}/32 dev lo")
+        for pop, address in plan.pop_addresses.items():
+            commands[plan.name(pop)].append(f"addr add {address}/32 dev lo")
         for node, routes in plan.routes.items():
             commands[plan.name(node)] += [_route(r) for r in routes]
         for name, gateway in plan.defaults.items():

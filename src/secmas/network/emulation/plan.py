@@ -16,12 +16,14 @@ Addresses: scenario links get 172.16.0.0/12 point-to-point /30s; access LANs 10.
 10.1.x.y, attackers 10.66.x.y or a spoofed prefix) are /32s routed hop by hop along the
 lowest-latency path, exactly the route the simulator's traffic takes towards the server.
 
-With agents as processes in their PoPs (`control=True`) the plan adds a control host
-(`ControlHost`): a namespace on a shaped link to the node the traffic server hangs off,
-which serves the run's bus and ledger, and an address per PoP (10.251.0.N/32 on the
-router's loopback) that its agent's control traffic leaves from. Both are routed hop by
-hop along lowest-latency paths like the scenario addresses, so an agent's messages share
-the scenario's links with the traffic, flood included. A management link (a veth from
+Every PoP has an address of its own (10.251.0.N/32 on its router's loopback), routed hop
+by hop along lowest-latency paths like the scenario addresses: the VNF registry listens
+on the repository PoP's, and the PoPs pull their VNFs' images to theirs, over the same
+links as the traffic. With agents as processes in their PoPs (`control=True`) the plan
+adds a control host (`ControlHost`): a namespace on a shaped link to the node the traffic
+server hangs off, which serves the run's bus and ledger; each agent's control traffic
+leaves from its PoP's address, so its messages share the scenario's links with the
+traffic, flood included. A management link (a veth from
 the root namespace, 10.254.x.y/30 chosen from the prefix, unshaped) lets the MLFO reach
 the control host without entering the emulated network.
 """
@@ -181,6 +183,9 @@ class EmulationPlan:
     """(scenario node, neighbour) → the node's port towards the neighbour."""
     control: ControlHost | None = None
     """The control host of a run with agents in their PoPs (None: agents in one process)."""
+    pop_addresses: dict[str, str] = field(default_factory=dict)
+    """PoP → its own address (10.251.0.N/32 on its router's loopback), routed from every
+    node: what its agent speaks from, and where its VNF registry or pulls are reached."""
 
     def name(self, node: str) -> str:
         """The namespace of a scenario node."""
@@ -253,6 +258,7 @@ def emulation_plan(
         defaults={},
         ingress=ingress,
         ports=ports,
+        pop_addresses={p.id: str(AGENT_NET[i + 1]) for i, p in enumerate(scenario.pops)},
     )
     if control:
         plan.control = _control_host(plan, scenario, len(links))
@@ -274,14 +280,13 @@ def _control_host(plan: EmulationPlan, scenario: Scenario, links: int) -> Contro
         widest * plan.scale * MBIT_PER_MB,
     )
     near, far = _slash30(MANAGEMENT_NET, int(plan.prefix, 36))
-    agents = {pop.id: str(AGENT_NET[index + 1]) for index, pop in enumerate(scenario.pops)}
     return ControlHost(
         name,
         attach,
         link,
         Port("", f"{plan.prefix}mgmt", f"{near}/30"),
         Port(name, f"{name}-mg", f"{far}/30"),
-        agents,
+        plan.pop_addresses,
     )
 
 
@@ -384,9 +389,9 @@ def _add_attacker(group: Group, spec: FlowSpec) -> None:
 
 
 def _route(plan: EmulationPlan, scenario: Scenario) -> None:
-    """Per-node /32 routes to every scenario address (and, with a control host, to it and
-    to every agent address) along lowest-latency paths, and each host's and group's
-    default gateway."""
+    """Per-node /32 routes to every scenario address and PoP address (and to the control
+    host, with one) along lowest-latency paths, and each host's and group's default
+    gateway."""
     network = Network.from_scenario(scenario)
     rooted = _destinations(plan)
     routes: dict[str, list[Route]] = {node: [] for node in plan.routers}
@@ -410,9 +415,13 @@ def _route(plan: EmulationPlan, scenario: Scenario) -> None:
     control = plan.control
     if control is not None:
         plan.defaults[control.name] = control.link.a.ip
-        for node, own in routes.items():  # an agent speaks from its PoP's address
-            source = control.agents.get(node)
-            routes[node] = [replace(r, src=source) if r.dst == control.ip else r for r in own]
+    # a PoP speaks to the control host and to other PoPs from its own address, which every
+    # node routes (its link addresses are known to its neighbours only)
+    own_addressed = set(plan.pop_addresses.values()) | ({control.ip} if control else set())
+    for node, own in routes.items():
+        source = plan.pop_addresses.get(node)
+        if source is not None:
+            routes[node] = [replace(r, src=source) if r.dst in own_addressed else r for r in own]
 
 
 def _destinations(plan: EmulationPlan) -> dict[str, dict[str, Route | None]]:
@@ -425,10 +434,10 @@ def _destinations(plan: EmulationPlan) -> dict[str, dict[str, Route | None]]:
         for address in group.addresses:
             own = Route(address, group.port.ip, group.router_port.intf)
             rooted.setdefault(group.attach, {})[address] = own
+    for pop, address in plan.pop_addresses.items():
+        rooted.setdefault(pop, {})[address] = None
     control = plan.control
     if control is not None:
         own = Route(control.ip, control.link.b.ip, control.link.a.intf)
         rooted.setdefault(control.attach, {})[control.ip] = own
-        for pop, address in control.agents.items():
-            rooted.setdefault(pop, {})[address] = None
     return rooted
