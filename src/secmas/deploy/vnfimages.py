@@ -14,7 +14,7 @@ catalogue entry has an image `secmas-vnf/<id>` of two layers:
    (every byte of an emulated run is scaled alike, so over free links the pull takes the
    model's T), at most `MAX_LAYER_MB`.
 
-The images are made once per set of sizes and pushed into a registry folder under
+The images are made once per set of sizes and pushed into the registry folder
 `$SECMAS_HOME/vnf-registry/`, which each run's registry (Debian's `docker-registry`)
 serves read-only; then they are removed from the machine's store, so that a PoP finds
 only the base there and pulls the VNF's own layer over the emulated links. A pull into a
@@ -135,29 +135,29 @@ def registry_key(sizes: Mapping[str, int]) -> str:
 
 
 def prepare_registry(sizes: Mapping[str, int], say: Progress | None = None) -> VNFRegistry:
-    """The registry folder holding an image for each VNF of `sizes` (VNF id → layer
-    bytes), made when missing; the NFVI base in the machine's store either way.
-    ImageError when a step fails."""
+    """The registry folder with an image for each VNF of `sizes` (VNF id → layer bytes),
+    pushed when this set is new; the NFVI base in the machine's store either way. One
+    folder serves every set (its store is content-addressed, so sets share their blobs),
+    and nothing is removed from it: a run may be serving it. ImageError when a step
+    fails."""
     say = say or (lambda _line: None)
     if shutil.which(REGISTRY_BINARY) is None:
         raise ImageError(REGISTRY_MISSING)
-    home = secmas_home() / REGISTRY_FOLDER
-    home.mkdir(parents=True, exist_ok=True)
-    key = registry_key(sizes)
-    folder = home / key[:16]
-    with _turn(home):
+    folder = secmas_home() / REGISTRY_FOLDER
+    index = folder / "sets" / f"{registry_key(sizes)[:16]}.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    with _turn(folder):
         base = base_layer((secmas_home() / IMAGES).resolve(), say)
         base_tag = f"{NFVI_BASE}:{base.digest[:16]}"
         _ensure_base(base, base_tag)
-        index = folder / "images.json"
         if not index.exists():
-            say(f"VNF images: making {len(sizes)} and filling the registry folder")
-            _fill(folder, base, sizes, base_tag)
-            for old in home.iterdir():
-                if old.is_dir() and old != folder:
-                    shutil.rmtree(old, ignore_errors=True)
-        images = json.loads(index.read_text())
-    return VNFRegistry(folder, {vnf: VNFImage(**entry) for vnf, entry in images.items()})
+            say(f"VNF images: making {len(sizes)} and pushing them to the registry folder")
+            images = _fill(folder, base, sizes, base_tag)
+            partial = index.with_suffix(".partial")
+            partial.write_text(json.dumps(images, indent=1, sort_keys=True))
+            partial.rename(index)
+        entries = json.loads(index.read_text())
+    return VNFRegistry(folder, {vnf: VNFImage(**entry) for vnf, entry in entries.items()})
 
 
 @contextmanager
@@ -178,21 +178,22 @@ def _ensure_base(base: Layer, tag: str) -> None:
         load_image([base], config, tag)
 
 
-def _fill(folder: Path, base: Layer, sizes: Mapping[str, int], base_tag: str) -> None:
-    """Make each image, push it into a new registry folder, check a pull, then keep the
-    folder under its final name."""
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / "store").mkdir(parents=True)
+def _fill(
+    folder: Path, base: Layer, sizes: Mapping[str, int], base_tag: str
+) -> dict[str, dict[str, object]]:
+    """Make each image and push it into the registry folder's store, then check a pull;
+    the images by VNF id."""
+    (folder / "store").mkdir(exist_ok=True)
     images: dict[str, dict[str, object]] = {}
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    with serving(partial / "store", address, partial / "registry.log", read_only=False):
+    address = f"127.0.0.1:{free_port()}"
+    with (
+        tempfile.TemporaryDirectory(dir=folder) as scratch,
+        serving(folder / "store", address, folder / "push.log", read_only=False),
+    ):
         for vnf, size in sorted(sizes.items()):
-            images[vnf] = asdict(_push(vnf, size, base, address, partial))
-        _check_pull(address, images, base_tag, partial)
-    (partial / "images.json").write_text(json.dumps(images, indent=1, sort_keys=True))
-    partial.rename(folder)
+            images[vnf] = asdict(_push(vnf, size, base, address, Path(scratch)))
+        _check_pull(address, images, base_tag, Path(scratch))
+    return images
 
 
 def _push(vnf: str, size: int, base: Layer, address: str, scratch: Path) -> VNFImage:
@@ -220,7 +221,7 @@ def _push(vnf: str, size: int, base: Layer, address: str, scratch: Path) -> VNFI
         config = ImageConfig(EPOCH, ("LANG=C.UTF-8",), ("python3", PROGRAM), labels)
         load_image([base, layer], config, tag)
         digest_file = Path(work) / "digest"
-        remote = f"{address}/{repository}:{secmas.__version__}"
+        remote = f"{address}/{repository}:{secmas.__version__}-{size}"
         try:
             podman(["push", "--tls-verify=false", "--digestfile", str(digest_file), tag, remote])
         except PodmanError as exc:
