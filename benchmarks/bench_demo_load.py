@@ -171,13 +171,15 @@ def main() -> None:
             emulated = rounds("emulated", "loaded", args.emulated_rounds, Path(scratch))
     reference = idle[0].get("journal_sha256") if idle else None
     cases = [
-        {"engine": "in-process", "load": "idle"} | tally(idle, reference),
-        {"engine": "in-process", "load": "loaded"} | tally(loaded, reference),
+        {"engine": engine, "load": load} | tally(rows, reference if engine == "in-process" else None)
+        for engine, load, rows in (
+            ("in-process", "idle", idle),
+            ("in-process", "loaded", loaded),
+            ("emulated", "idle", quiet),
+            ("emulated", "loaded", emulated),
+        )
+        if rows  # a case given 0 rounds is left out
     ]
-    if quiet:
-        cases.append({"engine": "emulated", "load": "idle"} | tally(quiet, None))
-    if emulated:
-        cases.append({"engine": "emulated", "load": "loaded"} | tally(emulated, None))
     result = {
         "benchmark": NAME,
         "machine": machine,
