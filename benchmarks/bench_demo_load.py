@@ -171,7 +171,8 @@ def main() -> None:
             emulated = rounds("emulated", "loaded", args.emulated_rounds, Path(scratch))
     reference = idle[0].get("journal_sha256") if idle else None
     cases = [
-        {"engine": engine, "load": load} | tally(rows, reference if engine == "in-process" else None)
+        {"engine": engine, "load": load}
+        | tally(rows, reference if engine == "in-process" else None)
         for engine, load, rows in (
             ("in-process", "idle", idle),
             ("in-process", "loaded", loaded),
