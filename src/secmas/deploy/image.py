@@ -291,6 +291,18 @@ def build_image(
     return AgentImage(tag, image_id, layers, inputs.digest, True, seconds)
 
 
+def nfvi_base(progress: Progress | None = None) -> Layer:
+    """The Debian base alone (the VNF images' first layer), made when missing, in turn
+    with the agent image's builds, which share its cache."""
+    cache = (secmas_home() / IMAGES).resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    with _turn(cache):
+        try:
+            return base_layer(cache, progress or (lambda _line: None))
+        except OSError as exc:
+            raise ImageError(f"{cache}: {exc.strerror or exc}") from None
+
+
 @contextmanager
 def _turn(cache: Path) -> Iterator[None]:
     """One build at a time on this machine (they share the caches and the tag)."""

@@ -41,7 +41,7 @@ from importlib import resources
 from pathlib import Path
 
 import secmas
-from secmas.deploy.image import EPOCH, IMAGES, ImageError, base_key, base_layer, load_image
+from secmas.deploy.image import EPOCH, ImageError, base_key, load_image, nfvi_base
 from secmas.deploy.oci import ImageConfig, Layer, write_layer
 from secmas.deploy.podman import PodmanError, environment, podman
 from secmas.listenport import free_port
@@ -147,7 +147,7 @@ def prepare_registry(sizes: Mapping[str, int], say: Progress | None = None) -> V
     index = folder / "sets" / f"{registry_key(sizes)[:16]}.json"
     index.parent.mkdir(parents=True, exist_ok=True)
     with _turn(folder):
-        base = base_layer((secmas_home() / IMAGES).resolve(), say)
+        base = nfvi_base(say)
         base_tag = f"{NFVI_BASE}:{base.digest[:16]}"
         _ensure_base(base, base_tag)
         if not index.exists():

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +120,7 @@ class VNFWorkloads:
         self._stores: dict[str, PopStore] = {}
         self._pulled: dict[str, list[_Pulled]] = {}
         self._lock = threading.Lock()
-        self._registry_process: Any = None
+        self._registry_process: subprocess.Popen[bytes] | None = None
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -130,14 +130,13 @@ class VNFWorkloads:
         config.write_text(registry_config(self.registry.store, self.address, read_only=True))
         log = self.folder / "registry.log"
         namespace = self.network.namespace(self.repository)
-        self._registry_process = self.network.spawn(
-            namespace, [REGISTRY_BINARY, "serve", str(config)], str(log)
-        )
+        process = self.network.spawn(namespace, [REGISTRY_BINARY, "serve", str(config)], str(log))
+        self._registry_process = process
         url = f"http://{self.address}/v2/"
         try:
             call_inside(
                 namespace,
-                lambda: wait_serving(url, lambda: self._registry_process.poll() is None, log),
+                lambda: wait_serving(url, lambda: process.poll() is None, log),
             )
         except ImageError as exc:
             raise VNFFailed(str(exc)) from None
@@ -284,12 +283,3 @@ class VNFWorkloads:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_.-" else "-" for c in name)
-
-
-def wait_for_counters(workloads: VNFWorkloads, instance: str, timeout: float = 10.0) -> None:
-    """Wait until `instance` has written its counters once (it has opened its socket)."""
-    deadline = time.monotonic() + timeout
-    while workloads.counters(instance) is None:
-        if time.monotonic() > deadline:
-            raise VNFFailed(f"VNF instance {instance} wrote no counters in {timeout:g} s")
-        time.sleep(0.05)

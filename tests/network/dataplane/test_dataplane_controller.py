@@ -160,6 +160,20 @@ def test_a_pull_over_the_bus_runs_beside_the_other_requests(
 def test_the_simulator_models_downloads_and_runs_no_workload(
     make_scenario: Callable[..., Scenario],
 ) -> None:
-    controller = LocalController(DataPlane(make_scenario()))
+    plane = DataPlane(make_scenario())
+    controller = LocalController(plane)
     assert run(controller.pull_image("pop3", "classifier", 4.0)) is None
     assert run(controller.start_vnf("classifier@pop3#1", "pop3", "classifier")) is None
+
+    async def over_the_bus() -> tuple[float | None, int]:
+        bus = MemoryBus()
+        service = ControllerService(controller, bus, "p")
+        await service.start()
+        remote = RemoteController(bus, "p", plane.server_ip, plane.step_seconds)
+        pulled = await remote.pull_image("pop3", "classifier", 4.0)
+        tickets = next(service._tickets)  # answered at once: no ticket was handed out
+        await service.stop()
+        await bus.close()
+        return pulled, tickets
+
+    assert run(over_the_bus()) == (None, 1)

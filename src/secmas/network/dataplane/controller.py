@@ -12,9 +12,10 @@ whose rules are nftables in real namespaces.
 Wire format (JSON over request/reply, subject `secmas.controller.<pipeline>`):
 request `{"op": NAME, "args": {...}}`, answer `{"ok": RESULT}` or `{"error": TEXT}`.
 Rules and flow statistics are encoded by `rule_to_json` / `stats_to_json`. A VNF's image
-pull and its workload's start and stop take seconds: the service answers them with a
-ticket at once, runs them beside its other requests, and answers `outcome` for the ticket
-with `{"done": false}` until they end.
+pull and its workload's start and stop take seconds on a real network: the service
+answers `{"done": true, "result": …}` (or `"error"`) when they end at once, as on the
+simulator, and otherwise a ticket, `{"done": false, "ticket": …}`, runs them beside its
+other requests and answers `outcome` for the ticket the same way until they end.
 """
 
 from __future__ import annotations
@@ -191,6 +192,14 @@ def stats_from_json(data: dict[str, Any]) -> FlowStats:
     )
 
 
+def _ended(task: asyncio.Task[Any]) -> dict[str, Any]:
+    """A finished operation's outcome: its result, or its error in words."""
+    error = task.exception()
+    if error is not None:
+        return {"done": True, "error": f"{type(error).__name__}: {error}"}
+    return {"done": True, "result": task.result()}
+
+
 def controller_subject(pipeline: str) -> str:
     return f"secmas.controller.{pipeline}"
 
@@ -223,11 +232,16 @@ class ControllerService:
             task.cancel()
         self._work.clear()
 
-    def _beside(self, work: Coroutine[Any, Any, Any]) -> str:
-        """Start `work` beside the service; its ticket."""
+    async def _beside(self, work: Coroutine[Any, Any, Any]) -> dict[str, Any]:
+        """Start `work` beside the service: its outcome when it ended at once (a simulator
+        models what a real engine does in seconds), else a ticket to ask after."""
+        task = asyncio.ensure_future(work)
+        await asyncio.sleep(0)
+        if task.done():
+            return _ended(task)
         ticket = f"w{next(self._tickets)}"
-        self._work[ticket] = asyncio.ensure_future(work)
-        return ticket
+        self._work[ticket] = task
+        return {"done": False, "ticket": ticket}
 
     def _outcome(self, ticket: str) -> dict[str, Any]:
         """Where the work of `ticket` stands; once done, its result or error (then the
@@ -236,12 +250,9 @@ class ControllerService:
         if task is None:
             raise ValueError(f"no work under ticket {ticket!r}")
         if not task.done():
-            return {"done": False}
+            return {"done": False, "ticket": ticket}
         del self._work[ticket]
-        error = task.exception()
-        if error is not None:
-            return {"done": True, "error": f"{type(error).__name__}: {error}"}
-        return {"done": True, "result": task.result()}
+        return _ended(task)
 
     async def _serve(self, _subject: str, data: bytes) -> bytes:
         try:
@@ -288,12 +299,14 @@ class ControllerService:
                 return None
             case "pull_image":
                 pop, vnf = str(args["pop"]), str(args["vnf"])
-                return self._beside(controller.pull_image(pop, vnf, float(args["estimated_s"])))
+                return await self._beside(
+                    controller.pull_image(pop, vnf, float(args["estimated_s"]))
+                )
             case "start_vnf":
                 instance, pop, vnf = str(args["instance"]), str(args["pop"]), str(args["vnf"])
-                return self._beside(controller.start_vnf(instance, pop, vnf))
+                return await self._beside(controller.start_vnf(instance, pop, vnf))
             case "stop_vnf":
-                return self._beside(controller.stop_vnf(str(args["instance"])))
+                return await self._beside(controller.stop_vnf(str(args["instance"])))
             case "outcome":
                 return self._outcome(str(args["ticket"]))
             case "info":
@@ -372,13 +385,12 @@ class RemoteController:
         await self._beside("stop_vnf", instance=instance)
 
     async def _beside(self, op: str, **args: Any) -> Any:
-        """An operation the service runs beside its others (it takes seconds): asked for
-        its outcome every `POLL_S` until done; its result, or ControllerError."""
-        ticket = str(await self._ask(op, **args))
-        while True:
+        """An operation the service runs beside its others (it may take seconds): asked
+        for its outcome every `POLL_S` until done; its result, or ControllerError."""
+        outcome = await self._ask(op, **args)
+        while not outcome.get("done"):
             await asyncio.sleep(POLL_S)
-            outcome = await self._ask("outcome", ticket=ticket)
-            if outcome.get("done"):
-                if "error" in outcome:
-                    raise ControllerError(f"controller failed {op}: {outcome['error']}")
-                return outcome.get("result")
+            outcome = await self._ask("outcome", ticket=outcome["ticket"])
+        if "error" in outcome:
+            raise ControllerError(f"controller failed {op}: {outcome['error']}")
+        return outcome.get("result")
