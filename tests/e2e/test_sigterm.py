@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.containers import vnf_tools_missing
 from tests.network.emulation.conftest import leftovers, needs_emulation
 from tests.realtime import one_run_at_a_time
 
@@ -204,15 +205,21 @@ def test_sigterm_stops_a_run_of_agent_processes(tmp_path: Path) -> None:
 
 @needs_emulation
 def test_sigterm_stops_an_emulated_run(tmp_path: Path) -> None:
-    """A real network of namespaces, its shells and traffic, the agents in the command."""
+    """A real network of namespaces, its shells and traffic, the VNF registry and the VNF
+    containers with their PoPs' image stores, the agents in the command."""
     with one_run_at_a_time():  # another run's names are not this one's leftovers
         before = set(leftovers())
         try:
             with started("demo", "--dataplane", "emulated", folder=tmp_path) as run:
                 run.operating()
+                probes = set(naming("vnfprobe.py"))
+                if vnf_tools_missing() is None:
+                    assert probes, "the scenario's Link Monitor runs as a container in its PoP"
                 run.terminate()
                 assert_no_secrets(run)
                 assert set(leftovers()) <= before
+                assert not probes & set(naming("vnfprobe.py"))
+                assert not list(run.out.rglob("stores/*/root"))  # the PoPs' image stores
         finally:
             clean_dead_runs()
 
