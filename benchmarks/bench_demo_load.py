@@ -53,7 +53,10 @@ def demo(engine: str, folder: Path) -> dict[str, Any]:
         auctions = report.get("auctions") or []
         row["story"] = departures(auctions)
         row["auctions"] = sequence(auctions)
-        instances = (report.get("emulation") or {}).get("vnf_instances") or []
+        emulation = report.get("emulation") or {}
+        instances = emulation.get("vnf_instances") or []
+        if emulation:
+            row["vnf_workloads"] = emulation.get("vnf_workloads")
         row["vnf_pulls"] = [
             [i["vnf"], i["pop"], i["estimated_s"], i["pulled_s"]] for i in instances
         ]
