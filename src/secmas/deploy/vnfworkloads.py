@@ -34,7 +34,6 @@ from secmas.deploy.vnfimages import (
     PROGRAM,
     REGISTRY_BINARY,
     PopStore,
-    VNFImage,
     VNFRegistry,
     registry_config,
     wait_serving,
@@ -90,7 +89,6 @@ class VNFWorkload:
 
 @dataclass
 class _Pulled:
-    pop: str
     vnf: str
     estimated_s: float | None
     seconds: float
@@ -165,7 +163,7 @@ class VNFWorkloads:
         the pull fails."""
         seconds = self._fetch(pop, vnf)
         with self._lock:
-            self._pulled.setdefault(pop, []).append(_Pulled(pop, vnf, estimated_s, seconds))
+            self._pulled.setdefault(pop, []).append(_Pulled(vnf, estimated_s, seconds))
         return seconds
 
     def run(self, instance: str, pop: str, vnf: str) -> VNFWorkload:
@@ -177,8 +175,9 @@ class VNFWorkloads:
             if done is not None:
                 pulls.remove(done)
         if done is None:
-            done = _Pulled(pop, vnf, None, self._fetch(pop, vnf))
-        image = self._image(vnf)
+            done = _Pulled(vnf, None, self._fetch(pop, vnf))
+        reference = self._reference(vnf)
+        image = self.registry.images[vnf]
         out = self.folder / "instances" / instance
         out.mkdir(parents=True, exist_ok=True)
         name = f"{self.network.plan.prefix}-vnf-{_safe(instance)}"
@@ -194,7 +193,7 @@ class VNFWorkloads:
             "NET_RAW",
             "--volume",
             f"{out}:/vnf-out",
-            f"{self.address}/{image.repository}@{image.digest}",
+            reference,
             "python3",
             PROGRAM,
             "--vnf",
@@ -220,7 +219,7 @@ class VNFWorkloads:
             vnf,
             pop,
             self.network.plan.name(pop),
-            f"{self.address}/{image.repository}@{image.digest}",
+            reference,
             image.digest,
             image.layer_bytes,
             done.estimated_s,
@@ -259,19 +258,20 @@ class VNFWorkloads:
 
     # -- helpers ----------------------------------------------------------------------------
     def _fetch(self, pop: str, vnf: str) -> float:
-        image = self._image(vnf)
-        reference = f"{self.address}/{image.repository}@{image.digest}"
+        reference = self._reference(vnf)
         prefix = ("nsenter", f"--net={self.network.named(pop)}")
         try:
             return self._store(pop).pull(reference, prefix)
         except (ImageError, PodmanError) as exc:
             raise VNFFailed(f"{pop} could not pull {vnf}: {exc}") from None
 
-    def _image(self, vnf: str) -> VNFImage:
+    def _reference(self, vnf: str) -> str:
+        """What a PoP pulls and runs: `<registry>/secmas-vnf/<id>@sha256:…`; VNFFailed for
+        a VNF the registry has no image of."""
         image = self.registry.images.get(vnf)
         if image is None:
             raise VNFFailed(f"no image of VNF {vnf!r} in the registry")
-        return image
+        return f"{self.address}/{image.repository}@{image.digest}"
 
     def _store(self, pop: str) -> PopStore:
         with self._lock:
