@@ -2,9 +2,9 @@
 line network, 40 s) whose closed loop watches a real nginx under a real mixed attack (an
 HTTP flood, a Slowloris and a SYN flood at once; the scenario's timeline, known to the
 test, not the demo's hidden attacker; the loop itself is not told it). The Decision
-Engine's mitigation must be auctioned and won by an agent, and the winner's guard must cut
-the attack on real packets while legitimate requests succeed; everything the run started
-must be gone afterwards.
+Engine's mitigation must be auctioned and won by an agent, and the winner's guard, in the
+namespace of the winner's PoP, must cut the attack on real packets while legitimate
+requests succeed; everything the run started must be gone afterwards.
 
 Needs root, namespaces, Mininet, nftables, a cgroup hierarchy and Debian's nginx and
 stress-ng; skipped otherwise with what is missing.
@@ -92,6 +92,12 @@ def test_the_agents_auction_the_guard_and_it_cuts_a_real_mixed_attack(tmp_path: 
         assert requests["end window"]["success"] >= 0.9
         actions = {a["action"] for a in report["actions"]}
         assert "guard" in actions  # the winner's plan, journalled by the winner
+        # the guard stood in the namespace of the PoP that won it: where that PoP's
+        # conn_guard instance ran too
+        namespaces = {row["pop"]: row["namespace"] for row in report["emulation"]["vnf_instances"]}
+        record = report["analytics"]["real_cnf"]["remedies"][0]
+        assert (record["remedy"], record["pop"]) == ("guard", first["winner"])
+        assert record["namespace"] == namespaces[first["winner"]]
     finally:
         assert set(leftovers()) <= before
         assert _groups() <= groups

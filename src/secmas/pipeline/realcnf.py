@@ -394,7 +394,7 @@ class RealCNFLoop(ClosedLoop):
         assert self.view is not None
         done = [r for cnf in self.view.cnf_ids for r in self.view.real(cnf).remedies]
         report["real_cnf"] = self.training | {
-            "remedies": [{"remedy": r, "pop": pop, "done": what} for r, pop, what in done],
+            "remedies": [dataclasses.asdict(record) for record in done],
             "watched": [self._watching_from, self._last_step],
             "persistence": PERSISTENCE,
             "above_bounds": self._above_bounds(),

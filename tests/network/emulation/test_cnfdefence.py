@@ -21,6 +21,7 @@ from secmas.network.emulation.cnfdefence import (
     intruders,
     parse_guard,
 )
+from secmas.network.emulation.cnffront import front_ruleset
 from secmas.network.emulation.cnfnginx import NginxLayout, nginx_config, write_docroot
 
 SS = """ESTAB      0 0 10.0.0.100:8000 10.66.0.1:40001
@@ -51,10 +52,22 @@ def test_intruders_are_what_is_not_nginx() -> None:
 
 
 def test_guard_ruleset_names_ports_and_limits() -> None:
-    text = guard_ruleset([8080, 8000], GuardSettings(rate=7, burst=9, held=5, timeout=11))
-    assert "tcp dport { 8000, 8080 }" in text
+    settings = GuardSettings(rate=7, burst=9, held=5, timeout=11)
+    text = guard_ruleset("10.0.0.100", [8080, 8000], settings)
+    assert "ip daddr 10.0.0.100 tcp dport { 8000, 8080 }" in text
     assert "limit rate over 7/second burst 9 packets" in text
     assert "ct count over 5" in text and "timeout 11s" in text
+    assert "hook prerouting" in text  # before the front hands the connection on
+    # a PoP that sees the requests only does not count connections held
+    steered = guard_ruleset("10.0.0.100", [8000], settings, counting=False)
+    assert "ct count" not in steered and "limit rate over 7/second" in steered
+
+
+def test_the_front_spreads_new_connections_and_sources_the_ones_that_leave() -> None:
+    text = front_ruleset("10.0.0.100", [8080, 8000], ["10.0.0.100", "10.251.0.4", "10.251.0.4"])
+    assert "numgen inc mod 3 map { 0 : 10.0.0.100, 1 : 10.251.0.4, 2 : 10.251.0.4 }" in text
+    assert "ip daddr { 10.251.0.4 } tcp dport { 8000, 8080 } snat to 10.0.0.100" in text
+    assert "snat" not in front_ruleset("10.0.0.100", [8000], ["10.0.0.100"])
 
 
 def test_parse_guard() -> None:

@@ -1,17 +1,24 @@
 """Enforcement on the emulated CNF: what the Enforcement Service really changes.
 
-- `guard` (against floods and held connections): an nftables table in the server's
-  namespace that puts a source opening more than `rate` connections a second, or holding
-  more than `held` at once, on an offenders set (with a timeout) and drops everything
-  from offenders, counting it; a sweep of the namespace's socket table (`ss`): a
-  source holding more than `held` connections (established or half-open) on the
-  service's ports becomes an offender at once and its sockets are destroyed (`ss -K`),
-  so what a slowloris or a SYN flood already holds goes too; and nginx reloaded with a
-  short header timeout (`header_timeout`), as a reverse proxy in front of it would
-  have, so that connections that never finish a request head are closed even when their
-  source holds few of them; half-open connections get `synack_retries` SYN-ACKs (the
-  namespace's `net.ipv4.tcp_synack_retries`) instead of five over a minute, since `ss -K`
-  cannot destroy them.
+- `guard` (against floods and held connections): an nftables table in the namespace of
+  the PoP that won the guard (the server's own where no PoP is named, as in the
+  testbed), in front of the CNF's service address (before the front spreads it,
+  `cnffront`), that puts a source opening more than `rate` connections a second on an
+  offenders set (with a timeout) and drops everything from offenders, counting it; where
+  it sees both directions of each connection (the server's namespace) also a source
+  holding more than `held` at once (conntrack's count; a PoP the requests are steered
+  through sees one direction, and conntrack would count every connection the source
+  opened within minutes). Every step a sweep of the socket tables (`ss`) of the
+  namespaces the CNF's instances run in: a source holding more than `held` connections
+  (established or half-open) on the service's ports becomes an offender at once and its
+  sockets are destroyed (`ss -K`), so what a slowloris or a SYN flood already holds goes
+  too (an instance elsewhere sees the front as every connection's source: what the front
+  sent it is left to the front's offenders rule). nginx is reloaded with a short header
+  timeout (`header_timeout`), as a reverse proxy in front of it would have, so that
+  connections that never finish a request head are closed even when their source holds
+  few of them; half-open connections get `synack_retries` SYN-ACKs (each instance's
+  namespace's `net.ipv4.tcp_synack_retries`) instead of five over a minute, since `ss
+  -K` cannot destroy them.
 - `isolate` (against code running inside the CNF): every process of the CNF's cgroup
   that is neither the master of one of the CNF's nginx instances nor one of its workers
   is killed.
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 
 from secmas.network.emulation.cnfcgroup import CNFGroup
 from secmas.network.emulation.cnfnginx import NginxCNF
-from secmas.network.emulation.namespaces import CommandFailed
+from secmas.network.emulation.namespaces import CommandFailed, Namespace
 from secmas.procstat import read_stat
 
 GUARD_TABLE = "secmasguard"
@@ -55,23 +62,30 @@ class GuardSettings:
     synack_retries: int = 1
 
 
-def guard_ruleset(ports: list[int], settings: GuardSettings) -> str:
-    """The guard's nftables table (pure)."""
+def guard_ruleset(
+    service: str, ports: list[int], settings: GuardSettings, counting: bool = True
+) -> str:
+    """The guard's nftables table in front of `service` (pure); `counting`: with the rule
+    on connections held at once, which needs both directions of each connection."""
     listed = ", ".join(str(p) for p in sorted(ports))
-    syn = f"tcp dport {{ {listed} }} tcp flags & (syn | ack) == syn"
+    syn = f"ip daddr {service} tcp dport {{ {listed} }} tcp flags & (syn | ack) == syn"
     opening = f"ip saddr limit rate over {settings.rate}/second burst {settings.burst} packets"
     offend = "add @offenders { ip saddr } counter name dropped drop"
+    holding = (
+        f"    {syn} add @holding {{ ip saddr ct count over {settings.held} }} {offend}\n"
+        if counting
+        else ""
+    )
     return f"""table inet {GUARD_TABLE} {{
   set offenders {{ type ipv4_addr; flags dynamic, timeout; timeout {settings.timeout}s; }}
   set opening {{ type ipv4_addr; flags dynamic, timeout; timeout 10s; }}
   set holding {{ type ipv4_addr; flags dynamic; }}
   counter dropped {{ }}
-  chain input {{
-    type filter hook input priority -10; policy accept;
-    ip saddr @offenders counter name dropped drop
+  chain guard {{
+    type filter hook prerouting priority -160; policy accept;
+    ip daddr {service} ip saddr @offenders counter name dropped drop
     {syn} update @opening {{ {opening} }} {offend}
-    {syn} add @holding {{ ip saddr ct count over {settings.held} }} {offend}
-  }}
+{holding}  }}
 }}
 """
 
@@ -114,6 +128,11 @@ def intruders(
     return [pid for pid in group_pids if pid not in masters and parents.get(pid) not in masters]
 
 
+def _set_synack(namespace: Namespace, value: str) -> None:
+    with contextlib.suppress(CommandFailed):
+        namespace.run(["sysctl", "-q", "-w", f"{SYNACK}={value}"])
+
+
 def _parent(pid: int) -> int | None:
     stat = read_stat(pid)
     return None if stat is None else stat.parent
@@ -132,63 +151,86 @@ class CNFDefence:
         self.instances = instances
         self.group = group
         self.settings = settings or GuardSettings()
-        self.guarded = False
-        self._synack = ""
-        """The namespace's tcp_synack_retries before the guard."""
+        network = instances[0].network
+        self.service = network.plan.server_ip
+        self.home = network.namespace(network.plan.server)
+        """The namespace that holds the service address."""
+        self.guard_at: Namespace | None = None
+        """Where the guard stands (None: not yet)."""
+        self._synack: dict[Namespace, str] = {}
+        """Each instance namespace's tcp_synack_retries before the guard."""
 
     @property
     def cnf(self) -> NginxCNF:
-        """The first instance: its namespace and ports are every instance's."""
+        """The first instance (the ports are every instance's)."""
         return self.instances[0]
 
-    def guard(self) -> list[str]:
-        """Install the guard (once) and sweep the socket table; the sources swept."""
-        if not self.guarded:
-            self.cnf.namespace.nft(guard_ruleset(self.cnf.ports, self.settings))
+    @property
+    def guarded(self) -> bool:
+        return self.guard_at is not None
+
+    def _endpoints(self) -> list[Namespace]:
+        """The namespaces the CNF's instances run in, each once."""
+        return list(dict.fromkeys(instance.namespace for instance in self.instances))
+
+    def guard(self, at: Namespace | None = None) -> list[str]:
+        """Install the guard in `at` (the service's own namespace by default; once: a
+        later call only sweeps) and sweep the socket tables; the sources swept."""
+        if self.guard_at is None:
+            where = at or self.home
+            counting = where == self.home
+            where.nft(guard_ruleset(self.service, self.cnf.ports, self.settings, counting))
+            self.guard_at = where
             for instance in self.instances:
                 instance.reload(self.settings.header_timeout)
-            self._synack = self.cnf.namespace.run(["sysctl", "-n", SYNACK]).strip()
-            self._set_synack(str(self.settings.synack_retries))
-            self.guarded = True
+            for namespace in self._endpoints():
+                self._synack[namespace] = namespace.run(["sysctl", "-n", SYNACK]).strip()
+                _set_synack(namespace, str(self.settings.synack_retries))
         return self.sweep()
 
     def sweep(self) -> list[str]:
-        """Make every source holding more than `held` connections an offender, and
-        destroy the connections offenders hold; the sources that held too many."""
-        namespace = self.cnf.namespace
-        held = held_sockets(namespace.run(["ss", "-Htan"]), set(self.cnf.ports))
+        """Make every source holding more than `held` connections (over every instance)
+        an offender, and destroy the connections offenders hold; the sources that held
+        too many."""
+        if self.guard_at is None:
+            return []
+        ports = set(self.cnf.ports)
+        tables = {ns: held_sockets(ns.run(["ss", "-Htan"]), ports) for ns in self._endpoints()}
+        held: dict[str, int] = {}
+        for counts in tables.values():
+            for source, count in counts.items():
+                if source != self.service:  # the front, on an instance elsewhere
+                    held[source] = held.get(source, 0) + count
         heavy = sorted(source for source, count in held.items() if count > self.settings.held)
         if heavy:
             elements = ", ".join(heavy)
-            namespace.nft(f"add element inet {GUARD_TABLE} offenders {{ {elements} }}\n")
+            self.guard_at.nft(f"add element inet {GUARD_TABLE} offenders {{ {elements} }}\n")
         _, offenders = self.guard_state()
-        for source in sorted(set(offenders) & set(held)):
-            with contextlib.suppress(CommandFailed):
-                namespace.run(["ss", "-K", "-tan", "dst", source])
+        for namespace, counts in tables.items():
+            for source in sorted(set(offenders) & set(counts)):
+                with contextlib.suppress(CommandFailed):
+                    namespace.run(["ss", "-K", "-tan", "dst", source])
         return heavy
 
     def guard_state(self) -> tuple[int, list[str]]:
         """Packets the guard dropped so far and the sources it holds as offenders."""
-        if not self.guarded:
+        if self.guard_at is None:
             return 0, []
-        text = self.cnf.namespace.run(["nft", "-j", "list", "table", "inet", GUARD_TABLE])
+        text = self.guard_at.run(["nft", "-j", "list", "table", "inet", GUARD_TABLE])
         return parse_guard(text)
 
     def lift(self) -> None:
         """Take the guard out."""
-        if not self.guarded:
+        if self.guard_at is None:
             return
         with contextlib.suppress(CommandFailed):
-            self.cnf.namespace.nft(f"delete table inet {GUARD_TABLE}\n")
+            self.guard_at.nft(f"delete table inet {GUARD_TABLE}\n")
         for instance in self.instances:
             instance.reload(None)
-        if self._synack:
-            self._set_synack(self._synack)
-        self.guarded = False
-
-    def _set_synack(self, value: str) -> None:
-        with contextlib.suppress(CommandFailed):
-            self.cnf.namespace.run(["sysctl", "-q", "-w", f"{SYNACK}={value}"])
+        for namespace, value in self._synack.items():
+            _set_synack(namespace, value)
+        self._synack.clear()
+        self.guard_at = None
 
     def isolate(self) -> list[int]:
         """Kill every process of the CNF's group that is not nginx; their PIDs."""

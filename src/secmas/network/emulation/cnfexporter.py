@@ -2,11 +2,11 @@
 
 Every scrape, and every step of the agents' closed loop (`CNFCollector.counters`), reads
 the CNF afresh (`cnfmetrics` parses): the cgroup's CPU time and member processes
-(memory, I/O, running), the server namespace's interface bytes and half-open
-connections, the stub_status of each nginx instance (over its Unix socket) and the
-access-log lines written since the last reading (requests by status class and a
-histogram of their durations). The endpoint listens on the run's loopback (root
-namespace), where the run's Prometheus scrapes it.
+(memory, I/O, running), the server namespace's interface bytes, the half-open
+connections in every instance's namespace, the stub_status of each nginx instance (over
+its Unix socket) and the access-log lines written since the last reading (requests by
+status class and a histogram of their durations). The endpoint listens on the run's
+loopback (root namespace), where the run's Prometheus scrapes it.
 
 Metrics (all prefixed `secmas_cnf_`): `cpu_seconds_total`, `runnable_processes`,
 `memory_rss_bytes`, `memory_vsize_bytes`, `disk_read_bytes_total`,
@@ -171,13 +171,18 @@ class CNFCollector:
         return found
 
     def _network(self) -> tuple[int, int, int]:
-        """The server namespace's bytes in and out and half-open connections, seen
-        through nginx's master process."""
-        instance = self.instances[0]
-        base = Path(f"/proc/{instance.master}/net")
+        """The bytes in and out of the server's namespace (the service address's, where
+        every user's connection arrives, whichever instance serves it) and the half-open
+        connections of every instance's namespace."""
+        network = self.instances[0].network
+        home = network.namespace(network.plan.server)
+        ports = set(self.instances[0].ports)
+        spaces = {i.namespace.pid for i in list(self.instances)}
         try:
-            rx, tx = parse_net_dev((base / "dev").read_text())
-            half_open = count_half_open((base / "tcp").read_text(), set(instance.ports))
+            rx, tx = parse_net_dev(Path(f"/proc/{home.pid}/net/dev").read_text())
+            half_open = sum(
+                count_half_open(Path(f"/proc/{pid}/net/tcp").read_text(), ports) for pid in spaces
+            )
         except (OSError, ValueError, IndexError):
             return 0, 0, 0
         return rx, tx, half_open

@@ -1,12 +1,13 @@
 """The emulated CNF: Debian's nginx, the web/video streamer of `002_…` Section IV.
 
-nginx runs in the server's namespace with its own configuration, pid file, logs and
-temporary folders under the run folder (its worker runs as the run's user, root, so
-that a private run folder serves), as a non-daemon child of the run (`daemon off`)
-inside the CNF's cgroup. It serves the clients' `GET /bytes/N` from files of exactly N
-bytes, logs every request with its status and duration (`$request_time`) for the
-metrics exporter, and answers `stub_status` on a Unix socket in the run folder, which
-the exporter reads from outside the namespace.
+nginx runs in the server's namespace (a replica in the namespace of the PoP that won it)
+with its own configuration, pid file, logs and temporary folders under the run folder
+(its worker runs as the run's user, root, so that a private run folder serves), as a
+non-daemon child of the run (`daemon off`) inside the CNF's cgroup. It serves the
+clients' `GET /bytes/N` from files of exactly N bytes, logs every request with its
+status and duration (`$request_time`) for the metrics exporter, and answers
+`stub_status` on a Unix socket in the run folder, which the exporter reads from outside
+the namespace.
 """
 
 from __future__ import annotations
@@ -162,8 +163,10 @@ def write_docroot(layout: NginxLayout, sizes: Iterable[int]) -> None:
 
 
 class NginxCNF:
-    """One nginx instance of the CNF, in the server's namespace and the CNF's cgroup; a
-    replica logs to the first instance's `access_log`."""
+    """One nginx instance of the CNF, in the CNF's cgroup: in the server's namespace on
+    the service address, or, placed on a PoP (`pop`), in that PoP's namespace on the
+    PoP's own address (`cnffront` sends users there); a replica logs to the first
+    instance's `access_log`."""
 
     def __init__(
         self,
@@ -172,14 +175,17 @@ class NginxCNF:
         folder: Path,
         ports: Iterable[int],
         access_log: Path | None = None,
+        pop: str | None = None,
     ) -> None:
         self.network = network
         self.group = group
         self.layout = NginxLayout(folder)
         self.access_log = access_log or self.layout.access_log
         self.ports = sorted(set(ports))
-        self.address = network.plan.server_ip
-        self.namespace: Namespace = network.namespace(network.plan.server)
+        plan = network.plan
+        self.pop = pop
+        self.address = plan.server_ip if pop is None else plan.pop_addresses[pop]
+        self.namespace: Namespace = network.namespace(plan.server if pop is None else pop)
         self.process: subprocess.Popen[bytes] | None = None
         self.header_timeout: float | None = None
         """Seconds a client may take to send its request head (None: nginx's default)."""

@@ -8,16 +8,22 @@ collector and turns two readings into the simulated CNF's fourteen metrics
 winner of a goal's auction) change it for real, with the mitigations of `cnfdefence`:
 
 - guard: the guard of `cnfdefence` (nftables per-source limits, held connections
-  destroyed), swept again at every step while it stands;
-- isolate: every process of the CNF's cgroup that is not nginx is killed;
-- scale_out: one more nginx instance on the same address and ports (`reuseport`: the
-  kernel spreads new connections over the instances), in the same cgroup;
-- migrate: a fresh instance replaces the first, and whatever else ran in the CNF is
-  killed, as a container restarted from its image elsewhere would leave it behind.
+  destroyed) in the namespace of the PoP that won it, swept again at every step while it
+  stands; the server's PoP first steers the service's traffic through that PoP where its
+  route does not cross it (`EmulatedController.remedy`);
+- isolate: every process of the CNF's cgroup that is not nginx is killed, wherever it
+  runs (a quarantine of what runs, not a new instance);
+- scale_out: one more nginx instance, in the namespace of the PoP that won it, on that
+  PoP's own address and the CNF's ports, in the same cgroup; the CNF's front
+  (`cnffront`, in the server's namespace) gives new connections to every instance in
+  turn;
+- migrate: a fresh instance in the winner's namespace replaces the first, the front sends
+  every new connection there, and whatever else ran in the CNF is killed, as a container
+  restarted from its image elsewhere would leave it behind.
 
-Every instance runs in the server's namespace, where the CNF's address is; the PoP of
-each (the auction winner's) is what `placement` records, as the simulator's placement
-does. The scenario's incidents on the CNF that run inside a real one (`inside_kinds`: the
+Every remedy's record says where it acted: the PoP, its namespace, and for an instance
+its nginx master's PID and network namespace (its inode, read from /proc while it runs).
+The scenario's incidents on the CNF that run inside a real one (`inside_kinds`: the
 built-in `high_cpu` and `high_memory`) run inside it at their times
 (`cnfattacks.start_inside`: stress-ng in the server's namespace and the CNF's cgroup),
 so the ground truth of a step is the attack or incident under way.
@@ -25,6 +31,7 @@ so the ground truth of a step is the attack or incident under way.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from collections.abc import Iterable, Sequence
@@ -36,6 +43,7 @@ from secmas.network.emulation.cnfattacks import AttackSettings, start_inside
 from secmas.network.emulation.cnfcgroup import CNFGroup
 from secmas.network.emulation.cnfdefence import CNFDefence
 from secmas.network.emulation.cnfexporter import CNFCollector
+from secmas.network.emulation.cnffront import ServiceFront
 from secmas.network.emulation.cnfmetrics import CNFCounters, metric_row
 from secmas.network.emulation.cnfnginx import NginxCNF
 from secmas.network.emulation.network import EmulatedNetwork
@@ -51,6 +59,26 @@ class _Running:
     incident: Incident
     process: subprocess.Popen[bytes] | None = None
     done: bool = False
+
+
+@dataclass(frozen=True)
+class RemedyRecord:
+    """One remedy carried out: for which PoP, what it did and where: the namespace it
+    acted in, and for a new instance its nginx master's PID and network namespace inode
+    (read from /proc as it started) beside the PoP namespace's own."""
+
+    remedy: str
+    pop: str
+    done: str
+    namespace: str
+    pid: int | None = None
+    netns: int | None = None
+    pop_netns: int | None = None
+
+
+def netns_inode(pid: int) -> int:
+    """The inode of the network namespace process `pid` is in."""
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
 @dataclass(frozen=True)
@@ -83,8 +111,9 @@ class RealCNF:
         self.collector: CNFCollector | None = None
         self.defence: CNFDefence | None = None
         self.samples: list[Sample] = []
-        self.remedies: list[tuple[str, str, str]] = []
-        """(remedy, PoP, what it did), in order."""
+        self.front: ServiceFront | None = None
+        self.remedies: list[RemedyRecord] = []
+        """In order."""
         self._pops: list[str] = [spec.pop]
         self._isolated: list[str] = []
         self._incidents = [_Running(i) for i in incidents if i.cnf == spec.id]
@@ -104,13 +133,15 @@ class RealCNF:
         first.warm_up()
         self.collector = CNFCollector(self.instances, self.group)
         self.defence = CNFDefence(self.instances, self.group)
+        self.front = ServiceFront(self.defence.home, self.defence.service, self.ports)
 
-    def _instance(self) -> NginxCNF:
-        """Start one more nginx instance (logging to the first one's access log)."""
+    def _instance(self, pop: str | None = None) -> NginxCNF:
+        """Start one more nginx instance (logging to the first one's access log), in
+        `pop`'s namespace (default: the server's)."""
         assert self.group is not None
         self._count += 1
         folder = self.folder / f"nginx-{self._count}"
-        instance = NginxCNF(self.network, self.group, folder, self.ports, self._log)
+        instance = NginxCNF(self.network, self.group, folder, self.ports, self._log, pop)
         if self.defence is not None and self.defence.guarded:
             instance.header_timeout = self.defence.settings.header_timeout
         instance.start(self.sizes)
@@ -125,6 +156,8 @@ class RealCNF:
                 self.network.end(running.process, grace=1.0)
         if self.defence is not None:
             self.defence.lift()
+        if self.front is not None:
+            self.front.close()
         for instance in self.instances:
             instance.stop()
         if self.group is not None:
@@ -160,38 +193,66 @@ class RealCNF:
                 running.process, running.done = None, True
 
     # -- remedies ------------------------------------------------------------------------------
-    def remedy(self, remedy: str, pop: str) -> str:
-        """Carry out an enforcement action for the winner at `pop`; what it did (ValueError
-        for a remedy a real CNF has not)."""
+    def remedy(self, remedy: str, pop: str) -> RemedyRecord:
+        """Carry out an enforcement action for the winner at `pop`; what it did and where
+        (ValueError for a remedy a real CNF has not)."""
         if remedy not in REMEDIES:
             raise ValueError(
                 f"the real CNF {self.spec.id!r} has no remedy {remedy!r}; it has "
                 f"{', '.join(REMEDIES)}"
             )
-        assert self.defence is not None
+        assert self.defence is not None and self.front is not None
         with self._lock:
             match remedy:
                 case "guard":
-                    swept = self.defence.guard()
-                    done = f"guard in front of nginx; {len(swept)} source(s) swept"
+                    at = self.network.namespace(pop)
+                    swept = self.defence.guard(at)
+                    where = self.defence.guard_at or at
+                    done = f"guard in front of nginx at {pop}; {len(swept)} source(s) swept"
+                    record = RemedyRecord(remedy, pop, done, where.name)
                 case "isolate":
                     killed = self.defence.isolate()
                     self._isolated.append(pop)
                     done = f"{len(killed)} process(es) in the CNF that are not nginx killed"
+                    record = RemedyRecord(remedy, pop, done, self.group_name)
                 case "scale_out":
-                    self._instance()
+                    fresh = self._instance(pop)
                     self._pops.append(pop)
-                    done = f"nginx instance {len(self.instances)} serves beside the others"
+                    self.front.spread([i.address for i in self.instances])
+                    done = f"nginx instance {len(self.instances)} serves from {pop}"
+                    record = self._placed(remedy, fresh, done)
                 case _:
-                    fresh = self._instance()
+                    fresh = self._instance(pop)
                     killed = self.defence.isolate()
                     self.instances.remove(fresh)
                     self.instances.insert(0, fresh)
                     self.instances.pop(1).stop()
                     self._pops[0] = pop
-                    done = f"a fresh nginx instance replaced the first; {len(killed)} killed"
-        self.remedies.append((remedy, pop, done))
-        return done
+                    self.front.spread([i.address for i in self.instances])
+                    done = f"a fresh nginx at {pop} replaced the first; {len(killed)} killed"
+                    record = self._placed(remedy, fresh, done)
+        self.remedies.append(record)
+        return record
+
+    def _placed(self, remedy: str, instance: NginxCNF, done: str) -> RemedyRecord:
+        """The record of a remedy that started `instance` in its PoP's namespace."""
+        assert instance.pop is not None
+        pid, namespace = instance.master, instance.namespace
+        return RemedyRecord(
+            remedy,
+            instance.pop,
+            done,
+            namespace.name,
+            pid,
+            netns_inode(pid),
+            netns_inode(namespace.pid),
+        )
+
+    @property
+    def group_name(self) -> str:
+        """The CNF's cgroup (where an isolation acts)."""
+        assert self.group is not None
+        return self.group.path.name
 
     @property
     def placement(self) -> CNFPlacement:

@@ -516,9 +516,23 @@ class EmulatedController:
                 "emulated engine runs the CNFs a closed loop watches)"
             )
         try:
+            if remedy == "guard" and real.defence is not None and not real.defence.guarded:
+                await self._through(pop)
             await asyncio.to_thread(real.remedy, remedy, pop)
         except (ValueError, CommandFailed, EmulationFailed) as exc:
             raise ControllerError(f"remedy {remedy} of CNF {cnf!r}: {exc}") from None
+
+    async def _through(self, pop: str) -> None:
+        """Steer the traffic towards the server through `pop` from the server's PoP, which
+        every packet to the server crosses (a packet that crossed `pop` already is left
+        alone: the steering's last node marks it)."""
+        entry = self._router(self.plan.server)
+        if pop == entry:
+            return
+        via = self.plan.path_to(entry, self.plan.pop_addresses[pop])
+        if via[-1] != pop:
+            raise ValueError(f"the server's PoP {entry!r} has no route to {pop!r}")
+        await self.add_rule(Steer(entry, self.plan.server_ip, via))
 
     # -- VNF workloads -----------------------------------------------------------------------
     async def pull_image(self, pop: str, vnf: str, estimated_s: float) -> float | None:

@@ -202,6 +202,21 @@ class EmulationPlan:
         except KeyError:
             raise KeyError(f"no link {node!r}→{neighbour!r}") from None
 
+    def path_to(self, start: str, address: str) -> tuple[str, ...]:
+        """The nodes a packet from router `start` to `address` crosses by the plan's
+        routes, both ends' routers included: where it is delivered is the last one (a
+        router without a route to `address`, which owns it or hands it to a host)."""
+        owner = {port.ip: port.node for link in self.links for port in (link.a, link.b)}
+        path = [start]
+        while True:
+            route = next((r for r in self.routes.get(path[-1], []) if r.dst == address), None)
+            if route is None:
+                return tuple(path)
+            hop = owner.get(route.via)
+            if hop is None or hop not in self.routers or hop in path:
+                return tuple(path)
+            path.append(hop)
+
     @property
     def attack_sources(self) -> list[str]:
         """Ground truth, for reports only: every attacker's source address, each once."""

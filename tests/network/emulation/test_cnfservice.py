@@ -1,0 +1,166 @@
+"""Each CNF remedy in the namespace of the PoP that won it, on a real emulated network:
+a scaled-out replica and a migrated instance are nginx processes in their PoP's
+namespace that serve users who still connect to the service address (through the
+front), and the guard stands in its PoP, which the service's traffic is steered
+through even though its route does not cross it.
+
+Needs root, namespaces, Mininet, nftables, a cgroup hierarchy and Debian's nginx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.network.emulation.conftest import SERVER, leftovers, line_scenario, needs_emulation
+
+from secmas.network.clock import ScaledClock
+from secmas.network.dataplane import Steer
+from secmas.network.emulation.cnfcgroup import unavailable
+from secmas.network.emulation.cnfdefence import GUARD_TABLE
+from secmas.network.emulation.cnfexporter import read_stub_status
+from secmas.network.emulation.cnffront import FRONT_TABLE
+from secmas.network.emulation.cnfnginx import NginxCNF
+from secmas.network.emulation.cnfservice import RealCNF, netns_inode
+from secmas.network.emulation.controller import EmulatedController
+from secmas.network.emulation.namespaces import CommandFailed, Namespace
+from secmas.network.emulation.network import EmulatedNetwork
+from secmas.network.emulation.plan import emulation_plan
+
+pytestmark = [
+    needs_emulation,
+    pytest.mark.skipif(
+        shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+        reason="Debian package nginx-light not installed",
+    ),
+    pytest.mark.skipif(unavailable() is not None, reason=f"no CNF cgroup: {unavailable()}"),
+    pytest.mark.usefixtures("alone"),
+]
+
+FETCH = """
+import http.client, sys
+server, source, count, wait = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+served = 0
+for _ in range(count):
+    try:
+        connection = http.client.HTTPConnection(server, 8000, wait, (source, 0))
+        connection.request("GET", "/bytes/100")
+        answer = connection.getresponse()
+        served += answer.status == 200 and len(answer.read()) == 100
+        connection.close()
+    except OSError:
+        pass
+print(served)
+"""
+"""Fetches `count` times from `source`, each over a new connection given `wait` seconds;
+prints how many were served."""
+
+
+@dataclass
+class Bed:
+    network: EmulatedNetwork
+    cnf: RealCNF
+    controller: EmulatedController
+
+    @property
+    def client(self) -> Namespace:
+        return self.network.namespace(self.network.plan.groups[0].name)
+
+    def fetch(self, count: int, wait: float = 5.0) -> int:
+        """Requests served of `count`, from the first client's address."""
+        source = self.network.plan.groups[0].clients[0].ip
+        command = [sys.executable, "-c", FETCH, SERVER, source, str(count), str(wait)]
+        return int(self.client.run(command).strip())
+
+    def namespace(self, node: str) -> Namespace:
+        return self.network.namespace(node)
+
+
+def accepted(instance: NginxCNF) -> int:
+    return read_stub_status(instance.layout.status_socket).accepts
+
+
+@pytest.fixture
+def bed(tmp_path: Path) -> Iterator[Bed]:
+    before = set(leftovers())
+    scenario = line_scenario(cnfs=[{"id": "web", "host": "server", "pop": "C"}])
+    network = EmulatedNetwork(emulation_plan(scenario))
+    network.start()
+    try:
+        spec = scenario.cnfs[0]
+        cnf = RealCNF(network, spec, tmp_path / "cnf", [8000, 8080])
+        cnf.start({100})
+        try:
+            yield Bed(network, cnf, EmulatedController(network, ScaledClock(), 1.0, {"web": cnf}))
+        finally:
+            cnf.stop()
+    finally:
+        network.stop()
+    assert set(leftovers()) <= before
+
+
+def test_a_scaled_out_replica_serves_users_from_the_pop_that_won_it(bed: Bed) -> None:
+    first = bed.cnf.instances[0]
+    assert bed.fetch(10) == 10
+    record = bed.cnf.remedy("scale_out", "D")
+    replica = bed.cnf.instances[-1]
+    home = bed.namespace("server")
+    # the replica's nginx is a process in D's namespace, not the server's
+    assert record.namespace == bed.network.plan.name("D") and record.pid == replica.master
+    assert netns_inode(replica.master) == netns_inode(bed.namespace("D").pid) == record.netns
+    assert netns_inode(replica.master) != netns_inode(home.pid)
+    assert record.netns == record.pop_netns
+    # users still ask the service address; the front spreads them over both instances
+    before = accepted(first), accepted(replica)
+    assert bed.fetch(20) == 20
+    served = [accepted(first) - before[0] - 1, accepted(replica) - before[1] - 1]
+    assert min(served) >= 5 and sum(served) == 20, served
+    assert bed.cnf.placement.replicas == ("C", "D")
+
+
+def test_a_migrated_instance_serves_alone_from_its_pop(bed: Bed) -> None:
+    first = bed.cnf.instances[0]
+    record = bed.cnf.remedy("migrate", "B")
+    fresh = bed.cnf.instances[0]
+    assert fresh is not first and first.process is None and fresh.pop == "B"
+    assert record.netns == netns_inode(bed.namespace("B").pid) == netns_inode(fresh.master)
+    listening = bed.namespace("server").run(["ss", "-Hltn"])
+    assert f"{SERVER}:8000" not in listening  # nothing serves in the server's namespace
+    before = accepted(fresh)
+    assert bed.fetch(10) == 10
+    assert accepted(fresh) - before - 1 == 10
+    assert bed.cnf.placement.pop == "B"
+
+
+def test_the_guard_stands_in_its_pop_and_the_traffic_is_steered_through_it(bed: Bed) -> None:
+    plan = bed.network.plan
+    assert "D" not in plan.path_to("A", SERVER)  # the users' route does not cross D
+    asyncio.run(bed.controller.remedy("web", "guard", "D"))
+    steers = [r for r in bed.controller.rules.values() if isinstance(r, Steer)]
+    assert steers == [Steer("C", SERVER, ("C", "D"))]
+    bed.namespace("D").run(["nft", "list", "table", "inet", GUARD_TABLE])
+    with pytest.raises(CommandFailed):
+        bed.namespace("server").run(["nft", "list", "table", "inet", GUARD_TABLE])
+    assert bed.cnf.remedies[-1].namespace == plan.name("D")
+    assert bed.fetch(5) == 5  # a user under the limits is served through D
+    # a burst of new connections from one source passes the guard's rate: dropped at D
+    bed.fetch(100, wait=0.2)
+    dropped, offenders = bed.cnf.defence.guard_state()  # type: ignore[union-attr]
+    assert dropped > 0 and offenders == [plan.groups[0].clients[0].ip]
+    assert bed.fetch(3, wait=1.0) == 0  # the offender is held off
+
+
+def test_the_front_is_gone_once_every_instance_is_home_again(bed: Bed) -> None:
+    bed.cnf.remedy("scale_out", "D")
+    home = bed.namespace("server")
+    home.run(["nft", "list", "table", "ip", FRONT_TABLE])
+    assert bed.cnf.front is not None
+    bed.cnf.front.spread([SERVER])
+    with pytest.raises(CommandFailed):
+        home.run(["nft", "list", "table", "ip", FRONT_TABLE])
+    assert bed.fetch(4) == 4
