@@ -21,13 +21,15 @@ from tests.network.emulation.conftest import SERVER, leftovers, line_scenario, n
 
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import Steer
+from secmas.network.emulation.cnfattacks import AttackSettings, start_inside
 from secmas.network.emulation.cnfcgroup import unavailable
 from secmas.network.emulation.cnfdefence import GUARD_TABLE
-from secmas.network.emulation.cnfexporter import read_stub_status
+from secmas.network.emulation.cnfexporter import CNFCollector, read_stub_status
 from secmas.network.emulation.cnffront import FRONT_TABLE
 from secmas.network.emulation.cnfnginx import NginxCNF
 from secmas.network.emulation.cnfservice import RealCNF, netns_inode
 from secmas.network.emulation.controller import EmulatedController
+from secmas.network.emulation.counters import TRUTH, parse_named_counters
 from secmas.network.emulation.namespaces import CommandFailed, Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
@@ -66,6 +68,10 @@ class Bed:
     network: EmulatedNetwork
     cnf: RealCNF
     controller: EmulatedController
+
+    @property
+    def collector(self) -> CNFCollector | None:
+        return self.cnf.collector
 
     @property
     def client(self) -> Namespace:
@@ -116,10 +122,19 @@ def test_a_scaled_out_replica_serves_users_from_the_pop_that_won_it(bed: Bed) ->
     assert netns_inode(replica.master) != netns_inode(home.pid)
     assert record.netns == record.pop_netns
     # users still ask the service address; the front spreads them over both instances
+    assert bed.collector is not None
+    read, truth = bed.collector.counters(), parse_named_counters(home.run(TRUTH))
     before = accepted(first), accepted(replica)
     assert bed.fetch(20) == 20
     served = [accepted(first) - before[0] - 1, accepted(replica) - before[1] - 1]
     assert min(served) >= 5 and sum(served) == 20, served
+    # the CNF's bytes are the users', not twice what the front relays to the replica
+    now, after = bed.collector.counters(), parse_named_counters(home.run(TRUTH))
+    for mine, users in (("net_rx", "legit_in"), ("net_tx", "legit_out")):
+        frames = [after[users].bytes + 14 * after[users].packets]
+        frames.append(truth[users].bytes + 14 * truth[users].packets)
+        moved = getattr(now, mine) - getattr(read, mine)
+        assert abs(moved - (frames[0] - frames[1])) <= 0.1 * (frames[0] - frames[1]), mine
     assert bed.cnf.placement.replicas == ("C", "D")
 
 
@@ -129,12 +144,34 @@ def test_a_migrated_instance_serves_alone_from_its_pop(bed: Bed) -> None:
     fresh = bed.cnf.instances[0]
     assert fresh is not first and first.process is None and fresh.pop == "B"
     assert record.netns == netns_inode(bed.namespace("B").pid) == netns_inode(fresh.master)
-    listening = bed.namespace("server").run(["ss", "-Hltn"])
-    assert f"{SERVER}:8000" not in listening  # nothing serves in the server's namespace
-    before = accepted(fresh)
+    home = bed.namespace("server")
+    assert f"{SERVER}:8000" not in home.run(["ss", "-Hltn"])  # nothing serves there now
+    before, truth = accepted(fresh), parse_named_counters(home.run(TRUTH))
     assert bed.fetch(10) == 10
     assert accepted(fresh) - before - 1 == 10
+    # the ground truth at the service address still sees the users both ways
+    after = parse_named_counters(home.run(TRUTH))
+    for name in ("legit_in", "legit_out"):
+        assert after[name].packets - truth[name].packets >= 30, name  # 10 × handshake + GET
     assert bed.cnf.placement.pop == "B"
+
+
+@pytest.mark.skipif(shutil.which("stress-ng") is None, reason="stress-ng not installed")
+def test_isolation_replaces_the_suspect_instance_by_a_clean_one_in_the_winners_pop(
+    bed: Bed, tmp_path: Path
+) -> None:
+    first = bed.cnf.instances[0]
+    assert bed.cnf.group is not None
+    hog = start_inside(
+        bed.network, bed.cnf.group, "high_cpu", AttackSettings(), tmp_path, first.namespace
+    )
+    record = bed.cnf.remedy("isolate", "D")
+    clean = bed.cnf.instances[0]
+    assert hog.wait(timeout=10) is not None  # the code planted in the CNF is dead
+    assert first.process is None and clean.pop == "D" and len(bed.cnf.instances) == 1
+    assert record.netns == netns_inode(bed.namespace("D").pid) == netns_inode(clean.master)
+    assert bed.cnf.placement.isolated == ("C",) and bed.cnf.placement.pop == "D"
+    assert bed.fetch(5) == 5
 
 
 def test_the_guard_stands_in_its_pop_and_the_traffic_is_steered_through_it(bed: Bed) -> None:
@@ -164,3 +201,12 @@ def test_the_front_is_gone_once_every_instance_is_home_again(bed: Bed) -> None:
     with pytest.raises(CommandFailed):
         home.run(["nft", "list", "table", "ip", FRONT_TABLE])
     assert bed.fetch(4) == 4
+
+
+def test_an_instance_in_the_guards_pop_answers_through_the_steering(bed: Bed) -> None:
+    """Its answers to the front start in the PoP the service's traffic is steered through:
+    steered back there, they would arrive with that PoP's own address as their source and
+    be dropped."""
+    asyncio.run(bed.controller.remedy("web", "guard", "D"))
+    bed.cnf.remedy("migrate", "D")
+    assert bed.fetch(5, wait=2.0) == 5

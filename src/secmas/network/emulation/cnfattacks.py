@@ -120,13 +120,19 @@ def inside_command(kind: str, settings: AttackSettings, binary: str) -> list[str
 
 
 def start_inside(
-    network: EmulatedNetwork, group: CNFGroup, kind: str, settings: AttackSettings, folder: Path
+    network: EmulatedNetwork,
+    group: CNFGroup,
+    kind: str,
+    settings: AttackSettings,
+    folder: Path,
+    namespace: Namespace | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start an incident inside the CNF (`inside_kinds`): in the server's namespace and the CNF's
-    cgroup, logging to `folder`/KIND.log."""
+    """Start an incident inside the CNF (`inside_kinds`): in the CNF's cgroup and in
+    `namespace` (where its instance runs; default the server's), logging to
+    `folder`/KIND.log."""
     command = inside_command(kind, settings, stress_ng())
-    server = group.inside(network.namespace(network.plan.server))
-    return network.spawn(server, command, str(folder / f"{kind}.log"))
+    where = group.inside(namespace or network.namespace(network.plan.server))
+    return network.spawn(where, command, str(folder / f"{kind}.log"))
 
 
 def accept_answers(namespace: Namespace, sources: Sequence[str]) -> str | None:

@@ -48,8 +48,11 @@ from secmas.network.emulation.cnfmetrics import (
     status_class,
 )
 from secmas.network.emulation.cnfnginx import NginxCNF
+from secmas.network.emulation.counters import TRUTH, FlowCount, parse_named_counters
+from secmas.network.emulation.namespaces import CommandFailed
 
 PREFIX = "secmas_cnf_"
+ETHERNET_HEADER = 14
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 
@@ -89,6 +92,8 @@ class CNFCollector:
         self.group = group
         self._totals = _Totals()
         self._lock = threading.Lock()
+        self._forwarded = False
+        """Whether an instance ever ran elsewhere (the front forwarded to it)."""
 
     def collect(self) -> Iterator[Metric]:
         yield from _families(self.counters())
@@ -172,20 +177,33 @@ class CNFCollector:
 
     def _network(self) -> tuple[int, int, int]:
         """The bytes in and out of the server's namespace (the service address's, where
-        every user's connection arrives, whichever instance serves it) and the half-open
-        connections of every instance's namespace."""
+        every user's connection arrives, whichever instance serves it), less what only
+        crossed its link between the CNF's front and an instance elsewhere, and the
+        half-open connections of every instance's namespace."""
         network = self.instances[0].network
         home = network.namespace(network.plan.server)
         ports = set(self.instances[0].ports)
-        spaces = {i.namespace.pid for i in list(self.instances)}
+        instances = list(self.instances)
+        self._forwarded = self._forwarded or any(i.pop is not None for i in instances)
         try:
             rx, tx = parse_net_dev(Path(f"/proc/{home.pid}/net/dev").read_text())
             half_open = sum(
-                count_half_open(Path(f"/proc/{pid}/net/tcp").read_text(), ports) for pid in spaces
+                count_half_open(Path(f"/proc/{pid}/net/tcp").read_text(), ports)
+                for pid in {i.namespace.pid for i in instances}
             )
-        except (OSError, ValueError, IndexError):
+            if self._forwarded:
+                relayed = parse_named_counters(home.run(TRUTH))
+                rx -= _frames(relayed.get("elsewhere_in"))
+                tx -= _frames(relayed.get("elsewhere_out"))
+        except (OSError, ValueError, IndexError, CommandFailed):
             return 0, 0, 0
         return rx, tx, half_open
+
+
+def _frames(count: FlowCount | None) -> int:
+    """The bytes nftables counted (from the IP header on) as the interface counts them
+    (with each frame's Ethernet header)."""
+    return 0 if count is None else count.bytes + ETHERNET_HEADER * count.packets
 
 
 def _families(read: CNFCounters) -> Iterator[Metric]:

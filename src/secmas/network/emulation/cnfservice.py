@@ -11,22 +11,22 @@ winner of a goal's auction) change it for real, with the mitigations of `cnfdefe
   destroyed) in the namespace of the PoP that won it, swept again at every step while it
   stands; the server's PoP first steers the service's traffic through that PoP where its
   route does not cross it (`EmulatedController.remedy`);
-- isolate: every process of the CNF's cgroup that is not nginx is killed, wherever it
-  runs (a quarantine of what runs, not a new instance);
 - scale_out: one more nginx instance, in the namespace of the PoP that won it, on that
   PoP's own address and the CNF's ports, in the same cgroup; the CNF's front
   (`cnffront`, in the server's namespace) gives new connections to every instance in
   turn;
-- migrate: a fresh instance in the winner's namespace replaces the first, the front sends
-  every new connection there, and whatever else ran in the CNF is killed, as a container
-  restarted from its image elsewhere would leave it behind.
+- migrate and isolate: a fresh instance in the winner's namespace replaces the first
+  (isolate: the suspect one, whose PoP the placement records as isolated, as the
+  simulator's does), the front sends every new connection there, and whatever else ran
+  in the CNF is killed, as a container restarted from a clean image elsewhere would
+  leave it behind.
 
 Every remedy's record says where it acted: the PoP, its namespace, and for an instance
 its nginx master's PID and network namespace (its inode, read from /proc while it runs).
 The scenario's incidents on the CNF that run inside a real one (`inside_kinds`: the
 built-in `high_cpu` and `high_memory`) run inside it at their times
-(`cnfattacks.start_inside`: stress-ng in the server's namespace and the CNF's cgroup),
-so the ground truth of a step is the attack or incident under way.
+(`cnfattacks.start_inside`: stress-ng in the CNF's cgroup and its first instance's
+namespace), so the ground truth of a step is the attack or incident under way.
 """
 
 from __future__ import annotations
@@ -186,7 +186,12 @@ class RealCNF:
             ended = incident.stop is not None and now >= incident.stop
             if running.process is None and not running.done and incident.start <= now:
                 running.process = start_inside(
-                    self.network, self.group, incident.kind, AttackSettings(), self.folder
+                    self.network,
+                    self.group,
+                    incident.kind,
+                    AttackSettings(),
+                    self.folder,
+                    self.instances[0].namespace,
                 )
             if running.process is not None and ended:
                 self.network.end(running.process, grace=1.0)
@@ -210,11 +215,6 @@ class RealCNF:
                     where = self.defence.guard_at or at
                     done = f"guard in front of nginx at {pop}; {len(swept)} source(s) swept"
                     record = RemedyRecord(remedy, pop, done, where.name)
-                case "isolate":
-                    killed = self.defence.isolate()
-                    self._isolated.append(pop)
-                    done = f"{len(killed)} process(es) in the CNF that are not nginx killed"
-                    record = RemedyRecord(remedy, pop, done, self.group_name)
                 case "scale_out":
                     fresh = self._instance(pop)
                     self._pops.append(pop)
@@ -222,6 +222,8 @@ class RealCNF:
                     done = f"nginx instance {len(self.instances)} serves from {pop}"
                     record = self._placed(remedy, fresh, done)
                 case _:
+                    if remedy == "isolate":  # the suspect instance is quarantined
+                        self._isolated.append(self._pops[0])
                     fresh = self._instance(pop)
                     killed = self.defence.isolate()
                     self.instances.remove(fresh)
@@ -247,12 +249,6 @@ class RealCNF:
             netns_inode(pid),
             netns_inode(namespace.pid),
         )
-
-    @property
-    def group_name(self) -> str:
-        """The CNF's cgroup (where an isolation acts)."""
-        assert self.group is not None
-        return self.group.path.name
 
     @property
     def placement(self) -> CNFPlacement:

@@ -718,7 +718,8 @@ class EmulatedController:
                     arriving = self.plan.port(node, via[position - 1]).intf
                     text = firewall.transit_rule(dst_ip, bit, path.index, arriving)
                     self._add(shared, node, "transit", [text])
-            self._add(shared, via[-1], "transit", firewall.crossed_rules(dst_ip, bit))
+            for chain in ("transit", "origin"):  # what crosses the last node or starts there
+                self._add(shared, via[-1], chain, firewall.crossed_rules(dst_ip, bit))
         except BaseException:
             self._close_path(key)
             raise

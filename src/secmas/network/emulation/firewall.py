@@ -27,8 +27,10 @@ Each routing namespace (a PoP or switch) has table `inet secmas`:
   at once) that crosses namespaces with the packet: `steer` (at the path's first node)
   sets the bit as the packet leaves on the path, `transit` (at its inner nodes) routes
   what arrives with the bit from the previous node onwards, and (at its last node) sets
-  the bit on everything towards the address that crosses it, so traffic that has been
-  through that PoP is never steered back to it; paths that start at one node apply one
+  the bit on everything towards the address that crosses it or starts there (`origin`:
+  a CNF instance's answers to the front), so traffic that has been through that PoP is
+  never steered back to it (it would come back with its own address as the source,
+  which the kernel drops); paths that start at one node apply one
   after the other.
 
 The server's namespace counts, for reports only, what reaches it from attack and
@@ -65,6 +67,7 @@ def router_ruleset(servers: Iterable[str]) -> str:
   chain split {{ type filter hook prerouting priority -160; policy accept; }}
   chain transit {{ type filter hook prerouting priority -155; policy accept; }}
   chain steer {{ type filter hook prerouting priority -150; policy accept; }}
+  chain origin {{ type filter hook output priority -150; policy accept; }}
   chain account {{
     meta l4proto != {{ tcp, udp }} return
     ip daddr @servers update @flows {{ ip saddr . ip daddr . th dport }}
@@ -88,10 +91,17 @@ def router_ruleset(servers: Iterable[str]) -> str:
 """
 
 
-def truth_ruleset(attackers: Iterable[str]) -> str:
+def truth_ruleset(attackers: Iterable[str], elsewhere: Iterable[str] = ()) -> str:
     """The server's table: bytes and packets from and to attack and legitimate sources
-    (ground truth by source address, for the timeline and acceptance only)."""
+    (ground truth by source address, for the timeline and acceptance only), served
+    here or, through the CNF's front (`cnffront`), by an instance on one of the
+    `elsewhere` addresses (the PoPs' own), which the front forwards to; `elsewhere_in`
+    and `elsewhere_out` count what crosses the server's link only on its way between the
+    front and such an instance."""
     sources = sorted(attackers)
+    away = ", ".join(sorted(elsewhere))
+    members = f"elements = {{ {away} }} " if away else ""
+    elsewhere_set = f"  set elsewhere {{ type ipv4_addr; {members}}}"
     attack_set = (
         f"  set attackers {{ type ipv4_addr; elements = {{ {', '.join(sources)} }} }}"
         if sources
@@ -99,6 +109,7 @@ def truth_ruleset(attackers: Iterable[str]) -> str:
     )
     return f"""table inet {TABLE} {{
 {attack_set}
+{elsewhere_set}
   counter attack_in {{ }}
   counter legit_in {{ }}
   counter attack_out {{ }}
@@ -112,6 +123,17 @@ def truth_ruleset(attackers: Iterable[str]) -> str:
     type filter hook output priority filter; policy accept;
     ip daddr @attackers counter name attack_out accept
     meta l4proto tcp counter name legit_out
+  }}
+  counter elsewhere_in {{ }}
+  counter elsewhere_out {{ }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    ip saddr @elsewhere counter name elsewhere_in
+    ip daddr @elsewhere counter name elsewhere_out
+    ip daddr @elsewhere ip saddr @attackers counter name attack_in accept
+    ip daddr @elsewhere meta l4proto tcp counter name legit_in accept
+    ip saddr @elsewhere ip daddr @attackers counter name attack_out accept
+    ip saddr @elsewhere meta l4proto tcp counter name legit_out
   }}
 }}
 """

@@ -304,7 +304,8 @@ class EmulatedNetwork:
         for name in plan.routers.values():
             self.namespaces[name].run(["sysctl", "-q", "-w", *ROUTER_SYSCTLS])
             self._nft(name, firewall.router_ruleset([plan.server_ip]))
-        self._nft(plan.name(plan.server), firewall.truth_ruleset(plan.attack_sources))
+        truth = firewall.truth_ruleset(plan.attack_sources, plan.pop_addresses.values())
+        self._nft(plan.name(plan.server), truth)
         for group in plan.groups:
             self._nft(group.name, firewall.group_ruleset(drop_input=bool(group.attackers)))
 
