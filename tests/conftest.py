@@ -21,8 +21,9 @@ from secmas.scenario.ddos import ddos_catalogue, ddos_goals
 from secmas.scenario.model import Scenario
 from secmas.trust.tpm import SoftwareTpm, software_tpm_missing
 
-pytest_plugins = ("tests.containers",)
-"""The agent image's fixtures (`agent_image`, `image_reference`), for every test file."""
+pytest_plugins = ("tests.containers", "tests.network.emulation.cnfbed")
+"""The agent image's fixtures (`agent_image`, `image_reference`) and a real CNF on the
+line network (`bed`), for every test file."""
 
 # pytest-xdist's workers inherit COLUMNS=80, which Rich would fix as the consoles' width
 # when they are made; without it each CliRunner call's own COLUMNS applies.

@@ -20,6 +20,7 @@ from secmas.network.emulation.cnfdefence import (
     held_sockets,
     intruders,
     parse_guard,
+    relayed_held,
 )
 from secmas.network.emulation.cnffront import front_ruleset
 from secmas.network.emulation.cnfnginx import NginxLayout, nginx_config, write_docroot
@@ -41,6 +42,33 @@ ESTAB      0 0 10.0.0.100:22 10.66.0.2:3
 def test_held_sockets_count_open_service_connections_only() -> None:
     assert held_sockets(SS, {8000}) == {"10.66.0.1": 3, "10.1.0.7": 1}
     assert held_sockets(SS, {22}) == {"10.66.0.2": 3}
+
+
+def tracked(state: str, source: str, port: int, answered_by: str, extra: str = "") -> str:
+    """One TCP line of /proc/net/nf_conntrack towards the service address."""
+    original = f"src={source} dst=10.0.0.100 sport=40000 dport={port}"
+    reply = f"src={answered_by} dst=10.0.0.100 sport={port} dport=40000"
+    return f"ipv4     2 tcp      6 100 {state} {original} {extra}{reply} mark=0 zone=0 use=2"
+
+
+CONNTRACK = "\n".join(
+    [
+        tracked("ESTABLISHED", "10.66.0.1", 8000, "10.251.0.2"),
+        tracked("SYN_SENT", "10.66.0.1", 8000, "10.251.0.2", "[UNREPLIED] "),
+        tracked("TIME_WAIT", "10.66.0.1", 8000, "10.251.0.2"),
+        tracked("ESTABLISHED", "10.1.0.7", 8000, "10.0.0.100"),
+        tracked("ESTABLISHED", "10.1.0.8", 22, "10.251.0.2"),
+        "ipv4     2 udp      17 20 src=10.1.0.9 dst=10.0.0.100 sport=53 dport=8000 "
+        "src=10.251.0.2 dst=10.0.0.100 sport=8000 dport=53 mark=0 zone=0 use=2",
+    ]
+)
+
+
+def test_relayed_held_counts_what_the_front_sends_elsewhere_and_holds() -> None:
+    # held or being opened, relayed to an instance elsewhere; not a closed one, not one
+    # the service address answers itself (`ss` counts those), not another port or UDP
+    assert relayed_held(CONNTRACK, "10.0.0.100", {8000}) == {"10.66.0.1": 2}
+    assert relayed_held("", "10.0.0.100", {8000}) == {}
 
 
 def test_intruders_are_what_is_not_nginx() -> None:

@@ -12,13 +12,14 @@
   namespaces the CNF's instances run in: a source holding more than `held` connections
   (established or half-open) on the service's ports becomes an offender at once and its
   sockets are destroyed (`ss -K`), so what a slowloris or a SYN flood already holds goes
-  too (an instance elsewhere sees the front as every connection's source: what the front
-  sent it is left to the front's offenders rule). nginx is reloaded with a short header
-  timeout (`header_timeout`), as a reverse proxy in front of it would have, so that
-  connections that never finish a request head are closed even when their source holds
-  few of them; half-open connections get `synack_retries` SYN-ACKs (each instance's
-  namespace's `net.ipv4.tcp_synack_retries`) instead of five over a minute, since `ss
-  -K` cannot destroy them.
+  too. An instance elsewhere sees the front as every connection's source, so what the
+  front relays to it is counted per source in the front's conntrack table, where both
+  directions pass (the offenders rule then starves those connections). nginx is
+  reloaded with a short header timeout (`header_timeout`), as a reverse proxy in front
+  of it would have, so that connections that never finish a request head are closed
+  even when their source holds few of them; half-open connections get `synack_retries`
+  SYN-ACKs (each instance's namespace's `net.ipv4.tcp_synack_retries`) instead of five
+  over a minute, since `ss -K` cannot destroy them.
 - `isolate` (against code running inside the CNF): every process of the CNF's cgroup
   that is neither the master of one of the CNF's nginx instances nor one of its workers
   is killed.
@@ -34,6 +35,7 @@ import os
 import signal
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from secmas.network.emulation.cnfcgroup import CNFGroup
 from secmas.network.emulation.cnfnginx import NginxCNF
@@ -44,6 +46,8 @@ GUARD_TABLE = "secmasguard"
 SYNACK = "net.ipv4.tcp_synack_retries"
 HELD = frozenset({"ESTAB", "SYN-RECV"})
 """Socket states that hold a connection slot (a closed one in TIME-WAIT does not)."""
+TRACKED_HELD = frozenset({"ESTABLISHED", "SYN_SENT", "SYN_RECV"})
+"""conntrack's states of a connection that holds (or is taking) a slot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,26 @@ def held_sockets(ss_output: str, ports: set[int]) -> dict[str, int]:
             continue
         source = peer.rsplit(":", 1)[0]
         counts[source] = counts.get(source, 0) + 1
+    return counts
+
+
+def relayed_held(conntrack: str, service: str, ports: set[int]) -> dict[str, int]:
+    """Per source, the connections to `service` on `ports` that the CNF's front relays to
+    an instance elsewhere (their answers come from another address) and that hold a slot
+    there, in the front's `/proc/net/nf_conntrack` (pure)."""
+    counts: dict[str, int] = {}
+    for line in conntrack.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or fields[2] != "tcp" or fields[5] not in TRACKED_HELD:
+            continue
+        pairs = [f.split("=", 1) for f in fields[6:] if "=" in f]
+        sources = [value for key, value in pairs if key == "src"]
+        destinations = [value for key, value in pairs if key == "dst"]
+        port = next((value for key, value in pairs if key == "dport"), "")
+        if len(sources) < 2 or not destinations or not port.isdigit():
+            continue
+        if destinations[0] == service and int(port) in ports and sources[1] != service:
+            counts[sources[0]] = counts.get(sources[0], 0) + 1
     return counts
 
 
@@ -197,7 +221,7 @@ class CNFDefence:
         ports = set(self.cnf.ports)
         tables = {ns: held_sockets(ns.run(["ss", "-Htan"]), ports) for ns in self._endpoints()}
         held: dict[str, int] = {}
-        for counts in tables.values():
+        for counts in [*tables.values(), self._relayed(ports)]:
             for source, count in counts.items():
                 if source != self.service:  # the front, on an instance elsewhere
                     held[source] = held.get(source, 0) + count
@@ -211,6 +235,17 @@ class CNFDefence:
                 with contextlib.suppress(CommandFailed):
                     namespace.run(["ss", "-K", "-tan", "dst", source])
         return heavy
+
+    def _relayed(self, ports: set[int]) -> dict[str, int]:
+        """Per source, what the front relays to instances elsewhere and they hold (an
+        instance elsewhere sees the front as every connection's source)."""
+        if all(instance.pop is None for instance in self.instances):
+            return {}
+        try:
+            text = Path(f"/proc/{self.home.pid}/net/nf_conntrack").read_text()
+        except OSError:
+            return {}
+        return relayed_held(text, self.service, ports)
 
     def guard_state(self) -> tuple[int, list[str]]:
         """Packets the guard dropped so far and the sources it holds as offenders."""
