@@ -9,26 +9,13 @@ Needs root, namespaces, Mininet, nftables, a cgroup hierarchy and Debian's nginx
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import time
-from pathlib import Path
 
-import pytest
-from tests.network.emulation.cnfbed import Bed
-from tests.network.emulation.conftest import SERVER, needs_emulation
+from tests.network.emulation.cnfbed import NEEDS_CNF, Bed
+from tests.network.emulation.conftest import SERVER
 
-from secmas.network.emulation.cnfcgroup import unavailable
-
-pytestmark = [
-    needs_emulation,
-    pytest.mark.skipif(
-        shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
-        reason="Debian package nginx-light not installed",
-    ),
-    pytest.mark.skipif(unavailable() is not None, reason=f"no CNF cgroup: {unavailable()}"),
-    pytest.mark.usefixtures("alone"),
-]
+pytestmark = NEEDS_CNF
 
 HOLD = """
 import socket, sys, time

@@ -4,15 +4,17 @@ address over new connections (`bed`)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.network.emulation.conftest import SERVER, leftovers, line_scenario
+from tests.network.emulation.conftest import SERVER, leftovers, line_scenario, needs_emulation
 
 from secmas.network.clock import ScaledClock
+from secmas.network.emulation.cnfcgroup import unavailable
 from secmas.network.emulation.cnfexporter import CNFCollector, read_stub_status
 from secmas.network.emulation.cnfnginx import NginxCNF
 from secmas.network.emulation.cnfservice import RealCNF
@@ -20,6 +22,18 @@ from secmas.network.emulation.controller import EmulatedController
 from secmas.network.emulation.namespaces import Namespace
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
+
+NEEDS_CNF = [
+    needs_emulation,
+    pytest.mark.skipif(
+        shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+        reason="Debian package nginx-light not installed",
+    ),
+    pytest.mark.skipif(unavailable() is not None, reason=f"no CNF cgroup: {unavailable()}"),
+    pytest.mark.usefixtures("alone"),
+]
+"""What a test of the bed needs: root, namespaces, Mininet, nftables, a cgroup hierarchy
+and Debian's nginx; it runs alone."""
 
 FETCH = """
 import http.client, sys

@@ -14,27 +14,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.network.emulation.cnfbed import Bed, accepted
-from tests.network.emulation.conftest import SERVER, needs_emulation
+from tests.network.emulation.cnfbed import NEEDS_CNF, Bed, accepted
+from tests.network.emulation.conftest import SERVER
 
 from secmas.network.dataplane import Steer
 from secmas.network.emulation.cnfattacks import AttackSettings, start_inside
-from secmas.network.emulation.cnfcgroup import unavailable
 from secmas.network.emulation.cnfdefence import GUARD_TABLE
 from secmas.network.emulation.cnffront import FRONT_TABLE
 from secmas.network.emulation.cnfservice import netns_inode
 from secmas.network.emulation.counters import TRUTH, parse_named_counters
 from secmas.network.emulation.namespaces import CommandFailed
 
-pytestmark = [
-    needs_emulation,
-    pytest.mark.skipif(
-        shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
-        reason="Debian package nginx-light not installed",
-    ),
-    pytest.mark.skipif(unavailable() is not None, reason=f"no CNF cgroup: {unavailable()}"),
-    pytest.mark.usefixtures("alone"),
-]
+pytestmark = NEEDS_CNF
 
 
 def test_a_scaled_out_replica_serves_users_from_the_pop_that_won_it(bed: Bed) -> None:
