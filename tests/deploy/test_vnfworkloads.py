@@ -6,7 +6,6 @@ the flows that cross that PoP, and only those, until traffic is steered through 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from secmas.deploy.vnfworkloads import VNFWorkloads
 from secmas.network.clock import ScaledClock
 from secmas.network.dataplane import Steer, TrafficSplit, split_part
 from secmas.network.emulation.controller import EmulatedController
+from secmas.network.emulation.namespaces import netns_inode
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.network.emulation.plan import emulation_plan
 from secmas.network.emulation.workload import Workload
@@ -95,8 +95,7 @@ def test_the_container_runs_in_its_pops_namespace_and_sees_what_crosses_it(
         workload = vnfs.workloads[instance]
         assert workload.namespace == network.plan.name(pop)
         pid = vnfs._store(pop).podman(["inspect", "--format", "{{.State.Pid}}", workload.container])
-        inside = os.stat(f"/proc/{pid.strip()}/ns/net").st_ino
-        assert inside == os.stat(f"/proc/{network.namespace(pop).pid}/ns/net").st_ino
+        assert netns_inode(int(pid)) == netns_inode(network.namespace(pop).pid)
     attackers = set(network.plan.attack_sources)
     on_path = running.seen("classifier@C#1")
     assert attackers <= set(on_path)

@@ -21,9 +21,8 @@ from secmas.network.dataplane import Steer
 from secmas.network.emulation.cnfattacks import AttackSettings, start_inside
 from secmas.network.emulation.cnfdefence import GUARD_TABLE
 from secmas.network.emulation.cnffront import FRONT_TABLE
-from secmas.network.emulation.cnfservice import netns_inode
 from secmas.network.emulation.counters import TRUTH, parse_named_counters
-from secmas.network.emulation.namespaces import CommandFailed
+from secmas.network.emulation.namespaces import CommandFailed, netns_inode
 
 pytestmark = NEEDS_CNF
 

@@ -49,10 +49,10 @@ from secmas.network.emulation.cnfmetrics import (
 )
 from secmas.network.emulation.cnfnginx import NginxCNF
 from secmas.network.emulation.counters import TRUTH, FlowCount, parse_named_counters
+from secmas.network.emulation.linkstats import ETHERNET_HEADER
 from secmas.network.emulation.namespaces import CommandFailed
 
 PREFIX = "secmas_cnf_"
-ETHERNET_HEADER = 14
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
 

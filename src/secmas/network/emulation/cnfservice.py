@@ -31,7 +31,6 @@ namespace), so the ground truth of a step is the attack or incident under way.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from collections.abc import Iterable, Sequence
@@ -46,6 +45,7 @@ from secmas.network.emulation.cnfexporter import CNFCollector
 from secmas.network.emulation.cnffront import ServiceFront
 from secmas.network.emulation.cnfmetrics import CNFCounters, metric_row
 from secmas.network.emulation.cnfnginx import NginxCNF
+from secmas.network.emulation.namespaces import netns_inode
 from secmas.network.emulation.network import EmulatedNetwork
 from secmas.scenario.model import CNF, Incident
 
@@ -74,11 +74,6 @@ class RemedyRecord:
     pid: int | None = None
     netns: int | None = None
     pop_netns: int | None = None
-
-
-def netns_inode(pid: int) -> int:
-    """The inode of the network namespace process `pid` is in."""
-    return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
 @dataclass(frozen=True)
@@ -210,15 +205,14 @@ class RealCNF:
         with self._lock:
             match remedy:
                 case "guard":
-                    at = self.network.namespace(pop)
-                    swept = self.defence.guard(at)
-                    where = self.defence.guard_at or at
+                    swept = self.defence.guard(self.network.namespace(pop))
+                    assert self.defence.guard_at is not None  # where it stands (once)
                     done = f"guard in front of nginx at {pop}; {len(swept)} source(s) swept"
-                    record = RemedyRecord(remedy, pop, done, where.name)
+                    record = RemedyRecord(remedy, pop, done, self.defence.guard_at.name)
                 case "scale_out":
                     fresh = self._instance(pop)
                     self._pops.append(pop)
-                    self.front.spread([i.address for i in self.instances])
+                    self._spread()
                     done = f"nginx instance {len(self.instances)} serves from {pop}"
                     record = self._placed(remedy, fresh, done)
                 case _:
@@ -230,11 +224,16 @@ class RealCNF:
                     self.instances.insert(0, fresh)
                     self.instances.pop(1).stop()
                     self._pops[0] = pop
-                    self.front.spread([i.address for i in self.instances])
+                    self._spread()
                     done = f"a fresh nginx at {pop} replaced the first; {len(killed)} killed"
                     record = self._placed(remedy, fresh, done)
         self.remedies.append(record)
         return record
+
+    def _spread(self) -> None:
+        """New connections to every instance in turn, from now on."""
+        assert self.front is not None
+        self.front.spread([instance.address for instance in self.instances])
 
     def _placed(self, remedy: str, instance: NginxCNF, done: str) -> RemedyRecord:
         """The record of a remedy that started `instance` in its PoP's namespace."""

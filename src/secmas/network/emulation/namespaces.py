@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import os
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -22,6 +23,12 @@ PR_SET_PDEATHSIG = 1
 
 class CommandFailed(EmulationFailed):
     """A command in a namespace exited non-zero; the text has its stderr."""
+
+
+def netns_inode(pid: int) -> int:
+    """The inode of the network namespace process `pid` is in: two processes share a
+    namespace exactly when theirs are equal."""
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
 def _die_with_parent() -> None:
