@@ -54,6 +54,24 @@ def test_members_are_read_page_by_page_with_their_entries(
     assert p.mlfo.member_infos(pipeline_id("nobody")) == []
 
 
+def test_every_reader_of_the_same_members_gets_the_same_shaped_pages(
+    pipeline3: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agents in one process read the same answer; each page is shaped once for them all,
+    and a change on chain is a new answer, shaped afresh."""
+    p = pipeline3
+    monkeypatch.setattr(registry, "MEMBER_PAGE", 2)
+    agent = p.mlfo.as_(p.members[0].account)
+    first = p.mlfo.member_pages(p.pid, tuple)
+    again = agent.member_pages(p.pid, tuple)
+    assert [len(page) for page in first] == [2, 1]
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert agent.member_pages(p.pid, registry.trusted_accounts) == [frozenset(), frozenset()]
+    p.bootstrap()
+    after = agent.member_pages(p.pid, registry.trusted_accounts)
+    assert after == [frozenset({p.members[0].address}), frozenset()]
+
+
 def test_plans_cost_what_the_client_allows_and_large_ones_take_several_blocks(
     ledger: Ledger, contracts: Contracts
 ) -> None:

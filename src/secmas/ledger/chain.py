@@ -13,10 +13,10 @@ transaction mined with status 0 is replayed as a call at its block to recover th
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
@@ -32,6 +32,8 @@ from secmas.ledger.errors import (
 from secmas.ledger.messages import sign_personal
 from secmas.ledger.node import Mined, Node, NodeRefused, NodeRevert, RawLog, SentTransaction
 from secmas.ledger.transactions import Transaction
+
+T = TypeVar("T")
 
 DEFAULT_PRIORITY_FEE_WEI = 10**9
 """The tip when the node suggests none (it lacks eth_maxPriorityFeePerGas)."""
@@ -295,14 +297,16 @@ class BoundContract:
         )
         return self._abi.decode(function, data)
 
-    def _read(self, function: str, *args: Any) -> tuple[Any, ...]:
+    def _read(self, shape: Callable[[tuple[Any, ...]], T], function: str, *args: Any) -> T:
         """A view whose answer does not depend on who asks, asked from the zero address:
-        every sender's call is then the same call, which a node answers once per block,
-        and the same answer is decoded once (the values are shared: read, never change
-        them)."""
+        every sender's call is then the same call, which a node answers once per block, and
+        the same answer is decoded and turned into what the caller keeps (`shape`, a
+        module-level function) once: the values are shared, read them, never change them.
+        A pipeline's agents each read the same few hundred members; decoding and wrapping
+        them per agent was most of a large bring-up's welcome."""
         where = (self.NAME, function)
         data = self._chain.call(ANYONE, self.address, self._abi.encode(function, args), where)
-        return _decoded(self._abi, function, data)
+        return _shaped(self._abi, function, data, shape)
 
     def _send(self, function: str, *args: Any, gas: int, value: int = 0) -> Receipt:
         mined = self._chain.transact(
@@ -334,7 +338,8 @@ class BoundContract:
 
 
 @lru_cache(maxsize=256)
-def _decoded(abi: ContractAbi, function: str, data: bytes) -> tuple[Any, ...]:
-    """`data` decoded as `function`'s answer, kept: a pipeline's agents each read the same
-    few hundred members, and decoding them is most of what a read costs."""
-    return abi.decode(function, data)
+def _shaped(
+    abi: ContractAbi, function: str, data: bytes, shape: Callable[[tuple[Any, ...]], T]
+) -> T:
+    """`data` decoded as `function`'s answer and shaped, kept (`BoundContract._read`)."""
+    return shape(abi.decode(function, data))

@@ -6,9 +6,9 @@ Gas limits are explicit (measured, with headroom) so that no transaction pays fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from eth_abi import encode
 from eth_typing import ChecksumAddress
@@ -22,6 +22,8 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DEFAULT_AGENT_FUNDING_WEI = 10**18
 MAX_AGENTS_PER_REGISTRATION = 128
 """Keeps one registration under ~25 M gas (blocks hold 30 M here and on Hardhat)."""
+T = TypeVar("T")
+
 MEMBER_PAGE = 256
 """Members per `memberRange` view call: ~20 k gas each (eight cold storage reads), well
 within the gas a node allows a call."""
@@ -87,6 +89,33 @@ class AgentInfo:
     def is_trusted(self) -> bool:
         """What `isTrusted` answers for it: passed its last attestation, not revoked."""
         return self.trusted and not self.revoked
+
+
+def trusted_accounts(infos: tuple[AgentInfo, ...]) -> frozenset[ChecksumAddress]:
+    """The accounts among `infos` that `isTrusted` would answer yes for (a `member_pages`
+    shape)."""
+    return frozenset(info.account for info in infos if info.is_trusted)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page(Generic[T]):
+    """One page of members as its reader keeps it, and how many members it held."""
+
+    shaped: T
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _MemberPage(Generic[T]):
+    """A `memberRange` answer as `AgentInfo`s, turned by `shape`; hashable, so that the
+    same answer is shaped once whoever reads it (`BoundContract._read`)."""
+
+    shape: Callable[[tuple[AgentInfo, ...]], T]
+
+    def __call__(self, answer: tuple[Any, ...]) -> _Page[T]:
+        accounts, fields = answer
+        infos = tuple(AgentInfo(a, *f) for a, f in zip(accounts, fields, strict=True))
+        return _Page(self.shape(infos), len(infos))
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,16 +389,24 @@ class RegistryClient(BoundContract):
         return list(self._call("members", pipeline)[0])
 
     def member_infos(self, pipeline: bytes) -> list[AgentInfo]:
-        """Every agent ever registered in `pipeline` with its entry, in registration order,
-        read MEMBER_PAGE at a time: a handful of calls where `agent` per member would be
-        one per member (and every agent reads them all, so N² calls in a pipeline), and
-        the same calls for every agent (`_read`), which the node answers once per block."""
-        infos: list[AgentInfo] = []
+        """Every agent ever registered in `pipeline` with its entry, in registration order."""
+        return [info for page in self.member_pages(pipeline, tuple) for info in page]
+
+    def member_pages(self, pipeline: bytes, shape: Callable[[tuple[AgentInfo, ...]], T]) -> list[T]:
+        """The members as `member_infos` reads them, MEMBER_PAGE at a time, each page
+        turned by `shape` (a module-level function) into what the caller keeps. A handful
+        of calls where `agent` per member would be one per member (and every agent reads
+        them all, so N² calls in a pipeline); the same calls for every agent, which the
+        node answers once per block, and each answer decoded and shaped once (`_read`), so
+        the pages are shared: read them, never change them."""
+        pages: list[T] = []
+        count = 0
         while True:
-            accounts, fields = self._read("memberRange", pipeline, len(infos), MEMBER_PAGE)
-            infos.extend(AgentInfo(a, *f) for a, f in zip(accounts, fields, strict=True))
-            if len(accounts) < MEMBER_PAGE:
-                return infos
+            read = self._read(_MemberPage(shape), "memberRange", pipeline, count, MEMBER_PAGE)
+            pages.append(read.shaped)
+            count += read.size
+            if read.size < MEMBER_PAGE:
+                return pages
 
     def plan(self, pipeline: bytes, group: int = 0) -> list[ChecksumAddress]:
         """The attestation plan of `group`."""

@@ -31,7 +31,7 @@ from secmas.ledger.connection import Ledger
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.funding import sweep
 from secmas.ledger.ids import pipeline_id
-from secmas.ledger.registry import RegistryClient
+from secmas.ledger.registry import RegistryClient, trusted_accounts
 from secmas.ledger.secretstore import SecretStoreClient
 from secmas.network.clock import Clock
 from secmas.pipeline.agentcontrol import control_recipient
@@ -250,11 +250,12 @@ class Membership:
         try:
             secret = await self.offload(fetch_secret, self.pipeline, store, self.identity)
             pid = pipeline_id(self.pipeline)
-            entries = await self.offload(registry.member_infos, pid)
+            pages = await self.offload(registry.member_pages, pid, trusted_accounts)
             trusted = {
-                self.peers[e.account].name
-                for e in entries
-                if e.is_trusted and e.account in self.peers
+                self.peers[account].name
+                for page in pages
+                for account in page
+                if account in self.peers
             }
         except (LedgerError, ValueError, OSError) as exc:  # told to the MLFO, which decides
             logger.warning("%s: rekey failed: %s", self.name, exc)

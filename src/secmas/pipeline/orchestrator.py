@@ -44,6 +44,7 @@ from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.funding import Budget, budget, run_steps
 from secmas.ledger.ids import pipeline_id
+from secmas.ledger.registry import trusted_accounts
 from secmas.network.clock import Clock
 from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.errors import PipelineError
@@ -576,8 +577,8 @@ class Orchestrator:
         peers: list[Peer] = []
 
         def push_to_trusted() -> EpochPush:
-            members = registry.member_infos(pipeline_id(self.name))
-            trusted = {info.account for info in members if info.is_trusted}
+            pages = registry.member_pages(pipeline_id(self.name), trusted_accounts)
+            trusted = frozenset().union(*pages)
             peers.extend(p for p in admitted if p.address in trusted)
             recipients = [Recipient(p.address, p.sealing_key) for p in peers]
             return push_epoch(

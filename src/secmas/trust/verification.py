@@ -28,7 +28,7 @@ from typing import Any
 
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.ids import pipeline_id
-from secmas.ledger.registry import RegistryClient
+from secmas.ledger.registry import AgentInfo, RegistryClient
 from secmas.transport.bus import Subscription
 from secmas.transport.nesting import too_deep
 from secmas.trust.attestation import Appraisal, EvidenceError, SignedVerdict
@@ -46,11 +46,16 @@ def verify_subject(pipeline: str, agent: str) -> str:
 
 
 def peers_from_registry(registry: RegistryClient, pipeline: str) -> dict[str, Peer]:
-    """Every registered member with its keys, by address, as the chain knows them."""
-    return {
-        info.account: Peer(info.name, info.account, info.signing_key, info.sealing_key)
-        for info in registry.member_infos(pipeline_id(pipeline))
-    }
+    """Every registered member with its keys, by address, as the chain knows them. Each
+    agent of a pipeline reads them all; the `Peer`s of one answer are made once and shared
+    (`RegistryClient.member_pages`), so N agents in one process cost N dictionaries, not
+    N² peers."""
+    pages = registry.member_pages(pipeline_id(pipeline), _peers)
+    return {peer.address: peer for page in pages for peer in page}
+
+
+def _peers(infos: tuple[AgentInfo, ...]) -> tuple[Peer, ...]:
+    return tuple(Peer(i.name, i.account, i.signing_key, i.sealing_key) for i in infos)
 
 
 class VerifierEndpoint:
