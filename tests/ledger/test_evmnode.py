@@ -157,6 +157,30 @@ def test_a_view_is_executed_once_per_block_and_answers_as_the_state_does(
     assert abi.decode("members", node.call(COINBASE, registry, members, block=earlier)) == ([],)
 
 
+def test_the_calls_on_one_block_share_its_state_and_leave_it_as_it_was(
+    node: EvmNode, owner: Account
+) -> None:
+    """Calls on a block run in one kept state, each undone after it: a call that writes
+    (registering an agent, moving value) leaves nothing for the next call to see."""
+    abi = contract_abi("AgentRegistry")
+    code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
+    registry = node.submit(
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=4_500_000))
+    ).contract_address
+    pipeline = b"\x01" * 32
+    register = abi.encode(
+        "registerAgents",
+        [pipeline, [owner.address], [b"\x02" * 32], [b"\x03" * 32], [b"\x04" * 32]],
+    )
+    members = abi.encode("members", [pipeline])
+    node.call(owner.address, registry, register, value=10**18)  # runs, is not mined
+    assert abi.decode("members", node.call(COINBASE, registry, members)) == ([],)
+    assert node.call(owner.address, registry, register, gas=499_999, value=10**18) == b""
+    assert abi.decode("members", node.call(owner.address, registry, members)) == ([],)
+    assert node.balance(registry) == 0
+    assert node.nonce(owner.address) == 1
+
+
 def test_out_of_gas_is_a_revert_and_blocks_keep_increasing_times(
     node: EvmNode, owner: Account
 ) -> None:

@@ -29,6 +29,7 @@ which this node replaces, kept one journal across transactions and so undercharg
 from __future__ import annotations
 
 import bisect
+import itertools
 import operator
 import os
 import threading
@@ -38,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth.abc import BlockHeaderAPI, ComputationAPI, VirtualMachineAPI
+from eth.abc import BlockHeaderAPI, ComputationAPI, StateAPI, VirtualMachineAPI
 from eth.chains.base import MiningChain
 from eth.constants import (
     BLANK_ROOT_HASH,
@@ -179,6 +180,7 @@ class EvmNode:
         self._sent: list[SentTransaction] = []
         self._by_hash: dict[bytes, Included] = {}
         self._calls: OrderedDict[tuple[object, ...], bytes | NodeRevert] = OrderedDict()
+        self._reader: tuple[bytes, VirtualMachineAPI, StateAPI] | None = None
 
     def chain_id(self) -> int:
         return self._chain_id
@@ -308,16 +310,33 @@ class EvmNode:
     ) -> bytes | NodeRevert:
         """The call's output, or the revert it ends in; NodeRefused (not kept) when the
         transaction is not even valid."""
-        vm = self._chain.get_vm(header)
+        vm, state = self._reading(header)
         tx = self._spoof(vm, sender, to, data, limit, value)
+        snapshot = state.snapshot()
         try:
-            with vm.in_costless_state() as state:
-                computation = state.costless_execute_transaction(tx)
+            computation = state.costless_execute_transaction(tx)
         except (ValidationError, PyEVMError) as exc:
             raise NodeRefused(str(exc)) from None
+        finally:
+            state.revert(snapshot)
         if computation.is_error:
             return _failure(computation.error, limit)
         return bytes(computation.output)
+
+    def _reading(self, header: BlockHeaderAPI) -> tuple[VirtualMachineAPI, StateAPI]:
+        """The gas-free state view calls on block `header` run in (as `in_costless_state`
+        builds it), kept while calls ask for that block: each call is undone after it (a
+        snapshot, then a revert), and the calls share what the state read of the trie.
+        A fresh state per call decoded the same trie nodes again for each, which was most
+        of a view's cost when a thousand agents each read their own secret."""
+        if self._reader is None or self._reader[0] != header.hash:
+            vm = self._chain.get_vm(header)
+            pending = vm.generate_block_from_parent_header_and_coinbase(header, header.coinbase)
+            ancestors = itertools.chain((header.hash,), vm.previous_hashes)
+            free = pending.header.copy(base_fee_per_gas=0)
+            state = vm.build_state(vm.chaindb.db, free, vm.chain_context, ancestors)
+            self._reader = (header.hash, vm, state)
+        return self._reader[1], self._reader[2]
 
     def estimate_gas(self, sender: str, to: str | None, data: bytes, value: int = 0) -> int:
         """The least gas limit under which the transaction does not run out (py-evm's
