@@ -109,7 +109,7 @@ TARGET_RATIO = 0.80
 TARGET_AGENTS, TARGET_CHAIN_S, TARGET_CPUS = 50, 5.0, 2
 STEP_AGENTS = 6
 PIPELINE = "bench-attestation"
-LEDGER_TX = ("record_step", "record_initial", "push_epoch", "revoke")
+LEDGER_TX = ("record_step", "record_initials", "push_epoch", "revoke")
 PACKAGES = ("py-evm", "eth-abi", "coincurve", "cryptography")
 ELF_PATHS = (
     "/usr/bin/python3.11",

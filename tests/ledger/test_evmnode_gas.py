@@ -16,7 +16,7 @@ from secmas.ledger import AgentRegistration, Ledger, agent_id, connect, pipeline
 from secmas.ledger.accounts import Account
 from secmas.ledger.artifacts import CONTRACT_NAMES, load_artifact
 from secmas.ledger.gas import function_name
-from secmas.ledger.registry import RegistryClient, StepInfo
+from secmas.ledger.registry import Initial, RegistryClient, StepInfo
 from secmas.ledger.reputation import PeerTally
 
 MLFO_KEY = (0xA11CE).to_bytes(32, "big")
@@ -66,6 +66,13 @@ def every_function(ledger: Ledger) -> list[tuple[str, int]]:
     ledger.deploy_audit_anchor().anchor(_fixed("log"), 7, _fixed("head"))
     registry.revoke(pid, agents[2])
     registry.open_step(pid)
+    secaas.record_initials(
+        pid,
+        [
+            Initial(agents[1], _fixed("again1"), True, _fixed("seen1")),
+            Initial(agents[0], _fixed("again0"), False, _fixed("seen0")),
+        ],
+    )
     sent = ledger.chain.sent_by(
         frozenset({ledger.mlfo.address, ledger.secaas.address, *(a.address for a in agents)}), 0
     )

@@ -134,5 +134,7 @@ def test_the_record_keeps_the_steps_nonce(opened: Pipeline) -> None:
         evidence("genuine"),
     )
     assert record.tx_hash == receipt.tx_hash
-    last = p.mlfo.recorded_in(p.pid, receipt.tx_hash, receipt.block)  # the relying party's read
+    last = p.mlfo.recorded_in(  # the relying party's read
+        p.pid, receipt.tx_hash, receipt.block, step.measured, step.nonce
+    )
     assert (last.index, last.nonce, last.passed) == (record.index, step.nonce, True)

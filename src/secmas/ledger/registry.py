@@ -24,6 +24,9 @@ MAX_AGENTS_PER_REGISTRATION = 128
 """Keeps one registration under ~25 M gas (blocks hold 30 M here and on Hardhat)."""
 T = TypeVar("T")
 
+INITIALS_PER_TRANSACTION = 64
+"""The SECaaS's attestations one transaction records at most (`record_initials`): their
+gas stays under 20 M, within a block."""
 MEMBER_PAGE = 256
 """Members per `memberRange` view call: ~20 k gas each (eight cold storage reads), well
 within the gas a node allows a call."""
@@ -32,6 +35,8 @@ within the gas a node allows a call."""
 # next verifier scan the plan past revoked entries (~4.8k gas each): the flat allowance
 # covers ~190 revoked entries in a row.
 _GAS_ELECTING = 1_000_000
+_GAS_INITIAL = 300_000
+"""A further attestation of `recordInitials` (168 k measured, the next agent active)."""
 _GAS_REGISTER_BASE = 80_000
 _GAS_REGISTER_PER_AGENT = 190_000
 _GAS_PLAN_PER_ENTRY = (28_500, 50_000)
@@ -50,6 +55,17 @@ def _bytes32(value: bytes, what: str) -> bytes:
     if len(value) != ID_SIZE:
         raise ValueError(f"{what} must be {ID_SIZE} bytes, got {len(value)}")
     return bytes(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Initial:
+    """One of the SECaaS's own attestations: whom, under which fresh nonce, its verdict,
+    and the digest of the evidence it appraised (32 bytes; required for a pass)."""
+
+    measured: AccountLike
+    nonce: bytes
+    passed: bool
+    evidence: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,14 +281,26 @@ class RegistryClient(BoundContract):
         """The SECaaS's own attestation under its own fresh `nonce`; a pass makes
         `measured` the root of trust. `evidence` is a 32-byte digest of the evidence
         (required for a pass)."""
+        return self.record_initials(pipeline, [Initial(measured, nonce, passed, evidence)])
+
+    def record_initials(self, pipeline: bytes, initials: Sequence[Initial]) -> Receipt:
+        """Several of the SECaaS's own attestations in one transaction (at most
+        INITIALS_PER_TRANSACTION); one the contract refuses refuses them all. The first
+        has the gas to scan a long plan for the next verifier, the others the gas an
+        election costs when the next agent of the plan is active (a batch that runs out is
+        refused: send its attestations one by one)."""
+        if not 0 < len(initials) <= INITIALS_PER_TRANSACTION:
+            raise ValueError(
+                f"{len(initials)} attestations: send 1 to {INITIALS_PER_TRANSACTION} at once"
+            )
         return self._send(
-            "recordInitial",
+            "recordInitials",
             pipeline,
-            address_of(measured),
-            _bytes32(nonce, "nonce"),
-            passed,
-            _bytes32(evidence, "evidence"),
-            gas=_GAS_ELECTING,
+            [address_of(i.measured) for i in initials],
+            [_bytes32(i.nonce, "nonce") for i in initials],
+            [i.passed for i in initials],
+            [_bytes32(i.evidence, "evidence") for i in initials],
+            gas=_GAS_ELECTING + _GAS_INITIAL * (len(initials) - 1),
         )
 
     def open_step(self, pipeline: bytes, group: int = 0) -> Receipt:
@@ -459,19 +487,32 @@ class RegistryClient(BoundContract):
         a record is its log: the contract keeps none in storage)."""
         return [r for r in self._recorded(pipeline, from_block, None) if r.index >= start]
 
-    def recorded_in(self, pipeline: bytes, tx_hash: str, block: int) -> AttestationRecord | None:
-        """The attestation record the transaction `tx_hash` wrote in `block`, from its
-        `AttestationRecorded` log (one block's logs, no call: what a relying party checks
-        a verdict's record against); None when it wrote none there."""
-        found = [r for r in self._recorded(pipeline, block, block) if r.tx_hash == tx_hash]
+    def recorded_in(
+        self, pipeline: bytes, tx_hash: str, block: int, measured: AccountLike, nonce: bytes
+    ) -> AttestationRecord | None:
+        """The record of `measured` under `nonce` that the transaction `tx_hash` wrote in
+        `block`, from its `AttestationRecorded` log (one block's logs of that agent, no
+        call: what a relying party checks a verdict's record against; one transaction may
+        record several agents); None when it wrote none there."""
+        found = [
+            r
+            for r in self._recorded(pipeline, block, block, measured)
+            if r.tx_hash == tx_hash and r.nonce == nonce
+        ]
         return found[0] if found else None
 
     def _recorded(
-        self, pipeline: bytes, from_block: int, to_block: int | None
+        self,
+        pipeline: bytes,
+        from_block: int,
+        to_block: int | None,
+        measured: AccountLike | None = None,
     ) -> list[AttestationRecord]:
-        """The records logged in a block range, in chain order; a record's time is its
-        block's."""
-        topics = [self._abi.topic("AttestationRecorded"), pipeline]
+        """The records (of `measured`, or everyone's) logged in a block range, in chain
+        order; a record's time is its block's."""
+        topics: list[bytes | None] = [self._abi.topic("AttestationRecorded"), pipeline]
+        if measured is not None:
+            topics.append(bytes(12) + bytes.fromhex(address_of(measured).removeprefix("0x")))
         logs = self._chain.logs(self.address, topics, from_block, to_block)
         records = []
         for event in self._decode_logs(logs):

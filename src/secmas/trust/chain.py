@@ -55,7 +55,7 @@ from typing import Any, Protocol
 
 from secmas.ledger.chain import Receipt
 from secmas.ledger.ids import pipeline_id
-from secmas.ledger.registry import AttestationRecord, RegistryClient
+from secmas.ledger.registry import AttestationRecord, Initial, RegistryClient
 from secmas.transport.bus import BusClosed, NoResponders, Subscription
 from secmas.trust.attestation import (
     NONCE_BYTES,
@@ -75,6 +75,7 @@ from secmas.trust.control import SECAAS, ControlPlane
 from secmas.trust.deadlines import Deadlines
 from secmas.trust.envelope import Opened
 from secmas.trust.identity import AgentIdentity
+from secmas.trust.initials import InitialRecords
 from secmas.trust.measurer import MeasurerAppraisal
 from secmas.trust.schedule import Due
 from secmas.trust.sealing import SealError, open_sealed, seal
@@ -363,7 +364,12 @@ class VerifierRole:
             ticket.group,
         )
         return Verdict(
-            measured, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
+            measured,
+            appraisal,
+            signed,
+            receipt.tx_hash,
+            receipt.block,
+            _new_root(receipt, step.nonce),
         )
 
 
@@ -503,6 +509,7 @@ class AttestationChain:
             self.deadlines = Deadlines.measured(self.timeout)
         self._secaas_verifier = _verifier(SECAAS, self.deadlines)
         self._pid = pipeline_id(self.pipeline)
+        self._initials = InitialRecords(self.secaas_registry, self._pid, self.offload)
         self.regroup(self.groups or (tuple(p.name for p in self.peers.values()),))
 
     def group_of(self, agent: str) -> int:
@@ -608,16 +615,11 @@ class AttestationChain:
         signed = SignedVerdict(
             self.pipeline, 0, nonce, peer.name, SECAAS, appraisal.evidence, appraisal.passed
         ).signed_by(self.secaas)
-        receipt = await self.offload(
-            self.secaas_registry.record_initial,
-            self._pid,
-            peer.address,
-            nonce,
-            appraisal.passed,
-            appraisal.evidence,
+        receipt = await self._initials.recorded(
+            Initial(peer.address, nonce, appraisal.passed, appraisal.evidence)
         )
         verdict = Verdict(
-            peer, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt)
+            peer, appraisal, signed, receipt.tx_hash, receipt.block, _new_root(receipt, nonce)
         )
         secaas = self.secaas_registry.sender.address
         group = self.group_of(peer.name)
@@ -780,8 +782,11 @@ class AttestationChain:
     def _record_of(self, verdict: Verdict, nonce: bytes, group: int) -> AttestationRecord | None:
         """The record the verdict's transaction wrote, if it wrote one for `group` under
         `nonce`: read from that transaction's log in its block (no contract call)."""
-        record = self.mlfo_registry.recorded_in(self._pid, verdict.tx, verdict.block)
-        if record is None or (record.nonce, record.group) != (nonce, group):
+        measured = verdict.measured.address
+        record = self.mlfo_registry.recorded_in(
+            self._pid, verdict.tx, verdict.block, measured, nonce
+        )
+        if record is None or record.group != group:
             return None
         return record
 
@@ -937,9 +942,10 @@ def _verifier(name: str, deadlines: Deadlines) -> Verifier:
     return Verifier(name, max_age=challenge_lifetime(deadlines.declared), clock=deadlines.clock)
 
 
-def _new_root(receipt: Receipt) -> str:
-    """The root of trust after an attestation, from the record's event."""
+def _new_root(receipt: Receipt, nonce: bytes) -> str:
+    """The root of trust after an attestation, from its record's event (one transaction
+    may record several: the one under its `nonce`)."""
     for event in receipt.events:
-        if event.name == "AttestationRecorded":
+        if event.name == "AttestationRecorded" and event.args["nonce"] == nonce:
             return str(event.args["newRoot"])
     return ""

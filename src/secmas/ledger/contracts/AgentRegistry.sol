@@ -249,31 +249,27 @@ contract AgentRegistry {
         }
     }
 
-    /// @notice The SECaaS's own attestation of an agent under the SECaaS's own fresh
-    /// `nonce`: a pass (which must name its evidence digest) makes it the RoT.
-    function recordInitial(
+    /// @notice The SECaaS's own attestations, each of an agent under the SECaaS's own fresh
+    /// nonce: a pass (which must name its evidence digest) makes the agent its group's RoT.
+    /// Several go in one transaction: at bring-up the SECaaS attests every group's first
+    /// agent at once, and a transaction each was a fifth of a large bring-up's ledger work.
+    /// One refused attestation (a revoked agent, an empty nonce) refuses them all.
+    function recordInitials(
         bytes32 pipeline,
-        address measured,
-        bytes32 nonce,
-        bool passed,
-        bytes32 evidence
+        address[] calldata measured,
+        bytes32[] calldata nonces,
+        bool[] calldata passed,
+        bytes32[] calldata evidence
     ) external onlySecaas {
-        require(nonce != bytes32(0), "AgentRegistry: empty nonce");
-        require(!passed || evidence != bytes32(0), "AgentRegistry: a pass needs an evidence digest");
+        uint256 n = measured.length;
+        require(n > 0, "AgentRegistry: no attestation");
+        require(
+            nonces.length == n && passed.length == n && evidence.length == n,
+            "AgentRegistry: array lengths differ"
+        );
         Pipeline storage p = pipelines[pipeline];
-        Agent storage a = _active(p, measured);
-        uint32 group = p.seats[measured].group;
-        Chain storage c = p.chains[group];
-        a.trusted = passed;
-        if (passed) {
-            c.rootOfTrust = measured;
-        } else if (c.rootOfTrust == measured) {
-            c.rootOfTrust = address(0);
-        }
-        _record(pipeline, p, _entry(0, group, measured, passed, evidence, nonce));
-        if (c.plan.length > 0) {
-            _close(pipeline, group, c);
-            _elect(pipeline, p, group);
+        for (uint256 i = 0; i < n; i++) {
+            _initial(pipeline, p, measured[i], nonces[i], passed[i], evidence[i]);
         }
     }
 
@@ -433,6 +429,33 @@ contract AgentRegistry {
         c.cursor = c.stepPosition + 1;
         _record(pipeline, p, _entry(step, group, measured, passed, evidence, nonce));
         _elect(pipeline, p, group);
+    }
+
+    /// @dev One of the SECaaS's attestations (`recordInitials`).
+    function _initial(
+        bytes32 pipeline,
+        Pipeline storage p,
+        address measured,
+        bytes32 nonce,
+        bool passed,
+        bytes32 evidence
+    ) private {
+        require(nonce != bytes32(0), "AgentRegistry: empty nonce");
+        require(!passed || evidence != bytes32(0), "AgentRegistry: a pass needs an evidence digest");
+        Agent storage a = _active(p, measured);
+        uint32 group = p.seats[measured].group;
+        Chain storage c = p.chains[group];
+        a.trusted = passed;
+        if (passed) {
+            c.rootOfTrust = measured;
+        } else if (c.rootOfTrust == measured) {
+            c.rootOfTrust = address(0);
+        }
+        _record(pipeline, p, _entry(0, group, measured, passed, evidence, nonce));
+        if (c.plan.length > 0) {
+            _close(pipeline, group, c);
+            _elect(pipeline, p, group);
+        }
     }
 
     function agentOf(bytes32 pipeline, address account) external view returns (Agent memory) {
