@@ -26,12 +26,12 @@ from secmas.agents.acl import ACLMessage, Performative
 from secmas.agents.auction import Mailbox
 from secmas.agents.bidding import Bid, GoalRequest
 from secmas.agents.nfva.settings import AuctionSettings
-from secmas.network.clock import ScaledClock
+from secmas.network.clock import Offload, ScaledClock
 from secmas.network.infrastructure import Infrastructure
 from secmas.pipeline.images import WrappedImage, wrap_native_image
 from secmas.transport.memory import MemoryBus
 from secmas.trust.attestation import Evidence, Verifier
-from secmas.trust.chain import AttesterEndpoint, Offload, attest_subject
+from secmas.trust.chain import AttesterEndpoint, attest_subject
 from secmas.trust.control import ControlPlane
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import PeerKeys

@@ -14,10 +14,14 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+Offload = Callable[..., Awaitable[Any]]
+"""Runs a blocking ledger call off the event loop: `asyncio.to_thread`, or the run
+clock's `run_blocking` so that simulated time waits for it."""
 
 
 class Clock(Protocol):

@@ -33,12 +33,12 @@ from secmas.ledger.funding import sweep
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import RegistryClient, trusted_accounts
 from secmas.ledger.secretstore import SecretStoreClient
-from secmas.network.clock import Clock
+from secmas.network.clock import Clock, Offload
 from secmas.pipeline.agentcontrol import control_recipient
 from secmas.pipeline.work import Seat, work_recipient
 from secmas.transport.bus import Bus
 from secmas.transport.channel import SecureBus
-from secmas.trust.chain import AttesterEndpoint, Measure, Offload, Peer, VerifierRole
+from secmas.trust.chain import AttesterEndpoint, Measure, Peer, VerifierRole
 from secmas.trust.control import MLFO, SECAAS, ControlPlane
 from secmas.trust.deadlines import Deadlines
 from secmas.trust.enrolment import Credential, EnrolmentError, JoinRequest

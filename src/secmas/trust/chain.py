@@ -56,6 +56,7 @@ from typing import Any, Protocol
 from secmas.ledger.chain import Receipt
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import AttestationRecord, Initial, RegistryClient
+from secmas.network.clock import Offload
 from secmas.transport.bus import BusClosed, NoResponders, Subscription
 from secmas.trust.attestation import (
     NONCE_BYTES,
@@ -126,10 +127,6 @@ class VerdictRejected(VerifierFailed):
 
 Measure = Callable[[], Measurement]
 """An agent's runtime measurement subroutine."""
-
-Offload = Callable[..., Awaitable[Any]]
-"""Runs a blocking ledger call off the event loop: `asyncio.to_thread`, or the run
-clock's `run_blocking` so that simulated time waits for it."""
 
 
 def attest_subject(pipeline: str, agent: str) -> str:

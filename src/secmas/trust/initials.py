@@ -15,15 +15,12 @@ its attestations are then sent one by one, so that each learns its own answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from secmas.ledger.chain import Receipt
 from secmas.ledger.errors import LedgerRevert
 from secmas.ledger.registry import INITIALS_PER_TRANSACTION, Initial, RegistryClient
-
-Offload = Callable[..., Awaitable[Any]]
+from secmas.network.clock import Offload
 
 
 @dataclass
