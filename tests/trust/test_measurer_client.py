@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -93,3 +94,33 @@ def test_a_client_waits_one_default_period_before_the_first_answer() -> None:
     key = Ed25519PrivateKey.generate().public_key()
     client = MeasurerClient(Path("measurer.sock"), key)
     assert client.deadlines.wait(str(client.socket)) == Attestation().period
+
+
+def test_a_measurement_asked_from_a_worker_thread_walks_no_other_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`measure_now` (and `check_now`) serve worker threads of a process whose own loop
+    holds every agent's tasks: `asyncio.run`'s end walked all of them at each call, most of
+    a check's cost in a process of a thousand agents."""
+    served = asyncio.new_event_loop()
+    thread = threading.Thread(target=served.run_forever, daemon=True)
+    thread.start()
+    with tempfile.TemporaryDirectory(prefix="secmas-client-") as folder:
+        socket = Path(folder) / "measurer.sock"
+        start = asyncio.start_unix_server(refuses, path=str(socket))
+        server = asyncio.run_coroutine_threadsafe(start, served).result(5)
+        client = MeasurerClient(socket, Ed25519PrivateKey.generate().public_key())
+
+        def walked(loop: object = None) -> set[object]:
+            raise AssertionError("walked every task of the process")
+
+        monkeypatch.setattr(asyncio.tasks, "all_tasks", walked)
+        try:
+            with pytest.raises(MeasurerError, match="cannot read process 1"):
+                client.measure_now(1, NONCE)
+        finally:
+            monkeypatch.undo()
+            served.call_soon_threadsafe(server.close)
+            served.call_soon_threadsafe(served.stop)
+            thread.join(5)
+            served.close()
