@@ -32,8 +32,10 @@ class InitialRecords:
     pipeline: bytes
     offload: Offload
     most: int = INITIALS_PER_TRANSACTION
-    _waiting: list[tuple[Initial, asyncio.Future[Receipt]]] = field(default_factory=list)
-    _sending: asyncio.Task[None] | None = None
+    _waiting: list[tuple[Initial, asyncio.Future[Receipt]]] = field(
+        default_factory=list, init=False
+    )
+    _sending: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def recorded(self, initial: Initial) -> Receipt:
         """The receipt of the transaction that recorded `initial` (LedgerError as for one
