@@ -39,6 +39,30 @@ def test_sigterm_inside_asyncio_run_cancels_the_main_task_first() -> None:
     assert cleaned == ["cleaned"]
 
 
+def test_where_sigint_is_ignored_sigterm_still_cancels_the_main_task_first() -> None:
+    """A command a shell without job control started with `&` inherits SIGINT ignored:
+    asyncio.run then left SIGINT to Python, and the stop came as a KeyboardInterrupt
+    raised in whichever task ran, with its traceback printed."""
+    cleaned: list[str] = []
+
+    async def main() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cleaned.append("cancelled")
+            raise
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+            asyncio.run(main())
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert cleaned == ["cancelled"]
+
+
 def test_a_cancelled_caller_waits_for_the_start_it_began() -> None:
     began, finished = threading.Event(), threading.Event()
 

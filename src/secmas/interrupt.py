@@ -27,8 +27,8 @@ T = TypeVar("T")
 def interrupt(_signum: int, frame: FrameType | None) -> None:
     """Handle a signal as SIGINT's handler of the moment would: asyncio's (cancel the
     running main task, then KeyboardInterrupt) inside `asyncio.run`, else Python's
-    (KeyboardInterrupt now). Where SIGINT is ignored (a job started with `&`), the stop
-    still comes: as KeyboardInterrupt."""
+    (KeyboardInterrupt now). Where SIGINT is ignored all the same (outside
+    `terminate_as_interrupt`), the stop still comes: as KeyboardInterrupt."""
     handler = signal.getsignal(signal.SIGINT)
     if not callable(handler):
         handler = signal.default_int_handler
@@ -38,11 +38,20 @@ def interrupt(_signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM stops the work as Ctrl-C would (`interrupt`), so its
-    clean-ups run; the previous handler is restored afterwards. Nesting is harmless."""
+    clean-ups run; the previous handlers are restored afterwards. Nesting is harmless.
+    SIGINT inherited ignored (a command a shell without job control started with `&`)
+    is Python's again within the block: `asyncio.run` installs its own handler only over
+    Python's, and without it the stop came as a KeyboardInterrupt raised in whichever
+    task ran, its traceback printed, rather than as the main task cancelled."""
     previous = signal.signal(signal.SIGTERM, interrupt)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, previous)
 
 
