@@ -512,7 +512,7 @@ class RegistryClient(BoundContract):
         order; a record's time is its block's."""
         topics: list[bytes | None] = [self._abi.topic("AttestationRecorded"), pipeline]
         if measured is not None:
-            topics.append(bytes(12) + bytes.fromhex(address_of(measured).removeprefix("0x")))
+            topics.append(encode(["address"], [address_of(measured)]))  # an indexed topic
         logs = self._chain.logs(self.address, topics, from_block, to_block)
         records = []
         for event in self._decode_logs(logs):
