@@ -528,6 +528,30 @@ contract AgentRegistry {
         return a.trusted && !a.revoked;
     }
 
+    /// @notice The first of `accounts` that may not be given the pipeline key and why
+    /// (`problem` 0: every one may; 1 not registered, 2 revoked, 3 not trusted): one call
+    /// for a whole push rather than one per agent.
+    function keyProblem(bytes32 pipeline, address[] calldata accounts)
+        external
+        view
+        returns (uint256 index, uint8 problem)
+    {
+        mapping(address => Agent) storage agents = pipelines[pipeline].agents;
+        for (uint256 i = 0; i < accounts.length; i++) {
+            Agent storage a = agents[accounts[i]];
+            if (!a.registered) {
+                return (i, 1);
+            }
+            if (a.revoked) {
+                return (i, 2);
+            }
+            if (!a.trusted) {
+                return (i, 3);
+            }
+        }
+        return (0, 0);
+    }
+
     function isActive(bytes32 pipeline, address account) external view returns (bool) {
         Agent storage a = pipelines[pipeline].agents[account];
         return a.registered && !a.revoked;
