@@ -7,6 +7,8 @@ from tests.ledger.conftest import build_pipeline
 
 from secmas.ledger import Ledger, connect
 from secmas.ledger.abi import contract_abi
+from secmas.ledger.chain import Chain
+from secmas.ledger.connection import GENESIS_FUNDING_WEI, memory_accounts
 from secmas.ledger.evmnode import PRIORITY_FEE_WEI, EvmNode
 from secmas.ledger.gas import SECONDS_PER_DAY, GasReport, Spent, function_name
 from secmas.ledger.node import SentTransaction
@@ -18,7 +20,10 @@ def _sent(
     return SentTransaction(b"\x00" * 32, 1, "0x" + "22" * 20, to, data, 0, gas, price, None)  # type: ignore[arg-type]
 
 
-def test_report_covers_every_transaction_at_its_receipts_gas(ledger: Ledger) -> None:
+def test_report_covers_every_transaction_at_its_receipts_gas() -> None:
+    mlfo, secaas = memory_accounts()
+    node = EvmNode({a.address: GENESIS_FUNDING_WEI for a in (mlfo, secaas)})  # read below
+    ledger = Ledger(Chain(node), mlfo, secaas)
     contracts = ledger.deploy()
     pipeline = build_pipeline(ledger, contracts, 3)
     receipts = [pipeline.bootstrap(), pipeline.attest()[1], pipeline.attest()[1]]
@@ -34,9 +39,7 @@ def test_report_covers_every_transaction_at_its_receipts_gas(ledger: Ledger) -> 
     by_hash = {"0x" + t.tx_hash.hex(): t for t in report.transactions}
     for receipt in receipts:
         assert by_hash[receipt.tx_hash].gas_used == receipt.gas_used
-    # The in-process chain charges its block's base fee + tip (EIP-1559), below the fee cap.
-    node = ledger.chain.node
-    assert isinstance(node, EvmNode)
+    # The run's chain charges its block's base fee + tip (EIP-1559), below the fee cap.
     for t in report.transactions:
         assert t.effective_gas_price == node.block(t.block).base_fee + PRIORITY_FEE_WEI
     total = report.total()

@@ -89,9 +89,12 @@ class Receipt:
 class Chain:
     """One client of a node: signing keys, nonces, fees, calls, transactions, logs.
 
-    Requests are serialised by a lock (nonces are counted here): use one Chain per process
-    or agent for parallel senders on a real node. Nonces are counted locally, so an account
-    should send through one Chain only.
+    Threads share one Chain: each sender's transactions go one at a time, in nonce order
+    (nonces are counted here), those of different senders side by side, and calls never
+    wait for a transaction of this client (the node itself keeps its requests apart). A
+    thousand agents of one process send through one Chain: behind one lock, every call
+    waited for whichever transaction was being mined. Nonces are counted locally, so an
+    account should send through one Chain only.
     """
 
     def __init__(self, node: Node) -> None:
@@ -102,7 +105,12 @@ class Chain:
         self._fees: FeeQuote | None = None
         self._last_block = -1
         self._node_accounts: frozenset[ChecksumAddress] | None = None
+        self._senders: dict[ChecksumAddress, threading.Lock] = {}
         self.chain_id = node.chain_id()
+
+    def _sending(self, address: ChecksumAddress) -> threading.Lock:
+        with self._lock:
+            return self._senders.setdefault(address, threading.Lock())
 
     @property
     def url(self) -> str:
@@ -138,18 +146,15 @@ class Chain:
 
     def block_number(self) -> int:
         """The number of the latest block."""
-        with self._lock:
-            return self.node.block_number()
+        return self.node.block_number()
 
     def block_time(self, number: int) -> int:
         """The timestamp (Unix seconds) of block `number`."""
-        with self._lock:
-            return self.node.block_time(number)
+        return self.node.block_time(number)
 
     def balance(self, account: AccountLike) -> int:
         """The balance of `account` in wei."""
-        with self._lock:
-            return self.node.balance(address_of(account))
+        return self.node.balance(address_of(account))
 
     def sign_message(self, sender: Sender, message: bytes) -> bytes:
         """`message` signed by `sender` as an EIP-191 personal message (`ecrecover`
@@ -169,11 +174,10 @@ class Chain:
 
     def call(self, sender: ChecksumAddress, to: str, data: bytes, where: tuple[str, str]) -> bytes:
         """The return data of a view call from `sender` (msg.sender matters to some views)."""
-        with self._lock:
-            try:
-                return self.node.call(sender, to, data)
-            except NodeRevert as exc:
-                raise LedgerRevert(*where, exc.reason) from exc
+        try:
+            return self.node.call(sender, to, data)
+        except NodeRevert as exc:
+            raise LedgerRevert(*where, exc.reason) from exc
 
     def transact(
         self,
@@ -187,7 +191,7 @@ class Chain:
     ) -> Mined:
         """Sends a transaction (a contract creation when `to` is None) and returns it mined;
         reverts raise LedgerRevert, refusals TransactionRejected."""
-        with self._lock:
+        with self._sending(sender.address):
             try:
                 mined = self._send(sender, to, data, gas, value)
             except LedgerUnavailable:
@@ -271,8 +275,7 @@ class Chain:
         wanted = list(topics)
         while wanted and wanted[-1] is None:
             wanted.pop()
-        with self._lock:
-            return self.node.logs(address, wanted, from_block, to_block)
+        return self.node.logs(address, wanted, from_block, to_block)
 
 
 class BoundContract:

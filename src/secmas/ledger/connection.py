@@ -1,9 +1,10 @@
-"""Connecting to a chain: the in-process EVM or any Ethereum JSON-RPC node.
+"""Connecting to a chain: the run's own EVM or any Ethereum JSON-RPC node.
 
-`connect(None)` starts a private in-process chain (`secmas.ledger.evmnode`, py-evm) whose
-genesis funds the MLFO and the SECaaS, two accounts of fresh random keys (known to no one
-else: the well-known test keys would let whoever reaches a served copy act as either);
-agents get their gas money from `register_agents`. `connect("http://…")` uses a node: the
+`connect(None)` starts a private chain of the run's own (`secmas.ledger.evmnode`, py-evm,
+run in a child process by `secmas.ledger.nodeprocess`) whose genesis funds the MLFO and
+the SECaaS, two accounts of fresh random keys (known to no one else: the well-known test
+keys would let whoever reaches a served copy act as either); agents get their gas money
+from `register_agents`. `connect("http://…")` uses a node: the
 MLFO and SECaaS are the given keys, or else the node's first two unlocked accounts
 (Hardhat's prefunded ones); a node that asks for a bearer token (`secmas ledger serve`)
 gets `token`, else the one in `SECMAS_LEDGER_TOKEN`.
@@ -25,6 +26,7 @@ from secmas.ledger.chain import AccountLike, Chain, NodeAccount, Sender, address
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.gas import GasReport, measure_gas
 from secmas.ledger.node import MEMORY
+from secmas.ledger.nodeprocess import NodeProcess
 from secmas.ledger.registry import RegistryClient
 from secmas.ledger.reputation import ReputationClient
 from secmas.ledger.rpcnode import LEDGER_TOKEN_ENV, JsonRpcNode
@@ -174,11 +176,9 @@ def connect(
     token). Without keys, the in-process chain funds two fresh random keys and a node
     uses its first two unlocked accounts (one only: it is both)."""
     if url is None or url == MEMORY:
-        from secmas.ledger.evmnode import EvmNode  # py-evm loads only for a chain here
-
         mlfo, secaas = memory_accounts(mlfo_key, secaas_key)
         funded = {a.address: GENESIS_FUNDING_WEI for a in (mlfo, secaas)}
-        return Ledger(Chain(EvmNode(funded)), mlfo, secaas)
+        return Ledger(Chain(NodeProcess(funded)), mlfo, secaas)
     mlfo, secaas = _local(mlfo_key), _local(secaas_key)
     if token is None:
         token = os.environ.get(LEDGER_TOKEN_ENV) or None

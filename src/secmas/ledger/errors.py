@@ -39,3 +39,7 @@ class LedgerUnavailable(LedgerError):
     def __init__(self, url: str, cause: str) -> None:
         super().__init__(f"ledger node {url} unavailable: {cause}")
         self.url = url
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[type[LedgerUnavailable], tuple[str, str]]:
+        return LedgerUnavailable, (self.url, self.cause)  # raised in the ledger host too

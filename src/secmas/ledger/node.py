@@ -42,6 +42,9 @@ class NodeRevert(Exception):
         self.reason = reason
         self.payload = payload
 
+    def __reduce__(self) -> tuple[type[NodeRevert], tuple[str, bytes]]:
+        return NodeRevert, (self.reason, self.payload)  # the payload too, across processes
+
 
 class NodeRefused(Exception):
     """The node refused a transaction before executing it (nonce, funds, fee, gas limit,

@@ -20,6 +20,7 @@ import itertools
 import json
 import re
 import ssl
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -121,6 +122,7 @@ class JsonRpcNode:
             self._headers["Authorization"] = f"Bearer {token}"
         self._connection: http.client.HTTPConnection | None = None
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
 
     def _connect(self) -> http.client.HTTPConnection:
         host, port = self._parts.hostname or "", self._parts.port
@@ -131,6 +133,10 @@ class JsonRpcNode:
     def request(self, method: str, params: Sequence[Any]) -> Any:
         """The result of one call; RpcFailure for the node's error, LedgerUnavailable when
         it cannot be reached or answers no JSON-RPC (one retry on a dropped keep-alive)."""
+        with self._lock:
+            return self._request(method, params)
+
+    def _request(self, method: str, params: Sequence[Any]) -> Any:
         body = json.dumps(
             {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
         ).encode()

@@ -191,9 +191,7 @@ class Membership:
         if isinstance(welcome.get("funder"), str):
             self.funder = welcome["funder"]
         peers = await self.offload(peers_from_registry, contracts.registry, self.pipeline)
-        self.directory.update(
-            {p.name: PeerKeys(p.sealing_key, p.signing_key) for p in peers.values()}
-        )
+        self.directory.update({p.name: p.keys for p in peers.values()})
         self.role = VerifierRole(
             self.identity,
             contracts.registry,
@@ -219,9 +217,7 @@ class Membership:
     def _learn(self, peers: Mapping[str, Peer]) -> None:
         """Members registered after this one read the registry (the pipeline grew)."""
         self.peers.update(peers)
-        self.directory.update(
-            {p.name: PeerKeys(p.sealing_key, p.signing_key) for p in peers.values()}
-        )
+        self.directory.update({p.name: p.keys for p in peers.values()})
 
     async def _on_rekey(self, opened: Opened) -> bytes | None:
         """A new key epoch, in two phases: told to install, fetch and open this member's

@@ -44,6 +44,8 @@ from secmas.ledger.connection import Contracts, Ledger, connect
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.funding import Budget, budget, run_steps
 from secmas.ledger.ids import pipeline_id
+from secmas.ledger.node import MEMORY
+from secmas.ledger.nodeprocess import warm_up
 from secmas.ledger.registry import trusted_accounts
 from secmas.network.clock import Clock
 from secmas.pipeline.bringup import BringUp
@@ -217,6 +219,8 @@ class Orchestrator:
         the trust layer, wrapped, registered, welcomed, attested and keyed. `told`: what
         the workflow records of where they run."""
         vni = vni_of(self.name, self.security)
+        if self.security.enabled and (self.ledger_url or self.security.ledger) == MEMORY:
+            warm_up()  # the run's chain is opened at step 6: its host starts beside step 2
         await self.workflow.step(
             "2",
             self.deploy,
@@ -250,7 +254,7 @@ class Orchestrator:
             logger.warning("refused a join as %r: %s", opened.sender, exc)
             return json.dumps({"error": str(exc)}).encode()
         member = Peer(join.agent, join.address, join.signing_key, join.sealing_key)
-        self.directory[member.name] = PeerKeys(member.sealing_key, member.signing_key)
+        self.directory[member.name] = member.keys
         self.joined[member.name] = member
         if set(self.joined) >= set(self.pops):
             self._all_joined.set()

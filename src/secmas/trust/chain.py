@@ -51,6 +51,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Protocol
 
 from secmas.ledger.chain import Receipt
@@ -77,6 +78,7 @@ from secmas.trust.deadlines import Deadlines
 from secmas.trust.envelope import Opened
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.initials import InitialRecords
+from secmas.trust.linkkeys import PeerKeys
 from secmas.trust.measurer import MeasurerAppraisal
 from secmas.trust.schedule import Due
 from secmas.trust.sealing import SealError, open_sealed, seal
@@ -147,6 +149,12 @@ class Peer:
     address: str
     signing_key: bytes
     sealing_key: bytes
+
+    @cached_property
+    def keys(self) -> PeerKeys:
+        """Its keys as a link key directory holds them: made once per `Peer`, which the
+        agents of one process share (a directory entry per agent, not a copy)."""
+        return PeerKeys(self.sealing_key, self.signing_key)
 
 
 class AttesterEndpoint:

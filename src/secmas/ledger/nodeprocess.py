@@ -1,0 +1,260 @@
+"""The run's own chains in a process of their own: py-evm beside the agents, not among them.
+
+`connect(None)` runs its chain (`secmas.ledger.evmnode.EvmNode`) in a child process, the
+ledger host, and talks to it over two pipes. py-evm is pure Python: in the run's own
+process it held the interpreter lock for about half of a 1,000-agent bring-up while the
+agents waited for it; in the host it executes on another core while the agents measure,
+seal and appraise.
+
+- One host per process serves every chain that process opens (a test session opens
+  hundreds): it imports py-evm once, about a second, and a new chain costs its genesis.
+  It is a fresh interpreter (`main`), not a fork of this
+  many-threaded process, and it never imports the caller's main module, so a script
+  needs no `if __name__ == "__main__"` guard.
+- Requests are pipelined: any number of threads ask at once, each request carries an id,
+  the host answers in arrival order and a reader thread hands each answer to its asker.
+- The host ends with its pipe: when this process exits or is killed, the host reads
+  end-of-file and returns. A chain is dropped there when its `NodeProcess` is closed or
+  garbage-collected. A host that died makes every request, pending or new, raise
+  `LedgerUnavailable`; the next chain opened starts a new host.
+- What a node raises comes back as it was raised (`NodeRevert` with its payload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import itertools
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from typing import Any
+
+from eth_typing import ChecksumAddress
+
+from secmas.ledger.errors import LedgerUnavailable
+from secmas.ledger.node import MEMORY, Mined, RawLog, SentTransaction
+
+_OPEN, _DROP = "open chain", "drop chain"
+_HOST_MAIN = "from secmas.ledger.nodeprocess import main; main()"
+"""How the host starts (not `-m`: the package imports this module before running it)."""
+
+
+def _serve(requests: Connection, answers: Connection) -> None:
+    """The host: its chains by number, each request answered in turn until end-of-file."""
+    from secmas.ledger.evmnode import EvmNode
+
+    chains: dict[int, EvmNode] = {}
+    while True:
+        try:
+            ident, chain, method, args, kwargs = requests.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if method == _OPEN:
+                chains[chain] = EvmNode(*args)
+                value: Any = None
+            elif method == _DROP:
+                chains.pop(chain, None)
+                continue  # nobody waits for a drop
+            elif chain in chains:
+                value = getattr(chains[chain], method)(*args, **kwargs)
+            else:
+                raise LedgerUnavailable(MEMORY, f"chain {chain} was closed")
+            _answer(answers, (ident, True, value))
+        except Exception as exc:  # every failure goes back to its asker; the host serves on
+            _answer(answers, (ident, False, exc))
+
+
+def _answer(answers: Connection, answer: tuple[int, bool, Any]) -> None:
+    """Send `answer`; a failure that would not come back whole (an exception whose
+    arguments do not rebuild it) goes as a RuntimeError naming it."""
+    ident, ok, value = answer
+    try:
+        if not ok:
+            pickle.loads(pickle.dumps(value))
+        answers.send(answer)
+    except Exception as exc:
+        answers.send((ident, False, RuntimeError(f"{type(value).__name__}: {value} ({exc})")))
+
+
+class _Host:
+    """This process's end of one ledger host: the pipes, the requests awaiting an
+    answer by id and, once the host is gone, why."""
+
+    def __init__(self) -> None:
+        request_r, request_w = os.pipe()
+        answer_r, answer_w = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _HOST_MAIN, str(request_r), str(answer_w)],
+            pass_fds=(request_r, answer_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        os.close(request_r)
+        os.close(answer_w)
+        self.pid = os.getpid()
+        self.requests = Connection(request_w, readable=False)
+        self.answers = Connection(answer_r, writable=False)
+        self.lock = threading.Lock()
+        self.waiting: dict[int, Future[Any]] = {}
+        self.gone: str | None = None
+        self.ids = itertools.count()
+        self.dropped: collections.deque[int] = collections.deque()
+        """Chains to drop, told with the next request: a finalizer may run inside any
+        allocation, this lock held or the pipe half-written, so it only appends here."""
+        threading.Thread(target=self._read, name="ledger-host-reader", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                ident, ok, value = self.answers.recv()
+            except (EOFError, OSError):
+                break
+            with self.lock:
+                future = self.waiting.pop(ident)
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        code = self.process.wait()
+        with self.lock:
+            self.gone = f"the ledger host (pid {self.process.pid}) exited with status {code}"
+            pending, self.waiting = list(self.waiting.values()), {}
+        for future in pending:
+            future.set_exception(LedgerUnavailable(MEMORY, self.gone))
+
+    def ask(self, chain: int, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Send one request (after the drops due) and wait for its answer."""
+        future: Future[Any] = Future()
+        with self.lock:
+            if self.gone is not None:
+                raise LedgerUnavailable(MEMORY, self.gone)
+            ident = next(self.ids)
+            self.waiting[ident] = future
+            try:
+                while self.dropped:
+                    self.requests.send((-1, self.dropped.popleft(), _DROP, (), {}))
+                self.requests.send((ident, chain, method, args, kwargs))
+            except OSError as exc:
+                self.waiting.pop(ident, None)
+                raise LedgerUnavailable(MEMORY, f"the ledger host's pipe: {exc}") from exc
+        return future.result()
+
+
+_host: _Host | None = None
+_host_lock = threading.Lock()
+_chains = itertools.count(1)
+
+
+def _current_host() -> _Host:
+    """This process's host, started now if there is none, it died, or this process is a
+    fork of the one that started it."""
+    global _host
+    with _host_lock:
+        if _host is None or _host.gone is not None or _host.pid != os.getpid():
+            _host = _Host()
+        return _host
+
+
+def warm_up() -> None:
+    """Start the host now (it imports py-evm, about a second, on another core), so that
+    the first chain of a run does not wait for it."""
+    _current_host()
+
+
+class NodeProcess:
+    """A chain of `funded` genesis balances in the ledger host, behind the `Node`
+    protocol."""
+
+    url = MEMORY
+
+    def __init__(self, funded: dict[str, int]) -> None:
+        self._host = _current_host()
+        self._chain = next(_chains)
+        self._ask(_OPEN, funded)
+        self._dropper = weakref.finalize(self, self._host.dropped.append, self._chain)
+
+    def close(self) -> None:
+        """Drop the chain in the host (told with the host's next request)."""
+        self._dropper()
+
+    def _ask(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._host.ask(self._chain, method, args, kwargs)
+
+    # -- the Node protocol, forwarded ------------------------------------------------------
+    def chain_id(self) -> int:
+        return int(self._ask("chain_id"))
+
+    def accounts(self) -> list[ChecksumAddress]:
+        return list(self._ask("accounts"))
+
+    def block_number(self) -> int:
+        return int(self._ask("block_number"))
+
+    def block_time(self, number: int) -> int:
+        return int(self._ask("block_time", number))
+
+    def balance(self, address: str) -> int:
+        return int(self._ask("balance", address))
+
+    def nonce(self, address: str) -> int:
+        return int(self._ask("nonce", address))
+
+    def base_fee(self) -> int:
+        return int(self._ask("base_fee"))
+
+    def priority_fee(self) -> int:
+        return int(self._ask("priority_fee"))
+
+    def sent_by(
+        self, senders: frozenset[ChecksumAddress], from_block: int, to_block: int
+    ) -> list[SentTransaction]:
+        return list(self._ask("sent_by", senders, from_block, to_block))
+
+    def call(
+        self,
+        sender: str,
+        to: str,
+        data: bytes,
+        *,
+        gas: int | None = None,
+        value: int = 0,
+        block: int | None = None,
+    ) -> bytes:
+        return bytes(self._ask("call", sender, to, data, gas=gas, value=value, block=block))
+
+    def submit(self, signed: bytes) -> Mined:
+        mined: Mined = self._ask("submit", signed)
+        return mined
+
+    def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
+        mined: Mined = self._ask("submit_unsigned", tx)
+        return mined
+
+    def sign_message(self, address: str, message: bytes) -> bytes:
+        return bytes(self._ask("sign_message", address, message))
+
+    def logs(
+        self, address: str, topics: Sequence[bytes | None], from_block: int, to_block: int | None
+    ) -> list[RawLog]:
+        return list(self._ask("logs", address, list(topics), from_block, to_block))
+
+
+def main() -> None:
+    """The host itself, on the two pipes' ends named by descriptor (requests, answers).
+    Ctrl-C is its parent's to handle: the host ends when the parent's end of the pipe
+    closes."""
+    parser = argparse.ArgumentParser(description="the ledger host of secmas.ledger.nodeprocess")
+    parser.add_argument("requests", type=int)
+    parser.add_argument("answers", type=int)
+    fds = parser.parse_args()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _serve(Connection(fds.requests, writable=False), Connection(fds.answers, readable=False))

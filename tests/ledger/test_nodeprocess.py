@@ -1,0 +1,140 @@
+"""The ledger host: the run's chains in a process of their own. Answers find their
+askers, failures come back as they were raised, and the host lives exactly as long as
+the process that started it."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from multiprocessing import Pipe
+from pathlib import Path
+
+import pytest
+
+from secmas.ledger import connect, nodeprocess
+from secmas.ledger.accounts import Account
+from secmas.ledger.errors import LedgerUnavailable
+from secmas.ledger.evmnode import CHAIN_ID
+from secmas.ledger.node import NodeRefused, NodeRevert
+from secmas.ledger.transactions import Transaction
+
+FUNDS = 10**21
+
+
+def _transfer(sender: Account, nonce: int, to: bytes) -> bytes:
+    return sender.sign_transaction(
+        Transaction(
+            chain_id=CHAIN_ID,
+            nonce=nonce,
+            max_priority_fee=10**9,
+            max_fee=4 * 10**9,
+            gas=21_000,
+            to=to,
+            value=1,
+            data=b"",
+        )
+    )
+
+
+def test_the_host_answers_each_request_in_turn_until_its_pipe_ends() -> None:
+    """Transactions mined one by one, a refusal sent back to its asker while the host
+    serves on, a request for a chain closed meanwhile refused by name; at end-of-file the
+    host returns, every request sent before it answered."""
+    senders = [Account.from_key(bytes([i + 1]) * 32) for i in range(2)]
+    (requests_r, requests_w), (answers_r, answers_w) = Pipe(duplex=False), Pipe(duplex=False)
+    requests_w.send((0, 1, "open chain", ({s.address: FUNDS for s in senders},), {}))
+    requests_w.send((1, 1, "submit", (_transfer(senders[0], 0, b"\x44" * 20),), {}))
+    requests_w.send((2, 1, "submit", (_transfer(senders[1], 5, b"\x44" * 20),), {}))  # gap
+    requests_w.send((3, 1, "submit", (_transfer(senders[1], 0, b"\x44" * 20),), {}))
+    requests_w.send((4, 1, "block_number", (), {}))
+    requests_w.send((-1, 1, "drop chain", (), {}))
+    requests_w.send((5, 1, "block_number", (), {}))
+    requests_w.close()
+    host = threading.Thread(target=nodeprocess._serve, args=(requests_r, answers_w))
+    host.start()
+    answers = {ident: (ok, value) for ident, ok, value in (answers_r.recv() for _ in range(6))}
+    host.join(timeout=30)
+    assert not host.is_alive()  # it ended with its pipe
+    assert [answers[i][1].block for i in (1, 3)] == [1, 2]
+    ok, refused = answers[2]
+    assert not ok and isinstance(refused, NodeRefused) and "nonce 5" in str(refused)
+    assert answers[4] == (True, 2)
+    ok, closed = answers[5]
+    assert not ok and isinstance(closed, LedgerUnavailable) and "chain 1 was closed" in str(closed)
+
+
+def test_a_revert_keeps_its_payload_across_processes() -> None:
+    revert = pickle.loads(pickle.dumps(NodeRevert("Registry: no", b"\x08\xc3\x79\xa0")))
+    assert (revert.reason, revert.payload) == ("Registry: no", b"\x08\xc3\x79\xa0")
+
+
+def test_threads_of_one_process_are_each_answered_their_own() -> None:
+    ledger = connect(None)
+    results: dict[int, int] = {}
+
+    def ask(i: int) -> None:
+        results[i] = ledger.balance("0x" + f"{i:040x}")
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == dict.fromkeys(range(16), 0)
+    assert ledger.balance(ledger.mlfo) > 0
+
+
+def test_a_host_that_died_fails_its_chains_and_the_next_chain_starts_another() -> None:
+    ledger = connect(None)
+    host = nodeprocess._current_host()
+    os.kill(host.process.pid, signal.SIGKILL)
+    with pytest.raises(LedgerUnavailable, match=r"ledger host .* exited"):
+        for _ in range(100):  # the reader may not have seen the end yet
+            ledger.block_number()
+            time.sleep(0.05)
+    assert connect(None).block_number() == 0
+    assert nodeprocess._current_host() is not host
+
+
+def test_the_host_ends_with_a_script_that_opened_it_and_was_killed(tmp_path: Path) -> None:
+    """A script without a `__main__` guard opens a chain (nothing re-runs it), prints its
+    host's pid and is killed: the host reads end-of-file and exits."""
+    script = tmp_path / "opens.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, time
+            from secmas.ledger import connect, nodeprocess
+            connect(None).deploy()
+            print(nodeprocess._current_host().process.pid, flush=True)
+            time.sleep(120)
+            """
+        )
+    )
+    script_run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert script_run.stdout is not None
+        host_pid = int(script_run.stdout.readline())
+    finally:
+        script_run.kill()
+        script_run.wait()
+    for _ in range(200):
+        if not _alive(host_pid):
+            break
+        time.sleep(0.05)
+    assert not _alive(host_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    return status != "Z"  # a zombie has exited, its parent gone too
