@@ -20,9 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,19 +53,6 @@ Halt = Callable[[str], Awaitable[None]]
 
 DEFAULT_RUN_S = 3600.0
 """The run length the agents' funding is sized for when the caller names none."""
-OFFLOAD_THREADS = 32
-"""Threads for the agents' blocking calls (ledger requests, measurements). The ledger
-host answers on another core (`secmas.ledger.nodeprocess`): with more requests in flight
-it stays busy while the agents work. The default pool (CPUs + 4: six on two cores) left
-a 1,000-agent first round waiting on it, 24.0 s against 18.5 s with 32."""
-_widened: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-
-
-def _offload_widely(loop: asyncio.AbstractEventLoop) -> None:
-    """`loop`'s default executor (`asyncio.to_thread`) of OFFLOAD_THREADS, once per loop."""
-    if loop not in _widened:
-        loop.set_default_executor(ThreadPoolExecutor(OFFLOAD_THREADS, "offload"))
-        _widened.add(loop)
 
 
 def warm(image: WrappedImage) -> threading.Thread:
@@ -295,7 +280,6 @@ async def bring_up(
         workdir=placement.workdir,
     )
     placement.mlfo = mlfo
-    _offload_widely(asyncio.get_running_loop())
     try:
         await mlfo.bring_up("the in-memory bus", {})
     except BaseException:
