@@ -138,3 +138,35 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/stat").read_text().split()[2]
     return status != "Z"  # a zombie has exited, its parent gone too
+
+
+def test_large_requests_and_large_answers_at_once_never_wait_for_each_other() -> None:
+    """Threads sending requests larger than a pipe holds beside threads reading answers
+    larger than a pipe holds: a sender that kept the answers' lock while the host could not
+    read (it was writing an answer the reader, waiting for that lock, would not take) hung
+    them all."""
+    ledger = connect(None)
+    mlfo = ledger.chain.sender(ledger.mlfo)
+    ledger.chain.transact(mlfo, "0x" + "55" * 20, bytes(150_000), gas=3_000_000, where=("", ""))
+    done: list[int] = []
+
+    def read_large(i: int) -> None:
+        for _ in range(5):
+            ledger.chain.sent_by(frozenset({ledger.mlfo.address}), 0)  # ~300 kB answers
+        done.append(i)
+
+    def send_large(i: int) -> None:
+        for _ in range(5):
+            ledger.chain.call(ledger.mlfo.address, "0x" + "66" * 20, bytes(300_000), ("", ""))
+        done.append(i)
+
+    threads = [
+        threading.Thread(target=work, args=(i,), daemon=True)
+        for i, work in enumerate([read_large, send_large] * 4)
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert sorted(done) == list(range(8))

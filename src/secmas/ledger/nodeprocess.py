@@ -104,6 +104,9 @@ class _Host:
         self.requests = Connection(request_w, readable=False)
         self.answers = Connection(answer_r, writable=False)
         self.lock = threading.Lock()
+        """Guards `waiting` and `gone`."""
+        self.sending = threading.Lock()
+        """One request at a time into the pipe."""
         self.waiting: dict[int, Future[Any]] = {}
         self.gone: str | None = None
         self.ids = itertools.count()
@@ -139,13 +142,16 @@ class _Host:
                 raise LedgerUnavailable(MEMORY, self.gone)
             ident = next(self.ids)
             self.waiting[ident] = future
-            try:
+        try:  # not under `lock`: a large request may wait for the host to read, and the
+            # host for the reader, which takes `lock` for every answer
+            with self.sending:
                 while self.dropped:
                     self.requests.send((-1, self.dropped.popleft(), _DROP, (), {}))
                 self.requests.send((ident, chain, method, args, kwargs))
-            except OSError as exc:
+        except OSError as exc:
+            with self.lock:
                 self.waiting.pop(ident, None)
-                raise LedgerUnavailable(MEMORY, f"the ledger host's pipe: {exc}") from exc
+            raise LedgerUnavailable(MEMORY, f"the ledger host's pipe: {exc}") from exc
         return future.result()
 
 
