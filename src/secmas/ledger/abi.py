@@ -153,6 +153,12 @@ class ContractAbi:
         )
 
 
+def indexed_topic(abi_type: str, value: Any) -> bytes:
+    """The topic an indexed event parameter of a value type is logged as (its ABI word):
+    what a log filter on that parameter matches."""
+    return eth_abi.encode([abi_type], [value])
+
+
 def revert_reason(data: bytes) -> str:
     """The reason in revert data: Error(string), Panic(uint256), a custom error or none."""
     if data[:4] == _ERROR_STRING:

@@ -14,6 +14,7 @@ from eth_abi import encode
 from eth_typing import ChecksumAddress
 from eth_utils import keccak
 
+from secmas.ledger.abi import indexed_topic
 from secmas.ledger.chain import AccountLike, BoundContract, Receipt, address_of
 from secmas.ledger.ids import ID_SIZE, id_name
 from secmas.ledger.node import BLOCK_GAS_LIMIT
@@ -512,7 +513,7 @@ class RegistryClient(BoundContract):
         order; a record's time is its block's."""
         topics: list[bytes | None] = [self._abi.topic("AttestationRecorded"), pipeline]
         if measured is not None:
-            topics.append(encode(["address"], [address_of(measured)]))  # an indexed topic
+            topics.append(indexed_topic("address", address_of(measured)))
         logs = self._chain.logs(self.address, topics, from_block, to_block)
         records = []
         for event in self._decode_logs(logs):

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from eth_abi import encode
-
+from secmas.ledger.abi import indexed_topic
 from secmas.ledger.chain import AccountLike, BoundContract, Receipt, address_of
 from secmas.ledger.errors import LedgerError
 from secmas.ledger.node import BLOCK_GAS_LIMIT
@@ -71,8 +70,8 @@ class SecretStoreClient(BoundContract):
         topics = [
             self._abi.topic("SecretPushed"),
             pipeline,
-            encode(["uint64"], [epoch]),  # indexed topics
-            encode(["address"], [self.sender.address]),
+            indexed_topic("uint64", epoch),
+            indexed_topic("address", self.sender.address),
         ]
         logs = self._chain.logs(self.address, topics, block, block)
         boxes = [e.args["sealedSecret"] for e in self._decode_logs(logs)]
