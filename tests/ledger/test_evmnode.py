@@ -11,7 +11,7 @@ from secmas.ledger.abi import contract_abi
 from secmas.ledger.accounts import Account
 from secmas.ledger.artifacts import load_artifact
 from secmas.ledger.evmnode import BLOCK_GAS_LIMIT, CHAIN_ID, COINBASE, EvmNode
-from secmas.ledger.node import NodeRefused, NodeRevert
+from secmas.ledger.node import Mined, NodeRefused, NodeRevert
 from secmas.ledger.transactions import Transaction
 
 FUNDS = 10**21
@@ -199,3 +199,90 @@ def test_it_signs_for_nobody(node: EvmNode) -> None:
     assert node.accounts() == []
     with pytest.raises(NodeRefused, match="holds no keys"):
         node.submit_unsigned({"from": "0x" + "11" * 20})
+
+
+def test_transactions_sent_together_are_mined_together_each_with_its_own_outcome(
+    node: EvmNode, owner: Account
+) -> None:
+    """Three senders at once: their transfers share one block, each charged its own gas;
+    a reverting contract call among them is undone and not mined; a refused one (a nonce
+    gap) is answered alone; what does not fit the block's gas goes into the next."""
+    others = [Account.from_key(bytes([i]) * 32) for i in (2, 3, 4)]
+    for other in others:
+        node.submit(
+            owner.sign_transaction(
+                _tx(node, owner, to=bytes.fromhex(other.address[2:]), value=10**18)
+            )
+        )
+    abi = contract_abi("AgentRegistry")
+    code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
+    registry = node.submit(
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=4_500_000))
+    ).contract_address
+    assert registry is not None
+    set_plan = abi.encode("setPlans", [b"\x01" * 32, 1, 0, [[owner.address]]])
+    head = node.block_number()
+    outcomes = node.submit_all(
+        [
+            others[0].sign_transaction(_tx(node, others[0], value=1)),
+            owner.sign_transaction(_tx(node, owner, to=bytes.fromhex(registry[2:]), data=set_plan)),
+            others[1].sign_transaction(_tx(node, others[1], value=2, nonce=9)),
+            others[1].sign_transaction(_tx(node, others[1], value=3)),
+            others[2].sign_transaction(_tx(node, others[2], gas=BLOCK_GAS_LIMIT - 30_000)),
+        ]
+    )
+    first, reverted, refused, second, large = outcomes
+    assert isinstance(reverted, NodeRevert) and "agent not registered" in str(reverted)
+    assert isinstance(refused, NodeRefused) and "nonce 9" in str(refused)
+    assert isinstance(first, Mined) and isinstance(second, Mined) and isinstance(large, Mined)
+    assert (first.block, second.block, large.block) == (head + 1, head + 1, head + 2)
+    assert first.gas_used == second.gas_used == large.gas_used == 21_000
+    assert node.block(head + 1).gas_used == 42_000
+    assert node.nonce(owner.address) == 4  # the revert was not mined
+    assert node.balance("0x" + "22" * 20) == 1 + 3
+    included = [node.included(m.tx_hash) for m in (first, second)]
+    assert [i.mined.block for i in included if i is not None] == [head + 1] * 2
+    assert node.block(head + 1).transactions == (first.tx_hash, second.tx_hash)
+
+
+def test_the_logs_of_a_block_are_numbered_through_it(node: EvmNode, owner: Account) -> None:
+    abi = contract_abi("AgentRegistry")
+    code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
+    registry = node.submit(
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=4_500_000))
+    ).contract_address
+    assert registry is not None
+    other = Account.from_key(b"\x05" * 32)
+    node.submit(
+        owner.sign_transaction(_tx(node, owner, to=bytes.fromhex(other.address[2:]), value=10**18))
+    )
+    register = abi.encode(
+        "registerAgents",
+        [b"\x01" * 32, [owner.address], [b"\x02" * 32], [b"\x03" * 32], [b"\x04" * 32]],
+    )
+    pipeline_two = abi.encode(
+        "registerAgents",
+        [b"\x02" * 32, [owner.address], [b"\x02" * 32], [b"\x03" * 32], [b"\x04" * 32]],
+    )
+    to = bytes.fromhex(registry[2:])
+    mined = node.submit_all(
+        [
+            owner.sign_transaction(_tx(node, owner, to=to, data=register, gas=500_000)),
+            owner.sign_transaction(
+                _tx(
+                    node,
+                    owner,
+                    to=to,
+                    data=pipeline_two,
+                    gas=500_000,
+                    nonce=node.nonce(owner.address) + 1,
+                )
+            ),
+        ]
+    )
+    logs = [log for m in mined if isinstance(m, Mined) for log in m.logs]
+    assert len(logs) >= 2 and len({log.block for log in logs}) == 1
+    assert [log.log_index for log in logs] == list(range(len(logs)))
+    assert node.logs(registry, [abi.topic("AgentRegistered")], logs[0].block, None) == [
+        log for log in logs if log.topics[0] == abi.topic("AgentRegistered")
+    ]

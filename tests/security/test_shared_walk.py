@@ -10,16 +10,20 @@ end, as a slow walk on a busy host would last.)"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.trust.test_image import image
 
+from secmas.network.clock import Offload
 from secmas.trust.attestation import Measurement
 from secmas.trust.distribution import PluginDistribution, part_name
 from secmas.trust.image import RuntimeImage
@@ -121,3 +125,80 @@ def test_an_agent_with_plug_ins_is_measured_through_the_shared_walk(tmp_path: Pa
     assert part_name("tally") in dict(reference.parts)
     plugin_file.write_text("def tally():\n    return 2\n")  # the plug-in changed on disk
     assert with_plugin.measure().differing(reference) == [part_name("tally")]
+
+
+async def _awaited(runtimes: list[RuntimeImage], offload: Offload) -> list[Measurement]:
+    return list(await asyncio.gather(*(r.measured(offload) for r in runtimes)))
+
+
+def test_a_patch_made_during_a_walk_is_caught_by_an_awaited_challenge(
+    tmp_path: Path, hold: Hold
+) -> None:
+    # the same attack on the path in-process agents take: the challenge awaits its walk
+    runtime, name = image(tmp_path)
+    reference = runtime.measure()
+    firsts: list[Measurement] = []
+    hold.arm()
+    walking = _measured(replace(runtime, watched=[]), firsts)
+    assert hold.in_walk.wait(WAIT_S)
+    sys.modules[f"{name}.used"].act.__code__ = (lambda x: x).__code__  # the implant
+
+    async def challenged() -> list[Measurement]:
+        asking = asyncio.ensure_future(_awaited([replace(runtime, watched=[])], asyncio.to_thread))
+        await asyncio.to_thread(_until, lambda: runtime.walks.waiting() == 1)
+        hold.release.set()
+        return await asking
+
+    (second,) = asyncio.run(challenged())
+    walking.join(WAIT_S)
+    assert firsts[0].differing(reference) == []
+    assert second.differing(reference) == [f"code:{name}.used"]
+
+
+def test_awaited_challenges_share_one_walk_and_leave_the_pool_free(
+    tmp_path: Path, hold: Hold
+) -> None:
+    """Twenty agents challenged while a walk is under way: one walker waits for the next
+    walk, the others hold no thread, so other work offloaded meanwhile runs at once."""
+    runtime, _ = image(tmp_path)
+    reference = runtime.measure()
+    hold.arm()
+    firsts: list[Measurement] = []
+    walking = _measured(replace(runtime, watched=[]), firsts)
+    assert hold.in_walk.wait(WAIT_S)
+    pool = ThreadPoolExecutor(2)
+
+    async def offload(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    async def challenged() -> tuple[list[Measurement], str]:
+        agents = [replace(runtime, watched=[]) for _ in range(20)]
+        asking = asyncio.ensure_future(_awaited(agents, offload))
+        await asyncio.to_thread(_until, lambda: runtime.walks.waiting() == 20)
+        other = await asyncio.wait_for(offload(lambda: "ran"), WAIT_S)  # a ledger call
+        hold.release.set()
+        return await asking, other
+
+    results, other = asyncio.run(challenged())
+    walking.join(WAIT_S)
+    pool.shutdown()
+    assert other == "ran"
+    assert len(results) == 20 and all(r.root == reference.root for r in results)
+    assert hold.walks == 2  # the one in flight, then one for the twenty
+
+
+def test_awaited_challenges_learn_why_their_walker_could_not_run(tmp_path: Path) -> None:
+    runtime, _ = image(tmp_path)
+    pool = ThreadPoolExecutor(1)
+    pool.shutdown()
+
+    async def offload(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    async def challenged() -> list[BaseException | Measurement]:
+        agents = [replace(runtime, watched=[]) for _ in range(3)]
+        return await asyncio.gather(*(a.measured(offload) for a in agents), return_exceptions=True)
+
+    outcomes = asyncio.run(challenged())
+    assert all(isinstance(o, RuntimeError) and "shutdown" in str(o) for o in outcomes)
+    assert runtime.measure().root  # the next ask walks again

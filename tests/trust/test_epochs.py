@@ -10,7 +10,7 @@ from tests.ledger.conftest import build_pipeline
 
 from secmas.ledger import connect, secretstore
 from secmas.ledger.secretstore import MAX_PUSH_GAS, push_batches
-from secmas.trust.epochs import Recipient, fetch_secret, push_epoch
+from secmas.trust.epochs import Recipient, fetch_secret, push_epoch, secret_pushed
 from secmas.trust.identity import AgentIdentity
 
 BOX = 92
@@ -65,3 +65,15 @@ def test_every_agent_opens_the_secret_pushed_in_batches(monkeypatch: pytest.Monk
         for m, identity in zip(p.members, identities, strict=True)
     }
     assert len(opened) == 1
+    assert [pushed.blocks[m.address] for m in p.members] == [r.block for r in pushed.receipts]
+    told = {
+        secret_pushed("batched", m.store, identity, pushed.epoch, pushed.blocks[m.address])
+        for m, identity in zip(p.members, identities, strict=True)
+    }
+    assert {t.secret for t in told if t is not None} == opened  # no call to the store
+    # a block that holds another agent's box, or none, holds nothing for this agent
+    first, second = p.members[0], p.members[1]
+    blocks = pushed.blocks
+    assert secret_pushed("batched", first.store, identities[0], 1, blocks[second.address]) is None
+    assert secret_pushed("batched", first.store, identities[0], 1, 0) is None
+    assert secret_pushed("batched", first.store, identities[0], 2, blocks[first.address]) is None

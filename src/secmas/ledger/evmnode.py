@@ -352,6 +352,38 @@ class EvmNode:
                 raise NodeRefused(str(exc)) from None
 
     def submit(self, signed: bytes) -> Mined:
+        """One signed transaction, mined in a block of its own."""
+        (outcome,) = self.submit_all([signed])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
+        raise NodeRefused("the in-process chain holds no keys: sign the transaction")
+
+    def sign_message(self, address: str, message: bytes) -> bytes:
+        raise NodeRefused("the in-process chain holds no keys: sign the message")
+
+    def submit_all(self, signed: Sequence[bytes]) -> list[Mined | NodeRefused | NodeRevert]:
+        """Signed transactions sent at once (by different senders, none waiting for
+        another), mined together: as many per block as its gas limit takes, in order.
+        Each gets its receipt, or the error it alone met (refused, or reverted: what it
+        did is undone and it is not mined). py-evm persists the state once per block, and
+        a block per transaction was most of a large bring-up's ledger time."""
+        outcomes: list[Mined | NodeRefused | NodeRevert | None] = [None] * len(signed)
+        waiting: list[tuple[int, Transaction, ChecksumAddress]] = []
+        for at, raw in enumerate(signed):
+            try:
+                waiting.append((at, *self._admitted(raw)))
+            except (NodeRefused, NodeRevert) as exc:
+                outcomes[at] = exc
+        with self._lock:
+            while waiting:
+                waiting = self._mine_some(waiting, signed, outcomes)
+        return [o for o in outcomes if o is not None]
+
+    def _admitted(self, signed: bytes) -> tuple[Transaction, ChecksumAddress]:
+        """The transaction and its sender; NodeRefused for one no block may hold."""
         try:
             tx, sender = recover(signed)
         except InvalidTransaction as exc:
@@ -360,44 +392,97 @@ class EvmNode:
             raise NodeRefused(f"chain id {tx.chain_id}, this chain is {self._chain_id}")
         if tx.gas > BLOCK_GAS_LIMIT:
             raise NodeRefused(f"gas {tx.gas} above the block gas limit {BLOCK_GAS_LIMIT}")
-        with self._lock:
-            return self._execute(tx, sender, signed)
+        return tx, sender
 
-    def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
-        raise NodeRefused("the in-process chain holds no keys: sign the transaction")
-
-    def sign_message(self, address: str, message: bytes) -> bytes:
-        raise NodeRefused("the in-process chain holds no keys: sign the message")
-
-    def _execute(self, tx: Transaction, sender: ChecksumAddress, signed: bytes) -> Mined:
+    def _mine_some(
+        self,
+        waiting: list[tuple[int, Transaction, ChecksumAddress]],
+        signed: Sequence[bytes],
+        outcomes: list[Mined | NodeRefused | NodeRevert | None],
+    ) -> list[tuple[int, Transaction, ChecksumAddress]]:
+        """One block of the `waiting` transactions that fit its gas; the rest are left."""
         pending = self._chain.header
-        base_fee = pending.base_fee_per_gas
+        parent = self._chain.get_canonical_head()
+        stamp = max(parent.timestamp + 1, int(self._clock()))
+        self._chain.header = pending.copy(timestamp=stamp, mix_hash=os.urandom(32))
+        vm = self._chain.get_vm(self._chain.header)
+        base_block = vm.get_block()
+        header = base_block.header
+        included: list[tuple[int, Transaction, ChecksumAddress, Any, Any, int]] = []
+        left: list[tuple[int, Transaction, ChecksumAddress]] = []
+        for at, tx, sender in waiting:
+            if header.gas_used + tx.gas > header.gas_limit:
+                left.append((at, tx, sender))
+                continue
+            try:
+                receipt, computation = self._applied(vm, header, tx, sender, signed[at])
+            except (NodeRefused, NodeRevert) as exc:
+                outcomes[at] = exc
+                continue
+            included.append((at, tx, sender, receipt, computation, header.gas_used))
+            header = vm.add_receipt_to_header(header, receipt)
+        if not included:
+            self._chain.header = pending
+            return left
+        vm.state.persist()
+        sealed = header.copy(state_root=vm.state.state_root)
+        evm_txs = [vm.get_transaction_builder().decode(signed[i[0]]) for i in included]
+        block = vm.set_block_transactions_and_withdrawals(
+            base_block, sealed, evm_txs, [i[3] for i in included]
+        )
+        self._chain.header = block.header
+        number = self._chain.mine_block().number
+        price_base = pending.base_fee_per_gas
+        first_log = 0
+        for at, tx, sender, receipt, computation, before in included:
+            price = min(tx.max_fee, price_base + tx.max_priority_fee)  # the block's base fee
+            gas = int(receipt.gas_used) - before
+            mined = self._record(
+                tx, sender, signed[at], number, price, gas, first_log, receipt, computation
+            )
+            first_log += len(mined.logs)
+            outcomes[at] = mined
+        return left
+
+    def _applied(
+        self,
+        vm: VirtualMachineAPI,
+        header: BlockHeaderAPI,
+        tx: Transaction,
+        sender: ChecksumAddress,
+        signed: bytes,
+    ) -> tuple[Any, ComputationAPI]:
+        """`tx` applied to the block being built; NodeRefused or NodeRevert (its effects
+        undone) when it may not be mined."""
+        base_fee = header.base_fee_per_gas
         if tx.max_fee < base_fee or tx.max_priority_fee > tx.max_fee:
             raise NodeRefused(
                 f"fee cap {tx.max_fee} below the base fee {base_fee} or under the tip"
             )
-        vm = self._chain.get_vm(pending)
         state = vm.state
         nonce = state.get_nonce(_canonical(sender))
         if tx.nonce != nonce:
             raise NodeRefused(f"nonce {tx.nonce} for {sender}, expected {nonce}")
         if state.get_balance(_canonical(sender)) < tx.gas * tx.max_fee + tx.value:
             raise NodeRefused(f"insufficient funds for gas × fee cap + value on {sender}")
-        parent = self._chain.get_canonical_head()
-        stamp = max(parent.timestamp + 1, int(self._clock()))
-        self._chain.header = pending.copy(timestamp=stamp, mix_hash=os.urandom(32))
+        # `vm.apply_transaction`, with the snapshot taken after the previous transaction's
+        # changes are locked (it locks them itself first, which a snapshot cannot span).
+        state.lock_changes()
+        snapshot = state.snapshot()
         try:
             evm_tx = vm.get_transaction_builder().decode(signed)
-            _block, receipt, computation = self._chain.apply_transaction(evm_tx)
+            vm.validate_transaction_against_header(header, evm_tx)
+            computation = state.apply_transaction(evm_tx)
+            receipt = vm.make_receipt(header, evm_tx, computation, state)
+            vm.validate_receipt(receipt)
         except (ValidationError, PyEVMError) as exc:
-            self._chain.header = pending
+            state.revert(snapshot)
             raise NodeRefused(str(exc)) from None
         if computation.is_error:
-            self._chain.header = pending  # what it did is dropped with the unmined block
+            state.revert(snapshot)  # what it did is dropped: it is not mined
             raise _failure(computation.error, tx.gas)
-        mined = self._chain.mine_block()
-        price = min(tx.max_fee, base_fee + tx.max_priority_fee)  # the mined block's base fee
-        return self._record(tx, sender, signed, mined.number, price, receipt, computation)
+        state.commit(snapshot)
+        return receipt, computation
 
     def _record(
         self,
@@ -406,11 +491,14 @@ class EvmNode:
         signed: bytes,
         number: int,
         price: int,
+        gas_used: int,
+        first_log: int,
         receipt: Any,
         computation: ComputationAPI,
     ) -> Mined:
+        """`tx` as mined in block `number`: `gas_used` its own, its logs numbered in the
+        block from `first_log`."""
         tx_hash = transaction_hash(signed)
-        gas_used = int(receipt.gas_used)
         logs = tuple(
             RawLog(
                 to_checksum_address(log.address),
@@ -418,7 +506,7 @@ class EvmNode:
                 bytes(log.data),
                 number,
                 tx_hash,
-                i,
+                first_log + i,
             )
             for i, log in enumerate(receipt.logs)
         )

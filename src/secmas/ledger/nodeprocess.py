@@ -35,42 +35,97 @@ import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_typing import ChecksumAddress
 
 from secmas.ledger.errors import LedgerUnavailable
 from secmas.ledger.node import MEMORY, Mined, RawLog, SentTransaction
 
-_OPEN, _DROP = "open chain", "drop chain"
+if TYPE_CHECKING:
+    from secmas.ledger.evmnode import EvmNode
+
+_OPEN, _DROP, _SUBMIT = "open chain", "drop chain", "submit"
+_MOST_AT_ONCE = 256
+"""Requests the host takes from its pipe before serving them (transactions among them are
+mined together)."""
 _HOST_MAIN = "from secmas.ledger.nodeprocess import main; main()"
 """How the host starts (not `-m`: the package imports this module before running it)."""
 
 
 def _serve(requests: Connection, answers: Connection) -> None:
-    """The host: its chains by number, each request answered in turn until end-of-file."""
-    from secmas.ledger.evmnode import EvmNode
-
+    """The host: its chains by number, serving until end-of-file whatever requests wait
+    in the pipe at once. Each asker waits for its answer before it asks again, so requests
+    waiting together are concurrent and any order is one they could have arrived in: the
+    reads are answered in arrival order, the transactions are then mined together per
+    chain (`EvmNode.submit_all`). Only a chain's opening and dropping keep their place: a
+    drop mines the chain's transactions that came before it."""
     chains: dict[int, EvmNode] = {}
     while True:
         try:
-            ident, chain, method, args, kwargs = requests.recv()
+            waiting = [requests.recv()]
         except (EOFError, OSError):
             return
-        try:
-            if method == _OPEN:
-                chains[chain] = EvmNode(*args)
-                value: Any = None
-            elif method == _DROP:
-                chains.pop(chain, None)
-                continue  # nobody waits for a drop
-            elif chain in chains:
-                value = getattr(chains[chain], method)(*args, **kwargs)
-            else:
-                raise LedgerUnavailable(MEMORY, f"chain {chain} was closed")
-            _answer(answers, (ident, True, value))
-        except Exception as exc:  # every failure goes back to its asker; the host serves on
-            _answer(answers, (ident, False, exc))
+        ended = False
+        while len(waiting) < _MOST_AT_ONCE and requests.poll():
+            try:
+                waiting.append(requests.recv())
+            except (EOFError, OSError):
+                ended = True
+                break
+        sent: dict[int, list[tuple[int, bytes]]] = {}
+        for ident, chain, method, args, kwargs in waiting:
+            if method == _SUBMIT:
+                sent.setdefault(chain, []).append((ident, args[0]))
+                continue
+            if method in (_OPEN, _DROP) and chain in sent:
+                _mine(chains.get(chain), chain, sent.pop(chain), answers)
+            _serve_one(chains, ident, chain, method, args, kwargs, answers)
+        for chain, transactions in sent.items():
+            _mine(chains.get(chain), chain, transactions, answers)
+        if ended:
+            return
+
+
+def _serve_one(
+    chains: dict[int, EvmNode],
+    ident: int,
+    chain: int,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    answers: Connection,
+) -> None:
+    from secmas.ledger.evmnode import EvmNode
+
+    try:
+        if method == _OPEN:
+            chains[chain] = EvmNode(*args)
+            value: Any = None
+        elif method == _DROP:
+            chains.pop(chain, None)
+            return  # nobody waits for a drop
+        elif chain in chains:
+            value = getattr(chains[chain], method)(*args, **kwargs)
+        else:
+            raise LedgerUnavailable(MEMORY, f"chain {chain} was closed")
+        _answer(answers, (ident, True, value))
+    except Exception as exc:  # every failure goes back to its asker; the host serves on
+        _answer(answers, (ident, False, exc))
+
+
+def _mine(
+    node: EvmNode | None, chain: int, transactions: list[tuple[int, bytes]], answers: Connection
+) -> None:
+    """Each transaction's receipt or error, mined together on `node`."""
+    try:
+        if node is None:
+            raise LedgerUnavailable(MEMORY, f"chain {chain} was closed")
+        outcomes: list[Any] = node.submit_all([signed for _, signed in transactions])
+    except Exception as exc:  # every asker learns why
+        outcomes = [exc] * len(transactions)
+    for (ident, _), outcome in zip(transactions, outcomes, strict=True):
+        _answer(answers, (ident, not isinstance(outcome, Exception), outcome))
 
 
 def _answer(answers: Connection, answer: tuple[int, bool, Any]) -> None:
@@ -238,7 +293,7 @@ class NodeProcess:
         return bytes(self._ask("call", sender, to, data, gas=gas, value=value, block=block))
 
     def submit(self, signed: bytes) -> Mined:
-        mined: Mined = self._ask("submit", signed)
+        mined: Mined = self._ask(_SUBMIT, signed)
         return mined
 
     def submit_unsigned(self, tx: dict[str, Any]) -> Mined:

@@ -67,6 +67,15 @@ class SecretStoreClient(BoundContract):
         """(current key epoch, the caller's sealed secret for it): the contract names the
         block the secret was pushed in, and its `SecretPushed` log there holds it."""
         epoch, block = self._call("fetchSecret", pipeline)
+        box = self.sealed_secret(pipeline, int(epoch), int(block))
+        if box is None:
+            raise LedgerError(f"SecretStore: no SecretPushed log for the caller in block {block}")
+        return int(epoch), box
+
+    def sealed_secret(self, pipeline: bytes, epoch: int, block: int) -> bytes | None:
+        """The caller's sealed secret of `epoch` from its `SecretPushed` log in `block`
+        (this store's log, under the caller's address; no contract call); None when that
+        block holds none."""
         topics = [
             self._abi.topic("SecretPushed"),
             pipeline,
@@ -75,9 +84,7 @@ class SecretStoreClient(BoundContract):
         ]
         logs = self._chain.logs(self.address, topics, block, block)
         boxes = [e.args["sealedSecret"] for e in self._decode_logs(logs)]
-        if not boxes:
-            raise LedgerError(f"SecretStore: no SecretPushed log for the caller in block {block}")
-        return int(epoch), bytes(boxes[-1])
+        return bytes(boxes[-1]) if boxes else None
 
     def has_secret(self, pipeline: bytes, epoch: int, account: AccountLike) -> bool:
         """Whether a secret for `account` was pushed in `epoch`."""

@@ -115,6 +115,7 @@ class InProcessAgents:
             self._reach,
             offload=self.clock.run_blocking,
             deadlines=Deadlines.run_clock(timeout, self.clock.now) if simulated else None,
+            measured=lambda: self.image(pop).runtime.measured(self.clock.run_blocking),
         )
         self.members[pop] = member
         assert self.mlfo is not None  # the MLFO's own patience for its N agents

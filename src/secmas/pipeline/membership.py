@@ -38,12 +38,12 @@ from secmas.pipeline.agentcontrol import control_recipient
 from secmas.pipeline.work import Seat, work_recipient
 from secmas.transport.bus import Bus
 from secmas.transport.channel import SecureBus
-from secmas.trust.chain import AttesterEndpoint, Measure, Peer, VerifierRole
+from secmas.trust.chain import AttesterEndpoint, Measure, Measured, Peer, VerifierRole
 from secmas.trust.control import MLFO, SECAAS, ControlPlane
 from secmas.trust.deadlines import Deadlines
 from secmas.trust.enrolment import Credential, EnrolmentError, JoinRequest
 from secmas.trust.envelope import Opened
-from secmas.trust.epochs import PipelineSecret, fetch_secret
+from secmas.trust.epochs import PipelineSecret, fetch_secret, secret_pushed
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import Heartbeat
@@ -108,6 +108,9 @@ class Membership:
     clock's `run_blocking`, which the clock waits for before it moves."""
     deadlines: Deadlines | None = None
     """The verifier role's waits for evidence (None: measured round trips)."""
+    measured: Measured | None = None
+    """`measure` awaited, where it offloads itself (the agents of one process share their
+    walks: `RuntimeImage.measured`); None: `measure` through `offload`."""
     view: TrustView = field(default_factory=TrustView)
     """Whom this agent trusts: its peers as the chain says at each key epoch."""
     account: Account = field(default_factory=Account.create)
@@ -135,7 +138,12 @@ class Membership:
         self.directory[SECAAS] = PeerKeys(credential.secaas_key, credential.secaas_signing_key)
         self.control = ControlPlane(self.raw, self.identity, self.directory, self.pipeline)
         self.endpoint = AttesterEndpoint(
-            self.identity, self.pipeline, self._measure, self.control, offload=self.offload
+            self.identity,
+            self.pipeline,
+            self._measure,
+            self.control,
+            offload=self.offload,
+            measured=self.measured,
         )
 
     @property
@@ -244,7 +252,7 @@ class Membership:
                 return json.dumps({"error": str(exc)}).encode()
             return json.dumps({"epoch": switch}).encode()
         try:
-            secret = await self.offload(fetch_secret, self.pipeline, store, self.identity)
+            secret = await self.offload(self._fetch, store, pushed_in(opened.payload))
             pid = pipeline_id(self.pipeline)
             pages = await self.offload(registry.member_pages, pid, trusted_accounts)
             trusted = {
@@ -265,6 +273,17 @@ class Membership:
                 keyring.revoke(peer.name)
                 self.view.exclude(peer.name, "not trusted on chain")
         return json.dumps({"epoch": secret.epoch}).encode()
+
+    def _fetch(self, store: SecretStoreClient, pushed: tuple[int, int] | None) -> PipelineSecret:
+        """This member's secret of the epoch being installed: from its box's log in the
+        block the MLFO named (`pushed`: epoch, block), or asked of the store when none is
+        named or that block holds none (the store's refusal then says why). A thousand
+        agents' store calls were most of a bring-up's step 14."""
+        if pushed is not None:
+            secret = secret_pushed(self.pipeline, store, self.identity, *pushed)
+            if secret is not None:
+                return secret
+        return fetch_secret(self.pipeline, store, self.identity)
 
     # -- operation ---------------------------------------------------------------------------
     @property
@@ -346,18 +365,31 @@ class Membership:
 
 def switch_epoch(data: bytes) -> int | None:
     """The epoch a rekey message says to switch to; None for an install."""
+    return _count(_message(data), "switch")
+
+
+def pushed_in(data: bytes) -> tuple[int, int] | None:
+    """The (epoch, block) an install message says this member's box was pushed in; None
+    when it names none."""
+    message = _message(data)
+    epoch, block = _count(message, "epoch"), _count(message, "block")
+    return None if epoch is None or block is None else (epoch, block)
+
+
+def _message(data: bytes) -> dict[str, Any]:
     try:
         message = json.loads(data)
     except ValueError:
-        return None
-    epoch = message.get("switch") if isinstance(message, dict) else None
-    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
+def _count(message: dict[str, Any], key: str) -> int | None:
+    """`message[key]` when it is a whole number (not a boolean, not negative)."""
+    value = message.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def is_refresh(data: bytes) -> bool:
     """Whether a rekey message says the pipeline grew (read its members again)."""
-    try:
-        message = json.loads(data)
-    except ValueError:
-        return False
-    return isinstance(message, dict) and message.get("members") is True
+    return _message(data).get("members") is True

@@ -595,6 +595,9 @@ class Orchestrator:
         self.keyring.install(push.epoch, push.secret)
         self._keyed = set()
 
+        # Where each box is: the member reads its log there, with no call to the store.
+        install = {p.name: {"epoch": push.epoch, "block": push.blocks[p.address]} for p in peers}
+
         async def switch(agent: str) -> None:
             await self._tell(agent, {"switch": push.epoch}, patience)
             self._keyed.add(agent)
@@ -602,7 +605,7 @@ class Orchestrator:
         rotation = await rotate(
             push.epoch,
             [p.name for p in peers],
-            lambda agent: self._tell(agent, {"epoch": push.epoch}, patience),
+            lambda agent: self._tell(agent, install[agent], patience),
             switch,
             timeout=patience,
         )

@@ -129,6 +129,8 @@ class VerdictRejected(VerifierFailed):
 
 Measure = Callable[[], Measurement]
 """An agent's runtime measurement subroutine."""
+Measured = Callable[[], Awaitable[Measurement]]
+"""The same, awaited (`AttesterEndpoint`'s `measured`)."""
 
 
 def attest_subject(pipeline: str, agent: str) -> str:
@@ -167,7 +169,10 @@ class AttesterEndpoint:
     Measuring and signing run through `offload` (a worker thread; on the virtual clock,
     work the clock waits for), never on the agent's event loop: an agent being measured
     still answers its calls for proposals in time (`000_…`: security that does not
-    impede near-real-time work). Without `offload` they run inline."""
+    impede near-real-time work). Without `offload` they run inline. With `measured` the
+    measurement is awaited instead (it offloads its own work, and may share it with the
+    other agents of the process: `RuntimeImage.measured`); signing still goes through
+    `offload`."""
 
     def __init__(
         self,
@@ -176,12 +181,14 @@ class AttesterEndpoint:
         measure: Measure,
         control: ControlPlane,
         offload: Offload | None = None,
+        measured: Measured | None = None,
     ):
         self.identity = identity
         self.pipeline = pipeline
         self.measure = measure
         self.control = control
         self.offload = offload
+        self.measured = measured
         self.answered = 0
         self.malformed = 0
         self.unmeasured = 0
@@ -211,6 +218,9 @@ class AttesterEndpoint:
         try:
             if self.offload is None:
                 evidence = self._evidence(challenge)
+            elif self.measured is not None:
+                measurement = await self.measured()
+                evidence = await self.offload(self._signed, challenge, measurement)
             else:
                 evidence = await self.offload(self._evidence, challenge)
         except Exception as exc:  # fail the step now: silence would hold it for its wait
@@ -222,7 +232,10 @@ class AttesterEndpoint:
 
     def _evidence(self, challenge: Challenge) -> bytes:
         """Measure now and sign the measurement with the challenge's nonce."""
-        return produce_evidence(self.identity, challenge, self.measure()).encode()
+        return self._signed(challenge, self.measure())
+
+    def _signed(self, challenge: Challenge, measurement: Measurement) -> bytes:
+        return produce_evidence(self.identity, challenge, measurement).encode()
 
 
 async def challenge_over_bus(

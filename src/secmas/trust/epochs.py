@@ -12,7 +12,7 @@ epoch before any of them sends under it (`secmas.trust.rotation`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from secmas.ledger.chain import Receipt
@@ -48,6 +48,8 @@ class EpochPush:
     recipients: tuple[str, ...]
     receipts: tuple[Receipt, ...]
     secret: bytes | None = field(default=None, repr=False)
+    blocks: Mapping[str, int] = field(default_factory=dict)
+    """The block each recipient's sealed secret was pushed in (its log is there)."""
 
 
 def push_epoch(
@@ -70,8 +72,12 @@ def push_epoch(
     secret = secret or secrets.token_bytes(SECRET_BYTES)
     context = secret_context(pipeline, epoch)
     boxes = {r.address: seal(secret, r.sealing_key, context) for r in recipients}
-    receipts = tuple(store.push_secrets(pid, epoch, batch) for batch in push_batches(boxes))
-    return EpochPush(epoch, tuple(boxes), receipts, secret if keep_secret else None)
+    receipts: list[Receipt] = []
+    blocks: dict[str, int] = {}  # by recipient address
+    for batch in push_batches(boxes):
+        receipts.append(store.push_secrets(pid, epoch, batch))
+        blocks.update(dict.fromkeys(batch, receipts[-1].block))
+    return EpochPush(epoch, tuple(boxes), tuple(receipts), secret if keep_secret else None, blocks)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,23 @@ def fetch_secret(
     Raises `LedgerRevert` when the contract refuses (revoked or untrusted agent, nothing
     pushed yet) and `SealError` when the box was not sealed to this agent."""
     epoch, box = store.fetch_secret(pipeline_id(pipeline))
+    return _opened(pipeline, identity, epoch, box)
+
+
+def secret_pushed(
+    pipeline: str, store: SecretStoreClient, identity: AgentIdentity, epoch: int, block: int
+) -> PipelineSecret | None:
+    """An agent's step 14 where it was told the block of its box (`EpochPush.blocks`):
+    the box read from its log there, with no contract call; None when that block holds
+    none for it (then `fetch_secret`, whose refusal says why). The log is the store's under
+    this agent's address and epoch, so a wrong block finds nothing rather than another's
+    box; the push that wrote it was refused unless every recipient was trusted. SealError
+    when the box was not sealed to this agent."""
+    box = store.sealed_secret(pipeline_id(pipeline), epoch, block)
+    return None if box is None else _opened(pipeline, identity, epoch, box)
+
+
+def _opened(pipeline: str, identity: AgentIdentity, epoch: int, box: bytes) -> PipelineSecret:
     return PipelineSecret(
         epoch, open_sealed(box, identity.sealing, secret_context(pipeline, epoch))
     )

@@ -28,13 +28,17 @@ from the external measurer (`secmas.trust.measurer`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from secmas.network.clock import Offload
 from secmas.trust.attestation import Measurement
 from secmas.trust.bindings import CLEAN, Bindings, problems_digest
 from secmas.trust.compiled import SourceFile, source_file
@@ -86,6 +90,14 @@ class _Asked:
     answer: Measurement | None = None
     error: BaseException | None = None
     done: bool = False
+    told: Callable[[], None] | None = None
+    """Called from the walking thread once answered (an awaited ask: `SharedWalks.measured`)."""
+
+    def result(self) -> Measurement:
+        if self.error is not None:
+            raise self.error
+        assert self.answer is not None
+        return self.answer
 
 
 @dataclass
@@ -100,6 +112,9 @@ class SharedWalks:
     walking: threading.Lock = field(default_factory=threading.Lock)
     _queue: list[_Asked] = field(default_factory=list)
     _queued: threading.Lock = field(default_factory=threading.Lock)
+    _walker: bool = False
+    """Whether a walker started by `measured` is running (it walks until nobody waits)."""
+    _walkers: set[asyncio.Future[None]] = field(default_factory=set)
 
     def waiting(self) -> int:
         """Measurements queued for the next walk."""
@@ -116,10 +131,48 @@ class SharedWalks:
                 with self._queued:
                     batch, self._queue = self._queue, []
                 self._walk(batch)
-        if asked.error is not None:
-            raise asked.error
-        assert asked.answer is not None
-        return asked.answer
+        return asked.result()
+
+    async def measured(self, image: RuntimeImage, offload: Offload) -> Measurement:
+        """`measure`, awaited without holding a thread while the walk is waited for: the
+        first ask while no walker runs starts one (through `offload`), which walks until
+        the queue is empty; the others only queue. Five hundred agents challenged at once
+        held every worker thread of a run on the walk's lock, and its ledger requests
+        queued behind them (a 1,000-agent bring-up's first records waited 4 s)."""
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[None] = loop.create_future()
+        asked = _Asked(image, told=lambda: _wake(loop, answered))
+        with self._queued:
+            self._queue.append(asked)
+            lead, self._walker = not self._walker, True
+        if lead:
+            walker = asyncio.ensure_future(offload(self._walk_queued))
+            self._walkers.add(walker)
+            walker.add_done_callback(self._walker_ended)
+        await answered
+        return asked.result()
+
+    def _walk_queued(self) -> None:
+        """Walk for whoever is queued until nobody is."""
+        while True:
+            with self.walking:
+                with self._queued:
+                    batch, self._queue = self._queue, []
+                    if not batch:
+                        self._walker = False
+                        return
+                self._walk(batch)
+
+    def _walker_ended(self, walker: asyncio.Future[None]) -> None:
+        """A walker that could not run (its pool shut down) fails those it left waiting."""
+        self._walkers.discard(walker)
+        if walker.cancelled() or walker.exception() is None:
+            return
+        with self._queued:
+            batch, self._queue, self._walker = self._queue, [], False
+        for asked in batch:
+            asked.error = walker.exception()
+            _answered(asked)
 
     @staticmethod
     def _walk(batch: list[_Asked]) -> None:
@@ -135,7 +188,25 @@ class SharedWalks:
                     asked.answer = image._with_objects(package)
             except BaseException as exc:  # each asker gets what its walk raised
                 asked.error = exc
-            asked.done = True
+            _answered(asked)
+
+
+def _answered(asked: _Asked) -> None:
+    asked.done = True
+    if asked.told is not None:
+        asked.told()
+
+
+def _wake(loop: asyncio.AbstractEventLoop, answered: asyncio.Future[None]) -> None:
+    """Wake an awaited ask on its loop, from the walking thread (a closed loop has nobody
+    left to wake)."""
+
+    def settle() -> None:
+        if not answered.done():
+            answered.set_result(None)
+
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(settle)
 
 
 @dataclass(frozen=True)
@@ -219,6 +290,11 @@ class RuntimeImage:
             with self.lock:
                 return self._with_objects(self._package_parts(modules))
         return self.walks.measure(self)
+
+    async def measured(self, offload: Offload) -> Measurement:
+        """`measure()` awaited: the walk runs through `offload`, and an agent waiting
+        for it holds no thread (`SharedWalks.measured`)."""
+        return await self.walks.measured(self, offload)
 
     def _with_objects(self, package: dict[str, bytes]) -> Measurement:
         """The package's parts and this agent's own: what is foreign on its objects."""

@@ -73,7 +73,7 @@ async def rotate(
     switch: Step,
     *,
     timeout: float,
-    limit: int = 16,
+    limit: int = 64,
 ) -> Rotation:
     """Rotate `members` to `epoch`: `install` on every member (at most `limit` at once,
     each within `timeout` s), then `switch` on those that acknowledged."""
