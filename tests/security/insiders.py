@@ -19,5 +19,5 @@ from typing import Any
 def blind_spot(trust_layer: Any, pop: str, *parts: object) -> None:
     """Take `parts` of `pop`'s agent off what its attester measures (in one process: the
     member for `pop` of the in-process IML driver, which measures with its own image copy)."""
-    image = trust_layer.iml.members[pop].measure.__self__
+    image = trust_layer.iml.members[pop].image
     image.watched[:] = [ref for ref in image.watched if all(ref() is not p for p in parts)]

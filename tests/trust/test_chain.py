@@ -27,7 +27,7 @@ from secmas.pipeline.inprocess import InProcessAgents, bring_up
 from secmas.scenario.model import Security
 from secmas.transport.memory import MemoryBus
 from secmas.trust.attestation import Challenge, Evidence, Measurement
-from secmas.trust.chain import HELD_STEPS, AttesterEndpoint, attest_subject
+from secmas.trust.chain import HELD_STEPS, AttesterEndpoint, Measured, attest_subject
 from secmas.trust.elf import measure_elf
 from secmas.trust.envelope import Opened
 from secmas.trust.epochs import fetch_secret
@@ -130,7 +130,7 @@ def test_the_host_measurer_checks_while_the_agent_measures_itself() -> None:
             return await asyncio.to_thread(external.check_now, agent)
 
         for name, member in pipeline.members.items():
-            member.endpoint.measure = _recorded(member.endpoint.measure, name, events)
+            member.endpoint.measured = _recorded(member.endpoint.measured, name, events)
         pipeline.mlfo.chain.external = check
         try:
             steps = await pipeline.mlfo.chain.run(3)
@@ -151,14 +151,14 @@ def test_the_host_measurer_checks_while_the_agent_measures_itself() -> None:
     run(with_pipeline(agents, work))
 
 
-def _recorded(
-    measure: Callable[[], Measurement], name: str, events: list[tuple[str, str]]
-) -> Callable[[], Measurement]:
-    def measured() -> Measurement:
-        events.append(("self", name))
-        return measure()
+def _recorded(measured: Measured | None, name: str, events: list[tuple[str, str]]) -> Measured:
+    assert measured is not None  # agents in one process await their measurements
 
-    return measured
+    async def recorded() -> Measurement:
+        events.append(("self", name))
+        return await measured()
+
+    return recorded
 
 
 def test_in_memory_patch_after_start_fails_and_revokes(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from tests.ledger.conftest import build_pipeline
 
 from secmas.ledger import connect, secretstore
 from secmas.ledger.secretstore import MAX_PUSH_GAS, push_batches
-from secmas.trust.epochs import Recipient, fetch_secret, push_epoch, secret_pushed
+from secmas.trust.epochs import Recipient, fetch_secret, keyable, push_epoch, secret_pushed
 from secmas.trust.identity import AgentIdentity
 
 BOX = 92
@@ -77,3 +77,22 @@ def test_every_agent_opens_the_secret_pushed_in_batches(monkeypatch: pytest.Monk
     assert secret_pushed("batched", first.store, identities[0], 1, blocks[second.address]) is None
     assert secret_pushed("batched", first.store, identities[0], 1, 0) is None
     assert secret_pushed("batched", first.store, identities[0], 2, blocks[first.address]) is None
+
+
+def test_a_key_push_goes_to_the_agents_trusted_on_chain_whatever_their_number() -> None:
+    """Seven agents: four attested (trusted), one of them revoked since, three never
+    attested. One view answers while all may be keyed; the refused ones are left out one
+    view at a time, and past two every member's record is read."""
+    ledger = connect(None)
+    contracts = ledger.deploy()
+    p = build_pipeline(ledger, contracts, 7, "keyable")
+    p.bootstrap()
+    for _ in range(3):
+        p.attest()
+    registry = contracts.registry
+    addresses = [m.address for m in p.members]
+    assert keyable(registry, p.pid, addresses[:4]) == addresses[:4]
+    registry.revoke(p.pid, p.members[1].account)
+    assert keyable(registry, p.pid, addresses[:4]) == [addresses[0], *addresses[2:4]]
+    assert keyable(registry, p.pid, addresses[::-1]) == [addresses[3], addresses[2], addresses[0]]
+    assert keyable(registry, p.pid, []) == []

@@ -437,6 +437,13 @@ class RegistryClient(BoundContract):
             if read.size < MEMBER_PAGE:
                 return pages
 
+    def key_problem(self, pipeline: bytes, accounts: Sequence[AccountLike]) -> int | None:
+        """The index of the first of `accounts` a key push would be refused for (not
+        registered, revoked or not trusted), None when every one may be keyed: one view,
+        where reading every member's record took four pages at a thousand agents."""
+        index, problem = self._call("keyProblem", pipeline, [address_of(a) for a in accounts])
+        return int(index) if problem else None
+
     def plan(self, pipeline: bytes, group: int = 0) -> list[ChecksumAddress]:
         """The attestation plan of `group`."""
         return list(self._call("plan", pipeline, group)[0])

@@ -254,9 +254,7 @@ class AgentProcess:
                 ledger, mlfo_key=key, secaas_key=key, ca_file=cfg.ledger_ca, token=cfg.ledger_token
             )
 
-        self.member = Membership(
-            cfg.pipeline, self.identity, self.raw, credential, image.measure, reach
-        )
+        self.member = Membership(cfg.pipeline, self.identity, self.raw, credential, image, reach)
         self._closing.append(self.member.close)
         await self.member.join(cfg.join_timeout or BringUp().ceiling(agents))
 

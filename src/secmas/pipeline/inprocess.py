@@ -31,7 +31,7 @@ from secmas.agents.journal import Journal
 from secmas.ledger.accounts import Account
 from secmas.ledger.connection import Ledger
 from secmas.ledger.keyfile import LEDGER_OWN, LedgerKeys
-from secmas.network.clock import Clock, VirtualClock
+from secmas.network.clock import Clock, Offload, VirtualClock
 from secmas.pipeline.images import WrappedImage
 from secmas.pipeline.iml import AgentLaunch, OutsideCheck
 from secmas.pipeline.membership import Membership
@@ -40,6 +40,7 @@ from secmas.pipeline.work import Cohort
 from secmas.pipeline.workflow import Workflow
 from secmas.scenario.model import Security
 from secmas.transport.bus import Bus
+from secmas.trust.attestation import Measurement
 from secmas.trust.deadlines import Deadlines
 from secmas.trust.enrolment import Credential
 from secmas.trust.identity import AgentIdentity
@@ -111,11 +112,10 @@ class InProcessAgents:
             AgentIdentity.generate(pop),
             self.bus,
             credential,
-            lambda: self.image(pop).runtime.measure(),
+            _Placed(self, pop),
             self._reach,
             offload=self.clock.run_blocking,
             deadlines=Deadlines.run_clock(timeout, self.clock.now) if simulated else None,
-            measured=lambda: self.image(pop).runtime.measured(self.clock.run_blocking),
         )
         self.members[pop] = member
         assert self.mlfo is not None  # the MLFO's own patience for its N agents
@@ -289,3 +289,18 @@ async def bring_up(
     placement.beat(clock)
     mlfo.watch_liveness(clock)
     return placement
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """The image the MLFO placed an agent on, as it is when measured: it is placed at
+    step 5, after the agent joined."""
+
+    agents: InProcessAgents
+    pop: str
+
+    def measure(self) -> Measurement:
+        return self.agents.image(self.pop).runtime.measure()
+
+    async def measured(self, offload: Offload) -> Measurement:
+        return await self.agents.image(self.pop).runtime.measured(offload)

@@ -38,13 +38,14 @@ from secmas.pipeline.agentcontrol import control_recipient
 from secmas.pipeline.work import Seat, work_recipient
 from secmas.transport.bus import Bus
 from secmas.transport.channel import SecureBus
-from secmas.trust.chain import AttesterEndpoint, Measure, Measured, Peer, VerifierRole
+from secmas.trust.chain import AttesterEndpoint, Peer, VerifierRole
 from secmas.trust.control import MLFO, SECAAS, ControlPlane
 from secmas.trust.deadlines import Deadlines
 from secmas.trust.enrolment import Credential, EnrolmentError, JoinRequest
 from secmas.trust.envelope import Opened
 from secmas.trust.epochs import PipelineSecret, fetch_secret, secret_pushed
 from secmas.trust.identity import AgentIdentity
+from secmas.trust.image import Measurable
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
 from secmas.trust.liveness import Heartbeat
 from secmas.trust.verification import VerifierEndpoint, peers_from_registry
@@ -100,17 +101,15 @@ class Membership:
     identity: AgentIdentity
     raw: Bus
     credential: Credential
-    measure: Measure
-    """What the attester answers a challenge with: this agent, measured."""
+    image: Measurable
+    """What the attester answers a challenge with: this agent's image, measured (the
+    measurement awaited: the agents of one process share their walks)."""
     reach: Reach
     offload: Offload = asyncio.to_thread
     """Where blocking work (ledger calls, measuring) runs: a thread, or the run's virtual
     clock's `run_blocking`, which the clock waits for before it moves."""
     deadlines: Deadlines | None = None
     """The verifier role's waits for evidence (None: measured round trips)."""
-    measured: Measured | None = None
-    """`measure` awaited, where it offloads itself (the agents of one process share their
-    walks: `RuntimeImage.measured`); None: `measure` through `offload`."""
     view: TrustView = field(default_factory=TrustView)
     """Whom this agent trusts: its peers as the chain says at each key epoch."""
     account: Account = field(default_factory=Account.create)
@@ -143,7 +142,7 @@ class Membership:
             self._measure,
             self.control,
             offload=self.offload,
-            measured=self.measured,
+            measured=lambda: self.image.measured(self.offload),
         )
 
     @property
@@ -151,7 +150,7 @@ class Membership:
         return self.identity.name
 
     def _measure(self) -> Any:
-        return self.measure()
+        return self.image.measure()
 
     # -- joining -----------------------------------------------------------------------------
     async def join(self, patience: float) -> dict[str, Any]:

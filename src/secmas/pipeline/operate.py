@@ -314,7 +314,7 @@ def _watch_agents(secure: InProcessAgents, agents: Sequence[PoPAgent]) -> None:
             own = replace(runtime, watched=[])
             member = secure.members[agent.pop]
             watch_agent(own, agent, member)
-            member.measure = own.measure
+            member.image = own
 
 
 def _merged(reports: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -46,7 +46,6 @@ from secmas.ledger.funding import Budget, budget, run_steps
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.node import MEMORY
 from secmas.ledger.nodeprocess import warm_up
-from secmas.ledger.registry import trusted_accounts
 from secmas.network.clock import Clock
 from secmas.pipeline.bringup import BringUp
 from secmas.pipeline.errors import PipelineError
@@ -70,7 +69,7 @@ from secmas.trust.control import MLFO, SECAAS, ControlPlane
 from secmas.trust.deadlines import HANDLING_CAP, Deadlines
 from secmas.trust.enrolment import Enrolment, EnrolmentError, JoinRequest
 from secmas.trust.envelope import Opened
-from secmas.trust.epochs import EpochPush, Recipient, push_epoch
+from secmas.trust.epochs import EpochPush, Recipient, keyable, push_epoch
 from secmas.trust.groups import attestation_groups
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.linkkeys import EpochKeyring, PeerKeys
@@ -581,9 +580,8 @@ class Orchestrator:
         peers: list[Peer] = []
 
         def push_to_trusted() -> EpochPush:
-            pages = registry.member_pages(pipeline_id(self.name), trusted_accounts)
-            trusted = frozenset().union(*pages)
-            peers.extend(p for p in admitted if p.address in trusted)
+            keyed = set(keyable(registry, pipeline_id(self.name), [p.address for p in admitted]))
+            peers.extend(p for p in admitted if p.address in keyed)
             recipients = [Recipient(p.address, p.sealing_key) for p in peers]
             return push_epoch(
                 self.name, registry, store, recipients, keep_secret=True, secret=secret

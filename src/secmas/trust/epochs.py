@@ -12,12 +12,12 @@ epoch before any of them sends under it (`secmas.trust.rotation`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from secmas.ledger.chain import Receipt
 from secmas.ledger.ids import pipeline_id
-from secmas.ledger.registry import RegistryClient
+from secmas.ledger.registry import RegistryClient, trusted_accounts
 from secmas.ledger.secretstore import SecretStoreClient, push_batches
 from secmas.trust.identity import AgentIdentity
 from secmas.trust.sealing import open_sealed, seal
@@ -50,6 +50,25 @@ class EpochPush:
     secret: bytes | None = field(default=None, repr=False)
     blocks: Mapping[str, int] = field(default_factory=dict)
     """The block each recipient's sealed secret was pushed in (its log is there)."""
+
+
+KEY_PROBLEMS_ASKED = 2
+"""Refused accounts `keyable` learns one view at a time before it reads every member."""
+
+
+def keyable(registry: RegistryClient, pipeline: bytes, accounts: Sequence[str]) -> list[str]:
+    """Those of `accounts` a key push may go to now (registered, not revoked, trusted on
+    chain): one view when all of them may (`key_problem`), as at a bring-up; each refused
+    one is left out and the rest asked again, and past KEY_PROBLEMS_ASKED (a wave of
+    revocations) every member's record is read, a page at a time."""
+    left = list(accounts)
+    for _ in range(KEY_PROBLEMS_ASKED):
+        index = registry.key_problem(pipeline, left)
+        if index is None:
+            return left
+        del left[index]
+    trusted = frozenset().union(*registry.member_pages(pipeline, trusted_accounts))
+    return [a for a in left if a in trusted]
 
 
 def push_epoch(

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 from secmas.network.clock import Offload
 from secmas.trust.attestation import Measurement
@@ -98,6 +99,16 @@ class _Asked:
             raise self.error
         assert self.answer is not None
         return self.answer
+
+
+class Measurable(Protocol):
+    """What an agent's attester measures: its image as it runs, measured now, or awaited
+    (`measured`: through `offload`, and shared with the agents of the process where it
+    can be)."""
+
+    def measure(self) -> Measurement: ...
+
+    async def measured(self, offload: Offload) -> Measurement: ...
 
 
 @dataclass
@@ -426,6 +437,10 @@ class NativeImage:
                 if k in manifest.entries
             }
         )
+
+    async def measured(self, offload: Offload) -> Measurement:
+        """`measure()` through `offload`: a native agent's code is its own, no walk to share."""
+        return await offload(self.measure)
 
     def measure(self) -> Measurement:
         """The code mapped in the process now, section by section (zeros where a section
