@@ -531,14 +531,21 @@ class RegistryClient(BoundContract):
         return records
 
     def current_step(self, pipeline: bytes, group: int = 0) -> StepInfo | None:
-        """The group's open step, None when no step is open."""
-        (fields,) = self._call("currentStep", pipeline, group)
+        """The group's open step, None when no step is open. Asked from nobody (it is the
+        same for every asker), so SECaaS and the verifier reading it on one block share one
+        call."""
+        (fields,) = self._read(_answer, "currentStep", pipeline, group)
         index, verifier, measured, provided, is_open, guest, nonce = fields
         if not is_open:
             return None
         return StepInfo(
             int(index), verifier, measured, bool(provided), bytes(nonce), group, bool(guest)
         )
+
+
+def _answer(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A view's answer kept as decoded (a `BoundContract._read` shape)."""
+    return values
 
 
 def _plans_gas(lengths: Sequence[int], first: int, end: int) -> int:
