@@ -201,6 +201,17 @@ def test_it_signs_for_nobody(node: EvmNode) -> None:
         node.submit_unsigned({"from": "0x" + "11" * 20})
 
 
+def _registry(node: EvmNode, owner: Account) -> str:
+    """An AgentRegistry deployed by `owner`: its address."""
+    abi = contract_abi("AgentRegistry")
+    code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
+    deployed = node.submit(
+        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=4_500_000))
+    ).contract_address
+    assert deployed is not None
+    return deployed
+
+
 def test_transactions_sent_together_are_mined_together_each_with_its_own_outcome(
     node: EvmNode, owner: Account
 ) -> None:
@@ -215,11 +226,7 @@ def test_transactions_sent_together_are_mined_together_each_with_its_own_outcome
             )
         )
     abi = contract_abi("AgentRegistry")
-    code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
-    registry = node.submit(
-        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=4_500_000))
-    ).contract_address
-    assert registry is not None
+    registry = _registry(node, owner)
     set_plan = abi.encode("setPlans", [b"\x01" * 32, 1, 0, [[owner.address]]])
     head = node.block_number()
     outcomes = node.submit_all(
@@ -247,15 +254,7 @@ def test_transactions_sent_together_are_mined_together_each_with_its_own_outcome
 
 def test_the_logs_of_a_block_are_numbered_through_it(node: EvmNode, owner: Account) -> None:
     abi = contract_abi("AgentRegistry")
-    code = abi.constructor_data(load_artifact("AgentRegistry").bytecode, [owner.address])
-    registry = node.submit(
-        owner.sign_transaction(_tx(node, owner, to=None, data=code, gas=4_500_000))
-    ).contract_address
-    assert registry is not None
-    other = Account.from_key(b"\x05" * 32)
-    node.submit(
-        owner.sign_transaction(_tx(node, owner, to=bytes.fromhex(other.address[2:]), value=10**18))
-    )
+    registry = _registry(node, owner)
     register = abi.encode(
         "registerAgents",
         [b"\x01" * 32, [owner.address], [b"\x02" * 32], [b"\x03" * 32], [b"\x04" * 32]],
