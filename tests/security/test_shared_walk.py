@@ -202,3 +202,29 @@ def test_awaited_challenges_learn_why_their_walker_could_not_run(tmp_path: Path)
     outcomes = asyncio.run(challenged())
     assert all(isinstance(o, RuntimeError) and "shutdown" in str(o) for o in outcomes)
     assert runtime.measure().root  # the next ask walks again
+
+
+def test_a_walker_cancelled_before_it_began_leaves_no_ask_waiting(tmp_path: Path) -> None:
+    """Its pool busy, the walker is cancelled (as a closing loop cancels its tasks): the
+    agent waiting for it learns so, and the next ask starts a walker of its own."""
+    runtime, _ = image(tmp_path)
+    reference = runtime.measure()
+    pool, busy = ThreadPoolExecutor(1), threading.Event()
+    pool.submit(busy.wait, WAIT_S)
+
+    async def offload(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    async def challenged() -> tuple[BaseException | Measurement, Measurement]:
+        asking = asyncio.ensure_future(replace(runtime, watched=[]).measured(offload))
+        await asyncio.sleep(0)
+        (walker,) = runtime.walks._walkers
+        walker.cancel()
+        (first,) = await asyncio.wait_for(asyncio.gather(asking, return_exceptions=True), WAIT_S)
+        busy.set()
+        return first, await asyncio.wait_for(replace(runtime, watched=[]).measured(offload), WAIT_S)
+
+    first, second = asyncio.run(challenged())
+    pool.shutdown()
+    assert isinstance(first, RuntimeError) and "cancelled before it began" in str(first)
+    assert second.root == reference.root

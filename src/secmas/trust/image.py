@@ -123,8 +123,10 @@ class SharedWalks:
     walking: threading.Lock = field(default_factory=threading.Lock)
     _queue: list[_Asked] = field(default_factory=list)
     _queued: threading.Lock = field(default_factory=threading.Lock)
-    _walker: bool = False
-    """Whether a walker started by `measured` is running (it walks until nobody waits)."""
+    _walker: object | None = None
+    """The walker `measured` started, while it runs (it walks until nobody waits)."""
+    _started: object | None = None
+    """The last walker whose thread began: it ends its walk itself, cancelled or not."""
     _walkers: set[asyncio.Future[None]] = field(default_factory=set)
 
     def waiting(self) -> int:
@@ -153,36 +155,45 @@ class SharedWalks:
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[None] = loop.create_future()
         asked = _Asked(image, told=lambda: _wake(loop, answered))
+        token = None
         with self._queued:
             self._queue.append(asked)
-            lead, self._walker = not self._walker, True
-        if lead:
-            walker = asyncio.ensure_future(offload(self._walk_queued))
+            if self._walker is None:
+                token = self._walker = object()
+        if token is not None:
+            walker = asyncio.ensure_future(offload(self._walk_queued, token))
             self._walkers.add(walker)
-            walker.add_done_callback(self._walker_ended)
+            walker.add_done_callback(lambda done: self._walker_ended(token, done))
         await answered
         return asked.result()
 
-    def _walk_queued(self) -> None:
+    def _walk_queued(self, token: object) -> None:
         """Walk for whoever is queued until nobody is."""
+        with self._queued:
+            self._started = token
         while True:
             with self.walking:
                 with self._queued:
                     batch, self._queue = self._queue, []
                     if not batch:
-                        self._walker = False
+                        self._walker = None
                         return
                 self._walk(batch)
 
-    def _walker_ended(self, walker: asyncio.Future[None]) -> None:
-        """A walker that could not run (its pool shut down) fails those it left waiting."""
+    def _walker_ended(self, token: object, walker: asyncio.Future[None]) -> None:
+        """A walker whose thread never began (its pool shut down, or it was cancelled
+        first, as a loop's tasks are when it closes) fails those it left waiting, and the
+        next ask starts another: none waits for a walk that will not come."""
         self._walkers.discard(walker)
-        if walker.cancelled() or walker.exception() is None:
+        if not walker.cancelled() and walker.exception() is None:
             return
         with self._queued:
-            batch, self._queue, self._walker = self._queue, [], False
+            if self._started is token:  # its thread walks on until nobody waits
+                return
+            batch, self._queue, self._walker = self._queue, [], None
+        why = walker.exception() if not walker.cancelled() else None
         for asked in batch:
-            asked.error = walker.exception()
+            asked.error = why or RuntimeError("the measurement walk was cancelled before it began")
             _answered(asked)
 
     @staticmethod
