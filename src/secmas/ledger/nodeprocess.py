@@ -96,10 +96,10 @@ def _serve_one(
     kwargs: dict[str, Any],
     answers: Connection,
 ) -> None:
-    from secmas.ledger.evmnode import EvmNode
-
     try:
         if method == _OPEN:
+            from secmas.ledger.evmnode import EvmNode  # py-evm: in the host only
+
             chains[chain] = EvmNode(*args)
             value: Any = None
         elif method == _DROP:
