@@ -92,6 +92,44 @@ def test_threads_of_one_process_are_each_answered_their_own() -> None:
     assert ledger.balance(ledger.mlfo) > 0
 
 
+def test_reads_are_answered_again_until_a_transaction_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same read twice goes to the host once; a transaction sent, the read goes again
+    and sees what it changed."""
+    sender = Account.from_key(b"\x07" * 32)
+    node = nodeprocess.NodeProcess({sender.address: FUNDS})
+    asked: list[str] = []
+    ask = node._host.ask
+    monkeypatch.setattr(node._host, "ask", lambda *a: asked.append(a[1]) or ask(*a))
+    payee = "0x" + "44" * 20
+    assert [node.balance(payee), node.balance(payee), node.block_number()] == [0, 0, 0]
+    assert asked == ["balance", "block_number"]
+    node.submit(_transfer(sender, 0, b"\x44" * 20))
+    assert [node.balance(payee), node.block_number()] == [1, 1]
+    assert asked == ["balance", "block_number", "submit", "balance", "block_number"]
+    node.close()
+
+
+def test_a_read_asked_while_a_transaction_is_in_flight_is_not_kept() -> None:
+    """It may have seen the chain before or after that transaction: neither it nor what
+    was kept before is answered again once the transaction is sent."""
+    reads = nodeprocess._Reads()
+    _, _, before = reads.kept(("block_number",))
+    reads.keep(("block_number",), 0, before)
+    assert reads.kept(("block_number",))[:2] == (True, 0)
+    reads.sending()
+    assert reads.kept(("block_number",)) == (False, None, None)
+    reads.keep(("block_number",), 0, before)  # answered during the transaction
+    reads.sent()
+    assert reads.kept(("block_number",))[0] is False
+    _, _, during = reads.kept(("balance",))
+    reads.sending()  # another one goes out before the answer comes
+    reads.keep(("balance",), 5, during)
+    reads.sent()
+    assert reads.kept(("balance",))[0] is False
+
+
 def test_a_host_that_died_fails_its_chains_and_the_next_chain_starts_another() -> None:
     ledger = connect(None)
     host = nodeprocess._current_host()

@@ -29,7 +29,7 @@ from secmas.trust.envelope import EnvelopeError, Header
 
 CLEAR_TEXT = (
     b"secmas.challenge/1",
-    b"secmas.evidence/1",
+    b"secmas.evidence/2",
     b"secmas.verdict/1",
     b"secmas.join/1",
     b'"passed"',

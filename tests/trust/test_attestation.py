@@ -43,6 +43,54 @@ def test_root_commits_to_every_part() -> None:
     assert Measurement.of(dict(reversed(REFERENCE.parts))).root == REFERENCE.root
 
 
+def test_root_is_the_hash_of_the_parts_written_out_by_hand() -> None:
+    """SHA-256 over the domain, then per sorted part its name's length, name and digest:
+    the root every reference recorded so far was computed as."""
+    by_hand = hashlib.sha256(b"secmas/measurement/1\x00")
+    for name, part in sorted(
+        {"code:a": digest("a"), "code:b": digest("b"), "file:a": digest("fa")}.items()
+    ):
+        by_hand.update(len(name).to_bytes(4, "big") + name.encode() + part)
+    assert REFERENCE.root == by_hand.digest()
+    assert Measurement.decode(REFERENCE.encoded) == REFERENCE
+    assert Measurement.decode(REFERENCE.encoded).parts == REFERENCE.parts
+
+
+def test_a_digest_of_another_length_is_refused() -> None:
+    with pytest.raises(ValueError, match="part 'code:a': 31 bytes"):
+        Measurement.of({"code:a": bytes(31)})
+
+
+@given(st.dictionaries(st.text(max_size=12), st.binary(min_size=32, max_size=32), max_size=6))
+def test_encoded_parts_read_back(parts: dict[str, bytes]) -> None:
+    measurement = Measurement.of(parts)
+    assert Measurement.from_wire(measurement.wire).parts == tuple(sorted(parts.items()))
+
+
+@given(st.binary(max_size=200))
+def test_garbage_measurements_only_raise_evidence_error(data: bytes) -> None:
+    try:
+        parts = Measurement.decode(data).parts
+    except EvidenceError:
+        return
+    assert Measurement.of(dict(parts)).encoded == data  # whatever reads is canonical
+
+
+def test_out_of_order_parts_are_unreadable_and_fail_appraisal() -> None:
+    """Parts swapped in the encoding: another root, and a report that cannot name parts."""
+    agent = AgentIdentity.generate("p2")
+    verifier = Verifier("p1")
+    first, second = (Measurement.of({n: d}).encoded for n, d in REFERENCE.parts[:2])
+    swapped = Measurement.decode(second + first)
+    challenge = verifier.challenge("p2")
+    evidence = produce_evidence(agent, challenge, swapped)
+    appraisal = verifier.appraise(evidence, REFERENCE.root, agent.signing_public)
+    assert not appraisal.passed and appraisal.measurement is None
+    assert appraisal.reasons == (
+        "unreadable measurement: part 'code:a' is out of order or repeated",
+    )
+
+
 def test_genuine_evidence_passes_once() -> None:
     agent = AgentIdentity.generate("p2")
     verifier = Verifier("p1")
@@ -125,7 +173,7 @@ def test_garbage_frames_only_raise_evidence_error(data: bytes) -> None:
 @given(
     st.dictionaries(
         st.sampled_from(["format", "agent", "nonce", "measurement", "signature", "x"]),
-        st.one_of(st.none(), st.integers(), st.text(max_size=70), st.just("secmas.evidence/1")),
+        st.one_of(st.none(), st.integers(), st.text(max_size=70), st.just("secmas.evidence/2")),
     )
 )
 def test_malformed_evidence_objects_are_refused(frame: dict) -> None:

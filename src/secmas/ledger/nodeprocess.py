@@ -18,6 +18,11 @@ seal and appraise.
   garbage-collected. A host that died makes every request, pending or new, raise
   `LedgerUnavailable`; the next chain opened starts a new host.
 - What a node raises comes back as it was raised (`NodeRevert` with its payload).
+- Reads are answered here while nothing was sent since (`_Reads`): the chain lives in
+  this process's host alone and only a transaction sent through this `NodeProcess`
+  changes it, so a read asked again before the next transaction has the same answer. A
+  thousand agents reading the same member pages each went to the host, which pickled the
+  same 60 kB answer for each.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ _MOST_AT_ONCE = 256
 mined together)."""
 _HOST_MAIN = "from secmas.ledger.nodeprocess import main; main()"
 """How the host starts (not `-m`: the package imports this module before running it)."""
+READS_KEPT = 4096
+"""Answers `_Reads` keeps between two transactions (the oldest goes first)."""
 
 
 def _serve(requests: Connection, answers: Connection) -> None:
@@ -231,6 +238,59 @@ def warm_up() -> None:
     _current_host()
 
 
+class _Reads:
+    """The answers of reads asked since the last transaction, and when they may be kept.
+
+    A read asked while no transaction is in flight, and answered before any is sent, saw
+    the chain as it is until the next one: it is kept and answered again from here. Any
+    transaction sent, and its answer, starts a new generation, which forgets them all; a
+    read asked while a transaction is in flight is not kept (it may have seen the chain
+    before or after that transaction)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
+        self._generation = 0
+        self._in_flight = 0
+
+    def kept(self, key: tuple[Any, ...]) -> tuple[bool, Any, int | None]:
+        """(found, the kept answer, the generation to keep a new answer under, None when
+        it may not be kept)."""
+        with self._lock:
+            if self._in_flight:
+                return False, None, None
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return True, self._answers[key], self._generation
+            return False, None, self._generation
+
+    def keep(self, key: tuple[Any, ...], answer: Any, generation: int | None) -> None:
+        with self._lock:
+            if generation != self._generation or self._in_flight:
+                return  # a transaction was sent meanwhile
+            self._answers[key] = answer
+            if len(self._answers) > READS_KEPT:
+                self._answers.popitem(last=False)
+
+    def _next(self, in_flight: int) -> None:
+        with self._lock:
+            self._generation += 1
+            self._in_flight += in_flight
+            self._answers.clear()
+
+    def forget(self) -> None:
+        """The chain is gone (closed, or its host died): nothing is answered from here."""
+        self._next(0)
+
+    def sending(self) -> None:
+        """A transaction goes out: nothing read so far may be answered again."""
+        self._next(+1)
+
+    def sent(self) -> None:
+        """A transaction's answer came (mined, refused or failed)."""
+        self._next(-1)
+
+
 class NodeProcess:
     """A chain of `funded` genesis balances in the ledger host, behind the `Node`
     protocol."""
@@ -240,15 +300,35 @@ class NodeProcess:
     def __init__(self, funded: dict[str, int]) -> None:
         self._host = _current_host()
         self._chain = next(_chains)
+        self._reads = _Reads()
         self._ask(_OPEN, funded)
         self._dropper = weakref.finalize(self, self._host.dropped.append, self._chain)
 
     def close(self) -> None:
         """Drop the chain in the host (told with the host's next request)."""
+        self._reads.forget()
         self._dropper()
 
     def _ask(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self._host.ask(self._chain, method, args, kwargs)
+
+    def _read(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A read's answer, from `_reads` when nothing was sent since it was last asked."""
+        key = (method, args, tuple(sorted(kwargs.items())))
+        found, answer, generation = self._reads.kept(key)
+        if found and self._host.gone is None:
+            return answer
+        answer = self._ask(method, *args, **kwargs)
+        self._reads.keep(key, answer, generation)
+        return answer
+
+    def _transact(self, method: str, *args: Any) -> Mined:
+        self._reads.sending()
+        try:
+            mined: Mined = self._ask(method, *args)
+        finally:
+            self._reads.sent()
+        return mined
 
     # -- the Node protocol, forwarded ------------------------------------------------------
     def chain_id(self) -> int:
@@ -258,22 +338,22 @@ class NodeProcess:
         return list(self._ask("accounts"))
 
     def block_number(self) -> int:
-        return int(self._ask("block_number"))
+        return int(self._read("block_number"))
 
     def block_time(self, number: int) -> int:
-        return int(self._ask("block_time", number))
+        return int(self._read("block_time", number))
 
     def balance(self, address: str) -> int:
-        return int(self._ask("balance", address))
+        return int(self._read("balance", address))
 
     def nonce(self, address: str) -> int:
-        return int(self._ask("nonce", address))
+        return int(self._read("nonce", address))
 
     def base_fee(self) -> int:
-        return int(self._ask("base_fee"))
+        return int(self._read("base_fee"))
 
     def priority_fee(self) -> int:
-        return int(self._ask("priority_fee"))
+        return int(self._read("priority_fee"))
 
     def sent_by(
         self, senders: frozenset[ChecksumAddress], from_block: int, to_block: int
@@ -290,15 +370,13 @@ class NodeProcess:
         value: int = 0,
         block: int | None = None,
     ) -> bytes:
-        return bytes(self._ask("call", sender, to, data, gas=gas, value=value, block=block))
+        return bytes(self._read("call", sender, to, data, gas=gas, value=value, block=block))
 
     def submit(self, signed: bytes) -> Mined:
-        mined: Mined = self._ask(_SUBMIT, signed)
-        return mined
+        return self._transact(_SUBMIT, signed)
 
     def submit_unsigned(self, tx: dict[str, Any]) -> Mined:
-        mined: Mined = self._ask("submit_unsigned", tx)
-        return mined
+        return self._transact("submit_unsigned", tx)
 
     def sign_message(self, address: str, message: bytes) -> bytes:
         return bytes(self._ask("sign_message", address, message))
@@ -306,7 +384,7 @@ class NodeProcess:
     def logs(
         self, address: str, topics: Sequence[bytes | None], from_block: int, to_block: int | None
     ) -> list[RawLog]:
-        return list(self._ask("logs", address, list(topics), from_block, to_block))
+        return list(self._read("logs", address, tuple(topics), from_block, to_block))
 
 
 def main() -> None:
