@@ -66,7 +66,7 @@ def test_the_host_answers_the_requests_waiting_together_until_its_pipe_ends() ->
     assert [answers[i][1].block for i in (1, 3)] == [1, 1]
     ok, refused = answers[2]
     assert not ok and isinstance(refused, NodeRefused) and "nonce 5" in str(refused)
-    assert answers[4] == (True, 0)
+    assert answers[4] == (True, (0, 0))  # a read names the latest block with its answer
     ok, closed = answers[5]
     assert not ok and isinstance(closed, LedgerUnavailable) and "chain 1 was closed" in str(closed)
 
@@ -92,10 +92,10 @@ def test_threads_of_one_process_are_each_answered_their_own() -> None:
     assert ledger.balance(ledger.mlfo) > 0
 
 
-def test_reads_are_answered_again_until_a_transaction_is_sent(
+def test_reads_are_answered_again_until_a_newer_block_is_heard_of(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The same read twice goes to the host once; a transaction sent, the read goes again
+    """The same read twice goes to the host once; a transaction mined, the read goes again
     and sees what it changed."""
     sender = Account.from_key(b"\x07" * 32)
     node = nodeprocess.NodeProcess({sender.address: FUNDS})
@@ -106,28 +106,31 @@ def test_reads_are_answered_again_until_a_transaction_is_sent(
     assert [node.balance(payee), node.balance(payee), node.block_number()] == [0, 0, 0]
     assert asked == ["balance", "block_number"]
     node.submit(_transfer(sender, 0, b"\x44" * 20))
-    assert [node.balance(payee), node.block_number()] == [1, 1]
+    assert [node.balance(payee), node.block_number(), node.balance(payee)] == [1, 1, 1]
     assert asked == ["balance", "block_number", "submit", "balance", "block_number"]
     node.close()
+    with pytest.raises(LedgerUnavailable, match="closed"):
+        node.balance(payee)
 
 
-def test_a_read_asked_while_a_transaction_is_in_flight_is_not_kept() -> None:
-    """It may have seen the chain before or after that transaction: neither it nor what
-    was kept before is answered again once the transaction is sent."""
+def test_whoever_saw_a_newer_block_is_never_answered_from_an_older_one() -> None:
+    """An answer made at an older block than one already heard of (a read that came back
+    late, or one kept before a transaction of this process was mined) is not given."""
     reads = nodeprocess._Reads()
-    _, _, before = reads.kept(("block_number",))
-    reads.keep(("block_number",), 0, before)
-    assert reads.kept(("block_number",))[:2] == (True, 0)
-    reads.sending()
-    assert reads.kept(("block_number",)) == (False, None, None)
-    reads.keep(("block_number",), 0, before)  # answered during the transaction
-    reads.sent()
-    assert reads.kept(("block_number",))[0] is False
-    _, _, during = reads.kept(("balance",))
-    reads.sending()  # another one goes out before the answer comes
-    reads.keep(("balance",), 5, during)
-    reads.sent()
-    assert reads.kept(("balance",))[0] is False
+    reads.keep(("balance",), 5, 3)
+    assert reads.kept(("balance",)) == (True, 5)
+    reads.keep(("nonce",), 1, 4)  # another read saw block 4: block 3's answers are gone
+    assert reads.kept(("balance",)) == (False, None)
+    reads.keep(("balance",), 5, 3)  # made at block 3, came back after block 4 was seen
+    assert reads.kept(("balance",)) == (False, None)
+    reads.mined(5)
+    assert reads.kept(("nonce",)) == (False, None)
+    reads.keep(("call", 3), b"step", 5, fixed=True)  # a read of block 3: for good
+    reads.mined(9)
+    assert reads.kept(("call", 3), fixed=True) == (True, b"step")
+    reads.keep(("nonce",), 2, 9)
+    reads.forget()
+    assert reads.kept(("nonce",)) == reads.kept(("call", 3), fixed=True) == (False, None)
 
 
 def test_a_host_that_died_fails_its_chains_and_the_next_chain_starts_another() -> None:

@@ -172,10 +172,18 @@ class Chain:
         with self._lock:
             return self.node.sent_by(senders, from_block, self.node.block_number())
 
-    def call(self, sender: ChecksumAddress, to: str, data: bytes, where: tuple[str, str]) -> bytes:
-        """The return data of a view call from `sender` (msg.sender matters to some views)."""
+    def call(
+        self,
+        sender: ChecksumAddress,
+        to: str,
+        data: bytes,
+        where: tuple[str, str],
+        block: int | None = None,
+    ) -> bytes:
+        """The return data of a view call from `sender` (msg.sender matters to some views)
+        on the state after block `block` (default: the latest)."""
         try:
-            return self.node.call(sender, to, data)
+            return self.node.call(sender, to, data, block=block)
         except NodeRevert as exc:
             raise LedgerRevert(*where, exc.reason) from exc
 
@@ -300,7 +308,13 @@ class BoundContract:
         )
         return self._abi.decode(function, data)
 
-    def _read(self, shape: Callable[[tuple[Any, ...]], T], function: str, *args: Any) -> T:
+    def _read(
+        self,
+        shape: Callable[[tuple[Any, ...]], T],
+        function: str,
+        *args: Any,
+        block: int | None = None,
+    ) -> T:
         """A view whose answer does not depend on who asks, asked from the zero address:
         every sender's call is then the same call, which a node answers once per block, and
         the same answer is decoded and turned into what the caller keeps (`shape`, a
@@ -308,7 +322,9 @@ class BoundContract:
         A pipeline's agents each read the same few hundred members; decoding and wrapping
         them per agent was most of a large bring-up's welcome."""
         where = (self.NAME, function)
-        data = self._chain.call(ANYONE, self.address, self._abi.encode(function, args), where)
+        data = self._chain.call(
+            ANYONE, self.address, self._abi.encode(function, args), where, block
+        )
         return _shaped(self._abi, function, data, shape)
 
     def _send(self, function: str, *args: Any, gas: int, value: int = 0) -> Receipt:

@@ -18,11 +18,12 @@ seal and appraise.
   garbage-collected. A host that died makes every request, pending or new, raise
   `LedgerUnavailable`; the next chain opened starts a new host.
 - What a node raises comes back as it was raised (`NodeRevert` with its payload).
-- Reads are answered here while nothing was sent since (`_Reads`): the chain lives in
-  this process's host alone and only a transaction sent through this `NodeProcess`
-  changes it, so a read asked again before the next transaction has the same answer. A
-  thousand agents reading the same member pages each went to the host, which pickled the
-  same 60 kB answer for each.
+- Reads are answered here while no newer block was seen (`_Reads`): the chain lives in
+  this process's host alone and changes only by the blocks its transactions are mined in,
+  so the host names the latest block with each read's answer, and a read asked again
+  before this process heard of a newer block has the same answer. A thousand agents
+  reading the same member pages each went to the host, which pickled the same 60 kB
+  answer for each; a verifier reads the step SECaaS read a moment before.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
     from secmas.ledger.evmnode import EvmNode
 
 _OPEN, _DROP, _SUBMIT = "open chain", "drop chain", "submit"
+_READS = frozenset(
+    {"block_number", "block_time", "balance", "nonce", "base_fee", "priority_fee", "call", "logs"}
+)
+"""Requests that change nothing: answered with the latest block's number (`_Reads`)."""
 _MOST_AT_ONCE = 256
 """Requests the host takes from its pipe before serving them (transactions among them are
 mined together)."""
@@ -114,6 +119,8 @@ def _serve_one(
             return  # nobody waits for a drop
         elif chain in chains:
             value = getattr(chains[chain], method)(*args, **kwargs)
+            if method in _READS:
+                value = (value, chains[chain].block_number())
         else:
             raise LedgerUnavailable(MEMORY, f"chain {chain} was closed")
         _answer(answers, (ident, True, value))
@@ -239,56 +246,60 @@ def warm_up() -> None:
 
 
 class _Reads:
-    """The answers of reads asked since the last transaction, and when they may be kept.
+    """The answers of reads, each kept with the latest block when it was made, and the
+    latest block this process heard of (from a read's answer or a mined transaction).
 
-    A read asked while no transaction is in flight, and answered before any is sent, saw
-    the chain as it is until the next one: it is kept and answered again from here. Any
-    transaction sent, and its answer, starts a new generation, which forgets them all; a
-    read asked while a transaction is in flight is not kept (it may have seen the chain
-    before or after that transaction)."""
+    A kept answer is given again while no newer block was heard of: whoever saw the
+    chain move on (its own transaction mined, or a read made after it) moved `head` before
+    it went on, so nobody reads an older chain after seeing a newer one. A transaction
+    still in flight may be mined already; a read answered from here then comes before it,
+    as it may: it has not been answered yet. A read of a past block (`fixed`) has the
+    same answer for good, and is kept across blocks."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._answers: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
-        self._generation = 0
-        self._in_flight = 0
+        self._fixed: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
+        self._head = -1
+        self._gone = False
 
-    def kept(self, key: tuple[Any, ...]) -> tuple[bool, Any, int | None]:
-        """(found, the kept answer, the generation to keep a new answer under, None when
-        it may not be kept)."""
+    def kept(self, key: tuple[Any, ...], fixed: bool = False) -> tuple[bool, Any]:
+        """(found, the kept answer)."""
+        answers = self._fixed if fixed else self._answers
         with self._lock:
-            if self._in_flight:
-                return False, None, None
-            if key in self._answers:
-                self._answers.move_to_end(key)
-                return True, self._answers[key], self._generation
-            return False, None, self._generation
+            if self._gone or key not in answers:
+                return False, None
+            answers.move_to_end(key)
+            return True, answers[key]
 
-    def keep(self, key: tuple[Any, ...], answer: Any, generation: int | None) -> None:
+    def keep(self, key: tuple[Any, ...], answer: Any, head: int, fixed: bool = False) -> None:
+        """`answer`, made at block `head`, kept while no newer block is heard of (for good
+        when `fixed`)."""
         with self._lock:
-            if generation != self._generation or self._in_flight:
-                return  # a transaction was sent meanwhile
-            self._answers[key] = answer
-            if len(self._answers) > READS_KEPT:
-                self._answers.popitem(last=False)
+            self._saw(head)
+            if self._gone or (head != self._head and not fixed):
+                return  # made on a chain older than one already seen
+            answers = self._fixed if fixed else self._answers
+            answers[key] = answer
+            if len(answers) > READS_KEPT:
+                answers.popitem(last=False)
 
-    def _next(self, in_flight: int) -> None:
+    def mined(self, block: int) -> None:
+        """A transaction of this process was mined in `block`."""
         with self._lock:
-            self._generation += 1
-            self._in_flight += in_flight
-            self._answers.clear()
+            self._saw(block)
 
     def forget(self) -> None:
         """The chain is gone (closed, or its host died): nothing is answered from here."""
-        self._next(0)
+        with self._lock:
+            self._gone = True
+            self._answers.clear()
+            self._fixed.clear()
 
-    def sending(self) -> None:
-        """A transaction goes out: nothing read so far may be answered again."""
-        self._next(+1)
-
-    def sent(self) -> None:
-        """A transaction's answer came (mined, refused or failed)."""
-        self._next(-1)
+    def _saw(self, block: int) -> None:
+        if block > self._head:
+            self._head = block
+            self._answers.clear()
 
 
 class NodeProcess:
@@ -312,22 +323,20 @@ class NodeProcess:
     def _ask(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self._host.ask(self._chain, method, args, kwargs)
 
-    def _read(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """A read's answer, from `_reads` when nothing was sent since it was last asked."""
+    def _read(self, method: str, *args: Any, fixed: bool = False, **kwargs: Any) -> Any:
+        """A read's answer, from `_reads` when no newer block was heard of since (ever
+        after, when it reads a block mined already: `fixed`)."""
         key = (method, args, tuple(sorted(kwargs.items())))
-        found, answer, generation = self._reads.kept(key)
+        found, answer = self._reads.kept(key, fixed)
         if found and self._host.gone is None:
             return answer
-        answer = self._ask(method, *args, **kwargs)
-        self._reads.keep(key, answer, generation)
+        answer, head = self._ask(method, *args, **kwargs)
+        self._reads.keep(key, answer, head, fixed)
         return answer
 
     def _transact(self, method: str, *args: Any) -> Mined:
-        self._reads.sending()
-        try:
-            mined: Mined = self._ask(method, *args)
-        finally:
-            self._reads.sent()
+        mined: Mined = self._ask(method, *args)
+        self._reads.mined(mined.block)
         return mined
 
     # -- the Node protocol, forwarded ------------------------------------------------------
@@ -341,7 +350,7 @@ class NodeProcess:
         return int(self._read("block_number"))
 
     def block_time(self, number: int) -> int:
-        return int(self._read("block_time", number))
+        return int(self._read("block_time", number, fixed=True))
 
     def balance(self, address: str) -> int:
         return int(self._read("balance", address))
@@ -370,7 +379,10 @@ class NodeProcess:
         value: int = 0,
         block: int | None = None,
     ) -> bytes:
-        return bytes(self._read("call", sender, to, data, gas=gas, value=value, block=block))
+        past = block is not None
+        return bytes(
+            self._read("call", sender, to, data, gas=gas, value=value, block=block, fixed=past)
+        )
 
     def submit(self, signed: bytes) -> Mined:
         return self._transact(_SUBMIT, signed)

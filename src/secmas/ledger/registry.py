@@ -530,17 +530,26 @@ class RegistryClient(BoundContract):
             records.append(_record((*values, *later), a["index"], event.tx_hash))
         return records
 
-    def current_step(self, pipeline: bytes, group: int = 0) -> StepInfo | None:
-        """The group's open step, None when no step is open. Asked from nobody (it is the
-        same for every asker), so SECaaS and the verifier reading it on one block share one
-        call."""
-        (fields,) = self._read(_answer, "currentStep", pipeline, group)
+    def current_step(
+        self, pipeline: bytes, group: int = 0, block: int | None = None
+    ) -> StepInfo | None:
+        """The group's open step after block `block` (default: the latest), None when no
+        step is open. Asked from nobody (it is the same for every asker), so SECaaS and the
+        verifier reading it on one block share one call."""
+        (fields,) = self._read(_answer, "currentStep", pipeline, group, block=block)
         index, verifier, measured, provided, is_open, guest, nonce = fields
         if not is_open:
             return None
         return StepInfo(
             int(index), verifier, measured, bool(provided), bytes(nonce), group, bool(guest)
         )
+
+    def latest_step(self, pipeline: bytes, group: int = 0) -> tuple[int, StepInfo | None]:
+        """(the latest block, the group's open step after it): a verifier told the block
+        reads the step on it, the same call (`current_step`), not on the blocks mined
+        since, one after the other at a large bring-up."""
+        block = self._chain.block_number()
+        return block, self.current_step(pipeline, group, block)
 
 
 def _answer(values: tuple[Any, ...]) -> tuple[Any, ...]:

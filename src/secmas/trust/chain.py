@@ -295,6 +295,10 @@ class Ticket:
     sealed_reference: bytes
     signature: bytes
     group: int = 0
+    block: int | None = None
+    """The block SECaaS read the step on, which the verifier reads it on too (None: the
+    latest). What it reads there is the chain's word, not SECaaS's: a block where another
+    step was open leads to a verdict the contract refuses."""
 
 
 @dataclass(frozen=True)
@@ -342,7 +346,7 @@ class VerifierRole:
         """Attest the open step's measured agent with the reference in `ticket`; `peers`
         maps addresses to members."""
         pid = pipeline_id(self.pipeline)
-        step = await self.offload(self.registry.current_step, pid, ticket.group)
+        step = await self.offload(self.registry.current_step, pid, ticket.group, ticket.block)
         if (
             step is None
             or step.index != ticket.step
@@ -655,7 +659,7 @@ class AttestationChain:
 
     async def _step(self, group: int) -> ChainEntry | None:
         started = time.perf_counter()
-        step = await self.offload(self.secaas_registry.current_step, self._pid, group)
+        block, step = await self.offload(self.secaas_registry.latest_step, self._pid, group)
         if step is None:
             return await self._restart(group)
         verifier, measured = self.peers[step.verifier], self.peers[step.measured]
@@ -671,7 +675,7 @@ class AttestationChain:
         if role is None:
             raise RuntimeError(f"verifier {verifier.name} has no verifier role in this process")
         outside = self._outside(measured.name)
-        ticket = Ticket(step.index, sealed, signature, group)
+        ticket = Ticket(step.index, sealed, signature, group, block)
         try:
             verdict = await self._ask(role, verifier.name, ticket)
             if verdict.measured.address != measured.address:

@@ -137,6 +137,7 @@ class RemoteVerifier:
             {
                 "step": ticket.step,
                 "group": ticket.group,
+                "block": ticket.block,
                 "reference": ticket.sealed_reference.hex(),
                 "signature": ticket.signature.hex(),
             }
@@ -151,13 +152,21 @@ def ticket_from(request: bytes) -> Ticket:
     """The `Ticket` in a verify request; VerifierFailed names what is wrong with it."""
     try:
         data: Any = json.loads(request.decode())
-        step, group = data["step"], data["group"]
+        step, group, block = data["step"], data["group"], data.get("block")
         if not isinstance(step, int) or isinstance(step, bool) or step < 1:
             raise ValueError(f"step {step!r} is not a step number")
         if not isinstance(group, int) or isinstance(group, bool) or not 0 <= group < 2**32:
             raise ValueError(f"group {group!r} is not a group number")
+        if block is not None and (
+            not isinstance(block, int) or isinstance(block, bool) or block < 0
+        ):
+            raise ValueError(f"block {block!r} is not a block number")
         return Ticket(
-            step, bytes.fromhex(data["reference"]), bytes.fromhex(data["signature"]), group
+            step,
+            bytes.fromhex(data["reference"]),
+            bytes.fromhex(data["signature"]),
+            group,
+            block,
         )
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise VerifierFailed(f"malformed verify request: {exc}") from None
