@@ -55,6 +55,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from secmas.ledger.chain import Receipt
+from secmas.ledger.errors import LedgerRevert
 from secmas.ledger.ids import pipeline_id
 from secmas.ledger.registry import AttestationRecord, Initial, RegistryClient
 from secmas.network.clock import Offload
@@ -374,17 +375,20 @@ class VerifierRole:
             appraisal.evidence,
             appraisal.passed,
         ).signed_by(self.identity)
-        receipt = await self.offload(
-            self.registry.record_step,
-            pid,
-            step.index,
-            step.nonce,
-            appraisal.passed,
-            appraisal.evidence,
-            ticket.sealed_reference,
-            ticket.signature,
-            ticket.group,
-        )
+        try:
+            receipt = await self.offload(
+                self.registry.record_step,
+                pid,
+                step.index,
+                step.nonce,
+                appraisal.passed,
+                appraisal.evidence,
+                ticket.sealed_reference,
+                ticket.signature,
+                ticket.group,
+            )
+        except LedgerRevert as exc:  # the step closed after the block it was read on
+            raise VerifierFailed(f"step {step.index}: the verdict was refused: {exc}") from exc
         return Verdict(
             measured,
             appraisal,
