@@ -42,7 +42,7 @@ _VERDICT_DOMAIN = b"secmas/verdict/1\x00"
 NONCE_BYTES = 32
 DIGEST_BYTES = 32
 _MEASUREMENT_DOMAIN = b"secmas/measurement/1\x00"
-MAX_DEPTH = 4  # frames nest two levels (frame → measurement)
+MAX_DEPTH = 4  # frames nest two levels (a verifier's answer → its appraisal)
 
 
 class EvidenceError(ValueError):
