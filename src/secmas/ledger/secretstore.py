@@ -75,17 +75,14 @@ class SecretStoreClient(BoundContract):
     def sealed_secret(self, pipeline: bytes, epoch: int, block: int) -> bytes | None:
         """The caller's sealed secret of `epoch` from its `SecretPushed` log in `block`
         (this store's log, under the caller's address; no contract call); None when that
-        block holds none. Every agent asks for the same logs (the epoch's, in that block),
-        which the in-process chain answers once (`secmas.ledger.nodeprocess`), and picks its
-        own: a query per agent made the node sift the block's thousand logs a thousand
-        times."""
-        topics = [self._abi.topic("SecretPushed"), pipeline, indexed_topic("uint64", epoch)]
-        mine = indexed_topic("address", self.sender.address)
-        logs = [
-            log
-            for log in self._chain.logs(self.address, topics, block, block)
-            if log.topics[3:4] == (mine,)
+        block holds none."""
+        topics = [
+            self._abi.topic("SecretPushed"),
+            pipeline,
+            indexed_topic("uint64", epoch),
+            indexed_topic("address", self.sender.address),
         ]
+        logs = self._chain.logs(self.address, topics, block, block)
         boxes = [e.args["sealedSecret"] for e in self._decode_logs(logs)]
         return bytes(boxes[-1]) if boxes else None
 
